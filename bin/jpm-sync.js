@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The CLI runs TypeScript directly with Node 24's type stripping (see README, "Why no build step").
+import '../src/main/cli.ts';

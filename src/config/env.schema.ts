@@ -1,0 +1,74 @@
+import { z } from 'zod';
+
+/** Booleans are spelled out; `z.coerce.boolean()` would turn "false" into true. */
+export const booleanString = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+const intString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const url = (protocols: readonly string[], example: string) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL like ${example}` },
+  );
+
+export const ROLES = ['api', 'worker', 'scheduler'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Every variable the service reads. Values arrive as strings (env or config/*.json). */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  PORT: intString(0, 65535),
+  HOST: z.string().min(1),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  LOG_FORMAT: z.enum(['json', 'pretty']),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^\{[^{}]+\}/, 'must start with a Redis Cluster hash tag such as {jpm-sync}'),
+  ROLES: z
+    .string()
+    .transform((v) => v.split(',').map((r) => r.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(ROLES)).min(1, 'name at least one of api, worker, scheduler')),
+  WORKER_CONCURRENCY: intString(1, 256),
+  SHUTDOWN_TIMEOUT_MS: intString(100, 600_000),
+  DB_POOL_MAX: intString(1, 500),
+  CORS_ORIGINS: z.string().transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+  PUBLIC_BASE_URL: z.string(),
+  SIMULATOR_HOST: z.string().min(1),
+  SIMULATOR_PORT: intString(0, 65535),
+  SIMULATOR_PKI_DIR: z.string().min(1),
+  JPM_CONNECT_TIMEOUT_MS: intString(100, 600_000),
+  JPM_REQUEST_TIMEOUT_MS: intString(100, 600_000),
+  CHANGE_FEED_RETENTION_DAYS: intString(1, 3650),
+  SYNC_LOOKBACK_DAYS: intString(0, 30),
+});
+
+const base64Key = z
+  .string()
+  .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64 (openssl rand -base64 32)');
+
+/** Secrets are parsed by their own schema so they never travel inside `Config`. */
+export const secretsSchema = z.object({
+  DATABASE_PASSWORD: z.string().optional(),
+  CREDENTIALS_MASTER_KEY: base64Key.optional(),
+  CREDENTIALS_PREVIOUS_MASTER_KEYS: z
+    .string()
+    .optional()
+    .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter(Boolean))
+    .pipe(z.array(base64Key)),
+});
+
+export const ENV_KEYS = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[];
+export const SECRET_KEYS = Object.keys(secretsSchema.shape) as (keyof typeof secretsSchema.shape)[];

@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
+import { ENV_KEYS, SECRET_KEYS, envSchema, secretsSchema, type Role } from './env.schema.ts';
+
+export type { Role } from './env.schema.ts';
+
+const CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
+
+/** A fixed key for development and tests only; production refuses to start without a real one. */
+const DEV_MASTER_KEY = Buffer.from('jpm-sync development key, not secret!!'.slice(0, 32), 'utf8');
+
+export interface MasterKey {
+  /** Short, stable id stored next to every ciphertext so rotation knows which key wrapped it. */
+  id: string;
+  key: Buffer;
+}
+
+export interface Config {
+  env: 'development' | 'test' | 'production';
+  database: { url: string; poolMax: number };
+  redis: { url: string };
+  http: { port: number; host: string; corsOrigins: readonly string[]; publicBaseUrl: string };
+  log: { level: string; format: 'json' | 'pretty' };
+  queue: { prefix: string; concurrency: number };
+  roles: readonly Role[];
+  shutdownTimeoutMs: number;
+  simulator: { host: string; port: number; pkiDir: string };
+  jpm: { connectTimeoutMs: number; requestTimeoutMs: number };
+  changeFeed: { retentionDays: number };
+  sync: { lookbackDays: number };
+}
+
+export interface Secrets {
+  databasePassword: string | undefined;
+  masterKey: MasterKey;
+  previousMasterKeys: readonly MasterKey[];
+  usingDevMasterKey: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function readJson(name: string): Record<string, string> {
+  const file = join(CONFIG_DIR, `${name}.json`);
+  if (!existsSync(file)) {
+    return {};
+  }
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!k.startsWith('_')) {
+      out[k] = String(v);
+    }
+  }
+  return out;
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[], source: Record<string, string | undefined>): string[] {
+  return issues.map((issue) => {
+    const key = String(issue.path[0] ?? '(root)');
+    const secret = (SECRET_KEYS as readonly string[]).includes(key);
+    const shown = secret || source[key] === undefined ? '' : ` (got ${JSON.stringify(source[key])})`;
+    return `${key}: ${issue.message}${shown}`;
+  });
+}
+
+export function keyId(key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 12);
+}
+
+/**
+ * Parses the environment once: config/default.json < config/<NODE_ENV>.json < process env.
+ * Throws a ConfigError naming every bad variable; never reads env anywhere else.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; secrets: Secrets } {
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const merged: Record<string, string | undefined> = { ...readJson('default'), ...readJson(nodeEnv), NODE_ENV: nodeEnv };
+  for (const key of ENV_KEYS) {
+    if (env[key] !== undefined) {
+      merged[key] = env[key];
+    }
+  }
+  const secretSource: Record<string, string | undefined> = {};
+  for (const key of SECRET_KEYS) {
+    secretSource[key] = env[key] === '' ? undefined : env[key];
+  }
+  const parsed = envSchema.safeParse(merged);
+  const parsedSecrets = secretsSchema.safeParse(secretSource);
+  const problems = [
+    ...(parsed.success ? [] : formatIssues(parsed.error.issues, merged)),
+    ...(parsedSecrets.success ? [] : formatIssues(parsedSecrets.error.issues, secretSource)),
+  ];
+  if (parsed.success && parsed.data.NODE_ENV === 'production' && !secretSource.CREDENTIALS_MASTER_KEY) {
+    problems.push('CREDENTIALS_MASTER_KEY: required in production (openssl rand -base64 32)');
+  }
+  if (!parsed.success || !parsedSecrets.success || problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const s = parsedSecrets.data;
+  const master = s.CREDENTIALS_MASTER_KEY ? Buffer.from(s.CREDENTIALS_MASTER_KEY, 'base64') : DEV_MASTER_KEY;
+  const config: Config = {
+    env: e.NODE_ENV,
+    database: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX },
+    redis: { url: e.REDIS_URL },
+    http: { port: e.PORT, host: e.HOST, corsOrigins: e.CORS_ORIGINS, publicBaseUrl: e.PUBLIC_BASE_URL },
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
+    queue: { prefix: e.QUEUE_PREFIX, concurrency: e.WORKER_CONCURRENCY },
+    roles: e.ROLES,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    simulator: { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT, pkiDir: e.SIMULATOR_PKI_DIR },
+    jpm: { connectTimeoutMs: e.JPM_CONNECT_TIMEOUT_MS, requestTimeoutMs: e.JPM_REQUEST_TIMEOUT_MS },
+    changeFeed: { retentionDays: e.CHANGE_FEED_RETENTION_DAYS },
+    sync: { lookbackDays: e.SYNC_LOOKBACK_DAYS },
+  };
+  const secrets: Secrets = {
+    databasePassword: s.DATABASE_PASSWORD,
+    masterKey: { id: keyId(master), key: master },
+    previousMasterKeys: s.CREDENTIALS_PREVIOUS_MASTER_KEYS.map((k) => {
+      const key = Buffer.from(k, 'base64');
+      return { id: keyId(key), key };
+    }),
+    usingDevMasterKey: !s.CREDENTIALS_MASTER_KEY,
+  };
+  return { config: deepFreeze(config), secrets: Object.freeze(secrets) };
+}
+
+/** A view of the config that is safe to log: credentials inside URLs are masked. */
+export function redacted(config: Config): Record<string, unknown> {
+  const mask = (u: string) => {
+    try {
+      const parsed = new URL(u);
+      if (parsed.password) {
+        parsed.password = '***';
+      }
+      return parsed.toString();
+    } catch {
+      return '***';
+    }
+  };
+  return { ...config, database: { ...config.database, url: mask(config.database.url) }, redis: { url: mask(config.redis.url) } };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) {
+      deepFreeze(v);
+    }
+    Object.freeze(value);
+  }
+  return value;
+}

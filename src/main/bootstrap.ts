@@ -1,0 +1,76 @@
+import { ConfigError, loadConfig, redacted, type Config, type Secrets } from '../config/index.ts';
+import { ensureDatabase } from '../storage/db.ts';
+import { pingRedis } from '../shared/redis.ts';
+import { initLogger, createLogger, type Logger } from '../shared/logger.ts';
+import pg from 'pg';
+
+export const EXIT_CONFIG = 2;
+export const EXIT_DEPENDENCY = 3;
+
+/**
+ * Loads config or exits 2 with one message listing every problem (no stack trace), then sets up
+ * the root logger. Every entry point starts here.
+ */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): { config: Config; secrets: Secrets; logger: Logger } {
+  try {
+    const { config, secrets } = loadConfig(env);
+    initLogger({ level: config.log.level, format: config.log.format });
+    const logger = createLogger('main');
+    if (secrets.usingDevMasterKey && config.env !== 'test') {
+      logger.warn('CREDENTIALS_MASTER_KEY is not set: using the built-in development key (never in production)');
+    }
+    logger.debug({ config: redacted(config) }, 'configuration loaded');
+    return { config, secrets, logger };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jpm-sync: ${err.message}\nSee config/.env.example for every variable and its meaning.\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+export class DependencyError extends Error {}
+
+/** Checks Postgres and (optionally) Redis before starting, with a message that says what to do. */
+export async function checkDependencies(config: Config, secrets: Secrets, options: { redis: boolean; createDb?: boolean }): Promise<void> {
+  const problems: string[] = [];
+  const dbUrl = new URL(config.database.url);
+  try {
+    if (options.createDb) {
+      await ensureDatabase(config.database.url, secrets.databasePassword);
+    }
+    const client = new pg.Client({ connectionString: config.database.url, password: secrets.databasePassword, connectionTimeoutMillis: 5_000 });
+    await client.connect();
+    await client.end();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const hint = code === '3D000'
+      ? `the database does not exist: run \`npm run migrate\` (it creates it) or \`createdb ${dbUrl.pathname.slice(1)}\``
+      : 'start Postgres: `docker compose -f docker/compose.yml up -d postgres`, or locally `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`';
+    problems.push(`DATABASE_URL: cannot connect to Postgres at ${dbUrl.host}${dbUrl.pathname} (${(err as Error).message}); ${hint}`);
+  }
+  if (options.redis) {
+    try {
+      await pingRedis(config.redis.url);
+    } catch (err) {
+      const u = new URL(config.redis.url);
+      problems.push(
+        `REDIS_URL: cannot reach Redis at ${u.host} (${(err as Error).message}); start it: ` +
+          '`docker compose -f docker/compose.yml up -d redis`, or locally ' +
+          '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`',
+      );
+    }
+  }
+  if (problems.length > 0) {
+    throw new DependencyError(problems.join('\n  '));
+  }
+}
+
+export function exitOnDependencyError(err: unknown): never {
+  if (err instanceof DependencyError) {
+    process.stderr.write(`jpm-sync: a required service is not reachable:\n  ${err.message}\n`);
+    process.exit(EXIT_DEPENDENCY);
+  }
+  throw err;
+}

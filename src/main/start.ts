@@ -1,0 +1,37 @@
+import { createContext } from '../context.ts';
+import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { onShutdown, type Stoppable } from './lifecycle.ts';
+import { startApi } from './api.ts';
+import type { Role } from '../config/index.ts';
+import type { AppContext } from '../context.ts';
+
+/**
+ * `npm start`: runs the roles named in ROLES (default api,worker,scheduler) in one process. Each role
+ * can also run alone (ROLES=worker) so it scales on its own machines.
+ */
+const STARTERS: Record<Role, (ctx: AppContext) => Promise<Stoppable>> = {
+  api: startApi,
+  worker: (ctx) => {
+    ctx.logger.info('worker role started');
+    return Promise.resolve({ name: 'worker', stop: () => Promise.resolve() });
+  },
+  scheduler: (ctx) => {
+    ctx.logger.info('scheduler role started');
+    return Promise.resolve({ name: 'scheduler', stop: () => Promise.resolve() });
+  },
+};
+
+const { config, secrets, logger } = loadConfigOrExit();
+await checkDependencies(config, secrets, { redis: true }).catch(exitOnDependencyError);
+const ctx = createContext(config, secrets);
+const started: Stoppable[] = [];
+// Intake (api) stops first, then workers finish or release jobs, then the scheduler, then pools.
+const order: Role[] = ['api', 'worker', 'scheduler'];
+onShutdown(logger, config.shutdownTimeoutMs, () => [
+  ...order.flatMap((r) => started.filter((s) => s.name === r)),
+  { name: 'context', stop: () => ctx.close() },
+]);
+for (const role of config.roles) {
+  started.push(await STARTERS[role](ctx));
+}
+logger.info({ roles: config.roles }, 'jpm-sync started');

@@ -1,0 +1,82 @@
+/**
+ * The error vocabulary of the whole service. Domain code throws these; `http/errors.ts` is the only
+ * place that turns them into HTTP responses, and the scheduler reads `retryable` to decide on retries.
+ * `expose` says whether `message` is safe to show a client (it never contains secrets either way).
+ */
+export interface AppErrorOptions {
+  code: string;
+  httpStatus?: number;
+  retryable?: boolean;
+  expose?: boolean;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: string;
+  readonly httpStatus: number;
+  readonly retryable: boolean;
+  readonly expose: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(message: string, options: AppErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = options.code;
+    this.httpStatus = options.httpStatus ?? 500;
+    this.retryable = options.retryable ?? false;
+    this.expose = options.expose ?? this.httpStatus < 500;
+    this.details = options.details;
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(what: string, id: string | number, code = 'not_found') {
+    super(`${what} ${id} was not found`, { code, httpStatus: 404, details: { resource: what, id } });
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(message: string, code = 'conflict', details?: Record<string, unknown>) {
+    super(message, { code, httpStatus: 409, details });
+  }
+}
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export class ValidationError extends AppError {
+  readonly fields: readonly FieldError[];
+  constructor(message: string, fields: readonly FieldError[] = [], code = 'validation_failed') {
+    super(message, { code, httpStatus: 400, details: { fields } });
+    this.fields = fields;
+  }
+}
+
+/** The bank (or a dependency) is unavailable for now: try again later. */
+export class UpstreamUnavailableError extends AppError {
+  constructor(message: string, code: string, options: Partial<AppErrorOptions> = {}) {
+    super(message, { ...options, code, httpStatus: options.httpStatus ?? 503, retryable: true, expose: true });
+  }
+}
+
+/** The bank said no in a way that retrying will not change (auth, entitlement, malformed request). */
+export class UpstreamRejectedError extends AppError {
+  constructor(message: string, code: string, options: Partial<AppErrorOptions> = {}) {
+    super(message, { ...options, code, httpStatus: options.httpStatus ?? 502, retryable: false, expose: true });
+  }
+}
+
+export function isAppError(err: unknown): err is AppError {
+  return err instanceof AppError;
+}
+
+/** A message that is safe to store or log for any thrown value (never a stack). */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) {
+    return err.message;
+  }
+  return String(err);
+}

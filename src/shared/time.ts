@@ -1,0 +1,103 @@
+import { ValidationError } from './errors.ts';
+
+/**
+ * Calendar dates are `YYYY-MM-DD` strings (a `IsoDate`); they are never `Date` objects, so a machine's
+ * time zone cannot shift a business day. Arithmetic happens on UTC midnight internally.
+ */
+export type IsoDate = string;
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DAY_MS = 86_400_000;
+
+export function isIsoDate(value: string): boolean {
+  const m = ISO_DATE.exec(value);
+  if (!m) {
+    return false;
+  }
+  const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
+  return d.toISOString().slice(0, 10) === value;
+}
+
+export function assertIsoDate(value: string, field = 'date'): IsoDate {
+  if (!isIsoDate(value)) {
+    throw new ValidationError(`${field} must be a real calendar date as YYYY-MM-DD, got ${JSON.stringify(value)}`, [
+      { path: field, message: 'expected YYYY-MM-DD' },
+    ]);
+  }
+  return value;
+}
+
+function toEpochDay(date: IsoDate): number {
+  return Date.parse(`${date}T00:00:00Z`) / DAY_MS;
+}
+
+function fromEpochDay(day: number): IsoDate {
+  return new Date(day * DAY_MS).toISOString().slice(0, 10);
+}
+
+export function addDays(date: IsoDate, days: number): IsoDate {
+  return fromEpochDay(toEpochDay(date) + days);
+}
+
+/** Whole days from `from` to `to` (negative when `to` is earlier). */
+export function diffDays(from: IsoDate, to: IsoDate): number {
+  return toEpochDay(to) - toEpochDay(from);
+}
+
+/** Every date from `from` to `to`, both included. */
+export function eachDay(from: IsoDate, to: IsoDate): IsoDate[] {
+  const out: IsoDate[] = [];
+  for (let d = toEpochDay(from), end = toEpochDay(to); d <= end; d++) {
+    out.push(fromEpochDay(d));
+  }
+  return out;
+}
+
+/** 0 = Sunday … 6 = Saturday. */
+export function dayOfWeek(date: IsoDate): number {
+  return new Date(`${date}T00:00:00Z`).getUTCDay();
+}
+
+export function isWeekend(date: IsoDate): boolean {
+  const d = dayOfWeek(date);
+  return d === 0 || d === 6;
+}
+
+/** The calendar date at `instant` in an IANA time zone (the account's business day). */
+export function localDate(instant: Date, timeZone: string): IsoDate {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(instant);
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+  return `${get('year')}-${get('month')}-${get('day')}`;
+}
+
+/** Minutes since local midnight at `instant` in `timeZone`. */
+export function localMinuteOfDay(instant: Date, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(instant);
+  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? '0');
+  return get('hour') * 60 + get('minute');
+}
+
+export function isValidTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Splits [from, to] into consecutive windows of at most `maxDays` days (J.P. Morgan allows 5 days per
+ * transaction request and 31 per balance request).
+ */
+export function splitRange(from: IsoDate, to: IsoDate, maxDays: number): { from: IsoDate; to: IsoDate }[] {
+  if (diffDays(from, to) < 0) {
+    throw new ValidationError(`range start ${from} is after its end ${to}`);
+  }
+  const windows: { from: IsoDate; to: IsoDate }[] = [];
+  for (let start = from; diffDays(start, to) >= 0; start = addDays(start, maxDays)) {
+    const end = addDays(start, maxDays - 1);
+    windows.push({ from: start, to: diffDays(end, to) < 0 ? to : end });
+  }
+  return windows;
+}

@@ -1,0 +1,74 @@
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { DB } from './db.types.ts';
+
+export type { DB } from './db.types.ts';
+/** Repositories take an Executor: the pool or an open transaction, so `sync` can own the transaction. */
+export type Executor = Kysely<DB> | Transaction<DB>;
+export type Database = Kysely<DB>;
+
+// Business dates stay 'YYYY-MM-DD' strings (a JS Date would shift them by the machine's zone);
+// int8/numeric stay strings and become bigint in code, never a JS number.
+const DATE_OID = 1082;
+pg.types.setTypeParser(DATE_OID, (v: string) => v);
+
+export interface DbOptions {
+  url: string;
+  password?: string | undefined;
+  poolMax?: number;
+  applicationName?: string;
+}
+
+export function createPool(options: DbOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    ...(options.password === undefined ? {} : { password: options.password }),
+    max: options.poolMax ?? 10,
+    application_name: options.applicationName ?? 'jpm-sync',
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client that loses its connection (server restart, pg_terminate_backend) emits here;
+  // without a listener Node would crash the process. The pool replaces the client on next use.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Creates the Kysely instance. `destroy()` ends the pool; main/ owns calling it on shutdown. */
+export function createDb(options: DbOptions): Database {
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool: createPool(options) }) });
+}
+
+/** The database name in a postgres URL. */
+export function databaseName(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+}
+
+/** Creates the database named in `url` when it does not exist (demo, tests, fresh laptops). */
+export async function ensureDatabase(url: string, password?: string): Promise<boolean> {
+  const name = databaseName(url);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString(), ...(password === undefined ? {} : { password }) });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount === 0) {
+      await client.query(`create database ${quoteIdent(name)}`);
+      return true;
+    }
+    return false;
+  } catch (err) {
+    // Another process created it between our check and create: that is fine.
+    if ((err as { code?: string }).code === '42P04') {
+      return false;
+    }
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

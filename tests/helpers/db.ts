@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createDb, quoteIdent, type Database } from '../../src/storage/db.ts';
+import { PG_ADMIN_URL, TEMPLATE_DB, dbUrl } from './env.ts';
+
+export interface TestDb {
+  name: string;
+  url: string;
+  db: Database;
+  /** Closes the pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fresh, migrated database for one test file, cloned from the template made in global setup. */
+export async function createTestDb(): Promise<TestDb> {
+  const name = `jpm_sync_t_${randomBytes(5).toString('hex')}`;
+  // Cloning fails while anyone is connected to the template; retry briefly if a sibling file is cloning.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin((c) => c.query(`create database ${quoteIdent(name)} template ${quoteIdent(TEMPLATE_DB)}`));
+      break;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '55006' || attempt > 50) {
+        throw err;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const url = dbUrl(name);
+  const db = createDb({ url, poolMax: 8 });
+  return {
+    name,
+    url,
+    db,
+    async drop() {
+      await db.destroy();
+      await admin((c) => c.query(`drop database if exists ${quoteIdent(name)} with (force)`));
+    },
+  };
+}
+
+/** A Redis key prefix of its own for one test file (BullMQ prefix with a Cluster hash tag). */
+export function testQueuePrefix(): string {
+  return `{jpm-sync-test-${randomBytes(4).toString('hex')}}`;
+}

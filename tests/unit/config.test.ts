@@ -1,0 +1,58 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
+
+describe('loadConfig', () => {
+  it('works with no variables set (defaults reach the local Postgres and Redis)', () => {
+    const { config, secrets } = loadConfig({ NODE_ENV: 'test' });
+    expect(config.database.url).toBe('postgres://postgres@127.0.0.1:5432/jpm_sync');
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.queue.prefix).toBe('{jpm-sync}');
+    expect(config.roles).toEqual(['api', 'worker', 'scheduler']);
+    expect(secrets.usingDevMasterKey).toBe(true);
+    expect(Object.isFrozen(config.http)).toBe(true);
+  });
+
+  it('lists every problem at once', () => {
+    try {
+      loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'nope', PORT: 'x', ROLES: 'api,bogus', QUEUE_PREFIX: 'no-tag', CREDENTIALS_MASTER_KEY: 'short' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const problems = (err as ConfigError).problems.join('\n');
+      for (const key of ['DATABASE_URL', 'PORT', 'ROLES', 'QUEUE_PREFIX', 'CREDENTIALS_MASTER_KEY']) {
+        expect(problems).toContain(key);
+      }
+      // A secret's value is never echoed back.
+      expect(problems).not.toContain('short');
+    }
+  });
+
+  it('requires a real master key in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/CREDENTIALS_MASTER_KEY: required in production/);
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const { secrets } = loadConfig({ NODE_ENV: 'production', CREDENTIALS_MASTER_KEY: key });
+    expect(secrets.usingDevMasterKey).toBe(false);
+    expect(secrets.masterKey.id).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('parses booleans and roles explicitly', () => {
+    const { config } = loadConfig({ NODE_ENV: 'test', ROLES: ' worker , scheduler' });
+    expect(config.roles).toEqual(['worker', 'scheduler']);
+  });
+
+  it('`npm start` with a bad DATABASE_URL exits 2 with one message and no stack', () => {
+    let status = 0;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, ['src/main/start.ts'], { env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: 'nope', PORT: '-1' }, encoding: 'utf8', stdio: 'pipe' });
+    } catch (err) {
+      status = (err as { status: number }).status;
+      stderr = (err as { stderr: string }).stderr;
+    }
+    expect(status).toBe(2);
+    expect(stderr).toContain('DATABASE_URL');
+    expect(stderr).toContain('PORT');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});

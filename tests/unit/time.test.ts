@@ -1,0 +1,46 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { addDays, diffDays, eachDay, isIsoDate, localDate, splitRange } from '../../src/shared/time.ts';
+
+describe('date helpers', () => {
+  it('does calendar arithmetic on YYYY-MM-DD', () => {
+    expect(addDays('2024-02-28', 1)).toBe('2024-02-29');
+    expect(addDays('2024-03-01', -1)).toBe('2024-02-29');
+    expect(diffDays('2024-12-30', '2025-01-02')).toBe(3);
+    expect(eachDay('2024-03-09', '2024-03-11')).toEqual(['2024-03-09', '2024-03-10', '2024-03-11']);
+    expect(isIsoDate('2023-02-29')).toBe(false);
+    expect(isIsoDate('2024-02-29')).toBe(true);
+  });
+
+  it('splits a 60-day range into twelve 5-day and two 31-day windows', () => {
+    const tx = splitRange('2026-01-01', '2026-03-01', 5);
+    expect(tx).toHaveLength(12);
+    expect(tx[0]).toEqual({ from: '2026-01-01', to: '2026-01-05' });
+    expect(tx.at(-1)).toEqual({ from: '2026-02-25', to: '2026-03-01' });
+    expect(splitRange('2026-01-01', '2026-03-01', 31)).toEqual([
+      { from: '2026-01-01', to: '2026-01-31' },
+      { from: '2026-02-01', to: '2026-03-01' },
+    ]);
+  });
+
+  it("gives an account's business day in its own zone", () => {
+    const instant = new Date('2026-03-10T03:30:00Z');
+    expect(localDate(instant, 'America/New_York')).toBe('2026-03-09');
+    expect(localDate(instant, 'Asia/Tokyo')).toBe('2026-03-10');
+  });
+
+  it('answers the same under any machine time zone', () => {
+    const script = `
+      import { addDays, localDate, splitRange } from './src/shared/time.ts';
+      console.log(JSON.stringify([addDays('2026-03-08', 1), localDate(new Date('2026-03-10T03:30:00Z'), 'America/New_York'), splitRange('2026-03-01', '2026-03-12', 5)]));
+    `;
+    const run = (tz: string) =>
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8' });
+    const utc = run('UTC');
+    expect(run('Pacific/Kiritimati')).toBe(utc);
+    expect(run('America/Los_Angeles')).toBe(utc);
+    expect(JSON.parse(utc)).toEqual(['2026-03-09', '2026-03-09', [
+      { from: '2026-03-01', to: '2026-03-05' }, { from: '2026-03-06', to: '2026-03-10' }, { from: '2026-03-11', to: '2026-03-12' },
+    ]]);
+  });
+});

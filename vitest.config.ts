@@ -1,0 +1,42 @@
+import { defineConfig } from 'vitest/config';
+
+// Dates in tests must not depend on the machine: every worker runs in UTC (a unit test also proves
+// the date helpers give the same answers under a far-off zone).
+process.env.TZ = 'UTC';
+process.env.NODE_ENV = 'test';
+
+export default defineConfig({
+  test: {
+    env: { TZ: 'UTC', NODE_ENV: 'test' },
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['tests/integration/**/*.test.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Two cores: more parallel files only queue on the CPU and stretch timeouts.
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['tests/chaos/**/*.test.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          maxWorkers: 1,
+        },
+      },
+    ],
+  },
+});
