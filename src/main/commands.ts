@@ -1,0 +1,29 @@
+/**
+ * The CLI's command registry. Each `cli-<name>.ts` module registers its commands at import time;
+ * `cli.ts` imports them all and dispatches. Exit codes: 0 ok, 1 failed, 2 bad usage or config.
+ */
+export type Command = (argv: string[]) => Promise<number>;
+
+interface Entry {
+  run: Command;
+  usage: string;
+}
+
+const registry = new Map<string, Entry>();
+
+/** `usage` is one or more lines of the help text, e.g. `migrate [up|down|status]   Apply migrations`. */
+export function registerCommand(name: string, run: Command, usage: string): void {
+  if (registry.has(name)) {
+    throw new Error(`CLI command ${name} registered twice`);
+  }
+  registry.set(name, { run, usage });
+}
+
+export function findCommand(name: string): Command | undefined {
+  return registry.get(name)?.run;
+}
+
+export function usageText(): string {
+  const lines = [...registry.values()].map((e) => `  ${e.usage}`);
+  return `Usage: jpm-sync <command> [options]\n\nCommands:\n${lines.join('\n')}\n  help                                 This text\n`;
+}
