@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 // The CLI runs TypeScript directly with Node 24's type stripping (see README, "Why no build step").
-import '../src/main/cli.ts';
+import { runCli } from '../src/main/cli.ts';
+
+process.exitCode = await runCli(process.argv.slice(2));
