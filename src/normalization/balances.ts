@@ -1,0 +1,90 @@
+import type { BalanceKind } from '../domain/types.ts';
+import { toMinorUnits } from '../shared/money.ts';
+import { isIsoDate } from '../shared/time.ts';
+import { contentHash } from './identity.ts';
+import type { WireBalance, WireBalanceAccount } from './wire.ts';
+
+export interface NormalizedBalance {
+  jpmAccountId: string;
+  asOfDate: string;
+  /** current_day: an intraday snapshot, refreshed during the day; final: prior-day/history. */
+  kind: BalanceKind;
+  currency: string;
+  decimalLocation: number;
+  openingLedgerMinor: bigint | null;
+  openingAvailableMinor: bigint | null;
+  endingLedgerMinor: bigint | null;
+  endingAvailableMinor: bigint | null;
+  recordTimestamp: string | null;
+  contentHash: string;
+  raw: WireBalance;
+}
+
+export interface BalanceReject {
+  jpmAccountId: string;
+  reason: string;
+  raw: unknown;
+}
+
+/** A per-account error entry inside a 200 (e.g. GCA-024 "no transaction was found … on the requested day"). */
+export interface BalanceAccountError {
+  jpmAccountId: string;
+  errorCode: string;
+  errorMsg: string;
+}
+
+function amount(text: string | null | undefined, scale: number, field: string): bigint | null {
+  if (text === null || text === undefined) {
+    return null;
+  }
+  try {
+    return toMinorUnits(String(text), scale);
+  } catch (err) {
+    throw new Error(`${field}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
+  balances: NormalizedBalance[];
+  rejects: BalanceReject[];
+  accountErrors: BalanceAccountError[];
+} {
+  const balances: NormalizedBalance[] = [];
+  const rejects: BalanceReject[] = [];
+  const accountErrors: BalanceAccountError[] = [];
+  for (const account of accounts) {
+    if (account.errorCode) {
+      accountErrors.push({ jpmAccountId: account.accountId, errorCode: account.errorCode, errorMsg: account.errorMsg ?? '' });
+      continue;
+    }
+    const scale = Number(account.currency.decimalLocation);
+    for (const b of account.balanceList ?? []) {
+      try {
+        if (!isIsoDate(b.asOfDate)) {
+          throw new Error(`asOfDate must be YYYY-MM-DD, got ${JSON.stringify(b.asOfDate)}`);
+        }
+        const n = {
+          openingLedgerMinor: amount(b.openingLedgerAmount, scale, 'openingLedgerAmount'),
+          openingAvailableMinor: amount(b.openingAvailableAmount, scale, 'openingAvailableAmount'),
+          endingLedgerMinor: amount(b.endingLedgerAmount, scale, 'endingLedgerAmount'),
+          endingAvailableMinor: amount(b.endingAvailableAmount, scale, 'endingAvailableAmount'),
+        };
+        const kind: BalanceKind = b.currentDay ? 'current_day' : 'final';
+        balances.push({
+          jpmAccountId: account.accountId,
+          asOfDate: b.asOfDate,
+          kind,
+          currency: account.currency.code,
+          decimalLocation: scale,
+          ...n,
+          recordTimestamp: b.recordTimestamp ?? null,
+          contentHash: contentHash([kind, Object.values(n).map((v) => v?.toString() ?? null), b]),
+          raw: b,
+        });
+      } catch (err) {
+        rejects.push({ jpmAccountId: account.accountId, reason: (err as Error).message, raw: b });
+      }
+    }
+  }
+  return { balances, rejects, accountErrors };
+}

@@ -1,0 +1,77 @@
+import { sql } from 'kysely';
+import type { SyncCounts, SyncMode, SyncRunStatus, SyncTrigger } from '../domain/types.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { Executor } from './db.ts';
+
+export interface NewSyncRun {
+  id?: string;
+  organizationId: string;
+  integrationId: string;
+  accountId: string | null;
+  parentRunId?: string | null;
+  trigger: SyncTrigger;
+  mode: SyncMode;
+  kind?: 'all' | 'transactions' | 'balances';
+  windowFrom?: string | null;
+  windowTo?: string | null;
+  windowsTotal?: number;
+}
+
+export const SYNC_RUN_COLUMNS = [
+  'id', 'organization_id', 'integration_id', 'account_id', 'parent_run_id', 'trigger', 'mode', 'kind', 'window_from',
+  'window_to', 'status', 'fetched', 'inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances',
+  'windows_total', 'windows_done', 'attempts', 'error_code', 'error_message', 'created_at', 'started_at', 'finished_at',
+] as const;
+
+export async function createSyncRun(ex: Executor, run: NewSyncRun): Promise<string> {
+  const id = run.id ?? uuidv7();
+  await ex
+    .insertInto('sync_runs')
+    .values({
+      id,
+      organization_id: run.organizationId,
+      integration_id: run.integrationId,
+      account_id: run.accountId,
+      parent_run_id: run.parentRunId ?? null,
+      trigger: run.trigger,
+      mode: run.mode,
+      kind: run.kind ?? 'all',
+      window_from: run.windowFrom ?? null,
+      window_to: run.windowTo ?? null,
+      windows_total: run.windowsTotal ?? 0,
+    })
+    .onConflict((oc) => oc.column('id').doNothing())
+    .execute();
+  return id;
+}
+
+export async function getSyncRun(ex: Executor, id: string) {
+  return ex.selectFrom('sync_runs').select(SYNC_RUN_COLUMNS).where('id', '=', id).executeTakeFirst();
+}
+
+/** Adds counts to a run, inside the caller's transaction (the page write and its progress commit together). */
+export async function addRunCounts(ex: Executor, id: string, c: Partial<SyncCounts>): Promise<void> {
+  await sql`
+    update sync_runs set
+      fetched = fetched + ${c.fetched ?? 0}, inserted = inserted + ${c.inserted ?? 0}, updated = updated + ${c.updated ?? 0},
+      unchanged = unchanged + ${c.unchanged ?? 0}, superseded = superseded + ${c.superseded ?? 0},
+      removed = removed + ${c.removed ?? 0}, rejected = rejected + ${c.rejected ?? 0}, balances = balances + ${c.balances ?? 0}
+    where id = ${id}`.execute(ex);
+}
+
+export async function markRunStarted(ex: Executor, id: string): Promise<void> {
+  await sql`
+    update sync_runs set status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1
+    where id = ${id} and status in ('queued', 'running', 'failed')`.execute(ex);
+}
+
+/**
+ * Sets a final status. Counts accumulate over attempts: `inserted`/`updated` are exact (a row is
+ * written once), `fetched`/`unchanged` also count re-reads after a retry, and `attempts` says how many.
+ */
+export async function finishRun(ex: Executor, id: string, status: SyncRunStatus, error?: { code: string; message: string }): Promise<void> {
+  await sql`
+    update sync_runs set status = ${status}, finished_at = now(),
+      error_code = ${error?.code ?? null}, error_message = ${error?.message ?? null}
+    where id = ${id}`.execute(ex);
+}

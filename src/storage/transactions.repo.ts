@@ -1,0 +1,233 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/**
+ * Bulk writes for the ingestion path. Rows travel to Postgres as one JSON document per statement
+ * (`jsonb_to_recordset`), so a page of up to 1000 records is one round trip, with no bind-parameter
+ * limit; amounts travel as decimal strings and land in bigint columns, never as JS numbers.
+ */
+
+export interface ExistingTransaction {
+  id: string;
+  jpm_transaction_id: string;
+  fingerprint_key: string;
+  content_hash: string;
+  status: string;
+}
+
+/** Rows of this account matching any of the J.P. Morgan ids or fingerprint keys (for identity matching). */
+export async function findForMatching(ex: Executor, accountId: string, jpmIds: readonly string[], fingerprintKeys: readonly string[]): Promise<ExistingTransaction[]> {
+  if (jpmIds.length === 0 && fingerprintKeys.length === 0) {
+    return [];
+  }
+  const result = await sql<ExistingTransaction>`
+    select id, jpm_transaction_id, fingerprint_key, content_hash, status
+    from transactions
+    where account_id = ${accountId}
+      and (jpm_transaction_id = any(${jpmIds}::text[]) or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
+  return result.rows;
+}
+
+export interface TransactionRow {
+  id: string;
+  organization_id: string;
+  account_id: string;
+  status: string;
+  direction: string;
+  amount_minor: string;
+  currency: string;
+  decimal_location: number;
+  booking_date: string;
+  value_date: string | null;
+  bai_type_code: string | null;
+  bai_summary_code: string | null;
+  bank_reference: string;
+  customer_reference: string;
+  description: string;
+  jpm_transaction_id: string;
+  post_code: string;
+  fingerprint_key: string;
+  content_hash: string;
+  raw: unknown;
+}
+
+const RECORDSET = sql.raw(`(
+  id uuid, organization_id uuid, account_id uuid, status text, direction text, amount_minor bigint, currency text,
+  decimal_location smallint, booking_date date, value_date date, bai_type_code text, bai_summary_code text,
+  bank_reference text, customer_reference text, description text, jpm_transaction_id text, post_code text,
+  fingerprint_key text, content_hash text, raw jsonb, reason text)`);
+
+/** Inserts new rows. A row whose J.P. Morgan id already exists for the account is skipped (the
+ *  per-account lock makes that impossible in practice; the unique index is the safety net). Returns inserted ids. */
+export async function insertTransactions(ex: Executor, rows: readonly TransactionRow[]): Promise<string[]> {
+  if (rows.length === 0) {
+    return [];
+  }
+  const result = await sql<{ id: string }>`
+    insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
+      booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
+      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw)
+    select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
+      booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
+      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r ${RECORDSET}
+    on conflict (account_id, jpm_transaction_id) do nothing
+    returning id`.execute(ex);
+  return result.rows.map((r) => r.id);
+}
+
+export interface TransactionUpdate extends Omit<TransactionRow, 'status' | 'organization_id' | 'account_id'> {
+  /** Why the row changed: `bank_changed_record` or `re_identified`. */
+  reason: string;
+  sync_run_id: string | null;
+}
+
+/**
+ * Updates changed rows and keeps each previous version in transaction_versions, with the fields
+ * that changed. All CTEs read one snapshot, so `old` holds the values before the update.
+ */
+export async function updateTransactions(ex: Executor, rows: readonly TransactionUpdate[], syncRunId: string | null): Promise<number> {
+  if (rows.length === 0) {
+    return 0;
+  }
+  const result = await sql<{ n: string }>`
+    with r as (
+      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r ${RECORDSET}
+    ), old as (
+      select t.* from transactions t join r on r.id = t.id
+    ), upd as (
+      update transactions t set
+        direction = r.direction, amount_minor = r.amount_minor, currency = r.currency, decimal_location = r.decimal_location,
+        booking_date = r.booking_date, value_date = r.value_date, bai_type_code = r.bai_type_code,
+        bai_summary_code = r.bai_summary_code, bank_reference = r.bank_reference, customer_reference = r.customer_reference,
+        description = r.description, jpm_transaction_id = r.jpm_transaction_id, post_code = r.post_code,
+        fingerprint_key = r.fingerprint_key, content_hash = r.content_hash, raw = r.raw,
+        version = t.version + 1, updated_at = now()
+      from r where t.id = r.id and t.content_hash is distinct from r.content_hash
+      returning t.id
+    ), hist as (
+      insert into transaction_versions (organization_id, transaction_id, version, reason, changed_fields, previous, sync_run_id)
+      select old.organization_id, old.id, old.version, r.reason,
+        array_remove(array[
+          case when old.amount_minor <> r.amount_minor then 'amount' end,
+          case when old.direction <> r.direction then 'direction' end,
+          case when old.booking_date <> r.booking_date then 'booking_date' end,
+          case when old.value_date is distinct from r.value_date then 'value_date' end,
+          case when old.description <> r.description then 'description' end,
+          case when old.bank_reference <> r.bank_reference or old.customer_reference <> r.customer_reference then 'references' end,
+          case when old.bai_type_code is distinct from r.bai_type_code then 'bai_type_code' end,
+          case when old.jpm_transaction_id <> r.jpm_transaction_id then 'jpm_transaction_id' end,
+          case when old.raw <> r.raw then 'raw' end
+        ], null),
+        to_jsonb(old), ${syncRunId}::uuid
+      from old join r on r.id = old.id join upd on upd.id = old.id
+      returning 1
+    )
+    select count(*)::text as n from upd`.execute(ex);
+  return Number(result.rows[0]?.n ?? 0);
+}
+
+export interface ChangeEventRow {
+  organization_id: string;
+  account_id: string;
+  entity_id: string;
+  kind: 'added' | 'modified' | 'removed';
+  entity?: 'transaction' | 'balance';
+}
+
+export async function insertChangeEvents(ex: Executor, rows: readonly ChangeEventRow[]): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await sql`
+    insert into change_events (organization_id, account_id, entity, entity_id, kind)
+    select organization_id, account_id, coalesce(entity, 'transaction'), entity_id, kind
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, entity text, entity_id uuid, kind text)`.execute(ex);
+}
+
+export interface DecisionRow {
+  organization_id: string;
+  account_id: string;
+  transaction_id: string;
+  related_transaction_id: string | null;
+  decision: 'matched' | 'superseded' | 'removed' | 're_identified';
+  rule: string;
+  evidence: Record<string, unknown>;
+  sync_run_id: string | null;
+}
+
+export async function insertDecisions(ex: Executor, rows: readonly DecisionRow[]): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await sql`
+    insert into transaction_decisions (organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id)
+    select organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, transaction_id uuid,
+      related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid)`.execute(ex);
+}
+
+export interface RejectRow {
+  organization_id: string;
+  account_id: string | null;
+  sync_run_id: string | null;
+  record_type: 'transaction' | 'balance';
+  reason: string;
+  raw: unknown;
+}
+
+export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await sql`
+    insert into sync_rejects (organization_id, account_id, sync_run_id, record_type, reason, raw)
+    select organization_id, account_id, sync_run_id, record_type, reason, coalesce(raw, 'null'::jsonb)
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, sync_run_id uuid,
+      record_type text, reason text, raw jsonb)`.execute(ex);
+}
+
+/** Serializes writers of one account's rows for the rest of the current transaction. */
+export async function lockAccountForWrite(ex: Executor, accountId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`account-write:${accountId}`}, 0))`.execute(ex);
+}
+
+export interface MatchCandidate {
+  id: string;
+  status: string;
+  booking_date: string;
+  direction: string;
+  amount_minor: string;
+  bai_type_code: string | null;
+  bank_reference: string;
+  customer_reference: string;
+  jpm_transaction_id: string;
+  fingerprint_key: string;
+}
+
+/** Pending rows still live on these dates, and posted rows on them that no pending row points to yet. */
+export async function pendingAndUnclaimedPosted(ex: Executor, accountId: string, dates: readonly string[]): Promise<{ pending: MatchCandidate[]; posted: MatchCandidate[] }> {
+  const result = await sql<MatchCandidate>`
+    select t.id, t.status, t.booking_date, t.direction, t.amount_minor, t.bai_type_code, t.bank_reference,
+      t.customer_reference, t.jpm_transaction_id, t.fingerprint_key
+    from transactions t
+    where t.account_id = ${accountId} and t.booking_date = any(${dates}::date[])
+      and (t.status = 'pending'
+        or (t.status = 'posted' and not exists (select 1 from transactions p where p.superseded_by = t.id)))
+    order by t.booking_date, t.fingerprint_key, t.id`.execute(ex);
+  return {
+    pending: result.rows.filter((r) => r.status === 'pending'),
+    posted: result.rows.filter((r) => r.status === 'posted'),
+  };
+}
+
+/** Marks pending rows superseded (with their posted replacement) or removed (never posted). */
+export async function resolvePendingRows(ex: Executor, rows: readonly { id: string; status: 'superseded' | 'removed'; superseded_by: string | null }[]): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await sql`
+    update transactions t set status = r.status, superseded_by = r.superseded_by, version = t.version + 1, updated_at = now()
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, status text, superseded_by uuid)
+    where t.id = r.id and t.status = 'pending'`.execute(ex);
+}

@@ -1,0 +1,119 @@
+import type { SyncCounts } from '../domain/types.ts';
+import type { Database } from '../storage/db.ts';
+import { addRunCounts } from '../storage/sync-runs.repo.ts';
+import {
+  insertChangeEvents, insertDecisions, lockAccountForWrite, pendingAndUnclaimedPosted, resolvePendingRows,
+  type DecisionRow, type MatchCandidate,
+} from '../storage/transactions.repo.ts';
+import type { AccountRef } from './ingest.ts';
+
+/**
+ * Pending → posted. When J.P. Morgan's prior-day data for a date has been stored in full, each
+ * pending (current-day) item of that date is linked to the posted item that replaces it, and stops
+ * counting as live; pending items with no posted counterpart are marked removed. Nothing is
+ * deleted: the pending row stays, with its status, its `superseded_by` link and a decision row
+ * naming the rule and the evidence.
+ *
+ * Rules, tried in order, each one-to-one (a posted item replaces at most one pending item):
+ *  1. `exact`: same direction, amount, BAI type code, bank and customer reference.
+ *  2. `reference_amount_changed`: same direction, BAI type code and non-empty bank reference; the
+ *     amount changed on posting (e.g. a fee finalised, an FX rate applied).
+ *  3. `customer_reference_amount_changed`: as 2 with the customer reference when the bank one is empty.
+ * Unmatched pending items are `removed` by rule `not_in_prior_day`.
+ */
+interface Rule {
+  name: string;
+  key: (t: MatchCandidate) => string | null;
+}
+
+const RULES: readonly Rule[] = [
+  { name: 'exact', key: (t) => [t.direction, t.amount_minor, t.bai_type_code ?? '', t.bank_reference, t.customer_reference].join('|') },
+  { name: 'reference_amount_changed', key: (t) => (t.bank_reference ? [t.direction, t.bai_type_code ?? '', t.bank_reference].join('|') : null) },
+  {
+    name: 'customer_reference_amount_changed',
+    key: (t) => (!t.bank_reference && t.customer_reference ? [t.direction, t.bai_type_code ?? '', t.customer_reference].join('|') : null),
+  },
+];
+
+export interface Resolution {
+  superseded: { pending: MatchCandidate; posted: MatchCandidate; rule: string }[];
+  removed: MatchCandidate[];
+}
+
+/** Pure matching of one date's pending items to its posted items. */
+export function matchPending(pending: readonly MatchCandidate[], posted: readonly MatchCandidate[]): Resolution {
+  const resolution: Resolution = { superseded: [], removed: [] };
+  let open = [...pending];
+  const available = [...posted];
+  for (const rule of RULES) {
+    const pool = new Map<string, MatchCandidate[]>();
+    for (const p of available) {
+      const k = rule.key(p);
+      if (k !== null) {
+        pool.set(`${p.booking_date}|${k}`, [...(pool.get(`${p.booking_date}|${k}`) ?? []), p]);
+      }
+    }
+    const stillOpen: MatchCandidate[] = [];
+    for (const item of open) {
+      const k = rule.key(item);
+      const candidates = k === null ? undefined : pool.get(`${item.booking_date}|${k}`);
+      const hit = candidates?.shift();
+      if (!hit) {
+        stillOpen.push(item);
+        continue;
+      }
+      available.splice(available.indexOf(hit), 1);
+      resolution.superseded.push({ pending: item, posted: hit, rule: rule.name });
+    }
+    open = stillOpen;
+  }
+  resolution.removed = open;
+  return resolution;
+}
+
+/**
+ * Resolves pending items of `dates` (dates whose prior-day data is now complete) in one
+ * transaction under the account's write lock. Idempotent: resolved items are no longer pending.
+ */
+export async function resolvePending(db: Database, account: AccountRef, dates: readonly string[], runId: string | null): Promise<Pick<SyncCounts, 'superseded' | 'removed'>> {
+  if (dates.length === 0) {
+    return { superseded: 0, removed: 0 };
+  }
+  return db.transaction().execute(async (trx) => {
+    await lockAccountForWrite(trx, account.id);
+    const { pending, posted } = await pendingAndUnclaimedPosted(trx, account.id, dates);
+    if (pending.length === 0) {
+      return { superseded: 0, removed: 0 };
+    }
+    const r = matchPending(pending, posted);
+    await resolvePendingRows(trx, [
+      ...r.superseded.map((s) => ({ id: s.pending.id, status: 'superseded' as const, superseded_by: s.posted.id })),
+      ...r.removed.map((p) => ({ id: p.id, status: 'removed' as const, superseded_by: null })),
+    ]);
+    const base = { organization_id: account.organizationId, account_id: account.id, sync_run_id: runId };
+    const decisions: DecisionRow[] = [
+      ...r.superseded.map((s) => ({
+        ...base, transaction_id: s.pending.id, related_transaction_id: s.posted.id, decision: 'superseded' as const, rule: s.rule,
+        evidence: {
+          bookingDate: s.pending.booking_date,
+          pending: { jpmTransactionId: s.pending.jpm_transaction_id, amountMinor: s.pending.amount_minor, bankReference: s.pending.bank_reference, customerReference: s.pending.customer_reference },
+          posted: { jpmTransactionId: s.posted.jpm_transaction_id, amountMinor: s.posted.amount_minor, bankReference: s.posted.bank_reference, customerReference: s.posted.customer_reference },
+          amountChanged: s.pending.amount_minor !== s.posted.amount_minor,
+        },
+      })),
+      ...r.removed.map((p) => ({
+        ...base, transaction_id: p.id, related_transaction_id: null, decision: 'removed' as const, rule: 'not_in_prior_day',
+        evidence: { bookingDate: p.booking_date, jpmTransactionId: p.jpm_transaction_id, amountMinor: p.amount_minor, postedItemsOnDate: posted.filter((x) => x.booking_date === p.booking_date).length },
+      })),
+    ];
+    await insertDecisions(trx, decisions);
+    await insertChangeEvents(trx, [...r.superseded.map((s) => s.pending), ...r.removed].map((p) => ({
+      organization_id: account.organizationId, account_id: account.id, entity_id: p.id, kind: 'removed' as const,
+    })));
+    const counts = { superseded: r.superseded.length, removed: r.removed.length };
+    if (runId) {
+      await addRunCounts(trx, runId, counts);
+    }
+    return counts;
+  });
+}
