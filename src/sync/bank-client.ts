@@ -1,0 +1,32 @@
+import type { WireBalanceAccount, WireTransaction } from '../normalization/wire.ts';
+
+/**
+ * What `sync` needs from the bank: the J.P. Morgan client (src/jpm) satisfies it. Kept as a port so
+ * sync reads as the unit of work it is, and so the contract is visible in one place.
+ */
+export interface AccountSelector {
+  accountId: string;
+  bankId?: string;
+}
+
+export type TransactionQuery =
+  | { relativeDateType: 'CURRENT_DAY' | 'PRIOR_DAY' }
+  | { startDate: string; endDate: string }
+  | { empty: true };
+
+export type BalanceQuery = TransactionQuery;
+
+export interface TransactionPage {
+  /** Changes when the client starts a new walk (restart after the data shifted, or next sub-range). */
+  walk: number;
+  pageNumber: number;
+  totalPages: number;
+  totalRecords: number;
+  records: WireTransaction[];
+  rejects: { index: number; reason: string; raw: unknown }[];
+}
+
+export interface BankClient {
+  transactionPages(query: Exclude<TransactionQuery, { empty: true }> & { accounts: AccountSelector[] }): AsyncIterable<TransactionPage>;
+  getBalances(query: Exclude<BalanceQuery, { empty: true }> & { accounts?: AccountSelector[] }): Promise<{ accounts: WireBalanceAccount[] }>;
+}
