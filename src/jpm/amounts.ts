@@ -1,0 +1,41 @@
+import { toMinorUnits } from '../shared/money.ts';
+import type { WireBalance, WireCurrency, WireTransaction } from './wire.schemas.ts';
+
+/**
+ * Wire amount text → bigint minor units, scaled by the currency's `decimalLocation` as J.P. Morgan
+ * reports it (2 for USD: `32163647.96` → 3216364796n; 0 for JPY; 3 for KWD). The text comes straight
+ * from the JSON source (`parseJsonLossless`), so no amount ever passes through a JS number.
+ * The wire schemas already rejected amounts that do not fit the scale, so these do not throw for
+ * schema-valid records.
+ */
+export function wireAmountToMinor(amountText: string, currency: Pick<WireCurrency, 'decimalLocation'>): bigint {
+  return toMinorUnits(amountText, currency.decimalLocation);
+}
+
+/** A transaction's unsigned `amount` in minor units (direction is `debitCreditCode`). */
+export function transactionAmountMinor(txn: WireTransaction): bigint {
+  return wireAmountToMinor(txn.amount, txn.currency);
+}
+
+/** `debitCreditCode` applied: credits positive, debits negative. */
+export function signedTransactionAmountMinor(txn: WireTransaction): bigint {
+  const amount = transactionAmountMinor(txn);
+  return txn.debitCreditCode === 'DEBIT' ? -amount : amount;
+}
+
+export interface BalanceMinor {
+  openingAvailable: bigint;
+  openingLedger: bigint;
+  endingAvailable: bigint;
+  endingLedger: bigint;
+}
+
+/** The four balance amounts of one `balanceList` entry in minor units of the account's currency. */
+export function balanceAmountsMinor(balance: WireBalance, currency: Pick<WireCurrency, 'decimalLocation'>): BalanceMinor {
+  return {
+    openingAvailable: wireAmountToMinor(balance.openingAvailableAmount, currency),
+    openingLedger: wireAmountToMinor(balance.openingLedgerAmount, currency),
+    endingAvailable: wireAmountToMinor(balance.endingAvailableAmount, currency),
+    endingLedger: wireAmountToMinor(balance.endingLedgerAmount, currency),
+  };
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { isIsoDate } from '../shared/time.ts';
+import { toMinorUnits } from '../shared/money.ts';
+
+/**
+ * Building blocks of the wire schemas. Bank JSON is parsed with `parseJsonLossless`, so every JSON
+ * number arrives here as its exact source text (a string). Amounts stay text (validated by regex and
+ * turned into bigint minor units only by `jpm/amounts.ts`); small integers such as `decimalLocation`
+ * or page numbers are safe as JS numbers and are converted here.
+ */
+
+/** JSON number grammar, optionally signed (balances can be negative: overdrawn accounts). */
+const SIGNED_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+/** Transaction amounts are unsigned; the direction is `debitCreditCode`. */
+const UNSIGNED_DECIMAL = /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+const INTEGER = /^(0|[1-9]\d*)$/;
+/** ISO-8601 instant with a zone, as in `recordTimestamp` (`2022-09-30T15:00:12Z`). */
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$/;
+/** `loggedAt` is local time without a zone and with microseconds (`2022-09-30T11:00:12.722739`). */
+const LOCAL_OR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** Largest scale `toMinorUnits` supports; J.P. Morgan uses 0, 2 and 3 in practice. */
+export const MAX_DECIMAL_LOCATION = 18;
+
+/** A short, value-free description of what arrived, for error messages. */
+export function describeInput(input: unknown): string {
+  if (input === undefined) {
+    return 'nothing';
+  }
+  if (input === null) {
+    return 'null';
+  }
+  if (Array.isArray(input)) {
+    return 'an array';
+  }
+  return typeof input === 'object' ? 'an object' : `a ${typeof input}`;
+}
+
+/** Amount texts are safe to echo in a reject reason (they identify nobody); clip long garbage. */
+function quote(input: unknown): string {
+  const text = typeof input === 'string' ? input : describeInput(input);
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
+}
+
+function decimal(pattern: RegExp, what: string) {
+  return z.string().regex(pattern, { error: (iss) => `must be ${what}, got ${quote(iss.input)}` });
+}
+
+/** A signed decimal amount (JSON number text), e.g. balances. */
+export const signedDecimalText = decimal(SIGNED_DECIMAL, 'a decimal number');
+/** An unsigned decimal amount (JSON number text), e.g. a transaction's `amount`. */
+export const unsignedDecimalText = decimal(UNSIGNED_DECIMAL, 'an unsigned decimal number');
+
+/** A non-negative integer (JSON number text) up to `max`, returned as a JS number. */
+export function intText(max: number) {
+  return z
+    .string()
+    .regex(INTEGER, { error: (iss) => `must be a non-negative integer, got ${quote(iss.input)}` })
+    .transform((text) => Number(text))
+    .refine((n) => n <= max, { error: `must be at most ${max}` });
+}
+
+/** Digits kept as text (a check number can exceed 2^53 in theory, and we never compute with it). */
+export const digitsText = z.string().regex(INTEGER, { error: (iss) => `must be digits, got ${quote(iss.input)}` });
+
+export const isoDate = z.string().refine(isIsoDate, { error: (iss) => `must be a calendar date YYYY-MM-DD, got ${quote(iss.input)}` });
+export const instantText = z.string().regex(INSTANT, { error: (iss) => `must be an ISO-8601 timestamp with zone, got ${quote(iss.input)}` });
+export const localTimestampText = z.string().regex(LOCAL_OR_INSTANT, { error: (iss) => `must be an ISO-8601 timestamp, got ${quote(iss.input)}` });
+
+/** `{code, description, decimalLocation, currencySequence}` as on every record and balance account. */
+export const currencySchema = z.looseObject({
+  code: z.string().regex(/^[A-Z]{3}$/, { error: (iss) => `must be a 3-letter ISO 4217 code, got ${quote(iss.input)}` }),
+  description: z.string(),
+  decimalLocation: intText(MAX_DECIMAL_LOCATION),
+  currencySequence: intText(1_000_000),
+});
+
+/**
+ * Adds an issue at `path` when `text` has more decimals than the currency allows (`3.001` in USD):
+ * such an amount cannot be represented in minor units, and rounding it would invent money.
+ */
+export function checkScale(
+  ctx: z.RefinementCtx,
+  path: (string | number)[],
+  text: string | null | undefined,
+  decimalLocation: number,
+): void {
+  // Text that is not a decimal at all already has its own issue from the field's regex.
+  if (text === null || text === undefined || !SIGNED_DECIMAL.test(text)) {
+    return;
+  }
+  try {
+    toMinorUnits(text, decimalLocation);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `amount ${quote(text)} does not fit the currency's ${decimalLocation} decimal places`,
+    });
+  }
+}

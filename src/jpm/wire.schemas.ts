@@ -1,0 +1,224 @@
+import { z } from 'zod';
+import {
+  checkScale, currencySchema, digitsText, instantText, intText, isoDate, localTimestampText, signedDecimalText,
+  unsignedDecimalText,
+} from './wire.primitives.ts';
+
+/**
+ * Zod schemas for J.P. Morgan's wire payloads (API-NOTES.md §3, §5), applied to the output of
+ * `parseJsonLossless`: numbers are source text. Objects are loose: a field the bank adds later is kept,
+ * not rejected, so the raw record we store stays complete.
+ *
+ * Required vs optional follows the 304 sample records: a field present and non-null on every sample
+ * record is required. Fields that were null (on some or all samples) are `nullish`: absent and null
+ * both mean "no data". Two documented exceptions are optional: `narrativeText` ("optional and varies by
+ * transaction type", §5.1) and the lockbox fields (a third-party v3 client nests them in a `lockbox`
+ * object, §5.4, so v3 may not send them at top level).
+ */
+
+export const RELATIVE_DATE_TYPES = ['CURRENT_DAY', 'PRIOR_DAY'] as const;
+export type RelativeDateType = (typeof RELATIVE_DATE_TYPES)[number];
+
+export type WireCurrency = z.output<typeof currencySchema>;
+
+const searchableSchema = z.looseObject({
+  standardValue: z.string(),
+  searchValue: z.string().nullish(),
+});
+
+export const transactionAccountSchema = z.looseObject({
+  accountId: z.string().min(1),
+  accountName: z.string(),
+  bankId: z.string(),
+  branchId: z.string(),
+  bankName: z.string(),
+  currency: currencySchema,
+  aba: z.string(),
+  swift: z.string().nullish(),
+});
+
+export const baiTypeSchema = z.looseObject({
+  typeCode: z.string().regex(/^\d{3}$/, { error: 'must be a 3-digit BAI type code' }),
+  summaryTypeCode: z.string(),
+  description: z.string(),
+  shortDescription: z.string(),
+  groupCode: z.string(),
+  groupDescription: z.string(),
+  productGroupCode: z.string(),
+  btrsTypeCode: z.string(),
+  germanTypeCode: z.string(),
+  swiftTypeCode: z.string(),
+});
+
+/** One Transaction Details record (`data[]` of `/tsapi/v2|v3/transactions`), API-NOTES.md §5.4. */
+export const transactionSchema = z
+  .looseObject({
+    transactionId: z.string().min(1),
+    account: transactionAccountSchema,
+    asOfDate: isoDate,
+    // Not validated as a timestamp: a J.P. Morgan sample carries "1T16:59:22Z" here, and `asOfDate`
+    // (validated) is the business date we use.
+    asOfDateTime: z.string(),
+    valueDate: isoDate,
+    valueDateTime: instantText,
+    recordTimestamp: instantText,
+    receivedTimestamp: instantText,
+    lastUpdate: z.string().nullish(),
+    loggedAt: localTimestampText,
+    debitCreditCode: z.enum(['CREDIT', 'DEBIT']),
+    amount: unsignedDecimalText,
+    currency: currencySchema,
+    baiType: baiTypeSchema,
+    ddaTxnCode: z.string(),
+    originalTransactionCode: z.string().nullish(),
+    productGroup: z.looseObject({ groupCode: z.string(), groupDescription: z.string(), wire: z.boolean() }),
+    fundsTypeCode: z.string(),
+    immediateAvailable: signedDecimalText,
+    day1Available: signedDecimalText,
+    day2Available: signedDecimalText,
+    day2PlusAvailable: signedDecimalText.nullish(),
+    day3PlusAvailable: signedDecimalText,
+    bankReferenceSearchable: searchableSchema,
+    customerReferenceSearchable: searchableSchema,
+    wireReferenceSearchable: searchableSchema.nullish(),
+    repairCode: z.string(),
+    reversal: z.boolean(),
+    override: z.boolean(),
+    thirdPartyBank: z.boolean(),
+    sepaType: z.boolean(),
+    transactionStatus: z.string(),
+    postCode: z.string().min(1),
+    shortDescription: z.string(),
+    wireType: z.string(),
+    checkNumber: digitsText,
+    lockboxSequenceCode: z.string().nullish(),
+    lockboxItems: signedDecimalText.nullish(),
+    lockboxNumber: z.string().nullish(),
+    lockboxDepositDate: z.string().nullish(),
+    lockboxDepositTime: z.string().nullish(),
+    lockbox: z.looseObject({}).nullish(),
+    narrativeText: z.record(z.string(), z.string().nullable()).nullish(),
+    narrativeTypeCode: z.string(),
+    addenda: z.array(z.unknown()).nullish(),
+    achBatchItems: z.array(z.unknown()).nullish(),
+    floatSpreadCode: z.string(),
+    sepaDetailsXml: z.string().nullish(),
+    supplementalTextSet: z.record(z.string(), z.unknown()).nullish(),
+    supplementalTextRecordList: z.array(z.unknown()).nullish(),
+    supplementalText: z.string().nullish(),
+  })
+  .superRefine((txn, ctx) => {
+    const scale = txn.currency.decimalLocation;
+    for (const field of ['amount', 'immediateAvailable', 'day1Available', 'day2Available', 'day2PlusAvailable', 'day3PlusAvailable'] as const) {
+      checkScale(ctx, [field], txn[field], scale);
+    }
+  });
+
+export type WireTransaction = z.output<typeof transactionSchema>;
+
+/** v3 paging block. `pageNumber` is 1-based; `totalPages` is 0 when there are no records. */
+export const paginationSchema = z.looseObject({
+  pageSize: intText(100_000),
+  totalPages: intText(10_000_000),
+  pageNumber: intText(10_000_000),
+  totalRecords: intText(1_000_000_000),
+});
+export type WirePagination = z.output<typeof paginationSchema>;
+
+/** v2 envelope. Records stay `unknown` here and are validated one by one (`parseTransactionRecords`). */
+export const transactionsV2EnvelopeSchema = z.looseObject({ data: z.array(z.unknown()) });
+/** v3 envelope: the page plus its `pagination` block. */
+export const transactionsV3EnvelopeSchema = z.looseObject({ pagination: paginationSchema, data: z.array(z.unknown()) });
+
+export const balanceSchema = z.looseObject({
+  asOfDate: isoDate,
+  recordTimestamp: instantText,
+  currentDay: z.boolean(),
+  openingAvailableAmount: signedDecimalText,
+  openingLedgerAmount: signedDecimalText,
+  endingAvailableAmount: signedDecimalText,
+  endingLedgerAmount: signedDecimalText,
+});
+export type WireBalance = z.output<typeof balanceSchema>;
+
+const BALANCE_AMOUNTS = ['openingAvailableAmount', 'openingLedgerAmount', 'endingAvailableAmount', 'endingLedgerAmount'] as const;
+const ACCOUNT_DETAILS = ['accountName', 'branchId', 'bankId', 'bankName', 'currency'] as const;
+
+/**
+ * One `accountList[]` entry of `POST /accessapi/balance`: either an account with its `balanceList`, or
+ * a per-account error (`errorCode` such as GCA-024, `errorMsg`, no `balanceList`) inside an HTTP 200.
+ * Error entries may omit the descriptive fields; accounts with balances must carry them all.
+ */
+export const balanceAccountEntrySchema = z
+  .looseObject({
+    accountId: z.string().min(1),
+    accountName: z.string().optional(),
+    branchId: z.string().optional(),
+    bankId: z.string().optional(),
+    bankName: z.string().optional(),
+    currency: currencySchema.optional(),
+    balanceList: z.array(balanceSchema).optional(),
+    errorCode: z.string().min(1).optional(),
+    errorMsg: z.string().optional(),
+  })
+  .superRefine((entry, ctx) => {
+    if ((entry.balanceList === undefined) === (entry.errorCode === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'must have exactly one of balanceList or errorCode' });
+      return;
+    }
+    if (entry.errorCode !== undefined) {
+      if (entry.errorMsg === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['errorMsg'], message: 'is required with errorCode' });
+      }
+      return;
+    }
+    for (const field of ACCOUNT_DETAILS) {
+      if (entry[field] === undefined) {
+        ctx.addIssue({ code: 'custom', path: [field], message: 'is required for an account with balanceList' });
+      }
+    }
+    const scale = entry.currency?.decimalLocation;
+    if (scale !== undefined) {
+      entry.balanceList?.forEach((balance, i) => {
+        for (const field of BALANCE_AMOUNTS) {
+          checkScale(ctx, ['balanceList', i, field], balance[field], scale);
+        }
+      });
+    }
+  });
+
+export type WireBalanceAccountEntry = z.output<typeof balanceAccountEntrySchema>;
+/** An account entry that carries balances (every descriptive field present). */
+export type WireBalanceAccount = WireBalanceAccountEntry & {
+  accountName: string;
+  branchId: string;
+  bankId: string;
+  bankName: string;
+  currency: WireCurrency;
+  balanceList: WireBalance[];
+};
+/** A per-account error entry (GCA-024 "No transaction was found…" and the like). */
+export type WireBalanceAccountError = WireBalanceAccountEntry & { errorCode: string; errorMsg: string };
+
+export function isBalanceAccount(entry: WireBalanceAccountEntry): entry is WireBalanceAccount {
+  return entry.balanceList !== undefined;
+}
+
+/** `POST /accessapi/balance` 200 response. */
+export const balancesResponseSchema = z.looseObject({ accountList: z.array(balanceAccountEntrySchema) });
+export type WireBalancesResponse = z.output<typeof balancesResponseSchema>;
+
+/** J.P. Morgan's whole-request error envelope: `{"errors":[{"errorCode":"GCA-099","errorMsg":"…"}]}`. */
+export const errorsEnvelopeSchema = z.looseObject({
+  errors: z.array(z.looseObject({ errorCode: z.string(), errorMsg: z.string() })).min(1),
+});
+export type WireErrorsEnvelope = z.output<typeof errorsEnvelopeSchema>;
+
+/** API-gateway (Apigee-style) fault body: `{"fault":{"faultstring":"…","detail":{"errorcode":"…"}}}`. */
+export const gatewayFaultSchema = z.looseObject({
+  fault: z.looseObject({
+    faultstring: z.string().optional(),
+    detail: z.looseObject({ errorcode: z.string().optional() }).optional(),
+  }),
+});
+export type WireGatewayFault = z.output<typeof gatewayFaultSchema>;
