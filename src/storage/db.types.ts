@@ -26,6 +26,33 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface ApiKeys {
+  created_at: Generated<Timestamp>;
+  created_by_key_id: string | null;
+  id: string;
+  key_hash: string;
+  last_used_at: Timestamp | null;
+  name: string;
+  organization_id: string | null;
+  prefix: string;
+  revoked_at: Timestamp | null;
+  role: string;
+}
+
+export interface AuditLog {
+  api_key_id: string | null;
+  api_key_prefix: string | null;
+  id: Generated<Int8>;
+  method: string;
+  occurred_at: Generated<Timestamp>;
+  organization_id: string | null;
+  request_id: string;
+  route: string;
+  status_code: number;
+  target_id: string | null;
+  target_type: string | null;
+}
+
 export interface Balances {
   account_id: string;
   as_of_date: string;
@@ -63,6 +90,29 @@ export interface BankAccounts {
   updated_at: Generated<Timestamp>;
 }
 
+export interface Certificates {
+  certificate_pem: string;
+  chain_pem: string | null;
+  environment: string;
+  expired_at: Timestamp | null;
+  expiry_warnings_sent: Generated<number[]>;
+  fingerprint_sha256: string;
+  id: string;
+  installed_at: Generated<Timestamp>;
+  installed_by: string;
+  integration_id: string;
+  issuer: string;
+  key_pair_id: string;
+  not_after: Timestamp;
+  not_before: Timestamp;
+  organization_id: string;
+  retired_at: Timestamp | null;
+  retired_by: string | null;
+  serial_number: string;
+  status: Generated<string>;
+  subject_cn: string;
+}
+
 export interface ChangeEvents {
   account_id: string;
   created_at: Generated<Timestamp>;
@@ -74,25 +124,107 @@ export interface ChangeEvents {
   xid: Generated<string>;
 }
 
+export interface IdempotencyKeys {
+  api_key_id: string;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  key: string;
+  locked_at: Generated<Timestamp>;
+  method: string;
+  path: string;
+  request_hash: string;
+  response_body: Json | null;
+  response_status: number | null;
+  status: Generated<string>;
+}
+
 export interface Integrations {
+  api_access_confirmed_at: Timestamp | null;
+  api_access_products: Generated<string[]>;
+  api_access_requested_at: Timestamp | null;
   base_url: string;
   created_at: Generated<Timestamp>;
+  eligibility: Generated<Json>;
   environment: Generated<string>;
+  expectations: Json | null;
   id: string;
   intraday_runs_per_day: Generated<number>;
+  jpm_project_id: string | null;
+  live_at: Timestamp | null;
   name: string;
   organization_id: string;
+  paused_from_stage: string | null;
+  process_due_at: Timestamp | null;
+  process_overdue_flagged_at: Timestamp | null;
   server_ca_pem: string | null;
   stage: Generated<string>;
+  stage_due_at: Timestamp | null;
+  stage_entered_at: Generated<Timestamp>;
+  stage_overdue_flagged_at: Timestamp | null;
   sync_status: Generated<string>;
   sync_status_reason: string | null;
   updated_at: Generated<Timestamp>;
+}
+
+export interface IntegrationTransitions {
+  actor: string;
+  created_at: Generated<Timestamp>;
+  from_stage: string;
+  id: Generated<Int8>;
+  integration_id: string;
+  note: Generated<string>;
+  organization_id: string;
+  to_stage: string;
+}
+
+export interface KeyPairs {
+  algorithm: string;
+  common_name: string;
+  created_at: Generated<Timestamp>;
+  created_by: string;
+  csr_pem: string;
+  data_key_auth_tag: Buffer;
+  data_key_iv: Buffer;
+  environment: string;
+  id: string;
+  integration_id: string;
+  master_key_id: string;
+  organization_id: string;
+  private_key_auth_tag: Buffer;
+  private_key_ciphertext: Buffer;
+  private_key_iv: Buffer;
+  public_key_sha256: string;
+  rewrapped_at: Timestamp | null;
+  subject: string;
+  wrapped_data_key: Buffer;
 }
 
 export interface Organizations {
   created_at: Generated<Timestamp>;
   id: string;
   name: string;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface OutboxEvents {
+  created_at: Generated<Timestamp>;
+  id: Generated<Int8>;
+  integration_id: string | null;
+  organization_id: string;
+  payload: Json;
+  type: string;
+  xid: Generated<string>;
+}
+
+export interface SecurityAdmins {
+  created_at: Generated<Timestamp>;
+  email: string;
+  id: string;
+  integration_id: string;
+  name: string;
+  organization_id: string;
+  role: string;
+  side: string;
   updated_at: Generated<Timestamp>;
 }
 
@@ -190,11 +322,19 @@ export interface TransactionVersions {
 }
 
 export interface DB {
+  api_keys: ApiKeys;
+  audit_log: AuditLog;
   balances: Balances;
   bank_accounts: BankAccounts;
+  certificates: Certificates;
   change_events: ChangeEvents;
+  idempotency_keys: IdempotencyKeys;
+  integration_transitions: IntegrationTransitions;
   integrations: Integrations;
+  key_pairs: KeyPairs;
   organizations: Organizations;
+  outbox_events: OutboxEvents;
+  security_admins: SecurityAdmins;
   sync_rejects: SyncRejects;
   sync_runs: SyncRuns;
   transaction_decisions: TransactionDecisions;

@@ -1,0 +1,167 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+export interface CertificateRow {
+  id: string;
+  organization_id: string;
+  integration_id: string;
+  key_pair_id: string;
+  environment: string;
+  certificate_pem: string;
+  chain_pem: string | null;
+  fingerprint_sha256: string;
+  serial_number: string;
+  subject_cn: string;
+  issuer: string;
+  not_before: Date;
+  not_after: Date;
+  status: string;
+  installed_by: string;
+  installed_at: Date;
+  retired_by: string | null;
+  retired_at: Date | null;
+  expired_at: Date | null;
+  expiry_warnings_sent: number[];
+}
+
+const COLUMNS = [
+  'id', 'organization_id', 'integration_id', 'key_pair_id', 'environment', 'certificate_pem', 'chain_pem',
+  'fingerprint_sha256', 'serial_number', 'subject_cn', 'issuer', 'not_before', 'not_after', 'status', 'installed_by',
+  'installed_at', 'retired_by', 'retired_at', 'expired_at', 'expiry_warnings_sent',
+] as const;
+
+export interface NewCertificate {
+  id: string;
+  organizationId: string;
+  integrationId: string;
+  keyPairId: string;
+  environment: string;
+  certificatePem: string;
+  chainPem: string | null;
+  fingerprintSha256: string;
+  serialNumber: string;
+  subjectCn: string;
+  issuer: string;
+  notBefore: Date;
+  notAfter: Date;
+  installedBy: string;
+  installedAt: Date;
+}
+
+export async function insertCertificate(ex: Executor, row: NewCertificate): Promise<CertificateRow> {
+  return ex
+    .insertInto('certificates')
+    .values({
+      id: row.id,
+      organization_id: row.organizationId,
+      integration_id: row.integrationId,
+      key_pair_id: row.keyPairId,
+      environment: row.environment,
+      certificate_pem: row.certificatePem,
+      chain_pem: row.chainPem,
+      fingerprint_sha256: row.fingerprintSha256,
+      serial_number: row.serialNumber,
+      subject_cn: row.subjectCn,
+      issuer: row.issuer,
+      not_before: row.notBefore,
+      not_after: row.notAfter,
+      status: 'active',
+      installed_by: row.installedBy,
+      installed_at: row.installedAt,
+    })
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export async function findCertificate(ex: Executor, integrationId: string, id: string): Promise<CertificateRow | undefined> {
+  return ex.selectFrom('certificates').select(COLUMNS).where('integration_id', '=', integrationId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function findCertificateByFingerprint(ex: Executor, integrationId: string, fingerprint: string): Promise<CertificateRow | undefined> {
+  return ex
+    .selectFrom('certificates')
+    .select(COLUMNS)
+    .where('integration_id', '=', integrationId)
+    .where('fingerprint_sha256', '=', fingerprint)
+    .executeTakeFirst();
+}
+
+export async function listCertificates(ex: Executor, integrationId: string, filter: { status?: string; environment?: string } = {}): Promise<CertificateRow[]> {
+  let q = ex.selectFrom('certificates').select(COLUMNS).where('integration_id', '=', integrationId);
+  if (filter.status !== undefined) {
+    q = q.where('status', '=', filter.status);
+  }
+  if (filter.environment !== undefined) {
+    q = q.where('environment', '=', filter.environment);
+  }
+  return q.orderBy('installed_at', 'desc').orderBy('id', 'desc').execute();
+}
+
+export async function countActiveByCommonName(ex: Executor, integrationId: string, commonName: string): Promise<number> {
+  const row = await ex
+    .selectFrom('certificates')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('integration_id', '=', integrationId)
+    .where('subject_cn', '=', commonName)
+    .where('status', '=', 'active')
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** Active certificates of an environment usable at `now` (inside their validity window), newest first. */
+export async function listUsableCertificates(ex: Executor, integrationId: string, environment: string, now: Date): Promise<CertificateRow[]> {
+  return ex
+    .selectFrom('certificates')
+    .select(COLUMNS)
+    .where('integration_id', '=', integrationId)
+    .where('environment', '=', environment)
+    .where('status', '=', 'active')
+    .where('not_before', '<=', now)
+    .where('not_after', '>', now)
+    .orderBy('installed_at', 'desc')
+    .orderBy('not_after', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+}
+
+export async function retireCertificateRow(ex: Executor, id: string, by: string, at: Date): Promise<CertificateRow | undefined> {
+  return ex
+    .updateTable('certificates')
+    .set({ status: 'retired', retired_by: by, retired_at: at })
+    .where('id', '=', id)
+    .where('status', '=', 'active')
+    .returning(COLUMNS)
+    .executeTakeFirst();
+}
+
+/** Marks active certificates past `not_after` as expired; returns those it changed. */
+export async function markExpiredCertificates(ex: Executor, now: Date): Promise<CertificateRow[]> {
+  return ex
+    .updateTable('certificates')
+    .set({ status: 'expired', expired_at: now })
+    .where('status', '=', 'active')
+    .where('not_after', '<=', now)
+    .returning(COLUMNS)
+    .execute();
+}
+
+/** Active certificates expiring within `withinMs` of `now`, locked so two watchers never warn twice. */
+export async function listExpiringCertificates(ex: Executor, now: Date, withinMs: number): Promise<CertificateRow[]> {
+  return ex
+    .selectFrom('certificates')
+    .select(COLUMNS)
+    .where('status', '=', 'active')
+    .where('not_after', '>', now)
+    .where('not_after', '<=', new Date(now.getTime() + withinMs))
+    .orderBy('not_after', 'asc')
+    .forUpdate()
+    .execute();
+}
+
+export async function recordExpiryWarnings(ex: Executor, id: string, thresholds: readonly number[]): Promise<void> {
+  await ex
+    .updateTable('certificates')
+    .set({ expiry_warnings_sent: sql<number[]>`array(select distinct unnest(expiry_warnings_sent || ${sql.val([...thresholds])}::integer[]) order by 1 desc)` })
+    .where('id', '=', id)
+    .execute();
+}
