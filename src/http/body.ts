@@ -1,0 +1,21 @@
+import express, { type RequestHandler } from 'express';
+import { AppError } from '../shared/errors.ts';
+
+/**
+ * JSON bodies only, size-limited (413 beyond `limit`). A non-empty body of another media type is a
+ * 415; an empty body is parsed as `{}` by the validator, so a POST with no fields still gets field
+ * errors rather than a puzzling media-type error.
+ */
+export function jsonBody(limit: string): RequestHandler[] {
+  return [
+    (req, _res, next) => {
+      const length = Number(req.get('content-length') ?? '0');
+      const hasBody = req.get('transfer-encoding') !== undefined || length > 0;
+      if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+        throw new AppError('Send the request body as application/json.', { code: 'unsupported_media_type', httpStatus: 415 });
+      }
+      next();
+    },
+    express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }),
+  ];
+}

@@ -1,0 +1,97 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createLogger } from './logger.ts';
+
+/**
+ * The process's Prometheus registry, served at `/metrics` by the api role. Every module may import
+ * the metrics below and update them (`syncRunsTotal.inc({ outcome: 'succeeded' })`). To add a
+ * metric, define it here with `registers: [metricsRegistry]` so names stay in one list; keep label
+ * values bounded (outcome, endpoint, class, queue: never ids, except `integration` for certificates).
+ *
+ * Gauges whose value lives elsewhere (queue depth in Redis, overdue integrations in Postgres) are
+ * refreshed at scrape time: register a hook with `onScrape(async () => gauge.set(...))`.
+ */
+export const metricsRegistry = new Registry();
+
+const registers = [metricsRegistry];
+const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
+
+export const syncRunsTotal = new Counter({
+  name: 'jpm_sync_runs_total', help: 'Finished sync runs by outcome', labelNames: ['outcome'] as const, registers,
+});
+export const syncRunDurationSeconds = new Histogram({
+  name: 'jpm_sync_run_duration_seconds', help: 'Sync run duration by outcome', labelNames: ['outcome'] as const,
+  buckets: DURATION_BUCKETS, registers,
+});
+export const syncRecordsTotal = new Counter({
+  name: 'jpm_sync_records_total', help: 'Records handled by sync runs by outcome (inserted, updated, unchanged, rejected, ...)',
+  labelNames: ['outcome'] as const, registers,
+});
+export const bankCallDurationSeconds = new Histogram({
+  name: 'jpm_bank_call_duration_seconds', help: 'J.P. Morgan API call latency by endpoint and outcome',
+  labelNames: ['endpoint', 'outcome'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers,
+});
+export const bankErrorsTotal = new Counter({
+  name: 'jpm_bank_errors_total', help: 'J.P. Morgan API errors by class (timeout, rate_limited, server, auth, schema, ...)',
+  labelNames: ['class'] as const, registers,
+});
+export const queueDepth = new Gauge({
+  name: 'jpm_queue_depth', help: 'Jobs per queue and state (waiting, active, delayed, failed)', labelNames: ['queue', 'state'] as const, registers,
+});
+export const certificateDaysToExpiry = new Gauge({
+  name: 'jpm_certificate_days_to_expiry', help: 'Days until the active client certificate of an integration expires',
+  labelNames: ['integration'] as const, registers,
+});
+export const integrationsOverdue = new Gauge({
+  name: 'jpm_integrations_overdue', help: 'Integrations past an onboarding due date', registers,
+});
+export const accountDays = new Gauge({
+  name: 'jpm_account_days', help: 'Account-days by validation state (proven, gap, mismatch, pending)', labelNames: ['state'] as const, registers,
+});
+
+export const httpRequestsTotal = new Counter({
+  name: 'jpm_http_requests_total', help: 'HTTP requests by method, route template and status',
+  labelNames: ['method', 'route', 'status'] as const, registers,
+});
+export const httpRequestDurationSeconds = new Histogram({
+  name: 'jpm_http_request_duration_seconds', help: 'HTTP request duration by method, route template and status',
+  labelNames: ['method', 'route', 'status'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers,
+});
+
+type ScrapeHook = () => Promise<void>;
+const scrapeHooks: ScrapeHook[] = [];
+
+/** Runs `hook` before every scrape (refresh gauges from Redis/Postgres). Returns an unregister function. */
+export function onScrape(hook: ScrapeHook): () => void {
+  scrapeHooks.push(hook);
+  return () => {
+    const i = scrapeHooks.indexOf(hook);
+    if (i >= 0) {
+      scrapeHooks.splice(i, 1);
+    }
+  };
+}
+
+let defaultsEnabled = false;
+
+/** Process metrics (CPU, memory, event loop lag) once per process. */
+export function enableDefaultMetrics(): void {
+  if (!defaultsEnabled) {
+    defaultsEnabled = true;
+    collectDefaultMetrics({ register: metricsRegistry, prefix: 'jpm_' });
+  }
+}
+
+/** The exposition text. A failing hook is logged and its gauge keeps its last value; the scrape still answers. */
+export async function renderMetrics(): Promise<{ contentType: string; body: string }> {
+  const log = createLogger('main');
+  await Promise.all(
+    scrapeHooks.map(async (hook) => {
+      try {
+        await hook();
+      } catch (err) {
+        log.warn({ err }, 'metrics scrape hook failed');
+      }
+    }),
+  );
+  return { contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() };
+}

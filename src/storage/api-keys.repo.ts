@@ -1,0 +1,111 @@
+import { sql } from 'kysely';
+import type { ApiKeyRole } from '../domain/access.ts';
+import type { Executor } from './db.ts';
+import { decodeCursor, pageOf, type Page } from './pagination.ts';
+
+/** An API key as everything but auth sees it: never the hash. */
+export interface ApiKeyRow {
+  id: string;
+  prefix: string;
+  name: string;
+  role: ApiKeyRole;
+  organizationId: string | null;
+  createdByKeyId: string | null;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+const COLUMNS = ['id', 'prefix', 'name', 'role', 'organization_id', 'created_by_key_id', 'created_at', 'last_used_at', 'revoked_at'] as const;
+
+type Selected = { id: string; prefix: string; name: string; role: string; organization_id: string | null; created_by_key_id: string | null; created_at: Date; last_used_at: Date | null; revoked_at: Date | null };
+
+function toRow(r: Selected): ApiKeyRow {
+  return {
+    id: r.id, prefix: r.prefix, name: r.name, role: r.role as ApiKeyRole, organizationId: r.organization_id,
+    createdByKeyId: r.created_by_key_id, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+  };
+}
+
+export interface NewApiKey {
+  id: string;
+  prefix: string;
+  keyHash: string;
+  name: string;
+  role: ApiKeyRole;
+  organizationId: string | null;
+  createdByKeyId: string | null;
+}
+
+export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKeyRow> {
+  const row = await db
+    .insertInto('api_keys')
+    .values({
+      id: key.id, prefix: key.prefix, key_hash: key.keyHash, name: key.name, role: key.role,
+      organization_id: key.organizationId, created_by_key_id: key.createdByKeyId,
+    })
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow();
+  return toRow(row);
+}
+
+/** For authentication only: the one place the hash leaves the table. */
+export async function findApiKeyForAuth(db: Executor, prefix: string): Promise<(ApiKeyRow & { keyHash: string }) | undefined> {
+  const row = await db.selectFrom('api_keys').select([...COLUMNS, 'key_hash']).where('prefix', '=', prefix).executeTakeFirst();
+  return row ? { ...toRow(row), keyHash: row.key_hash } : undefined;
+}
+
+/** Records use at most once a minute per key, so authentication does not write on every request. */
+export async function touchApiKey(db: Executor, id: string): Promise<void> {
+  await db
+    .updateTable('api_keys')
+    .set({ last_used_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]))
+    .execute();
+}
+
+export async function findApiKey(db: Executor, id: string): Promise<ApiKeyRow | undefined> {
+  const row = await db.selectFrom('api_keys').select(COLUMNS).where('id', '=', id).executeTakeFirst();
+  return row ? toRow(row) : undefined;
+}
+
+export async function findApiKeyByPrefix(db: Executor, prefix: string): Promise<ApiKeyRow | undefined> {
+  const row = await db.selectFrom('api_keys').select(COLUMNS).where('prefix', '=', prefix).executeTakeFirst();
+  return row ? toRow(row) : undefined;
+}
+
+export interface ApiKeyFilter {
+  organizationId?: string | undefined;
+  includeRevoked?: boolean;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/** Newest first (ids are uuidv7). */
+export async function listApiKeys(db: Executor, filter: ApiKeyFilter): Promise<Page<ApiKeyRow>> {
+  let q = db.selectFrom('api_keys').select(COLUMNS).orderBy('id', 'desc').limit(filter.limit + 1);
+  if (filter.organizationId !== undefined) {
+    q = q.where('organization_id', '=', filter.organizationId);
+  }
+  if (!filter.includeRevoked) {
+    q = q.where('revoked_at', 'is', null);
+  }
+  if (filter.cursor !== undefined) {
+    const [id] = decodeCursor(filter.cursor, ['uuid']);
+    q = q.where('id', '<', id);
+  }
+  const page = pageOf(await q.execute(), filter.limit, (r) => [r.id]);
+  return { rows: page.rows.map(toRow), nextCursor: page.nextCursor };
+}
+
+/** Revokes once; revoking a revoked key keeps the first timestamp. */
+export async function revokeApiKey(db: Executor, id: string): Promise<ApiKeyRow | undefined> {
+  const row = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` })
+    .where('id', '=', id)
+    .returning(COLUMNS)
+    .executeTakeFirst();
+  return row ? toRow(row) : undefined;
+}
