@@ -37,7 +37,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'bigserial', (c) => c.primaryKey())
     .addColumn('organization_id', 'uuid', (c) => c.notNull().references('organizations.id'))
     .addColumn('integration_id', 'uuid', (c) => c.notNull().references('integrations.id'))
-    .addColumn('from_stage', 'text', (c) => c.notNull())
+    // null on the first row: the integration's creation.
+    .addColumn('from_stage', 'text')
     .addColumn('to_stage', 'text', (c) => c.notNull())
     .addColumn('actor', 'text', (c) => c.notNull())
     .addColumn('note', 'text', (c) => c.notNull().defaultTo(''))

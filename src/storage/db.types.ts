@@ -26,6 +26,43 @@ export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
+export interface AccountDayHeals {
+  account_id: string;
+  days: Json;
+  diff: Json | null;
+  error_message: string | null;
+  finished_at: Timestamp | null;
+  id: string;
+  organization_id: string;
+  outcome: Generated<string>;
+  started_at: Timestamp;
+  states_after: Json | null;
+  states_before: Json;
+  window_from: string;
+  window_to: string;
+}
+
+export interface AccountDays {
+  account_id: string;
+  closing_ledger_minor: Int8 | null;
+  computed_at: Timestamp;
+  credit_count: Generated<number>;
+  credits_minor: Generated<Int8>;
+  currency: string;
+  day: string;
+  debit_count: Generated<number>;
+  debits_minor: Generated<Int8>;
+  decimal_location: number;
+  difference_minor: Int8 | null;
+  evidence: Json;
+  heal_attempts: Generated<number>;
+  last_heal_at: Timestamp | null;
+  opening_ledger_minor: Int8 | null;
+  organization_id: string;
+  reason: string | null;
+  state: string;
+}
+
 export interface ApiKeys {
   created_at: Generated<Timestamp>;
   created_by_key_id: string | null;
@@ -90,6 +127,20 @@ export interface BankAccounts {
   updated_at: Generated<Timestamp>;
 }
 
+export interface BankDayFetches {
+  account_id: string;
+  booking_date: string;
+  credit_count: number;
+  credits_minor: Int8;
+  debit_count: number;
+  debits_minor: Int8;
+  fetched_at: Timestamp;
+  organization_id: string;
+  record_count: number;
+  repeated_fingerprints: Generated<Json>;
+  sync_run_id: string | null;
+}
+
 export interface Certificates {
   certificate_pem: string;
   chain_pem: string | null;
@@ -122,6 +173,38 @@ export interface ChangeEvents {
   kind: string;
   organization_id: string;
   xid: Generated<string>;
+}
+
+export interface ChangeFeedState {
+  epoch: Generated<number>;
+  id: Generated<number>;
+  purged_at: Timestamp | null;
+  purged_through_id: Generated<Int8>;
+  purged_through_xid: Generated<string>;
+  reset_at: Timestamp | null;
+}
+
+export interface DuplicateSuspicions {
+  account_id: string;
+  active: Generated<boolean>;
+  amount_minor: Int8;
+  bank_count: number;
+  booking_date: string;
+  currency: string;
+  decimal_location: number;
+  direction: string;
+  evidence: Json;
+  fingerprint: string;
+  first_detected_at: Timestamp;
+  id: string;
+  last_detected_at: Timestamp;
+  live_count: number;
+  organization_id: string;
+  review_note: string | null;
+  reviewed_at: Timestamp | null;
+  reviewed_by: string | null;
+  status: Generated<string>;
+  transaction_ids: string[];
 }
 
 export interface IdempotencyKeys {
@@ -169,7 +252,7 @@ export interface Integrations {
 export interface IntegrationTransitions {
   actor: string;
   created_at: Generated<Timestamp>;
-  from_stage: string;
+  from_stage: string | null;
   id: Generated<Int8>;
   integration_id: string;
   note: Generated<string>;
@@ -321,13 +404,104 @@ export interface TransactionVersions {
   version: number;
 }
 
+export interface ValidationReports {
+  completed_at: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  error_message: string | null;
+  id: string;
+  integration_id: string;
+  organization_id: string;
+  passed: boolean | null;
+  period_from: string;
+  period_to: string;
+  reasons: Generated<Json>;
+  report: Json | null;
+  requested_by: string;
+  status: Generated<string>;
+}
+
+export interface WebhookDeliveries {
+  attempts: Generated<number>;
+  completed_at: Timestamp | null;
+  created_at: Generated<Timestamp>;
+  endpoint_id: string;
+  event_id: string;
+  give_up_at: Timestamp;
+  id: string;
+  last_attempt_at: Timestamp | null;
+  last_error: string | null;
+  last_response_status: number | null;
+  locked_until: Timestamp | null;
+  next_attempt_at: Generated<Timestamp>;
+  organization_id: string;
+  replay_of: string | null;
+  status: Generated<string>;
+}
+
+export interface WebhookDeliveryAttempts {
+  attempt: number;
+  delivery_id: string;
+  duration_ms: number;
+  endpoint_id: string;
+  error: string | null;
+  id: Generated<Int8>;
+  organization_id: string;
+  outcome: string;
+  response_status: number | null;
+  started_at: Timestamp;
+}
+
+export interface WebhookEndpoints {
+  created_at: Generated<Timestamp>;
+  created_by: string;
+  description: Generated<string>;
+  event_types: string[];
+  id: string;
+  organization_id: string;
+  previous_secret_auth_tag: Buffer | null;
+  previous_secret_ciphertext: Buffer | null;
+  previous_secret_expires_at: Timestamp | null;
+  previous_secret_iv: Buffer | null;
+  previous_secret_key_id: string | null;
+  previous_secret_version: number | null;
+  secret_auth_tag: Buffer;
+  secret_ciphertext: Buffer;
+  secret_iv: Buffer;
+  secret_key_id: string;
+  secret_rotated_at: Timestamp | null;
+  secret_version: Generated<number>;
+  status: Generated<string>;
+  updated_at: Generated<Timestamp>;
+  url: string;
+}
+
+export interface WebhookEvents {
+  created_at: Generated<Timestamp>;
+  id: string;
+  organization_id: string;
+  payload: Json;
+  type: string;
+}
+
+export interface WebhookProducerState {
+  position_id: Generated<Int8>;
+  position_xid: Generated<string>;
+  source: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface DB {
+  account_day_heals: AccountDayHeals;
+  account_days: AccountDays;
   api_keys: ApiKeys;
   audit_log: AuditLog;
   balances: Balances;
   bank_accounts: BankAccounts;
+  bank_day_fetches: BankDayFetches;
   certificates: Certificates;
   change_events: ChangeEvents;
+  change_feed_state: ChangeFeedState;
+  duplicate_suspicions: DuplicateSuspicions;
   idempotency_keys: IdempotencyKeys;
   integration_transitions: IntegrationTransitions;
   integrations: Integrations;
@@ -340,4 +514,10 @@ export interface DB {
   transaction_decisions: TransactionDecisions;
   transaction_versions: TransactionVersions;
   transactions: Transactions;
+  validation_reports: ValidationReports;
+  webhook_deliveries: WebhookDeliveries;
+  webhook_delivery_attempts: WebhookDeliveryAttempts;
+  webhook_endpoints: WebhookEndpoints;
+  webhook_events: WebhookEvents;
+  webhook_producer_state: WebhookProducerState;
 }

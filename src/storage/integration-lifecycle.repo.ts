@@ -152,7 +152,8 @@ export interface TransitionRow {
   id: string;
   organization_id: string;
   integration_id: string;
-  from_stage: string;
+  /** null for the row that records the integration's creation. */
+  from_stage: string | null;
   to_stage: string;
   actor: string;
   note: string;
@@ -161,7 +162,7 @@ export interface TransitionRow {
 
 export async function insertTransition(
   ex: Executor,
-  row: { organizationId: string; integrationId: string; from: string; to: string; actor: string; note: string; at: Date },
+  row: { organizationId: string; integrationId: string; from: string | null; to: string; actor: string; note: string; at: Date },
 ): Promise<TransitionRow> {
   return ex
     .insertInto('integration_transitions')
