@@ -1,0 +1,91 @@
+import { X509Certificate } from '@peculiar/x509';
+import { DEFAULT_BASE_URLS, ENVIRONMENTS, type JpmEnvironment } from '../domain/types.ts';
+import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Database } from '../storage/db.ts';
+import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
+
+const log = createLogger('credentials');
+
+/**
+ * Per-integration connection settings: the J.P. Morgan environment (`simulator`, `cat`, `prod`), the
+ * base URL (defaults from API-NOTES.md for cat and prod; the simulator's has to be given) and an
+ * optional server CA bundle to trust instead of the system roots (simulator, test gateways).
+ */
+export interface EnvironmentSettings {
+  environment: JpmEnvironment;
+  baseUrl: string;
+  serverCaPem: string | null;
+}
+
+export function resolveEnvironmentSettings(input: { environment: string; baseUrl?: string | null; serverCaPem?: string | null }): EnvironmentSettings {
+  if (!(ENVIRONMENTS as readonly string[]).includes(input.environment)) {
+    throw new ValidationError(`environment must be one of ${ENVIRONMENTS.join(', ')}`, [{ path: 'environment', message: 'unsupported' }]);
+  }
+  const environment = input.environment as JpmEnvironment;
+  const baseUrl = input.baseUrl ?? (environment === 'simulator' ? undefined : DEFAULT_BASE_URLS[environment]);
+  if (baseUrl === undefined) {
+    throw new ValidationError('the simulator environment needs a baseUrl (e.g. https://127.0.0.1:8443)', [{ path: 'baseUrl', message: 'required for simulator' }]);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(baseUrl);
+  } catch {
+    throw new ValidationError(`baseUrl ${JSON.stringify(baseUrl)} is not a URL`, [{ path: 'baseUrl', message: 'not a URL' }]);
+  }
+  if (parsed.protocol !== 'https:') {
+    throw new ValidationError('baseUrl must be https: J.P. Morgan is reached over mutual TLS only', [{ path: 'baseUrl', message: 'must be https' }]);
+  }
+  const serverCaPem = input.serverCaPem ?? null;
+  if (serverCaPem !== null) {
+    checkCaBundle(serverCaPem);
+  }
+  return { environment, baseUrl: parsed.toString().replace(/\/$/, ''), serverCaPem };
+}
+
+function checkCaBundle(pem: string): void {
+  if (/PRIVATE KEY-----/.test(pem)) {
+    throw new ValidationError('serverCaPem contains a private key; a CA bundle holds certificates only', [{ path: 'serverCaPem', message: 'contains a private key' }]);
+  }
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) {
+    throw new ValidationError('serverCaPem holds no PEM certificate', [{ path: 'serverCaPem', message: 'no certificate found' }]);
+  }
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new ValidationError('serverCaPem holds a certificate that does not parse', [{ path: 'serverCaPem', message: 'unparsable certificate' }]);
+    }
+  }
+}
+
+export interface SetEnvironmentInput {
+  integrationId: string;
+  environment: JpmEnvironment;
+  /** Omitted: the environment's default (required for the simulator). */
+  baseUrl?: string | null;
+  serverCaPem?: string | null;
+  actor: string;
+}
+
+/**
+ * Changes where an integration connects. Certificates are per environment (their CN carries the
+ * environment), so after a switch `credentialFor` uses the target environment's certificates only.
+ */
+export async function setEnvironment(db: Database, input: SetEnvironmentInput): Promise<EnvironmentSettings> {
+  const settings = resolveEnvironmentSettings(input);
+  const row = await db.transaction().execute(async (trx) => {
+    const integration = await findIntegrationLifecycle(trx, input.integrationId, { forUpdate: true });
+    if (!integration) {
+      throw new NotFoundError('integration', input.integrationId);
+    }
+    return updateIntegrationLifecycle(trx, integration.id, {
+      environment: settings.environment,
+      base_url: settings.baseUrl,
+      server_ca_pem: settings.serverCaPem,
+    });
+  });
+  log.info({ integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor: input.actor }, 'integration environment set');
+  return settings;
+}
