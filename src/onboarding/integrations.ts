@@ -1,0 +1,181 @@
+import { z } from 'zod';
+import { resolveEnvironmentSettings } from '../credentials/environment.ts';
+import type { JpmEnvironment, OnboardingStage } from '../domain/types.ts';
+import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Database, Executor } from '../storage/db.ts';
+import * as repo from '../storage/integration-lifecycle.repo.ts';
+import { insertOutboxEvents } from '../storage/outbox.repo.ts';
+import { parseExpectationsOverride, processDueAt, stageDueAt } from './expectations.ts';
+import { clock, type OnboardingOptions } from './options.ts';
+import { REQUIRED_API_PRODUCTS, type EligibilityChecklist } from './state-machine.ts';
+import { effectiveExpectations, eligibilityOf, integrationView, type IntegrationView } from './views.ts';
+
+const log = createLogger('onboarding');
+
+function requireText(value: string | undefined, path: string): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new ValidationError(`${path} is required`, [{ path, message: 'required' }]);
+  }
+  return value.trim();
+}
+
+async function lockIntegration(ex: Executor, id: string): Promise<repo.IntegrationLifecycleRow> {
+  const row = await repo.findIntegrationLifecycle(ex, id, { forUpdate: true });
+  if (!row) {
+    throw new NotFoundError('integration', id);
+  }
+  return row;
+}
+
+export interface CreateIntegrationInput {
+  organizationId: string;
+  name: string;
+  environment?: JpmEnvironment;
+  baseUrl?: string | null;
+  serverCaPem?: string | null;
+  /** Per-integration override of the expectations (days per stage, whole process). */
+  expectations?: unknown;
+  actor: string;
+}
+
+/** Creates an integration in `requested`, with its due dates, a first history row and an outbox event. */
+export async function createIntegration(db: Database, input: CreateIntegrationInput, options: OnboardingOptions = {}): Promise<IntegrationView> {
+  const name = requireText(input.name, 'name');
+  const actor = requireText(input.actor, 'actor');
+  const settings = resolveEnvironmentSettings({ environment: input.environment ?? 'simulator', baseUrl: input.baseUrl, serverCaPem: input.serverCaPem });
+  const override = input.expectations === undefined || input.expectations === null ? null : parseExpectationsOverride(input.expectations);
+  const expectations = effectiveExpectations({ expectations: override }, options);
+  const now = clock(options);
+  const row = await db.transaction().execute(async (trx) => {
+    const inserted = await repo.insertIntegration(trx, {
+      id: uuidv7(now.getTime()),
+      organizationId: input.organizationId,
+      name,
+      environment: settings.environment,
+      baseUrl: settings.baseUrl,
+      serverCaPem: settings.serverCaPem,
+      stageEnteredAt: now,
+      stageDueAt: stageDueAt('requested', now, expectations),
+      processDueAt: processDueAt(now, expectations),
+      expectations: override,
+    });
+    await repo.insertTransition(trx, { organizationId: inserted.organization_id, integrationId: inserted.id, from: null, to: 'requested', actor, note: 'integration created', at: now });
+    await insertOutboxEvents(trx, [{
+      organizationId: inserted.organization_id,
+      integrationId: inserted.id,
+      type: 'integration.created',
+      payload: { integrationId: inserted.id, name, environment: settings.environment, stage: 'requested', actor, at: now.toISOString() },
+    }]);
+    return inserted;
+  });
+  log.info({ integrationId: row.id, organizationId: row.organization_id, environment: row.environment }, 'integration created');
+  return integrationView(row, options);
+}
+
+export async function getIntegration(ex: Executor, integrationId: string, options: OnboardingOptions = {}): Promise<IntegrationView> {
+  const row = await repo.findIntegrationLifecycle(ex, integrationId);
+  if (!row) {
+    throw new NotFoundError('integration', integrationId);
+  }
+  return integrationView(row, options);
+}
+
+export async function listIntegrations(
+  ex: Executor,
+  filter: { organizationId?: string; stage?: OnboardingStage } = {},
+  options: OnboardingOptions = {},
+): Promise<IntegrationView[]> {
+  return (await repo.listIntegrationsLifecycle(ex, filter)).map((r) => integrationView(r, options));
+}
+
+const eligibilitySchema = z
+  .object({
+    jpmAccessAccount: z.boolean(),
+    notChaseConnect: z.boolean(),
+    jpmRepresentative: z.string().max(200).nullable(),
+    signingAuthority: z.string().max(200).nullable(),
+  })
+  .partial()
+  .strict();
+
+/** Merges answers into the eligibility checklist (the guard for leaving `requested`). */
+export async function recordEligibility(
+  db: Database,
+  input: { integrationId: string; checklist: EligibilityChecklist; actor: string },
+  options: OnboardingOptions = {},
+): Promise<IntegrationView> {
+  const parsed = eligibilitySchema.safeParse(input.checklist);
+  if (!parsed.success) {
+    throw new ValidationError('the eligibility checklist has unknown or mistyped answers', parsed.error.issues.map((i) => ({ path: ['checklist', ...i.path].join('.'), message: i.message })));
+  }
+  const row = await db.transaction().execute(async (trx) => {
+    const current = await lockIntegration(trx, input.integrationId);
+    const merged = { ...eligibilityOf(current.eligibility), ...parsed.data };
+    return repo.updateIntegrationLifecycle(trx, current.id, { eligibility: JSON.stringify(merged) });
+  });
+  log.info({ integrationId: row.id, actor: input.actor }, 'eligibility checklist updated');
+  return integrationView(row, options);
+}
+
+/** Records the J.P. Morgan developer-portal project id (the guard for leaving `kickoff`). */
+export async function recordJpmProject(
+  db: Database,
+  input: { integrationId: string; projectId: string; actor: string },
+  options: OnboardingOptions = {},
+): Promise<IntegrationView> {
+  const projectId = requireText(input.projectId, 'projectId');
+  const row = await db.transaction().execute(async (trx) => {
+    const current = await lockIntegration(trx, input.integrationId);
+    return repo.updateIntegrationLifecycle(trx, current.id, { jpm_project_id: projectId });
+  });
+  log.info({ integrationId: row.id, actor: input.actor }, 'J.P. Morgan project id recorded');
+  return integrationView(row, options);
+}
+
+/**
+ * Records that API access was requested from J.P. Morgan (products default to transaction details
+ * and balances) or that J.P. Morgan confirmed it. Confirming implies it was requested.
+ */
+export async function recordApiAccess(
+  db: Database,
+  input: { integrationId: string; status: 'requested' | 'confirmed'; products?: readonly string[]; actor: string; at?: Date },
+  options: OnboardingOptions = {},
+): Promise<IntegrationView> {
+  if (input.status !== 'requested' && input.status !== 'confirmed') {
+    throw new ValidationError('status must be requested or confirmed', [{ path: 'status', message: 'requested | confirmed' }]);
+  }
+  const at = input.at ?? clock(options);
+  const row = await db.transaction().execute(async (trx) => {
+    const current = await lockIntegration(trx, input.integrationId);
+    const products = [...new Set([...current.api_access_products, ...(input.products ?? REQUIRED_API_PRODUCTS)])].sort();
+    return repo.updateIntegrationLifecycle(trx, current.id, {
+      api_access_products: products,
+      api_access_requested_at: current.api_access_requested_at ?? at,
+      ...(input.status === 'confirmed' ? { api_access_confirmed_at: at } : {}),
+    });
+  });
+  log.info({ integrationId: row.id, status: input.status, actor: input.actor }, 'API access recorded');
+  return integrationView(row, options);
+}
+
+/** Sets (or clears, with null) the integration's own expectations and recomputes its due dates. */
+export async function setExpectations(
+  db: Database,
+  input: { integrationId: string; expectations: unknown; actor: string },
+  options: OnboardingOptions = {},
+): Promise<IntegrationView> {
+  const override = input.expectations === null ? null : parseExpectationsOverride(input.expectations);
+  const row = await db.transaction().execute(async (trx) => {
+    const current = await lockIntegration(trx, input.integrationId);
+    const expectations = effectiveExpectations({ expectations: override }, options);
+    return repo.updateIntegrationLifecycle(trx, current.id, {
+      expectations: override === null ? null : JSON.stringify(override),
+      stage_due_at: stageDueAt(current.stage as OnboardingStage, current.stage_entered_at, expectations),
+      process_due_at: processDueAt(current.created_at, expectations),
+    });
+  });
+  log.info({ integrationId: row.id, actor: input.actor }, 'integration expectations set');
+  return integrationView(row, options);
+}
