@@ -10,9 +10,11 @@ import { addDays, diffDays, eachDay, localDate, type IsoDate } from '../shared/t
 import { getAccount, touchAccountSynced } from '../storage/accounts.repo.ts';
 import { balanceHashes, upsertBalances } from '../storage/balances.repo.ts';
 import type { Database } from '../storage/db.ts';
+import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.ts';
+import { PostedDayTally } from './day-tally.ts';
 import { ingestTransactionPage, type AccountRef } from './ingest.ts';
 import { resolvePending } from './supersede.ts';
 
@@ -96,6 +98,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
 
   if (job.kinds.includes('transactions') && !('empty' in plan.transactions)) {
     const occurrences = new OccurrenceCounter();
+    const tally = new PostedDayTally();
     let walk: number | undefined;
     for await (const page of client.transactionPages({ ...plan.transactions, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] })) {
       if (page.walk !== walk) {
@@ -106,6 +109,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
       }
       const ours = page.records.filter((r) => r.account.accountId === row.jpm_account_id);
       const normalized = normalizeTransactions(ours, occurrences);
+      tally.add(page.walk, page.pageNumber, page.totalPages, normalized.records);
       const rejects = [
         ...page.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw })),
         ...page.records.filter((r) => r.account.accountId !== row.jpm_account_id).map((r) => ({ index: -1, reason: `record of another account (****${r.account.accountId.slice(-4)}) in this account's response`, raw: r })),
@@ -114,6 +118,8 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
       add(counts, await ingestTransactionPage(deps.db, account, { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length }, job.runId));
     }
     add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId));
+    // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
+    await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now()));
   }
 
   if (job.kinds.includes('balances') && !('empty' in plan.balances)) {
