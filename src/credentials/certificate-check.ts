@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its internals through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import {
   BasicConstraintsExtension, ExtendedKeyUsage, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension,

@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its internals through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { createPrivateKey } from 'node:crypto';
 import { X509Certificate } from '@peculiar/x509';
 import type { Secrets } from '../config/index.ts';

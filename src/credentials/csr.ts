@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its internals through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { createHash, createPublicKey, webcrypto } from 'node:crypto';
 import {
   ExtendedKeyUsage, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, Pkcs10CertificateRequestGenerator,

@@ -1,3 +1,5 @@
+// @peculiar/x509 resolves its internals through tsyringe, which needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
 import { X509Certificate } from '@peculiar/x509';
 import { DEFAULT_BASE_URLS, ENVIRONMENTS, type JpmEnvironment } from '../domain/types.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
