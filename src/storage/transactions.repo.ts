@@ -9,6 +9,7 @@ import type { Executor } from './db.ts';
 
 export interface ExistingTransaction {
   id: string;
+  post_code: string;
   jpm_transaction_id: string;
   fingerprint_key: string;
   content_hash: string;
@@ -21,7 +22,7 @@ export async function findForMatching(ex: Executor, accountId: string, jpmIds: r
     return [];
   }
   const result = await sql<ExistingTransaction>`
-    select id, jpm_transaction_id, fingerprint_key, content_hash, status
+    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status
     from transactions
     where account_id = ${accountId}
       and (jpm_transaction_id = any(${jpmIds}::text[]) or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
@@ -71,7 +72,7 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
       booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
       jpm_transaction_id, post_code, fingerprint_key, content_hash, raw
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r ${RECORDSET}
-    on conflict (account_id, jpm_transaction_id) do nothing
+    on conflict (account_id, post_code, jpm_transaction_id) do nothing
     returning id`.execute(ex);
   return result.rows.map((r) => r.id);
 }

@@ -48,20 +48,21 @@ interface Plan {
  * then the fingerprint key (same content, same occurrence) when the bank re-issued ids for a day.
  */
 export function planPage(account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly ExistingTransaction[], runId: string | null): Plan {
-  const byId = new Map(existing.map((e) => [e.jpm_transaction_id, e]));
+  // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
+  const byId = new Map(existing.map((e) => [`${e.post_code}|${e.jpm_transaction_id}`, e]));
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
   const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0 };
   const seenIds = new Set<string>();
-  const pageIds = new Set(records.map((r) => r.jpmTransactionId));
+  const pageIds = new Set(records.map((r) => `${r.recordClass}|${r.jpmTransactionId}`));
   for (const t of records) {
-    if (seenIds.has(t.jpmTransactionId)) {
+    if (seenIds.has(`${t.recordClass}|${t.jpmTransactionId}`)) {
       // The same id twice in one walk (pages shifted under us): the first copy wins.
       plan.unchanged++;
       continue;
     }
-    seenIds.add(t.jpmTransactionId);
-    let match = byId.get(t.jpmTransactionId);
+    seenIds.add(`${t.recordClass}|${t.jpmTransactionId}`);
+    let match = byId.get(`${t.recordClass}|${t.jpmTransactionId}`);
     let reason = 'bank_changed_record';
     if (match && claimed.has(match.id)) {
       match = undefined;
@@ -69,7 +70,7 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
     if (!match) {
       const fp = byFingerprint.get(t.fingerprintKey);
       // Only when the row's own id is absent from this page: otherwise that record claims it by id.
-      if (fp && !claimed.has(fp.id) && !pageIds.has(fp.jpm_transaction_id)) {
+      if (fp && !claimed.has(fp.id) && !pageIds.has(`${fp.post_code}|${fp.jpm_transaction_id}`)) {
         match = fp;
         reason = 're_identified';
       }
