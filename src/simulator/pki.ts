@@ -33,11 +33,14 @@ export interface ClientCredential {
   csrPem: string;
 }
 
-const crypto = webcrypto as unknown as Crypto;
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const crypto = webcrypto;
 x509.cryptoProvider.set(crypto);
 
-const EC: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
-const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const EC: webcrypto.EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING: webcrypto.EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 const DAY_MS = 86_400_000;
 
 export const PKI_FILES = {
@@ -91,7 +94,7 @@ interface IssueParams {
   caCertPem: string;
   caKeyPem: string;
   subject: string;
-  publicKey: x509.PublicKeyType;
+  publicKey: x509.PublicKey | CryptoKey;
   notBefore: Date;
   days: number;
   extensions: x509.Extension[];

@@ -1,0 +1,147 @@
+import { Prng } from './prng.ts';
+
+/**
+ * Fault injection: the failure modes a client of J.P. Morgan's gateway meets in production. Gateway-
+ * level failures (429, 503, routing errors) come as Apigee-style `{"fault":{…}}` bodies (J.P. Morgan's
+ * gateway is Apigee; the official sample proxy treats `fault` bodies as failures), application-level
+ * ones as the `{"errors":[…]}` envelope.
+ */
+export type FaultKind =
+  | 'rate-limit' // 429 + Retry-After, gateway fault body
+  | 'server-error' // 500 {"errors":[{"errorCode":"GCA-099","errorMsg":"System is Unavailable"}]}
+  | 'unavailable' // 503 + Retry-After, gateway fault body
+  | 'gateway-fault' // 502 (or `status`) with a gateway {"fault":{…}} body
+  | 'hang' // headers never sent; the socket stays open until the client gives up
+  | 'reset' // status and half the body, then the TCP connection is destroyed
+  | 'malformed-json' // 200 whose body is cut off mid-JSON
+  | 'account-error' // balances: a per-account GCA-024 entry inside the 200
+  | 'not-entitled'; // 403 GCA-004 for the account (or every request)
+
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'hang', 'reset', 'malformed-json', 'account-error', 'not-entitled',
+];
+
+export interface FaultRule {
+  kind: FaultKind;
+  /** Path prefix this rule applies to, e.g. `/tsapi/v3/transactions` (default: every bank endpoint). */
+  path?: string;
+  /** Fire for this many matching requests, then retire (default: no limit). */
+  count?: number;
+  /** Let this many matching requests through before firing. */
+  after?: number;
+  /** Fire with this probability (0..1), drawn from the plan's seed, so random plans are reproducible. */
+  probability?: number;
+  /** Only requests naming this account (and, for account-error / not-entitled, the account affected). */
+  accountId?: string;
+  /** `Retry-After` seconds for rate-limit / unavailable (default 1). */
+  retryAfterSeconds?: number;
+  /** HTTP status for gateway-fault (default 502). */
+  status?: number;
+}
+
+export interface FaultPlan {
+  rules: FaultRule[];
+  /** Seed for probabilistic rules (default `faults`). */
+  seed?: string;
+}
+
+interface ActiveRule {
+  rule: FaultRule;
+  seen: number;
+  fired: number;
+  rng: Prng;
+}
+
+export interface FaultMatch {
+  rule: FaultRule;
+  /** The account the fault concerns (account-error / not-entitled), if any. */
+  accountId: string | undefined;
+}
+
+export function validateFaultPlan(plan: unknown): FaultPlan {
+  const p = plan as Partial<FaultPlan> | null;
+  if (typeof p !== 'object' || p === null || !Array.isArray(p.rules)) {
+    throw new Error('a fault plan is { rules: FaultRule[], seed? }');
+  }
+  for (const rule of p.rules) {
+    if (!FAULT_KINDS.includes((rule as FaultRule | null)?.kind as FaultKind)) {
+      throw new Error(`unknown fault kind ${JSON.stringify((rule as FaultRule | null)?.kind)}; use one of ${FAULT_KINDS.join(', ')}`);
+    }
+  }
+  return { rules: p.rules, ...(typeof p.seed === 'string' ? { seed: p.seed } : {}) };
+}
+
+/** Holds the injected rules and decides, per request, which one (if any) fires. */
+export class FaultInjector {
+  #rules: ActiveRule[] = [];
+  #fired = 0;
+
+  /** Adds the plan's rules after any already active (first matching rule wins). */
+  inject(plan: FaultPlan): void {
+    const seed = plan.seed ?? 'faults';
+    const base = this.#rules.length;
+    this.#rules.push(...plan.rules.map((rule, i) => ({ rule, seen: 0, fired: 0, rng: new Prng(seed, 'rule', base + i) })));
+  }
+
+  clear(): void {
+    this.#rules = [];
+  }
+
+  get firedCount(): number {
+    return this.#fired;
+  }
+
+  get activeRules(): FaultRule[] {
+    return this.#rules.filter((r) => r.rule.count === undefined || r.fired < r.rule.count).map((r) => r.rule);
+  }
+
+  /** The fault to apply to a bank request on `path` naming `accountIds`, consuming the rule's budget. */
+  match(path: string, accountIds: readonly string[]): FaultMatch | undefined {
+    for (const active of this.#rules) {
+      const { rule } = active;
+      if (rule.count !== undefined && active.fired >= rule.count) {
+        continue;
+      }
+      if (rule.path !== undefined && !path.startsWith(rule.path)) {
+        continue;
+      }
+      if (rule.accountId !== undefined && !accountIds.includes(rule.accountId)) {
+        continue;
+      }
+      if (rule.kind === 'account-error' && !path.startsWith('/accessapi/balance')) {
+        continue;
+      }
+      active.seen++;
+      if (active.seen <= (rule.after ?? 0)) {
+        continue;
+      }
+      if (rule.probability !== undefined && !active.rng.chance(rule.probability)) {
+        continue;
+      }
+      active.fired++;
+      this.#fired++;
+      return { rule, accountId: rule.accountId ?? accountIds[0] };
+    }
+    return undefined;
+  }
+}
+
+/** Account ids a raw bank request names (query `accountIds`, or the balance body's `accountList`). */
+export function requestedAccountIds(params: URLSearchParams, rawBody: string): string[] {
+  const fromQuery = params.getAll('accountIds').join(',').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (fromQuery.length > 0 || rawBody.trim() === '') {
+    return fromQuery;
+  }
+  try {
+    const body = JSON.parse(rawBody) as { accountList?: { accountId?: unknown; accountID?: unknown }[] };
+    return (Array.isArray(body.accountList) ? body.accountList : [])
+      .map((a) => a.accountId ?? a.accountID)
+      .filter((id): id is string => typeof id === 'string');
+  } catch {
+    return [];
+  }
+}
+
+export function gatewayFault(faultstring: string, errorcode: string): string {
+  return JSON.stringify({ fault: { faultstring, detail: { errorcode } } });
+}

@@ -1,0 +1,293 @@
+import { X509Certificate } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { createLogger } from '../shared/logger.ts';
+import { addDays, assertIsoDate, type IsoDate } from '../shared/time.ts';
+import { buildAccounts, type AccountSpec, type SimAccount } from './accounts.ts';
+import { errorsBody, handleBalance, handleTransactions, type BankResponse } from './bank.ts';
+import { handleControl } from './control.ts';
+import { FaultInjector, gatewayFault, requestedAccountIds, type FaultMatch, type FaultPlan, type FaultRule } from './faults.ts';
+import { groundTruth, type GroundTruth } from './ground-truth.ts';
+import { Ledger } from './ledger.ts';
+import { ensureDevPki, type DevPki } from './pki.ts';
+import { resolveQuirks, type Quirks } from './quirks.ts';
+import { loadReplay, type Replay } from './replay.ts';
+import { GCA, SimRequestError } from './requests.ts';
+import { ResponseCache, SimStats, type SimulatorStats } from './stats.ts';
+import type { Clock } from './views.ts';
+
+export interface SimulatorOptions {
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Dev PKI folder; created on first use (`ensureDevPki`). */
+  pkiDir: string;
+  seed?: string | number;
+  /** Number of accounts (default 8) or explicit specs. */
+  accounts?: number | AccountSpec[];
+  /** The bank's business date, `YYYY-MM-DD`. */
+  today: IsoDate;
+  /** Share of the current business day elapsed, 0..1 (default 0.5). */
+  progress?: number;
+  /** Calendar days of history before `today` (default 30). */
+  historyDays?: number;
+  /** Average items per account and business day (default 40). */
+  txPerDay?: number;
+  quirks?: Partial<Quirks>;
+  /** Serve this J.P. Morgan sample file as-is instead of the generated ledger. */
+  replayFile?: string;
+  /** Cache each rendered body (by request and clock) and serve the cached bytes again. */
+  prerender?: boolean;
+  /** Byte budget of that cache (default 256 MiB); beyond it, the oldest bodies are dropped. */
+  prerenderMaxBytes?: number;
+}
+
+export interface RunningSimulator {
+  url: string;
+  port: number;
+  caCertPem: string;
+  pki: DevPki;
+  accounts: readonly SimAccount[];
+  ledger: Ledger;
+  clock(): Clock;
+  setClock(clock: Partial<Clock>): Clock;
+  injectFaults(plan: FaultPlan | FaultRule[]): void;
+  clearFaults(): void;
+  /** Requests over connections presenting this certificate get 401 GCA-005 from now on. */
+  revokeCertificate(certPem: string): string;
+  groundTruth(): GroundTruth;
+  stats(): SimulatorStats;
+  stop(): Promise<void>;
+}
+
+const log = createLogger('simulator');
+const MAX_BODY = 1 << 20;
+/** Shifting pages: how far one page request moves the intraday clock, and how often per clock setting. */
+const SHIFT_STEP = 0.05;
+const MAX_SHIFTS = 2;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new SimRequestError(413, GCA.invalidRequest, 'Request body too large'));
+        req.destroy();
+      } else {
+        chunks.push(c);
+      }
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, r: BankResponse | { status: number; body: Buffer; headers?: Record<string, string> }): number {
+  const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
+  res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': body.length, ...r.headers });
+  res.end(body);
+  return body.length;
+}
+
+function checkClock(clock: Clock): Clock {
+  assertIsoDate(clock.today, 'today');
+  if (!Number.isFinite(clock.progress) || clock.progress < 0 || clock.progress > 1) {
+    throw new Error(`progress must be between 0 and 1, got ${clock.progress}`);
+  }
+  return clock;
+}
+
+/**
+ * Starts the J.P. Morgan Access simulator: HTTPS that demands a client certificate from the dev CA
+ * (`requestCert` + `rejectUnauthorized`, so no certificate, or one from another CA, fails the TLS
+ * handshake). Resolves once listening. `stop()` closes the listener and destroys every open
+ * connection, hung fault responses included. No signal handlers are registered here.
+ */
+export async function startSimulator(options: SimulatorOptions): Promise<RunningSimulator> {
+  const pki = await ensureDevPki(options.pkiDir);
+  const seed = String(options.seed ?? 'jpm-sync');
+  let clock = checkClock({ today: options.today, progress: options.progress ?? 0.5 });
+  let shifts = 0;
+  const ledger = new Ledger({
+    seed,
+    accounts: buildAccounts(seed, options.accounts),
+    firstDate: addDays(options.today, -(options.historyDays ?? 30)),
+    txPerDay: options.txPerDay ?? 40,
+    quirks: resolveQuirks(options.quirks),
+  });
+  const replay: Replay | undefined = options.replayFile ? await loadReplay(options.replayFile) : undefined;
+  const faults = new FaultInjector();
+  const revoked = new Set<string>();
+  const stats = new SimStats();
+  const cache = options.prerender ? new ResponseCache(options.prerenderMaxBytes ?? 256 * 1024 * 1024) : undefined;
+
+  const setClock = (next: Partial<Clock>): Clock => {
+    clock = checkClock({ ...clock, ...next });
+    shifts = 0;
+    return clock;
+  };
+  const injectFaults = (plan: FaultPlan | FaultRule[]) => faults.inject(Array.isArray(plan) ? { rules: plan } : plan);
+  const revokeCertificate = (certPem: string) => {
+    const fingerprint = new X509Certificate(certPem).fingerprint256;
+    revoked.add(fingerprint);
+    return fingerprint;
+  };
+  const control = {
+    clock: () => ({ ...clock }), setClock, injectFaults, clearFaults: () => faults.clear(), activeFaults: () => faults.activeRules,
+    groundTruth: () => groundTruth(ledger, clock), stats: () => stats.snapshot(faults.firedCount, cache), revokeCertificate,
+  };
+
+  /** The normal answer of a bank endpoint, or undefined for an unknown route. */
+  function bankAnswer(method: string, path: string, params: URLSearchParams, rawBody: string, failAccountId?: string): BankResponse | undefined {
+    if (path === '/accessapi/balance' && method === 'POST') {
+      return replay ? (replay.kind === 'balances' ? { status: 200, body: replay.raw.toString('utf8') } : undefined) : handleBalance(ledger, clock, rawBody, failAccountId);
+    }
+    const version = path === '/tsapi/v3/transactions' ? 'v3' : path === '/tsapi/v2/transactions' ? 'v2' : undefined;
+    if (!version || method !== 'GET') {
+      return undefined;
+    }
+    if (replay) {
+      return replay.kind === 'transactions' ? { status: 200, body: version === 'v2' ? replay.raw.toString('utf8') : (replay.v3Body ?? '') } : undefined;
+    }
+    const result = handleTransactions(ledger, clock, params, version);
+    // The intraday feed keeps growing while a client pages through it (bounded, so a restarting client converges).
+    if (version === 'v3' && result.coversCurrentDay && result.totalPages > 1 && ledger.quirks.shiftingPages && ledger.quirks.growingSnapshot && clock.progress < 1 && shifts < MAX_SHIFTS) {
+      shifts++;
+      clock = { ...clock, progress: Math.min(1, clock.progress + SHIFT_STEP) };
+    }
+    return result.response;
+  }
+
+  function applyFault(res: ServerResponse, fault: FaultMatch, normal: () => BankResponse | undefined): number | undefined {
+    const retryAfter = String(fault.rule.retryAfterSeconds ?? 1);
+    switch (fault.rule.kind) {
+      case 'rate-limit':
+        return send(res, { status: 429, headers: { 'retry-after': retryAfter }, body: gatewayFault('Spike arrest violation. Allowed rate : 10ps', 'policies.ratelimit.SpikeArrestViolation') });
+      case 'server-error':
+        return send(res, { status: 500, body: errorsBody(GCA.unavailable, 'System is Unavailable') });
+      case 'unavailable':
+        return send(res, { status: 503, headers: { 'retry-after': retryAfter }, body: gatewayFault('The Service is temporarily unavailable', 'messaging.adaptors.http.flow.ServiceUnavailable') });
+      case 'gateway-fault':
+        return send(res, { status: fault.rule.status ?? 502, body: gatewayFault('Unexpected EOF at target', 'messaging.adaptors.http.flow.UnexpectedEOFAtTarget') });
+      case 'not-entitled':
+        return send(res, { status: 403, body: errorsBody(GCA.notEntitled, `Not entitled to account(s): ${fault.accountId ?? 'requested'}`) });
+      case 'hang':
+        return undefined; // never answered; stop() or the client's timeout ends it
+      case 'reset':
+      case 'malformed-json': {
+        const body = Buffer.from(safeNormal(normal).body);
+        const half = body.subarray(0, Math.max(1, Math.floor(body.length / 2)));
+        if (fault.rule.kind === 'malformed-json') {
+          return send(res, { status: 200, body: half });
+        }
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.write(half, () => res.socket?.destroy());
+        return half.length;
+      }
+      case 'account-error':
+        return send(res, normal() ?? { status: 404, body: errorsBody(GCA.notFound, 'Resource not found') });
+    }
+  }
+
+  function safeNormal(normal: () => BankResponse | undefined): BankResponse {
+    try {
+      return normal() ?? { status: 200, body: '{"data":[{"transactionId":"TXN-C-0-0"}]}' };
+    } catch {
+      return { status: 200, body: '{"accountList":[{"accountId":"000000000000000"}]}' };
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'https://simulator.local');
+    const method = req.method ?? 'GET';
+    const path = url.pathname;
+    const rawBody = await readBody(req);
+    const cpuStart = process.cpuUsage();
+    let bytes: number | undefined = 0;
+    let status = 200;
+    try {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      if (revoked.has(peer.fingerprint256)) {
+        status = 401;
+        bytes = send(res, { status, headers: { connection: 'close' }, body: errorsBody(GCA.unauthorized, 'Client certificate has been revoked') });
+        return;
+      }
+      if (path.startsWith('/_sim/')) {
+        const answer = handleControl(control, method, path, rawBody);
+        status = answer.status;
+        bytes = send(res, answer);
+        return;
+      }
+      const fault = faults.match(path, requestedAccountIds(url.searchParams, rawBody));
+      const normal = () => bankAnswer(method, path, url.searchParams, rawBody, fault?.rule.kind === 'account-error' ? fault.accountId : undefined);
+      if (fault) {
+        bytes = applyFault(res, fault, normal);
+        status = fault.rule.kind === 'hang' ? 0 : res.statusCode;
+        return;
+      }
+      const key = cache ? `${method} ${path}?${[...url.searchParams].sort().join('&')}|${rawBody}|${clock.today}|${clock.progress}` : '';
+      const hit = cache?.get(key);
+      if (hit) {
+        bytes = send(res, { status: 200, body: hit });
+        return;
+      }
+      const answer = normal() ?? { status: 404, body: errorsBody(GCA.notFound, `Resource not found: ${method} ${path}`) };
+      status = answer.status;
+      if (cache && answer.status === 200) {
+        cache.set(key, Buffer.from(answer.body));
+      }
+      bytes = send(res, answer);
+    } catch (err) {
+      const e = err instanceof SimRequestError ? err : undefined;
+      if (!e) {
+        log.error({ err, path }, 'simulator request failed');
+      }
+      status = e?.status ?? 500;
+      bytes = send(res, { status, body: errorsBody(e?.errorCode ?? GCA.unavailable, e?.message ?? 'System is Unavailable') });
+    } finally {
+      stats.record(path, status, bytes ?? 0, process.cpuUsage(cpuStart));
+    }
+  }
+
+  const server: Server = createServer(
+    { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caCertPem, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        log.error({ err }, 'simulator handler crashed');
+        res.destroy();
+      });
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port, address } = server.address() as AddressInfo;
+  const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
+  log.info({ port, accounts: ledger.accounts.length, replay: replay?.file }, 'simulator listening');
+
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    caCertPem: pki.caCertPem,
+    pki,
+    accounts: ledger.accounts,
+    ledger,
+    clock: control.clock,
+    setClock,
+    injectFaults,
+    clearFaults: control.clearFaults,
+    revokeCertificate,
+    groundTruth: control.groundTruth,
+    stats: control.stats,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,107 @@
+import { diffDays, type IsoDate } from '../shared/time.ts';
+import type { SimAccount } from './accounts.ts';
+import type { DayItem } from './day.ts';
+import type { BalanceAmounts, Ledger } from './ledger.ts';
+import { Prng } from './prng.ts';
+
+/**
+ * What the bank reports, given its clock. The same ledger day looks different over time:
+ *  - on the day itself (CURRENT_DAY): a full snapshot of the intraday items received so far, postCode
+ *    `I`, ids `TXN-C-<batch>-<seq>` (stable while the snapshot grows);
+ *  - from the next business day on: the posted items, postCode `P`, under new `TXN-P-…` ids, with final
+ *    amounts, without the intraday items that never posted, and without late postings until their
+ *    reveal date. After a reveal, J.P. Morgan re-issues every prior-day id of that day.
+ */
+export interface Clock {
+  today: IsoDate;
+  /** Share of the current business day elapsed, 0..1. */
+  progress: number;
+}
+
+export interface Reported {
+  account: SimAccount;
+  date: IsoDate;
+  item: DayItem;
+  postCode: 'I' | 'P';
+  transactionId: string;
+  amount: bigint;
+}
+
+function batchNumber(seed: string, accountId: string, date: IsoDate, label: string): string {
+  return new Prng(seed, 'batch', label, accountId, date).digits(9);
+}
+
+/** How many intraday items the snapshot holds at `progress` (all of them once the day is complete). */
+export function visibleCount(total: number, progress: number): number {
+  return Math.min(total, Math.ceil(Math.max(0, Math.min(1, progress)) * total));
+}
+
+export function intradayReported(ledger: Ledger, account: SimAccount, clock: Clock): Reported[] {
+  const day = ledger.day(account, clock.today);
+  if (!day) {
+    return [];
+  }
+  const intraday = day.items.filter((i) => i.intradayMinor !== null);
+  const shown = ledger.quirks.growingSnapshot ? visibleCount(intraday.length, clock.progress) : intraday.length;
+  const batch = batchNumber(ledger.seed, account.accountId, day.date, 'C');
+  return intraday.slice(0, shown).map((item) => ({
+    account, date: day.date, item, postCode: 'I', transactionId: `TXN-C-${batch}-${item.seq}`, amount: item.intradayMinor ?? 0n,
+  }));
+}
+
+/** Whether a late posting is visible to history queries on `today`. */
+export function isRevealed(item: DayItem, today: IsoDate): boolean {
+  return item.revealDate === null || diffDays(item.revealDate, today) >= 0;
+}
+
+export function postedReported(ledger: Ledger, account: SimAccount, date: IsoDate, today: IsoDate): Reported[] {
+  const day = ledger.day(account, date);
+  if (!day || diffDays(date, today) <= 0) {
+    return [];
+  }
+  const reissued = ledger.quirks.reissuedIds && day.lateRevealDate !== null && diffDays(day.lateRevealDate, today) >= 0;
+  const cBatch = batchNumber(ledger.seed, account.accountId, date, 'C');
+  const pBatch = batchNumber(ledger.seed, account.accountId, date, reissued ? 'P-reissued' : 'P');
+  const out: Reported[] = [];
+  for (const item of day.items) {
+    if (item.postedMinor === null || !isRevealed(item, today)) {
+      continue;
+    }
+    const transactionId = ledger.quirks.newIdsOnPosting || reissued ? `TXN-P-${pBatch}-${item.seq}` : `TXN-C-${cBatch}-${item.seq}`;
+    out.push({ account, date, item, postCode: 'P', transactionId, amount: item.postedMinor });
+  }
+  return out;
+}
+
+/** The records a transaction query returns for one account and date on `clock`. */
+export function reportedFor(ledger: Ledger, account: SimAccount, date: IsoDate, clock: Clock): Reported[] {
+  const age = diffDays(date, clock.today);
+  if (age === 0) {
+    return intradayReported(ledger, account, clock);
+  }
+  return age > 0 ? postedReported(ledger, account, date, clock.today) : [];
+}
+
+export interface BalanceView {
+  date: IsoDate;
+  currentDay: boolean;
+  amounts: BalanceAmounts;
+}
+
+/**
+ * Balances of one account-day as the bank reports them on `clock`: the current day from the visible
+ * intraday snapshot, a closed day from every posted item, late ones included even before they are
+ * revealed to transaction queries (so a balance proof for that day fails until then, as at J.P. Morgan).
+ */
+export function balanceFor(ledger: Ledger, account: SimAccount, date: IsoDate, clock: Clock): BalanceView | undefined {
+  const age = diffDays(date, clock.today);
+  if (age < 0 || !ledger.hasData(date)) {
+    return undefined;
+  }
+  if (age === 0) {
+    const postings = intradayReported(ledger, account, clock).map((r) => ({ item: r.item, amount: r.amount }));
+    return { date, currentDay: true, amounts: ledger.balances(account, date, postings) };
+  }
+  const amounts = ledger.finalBalances(account, date);
+  return amounts ? { date, currentDay: false, amounts } : undefined;
+}
