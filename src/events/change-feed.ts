@@ -1,0 +1,244 @@
+import { AppError, ValidationError } from '../shared/errors.ts';
+import {
+  committedChangeEventsAfter, purgeChangeEventsThrough, readFeedState, resetFeed, type ChangeEventRow, type FeedPosition,
+} from '../storage/change-feed.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.repo.ts';
+
+/**
+ * The change feed: every `added`, `modified` and `removed` event of transactions, in commit-safe
+ * order, with a cursor a consumer stores and passes back.
+ *
+ * WHY IT NEVER SKIPS OR REPEATS
+ * A plain sequence number is not enough: writer A takes id 10, writer B takes id 11 and commits
+ * first; a reader that sees 11 and stores "after 11" never sees 10 when A commits a moment later.
+ * So every event carries `xid`, the id of the transaction that wrote it (xid8, never wraps), and a
+ * reader returns only events whose transaction is older than every transaction still running:
+ * `xid < pg_snapshot_xmin(pg_current_snapshot())`. Postgres hands out xids in increasing order,
+ * so every transaction with an xid below xmin has already finished (committed, or aborted and
+ * then it wrote nothing), and any transaction that writes later gets an xid >= xmin. Hence:
+ *  - the set of events with xid < xmin is final: none can be added to it afterwards, and those that
+ *    committed are all visible in our snapshot (same statement, same snapshot);
+ *  - xmin never moves backwards, so each read's final set contains the previous one;
+ *  - events are ordered by (xid, id), a total order, and the cursor is the last (xid, id) returned;
+ *    the next read asks for (xid, id) > cursor within a larger final set: nothing before the
+ *    cursor can appear later (no skip), nothing at or before it is returned again (no repeat).
+ * When a page is not full, every final event after the cursor has been returned, so the cursor
+ * may jump to (xmin - 1, max id): organization-scoped readers then never rescan other tenants'
+ * events. The price: a long-running write transaction holds the feed back (latency, not loss);
+ * read-only transactions do not (they have no xid). Read from the primary.
+ *
+ * Each event carries the transaction's CURRENT state, not the state at the event: applying events
+ * in order as upserts by id ends with exactly the database's state (the last event for a row is
+ * at or after its last change).
+ *
+ * RETENTION: `purgeChangeFeed` (daily job) deletes a prefix of the feed older than the retention,
+ * recording the last purged (xid, id) as the horizon. A cursor below the horizon might have missed
+ * purged events and gets 410 `cursor_expired`; so does a cursor of an older epoch (feed reset).
+ */
+
+const MAX_ID = '9223372036854775807';
+const CURSOR_VERSION = 1;
+
+interface Cursor extends FeedPosition {
+  epoch: number;
+}
+
+export function encodeFeedCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, e: c.epoch, x: c.xid, i: c.id }), 'utf8').toString('base64url');
+}
+
+function invalidCursor(): ValidationError {
+  return new ValidationError('The change-feed cursor is invalid; pass a cursor this API returned, unchanged.', [
+    { path: 'query.cursor', message: 'invalid cursor' },
+  ], 'invalid_cursor');
+}
+
+export function decodeFeedCursor(text: string): Cursor {
+  if (text.length > 256 || !/^[A-Za-z0-9_-]+$/.test(text)) {
+    throw invalidCursor();
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    throw invalidCursor();
+  }
+  const p = parsed as { v?: unknown; e?: unknown; x?: unknown; i?: unknown } | null;
+  if (
+    p === null || typeof p !== 'object' || p.v !== CURSOR_VERSION || typeof p.e !== 'number' || !Number.isInteger(p.e)
+    || typeof p.x !== 'string' || !/^\d{1,20}$/.test(p.x) || typeof p.i !== 'string' || !/^\d{1,19}$/.test(p.i)
+  ) {
+    throw invalidCursor();
+  }
+  return { epoch: p.e, xid: p.x, id: p.i };
+}
+
+/** Orders positions; xids and ids are decimal text of 64-bit integers, compared as bigint. */
+export function comparePositions(a: FeedPosition, b: FeedPosition): number {
+  const ax = BigInt(a.xid);
+  const bx = BigInt(b.xid);
+  if (ax !== bx) {
+    return ax < bx ? -1 : 1;
+  }
+  const ai = BigInt(a.id);
+  const bi = BigInt(b.id);
+  return ai === bi ? 0 : ai < bi ? -1 : 1;
+}
+
+function maxPosition(a: FeedPosition, b: FeedPosition): FeedPosition {
+  return comparePositions(a, b) >= 0 ? a : b;
+}
+
+/** Everything with xid < xmin has been returned or is after this position. */
+function finalPosition(xmin: string): FeedPosition {
+  return { xid: (BigInt(xmin) - 1n).toString(), id: MAX_ID };
+}
+
+export class CursorExpiredError extends AppError {
+  constructor(reason: 'retention' | 'reset', retentionDays: number | undefined) {
+    const why = reason === 'retention'
+      ? `This cursor points before changes that were purged by the feed's retention${retentionDays === undefined ? '' : ` (${retentionDays} days)`}.`
+      : 'The change feed was reset since this cursor was issued.';
+    super(
+      `${why} Resync: take a fresh cursor from GET /v1/changes/cursor, read the full state with GET /v1/transactions, then resume polling GET /v1/changes with the fresh cursor (changes made during the full read are delivered again; apply them as upserts by id).`,
+      { code: 'cursor_expired', httpStatus: 410, expose: true, details: { reason } },
+    );
+  }
+}
+
+export interface ChangeFeedEvent {
+  /** The event's sequence number (unique, but NOT commit-ordered on its own: use cursors). */
+  sequence: string;
+  kind: 'added' | 'modified' | 'removed';
+  entity: 'transaction';
+  entityId: string;
+  accountId: string;
+  organizationId: string;
+  occurredAt: Date;
+  /** A cursor just after this event, for consumers that checkpoint inside a page. */
+  cursor: string;
+  /** The transaction's current state. */
+  transaction: TransactionReadRow | null;
+}
+
+export interface ChangeFeedPage {
+  events: ChangeFeedEvent[];
+  nextCursor: string;
+  /** More events are ready right now: poll again without waiting. */
+  hasMore: boolean;
+}
+
+export interface ReadChangesOptions {
+  /** null = all organizations (keys valid for all organizations only). */
+  organizationId: string | null;
+  /** null = from the oldest retained event. */
+  cursor: string | null;
+  limit: number;
+  /** Only for the 410 message. */
+  retentionDays?: number | undefined;
+}
+
+function toEvent(row: ChangeEventRow, epoch: number, transactions: Map<string, TransactionReadRow>): ChangeFeedEvent {
+  return {
+    sequence: row.id,
+    kind: row.kind as ChangeFeedEvent['kind'],
+    entity: 'transaction',
+    entityId: row.entity_id,
+    accountId: row.account_id,
+    organizationId: row.organization_id,
+    occurredAt: row.created_at,
+    cursor: encodeFeedCursor({ epoch, xid: row.xid, id: row.id }),
+    transaction: transactions.get(row.entity_id) ?? null,
+  };
+}
+
+/**
+ * One page of the feed after `cursor`. Runs in one REPEATABLE READ, read-only transaction, so the
+ * purge horizon check, the events and the transactions' states all come from one snapshot (a purge
+ * committing in between cannot open a gap).
+ */
+export async function readChanges(db: Database, options: ReadChangesOptions): Promise<ChangeFeedPage> {
+  const cursor = options.cursor === null ? null : decodeFeedCursor(options.cursor);
+  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
+    const state = await readFeedState(trx);
+    if (cursor && cursor.epoch !== state.epoch) {
+      throw new CursorExpiredError('reset', options.retentionDays);
+    }
+    if (cursor && comparePositions(cursor, state.purgedThrough) < 0) {
+      throw new CursorExpiredError('retention', options.retentionDays);
+    }
+    const after = cursor ?? state.purgedThrough;
+    const rows = await committedChangeEventsAfter(trx, { organizationId: options.organizationId, after, limit: options.limit + 1 });
+    const hasMore = rows.length > options.limit;
+    const page = rows.slice(0, options.limit);
+    const transactions = new Map(
+      (await getTransactionsByIds(trx, [...new Set(page.filter((r) => r.entity === 'transaction').map((r) => r.entity_id))])).map((t) => [t.id, t]),
+    );
+    const last = page[page.length - 1];
+    const next = hasMore && last ? { xid: last.xid, id: last.id } : maxPosition(after, finalPosition(state.xmin));
+    return {
+      events: page.map((r) => toEvent(r, state.epoch, transactions)),
+      nextCursor: encodeFeedCursor({ epoch: state.epoch, ...next }),
+      hasMore,
+    };
+  });
+}
+
+/**
+ * A cursor at the feed's current end ("from now"): polling it returns only changes that become
+ * visible after this call. Take it BEFORE a full read when (re)synchronising.
+ */
+export async function currentFeedCursor(db: Database): Promise<string> {
+  const state = await readFeedState(db);
+  return encodeFeedCursor({ epoch: state.epoch, ...maxPosition(state.purgedThrough, finalPosition(state.xmin)) });
+}
+
+export interface PurgeResult {
+  deleted: number;
+  horizon: FeedPosition;
+}
+
+/**
+ * Deletes feed events older than `retentionDays`, oldest first, in batches. Only a prefix of the
+ * feed order is ever deleted (it stops at the first event that is still young), so the horizon
+ * check in `readChanges` stays exact. Safe to run concurrently (the state row is locked per batch).
+ */
+export async function purgeChangeFeed(
+  db: Database, options: { retentionDays: number; now?: Date; batchSize?: number },
+): Promise<PurgeResult> {
+  const cutoff = (options.now ?? new Date()).getTime() - options.retentionDays * 86_400_000;
+  const batchSize = options.batchSize ?? 5_000;
+  let deleted = 0;
+  for (;;) {
+    const step = await db.transaction().execute(async (trx) => {
+      const state = await readFeedState(trx, { forUpdate: true });
+      const rows = await committedChangeEventsAfter(trx, { organizationId: null, after: state.purgedThrough, limit: batchSize });
+      const young = rows.findIndex((r) => r.created_at.getTime() >= cutoff);
+      const expired = young === -1 ? rows : rows.slice(0, young);
+      const last = expired[expired.length - 1];
+      if (!last) {
+        return { n: 0, horizon: state.purgedThrough, done: true };
+      }
+      const horizon = { xid: last.xid, id: last.id };
+      const n = await purgeChangeEventsThrough(trx, horizon);
+      return { n, horizon, done: expired.length < batchSize };
+    });
+    deleted += step.n;
+    if (step.done) {
+      return { deleted, horizon: step.horizon };
+    }
+  }
+}
+
+/**
+ * Starts a new feed epoch, for operators after restoring the database from a logical dump (whose
+ * stored xids no longer match the server's): the retained events are dropped, every existing cursor
+ * gets 410 and consumers resync as the 410 explains. Returns the new epoch.
+ */
+export async function resetChangeFeed(db: Database): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const state = await readFeedState(trx, { forUpdate: true });
+    return resetFeed(trx, finalPosition(state.xmin));
+  });
+}

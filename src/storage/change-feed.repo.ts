@@ -1,0 +1,90 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/**
+ * Storage of the change feed's ordering machinery. Positions are `(xid, id)` pairs: the writing
+ * transaction's id (xid8, as decimal text) and the event's sequence number (bigint, as text). The
+ * rules that make this safe are in src/events/change-feed.ts; this file only runs the queries.
+ */
+export interface FeedPosition {
+  xid: string;
+  id: string;
+}
+
+export interface FeedState {
+  epoch: number;
+  purgedThrough: FeedPosition;
+  /** The snapshot's xmin: every transaction with a lower xid has finished (committed or aborted). */
+  xmin: string;
+}
+
+/** The feed's epoch and purge horizon, and the current snapshot's xmin, in the caller's snapshot. */
+export async function readFeedState(ex: Executor, options: { forUpdate?: boolean } = {}): Promise<FeedState> {
+  const lock = options.forUpdate ? sql` for update` : sql``;
+  const result = await sql<{ epoch: number; purged_through_xid: string; purged_through_id: string; xmin: string }>`
+    select epoch, purged_through_xid::text as purged_through_xid, purged_through_id::text as purged_through_id,
+      pg_snapshot_xmin(pg_current_snapshot())::text as xmin
+    from change_feed_state where id = 1${lock}`.execute(ex);
+  const row = result.rows[0];
+  if (!row) {
+    throw new Error('change_feed_state has no row: run the migrations');
+  }
+  return { epoch: row.epoch, purgedThrough: { xid: row.purged_through_xid, id: row.purged_through_id }, xmin: row.xmin };
+}
+
+export interface ChangeEventRow {
+  id: string;
+  xid: string;
+  organization_id: string;
+  account_id: string;
+  entity: string;
+  entity_id: string;
+  kind: string;
+  created_at: Date;
+}
+
+/**
+ * Events after `after` in (xid, id) order whose writing transaction is older than every transaction
+ * still running. The xmin is read inside the statement (an InitPlan, evaluated once), so it belongs
+ * to the same snapshot as the rows. Served by change_events_xid_id_idx / change_events_org_xid_id_idx.
+ */
+export async function committedChangeEventsAfter(
+  ex: Executor, filter: { organizationId: string | null; after: FeedPosition; limit: number },
+): Promise<ChangeEventRow[]> {
+  const org = filter.organizationId === null ? sql`` : sql`and organization_id = ${filter.organizationId}::uuid`;
+  const result = await sql<ChangeEventRow>`
+    select id::text as id, xid::text as xid, organization_id, account_id, entity, entity_id, kind, created_at
+    from change_events
+    where xid < (select pg_snapshot_xmin(pg_current_snapshot()))
+      and (xid, id) > (${filter.after.xid}::xid8, ${filter.after.id}::bigint)
+      ${org}
+    order by xid, id
+    limit ${filter.limit}`.execute(ex);
+  return result.rows;
+}
+
+/** Deletes every event at or before `through` and records it as the purge horizon. */
+export async function purgeChangeEventsThrough(ex: Executor, through: FeedPosition): Promise<number> {
+  const deleted = await sql`
+    delete from change_events where (xid, id) <= (${through.xid}::xid8, ${through.id}::bigint)`.execute(ex);
+  await sql`
+    update change_feed_state set purged_through_xid = ${through.xid}::xid8, purged_through_id = ${through.id}::bigint, purged_at = now()
+    where id = 1 and (purged_through_xid, purged_through_id) < (${through.xid}::xid8, ${through.id}::bigint)`.execute(ex);
+  return Number(deleted.numAffectedRows ?? 0n);
+}
+
+/**
+ * Starts a new epoch at `horizon` (after a logical restore, when stored xids no longer match the
+ * server's): deletes every event visible now, moves the horizon there (even backwards) and moves
+ * the webhook producer to it, so every earlier cursor is refused and the feed restarts cleanly.
+ * Events of transactions still running are not visible, not deleted, and land after the horizon.
+ */
+export async function resetFeed(ex: Executor, horizon: FeedPosition): Promise<number> {
+  await sql`delete from change_events`.execute(ex);
+  await sql`update webhook_producer_state set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(ex);
+  const result = await sql<{ epoch: number }>`
+    update change_feed_state set epoch = epoch + 1, purged_through_xid = ${horizon.xid}::xid8,
+      purged_through_id = ${horizon.id}::bigint, reset_at = now()
+    where id = 1 returning epoch`.execute(ex);
+  return result.rows[0]?.epoch ?? 0;
+}

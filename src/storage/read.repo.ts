@@ -1,0 +1,188 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/**
+ * Read side of transactions for the read API and the change feed. Explicit column lists only:
+ * `raw`, `fingerprint_key`, `content_hash` and `post_code` are ingestion internals and never leave.
+ * Every query takes the organization filter as an argument; the caller (read-api) decides it from
+ * the API key, so an org-scoped key cannot widen it.
+ */
+export const TRANSACTION_READ_COLUMNS = [
+  't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
+  't.booking_date', 't.value_date', 't.bank_reference', 't.customer_reference', 't.bai_type_code', 't.bai_summary_code',
+  't.description', 't.jpm_transaction_id', 't.superseded_by', 't.version', 't.first_seen_at', 't.updated_at',
+] as const;
+
+function selectTransactions(ex: Executor) {
+  return ex
+    .selectFrom('transactions as t')
+    .select(TRANSACTION_READ_COLUMNS)
+    // The pending item this posted item replaced (one-to-one, see src/sync/supersede.ts), or null.
+    .select((eb) => eb.selectFrom('transactions as p').select('p.id').whereRef('p.superseded_by', '=', 't.id').orderBy('p.id').limit(1).as('supersedes'));
+}
+
+type TransactionQuery = ReturnType<typeof selectTransactions>;
+export type TransactionReadRow = Awaited<ReturnType<TransactionQuery['executeTakeFirstOrThrow']>>;
+
+export interface TransactionFilter {
+  /** undefined = every organization (only for keys valid for all organizations). */
+  organizationId?: string | undefined;
+  accountId?: string | undefined;
+  bookingDateFrom?: string | undefined;
+  bookingDateTo?: string | undefined;
+  valueDateFrom?: string | undefined;
+  valueDateTo?: string | undefined;
+  statuses?: readonly string[] | undefined;
+  direction?: string | undefined;
+  currency?: string | undefined;
+  /** Decimal text in major units ("1250.00"), compared exactly against each row's own scale. */
+  amountMin?: string | undefined;
+  amountMax?: string | undefined;
+  baiCode?: string | undefined;
+  /** Equals the bank reference or the customer reference. */
+  reference?: string | undefined;
+  /** Case-insensitive substring of the description. */
+  text?: string | undefined;
+}
+
+export const TRANSACTION_SORTS = ['bookingDate', '-bookingDate', 'firstSeen'] as const;
+export type TransactionSort = (typeof TRANSACTION_SORTS)[number];
+
+/** The last row of the previous page in the chosen order: `[booking_date, id]` or `[id]`. */
+export interface TransactionKey {
+  bookingDate: string;
+  id: string;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function applyFilter(q: TransactionQuery, f: TransactionFilter): TransactionQuery {
+  let out = q;
+  if (f.organizationId !== undefined) {
+    out = out.where('t.organization_id', '=', f.organizationId);
+  }
+  if (f.accountId !== undefined) {
+    out = out.where('t.account_id', '=', f.accountId);
+  }
+  if (f.bookingDateFrom !== undefined) {
+    out = out.where('t.booking_date', '>=', f.bookingDateFrom);
+  }
+  if (f.bookingDateTo !== undefined) {
+    out = out.where('t.booking_date', '<=', f.bookingDateTo);
+  }
+  if (f.valueDateFrom !== undefined) {
+    out = out.where('t.value_date', '>=', f.valueDateFrom);
+  }
+  if (f.valueDateTo !== undefined) {
+    out = out.where('t.value_date', '<=', f.valueDateTo);
+  }
+  if (f.statuses !== undefined && f.statuses.length > 0) {
+    out = out.where('t.status', 'in', [...f.statuses]);
+  }
+  if (f.direction !== undefined) {
+    out = out.where('t.direction', '=', f.direction);
+  }
+  if (f.currency !== undefined) {
+    out = out.where('t.currency', '=', f.currency);
+  }
+  // Exact decimal arithmetic in Postgres (numeric), per row scale: "10.005" against USD cents means
+  // amount_minor >= 1000.5, i.e. 1001 and up. No JS number ever holds the amount.
+  if (f.amountMin !== undefined) {
+    out = out.where(sql<boolean>`t.amount_minor >= ${f.amountMin}::numeric * power(10::numeric, t.decimal_location)`);
+  }
+  if (f.amountMax !== undefined) {
+    out = out.where(sql<boolean>`t.amount_minor <= ${f.amountMax}::numeric * power(10::numeric, t.decimal_location)`);
+  }
+  if (f.baiCode !== undefined) {
+    out = out.where('t.bai_type_code', '=', f.baiCode);
+  }
+  if (f.reference !== undefined) {
+    const ref = f.reference;
+    out = out.where((eb) => eb.or([eb('t.bank_reference', '=', ref), eb('t.customer_reference', '=', ref)]));
+  }
+  if (f.text !== undefined) {
+    out = out.where('t.description', 'ilike', `%${escapeLike(f.text)}%`);
+  }
+  return out;
+}
+
+function applyOrder(q: TransactionQuery, sort: TransactionSort, after: TransactionKey | undefined): TransactionQuery {
+  if (sort === 'firstSeen') {
+    const ordered = q.orderBy('t.id', 'asc');
+    return after ? ordered.where('t.id', '>', after.id) : ordered;
+  }
+  const dir = sort === 'bookingDate' ? 'asc' : 'desc';
+  const ordered = q.orderBy('t.booking_date', dir).orderBy('t.id', dir);
+  if (!after) {
+    return ordered;
+  }
+  const key = sql<boolean>`(t.booking_date, t.id) ${sql.raw(dir === 'asc' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`;
+  return ordered.where(key);
+}
+
+/** One page (`limit` rows, plus one to tell whether another page follows). */
+export async function listTransactions(
+  ex: Executor, filter: TransactionFilter, page: { sort: TransactionSort; after?: TransactionKey | undefined; limit: number },
+): Promise<TransactionReadRow[]> {
+  return applyOrder(applyFilter(selectTransactions(ex), filter), page.sort, page.after).limit(page.limit + 1).execute();
+}
+
+/** The same query, compiled, for EXPLAIN checks in tests. */
+export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: { sort: TransactionSort; after?: TransactionKey | undefined; limit: number }) {
+  return applyOrder(applyFilter(selectTransactions(ex), filter), page.sort, page.after).limit(page.limit + 1).compile();
+}
+
+export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {
+  return selectTransactions(ex).where('t.id', '=', id).executeTakeFirst();
+}
+
+export async function getTransactionsByIds(ex: Executor, ids: readonly string[]): Promise<TransactionReadRow[]> {
+  if (ids.length === 0) {
+    return [];
+  }
+  return selectTransactions(ex).where('t.id', 'in', [...ids]).execute();
+}
+
+/**
+ * Earlier versions of a transaction, oldest first. `previous` holds the whole former row as jsonb;
+ * only client-visible fields are extracted, as text (`->>`), so the bigint amount never passes
+ * through a JS number.
+ */
+export async function listTransactionVersions(ex: Executor, transactionId: string) {
+  return ex
+    .selectFrom('transaction_versions as v')
+    .select([
+      'v.version', 'v.reason', 'v.changed_fields', 'v.sync_run_id', 'v.changed_at',
+      sql<string>`v.previous->>'status'`.as('status'),
+      sql<string>`v.previous->>'direction'`.as('direction'),
+      sql<string>`v.previous->>'amount_minor'`.as('amount_minor'),
+      sql<string>`v.previous->>'currency'`.as('currency'),
+      sql<string>`v.previous->>'decimal_location'`.as('decimal_location'),
+      sql<string>`v.previous->>'booking_date'`.as('booking_date'),
+      sql<string | null>`v.previous->>'value_date'`.as('value_date'),
+      sql<string>`v.previous->>'bank_reference'`.as('bank_reference'),
+      sql<string>`v.previous->>'customer_reference'`.as('customer_reference'),
+      sql<string | null>`v.previous->>'bai_type_code'`.as('bai_type_code'),
+      sql<string>`v.previous->>'description'`.as('description'),
+      sql<string>`v.previous->>'jpm_transaction_id'`.as('jpm_transaction_id'),
+    ])
+    .where('v.transaction_id', '=', transactionId)
+    .orderBy('v.version', 'asc')
+    .execute();
+}
+
+export type TransactionVersionRow = Awaited<ReturnType<typeof listTransactionVersions>>[number];
+
+/** Decisions about this row or naming it as the related row ("why is this here, where did that go"). */
+export async function listTransactionDecisions(ex: Executor, transactionId: string) {
+  return ex
+    .selectFrom('transaction_decisions as d')
+    .select(['d.id', 'd.transaction_id', 'd.related_transaction_id', 'd.decision', 'd.rule', 'd.evidence', 'd.sync_run_id', 'd.created_at'])
+    .where((eb) => eb.or([eb('d.transaction_id', '=', transactionId), eb('d.related_transaction_id', '=', transactionId)]))
+    .orderBy('d.id', 'asc')
+    .execute();
+}
+
+export type TransactionDecisionRow = Awaited<ReturnType<typeof listTransactionDecisions>>[number];
