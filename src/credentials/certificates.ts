@@ -9,7 +9,8 @@ import { findKeyPairsByPublicKey } from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
 import { chainProblems, parseCertificatePem, usageProblems, validityProblem } from './certificate-check.ts';
 
-const log = createLogger('credentials');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('credentials');
 
 /** J.P. Morgan accepts at most two active certificates per Common Name: enough for a rotation overlap. */
 export const MAX_ACTIVE_PER_COMMON_NAME = 2;
@@ -153,7 +154,7 @@ export async function installCertificate(db: Database, input: InstallCertificate
     }]);
     return inserted;
   });
-  log.info({ integrationId: input.integrationId, certificateId: row.id, commonName: row.subject_cn, notAfter: row.not_after }, 'certificate installed');
+  log().info({ integrationId: input.integrationId, certificateId: row.id, commonName: row.subject_cn, notAfter: row.not_after }, 'certificate installed');
   return certificateView(row);
 }
 
@@ -204,7 +205,7 @@ export async function retireCertificate(db: Database, input: RetireCertificateIn
     }]);
     return retired;
   });
-  log.info({ integrationId: input.integrationId, certificateId: row.id }, 'certificate retired');
+  log().info({ integrationId: input.integrationId, certificateId: row.id }, 'certificate retired');
   return certificateView(row);
 }
 

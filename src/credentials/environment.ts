@@ -7,7 +7,8 @@ import { createLogger } from '../shared/logger.ts';
 import type { Database } from '../storage/db.ts';
 import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 
-const log = createLogger('credentials');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('credentials');
 
 /**
  * Per-integration connection settings: the J.P. Morgan environment (`simulator`, `cat`, `prod`), the
@@ -88,6 +89,6 @@ export async function setEnvironment(db: Database, input: SetEnvironmentInput): 
       server_ca_pem: settings.serverCaPem,
     });
   });
-  log.info({ integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor: input.actor }, 'integration environment set');
+  log().info({ integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor: input.actor }, 'integration environment set');
   return settings;
 }

@@ -4,7 +4,8 @@ import * as certificatesRepo from '../storage/certificates.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { insertOutboxEvents, type OutboxEventInput } from '../storage/outbox.repo.ts';
 
-const log = createLogger('credentials');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('credentials');
 
 /** Days before `not_after` at which a `certificate.expiring` event goes out, once each. */
 export const EXPIRY_WARNING_DAYS = [60, 30, 7] as const;
@@ -93,7 +94,7 @@ export async function watchCertificateExpiry(db: Database, now: Date = new Date(
     }
 
     await insertOutboxEvents(trx, events);
-    log.info({ warned: result.warned.length, expired: result.expired.length, stranded: result.integrationsWithoutCertificate.length }, 'certificate expiry watch done');
+    log().info({ warned: result.warned.length, expired: result.expired.length, stranded: result.integrationsWithoutCertificate.length }, 'certificate expiry watch done');
     return result;
   });
 }

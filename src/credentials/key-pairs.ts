@@ -10,7 +10,8 @@ import { insertOutboxEvents } from '../storage/outbox.repo.ts';
 import { commonNameFor, DEFAULT_KEY_ALGORITHM, generateKeyAndCsr, KEY_ALGORITHMS, type CsrSubject, type KeyAlgorithm } from './csr.ts';
 import { sealPrivateKey } from './envelope.ts';
 
-const log = createLogger('credentials');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('credentials');
 
 /** A key pair as the API may show it: the CSR and metadata, never key material. */
 export interface KeyPairView {
@@ -111,7 +112,7 @@ export async function generateCsr(db: Database, secrets: Pick<Secrets, 'masterKe
     }]);
     return inserted;
   });
-  log.info({ integrationId: integration.id, keyPairId: id, environment, algorithm, commonName }, 'key pair and CSR generated');
+  log().info({ integrationId: integration.id, keyPairId: id, environment, algorithm, commonName }, 'key pair and CSR generated');
   return keyPairView(row);
 }
 

@@ -5,7 +5,8 @@ import type { Database } from '../storage/db.ts';
 import { listKeyPairsToRewrap, updateKeyWrapping } from '../storage/key-pairs.repo.ts';
 import { rewrapDataKey } from './envelope.ts';
 
-const log = createLogger('credentials');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('credentials');
 
 export interface RewrapResult {
   rewrapped: number;
@@ -50,6 +51,6 @@ export async function rewrapKeys(db: Database, secrets: Pick<Secrets, 'masterKey
     }
     afterId = last.id;
   }
-  log.info({ rewrapped: result.rewrapped, failed: result.failed.length, masterKeyId: secrets.masterKey.id }, 'private keys re-wrapped');
+  log().info({ rewrapped: result.rewrapped, failed: result.failed.length, masterKeyId: secrets.masterKey.id }, 'private keys re-wrapped');
   return result;
 }

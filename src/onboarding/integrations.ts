@@ -12,7 +12,8 @@ import { clock, type OnboardingOptions } from './options.ts';
 import { REQUIRED_API_PRODUCTS, type EligibilityChecklist } from './state-machine.ts';
 import { effectiveExpectations, eligibilityOf, integrationView, type IntegrationView } from './views.ts';
 
-const log = createLogger('onboarding');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('onboarding');
 
 function requireText(value: string | undefined, path: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
@@ -70,7 +71,7 @@ export async function createIntegration(db: Database, input: CreateIntegrationIn
     }]);
     return inserted;
   });
-  log.info({ integrationId: row.id, organizationId: row.organization_id, environment: row.environment }, 'integration created');
+  log().info({ integrationId: row.id, organizationId: row.organization_id, environment: row.environment }, 'integration created');
   return integrationView(row, options);
 }
 
@@ -115,7 +116,7 @@ export async function recordEligibility(
     const merged = { ...eligibilityOf(current.eligibility), ...parsed.data };
     return repo.updateIntegrationLifecycle(trx, current.id, { eligibility: JSON.stringify(merged) });
   });
-  log.info({ integrationId: row.id, actor: input.actor }, 'eligibility checklist updated');
+  log().info({ integrationId: row.id, actor: input.actor }, 'eligibility checklist updated');
   return integrationView(row, options);
 }
 
@@ -130,7 +131,7 @@ export async function recordJpmProject(
     const current = await lockIntegration(trx, input.integrationId);
     return repo.updateIntegrationLifecycle(trx, current.id, { jpm_project_id: projectId });
   });
-  log.info({ integrationId: row.id, actor: input.actor }, 'J.P. Morgan project id recorded');
+  log().info({ integrationId: row.id, actor: input.actor }, 'J.P. Morgan project id recorded');
   return integrationView(row, options);
 }
 
@@ -156,7 +157,7 @@ export async function recordApiAccess(
       ...(input.status === 'confirmed' ? { api_access_confirmed_at: at } : {}),
     });
   });
-  log.info({ integrationId: row.id, status: input.status, actor: input.actor }, 'API access recorded');
+  log().info({ integrationId: row.id, status: input.status, actor: input.actor }, 'API access recorded');
   return integrationView(row, options);
 }
 
@@ -176,6 +177,6 @@ export async function setExpectations(
       process_due_at: processDueAt(current.created_at, expectations),
     });
   });
-  log.info({ integrationId: row.id, actor: input.actor }, 'integration expectations set');
+  log().info({ integrationId: row.id, actor: input.actor }, 'integration expectations set');
   return integrationView(row, options);
 }

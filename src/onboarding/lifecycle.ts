@@ -15,7 +15,8 @@ import {
 } from './state-machine.ts';
 import { effectiveExpectations, eligibilityOf, integrationView, transitionView, type IntegrationView, type TransitionView } from './views.ts';
 
-const log = createLogger('onboarding');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('onboarding');
 
 /** Reads everything the guards look at, for the integration's current environment at `now`. */
 export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow, now: Date, validation?: ValidationVerdict): Promise<OnboardingFacts> {
@@ -113,7 +114,7 @@ export async function transition(db: Database, input: TransitionInput, options: 
     });
   } catch (err) {
     if (err instanceof AppError && err.code === 'transition_refused') {
-      log.info({ integrationId: input.integrationId, from: before.stage, to: input.to, actor: input.actor, details: err.details }, 'transition refused');
+      log().info({ integrationId: input.integrationId, from: before.stage, to: input.to, actor: input.actor, details: err.details }, 'transition refused');
     }
     throw err;
   }
@@ -149,7 +150,7 @@ async function applyTransition(
     });
   }
   await insertOutboxEvents(trx, events);
-  log.info({ integrationId: row.id, from, to: t.to, kind: t.kind, actor: t.actor }, 'integration stage changed');
+  log().info({ integrationId: row.id, from, to: t.to, kind: t.kind, actor: t.actor }, 'integration stage changed');
   return { integration: integrationView(updated, options), transition: transitionView(history), kind: t.kind };
 }
 

@@ -5,7 +5,8 @@ import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { insertOutboxEvents, type OutboxEventInput } from '../storage/outbox.repo.ts';
 import { overdueKinds } from './views.ts';
 
-const log = createLogger('onboarding');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('onboarding');
 const DAY_MS = 86_400_000;
 
 export interface OverdueIntegration {
@@ -78,7 +79,7 @@ export async function flagOverdue(db: Database, now: Date = new Date()): Promise
     }
     await insertOutboxEvents(trx, events);
     if (flagged.length > 0) {
-      log.info({ flagged: flagged.length }, 'overdue integrations flagged');
+      log().info({ flagged: flagged.length }, 'overdue integrations flagged');
     }
     return { flagged };
   });

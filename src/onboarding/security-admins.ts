@@ -6,7 +6,8 @@ import type { Database, Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import * as repo from '../storage/security-admins.repo.ts';
 
-const log = createLogger('onboarding');
+// Resolved per call: the root logger is configured by main/ after modules are imported.
+const log = () => createLogger('onboarding');
 
 /**
  * J.P. Morgan's process needs a security administrator on each side: the customer's (who approves
@@ -60,7 +61,7 @@ export async function recordSecurityAdmin(
     integrationId: integration.id,
     ...parsed.data,
   });
-  log.info({ integrationId: integration.id, securityAdminId: row.id, side: row.side, actor: input.actor }, 'security administrator recorded');
+  log().info({ integrationId: integration.id, securityAdminId: row.id, side: row.side, actor: input.actor }, 'security administrator recorded');
   return view(row);
 }
 
@@ -72,5 +73,5 @@ export async function removeSecurityAdmin(db: Database, input: { integrationId: 
   if (!(await repo.deleteSecurityAdmin(db, input.integrationId, input.securityAdminId))) {
     throw new NotFoundError('security administrator', input.securityAdminId);
   }
-  log.info({ integrationId: input.integrationId, securityAdminId: input.securityAdminId, actor: input.actor }, 'security administrator removed');
+  log().info({ integrationId: input.integrationId, securityAdminId: input.securityAdminId, actor: input.actor }, 'security administrator removed');
 }
