@@ -1,34 +1,112 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import swaggerUi from 'swagger-ui-express';
+import type { Config } from '../config/index.ts';
+import { createLogger } from '../shared/logger.ts';
+import { enableDefaultMetrics } from '../shared/metrics.ts';
+import type { AuditSink } from './audit.ts';
+import type { ApiKeyStore } from './auth.ts';
+import { cors } from './cors.ts';
+import { errorMiddleware, notFoundMiddleware } from './errors.ts';
+import type { IdempotencyStore } from './idempotency.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import { httpMetrics, metricsHandler, readinessHandler, type HealthCheck } from './ops.ts';
+import { QUEUES_BASE_PATH, queuesBoard } from './queues-board.ts';
+import { findRequestContext } from './request-context.ts';
+import { requestIdMiddleware } from './request-id.ts';
+import { buildRouter, pathPattern, rememberRoutes, type Route } from './routes.ts';
 
-export interface HealthCheck {
-  name: string;
-  check(): Promise<void>;
+export type { HealthCheck } from './ops.ts';
+
+export interface AppDeps {
+  config: Pick<Config, 'env' | 'http'>;
+  /** Every API route (src/http/routes.ts); main/api.ts assembles the list. */
+  routes: readonly Route[];
+  apiKeys: ApiKeyStore;
+  audit: AuditSink;
+  idempotency: IdempotencyStore;
+  /** /readyz checks; each throws when its dependency cannot serve. */
+  readiness: readonly HealthCheck[];
+  /** BullMQ queues shown in bull-board at /admin/queues (empty until orchestration provides them). */
+  queues?: readonly Queue[];
+  /** JSON body limit (default 256 kB; larger bodies get a 413 problem). */
+  jsonLimit?: string;
+  version?: string;
 }
 
-export interface AppOptions {
-  readiness: HealthCheck[];
-}
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** The Express app factory. Routers are mounted by main/api.ts; this owns cross-cutting middleware. */
-export function createApp(options: AppOptions): Express {
+/**
+ * The Express app factory: cross-cutting middleware in a fixed order (request id → metrics → access
+ * log → helmet → CORS), operations endpoints, OpenAPI and docs, bull-board, the API routes, then the
+ * 404/405 and the single error middleware. It starts nothing and holds no connections: main/api.ts
+ * listens and owns shutdown.
+ */
+export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  const log = createLogger('http');
+  enableDefaultMetrics();
+
+  app.use(requestIdMiddleware(log));
+  app.use(httpMetrics());
+  app.use(
+    pinoHttp({
+      logger: log,
+      genReqId: (req) => findRequestContext(req)?.requestId ?? 'unknown',
+      autoLogging: { ignore: (req) => QUIET_PATHS.has(req.url ?? '') },
+      customLogLevel: (_req, res, err) => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
+      customSuccessMessage: () => 'request completed',
+      customErrorMessage: () => 'request failed',
+      // Only what an operator needs: headers (keys, idempotency keys) and bodies are never logged, and
+      // pino-http's own "failed with status code" error is logged without its stack (the error
+      // middleware has already logged the real cause).
+      wrapSerializers: false,
+      serializers: {
+        req: (req: IncomingMessage & { id?: unknown; originalUrl?: string }) => ({ id: req.id, method: req.method, url: req.originalUrl ?? req.url }),
+        res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
+        err: (err: Error) => ({ type: err.name, message: err.message }),
+      },
+    }),
+  );
+  app.use(helmet());
+  if (deps.config.http.corsOrigins.length > 0) {
+    app.use(cors(deps.config.http.corsOrigins));
+  }
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    const results = await Promise.all(
-      options.readiness.map(async (c) => {
-        try {
-          await c.check();
-          return [c.name, 'ok'] as const;
-        } catch {
-          return [c.name, 'unavailable'] as const;
-        }
-      }),
-    );
-    const ready = results.every(([, s]) => s === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: Object.fromEntries(results) });
+  app.get('/readyz', readinessHandler(deps.readiness, log));
+  app.get('/metrics', metricsHandler());
+
+  let openapi: unknown;
+  app.get('/openapi.json', (_req, res) => {
+    openapi ??= buildOpenApiDocument(deps.routes, {
+      title: 'jpm-sync API',
+      version: deps.version ?? '0.1.0',
+      description: 'Admin and read API of jpm-sync. Authenticate with an API key (Authorize → `jpms_…`). Errors are RFC 9457 problem+json.',
+      ...(deps.config.http.publicBaseUrl ? { serverUrl: deps.config.http.publicBaseUrl } : {}),
+    });
+    res.json(openapi);
   });
+  const docsOptions = {
+    swaggerUrl: '/openapi.json',
+    customSiteTitle: 'jpm-sync API',
+    swaggerOptions: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true, validatorUrl: null },
+  };
+  app.use('/docs', swaggerUi.serveFiles(undefined, docsOptions), swaggerUi.setup(undefined, docsOptions));
+
+  app.use(QUEUES_BASE_PATH, ...queuesBoard(deps.queues ?? [], deps.apiKeys, deps.audit));
+
+  rememberRoutes(app, deps.routes);
+  app.use(buildRouter(deps.routes, { apiKeys: deps.apiKeys, audit: deps.audit, idempotency: deps.idempotency, jsonLimit: deps.jsonLimit ?? '256kb' }));
+
+  const shapes = deps.routes.map((r) => ({ method: r.method, pattern: pathPattern(r.path) }));
+  app.use(notFoundMiddleware(() => shapes));
+  app.use(errorMiddleware());
   return app;
 }

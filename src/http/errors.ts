@@ -139,7 +139,7 @@ export function errorMiddleware(): ErrorRequestHandler {
       ctx?.log.debug({ code: problem.code, status: problem.status }, 'request rejected');
     }
     if (problem.status === 401) {
-      res.setHeader('WWW-Authenticate', problem.code === 'invalid_api_key' ? 'Bearer realm="jpm-sync", error="invalid_token"' : 'Bearer realm="jpm-sync"');
+      res.append('WWW-Authenticate', problem.code === 'invalid_api_key' ? 'Bearer realm="jpm-sync", error="invalid_token"' : 'Bearer realm="jpm-sync"');
     }
     if (res.headersSent) {
       return;

@@ -27,7 +27,7 @@ export interface RequestContext {
   beforeSend: BeforeSend[];
 }
 
-const contexts = new WeakMap<Request, RequestContext>();
+const contexts = new WeakMap<object, RequestContext>();
 
 export function setRequestContext(req: Request, ctx: RequestContext): void {
   contexts.set(req, ctx);
@@ -42,6 +42,6 @@ export function requestContext(req: Request): RequestContext {
   return ctx;
 }
 
-export function findRequestContext(req: Request): RequestContext | undefined {
+export function findRequestContext(req: object): RequestContext | undefined {
   return contexts.get(req);
 }

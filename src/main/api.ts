@@ -1,29 +1,85 @@
 import type { Server } from 'node:http';
+import type { Queue } from 'bullmq';
+import type { Express } from 'express';
 import { sql } from 'kysely';
+import { adminApiRoutes } from '../admin-api/index.ts';
 import type { AppContext } from '../context.ts';
-import { createApp } from '../http/app.ts';
+import { createApp, type HealthCheck } from '../http/app.ts';
+import type { Route } from '../http/routes.ts';
 import { pingRedis } from '../shared/redis.ts';
+import { findApiKeyForAuth, touchApiKey } from '../storage/api-keys.repo.ts';
+import { insertAuditEntry } from '../storage/audit.repo.ts';
+import type { Database } from '../storage/db.ts';
+import {
+  beginIdempotentRequest, completeIdempotentRequest, purgeExpiredIdempotencyKeys, releaseIdempotentRequest,
+} from '../storage/idempotency.repo.ts';
 import type { Stoppable } from './lifecycle.ts';
 
-/** The `api` role: admin and read APIs over HTTP. Stopping closes the listener and waits for requests. */
-export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server }> {
-  const app = createApp({
+export interface ApiAppOptions {
+  /** Queues shown in bull-board. TODO(5): orchestration passes its queues here. */
+  queues?: readonly Queue[];
+  /** Readiness checks besides Postgres and Redis (e.g. `queue-workers`: throws when no worker is alive). */
+  readiness?: readonly HealthCheck[];
+  /** Routes beyond the product's (tests only). */
+  extraRoutes?: readonly Route[];
+}
+
+/** Every API route the service serves. Add a module's routes here (`...readApiRoutes({ db })`). */
+export function apiRoutes(ctx: AppContext): Route[] {
+  return [...adminApiRoutes({ db: ctx.db })];
+}
+
+function stores(db: Database) {
+  return {
+    apiKeys: { findByPrefix: (prefix: string) => findApiKeyForAuth(db, prefix), markUsed: (id: string) => touchApiKey(db, id) },
+    audit: { record: (e: Parameters<typeof insertAuditEntry>[1]) => insertAuditEntry(db, e) },
+    idempotency: {
+      begin: (s: { apiKeyId: string; key: string }, r: { requestHash: string; method: string; path: string }) => beginIdempotentRequest(db, { ...s, ...r }),
+      complete: (s: { apiKeyId: string; key: string }, status: number, body: unknown) => completeIdempotentRequest(db, s.apiKeyId, s.key, status, body),
+      release: (s: { apiKeyId: string; key: string }) => releaseIdempotentRequest(db, s.apiKeyId, s.key),
+    },
+  };
+}
+
+/** The whole HTTP app over a context (also what the integration tests drive with supertest). */
+export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Express {
+  return createApp({
+    config: ctx.config,
+    routes: [...apiRoutes(ctx), ...(options.extraRoutes ?? [])],
+    ...stores(ctx.db),
     readiness: [
       { name: 'postgres', check: async () => void (await sql`select 1`.execute(ctx.db)) },
       { name: 'redis', check: () => pingRedis(ctx.config.redis.url, 1_000) },
+      ...(options.readiness ?? []),
     ],
+    queues: options.queues ?? [],
   });
+}
+
+const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
+
+/** The `api` role: admin and read APIs over HTTP. Stopping closes the listener and waits for requests. */
+export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server }> {
+  const app = buildApiApp(ctx);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(ctx.config.http.port, ctx.config.http.host, () => resolve(s));
     s.once('error', reject);
   });
   const address = server.address();
-  ctx.logger.info({ port: typeof address === 'object' && address ? address.port : ctx.config.http.port, host: ctx.config.http.host }, 'api listening');
+  const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
+  const base = ctx.config.http.publicBaseUrl || `http://${ctx.config.http.host}:${port}`;
+  ctx.logger.info({ port, host: ctx.config.http.host, docsUrl: `${base}/docs` }, 'api listening');
+  // Expired Idempotency-Key records: deleting them is idempotent, so every replica may do it.
+  const purge = setInterval(() => {
+    purgeExpiredIdempotencyKeys(ctx.db).catch((err: unknown) => ctx.logger.warn({ err }, 'idempotency purge failed'));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
   return {
     name: 'api',
     server,
     stop: () =>
       new Promise<void>((resolve) => {
+        clearInterval(purge);
         server.close(() => resolve());
         server.closeIdleConnections();
       }),

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { API_KEY_ROLES } from '../domain/access.ts';
+import { ForbiddenError } from '../http/auth.ts';
+import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { defineRoute, type Route } from '../http/routes.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import { findApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from '../storage/api-keys.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { createApiKey } from './api-keys.service.ts';
+import { Id, IdParams, Instant, iso } from './dto.ts';
+
+export const ApiKeySchema = z
+  .object({
+    id: Id,
+    prefix: z.string().meta({ description: 'The public part of the key (`jpms_<prefix>_…`)', example: 'k3x9q2ab' }),
+    name: z.string(),
+    role: z.enum(API_KEY_ROLES),
+    organizationId: Id.nullable().meta({ description: 'The one organization the key may act on; null = all' }),
+    createdAt: Instant,
+    lastUsedAt: Instant.nullable(),
+    revokedAt: Instant.nullable(),
+  })
+  .meta({ id: 'ApiKey', description: 'An API key (never its secret)' });
+
+const CreatedApiKeySchema = ApiKeySchema.extend({
+  key: z.string().meta({ description: 'The full key. Shown only in this response: store it now.' }),
+}).meta({ id: 'CreatedApiKey' });
+
+export function toApiKeyDto(row: ApiKeyRow): z.input<typeof ApiKeySchema> {
+  return {
+    id: row.id, prefix: row.prefix, name: row.name, role: row.role, organizationId: row.organizationId,
+    createdAt: iso(row.createdAt), lastUsedAt: iso(row.lastUsedAt), revokedAt: iso(row.revokedAt),
+  };
+}
+
+const TAGS = ['API keys'];
+
+export function apiKeyRoutes(deps: { db: Database }): Route[] {
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/v1/api-keys',
+      permission: 'api_keys:write',
+      summary: 'Create an API key',
+      description:
+        'The response carries the full key once; only its SHA-256 hash is stored. A key scoped to one organization can only create keys for that organization (organizationId defaults to it).',
+      tags: TAGS,
+      auditTarget: 'api_key',
+      request: {
+        body: z.object({
+          name: z.string().trim().min(1).max(100),
+          role: z.enum(API_KEY_ROLES),
+          organizationId: Id.nullable().optional().meta({ description: 'Scope the key to one organization; null or omitted = all (unscoped callers only)' }),
+        }),
+      },
+      response: { status: 201, schema: CreatedApiKeySchema, description: 'The new key, including its secret (shown once)' },
+      handler: async ({ body, principal, access, audit }) => {
+        let organizationId = body.organizationId ?? null;
+        if (access.organizationId !== null) {
+          if (body.organizationId === null) {
+            throw new ForbiddenError('A key scoped to one organization cannot create a key for all organizations.', 'organization_scope');
+          }
+          organizationId = access.filter(body.organizationId) ?? null;
+        }
+        const { row, token } = await createApiKey(deps.db, { name: body.name, role: body.role, organizationId, createdByKeyId: principal.keyId });
+        audit.target({ id: row.id, organizationId });
+        return { ...toApiKeyDto(row), key: token };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/api-keys',
+      permission: 'api_keys:read',
+      summary: 'List API keys',
+      description: 'Newest first. Revoked keys only with includeRevoked=true.',
+      tags: TAGS,
+      request: {
+        query: z.object({
+          ...PAGE_QUERY,
+          organizationId: Id.optional(),
+          includeRevoked: z.enum(['true', 'false']).optional(),
+        }),
+      },
+      response: { status: 200, schema: pageSchema(ApiKeySchema).meta({ id: 'ApiKeyPage' }), description: 'A page of keys' },
+      handler: async ({ query, access }) => {
+        const page = await listApiKeys(deps.db, {
+          organizationId: access.filter(query.organizationId),
+          includeRevoked: query.includeRevoked === 'true',
+          cursor: query.cursor,
+          limit: query.limit,
+        });
+        return { data: page.rows.map(toApiKeyDto), nextCursor: page.nextCursor };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/api-keys/{id}/revoke',
+      permission: 'api_keys:write',
+      summary: 'Revoke an API key',
+      description: 'Takes effect on the next request (keys are not cached). Revoking twice keeps the first time.',
+      tags: TAGS,
+      auditTarget: 'api_key',
+      request: { params: IdParams },
+      response: { status: 200, schema: ApiKeySchema, description: 'The revoked key' },
+      handler: async ({ params, access, audit }) => {
+        const key = await findApiKey(deps.db, params.id);
+        if (!key || (access.organizationId !== null && key.organizationId !== access.organizationId)) {
+          throw new NotFoundError('api key', params.id);
+        }
+        audit.target({ organizationId: key.organizationId });
+        const revoked = await revokeApiKey(deps.db, key.id);
+        if (!revoked) {
+          throw new NotFoundError('api key', params.id);
+        }
+        return toApiKeyDto(revoked);
+      },
+    }),
+  ];
+}

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { defineRoute, type Route } from '../http/routes.ts';
+import { listAuditEntries, type AuditRow } from '../storage/audit.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { Id, Instant, iso } from './dto.ts';
+
+export const AuditEntrySchema = z
+  .object({
+    id: z.string().meta({ description: 'Sequence number (string: a 64-bit integer)' }),
+    occurredAt: Instant,
+    requestId: z.string(),
+    apiKeyId: Id.nullable(),
+    apiKeyPrefix: z.string().nullable(),
+    organizationId: Id.nullable(),
+    method: z.string(),
+    route: z.string().meta({ description: 'Route template, e.g. /v1/api-keys/{id}/revoke' }),
+    targetType: z.string().nullable(),
+    targetId: z.string().nullable(),
+    statusCode: z.number().int(),
+  })
+  .meta({ id: 'AuditEntry', description: 'One authenticated mutating API call' });
+
+function toDto(r: AuditRow): z.input<typeof AuditEntrySchema> {
+  return { ...r, occurredAt: iso(r.occurredAt) };
+}
+
+export function auditRoutes(deps: { db: Database }): Route[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/audit',
+      permission: 'audit:read',
+      summary: 'List audit entries',
+      description: 'Newest first. Every authenticated mutating call (including refused ones) is recorded. A key scoped to one organization sees that organization only.',
+      tags: ['Audit'],
+      request: {
+        query: z.object({
+          ...PAGE_QUERY,
+          organizationId: Id.optional(),
+          apiKeyId: Id.optional(),
+          targetId: z.string().max(200).optional(),
+          method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+          route: z.string().max(300).optional().meta({ description: 'Route template, e.g. /v1/organizations' }),
+          outcome: z.enum(['success', 'failure']).optional().meta({ description: 'success: status < 400' }),
+          from: Instant.optional().meta({ description: 'Entries at or after this instant' }),
+          to: Instant.optional().meta({ description: 'Entries before this instant' }),
+        }),
+      },
+      response: { status: 200, schema: pageSchema(AuditEntrySchema).meta({ id: 'AuditEntryPage' }), description: 'A page of audit entries' },
+      handler: async ({ query, access }) => {
+        const page = await listAuditEntries(deps.db, {
+          organizationId: access.filter(query.organizationId),
+          apiKeyId: query.apiKeyId,
+          targetId: query.targetId,
+          method: query.method,
+          route: query.route,
+          outcome: query.outcome,
+          from: query.from === undefined ? undefined : new Date(query.from),
+          to: query.to === undefined ? undefined : new Date(query.to),
+          cursor: query.cursor,
+          limit: query.limit,
+        });
+        return { data: page.rows.map(toDto), nextCursor: page.nextCursor };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,17 @@
+import type { Route } from '../http/routes.ts';
+import type { Database } from '../storage/db.ts';
+import { apiKeyRoutes } from './api-keys.routes.ts';
+import { auditRoutes } from './audit.routes.ts';
+import { organizationRoutes } from './organizations.routes.ts';
+
+export interface AdminApiDeps {
+  db: Database;
+}
+
+/**
+ * Every admin API route. Add a resource's routes here (`...integrationRoutes(deps)`); widen
+ * AdminApiDeps when a resource needs more (queues, the JPM client factory…).
+ */
+export function adminApiRoutes(deps: AdminApiDeps): Route[] {
+  return [...organizationRoutes(deps), ...apiKeyRoutes(deps), ...auditRoutes(deps)];
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { defineRoute, type Route } from '../http/routes.ts';
+import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { Database } from '../storage/db.ts';
+import { findOrganization, insertOrganization, listOrganizations, type OrganizationRow } from '../storage/organizations.repo.ts';
+import { Id, IdParams, Instant, iso } from './dto.ts';
+
+export const OrganizationSchema = z
+  .object({ id: Id, name: z.string(), createdAt: Instant, updatedAt: Instant })
+  .meta({ id: 'Organization', description: 'A corporate customer (tenant)' });
+
+export function toOrganizationDto(row: OrganizationRow): z.input<typeof OrganizationSchema> {
+  return { id: row.id, name: row.name, createdAt: iso(row.createdAt), updatedAt: iso(row.updatedAt) };
+}
+
+const TAGS = ['Organizations'];
+
+export function organizationRoutes(deps: { db: Database }): Route[] {
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/v1/organizations',
+      permission: 'organizations:write',
+      summary: 'Create an organization',
+      description: 'Only a key valid for all organizations may create one.',
+      tags: TAGS,
+      auditTarget: 'organization',
+      request: { body: z.object({ name: z.string().trim().min(1).max(200) }) },
+      response: { status: 201, schema: OrganizationSchema, description: 'The new organization' },
+      handler: async ({ body, access, audit }) => {
+        access.requireAllOrgs('create organizations');
+        const id = uuidv7();
+        audit.target({ id, organizationId: id });
+        return toOrganizationDto(await insertOrganization(deps.db, { id, name: body.name }));
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations/{id}',
+      permission: 'organizations:read',
+      summary: 'Get an organization',
+      tags: TAGS,
+      request: { params: IdParams },
+      response: { status: 200, schema: OrganizationSchema, description: 'The organization' },
+      handler: async ({ params, access }) => {
+        access.assert(params.id, 'organization', params.id);
+        const org = await findOrganization(deps.db, params.id);
+        if (!org) {
+          throw new NotFoundError('organization', params.id);
+        }
+        return toOrganizationDto(org);
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/organizations',
+      permission: 'organizations:read',
+      summary: 'List organizations',
+      description: 'Oldest first. A key scoped to one organization sees only that one.',
+      tags: TAGS,
+      request: { query: z.object(PAGE_QUERY) },
+      response: { status: 200, schema: pageSchema(OrganizationSchema).meta({ id: 'OrganizationPage' }), description: 'A page of organizations' },
+      handler: async ({ query, access }) => {
+        const page = await listOrganizations(deps.db, { onlyId: access.filter(), cursor: query.cursor, limit: query.limit });
+        return { data: page.rows.map(toOrganizationDto), nextCursor: page.nextCursor };
+      },
+    }),
+  ];
+}

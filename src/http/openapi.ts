@@ -1,0 +1,123 @@
+import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import type { Route } from './routes.ts';
+
+/**
+ * The OpenAPI 3.1 document, built from the same route registry (and zod schemas) that builds the
+ * router, so the docs cannot drift from what is served. Served at /openapi.json, browsable at /docs.
+ */
+export const ProblemSchema = z
+  .object({
+    type: z.string().meta({ example: 'urn:jpm-sync:problem:validation_failed' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().meta({ description: 'Stable machine-readable error code' }),
+    requestId: z.string().meta({ description: 'Also in the X-Request-Id header; quote it when reporting a problem' }),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional().meta({ description: 'Field errors of a 400' }),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request (field errors in `errors`), malformed JSON or invalid cursor',
+  401: 'Missing, malformed, unknown or revoked API key',
+  403: "The key's role lacks the permission for this route",
+  404: 'Not found, or it belongs to another organization than the key',
+  409: 'Conflict, or a request with this Idempotency-Key is still in progress',
+  413: 'Request body larger than the limit',
+  415: 'Request body is not application/json',
+  422: 'Idempotency-Key reused with a different request',
+  500: 'Unexpected error (quote the request id)',
+  503: 'A dependency is unavailable; retry later',
+};
+
+function errorStatuses(route: Route): number[] {
+  const statuses = new Set([400, 401, 403, 500, ...route.errors]);
+  if (route.request.params) {
+    statuses.add(404);
+  }
+  if (route.request.body) {
+    statuses.add(413).add(415);
+  }
+  if (route.idempotent) {
+    statuses.add(409).add(422);
+  }
+  return [...statuses].sort((a, b) => a - b);
+}
+
+export function operationId(route: Pick<Route, 'method' | 'path'>): string {
+  return `${route.method}${route.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`;
+}
+
+function pathConfig(route: Route): RouteConfig {
+  const responses: RouteConfig['responses'] = {
+    [route.response.status]: { description: route.response.description, content: { 'application/json': { schema: route.response.schema } } },
+  };
+  for (const status of errorStatuses(route)) {
+    responses[status] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } };
+  }
+  return {
+    method: route.method,
+    path: route.path,
+    operationId: operationId(route),
+    summary: route.summary,
+    description: [route.description, `Requires permission \`${route.permission}\`.`].filter(Boolean).join('\n\n'),
+    tags: route.tags,
+    security: [{ bearerAuth: [] }],
+    request: {
+      ...(route.request.params ? { params: route.request.params } : {}),
+      ...(route.request.query ? { query: route.request.query } : {}),
+      ...(route.request.body ? { body: { required: true, content: { 'application/json': { schema: route.request.body } } } } : {}),
+      ...(route.idempotent
+        ? { headers: z.object({ 'Idempotency-Key': z.string().min(1).max(255).optional().meta({ description: 'Makes a retry safe: the same key and body within 24 h replays the first response' }) }) }
+        : {}),
+    },
+    responses,
+  };
+}
+
+const OPS_PATHS: RouteConfig[] = [
+  {
+    method: 'get', path: '/healthz', operationId: 'getHealthz', summary: 'Liveness', tags: ['Operations'], security: [],
+    responses: { 200: { description: 'The process is alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } },
+  },
+  {
+    method: 'get', path: '/readyz', operationId: 'getReadyz', summary: 'Readiness (Postgres, Redis, queue workers)', tags: ['Operations'], security: [],
+    responses: {
+      200: { description: 'Ready', content: { 'application/json': { schema: z.object({ status: z.string(), checks: z.record(z.string(), z.object({ status: z.string() })) }) } } },
+      503: { description: 'Not ready; per-check status in `checks`' },
+    },
+  },
+  {
+    method: 'get', path: '/metrics', operationId: 'getMetrics', summary: 'Prometheus metrics', tags: ['Operations'], security: [],
+    responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } } },
+  },
+];
+
+export interface OpenApiInfo {
+  title: string;
+  version: string;
+  description?: string;
+  serverUrl?: string;
+}
+
+export function buildOpenApiDocument(routes: readonly Route[], info: OpenApiInfo): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+  const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key: `jpms_<prefix>_<secret>`. Create the first one with `jpm-sync apikey create --name NAME --role admin`.',
+  });
+  for (const route of routes) {
+    registry.registerPath(pathConfig(route));
+  }
+  for (const ops of OPS_PATHS) {
+    registry.registerPath(ops);
+  }
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: { title: info.title, version: info.version, ...(info.description ? { description: info.description } : {}) },
+    servers: [{ url: info.serverUrl ?? '/' }],
+    security: [{ bearerAuth: [] }],
+  });
+}

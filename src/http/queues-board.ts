@@ -1,0 +1,51 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import type { Queue } from 'bullmq';
+import type { ErrorRequestHandler, RequestHandler, Router } from 'express';
+import type { AuditSink } from './audit.ts';
+import { registerAudit } from './audit.ts';
+import { authenticate, authorize, type ApiKeyStore } from './auth.ts';
+import { requestContext } from './request-context.ts';
+
+export const QUEUES_BASE_PATH = '/admin/queues';
+
+/**
+ * bull-board (queue inspection, retry, pause) behind an admin key. A browser opens it directly, so
+ * besides `Authorization: Bearer` it accepts HTTP Basic with the API key as the password (any user
+ * name): the 401 carries a Basic challenge and the browser asks for it. Every mutating action there
+ * (retry, remove, pause…) is audited like an API call.
+ */
+export function queuesBoard(queues: readonly Queue[], apiKeys: ApiKeyStore, audit: AuditSink): (RequestHandler | ErrorRequestHandler | Router)[] {
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath(QUEUES_BASE_PATH);
+  // @bull-board/express pins its own patch release of @bull-board/api; the adapter interface is the same.
+  type BoardAdapter = Parameters<typeof createBullBoard>[0]['serverAdapter'];
+  createBullBoard({
+    queues: queues.map((q) => new BullMQAdapter(q)),
+    serverAdapter: serverAdapter as unknown as BoardAdapter,
+    options: { uiConfig: { boardTitle: 'jpm-sync queues' } },
+  });
+  const markRoute: RequestHandler = (req, _res, next) => {
+    const ctx = requestContext(req);
+    ctx.route = { method: req.method.toLowerCase(), path: `${QUEUES_BASE_PATH}/*` };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      ctx.audit.type = 'queue';
+      ctx.audit.id = req.path.slice(0, 200);
+    }
+    next();
+  };
+  const auditMutations: RequestHandler = (req, _res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      registerAudit(req, audit, { targetType: 'queue' });
+    }
+    next();
+  };
+  const basicChallenge: ErrorRequestHandler = (err: unknown, _req, res, next) => {
+    if ((err as { httpStatus?: unknown }).httpStatus === 401) {
+      res.append('WWW-Authenticate', 'Basic realm="jpm-sync queues (password: an admin API key)", charset="UTF-8"');
+    }
+    next(err);
+  };
+  return [markRoute, authenticate(apiKeys, { allowBasic: true }), auditMutations, authorize('queues:admin'), serverAdapter.getRouter() as Router, basicChallenge];
+}
