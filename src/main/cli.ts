@@ -1,6 +1,7 @@
 import { findCommand, usageText } from './commands.ts';
 // Each module registers its commands at import time.
 import './cli-migrate.ts';
+import './cli-apikey.ts';
 import './cli-simulator.ts';
 
 /** `jpm-sync <command>`: operator commands (package bin, also `npm run cli -- …`). */
