@@ -29,10 +29,10 @@ export const JPM_RETRYABLE_CODES = [
 ] as const;
 
 export const JPM_PERMANENT_CODES = [
-  'jpm_certificate_refused', // the bank refused our client certificate in the TLS handshake
+  'jpm_certificate_refused', // the bank refused our client certificate (TLS handshake, or HTTP 401)
   'jpm_tls_failed', // we could not verify the bank's server certificate (wrong CA bundle, hostname)
   'jpm_credential_invalid', // our key/cert/CA PEM is unusable (bad PEM, key does not match cert)
-  'jpm_not_entitled', // 401/403: the certificate is not entitled to this API or these accounts
+  'jpm_not_entitled', // 403: the certificate is not entitled to this API or these accounts
   'jpm_bad_request', // other 4xx, or J.P. Morgan's errors envelope with a non-retryable code
   'jpm_unexpected_status', // a status outside 2xx/4xx that is not in the retry allow-list (501, 3xx …)
   'jpm_schema_violation', // valid JSON whose envelope does not match the wire schema

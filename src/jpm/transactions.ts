@@ -1,0 +1,172 @@
+import { ValidationError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import { assertIsoDate, splitRange, type IsoDate } from '../shared/time.ts';
+import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
+import { parseEnvelope, parseTransactionRecords, type Reject } from './records.ts';
+import type { JpmTransport } from './transport.ts';
+import {
+  transactionsV2EnvelopeSchema, transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransaction,
+} from './wire.schemas.ts';
+
+/**
+ * Transaction Details (`GET /tsapi/v3/transactions`, paged; `/tsapi/v2/transactions`, one response),
+ * API-NOTES §5. J.P. Morgan's limits are enforced here: ≤ 10 accounts and ≤ 5 days per call, so a
+ * request is cut into slices (account chunk × date window) that are fetched one after another.
+ */
+export const TRANSACTIONS_MAX_RANGE_DAYS = 5;
+export const TRANSACTIONS_MAX_ACCOUNTS_PER_CALL = 10;
+/** Restarts of one slice's page walk before giving up with a retryable `jpm_unstable_pages`. */
+export const DEFAULT_MAX_WALK_RESTARTS = 5;
+
+export type TransactionsWindow = { relativeDateType: RelativeDateType } | { startDate: IsoDate; endDate: IsoDate };
+export type TransactionsRequest = TransactionsWindow & { accountIds: readonly string[]; signal?: AbortSignal };
+
+/** One call's worth of a request: ≤ 10 accounts and one ≤ 5-day window (or the relative day). */
+export type TransactionSlice = TransactionsWindow & { index: number; accountIds: string[] };
+
+/** A validated v3 page. `walk` identifies the pass over the slice this page belongs to. */
+export interface TransactionPage {
+  type: 'page';
+  walk: number;
+  slice: TransactionSlice;
+  pageNumber: number;
+  totalPages: number;
+  totalRecords: number;
+  records: WireTransaction[];
+  rejects: Reject[];
+  requestId: string;
+}
+
+/**
+ * `totalRecords` (or `totalPages`) changed mid-walk: the data set shifted under page-number paging
+ * (the current day is a growing snapshot), so pages already seen may have skipped or repeated records.
+ * The walk starts again from page 1 as walk number `walk`; drop any per-walk state (page counts,
+ * "records seen" sets). Records already yielded were real and may be kept (upserts are idempotent).
+ */
+export interface WalkRestart {
+  type: 'restart';
+  walk: number;
+  slice: TransactionSlice;
+  restart: number;
+  previousTotalRecords: number;
+  totalRecords: number;
+}
+
+export type TransactionPageEvent = TransactionPage | WalkRestart;
+
+const log = createLogger('jpm');
+
+export function slicesOf(req: TransactionsRequest): TransactionSlice[] {
+  const accountIds = [...new Set(req.accountIds)];
+  if (accountIds.length === 0) {
+    throw new ValidationError('accountIds must list at least one account');
+  }
+  const windows: TransactionsWindow[] = 'relativeDateType' in req
+    ? [{ relativeDateType: req.relativeDateType }]
+    : splitRange(assertIsoDate(req.startDate, 'startDate'), assertIsoDate(req.endDate, 'endDate'), TRANSACTIONS_MAX_RANGE_DAYS)
+      .map((w) => ({ startDate: w.from, endDate: w.to }));
+  const slices: TransactionSlice[] = [];
+  for (let i = 0; i < accountIds.length; i += TRANSACTIONS_MAX_ACCOUNTS_PER_CALL) {
+    for (const window of windows) {
+      slices.push({ ...window, index: slices.length, accountIds: accountIds.slice(i, i + TRANSACTIONS_MAX_ACCOUNTS_PER_CALL) });
+    }
+  }
+  return slices;
+}
+
+function sliceQuery(slice: TransactionSlice): [string, string][] {
+  const query: [string, string][] = [['accountIds', slice.accountIds.join(',')]];
+  if ('relativeDateType' in slice) {
+    query.push(['relativeDateType', slice.relativeDateType]);
+  } else {
+    query.push(['startDate', slice.startDate], ['endDate', slice.endDate]);
+  }
+  return query;
+}
+
+async function fetchPage(transport: JpmTransport, slice: TransactionSlice, pageNumber: number, signal: AbortSignal | undefined) {
+  const path = '/tsapi/v3/transactions';
+  const result = await transport.call({
+    endpoint: 'transactions_v3', method: 'GET', path, query: [...sliceQuery(slice), ['pageNumber', String(pageNumber)]],
+    ...(signal ? { signal } : {}),
+  });
+  const ctx = { requestId: result.requestId, upstreamStatus: result.status, endpoint: `GET ${path}`, credentialId: result.credentialId };
+  const envelope = parseEnvelope(transactionsV3EnvelopeSchema, result.body, 'transactions page', ctx);
+  if (envelope.pagination.pageNumber !== pageNumber) {
+    throw new JpmRejectedError(`J.P. Morgan answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`, 'jpm_schema_violation', ctx);
+  }
+  return { envelope, requestId: result.requestId };
+}
+
+/**
+ * Walks every page of every slice. Lifecycle: lazy (nothing is fetched until the first `next()`), one
+ * call in flight at a time, stops early when the consumer breaks out of its loop; `signal` aborts the
+ * call in flight. Throws the typed errors of `errors.ts`; a malformed record is a `Reject` in its
+ * page, never a throw.
+ */
+export async function* transactionPages(
+  transport: JpmTransport,
+  req: TransactionsRequest,
+  maxWalkRestarts = DEFAULT_MAX_WALK_RESTARTS,
+): AsyncGenerator<TransactionPageEvent, void, undefined> {
+  let walk = 0;
+  for (const slice of slicesOf(req)) {
+    walk += 1;
+    let restarts = 0;
+    let expected: { totalRecords: number; totalPages: number } | undefined;
+    let seen = 0;
+    for (let pageNumber = 1; ;) {
+      const { envelope, requestId } = await fetchPage(transport, slice, pageNumber, req.signal);
+      const { totalRecords, totalPages } = envelope.pagination;
+      if (expected && (expected.totalRecords !== totalRecords || expected.totalPages !== totalPages)) {
+        if (restarts >= maxWalkRestarts) {
+          throw new JpmUnavailableError(
+            `J.P. Morgan's transaction pages kept changing (${restarts} restarts of slice ${slice.index})`, 'jpm_unstable_pages',
+            { requestId, endpoint: 'GET /tsapi/v3/transactions' },
+          );
+        }
+        restarts += 1;
+        walk += 1;
+        yield { type: 'restart', walk, slice, restart: restarts, previousTotalRecords: expected.totalRecords, totalRecords };
+        expected = undefined;
+        seen = 0;
+        pageNumber = 1;
+        continue;
+      }
+      expected ??= { totalRecords, totalPages };
+      const { records, rejects } = parseTransactionRecords(envelope.data);
+      seen += envelope.data.length;
+      yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
+      if (pageNumber >= totalPages) {
+        break;
+      }
+      pageNumber += 1;
+    }
+    if (seen !== expected?.totalRecords) {
+      // Same total, different rows (one left, one arrived) cannot be detected by the totals alone.
+      log.warn({ slice: slice.index, seen, totalRecords: expected?.totalRecords }, 'jpm page walk saw a different record count than totalRecords');
+    }
+  }
+}
+
+/** `/tsapi/v2/transactions`: no paging (v3 is not available for accounts in India branches, §5.1). */
+export async function transactionsV2(
+  transport: JpmTransport,
+  req: TransactionsRequest,
+): Promise<{ records: WireTransaction[]; rejects: (Reject & { slice: number })[]; requestIds: string[] }> {
+  const records: WireTransaction[] = [];
+  const rejects: (Reject & { slice: number })[] = [];
+  const requestIds: string[] = [];
+  const path = '/tsapi/v2/transactions';
+  for (const slice of slicesOf(req)) {
+    const result = await transport.call({ endpoint: 'transactions_v2', method: 'GET', path, query: sliceQuery(slice), ...(req.signal ? { signal: req.signal } : {}) });
+    requestIds.push(result.requestId);
+    const envelope = parseEnvelope(transactionsV2EnvelopeSchema, result.body, 'transactions', {
+      requestId: result.requestId, upstreamStatus: result.status, endpoint: `GET ${path}`, credentialId: result.credentialId,
+    });
+    const page = parseTransactionRecords(envelope.data);
+    records.push(...page.records);
+    rejects.push(...page.rejects.map((r) => ({ ...r, slice: slice.index })));
+  }
+  return { records, rejects, requestIds };
+}

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { parseJsonLossless } from '../shared/json.ts';
+import { createLogger } from '../shared/logger.ts';
+import { bankCallDurationSeconds, bankErrorsTotal } from '../shared/metrics.ts';
+import { CredentialAgents, type ActiveAgent, type CredentialSource } from './credential-agents.ts';
+import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmError, type JpmErrorContext } from './errors.ts';
+import { bankFailureOf, classifyResponse, classifyTransportError, closedBeforeAnyResponse, parseRetryAfterMs } from './http-errors.ts';
+import { probeTls } from './tls-probe.ts';
+
+/**
+ * One HTTP exchange with J.P. Morgan: credential → per-credential Agent → request with an
+ * `x-request-id` (UUID) and an overall `AbortSignal` timeout → lossless JSON → typed error. No retries
+ * (BullMQ owns them). Bodies are parsed with `parseJsonLossless`, so numbers stay exact text.
+ */
+
+export interface JpmTimeouts {
+  /** TCP + TLS handshake. */
+  connectMs: number;
+  /** From request sent to response headers. */
+  headersMs: number;
+  /** Longest silence between body chunks. */
+  bodyMs: number;
+  /** The whole call, body included (`AbortSignal.timeout`). */
+  requestMs: number;
+  /** How long an idle keep-alive connection is kept for reuse. */
+  keepAliveMs: number;
+}
+
+export type JpmEndpoint = 'balance' | 'transactions_v2' | 'transactions_v3';
+
+/** One finished call, for metrics and tests. `outcome` is `ok` or the error code. */
+export interface JpmCallEvent {
+  endpoint: JpmEndpoint;
+  requestId: string;
+  credentialId: string | undefined;
+  status: number | undefined;
+  outcome: string;
+  durationMs: number;
+}
+
+export interface JpmTransportOptions {
+  baseUrl: string;
+  credentials: CredentialSource;
+  timeouts: JpmTimeouts;
+  connections: number;
+  maxResponseBytes: number;
+  /** See `tls-probe.ts`: how long a probe connection must survive to count as accepted. */
+  refusalProbeMs: number;
+  onCall?: (event: JpmCallEvent) => void;
+}
+
+export interface CallSpec {
+  endpoint: JpmEndpoint;
+  method: 'GET' | 'POST';
+  path: string;
+  query?: readonly (readonly [string, string])[];
+  body?: unknown;
+  signal?: AbortSignal;
+}
+
+export interface CallResult {
+  body: unknown;
+  status: number;
+  requestId: string;
+  credentialId: string;
+}
+
+const log = createLogger('jpm');
+
+/** Commas stay literal in `accountIds=a,b` as in J.P. Morgan's own samples; everything else is encoded. */
+function queryString(query: CallSpec['query']): string {
+  if (!query || query.length === 0) {
+    return '';
+  }
+  return `?${query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v).replace(/%2C/gi, ',')}`).join('&')}`;
+}
+
+export class JpmTransport {
+  readonly #options: JpmTransportOptions;
+  readonly #agents: CredentialAgents;
+  readonly #base: string;
+
+  constructor(options: JpmTransportOptions) {
+    this.#options = options;
+    this.#base = options.baseUrl.replace(/\/+$/, '');
+    const t = options.timeouts;
+    this.#agents = new CredentialAgents(options.credentials, {
+      connectTimeoutMs: t.connectMs, headersTimeoutMs: t.headersMs, bodyTimeoutMs: t.bodyMs, keepAliveTimeoutMs: t.keepAliveMs,
+      connections: options.connections, maxResponseBytes: options.maxResponseBytes,
+    });
+  }
+
+  get baseUrl(): string {
+    return this.#base;
+  }
+
+  get activeCredentialId(): string | undefined {
+    return this.#agents.activeCredentialId;
+  }
+
+  /** Resolves the current credential (building or rotating its Agent) without sending anything. */
+  currentAgent(): Promise<ActiveAgent> {
+    return this.#agents.acquire((active) => Promise.resolve(active));
+  }
+
+  /** Sends one request; resolves with the parsed body of a clean 2xx, otherwise throws a `JpmError`. */
+  async call(spec: CallSpec): Promise<CallResult> {
+    const started = performance.now();
+    const requestId = randomUUID();
+    const ctx: JpmErrorContext = { requestId, endpoint: `${spec.method} ${spec.path}` };
+    let status: number | undefined;
+    try {
+      const result = await this.#agents.acquire((active) => this.#send(spec, active, { ...ctx, credentialId: active.credential.id }));
+      status = result.status;
+      this.#record(spec.endpoint, requestId, result.credentialId, status, 'ok', started);
+      return result;
+    } catch (err) {
+      const code = isJpmError(err) ? err.code : 'error';
+      status = isJpmError(err) ? err.upstreamStatus : undefined;
+      this.#record(spec.endpoint, requestId, this.#agents.activeCredentialId, status, code, started);
+      log.warn({ requestId, endpoint: spec.endpoint, status, code, credentialId: this.#agents.activeCredentialId }, 'jpm call failed');
+      throw err;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agents.close();
+  }
+
+  /** Must dispatch synchronously (no await before `request`): see `CredentialAgents.acquire`. */
+  async #send(spec: CallSpec, active: ActiveAgent, ctx: JpmErrorContext): Promise<CallResult> {
+    const timeout = AbortSignal.timeout(this.#options.timeouts.requestMs);
+    const signal = spec.signal ? AbortSignal.any([timeout, spec.signal]) : timeout;
+    const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': ctx.requestId!, 'user-agent': 'jpm-sync' };
+    if (spec.body !== undefined) {
+      headers['content-type'] = 'application/json';
+    }
+    const url = `${this.#base}${spec.path}${queryString(spec.query)}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        dispatcher: active.agent, method: spec.method, headers, signal,
+        ...(spec.body === undefined ? {} : { body: JSON.stringify(spec.body) }),
+      });
+    } catch (err) {
+      throw await this.#transportFailure(err, ctx, timeout.aborted, active, true);
+    }
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (err) {
+      throw await this.#transportFailure(err, { ...ctx, upstreamStatus: response.statusCode }, timeout.aborted, active, false);
+    }
+    return this.#interpret(response.statusCode, response.headers, text, ctx, active);
+  }
+
+  #interpret(status: number, headers: Dispatcher.ResponseData['headers'], text: string, ctx: JpmErrorContext, active: ActiveAgent): CallResult {
+    let body: unknown;
+    let parsed = true;
+    try {
+      body = parseJsonLossless(text);
+    } catch {
+      parsed = false;
+    }
+    const failure = parsed ? bankFailureOf(body) : undefined;
+    if (status >= 200 && status < 300 && failure === undefined) {
+      if (!parsed) {
+        // Typically a body cut short by a proxy or a dying connection: worth another try.
+        throw new JpmUnavailableError(`J.P. Morgan's answer to ${ctx.endpoint} is not valid JSON`, 'jpm_malformed_response', { ...ctx, upstreamStatus: status });
+      }
+      return { body, status, requestId: ctx.requestId!, credentialId: active.credential.id };
+    }
+    throw classifyResponse(status, failure, parseRetryAfterMs(headers['retry-after'], Date.now()), ctx);
+  }
+
+  async #transportFailure(err: unknown, ctx: JpmErrorContext, timedOut: boolean, active: ActiveAgent, beforeResponse: boolean): Promise<unknown> {
+    if (beforeResponse && closedBeforeAnyResponse(err)) {
+      const probe = await probeTls({
+        url: this.#base, credential: active.credential, connectTimeoutMs: this.#options.timeouts.connectMs, holdMs: this.#options.refusalProbeMs,
+      });
+      if (probe.kind === 'refused') {
+        return new JpmRejectedError(
+          `J.P. Morgan refused our client certificate for ${ctx.endpoint} (the server closed the connection after the TLS handshake)`,
+          'jpm_certificate_refused', { ...ctx, transportCode: probe.code, cause: err },
+        );
+      }
+    }
+    return classifyTransportError(err, ctx, timedOut) ?? err;
+  }
+
+  #record(endpoint: JpmEndpoint, requestId: string, credentialId: string | undefined, status: number | undefined, outcome: string, started: number): void {
+    const durationMs = Math.round(performance.now() - started);
+    bankCallDurationSeconds.observe({ endpoint, outcome }, durationMs / 1000);
+    if (outcome !== 'ok') {
+      bankErrorsTotal.inc({ class: outcome.replace(/^jpm_/, '') });
+    }
+    log.debug({ requestId, endpoint, status, outcome, durationMs, credentialId }, 'jpm call');
+    this.#options.onCall?.({ endpoint, requestId, credentialId, status, outcome, durationMs });
+  }
+}
+
+export type { JpmError };
