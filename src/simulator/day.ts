@@ -141,7 +141,8 @@ function changedAmount(rng: Prng, posted: bigint): bigint {
 
 /**
  * Draws the day's items (before the balancing sweep, which `ledger.ts` appends). Every random draw is
- * made whatever the quirks say, so toggling one quirk leaves all other items unchanged.
+ * made whatever the quirks say, so toggling one quirk leaves the content of all other items unchanged
+ * (their `seq`, and so their ids, can move when an item is added or removed before them).
  */
 export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPerDay: number, quirks: Quirks): DayDraft {
   const rng = new Prng(seed, 'day', account.accountId, date);

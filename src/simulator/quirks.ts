@@ -2,7 +2,7 @@
  * The awkward behaviours of real J.P. Morgan data, each switchable so a test can isolate one. All are
  * on by default (demo realism); `NO_QUIRKS` gives a tidy bank for tests that need a clean baseline.
  * The random draws behind each quirk happen whether or not it is enabled, so turning one off changes
- * only that behaviour and leaves every other generated item identical.
+ * only that behaviour and leaves the content of every other generated item identical.
  */
 export interface Quirks {
   /** The current day is a growing full snapshot: the first ⌈progress × n⌉ intraday items (postCode I). */

@@ -47,7 +47,8 @@ export function renderTransaction(r: Reported): Record<string, unknown> {
   const kind = item.kind;
   // Prior-day records are stamped when the bank's overnight posting run wrote them; late ones on reveal.
   const recordDate = r.postCode === 'I' ? r.date : (item.revealDate ?? nextBusinessDay(r.date));
-  const recordSeconds = r.postCode === 'I' ? item.secondOfDay : 2 * 3600 + ((item.seq * 7) % 3600);
+  // Overnight run between ~01:40 and ~02:30, in intraday order; identical items get identical stamps.
+  const recordSeconds = r.postCode === 'I' ? item.secondOfDay : 3600 + Math.floor(item.secondOfDay / 12);
   const recordTimestamp = stamp(recordDate, recordSeconds);
   const credit = item.direction === 'CREDIT';
   const day1 = credit ? (r.amount * BigInt(item.day1Pct)) / 100n : 0n;
