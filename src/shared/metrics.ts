@@ -45,7 +45,7 @@ export const integrationsOverdue = new Gauge({
   name: 'jpm_integrations_overdue', help: 'Integrations past an onboarding due date', registers,
 });
 export const accountDays = new Gauge({
-  name: 'jpm_account_days', help: 'Account-days by validation state (proven, gap, mismatch, pending)', labelNames: ['state'] as const, registers,
+  name: 'jpm_account_days', help: 'Account-days by balance-proof state (proved, broken, unproved)', labelNames: ['state'] as const, registers,
 });
 
 export const httpRequestsTotal = new Counter({

@@ -1,0 +1,85 @@
+import { addDays, dayOfWeek, diffDays, eachDay, type IsoDate } from '../shared/time.ts';
+import type { AccountDayState } from './balance-proof.ts';
+import { escapeHtml as esc, formatAmount } from './html-escape.ts';
+import type { AccountReport } from './report-types.ts';
+
+/**
+ * One account's period as a calendar a person takes in at a glance: a column per week (Monday
+ * first), a row per weekday, one square per day coloured by its proof. Colour is never the only
+ * signal: broken days carry "!" and unproved days "?", so the page survives grey-scale printing and
+ * colour-blind readers; every square has a tooltip with the date, state and difference.
+ */
+export const STATE_STYLE: Record<AccountDayState | 'none', { fill: string; label: string; mark: string }> = {
+  proved: { fill: '#2da44e', label: 'Proved', mark: '' },
+  broken: { fill: '#cf222e', label: 'Broken', mark: '!' },
+  unproved: { fill: '#bf8700', label: 'Unproved', mark: '?' },
+  none: { fill: '#e6e9ed', label: 'No business day', mark: '' },
+};
+
+const CELL = 16;
+const GAP = 3;
+const LEFT = 34;
+const TOP = 20;
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const WEEKDAYS = ['Mon', '', 'Wed', '', 'Fri', '', 'Sun'];
+
+/** Monday = 0 … Sunday = 6. */
+function row(date: IsoDate): number {
+  return (dayOfWeek(date) + 6) % 7;
+}
+
+function reasonText(reason: string | null): string {
+  return reason ? reason.replaceAll('_', ' ') : '';
+}
+
+export function calendarSvg(a: AccountReport): string {
+  const start = addDays(a.from, -row(a.from));
+  const end = diffDays(a.from, a.to) < 0 ? a.from : a.to;
+  const weeks = Math.floor(diffDays(start, end) / 7) + 1;
+  const width = LEFT + weeks * (CELL + GAP);
+  const height = TOP + 7 * (CELL + GAP);
+  const byDay = new Map(a.calendar.map((d) => [d.day, d]));
+  const parts: string[] = [];
+  let lastMonth = '';
+  for (const day of eachDay(start, end)) {
+    const col = Math.floor(diffDays(start, day) / 7);
+    const x = LEFT + col * (CELL + GAP);
+    const y = TOP + row(day) * (CELL + GAP);
+    const month = day.slice(0, 7);
+    if (row(day) === 0 && month !== lastMonth) {
+      lastMonth = month;
+      parts.push(`<text class="m" x="${x}" y="${TOP - 6}">${esc(MONTHS[Number(day.slice(5, 7)) - 1] ?? '')}</text>`);
+    }
+    if (diffDays(a.from, day) < 0) {
+      continue;
+    }
+    const d = byDay.get(day);
+    const key = d ? d.state : 'none';
+    const style = STATE_STYLE[key];
+    let tip = `${day}: ${style.label}`;
+    if (d?.state === 'broken' && d.differenceMinor !== null) {
+      tip += `, off by ${formatAmount(d.differenceMinor, a.decimalLocation)} ${a.currency}`;
+    } else if (d?.state === 'unproved') {
+      tip += ` (${reasonText(d.reason)})`;
+    }
+    parts.push(`<g class="day ${esc(key)}" data-day="${esc(day)}" data-state="${esc(key)}"><title>${esc(tip)}</title>`
+      + `<rect x="${x}" y="${y}" width="${CELL}" height="${CELL}" rx="3" fill="${style.fill}"/>`
+      + (style.mark ? `<text class="k" x="${x + CELL / 2}" y="${y + CELL - 4}">${esc(style.mark)}</text>` : '')
+      + '</g>');
+  }
+  const labels = WEEKDAYS.map((w, i) => (w ? `<text class="w" x="0" y="${TOP + i * (CELL + GAP) + CELL - 4}">${esc(w)}</text>` : '')).join('');
+  return `<svg class="calendar" role="img" aria-label="${esc(`Balance proof calendar of account ${a.accountMasked}, ${a.from} to ${a.to}`)}" `
+    + `xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${labels}${parts.join('')}</svg>`;
+}
+
+export function legendSvg(): string {
+  const keys = ['proved', 'broken', 'unproved', 'none'] as const;
+  const items = keys.map((k, i) => {
+    const s = STATE_STYLE[k];
+    const x = i * 150;
+    return `<g class="legend-item" data-state="${k}"><rect x="${x}" y="2" width="${CELL}" height="${CELL}" rx="3" fill="${s.fill}"/>`
+      + (s.mark ? `<text class="k" x="${x + CELL / 2}" y="${2 + CELL - 4}">${esc(s.mark)}</text>` : '')
+      + `<text x="${x + CELL + 6}" y="${2 + CELL - 4}">${esc(s.label)}</text></g>`;
+  });
+  return `<svg class="legend" role="img" aria-label="Legend" xmlns="http://www.w3.org/2000/svg" width="${keys.length * 150}" height="${CELL + 4}" viewBox="0 0 ${keys.length * 150} ${CELL + 4}">${items.join('')}</svg>`;
+}

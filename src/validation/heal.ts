@@ -1,0 +1,161 @@
+import { sql } from 'kysely';
+import { NotFoundError, errorMessage } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { Logger } from '../shared/logger.ts';
+import { addDays, diffDays, type IsoDate } from '../shared/time.ts';
+import { getAccount } from '../storage/accounts.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
+import { daysOwed, lastClosedDay } from './days.ts';
+import { diffSnapshots, snapshotRows, type HealDiff } from './heal-diff.ts';
+
+/**
+ * Self-healing. A broken or unproved day inside J.P. Morgan's reach (history is served for a limited
+ * number of days) is fetched again, a bounded number of times, spaced out: a late posting only
+ * appears in history days after its booking date, so an immediate retry would mostly see the same
+ * data. Every attempt is recorded in `account_day_heals` with the diff of the stored rows before
+ * and after it. Nothing is deleted: an extra row stays and shows as a broken day and a suspicion.
+ */
+export interface HealOptions {
+  /** Days back from today that J.P. Morgan still serves history for. */
+  reachDays: number;
+  /** Re-fetches per day before giving up until the day is proved (which resets the budget). */
+  maxAttempts: number;
+  /** Minimum time between two attempts on the same day. */
+  retryAfterMinutes: number;
+  /** Candidate days closer than this are fetched in one window. */
+  maxGapDays: number;
+  /** Longest window handed to `refetch` at once. */
+  maxWindowDays: number;
+}
+
+export const DEFAULT_HEAL_OPTIONS: Readonly<HealOptions> = Object.freeze({
+  reachDays: 90,
+  maxAttempts: 5,
+  retryAfterMinutes: 12 * 60,
+  maxGapDays: 5,
+  maxWindowDays: 31,
+});
+
+export interface HealDeps {
+  db: Database;
+  /** Re-fetches the account's posted transactions and final balances for [from, to] and stores them. */
+  refetch(accountId: string, from: IsoDate, to: IsoDate): Promise<unknown>;
+  now(): Date;
+  logger?: Logger;
+  options?: Partial<HealOptions>;
+}
+
+export interface HealWindowResult {
+  healId: string;
+  from: IsoDate;
+  to: IsoDate;
+  days: { day: IsoDate; attempt: number; before: AccountDayState; after: AccountDayState | null }[];
+  outcome: 'healed' | 'still_open' | 'refetch_failed';
+  error?: string;
+  diff: HealDiff;
+}
+
+export interface HealSummary {
+  accountId: string;
+  windows: HealWindowResult[];
+  /** Open days older than J.P. Morgan's reach: only a person can resolve them. */
+  outOfReach: number;
+  /** Open days whose attempt budget is used up. */
+  exhausted: number;
+}
+
+/** Groups sorted days into windows: a new window starts after a gap or at the length limit. */
+export function windowsOf(days: readonly IsoDate[], maxGapDays: number, maxWindowDays: number): { from: IsoDate; to: IsoDate; days: IsoDate[] }[] {
+  const out: { from: IsoDate; to: IsoDate; days: IsoDate[] }[] = [];
+  for (const day of [...days].sort()) {
+    const last = out.at(-1);
+    if (last && diffDays(last.to, day) <= maxGapDays && diffDays(last.from, day) < maxWindowDays) {
+      last.to = day;
+      last.days.push(day);
+    } else {
+      out.push({ from: day, to: day, days: [day] });
+    }
+  }
+  return out;
+}
+
+export async function healAccountDays(deps: HealDeps, params: { accountId: string }): Promise<HealSummary> {
+  const opts = { ...DEFAULT_HEAL_OPTIONS, ...deps.options };
+  const account = await getAccount(deps.db, params.accountId);
+  if (!account) {
+    throw new NotFoundError('account', params.accountId, 'account_not_found');
+  }
+  const now = deps.now();
+  const yesterday = lastClosedDay(now, account.time_zone);
+  const reachStart = addDays(yesterday, -(opts.reachDays - 1));
+  const retryBefore = new Date(now.getTime() - opts.retryAfterMinutes * 60_000).toISOString();
+  const open = await sql<{ day: string; in_reach: boolean; exhausted: boolean; due: boolean }>`
+    select day::text as day, day >= ${reachStart}::date as in_reach, heal_attempts >= ${opts.maxAttempts} as exhausted,
+      (last_heal_at is null or last_heal_at <= ${retryBefore}::timestamptz) as due
+    from account_days where account_id = ${account.id} and state <> 'proved' and day <= ${yesterday}
+    order by day`.execute(deps.db);
+  const summary: HealSummary = {
+    accountId: account.id,
+    windows: [],
+    outOfReach: open.rows.filter((r) => !r.in_reach).length,
+    exhausted: open.rows.filter((r) => r.in_reach && r.exhausted).length,
+  };
+  const candidates = open.rows.filter((r) => r.in_reach && !r.exhausted && r.due).map((r) => r.day);
+  for (const w of windowsOf(candidates, opts.maxGapDays, opts.maxWindowDays)) {
+    const result = await healWindow(deps, { id: account.id, organizationId: account.organization_id }, w, opts, retryBefore);
+    if (result) {
+      summary.windows.push(result);
+    }
+  }
+  deps.logger?.info({ accountId: account.id, windows: summary.windows.length, outOfReach: summary.outOfReach, exhausted: summary.exhausted }, 'account days healed');
+  return summary;
+}
+
+async function healWindow(
+  deps: HealDeps, account: { id: string; organizationId: string }, w: { from: IsoDate; to: IsoDate; days: IsoDate[] },
+  opts: HealOptions, retryBefore: string,
+): Promise<HealWindowResult | undefined> {
+  const now = deps.now();
+  // Claim the days (counting the attempt before the bank call, so a crash still uses it up). The
+  // conditions make a concurrent healer claim nothing.
+  const claimed = await sql<{ day: string; heal_attempts: number; state: AccountDayState }>`
+    update account_days set heal_attempts = heal_attempts + 1, last_heal_at = ${now.toISOString()}::timestamptz
+    where account_id = ${account.id} and day = any(${w.days}::date[]) and state <> 'proved'
+      and heal_attempts < ${opts.maxAttempts} and (last_heal_at is null or last_heal_at <= ${retryBefore}::timestamptz)
+    returning day::text as day, heal_attempts, state`.execute(deps.db);
+  if (claimed.rows.length === 0) {
+    return undefined;
+  }
+  const before = await snapshotRows(deps.db, account.id, w.from, w.to);
+  const healId = uuidv7();
+  const statesBefore = Object.fromEntries(claimed.rows.map((r) => [r.day, r.state]));
+  await deps.db.insertInto('account_day_heals').values({
+    id: healId, organization_id: account.organizationId, account_id: account.id, window_from: w.from, window_to: w.to,
+    days: JSON.stringify(claimed.rows.map((r) => ({ day: r.day, attempt: r.heal_attempts }))),
+    states_before: JSON.stringify(statesBefore), started_at: now,
+  }).execute();
+  let error: string | undefined;
+  try {
+    await deps.refetch(account.id, w.from, w.to);
+  } catch (err) {
+    error = errorMessage(err);
+    deps.logger?.warn({ err, accountId: account.id, from: w.from, to: w.to }, 'heal re-fetch failed');
+  }
+  // Whatever landed (all of it, or the pages before a failure) is new data for these days.
+  await recomputeAccountDays(deps.db, account.id, await daysOwed(deps.db, account.id, w.from, w.to), deps.now());
+  const after = await snapshotRows(deps.db, account.id, w.from, w.to);
+  const diff = diffSnapshots(before, after);
+  const states = await deps.db.selectFrom('account_days').select(['day', 'state']).where('account_id', '=', account.id)
+    .where('day', 'in', claimed.rows.map((r) => r.day)).execute();
+  const stateAfter = new Map(states.map((s) => [s.day, s.state as AccountDayState]));
+  const outcome = error !== undefined ? 'refetch_failed' : claimed.rows.every((r) => stateAfter.get(r.day) === 'proved') ? 'healed' : 'still_open';
+  await deps.db.updateTable('account_day_heals').set({
+    outcome, error_message: error ?? null, diff: JSON.stringify(diff),
+    states_after: JSON.stringify(Object.fromEntries(stateAfter)), finished_at: deps.now(),
+  }).where('id', '=', healId).execute();
+  return {
+    healId, from: w.from, to: w.to, outcome, diff, ...(error === undefined ? {} : { error }),
+    days: claimed.rows.map((r) => ({ day: r.day, attempt: r.heal_attempts, before: r.state, after: stateAfter.get(r.day) ?? null })),
+  };
+}

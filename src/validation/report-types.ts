@@ -1,0 +1,60 @@
+import type { IsoDate } from '../shared/time.ts';
+import type { AccountDayState } from './balance-proof.ts';
+import type { Coverage } from './coverage.ts';
+
+/**
+ * The stored body of a validation report (validation_reports.report). Amounts are decimal strings of
+ * minor units with the account's decimal location next to them; JSON numbers never carry money.
+ */
+export interface CalendarDay {
+  day: IsoDate;
+  state: AccountDayState;
+  differenceMinor: string | null;
+  reason: string | null;
+}
+
+export interface AccountReport {
+  accountId: string;
+  /** Last four digits only: the report is sent to people outside the service. */
+  accountMasked: string;
+  accountName: string;
+  currency: string;
+  decimalLocation: number;
+  timeZone: string;
+  from: IsoDate;
+  to: IsoDate;
+  days: Record<AccountDayState, number>;
+  totals: { creditsMinor: string; debitsMinor: string; creditCount: number; debitCount: number };
+  calendar: CalendarDay[];
+  openSuspicions: number;
+}
+
+export interface SuspicionEntry {
+  id: string;
+  accountId: string;
+  accountMasked: string;
+  bookingDate: IsoDate;
+  direction: string;
+  amountMinor: string;
+  currency: string;
+  decimalLocation: number;
+  liveCount: number;
+  bankCount: number;
+  status: string;
+  transactionIds: string[];
+}
+
+export interface ValidationReportDocument {
+  id: string;
+  integration: { id: string; name: string; organizationId: string; stage: string };
+  period: { from: IsoDate; to: IsoDate; basis: 'requested' | 'since_approval' | 'last_30_days' };
+  generatedAt: string;
+  passed: boolean;
+  reasons: string[];
+  summary: Record<AccountDayState, number> & { accounts: number; openSuspicions: number };
+  /** Credits and debits per currency over all accounts. */
+  totalsByCurrency: { currency: string; decimalLocation: number; creditsMinor: string; debitsMinor: string; creditCount: number; debitCount: number }[];
+  accounts: AccountReport[];
+  suspicions: SuspicionEntry[];
+  coverage: Coverage & { staleHours: number };
+}

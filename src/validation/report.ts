@@ -1,0 +1,216 @@
+import { sql } from 'kysely';
+import { NotFoundError, ValidationError, errorMessage } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { Logger } from '../shared/logger.ts';
+import { formatMinorUnits } from '../shared/money.ts';
+import { addDays, assertIsoDate, diffDays, type IsoDate } from '../shared/time.ts';
+import { listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
+import { coverage } from './coverage.ts';
+import { daysOwed, lastClosedDay } from './days.ts';
+import { detectDuplicateSuspicions, listActiveSuspicions } from './duplicates.ts';
+import type { AccountReport, SuspicionEntry, ValidationReportDocument } from './report-types.ts';
+
+export interface ReportDeps {
+  db: Database;
+  now(): Date;
+  logger?: Logger;
+  /** An account not synced for this many hours is a coverage gap (default 26: a missed prior-day run). */
+  staleHours?: number;
+}
+
+export interface ReportRequest {
+  integrationId: string;
+  from?: IsoDate;
+  to?: IsoDate;
+  requestedBy: string;
+  /** Called after each account (the CLI draws its progress bar from it). */
+  onProgress?: (p: { done: number; total: number; accountId: string }) => void;
+}
+
+const MAX_PERIOD_DAYS = 366;
+export const DEFAULT_STALE_HOURS = 26;
+
+export function mask(accountNumber: string): string {
+  return accountNumber.length <= 4 ? accountNumber : `****${accountNumber.slice(-4)}`;
+}
+
+async function resolvePeriod(db: Database, integrationId: string, req: ReportRequest, accounts: readonly AccountRow[], now: Date) {
+  const latestClosed = accounts.map((a) => lastClosedDay(now, a.time_zone)).sort().at(-1) ?? lastClosedDay(now, 'UTC');
+  const to = req.to ? assertIsoDate(req.to, 'to') : latestClosed;
+  let from: IsoDate;
+  let basis: ValidationReportDocument['period']['basis'] = 'requested';
+  if (req.from) {
+    from = assertIsoDate(req.from, 'from');
+  } else {
+    const approved = await sql<{ day: string }>`
+      select (max(created_at) at time zone 'UTC')::date::text as day from integration_transitions
+      where integration_id = ${integrationId} and to_stage = 'approved'`.execute(db);
+    const day = approved.rows[0]?.day ?? null;
+    from = day ?? addDays(to, -29);
+    basis = day ? 'since_approval' : 'last_30_days';
+  }
+  if (diffDays(from, to) < 0) {
+    throw new ValidationError(`period start ${from} is after its end ${to}`, [{ path: 'from', message: 'must not be after to' }]);
+  }
+  if (diffDays(from, to) >= MAX_PERIOD_DAYS) {
+    throw new ValidationError(`a validation period is at most ${MAX_PERIOD_DAYS} days`, [{ path: 'from', message: 'period too long' }]);
+  }
+  return { from, to, basis };
+}
+
+async function accountReport(deps: ReportDeps, a: AccountRow, from: IsoDate, periodTo: IsoDate, now: Date): Promise<AccountReport> {
+  const closed = lastClosedDay(now, a.time_zone);
+  const to = diffDays(periodTo, closed) < 0 ? closed : periodTo;
+  const owed = await daysOwed(deps.db, a.id, from, to);
+  await recomputeAccountDays(deps.db, a.id, owed, now);
+  await detectDuplicateSuspicions(deps.db, a.id, from, to, now);
+  const rows = owed.length === 0 ? [] : await deps.db.selectFrom('account_days')
+    .select(['day', 'state', 'difference_minor', 'reason', 'credits_minor', 'debits_minor', 'credit_count', 'debit_count'])
+    .where('account_id', '=', a.id).where('day', 'in', owed).orderBy('day').execute();
+  const days: Record<AccountDayState, number> = { proved: 0, broken: 0, unproved: 0 };
+  const totals = { credits: 0n, debits: 0n, creditCount: 0, debitCount: 0 };
+  for (const r of rows) {
+    days[r.state as AccountDayState]++;
+    totals.credits += BigInt(r.credits_minor);
+    totals.debits += BigInt(r.debits_minor);
+    totals.creditCount += r.credit_count;
+    totals.debitCount += r.debit_count;
+  }
+  return {
+    accountId: a.id, accountMasked: mask(a.jpm_account_id), accountName: a.account_name, currency: a.currency,
+    decimalLocation: a.decimal_location, timeZone: a.time_zone, from, to: diffDays(from, to) < 0 ? from : to, days,
+    totals: { creditsMinor: totals.credits.toString(), debitsMinor: totals.debits.toString(), creditCount: totals.creditCount, debitCount: totals.debitCount },
+    calendar: rows.map((r) => ({ day: r.day, state: r.state as AccountDayState, differenceMinor: r.difference_minor === null ? null : String(r.difference_minor), reason: r.reason })),
+    openSuspicions: 0,
+  };
+}
+
+function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): string[] {
+  const reasons: string[] = [];
+  if (doc.accounts.length === 0) {
+    reasons.push('the integration has no accounts to validate');
+  }
+  for (const a of doc.accounts) {
+    const label = `account ${a.accountMasked}`;
+    if (a.calendar.length === 0) {
+      reasons.push(`${label}: no business day in the period`);
+    }
+    const broken = a.calendar.filter((d) => d.state === 'broken');
+    if (broken.length > 0) {
+      const shown = broken.slice(0, 3).map((d) => `${d.day} off by ${formatMinorUnits(BigInt(d.differenceMinor ?? '0'), a.decimalLocation)} ${a.currency}`);
+      reasons.push(`${label}: ${broken.length} broken day(s): ${shown.join(', ')}${broken.length > 3 ? ', …' : ''}`);
+    }
+    const unproved = a.calendar.filter((d) => d.state === 'unproved');
+    if (unproved.length > 0) {
+      const shown = unproved.slice(0, 3).map((d) => `${d.day} (${(d.reason ?? 'unknown').replaceAll('_', ' ')})`);
+      reasons.push(`${label}: ${unproved.length} unproved day(s): ${shown.join(', ')}${unproved.length > 3 ? ', …' : ''}`);
+    }
+  }
+  const open = doc.suspicions.filter((s) => s.status === 'open').length;
+  const confirmed = doc.suspicions.filter((s) => s.status === 'confirmed_duplicate').length;
+  if (open > 0) {
+    reasons.push(`${open} open duplicate suspicion(s) awaiting review`);
+  }
+  if (confirmed > 0) {
+    reasons.push(`${confirmed} confirmed duplicate(s) still held as live transactions`);
+  }
+  for (const s of doc.coverage.staleAccounts) {
+    const a = doc.accounts.find((x) => x.accountId === s.accountId);
+    reasons.push(`account ${a?.accountMasked ?? s.accountId}: not synced in the last ${doc.coverage.staleHours} hours`);
+  }
+  const unrecovered = doc.coverage.failedWindows.filter((w) => !w.recovered).length;
+  if (unrecovered > 0) {
+    reasons.push(`${unrecovered} failed sync window(s) not yet covered by a later successful run`);
+  }
+  return reasons;
+}
+
+/**
+ * Builds, stores and returns a validation report for an integration. Recomputes every owed
+ * account-day of the period and the duplicate suspicions first, so the report reflects the data as
+ * it is now. A report that cannot be built is stored as `failed` with the error, then rethrown.
+ */
+export async function createValidationReport(deps: ReportDeps, req: ReportRequest): Promise<ValidationReportDocument> {
+  const now = deps.now();
+  const integration = await deps.db.selectFrom('integrations').select(['id', 'organization_id', 'name', 'stage'])
+    .where('id', '=', req.integrationId).executeTakeFirst();
+  if (!integration) {
+    throw new NotFoundError('integration', req.integrationId, 'integration_not_found');
+  }
+  const accounts = (await listAccountsOfIntegration(deps.db, integration.id)).filter((a) => a.status !== 'removed');
+  const period = await resolvePeriod(deps.db, integration.id, req, accounts, now);
+  const id = uuidv7();
+  await deps.db.insertInto('validation_reports').values({
+    id, organization_id: integration.organization_id, integration_id: integration.id, period_from: period.from,
+    period_to: period.to, requested_by: req.requestedBy, created_at: now,
+  }).execute();
+  try {
+    const reports: AccountReport[] = [];
+    for (const a of accounts) {
+      reports.push(await accountReport(deps, a, period.from, period.to, now));
+      req.onProgress?.({ done: reports.length, total: accounts.length, accountId: a.id });
+    }
+    const staleHours = deps.staleHours ?? DEFAULT_STALE_HOURS;
+    const cov = await coverage(deps.db, integration.id, accounts.map((a) => a.id), period.from, period.to, now, staleHours);
+    const byId = new Map(reports.map((r) => [r.accountId, r]));
+    const suspicions: SuspicionEntry[] = (await listActiveSuspicions(deps.db, accounts.map((a) => a.id), period.from, period.to))
+      .filter((s) => s.status !== 'not_duplicate')
+      .map((s) => ({
+        id: s.id, accountId: s.account_id, accountMasked: byId.get(s.account_id)?.accountMasked ?? '', bookingDate: s.booking_date,
+        direction: s.direction, amountMinor: String(s.amount_minor), currency: s.currency, decimalLocation: s.decimal_location,
+        liveCount: s.live_count, bankCount: s.bank_count, status: s.status, transactionIds: s.transaction_ids,
+      }));
+    for (const s of suspicions) {
+      const r = byId.get(s.accountId);
+      if (r && s.status === 'open') {
+        r.openSuspicions++;
+      }
+    }
+    const body = {
+      id,
+      integration: { id: integration.id, name: integration.name, organizationId: integration.organization_id, stage: integration.stage },
+      period,
+      generatedAt: now.toISOString(),
+      summary: {
+        accounts: reports.length,
+        proved: reports.reduce((n, r) => n + r.days.proved, 0),
+        broken: reports.reduce((n, r) => n + r.days.broken, 0),
+        unproved: reports.reduce((n, r) => n + r.days.unproved, 0),
+        openSuspicions: suspicions.filter((s) => s.status === 'open').length,
+      },
+      totalsByCurrency: totalsByCurrency(reports),
+      accounts: reports,
+      suspicions,
+      coverage: { ...cov, staleHours },
+    };
+    const reasons = verdict(body);
+    const doc: ValidationReportDocument = { ...body, passed: reasons.length === 0, reasons };
+    await deps.db.updateTable('validation_reports').set({
+      status: 'completed', passed: doc.passed, reasons: JSON.stringify(reasons), report: JSON.stringify(doc), completed_at: deps.now(),
+    }).where('id', '=', id).execute();
+    deps.logger?.info({ reportId: id, integrationId: integration.id, passed: doc.passed, ...body.summary }, 'validation report completed');
+    return doc;
+  } catch (err) {
+    await deps.db.updateTable('validation_reports').set({ status: 'failed', error_message: errorMessage(err), completed_at: deps.now() })
+      .where('id', '=', id).execute();
+    throw err;
+  }
+}
+
+function totalsByCurrency(reports: readonly AccountReport[]): ValidationReportDocument['totalsByCurrency'] {
+  const out = new Map<string, { decimalLocation: number; credits: bigint; debits: bigint; creditCount: number; debitCount: number }>();
+  for (const r of reports) {
+    const t = out.get(r.currency) ?? { decimalLocation: r.decimalLocation, credits: 0n, debits: 0n, creditCount: 0, debitCount: 0 };
+    t.credits += BigInt(r.totals.creditsMinor);
+    t.debits += BigInt(r.totals.debitsMinor);
+    t.creditCount += r.totals.creditCount;
+    t.debitCount += r.totals.debitCount;
+    out.set(r.currency, t);
+  }
+  return [...out].sort(([a], [b]) => a.localeCompare(b)).map(([currency, t]) => ({
+    currency, decimalLocation: t.decimalLocation, creditsMinor: t.credits.toString(), debitsMinor: t.debits.toString(),
+    creditCount: t.creditCount, debitCount: t.debitCount,
+  }));
+}
