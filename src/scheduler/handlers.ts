@@ -1,0 +1,216 @@
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { SyncCounts } from '../domain/types.ts';
+import type { Logger } from '../shared/logger.ts';
+import { syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
+import { getAccount } from '../storage/accounts.repo.ts';
+import type { Database } from '../storage/db.ts';
+import {
+  completeWindow, finalizeRun, getIntegrationSyncState, markParentRunning, noteWindowError, setIntegrationSyncStatus,
+  STOPPED_SYNC_STATUSES, UNSCHEDULED_STAGES,
+} from '../storage/orchestration.repo.ts';
+import { getSyncRun, markRunStarted } from '../storage/sync-runs.repo.ts';
+import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
+import { recordPermanentFailure } from './failures.ts';
+import type { IntegrationGuard } from './integration-guard.ts';
+import type { JobName, JobPayload } from './jobs.ts';
+import type { Queues } from './queues.ts';
+import { classifyFailure } from './retry-policy.ts';
+import { deterministicUuid, triggerSync } from './runs.ts';
+import { reconcileSchedules } from './schedules.ts';
+import type { SingleFlight } from './single-flight.ts';
+
+/** A job of another subsystem run once a day (overdue onboarding, certificate expiry): idempotent, throws on failure. */
+export interface MaintenanceHook {
+  name: string;
+  run(): Promise<void>;
+}
+
+/** Everything the handlers need; built by `startWorkers` (scheduler/worker.ts). */
+export interface HandlerDeps {
+  db: Database;
+  queues: Queues;
+  sync: SyncDeps;
+  guard: IntegrationGuard;
+  locks: SingleFlight;
+  logger: Logger;
+  maintenanceHooks: readonly MaintenanceHook[];
+  /** How long a window waits before trying again when its account is busy (plus jitter). */
+  busyRetryMs: number;
+}
+
+export interface JobContext<N extends JobName> {
+  job: Job;
+  token: string | undefined;
+  payload: JobPayload<N>;
+  log: Logger;
+}
+
+export type Handler<N extends JobName> = (deps: HandlerDeps, ctx: JobContext<N>) => Promise<unknown>;
+export type HandlerTable = { [N in JobName]: Handler<N> };
+
+/** Puts the job back as delayed without spending an attempt (busy account, rate limit, open circuit). */
+async function delayJob(ctx: JobContext<JobName>, waitMs: number, reason: string): Promise<never> {
+  const until = Date.now() + waitMs;
+  ctx.log.debug({ reason, waitMs }, 'job delayed');
+  await ctx.job.moveToDelayed(until, ctx.token);
+  throw new DelayedError(reason);
+}
+
+const FINISHED = ['succeeded', 'failed', 'cancelled'];
+
+/** One window of a run: single flight per account, guarded by the integration's limiter and circuit. */
+async function syncWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>): Promise<unknown> {
+  const p = ctx.payload;
+  const [parent, window] = await Promise.all([getSyncRun(deps.db, p.parentRunId), getSyncRun(deps.db, p.windowRunId)]);
+  if (!parent || !window) {
+    ctx.log.warn('sync window has no run rows; nothing to do');
+    return { skipped: 'run_missing' };
+  }
+  if (FINISHED.includes(window.status)) {
+    // Finished and recorded before a crash kept BullMQ from hearing about it.
+    return { skipped: 'window_finished' };
+  }
+  if (parent.status === 'cancelled' || parent.status === 'failed') {
+    await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'cancelled'));
+    return { skipped: `run_${parent.status}` };
+  }
+  const lock = await deps.locks.tryAcquire(p.accountId);
+  if (!lock) {
+    return delayJob(ctx, Math.round(deps.busyRetryMs * (1 + Math.random())), 'account_busy');
+  }
+  try {
+    const decision = await deps.guard.acquire(p.integrationId);
+    if (!decision.allowed) {
+      return await delayJob(ctx, decision.waitMs + Math.round(Math.random() * 250), decision.reason);
+    }
+    return await runWindow(deps, ctx, decision.probe);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>, probe: boolean): Promise<SyncCounts> {
+  const p = ctx.payload;
+  await deps.db.transaction().execute(async (trx) => {
+    await markRunStarted(trx, p.windowRunId);
+    await markParentRunning(trx, p.parentRunId);
+  });
+  let counts: SyncCounts;
+  try {
+    counts = await syncAccountWindow(deps.sync, {
+      runId: p.windowRunId, accountId: p.accountId, mode: p.mode, kinds: p.kinds,
+      ...(p.from === undefined ? {} : { from: p.from }), ...(p.to === undefined ? {} : { to: p.to }),
+    });
+  } catch (err) {
+    return windowFailed(deps, ctx, err);
+  }
+  await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'succeeded'));
+  if (await deps.guard.recordSuccess(p.integrationId)) {
+    await setIntegrationSyncStatus(deps.db, p.integrationId, 'ok', null, ['degraded']);
+    ctx.log.info({ integrationId: p.integrationId, probe }, 'bank circuit closed');
+  }
+  ctx.log.debug({ counts }, 'sync window done');
+  return counts;
+}
+
+async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, err: unknown): Promise<never> {
+  const p = ctx.payload;
+  const failure = classifyFailure(err);
+  const error = { code: failure.code, message: failure.message };
+  if (failure.kind === 'permanent') {
+    await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'failed', error));
+    const account = await getAccount(deps.db, p.accountId);
+    await recordPermanentFailure(deps.db, ctx.log, {
+      organizationId: account?.organization_id ?? '', integrationId: p.integrationId, accountId: p.accountId, parentRunId: p.parentRunId,
+    }, failure);
+    // Never a retry loop: BullMQ fails the job now, whatever attempts are left.
+    throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
+  }
+  if (failure.bank || failure.retryAfterMs !== undefined) {
+    const opened = await deps.guard.recordFailure(p.integrationId, {
+      countsAsFailure: failure.bank, ...(failure.retryAfterMs === undefined ? {} : { retryAfterMs: failure.retryAfterMs }),
+    });
+    if (opened) {
+      await setIntegrationSyncStatus(deps.db, p.integrationId, 'degraded', `bank calls keep failing (last: ${failure.code}); circuit open`, ['ok']);
+      ctx.log.warn({ integrationId: p.integrationId, code: failure.code }, 'bank circuit opened');
+    }
+  }
+  const final = ctx.job.attemptsMade + 1 >= (ctx.job.opts.attempts ?? 1);
+  await deps.db.transaction().execute(async (trx) => {
+    if (final) {
+      await completeWindow(trx, p.windowRunId, p.parentRunId, 'failed', error);
+    } else {
+      await noteWindowError(trx, p.windowRunId, error);
+    }
+  });
+  ctx.log.warn({ err, final, retryAfterMs: failure.retryAfterMs }, 'sync window failed');
+  throw err;
+}
+
+/** The parent of a run: runs after every window ended (succeeded or gave up) and records the outcome. */
+async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): Promise<unknown> {
+  const r = await deps.db.transaction().execute((trx) => finalizeRun(trx, ctx.payload.runId));
+  if (!r) {
+    ctx.log.warn({ runId: ctx.payload.runId }, 'sync run row missing');
+    return { skipped: 'run_missing' };
+  }
+  if (r.first) {
+    syncRunsTotal.inc({ outcome: r.status });
+    if (r.startedAt) {
+      syncRunDurationSeconds.observe({ outcome: r.status }, (Date.now() - r.startedAt.getTime()) / 1000);
+    }
+  }
+  ctx.log.info({ runId: ctx.payload.runId, accountId: ctx.payload.accountId, status: r.status }, 'sync run finished');
+  return { status: r.status };
+}
+
+/** A schedule tick: starts (or joins) the account's run unless the account or integration stopped syncing. */
+async function scheduledSync(deps: HandlerDeps, ctx: JobContext<'scheduled-sync'>): Promise<unknown> {
+  const { accountId, mode } = ctx.payload;
+  const account = await getAccount(deps.db, accountId);
+  const integration = account ? await getIntegrationSyncState(deps.db, account.integration_id) : undefined;
+  const stopped = !account || account.status !== 'active' || !integration
+    || (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage)
+    || (STOPPED_SYNC_STATUSES as readonly string[]).includes(integration.sync_status);
+  if (stopped) {
+    // The schedule outlived the state that justified it; reconcile removes it.
+    ctx.log.info({ accountId, mode }, 'scheduled sync skipped: account not syncing');
+    return { skipped: 'not_syncing' };
+  }
+  const { runs } = await triggerSync(
+    { db: deps.db, queues: deps.queues, now: () => deps.sync.now(), logger: deps.logger, lookbackDays: deps.sync.lookbackDays },
+    { accountId, request: { mode }, trigger: 'schedule', runId: deterministicUuid(`scheduled-sync:${ctx.job.id ?? ''}`) },
+  );
+  return { runs };
+}
+
+async function dailyMaintenance(deps: HandlerDeps, ctx: JobContext<'daily-maintenance'>): Promise<unknown> {
+  const failed: string[] = [];
+  for (const hook of deps.maintenanceHooks) {
+    try {
+      await hook.run();
+    } catch (err) {
+      failed.push(hook.name);
+      ctx.log.error({ err, hook: hook.name }, 'maintenance hook failed');
+    }
+  }
+  // Safety net under the event-driven reconciles: schedules converge at least once a day.
+  await reconcileSchedules(deps);
+  if (failed.length > 0) {
+    throw new Error(`maintenance hooks failed: ${failed.join(', ')}`);
+  }
+  return { hooks: deps.maintenanceHooks.length };
+}
+
+async function reconcile(deps: HandlerDeps, ctx: JobContext<'reconcile-schedules'>): Promise<unknown> {
+  return reconcileSchedules(deps, ctx.payload);
+}
+
+/** Exactly one handler per job of the catalog (the type says so; `assertHandlers` checks it at startup). */
+export const HANDLERS: HandlerTable = {
+  'sync-account': syncAccount,
+  'sync-window': syncWindow,
+  'scheduled-sync': scheduledSync,
+  'daily-maintenance': dailyMaintenance,
+  'reconcile-schedules': reconcile,
+};

@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto';
+import type { FlowJob, FlowJobNode } from 'bullmq';
+import type { SyncRequest, SyncRunStatus, SyncTrigger } from '../domain/types.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { Logger } from '../shared/logger.ts';
+import { localDate } from '../shared/time.ts';
+import { getAccount, listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
+import type { Database } from '../storage/db.ts';
+import {
+  cancelRunTree, findActiveRun, getIntegrationSyncState, listWindowRuns, lockAccountTriggers, UNSCHEDULED_STAGES,
+} from '../storage/orchestration.repo.ts';
+import { createSyncRun, getSyncRun } from '../storage/sync-runs.repo.ts';
+import { jobOptions, parsePayload, type JobPayload } from './jobs.ts';
+import { parseSyncRequest, planRun } from './plan.ts';
+import type { Queues } from './queues.ts';
+
+/** What the producer side needs (api role, CLI, scheduled ticks): the database, the queues, a clock. */
+export interface ProducerDeps {
+  db: Database;
+  queues: Queues;
+  now(): Date;
+  logger: Logger;
+  /** `config.sync.lookbackDays`: prior-day runs re-read this many days before the prior day. */
+  lookbackDays: number;
+}
+
+export interface TriggerInput {
+  /** Exactly one of accountId / integrationId (a whole integration = each of its active accounts). */
+  accountId?: string;
+  integrationId?: string;
+  request: SyncRequest;
+  trigger: SyncTrigger;
+  /** A caller-chosen run id (scheduled ticks derive one from the tick, so a re-processed tick is a no-op). */
+  runId?: string;
+}
+
+export interface TriggeredRun {
+  runId: string;
+  accountId: string;
+  /** True when an unfinished run for the same account and request already existed and was returned. */
+  joined: boolean;
+  status: SyncRunStatus;
+}
+
+/**
+ * Starts a sync (the contract the admin API puts behind HTTP). For each account: finds the account's
+ * unfinished run for the same request and joins it, or creates a parent `sync_runs` row (queued) with
+ * one child row per window, then enqueues the run as a BullMQ flow. A different request for the same
+ * account queues behind the running one (the per-account lock serialises windows); it never races it.
+ */
+export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Promise<{ runs: TriggeredRun[] }> {
+  const request = parseSyncRequest(input.request);
+  if ((input.accountId === undefined) === (input.integrationId === undefined)) {
+    throw new ValidationError('give exactly one of accountId or integrationId', [{ path: 'accountId', message: 'exactly one of accountId, integrationId' }]);
+  }
+  if (input.accountId !== undefined) {
+    const account = await getAccount(deps.db, input.accountId);
+    if (!account) {
+      throw new NotFoundError('account', input.accountId, 'account_not_found');
+    }
+    return { runs: [await triggerAccount(deps, account, request, input.trigger, input.runId)] };
+  }
+  const integrationId = input.integrationId ?? '';
+  const integration = await getIntegrationSyncState(deps.db, integrationId);
+  if (!integration) {
+    throw new NotFoundError('integration', integrationId, 'integration_not_found');
+  }
+  const accounts = (await listAccountsOfIntegration(deps.db, integrationId)).filter((a) => a.status === 'active');
+  const runs: TriggeredRun[] = [];
+  for (const account of accounts) {
+    runs.push(await triggerAccount(deps, account, request, input.trigger, undefined));
+  }
+  return { runs };
+}
+
+async function triggerAccount(deps: ProducerDeps, account: AccountRow, request: SyncRequest, trigger: SyncTrigger, wantedId: string | undefined): Promise<TriggeredRun> {
+  if (account.status !== 'active') {
+    throw new ConflictError(`account ${account.id} is ${account.status}${account.status_reason ? ` (${account.status_reason})` : ''}; only active accounts sync`, 'account_not_active');
+  }
+  const integration = await getIntegrationSyncState(deps.db, account.integration_id);
+  if (integration && (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage)) {
+    throw new ConflictError(`integration ${account.integration_id} is ${integration.stage}; resume it before syncing`, 'integration_paused');
+  }
+  const plan = planRun(request, localDate(deps.now(), account.time_zone), deps.lookbackDays);
+  const result = await deps.db.transaction().execute(async (trx) => {
+    await lockAccountTriggers(trx, account.id);
+    // A caller-chosen id seen before (a re-processed tick) returns that run; otherwise an unfinished
+    // run for the same request is joined.
+    const existing = (wantedId ? await getSyncRun(trx, wantedId) : undefined) ?? (await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to));
+    if (existing) {
+      return { runId: existing.id, joined: true, status: existing.status as SyncRunStatus };
+    }
+    const runId = wantedId ?? uuidv7();
+    const base = { organizationId: account.organization_id, integrationId: account.integration_id, accountId: account.id, trigger, mode: plan.mode };
+    await createSyncRun(trx, { ...base, id: runId, windowFrom: plan.from, windowTo: plan.to, windowsTotal: plan.windows.length });
+    for (const w of plan.windows) {
+      await createSyncRun(trx, {
+        ...base, parentRunId: runId, kind: w.kinds.length === 1 ? w.kinds[0] : 'all', windowFrom: w.shownFrom, windowTo: w.shownTo,
+      });
+    }
+    return { runId, joined: false, status: 'queued' as SyncRunStatus };
+  });
+  if (result.status === 'queued' || result.status === 'running') {
+    await ensureEnqueued(deps, result.runId);
+  }
+  deps.logger.info({ runId: result.runId, accountId: account.id, mode: plan.mode, trigger, joined: result.joined, windows: plan.windows.length }, 'sync triggered');
+  return { ...result, accountId: account.id };
+}
+
+/**
+ * Puts a run's flow into Redis unless it is there already: the parent `sync-account` job with its
+ * windows as a chain of children (the first window deepest, so it runs first; each next window
+ * becomes runnable when the one before it finished). The chain keeps an account's windows in order
+ * without them contending for the account lock. Job ids are deterministic, so adding twice is a no-op.
+ */
+export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, runId: string): Promise<void> {
+  const run = await getSyncRun(deps.db, runId);
+  if (!run?.account_id) {
+    throw new NotFoundError('sync run', runId, 'run_not_found');
+  }
+  const rootPayload: JobPayload<'sync-account'> = parsePayload('sync-account', { runId, accountId: run.account_id });
+  const rootOptions = jobOptions('sync-account', rootPayload);
+  if (rootOptions.jobId && (await deps.queues.queue('sync').getJob(rootOptions.jobId))) {
+    return;
+  }
+  const windows = await listWindowRuns(deps.db, runId);
+  let chain: FlowJobNode | undefined;
+  for (const w of windows) {
+    const kinds = w.kind === 'all' ? ['transactions', 'balances'] : [w.kind];
+    const payload = parsePayload('sync-window', {
+      parentRunId: runId, windowRunId: w.id, accountId: run.account_id, integrationId: run.integration_id, mode: run.mode, kinds,
+      ...(run.mode === 'range' && w.window_from && w.window_to ? { from: w.window_from, to: w.window_to } : {}),
+    });
+    chain = { name: 'sync-window', queueName: 'sync', data: payload, opts: jobOptions('sync-window', payload), ...(chain ? { children: [chain] } : {}) };
+  }
+  const flow: FlowJob = { name: 'sync-account', queueName: 'sync', data: rootPayload, opts: rootOptions, ...(chain ? { children: [chain] } : {}) };
+  await deps.queues.flows.add(flow);
+}
+
+export interface RunView {
+  runId: string;
+  organizationId: string;
+  integrationId: string;
+  accountId: string | null;
+  trigger: string;
+  mode: string;
+  window: { from: string | null; to: string | null };
+  status: SyncRunStatus;
+  counts: { fetched: number; inserted: number; updated: number; unchanged: number; superseded: number; removed: number; rejected: number; balances: number };
+  progress: { windowsTotal: number; windowsDone: number };
+  error: { code: string; message: string | null } | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  windows?: { runId: string; kind: string; from: string | null; to: string | null; status: SyncRunStatus; attempts: number; error: { code: string; message: string | null } | null }[];
+}
+
+type RunRow = NonNullable<Awaited<ReturnType<typeof getSyncRun>>>;
+
+function view(r: RunRow): RunView {
+  return {
+    runId: r.id, organizationId: r.organization_id, integrationId: r.integration_id, accountId: r.account_id, trigger: r.trigger, mode: r.mode,
+    window: { from: r.window_from, to: r.window_to },
+    status: r.status as SyncRunStatus,
+    counts: {
+      fetched: r.fetched, inserted: r.inserted, updated: r.updated, unchanged: r.unchanged, superseded: r.superseded, removed: r.removed,
+      rejected: r.rejected, balances: r.balances,
+    },
+    progress: { windowsTotal: r.windows_total, windowsDone: r.windows_done },
+    error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
+    createdAt: r.created_at, startedAt: r.started_at, finishedAt: r.finished_at,
+  };
+}
+
+/** A run's status (`queued|running|succeeded|partial|failed|cancelled`), counts and progress; with `windows`, each window too. */
+export async function getRun(deps: Pick<ProducerDeps, 'db'>, runId: string, opts: { windows?: boolean } = {}): Promise<RunView> {
+  const row = await getSyncRun(deps.db, runId);
+  if (!row) {
+    throw new NotFoundError('sync run', runId, 'run_not_found');
+  }
+  const out = view(row);
+  if (opts.windows) {
+    out.windows = (await listWindowRuns(deps.db, runId)).map((w) => ({
+      runId: w.id, kind: w.kind, from: w.window_from, to: w.window_to, status: w.status as SyncRunStatus, attempts: w.attempts,
+      error: w.error_code ? { code: w.error_code, message: w.error_message } : null,
+    }));
+  }
+  return out;
+}
+
+/**
+ * Cancels an unfinished run: the run and its windows not yet started become `cancelled`; a window
+ * that is running finishes its current window (its writes are whole pages), and every later window
+ * sees the cancellation and ends without calling the bank. Throws ConflictError for a finished run.
+ */
+export async function cancelRun(deps: Pick<ProducerDeps, 'db' | 'logger'>, runId: string): Promise<RunView> {
+  const row = await getSyncRun(deps.db, runId);
+  if (!row || row.parent_run_id !== null) {
+    throw new NotFoundError('sync run', runId, 'run_not_found');
+  }
+  if (!(await cancelRunTree(deps.db, runId))) {
+    throw new ConflictError(`run ${runId} already ended (${row.status})`, 'run_finished');
+  }
+  deps.logger.info({ runId }, 'sync run cancelled');
+  return getRun(deps, runId);
+}
+
+/** A UUID (version 8, RFC 9562 custom) derived from a name: the same tick always names the same run. */
+export function deterministicUuid(name: string): string {
+  const b = createHash('sha256').update(name).digest();
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x80;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const h = b.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}

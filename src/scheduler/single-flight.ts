@@ -1,0 +1,74 @@
+import type pg from 'pg';
+import type { Logger } from '../shared/logger.ts';
+import { createPool, type DbOptions } from '../storage/db.ts';
+
+/**
+ * At most one sync per account at a time, across every worker and machine: a window job holds a
+ * session-level Postgres advisory lock on the account for as long as it runs. The lock lives on a
+ * dedicated connection taken from a small pool of its own (one per concurrent job), NOT on a
+ * transaction: no transaction is ever held open across a bank call (STYLE §11), and page writes
+ * use the main pool. Released in `finally`; if the process dies, Postgres ends the session and the
+ * lock goes with it. Per-session TCP keepalives make the server notice a vanished machine within
+ * about a minute instead of the OS default of hours.
+ *
+ * The key space (`account-sync:<id>`) is distinct from ingestion's per-transaction write lock
+ * (`account-write:<id>`), which a page transaction of the lock holder takes on another connection.
+ */
+export interface AccountLock {
+  release(): Promise<void>;
+}
+
+export interface SingleFlight {
+  /** The account's lock, or null when another job holds it (the caller delays its job). */
+  tryAcquire(accountId: string): Promise<AccountLock | null>;
+  /** Ends the pool; call after the workers have closed. */
+  close(): Promise<void>;
+}
+
+const KEEPALIVE_SQL = 'set tcp_keepalives_idle = 30; set tcp_keepalives_interval = 10; set tcp_keepalives_count = 3';
+
+export function createSingleFlight(db: DbOptions, size: number, logger: Logger): SingleFlight {
+  const pool: pg.Pool = createPool({ ...db, poolMax: size, applicationName: 'jpm-sync-locks' });
+  pool.on('connect', (client) => {
+    // Best effort: a server that refuses the settings still gives us a working lock.
+    client.query(KEEPALIVE_SQL).catch(() => undefined);
+  });
+  const key = (accountId: string) => `account-sync:${accountId}`;
+  return {
+    async tryAcquire(accountId) {
+      const client = await pool.connect();
+      try {
+        const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [key(accountId)]);
+        if (!r.rows[0]?.ok) {
+          client.release();
+          return null;
+        }
+      } catch (err) {
+        client.release(err instanceof Error ? err : true);
+        throw err;
+      }
+      let released = false;
+      return {
+        async release() {
+          if (released) {
+            return;
+          }
+          released = true;
+          try {
+            const r = await client.query<{ ok: boolean }>('select pg_advisory_unlock(hashtextextended($1, 0)) as ok', [key(accountId)]);
+            if (!r.rows[0]?.ok) {
+              // The session was replaced under us (server restart): the lock was already gone.
+              logger.warn({ accountId }, 'account lock was lost while the job ran');
+            }
+            client.release();
+          } catch (err) {
+            // Destroying the connection ends the session, which releases the lock server-side.
+            client.release(err instanceof Error ? err : true);
+            logger.warn({ err, accountId }, 'account lock release failed; connection dropped');
+          }
+        },
+      };
+    },
+    close: () => pool.end(),
+  };
+}

@@ -1,0 +1,120 @@
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { isAppError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createRedis } from '../shared/redis.ts';
+import type { DbOptions } from '../storage/db.ts';
+import type { SyncDeps } from '../sync/sync-account.ts';
+import { HANDLERS, type Handler, type HandlerDeps, type HandlerTable, type JobContext, type MaintenanceHook } from './handlers.ts';
+import { createIntegrationGuard, DEFAULT_GUARD_SETTINGS, type GuardSettings } from './integration-guard.ts';
+import { assertHandlers, isJobName, jobsOfQueue, parsePayload, QUEUE_NAMES, type JobName, type QueueName } from './jobs.ts';
+import type { JobData, Queues } from './queues.ts';
+import { bankBackoff } from './retry-policy.ts';
+import { createSingleFlight } from './single-flight.ts';
+
+/**
+ * Stalled-job settings. A worker renews its job lock every `lockDuration / 2`; when a worker dies
+ * (SIGKILL, lost machine) its lock expires and the next stalled check (every `stalledInterval`, run by
+ * any live worker) moves the job back to `wait`, where another worker runs it again from the start;
+ * the database writes are idempotent (one page = one transaction, upserts by natural keys), so the
+ * re-run neither duplicates nor misses anything. `maxStalledCount: 2` allows two such recoveries
+ * before BullMQ gives up on the job (a job that kills its worker each time must not loop forever).
+ */
+export const STALL_SETTINGS = { lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2 } as const;
+
+export interface WorkerOptions {
+  redisUrl: string;
+  /** Postgres settings for the single-flight lock pool (its own small pool). */
+  database: DbOptions;
+  /** Jobs this process runs at once per queue (`config.queue.concurrency`). */
+  concurrency: number;
+  queues?: readonly QueueName[];
+  stall?: Partial<typeof STALL_SETTINGS>;
+  guard?: Partial<GuardSettings>;
+  busyRetryMs?: number;
+  maintenanceHooks?: readonly MaintenanceHook[];
+  /** Handler table; defaults to HANDLERS. Checked against the catalog at start. */
+  handlers?: Partial<HandlerTable>;
+}
+
+export interface RunningWorkers {
+  workers: readonly Worker[];
+  /**
+   * Graceful stop: each Worker stops taking jobs and waits for its active jobs to finish (their
+   * locks are released, nothing stalls), then the lock pool and worker connections are closed.
+   * The producer `queues` passed in stay open: their owner closes them.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts BullMQ workers for `queues` (default: all) against the shared catalog. Fails before
+ * consuming anything when a job lacks exactly one handler. Each job gets a child logger bound to
+ * its id, name and attempt, and its payload is validated again on receipt (a bad one fails the job
+ * without retries).
+ */
+export function startWorkers(deps: { queues: Queues; sync: SyncDeps; logger: Logger }, options: WorkerOptions): RunningWorkers {
+  const queueNames = options.queues ?? QUEUE_NAMES;
+  const table: Partial<HandlerTable> = options.handlers ?? HANDLERS;
+  assertHandlers(queueNames, Object.keys(table));
+  const locks = createSingleFlight(options.database, Math.max(1, options.concurrency), deps.logger);
+  const handlerDeps: HandlerDeps = {
+    db: deps.sync.db,
+    queues: deps.queues,
+    sync: deps.sync,
+    guard: createIntegrationGuard(deps.queues.redis, deps.queues.prefix, { ...DEFAULT_GUARD_SETTINGS, ...options.guard }),
+    locks,
+    logger: deps.logger,
+    maintenanceHooks: options.maintenanceHooks ?? [],
+    busyRetryMs: options.busyRetryMs ?? 2_000,
+  };
+  const connections: Redis[] = [];
+  const workers = queueNames.map((queueName) => {
+    const connection = createRedis(options.redisUrl, 'worker');
+    connections.push(connection);
+    const worker = new Worker<JobData, unknown, string>(queueName, (job, token) => dispatch(handlerDeps, table, queueName, job, token), {
+      connection,
+      prefix: deps.queues.prefix,
+      concurrency: options.concurrency,
+      ...STALL_SETTINGS,
+      ...options.stall,
+      settings: { backoffStrategy: bankBackoff },
+    });
+    // Errors of the worker itself (Redis hiccups); job failures are logged by the handlers.
+    worker.on('error', (err) => deps.logger.warn({ err, queue: queueName }, 'queue worker error'));
+    worker.on('stalled', (jobId) => deps.logger.warn({ jobId, queue: queueName }, 'stalled job moved back to wait'));
+    return worker;
+  });
+  deps.logger.info({ queues: queueNames, concurrency: options.concurrency, jobs: queueNames.flatMap(jobsOfQueue) }, 'queue workers started');
+  return {
+    workers,
+    async close() {
+      await Promise.allSettled(workers.map((w) => w.close()));
+      await locks.close().catch((err: unknown) => deps.logger.warn({ err }, 'lock pool close failed'));
+      for (const c of connections) {
+        await c.quit().catch(() => c.disconnect());
+      }
+    },
+  };
+}
+
+async function dispatch(deps: HandlerDeps, table: Partial<HandlerTable>, queue: QueueName, job: Job, token: string | undefined): Promise<unknown> {
+  const log = deps.logger.child({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1, queue });
+  if (!isJobName(job.name)) {
+    throw new UnrecoverableError(`unknown job ${job.name}`);
+  }
+  const name: JobName = job.name;
+  const handler: Handler<JobName> | undefined = table[name];
+  if (!handler) {
+    throw new UnrecoverableError(`no handler for job ${name} on this worker`);
+  }
+  let payload;
+  try {
+    payload = parsePayload(name, job.data);
+  } catch (err) {
+    log.error({ err }, 'job payload rejected');
+    throw new UnrecoverableError(isAppError(err) ? err.message : 'invalid job payload');
+  }
+  const ctx: JobContext<JobName> = { job, token, payload, log };
+  return handler(deps, ctx);
+}
