@@ -8,6 +8,8 @@ export {
   type CertificateStatus, type CertificateView, type InstallCertificateInput, type RetireCertificateInput,
 } from './certificates.ts';
 export { credentialFor, type JpmCredential } from './credential.ts';
+export { credentialSource } from './credential-source.ts';
+export { testConnection, type ConnectionTester, type ConnectionTesterFactory, type TestConnectionOutcome } from './test-connection.ts';
 export { watchCertificateExpiry, EXPIRY_WARNING_DAYS, type ExpiryWatchResult } from './expiry-watch.ts';
 export { rewrapKeys, type RewrapResult } from './rewrap.ts';
 export { resolveEnvironmentSettings, setEnvironment, type EnvironmentSettings, type SetEnvironmentInput } from './environment.ts';

@@ -165,3 +165,21 @@ export async function recordExpiryWarnings(ex: Executor, id: string, thresholds:
     .where('id', '=', id)
     .execute();
 }
+
+/** Id of the certificate `credentialFor` would pick at `now` (a cheap change check for credential caches). */
+export async function findUsableCertificateId(ex: Executor, integrationId: string, now: Date): Promise<string | undefined> {
+  const row = await ex
+    .selectFrom('certificates as c')
+    .innerJoin('integrations as i', (j) => j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'))
+    .select('c.id')
+    .where('c.integration_id', '=', integrationId)
+    .where('c.status', '=', 'active')
+    .where('c.not_before', '<=', now)
+    .where('c.not_after', '>', now)
+    .orderBy('c.installed_at', 'desc')
+    .orderBy('c.not_after', 'desc')
+    .orderBy('c.id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.id;
+}

@@ -55,7 +55,7 @@ export async function issueFromCsr(ca: TestCa, csrPem: string, options: IssueOpt
   return issueFor(ca, csr.publicKey, options.subject ?? csr.subject, options);
 }
 
-export async function issueFor(ca: TestCa, publicKey: x509.PublicKeyType, subject: string, options: IssueOptions = {}): Promise<string> {
+export async function issueFor(ca: TestCa, publicKey: x509.PublicKey | webcrypto.CryptoKey, subject: string, options: IssueOptions = {}): Promise<string> {
   const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
   const eku = options.eku ?? [x509.ExtendedKeyUsage.clientAuth];
   const cert = await x509.X509CertificateGenerator.create({
