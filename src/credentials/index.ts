@@ -14,3 +14,4 @@ export { watchCertificateExpiry, EXPIRY_WARNING_DAYS, type ExpiryWatchResult } f
 export { rewrapKeys, type RewrapResult } from './rewrap.ts';
 export { resolveEnvironmentSettings, setEnvironment, type EnvironmentSettings, type SetEnvironmentInput } from './environment.ts';
 export { CN_SUFFIXES, commonNameFor, DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, type CsrSubject, type KeyAlgorithm } from './csr.ts';
+export { refreshCertificateExpiryMetric } from './metrics.ts';

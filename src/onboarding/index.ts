@@ -16,3 +16,4 @@ export {
   type EligibilityChecklist, type GuardFailure, type GuardName, type OnboardingFacts, type TransitionKind, type ValidationVerdict,
 } from './state-machine.ts';
 export type { IntegrationView, TransitionView } from './views.ts';
+export { refreshOverdueMetric } from './metrics.ts';

@@ -7,11 +7,12 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   credentialFor, credentialSource, generateCsr, getCsrPem, installCertificate, listCertificates, listKeyPairs, retireCertificate,
-  rewrapKeys, setEnvironment, watchCertificateExpiry, type JpmCredential,
+  refreshCertificateExpiryMetric, rewrapKeys, setEnvironment, watchCertificateExpiry, type JpmCredential,
 } from '../../src/credentials/index.ts';
 import { createIntegration, listMilestones } from '../../src/onboarding/index.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { initLogger } from '../../src/shared/logger.ts';
+import { certificateDaysToExpiry } from '../../src/shared/metrics.ts';
 import { createClientCredential, ensureDevPki, signCsr, type DevPki } from '../../src/simulator/pki.ts';
 import { updateIntegrationLifecycle } from '../../src/storage/integration-lifecycle.repo.ts';
 import { createTestCa, issueForForeignKey, issueFromCsr, SERVER_AUTH_ONLY } from '../factories/certificates.ts';
@@ -168,6 +169,8 @@ describe('credentials (Postgres, simulator CA)', () => {
     expect(await watch(12)).toEqual([]);
     // Skipping straight to 25 days left sends the 30-day warning only.
     expect(await watch(45)).toEqual([30]);
+    await refreshCertificateExpiryMetric(t.db, new Date(start + 45 * DAY));
+    expect((await certificateDaysToExpiry.get()).values.find((v) => v.labels.integration === id)?.value).toBe(24);
     expect(await watch(64)).toEqual([7]);
     expect(await watch(65)).toEqual([]);
     expect((await credential(t.db, id, new Date(start + 65 * DAY))).id).toBe(cert.id);

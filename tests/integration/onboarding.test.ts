@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
 import {
   createIntegration, flagOverdue, getIntegration, listMilestones, listOverdue, listTransitions, recordApiAccess,
-  recordEligibility, recordJpmProject, recordSecurityAdmin, setExpectations, transition, type OnboardingOptions,
+  recordEligibility, recordJpmProject, recordSecurityAdmin, refreshOverdueMetric, setExpectations, transition, type OnboardingOptions,
 } from '../../src/onboarding/index.ts';
 import type { OnboardingStage } from '../../src/domain/types.ts';
 import { AppError } from '../../src/shared/errors.ts';
+import { integrationsOverdue } from '../../src/shared/metrics.ts';
 import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/pki.ts';
 import { addBankAccount, createOrganization, CSR_SUBJECT, ELIGIBLE } from '../factories/onboarding.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -186,6 +187,8 @@ describe('onboarding lifecycle (Postgres, simulator CA)', () => {
     expect((await mine(at(3))).map((o) => [o.integrationId, o.overdue, o.daysOverdue])).toEqual([[quickId, ['stage'], 1]]);
     expect(await flagged(at(3))).toEqual([{ integrationId: quickId, kind: 'stage', stage: 'kickoff', dueAt: at(2) }]);
     expect(await flagged(at(3.5))).toEqual([]);
+    expect(await refreshOverdueMetric(t.db, at(3))).toBe((await listOverdue(t.db, at(3))).length);
+    expect((await integrationsOverdue.get()).values[0]?.value).toBe((await listOverdue(t.db, at(3))).length);
     // Slow Co has the default week; both flagged runs are idempotent.
     expect((await flagged(at(8))).map((f) => f.integrationId)).toEqual([id]);
     expect(await flagged(at(8))).toEqual([]);

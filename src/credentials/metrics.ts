@@ -1,0 +1,27 @@
+import { sql } from 'kysely';
+import { certificateDaysToExpiry } from '../shared/metrics.ts';
+import type { Executor } from '../storage/db.ts';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Refreshes `jpm_certificate_days_to_expiry{integration}` from Postgres: for each integration, the
+ * days left on the active certificate of its current environment that lasts longest (0 when every
+ * one has expired; integrations without certificates are left out). Meant for a scrape hook:
+ * `onScrape(() => refreshCertificateExpiryMetric(ctx.db))`.
+ */
+export async function refreshCertificateExpiryMetric(ex: Executor, now: Date = new Date()): Promise<void> {
+  const rows = await ex
+    .selectFrom('certificates as c')
+    .innerJoin('integrations as i', (j) => j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'))
+    .select(['c.integration_id', sql<Date>`max(c.not_after)`.as('not_after')])
+    .where('c.status', 'in', ['active', 'expired'])
+    .where('i.stage', '<>', 'cancelled')
+    .groupBy('c.integration_id')
+    .execute();
+  certificateDaysToExpiry.reset();
+  for (const row of rows) {
+    const days = Math.max(0, Math.floor((new Date(row.not_after).getTime() - now.getTime()) / DAY_MS));
+    certificateDaysToExpiry.set({ integration: row.integration_id }, days);
+  }
+}
