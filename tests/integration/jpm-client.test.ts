@@ -1,0 +1,176 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { balanceAmountsMinor, transactionAmountMinor } from '../../src/jpm/amounts.ts';
+import { JpmUnavailableError } from '../../src/jpm/errors.ts';
+import type { TransactionPage, TransactionPageEvent, WalkRestart } from '../../src/jpm/transactions.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
+import { formatMinorUnits } from '../../src/shared/money.ts';
+import { addDays, diffDays } from '../../src/shared/time.ts';
+import { NO_QUIRKS } from '../../src/simulator/index.ts';
+import { caught, startClientSim, UUID, type ClientSim } from '../helpers/jpm-client-sim.ts';
+
+/** The client against the simulator over real mTLS: every endpoint, splitting, paging, restarts. */
+
+const TODAY = '2025-03-12';
+const QUIRKS = { ...NO_QUIRKS, extremeAmounts: true, identicalTransactions: true, reversals: true };
+
+async function collect(events: AsyncIterable<TransactionPageEvent>): Promise<TransactionPageEvent[]> {
+  const out: TransactionPageEvent[] = [];
+  for await (const event of events) {
+    out.push(event);
+  }
+  return out;
+}
+
+const pagesOf = (events: TransactionPageEvent[]) => events.filter((e): e is TransactionPage => e.type === 'page');
+const recordsOf = (events: TransactionPageEvent[]) => pagesOf(events).flatMap((p) => p.records);
+const ids = (records: readonly WireTransaction[]) => records.map((r) => r.transactionId).sort();
+
+describe('JpmClient against the simulator', () => {
+  let env: ClientSim;
+  beforeAll(async () => {
+    env = await startClientSim({ today: TODAY, accounts: 12, historyDays: 45, quirks: QUIRKS });
+  });
+  afterAll(() => env.stop());
+
+  it('discovers every entitled account with CURRENT_DAY balances in one call without an account list', async () => {
+    const client = env.client();
+    const result = await client.getBalances({ relativeDateType: 'CURRENT_DAY' });
+    expect(result.accounts.map((a) => a.accountId).sort()).toEqual(env.sim.accounts.map((a) => a.accountId).sort());
+    expect(result.accountErrors).toEqual([]);
+    expect(result.requestIds).toHaveLength(1);
+    expect(result.requestIds[0]).toMatch(UUID);
+    expect(result.accounts.every((a) => a.balanceList.length === 1 && a.balanceList[0]!.currentDay && a.balanceList[0]!.asOfDate === TODAY)).toBe(true);
+    expect(new Set(result.accounts.map((a) => a.currency.decimalLocation))).toEqual(new Set([0, 2, 3]));
+  });
+
+  it('splits a 40-day, 12-account balance history into 31-day × 10-account calls and matches the ground truth to the minor unit', async () => {
+    const client = env.client();
+    const before = env.calls.length;
+    const startDate = addDays(TODAY, -40);
+    const endDate = addDays(TODAY, -1);
+    const accounts = env.sim.accounts.map((a) => ({ accountId: a.accountId, bankId: '02100002' }));
+    const result = await client.getBalances({ startDate, endDate, accounts });
+    expect(env.calls.slice(before).map((c) => c.endpoint)).toEqual(['balance', 'balance', 'balance', 'balance']);
+    expect(result.requestIds).toHaveLength(4);
+
+    const truth = env.sim.groundTruth();
+    let compared = 0;
+    for (const account of truth.accounts) {
+      const ours = result.accounts.find((a) => a.accountId === account.accountId)!;
+      const expected = account.balances.filter((b) => diffDays(startDate, b.asOfDate) >= 0 && diffDays(b.asOfDate, endDate) >= 0);
+      expect(ours.balanceList.map((b) => b.asOfDate)).toEqual(expected.map((b) => b.asOfDate));
+      ours.balanceList.forEach((b, i) => {
+        const minor = balanceAmountsMinor(b, ours.currency);
+        const text = (m: bigint) => formatMinorUnits(m, account.decimalLocation);
+        const want = expected[i]!;
+        expect([text(minor.openingLedger), text(minor.endingLedger), text(minor.openingAvailable), text(minor.endingAvailable)])
+          .toEqual([want.openingLedger, want.endingLedger, want.openingAvailable, want.endingAvailable]);
+        compared++;
+      });
+    }
+    expect(compared).toBeGreaterThan(12 * 20);
+  });
+
+  it('returns a per-account GCA-024 entry as data next to the other accounts', async () => {
+    const client = env.client();
+    const [failing, fine] = env.sim.accounts;
+    env.sim.injectFaults([{ kind: 'account-error', accountId: failing!.accountId, count: 1 }]);
+    const result = await client.getBalances({ relativeDateType: 'PRIOR_DAY', accounts: [{ accountId: failing!.accountId }, { accountId: fine!.accountId }] });
+    expect(result.accounts.map((a) => a.accountId)).toEqual([fine!.accountId]);
+    expect(result.accountErrors).toHaveLength(1);
+    const [error] = result.accountErrors;
+    expect(error).toMatchObject({ window: { relativeDateType: 'PRIOR_DAY' }, requestId: result.requestIds[0] });
+    expect(error!.entry).toMatchObject({ accountId: failing!.accountId, errorCode: 'GCA-024', errorMsg: 'No transaction was found for this account on the requested day.' });
+    expect(error!.entry).not.toHaveProperty('balanceList');
+  });
+
+  it('walks every v3 page of ≤ 10-account slices; records equal v2 and the ground truth', async () => {
+    const client = env.client();
+    const accountIds = env.sim.accounts.map((a) => a.accountId);
+    const req = { accountIds, startDate: addDays(TODAY, -5), endDate: addDays(TODAY, -1) };
+    const events = await collect(client.transactionPages(req));
+    expect(events.some((e) => e.type === 'restart')).toBe(false);
+    const pages = pagesOf(events);
+    expect(pages.some((p) => p.totalPages > 1)).toBe(true);
+    for (const slice of new Set(pages.map((p) => p.slice.index))) {
+      const own = pages.filter((p) => p.slice.index === slice);
+      expect(own.map((p) => p.pageNumber)).toEqual(Array.from({ length: own[0]!.totalPages }, (_, i) => i + 1));
+      expect(own.reduce((n, p) => n + p.records.length, 0)).toBe(own[0]!.totalRecords);
+      expect(own[0]!.slice.accountIds.length).toBeLessThanOrEqual(10);
+    }
+    expect(pages.flatMap((p) => p.rejects)).toEqual([]);
+    const records = recordsOf(events);
+
+    const v2 = await client.transactionsV2(req);
+    expect(v2.rejects).toEqual([]);
+    expect(ids(v2.records)).toEqual(ids(records));
+
+    const truth = env.sim.groundTruth().accounts.flatMap((a) => a.transactions.map((t) => ({ ...t, decimalLocation: a.decimalLocation })))
+      .filter((t) => diffDays(req.startDate, t.asOfDate) >= 0 && diffDays(t.asOfDate, req.endDate) >= 0);
+    expect(ids(records)).toEqual(truth.map((t) => t.transactionId).sort());
+    const byId = new Map(truth.map((t) => [t.transactionId, t]));
+    for (const record of records) {
+      const want = byId.get(record.transactionId)!;
+      expect(formatMinorUnits(transactionAmountMinor(record), want.decimalLocation)).toBe(want.amount);
+      expect(record.debitCreditCode).toBe(want.debitCreditCode);
+    }
+  });
+
+  it('cuts a 12-day range into 3 calls of at most 5 days', async () => {
+    const client = env.client();
+    const before = env.calls.length;
+    const startDate = addDays(TODAY, -12);
+    const events = await collect(client.transactionPages({ accountIds: [env.sim.accounts[0]!.accountId], startDate, endDate: addDays(TODAY, -1) }));
+    const calls = env.calls.slice(before);
+    expect(calls.map((c) => c.endpoint)).toEqual(['transactions_v3', 'transactions_v3', 'transactions_v3']);
+    expect(new Set(calls.map((c) => c.requestId)).size).toBe(3);
+    const windows = pagesOf(events).map((p) => ('startDate' in p.slice ? [p.slice.startDate, p.slice.endDate] : []));
+    expect(windows).toEqual([
+      [startDate, addDays(startDate, 4)], [addDays(startDate, 5), addDays(startDate, 9)], [addDays(startDate, 10), addDays(TODAY, -1)],
+    ]);
+    for (const page of pagesOf(events)) {
+      const slice = page.slice as { startDate: string; endDate: string };
+      expect(page.records.every((r) => diffDays(slice.startDate, r.asOfDate) >= 0 && diffDays(r.asOfDate, slice.endDate) >= 0)).toBe(true);
+    }
+  });
+});
+
+describe('JpmClient page walk over a shifting current day', () => {
+  let env: ClientSim;
+  beforeAll(async () => {
+    // All quirks on: the intraday snapshot grows while we page through it.
+    env = await startClientSim({ today: TODAY, accounts: 10, txPerDay: 250, historyDays: 3, progress: 0.5 });
+  });
+  afterAll(() => env.stop());
+
+  it('restarts the walk from page 1 when totalRecords changes, and ends with one complete, consistent walk', async () => {
+    const client = env.client();
+    const req = { accountIds: env.sim.accounts.map((a) => a.accountId), relativeDateType: 'CURRENT_DAY' as const };
+    const events = await collect(client.transactionPages(req));
+    const restarts = events.filter((e): e is WalkRestart => e.type === 'restart');
+    expect(restarts.length).toBeGreaterThanOrEqual(1);
+    for (const r of restarts) {
+      expect(r.totalRecords).not.toBe(r.previousTotalRecords);
+      // The marker comes before any page of the new walk.
+      const idx = events.indexOf(r);
+      expect(events.slice(0, idx).some((e) => e.type === 'page' && e.walk === r.walk)).toBe(false);
+    }
+    const last = pagesOf(events).filter((p) => p.walk === restarts.at(-1)!.walk);
+    expect(last.map((p) => p.pageNumber)).toEqual(Array.from({ length: last[0]!.totalPages }, (_, i) => i + 1));
+    expect(last[0]!.totalPages).toBeGreaterThan(1);
+    const final = last.flatMap((p) => p.records);
+    expect(final).toHaveLength(last[0]!.totalRecords);
+    expect(pagesOf(events).flatMap((p) => p.rejects)).toEqual([]);
+    expect(final.every((r) => r.postCode === 'I')).toBe(true);
+    const v2 = await client.transactionsV2(req);
+    expect(ids(final)).toEqual(ids(v2.records));
+  });
+
+  it('gives up with a retryable jpm_unstable_pages after the restart budget', async () => {
+    env.sim.setClock({ progress: 0.5 });
+    const client = env.client({ maxWalkRestarts: 0 });
+    const err = await caught(() => collect(client.transactionPages({ accountIds: env.sim.accounts.map((a) => a.accountId), relativeDateType: 'CURRENT_DAY' })));
+    expect(err).toBeInstanceOf(JpmUnavailableError);
+    expect(err).toMatchObject({ code: 'jpm_unstable_pages', retryable: true });
+  });
+});
