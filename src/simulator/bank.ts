@@ -49,6 +49,30 @@ export interface TransactionsResult {
   totalPages: number;
 }
 
+/**
+ * The full record list of the last few queries (by accounts, dates and clock), so walking the pages of
+ * one query selects the records once instead of once per page.
+ */
+export class RecordsMemo {
+  readonly #entries = new Map<string, Reported[]>();
+
+  get(key: string, build: () => Reported[]): Reported[] {
+    const hit = this.#entries.get(key);
+    if (hit) {
+      return hit;
+    }
+    const value = build();
+    this.#entries.set(key, value);
+    if (this.#entries.size > 4) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) {
+        this.#entries.delete(oldest);
+      }
+    }
+    return value;
+  }
+}
+
 function collect(ledger: Ledger, clock: Clock, accounts: ReturnType<typeof parseTransactionsRequest>['accounts'], dates: IsoDate[]): Reported[] {
   const out: Reported[] = [];
   for (const account of accounts) {
@@ -64,11 +88,13 @@ function collect(ledger: Ledger, clock: Clock, accounts: ReturnType<typeof parse
  * `data`, 1-based `pageNumber`, up to 1000 per page). Records are ordered by requested account, then
  * date, then position in the day; a page past the end is a 200 with empty `data`.
  */
-export function handleTransactions(ledger: Ledger, clock: Clock, params: URLSearchParams, version: 'v2' | 'v3'): TransactionsResult {
+export function handleTransactions(ledger: Ledger, clock: Clock, params: URLSearchParams, version: 'v2' | 'v3', memo?: RecordsMemo): TransactionsResult {
   const request = parseTransactionsRequest(ledger, params);
   const dates = datesOf(request.dates, clock);
   const coversCurrentDay = dates.some((d) => diffDays(d, clock.today) === 0);
-  const records = collect(ledger, clock, request.accounts, dates);
+  const key = `${request.accounts.map((a) => a.accountId).join(',')}|${dates.join(',')}|${clock.today}|${clock.progress}`;
+  const build = () => collect(ledger, clock, request.accounts, dates);
+  const records = memo ? memo.get(key, build) : build();
   if (version === 'v2') {
     return { response: { status: 200, body: JSON.stringify({ data: records.map(renderTransaction) }) }, coversCurrentDay, pageNumber: 1, totalPages: 1 };
   }

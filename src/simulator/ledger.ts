@@ -42,7 +42,8 @@ export interface BalanceAmounts {
   endingAvailable: bigint;
 }
 
-const CACHE_DAYS = 2048;
+/** LRU budget of generated items (~0.5 KB each) — enough for a 10-account × 5-day window at 1000 a day. */
+const CACHE_ITEMS = 200_000;
 
 export function signed(direction: 'CREDIT' | 'DEBIT', amount: bigint): bigint {
   return direction === 'CREDIT' ? amount : -amount;
@@ -61,6 +62,7 @@ export class Ledger {
   readonly quirks: Quirks;
   readonly #byId: Map<string, SimAccount>;
   readonly #cache = new Map<string, DayLedger>();
+  #cachedItems = 0;
 
   constructor(options: LedgerOptions) {
     this.seed = options.seed;
@@ -99,11 +101,13 @@ export class Ledger {
     }
     const built = this.#build(account, date);
     this.#cache.set(key, built);
-    if (this.#cache.size > CACHE_DAYS) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) {
-        this.#cache.delete(oldest);
+    this.#cachedItems += built.items.length;
+    for (const [oldKey, old] of this.#cache) {
+      if (this.#cachedItems <= CACHE_ITEMS || oldKey === key) {
+        break;
       }
+      this.#cache.delete(oldKey);
+      this.#cachedItems -= old.items.length;
     }
     return built;
   }

@@ -6,7 +6,7 @@ import type { TLSSocket } from 'node:tls';
 import { createLogger } from '../shared/logger.ts';
 import { addDays, assertIsoDate, type IsoDate } from '../shared/time.ts';
 import { buildAccounts, type AccountSpec, type SimAccount } from './accounts.ts';
-import { errorsBody, handleBalance, handleTransactions, type BankResponse } from './bank.ts';
+import { errorsBody, handleBalance, handleTransactions, RecordsMemo, type BankResponse } from './bank.ts';
 import { handleControl } from './control.ts';
 import { FaultInjector, gatewayFault, requestedAccountIds, type FaultMatch, type FaultPlan, type FaultRule } from './faults.ts';
 import { groundTruth, type GroundTruth } from './ground-truth.ts';
@@ -121,6 +121,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   });
   const replay: Replay | undefined = options.replayFile ? await loadReplay(options.replayFile) : undefined;
   const faults = new FaultInjector();
+  const memo = new RecordsMemo();
   const revoked = new Set<string>();
   const stats = new SimStats();
   const cache = options.prerender ? new ResponseCache(options.prerenderMaxBytes ?? 256 * 1024 * 1024) : undefined;
@@ -153,7 +154,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     if (replay) {
       return replay.kind === 'transactions' ? { status: 200, body: version === 'v2' ? replay.raw.toString('utf8') : (replay.v3Body ?? '') } : undefined;
     }
-    const result = handleTransactions(ledger, clock, params, version);
+    const result = handleTransactions(ledger, clock, params, version, memo);
     // The intraday feed keeps growing while a client pages through it (bounded, so a restarting client converges).
     if (version === 'v3' && result.coversCurrentDay && result.totalPages > 1 && ledger.quirks.shiftingPages && ledger.quirks.growingSnapshot && clock.progress < 1 && shifts < MAX_SHIFTS) {
       shifts++;
