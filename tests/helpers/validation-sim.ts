@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JpmClient } from '../../src/jpm/client.ts';
-import type { WireBalanceAccount, WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireBalanceAccount } from '../../src/normalization/wire.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { IsoDate } from '../../src/shared/time.ts';
 import type { Database } from '../../src/storage/db.ts';
@@ -21,13 +21,13 @@ export interface ValidationSim {
   tenancy: Tenancy;
   accounts: { id: string; jpmAccountId: string; decimalLocation: number; currency: string }[];
   syncDeps: SyncDeps;
-  now(): Date;
+  now: () => Date;
   /** Moves the bank's business date (and our clock with it). */
   setToday(today: IsoDate): void;
   /** A posted range sync of one account (transactions and final balances), as a backfill or heal does it. */
-  syncRange(accountId: string, from: IsoDate, to: IsoDate): Promise<unknown>;
+  syncRange: (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown>;
   /** Final balances only: the days' transactions stay unfetched. */
-  syncAccountBalancesOnly(accountId: string, from: IsoDate, to: IsoDate): Promise<unknown>;
+  syncAccountBalancesOnly: (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -43,7 +43,7 @@ export function bankClientOf(client: JpmClient): BankClient {
         if (e.type === 'page') {
           yield {
             walk: e.walk, pageNumber: e.pageNumber, totalPages: e.totalPages, totalRecords: e.totalRecords,
-            records: e.records as unknown as WireTransaction[], rejects: e.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw })),
+            records: e.records, rejects: e.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw })),
           };
         }
       }
