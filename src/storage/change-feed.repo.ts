@@ -51,14 +51,15 @@ export interface ChangeEventRow {
 export async function committedChangeEventsAfter(
   ex: Executor, filter: { organizationId: string | null; after: FeedPosition; limit: number },
 ): Promise<ChangeEventRow[]> {
-  const org = filter.organizationId === null ? sql`` : sql`and organization_id = ${filter.organizationId}::uuid`;
+  const org = filter.organizationId === null ? sql`` : sql`and e.organization_id = ${filter.organizationId}::uuid`;
+  // ORDER BY names the table columns: a bare `id` would sort by the text alias below ("10" < "9").
   const result = await sql<ChangeEventRow>`
-    select id::text as id, xid::text as xid, organization_id, account_id, entity, entity_id, kind, created_at
-    from change_events
-    where xid < (select pg_snapshot_xmin(pg_current_snapshot()))
-      and (xid, id) > (${filter.after.xid}::xid8, ${filter.after.id}::bigint)
+    select e.id::text as id, e.xid::text as xid, e.organization_id, e.account_id, e.entity, e.entity_id, e.kind, e.created_at
+    from change_events e
+    where e.xid < (select pg_snapshot_xmin(pg_current_snapshot()))
+      and (e.xid, e.id) > (${filter.after.xid}::xid8, ${filter.after.id}::bigint)
       ${org}
-    order by xid, id
+    order by e.xid, e.id
     limit ${filter.limit}`.execute(ex);
   return result.rows;
 }
