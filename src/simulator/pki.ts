@@ -135,6 +135,8 @@ async function createServer(ca: { certPem: string; keyPem: string }): Promise<{ 
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension([
         { type: 'dns', value: 'localhost' },
+        // The docker compose service name, so containers can reach the simulator with hostname checks on.
+        { type: 'dns', value: 'simulator' },
         { type: 'ip', value: '127.0.0.1' },
         { type: 'ip', value: '::1' },
       ]),

@@ -224,7 +224,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return;
       }
       const fault = faults.match(path, requestedAccountIds(url.searchParams, rawBody));
-      const normal = () => bankAnswer(method, path, url.searchParams, rawBody, fault?.rule.kind === 'account-error' ? fault.accountId : undefined);
+      // An account-error rule without an account hits the first one named, or the first entitled one (empty body).
+      const failAccountId = fault?.rule.kind === 'account-error' ? (fault.accountId ?? ledger.accounts[0]?.accountId) : undefined;
+      const normal = () => bankAnswer(method, path, url.searchParams, rawBody, failAccountId);
       if (fault) {
         bytes = applyFault(res, fault, normal);
         status = fault.rule.kind === 'hang' ? 0 : res.statusCode;

@@ -263,6 +263,10 @@ describe('simulator faults', () => {
     expect(list[0]).toHaveProperty('balanceList');
     expect(list[1]).toMatchObject({ accountId: ids[1], errorCode: 'GCA-024' });
     expect(list[1]).not.toHaveProperty('balanceList');
+    sim.clearFaults();
+    sim.injectFaults([{ kind: 'account-error', count: 1 }]);
+    const all = json(await call('/accessapi/balance', { method: 'POST', body: '' })).accountList as Json[];
+    expect(all.map((a) => 'errorCode' in a)).toEqual(ids.map((_, i) => i === 0));
   });
 
   it('fires random faults reproducibly from a seed', async () => {
@@ -308,6 +312,21 @@ describe('J.P. Morgan artefacts against the simulator', () => {
       expect(v3.pagination).toEqual({ pageSize: '49', totalPages: '1', pageNumber: '1', totalRecords: '49' });
     } finally {
       await replay.stop();
+    }
+  });
+
+  it('serves cached bytes in prerender mode and reports requests and CPU in stats()', async () => {
+    const bench = await startSimulator({ pkiDir, today: TODAY, seed: 'bench', txPerDay: 50, prerender: true });
+    try {
+      const path = `/tsapi/v3/transactions?accountIds=${bench.accounts[0]!.accountId}&relativeDateType=PRIOR_DAY&pageSize=20&pageNumber=2`;
+      const first = await call(path, { base: bench.url });
+      const second = await call(path, { base: bench.url });
+      expect(second.text).toBe(first.text);
+      const stats = bench.stats();
+      expect(stats).toMatchObject({ requests: 2, cacheHits: 1, byStatus: { '200': 2 }, bytesSent: first.text.length * 2 });
+      expect(stats.cpuMicros).toBeGreaterThan(0);
+    } finally {
+      await bench.stop();
     }
   });
 
