@@ -40,7 +40,7 @@ export function auditRoutes(deps: { db: Database }): Route[] {
           organizationId: Id.optional(),
           apiKeyId: Id.optional(),
           targetId: z.string().max(200).optional(),
-          method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+          method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE', 'CLI']).optional().meta({ description: 'CLI: changes made with the jpm-sync CLI' }),
           route: z.string().max(300).optional().meta({ description: 'Route template, e.g. /v1/organizations' }),
           outcome: z.enum(['success', 'failure']).optional().meta({ description: 'success: status < 400' }),
           from: Instant.optional().meta({ description: 'Entries at or after this instant' }),
