@@ -3,6 +3,7 @@ import type { Database } from '../storage/db.ts';
 import { apiKeyRoutes } from './api-keys.routes.ts';
 import { auditRoutes } from './audit.routes.ts';
 import { organizationRoutes } from './organizations.routes.ts';
+import { validationRoutes } from './validations.routes.ts';
 
 export interface AdminApiDeps {
   db: Database;
@@ -13,5 +14,5 @@ export interface AdminApiDeps {
  * AdminApiDeps when a resource needs more (queues, the JPM client factory…).
  */
 export function adminApiRoutes(deps: AdminApiDeps): Route[] {
-  return [...organizationRoutes(deps), ...apiKeyRoutes(deps), ...auditRoutes(deps)];
+  return [...organizationRoutes(deps), ...apiKeyRoutes(deps), ...auditRoutes(deps), ...validationRoutes(deps)];
 }

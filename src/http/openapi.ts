@@ -51,7 +51,7 @@ export function operationId(route: Pick<Route, 'method' | 'path'>): string {
 
 function pathConfig(route: Route): RouteConfig {
   const responses: RouteConfig['responses'] = {
-    [route.response.status]: { description: route.response.description, content: { 'application/json': { schema: route.response.schema } } },
+    [route.response.status]: { description: route.response.description, content: { [route.response.mediaType]: { schema: route.response.schema } } },
   };
   for (const status of errorStatuses(route)) {
     responses[status] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } };

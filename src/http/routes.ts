@@ -40,6 +40,7 @@ import { jsonBody } from './body.ts';
  * in the registry (health, metrics and docs live outside it).
  */
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type ResponseMediaType = 'application/json' | 'text/html';
 type ObjectSchema = z.ZodObject;
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
 
@@ -65,7 +66,8 @@ export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectS
   description?: string;
   tags: string[];
   request?: { params?: P; query?: Q; body?: B };
-  response: { status: 200 | 201 | 202; schema: R; description: string };
+  /** `mediaType` defaults to JSON; `text/html` routes return the page as a string (e.g. a printable report). */
+  response: { status: 200 | 201 | 202; schema: R; description: string; mediaType?: ResponseMediaType };
   /** Error statuses this route can answer besides the standard ones (400, 401, 403, 404, 500…). */
   errors?: number[];
   /** What a mutating call acts on, for the audit log (e.g. 'organization'). */
@@ -84,7 +86,7 @@ export interface Route {
   description: string | undefined;
   tags: string[];
   request: { params: ObjectSchema | undefined; query: ObjectSchema | undefined; body: z.ZodType | undefined };
-  response: { status: number; schema: z.ZodType; description: string };
+  response: { status: number; schema: z.ZodType; description: string; mediaType: ResponseMediaType };
   errors: number[];
   auditTarget: string | undefined;
   idempotent: boolean;
@@ -109,7 +111,7 @@ export function defineRoute<
       query: spec.request?.query ? strictTop<ObjectSchema>(spec.request.query) : undefined,
       body: spec.request?.body ? strictTop(spec.request.body) : undefined,
     },
-    response: spec.response,
+    response: { ...spec.response, mediaType: spec.response.mediaType ?? 'application/json' },
     errors: spec.errors ?? [],
     auditTarget: spec.auditTarget,
     idempotent: spec.method === 'post' && spec.idempotent !== false,
@@ -162,6 +164,13 @@ function handlerFor(route: Route): RequestHandler {
     if (!parsed.success) {
       // Our bug, not the client's: the handler returned something its declared schema rejects.
       throw new Error(`response of ${route.method.toUpperCase()} ${route.path} does not match its schema: ${parsed.error.message}`);
+    }
+    if (route.response.mediaType === 'text/html') {
+      // A self-contained page: nothing it may load from elsewhere, no scripts.
+      res.status(route.response.status).type('text/html; charset=utf-8')
+        .set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
+        .send(String(parsed.data));
+      return;
     }
     await sendJson(req, res, route.response.status, parsed.data);
   };

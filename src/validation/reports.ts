@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Executor } from '../storage/db.ts';
 import type { ValidationReportDocument } from './report-types.ts';
 
@@ -18,14 +17,13 @@ export function reportDocument(row: StoredReport): ValidationReportDocument | nu
   return (row.report ?? null) as ValidationReportDocument | null;
 }
 
-/** Newest first, keyset-paginated on (created_at, id). */
-export async function listValidationReports(ex: Executor, integrationId: string, opts: { limit: number; before?: { createdAt: string; id: string } }) {
+/** Newest first, keyset-paginated on the id (uuidv7, so time-ordered; no timestamp precision traps). */
+export async function listValidationReports(ex: Executor, integrationId: string, opts: { limit: number; beforeId?: string }) {
   let q = ex.selectFrom('validation_reports').select(REPORT_COLUMNS).where('integration_id', '=', integrationId);
-  if (opts.before) {
-    const b = opts.before;
-    q = q.where(sql<boolean>`(created_at, id) < (${b.createdAt}::timestamptz, ${b.id}::uuid)`);
+  if (opts.beforeId) {
+    q = q.where('id', '<', opts.beforeId);
   }
-  return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(opts.limit).execute();
+  return q.orderBy('id', 'desc').limit(opts.limit).execute();
 }
 
 /** The shape onboarding's `ValidationReportProvider` returns (kept structural: validation does not import onboarding). */
@@ -48,7 +46,7 @@ export interface PassedOptions {
 export async function validationReportPassed(ex: Executor, integrationId: string, opts: PassedOptions = {}): Promise<ValidationVerdict> {
   const latest = await ex.selectFrom('validation_reports').select(['id', 'passed', 'reasons', 'completed_at'])
     .where('integration_id', '=', integrationId).where('status', '=', 'completed')
-    .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(1).executeTakeFirst();
+    .orderBy('id', 'desc').limit(1).executeTakeFirst();
   if (!latest) {
     return { passed: false, reason: 'no validation report has been completed for this integration' };
   }
