@@ -6,6 +6,7 @@ import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
+import { findOrganization } from '../storage/organizations.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
 import { parseExpectationsOverride, processDueAt, stageDueAt } from './expectations.ts';
 import { clock, type OnboardingOptions } from './options.ts';
@@ -50,6 +51,9 @@ export async function createIntegration(db: Database, input: CreateIntegrationIn
   const expectations = effectiveExpectations({ expectations: override }, options);
   const now = clock(options);
   const row = await db.transaction().execute(async (trx) => {
+    if (!(await findOrganization(trx, input.organizationId))) {
+      throw new NotFoundError('organization', input.organizationId);
+    }
     const inserted = await repo.insertIntegration(trx, {
       id: uuidv7(now.getTime()),
       organizationId: input.organizationId,

@@ -13,7 +13,7 @@ import { createIntegration, listMilestones } from '../../src/onboarding/index.ts
 import { AppError } from '../../src/shared/errors.ts';
 import { initLogger } from '../../src/shared/logger.ts';
 import { certificateDaysToExpiry } from '../../src/shared/metrics.ts';
-import { createClientCredential, ensureDevPki, signCsr, type DevPki } from '../../src/simulator/pki.ts';
+import { createClientCredential, ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
 import { updateIntegrationLifecycle } from '../../src/storage/integration-lifecycle.repo.ts';
 import { createTestCa, issueForForeignKey, issueFromCsr, SERVER_AUTH_ONLY } from '../factories/certificates.ts';
 import { createOrganization, CSR_SUBJECT } from '../factories/onboarding.ts';

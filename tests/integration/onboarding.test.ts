@@ -11,7 +11,7 @@ import {
 import type { OnboardingStage } from '../../src/domain/types.ts';
 import { AppError } from '../../src/shared/errors.ts';
 import { integrationsOverdue } from '../../src/shared/metrics.ts';
-import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/pki.ts';
+import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
 import { addBankAccount, createOrganization, CSR_SUBJECT, ELIGIBLE } from '../factories/onboarding.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
@@ -147,6 +147,8 @@ describe('onboarding lifecycle (Postgres, simulator CA)', () => {
     const final = await refusal(transition(t.db, { integrationId: id, to: 'requested', actor: ops }));
     expect(final.message).toContain('cancelled is final');
     expect((await getIntegration(t.db, id)).baseUrl).toBe('https://apigatewaycat.jpmorgan.com');
+    await expect(createIntegration(t.db, { organizationId: '00000000-0000-7000-8000-000000000000', name: 'x', environment: 'cat', actor: ops })).rejects.toMatchObject({ code: 'not_found' });
+    await expect(createIntegration(t.db, { organizationId, name: 'x', environment: 'simulator', actor: ops })).rejects.toThrow(/simulator environment needs a baseUrl/);
   });
 
   it('a refused transition writes nothing, and concurrent identical moves apply once', async () => {
