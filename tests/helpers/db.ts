@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { createDb, quoteIdent, type Database } from '../../src/storage/db.ts';
-import { PG_ADMIN_URL, TEMPLATE_DB, dbUrl } from './env.ts';
+import { PG_ADMIN_URL, dbUrl } from './env.ts';
 
 export interface TestDb {
   name: string;
@@ -23,11 +24,14 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 
 /** A fresh, migrated database for one test file, cloned from the template made in global setup. */
 export async function createTestDb(): Promise<TestDb> {
-  const name = `jpm_sync_t_${randomBytes(5).toString('hex')}`;
+  const template = inject('templateDb');
+  // Named after the run's main process (the template's owner) so a crashed run's leftovers can be found.
+  const owner = /^jpm_sync_tpl_(\d+)_/.exec(template)?.[1] ?? '0';
+  const name = `jpm_sync_t_${owner}_${randomBytes(5).toString('hex')}`;
   // Cloning fails while anyone is connected to the template; retry briefly if a sibling file is cloning.
   for (let attempt = 0; ; attempt++) {
     try {
-      await admin((c) => c.query(`create database ${quoteIdent(name)} template ${quoteIdent(TEMPLATE_DB)}`));
+      await admin((c) => c.query(`create database ${quoteIdent(name)} template ${quoteIdent(template)}`));
       break;
     } catch (err) {
       if ((err as { code?: string }).code !== '55006' || attempt > 50) {
