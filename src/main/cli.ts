@@ -3,6 +3,7 @@ import { findCommand, usageText } from './commands.ts';
 import './cli-migrate.ts';
 import './cli-apikey.ts';
 import './cli-simulator.ts';
+import './cli-sync.ts';
 import './cli-credentials.ts';
 
 /** `jpm-sync <command>`: operator commands (package bin, also `npm run cli -- …`). */

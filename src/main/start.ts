@@ -2,6 +2,8 @@ import { createContext } from '../context.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { onShutdown, type Stoppable } from './lifecycle.ts';
 import { startApi } from './api.ts';
+import { startScheduler } from './scheduler.ts';
+import { startWorker } from './worker.ts';
 import type { Role } from '../config/index.ts';
 import type { AppContext } from '../context.ts';
 
@@ -11,14 +13,8 @@ import type { AppContext } from '../context.ts';
  */
 const STARTERS: Record<Role, (ctx: AppContext) => Promise<Stoppable>> = {
   api: startApi,
-  worker: (ctx) => {
-    ctx.logger.info('worker role started');
-    return Promise.resolve({ name: 'worker', stop: () => Promise.resolve() });
-  },
-  scheduler: (ctx) => {
-    ctx.logger.info('scheduler role started');
-    return Promise.resolve({ name: 'scheduler', stop: () => Promise.resolve() });
-  },
+  worker: startWorker,
+  scheduler: startScheduler,
 };
 
 const { config, secrets, logger } = loadConfigOrExit();

@@ -173,7 +173,11 @@ function view(r: RunRow): RunView {
   };
 }
 
-/** A run's status (`queued|running|succeeded|partial|failed|cancelled`), counts and progress; with `windows`, each window too. */
+/**
+ * A run's status (`queued|running|succeeded|partial|failed|cancelled`), counts and progress; with
+ * `windows`, each window too. A run is over when `finishedAt` is set (a run failed by a permanent
+ * error shows `failed` at once, and `finishedAt` once its remaining windows have been skipped).
+ */
 export async function getRun(deps: Pick<ProducerDeps, 'db'>, runId: string, opts: { windows?: boolean } = {}): Promise<RunView> {
   const row = await getSyncRun(deps.db, runId);
   if (!row) {
@@ -199,7 +203,7 @@ export async function cancelRun(deps: Pick<ProducerDeps, 'db' | 'logger'>, runId
   if (!row || row.parent_run_id !== null) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
   }
-  if (!(await cancelRunTree(deps.db, runId))) {
+  if (!(await deps.db.transaction().execute((trx) => cancelRunTree(trx, runId)))) {
     throw new ConflictError(`run ${runId} already ended (${row.status})`, 'run_finished');
   }
   deps.logger.info({ runId }, 'sync run cancelled');

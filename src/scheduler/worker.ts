@@ -20,7 +20,13 @@ import { createSingleFlight } from './single-flight.ts';
  * re-run neither duplicates nor misses anything. `maxStalledCount: 2` allows two such recoveries
  * before BullMQ gives up on the job (a job that kills its worker each time must not loop forever).
  */
-export const STALL_SETTINGS = { lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2 } as const;
+export interface StallSettings {
+  lockDuration: number;
+  stalledInterval: number;
+  maxStalledCount: number;
+}
+
+export const STALL_SETTINGS: Readonly<StallSettings> = { lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2 };
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -29,7 +35,7 @@ export interface WorkerOptions {
   /** Jobs this process runs at once per queue (`config.queue.concurrency`). */
   concurrency: number;
   queues?: readonly QueueName[];
-  stall?: Partial<typeof STALL_SETTINGS>;
+  stall?: Partial<StallSettings>;
   guard?: Partial<GuardSettings>;
   busyRetryMs?: number;
   maintenanceHooks?: readonly MaintenanceHook[];

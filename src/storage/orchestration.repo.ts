@@ -32,7 +32,9 @@ export async function findActiveRun(ex: Executor, accountId: string, mode: SyncM
 }
 
 export async function listWindowRuns(ex: Executor, parentRunId: string) {
-  return ex.selectFrom('sync_runs').select(SYNC_RUN_COLUMNS).where('parent_run_id', '=', parentRunId).orderBy('id').execute();
+  // Transactions windows first, then balances, each oldest first: the order the chain runs them.
+  return ex.selectFrom('sync_runs').select(SYNC_RUN_COLUMNS).where('parent_run_id', '=', parentRunId)
+    .orderBy(sql`kind = 'balances'`).orderBy('window_from').orderBy('id').execute();
 }
 
 /** The parent turns `running` when its first window starts (never back from a final status). */
@@ -72,20 +74,36 @@ export async function noteWindowError(ex: Executor, windowRunId: string, error: 
   await sql`update sync_runs set error_code = ${error.code}, error_message = ${error.message} where id = ${windowRunId}`.execute(ex);
 }
 
-/** A permanent error ends the whole run at once; the remaining windows see it and skip. */
+/** Windows not started yet are cancelled, and the parent's progress counts them as done. */
+async function cancelQueuedWindows(ex: Executor, parentRunId: string): Promise<void> {
+  await sql`update sync_runs set status = 'cancelled', finished_at = now()
+    where parent_run_id = ${parentRunId} and status = 'queued'`.execute(ex);
+  await sql`update sync_runs p set windows_done = (
+      select count(*) from sync_runs w where w.parent_run_id = p.id and w.status in ('succeeded', 'failed', 'cancelled'))
+    where p.id = ${parentRunId}`.execute(ex);
+}
+
+/**
+ * A permanent error ends the whole run at once: the run is failed and its windows not started yet
+ * are cancelled (their jobs find them finished and end without calling the bank). `finished_at` is
+ * left to `finalizeRun`, which the parent job runs once the chain has drained.
+ */
 export async function failRun(ex: Executor, parentRunId: string, error: { code: string; message: string }): Promise<boolean> {
   const r = await sql`update sync_runs set status = 'failed', error_code = ${error.code}, error_message = ${error.message}
     where id = ${parentRunId} and status in ('queued', 'running')`.execute(ex);
+  await cancelQueuedWindows(ex, parentRunId);
   return (r.numAffectedRows ?? 0n) > 0n;
 }
 
-/** Cancels a parent run and its unfinished windows. Returns false when the run had already ended. */
+/** Cancels a parent run and its windows not started yet. Returns false when the run had already ended. */
 export async function cancelRunTree(ex: Executor, parentRunId: string): Promise<boolean> {
   const r = await sql`update sync_runs set status = 'cancelled', finished_at = now()
     where id = ${parentRunId} and parent_run_id is null and status in ('queued', 'running')`.execute(ex);
-  await sql`update sync_runs set status = 'cancelled', finished_at = now()
-    where parent_run_id = ${parentRunId} and status = 'queued'`.execute(ex);
-  return (r.numAffectedRows ?? 0n) > 0n;
+  if ((r.numAffectedRows ?? 0n) === 0n) {
+    return false;
+  }
+  await cancelQueuedWindows(ex, parentRunId);
+  return true;
 }
 
 /**

@@ -1,0 +1,114 @@
+import { parseArgs } from 'node:util';
+import { SYNC_MODES, type SyncRequest } from '../domain/types.ts';
+import { createQueues, getRun, triggerSync, type ProducerDeps, type RunView } from '../scheduler/index.ts';
+import { isAppError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
+import { createDb } from '../storage/db.ts';
+import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { registerCommand } from './commands.ts';
+
+const USAGE = 'sync --account ID [--mode intraday|prior_day|range] [--from YYYY-MM-DD --to YYYY-MM-DD] [--wait]';
+const POLL_MS = 500;
+const BAR_WIDTH = 30;
+
+/** `[#########---------]  9/14 windows  inserted 1200  updated 3  balances 40` */
+export function progressLine(run: RunView): string {
+  const { windowsTotal: total, windowsDone: done } = run.progress;
+  const filled = total > 0 ? Math.round((done / total) * BAR_WIDTH) : 0;
+  const c = run.counts;
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(done).padStart(String(total).length)}/${total} windows  ` +
+    `${run.status}  fetched ${c.fetched}  inserted ${c.inserted}  updated ${c.updated}  superseded ${c.superseded}  balances ${c.balances}`;
+}
+
+function requestOf(values: { mode?: string | undefined; from?: string | undefined; to?: string | undefined }): SyncRequest | string {
+  const mode = values.mode ?? (values.from !== undefined || values.to !== undefined ? 'range' : 'intraday');
+  if (!(SYNC_MODES as readonly string[]).includes(mode)) {
+    return `--mode must be one of ${SYNC_MODES.join(', ')}`;
+  }
+  if (mode === 'range') {
+    if (values.from === undefined || values.to === undefined) {
+      return '--mode range needs --from and --to';
+    }
+    return { mode: 'range', from: values.from, to: values.to };
+  }
+  if (values.from !== undefined || values.to !== undefined) {
+    return `--from/--to only go with --mode range, not ${mode}`;
+  }
+  return { mode: mode as 'intraday' | 'prior_day' };
+}
+
+/** Polls the run until it ends, drawing the progress bar on stderr (one line per change when not a TTY). */
+async function waitFor(deps: Pick<ProducerDeps, 'db'>, runId: string, showBar: boolean): Promise<RunView> {
+  const tty = process.stderr.isTTY;
+  let last = '';
+  for (;;) {
+    const run = await getRun(deps, runId);
+    const line = progressLine(run);
+    if (showBar && line !== last) {
+      process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+      last = line;
+    }
+    if (run.finishedAt !== null) {
+      if (showBar && tty) {
+        process.stderr.write('\n');
+      }
+      return run;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+async function syncCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        account: { type: 'string' }, integration: { type: 'string' }, mode: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
+        wait: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`jpm-sync sync: ${(err as Error).message}\nusage: jpm-sync ${USAGE}\n`);
+    return 2;
+  }
+  const { values } = parsed;
+  const request = requestOf(values);
+  if (typeof request === 'string' || (values.account === undefined) === (values.integration === undefined)) {
+    process.stderr.write(`jpm-sync sync: ${typeof request === 'string' ? request : 'give --account ID (or --integration ID)'}\nusage: jpm-sync ${USAGE}\n`);
+    return 2;
+  }
+  const { config, secrets } = loadConfigOrExit();
+  await checkDependencies(config, secrets, { redis: true }).catch(exitOnDependencyError);
+  const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
+  const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
+  const deps: ProducerDeps = { db, queues, now: () => new Date(), logger: createLogger('cli'), lookbackDays: config.sync.lookbackDays };
+  try {
+    const { runs } = await triggerSync(deps, {
+      ...(values.account !== undefined ? { accountId: values.account } : { integrationId: values.integration ?? '' }), request, trigger: 'manual',
+    });
+    for (const r of runs) {
+      process.stdout.write(`${r.joined ? 'joined' : 'queued'}  run ${r.runId}  account ${r.accountId}  (${r.status})\n`);
+    }
+    if (!values.wait) {
+      return 0;
+    }
+    let ok = true;
+    for (const r of runs) {
+      const done = await waitFor(deps, r.runId, request.mode === 'range');
+      process.stdout.write(`${done.status}  run ${done.runId}  inserted ${done.counts.inserted}  updated ${done.counts.updated}  ` +
+        `superseded ${done.counts.superseded}  removed ${done.counts.removed}  rejected ${done.counts.rejected}  balances ${done.counts.balances}` +
+        `${done.error ? `  error ${done.error.code}: ${done.error.message ?? ''}` : ''}\n`);
+      ok &&= done.status === 'succeeded';
+    }
+    return ok ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`jpm-sync sync: ${isAppError(err) && err.expose ? err.message : (err as Error).message}\n`);
+    return isAppError(err) && err.httpStatus < 500 ? 2 : 1;
+  } finally {
+    await queues.close();
+    await db.destroy();
+  }
+}
+
+registerCommand('sync', syncCommand, `${USAGE}\n                                       Trigger a sync (an account, or --integration for each of its accounts); --wait shows progress and exits 0 only on success`);

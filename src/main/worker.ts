@@ -1,0 +1,35 @@
+import type { AppContext } from '../context.ts';
+import { watchCertificateExpiry } from '../credentials/index.ts';
+import { flagOverdue } from '../onboarding/index.ts';
+import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { Stoppable } from './lifecycle.ts';
+
+/**
+ * The worker role: runs the job catalog's handlers (sync runs and windows, schedule ticks, daily
+ * maintenance, schedule reconciles) with `config.queue.concurrency` jobs at a time per queue.
+ * `stop()` is graceful: workers stop taking jobs and wait for their active jobs (a window finishes
+ * its pages; nothing is left to stall), then the lock pool and worker connections close. If the
+ * shutdown timeout cuts this short, the jobs stall and another worker picks them up again.
+ */
+export function startWorker(ctx: AppContext): Promise<Stoppable> {
+  const { config, secrets } = ctx;
+  const maintenanceHooks: MaintenanceHook[] = [
+    { name: 'onboarding-overdue', run: async () => void (await flagOverdue(ctx.db)) },
+    { name: 'certificate-expiry', run: async () => void (await watchCertificateExpiry(ctx.db)) },
+  ];
+  const running = startWorkers(
+    {
+      queues: ctx.queues,
+      sync: { db: ctx.db, clientFor: (id) => ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays },
+      logger: createLogger('scheduler'),
+    },
+    {
+      redisUrl: config.redis.url,
+      database: { url: config.database.url, password: secrets.databasePassword },
+      concurrency: config.queue.concurrency,
+      maintenanceHooks,
+    },
+  );
+  return Promise.resolve({ name: 'worker', stop: () => running.close() });
+}

@@ -1,0 +1,24 @@
+/**
+ * The scheduler's public API: what the admin API, the CLI and main/ may use. Everything else in
+ * src/scheduler is internal.
+ */
+export { createQueues, enqueue, type Queues, type QueueSettings, type AppQueue } from './queues.ts';
+export { JOBS, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './jobs.ts';
+export { triggerSync, getRun, cancelRun, type ProducerDeps, type TriggerInput, type TriggeredRun, type RunView } from './runs.ts';
+export { parseSyncRequest, syncRequestSchema, planRun, TRANSACTION_WINDOW_DAYS, BALANCE_WINDOW_DAYS, MAX_RANGE_DAYS } from './plan.ts';
+export { reconcileSchedules, accountSchedules, scheduleId, type ReconcileScope, type ReconcileResult } from './schedules.ts';
+export { startWorkers, STALL_SETTINGS, type WorkerOptions, type RunningWorkers } from './worker.ts';
+export type { MaintenanceHook } from './handlers.ts';
+export type { GuardSettings } from './integration-guard.ts';
+
+import { enqueue, type Queues } from './queues.ts';
+import type { ReconcileScope } from './schedules.ts';
+
+/**
+ * Asks a worker to reconcile the job schedulers of an account or integration whose state changed
+ * (created, paused, resumed, removed): cheap for the caller, and it works from any process that can
+ * reach Redis. Call `reconcileSchedules` directly instead when the caller must know it is done.
+ */
+export async function requestScheduleReconcile(queues: Queues, scope: ReconcileScope): Promise<void> {
+  await enqueue(queues, 'reconcile-schedules', scope);
+}
