@@ -5,6 +5,7 @@ import './cli-apikey.ts';
 import './cli-simulator.ts';
 import './cli-sync.ts';
 import './cli-credentials.ts';
+import './cli-validate.ts';
 
 /** `jpm-sync <command>`: operator commands (package bin, also `npm run cli -- …`). */
 export async function runCli(argv: string[]): Promise<number> {

@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,5 +149,33 @@ describe('validation report and the onboarding live guard', () => {
 
     const missing = await request(api.app).post('/v1/duplicate-suspicions/01900000-0000-7000-8000-0000000000ff/review').set(admin).send({ status: 'not_duplicate' });
     expectProblem(missing, 404, 'not_found');
+  });
+
+  it('the CLI prints the verdict with a progress bar, writes the HTML page and exits 0 on a pass, 1 on a fail', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'validate-cli-'));
+    const out = join(dir, 'report.html');
+    const run = (args: string[]) => promisify(execFile)(join(process.cwd(), 'node_modules/.bin/node'), ['src/main/cli.ts', 'validate', ...args], {
+      env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: api.t.url, LOG_LEVEL: 'warn' },
+    }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+    try {
+      const ok = await run(['--integration', v.tenancy.integrationId, '--from', from, '--to', to, '--html', out]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/verdict: PASSED/);
+      expect(ok.stderr).toContain(`[${'█'.repeat(24)}] ${v.accounts.length}/${v.accounts.length} accounts`);
+      expect(await readFile(out, 'utf8')).toMatch(/^<!doctype html>/);
+
+      const account = v.accounts[1]!;
+      const last = await api.ctx.db.selectFrom('balances').select('as_of_date').where('account_id', '=', account.id).where('kind', '=', 'final')
+        .where('as_of_date', '<=', to).orderBy('as_of_date', 'desc').executeTakeFirstOrThrow();
+      await api.ctx.db.deleteFrom('balances').where('account_id', '=', account.id).where('as_of_date', '=', last.as_of_date).where('kind', '=', 'final').execute();
+      const bad = await run(['--integration', v.tenancy.integrationId, '--from', from, '--to', to]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/verdict: FAILED/);
+      expect(bad.stdout).toMatch(/1 unproved day\(s\): .*no final balance/);
+
+      expect((await run(['--integration', 'nope'])).code).toBe(2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,96 @@
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { isAppError } from '../shared/errors.ts';
+import { isUuid } from '../shared/ids.ts';
+import { createLogger } from '../shared/logger.ts';
+import { isIsoDate } from '../shared/time.ts';
+import { createDb } from '../storage/db.ts';
+import { createValidationReport, renderValidationReportHtml, type ValidationReportDocument } from '../validation/index.ts';
+import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { registerCommand } from './commands.ts';
+
+/**
+ * `jpm-sync validate --integration ID [--from YYYY-MM-DD --to YYYY-MM-DD] [--html out.html] [--json]`:
+ * builds and stores a validation report (the same one `POST /v1/integrations/{id}/validations`
+ * makes), draws a progress bar per account on stderr, prints the verdict, and optionally writes the
+ * HTML page. Exit code 0 when the report passed, 1 when it failed, 2 on bad usage.
+ */
+const USAGE = 'validate --integration ID [--from DATE] [--to DATE] [--html FILE] [--json]   Prove the data of an integration; store and print the report';
+
+function fail(message: string, code = 2): number {
+  process.stderr.write(`jpm-sync validate: ${message}\n`);
+  return code;
+}
+
+/** `[██████░░░░] 3/8 accounts`: redrawn in place on a terminal, one line per step otherwise. */
+export function progressBar(done: number, total: number, width = 24): string {
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${done}/${total} accounts`;
+}
+
+function summary(doc: ValidationReportDocument): string {
+  const lines = [
+    `Validation report ${doc.id}`,
+    `  integration ${doc.integration.name} (${doc.integration.id}), ${doc.period.from} to ${doc.period.to}`,
+    `  ${doc.summary.accounts} account(s): ${doc.summary.proved} day(s) proved, ${doc.summary.broken} broken, ${doc.summary.unproved} unproved; ${doc.summary.openSuspicions} open duplicate suspicion(s)`,
+    `  verdict: ${doc.passed ? 'PASSED' : 'FAILED'}`,
+    ...doc.reasons.map((r) => `    - ${r}`),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+async function validateCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { integration: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, html: { type: 'string' }, json: { type: 'boolean', default: false } },
+    }));
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (!values.integration || !isUuid(values.integration)) {
+    return fail('--integration ID (a UUID) is required');
+  }
+  for (const key of ['from', 'to'] as const) {
+    const v = values[key];
+    if (v !== undefined && !isIsoDate(v)) {
+      return fail(`--${key} must be a date as YYYY-MM-DD`);
+    }
+  }
+  const { config, secrets } = loadConfigOrExit();
+  await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
+  const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
+  const tty = process.stderr.isTTY;
+  try {
+    const doc = await createValidationReport({ db, now: () => new Date(), logger: createLogger('validation') }, {
+      integrationId: values.integration,
+      requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
+      ...(values.from ? { from: values.from } : {}),
+      ...(values.to ? { to: values.to } : {}),
+      onProgress: ({ done, total }) => {
+        process.stderr.write(tty ? `\r${progressBar(done, total)}` : `${progressBar(done, total)}\n`);
+      },
+    });
+    if (tty) {
+      process.stderr.write('\n');
+    }
+    if (values.html) {
+      await writeFile(values.html, renderValidationReportHtml(doc), 'utf8');
+    }
+    process.stdout.write(values.json ? `${JSON.stringify(doc)}\n` : summary(doc));
+    if (values.html && !values.json) {
+      process.stdout.write(`  HTML page written to ${values.html}\n`);
+    }
+    return doc.passed ? 0 : 1;
+  } catch (err) {
+    if (isAppError(err) && err.expose) {
+      return fail(err.message, err.httpStatus === 404 || err.httpStatus === 400 ? 2 : 1);
+    }
+    throw err;
+  } finally {
+    await db.destroy();
+  }
+}
+
+registerCommand('validate', validateCommand, USAGE);
