@@ -1,0 +1,221 @@
+import { z } from 'zod';
+import { formatMinorUnits } from '../shared/money.ts';
+import type { BalanceReadRow } from '../storage/balances-read.repo.ts';
+import type { TransactionDecisionRow, TransactionReadRow, TransactionVersionRow } from '../storage/read.repo.ts';
+
+/**
+ * The read API's contract with downstream services (ledger, reconciliation, reporting): camelCase,
+ * stable, additive changes only. Money is always a decimal string with exactly the currency's
+ * scale (`amount`) plus the exact integer in minor units as a string (`amountMinor`); never a
+ * JSON number, which many JSON parsers would turn into a binary float.
+ */
+export const Id = z.uuid().meta({ description: 'UUID' });
+export const Instant = z.iso.datetime().meta({ description: 'ISO 8601 instant, UTC' });
+export const IsoDate = z.iso.date().meta({ description: 'Calendar date YYYY-MM-DD (the bank business day)' });
+const Decimal = z.string().meta({ description: 'Decimal string with exactly the currency scale, e.g. "1250.00"', example: '1250.00' });
+const Minor = z.string().meta({ description: 'Integer amount in minor units, as a string', example: '125000' });
+
+export function iso(date: Date): string;
+export function iso(date: Date | null): string | null;
+export function iso(date: Date | null): string | null {
+  return date === null ? null : date.toISOString();
+}
+
+export const TransactionSchema = z
+  .object({
+    id: Id,
+    organizationId: Id,
+    accountId: Id,
+    status: z.enum(['pending', 'posted', 'superseded', 'removed']).meta({
+      description: 'pending: intraday item; posted: booked; superseded: a pending item replaced by its posted item (supersededBy); removed: a pending item that never posted',
+    }),
+    direction: z.enum(['credit', 'debit']),
+    amount: Decimal.meta({ description: 'Unsigned amount; the sign is `direction`' }),
+    amountMinor: Minor,
+    currency: z.string().meta({ example: 'USD' }),
+    decimalLocation: z.number().int().meta({ description: 'The currency scale used for amount' }),
+    bookingDate: IsoDate,
+    valueDate: IsoDate.nullable(),
+    bankReference: z.string(),
+    customerReference: z.string(),
+    baiCode: z.string().nullable().meta({ description: 'BAI type code, e.g. "195" (incoming wire)' }),
+    baiSummaryCode: z.string().nullable(),
+    description: z.string(),
+    jpmTransactionId: z.string().meta({ description: "J.P. Morgan's id of the record (may change on re-identification; our id never does)" }),
+    supersededBy: Id.nullable().meta({ description: 'The posted transaction that replaced this pending one' }),
+    supersedes: Id.nullable().meta({ description: 'The pending transaction this posted one replaced' }),
+    version: z.number().int().meta({ description: 'Increases with every change' }),
+    firstSeenAt: Instant,
+    updatedAt: Instant,
+  })
+  .meta({ id: 'Transaction' });
+export type TransactionDto = z.input<typeof TransactionSchema>;
+
+export function toTransactionDto(r: TransactionReadRow): TransactionDto {
+  return {
+    id: r.id,
+    organizationId: r.organization_id,
+    accountId: r.account_id,
+    status: r.status as TransactionDto['status'],
+    direction: r.direction as TransactionDto['direction'],
+    amount: formatMinorUnits(BigInt(r.amount_minor), r.decimal_location),
+    amountMinor: BigInt(r.amount_minor).toString(),
+    currency: r.currency,
+    decimalLocation: r.decimal_location,
+    bookingDate: r.booking_date,
+    valueDate: r.value_date,
+    bankReference: r.bank_reference,
+    customerReference: r.customer_reference,
+    baiCode: r.bai_type_code,
+    baiSummaryCode: r.bai_summary_code,
+    description: r.description,
+    jpmTransactionId: r.jpm_transaction_id,
+    supersededBy: r.superseded_by,
+    supersedes: r.supersedes,
+    version: r.version,
+    firstSeenAt: iso(r.first_seen_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+export const TransactionVersionSchema = z
+  .object({
+    version: z.number().int().meta({ description: 'The version these values had' }),
+    replacedAt: Instant,
+    reason: z.string().meta({ description: 'bank_changed_record or re_identified' }),
+    changedFields: z.array(z.string()).meta({ description: 'Fields that differ in the next version' }),
+    syncRunId: Id.nullable(),
+    values: z.object({
+      status: z.string(), direction: z.string(), amount: Decimal, amountMinor: Minor, currency: z.string(), bookingDate: z.string(),
+      valueDate: z.string().nullable(), bankReference: z.string(), customerReference: z.string(), baiCode: z.string().nullable(),
+      description: z.string(), jpmTransactionId: z.string(),
+    }),
+  })
+  .meta({ id: 'TransactionVersion', description: 'A former state of the transaction' });
+
+export function toVersionDto(v: TransactionVersionRow): z.input<typeof TransactionVersionSchema> {
+  const scale = Number(v.decimal_location);
+  return {
+    version: v.version,
+    replacedAt: iso(v.changed_at),
+    reason: v.reason,
+    changedFields: v.changed_fields,
+    syncRunId: v.sync_run_id,
+    values: {
+      status: v.status, direction: v.direction, amount: formatMinorUnits(BigInt(v.amount_minor), scale), amountMinor: v.amount_minor,
+      currency: v.currency, bookingDate: v.booking_date, valueDate: v.value_date, bankReference: v.bank_reference,
+      customerReference: v.customer_reference, baiCode: v.bai_type_code, description: v.description, jpmTransactionId: v.jpm_transaction_id,
+    },
+  };
+}
+
+export const DecisionSchema = z
+  .object({
+    transactionId: Id,
+    relatedTransactionId: Id.nullable(),
+    decision: z.enum(['matched', 'superseded', 'removed', 're_identified']),
+    rule: z.string().meta({ description: 'The rule that decided, e.g. exact, reference_amount_changed, not_in_prior_day, same_fingerprint_and_occurrence' }),
+    evidence: z.record(z.string(), z.unknown()).meta({ description: 'The facts the rule looked at' }),
+    syncRunId: Id.nullable(),
+    decidedAt: Instant,
+  })
+  .meta({ id: 'TransactionDecision', description: 'Why a row has its status: which rule linked, replaced or removed it' });
+
+export function toDecisionDto(d: TransactionDecisionRow): z.input<typeof DecisionSchema> {
+  return {
+    transactionId: d.transaction_id,
+    relatedTransactionId: d.related_transaction_id,
+    decision: d.decision as z.input<typeof DecisionSchema>['decision'],
+    rule: d.rule,
+    evidence: (d.evidence ?? {}) as Record<string, unknown>,
+    syncRunId: d.sync_run_id,
+    decidedAt: iso(d.created_at),
+  };
+}
+
+export const TransactionDetailSchema = TransactionSchema.extend({
+  history: z.array(TransactionVersionSchema).meta({ description: 'Former versions, oldest first' }),
+  decisions: z.array(DecisionSchema).meta({ description: 'Decisions about this row, or naming it as the related row' }),
+}).meta({ id: 'TransactionDetail' });
+
+const money = (minor: string | null, scale: number) => (minor === null ? null : formatMinorUnits(BigInt(minor), scale));
+
+export const BalanceSchema = z
+  .object({
+    id: Id,
+    organizationId: Id,
+    accountId: Id,
+    asOfDate: IsoDate,
+    kind: z.enum(['current_day', 'final']).meta({ description: 'current_day: intraday position; final: the prior-day closing report' }),
+    currency: z.string(),
+    decimalLocation: z.number().int(),
+    openingLedger: Decimal.nullable(),
+    openingAvailable: Decimal.nullable(),
+    endingLedger: Decimal.nullable(),
+    endingAvailable: Decimal.nullable(),
+    openingLedgerMinor: Minor.nullable(),
+    openingAvailableMinor: Minor.nullable(),
+    endingLedgerMinor: Minor.nullable(),
+    endingAvailableMinor: Minor.nullable(),
+    recordTimestamp: Instant.nullable(),
+    firstSeenAt: Instant,
+    updatedAt: Instant,
+  })
+  .meta({ id: 'Balance' });
+
+export function toBalanceDto(b: BalanceReadRow): z.input<typeof BalanceSchema> {
+  return {
+    id: b.id,
+    organizationId: b.organization_id,
+    accountId: b.account_id,
+    asOfDate: b.as_of_date,
+    kind: b.kind as 'current_day' | 'final',
+    currency: b.currency,
+    decimalLocation: b.decimal_location,
+    openingLedger: money(b.opening_ledger_minor, b.decimal_location),
+    openingAvailable: money(b.opening_available_minor, b.decimal_location),
+    endingLedger: money(b.ending_ledger_minor, b.decimal_location),
+    endingAvailable: money(b.ending_available_minor, b.decimal_location),
+    openingLedgerMinor: b.opening_ledger_minor,
+    openingAvailableMinor: b.opening_available_minor,
+    endingLedgerMinor: b.ending_ledger_minor,
+    endingAvailableMinor: b.ending_available_minor,
+    recordTimestamp: iso(b.record_timestamp),
+    firstSeenAt: iso(b.first_seen_at),
+    updatedAt: iso(b.updated_at),
+  };
+}
+
+export const LatestBalancesSchema = z
+  .object({
+    accountId: Id,
+    organizationId: Id,
+    currency: z.string(),
+    final: BalanceSchema.nullable().meta({ description: 'The newest prior-day (closing) balance' }),
+    currentDay: BalanceSchema.nullable().meta({ description: 'The newest intraday balance' }),
+  })
+  .meta({ id: 'LatestBalances' });
+
+export const ChangeEventSchema = z
+  .object({
+    sequence: z.string().meta({ description: 'Unique event number. Not commit-ordered on its own: always resume from cursors' }),
+    kind: z.enum(['added', 'modified', 'removed']).meta({
+      description: 'added: new row; modified: the bank changed it; removed: a pending item was superseded by its posted item or never posted',
+    }),
+    entity: z.literal('transaction'),
+    entityId: Id,
+    accountId: Id,
+    organizationId: Id,
+    occurredAt: Instant,
+    cursor: z.string().meta({ description: 'Resume point just after this event' }),
+    transaction: TransactionSchema.nullable().meta({ description: "The transaction's current state (apply as an upsert by id)" }),
+  })
+  .meta({ id: 'ChangeEvent' });
+
+export const ChangePageSchema = z
+  .object({
+    data: z.array(ChangeEventSchema),
+    nextCursor: z.string().meta({ description: 'Store it and pass it back; never null (an empty page returns a cursor too)' }),
+    hasMore: z.boolean().meta({ description: 'More events are ready now: poll again immediately' }),
+  })
+  .meta({ id: 'ChangePage' });
