@@ -6,6 +6,7 @@ import { adminApiRoutes } from '../admin-api/index.ts';
 import type { AppContext } from '../context.ts';
 import { createApp, type HealthCheck } from '../http/app.ts';
 import type { Route } from '../http/routes.ts';
+import { readApiRoutes } from '../read-api/index.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { findApiKeyForAuth, touchApiKey } from '../storage/api-keys.repo.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
@@ -26,7 +27,7 @@ export interface ApiAppOptions {
 
 /** Every API route the service serves. Add a module's routes here (`...readApiRoutes({ db })`). */
 export function apiRoutes(ctx: AppContext): Route[] {
-  return [...adminApiRoutes({ db: ctx.db })];
+  return [...adminApiRoutes({ db: ctx.db }), ...readApiRoutes({ db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays })];
 }
 
 function stores(db: Database) {
