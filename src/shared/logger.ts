@@ -63,6 +63,8 @@ export interface LoggerSettings {
 }
 
 let root: Logger = pino({ level: 'silent' });
+/** Bumped by initLogger so loggers made before it rebind to the new root. */
+let generation = 0;
 
 /** Builds the process-wide root logger. Called once by `main/`, before anything logs. */
 export function initLogger(settings: LoggerSettings): Logger {
@@ -89,6 +91,7 @@ export function initLogger(settings: LoggerSettings): Logger {
   } else {
     root = pino(options);
   }
+  generation++;
   return root;
 }
 
@@ -111,9 +114,31 @@ function errSerializer(err: unknown): Record<string, unknown> {
   };
 }
 
-/** A child logger per subsystem; messages stay constant, variables go in fields. */
+/**
+ * A child logger per subsystem; messages stay constant, variables go in fields.
+ * Modules may call this at import time, before main/ has built the root logger: the returned
+ * logger resolves its pino child lazily and rebinds when the root is (re)initialised.
+ */
 export function createLogger(subsystem: Subsystem, bindings: Record<string, unknown> = {}): Logger {
-  return root.child({ subsystem, ...bindings });
+  let bound: Logger | undefined;
+  let boundGeneration = -1;
+  const current = (): Logger => {
+    if (!bound || boundGeneration !== generation) {
+      bound = root.child({ subsystem, ...bindings });
+      boundGeneration = generation;
+    }
+    return bound;
+  };
+  return new Proxy({} as Logger, {
+    get(_target, prop) {
+      const logger = current();
+      const value: unknown = Reflect.get(logger, prop, logger);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(logger) : value;
+    },
+    set(_target, prop, value) {
+      return Reflect.set(current(), prop, value);
+    },
+  });
 }
 
 export function rootLogger(): Logger {
