@@ -6,7 +6,7 @@ import { registerAudit, type AuditSink } from './audit.ts';
 import { authenticate, authorize, orgAccess, type ApiKeyStore, type OrgAccess } from './auth.ts';
 import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
-import { sendJson } from './respond.ts';
+import { runBeforeSend, sendJson } from './respond.ts';
 import { parsePart, strictTop } from './validate.ts';
 import { jsonBody } from './body.ts';
 
@@ -166,6 +166,7 @@ function handlerFor(route: Route): RequestHandler {
       throw new Error(`response of ${route.method.toUpperCase()} ${route.path} does not match its schema: ${parsed.error.message}`);
     }
     if (route.response.mediaType === 'text/html') {
+      await runBeforeSend(req, route.response.status, null);
       // A self-contained page: nothing it may load from elsewhere, no scripts.
       res.status(route.response.status).type('text/html; charset=utf-8')
         .set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
