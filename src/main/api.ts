@@ -7,6 +7,7 @@ import type { AppContext } from '../context.ts';
 import { createApp, type HealthCheck } from '../http/app.ts';
 import type { Route } from '../http/routes.ts';
 import { readApiRoutes } from '../read-api/index.ts';
+import { QUEUE_NAMES } from '../scheduler/index.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { findApiKeyForAuth, touchApiKey } from '../storage/api-keys.repo.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
@@ -17,7 +18,7 @@ import {
 import type { Stoppable } from './lifecycle.ts';
 
 export interface ApiAppOptions {
-  /** Queues shown in bull-board. TODO(5): orchestration passes its queues here. */
+  /** Queues shown in bull-board (default: every queue of the job catalog). */
   queues?: readonly Queue[];
   /** Readiness checks besides Postgres and Redis (e.g. `queue-workers`: throws when no worker is alive). */
   readiness?: readonly HealthCheck[];
@@ -53,7 +54,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
       { name: 'redis', check: () => pingRedis(ctx.config.redis.url, 1_000) },
       ...(options.readiness ?? []),
     ],
-    queues: options.queues ?? [],
+    queues: options.queues ?? QUEUE_NAMES.map((name) => ctx.queues.queue(name)),
   });
 }
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { PERMISSIONS, roleAllows, API_KEY_ROLES } from '../../src/domain/access.ts';
 import { defineRoute, routesOf, type Route } from '../../src/http/routes.ts';
 import { buildApiApp } from '../../src/main/api.ts';
+import { QUEUE_NAMES } from '../../src/scheduler/index.ts';
 import { initLogger } from '../../src/shared/logger.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
@@ -191,7 +192,8 @@ describe('API operations, OpenAPI and security surface', () => {
     expect(board.text).toContain('<div id="root">');
     const basic = await request(api.app).get('/admin/queues/api/queues').auth('ops', api.adminKey);
     expect(basic.status).toBe(200);
-    expect(basic.body).toHaveProperty('queues');
+    const shown = z.object({ queues: z.array(z.object({ name: z.string() }).loose()) }).parse(basic.body);
+    expect(shown.queues.map((q) => q.name).sort()).toEqual([...QUEUE_NAMES].sort());
   });
 
   it('serves the docs page wired to /openapi.json with a persisted bearer authorization', async () => {
