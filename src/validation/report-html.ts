@@ -17,7 +17,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:0 0 8px}h3{font-size:1
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:14px 0}
 .card{flex:1 1 140px;border:1px solid #d1d9e0;border-radius:8px;padding:10px 14px}
 .card b{display:block;font-size:22px}
-section{border:1px solid #d1d9e0;border-radius:8px;padding:16px;margin:16px 0;overflow:hidden}
+section{border:1px solid #d1d9e0;border-radius:8px;padding:16px;margin:16px 0}
+.scroll{overflow-x:auto}
 .cal{overflow-x:auto;padding:4px 0}
 svg{display:block;max-width:100%;height:auto}
 svg text{font:11px -apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#59636e}
@@ -45,11 +46,11 @@ function accountSection(a: AccountReport): string {
 <h2>Account ${esc(a.accountMasked)}${a.accountName ? ` · ${esc(a.accountName)}` : ''} <span class="muted">(${esc(a.currency)}, ${esc(a.from)} to ${esc(a.to)})</span></h2>
 <p class="muted">${a.days.proved} proved · ${a.days.broken} broken · ${a.days.unproved} unproved day(s) · ${a.openSuspicions} open duplicate suspicion(s)</p>
 <div class="cal">${calendarSvg(a)}</div>
-<table class="totals"><thead><tr><th></th><th class="num">Amount</th><th class="num">Items</th></tr></thead><tbody>
+<div class="scroll"><table class="totals"><thead><tr><th></th><th class="num">Amount</th><th class="num">Items</th></tr></thead><tbody>
 <tr><td>Credits (posted)</td><td class="num">${money(a.totals.creditsMinor, a.decimalLocation, a.currency)}</td><td class="num">${a.totals.creditCount}</td></tr>
 <tr><td>Debits (posted)</td><td class="num">${money(a.totals.debitsMinor, a.decimalLocation, a.currency)}</td><td class="num">${a.totals.debitCount}</td></tr>
-</tbody></table>
-${issues.length === 0 ? '' : `<h3>Days not proved</h3><table class="issues"><thead><tr><th>Day</th><th>State</th><th class="num">Difference</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`}
+</tbody></table></div>
+${issues.length === 0 ? '' : `<h3>Days not proved</h3><div class="scroll"><table class="issues"><thead><tr><th>Day</th><th>State</th><th class="num">Difference</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table></div>`}
 </section>`;
 }
 
@@ -62,7 +63,7 @@ function suspicionsSection(doc: ValidationReportDocument): string {
     + `<td>${esc(s.status.replaceAll('_', ' '))}</td><td><code>${esc(s.id)}</code></td></tr>`).join('');
   return `<section class="suspicions"><h2>Duplicate suspicions</h2>
 <p class="muted">Transactions that look the same (account, date, amount, direction, references) where we hold more than the bank reported. Nothing is merged automatically; each needs a person's review.</p>
-<table><thead><tr><th>Account</th><th>Day</th><th>Direction</th><th class="num">Amount</th><th class="num">Held</th><th class="num">Bank</th><th>Status</th><th>Id</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+<div class="scroll"><table><thead><tr><th>Account</th><th>Day</th><th>Direction</th><th class="num">Amount</th><th class="num">Held</th><th class="num">Bank</th><th>Status</th><th>Id</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
 
 function coverageSection(doc: ValidationReportDocument): string {
@@ -104,7 +105,7 @@ ${doc.reasons.length === 0 ? '<p>Every business day of every account is proved b
 <section class="how"><h2>How each day is proved</h2>
 <p>For every account and business day we take J.P. Morgan&#39;s final balances and check <b>opening ledger + credits − debits = closing ledger</b> over the posted transactions we imported for that day. A day is <b>proved</b> when this holds to the last minor unit, <b>broken</b> when it does not (the difference is shown), and <b>unproved</b> when the bank&#39;s final balance or a complete fetch of the day&#39;s transactions is missing.</p>
 ${legendSvg()}
-${totals ? `<table class="currency-totals"><thead><tr><th>Currency</th><th class="num">Credits</th><th class="num">Items</th><th class="num">Debits</th><th class="num">Items</th></tr></thead><tbody>${totals}</tbody></table>` : ''}
+${totals ? `<div class="scroll"><table class="currency-totals"><thead><tr><th>Currency</th><th class="num">Credits</th><th class="num">Items</th><th class="num">Debits</th><th class="num">Items</th></tr></thead><tbody>${totals}</tbody></table></div>` : ''}
 </section>
 ${doc.accounts.map(accountSection).join('\n')}
 ${suspicionsSection(doc)}
