@@ -66,7 +66,8 @@ export function planRun(request: SyncRequest, today: IsoDate, lookbackDays: numb
   if (diffDays(request.from, request.to) < 0) {
     throw new ValidationError(`range start ${request.from} is after its end ${request.to}`, [{ path: 'from', message: 'must not be after to' }]);
   }
-  const to = diffDays(request.to, yesterday) < 0 ? request.to : yesterday;
+  // diffDays(a, b) = b − a: negative when the request ends after yesterday.
+  const to = diffDays(request.to, yesterday) < 0 ? yesterday : request.to;
   if (diffDays(request.from, to) < 0) {
     throw new ValidationError(`range ${request.from}..${request.to} holds no completed business day (today is ${today}); use intraday for today`, [
       { path: 'from', message: 'must be before today' },

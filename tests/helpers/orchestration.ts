@@ -27,10 +27,15 @@ export const TEST_STALL = { lockDuration: 3_000, stalledInterval: 1_000, maxStal
 export interface BankCall {
   jpmAccountId: string;
   what: 'transactions' | 'balances';
+  /** The dates asked for (`relative` for CURRENT_DAY / PRIOR_DAY requests). */
+  range: { from: string; to: string } | 'relative';
   start: number;
   end: number;
   error?: string;
 }
+
+const rangeOf = (q: object): BankCall['range'] =>
+  'startDate' in q && 'endDate' in q ? { from: String(q.startDate), to: String(q.endDate) } : 'relative';
 
 /**
  * Wraps the bank port: records every call (start, end, error) and how many calls per account were in
@@ -51,7 +56,7 @@ export function recordingBank(inner: BankClient, opts: { pageDelayMs?: number } 
   const bank: BankClient = {
     async *transactionPages(q) {
       const id = q.accounts[0]?.accountId ?? '';
-      const call: BankCall = { jpmAccountId: id, what: 'transactions', start: Date.now(), end: 0 };
+      const call: BankCall = { jpmAccountId: id, what: 'transactions', range: rangeOf(q), start: Date.now(), end: 0 };
       calls.push(call);
       enter(id);
       try {
@@ -71,7 +76,7 @@ export function recordingBank(inner: BankClient, opts: { pageDelayMs?: number } 
     },
     async getBalances(q) {
       const id = q.accounts?.[0]?.accountId ?? '';
-      const call: BankCall = { jpmAccountId: id, what: 'balances', start: Date.now(), end: 0 };
+      const call: BankCall = { jpmAccountId: id, what: 'balances', range: rangeOf(q), start: Date.now(), end: 0 };
       calls.push(call);
       enter(id);
       try {

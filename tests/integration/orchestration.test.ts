@@ -155,6 +155,11 @@ describe('backfill', () => {
     expect(tx.map((w) => [w.from, w.to])).toEqual(Array.from({ length: 12 }, (_, i) => [addDays(from, 5 * i), addDays(from, 5 * i + 4)]));
     expect(bal.map((w) => [w.from, w.to])).toEqual([[from, addDays(from, 30)], [addDays(from, 31), to]]);
 
+    // What went to the bank: one call per window, each within J.P. Morgan's limits and the window.
+    const mine = calls.filter((x) => x.jpmAccountId === a.jpmAccountId && x.start >= run.createdAt.getTime() - 1_000);
+    expect(mine.filter((x) => x.what === 'transactions').map((x) => x.range)).toEqual(tx.map((w) => ({ from: w.from, to: w.to })));
+    expect(mine.filter((x) => x.what === 'balances').map((x) => x.range)).toEqual(bal.map((w) => ({ from: w.from, to: w.to })));
+
     const truth = h.sim.groundTruth().accounts.find((x) => x.accountId === a.jpmAccountId)!;
     const expected = truth.transactions.filter((x) => x.asOfDate >= from && x.asOfDate <= to);
     const stored = await h.t.db.selectFrom('transactions').select(['jpm_transaction_id', 'amount_minor', 'direction', 'booking_date', 'status'])
