@@ -77,34 +77,66 @@ async function open(width: number): Promise<Page> {
   return page;
 }
 
-/** Counts screenshot pixels near each state colour, decoding the PNG in the browser itself. */
-async function colourCounts(page: Page, png: Buffer): Promise<Record<string, number>> {
+/*
+ * Browser-side scripts, kept as source text: they run in chromium, where the DOM exists, and the
+ * project's Node type environment has no DOM types to check them against.
+ */
+const BOXES = `(selector) => Array.from(document.querySelectorAll(selector)).map((e) => e.getBoundingClientRect().toJSON())`;
+
+/** Text elements cut off by an `overflow: hidden` ancestor, or off the page outside any scrollable container. */
+const CLIPPED = `() => {
+  const out = [];
+  for (const el of document.querySelectorAll('main td, main th, main li, main p, main h1, main h2, main h3, main .card, main code')) {
+    const r = el.getBoundingClientRect();
+    let scrolls = false;
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const ov = getComputedStyle(a).overflowX;
+      const box = a.getBoundingClientRect();
+      if (ov === 'auto' || ov === 'scroll') { scrolls = true; break; }
+      if ((ov === 'hidden' || ov === 'clip') && (r.left < box.left - 0.5 || r.right > box.right + 0.5)) {
+        out.push(el.tagName + ' "' + el.textContent.slice(0, 30) + '" clipped by ' + a.tagName + '.' + a.className);
+      }
+    }
+    if (!scrolls && (r.left < -0.5 || r.right > document.documentElement.clientWidth + 0.5)) {
+      out.push(el.tagName + ' "' + el.textContent.slice(0, 30) + '" off the page');
+    }
+  }
+  return out;
+}`;
+
+/** Decodes a PNG (base64) in the browser and counts pixels near each state colour. */
+const COLOUR_COUNTS = `async (b64) => {
+  const img = new Image();
+  img.src = 'data:image/png;base64,' + b64;
+  await img.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  const targets = { proved: [0x2d, 0xa4, 0x4e], broken: [0xcf, 0x22, 0x2e], unproved: [0xbf, 0x87, 0x00], none: [0xe6, 0xe9, 0xed] };
+  const counts = { proved: 0, broken: 0, unproved: 0, none: 0 };
+  for (let i = 0; i < data.length; i += 4) {
+    for (const [name, [r, g, b]] of Object.entries(targets)) {
+      if (Math.abs(data[i] - r) + Math.abs(data[i + 1] - g) + Math.abs(data[i + 2] - b) < 24) counts[name]++;
+    }
+  }
+  return counts;
+}`;
+
+function run<T>(page: Page, script: string, arg?: unknown): Promise<T> {
+  return page.evaluate<T>(`(${script})(${arg === undefined ? '' : JSON.stringify(arg)})`);
+}
+
+const boxes = (page: Page, selector: string) => run<Box[]>(page, BOXES, selector);
+
+async function colourCounts(png: Buffer): Promise<Record<string, number>> {
   const decoder = await browser.newPage();
   try {
-    return await decoder.evaluate(async (b64) => {
-      const img = new Image();
-      img.src = `data:image/png;base64,${b64}`;
-      await img.decode();
-      const canvas = document.createElement('canvas');
-      canvas.width = img.naturalWidth;
-      canvas.height = img.naturalHeight;
-      const ctx = canvas.getContext('2d')!;
-      ctx.drawImage(img, 0, 0);
-      const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      const targets: Record<string, [number, number, number]> = { proved: [0x2d, 0xa4, 0x4e], broken: [0xcf, 0x22, 0x2e], unproved: [0xbf, 0x87, 0x00], none: [0xe6, 0xe9, 0xed] };
-      const counts: Record<string, number> = { proved: 0, broken: 0, unproved: 0, none: 0 };
-      for (let i = 0; i < data.length; i += 4) {
-        for (const [name, [r, g, b]] of Object.entries(targets)) {
-          if (Math.abs(data[i]! - r) + Math.abs(data[i + 1]! - g) + Math.abs(data[i + 2]! - b) < 24) {
-            counts[name]!++;
-          }
-        }
-      }
-      return counts;
-    }, png.toString('base64'));
+    return await run<Record<string, number>>(decoder, COLOUR_COUNTS, png.toString('base64'));
   } finally {
     await decoder.close();
-    void page;
   }
 }
 
@@ -126,7 +158,7 @@ describe('validation report page in headless chromium', () => {
     expect(await page.locator('svg.legend .legend-item').allTextContents()).toEqual(['Proved', '!Broken', '?Unproved', 'No business day']);
     expect(await page.locator('.verdict').textContent()).toBe('FAILED');
     expect(await page.locator('h1').textContent()).toBe(`${HOSTILE}: data validation report`);
-    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
+    expect(await page.evaluate<unknown>('window.__xss')).toBeUndefined();
     expect(await page.locator('img').count()).toBe(0);
     // Every business day is one square with its state; the tooltip says the difference.
     const first = page.locator('section.account').first();
@@ -139,41 +171,20 @@ describe('validation report page in headless chromium', () => {
   for (const width of [1280, 420]) {
     it(`keeps its layout at ${width}px: nothing overlaps, nothing overflows, calendars are visible and sane`, async () => {
       const page = await open(width);
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
-      const blocks = await page.locator('main > header, main > .cards, main > section').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as { x: number; y: number; width: number; height: number }));
+      expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(width);
+      const blocks = await boxes(page, 'main > header, main > .cards, main > section');
       expect(blocks.length).toBe(8); // header, cards, how, 3 accounts, suspicions, coverage
       for (let i = 1; i < blocks.length; i++) {
         expect(blocks[i]!.y, `block ${i} starts below block ${i - 1}`).toBeGreaterThanOrEqual(blocks[i - 1]!.y + blocks[i - 1]!.height - 0.5);
       }
       // Nothing is cut off: a text element sticking out of its box must be inside a scrollable
       // container (wide tables on a phone scroll sideways), never clipped or off the page.
-      const clipped = await page.evaluate(() => {
-        const out: string[] = [];
-        for (const el of Array.from(document.querySelectorAll('main td, main th, main li, main p, main h1, main h2, main h3, main .card, main code'))) {
-          const r = el.getBoundingClientRect();
-          let scrolls = false;
-          for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
-            const ov = getComputedStyle(a).overflowX;
-            const box = a.getBoundingClientRect();
-            const outside = r.left < box.left - 0.5 || r.right > box.right + 0.5;
-            if (ov === 'auto' || ov === 'scroll') {
-              scrolls = true;
-              break;
-            }
-            if ((ov === 'hidden' || ov === 'clip') && outside) {
-              out.push(`${el.tagName} "${(el.textContent ?? '').slice(0, 30)}" clipped by ${a.tagName}.${a.className}`);
-            }
-          }
-          if (!scrolls && (r.left < -0.5 || r.right > document.documentElement.clientWidth + 0.5)) {
-            out.push(`${el.tagName} "${(el.textContent ?? '').slice(0, 30)}" off the page`);
-          }
-        }
-        return out;
-      });
+      const clipped = await run<string[]>(page, CLIPPED);
       expect(clipped).toEqual([]);
-      const cards = await page.locator('.card').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as Box));
+      const cards = await boxes(page, '.card');
       cards.forEach((a, i) => cards.slice(i + 1).forEach((b) => expect(overlaps(a, b)).toBe(false)));
-      for (const section of await page.locator('section.account').all()) {
+      for (const a of ACCOUNTS) {
+        const section = page.locator(`section.account[data-account-id="${a.accountId}"]`);
         const s = (await section.boundingBox())!;
         const svg = section.locator('svg.calendar');
         await expect.poll(() => svg.isVisible()).toBe(true);
@@ -184,7 +195,7 @@ describe('validation report page in headless chromium', () => {
         expect(natural.w).toBeGreaterThan(200);
         expect(c.width).toBeGreaterThanOrEqual(Math.min(natural.w, s.width - 34) - 1);
         expect(c.height / c.width).toBeCloseTo(natural.h / natural.w, 2);
-        const cells = await svg.locator('g.day rect').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON() as Box));
+        const cells = await boxes(page, `section.account[data-account-id="${a.accountId}"] svg.calendar g.day rect`);
         expect(cells.length).toBe(eachDay(FROM, TO).length);
         for (const cell of cells) {
           expect(inside(cell, c)).toBe(true);
@@ -199,7 +210,7 @@ describe('validation report page in headless chromium', () => {
   it('paints each day in its state colour on a real screenshot', async () => {
     const page = await open(1280);
     const first = page.locator('section.account svg.calendar').first();
-    const counts = await colourCounts(page, await first.screenshot());
+    const counts = await colourCounts(await first.screenshot());
     const cell = (await first.locator('g.day rect').first().boundingBox())!;
     const area = cell.width * cell.height;
     const a = ACCOUNTS[0]!;
