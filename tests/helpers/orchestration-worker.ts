@@ -9,7 +9,7 @@ import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
 import { createQueues, startWorkers } from '../../src/scheduler/index.ts';
 import { createLogger, initLogger } from '../../src/shared/logger.ts';
 import { createDb } from '../../src/storage/db.ts';
-import { recordingBank, TEST_STALL } from './orchestration.ts';
+import { recordingBank, TEST_STALL } from './recording-bank.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 
 interface ChildConfig {
