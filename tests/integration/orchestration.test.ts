@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { enqueue, getRun, reconcileSchedules, scheduleId, triggerSync, type RunningWorkers } from '../../src/scheduler/index.ts';
+import {
+  cancelRun, enqueue, getRun, reconcileSchedules, requestScheduleReconcile, scheduleId, triggerSync, type RunningWorkers,
+} from '../../src/scheduler/index.ts';
 import { deterministicUuid } from '../../src/scheduler/runs.ts';
 import { accountOffsetSeconds } from '../../src/scheduler/schedules.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -119,9 +121,10 @@ describe('schedules follow account and integration state', () => {
     expect(ids).toContain(scheduleId(b.id, 'prior_day'));
     expect(ids).not.toContain(scheduleId(c.id, 'intraday'));
     expect(ids).not.toContain(scheduleId(c.id, 'prior_day'));
+    // From another process (the admin API), asking a worker to do it:
     await h.t.db.updateTable('bank_accounts').set({ status: 'active' }).where('id', '=', c.id).execute();
-    await reconcileSchedules(deps);
-    expect(await schedulerIds()).toContain(scheduleId(c.id, 'intraday'));
+    await requestScheduleReconcile(h.queues, { accountId: c.id });
+    await expect.poll(() => schedulerIds(), { timeout: 30_000 }).toContain(scheduleId(c.id, 'intraday'));
   });
 
   it('a schedule tick starts a run once, however often the tick is processed', async () => {
@@ -193,6 +196,39 @@ describe('backfill', () => {
     expect(other.runs[0]!.runId).not.toBe(one.runs[0]!.runId);
     expect((await h.waitForRun(one.runs[0]!.runId)).status).toBe('succeeded');
     expect((await h.waitForRun(other.runs[0]!.runId)).status).toBe('succeeded');
+  });
+});
+
+describe('triggers and cancellation', () => {
+  it('a whole integration: one run per active account', async () => {
+    const { runs } = await triggerSync(h.producer(), { integrationId: h.tenancy.integrationId, request: { mode: 'intraday' }, trigger: 'manual' });
+    expect(runs.map((r) => r.accountId).sort()).toEqual(h.accounts.map((a) => a.id).sort());
+    for (const r of runs) {
+      expect((await h.waitForRun(r.runId)).status).toBe('succeeded');
+    }
+  });
+
+  it('cancelRun stops a run before its windows call the bank; a finished run cannot be cancelled', async () => {
+    const b = h.accounts[1]!;
+    const syncWorker = worker.workers.find((w) => w.name === 'sync')!;
+    await syncWorker.pause();
+    let runId: string;
+    try {
+      const { runs } = await triggerSync(h.producer(), { accountId: b.id, request: { mode: 'range', from: addDays(TODAY, -30), to: addDays(TODAY, -1) }, trigger: 'manual' });
+      runId = runs[0]!.runId;
+      const cancelled = await cancelRun({ db: h.t.db, logger: log }, runId);
+      expect(cancelled).toMatchObject({ status: 'cancelled', progress: { windowsTotal: 7, windowsDone: 7 } });
+    } finally {
+      await syncWorker.resume();
+    }
+    const since = Date.now();
+    // The chain drains: every window job ends at once, the parent keeps the cancellation.
+    await expect.poll(async () => h.queues.queue('sync').getJob(`sync-account.${runId}`).then((j) => j?.getState()), { timeout: 30_000 }).toBe('completed');
+    const run = await getRun({ db: h.t.db }, runId, { windows: true });
+    expect(run.status).toBe('cancelled');
+    expect(run.windows!.every((w) => w.status === 'cancelled' && w.attempts === 0)).toBe(true);
+    expect(calls.filter((x) => x.jpmAccountId === b.jpmAccountId && x.start >= since)).toEqual([]);
+    await expect(cancelRun({ db: h.t.db, logger: log }, runId)).rejects.toMatchObject({ code: 'run_finished' });
   });
 });
 
