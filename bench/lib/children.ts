@@ -1,0 +1,124 @@
+/** Starting and stopping the benchmark's child processes (simulator, worker, HTTP servers). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import type { SimChildMessage, SimChildOptions } from './sim-child.ts';
+import { NODE, ROOT } from './env.ts';
+
+export interface Child {
+  pid: number;
+  process: ChildProcess;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+const running = new Set<ChildProcess>();
+
+/** Kills every child still running (the runner's exit path). */
+export function killChildren(): void {
+  for (const c of running) {
+    if (c.exitCode === null && c.signalCode === null) {
+      c.kill('SIGKILL');
+    }
+  }
+}
+
+function track(child: ChildProcess): Child {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return {
+    pid: child.pid ?? -1,
+    process: child,
+    async stop(graceMs = 30_000) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return;
+      }
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited(child);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Spawns `bench/lib/<script>` with `env` added, and resolves once it prints `ready` on stdout.
+ * Further stdout lines go to `onLine`; stderr is passed through.
+ */
+export async function spawnReady(script: string, env: Record<string, string>, onLine?: (line: string) => void, nodeArgs: string[] = []): Promise<Child> {
+  const child = spawn(NODE, [...nodeArgs, join(ROOT, 'bench', 'lib', script)], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', TZ: 'UTC', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const handle = track(child);
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    let ready = false;
+    lines.on('line', (l) => {
+      if (!ready && l === 'ready') {
+        ready = true;
+        resolve();
+      } else {
+        onLine?.(l);
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (!ready) {
+        reject(new Error(`${script} exited before it was ready (${code ?? signal})`));
+      }
+    });
+  });
+  return handle;
+}
+
+export interface SimChild extends Child {
+  info: Extract<SimChildMessage, { type: 'ready' }>;
+  stats(): Promise<Extract<SimChildMessage, { type: 'stats' }>['stats']>;
+}
+
+export async function spawnSimulator(options: SimChildOptions): Promise<SimChild> {
+  const child = spawn(NODE, [join(ROOT, 'bench', 'lib', 'sim-child.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', TZ: 'UTC', BENCH_SIM: JSON.stringify(options) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const handle = track(child);
+  const info = await new Promise<Extract<SimChildMessage, { type: 'ready' }>>((resolve, reject) => {
+    const onMessage = (m: SimChildMessage) => {
+      if (m.type === 'ready') {
+        child.off('message', onMessage);
+        resolve(m);
+      }
+    };
+    child.on('message', onMessage);
+    child.once('exit', (code, signal) => reject(new Error(`simulator exited before it was ready (${code ?? signal})`)));
+  });
+  return {
+    ...handle,
+    info,
+    stats() {
+      return new Promise((resolve) => {
+        const onMessage = (m: SimChildMessage) => {
+          if (m.type === 'stats') {
+            child.off('message', onMessage);
+            resolve(m.stats);
+          }
+        };
+        child.on('message', onMessage);
+        child.send({ type: 'stats' });
+      });
+    },
+    async stop() {
+      child.disconnect();
+      await handle.stop(5_000);
+    },
+  };
+}

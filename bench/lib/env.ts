@@ -1,0 +1,265 @@
+/**
+ * Shared plumbing of the benchmarks: where Postgres and Redis are, the machine description that goes
+ * into every result, databases (`jpm_sync_bench_*`) and Redis prefixes of their own that are always
+ * cleaned up, CPU accounting from /proc, and the result files.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { createDb, quoteIdent, type Database } from '../../src/storage/db.ts';
+import { migrateUp } from '../../src/storage/migrator.ts';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+export const NODE = process.execPath;
+
+/** Postgres superuser URL (the database part is replaced per benchmark). */
+export const PG_ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Every simulated ledger and every synthetic row comes from this seed: the same run, every time. */
+export const SEED = 'jpm-sync-bench-1';
+
+export function dbUrl(name: string): string {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function adminQuery<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+export interface BenchDb {
+  name: string;
+  url: string;
+  db: Database;
+  drop(): Promise<void>;
+}
+
+const liveDbs = new Set<string>();
+
+/** A fresh, migrated database `jpm_sync_bench_<label>_<pid>`; dropped by `drop()` or at exit. */
+export async function createBenchDb(label: string, poolMax = 10): Promise<BenchDb> {
+  const name = `jpm_sync_bench_${label}_${process.pid}`;
+  await adminQuery(`drop database if exists ${quoteIdent(name)} with (force)`);
+  await adminQuery(`create database ${quoteIdent(name)}`);
+  liveDbs.add(name);
+  const url = dbUrl(name);
+  const db = createDb({ url, poolMax, applicationName: `jpm-sync-bench-${label}` });
+  const result = await migrateUp(db);
+  if (result.error) {
+    throw result.error instanceof Error ? result.error : new Error('migration failed');
+  }
+  let dropped = false;
+  return {
+    name,
+    url,
+    db,
+    async drop() {
+      if (dropped) {
+        return;
+      }
+      dropped = true;
+      await db.destroy();
+      await adminQuery(`drop database if exists ${quoteIdent(name)} with (force)`);
+      liveDbs.delete(name);
+    },
+  };
+}
+
+/** Drops what a crashed or interrupted run of this process left (called from the runner's exit path). */
+export async function dropLeftoverDbs(): Promise<void> {
+  for (const name of liveDbs) {
+    await adminQuery(`drop database if exists ${quoteIdent(name)} with (force)`).catch(() => undefined);
+  }
+  liveDbs.clear();
+}
+
+/** A BullMQ prefix of its own (with a Cluster hash tag), as the service's QUEUE_PREFIX. */
+export function benchPrefix(label: string): string {
+  return `{jpm-sync-bench-${label}-${process.pid}}`;
+}
+
+/** Deletes every key under `prefix`. Returns how many keys there were. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) {
+      n += keys.length;
+      await redis.del(...keys);
+    }
+  } while (cursor !== '0');
+  return n;
+}
+
+export function newRedis(): Redis {
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: 3, lazyConnect: false });
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]?.trim() ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export interface Machine {
+  nproc: number;
+  cpuModel: string;
+  ramGiB: number;
+  postgres: string;
+  redis: string;
+  node: string;
+  kernel: string;
+}
+
+export async function machine(): Promise<Machine> {
+  const [pgRow] = await adminQuery<{ v: string }>(`select current_setting('server_version') as v`);
+  const redis = newRedis();
+  let redisVersion: string;
+  try {
+    redisVersion = /redis_version:(\S+)/.exec(await redis.info('server'))?.[1] ?? 'unknown';
+  } finally {
+    redis.disconnect();
+  }
+  return {
+    nproc: Number(firstLine('nproc', [])) || os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    ramGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    postgres: pgRow?.v ?? 'unknown',
+    redis: redisVersion,
+    node: process.version,
+    kernel: os.release(),
+  };
+}
+
+export function loadAverage(): [number, number, number] {
+  const [a = 0, b = 0, c = 0] = os.loadavg();
+  return [round(a, 2), round(b, 2), round(c, 2)];
+}
+
+export function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return ticks / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+
+const CLOCK_TICKS = Number(firstLine('getconf', ['CLK_TCK'])) || 100;
+
+/** Machine-wide busy and total CPU seconds (all cores), from /proc/stat. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = v;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy: busy / CLOCK_TICKS, total: (busy + idle + iowait) / CLOCK_TICKS };
+}
+
+/** CPU seconds used by every Postgres backend of one database (a snapshot; exited backends are gone). */
+export async function postgresCpuSeconds(database: string): Promise<number> {
+  const rows = await adminQuery<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [database]);
+  return rows.reduce((s, r) => s + processCpuSeconds(r.pid), 0);
+}
+
+/** /proc/<pid>/status VmRSS and VmHWM in MB (10^6 bytes; undefined once the process is gone). */
+export function memoryOf(pid: number): { rssMB: number; hwmMB: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0);
+    return { rssMB: (kb('VmRSS') * 1024) / 1e6, hwmMB: (kb('VmHWM') * 1024) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface Target {
+  name: string;
+  /** The measured value. */
+  value: number;
+  op: '>=' | '<=' | '==' | '<';
+  target: number;
+  unit?: string;
+  met: boolean;
+}
+
+export function target(name: string, value: number, op: Target['op'], goal: number, unit?: string): Target {
+  const met = op === '>=' ? value >= goal : op === '<=' ? value <= goal : op === '<' ? value < goal : value === goal;
+  return { name, value, op, target: goal, ...(unit ? { unit } : {}), met };
+}
+
+export interface BenchResult {
+  name: string;
+  title: string;
+  date: string;
+  machine: Machine;
+  /** Load average (1, 5, 15 min) at the start and the end: other work on the machine skews absolute figures. */
+  loadAverage: { start: [number, number, number]; end: [number, number, number] };
+  parameters: Record<string, unknown>;
+  figures: Record<string, unknown>;
+  targets: Target[];
+  notes: string[];
+  passed: boolean;
+}
+
+export async function writeResult(r: BenchResult): Promise<string> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, `${r.name}.json`);
+  await writeFile(file, `${JSON.stringify(r, null, 2)}\n`);
+  return file;
+}
+
+export function printResult(r: BenchResult): void {
+  const lines = [`\n== ${r.name}: ${r.title} ==`, `load average ${r.loadAverage.start.join(' ')} -> ${r.loadAverage.end.join(' ')}`];
+  for (const [k, v] of Object.entries(r.figures)) {
+    lines.push(`  ${k}: ${JSON.stringify(v)}`);
+  }
+  for (const t of r.targets) {
+    lines.push(`  [${t.met ? 'MET ' : 'MISS'}] ${t.name}: ${t.value}${t.unit ? ` ${t.unit}` : ''} (target ${t.op} ${t.target})`);
+  }
+  for (const n of r.notes) {
+    lines.push(`  note: ${n}`);
+  }
+  console.log(lines.join('\n'));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Scale factor for quick runs: `--scale 0.1` or BENCH_SCALE=0.1 (default 1 ≈ a million transactions). */
+export function scaleFrom(argv: readonly string[]): number {
+  const i = argv.indexOf('--scale');
+  const raw = i >= 0 ? argv[i + 1] : process.env.BENCH_SCALE;
+  const n = raw === undefined ? 1 : Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 10) {
+    throw new Error(`--scale must be a number in (0, 10], got ${raw}`);
+  }
+  return n;
+}

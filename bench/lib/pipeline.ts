@@ -1,0 +1,229 @@
+/**
+ * The backfill through the real pipeline: a simulator child process with pre-rendered pages, our
+ * accounts for its accounts, `triggerSync` (the producer the API and CLI use) enqueueing BullMQ flows,
+ * and a worker child process (`startWorkers`, JpmClient over mTLS, normalization, storage) draining
+ * them into the benchmark's database.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JpmClient } from '../../src/jpm/client.ts';
+import { createQueues, planRun, triggerSync, type ProducerDeps, type Queues } from '../../src/scheduler/index.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
+import { addDays } from '../../src/shared/time.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { bankClientOf } from '../../src/sync/jpm-bank.ts';
+import { spawnReady, spawnSimulator, type Child, type SimChild } from './children.ts';
+import {
+  benchPrefix, deletePrefix, machineCpuSeconds, memoryOf, newRedis, postgresCpuSeconds, processCpuSeconds, REDIS_URL, round, SEED, sleep,
+  type BenchDb,
+} from './env.ts';
+
+export const BANK_ID = '02100002';
+const TODAY = '2026-11-25';
+
+/** N accounts × D calendar days × T transactions per business day; scale shrinks D. */
+export interface Dataset {
+  accounts: number;
+  txPerDay: number;
+  historyDays: number;
+  today: string;
+  from: string;
+  to: string;
+}
+
+/** Default ≈ 1M posted transactions: 20 accounts × 175 days (125 business days) × 400 a day. */
+export function datasetFor(scale: number): Dataset {
+  const historyDays = Math.max(7, Math.round(175 * scale));
+  return { accounts: 20, txPerDay: 400, historyDays, today: TODAY, from: addDays(TODAY, -historyDays), to: addDays(TODAY, -1) };
+}
+
+export interface Bank {
+  sim: SimChild;
+  credFile: string;
+  dir: string;
+  prewalk: { seconds: number; requests: number; cachedBytes: number };
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the simulator and walks every page and balance window the backfill will ask for, once, with
+ * the real client, so its pre-render cache holds every body: during the measured run the fake bank
+ * only looks bodies up and writes them to the socket.
+ */
+export async function startBank(ds: Dataset): Promise<Bank> {
+  const sim = await spawnSimulator({
+    seed: SEED, today: ds.today, accounts: ds.accounts, txPerDay: ds.txPerDay, historyDays: ds.historyDays, prerenderMaxBytes: 8 * 2 ** 30,
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'jpm-sync-bench-'));
+  const credFile = join(dir, 'credential.json');
+  const credential = { id: 'bench-cert', certPem: sim.info.certPem, keyPem: sim.info.keyPem, caPem: sim.info.caCertPem };
+  await writeFile(credFile, JSON.stringify(credential), { mode: 0o600 });
+  const started = performance.now();
+  const client = new JpmClient({ baseUrl: sim.info.url, credentials: () => Promise.resolve(credential) });
+  const bank = bankClientOf(client);
+  const plan = planRun({ mode: 'range', from: ds.from, to: ds.to }, ds.today, 5);
+  const work = sim.info.accounts.flatMap((a) => plan.windows.map((w) => ({ a, w })));
+  let next = 0;
+  const walker = async () => {
+    for (let i = next++; i < work.length; i = next++) {
+      const { a, w } = work[i]!;
+      const window = { startDate: w.from ?? w.shownFrom, endDate: w.to ?? w.shownTo };
+      const accounts = [{ accountId: a.accountId, bankId: BANK_ID }];
+      if (w.kinds.includes('transactions')) {
+        for await (const page of bank.transactionPages({ ...window, accounts })) {
+          void page;
+        }
+      }
+      if (w.kinds.includes('balances')) {
+        await bank.getBalances({ ...window, accounts });
+      }
+    }
+  };
+  await Promise.all([walker(), walker(), walker()]);
+  await client.close();
+  const stats = await sim.stats();
+  return {
+    sim,
+    credFile,
+    dir,
+    prewalk: { seconds: round((performance.now() - started) / 1000, 1), requests: stats.requests, cachedBytes: stats.cachedBytes },
+    async stop() {
+      await sim.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface BenchAccount {
+  id: string;
+  jpmAccountId: string;
+}
+
+/** One organization, one live integration pointing at the simulator, our accounts for its accounts. */
+export async function seedTenancy(db: Database, bank: Bank): Promise<{ organizationId: string; integrationId: string; accounts: BenchAccount[] }> {
+  const organizationId = uuidv7();
+  const integrationId = uuidv7();
+  await db.insertInto('organizations').values({ id: organizationId, name: 'Bench Treasury' }).execute();
+  await db.insertInto('integrations').values({
+    id: integrationId, organization_id: organizationId, name: 'Bench J.P. Morgan', environment: 'simulator', base_url: bank.sim.info.url, stage: 'live',
+  }).execute();
+  const accounts = bank.sim.info.accounts.map((a) => ({ id: uuidv7(), jpmAccountId: a.accountId, currency: a.currency, decimalLocation: a.decimalLocation }));
+  await db.insertInto('bank_accounts').values(accounts.map((a) => ({
+    id: a.id, organization_id: organizationId, integration_id: integrationId, jpm_account_id: a.jpmAccountId, bank_id: BANK_ID,
+    currency: a.currency, decimal_location: a.decimalLocation, time_zone: 'America/New_York',
+  }))).execute();
+  return { organizationId, integrationId, accounts: accounts.map((a) => ({ id: a.id, jpmAccountId: a.jpmAccountId })) };
+}
+
+export interface MemorySample {
+  t: number;
+  rssMB: number;
+}
+
+export interface RunMeasure {
+  seconds: number;
+  runs: number;
+  failedRuns: number;
+  memory: MemorySample[];
+  peakHwmMB: number;
+  cpu: { simulatorSeconds: number; workerSeconds: number; postgresSeconds: number; benchSeconds: number; machineBusySeconds: number; machineTotalSeconds: number };
+  simHandlerCpuSeconds: number;
+  simRequests: number;
+  simCacheHits: number;
+}
+
+export interface Pipeline {
+  queues: Queues;
+  prefix: string;
+  /** Starts a worker child, triggers the range for every account, waits for every run to end, stops the worker. */
+  run(label: string): Promise<RunMeasure>;
+  close(): Promise<void>;
+}
+
+export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: readonly BenchAccount[], options: { concurrency: number; poolMax: number; nodeArgs?: string[] }): Pipeline {
+  const prefix = benchPrefix('pipeline');
+  const queues = createQueues({ redisUrl: REDIS_URL, prefix });
+  const producer: ProducerDeps = { db: bdb.db, queues, now: () => new Date(`${ds.today}T17:00:00Z`), logger: createLogger('scheduler'), lookbackDays: 5 };
+  return {
+    queues,
+    prefix,
+    async run(label) {
+      const worker: Child = await spawnReady('worker-child.ts', {
+        BENCH_WORKER: JSON.stringify({
+          dbUrl: bdb.url, redisUrl: REDIS_URL, prefix, simUrl: bank.sim.info.url, credFile: bank.credFile, today: ds.today,
+          concurrency: options.concurrency, poolMax: options.poolMax,
+        }),
+      }, undefined, options.nodeArgs ?? []);
+      const memory: MemorySample[] = [];
+      let peakHwmMB = 0;
+      const simBefore = await bank.sim.stats();
+      const cpu0 = {
+        sim: processCpuSeconds(bank.sim.pid), worker: processCpuSeconds(worker.pid), pg: await postgresCpuSeconds(bdb.name),
+        bench: process.cpuUsage(), machine: machineCpuSeconds(),
+      };
+      const started = performance.now();
+      const sampler = setInterval(() => {
+        const m = memoryOf(worker.pid);
+        if (m) {
+          memory.push({ t: round((performance.now() - started) / 1000, 2), rssMB: round(m.rssMB, 1) });
+          peakHwmMB = Math.max(peakHwmMB, m.hwmMB);
+        }
+      }, 100);
+      const runIds: string[] = [];
+      for (const a of accounts) {
+        const { runs } = await triggerSync(producer, { accountId: a.id, request: { mode: 'range', from: ds.from, to: ds.to }, trigger: 'backfill' });
+        runIds.push(...runs.map((r) => r.runId));
+      }
+      let state = { open: runIds.length, failed: 0 };
+      let lastPrint = 0;
+      while (state.open > 0) {
+        await sleep(200);
+        const row = await bdb.db.selectFrom('sync_runs')
+          .select((eb) => [
+            eb.fn.countAll<string>().filterWhere('finished_at', 'is', null).as('open'),
+            eb.fn.countAll<string>().filterWhere('status', '<>', 'succeeded').filterWhere('finished_at', 'is not', null).as('failed'),
+            eb.fn.sum<string>('inserted').as('inserted'),
+          ])
+          .where('id', 'in', runIds)
+          .executeTakeFirstOrThrow();
+        state = { open: Number(row.open), failed: Number(row.failed) };
+        const now = performance.now();
+        if (now - lastPrint > 5_000) {
+          lastPrint = now;
+          process.stdout.write(`  ${label}: ${round((now - started) / 1000)} s, runs open ${state.open}/${runIds.length}, rss ${memory.at(-1)?.rssMB ?? '?'} MB\n`);
+        }
+      }
+      const seconds = (performance.now() - started) / 1000;
+      clearInterval(sampler);
+      const simAfter = await bank.sim.stats();
+      const bench = process.cpuUsage(cpu0.bench);
+      const machine = machineCpuSeconds();
+      const cpu = {
+        simulatorSeconds: round(processCpuSeconds(bank.sim.pid) - cpu0.sim, 2),
+        workerSeconds: round(processCpuSeconds(worker.pid) - cpu0.worker, 2),
+        postgresSeconds: round((await postgresCpuSeconds(bdb.name)) - cpu0.pg, 2),
+        benchSeconds: round((bench.user + bench.system) / 1e6, 2),
+        machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
+        machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),
+      };
+      await worker.stop();
+      return {
+        seconds, runs: runIds.length, failedRuns: state.failed, memory, peakHwmMB: round(peakHwmMB, 1), cpu,
+        simHandlerCpuSeconds: round((simAfter.cpuMicros - simBefore.cpuMicros) / 1e6, 2),
+        simRequests: simAfter.requests - simBefore.requests,
+        simCacheHits: simAfter.cacheHits - simBefore.cacheHits,
+      };
+    },
+    async close() {
+      const redis = newRedis();
+      try {
+        await deletePrefix(redis, prefix);
+      } finally {
+        redis.disconnect();
+      }
+      await queues.close();
+    },
+  };
+}
