@@ -4,6 +4,7 @@ import { flagOverdue } from '../onboarding/index.ts';
 import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Stoppable } from './lifecycle.ts';
+import { validationMaintenanceHook, withValidationHook } from './validation-wiring.ts';
 
 /**
  * The worker role: runs the job catalog's handlers (sync runs and windows, schedule ticks, daily
@@ -14,14 +15,16 @@ import type { Stoppable } from './lifecycle.ts';
  */
 export function startWorker(ctx: AppContext): Promise<Stoppable> {
   const { config, secrets } = ctx;
+  const sync = withValidationHook({ db: ctx.db, clientFor: (id) => ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays });
   const maintenanceHooks: MaintenanceHook[] = [
     { name: 'onboarding-overdue', run: async () => void (await flagOverdue(ctx.db)) },
     { name: 'certificate-expiry', run: async () => void (await watchCertificateExpiry(ctx.db)) },
+    validationMaintenanceHook(ctx.db, sync),
   ];
   const running = startWorkers(
     {
       queues: ctx.queues,
-      sync: { db: ctx.db, clientFor: (id) => ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays },
+      sync,
       logger: createLogger('scheduler'),
     },
     {

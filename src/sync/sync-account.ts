@@ -24,6 +24,12 @@ export interface SyncDeps {
   now(): Date;
   logger: Logger;
   lookbackDays: number;
+  /**
+   * Called after a window stored the final (prior-day/history) data of `dates`, so validation can
+   * recompute those days' balance proofs (wired in main/; sync does not know validation). A failure
+   * here is logged, never fails the window: the data is stored, only its proof is late.
+   */
+  onPostedDays?: (accountId: string, dates: readonly IsoDate[]) => Promise<void>;
 }
 
 export type SyncKind = 'transactions' | 'balances';
@@ -126,6 +132,9 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     add(counts, await syncBalances(deps, job, row, account, plan.balances));
   }
   await touchAccountSynced(deps.db, row.id, deps.now());
+  if (deps.onPostedDays && plan.postedDates.length > 0) {
+    await deps.onPostedDays(row.id, plan.postedDates).catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
+  }
   log.debug({ counts }, 'window synced');
   return counts;
 }

@@ -40,8 +40,8 @@ export const DEFAULT_HEAL_OPTIONS: Readonly<HealOptions> = Object.freeze({
 export interface HealDeps {
   db: Database;
   /** Re-fetches the account's posted transactions and final balances for [from, to] and stores them. */
-  refetch(accountId: string, from: IsoDate, to: IsoDate): Promise<unknown>;
-  now(): Date;
+  refetch: (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown>;
+  now: () => Date;
   logger?: Logger;
   options?: Partial<HealOptions>;
 }

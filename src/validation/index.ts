@@ -11,6 +11,7 @@ export {
 export { DEFAULT_HEAL_OPTIONS, healAccountDays, windowsOf, type HealDeps, type HealOptions, type HealSummary } from './heal.ts';
 export { diffSnapshots, type HealDiff } from './heal-diff.ts';
 export { escapeHtml } from './html-escape.ts';
+export { onPostedDays, validateRecentDays, type MaintenanceDeps, type SweepResult } from './maintenance.ts';
 export { refreshAccountDayMetrics, registerAccountDayMetrics } from './metrics.ts';
 export { DEFAULT_STALE_HOURS, createValidationReport, type ReportDeps, type ReportRequest } from './report.ts';
 export { renderValidationReportHtml } from './report-html.ts';

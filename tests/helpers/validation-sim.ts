@@ -2,11 +2,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JpmClient } from '../../src/jpm/client.ts';
-import type { WireBalanceAccount } from '../../src/normalization/wire.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { IsoDate } from '../../src/shared/time.ts';
 import type { Database } from '../../src/storage/db.ts';
-import type { BankClient, TransactionQuery } from '../../src/sync/bank-client.ts';
+import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { syncAccountWindow, type SyncDeps } from '../../src/sync/sync-account.ts';
 import { createClientCredential, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
@@ -29,30 +28,6 @@ export interface ValidationSim {
   /** Final balances only: the days' transactions stay unfetched. */
   syncAccountBalancesOnly: (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown>;
   stop(): Promise<void>;
-}
-
-function window(q: Exclude<TransactionQuery, { empty: true }>) {
-  return 'relativeDateType' in q ? { relativeDateType: q.relativeDateType } : { startDate: q.startDate, endDate: q.endDate };
-}
-
-/** Adapts the J.P. Morgan client to the port `sync` asks for. */
-export function bankClientOf(client: JpmClient): BankClient {
-  return {
-    async *transactionPages(q) {
-      for await (const e of client.transactionPages({ ...window(q), accountIds: q.accounts.map((a) => a.accountId) })) {
-        if (e.type === 'page') {
-          yield {
-            walk: e.walk, pageNumber: e.pageNumber, totalPages: e.totalPages, totalRecords: e.totalRecords,
-            records: e.records, rejects: e.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw })),
-          };
-        }
-      }
-    },
-    async getBalances(q) {
-      const r = await client.getBalances({ ...window(q), ...(q.accounts ? { accounts: q.accounts.map((a) => ({ accountId: a.accountId, ...(a.bankId ? { bankId: a.bankId } : {}) })) } : {}) });
-      return { accounts: [...r.accounts, ...r.accountErrors.map((e) => e.entry)] as unknown as WireBalanceAccount[] };
-    },
-  };
 }
 
 export async function startValidationSim(db: Database, options: Partial<SimulatorOptions> & { today: IsoDate }): Promise<ValidationSim> {
