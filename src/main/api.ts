@@ -16,6 +16,7 @@ import {
   beginIdempotentRequest, completeIdempotentRequest, purgeExpiredIdempotencyKeys, releaseIdempotentRequest,
 } from '../storage/idempotency.repo.ts';
 import type { Stoppable } from './lifecycle.ts';
+import { registerAccountDayMetrics } from '../validation/index.ts';
 
 export interface ApiAppOptions {
   /** Queues shown in bull-board (default: every queue of the job catalog). */
@@ -63,6 +64,8 @@ const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
 /** The `api` role: admin and read APIs over HTTP. Stopping closes the listener and waits for requests. */
 export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server }> {
   const app = buildApiApp(ctx);
+  // Gauges whose value lives in Postgres are refreshed at scrape time.
+  const stopMetrics = registerAccountDayMetrics(ctx.db);
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(ctx.config.http.port, ctx.config.http.host, () => resolve(s));
     s.once('error', reject);
@@ -82,6 +85,7 @@ export async function startApi(ctx: AppContext): Promise<Stoppable & { server: S
     stop: () =>
       new Promise<void>((resolve) => {
         clearInterval(purge);
+        stopMetrics();
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
