@@ -70,7 +70,8 @@ export function planWindow(job: WindowJob, today: IsoDate, lookbackDays: number)
       throw new Error('range window needs from and to');
     }
     from = job.from;
-    to = diffDays(job.to, yesterday) < 0 ? job.to : yesterday;
+    // A range never reaches today: clip its end to yesterday (today is only ever a snapshot).
+    to = diffDays(job.to, yesterday) < 0 ? yesterday : job.to;
   }
   if (diffDays(from, to) < 0) {
     // The whole range is today or later: nothing final exists yet.

@@ -1,0 +1,232 @@
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import { createApiKey } from '../admin-api/api-keys.service.ts';
+import { createContext, type AppContext } from '../context.ts';
+import { generateCsr, installCertificate } from '../credentials/index.ts';
+import { createIntegration, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, transition } from '../onboarding/index.ts';
+import { getRun, startWorkers, triggerSync, type RunView } from '../scheduler/index.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import { createLogger } from '../shared/logger.ts';
+import { toMinorUnits } from '../shared/money.ts';
+import { addDays, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
+import { startSimulator, signCsr, type RunningSimulator } from '../simulator/index.ts';
+import { migrateUp } from '../storage/migrator.ts';
+import { discoverAccounts } from '../sync/discover-accounts.ts';
+import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { startApi } from './api.ts';
+import { onShutdown, runSteps, type Stoppable } from './lifecycle.ts';
+
+/**
+ * `npm run demo`: the whole job end to end against the built-in simulator, on a fresh clone with
+ * only Postgres and Redis running. Onboards a demo customer through the six steps (CSR signed by
+ * the simulator's CA, as J.P. Morgan issues one), discovers its accounts, backfills 90 days,
+ * watches yesterday's current day, lets it post this morning, and prints a summary. `--once` exits
+ * after the summary; otherwise the service and simulator keep running until Ctrl-C.
+ *
+ * The demo moves a clock of its own: "yesterday afternoon" for the intraday run, "this morning"
+ * for the prior-day run, so pending items visibly turn into posted ones within a minute.
+ */
+const ZONE = 'America/New_York';
+const OPS = 'demo@jpm-sync.example';
+const BACKFILL_DAYS = 90;
+
+function previousBusinessDay(d: IsoDate): IsoDate {
+  let p = addDays(d, -1);
+  while (isWeekend(p)) {
+    p = addDays(p, -1);
+  }
+  return p;
+}
+
+function out(line = ''): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function waitForRuns(ctx: AppContext, runIds: readonly string[], label: string): Promise<RunView[]> {
+  const tty = process.stderr.isTTY;
+  for (;;) {
+    const runs = await Promise.all(runIds.map((id) => getRun({ db: ctx.db }, id)));
+    const total = runs.reduce((s, r) => s + Math.max(r.progress.windowsTotal, 1), 0);
+    const done = runs.reduce((s, r) => s + (['succeeded', 'failed', 'partial', 'cancelled'].includes(r.status) ? Math.max(r.progress.windowsTotal, 1) : r.progress.windowsDone), 0);
+    const records = runs.reduce((s, r) => s + r.counts.fetched, 0);
+    if (tty) {
+      const width = 30;
+      const filled = Math.round((done / total) * width);
+      process.stderr.write(`\r  ${label.padEnd(22)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} windows, ${records} records`);
+    }
+    if (runs.every((r) => ['succeeded', 'failed', 'partial', 'cancelled'].includes(r.status))) {
+      if (tty) {
+        process.stderr.write('\n');
+      }
+      const failed = runs.filter((r) => r.status !== 'succeeded');
+      if (failed.length > 0) {
+        throw new Error(`${label}: ${failed.length} run(s) did not succeed: ${failed.map((r) => `${r.status} ${r.error?.code ?? ''} ${r.error?.message ?? ''}`).join('; ')}`);
+      }
+      out(`  ${label}: ${runs.length} run(s) succeeded, ${records} records read`);
+      return runs;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function onboard(ctx: AppContext, sim: RunningSimulator, organizationId: string): Promise<string> {
+  const integration = await createIntegration(ctx.db, {
+    organizationId, name: 'Demo Treasury', environment: 'simulator', baseUrl: sim.url, serverCaPem: sim.caCertPem, actor: OPS,
+  });
+  const id = integration.id;
+  const move = (to: Parameters<typeof transition>[1]['to'], note: string) => transition(ctx.db, { integrationId: id, to, actor: OPS, note });
+  await recordEligibility(ctx.db, {
+    integrationId: id, actor: OPS,
+    checklist: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep (J.P. Morgan)', signingAuthority: 'Sam Signer (CFO)' },
+  });
+  await move('kickoff', '1. eligibility confirmed: J.P. Morgan Access, a JPM rep, signing authority');
+  await recordJpmProject(ctx.db, { integrationId: id, projectId: 'demo-dev-portal-project', actor: OPS });
+  await move('technical_setup', '2. kickoff held; developer-portal project created');
+  const keyPair = await generateCsr(ctx.db, ctx.secrets, {
+    integrationId: id, actor: OPS, subject: { country: 'US', state: 'New York', locality: 'New York', organization: 'Demo Treasury Inc', organizationalUnit: 'Treasury' },
+  });
+  await recordApiAccess(ctx.db, { integrationId: id, status: 'requested', actor: OPS });
+  await move('security_admins', '3. key generated, CSR submitted, API access requested');
+  await recordSecurityAdmin(ctx.db, { integrationId: id, side: 'customer', name: 'Casey Controller', email: 'casey@demo-treasury.example', role: 'Security administrator', actor: OPS });
+  await recordSecurityAdmin(ctx.db, { integrationId: id, side: 'ours', name: 'Riley Reconciler', email: 'riley@jpm-sync.example', role: 'Security administrator', actor: OPS });
+  await move('awaiting_approval', '4. security administrators designated');
+  // 5. J.P. Morgan approves and issues the certificate: here the simulator's CA signs our CSR.
+  const certificatePem = await signCsr(sim.pki, keyPair.csrPem);
+  await installCertificate(ctx.db, { integrationId: id, certificatePem, chainPem: sim.caCertPem, actor: OPS });
+  await recordApiAccess(ctx.db, { integrationId: id, status: 'confirmed', actor: OPS });
+  await move('approved', '5. approved; certificate installed');
+  out(`  onboarded integration ${id}: requested → kickoff → technical_setup → security_admins → awaiting_approval → approved`);
+  return id;
+}
+
+interface Summary {
+  accounts: number;
+  transactions: number;
+  pending: number;
+  superseded: number;
+  removed: number;
+  balances: number;
+  duplicates: number;
+  truthMissing: number;
+  truthExtra: number;
+}
+
+async function summarize(ctx: AppContext, sim: RunningSimulator, integrationId: string): Promise<Summary> {
+  const q = await sql<{ accounts: string; transactions: string; pending: string; superseded: string; removed: string; balances: string; duplicates: string }>`
+    select
+      (select count(*) from bank_accounts where integration_id = ${integrationId})::text as accounts,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'posted')::text as transactions,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'pending')::text as pending,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'superseded')::text as superseded,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'removed')::text as removed,
+      (select count(*) from balances b join bank_accounts a on a.id = b.account_id where a.integration_id = ${integrationId})::text as balances,
+      (select count(*) from (select t.account_id, t.post_code, t.jpm_transaction_id from transactions t join bank_accounts a on a.id = t.account_id
+         where a.integration_id = ${integrationId} group by 1, 2, 3 having count(*) > 1) d)::text as duplicates`.execute(ctx.db);
+  const row = q.rows[0]!;
+  // Compare every posted row with the bank's own final ledger (ids and amounts to the minor unit).
+  const truth = sim.groundTruth();
+  const rows = await sql<{ jpm_account_id: string; jpm_transaction_id: string; amount_minor: string; booking_date: string }>`
+    select a.jpm_account_id, t.jpm_transaction_id, t.amount_minor::text, t.booking_date from transactions t join bank_accounts a on a.id = t.account_id
+    where a.integration_id = ${integrationId} and t.status = 'posted'`.execute(ctx.db);
+  const from = rows.rows.reduce((m, r) => (r.booking_date < m ? r.booking_date : m), '9999-12-31');
+  const ours = new Set(rows.rows.map((r) => `${r.jpm_account_id}|${r.jpm_transaction_id}|${r.amount_minor}`));
+  const theirs = new Set(truth.accounts.flatMap((a) => a.transactions.filter((t) => t.asOfDate >= from)
+    .map((t) => `${a.accountId}|${t.transactionId}|${toMinorUnits(t.amount, a.decimalLocation)}`)));
+  return {
+    accounts: Number(row.accounts), transactions: Number(row.transactions), pending: Number(row.pending), superseded: Number(row.superseded),
+    removed: Number(row.removed), balances: Number(row.balances), duplicates: Number(row.duplicates),
+    truthMissing: [...theirs].filter((k) => !ours.has(k)).length, truthExtra: [...ours].filter((k) => !theirs.has(k)).length,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { once: { type: 'boolean', default: false } } });
+  const startedAt = Date.now();
+  // The demo prints its own story; service logs below warnings would drown it (LOG_LEVEL still wins).
+  const { config, secrets, logger } = loadConfigOrExit({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  out('jpm-sync demo: the whole job against the built-in J.P. Morgan simulator');
+  await checkDependencies(config, secrets, { redis: true, createDb: true }).catch(exitOnDependencyError);
+  const ctx = createContext(config, secrets);
+  const stops: Stoppable[] = [];
+  onShutdown(logger, config.shutdownTimeoutMs, () => [...stops.reverse(), { name: 'context', stop: () => ctx.close() }]);
+
+  const migrated = await migrateUp(ctx.db);
+  if (migrated.error) {
+    throw migrated.error instanceof Error ? migrated.error : new Error('migration failed');
+  }
+  out(`  database ${new URL(config.database.url).pathname.slice(1)} migrated`);
+
+  // The demo's business days: yesterday (intraday), then this morning (prior-day), in New York.
+  const today = localDate(new Date(), ZONE);
+  const yesterday = previousBusinessDay(today);
+  let clock: Date | null = new Date(`${yesterday}T20:00:00Z`);
+  // After the summary the demo clock hands over to the wall clock.
+  const now = () => clock ?? new Date();
+  const sim = await startSimulator({
+    host: config.simulator.host, port: 0, pkiDir: config.simulator.pkiDir, seed: 'demo', today: yesterday, progress: 0.6,
+    historyDays: BACKFILL_DAYS + 10, txPerDay: 30, accounts: [{ currency: 'USD' }, { currency: 'USD' }, { currency: 'EUR' }, { currency: 'JPY' }, { currency: 'KWD' }],
+  });
+  stops.push({ name: 'simulator', stop: () => sim.stop() });
+  out(`  simulator listening at ${sim.url} (mutual TLS, dev CA in ${config.simulator.pkiDir})`);
+
+  const organizationId = uuidv7();
+  await ctx.db.insertInto('organizations').values({ id: organizationId, name: 'Demo Treasury Inc' }).execute();
+  const integrationId = await onboard(ctx, sim, organizationId);
+  const discovered = await discoverAccounts(ctx.db, await ctx.clientFor(integrationId), { id: integrationId, organizationId }, ZONE);
+  out(`  discovered ${discovered.accounts.length} accounts from J.P. Morgan: ${discovered.accounts.map((a) => `****${a.jpm_account_id.slice(-4)} ${a.currency}`).join(', ')}`);
+  await transition(ctx.db, { integrationId, to: 'validating', actor: OPS, note: '6. accounts configured; data flowing; validation next' });
+
+  const api = await startApi(ctx);
+  stops.push(api);
+  const workers = startWorkers(
+    { queues: ctx.queues, sync: { db: ctx.db, clientFor: (id) => ctx.clientFor(id), now, logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays }, logger: createLogger('scheduler') },
+    { redisUrl: config.redis.url, database: { url: config.database.url, password: secrets.databasePassword }, concurrency: config.queue.concurrency },
+  );
+  stops.push({ name: 'worker', stop: () => workers.close() });
+  const producer = { db: ctx.db, queues: ctx.queues, now, logger: createLogger('scheduler'), lookbackDays: config.sync.lookbackDays };
+
+  const from = addDays(yesterday, -BACKFILL_DAYS);
+  const backfill = await triggerSync(producer, { integrationId, request: { mode: 'range', from, to: addDays(yesterday, -1) }, trigger: 'demo' });
+  await waitForRuns(ctx, backfill.runs.map((r) => r.runId), `backfill ${BACKFILL_DAYS} days`);
+  const intraday = await triggerSync(producer, { integrationId, request: { mode: 'intraday' }, trigger: 'demo' });
+  await waitForRuns(ctx, intraday.runs.map((r) => r.runId), `intraday ${yesterday}`);
+  // The next morning: yesterday's current day comes back as prior-day data with new ids.
+  clock = new Date(`${today}T14:30:00Z`);
+  sim.setClock({ today, progress: 0.2 });
+  const prior = await triggerSync(producer, { integrationId, request: { mode: 'prior_day' }, trigger: 'demo' });
+  await waitForRuns(ctx, prior.runs.map((r) => r.runId), `prior-day ${yesterday}`);
+
+  const s = await summarize(ctx, sim, integrationId);
+  const key = await createApiKey(ctx.db, { name: 'demo admin', role: 'admin', organizationId: null, createdByKeyId: null });
+  const address = api.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.http.port;
+  const base = config.http.publicBaseUrl || `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
+  out('');
+  out('Summary');
+  out(`  accounts                  ${s.accounts}`);
+  out(`  transactions (posted)     ${s.transactions}`);
+  out(`  pending (current day)     ${s.pending}`);
+  out(`  pending superseded        ${s.superseded} (linked to their posted items)`);
+  out(`  pending never posted      ${s.removed} (marked removed, kept)`);
+  out(`  balances                  ${s.balances}`);
+  out(`  duplicates                ${s.duplicates}`);
+  out(`  vs the bank's ledger      ${s.truthMissing} missing, ${s.truthExtra} extra`);
+  out(`  time taken                ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  out('');
+  out(`  API         ${base}/v1   (docs: ${base}/docs, OpenAPI: ${base}/openapi.json, queues: ${base}/admin/queues)`);
+  out(`  admin key   ${key.token}   (shown once; use it as "Authorization: Bearer …" and in the docs' Authorize box)`);
+  out(`  try         curl -H "Authorization: Bearer ${key.token}" ${base}/v1/transactions?limit=5`);
+  const ok = s.duplicates === 0 && s.truthMissing === 0 && s.truthExtra === 0;
+  if (values.once) {
+    await runSteps(logger, [...stops.reverse(), { name: 'context', stop: () => ctx.close() }]);
+    process.exit(ok ? 0 : 1);
+  }
+  clock = null;
+  out('');
+  out('The service and the simulator keep running; Ctrl-C stops them.');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`jpm-sync demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
