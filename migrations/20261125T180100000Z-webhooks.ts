@@ -71,7 +71,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addCheckConstraint('webhook_deliveries_status_check', sql`status in ('pending', 'succeeded', 'failed')`)
     .execute();
   await db.schema.createIndex('webhook_deliveries_endpoint_idx').on('webhook_deliveries').columns(['endpoint_id', 'created_at', 'id']).execute();
-  await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').column('next_attempt_at').where('status', '=', 'pending').execute();
+  await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').column('next_attempt_at').where(sql.ref('status'), '=', 'pending').execute();
   await db.schema.createIndex('webhook_deliveries_event_idx').on('webhook_deliveries').column('event_id').execute();
 
   await db.schema

@@ -29,7 +29,12 @@ export interface ApiAppOptions {
 
 /** Every API route the service serves. Add a module's routes here (`...readApiRoutes({ db })`). */
 export function apiRoutes(ctx: AppContext): Route[] {
-  return [...adminApiRoutes({ db: ctx.db }), ...readApiRoutes({ db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays })];
+  return [
+    ...adminApiRoutes({ db: ctx.db }),
+    ...readApiRoutes({
+      db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays, keys: ctx.secrets, allowHttpEndpoints: ctx.config.env !== 'production',
+    }),
+  ];
 }
 
 function stores(db: Database) {

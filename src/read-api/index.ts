@@ -1,16 +1,22 @@
+import type { SealingKeys } from '../events/webhook-signing.ts';
 import type { Route } from '../http/routes.ts';
 import type { Database } from '../storage/db.ts';
 import { balanceRoutes } from './balances.routes.ts';
 import { changeRoutes } from './changes.routes.ts';
 import { transactionRoutes } from './transactions.routes.ts';
+import { webhookRoutes } from './webhooks.routes.ts';
 
 export interface ReadApiDeps {
   db: Database;
   /** config.changeFeed.retentionDays. */
   retentionDays: number;
+  /** Secrets' master keys: webhook signing secrets are sealed with them. */
+  keys: SealingKeys;
+  /** Plain-http webhook URLs (not in production). */
+  allowHttpEndpoints: boolean;
 }
 
-/** Every read API route: transactions, balances and the change feed. */
+/** Every read API route: transactions, balances, the change feed and webhooks. */
 export function readApiRoutes(deps: ReadApiDeps): Route[] {
-  return [...transactionRoutes(deps), ...balanceRoutes(deps), ...changeRoutes(deps)];
+  return [...transactionRoutes(deps), ...balanceRoutes(deps), ...changeRoutes(deps), ...webhookRoutes(deps)];
 }

@@ -14,7 +14,7 @@ import { addDays } from '../../src/shared/time.ts';
 import { upsertBalances } from '../../src/storage/balances.repo.ts';
 import { resolvePending } from '../../src/sync/supersede.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
-import { ingestWire, seeded, wireTransaction } from '../factories/transactions.ts';
+import { ingestWire, seeded, wireTransaction, type WireOptions } from '../factories/transactions.ts';
 import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
 const TxPage = pageSchema(TransactionSchema);
@@ -45,7 +45,7 @@ async function seedAccount(api: TestApi, account: Account, n: number, seed: numb
     const whole = (minor / 10n ** BigInt(scale)).toString();
     const frac = scale === 0 ? '' : `.${(minor % 10n ** BigInt(scale)).toString().padStart(scale, '0')}`;
     const date = addDays(FIRST_DAY, i % 45);
-    const common = {
+    const common: Omit<WireOptions, 'transactionId'> = {
       jpmAccountId: account.jpmAccountId, amount: `${whole}${frac}`, decimalLocation: scale, currency: scale === 0 ? 'JPY' : 'USD',
       asOfDate: date, valueDate: i % 7 === 0 ? null : addDays(date, i % 3), direction: (i % 3 === 0 ? 'DEBIT' : 'CREDIT'),
       baiTypeCode: BAI[i % BAI.length]!, bankReference: `BR${seed}-${i}`, customerReference: i % 4 === 0 ? `INV-${seed}-${i % 200}` : '',

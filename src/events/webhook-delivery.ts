@@ -1,0 +1,169 @@
+import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
+import type { Database } from '../storage/db.ts';
+import { claimDueDeliveries, deliveryForSending, endpointSecrets, recordAttempt } from '../storage/webhooks.repo.ts';
+import { openSecret, SIGNATURE_HEADER, signatureHeader, type SealingKeys } from './webhook-signing.ts';
+import { DEFAULT_MAX_AGE_SECONDS, produceWebhookEvents } from './webhooks.ts';
+
+/**
+ * Webhook delivery runner. One pass (`runWebhookDeliveries`): produce webhook events from the
+ * outboxes, claim due deliveries (SKIP LOCKED, so every worker process can run passes at once
+ * without sending anything twice in parallel), POST each signed body, log the attempt, and schedule
+ * the next try with exponential backoff and jitter (30 s, 1 min, 2 min … capped at 1 h) until a day
+ * after the delivery was created; then it is `failed` and can be replayed.
+ *
+ * Why a loop in the worker role rather than a BullMQ job: the retry schedule of each delivery lives
+ * in its database row (it must survive Redis loss and be visible in the delivery log), and the
+ * claim makes concurrent runners safe, so a plain polling loop per worker is all it needs.
+ * No transaction is held open during an HTTP call (STYLE §11).
+ */
+export interface WebhookRunnerDeps {
+  db: Database;
+  keys: SealingKeys;
+  logger?: Logger;
+  /** Per-request timeout (default 10 s). Redirects are not followed. */
+  timeoutMs?: number;
+  retry?: { baseMs: number; maxMs: number };
+  maxAgeSeconds?: number;
+  /** Deliveries claimed per pass (default 50), sent `concurrency` at a time (default 8). */
+  batchSize?: number;
+  concurrency?: number;
+}
+
+export interface PassResult {
+  produced: { changes: number; milestones: number };
+  attempted: number;
+  succeeded: number;
+  retrying: number;
+  failed: number;
+}
+
+const DEFAULT_RETRY = { baseMs: 30_000, maxMs: 3_600_000 };
+const NEVER_MS = 365 * 86_400_000;
+
+/** Full-jitter-ish exponential backoff: between half and all of base·2^(attempt-1), capped. */
+export function retryDelayMs(attempt: number, retry: { baseMs: number; maxMs: number }, random = Math.random): number {
+  const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling * (0.5 + random() * 0.5));
+}
+
+interface SendOutcome {
+  responseStatus: number | null;
+  error: string | null;
+  succeeded: boolean;
+}
+
+async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<SendOutcome> {
+  try {
+    const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    // Drain (and ignore) the receiver's body so the connection can be reused; we never store it.
+    await res.body?.cancel().catch(() => undefined);
+    const ok = res.status >= 200 && res.status < 300;
+    return { responseStatus: res.status, error: ok ? null : `receiver answered HTTP ${res.status}`, succeeded: ok };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const message = err instanceof Error && err.name === 'TimeoutError' ? `no response within ${timeoutMs} ms` : `${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}`.trim();
+    return { responseStatus: null, error: scrubSecrets(message).slice(0, 500), succeeded: false };
+  }
+}
+
+/** The body a receiver gets; the same for every attempt and replay of an event. */
+export function webhookBody(e: { event_id: string; type: string; organization_id: string; event_created_at: Date; payload: unknown }): string {
+  return JSON.stringify({ id: e.event_id, type: e.type, organizationId: e.organization_id, createdAt: e.event_created_at.toISOString(), data: e.payload });
+}
+
+async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promise<'succeeded' | 'pending' | 'failed'> {
+  const d = await deliveryForSending(deps.db, id);
+  const sealed = await endpointSecrets(deps.db, d?.endpoint_id ?? id);
+  if (!d || !sealed) {
+    return 'failed';
+  }
+  const startedAt = new Date();
+  const started = performance.now();
+  let outcome: SendOutcome;
+  if (d.endpoint_status !== 'active') {
+    outcome = { responseStatus: null, error: `endpoint is ${d.endpoint_status}`, succeeded: false };
+  } else {
+    const secrets = [openSecret({ ciphertext: sealed.secret_ciphertext, iv: sealed.secret_iv, authTag: sealed.secret_auth_tag, keyId: sealed.secret_key_id }, deps.keys, d.endpoint_id, sealed.secret_version)];
+    if (sealed.previous_valid && sealed.previous_secret_ciphertext && sealed.previous_secret_iv && sealed.previous_secret_auth_tag && sealed.previous_secret_key_id && sealed.previous_secret_version !== null) {
+      secrets.push(openSecret({ ciphertext: sealed.previous_secret_ciphertext, iv: sealed.previous_secret_iv, authTag: sealed.previous_secret_auth_tag, keyId: sealed.previous_secret_key_id }, deps.keys, d.endpoint_id, sealed.previous_secret_version));
+    }
+    const body = webhookBody(d);
+    const timestamp = Math.floor(Date.now() / 1000);
+    outcome = await post(d.url, {
+      'content-type': 'application/json',
+      'user-agent': 'jpm-sync-webhooks/1',
+      [SIGNATURE_HEADER]: signatureHeader(secrets, timestamp, body),
+      'JPM-Sync-Event-Id': d.event_id,
+      'JPM-Sync-Event-Type': d.type,
+      'JPM-Sync-Delivery-Id': d.id,
+      'JPM-Sync-Delivery-Attempt': String(d.attempts),
+    }, body, deps.timeoutMs ?? 10_000);
+  }
+  const status = await recordAttempt(deps.db, {
+    deliveryId: d.id, organizationId: d.organization_id, endpointId: d.endpoint_id, attempt: d.attempts, startedAt,
+    durationMs: Math.round(performance.now() - started), ...outcome,
+    // A disabled or deleted endpoint is not retried: the delivery fails now (and can be replayed).
+    retryInMs: outcome.succeeded ? 0 : d.endpoint_status !== 'active' ? NEVER_MS : retryDelayMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
+  });
+  if (!outcome.succeeded) {
+    log.info({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: d.attempts, responseStatus: outcome.responseStatus, status }, 'webhook delivery attempt failed');
+  }
+  return status;
+}
+
+/** One pass: produce, claim, send, record. Never throws for a receiver's failure (that is a retry). */
+export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<PassResult> {
+  const log = deps.logger ?? createLogger('events');
+  const produced = await produceWebhookEvents(deps.db, { maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS });
+  const timeoutMs = deps.timeoutMs ?? 10_000;
+  // The claim outlives the slowest possible send, so no other runner takes the delivery meanwhile.
+  const ids = await claimDueDeliveries(deps.db, deps.batchSize ?? 50, Math.ceil((timeoutMs * 2) / 1000) + 30);
+  const result: PassResult = { produced, attempted: ids.length, succeeded: 0, retrying: 0, failed: 0 };
+  const queue = [...ids];
+  const workers = Array.from({ length: Math.min(deps.concurrency ?? 8, queue.length) }, async () => {
+    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+      const status = await sendOne(deps, id, log);
+      result[status === 'pending' ? 'retrying' : status]++;
+    }
+  });
+  await Promise.all(workers);
+  return result;
+}
+
+export interface DeliveryLoop {
+  /** Stops after the pass in progress (if any) has finished. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs passes every `intervalMs` (default 2 s) until stopped; a pass that did work is followed by
+ * another one at once. Errors are logged and the loop goes on (the database may be restarting).
+ */
+export function startWebhookDeliveryLoop(deps: WebhookRunnerDeps, options: { intervalMs?: number } = {}): DeliveryLoop {
+  const log = deps.logger ?? createLogger('events');
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const tick = () => {
+    current = (async () => {
+      let busy = false;
+      try {
+        const r = await runWebhookDeliveries(deps);
+        busy = r.attempted > 0 || r.produced.changes + r.produced.milestones > 0;
+      } catch (err) {
+        log.error({ err }, 'webhook delivery pass failed');
+      }
+      if (!stopped) {
+        timer = setTimeout(tick, busy ? 0 : options.intervalMs ?? 2_000);
+      }
+    })();
+  };
+  timer = setTimeout(tick, 0);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}

@@ -1,0 +1,291 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+import type { FeedPosition } from './change-feed.repo.ts';
+
+/**
+ * Webhook endpoints, events, deliveries and attempts. Secret columns are read only by
+ * `endpointSecrets` (for signing); every other query uses ENDPOINT_COLUMNS, which has none.
+ */
+export const ENDPOINT_COLUMNS = [
+  'id', 'organization_id', 'url', 'description', 'event_types', 'status', 'secret_version', 'previous_secret_expires_at',
+  'secret_rotated_at', 'created_by', 'created_at', 'updated_at',
+] as const;
+
+export interface SealedSecretColumns {
+  ciphertext: Buffer;
+  iv: Buffer;
+  authTag: Buffer;
+  keyId: string;
+}
+
+export async function insertEndpoint(ex: Executor, e: {
+  id: string; organizationId: string; url: string; description: string; eventTypes: readonly string[]; createdBy: string; secret: SealedSecretColumns;
+}) {
+  return ex
+    .insertInto('webhook_endpoints')
+    .values({
+      id: e.id, organization_id: e.organizationId, url: e.url, description: e.description, event_types: [...e.eventTypes],
+      created_by: e.createdBy, secret_ciphertext: e.secret.ciphertext, secret_iv: e.secret.iv, secret_auth_tag: e.secret.authTag,
+      secret_key_id: e.secret.keyId, secret_version: 1,
+    })
+    .returning(ENDPOINT_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+/** An endpoint that was not deleted. */
+export async function getEndpoint(ex: Executor, id: string, options: { forUpdate?: boolean } = {}) {
+  const q = ex.selectFrom('webhook_endpoints').select(ENDPOINT_COLUMNS).where('id', '=', id).where('status', '<>', 'deleted');
+  return (options.forUpdate ? q.forUpdate() : q).executeTakeFirst();
+}
+
+export type EndpointRow = NonNullable<Awaited<ReturnType<typeof getEndpoint>>>;
+
+export async function listEndpoints(ex: Executor, f: { organizationId?: string | undefined; afterId?: string | undefined; limit: number }): Promise<EndpointRow[]> {
+  let q = ex.selectFrom('webhook_endpoints').select(ENDPOINT_COLUMNS).where('status', '<>', 'deleted').orderBy('id').limit(f.limit + 1);
+  if (f.organizationId !== undefined) {
+    q = q.where('organization_id', '=', f.organizationId);
+  }
+  if (f.afterId !== undefined) {
+    q = q.where('id', '>', f.afterId);
+  }
+  return q.execute();
+}
+
+export async function updateEndpoint(ex: Executor, id: string, patch: { url?: string | undefined; description?: string | undefined; eventTypes?: readonly string[] | undefined; status?: string | undefined }): Promise<EndpointRow> {
+  return ex
+    .updateTable('webhook_endpoints')
+    .set({
+      ...(patch.url === undefined ? {} : { url: patch.url }),
+      ...(patch.description === undefined ? {} : { description: patch.description }),
+      ...(patch.eventTypes === undefined ? {} : { event_types: [...patch.eventTypes] }),
+      ...(patch.status === undefined ? {} : { status: patch.status }),
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', id)
+    .returning(ENDPOINT_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+/** The sealed secrets for signing: the current one, and the previous one while its grace period runs. */
+export async function endpointSecrets(ex: Executor, id: string) {
+  return ex
+    .selectFrom('webhook_endpoints')
+    .select([
+      'id', 'secret_ciphertext', 'secret_iv', 'secret_auth_tag', 'secret_key_id', 'secret_version', 'previous_secret_ciphertext',
+      'previous_secret_iv', 'previous_secret_auth_tag', 'previous_secret_key_id', 'previous_secret_version',
+      sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
+    ])
+    .where('id', '=', id)
+    .executeTakeFirst();
+}
+
+/** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
+export async function rotateEndpointSecret(ex: Executor, id: string, next: SealedSecretColumns, nextVersion: number, previousValidSeconds: number): Promise<EndpointRow> {
+  return ex
+    .updateTable('webhook_endpoints')
+    .set((eb) => ({
+      previous_secret_ciphertext: eb.ref('secret_ciphertext'),
+      previous_secret_iv: eb.ref('secret_iv'),
+      previous_secret_auth_tag: eb.ref('secret_auth_tag'),
+      previous_secret_key_id: eb.ref('secret_key_id'),
+      previous_secret_version: eb.ref('secret_version'),
+      previous_secret_expires_at: sql<Date>`now() + make_interval(secs => ${previousValidSeconds}::double precision)`,
+      secret_ciphertext: next.ciphertext,
+      secret_iv: next.iv,
+      secret_auth_tag: next.authTag,
+      secret_key_id: next.keyId,
+      secret_version: nextVersion,
+      secret_rotated_at: sql<Date>`now()`,
+      updated_at: sql<Date>`now()`,
+    }))
+    .where('id', '=', id)
+    .returning(ENDPOINT_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+/** Active endpoints of these organizations with their subscriptions (for the producer). */
+export async function activeEndpointsOf(ex: Executor, organizationIds: readonly string[]) {
+  if (organizationIds.length === 0) {
+    return [];
+  }
+  return ex
+    .selectFrom('webhook_endpoints')
+    .select(['id', 'organization_id', 'event_types'])
+    .where('organization_id', 'in', [...organizationIds])
+    .where('status', '=', 'active')
+    .execute();
+}
+
+/** Locks a producer's position; undefined when another producer holds it (it is doing the work). */
+export async function lockProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events'): Promise<FeedPosition | undefined> {
+  const r = await sql<{ xid: string; id: string }>`
+    select position_xid::text as xid, position_id::text as id from webhook_producer_state
+    where source = ${source} for update skip locked`.execute(ex);
+  return r.rows[0];
+}
+
+export async function setProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events', p: FeedPosition): Promise<void> {
+  await sql`update webhook_producer_state set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
+    where source = ${source}`.execute(ex);
+}
+
+export interface OutboxFeedRow {
+  id: string;
+  xid: string;
+  organization_id: string;
+  integration_id: string | null;
+  type: string;
+  payload: unknown;
+  created_at: Date;
+}
+
+/** Milestone events after `after` whose transaction is final (the change feed's rule, src/events/change-feed.ts). */
+export async function committedOutboxEventsAfter(ex: Executor, after: FeedPosition, limit: number): Promise<OutboxFeedRow[]> {
+  const r = await sql<OutboxFeedRow>`
+    select o.id::text as id, o.xid::text as xid, o.organization_id, o.integration_id, o.type, o.payload, o.created_at
+    from outbox_events o
+    where o.xid < (select pg_snapshot_xmin(pg_current_snapshot()))
+      and (o.xid, o.id) > (${after.xid}::xid8, ${after.id}::bigint)
+    order by o.xid, o.id
+    limit ${limit}`.execute(ex);
+  return r.rows;
+}
+
+export interface NewWebhookEvent {
+  id: string;
+  organizationId: string;
+  type: string;
+  payload: Record<string, unknown>;
+  endpointIds: readonly string[];
+}
+
+/** Stores events and one pending delivery per endpoint; retries stop `maxAgeSeconds` after creation. */
+export async function insertEventsWithDeliveries(ex: Executor, events: readonly NewWebhookEvent[], deliveryIds: () => string, maxAgeSeconds: number): Promise<number> {
+  if (events.length === 0) {
+    return 0;
+  }
+  await ex.insertInto('webhook_events')
+    .values(events.map((e) => ({ id: e.id, organization_id: e.organizationId, type: e.type, payload: JSON.stringify(e.payload) })))
+    .execute();
+  const deliveries = events.flatMap((e) => e.endpointIds.map((endpointId) => ({
+    id: deliveryIds(), organization_id: e.organizationId, endpoint_id: endpointId, event_id: e.id,
+    give_up_at: sql<Date>`now() + make_interval(secs => ${maxAgeSeconds}::double precision)`,
+  })));
+  if (deliveries.length > 0) {
+    await ex.insertInto('webhook_deliveries').values(deliveries).execute();
+  }
+  return deliveries.length;
+}
+
+export const DELIVERY_COLUMNS = [
+  'd.id', 'd.organization_id', 'd.endpoint_id', 'd.event_id', 'd.status', 'd.attempts', 'd.next_attempt_at', 'd.give_up_at',
+  'd.last_attempt_at', 'd.last_response_status', 'd.last_error', 'd.replay_of', 'd.created_at', 'd.completed_at', 'e.type',
+] as const;
+
+/**
+ * Claims due deliveries for this runner: each is locked for `lockSeconds` (a crashed runner's claim
+ * expires) and its attempt counted. SKIP LOCKED lets any number of runners share the work.
+ */
+export async function claimDueDeliveries(ex: Executor, limit: number, lockSeconds: number): Promise<string[]> {
+  const r = await sql<{ id: string }>`
+    update webhook_deliveries d set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision), attempts = d.attempts + 1
+    from (
+      select id from webhook_deliveries
+      where status = 'pending' and next_attempt_at <= now() and (locked_until is null or locked_until < now())
+      order by next_attempt_at
+      limit ${limit}
+      for update skip locked
+    ) due
+    where d.id = due.id
+    returning d.id`.execute(ex);
+  return r.rows.map((x) => x.id);
+}
+
+/** What sending one claimed delivery needs: the delivery, its event and its endpoint. */
+export async function deliveryForSending(ex: Executor, id: string) {
+  return ex
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+    .innerJoin('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
+    .select(['d.id', 'd.attempts', 'd.organization_id', 'd.endpoint_id', 'e.id as event_id', 'e.type', 'e.payload', 'e.created_at as event_created_at', 'w.url', 'w.status as endpoint_status'])
+    .where('d.id', '=', id)
+    .executeTakeFirst();
+}
+
+export interface AttemptResult {
+  deliveryId: string;
+  organizationId: string;
+  endpointId: string;
+  attempt: number;
+  startedAt: Date;
+  durationMs: number;
+  responseStatus: number | null;
+  error: string | null;
+  succeeded: boolean;
+  /** For a failure: wait this long before the next try (unless that is past give_up_at: then the delivery fails). */
+  retryInMs: number;
+}
+
+/** Logs the attempt and moves the delivery on: succeeded, pending again later, or failed for good. */
+export async function recordAttempt(ex: Executor, a: AttemptResult): Promise<'succeeded' | 'pending' | 'failed'> {
+  await ex.insertInto('webhook_delivery_attempts').values({
+    organization_id: a.organizationId, delivery_id: a.deliveryId, endpoint_id: a.endpointId, attempt: a.attempt, started_at: a.startedAt,
+    duration_ms: a.durationMs, outcome: a.succeeded ? 'succeeded' : 'failed', response_status: a.responseStatus, error: a.error,
+  }).execute();
+  const r = await sql<{ status: 'succeeded' | 'pending' | 'failed' }>`
+    update webhook_deliveries set
+      status = case when ${a.succeeded}::boolean then 'succeeded'
+        when now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then 'failed' else 'pending' end,
+      next_attempt_at = now() + make_interval(secs => ${a.retryInMs / 1000}::double precision),
+      completed_at = case when ${a.succeeded}::boolean or now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then now() end,
+      locked_until = null, last_attempt_at = ${a.startedAt}, last_response_status = ${a.responseStatus}, last_error = ${a.error}
+    where id = ${a.deliveryId}
+    returning status`.execute(ex);
+  return r.rows[0]?.status ?? 'failed';
+}
+
+export async function listDeliveries(ex: Executor, endpointId: string, f: { status?: string | undefined; before?: { createdAt: string; id: string } | undefined; limit: number }) {
+  let q = ex
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+    .select(DELIVERY_COLUMNS)
+    .select(sql<string>`d.created_at::text`.as('created_at_key'))
+    .where('d.endpoint_id', '=', endpointId)
+    .orderBy('d.created_at', 'desc')
+    .orderBy('d.id', 'desc')
+    .limit(f.limit + 1);
+  if (f.status !== undefined) {
+    q = q.where('d.status', '=', f.status);
+  }
+  if (f.before) {
+    q = q.where(sql<boolean>`(d.created_at, d.id) < (${f.before.createdAt}::timestamptz, ${f.before.id}::uuid)`);
+  }
+  return q.execute();
+}
+
+export async function getDelivery(ex: Executor, id: string) {
+  return ex
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+    .select(DELIVERY_COLUMNS)
+    .select(['e.payload', 'e.created_at as event_created_at'])
+    .where('d.id', '=', id)
+    .executeTakeFirst();
+}
+
+export async function listAttempts(ex: Executor, deliveryId: string) {
+  return ex
+    .selectFrom('webhook_delivery_attempts')
+    .select(['attempt', 'started_at', 'duration_ms', 'outcome', 'response_status', 'error'])
+    .where('delivery_id', '=', deliveryId)
+    .orderBy('attempt')
+    .execute();
+}
+
+/** A new pending delivery of the same event to the same endpoint (replay), with a fresh retry window. */
+export async function insertReplay(ex: Executor, original: { id: string; organizationId: string; endpointId: string; eventId: string }, id: string, maxAgeSeconds: number): Promise<void> {
+  await ex.insertInto('webhook_deliveries').values({
+    id, organization_id: original.organizationId, endpoint_id: original.endpointId, event_id: original.eventId, replay_of: original.id,
+    give_up_at: sql<Date>`now() + make_interval(secs => ${maxAgeSeconds}::double precision)`,
+  }).execute();
+}
