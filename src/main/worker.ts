@@ -3,6 +3,7 @@ import { watchCertificateExpiry } from '../credentials/index.ts';
 import { flagOverdue } from '../onboarding/index.ts';
 import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
+import { changeFeedRetentionHook, startWebhookDeliveries } from './events-wiring.ts';
 import type { Stoppable } from './lifecycle.ts';
 import { validationMaintenanceHook, withValidationHook } from './validation-wiring.ts';
 
@@ -20,6 +21,7 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
     { name: 'onboarding-overdue', run: async () => void (await flagOverdue(ctx.db)) },
     { name: 'certificate-expiry', run: async () => void (await watchCertificateExpiry(ctx.db)) },
     validationMaintenanceHook(ctx.db, sync),
+    changeFeedRetentionHook(ctx),
   ];
   const running = startWorkers(
     {
@@ -34,5 +36,12 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
       maintenanceHooks,
     },
   );
-  return Promise.resolve({ name: 'worker', stop: () => running.close() });
+  const webhooks = startWebhookDeliveries(ctx);
+  return Promise.resolve({
+    name: 'worker',
+    stop: async () => {
+      await webhooks.stop();
+      await running.close();
+    },
+  });
 }
