@@ -1,3 +1,4 @@
+import { isAppError } from '../shared/errors.ts';
 import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
 import { createLogger } from '../shared/logger.ts';
@@ -72,6 +73,11 @@ export class CredentialAgents {
     try {
       credential = await this.#source();
     } catch (err) {
+      // A typed reason from the credential store (certificate_expired, no_certificate, …) is the
+      // clearest status an operator can get: pass it through instead of hiding it as TLS noise.
+      if (isAppError(err)) {
+        throw err;
+      }
       throw new JpmRejectedError('the J.P. Morgan credential could not be loaded', 'jpm_credential_invalid', { cause: err });
     }
     this.#assertOpen();
