@@ -25,7 +25,8 @@ export async function recordPermanentFailure(db: Database, log: Logger, w: Faile
     await failRun(trx, w.parentRunId, { code: failure.code, message: failure.message });
     let changed = false;
     if (failure.scope === 'integration') {
-      changed = await setIntegrationSyncStatus(trx, w.integrationId, 'failed', reason, ['ok', 'degraded']);
+      // An expired certificate gets its own status: it needs a renewal, not an investigation.
+      changed = await setIntegrationSyncStatus(trx, w.integrationId, failure.code === 'certificate_expired' ? 'certificate_expired' : 'failed', reason, ['ok', 'degraded']);
     } else if (failure.scope === 'account') {
       changed = await markAccountFailedOnce(trx, w.accountId, reason);
     }
