@@ -10,6 +10,16 @@ import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, seeded, wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
+/**
+ * Waits a moment before polling again. Events appear once every older write transaction of the
+ * whole Postgres cluster has ended, and other test files (and people) share the cluster.
+ */
+async function settle(waiting: boolean): Promise<void> {
+  if (waiting) {
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** Reads the whole feed from `cursor` until it reports nothing more. */
 async function drain(t: TestDb, cursor: string | null, organizationId: string | null = null): Promise<{ events: ChangeFeedEvent[]; cursor: string }> {
   const events: ChangeFeedEvent[] = [];
@@ -56,11 +66,9 @@ describe('change feed', () => {
     }
     // Both now: A's (lower xid) first. Other test files share the cluster and may briefly hold xmin back.
     let after: ChangeFeedEvent[] = [];
-    for (let i = 0; i < 200 && after.length < 2; i++) {
+    for (let i = 0; i < 400 && after.length < 2; i++) {
       after = (await drain(t, start)).events;
-      if (after.length < 2) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await settle(after.length < 2);
     }
     expect(after.map((e) => e.kind)).toEqual(['added', 'added']);
     expect(BigInt(after[0]!.sequence)).toBeLessThan(BigInt(after[1]!.sequence));
@@ -167,8 +175,9 @@ describe('change feed', () => {
     await ingestWire(t.db, a, [wireTransaction({ transactionId: 'MINE-1', jpmAccountId: a.jpmAccountId })]);
     await ingestWire(t.db, b, [wireTransaction({ transactionId: 'OTHER-1', jpmAccountId: b.jpmAccountId })]);
     let events: ChangeFeedEvent[] = [];
-    for (let i = 0; i < 200 && events.length === 0; i++) {
+    for (let i = 0; i < 400 && events.length === 0; i++) {
       events = (await drain(t, start, mine.organizationId)).events;
+      await settle(events.length === 0);
     }
     expect(events.map((e) => e.transaction?.jpm_transaction_id)).toEqual(['MINE-1']);
     expect(events.every((e) => e.organizationId === mine.organizationId)).toBe(true);
@@ -194,8 +203,9 @@ describe('change feed', () => {
     await ingestWire(t.db, account, [wireTransaction({ transactionId: 'P-2', jpmAccountId: account.jpmAccountId })]);
     expect((await purgeChangeFeed(t.db, { retentionDays: 7 })).deleted).toBe(0);
     let kept: ChangeFeedEvent[] = [];
-    for (let i = 0; i < 200 && kept.length === 0; i++) {
+    for (let i = 0; i < 400 && kept.length === 0; i++) {
       kept = (await drain(t, fresh)).events;
+      await settle(kept.length === 0);
     }
     expect(kept.map((e) => e.transaction?.jpm_transaction_id)).toEqual(['P-2']);
   });

@@ -86,7 +86,7 @@ describe('webhooks', () => {
   /** Runs delivery passes (fast retries) until `done` or a bound is reached. */
   async function deliverUntil(done: () => boolean, options: { maxAgeSeconds?: number } = {}): Promise<PassResult[]> {
     const passes: PassResult[] = [];
-    for (let i = 0; i < 400 && !done(); i++) {
+    for (let i = 0; i < 1_000 && !done(); i++) {
       const r = await runWebhookDeliveries({ db: api.ctx.db, keys: api.ctx.secrets, retry: { baseMs: 10, maxMs: 40 }, timeoutMs: 5_000, ...options });
       passes.push(r);
       if (r.attempted === 0) {
