@@ -16,8 +16,15 @@ export interface ExistingTransaction {
   status: string;
 }
 
-/** Rows of this account matching any of the J.P. Morgan ids or fingerprint keys (for identity matching). */
-export async function findForMatching(ex: Executor, accountId: string, jpmIds: readonly string[], fingerprintKeys: readonly string[]): Promise<ExistingTransaction[]> {
+/**
+ * Rows of this account matching any of the J.P. Morgan ids (within the page's record classes) or
+ * fingerprint keys, for identity matching. The post codes are what lets the id lookup use the unique
+ * index `(account_id, post_code, jpm_transaction_id)` as a point lookup per id: without them Postgres
+ * scans every index entry of the account once per id, which grows with the account's history.
+ */
+export async function findForMatching(
+  ex: Executor, accountId: string, jpmIds: readonly string[], fingerprintKeys: readonly string[], postCodes: readonly string[],
+): Promise<ExistingTransaction[]> {
   if (jpmIds.length === 0 && fingerprintKeys.length === 0) {
     return [];
   }
@@ -25,7 +32,8 @@ export async function findForMatching(ex: Executor, accountId: string, jpmIds: r
     select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status
     from transactions
     where account_id = ${accountId}
-      and (jpm_transaction_id = any(${jpmIds}::text[]) or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
+      and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds}::text[]))
+        or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
   return result.rows;
 }
 

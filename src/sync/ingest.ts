@@ -110,7 +110,7 @@ export async function ingestTransactionPage(
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const existing = await findForMatching(
-      trx, account.id, page.records.map((r) => r.jpmTransactionId), page.records.map((r) => r.fingerprintKey),
+      trx, account.id, page.records.map((r) => r.jpmTransactionId), page.records.map((r) => r.fingerprintKey), page.records.map((r) => r.recordClass),
     );
     const plan = planPage(account, page.records, existing, runId);
     const insertedIds = await insertTransactions(trx, plan.inserts);
