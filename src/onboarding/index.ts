@@ -3,7 +3,7 @@
  * Every function takes the database (it owns its transactions) and returns camelCase views.
  */
 export {
-  createIntegration, getIntegration, listIntegrations, recordApiAccess, recordEligibility, recordJpmProject, setExpectations,
+  createIntegration, getIntegration, listIntegrations, pageIntegrations, recordApiAccess, recordEligibility, recordJpmProject, setExpectations,
   type CreateIntegrationInput,
 } from './integrations.ts';
 export { listMilestones, listTransitions, loadFacts, transition, type TransitionInput, type TransitionResult } from './lifecycle.ts';
@@ -15,5 +15,5 @@ export {
   ADVANCE_GUARDS, allowedTargets, GUARDS, PIPELINE, planTransition, REQUIRED_API_PRODUCTS,
   type EligibilityChecklist, type GuardFailure, type GuardName, type OnboardingFacts, type TransitionKind, type ValidationVerdict,
 } from './state-machine.ts';
-export type { IntegrationView, TransitionView } from './views.ts';
+export { overdueKinds, type IntegrationView, type TransitionView } from './views.ts';
 export { refreshOverdueMetric } from './metrics.ts';

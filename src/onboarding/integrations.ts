@@ -95,6 +95,22 @@ export async function listIntegrations(
   return (await repo.listIntegrationsLifecycle(ex, filter)).map((r) => integrationView(r, options));
 }
 
+/**
+ * A keyset page of integrations (oldest first) for the admin API; `overdue` limits it to those past
+ * a due date now. `nextCursor` is opaque (src/storage/pagination.ts).
+ */
+export async function pageIntegrations(
+  ex: Executor,
+  filter: { organizationId?: string | undefined; stage?: OnboardingStage | undefined; overdue?: boolean; cursor?: string | undefined; limit: number },
+  options: OnboardingOptions = {},
+): Promise<{ integrations: IntegrationView[]; nextCursor: string | null }> {
+  const page = await repo.pageIntegrationsLifecycle(ex, {
+    organizationId: filter.organizationId, stage: filter.stage, overdueAt: filter.overdue === true ? clock(options) : undefined,
+    cursor: filter.cursor, limit: filter.limit,
+  });
+  return { integrations: page.rows.map((r) => integrationView(r, options)), nextCursor: page.nextCursor };
+}
+
 const eligibilitySchema = z
   .object({
     jpmAccessAccount: z.boolean(),

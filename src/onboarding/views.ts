@@ -27,6 +27,8 @@ export interface IntegrationView {
   expectationsOverride: ExpectationsOverride | null;
   expectations: Expectations;
   liveAt: Date | null;
+  /** Scheduled intraday syncs per business day of each account (an account may override it). */
+  intradayRunsPerDay: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -78,6 +80,7 @@ export function integrationView(row: IntegrationLifecycleRow, options: Onboardin
     expectationsOverride: integrationOverride(row),
     expectations: effectiveExpectations(row, options),
     liveAt: row.live_at,
+    intradayRunsPerDay: row.intraday_runs_per_day,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

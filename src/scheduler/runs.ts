@@ -158,7 +158,8 @@ export interface RunView {
 
 type RunRow = NonNullable<Awaited<ReturnType<typeof getSyncRun>>>;
 
-function view(r: RunRow): RunView {
+/** A `sync_runs` row as a RunView (without windows), e.g. for a page of runs listed in one query. */
+export function runView(r: RunRow): RunView {
   return {
     runId: r.id, organizationId: r.organization_id, integrationId: r.integration_id, accountId: r.account_id, trigger: r.trigger, mode: r.mode,
     window: { from: r.window_from, to: r.window_to },
@@ -183,7 +184,7 @@ export async function getRun(deps: Pick<ProducerDeps, 'db'>, runId: string, opts
   if (!row) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
   }
-  const out = view(row);
+  const out = runView(row);
   if (opts.windows) {
     out.windows = (await listWindowRuns(deps.db, runId)).map((w) => ({
       runId: w.id, kind: w.kind, from: w.window_from, to: w.window_to, status: w.status as SyncRunStatus, attempts: w.attempts,

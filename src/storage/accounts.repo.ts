@@ -1,4 +1,5 @@
 import type { Executor } from './db.ts';
+import { decodeCursor, pageOf, type Page } from './pagination.ts';
 
 export const ACCOUNT_COLUMNS = [
   'id', 'organization_id', 'integration_id', 'jpm_account_id', 'bank_id', 'account_name', 'currency', 'decimal_location',
@@ -58,4 +59,44 @@ export async function setAccountStatus(ex: Executor, id: string, status: 'active
 
 export async function touchAccountSynced(ex: Executor, id: string, at: Date): Promise<void> {
   await ex.updateTable('bank_accounts').set({ last_synced_at: at }).where('id', '=', id).execute();
+}
+
+export interface AccountListFilter {
+  organizationId?: string | undefined;
+  integrationId?: string | undefined;
+  status?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/** A keyset page of accounts, oldest first (ids are uuidv7, so id order is registration order). */
+export async function listAccountsPage(ex: Executor, f: AccountListFilter): Promise<Page<AccountRow>> {
+  let q = ex.selectFrom('bank_accounts').select(ACCOUNT_COLUMNS).orderBy('id', 'asc').limit(f.limit + 1);
+  if (f.organizationId !== undefined) {
+    q = q.where('organization_id', '=', f.organizationId);
+  }
+  if (f.integrationId !== undefined) {
+    q = q.where('integration_id', '=', f.integrationId);
+  }
+  if (f.status !== undefined) {
+    q = q.where('status', '=', f.status);
+  }
+  if (f.cursor !== undefined) {
+    const [id] = decodeCursor(f.cursor, ['uuid']);
+    q = q.where('id', '>', id);
+  }
+  return pageOf(await q.execute(), f.limit, (r) => [r.id]);
+}
+
+/**
+ * Sets (or clears, with null) an account's own schedule settings, which win over its integration's
+ * (`schedule_override.intradayRunsPerDay`, read by `listSchedulableAccounts`).
+ */
+export async function setAccountScheduleOverride(ex: Executor, id: string, override: { intradayRunsPerDay: number } | null): Promise<AccountRow | undefined> {
+  return ex
+    .updateTable('bank_accounts')
+    .set({ schedule_override: override === null ? null : JSON.stringify(override), updated_at: new Date() })
+    .where('id', '=', id)
+    .returning(ACCOUNT_COLUMNS)
+    .executeTakeFirst();
 }

@@ -1,13 +1,14 @@
 import { sql, type Updateable } from 'kysely';
 import type { Executor } from './db.ts';
 import type { Integrations } from './db.types.ts';
+import { decodeCursor, pageOf, type Page } from './pagination.ts';
 
 /** Integrations as the onboarding lifecycle sees them (settings, guard facts, due dates). */
 const COLUMNS = [
   'id', 'organization_id', 'name', 'stage', 'environment', 'base_url', 'server_ca_pem', 'sync_status',
   'sync_status_reason', 'eligibility', 'jpm_project_id', 'api_access_products', 'api_access_requested_at',
   'api_access_confirmed_at', 'stage_entered_at', 'stage_due_at', 'stage_overdue_flagged_at', 'process_due_at',
-  'process_overdue_flagged_at', 'paused_from_stage', 'expectations', 'live_at', 'created_at', 'updated_at',
+  'process_overdue_flagged_at', 'paused_from_stage', 'expectations', 'live_at', 'intraday_runs_per_day', 'created_at', 'updated_at',
 ] as const;
 
 export interface IntegrationLifecycleRow {
@@ -33,6 +34,8 @@ export interface IntegrationLifecycleRow {
   paused_from_stage: string | null;
   expectations: unknown;
   live_at: Date | null;
+  /** Scheduled intraday syncs per business day of each account (an account may override it). */
+  intraday_runs_per_day: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -108,6 +111,32 @@ export async function listIntegrationsLifecycle(
 }
 
 const CLOCK_STOPPED = ['paused', 'cancelled', 'live'];
+
+/**
+ * A keyset page of integrations, oldest first (ids are uuidv7). `overdueAt`: only those past their
+ * stage or whole-process due date at that instant (same rule as `listOverdueIntegrations`).
+ */
+export async function pageIntegrationsLifecycle(
+  ex: Executor,
+  f: { organizationId?: string | undefined; stage?: string | undefined; overdueAt?: Date | undefined; cursor?: string | undefined; limit: number },
+): Promise<Page<IntegrationLifecycleRow>> {
+  let q = ex.selectFrom('integrations').select(COLUMNS).orderBy('id', 'asc').limit(f.limit + 1);
+  if (f.organizationId !== undefined) {
+    q = q.where('organization_id', '=', f.organizationId);
+  }
+  if (f.stage !== undefined) {
+    q = q.where('stage', '=', f.stage);
+  }
+  const overdueAt = f.overdueAt;
+  if (overdueAt !== undefined) {
+    q = q.where('stage', 'not in', CLOCK_STOPPED).where((eb) => eb.or([eb('stage_due_at', '<', overdueAt), eb('process_due_at', '<', overdueAt)]));
+  }
+  if (f.cursor !== undefined) {
+    const [id] = decodeCursor(f.cursor, ['uuid']);
+    q = q.where('id', '>', id);
+  }
+  return pageOf(await q.execute(), f.limit, (r) => [r.id]);
+}
 
 /** Integrations past their stage or whole-process due date at `now` (paused, live, cancelled excluded). */
 export async function listOverdueIntegrations(ex: Executor, now: Date): Promise<IntegrationLifecycleRow[]> {

@@ -205,7 +205,9 @@ export async function listSchedulableAccounts(ex: Executor, scope: { integration
   let q = ex
     .selectFrom('bank_accounts as a')
     .innerJoin('integrations as i', 'i.id', 'a.integration_id')
-    .select(['a.id', 'a.integration_id', 'a.time_zone', 'i.intraday_runs_per_day'])
+    .select(['a.id', 'a.integration_id', 'a.time_zone'])
+    // An account's own schedule override (PUT /v1/accounts/{id}/schedule) wins over its integration's.
+    .select(sql<number>`coalesce((a.schedule_override->>'intradayRunsPerDay')::int, i.intraday_runs_per_day)`.as('intraday_runs_per_day'))
     .where('a.status', '=', 'active')
     .where('i.stage', 'not in', [...UNSCHEDULED_STAGES])
     .where('i.sync_status', 'not in', [...STOPPED_SYNC_STATUSES])

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { SyncCounts, SyncMode, SyncRunStatus, SyncTrigger } from '../domain/types.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Executor } from './db.ts';
+import { decodeCursor, pageOf } from './pagination.ts';
 
 export interface NewSyncRun {
   id?: string;
@@ -74,4 +75,44 @@ export async function finishRun(ex: Executor, id: string, status: SyncRunStatus,
     update sync_runs set status = ${status}, finished_at = now(),
       error_code = ${error?.code ?? null}, error_message = ${error?.message ?? null}
     where id = ${id}`.execute(ex);
+}
+
+export interface SyncRunListFilter {
+  organizationId?: string | undefined;
+  integrationId?: string | undefined;
+  accountId?: string | undefined;
+  status?: string | undefined;
+  trigger?: string | undefined;
+  mode?: string | undefined;
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/**
+ * A keyset page of runs (parent rows only: one per account and request), newest first. The key is
+ * (created_at, id) with created_at as exact epoch microseconds: run ids are not all time-ordered
+ * (scheduled ticks derive theirs from the tick), and a JS Date would drop timestamptz microseconds.
+ */
+export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
+  let q = ex
+    .selectFrom('sync_runs')
+    .select(SYNC_RUN_COLUMNS)
+    .select(sql<string>`(extract(epoch from created_at) * 1000000)::bigint::text`.as('created_key'))
+    .where('parent_run_id', 'is', null)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
+  for (const [column, value] of [
+    ['organization_id', f.organizationId], ['integration_id', f.integrationId], ['account_id', f.accountId],
+    ['status', f.status], ['trigger', f.trigger], ['mode', f.mode],
+  ] as const) {
+    if (value !== undefined) {
+      q = q.where(column, '=', value);
+    }
+  }
+  if (f.cursor !== undefined) {
+    const [micros, id] = decodeCursor(f.cursor, ['int', 'uuid']);
+    q = q.where(sql<boolean>`(created_at, id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id}::uuid)`);
+  }
+  return pageOf(await q.execute(), f.limit, (r) => [r.created_key, r.id]);
 }
