@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
+import { ENVIRONMENTS } from '../domain/types.ts';
+import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { defineRoute, type Route } from '../http/routes.ts';
+import {
+  createIntegration, getIntegration, pageIntegrations, parseExpectationsOverride, setExpectations, transition,
+  type OnboardingOptions,
+} from '../onboarding/index.ts';
+import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
+import { ValidationError } from '../shared/errors.ts';
+import type { Database } from '../storage/db.ts';
+import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
+import { Id, IdParams } from './dto.ts';
+import { ExpectationsOverrideSchema, IntegrationSchema, Stage, toIntegrationDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
+import { actorOf, integrationOrganization } from './lookup.ts';
+
+/**
+ * Integrations: create, read, list (stage and overdue filters), update settings, and move through
+ * the onboarding stages. The onboarding facts, security administrators and history are in
+ * integration-onboarding.routes.ts; CSRs, certificates and the connection test in
+ * integration-credentials.routes.ts.
+ */
+export interface IntegrationRouteDeps {
+  db: Database;
+  queues: Queues;
+  /** The onboarding service's options (clock, expectations, the `live` guard's validation provider). */
+  onboarding: OnboardingOptions;
+}
+
+const TAGS = ['Integrations'];
+const MAX_PEM = 100_000;
+const IntradayRuns = z.number().int().min(0).max(MAX_INTRADAY_RUNS)
+  .meta({ description: `Scheduled intraday syncs per business day (0 to ${MAX_INTRADAY_RUNS}; 0 = prior-day only)` });
+
+const UpdateBody = z.object({
+  name: z.string().trim().min(1).max(200).optional(),
+  intradayRunsPerDay: IntradayRuns.optional(),
+  expectations: ExpectationsOverrideSchema.nullable().optional().meta({ description: 'null clears the override (deployment defaults apply)' }),
+  environment: z.enum(ENVIRONMENTS).optional(),
+  baseUrl: z.string().max(2000).nullable().optional().meta({ description: "null = the environment's default (cat, prod)" }),
+  serverCaPem: z.string().max(MAX_PEM).nullable().optional(),
+});
+
+/** Where the integration connects after a PATCH: a new environment starts from its own defaults. */
+function environmentChange(current: { environment: string; baseUrl: string; serverCaPem: string | null }, body: z.output<typeof UpdateBody>) {
+  if (body.environment === undefined && body.baseUrl === undefined && body.serverCaPem === undefined) {
+    return undefined;
+  }
+  const environment = body.environment ?? current.environment;
+  const switched = environment !== current.environment;
+  return resolveEnvironmentSettings({
+    environment,
+    baseUrl: body.baseUrl !== undefined ? body.baseUrl : switched ? null : current.baseUrl,
+    serverCaPem: body.serverCaPem !== undefined ? body.serverCaPem : switched ? null : current.serverCaPem,
+  });
+}
+
+export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
+  const opts = deps.onboarding;
+  const now = () => (opts.now ? opts.now() : new Date());
+  const dto = async (id: string) => toIntegrationDto(await getIntegration(deps.db, id, opts), now());
+  return [
+    defineRoute({
+      method: 'post', path: '/v1/integrations', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      summary: 'Create an integration',
+      description: 'Starts onboarding in `requested`, with due dates from the expectations. A key scoped to one organization creates it there (organizationId may be omitted); a key for all organizations must name the organization. The simulator environment needs a baseUrl.',
+      request: {
+        body: z.object({
+          organizationId: Id.optional(),
+          name: z.string().trim().min(1).max(200),
+          environment: z.enum(ENVIRONMENTS).optional().meta({ description: 'Default: simulator' }),
+          baseUrl: z.string().max(2000).optional(),
+          serverCaPem: z.string().max(MAX_PEM).nullable().optional(),
+          expectations: ExpectationsOverrideSchema.nullable().optional(),
+        }),
+      },
+      response: { status: 201, schema: IntegrationSchema, description: 'The new integration' },
+      handler: async ({ body, access, audit, principal }) => {
+        const organizationId = access.filter(body.organizationId);
+        if (organizationId === undefined) {
+          throw new ValidationError('organizationId is required for a key valid for all organizations', [{ path: 'body.organizationId', message: 'required' }]);
+        }
+        audit.target({ organizationId });
+        const created = await createIntegration(deps.db, {
+          organizationId, name: body.name, actor: actorOf(principal),
+          ...(body.environment !== undefined ? { environment: body.environment } : {}),
+          ...(body.baseUrl !== undefined ? { baseUrl: body.baseUrl } : {}),
+          ...(body.serverCaPem !== undefined ? { serverCaPem: body.serverCaPem } : {}),
+          ...(body.expectations !== undefined ? { expectations: body.expectations } : {}),
+        }, opts);
+        audit.target({ id: created.id });
+        return toIntegrationDto(created, now());
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/integrations/{id}', permission: 'integrations:read', tags: TAGS,
+      summary: 'Get an integration', request: { params: IdParams },
+      response: { status: 200, schema: IntegrationSchema, description: 'The integration' },
+      handler: async ({ params, access }) => {
+        await integrationOrganization(deps.db, access, params.id);
+        return dto(params.id);
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/integrations', permission: 'integrations:read', tags: TAGS,
+      summary: 'List integrations', description: 'Oldest first. `overdue=true`: only those past their stage or whole-process due date now.',
+      request: {
+        query: z.object({
+          ...PAGE_QUERY,
+          organizationId: Id.optional(),
+          stage: Stage.optional(),
+          overdue: z.enum(['true', 'false']).optional(),
+        }),
+      },
+      response: { status: 200, schema: pageSchema(IntegrationSchema).meta({ id: 'IntegrationPage' }), description: 'A page of integrations' },
+      handler: async ({ query, access }) => {
+        const page = await pageIntegrations(deps.db, {
+          organizationId: access.filter(query.organizationId), stage: query.stage, overdue: query.overdue === 'true', cursor: query.cursor, limit: query.limit,
+        }, opts);
+        const at = now();
+        return { data: page.integrations.map((v) => toIntegrationDto(v, at)), nextCursor: page.nextCursor };
+      },
+    }),
+    defineRoute({
+      method: 'patch', path: '/v1/integrations/{id}', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      summary: 'Update integration settings',
+      description: 'Any of: name; intradayRunsPerDay (the accounts\' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment\'s are used). Everything is checked before anything is changed.',
+      request: { params: IdParams, body: UpdateBody },
+      response: { status: 200, schema: IntegrationSchema, description: 'The updated integration' },
+      handler: async ({ params, body, access, audit, principal }) => {
+        audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+        if (Object.values(body).every((v) => v === undefined)) {
+          throw new ValidationError('nothing to change: give at least one setting', [{ path: 'body', message: 'empty' }]);
+        }
+        const current = await getIntegration(deps.db, params.id, opts);
+        const settings = environmentChange(current, body);
+        if (body.expectations) {
+          parseExpectationsOverride(body.expectations);
+        }
+        const actor = actorOf(principal);
+        if (body.name !== undefined || body.intradayRunsPerDay !== undefined) {
+          await updateIntegrationLifecycle(deps.db, params.id, {
+            ...(body.name !== undefined ? { name: body.name } : {}),
+            ...(body.intradayRunsPerDay !== undefined ? { intraday_runs_per_day: body.intradayRunsPerDay } : {}),
+          });
+        }
+        if (settings) {
+          await setEnvironment(deps.db, { integrationId: params.id, ...settings, actor });
+        }
+        if (body.expectations !== undefined) {
+          await setExpectations(deps.db, { integrationId: params.id, expectations: body.expectations, actor }, opts);
+        }
+        if (body.intradayRunsPerDay !== undefined && body.intradayRunsPerDay !== current.intradayRunsPerDay) {
+          await requestScheduleReconcile(deps.queues, { integrationId: params.id });
+        }
+        return dto(params.id);
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/integrations/{id}/transitions', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      summary: 'Move an integration to another stage',
+      description: 'Forward one pipeline stage at a time when its guards pass, pause (from any active stage), resume (to the stage it was paused from) or cancel. A refused move is a 409 `transition_refused` whose detail names every failed guard (e.g. `guard eligibility_complete failed (…)`) or the stages allowed from here. Pausing or cancelling stops the accounts\' schedules; resuming restores them.',
+      request: { params: IdParams, body: z.object({ to: Stage, note: z.string().trim().max(2000).optional() }) },
+      response: {
+        status: 201,
+        schema: z.object({ integration: IntegrationSchema, transition: TransitionSchema, kind: z.enum(['advance', 'pause', 'resume', 'cancel']) }).meta({ id: 'IntegrationTransitionResult' }),
+        description: 'The integration in its new stage and the history row',
+      },
+      errors: [409],
+      handler: async ({ params, body, access, audit, principal }) => {
+        audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+        const result = await transition(deps.db, {
+          integrationId: params.id, to: body.to, actor: actorOf(principal), ...(body.note !== undefined ? { note: body.note } : {}),
+        }, opts);
+        if (result.kind !== 'advance') {
+          // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
+          await requestScheduleReconcile(deps.queues, { integrationId: params.id });
+        }
+        return { integration: toIntegrationDto(result.integration, now()), transition: toTransitionDto(result.transition), kind: result.kind };
+      },
+    }),
+  ];
+}
