@@ -98,5 +98,6 @@ export default tseslint.config(
   {
     files: ['eslint.config.js', 'bin/*.js'],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly' } },
   },
 );

@@ -124,7 +124,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Safety net under the per-account advisory lock: one row per J.P. Morgan id per account and record
   // class (an intraday id and a posted id are separate items even if the bank ever reused one).
   await db.schema.createIndex('transactions_account_jpm_id_key').unique().on('transactions').columns(['account_id', 'post_code', 'jpm_transaction_id']).execute();
-  await db.schema.createIndex('transactions_account_date_idx').on('transactions').columns(['account_id', 'booking_date']).execute();
   await db.schema.createIndex('transactions_account_fingerprint_idx').on('transactions').columns(['account_id', 'fingerprint_key']).execute();
   await db.schema.createIndex('transactions_org_booking_idx').on('transactions').columns(['organization_id', 'booking_date', 'id']).execute();
 

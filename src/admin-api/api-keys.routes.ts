@@ -46,6 +46,8 @@ export function apiKeyRoutes(deps: { db: Database }): Route[] {
         'The response carries the full key once; only its SHA-256 hash is stored. A key scoped to one organization can only create keys for that organization (organizationId defaults to it).',
       tags: TAGS,
       auditTarget: 'api_key',
+      // Not replayable: a replay would need the response, and so the new key, stored for 24 h.
+      idempotent: false,
       request: {
         body: z.object({
           name: z.string().trim().min(1).max(100),

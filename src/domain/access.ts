@@ -35,7 +35,8 @@ const READ: readonly Permission[] = [
 
 /**
  * admin: everything. operator: runs the day-to-day work (integrations, accounts, syncs) and reads
- * everything a viewer reads. viewer: read only. Keys, audit, webhooks and queues are admin-only.
+ * everything a viewer reads. viewer: read only. Keys, audit, webhook changes and queues are
+ * admin-only; every role may list webhook endpoints and deliveries (never their secrets).
  */
 export const ROLE_PERMISSIONS: Readonly<Record<ApiKeyRole, ReadonlySet<Permission>>> = {
   admin: new Set(PERMISSIONS),

@@ -71,8 +71,8 @@ describe('Idempotency-Key', () => {
   it('422 for the same key with a different body; the key stays bound to the first request', async () => {
     await request(api.app).post('/v1/organizations').set(admin).set('Idempotency-Key', 'create-2').send({ name: 'Beta' });
     expectProblem(await request(api.app).post('/v1/organizations').set(admin).set('Idempotency-Key', 'create-2').send({ name: 'Gamma' }), 422, 'idempotency_key_reused');
-    expectProblem(await request(api.app).post('/v1/api-keys').set(admin).set('Idempotency-Key', 'create-2').send({ name: 'Beta' }), 400, 'validation_failed');
-    expectProblem(await request(api.app).post('/v1/api-keys').set(admin).set('Idempotency-Key', 'create-2').send({ name: 'Beta', role: 'viewer' }), 422, 'idempotency_key_reused');
+    expectProblem(await request(api.app).post('/v1/test/gated').set(admin).set('Idempotency-Key', 'create-2').send({ n: 'x' }), 400, 'validation_failed');
+    expectProblem(await request(api.app).post('/v1/test/gated').set(admin).set('Idempotency-Key', 'create-2').send({ n: 3 }), 422, 'idempotency_key_reused');
     const replay = await request(api.app).post('/v1/organizations').set(admin).set('Idempotency-Key', 'create-2').send({ name: 'Beta' });
     expect(replay.headers['idempotent-replayed']).toBe('true');
   });
