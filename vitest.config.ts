@@ -33,7 +33,7 @@ export default defineConfig({
         test: {
           name: 'chaos',
           include: ['tests/chaos/**/*.test.ts'],
-          globalSetup: ['tests/helpers/global-setup.ts'],
+          globalSetup: ['tests/helpers/global-setup.ts', 'tests/chaos/support/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
           maxWorkers: 1,
