@@ -1,13 +1,16 @@
 import type { Route } from '../http/routes.ts';
 import type { OnboardingOptions } from '../onboarding/index.ts';
-import type { Queues } from '../scheduler/index.ts';
+import type { ProducerDeps, Queues } from '../scheduler/index.ts';
 import type { Database } from '../storage/db.ts';
+import { accountRoutes, type AccountRouteDeps } from './accounts.routes.ts';
 import { apiKeyRoutes } from './api-keys.routes.ts';
 import { auditRoutes } from './audit.routes.ts';
 import { eventRoutes } from './events.routes.ts';
+import { integrationCredentialRoutes, type CredentialRouteDeps } from './integration-credentials.routes.ts';
 import { integrationOnboardingRoutes } from './integration-onboarding.routes.ts';
 import { integrationRoutes } from './integrations.routes.ts';
 import { organizationRoutes } from './organizations.routes.ts';
+import { syncRoutes } from './syncs.routes.ts';
 import { validationRoutes } from './validations.routes.ts';
 
 export interface AdminApiDeps {
@@ -15,15 +18,23 @@ export interface AdminApiDeps {
   queues: Queues;
   /** The onboarding service's options (clock, expectations, the `live` guard's validation provider). */
   onboarding: OnboardingOptions;
+  secrets: CredentialRouteDeps['secrets'];
+  /** The J.P. Morgan client the connection test runs with. */
+  connectionTester: CredentialRouteDeps['connectionTester'];
+  /** Account discovery with the integration's bank client (src/sync/discover-accounts.ts). */
+  discoverAccounts: AccountRouteDeps['discoverAccounts'];
+  /** What triggering, reading and cancelling sync runs needs (db, queues, clock, look-back). */
+  producer: ProducerDeps;
 }
 
 /**
  * Every admin API route. Add a resource's routes here (`...integrationRoutes(deps)`); widen
- * AdminApiDeps when a resource needs more (queues, the JPM client factory…).
+ * AdminApiDeps when a resource needs more.
  */
 export function adminApiRoutes(deps: AdminApiDeps): Route[] {
   return [
     ...organizationRoutes(deps), ...apiKeyRoutes(deps), ...auditRoutes(deps), ...validationRoutes(deps),
-    ...integrationRoutes(deps), ...integrationOnboardingRoutes(deps), ...eventRoutes(deps),
+    ...integrationRoutes(deps), ...integrationOnboardingRoutes(deps), ...integrationCredentialRoutes(deps),
+    ...accountRoutes(deps), ...syncRoutes(deps), ...eventRoutes(deps),
   ];
 }

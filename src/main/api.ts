@@ -15,7 +15,7 @@ import type { Database } from '../storage/db.ts';
 import {
   beginIdempotentRequest, completeIdempotentRequest, purgeExpiredIdempotencyKeys, releaseIdempotentRequest,
 } from '../storage/idempotency.repo.ts';
-import { createValidationReportProvider } from '../validation/index.ts';
+import { adminApiDeps } from './admin-wiring.ts';
 import type { Stoppable } from './lifecycle.ts';
 import { registerAccountDayMetrics } from '../validation/index.ts';
 
@@ -31,7 +31,7 @@ export interface ApiAppOptions {
 /** Every API route the service serves. Add a module's routes here (`...readApiRoutes({ db })`). */
 export function apiRoutes(ctx: AppContext): Route[] {
   return [
-    ...adminApiRoutes({ db: ctx.db, queues: ctx.queues, onboarding: { validationReportPassed: createValidationReportProvider(ctx.db) } }),
+    ...adminApiRoutes(adminApiDeps(ctx)),
     ...readApiRoutes({
       db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays, keys: ctx.secrets, allowHttpEndpoints: ctx.config.env !== 'production',
     }),

@@ -1,0 +1,155 @@
+import { z } from 'zod';
+import { SYNC_MODES, SYNC_RUN_STATUSES, SYNC_TRIGGERS } from '../domain/types.ts';
+import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { defineRoute, type Route } from '../http/routes.ts';
+import { cancelRun, getRun, MAX_RANGE_DAYS, runView, triggerSync, type ProducerDeps, type RunView, type TriggeredRun } from '../scheduler/index.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import type { Database } from '../storage/db.ts';
+import { getSyncRun, listSyncRunsPage } from '../storage/sync-runs.repo.ts';
+import { Id, IdParams, Instant, iso } from './dto.ts';
+import { integrationOrganization, scopedAccount } from './lookup.ts';
+
+/**
+ * Sync runs over HTTP: trigger one for an account or a whole integration (202: the work runs on the
+ * queue workers), follow its status, counts and progress, list and cancel runs. The orchestration
+ * behind it (windows, single flight, retries) is src/scheduler; this file only exposes its API.
+ */
+const TAGS = ['Syncs'];
+const Day = z.iso.date().meta({ description: 'Business date, YYYY-MM-DD' });
+const Status = z.enum(SYNC_RUN_STATUSES);
+const ErrorSchema = z.object({ code: z.string(), message: z.string().nullable() }).nullable();
+
+export const SyncRequestSchema = z
+  .discriminatedUnion('mode', [
+    z.strictObject({ mode: z.literal('intraday') }).meta({ description: "Today, in the account's time zone (pending items and current-day balances)" }),
+    z.strictObject({ mode: z.literal('prior_day') }).meta({ description: 'Yesterday plus the configured look-back days (late postings, corrections)' }),
+    z.strictObject({ mode: z.literal('range'), from: Day, to: Day })
+      .meta({ description: `A backfill of completed business days (ends yesterday at the latest; at most ${MAX_RANGE_DAYS} days)` }),
+  ])
+  .meta({ id: 'SyncRequest', description: 'What to sync' });
+
+export const SyncRunSchema = z
+  .object({
+    id: Id,
+    organizationId: Id,
+    integrationId: Id,
+    accountId: Id.nullable(),
+    trigger: z.string().meta({ description: `${SYNC_TRIGGERS.join(' | ')}` }),
+    mode: z.enum(SYNC_MODES),
+    window: z.object({ from: Day.nullable(), to: Day.nullable() }),
+    status: Status.meta({ description: 'queued → running → succeeded | partial (some windows gave up) | failed | cancelled' }),
+    counts: z.object({
+      fetched: z.number().int(), inserted: z.number().int(), updated: z.number().int(), unchanged: z.number().int(),
+      superseded: z.number().int(), removed: z.number().int(), rejected: z.number().int(), balances: z.number().int(),
+    }),
+    progress: z.object({ windowsTotal: z.number().int(), windowsDone: z.number().int() }),
+    error: ErrorSchema,
+    createdAt: Instant,
+    startedAt: Instant.nullable(),
+    finishedAt: Instant.nullable().meta({ description: 'Set once the run is over' }),
+    windows: z.array(z.object({
+      id: Id, kind: z.string().meta({ description: 'transactions | balances | all' }), from: Day.nullable(), to: Day.nullable(), status: Status,
+      attempts: z.number().int(), error: ErrorSchema,
+    })).optional().meta({ description: 'The run\'s windows in the order they run (single runs only)' }),
+  })
+  .meta({ id: 'SyncRun', description: 'One sync of one account: a parent run with one window per bank request range' });
+
+const TriggeredSchema = z
+  .object({ runs: z.array(SyncRunSchema.extend({ joined: z.boolean().meta({ description: 'An unfinished run for the same request existed and was joined' }) })) })
+  .meta({ id: 'TriggeredSyncRuns' });
+
+export function toSyncRunDto(r: RunView): z.input<typeof SyncRunSchema> {
+  return {
+    id: r.runId, organizationId: r.organizationId, integrationId: r.integrationId, accountId: r.accountId, trigger: r.trigger, mode: r.mode as (typeof SYNC_MODES)[number],
+    window: r.window, status: r.status, counts: r.counts, progress: r.progress, error: r.error,
+    createdAt: iso(r.createdAt), startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt),
+    ...(r.windows ? { windows: r.windows.map((w) => ({ id: w.runId, kind: w.kind, from: w.from, to: w.to, status: w.status, attempts: w.attempts, error: w.error })) } : {}),
+  };
+}
+
+export function syncRoutes(deps: { db: Database; producer: ProducerDeps }): Route[] {
+  const triggered = async (runs: TriggeredRun[]) => ({
+    runs: await Promise.all(runs.map(async (t) => ({ ...toSyncRunDto(await getRun(deps.producer, t.runId, { windows: true })), joined: t.joined }))),
+  });
+  /** A run of the key's organization, or 404. */
+  const scopedRun = async (access: { assert(org: string, what: string, id: string): void }, id: string) => {
+    const row = await getSyncRun(deps.db, id);
+    if (!row) {
+      throw new NotFoundError('sync run', id);
+    }
+    access.assert(row.organization_id, 'sync run', id);
+    return row;
+  };
+  const TRIGGER_DESCRIPTION = 'Runs on the queue workers: the 202 carries the queued run (or the unfinished run for the same request, joined). Follow it at GET /v1/sync-runs/{id}. 409 when the account is not active or its integration is paused or cancelled.';
+  return [
+    defineRoute({
+      method: 'post', path: '/v1/accounts/{id}/syncs', permission: 'syncs:write', tags: TAGS, auditTarget: 'account',
+      summary: 'Sync an account', description: TRIGGER_DESCRIPTION,
+      request: { params: IdParams, body: SyncRequestSchema },
+      response: { status: 202, schema: TriggeredSchema, description: 'The run' },
+      errors: [409],
+      handler: async ({ params, body, access, audit }) => {
+        const account = await scopedAccount(deps.db, access, params.id);
+        audit.target({ organizationId: account.organization_id });
+        return triggered((await triggerSync(deps.producer, { accountId: account.id, request: body, trigger: 'manual' })).runs);
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/integrations/{id}/syncs', permission: 'syncs:write', tags: TAGS, auditTarget: 'integration',
+      summary: 'Sync every active account of an integration', description: `One run per active account. ${TRIGGER_DESCRIPTION}`,
+      request: { params: IdParams, body: SyncRequestSchema },
+      response: { status: 202, schema: TriggeredSchema, description: 'The runs, one per active account' },
+      errors: [409],
+      handler: async ({ params, body, access, audit }) => {
+        audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+        return triggered((await triggerSync(deps.producer, { integrationId: params.id, request: body, trigger: 'manual' })).runs);
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/sync-runs/{id}', permission: 'syncs:read', tags: TAGS,
+      summary: 'Get a sync run', description: 'Status, counts, progress and each window (with its attempts and last error).',
+      request: { params: IdParams },
+      response: { status: 200, schema: SyncRunSchema, description: 'The run' },
+      handler: async ({ params, access }) => {
+        await scopedRun(access, params.id);
+        return toSyncRunDto(await getRun(deps.producer, params.id, { windows: true }));
+      },
+    }),
+    defineRoute({
+      method: 'get', path: '/v1/sync-runs', permission: 'syncs:read', tags: TAGS,
+      summary: 'List sync runs', description: 'Newest first; whole runs (their windows are in GET /v1/sync-runs/{id}).',
+      request: {
+        query: z.object({
+          ...PAGE_QUERY,
+          organizationId: Id.optional(), integrationId: Id.optional(), accountId: Id.optional(),
+          status: Status.optional(), trigger: z.enum(SYNC_TRIGGERS).optional(), mode: z.enum(SYNC_MODES).optional(),
+        }),
+      },
+      response: { status: 200, schema: pageSchema(SyncRunSchema).meta({ id: 'SyncRunPage' }), description: 'A page of runs' },
+      handler: async ({ query, access }) => {
+        const page = await listSyncRunsPage(deps.db, {
+          organizationId: access.filter(query.organizationId), integrationId: query.integrationId, accountId: query.accountId,
+          status: query.status, trigger: query.trigger, mode: query.mode, cursor: query.cursor, limit: query.limit,
+        });
+        return { data: page.rows.map((r) => toSyncRunDto(runView(r))), nextCursor: page.nextCursor };
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/sync-runs/{id}/cancel', permission: 'syncs:write', tags: TAGS, auditTarget: 'sync_run',
+      summary: 'Cancel a sync run',
+      description: 'Windows not started yet are cancelled; a window already running finishes its current page. 409 `run_finished` when the run already ended.',
+      request: { params: IdParams },
+      response: { status: 200, schema: SyncRunSchema, description: 'The cancelled run' },
+      errors: [409],
+      handler: async ({ params, access, audit }) => {
+        const row = await scopedRun(access, params.id);
+        audit.target({ organizationId: row.organization_id });
+        if (row.parent_run_id !== null) {
+          throw new NotFoundError('sync run', params.id);
+        }
+        await cancelRun(deps.producer, params.id);
+        return toSyncRunDto(await getRun(deps.producer, params.id, { windows: true }));
+      },
+    }),
+  ];
+}

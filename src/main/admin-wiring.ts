@@ -1,0 +1,24 @@
+import type { AdminApiDeps } from '../admin-api/index.ts';
+import type { AppContext } from '../context.ts';
+import { JpmClient } from '../jpm/client.ts';
+import { createLogger } from '../shared/logger.ts';
+import { discoverAccounts } from '../sync/discover-accounts.ts';
+import { createValidationReportProvider } from '../validation/index.ts';
+
+/**
+ * What the admin API's routes need, from the context (composition only). The connection test gets
+ * its own short-lived client (closed after the test); discovery and syncs use the context's
+ * per-integration client, so a freshly installed certificate is picked up on the next call.
+ */
+export function adminApiDeps(ctx: AppContext): AdminApiDeps {
+  const timeouts = { connectMs: ctx.config.jpm.connectTimeoutMs, requestMs: ctx.config.jpm.requestTimeoutMs };
+  return {
+    db: ctx.db,
+    queues: ctx.queues,
+    secrets: ctx.secrets,
+    onboarding: { validationReportPassed: createValidationReportProvider(ctx.db) },
+    connectionTester: (o) => new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts }),
+    discoverAccounts: async (integration, timeZone) => discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone),
+    producer: { db: ctx.db, queues: ctx.queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: ctx.config.sync.lookbackDays },
+  };
+}
