@@ -15,6 +15,8 @@ export interface Comparison {
   duplicates: number;
   missing: number;
   mismatched: number;
+  /** Final balances the bank has and we lack (validation must not call those days proved). */
+  missingBalances: { accountId: string; date: IsoDate }[];
   /** Human-readable details of the first problems (for the assertion message). */
   problems: string[];
 }
@@ -30,7 +32,7 @@ export interface Scope {
 }
 
 export function emptyComparison(): Comparison {
-  return { rowsCompared: 0, duplicates: 0, missing: 0, mismatched: 0, problems: [] };
+  return { rowsCompared: 0, duplicates: 0, missing: 0, mismatched: 0, missingBalances: [], problems: [] };
 }
 
 function merge(into: Comparison, c: Comparison): Comparison {
@@ -38,6 +40,7 @@ function merge(into: Comparison, c: Comparison): Comparison {
   into.duplicates += c.duplicates;
   into.missing += c.missing;
   into.mismatched += c.mismatched;
+  into.missingBalances.push(...c.missingBalances);
   into.problems.push(...c.problems.slice(0, Math.max(0, 20 - into.problems.length)));
   return into;
 }
@@ -96,6 +99,7 @@ export async function compareWithTruth(db: Database, sim: RunningSimulator, scop
         c.rowsCompared++;
         if (!r) {
           c.missing++;
+          c.missingBalances.push({ accountId: s.accountId, date: b.asOfDate });
           problem(`final balance of ${b.asOfDate} missing`);
           continue;
         }
