@@ -172,5 +172,6 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
     ],
   });
   ctx.backfilled = bdb;
+  ctx.pipelineTxPerSecond = round(e2e);
   return [backfill, reimport, memory];
 }

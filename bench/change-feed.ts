@@ -1,6 +1,49 @@
-import type { RunContext } from './lib/context.ts';
-import type { BenchResult } from './lib/env.ts';
+/**
+ * Benchmark 5: a consumer reading the whole change feed of the backfill (one `added` event per
+ * transaction, each with the transaction's current state) page by page with its cursor, as
+ * `GET /v1/changes` serves it (`readChanges`, src/events/change-feed.ts), at the largest page the API allows.
+ */
+import { sql } from 'kysely';
+import { readChanges } from '../src/events/change-feed.ts';
+import { createDb } from '../src/storage/db.ts';
+import { backfilledDb, startResult, type RunContext } from './lib/context.ts';
+import { round, target, type BenchResult } from './lib/env.ts';
 
-export function runChangeFeed(_ctx: RunContext): Promise<BenchResult> {
-  return Promise.reject(new Error('not yet'));
+const PAGE = 1000;
+
+export async function runChangeFeed(ctx: RunContext): Promise<BenchResult> {
+  const source = await backfilledDb(ctx);
+  const finish = startResult(ctx, 'change-feed', 'Change feed consumer');
+  const db = createDb({ url: source.url, poolMax: 2, applicationName: 'jpm-sync-bench-feed' });
+  try {
+    const total = Number((await sql<{ n: string }>`select count(*)::text as n from change_events`.execute(db)).rows[0]?.n ?? 0);
+    let cursor: string | null = null;
+    let events = 0;
+    let pages = 0;
+    let withState = 0;
+    let slowestPageMs = 0;
+    const started = performance.now();
+    for (;;) {
+      const t = performance.now();
+      const page = await readChanges(db, { organizationId: null, cursor, limit: PAGE });
+      slowestPageMs = Math.max(slowestPageMs, performance.now() - t);
+      pages++;
+      events += page.events.length;
+      withState += page.events.reduce((n, e) => n + (e.transaction ? 1 : 0), 0);
+      cursor = page.nextCursor;
+      if (!page.hasMore) {
+        break;
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const rate = events / seconds;
+    return finish({
+      parameters: { pageSize: PAGE, eventsInFeed: total },
+      figures: { events, pages, seconds: round(seconds, 1), changesPerSecond: round(rate), eventsWithTransactionState: withState, slowestPageMs: round(slowestPageMs) },
+      targets: [target('changes per second', round(rate), '>=', 50_000), target('events read', events, '==', total)],
+      notes: ['In-process consumer of readChanges (the function behind GET /v1/changes): REPEATABLE READ snapshot per page, events joined with the current transaction rows.'],
+    });
+  } finally {
+    await db.destroy();
+  }
 }

@@ -122,3 +122,18 @@ export async function spawnSimulator(options: SimChildOptions): Promise<SimChild
     },
   };
 }
+
+/** Spawns an HTTP server script (stdout discarded) and resolves with its port once it reports `ready` over IPC. */
+export async function spawnServer(script: string, env: Record<string, string>): Promise<Child & { port: number }> {
+  const child = spawn(NODE, [join(ROOT, 'bench', 'lib', script)], {
+    cwd: ROOT,
+    env: { ...process.env, TZ: 'UTC', ...env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const handle = track(child);
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { type?: string; port?: number }) => (m.type === 'ready' && m.port ? resolve(m.port) : reject(new Error(`${script}: unexpected message`))));
+    child.once('exit', (code, signal) => reject(new Error(`${script} exited before it was ready (${code ?? signal})`)));
+  });
+  return { ...handle, port };
+}

@@ -1,6 +1,7 @@
 /** What the benchmarks of one `npm run bench` share: the scale, one pre-rendered simulator, the backfilled database. */
-import { datasetFor, startBank, type Bank, type Dataset } from './pipeline.ts';
-import { loadAverage, machine, type BenchDb, type BenchResult, type Machine, type Target } from './env.ts';
+import { createPipeline, datasetFor, seedTenancy, startBank, type Bank, type Dataset } from './pipeline.ts';
+import { createBenchDb, loadAverage, machine, type BenchDb, type BenchResult, type Machine, type Target } from './env.ts';
+import { sql } from 'kysely';
 
 export interface RunContext {
   scale: number;
@@ -10,6 +11,8 @@ export interface RunContext {
   bank(): Promise<Bank>;
   /** The backfill's database (≈ 1M transactions and change events), kept for the read benchmarks of the same run. */
   backfilled?: BenchDb;
+  /** End-to-end transactions/s of the backfill in this run (for the naive baseline's ratio). */
+  pipelineTxPerSecond?: number;
   /** Run at the very end (drop databases, stop children). */
   cleanups: (() => Promise<void>)[];
 }
@@ -49,4 +52,28 @@ export function startResult(ctx: RunContext, name: string, title: string) {
     notes: parts.notes ?? [],
     passed: parts.targets.every((t) => t.met),
   });
+}
+
+/**
+ * A database holding the dataset's transactions and their change events, as the pipeline wrote
+ * them: the backfill benchmark's when it ran in this process, otherwise a backfill made now (not measured).
+ */
+export async function backfilledDb(ctx: RunContext): Promise<BenchDb> {
+  if (ctx.backfilled) {
+    return ctx.backfilled;
+  }
+  const bank = await ctx.bank();
+  const bdb = await createBenchDb('dataset', 4);
+  ctx.cleanups.push(() => bdb.drop());
+  const { accounts } = await seedTenancy(bdb.db, bank);
+  const pipe = createPipeline(bdb, bank, ctx.dataset, accounts, { concurrency: 4, poolMax: 10 });
+  try {
+    console.log('dataset: backfilling through the pipeline first (not measured)');
+    await pipe.run('dataset');
+  } finally {
+    await pipe.close();
+  }
+  await sql`vacuum (analyze)`.execute(bdb.db);
+  ctx.backfilled = bdb;
+  return bdb;
 }

@@ -70,6 +70,14 @@ export async function createBenchDb(label: string, poolMax = 10): Promise<BenchD
       if (dropped) {
         return;
       }
+      if (process.env.BENCH_KEEP) {
+        // Investigation only: keep the database (drop it by hand afterwards).
+        console.log(`  kept database ${name}`);
+        await db.destroy();
+        liveDbs.delete(name);
+        dropped = true;
+        return;
+      }
       dropped = true;
       await db.destroy();
       await adminQuery(`drop database if exists ${quoteIdent(name)} with (force)`);
@@ -238,6 +246,9 @@ export async function writeResult(r: BenchResult): Promise<string> {
 export function printResult(r: BenchResult): void {
   const lines = [`\n== ${r.name}: ${r.title} ==`, `load average ${r.loadAverage.start.join(' ')} -> ${r.loadAverage.end.join(' ')}`];
   for (const [k, v] of Object.entries(r.figures)) {
+    if (Array.isArray(v) && v.length > 12) {
+      continue; // curves stay in the result file
+    }
     lines.push(`  ${k}: ${JSON.stringify(v)}`);
   }
   for (const t of r.targets) {

@@ -155,7 +155,11 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
           dbUrl: bdb.url, redisUrl: REDIS_URL, prefix, simUrl: bank.sim.info.url, credFile: bank.credFile, today: ds.today,
           concurrency: options.concurrency, poolMax: options.poolMax,
         }),
-      }, undefined, options.nodeArgs ?? []);
+      }, (line) => {
+        if (process.env.BENCH_DEBUG) {
+          console.log(`  worker: ${line}`);
+        }
+      }, [...(options.nodeArgs ?? []), ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])]);
       const memory: MemorySample[] = [];
       let peakHwmMB = 0;
       const simBefore = await bank.sim.stats();

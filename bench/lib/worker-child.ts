@@ -50,6 +50,14 @@ const workers = startWorkers(
 );
 await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
 process.stdout.write('ready\n');
+if (process.env.BENCH_DEBUG) {
+  // Where the memory is (V8 heap vs. buffers), for investigating the RSS figures.
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const mb = (n: number) => Math.round(n / 1e6);
+    process.stdout.write(`mem rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`);
+  }, 2_000).unref();
+}
 
 process.once('SIGTERM', () => {
   void (async () => {
