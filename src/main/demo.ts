@@ -12,7 +12,9 @@ import { addDays, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
 import { startSimulator, signCsr, type RunningSimulator } from '../simulator/index.ts';
 import { migrateUp } from '../storage/migrator.ts';
 import { discoverAccounts } from '../sync/discover-accounts.ts';
+import { createValidationReport, createValidationReportProvider } from '../validation/index.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { withValidationHook } from './validation-wiring.ts';
 import { startApi } from './api.ts';
 import { onShutdown, runSteps, type Stoppable } from './lifecycle.ts';
 
@@ -109,6 +111,8 @@ interface Summary {
   duplicates: number;
   truthMissing: number;
   truthExtra: number;
+  /** Late postings already in the bank's balances that its transaction reports do not return yet. */
+  unrevealed: string[];
 }
 
 async function summarize(ctx: AppContext, sim: RunningSimulator, integrationId: string): Promise<Summary> {
@@ -136,6 +140,7 @@ async function summarize(ctx: AppContext, sim: RunningSimulator, integrationId: 
     accounts: Number(row.accounts), transactions: Number(row.transactions), pending: Number(row.pending), superseded: Number(row.superseded),
     removed: Number(row.removed), balances: Number(row.balances), duplicates: Number(row.duplicates),
     truthMissing: [...theirs].filter((k) => !ours.has(k)).length, truthExtra: [...ours].filter((k) => !theirs.has(k)).length,
+    unrevealed: truth.accounts.flatMap((a) => a.unrevealed.map((u) => `${u.asOfDate} ${u.debitCreditCode === 'CREDIT' ? '+' : '-'}${u.amount} ${a.currency} (reported from ${u.revealDate})`)),
   };
 }
 
@@ -179,7 +184,11 @@ async function main(): Promise<void> {
   const api = await startApi(ctx);
   stops.push(api);
   const workers = startWorkers(
-    { queues: ctx.queues, sync: { db: ctx.db, clientFor: (id) => ctx.clientFor(id), now, logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays }, logger: createLogger('scheduler') },
+    {
+      queues: ctx.queues,
+      sync: withValidationHook({ db: ctx.db, clientFor: (id) => ctx.clientFor(id), now, logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays }),
+      logger: createLogger('scheduler'),
+    },
     { redisUrl: config.redis.url, database: { url: config.database.url, password: secrets.databasePassword }, concurrency: config.queue.concurrency },
   );
   stops.push({ name: 'worker', stop: () => workers.close() });
@@ -197,6 +206,11 @@ async function main(): Promise<void> {
   await waitForRuns(ctx, prior.runs.map((r) => r.runId), `prior-day ${yesterday}`);
 
   const s = await summarize(ctx, sim, integrationId);
+  // Step 6: the validation report a controller would accept; live only when it passes.
+  const report = await createValidationReport({ db: ctx.db, now }, { integrationId, from, to: addDays(today, -1), requestedBy: OPS });
+  if (report.passed) {
+    await transition(ctx.db, { integrationId, to: 'live', actor: OPS, note: 'validation report passed' }, { validationReportPassed: createValidationReportProvider(ctx.db) });
+  }
   const key = await createApiKey(ctx.db, { name: 'demo admin', role: 'admin', organizationId: null, createdByKeyId: null });
   const address = api.server.address();
   const port = typeof address === 'object' && address ? address.port : config.http.port;
@@ -211,10 +225,20 @@ async function main(): Promise<void> {
   out(`  balances                  ${s.balances}`);
   out(`  duplicates                ${s.duplicates}`);
   out(`  vs the bank's ledger      ${s.truthMissing} missing, ${s.truthExtra} extra`);
+  out(`  validation report         ${report.passed ? 'passed' : 'not passed'}: ${report.summary.proved} account-days proved, ${report.summary.broken} broken, ${report.summary.unproved} unproved`);
+  for (const reason of report.passed ? [] : report.reasons.slice(0, 3)) {
+    out(`                            - ${reason}`);
+  }
+  if (s.unrevealed.length > 0) {
+    out(`  late postings not yet     ${s.unrevealed.join('; ')}`);
+    out('  reported by the bank      (in its balances already: their days prove once the prior-day run picks them up)');
+  }
+  out(`  integration stage         ${report.passed ? 'live' : 'validating'}`);
   out(`  time taken                ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   out('');
   out(`  API         ${base}/v1   (docs: ${base}/docs, OpenAPI: ${base}/openapi.json, queues: ${base}/admin/queues)`);
   out(`  admin key   ${key.token}   (shown once; use it as "Authorization: Bearer …" and in the docs' Authorize box)`);
+  out(`  report      ${base}/v1/validations/${report.id}.html   (with the admin key)`);
   out(`  try         curl -H "Authorization: Bearer ${key.token}" ${base}/v1/transactions?limit=5`);
   const ok = s.duplicates === 0 && s.truthMissing === 0 && s.truthExtra === 0;
   if (values.once) {
