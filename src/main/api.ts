@@ -18,6 +18,9 @@ import {
 import { adminApiDeps } from './admin-wiring.ts';
 import type { Stoppable } from './lifecycle.ts';
 import { registerAccountDayMetrics } from '../validation/index.ts';
+import { refreshCertificateExpiryMetric } from '../credentials/metrics.ts';
+import { refreshOverdueMetric } from '../onboarding/metrics.ts';
+import { onScrape } from '../shared/metrics.ts';
 
 export interface ApiAppOptions {
   /** Queues shown in bull-board (default: every queue of the job catalog). */
@@ -71,7 +74,12 @@ const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
 export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server }> {
   const app = buildApiApp(ctx);
   // Gauges whose value lives in Postgres are refreshed at scrape time.
-  const stopMetrics = registerAccountDayMetrics(ctx.db);
+  const stopHooks = [
+    registerAccountDayMetrics(ctx.db),
+    onScrape(() => refreshCertificateExpiryMetric(ctx.db)),
+    onScrape(async () => void (await refreshOverdueMetric(ctx.db))),
+  ];
+  const stopMetrics = () => stopHooks.forEach((stop) => stop());
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(ctx.config.http.port, ctx.config.http.host, () => resolve(s));
     s.once('error', reject);
