@@ -31,6 +31,12 @@ export function createPool(options: DbOptions): pg.Pool {
   // An idle client that loses its connection (server restart, pg_terminate_backend) emits here;
   // without a listener Node would crash the process. The pool replaces the client on next use.
   pool.on('error', () => undefined);
+  // A client that is checked out (a transaction between two statements, a lock connection held
+  // while a window calls the bank) emits 'error' on itself, where the pool does not listen: the
+  // same crash. Its next query fails instead, and the caller's release(err) discards it.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return pool;
 }
 
