@@ -113,8 +113,9 @@ async function triggerAccount(deps: ProducerDeps, account: AccountRow, request: 
  * windows as a chain of children (the first window deepest, so it runs first; each next window
  * becomes runnable when the one before it finished). The chain keeps an account's windows in order
  * without them contending for the account lock. Job ids are deterministic, so adding twice is a no-op.
+ * Returns true when it added the flow (false: the run's parent job was already in Redis).
  */
-export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, runId: string): Promise<void> {
+export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, runId: string): Promise<boolean> {
   const run = await getSyncRun(deps.db, runId);
   if (!run?.account_id) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
@@ -122,7 +123,7 @@ export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, 
   const rootPayload: JobPayload<'sync-account'> = parsePayload('sync-account', { runId, accountId: run.account_id });
   const rootOptions = jobOptions('sync-account', rootPayload);
   if (rootOptions.jobId && (await deps.queues.queue('sync').getJob(rootOptions.jobId))) {
-    return;
+    return false;
   }
   const windows = await listWindowRuns(deps.db, runId);
   let chain: FlowJobNode | undefined;
@@ -136,6 +137,7 @@ export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, 
   }
   const flow: FlowJob = { name: 'sync-account', queueName: 'sync', data: rootPayload, opts: rootOptions, ...(chain ? { children: [chain] } : {}) };
   await deps.queues.flows.add(flow);
+  return true;
 }
 
 export interface RunView {

@@ -9,6 +9,7 @@ import { HANDLERS, type Handler, type HandlerDeps, type HandlerTable, type JobCo
 import { createIntegrationGuard, DEFAULT_GUARD_SETTINGS, type GuardSettings } from './integration-guard.ts';
 import { assertHandlers, isJobName, jobsOfQueue, parsePayload, QUEUE_NAMES, type JobName, type QueueName } from './jobs.ts';
 import type { JobData, Queues } from './queues.ts';
+import { watchForLostJobs } from './recovery.ts';
 import { bankBackoff } from './retry-policy.ts';
 import { createSingleFlight } from './single-flight.ts';
 
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   maintenanceHooks?: readonly MaintenanceHook[];
   /** Handler table; defaults to HANDLERS. Checked against the catalog at start. */
   handlers?: Partial<HandlerTable>;
+  /** How often to look for unfinished runs whose jobs Redis lost (also done at every (re)connect; default 5 min). */
+  recoveryIntervalMs?: number;
 }
 
 export interface RunningWorkers {
@@ -92,9 +95,14 @@ export function startWorkers(deps: { queues: Queues; sync: SyncDeps; logger: Log
     return worker;
   });
   deps.logger.info({ queues: queueNames, concurrency: options.concurrency, jobs: queueNames.flatMap(jobsOfQueue) }, 'queue workers started');
+  // A Redis that comes back without its data must not leave runs unfinished forever (recovery.ts).
+  const recovery = connections[0]
+    ? watchForLostJobs({ db: deps.sync.db, queues: deps.queues, logger: deps.logger }, connections[0], options.recoveryIntervalMs ?? 300_000)
+    : undefined;
   return {
     workers,
     async close() {
+      await recovery?.stop();
       await Promise.allSettled(workers.map((w) => w.close()));
       await locks.close().catch((err: unknown) => deps.logger.warn({ err }, 'lock pool close failed'));
       for (const c of connections) {

@@ -232,3 +232,10 @@ export async function listAccountIds(ex: Executor, scope: { integrationId?: stri
   }
   return (await q.execute()).map((r) => r.id);
 }
+
+/** Parent runs not finished (queued or running), oldest first: what the lost-job recovery checks against Redis. */
+export async function listUnfinishedParentRunIds(ex: Executor, limit: number): Promise<string[]> {
+  const rows = await ex.selectFrom('sync_runs').select(['id']).where('parent_run_id', 'is', null)
+    .where('status', 'in', ['queued', 'running']).orderBy('created_at').limit(limit).execute();
+  return rows.map((r) => r.id);
+}

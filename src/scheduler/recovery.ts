@@ -1,0 +1,122 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../shared/logger.ts';
+import type { Database } from '../storage/db.ts';
+import { listUnfinishedParentRunIds } from '../storage/orchestration.repo.ts';
+import { getSyncRun } from '../storage/sync-runs.repo.ts';
+import { MAINTENANCE_SCHEDULE, reconcileSchedules } from './schedules.ts';
+import type { Queues } from './queues.ts';
+import { ensureEnqueued } from './runs.ts';
+
+/**
+ * Recovery from a Redis that lost its data (a crash without persistence, a failover to a replica
+ * that missed the last writes, a flush). The database is the record of truth: a run that is still
+ * `queued` or `running` there must have its flow in Redis, or nothing will ever finish it. So each
+ * unfinished run whose parent job is missing gets its flow added again (`ensureEnqueued`, idempotent
+ * by deterministic job ids); windows already finished skip themselves, the one a worker was in the
+ * middle of runs again from the start (idempotent writes), the rest run as usual. Job schedulers
+ * live in Redis too: when the daily maintenance scheduler is gone after a reconnect, every
+ * scheduler is reconciled from the database.
+ *
+ * Workers run it when their Redis connection becomes ready (at start and after every reconnect) and
+ * every `intervalMs`, one sweep at a time.
+ */
+export interface RecoveryDeps {
+  db: Database;
+  queues: Queues;
+  logger: Logger;
+}
+
+const BATCH = 1_000;
+
+export async function recoverLostRuns(deps: RecoveryDeps): Promise<{ checked: number; requeued: string[] }> {
+  const ids = await listUnfinishedParentRunIds(deps.db, BATCH);
+  const requeued: string[] = [];
+  for (const runId of ids) {
+    const run = await getSyncRun(deps.db, runId);
+    if (!run || (run.status !== 'queued' && run.status !== 'running')) {
+      continue;
+    }
+    if (await ensureEnqueued(deps, runId)) {
+      requeued.push(runId);
+    }
+  }
+  if (requeued.length > 0) {
+    deps.logger.warn({ requeued: requeued.length, checked: ids.length }, 'unfinished runs had lost their jobs; enqueued again');
+  }
+  return { checked: ids.length, requeued };
+}
+
+/** Reconciles every job scheduler when the maintenance scheduler (always present once reconciled) is gone. */
+export async function restoreLostSchedules(deps: RecoveryDeps): Promise<boolean> {
+  if (await deps.queues.queue('maintenance').getJobScheduler(MAINTENANCE_SCHEDULE.id)) {
+    return false;
+  }
+  const result = await reconcileSchedules(deps);
+  deps.logger.warn({ ...result }, 'job schedulers were missing from Redis; reconciled');
+  return true;
+}
+
+export interface RecoveryWatch {
+  /** Runs a sweep now (or after the one in progress); resolves when it is done. */
+  sweep(opts?: { schedules?: boolean }): Promise<void>;
+  /** No more sweeps; resolves once the one in progress (if any) has ended. */
+  stop(): Promise<void>;
+}
+
+export function watchForLostJobs(deps: RecoveryDeps, redis: Redis, intervalMs: number): RecoveryWatch {
+  let running: Promise<void> | undefined;
+  let again: { schedules: boolean } | undefined;
+  let stopped = false;
+  let connectedBefore = false;
+  const run = async (opts: { schedules: boolean }): Promise<void> => {
+    try {
+      await recoverLostRuns(deps);
+      if (opts.schedules) {
+        await restoreLostSchedules(deps);
+      }
+    } catch (err) {
+      // Redis or Postgres still away: the next ready event or interval tries again.
+      deps.logger.warn({ err }, 'lost-job recovery failed');
+    }
+  };
+  const sweep = (opts: { schedules?: boolean } = {}): Promise<void> => {
+    const wanted = { schedules: opts.schedules ?? false };
+    if (stopped) {
+      return Promise.resolve();
+    }
+    if (running) {
+      again = { schedules: (again?.schedules ?? false) || wanted.schedules };
+      return running;
+    }
+    running = (async () => {
+      let next: { schedules: boolean } | undefined = wanted;
+      while (next && !stopped) {
+        again = undefined;
+        await run(next);
+        next = again;
+      }
+      running = undefined;
+    })();
+    return running;
+  };
+  const onReady = () => {
+    // Schedulers are only restored after a reconnect: at first start the scheduler role owns them.
+    void sweep({ schedules: connectedBefore });
+    connectedBefore = true;
+  };
+  redis.on('ready', onReady);
+  if (redis.status === 'ready') {
+    onReady();
+  }
+  const timer = setInterval(() => void sweep(), intervalMs);
+  timer.unref();
+  return {
+    sweep,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      redis.off('ready', onReady);
+      await running;
+    },
+  };
+}
