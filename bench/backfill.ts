@@ -8,6 +8,7 @@ import { copyBaseline } from './lib/copy.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import { adminQuery, createBenchDb, round, sleep, target, type BenchResult } from './lib/env.ts';
 import { createPipeline, seedTenancy, type MemorySample, type RunMeasure } from './lib/pipeline.ts';
+import { walBytesOfDatabase } from './lib/wal.ts';
 
 const WORKER = { concurrency: 4, poolMax: 10 };
 
@@ -137,7 +138,10 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   await sleep(1_500);
   const lsn1 = await walLsn();
   const after = await tableStats(bdb.url);
-  const wal = await walBytes(lsn0, lsn1);
+  const clusterWal = await walBytes(lsn0, lsn1);
+  const ownWal = await walBytesOfDatabase(bdb.name, lsn0, lsn1);
+  // The database's own WAL when pg_waldump can tell it, else the cluster-wide figure (an upper bound).
+  const wal = ownWal?.bytes ?? clusterWal;
   const delta: Record<string, { ins: number; upd: number; del: number }> = {};
   for (const [table, a] of after) {
     const b = before.get(table) ?? { ins: 0, upd: 0, del: 0 };
@@ -156,7 +160,9 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
     figures: {
       transactions, seconds: round(again.seconds, 1), txPerSecond: round(rate), copyRowsPerSecond: copy.rowsPerSecond, ratioToCopy: round(rate / copy.rowsPerSecond, 3),
       transactionsUpdated: txUpdated, transactionsInserted: txInserted, rowChangesByTable: delta,
-      walBytes: wal, walBytesPer100kTx: walPer100k, backgroundWalBytesPerSecondBefore: round(idleWal / 5), backgroundWalEstimateForRun: backgroundWalEstimate,
+      walBytes: wal, walBytesPer100kTx: walPer100k, walSource: ownWal ? 'pg_waldump, records of this database' : 'cluster-wide LSN difference',
+      walRecordsOfDatabase: ownWal?.records ?? null, clusterWalBytes: clusterWal,
+      backgroundWalBytesPerSecondBefore: round(idleWal / 5), backgroundWalEstimateForRun: backgroundWalEstimate,
       failedRuns: again.failedRuns, cpu: cpuShare(again), workerPeakVmHwmMB: again.peakHwmMB,
     },
     targets: [
@@ -168,7 +174,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
     ],
     notes: [
       'Rows updated: pg_stat_user_tables deltas read after the worker child (and so its backends) exited; sync_runs, bank_day_fetches and bank_accounts rows are run bookkeeping written on every sync by design.',
-      "WAL: pg_current_wal_lsn() difference, cluster-wide, so it includes other databases' activity on this machine; backgroundWalEstimateForRun is the rate measured in 5 idle seconds just before, scaled to the run.",
+      "WAL: pg_waldump over the run's LSN range, counting records that touch this database's relations and their commit records; clusterWalBytes is the pg_current_wal_lsn() difference, which includes other databases' activity on this machine (backgroundWalEstimateForRun: the rate of the 5 s before, scaled to the run).",
     ],
   });
   ctx.backfilled = bdb;

@@ -14,7 +14,9 @@ import { createApiKey } from '../src/admin-api/api-keys.service.ts';
 import { encodeCursor } from '../src/storage/pagination.ts';
 import { spawnServer } from './lib/children.ts';
 import { backfilledDb, startResult, type RunContext } from './lib/context.ts';
-import { benchPrefix, deletePrefix, newRedis, REDIS_URL, round, SEED, target, type BenchResult } from './lib/env.ts';
+import {
+  benchPrefix, deletePrefix, machineCpuSeconds, newRedis, postgresCpuSeconds, processCpuSeconds, REDIS_URL, round, SEED, target, type BenchResult,
+} from './lib/env.ts';
 import { createHash } from 'node:crypto';
 
 const LIMIT = 100;
@@ -34,8 +36,16 @@ interface Load {
   errors: number;
 }
 
-async function load(base: string, paths: readonly string[], headers: Record<string, string>, options: { seconds: number; rate?: number }): Promise<Load> {
+interface CpuWatch {
+  server: number;
+  database: string;
+}
+
+async function load(base: string, paths: readonly string[], headers: Record<string, string>, options: { seconds: number; rate?: number; cpu?: CpuWatch }): Promise<Load & { cpuSeconds?: Record<string, number> }> {
   let i = 0;
+  const cpu0 = options.cpu
+    ? { server: processCpuSeconds(options.cpu.server), pg: await postgresCpuSeconds(options.cpu.database), bench: process.cpuUsage(), machine: machineCpuSeconds() }
+    : undefined;
   const result = await autocannon({
     url: base,
     connections: CONNECTIONS,
@@ -44,7 +54,20 @@ async function load(base: string, paths: readonly string[], headers: Record<stri
     headers,
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[i++ % paths.length]! }) }],
   });
+  let cpuSeconds: Record<string, number> | undefined;
+  if (cpu0 && options.cpu) {
+    const bench = process.cpuUsage(cpu0.bench);
+    const machine = machineCpuSeconds();
+    cpuSeconds = {
+      server: round(processCpuSeconds(options.cpu.server) - cpu0.server, 2),
+      postgres: round((await postgresCpuSeconds(options.cpu.database)) - cpu0.pg, 2),
+      autocannon: round((bench.user + bench.system) / 1e6, 2),
+      machineBusy: round(machine.busy - cpu0.machine.busy, 2),
+      machineTotal: round(machine.total - cpu0.machine.total, 2),
+    };
+  }
   return {
+    ...(cpuSeconds ? { cpuSeconds } : {}),
     requestsPerSecond: round(result['2xx'] / result.duration),
     p50Ms: result.latency.p50, p90Ms: result.latency.p90, p99Ms: result.latency.p99, maxMs: result.latency.max,
     requests: result.requests.total, non2xx: result.non2xx, errors: result.errors,
@@ -96,10 +119,12 @@ export async function runReadApi(ctx: RunContext): Promise<BenchResult> {
     console.log(`read-api: ${rows} rows, ${positions.length} start positions; warm-up, then ${DURATION} s per phase`);
     await load(apiBase, apiPaths, auth, { seconds: 5 });
     await load(bareBase, barePaths, {}, { seconds: 5 });
-    const apiMax = await load(apiBase, apiPaths, auth, { seconds: DURATION });
-    const bareMax = await load(bareBase, barePaths, {}, { seconds: DURATION });
-    const api80 = await load(apiBase, apiPaths, auth, { seconds: DURATION, rate: 0.8 * apiMax.requestsPerSecond });
-    const bare80 = await load(bareBase, barePaths, {}, { seconds: DURATION, rate: 0.8 * bareMax.requestsPerSecond });
+    const apiCpu = { server: api.pid, database: source.name };
+    const bareCpu = { server: bare.pid, database: source.name };
+    const apiMax = await load(apiBase, apiPaths, auth, { seconds: DURATION, cpu: apiCpu });
+    const bareMax = await load(bareBase, barePaths, {}, { seconds: DURATION, cpu: bareCpu });
+    const api80 = await load(apiBase, apiPaths, auth, { seconds: DURATION, rate: 0.8 * apiMax.requestsPerSecond, cpu: apiCpu });
+    const bare80 = await load(bareBase, barePaths, {}, { seconds: DURATION, rate: 0.8 * bareMax.requestsPerSecond, cpu: bareCpu });
     const ratio = round(apiMax.requestsPerSecond / (bareMax.requestsPerSecond || 1), 3);
     return finish({
       parameters: { rows, pageSize: LIMIT, startPositions: positions.length, connections: CONNECTIONS, secondsPerPhase: DURATION, dbPoolPerServer: POOL },

@@ -125,7 +125,8 @@ export async function spawnSimulator(options: SimChildOptions): Promise<SimChild
 
 /** Spawns an HTTP server script (stdout discarded) and resolves with its port once it reports `ready` over IPC. */
 export async function spawnServer(script: string, env: Record<string, string>): Promise<Child & { port: number }> {
-  const child = spawn(NODE, [join(ROOT, 'bench', 'lib', script)], {
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(NODE, [...prof, join(ROOT, 'bench', 'lib', script)], {
     cwd: ROOT,
     env: { ...process.env, TZ: 'UTC', ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],

@@ -1,0 +1,71 @@
+/**
+ * WAL written for one database, from the WAL itself: `pg_waldump` over an LSN range, counting the
+ * records whose block references name the database's relations plus the commit records of those
+ * transactions. The cluster-wide `pg_current_wal_lsn()` difference also counts whatever else the
+ * machine's Postgres did meanwhile (other engineers' test databases are created by copying a
+ * template: megabytes of WAL), so both are reported. Needs local access to the data directory; where
+ * that is missing the per-database figure is null.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { adminQuery } from './env.ts';
+
+const run = promisify(execFile);
+
+async function waldump(): Promise<{ bin: string; walDir: string } | undefined> {
+  const [row] = await adminQuery<{ dir: string; major: string }>(
+    `select current_setting('data_directory') as dir, split_part(current_setting('server_version'), '.', 1) as major`,
+  );
+  if (!row) {
+    return undefined;
+  }
+  const bin = [`/usr/lib/postgresql/${row.major}/bin/pg_waldump`, '/usr/bin/pg_waldump'].find((p) => existsSync(p));
+  const walDir = join(row.dir, 'pg_wal');
+  return bin && existsSync(walDir) ? { bin, walDir } : undefined;
+}
+
+export async function walBytesOfDatabase(database: string, from: string, to: string): Promise<{ bytes: number; records: number } | null> {
+  const tool = await waldump().catch(() => undefined);
+  const [db] = await adminQuery<{ oid: string }>('select oid::text as oid from pg_database where datname = $1', [database]);
+  if (!tool || !db || from === to) {
+    return tool && db ? { bytes: 0, records: 0 } : null;
+  }
+  let out: string;
+  try {
+    out = (await run(tool.bin, ['-p', tool.walDir, '-s', from, '-e', to], { maxBuffer: 1 << 30 })).stdout;
+  } catch {
+    return null;
+  }
+  const ours = new Set<string>();
+  const pending: { tx: string; len: number }[] = [];
+  let bytes = 0;
+  let records = 0;
+  for (const line of out.split('\n')) {
+    const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+)/.exec(line);
+    if (!m) {
+      continue;
+    }
+    const len = Number(m[1]);
+    const tx = m[2]!;
+    const rels = [...line.matchAll(/rel \d+\/(\d+)\/\d+/g)].map((r) => r[1]);
+    if (rels.includes(db.oid)) {
+      bytes += len;
+      records++;
+      if (tx !== '0') {
+        ours.add(tx);
+      }
+    } else if (rels.length === 0 && tx !== '0') {
+      pending.push({ tx, len });
+    }
+  }
+  // Commit (and other relation-less) records of transactions that wrote to the database.
+  for (const p of pending) {
+    if (ours.has(p.tx)) {
+      bytes += p.len;
+      records++;
+    }
+  }
+  return { bytes, records };
+}
