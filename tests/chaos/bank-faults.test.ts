@@ -8,7 +8,8 @@ import { createTenancy } from '../factories/tenancy.ts';
 import { chaos } from './support/chaos.ts';
 import { startChaosEnv, type ChaosAccount, type ChaosEnv } from './support/harness.ts';
 import { captureLogs, scanLogs } from './support/logs.ts';
-import { compareWithTruth, duplicateKeys, unfinishedRuns, windowsOf } from './support/truth.ts';
+import { compareWithTruth, duplicateKeys, windowsOf } from './support/truth.ts';
+import { waitForAllRuns } from './support/runs.ts';
 
 /**
  * Bank faults: every fault class of the simulator, first each alone on its own account (and its own
@@ -112,7 +113,7 @@ describe('bank faults during a backfill', () => {
       const { runs } = await triggerSync(env.producer(), { accountId: a.id, request: { mode: 'range', from: FROM, to: TO }, trigger: 'backfill' });
       runOf.set(a.id, runs[0]!.runId);
     }
-    await expect.poll(async () => (await unfinishedRuns(env.t.db)).length, { timeout: 150_000, interval: 250 }).toBe(0);
+    await waitForAllRuns(env.t.db, c, 150_000);
     c.count('faultsInjected', env.sim.stats().faultsInjected);
     c.count('runsChecked', runOf.size);
 

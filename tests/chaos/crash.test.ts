@@ -4,7 +4,8 @@ import { addDays } from '../../src/shared/time.ts';
 import { chaos, sleep } from './support/chaos.ts';
 import { startChaosEnv, type ChaosChild, type ChaosEnv } from './support/harness.ts';
 import { scanLogs } from './support/logs.ts';
-import { compareWithTruth, duplicateKeys, unfinishedRuns, windowsOf } from './support/truth.ts';
+import { compareWithTruth, duplicateKeys, windowsOf } from './support/truth.ts';
+import { waitForAllRuns } from './support/runs.ts';
 
 /**
  * Crash safety: a 60-day backfill of four accounts while worker processes are SIGKILLed at seeded
@@ -57,7 +58,7 @@ describe('workers SIGKILLed during a backfill', () => {
     c.count('kills', kills);
 
     // The survivors finish the work (stalled windows come back after their lock expires).
-    await expect.poll(async () => (await unfinishedRuns(env.t.db)).length, { timeout: 120_000, interval: 250 }).toBe(0);
+    await waitForAllRuns(env.t.db, c, 120_000);
     for (const child of live) {
       child.proc.kill('SIGTERM');
       await child.exited;
@@ -96,7 +97,7 @@ describe('workers SIGKILLed during a backfill', () => {
         const accountId = windows.find((x) => x.parent_run_id === r.id)!.account_id!;
         await triggerSync(env.producer(), { accountId, request: { mode: 'range', from: FROM, to: TO }, trigger: 'manual' });
       }
-      await expect.poll(async () => (await unfinishedRuns(env.t.db)).length, { timeout: 60_000, interval: 250 }).toBe(0);
+      await waitForAllRuns(env.t.db, c, 60_000);
       await w.close();
     }
 

@@ -12,7 +12,8 @@ import { chaos, sleep } from './support/chaos.ts';
 import { startChaosEnv, type ChaosEnv } from './support/harness.ts';
 import { captureLogs, scanLogs } from './support/logs.ts';
 import { startPrivateRedis, type PrivateRedis } from './support/redis-server.ts';
-import { compareWithTruth, duplicateKeys, unfinishedRuns } from './support/truth.ts';
+import { waitForAllRuns } from './support/runs.ts';
+import { compareWithTruth, duplicateKeys } from './support/truth.ts';
 
 /**
  * Infrastructure faults during a backfill: our own Redis crashes and comes back empty (no
@@ -59,7 +60,7 @@ async function backfill(from: string, to: string): Promise<string[]> {
 }
 
 async function finishedAll(runIds: string[], timeout: number): Promise<{ id: string; status: string }[]> {
-  await expect.poll(async () => (await unfinishedRuns(env.t.db)).length, { timeout, interval: 250 }).toBe(0);
+  await waitForAllRuns(env.t.db, c, timeout);
   return env.t.db.selectFrom('sync_runs').select(['id', 'status']).where('id', 'in', runIds).execute();
 }
 
@@ -156,13 +157,7 @@ describe('infrastructure faults', () => {
 
     // Readiness recovers with the pool (dead connections are replaced), and every run finishes.
     await expect.poll(async () => (await request(app).get('/readyz')).status, { timeout: 10_000 }).toBe(200);
-    await expect.poll(async () => {
-      try {
-        return (await unfinishedRuns(env.t.db)).length;
-      } catch {
-        return -1; // our own connection may have been one of the victims
-      }
-    }, { timeout: 120_000, interval: 250 }).toBe(0);
+    await waitForAllRuns(env.t.db, c, 120_000);
     const runs = await env.t.db.selectFrom('sync_runs').select(['id', 'status', 'error_code']).where('id', 'in', runIds).execute();
     expect(runs.map((r) => r.status)).toEqual(runIds.map(() => 'succeeded'));
     c.count('runsChecked', runs.length);
