@@ -21,6 +21,12 @@ import {
 } from './env.ts';
 
 export const BANK_ID = '02100002';
+/**
+ * V8 heap settings of the worker role (docker/compose.yml sets the same NODE_OPTIONS): a small young
+ * generation and a capped old space. The worker's live data is a few pages per concurrent job (tens
+ * of MB); without a cap V8 lets the heap of a busy worker grow to ~500 MB of mostly garbage.
+ */
+export const WORKER_NODE_ARGS = ['--max-semi-space-size=4', '--max-old-space-size=192'];
 const TODAY = '2026-11-25';
 
 /** N accounts × D calendar days × T transactions per business day; scale shrinks D. */
@@ -159,7 +165,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
         if (process.env.BENCH_DEBUG) {
           console.log(`  worker: ${line}`);
         }
-      }, [...(options.nodeArgs ?? []), ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])]);
+      }, [...(options.nodeArgs ?? WORKER_NODE_ARGS), ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])]);
       const memory: MemorySample[] = [];
       let peakHwmMB = 0;
       const simBefore = await bank.sim.stats();
