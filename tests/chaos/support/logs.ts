@@ -35,7 +35,8 @@ const PATTERNS: { name: string; re: RegExp }[] = [
   { name: 'api key', re: /jpms_[a-z0-9]{8}_[A-Za-z0-9]{40}/g },
   { name: 'PEM block', re: /-----BEGIN [A-Z0-9 ]+-----/g },
   { name: 'private key', re: /PRIVATE KEY/g },
-  { name: '15-digit account number', re: /(?<![\d.])\d{15}(?![\d.])/g },
+  // J.P. Morgan account numbers are 15 digits, zero-padded (amounts in minor units can be 15 digits too, never zero-padded).
+  { name: '15-digit account number', re: /(?<![\d.])0\d{14}(?![\d.])/g },
 ];
 
 /** Findings in `texts`: `<kind>: <excerpt>` for each (excerpts never contain the secret itself). */
