@@ -15,7 +15,7 @@ import { encodeCursor } from '../src/storage/pagination.ts';
 import { spawnServer } from './lib/children.ts';
 import { backfilledDb, startResult, type RunContext } from './lib/context.ts';
 import {
-  benchPrefix, deletePrefix, machineCpuSeconds, newRedis, postgresCpuSeconds, processCpuSeconds, REDIS_URL, round, SEED, target, type BenchResult,
+  benchPrefix, deletePrefix, machineCpuSeconds, newRedis, postgresCpu, postgresCpuBetween, processCpuSeconds, REDIS_URL, round, SEED, target, type BenchResult,
 } from './lib/env.ts';
 import { createHash } from 'node:crypto';
 
@@ -44,7 +44,7 @@ interface CpuWatch {
 async function load(base: string, paths: readonly string[], headers: Record<string, string>, options: { seconds: number; rate?: number; cpu?: CpuWatch }): Promise<Load & { cpuSeconds?: Record<string, number> }> {
   let i = 0;
   const cpu0 = options.cpu
-    ? { server: processCpuSeconds(options.cpu.server), pg: await postgresCpuSeconds(options.cpu.database), bench: process.cpuUsage(), machine: machineCpuSeconds() }
+    ? { server: processCpuSeconds(options.cpu.server), pg: await postgresCpu(options.cpu.database), bench: process.cpuUsage(), machine: machineCpuSeconds() }
     : undefined;
   const result = await autocannon({
     url: base,
@@ -60,7 +60,7 @@ async function load(base: string, paths: readonly string[], headers: Record<stri
     const machine = machineCpuSeconds();
     cpuSeconds = {
       server: round(processCpuSeconds(options.cpu.server) - cpu0.server, 2),
-      postgres: round((await postgresCpuSeconds(options.cpu.database)) - cpu0.pg, 2),
+      postgres: round(postgresCpuBetween(cpu0.pg, await postgresCpu(options.cpu.database)), 2),
       autocannon: round((bench.user + bench.system) / 1e6, 2),
       machineBusy: round(machine.busy - cpu0.machine.busy, 2),
       machineTotal: round(machine.total - cpu0.machine.total, 2),

@@ -190,10 +190,23 @@ export function machineCpuSeconds(): { busy: number; total: number } {
   return { busy: busy / CLOCK_TICKS, total: (busy + idle + iowait) / CLOCK_TICKS };
 }
 
-/** CPU seconds used by every Postgres backend of one database (a snapshot; exited backends are gone). */
-export async function postgresCpuSeconds(database: string): Promise<number> {
+/** CPU seconds used so far by each Postgres backend of one database, by pid. */
+export async function postgresCpu(database: string): Promise<Map<number, number>> {
   const rows = await adminQuery<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [database]);
-  return rows.reduce((s, r) => s + processCpuSeconds(r.pid), 0);
+  return new Map(rows.map((r) => [r.pid, processCpuSeconds(r.pid)]));
+}
+
+/**
+ * CPU seconds the database's backends used between two snapshots: backends alive at the end count
+ * from the first snapshot (or from their start); a backend that exited in between is not counted,
+ * so this is a lower bound.
+ */
+export function postgresCpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, cpu] of after) {
+    total += cpu - (before.get(pid) ?? 0);
+  }
+  return total;
 }
 
 /** /proc/<pid>/status VmRSS and VmHWM in MB (10^6 bytes; undefined once the process is gone). */

@@ -16,7 +16,7 @@ import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { spawnReady, spawnSimulator, type Child, type SimChild } from './children.ts';
 import {
-  benchPrefix, deletePrefix, machineCpuSeconds, memoryOf, newRedis, postgresCpuSeconds, processCpuSeconds, REDIS_URL, round, SEED, sleep,
+  benchPrefix, deletePrefix, machineCpuSeconds, memoryOf, newRedis, postgresCpu, postgresCpuBetween, processCpuSeconds, REDIS_URL, round, SEED, sleep,
   type BenchDb,
 } from './env.ts';
 
@@ -170,7 +170,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       let peakHwmMB = 0;
       const simBefore = await bank.sim.stats();
       const cpu0 = {
-        sim: processCpuSeconds(bank.sim.pid), worker: processCpuSeconds(worker.pid), pg: await postgresCpuSeconds(bdb.name),
+        sim: processCpuSeconds(bank.sim.pid), worker: processCpuSeconds(worker.pid), pg: await postgresCpu(bdb.name),
         bench: process.cpuUsage(), machine: machineCpuSeconds(),
       };
       const started = performance.now();
@@ -213,7 +213,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       const cpu = {
         simulatorSeconds: round(processCpuSeconds(bank.sim.pid) - cpu0.sim, 2),
         workerSeconds: round(processCpuSeconds(worker.pid) - cpu0.worker, 2),
-        postgresSeconds: round((await postgresCpuSeconds(bdb.name)) - cpu0.pg, 2),
+        postgresSeconds: round(postgresCpuBetween(cpu0.pg, await postgresCpu(bdb.name)), 2),
         benchSeconds: round((bench.user + bench.system) / 1e6, 2),
         machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
         machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),
