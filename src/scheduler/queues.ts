@@ -1,7 +1,10 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { createLogger } from '../shared/logger.ts';
 import { createRedis } from '../shared/redis.ts';
 import { JOBS, jobOptions, parsePayload, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './jobs.ts';
+
+const log = createLogger('redis');
 
 export interface QueueSettings {
   redisUrl: string;
@@ -37,6 +40,25 @@ export function createQueues(settings: QueueSettings): Queues {
     byName.set(name, new Queue<JobData, unknown, string>(name, { connection: redis, prefix: settings.prefix }));
   }
   const flows = new FlowProducer({ connection: redis, prefix: settings.prefix });
+  // Without an 'error' listener BullMQ writes every connection error to stderr, raw, once per queue
+  // and reconnect attempt. Log an outage once instead (requests fail fast meanwhile; /readyz says 503).
+  let down = false;
+  const onError = (err: Error) => {
+    if (!down) {
+      down = true;
+      log.warn({ err, prefix: settings.prefix }, 'queue connection to Redis lost');
+    }
+  };
+  redis.on('ready', () => {
+    if (down) {
+      down = false;
+      log.info({ prefix: settings.prefix }, 'queue connection to Redis restored');
+    }
+  });
+  for (const q of byName.values()) {
+    q.on('error', onError);
+  }
+  flows.on('error', onError);
   return {
     prefix: settings.prefix,
     redis,
