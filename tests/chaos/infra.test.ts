@@ -118,6 +118,9 @@ describe('infrastructure faults', () => {
     const runs = await finishedAll(runIds, 90_000);
     expect(runs.map((r) => r.status)).toEqual(runIds.map(() => 'succeeded'));
     c.count('runsChecked', runs.length);
+    // The outage is in the structured log, once per connection (not a line per reconnect attempt on stderr).
+    expect(logs.filter((l) => l.includes('queue connection to Redis lost')).length).toBeGreaterThan(0);
+    expect(logs.filter((l) => l.includes('queue connection to Redis restored')).length).toBeGreaterThan(0);
     // And the schedules are back, reconciled from the database.
     await expect.poll(schedulerIds, { timeout: 10_000 }).toEqual(schedulers);
     await removeSchedulers();
