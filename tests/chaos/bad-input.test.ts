@@ -198,6 +198,17 @@ describe('hostile input on every route of the registry', () => {
           ...fields.map((f) => ({ params, query: validQuery(route), body: { kind: 'json' as const, value: { ...body, [f]: text } } })),
           ...(text === HUGE ? [] : keys.map((k) => ({ params, query: { ...validQuery(route), [k]: text }, ...(body ? { body: { kind: 'json' as const, value: body } } : {}) }))),
         ];
+        if (text === HUGE) {
+          // Ranges: reversed, and absurdly wide, wherever a route takes from/to.
+          for (const [from, to] of [['2025-03-10', '2025-03-01'], ['0001-01-01', '9999-12-31']] as const) {
+            if ('from' in (route.request.query?.shape ?? {}) && 'to' in (route.request.query?.shape ?? {})) {
+              tries.push({ params, query: { ...validQuery(route), from, to }, ...(body ? { body: { kind: 'json' as const, value: body } } : {}) });
+            }
+            if (body && 'from' in ((route.request.body as { shape?: object }).shape ?? {})) {
+              tries.push({ params, query: validQuery(route), body: { kind: 'json' as const, value: { ...body, from, to } } });
+            }
+          }
+        }
         for (const r of tries) {
           const res = await sendHostile(route, r);
           const bad = res.status >= 500 ? `${res.status}: ${res.text.slice(0, 300)}` : res.status >= 400 ? problemOk(res) : undefined;
