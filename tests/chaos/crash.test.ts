@@ -93,6 +93,7 @@ describe('workers SIGKILLed during a backfill', () => {
     expect(claimed.problems).toEqual([]);
 
     // An operator re-runs what was given up (no kills now); then the whole range must be exact.
+    c.count('stallGiveUps', givenUp.length);
     if (givenUp.length > 0) {
       console.log(`[chaos] crash: ${givenUp.length} window(s) given up after repeated stalls; re-running their accounts`);
       const w = env.startWorker(env.bank());

@@ -1,6 +1,6 @@
 /** The counters every chaos test file adds to, and how the run's summary prints them. */
 export const COUNTERS = [
-  'kills', 'redisRestarts', 'pgBackendsKilled', 'faultsInjected', 'runsChecked', 'badInputs', 'requests', 'rowsCompared',
+  'kills', 'stallGiveUps', 'redisRestarts', 'pgBackendsKilled', 'faultsInjected', 'runsChecked', 'badInputs', 'requests', 'rowsCompared',
   'duplicates', 'missing', 'mismatched', 'secretsLeaked', 'deadlocks', 'stuckRuns',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
@@ -12,6 +12,7 @@ export function emptyCounters(): Counters {
 
 const LABELS: Record<CounterName, string> = {
   kills: 'worker processes SIGKILLed (survived)',
+  stallGiveUps: 'windows given up after repeated stalls (re-run)',
   redisRestarts: 'Redis restarts',
   pgBackendsKilled: 'Postgres backends terminated',
   faultsInjected: 'bank faults injected (fired)',
