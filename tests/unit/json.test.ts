@@ -8,7 +8,7 @@ describe('parseJsonLossless', () => {
   });
 
   it('gives the same value as the reviver for numbers next to strings, escapes and literals', () => {
-    const reviver = (text: string) => JSON.parse(text, (_k, v, ctx?: { source?: string }) => (typeof v === 'number' && ctx?.source !== undefined ? ctx.source : v)) as unknown;
+    const reviver = (text: string): unknown => JSON.parse(text, (_k: string, v: unknown, ctx?: { source?: string }): unknown => (typeof v === 'number' && ctx?.source !== undefined ? ctx.source : v));
     for (const text of [
       '{"a":"12\\"3","b":-0.5e-7,"c":"x\\\\","d":[1,-2,3.25E+2],"e":"-1 and 2","f":true,"g":false,"h":null}',
       '  [ 0 , -0 , 1e2, "\\u0031" ]  ', '42', '"7"', '{"narrative":{"REF 1 ":"9,5"},"n":[[[1]]]}', '[]',
