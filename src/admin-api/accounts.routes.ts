@@ -39,8 +39,9 @@ export const AccountSchema = z
     id: Id,
     organizationId: Id,
     integrationId: Id,
-    jpmAccountId: z.string().meta({ description: 'The account number at J.P. Morgan' }),
-    jpmAccountMasked: z.string().meta({ example: '****6789' }),
+    // Responses never carry a full account number (security review): the last four digits tell
+    // accounts apart; the full number stays in the database and goes only to J.P. Morgan.
+    jpmAccountMasked: z.string().meta({ example: '****6789', description: 'The J.P. Morgan account number, masked to its last four digits' }),
     bankId: z.string(),
     accountName: z.string(),
     currency: z.string(),
@@ -63,7 +64,7 @@ function scheduleOverrideOf(value: unknown): { intradayRunsPerDay: number } | nu
 
 export function toAccountDto(a: AccountRow): z.input<typeof AccountSchema> {
   return {
-    id: a.id, organizationId: a.organization_id, integrationId: a.integration_id, jpmAccountId: a.jpm_account_id,
+    id: a.id, organizationId: a.organization_id, integrationId: a.integration_id,
     jpmAccountMasked: maskAccount(a.jpm_account_id), bankId: a.bank_id, accountName: a.account_name, currency: a.currency,
     decimalLocation: a.decimal_location, timeZone: a.time_zone, status: a.status as AccountStatus, statusReason: a.status_reason,
     scheduleOverride: scheduleOverrideOf(a.schedule_override), lastSyncedAt: iso(a.last_synced_at), createdAt: iso(a.created_at), updatedAt: iso(a.updated_at),

@@ -106,8 +106,8 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
       accountIds[a.currency] = a.id;
     }
     expect(accountIds.JPY).toBe(registered.id);
-    expect(discovered.accounts.find((a) => a.jpmAccountId === kwd!.accountId)?.decimalLocation).toBe(3);
-    expect(discovered.accounts.find((a) => a.jpmAccountId === usd!.accountId)?.decimalLocation).toBe(2);
+    expect(discovered.accounts.find((a) => a.jpmAccountMasked === `****${kwd!.accountId.slice(-4)}`)?.decimalLocation).toBe(3);
+    expect(discovered.accounts.find((a) => a.jpmAccountMasked === `****${usd!.accountId.slice(-4)}`)?.decimalLocation).toBe(2);
 
     const got = bodyOf(AccountSchema, await get(`/v1/accounts/${accountIds.USD}`));
     expect(got).toMatchObject({ id: accountIds.USD, currency: 'USD', lastSyncedAt: null });

@@ -125,7 +125,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     await refused(id, 'validating', 'accounts_configured');
     const discovered = bodyOf(Discovered, await post(`/v1/integrations/${id}/accounts/discover`, { timeZone: 'America/Chicago' }));
     expect(discovered.added).toBe(3);
-    expect(discovered.accounts.map((a) => a.jpmAccountId).sort()).toEqual(sim.accounts.map((a) => a.accountId).sort());
+    expect(discovered.accounts.map((a) => a.jpmAccountMasked).sort()).toEqual(sim.accounts.map((a) => `****${a.accountId.slice(-4)}`).sort());
     expect(discovered.accounts.every((a) => a.timeZone === 'America/Chicago' && a.status === 'active' && a.integrationId === id)).toBe(true);
     expect(bodyOf(Discovered, await post(`/v1/integrations/${id}/accounts/discover`)).added).toBe(0);
     await move(id, 'validating', '6. data flowing');
