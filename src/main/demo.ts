@@ -180,6 +180,9 @@ async function main(): Promise<void> {
   const discovered = await discoverAccounts(ctx.db, await ctx.clientFor(integrationId), { id: integrationId, organizationId }, ZONE);
   out(`  discovered ${discovered.accounts.length} accounts from J.P. Morgan: ${discovered.accounts.map((a) => `****${a.jpm_account_id.slice(-4)} ${a.currency}`).join(', ')}`);
   await transition(ctx.db, { integrationId, to: 'validating', actor: OPS, note: '6. accounts configured; data flowing; validation next' });
+  // When the demo stops, so does its simulator: pause the integration so a later `npm start` on this
+  // database does not schedule syncs against a bank that is gone.
+  stops.push({ name: 'pause-demo-integration', stop: async () => void (await transition(ctx.db, { integrationId, to: 'paused', actor: OPS, note: 'demo ended; its simulator stopped' })) });
 
   const api = await startApi(ctx);
   stops.push(api);
@@ -242,6 +245,8 @@ async function main(): Promise<void> {
   out(`  try         curl -H "Authorization: Bearer ${key.token}" ${base}/v1/transactions?limit=5`);
   const ok = s.duplicates === 0 && s.truthMissing === 0 && s.truthExtra === 0;
   if (values.once) {
+    out('');
+    out('--once: the service and simulator stop now (run `npm run demo` without it to keep them up).');
     await runSteps(logger, [...stops.reverse(), { name: 'context', stop: () => ctx.close() }]);
     process.exit(ok ? 0 : 1);
   }
