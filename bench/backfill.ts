@@ -8,7 +8,7 @@ import { copyBaseline } from './lib/copy.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import { adminQuery, createBenchDb, round, sleep, target, type BenchResult } from './lib/env.ts';
 import { createPipeline, seedTenancy, WORKER_NODE_ARGS, type MemorySample, type RunMeasure } from './lib/pipeline.ts';
-import { walBytesOfDatabase } from './lib/wal.ts';
+import { holdWal, walBytesOfDatabase } from './lib/wal.ts';
 
 const WORKER = { concurrency: 4, poolMax: 10 };
 
@@ -135,14 +135,23 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   await sleep(5_000);
   const idleWal = await walBytes(idle0, await walLsn());
   const before = await tableStats(bdb.url);
-  const lsn0 = await walLsn();
-  const again = await pipe.run('re-import');
-  // Counters are flushed when the writing backends exit (the worker child has exited by now).
-  await sleep(1_500);
-  const lsn1 = await walLsn();
+  const hold = await holdWal();
+  let again: RunMeasure;
+  let lsn0: string;
+  let lsn1: string;
+  let ownWal: Awaited<ReturnType<typeof walBytesOfDatabase>>;
+  try {
+    lsn0 = await walLsn();
+    again = await pipe.run('re-import');
+    // Counters are flushed when the writing backends exit (the worker child has exited by now).
+    await sleep(1_500);
+    lsn1 = await walLsn();
+    ownWal = await walBytesOfDatabase(bdb.name, lsn0, lsn1);
+  } finally {
+    await hold.release();
+  }
   const after = await tableStats(bdb.url);
   const clusterWal = await walBytes(lsn0, lsn1);
-  const ownWal = await walBytesOfDatabase(bdb.name, lsn0, lsn1);
   // The database's own WAL when pg_waldump can tell it, else the cluster-wide figure (an upper bound).
   const wal = ownWal?.bytes ?? clusterWal;
   const delta: Record<string, { ins: number; upd: number; del: number }> = {};

@@ -10,9 +10,34 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { adminQuery } from './env.ts';
+import pg from 'pg';
+import { adminQuery, PG_ADMIN_URL } from './env.ts';
 
 const run = promisify(execFile);
+
+/**
+ * Keeps the WAL from `now` on from being recycled until `release()`: a temporary physical replication
+ * slot on a connection of its own (if this process dies, the connection ends and Postgres drops the
+ * slot). Without it, a checkpoint during the run may recycle the first segments before pg_waldump
+ * reads them when the rest of the machine writes a lot of WAL.
+ */
+export async function holdWal(): Promise<{ release(): Promise<void> }> {
+  const c = new pg.Client({ connectionString: PG_ADMIN_URL, application_name: 'jpm-sync-bench-wal' });
+  await c.connect();
+  const slot = `jpm_sync_bench_${process.pid}`;
+  try {
+    await c.query('select pg_create_physical_replication_slot($1, true, true)', [slot]);
+  } catch {
+    await c.end();
+    return { release: () => Promise.resolve() };
+  }
+  return {
+    async release() {
+      await c.query('select pg_drop_replication_slot($1)', [slot]).catch(() => undefined);
+      await c.end();
+    },
+  };
+}
 
 async function waldump(): Promise<{ bin: string; walDir: string } | undefined> {
   const [row] = await adminQuery<{ dir: string; major: string }>(
@@ -35,8 +60,13 @@ export async function walBytesOfDatabase(database: string, from: string, to: str
   let out: string;
   try {
     out = (await run(tool.bin, ['-p', tool.walDir, '-s', from, '-e', to], { maxBuffer: 1 << 30 })).stdout;
-  } catch {
-    return null;
+  } catch (err) {
+    // pg_waldump exits non-zero when the last record is incomplete; what it printed before counts.
+    const partial = (err as { stdout?: unknown }).stdout;
+    if (typeof partial !== 'string' || partial.length === 0) {
+      return null;
+    }
+    out = partial;
   }
   const ours = new Set<string>();
   const pending: { tx: string; len: number }[] = [];
