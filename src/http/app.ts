@@ -5,7 +5,7 @@ import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import swaggerUi from 'swagger-ui-express';
 import type { Config } from '../config/index.ts';
-import { createLogger } from '../shared/logger.ts';
+import { createLogger, scrubSecrets } from '../shared/logger.ts';
 import { enableDefaultMetrics } from '../shared/metrics.ts';
 import type { AuditSink } from './audit.ts';
 import type { ApiKeyStore } from './auth.ts';
@@ -71,9 +71,11 @@ export function createApp(deps: AppDeps): Express {
       // middleware has already logged the real cause).
       wrapSerializers: false,
       serializers: {
-        req: (req: IncomingMessage & { id?: unknown; originalUrl?: string }) => ({ id: req.id, method: req.method, url: req.originalUrl ?? req.url }),
+        // Serializers run after the root logger's scrub, so they scrub themselves: a query string may
+        // carry an account number (`?reference=…`), an error message anything a client sent.
+        req: (req: IncomingMessage & { id?: unknown; originalUrl?: string }) => ({ id: req.id, method: req.method, url: scrubSecrets(req.originalUrl ?? req.url ?? '') }),
         res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-        err: (err: Error) => ({ type: err.name, message: err.message }),
+        err: (err: Error) => ({ type: err.name, message: scrubSecrets(err.message) }),
       },
     }),
   );

@@ -134,6 +134,14 @@ describe('API operations, OpenAPI and security surface', () => {
     expect(all).not.toContain('jpms_abcdefgh_secret');
   });
 
+  it('logs request URLs with account numbers masked', async () => {
+    await request(api.app).get('/v1/transactions?reference=000000010975001').set(bearer(api.adminKey)).set('X-Request-Id', 'url-1');
+    const lines = logLines.filter((l) => l.includes('url-1') && l.includes('request completed'));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('\n')).toContain('****5001');
+    expect(logLines.join('\n')).not.toContain('000000010975001');
+  });
+
   it('/healthz is alive; /readyz reports each check and 503s when Redis or a plugged-in check is down', async () => {
     expect((await request(api.app).get('/healthz')).body).toEqual({ status: 'ok' });
     const ready = await request(api.app).get('/readyz');
