@@ -6,13 +6,8 @@
  * Settings come in BENCH_WORKER (JSON). Prints `ready` once the workers are connected; SIGTERM closes
  * gracefully (jobs finish, pools end, so every Postgres backend of this process has exited when it does).
  */
-import { readFileSync } from 'node:fs';
-import { JpmClient } from '../../src/jpm/client.ts';
-import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
-import { createQueues, startWorkers } from '../../src/scheduler/index.ts';
-import { createLogger, initLogger } from '../../src/shared/logger.ts';
-import { createDb } from '../../src/storage/db.ts';
-import { bankClientOf } from '../../src/sync/jpm-bank.ts';
+import { initLogger } from '../../src/shared/logger.ts';
+import { runWorkerProcess } from '../../tests/helpers/worker-process.ts';
 
 export interface WorkerChildOptions {
   dbUrl: string;
@@ -27,29 +22,16 @@ export interface WorkerChildOptions {
 
 const cfg = JSON.parse(process.env.BENCH_WORKER ?? '{}') as WorkerChildOptions;
 initLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', format: 'json' });
-const credential = JSON.parse(readFileSync(cfg.credFile, 'utf8')) as JpmCredential;
-const client = new JpmClient({ baseUrl: cfg.simUrl, credentials: () => Promise.resolve(credential) });
-const bank = bankClientOf(client);
-const db = createDb({ url: cfg.dbUrl, poolMax: cfg.poolMax, applicationName: 'jpm-sync-bench-worker' });
-const queues = createQueues({ redisUrl: cfg.redisUrl, prefix: cfg.prefix });
-const workers = startWorkers(
-  {
-    queues,
-    // The service's clock follows the bank's business date: 12:00 in New York on the simulator's today.
-    sync: { db, clientFor: () => Promise.resolve(bank), now: () => new Date(`${cfg.today}T17:00:00Z`), logger: createLogger('sync'), lookbackDays: 5 },
-    logger: createLogger('scheduler'),
-  },
-  {
-    redisUrl: cfg.redisUrl,
-    database: { url: cfg.dbUrl },
+await runWorkerProcess({
+  ...cfg,
+  applicationName: 'jpm-sync-bench-worker',
+  worker: {
     concurrency: cfg.concurrency,
     // The per-integration token bucket (default 5 windows/s) is a courtesy limit towards J.P. Morgan,
     // not a cost of our pipeline; the benchmark lifts it so what it measures is the pipeline.
     guard: { capacity: 100_000, refillPerSecond: 100_000 },
   },
-);
-await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
-process.stdout.write('ready\n');
+});
 if (process.env.BENCH_DEBUG) {
   // Where the memory is (V8 heap vs. buffers), for investigating the RSS figures.
   setInterval(() => {
@@ -58,13 +40,3 @@ if (process.env.BENCH_DEBUG) {
     process.stdout.write(`mem rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`);
   }, 2_000).unref();
 }
-
-process.once('SIGTERM', () => {
-  void (async () => {
-    await workers.close();
-    await client.close();
-    await queues.close();
-    await db.destroy();
-    process.exit(0);
-  })();
-});
