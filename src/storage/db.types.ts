@@ -111,7 +111,10 @@ export interface Balances {
 
 export interface BankAccounts {
   account_name: Generated<string>;
+  bank_business_day: string | null;
+  bank_calendar_at: Timestamp | null;
   bank_id: string;
+  bank_prior_business_day: string | null;
   created_at: Generated<Timestamp>;
   currency: string;
   decimal_location: number;
@@ -138,6 +141,7 @@ export interface BankDayFetches {
   organization_id: string;
   record_count: number;
   repeated_fingerprints: Generated<Json>;
+  state: Generated<string>;
   sync_run_id: string | null;
 }
 
@@ -326,6 +330,7 @@ export interface SyncRuns {
   account_id: string | null;
   attempts: Generated<number>;
   balances: Generated<number>;
+  bank_business_day: string | null;
   created_at: Generated<Timestamp>;
   error_code: string | null;
   error_message: string | null;
@@ -346,6 +351,7 @@ export interface SyncRuns {
   trigger: string;
   unchanged: Generated<number>;
   updated: Generated<number>;
+  warnings: Generated<Json>;
   window_from: string | null;
   window_to: string | null;
   windows_done: Generated<number>;
