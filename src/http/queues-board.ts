@@ -5,16 +5,24 @@ import type { Queue } from 'bullmq';
 import type { ErrorRequestHandler, RequestHandler, Router } from 'express';
 import type { AuditSink } from './audit.ts';
 import { registerAudit } from './audit.ts';
-import { authenticate, authorize, type ApiKeyStore } from './auth.ts';
+import { authenticate, authorize, ForbiddenError, type ApiKeyStore } from './auth.ts';
 import { requestContext } from './request-context.ts';
+import { runBeforeSend } from './respond.ts';
 
 export const QUEUES_BASE_PATH = '/admin/queues';
 
 /**
- * bull-board (queue inspection, retry, pause) behind an admin key. A browser opens it directly, so
- * besides `Authorization: Bearer` it accepts HTTP Basic with the API key as the password (any user
- * name): the 401 carries a Basic challenge and the browser asks for it. Every mutating action there
- * (retry, remove, pause…) is audited like an API call.
+ * bull-board (queue inspection, retry, pause) behind an admin key valid for all organizations. A
+ * browser opens it directly, so besides `Authorization: Bearer` it accepts HTTP Basic with the API key
+ * as the password (any user name): the 401 carries a Basic challenge and the browser asks for it.
+ *
+ * The queues are shared by every tenant (job data names accounts and integrations of all of them) and
+ * pausing one stops everybody's syncs, so an organization-scoped key is refused (403
+ * `organization_scope`), whatever its role: bull-board cannot filter jobs by organization.
+ *
+ * Every mutating action there (retry, remove, pause, clean…) is audited like an API call. bull-board
+ * answers with its own `res.json`, not through `sendJson`, so the audit hook runs from a wrapped
+ * `res.send`: the row is written before the answer leaves, as for every other route.
  */
 export function queuesBoard(queues: readonly Queue[], apiKeys: ApiKeyStore, audit: AuditSink): (RequestHandler | ErrorRequestHandler | Router)[] {
   const serverAdapter = new ExpressAdapter();
@@ -35,9 +43,26 @@ export function queuesBoard(queues: readonly Queue[], apiKeys: ApiKeyStore, audi
     }
     next();
   };
-  const auditMutations: RequestHandler = (req, _res, next) => {
+  const auditMutations: RequestHandler = (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       registerAudit(req, audit, { targetType: 'queue' });
+      const send = res.send.bind(res);
+      let sending = false;
+      res.send = (body?: unknown) => {
+        if (sending) {
+          return send(body);
+        }
+        sending = true;
+        // runBeforeSend never throws (a failing hook is logged); the answer goes out after it either way.
+        void runBeforeSend(req, res.statusCode, null).then(() => send(body));
+        return res;
+      };
+    }
+    next();
+  };
+  const allOrganizationsOnly: RequestHandler = (req, _res, next) => {
+    if (requestContext(req).principal?.organizationId !== null) {
+      throw new ForbiddenError('The queue board shows and acts on every organization\'s jobs: only a key valid for all organizations may use it.', 'organization_scope');
     }
     next();
   };
@@ -47,5 +72,8 @@ export function queuesBoard(queues: readonly Queue[], apiKeys: ApiKeyStore, audi
     }
     next(err);
   };
-  return [markRoute, authenticate(apiKeys, { allowBasic: true }), auditMutations, authorize('queues:admin'), serverAdapter.getRouter() as Router, basicChallenge];
+  return [
+    markRoute, authenticate(apiKeys, { allowBasic: true }), auditMutations, authorize('queues:admin'), allOrganizationsOnly,
+    serverAdapter.getRouter() as Router, basicChallenge,
+  ];
 }
