@@ -138,11 +138,20 @@ export async function getTransaction(ex: Executor, id: string): Promise<Transact
   return selectTransactions(ex).where('t.id', '=', id).executeTakeFirst();
 }
 
+/**
+ * Rows by id (a change-feed page's transactions; ids must be distinct). One primary-key lookup per id by
+ * construction: the LIMIT keeps the lateral subquery from being flattened into a join, so the planner cannot
+ * trade the lookups for a scan of the table, which it would do for a long `id in (…)` list when statistics
+ * are missing or the table is small.
+ */
 export async function getTransactionsByIds(ex: Executor, ids: readonly string[]): Promise<TransactionReadRow[]> {
   if (ids.length === 0) {
     return [];
   }
-  return selectTransactions(ex).where('t.id', 'in', [...ids]).execute();
+  const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('k.id')).limit(1);
+  const result = await sql<TransactionReadRow>`
+    select r.* from unnest(${[...ids]}::uuid[]) as k(id) cross join lateral (${row}) as r`.execute(ex);
+  return result.rows;
 }
 
 /**
