@@ -1,17 +1,16 @@
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, eachDay, isWeekend } from '../../src/shared/time.ts';
 import { renderValidationReportHtml, type AccountReport, type ValidationReportDocument } from '../../src/validation/index.ts';
+import { resolveChromium } from '../helpers/chromium.ts';
 
 /**
- * The validation report page in a real browser: Debian's chromium, headless, driven by
- * playwright-core. It must render (title, one calendar per account, legend), keep its layout
+ * The validation report page in a real browser: headless Chromium driven by playwright-core (the
+ * binary the @sparticuz/chromium dev dependency ships, or a system one: tests/helpers/chromium.ts). It must render (title, one calendar per account, legend), keep its layout
  * (nothing overlaps or overflows, at desktop and phone widths), paint each day in its state's colour
  * (checked on a real screenshot, decoded pixel by pixel), and never run injected markup.
- * `.ci/run` installs chromium when it is missing; without it this test fails, it is never skipped.
+ * Without a Chromium this test fails, it is never skipped.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const HOSTILE = 'Acme <img src=x onerror="window.__xss=1"> "Treasury" & Co';
 const FROM = '2026-08-03';
@@ -141,8 +140,8 @@ async function colourCounts(png: Buffer): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)`).toBe(true);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  const { executablePath } = await resolveChromium();
+  browser = await chromium.launch({ executablePath, args: ARGS, headless: true });
 });
 
 afterAll(async () => {
