@@ -2,6 +2,7 @@ import { AppError, ValidationError } from '../shared/errors.ts';
 import {
   committedChangeEventsAfter, purgeChangeEventsThrough, readFeedState, resetFeed, type ChangeEventRow, type FeedPosition,
 } from '../storage/change-feed.repo.ts';
+import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.repo.ts';
 
@@ -226,6 +227,10 @@ export async function purgeChangeFeed(
     });
     deleted += step.n;
     if (step.done) {
+      if (deleted > 0) {
+        // A purge is bulk work: the feed's statistics follow it (throttled, see analyze.repo.ts).
+        await analyzeChangedTables(db, ['change_events']);
+      }
       return { deleted, horizon: step.horizon };
     }
   }

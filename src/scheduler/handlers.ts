@@ -3,6 +3,7 @@ import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import { syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
+import { analyzeChangedTables, BULK_WRITTEN_TABLES } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import {
   completeWindow, finalizeRun, getIntegrationSyncState, markParentRunning, noteWindowError, setIntegrationSyncStatus,
@@ -105,6 +106,12 @@ async function runWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>, prob
     return windowFailed(deps, ctx, err);
   }
   await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'succeeded'));
+  // Bulk work leaves statistics behind (autovacuum is off or outrun): analyze what changed, cheaply.
+  // Never fails the window: its data is committed.
+  await analyzeChangedTables(deps.db, BULK_WRITTEN_TABLES).then(
+    (analyzed) => analyzed.length > 0 && ctx.log.info({ tables: analyzed }, 'tables analyzed after bulk writes'),
+    (err: unknown) => ctx.log.warn({ err }, 'analyze after bulk writes failed'),
+  );
   if (await deps.guard.recordSuccess(p.integrationId)) {
     await setIntegrationSyncStatus(deps.db, p.integrationId, 'ok', null, ['degraded']);
     ctx.log.info({ integrationId: p.integrationId, probe }, 'bank circuit closed');

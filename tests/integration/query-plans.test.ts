@@ -5,6 +5,7 @@ import { createPool, type DB, type Database } from '../../src/storage/db.ts';
 import {
   getTransaction, listTransactionDecisions, listTransactionVersions, listTransactions, TRANSACTION_SORTS, type TransactionFilter,
 } from '../../src/storage/read.repo.ts';
+import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
 import { findForMatching, pendingAndUnclaimedPosted } from '../../src/storage/transactions.repo.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { daysOwed } from '../../src/validation/days.ts';
@@ -258,5 +259,16 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     ];
     expect(results.every((r) => r.statements > 0)).toBe(true);
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
+  });
+  // Last: it analyzes the tables the earlier tests needed unanalyzed.
+  it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
+    const now = Date.now();
+    expect(await analyzeChangedTables(t.db, ['transactions', 'change_events', 'balances'], { now })).toEqual(['change_events', 'transactions']);
+    const stats = await sql<{ n: string }>`
+      select count(distinct tablename)::text as n from pg_stats where schemaname = current_schema() and tablename in ('transactions', 'change_events')`.execute(t.db);
+    expect(stats.rows[0]!.n).toBe('2');
+    // Within the minute: not even looked at. After it: nothing changed enough.
+    expect(await analyzeChangedTables(t.db, ['transactions', 'change_events'], { now: now + 1_000 })).toEqual([]);
+    expect(await analyzeChangedTables(t.db, ['transactions', 'change_events'], { now: now + 120_000 })).toEqual([]);
   });
 });
