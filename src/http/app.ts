@@ -3,7 +3,6 @@ import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import swaggerUi from 'swagger-ui-express';
 import type { Config } from '../config/index.ts';
 import { createLogger, scrubSecrets } from '../shared/logger.ts';
 import { enableDefaultMetrics } from '../shared/metrics.ts';
@@ -12,6 +11,7 @@ import type { ApiKeyStore } from './auth.ts';
 import { cors } from './cors.ts';
 import { errorMiddleware, notFoundMiddleware } from './errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
+import { renderDocsPage } from './docs-page.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { httpMetrics, metricsHandler, readinessHandler, type HealthCheck } from './ops.ts';
 import { QUEUES_BASE_PATH, queuesBoard } from './queues-board.ts';
@@ -91,21 +91,23 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', metricsHandler());
 
   let openapi: unknown;
-  app.get('/openapi.json', (_req, res) => {
-    openapi ??= buildOpenApiDocument(deps.routes, {
+  const openapiDocument = (): unknown =>
+    (openapi ??= buildOpenApiDocument(deps.routes, {
       title: 'jpm-sync API',
       version: deps.version ?? '0.1.0',
-      description: 'Admin and read API of jpm-sync. Authenticate with an API key (Authorize → `jpms_…`). Errors are RFC 9457 problem+json.',
+      description: 'Admin and read API of jpm-sync. Authenticate with an API key (`Authorization: Bearer jpms_…`). Errors are RFC 9457 problem+json.',
       ...(deps.config.http.publicBaseUrl ? { serverUrl: deps.config.http.publicBaseUrl } : {}),
-    });
-    res.json(openapi);
+    }));
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapiDocument());
   });
-  const docsOptions = {
-    swaggerUrl: '/openapi.json',
-    customSiteTitle: 'jpm-sync API',
-    swaggerOptions: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true, validatorUrl: null },
-  };
-  app.use('/docs', swaggerUi.serveFiles(undefined, docsOptions), swaggerUi.setup(undefined, docsOptions));
+  // The reference page is rendered here from the same document (src/http/docs-page.ts): no script,
+  // nothing from another origin, so helmet's default CSP stays as strict as for the API.
+  let docsPage: string | undefined;
+  app.get(['/docs', '/docs/'], (_req, res) => {
+    docsPage ??= renderDocsPage(openapiDocument());
+    res.type('html').send(docsPage);
+  });
 
   app.use(QUEUES_BASE_PATH, ...queuesBoard(deps.queues ?? [], deps.apiKeys, deps.audit));
 
