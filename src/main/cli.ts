@@ -1,3 +1,4 @@
+import './node-version.ts';
 import { findCommand, usageText } from './commands.ts';
 // Each module registers its commands at import time.
 import './cli-migrate.ts';

@@ -1,3 +1,4 @@
+import './node-version.ts';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import { createApiKey } from '../admin-api/api-keys.service.ts';

@@ -1,3 +1,4 @@
+import './node-version.ts';
 import { createContext } from '../context.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { onShutdown, type Stoppable } from './lifecycle.ts';
