@@ -1,5 +1,4 @@
 import { diffDays, eachDay, type IsoDate } from '../shared/time.ts';
-import { previousBusinessDay } from './calendar.ts';
 import type { Ledger } from './ledger.ts';
 import { renderBalanceAccount, renderBalanceAccountError, renderTransaction } from './render.ts';
 import { NO_DATA_MESSAGE, GCA, parseBalanceRequest, parseTransactionsRequest, type DateSelection } from './requests.ts';
@@ -16,9 +15,13 @@ export function errorsBody(errorCode: string, errorMsg: string): string {
   return JSON.stringify({ errors: [{ errorCode, errorMsg }] });
 }
 
-function datesOf(selection: DateSelection, clock: Clock): IsoDate[] {
+/**
+ * The dates a request covers. CURRENT_DAY is the bank's calendar date (no data when the bank is closed
+ * that day: a weekend or one of its holidays); PRIOR_DAY is the last business day before it.
+ */
+function datesOf(ledger: Ledger, selection: DateSelection, clock: Clock): IsoDate[] {
   if (selection.kind === 'relative') {
-    return [selection.relative === 'CURRENT_DAY' ? clock.today : previousBusinessDay(clock.today)];
+    return [selection.relative === 'CURRENT_DAY' ? clock.today : ledger.calendar.priorBusinessDay(clock.today)];
   }
   return eachDay(selection.start, selection.end);
 }
@@ -30,7 +33,7 @@ function datesOf(selection: DateSelection, clock: Clock): IsoDate[] {
  */
 export function handleBalance(ledger: Ledger, clock: Clock, rawBody: string, failAccountId?: string): BankResponse {
   const request = parseBalanceRequest(ledger, rawBody);
-  const dates = datesOf(request.dates, clock);
+  const dates = datesOf(ledger, request.dates, clock);
   const accountList = request.accounts.map((account) => {
     const views = dates.map((d) => balanceFor(ledger, account, d, clock)).filter((v): v is BalanceView => v !== undefined);
     if (views.length === 0 || account.accountId === failAccountId) {
@@ -90,7 +93,7 @@ function collect(ledger: Ledger, clock: Clock, accounts: ReturnType<typeof parse
  */
 export function handleTransactions(ledger: Ledger, clock: Clock, params: URLSearchParams, version: 'v2' | 'v3', memo?: RecordsMemo): TransactionsResult {
   const request = parseTransactionsRequest(ledger, params);
-  const dates = datesOf(request.dates, clock);
+  const dates = datesOf(ledger, request.dates, clock);
   const coversCurrentDay = dates.some((d) => diffDays(d, clock.today) === 0);
   const key = `${request.accounts.map((a) => a.accountId).join(',')}|${dates.join(',')}|${clock.today}|${clock.progress}`;
   const build = () => collect(ledger, clock, request.accounts, dates);

@@ -1,9 +1,10 @@
 import { addDays, type IsoDate } from '../shared/time.ts';
-import { addBusinessDays, usDate } from './calendar.ts';
+import { WEEKDAYS, usDate, type BankCalendar } from './calendar.ts';
 import { BANKS, COUNTERPARTIES, FEE_KIND, reversalKind, tag, TXN_KINDS, type Direction, type TxnKind } from './catalog.ts';
 import { Prng } from './prng.ts';
 import type { Quirks } from './quirks.ts';
 import type { SimAccount } from './accounts.ts';
+import { drawWithdrawal, hostileNarrative, oddReference, type Withdrawal } from './strange.ts';
 
 /**
  * One account's business day, generated from (seed, account, date) alone. The list holds every item
@@ -28,10 +29,13 @@ export interface DayItem {
   micros: number;
   bankRef: string;
   customerRef: string;
-  narrative: Record<string, string>;
+  /** Narrative tags; a value may be null (quirk `hostileNarratives`). */
+  narrative: Record<string, string | null>;
   reversal: boolean;
   /** Late posting: history queries return it only once the clock reaches this date. */
   revealDate: IsoDate | null;
+  /** Quirk `withdrawals`: when the item leaves the intraday snapshot (and whether it comes back). */
+  withdrawal: Withdrawal | null;
   /** Why the item is unusual (for tests and the ground-truth export), e.g. `identical`, `late`. */
   marks: string[];
 }
@@ -103,7 +107,7 @@ export function majorToMinor(major: bigint, decimalLocation: number): bigint {
   return major * 10n ** BigInt(decimalLocation);
 }
 
-function draftItem(rng: Prng, account: SimAccount, date: IsoDate, kind: TxnKind): Draft {
+function draftItem(rng: Prng, account: SimAccount, date: IsoDate, kind: TxnKind, calendar: BankCalendar): Draft {
   const dl = account.currency.decimalLocation;
   // Yen amounts are ~100× dollar amounts in count of units; the digits follow that.
   const boost = account.currency.code === 'JPY' ? 2 : 0;
@@ -113,7 +117,7 @@ function draftItem(rng: Prng, account: SimAccount, date: IsoDate, kind: TxnKind)
   let valueDate = date;
   const v = rng.unit();
   if (v < 0.06) {
-    valueDate = addBusinessDays(date, -1);
+    valueDate = calendar.addBusinessDays(date, -1);
   } else if (v < 0.09) {
     // Back-valued into the previous month: the value date's month differs from the as-of month.
     valueDate = addDays(`${date.slice(0, 8)}01`, -rng.int(1, 5));
@@ -128,7 +132,7 @@ function draftItem(rng: Prng, account: SimAccount, date: IsoDate, kind: TxnKind)
   return {
     kind, direction: kind.direction, intradayMinor: amount, postedMinor: amount, day1Pct, day2Pct, valueDate,
     secondOfDay: rng.int(8 * 3600, 18 * 3600), micros: rng.int(0, 999_999), bankRef, customerRef, narrative,
-    reversal: false, revealDate: null, marks: [],
+    reversal: false, revealDate: null, withdrawal: null, marks: [],
   };
 }
 
@@ -144,12 +148,12 @@ function changedAmount(rng: Prng, posted: bigint): bigint {
  * made whatever the quirks say, so toggling one quirk leaves the content of all other items unchanged
  * (their `seq`, and so their ids, can move when an item is added or removed before them).
  */
-export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPerDay: number, quirks: Quirks): DayDraft {
+export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPerDay: number, quirks: Quirks, calendar: BankCalendar = WEEKDAYS): DayDraft {
   const rng = new Prng(seed, 'day', account.accountId, date);
   const count = Math.max(1, Math.round(txPerDay * (0.75 + rng.unit() * 0.5)));
   const drafts: Draft[] = [];
   for (let i = 0; i < count; i++) {
-    const item = draftItem(rng, account, date, rng.weighted(TXN_KINDS));
+    const item = draftItem(rng, account, date, rng.weighted(TXN_KINDS), calendar);
     const changed = rng.chance(0.04);
     const unposted = rng.chance(0.03);
     if (changed && quirks.amountChangesOnPosting && item.postedMinor !== null) {
@@ -166,7 +170,7 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
   const special = new Prng(seed, 'special', account.accountId, date);
 
   const fees = special.chance(0.3);
-  const feeItem = draftItem(special, account, date, FEE_KIND);
+  const feeItem = draftItem(special, account, date, FEE_KIND, calendar);
   if (fees && quirks.identicalTransactions) {
     const amount = majorToMinor(account.currency.code === 'JPY' ? 2500n : 25n, dl);
     for (let i = 0; i < 3; i++) {
@@ -190,24 +194,62 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
   }
 
   const large = special.chance(0.15);
-  const largeItem = draftItem(special, account, date, special.weighted(TXN_KINDS));
+  const largeItem = draftItem(special, account, date, special.weighted(TXN_KINDS), calendar);
   const largeAmount = BigInt(special.digits(15));
   if (large && quirks.extremeAmounts) {
     drafts.push({ ...largeItem, intradayMinor: largeAmount, postedMinor: largeAmount, day1Pct: 0, day2Pct: 0, marks: ['extreme-large'] });
   }
   const small = special.chance(0.2);
-  const smallItem = draftItem(special, account, date, special.weighted(TXN_KINDS));
+  const smallItem = draftItem(special, account, date, special.weighted(TXN_KINDS), calendar);
   if (small && quirks.extremeAmounts) {
     drafts.push({ ...smallItem, intradayMinor: 1n, postedMinor: 1n, day1Pct: 0, day2Pct: 0, marks: ['extreme-small'] });
   }
 
   const late = special.chance(0.2);
-  const lateItem = draftItem(special, account, date, special.weighted(TXN_KINDS));
+  const lateItem = draftItem(special, account, date, special.weighted(TXN_KINDS), calendar);
   if (late && quirks.latePostings) {
-    drafts.push({ ...lateItem, intradayMinor: null, revealDate: addBusinessDays(date, 3), marks: ['late'] });
+    drafts.push({ ...lateItem, intradayMinor: null, revealDate: calendar.addBusinessDays(date, 3), marks: ['late'] });
   }
 
+  for (const d of drafts) {
+    strangeItem(seed, account, date, d, quirks);
+  }
   // Stable sort: the identical fees share a second and stay together in draw order.
   drafts.sort((a, b) => a.secondOfDay - b.secondOfDay);
   return { items: drafts.map((d, i) => ({ ...d, seq: i + 1 })) };
+}
+
+/**
+ * The stranger-than-the-bank quirks on one drafted item. The stream is keyed by the item's bank
+ * reference and time, so identical fees stay identical and toggling any other quirk changes nothing here.
+ */
+function strangeItem(seed: string, account: SimAccount, date: IsoDate, d: Draft, quirks: Quirks): void {
+  const rng = new Prng(seed, 'strange', account.accountId, date, d.bankRef, String(d.secondOfDay));
+  const oddBank = rng.chance(0.15);
+  const bankRef = oddReference(rng, d.bankRef);
+  const oddCustomer = rng.chance(0.3);
+  const customerRef = oddReference(rng, d.customerRef);
+  const hostile = rng.chance(0.25);
+  const narrative = hostileNarrative(rng, d.narrative);
+  const withdrawn = rng.chance(0.2);
+  const withdrawal = drawWithdrawal(rng);
+  if (quirks.oddReferences && (oddBank || oddCustomer)) {
+    d.bankRef = oddBank ? bankRef : d.bankRef;
+    d.customerRef = oddCustomer ? customerRef : d.customerRef;
+    d.marks.push('odd-reference');
+  }
+  if (quirks.hostileNarratives && hostile) {
+    d.narrative = narrative;
+    d.marks.push('hostile-narrative');
+  }
+  // Only items the intraday snapshot shows can be withdrawn from it.
+  if (quirks.withdrawals && withdrawn && d.intradayMinor !== null) {
+    d.withdrawal = withdrawal;
+    if (withdrawal.returnAt === null) {
+      d.postedMinor = null;
+      d.marks.push('withdrawn');
+    } else {
+      d.marks.push('withdrawn-returned');
+    }
+  }
 }

@@ -14,11 +14,12 @@ export type FaultKind =
   | 'hang' // headers never sent; the socket stays open until the client gives up
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'malformed-json' // 200 whose body is cut off mid-JSON
+  | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
-  'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'hang', 'reset', 'malformed-json', 'account-error', 'not-entitled',
+  'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'hang', 'reset', 'malformed-json', 'short-page', 'account-error', 'not-entitled',
 ];
 
 export interface FaultRule {
@@ -109,6 +110,9 @@ export class FaultInjector {
         continue;
       }
       if (rule.kind === 'account-error' && !path.startsWith('/accessapi/balance')) {
+        continue;
+      }
+      if (rule.kind === 'short-page' && !path.startsWith('/tsapi/v3/transactions')) {
         continue;
       }
       active.seen++;

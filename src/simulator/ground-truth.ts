@@ -1,7 +1,6 @@
 import { formatMinorUnits } from '../shared/money.ts';
 import { eachDay, type IsoDate } from '../shared/time.ts';
 import type { SimAccount } from './accounts.ts';
-import { previousBusinessDay } from './calendar.ts';
 import { BANK } from './catalog.ts';
 import type { Ledger } from './ledger.ts';
 import { isRevealed, postedReported, type Clock, type Reported } from './views.ts';
@@ -85,7 +84,7 @@ function accountTruth(ledger: Ledger, account: SimAccount, days: IsoDate[], toda
     for (const item of day.items) {
       if (item.postedMinor !== null && item.revealDate !== null && !isRevealed(item, today)) {
         unrevealed.push({
-          ...toTruth({ account, date, item, postCode: 'P', transactionId: '', amount: item.postedMinor }),
+          ...toTruth({ account, date, item, postCode: 'P', transactionId: '', amount: item.postedMinor, recordDate: item.revealDate, oddSeed: null }),
           revealDate: item.revealDate,
         });
       }
@@ -105,7 +104,7 @@ function accountTruth(ledger: Ledger, account: SimAccount, days: IsoDate[], toda
 }
 
 export function groundTruth(ledger: Ledger, clock: Clock): GroundTruth {
-  const lastClosedDate = previousBusinessDay(clock.today);
+  const lastClosedDate = ledger.calendar.previousBusinessDay(clock.today);
   const days = eachDay(ledger.firstDate, lastClosedDate);
   return {
     today: clock.today,

@@ -1,6 +1,6 @@
 import { diffDays, type IsoDate } from '../shared/time.ts';
 import type { SimAccount } from './accounts.ts';
-import { isBusinessDay, nextBusinessDay, previousBusinessDay } from './calendar.ts';
+import { WEEKDAYS, type BankCalendar } from './calendar.ts';
 import { SWEEP_IN, SWEEP_OUT } from './catalog.ts';
 import { draftDay, type DayItem } from './day.ts';
 import { Prng } from './prng.ts';
@@ -22,6 +22,8 @@ export interface LedgerOptions {
   firstDate: IsoDate;
   txPerDay: number;
   quirks: Quirks;
+  /** The bank's business days (default: Monday to Friday, no holidays). */
+  calendar?: BankCalendar;
 }
 
 export interface DayLedger {
@@ -60,6 +62,7 @@ export class Ledger {
   readonly firstDate: IsoDate;
   readonly txPerDay: number;
   readonly quirks: Quirks;
+  readonly calendar: BankCalendar;
   readonly #byId: Map<string, SimAccount>;
   readonly #cache = new Map<string, DayLedger>();
   #cachedItems = 0;
@@ -70,6 +73,7 @@ export class Ledger {
     this.firstDate = options.firstDate;
     this.txPerDay = options.txPerDay;
     this.quirks = options.quirks;
+    this.calendar = options.calendar ?? WEEKDAYS;
     this.#byId = new Map(options.accounts.map((a) => [a.accountId, a]));
   }
 
@@ -79,7 +83,7 @@ export class Ledger {
 
   /** Whether the bank has books for this date at all (a business day on or after the first date). */
   hasData(date: IsoDate): boolean {
-    return isBusinessDay(date) && diffDays(this.firstDate, date) >= 0;
+    return this.calendar.isBusinessDay(date) && diffDays(this.firstDate, date) >= 0;
   }
 
   /** Opening ledger balance of a business day, drawn around the account's typical balance. */
@@ -113,7 +117,7 @@ export class Ledger {
   }
 
   #build(account: SimAccount, date: IsoDate): DayLedger {
-    const { items } = draftDay(this.seed, account, date, this.txPerDay, this.quirks);
+    const { items } = draftDay(this.seed, account, date, this.txPerDay, this.quirks, this.calendar);
     const openingLedger = this.openingLedger(account, date);
     let net = 0n;
     for (const item of items) {
@@ -121,7 +125,7 @@ export class Ledger {
         net += signed(item.direction, item.postedMinor);
       }
     }
-    const closingLedger = this.openingLedger(account, nextBusinessDay(date));
+    const closingLedger = this.openingLedger(account, this.calendar.nextBusinessDay(date));
     const sweep = closingLedger - openingLedger - net;
     if (sweep !== 0n) {
       const kind = sweep > 0n ? SWEEP_IN : SWEEP_OUT;
@@ -132,7 +136,7 @@ export class Ledger {
         day1Pct: 0, day2Pct: 0, valueDate: date, secondOfDay: 18 * 3600 + 45 * 60, micros: rng.int(0, 999_999),
         bankRef: `${rng.digits(10)}SW`, customerRef: 'TARGET BALANCE',
         narrative: { 'REMARK      ': `END OF DAY TARGET BALANCE SWEEP ${kind.direction === 'DEBIT' ? 'TO' : 'FROM'} LIQUIDITY FUND` },
-        reversal: false, revealDate: null, marks: ['sweep'],
+        reversal: false, revealDate: null, withdrawal: null, marks: ['sweep'],
       });
     }
     const lateRevealDate = items.find((i) => i.revealDate !== null)?.revealDate ?? null;
@@ -158,7 +162,7 @@ export class Ledger {
    */
   balances(account: SimAccount, date: IsoDate, postings: readonly { item: DayItem; amount: bigint }[]): BalanceAmounts {
     const openingLedger = this.openingLedger(account, date);
-    const carriedFloat = this.day2Float(account, previousBusinessDay(date));
+    const carriedFloat = this.day2Float(account, this.calendar.previousBusinessDay(date));
     let net = 0n;
     let newFloat = 0n;
     for (const { item, amount } of postings) {

@@ -1,8 +1,11 @@
 /**
- * The awkward behaviours of real J.P. Morgan data, each switchable so a test can isolate one. All are
- * on by default (demo realism); `NO_QUIRKS` gives a tidy bank for tests that need a clean baseline.
- * The random draws behind each quirk happen whether or not it is enabled, so turning one off changes
- * only that behaviour and leaves the content of every other generated item identical.
+ * The awkward behaviours of real J.P. Morgan data, each switchable so a test can isolate one.
+ * `DEFAULT_QUIRKS` (what a simulator gets without `quirks`) turns on the behaviours seen in J.P. Morgan's
+ * own samples (demo realism); `ALL_QUIRKS` adds the stranger-than-the-bank ones (odd optional fields,
+ * odd references, hostile narratives, intraday withdrawals) that the model-based test uses;
+ * `NO_QUIRKS` gives a tidy bank for tests that need a clean baseline. The random draws behind each
+ * quirk come from streams of their own, whether or not it is enabled, so turning one off changes only
+ * that behaviour and leaves the content of every other generated item identical.
  */
 export interface Quirks {
   /** The current day is a growing full snapshot: the first ⌈progress × n⌉ intraday items (postCode I). */
@@ -25,9 +28,29 @@ export interface Quirks {
   reversals: boolean;
   /** Amounts with 15 significant digits and amounts of one minor unit (0.01). */
   extremeAmounts: boolean;
+  /**
+   * Optional fields as `null`, `{}`, `""` or missing, per record (an item's intraday and posted records
+   * draw apart): `customerReferenceSearchable` null / `{}` / missing, `bankReferenceSearchable` `{}`,
+   * `narrativeText` null / `{}`, a partial or missing `baiType`, an empty account name, null value
+   * date and availability, … Amount, direction, currency, `asOfDate`, account, id and postCode stay.
+   */
+  oddFields: boolean;
+  /** References as banks really send them: padded (`"INV 001   "`), zero-led (`"000123"`), leading blanks. */
+  oddReferences: boolean;
+  /**
+   * Narratives with hostile text: 16k+ code points, 30+ tags, CJK, RTL, emoji with ZWJ, combining marks,
+   * U+2028/U+2029, tabs, newlines, quotes, backslashes and U+0000 (see `strange.ts`).
+   */
+  hostileNarratives: boolean;
+  /**
+   * Intraday items withdrawn later the same day (gone from the CURRENT_DAY snapshot); some come back
+   * later that day under the same id. An item withdrawn for good never posts.
+   */
+  withdrawals: boolean;
 }
 
-export const ALL_QUIRKS: Quirks = {
+/** What a simulator started without `quirks` does: the behaviours of J.P. Morgan's own samples. */
+export const DEFAULT_QUIRKS: Quirks = {
   growingSnapshot: true,
   newIdsOnPosting: true,
   amountChangesOnPosting: true,
@@ -38,7 +61,23 @@ export const ALL_QUIRKS: Quirks = {
   shiftingPages: true,
   reversals: true,
   extremeAmounts: true,
+  oddFields: false,
+  oddReferences: false,
+  hostileNarratives: false,
+  withdrawals: false,
 };
+
+/** Every quirk on: stranger than the real bank. */
+export const ALL_QUIRKS: Quirks = {
+  ...DEFAULT_QUIRKS,
+  oddFields: true,
+  oddReferences: true,
+  hostileNarratives: true,
+  withdrawals: true,
+};
+
+/** The quirks that are off by default (the model-based test switches them per scenario). */
+export const STRANGE_QUIRKS = ['oddFields', 'oddReferences', 'hostileNarratives', 'withdrawals'] as const satisfies readonly (keyof Quirks)[];
 
 export const NO_QUIRKS: Quirks = {
   growingSnapshot: false,
@@ -51,8 +90,12 @@ export const NO_QUIRKS: Quirks = {
   shiftingPages: false,
   reversals: false,
   extremeAmounts: false,
+  oddFields: false,
+  oddReferences: false,
+  hostileNarratives: false,
+  withdrawals: false,
 };
 
 export function resolveQuirks(partial: Partial<Quirks> | undefined): Quirks {
-  return { ...ALL_QUIRKS, ...partial };
+  return { ...DEFAULT_QUIRKS, ...partial };
 }

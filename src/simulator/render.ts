@@ -2,8 +2,10 @@ import { JsonNumber } from '../shared/json.ts';
 import { formatMinorUnits } from '../shared/money.ts';
 import { addDays, type IsoDate } from '../shared/time.ts';
 import type { SimAccount } from './accounts.ts';
-import { clockTime, nextBusinessDay } from './calendar.ts';
+import { clockTime } from './calendar.ts';
 import { BANK, type CurrencyInfo } from './catalog.ts';
+import { Prng } from './prng.ts';
+import { applyOddFields } from './strange.ts';
 import type { Reported, BalanceView } from './views.ts';
 
 /**
@@ -40,13 +42,25 @@ function loggedAt(date: IsoDate, seconds: number, micros: number): string {
   return `${day}T${clockTime(local < 0 ? local + 86_400 : local)}.${String(micros).padStart(6, '0')}`;
 }
 
+/**
+ * One Transaction Details record. With quirk `oddFields`, some records get odd optional fields
+ * (`strange.ts`), drawn per item and record class, so an item's intraday and posted records differ.
+ */
 export function renderTransaction(r: Reported): Record<string, unknown> {
+  const record = renderPlainTransaction(r);
+  if (r.oddSeed !== null) {
+    applyOddFields(new Prng(r.oddSeed, 'odd-fields', r.account.accountId, r.date, r.item.bankRef, String(r.item.secondOfDay), r.postCode), record);
+  }
+  return record;
+}
+
+function renderPlainTransaction(r: Reported): Record<string, unknown> {
   const { account, item } = r;
   const c = account.currency;
   const dl = c.decimalLocation;
   const kind = item.kind;
   // Prior-day records are stamped when the bank's overnight posting run wrote them; late ones on reveal.
-  const recordDate = r.postCode === 'I' ? r.date : (item.revealDate ?? nextBusinessDay(r.date));
+  const recordDate = r.recordDate;
   // Overnight run between ~01:40 and ~02:30, in intraday order; identical items get identical stamps.
   const recordSeconds = r.postCode === 'I' ? item.secondOfDay : 3600 + Math.floor(item.secondOfDay / 12);
   const recordTimestamp = stamp(recordDate, recordSeconds);

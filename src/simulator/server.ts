@@ -3,9 +3,12 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { JsonNumber } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { addDays, assertIsoDate, type IsoDate } from '../shared/time.ts';
 import { buildAccounts, type AccountSpec, type SimAccount } from './accounts.ts';
+import { accountDayView, type AccountDayView } from './bank-view.ts';
+import { BankCalendar } from './calendar.ts';
 import { errorsBody, handleBalance, handleTransactions, RecordsMemo, type BankResponse } from './bank.ts';
 import { handleControl } from './control.ts';
 import { FaultInjector, gatewayFault, requestedAccountIds, type FaultMatch, type FaultPlan, type FaultRule } from './faults.ts';
@@ -42,6 +45,8 @@ export interface SimulatorOptions {
   prerender?: boolean;
   /** Byte budget of that cache (default 256 MiB); beyond it, the oldest bodies are dropped. */
   prerenderMaxBytes?: number;
+  /** The bank's holidays (`YYYY-MM-DD`): no business day, like a weekend (see `calendar.ts`). */
+  holidays?: IsoDate[];
 }
 
 export interface RunningSimulator {
@@ -51,6 +56,7 @@ export interface RunningSimulator {
   pki: DevPki;
   accounts: readonly SimAccount[];
   ledger: Ledger;
+  calendar: BankCalendar;
   clock(): Clock;
   setClock(clock: Partial<Clock>): Clock;
   injectFaults(plan: FaultPlan | FaultRule[]): void;
@@ -58,6 +64,8 @@ export interface RunningSimulator {
   /** Requests over connections presenting this certificate get 401 GCA-005 from now on. */
   revokeCertificate(certPem: string): string;
   groundTruth(): GroundTruth;
+  /** The bank's own view of one account-day at the current clock (`bank-view.ts`). */
+  view(accountId: string, date: IsoDate): AccountDayView;
   stats(): SimulatorStats;
   stop(): Promise<void>;
 }
@@ -93,10 +101,27 @@ function send(res: ServerResponse, r: BankResponse | { status: number; body: Buf
   return body.length;
 }
 
+/** A v3 page whose `data` lost its second half while `pagination` still counts every record. */
+function shortPage(normal: BankResponse): BankResponse {
+  const exact = (_key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === 'number' && context?.source !== undefined ? new JsonNumber(context.source) : value;
+  try {
+    const page = JSON.parse(normal.body, exact) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data)) {
+      return normal;
+    }
+    return { ...normal, body: JSON.stringify({ ...page, data: page.data.slice(0, Math.floor(page.data.length / 2)) }) };
+  } catch {
+    return normal;
+  }
+}
+
 function checkClock(clock: Clock): Clock {
   assertIsoDate(clock.today, 'today');
-  if (!Number.isFinite(clock.progress) || clock.progress < 0 || clock.progress > 1) {
-    throw new Error(`progress must be between 0 and 1, got ${clock.progress}`);
+  for (const [name, value] of [['progress', clock.progress], ['withdrawalsAt', clock.withdrawalsAt ?? 0]] as const) {
+    if (!Number.isFinite(value) || value < 0 || value > 1) {
+      throw new Error(`${name} must be between 0 and 1, got ${value}`);
+    }
   }
   return clock;
 }
@@ -118,6 +143,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     firstDate: addDays(options.today, -(options.historyDays ?? 30)),
     txPerDay: options.txPerDay ?? 40,
     quirks: resolveQuirks(options.quirks),
+    calendar: new BankCalendar(options.holidays ?? []),
   });
   const replay: Replay | undefined = options.replayFile ? await loadReplay(options.replayFile) : undefined;
   const faults = new FaultInjector();
@@ -127,7 +153,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const cache = options.prerender ? new ResponseCache(options.prerenderMaxBytes ?? 256 * 1024 * 1024) : undefined;
 
   const setClock = (next: Partial<Clock>): Clock => {
-    clock = checkClock({ ...clock, ...next });
+    // A clock set anew decides withdrawals at its own progress unless told otherwise.
+    const { withdrawalsAt: _decided, ...current } = clock;
+    clock = checkClock({ ...current, ...next });
     shifts = 0;
     return clock;
   };
@@ -158,7 +186,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     // The intraday feed keeps growing while a client pages through it (bounded, so a restarting client converges).
     if (version === 'v3' && result.coversCurrentDay && result.totalPages > 1 && ledger.quirks.shiftingPages && ledger.quirks.growingSnapshot && clock.progress < 1 && shifts < MAX_SHIFTS) {
       shifts++;
-      clock = { ...clock, progress: Math.min(1, clock.progress + SHIFT_STEP) };
+      // Only growth moves: withdrawals stay decided at the progress the clock was set to.
+      clock = { ...clock, progress: Math.min(1, clock.progress + SHIFT_STEP), withdrawalsAt: clock.withdrawalsAt ?? clock.progress };
     }
     return result.response;
   }
@@ -189,6 +218,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         res.write(half, () => res.socket?.destroy());
         return half.length;
       }
+      case 'short-page':
+        return send(res, shortPage(safeNormal(normal)));
       case 'account-error':
         return send(res, normal() ?? { status: 404, body: errorsBody(GCA.notFound, 'Resource not found') });
     }
@@ -280,12 +311,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     pki,
     accounts: ledger.accounts,
     ledger,
+    calendar: ledger.calendar,
     clock: control.clock,
     setClock,
     injectFaults,
     clearFaults: control.clearFaults,
     revokeCertificate,
     groundTruth: control.groundTruth,
+    view: (accountId, date) => accountDayView(ledger, clock, accountId, date),
     stats: control.stats,
     stop: () =>
       new Promise<void>((resolve) => {

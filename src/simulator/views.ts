@@ -13,9 +13,16 @@ import { Prng } from './prng.ts';
  *    reveal date. After a reveal, J.P. Morgan re-issues every prior-day id of that day.
  */
 export interface Clock {
+  /** The bank's calendar date (a business day, or a weekend / holiday on which the bank is closed). */
   today: IsoDate;
   /** Share of the current business day elapsed, 0..1. */
   progress: number;
+  /**
+   * The progress at which withdrawals and returns are decided (quirk `withdrawals`), default
+   * `progress`. A page shift mid-walk (quirk `shiftingPages`) moves `progress` only, so it only ever
+   * appends items to the snapshot: a withdrawal is something that happens between two walks.
+   */
+  withdrawalsAt?: number;
 }
 
 export interface Reported {
@@ -25,6 +32,10 @@ export interface Reported {
   postCode: 'I' | 'P';
   transactionId: string;
   amount: bigint;
+  /** The day the record was written: the business day itself (I), the next business day or the reveal date (P). */
+  recordDate: IsoDate;
+  /** Seed of the record's odd optional fields (quirk `oddFields`), or null when the quirk is off. */
+  oddSeed: string | null;
 }
 
 function batchNumber(seed: string, accountId: string, date: IsoDate, label: string): string {
@@ -42,11 +53,32 @@ export function intradayReported(ledger: Ledger, account: SimAccount, clock: Clo
     return [];
   }
   const intraday = day.items.filter((i) => i.intradayMinor !== null);
-  const shown = ledger.quirks.growingSnapshot ? visibleCount(intraday.length, clock.progress) : intraday.length;
+  const growing = ledger.quirks.growingSnapshot;
+  const shown = growing ? visibleCount(intraday.length, clock.progress) : intraday.length;
   const batch = batchNumber(ledger.seed, account.accountId, day.date, 'C');
-  return intraday.slice(0, shown).map((item) => ({
-    account, date: day.date, item, postCode: 'I', transactionId: `TXN-C-${batch}-${item.seq}`, amount: item.intradayMinor ?? 0n,
-  }));
+  const decidedAt = clock.withdrawalsAt ?? clock.progress;
+  return intraday
+    .slice(0, shown)
+    .filter((item, k) => !(ledger.quirks.withdrawals && isWithdrawn(item, growing ? k / intraday.length : 0, decidedAt)))
+    .map((item) => ({
+      account, date: day.date, item, postCode: 'I', transactionId: `TXN-C-${batch}-${item.seq}`, amount: item.intradayMinor ?? 0n,
+      recordDate: day.date, oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
+    }));
+}
+
+/**
+ * Whether an intraday item is out of the snapshot at `progress`: withdrawn at a point of the part of the
+ * day after it appeared (`appearedAt`), and not (yet) back.
+ */
+export function isWithdrawn(item: DayItem, appearedAt: number, progress: number): boolean {
+  const w = item.withdrawal;
+  if (!w) {
+    return false;
+  }
+  const rest = 1 - appearedAt;
+  const from = appearedAt + w.at * rest;
+  const until = w.returnAt === null ? Number.POSITIVE_INFINITY : appearedAt + w.returnAt * rest;
+  return progress >= from && progress < until;
 }
 
 /** Whether a late posting is visible to history queries on `today`. */
@@ -68,7 +100,9 @@ export function postedReported(ledger: Ledger, account: SimAccount, date: IsoDat
       continue;
     }
     const transactionId = ledger.quirks.newIdsOnPosting || reissued ? `TXN-P-${pBatch}-${item.seq}` : `TXN-C-${cBatch}-${item.seq}`;
-    out.push({ account, date, item, postCode: 'P', transactionId, amount: item.postedMinor });
+    // Written by the overnight posting run of the next business day, a late one on its reveal date.
+    const recordDate = item.revealDate ?? ledger.calendar.nextBusinessDay(date);
+    out.push({ account, date, item, postCode: 'P', transactionId, amount: item.postedMinor, recordDate, oddSeed: ledger.quirks.oddFields ? ledger.seed : null });
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { buildAccounts } from '../../src/simulator/accounts.ts';
 import { isBusinessDay, nextBusinessDay, addBusinessDays } from '../../src/simulator/calendar.ts';
 import type { DayItem } from '../../src/simulator/day.ts';
 import { Ledger, signed } from '../../src/simulator/ledger.ts';
-import { ALL_QUIRKS, NO_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
+import { DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
 import { renderBalanceAccount, renderTransaction } from '../../src/simulator/render.ts';
 import { balanceFor, intradayReported, postedReported, type Reported } from '../../src/simulator/views.ts';
 
@@ -30,9 +30,9 @@ function allItems(ledger: Ledger): { date: IsoDate; item: DayItem }[] {
 
 describe('simulator ledger', () => {
   it('is a pure function of the seed', () => {
-    const a = makeLedger(ALL_QUIRKS);
-    const b = makeLedger(ALL_QUIRKS);
-    const c = makeLedger(ALL_QUIRKS, 'another-seed');
+    const a = makeLedger(DEFAULT_QUIRKS);
+    const b = makeLedger(DEFAULT_QUIRKS);
+    const c = makeLedger(DEFAULT_QUIRKS, 'another-seed');
     const acct = a.accounts[0]!;
     for (const date of DAYS.slice(0, 10)) {
       expect(a.day(acct, date)!.items.map(content)).toEqual(b.day(b.accounts[0]!, date)!.items.map(content));
@@ -42,7 +42,7 @@ describe('simulator ledger', () => {
   });
 
   it('has no postings and no balances on weekends or before the first day', () => {
-    const ledger = makeLedger(ALL_QUIRKS);
+    const ledger = makeLedger(DEFAULT_QUIRKS);
     const acct = ledger.accounts[0]!;
     expect(ledger.day(acct, '2026-11-21')).toBeUndefined(); // Saturday
     expect(ledger.day(acct, '2026-08-31')).toBeUndefined();
@@ -50,7 +50,7 @@ describe('simulator ledger', () => {
   });
 
   it('balances agree with the posted transactions to the minor unit, for every currency and day', () => {
-    const ledger = makeLedger(ALL_QUIRKS);
+    const ledger = makeLedger(DEFAULT_QUIRKS);
     expect(new Set(ledger.accounts.map((a) => a.currency.decimalLocation))).toEqual(new Set([0, 2, 3]));
     for (const account of ledger.accounts) {
       for (const date of DAYS) {
@@ -75,7 +75,7 @@ describe('simulator ledger', () => {
   });
 
   it('renders amounts as exact JSON numbers with the currency scale and consistent availability', () => {
-    const ledger = makeLedger(ALL_QUIRKS);
+    const ledger = makeLedger(DEFAULT_QUIRKS);
     for (const account of ledger.accounts) {
       const dl = account.currency.decimalLocation;
       for (const date of DAYS.slice(-5, -1)) {
@@ -97,7 +97,7 @@ describe('simulator ledger', () => {
 
   it('uses J.P. Morgan BAI codes, summary codes and 12-character narrative tags', () => {
     const summary: Record<string, string> = { '195': '190', '216': '190', '354': '390', '399': '390', '249': '230', '495': '490', '516': '490', '549': '530', '698': '690', '699': '690' };
-    const items = allItems(makeLedger(ALL_QUIRKS));
+    const items = allItems(makeLedger(DEFAULT_QUIRKS));
     for (const { item } of items.slice(0, 3000)) {
       expect(summary[item.kind.typeCode]).toBe(item.kind.summaryTypeCode);
       const code = Number(item.kind.typeCode);
@@ -132,15 +132,15 @@ describe('simulator ledger', () => {
   });
 
   it('leaves other items unchanged when one quirk is switched off', () => {
-    const on = makeLedger(ALL_QUIRKS);
-    const off = makeLedger({ ...ALL_QUIRKS, latePostings: false });
+    const on = makeLedger(DEFAULT_QUIRKS);
+    const off = makeLedger({ ...DEFAULT_QUIRKS, latePostings: false });
     const pick = (l: Ledger) => allItems(l).filter(({ item }) => !item.marks.includes('late') && !item.marks.includes('sweep')).map(({ item }) => content(item));
     expect(pick(off)).toEqual(pick(on));
   });
 });
 
 describe('simulator bank views', () => {
-  const ledger = makeLedger(ALL_QUIRKS);
+  const ledger = makeLedger(DEFAULT_QUIRKS);
   const account = ledger.accounts[0]!;
 
   it('grows the current day as a prefix with stable TXN-C ids', () => {

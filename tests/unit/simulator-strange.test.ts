@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { parseJsonLossless } from '../../src/shared/json.ts';
+import { toMinorUnits } from '../../src/shared/money.ts';
+import { eachDay, type IsoDate } from '../../src/shared/time.ts';
+import { buildAccounts } from '../../src/simulator/accounts.ts';
+import { accountDayView } from '../../src/simulator/bank-view.ts';
+import { BankCalendar } from '../../src/simulator/calendar.ts';
+import type { DayItem } from '../../src/simulator/day.ts';
+import { Ledger } from '../../src/simulator/ledger.ts';
+import { ALL_QUIRKS, DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
+import { codePoints } from '../../src/simulator/strange.ts';
+import { intradayReported, postedReported } from '../../src/simulator/views.ts';
+
+const FIRST: IsoDate = '2026-10-01';
+const LAST: IsoDate = '2026-11-27';
+const HOLIDAYS = ['2026-11-11', '2026-11-26'];
+
+function makeLedger(quirks: Quirks, holidays: string[] = []): Ledger {
+  return new Ledger({ seed: 'strange', accounts: buildAccounts('strange', 4), firstDate: FIRST, txPerDay: 30, quirks, calendar: new BankCalendar(holidays) });
+}
+
+function items(ledger: Ledger): { key: string; date: IsoDate; item: DayItem }[] {
+  const days = eachDay(FIRST, LAST).filter((d) => ledger.calendar.isBusinessDay(d));
+  return ledger.accounts.flatMap((a) => days.flatMap((date) => (ledger.day(a, date)?.items ?? []).map((item) => ({ key: `${a.accountId}|${date}|${item.seq}`, date, item }))));
+}
+
+describe('simulator: a bank stranger than the real one', () => {
+  it('keeps holidays out of its business days; PRIOR_DAY skips them and CURRENT_DAY has nothing on them', () => {
+    const ledger = makeLedger(ALL_QUIRKS, HOLIDAYS);
+    const account = ledger.accounts[0]!;
+    expect(ledger.day(account, '2026-11-11')).toBeUndefined();
+    expect(ledger.calendar.priorBusinessDay('2026-11-27')).toBe('2026-11-25');
+    expect(ledger.calendar.priorBusinessDay('2026-11-12')).toBe('2026-11-10');
+    expect(ledger.calendar.currentBusinessDay('2026-11-26')).toBeNull();
+    expect(intradayReported(ledger, account, { today: '2026-11-26', progress: 0.5 })).toEqual([]);
+    expect(accountDayView(ledger, { today: '2026-11-27', progress: 0.5 }, account.accountId, '2026-11-26').state).toBe('closed-bank');
+    // Days still chain across a holiday: the day before it closes at the opening of the day after it.
+    expect(ledger.finalBalances(account, '2026-11-10')!.endingLedger).toBe(ledger.openingLedger(account, '2026-11-12'));
+  });
+
+  it('withdraws intraday items during the day; some come back under the same id, the others never post', () => {
+    const ledger = makeLedger({ ...NO_QUIRKS, growingSnapshot: true, withdrawals: true });
+    const all = items(ledger).filter(({ item }) => item.withdrawal !== null);
+    expect(all.some(({ item }) => item.marks.includes('withdrawn'))).toBe(true);
+    expect(all.some(({ item }) => item.marks.includes('withdrawn-returned'))).toBe(true);
+    const account = ledger.accounts[0]!;
+    const date = eachDay(FIRST, LAST).find((d) => ledger.day(account, d)?.items.some((i) => i.marks.includes('withdrawn-returned')))!;
+    const target = ledger.day(account, date)!.items.find((i) => i.marks.includes('withdrawn-returned'))!;
+    const seen = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1].map((progress) => intradayReported(ledger, account, { today: date, progress }).some((r) => r.item === target));
+    // Visible, then gone, then back: the pattern contains true → false → true.
+    expect(seen.join('')).toMatch(/true.*false.*true/);
+    const nextDay = ledger.calendar.nextBusinessDay(date);
+    for (const { item } of all.filter((x) => x.item.marks.includes('withdrawn'))) {
+      expect(item.postedMinor).toBeNull();
+    }
+    expect(postedReported(ledger, account, date, nextDay).some((r) => r.item === target)).toBe(true);
+  });
+
+  it('sends odd optional fields but never touches amount, direction, currency, asOfDate, account, id or postCode', () => {
+    const ledger = makeLedger({ ...DEFAULT_QUIRKS, oddFields: true });
+    const clock = { today: LAST, progress: 0.7 };
+    const odd = new Set<string>();
+    for (const account of ledger.accounts) {
+      for (const date of eachDay('2026-11-16', LAST)) {
+        for (const r of accountDayView(ledger, clock, account.accountId, date).records) {
+          const wire = parseJsonLossless(r.wire) as Record<string, unknown> & { account: { accountId: string }; currency: { code: string; decimalLocation: string } };
+          expect(toMinorUnits(wire.amount as string, account.currency.decimalLocation)).toBe(BigInt(r.amountMinor));
+          expect(wire.debitCreditCode).toBe(r.direction);
+          expect([wire.asOfDate, wire.transactionId, wire.postCode, wire.account.accountId, wire.currency.code]).toEqual([date, r.transactionId, r.postCode, account.accountId, account.currency.code]);
+          expect(Number(wire.currency.decimalLocation)).toBe(account.currency.decimalLocation);
+          for (const field of ['customerReferenceSearchable', 'bankReferenceSearchable', 'narrativeText', 'baiType', 'valueDate']) {
+            const v = wire[field];
+            odd.add(`${field}:${v === undefined ? 'missing' : v === null ? 'null' : typeof v === 'object' && Object.keys(v).length === 0 ? '{}' : 'value'}`);
+          }
+        }
+      }
+    }
+    for (const shape of ['customerReferenceSearchable:null', 'customerReferenceSearchable:{}', 'customerReferenceSearchable:missing', 'bankReferenceSearchable:{}', 'narrativeText:null', 'baiType:missing', 'valueDate:null']) {
+      expect(odd).toContain(shape);
+    }
+  });
+
+  it('has padded and zero-led references and hostile narratives (16k+ code points, 30+ tags, NUL, RTL, ZWJ)', () => {
+    const all = items(makeLedger({ ...DEFAULT_QUIRKS, oddReferences: true, hostileNarratives: true }));
+    const refs = all.flatMap(({ item }) => [item.bankRef, item.customerRef]);
+    expect(refs.some((r) => /\S {2,}$/.test(r))).toBe(true);
+    expect(refs.some((r) => /^0\d+$/.test(r))).toBe(true);
+    const values = all.flatMap(({ item }) => Object.values(item.narrative)).filter((v): v is string => typeof v === 'string');
+    expect(values.some((v) => codePoints(v) >= 16_384)).toBe(true);
+    expect(all.some(({ item }) => Object.keys(item.narrative).length >= 30)).toBe(true);
+    for (const needle of ['\u0000', '\u2028', '\u200D', 'ش', '株', '\\', '"', '\t', '\n', '\u0301']) {
+      expect(values.some((v) => v.includes(needle))).toBe(true);
+    }
+    expect(all.some(({ item }) => Object.values(item.narrative).includes(null))).toBe(true);
+  });
+
+  it('leaves every other item as it was when the strange quirks are switched on', () => {
+    const plain = items(makeLedger(DEFAULT_QUIRKS));
+    const strange = items(makeLedger({ ...ALL_QUIRKS, withdrawals: false }));
+    const untouched = strange.filter(({ item }) => !item.marks.some((m) => m === 'odd-reference' || m === 'hostile-narrative'));
+    const byKey = new Map(plain.map(({ key, item }) => [key, item]));
+    expect(untouched.length).toBeGreaterThan(100);
+    for (const { key, item } of untouched) {
+      expect(byKey.get(key)).toEqual(item);
+    }
+  });
+});
