@@ -91,8 +91,10 @@ function collect(ledger: Ledger, clock: Clock, accounts: ReturnType<typeof parse
  * `data`, 1-based `pageNumber`, up to 1000 per page). Records are ordered by requested account, then
  * date, then position in the day; a page past the end is a 200 with empty `data`.
  */
-export function handleTransactions(ledger: Ledger, clock: Clock, params: URLSearchParams, version: 'v2' | 'v3', memo?: RecordsMemo): TransactionsResult {
-  const request = parseTransactionsRequest(ledger, params);
+export function handleTransactions(
+  ledger: Ledger, clock: Clock, params: URLSearchParams, version: 'v2' | 'v3', memo?: RecordsMemo, defaultPageSize?: number,
+): TransactionsResult {
+  const request = parseTransactionsRequest(ledger, params, defaultPageSize);
   const dates = datesOf(ledger, request.dates, clock);
   const coversCurrentDay = dates.some((d) => diffDays(d, clock.today) === 0);
   const key = `${request.accounts.map((a) => a.accountId).join(',')}|${dates.join(',')}|${clock.today}|${clock.progress}`;

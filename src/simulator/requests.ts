@@ -152,7 +152,7 @@ function positiveInt(params: URLSearchParams, name: string, fallback: number, ma
 }
 
 /** `GET /tsapi/v2|v3/transactions`: accountIds (≤ 10), a relative day or a ≤ 5-day range, v3 paging. */
-export function parseTransactionsRequest(ledger: Ledger, params: URLSearchParams): TransactionsRequest {
+export function parseTransactionsRequest(ledger: Ledger, params: URLSearchParams, defaultPageSize = MAX_PAGE_SIZE): TransactionsRequest {
   const rawIds = params.getAll('accountIds').join(',');
   const ids = [...new Set(rawIds.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
   if (ids.length === 0) {
@@ -167,6 +167,6 @@ export function parseTransactionsRequest(ledger: Ledger, params: URLSearchParams
     dates,
     accounts: resolveAccounts(ledger, ids),
     pageNumber: positiveInt(params, 'pageNumber', 1, 1_000_000),
-    pageSize: positiveInt(params, 'pageSize', MAX_PAGE_SIZE, MAX_PAGE_SIZE),
+    pageSize: positiveInt(params, 'pageSize', Math.min(defaultPageSize, MAX_PAGE_SIZE), MAX_PAGE_SIZE),
   };
 }

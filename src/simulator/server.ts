@@ -47,6 +47,8 @@ export interface SimulatorOptions {
   prerenderMaxBytes?: number;
   /** The bank's holidays (`YYYY-MM-DD`): no business day, like a weekend (see `calendar.ts`). */
   holidays?: IsoDate[];
+  /** v3 page size when a request names none (default 1000); small pages make multi-page walks, and page shifts. */
+  defaultPageSize?: number;
 }
 
 export interface RunningSimulator {
@@ -182,7 +184,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     if (replay) {
       return replay.kind === 'transactions' ? { status: 200, body: version === 'v2' ? replay.raw.toString('utf8') : (replay.v3Body ?? '') } : undefined;
     }
-    const result = handleTransactions(ledger, clock, params, version, memo);
+    const result = handleTransactions(ledger, clock, params, version, memo, options.defaultPageSize);
     // The intraday feed keeps growing while a client pages through it (bounded, so a restarting client converges).
     if (version === 'v3' && result.coversCurrentDay && result.totalPages > 1 && ledger.quirks.shiftingPages && ledger.quirks.growingSnapshot && clock.progress < 1 && shifts < MAX_SHIFTS) {
       shifts++;

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { decodePgText, encodePgText, pgJsonText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 
 /**
@@ -20,7 +21,9 @@ export interface ExistingTransaction {
  * Rows of this account matching any of the J.P. Morgan ids (within the page's record classes) or
  * fingerprint keys, for identity matching. The post codes are what lets the id lookup use the unique
  * index `(account_id, post_code, jpm_transaction_id)` as a point lookup per id: without them Postgres
- * scans every index entry of the account once per id, which grows with the account's history.
+ * scans every index entry of the account once per id, which grows with the account's history. `jpmIds`
+ * are identity ids only (`isIdentityId`); the predicate repeats the partial index's so it can be used.
+ * Ids come back as the bank sent them (decoded, src/shared/pg-text.ts).
  */
 export async function findForMatching(
   ex: Executor, accountId: string, jpmIds: readonly string[], fingerprintKeys: readonly string[], postCodes: readonly string[],
@@ -32,8 +35,12 @@ export async function findForMatching(
     select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status
     from transactions
     where account_id = ${accountId}
-      and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds}::text[]))
+      and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
+          and jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200)
         or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
+  for (const r of result.rows) {
+    r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+  }
   return result.rows;
 }
 
@@ -58,16 +65,20 @@ export interface TransactionRow {
   fingerprint_key: string;
   content_hash: string;
   raw: unknown;
+  /** The bank's narrativeText as sent (null when absent). */
+  narrative: unknown;
+  data_quality: unknown;
 }
 
 const RECORDSET = sql.raw(`(
   id uuid, organization_id uuid, account_id uuid, status text, direction text, amount_minor bigint, currency text,
   decimal_location smallint, booking_date date, value_date date, bai_type_code text, bai_summary_code text,
   bank_reference text, customer_reference text, description text, jpm_transaction_id text, post_code text,
-  fingerprint_key text, content_hash text, raw jsonb, reason text)`);
+  fingerprint_key text, content_hash text, raw jsonb, narrative jsonb, data_quality jsonb, reason text)`);
 
-/** Inserts new rows. A row whose J.P. Morgan id already exists for the account is skipped (the
- *  per-account lock makes that impossible in practice; the unique index is the safety net). Returns inserted ids. */
+/** Inserts new rows. A row whose J.P. Morgan id key already exists for the account is skipped (the
+ *  per-account lock makes that impossible in practice; the unique index is the safety net). Returns inserted ids.
+ *  Bank text travels through `pgJsonText`, so U+0000 anywhere is stored escaped (src/shared/pg-text.ts). */
 export async function insertTransactions(ex: Executor, rows: readonly TransactionRow[]): Promise<string[]> {
   if (rows.length === 0) {
     return [];
@@ -75,12 +86,13 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
   const result = await sql<{ id: string }>`
     insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
       booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw)
+      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality)
     select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
       booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r ${RECORDSET}
-    on conflict (account_id, post_code, jpm_transaction_id) do nothing
+      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, nullif(narrative, 'null'::jsonb), nullif(data_quality, 'null'::jsonb)
+    from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r ${RECORDSET}
+    on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
+    do nothing
     returning id`.execute(ex);
   return result.rows.map((r) => r.id);
 }
@@ -101,7 +113,7 @@ export async function updateTransactions(ex: Executor, rows: readonly Transactio
   }
   const result = await sql<{ n: string }>`
     with r as (
-      select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r ${RECORDSET}
+      select * from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r ${RECORDSET}
     ), old as (
       select t.* from transactions t join r on r.id = t.id
     ), upd as (
@@ -111,6 +123,7 @@ export async function updateTransactions(ex: Executor, rows: readonly Transactio
         bai_summary_code = r.bai_summary_code, bank_reference = r.bank_reference, customer_reference = r.customer_reference,
         description = r.description, jpm_transaction_id = r.jpm_transaction_id, post_code = r.post_code,
         fingerprint_key = r.fingerprint_key, content_hash = r.content_hash, raw = r.raw,
+        narrative = nullif(r.narrative, 'null'::jsonb), data_quality = nullif(r.data_quality, 'null'::jsonb),
         version = t.version + 1, updated_at = now()
       from r where t.id = r.id and t.content_hash is distinct from r.content_hash
       returning t.id
@@ -172,7 +185,7 @@ export async function insertDecisions(ex: Executor, rows: readonly DecisionRow[]
   await sql`
     insert into transaction_decisions (organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id)
     select organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, transaction_id uuid,
+    from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(organization_id uuid, account_id uuid, transaction_id uuid,
       related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid)`.execute(ex);
 }
 
@@ -183,17 +196,74 @@ export interface RejectRow {
   record_type: 'transaction' | 'balance';
   reason: string;
   raw: unknown;
+  /** Identifies the bad record while it stays open: the same record fetched again is the same row. */
+  record_hash?: string;
+  /** Where the record sat on the bank's page (-1 when not from a page). */
+  record_index?: number | null;
+  /** What names the record for a person: its transactionId (if any) and booking date (if readable). */
+  jpm_transaction_id?: string | null;
+  booking_date?: string | null;
+  /** I or P when the record said so (or the request did), else null. */
+  record_class?: string | null;
+  /** The fields the reason names. */
+  fields?: readonly string[];
 }
 
+/**
+ * Records a page's rejects, one open row per distinct bad record (account, type, record hash): the same
+ * bad record fetched again bumps `seen_count`, `last_seen_at` and the run that saw it instead of adding a
+ * row, so a record the bank keeps sending wrong never piles up. Bank text is stored escaped (pg-text.ts).
+ * A row without a hash (callers that do not dedupe) gets one from its id, so it never merges.
+ */
 export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): Promise<void> {
   if (rows.length === 0) {
     return;
   }
+  // One row per hash within a statement: `on conflict do update` may not touch the same row twice.
+  const unique = [...new Map(rows.map((r, i) => [r.record_hash ?? `unhashed:${i}`, r])).values()];
   await sql`
-    insert into sync_rejects (organization_id, account_id, sync_run_id, record_type, reason, raw)
-    select organization_id, account_id, sync_run_id, record_type, reason, coalesce(raw, 'null'::jsonb)
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, sync_run_id uuid,
-      record_type text, reason text, raw jsonb)`.execute(ex);
+    insert into sync_rejects as s (organization_id, account_id, sync_run_id, record_type, reason, raw, record_hash, record_index,
+      jpm_transaction_id, booking_date, record_class, fields)
+    select organization_id, account_id, sync_run_id, record_type, reason, coalesce(raw, 'null'::jsonb),
+      coalesce(record_hash, 'unhashed:' || gen_random_uuid()::text), record_index, jpm_transaction_id, booking_date, record_class,
+      coalesce(fields, '{}'::text[])
+    from jsonb_to_recordset(${pgJsonText(unique)}::jsonb) as r(organization_id uuid, account_id uuid, sync_run_id uuid,
+      record_type text, reason text, raw jsonb, record_hash text, record_index int, jpm_transaction_id text, booking_date date,
+      record_class text, fields text[])
+    on conflict (account_id, record_type, record_hash) where resolved_at is null do update set
+      seen_count = s.seen_count + 1, last_seen_at = now(), sync_run_id = coalesce(excluded.sync_run_id, s.sync_run_id),
+      reason = excluded.reason, record_index = excluded.record_index, fields = excluded.fields`.execute(ex);
+}
+
+/**
+ * Resolves open transaction rejects of an account whose record a later sync stored: same J.P. Morgan
+ * id. `exceptHashes` are the bad records of the same page (still bad, so not resolved). Returns the count.
+ */
+export async function resolveRejectsStored(ex: Executor, accountId: string, jpmIds: readonly string[], exceptHashes: readonly string[]): Promise<number> {
+  if (jpmIds.length === 0) {
+    return 0;
+  }
+  const r = await sql`
+    update sync_rejects set resolved_at = now(), resolution = 'stored'
+    where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null
+      and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[]) and record_hash <> all(${exceptHashes}::text[])`.execute(ex);
+  return Number(r.numAffectedRows ?? 0n);
+}
+
+/**
+ * After a complete walk of the bank's posted data for `dates` by run `runId`: open transaction rejects
+ * of those dates that this run did not see again are resolved (`not_sent_again`): the bank no longer
+ * sends that record, so nothing of it is missing from what we hold. Returns the count.
+ */
+export async function resolveRejectsNotSentAgain(ex: Executor, accountId: string, dates: readonly string[], runId: string): Promise<number> {
+  if (dates.length === 0) {
+    return 0;
+  }
+  const r = await sql`
+    update sync_rejects set resolved_at = now(), resolution = 'not_sent_again'
+    where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null
+      and booking_date = any(${dates}::date[]) and sync_run_id is distinct from ${runId}::uuid`.execute(ex);
+  return Number(r.numAffectedRows ?? 0n);
 }
 
 /** Serializes writers of one account's rows for the rest of the current transaction. */
@@ -224,6 +294,11 @@ export async function pendingAndUnclaimedPosted(ex: Executor, accountId: string,
       and (t.status = 'pending'
         or (t.status = 'posted' and not exists (select 1 from transactions p where p.superseded_by = t.id)))
     order by t.booking_date, t.fingerprint_key, t.id`.execute(ex);
+  for (const r of result.rows) {
+    r.bank_reference = decodePgText(r.bank_reference);
+    r.customer_reference = decodePgText(r.customer_reference);
+    r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+  }
   return {
     pending: result.rows.filter((r) => r.status === 'pending'),
     posted: result.rows.filter((r) => r.status === 'posted'),

@@ -1,4 +1,5 @@
 import type { SyncCounts } from '../domain/types.ts';
+import { matchingReference } from '../normalization/identity.ts';
 import type { Database } from '../storage/db.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
@@ -27,11 +28,15 @@ interface Rule {
 }
 
 const RULES: readonly Rule[] = [
-  { name: 'exact', key: (t) => [t.direction, t.amount_minor, t.bai_type_code ?? '', t.bank_reference, t.customer_reference].join('|') },
-  { name: 'reference_amount_changed', key: (t) => (t.bank_reference ? [t.direction, t.bai_type_code ?? '', t.bank_reference].join('|') : null) },
+// References are stored exactly as the bank sent them; matching compares them trimmed and case-folded.
+const bankRef = (t: MatchCandidate) => matchingReference(t.bank_reference);
+const customerRef = (t: MatchCandidate) => matchingReference(t.customer_reference);
+
+  { name: 'exact', key: (t) => [t.direction, t.amount_minor, t.bai_type_code ?? '', bankRef(t), customerRef(t)].join('|') },
+  { name: 'reference_amount_changed', key: (t) => (bankRef(t) ? [t.direction, t.bai_type_code ?? '', bankRef(t)].join('|') : null) },
   {
     name: 'customer_reference_amount_changed',
-    key: (t) => (!t.bank_reference && t.customer_reference ? [t.direction, t.bai_type_code ?? '', t.customer_reference].join('|') : null),
+    key: (t) => (!bankRef(t) && customerRef(t) ? [t.direction, t.bai_type_code ?? '', customerRef(t)].join('|') : null),
   },
 ];
 
