@@ -1,5 +1,5 @@
 import { toMinorUnits } from '../shared/money.ts';
-import type { WireBalance, WireCurrency, WireTransaction } from './wire.schemas.ts';
+import type { WireBalance, WireCurrency, WireTransactionRecord } from './wire.schemas.ts';
 
 /**
  * Wire amount text → bigint minor units, scaled by the currency's `decimalLocation` as J.P. Morgan
@@ -13,12 +13,12 @@ export function wireAmountToMinor(amountText: string, currency: Pick<WireCurrenc
 }
 
 /** A transaction's unsigned `amount` in minor units (direction is `debitCreditCode`). */
-export function transactionAmountMinor(txn: WireTransaction): bigint {
+export function transactionAmountMinor(txn: Pick<WireTransactionRecord, 'amount' | 'currency'>): bigint {
   return wireAmountToMinor(txn.amount, txn.currency);
 }
 
 /** `debitCreditCode` applied: credits positive, debits negative. */
-export function signedTransactionAmountMinor(txn: WireTransaction): bigint {
+export function signedTransactionAmountMinor(txn: Pick<WireTransactionRecord, 'amount' | 'currency' | 'debitCreditCode'>): bigint {
   const amount = transactionAmountMinor(txn);
   return txn.debitCreditCode === 'DEBIT' ? -amount : amount;
 }

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { JpmRejectedError, type JpmErrorContext } from './errors.ts';
 import { describeInput } from './wire.primitives.ts';
-import { transactionSchema, type WireTransaction } from './wire.schemas.ts';
+import { storableTransactionSchema, transactionSchema, type WireTransactionRecord } from './wire.schemas.ts';
 
 /**
  * Validation outcomes. Envelopes are strict (one violation fails the call: we cannot trust a page whose
@@ -16,6 +16,29 @@ export interface Reject {
   reason: string;
   /** Index within the page's `data` array. */
   index: number;
+  /** The paths the reason names (`amount`, `currency.decimalLocation`, `(record)`), in order. */
+  fields?: string[];
+}
+
+/** One field of a stored record that was missing, null or not what J.P. Morgan normally sends. */
+export interface DataQualityNote {
+  /** Path in the record, as in reject reasons: `customerReferenceSearchable`, `narrativeText["REF "]`. */
+  field: string;
+  problem: string;
+}
+
+/**
+ * Where a record's data-quality notes travel with it from the client to normalization: a symbol
+ * property, so the notes never mix with the bank's own fields (a symbol is invisible to
+ * `JSON.stringify`, hence to the stored raw record and its content hash).
+ */
+export const DATA_QUALITY: unique symbol = Symbol('jpm-sync.dataQuality');
+
+/** At most this many notes per record (a record with 30 odd narrative tags gets 30, not 300). */
+export const MAX_DATA_QUALITY_NOTES = 50;
+
+export function dataQualityOf(record: object): readonly DataQualityNote[] {
+  return (record as { [DATA_QUALITY]?: readonly DataQualityNote[] })[DATA_QUALITY] ?? [];
 }
 
 const SIMPLE_KEY = /^[A-Za-z_$][\w$]*$/;
@@ -51,22 +74,40 @@ function problem(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
+/** Notes are for people: a 16k-character narrative key does not need to be repeated in full. */
+function clip(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 /** One line naming every problem precisely (path + what is wrong); values are echoed only for amounts/dates. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues.map((issue) => `${formatPath(issue.path)}: ${problem(issue)}`).join('; ');
 }
 
-/** Validates each `data[]` element on its own; never throws for a bad record. */
-export function parseTransactionRecords(data: readonly unknown[]): { records: WireTransaction[]; rejects: Reject[] } {
-  const records: WireTransaction[] = [];
+/**
+ * Validates each `data[]` element on its own; never throws for a bad record. A record with everything
+ * J.P. Morgan normally sends passes `transactionSchema` and comes back exactly as before. Otherwise only
+ * its money facts decide (`storableTransactionSchema`): when they are usable the record is kept, every
+ * other field as the bank sent it, with the full schema's complaints as data-quality notes under
+ * `DATA_QUALITY`; when they are not, it is a reject naming the fields.
+ */
+export function parseTransactionRecords(data: readonly unknown[]): { records: WireTransactionRecord[]; rejects: Reject[] } {
+  const records: WireTransactionRecord[] = [];
   const rejects: Reject[] = [];
   data.forEach((raw, index) => {
     const result = transactionSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
       records.push(result.data);
-    } else {
-      rejects.push({ raw, reason: formatIssues(result.error.issues), index });
+      return;
     }
+    const storable = storableTransactionSchema.safeParse(raw, { reportInput: true });
+    if (!storable.success) {
+      rejects.push({ raw, reason: formatIssues(storable.error.issues), index, fields: storable.error.issues.map((i) => formatPath(i.path)) });
+      return;
+    }
+    const notes = result.error.issues.slice(0, MAX_DATA_QUALITY_NOTES).map((i) => ({ field: clip(formatPath(i.path)), problem: clip(problem(i)) }));
+    Object.defineProperty(storable.data, DATA_QUALITY, { value: notes, enumerable: false });
+    records.push(storable.data);
   });
   return { records, rejects };
 }

@@ -5,7 +5,7 @@ import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
 import { parseEnvelope, parseTransactionRecords, type Reject } from './records.ts';
 import type { JpmTransport } from './transport.ts';
 import {
-  transactionsV2EnvelopeSchema, transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransaction,
+  transactionsV2EnvelopeSchema, transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransactionRecord,
 } from './wire.schemas.ts';
 
 /**
@@ -32,7 +32,7 @@ export interface TransactionPage {
   pageNumber: number;
   totalPages: number;
   totalRecords: number;
-  records: WireTransaction[];
+  records: WireTransactionRecord[];
   rejects: Reject[];
   requestId: string;
 }
@@ -153,8 +153,8 @@ export async function* transactionPages(
 export async function transactionsV2(
   transport: JpmTransport,
   req: TransactionsRequest,
-): Promise<{ records: WireTransaction[]; rejects: (Reject & { slice: number })[]; requestIds: string[] }> {
-  const records: WireTransaction[] = [];
+): Promise<{ records: WireTransactionRecord[]; rejects: (Reject & { slice: number })[]; requestIds: string[] }> {
+  const records: WireTransactionRecord[] = [];
   const rejects: (Reject & { slice: number })[] = [];
   const requestIds: string[] = [];
   const path = '/tsapi/v2/transactions';

@@ -116,6 +116,30 @@ export const transactionSchema = z
 
 export type WireTransaction = z.output<typeof transactionSchema>;
 
+/**
+ * What decides whether a transaction record can be stored: its money facts. The account, the booking
+ * date (`asOfDate`), the direction (`debitCreditCode`), the amount and the currency with its decimal
+ * location. A record that passes this but not `transactionSchema` is stored as sent, with the other
+ * schema's complaints as its data-quality notes (`records.ts`); only a record that fails this is a reject.
+ */
+export const storableTransactionSchema = z
+  .looseObject({
+    account: z.looseObject({ accountId: z.string().min(1) }),
+    asOfDate: isoDate,
+    debitCreditCode: z.enum(['CREDIT', 'DEBIT']),
+    amount: unsignedDecimalText,
+    currency: z.looseObject({ code: currencySchema.shape.code, decimalLocation: currencySchema.shape.decimalLocation }),
+  })
+  .superRefine((txn, ctx) => {
+    checkScale(ctx, ['amount'], txn.amount, txn.currency.decimalLocation);
+  });
+
+/**
+ * A record as it leaves the client: every field the bank sent (loose), the money facts validated. The
+ * other fields match `WireTransaction` unless the record carries data-quality notes (`records.ts`).
+ */
+export type WireTransactionRecord = z.output<typeof storableTransactionSchema>;
+
 /** v3 paging block. `pageNumber` is 1-based; `totalPages` is 0 when there are no records. */
 export const paginationSchema = z.looseObject({
   pageSize: intText(100_000),

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { encodePgText } from '../shared/pg-text.ts';
 
 /**
  * Identity of a bank transaction, in layers (README, "Identity and idempotency"):
@@ -27,9 +28,50 @@ export interface FingerprintInput {
   customerReference: string;
 }
 
+/**
+ * The form of a reference that identity compares: trimmed, as it has always been, so the fingerprint
+ * keys of stored rows stay what they were (a key derivation change would make a re-sync see new items).
+ * Not case-folded for the same reason. The stored and served reference is the bank's exact text.
+ */
+export function identityReference(text: string): string {
+  return text.trim();
+}
+
+/**
+ * The form of a reference that pending-to-posted matching compares (src/sync/supersede.ts): trimmed and
+ * case-folded, since the bank may pad or re-case a reference between its intraday and posted reports.
+ */
+export function matchingReference(text: string): string {
+  return text.trim().toLowerCase();
+}
+
+/** Longest J.P. Morgan id (in code points, as stored) that serves as an identity key; see `isIdentityId`. */
+export const MAX_IDENTITY_ID_CHARS = 200;
+
+/**
+ * Whether the bank's id can be an identity key. Not when none was sent (null, missing, empty, not
+ * text: the id is then ''), nor when it is longer than `MAX_IDENTITY_ID_CHARS` as stored (escaped,
+ * src/shared/pg-text.ts; a unique index cannot hold a 16k-character key). Such a record's identity is
+ * its fingerprint key alone (fingerprint + occurrence within the walk), as for a day whose ids the bank
+ * re-issued; its id is still stored exactly. The partial unique index `transactions_account_jpm_id_key`
+ * covers exactly the rows whose id passes this test (`jpm_transaction_id <> ''` and at most 200 characters).
+ */
+export function isIdentityId(id: string): boolean {
+  if (id === '') {
+    return false;
+  }
+  let n = 0;
+  for (const _ of encodePgText(id)) {
+    if (++n > MAX_IDENTITY_ID_CHARS) {
+      return false;
+    }
+  }
+  return true;
+}
+
 export function fingerprint(t: FingerprintInput): string {
   return createHash('sha256')
-    .update([t.jpmAccountId, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency, t.baiTypeCode ?? '', t.bankReference, t.customerReference].join('\u001f'))
+    .update([t.jpmAccountId, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency, t.baiTypeCode ?? '', identityReference(t.bankReference), identityReference(t.customerReference)].join('\u001f'))
     .digest('base64url')
     .slice(0, 22);
 }

@@ -1,13 +1,17 @@
 import type { Direction } from '../domain/types.ts';
+import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
 import { toMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
-import { contentHash, fingerprint, fingerprintKey, type OccurrenceCounter, type RecordClass } from './identity.ts';
+import { contentHash, fingerprint, fingerprintKey, isIdentityId, type OccurrenceCounter, type RecordClass } from './identity.ts';
 import type { WireTransaction } from './wire.ts';
 
 /** A J.P. Morgan transaction record mapped to our model; pure, no I/O, no clock. */
 export interface NormalizedTransaction {
   jpmAccountId: string;
+  /** The bank's `transactionId` exactly as sent; '' when it sent none (see `identityById`). */
   jpmTransactionId: string;
+  /** Whether `jpmTransactionId` is an identity key (`isIdentityId`); if not, identity is `fingerprintKey` alone. */
+  identityById: boolean;
   recordClass: RecordClass;
   status: 'pending' | 'posted';
   direction: Direction;
@@ -18,9 +22,15 @@ export interface NormalizedTransaction {
   valueDate: string | null;
   baiTypeCode: string | null;
   baiSummaryCode: string | null;
+  /** The bank's reference text exactly as sent ('' when none): padding, case and leading zeros kept. */
   bankReference: string;
   customerReference: string;
+  /** A readable summary (short description, then narrative tags, trimmed); `narrative` is the exact text. */
   description: string;
+  /** The bank's `narrativeText` exactly as sent (tag keys keep their padding), or null when absent. */
+  narrative: unknown;
+  /** Fields that were missing, null or odd, and what we did about them; null for a record without any. */
+  dataQuality: DataQualityNote[] | null;
   fingerprintKey: string;
   contentHash: string;
   raw: WireTransaction;
@@ -30,6 +40,8 @@ export interface NormalizationReject {
   index: number;
   reason: string;
   raw: unknown;
+  /** The fields the reason names. */
+  fields?: string[];
 }
 
 export interface NormalizedPage {
@@ -37,19 +49,45 @@ export interface NormalizedPage {
   rejects: NormalizationReject[];
 }
 
-class RecordError extends Error {}
+/**
+ * What the bank was asked for. It decides the record class when a record's `postCode` is missing or
+ * odd: J.P. Morgan's current-day view holds intraday items (`I`) and its prior-day and history views
+ * posted ones (`P`), as every sample file and the simulator show.
+ */
+export type RequestedView = 'current_day' | 'prior_day' | 'history';
+
+export interface NormalizeContext {
+  requested?: RequestedView;
+}
+
+class RecordError extends Error {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function member(value: unknown, key: string): unknown {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
 
 /**
  * A readable description: the bank's short description, then the narrative tags. J.P. Morgan pads
  * tag keys to 12 characters ("YOUR REF    "); keys and values are trimmed and empty ones dropped.
  */
-export function describe(shortDescription: string | null | undefined, narrative: Record<string, unknown> | null | undefined): string {
+export function describe(shortDescription: unknown, narrative: unknown): string {
   const parts: string[] = [];
-  const short = (shortDescription ?? '').trim();
+  const short = (text(shortDescription) ?? '').trim();
   if (short) {
     parts.push(short);
   }
-  const tags = Object.entries(narrative ?? {})
+  const tagObject = narrative !== null && typeof narrative === 'object' && !Array.isArray(narrative) ? narrative : {};
+  const tags = Object.entries(tagObject)
     .map(([k, v]) => [k.trim(), typeof v === 'string' ? v.trim().replace(/\s+/g, ' ') : ''] as const)
     .filter(([k, v]) => k && v)
     .map(([k, v]) => `${k}: ${v}`);
@@ -66,84 +104,139 @@ function direction(code: string): Direction {
   if (code === 'DEBIT') {
     return 'debit';
   }
-  throw new RecordError(`debitCreditCode must be CREDIT or DEBIT, got ${JSON.stringify(code)}`);
+  throw new RecordError('debitCreditCode', `debitCreditCode: must be CREDIT or DEBIT, got ${JSON.stringify(code)}`);
 }
 
-function recordClass(postCode: string | null | undefined, transactionId: string): RecordClass {
+const VIEW_CLASS: Record<RequestedView, RecordClass> = { current_day: 'I', prior_day: 'P', history: 'P' };
+const VIEW_NAME: Record<RequestedView, string> = { current_day: 'current-day', prior_day: 'prior-day', history: 'history' };
+
+function recordClass(postCode: unknown, context: NormalizeContext, notes: DataQualityNote[]): RecordClass {
   if (postCode === 'I' || postCode === 'P') {
     return postCode;
   }
-  throw new RecordError(`postCode must be I (intraday) or P (posted), got ${JSON.stringify(postCode)} on ${transactionId}`);
+  const shown = postCode === undefined ? 'missing' : JSON.stringify(postCode);
+  if (!context.requested) {
+    throw new RecordError('postCode', `postCode: must be I (intraday) or P (posted), got ${shown}, and the request does not tell`);
+  }
+  const cls = VIEW_CLASS[context.requested];
+  notes.push({ field: 'postCode', problem: `${shown}: taken as ${cls}, the record came from a ${VIEW_NAME[context.requested]} request` });
+  return cls;
 }
 
-function date(value: string | null | undefined, field: string, required: boolean): string | null {
-  if (value === null || value === undefined || value === '') {
-    if (required) {
-      throw new RecordError(`${field} is missing`);
-    }
-    return null;
-  }
-  if (!isIsoDate(value)) {
-    throw new RecordError(`${field} must be YYYY-MM-DD, got ${JSON.stringify(value)}`);
+/** The booking date is a money fact: a record without a real one cannot be stored. */
+function bookingDate(value: unknown): string {
+  if (typeof value !== 'string' || !isIsoDate(value)) {
+    throw new RecordError('asOfDate', `asOfDate: must be a calendar date YYYY-MM-DD, got ${JSON.stringify(value ?? null)}`);
   }
   return value;
 }
 
-export function normalizeTransaction(raw: WireTransaction, occurrences: OccurrenceCounter): NormalizedTransaction {
-  const cls = recordClass(raw.postCode, raw.transactionId);
-  const decimalLocation = Number(raw.currency.decimalLocation);
+/** The value date is not: a missing or unreadable one is stored as null, with a note. */
+function valueDate(value: unknown, notes: DataQualityNote[]): string | null {
+  if (value === null || value === undefined || value === '') {
+    return null;
+  }
+  if (typeof value === 'string' && isIsoDate(value)) {
+    return value;
+  }
+  notes.push({ field: 'valueDate', problem: 'not a calendar date: stored as null (the raw record keeps it)' });
+  return null;
+}
+
+function minorUnits(raw: WireTransaction, decimalLocation: number): bigint {
   let amountMinor: bigint;
   try {
     amountMinor = toMinorUnits(String(raw.amount), decimalLocation);
   } catch (err) {
-    throw new RecordError(`amount: ${(err as Error).message}`);
+    throw new RecordError('amount', `amount: ${(err as Error).message}`);
   }
   if (amountMinor < 0n) {
-    throw new RecordError(`amount must be unsigned (direction comes from debitCreditCode), got ${String(raw.amount)}`);
+    throw new RecordError('amount', `amount: must be unsigned (direction comes from debitCreditCode), got ${String(raw.amount)}`);
   }
+  return amountMinor;
+}
+
+function currencyOf(raw: WireTransaction): { code: string; decimalLocation: number } {
+  const code = text(member(raw.currency, 'code'));
+  if (code === null || !/^[A-Z]{3}$/.test(code)) {
+    throw new RecordError('currency.code', 'currency.code: must be a 3-letter ISO 4217 code');
+  }
+  const decimalLocation = Number(member(raw.currency, 'decimalLocation'));
+  if (!Number.isInteger(decimalLocation) || decimalLocation < 0 || decimalLocation > 18) {
+    throw new RecordError('currency.decimalLocation', 'currency.decimalLocation: must be an integer from 0 to 18');
+  }
+  return { code, decimalLocation };
+}
+
+/**
+ * Maps one record. Only the money facts (account, booking date, direction, amount, currency and its
+ * decimal location) can make it fail; every other field is taken as sent, or noted when it is odd.
+ */
+export function normalizeTransaction(raw: WireTransaction, occurrences: OccurrenceCounter, context: NormalizeContext = {}): NormalizedTransaction {
+  const notes: DataQualityNote[] = [...dataQualityOf(raw)];
+  const jpmAccountId = text(member(raw.account, 'accountId'));
+  if (!jpmAccountId) {
+    throw new RecordError('account.accountId', 'account.accountId: is required but missing');
+  }
+  const currency = currencyOf(raw);
   const base = {
-    jpmAccountId: raw.account.accountId,
-    bookingDate: date(raw.asOfDate, 'asOfDate', true) as string,
+    jpmAccountId,
+    bookingDate: bookingDate(raw.asOfDate),
     direction: direction(raw.debitCreditCode),
-    amountMinor,
-    currency: raw.currency.code,
-    baiTypeCode: raw.baiType?.typeCode ?? null,
-    bankReference: (raw.bankReferenceSearchable?.standardValue ?? '').trim(),
-    customerReference: (raw.customerReferenceSearchable?.standardValue ?? '').trim(),
+    amountMinor: minorUnits(raw, currency.decimalLocation),
+    currency: currency.code,
+    baiTypeCode: text(member(raw.baiType, 'typeCode')),
+    bankReference: text(member(raw.bankReferenceSearchable, 'standardValue')) ?? '',
+    customerReference: text(member(raw.customerReferenceSearchable, 'standardValue')) ?? '',
   };
+  const cls = recordClass(raw.postCode, context, notes);
+  const jpmTransactionId = text(raw.transactionId) ?? '';
+  const identityById = isIdentityId(jpmTransactionId);
+  if (!identityById) {
+    notes.push({
+      field: 'transactionId',
+      problem: jpmTransactionId === '' ? 'none sent: identity by fingerprint and occurrence' : 'too long to be a key: identity by fingerprint and occurrence',
+    });
+  }
+  // The fingerprint compares references trimmed (identityReference), exactly as it always has.
   const fp = fingerprint(base);
-  const valueDate = date(raw.valueDate, 'valueDate', false);
+  const value = valueDate(raw.valueDate, notes);
   const description = describe(raw.shortDescription, raw.narrativeText);
-  const baiSummaryCode = raw.baiType?.summaryTypeCode ?? null;
+  const baiSummaryCode = text(member(raw.baiType, 'summaryTypeCode'));
   return {
     ...base,
-    jpmTransactionId: raw.transactionId,
+    jpmTransactionId,
+    identityById,
     recordClass: cls,
     status: cls === 'I' ? 'pending' : 'posted',
-    decimalLocation,
-    valueDate,
+    decimalLocation: currency.decimalLocation,
+    valueDate: value,
     baiSummaryCode,
     description,
+    narrative: raw.narrativeText ?? null,
+    dataQuality: notes.length > 0 ? notes : null,
     fingerprintKey: fingerprintKey(cls, fp, occurrences.next(cls, fp)),
-    contentHash: contentHash([base.amountMinor.toString(), base.direction, base.bookingDate, valueDate, base.baiTypeCode, baiSummaryCode, base.bankReference, base.customerReference, description, raw.transactionId, raw]),
+    // Unchanged formula: for a record that was valid before, the hash (hence "unchanged") is what it was.
+    contentHash: contentHash([base.amountMinor.toString(), base.direction, base.bookingDate, value, base.baiTypeCode, baiSummaryCode, base.bankReference, base.customerReference, description, raw.transactionId, raw]),
     raw,
   };
 }
 
 /**
  * Normalizes a page of wire records. A record that cannot be mapped becomes a reject with the
- * reason; it never stops the rest of the page.
+ * reason and the field; it never stops the rest of the page. `startIndex` is the first record's
+ * index on the bank's page; `context` tells what was requested (see `RequestedView`).
  */
-export function normalizeTransactions(records: readonly WireTransaction[], occurrences: OccurrenceCounter, startIndex = 0): NormalizedPage {
+export function normalizeTransactions(records: readonly WireTransaction[], occurrences: OccurrenceCounter, startIndex = 0, context: NormalizeContext = {}): NormalizedPage {
   const out: NormalizedPage = { records: [], rejects: [] };
   records.forEach((raw, i) => {
     try {
-      out.records.push(normalizeTransaction(raw, occurrences));
+      out.records.push(normalizeTransaction(raw, occurrences, context));
     } catch (err) {
-      if (!(err instanceof RecordError) && !(err instanceof Error && err.name === 'ValidationError')) {
+      if (!(err instanceof RecordError)) {
         throw err;
       }
-      out.rejects.push({ index: startIndex + i, reason: err.message, raw });
+      out.rejects.push({ index: startIndex + i, reason: err.message, raw, fields: [err.field] });
     }
   });
   return out;

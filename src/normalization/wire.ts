@@ -1,22 +1,25 @@
 /**
  * The parts of J.P. Morgan's wire records that normalization reads. Numbers arrive as exact decimal
- * text (src/shared/json.ts), so amounts are strings here.
- * TODO(3): replace with the types exported by src/jpm/wire.schemas.ts once the client lands.
+ * text (src/shared/json.ts), so amounts are strings here. Only the money facts (account, currency,
+ * booking date, direction, amount) are sure to be there: the client keeps a record whose other fields
+ * are null, missing or odd (with data-quality notes, `jpm/records.ts`), so normalization reads every
+ * other field defensively.
  */
 export interface WireTransaction {
-  transactionId: string;
-  account: { accountId: string; bankId?: string | null };
-  currency: { code: string; decimalLocation: number | string };
+  transactionId?: unknown;
+  account: { accountId: string; bankId?: unknown; [key: string]: unknown };
+  currency: { code: string; decimalLocation: number | string; [key: string]: unknown };
   asOfDate: string;
-  valueDate?: string | null;
+  valueDate?: unknown;
   debitCreditCode: string;
   amount: string;
-  postCode?: string | null;
-  baiType?: { typeCode?: string | null; summaryTypeCode?: string | null } | null;
-  bankReferenceSearchable?: { standardValue?: string | null } | null;
-  customerReferenceSearchable?: { standardValue?: string | null } | null;
-  shortDescription?: string | null;
-  narrativeText?: Record<string, unknown> | null;
+  postCode?: unknown;
+  baiType?: unknown;
+  bankReferenceSearchable?: unknown;
+  customerReferenceSearchable?: unknown;
+  shortDescription?: unknown;
+  narrativeText?: unknown;
+  [key: string]: unknown;
 }
 
 export interface WireBalanceAccount {

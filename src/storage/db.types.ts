@@ -317,12 +317,22 @@ export interface SecurityAdmins {
 
 export interface SyncRejects {
   account_id: string | null;
+  booking_date: string | null;
   created_at: Generated<Timestamp>;
+  fields: Generated<string[]>;
   id: Generated<Int8>;
+  jpm_transaction_id: string | null;
+  last_seen_at: Generated<Timestamp>;
   organization_id: string;
   raw: Json;
   reason: string;
+  record_class: string | null;
+  record_hash: string;
+  record_index: number | null;
   record_type: string;
+  resolution: string | null;
+  resolved_at: Timestamp | null;
+  seen_count: Generated<number>;
   sync_run_id: string | null;
 }
 
@@ -381,6 +391,7 @@ export interface Transactions {
   content_hash: string;
   currency: string;
   customer_reference: Generated<string>;
+  data_quality: Json | null;
   decimal_location: number;
   description: Generated<string>;
   direction: string;
@@ -388,6 +399,7 @@ export interface Transactions {
   first_seen_at: Generated<Timestamp>;
   id: string;
   jpm_transaction_id: string;
+  narrative: Json | null;
   organization_id: string;
   post_code: string;
   raw: Json;

@@ -1,11 +1,13 @@
 import type { SyncCounts } from '../domain/types.ts';
+import { contentHash, isIdentityId } from '../normalization/identity.ts';
 import type { NormalizedTransaction, NormalizationReject } from '../normalization/transactions.ts';
 import { uuidv7 } from '../shared/ids.ts';
+import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
-  findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite,
-  updateTransactions, type DecisionRow, type ExistingTransaction, type TransactionRow, type TransactionUpdate,
+  findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsStored,
+  updateTransactions, type DecisionRow, type ExistingTransaction, type RejectRow, type TransactionRow, type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 
 export interface AccountRef {
@@ -33,6 +35,36 @@ function columns(t: NormalizedTransaction): Column {
     fingerprint_key: t.fingerprintKey,
     content_hash: t.contentHash,
     raw: t.raw,
+    narrative: t.narrative,
+    data_quality: t.dataQuality,
+  };
+}
+
+/** The id key of a record or row for matching, or undefined when its id is no key (`isIdentityId`). */
+function idKey(postCode: string, jpmTransactionId: string): string | undefined {
+  return isIdentityId(jpmTransactionId) ? `${postCode}|${jpmTransactionId}` : undefined;
+}
+
+function member(value: unknown, key: string): unknown {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * A reject as stored: named by what can be read of it (transactionId, booking date, record class) and
+ * identified by a hash of the record, so the same bad record fetched again is the same open reject.
+ */
+export function rejectRow(account: AccountRef, r: NormalizationReject, runId: string | null): RejectRow {
+  const id = member(r.raw, 'transactionId');
+  const date = member(r.raw, 'asOfDate');
+  const postCode = member(r.raw, 'postCode');
+  return {
+    organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, record_type: 'transaction', reason: r.reason, raw: r.raw,
+    record_hash: contentHash(['transaction', r.raw ?? null]),
+    record_index: r.index,
+    jpm_transaction_id: typeof id === 'string' && id !== '' ? id : null,
+    booking_date: typeof date === 'string' && isIsoDate(date) ? date : null,
+    record_class: postCode === 'I' || postCode === 'P' ? postCode : null,
+    fields: r.fields ?? [],
   };
 }
 
@@ -49,30 +81,39 @@ interface Plan {
  */
 export function planPage(account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly ExistingTransaction[], runId: string | null): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
-  const byId = new Map(existing.map((e) => [`${e.post_code}|${e.jpm_transaction_id}`, e]));
+  // A record or row without an id key (none sent, or too long) is matched by its fingerprint key only.
+  const byId = new Map(existing.flatMap((e) => {
+    const k = idKey(e.post_code, e.jpm_transaction_id);
+    return k === undefined ? [] : [[k, e] as const];
+  }));
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
   const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0 };
   const seenIds = new Set<string>();
-  const pageIds = new Set(records.map((r) => `${r.recordClass}|${r.jpmTransactionId}`));
+  const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
   for (const t of records) {
-    if (seenIds.has(`${t.recordClass}|${t.jpmTransactionId}`)) {
+    const key = t.identityById ? `${t.recordClass}|${t.jpmTransactionId}` : undefined;
+    if (key !== undefined && seenIds.has(key)) {
       // The same id twice in one walk (pages shifted under us): the first copy wins.
       plan.unchanged++;
       continue;
     }
-    seenIds.add(`${t.recordClass}|${t.jpmTransactionId}`);
-    let match = byId.get(`${t.recordClass}|${t.jpmTransactionId}`);
+    if (key !== undefined) {
+      seenIds.add(key);
+    }
+    let match = key === undefined ? undefined : byId.get(key);
     let reason = 'bank_changed_record';
     if (match && claimed.has(match.id)) {
       match = undefined;
     }
     if (!match) {
       const fp = byFingerprint.get(t.fingerprintKey);
+      const fpKey = fp ? idKey(fp.post_code, fp.jpm_transaction_id) : undefined;
       // Only when the row's own id is absent from this page: otherwise that record claims it by id.
-      if (fp && !claimed.has(fp.id) && !pageIds.has(`${fp.post_code}|${fp.jpm_transaction_id}`)) {
+      if (fp && !claimed.has(fp.id) && (fpKey === undefined || !pageIds.has(fpKey))) {
         match = fp;
-        reason = 're_identified';
+        // Two id-less copies of one item are the same item: not a re-identification.
+        reason = fp.jpm_transaction_id === t.jpmTransactionId ? 'bank_changed_record' : 're_identified';
       }
     }
     if (!match) {
@@ -110,7 +151,8 @@ export async function ingestTransactionPage(
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const existing = await findForMatching(
-      trx, account.id, page.records.map((r) => r.jpmTransactionId), page.records.map((r) => r.fingerprintKey), page.records.map((r) => r.recordClass),
+      trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
+      page.records.map((r) => r.recordClass),
     );
     const plan = planPage(account, page.records, existing, runId);
     const insertedIds = await insertTransactions(trx, plan.inserts);
@@ -120,9 +162,11 @@ export async function ingestTransactionPage(
       ...insertedIds.map((id) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: id, kind: 'added' as const })),
       ...plan.updates.map((u) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: u.id, kind: 'modified' as const })),
     ]);
-    await insertRejects(trx, page.rejects.map((r) => ({
-      organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, record_type: 'transaction' as const, reason: r.reason, raw: r.raw,
-    })));
+    const rejects = page.rejects.map((r) => rejectRow(account, r, runId));
+    // A bad record of an earlier sync that the bank now sends usable is resolved by this page.
+    await resolveRejectsStored(trx, account.id, page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
+      rejects.flatMap((r) => r.record_hash ?? []));
+    await insertRejects(trx, rejects);
     const counts: SyncCounts = {
       fetched: page.fetched,
       inserted: insertedIds.length,

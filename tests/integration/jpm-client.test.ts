@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { balanceAmountsMinor, transactionAmountMinor } from '../../src/jpm/amounts.ts';
 import { JpmUnavailableError } from '../../src/jpm/errors.ts';
 import type { TransactionPage, TransactionPageEvent, WalkRestart } from '../../src/jpm/transactions.ts';
-import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
+import type { WireTransactionRecord } from '../../src/jpm/wire.schemas.ts';
 import { formatMinorUnits } from '../../src/shared/money.ts';
 import { addDays, diffDays } from '../../src/shared/time.ts';
 import { NO_QUIRKS } from '../../src/simulator/index.ts';
@@ -23,7 +23,7 @@ async function collect(events: AsyncIterable<TransactionPageEvent>): Promise<Tra
 
 const pagesOf = (events: TransactionPageEvent[]) => events.filter((e): e is TransactionPage => e.type === 'page');
 const recordsOf = (events: TransactionPageEvent[]) => pagesOf(events).flatMap((p) => p.records);
-const ids = (records: readonly WireTransaction[]) => records.map((r) => r.transactionId).sort();
+const ids = (records: readonly WireTransactionRecord[]) => records.map((r) => String(r.transactionId)).sort();
 
 describe('JpmClient against the simulator', () => {
   let env: ClientSim;
@@ -110,7 +110,7 @@ describe('JpmClient against the simulator', () => {
     expect(ids(records)).toEqual(truth.map((t) => t.transactionId).sort());
     const byId = new Map(truth.map((t) => [t.transactionId, t]));
     for (const record of records) {
-      const want = byId.get(record.transactionId)!;
+      const want = byId.get(String(record.transactionId))!;
       expect(formatMinorUnits(transactionAmountMinor(record), want.decimalLocation)).toBe(want.amount);
       expect(record.debitCreditCode).toBe(want.debitCreditCode);
     }

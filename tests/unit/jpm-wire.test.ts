@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { balanceAmountsMinor, signedTransactionAmountMinor, transactionAmountMinor, wireAmountToMinor } from '../../src/jpm/amounts.ts';
 import { JpmRejectedError } from '../../src/jpm/errors.ts';
-import { parseEnvelope, parseTransactionRecords } from '../../src/jpm/records.ts';
+import { dataQualityOf, parseEnvelope, parseTransactionRecords } from '../../src/jpm/records.ts';
 import {
   balancesResponseSchema, errorsEnvelopeSchema, gatewayFaultSchema, isBalanceAccount, transactionsV2EnvelopeSchema,
   transactionsV3EnvelopeSchema, type WireBalanceAccount, type WireTransaction,
@@ -37,7 +37,9 @@ function parseTransactionsFile(file: string): { text: string; records: WireTrans
   const text = read(file);
   const envelope = parseEnvelope(transactionsV2EnvelopeSchema, parseJsonLossless(text), 'transactions', {});
   const { records, rejects } = parseTransactionRecords(envelope.data);
-  return { text, records, rejects: rejects.length };
+  // Every sample record has everything J.P. Morgan normally sends: no data-quality notes.
+  expect(records.filter((r) => dataQualityOf(r).length > 0)).toEqual([]);
+  return { text, records: records as WireTransaction[], rejects: rejects.length };
 }
 
 describe('Transaction Details samples', () => {
@@ -136,7 +138,7 @@ describe('Account Balances samples', () => {
   });
 });
 
-describe('malformed transaction records (tests/fixtures/jpm/reject)', () => {
+describe('records whose money facts are unusable (tests/fixtures/jpm/reject)', () => {
   const scenarios = readdirSync(join(FIXTURES, 'reject')).filter((f) => f.endsWith('.json')).sort();
   const [valid] = (parseJsonLossless(read('unicorn-finance/uf-transactions.json')) as { data: unknown[] }).data;
 
@@ -148,7 +150,9 @@ describe('malformed transaction records (tests/fixtures/jpm/reject)', () => {
     const scenario = parseJsonLossless(read(join('reject', file))) as { reason: string; record: unknown };
     const { records, rejects } = parseTransactionRecords([valid, scenario.record, valid]);
     expect(records).toHaveLength(2);
-    expect(rejects).toEqual([{ raw: scenario.record, reason: scenario.reason, index: 1 }]);
+    // The reject names every unusable money fact: the reason, and the fields on their own.
+    const fields = scenario.reason.split('; ').map((part) => part.slice(0, part.indexOf(': ')));
+    expect(rejects).toEqual([{ raw: scenario.record, reason: scenario.reason, index: 1, fields }]);
   });
 });
 
@@ -205,8 +209,8 @@ describe('amounts in other scales and sizes', () => {
     expect(transactionAmountMinor(records[0]!)).toBe(minor);
   });
 
-  it('rejects a decimal amount in a zero-decimal currency', () => {
+  it('rejects a decimal amount in a zero-decimal currency (the available amounts are not money facts)', () => {
     const { rejects } = parseTransactionRecords([withAmount('10.5', '0', 'JPY')]);
-    expect(rejects[0]?.reason).toBe(`amount: amount "10.5" does not fit the currency's 0 decimal places; immediateAvailable: amount "10.5" does not fit the currency's 0 decimal places`);
+    expect(rejects[0]?.reason).toBe(`amount: amount "10.5" does not fit the currency's 0 decimal places`);
   });
 });

@@ -1,0 +1,136 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseTransactionRecords } from '../../src/jpm/records.ts';
+import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions, type NormalizeContext } from '../../src/normalization/transactions.ts';
+import type { WireTransaction } from '../../src/normalization/wire.ts';
+import { parseJsonLossless } from '../../src/shared/json.ts';
+import { decodePgJson, decodePgText, encodePgJson, encodePgText, pgJsonText } from '../../src/shared/pg-text.ts';
+
+/**
+ * Records with odd fields, one scenario per file (tests/fixtures/jpm/ok): only the money facts decide
+ * whether a record is stored; everything else is taken exactly as sent and noted in `dataQuality`.
+ * tests/fixtures/jpm/reject holds the records whose money facts are unusable (jpm-wire.test.ts).
+ */
+const FIXTURES = join(import.meta.dirname, '../fixtures/jpm');
+
+interface OkScenario {
+  description: string;
+  requested?: NormalizeContext['requested'];
+  /** The fields of the data-quality notes, in order. */
+  dataQuality: string[];
+  /** Fields of the normalized record (amountMinor as a string). */
+  expect: Record<string, unknown>;
+  record: unknown;
+}
+
+function numbersAsText(value: unknown): unknown {
+  if (typeof value === 'number') {
+    return String(value);
+  }
+  if (Array.isArray(value)) {
+    return value.map(numbersAsText);
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, numbersAsText(v)]));
+  }
+  return value;
+}
+
+const scenarios = readdirSync(join(FIXTURES, 'ok')).filter((f) => f.endsWith('.json')).sort();
+const load = (file: string) => parseJsonLossless(readFileSync(join(FIXTURES, 'ok', file), 'utf8')) as OkScenario;
+
+describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
+  it('has scenarios', () => {
+    expect(scenarios.length).toBeGreaterThanOrEqual(20);
+  });
+
+  it.each(scenarios)('%s is stored as sent, with its data-quality notes', (file) => {
+    const s = load(file);
+    const { records, rejects } = parseTransactionRecords([s.record]);
+    expect(rejects).toEqual([]);
+    const page = normalizeTransactions(records as WireTransaction[], new OccurrenceCounter(), 0, s.requested ? { requested: s.requested } : {});
+    expect(page.rejects).toEqual([]);
+    const t = page.records[0]!;
+    expect((t.dataQuality ?? []).map((n) => n.field)).toEqual(s.dataQuality);
+    expect({ ...t, amountMinor: t.amountMinor.toString() }).toMatchObject(s.expect);
+    // Every field the bank sent is in the stored raw record, with its exact value (numbers as their text;
+    // the schema gives the small integers decimalLocation and currencySequence as JS numbers).
+    for (const [key, value] of Object.entries(s.record as Record<string, unknown>)) {
+      expect(numbersAsText(t.raw[key])).toEqual(value);
+    }
+    expect(t.narrative).toEqual((s.record as { narrativeText?: unknown }).narrativeText ?? null);
+  });
+
+  it('keeps references byte-exact but identifies by their trimmed form, as always', () => {
+    const s = load('padded-references.json');
+    const padded = normalizeTransactions(parseTransactionRecords([s.record]).records as WireTransaction[], new OccurrenceCounter()).records[0]!;
+    const record = s.record as Record<string, unknown>;
+    const trimmed = { ...record, bankReferenceSearchable: { standardValue: 'INV 001' }, customerReferenceSearchable: { standardValue: '000123' } };
+    const plain = normalizeTransactions([trimmed as WireTransaction], new OccurrenceCounter()).records[0]!;
+    expect(padded.bankReference).toBe('INV 001   ');
+    expect(padded.customerReference).toBe('000123');
+    expect(padded.fingerprintKey).toBe(plain.fingerprintKey);
+    expect(padded.contentHash).not.toBe(plain.contentHash);
+  });
+
+  it('a missing postCode with no request to tell is a reject naming postCode', () => {
+    const s = load('missing-post-code-prior-day.json');
+    const page = normalizeTransactions(parseTransactionRecords([s.record]).records as WireTransaction[], new OccurrenceCounter());
+    expect(page.records).toEqual([]);
+    expect(page.rejects).toEqual([expect.objectContaining({ index: 0, fields: ['postCode'] })]);
+  });
+
+  it('id-less identical records are separate occurrences with stable keys', () => {
+    const s = load('missing-transaction-id.json');
+    const three = [s.record, s.record, s.record];
+    const keys = () => normalizeTransactions(parseTransactionRecords(three).records as WireTransaction[], new OccurrenceCounter()).records.map((r) => r.fingerprintKey);
+    expect(new Set(keys()).size).toBe(3);
+    expect(keys()).toEqual(keys());
+  });
+});
+
+describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
+  const samples = [
+    '', 'plain', '\u0000', 'a\u0000b', '\u2400', '\u241b', '\u241b\u2400', '\u2400\u0000\u241b\u241b', 'end\u241b', '\\u0000',
+    '東京 👩\u200d👩\u200d👧 e\u0301 \u2028\u2029\t\n"\\',
+  ];
+
+  it.each(samples.map((s) => [JSON.stringify(s), s]))('%s round-trips and the stored text has no NUL', (_, text) => {
+    const stored = encodePgText(text);
+    expect(stored).not.toContain('\u0000');
+    expect(decodePgText(stored)).toBe(text);
+  });
+
+  it('leaves text without NUL, ␀ or ␛ exactly as it is', () => {
+    for (const text of ['INV 001   ', '000123', '東京 "quoted" \\ back', '\u2028']) {
+      expect(encodePgText(text)).toBe(text);
+    }
+  });
+
+  it('escapes every string and key of a JSON value, and the JSON text has no \\u0000', () => {
+    const value = { 'k\u0000': ['\u0000', { '\u2400': 'x\u241by' }], n: '12.50', b: true, z: null };
+    const json = pgJsonText(value);
+    expect(json).not.toContain('\\u0000');
+    expect(decodePgJson(JSON.parse(json))).toEqual(value);
+    const clean = { a: 'b', c: ['d'] };
+    expect(encodePgJson(clean)).toBe(clean);
+    expect(pgJsonText(clean)).toBe(JSON.stringify(clean));
+  });
+
+  it('is unambiguous for every string over a small alphabet (exhaustive to length 4)', () => {
+    const alphabet = ['\u0000', '\u2400', '\u241b', 'a'];
+    let words = [''];
+    const seen = new Map<string, string>();
+    for (let len = 1; len <= 4; len++) {
+      words = words.flatMap((w) => alphabet.map((c) => w + c));
+      for (const w of words) {
+        const e = encodePgText(w);
+        expect(seen.get(e) ?? w).toBe(w);
+        seen.set(e, w);
+        expect(decodePgText(e)).toBe(w);
+      }
+    }
+  });
+});
