@@ -22,6 +22,8 @@ const url = (protocols: readonly string[], example: string) =>
     { message: `must be a URL like ${example}` },
   );
 
+const list = z.string().transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean));
+
 export const ROLES = ['api', 'worker', 'scheduler'] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -53,6 +55,24 @@ export const envSchema = z.object({
   JPM_REQUEST_TIMEOUT_MS: intString(100, 600_000),
   CHANGE_FEED_RETENTION_DAYS: intString(1, 3650),
   SYNC_LOOKBACK_DAYS: intString(0, 30),
+  /** Exceptions to the outbound address policy: CIDRs, addresses or host names (src/shared/outbound-policy.ts). */
+  OUTBOUND_ALLOW: list,
+  /** Operator-approved hosts besides J.P. Morgan's own for cat and prod base URLs (e.g. an egress proxy). */
+  JPM_BASE_URL_HOSTS: list,
+  /** Requests handled at once per process, requests waiting for a slot, and the longest wait before a 503. */
+  HTTP_MAX_CONCURRENT: intString(1, 10_000),
+  HTTP_MAX_QUEUE: intString(0, 100_000),
+  HTTP_QUEUE_TIMEOUT_MS: intString(1, 60_000),
+  /** Longest wait for a Postgres pool connection; kept well under clients' timeouts (a 503, not a hang). */
+  DB_POOL_WAIT_MS: intString(100, 60_000),
+  /** Failed authentications allowed per source address and per key prefix within the window, then 429. */
+  AUTH_FAILURES_PER_ADDRESS: intString(1, 1_000_000),
+  AUTH_FAILURES_PER_KEY: intString(1, 1_000_000),
+  AUTH_FAILURE_WINDOW_MS: intString(1_000, 86_400_000),
+  /** Express `trust proxy`: empty = the socket's address; `loopback`, CIDRs or a hop count behind a load balancer. */
+  TRUST_PROXY: z.string(),
+  /** `host:port` to serve /metrics on a separate listener instead of the API's; empty = the API listener. */
+  METRICS_LISTEN: z.string().regex(/^$|^[^\s]+:\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:9464) or empty'),
 });
 
 const base64Key = z
@@ -68,6 +88,8 @@ export const secretsSchema = z.object({
     .optional()
     .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter(Boolean))
     .pipe(z.array(base64Key)),
+  /** When set, /metrics answers only `Authorization: Bearer <token>`. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 export const ENV_KEYS = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[];

@@ -20,9 +20,19 @@ export interface MasterKey {
 
 export interface Config {
   env: 'development' | 'test' | 'production';
-  database: { url: string; poolMax: number };
+  database: { url: string; poolMax: number; poolWaitMs: number };
   redis: { url: string };
-  http: { port: number; host: string; corsOrigins: readonly string[]; publicBaseUrl: string };
+  http: {
+    port: number; host: string; corsOrigins: readonly string[]; publicBaseUrl: string; trustProxy: string;
+    /** Bounded admission per process (src/http/admission.ts). */
+    admission: { maxConcurrent: number; maxQueue: number; queueTimeoutMs: number };
+    /** Failed-authentication throttling (src/http/auth-throttle.ts). */
+    authThrottle: { perAddress: number; perKey: number; windowMs: number };
+    /** A separate `host:port` for /metrics, or '' for the API listener. */
+    metricsListen: string;
+  };
+  /** The outbound address policy's exceptions and the approved hosts for cat/prod base URLs. */
+  outbound: { allow: readonly string[]; jpmBaseUrlHosts: readonly string[] };
   log: { level: string; format: 'json' | 'pretty' };
   queue: { prefix: string; concurrency: number };
   roles: readonly Role[];
@@ -38,6 +48,8 @@ export interface Secrets {
   masterKey: MasterKey;
   previousMasterKeys: readonly MasterKey[];
   usingDevMasterKey: boolean;
+  /** Bearer token /metrics requires, when set. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -110,9 +122,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const master = s.CREDENTIALS_MASTER_KEY ? Buffer.from(s.CREDENTIALS_MASTER_KEY, 'base64') : DEV_MASTER_KEY;
   const config: Config = {
     env: e.NODE_ENV,
-    database: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX },
+    database: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX, poolWaitMs: e.DB_POOL_WAIT_MS },
     redis: { url: e.REDIS_URL },
-    http: { port: e.PORT, host: e.HOST, corsOrigins: e.CORS_ORIGINS, publicBaseUrl: e.PUBLIC_BASE_URL },
+    http: {
+      port: e.PORT, host: e.HOST, corsOrigins: e.CORS_ORIGINS, publicBaseUrl: e.PUBLIC_BASE_URL, trustProxy: e.TRUST_PROXY,
+      admission: { maxConcurrent: e.HTTP_MAX_CONCURRENT, maxQueue: e.HTTP_MAX_QUEUE, queueTimeoutMs: e.HTTP_QUEUE_TIMEOUT_MS },
+      authThrottle: { perAddress: e.AUTH_FAILURES_PER_ADDRESS, perKey: e.AUTH_FAILURES_PER_KEY, windowMs: e.AUTH_FAILURE_WINDOW_MS },
+      metricsListen: e.METRICS_LISTEN,
+    },
+    outbound: { allow: e.OUTBOUND_ALLOW, jpmBaseUrlHosts: e.JPM_BASE_URL_HOSTS },
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT },
     queue: { prefix: e.QUEUE_PREFIX, concurrency: e.WORKER_CONCURRENCY },
     roles: e.ROLES,
@@ -130,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       return { id: keyId(key), key };
     }),
     usingDevMasterKey: !s.CREDENTIALS_MASTER_KEY,
+    metricsToken: s.METRICS_TOKEN,
   };
   return { config: deepFreeze(config), secrets: Object.freeze(secrets) };
 }
