@@ -6,6 +6,7 @@ import type { BankClient } from './sync/bank-client.ts';
 import { bankClientOf } from './sync/jpm-bank.ts';
 import { NotFoundError } from './shared/errors.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
+import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
 import { createDb, type Database } from './storage/db.ts';
 
 /**
@@ -24,12 +25,17 @@ export interface AppContext {
    * its credential is read before every call, so a rotated certificate is used without a restart.
    */
   clientFor(integrationId: string): Promise<BankClient>;
+  /** Where we may connect on a user's behalf (webhooks, base URLs): public addresses plus `OUTBOUND_ALLOW`. */
+  outbound: OutboundPolicy;
   /** Releases pools and connections; each step is guarded so one failure does not skip the rest. */
   close(): Promise<void>;
 }
 
 export function createContext(config: Config, secrets: Secrets): AppContext {
-  const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: config.database.poolMax });
+  const db = createDb({
+    url: config.database.url, password: secrets.databasePassword, poolMax: config.database.poolMax, connectionTimeoutMs: config.database.poolWaitMs,
+  });
+  const outbound = createOutboundPolicy({ allow: config.outbound.allow });
   const logger = createLogger('main');
   const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
   const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'db', close: () => db.destroy() }, { name: 'queues', close: () => queues.close() }];
@@ -51,6 +57,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
       baseUrl: row.base_url,
       credentials: credentialSource(db, secrets, integrationId),
       timeouts: { connectMs: config.jpm.connectTimeoutMs, requestMs: config.jpm.requestTimeoutMs },
+      outbound,
     });
     const entry = { baseUrl: row.base_url, client, bank: bankClientOf(client) };
     clients.set(integrationId, entry);
@@ -63,6 +70,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     logger,
     queues,
     clientFor,
+    outbound,
     async close() {
       for (const c of closers.reverse()) {
         try {

@@ -77,7 +77,7 @@ export const ConnectionTestSchema = z
   .object({
     integrationId: Id, environment: z.enum(ENVIRONMENTS), baseUrl: z.string(),
     ok: z.boolean().meta({ description: 'Certificate accepted and the balance call saw entitled accounts' }),
-    failure: z.string().nullable().meta({ description: 'no usable credential: its code (no_certificate, certificate_expired…); else the failed step\'s class: dns, unreachable, server_certificate_untrusted, certificate_refused, not_entitled, bank_unavailable, bad_response' }),
+    failure: z.string().nullable().meta({ description: 'no usable credential: its code (no_certificate, certificate_expired…); else the failed step\'s class: dns, address_not_allowed, unreachable, server_certificate_untrusted, certificate_refused, not_entitled, bank_unavailable, bad_response' }),
     credentialId: z.string().nullable().meta({ description: 'The certificate tested' }),
     credentialProblem: z.object({ code: z.string(), message: z.string() }).nullable().meta({ description: 'Why there is no usable certificate (the bank was not called)' }),
     steps: z.array(StepSchema).meta({ description: 'credential → DNS → TLS handshake with our certificate → a minimal balance call (entitlement)' }),

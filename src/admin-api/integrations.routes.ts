@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
+import { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
@@ -43,7 +43,7 @@ const UpdateBody = z.object({
 });
 
 /** Where the integration connects after a PATCH: a new environment starts from its own defaults. */
-function environmentChange(current: { environment: string; baseUrl: string; serverCaPem: string | null }, body: z.output<typeof UpdateBody>) {
+function environmentChange(current: { environment: string; baseUrl: string; serverCaPem: string | null }, body: z.output<typeof UpdateBody>, approvedHosts: readonly string[] = []) {
   if (body.environment === undefined && body.baseUrl === undefined && body.serverCaPem === undefined) {
     return undefined;
   }
@@ -53,7 +53,7 @@ function environmentChange(current: { environment: string; baseUrl: string; serv
     environment,
     baseUrl: body.baseUrl !== undefined ? body.baseUrl : switched ? null : current.baseUrl,
     serverCaPem: body.serverCaPem !== undefined ? body.serverCaPem : switched ? null : current.serverCaPem,
-  });
+  }, approvedHosts);
 }
 
 export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
@@ -134,7 +134,10 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
           throw new ValidationError('nothing to change: give at least one setting', [{ path: 'body', message: 'empty' }]);
         }
         const current = await getIntegration(deps.db, params.id, opts);
-        const settings = environmentChange(current, body);
+        const settings = environmentChange(current, body, opts.connectionPolicy?.jpmBaseUrlHosts);
+        if (settings) {
+          await checkBaseUrlAddress(settings, opts.connectionPolicy);
+        }
         if (body.expectations) {
           parseExpectationsOverride(body.expectations);
         }
@@ -146,7 +149,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
           });
         }
         if (settings) {
-          await setEnvironment(deps.db, { integrationId: params.id, ...settings, actor });
+          await setEnvironment(deps.db, { integrationId: params.id, ...settings, actor, ...(opts.connectionPolicy ? { policy: opts.connectionPolicy } : {}) });
         }
         if (body.expectations !== undefined) {
           await setExpectations(deps.db, { integrationId: params.id, expectations: body.expectations, actor }, opts);

@@ -4,6 +4,7 @@ import { X509Certificate } from '@peculiar/x509';
 import { DEFAULT_BASE_URLS, ENVIRONMENTS, type JpmEnvironment } from '../domain/types.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
+import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 
@@ -21,7 +22,45 @@ export interface EnvironmentSettings {
   serverCaPem: string | null;
 }
 
-export function resolveEnvironmentSettings(input: { environment: string; baseUrl?: string | null; serverCaPem?: string | null }): EnvironmentSettings {
+/**
+ * Where a deployment lets integrations connect: the outbound address policy (no loopback, private or
+ * metadata addresses unless allow-listed) and the operator-approved hosts, besides J.P. Morgan's own,
+ * that a cat or prod base URL may name (e.g. an egress proxy).
+ */
+export interface ConnectionPolicy {
+  outbound: OutboundPolicy;
+  jpmBaseUrlHosts: readonly string[];
+}
+
+/** J.P. Morgan's mTLS gateways per environment (../shared/reference/jpm/API-NOTES.md §1). */
+export const JPM_HOSTS: Readonly<Record<Exclude<JpmEnvironment, 'simulator'>, readonly string[]>> = {
+  cat: ['apigatewaycat.jpmorgan.com', 'apigatewayqaf.jpmorgan.com', 'openbankinguat.jpmorgan.com'],
+  prod: ['apigateway.jpmorgan.com', 'openbanking.jpmorgan.com'],
+};
+
+function assertJpmHost(environment: JpmEnvironment, url: URL, approvedHosts: readonly string[]): void {
+  if (environment === 'simulator') {
+    return;
+  }
+  const host = url.hostname.toLowerCase();
+  const allowed = [...JPM_HOSTS[environment], ...approvedHosts.map((h) => h.toLowerCase())];
+  if (!allowed.includes(host)) {
+    throw new ValidationError(
+      `a ${environment} baseUrl must be a J.P. Morgan host (${JPM_HOSTS[environment].join(', ')}) or one the operator approved (JPM_BASE_URL_HOSTS)`,
+      [{ path: 'baseUrl', message: 'not a J.P. Morgan host' }],
+      'base_url_not_allowed',
+    );
+  }
+}
+
+/**
+ * Checks (synchronously) and normalises an integration's connection settings. `approvedHosts` are the
+ * deployment's extra hosts for cat and prod (`ConnectionPolicy.jpmBaseUrlHosts`). The address check,
+ * which resolves the host, is `checkBaseUrlAddress`.
+ */
+export function resolveEnvironmentSettings(
+  input: { environment: string; baseUrl?: string | null; serverCaPem?: string | null }, approvedHosts: readonly string[] = [],
+): EnvironmentSettings {
   if (!(ENVIRONMENTS as readonly string[]).includes(input.environment)) {
     throw new ValidationError(`environment must be one of ${ENVIRONMENTS.join(', ')}`, [{ path: 'environment', message: 'unsupported' }]);
   }
@@ -39,6 +78,10 @@ export function resolveEnvironmentSettings(input: { environment: string; baseUrl
   if (parsed.protocol !== 'https:') {
     throw new ValidationError('baseUrl must be https: J.P. Morgan is reached over mutual TLS only', [{ path: 'baseUrl', message: 'must be https' }]);
   }
+  if (parsed.username || parsed.password) {
+    throw new ValidationError('baseUrl must not carry credentials', [{ path: 'baseUrl', message: 'credentials in URL' }]);
+  }
+  assertJpmHost(environment, parsed, approvedHosts);
   const serverCaPem = input.serverCaPem ?? null;
   if (serverCaPem !== null) {
     checkCaBundle(serverCaPem);
@@ -63,6 +106,11 @@ function checkCaBundle(pem: string): void {
   }
 }
 
+/** Refuses a base URL whose host is (or resolves to) an address the outbound policy forbids. No policy: no check. */
+export async function checkBaseUrlAddress(settings: EnvironmentSettings, policy: ConnectionPolicy | undefined): Promise<void> {
+  await policy?.outbound.checkUrl(settings.baseUrl, { path: 'baseUrl' });
+}
+
 export interface SetEnvironmentInput {
   integrationId: string;
   environment: JpmEnvironment;
@@ -70,6 +118,7 @@ export interface SetEnvironmentInput {
   baseUrl?: string | null;
   serverCaPem?: string | null;
   actor: string;
+  policy?: ConnectionPolicy;
 }
 
 /**
@@ -77,7 +126,8 @@ export interface SetEnvironmentInput {
  * environment), so after a switch `credentialFor` uses the target environment's certificates only.
  */
 export async function setEnvironment(db: Database, input: SetEnvironmentInput): Promise<EnvironmentSettings> {
-  const settings = resolveEnvironmentSettings(input);
+  const settings = resolveEnvironmentSettings(input, input.policy?.jpmBaseUrlHosts);
+  await checkBaseUrlAddress(settings, input.policy);
   const row = await db.transaction().execute(async (trx) => {
     const integration = await findIntegrationLifecycle(trx, input.integrationId, { forUpdate: true });
     if (!integration) {

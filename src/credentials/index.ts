@@ -12,6 +12,8 @@ export { credentialSource } from './credential-source.ts';
 export { testConnection, type ConnectionTester, type ConnectionTesterFactory, type TestConnectionOutcome } from './test-connection.ts';
 export { watchCertificateExpiry, EXPIRY_WARNING_DAYS, type ExpiryWatchResult } from './expiry-watch.ts';
 export { rewrapKeys, type RewrapResult } from './rewrap.ts';
-export { resolveEnvironmentSettings, setEnvironment, type EnvironmentSettings, type SetEnvironmentInput } from './environment.ts';
+export {
+  checkBaseUrlAddress, JPM_HOSTS, resolveEnvironmentSettings, setEnvironment, type ConnectionPolicy, type EnvironmentSettings, type SetEnvironmentInput,
+} from './environment.ts';
 export { CN_SUFFIXES, commonNameFor, DEFAULT_KEY_ALGORITHM, KEY_ALGORITHMS, type CsrSubject, type KeyAlgorithm } from './csr.ts';
 export { refreshCertificateExpiryMetric } from './metrics.ts';

@@ -1,4 +1,6 @@
+import { Agent, request } from 'undici';
 import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
+import { guardedConnector, isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { claimDueDeliveries, deliveryForSending, endpointSecrets, recordAttempt } from '../storage/webhooks.repo.ts';
 import { openSecret, SIGNATURE_HEADER, signatureHeader, type SealingKeys } from './webhook-signing.ts';
@@ -27,6 +29,12 @@ export interface WebhookRunnerDeps {
   /** Deliveries claimed per pass (default 50), sent `concurrency` at a time (default 8). */
   batchSize?: number;
   concurrency?: number;
+  /**
+   * The outbound address policy every connection goes through (checked and pinned at connect time,
+   * so a receiver host re-pointed at an internal address after registration is refused). The worker
+   * always passes the deployment's policy.
+   */
+  outbound?: OutboundPolicy;
 }
 
 export interface PassResult {
@@ -52,17 +60,42 @@ interface SendOutcome {
   succeeded: boolean;
 }
 
-async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<SendOutcome> {
+/** What a receiver's owner is shown for a failure without an HTTP answer: no port-state or network detail. */
+export const CONNECTION_FAILED = 'connection failed (no HTTP response)';
+export const ADDRESS_REFUSED = 'address not allowed by the outbound address policy';
+
+const agents = new WeakMap<OutboundPolicy, Agent>();
+let unguarded: Agent | undefined;
+
+/** One keep-alive pool per policy for the process (deliveries of every pass share it). */
+function agentFor(outbound: OutboundPolicy | undefined): Agent {
+  if (!outbound) {
+    unguarded ??= new Agent({ connect: { timeout: 10_000 } });
+    return unguarded;
+  }
+  let agent = agents.get(outbound);
+  if (!agent) {
+    agent = new Agent({ connect: guardedConnector(outbound, { timeout: 10_000 }) });
+    agents.set(outbound, agent);
+  }
+  return agent;
+}
+
+async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, outbound: OutboundPolicy | undefined, log: Logger): Promise<SendOutcome> {
   try {
-    const res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(url, { method: 'POST', headers, body, dispatcher: agentFor(outbound), signal: AbortSignal.timeout(timeoutMs) });
     // Drain (and ignore) the receiver's body so the connection can be reused; we never store it.
-    await res.body?.cancel().catch(() => undefined);
-    const ok = res.status >= 200 && res.status < 300;
-    return { responseStatus: res.status, error: ok ? null : `receiver answered HTTP ${res.status}`, succeeded: ok };
+    await res.body.dump().catch(() => undefined);
+    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    return { responseStatus: res.statusCode, error: ok ? null : `receiver answered HTTP ${res.statusCode}`, succeeded: ok };
   } catch (err) {
+    // Whether the port was closed (ECONNREFUSED), open but silent (timeout) or reset tells an attacker
+    // about a network they cannot see: the owner gets one message, the operator the detail in the log.
+    const refused = isAddressRefusal(err);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const message = err instanceof Error && err.name === 'TimeoutError' ? `no response within ${timeoutMs} ms` : `${cause?.code ?? ''} ${cause?.message ?? (err as Error).message}`.trim();
-    return { responseStatus: null, error: scrubSecrets(message).slice(0, 500), succeeded: false };
+    const code = (err as { code?: string }).code ?? cause?.code;
+    log.info({ code: refused ? 'EADDRNOTALLOWED' : code, detail: scrubSecrets(cause?.message ?? (err as Error).message) }, 'webhook receiver not reached');
+    return { responseStatus: null, error: refused ? ADDRESS_REFUSED : CONNECTION_FAILED, succeeded: false };
   }
 }
 
@@ -97,7 +130,7 @@ async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promis
       'JPM-Sync-Event-Type': d.type,
       'JPM-Sync-Delivery-Id': d.id,
       'JPM-Sync-Delivery-Attempt': String(d.attempts),
-    }, body, deps.timeoutMs ?? 10_000);
+    }, body, deps.timeoutMs ?? 10_000, deps.outbound, log.child({ deliveryId: d.id, endpointId: d.endpoint_id }));
   }
   const status = await recordAttempt(deps.db, {
     deliveryId: d.id, organizationId: d.organization_id, endpointId: d.endpoint_id, attempt: d.attempts, startedAt,

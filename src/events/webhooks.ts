@@ -1,5 +1,6 @@
 import { ConflictError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
+import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import { committedChangeEventsAfter, readFeedState, type ChangeEventRow } from '../storage/change-feed.repo.ts';
 import type { Database } from '../storage/db.ts';
 import {
@@ -53,8 +54,13 @@ export function assertSubscriptions(eventTypes: readonly string[]): void {
   }
 }
 
-/** Endpoint URLs: https, or http where allowed (development and tests); no credentials in the URL. */
-export function assertEndpointUrl(url: string, allowHttp: boolean): void {
+/**
+ * Endpoint URLs: https, or http where allowed (development and tests); no credentials in the URL; and,
+ * with the deployment's outbound policy, a host that is not (and does not resolve to) loopback, a
+ * private, link-local or metadata address (400 `outbound_address_refused`). Delivery checks again
+ * at connect time, so a host that later resolves elsewhere (DNS rebinding) is still refused.
+ */
+export async function assertEndpointUrl(url: string, allowHttp: boolean, outbound?: OutboundPolicy): Promise<void> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -65,6 +71,7 @@ export function assertEndpointUrl(url: string, allowHttp: boolean): void {
   if (!schemeOk || parsed.username || parsed.password) {
     throw new ValidationError(`url must be ${allowHttp ? 'http(s)' : 'https'} without credentials`, [{ path: 'body.url', message: 'unsupported URL' }]);
   }
+  await outbound?.checkUrl(url, { path: 'body.url' });
 }
 
 export interface CreatedEndpoint {

@@ -1,5 +1,6 @@
 import { getBalances, type BalancesRequest, type BalancesResult } from './balances.ts';
 import { testConnection, type ConnectionTestResult } from './connection-test.ts';
+import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { CredentialSource } from './credential-agents.ts';
 import { JpmTransport, type JpmCallEvent, type JpmTimeouts } from './transport.ts';
 import {
@@ -22,6 +23,12 @@ export interface JpmClientOptions {
   maxWalkRestarts?: number;
   /** Called after every call (metrics, tests). Must not throw. */
   onCall?: (event: JpmCallEvent) => void;
+  /**
+   * The outbound address policy (src/shared/outbound-policy.ts): every connection, the TLS probe and
+   * the connection test's DNS step go through it. The service always passes the deployment's policy;
+   * tools and tests talking to a local simulator may leave it out.
+   */
+  outbound?: OutboundPolicy;
 }
 
 export const DEFAULT_TIMEOUTS: JpmTimeouts = { connectMs: 10_000, headersMs: 60_000, bodyMs: 60_000, requestMs: 120_000, keepAliveMs: 30_000 };
@@ -50,6 +57,7 @@ export class JpmClient {
       connections: options.connections ?? 4,
       maxResponseBytes: options.maxResponseBytes ?? 64 * 1024 * 1024,
       refusalProbeMs,
+      outbound: options.outbound,
       ...(options.onCall ? { onCall: options.onCall } : {}),
     });
     this.#maxWalkRestarts = options.maxWalkRestarts ?? DEFAULT_MAX_WALK_RESTARTS;

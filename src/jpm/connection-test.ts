@@ -18,6 +18,7 @@ export type ConnectionTestStepName = 'credential' | 'dns' | 'tls' | 'balances';
 export type ConnectionTestFailure =
   | 'credential_invalid' // the credential source failed or the PEMs are unusable
   | 'dns' // the host name does not resolve
+  | 'address_not_allowed' // the host is (or resolves to) an address the outbound policy forbids: nothing is sent
   | 'unreachable' // no TCP/TLS connection (refused, timeout)
   | 'server_certificate_untrusted' // we do not trust the bank's certificate (CA bundle, hostname)
   | 'certificate_refused' // the bank refused our client certificate
@@ -81,6 +82,14 @@ export async function testConnection(transport: JpmTransport, probe: { connectTi
   steps.push({ step: 'credential', ok: true, durationMs: cred.durationMs });
   const credentialId = credential.id;
 
+  const policy = transport.outbound;
+  if (policy) {
+    const allowed = await timed(() => policy.checkUrl(transport.baseUrl));
+    if (allowed.error !== undefined) {
+      steps.push({ step: 'dns', ok: false, code: 'address_not_allowed', detail: errorMessage(allowed.error), durationMs: allowed.durationMs });
+      return fail('address_not_allowed', { credentialId });
+    }
+  }
   const host = new URL(transport.baseUrl).hostname.replace(/^\[|\]$/g, '');
   if (isIP(host) === 0) {
     const dns = await timed(() => lookup(host));
@@ -92,7 +101,7 @@ export async function testConnection(transport: JpmTransport, probe: { connectTi
     steps.push({ step: 'dns', ok: true, detail: dns.value?.address, durationMs: dns.durationMs });
   }
 
-  const tls = await timed(() => probeTls({ url: transport.baseUrl, credential, ...probe }));
+  const tls = await timed(() => probeTls({ url: transport.baseUrl, credential, ...probe, outbound: policy }));
   const outcome = tls.value!;
   if (outcome.kind !== 'accepted') {
     steps.push({ step: 'tls', ok: false, code: outcome.code, durationMs: tls.durationMs });

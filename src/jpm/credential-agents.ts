@@ -2,6 +2,7 @@ import { isAppError } from '../shared/errors.ts';
 import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
 import { createLogger } from '../shared/logger.ts';
+import { guardedConnector, type OutboundPolicy } from '../shared/outbound-policy.ts';
 import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface AgentSettings {
   keepAliveTimeoutMs: number;
   connections: number;
   maxResponseBytes: number;
+  /** When set, every connection goes through the outbound address policy (resolved address pinned). */
+  outbound?: OutboundPolicy | undefined;
 }
 
 export interface ActiveAgent {
@@ -122,14 +125,15 @@ export class CredentialAgents {
 
   #buildAgent(credential: JpmCredential): Agent {
     const s = this.#settings;
+    const tls = {
+      cert: credential.certPem,
+      key: credential.keyPem,
+      ...(credential.caPem === undefined ? {} : { ca: credential.caPem }),
+      timeout: s.connectTimeoutMs,
+      keepAlive: true,
+    };
     return new Agent({
-      connect: {
-        cert: credential.certPem,
-        key: credential.keyPem,
-        ...(credential.caPem === undefined ? {} : { ca: credential.caPem }),
-        timeout: s.connectTimeoutMs,
-        keepAlive: true,
-      },
+      connect: s.outbound ? guardedConnector(s.outbound, tls) : tls,
       connections: s.connections,
       keepAliveTimeout: s.keepAliveTimeoutMs,
       headersTimeout: s.headersTimeoutMs,

@@ -37,6 +37,7 @@ export const JPM_PERMANENT_CODES = [
   'jpm_unexpected_status', // a status outside 2xx/4xx that is not in the retry allow-list (501, 3xx …)
   'jpm_schema_violation', // valid JSON whose envelope does not match the wire schema
   'jpm_response_too_large', // the body exceeded the client's size cap
+  'jpm_address_not_allowed', // the base URL's host is (or resolves to) an address the outbound policy forbids
 ] as const;
 
 export type JpmRetryableCode = (typeof JPM_RETRYABLE_CODES)[number];

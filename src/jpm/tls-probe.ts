@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
+import { ADDRESS_REFUSED_CODE, type OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { JpmCredential } from './credential-agents.ts';
 
 /**
@@ -49,6 +50,8 @@ export interface TlsProbeOptions {
   connectTimeoutMs: number;
   /** How long an accepted connection must stay open after the handshake. */
   holdMs: number;
+  /** The outbound address policy: a forbidden address is `unreachable` with code EADDRNOTALLOWED, never connected to. */
+  outbound?: OutboundPolicy | undefined;
 }
 
 function codeOf(err: unknown): string {
@@ -66,6 +69,13 @@ export function probeTls(options: TlsProbeOptions): Promise<TlsProbeOutcome> {
   const url = new URL(options.url);
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const { credential } = options;
+  if (options.outbound) {
+    try {
+      options.outbound.assertLiteralHost(host);
+    } catch {
+      return Promise.resolve({ kind: 'unreachable', code: ADDRESS_REFUSED_CODE });
+    }
+  }
   return new Promise((resolve) => {
     let settled = false;
     let handshakeDone = false;
@@ -78,6 +88,7 @@ export function probeTls(options: TlsProbeOptions): Promise<TlsProbeOutcome> {
       key: credential.keyPem,
       ...(credential.caPem === undefined ? {} : { ca: credential.caPem }),
       ALPNProtocols: ['http/1.1'],
+      ...(options.outbound ? { lookup: options.outbound.lookup } : {}),
     });
     const finish = (outcome: TlsProbeOutcome) => {
       if (!settled) {

@@ -7,6 +7,7 @@ import { CredentialAgents, type ActiveAgent, type CredentialSource } from './cre
 import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmError, type JpmErrorContext } from './errors.ts';
 import { bankFailureOf, classifyResponse, classifyTransportError, closedBeforeAnyResponse, parseRetryAfterMs } from './http-errors.ts';
 import { probeTls } from './tls-probe.ts';
+import { isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy.ts';
 
 /**
  * One HTTP exchange with J.P. Morgan: credential → per-credential Agent → request with an
@@ -47,6 +48,8 @@ export interface JpmTransportOptions {
   maxResponseBytes: number;
   /** See `tls-probe.ts`: how long a probe connection must survive to count as accepted. */
   refusalProbeMs: number;
+  /** The outbound address policy every connection (and the TLS probe) goes through; absent = none. */
+  outbound?: OutboundPolicy | undefined;
   onCall?: (event: JpmCallEvent) => void;
 }
 
@@ -87,7 +90,7 @@ export class JpmTransport {
     const t = options.timeouts;
     this.#agents = new CredentialAgents(options.credentials, {
       connectTimeoutMs: t.connectMs, headersTimeoutMs: t.headersMs, bodyTimeoutMs: t.bodyMs, keepAliveTimeoutMs: t.keepAliveMs,
-      connections: options.connections, maxResponseBytes: options.maxResponseBytes,
+      connections: options.connections, maxResponseBytes: options.maxResponseBytes, outbound: options.outbound,
     });
   }
 
@@ -97,6 +100,10 @@ export class JpmTransport {
 
   get activeCredentialId(): string | undefined {
     return this.#agents.activeCredentialId;
+  }
+
+  get outbound(): OutboundPolicy | undefined {
+    return this.#options.outbound;
   }
 
   /** Resolves the current credential (building or rotating its Agent) without sending anything. */
@@ -175,9 +182,14 @@ export class JpmTransport {
   }
 
   async #transportFailure(err: unknown, ctx: JpmErrorContext, timedOut: boolean, active: ActiveAgent, beforeResponse: boolean): Promise<unknown> {
+    if (isAddressRefusal(err)) {
+      // Configuration, not weather: retrying will not change where the base URL points.
+      return new JpmRejectedError(`the base URL's address is not allowed by the outbound address policy (${ctx.endpoint})`, 'jpm_address_not_allowed', { ...ctx, cause: err });
+    }
     if (beforeResponse && closedBeforeAnyResponse(err)) {
       const probe = await probeTls({
         url: this.#base, credential: active.credential, connectTimeoutMs: this.#options.timeouts.connectMs, holdMs: this.#options.refusalProbeMs,
+        outbound: this.#options.outbound,
       });
       if (probe.kind === 'refused') {
         return new JpmRejectedError(

@@ -16,8 +16,11 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     db: ctx.db,
     queues: ctx.queues,
     secrets: ctx.secrets,
-    onboarding: { validationReportPassed: createValidationReportProvider(ctx.db) },
-    connectionTester: (o) => new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts }),
+    onboarding: {
+      validationReportPassed: createValidationReportProvider(ctx.db),
+      connectionPolicy: { outbound: ctx.outbound, jpmBaseUrlHosts: ctx.config.outbound.jpmBaseUrlHosts },
+    },
+    connectionTester: (o) => new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts, outbound: ctx.outbound }),
     discoverAccounts: async (integration, timeZone) => discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone),
     producer: { db: ctx.db, queues: ctx.queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: ctx.config.sync.lookbackDays },
   };

@@ -37,6 +37,7 @@ export function apiRoutes(ctx: AppContext): Route[] {
     ...adminApiRoutes(adminApiDeps(ctx)),
     ...readApiRoutes({
       db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays, keys: ctx.secrets, allowHttpEndpoints: ctx.config.env !== 'production',
+      outbound: ctx.outbound,
     }),
   ];
 }

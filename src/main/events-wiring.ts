@@ -20,5 +20,5 @@ export function changeFeedRetentionHook(ctx: AppContext): MaintenanceHook {
  * replicas share the work and never send one delivery twice at the same time (events/webhook-delivery.ts).
  */
 export function startWebhookDeliveries(ctx: AppContext): DeliveryLoop {
-  return startWebhookDeliveryLoop({ db: ctx.db, keys: ctx.secrets, logger: createLogger('events') });
+  return startWebhookDeliveryLoop({ db: ctx.db, keys: ctx.secrets, logger: createLogger('events'), outbound: ctx.outbound });
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { resolveEnvironmentSettings } from '../credentials/environment.ts';
+import { checkBaseUrlAddress, resolveEnvironmentSettings } from '../credentials/environment.ts';
 import type { JpmEnvironment, OnboardingStage } from '../domain/types.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
@@ -46,7 +46,10 @@ export interface CreateIntegrationInput {
 export async function createIntegration(db: Database, input: CreateIntegrationInput, options: OnboardingOptions = {}): Promise<IntegrationView> {
   const name = requireText(input.name, 'name');
   const actor = requireText(input.actor, 'actor');
-  const settings = resolveEnvironmentSettings({ environment: input.environment ?? 'simulator', baseUrl: input.baseUrl, serverCaPem: input.serverCaPem });
+  const settings = resolveEnvironmentSettings(
+    { environment: input.environment ?? 'simulator', baseUrl: input.baseUrl, serverCaPem: input.serverCaPem }, options.connectionPolicy?.jpmBaseUrlHosts,
+  );
+  await checkBaseUrlAddress(settings, options.connectionPolicy);
   const override = input.expectations === undefined || input.expectations === null ? null : parseExpectationsOverride(input.expectations);
   const expectations = effectiveExpectations({ expectations: override }, options);
   const now = clock(options);

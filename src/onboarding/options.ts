@@ -1,3 +1,4 @@
+import type { ConnectionPolicy } from '../credentials/environment.ts';
 import type { ExpectationsOverride } from './expectations.ts';
 import type { ValidationVerdict } from './state-machine.ts';
 
@@ -21,6 +22,8 @@ export interface OnboardingOptions {
   /** Deployment-wide override of DEFAULT_EXPECTATIONS; an integration's own override wins over it. */
   expectations?: ExpectationsOverride;
   validationReportPassed?: ValidationReportProvider;
+  /** Where integrations may connect (outbound address policy, approved cat/prod hosts); absent = J.P. Morgan hosts, no address check. */
+  connectionPolicy?: ConnectionPolicy;
 }
 
 export function clock(options: OnboardingOptions): Date {

@@ -1,5 +1,6 @@
 import type { SealingKeys } from '../events/webhook-signing.ts';
 import type { Route } from '../http/routes.ts';
+import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { balanceRoutes } from './balances.routes.ts';
 import { changeRoutes } from './changes.routes.ts';
@@ -14,6 +15,8 @@ export interface ReadApiDeps {
   keys: SealingKeys;
   /** Plain-http webhook URLs (not in production). */
   allowHttpEndpoints: boolean;
+  /** The outbound address policy webhook URLs must pass when registered. */
+  outbound?: OutboundPolicy;
 }
 
 /** Every read API route: transactions, balances, the change feed and webhooks. */

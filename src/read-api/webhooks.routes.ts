@@ -5,6 +5,7 @@ import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { OrgAccess } from '../http/auth.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
 import { getDelivery, getEndpoint, listAttempts, listDeliveries, listEndpoints, updateEndpoint, type EndpointRow } from '../storage/webhooks.repo.ts';
@@ -21,6 +22,8 @@ export interface WebhookRouteDeps {
   keys: SealingKeys;
   /** Plain-http endpoint URLs (development and tests only). */
   allowHttpEndpoints: boolean;
+  /** The deployment's outbound address policy, checked when a URL is registered (and again at delivery). */
+  outbound?: OutboundPolicy;
 }
 
 const EventTypes = z.array(z.string().min(1).max(100)).min(1).max(50)
@@ -71,7 +74,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         if (organizationId === undefined) {
           throw new ValidationError('organizationId is required with a key valid for all organizations', [{ path: 'body.organizationId', message: 'required' }]);
         }
-        assertEndpointUrl(body.url, deps.allowHttpEndpoints);
+        await assertEndpointUrl(body.url, deps.allowHttpEndpoints, deps.outbound);
         const created = await createWebhookEndpoint(deps.db, deps.keys, {
           organizationId, url: body.url, eventTypes: body.eventTypes, description: body.description, createdBy: `api_key:${principal.keyPrefix}`,
         });
@@ -121,7 +124,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         const endpoint = await loadEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
         if (body.url !== undefined) {
-          assertEndpointUrl(body.url, deps.allowHttpEndpoints);
+          await assertEndpointUrl(body.url, deps.allowHttpEndpoints, deps.outbound);
         }
         if (body.eventTypes !== undefined) {
           assertSubscriptions(body.eventTypes);

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import { isIP } from 'node:net';
+import { buildConnector } from 'undici';
 import { AppError } from './errors.ts';
 
 /**
@@ -171,6 +172,20 @@ export function classifyAddress(ip: string): AddressClass {
   return contains(GLOBAL_UNICAST, 6, v) ? 'public' : 'reserved';
 }
 
+/**
+ * Names refused whatever they resolve to here: `localhost` (RFC 6761: always loopback) and the cloud
+ * metadata names, which resolve to 169.254.169.254 only inside the cloud (a check on a laptop would pass).
+ */
+const FORBIDDEN_NAMES: readonly [RegExp, AddressClass][] = [
+  [/(^|\.)localhost\.?$/i, 'loopback'],
+  [/^metadata(\.google\.internal|\.goog)?\.?$/i, 'link_local'],
+  [/^instance-data(\.ec2\.internal)?\.?$/i, 'link_local'],
+];
+
+function forbiddenName(host: string): AddressClass | undefined {
+  return FORBIDDEN_NAMES.find(([re]) => re.test(host))?.[1];
+}
+
 /** `[::1]` → `::1`; a URL's hostname as a connect call wants it. */
 export function bareHost(hostname: string): string {
   return hostname.replace(/^\[|\]$/g, '');
@@ -200,7 +215,7 @@ export interface OutboundPolicy {
   checkUrl(url: string, options?: { path?: string }): Promise<void>;
   /** Connect time, for IP-literal hosts (which never reach `lookup`). Throws for a forbidden literal. */
   assertLiteralHost(hostname: string): void;
-  lookup(hostname: string, options: LookupOptions, callback: LookupCallback): void;
+  lookup: (hostname: string, options: LookupOptions, callback: LookupCallback) => void;
 }
 
 function describe(host: string, ip: string, cls: AddressClass): string {
@@ -238,6 +253,10 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
   const refusal = (host: string, addresses: readonly string[], path?: string): OutboundAddressError | undefined => {
     if (allowHosts.has(host.toLowerCase())) {
       return undefined;
+    }
+    const named = forbiddenName(host);
+    if (named) {
+      return new OutboundAddressError(`${host} names a ${named.replace('_', '-')} address; outbound connections go to public addresses only`, named, path ? { path } : {});
     }
     const bad = addresses.find((a) => !addressAllowed(a));
     return bad === undefined ? undefined : new OutboundAddressError(`${describe(host, bad, classifyAddress(bad))}; outbound connections go to public addresses only`, classifyAddress(bad), path ? { path } : {});
@@ -282,7 +301,7 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
       try {
         addresses = await resolver(host);
       } catch {
-        return;
+        addresses = [];
       }
       const err = refusal(host, addresses.map((a) => a.address), opts.path);
       if (err) {
@@ -313,15 +332,39 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
         },
         (err: unknown) => {
           if (err instanceof OutboundAddressError) {
-            const refused: NodeJS.ErrnoException = new Error(err.message, { cause: err });
-            refused.code = ADDRESS_REFUSED_CODE;
-            callback(refused, '', 0);
+            callback(refusedSocketError(err), '', 0);
           } else {
             callback(err as NodeJS.ErrnoException, '', 0);
           }
         },
       );
     },
+  };
+}
+
+function refusedSocketError(err: unknown): NodeJS.ErrnoException {
+  const refused: NodeJS.ErrnoException = new Error(err instanceof Error ? err.message : 'address not allowed', { cause: err });
+  refused.code = ADDRESS_REFUSED_CODE;
+  return refused;
+}
+
+/**
+ * An undici `connect` function under the policy: IP-literal hosts are checked before connecting, names
+ * are resolved by `policy.lookup` (every address checked, the socket goes to a checked one: the
+ * address is pinned for that connection, so a rebinding DNS answer cannot slip in between the check
+ * and the connect). TLS still verifies the certificate against the host name. Use it as
+ * `new Agent({ connect: guardedConnector(policy, { cert, key, timeout }) })`.
+ */
+export function guardedConnector(policy: OutboundPolicy, options: buildConnector.BuildOptions = {}): buildConnector.connector {
+  const connect = buildConnector({ ...options, lookup: policy.lookup });
+  return (opts, callback) => {
+    try {
+      policy.assertLiteralHost(opts.hostname);
+    } catch (err) {
+      callback(refusedSocketError(err), null);
+      return;
+    }
+    connect(opts, callback);
   };
 }
 

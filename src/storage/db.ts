@@ -17,6 +17,8 @@ export interface DbOptions {
   password?: string | undefined;
   poolMax?: number;
   applicationName?: string;
+  /** Longest wait for a pool connection before pg-pool's "timeout exceeded when trying to connect" (default 10 s). */
+  connectionTimeoutMs?: number;
 }
 
 export function createPool(options: DbOptions): pg.Pool {
@@ -25,7 +27,7 @@ export function createPool(options: DbOptions): pg.Pool {
     ...(options.password === undefined ? {} : { password: options.password }),
     max: options.poolMax ?? 10,
     application_name: options.applicationName ?? 'jpm-sync',
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
   });
   // An idle client that loses its connection (server restart, pg_terminate_backend) emits here;

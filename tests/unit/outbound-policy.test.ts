@@ -41,7 +41,8 @@ describe('URLs as users send them', () => {
     'https://169.254.169.254/latest/meta-data/', 'https://10.0.0.1/', 'https://127.0.0.1:6379/', 'https://[::1]:8443/',
     'https://2130706433:8443/', 'https://0x7f.1:8443/', 'https://0177.0.0.1/', 'https://127.1/', 'https://[::ffff:127.0.0.1]:8443/',
     'https://[::ffff:7f00:1]/', 'https://[64:ff9b::127.0.0.1]/', 'https://[2002:7f00:1::]/', 'https://0.0.0.0/', 'https://[fe80::1]/',
-    'https://100.64.0.1/', 'https://metadata.google.internal/', 'https://rebind.test/',
+    'https://100.64.0.1/', 'https://metadata.google.internal/', 'https://rebind.test/', 'https://localhost:6379/', 'https://redis.localhost/',
+    'https://metadata/', 'https://metadata.goog/', 'https://instance-data/',
   ])('refuses %s', async (url) => {
     await expect(policy.checkUrl(url, { path: 'body.url' })).rejects.toBeInstanceOf(OutboundAddressError);
   });
