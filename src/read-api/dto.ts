@@ -113,8 +113,10 @@ export const DecisionSchema = z
   .object({
     transactionId: Id,
     relatedTransactionId: Id.nullable(),
-    decision: z.enum(['matched', 'superseded', 'removed', 're_identified']),
-    rule: z.string().meta({ description: 'The rule that decided, e.g. exact, reference_amount_changed, not_in_prior_day, same_fingerprint_and_occurrence' }),
+    decision: z.enum(['matched', 'superseded', 'removed', 're_identified', 'restored']),
+    rule: z.string().meta({
+      description: 'The rule that decided, e.g. exact, reference_amount_changed, not_in_prior_day, withdrawn_intraday, shown_again_intraday, same_fingerprint_and_occurrence',
+    }),
     evidence: z.record(z.string(), z.unknown()).meta({ description: 'The facts the rule looked at' }),
     syncRunId: Id.nullable(),
     decidedAt: Instant,

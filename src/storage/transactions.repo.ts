@@ -172,7 +172,7 @@ export interface DecisionRow {
   account_id: string;
   transaction_id: string;
   related_transaction_id: string | null;
-  decision: 'matched' | 'superseded' | 'removed' | 're_identified';
+  decision: 'matched' | 'superseded' | 'removed' | 're_identified' | 'restored';
   rule: string;
   evidence: Record<string, unknown>;
   sync_run_id: string | null;

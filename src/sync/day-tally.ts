@@ -83,3 +83,106 @@ export class PostedDayTally {
     });
   }
 }
+
+interface SnapshotWalk {
+  ids: Set<string>;
+  pages: Set<number>;
+  lastPage: boolean;
+  totalPages: number;
+  totalRecords: number;
+  /** Records and rejects the bank sent in this walk (all accounts of the request). */
+  seen: number;
+  /** A record of ours was unusable and carried no J.P. Morgan id: absence cannot be proved. */
+  unidentifiedReject: boolean;
+  dates: Set<IsoDate>;
+}
+
+/** What a complete current-day walk showed: the ids of the account's intraday items, and the walk's shape. */
+export interface CompleteSnapshot {
+  walk: number;
+  ids: ReadonlySet<string>;
+  totalPages: number;
+  totalRecords: number;
+  /** Booking dates of the intraday records in the walk. */
+  dates: readonly IsoDate[];
+  /** False when a record could not be identified: the walk may restore rows but not remove any. */
+  provesAbsence: boolean;
+}
+
+function rejectId(raw: unknown): string | undefined {
+  if (typeof raw === 'object' && raw !== null && 'transactionId' in raw) {
+    const id = raw.transactionId;
+    return typeof id === 'string' && id !== '' ? id : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The current-day (CURRENT_DAY) view is a full snapshot of the day's intraday items on every call.
+ * This collects, per walk, the J.P. Morgan ids of the account's intraday records, so that after the
+ * walk a stored pending item the bank no longer shows can leave the live set. Only the LAST walk
+ * counts, and only when it is complete: every page 1..totalPages seen, and as many records as the
+ * bank's `totalRecords`. A walk that restarted (the data shifted), failed or stopped early never
+ * reaches `complete()`.
+ */
+export class CurrentDaySnapshot {
+  readonly #walks = new Map<number, SnapshotWalk>();
+  #last: number | undefined;
+
+  add(
+    walk: number,
+    page: { pageNumber: number; totalPages: number; totalRecords: number; fetched: number },
+    records: readonly NormalizedTransaction[],
+    rejectsOfAccount: readonly { raw: unknown }[],
+  ): void {
+    let w = this.#walks.get(walk);
+    if (!w) {
+      w = {
+        ids: new Set(), pages: new Set(), lastPage: false, totalPages: page.totalPages, totalRecords: page.totalRecords, seen: 0,
+        unidentifiedReject: false, dates: new Set(),
+      };
+      this.#walks.set(walk, w);
+    }
+    this.#last = walk;
+    w.pages.add(page.pageNumber);
+    w.seen += page.fetched;
+    if (page.totalPages !== w.totalPages || page.totalRecords !== w.totalRecords) {
+      // The client restarts a walk whose totals change; if it ever did not, the walk proves nothing.
+      w.unidentifiedReject = true;
+    }
+    for (const r of records) {
+      if (r.recordClass === 'I') {
+        w.ids.add(r.jpmTransactionId);
+        w.dates.add(r.bookingDate);
+      }
+    }
+    for (const r of rejectsOfAccount) {
+      const id = rejectId(r.raw);
+      if (id === undefined) {
+        w.unidentifiedReject = true;
+      } else {
+        w.ids.add(id);
+      }
+    }
+    if (page.pageNumber >= page.totalPages) {
+      w.lastPage = true;
+    }
+  }
+
+  /** The last walk when it is complete, else undefined (nothing may be removed). */
+  complete(): CompleteSnapshot | undefined {
+    const w = this.#last === undefined ? undefined : this.#walks.get(this.#last);
+    if (!w || this.#last === undefined || !w.lastPage) {
+      return undefined;
+    }
+    for (let p = 1; p <= w.totalPages; p++) {
+      if (!w.pages.has(p)) {
+        return undefined;
+      }
+    }
+    return {
+      walk: this.#last, ids: w.ids, totalPages: w.totalPages, totalRecords: w.totalRecords, dates: [...w.dates].sort(),
+      provesAbsence: !w.unidentifiedReject && w.seen === w.totalRecords,
+    };
+  }
+}

@@ -1,6 +1,7 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { matchingReference } from '../normalization/identity.ts';
 import type { Database } from '../storage/db.ts';
+import { intradayCandidates, setIntradayStatus, type IntradayCandidate } from '../storage/intraday.repo.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
   insertChangeEvents, insertDecisions, lockAccountForWrite, pendingAndUnclaimedPosted, resolvePendingRows,
@@ -27,11 +28,11 @@ interface Rule {
   key: (t: MatchCandidate) => string | null;
 }
 
-const RULES: readonly Rule[] = [
 // References are stored exactly as the bank sent them; matching compares them trimmed and case-folded.
 const bankRef = (t: MatchCandidate) => matchingReference(t.bank_reference);
 const customerRef = (t: MatchCandidate) => matchingReference(t.customer_reference);
 
+const RULES: readonly Rule[] = [
   { name: 'exact', key: (t) => [t.direction, t.amount_minor, t.bai_type_code ?? '', bankRef(t), customerRef(t)].join('|') },
   { name: 'reference_amount_changed', key: (t) => (bankRef(t) ? [t.direction, t.bai_type_code ?? '', bankRef(t)].join('|') : null) },
   {
@@ -118,6 +119,62 @@ export async function resolvePending(db: Database, account: AccountRef, dates: r
     const counts = { superseded: r.superseded.length, removed: r.removed.length };
     if (runId) {
       await addRunCounts(trx, runId, counts);
+    }
+    return counts;
+  });
+}
+
+/** What one complete current-day walk showed, and the facts a decision names as its evidence. */
+export interface IntradaySnapshot {
+  /** The account's business day the snapshot belongs to (the bank's `asOfDate`, never our clock). */
+  day: string;
+  /** J.P. Morgan ids of the account's intraday items in the walk. */
+  ids: ReadonlySet<string>;
+  /** False when the walk could not prove absence (an unidentifiable record): restore only. */
+  provesAbsence: boolean;
+  /** The database clock before the walk's first page: rows written after it are left alone. */
+  walkStartedAt: string;
+  evidence: { totalRecords: number; totalPages: number; businessDaySource: string };
+}
+
+/**
+ * Intraday reconciliation. The current-day view is a full snapshot: after a COMPLETE walk of it, a
+ * stored pending intraday item of that business day that the bank no longer shows was withdrawn,
+ * and leaves the live set (`removed`, rule `withdrawn_intraday`); a withdrawn item the bank shows
+ * again is restored to `pending` (rule `shown_again_intraday`) in the same row, never duplicated.
+ * Each change has a decision row with its evidence and a change event (`removed` / `modified`).
+ *
+ * Race safety: one transaction under the account's write lock; a row written after the walk began
+ * (by a newer walk that may know more) is neither removed nor restored by this older evidence; each
+ * update re-checks the status it read. Crash safety: all or nothing; the next walk redoes it.
+ */
+export async function reconcileIntraday(db: Database, account: AccountRef, snap: IntradaySnapshot, runId: string | null): Promise<{ removed: number; restored: number }> {
+  return db.transaction().execute(async (trx) => {
+    await lockAccountForWrite(trx, account.id);
+    const rows = await intradayCandidates(trx, account.organizationId, account.id, snap.day, snap.walkStartedAt);
+    const withdraw = snap.provesAbsence ? rows.filter((r) => r.status === 'pending' && r.quiet_since && !snap.ids.has(r.jpm_transaction_id)) : [];
+    const restore = rows.filter((r) => r.status === 'removed' && r.last_rule === 'withdrawn_intraday' && r.last_decision_before === true && snap.ids.has(r.jpm_transaction_id));
+    const removedIds = new Set(await setIntradayStatus(trx, withdraw.map((r) => ({ id: r.id, from: 'pending' as const, to: 'removed' as const }))));
+    const restoredIds = new Set(await setIntradayStatus(trx, restore.map((r) => ({ id: r.id, from: 'removed' as const, to: 'pending' as const }))));
+    const base = { organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, related_transaction_id: null };
+    const walk = { runId, itemsShown: snap.ids.size, ...snap.evidence };
+    const item = (r: IntradayCandidate) => ({ bookingDate: r.booking_date, jpmTransactionId: r.jpm_transaction_id, direction: r.direction, amountMinor: r.amount_minor });
+    await insertDecisions(trx, [
+      ...withdraw.filter((r) => removedIds.has(r.id)).map((r) => ({
+        ...base, transaction_id: r.id, decision: 'removed' as const, rule: 'withdrawn_intraday', evidence: { ...item(r), walk },
+      })),
+      ...restore.filter((r) => restoredIds.has(r.id)).map((r) => ({
+        ...base, transaction_id: r.id, decision: 'restored' as const, rule: 'shown_again_intraday', evidence: { ...item(r), walk },
+      })),
+    ]);
+    await insertChangeEvents(trx, [
+      ...[...removedIds].map((id) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: id, kind: 'removed' as const })),
+      ...[...restoredIds].map((id) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: id, kind: 'modified' as const })),
+    ]);
+    const counts = { removed: removedIds.size, restored: restoredIds.size };
+    if (runId && (counts.removed > 0 || counts.restored > 0)) {
+      // A restore is an update of the row (its status), so the run counts it as updated.
+      await addRunCounts(trx, runId, { removed: counts.removed, updated: counts.restored });
     }
     return counts;
   });

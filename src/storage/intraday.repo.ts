@@ -1,0 +1,58 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/**
+ * The queries of intraday reconciliation (src/sync/supersede.ts `reconcileIntraday`): the intraday
+ * (post code `I`) rows of one account-day that a current-day snapshot can remove or restore.
+ */
+export interface IntradayCandidate {
+  id: string;
+  status: 'pending' | 'removed';
+  jpm_transaction_id: string;
+  booking_date: string;
+  direction: string;
+  amount_minor: string;
+  /** No one wrote the row since `since` (a newer writer may know more than the walk that started then). */
+  quiet_since: boolean;
+  /** The rule of the row's latest decision, and whether that decision is older than `since`. */
+  last_rule: string | null;
+  last_decision_before: boolean | null;
+}
+
+/** The database's clock: a walk notes it before its first page, to recognise rows written after it began. */
+export async function databaseClock(ex: Executor): Promise<string> {
+  const r = await sql<{ now: string }>`select clock_timestamp()::text as now`.execute(ex);
+  return r.rows[0]?.now ?? new Date().toISOString();
+}
+
+/**
+ * Pending and removed intraday rows of one account-day (the organization predicate lets Postgres use
+ * the `(organization_id, booking_date, id)` index instead of every intraday row of the account).
+ */
+export async function intradayCandidates(ex: Executor, organizationId: string, accountId: string, day: string, since: string): Promise<IntradayCandidate[]> {
+  const r = await sql<IntradayCandidate>`
+    select t.id, t.status, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction, t.amount_minor::text as amount_minor,
+      t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule, d.created_at < ${since}::timestamptz as last_decision_before
+    from transactions t
+    left join lateral (
+      select rule, created_at from transaction_decisions where transaction_id = t.id order by id desc limit 1
+    ) d on true
+    where t.organization_id = ${organizationId} and t.account_id = ${accountId} and t.booking_date = ${day}
+      and t.post_code = 'I' and t.status in ('pending', 'removed') and t.superseded_by is null
+    order by t.id`.execute(ex);
+  return r.rows;
+}
+
+/** Moves rows between `pending` and `removed` when they still have the status we read; returns the ids moved. */
+export async function setIntradayStatus(ex: Executor, rows: readonly { id: string; from: 'pending' | 'removed'; to: 'pending' | 'removed' }[]): Promise<string[]> {
+  if (rows.length === 0) {
+    return [];
+  }
+  const r = await sql<{ id: string }>`
+    update transactions t set status = r.to_status, version = t.version + 1, updated_at = now()
+    from jsonb_to_recordset(${JSON.stringify(rows.map((x) => ({ id: x.id, from_status: x.from, to_status: x.to })))}::jsonb)
+      as r(id uuid, from_status text, to_status text)
+    where t.id = r.id and t.status = r.from_status
+    returning t.id`.execute(ex);
+  return r.rows.map((x) => x.id);
+}
