@@ -22,9 +22,9 @@ const ErrorSchema = z.object({ code: z.string(), message: z.string().nullable() 
 export const SyncRequestSchema = z
   .discriminatedUnion('mode', [
     z.strictObject({ mode: z.literal('intraday') }).meta({ description: "Today, in the account's time zone (pending items and current-day balances)" }),
-    z.strictObject({ mode: z.literal('prior_day') }).meta({ description: 'Yesterday plus the configured look-back days (late postings, corrections)' }),
+    z.strictObject({ mode: z.literal('prior_day') }).meta({ description: "The bank's prior business day plus the configured look-back days (late postings, corrections)" }),
     z.strictObject({ mode: z.literal('range'), from: Day, to: Day })
-      .meta({ description: `A backfill of completed business days (ends yesterday at the latest; at most ${MAX_RANGE_DAYS} days)` }),
+      .meta({ description: `A backfill of completed business days (ends before the bank's current business day at the latest; at most ${MAX_RANGE_DAYS} days)` }),
   ])
   .meta({ id: 'SyncRequest', description: 'What to sync' });
 
@@ -37,13 +37,19 @@ export const SyncRunSchema = z
     trigger: z.string().meta({ description: `${SYNC_TRIGGERS.join(' | ')}` }),
     mode: z.enum(SYNC_MODES),
     window: z.object({ from: Day.nullable(), to: Day.nullable() }),
-    status: Status.meta({ description: 'queued → running → succeeded | partial (some windows gave up) | failed | cancelled' }),
+    status: Status.meta({ description: 'queued → running → succeeded | partial (some windows gave up, or records were rejected: error_code records_rejected) | failed | cancelled' }),
     counts: z.object({
       fetched: z.number().int(), inserted: z.number().int(), updated: z.number().int(), unchanged: z.number().int(),
       superseded: z.number().int(), removed: z.number().int(), rejected: z.number().int(), balances: z.number().int(),
     }),
     progress: z.object({ windowsTotal: z.number().int(), windowsDone: z.number().int() }),
     error: ErrorSchema,
+    bankBusinessDay: Day.nullable().meta({ description: "The business day J.P. Morgan answered for (its CURRENT_DAY for intraday, its PRIOR_DAY for prior-day runs); the run's dates follow it, not our clock" }),
+    warnings: z.array(z.object({
+      code: z.string().meta({ description: 'no_business_day (the bank reports no business day: weekend or holiday, nothing owed) | fetched_nothing (a business day with no transaction on an account that normally has activity) | bank_business_day_unknown' }),
+      message: z.string(),
+      dates: z.array(Day).optional(),
+    })).meta({ description: 'What a person should notice about a run that did not fail it' }),
     createdAt: Instant,
     startedAt: Instant.nullable(),
     finishedAt: Instant.nullable().meta({ description: 'Set once the run is over' }),
@@ -62,6 +68,7 @@ export function toSyncRunDto(r: RunView): z.input<typeof SyncRunSchema> {
   return {
     id: r.runId, organizationId: r.organizationId, integrationId: r.integrationId, accountId: r.accountId, trigger: r.trigger, mode: r.mode as (typeof SYNC_MODES)[number],
     window: r.window, status: r.status, counts: r.counts, progress: r.progress, error: r.error,
+    bankBusinessDay: r.bankBusinessDay, warnings: r.warnings,
     createdAt: iso(r.createdAt), startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt),
     ...(r.windows ? { windows: r.windows.map((w) => ({ id: w.runId, kind: w.kind, from: w.from, to: w.to, status: w.status, attempts: w.attempts, error: w.error })) } : {}),
   };

@@ -47,12 +47,16 @@ export function parseSyncRequest(input: unknown): SyncRequest {
 }
 
 /**
- * Splits a request into the windows of one run, given the account's business day `today`.
+ * Splits a request into the windows of one run, given the account's current business day `today` as
+ * the bank last reported it (`estimateBusinessDay`: the clock only moves it on; never the clock's
+ * own date when the bank has answered before).
  * - intraday: the current day, transactions and balances, one window.
  * - prior_day: the prior day plus `lookbackDays` days before it (late postings, corrections), one
- *   window; the client splits it into ≤ 5-day requests. Its dates are fixed when the window runs.
+ *   window; the client splits it into ≤ 5-day requests. Its dates are fixed when the window runs,
+ *   from the bank's PRIOR_DAY answer (a Monday's prior day is the Friday, a holiday is skipped).
  * - range: ≤ 5-day transaction windows and ≤ 31-day balance windows, oldest first. Only completed
- *   business days have final data, so the range ends yesterday at the latest (today is intraday's).
+ *   business days have final data, so the range ends before the current business day (that day is
+ *   intraday's); the windows near its end ask the bank for its current day again before fetching.
  */
 export function planRun(request: SyncRequest, today: IsoDate, lookbackDays: number): RunPlan {
   const yesterday = addDays(today, -1);

@@ -4,13 +4,13 @@ import type { SyncRequest, SyncRunStatus, SyncTrigger } from '../domain/types.ts
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
-import { localDate } from '../shared/time.ts';
 import { getAccount, listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import {
   cancelRunTree, findActiveRun, getIntegrationSyncState, listWindowRuns, lockAccountTriggers, UNSCHEDULED_STAGES,
 } from '../storage/orchestration.repo.ts';
-import { createSyncRun, getSyncRun } from '../storage/sync-runs.repo.ts';
+import { createSyncRun, getSyncRun, type RunWarning } from '../storage/sync-runs.repo.ts';
+import { estimateBusinessDay } from '../sync/business-calendar.ts';
 import { jobOptions, parsePayload, type JobPayload } from './jobs.ts';
 import { parseSyncRequest, planRun } from './plan.ts';
 import type { Queues } from './queues.ts';
@@ -82,7 +82,9 @@ async function triggerAccount(deps: ProducerDeps, account: AccountRow, request: 
   if (integration && (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage)) {
     throw new ConflictError(`integration ${account.integration_id} is ${integration.stage}; resume it before syncing`, 'integration_paused');
   }
-  const plan = planRun(request, localDate(deps.now(), account.time_zone), deps.lookbackDays);
+  // The bank's business day as it last reported it (the clock only moves the estimate on); each
+  // window asks the bank again where its dates depend on it (sync/business-calendar.ts).
+  const plan = planRun(request, estimateBusinessDay(account, deps.now()), deps.lookbackDays);
   const result = await deps.db.transaction().execute(async (trx) => {
     await lockAccountTriggers(trx, account.id);
     // A caller-chosen id seen before (a re-processed tick) returns that run; otherwise an unfinished
@@ -152,6 +154,10 @@ export interface RunView {
   counts: { fetched: number; inserted: number; updated: number; unchanged: number; superseded: number; removed: number; rejected: number; balances: number };
   progress: { windowsTotal: number; windowsDone: number };
   error: { code: string; message: string | null } | null;
+  /** The business day the bank answered for (see sync/business-calendar.ts). */
+  bankBusinessDay: string | null;
+  /** What a person should notice about a run that did not fail it (no business day, nothing fetched). */
+  warnings: RunWarning[];
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
@@ -172,6 +178,7 @@ export function runView(r: RunRow): RunView {
     },
     progress: { windowsTotal: r.windows_total, windowsDone: r.windows_done },
     error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
+    bankBusinessDay: r.bank_business_day, warnings: Array.isArray(r.warnings) ? (r.warnings as unknown as RunWarning[]) : [],
     createdAt: r.created_at, startedAt: r.started_at, finishedAt: r.finished_at,
   };
 }

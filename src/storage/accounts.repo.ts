@@ -1,9 +1,11 @@
+import { sql } from 'kysely';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf, type Page } from './pagination.ts';
 
 export const ACCOUNT_COLUMNS = [
   'id', 'organization_id', 'integration_id', 'jpm_account_id', 'bank_id', 'account_name', 'currency', 'decimal_location',
   'time_zone', 'status', 'status_reason', 'schedule_override', 'last_synced_at', 'created_at', 'updated_at',
+  'bank_business_day', 'bank_prior_business_day', 'bank_calendar_at',
 ] as const;
 
 export async function getAccount(ex: Executor, id: string) {
@@ -59,6 +61,19 @@ export async function setAccountStatus(ex: Executor, id: string, status: 'active
 
 export async function touchAccountSynced(ex: Executor, id: string, at: Date): Promise<void> {
   await ex.updateTable('bank_accounts').set({ last_synced_at: at }).where('id', '=', id).execute();
+}
+
+/**
+ * The account's business days as J.P. Morgan just reported them (the asOfDate of its CURRENT_DAY or
+ * PRIOR_DAY balance answer), with when we heard them (a later answer replaces an earlier one).
+ */
+export async function recordBankCalendar(ex: Executor, id: string, days: { businessDay?: string; priorBusinessDay?: string }, at: Date): Promise<void> {
+  await sql`
+    update bank_accounts set
+      bank_business_day = coalesce(${days.businessDay ?? null}::date, bank_business_day),
+      bank_prior_business_day = coalesce(${days.priorBusinessDay ?? null}::date, bank_prior_business_day),
+      bank_calendar_at = ${at.toISOString()}::timestamptz
+    where id = ${id}`.execute(ex);
 }
 
 export interface AccountListFilter {

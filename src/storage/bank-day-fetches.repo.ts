@@ -5,7 +5,15 @@ import type { Executor } from './db.ts';
  * What J.P. Morgan's posted data said about an account-day in the latest complete walk of it.
  * Written by `sync` after a prior-day or range walk; read by `validation` as the bank's side of the
  * coverage and duplicate checks. One row per account and day, replaced by every newer fetch.
+ *
+ * `state`: `fetched` (a business day's posted data), `no_business_day` (the bank reported neither a
+ * balance nor a transaction for the date: a weekend or bank holiday, nothing is owed) or
+ * `unexpectedly_empty` (a business day with a balance but no transaction, on an account that normally
+ * has activity: flagged in the run and in coverage for a person to look at).
  */
+export const BANK_DAY_STATES = ['fetched', 'no_business_day', 'unexpectedly_empty'] as const;
+export type BankDayState = (typeof BANK_DAY_STATES)[number];
+
 export interface BankDayFetchRow {
   account_id: string;
   organization_id: string;
@@ -38,5 +46,48 @@ export async function upsertBankDayFetches(ex: Executor, rows: readonly BankDayF
       organization_id = excluded.organization_id, sync_run_id = excluded.sync_run_id, fetched_at = excluded.fetched_at,
       record_count = excluded.record_count, credit_count = excluded.credit_count, debit_count = excluded.debit_count,
       credits_minor = excluded.credits_minor, debits_minor = excluded.debits_minor,
-      repeated_fingerprints = excluded.repeated_fingerprints`.execute(ex);
+      repeated_fingerprints = excluded.repeated_fingerprints,
+      -- A re-fetch that again finds nothing keeps what the balances said about the day.
+      state = case when excluded.record_count = 0 then bank_day_fetches.state else 'fetched' end`.execute(ex);
+}
+
+/**
+ * Sets the state of fetched days that hold no transaction (a day with records is always `fetched`).
+ * Returns the dates changed.
+ */
+export async function setEmptyDayState(ex: Executor, accountId: string, dates: readonly string[], state: BankDayState): Promise<string[]> {
+  if (dates.length === 0) {
+    return [];
+  }
+  const r = await sql<{ booking_date: string }>`
+    update bank_day_fetches set state = ${state}
+    where account_id = ${accountId} and booking_date = any(${dates}::date[]) and record_count = 0 and state <> ${state}
+    returning booking_date::text as booking_date`.execute(ex);
+  return r.rows.map((x) => x.booking_date);
+}
+
+/** Which of `dates` were fetched and held no transaction. */
+export async function emptyFetchedDays(ex: Executor, accountId: string, dates: readonly string[]): Promise<string[]> {
+  if (dates.length === 0) {
+    return [];
+  }
+  const r = await sql<{ booking_date: string }>`
+    select booking_date::text as booking_date from bank_day_fetches
+    where account_id = ${accountId} and booking_date = any(${dates}::date[]) and record_count = 0
+    order by booking_date`.execute(ex);
+  return r.rows.map((x) => x.booking_date);
+}
+
+/**
+ * Whether the account normally has activity: of its latest `sample` fetched business days (outside
+ * `exclude`), how many had any transaction. Weekends and holidays (`no_business_day`) do not count.
+ */
+export async function recentActivity(ex: Executor, accountId: string, exclude: readonly string[], sample = 10): Promise<{ days: number; active: number }> {
+  const r = await sql<{ days: number; active: number }>`
+    select count(*)::int as days, (count(*) filter (where record_count > 0))::int as active from (
+      select record_count from bank_day_fetches
+      where account_id = ${accountId} and state <> 'no_business_day' and not (booking_date = any(${exclude}::date[]))
+      order by booking_date desc limit ${sample}
+    ) s`.execute(ex);
+  return r.rows[0] ?? { days: 0, active: 0 };
 }

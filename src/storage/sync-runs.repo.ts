@@ -22,6 +22,7 @@ export const SYNC_RUN_COLUMNS = [
   'id', 'organization_id', 'integration_id', 'account_id', 'parent_run_id', 'trigger', 'mode', 'kind', 'window_from',
   'window_to', 'status', 'fetched', 'inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances',
   'windows_total', 'windows_done', 'attempts', 'error_code', 'error_message', 'created_at', 'started_at', 'finished_at',
+  'warnings', 'bank_business_day',
 ] as const;
 
 export async function createSyncRun(ex: Executor, run: NewSyncRun): Promise<string> {
@@ -58,6 +59,33 @@ export async function addRunCounts(ex: Executor, id: string, c: Partial<SyncCoun
       unchanged = unchanged + ${c.unchanged ?? 0}, superseded = superseded + ${c.superseded ?? 0},
       removed = removed + ${c.removed ?? 0}, rejected = rejected + ${c.rejected ?? 0}, balances = balances + ${c.balances ?? 0}
     where id = ${id}`.execute(ex);
+}
+
+/** Something a person should notice about a run that did not fail it (e.g. `no_business_day`, `fetched_nothing`). */
+export interface RunWarning {
+  code: string;
+  message: string;
+  dates?: string[];
+}
+
+/**
+ * Notes what the bank said about a window's business days on the window's run and its parent: the
+ * warnings (a warning code already noted is replaced, so a retried window does not repeat it), the
+ * business day the bank answered for, and for prior-day and intraday windows the dates actually
+ * fetched (the plan's dates were the clock's estimate).
+ */
+export async function noteRunBankDays(
+  ex: Executor, runId: string, note: { warnings: readonly RunWarning[]; bankBusinessDay?: string; window?: { from: string; to: string } },
+): Promise<void> {
+  const codes = note.warnings.map((w) => w.code);
+  await sql`
+    update sync_runs r set
+      warnings = coalesce((select jsonb_agg(w) from jsonb_array_elements(r.warnings) w where not (w->>'code' = any(${codes}::text[]))), '[]'::jsonb)
+        || ${JSON.stringify(note.warnings)}::jsonb,
+      bank_business_day = coalesce(${note.bankBusinessDay ?? null}::date, r.bank_business_day),
+      window_from = case when r.mode in ('prior_day', 'intraday') then coalesce(${note.window?.from ?? null}::date, r.window_from) else r.window_from end,
+      window_to = case when r.mode in ('prior_day', 'intraday') then coalesce(${note.window?.to ?? null}::date, r.window_to) else r.window_to end
+    where r.id = ${runId} or r.id = (select parent_run_id from sync_runs where id = ${runId})`.execute(ex);
 }
 
 export async function markRunStarted(ex: Executor, id: string): Promise<void> {

@@ -1,23 +1,46 @@
 import { describe, expect, it } from 'vitest';
+import { estimateBusinessDay, answeredDay } from '../../src/sync/business-calendar.ts';
 import { planWindow } from '../../src/sync/sync-account.ts';
 
 const job = { runId: null, accountId: 'a', kinds: ['transactions', 'balances'] as const };
+const bank = { currentDay: '2026-11-25' };
 
 describe('planWindow', () => {
   it('asks for exactly the window of a range, never beyond it', () => {
-    const p = planWindow({ ...job, mode: 'range', from: '2026-08-26', to: '2026-08-30' }, '2026-11-25', 5);
+    const p = planWindow({ ...job, mode: 'range', from: '2026-08-26', to: '2026-08-30' }, bank, 5);
     expect(p.transactions).toEqual({ startDate: '2026-08-26', endDate: '2026-08-30' });
     expect(p.postedDates).toEqual(['2026-08-26', '2026-08-27', '2026-08-28', '2026-08-29', '2026-08-30']);
   });
 
-  it('clips a range at yesterday: today is only ever a snapshot', () => {
-    const p = planWindow({ ...job, mode: 'range', from: '2026-11-22', to: '2026-11-28' }, '2026-11-25', 5);
+  it("clips a range before the bank's current business day: that day is only ever a snapshot", () => {
+    const p = planWindow({ ...job, mode: 'range', from: '2026-11-22', to: '2026-11-28' }, bank, 5);
     expect(p.transactions).toEqual({ startDate: '2026-11-22', endDate: '2026-11-24' });
-    expect(planWindow({ ...job, mode: 'range', from: '2026-11-25', to: '2026-11-28' }, '2026-11-25', 5).transactions).toEqual({ empty: true });
+    expect(planWindow({ ...job, mode: 'range', from: '2026-11-25', to: '2026-11-28' }, bank, 5).transactions).toEqual({ empty: true });
   });
 
-  it('prior day reads yesterday plus the look-back; intraday reads the current day', () => {
-    expect(planWindow({ ...job, mode: 'prior_day' }, '2026-11-25', 5).transactions).toEqual({ startDate: '2026-11-19', endDate: '2026-11-24' });
-    expect(planWindow({ ...job, mode: 'intraday' }, '2026-11-25', 5)).toMatchObject({ transactions: { relativeDateType: 'CURRENT_DAY' }, postedDates: [] });
+  it("prior day reads the bank's prior business day plus the look-back; intraday reads the current day", () => {
+    // The bank named Friday 2026-11-20 as the prior business day of Monday the 23rd.
+    expect(planWindow({ ...job, mode: 'prior_day' }, { currentDay: '2026-11-23', priorDay: '2026-11-20' }, 5).transactions)
+      .toEqual({ startDate: '2026-11-15', endDate: '2026-11-20' });
+    // Without the bank's answer: the day before the current business day.
+    expect(planWindow({ ...job, mode: 'prior_day' }, bank, 5).transactions).toEqual({ startDate: '2026-11-19', endDate: '2026-11-24' });
+    expect(planWindow({ ...job, mode: 'intraday' }, bank, 5)).toMatchObject({ transactions: { relativeDateType: 'CURRENT_DAY' }, postedDates: [] });
+  });
+});
+
+describe('business calendar', () => {
+  it("takes the bank's asOfDate for the account; an error entry or no entry means no business day", () => {
+    const currency = { code: 'USD', decimalLocation: 2 };
+    expect(answeredDay([{ accountId: '1', currency, balanceList: [{ asOfDate: '2026-11-20', currentDay: false }] }], '1')).toEqual({ day: '2026-11-20', noBusinessDay: false });
+    expect(answeredDay([{ accountId: '1', currency, errorCode: 'GCA-024', errorMsg: 'no data' }], '1')).toEqual({ noBusinessDay: true });
+    expect(answeredDay([{ accountId: '2', currency, balanceList: [{ asOfDate: '2026-11-20', currentDay: false }] }], '1')).toEqual({ noBusinessDay: true });
+  });
+
+  it("estimates the current business day from the bank's last answer, moved on by the clock; the clock alone only without one", () => {
+    const now = new Date('2026-11-25T17:00:00Z');
+    expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: null, bank_calendar_at: null }, now)).toBe('2026-11-25');
+    // The bank was a day behind our clock when it last answered, two clock days ago: it still is.
+    expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: '2026-11-22', bank_calendar_at: '2026-11-23T17:00:00Z' }, now)).toBe('2026-11-24');
+    expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: '2026-11-25', bank_calendar_at: '2026-11-25T16:00:00Z' }, now)).toBe('2026-11-25');
   });
 });

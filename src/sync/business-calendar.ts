@@ -1,0 +1,54 @@
+import type { WireBalanceAccount } from '../normalization/wire.ts';
+import { addDays, diffDays, isIsoDate, localDate, type IsoDate } from '../shared/time.ts';
+import type { BankClient } from './bank-client.ts';
+
+/**
+ * The bank's business calendar. J.P. Morgan, not our clock, decides which day is an account's
+ * current business day and which is its prior one: the `asOfDate` of its CURRENT_DAY / PRIOR_DAY
+ * balance answer for the account says so, and a GCA-024 ("no transaction was found … on the
+ * requested day") or a missing entry says it has none. Weekends, bank holidays, a bank in another
+ * zone and a skewed machine clock therefore need no table of ours. The clock only schedules, and
+ * gives an estimate until the bank has answered (`estimateBusinessDay`).
+ */
+export interface AccountSelectorRow {
+  jpm_account_id: string;
+  bank_id: string;
+}
+
+export interface BankDayAnswer {
+  /** The business day the bank answered for, when it named one. */
+  day?: IsoDate;
+  /** The bank answered that it has no such day for the account (GCA-024 or no balance entry). */
+  noBusinessDay: boolean;
+}
+
+/** The business day a CURRENT_DAY / PRIOR_DAY balance answer names for one account. */
+export function answeredDay(accounts: readonly WireBalanceAccount[], jpmAccountId: string): BankDayAnswer {
+  const ours = accounts.filter((a) => a.accountId === jpmAccountId);
+  const dates = ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d) => isIsoDate(d)).sort();
+  const day = dates.at(-1);
+  return day === undefined ? { noBusinessDay: true } : { day, noBusinessDay: false };
+}
+
+/** Asks the bank which day its CURRENT_DAY or PRIOR_DAY is for the account (one balance call). */
+export async function askBankDay(client: BankClient, row: AccountSelectorRow, relativeDateType: 'CURRENT_DAY' | 'PRIOR_DAY'): Promise<BankDayAnswer> {
+  const r = await client.getBalances({ relativeDateType, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] });
+  return answeredDay(r.accounts, row.jpm_account_id);
+}
+
+/**
+ * Our best estimate of the account's current business day without asking the bank: the day the
+ * bank last reported, moved on by the calendar days our clock has moved since (so a bank a day
+ * behind our clock stays a day behind); the clock's local date when the bank never answered.
+ */
+export function estimateBusinessDay(
+  account: { time_zone: string; bank_business_day: string | null; bank_calendar_at: Date | string | null }, now: Date,
+): IsoDate {
+  const clockDay = localDate(now, account.time_zone);
+  if (!account.bank_business_day || !account.bank_calendar_at) {
+    return clockDay;
+  }
+  const heardOn = localDate(new Date(account.bank_calendar_at), account.time_zone);
+  const moved = diffDays(heardOn, clockDay);
+  return moved > 0 ? addDays(account.bank_business_day, moved) : account.bank_business_day;
+}
