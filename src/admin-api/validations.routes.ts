@@ -50,6 +50,10 @@ const ReportDocumentSchema = z.object({
       errorCode: z.string().nullable(), errorMessage: z.string().nullable(), at: Instant, recovered: z.boolean(),
     })),
     staleAccounts: z.array(z.object({ accountId: Id, lastSyncedAt: Instant.nullable() })),
+    daysFetchedNothing: z.array(z.object({ accountId: Id, day: Day, syncRunId: Id.nullable() })).optional()
+      .meta({ description: 'Business days J.P. Morgan reported no transaction for, on an account that normally has activity' }),
+    bankHolidays: z.array(z.object({ accountId: Id, day: Day })).optional()
+      .meta({ description: 'Weekdays J.P. Morgan reported as no business day (nothing owed)' }),
   }),
 }).meta({ id: 'ValidationReportDocument', description: 'Per account: the balance proof of every business day, totals, suspicions and coverage gaps' });
 

@@ -7,7 +7,10 @@ import type { Executor } from '../storage/db.ts';
  * - days of the period with no complete fetch of posted transactions (no `bank_day_fetches` row and
  *   no succeeded prior-day/range run covering the day);
  * - failed or partial sync windows touching the period, and whether a later run covered them again;
- * - accounts not synced for `staleHours` or more.
+ * - accounts not synced for `staleHours` or more;
+ * - business days for which the bank returned no transaction although the account normally has
+ *   activity (`bank_day_fetches.state = 'unexpectedly_empty'`): fetched, but worth a person's look;
+ * - days the bank reports as no business day (weekends in the period are left out: they are expected).
  */
 export interface FailedWindow {
   runId: string;
@@ -32,13 +35,17 @@ export interface Coverage {
   daysNotFetched: { accountId: string; day: IsoDate }[];
   failedWindows: FailedWindow[];
   staleAccounts: StaleAccount[];
+  /** Business days the bank reported nothing for on an account that normally has activity. */
+  daysFetchedNothing?: { accountId: string; day: IsoDate; syncRunId: string | null }[];
+  /** Weekdays the bank reported as no business day (bank holidays): nothing owed. */
+  bankHolidays?: { accountId: string; day: IsoDate }[];
 }
 
 export async function coverage(
   ex: Executor, integrationId: string, accountIds: readonly string[], from: IsoDate, to: IsoDate, now: Date, staleHours: number,
 ): Promise<Coverage> {
   if (accountIds.length === 0) {
-    return { daysNotFetched: [], failedWindows: [], staleAccounts: [] };
+    return { daysNotFetched: [], failedWindows: [], staleAccounts: [], daysFetchedNothing: [], bankHolidays: [] };
   }
   const notFetched = await sql<{ account_id: string; day: string }>`
     select account_id, day::text as day from account_days
@@ -71,7 +78,14 @@ export async function coverage(
     where id = any(${accountIds}::uuid[]) and status = 'active'
       and (last_synced_at is null or last_synced_at < ${now.toISOString()}::timestamptz - make_interval(hours => ${staleHours}))
     order by jpm_account_id`.execute(ex);
+  const flagged = await sql<{ account_id: string; day: string; state: string; sync_run_id: string | null }>`
+    select account_id, booking_date::text as day, state, sync_run_id from bank_day_fetches
+    where account_id = any(${accountIds}::uuid[]) and booking_date between ${from} and ${to}
+      and (state = 'unexpectedly_empty' or (state = 'no_business_day' and extract(isodow from booking_date) < 6))
+    order by account_id, booking_date`.execute(ex);
   return {
+    daysFetchedNothing: flagged.rows.filter((r) => r.state === 'unexpectedly_empty').map((r) => ({ accountId: r.account_id, day: r.day, syncRunId: r.sync_run_id })),
+    bankHolidays: flagged.rows.filter((r) => r.state === 'no_business_day').map((r) => ({ accountId: r.account_id, day: r.day })),
     daysNotFetched: notFetched.rows.map((r) => ({ accountId: r.account_id, day: r.day })),
     failedWindows: failed.rows.map((r) => ({
       runId: r.id, accountId: r.account_id, mode: r.mode, status: r.status, windowFrom: r.window_from, windowTo: r.window_to,

@@ -4,9 +4,10 @@ import type { Executor } from '../storage/db.ts';
 
 /**
  * Which days a proof is owed for. J.P. Morgan books on business days: a weekend carries no postings
- * and no balances, so it is only judged when the bank did report something for it. Holidays are
- * not modelled (TODO(9): a holiday calendar per currency); a weekday holiday shows as `unproved`
- * with reason `no_final_balance`, which a person can read as such.
+ * and no balances, so it is only judged when the bank did report something for it. A weekday the
+ * bank itself reported as no business day (a bank holiday: `bank_day_fetches.state =
+ * 'no_business_day'`, neither a balance nor a transaction) is not owed either; we keep no holiday
+ * table of our own. A weekday holiday not yet fetched shows as `unproved` (`no_final_balance`).
  */
 export async function daysOwed(ex: Executor, accountId: string, from: IsoDate, to: IsoDate): Promise<IsoDate[]> {
   if (diffDays(from, to) < 0) {
@@ -16,7 +17,11 @@ export async function daysOwed(ex: Executor, accountId: string, from: IsoDate, t
     select as_of_date::text as day from balances where account_id = ${accountId} and kind = 'final' and as_of_date between ${from} and ${to}
     union
     select booking_date::text from transactions where account_id = ${accountId} and status = 'posted' and booking_date between ${from} and ${to}`.execute(ex);
-  const set = new Set(eachDay(from, to).filter((d) => !isWeekend(d)));
+  const closed = await sql<{ day: string }>`
+    select booking_date::text as day from bank_day_fetches
+    where account_id = ${accountId} and state = 'no_business_day' and booking_date between ${from} and ${to}`.execute(ex);
+  const holidays = new Set(closed.rows.map((r) => r.day));
+  const set = new Set(eachDay(from, to).filter((d) => !isWeekend(d) && !holidays.has(d)));
   for (const r of withData.rows) {
     set.add(r.day);
   }

@@ -79,6 +79,12 @@ function coverageSection(doc: ValidationReportDocument): string {
   for (const s of c.staleAccounts) {
     items.push(`<li>Account ${esc(mask.get(s.accountId) ?? s.accountId)}: not synced in ${c.staleHours} hours (last ${esc(s.lastSyncedAt ?? 'never')})</li>`);
   }
+  for (const d of c.daysFetchedNothing ?? []) {
+    items.push(`<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: the bank reported no transaction on business day ${esc(d.day)}, although the account normally has activity</li>`);
+  }
+  for (const d of c.bankHolidays ?? []) {
+    items.push(`<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: ${esc(d.day)} is no business day at the bank (nothing owed)</li>`);
+  }
   return `<section class="coverage"><h2>Coverage</h2>${items.length === 0 ? '<p>No gaps: every day was fetched and every account synced recently.</p>' : `<ul>${items.join('')}</ul>`}</section>`;
 }
 
