@@ -1,0 +1,267 @@
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NO_QUIRKS } from '../../src/simulator/quirks.ts';
+import type { IsoDate } from '../../src/shared/time.ts';
+import { createSyncRun, getSyncRun } from '../../src/storage/sync-runs.repo.ts';
+import { coverage } from '../../src/validation/coverage.ts';
+import { daysOwed } from '../../src/validation/days.ts';
+import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { startSimBank, type SimAccountRow, type SimBank } from '../helpers/sim-bank.ts';
+
+/**
+ * Issue 14, items 3 and 4, against the simulator over real mTLS and real Postgres: intraday
+ * reconciliation (the current-day view is a full snapshot; what it no longer shows leaves the live
+ * set, what comes back is restored in the same row) and the bank's business calendar (its
+ * CURRENT_DAY / PRIOR_DAY answers decide the dates, not our clock; holidays need no table of ours).
+ */
+const QUIRKS = { ...NO_QUIRKS, growingSnapshot: true };
+
+async function newRun(env: SimBank, accountId: string, mode: 'intraday' | 'prior_day' | 'range'): Promise<string> {
+  return createSyncRun(env.deps.db, { organizationId: env.tenancy.organizationId, integrationId: env.tenancy.integrationId, accountId, trigger: 'manual', mode });
+}
+
+/** The ids the bank shows right now in its CURRENT_DAY view of the account (its own walk). */
+async function bankIntradayIds(env: SimBank, account: SimAccountRow): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const p of env.bank.transactionPages({ relativeDateType: 'CURRENT_DAY', accounts: [{ accountId: account.jpmAccountId }] })) {
+    for (const r of p.records) {
+      ids.add(String(r.transactionId));
+    }
+  }
+  return ids;
+}
+
+async function intradayRows(env: SimBank, accountId: string, day: IsoDate) {
+  return env.deps.db.selectFrom('transactions').select(['id', 'jpm_transaction_id', 'status'])
+    .where('account_id', '=', accountId).where('post_code', '=', 'I').where('booking_date', '=', day).orderBy('id').execute();
+}
+
+describe('intraday reconciliation (simulator over mTLS)', () => {
+  const DAY = '2026-03-04';
+  let api: TestApi;
+  let env: SimBank;
+  let account: SimAccountRow;
+  let key: string;
+
+  beforeAll(async () => {
+    api = await createTestApi();
+    env = await startSimBank(api.t.db, { today: DAY, historyDays: 20, txPerDay: 16, accounts: [{ currency: 'USD' }], quirks: QUIRKS, seed: 'intraday-reconcile' });
+    account = env.accounts[0]!;
+    key = await api.key('viewer');
+  });
+  afterAll(async () => {
+    await env.stop();
+    await api.close();
+  });
+
+  async function liveIdsFromApi(): Promise<string[]> {
+    const res = await request(api.app).get(`/v1/transactions?accountId=${account.id}&status=pending,posted&bookingDateFrom=${DAY}&bookingDateTo=${DAY}&limit=200`).set(bearer(key));
+    expect(res.status).toBe(200);
+    return (res.body as { data: { jpmTransactionId: string }[] }).data.map((t) => t.jpmTransactionId).sort();
+  }
+
+  it('a withdrawn intraday item leaves the live set after the next intraday sync: removed, with a decision and a removed event', async () => {
+    const cursor = ((await request(api.app).get('/v1/changes/cursor').set(bearer(key))).body as { cursor: string }).cursor;
+    env.setToday(DAY, 0.9);
+    await env.sync(account.id, { mode: 'intraday', runId: await newRun(env, account.id, 'intraday') });
+    const before = await intradayRows(env, account.id, DAY);
+    expect(before.length).toBeGreaterThan(4);
+    expect(before.every((r) => r.status === 'pending')).toBe(true);
+
+    // The bank withdraws the later items of the day: its snapshot shrinks.
+    env.setToday(DAY, 0.4);
+    const shown = await bankIntradayIds(env, account);
+    expect(shown.size).toBeGreaterThan(0);
+    expect(shown.size).toBeLessThan(before.length);
+    const runId = await newRun(env, account.id, 'intraday');
+    const counts = await env.sync(account.id, { mode: 'intraday', runId });
+
+    const after = await intradayRows(env, account.id, DAY);
+    expect(after.map((r) => r.id)).toEqual(before.map((r) => r.id));
+    const withdrawn = after.filter((r) => !shown.has(r.jpm_transaction_id));
+    expect(withdrawn.length).toBe(before.length - shown.size);
+    expect(withdrawn.every((r) => r.status === 'removed')).toBe(true);
+    expect(after.filter((r) => shown.has(r.jpm_transaction_id)).every((r) => r.status === 'pending')).toBe(true);
+    expect(counts.removed).toBe(withdrawn.length);
+    const run = await getSyncRun(env.deps.db, runId);
+    expect(run).toMatchObject({ removed: withdrawn.length, bank_business_day: DAY, window_from: DAY, window_to: DAY });
+
+    const decisions = await env.deps.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision', 'rule', 'evidence', 'sync_run_id'])
+      .where('transaction_id', 'in', withdrawn.map((r) => r.id)).execute();
+    expect(decisions).toHaveLength(withdrawn.length);
+    for (const d of decisions) {
+      expect(d).toMatchObject({ decision: 'removed', rule: 'withdrawn_intraday', sync_run_id: runId });
+      expect(d.evidence).toMatchObject({ bookingDate: DAY, walk: { runId, itemsShown: shown.size, totalRecords: shown.size, businessDaySource: 'current_day_balance' } });
+    }
+
+    // The read API's live set is exactly the bank's snapshot; the feed says `removed` for each withdrawn item.
+    expect(await liveIdsFromApi()).toEqual([...shown].sort());
+    const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=1000`).set(bearer(key));
+    expect(feed.status).toBe(200);
+    const events = (feed.body as { data: { kind: string; entityId: string; transaction: { status: string } | null }[] }).data;
+    const removedEvents = events.filter((e) => e.kind === 'removed');
+    expect(removedEvents.map((e) => e.entityId).sort()).toEqual(withdrawn.map((r) => r.id).sort());
+    expect(removedEvents.every((e) => e.transaction?.status === 'removed')).toBe(true);
+
+    // Syncing the same snapshot again changes nothing.
+    expect((await env.sync(account.id, { mode: 'intraday' })).removed).toBe(0);
+  });
+
+  it('an item that comes back is restored in the same row (restored decision, modified event), never duplicated', async () => {
+    const cursor = ((await request(api.app).get('/v1/changes/cursor').set(bearer(key))).body as { cursor: string }).cursor;
+    const before = await intradayRows(env, account.id, DAY);
+    const removed = before.filter((r) => r.status === 'removed');
+    expect(removed.length).toBeGreaterThan(0);
+    env.setToday(DAY, 0.9);
+    const shown = await bankIntradayIds(env, account);
+    const runId = await newRun(env, account.id, 'intraday');
+    const counts = await env.sync(account.id, { mode: 'intraday', runId });
+
+    const after = await intradayRows(env, account.id, DAY);
+    expect(after.map((r) => r.id)).toEqual(before.map((r) => r.id));
+    expect(after.every((r) => r.status === 'pending')).toBe(true);
+    expect(after.map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+    expect(counts).toMatchObject({ removed: 0, inserted: 0 });
+    const decisions = await env.deps.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision', 'rule'])
+      .where('sync_run_id', '=', runId).execute();
+    expect(decisions.map((d) => d.transaction_id).sort()).toEqual(removed.map((r) => r.id).sort());
+    expect(decisions.every((d) => d.decision === 'restored' && d.rule === 'shown_again_intraday')).toBe(true);
+    const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=1000`).set(bearer(key));
+    const events = (feed.body as { data: { kind: string; entityId: string; transaction: { status: string } | null }[] }).data;
+    expect(events.map((e) => [e.kind, e.entityId]).sort()).toEqual(removed.map((r) => ['modified', r.id]).sort());
+    expect(await liveIdsFromApi()).toEqual([...shown].sort());
+  });
+
+  it('a failed walk or a walk short of its records removes nothing; the next complete walk does', async () => {
+    env.setToday(DAY, 0.4);
+    const shown = await bankIntradayIds(env, account);
+    const pendingBefore = (await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending').length;
+    expect(pendingBefore).toBeGreaterThan(shown.size);
+
+    env.sim.injectFaults([{ kind: 'server-error', path: '/tsapi/v3/transactions', count: 1 }]);
+    await expect(env.sync(account.id, { mode: 'intraday' })).rejects.toThrow();
+    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(pendingBefore);
+
+    // Every page answered, but with half of its records: the walk cannot prove anything absent.
+    env.sim.injectFaults([{ kind: 'short-page', path: '/tsapi/v3/transactions', count: 1 }]);
+    expect((await env.sync(account.id, { mode: 'intraday' })).removed).toBe(0);
+    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(pendingBefore);
+    env.sim.clearFaults();
+
+    const counts = await env.sync(account.id, { mode: 'intraday' });
+    expect(counts.removed).toBe(pendingBefore - shown.size);
+    const rows = await intradayRows(env, account.id, DAY);
+    expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+  });
+});
+
+describe("the bank's business calendar (simulator over mTLS)", () => {
+  // Thursday 2026-03-05; Tuesday 2026-03-03 is a bank holiday.
+  const TODAY = '2026-03-05';
+  const HOLIDAY = '2026-03-03';
+  let api: TestApi;
+  let env: SimBank;
+  let account: SimAccountRow;
+
+  beforeAll(async () => {
+    api = await createTestApi();
+    env = await startSimBank(api.t.db, {
+      today: TODAY, historyDays: 20, txPerDay: 8, accounts: [{ currency: 'USD' }], quirks: QUIRKS, seed: 'bank-calendar', holidays: [HOLIDAY],
+    });
+    account = env.accounts[0]!;
+  });
+  afterAll(async () => {
+    await env.stop();
+    await api.close();
+  });
+
+  async function fetches() {
+    return env.deps.db.selectFrom('bank_day_fetches').select(['booking_date', 'state', 'record_count'])
+      .where('account_id', '=', account.id).orderBy('booking_date').execute();
+  }
+
+  it('a holiday inside the look-back window is recorded as no business day: the run neither fails nor succeeds with nothing', async () => {
+    env.setToday(TODAY, 0.5);
+    const runId = await newRun(env, account.id, 'prior_day');
+    const counts = await env.sync(account.id, { mode: 'prior_day', runId });
+    expect(counts.inserted).toBeGreaterThan(0);
+    // PRIOR_DAY is Wednesday the 4th; look-back 5 days: Friday 27th .. Wednesday 4th.
+    const days = await fetches();
+    expect(days.map((d) => [d.booking_date, d.state])).toEqual([
+      ['2026-02-27', 'fetched'], ['2026-02-28', 'no_business_day'], ['2026-03-01', 'no_business_day'],
+      ['2026-03-02', 'fetched'], [HOLIDAY, 'no_business_day'], ['2026-03-04', 'fetched'],
+    ]);
+    expect(days.filter((d) => d.state === 'fetched').every((d) => d.record_count > 0)).toBe(true);
+    const run = await getSyncRun(env.deps.db, runId);
+    expect(run).toMatchObject({ bank_business_day: '2026-03-04', window_from: '2026-02-27', window_to: '2026-03-04' });
+    expect(run?.warnings).toEqual([expect.objectContaining({ code: 'no_business_day', dates: ['2026-02-28', '2026-03-01', HOLIDAY] })]);
+
+    // Validation owes no proof for the holiday, and coverage names it as the bank's holiday.
+    expect(await daysOwed(env.deps.db, account.id, '2026-02-27', '2026-03-04')).toEqual(['2026-02-27', '2026-03-02', '2026-03-04']);
+    const cov = await coverage(env.deps.db, env.tenancy.integrationId, [account.id], '2026-02-27', '2026-03-04', env.deps.now(), 26);
+    expect(cov.bankHolidays).toEqual([{ accountId: account.id, day: HOLIDAY }]);
+    expect(cov.daysFetchedNothing).toEqual([]);
+  });
+
+  it('on the holiday itself the intraday run says the bank has no business day, and removes nothing', async () => {
+    env.setToday(HOLIDAY, 0.5);
+    const runId = await newRun(env, account.id, 'intraday');
+    const counts = await env.sync(account.id, { mode: 'intraday', runId });
+    expect(counts).toMatchObject({ inserted: 0, removed: 0 });
+    const run = await getSyncRun(env.deps.db, runId);
+    expect(run?.bank_business_day).toBeNull();
+    expect(run?.warnings).toEqual([expect.objectContaining({ code: 'no_business_day' })]);
+    // The day after the holiday, PRIOR_DAY is the Monday before it.
+    env.setToday('2026-03-04', 0.5);
+    const prior = await newRun(env, account.id, 'prior_day');
+    await env.sync(account.id, { mode: 'prior_day', runId: prior });
+    expect(await getSyncRun(env.deps.db, prior)).toMatchObject({ bank_business_day: '2026-03-02', window_to: '2026-03-02' });
+  });
+
+  it("follows the bank's day when our clock is a day ahead of it (another zone, clock skew)", async () => {
+    // The bank is on Thursday the 5th; our clock already says Friday the 6th.
+    env.setToday(TODAY, 0.6);
+    const realNow = env.deps.now.bind(env.deps);
+    env.deps.now = () => new Date('2026-03-06T15:00:00Z');
+    try {
+      const prior = await newRun(env, account.id, 'prior_day');
+      await env.sync(account.id, { mode: 'prior_day', runId: prior });
+      // Its prior business day is Wednesday the 4th, not "yesterday" (the 5th, which is still open).
+      expect(await getSyncRun(env.deps.db, prior)).toMatchObject({ bank_business_day: '2026-03-04', window_to: '2026-03-04' });
+      expect((await fetches()).map((d) => d.booking_date)).not.toContain(TODAY);
+
+      // A range asked up to our "yesterday" (the bank's current day) clips before the bank's day.
+      const range = await env.sync(account.id, { mode: 'range', from: '2026-03-04', to: '2026-03-05' });
+      expect(range.inserted).toBe(0);
+      expect((await fetches()).map((d) => d.booking_date)).not.toContain(TODAY);
+      const posted = await env.deps.db.selectFrom('transactions').select('id').where('account_id', '=', account.id)
+        .where('booking_date', '=', TODAY).where('post_code', '=', 'P').execute();
+      expect(posted).toHaveLength(0);
+
+      // Intraday reconciles the bank's current day, the 5th, not our clock's.
+      const intraday = await newRun(env, account.id, 'intraday');
+      await env.sync(account.id, { mode: 'intraday', runId: intraday });
+      expect(await getSyncRun(env.deps.db, intraday)).toMatchObject({ bank_business_day: TODAY, window_from: TODAY });
+      const account_ = await env.deps.db.selectFrom('bank_accounts').select(['bank_business_day', 'bank_prior_business_day']).where('id', '=', account.id).executeTakeFirstOrThrow();
+      expect(account_).toEqual({ bank_business_day: TODAY, bank_prior_business_day: '2026-03-04' });
+    } finally {
+      env.deps.now = realNow;
+    }
+  });
+
+  it("follows the bank's day when our clock is a day behind it", async () => {
+    // The bank is already on Friday the 6th; our clock still says Thursday the 5th.
+    env.setToday('2026-03-06', 0.2);
+    const realNow = env.deps.now.bind(env.deps);
+    env.deps.now = () => new Date('2026-03-05T15:00:00Z');
+    try {
+      const prior = await newRun(env, account.id, 'prior_day');
+      await env.sync(account.id, { mode: 'prior_day', runId: prior });
+      // The clock would have stopped at the 4th; the bank's prior business day is the 5th.
+      expect(await getSyncRun(env.deps.db, prior)).toMatchObject({ bank_business_day: TODAY, window_to: TODAY });
+      expect(await fetches()).toContainEqual(expect.objectContaining({ booking_date: TODAY, state: 'fetched' }));
+    } finally {
+      env.deps.now = realNow;
+    }
+  });
+});
