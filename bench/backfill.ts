@@ -93,7 +93,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const transactions = Number(counts.rows[0]?.transactions ?? 0);
   const events = Number(counts.rows[0]?.events ?? 0);
   const e2e = transactions / fill.seconds;
-  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; COPY baseline next`);
+  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; COPY baselines next`);
 
   const copy = await copyBaseline(bdb.url, bank.dir);
   // Autovacuum is off on this machine: analyze and set the visibility map now, as autovacuum would
@@ -103,12 +103,17 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
     parameters,
     figures: {
       transactions, changeEvents: events, seconds: round(fill.seconds, 1), txPerSecond: round(e2e), runs: fill.runs, failedRuns: fill.failedRuns,
-      copy, ratioToCopy: round(e2e / copy.rowsPerSecond, 3),
+      copy: copy.indexed, bareCopy: copy.bare, ratioToCopy: round(e2e / copy.indexed.rowsPerSecond, 3), ratioToBareCopy: round(e2e / copy.bare.rowsPerSecond, 3),
       cpu: cpuShare(fill), simulator: { requests: fill.simRequests, cacheHits: fill.simCacheHits, prewalk: bank.prewalk },
     },
-    targets: [target('end-to-end / COPY', round(e2e / copy.rowsPerSecond, 3), '>=', 0.5), target('failed runs', fill.failedRuns, '==', 0)],
+    targets: [
+      target('end-to-end / bare COPY (primary key + identity key)', round(e2e / copy.bare.rowsPerSecond, 3), '>=', 0.7),
+      target('end-to-end / COPY into the indexed table', round(e2e / copy.indexed.rowsPerSecond, 3), '>=', 0.5),
+      target('failed runs', fill.failedRuns, '==', 0),
+    ],
     notes: [
       'COPY: the same rows (COPY TO a file, then COPY FROM STDIN) into a table LIKE transactions INCLUDING ALL plus its foreign keys, after a checkpoint.',
+      'Bare COPY: the same file into a table with the same columns, defaults and checks and only the primary key and the identity key (account_id, post_code, jpm_transaction_id): no other index, no foreign key. The ingest ceiling the issue measures against.',
       'The pipeline also writes a change event per transaction, balances, per-day bank tallies and run bookkeeping; COPY writes only the transaction rows.',
       "CPU shares are of the machine's busy CPU during the run, which includes other engineers' work when the load average is high.",
       'The per-integration bank rate limiter (a courtesy towards J.P. Morgan, 5 windows/s) is lifted in the benchmark worker.',
@@ -170,7 +175,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const reimport = finishReimport({
     parameters,
     figures: {
-      transactions, seconds: round(again.seconds, 1), txPerSecond: round(rate), copyRowsPerSecond: copy.rowsPerSecond, ratioToCopy: round(rate / copy.rowsPerSecond, 3),
+      transactions, seconds: round(again.seconds, 1), txPerSecond: round(rate), copyRowsPerSecond: copy.indexed.rowsPerSecond, ratioToCopy: round(rate / copy.indexed.rowsPerSecond, 3),
       transactionsUpdated: txUpdated, transactionsInserted: txInserted, rowChangesByTable: delta,
       walBytes: wal, walBytesPer100kTx: walPer100k, walSource: ownWal ? 'pg_waldump, records of this database' : 'cluster-wide LSN difference',
       walRecordsOfDatabase: ownWal?.records ?? null, clusterWalBytes: clusterWal,
@@ -178,7 +183,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
       failedRuns: again.failedRuns, cpu: cpuShare(again), workerPeakVmHwmMB: again.peakHwmMB,
     },
     targets: [
-      target('re-import / COPY', round(rate / copy.rowsPerSecond, 3), '>=', 1.5),
+      target('re-import / COPY', round(rate / copy.indexed.rowsPerSecond, 3), '>=', 1.5),
       target('transactions rows updated', txUpdated, '==', 0),
       target('transactions rows inserted', txInserted, '==', 0),
       target('WAL per 100k transactions', walPer100k, '<', 1_000_000, 'bytes'),

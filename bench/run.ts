@@ -8,6 +8,7 @@
  */
 import { runBackfillSuite } from './backfill.ts';
 import { runChangeFeed } from './change-feed.ts';
+import { runIndexCosts } from './index-costs.ts';
 import { killChildren } from './lib/children.ts';
 import { createRunContext, type RunContext } from './lib/context.ts';
 import { dropLeftoverDbs, loadAverage, printResult, scaleFrom, writeResult, type BenchResult } from './lib/env.ts';
@@ -25,6 +26,7 @@ interface Bench {
 /** In this order: the read benchmarks reuse the backfilled database when the backfill ran first. */
 const BENCHES: Bench[] = [
   { names: ['backfill', 'reimport', 'memory'], run: runBackfillSuite },
+  { names: ['index-costs'], run: (ctx) => runIndexCosts(ctx).then((r) => [r]) },
   { names: ['naive'], run: (ctx) => runNaive(ctx).then((r) => [r]) },
   { names: ['read-api'], run: (ctx) => runReadApi(ctx).then((r) => [r]) },
   { names: ['change-feed'], run: (ctx) => runChangeFeed(ctx).then((r) => [r]) },

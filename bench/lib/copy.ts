@@ -1,7 +1,11 @@
 /**
- * The machine's own limit for comparison: `COPY … FROM STDIN` of the very rows the pipeline stored,
- * into a table of the same shape (columns, defaults, checks, every index, the foreign keys), in the
- * same database, right after the pipeline ran.
+ * The machine's own limit for comparison: `COPY … FROM STDIN` of the very rows the pipeline stored, in the
+ * same database, right after the pipeline ran, into two tables:
+ *  - indexed: the same shape as the real table (columns, defaults, checks, every index, the foreign keys);
+ *  - bare: the same columns, defaults and checks with only the primary key and the J.P. Morgan identity key
+ *    (what any store of these rows needs), no other index and no foreign key: the ingest ceiling.
+ * And, for the index table in the README, the cost of each index (and of the foreign keys) alone: the bare
+ * table plus that one index, over the first rows of the same file.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
@@ -18,29 +22,121 @@ export interface CopyMeasure {
   rowsPerSecond: number;
 }
 
-export async function copyBaseline(url: string, dir: string, table = 'transactions'): Promise<CopyMeasure> {
+export interface CopyBaselines {
+  indexed: CopyMeasure;
+  bare: CopyMeasure;
+}
+
+async function timedCopy(c: pg.Client, file: string, target: string): Promise<CopyMeasure> {
+  await c.query('checkpoint');
+  const started = performance.now();
+  const result = c.query(copyFrom(`copy ${target} from stdin`));
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), result);
+  const seconds = (performance.now() - started) / 1000;
+  const rows = Number(result.rowCount ?? 0);
+  return { rows, bytes: (await stat(file)).size, seconds: round(seconds, 2), rowsPerSecond: round(rows / seconds) };
+}
+
+async function foreignKeys(c: pg.Client, table: string): Promise<string[]> {
+  const fks = await c.query<{ def: string }>(`
+    select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f' order by conname`, [table]);
+  return fks.rows.map((fk) => fk.def.replace(new RegExp(`REFERENCES ${table}\\(`), 'REFERENCES bench_copy_target('));
+}
+
+/** The bare shape: columns, defaults, checks, primary key and (for transactions) the identity key. */
+async function createBare(c: pg.Client, table: string): Promise<void> {
+  await c.query('drop table if exists bench_copy_target');
+  await c.query(`create table bench_copy_target (like ${table} including defaults including constraints)`);
+  await c.query('alter table bench_copy_target add primary key (id)');
+  if (table === 'transactions') {
+    await c.query('create unique index on bench_copy_target (account_id, post_code, jpm_transaction_id)');
+  }
+}
+
+export async function copyBaseline(url: string, dir: string, table = 'transactions'): Promise<CopyBaselines> {
   const file = join(dir, `${table}.copy`);
   const c = new pg.Client({ connectionString: url, application_name: 'jpm-sync-bench-copy' });
   await c.connect();
   try {
     await pipeline(c.query(copyTo(`copy ${table} to stdout`)), createWriteStream(file));
-    const bytes = (await stat(file)).size;
-    await c.query(`drop table if exists bench_copy_target`);
+    await c.query('drop table if exists bench_copy_target');
     await c.query(`create table bench_copy_target (like ${table} including all)`);
     // The same foreign keys as the real table, so each row pays the same checks.
-    const fks = await c.query<{ def: string }>(`
-      select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f'`, [table]);
-    for (const fk of fks.rows) {
-      await c.query(`alter table bench_copy_target add ${fk.def.replace(new RegExp(`REFERENCES ${table}\\(`), 'REFERENCES bench_copy_target(')}`);
+    for (const fk of await foreignKeys(c, table)) {
+      await c.query(`alter table bench_copy_target add ${fk}`);
     }
-    await c.query('checkpoint');
-    const started = performance.now();
-    const result = c.query(copyFrom('copy bench_copy_target from stdin'));
-    await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), result);
-    const seconds = (performance.now() - started) / 1000;
-    const rows = Number(result.rowCount ?? 0);
+    const indexed = await timedCopy(c, file, 'bench_copy_target');
+    await createBare(c, table);
+    const bare = await timedCopy(c, file, 'bench_copy_target');
     await c.query('drop table bench_copy_target');
-    return { rows, bytes, seconds: round(seconds, 2), rowsPerSecond: round(rows / seconds) };
+    return { indexed, bare };
+  } finally {
+    await c.end();
+    await rm(file, { force: true });
+  }
+}
+
+/** Bytes of the copy target's indexes other than its primary key. */
+async function indexBytes(c: pg.Client): Promise<number> {
+  const r = await c.query<{ n: string }>(`
+    select coalesce(sum(pg_relation_size(indexrelid)), 0)::text as n from pg_index where indrelid = 'bench_copy_target'::regclass and not indisprimary`);
+  return Number(r.rows[0]?.n ?? 0);
+}
+
+export interface IndexCost {
+  /** The index (or "foreign keys"), its definition, and the extra microseconds per row it adds to COPY. */
+  name: string;
+  definition: string;
+  rowsPerSecond: number;
+  extraMicrosecondsPerRow: number;
+  /** Its share of the bare table's time per row. */
+  extraShareOfBare: number;
+  sizeBytes: number;
+}
+
+/**
+ * COPY of the first `rows` rows of the table into the bare table, then into the bare table plus each other
+ * index (and plus the foreign keys) alone; the extra time per row is what that index costs ingestion.
+ */
+export async function indexCosts(url: string, dir: string, table: string, rows: number): Promise<{ rows: number; bare: CopyMeasure; costs: IndexCost[] }> {
+  const file = join(dir, `${table}.index-costs.copy`);
+  const c = new pg.Client({ connectionString: url, application_name: 'jpm-sync-bench-index-costs' });
+  await c.connect();
+  try {
+    await pipeline(c.query(copyTo(`copy (select * from ${table} order by id limit ${Math.floor(rows)}) to stdout`)), createWriteStream(file));
+    const defs = await c.query<{ name: string; def: string }>(`
+      select i.relname as name, pg_get_indexdef(x.indexrelid) as def from pg_index x join pg_class i on i.oid = x.indexrelid
+      where x.indrelid = $1::regclass and not x.indisprimary order by i.relname`, [table]);
+    const identity = table === 'transactions' ? /\(account_id, post_code, jpm_transaction_id\)/ : /^$/;
+    const extra = defs.rows.filter((d) => !identity.test(d.def));
+    await createBare(c, table);
+    // Twice: the first run also warms the file into the page cache.
+    await timedCopy(c, file, 'bench_copy_target');
+    await createBare(c, table);
+    const bare = await timedCopy(c, file, 'bench_copy_target');
+    const bareBytes = await indexBytes(c);
+    const perRow = (m: CopyMeasure) => (m.seconds * 1e6) / (m.rows || 1);
+    const costs: IndexCost[] = [];
+    const variants = [
+      ...extra.map((d) => ({ name: d.name, definition: d.def.replace(/^.* USING /, 'USING '), add: [d.def.replace(/ INDEX \S+ ON \S+ /, ' INDEX ON bench_copy_target ')] })),
+      { name: 'foreign keys', definition: (await foreignKeys(c, table)).join('; '), add: (await foreignKeys(c, table)).map((fk) => `alter table bench_copy_target add ${fk}`) },
+    ];
+    for (const v of variants) {
+      await createBare(c, table);
+      for (const stmt of v.add) {
+        await c.query(stmt);
+      }
+      const m = await timedCopy(c, file, 'bench_copy_target');
+      const size = (await indexBytes(c)) - bareBytes;
+      costs.push({
+        name: v.name, definition: v.definition, rowsPerSecond: m.rowsPerSecond,
+        extraMicrosecondsPerRow: round(perRow(m) - perRow(bare), 1),
+        extraShareOfBare: round((perRow(m) - perRow(bare)) / perRow(bare), 3),
+        sizeBytes: size,
+      });
+    }
+    await c.query('drop table bench_copy_target');
+    return { rows: bare.rows, bare, costs };
   } finally {
     await c.end();
     await rm(file, { force: true });

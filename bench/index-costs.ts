@@ -1,0 +1,41 @@
+/**
+ * What each index on `transactions` and `change_events` costs ingestion: COPY of the same rows into the bare
+ * table (primary key, and for transactions the identity key) and into the bare table plus one index (or plus
+ * the foreign keys), on the first rows of the backfilled tables. The README's index table comes from here.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import { backfilledDb, startResult, type RunContext } from './lib/context.ts';
+import { indexCosts } from './lib/copy.ts';
+import { round, target, type BenchResult } from './lib/env.ts';
+
+const ROWS = Number(process.env.BENCH_INDEX_COST_ROWS ?? 100_000);
+
+export async function runIndexCosts(ctx: RunContext): Promise<BenchResult> {
+  const source = await backfilledDb(ctx);
+  const finish = startResult(ctx, 'index-costs', 'COPY cost of each index and of the foreign keys, per row');
+  const dir = await mkdtemp(join(tmpdir(), 'jpm-sync-bench-index-'));
+  try {
+    await sql`checkpoint`.execute(source.db);
+    const transactions = await indexCosts(source.url, dir, 'transactions', ROWS);
+    const changeEvents = await indexCosts(source.url, dir, 'change_events', ROWS);
+    const sum = (xs: { extraMicrosecondsPerRow: number }[]) => round(xs.reduce((n, x) => n + Math.max(0, x.extraMicrosecondsPerRow), 0), 1);
+    const bareUs = (m: { seconds: number; rows: number }) => round((m.seconds * 1e6) / (m.rows || 1), 1);
+    return finish({
+      parameters: { rowsPerCopy: ROWS },
+      figures: {
+        transactions: { bareMicrosecondsPerRow: bareUs(transactions.bare), bare: transactions.bare, indexes: transactions.costs, extraMicrosecondsPerRowAll: sum(transactions.costs) },
+        changeEvents: { bareMicrosecondsPerRow: bareUs(changeEvents.bare), bare: changeEvents.bare, indexes: changeEvents.costs, extraMicrosecondsPerRowAll: sum(changeEvents.costs) },
+      },
+      targets: [target('indexes measured', transactions.costs.length + changeEvents.costs.length, '>=', 1)],
+      notes: [
+        'Each figure: COPY FROM STDIN of the same file (the first rows of the table in id order) after a checkpoint, into a fresh table; extra µs per row = (time per row with the index) − (time per row of the bare table).',
+        "Single runs on a shared machine: differences under ~10 % of the bare time per row are within noise (see the load average).",
+      ],
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
