@@ -109,7 +109,8 @@ export async function cancelRunTree(ex: Executor, parentRunId: string): Promise<
 /**
  * Final bookkeeping of a parent run, idempotent: windows still unfinished (their job failed outside
  * the handler, e.g. stalled too often) are closed, counts and progress are recomputed from the
- * windows, and the status is decided: all windows succeeded → succeeded; some → partial; none, or a
+ * windows, and the status is decided: all windows succeeded and no record was rejected → succeeded; some
+ * windows, or all but with rejected records (unusable money facts, `sync_rejects`) → partial; none, or a
  * permanent error already failed the run → failed; a cancelled run stays cancelled.
  */
 export async function finalizeRun(ex: Executor, parentRunId: string): Promise<{ status: string; first: boolean; startedAt: Date | null } | undefined> {
@@ -138,12 +139,14 @@ export async function finalizeRun(ex: Executor, parentRunId: string): Promise<{ 
     update sync_runs p set
       status = case
         when p.status in ('cancelled', 'failed') then p.status
-        when w.ok = w.total then 'succeeded'
+        when w.ok = w.total and w.rejected = 0 then 'succeeded'
         when w.ok > 0 then 'partial'
         else 'failed' end,
       windows_done = w.done, fetched = w.fetched, inserted = w.inserted, updated = w.updated, unchanged = w.unchanged,
       superseded = w.superseded, removed = w.removed, rejected = w.rejected, balances = w.balances,
-      error_code = coalesce(p.error_code, w.error_code), error_message = coalesce(p.error_message, w.error_message),
+      error_code = coalesce(p.error_code, w.error_code, case when w.rejected > 0 then 'records_rejected' end),
+      error_message = coalesce(p.error_message, w.error_message,
+        case when w.rejected > 0 then w.rejected || ' record(s) rejected (unusable money facts); they are retried on the next sync' end),
       started_at = coalesce(p.started_at, now()), finished_at = coalesce(p.finished_at, now())
     from w where p.id = ${parentRunId}
     returning p.status`.execute(ex);

@@ -1,12 +1,13 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { contentHash, isIdentityId } from '../normalization/identity.ts';
-import type { NormalizedTransaction, NormalizationReject } from '../normalization/transactions.ts';
+import type { NormalizedTransaction, NormalizationReject, RequestedView } from '../normalization/transactions.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
+import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
-  findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsStored,
+  findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
   updateTransactions, type DecisionRow, type ExistingTransaction, type RejectRow, type TransactionRow, type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 
@@ -64,8 +65,34 @@ export function rejectRow(account: AccountRef, r: NormalizationReject, runId: st
     jpm_transaction_id: typeof id === 'string' && id !== '' ? id : null,
     booking_date: typeof date === 'string' && isIsoDate(date) ? date : null,
     record_class: postCode === 'I' || postCode === 'P' ? postCode : null,
-    fields: r.fields ?? [],
+    fields: r.fields ?? fieldsOf(r.reason),
   };
+}
+
+/** The paths a reason names (`path: problem; path: problem`, as jpm/records.ts writes them). */
+function fieldsOf(reason: string): string[] {
+  return reason.split('; ').flatMap((part) => {
+    const at = part.indexOf(': ');
+    return at > 0 ? [part.slice(0, at)] : [];
+  });
+}
+
+/** What a query asked the bank for: it decides the class of a record whose postCode is missing or odd. */
+export function requestedView(query: Exclude<TransactionQuery, { empty: true }>): RequestedView {
+  if ('relativeDateType' in query) {
+    return query.relativeDateType === 'CURRENT_DAY' ? 'current_day' : 'prior_day';
+  }
+  return 'history';
+}
+
+/**
+ * Called after a complete walk of the bank's posted data for `dates` (the walk ended without error):
+ * open rejects of those dates that this run did not see again are resolved, since the bank no longer
+ * sends them. Bad records seen again stay open (their row now names this run). Without a run id (a
+ * direct call), nothing can tell "seen again" apart, so nothing is resolved.
+ */
+export async function resolveRejectsOfCompleteWalk(db: Database, account: AccountRef, dates: readonly string[], runId: string | null): Promise<number> {
+  return runId === null ? 0 : resolveRejectsNotSentAgain(db, account.id, dates, runId);
 }
 
 interface Plan {

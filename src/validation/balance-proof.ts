@@ -14,14 +14,17 @@ import type { Executor } from '../storage/db.ts';
  *              the net amount our rows are short of (positive: a credit missing or a debit extra);
  * - `unproved` when the evidence is missing: no final balance (or one without opening/closing
  *              ledger), or no complete fetch of the day's posted transactions (no `bank_day_fetches`
- *              row and no succeeded prior-day/range run covering it).
+ *              row and no succeeded prior-day/range run covering it), or the bank sent a record of the
+ *              day whose money facts were unusable (`rejected_record`: an open `sync_rejects` row, named
+ *              in `evidence.rejectedRecords`; it blocks the day until a later sync stores it or no longer
+ *              receives it). Rejected intraday records never block: the proof counts posted items only.
  *
  * All arithmetic happens in Postgres on bigint; nothing passes through a JS number.
  */
 export const ACCOUNT_DAY_STATES = ['proved', 'broken', 'unproved'] as const;
 export type AccountDayState = (typeof ACCOUNT_DAY_STATES)[number];
 
-export type UnprovedReason = 'no_final_balance' | 'incomplete_final_balance' | 'transactions_not_fetched';
+export type UnprovedReason = 'rejected_record' | 'no_final_balance' | 'incomplete_final_balance' | 'transactions_not_fetched';
 
 export interface AccountDayChange {
   day: IsoDate;
@@ -67,6 +70,12 @@ export async function recomputeAccountDays(ex: Executor, accountId: string, date
       from d join sync_runs r on r.account_id = ${accountId} and r.status = 'succeeded' and r.mode in ('prior_day', 'range')
         and r.kind in ('all', 'transactions') and d.day between r.window_from and r.window_to
       group by d.day
+    ), rej as (
+      select booking_date, array_agg(id::text order by id) as ids
+      from sync_rejects
+      where account_id = ${accountId} and resolved_at is null and record_type = 'transaction'
+        and booking_date = any(${days}::date[]) and record_class is distinct from 'I'
+      group by booking_date
     ), calc as (
       select d.day, acct.organization_id,
         coalesce(bal.currency, acct.currency) as currency, coalesce(bal.decimal_location, acct.decimal_location) as decimal_location,
@@ -77,6 +86,7 @@ export async function recomputeAccountDays(ex: Executor, accountId: string, date
         (f.booking_date is not null or run.day is not null) as fetched,
         f.fetched_at, f.sync_run_id as fetch_run_id, f.record_count as bank_record_count,
         f.credits_minor as bank_credits, f.debits_minor as bank_debits, run.run_id, run.finished_at as run_finished_at,
+        rej.ids as rejected_ids,
         bal.ending_ledger_minor - (bal.opening_ledger_minor + coalesce(tx.credits, 0) - coalesce(tx.debits, 0)) as diff
       from d cross join acct
       left join bal on bal.as_of_date = d.day
@@ -84,9 +94,11 @@ export async function recomputeAccountDays(ex: Executor, accountId: string, date
       left join tx on tx.booking_date = d.day
       left join f on f.booking_date = d.day
       left join run on run.day = d.day
+      left join rej on rej.booking_date = d.day
     ), judged as (
       select calc.*,
         case
+          when rejected_ids is not null then 'rejected_record'
           when not has_balance then 'no_final_balance'
           when opening is null or closing is null then 'incomplete_final_balance'
           when not fetched then 'transactions_not_fetched'
@@ -113,7 +125,8 @@ export async function recomputeAccountDays(ex: Executor, accountId: string, date
             'creditCount', credit_count, 'debitCount', debit_count),
           'bankFetch', case when fetched_at is not null then jsonb_build_object('fetchedAt', fetched_at, 'syncRunId', fetch_run_id,
             'recordCount', bank_record_count, 'creditsMinor', bank_credits::text, 'debitsMinor', bank_debits::text) end,
-          'syncRun', case when run_id is not null then jsonb_build_object('id', run_id, 'finishedAt', run_finished_at) end
+          'syncRun', case when run_id is not null then jsonb_build_object('id', run_id, 'finishedAt', run_finished_at) end,
+          'rejectedRecords', to_jsonb(rejected_ids)
         )),
         ${now.toISOString()}::timestamptz
       from verdict
