@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_QUIRKS } from '../../src/simulator/quirks.ts';
 import type { IsoDate } from '../../src/shared/time.ts';
 import { createSyncRun, getSyncRun } from '../../src/storage/sync-runs.repo.ts';
+import type { BankClient } from '../../src/sync/bank-client.ts';
+import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { coverage } from '../../src/validation/coverage.ts';
 import { daysOwed } from '../../src/validation/days.ts';
 import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
@@ -60,6 +62,24 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     return (res.body as { data: { jpmTransactionId: string }[] }).data.map((t) => t.jpmTransactionId).sort();
   }
 
+  /**
+   * The feed after `cursor`, once it holds `count` events: an event becomes readable only when every
+   * older transaction on the Postgres server has ended (the feed's no-skip rule), and other suites
+   * may hold one open for a moment.
+   */
+  async function feedAfter(cursor: string, count: number) {
+    type Events = { kind: string; entityId: string; transaction: { status: string } | null }[];
+    for (let attempt = 0; ; attempt++) {
+      const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=1000`).set(bearer(key));
+      expect(feed.status).toBe(200);
+      const events = (feed.body as { data: Events }).data;
+      if (events.length >= count || attempt >= 100) {
+        return events;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   it('a withdrawn intraday item leaves the live set after the next intraday sync: removed, with a decision and a removed event', async () => {
     const cursor = ((await request(api.app).get('/v1/changes/cursor').set(bearer(key))).body as { cursor: string }).cursor;
     env.setToday(DAY, 0.9);
@@ -96,9 +116,7 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
 
     // The read API's live set is exactly the bank's snapshot; the feed says `removed` for each withdrawn item.
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
-    const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=1000`).set(bearer(key));
-    expect(feed.status).toBe(200);
-    const events = (feed.body as { data: { kind: string; entityId: string; transaction: { status: string } | null }[] }).data;
+    const events = await feedAfter(cursor, withdrawn.length);
     const removedEvents = events.filter((e) => e.kind === 'removed');
     expect(removedEvents.map((e) => e.entityId).sort()).toEqual(withdrawn.map((r) => r.id).sort());
     expect(removedEvents.every((e) => e.transaction?.status === 'removed')).toBe(true);
@@ -126,8 +144,7 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
       .where('sync_run_id', '=', runId).execute();
     expect(decisions.map((d) => d.transaction_id).sort()).toEqual(removed.map((r) => r.id).sort());
     expect(decisions.every((d) => d.decision === 'restored' && d.rule === 'shown_again_intraday')).toBe(true);
-    const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=1000`).set(bearer(key));
-    const events = (feed.body as { data: { kind: string; entityId: string; transaction: { status: string } | null }[] }).data;
+    const events = await feedAfter(cursor, removed.length);
     expect(events.map((e) => [e.kind, e.entityId]).sort()).toEqual(removed.map((r) => ['modified', r.id]).sort());
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
   });
@@ -263,5 +280,62 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
     } finally {
       env.deps.now = realNow;
     }
+  });
+});
+
+/** The simulator's answers over mTLS, except that transactions booked on `date` never arrive (balances do). */
+function hidingDay(bank: BankClient, date: IsoDate): BankClient {
+  return {
+    getBalances: (q) => bank.getBalances(q),
+    async *transactionPages(q) {
+      for await (const page of bank.transactionPages(q)) {
+        const records = page.records.filter((r) => r.asOfDate !== date);
+        yield { ...page, records, totalRecords: page.totalRecords - (page.records.length - records.length) };
+      }
+    },
+  };
+}
+
+describe('a prior day that fetched nothing on an account that normally has activity', () => {
+  const TODAY = '2026-03-10';
+  const PRIOR = '2026-03-09';
+  let api: TestApi;
+  let env: SimBank;
+  let account: SimAccountRow;
+
+  beforeAll(async () => {
+    api = await createTestApi();
+    env = await startSimBank(api.t.db, { today: TODAY, historyDays: 30, txPerDay: 8, accounts: [{ currency: 'USD' }], quirks: QUIRKS, seed: 'fetched-nothing' });
+    account = env.accounts[0]!;
+    env.setToday(TODAY, 0.5);
+    for (const [from, to] of [['2026-02-23', '2026-02-27'], ['2026-02-28', '2026-03-04'], ['2026-03-05', '2026-03-06']]) {
+      await env.sync(account.id, { mode: 'range', from: from!, to: to! });
+    }
+  });
+  afterAll(async () => {
+    await env.stop();
+    await api.close();
+  });
+
+  it('is flagged in the run and in coverage, not reported as a plain success; a later fetch with data clears it', async () => {
+    const runId = await newRun(env, account.id, 'prior_day');
+    await syncAccountWindow({ ...env.deps, clientFor: () => Promise.resolve(hidingDay(env.bank, PRIOR)) }, {
+      runId, accountId: account.id, mode: 'prior_day', kinds: ['transactions', 'balances'],
+    });
+    const run = await getSyncRun(env.deps.db, runId);
+    expect(run?.bank_business_day).toBe(PRIOR);
+    expect(run?.warnings).toContainEqual(expect.objectContaining({ code: 'fetched_nothing', dates: [PRIOR] }));
+    const row = await env.deps.db.selectFrom('bank_day_fetches').select(['state', 'record_count']).where('account_id', '=', account.id)
+      .where('booking_date', '=', PRIOR).executeTakeFirstOrThrow();
+    expect(row).toEqual({ state: 'unexpectedly_empty', record_count: 0 });
+    const cov = await coverage(env.deps.db, env.tenancy.integrationId, [account.id], '2026-02-23', PRIOR, env.deps.now(), 26);
+    expect(cov.daysFetchedNothing).toEqual([{ accountId: account.id, day: PRIOR, syncRunId: runId }]);
+
+    // The bank's data arrives on the next fetch: the day is an ordinary fetched day again.
+    const again = await newRun(env, account.id, 'prior_day');
+    await env.sync(account.id, { mode: 'prior_day', runId: again });
+    expect((await getSyncRun(env.deps.db, again))?.warnings).not.toContainEqual(expect.objectContaining({ code: 'fetched_nothing' }));
+    const after = await coverage(env.deps.db, env.tenancy.integrationId, [account.id], '2026-02-23', PRIOR, env.deps.now(), 26);
+    expect(after.daysFetchedNothing).toEqual([]);
   });
 });
