@@ -46,7 +46,9 @@ export const SyncRunSchema = z
     error: ErrorSchema,
     bankBusinessDay: Day.nullable().meta({ description: "The business day J.P. Morgan answered for (its CURRENT_DAY for intraday, its PRIOR_DAY for prior-day runs); the run's dates follow it, not our clock" }),
     warnings: z.array(z.object({
-      code: z.string().meta({ description: 'no_business_day (the bank reports no business day: weekend or holiday, nothing owed) | fetched_nothing (a business day with no transaction on an account that normally has activity) | bank_business_day_unknown' }),
+      code: z.string().meta({
+        description: 'no_business_day (weekdays the bank reports as no business day: holidays, nothing owed) | no_current_business_day (intraday on a day the bank is closed) | fetched_nothing (business days with no transaction on an account that normally has activity) | bank_business_day_unknown',
+      }),
       message: z.string(),
       dates: z.array(Day).optional(),
     })).meta({ description: 'What a person should notice about a run that did not fail it' }),

@@ -68,24 +68,29 @@ export interface RunWarning {
   dates?: string[];
 }
 
+/** A window's run and its parent, locked for a change of their notes (warnings, bank business day). */
+export async function lockRunAndParent(ex: Executor, runId: string): Promise<{ id: string; warnings: RunWarning[] }[]> {
+  const r = await sql<{ id: string; warnings: RunWarning[] }>`
+    select id, warnings from sync_runs
+    where id = ${runId} or id = (select parent_run_id from sync_runs where id = ${runId})
+    order by id for update`.execute(ex);
+  return r.rows;
+}
+
 /**
- * Notes what the bank said about a window's business days on the window's run and its parent: the
- * warnings (a warning code already noted is replaced, so a retried window does not repeat it), the
- * business day the bank answered for, and for prior-day and intraday windows the dates actually
- * fetched (the plan's dates were the clock's estimate).
+ * Writes a run's notes: its warnings, the business day the bank answered for, and for prior-day and
+ * intraday runs the dates actually fetched (the plan's dates were an estimate before the bank answered).
  */
-export async function noteRunBankDays(
-  ex: Executor, runId: string, note: { warnings: readonly RunWarning[]; bankBusinessDay?: string; window?: { from: string; to: string } },
+export async function writeRunNotes(
+  ex: Executor, id: string, note: { warnings: readonly RunWarning[]; bankBusinessDay?: string | undefined; window?: { from: string; to: string } | undefined },
 ): Promise<void> {
-  const codes = note.warnings.map((w) => w.code);
   await sql`
     update sync_runs r set
-      warnings = coalesce((select jsonb_agg(w) from jsonb_array_elements(r.warnings) w where not (w->>'code' = any(${codes}::text[]))), '[]'::jsonb)
-        || ${JSON.stringify(note.warnings)}::jsonb,
+      warnings = ${JSON.stringify(note.warnings)}::jsonb,
       bank_business_day = coalesce(${note.bankBusinessDay ?? null}::date, r.bank_business_day),
       window_from = case when r.mode in ('prior_day', 'intraday') then coalesce(${note.window?.from ?? null}::date, r.window_from) else r.window_from end,
       window_to = case when r.mode in ('prior_day', 'intraday') then coalesce(${note.window?.to ?? null}::date, r.window_to) else r.window_to end
-    where r.id = ${runId} or r.id = (select parent_run_id from sync_runs where id = ${runId})`.execute(ex);
+    where r.id = ${id}`.execute(ex);
 }
 
 export async function markRunStarted(ex: Executor, id: string): Promise<void> {

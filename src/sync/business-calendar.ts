@@ -1,4 +1,5 @@
 import type { WireBalanceAccount } from '../normalization/wire.ts';
+import type { RunWarning } from '../storage/sync-runs.repo.ts';
 import { addDays, diffDays, isIsoDate, localDate, type IsoDate } from '../shared/time.ts';
 import type { BankClient } from './bank-client.ts';
 
@@ -51,4 +52,30 @@ export function estimateBusinessDay(
   const heardOn = localDate(new Date(account.bank_calendar_at), account.time_zone);
   const moved = diffDays(heardOn, clockDay);
   return moved > 0 ? addDays(account.bank_business_day, moved) : account.bank_business_day;
+}
+
+const WARNINGS: Record<string, (dates: readonly IsoDate[]) => string> = {
+  no_business_day: (d) => `J.P. Morgan reports no business day on ${d.join(', ')} (a bank holiday): nothing owed, recorded as such`,
+  no_current_business_day: () => 'J.P. Morgan reports no current business day for the account (weekend or bank holiday): nothing to fetch',
+  fetched_nothing: (d) => `J.P. Morgan reported no transaction on business day(s) ${d.join(', ')}, although the account normally has activity`,
+  bank_business_day_unknown: () => 'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
+};
+
+/** A run warning with its standard message. */
+export function warningOf(code: string, dates: readonly IsoDate[]): RunWarning {
+  const message = (WARNINGS[code] ?? (() => code))(dates);
+  return dates.length > 0 ? { code, message, dates: [...dates] } : { code, message };
+}
+
+/** Warnings of a run plus a window's: one per code, their dates united (so a retried window adds nothing). */
+export function mergeWarnings(existing: readonly RunWarning[], added: readonly RunWarning[]): RunWarning[] {
+  const byCode = new Map<string, Set<IsoDate>>();
+  for (const w of [...existing, ...added]) {
+    const dates = byCode.get(w.code) ?? new Set<IsoDate>();
+    for (const d of w.dates ?? []) {
+      dates.add(d);
+    }
+    byCode.set(w.code, dates);
+  }
+  return [...byCode].map(([code, dates]) => warningOf(code, [...dates].sort()));
 }

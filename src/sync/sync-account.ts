@@ -6,16 +6,16 @@ import { normalizeTransactions } from '../normalization/transactions.ts';
 import { NotFoundError, UpstreamRejectedError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
-import { addDays, diffDays, eachDay, isIsoDate, localDate, type IsoDate } from '../shared/time.ts';
+import { addDays, diffDays, eachDay, isIsoDate, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
 import { getAccount, recordBankCalendar, touchAccountSynced, type AccountRow } from '../storage/accounts.repo.ts';
 import { balanceHashes, upsertBalances } from '../storage/balances.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { emptyFetchedDays, recentActivity, setEmptyDayState, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
-import { addRunCounts, noteRunBankDays, type RunWarning } from '../storage/sync-runs.repo.ts';
+import { addRunCounts, lockRunAndParent, writeRunNotes, type RunWarning } from '../storage/sync-runs.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.ts';
-import { askBankDay, estimateBusinessDay } from './business-calendar.ts';
+import { askBankDay, estimateBusinessDay, mergeWarnings, warningOf } from './business-calendar.ts';
 import { CurrentDaySnapshot, PostedDayTally } from './day-tally.ts';
 import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef } from './ingest.ts';
 import { reconcileIntraday, resolvePending } from './supersede.ts';
@@ -131,10 +131,7 @@ async function bankDaysFor(deps: SyncDeps, client: BankClient, row: AccountRow, 
       notes.bankBusinessDay = answer.day;
       return { currentDay: estimate, priorDay: answer.day };
     }
-    notes.warnings.push({
-      code: 'bank_business_day_unknown',
-      message: 'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
-    });
+    notes.warnings.push(warningOf('bank_business_day_unknown', []));
     return { currentDay: estimate, ...(row.bank_prior_business_day ? { priorDay: row.bank_prior_business_day } : {}) };
   }
   const earliest = diffDays(estimate, localDate(deps.now(), row.time_zone)) < 0 ? localDate(deps.now(), row.time_zone) : estimate;
@@ -197,7 +194,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     notes.warnings.push(...(await classifyPostedDays(deps.db, account, plan.postedDates, balanceDays)));
   }
   if (job.runId && (notes.warnings.length > 0 || notes.bankBusinessDay || notes.window)) {
-    await noteRunBankDays(deps.db, job.runId, notes);
+    await noteRun(deps.db, job.runId, notes);
   }
   await touchAccountSynced(deps.db, row.id, deps.now());
   if (deps.onPostedDays && plan.postedDates.length > 0) {
@@ -276,7 +273,7 @@ async function reconcileCurrentDay(
   }
   if (!day) {
     if (complete && complete.ids.size === 0) {
-      notes.warnings.push({ code: 'no_business_day', message: 'J.P. Morgan reports no current business day for the account (weekend or bank holiday): nothing to fetch' });
+      notes.warnings.push(warningOf('no_current_business_day', []));
     }
     return {};
   }
@@ -296,6 +293,15 @@ async function reconcileCurrentDay(
   return { removed: r.removed, updated: r.restored };
 }
 
+/** Adds a window's notes to its run and to the run's parent (warnings merged by code, dates united). */
+async function noteRun(db: Database, runId: string, notes: RunNotes): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (const row of await lockRunAndParent(trx, runId)) {
+      await writeRunNotes(trx, row.id, { ...notes, warnings: mergeWarnings(row.warnings, notes.warnings) });
+    }
+  });
+}
+
 /**
  * After a posted (prior-day or range) window with balances: a date the bank gave neither a balance
  * nor a transaction for is `no_business_day` (weekend, bank holiday: nothing was owed, and the run
@@ -306,11 +312,10 @@ async function classifyPostedDays(db: Database, account: AccountRef, dates: read
   const warnings: RunWarning[] = [];
   const noBusiness = dates.filter((d) => !balanceDays.has(d));
   await setEmptyDayState(db, account.id, noBusiness, 'no_business_day');
-  if (noBusiness.length > 0) {
-    warnings.push({
-      code: 'no_business_day', dates: noBusiness,
-      message: `J.P. Morgan reports no business day on ${noBusiness.join(', ')} (weekend or bank holiday): nothing owed, recorded as such`,
-    });
+  // Weekends are recorded but expected; a weekday without a business day (a bank holiday) is worth saying.
+  const holidays = noBusiness.filter((d) => !isWeekend(d));
+  if (holidays.length > 0) {
+    warnings.push(warningOf('no_business_day', holidays));
   }
   const open = dates.filter((d) => balanceDays.has(d));
   await setEmptyDayState(db, account.id, open, 'fetched');
@@ -319,10 +324,7 @@ async function classifyPostedDays(db: Database, account: AccountRef, dates: read
     const activity = await recentActivity(db, account.id, empty);
     if (activity.days >= 3 && activity.active * 2 > activity.days) {
       await setEmptyDayState(db, account.id, empty, 'unexpectedly_empty');
-      warnings.push({
-        code: 'fetched_nothing', dates: empty,
-        message: `J.P. Morgan reported no transaction on business day(s) ${empty.join(', ')}, although the account had activity on ${activity.active} of its last ${activity.days} business days`,
-      });
+      warnings.push(warningOf('fetched_nothing', empty));
     }
   }
   return warnings;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { estimateBusinessDay, answeredDay } from '../../src/sync/business-calendar.ts';
+import { answeredDay, estimateBusinessDay, mergeWarnings, warningOf } from '../../src/sync/business-calendar.ts';
 import { planWindow } from '../../src/sync/sync-account.ts';
 
 const job = { runId: null, accountId: 'a', kinds: ['transactions', 'balances'] as const };
@@ -42,5 +42,15 @@ describe('business calendar', () => {
     // The bank was a day behind our clock when it last answered, two clock days ago: it still is.
     expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: '2026-11-22', bank_calendar_at: '2026-11-23T17:00:00Z' }, now)).toBe('2026-11-24');
     expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: '2026-11-25', bank_calendar_at: '2026-11-25T16:00:00Z' }, now)).toBe('2026-11-25');
+  });
+});
+
+describe('run warnings', () => {
+  it('merge one per code with their dates united, so a retried window adds nothing', () => {
+    const first = [warningOf('no_business_day', ['2026-03-03'])];
+    const merged = mergeWarnings(first, [warningOf('no_business_day', ['2026-04-03', '2026-03-03']), warningOf('fetched_nothing', ['2026-03-09'])]);
+    expect(merged.map((w) => [w.code, w.dates])).toEqual([['no_business_day', ['2026-03-03', '2026-04-03']], ['fetched_nothing', ['2026-03-09']]]);
+    expect(merged[0]?.message).toContain('2026-03-03, 2026-04-03');
+    expect(mergeWarnings(merged, merged)).toEqual(merged);
   });
 });
