@@ -6,8 +6,10 @@ import { pinoHttp } from 'pino-http';
 import type { Config } from '../config/index.ts';
 import { createLogger, scrubSecrets } from '../shared/logger.ts';
 import { enableDefaultMetrics } from '../shared/metrics.ts';
+import { Admission } from './admission.ts';
 import type { AuditSink } from './audit.ts';
 import type { ApiKeyStore } from './auth.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
 import { cors } from './cors.ts';
 import { errorMiddleware, notFoundMiddleware } from './errors.ts';
 import type { IdempotencyStore } from './idempotency.ts';
@@ -35,6 +37,18 @@ export interface AppDeps {
   /** JSON body limit (default 256 kB; larger bodies get a 413 problem). */
   jsonLimit?: string;
   version?: string;
+  /** Failed-authentication throttling shared by the replicas (src/http/auth-throttle.ts). */
+  authThrottle?: AuthThrottle;
+  /** METRICS_TOKEN: /metrics then requires it as a bearer token (and also serves integration-labelled metrics). */
+  metricsToken?: string | undefined;
+}
+
+/** `TRUST_PROXY`: '' = the socket's address; a number = hops; otherwise Express's own syntax (`loopback`, CIDRs). */
+export function trustProxySetting(value: string): boolean | number | string {
+  if (value.trim() === '') {
+    return false;
+  }
+  return /^\d+$/.test(value.trim()) ? Number(value.trim()) : value.trim();
 }
 
 const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
@@ -48,8 +62,11 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // Behind a load balancer the client's address (auth throttling per source) is in X-Forwarded-For.
+  app.set('trust proxy', trustProxySetting(deps.config.http.trustProxy));
   const log = createLogger('http');
   enableDefaultMetrics();
+  const admission = new Admission(deps.config.http.admission);
 
   app.use(requestIdMiddleware(log));
   app.use(httpMetrics());
@@ -83,12 +100,16 @@ export function createApp(deps: AppDeps): Express {
   if (deps.config.http.corsOrigins.length > 0) {
     app.use(cors(deps.config.http.corsOrigins));
   }
+  app.use(admission.middleware());
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', readinessHandler(deps.readiness, log));
-  app.get('/metrics', metricsHandler());
+  app.get('/readyz', readinessHandler(deps.readiness, log, () => admission.state()));
+  // With METRICS_LISTEN, /metrics lives on its own listener (main/api.ts) and not here.
+  if (deps.config.http.metricsListen === '') {
+    app.get('/metrics', metricsHandler({ token: deps.metricsToken, withIdentifiers: deps.metricsToken !== undefined }));
+  }
 
   let openapi: unknown;
   const openapiDocument = (): unknown =>
@@ -109,10 +130,12 @@ export function createApp(deps: AppDeps): Express {
     res.type('html').send(docsPage);
   });
 
-  app.use(QUEUES_BASE_PATH, ...queuesBoard(deps.queues ?? [], deps.apiKeys, deps.audit));
+  app.use(QUEUES_BASE_PATH, ...queuesBoard(deps.queues ?? [], deps.apiKeys, deps.audit, deps.authThrottle));
 
   rememberRoutes(app, deps.routes);
-  app.use(buildRouter(deps.routes, { apiKeys: deps.apiKeys, audit: deps.audit, idempotency: deps.idempotency, jsonLimit: deps.jsonLimit ?? '256kb' }));
+  app.use(buildRouter(deps.routes, {
+    apiKeys: deps.apiKeys, audit: deps.audit, idempotency: deps.idempotency, jsonLimit: deps.jsonLimit ?? '256kb', authThrottle: deps.authThrottle,
+  }));
 
   const shapes = deps.routes.map((r) => ({ method: r.method, pattern: pathPattern(r.path) }));
   app.use(notFoundMiddleware(() => shapes));

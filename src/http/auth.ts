@@ -2,6 +2,7 @@ import type { Request, RequestHandler } from 'express';
 import { roleAllows, type ApiKeyRole, type Permission, type Principal } from '../domain/access.ts';
 import { AppError, NotFoundError } from '../shared/errors.ts';
 import { apiKeyMatches, apiKeyPrefix } from './api-key-token.ts';
+import { TooManyFailedAuthenticationsError, type AuthThrottle } from './auth-throttle.ts';
 import { requestContext } from './request-context.ts';
 
 /**
@@ -82,13 +83,37 @@ export async function authenticateKey(store: ApiKeyStore, token: string | undefi
 /** Use of a key is recorded at most this often per process (the store writes at most once a minute anyway). */
 const MARK_USED_EVERY_MS = 60_000;
 
-/** Sets the request's principal or fails with 401. */
-export function authenticate(store: ApiKeyStore, options: { allowBasic?: boolean } = {}): RequestHandler {
+/**
+ * Authenticates a presented key; a wrong one is counted by the throttle (src/http/auth-throttle.ts)
+ * and answered 429 instead of 401 once its source or key prefix is over the limit. A correct key is
+ * checked first and always passes.
+ */
+async function authenticateThrottled(req: Request, store: ApiKeyStore, token: string | undefined, throttle: AuthThrottle | undefined): Promise<Principal> {
+  try {
+    return await authenticateKey(store, token);
+  } catch (err) {
+    if (!throttle || token === undefined || !(err instanceof UnauthenticatedError)) {
+      throw err;
+    }
+    const ctx = requestContext(req);
+    // A malformed secret still counts against the prefix it names.
+    const prefix = apiKeyPrefix(token) ?? /^jpms_([a-z0-9]{8})_/.exec(token)?.[1];
+    const verdict = await throttle.recordFailure(req.ip ?? req.socket.remoteAddress ?? 'unknown', prefix, ctx.log);
+    if (verdict.throttled) {
+      ctx.log.warn({ keyPrefix: prefix, retryAfterMs: verdict.retryAfterMs }, 'failed authentications throttled');
+      throw new TooManyFailedAuthenticationsError(verdict.retryAfterMs);
+    }
+    throw err;
+  }
+}
+
+/** Sets the request's principal or fails with 401 (429 when failed attempts are throttled). */
+export function authenticate(store: ApiKeyStore, options: { allowBasic?: boolean; throttle?: AuthThrottle | undefined } = {}): RequestHandler {
   // Saves a database round trip on nearly every request (bench/read-api.ts); bounded by the number of keys.
   const lastMarked = new Map<string, number>();
   return async (req, _res, next) => {
     const ctx = requestContext(req);
-    const principal = await authenticateKey(store, presentedKey(req, options.allowBasic));
+    const principal = await authenticateThrottled(req, store, presentedKey(req, options.allowBasic), options.throttle);
     ctx.principal = principal;
     ctx.log = ctx.log.child({ apiKey: principal.keyPrefix });
     const now = Date.now();

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
 import { isAppError, type FieldError } from '../shared/errors.ts';
+import { httpRequestsShedTotal } from '../shared/metrics.ts';
 import { findRequestContext } from './request-context.ts';
 import { sendJson } from './respond.ts';
 
@@ -37,6 +38,8 @@ const TITLES: Record<string, string> = {
   idempotency_key_reused: 'Idempotency key reused with a different request',
   idempotency_request_in_progress: 'A request with this idempotency key is in progress',
   invalid_value: 'Invalid value',
+  overloaded: 'Service overloaded',
+  too_many_failed_authentications: 'Too many failed authentications',
   conflict: 'Conflict',
   internal_error: 'Internal server error',
 };
@@ -91,6 +94,17 @@ function postgresClientError(err: unknown): { status: number; code: string; deta
   return undefined;
 }
 
+/** Seconds a client is asked to wait after a 503 caused by load. */
+const OVERLOAD_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * No Postgres connection became free within DB_POOL_WAIT_MS (pg-pool's own message): the process is
+ * overloaded, not broken. A 503 with Retry-After tells the client to come back; a 500 would say we failed.
+ */
+function isPoolExhausted(err: unknown): boolean {
+  return err instanceof Error && /^timeout exceeded when trying to connect$/i.test(err.message);
+}
+
 const BODY_PARSER_CODES: Record<string, { code: string; detail: string }> = {
   'entity.parse.failed': { code: 'malformed_json', detail: 'The request body is not valid JSON.' },
   'entity.too.large': { code: 'payload_too_large', detail: 'The request body exceeds the size limit.' },
@@ -108,6 +122,9 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   if (err instanceof ZodError) {
     return { problem: buildProblem(400, 'validation_failed', 'The request is invalid; see errors.', requestId, zodFieldErrors(err)), internal: false };
   }
+  if (isPoolExhausted(err)) {
+    return { problem: buildProblem(503, 'overloaded', `The service is at capacity; retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds.`, requestId), internal: false };
+  }
   const pgErr = postgresClientError(err);
   if (pgErr) {
     return { problem: buildProblem(pgErr.status, pgErr.code, pgErr.detail, requestId), internal: false };
@@ -123,6 +140,12 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   };
 }
 
+/** An AppError may ask the client to come back later: `details.retryAfterSeconds` becomes `Retry-After`. */
+function retryAfterOf(err: unknown): number | undefined {
+  const value = isAppError(err) ? err.details?.retryAfterSeconds : undefined;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.ceil(value) : undefined;
+}
+
 /**
  * The single error middleware. Client mistakes are answered as 4xx problems and logged at debug;
  * our own failures become a generic 500 whose log line has the error type, code and message (the
@@ -135,6 +158,9 @@ export function errorMiddleware(): ErrorRequestHandler {
     const { problem, internal } = toProblem(err, requestId);
     if (internal) {
       ctx?.log.error({ err, status: problem.status, route: ctx.route?.path }, 'request failed');
+    } else if (problem.code === 'overloaded') {
+      httpRequestsShedTotal.inc({ reason: 'db_pool' });
+      ctx?.log.warn({ route: ctx.route?.path }, 'request shed: no database connection free in time');
     } else {
       ctx?.log.debug({ code: problem.code, status: problem.status }, 'request rejected');
     }
@@ -143,6 +169,10 @@ export function errorMiddleware(): ErrorRequestHandler {
     }
     if (res.headersSent) {
       return;
+    }
+    const retryAfter = problem.code === 'overloaded' ? OVERLOAD_RETRY_AFTER_SECONDS : retryAfterOf(err);
+    if (retryAfter !== undefined) {
+      res.setHeader('Retry-After', String(retryAfter));
     }
     if (!ctx) {
       res.status(problem.status).type('application/problem+json').send(JSON.stringify(problem));

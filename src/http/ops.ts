@@ -1,6 +1,10 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { httpRequestDurationSeconds, httpRequestsTotal, renderMetrics } from '../shared/metrics.ts';
 import type { Logger } from '../shared/logger.ts';
+import type { AdmissionState } from './admission.ts';
+import { presentedKey } from './auth.ts';
+import { buildProblem } from './errors.ts';
 import { findRequestContext } from './request-context.ts';
 
 /**
@@ -34,17 +38,47 @@ async function runCheck(c: HealthCheck, log: Logger): Promise<[string, { status:
   }
 }
 
-export function readinessHandler(checks: readonly HealthCheck[], log: Logger): RequestHandler {
+/**
+ * `/readyz`: every check, plus `admission` (in-flight and queued requests). While the wait queue is
+ * full the process is shedding requests: it answers 503 `saturated`, so a load balancer sends new
+ * connections to another replica until it has drained (liveness, `/healthz`, stays 200).
+ */
+export function readinessHandler(checks: readonly HealthCheck[], log: Logger, admission?: () => AdmissionState): RequestHandler {
   return async (_req, res) => {
     const results = await Promise.all(checks.map((c) => runCheck(c, log)));
-    const ready = results.every(([, r]) => r.status === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: Object.fromEntries(results) });
+    const load = admission?.();
+    const ready = results.every(([, r]) => r.status === 'ok') && !load?.saturated;
+    const status = ready ? 'ready' : results.every(([, r]) => r.status === 'ok') ? 'saturated' : 'not_ready';
+    res.status(ready ? 200 : 503).json({
+      status,
+      checks: {
+        ...Object.fromEntries(results),
+        ...(load ? { admission: { status: load.saturated ? 'saturated' : 'ok', inFlight: load.inFlight, queued: load.queued, maxConcurrent: load.maxConcurrent, maxQueue: load.maxQueue } } : {}),
+      },
+    });
   };
 }
 
-export function metricsHandler(): RequestHandler {
-  return async (_req, res) => {
-    const { contentType, body } = await renderMetrics();
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * `/metrics`. With a `token` (METRICS_TOKEN) it answers only `Authorization: Bearer <token>` (401
+ * otherwise). Metrics whose labels identify integrations are served only when `withIdentifiers`
+ * (the scrape is protected by the token or a separate listener).
+ */
+export function metricsHandler(options: { token?: string | undefined; withIdentifiers?: boolean } = {}): RequestHandler {
+  const expected = options.token === undefined ? undefined : digest(options.token);
+  return async (req, res) => {
+    if (expected) {
+      const presented = presentedKey(req);
+      if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
+        const requestId = findRequestContext(req)?.requestId ?? 'unknown';
+        res.status(401).set('WWW-Authenticate', 'Bearer realm="jpm-sync metrics"').type('application/problem+json')
+          .send(JSON.stringify(buildProblem(401, 'unauthenticated', 'Send the metrics token: Authorization: Bearer <METRICS_TOKEN>', requestId)));
+        return;
+      }
+    }
+    const { contentType, body } = await renderMetrics({ withIdentifiers: options.withIdentifiers ?? false });
     res.setHeader('Content-Type', contentType);
     res.send(body);
   };

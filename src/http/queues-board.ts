@@ -6,6 +6,7 @@ import type { ErrorRequestHandler, RequestHandler, Router } from 'express';
 import type { AuditSink } from './audit.ts';
 import { registerAudit } from './audit.ts';
 import { authenticate, authorize, ForbiddenError, type ApiKeyStore } from './auth.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
 import { requestContext } from './request-context.ts';
 import { runBeforeSend } from './respond.ts';
 
@@ -24,7 +25,9 @@ export const QUEUES_BASE_PATH = '/admin/queues';
  * answers with its own `res.json`, not through `sendJson`, so the audit hook runs from a wrapped
  * `res.send`: the row is written before the answer leaves, as for every other route.
  */
-export function queuesBoard(queues: readonly Queue[], apiKeys: ApiKeyStore, audit: AuditSink): (RequestHandler | ErrorRequestHandler | Router)[] {
+export function queuesBoard(
+  queues: readonly Queue[], apiKeys: ApiKeyStore, audit: AuditSink, throttle?: AuthThrottle,
+): (RequestHandler | ErrorRequestHandler | Router)[] {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUES_BASE_PATH);
   // @bull-board/express pins its own patch release of @bull-board/api; the adapter interface is the same.
@@ -73,7 +76,7 @@ export function queuesBoard(queues: readonly Queue[], apiKeys: ApiKeyStore, audi
     next(err);
   };
   return [
-    markRoute, authenticate(apiKeys, { allowBasic: true }), auditMutations, authorize('queues:admin'), allOrganizationsOnly,
+    markRoute, authenticate(apiKeys, { allowBasic: true, throttle }), auditMutations, authorize('queues:admin'), allOrganizationsOnly,
     serverAdapter.getRouter() as Router, basicChallenge,
   ];
 }

@@ -4,6 +4,7 @@ import type { Permission, Principal } from '../domain/access.ts';
 import type { Logger } from '../shared/logger.ts';
 import { registerAudit, type AuditSink } from './audit.ts';
 import { authenticate, authorize, orgAccess, type ApiKeyStore, type OrgAccess } from './auth.ts';
+import type { AuthThrottle } from './auth-throttle.ts';
 import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
 import { runBeforeSend, sendJson } from './respond.ts';
@@ -132,6 +133,8 @@ export function pathPattern(path: string): RegExp {
 
 export interface RouteDeps {
   apiKeys: ApiKeyStore;
+  /** Failed-authentication throttling (src/http/auth-throttle.ts); absent = none. */
+  authThrottle?: AuthThrottle | undefined;
   audit: AuditSink;
   idempotency: IdempotencyStore;
   jsonLimit: string;
@@ -186,7 +189,7 @@ export function buildRouter(routes: readonly Route[], deps: RouteDeps): Router {
         requestContext(req).route = { method: route.method, path: route.path };
         next();
       },
-      authenticate(deps.apiKeys),
+      authenticate(deps.apiKeys, { throttle: deps.authThrottle }),
     ];
     if (route.method !== 'get') {
       chain.push((req, _res, next) => {

@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
 import type { Queue } from 'bullmq';
-import type { Express } from 'express';
+import express, { type Express } from 'express';
 import { sql } from 'kysely';
 import { adminApiRoutes } from '../admin-api/index.ts';
 import type { AppContext } from '../context.ts';
 import { createApp, type HealthCheck } from '../http/app.ts';
+import { redisAuthThrottle } from '../http/auth-throttle.ts';
+import { metricsHandler } from '../http/ops.ts';
 import type { Route } from '../http/routes.ts';
 import { readApiRoutes } from '../read-api/index.ts';
 import { QUEUE_NAMES } from '../scheduler/index.ts';
@@ -66,7 +68,32 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
       ...(options.readiness ?? []),
     ],
     queues: options.queues ?? QUEUE_NAMES.map((name) => ctx.queues.queue(name)),
+    metricsToken: ctx.secrets.metricsToken,
+    authThrottle: redisAuthThrottle(ctx.queues.redis, ctx.queues.prefix, ctx.config.http.authThrottle),
   });
+}
+
+/**
+ * METRICS_LISTEN: /metrics on its own `host:port` (e.g. an address only Prometheus reaches), with
+ * everything (integration-labelled gauges too) and METRICS_TOKEN still required when set.
+ */
+async function startMetricsListener(ctx: AppContext): Promise<Server | undefined> {
+  const listen = ctx.config.http.metricsListen;
+  if (listen === '') {
+    return undefined;
+  }
+  const at = listen.lastIndexOf(':');
+  const host = listen.slice(0, at).replace(/^\[|\]$/g, '');
+  const port = Number(listen.slice(at + 1));
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/metrics', metricsHandler({ token: ctx.secrets.metricsToken, withIdentifiers: true }));
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, host, () => resolve(s));
+    s.once('error', reject);
+  });
+  ctx.logger.info({ host, port }, 'metrics listening');
+  return server;
 }
 
 const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
@@ -85,6 +112,7 @@ export async function startApi(ctx: AppContext): Promise<Stoppable & { server: S
     const s = app.listen(ctx.config.http.port, ctx.config.http.host, () => resolve(s));
     s.once('error', reject);
   });
+  const metricsServer = await startMetricsListener(ctx);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
   const base = ctx.config.http.publicBaseUrl || `http://${ctx.config.http.host}:${port}`;
@@ -101,6 +129,7 @@ export async function startApi(ctx: AppContext): Promise<Stoppable & { server: S
       new Promise<void>((resolve) => {
         clearInterval(purge);
         stopMetrics();
+        metricsServer?.close();
         server.close(() => resolve());
         server.closeIdleConnections();
       }),

@@ -41,6 +41,17 @@ export const certificateDaysToExpiry = new Gauge({
   name: 'jpm_certificate_days_to_expiry', help: 'Days until the active client certificate of an integration expires',
   labelNames: ['integration'] as const, registers,
 });
+/** The same without ids, for scrapes that are not protected (see IDENTIFYING_METRICS). */
+export const certificateDaysToExpiryMin = new Gauge({
+  name: 'jpm_certificate_days_to_expiry_min', help: 'Fewest days until an active client certificate of any integration expires',
+  registers,
+});
+
+/**
+ * Metrics whose labels identify customers' integrations. They are served only where /metrics is
+ * protected (METRICS_TOKEN or a separate METRICS_LISTEN address); an open /metrics leaves them out.
+ */
+export const IDENTIFYING_METRICS: readonly string[] = ['jpm_certificate_days_to_expiry'];
 export const integrationsOverdue = new Gauge({
   name: 'jpm_integrations_overdue', help: 'Integrations past an onboarding due date', registers,
 });
@@ -55,6 +66,15 @@ export const httpRequestsTotal = new Counter({
 export const httpRequestDurationSeconds = new Histogram({
   name: 'jpm_http_request_duration_seconds', help: 'HTTP request duration by method, route template and status',
   labelNames: ['method', 'route', 'status'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers,
+});
+
+export const httpRequestsShedTotal = new Counter({
+  name: 'jpm_http_requests_shed_total', help: 'Requests answered 503 overloaded, by reason (queue_full, queue_timeout, db_pool)',
+  labelNames: ['reason'] as const, registers,
+});
+export const authFailuresTotal = new Counter({
+  name: 'jpm_auth_failures_total', help: 'Failed API key authentications by outcome (rejected = 401, throttled = 429)',
+  labelNames: ['outcome'] as const, registers,
 });
 
 type ScrapeHook = () => Promise<void>;
@@ -81,8 +101,22 @@ export function enableDefaultMetrics(): void {
   }
 }
 
-/** The exposition text. A failing hook is logged and its gauge keeps its last value; the scrape still answers. */
-export async function renderMetrics(): Promise<{ contentType: string; body: string }> {
+function withoutIdentifyingMetrics(text: string): string {
+  const names = new Set(IDENTIFYING_METRICS);
+  return text
+    .split('\n')
+    .filter((line) => {
+      const name = line.startsWith('# ') ? line.split(' ')[2] : /^[A-Za-z_:][A-Za-z0-9_:]*/.exec(line)?.[0];
+      return name === undefined || !names.has(name);
+    })
+    .join('\n');
+}
+
+/**
+ * The exposition text. A failing hook is logged and its gauge keeps its last value; the scrape still
+ * answers. `withIdentifiers: false` (the default) leaves out IDENTIFYING_METRICS.
+ */
+export async function renderMetrics(options: { withIdentifiers?: boolean } = {}): Promise<{ contentType: string; body: string }> {
   const log = createLogger('main');
   await Promise.all(
     scrapeHooks.map(async (hook) => {
@@ -93,5 +127,6 @@ export async function renderMetrics(): Promise<{ contentType: string; body: stri
       }
     }),
   );
-  return { contentType: metricsRegistry.contentType, body: await metricsRegistry.metrics() };
+  const body = await metricsRegistry.metrics();
+  return { contentType: metricsRegistry.contentType, body: options.withIdentifiers ? body : withoutIdentifyingMetrics(body) };
 }

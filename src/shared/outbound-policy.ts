@@ -135,6 +135,12 @@ function bigIntToIpv4(v: bigint): string {
   return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');
 }
 
+/** The /64 network of an IPv6 address, e.g. `2001:db8:1:2::` (for per-network counters). */
+export function ipv6Network64(ip: string): string {
+  const v = ipv6ToBigInt(ip) >> 64n;
+  return `${[48n, 32n, 16n, 0n].map((s) => ((v >> s) & 0xffffn).toString(16)).join(':')}::`;
+}
+
 /** The IPv4 address an IPv6 address stands for (IPv4-mapped, NAT64 well-known prefix, 6to4), if any. */
 export function embeddedIpv4(ip: string): string | undefined {
   if (isIP(ip) !== 6) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
@@ -5,14 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import request from 'supertest';
+import { Agent, request as undiciRequest } from 'undici';
+import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDRESS_REFUSED, CONNECTION_FAILED, runWebhookDeliveries } from '../../src/events/webhook-delivery.ts';
+import { defineRoute } from '../../src/http/routes.ts';
 import { JpmClient } from '../../src/jpm/client.ts';
 import { buildApiApp } from '../../src/main/api.ts';
+import { createContext } from '../../src/context.ts';
+import { authFailuresTotal, httpRequestsShedTotal } from '../../src/shared/metrics.ts';
 import { createOutboundPolicy, type Resolver } from '../../src/shared/outbound-policy.ts';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
-import { chaos } from './support/chaos.ts';
+import { chaos, sleep } from './support/chaos.ts';
 import { captureLogs } from './support/logs.ts';
 
 /**
@@ -285,5 +291,177 @@ describe('SSRF: integration base URLs and the connection test', () => {
       await dev.close();
     }
     expect(connections).toBeGreaterThan(0);
+  });
+});
+
+describe('overload', () => {
+  /** Fires `n` requests at once over real sockets (one connection each) and returns their statuses and headers. */
+  async function burst(base: string, path: string, key: string, n: number) {
+    const agent = new Agent({ connections: n, pipelining: 0 });
+    try {
+      return await Promise.all(Array.from({ length: n }, async () => {
+        const res = await undiciRequest(`${base}${path}`, { dispatcher: agent, headers: { authorization: `Bearer ${key}` } });
+        const text = await res.body.text();
+        return { status: res.statusCode, retryAfter: res.headers['retry-after'], type: String(res.headers['content-type']), text };
+      }));
+    } finally {
+      await agent.close();
+    }
+  }
+
+  async function listen(app: ReturnType<typeof buildApiApp>): Promise<{ base: string; close: () => Promise<void> }> {
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((r) => server.once('listening', r));
+    return {
+      base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+    };
+  }
+
+  const shed = async () => (await httpRequestsShedTotal.get()).values.reduce((sum, v) => sum + v.value, 0);
+
+  it('answers 200 concurrent reads with 200s and 503 overloaded + Retry-After only, never a 500 (as configured, and squeezed)', async () => {
+    const viewer = await api.key('viewer', orgId);
+    const squeezed = buildApiApp({ ...api.ctx, config: { ...api.ctx.config, http: { ...api.ctx.config.http, admission: { maxConcurrent: 2, maxQueue: 10, queueTimeoutMs: 50 } } } });
+    for (const [label, app] of [['defaults', api.app], ['squeezed', squeezed]] as const) {
+      const server = await listen(app);
+      const before = await shed();
+      try {
+        const results = await burst(server.base, '/v1/transactions?limit=100', viewer, 200);
+        const statuses = results.map((r) => r.status);
+        c.count('requests', results.length);
+        const ok = statuses.filter((s) => s === 200).length;
+        const busy = statuses.filter((s) => s === 503).length;
+        console.log(`[chaos] 200 concurrent reads (${label} admission): ${ok} × 200, ${busy} × 503`);
+        expect(ok + busy, JSON.stringify(statuses)).toBe(200);
+        expect(ok).toBeGreaterThan(0);
+        if (label === 'squeezed') {
+          expect(busy).toBeGreaterThan(0);
+        }
+        for (const r of results.filter((x) => x.status === 503)) {
+          expect(r.type).toMatch(/^application\/problem\+json/);
+          expect(JSON.parse(r.text)).toMatchObject({ status: 503, code: 'overloaded' });
+          expect(Number(r.retryAfter)).toBeGreaterThan(0);
+        }
+        expect(await shed() - before).toBe(busy);
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  it('sheds beyond the wait queue, reports saturation on /readyz, and serves the queued requests once a slot frees', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let entered!: () => void;
+    const holding = new Promise<void>((r) => { entered = r; });
+    const hold = defineRoute({
+      method: 'get', path: '/v1/test/hold', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+      response: { status: 200, schema: z.object({ ok: z.boolean() }), description: 'after the gate opens' },
+      handler: async () => {
+        entered();
+        await gate;
+        return { ok: true };
+      },
+    });
+    const tight = buildApiApp({ ...api.ctx, config: { ...api.ctx.config, http: { ...api.ctx.config.http, admission: { maxConcurrent: 1, maxQueue: 1, queueTimeoutMs: 30_000 } } } }, { extraRoutes: [hold] });
+    const first = request(tight).get('/v1/test/hold').set(bearer(api.adminKey)).then((r) => r);
+    await holding;
+    const queued = request(tight).get('/v1/organizations').set(bearer(api.adminKey)).then((r) => r);
+    await sleep(100);
+    const ready = await request(tight).get('/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'saturated', checks: { admission: { status: 'saturated', inFlight: 1, queued: 1 }, postgres: { status: 'ok' } } });
+    expect((await request(tight).get('/healthz')).status).toBe(200);
+    const refused = await request(tight).get('/v1/organizations').set(bearer(api.adminKey));
+    expectProblem(refused, 503, 'overloaded');
+    expect(refused.headers['retry-after']).toBe('2');
+    release();
+    expect((await first).status).toBe(200);
+    expect((await queued).status).toBe(200);
+    expect((await request(tight).get('/readyz')).body).toMatchObject({ status: 'ready', checks: { admission: { status: 'ok', inFlight: 0, queued: 0 } } });
+  });
+
+  it('turns an exhausted Postgres pool into 503 overloaded + Retry-After, not 500', async () => {
+    const small = await createTestApi({ env: { DB_POOL_MAX: '1', DB_POOL_WAIT_MS: '100', HTTP_MAX_CONCURRENT: '500' } });
+    try {
+      const before = (await httpRequestsShedTotal.get()).values.find((v) => v.labels.reason === 'db_pool')?.value ?? 0;
+      // Hold the only pool connection.
+      const busy = small.ctx.db.transaction().execute(async (trx) => void (await sql`select pg_sleep(1.5)`.execute(trx)));
+      await sleep(200);
+      const res = await request(small.app).get('/v1/organizations').set(bearer(small.adminKey));
+      expectProblem(res, 503, 'overloaded');
+      expect(res.headers['retry-after']).toBe('2');
+      await busy;
+      expect((await httpRequestsShedTotal.get()).values.find((v) => v.labels.reason === 'db_pool')?.value).toBe(before + 1);
+      expect((await request(small.app).get('/v1/organizations').set(bearer(small.adminKey))).status).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('failed-authentication throttling', () => {
+  const env = { AUTH_FAILURES_PER_ADDRESS: '25', AUTH_FAILURES_PER_KEY: '5', AUTH_FAILURE_WINDOW_MS: '60000' };
+  let own: TestApi;
+  let replica: ReturnType<typeof createContext>;
+
+  beforeAll(async () => {
+    own = await createTestApi({ env });
+    // A second API replica: its own process state and Redis connection, the same Redis and prefix.
+    replica = createContext(own.ctx.config, own.ctx.secrets);
+  });
+  afterAll(async () => {
+    await replica.close();
+    await own.close();
+  });
+
+  const secret40 = () => randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, 'x').slice(0, 40);
+  const throttled = async () => (await authFailuresTotal.get()).values.find((v) => v.labels.outcome === 'throttled')?.value ?? 0;
+
+  it('limits wrong secrets for a real key prefix across replicas (429 + Retry-After) and never refuses the real key', async () => {
+    const key = await own.key('viewer');
+    const prefix = key.split('_')[1]!;
+    const apps = [own.app, buildApiApp(replica)];
+    const before = await throttled();
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await request(apps[i % 2]!).get('/v1/organizations').set(bearer(`jpms_${prefix}_${secret40()}`));
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expectProblem(res, 429, 'too_many_failed_authentications');
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+        expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(60);
+      }
+      // The owner is neither slowed nor refused meanwhile, on either replica.
+      expect((await request(apps[(i + 1) % 2]!).get('/v1/organizations').set(bearer(key))).status).toBe(200);
+    }
+    c.count('requests', 24);
+    expect(statuses).toEqual([...Array<number>(5).fill(401), ...Array<number>(7).fill(429)]);
+    expect(await throttled() - before).toBe(7);
+  });
+
+  it('limits a source that tries many prefixes, counts it per address, and still lets a valid key from it through', async () => {
+    const key = await own.key('viewer');
+    const statuses: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const res = await request(own.app).get('/v1/organizations').set(bearer(`jpms_${randomBytes(4).toString('hex')}_${secret40()}`));
+      statuses.push(res.status);
+    }
+    // The address already holds the 12 failures of the test above (same window, same source).
+    expect(statuses.slice(-5)).toEqual(Array<number>(5).fill(429));
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+    expect((await request(own.app).get('/v1/organizations').set(bearer(key))).status).toBe(200);
+    // A request without any key is not an authentication failure: still a plain 401.
+    expectProblem(await request(own.app).get('/v1/organizations'), 401, 'unauthenticated');
+    // The queue board's Basic auth counts too.
+    expectProblem(await request(own.app).get('/admin/queues').auth('ops', 'jpms_abcdefgh_wrong'), 429, 'too_many_failed_authentications');
+    const keys = await own.ctx.queues.redis.keys(`${own.ctx.queues.prefix}:auth-fail:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.every((k) => k.startsWith(own.ctx.queues.prefix))).toBe(true);
+    expect(await own.ctx.queues.redis.pttl(keys[0]!)).toBeGreaterThan(0);
   });
 });

@@ -167,7 +167,7 @@ describe('API operations, OpenAPI and security surface', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     for (const name of [
       'jpm_sync_runs_total', 'jpm_sync_run_duration_seconds', 'jpm_sync_records_total', 'jpm_bank_call_duration_seconds',
-      'jpm_bank_errors_total', 'jpm_queue_depth', 'jpm_certificate_days_to_expiry', 'jpm_integrations_overdue', 'jpm_account_days',
+      'jpm_bank_errors_total', 'jpm_queue_depth', 'jpm_certificate_days_to_expiry_min', 'jpm_integrations_overdue', 'jpm_account_days',
       'jpm_http_requests_total', 'jpm_http_request_duration_seconds',
     ]) {
       expect(res.text).toContain(`# TYPE ${name} `);
