@@ -1,7 +1,7 @@
 import { formatMinorUnits } from '../shared/money.ts';
 import { diffDays, type IsoDate } from '../shared/time.ts';
 import type { Ledger } from './ledger.ts';
-import { renderTransaction } from './render.ts';
+import { renderTransactionWithOddities } from './render.ts';
 import { isRevealed, reportedFor, type Clock } from './views.ts';
 import { signed } from './ledger.ts';
 
@@ -30,6 +30,7 @@ export interface ViewRecord {
   wire: string;
   /** 1-based position of the item in the bank's day (stable across the day's records and clocks). */
   seq: number;
+  /** The item's marks (`late`, `withdrawn-returned`, `hostile-narrative`, …) and this record's odd fields (`odd:customerRef=null`). */
   marks: string[];
 }
 
@@ -69,15 +70,18 @@ export function accountDayView(ledger: Ledger, clock: Clock, accountId: string, 
   if (age < 0) {
     return { ...base, state: 'future', records: [] };
   }
-  const records = reportedFor(ledger, account, date, clock).map((r) => ({
-    transactionId: r.transactionId,
-    postCode: r.postCode,
-    amountMinor: r.amount.toString(),
-    direction: r.item.direction,
-    wire: JSON.stringify(renderTransaction(r)),
-    seq: r.item.seq,
-    marks: [...r.item.marks],
-  }));
+  const records = reportedFor(ledger, account, date, clock).map((r) => {
+    const { record, oddities } = renderTransactionWithOddities(r);
+    return {
+      transactionId: r.transactionId,
+      postCode: r.postCode,
+      amountMinor: r.amount.toString(),
+      direction: r.item.direction,
+      wire: JSON.stringify(record),
+      seq: r.item.seq,
+      marks: [...r.item.marks, ...oddities.map((o) => `odd:${o}`)],
+    };
+  });
   if (age === 0) {
     return { ...base, state: 'current', records };
   }

@@ -47,11 +47,16 @@ function loggedAt(date: IsoDate, seconds: number, micros: number): string {
  * (`strange.ts`), drawn per item and record class, so an item's intraday and posted records differ.
  */
 export function renderTransaction(r: Reported): Record<string, unknown> {
+  return renderTransactionWithOddities(r).record;
+}
+
+/** The record and the names of the odd field shapes it got (`strange.ts`, `ODD_FIELDS`). */
+export function renderTransactionWithOddities(r: Reported): { record: Record<string, unknown>; oddities: string[] } {
   const record = renderPlainTransaction(r);
-  if (r.oddSeed !== null) {
-    applyOddFields(new Prng(r.oddSeed, 'odd-fields', r.account.accountId, r.date, r.item.bankRef, String(r.item.secondOfDay), r.postCode), record);
-  }
-  return record;
+  const oddities = r.oddSeed === null
+    ? []
+    : applyOddFields(new Prng(r.oddSeed, 'odd-fields', r.account.accountId, r.date, r.item.bankRef, String(r.item.secondOfDay), r.postCode), record);
+  return { record, oddities };
 }
 
 function renderPlainTransaction(r: Reported): Record<string, unknown> {
