@@ -27,12 +27,35 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'Request body larger than the limit',
   415: 'Request body is not application/json',
   422: 'Idempotency-Key reused with a different request',
+  429: 'Too many failed authentications from this address or for this key prefix; retry after `Retry-After` seconds',
   500: 'Unexpected error (quote the request id)',
-  503: 'A dependency is unavailable; retry later',
+  503: 'Overloaded (`overloaded`, retry after `Retry-After` seconds) or a dependency is unavailable',
+};
+
+/**
+ * The document's global tags, in the order the docs show them. A route tag missing here still gets
+ * an entry (with a generic description), so the document never uses an undeclared tag.
+ */
+export const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
+  Organizations: 'Customers (tenants). Keys scoped to one organization see only it.',
+  Integrations: "An organization's connection to J.P. Morgan Access and its onboarding stage.",
+  'Integration onboarding': 'The onboarding facts, security administrators and stage history of an integration.',
+  'Integration credentials': 'Key pairs and CSRs, installed client certificates, environment and the connection test.',
+  Accounts: 'Bank accounts discovered from J.P. Morgan and their sync settings.',
+  Syncs: 'Sync runs: trigger, replay, list and cancel.',
+  Validation: 'Balance proofs, coverage and validation reports.',
+  Events: 'Onboarding and certificate milestone events.',
+  Transactions: 'Normalized transactions for downstream services (read API).',
+  Balances: 'Daily and current-day balances (read API).',
+  'Change feed': 'Ordered, resumable feed of transaction changes (read API).',
+  Webhooks: 'Signed webhook endpoints, deliveries and replays.',
+  'API keys': 'API keys and their roles and organization scope.',
+  Audit: 'The audit log of every mutating call.',
+  Operations: 'Liveness, readiness and metrics for operators and orchestrators.',
 };
 
 function errorStatuses(route: Route): number[] {
-  const statuses = new Set([400, 401, 403, 500, ...route.errors]);
+  const statuses = new Set([400, 401, 403, 429, 500, 503, ...route.errors]);
   if (route.request.params) {
     statuses.add(404);
   }
@@ -114,9 +137,12 @@ export function buildOpenApiDocument(routes: readonly Route[], info: OpenApiInfo
   for (const ops of OPS_PATHS) {
     registry.registerPath(ops);
   }
+  const used = [...new Set([...routes.flatMap((r) => r.tags), ...OPS_PATHS.flatMap((o) => o.tags ?? [])])];
+  const ordered = [...Object.keys(TAG_DESCRIPTIONS).filter((t) => used.includes(t)), ...used.filter((t) => !(t in TAG_DESCRIPTIONS))];
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: { title: info.title, version: info.version, ...(info.description ? { description: info.description } : {}) },
+    tags: ordered.map((name) => ({ name, description: TAG_DESCRIPTIONS[name] ?? `${name} operations.` })),
     servers: [{ url: info.serverUrl ?? '/' }],
     security: [{ bearerAuth: [] }],
   });

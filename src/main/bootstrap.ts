@@ -3,18 +3,20 @@ import { ensureDatabase } from '../storage/db.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { initLogger, createLogger, type Logger } from '../shared/logger.ts';
 import pg from 'pg';
+import pino from 'pino';
 
 export const EXIT_CONFIG = 2;
 export const EXIT_DEPENDENCY = 3;
 
 /**
  * Loads config or exits 2 with one message listing every problem (no stack trace), then sets up
- * the root logger. Every entry point starts here.
+ * the root logger. Every entry point starts here. CLI commands pass `logToStderr` so their stdout
+ * carries only their output (`--json` stays parseable at any LOG_LEVEL).
  */
-export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): { config: Config; secrets: Secrets; logger: Logger } {
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env, options: { logToStderr?: boolean } = {}): { config: Config; secrets: Secrets; logger: Logger } {
   try {
     const { config, secrets } = loadConfig(env);
-    initLogger({ level: config.log.level, format: config.log.format });
+    initLogger({ level: config.log.level, format: config.log.format, ...(options.logToStderr ? { destination: pino.destination({ dest: 2, sync: true }) } : {}) });
     const logger = createLogger('main');
     if (secrets.usingDevMasterKey && config.env !== 'test') {
       logger.warn('CREDENTIALS_MASTER_KEY is not set: using the built-in development key (never in production)');

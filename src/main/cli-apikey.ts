@@ -108,7 +108,8 @@ async function apikeyCommand(argv: string[]): Promise<number> {
   if (!run) {
     return fail(`unknown action ${JSON.stringify(action ?? '')}\nUsage:\n  ${USAGE}\n`);
   }
-  const { config, secrets } = loadConfigOrExit();
+  // Logs go to stderr: stdout is the key (or JSON) only, whatever LOG_LEVEL says.
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 1 });
   try {

@@ -1,9 +1,11 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import request from 'supertest';
 import { Agent, request as undiciRequest } from 'undici';
@@ -14,7 +16,7 @@ import { defineRoute } from '../../src/http/routes.ts';
 import { JpmClient } from '../../src/jpm/client.ts';
 import { buildApiApp } from '../../src/main/api.ts';
 import { createContext } from '../../src/context.ts';
-import { authFailuresTotal, httpRequestsShedTotal } from '../../src/shared/metrics.ts';
+import { authFailuresTotal, certificateDaysToExpiry, httpRequestsShedTotal } from '../../src/shared/metrics.ts';
 import { createOutboundPolicy, type Resolver } from '../../src/shared/outbound-policy.ts';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
@@ -463,5 +465,48 @@ describe('failed-authentication throttling', () => {
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.every((k) => k.startsWith(own.ctx.queues.prefix))).toBe(true);
     expect(await own.ctx.queues.redis.pttl(keys[0]!)).toBeGreaterThan(0);
+  });
+});
+
+describe('minor findings', () => {
+  it('`jpm-sync apikey create --json` prints only JSON on stdout even at LOG_LEVEL=debug (logs go to stderr)', async () => {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['src/main/cli.ts', 'apikey', 'create', '--name', 'json probe', '--role', 'viewer', '--json'], {
+      env: { PATH: process.env.PATH, NODE_ENV: 'development', DATABASE_URL: api.t.url, LOG_LEVEL: 'debug', LOG_FORMAT: 'json' },
+    });
+    const lines = stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ role: 'viewer', name: 'json probe', key: expect.stringMatching(/^jpms_/) as unknown });
+    // The debug lines are still there, on stderr.
+    expect(stderr).toContain('"msg":"configuration loaded"');
+  });
+
+  it('serves no integration id on an open /metrics; METRICS_TOKEN guards it and brings the per-integration gauges back', async () => {
+    certificateDaysToExpiry.set({ integration: '01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11' }, 42);
+    const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+    const open = await request(api.app).get('/metrics');
+    expect(open.status).toBe(200);
+    expect(open.text).not.toMatch(uuid);
+    expect(open.text).toContain('# TYPE jpm_certificate_days_to_expiry_min gauge');
+    const token = 'metrics-token-0123456789';
+    const guarded = buildApiApp({ ...api.ctx, secrets: { ...api.ctx.secrets, metricsToken: token } });
+    expectProblem(await request(guarded).get('/metrics'), 401, 'unauthenticated');
+    expectProblem(await request(guarded).get('/metrics').set(bearer('metrics-token-wrong-0000')), 401, 'unauthenticated');
+    const scraped = await request(guarded).get('/metrics').set(bearer(token));
+    expect(scraped.status).toBe(200);
+    expect(scraped.text).toContain('jpm_certificate_days_to_expiry{integration="01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11"} 42');
+    // METRICS_LISTEN: not on the API listener at all.
+    const separate = buildApiApp({ ...api.ctx, config: { ...api.ctx.config, http: { ...api.ctx.config.http, metricsListen: '127.0.0.1:0' } } });
+    expect((await request(separate).get('/metrics')).status).toBe(404);
+    certificateDaysToExpiry.reset();
+  });
+
+  it('documents every tag it uses in the OpenAPI document, and the 429/503 answers', async () => {
+    const doc = (await request(api.app).get('/openapi.json')).body as { tags?: { name: string; description?: string }[]; paths: Record<string, Record<string, { tags?: string[]; responses: Record<string, unknown> }>> };
+    const used = new Set(Object.values(doc.paths).flatMap((p) => Object.values(p).flatMap((op) => op.tags ?? [])));
+    const declared = new Set((doc.tags ?? []).map((t) => t.name));
+    expect([...used].filter((t) => !declared.has(t))).toEqual([]);
+    expect((doc.tags ?? []).every((t) => (t.description ?? '').length > 0)).toBe(true);
+    const organizations = doc.paths['/v1/organizations']!.get!;
+    expect(Object.keys(organizations.responses)).toEqual(expect.arrayContaining(['429', '503']));
   });
 });
