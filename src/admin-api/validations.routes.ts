@@ -35,7 +35,11 @@ const ReportDocumentSchema = z.object({
     accountId: Id, accountMasked: z.string(), accountName: z.string(), currency: z.string(), decimalLocation: z.number().int(),
     timeZone: z.string(), from: Day, to: Day, days: Counts,
     totals: z.object({ creditsMinor: Minor, debitsMinor: Minor, creditCount: z.number().int(), debitCount: z.number().int() }),
-    calendar: z.array(z.object({ day: Day, state: State, differenceMinor: Minor.nullable(), reason: z.string().nullable() })),
+    calendar: z.array(z.object({
+      day: Day, state: State, differenceMinor: Minor.nullable(),
+      reason: z.string().nullable().meta({ description: 'Why the day is not proved: unreported_posting (a late posting), duplicate_suspected, differs_from_bank, rejected_record, no_final_balance, incomplete_final_balance, transactions_not_fetched; null when proved or not known' }),
+      explanation: z.string().nullable().optional().meta({ description: 'The reason in a sentence for the reader' }),
+    })),
     openSuspicions: z.number().int(),
   })),
   suspicions: z.array(z.object({

@@ -41,7 +41,7 @@ function accountSection(a: AccountReport): string {
   const issues = a.calendar.filter((d) => d.state !== 'proved');
   const rows = issues.map((d) => `<tr><td>${esc(d.day)}</td><td>${esc(d.state)}</td>`
     + `<td class="num">${d.differenceMinor === null ? '' : money(d.differenceMinor, a.decimalLocation, a.currency)}</td>`
-    + `<td>${esc((d.reason ?? '').replaceAll('_', ' '))}</td></tr>`).join('');
+    + `<td>${esc(d.explanation ?? (d.reason ?? '').replaceAll('_', ' '))}</td></tr>`).join('');
   return `<section class="account" data-account-id="${esc(a.accountId)}">
 <h2>Account ${esc(a.accountMasked)}${a.accountName ? ` · ${esc(a.accountName)}` : ''} <span class="muted">(${esc(a.currency)}, ${esc(a.from)} to ${esc(a.to)})</span></h2>
 <p class="muted">${a.days.proved} proved · ${a.days.broken} broken · ${a.days.unproved} unproved day(s) · ${a.openSuspicions} open duplicate suspicion(s)</p>

@@ -10,7 +10,15 @@ export interface CalendarDay {
   day: IsoDate;
   state: AccountDayState;
   differenceMinor: string | null;
+  /**
+   * Why the day is not proved, as a code: the proof's own for unproved days (`rejected_record`,
+   * `no_final_balance`, `incomplete_final_balance`, `transactions_not_fetched`), read from the
+   * evidence for broken ones (`unreported_posting`, `duplicate_suspected`, `differs_from_bank`;
+   * src/validation/day-reasons.ts); null when proved or not known.
+   */
   reason: string | null;
+  /** The reason in a sentence for the reader (absent in reports made before it existed). */
+  explanation?: string | null;
 }
 
 export interface AccountReport {

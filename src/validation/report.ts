@@ -8,6 +8,7 @@ import { listAccountsOfIntegration, type AccountRow } from '../storage/accounts.
 import type { Database } from '../storage/db.ts';
 import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
 import { coverage } from './coverage.ts';
+import { explainDay, type DayEvidence } from './day-reasons.ts';
 import { daysOwed, lastClosedDay } from './days.ts';
 import { detectDuplicateSuspicions, listActiveSuspicions } from './duplicates.ts';
 import type { AccountReport, SuspicionEntry, ValidationReportDocument } from './report-types.ts';
@@ -67,8 +68,14 @@ async function accountReport(deps: ReportDeps, a: AccountRow, from: IsoDate, per
   await recomputeAccountDays(deps.db, a.id, owed, now);
   await detectDuplicateSuspicions(deps.db, a.id, from, to, now);
   const rows = owed.length === 0 ? [] : await deps.db.selectFrom('account_days')
-    .select(['day', 'state', 'difference_minor', 'reason', 'credits_minor', 'debits_minor', 'credit_count', 'debit_count'])
+    .select(['day', 'state', 'difference_minor', 'reason', 'credits_minor', 'debits_minor', 'credit_count', 'debit_count', 'evidence', 'heal_attempts'])
     .where('account_id', '=', a.id).where('day', 'in', owed).orderBy('day').execute();
+  const suspectedOn = new Map<string, number>();
+  for (const s of await listActiveSuspicions(deps.db, [a.id], from, to)) {
+    if (s.status === 'open') {
+      suspectedOn.set(s.booking_date, (suspectedOn.get(s.booking_date) ?? 0) + 1);
+    }
+  }
   const days: Record<AccountDayState, number> = { proved: 0, broken: 0, unproved: 0 };
   const totals = { credits: 0n, debits: 0n, creditCount: 0, debitCount: 0 };
   for (const r of rows) {
@@ -82,7 +89,15 @@ async function accountReport(deps: ReportDeps, a: AccountRow, from: IsoDate, per
     accountId: a.id, accountMasked: mask(a.jpm_account_id), accountName: a.account_name, currency: a.currency,
     decimalLocation: a.decimal_location, timeZone: a.time_zone, from, to: diffDays(from, to) < 0 ? from : to, days,
     totals: { creditsMinor: totals.credits.toString(), debitsMinor: totals.debits.toString(), creditCount: totals.creditCount, debitCount: totals.debitCount },
-    calendar: rows.map((r) => ({ day: r.day, state: r.state as AccountDayState, differenceMinor: r.difference_minor === null ? null : String(r.difference_minor), reason: r.reason })),
+    calendar: rows.map((r) => {
+      const differenceMinor = r.difference_minor === null ? null : String(r.difference_minor);
+      const state = r.state as AccountDayState;
+      const why = explainDay({
+        state, reason: r.reason, differenceMinor, evidence: r.evidence as DayEvidence | null, healAttempts: r.heal_attempts,
+        openSuspicions: suspectedOn.get(r.day) ?? 0, decimalLocation: a.decimal_location, currency: a.currency,
+      });
+      return { day: r.day, state, differenceMinor, ...why };
+    }),
     openSuspicions: 0,
   };
 }
@@ -99,7 +114,7 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
     }
     const broken = a.calendar.filter((d) => d.state === 'broken');
     if (broken.length > 0) {
-      const shown = broken.slice(0, 3).map((d) => `${d.day} off by ${formatMinorUnits(BigInt(d.differenceMinor ?? '0'), a.decimalLocation)} ${a.currency}`);
+      const shown = broken.slice(0, 3).map((d) => `${d.day} off by ${formatMinorUnits(BigInt(d.differenceMinor ?? '0'), a.decimalLocation)} ${a.currency}${d.reason ? ` (${d.reason.replaceAll('_', ' ')})` : ''}`);
       reasons.push(`${label}: ${broken.length} broken day(s): ${shown.join(', ')}${broken.length > 3 ? ', …' : ''}`);
     }
     const unproved = a.calendar.filter((d) => d.state === 'unproved');

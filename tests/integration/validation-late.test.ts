@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toMinorUnits } from '../../src/shared/money.ts';
+import { formatMinorUnits, toMinorUnits } from '../../src/shared/money.ts';
 import { addDays, diffDays } from '../../src/shared/time.ts';
-import { daysOwed, healAccountDays, recomputeAccountDays } from '../../src/validation/index.ts';
+import { createValidationReport, daysOwed, healAccountDays, recomputeAccountDays } from '../../src/validation/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
 
@@ -59,6 +59,16 @@ describe('late postings', () => {
     expect(early.windows.flatMap((w) => w.days).find((d) => d.day === late.asOfDate)).toMatchObject({ attempt: 1, before: 'broken', after: 'broken' });
     // Not due again until the retry interval has passed.
     expect((await healAccountDays(deps, { accountId: account.id })).windows).toEqual([]);
+    // The report names the cause: we hold exactly what the bank reported, its balance moved by more.
+    const report = await createValidationReport({ db: t.db, now: v.now }, { integrationId: v.tenancy.integrationId, from: truth.firstDate, to: lastClosed, requestedBy: 'test' });
+    const lateDay = report.accounts.find((x) => x.accountId === account.id)!.calendar.find((d) => d.day === late.asOfDate)!;
+    expect(lateDay).toMatchObject({ state: 'broken', reason: 'unreported_posting' });
+    expect(lateDay.explanation).toBe(
+      `Late posting not reported yet: the bank's balance moved by ${formatMinorUnits(expected, account.decimalLocation)} ${account.currency} more than the transactions it reported for the day (we hold exactly those). The day heals when the bank reports it. Re-fetched 1 time so far.`,
+    );
+    expect(report.reasons.join('\n')).toContain(`${late.asOfDate} off by ${formatMinorUnits(expected, account.decimalLocation)} ${account.currency} (unreported posting)`);
+    // The report judged every account's days; the next test starts from the other accounts' days unjudged.
+    await t.db.deleteFrom('account_days').where('account_id', '!=', account.id).execute();
 
     // The bank's date moves past the reveal: the next attempt heals the day.
     v.setToday(late.revealDate);

@@ -76,8 +76,10 @@ describe('validation report and the onboarding live guard', () => {
     expect(failed.passed).toBe(false);
     const sign = victim.direction === 'credit' ? '' : '-';
     const day = failed.report.accounts.find((x) => x.accountId === a.id)!.calendar.find((d) => d.day === victim.booking_date)!;
-    expect(day).toEqual({ day: victim.booking_date, state: 'broken', differenceMinor: `${sign}${victim.amount_minor}`, reason: null });
-    expect(failed.reasons.join('\n')).toMatch(new RegExp(`1 broken day\\(s\\): ${victim.booking_date} off by`));
+    // The cause is named: the bank's tallies of the day no longer match the rows we hold.
+    expect(day).toMatchObject({ day: victim.booking_date, state: 'broken', differenceMinor: `${sign}${victim.amount_minor}`, reason: 'differs_from_bank' });
+    expect((day as { explanation?: string }).explanation).toMatch(/^Our posted transactions differ from what the bank reported for the day: credits /);
+    expect(failed.reasons.join('\n')).toMatch(new RegExp(`1 broken day\\(s\\): ${victim.booking_date} off by .* \\(differs from bank\\)`));
     const refused = await goLive().then(() => null, (e: unknown) => e as { code: string; message: string; details: unknown });
     expect(refused).toMatchObject({ code: 'transition_refused', details: { failedGuards: [expect.objectContaining({ guard: 'validation_passed' })] } });
     expect(refused!.message).toContain(`validation report ${failed.id} failed`);
