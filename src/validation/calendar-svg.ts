@@ -20,6 +20,8 @@ const CELL = 16;
 const GAP = 3;
 const LEFT = 34;
 const TOP = 20;
+/** Room a month label needs (three letters at 11px, with a little air): never less than two weeks' columns. */
+const LABEL_WIDTH = 2 * (CELL + GAP);
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const WEEKDAYS = ['Mon', '', 'Wed', '', 'Fri', '', 'Sun'];
 
@@ -40,16 +42,11 @@ export function calendarSvg(a: AccountReport): string {
   const height = TOP + 7 * (CELL + GAP);
   const byDay = new Map(a.calendar.map((d) => [d.day, d]));
   const parts: string[] = [];
-  let lastMonth = '';
+  const months = monthLabels(start, a.from, end, width);
   for (const day of eachDay(start, end)) {
     const col = Math.floor(diffDays(start, day) / 7);
     const x = LEFT + col * (CELL + GAP);
     const y = TOP + row(day) * (CELL + GAP);
-    const month = day.slice(0, 7);
-    if (row(day) === 0 && month !== lastMonth) {
-      lastMonth = month;
-      parts.push(`<text class="m" x="${x}" y="${TOP - 6}">${esc(MONTHS[Number(day.slice(5, 7)) - 1] ?? '')}</text>`);
-    }
     if (diffDays(a.from, day) < 0) {
       continue;
     }
@@ -59,8 +56,11 @@ export function calendarSvg(a: AccountReport): string {
     let tip = `${day}: ${style.label}`;
     if (d?.state === 'broken' && d.differenceMinor !== null) {
       tip += `, off by ${formatAmount(d.differenceMinor, a.decimalLocation)} ${a.currency}`;
-    } else if (d?.state === 'unproved') {
+    } else if (d?.state === 'unproved' && !d.explanation) {
       tip += ` (${reasonText(d.reason)})`;
+    }
+    if (d?.explanation) {
+      tip += `. ${d.explanation}`;
     }
     parts.push(`<g class="day ${esc(key)}" data-day="${esc(day)}" data-state="${esc(key)}"><title>${esc(tip)}</title>`
       + `<rect x="${x}" y="${y}" width="${CELL}" height="${CELL}" rx="3" fill="${style.fill}"/>`
@@ -69,7 +69,35 @@ export function calendarSvg(a: AccountReport): string {
   }
   const labels = WEEKDAYS.map((w, i) => (w ? `<text class="w" x="0" y="${TOP + i * (CELL + GAP) + CELL - 4}">${esc(w)}</text>` : '')).join('');
   return `<svg class="calendar" role="img" aria-label="${esc(`Balance proof calendar of account ${a.accountMasked}, ${a.from} to ${a.to}`)}" `
-    + `xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${labels}${parts.join('')}</svg>`;
+    + `xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${labels}${months}${parts.join('')}</svg>`;
+}
+
+/**
+ * A month's name over the first week column that starts in it (the period's first month over the
+ * first column). Two labels never share room: when a month starts less than LABEL_WIDTH after the
+ * previous label (a period beginning at a month's end), the earlier, barely shown month gives way;
+ * a label that would stick out past the right edge is left out.
+ */
+function monthLabels(start: IsoDate, from: IsoDate, end: IsoDate, width: number): string {
+  const labels: { x: number; month: string }[] = [];
+  for (let col = 0; diffDays(addDays(start, col * 7), end) >= 0; col++) {
+    const monday = addDays(start, col * 7);
+    // The column's month: the month of its Monday; column 0 shows the period's first month.
+    const month = (col === 0 ? from : monday).slice(0, 7);
+    if (labels.at(-1)?.month === month) {
+      continue;
+    }
+    const x = LEFT + col * (CELL + GAP);
+    const last = labels.at(-1);
+    if (last && x - last.x < LABEL_WIDTH) {
+      labels.pop();
+    }
+    labels.push({ x, month });
+  }
+  return labels
+    .filter((l) => l.x + LABEL_WIDTH - GAP <= width)
+    .map((l) => `<text class="m" x="${l.x}" y="${TOP - 6}">${esc(MONTHS[Number(l.month.slice(5, 7)) - 1] ?? '')}</text>`)
+    .join('');
 }
 
 export function legendSvg(): string {

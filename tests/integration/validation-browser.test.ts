@@ -16,8 +16,8 @@ const HOSTILE = 'Acme <img src=x onerror="window.__xss=1"> "Treasury" & Co';
 const FROM = '2026-08-03';
 const TO = '2026-10-16';
 
-function account(i: number, broken: Set<string>, unproved: Set<string>): AccountReport {
-  const calendar = eachDay(FROM, TO).filter((d) => !isWeekend(d)).map((day) => ({
+function account(i: number, broken: Set<string>, unproved: Set<string>, from = FROM, to = TO): AccountReport {
+  const calendar = eachDay(from, to).filter((d) => !isWeekend(d)).map((day) => ({
     day,
     state: broken.has(day) ? 'broken' as const : unproved.has(day) ? 'unproved' as const : 'proved' as const,
     differenceMinor: broken.has(day) ? '-2500' : null,
@@ -26,7 +26,7 @@ function account(i: number, broken: Set<string>, unproved: Set<string>): Account
   const count = (s: string) => calendar.filter((d) => d.state === s).length;
   return {
     accountId: `01900000-0000-7000-8000-00000000000${i}`, accountMasked: `****900${i}`, accountName: i === 1 ? HOSTILE : `ACCOUNT ${i}`,
-    currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York', from: FROM, to: TO,
+    currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York', from, to,
     days: { proved: count('proved'), broken: count('broken'), unproved: count('unproved') },
     totals: { creditsMinor: '123456789012', debitsMinor: '98765432101', creditCount: 812, debitCount: 640 },
     calendar, openSuspicions: i === 0 ? 1 : 0,
@@ -70,9 +70,9 @@ const inside = (inner: Box, outer: Box) => inner.x >= outer.x - 0.5 && inner.y >
 
 let browser: Browser;
 
-async function open(width: number): Promise<Page> {
+async function open(width: number, doc: ValidationReportDocument = DOC): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height: 900 } });
-  await page.setContent(renderValidationReportHtml(DOC), { waitUntil: 'load' });
+  await page.setContent(renderValidationReportHtml(doc), { waitUntil: 'load' });
   return page;
 }
 
@@ -205,6 +205,32 @@ describe('validation report page in headless chromium', () => {
       await page.close();
     });
   }
+
+  it('labels each month once, and month labels never overlap, whatever day the period starts on', async () => {
+    // Periods starting at a month's end put two months' first columns side by side ("AugSep").
+    const starts = ['2026-08-28', '2026-08-29', '2026-08-30', '2026-08-31', '2026-09-01', '2026-09-05', '2026-09-27'];
+    const accounts = starts.map((from, i) => ({ ...account(i, new Set(), new Set(), from, addDays(from, 120)), accountId: `01900000-0000-7000-8000-00000000010${i}` }));
+    const page = await open(1280, { ...DOC, accounts, suspicions: [] });
+    for (const [i, from] of starts.entries()) {
+      const svg = page.locator(`section.account[data-account-id="${accounts[i]!.accountId}"] svg.calendar`);
+      const labels = svg.locator('text.m');
+      const texts = await labels.allTextContents();
+      // Every month of the period in order, once. The first may give way when it has a single week
+      // column before the next month starts (a period beginning on a month's last days), the last
+      // when no week column starts in it (a period ending on its first days).
+      const months = [...new Set(eachDay(from, accounts[i]!.to).map((d) => d.slice(0, 7)))]
+        .map((m) => new Date(`${m}-01T00:00:00Z`).toLocaleString('en-US', { month: 'short', timeZone: 'UTC' }));
+      const n = months.length;
+      expect([months, months.slice(1), months.slice(0, n - 1), months.slice(1, n - 1)], from).toContainEqual(texts);
+      const c = (await svg.boundingBox())!;
+      const label = await boxes(page, `section.account[data-account-id="${accounts[i]!.accountId}"] svg.calendar text.m`);
+      label.forEach((a, j) => {
+        expect(inside(a, c), `${from}: label ${texts[j]} inside its calendar`).toBe(true);
+        label.slice(j + 1).forEach((b, k) => expect(overlaps(a, b), `${from}: ${texts[j]} and ${texts[j + k + 1]} overlap`).toBe(false));
+      });
+    }
+    await page.close();
+  });
 
   it('paints each day in its state colour on a real screenshot', async () => {
     const page = await open(1280);
