@@ -1,6 +1,6 @@
 import type { WireBalanceAccount } from '../normalization/wire.ts';
 import type { RunWarning } from '../storage/sync-runs.repo.ts';
-import { addDays, diffDays, isIsoDate, localDate, type IsoDate } from '../shared/time.ts';
+import { isIsoDate, type IsoDate } from '../shared/time.ts';
 import type { BankClient } from './bank-client.ts';
 
 /**
@@ -37,22 +37,7 @@ export async function askBankDay(client: BankClient, row: AccountSelectorRow, re
   return answeredDay(r.accounts, row.jpm_account_id);
 }
 
-/**
- * Our best estimate of the account's current business day without asking the bank: the day the
- * bank last reported, moved on by the calendar days our clock has moved since (so a bank a day
- * behind our clock stays a day behind); the clock's local date when the bank never answered.
- */
-export function estimateBusinessDay(
-  account: { time_zone: string; bank_business_day: string | null; bank_calendar_at: Date | string | null }, now: Date,
-): IsoDate {
-  const clockDay = localDate(now, account.time_zone);
-  if (!account.bank_business_day || !account.bank_calendar_at) {
-    return clockDay;
-  }
-  const heardOn = localDate(new Date(account.bank_calendar_at), account.time_zone);
-  const moved = diffDays(heardOn, clockDay);
-  return moved > 0 ? addDays(account.bank_business_day, moved) : account.bank_business_day;
-}
+export { estimateBusinessDay } from '../domain/business-day.ts';
 
 const WARNINGS: Record<string, (dates: readonly IsoDate[]) => string> = {
   no_business_day: (d) => `J.P. Morgan reports no business day on ${d.join(', ')} (a bank holiday): nothing owed, recorded as such`,

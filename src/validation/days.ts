@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { addDays, diffDays, eachDay, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
 import type { Executor } from '../storage/db.ts';
+import { lastClosedBusinessDay, type BankCalendarFacts } from '../domain/business-day.ts';
 
 /**
  * Which days a proof is owed for. J.P. Morgan books on business days: a weekend carries no postings
@@ -28,7 +29,11 @@ export async function daysOwed(ex: Executor, accountId: string, from: IsoDate, t
   return [...set].sort();
 }
 
-/** The last day whose final (prior-day) data can exist: yesterday in the account's own time zone. */
-export function lastClosedDay(now: Date, timeZone: string): IsoDate {
-  return addDays(localDate(now, timeZone), -1);
+/**
+ * The last day whose final (prior-day) data can exist: the day before the account's current business
+ * day as the bank last reported it (`bank`: moved on by the clock, src/domain/business-day.ts);
+ * yesterday in the account's own time zone for an account the bank never answered for.
+ */
+export function lastClosedDay(now: Date, timeZone: string, bank?: Omit<BankCalendarFacts, 'time_zone'>): IsoDate {
+  return bank ? lastClosedBusinessDay({ ...bank, time_zone: timeZone }, now) : addDays(localDate(now, timeZone), -1);
 }

@@ -87,7 +87,7 @@ export async function healAccountDays(deps: HealDeps, params: { accountId: strin
     throw new NotFoundError('account', params.accountId, 'account_not_found');
   }
   const now = deps.now();
-  const yesterday = lastClosedDay(now, account.time_zone);
+  const yesterday = lastClosedDay(now, account.time_zone, account);
   const reachStart = addDays(yesterday, -(opts.reachDays - 1));
   const retryBefore = new Date(now.getTime() - opts.retryAfterMinutes * 60_000).toISOString();
   const open = await sql<{ day: string; in_reach: boolean; exhausted: boolean; due: boolean }>`

@@ -51,15 +51,15 @@ export interface SweepResult {
 export async function validateRecentDays(deps: MaintenanceDeps): Promise<SweepResult> {
   const opts = { ...DEFAULT_HEAL_OPTIONS, ...deps.heal };
   const sweepDays = Math.min(deps.sweepDays ?? opts.reachDays, opts.reachDays);
-  const accounts = await sql<{ id: string; time_zone: string }>`
-    select a.id, a.time_zone from bank_accounts a join integrations i on i.id = a.integration_id
+  const accounts = await sql<{ id: string; time_zone: string; bank_business_day: string | null; bank_calendar_at: Date | null }>`
+    select a.id, a.time_zone, a.bank_business_day::text as bank_business_day, a.bank_calendar_at from bank_accounts a join integrations i on i.id = a.integration_id
     where a.status = 'active' and i.stage not in ('paused', 'cancelled') and a.last_synced_at is not null
     order by a.id`.execute(deps.db);
   const result: SweepResult = { accounts: accounts.rows.length, healedWindows: 0, stillOpenWindows: 0, failedAccounts: [] };
   for (const a of accounts.rows) {
     try {
       const now = deps.now();
-      const to = lastClosedDay(now, a.time_zone);
+      const to = lastClosedDay(now, a.time_zone, a);
       const from = addDays(to, -(sweepDays - 1));
       // Only days since the account's first stored data: before that there is nothing to prove.
       const first = await sql<{ day: string | null }>`

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { answeredDay, estimateBusinessDay, mergeWarnings, warningOf } from '../../src/sync/business-calendar.ts';
 import { planWindow } from '../../src/sync/sync-account.ts';
+import { lastClosedDay } from '../../src/validation/days.ts';
 
 const job = { runId: null, accountId: 'a', kinds: ['transactions', 'balances'] as const };
 const bank = { currentDay: '2026-11-25' };
@@ -42,6 +43,12 @@ describe('business calendar', () => {
     // The bank was a day behind our clock when it last answered, two clock days ago: it still is.
     expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: '2026-11-22', bank_calendar_at: '2026-11-23T17:00:00Z' }, now)).toBe('2026-11-24');
     expect(estimateBusinessDay({ time_zone: 'America/New_York', bank_business_day: '2026-11-25', bank_calendar_at: '2026-11-25T16:00:00Z' }, now)).toBe('2026-11-25');
+  });
+
+  it("validation's last closed day is the day before the bank's (estimated) current day, not the clock's yesterday", () => {
+    const now = new Date('2026-11-25T17:00:00Z');
+    expect(lastClosedDay(now, 'America/New_York')).toBe('2026-11-24');
+    expect(lastClosedDay(now, 'America/New_York', { bank_business_day: '2026-11-24', bank_calendar_at: '2026-11-25T15:00:00Z' })).toBe('2026-11-23');
   });
 });
 
