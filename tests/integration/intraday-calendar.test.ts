@@ -62,22 +62,29 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     return (res.body as { data: { jpmTransactionId: string }[] }).data.map((t) => t.jpmTransactionId).sort();
   }
 
+  type FeedEvent = { kind: string; entityId: string; transaction: { status: string } | null };
+
   /**
-   * The feed after `cursor`, once it holds `count` events: an event becomes readable only when every
-   * older transaction on the Postgres server has ended (the feed's no-skip rule), and other suites
-   * may hold one open for a moment.
+   * The `kind` events after `cursor` about `ids`, once there are `count` of them. An event becomes readable
+   * only when every older transaction on the (shared) Postgres server has ended (the feed's no-skip
+   * rule), so other suites holding one open delay it, and events committed before the cursor was
+   * taken may still arrive after it: the test waits for its own events and looks only at those.
    */
-  async function feedAfter(cursor: string, count: number) {
-    type Events = { kind: string; entityId: string; transaction: { status: string } | null }[];
-    for (let attempt = 0; ; attempt++) {
-      const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=1000`).set(bearer(key));
+  async function feedAbout(cursor: string, ids: readonly string[], kind: string, count: number): Promise<FeedEvent[]> {
+    const wanted = new Set(ids);
+    const seen: FeedEvent[] = [];
+    let next = cursor;
+    for (let attempt = 0; attempt < 600 && seen.length < count; attempt++) {
+      const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(next)}&limit=1000`).set(bearer(key));
       expect(feed.status).toBe(200);
-      const events = (feed.body as { data: Events }).data;
-      if (events.length >= count || attempt >= 100) {
-        return events;
+      const body = feed.body as { data: FeedEvent[]; nextCursor: string };
+      seen.push(...body.data.filter((e) => wanted.has(e.entityId) && e.kind === kind));
+      next = body.nextCursor;
+      if (seen.length < count) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    return seen;
   }
 
   it('a withdrawn intraday item leaves the live set after the next intraday sync: removed, with a decision and a removed event', async () => {
@@ -116,8 +123,7 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
 
     // The read API's live set is exactly the bank's snapshot; the feed says `removed` for each withdrawn item.
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
-    const events = await feedAfter(cursor, withdrawn.length);
-    const removedEvents = events.filter((e) => e.kind === 'removed');
+    const removedEvents = await feedAbout(cursor, after.map((r) => r.id), 'removed', withdrawn.length);
     expect(removedEvents.map((e) => e.entityId).sort()).toEqual(withdrawn.map((r) => r.id).sort());
     expect(removedEvents.every((e) => e.transaction?.status === 'removed')).toBe(true);
 
@@ -144,7 +150,7 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
       .where('sync_run_id', '=', runId).execute();
     expect(decisions.map((d) => d.transaction_id).sort()).toEqual(removed.map((r) => r.id).sort());
     expect(decisions.every((d) => d.decision === 'restored' && d.rule === 'shown_again_intraday')).toBe(true);
-    const events = await feedAfter(cursor, removed.length);
+    const events = await feedAbout(cursor, removed.map((r) => r.id), 'modified', removed.length);
     expect(events.map((e) => [e.kind, e.entityId]).sort()).toEqual(removed.map((r) => ['modified', r.id]).sort());
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
   });
