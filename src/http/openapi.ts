@@ -102,10 +102,12 @@ function pathConfig(route: Route): RouteConfig {
 const OPS_PATHS: RouteConfig[] = [
   {
     method: 'get', path: '/healthz', operationId: 'getHealthz', summary: 'Liveness', tags: ['Operations'], security: [],
+    description: 'Answers 200 while the process runs, even under load (not subject to admission control).',
     responses: { 200: { description: 'The process is alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } },
   },
   {
-    method: 'get', path: '/readyz', operationId: 'getReadyz', summary: 'Readiness (Postgres, Redis, queue workers)', tags: ['Operations'], security: [],
+    method: 'get', path: '/readyz', operationId: 'getReadyz', summary: 'Readiness (Postgres, Redis, queue workers, load)', tags: ['Operations'], security: [],
+    description: 'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`).',
     responses: {
       200: { description: 'Ready', content: { 'application/json': { schema: z.object({ status: z.string(), checks: z.record(z.string(), z.object({ status: z.string() })) }) } } },
       503: { description: 'Not ready; per-check status in `checks`' },
@@ -113,7 +115,11 @@ const OPS_PATHS: RouteConfig[] = [
   },
   {
     method: 'get', path: '/metrics', operationId: 'getMetrics', summary: 'Prometheus metrics', tags: ['Operations'], security: [],
-    responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } } },
+    description: 'Open unless METRICS_TOKEN is set (then `Authorization: Bearer <token>`); not served here when METRICS_LISTEN moves it to its own address. Metrics labelled with integration ids appear only on a protected scrape.',
+    responses: {
+      200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } },
+      401: { description: 'METRICS_TOKEN is set and the request does not carry it', content: { 'application/problem+json': { schema: ProblemSchema } } },
+    },
   },
 ];
 
@@ -141,7 +147,10 @@ export function buildOpenApiDocument(routes: readonly Route[], info: OpenApiInfo
   const ordered = [...Object.keys(TAG_DESCRIPTIONS).filter((t) => used.includes(t)), ...used.filter((t) => !(t in TAG_DESCRIPTIONS))];
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
-    info: { title: info.title, version: info.version, ...(info.description ? { description: info.description } : {}) },
+    info: {
+      title: info.title, version: info.version, contact: { name: 'jpm-sync operators' },
+      ...(info.description ? { description: info.description } : {}),
+    },
     tags: ordered.map((name) => ({ name, description: TAG_DESCRIPTIONS[name] ?? `${name} operations.` })),
     servers: [{ url: info.serverUrl ?? '/' }],
     security: [{ bearerAuth: [] }],
