@@ -14,12 +14,15 @@ import { createRunContext, type RunContext } from './lib/context.ts';
 import { dropLeftoverDbs, loadAverage, printResult, scaleFrom, writeResult, type BenchResult } from './lib/env.ts';
 import { runNaive } from './naive.ts';
 import { runReadApi } from './read-api.ts';
+import { runScale } from './scale.ts';
 import { runScheduler } from './scheduler.ts';
 import { initLogger } from '../src/shared/logger.ts';
 
 interface Bench {
   /** Result names this entry produces. */
   names: string[];
+  /** Only when named (the scale run takes the machine for most of an hour). */
+  optIn?: boolean;
   run(ctx: RunContext): Promise<BenchResult[]>;
 }
 
@@ -31,6 +34,7 @@ const BENCHES: Bench[] = [
   { names: ['read-api'], run: (ctx) => runReadApi(ctx).then((r) => [r]) },
   { names: ['change-feed'], run: (ctx) => runChangeFeed(ctx).then((r) => [r]) },
   { names: ['scheduler'], run: (ctx) => runScheduler(ctx).then((r) => [r]) },
+  { names: ['scale', 'scale-read-api', 'scale-change-feed'], run: runScale, optIn: true },
 ];
 const ALL = BENCHES.flatMap((b) => b.names);
 
@@ -52,7 +56,7 @@ async function main(): Promise<number> {
     return 2;
   }
   initLogger({ level: 'warn', format: 'json' });
-  const selected = BENCHES.filter((b) => wanted.length === 0 || b.names.some((n) => wanted.includes(n)));
+  const selected = BENCHES.filter((b) => (wanted.length === 0 && !b.optIn) || b.names.some((n) => wanted.includes(n)));
   console.log(`jpm-sync benchmarks: ${selected.flatMap((b) => b.names).join(', ')} (scale ${scale}, load average ${loadAverage().join(' ')})`);
   let ctx: RunContext | undefined;
   const onSignal = () => {
@@ -66,7 +70,7 @@ async function main(): Promise<number> {
     for (const bench of selected) {
       for (const r of await bench.run(ctx)) {
         // A suite produces several results; record those asked for (all when none were named).
-        if (wanted.length === 0 || wanted.includes(r.name) || bench.names.length === 1) {
+        if (wanted.length === 0 || wanted.includes(r.name) || bench.names.length === 1 || bench.optIn) {
           printResult(r);
           console.log(`  -> ${await writeResult(r)}`);
           results.push(r);
