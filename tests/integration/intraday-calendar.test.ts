@@ -8,6 +8,7 @@ import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { coverage } from '../../src/validation/coverage.ts';
 import { daysOwed } from '../../src/validation/days.ts';
 import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startSimBank, type SimAccountRow, type SimBank } from '../helpers/sim-bank.ts';
 
 /**
@@ -175,6 +176,54 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     expect(counts.removed).toBe(pendingBefore - shown.size);
     const rows = await intradayRows(env, account.id, DAY);
     expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+  });
+});
+
+describe('intraday reconciliation when the pages shift under the walk (simulator over mTLS)', () => {
+  const DAY = '2026-03-04';
+  let t: TestDb;
+  let env: SimBank;
+  let account: SimAccountRow;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    // Small pages and a snapshot that grows with every page request: walks restart.
+    env = await startSimBank(t.db, {
+      today: DAY, historyDays: 10, txPerDay: 20, accounts: [{ currency: 'USD' }], quirks: { ...QUIRKS, shiftingPages: true }, seed: 'intraday-shift',
+      defaultPageSize: 4,
+    });
+    account = env.accounts[0]!;
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+  });
+
+  it('walks cut short by a restart remove nothing; the complete walk that follows leaves exactly the bank\'s snapshot', async () => {
+    env.setToday(DAY, 1);
+    await env.sync(account.id, { mode: 'intraday' });
+    const all = await intradayRows(env, account.id, DAY);
+    expect(all.length).toBeGreaterThan(12);
+
+    env.setToday(DAY, 0.3);
+    const pageCalls = () => env.sim.stats().byPath['/tsapi/v3/transactions'] ?? 0;
+    const callsBefore = pageCalls();
+    const counts = await env.sync(account.id, { mode: 'intraday' });
+    const calls = pageCalls() - callsBefore;
+    // The snapshot grew while the walk ran; the bank's view now is the one the last walk saw.
+    const shown = await bankIntradayIds(env, account);
+    const rows = await intradayRows(env, account.id, DAY);
+    expect(rows.map((r) => r.id)).toEqual(all.map((r) => r.id));
+    expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+    expect(counts.removed).toBe(all.length - shown.size);
+    // The removal's evidence is the complete walk: as many items as that walk's totalRecords.
+    const d = await env.deps.db.selectFrom('transaction_decisions').select(['evidence']).where('account_id', '=', account.id)
+      .where('rule', '=', 'withdrawn_intraday').executeTakeFirstOrThrow();
+    expect(d.evidence).toMatchObject({ walk: { itemsShown: shown.size, totalRecords: shown.size } });
+    const totalPages = (d.evidence as { walk: { totalPages: number } }).walk.totalPages;
+    expect(totalPages).toBeGreaterThan(1);
+    // More page requests than the complete walk's pages: earlier walks were restarted (and removed nothing).
+    expect(calls).toBeGreaterThan(totalPages);
   });
 });
 
