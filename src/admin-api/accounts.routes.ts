@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ACCOUNT_STATUSES, type AccountStatus } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { assertPermission } from '../http/auth.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import { ConflictError } from '../shared/errors.ts';
@@ -138,14 +139,24 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
     }),
     defineRoute({
       method: 'get', path: '/v1/accounts', permission: 'accounts:read', tags: TAGS,
-      summary: 'List accounts', description: 'Oldest first.',
+      summary: 'List accounts',
+      description: 'Oldest first. `accountNumber` finds the service\'s account for a known J.P. Morgan account number (exact match; '
+        + 'operators and admins only, others get 403); the answer still shows the number masked, and request logs mask it too.',
       request: {
-        query: z.object({ ...PAGE_QUERY, organizationId: Id.optional(), integrationId: Id.optional(), status: z.enum(ACCOUNT_STATUSES).optional() }),
+        query: z.object({
+          ...PAGE_QUERY, organizationId: Id.optional(), integrationId: Id.optional(), status: z.enum(ACCOUNT_STATUSES).optional(),
+          accountNumber: z.string().trim().regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and - only').optional()
+            .meta({ description: 'The full J.P. Morgan account number, exact (permission accounts:find_by_number: operators and admins)', example: '000000010009' }),
+        }),
       },
       response: { status: 200, schema: pageSchema(AccountSchema).meta({ id: 'AccountPage' }), description: 'A page of accounts' },
-      handler: async ({ query, access }) => {
+      handler: async ({ query, access, principal }) => {
+        if (query.accountNumber !== undefined) {
+          assertPermission(principal, 'accounts:find_by_number');
+        }
         const page = await listAccountsPage(deps.db, {
-          organizationId: access.filter(query.organizationId), integrationId: query.integrationId, status: query.status, cursor: query.cursor, limit: query.limit,
+          organizationId: access.filter(query.organizationId), integrationId: query.integrationId, status: query.status,
+          jpmAccountId: query.accountNumber, cursor: query.cursor, limit: query.limit,
         });
         return { data: page.rows.map(toAccountDto), nextCursor: page.nextCursor };
       },

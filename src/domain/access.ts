@@ -14,6 +14,8 @@ export const PERMISSIONS = [
   'integrations:write',
   'accounts:read',
   'accounts:write',
+  /** Find accounts by the bank's full account number (the answer still shows it masked). */
+  'accounts:find_by_number',
   'syncs:read',
   'syncs:write',
   'events:read',
@@ -40,7 +42,7 @@ const READ: readonly Permission[] = [
  */
 export const ROLE_PERMISSIONS: Readonly<Record<ApiKeyRole, ReadonlySet<Permission>>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'integrations:write', 'accounts:write', 'syncs:write']),
+  operator: new Set<Permission>([...READ, 'integrations:write', 'accounts:write', 'accounts:find_by_number', 'syncs:write']),
   viewer: new Set(READ),
 };
 

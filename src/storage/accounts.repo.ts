@@ -80,6 +80,8 @@ export interface AccountListFilter {
   organizationId?: string | undefined;
   integrationId?: string | undefined;
   status?: string | undefined;
+  /** The bank's account number, exact (served by bank_accounts_jpm_account_id_idx). */
+  jpmAccountId?: string | undefined;
   cursor?: string | undefined;
   limit: number;
 }
@@ -95,6 +97,9 @@ export async function listAccountsPage(ex: Executor, f: AccountListFilter): Prom
   }
   if (f.status !== undefined) {
     q = q.where('status', '=', f.status);
+  }
+  if (f.jpmAccountId !== undefined) {
+    q = q.where('jpm_account_id', '=', f.jpmAccountId);
   }
   if (f.cursor !== undefined) {
     const [id] = decodeCursor(f.cursor, ['uuid']);

@@ -122,6 +122,18 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
       cursor = page.nextCursor;
     } while (cursor !== null);
     expect(paged.sort()).toEqual(Object.values(accountIds).sort());
+
+    // Found by the bank's full account number (exact), answered masked.
+    const byNumber = bodyOf(AccountPage, await request(api.app).get('/v1/accounts').query({ accountNumber: usd!.accountId }).set(admin));
+    expect(byNumber.data.map((a) => a.id)).toEqual([accountIds.USD]);
+    expect(byNumber.data[0]!.jpmAccountMasked).toBe(`****${usd!.accountId.slice(-4)}`);
+    expect(JSON.stringify(byNumber)).not.toContain(usd!.accountId);
+    const operator = bearer(await api.key('operator'));
+    expect(bodyOf(AccountPage, await request(api.app).get('/v1/accounts').query({ accountNumber: kwd!.accountId }).set(operator)).data.map((a) => a.id)).toEqual([accountIds.KWD]);
+    for (const near of [usd!.accountId.slice(1), `${usd!.accountId}0`, usd!.accountId.slice(-4)]) {
+      expect(bodyOf(AccountPage, await request(api.app).get('/v1/accounts').query({ accountNumber: near }).set(admin)).data).toEqual([]);
+    }
+    expectProblem(await request(api.app).get('/v1/accounts').query({ accountNumber: '12 34' }).set(admin), 400, 'validation_failed');
   });
 
   it('validates sync requests and cancels a queued run (joined by a second identical trigger)', async () => {
@@ -282,6 +294,12 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
       expectProblem(res, 403, 'forbidden');
     }
     expect(bodyOf(AccountSchema, await get(`/v1/accounts/${accountIds.USD}`)).status).toBe('active');
+
+    // The account-number filter: viewers may list accounts but not look numbers up; an operator of
+    // one organization never finds another organization's account by its number.
+    expectProblem(await request(api.app).get('/v1/accounts').query({ accountNumber: theirAccount.jpmAccountId }).set(viewer), 403, 'forbidden');
+    expect(bodyOf(AccountPage, await request(api.app).get('/v1/accounts').query({ accountNumber: theirAccount.jpmAccountId }).set(scoped)).data).toEqual([]);
+    expect(bodyOf(AccountPage, await request(api.app).get('/v1/accounts').query({ accountNumber: theirAccount.jpmAccountId }).set(admin)).data.map((a) => a.id)).toEqual([theirAccount.id]);
   });
 });
 
