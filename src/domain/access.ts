@@ -26,7 +26,7 @@ export const PERMISSIONS = [
   'api_keys:read',
   'api_keys:write',
   'audit:read',
-  /** bull-board at /admin/queues (pause, retry, remove jobs). */
+  /** bull-board at /admin/queues (pause, retry, remove jobs); also needs a key valid for all organizations. */
   'queues:admin',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];

@@ -5,7 +5,8 @@ import { createLogger } from './logger.ts';
  * The process's Prometheus registry, served at `/metrics` by the api role. Every module may import
  * the metrics below and update them (`syncRunsTotal.inc({ outcome: 'succeeded' })`). To add a
  * metric, define it here with `registers: [metricsRegistry]` so names stay in one list; keep label
- * values bounded (outcome, endpoint, class, queue: never ids, except `integration` for certificates).
+ * values bounded (outcome, endpoint, class, queue: never ids, except `integration` for certificates, which
+ * is in IDENTIFYING_METRICS and so only served on a protected scrape).
  *
  * Gauges whose value lives elsewhere (queue depth in Redis, overdue integrations in Postgres) are
  * refreshed at scrape time: register a hook with `onScrape(async () => gauge.set(...))`.
