@@ -7,6 +7,7 @@ import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../sch
 import { ConflictError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { maskAccount } from '../shared/logger.ts';
+import { decodePgText } from '../shared/pg-text.ts';
 import { isValidTimeZone } from '../shared/time.ts';
 import {
   getAccount, listAccountsPage, setAccountScheduleOverride, setAccountStatus, upsertAccount, type AccountRow,
@@ -66,7 +67,7 @@ function scheduleOverrideOf(value: unknown): { intradayRunsPerDay: number } | nu
 export function toAccountDto(a: AccountRow): z.input<typeof AccountSchema> {
   return {
     id: a.id, organizationId: a.organization_id, integrationId: a.integration_id,
-    jpmAccountMasked: maskAccount(a.jpm_account_id), bankId: a.bank_id, accountName: a.account_name, currency: a.currency,
+    jpmAccountMasked: maskAccount(a.jpm_account_id), bankId: a.bank_id, accountName: decodePgText(a.account_name), currency: a.currency,
     decimalLocation: a.decimal_location, timeZone: a.time_zone, status: a.status as AccountStatus, statusReason: a.status_reason,
     scheduleOverride: scheduleOverrideOf(a.schedule_override), lastSyncedAt: iso(a.last_synced_at), createdAt: iso(a.created_at), updatedAt: iso(a.updated_at),
   };

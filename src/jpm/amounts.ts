@@ -24,18 +24,21 @@ export function signedTransactionAmountMinor(txn: Pick<WireTransactionRecord, 'a
 }
 
 export interface BalanceMinor {
-  openingAvailable: bigint;
+  openingAvailable: bigint | null;
   openingLedger: bigint;
-  endingAvailable: bigint;
+  endingAvailable: bigint | null;
   endingLedger: bigint;
 }
 
-/** The four balance amounts of one `balanceList` entry in minor units of the account's currency. */
+const optionalMinor = (text: string | null | undefined, currency: Pick<WireCurrency, 'decimalLocation'>) =>
+  text === null || text === undefined ? null : wireAmountToMinor(text, currency);
+
+/** The four balance amounts of one `balanceList` entry in minor units of the account's currency (available ones may be absent). */
 export function balanceAmountsMinor(balance: WireBalance, currency: Pick<WireCurrency, 'decimalLocation'>): BalanceMinor {
   return {
-    openingAvailable: wireAmountToMinor(balance.openingAvailableAmount, currency),
+    openingAvailable: optionalMinor(balance.openingAvailableAmount, currency),
     openingLedger: wireAmountToMinor(balance.openingLedgerAmount, currency),
-    endingAvailable: wireAmountToMinor(balance.endingAvailableAmount, currency),
+    endingAvailable: optionalMinor(balance.endingAvailableAmount, currency),
     endingLedger: wireAmountToMinor(balance.endingLedgerAmount, currency),
   };
 }

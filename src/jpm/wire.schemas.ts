@@ -154,32 +154,38 @@ export const transactionsV2EnvelopeSchema = z.looseObject({ data: z.array(z.unkn
 /** v3 envelope: the page plus its `pagination` block. */
 export const transactionsV3EnvelopeSchema = z.looseObject({ pagination: paginationSchema, data: z.array(z.unknown()) });
 
+/**
+ * One balance. What the balance proof needs decides: the business date, which balance it is
+ * (`currentDay`), and the opening and closing ledger amounts. The timestamp and the available amounts
+ * may be null or absent (stored as null).
+ */
 export const balanceSchema = z.looseObject({
   asOfDate: isoDate,
-  recordTimestamp: instantText,
+  recordTimestamp: instantText.nullish(),
   currentDay: z.boolean(),
-  openingAvailableAmount: signedDecimalText,
+  openingAvailableAmount: signedDecimalText.nullish(),
   openingLedgerAmount: signedDecimalText,
-  endingAvailableAmount: signedDecimalText,
+  endingAvailableAmount: signedDecimalText.nullish(),
   endingLedgerAmount: signedDecimalText,
 });
 export type WireBalance = z.output<typeof balanceSchema>;
 
 const BALANCE_AMOUNTS = ['openingAvailableAmount', 'openingLedgerAmount', 'endingAvailableAmount', 'endingLedgerAmount'] as const;
-const ACCOUNT_DETAILS = ['accountName', 'branchId', 'bankId', 'bankName', 'currency'] as const;
+const ACCOUNT_DETAILS = ['currency'] as const;
 
 /**
  * One `accountList[]` entry of `POST /accessapi/balance`: either an account with its `balanceList`, or
  * a per-account error (`errorCode` such as GCA-024, `errorMsg`, no `balanceList`) inside an HTTP 200.
- * Error entries may omit the descriptive fields; accounts with balances must carry them all.
+ * Accounts with balances must carry their currency (it scales the amounts); the descriptive fields
+ * (name, bank, branch) may be null or absent: they describe, they decide nothing.
  */
 export const balanceAccountEntrySchema = z
   .looseObject({
     accountId: z.string().min(1),
-    accountName: z.string().optional(),
-    branchId: z.string().optional(),
-    bankId: z.string().optional(),
-    bankName: z.string().optional(),
+    accountName: z.string().nullish(),
+    branchId: z.string().nullish(),
+    bankId: z.string().nullish(),
+    bankName: z.string().nullish(),
     currency: currencySchema.optional(),
     balanceList: z.array(balanceSchema).optional(),
     errorCode: z.string().min(1).optional(),
@@ -214,10 +220,6 @@ export const balanceAccountEntrySchema = z
 export type WireBalanceAccountEntry = z.output<typeof balanceAccountEntrySchema>;
 /** An account entry that carries balances (every descriptive field present). */
 export type WireBalanceAccount = WireBalanceAccountEntry & {
-  accountName: string;
-  branchId: string;
-  bankId: string;
-  bankName: string;
   currency: WireCurrency;
   balanceList: WireBalance[];
 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatMinorUnits } from '../shared/money.ts';
+import { decodePgJson, decodePgText } from '../shared/pg-text.ts';
 import type { BalanceReadRow } from '../storage/balances-read.repo.ts';
 import type { TransactionDecisionRow, TransactionReadRow, TransactionVersionRow } from '../storage/read.repo.ts';
 
@@ -36,12 +37,21 @@ export const TransactionSchema = z
     decimalLocation: z.number().int().meta({ description: 'The currency scale used for amount' }),
     bookingDate: IsoDate,
     valueDate: IsoDate.nullable(),
-    bankReference: z.string(),
-    customerReference: z.string(),
+    bankReference: z.string().meta({ description: "The bank's reference exactly as sent (padding, case and leading zeros kept); empty when none" }),
+    customerReference: z.string().meta({ description: "The customer's reference exactly as sent; empty when none" }),
     baiCode: z.string().nullable().meta({ description: 'BAI type code, e.g. "195" (incoming wire)' }),
     baiSummaryCode: z.string().nullable(),
-    description: z.string(),
-    jpmTransactionId: z.string().meta({ description: "J.P. Morgan's id of the record (may change on re-identification; our id never does)" }),
+    description: z.string().meta({ description: 'A readable summary: short description, then narrative tags (trimmed). `narrative` has the exact text' }),
+    narrative: z.unknown().meta({
+      description: "The bank's narrativeText exactly as sent (normally tag → text, tag keys keep their padding); null when none",
+      example: { 'YOUR REF    ': 'INV 001   ' },
+    }),
+    dataQuality: z.array(z.object({ field: z.string(), problem: z.string() })).nullable().meta({
+      description: 'Fields other than the money facts that were missing, null or odd when the bank sent the record, and what was done; null when none',
+    }),
+    jpmTransactionId: z.string().nullable().meta({
+      description: "J.P. Morgan's id of the record (may change on re-identification; our id never does); null when the bank sent none",
+    }),
     supersededBy: Id.nullable().meta({ description: 'The posted transaction that replaced this pending one' }),
     supersedes: Id.nullable().meta({ description: 'The pending transaction this posted one replaced' }),
     version: z.number().int().meta({ description: 'Increases with every change' }),
@@ -64,12 +74,15 @@ export function toTransactionDto(r: TransactionReadRow): TransactionDto {
     decimalLocation: r.decimal_location,
     bookingDate: r.booking_date,
     valueDate: r.value_date,
-    bankReference: r.bank_reference,
-    customerReference: r.customer_reference,
+    // Stored bank text is escaped (U+0000, src/shared/pg-text.ts): decoded, it is exactly what the bank sent.
+    bankReference: decodePgText(r.bank_reference),
+    customerReference: decodePgText(r.customer_reference),
     baiCode: r.bai_type_code,
     baiSummaryCode: r.bai_summary_code,
-    description: r.description,
-    jpmTransactionId: r.jpm_transaction_id,
+    description: decodePgText(r.description),
+    narrative: decodePgJson(r.narrative),
+    dataQuality: decodePgJson(r.data_quality) as TransactionDto['dataQuality'],
+    jpmTransactionId: r.jpm_transaction_id === '' ? null : decodePgText(r.jpm_transaction_id),
     supersededBy: r.superseded_by,
     supersedes: r.supersedes,
     version: r.version,
@@ -88,7 +101,7 @@ export const TransactionVersionSchema = z
     values: z.object({
       status: z.string(), direction: z.string(), amount: Decimal, amountMinor: Minor, currency: z.string(), bookingDate: z.string(),
       valueDate: z.string().nullable(), bankReference: z.string(), customerReference: z.string(), baiCode: z.string().nullable(),
-      description: z.string(), jpmTransactionId: z.string(),
+      description: z.string(), jpmTransactionId: z.string().nullable(),
     }),
   })
   .meta({ id: 'TransactionVersion', description: 'A former state of the transaction' });
@@ -103,8 +116,9 @@ export function toVersionDto(v: TransactionVersionRow): z.input<typeof Transacti
     syncRunId: v.sync_run_id,
     values: {
       status: v.status, direction: v.direction, amount: formatMinorUnits(BigInt(v.amount_minor), scale), amountMinor: v.amount_minor,
-      currency: v.currency, bookingDate: v.booking_date, valueDate: v.value_date, bankReference: v.bank_reference,
-      customerReference: v.customer_reference, baiCode: v.bai_type_code, description: v.description, jpmTransactionId: v.jpm_transaction_id,
+      currency: v.currency, bookingDate: v.booking_date, valueDate: v.value_date, bankReference: decodePgText(v.bank_reference),
+      customerReference: decodePgText(v.customer_reference), baiCode: v.bai_type_code, description: decodePgText(v.description),
+      jpmTransactionId: v.jpm_transaction_id === '' ? null : decodePgText(v.jpm_transaction_id),
     },
   };
 }
@@ -129,7 +143,7 @@ export function toDecisionDto(d: TransactionDecisionRow): z.input<typeof Decisio
     relatedTransactionId: d.related_transaction_id,
     decision: d.decision as z.input<typeof DecisionSchema>['decision'],
     rule: d.rule,
-    evidence: (d.evidence ?? {}) as Record<string, unknown>,
+    evidence: decodePgJson(d.evidence ?? {}) as Record<string, unknown>,
     syncRunId: d.sync_run_id,
     decidedAt: iso(d.created_at),
   };

@@ -12,6 +12,7 @@
 const NUL = '\u0000';
 const NUL_SYMBOL = '\u2400';
 const ESC = '\u241b';
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this module looks for
 const NEEDS_ENCODING = /[\u0000\u2400\u241b]/;
 const NEEDS_DECODING = /[\u2400\u241b]/;
 

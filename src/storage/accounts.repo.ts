@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { encodePgText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf, type Page } from './pagination.ts';
 
@@ -40,7 +41,8 @@ export async function upsertAccount(ex: Executor, a: NewAccount): Promise<Accoun
       integration_id: a.integrationId,
       jpm_account_id: a.jpmAccountId,
       bank_id: a.bankId,
-      account_name: a.accountName,
+      // The bank's name as sent; U+0000 stored escaped (src/shared/pg-text.ts).
+      account_name: encodePgText(a.accountName),
       currency: a.currency,
       decimal_location: a.decimalLocation,
       time_zone: a.timeZone,

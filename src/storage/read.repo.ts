@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { encodePgText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 
 /**
@@ -11,6 +12,7 @@ export const TRANSACTION_READ_COLUMNS = [
   't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
   't.booking_date', 't.value_date', 't.bank_reference', 't.customer_reference', 't.bai_type_code', 't.bai_summary_code',
   't.description', 't.jpm_transaction_id', 't.superseded_by', 't.version', 't.first_seen_at', 't.updated_at',
+  't.narrative', 't.data_quality',
 ] as const;
 
 function selectTransactions(ex: Executor) {
@@ -99,8 +101,13 @@ function applyFilter(q: TransactionQuery, f: TransactionFilter): TransactionQuer
     out = out.where('t.bai_type_code', '=', f.baiCode);
   }
   if (f.reference !== undefined) {
-    const ref = f.reference;
-    out = out.where((eb) => eb.or([eb('t.bank_reference', '=', ref), eb('t.customer_reference', '=', ref)]));
+    // Stored text is escaped (src/shared/pg-text.ts); the length clauses let the partial reference indexes
+    // (which skip references over 200 characters) answer it; the API takes at most 200 characters anyway.
+    const ref = encodePgText(f.reference);
+    out = out.where((eb) => eb.or([
+      eb.and([eb('t.bank_reference', '=', ref), sql<boolean>`char_length(t.bank_reference) <= 200`]),
+      eb.and([eb('t.customer_reference', '=', ref), sql<boolean>`char_length(t.customer_reference) <= 200`]),
+    ]));
   }
   if (f.text !== undefined) {
     out = out.where('t.description', 'ilike', `%${escapeLike(f.text)}%`);

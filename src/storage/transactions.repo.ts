@@ -44,6 +44,25 @@ export async function findForMatching(
   return result.rows;
 }
 
+/**
+ * Rows of this account on `dates` whose fingerprint (the middle part of the key) is one of `fingerprints`,
+ * any occurrence: the candidates for records without an id key. Uses the (account, booking date) index;
+ * only pages with such records ask.
+ */
+export async function findFingerprintGroups(
+  ex: Executor, accountId: string, dates: readonly string[], fingerprints: readonly string[],
+): Promise<ExistingTransaction[]> {
+  const result = await sql<ExistingTransaction>`
+    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status
+    from transactions
+    where account_id = ${accountId} and booking_date = any(${[...new Set(dates)]}::date[])
+      and split_part(fingerprint_key, ':', 2) = any(${[...new Set(fingerprints)]}::text[])`.execute(ex);
+  for (const r of result.rows) {
+    r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+  }
+  return result.rows;
+}
+
 export interface TransactionRow {
   id: string;
   organization_id: string;

@@ -7,7 +7,7 @@ import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
-  findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
+  findFingerprintGroups, findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
   updateTransactions, type DecisionRow, type ExistingTransaction, type RejectRow, type TransactionRow, type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 
@@ -105,10 +105,12 @@ interface Plan {
 /**
  * Decides, for each record, insert / update / nothing. Match order: the bank's id for this account,
  * then the fingerprint key (same content, same occurrence) when the bank re-issued ids for a day.
+ * Records without an id key (`identityById` false) come last and match rows without one of their
+ * fingerprint group: first a row with the same content, then the same occurrence, then any; so the
+ * bank listing id-less look-alikes in another order never makes a duplicate.
  */
 export function planPage(account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly ExistingTransaction[], runId: string | null): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
-  // A record or row without an id key (none sent, or too long) is matched by its fingerprint key only.
   const byId = new Map(existing.flatMap((e) => {
     const k = idKey(e.post_code, e.jpm_transaction_id);
     return k === undefined ? [] : [[k, e] as const];
@@ -118,39 +120,15 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
   const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0 };
   const seenIds = new Set<string>();
   const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
-  for (const t of records) {
-    const key = t.identityById ? `${t.recordClass}|${t.jpmTransactionId}` : undefined;
-    if (key !== undefined && seenIds.has(key)) {
-      // The same id twice in one walk (pages shifted under us): the first copy wins.
-      plan.unchanged++;
-      continue;
-    }
-    if (key !== undefined) {
-      seenIds.add(key);
-    }
-    let match = key === undefined ? undefined : byId.get(key);
-    let reason = 'bank_changed_record';
-    if (match && claimed.has(match.id)) {
-      match = undefined;
-    }
-    if (!match) {
-      const fp = byFingerprint.get(t.fingerprintKey);
-      const fpKey = fp ? idKey(fp.post_code, fp.jpm_transaction_id) : undefined;
-      // Only when the row's own id is absent from this page: otherwise that record claims it by id.
-      if (fp && !claimed.has(fp.id) && (fpKey === undefined || !pageIds.has(fpKey))) {
-        match = fp;
-        // Two id-less copies of one item are the same item: not a re-identification.
-        reason = fp.jpm_transaction_id === t.jpmTransactionId ? 'bank_changed_record' : 're_identified';
-      }
-    }
+  const apply = (t: NormalizedTransaction, match: ExistingTransaction | undefined, reason: string) => {
     if (!match) {
       plan.inserts.push({ id: uuidv7(), organization_id: account.organizationId, account_id: account.id, status: t.status, ...columns(t) });
-      continue;
+      return;
     }
     claimed.add(match.id);
     if (match.content_hash === t.contentHash) {
       plan.unchanged++;
-      continue;
+      return;
     }
     plan.updates.push({ id: match.id, ...columns(t), reason, sync_run_id: runId });
     if (reason === 're_identified') {
@@ -159,6 +137,57 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
         decision: 're_identified', rule: 'same_fingerprint_and_occurrence', sync_run_id: runId,
         evidence: { previousJpmTransactionId: match.jpm_transaction_id, newJpmTransactionId: t.jpmTransactionId, fingerprintKey: t.fingerprintKey },
       });
+    }
+  };
+  /** The exact fingerprint key's row, when its own id is absent from this page (else that record claims it by id). */
+  const byFingerprintKey = (t: NormalizedTransaction) => {
+    const fp = byFingerprint.get(t.fingerprintKey);
+    const fpKey = fp ? idKey(fp.post_code, fp.jpm_transaction_id) : undefined;
+    return fp && !claimed.has(fp.id) && (fpKey === undefined || !pageIds.has(fpKey)) ? fp : undefined;
+  };
+  for (const t of records) {
+    if (!t.identityById) {
+      continue;
+    }
+    const key = `${t.recordClass}|${t.jpmTransactionId}`;
+    if (seenIds.has(key)) {
+      // The same id twice in one walk (pages shifted under us): the first copy wins.
+      plan.unchanged++;
+      continue;
+    }
+    seenIds.add(key);
+    const match = byId.get(key);
+    if (match && !claimed.has(match.id)) {
+      apply(t, match, 'bank_changed_record');
+    } else {
+      const fp = byFingerprintKey(t);
+      apply(t, fp, 're_identified');
+    }
+  }
+  const idless = records.filter((t) => !t.identityById);
+  if (idless.length === 0) {
+    return plan;
+  }
+  const group = (key: string) => key.slice(0, key.lastIndexOf(':'));
+  const candidates = Map.groupBy(existing.filter((e) => !isIdentityId(e.jpm_transaction_id)), (e) => group(e.fingerprint_key));
+  const free = (t: NormalizedTransaction) => (candidates.get(group(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id));
+  const rest: NormalizedTransaction[] = [];
+  for (const t of idless) {
+    const same = free(t).find((e) => e.content_hash === t.contentHash);
+    if (same) {
+      apply(t, same, 'bank_changed_record');
+    } else {
+      rest.push(t);
+    }
+  }
+  for (const t of rest) {
+    const rows = free(t);
+    const idlessRow = rows.find((e) => e.fingerprint_key === t.fingerprintKey) ?? rows[0];
+    if (idlessRow) {
+      apply(t, idlessRow, 'bank_changed_record');
+    } else {
+      // A row that had an id the bank no longer sends (it dropped the id): the same item, re-identified.
+      apply(t, byFingerprintKey(t), 're_identified');
     }
   }
   return plan;
@@ -181,6 +210,13 @@ export async function ingestTransactionPage(
       trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
       page.records.map((r) => r.recordClass),
     );
+    const idless = page.records.filter((r) => !r.identityById);
+    if (idless.length > 0) {
+      // Rows of the id-less records' fingerprint groups, whatever their occurrence number (see planPage).
+      const known = new Set(existing.map((e) => e.id));
+      const group = await findFingerprintGroups(trx, account.id, idless.map((r) => r.bookingDate), idless.map((r) => r.fingerprintKey.split(':')[1] ?? ''));
+      existing.push(...group.filter((e) => !known.has(e.id)));
+    }
     const plan = planPage(account, page.records, existing, runId);
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);

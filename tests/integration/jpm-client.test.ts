@@ -61,7 +61,7 @@ describe('JpmClient against the simulator', () => {
       expect(ours.balanceList.map((b) => b.asOfDate)).toEqual(expected.map((b) => b.asOfDate));
       ours.balanceList.forEach((b, i) => {
         const minor = balanceAmountsMinor(b, ours.currency);
-        const text = (m: bigint) => formatMinorUnits(m, account.decimalLocation);
+        const text = (m: bigint | null) => (m === null ? null : formatMinorUnits(m, account.decimalLocation));
         const want = expected[i]!;
         expect([text(minor.openingLedger), text(minor.endingLedger), text(minor.openingAvailable), text(minor.endingAvailable)])
           .toEqual([want.openingLedger, want.endingLedger, want.openingAvailable, want.endingAvailable]);

@@ -50,7 +50,7 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
     const s = load(file);
     const { records, rejects } = parseTransactionRecords([s.record]);
     expect(rejects).toEqual([]);
-    const page = normalizeTransactions(records as WireTransaction[], new OccurrenceCounter(), 0, s.requested ? { requested: s.requested } : {});
+    const page = normalizeTransactions(records, new OccurrenceCounter(), 0, s.requested ? { requested: s.requested } : {});
     expect(page.rejects).toEqual([]);
     const t = page.records[0]!;
     expect((t.dataQuality ?? []).map((n) => n.field)).toEqual(s.dataQuality);
@@ -65,7 +65,7 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
 
   it('keeps references byte-exact but identifies by their trimmed form, as always', () => {
     const s = load('padded-references.json');
-    const padded = normalizeTransactions(parseTransactionRecords([s.record]).records as WireTransaction[], new OccurrenceCounter()).records[0]!;
+    const padded = normalizeTransactions(parseTransactionRecords([s.record]).records, new OccurrenceCounter()).records[0]!;
     const record = s.record as Record<string, unknown>;
     const trimmed = { ...record, bankReferenceSearchable: { standardValue: 'INV 001' }, customerReferenceSearchable: { standardValue: '000123' } };
     const plain = normalizeTransactions([trimmed as WireTransaction], new OccurrenceCounter()).records[0]!;
@@ -77,7 +77,7 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
 
   it('a missing postCode with no request to tell is a reject naming postCode', () => {
     const s = load('missing-post-code-prior-day.json');
-    const page = normalizeTransactions(parseTransactionRecords([s.record]).records as WireTransaction[], new OccurrenceCounter());
+    const page = normalizeTransactions(parseTransactionRecords([s.record]).records, new OccurrenceCounter());
     expect(page.records).toEqual([]);
     expect(page.rejects).toEqual([expect.objectContaining({ index: 0, fields: ['postCode'] })]);
   });

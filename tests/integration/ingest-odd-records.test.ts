@@ -1,0 +1,252 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTransactionRecords } from '../../src/jpm/records.ts';
+import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions } from '../../src/normalization/transactions.ts';
+import { TransactionSchema } from '../../src/read-api/dto.ts';
+import { pageSchema } from '../../src/http/pagination.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
+import { parseJsonLossless } from '../../src/shared/json.ts';
+import { toMinorUnits } from '../../src/shared/money.ts';
+import { decodePgJson } from '../../src/shared/pg-text.ts';
+import { upsertBalances } from '../../src/storage/balances.repo.ts';
+import { upsertBankDayFetches } from '../../src/storage/bank-day-fetches.repo.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { finalizeRun } from '../../src/storage/orchestration.repo.ts';
+import { addRunCounts, createSyncRun, finishRun } from '../../src/storage/sync-runs.repo.ts';
+import { ingestTransactionPage, resolveRejectsOfCompleteWalk, type AccountRef } from '../../src/sync/ingest.ts';
+import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
+import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { bearer, bodyOf, createTestApi, type TestApi } from '../helpers/api-app.ts';
+
+/**
+ * Records with null, empty, missing, padded, very long and hostile fields, through the real path:
+ * wire parsing (lossless JSON) → normalization → ingestTransactionPage into Postgres → the read API
+ * over HTTP and the balance proof. Every record is stored once, exactly, and the day proves.
+ */
+const FIXTURES = join(import.meta.dirname, '../fixtures/jpm/ok');
+const DAY = '2026-11-03';
+
+type Json = Record<string, unknown>;
+
+/** Sorted keys and numbers as text: how the stored raw record compares with what the bank sent. */
+function canon(value: unknown): string {
+  const norm = (v: unknown): unknown => {
+    if (typeof v === 'number') {
+      return String(v);
+    }
+    if (Array.isArray(v)) {
+      return v.map(norm);
+    }
+    if (v !== null && typeof v === 'object') {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, norm((v as Json)[k])]));
+    }
+    return v;
+  };
+  return JSON.stringify(norm(value));
+}
+
+function standardValue(v: unknown): string {
+  const s = v !== null && typeof v === 'object' ? (v as Json).standardValue : undefined;
+  return typeof s === 'string' ? s : '';
+}
+
+/** One posted day of the account built from every ok/ scenario, each made unique where it had the shared sample id. */
+function oddDay(jpmAccountId: string): Json[] {
+  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort();
+  const records = files.map((file, i) => {
+    const record = structuredClone((parseJsonLossless(readFileSync(join(FIXTURES, file), 'utf8')) as { record: Json }).record);
+    record.account = { ...(record.account as Json), accountId: jpmAccountId };
+    record.asOfDate = DAY;
+    if (record.transactionId === 'TXN-C-FX-0001' || record.transactionId === 'TXN-C-779702312-7') {
+      record.transactionId = `FX-${i}`;
+    }
+    if ('postCode' in record && !file.startsWith('missing-post-code')) {
+      record.postCode = 'P';
+    }
+    if (file.startsWith('missing-post-code')) {
+      delete record.postCode;
+    }
+    return record;
+  });
+  // Three identical records without an id: three real items, identified by fingerprint and occurrence.
+  const idless = records.find((r) => !('transactionId' in r))!;
+  return [...records, structuredClone(idless), structuredClone(idless)];
+}
+
+function netMinor(records: readonly Json[]): bigint {
+  return records.reduce((sum, r) => {
+    const amount = toMinorUnits(String(r.amount), 2);
+    return r.debitCreditCode === 'DEBIT' ? sum - amount : sum + amount;
+  }, 0n);
+}
+
+async function ingest(db: Database, account: AccountRef, records: readonly unknown[], runId: string | null = null) {
+  const wire = parseTransactionRecords(records);
+  const page = normalizeTransactions(wire.records, new OccurrenceCounter(), 0, { requested: 'prior_day' });
+  const rejects = [...wire.rejects, ...page.rejects];
+  return ingestTransactionPage(db, account, { records: page.records, rejects, fetched: records.length }, runId);
+}
+
+async function provable(db: Database, account: AccountRef, day: string, net: bigint): Promise<void> {
+  const opening = 1_000_000n;
+  await upsertBalances(db, [{
+    id: uuidv7(), organization_id: account.organizationId, account_id: account.id, as_of_date: day, kind: 'final', currency: 'USD',
+    decimal_location: 2, opening_ledger_minor: opening.toString(), opening_available_minor: null,
+    ending_ledger_minor: (opening + net).toString(), ending_available_minor: null, record_timestamp: null, content_hash: `h-${day}-${net}`, raw: {},
+  }]);
+  await upsertBankDayFetches(db, [{
+    account_id: account.id, organization_id: account.organizationId, booking_date: day, sync_run_id: null, fetched_at: new Date().toISOString(),
+    record_count: 0, credit_count: 0, debit_count: 0, credits_minor: '0', debits_minor: '0', repeated_fingerprints: {},
+  }]);
+}
+
+describe('a day of odd records, through the real path', () => {
+  let api: TestApi;
+  let tenancy: Tenancy;
+  let account: AccountRef & { jpmAccountId: string };
+  let records: Json[];
+
+  beforeAll(async () => {
+    api = await createTestApi();
+    tenancy = await createTenancy(api.t.db);
+    account = await createAccount(api.t.db, tenancy);
+    records = oddDay(account.jpmAccountId);
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('stores every record once, and re-syncs (same order or reversed) change nothing', async () => {
+    const first = await ingest(api.t.db, account, records);
+    expect(first).toMatchObject({ inserted: records.length, rejected: 0, updated: 0 });
+    for (const again of [records, [...records].reverse()]) {
+      expect(await ingest(api.t.db, account, again)).toMatchObject({ inserted: 0, updated: 0, unchanged: records.length, rejected: 0 });
+    }
+    const n = await sql<{ n: string }>`select count(*)::text as n from transactions where account_id = ${account.id}`.execute(api.t.db);
+    expect(Number(n.rows[0]!.n)).toBe(records.length);
+    const rejects = await api.t.db.selectFrom('sync_rejects').select('id').where('account_id', '=', account.id).execute();
+    expect(rejects).toEqual([]);
+  });
+
+  it('keeps every raw record exactly as sent, U+0000 included (stored escaped, read back exact)', async () => {
+    const rows = await api.t.db.selectFrom('transactions').select(['raw', 'data_quality']).where('account_id', '=', account.id).execute();
+    expect(rows.map((r) => canon(decodePgJson(r.raw))).sort()).toEqual(records.map((r) => canon(r)).sort());
+    const stored = await sql<{ nul: boolean }>`select bool_or(raw::text like '%\\u0000%') as nul from transactions where account_id = ${account.id}`.execute(api.t.db);
+    expect(stored.rows[0]!.nul).toBe(false);
+    expect(rows.filter((r) => r.data_quality !== null).length).toBeGreaterThan(10);
+  });
+
+  it('the read API returns the bank\'s exact text: references, narrative, id (null when none sent)', async () => {
+    const res = await request(api.app).get(`/v1/transactions?accountId=${account.id}&limit=200`).set(bearer(api.adminKey));
+    expect(res.status).toBe(200);
+    const body = bodyOf(pageSchema(TransactionSchema), res);
+    const served = body.data.map((t) => canon([t.jpmTransactionId, t.bankReference, t.customerReference, t.narrative ?? null, t.amount])).sort();
+    const sent = records.map((r) => {
+      const id = typeof r.transactionId === 'string' && r.transactionId !== '' ? r.transactionId : null;
+      const amount = toMinorUnits(String(r.amount), 2);
+      return canon([id, standardValue(r.bankReferenceSearchable), standardValue(r.customerReferenceSearchable), r.narrativeText ?? null,
+        `${amount / 100n}.${(amount % 100n).toString().padStart(2, '0')}`]);
+    }).sort();
+    expect(served).toEqual(sent);
+    const padded = body.data.find((t) => t.customerReference === '000123')!;
+    expect(padded.bankReference).toBe('INV 001   ');
+    const hostile = body.data.find((t) => t.jpmTransactionId === 'TXN-\u0000-東京-1')!;
+    expect(hostile.customerReference).toBe('\u0000');
+    expect(Object.keys(hostile.narrative as Json)).toContain('\u0000KEY ␀ 東京');
+    const idless = body.data.filter((t) => t.jpmTransactionId === null);
+    expect(idless.length).toBeGreaterThanOrEqual(5);
+    expect(idless.every((t) => t.dataQuality?.some((q) => q.field === 'transactionId'))).toBe(true);
+    // The exact reference finds its record (the filter compares the stored, escaped text).
+    const byRef = await request(api.app).get(`/v1/transactions?accountId=${account.id}&reference=${encodeURIComponent('INV 001   ')}`).set(bearer(api.adminKey));
+    expect(bodyOf(pageSchema(TransactionSchema), byRef).data.map((t) => t.customerReference)).toEqual(['000123']);
+  });
+
+  it('the day proves: opening + credits − debits = closing over every stored record', async () => {
+    await provable(api.t.db, account, DAY, netMinor(records));
+    const [change] = await recomputeAccountDays(api.t.db, account.id, [DAY]);
+    expect(change?.state).toBe('proved');
+  });
+});
+
+describe('a record whose money facts are unusable', () => {
+  let api: TestApi;
+  let tenancy: Tenancy;
+  let account: AccountRef & { jpmAccountId: string };
+  const DAY2 = '2026-11-04';
+  const DAY3 = '2026-11-05';
+  let good: Json;
+
+  beforeAll(async () => {
+    api = await createTestApi();
+    tenancy = await createTenancy(api.t.db);
+    account = await createAccount(api.t.db, tenancy);
+    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json }).record;
+    good = { ...base, account: { ...(base.account as Json), accountId: account.jpmAccountId }, postCode: 'P' };
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  const openRejects = (db: Database) => db.selectFrom('sync_rejects')
+    .select(['id', 'jpm_transaction_id', 'record_index', 'booking_date', 'fields', 'seen_count', 'resolved_at', 'resolution', 'reason'])
+    .where('account_id', '=', account.id).orderBy('id').execute();
+
+  it('is named (id, index, field), blocks its day as rejected_record, never piles up, and resolves once the bank sends it usable', async () => {
+    const g = { ...good, transactionId: 'G-1', asOfDate: DAY2, amount: '10.00', debitCreditCode: 'CREDIT' };
+    const bad = { ...good, transactionId: 'BAD-1', asOfDate: DAY2, amount: null, debitCreditCode: 'CREDIT' };
+    for (let i = 0; i < 3; i++) {
+      expect(await ingest(api.t.db, account, [g, bad])).toMatchObject({ rejected: 1 });
+    }
+    let rejects = await openRejects(api.t.db);
+    expect(rejects).toEqual([expect.objectContaining({
+      jpm_transaction_id: 'BAD-1', record_index: 1, booking_date: DAY2, fields: ['amount'], seen_count: 3, resolved_at: null,
+      reason: 'amount: expected string, got null',
+    })]);
+    // The bank's balance has the item's 7.00; we hold only G-1: the proof names the reject.
+    await provable(api.t.db, account, DAY2, 1700n);
+    const [blocked] = await recomputeAccountDays(api.t.db, account.id, [DAY2]);
+    expect(blocked?.state).toBe('unproved');
+    const day = await api.t.db.selectFrom('account_days').select(['reason', 'evidence']).where('account_id', '=', account.id).where('day', '=', DAY2).executeTakeFirstOrThrow();
+    expect(day.reason).toBe('rejected_record');
+    expect((day.evidence as { rejectedRecords?: unknown }).rejectedRecords).toEqual([rejects[0]!.id]);
+
+    // The next sync gets it with an amount: stored, the reject resolved, the day proves.
+    expect(await ingest(api.t.db, account, [g, { ...bad, amount: '7.00' }])).toMatchObject({ inserted: 1, rejected: 0 });
+    rejects = await openRejects(api.t.db);
+    expect(rejects).toEqual([expect.objectContaining({ jpm_transaction_id: 'BAD-1', resolution: 'stored' })]);
+    expect(rejects[0]!.resolved_at).not.toBeNull();
+    const [proved] = await recomputeAccountDays(api.t.db, account.id, [DAY2]);
+    expect(proved?.state).toBe('proved');
+  });
+
+  it('a bad record the bank stops sending is resolved by the next complete walk, not by the walk that saw it', async () => {
+    const runA = await createSyncRun(api.t.db, { organizationId: tenancy.organizationId, integrationId: tenancy.integrationId, accountId: account.id, trigger: 'manual', mode: 'range' });
+    const runB = await createSyncRun(api.t.db, { organizationId: tenancy.organizationId, integrationId: tenancy.integrationId, accountId: account.id, trigger: 'manual', mode: 'range' });
+    const g = { ...good, transactionId: 'G-3', asOfDate: DAY3 };
+    const bad = { ...good, transactionId: undefined, asOfDate: DAY3, debitCreditCode: 'SIDEWAYS' };
+    expect(await ingest(api.t.db, account, [g, bad], runA)).toMatchObject({ rejected: 1 });
+    expect(await resolveRejectsOfCompleteWalk(api.t.db, account, [DAY3], runA)).toBe(0);
+    expect(await ingest(api.t.db, account, [g], runB)).toMatchObject({ rejected: 0, unchanged: 1 });
+    expect(await resolveRejectsOfCompleteWalk(api.t.db, account, [DAY3], runB)).toBe(1);
+    const rejects = await openRejects(api.t.db);
+    expect(rejects.find((r) => r.booking_date === DAY3)).toMatchObject({ jpm_transaction_id: null, resolution: 'not_sent_again', fields: ['debitCreditCode'] });
+  });
+
+  it('a run whose windows all succeeded but rejected records ends partial, named records_rejected', async () => {
+    const base = { organizationId: tenancy.organizationId, integrationId: tenancy.integrationId, accountId: account.id, trigger: 'manual' as const, mode: 'range' as const };
+    const outcome = async (rejected: number) => {
+      const parent = await createSyncRun(api.t.db, { ...base, windowsTotal: 1 });
+      const window = await createSyncRun(api.t.db, { ...base, parentRunId: parent });
+      await addRunCounts(api.t.db, window, { fetched: 2, inserted: 1, rejected });
+      await finishRun(api.t.db, window, 'succeeded');
+      await finalizeRun(api.t.db, parent);
+      return api.t.db.selectFrom('sync_runs').select(['status', 'rejected', 'error_code']).where('id', '=', parent).executeTakeFirstOrThrow();
+    };
+    expect(await outcome(1)).toEqual({ status: 'partial', rejected: 1, error_code: 'records_rejected' });
+    expect(await outcome(0)).toEqual({ status: 'succeeded', rejected: 0, error_code: null });
+  });
+});
