@@ -227,6 +227,50 @@ describe('intraday reconciliation when the pages shift under the walk (simulator
   });
 });
 
+describe("intraday reconciliation through a day of the simulator's withdrawals (simulator over mTLS)", () => {
+  let t: TestDb;
+  let env: SimBank;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    env = await startSimBank(t.db, {
+      today: '2026-03-02', historyDays: 10, txPerDay: 30, accounts: [{ currency: 'USD' }, { currency: 'JPY' }],
+      quirks: { ...QUIRKS, withdrawals: true }, seed: 'intraday-withdrawals',
+    });
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+  });
+
+  it('after every intraday sync the live intraday rows are exactly the bank\'s snapshot, one row per item ever shown', async () => {
+    // A business day on which some item is withdrawn for good and some comes back.
+    const day = ['2026-03-02', '2026-03-03', '2026-03-04', '2026-03-05', '2026-03-06'].find((d) => {
+      const marks = env.sim.accounts.flatMap((a) => env.sim.ledger.day(a, d)?.items.flatMap((i) => i.marks) ?? []);
+      return marks.includes('withdrawn') && marks.includes('withdrawn-returned');
+    });
+    expect(day).toBeDefined();
+    const everShown = new Map<string, Set<string>>(env.accounts.map((a) => [a.id, new Set()]));
+    // Fine steps, so an item that leaves and comes back is seen gone at some sync in between.
+    for (let step = 1; step <= 40; step++) {
+      env.setToday(day!, step / 40);
+      for (const account of env.accounts) {
+        await env.sync(account.id, { mode: 'intraday' });
+        const shown = await bankIntradayIds(env, account);
+        for (const id of shown) {
+          everShown.get(account.id)!.add(id);
+        }
+        const rows = await intradayRows(env, account.id, day!);
+        expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+        expect(rows.map((r) => r.jpm_transaction_id).sort()).toEqual([...everShown.get(account.id)!].sort());
+      }
+    }
+    const decisions = await env.deps.db.selectFrom('transaction_decisions').select(['decision', 'rule']).execute();
+    expect(decisions.some((d) => d.rule === 'withdrawn_intraday')).toBe(true);
+    expect(decisions.some((d) => d.decision === 'restored')).toBe(true);
+  });
+});
+
 describe("the bank's business calendar (simulator over mTLS)", () => {
   // Thursday 2026-03-05; Tuesday 2026-03-03 is a bank holiday.
   const TODAY = '2026-03-05';
