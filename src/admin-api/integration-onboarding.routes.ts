@@ -18,6 +18,16 @@ import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
  */
 const TAGS = ['Integration onboarding'];
 
+/** Bodies of the fact routes, shared with PATCH /v1/integrations/{id}, which accepts the same facts. */
+export const EligibilityBody = z.strictObject({
+  jpmAccessAccount: z.boolean().optional(),
+  notChaseConnect: z.boolean().optional(),
+  jpmRepresentative: z.string().trim().max(200).nullable().optional(),
+  signingAuthority: z.string().trim().max(200).nullable().optional(),
+});
+export const JpmProjectBody = z.strictObject({ projectId: z.string().trim().min(1).max(200) });
+export const ApiAccessBody = z.strictObject({ status: z.enum(['requested', 'confirmed']), products: z.array(z.string().trim().min(1).max(100)).max(20).optional() });
+
 export function integrationOnboardingRoutes(deps: { db: Database; onboarding: OnboardingOptions }): Route[] {
   const opts = deps.onboarding;
   const now = () => (opts.now ? opts.now() : new Date());
@@ -27,15 +37,7 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       method: 'post', path: '/v1/integrations/{id}/eligibility', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
       summary: 'Record eligibility answers',
       description: 'Merges the given answers into the checklist that guards leaving `requested`: a J.P. Morgan Access account that is not Chase Connect, the J.P. Morgan representative, the person with signing authority.',
-      request: {
-        params: IdParams,
-        body: z.object({
-          jpmAccessAccount: z.boolean().optional(),
-          notChaseConnect: z.boolean().optional(),
-          jpmRepresentative: z.string().trim().max(200).nullable().optional(),
-          signingAuthority: z.string().trim().max(200).nullable().optional(),
-        }),
-      },
+      request: { params: IdParams, body: EligibilityBody },
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
@@ -47,7 +49,7 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       method: 'post', path: '/v1/integrations/{id}/jpm-project', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
       summary: 'Record the J.P. Morgan developer-portal project',
       description: 'The project id guards leaving `kickoff`.',
-      request: { params: IdParams, body: z.object({ projectId: z.string().trim().min(1).max(200) }) },
+      request: { params: IdParams, body: JpmProjectBody },
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
@@ -58,10 +60,7 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       method: 'post', path: '/v1/integrations/{id}/api-access', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
       summary: 'Record that API access was requested or confirmed',
       description: `Requested guards leaving \`technical_setup\`; confirmed (by J.P. Morgan) guards entering \`approved\`. Products default to ${REQUIRED_API_PRODUCTS.join(' and ')}.`,
-      request: {
-        params: IdParams,
-        body: z.object({ status: z.enum(['requested', 'confirmed']), products: z.array(z.string().trim().min(1).max(100)).max(20).optional() }),
-      },
+      request: { params: IdParams, body: ApiAccessBody },
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });

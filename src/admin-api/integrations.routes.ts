@@ -4,14 +4,15 @@ import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import {
-  createIntegration, getIntegration, pageIntegrations, parseExpectationsOverride, setExpectations, transition,
-  type OnboardingOptions,
+  createIntegration, getIntegration, pageIntegrations, parseExpectationsOverride, recordApiAccess, recordEligibility, recordJpmProject,
+  setExpectations, transition, type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import { ValidationError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { Id, IdParams } from './dto.ts';
+import { ApiAccessBody, EligibilityBody, JpmProjectBody } from './integration-onboarding.routes.ts';
 import { ExpectationsOverrideSchema, IntegrationSchema, Stage, toIntegrationDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
 import { actorOf, integrationOrganization } from './lookup.ts';
 
@@ -40,10 +41,19 @@ const UpdateBody = z.object({
   environment: z.enum(ENVIRONMENTS).optional(),
   baseUrl: z.string().max(2000).nullable().optional().meta({ description: "null = the environment's default (cat, prod)" }),
   serverCaPem: z.string().max(MAX_PEM).nullable().optional(),
+  // The onboarding facts, here too (also POST /v1/integrations/{id}/eligibility, /jpm-project, /api-access).
+  eligibility: EligibilityBody.optional().meta({ description: 'Merged into the eligibility checklist (as POST …/eligibility)' }),
+  jpmProjectId: JpmProjectBody.shape.projectId.optional().meta({ description: 'The J.P. Morgan developer-portal project (as POST …/jpm-project)' }),
+  apiAccess: ApiAccessBody.optional().meta({ description: 'API access requested or confirmed (as POST …/api-access)' }),
+  securityAdmins: z.unknown().optional()
+    .meta({ description: 'Not settable here: security administrators are a list of their own, POST /v1/integrations/{id}/security-admins (400 points there)' }),
 });
 
 /** Where the integration connects after a PATCH: a new environment starts from its own defaults. */
-function environmentChange(current: { environment: string; baseUrl: string; serverCaPem: string | null }, body: z.output<typeof UpdateBody>, approvedHosts: readonly string[] = []) {
+function environmentChange(
+  current: { environment: string; baseUrl: string; serverCaPem: string | null }, body: Pick<z.output<typeof UpdateBody>, 'environment' | 'baseUrl' | 'serverCaPem'>,
+  approvedHosts: readonly string[] = [],
+) {
   if (body.environment === undefined && body.baseUrl === undefined && body.serverCaPem === undefined) {
     return undefined;
   }
@@ -125,11 +135,19 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
     defineRoute({
       method: 'patch', path: '/v1/integrations/{id}', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
       summary: 'Update integration settings',
-      description: 'Any of: name; intradayRunsPerDay (the accounts\' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment\'s are used). Everything is checked before anything is changed.',
+      description: 'Any of: name; intradayRunsPerDay (the accounts\' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment\'s are used); '
+        + 'the onboarding facts eligibility, jpmProjectId and apiAccess (the same as their own POST routes). Everything is checked before anything is changed. '
+        + 'Security administrators are a list of their own: POST /v1/integrations/{id}/security-admins.',
       request: { params: IdParams, body: UpdateBody },
       response: { status: 200, schema: IntegrationSchema, description: 'The updated integration' },
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+        if (body.securityAdmins !== undefined) {
+          throw new ValidationError(
+            `security administrators are not an integration setting: add each with POST /v1/integrations/${params.id}/security-admins (list: GET, remove: DELETE …/security-admins/{securityAdminId})`,
+            [{ path: 'body.securityAdmins', message: `use POST /v1/integrations/${params.id}/security-admins` }],
+          );
+        }
         if (Object.values(body).every((v) => v === undefined)) {
           throw new ValidationError('nothing to change: give at least one setting', [{ path: 'body', message: 'empty' }]);
         }
@@ -153,6 +171,17 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
         }
         if (body.expectations !== undefined) {
           await setExpectations(deps.db, { integrationId: params.id, expectations: body.expectations, actor }, opts);
+        }
+        if (body.eligibility !== undefined) {
+          const checklist = Object.fromEntries(Object.entries(body.eligibility).filter(([, v]) => v !== undefined));
+          await recordEligibility(deps.db, { integrationId: params.id, checklist, actor }, opts);
+        }
+        if (body.jpmProjectId !== undefined) {
+          await recordJpmProject(deps.db, { integrationId: params.id, projectId: body.jpmProjectId, actor }, opts);
+        }
+        if (body.apiAccess !== undefined) {
+          const { status, products } = body.apiAccess;
+          await recordApiAccess(deps.db, { integrationId: params.id, status, actor, ...(products ? { products } : {}) }, opts);
         }
         if (body.intradayRunsPerDay !== undefined && body.intradayRunsPerDay !== current.intradayRunsPerDay) {
           await requestScheduleReconcile(deps.queues, { integrationId: params.id });

@@ -218,6 +218,30 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expectProblem(await request(api.app).patch(`/v1/integrations/${uuidv7()}`).set(admin).send({ name: 'x' }), 404, 'not_found');
   });
 
+  it('accepts the onboarding facts through PATCH too, and points security administrators to their own route', async () => {
+    const { id } = await create(admin, { organizationId: orgId, name: 'Facts by PATCH' });
+    const patch = (body: object) => request(api.app).patch(`/v1/integrations/${id}`).set(admin).send(body);
+    const facts = bodyOf(IntegrationSchema, await patch({
+      eligibility: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep', signingAuthority: 'Sam Signer (CFO)' },
+      jpmProjectId: 'dev-portal-7', apiAccess: { status: 'requested' },
+    }));
+    expect(facts).toMatchObject({
+      eligibility: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep', signingAuthority: 'Sam Signer (CFO)' },
+      jpmProjectId: 'dev-portal-7', apiAccess: { requestedAt: expect.any(String) as string, confirmedAt: null },
+    });
+    // The same facts as the POST routes record: the guards now let the integration through.
+    expect((await move(id, 'kickoff', 'eligible (facts by PATCH)')).integration.stage).toBe('kickoff');
+    // Merged like POST …/eligibility: a later PATCH changes only what it names.
+    expect(bodyOf(IntegrationSchema, await patch({ eligibility: { jpmRepresentative: 'Robin Rep' } })).eligibility)
+      .toEqual({ jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Robin Rep', signingAuthority: 'Sam Signer (CFO)' });
+    expectProblem(await patch({ eligibility: { jpmAccessAccount: 'yes' } }), 400, 'validation_failed');
+    expectProblem(await patch({ eligibility: { chaseConnect: false } }), 400, 'validation_failed');
+    expectProblem(await patch({ apiAccess: { status: 'granted' } }), 400, 'validation_failed');
+    const admins = expectProblem(await patch({ securityAdmins: [{ side: 'customer', name: 'Casey', email: 'c@x.example', role: 'r' }] }), 400, 'validation_failed');
+    expect(admins.detail).toContain(`POST /v1/integrations/${id}/security-admins`);
+    expect(admins.errors).toEqual([{ path: 'body.securityAdmins', message: `use POST /v1/integrations/${id}/security-admins` }]);
+  });
+
   it('refuses transitions that do not exist, validates bodies, and names the allowed stages', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'Refusals' });
     const jump = expectProblem(await post(`/v1/integrations/${id}/transitions`, { to: 'live' }), 409, 'transition_refused');
