@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { decodePgText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 
 /**
@@ -40,6 +41,10 @@ export async function intradayCandidates(ex: Executor, organizationId: string, a
     where t.organization_id = ${organizationId} and t.account_id = ${accountId} and t.booking_date = ${day}
       and t.post_code = 'I' and t.status in ('pending', 'removed') and t.superseded_by is null
     order by t.id`.execute(ex);
+  for (const row of r.rows) {
+    // Ids are stored escaped (U+0000, src/shared/pg-text.ts); the walk's ids are the bank's text.
+    row.jpm_transaction_id = decodePgText(row.jpm_transaction_id);
+  }
   return r.rows;
 }
 

@@ -1,5 +1,5 @@
 import type { SyncCounts } from '../domain/types.ts';
-import { matchingReference } from '../normalization/identity.ts';
+import { isIdentityId, matchingReference } from '../normalization/identity.ts';
 import type { Database } from '../storage/db.ts';
 import { intradayCandidates, setIntradayStatus, type IntradayCandidate } from '../storage/intraday.repo.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
@@ -152,7 +152,11 @@ export async function reconcileIntraday(db: Database, account: AccountRef, snap:
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const rows = await intradayCandidates(trx, account.organizationId, account.id, snap.day, snap.walkStartedAt);
-    const withdraw = snap.provesAbsence ? rows.filter((r) => r.status === 'pending' && r.quiet_since && !snap.ids.has(r.jpm_transaction_id)) : [];
+    // A row without an id key (the bank sent none, or one too long) cannot be told apart by id: it is
+    // never withdrawn intraday; the prior-day step resolves it (not_in_prior_day).
+    const withdraw = snap.provesAbsence
+      ? rows.filter((r) => r.status === 'pending' && r.quiet_since && isIdentityId(r.jpm_transaction_id) && !snap.ids.has(r.jpm_transaction_id))
+      : [];
     const restore = rows.filter((r) => r.status === 'removed' && r.last_rule === 'withdrawn_intraday' && r.last_decision_before === true && snap.ids.has(r.jpm_transaction_id));
     const removedIds = new Set(await setIntradayStatus(trx, withdraw.map((r) => ({ id: r.id, from: 'pending' as const, to: 'removed' as const }))));
     const restoredIds = new Set(await setIntradayStatus(trx, restore.map((r) => ({ id: r.id, from: 'removed' as const, to: 'pending' as const }))));
