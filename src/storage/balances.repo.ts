@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { pgJsonText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 
 export interface BalanceRow {
@@ -32,7 +33,8 @@ export async function balanceHashes(ex: Executor, accountId: string, dates: read
   return new Map(rows.map((r) => [`${r.as_of_date}|${r.kind}`, { id: r.id, hash: r.content_hash }]));
 }
 
-/** Writes new or changed balance snapshots (one row per account, date and kind). Returns ids written. */
+/** Writes new or changed balance snapshots (one row per account, date and kind). Returns ids written. The raw
+ *  record's strings travel through `pgJsonText` (U+0000 stored escaped, src/shared/pg-text.ts). */
 export async function upsertBalances(ex: Executor, rows: readonly BalanceRow[]): Promise<{ id: string; inserted: boolean }[]> {
   if (rows.length === 0) {
     return [];
@@ -42,7 +44,7 @@ export async function upsertBalances(ex: Executor, rows: readonly BalanceRow[]):
       opening_available_minor, ending_ledger_minor, ending_available_minor, record_timestamp, content_hash, raw)
     select id, organization_id, account_id, as_of_date, kind, currency, decimal_location, opening_ledger_minor,
       opening_available_minor, ending_ledger_minor, ending_available_minor, record_timestamp, content_hash, raw
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, organization_id uuid, account_id uuid, as_of_date date,
+    from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(id uuid, organization_id uuid, account_id uuid, as_of_date date,
       kind text, currency text, decimal_location smallint, opening_ledger_minor bigint, opening_available_minor bigint,
       ending_ledger_minor bigint, ending_available_minor bigint, record_timestamp timestamptz, content_hash text, raw jsonb)
     on conflict (account_id, as_of_date, kind) do update set

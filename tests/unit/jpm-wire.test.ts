@@ -127,6 +127,20 @@ describe('Account Balances samples', () => {
     expect(errorEntries[0]).not.toHaveProperty('balanceList');
   });
 
+  it('accepts a balance account whose descriptive fields, timestamp and available amounts are null or absent', () => {
+    const entry = {
+      accountId: '1', accountName: null, bankId: null, currency: { code: 'USD', description: 'US DOLLAR', decimalLocation: '2', currencySequence: '0' },
+      balanceList: [{ asOfDate: '2025-01-02', recordTimestamp: null, currentDay: false, openingLedgerAmount: '10.00', endingLedgerAmount: '12.50', openingAvailableAmount: null }],
+    };
+    const response = parseEnvelope(balancesResponseSchema, { accountList: [entry] }, 'balances', {});
+    const [account] = response.accountList.filter(isBalanceAccount);
+    expect(balanceAmountsMinor(account!.balanceList[0]!, account!.currency)).toEqual({ openingAvailable: null, openingLedger: 1000n, endingAvailable: null, endingLedger: 1250n });
+    // The proof's facts still decide: no closing ledger amount is a schema violation.
+    const { endingLedgerAmount: _, ...noClosing } = entry.balanceList[0]!;
+    expect(() => parseEnvelope(balancesResponseSchema, { accountList: [{ ...entry, balanceList: [noClosing] }] }, 'balances', {}))
+      .toThrow('accountList[0].balanceList[0].endingLedgerAmount: is required but missing');
+  });
+
   it('rejects an entry with neither balanceList nor errorCode, and a balance with too many decimals', () => {
     const entry = { accountId: '1', accountName: '', branchId: '', bankId: '1', bankName: 'X', currency: { code: 'JPY', description: 'YEN', decimalLocation: '0', currencySequence: '0' } };
     const bad = (body: unknown) => () => parseEnvelope(balancesResponseSchema, body, 'balances', { requestId: 'r-1' });
