@@ -177,6 +177,31 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     const rows = await intradayRows(env, account.id, DAY);
     expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
   });
+
+  it('concurrent intraday syncs of one account decide each withdrawal and each return exactly once', async () => {
+    env.setToday(DAY, 0.9);
+    const back = await Promise.all([1, 2, 3].map(() => env.sync(account.id, { mode: 'intraday' })));
+    const rows = await intradayRows(env, account.id, DAY);
+    expect(rows.every((r) => r.status === 'pending')).toBe(true);
+    const restoredNow = back.reduce((n, c) => n + c.updated, 0);
+    expect(restoredNow).toBeGreaterThan(0);
+
+    env.setToday(DAY, 0.4);
+    const shown = await bankIntradayIds(env, account);
+    const gone = await Promise.all([1, 2, 3].map(() => env.sync(account.id, { mode: 'intraday' })));
+    expect(gone.reduce((n, c) => n + c.removed, 0)).toBe(rows.length - shown.size);
+    const decided = await env.deps.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision'])
+      .where('account_id', '=', account.id).orderBy('id').execute();
+    // Per row, decisions alternate removed / restored: never the same decision twice in a row.
+    const byRow = new Map<string, string[]>();
+    for (const d of decided) {
+      byRow.set(d.transaction_id, [...(byRow.get(d.transaction_id) ?? []), d.decision]);
+    }
+    for (const seq of byRow.values()) {
+      expect(seq.every((d, i) => d === (i % 2 === 0 ? 'removed' : 'restored'))).toBe(true);
+    }
+    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+  });
 });
 
 describe('intraday reconciliation when the pages shift under the walk (simulator over mTLS)', () => {
