@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTransactionRecords } from '../../src/jpm/records.ts';
-import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { contentHash, OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import { TransactionSchema } from '../../src/read-api/dto.ts';
 import { pageSchema } from '../../src/http/pagination.ts';
@@ -169,6 +169,44 @@ describe('a day of odd records, through the real path', () => {
     await provable(api.t.db, account, DAY, netMinor(records));
     const [change] = await recomputeAccountDays(api.t.db, account.id, [DAY]);
     expect(change?.state).toBe('proved');
+  });
+});
+
+describe('rows stored before references were kept exactly', () => {
+  let api: TestApi;
+
+  beforeAll(async () => {
+    api = await createTestApi();
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('a re-sync corrects the trimmed reference in place: same row, same identity, one version, no second row', async () => {
+    const tenancy = await createTenancy(api.t.db);
+    const account = await createAccount(api.t.db, tenancy);
+    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json }).record;
+    const padded = { ...base, account: { ...(base.account as Json), accountId: account.jpmAccountId }, postCode: 'P' };
+    const idless = { ...padded, transactionId: null, amount: '4.00' };
+    await ingest(api.t.db, account, [padded, idless]);
+    // What the former code stored: references trimmed, content hash over the trimmed references.
+    const wire = parseTransactionRecords([padded, idless]).records;
+    const now = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'prior_day' }).records;
+    for (const t of now) {
+      const formerHash = contentHash([t.amountMinor.toString(), t.direction, t.bookingDate, t.valueDate, t.baiTypeCode, t.baiSummaryCode,
+        t.bankReference.trim(), t.customerReference.trim(), t.description, t.raw.transactionId, t.raw]);
+      await sql`update transactions set bank_reference = ${t.bankReference.trim()}, content_hash = ${formerHash}
+        where account_id = ${account.id} and fingerprint_key = ${t.fingerprintKey}`.execute(api.t.db);
+    }
+    const before = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key']).where('account_id', '=', account.id).orderBy('id').execute();
+    expect(await ingest(api.t.db, account, [padded, idless])).toMatchObject({ inserted: 0, updated: 2 });
+    const after = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key', 'bank_reference', 'version'])
+      .where('account_id', '=', account.id).orderBy('id').execute();
+    expect(after.map((r) => [r.id, r.fingerprint_key])).toEqual(before.map((r) => [r.id, r.fingerprint_key]));
+    expect(after.map((r) => [r.bank_reference, r.version])).toEqual([['INV 001   ', 2], ['INV 001   ', 2]]);
+    const versions = await api.t.db.selectFrom('transaction_versions').select(['changed_fields']).where('organization_id', '=', tenancy.organizationId).execute();
+    expect(versions.map((v) => v.changed_fields)).toEqual([['references'], ['references']]);
+    expect(await ingest(api.t.db, account, [padded, idless])).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
   });
 });
 
