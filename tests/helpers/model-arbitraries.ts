@@ -12,18 +12,43 @@ import type { ModelScenario, ModelStep } from './model-bank.ts';
  */
 export interface ScenarioLimits {
   maxSteps: number;
+  /** fast-check's size of the step list: how close to `maxSteps` histories usually get. */
+  size: fc.SizeForArbitrary;
   /** Fault kinds a sync may meet (each rule fires at most twice, so the worker's retries converge). */
   faultKinds: readonly FaultKind[];
+  /** `Retry-After` of 429 / 503 faults (0: none worth waiting for; the queue path waits what it says). */
+  retryAfterSeconds: number;
 }
 
+/** `npm test`: the direct path; 5xx, 429, 503, gateway faults, resets and truncated pages. */
 export const BOUNDED: ScenarioLimits = {
-  maxSteps: 10,
+  maxSteps: 14,
+  size: 'medium',
   faultKinds: ['rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json'],
+  retryAfterSeconds: 0,
 };
 
+/**
+ * The long run: longer histories, and timeouts (a bank that never answers). `MODEL_SHORT_PAGES=1` adds
+ * short pages (well-formed JSON carrying half the page's records): a sync that meets one currently
+ * succeeds with the missing records unstored, which the model reports (see the README).
+ */
 export const LONG: ScenarioLimits = {
-  maxSteps: 24,
-  faultKinds: ['rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json', 'hang'],
+  maxSteps: 30,
+  size: 'max',
+  faultKinds: [
+    'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json', 'hang',
+    ...(process.env.MODEL_SHORT_PAGES === '1' ? (['short-page'] as const) : []),
+  ],
+  retryAfterSeconds: 0,
+};
+
+/** Through BullMQ: faults whose Retry-After the workers honour (other retries back off for seconds). */
+export const QUEUED: ScenarioLimits = {
+  maxSteps: 14,
+  size: 'large',
+  faultKinds: ['rate-limit', 'unavailable'],
+  retryAfterSeconds: 1,
 };
 
 const QUIRK_NAMES: (keyof Quirks)[] = [
@@ -46,8 +71,17 @@ function faultsArb(limits: ScenarioLimits): fc.Arbitrary<FaultRule[]> {
     count: fc.integer({ min: 1, max: 2 }),
     after: fc.integer({ min: 0, max: 3 }),
     path: fc.constantFrom(undefined, '/tsapi/v3/transactions', '/accessapi/balance'),
-  }).map(({ path, ...r }): FaultRule => ({ ...r, ...(path ? { path } : {}), retryAfterSeconds: 0 }));
+  }).map(({ path, ...r }): FaultRule => ({ ...r, ...(path ? { path } : {}), retryAfterSeconds: limits.retryAfterSeconds }));
   return fc.oneof({ weight: 2, arbitrary: fc.constant<FaultRule[]>([]) }, { weight: 1, arbitrary: fc.array(rule, { minLength: 1, maxLength: 2 }) });
+}
+
+/** Steps, mostly one at a time; sometimes a burst of intraday syncs through one day (withdrawals and returns show there). */
+function stepsArb(limits: ScenarioLimits): fc.Arbitrary<ModelStep[]> {
+  const burst = fc
+    .record({ account: fc.nat(1), progresses: fc.uniqueArray(fc.integer({ min: 0, max: 20 }), { minLength: 2, maxLength: 6 }), faults: faultsArb(limits) })
+    .map(({ account, progresses, faults }) =>
+      [...progresses].sort((a, b) => a - b).flatMap((p): ModelStep[] => [{ do: 'advance', days: 0, progress: p / 20 }, { do: 'sync', account, mode: 'intraday', faults }]));
+  return fc.oneof({ weight: 6, arbitrary: stepArb(limits).map((s) => [s]) }, { weight: 1, arbitrary: burst });
 }
 
 function stepArb(limits: ScenarioLimits): fc.Arbitrary<ModelStep> {
@@ -77,7 +111,7 @@ export function scenarioArb(limits: ScenarioLimits): fc.Arbitrary<ModelScenario>
       currencies: fc.subarray(['USD', 'JPY', 'KWD', 'EUR'], { minLength: 1, maxLength: 2 }),
       txPerDay: fc.integer({ min: 2, max: 8 }),
       pageSize: fc.integer({ min: 2, max: 6 }),
-      steps: fc.array(stepArb(limits), { minLength: 2, maxLength: limits.maxSteps }),
+      steps: fc.array(stepsArb(limits), { minLength: 2, maxLength: limits.maxSteps, size: limits.size }).map((groups) => groups.flat()),
     })
     .map(({ startOffset, holidayPicks, ...r }) => {
       let start = addDays(BASE, startOffset);

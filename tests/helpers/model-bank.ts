@@ -1,5 +1,6 @@
 import { JpmClient } from '../../src/jpm/client.ts';
 import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import { createQueues, getRun, startWorkers, triggerSync, type Queues, type RunningWorkers } from '../../src/scheduler/index.ts';
 import { classifyFailure } from '../../src/scheduler/retry-policy.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { addDays, diffDays, eachDay, type IsoDate } from '../../src/shared/time.ts';
@@ -10,6 +11,9 @@ import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { syncAccountWindow, type SyncDeps } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { testQueuePrefix } from './db.ts';
+import { REDIS_URL } from './env.ts';
+import { TEST_STALL } from './recording-bank.ts';
 import { expectedRow, storedLiveRows, storedProof, type LiveRow, type StoredProof } from './model-rows.ts';
 
 /**
@@ -51,9 +55,19 @@ export type ModelStep =
 
 export interface ModelEnv {
   db: Database;
+  /** The database's URL (the queue path's single-flight lock pool connects to it). */
+  dbUrl: string;
   pkiDir: string;
   credential: JpmCredential;
 }
+
+/**
+ * How a sync step reaches the service: `direct` calls the sync unit of work with the worker's retry
+ * rule, immediately (fast: the bounded run); `queue` triggers a run through BullMQ (triggerSync, the
+ * run planner, a flow of windows, real workers with their backoff, single flight and run bookkeeping)
+ * and waits for it to finish.
+ */
+export type ModelVia = 'direct' | 'queue';
 
 interface Candidate {
   key: string;
@@ -98,11 +112,36 @@ export interface ScenarioRun {
   /** Pending rows that left the live set between two checks while their day was current (withdrawals), and came back. */
   pendingGone: number;
   pendingBack: number;
+  /** Faults the simulator fired, all kinds together. */
+  faultsFired: number;
   log: string[];
 }
 
+/** Totals over many scenarios, for a one-line summary of what a run exercised. */
+export class ModelTally {
+  scenarios = 0;
+  readonly totals = { steps: 0, syncs: 0, failedSyncs: 0, rowsChecked: 0, pendingGone: 0, pendingBack: 0, faultsFired: 0 };
+  readonly seen: Record<string, number> = {};
+
+  add(run: ScenarioRun): void {
+    this.scenarios++;
+    this.totals.steps += run.stepsRun;
+    for (const k of ['syncs', 'failedSyncs', 'rowsChecked', 'pendingGone', 'pendingBack', 'faultsFired'] as const) {
+      this.totals[k] += run[k];
+    }
+    for (const [mark, n] of Object.entries(run.seen)) {
+      this.seen[mark] = (this.seen[mark] ?? 0) + n;
+    }
+  }
+
+  summary(label: string): string {
+    const marks = Object.entries(this.seen).sort(([a], [b]) => a.localeCompare(b)).map(([m, n]) => `${m} ${n}`).join(', ');
+    return `[model-bank] ${label}: ${this.scenarios} scenarios, ${JSON.stringify(this.totals)}; records by mark: ${marks}`;
+  }
+}
+
 /** Runs one scenario; throws `ModelViolation` (with the step and the account-day diff) on the first mismatch. */
-export async function runScenario(env: ModelEnv, sc: ModelScenario): Promise<ScenarioRun> {
+export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVia = 'direct'): Promise<ScenarioRun> {
   const sim = await startSimulator({
     pkiDir: env.pkiDir, seed: sc.seed, accounts: sc.currencies.map((currency) => ({ currency })), today: sc.start, progress: 0.3,
     historyDays: sc.historyDays, txPerDay: sc.txPerDay, quirks: { ...DEFAULT_QUIRKS, ...sc.quirks }, holidays: sc.holidays, defaultPageSize: sc.pageSize,
@@ -111,7 +150,8 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario): Promise<Sce
     baseUrl: sim.url, credentials: () => Promise.resolve(env.credential), refusalProbeMs: 300,
     timeouts: { connectMs: 2_000, headersMs: 1_500, bodyMs: 1_500, requestMs: 3_000 },
   });
-  const run: ScenarioRun = { stepsRun: 0, syncs: 0, failedSyncs: 0, rowsChecked: 0, seen: {}, pendingGone: 0, pendingBack: 0, log: [] };
+  let queue: { queues: Queues; workers: RunningWorkers } | undefined;
+  const run: ScenarioRun = { stepsRun: 0, syncs: 0, failedSyncs: 0, rowsChecked: 0, seen: {}, pendingGone: 0, pendingBack: 0, faultsFired: 0, log: [] };
   const pendingBefore = new Map<string, Set<string>>();
   const everGone = new Set<string>();
   try {
@@ -128,6 +168,15 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario): Promise<Sce
       db: env.db, clientFor: () => Promise.resolve(bank), now, logger: createLogger('sync'), lookbackDays: LOOKBACK_DAYS,
       onPostedDays: (accountId, dates) => onPostedDays(env.db, accountId, dates, now()),
     };
+    if (via === 'queue') {
+      const queues = createQueues({ redisUrl: REDIS_URL, prefix: testQueuePrefix() });
+      const workers = startWorkers({ queues, sync: deps, logger: createLogger('scheduler') }, {
+        redisUrl: REDIS_URL, database: { url: env.dbUrl, poolMax: 2 }, concurrency: 2, stall: TEST_STALL, busyRetryMs: 100,
+      });
+      await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
+      queue = { queues, workers };
+    }
+    const producer = queue && { db: env.db, queues: queue.queues, now, logger: createLogger('scheduler'), lookbackDays: LOOKBACK_DAYS };
     const model = new Map<string, DayModel>();
     const firstDate = sim.ledger.firstDate;
     const track = (acct: number, date: IsoDate) => {
@@ -168,7 +217,7 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario): Promise<Sce
           sim.injectFaults({ rules: step.faults, seed: `${sc.seed}:${index}` });
         }
         run.syncs++;
-        const outcome = await syncWithRetries(deps, acct.id, job);
+        const outcome = producer ? await syncThroughQueue(producer, acct.id, job) : await syncWithRetries(deps, acct.id, job);
         sim.clearFaults();
         run.log.push(`#${index} ${step.do === 'range' ? `range ${job.from}..${job.to}` : step.mode} acct ${ai} at ${today} p=${before.progress.toFixed(2)}: ${outcome.ok ? 'ok' : `failed (${outcome.code})`}`);
         if (outcome.ok) {
@@ -233,10 +282,41 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario): Promise<Sce
         }
       }
     }
+    run.faultsFired = sim.stats().faultsInjected;
     return run;
   } finally {
+    if (queue) {
+      await queue.workers.close();
+      await removeKeys(queue.queues);
+      await queue.queues.close();
+    }
     await client.close();
     await sim.stop();
+  }
+}
+
+/** A sync run through the queue: triggered as an operator would, finished when its row says so. */
+async function syncThroughQueue(
+  producer: Parameters<typeof triggerSync>[0], accountId: string, job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
+): Promise<{ ok: true } | { ok: false; code: string }> {
+  const request = job.mode === 'range' ? { mode: 'range' as const, from: job.from ?? '', to: job.to ?? '' } : { mode: job.mode };
+  let runId: string;
+  try {
+    const { runs } = await triggerSync(producer, { accountId, request, trigger: 'manual' });
+    runId = runs[0]?.runId ?? '';
+  } catch (err) {
+    return { ok: false, code: `trigger refused: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const r = await getRun({ db: producer.db }, runId);
+    if (r.finishedAt !== null) {
+      return r.status === 'succeeded' ? { ok: true } : { ok: false, code: `run ${r.status}` };
+    }
+    if (Date.now() > deadline) {
+      return { ok: false, code: `run still ${r.status} after 120 s` };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -363,4 +443,16 @@ function looseProblem(m: DayModel, stored: LiveRow[]): string | undefined {
     return undefined;
   }
   return `unsettled day (a sync failed): stored rows the bank never sent (${unknown.length}):\n${describeRows(unknown)}\n  more copies than the bank sent (${dupes.length}):\n${describeRows(dupes)}`;
+}
+
+/** Removes every Redis key of the scenario's queue prefix. */
+async function removeKeys(queues: Queues): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await queues.redis.scan(cursor, 'MATCH', `${queues.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) {
+      await queues.redis.del(...keys);
+    }
+  } while (cursor !== '0');
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { BOUNDED, scenarioArb } from '../helpers/model-arbitraries.ts';
-import { runScenario, type ModelEnv, type ModelScenario, type ModelStep, type ScenarioRun } from '../helpers/model-bank.ts';
+import { ModelTally, runScenario, type ModelEnv, type ModelScenario, type ModelStep, type ScenarioRun } from '../helpers/model-bank.ts';
 import { modelRunOptions } from '../helpers/model-replay.ts';
 
 /**
@@ -19,16 +19,18 @@ import { modelRunOptions } from '../helpers/model-replay.ts';
 let t: TestDb;
 let pkiDir: string;
 let env: ModelEnv;
+const tally = new ModelTally();
 
 beforeAll(async () => {
   t = await createTestDb();
   pkiDir = await mkdtemp(join(tmpdir(), 'model-bank-pki-'));
   const pki = await ensureDevPki(pkiDir);
   const issued = await createClientCredential(pki, { commonName: 'model-bank-test' });
-  env = { db: t.db, pkiDir, credential: { id: 'model-bank-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
+  env = { db: t.db, dbUrl: t.url, pkiDir, credential: { id: 'model-bank-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
 });
 
 afterAll(async () => {
+  console.log(tally.summary('bounded run'));
   await t.drop();
   await rm(pkiDir, { recursive: true, force: true });
 });
@@ -106,7 +108,7 @@ describe('model-based differential test: the stored live set equals the bank\'s 
   it('holds for random bank histories and sync schedules', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb(BOUNDED), async (scenario) => {
-        await runScenario(env, scenario);
+        tally.add(await runScenario(env, scenario));
       }),
       modelRunOptions({ numRuns: 10, label: 'tests/integration/model-bank.property.test.ts' }),
     );
