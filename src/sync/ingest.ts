@@ -63,7 +63,9 @@ export function rejectRow(account: AccountRef, r: NormalizationReject, runId: st
     record_hash: contentHash(['transaction', r.raw ?? null]),
     record_index: r.index,
     jpm_transaction_id: typeof id === 'string' && id !== '' ? id : null,
-    booking_date: typeof date === 'string' && isIsoDate(date) ? date : null,
+    // Index -1: a record of another account in this account's response (sync-account.ts); it names no day
+    // of this account, so it blocks none of this account's proofs.
+    booking_date: r.index >= 0 && typeof date === 'string' && isIsoDate(date) ? date : null,
     record_class: postCode === 'I' || postCode === 'P' ? postCode : null,
     fields: r.fields ?? fieldsOf(r.reason),
   };
