@@ -6,19 +6,22 @@ import { normalizeTransactions } from '../normalization/transactions.ts';
 import { NotFoundError, UpstreamRejectedError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
-import { addDays, diffDays, eachDay, isIsoDate, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
-import { getAccount, recordBankCalendar, touchAccountSynced, type AccountRow } from '../storage/accounts.repo.ts';
+import { addDays, diffDays, eachDay, isIsoDate, type IsoDate } from '../shared/time.ts';
+import { getAccount, touchAccountSynced, type AccountRow } from '../storage/accounts.repo.ts';
 import { balanceHashes, upsertBalances } from '../storage/balances.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { emptyFetchedDays, recentActivity, setEmptyDayState, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
+import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
-import { addRunCounts, lockRunAndParent, writeRunNotes, type RunWarning } from '../storage/sync-runs.repo.ts';
+import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.ts';
-import { askBankDay, estimateBusinessDay, mergeWarnings, warningOf } from './business-calendar.ts';
-import { CurrentDaySnapshot, PostedDayTally } from './day-tally.ts';
+import { bankDaysFor, classifyPostedDays, noteRun, type BankDays, type RunNotes } from './bank-days.ts';
+import { PostedDayTally } from './day-tally.ts';
 import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef } from './ingest.ts';
-import { reconcileIntraday, resolvePending } from './supersede.ts';
+import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
+import { resolvePending } from './supersede.ts';
+
+export type { BankDays } from './bank-days.ts';
 
 export interface SyncDeps {
   db: Database;
@@ -46,35 +49,11 @@ export interface WindowJob {
   kinds: readonly SyncKind[];
 }
 
-/** What a window learned about the bank's business days, noted on its run. */
-interface RunNotes {
-  warnings: RunWarning[];
-  bankBusinessDay?: IsoDate;
-  window?: { from: IsoDate; to: IsoDate };
-}
-
-/** The current-day walk of an intraday window, and the database clock when each of its walks began. */
-interface IntradayWalk {
-  walk: CurrentDaySnapshot;
-  firstClock: string;
-  walkClock: Map<number, string>;
-}
-
 interface Plan {
   transactions: TransactionQuery;
   balances: BalanceQuery;
   /** Business days whose posted (prior-day/history) data this window fetches in full. */
   postedDates: IsoDate[];
-}
-
-/**
- * The account's business days as the bank reported them for this window (see business-calendar.ts):
- * `currentDay` is its CURRENT_DAY (or our estimate where the window did not need to ask), `priorDay`
- * the `asOfDate` of its PRIOR_DAY answer (prior-day windows only).
- */
-export interface BankDays {
-  currentDay: IsoDate;
-  priorDay?: IsoDate;
 }
 
 /**
@@ -114,37 +93,6 @@ function add(total: SyncCounts, c: Partial<SyncCounts>): void {
   }
 }
 
-/** A range window this close to our estimate of the current business day asks the bank where its day is. */
-const RANGE_CHECK_DAYS = 3;
-
-/**
- * Learns the business days this window's dates depend on. Prior-day windows ask the bank for its
- * PRIOR_DAY; range windows ending near the current business day ask for its CURRENT_DAY; older range
- * windows and intraday windows need no extra call (intraday learns its day from its own answers).
- */
-async function bankDaysFor(deps: SyncDeps, client: BankClient, row: AccountRow, job: WindowJob, notes: RunNotes): Promise<BankDays> {
-  const estimate = estimateBusinessDay(row, deps.now());
-  if (job.mode === 'prior_day') {
-    const answer = await askBankDay(client, row, 'PRIOR_DAY');
-    if (answer.day) {
-      await recordBankCalendar(deps.db, row.id, { priorBusinessDay: answer.day }, deps.now());
-      notes.bankBusinessDay = answer.day;
-      return { currentDay: estimate, priorDay: answer.day };
-    }
-    notes.warnings.push(warningOf('bank_business_day_unknown', []));
-    return { currentDay: estimate, ...(row.bank_prior_business_day ? { priorDay: row.bank_prior_business_day } : {}) };
-  }
-  const earliest = diffDays(estimate, localDate(deps.now(), row.time_zone)) < 0 ? localDate(deps.now(), row.time_zone) : estimate;
-  if (job.mode === 'range' && job.to && diffDays(addDays(earliest, -RANGE_CHECK_DAYS), job.to) >= 0) {
-    const answer = await askBankDay(client, row, 'CURRENT_DAY');
-    if (answer.day) {
-      await recordBankCalendar(deps.db, row.id, { businessDay: answer.day }, deps.now());
-      return { currentDay: answer.day };
-    }
-  }
-  return { currentDay: estimate };
-}
-
 /**
  * Syncs one account for one window: fetch page → normalize → write page and progress in one
  * transaction → next page; then resolve pending items of fully-fetched days (or, after a complete
@@ -161,7 +109,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   const account: AccountRef = { id: row.id, organizationId: row.organization_id };
   const client = await deps.clientFor(row.integration_id);
   const notes: RunNotes = { warnings: [] };
-  const plan = planWindow(job, await bankDaysFor(deps, client, row, job, notes), deps.lookbackDays);
+  const plan = planWindow(job, await bankDaysFor({ db: deps.db, now: deps.now(), client, row, mode: job.mode, to: job.to }, notes), deps.lookbackDays);
   const counts: SyncCounts = { ...ZERO_COUNTS };
   const log = deps.logger.child({ accountId: row.id, runId: job.runId, mode: job.mode });
   const [first, last] = [plan.postedDates[0], plan.postedDates.at(-1)];
@@ -174,7 +122,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   if (job.kinds.includes('transactions') && !('empty' in plan.transactions)) {
     tally = new PostedDayTally();
     // Noted before the first request: rows written after it were written by someone who may know more.
-    snapshot = job.mode === 'intraday' ? { walk: new CurrentDaySnapshot(), firstClock: await databaseClock(deps.db), walkClock: new Map() } : undefined;
+    snapshot = job.mode === 'intraday' ? await startIntradayWalk(deps.db) : undefined;
     await walkTransactions(deps, client, row, account, job, plan.transactions, counts, tally, snapshot);
     add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId));
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
@@ -189,7 +137,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     balanceDays = b.days;
   }
   if (job.mode === 'intraday') {
-    add(counts, await reconcileCurrentDay(deps, client, row, account, job, snapshot, balanceDays, notes, log));
+    add(counts, await reconcileCurrentDay({ db: deps.db, now: deps.now(), client, row, account, runId: job.runId, log }, snapshot, balanceDays, notes));
   } else if (balanceDays && plan.postedDates.length > 0) {
     notes.warnings.push(...(await classifyPostedDays(deps.db, account, plan.postedDates, balanceDays)));
   }
@@ -242,92 +190,6 @@ async function walkTransactions(
 function rejectOfAccount(raw: unknown, jpmAccountId: string): boolean {
   const acct = typeof raw === 'object' && raw !== null ? (raw as { account?: { accountId?: unknown } }).account?.accountId : undefined;
   return typeof acct !== 'string' || acct === jpmAccountId;
-}
-
-/**
- * After an intraday window: the bank's current business day is the `asOfDate` of its CURRENT_DAY
- * balance answer (asked AFTER the walk, so a day that rolled over during the walk is never taken for
- * the walk's day), or, when it named none, the one booking date of the walk's records. A complete
- * walk then reconciles that day's pending rows (supersede.ts `reconcileIntraday`).
- */
-async function reconcileCurrentDay(
-  deps: SyncDeps, client: BankClient, row: AccountRow, account: AccountRef, job: WindowJob,
-  snapshot: IntradayWalk | undefined, balanceDays: ReadonlySet<IsoDate> | undefined,
-  notes: RunNotes, log: Logger,
-): Promise<Partial<SyncCounts>> {
-  const complete = snapshot?.walk.complete();
-  let day: IsoDate | undefined;
-  let source = 'current_day_balance';
-  if (balanceDays) {
-    day = [...balanceDays].sort().at(-1);
-  } else if (complete) {
-    day = (await askBankDay(client, row, 'CURRENT_DAY')).day;
-  }
-  if (day) {
-    await recordBankCalendar(deps.db, row.id, { businessDay: day }, deps.now());
-    notes.bankBusinessDay = day;
-    notes.window = { from: day, to: day };
-  } else if (complete && complete.dates.length === 1) {
-    day = complete.dates[0];
-    source = 'intraday_records';
-  }
-  if (!day) {
-    if (complete && complete.ids.size === 0) {
-      notes.warnings.push(warningOf('no_current_business_day', []));
-    }
-    return {};
-  }
-  if (!complete || !snapshot) {
-    // Restarted to the limit, failed or not walked: such a walk removes nothing.
-    return {};
-  }
-  const sameDay = complete.dates.every((d) => d === day);
-  if (!sameDay) {
-    log.warn({ day, dates: complete.dates }, 'intraday walk held records of another business day; nothing removed');
-  }
-  const r = await reconcileIntraday(deps.db, account, {
-    day, ids: complete.ids, provesAbsence: complete.provesAbsence && sameDay,
-    walkStartedAt: snapshot.walkClock.get(complete.walk) ?? snapshot.firstClock,
-    evidence: { totalRecords: complete.totalRecords, totalPages: complete.totalPages, businessDaySource: source },
-  }, job.runId);
-  return { removed: r.removed, updated: r.restored };
-}
-
-/** Adds a window's notes to its run and to the run's parent (warnings merged by code, dates united). */
-async function noteRun(db: Database, runId: string, notes: RunNotes): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    for (const row of await lockRunAndParent(trx, runId)) {
-      await writeRunNotes(trx, row.id, { ...notes, warnings: mergeWarnings(row.warnings, notes.warnings) });
-    }
-  });
-}
-
-/**
- * After a posted (prior-day or range) window with balances: a date the bank gave neither a balance
- * nor a transaction for is `no_business_day` (weekend, bank holiday: nothing was owed, and the run
- * says so); a business day with a balance but no transaction on an account that normally has
- * activity is `unexpectedly_empty` (a warning on the run and in coverage).
- */
-async function classifyPostedDays(db: Database, account: AccountRef, dates: readonly IsoDate[], balanceDays: ReadonlySet<IsoDate>): Promise<RunWarning[]> {
-  const warnings: RunWarning[] = [];
-  const noBusiness = dates.filter((d) => !balanceDays.has(d));
-  await setEmptyDayState(db, account.id, noBusiness, 'no_business_day');
-  // Weekends are recorded but expected; a weekday without a business day (a bank holiday) is worth saying.
-  const holidays = noBusiness.filter((d) => !isWeekend(d));
-  if (holidays.length > 0) {
-    warnings.push(warningOf('no_business_day', holidays));
-  }
-  const open = dates.filter((d) => balanceDays.has(d));
-  await setEmptyDayState(db, account.id, open, 'fetched');
-  const empty = await emptyFetchedDays(db, account.id, open);
-  if (empty.length > 0) {
-    const activity = await recentActivity(db, account.id, empty);
-    if (activity.days >= 3 && activity.active * 2 > activity.days) {
-      await setEmptyDayState(db, account.id, empty, 'unexpectedly_empty');
-      warnings.push(warningOf('fetched_nothing', empty));
-    }
-  }
-  return warnings;
 }
 
 async function syncBalances(

@@ -1,0 +1,101 @@
+import type { SyncMode } from '../domain/types.ts';
+import { addDays, diffDays, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
+import { recordBankCalendar, type AccountRow } from '../storage/accounts.repo.ts';
+import { emptyFetchedDays, recentActivity, setEmptyDayState } from '../storage/bank-day-fetches.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { lockRunAndParent, writeRunNotes, type RunWarning } from '../storage/sync-runs.repo.ts';
+import type { BankClient } from './bank-client.ts';
+import { askBankDay, estimateBusinessDay, mergeWarnings, warningOf } from './business-calendar.ts';
+import type { AccountRef } from './ingest.ts';
+
+// What one sync window learns about the bank's business days (see business-calendar.ts), records on
+// the account and in `bank_day_fetches`, and notes on its run.
+
+/** What a window learned about the bank's business days, noted on its run. */
+export interface RunNotes {
+  warnings: RunWarning[];
+  bankBusinessDay?: IsoDate;
+  window?: { from: IsoDate; to: IsoDate };
+}
+
+/**
+ * The account's business days as the bank reported them for this window (see business-calendar.ts):
+ * `currentDay` is its CURRENT_DAY (or our estimate where the window did not need to ask), `priorDay`
+ * the `asOfDate` of its PRIOR_DAY answer (prior-day windows only).
+ */
+export interface BankDays {
+  currentDay: IsoDate;
+  priorDay?: IsoDate;
+}
+
+/** A range window this close to our estimate of the current business day asks the bank where its day is. */
+const RANGE_CHECK_DAYS = 3;
+
+/**
+ * Learns the business days this window's dates depend on. Prior-day windows ask the bank for its
+ * PRIOR_DAY; range windows ending near the current business day ask for its CURRENT_DAY; older range
+ * windows and intraday windows need no extra call (intraday learns its day from its own answers).
+ */
+export async function bankDaysFor(
+  ctx: { db: Database; now: Date; client: BankClient; row: AccountRow; mode: SyncMode; to?: IsoDate | undefined }, notes: RunNotes,
+): Promise<BankDays> {
+  const { db, now, client, row } = ctx;
+  const estimate = estimateBusinessDay(row, now);
+  if (ctx.mode === 'prior_day') {
+    const answer = await askBankDay(client, row, 'PRIOR_DAY');
+    if (answer.day) {
+      await recordBankCalendar(db, row.id, { priorBusinessDay: answer.day }, now);
+      notes.bankBusinessDay = answer.day;
+      return { currentDay: estimate, priorDay: answer.day };
+    }
+    notes.warnings.push(warningOf('bank_business_day_unknown', []));
+    return { currentDay: estimate, ...(row.bank_prior_business_day ? { priorDay: row.bank_prior_business_day } : {}) };
+  }
+  const clockDay = localDate(now, row.time_zone);
+  const earliest = diffDays(estimate, clockDay) < 0 ? clockDay : estimate;
+  if (ctx.mode === 'range' && ctx.to && diffDays(addDays(earliest, -RANGE_CHECK_DAYS), ctx.to) >= 0) {
+    const answer = await askBankDay(client, row, 'CURRENT_DAY');
+    if (answer.day) {
+      await recordBankCalendar(db, row.id, { businessDay: answer.day }, now);
+      return { currentDay: answer.day };
+    }
+  }
+  return { currentDay: estimate };
+}
+
+/** Adds a window's notes to its run and to the run's parent (warnings merged by code, dates united). */
+export async function noteRun(db: Database, runId: string, notes: RunNotes): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (const row of await lockRunAndParent(trx, runId)) {
+      await writeRunNotes(trx, row.id, { ...notes, warnings: mergeWarnings(row.warnings, notes.warnings) });
+    }
+  });
+}
+
+/**
+ * After a posted (prior-day or range) window with balances: a date the bank gave neither a balance
+ * nor a transaction for is `no_business_day` (weekend, bank holiday: nothing was owed, and the run
+ * says so); a business day with a balance but no transaction on an account that normally has
+ * activity is `unexpectedly_empty` (a warning on the run and in coverage).
+ */
+export async function classifyPostedDays(db: Database, account: AccountRef, dates: readonly IsoDate[], balanceDays: ReadonlySet<IsoDate>): Promise<RunWarning[]> {
+  const warnings: RunWarning[] = [];
+  const noBusiness = dates.filter((d) => !balanceDays.has(d));
+  await setEmptyDayState(db, account.id, noBusiness, 'no_business_day');
+  // Weekends are recorded but expected; a weekday without a business day (a bank holiday) is worth saying.
+  const holidays = noBusiness.filter((d) => !isWeekend(d));
+  if (holidays.length > 0) {
+    warnings.push(warningOf('no_business_day', holidays));
+  }
+  const open = dates.filter((d) => balanceDays.has(d));
+  await setEmptyDayState(db, account.id, open, 'fetched');
+  const empty = await emptyFetchedDays(db, account.id, open);
+  if (empty.length > 0) {
+    const activity = await recentActivity(db, account.id, empty);
+    if (activity.days >= 3 && activity.active * 2 > activity.days) {
+      await setEmptyDayState(db, account.id, empty, 'unexpectedly_empty');
+      warnings.push(warningOf('fetched_nothing', empty));
+    }
+  }
+  return warnings;
+}
