@@ -75,7 +75,9 @@ export function createApp(deps: AppDeps): Express {
       logger: log,
       genReqId: (req) => findRequestContext(req)?.requestId ?? 'unknown',
       autoLogging: { ignore: (req) => QUIET_PATHS.has(req.url ?? '') },
-      customLogLevel: (_req, res, err) => (err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
+      // A 503 is load shedding (the service working as designed) or a dependency outage logged by its
+      // cause: warn, so a burst does not bury real errors under hundreds of error lines.
+      customLogLevel: (_req, res, err) => (res.statusCode === 503 ? 'warn' : err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
       customSuccessMessage: () => 'request completed',
       customErrorMessage: () => 'request failed',
       // Hand the logger a plain `res` ({ statusCode }): the root logger's secret scrub walks every
