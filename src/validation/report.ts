@@ -38,7 +38,7 @@ export function mask(accountNumber: string): string {
 }
 
 async function resolvePeriod(db: Database, integrationId: string, req: ReportRequest, accounts: readonly AccountRow[], now: Date) {
-  const latestClosed = accounts.map((a) => lastClosedDay(now, a.time_zone)).sort().at(-1) ?? lastClosedDay(now, 'UTC');
+  const latestClosed = accounts.map((a) => lastClosedDay(now, a.time_zone, a)).sort().at(-1) ?? lastClosedDay(now, 'UTC');
   const to = req.to ? assertIsoDate(req.to, 'to') : latestClosed;
   let from: IsoDate;
   let basis: ValidationReportDocument['period']['basis'] = 'requested';
@@ -62,7 +62,7 @@ async function resolvePeriod(db: Database, integrationId: string, req: ReportReq
 }
 
 async function accountReport(deps: ReportDeps, a: AccountRow, from: IsoDate, periodTo: IsoDate, now: Date): Promise<AccountReport> {
-  const closed = lastClosedDay(now, a.time_zone);
+  const closed = lastClosedDay(now, a.time_zone, a);
   const to = diffDays(periodTo, closed) < 0 ? closed : periodTo;
   const owed = await daysOwed(deps.db, a.id, from, to);
   await recomputeAccountDays(deps.db, a.id, owed, now);
