@@ -10,7 +10,7 @@ import { defineRoute, type Route } from '../http/routes.ts';
 import type { ConnectionTestResult } from '../jpm/connection-test.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
-import { Id, IdParams, Instant, iso } from './dto.ts';
+import { deprecatedAlias, Id, IdParams, Instant, iso } from './dto.ts';
 import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
 
 /**
@@ -90,9 +90,9 @@ export const ConnectionTestSchema = z
 export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] {
   const now = deps.now ?? (() => new Date());
   const scope = integrationOrganization;
-  return [
+  const keyPairs = [
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/csrs', permission: 'integrations:write', tags: TAGS, auditTarget: 'key_pair',
+      method: 'post', path: '/v1/integrations/{id}/key-pairs', permission: 'integrations:write', tags: TAGS, auditTarget: 'key_pair',
       summary: 'Generate a key pair and CSR',
       description: 'The private key is sealed (envelope encryption) before it is stored and is never returned. The Common Name gets the environment\'s suffix (-sim, -cat, -prod); without one it derives from the integration name.',
       request: {
@@ -118,7 +118,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/csrs', permission: 'integrations:read', tags: TAGS,
+      method: 'get', path: '/v1/integrations/{id}/key-pairs', permission: 'integrations:read', tags: TAGS,
       summary: 'List key pairs and their CSRs', description: 'Oldest first.',
       request: { params: IdParams, query: z.object({ ...PAGE_QUERY, environment: z.enum(ENVIRONMENTS).optional() }) },
       response: { status: 200, schema: pageSchema(KeyPairSchema).meta({ id: 'KeyPairPage' }), description: 'A page of key pairs' },
@@ -129,7 +129,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/csrs/{keyPairId}', permission: 'integrations:read', tags: TAGS,
+      method: 'get', path: '/v1/integrations/{id}/key-pairs/{keyPairId}', permission: 'integrations:read', tags: TAGS,
       summary: 'Download a CSR', description: 'The key pair with its CSR in `csrPem`, to save as a .csr/.pem file and submit to J.P. Morgan.',
       request: { params: z.object({ id: Id, keyPairId: Id }) },
       response: { status: 200, schema: KeyPairSchema, description: 'The key pair with its CSR (PEM)' },
@@ -142,6 +142,11 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
         return toKeyPairDto(kp);
       },
     }),
+  ];
+  return [
+    ...keyPairs,
+    // The resource is the key pair (the CSR is one of its fields); /csrs was its first name.
+    ...keyPairs.map((r) => deprecatedAlias(r, r.path.replace('/key-pairs', '/csrs') as Route['path'])),
     defineRoute({
       method: 'post', path: '/v1/integrations/{id}/certificates', permission: 'integrations:write', tags: TAGS, auditTarget: 'certificate',
       summary: 'Install an issued certificate',

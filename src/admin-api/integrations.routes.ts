@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
-import { defineRoute, type Route } from '../http/routes.ts';
+import { defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
 import {
   createIntegration, getIntegration, pageIntegrations, parseExpectationsOverride, recordApiAccess, recordEligibility, recordJpmProject,
   setExpectations, transition, type OnboardingOptions,
@@ -11,7 +11,7 @@ import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../sch
 import { ValidationError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
-import { Id, IdParams } from './dto.ts';
+import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import { ApiAccessBody, EligibilityBody, JpmProjectBody } from './integration-onboarding.routes.ts';
 import { ExpectationsOverrideSchema, IntegrationSchema, Stage, toIntegrationDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
 import { actorOf, integrationOrganization } from './lookup.ts';
@@ -70,6 +70,30 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
   const opts = deps.onboarding;
   const now = () => (opts.now ? opts.now() : new Date());
   const dto = async (id: string) => toIntegrationDto(await getIntegration(deps.db, id, opts), now());
+  const StageBody = z.object({ to: Stage, note: z.string().trim().max(2000).optional() });
+  /** Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel. */
+  const move = async ({ params, body, access, audit, principal }: HandlerInput<z.output<typeof IdParams>, unknown, z.output<typeof StageBody>>) => {
+    audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+    const result = await transition(deps.db, {
+      integrationId: params.id, to: body.to, actor: actorOf(principal), ...(body.note !== undefined ? { note: body.note } : {}),
+    }, opts);
+    if (result.kind !== 'advance') {
+      // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
+      await requestScheduleReconcile(deps.queues, { integrationId: params.id });
+    }
+    return result;
+  };
+  const stage = defineRoute({
+    method: 'post', path: '/v1/integrations/{id}/stage', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+    summary: 'Move an integration to another stage',
+    description: 'Forward one pipeline stage at a time when its guards pass, pause (from any active stage), resume (to the stage it was paused from) or cancel. '
+      + 'A refused move is a 409 `transition_refused` whose detail names every failed guard (e.g. `guard eligibility_complete failed (…)`) or the stages allowed from here. '
+      + "Pausing or cancelling stops the accounts' schedules; resuming restores them. Answers the integration; the move is the newest entry of GET /v1/integrations/{id}/transitions.",
+    request: { params: IdParams, body: StageBody },
+    response: { status: 200, schema: IntegrationSchema, description: 'The integration in its new stage' },
+    errors: [409],
+    handler: async (input) => toIntegrationDto((await move(input)).integration, now()),
+  });
   return [
     defineRoute({
       method: 'post', path: '/v1/integrations', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
@@ -189,26 +213,17 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
         return dto(params.id);
       },
     }),
-    defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/transitions', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
-      summary: 'Move an integration to another stage',
-      description: 'Forward one pipeline stage at a time when its guards pass, pause (from any active stage), resume (to the stage it was paused from) or cancel. A refused move is a 409 `transition_refused` whose detail names every failed guard (e.g. `guard eligibility_complete failed (…)`) or the stages allowed from here. Pausing or cancelling stops the accounts\' schedules; resuming restores them.',
-      request: { params: IdParams, body: z.object({ to: Stage, note: z.string().trim().max(2000).optional() }) },
+    stage,
+    // The old path (one release): the same move, answered as { integration, transition, kind }.
+    deprecatedAlias(stage, '/v1/integrations/{id}/transitions', {
       response: {
         status: 201,
         schema: z.object({ integration: IntegrationSchema, transition: TransitionSchema, kind: z.enum(['advance', 'pause', 'resume', 'cancel']) }).meta({ id: 'IntegrationTransitionResult' }),
         description: 'The integration in its new stage and the history row',
+        mediaType: 'application/json',
       },
-      errors: [409],
-      handler: async ({ params, body, access, audit, principal }) => {
-        audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const result = await transition(deps.db, {
-          integrationId: params.id, to: body.to, actor: actorOf(principal), ...(body.note !== undefined ? { note: body.note } : {}),
-        }, opts);
-        if (result.kind !== 'advance') {
-          // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
-          await requestScheduleReconcile(deps.queues, { integrationId: params.id });
-        }
+      handler: async (input) => {
+        const result = await move(input as Parameters<typeof move>[0]);
         return { integration: toIntegrationDto(result.integration, now()), transition: toTransitionDto(result.transition), kind: result.kind };
       },
     }),

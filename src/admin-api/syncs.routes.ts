@@ -6,7 +6,7 @@ import { cancelRun, getRun, MAX_RANGE_DAYS, runView, triggerSync, type ProducerD
 import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { getSyncRun, listSyncRunsPage } from '../storage/sync-runs.repo.ts';
-import { Id, IdParams, Instant, iso } from './dto.ts';
+import { deprecatedAlias, Id, IdParams, Instant, iso } from './dto.ts';
 import { integrationOrganization, scopedAccount } from './lookup.ts';
 
 /**
@@ -62,9 +62,11 @@ export const SyncRunSchema = z
   })
   .meta({ id: 'SyncRun', description: 'One sync of one account: a parent run with one window per bank request range' });
 
-const TriggeredSchema = z
-  .object({ runs: z.array(SyncRunSchema.extend({ joined: z.boolean().meta({ description: 'An unfinished run for the same request existed and was joined' }) })) })
-  .meta({ id: 'TriggeredSyncRuns' });
+const TriggeredRunSchema = SyncRunSchema.extend({ joined: z.boolean().meta({ description: 'An unfinished run for the same request existed and was joined' }) })
+  .meta({ id: 'TriggeredSyncRun' });
+const TriggeredListSchema = z.object({ data: z.array(TriggeredRunSchema) }).meta({ id: 'TriggeredSyncRunList' });
+/** The answer of the old `…/syncs` paths (one release): the runs under `runs`. */
+const TriggeredSchema = z.object({ runs: z.array(TriggeredRunSchema) }).meta({ id: 'TriggeredSyncRuns' });
 
 export function toSyncRunDto(r: RunView): z.input<typeof SyncRunSchema> {
   return {
@@ -77,9 +79,8 @@ export function toSyncRunDto(r: RunView): z.input<typeof SyncRunSchema> {
 }
 
 export function syncRoutes(deps: { db: Database; producer: ProducerDeps }): Route[] {
-  const triggered = async (runs: TriggeredRun[]) => ({
-    runs: await Promise.all(runs.map(async (t) => ({ ...toSyncRunDto(await getRun(deps.producer, t.runId, { windows: true })), joined: t.joined }))),
-  });
+  const triggeredRuns = (runs: TriggeredRun[]) =>
+    Promise.all(runs.map(async (t) => ({ ...toSyncRunDto(await getRun(deps.producer, t.runId, { windows: true })), joined: t.joined })));
   /** A run of the key's organization, or 404. */
   const scopedRun = async (access: { assert(org: string, what: string, id: string): void }, id: string) => {
     const row = await getSyncRun(deps.db, id);
@@ -90,29 +91,43 @@ export function syncRoutes(deps: { db: Database; producer: ProducerDeps }): Rout
     return row;
   };
   const TRIGGER_DESCRIPTION = 'Runs on the queue workers: the 202 carries the queued run (or the unfinished run for the same request, joined). Follow it at GET /v1/sync-runs/{id}. 409 when the account is not active or its integration is paused or cancelled.';
+  const accountSync = defineRoute({
+    method: 'post', path: '/v1/accounts/{id}/sync-runs', permission: 'syncs:write', tags: TAGS, auditTarget: 'account',
+    summary: 'Sync an account', description: TRIGGER_DESCRIPTION,
+    request: { params: IdParams, body: SyncRequestSchema },
+    response: { status: 202, schema: TriggeredRunSchema, description: 'The run' },
+    errors: [409],
+    handler: async ({ params, body, access, audit }) => {
+      const account = await scopedAccount(deps.db, access, params.id);
+      audit.target({ organizationId: account.organization_id });
+      const [run] = await triggeredRuns((await triggerSync(deps.producer, { accountId: account.id, request: body, trigger: 'manual' })).runs);
+      if (!run) {
+        throw new Error('triggerSync started no run for an account');
+      }
+      return run;
+    },
+  });
+  const integrationSync = defineRoute({
+    method: 'post', path: '/v1/integrations/{id}/sync-runs', permission: 'syncs:write', tags: TAGS, auditTarget: 'integration',
+    summary: 'Sync every active account of an integration', description: `One run per active account, listed under \`data\`. ${TRIGGER_DESCRIPTION}`,
+    request: { params: IdParams, body: SyncRequestSchema },
+    response: { status: 202, schema: TriggeredListSchema, description: 'The runs, one per active account' },
+    errors: [409],
+    handler: async ({ params, body, access, audit }) => {
+      audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+      return { data: await triggeredRuns((await triggerSync(deps.producer, { integrationId: params.id, request: body, trigger: 'manual' })).runs) };
+    },
+  });
   return [
-    defineRoute({
-      method: 'post', path: '/v1/accounts/{id}/syncs', permission: 'syncs:write', tags: TAGS, auditTarget: 'account',
-      summary: 'Sync an account', description: TRIGGER_DESCRIPTION,
-      request: { params: IdParams, body: SyncRequestSchema },
-      response: { status: 202, schema: TriggeredSchema, description: 'The run' },
-      errors: [409],
-      handler: async ({ params, body, access, audit }) => {
-        const account = await scopedAccount(deps.db, access, params.id);
-        audit.target({ organizationId: account.organization_id });
-        return triggered((await triggerSync(deps.producer, { accountId: account.id, request: body, trigger: 'manual' })).runs);
-      },
+    accountSync,
+    deprecatedAlias(accountSync, '/v1/accounts/{id}/syncs', {
+      response: { ...accountSync.response, schema: TriggeredSchema, description: 'The run, under `runs`' },
+      handler: async (input) => ({ runs: [await accountSync.handler(input)] }),
     }),
-    defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/syncs', permission: 'syncs:write', tags: TAGS, auditTarget: 'integration',
-      summary: 'Sync every active account of an integration', description: `One run per active account. ${TRIGGER_DESCRIPTION}`,
-      request: { params: IdParams, body: SyncRequestSchema },
-      response: { status: 202, schema: TriggeredSchema, description: 'The runs, one per active account' },
-      errors: [409],
-      handler: async ({ params, body, access, audit }) => {
-        audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        return triggered((await triggerSync(deps.producer, { integrationId: params.id, request: body, trigger: 'manual' })).runs);
-      },
+    integrationSync,
+    deprecatedAlias(integrationSync, '/v1/integrations/{id}/syncs', {
+      response: { ...integrationSync.response, schema: TriggeredSchema, description: 'The runs, one per active account, under `runs`' },
+      handler: async (input) => ({ runs: ((await integrationSync.handler(input)) as { data: unknown[] }).data }),
     }),
     defineRoute({
       method: 'get', path: '/v1/sync-runs/{id}', permission: 'syncs:read', tags: TAGS,

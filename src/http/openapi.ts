@@ -86,6 +86,7 @@ function pathConfig(route: Route): RouteConfig {
     summary: route.summary,
     description: [route.description, `Requires permission \`${route.permission}\`.`].filter(Boolean).join('\n\n'),
     tags: route.tags,
+    ...(route.deprecated ? { deprecated: true } : {}),
     security: [{ bearerAuth: [] }],
     request: {
       ...(route.request.params ? { params: route.request.params } : {}),

@@ -91,6 +91,8 @@ export interface Route {
   errors: number[];
   auditTarget: string | undefined;
   idempotent: boolean;
+  /** An old path kept for one release (marked deprecated in the OpenAPI document). */
+  deprecated?: boolean;
   handler: (input: HandlerInput<unknown, unknown, unknown>) => Promise<unknown>;
 }
 

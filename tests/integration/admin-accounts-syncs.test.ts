@@ -23,7 +23,10 @@ import { TEST_STALL } from '../helpers/recording-bank.ts';
 
 const AccountPage = pageSchema(AccountSchema);
 const RunPage = pageSchema(SyncRunSchema);
-const Triggered = z.object({ runs: z.array(SyncRunSchema.extend({ joined: z.boolean() })) });
+const TriggeredRun = SyncRunSchema.extend({ joined: z.boolean() });
+/** The answer of the old `…/syncs` paths, kept for one release. */
+const Triggered = z.object({ runs: z.array(TriggeredRun) });
+const TriggeredList = z.object({ data: z.array(TriggeredRun) });
 const Discovered = z.object({ added: z.number(), accounts: z.array(AccountSchema) });
 const ZONE = 'America/New_York';
 const OPS = 'ops@jpm-sync.example';
@@ -137,31 +140,34 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
   });
 
   it('validates sync requests and cancels a queued run (joined by a second identical trigger)', async () => {
-    const path = `/v1/accounts/${accountIds.KWD}/syncs`;
+    const path = `/v1/accounts/${accountIds.KWD}/sync-runs`;
     expectProblem(await post(path, { mode: 'weekly' }), 400, 'validation_failed');
     expectProblem(await post(path, { mode: 'intraday', from: today }), 400, 'validation_failed');
     expectProblem(await post(path, { mode: 'range', from: '2025-13-01', to: '2025-12-31' }), 400, 'validation_failed');
     const inverted = expectProblem(await post(path, { mode: 'range', from: addDays(today, -2), to: addDays(today, -5) }), 400, 'validation_failed');
     expect(inverted.errors).toEqual([{ path: 'from', message: 'must not be after to' }]);
-    expectProblem(await post(`/v1/accounts/${uuidv7()}/syncs`, { mode: 'intraday' }), 404, 'not_found');
+    expectProblem(await post(`/v1/accounts/${uuidv7()}/sync-runs`, { mode: 'intraday' }), 404, 'not_found');
 
+    // A mutating call answers the resource it created: the run itself.
     const body = { mode: 'range', from: addDays(today, -12), to: addDays(today, -3) };
     const first = await post(path, body);
     expect(first.status).toBe(202);
-    const [run] = bodyOf(Triggered, first).runs;
+    const run = bodyOf(TriggeredRun, first);
     expect(run).toMatchObject({ accountId: accountIds.KWD, status: 'queued', mode: 'range', trigger: 'manual', joined: false, window: { from: body.from, to: body.to } });
-    expect(run?.progress.windowsTotal).toBe(run?.windows?.length);
-    const second = bodyOf(Triggered, await post(path, body)).runs[0];
-    expect(second).toMatchObject({ id: run?.id, joined: true });
+    expect(run.progress.windowsTotal).toBe(run.windows?.length);
+    // The old path (one release) answers the same run under `runs`.
+    const second = bodyOf(Triggered, await post(`/v1/accounts/${accountIds.KWD}/syncs`, body)).runs[0];
+    expect(second).toMatchObject({ id: run.id, joined: true });
+    expectProblem(await post(`/v1/accounts/${accountIds.KWD}/syncs`, { mode: 'weekly' }), 400, 'validation_failed');
 
-    const windowId = run!.windows![0]!.id;
+    const windowId = run.windows![0]!.id;
     expect(bodyOf(SyncRunSchema, await get(`/v1/sync-runs/${windowId}`)).id).toBe(windowId);
     expectProblem(await post(`/v1/sync-runs/${windowId}/cancel`), 404, 'not_found');
-    const cancelled = bodyOf(SyncRunSchema, await post(`/v1/sync-runs/${run!.id}/cancel`));
+    const cancelled = bodyOf(SyncRunSchema, await post(`/v1/sync-runs/${run.id}/cancel`));
     expect(cancelled.status).toBe('cancelled');
     expect(cancelled.finishedAt).not.toBeNull();
     expect(cancelled.windows?.every((w) => w.status === 'cancelled')).toBe(true);
-    expectProblem(await post(`/v1/sync-runs/${run!.id}/cancel`), 409, 'run_finished');
+    expectProblem(await post(`/v1/sync-runs/${run.id}/cancel`), 409, 'run_finished');
     expectProblem(await post(`/v1/sync-runs/${uuidv7()}/cancel`), 404, 'not_found');
   });
 
@@ -186,9 +192,9 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
     expect(Number(stored.n)).toBe(done.counts.inserted);
     expect(bodyOf(AccountSchema, await get(`/v1/accounts/${accountIds.USD}`)).lastSyncedAt).not.toBeNull();
 
-    const all = await post(`/v1/integrations/${integrationId}/syncs`, { mode: 'prior_day' });
+    const all = await post(`/v1/integrations/${integrationId}/sync-runs`, { mode: 'prior_day' });
     expect(all.status).toBe(202);
-    const runs = bodyOf(Triggered, all).runs;
+    const runs = bodyOf(TriggeredList, all).data;
     expect(runs.map((r) => r.accountId).sort()).toEqual(Object.values(accountIds).sort());
     for (const r of runs) {
       const finished = await eventually(`prior-day run ${r.id} finished`, async () => {
