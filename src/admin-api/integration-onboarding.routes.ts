@@ -3,13 +3,13 @@ import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import {
   listMilestones, listSecurityAdmins, listTransitions, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, removeSecurityAdmin,
-  REQUIRED_API_PRODUCTS, SECURITY_ADMIN_SIDES, type OnboardingOptions,
+  REQUIRED_API_PRODUCTS, type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
 import { MilestoneEventPageSchema, milestonePage } from './events.routes.ts';
-import { IntegrationSchema, SecurityAdminSchema, toIntegrationDto, toSecurityAdminDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
+import { IntegrationSchema, SecurityAdminSchema, SideInput, storedSide, toIntegrationDto, toSecurityAdminDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
 import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
 
 /**
@@ -73,17 +73,17 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
     defineRoute({
       method: 'post', path: '/v1/integrations/{id}/security-admins', permission: 'integrations:write', tags: TAGS, auditTarget: 'security_admin',
       summary: 'Record a security administrator',
-      description: 'One on each side (the customer\'s and ours) guards entering `awaiting_approval`. The same side and email updates the existing entry.',
+      description: 'One on each side (`customer`, and `provider`: the team running jpm-sync) guards entering `awaiting_approval`. The same side and email updates the existing entry. `ours`, the former name of `provider`, is accepted for one release.',
       request: {
         params: IdParams,
         body: z.object({
-          side: z.enum(SECURITY_ADMIN_SIDES), name: z.string().trim().min(1).max(200), email: z.email().max(320), role: z.string().trim().min(1).max(200),
+          side: SideInput, name: z.string().trim().min(1).max(200), email: z.email().max(320), role: z.string().trim().min(1).max(200),
         }),
       },
       response: { status: 201, schema: SecurityAdminSchema, description: 'The recorded administrator' },
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const admin = await recordSecurityAdmin(deps.db, { integrationId: params.id, ...body, actor: actorOf(principal) });
+        const admin = await recordSecurityAdmin(deps.db, { integrationId: params.id, ...body, side: storedSide(body.side), actor: actorOf(principal) });
         audit.target({ id: admin.id });
         return toSecurityAdminDto(admin);
       },

@@ -1,9 +1,18 @@
 import { z } from 'zod';
 import { ENVIRONMENTS, ONBOARDING_STAGES } from '../domain/types.ts';
-import { overdueKinds, PIPELINE, SECURITY_ADMIN_SIDES, type IntegrationView, type SecurityAdminView, type TransitionView } from '../onboarding/index.ts';
+import { overdueKinds, PIPELINE, type SecurityAdminSide, type IntegrationView, type SecurityAdminView, type TransitionView } from '../onboarding/index.ts';
 import { Id, Instant, iso } from './dto.ts';
 
 /** DTOs of integrations and their onboarding facts (camelCase, ISO instants, never key material). */
+
+/**
+ * The sides of security administration as the API names them: `customer` and `provider` (the team
+ * running jpm-sync). Stored as `customer` / `ours`; the API accepts `ours` for one more release.
+ */
+export const API_SIDES = ['customer', 'provider'] as const;
+export const SideInput = z.enum(['customer', 'provider', 'ours']).meta({ description: 'customer or provider (`ours`: the former name of provider, accepted for one release)' });
+export const storedSide = (side: z.output<typeof SideInput>): SecurityAdminSide => (side === 'customer' ? 'customer' : 'ours');
+export const apiSide = (side: SecurityAdminSide): (typeof API_SIDES)[number] => (side === 'customer' ? 'customer' : 'provider');
 export const Stage = z.enum(ONBOARDING_STAGES);
 const Days = z.number().int().min(1).max(3650);
 
@@ -83,11 +92,12 @@ export function toTransitionDto(t: TransitionView): z.input<typeof TransitionSch
 
 export const SecurityAdminSchema = z
   .object({
-    id: Id, integrationId: Id, side: z.enum(SECURITY_ADMIN_SIDES), name: z.string(), email: z.string(), role: z.string(),
+    id: Id, integrationId: Id, side: z.enum(API_SIDES).meta({ description: "customer: the customer's administrator (approves access at J.P. Morgan); provider: ours, the team running jpm-sync (manages certificates)" }),
+    name: z.string(), email: z.string(), role: z.string(),
     createdAt: Instant, updatedAt: Instant,
   })
   .meta({ id: 'SecurityAdmin', description: 'A security administrator: the customer\'s (approves access at J.P. Morgan) or ours (manages certificates)' });
 
 export function toSecurityAdminDto(a: SecurityAdminView): z.input<typeof SecurityAdminSchema> {
-  return { id: a.id, integrationId: a.integrationId, side: a.side, name: a.name, email: a.email, role: a.role, createdAt: iso(a.createdAt), updatedAt: iso(a.updatedAt) };
+  return { id: a.id, integrationId: a.integrationId, side: apiSide(a.side), name: a.name, email: a.email, role: a.role, createdAt: iso(a.createdAt), updatedAt: iso(a.updatedAt) };
 }

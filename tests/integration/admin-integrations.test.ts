@@ -104,7 +104,8 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(customer.status).toBe(201);
     await post(`/v1/integrations/${id}/security-admins`, { side: 'ours', name: 'Riley Reconciler', email: 'riley@jpm-sync.example', role: 'Security administrator' });
     const admins = bodyOf(pageSchema(SecurityAdminSchema), await request(api.app).get(`/v1/integrations/${id}/security-admins`).set(admin));
-    expect(admins.data.map((a) => a.side).sort()).toEqual(['customer', 'ours']);
+    // Stored and answered as `provider`; `ours`, its former name, is still accepted for one release.
+    expect(admins.data.map((a) => a.side).sort()).toEqual(['customer', 'provider']);
     await move(id, 'awaiting_approval');
 
     // 5. J.P. Morgan approves: its CA signs our CSR; we install the certificate and test the connection.
@@ -229,8 +230,14 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       eligibility: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep', signingAuthority: 'Sam Signer (CFO)' },
       jpmProjectId: 'dev-portal-7', apiAccess: { requestedAt: expect.any(String) as string, confirmedAt: null },
     });
-    // The same facts as the POST routes record: the guards now let the integration through.
-    expect((await move(id, 'kickoff', 'eligible (facts by PATCH)')).integration.stage).toBe('kickoff');
+    // The same facts as the POST routes record: the guards now let the integration through. A stage
+    // move answers the integration (the resource it changed); the move itself is in the history.
+    const moved = await post(`/v1/integrations/${id}/stage`, { to: 'kickoff', note: 'eligible (facts by PATCH)' });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(bodyOf(IntegrationSchema, moved)).toMatchObject({ id, stage: 'kickoff' });
+    const history = (await request(api.app).get(`/v1/integrations/${id}/transitions`).set(admin)).body as { data: { to: string; note: string | null }[] };
+    expect(history.data.at(-1)).toMatchObject({ to: 'kickoff', note: 'eligible (facts by PATCH)' });
+    expectProblem(await post(`/v1/integrations/${id}/stage`, { to: 'live' }), 409, 'transition_refused');
     // Merged like POST …/eligibility: a later PATCH changes only what it names.
     expect(bodyOf(IntegrationSchema, await patch({ eligibility: { jpmRepresentative: 'Robin Rep' } })).eligibility)
       .toEqual({ jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Robin Rep', signingAuthority: 'Sam Signer (CFO)' });
@@ -240,6 +247,21 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     const admins = expectProblem(await patch({ securityAdmins: [{ side: 'customer', name: 'Casey', email: 'c@x.example', role: 'r' }] }), 400, 'validation_failed');
     expect(admins.detail).toContain(`POST /v1/integrations/${id}/security-admins`);
     expect(admins.errors).toEqual([{ path: 'body.securityAdmins', message: `use POST /v1/integrations/${id}/security-admins` }]);
+  });
+
+  it('documents the renamed routes: new paths in the OpenAPI document, the old ones as deprecated aliases', async () => {
+    const doc = (await request(api.app).get('/openapi.json')).body as { paths: Record<string, Record<string, { deprecated?: boolean; description?: string }>> };
+    for (const [now, old] of [
+      ['/v1/integrations/{id}/stage', '/v1/integrations/{id}/transitions'], ['/v1/integrations/{id}/key-pairs', '/v1/integrations/{id}/csrs'],
+      ['/v1/accounts/{id}/sync-runs', '/v1/accounts/{id}/syncs'], ['/v1/integrations/{id}/sync-runs', '/v1/integrations/{id}/syncs'],
+    ] as const) {
+      expect(doc.paths[now]!.post!.deprecated, now).toBeUndefined();
+      expect(doc.paths[old]!.post!.deprecated, old).toBe(true);
+      expect(doc.paths[old]!.post!.description, old).toContain(`use \`POST ${now}\``);
+    }
+    expect(doc.paths['/v1/integrations/{id}/csrs/{keyPairId}']!.get!.deprecated).toBe(true);
+    // GET of the history keeps its name: only the POST moved.
+    expect(doc.paths['/v1/integrations/{id}/transitions']!.get!.deprecated).toBeUndefined();
   });
 
   it('refuses transitions that do not exist, validates bodies, and names the allowed stages', async () => {
@@ -301,7 +323,8 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(report).toMatchObject({ ok: false, credentialId: null, steps: [] });
     expect(report.credentialProblem?.code).toBeTruthy();
     expect(report.failure).toBe(report.credentialProblem?.code);
-    const created = bodyOf(SecurityAdminSchema, await post(`/v1/integrations/${id}/security-admins`, { side: 'ours', name: 'Temp', email: 't@x.example', role: 'r' }));
+    const created = bodyOf(SecurityAdminSchema, await post(`/v1/integrations/${id}/security-admins`, { side: 'provider', name: 'Temp', email: 't@x.example', role: 'r' }));
+    expect(created.side).toBe('provider');
     const removed = await request(api.app).delete(`/v1/integrations/${id}/security-admins/${created.id}`).set(admin);
     expect(bodyOf(SecurityAdminSchema, removed).id).toBe(created.id);
     expectProblem(await request(api.app).delete(`/v1/integrations/${id}/security-admins/${created.id}`).set(admin), 404, 'not_found');
