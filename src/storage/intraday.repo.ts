@@ -15,7 +15,7 @@ export interface IntradayCandidate {
   amount_minor: string;
   /** No one wrote the row since `since` (a newer writer may know more than the walk that started then). */
   quiet_since: boolean;
-  /** The rule of the row's latest decision, and whether that decision is older than `since`. */
+  /** The rule of the row's latest status decision, and whether that decision is older than `since`. */
   last_rule: string | null;
   last_decision_before: boolean | null;
 }
@@ -36,7 +36,9 @@ export async function intradayCandidates(ex: Executor, organizationId: string, a
       t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule, d.created_at < ${since}::timestamptz as last_decision_before
     from transactions t
     left join lateral (
-      select rule, created_at from transaction_decisions where transaction_id = t.id order by id desc limit 1
+      -- The latest decision that set the row's status (a re_identified decision changes its id, not its status).
+      select rule, created_at from transaction_decisions
+      where transaction_id = t.id and decision in ('removed', 'restored', 'superseded') order by id desc limit 1
     ) d on true
     where t.organization_id = ${organizationId} and t.account_id = ${accountId} and t.booking_date = ${day}
       and t.post_code = 'I' and t.status in ('pending', 'removed') and t.superseded_by is null
