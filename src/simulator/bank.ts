@@ -97,7 +97,7 @@ export function handleTransactions(
   const request = parseTransactionsRequest(ledger, params, defaultPageSize);
   const dates = datesOf(ledger, request.dates, clock);
   const coversCurrentDay = dates.some((d) => diffDays(d, clock.today) === 0);
-  const key = `${request.accounts.map((a) => a.accountId).join(',')}|${dates.join(',')}|${clock.today}|${clock.progress}`;
+  const key = `${request.accounts.map((a) => a.accountId).join(',')}|${dates.join(',')}|${clock.today}|${clock.progress}|${clock.withdrawalsAt ?? ''}`;
   const build = () => collect(ledger, clock, request.accounts, dates);
   const records = memo ? memo.get(key, build) : build();
   if (version === 'v2') {

@@ -265,7 +265,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         status = fault.rule.kind === 'hang' ? 0 : res.statusCode;
         return;
       }
-      const key = cache ? `${method} ${path}?${[...url.searchParams].sort().join('&')}|${rawBody}|${clock.today}|${clock.progress}` : '';
+      const key = cache ? `${method} ${path}?${[...url.searchParams].sort().join('&')}|${rawBody}|${clock.today}|${clock.progress}|${clock.withdrawalsAt ?? ''}` : '';
       const hit = cache?.get(key);
       if (hit) {
         bytes = send(res, { status: 200, body: hit });
