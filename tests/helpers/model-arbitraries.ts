@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { addDays, eachDay, isWeekend, type IsoDate } from '../../src/shared/time.ts';
 import type { FaultKind, FaultRule, Quirks } from '../../src/simulator/index.ts';
-import type { ModelScenario, ModelStep } from './model-bank.ts';
+import type { ModelScenario, ModelStep, SyncStep } from './model-bank.ts';
 
 /**
  * fast-check generators of bank histories and sync schedules for the model-based test. A scenario is
@@ -22,7 +22,7 @@ export interface ScenarioLimits {
 
 /** `npm test`: the direct path; 5xx, 429, 503, gateway faults, resets and truncated pages. */
 export const BOUNDED: ScenarioLimits = {
-  maxSteps: 14,
+  maxSteps: 10,
   size: 'medium',
   faultKinds: ['rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json'],
   retryAfterSeconds: 0,
@@ -81,7 +81,15 @@ function stepsArb(limits: ScenarioLimits): fc.Arbitrary<ModelStep[]> {
     .record({ account: fc.nat(1), progresses: fc.uniqueArray(fc.integer({ min: 0, max: 20 }), { minLength: 2, maxLength: 6 }), faults: faultsArb(limits) })
     .map(({ account, progresses, faults }) =>
       [...progresses].sort((a, b) => a - b).flatMap((p): ModelStep[] => [{ do: 'advance', days: 0, progress: p / 20 }, { do: 'sync', account, mode: 'intraday', faults }]));
-  return fc.oneof({ weight: 6, arbitrary: stepArb(limits).map((s) => [s]) }, { weight: 1, arbitrary: burst });
+  const together = fc.array(syncArb(limits), { minLength: 2, maxLength: 2 }).map((syncs): ModelStep[] => [{ do: 'together', syncs }]);
+  return fc.oneof({ weight: 8, arbitrary: stepArb(limits).map((s) => [s]) }, { weight: 1, arbitrary: burst }, { weight: 1, arbitrary: together });
+}
+
+function syncArb(limits: ScenarioLimits): fc.Arbitrary<SyncStep> {
+  return fc.oneof(
+    fc.record({ do: fc.constant('sync' as const), account: fc.nat(1), mode: fc.constantFrom('intraday' as const, 'prior_day' as const), faults: faultsArb(limits) }),
+    fc.record({ do: fc.constant('range' as const), account: fc.nat(1), back: fc.integer({ min: 1, max: 12 }), length: fc.integer({ min: 1, max: 8 }), faults: faultsArb(limits) }),
+  );
 }
 
 function stepArb(limits: ScenarioLimits): fc.Arbitrary<ModelStep> {

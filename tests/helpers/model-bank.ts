@@ -44,14 +44,19 @@ export interface ModelScenario {
   steps: ModelStep[];
 }
 
+export type SyncStep =
+  | { do: 'sync'; account: number; mode: 'intraday' | 'prior_day'; faults?: FaultRule[] }
+  /** A range backfill: from `back` calendar days before the bank's date, `length` days long. */
+  | { do: 'range'; account: number; back: number; length: number; faults?: FaultRule[] };
+
 export type ModelStep =
   /** Move the bank's clock `days` calendar days on (0: later the same day) and set the day's progress. */
   | { do: 'advance'; days: number; progress: number }
   /** Our clock against the bank's calendar date (a bank in another zone, a skewed machine clock). */
   | { do: 'skew'; days: number }
-  | { do: 'sync'; account: number; mode: 'intraday' | 'prior_day'; faults?: FaultRule[] }
-  /** A range backfill: from `back` calendar days before the bank's date, `length` days long. */
-  | { do: 'range'; account: number; back: number; length: number; faults?: FaultRule[] };
+  | SyncStep
+  /** Two syncs at the same time (the same account or both), as overlapping schedules and operators cause. */
+  | { do: 'together'; syncs: SyncStep[] };
 
 export interface ModelEnv {
   db: Database;
@@ -192,41 +197,53 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
     for (const [index, step] of sc.steps.entries()) {
       const before = sim.clock();
       const required = new Map<string, AccountDayView[]>();
-      let failed: { account: number; days: IsoDate[] } | undefined;
+      const failed: { account: number; days: IsoDate[] }[] = [];
+
+      async function runSync(one: SyncStep) {
+        const ai = one.account % accounts.length;
+        const acct = accounts[ai]!;
+        const today = before.today;
+        let job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate };
+        let covers: IsoDate[];
+        if (one.do === 'range') {
+          const from = addDays(today, -one.back);
+          const to = addDays(from, one.length - 1);
+          job = { mode: 'range', from, to };
+          const prior = sim.calendar.priorBusinessDay(today);
+          covers = diffDays(from, prior) < 0 ? [] : eachDay(from, diffDays(to, prior) < 0 ? prior : to);
+        } else {
+          job = { mode: one.mode };
+          covers = one.mode === 'intraday' ? [today] : [sim.calendar.priorBusinessDay(today)];
+        }
+        const outcome = producer ? await syncThroughQueue(producer, acct.id, job) : await syncWithRetries(deps, acct.id, job);
+        const label = `${one.do === 'range' ? `range ${job.from}..${job.to}` : job.mode} acct ${ai} at ${today} p=${before.progress.toFixed(2)}`;
+        return { ai, covers, outcome, label, intraday: job.mode === 'intraday' };
+      }
       if (step.do === 'advance') {
         sim.setClock({ today: addDays(before.today, step.days), progress: step.progress });
       } else if (step.do === 'skew') {
         skew = step.days;
       } else {
-        const acct = accounts[step.account % accounts.length]!;
-        const ai = step.account % accounts.length;
-        const today = before.today;
-        let job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate };
-        let covers: IsoDate[];
-        if (step.do === 'range') {
-          const from = addDays(today, -step.back);
-          const to = addDays(from, step.length - 1);
-          job = { mode: 'range', from, to };
-          const prior = sim.calendar.priorBusinessDay(today);
-          covers = diffDays(from, prior) < 0 ? [] : eachDay(from, diffDays(to, prior) < 0 ? prior : to);
-        } else {
-          job = { mode: step.mode };
-          covers = step.mode === 'intraday' ? [today] : [sim.calendar.priorBusinessDay(today)];
-        }
-        if (step.faults && step.faults.length > 0) {
-          sim.injectFaults({ rules: step.faults, seed: `${sc.seed}:${index}` });
-        }
-        run.syncs++;
-        const outcome = producer ? await syncThroughQueue(producer, acct.id, job) : await syncWithRetries(deps, acct.id, job);
-        sim.clearFaults();
-        run.log.push(`#${index} ${step.do === 'range' ? `range ${job.from}..${job.to}` : step.mode} acct ${ai} at ${today} p=${before.progress.toFixed(2)}: ${outcome.ok ? 'ok' : `failed (${outcome.code})`}`);
-        if (outcome.ok) {
-          for (const date of covers) {
-            required.set(`${ai}|${date}`, viewsDuring(sim, acct.jpmAccountId, date, before, step.do === 'sync' && step.mode === 'intraday'));
+        const syncs = step.do === 'together' ? step.syncs : [step];
+        for (const [i, one] of syncs.entries()) {
+          if (one.faults && one.faults.length > 0) {
+            sim.injectFaults({ rules: one.faults, seed: `${sc.seed}:${index}:${i}` });
           }
-        } else {
-          run.failedSyncs++;
-          failed = { account: ai, days: eachDay(addDays(today, -(LOOKBACK_DAYS + 10)), today) };
+        }
+        const results = await Promise.all(syncs.map((one) => runSync(one)));
+        sim.clearFaults();
+        for (const r of results) {
+          run.syncs++;
+          run.log.push(`#${index} ${r.label}${syncs.length > 1 ? ' (together)' : ''}: ${r.outcome.ok ? 'ok' : `failed (${r.outcome.code})`}`);
+          if (r.outcome.ok) {
+            for (const date of r.covers) {
+              const views = viewsDuring(sim, accounts[r.ai]!.jpmAccountId, date, before, r.intraday);
+              required.set(`${r.ai}|${date}`, [...(required.get(`${r.ai}|${date}`) ?? []), ...views]);
+            }
+          } else {
+            run.failedSyncs++;
+            failed.push({ account: r.ai, days: eachDay(addDays(before.today, -(LOOKBACK_DAYS + 10)), before.today) });
+          }
         }
       }
       run.stepsRun++;
@@ -254,7 +271,7 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
                 m.candidates.push(current);
               }
             }
-            if (failed && failed.account === ai && failed.days.includes(date)) {
+            if (failed.some((f) => f.account === ai && f.days.includes(date))) {
               m.unsettled = true;
             }
             const mine = stored.get(date) ?? [];

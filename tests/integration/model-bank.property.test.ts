@@ -98,19 +98,37 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
     },
     exercised: (run) => expect(run.rowsChecked).toBeGreaterThan(0),
   },
+  {
+    // Found by the long run (MODEL_SEED=1117467215 MODEL_PATH=8, generator of ff27e9f): the simulator served a
+    // page-shifted snapshot memoised under an earlier withdrawal decision, so a withdrawn fee came back and a
+    // new credit went missing. The simulator's record memo now keys on the withdrawal point too.
+    name: 'a withdrawal decided at a new clock setting holds through the page shifts of the walk',
+    scenario: {
+      seed: 'model-b', quirks: { reissuedIds: false, reversals: false, oddFields: true, oddReferences: true, hostileNarratives: true, withdrawals: true },
+      holidays: [], currencies: ['JPY', 'EUR'], txPerDay: 3, pageSize: 2, start: '2026-12-03', historyDays: 11,
+      steps: [
+        { do: 'advance', days: 0, progress: 0.55 }, { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 0, progress: 0.7 }, { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 0, progress: 0.75 }, { do: 'sync', account: 1, mode: 'intraday' },
+      ],
+    },
+    exercised: (run) => expect(run.pendingGone).toBeGreaterThan(0),
+  },
 ];
 
 describe('model-based differential test: the stored live set equals the bank\'s own view', () => {
-  it.each(REGRESSIONS)('$name', async ({ scenario, exercised }) => {
-    exercised(await runScenario(env, scenario));
-  });
+  for (const { name, scenario, exercised } of REGRESSIONS) {
+    it(name, async () => {
+      exercised(await runScenario(env, scenario));
+    });
+  }
 
   it('holds for random bank histories and sync schedules', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb(BOUNDED), async (scenario) => {
         tally.add(await runScenario(env, scenario));
       }),
-      modelRunOptions({ numRuns: 10, label: 'tests/integration/model-bank.property.test.ts' }),
+      modelRunOptions({ numRuns: 8, label: 'tests/integration/model-bank.property.test.ts' }),
     );
   }, 120_000);
 });
