@@ -99,7 +99,7 @@ async function startMetricsListener(ctx: AppContext): Promise<Server | undefined
 const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
 
 /** The `api` role: admin and read APIs over HTTP. Stopping closes the listener and waits for requests. */
-export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server }> {
+export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server; metricsServer: Server | undefined }> {
   const app = buildApiApp(ctx);
   // Gauges whose value lives in Postgres are refreshed at scrape time.
   const stopHooks = [
@@ -125,6 +125,7 @@ export async function startApi(ctx: AppContext): Promise<Stoppable & { server: S
   return {
     name: 'api',
     server,
+    metricsServer,
     stop: () =>
       new Promise<void>((resolve) => {
         clearInterval(purge);

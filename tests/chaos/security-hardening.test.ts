@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADDRESS_REFUSED, CONNECTION_FAILED, runWebhookDeliveries } from '../../src/events/webhook-delivery.ts';
 import { defineRoute } from '../../src/http/routes.ts';
 import { JpmClient } from '../../src/jpm/client.ts';
-import { buildApiApp } from '../../src/main/api.ts';
+import { buildApiApp, startApi } from '../../src/main/api.ts';
 import { createContext } from '../../src/context.ts';
 import { authFailuresTotal, certificateDaysToExpiry, httpRequestsShedTotal } from '../../src/shared/metrics.ts';
 import { createOutboundPolicy, type Resolver } from '../../src/shared/outbound-policy.ts';
@@ -508,5 +508,28 @@ describe('minor findings', () => {
     expect((doc.tags ?? []).every((t) => (t.description ?? '').length > 0)).toBe(true);
     const organizations = doc.paths['/v1/organizations']!.get!;
     expect(Object.keys(organizations.responses)).toEqual(expect.arrayContaining(['429', '503']));
+  });
+});
+
+describe('metrics on their own address', () => {
+  it('METRICS_LISTEN serves /metrics (with the token, integration gauges included) on its own listener and not on the API one', async () => {
+    const token = 'separate-listener-token-0123';
+    const ctx = { ...api.ctx, config: { ...api.ctx.config, http: { ...api.ctx.config.http, port: 0, metricsListen: '127.0.0.1:0' } }, secrets: { ...api.ctx.secrets, metricsToken: token } };
+    const running = await startApi(ctx);
+    try {
+      const apiPort = (running.server.address() as AddressInfo).port;
+      const metricsPort = (running.metricsServer!.address() as AddressInfo).port;
+      expect(metricsPort).not.toBe(apiPort);
+      expect((await fetch(`http://127.0.0.1:${apiPort}/metrics`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).status).toBe(401);
+      const scraped = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(scraped.status).toBe(200);
+      // The scrape hooks refresh the gauge from Postgres (this database has no certificates); what
+      // matters is that the identifying family is served here and not on an open scrape.
+      expect(await scraped.text()).toContain('# TYPE jpm_certificate_days_to_expiry gauge');
+      expect((await request(api.app).get('/metrics')).text).not.toContain('# TYPE jpm_certificate_days_to_expiry gauge');
+    } finally {
+      await running.stop();
+    }
   });
 });
