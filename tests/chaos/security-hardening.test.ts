@@ -18,7 +18,8 @@ import { buildApiApp, startApi } from '../../src/main/api.ts';
 import { createContext } from '../../src/context.ts';
 import { authFailuresTotal, certificateDaysToExpiry, httpRequestsShedTotal } from '../../src/shared/metrics.ts';
 import { createOutboundPolicy, type Resolver } from '../../src/shared/outbound-policy.ts';
-import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
+import { createClientCredential, ensureDevPki, signCsr } from '../../src/simulator/index.ts';
+import { CSR_SUBJECT } from '../factories/onboarding.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 import { chaos, sleep } from './support/chaos.ts';
 import { captureLogs } from './support/logs.ts';
@@ -223,6 +224,7 @@ describe('SSRF: integration base URLs and the connection test', () => {
   let tlsServer: NetServer;
   let credential: { id: string; certPem: string; keyPem: string; caPem: string };
   let pkiDir: string;
+  let pki: Awaited<ReturnType<typeof ensureDevPki>>;
 
   beforeAll(async () => {
     app = buildApiApp({ ...api.ctx, outbound: strict });
@@ -238,7 +240,7 @@ describe('SSRF: integration base URLs and the connection test', () => {
     await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
     tlsPort = (tlsServer.address() as AddressInfo).port;
     pkiDir = await mkdtemp(join(tmpdir(), 'ssrf-pki-'));
-    const pki = await ensureDevPki(pkiDir);
+    pki = await ensureDevPki(pkiDir);
     const issued = await createClientCredential(pki, { commonName: 'ssrf-probe' });
     credential = { id: 'ssrf-probe', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem };
   });
@@ -284,6 +286,20 @@ describe('SSRF: integration base URLs and the connection test', () => {
         await client.close();
       }
     }
+    expect(connections).toBe(0);
+    // Through the API, as the probe did: an integration with a usable certificate whose stored base URL
+    // points at loopback (written before the policy existed) → the test connection reports
+    // address_not_allowed and nothing connects.
+    const admin = await api.key('admin', orgId);
+    const csr = await request(app).post(`/v1/integrations/${integrationId}/key-pairs`).set(bearer(admin)).send({ subject: CSR_SUBJECT, algorithm: 'EC-P256' });
+    expect(csr.status).toBe(201);
+    const installed = await request(app).post(`/v1/integrations/${integrationId}/certificates`).set(bearer(admin))
+      .send({ certificatePem: await signCsr(pki, String((csr.body as { csrPem: string }).csrPem)), chainPem: pki.caCertPem });
+    expect(installed.status).toBe(201);
+    await sql`update integrations set base_url = ${`https://127.0.0.1:${tlsPort}`} where id = ${integrationId}`.execute(api.ctx.db);
+    const tested = await request(app).post(`/v1/integrations/${integrationId}/test-connection`).set(bearer(admin));
+    expect(tested.status).toBe(200);
+    expect(tested.body).toMatchObject({ ok: false, failure: 'address_not_allowed', credentialProblem: null });
     expect(connections).toBe(0);
     // With loopback allow-listed (development), the same client does connect: the refusals are the policy's.
     const dev = new JpmClient({ baseUrl: `https://127.0.0.1:${tlsPort}`, credentials: () => Promise.resolve(credential), outbound: createOutboundPolicy({ allow: ['127.0.0.1'] }), refusalProbeMs: 200 });
