@@ -40,6 +40,7 @@ const ReportDocumentSchema = z.object({
       reason: z.string().nullable().meta({ description: 'Why the day is not proved: unreported_posting (a late posting), duplicate_suspected, differs_from_bank, rejected_record, no_final_balance, incomplete_final_balance, transactions_not_fetched; null when proved or not known' }),
       explanation: z.string().nullable().optional().meta({ description: 'The reason in a sentence for the reader' }),
     })),
+    noBusinessDays: z.array(Day).optional().meta({ description: 'Weekdays the bank reported as no business day (holidays: nothing owed)' }),
     openSuspicions: z.number().int(),
   })),
   suspicions: z.array(z.object({

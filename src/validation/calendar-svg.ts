@@ -41,6 +41,7 @@ export function calendarSvg(a: AccountReport): string {
   const width = LEFT + weeks * (CELL + GAP);
   const height = TOP + 7 * (CELL + GAP);
   const byDay = new Map(a.calendar.map((d) => [d.day, d]));
+  const closed = new Set(a.noBusinessDays ?? []);
   const parts: string[] = [];
   const months = monthLabels(start, a.from, end, width);
   for (const day of eachDay(start, end)) {
@@ -54,6 +55,9 @@ export function calendarSvg(a: AccountReport): string {
     const key = d ? d.state : 'none';
     const style = STATE_STYLE[key];
     let tip = `${day}: ${style.label}`;
+    if (!d && closed.has(day)) {
+      tip += ' (the bank reported it as no business day: nothing owed)';
+    }
     if (d?.state === 'broken' && d.differenceMinor !== null) {
       tip += `, off by ${formatAmount(d.differenceMinor, a.decimalLocation)} ${a.currency}`;
     } else if (d?.state === 'unproved' && !d.explanation) {

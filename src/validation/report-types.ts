@@ -34,6 +34,8 @@ export interface AccountReport {
   days: Record<AccountDayState, number>;
   totals: { creditsMinor: string; debitsMinor: string; creditCount: number; debitCount: number };
   calendar: CalendarDay[];
+  /** Weekdays of the period the bank reported as no business day (holidays: nothing owed). */
+  noBusinessDays?: IsoDate[];
   openSuspicions: number;
 }
 

@@ -170,6 +170,12 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     const staleHours = deps.staleHours ?? DEFAULT_STALE_HOURS;
     const cov = await coverage(deps.db, integration.id, accounts.map((a) => a.id), period.from, period.to, now, staleHours);
     const byId = new Map(reports.map((r) => [r.accountId, r]));
+    for (const h of cov.bankHolidays ?? []) {
+      const r = byId.get(h.accountId);
+      if (r) {
+        r.noBusinessDays = [...(r.noBusinessDays ?? []), h.day];
+      }
+    }
     const suspicions: SuspicionEntry[] = (await listActiveSuspicions(deps.db, accounts.map((a) => a.id), period.from, period.to))
       .filter((s) => s.status !== 'not_duplicate')
       .map((s) => ({

@@ -16,8 +16,8 @@ const HOSTILE = 'Acme <img src=x onerror="window.__xss=1"> "Treasury" & Co';
 const FROM = '2026-08-03';
 const TO = '2026-10-16';
 
-function account(i: number, broken: Set<string>, unproved: Set<string>, from = FROM, to = TO): AccountReport {
-  const calendar = eachDay(from, to).filter((d) => !isWeekend(d)).map((day) => ({
+function account(i: number, broken: Set<string>, unproved: Set<string>, from = FROM, to = TO, closed = new Set<string>()): AccountReport {
+  const calendar = eachDay(from, to).filter((d) => !isWeekend(d) && !closed.has(d)).map((day) => ({
     day,
     state: broken.has(day) ? 'broken' as const : unproved.has(day) ? 'unproved' as const : 'proved' as const,
     differenceMinor: broken.has(day) ? '-2500' : null,
@@ -29,12 +29,12 @@ function account(i: number, broken: Set<string>, unproved: Set<string>, from = F
     currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York', from, to,
     days: { proved: count('proved'), broken: count('broken'), unproved: count('unproved') },
     totals: { creditsMinor: '123456789012', debitsMinor: '98765432101', creditCount: 812, debitCount: 640 },
-    calendar, openSuspicions: i === 0 ? 1 : 0,
+    calendar, noBusinessDays: [...closed], openSuspicions: i === 0 ? 1 : 0,
   };
 }
 
 const ACCOUNTS = [
-  account(0, new Set(['2026-08-12', '2026-09-03', '2026-09-04']), new Set(['2026-10-15', '2026-10-16'])),
+  account(0, new Set(['2026-08-12', '2026-09-03', '2026-09-04']), new Set(['2026-10-15', '2026-10-16']), FROM, TO, new Set(['2026-09-07'])),
   account(1, new Set(), new Set()),
   account(2, new Set(['2026-10-01']), new Set(['2026-08-03'])),
 ];
@@ -164,6 +164,9 @@ describe('validation report page in headless chromium', () => {
     expect(await first.locator('g.day.broken').count()).toBe(3);
     expect(await first.locator('g.day.unproved').count()).toBe(2);
     expect(await first.locator('g.day[data-day="2026-08-12"] title').textContent()).toBe('2026-08-12: Broken, off by -25.00 USD');
+    // A weekday the bank reported as no business day (Labor Day) is grey and says why.
+    expect(await first.locator('g.day[data-day="2026-09-07"]').getAttribute('data-state')).toBe('none');
+    expect(await first.locator('g.day[data-day="2026-09-07"] title').textContent()).toBe('2026-09-07: No business day (the bank reported it as no business day: nothing owed)');
     await page.close();
   });
 
