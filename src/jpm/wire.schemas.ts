@@ -170,7 +170,16 @@ export const balanceSchema = z.looseObject({
 });
 export type WireBalance = z.output<typeof balanceSchema>;
 
-const BALANCE_AMOUNTS = ['openingAvailableAmount', 'openingLedgerAmount', 'endingAvailableAmount', 'endingLedgerAmount'] as const;
+/**
+ * A `balanceList[]` element as the client passes it on: `balanceSchema`'s output when it matches, else
+ * the element exactly as sent. One odd balance never fails the whole response; normalization
+ * (`normalizeBalances`) stores what it can and rejects a balance whose proof facts are unusable.
+ */
+const balanceElement = z.unknown().transform((value): WireBalance => {
+  const parsed = balanceSchema.safeParse(value);
+  return parsed.success ? parsed.data : (value as WireBalance);
+});
+
 const ACCOUNT_DETAILS = ['currency'] as const;
 
 /**
@@ -187,7 +196,7 @@ export const balanceAccountEntrySchema = z
     bankId: z.string().nullish(),
     bankName: z.string().nullish(),
     currency: currencySchema.optional(),
-    balanceList: z.array(balanceSchema).optional(),
+    balanceList: z.array(balanceElement).optional(),
     errorCode: z.string().min(1).optional(),
     errorMsg: z.string().optional(),
   })
@@ -206,14 +215,6 @@ export const balanceAccountEntrySchema = z
       if (entry[field] === undefined) {
         ctx.addIssue({ code: 'custom', path: [field], message: 'is required for an account with balanceList' });
       }
-    }
-    const scale = entry.currency?.decimalLocation;
-    if (scale !== undefined) {
-      entry.balanceList?.forEach((balance, i) => {
-        for (const field of BALANCE_AMOUNTS) {
-          checkScale(ctx, ['balanceList', i, field], balance[field], scale);
-        }
-      });
     }
   });
 

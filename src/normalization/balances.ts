@@ -33,16 +33,31 @@ export interface BalanceAccountError {
   errorMsg: string;
 }
 
-function amount(text: string | null | undefined, scale: number, field: string): bigint | null {
+/** A ledger amount: the proof needs it, so one that is there but unreadable rejects the balance. */
+function amount(text: unknown, scale: number, field: string): bigint | null {
   if (text === null || text === undefined) {
     return null;
   }
   try {
-    return toMinorUnits(String(text), scale);
+    if (typeof text !== 'string') {
+      throw new Error(`must be a decimal number, got ${typeof text}`);
+    }
+    return toMinorUnits(text, scale);
   } catch (err) {
     throw new Error(`${field}: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/** An available amount: nothing is proved with it, so an unreadable one is stored as null (the raw keeps it). */
+function optionalAmount(text: unknown, scale: number): bigint | null {
+  try {
+    return typeof text === 'string' ? toMinorUnits(text, scale) : null;
+  } catch {
+    return null;
+  }
+}
+
+const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$/;
 
 export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
   balances: NormalizedBalance[];
@@ -60,14 +75,21 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
     const scale = Number(account.currency.decimalLocation);
     for (const b of account.balanceList ?? []) {
       try {
-        if (!isIsoDate(b.asOfDate)) {
-          throw new Error(`asOfDate must be YYYY-MM-DD, got ${JSON.stringify(b.asOfDate)}`);
+        if (b === null || typeof b !== 'object' || Array.isArray(b)) {
+          throw new Error('(balance): expected object');
+        }
+        if (typeof b.asOfDate !== 'string' || !isIsoDate(b.asOfDate)) {
+          throw new Error(`asOfDate: must be YYYY-MM-DD, got ${JSON.stringify(b.asOfDate ?? null)}`);
+        }
+        if (typeof b.currentDay !== 'boolean') {
+          // It says which balance this is (intraday or final): the proof cannot guess it.
+          throw new Error('currentDay: must be true or false');
         }
         const n = {
           openingLedgerMinor: amount(b.openingLedgerAmount, scale, 'openingLedgerAmount'),
-          openingAvailableMinor: amount(b.openingAvailableAmount, scale, 'openingAvailableAmount'),
+          openingAvailableMinor: optionalAmount(b.openingAvailableAmount, scale),
           endingLedgerMinor: amount(b.endingLedgerAmount, scale, 'endingLedgerAmount'),
-          endingAvailableMinor: amount(b.endingAvailableAmount, scale, 'endingAvailableAmount'),
+          endingAvailableMinor: optionalAmount(b.endingAvailableAmount, scale),
         };
         const kind: BalanceKind = b.currentDay ? 'current_day' : 'final';
         balances.push({
@@ -77,7 +99,7 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
           currency: account.currency.code,
           decimalLocation: scale,
           ...n,
-          recordTimestamp: b.recordTimestamp ?? null,
+          recordTimestamp: typeof b.recordTimestamp === 'string' && INSTANT.test(b.recordTimestamp) ? b.recordTimestamp : null,
           contentHash: contentHash([kind, Object.values(n).map((v) => v?.toString() ?? null), b]),
           raw: b,
         });

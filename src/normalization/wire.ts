@@ -31,12 +31,17 @@ export interface WireBalanceAccount {
   errorMsg?: string | null;
 }
 
+/**
+ * A balance as the client passes it on: the wire schema's output, or (when it did not match) the element
+ * exactly as sent. `normalizeBalances` reads every field defensively.
+ */
 export interface WireBalance {
+  /** A string on every balance that matched the schema; checked again by `normalizeBalances`. */
   asOfDate: string;
-  recordTimestamp?: string | null;
-  currentDay: boolean;
-  openingAvailableAmount?: string | null;
-  openingLedgerAmount?: string | null;
-  endingAvailableAmount?: string | null;
-  endingLedgerAmount?: string | null;
+  recordTimestamp?: unknown;
+  currentDay: unknown;
+  openingAvailableAmount?: unknown;
+  openingLedgerAmount?: unknown;
+  endingAvailableAmount?: unknown;
+  endingLedgerAmount?: unknown;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { decodePgText, encodePgText, pgJsonText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
@@ -232,19 +233,22 @@ export interface RejectRow {
  * Records a page's rejects, one open row per distinct bad record (account, type, record hash): the same
  * bad record fetched again bumps `seen_count`, `last_seen_at` and the run that saw it instead of adding a
  * row, so a record the bank keeps sending wrong never piles up. Bank text is stored escaped (pg-text.ts).
- * A row without a hash (callers that do not dedupe) gets one from its id, so it never merges.
+ * A row without a hash (e.g. a balance reject) gets one from its type and raw record.
  */
 export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): Promise<void> {
   if (rows.length === 0) {
     return;
   }
+  const hashed = rows.map((r) => ({
+    ...r, record_hash: r.record_hash ?? createHash('sha256').update(JSON.stringify([r.record_type, r.raw ?? null])).digest('base64url'),
+  }));
   // One row per hash within a statement: `on conflict do update` may not touch the same row twice.
-  const unique = [...new Map(rows.map((r, i) => [r.record_hash ?? `unhashed:${i}`, r])).values()];
+  const unique = [...new Map(hashed.map((r) => [r.record_hash, r])).values()];
   await sql`
     insert into sync_rejects as s (organization_id, account_id, sync_run_id, record_type, reason, raw, record_hash, record_index,
       jpm_transaction_id, booking_date, record_class, fields)
     select organization_id, account_id, sync_run_id, record_type, reason, coalesce(raw, 'null'::jsonb),
-      coalesce(record_hash, 'unhashed:' || gen_random_uuid()::text), record_index, jpm_transaction_id, booking_date, record_class,
+      record_hash, record_index, jpm_transaction_id, booking_date, record_class,
       coalesce(fields, '{}'::text[])
     from jsonb_to_recordset(${pgJsonText(unique)}::jsonb) as r(organization_id uuid, account_id uuid, sync_run_id uuid,
       record_type text, reason text, raw jsonb, record_hash text, record_index int, jpm_transaction_id text, booking_date date,

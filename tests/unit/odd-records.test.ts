@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseTransactionRecords } from '../../src/jpm/records.ts';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions, type NormalizeContext } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import { normalizeBalances } from '../../src/normalization/balances.ts';
+import type { WireBalance, WireTransaction } from '../../src/normalization/wire.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
 import { decodePgJson, decodePgText, encodePgJson, encodePgText, pgJsonText } from '../../src/shared/pg-text.ts';
 
@@ -132,5 +133,38 @@ describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
         expect(decodePgText(e)).toBe(w);
       }
     }
+  });
+});
+
+describe('balances with odd fields (normalizeBalances)', () => {
+  const account = (balanceList: unknown[]) => ({
+    accountId: '000000010975001', currency: { code: 'USD', decimalLocation: '2' }, balanceList: balanceList as WireBalance[],
+  });
+  const good = { asOfDate: '2026-11-03', currentDay: false, openingLedgerAmount: '100.00', endingLedgerAmount: '125.50' };
+
+  it('stores a balance whose timestamp and available amounts are missing, null or unreadable, with nulls for them', () => {
+    const { balances, rejects } = normalizeBalances([account([
+      { ...good, recordTimestamp: 'noon', openingAvailableAmount: '1,5', endingAvailableAmount: { x: 1 } },
+      { ...good, asOfDate: '2026-11-04', recordTimestamp: null },
+    ])]);
+    expect(rejects).toEqual([]);
+    expect(balances.map((b) => [b.asOfDate, b.kind, b.openingLedgerMinor, b.endingLedgerMinor, b.openingAvailableMinor, b.endingAvailableMinor, b.recordTimestamp]))
+      .toEqual([['2026-11-03', 'final', 10000n, 12550n, null, null, null], ['2026-11-04', 'final', 10000n, 12550n, null, null, null]]);
+    expect(balances[0]!.raw).toMatchObject({ recordTimestamp: 'noon', openingAvailableAmount: '1,5' });
+  });
+
+  it.each([
+    ['no booking date', { ...good, asOfDate: undefined }, 'asOfDate: must be YYYY-MM-DD, got null'],
+    ['currentDay not a boolean', { ...good, currentDay: 'false' }, 'currentDay: must be true or false'],
+    ['a closing ledger amount that is not a number', { ...good, endingLedgerAmount: 'abc' }, 'endingLedgerAmount:'],
+    ['a ledger amount of another type', { ...good, openingLedgerAmount: ['1'] }, 'openingLedgerAmount: must be a decimal number, got object'],
+    ['a ledger amount finer than the currency', { ...good, openingLedgerAmount: '1.005' }, 'openingLedgerAmount:'],
+    ['not an object', null, '(balance): expected object'],
+  ])('rejects a balance with %s, naming the field, and keeps the others', (_, bad, reason) => {
+    const { balances, rejects } = normalizeBalances([account([good, bad])]);
+    expect(balances).toHaveLength(1);
+    expect(rejects).toHaveLength(1);
+    expect(rejects[0]!.reason).toContain(reason);
+    expect(rejects[0]!.raw).toEqual(bad);
   });
 });
