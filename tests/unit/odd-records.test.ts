@@ -7,6 +7,8 @@ import { normalizeTransactions, type NormalizeContext } from '../../src/normaliz
 import { normalizeBalances } from '../../src/normalization/balances.ts';
 import type { WireBalance, WireTransaction } from '../../src/normalization/wire.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
+import type { MatchCandidate } from '../../src/storage/transactions.repo.ts';
+import { matchPending } from '../../src/sync/supersede.ts';
 import { decodePgJson, decodePgText, encodePgJson, encodePgText, pgJsonText } from '../../src/shared/pg-text.ts';
 
 /**
@@ -166,5 +168,21 @@ describe('balances with odd fields (normalizeBalances)', () => {
     expect(rejects).toHaveLength(1);
     expect(rejects[0]!.reason).toContain(reason);
     expect(rejects[0]!.raw).toEqual(bad);
+  });
+});
+
+describe('pending-to-posted matching compares references trimmed and case-folded (stored text stays exact)', () => {
+  const cand = (id: string, over: Partial<MatchCandidate>): MatchCandidate => ({
+    id, status: 'pending', booking_date: '2026-11-03', direction: 'credit', amount_minor: '100', bai_type_code: '195',
+    bank_reference: 'INV 001   ', customer_reference: '000123', jpm_transaction_id: id, fingerprint_key: id, ...over,
+  });
+
+  it('links a padded pending reference to its posted one re-cased and trimmed, and keeps leading zeros significant', () => {
+    const r = matchPending(
+      [cand('p1', {}), cand('p2', { bank_reference: '', customer_reference: '000124', amount_minor: '50' })],
+      [cand('q1', { status: 'posted', bank_reference: 'inv 001' }), cand('q2', { status: 'posted', bank_reference: '', customer_reference: '124', amount_minor: '55' })],
+    );
+    expect(r.superseded.map((s) => [s.pending.id, s.posted.id, s.rule])).toEqual([['p1', 'q1', 'exact']]);
+    expect(r.removed.map((p) => p.id)).toEqual(['p2']);
   });
 });
