@@ -252,7 +252,7 @@ async function healUntilPassed(h: HealContext, start: IsoDate, first: Validation
         out(`    ${masked} ${healedDay} healed: the bank now reports ${items.length > 0 ? items.map((l) => l.text).join(', ') : 'the missing items'} → proved`);
       }
     }
-    out(`    validation report ${h.period.from} to ${h.period.to}: ${verdictLine(report)}`);
+    out(`    validation report ${report.period.from} to ${report.period.to}: ${verdictLine(report)}`);
   }
   return report;
 }
@@ -275,7 +275,11 @@ async function main(): Promise<void> {
   out(`  database ${new URL(config.database.url).pathname.slice(1)} migrated`);
 
   // The demo's business days: yesterday (intraday), then this morning (prior-day), in New York.
-  const today = localDate(new Date(), ZONE);
+  // On a weekend the demo plays the Friday before: the bank's business days are its clock.
+  let today = localDate(new Date(), ZONE);
+  while (isWeekend(today)) {
+    today = addDays(today, -1);
+  }
   const yesterday = previousBusinessDay(today);
   // The demo's clock, shared by the sync workers and the simulator; it stays on the demo's last
   // morning afterwards so syncs triggered through the API agree with the simulated bank's day.
@@ -324,10 +328,10 @@ async function main(): Promise<void> {
   await waitForRuns(ctx, prior.runs.map((r) => r.runId), `prior-day ${yesterday}`);
 
   // Step 6: the validation report a controller would accept; live only when it passes.
-  const period = { from, to: addDays(today, -1) };
+  const period = { from, to: yesterday };
   const late = lateItems(sim);
   const firstReport = await createValidationReport({ db: ctx.db, now }, { integrationId, ...period, requestedBy: OPS });
-  out(`  validation report ${period.from} to ${period.to}: ${verdictLine(firstReport)}`);
+  out(`  validation report ${firstReport.period.from} to ${firstReport.period.to}: ${verdictLine(firstReport)}`);
   const jpmIdOf = new Map((await listAccountsOfIntegration(ctx.db, integrationId)).map((a) => [a.id, a.jpm_account_id]));
   explainBroken(firstReport, late, jpmIdOf);
   let report = firstReport;
