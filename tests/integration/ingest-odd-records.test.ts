@@ -1,4 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import request from 'supertest';
@@ -9,7 +11,7 @@ import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import { TransactionSchema } from '../../src/read-api/dto.ts';
 import { pageSchema } from '../../src/http/pagination.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
-import { parseJsonLossless } from '../../src/shared/json.ts';
+import { JsonNumber, parseJsonLossless } from '../../src/shared/json.ts';
 import { toMinorUnits } from '../../src/shared/money.ts';
 import { decodePgJson } from '../../src/shared/pg-text.ts';
 import { upsertBalances } from '../../src/storage/balances.repo.ts';
@@ -21,6 +23,8 @@ import { ingestTransactionPage, resolveRejectsOfCompleteWalk, type AccountRef } 
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { bearer, bodyOf, createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
 
 /**
  * Records with null, empty, missing, padded, very long and hostile fields, through the real path:
@@ -288,3 +292,48 @@ describe('a record whose money facts are unusable', () => {
     expect(await outcome(0)).toEqual({ status: 'succeeded', rejected: 0, error_code: null });
   });
 });
+
+describe('the real sync path over mTLS: the bank (the simulator replaying a file) sends a day of odd records', () => {
+  const JPM_ACCOUNT = '000000099887766';
+  let t: TestDb;
+  let env: SimBank;
+  let dir: string;
+  let records: Json[];
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    dir = await mkdtemp(join(tmpdir(), 'odd-replay-'));
+    const usable = oddDay(JPM_ACCOUNT);
+    const bad = { ...usable[0]!, transactionId: 'BAD-R', amount: null };
+    records = [...usable, bad];
+    // As the bank sends it: amounts as JSON numbers from their exact text, U+0000 as the JSON escape.
+    const asSent = records.map((r) => (typeof r.amount === 'string' ? { ...r, amount: new JsonNumber(r.amount) } : r));
+    await writeFile(join(dir, 'day.json'), JSON.stringify({ data: asSent }));
+    env = await startSimBank(t.db, { today: '2026-11-20', replayFile: join(dir, 'day.json'), accounts: [{ accountId: JPM_ACCOUNT, currency: 'USD' }] });
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('stores every usable record exactly (postCode decided by the history request), names the unusable one, and a re-sync adds nothing', async () => {
+    const account = env.accounts[0]!;
+    const run = (n: number) => createSyncRun(t.db, {
+      organizationId: env.tenancy.organizationId, integrationId: env.tenancy.integrationId, accountId: account.id, trigger: 'manual', mode: 'range',
+      windowFrom: DAY, windowTo: DAY, id: uuidv7(), windowsTotal: n,
+    });
+    const first = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['transactions'], runId: await run(1) });
+    expect(first).toMatchObject({ inserted: records.length - 1, rejected: 1, updated: 0 });
+    const rows = await t.db.selectFrom('transactions').select(['raw', 'status', 'post_code']).where('account_id', '=', account.id).execute();
+    expect(rows.map((r) => canon(decodePgJson(r.raw))).sort()).toEqual(records.slice(0, -1).map((r) => canon(r)).sort());
+    expect(new Set(rows.map((r) => `${r.post_code}/${r.status}`))).toEqual(new Set(['P/posted']));
+    const second = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['transactions'], runId: await run(1) });
+    expect(second).toMatchObject({ inserted: 0, updated: 0, unchanged: records.length - 1, rejected: 1 });
+    const rejects = await t.db.selectFrom('sync_rejects').select(['jpm_transaction_id', 'fields', 'booking_date', 'seen_count', 'resolved_at'])
+      .where('account_id', '=', account.id).execute();
+    // Seen by both runs, so neither complete walk resolved it: one open row, seen twice.
+    expect(rejects).toEqual([{ jpm_transaction_id: 'BAD-R', fields: ['amount'], booking_date: DAY, seen_count: 2, resolved_at: null }]);
+  });
+});
+
