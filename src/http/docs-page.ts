@@ -111,17 +111,17 @@ function operation(method: string, path: string, op: Json): string {
     const isProblem = Object.keys(obj(res.content)).every((m) => m === 'application/problem+json');
     return `<li><b>${esc(status)}</b> ${inline(typeof res.description === 'string' ? res.description : '')}${isProblem ? '' : content(res.content)}</li>`;
   });
-  return `<details class="op" id="${esc(anchor('op', id))}"><summary><span class="method ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code> <span class="summary">${esc(op.summary ?? '')}</span></summary>
+  return `<details class="op" id="${esc(anchor('op', id))}"><summary><span class="method ${esc(method)}">${esc(method.toUpperCase())}</span> <code>${esc(path)}</code> <span class="summary">${esc(op.summary ?? '')}</span>${op.deprecated === true ? '<span class="deprecated">deprecated</span>' : ''}</summary>
 ${prose(op.description)}${parameters(op)}${body.content ? `<h4>Request body</h4>${content(body.content)}` : ''}<h4>Responses</h4><ul class="responses">${responses.join('')}</ul></details>`;
 }
 
 const STYLE = `body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1f2328;background:#fff}main{max-width:1100px;margin:0 auto;padding:1rem 1.25rem 4rem}
-h1{margin:.5rem 0}h2{margin-top:2.5rem;border-bottom:1px solid #d0d7de;padding-bottom:.25rem}h4{margin:.75rem 0 .25rem}nav a{margin-right:1rem;white-space:nowrap}
+h1{margin:.5rem 0}h2{margin-top:2.5rem;border-bottom:1px solid #d0d7de;padding-bottom:.25rem}h4{margin:.75rem 0 .25rem}nav{display:flex;flex-wrap:wrap;gap:.25rem 1rem}nav a{white-space:nowrap}
 code{font:13px ui-monospace,monospace;background:#f6f8fa;padding:0 .25rem;border-radius:4px;overflow-wrap:anywhere}
 details.op{border:1px solid #d0d7de;border-radius:6px;margin:.4rem 0;padding:.3rem .6rem}details.op[open]{background:#fbfcfd}summary{cursor:pointer}
 .method{display:inline-block;min-width:4.2rem;text-align:center;font:600 12px ui-monospace,monospace;color:#fff;border-radius:4px;padding:.1rem .3rem;background:#57606a}
 .get{background:#0969da}.post{background:#1a7f37}.patch{background:#9a6700}.put{background:#8250df}.delete{background:#cf222e}
-.summary{color:#57606a}.type{color:#8250df}.opt{color:#57606a;font-size:12px;margin-left:.4rem}ul.fields{margin:.2rem 0 .2rem 0;padding-left:1.2rem}ul.fields p{margin:.1rem 0;color:#57606a}
+.summary{color:#57606a}.deprecated{font-size:12px;color:#9a6700;border:1px solid #d4a72c;border-radius:4px;padding:0 .3rem;margin-left:.4rem}.type{color:#8250df}.opt{color:#57606a;font-size:12px;margin-left:.4rem}ul.fields{margin:.2rem 0 .2rem 0;padding-left:1.2rem}ul.fields p{margin:.1rem 0;color:#57606a}
 .scroll{overflow-x:auto}table{border-collapse:collapse}td,th{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top}td p{margin:0}`;
 
 /** Renders the reference page for an OpenAPI 3.1 document (as built by `buildOpenApiDocument`). */
