@@ -9,11 +9,13 @@ import {
  * `parseJsonLossless`: numbers are source text. Objects are loose: a field the bank adds later is kept,
  * not rejected, so the raw record we store stays complete.
  *
- * Required vs optional follows the 304 sample records: a field present and non-null on every sample
- * record is required. Fields that were null (on some or all samples) are `nullish`: absent and null
- * both mean "no data". Two documented exceptions are optional: `narrativeText` ("optional and varies by
- * transaction type", §5.1) and the lockbox fields (a third-party v3 client nests them in a `lockbox`
- * object, §5.4, so v3 may not send them at top level).
+ * `transactionSchema` describes what J.P. Morgan normally sends, following the 304 sample records: a
+ * field present and non-null on every sample record is required. Fields that were null (on some or all
+ * samples) are `nullish`: absent and null both mean "no data". Two documented exceptions are optional:
+ * `narrativeText` ("optional and varies by transaction type", §5.1) and the lockbox fields (a
+ * third-party v3 client nests them in a `lockbox` object, §5.4, so v3 may not send them at top level).
+ * It decides nothing on its own: a record that fails it is still stored when its money facts pass
+ * `storableTransactionSchema`, with the complaints as data-quality notes (`records.ts`).
  */
 
 export const RELATIVE_DATE_TYPES = ['CURRENT_DAY', 'PRIOR_DAY'] as const;
