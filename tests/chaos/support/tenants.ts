@@ -88,8 +88,10 @@ export async function createTenants(): Promise<Tenants> {
     ids['security-admins'] = String((await call('post', `/v1/integrations/${integrationId}/security-admins`, {
       side: 'customer', name: `${name} Admin`, email: 'admin@example.com', role: 'Security administrator',
     })).id);
-    const csr = await call('post', `/v1/integrations/${integrationId}/csrs`, { subject: { ...CSR_SUBJECT, organization: name }, algorithm: 'EC-P256' });
-    ids.csrs = String(csr.id);
+    const csr = await call('post', `/v1/integrations/${integrationId}/key-pairs`, { subject: { ...CSR_SUBJECT, organization: name }, algorithm: 'EC-P256' });
+    // A key pair, under its path's name and the deprecated alias's (/csrs, one release).
+    ids['key-pairs'] = String(csr.id);
+    ids.csrs = ids['key-pairs'];
     ids.certificates = String((await call('post', `/v1/integrations/${integrationId}/certificates`, {
       certificatePem: await signCsr(sim.pki, String(csr.csrPem)), chainPem: sim.caCertPem,
     })).id);
@@ -103,8 +105,8 @@ export async function createTenants(): Promise<Tenants> {
     await syncAccountWindow(deps, { runId: null, accountId, mode: 'range', from: addDays(TODAY, -8), to: addDays(TODAY, -1), kinds: ['transactions', 'balances'] });
     const txn = await api.t.db.selectFrom('transactions').select(['id']).where('account_id', '=', accountId).orderBy('id').executeTakeFirstOrThrow();
     ids.transactions = txn.id;
-    const runs = (await call('post', `/v1/accounts/${accountId}/syncs`, { mode: 'range', from: addDays(TODAY, -3), to: addDays(TODAY, -2) })).runs as { id: string }[];
-    ids['sync-runs'] = runs[0]!.id;
+    const run = await call('post', `/v1/accounts/${accountId}/sync-runs`, { mode: 'range', from: addDays(TODAY, -3), to: addDays(TODAY, -2) });
+    ids['sync-runs'] = String(run.id);
     ids.validations = String((await call('post', `/v1/integrations/${integrationId}/validations`, { from: addDays(TODAY, -8), to: addDays(TODAY, -1) })).id);
     const suspicion = uuidv7();
     await api.t.db.insertInto('duplicate_suspicions').values({
