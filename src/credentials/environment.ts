@@ -106,8 +106,16 @@ function checkCaBundle(pem: string): void {
   }
 }
 
-/** Refuses a base URL whose host is (or resolves to) an address the outbound policy forbids. No policy: no check. */
+/**
+ * Refuses a base URL whose host is (or resolves to) an address the outbound policy forbids, or does not
+ * resolve. J.P. Morgan's own gateways (a fixed list of public names) are not resolved here: a machine
+ * without outside DNS can still be configured for cat or prod; every connection is checked anyway.
+ * No policy: no check.
+ */
 export async function checkBaseUrlAddress(settings: EnvironmentSettings, policy: ConnectionPolicy | undefined): Promise<void> {
+  if (settings.environment !== 'simulator' && JPM_HOSTS[settings.environment].includes(new URL(settings.baseUrl).hostname.toLowerCase())) {
+    return;
+  }
   await policy?.outbound.checkUrl(settings.baseUrl, { path: 'baseUrl' });
 }
 

@@ -84,7 +84,8 @@ export async function testConnection(transport: JpmTransport, probe: { connectTi
 
   const policy = transport.outbound;
   if (policy) {
-    const allowed = await timed(() => policy.checkUrl(transport.baseUrl));
+    // A name that does not resolve is the DNS step's to report.
+    const allowed = await timed(() => policy.checkUrl(transport.baseUrl, { allowUnresolvable: true }));
     if (allowed.error !== undefined) {
       steps.push({ step: 'dns', ok: false, code: 'address_not_allowed', detail: errorMessage(allowed.error), durationMs: allowed.durationMs });
       return fail('address_not_allowed', { credentialId });

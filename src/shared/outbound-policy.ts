@@ -39,7 +39,7 @@ export class OutboundAddressError extends AppError {
   constructor(message: string, addressClass: AddressClass | 'unresolvable', options: { path?: string } = {}) {
     super(message, {
       code: 'outbound_address_refused', httpStatus: 400,
-      details: { fields: [{ path: options.path ?? 'url', message: addressClass === 'unresolvable' ? 'does not resolve' : 'address not allowed' }] },
+      details: { fields: [{ path: options.path ?? 'url', message: 'address not allowed' }] },
     });
     this.addressClass = addressClass;
   }
@@ -214,19 +214,23 @@ export interface OutboundPolicy {
   /** Whether `ip` may be connected to (allow-list first, then the address class). */
   addressAllowed(ip: string): boolean;
   /**
-   * Registration time: throws unless the URL's host is allowed (an IP literal, or every address a
-   * name resolves to now). A name that does not resolve (yet) passes: there is nothing to connect to,
-   * and connect time checks whatever it resolves to then. `path` names the field in the 400.
+   * Registration time: throws unless the URL's host is allowed (an IP literal, or a name whose every
+   * address is allowed now). A name that does not resolve is refused too, with the same message, so
+   * the answer cannot be used to map which internal names exist (`allowUnresolvable` lets it pass,
+   * for callers whose own report names DNS failures). `path` names the field in the 400.
    */
-  checkUrl(url: string, options?: { path?: string }): Promise<void>;
+  checkUrl(url: string, options?: { path?: string; allowUnresolvable?: boolean }): Promise<void>;
   /** Connect time, for IP-literal hosts (which never reach `lookup`). Throws for a forbidden literal. */
   assertLiteralHost(hostname: string): void;
   lookup: (hostname: string, options: LookupOptions, callback: LookupCallback) => void;
 }
 
-function describe(host: string, ip: string, cls: AddressClass): string {
-  return host === ip ? `${ip} is a ${cls.replace('_', '-')} address` : `${host} resolves to a ${cls.replace('_', '-')} address`;
-}
+/**
+ * One message for every refusal (loopback, private, metadata, does not resolve): saying which would
+ * tell a caller what our resolver knows about internal names. The class is on the error for the log.
+ */
+export const REFUSED_MESSAGE =
+  'the URL must name a host with public addresses only (loopback, private, link-local and metadata addresses are refused unless this deployment allows them)';
 
 export function createOutboundPolicy(options: OutboundPolicyOptions = {}): OutboundPolicy {
   const allowCidrs: Cidr[] = [];
@@ -262,10 +266,10 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
     }
     const named = forbiddenName(host);
     if (named) {
-      return new OutboundAddressError(`${host} names a ${named.replace('_', '-')} address; outbound connections go to public addresses only`, named, path ? { path } : {});
+      return new OutboundAddressError(REFUSED_MESSAGE, named, path ? { path } : {});
     }
     const bad = addresses.find((a) => !addressAllowed(a));
-    return bad === undefined ? undefined : new OutboundAddressError(`${describe(host, bad, classifyAddress(bad))}; outbound connections go to public addresses only`, classifyAddress(bad), path ? { path } : {});
+    return bad === undefined ? undefined : new OutboundAddressError(REFUSED_MESSAGE, classifyAddress(bad), path ? { path } : {});
   };
 
   /** Connect time: resolver errors pass through as they are (ENOTFOUND…); forbidden addresses throw. */
@@ -296,7 +300,7 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
       try {
         parsed = new URL(url);
       } catch {
-        throw new OutboundAddressError('not a URL', 'unresolvable', opts.path ? { path: opts.path } : {});
+        throw new OutboundAddressError(REFUSED_MESSAGE, 'unresolvable', opts.path ? { path: opts.path } : {});
       }
       const host = bareHost(parsed.hostname);
       if (isIP(host) !== 0) {
@@ -308,6 +312,9 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
         addresses = await resolver(host);
       } catch {
         addresses = [];
+      }
+      if (addresses.length === 0 && !opts.allowUnresolvable && !allowHosts.has(host.toLowerCase())) {
+        throw new OutboundAddressError(REFUSED_MESSAGE, 'unresolvable', opts.path ? { path: opts.path } : {});
       }
       const err = refusal(host, addresses.map((a) => a.address), opts.path);
       if (err) {

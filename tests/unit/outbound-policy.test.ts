@@ -47,9 +47,14 @@ describe('URLs as users send them', () => {
     await expect(policy.checkUrl(url, { path: 'body.url' })).rejects.toBeInstanceOf(OutboundAddressError);
   });
 
-  it('accepts a public host and a name that does not resolve yet (connect time decides)', async () => {
+  it('accepts a public host; refuses a name that does not resolve with the same message as a private one (no DNS oracle)', async () => {
     await expect(policy.checkUrl('https://example.com/hooks')).resolves.toBeUndefined();
-    await expect(policy.checkUrl('https://not-yet.example/')).resolves.toBeUndefined();
+    const unresolved = await policy.checkUrl('https://db.corp.internal/').catch((e: unknown) => e as OutboundAddressError);
+    const internal = await policy.checkUrl('https://metadata.google.internal/').catch((e: unknown) => e as OutboundAddressError);
+    expect(unresolved).toBeInstanceOf(OutboundAddressError);
+    expect(unresolved?.message).toBe(internal?.message);
+    expect(unresolved?.message).not.toContain('db.corp.internal');
+    await expect(policy.checkUrl('https://not-yet.example/', { allowUnresolvable: true })).resolves.toBeUndefined();
   });
 
   it('allows listed ranges and hosts only', async () => {
