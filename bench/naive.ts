@@ -23,7 +23,8 @@ const INSERT = `insert into transactions (id, organization_id, account_id, statu
   booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
   jpm_transaction_id, post_code, fingerprint_key, content_hash, raw)
   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-  on conflict (account_id, post_code, jpm_transaction_id) do nothing`;
+  on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
+  do nothing`;
 
 export async function runNaive(ctx: RunContext): Promise<BenchResult> {
   const finish = startResult(ctx, 'naive', 'Naive baseline: one INSERT per transaction');
