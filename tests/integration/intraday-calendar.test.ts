@@ -63,35 +63,25 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     return (res.body as { data: { jpmTransactionId: string }[] }).data.map((t) => t.jpmTransactionId).sort();
   }
 
-  type FeedEvent = { kind: string; entityId: string; transaction: { status: string } | null };
-
   /**
-   * The `kind` events after `cursor` about `ids`, once there are `count` of them. An event becomes readable
-   * only when every older transaction on the (shared) Postgres server has ended (the feed's no-skip
-   * rule), so other suites holding one open delay it, and events committed before the cursor was
-   * taken may still arrive after it: the test waits for its own events and looks only at those.
+   * The change feed's events about `ids` written after `afterId`, as the feed stores them (each in
+   * the transaction that changed the row; GET /v1/changes serves them in commit order once every
+   * older transaction on the server has ended, which the read API's own tests cover).
    */
-  async function feedAbout(cursor: string, ids: readonly string[], kind: string, count: number): Promise<FeedEvent[]> {
-    const wanted = new Set(ids);
-    const seen: FeedEvent[] = [];
-    let next = cursor;
-    for (let attempt = 0; attempt < 600 && seen.length < count; attempt++) {
-      const feed = await request(api.app).get(`/v1/changes?cursor=${encodeURIComponent(next)}&limit=1000`).set(bearer(key));
-      expect(feed.status).toBe(200);
-      const body = feed.body as { data: FeedEvent[]; nextCursor: string };
-      seen.push(...body.data.filter((e) => wanted.has(e.entityId) && e.kind === kind));
-      next = body.nextCursor;
-      if (seen.length < count) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
-    return seen;
+  async function eventsAbout(afterId: string, ids: readonly string[]) {
+    return env.deps.db.selectFrom('change_events').select(['kind', 'entity_id']).where('id', '>', afterId)
+      .where('entity_id', 'in', [...ids]).orderBy('id').execute();
+  }
+
+  async function lastEventId(): Promise<string> {
+    const r = await env.deps.db.selectFrom('change_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    return String(r?.id ?? 0);
   }
 
   it('a withdrawn intraday item leaves the live set after the next intraday sync: removed, with a decision and a removed event', async () => {
-    const cursor = ((await request(api.app).get('/v1/changes/cursor').set(bearer(key))).body as { cursor: string }).cursor;
     env.setToday(DAY, 0.9);
     await env.sync(account.id, { mode: 'intraday', runId: await newRun(env, account.id, 'intraday') });
+    const sinceEvent = await lastEventId();
     const before = await intradayRows(env, account.id, DAY);
     expect(before.length).toBeGreaterThan(4);
     expect(before.every((r) => r.status === 'pending')).toBe(true);
@@ -124,16 +114,18 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
 
     // The read API's live set is exactly the bank's snapshot; the feed says `removed` for each withdrawn item.
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
-    const removedEvents = await feedAbout(cursor, after.map((r) => r.id), 'removed', withdrawn.length);
-    expect(removedEvents.map((e) => e.entityId).sort()).toEqual(withdrawn.map((r) => r.id).sort());
-    expect(removedEvents.every((e) => e.transaction?.status === 'removed')).toBe(true);
+    const events = await eventsAbout(sinceEvent, after.map((r) => r.id));
+    expect(events.map((e) => [e.kind, e.entity_id]).sort()).toEqual(withdrawn.map((r) => ['removed', r.id]).sort());
+    const one = await request(api.app).get(`/v1/transactions/${withdrawn[0]!.id}`).set(bearer(key));
+    expect(one.status).toBe(200);
+    expect(one.body).toMatchObject({ status: 'removed', decisions: [expect.objectContaining({ decision: 'removed', rule: 'withdrawn_intraday' })] });
 
     // Syncing the same snapshot again changes nothing.
     expect((await env.sync(account.id, { mode: 'intraday' })).removed).toBe(0);
   });
 
   it('an item that comes back is restored in the same row (restored decision, modified event), never duplicated', async () => {
-    const cursor = ((await request(api.app).get('/v1/changes/cursor').set(bearer(key))).body as { cursor: string }).cursor;
+    const sinceEvent = await lastEventId();
     const before = await intradayRows(env, account.id, DAY);
     const removed = before.filter((r) => r.status === 'removed');
     expect(removed.length).toBeGreaterThan(0);
@@ -151,8 +143,8 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
       .where('sync_run_id', '=', runId).execute();
     expect(decisions.map((d) => d.transaction_id).sort()).toEqual(removed.map((r) => r.id).sort());
     expect(decisions.every((d) => d.decision === 'restored' && d.rule === 'shown_again_intraday')).toBe(true);
-    const events = await feedAbout(cursor, removed.map((r) => r.id), 'modified', removed.length);
-    expect(events.map((e) => [e.kind, e.entityId]).sort()).toEqual(removed.map((r) => ['modified', r.id]).sort());
+    const events = await eventsAbout(sinceEvent, after.map((r) => r.id));
+    expect(events.map((e) => [e.kind, e.entity_id]).sort()).toEqual(removed.map((r) => ['modified', r.id]).sort());
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
   });
 
