@@ -43,7 +43,7 @@ describe('model-based differential test, long run', () => {
       fc.asyncProperty(scenarioArb(LONG), async (scenario) => {
         direct.add(await runScenario(env, scenario, 'direct'));
       }),
-      modelRunOptions({ numRuns: 40, label: 'tests/chaos/model-bank.long.test.ts -t "long random"' }),
+      modelRunOptions({ numRuns: 15, label: 'tests/chaos/model-bank.long.test.ts -t "long random"' }),
     );
   }, 600_000);
 

@@ -34,7 +34,7 @@ export const BOUNDED: ScenarioLimits = {
  * succeeds with the missing records unstored, which the model reports (see the README).
  */
 export const LONG: ScenarioLimits = {
-  maxSteps: 30,
+  maxSteps: 24,
   size: 'max',
   faultKinds: [
     'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json', 'hang',
