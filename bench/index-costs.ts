@@ -11,7 +11,7 @@ import { backfilledDb, startResult, type RunContext } from './lib/context.ts';
 import { indexCosts } from './lib/copy.ts';
 import { round, target, type BenchResult } from './lib/env.ts';
 
-const ROWS = Number(process.env.BENCH_INDEX_COST_ROWS ?? 100_000);
+const ROWS = Number(process.env.BENCH_INDEX_COST_ROWS ?? 50_000);
 
 export async function runIndexCosts(ctx: RunContext): Promise<BenchResult> {
   const source = await backfilledDb(ctx);
@@ -31,7 +31,7 @@ export async function runIndexCosts(ctx: RunContext): Promise<BenchResult> {
       },
       targets: [target('indexes measured', transactions.costs.length + changeEvents.costs.length, '>=', 1)],
       notes: [
-        'Each figure: COPY FROM STDIN of the same file (the first rows of the table in id order) after a checkpoint, into a fresh table; extra µs per row = (time per row with the index) − (time per row of the bare table).',
+        'Each figure: COPY FROM STDIN of the same file (the first rows of the table in id order) after a checkpoint, into a fresh table; extra µs per row = median over three pairs of (time per row with the index) − (time per row of the bare table run just before it).',
         "Single runs on a shared machine: differences under ~10 % of the bare time per row are within noise (see the load average).",
       ],
     });

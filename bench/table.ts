@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RESULTS_DIR, type BenchResult } from './lib/env.ts';
 
-const ORDER = ['backfill', 'reimport', 'memory', 'read-api', 'change-feed', 'scheduler', 'naive'];
+const ORDER = ['backfill', 'reimport', 'memory', 'index-costs', 'read-api', 'change-feed', 'scheduler', 'naive', 'scale', 'scale-read-api', 'scale-change-feed'];
 
 type Figures = Record<string, unknown>;
 const get = (f: Figures, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Figures | undefined)?.[k], f);
@@ -16,15 +16,23 @@ function measured(r: BenchResult): string {
   const f = r.figures;
   switch (r.name) {
     case 'backfill':
-      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s; ratio **${n(get(f, 'ratioToCopy'))}**; simulator ${n(Math.round(Number(get(f, 'cpu.simulatorShareOfBusyCpu')) * 1000) / 10)} % of busy CPU`;
+      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); simulator ${n(Math.round(Number(get(f, 'cpu.simulatorShareOfBusyCpu')) * 1000) / 10)} % of busy CPU`;
+    case 'index-costs':
+      return `bare COPY ${n(get(f, 'transactions.bareMicrosecondsPerRow'))} µs/row (transactions), ${n(get(f, 'changeEvents.bareMicrosecondsPerRow'))} µs/row (change_events); every other index and the foreign keys add ${n(get(f, 'transactions.extraMicrosecondsPerRowAll'))} and ${n(get(f, 'changeEvents.extraMicrosecondsPerRowAll'))} µs/row (table below)`;
+    case 'scale':
+      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; table ${String(get(f, 'tableSize'))}, ${String(get(f, 'totalSizeWithIndexes'))} with indexes and TOAST`;
     case 'reimport':
       return `**${n(get(f, 'txPerSecond'))} tx/s** = ${n(get(f, 'ratioToCopy'))} × COPY; ${n(get(f, 'transactionsUpdated'))} rows updated; WAL ${n(get(f, 'walBytesPer100kTx'))} B per 100k tx`;
     case 'memory':
       return `peak **${n(get(f, 'peakVmHwmMB'))} MB**; first/second half ${n(get(f, 'peakRssFirstHalfMB'))}/${n(get(f, 'peakRssSecondHalfMB'))} MB`;
     case 'read-api':
-      return `API **${n(get(f, 'api.max.requestsPerSecond'))} req/s** vs bare ${n(get(f, 'bare.max.requestsPerSecond'))} (**${n(get(f, 'ratioToBare'))}**); at 80 %: p50 ${n(get(f, 'api.at80Percent.p50Ms'))} ms, p99 **${n(get(f, 'api.at80Percent.p99Ms'))} ms**`;
+    case 'scale-read-api': {
+      const phase = (p: string) => `API **${n(get(f, `${p}.api.max.requestsPerSecond`))} req/s** vs bare ${n(get(f, `${p}.bare.max.requestsPerSecond`))} (**${n(get(f, `${p}.ratioToBare`))}**); at 80 %: p50 ${n(get(f, `${p}.api.at80Percent.p50Ms`))} ms, p99 **${n(get(f, `${p}.api.at80Percent.p99Ms`))} ms**; slowest filter page ${n(get(f, `${p}.slowestFilterPage.maxMs`))} ms (${String(get(f, `${p}.slowestFilterPage.name`))})`;
+      return `${n(get(r.parameters, 'rows'))} rows. No statistics: ${phase('beforeAnalyze')}.<br>After ANALYZE: ${phase('afterAnalyze')}`;
+    }
     case 'change-feed':
-      return `**${n(get(f, 'changesPerSecond'))} changes/s** warm (first read ${n(get(f, 'firstRead.changesPerSecond'))}/s) over ${n(get(f, 'warm.events'))} events`;
+    case 'scale-change-feed':
+      return `No statistics: **${n(get(f, 'beforeAnalyze.warm.changesPerSecond'))} changes/s** warm (first read ${n(get(f, 'beforeAnalyze.firstRead.changesPerSecond'))}/s); after ANALYZE **${n(get(f, 'afterAnalyze.read.changesPerSecond'))}/s**; ${n(get(f, 'beforeAnalyze.warm.events'))} of ${n(get(r.parameters, 'eventsInFeed'))} events per read`;
     case 'scheduler':
       return `**${n(get(f, 'seconds'))} s** for ${n(get(f, 'first.upserted'))} schedulers; Redis ${n(Math.round(Number(get(f, 'redisBytesByKeys')) / 1e5) / 10)} MB (${n(get(f, 'redisBytesPerAccount'))} B per account)`;
     case 'naive':
@@ -54,4 +62,17 @@ console.log('| Benchmark | Date (UTC) | Load avg (1 min, start → end) | Measur
 console.log('| --- | --- | --- | --- | --- |');
 for (const r of results) {
   console.log(`| ${r.name} | ${r.date.slice(0, 16).replace('T', ' ')} | ${r.loadAverage.start[0]} → ${r.loadAverage.end[0]} | ${measured(r)} | ${targets(r)} |`);
+}
+
+/** Per-index cost (index-costs.json) as its own table. */
+const costs = results.find((r) => r.name === 'index-costs');
+if (costs) {
+  console.log('\n| Table | Index | Extra µs per row | × bare row | Size (rows measured) |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const [table, key] of [['transactions', 'transactions'], ['change_events', 'changeEvents']] as const) {
+    const list = (get(costs.figures, `${key}.indexes`) ?? []) as { name: string; definition: string; extraMicrosecondsPerRow: number; extraShareOfBare: number; sizeBytes: number }[];
+    for (const c of list) {
+      console.log(`| ${table} | \`${c.name}\` ${c.definition.length < 70 ? `\`${c.definition}\`` : ''} | ${n(c.extraMicrosecondsPerRow)} | ${n(c.extraShareOfBare)} | ${n(Math.round(c.sizeBytes / 1e5) / 10)} MB |`);
+    }
+  }
 }

@@ -92,11 +92,16 @@ export interface IndexCost {
   /** Its share of the bare table's time per row. */
   extraShareOfBare: number;
   sizeBytes: number;
+  /** Each (with index − bare) difference per row of the REPEAT pairs, sorted. */
+  pairsMicrosecondsPerRow: number[];
 }
+
+const REPEAT = 3;
 
 /**
  * COPY of the first `rows` rows of the table into the bare table, then into the bare table plus each other
- * index (and plus the foreign keys) alone; the extra time per row is what that index costs ingestion.
+ * index (and plus the foreign keys) alone; the extra time per row is what that index costs ingestion
+ * (median of three bare/with-index pairs).
  */
 export async function indexCosts(url: string, dir: string, table: string, rows: number): Promise<{ rows: number; bare: CopyMeasure; costs: IndexCost[] }> {
   const file = join(dir, `${table}.index-costs.copy`);
@@ -121,18 +126,35 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
       ...extra.map((d) => ({ name: d.name, definition: d.def.replace(/^.* USING /, 'USING '), add: [d.def.replace(/ INDEX \S+ ON \S+ /, ' INDEX ON bench_copy_target ')] })),
       { name: 'foreign keys', definition: (await foreignKeys(c, table)).join('; '), add: (await foreignKeys(c, table)).map((fk) => `alter table bench_copy_target add ${fk}`) },
     ];
-    for (const v of variants) {
+    // Each variant in pairs with a bare run right before it, REPEAT times; the median difference per row
+    // (adjacent runs see the same load from the rest of the machine).
+    const bareRun = async () => {
       await createBare(c, table);
-      for (const stmt of v.add) {
-        await c.query(stmt);
+      return timedCopy(c, file, 'bench_copy_target');
+    };
+    for (const v of variants) {
+      const diffs: number[] = [];
+      let m: CopyMeasure = bare;
+      let size = 0;
+      let bareUs = perRow(bare);
+      for (let i = 0; i < REPEAT; i++) {
+        const b = await bareRun();
+        await createBare(c, table);
+        for (const stmt of v.add) {
+          await c.query(stmt);
+        }
+        m = await timedCopy(c, file, 'bench_copy_target');
+        size = (await indexBytes(c)) - bareBytes;
+        diffs.push(perRow(m) - perRow(b));
+        bareUs = perRow(b);
       }
-      const m = await timedCopy(c, file, 'bench_copy_target');
-      const size = (await indexBytes(c)) - bareBytes;
+      const extra = diffs.sort((a, b) => a - b)[Math.floor(diffs.length / 2)]!;
       costs.push({
         name: v.name, definition: v.definition, rowsPerSecond: m.rowsPerSecond,
-        extraMicrosecondsPerRow: round(perRow(m) - perRow(bare), 1),
-        extraShareOfBare: round((perRow(m) - perRow(bare)) / perRow(bare), 3),
+        extraMicrosecondsPerRow: round(extra, 1),
+        extraShareOfBare: round(extra / bareUs, 3),
         sizeBytes: size,
+        pairsMicrosecondsPerRow: diffs.map((d) => round(d, 1)),
       });
     }
     await c.query('drop table bench_copy_target');
