@@ -26,7 +26,7 @@ export interface BankDayAnswer {
 /** The business day a CURRENT_DAY / PRIOR_DAY balance answer names for one account. */
 export function answeredDay(accounts: readonly WireBalanceAccount[], jpmAccountId: string): BankDayAnswer {
   const ours = accounts.filter((a) => a.accountId === jpmAccountId);
-  const dates = ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d) => isIsoDate(d)).sort();
+  const dates = ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d): d is string => typeof d === 'string' && isIsoDate(d)).sort();
   const day = dates.at(-1);
   return day === undefined ? { noBusinessDay: true } : { day, noBusinessDay: false };
 }

@@ -199,7 +199,7 @@ async function syncBalances(
   const response = await client.getBalances({ ...query, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] });
   const ours = response.accounts.filter((a) => a.accountId === row.jpm_account_id);
   // The business days the bank answered with a balance: its calendar (see business-calendar.ts).
-  const days = new Set(ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d) => isIsoDate(d)));
+  const days = new Set(ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d): d is string => typeof d === 'string' && isIsoDate(d)));
   const { balances, rejects, accountErrors } = normalizeBalances(ours);
   for (const e of accountErrors) {
     // GCA-024 "no transaction was found … on the requested day" is an answer (no data), not a failure.
