@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { LONG, QUEUED, scenarioArb } from '../helpers/model-arbitraries.ts';
 import { ModelTally, runScenario, type ModelEnv } from '../helpers/model-bank.ts';
 import { modelRunOptions } from '../helpers/model-replay.ts';
@@ -16,24 +16,24 @@ import { modelRunOptions } from '../helpers/model-replay.ts';
  * their backoff and single flight). MODEL_RUNS scales both; MODEL_SEED / MODEL_PATH replay a failure
  * (the message names which property it came from).
  */
-let t: TestDb;
+let api: TestApi;
 let pkiDir: string;
 let env: ModelEnv;
 const direct = new ModelTally();
 const queued = new ModelTally();
 
 beforeAll(async () => {
-  t = await createTestDb();
+  api = await createTestApi();
   pkiDir = await mkdtemp(join(tmpdir(), 'model-bank-long-pki-'));
   const pki = await ensureDevPki(pkiDir);
   const issued = await createClientCredential(pki, { commonName: 'model-bank-long' });
-  env = { db: t.db, dbUrl: t.url, pkiDir, credential: { id: 'model-bank-long-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
+  env = { db: api.t.db, dbUrl: api.t.url, api: { app: api.app, key: api.adminKey }, pkiDir, credential: { id: 'model-bank-long-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
 });
 
 afterAll(async () => {
   console.log(direct.summary('long run, sync unit of work'));
   console.log(queued.summary('long run, through BullMQ'));
-  await t.drop();
+  await api.close();
   await rm(pkiDir, { recursive: true, force: true });
 });
 

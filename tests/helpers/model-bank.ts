@@ -1,3 +1,5 @@
+import type { Express } from 'express';
+import request from 'supertest';
 import { JpmClient } from '../../src/jpm/client.ts';
 import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
 import { createQueues, getRun, startWorkers, triggerSync, type Queues, type RunningWorkers } from '../../src/scheduler/index.ts';
@@ -14,7 +16,7 @@ import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { testQueuePrefix } from './db.ts';
 import { REDIS_URL } from './env.ts';
 import { TEST_STALL } from './recording-bank.ts';
-import { expectedRow, storedLiveRows, storedProof, type LiveRow, type StoredProof } from './model-rows.ts';
+import { apiProjection, expectedRow, rowProjection, storedLiveRows, storedProof, type ApiTransaction, type LiveRow, type StoredProof } from './model-rows.ts';
 
 /**
  * The model-based differential test's runner: one generated bank history (a simulator with the
@@ -64,6 +66,8 @@ export interface ModelEnv {
   dbUrl: string;
   pkiDir: string;
   credential: JpmCredential;
+  /** The read API over the same database: after the last step its live set must be the stored one, field for field. */
+  api?: { app: Express; key: string };
 }
 
 /**
@@ -299,6 +303,11 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
         }
       }
     }
+    if (env.api) {
+      for (const [ai, acct] of accounts.entries()) {
+        await checkApi(env.api, env.db, acct.id, `account ${ai} (****${acct.jpmAccountId.slice(-4)})`, firstDate, addDays(sim.clock().today, 1));
+      }
+    }
     run.faultsFired = sim.stats().faultsInjected;
     return run;
   } finally {
@@ -472,4 +481,28 @@ async function removeKeys(queues: Queues): Promise<void> {
       await queues.redis.del(...keys);
     }
   } while (cursor !== '0');
+}
+
+/** GET /v1/transactions (live statuses, every page) against the stored live rows: the same rows, exact text. */
+async function checkApi(api: { app: Express; key: string }, db: Database, accountId: string, label: string, from: IsoDate, to: IsoDate): Promise<void> {
+  const got: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const q = `accountId=${accountId}&status=pending,posted&bookingDateFrom=${from}&bookingDateTo=${to}&limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+    const res = await request(api.app).get(`/v1/transactions?${q}`).set('authorization', `Bearer ${api.key}`);
+    if (res.status !== 200) {
+      throw new ModelViolation(`read API for ${label}: ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
+    }
+    const body = res.body as { data: ApiTransaction[]; nextCursor: string | null };
+    got.push(...body.data.map(apiProjection));
+    cursor = body.nextCursor;
+  } while (cursor);
+  const stored = [...(await storedLiveRows(db, accountId, from, to)).values()].flat().map(rowProjection);
+  const missing = stored.filter((r) => !got.includes(r));
+  const extra = got.filter((r) => !stored.includes(r));
+  if (missing.length + extra.length > 0 || got.length !== stored.length) {
+    throw new ModelViolation(
+      `read API live set of ${label} differs from the stored one (${got.length} vs ${stored.length} rows):\n  stored, not served:\n    ${missing.join('\n    ').slice(0, 3000)}\n  served, not stored:\n    ${extra.join('\n    ').slice(0, 3000)}`,
+    );
+  }
 }

@@ -152,3 +152,35 @@ export async function storedProof(db: Database, accountId: string): Promise<Map<
     openingLedgerMinor: r.opening_ledger_minor ?? null, closingLedgerMinor: r.closing_ledger_minor ?? null,
   }]));
 }
+
+/** A transaction as GET /v1/transactions returns it (the fields the model compares). */
+export interface ApiTransaction {
+  status: string;
+  jpmTransactionId: string;
+  direction: string;
+  amountMinor: string;
+  currency: string;
+  decimalLocation: number;
+  bookingDate: string;
+  valueDate: string | null;
+  baiCode: string | null;
+  bankReference: string;
+  customerReference: string;
+  narrative: unknown;
+}
+
+/** The fields a row and its API form share, as one comparable text (the raw record is not in the API). */
+export function apiProjection(t: ApiTransaction): string {
+  return canonical([
+    t.status, t.jpmTransactionId, t.direction, t.amountMinor, t.currency, t.decimalLocation, t.bookingDate, t.valueDate, t.baiCode,
+    t.bankReference, t.customerReference, narrativeOf(t.narrative),
+  ]);
+}
+
+export function rowProjection(r: LiveRow): string {
+  const f = r.fields;
+  return canonical([
+    f.status, f.jpmTransactionId, f.direction, f.amountMinor, f.currency, f.decimalLocation, f.bookingDate, f.valueDate, f.baiTypeCode,
+    f.bankReference, f.customerReference, f.narrative,
+  ]);
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { BOUNDED, scenarioArb } from '../helpers/model-arbitraries.ts';
 import { ModelTally, runScenario, type ModelEnv, type ModelScenario, type ModelStep, type ScenarioRun } from '../helpers/model-bank.ts';
 import { modelRunOptions } from '../helpers/model-replay.ts';
@@ -16,22 +16,22 @@ import { modelRunOptions } from '../helpers/model-replay.ts';
  * number of cases here; `npm run test:chaos` runs the long one. Replay a failure with
  * `MODEL_SEED=<seed> MODEL_PATH=<path> npx vitest run tests/integration/model-bank.property.test.ts`.
  */
-let t: TestDb;
+let api: TestApi;
 let pkiDir: string;
 let env: ModelEnv;
 const tally = new ModelTally();
 
 beforeAll(async () => {
-  t = await createTestDb();
+  api = await createTestApi();
   pkiDir = await mkdtemp(join(tmpdir(), 'model-bank-pki-'));
   const pki = await ensureDevPki(pkiDir);
   const issued = await createClientCredential(pki, { commonName: 'model-bank-test' });
-  env = { db: t.db, dbUrl: t.url, pkiDir, credential: { id: 'model-bank-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
+  env = { db: api.t.db, dbUrl: api.t.url, api: { app: api.app, key: api.adminKey }, pkiDir, credential: { id: 'model-bank-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
 });
 
 afterAll(async () => {
   console.log(tally.summary('bounded run'));
-  await t.drop();
+  await api.close();
   await rm(pkiDir, { recursive: true, force: true });
 });
 
