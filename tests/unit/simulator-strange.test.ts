@@ -9,6 +9,7 @@ import type { DayItem } from '../../src/simulator/day.ts';
 import { Ledger } from '../../src/simulator/ledger.ts';
 import { ALL_QUIRKS, DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
 import { codePoints } from '../../src/simulator/strange.ts';
+import { handleTransactions, RecordsMemo } from '../../src/simulator/bank.ts';
 import { intradayReported, postedReported } from '../../src/simulator/views.ts';
 
 const FIRST: IsoDate = '2026-10-01';
@@ -92,6 +93,22 @@ describe('simulator: a bank stranger than the real one', () => {
       expect(values.some((v) => v.includes(needle))).toBe(true);
     }
     expect(all.some(({ item }) => Object.values(item.narrative).includes(null))).toBe(true);
+  });
+
+  it('decides withdrawals at the clock setting, also for a page-shifted snapshot served from its memo', () => {
+    const ledger = makeLedger({ ...NO_QUIRKS, growingSnapshot: true, withdrawals: true });
+    const account = ledger.accounts.find((a) => eachDay(FIRST, LAST).some((d) => ledger.day(a, d)?.items.some((i) => i.withdrawal !== null)))!;
+    const date = eachDay(FIRST, LAST).find((d) => ledger.day(account, d)?.items.some((i) => i.withdrawal !== null))!;
+    const params = new URLSearchParams({ accountIds: account.accountId, relativeDateType: 'CURRENT_DAY' });
+    const ids = (clock: { progress: number; withdrawalsAt?: number }, memo: RecordsMemo) =>
+      (JSON.parse(handleTransactions(ledger, { today: date, ...clock }, params, 'v3', memo).response.body) as { data: { transactionId: string }[] }).data.map((r) => r.transactionId);
+    // The same progress with different withdrawal points must never share a memo entry.
+    const memo = new RecordsMemo();
+    const differing = [0.2, 0.4, 0.6, 0.8].flatMap((early) => [0.3, 0.5, 0.7, 0.9].filter((late) => late > early).map((late) => ({ early, late })))
+      .find(({ early, late }) => ids({ progress: 1, withdrawalsAt: early }, new RecordsMemo()).join() !== ids({ progress: 1, withdrawalsAt: late }, new RecordsMemo()).join())!;
+    expect(differing).toBeDefined();
+    const first = ids({ progress: 1, withdrawalsAt: differing.early }, memo);
+    expect(ids({ progress: 1, withdrawalsAt: differing.late }, memo)).not.toEqual(first);
   });
 
   it('leaves every other item as it was when the strange quirks are switched on', () => {
