@@ -167,7 +167,15 @@ async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): 
       syncRunDurationSeconds.observe({ outcome: r.status }, (Date.now() - r.startedAt.getTime()) / 1000);
     }
   }
-  ctx.log.info({ runId: ctx.payload.runId, accountId: ctx.payload.accountId, status: r.status }, 'sync run finished');
+  const run = await getSyncRun(deps.db, ctx.payload.runId);
+  const warnings = Array.isArray(run?.warnings) ? (run.warnings as { code?: unknown; dates?: unknown }[]) : [];
+  const fields = { runId: ctx.payload.runId, accountId: ctx.payload.accountId, status: r.status, bankBusinessDay: run?.bank_business_day ?? null };
+  if (warnings.some((w) => w.code === 'fetched_nothing')) {
+    // The bank returned nothing for a business day of an account that normally has activity.
+    ctx.log.warn({ ...fields, warnings }, 'sync run finished: the bank reported no transaction on a business day');
+  } else {
+    ctx.log.info({ ...fields, warnings: warnings.map((w) => w.code) }, 'sync run finished');
+  }
   return { status: r.status };
 }
 
