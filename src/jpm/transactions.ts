@@ -137,14 +137,29 @@ export async function* transactionPages(
       const { records, rejects } = parseTransactionRecords(envelope.data);
       seen += envelope.data.length;
       yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
-      if (pageNumber >= totalPages) {
+      if (pageNumber < totalPages) {
+        pageNumber += 1;
+        continue;
+      }
+      if (seen === totalRecords) {
         break;
       }
-      pageNumber += 1;
-    }
-    if (seen !== expected?.totalRecords) {
-      // Same total, different rows (one left, one arrived) cannot be detected by the totals alone.
-      log.warn({ slice: slice.index, seen, totalRecords: expected?.totalRecords }, 'jpm page walk saw a different record count than totalRecords');
+      // The pages did not add up to totalRecords (a short page): the walk missed records, so it is no
+      // complete answer. Walk again, within the same restart budget; then fail retryably, never succeed
+      // with records missing.
+      log.warn({ slice: slice.index, seen, totalRecords }, 'jpm page walk saw a different record count than totalRecords');
+      if (restarts >= maxWalkRestarts) {
+        throw new JpmUnavailableError(
+          `J.P. Morgan's transaction pages held ${seen} of ${totalRecords} records (${restarts} restarts of slice ${slice.index})`, 'jpm_unstable_pages',
+          { requestId, endpoint: 'GET /tsapi/v3/transactions' },
+        );
+      }
+      restarts += 1;
+      walk += 1;
+      yield { type: 'restart', walk, slice, restart: restarts, previousTotalRecords: totalRecords, totalRecords };
+      expected = undefined;
+      seen = 0;
+      pageNumber = 1;
     }
   }
 }

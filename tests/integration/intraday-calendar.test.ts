@@ -158,9 +158,10 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     await expect(env.sync(account.id, { mode: 'intraday' })).rejects.toThrow();
     expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(pendingBefore);
 
-    // Every page answered, but with half of its records: the walk cannot prove anything absent.
-    env.sim.injectFaults([{ kind: 'short-page', path: '/tsapi/v3/transactions', count: 1 }]);
-    expect((await env.sync(account.id, { mode: 'intraday' })).removed).toBe(0);
+    // Every page answered, but with half of its records: the walk cannot prove anything absent. The
+    // client walks again (within its restart budget) and then fails retryably, never succeeding short.
+    env.sim.injectFaults([{ kind: 'short-page', path: '/tsapi/v3/transactions', count: 6 }]);
+    await expect(env.sync(account.id, { mode: 'intraday' })).rejects.toMatchObject({ code: 'jpm_unstable_pages', retryable: true });
     expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(pendingBefore);
     env.sim.clearFaults();
 
