@@ -114,6 +114,23 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
     },
     exercised: (run) => expect(run.pendingGone).toBeGreaterThan(0),
   },
+  {
+    // Found by the long run (short-page faults, MODEL_SEED=-735163572 MODEL_PATH=8 of ff27e9f's generator): a v3 page
+    // carrying half its records made the walk count as complete; the sync succeeded with records missing,
+    // intraday and posted. The client now walks again when the pages do not add up to totalRecords.
+    name: 'a short page (well-formed, half its records) never lets a sync succeed with records missing',
+    scenario: {
+      seed: 'short-page', quirks: { withdrawals: false, shiftingPages: false, latePostings: false }, holidays: [], currencies: ['USD'],
+      txPerDay: 6, pageSize: 3, start: '2026-12-03', historyDays: 6,
+      steps: [
+        { do: 'advance', days: 0, progress: 1 },
+        { do: 'sync', account: 0, mode: 'intraday', faults: [{ kind: 'short-page', count: 1, after: 1, path: '/tsapi/v3/transactions' }] },
+        { do: 'advance', days: 1, progress: 0.2 },
+        { do: 'sync', account: 0, mode: 'prior_day', faults: [{ kind: 'short-page', count: 2, after: 1, path: '/tsapi/v3/transactions' }] },
+      ],
+    },
+    exercised: (run) => expect(run.faultsFired).toBe(3),
+  },
 ];
 
 describe('model-based differential test: the stored live set equals the bank\'s own view', () => {
