@@ -127,15 +127,20 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       request: { params: IdParams, body: z.object({ timeZone: TimeZone.optional().meta({ description: `For new accounts; default ${DEFAULT_TIME_ZONE}` }) }) },
       response: {
         status: 200,
-        schema: z.object({ added: z.number().int(), accounts: z.array(AccountSchema) }).meta({ id: 'DiscoveredAccounts' }),
-        description: 'Every account J.P. Morgan reported, and how many were new',
+        schema: z.object({
+          data: z.array(AccountSchema),
+          added: z.number().int().meta({ description: 'How many of them were new' }),
+          accounts: z.array(AccountSchema).meta({ description: 'Same as `data` (the former field; kept for one release)' }),
+        }).meta({ id: 'DiscoveredAccounts' }),
+        description: 'Every account J.P. Morgan reported (a call that touches several resources answers them as a list, `data`), and how many were new',
       },
       handler: async ({ params, body, access, audit }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ id: params.id, organizationId });
         const found = await deps.discoverAccounts({ id: params.id, organizationId }, body.timeZone ?? DEFAULT_TIME_ZONE);
         await requestScheduleReconcile(deps.queues, { integrationId: params.id });
-        return { added: found.added, accounts: found.accounts.map(toAccountDto) };
+        const accounts = found.accounts.map(toAccountDto);
+        return { data: accounts, added: found.added, accounts };
       },
     }),
     defineRoute({

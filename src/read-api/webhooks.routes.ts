@@ -47,6 +47,10 @@ async function loadDelivery(db: Database, endpoint: EndpointRow, deliveryId: str
   return delivery;
 }
 
+/** A new delivery as POSTs that queue one answer it: the delivery itself (`deliveryId`, its former answer, kept one release). */
+const QueuedDeliverySchema = DeliverySchema.extend({ deliveryId: Id.meta({ description: 'Same as `id` (the former answer; kept for one release)' }) })
+  .meta({ id: 'QueuedWebhookDelivery' });
+
 export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
   const EndpointParams = z.object({ id: Id });
   const DeliveryParams = z.object({ id: Id, deliveryId: Id });
@@ -177,11 +181,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       tags: TAGS,
       auditTarget: 'webhook_endpoint',
       request: { params: EndpointParams },
-      response: { status: 202, schema: z.object({ deliveryId: Id }), description: 'The queued delivery' },
+      response: { status: 202, schema: QueuedDeliverySchema, description: 'The queued delivery' },
       handler: async ({ params, access, audit }) => {
         const endpoint = await loadEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
-        return { deliveryId: await pingEndpoint(deps.db, endpoint) };
+        const deliveryId = await pingEndpoint(deps.db, endpoint);
+        return { ...toDeliveryDto(await loadDelivery(deps.db, endpoint, deliveryId)), deliveryId };
       },
     }),
     defineRoute({
@@ -229,13 +234,13 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       tags: TAGS,
       auditTarget: 'webhook_delivery',
       request: { params: DeliveryParams },
-      response: { status: 202, schema: z.object({ deliveryId: Id, replayOf: Id }), description: 'The new delivery' },
+      response: { status: 202, schema: QueuedDeliverySchema, description: 'The new delivery (`replayOf`: the one replayed)' },
       handler: async ({ params, access, audit }) => {
         const endpoint = await loadEndpoint(deps.db, access, params.id);
         const delivery = await loadDelivery(deps.db, endpoint, params.deliveryId);
         audit.target({ id: delivery.id, organizationId: endpoint.organization_id });
         const deliveryId = await replayDelivery(deps.db, { id: delivery.id, organizationId: delivery.organization_id, endpointId: endpoint.id, eventId: delivery.event_id });
-        return { deliveryId, replayOf: delivery.id };
+        return { ...toDeliveryDto(await loadDelivery(deps.db, endpoint, deliveryId)), deliveryId };
       },
     }),
   ];

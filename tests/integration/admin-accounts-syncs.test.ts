@@ -27,7 +27,7 @@ const TriggeredRun = SyncRunSchema.extend({ joined: z.boolean() });
 /** The answer of the old `…/syncs` paths, kept for one release. */
 const Triggered = z.object({ runs: z.array(TriggeredRun) });
 const TriggeredList = z.object({ data: z.array(TriggeredRun) });
-const Discovered = z.object({ added: z.number(), accounts: z.array(AccountSchema) });
+const Discovered = z.object({ data: z.array(AccountSchema), added: z.number(), accounts: z.array(AccountSchema) });
 const ZONE = 'America/New_York';
 const OPS = 'ops@jpm-sync.example';
 
@@ -105,12 +105,13 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
 
     const discovered = bodyOf(Discovered, await post(`/v1/integrations/${integrationId}/accounts/discover`, { timeZone: ZONE }));
     expect(discovered.added).toBe(2);
-    for (const a of discovered.accounts) {
+    expect(discovered.accounts).toEqual(discovered.data);
+    for (const a of discovered.data) {
       accountIds[a.currency] = a.id;
     }
     expect(accountIds.JPY).toBe(registered.id);
-    expect(discovered.accounts.find((a) => a.jpmAccountMasked === `****${kwd!.accountId.slice(-4)}`)?.decimalLocation).toBe(3);
-    expect(discovered.accounts.find((a) => a.jpmAccountMasked === `****${usd!.accountId.slice(-4)}`)?.decimalLocation).toBe(2);
+    expect(discovered.data.find((a) => a.jpmAccountMasked === `****${kwd!.accountId.slice(-4)}`)?.decimalLocation).toBe(3);
+    expect(discovered.data.find((a) => a.jpmAccountMasked === `****${usd!.accountId.slice(-4)}`)?.decimalLocation).toBe(2);
 
     const got = bodyOf(AccountSchema, await get(`/v1/accounts/${accountIds.USD}`));
     expect(got).toMatchObject({ id: accountIds.USD, currency: 'USD', lastSyncedAt: null });

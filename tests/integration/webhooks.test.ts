@@ -232,6 +232,9 @@ describe('webhooks', () => {
     receiverA.status = 200;
     const replay = await request(api.app).post(`/v1/webhooks/${created.id}/deliveries/${deliveries[0]!.id}/replay`).set(bearer(adminA));
     expect(replay.status).toBe(202);
+    // A queued delivery is answered as the delivery itself (deliveryId: its former answer, one release).
+    const queued = replay.body as { id: string; deliveryId: string; replayOf: string; status: string; eventId: string };
+    expect(queued).toMatchObject({ id: queued.deliveryId, replayOf: deliveries[0]!.id, status: 'pending', eventId: deliveries[0]!.eventId });
     await deliverUntil(() => receiverA.ok().length === 1);
     const replayed = receiverA.ok()[0]!;
     expect(replayed.headers['jpm-sync-event-id']).toBe(deliveries[0]!.eventId);
