@@ -6,6 +6,7 @@ import { cancelRun, getRun, MAX_RANGE_DAYS, runView, triggerSync, type ProducerD
 import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { getSyncRun, listSyncRunsPage } from '../storage/sync-runs.repo.ts';
+import { listRejectsPage, REJECT_STATES, type RejectListRow } from '../storage/transactions.repo.ts';
 import { deprecatedAlias, Id, IdParams, Instant, iso } from './dto.ts';
 import { integrationOrganization, scopedAccount } from './lookup.ts';
 
@@ -18,6 +19,34 @@ const TAGS = ['Syncs'];
 const Day = z.iso.date().meta({ description: 'Business date, YYYY-MM-DD' });
 const Status = z.enum(SYNC_RUN_STATUSES);
 const ErrorSchema = z.object({ code: z.string(), message: z.string().nullable() }).nullable();
+
+const RejectSchema = z
+  .object({
+    id: z.string().meta({ description: 'Reject id' }),
+    recordType: z.enum(['transaction', 'balance']),
+    jpmTransactionId: z.string().nullable().meta({ description: "The record's transactionId as the bank sent it; null when none" }),
+    recordIndex: z.number().int().nullable().meta({ description: "Where the record sat on the bank's page (-1: not from a page position)" }),
+    bookingDate: Day.nullable().meta({ description: 'Its asOfDate when readable: the day it blocks' }),
+    recordClass: z.string().nullable().meta({ description: 'I (intraday) or P (posted) when known' }),
+    fields: z.array(z.string()).meta({ description: 'The unusable fields, e.g. ["amount"]' }),
+    reason: z.string().meta({ example: 'amount: expected string, got null' }),
+    seenCount: z.number().int().meta({ description: 'How many fetches returned this same bad record' }),
+    syncRunId: Id.nullable().meta({ description: 'The run (window) that saw it last' }),
+    firstSeenAt: Instant,
+    lastSeenAt: Instant,
+    resolvedAt: Instant.nullable(),
+    resolution: z.enum(['stored', 'not_sent_again']).nullable().meta({ description: 'stored: a later sync stored the record; not_sent_again: a complete walk of its day no longer had it' }),
+  })
+  .meta({ id: 'Reject', description: 'A record the bank sent that could not be stored' });
+
+function toRejectDto(r: RejectListRow): z.input<typeof RejectSchema> {
+  return {
+    id: r.id, recordType: r.record_type as 'transaction' | 'balance', jpmTransactionId: r.jpm_transaction_id, recordIndex: r.record_index,
+    bookingDate: r.booking_date, recordClass: r.record_class, fields: r.fields, reason: r.reason, seenCount: r.seen_count,
+    syncRunId: r.sync_run_id, firstSeenAt: iso(r.created_at), lastSeenAt: iso(r.last_seen_at), resolvedAt: r.resolved_at ? iso(r.resolved_at) : null,
+    resolution: r.resolution as 'stored' | 'not_sent_again' | null,
+  };
+}
 
 export const SyncRequestSchema = z
   .discriminatedUnion('mode', [
@@ -118,7 +147,22 @@ export function syncRoutes(deps: { db: Database; producer: ProducerDeps }): Rout
       return { data: await triggeredRuns((await triggerSync(deps.producer, { integrationId: params.id, request: body, trigger: 'manual' })).runs) };
     },
   });
+  const accountRejects = defineRoute({
+    method: 'get', path: '/v1/accounts/{id}/rejects', permission: 'syncs:read', tags: TAGS,
+    summary: "List an account's rejected records",
+    description: 'Records the bank sent whose money facts (amount, direction, currency and its scale, booking date, account) were unusable, '
+      + 'newest first; `state=open` (default) lists those still blocking their day, `resolved` those a later sync stored or no longer received. '
+      + 'The same bad record fetched again is the same entry (`seenCount`).',
+    request: { params: IdParams, query: z.object({ ...PAGE_QUERY, state: z.enum(REJECT_STATES).default('open') }) },
+    response: { status: 200, schema: pageSchema(RejectSchema).meta({ id: 'RejectPage' }), description: 'A page of rejects' },
+    handler: async ({ params, query, access }) => {
+      const account = await scopedAccount(deps.db, access, params.id);
+      const page = await listRejectsPage(deps.db, { accountId: account.id, state: query.state, cursor: query.cursor, limit: query.limit });
+      return { data: page.rows.map(toRejectDto), nextCursor: page.nextCursor };
+    },
+  });
   return [
+    accountRejects,
     accountSync,
     deprecatedAlias(accountSync, '/v1/accounts/{id}/syncs', {
       response: { ...accountSync.response, schema: TriggeredSchema, description: 'The run, under `runs`' },

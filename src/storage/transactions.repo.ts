@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { decodePgText, encodePgText, pgJsonText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
+import { decodeCursor, pageOf } from './pagination.ts';
 
 /**
  * Bulk writes for the ingestion path. Rows travel to Postgres as one JSON document per statement
@@ -288,6 +289,44 @@ export async function resolveRejectsNotSentAgain(ex: Executor, accountId: string
       and booking_date = any(${dates}::date[]) and sync_run_id is distinct from ${runId}::uuid`.execute(ex);
   return Number(r.numAffectedRows ?? 0n);
 }
+
+export const REJECT_STATES = ['open', 'resolved', 'all'] as const;
+
+export interface RejectListFilter {
+  accountId: string;
+  state: (typeof REJECT_STATES)[number];
+  cursor?: string | undefined;
+  limit: number;
+}
+
+/** A keyset page of an account's rejects, newest first, text decoded (the raw record never leaves). */
+export async function listRejectsPage(ex: Executor, f: RejectListFilter) {
+  let q = ex
+    .selectFrom('sync_rejects')
+    .select([
+      'id', 'account_id', 'sync_run_id', 'record_type', 'reason', 'fields', 'jpm_transaction_id', 'record_index', 'booking_date',
+      'record_class', 'seen_count', 'created_at', 'last_seen_at', 'resolved_at', 'resolution',
+    ])
+    .where('account_id', '=', f.accountId)
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
+  if (f.state === 'open') {
+    q = q.where('resolved_at', 'is', null);
+  } else if (f.state === 'resolved') {
+    q = q.where('resolved_at', 'is not', null);
+  }
+  if (f.cursor !== undefined) {
+    const [id] = decodeCursor(f.cursor, ['int']);
+    q = q.where('id', '<', id);
+  }
+  const rows = (await q.execute()).map((r) => ({
+    ...r, reason: decodePgText(r.reason), fields: r.fields.map(decodePgText),
+    jpm_transaction_id: r.jpm_transaction_id === null ? null : decodePgText(r.jpm_transaction_id),
+  }));
+  return pageOf(rows, f.limit, (r) => [r.id]);
+}
+
+export type RejectListRow = Awaited<ReturnType<typeof listRejectsPage>>['rows'][number];
 
 /** Serializes writers of one account's rows for the rest of the current transaction. */
 export async function lockAccountForWrite(ex: Executor, accountId: string): Promise<void> {

@@ -255,6 +255,11 @@ describe('a record whose money facts are unusable', () => {
     const day = await api.t.db.selectFrom('account_days').select(['reason', 'evidence']).where('account_id', '=', account.id).where('day', '=', DAY2).executeTakeFirstOrThrow();
     expect(day.reason).toBe('rejected_record');
     expect((day.evidence as { rejectedRecords?: unknown }).rejectedRecords).toEqual([rejects[0]!.id]);
+    // Operators see it named, over the admin API.
+    const listed = await request(api.app).get(`/v1/accounts/${account.id}/rejects`).set(bearer(api.adminKey));
+    expect(listed.status).toBe(200);
+    expect(listed.body).toMatchObject({ data: [{ id: rejects[0]!.id, recordType: 'transaction', jpmTransactionId: 'BAD-1', recordIndex: 1, bookingDate: DAY2,
+      fields: ['amount'], reason: 'amount: expected string, got null', seenCount: 3, resolvedAt: null, resolution: null }], nextCursor: null });
 
     // The next sync gets it with an amount: stored, the reject resolved, the day proves.
     expect(await ingest(api.t.db, account, [g, { ...bad, amount: '7.00' }])).toMatchObject({ inserted: 1, rejected: 0 });
@@ -263,6 +268,10 @@ describe('a record whose money facts are unusable', () => {
     expect(rejects[0]!.resolved_at).not.toBeNull();
     const [proved] = await recomputeAccountDays(api.t.db, account.id, [DAY2]);
     expect(proved?.state).toBe('proved');
+    const open = await request(api.app).get(`/v1/accounts/${account.id}/rejects?state=open`).set(bearer(api.adminKey));
+    expect(open.body).toEqual({ data: [], nextCursor: null });
+    const resolved = await request(api.app).get(`/v1/accounts/${account.id}/rejects?state=resolved`).set(bearer(api.adminKey));
+    expect(resolved.body).toMatchObject({ data: [{ jpmTransactionId: 'BAD-1', resolution: 'stored' }] });
   });
 
   it('a bad record the bank stops sending is resolved by the next complete walk, not by the walk that saw it', async () => {
