@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isIsoDate } from '../shared/time.ts';
 import { createClientCredential, ensureDevPki, PKI_FILES, signCsr, startSimulator } from '../simulator/index.ts';
-import { NO_QUIRKS } from '../simulator/quirks.ts';
+import { ALL_QUIRKS, NO_QUIRKS } from '../simulator/quirks.ts';
 import { registerCommand } from './commands.ts';
 import { loadConfigOrExit } from './bootstrap.ts';
 import { onShutdown } from './lifecycle.ts';
@@ -37,7 +37,7 @@ async function runServer(argv: string[]): Promise<number> {
       host: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, today: { type: 'string' },
       progress: { type: 'string' }, replay: { type: 'string' }, accounts: { type: 'string' },
       'tx-per-day': { type: 'string' }, 'history-days': { type: 'string' }, 'no-quirks': { type: 'boolean', default: false },
-      prerender: { type: 'boolean', default: false },
+      prerender: { type: 'boolean', default: false }, strange: { type: 'boolean', default: false }, holidays: { type: 'string' },
     },
   });
   const { config, logger } = loadConfigOrExit();
@@ -48,6 +48,13 @@ async function runServer(argv: string[]): Promise<number> {
   const progress = values.progress === undefined ? 0.5 : Number(values.progress);
   if (!(progress >= 0 && progress <= 1)) {
     return fail('--progress must be between 0 and 1');
+  }
+  const holidays = values.holidays === undefined ? [] : values.holidays.split(',').map((d) => d.trim()).filter((d) => d !== '');
+  if (holidays.some((d) => !isIsoDate(d))) {
+    return fail(`--holidays must be comma-separated YYYY-MM-DD dates, got ${JSON.stringify(values.holidays)}`);
+  }
+  if (values['no-quirks'] && values.strange) {
+    return fail('--no-quirks and --strange exclude each other');
   }
   const pkiDir = resolve(config.simulator.pkiDir);
   const sim = await startSimulator({
@@ -62,6 +69,8 @@ async function runServer(argv: string[]): Promise<number> {
     ...(values['tx-per-day'] !== undefined ? { txPerDay: intOption(values['tx-per-day'], 'tx-per-day', 1, 100_000) } : {}),
     ...(values['history-days'] !== undefined ? { historyDays: intOption(values['history-days'], 'history-days', 0, 3650) } : {}),
     ...(values['no-quirks'] ? { quirks: NO_QUIRKS } : {}),
+    ...(values.strange ? { quirks: ALL_QUIRKS } : {}),
+    holidays,
     prerender: values.prerender,
   });
   process.stdout.write(
