@@ -84,7 +84,7 @@ export function explainDay(f: DayFacts): { reason: string | null; explanation: s
       return { reason: f.reason, explanation: `Rejected record: the bank sent ${n > 0 ? plural(n, 'record') : 'a record'} of this day that could not be stored as it was; the day proves once a sync stores it or the bank no longer sends it.` };
     }
     case 'no_final_balance':
-      return { reason: f.reason, explanation: 'No final (prior-day) balance from the bank for this day yet; on a weekday the bank is closed it stays so.' };
+      return { reason: f.reason, explanation: 'No final (prior-day) balance from the bank for this day yet; the next prior-day sync or re-fetch brings it.' };
     case 'incomplete_final_balance':
       return { reason: f.reason, explanation: "The bank's final balance for this day lacks its opening or closing ledger amount." };
     case 'transactions_not_fetched':
