@@ -3,7 +3,8 @@ import { sql, type Kysely } from 'kysely';
 /**
  * Exact bank text and records with odd fields (issue 14).
  *
- * - `transactions.narrative`: the bank's `narrativeText` exactly as sent (backfilled from `raw`);
+ * - `transactions.narrative`: the bank's `narrativeText` exactly as sent (no backfill: that would rewrite
+ *   every row; the read side falls back to `raw->'narrativeText'` for rows stored before);
  *   `transactions.data_quality`: `[{ field, problem }]` for a record stored although some field other
  *   than its money facts was missing, null or odd (null otherwise).
  * - A record without a usable `transactionId` is stored with `jpm_transaction_id = ''` and identified by
@@ -22,8 +23,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('narrative', 'jsonb')
     .addColumn('data_quality', 'jsonb')
     .execute();
-  await sql`update transactions set narrative = raw->'narrativeText'
-    where raw->'narrativeText' is not null and raw->'narrativeText' <> 'null'::jsonb`.execute(db);
 
   await db.schema.dropIndex('transactions_account_jpm_id_key').execute();
   await sql`create unique index transactions_account_jpm_id_key on transactions (account_id, post_code, jpm_transaction_id)

@@ -12,13 +12,16 @@ export const TRANSACTION_READ_COLUMNS = [
   't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
   't.booking_date', 't.value_date', 't.bank_reference', 't.customer_reference', 't.bai_type_code', 't.bai_summary_code',
   't.description', 't.jpm_transaction_id', 't.superseded_by', 't.version', 't.first_seen_at', 't.updated_at',
-  't.narrative', 't.data_quality',
+  't.data_quality',
 ] as const;
 
 function selectTransactions(ex: Executor) {
   return ex
     .selectFrom('transactions as t')
     .select(TRANSACTION_READ_COLUMNS)
+    // The bank's narrativeText as sent: its own column since it was kept apart; for rows stored before that,
+    // read from the raw record (only then, so reads of newer rows never unpack `raw`).
+    .select(sql<unknown>`coalesce(t.narrative, t.raw->'narrativeText')`.as('narrative'))
     // The pending item this posted item replaced (one-to-one, see src/sync/supersede.ts), or null.
     .select((eb) => eb.selectFrom('transactions as p').select('p.id').whereRef('p.superseded_by', '=', 't.id').orderBy('p.id').limit(1).as('supersedes'));
 }
