@@ -136,7 +136,9 @@ export function renderDocsPage(document: unknown): string {
       byTag.set(tag, [...(byTag.get(tag) ?? []), operation(method, path, obj(op))]);
     }
   }
-  const tags = [...byTag.keys()];
+  // The document's own tag order and descriptions first; tags only operations name come after.
+  const described = new Map(arr(doc.tags).map(obj).filter((t) => typeof t.name === 'string').map((t) => [t.name as string, t.description]));
+  const tags = [...[...described.keys()].filter((t) => byTag.has(t)), ...[...byTag.keys()].filter((t) => !described.has(t))];
   const schemas = Object.entries(obj(obj(doc.components).schemas)).map(
     ([name, s]) => `<section id="${esc(anchor('schema', name))}"><h3>${esc(name)}</h3>${prose(obj(s).description)}${schemaBlock(s)}</section>`,
   );
@@ -146,7 +148,7 @@ export function renderDocsPage(document: unknown): string {
 <body><main><h1>${esc(info.title ?? 'API')} <small>${esc(info.version ?? '')}</small></h1>${prose(info.description)}
 <p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1; generate a client from it). Every call sends <code>Authorization: Bearer jpms_…</code>.</p>
 <nav>${tags.map((t) => `<a href="#${esc(anchor('tag', t))}">${esc(t)}</a>`).join('')}<a href="#schemas">Schemas</a></nav>
-${tags.map((t) => `<h2 id="${esc(anchor('tag', t))}">${esc(t)}</h2>${(byTag.get(t) ?? []).join('\n')}`).join('\n')}
+${tags.map((t) => `<h2 id="${esc(anchor('tag', t))}">${esc(t)}</h2>${prose(described.get(t))}${(byTag.get(t) ?? []).join('\n')}`).join('\n')}
 <h2 id="schemas">Schemas</h2>${schemas.join('\n')}
 </main></body></html>`;
 }
