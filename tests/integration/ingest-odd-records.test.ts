@@ -199,9 +199,12 @@ describe('rows stored before references were kept exactly', () => {
     for (const t of now) {
       const formerHash = contentHash([t.amountMinor.toString(), t.direction, t.bookingDate, t.valueDate, t.baiTypeCode, t.baiSummaryCode,
         t.bankReference.trim(), t.customerReference.trim(), t.description, t.raw.transactionId, t.raw]);
-      await sql`update transactions set bank_reference = ${t.bankReference.trim()}, content_hash = ${formerHash}
+      await sql`update transactions set bank_reference = ${t.bankReference.trim()}, content_hash = ${formerHash}, narrative = null
         where account_id = ${account.id} and fingerprint_key = ${t.fingerprintKey}`.execute(api.t.db);
     }
+    // A row from before the narrative column still serves the bank's narrative (from its raw record).
+    const old = await request(api.app).get(`/v1/transactions?accountId=${account.id}`).set(bearer(api.adminKey));
+    expect(bodyOf(pageSchema(TransactionSchema), old).data.map((t) => t.narrative)).toEqual([padded.narrativeText, padded.narrativeText]);
     const before = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key']).where('account_id', '=', account.id).orderBy('id').execute();
     expect(await ingest(api.t.db, account, [padded, idless])).toMatchObject({ inserted: 0, updated: 2 });
     const after = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key', 'bank_reference', 'version'])
