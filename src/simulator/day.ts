@@ -211,8 +211,11 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
     drafts.push({ ...lateItem, intradayMinor: null, revealDate: calendar.addBusinessDays(date, 3), marks: ['late'] });
   }
 
+  let copy = 0;
   for (const d of drafts) {
-    strangeItem(seed, account, date, d, quirks);
+    // Identical items share content, so their streams would agree; the copy number lets one of three
+    // identical fees be withdrawn alone.
+    strangeItem(seed, account, date, d, quirks, d.marks.includes('identical') ? copy++ : 0);
   }
   // Stable sort: the identical fees share a second and stay together in draw order.
   drafts.sort((a, b) => a.secondOfDay - b.secondOfDay);
@@ -220,19 +223,21 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
 }
 
 /**
- * The stranger-than-the-bank quirks on one drafted item. The stream is keyed by the item's bank
- * reference and time, so identical fees stay identical and toggling any other quirk changes nothing here.
+ * The stranger-than-the-bank quirks on one drafted item. The streams are keyed by the item's bank
+ * reference and time, so identical fees keep identical content and toggling any other quirk changes
+ * nothing here; withdrawals also by the copy number, so one of three identical fees can leave alone.
  */
-function strangeItem(seed: string, account: SimAccount, date: IsoDate, d: Draft, quirks: Quirks): void {
+function strangeItem(seed: string, account: SimAccount, date: IsoDate, d: Draft, quirks: Quirks, copy: number): void {
   const rng = new Prng(seed, 'strange', account.accountId, date, d.bankRef, String(d.secondOfDay));
+  const own = new Prng(seed, 'strange-copy', account.accountId, date, d.bankRef, String(d.secondOfDay), String(copy));
   const oddBank = rng.chance(0.15);
   const bankRef = oddReference(rng, d.bankRef);
   const oddCustomer = rng.chance(0.3);
   const customerRef = oddReference(rng, d.customerRef);
   const hostile = rng.chance(0.25);
   const narrative = hostileNarrative(rng, d.narrative);
-  const withdrawn = rng.chance(0.2);
-  const withdrawal = drawWithdrawal(rng);
+  const withdrawn = own.chance(0.2);
+  const withdrawal = drawWithdrawal(own);
   if (quirks.oddReferences && (oddBank || oddCustomer)) {
     d.bankRef = oddBank ? bankRef : d.bankRef;
     d.customerRef = oddCustomer ? customerRef : d.customerRef;
