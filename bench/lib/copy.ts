@@ -124,8 +124,11 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
     const costs: IndexCost[] = [];
     const variants = [
       ...extra.map((d) => ({ name: d.name, definition: d.def.replace(/^.* USING /, 'USING '), add: [d.def.replace(/ INDEX \S+ ON \S+ /, ' INDEX ON bench_copy_target ')] })),
-      { name: 'foreign keys', definition: (await foreignKeys(c, table)).join('; '), add: (await foreignKeys(c, table)).map((fk) => `alter table bench_copy_target add ${fk}`) },
     ];
+    const fks = await foreignKeys(c, table);
+    if (fks.length > 0) {
+      variants.push({ name: 'foreign keys', definition: fks.join('; '), add: fks.map((fk) => `alter table bench_copy_target add ${fk}`) });
+    }
     // Each variant in pairs with a bare run right before it, REPEAT times; the median difference per row
     // (adjacent runs see the same load from the rest of the machine).
     const bareRun = async () => {
