@@ -1,22 +1,20 @@
 import type { Express } from 'express';
-import request from 'supertest';
 import { JpmClient } from '../../src/jpm/client.ts';
 import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
-import { createQueues, getRun, startWorkers, triggerSync, type Queues, type RunningWorkers } from '../../src/scheduler/index.ts';
-import { classifyFailure } from '../../src/scheduler/retry-policy.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { addDays, diffDays, eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { accountDayView, type AccountDayView } from '../../src/simulator/bank-view.ts';
 import { DEFAULT_QUIRKS, startSimulator, type FaultRule, type Quirks, type RunningSimulator } from '../../src/simulator/index.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
-import { syncAccountWindow, type SyncDeps } from '../../src/sync/sync-account.ts';
+import type { SyncDeps } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
-import { testQueuePrefix } from './db.ts';
-import { REDIS_URL } from './env.ts';
-import { TEST_STALL } from './recording-bank.ts';
-import { apiProjection, expectedRow, rowProjection, storedLiveRows, storedProof, type ApiTransaction, type LiveRow, type StoredProof } from './model-rows.ts';
+import { candidateOf, checkApi, dedupe, EMPTY_VIEW, exactProblem, looseProblem, ModelViolation, type DayModel } from './model-checks.ts';
+import { storedLiveRows, storedProof } from './model-rows.ts';
+import { startQueuePath, syncThroughQueue, syncWithRetries, type QueuePath } from './model-service.ts';
+
+export { ModelViolation } from './model-checks.ts';
 
 /**
  * The model-based differential test's runner: one generated bank history (a simulator with the
@@ -78,37 +76,7 @@ export interface ModelEnv {
  */
 export type ModelVia = 'direct' | 'queue';
 
-interface Candidate {
-  key: string;
-  rows: Map<string, LiveRow>;
-  view: AccountDayView;
-  /** Set when a step had to cover the day with exactly this view. */
-  required: boolean;
-}
-
-interface DayModel {
-  candidates: Candidate[];
-  unsettled: boolean;
-}
-
 const LOOKBACK_DAYS = 5;
-const ATTEMPTS = 8;
-
-export class ModelViolation extends Error {}
-
-function candidateOf(view: AccountDayView, required: boolean): Candidate {
-  const rows = new Map<string, LiveRow>();
-  for (const r of view.records) {
-    const row = expectedRow(view, r);
-    rows.set(`${row.key}#${rows.size}`, row);
-  }
-  const key = [...rows.values()].map((r) => r.key).sort().join('\n');
-  return { key, rows, view, required };
-}
-
-const EMPTY_VIEW = (accountId: string, date: IsoDate): AccountDayView => ({
-  accountId, date, state: 'future', currency: '', decimalLocation: 0, records: [], final: null, unrevealedNetMinor: '0',
-});
 
 export interface ScenarioRun {
   stepsRun: number;
@@ -159,7 +127,7 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
     baseUrl: sim.url, credentials: () => Promise.resolve(env.credential), refusalProbeMs: 300,
     timeouts: { connectMs: 2_000, headersMs: 1_500, bodyMs: 1_500, requestMs: 3_000 },
   });
-  let queue: { queues: Queues; workers: RunningWorkers } | undefined;
+  let queue: QueuePath | undefined;
   const run: ScenarioRun = { stepsRun: 0, syncs: 0, failedSyncs: 0, rowsChecked: 0, seen: {}, pendingGone: 0, pendingBack: 0, faultsFired: 0, log: [] };
   const pendingBefore = new Map<string, Set<string>>();
   const everGone = new Set<string>();
@@ -178,14 +146,9 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
       onPostedDays: (accountId, dates) => onPostedDays(env.db, accountId, dates, now()),
     };
     if (via === 'queue') {
-      const queues = createQueues({ redisUrl: REDIS_URL, prefix: testQueuePrefix() });
-      const workers = startWorkers({ queues, sync: deps, logger: createLogger('scheduler') }, {
-        redisUrl: REDIS_URL, database: { url: env.dbUrl, poolMax: 2 }, concurrency: 2, stall: TEST_STALL, busyRetryMs: 100,
-      });
-      await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
-      queue = { queues, workers };
+      queue = await startQueuePath(deps, env.dbUrl, LOOKBACK_DAYS);
     }
-    const producer = queue && { db: env.db, queues: queue.queues, now, logger: createLogger('scheduler'), lookbackDays: LOOKBACK_DAYS };
+    const producer = queue?.producer;
     const model = new Map<string, DayModel>();
     const firstDate = sim.ledger.firstDate;
     const track = (acct: number, date: IsoDate) => {
@@ -311,38 +274,9 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
     run.faultsFired = sim.stats().faultsInjected;
     return run;
   } finally {
-    if (queue) {
-      await queue.workers.close();
-      await removeKeys(queue.queues);
-      await queue.queues.close();
-    }
+    await queue?.close();
     await client.close();
     await sim.stop();
-  }
-}
-
-/** A sync run through the queue: triggered as an operator would, finished when its row says so. */
-async function syncThroughQueue(
-  producer: Parameters<typeof triggerSync>[0], accountId: string, job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
-): Promise<{ ok: true } | { ok: false; code: string }> {
-  const request = job.mode === 'range' ? { mode: 'range' as const, from: job.from ?? '', to: job.to ?? '' } : { mode: job.mode };
-  let runId: string;
-  try {
-    const { runs } = await triggerSync(producer, { accountId, request, trigger: 'manual' });
-    runId = runs[0]?.runId ?? '';
-  } catch (err) {
-    return { ok: false, code: `trigger refused: ${err instanceof Error ? err.message : String(err)}` };
-  }
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const r = await getRun({ db: producer.db }, runId);
-    if (r.finishedAt !== null) {
-      return r.status === 'succeeded' ? { ok: true } : { ok: false, code: `run ${r.status}` };
-    }
-    if (Date.now() > deadline) {
-      return { ok: false, code: `run still ${r.status} after 120 s` };
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -360,149 +294,3 @@ function viewsDuring(sim: RunningSimulator, jpmAccountId: string, date: IsoDate,
   return views;
 }
 
-function dedupe(cs: Candidate[]): Candidate[] {
-  const seen = new Set<string>();
-  return cs.filter((c) => (seen.has(c.key) ? false : (seen.add(c.key), true)));
-}
-
-async function syncWithRetries(deps: SyncDeps, accountId: string, job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate }): Promise<{ ok: true } | { ok: false; code: string }> {
-  let last = 'unknown';
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-    try {
-      await syncAccountWindow(deps, { runId: null, accountId, kinds: ['transactions', 'balances'], ...job });
-      return { ok: true };
-    } catch (err) {
-      const f = classifyFailure(err);
-      last = `${f.code}: ${f.message}`;
-      if (f.kind === 'permanent') {
-        return { ok: false, code: last };
-      }
-    }
-  }
-  return { ok: false, code: `gave up after ${ATTEMPTS} attempts, last ${last}` };
-}
-
-function describeRows(rows: Iterable<LiveRow>): string {
-  return [...rows].map((r) => `    ${r.summary}`).join('\n') || '    (none)';
-}
-
-/** Exact: the stored live rows are one of the allowed views, row for row; and its balance proof holds. */
-function exactProblem(m: DayModel, stored: LiveRow[], proof: StoredProof | undefined): string | undefined {
-  const key = stored.map((r) => r.key).sort().join('\n');
-  const hit = m.candidates.find((c) => c.key === key);
-  if (!hit) {
-    const best = m.candidates.at(-1)!;
-    const want = [...best.rows.values()].map((r) => r.key);
-    const missing = [...best.rows.values()].filter((r) => !stored.some((s) => s.key === r.key));
-    const extra = stored.filter((s) => !want.includes(s.key));
-    const dupes = stored.filter((s, i) => stored.findIndex((t) => t.key === s.key) !== i);
-    return [
-      `stored live set is none of the bank's ${m.candidates.length} view(s) of the day; against the latest (${best.view.state}${best.required ? ', required' : ''}):`,
-      `  missing (${missing.length}):\n${describeRows(missing)}`,
-      `  extra (${extra.length}):\n${describeRows(extra)}`,
-      ...(dupes.length > 0 ? [`  duplicates (${dupes.length}):\n${describeRows(dupes)}`] : []),
-      ...(missing.length + extra.length === 0 ? ['  (same rows, different multiplicity)'] : []),
-      ...diffFields(missing, extra),
-    ].join('\n');
-  }
-  // The balance proof: on a closed day pinned by a required posted fetch, J.P. Morgan's final balance is
-  // stored to the minor unit and opening + credits − debits = closing, short by exactly the late postings
-  // the bank has not revealed yet.
-  const v = hit.view;
-  if (hit.required && v.state === 'closed' && v.final && m.candidates.length === 1) {
-    if (!proof) {
-      return 'no balance proof (account_days) for a fetched closed day';
-    }
-    const want = { opening: v.final.openingLedgerMinor, closing: v.final.endingLedgerMinor, difference: v.unrevealedNetMinor, state: v.unrevealedNetMinor === '0' ? 'proved' : 'broken' };
-    const got = { opening: proof.openingLedgerMinor, closing: proof.closingLedgerMinor, difference: proof.differenceMinor ?? '0', state: proof.state };
-    if (JSON.stringify(want) !== JSON.stringify(got)) {
-      return `balance proof: expected ${JSON.stringify(want)}, stored ${JSON.stringify(got)} (reason ${proof.reason ?? '-'})`;
-    }
-  }
-  return undefined;
-}
-
-/** For rows that differ in a field or two, say which (a mangled reference or narrative shows here). */
-function diffFields(missing: LiveRow[], extra: LiveRow[]): string[] {
-  const out: string[] = [];
-  for (const e of extra) {
-    const twin = missing.find((m) => m.identity === e.identity);
-    if (!twin) {
-      continue;
-    }
-    for (const f of Object.keys(twin.fields) as (keyof LiveRow['fields'])[]) {
-      const want = JSON.stringify(twin.fields[f]);
-      const got = JSON.stringify(e.fields[f]);
-      if (want !== got) {
-        let at = 0;
-        while (at < want.length && want[at] === got[at]) {
-          at++;
-        }
-        const from = Math.max(0, at - 60);
-        out.push(`  ${twin.identity} ${f} differs at ${at}: bank …${want.slice(from, at + 120)}… / stored …${got.slice(from, at + 120)}…`);
-      }
-    }
-  }
-  return out;
-}
-
-/** Unsettled (a sync failed for good): every stored row is a record of one of the views, none twice. */
-function looseProblem(m: DayModel, stored: LiveRow[]): string | undefined {
-  const known = new Set(m.candidates.flatMap((c) => [...c.rows.values()].map((r) => r.key)));
-  const unknown = stored.filter((s) => !known.has(s.key));
-  const maxCount = new Map<string, number>();
-  for (const c of m.candidates) {
-    const counts = new Map<string, number>();
-    for (const r of c.rows.values()) {
-      counts.set(r.key, (counts.get(r.key) ?? 0) + 1);
-    }
-    for (const [k, n] of counts) {
-      maxCount.set(k, Math.max(n, maxCount.get(k) ?? 0));
-    }
-  }
-  const counts = new Map<string, number>();
-  for (const s of stored) {
-    counts.set(s.key, (counts.get(s.key) ?? 0) + 1);
-  }
-  const dupes = stored.filter((s) => (counts.get(s.key) ?? 0) > (maxCount.get(s.key) ?? 0));
-  if (unknown.length + dupes.length === 0) {
-    return undefined;
-  }
-  return `unsettled day (a sync failed): stored rows the bank never sent (${unknown.length}):\n${describeRows(unknown)}\n  more copies than the bank sent (${dupes.length}):\n${describeRows(dupes)}`;
-}
-
-/** Removes every Redis key of the scenario's queue prefix. */
-async function removeKeys(queues: Queues): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await queues.redis.scan(cursor, 'MATCH', `${queues.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) {
-      await queues.redis.del(...keys);
-    }
-  } while (cursor !== '0');
-}
-
-/** GET /v1/transactions (live statuses, every page) against the stored live rows: the same rows, exact text. */
-async function checkApi(api: { app: Express; key: string }, db: Database, accountId: string, label: string, from: IsoDate, to: IsoDate): Promise<void> {
-  const got: string[] = [];
-  let cursor: string | null = null;
-  do {
-    const q = `accountId=${accountId}&status=pending,posted&bookingDateFrom=${from}&bookingDateTo=${to}&limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-    const res = await request(api.app).get(`/v1/transactions?${q}`).set('authorization', `Bearer ${api.key}`);
-    if (res.status !== 200) {
-      throw new ModelViolation(`read API for ${label}: ${res.status} ${JSON.stringify(res.body).slice(0, 500)}`);
-    }
-    const body = res.body as { data: ApiTransaction[]; nextCursor: string | null };
-    got.push(...body.data.map(apiProjection));
-    cursor = body.nextCursor;
-  } while (cursor);
-  const stored = [...(await storedLiveRows(db, accountId, from, to)).values()].flat().map(rowProjection);
-  const missing = stored.filter((r) => !got.includes(r));
-  const extra = got.filter((r) => !stored.includes(r));
-  if (missing.length + extra.length > 0 || got.length !== stored.length) {
-    throw new ModelViolation(
-      `read API live set of ${label} differs from the stored one (${got.length} vs ${stored.length} rows):\n  stored, not served:\n    ${missing.join('\n    ').slice(0, 3000)}\n  served, not stored:\n    ${extra.join('\n    ').slice(0, 3000)}`,
-    );
-  }
-}
