@@ -209,6 +209,8 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['all organizations: booking date range', { bookingDateFrom: '2026-11-04', bookingDateTo: '2026-11-05' }],
       ['all organizations: reference', { reference: somePosted.bank_reference }],
       ['all organizations: account, status and amount', { accountId: account.id, statuses: ['pending'], amountMin: '1.00' }],
+      ['all organizations: pending', { statuses: ['pending'] }],
+      ['pending', { organizationId, statuses: ['pending'] }],
     ];
     const results = [];
     for (const [name, filter] of filters) {
