@@ -26,7 +26,7 @@ export { ModelViolation } from './model-checks.ts';
  *
  * What the model allows per account-day: the bank's view at the last step that had to cover the day
  * (a complete intraday walk covers the bank's current business day; a prior-day run its prior business
- * day; a range every business day in it), or any view the bank showed since (a look-back may re-read a
+ * day and the business days of the look-back before it; a range every business day in it), or any view the bank showed since (a look-back may re-read a
  * day earlier than we require), or nothing when no step covered the day yet. A step whose sync failed
  * for good leaves its days "unsettled": then every stored row must still be one the bank sent, at
  * most once.
@@ -180,7 +180,9 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
           covers = diffDays(from, prior) < 0 ? [] : eachDay(from, diffDays(to, prior) < 0 ? prior : to);
         } else {
           job = { mode: one.mode };
-          covers = one.mode === 'intraday' ? [today] : [sim.calendar.priorBusinessDay(today)];
+          // Prior-day runs re-read the look-back days before the prior business day (late postings).
+          const prior = sim.calendar.priorBusinessDay(today);
+          covers = one.mode === 'intraday' ? [today] : sim.calendar.businessDays(addDays(prior, -LOOKBACK_DAYS), prior);
         }
         const outcome = producer ? await syncThroughQueue(producer, acct.id, job) : await syncWithRetries(deps, acct.id, job);
         const label = `${one.do === 'range' ? `range ${job.from}..${job.to}` : job.mode} acct ${ai} at ${today} p=${before.progress.toFixed(2)}`;
