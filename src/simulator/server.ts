@@ -63,6 +63,8 @@ export interface RunningSimulator {
   setClock(clock: Partial<Clock>): Clock;
   injectFaults(plan: FaultPlan | FaultRule[]): void;
   clearFaults(): void;
+  /** Injected fault rules whose budget is not spent yet (a rule with a count leaves once it fired that often). */
+  activeFaults(): FaultRule[];
   /** Requests over connections presenting this certificate get 401 GCA-005 from now on. */
   revokeCertificate(certPem: string): string;
   groundTruth(): GroundTruth;
@@ -318,6 +320,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     setClock,
     injectFaults,
     clearFaults: control.clearFaults,
+    activeFaults: control.activeFaults,
     revokeCertificate,
     groundTruth: control.groundTruth,
     view: (accountId, date) => accountDayView(ledger, clock, accountId, date),
