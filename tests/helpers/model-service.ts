@@ -1,10 +1,11 @@
-import { createQueues, getRun, startWorkers, triggerSync, type Queues, type RunningWorkers } from '../../src/scheduler/index.ts';
+import { createQueues, getRun, startWorkers, triggerSync, type RunningWorkers } from '../../src/scheduler/index.ts';
 import { classifyFailure } from '../../src/scheduler/retry-policy.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { IsoDate } from '../../src/shared/time.ts';
 import { syncAccountWindow, type SyncDeps } from '../../src/sync/sync-account.ts';
 import { testQueuePrefix } from './db.ts';
 import { REDIS_URL } from './env.ts';
+import { obliterate } from './orchestration.ts';
 import { TEST_STALL } from './recording-bank.ts';
 
 /**
@@ -38,7 +39,7 @@ export async function startQueuePath(deps: SyncDeps, dbUrl: string, lookbackDays
     producer: { db: deps.db, queues, now: () => deps.now(), logger: createLogger('scheduler'), lookbackDays },
     async close() {
       await workers.close();
-      await removeKeys(queues);
+      await obliterate(queues);
       await queues.close();
     },
   };
@@ -87,15 +88,4 @@ export async function syncWithRetries(deps: SyncDeps, accountId: string, job: { 
   return { ok: false, code: `gave up after ${ATTEMPTS} attempts, last ${last}` };
 }
 
-/** Removes every Redis key of the scenario's queue prefix. */
-async function removeKeys(queues: Queues): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await queues.redis.scan(cursor, 'MATCH', `${queues.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) {
-      await queues.redis.del(...keys);
-    }
-  } while (cursor !== '0');
-}
 

@@ -140,7 +140,7 @@ export async function startHarness(options: Partial<SimulatorOptions> & { today:
 }
 
 /** Removes every key of the test's prefix (queues, schedulers, guard keys). */
-async function obliterate(queues: Queues): Promise<void> {
+export async function obliterate(queues: Queues): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await queues.redis.scan(cursor, 'MATCH', `${queues.prefix}:*`, 'COUNT', 1000);

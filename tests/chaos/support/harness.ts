@@ -18,6 +18,7 @@ import type { SyncDeps } from '../../../src/sync/sync-account.ts';
 import { createAccount, createTenancy, type Tenancy } from '../../factories/tenancy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../../helpers/db.ts';
 import { REDIS_URL } from '../../helpers/env.ts';
+import { obliterate } from '../../helpers/orchestration.ts';
 import { CHAOS_STALL, CHAOS_TIMEOUTS, slowBank, type ChildConfig } from './slow-bank.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -151,14 +152,3 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
   };
 }
 
-/** Removes every key of the test's prefix (queues, schedulers, guard keys). */
-async function obliterate(queues: Queues): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await queues.redis.scan(cursor, 'MATCH', `${queues.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) {
-      await queues.redis.del(...keys);
-    }
-  } while (cursor !== '0');
-}
