@@ -71,10 +71,11 @@ describe('workers SIGKILLed during a backfill', () => {
       .where('id', 'in', runIds).execute();
     c.count('runsChecked', runs.length);
     const windows = await windowsOf(env.t.db, runIds);
-    // The kills hit work in flight: some windows had to run again after their worker died.
+    // The kills hit work in flight: windows had to run again after their worker died. How many depends on
+    // where the seeded kill moments fall against the backfill (3 to 12 of 56 seen), so the floor is one.
     const rerun = windows.filter((w) => w.attempts > 1).length;
     console.log(`[chaos] crash: ${kills} kills, ${rerun} of ${windows.length} windows ran again after a kill, ${env.childLogs.length} worker log lines`);
-    expect(rerun).toBeGreaterThanOrEqual(5);
+    expect(rerun).toBeGreaterThanOrEqual(1);
     // A window BullMQ gave up on after repeated stalls (maxStalledCount) is reported, never counted as done.
     const givenUp = windows.filter((w) => w.status !== 'succeeded');
     for (const w of givenUp) {
