@@ -67,14 +67,15 @@ export async function touchAccountSynced(ex: Executor, id: string, at: Date): Pr
 
 /**
  * The account's business days as J.P. Morgan just reported them (the asOfDate of its CURRENT_DAY or
- * PRIOR_DAY balance answer), with when we heard them (a later answer replaces an earlier one).
+ * PRIOR_DAY balance answer). `bank_calendar_at` is when the current business day was heard (the
+ * estimate moves on from it), so a PRIOR_DAY answer alone leaves it as it is.
  */
 export async function recordBankCalendar(ex: Executor, id: string, days: { businessDay?: string; priorBusinessDay?: string }, at: Date): Promise<void> {
   await sql`
     update bank_accounts set
       bank_business_day = coalesce(${days.businessDay ?? null}::date, bank_business_day),
       bank_prior_business_day = coalesce(${days.priorBusinessDay ?? null}::date, bank_prior_business_day),
-      bank_calendar_at = ${at.toISOString()}::timestamptz
+      bank_calendar_at = case when ${days.businessDay ?? null}::date is null then bank_calendar_at else ${at.toISOString()}::timestamptz end
     where id = ${id}`.execute(ex);
 }
 

@@ -59,6 +59,14 @@ export async function bankDaysFor(
       await recordBankCalendar(db, row.id, { businessDay: answer.day }, now);
       return { currentDay: answer.day };
     }
+    // The bank is closed today (a weekend, a holiday): its PRIOR_DAY is then final, and every day
+    // up to it may be fetched. Our estimate may lag (it moves on from the last business day heard).
+    const prior = await askBankDay(client, row, 'PRIOR_DAY');
+    if (prior.day) {
+      await recordBankCalendar(db, row.id, { priorBusinessDay: prior.day }, now);
+      const afterPrior = addDays(prior.day, 1);
+      return { currentDay: diffDays(estimate, afterPrior) > 0 ? afterPrior : estimate };
+    }
   }
   return { currentDay: estimate };
 }

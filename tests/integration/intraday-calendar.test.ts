@@ -399,6 +399,43 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
       env.deps.now = realNow;
     }
   });
+
+  it('on a weekend a range reaching today still fetches the Friday, even after a failed prior-day run', async () => {
+    const FRIDAY = '2026-03-06';
+    const calendarOf = () => env.deps.db.selectFrom('bank_accounts').select(['bank_business_day', 'bank_calendar_at']).where('id', '=', account.id).executeTakeFirstOrThrow();
+    const realNow = env.deps.now.bind(env.deps);
+    try {
+      // Friday afternoon: the intraday run hears the bank's current business day.
+      env.setToday(FRIDAY, 0.6);
+      env.deps.now = () => new Date('2026-03-06T20:00:00Z');
+      await env.sync(account.id, { mode: 'intraday', runId: await newRun(env, account.id, 'intraday') });
+      const heard = await calendarOf();
+      expect(heard.bank_business_day).toBe(FRIDAY);
+
+      // Saturday: the prior-day run learns PRIOR_DAY (Friday), then the bank refuses the transactions.
+      env.setToday('2026-03-07', 0.3);
+      env.deps.now = () => new Date('2026-03-07T15:00:00Z');
+      env.sim.injectFaults([{ kind: 'not-entitled', count: 1, path: '/tsapi/v3/transactions' }]);
+      await expect(env.sync(account.id, { mode: 'prior_day', runId: await newRun(env, account.id, 'prior_day') })).rejects.toThrow(/not entitled/i);
+      env.sim.clearFaults();
+      // A PRIOR_DAY answer does not restart the estimate of the current business day: Friday was heard on Friday.
+      expect(await calendarOf()).toEqual(heard);
+      expect((await fetches()).find((d) => d.booking_date === FRIDAY)).toBeUndefined();
+
+      // Even when what we heard is stale (Friday, heard on Saturday by a clock running ahead), a range
+      // up to Sunday asks the closed bank for its PRIOR_DAY and fetches Friday's final data.
+      await env.deps.db.updateTable('bank_accounts').set({ bank_calendar_at: new Date('2026-03-07T15:00:00Z') }).where('id', '=', account.id).execute();
+      await env.sync(account.id, { mode: 'range', from: '2026-03-05', to: '2026-03-08' });
+      expect(await fetches()).toContainEqual(expect.objectContaining({ booking_date: FRIDAY, state: 'fetched' }));
+      const friday = await env.deps.db.selectFrom('transactions').select(['status']).where('account_id', '=', account.id)
+        .where('booking_date', '=', FRIDAY).where('status', 'in', ['pending', 'posted']).execute();
+      expect(friday.length).toBeGreaterThan(0);
+      expect(friday.every((r) => r.status === 'posted')).toBe(true);
+    } finally {
+      env.sim.clearFaults();
+      env.deps.now = realNow;
+    }
+  });
 });
 
 /** The simulator's answers over mTLS, except that transactions booked on `date` never arrive (balances do). */
