@@ -60,3 +60,11 @@ export interface SyncCounts {
 export const ZERO_COUNTS: Readonly<SyncCounts> = Object.freeze({
   fetched: 0, inserted: 0, updated: 0, unchanged: 0, superseded: 0, removed: 0, rejected: 0, balances: 0,
 });
+
+/**
+ * The channel a record came from: J.P. Morgan's API, or a statement file the customer imported
+ * (BAI2, ISO 20022 camt.053 end-of-day, camt.052 intraday). Recorded on rows, versions, decisions,
+ * balances and runs; ingestion never decides anything by it.
+ */
+export const RECORD_SOURCES = ['jpm_api', 'bai2', 'camt053', 'camt052'] as const;
+export type RecordSource = (typeof RECORD_SOURCES)[number];

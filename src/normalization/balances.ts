@@ -1,4 +1,4 @@
-import type { BalanceKind } from '../domain/types.ts';
+import type { BalanceKind, RecordSource } from '../domain/types.ts';
 import { toMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { contentHash } from './identity.ts';
@@ -17,6 +17,8 @@ export interface NormalizedBalance {
   endingAvailableMinor: bigint | null;
   recordTimestamp: string | null;
   contentHash: string;
+  /** The channel the balance came from (`normalizeBalances` is the API's mapping; files set their own). */
+  source: RecordSource;
   raw: WireBalance;
 }
 
@@ -101,6 +103,7 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
           ...n,
           recordTimestamp: typeof b.recordTimestamp === 'string' && INSTANT.test(b.recordTimestamp) ? b.recordTimestamp : null,
           contentHash: contentHash([kind, Object.values(n).map((v) => v?.toString() ?? null), b]),
+          source: 'jpm_api',
           raw: b,
         });
       } catch (err) {

@@ -106,6 +106,7 @@ export interface Balances {
   organization_id: string;
   raw: Json;
   record_timestamp: Timestamp | null;
+  source: Generated<string>;
   updated_at: Generated<Timestamp>;
 }
 
@@ -188,6 +189,32 @@ export interface ChangeFeedState {
   reset_at: Timestamp | null;
 }
 
+export interface CustomerReviews {
+  contact_id: string;
+  created_at: Generated<Timestamp>;
+  follow_up_resolved_at: Timestamp | null;
+  follow_up_resolved_by: string | null;
+  follow_up_status: string | null;
+  id: string;
+  integration_id: string;
+  link_id: string;
+  note: Generated<string>;
+  organization_id: string;
+  report_id: string;
+  reviewer_email: string;
+  reviewer_name: string;
+  transaction_ids: Generated<string[]>;
+  verdict: string;
+}
+
+export interface CustomerReviewSettings {
+  integration_id: string;
+  organization_id: string;
+  require_signoff_for_live: Generated<boolean>;
+  updated_at: Generated<Timestamp>;
+  updated_by: string;
+}
+
 export interface DuplicateSuspicions {
   account_id: string;
   active: Generated<boolean>;
@@ -223,6 +250,19 @@ export interface IdempotencyKeys {
   response_body: Json | null;
   response_status: number | null;
   status: Generated<string>;
+}
+
+export interface IntegrationContacts {
+  created_at: Generated<Timestamp>;
+  created_by: string;
+  email: string;
+  id: string;
+  integration_id: string;
+  name: string;
+  organization_id: string;
+  removed_at: Timestamp | null;
+  role: string;
+  updated_at: Generated<Timestamp>;
 }
 
 export interface Integrations {
@@ -286,6 +326,46 @@ export interface KeyPairs {
   wrapped_data_key: Buffer;
 }
 
+export interface NotificationAttempts {
+  attempt: number;
+  delivery_id: string;
+  duration_ms: number;
+  error: string | null;
+  id: Generated<Int8>;
+  outcome: string;
+  started_at: Timestamp;
+}
+
+export interface NotificationDeliveries {
+  attempts: Generated<number>;
+  completed_at: Timestamp | null;
+  contact_id: string | null;
+  created_at: Generated<Timestamp>;
+  give_up_at: Timestamp;
+  id: string;
+  integration_id: string;
+  last_attempt_at: Timestamp | null;
+  last_error: string | null;
+  locked_until: Timestamp | null;
+  message_id: string | null;
+  milestone: string;
+  next_attempt_at: Generated<Timestamp>;
+  organization_id: string;
+  params: Json;
+  recipient_email: string;
+  recipient_role: string;
+  source: string;
+  source_id: string;
+  status: Generated<string>;
+}
+
+export interface NotificationProducerState {
+  position_id: Generated<Int8>;
+  position_xid: Generated<string>;
+  source: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface Organizations {
   created_at: Generated<Timestamp>;
   id: string;
@@ -301,6 +381,16 @@ export interface OutboxEvents {
   payload: Json;
   type: string;
   xid: Generated<string>;
+}
+
+export interface ReviewLinks {
+  contact_id: string;
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  id: string;
+  integration_id: string;
+  organization_id: string;
+  report_id: string;
 }
 
 export interface SecurityAdmins {
@@ -355,6 +445,7 @@ export interface SyncRuns {
   parent_run_id: string | null;
   rejected: Generated<number>;
   removed: Generated<number>;
+  source: Generated<string>;
   started_at: Timestamp | null;
   status: Generated<string>;
   superseded: Generated<number>;
@@ -377,6 +468,7 @@ export interface TransactionDecisions {
   organization_id: string;
   related_transaction_id: string | null;
   rule: string;
+  source: Generated<string>;
   sync_run_id: string | null;
   transaction_id: string;
 }
@@ -403,6 +495,7 @@ export interface Transactions {
   organization_id: string;
   post_code: string;
   raw: Json;
+  source: Generated<string>;
   status: string;
   superseded_by: string | null;
   updated_at: Generated<Timestamp>;
@@ -417,6 +510,7 @@ export interface TransactionVersions {
   organization_id: string;
   previous: Json;
   reason: string;
+  source: Generated<string>;
   sync_run_id: string | null;
   transaction_id: string;
   version: number;
@@ -519,13 +613,20 @@ export interface DB {
   certificates: Certificates;
   change_events: ChangeEvents;
   change_feed_state: ChangeFeedState;
+  customer_review_settings: CustomerReviewSettings;
+  customer_reviews: CustomerReviews;
   duplicate_suspicions: DuplicateSuspicions;
   idempotency_keys: IdempotencyKeys;
+  integration_contacts: IntegrationContacts;
   integration_transitions: IntegrationTransitions;
   integrations: Integrations;
   key_pairs: KeyPairs;
+  notification_attempts: NotificationAttempts;
+  notification_deliveries: NotificationDeliveries;
+  notification_producer_state: NotificationProducerState;
   organizations: Organizations;
   outbox_events: OutboxEvents;
+  review_links: ReviewLinks;
   security_admins: SecurityAdmins;
   sync_rejects: SyncRejects;
   sync_runs: SyncRuns;

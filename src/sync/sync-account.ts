@@ -225,6 +225,7 @@ async function syncBalances(
       record_timestamp: b.recordTimestamp,
       content_hash: b.contentHash,
       raw: b.raw,
+      source: b.source,
     })));
     await insertRejects(trx, rejects.map((r) => ({ organization_id: account.organizationId, account_id: account.id, sync_run_id: job.runId, record_type: 'balance' as const, reason: r.reason, raw: r.raw })));
     const c: Partial<SyncCounts> = { balances: written.length, rejected: rejects.length };

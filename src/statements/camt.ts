@@ -1,0 +1,309 @@
+import { SaxesParser, type SaxesTagNS } from 'saxes';
+import type { Direction } from '../domain/types.ts';
+import { toMinorUnits } from '../shared/money.ts';
+import { isIsoDate, type IsoDate } from '../shared/time.ts';
+import { impliedDecimals } from './currencies.ts';
+import { readNarrative } from './narrative.ts';
+import { StatementFileError, type ParsedStatement, type StatementAccount, type StatementBalance, type StatementEntry, type StatementFormat } from './types.ts';
+
+/**
+ * ISO 20022 camt.053 (BankToCustomerStatement, end of day) and camt.052 (BankToCustomerAccountReport,
+ * intraday), every version from .001.02 on: elements are matched by local name inside the camt
+ * namespace, which is all the versions change for what we read. Streaming (saxes): no DOM, no DTD
+ * or external entities. Mapping (API-NOTES §10): `Ntry/Amt` + `CdtDbtInd` → amount and direction,
+ * `BookgDt` → booking date, `ValDt` → value date, `AcctSvcrRef` → bank reference, `TxDtls/Refs/EndToEndId`
+ * → customer reference, `BkTxCd/Prtry/Cd` → BAI type code, `Sts` BOOK → posted, PDNG/INFO → pending,
+ * `Bal` OPBD/CLBD/OPAV/CLAV (final) and ITBD/ITAV (intraday) → balances.
+ */
+
+const CAMT_NS = /^urn:iso:std:iso:20022:tech:xsd:camt\.05([23])\.001\.\d{2}$/;
+
+interface TxDetail {
+  amount: { text: string; ccy: string } | null;
+  endToEndId: string;
+  acctSvcrRef: string;
+  lines: string[];
+}
+
+interface EntryDraft {
+  line: number;
+  amount: { text: string; ccy: string } | null;
+  cdtDbt: string;
+  status: string;
+  bookingDate: string;
+  valueDate: string;
+  acctSvcrRef: string;
+  typeCode: string;
+  addtl: string;
+  details: TxDetail[];
+  xml: string[];
+}
+
+interface BalanceDraft {
+  line: number;
+  code: string;
+  amount: { text: string; ccy: string } | null;
+  cdtDbt: string;
+  date: string;
+}
+
+interface StatementDraft {
+  line: number;
+  account: string;
+  currency: string;
+  entries: EntryDraft[];
+  balances: BalanceDraft[];
+}
+
+function dateOf(text: string, line: number, what: string): IsoDate {
+  // `Dt` is a date; `DtTm` an ISO date-time whose calendar date is the bank's.
+  const d = text.slice(0, 10);
+  if (!isIsoDate(d)) {
+    throw new StatementFileError(`${what}: must be a date YYYY-MM-DD, got ${JSON.stringify(text)}`, line);
+  }
+  return d;
+}
+
+function minor(amount: { text: string; ccy: string } | null, line: number, what: string): { minor: bigint; currency: string; decimalLocation: number } {
+  if (!amount || !/^[A-Z]{3}$/.test(amount.ccy)) {
+    throw new StatementFileError(`${what}: needs an amount with its Ccy (3-letter ISO 4217 code)`, line);
+  }
+  const decimalLocation = impliedDecimals(amount.ccy);
+  if (!/^\d+(\.\d+)?$/.test(amount.text.trim())) {
+    throw new StatementFileError(`${what}: must be an unsigned decimal amount, got ${JSON.stringify(amount.text)}`, line);
+  }
+  try {
+    return { minor: toMinorUnits(amount.text.trim(), decimalLocation), currency: amount.ccy, decimalLocation };
+  } catch (err) {
+    throw new StatementFileError(`${what}: ${(err as Error).message}`, line);
+  }
+}
+
+function directionOf(code: string, line: number, what: string): Direction {
+  if (code === 'CRDT') {
+    return 'credit';
+  }
+  if (code === 'DBIT') {
+    return 'debit';
+  }
+  throw new StatementFileError(`${what}: CdtDbtInd must be CRDT or DBIT, got ${JSON.stringify(code)}`, line);
+}
+
+const FINAL_CODES: Record<string, keyof Pick<StatementBalance, 'openingLedgerMinor' | 'closingLedgerMinor' | 'openingAvailableMinor' | 'closingAvailableMinor'>> = {
+  OPBD: 'openingLedgerMinor', PRCD: 'openingLedgerMinor', CLBD: 'closingLedgerMinor', OPAV: 'openingAvailableMinor', CLAV: 'closingAvailableMinor',
+};
+const INTERIM_CODES: Record<string, 'closingLedgerMinor' | 'closingAvailableMinor'> = { ITBD: 'closingLedgerMinor', ITAV: 'closingAvailableMinor' };
+
+function balancesOf(drafts: readonly BalanceDraft[]): StatementBalance[] {
+  const out = new Map<string, StatementBalance>();
+  for (const b of drafts) {
+    const finalField = FINAL_CODES[b.code];
+    const interimField = INTERIM_CODES[b.code];
+    if (!finalField && !interimField) {
+      continue;
+    }
+    const date = dateOf(b.date, b.line, `balance ${b.code} date`);
+    const m = minor(b.amount, b.line, `balance ${b.code}`);
+    const signedMinor = directionOf(b.cdtDbt, b.line, `balance ${b.code}`) === 'debit' ? -m.minor : m.minor;
+    const kind = finalField ? 'final' : 'current_day';
+    const key = `${date}|${kind}`;
+    const row = out.get(key) ?? {
+      date, kind, currency: m.currency, decimalLocation: m.decimalLocation,
+      openingLedgerMinor: null, closingLedgerMinor: null, openingAvailableMinor: null, closingAvailableMinor: null, at: { line: b.line },
+    };
+    const field = finalField ?? interimField!;
+    // OPBD wins over PRCD (previously closed booked) when both are there.
+    if (!(b.code === 'PRCD' && row.openingLedgerMinor !== null)) {
+      row[field] = signedMinor;
+    }
+    out.set(key, row);
+  }
+  return [...out.values()];
+}
+
+function entriesOf(format: StatementFormat, e: EntryDraft): StatementEntry[] {
+  const total = minor(e.amount, e.line, 'entry amount');
+  const direction = directionOf(e.cdtDbt, e.line, 'entry');
+  const bookingDate = dateOf(e.bookingDate || e.valueDate, e.line, 'entry BookgDt');
+  const valueDate = e.valueDate === '' ? null : dateOf(e.valueDate, e.line, 'entry ValDt');
+  const status: StatementEntry['status'] = format === 'camt052' || e.status === 'PDNG' || e.status === 'INFO' ? 'pending' : 'posted';
+  const base = {
+    bookingDate, valueDate, direction, currency: total.currency, decimalLocation: total.decimalLocation, status,
+    typeCode: /^\d{3}$/.test(e.typeCode) ? e.typeCode : null, availability: null, at: { line: e.line }, source: e.xml.join(''),
+  };
+  const text = (d: TxDetail | undefined) => readNarrative([{ text: e.addtl, joined: false }, ...(d?.lines ?? []).map((l) => ({ text: l, joined: false }))]);
+  // A batch entry whose details each carry their amount, adding up to the entry's: one transaction per detail.
+  const amounts = e.details.map((d) => (d.amount ? minor(d.amount, e.line, 'transaction detail amount') : null));
+  if (e.details.length > 1 && amounts.every((a) => a !== null && a.currency === total.currency) && amounts.reduce((s, a) => s + a!.minor, 0n) === total.minor) {
+    return e.details.map((d, k) => ({
+      ...base, ...text(d), amountMinor: amounts[k]!.minor, bankReference: d.acctSvcrRef || e.acctSvcrRef, customerReference: d.endToEndId,
+    }));
+  }
+  const d = e.details[0];
+  return [{ ...base, ...text(d), amountMinor: total.minor, bankReference: e.acctSvcrRef || d?.acctSvcrRef || '', customerReference: d?.endToEndId ?? '' }];
+}
+
+/** Parses a camt.053 or camt.052 document, or throws `StatementFileError` naming the line that is wrong. */
+export function parseCamt(text: string): ParsedStatement {
+  const parser = new SaxesParser({ xmlns: true, position: true });
+  const path: string[] = [];
+  let ns = '';
+  let format: StatementFormat | null = null;
+  let fileId = '';
+  const statements: StatementDraft[] = [];
+  let stmt: StatementDraft | null = null;
+  let entry: EntryDraft | null = null;
+  let detail: TxDetail | null = null;
+  let balance: BalanceDraft | null = null;
+  let buffer = '';
+  let amountCcy = '';
+  let failure: Error | null = null;
+  const within = (...names: string[]) => names.every((n, k) => path[path.length - names.length + k] === n);
+  const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+  parser.on('error', (err) => {
+    failure ??= err;
+  });
+  parser.on('opentag', (tag: SaxesTagNS) => {
+    if (path.length === 0) {
+      const m = CAMT_NS.exec(tag.uri);
+      if (!m) {
+        failure ??= new StatementFileError(`not a camt.052 or camt.053 document (root namespace ${JSON.stringify(tag.uri)})`, parser.line);
+        return;
+      }
+      ns = tag.uri;
+      format = m[1] === '3' ? 'camt053' : 'camt052';
+    }
+    if (tag.uri !== ns) {
+      path.push(`{${tag.uri}}${tag.local}`);
+      return;
+    }
+    path.push(tag.local);
+    buffer = '';
+    if (tag.local === 'Amt' || tag.local === 'TxAmt') {
+      const ccy = tag.attributes.Ccy;
+      amountCcy = typeof ccy === 'string' ? ccy : ccy?.value ?? '';
+    }
+    entry?.xml.push(`<${tag.local}${tag.local === 'Amt' ? ` Ccy="${xmlEscape(amountCcy)}"` : ''}>`);
+    if ((tag.local === 'Stmt' || tag.local === 'Rpt') && path.length === 3) {
+      stmt = { line: parser.line, account: '', currency: '', entries: [], balances: [] };
+    } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
+      entry = { line: parser.line, amount: null, cdtDbt: '', status: '', bookingDate: '', valueDate: '', acctSvcrRef: '', typeCode: '', addtl: '', details: [], xml: ['<Ntry>'] };
+    } else if (entry && tag.local === 'TxDtls') {
+      detail = { amount: null, endToEndId: '', acctSvcrRef: '', lines: [] };
+      entry.details.push(detail);
+    } else if (stmt && tag.local === 'Bal' && path.length === 4) {
+      balance = { line: parser.line, code: '', amount: null, cdtDbt: '', date: '' };
+    }
+  });
+  parser.on('text', (t) => {
+    buffer += t;
+    entry?.xml.push(xmlEscape(t));
+  });
+  /** The first rule whose element path ends the current path sets its value. */
+  const assign = (rules: readonly [string[][], (value: string) => void][], value: string): boolean => {
+    const rule = rules.find(([paths]) => paths.some((p) => within(...p)));
+    rule?.[1](value);
+    return rule !== undefined;
+  };
+  parser.on('closetag', (tag: SaxesTagNS) => {
+    const value = buffer.trim();
+    const name = path.at(-1) ?? '';
+    const ours = tag.uri === ns;
+    if (entry && ours) {
+      entry.xml.push(`</${tag.local}>`);
+    }
+    if (ours && stmt) {
+      closeInStatement(stmt, name, value);
+    } else if (ours && within('GrpHdr', 'MsgId')) {
+      fileId = value;
+    }
+    path.pop();
+    buffer = '';
+  });
+  function closeInStatement(s: StatementDraft, name: string, value: string): void {
+    if (balance) {
+      const b = balance;
+      if (!assign([
+        [[['Bal', 'Tp', 'CdOrPrtry', 'Cd']], (v) => { b.code = v; }],
+        [[['Bal', 'Amt']], (v) => { b.amount = { text: v, ccy: amountCcy }; }],
+        [[['Bal', 'CdtDbtInd']], (v) => { b.cdtDbt = v; }],
+        [[['Bal', 'Dt', 'Dt'], ['Bal', 'Dt', 'DtTm']], (v) => { b.date = v; }],
+      ], value) && name === 'Bal') {
+        s.balances.push(b);
+        balance = null;
+      }
+      return;
+    }
+    if (detail && entry) {
+      const d = detail;
+      if (!assign([
+        [[['TxDtls', 'Refs', 'EndToEndId']], (v) => { d.endToEndId = v === 'NOTPROVIDED' ? '' : v; }],
+        [[['TxDtls', 'Refs', 'AcctSvcrRef']], (v) => { d.acctSvcrRef = v; }],
+        [[['TxDtls', 'AmtDtls', 'TxAmt', 'Amt'], ['TxDtls', 'Amt']], (v) => { d.amount = { text: v, ccy: amountCcy }; }],
+        [[['RmtInf', 'Ustrd'], ['TxDtls', 'AddtlTxInf']], () => { d.lines.push(buffer); }],
+      ], value) && name === 'TxDtls') {
+        detail = null;
+      }
+      return;
+    }
+    if (entry) {
+      const e = entry;
+      if (!assign([
+        [[['Ntry', 'Amt']], (v) => { e.amount = { text: v, ccy: amountCcy }; }],
+        [[['Ntry', 'CdtDbtInd']], (v) => { e.cdtDbt = v; }],
+        // Sts is text up to version .001.07 and a code (`<Sts><Cd>BOOK</Cd></Sts>`) from .001.08 on.
+        [[['Ntry', 'Sts', 'Cd']], (v) => { e.status = v; }],
+        [[['Ntry', 'Sts']], (v) => { e.status = v === '' ? e.status : v; }],
+        [[['Ntry', 'BookgDt', 'Dt'], ['Ntry', 'BookgDt', 'DtTm']], (v) => { e.bookingDate = v; }],
+        [[['Ntry', 'ValDt', 'Dt'], ['Ntry', 'ValDt', 'DtTm']], (v) => { e.valueDate = v; }],
+        [[['Ntry', 'AcctSvcrRef']], (v) => { e.acctSvcrRef = v; }],
+        [[['BkTxCd', 'Prtry', 'Cd']], (v) => { e.typeCode = v; }],
+        [[['Ntry', 'AddtlNtryInf']], () => { e.addtl = buffer.trim(); }],
+      ], value) && name === 'Ntry') {
+        s.entries.push(e);
+        entry = null;
+      }
+      return;
+    }
+    if (!assign([
+      [[['Acct', 'Id', 'IBAN'], ['Acct', 'Id', 'Othr', 'Id']], (v) => { s.account = v; }],
+      [[['Acct', 'Ccy']], (v) => { s.currency = v; }],
+    ], value) && (name === 'Stmt' || name === 'Rpt') && path.length === 3) {
+      statements.push(s);
+      stmt = null;
+    }
+  }
+  try {
+    parser.write(text.replace(/^\uFEFF/, '')).close();
+  } catch (err) {
+    failure ??= err as Error;
+  }
+  if (failure) {
+    throw failure instanceof StatementFileError ? failure : new StatementFileError(`not well-formed XML: ${(failure).message.replace(/^.*?:\d+:\d+: /, '')}`, parser.line);
+  }
+  if (!format) {
+    throw new StatementFileError('not a camt.052 or camt.053 document (no root element)', null);
+  }
+  return { format, fileId, accounts: accountsOf(format, statements) };
+}
+
+function accountsOf(format: StatementFormat, statements: readonly StatementDraft[]): StatementAccount[] {
+  const out: StatementAccount[] = [];
+  for (const s of statements) {
+    if (s.account === '') {
+      throw new StatementFileError('statement without an account identifier (Acct/Id/IBAN or Acct/Id/Othr/Id)', s.line);
+    }
+    const entries = s.entries.flatMap((e) => entriesOf(format, e));
+    const currency = s.currency || entries[0]?.currency || s.balances[0]?.amount?.ccy || '';
+    const account: StatementAccount = { accountNumber: s.account, currency, entries, balances: balancesOf(s.balances), rejects: [] };
+    const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
+    if (same) {
+      same.entries.push(...account.entries);
+      same.balances.push(...account.balances);
+    } else {
+      out.push(account);
+    }
+  }
+  return out;
+}
