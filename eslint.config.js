@@ -24,6 +24,7 @@ const ELEMENTS = [
   { type: 'admin-api', pattern: 'src/admin-api/**/*.ts', mode: 'full' },
   { type: 'read-api', pattern: 'src/read-api/**/*.ts', mode: 'full' },
   { type: 'simulator', pattern: 'src/simulator/**/*.ts', mode: 'full' },
+  { type: 'console', pattern: 'src/console/**/*.ts', mode: 'full' },
   { type: 'main', pattern: ['src/main/**/*.ts', 'src/context.ts'], mode: 'full' },
 ];
 
@@ -49,6 +50,9 @@ const RULES = [
   allow('http', ['shared', 'config', 'domain']),
   allow('admin-api', ['http', 'scheduler', 'storage', 'domain', 'shared', 'onboarding', 'credentials', 'events', 'validation', 'jpm', 'config']),
   allow('read-api', ['http', 'storage', 'domain', 'shared', 'events']),
+  // The operator console acts through the API's route registry; it reads onboarding, validation and
+  // scheduler state for what no route answers (next-move guards, calendar, next scheduled sync).
+  allow('console', ['http', 'storage', 'domain', 'shared', 'onboarding', 'validation', 'scheduler']),
   allow('simulator', ['shared']),
   allow('main', ['*']),
 ];

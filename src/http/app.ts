@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Config } from '../config/index.ts';
@@ -41,6 +41,8 @@ export interface AppDeps {
   authThrottle?: AuthThrottle;
   /** METRICS_TOKEN: /metrics then requires it as a bearer token (and also serves integration-labelled metrics). */
   metricsToken?: string | undefined;
+  /** Browser apps with their own auth and CSP (the operator console at /console), mounted before the API routes. */
+  mounts?: readonly { path: `/${string}`; handler: RequestHandler }[];
 }
 
 /** `TRUST_PROXY`: '' = the socket's address; a number = hops; otherwise Express's own syntax (`loopback`, CIDRs). */
@@ -133,6 +135,9 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use(QUEUES_BASE_PATH, ...queuesBoard(deps.queues ?? [], deps.apiKeys, deps.audit, deps.authThrottle));
+  for (const mount of deps.mounts ?? []) {
+    app.use(mount.path, mount.handler);
+  }
 
   rememberRoutes(app, deps.routes);
   app.use(buildRouter(deps.routes, {

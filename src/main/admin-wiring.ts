@@ -1,4 +1,5 @@
 import type { AdminApiDeps } from '../admin-api/index.ts';
+import type { ConsoleDeps } from '../console/index.ts';
 import type { AppContext } from '../context.ts';
 import { JpmClient } from '../jpm/client.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -23,5 +24,19 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     connectionTester: (o) => new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts, outbound: ctx.outbound }),
     discoverAccounts: async (integration, timeZone) => discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone),
     producer: { db: ctx.db, queues: ctx.queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: ctx.config.sync.lookbackDays },
+  };
+}
+
+/** The operator console (/console): the API's own routes, key store and audit sink, sessions in Redis. */
+export function consoleDeps(ctx: AppContext, api: Pick<ConsoleDeps, 'routes' | 'apiKeys' | 'audit' | 'authThrottle'>): ConsoleDeps {
+  return {
+    ...api,
+    db: ctx.db,
+    queues: ctx.queues,
+    redis: ctx.queues.redis,
+    keyPrefix: ctx.queues.prefix,
+    onboarding: adminApiDeps(ctx).onboarding,
+    // Secure cookies need https; development and the tests serve plain http on localhost.
+    secureCookies: ctx.config.env === 'production',
   };
 }

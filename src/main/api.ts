@@ -17,7 +17,8 @@ import type { Database } from '../storage/db.ts';
 import {
   beginIdempotentRequest, completeIdempotentRequest, purgeExpiredIdempotencyKeys, releaseIdempotentRequest,
 } from '../storage/idempotency.repo.ts';
-import { adminApiDeps } from './admin-wiring.ts';
+import { adminApiDeps, consoleDeps } from './admin-wiring.ts';
+import { consoleRouter } from '../console/index.ts';
 import type { Stoppable } from './lifecycle.ts';
 import { registerAccountDayMetrics } from '../validation/index.ts';
 import { refreshCertificateExpiryMetric } from '../credentials/metrics.ts';
@@ -58,9 +59,11 @@ function stores(db: Database) {
 
 /** The whole HTTP app over a context (also what the integration tests drive with supertest). */
 export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Express {
+  const routes = [...apiRoutes(ctx), ...(options.extraRoutes ?? [])];
+  const authThrottle = redisAuthThrottle(ctx.queues.redis, ctx.queues.prefix, ctx.config.http.authThrottle);
   return createApp({
     config: ctx.config,
-    routes: [...apiRoutes(ctx), ...(options.extraRoutes ?? [])],
+    routes,
     ...stores(ctx.db),
     readiness: [
       { name: 'postgres', check: async () => void (await sql`select 1`.execute(ctx.db)) },
@@ -69,7 +72,8 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     ],
     queues: options.queues ?? QUEUE_NAMES.map((name) => ctx.queues.queue(name)),
     metricsToken: ctx.secrets.metricsToken,
-    authThrottle: redisAuthThrottle(ctx.queues.redis, ctx.queues.prefix, ctx.config.http.authThrottle),
+    authThrottle,
+    mounts: [{ path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx.db), authThrottle })) }],
   });
 }
 

@@ -1,0 +1,152 @@
+import type { GuardName } from '../onboarding/index.ts';
+import { html, type Html } from './html.ts';
+import { BASE, csrfField, stageLabel } from './layout.ts';
+import type { Session } from './session.ts';
+
+/**
+ * The console's onboarding actions: for each, the form a person fills in and the API route it
+ * becomes. The form's fields are mapped to the route's JSON body as they are (empty fields left
+ * out); the route's own schema judges them, so what a person is told is what the API says.
+ */
+export type Form = Record<string, string | undefined>;
+
+export interface Action {
+  path: string;
+  /** The route's body from the form's fields. */
+  body(form: Form): unknown;
+  done(result: unknown, form: Form): string;
+  /** An optional link shown with the confirmation (e.g. the CSR download). */
+  link?(result: unknown, integrationId: string): { href: string; text: string } | undefined;
+}
+
+const text = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v.trim());
+const yesNo = (v: string | undefined): boolean | undefined => (v === 'yes' ? true : v === 'no' ? false : undefined);
+const compact = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+export const ACTIONS: Record<string, Action> = {
+  eligibility: {
+    path: '/v1/integrations/{id}/eligibility',
+    body: (f) => compact({
+      jpmAccessAccount: yesNo(f.jpmAccessAccount), notChaseConnect: yesNo(f.notChaseConnect),
+      jpmRepresentative: text(f.jpmRepresentative), signingAuthority: text(f.signingAuthority),
+    }),
+    done: () => 'Eligibility answers recorded.',
+  },
+  'jpm-project': { path: '/v1/integrations/{id}/jpm-project', body: (f) => ({ projectId: f.projectId ?? '' }), done: () => 'J.P. Morgan project recorded.' },
+  'api-access': {
+    path: '/v1/integrations/{id}/api-access', body: (f) => ({ status: f.status }),
+    done: (_r, f) => (f.status === 'confirmed' ? 'API access recorded as confirmed by J.P. Morgan.' : 'API access recorded as requested.'),
+  },
+  'security-admin': {
+    path: '/v1/integrations/{id}/security-admins',
+    body: (f) => ({ side: f.side, name: f.name ?? '', email: f.email ?? '', role: f.role ?? '' }),
+    done: (_r, f) => `Security administrator recorded (${f.side === 'customer' ? 'customer' : 'provider'} side).`,
+  },
+  'key-pair': {
+    path: '/v1/integrations/{id}/key-pairs',
+    body: (f) => ({ subject: compact({ country: f.country ?? '', organization: f.organization ?? '', commonName: text(f.commonName) }) }),
+    done: () => 'Key pair and CSR generated. The private key is sealed and never leaves the service.',
+    link: (r, id) => ({ href: `${BASE}/integrations/${id}/key-pairs/${(r as { id: string }).id}/csr`, text: 'Download the CSR' }),
+  },
+  certificate: {
+    path: '/v1/integrations/{id}/certificates',
+    body: (f) => compact({ certificatePem: f.certificatePem ?? '', chainPem: text(f.chainPem) }),
+    done: (r) => `Certificate installed (valid until ${String((r as { notAfter: string }).notAfter).slice(0, 10)}).`,
+  },
+  discover: {
+    path: '/v1/integrations/{id}/accounts/discover', body: (f) => compact({ timeZone: text(f.timeZone) }),
+    done: (r) => `Accounts discovered at J.P. Morgan: ${(r as { data: unknown[] }).data.length}, of which ${(r as { added: number }).added} new.`,
+  },
+  validation: {
+    path: '/v1/integrations/{id}/validations', body: (f) => compact({ from: text(f.from), to: text(f.to) }),
+    done: (r) => {
+      const report = r as { passed?: boolean; status?: string; reasons?: string[] };
+      return report.passed ? 'Validation report passed.' : `Validation report did not pass: ${(report.reasons ?? []).slice(0, 3).join('; ') || report.status || ''}`;
+    },
+  },
+  stage: {
+    path: '/v1/integrations/{id}/stage', body: (f) => compact({ to: f.to, note: text(f.note) }),
+    done: (r) => `Moved to ${stageLabel((r as { stage: string }).stage)}.`,
+  },
+};
+
+/** A form posting to one action of one integration; `back` is where the answer lands. */
+function actionForm(session: Session, integrationId: string, action: string, back: string, fields: Html, button: string, cls = ''): Html {
+  return html`<form method="post" action="${BASE}/integrations/${integrationId}/actions/${action}" class="${cls}">
+    ${csrfField(session)}<input type="hidden" name="_back" value="${back}">${fields}<button type="submit">${button}</button></form>`;
+}
+
+let seq = 0;
+/** Ids unique within a page, so every label points at its own field. */
+function uid(name: string): string {
+  seq = (seq + 1) % 1_000_000;
+  return `f${seq}-${name}`;
+}
+
+function input(name: string, label: string, opts: { type?: string; required?: boolean; hint?: string; value?: string; autocomplete?: string } = {}): Html {
+  const id = uid(name);
+  return html`<div class="field"><label for="${id}">${label}${opts.hint ? html` <span class="hint">(${opts.hint})</span>` : ''}</label>
+    <input id="${id}" name="${name}" type="${opts.type ?? 'text'}" ${opts.required ? html`required` : ''} value="${opts.value ?? ''}" autocomplete="${opts.autocomplete ?? 'off'}"></div>`;
+}
+
+function select(name: string, label: string, options: readonly (readonly [string, string])[]): Html {
+  const id = uid(name);
+  return html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}">
+    ${options.map(([v, t]) => html`<option value="${v}">${t}</option>`)}</select></div>`;
+}
+
+function textarea(name: string, label: string, hint: string, required = false): Html {
+  const id = uid(name);
+  return html`<div class="field"><label for="${id}">${label} <span class="hint">(${hint})</span></label>
+    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea></div>`;
+}
+
+/** The form that records what a failed guard needs. */
+export function factForm(session: Session, integrationId: string, guard: GuardName, back: string): Html {
+  const yes = [['', 'not answered'], ['yes', 'yes'], ['no', 'no']] as const;
+  switch (guard) {
+    case 'eligibility_complete':
+      return actionForm(session, integrationId, 'eligibility', back, html`
+        ${select('jpmAccessAccount', 'Has a J.P. Morgan Access account', yes)}
+        ${select('notChaseConnect', 'The account is not Chase Connect', yes)}
+        ${input('jpmRepresentative', 'J.P. Morgan representative')}
+        ${input('signingAuthority', 'Person with signing authority')}`, 'Record eligibility');
+    case 'jpm_project_recorded':
+      return actionForm(session, integrationId, 'jpm-project', back, input('projectId', 'Developer-portal project id', { required: true }), 'Record project');
+    case 'csr_generated':
+      return actionForm(session, integrationId, 'key-pair', back, html`
+        ${input('country', 'Country', { hint: 'two letters, e.g. US', required: true })}
+        ${input('organization', 'Organization', { required: true })}
+        ${input('commonName', 'Common Name', { hint: 'optional; derived from the integration name' })}`, 'Generate key pair and CSR');
+    case 'api_access_requested':
+    case 'api_access_confirmed': {
+      const status = guard === 'api_access_requested' ? 'requested' : 'confirmed';
+      return actionForm(session, integrationId, 'api-access', back, html`<input type="hidden" name="status" value="${status}">`,
+        status === 'requested' ? 'Record: API access requested' : 'Record: J.P. Morgan confirmed API access');
+    }
+    case 'security_admins_recorded':
+      return actionForm(session, integrationId, 'security-admin', back, html`
+        ${select('side', 'Side', [['customer', 'customer'], ['provider', 'provider (us)']])}
+        ${input('name', 'Name', { required: true })}${input('email', 'Email', { type: 'email', required: true })}${input('role', 'Role', { required: true })}`,
+      'Record administrator');
+    case 'active_certificate':
+      return actionForm(session, integrationId, 'certificate', back, html`
+        ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true)}
+        ${textarea('chainPem', 'Chain', 'PEM, optional')}`, 'Install certificate');
+    case 'accounts_configured':
+      return actionForm(session, integrationId, 'discover', back,
+        input('timeZone', 'Time zone of new accounts', { hint: 'IANA, default America/New_York' }), 'Discover accounts at J.P. Morgan');
+    case 'validation_passed':
+      return actionForm(session, integrationId, 'validation', back, html`
+        ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`, 'Run a validation report', 'inline');
+  }
+}
+
+export function moveForm(session: Session, integrationId: string, targets: readonly string[], back: string): Html {
+  if (targets.length === 0) {
+    return html``;
+  }
+  return actionForm(session, integrationId, 'stage', back, html`
+    ${select('to', 'Move to', targets.map((t) => [t, stageLabel(t)] as const))}
+    ${input('note', 'Note', { hint: 'optional' })}`, 'Move', 'inline');
+}

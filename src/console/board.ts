@@ -1,0 +1,107 @@
+import { ONBOARDING_STAGES } from '../domain/types.ts';
+import type { OnboardingOptions } from '../onboarding/index.ts';
+import type { Database } from '../storage/db.ts';
+import { factForm, moveForm } from './actions.ts';
+import type { ApiClient, CallContext } from './api-client.ts';
+import { html, type Html } from './html.ts';
+import { BASE, daysSince, stageLabel, when } from './layout.ts';
+import { nextMove, type NextMove } from './next-move.ts';
+import type { Session } from './session.ts';
+
+/** The integration fields the console reads (the API's Integration DTO). */
+export interface IntegrationDto {
+  id: string;
+  organizationId: string;
+  name: string;
+  stage: string;
+  pausedFromStage: string | null;
+  environment: string;
+  syncStatus: string;
+  syncStatusReason: string | null;
+  stageEnteredAt: string;
+  stageDueAt: string | null;
+  processDueAt: string | null;
+  overdue: ('stage' | 'process')[];
+  liveAt: string | null;
+}
+
+export interface PageDeps {
+  api: ApiClient;
+  db: Database;
+  onboarding: OnboardingOptions;
+  now(): Date;
+}
+
+const MAX_PAGES = 20;
+
+export async function allIntegrations(deps: PageDeps, ctx: CallContext): Promise<IntegrationDto[]> {
+  const out: IntegrationDto[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < MAX_PAGES; i++) {
+    const page: { data: IntegrationDto[]; nextCursor: string | null } = await deps.api.call(ctx, 'get', '/v1/integrations', {
+      query: { limit: '500', ...(cursor ? { cursor } : {}) },
+    });
+    out.push(...page.data);
+    cursor = page.nextCursor;
+    if (cursor === null) {
+      break;
+    }
+  }
+  return out;
+}
+
+/** Days in stage, due date and overdue flag, next move and what blocks it. */
+export function onboardingSummary(i: IntegrationDto, move: NextMove | undefined, now: Date): Html {
+  const overdue = i.overdue.length > 0;
+  return html`
+    <p class="meta">${daysSince(i.stageEnteredAt, now)} day(s) in ${stageLabel(i.stage)}${i.stageDueAt ? html` · due ${i.stageDueAt.slice(0, 10)}` : ''}
+      ${i.processDueAt ? html` · live due ${i.processDueAt.slice(0, 10)}` : ''}
+      ${overdue ? html` <span class="badge bad">Overdue (${i.overdue.join(' and ')})</span>` : ''}
+      ${i.stage === 'paused' && i.pausedFromStage ? html` · paused from ${stageLabel(i.pausedFromStage)}` : ''}
+      ${i.liveAt ? html` · live since ${when(i.liveAt)}` : ''}</p>
+    ${move?.to ? move.failed.length === 0
+      ? html`<p class="ready">Ready to move to ${stageLabel(move.to)}.</p>`
+      : html`<p class="meta">Before it can move to ${stageLabel(move.to)}:</p>
+        <ul class="blockers" aria-label="What blocks the move to ${stageLabel(move.to)}">${move.failed.map((f) => html`<li>${f.reason}</li>`)}</ul>` : ''}`;
+}
+
+/** The actions the role may take: the facts the next move still needs, and the move itself. */
+export function onboardingActions(deps: PageDeps, session: Session, i: IntegrationDto, move: NextMove | undefined, back: string): Html {
+  const p = session.principal;
+  if (!move || !deps.api.allows(p, 'post', '/v1/integrations/{id}/stage')) {
+    return html``;
+  }
+  const needed = [...new Set(move.failed.map((f) => f.guard))];
+  return html`
+    ${needed.length > 0 ? html`<details><summary>Record what is missing (${needed.length})</summary>
+      ${needed.map((g) => factForm(session, i.id, g, back))}</details>` : ''}
+    ${moveForm(session, i.id, move.targets, back)}`;
+}
+
+function card(deps: PageDeps, session: Session, i: IntegrationDto, move: NextMove | undefined, now: Date): Html {
+  return html`<article class="card${i.overdue.length > 0 ? ' overdue' : ''}" data-integration-id="${i.id}" aria-labelledby="n-${i.id}">
+    <h3 id="n-${i.id}"><a href="${BASE}/integrations/${i.id}">${i.name}</a></h3>
+    <p class="meta">${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
+    ${onboardingSummary(i, move, now)}
+    ${onboardingActions(deps, session, i, move, `${BASE}/`)}
+  </article>`;
+}
+
+export async function boardPage(deps: PageDeps, session: Session, ctx: CallContext): Promise<Html> {
+  const now = deps.now();
+  const integrations = await allIntegrations(deps, ctx);
+  const moves = new Map<string, NextMove | undefined>();
+  for (const i of integrations) {
+    moves.set(i.id, await nextMove(deps.db, i.id, deps.onboarding, now));
+  }
+  const overdue = integrations.filter((i) => i.overdue.length > 0).length;
+  return html`<h1>Onboarding board</h1>
+    <p>${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.</p>
+    ${ONBOARDING_STAGES.map((stage) => {
+      const here = integrations.filter((i) => i.stage === stage);
+      return html`<section class="stage" id="stage-${stage}" aria-labelledby="h-${stage}">
+        <h2 id="h-${stage}">${stageLabel(stage)} <span class="meta">(${here.length})</span></h2>
+        ${here.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="cards">${here.map((i) => card(deps, session, i, moves.get(i.id), now))}</div>`}
+      </section>`;
+    })}`;
+}

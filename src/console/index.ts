@@ -1,0 +1,277 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import express, { type Request, type Response, type Router } from 'express';
+import type { Redis } from 'ioredis';
+import type { AuditSink } from '../http/audit.ts';
+import { authenticateKey, UnauthenticatedError, type ApiKeyStore } from '../http/auth.ts';
+import type { AuthThrottle } from '../http/auth-throttle.ts';
+import { apiKeyPrefix } from '../http/api-key-token.ts';
+import { requestContext } from '../http/request-context.ts';
+import type { Route } from '../http/routes.ts';
+import type { OnboardingOptions } from '../onboarding/index.ts';
+import type { Queues } from '../scheduler/index.ts';
+import { AppError, ValidationError } from '../shared/errors.ts';
+import type { Database } from '../storage/db.ts';
+import { ACTIONS, type Form } from './actions.ts';
+import { ApiClient, type CallContext } from './api-client.ts';
+import { boardPage } from './board.ts';
+import { accountPage, dayPage } from './data.ts';
+import { html } from './html.ts';
+import { integrationPage } from './integration.ts';
+import { BASE, page } from './layout.ts';
+import { runProgress, type RunDto } from './runs.ts';
+import { randomToken, readCookie, sameToken, SessionStore, type Flash, type Session } from './session.ts';
+import { signInPage } from './sign-in.ts';
+
+/**
+ * The operator console at /console: server-rendered pages over the API's own routes (src/console/
+ * api-client.ts), sessions from an API key (session.ts), htmx from our own origin for the live
+ * parts. Everything a page shows or does goes through a route of the registry, so roles,
+ * organization scope, validation and audit are the API's.
+ */
+export interface ConsoleDeps {
+  routes: readonly Route[];
+  apiKeys: ApiKeyStore;
+  audit: AuditSink;
+  db: Database;
+  queues: Queues;
+  redis: Redis;
+  /** Redis key prefix for sessions (the queue prefix). */
+  keyPrefix: string;
+  onboarding: OnboardingOptions;
+  /** Secure cookies: everywhere but development and tests over plain http. */
+  secureCookies: boolean;
+  authThrottle?: AuthThrottle | undefined;
+  now?: () => Date;
+}
+
+/**
+ * The console's own policy: scripts and styles from our origin only (htmx is served from
+ * node_modules below), no inline script or style, nothing from another origin, no framing.
+ */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+function staticFile(path: string): Buffer {
+  return readFileSync(path);
+}
+
+export function consoleRouter(deps: ConsoleDeps): Router {
+  const router = express.Router();
+  const api = new ApiClient(deps.routes, deps.audit);
+  const sessions = new SessionStore({ redis: deps.redis, keyPrefix: deps.keyPrefix, secure: deps.secureCookies, apiKeys: deps.apiKeys });
+  const now = deps.now ?? (() => new Date());
+  const pageDeps = { api, db: deps.db, onboarding: deps.onboarding, now, queues: deps.queues };
+  const require = createRequire(import.meta.url);
+  const assets: Partial<Record<string, { type: string; body: Buffer }>> = {
+    'htmx.min.js': { type: 'text/javascript; charset=utf-8', body: staticFile(require.resolve('htmx.org/dist/htmx.min.js')) },
+    'console.css': { type: 'text/css; charset=utf-8', body: staticFile(new URL('./static/console.css', import.meta.url).pathname) },
+  };
+  const forms = express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 50 });
+
+  router.use((_req, res, next) => {
+    res.set('Content-Security-Policy', CSP);
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  router.get('/static/:file', (req, res) => {
+    const asset = assets[req.params.file];
+    if (!asset) {
+      res.status(404).type('text/plain').send('Not found');
+      return;
+    }
+    res.set('Cache-Control', 'public, max-age=3600').type(asset.type).send(asset.body);
+  });
+
+  const send = (res: Response, status: number, title: string, body: ReturnType<typeof html>, session?: Session, flash?: Flash) => {
+    res.status(status).type('text/html; charset=utf-8').send(page({ title, session, flash, body }));
+  };
+
+  // Sign-in: a double-submit token (cookie + field) stands in for the session's CSRF token.
+  router.get('/sign-in', (_req, res) => {
+    const token = randomToken();
+    sessions.cookie(res, sessions.preCookieName, token, 3_600_000);
+    send(res, 200, 'Sign in', signInPage(token));
+  });
+
+  router.post('/sign-in', forms, async (req, res) => {
+    const form = formOf(req);
+    const retry = (status: number, message: string) => {
+      const token = randomToken();
+      sessions.cookie(res, sessions.preCookieName, token, 3_600_000);
+      send(res, status, 'Sign in', signInPage(token), undefined, { kind: 'error', text: message });
+    };
+    if (!sameToken(readCookie(req, sessions.preCookieName), form._csrf)) {
+      retry(403, 'The sign-in form expired. Enter the key again.');
+      return;
+    }
+    const key = (form.apiKey ?? '').trim();
+    try {
+      const principal = await authenticateKey(deps.apiKeys, key);
+      sessions.clearCookie(res, sessions.preCookieName);
+      await sessions.create(res, principal);
+      requestContext(req).log.info({ apiKey: principal.keyPrefix }, 'console sign-in');
+      res.redirect(303, `${BASE}/`);
+    } catch (err) {
+      if (!(err instanceof UnauthenticatedError)) {
+        throw err;
+      }
+      const verdict = deps.authThrottle
+        ? await deps.authThrottle.recordFailure(req.ip ?? 'unknown', apiKeyPrefix(key) ?? /^jpms_([a-z0-9]{8})_/.exec(key)?.[1], requestContext(req).log)
+        : { throttled: false, retryAfterMs: 0 };
+      if (verdict.throttled) {
+        retry(429, `Too many failed sign-ins. Try again in ${Math.ceil(verdict.retryAfterMs / 1000)} seconds.`);
+        return;
+      }
+      retry(401, 'The API key is malformed, unknown or revoked.');
+    }
+  });
+
+  // Everything below needs a session; POSTs need its CSRF token.
+  const sessionOf = new WeakMap<Request, Session>();
+  router.use(async (req, res, next) => {
+    const session = await sessions.load(req);
+    if (!session) {
+      sessions.clearCookie(res, sessions.cookieName);
+      if (req.get('hx-request') === 'true') {
+        res.set('HX-Redirect', `${BASE}/sign-in`).status(401).end();
+        return;
+      }
+      res.redirect(303, `${BASE}/sign-in`);
+      return;
+    }
+    sessionOf.set(req, session);
+    const ctx = requestContext(req);
+    ctx.principal = session.principal;
+    ctx.log = ctx.log.child({ apiKey: session.principal.keyPrefix });
+    next();
+  });
+  router.post(/.*/, forms, (req, res, next) => {
+    const session = sessionOf.get(req)!;
+    if (!sameToken(session.csrf, formOf(req)._csrf)) {
+      send(res, 403, 'Refused', html`<h1>Refused</h1><p>The form's security token is missing or stale. Go back, reload the page and try again.</p>`, session);
+      return;
+    }
+    next();
+  });
+
+  const callCtx = (req: Request): CallContext => {
+    const ctx = requestContext(req);
+    return { principal: sessionOf.get(req)!.principal, requestId: ctx.requestId, log: ctx.log };
+  };
+
+  /** A page: its flash (shown once), its body; an error becomes a page that says what happened. */
+  const render = (build: (req: Request, session: Session) => Promise<{ title: string; body: ReturnType<typeof html> }>) =>
+    async (req: Request, res: Response) => {
+      const session = sessionOf.get(req)!;
+      const flash = session.flash;
+      try {
+        const built = await build(req, session);
+        if (flash) {
+          session.flash = undefined;
+          await sessions.save(session);
+        }
+        send(res, 200, built.title, built.body, session, flash);
+      } catch (err) {
+        const { status, flash: problem } = describe(err, req);
+        send(res, status, status === 404 ? 'Not found' : 'Error', html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1><p><a href="${BASE}/">Back to the board</a></p>`, session, problem);
+      }
+    };
+
+  router.post('/sign-out', async (req, res) => {
+    await sessions.destroy(res, sessionOf.get(req)!);
+    res.redirect(303, `${BASE}/sign-in`);
+  });
+
+  router.get('/', render(async (req, s) => ({ title: 'Onboarding board', body: await boardPage(pageDeps, s, callCtx(req)) })));
+  router.get('/integrations/:id', render((req) => integrationPage(pageDeps, sessionOf.get(req)!, callCtx(req), String(req.params.id))));
+  router.get('/accounts/:id', render((req) => accountPage(pageDeps, callCtx(req), String(req.params.id))));
+  router.get('/accounts/:id/days/:day', render((req) => dayPage(pageDeps, callCtx(req), String(req.params.id), String(req.params.day))));
+
+  router.get('/runs/:id/progress', async (req, res) => {
+    try {
+      const run = await api.call<RunDto>(callCtx(req), 'get', '/v1/sync-runs/{id}', { params: { id: String(req.params.id) } });
+      res.type('text/html; charset=utf-8').send(runProgress(run).text);
+    } catch (err) {
+      const { status, flash } = describe(err, req);
+      // 286 tells htmx to stop polling this element.
+      res.status(status === 404 ? 286 : status).type('text/plain').send(flash.text);
+    }
+  });
+
+  router.get('/integrations/:id/key-pairs/:keyPairId/csr', async (req, res) => {
+    try {
+      const kp = await api.call<{ csrPem: string; commonName: string }>(callCtx(req), 'get', '/v1/integrations/{id}/key-pairs/{keyPairId}', {
+        params: { id: String(req.params.id), keyPairId: String(req.params.keyPairId) },
+      });
+      const name = kp.commonName.replace(/[^A-Za-z0-9._-]/g, '_');
+      res.type('application/pkcs10').attachment(`${name}.csr.pem`).send(kp.csrPem);
+    } catch (err) {
+      const { status, flash } = describe(err, req);
+      send(res, status, 'Error', html`<h1>No CSR</h1>`, sessionOf.get(req), flash);
+    }
+  });
+
+  /** Runs a form's API call, then back to the page it came from with what happened. */
+  const act = async (req: Request, res: Response, run: (ctx: CallContext, form: Form) => Promise<Flash>) => {
+    const session = sessionOf.get(req)!;
+    const form = formOf(req);
+    const back = safeBack(form._back, `${BASE}/integrations/${String(req.params.id)}`);
+    try {
+      session.flash = await run(callCtx(req), form);
+    } catch (err) {
+      session.flash = describe(err, req).flash;
+    }
+    await sessions.save(session);
+    res.redirect(303, back);
+  };
+
+  router.post('/integrations/:id/actions/:action', (req, res) => act(req, res, async (ctx, form) => {
+    const action = Object.hasOwn(ACTIONS, String(req.params.action)) ? ACTIONS[String(req.params.action)] : undefined;
+    if (!action) {
+      throw new ValidationError(`unknown action ${String(req.params.action)}`);
+    }
+    const id = String(req.params.id);
+    const result = await api.call(ctx, 'post', action.path, { params: { id }, body: action.body(form) });
+    const link = action.link?.(result, id);
+    return { kind: 'ok', text: action.done(result, form), ...(link ? { link } : {}) };
+  }));
+
+  router.post('/integrations/:id/resync', (req, res) => act(req, res, async (ctx, form) => {
+    const body = { mode: 'range', from: form.from ?? '', to: form.to ?? '' };
+    const runs = form.accountId
+      ? [await api.call<RunDto>(ctx, 'post', '/v1/accounts/{id}/sync-runs', { params: { id: form.accountId }, body })]
+      : (await api.call<{ data: RunDto[] }>(ctx, 'post', '/v1/integrations/{id}/sync-runs', { params: { id: String(req.params.id) }, body })).data;
+    return { kind: 'ok', text: `Re-sync of ${body.from} to ${body.to} queued: ${runs.length} run(s). Progress below.` };
+  }));
+
+  router.use((_req, res) => {
+    res.status(404).type('text/plain').send('Not found');
+  });
+  return router;
+}
+
+function formOf(req: Request): Form {
+  const out: Form = {};
+  for (const [k, v] of Object.entries((req.body ?? {}) as Record<string, unknown>)) {
+    if (typeof v === 'string') {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function safeBack(value: string | undefined, fallback: string): string {
+  return value && value.startsWith(`${BASE}/`) && !value.startsWith('//') && !/[\\\r\n]/.test(value) ? value : fallback;
+}
+
+/** What a person is told about an error: the API's own message and fields, or a request id. Never a stack. */
+function describe(err: unknown, req: Request): { status: number; flash: Flash } {
+  const ctx = requestContext(req);
+  if (err instanceof AppError && err.expose) {
+    const fields = err instanceof ValidationError ? err.fields.map((f) => ({ path: f.path, message: f.message })) : [];
+    return { status: err.httpStatus, flash: { kind: 'error', text: err.message, ...(fields.length > 0 ? { fields } : {}) } };
+  }
+  ctx.log.error({ err }, 'console request failed');
+  return { status: 500, flash: { kind: 'error', text: `An unexpected error occurred. Quote request id ${ctx.requestId} when reporting it.` } };
+}

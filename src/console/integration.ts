@@ -1,0 +1,134 @@
+import type { Queues } from '../scheduler/index.ts';
+import { scheduleId } from '../scheduler/index.ts';
+import { addDays } from '../shared/time.ts';
+import { factForm } from './actions.ts';
+import type { CallContext } from './api-client.ts';
+import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
+import { html, type Html } from './html.ts';
+import { BASE, csrfField, stageLabel, when } from './layout.ts';
+import { nextMove } from './next-move.ts';
+import { runProgress, type RunDto } from './runs.ts';
+import type { Session } from './session.ts';
+
+/**
+ * One integration: onboarding state and actions, the milestone timeline, certificates and key pairs,
+ * accounts with their last and next sync, recent runs (live progress) and the re-sync form.
+ */
+export interface IntegrationPageDeps extends PageDeps {
+  queues: Queues;
+}
+
+interface Page<T> { data: T[]; nextCursor: string | null }
+interface MilestoneDto { id: string; type: string; payload: Record<string, unknown>; createdAt: string }
+interface CertificateDto { id: string; keyPairId: string; environment: string; subjectCn: string; serialNumber: string; notAfter: string; daysToExpiry: number; status: string; installedAt: string; retiredAt: string | null }
+interface KeyPairDto { id: string; environment: string; commonName: string; algorithm: string; createdAt: string }
+interface AccountDto { id: string; jpmAccountMasked: string; accountName: string; currency: string; status: string; statusReason: string | null; lastSyncedAt: string | null; timeZone: string }
+interface AdminDto { side: string; name: string; email: string; role: string }
+
+function milestoneText(m: MilestoneDto): string {
+  const p = m.payload;
+  const s = (k: string) => (typeof p[k] === 'string' ? (p[k]) : '');
+  switch (m.type) {
+    case 'integration.created': return 'Integration requested';
+    case 'integration.stage_changed': return `Moved ${s('from') ? `from ${stageLabel(s('from'))} ` : ''}to ${stageLabel(s('to'))}${s('actor') ? ` by ${s('actor')}` : ''}${s('note') ? `: “${s('note')}”` : ''}`;
+    case 'integration.live': return 'Live: data proved complete';
+    case 'integration.overdue': return `Overdue${s('kind') ? ` (${s('kind')})` : ''}`;
+    default: return m.type.replace(/^[a-z]+\./, '').replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
+  }
+}
+
+async function nextScheduled(queues: Queues, accountId: string): Promise<number | undefined> {
+  const queue = queues.queue('sync');
+  const nexts = await Promise.all((['intraday', 'prior_day'] as const).map(async (mode) => (await queue.getJobScheduler(scheduleId(accountId, mode)))?.next));
+  const times = nexts.filter((n): n is number => typeof n === 'number');
+  return times.length === 0 ? undefined : Math.min(...times);
+}
+
+function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], integrationId: string): Html {
+  const active = certs.filter((c) => c.status === 'active');
+  const rotation = active.length > 1 ? 'Rotating: two certificates are active; retire the old one once J.P. Morgan uses the new one.'
+    : active.length === 1 ? (active[0]!.daysToExpiry <= 30 ? 'Due for rotation: generate a new CSR.' : 'One active certificate.') : 'No active certificate.';
+  return html`<section aria-labelledby="h-certs"><h2 id="h-certs">Certificates</h2><p>${rotation}</p>
+    ${certs.length === 0 ? html`<p class="meta">None installed.</p>` : html`<div class="table-wrap"><table><caption class="skip">Certificates</caption>
+      <thead><tr><th scope="col">Common Name</th><th scope="col">Environment</th><th scope="col">Status</th><th scope="col">Valid until</th><th scope="col">Expires in</th></tr></thead>
+      <tbody>${certs.map((c) => html`<tr><td class="mono">${c.subjectCn}</td><td>${c.environment}</td><td>${c.status}</td><td>${c.notAfter.slice(0, 10)}</td>
+        <td>${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}</td></tr>`)}</tbody></table></div>`}
+    <h3>Key pairs and CSRs</h3>
+    ${keyPairs.length === 0 ? html`<p class="meta">None generated.</p>` : html`<ul>${keyPairs.map((k) => html`<li><span class="mono">${k.commonName}</span> (${k.environment}, ${k.algorithm}, ${when(k.createdAt)})
+      · <a href="${BASE}/integrations/${integrationId}/key-pairs/${k.id}/csr" download>Download the CSR</a></li>`)}</ul>`}
+  </section>`;
+}
+
+function accountsTable(accounts: AccountDto[], next: Map<string, number | undefined>): Html {
+  if (accounts.length === 0) {
+    return html`<p class="meta">No accounts yet.</p>`;
+  }
+  return html`<div class="table-wrap"><table><caption class="skip">Accounts</caption>
+    <thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Currency</th><th scope="col">Status</th><th scope="col">Last sync</th><th scope="col">Next scheduled sync</th></tr></thead>
+    <tbody>${accounts.map((a) => {
+      const n = next.get(a.id);
+      return html`<tr><td><a href="${BASE}/accounts/${a.id}">${a.jpmAccountMasked}</a></td><td>${a.accountName}</td><td>${a.currency}</td>
+        <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td><td>${when(a.lastSyncedAt)}</td><td>${n === undefined ? '—' : when(new Date(n).toISOString())}</td></tr>`;
+    })}</tbody></table></div>`;
+}
+
+function runsTable(runs: RunDto[], accounts: AccountDto[]): Html {
+  if (runs.length === 0) {
+    return html`<p class="meta">No sync runs yet.</p>`;
+  }
+  const masked = new Map(accounts.map((a) => [a.id, a.jpmAccountMasked]));
+  return html`<div class="table-wrap"><table><caption class="skip">Recent sync runs</caption>
+    <thead><tr><th scope="col">Started</th><th scope="col">Account</th><th scope="col">Mode</th><th scope="col">Window</th><th scope="col">Progress</th></tr></thead>
+    <tbody>${runs.map((r) => html`<tr data-run-id="${r.id}"><td>${when(r.createdAt)}</td><td>${r.accountId ? masked.get(r.accountId) ?? r.accountId : 'all'}</td>
+      <td>${r.mode}</td><td>${r.window.from ?? ''}${r.window.to && r.window.to !== r.window.from ? html` to ${r.window.to}` : ''}</td><td>${runProgress(r)}</td></tr>`)}</tbody></table></div>`;
+}
+
+function resyncForm(session: Session, integrationId: string, accounts: AccountDto[], today: string): Html {
+  return html`<form method="post" action="${BASE}/integrations/${integrationId}/resync" class="inline">${csrfField(session)}
+    <div class="field"><label for="rs-account">Account</label><select id="rs-account" name="accountId"><option value="">every active account</option>
+      ${accounts.filter((a) => a.status === 'active').map((a) => html`<option value="${a.id}">${a.jpmAccountMasked} ${a.currency}</option>`)}</select></div>
+    <div class="field"><label for="rs-from">From</label><input id="rs-from" name="from" type="date" required value="${addDays(today, -7)}"></div>
+    <div class="field"><label for="rs-to">To</label><input id="rs-to" name="to" type="date" required value="${addDays(today, -1)}"></div>
+    <button type="submit">Re-sync range</button></form>`;
+}
+
+export async function integrationPage(deps: IntegrationPageDeps, session: Session, ctx: CallContext, id: string): Promise<{ title: string; body: Html }> {
+  const now = deps.now();
+  const params = { id };
+  const i: IntegrationDto = await deps.api.call(ctx, 'get', '/v1/integrations/{id}', { params });
+  const [events, certs, keyPairs, admins, accounts, runs] = await Promise.all([
+    deps.api.call<Page<MilestoneDto>>(ctx, 'get', '/v1/integrations/{id}/events', { params, query: { limit: '200' } }),
+    deps.api.call<Page<CertificateDto>>(ctx, 'get', '/v1/integrations/{id}/certificates', { params, query: { limit: '100' } }),
+    deps.api.call<Page<KeyPairDto>>(ctx, 'get', '/v1/integrations/{id}/key-pairs', { params, query: { limit: '100' } }),
+    deps.api.call<Page<AdminDto>>(ctx, 'get', '/v1/integrations/{id}/security-admins', { params, query: { limit: '100' } }),
+    deps.api.call<Page<AccountDto>>(ctx, 'get', '/v1/accounts', { query: { integrationId: id, limit: '500' } }),
+    deps.api.call<Page<RunDto>>(ctx, 'get', '/v1/sync-runs', { query: { integrationId: id, limit: '10' } }),
+  ]);
+  const move = await nextMove(deps.db, id, deps.onboarding, now);
+  const next = new Map<string, number | undefined>();
+  for (const a of accounts.data) {
+    next.set(a.id, await nextScheduled(deps.queues, a.id));
+  }
+  const back = `${BASE}/integrations/${id}`;
+  const canWrite = deps.api.allows(session.principal, 'post', '/v1/integrations/{id}/stage');
+  const canSync = deps.api.allows(session.principal, 'post', '/v1/integrations/{id}/sync-runs');
+  const body = html`<p><a href="${BASE}/">← Onboarding board</a></p>
+    <h1>${i.name} <span class="badge ${i.overdue.length > 0 ? 'bad' : 'ok'}">${stageLabel(i.stage)}</span></h1>
+    <p class="meta">${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
+    <div class="grid2">
+      <section aria-labelledby="h-onb"><h2 id="h-onb">Onboarding</h2>
+        ${onboardingSummary(i, move, now)}
+        ${onboardingActions(deps, session, i, move, back)}
+        ${canWrite && move?.to && !move.failed.some((f) => f.guard === 'security_admins_recorded') ? html`<details><summary>Record a security administrator</summary>${factForm(session, id, 'security_admins_recorded', back)}</details>` : ''}
+        ${admins.data.length > 0 ? html`<h3>Security administrators</h3><ul>${admins.data.map((a) => html`<li>${a.side}: ${a.name} (${a.role}, ${a.email})</li>`)}</ul>` : ''}
+      </section>
+      <section aria-labelledby="h-ms"><h2 id="h-ms">Milestones</h2>
+        ${events.data.length === 0 ? html`<p class="meta">None yet.</p>` : html`<ol class="timeline">${events.data.map((m) => html`<li><time datetime="${m.createdAt}">${when(m.createdAt)}</time>${milestoneText(m)}</li>`)}</ol>`}
+      </section>
+    </div>
+    ${certificates(certs.data, keyPairs.data, id)}
+    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts</h2>${accountsTable(accounts.data, next)}</section>
+    <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, accounts.data)}
+      ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, now.toISOString().slice(0, 10))}` : ''}</section>`;
+  return { title: i.name, body };
+}
