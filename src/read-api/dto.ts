@@ -61,6 +61,16 @@ export const TransactionSchema = z
   .meta({ id: 'Transaction' });
 export type TransactionDto = z.input<typeof TransactionSchema>;
 
+/** Exactly `{ field, problem }` per note, whatever else a stored note might hold. */
+function dataQualityDto(stored: unknown): TransactionDto['dataQuality'] {
+  if (stored === null || stored === undefined) {
+    return null;
+  }
+  const notes = decodePgJson(stored) as { field: string; problem: string }[];
+  return notes.map((n) => ({ field: n.field, problem: n.problem }));
+}
+
+/** Builds every field explicitly: the list route sends these without a runtime parse (src/http/routes.ts `prebuilt`). */
 export function toTransactionDto(r: TransactionReadRow): TransactionDto {
   return {
     id: r.id,
@@ -81,13 +91,14 @@ export function toTransactionDto(r: TransactionReadRow): TransactionDto {
     baiSummaryCode: r.bai_summary_code,
     description: decodePgText(r.description),
     narrative: decodePgJson(r.narrative),
-    dataQuality: decodePgJson(r.data_quality) as TransactionDto['dataQuality'],
+    dataQuality: dataQualityDto(r.data_quality),
     jpmTransactionId: r.jpm_transaction_id === '' ? null : decodePgText(r.jpm_transaction_id),
     supersededBy: r.superseded_by,
     supersedes: r.supersedes,
     version: r.version,
-    firstSeenAt: iso(r.first_seen_at),
-    updatedAt: iso(r.updated_at),
+    // Already ISO text (src/storage/read.repo.ts formats them in the query).
+    firstSeenAt: r.first_seen_at,
+    updatedAt: r.updated_at,
   };
 }
 

@@ -130,6 +130,11 @@ describe('read API', () => {
     const raw = res.body as { data: Record<string, unknown>[] };
     expect(Object.keys(raw.data[0]!).sort()).toEqual(Object.keys(TransactionSchema.shape).sort());
     expect(JSON.stringify(res.body)).not.toMatch(/fingerprint|content_?hash|"raw"/i);
+    // Instants are formatted by Postgres (read.repo.ts): the same text a JS Date of the stored value gives.
+    const stored = await api.t.db.selectFrom('transactions').select(['id', 'first_seen_at', 'updated_at'])
+      .where('id', 'in', page.data.map((t) => t.id)).execute();
+    expect(page.data.map((t) => [t.id, t.firstSeenAt, t.updatedAt]).sort())
+      .toEqual(stored.map((r) => [r.id, r.first_seen_at.toISOString(), r.updated_at.toISOString()]).sort());
     const usdPage = bodyOf(TxPage, await request(api.app).get(`/v1/transactions?accountId=${usd.id}&limit=5`).set(bearer(keyA)));
     for (const t of usdPage.data) {
       expect(t.amount).toMatch(/^\d+\.\d{2}$/);
