@@ -24,6 +24,9 @@ const ELEMENTS = [
   { type: 'admin-api', pattern: 'src/admin-api/**/*.ts', mode: 'full' },
   { type: 'read-api', pattern: 'src/read-api/**/*.ts', mode: 'full' },
   { type: 'simulator', pattern: 'src/simulator/**/*.ts', mode: 'full' },
+  { type: 'statements', pattern: 'src/statements/**/*.ts', mode: 'full' },
+  { type: 'notifications', pattern: 'src/notifications/**/*.ts', mode: 'full' },
+  { type: 'review', pattern: 'src/review/**/*.ts', mode: 'full' },
   { type: 'console', pattern: 'src/console/**/*.ts', mode: 'full' },
   { type: 'main', pattern: ['src/main/**/*.ts', 'src/context.ts'], mode: 'full' },
 ];
@@ -48,12 +51,15 @@ const RULES = [
   allow('scheduler', ['sync', 'domain', 'shared', 'config', 'storage', 'validation', 'onboarding', 'credentials', 'events']),
   allow('events', ['storage', 'shared', 'domain']),
   allow('http', ['shared', 'config', 'domain']),
-  allow('admin-api', ['http', 'scheduler', 'storage', 'domain', 'shared', 'onboarding', 'credentials', 'events', 'validation', 'jpm', 'config']),
+  allow('admin-api', ['http', 'scheduler', 'storage', 'domain', 'shared', 'onboarding', 'credentials', 'events', 'validation', 'jpm', 'config', 'notifications', 'review']),
+  allow('notifications', ['storage', 'shared', 'domain']),
+  allow('review', ['storage', 'shared', 'domain', 'validation', 'http']),
   allow('read-api', ['http', 'storage', 'domain', 'shared', 'events']),
   // The operator console acts through the API's route registry; it reads onboarding, validation and
   // scheduler state for what no route answers (next-move guards, calendar, next scheduled sync).
   allow('console', ['http', 'storage', 'domain', 'shared', 'onboarding', 'validation', 'scheduler']),
   allow('simulator', ['shared']),
+  allow('statements', ['normalization', 'domain', 'shared']),
   allow('main', ['*']),
 ];
 

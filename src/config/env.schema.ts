@@ -73,6 +73,10 @@ export const envSchema = z.object({
   TRUST_PROXY: z.string(),
   /** `host:port` to serve /metrics on a separate listener instead of the API's; empty = the API listener. */
   METRICS_LISTEN: z.string().regex(/^$|^[^\s]+:\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:9464) or empty'),
+  /** From address of milestone emails (used when SMTP_URL is set), e.g. `"Onboarding" <onboarding@example.com>`. */
+  SMTP_FROM: z.string().regex(/^$|@/, 'must be an email address, optionally with a display name'),
+  /** PEM file of the CA that signed the SMTP server's certificate, when it is not a public one; empty = system CAs. */
+  SMTP_CA_FILE: z.string(),
 });
 
 const base64Key = z
@@ -90,6 +94,8 @@ export const secretsSchema = z.object({
     .pipe(z.array(base64Key)),
   /** When set, /metrics answers only `Authorization: Bearer <token>`. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Milestone emails: smtp://user:password@host:587 (STARTTLS required) or smtps://…:465; unset = no emails. */
+  SMTP_URL: url(['smtp:', 'smtps:'], 'smtp://user:password@smtp.example.com:587').optional(),
 });
 
 export const ENV_KEYS = Object.keys(envSchema.shape) as (keyof typeof envSchema.shape)[];

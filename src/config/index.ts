@@ -41,6 +41,8 @@ export interface Config {
   jpm: { connectTimeoutMs: number; requestTimeoutMs: number };
   changeFeed: { retentionDays: number };
   sync: { lookbackDays: number };
+  /** Milestone emails: the From address and the SMTP server's CA file ('' = system CAs). SMTP_URL is a secret. */
+  mail: { from: string; caFile: string };
 }
 
 export interface Secrets {
@@ -50,6 +52,8 @@ export interface Secrets {
   usingDevMasterKey: boolean;
   /** Bearer token /metrics requires, when set. */
   metricsToken: string | undefined;
+  /** SMTP server of milestone emails (may hold a password); undefined = emails off. */
+  smtpUrl: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -114,6 +118,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   if (parsed.success && parsed.data.NODE_ENV === 'production' && !secretSource.CREDENTIALS_MASTER_KEY) {
     problems.push('CREDENTIALS_MASTER_KEY: required in production (openssl rand -base64 32)');
   }
+  if (parsed.success && parsedSecrets.success && parsedSecrets.data.SMTP_URL && !parsed.data.SMTP_FROM) {
+    problems.push('SMTP_FROM: required when SMTP_URL is set (the From address of milestone emails)');
+  }
   if (!parsed.success || !parsedSecrets.success || problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -139,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     jpm: { connectTimeoutMs: e.JPM_CONNECT_TIMEOUT_MS, requestTimeoutMs: e.JPM_REQUEST_TIMEOUT_MS },
     changeFeed: { retentionDays: e.CHANGE_FEED_RETENTION_DAYS },
     sync: { lookbackDays: e.SYNC_LOOKBACK_DAYS },
+    mail: { from: e.SMTP_FROM, caFile: e.SMTP_CA_FILE },
   };
   const secrets: Secrets = {
     databasePassword: s.DATABASE_PASSWORD,
@@ -149,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     }),
     usingDevMasterKey: !s.CREDENTIALS_MASTER_KEY,
     metricsToken: s.METRICS_TOKEN,
+    smtpUrl: s.SMTP_URL,
   };
   return { config: deepFreeze(config), secrets: Object.freeze(secrets) };
 }

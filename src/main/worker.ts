@@ -5,6 +5,7 @@ import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
 import { changeFeedRetentionHook, startWebhookDeliveries } from './events-wiring.ts';
 import type { Stoppable } from './lifecycle.ts';
+import { startMilestoneEmails } from './notifications-wiring.ts';
 import { validationMaintenanceHook, withValidationHook } from './validation-wiring.ts';
 
 /**
@@ -37,10 +38,12 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
     },
   );
   const webhooks = startWebhookDeliveries(ctx);
+  const emails = startMilestoneEmails(ctx);
   return Promise.resolve({
     name: 'worker',
     stop: async () => {
       await webhooks.stop();
+      await emails?.stop();
       await running.close();
     },
   });

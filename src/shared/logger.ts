@@ -4,7 +4,7 @@ export type { Logger } from 'pino';
 
 export type Subsystem =
   | 'main' | 'config' | 'db' | 'redis' | 'jpm' | 'sync' | 'scheduler' | 'http' | 'onboarding'
-  | 'credentials' | 'events' | 'validation' | 'simulator' | 'cli' | 'demo';
+  | 'credentials' | 'events' | 'validation' | 'simulator' | 'cli' | 'demo' | 'notifications' | 'review';
 
 /**
  * Paths pino blanks out before a line is written. Headers and key material by name; the

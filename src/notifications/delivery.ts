@@ -1,0 +1,139 @@
+import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
+import { listContacts } from '../storage/contacts.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { claimDueNotifications, getNotification, recordNotificationAttempt } from '../storage/notifications.repo.ts';
+import { fromDomain, type Mailer } from './mailer.ts';
+import { DEFAULT_MAX_AGE_SECONDS, produceNotifications } from './produce.ts';
+import { MILESTONES, renderMessage, type MessageParams, type Milestone } from './templates.ts';
+
+/**
+ * Milestone email runner, the webhook runner's pattern (src/events/webhook-delivery.ts): one pass
+ * produces deliveries from the outbox and passed reports, claims due ones (SKIP LOCKED, so several
+ * workers share the work without sending one delivery twice at once), renders and sends each over
+ * SMTP, logs the attempt, and retries with exponential backoff (1 min, 2 min … capped at 1 h)
+ * until two days after the delivery was created. No transaction is held open during a send.
+ */
+export interface NotificationRunnerDeps {
+  db: Database;
+  mailer: Mailer;
+  logger?: Logger;
+  /** The signed review URL of a review link (src/review), made at send time; undefined when it cannot be. */
+  reviewUrl?: (linkId: string) => Promise<string | undefined>;
+  retry?: { baseMs: number; maxMs: number };
+  maxAgeSeconds?: number;
+  batchSize?: number;
+  now?: () => Date;
+}
+
+export interface NotificationPassResult {
+  produced: { events: number; reports: number };
+  attempted: number;
+  sent: number;
+  retrying: number;
+  failed: number;
+}
+
+const DEFAULT_RETRY = { baseMs: 60_000, maxMs: 3_600_000 };
+
+export function notificationRetryMs(attempt: number, retry: { baseMs: number; maxMs: number }, random = Math.random): number {
+  const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling * (0.5 + random() * 0.5));
+}
+
+function isMilestone(m: string): m is Milestone {
+  return (MILESTONES as readonly string[]).includes(m);
+}
+
+/** What the SMTP server said, without addresses or anything the server echoed back of the message. */
+function smtpError(err: unknown): string {
+  const e = err as { code?: string; responseCode?: number; command?: string };
+  const parts = [e.code, e.responseCode ? `SMTP ${e.responseCode}` : undefined, e.command ? `during ${e.command}` : undefined].filter(Boolean);
+  return parts.length > 0 ? parts.join(' ') : 'send failed';
+}
+
+async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): Promise<'sent' | 'pending' | 'failed'> {
+  const d = await getNotification(deps.db, id);
+  if (!d) {
+    return 'failed';
+  }
+  const startedAt = new Date();
+  const started = performance.now();
+  let sent = false;
+  let error: string | null = null;
+  let messageId: string | null = null;
+  if (!isMilestone(d.milestone)) {
+    error = `unknown milestone ${d.milestone}`;
+  } else {
+    try {
+      // Who to contact is whoever is our account manager now (they may have been named after the milestone).
+      const manager = (await listContacts(deps.db, d.integration_id)).find((c) => c.role === 'account_manager');
+      const params = { ...(d.params as unknown as MessageParams), accountManager: manager ? { name: manager.name, email: manager.email } : null };
+      const reviewUrl = params.reviewLinkId && deps.reviewUrl ? await deps.reviewUrl(params.reviewLinkId) : undefined;
+      const message = renderMessage(d.milestone, params, { reviewUrl, fallbackContact: deps.mailer.from });
+      // The delivery id makes the Message-ID: a retry of the same delivery is recognisably the same message.
+      const info = await deps.mailer.send({ to: d.recipient_email, ...message, messageId: `<${d.id}@${fromDomain(deps.mailer.from)}>` });
+      sent = true;
+      messageId = info.messageId;
+    } catch (err) {
+      error = smtpError(err);
+      log.info({ deliveryId: d.id, attempt: d.attempts, error, detail: scrubSecrets((err as Error).message ?? '') }, 'milestone email not sent');
+    }
+  }
+  const permanent = !sent && error?.startsWith('unknown milestone') === true;
+  return recordNotificationAttempt(deps.db, {
+    deliveryId: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - started), sent, error, messageId,
+    retryInMs: sent ? 0 : permanent ? 365 * 86_400_000 : notificationRetryMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
+  });
+}
+
+/** One pass: produce, claim, send, record. A server's refusal is a retry, never a throw. */
+export async function runNotificationPass(deps: NotificationRunnerDeps): Promise<NotificationPassResult> {
+  const log = deps.logger ?? createLogger('notifications');
+  const produced = await produceNotifications(deps.db, { now: deps.now?.() ?? new Date(), maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS });
+  const ids = await claimDueNotifications(deps.db, deps.batchSize ?? 50, 120);
+  const result: NotificationPassResult = { produced, attempted: ids.length, sent: 0, retrying: 0, failed: 0 };
+  // One at a time: a relay throttles bursts, and milestone mail is a handful a day.
+  for (const id of ids) {
+    const status = await sendOne(deps, id, log);
+    result[status === 'pending' ? 'retrying' : status]++;
+  }
+  if (result.attempted > 0) {
+    log.info({ ...result.produced, attempted: result.attempted, sent: result.sent, retrying: result.retrying, failed: result.failed }, 'milestone emails pass');
+  }
+  return result;
+}
+
+export interface NotificationLoop {
+  stop(): Promise<void>;
+}
+
+/** Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. */
+export function startNotificationLoop(deps: NotificationRunnerDeps, options: { intervalMs?: number } = {}): NotificationLoop {
+  const log = deps.logger ?? createLogger('notifications');
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const tick = () => {
+    current = (async () => {
+      let busy = false;
+      try {
+        const r = await runNotificationPass(deps);
+        busy = r.attempted > 0;
+      } catch (err) {
+        log.error({ err }, 'milestone email pass failed');
+      }
+      if (!stopped) {
+        timer = setTimeout(tick, busy ? 0 : options.intervalMs ?? 5_000);
+      }
+    })();
+  };
+  timer = setTimeout(tick, 0);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+      deps.mailer.close();
+    },
+  };
+}

@@ -1,0 +1,98 @@
+import { sql } from 'kysely';
+import type { Executor } from './db.ts';
+
+/** Customer review links, the customers' answers, and whether `live` waits for a sign-off. */
+export const LINK_COLUMNS = ['id', 'organization_id', 'integration_id', 'report_id', 'contact_id', 'expires_at', 'created_at'] as const;
+
+export async function insertReviewLinks(
+  ex: Executor,
+  links: readonly { id: string; organizationId: string; integrationId: string; reportId: string; contactId: string; expiresAt: Date }[],
+) {
+  if (links.length === 0) {
+    return [];
+  }
+  // One link per report and person: a second producer pass finds the existing one.
+  await ex.insertInto('review_links').values(links.map((l) => ({
+    id: l.id, organization_id: l.organizationId, integration_id: l.integrationId, report_id: l.reportId, contact_id: l.contactId, expires_at: l.expiresAt,
+  }))).onConflict((oc) => oc.columns(['report_id', 'contact_id']).doNothing()).execute();
+  return ex.selectFrom('review_links').select(LINK_COLUMNS)
+    .where('report_id', 'in', [...new Set(links.map((l) => l.reportId))]).execute();
+}
+
+export async function getReviewLink(ex: Executor, id: string) {
+  return ex.selectFrom('review_links as l')
+    .innerJoin('integration_contacts as c', 'c.id', 'l.contact_id')
+    .innerJoin('integrations as i', 'i.id', 'l.integration_id')
+    .innerJoin('organizations as o', 'o.id', 'l.organization_id')
+    .select([
+      'l.id', 'l.organization_id', 'l.integration_id', 'l.report_id', 'l.contact_id', 'l.expires_at', 'c.name as contact_name',
+      'c.email as contact_email', 'c.removed_at as contact_removed_at', 'i.name as integration_name', 'o.name as organization_name',
+    ])
+    .where('l.id', '=', id).executeTakeFirst();
+}
+
+export type ReviewLinkRow = NonNullable<Awaited<ReturnType<typeof getReviewLink>>>;
+
+export const REVIEW_COLUMNS = [
+  'id', 'organization_id', 'integration_id', 'link_id', 'report_id', 'contact_id', 'reviewer_name', 'reviewer_email', 'verdict', 'note',
+  'transaction_ids', 'follow_up_status', 'follow_up_resolved_at', 'follow_up_resolved_by', 'created_at',
+] as const;
+
+export async function insertCustomerReview(
+  ex: Executor,
+  r: {
+    id: string; organizationId: string; integrationId: string; linkId: string; reportId: string; contactId: string; reviewerName: string;
+    reviewerEmail: string; verdict: 'accurate' | 'problem'; note: string; transactionIds: readonly string[];
+  },
+) {
+  return ex.insertInto('customer_reviews').values({
+    id: r.id, organization_id: r.organizationId, integration_id: r.integrationId, link_id: r.linkId, report_id: r.reportId, contact_id: r.contactId,
+    reviewer_name: r.reviewerName, reviewer_email: r.reviewerEmail, verdict: r.verdict, note: r.note,
+    transaction_ids: sql<string[]>`${[...r.transactionIds]}::uuid[]`, follow_up_status: r.verdict === 'problem' ? 'open' : null,
+  }).returning(REVIEW_COLUMNS).executeTakeFirstOrThrow();
+}
+
+export async function listCustomerReviews(ex: Executor, integrationId: string, opts: { limit: number; beforeId?: string | undefined }) {
+  let q = ex.selectFrom('customer_reviews').select(REVIEW_COLUMNS).where('integration_id', '=', integrationId);
+  if (opts.beforeId !== undefined) {
+    q = q.where('id', '<', opts.beforeId);
+  }
+  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+}
+
+export async function resolveFollowUp(ex: Executor, integrationId: string, reviewId: string, actor: string) {
+  return ex.updateTable('customer_reviews')
+    .set({ follow_up_status: 'resolved', follow_up_resolved_at: sql<Date>`now()`, follow_up_resolved_by: actor })
+    .where('id', '=', reviewId).where('integration_id', '=', integrationId).where('follow_up_status', '=', 'open')
+    .returning(REVIEW_COLUMNS).executeTakeFirst();
+}
+
+export async function getCustomerReview(ex: Executor, reviewId: string) {
+  return ex.selectFrom('customer_reviews').select(REVIEW_COLUMNS).where('id', '=', reviewId).executeTakeFirst();
+}
+
+/** What the `live` guard reads: whether sign-off is required and the latest answer of the customer. */
+export async function signoffState(ex: Executor, integrationId: string): Promise<{ required: boolean; latest: { verdict: string; reportId: string } | null; openFollowUps: number }> {
+  const [settings, latest, open] = await Promise.all([
+    ex.selectFrom('customer_review_settings').select('require_signoff_for_live').where('integration_id', '=', integrationId).executeTakeFirst(),
+    ex.selectFrom('customer_reviews').select(['verdict', 'report_id']).where('integration_id', '=', integrationId).orderBy('id', 'desc').limit(1).executeTakeFirst(),
+    ex.selectFrom('customer_reviews').select(sql<string>`count(*)::text`.as('n')).where('integration_id', '=', integrationId).where('follow_up_status', '=', 'open').executeTakeFirst(),
+  ]);
+  return {
+    required: settings?.require_signoff_for_live ?? false,
+    latest: latest ? { verdict: latest.verdict, reportId: latest.report_id } : null,
+    openFollowUps: Number(open?.n ?? '0'),
+  };
+}
+
+export async function getReviewSettings(ex: Executor, integrationId: string) {
+  return ex.selectFrom('customer_review_settings').select(['integration_id', 'require_signoff_for_live', 'updated_by', 'updated_at'])
+    .where('integration_id', '=', integrationId).executeTakeFirst();
+}
+
+export async function setReviewSettings(ex: Executor, s: { integrationId: string; organizationId: string; requireSignoffForLive: boolean; actor: string }) {
+  return ex.insertInto('customer_review_settings')
+    .values({ integration_id: s.integrationId, organization_id: s.organizationId, require_signoff_for_live: s.requireSignoffForLive, updated_by: s.actor })
+    .onConflict((oc) => oc.column('integration_id').doUpdateSet({ require_signoff_for_live: s.requireSignoffForLive, updated_by: s.actor, updated_at: sql<Date>`now()` }))
+    .returning(['integration_id', 'require_signoff_for_live', 'updated_by', 'updated_at']).executeTakeFirstOrThrow();
+}

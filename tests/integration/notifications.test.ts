@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
+import { addContact, createMailer, runNotificationPass, type Mailer, type Milestone } from '../../src/notifications/index.ts';
+import {
+  createIntegration, flagOverdue, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, transition,
+} from '../../src/onboarding/index.ts';
+import type { OnboardingStage } from '../../src/domain/types.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
+import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
+import { addBankAccount, createOrganization, CSR_SUBJECT, ELIGIBLE } from '../factories/onboarding.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { startTestSmtp, type ReceivedMail, type TestSmtp } from '../helpers/smtp-server.ts';
+
+/**
+ * Milestone emails end to end: an integration walked from `requested` to `live` against a real
+ * SMTP server (in process, STARTTLS with a certificate from the dev CA, which the client trusts
+ * explicitly). Each milestone must arrive once, at the right people, over TLS, saying what happens
+ * next and whom to contact, and never with a full account number.
+ */
+const secrets = { masterKey: { id: 'test-master', key: randomBytes(32) }, previousMasterKeys: [] };
+const ACCOUNT_NUMBER = '000000987654321';
+const FROM = '"Acme onboarding" <onboarding@jpm-sync.example>';
+
+const PEOPLE = {
+  finance: { role: 'finance_owner', name: 'Fiona Finance', email: 'fiona@acme.example' },
+  security: { role: 'security_admin', name: 'Sid Security', email: 'sid@acme.example' },
+  controller: { role: 'controller', name: 'Cora Controller', email: 'cora@acme.example' },
+  manager: { role: 'account_manager', name: 'Max Manager', email: 'max@jpm-sync.example' },
+} as const;
+
+let t: TestDb;
+let pki: DevPki;
+let pkiDir: string;
+let smtp: TestSmtp;
+let mailer: Mailer;
+let organizationId: string;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  pkiDir = await mkdtemp(join(tmpdir(), 'jpm-sync-notifications-pki-'));
+  pki = await ensureDevPki(pkiDir);
+  smtp = await startTestSmtp({ keyPem: pki.serverKeyPem, certPem: pki.serverCertPem });
+  mailer = createMailer({ url: smtp.url, from: FROM, caPem: pki.caCertPem, timeoutMs: 10_000 });
+  organizationId = await createOrganization(t.db, 'Acme Corp');
+});
+
+afterAll(async () => {
+  mailer.close();
+  await smtp.close();
+  await t.drop();
+  await rm(pkiDir, { recursive: true, force: true });
+});
+
+const pass = (overrides: Partial<Parameters<typeof runNotificationPass>[0]> = {}) =>
+  runNotificationPass({ db: t.db, mailer, retry: { baseMs: 1, maxMs: 1 }, reviewUrl: (id) => Promise.resolve(`https://sync.example/review/${id}.test`), ...overrides });
+
+/**
+ * Passes until `done()` (at most 30 s). The producer reads an outbox event only once every older
+ * transaction of the cluster has ended (the change feed's commit-safe rule), and other databases'
+ * tests share the cluster, so one pass right after a commit may legitimately see nothing yet.
+ */
+async function passUntil(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await pass();
+    expect(r.failed).toBe(0);
+    if (done() || Date.now() > deadline) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Mail received since index `from`. */
+function since(from: number): ReceivedMail[] {
+  return smtp.received.slice(from);
+}
+
+function recipients(mails: readonly ReceivedMail[]): string[] {
+  return mails.flatMap((m) => m.to).sort();
+}
+
+async function insertPassedReport(integrationId: string): Promise<string> {
+  const id = uuidv7();
+  await t.db.insertInto('validation_reports').values({
+    id, organization_id: organizationId, integration_id: integrationId, period_from: '2026-11-02', period_to: '2026-11-27', requested_by: 'test',
+    status: 'completed', passed: true, reasons: JSON.stringify([]), completed_at: new Date(),
+  }).execute();
+  return id;
+}
+
+describe('milestone emails over SMTP with STARTTLS', () => {
+  it('walks requested → live and mails each milestone once to the right people', async () => {
+    const ops = 'ops@jpm-sync.example';
+    const { id } = await createIntegration(t.db, { organizationId, name: 'Acme Treasury', environment: 'simulator', baseUrl: 'https://127.0.0.1:8443', serverCaPem: pki.caCertPem, actor: ops });
+    for (const p of Object.values(PEOPLE)) {
+      await addContact(t.db, { integrationId: id, ...p, actor: ops });
+    }
+    const move = (to: OnboardingStage) => transition(t.db, { integrationId: id, to, actor: ops }, { validationReportPassed: () => Promise.resolve({ passed: true, reportId: 'r' }) });
+    const sent: { milestone: Milestone; mails: ReceivedMail[] }[] = [];
+    const customer = [PEOPLE.finance.email, PEOPLE.security.email, PEOPLE.controller.email].sort();
+    const expected: Record<string, string[]> = {
+      request_received: customer, kickoff_scheduled: customer, csr_submitted: [PEOPLE.finance.email, PEOPLE.security.email].sort(),
+      security_admins_needed: [PEOPLE.finance.email, PEOPLE.security.email].sort(), waiting_for_jpm: customer, approved: customer,
+      data_flowing: customer, validation_report_ready: [PEOPLE.controller.email, PEOPLE.finance.email].sort(), live: customer,
+    };
+    const step = async (milestone: Milestone, act: () => Promise<unknown>) => {
+      const before = smtp.received.length;
+      await act();
+      await passUntil(() => since(before).length >= (expected[milestone]?.length ?? 0));
+      sent.push({ milestone, mails: since(before) });
+    };
+
+    await step('request_received', () => Promise.resolve());
+    await step('kickoff_scheduled', async () => {
+      await recordEligibility(t.db, { integrationId: id, checklist: ELIGIBLE, actor: ops });
+      await move('kickoff');
+    });
+    await recordJpmProject(t.db, { integrationId: id, projectId: 'jpm-4711', actor: ops });
+    await move('technical_setup');
+    let keyPair: Awaited<ReturnType<typeof generateCsr>> | undefined;
+    await step('csr_submitted', async () => {
+      keyPair = await generateCsr(t.db, secrets, { integrationId: id, subject: CSR_SUBJECT, actor: ops });
+    });
+    await step('security_admins_needed', async () => {
+      await recordApiAccess(t.db, { integrationId: id, status: 'requested', actor: ops });
+      await move('security_admins');
+    });
+    await step('waiting_for_jpm', async () => {
+      await recordSecurityAdmin(t.db, { integrationId: id, side: 'customer', name: 'Sid Security', email: 'sid@acme.example', role: 'Access admin', actor: ops });
+      await recordSecurityAdmin(t.db, { integrationId: id, side: 'ours', name: 'Omar Ours', email: 'omar@jpm-sync.example', role: 'Platform', actor: ops });
+      await move('awaiting_approval');
+    });
+    await step('approved', async () => {
+      await installCertificate(t.db, { integrationId: id, certificatePem: await signCsr(pki, keyPair!.csrPem), chainPem: pki.caCertPem, actor: ops });
+      await recordApiAccess(t.db, { integrationId: id, status: 'confirmed', actor: ops });
+      await move('approved');
+    });
+    await step('data_flowing', async () => {
+      await addBankAccount(t.db, { id, organizationId }, ACCOUNT_NUMBER);
+      await move('validating');
+    });
+    await step('validation_report_ready', () => insertPassedReport(id));
+    await step('live', () => move('live'));
+
+    for (const s of sent) {
+      expect({ milestone: s.milestone, to: recipients(s.mails) }).toEqual({ milestone: s.milestone, to: expected[s.milestone] });
+    }
+    const all = sent.flatMap((s) => s.mails);
+    for (const m of all) {
+      expect(m.secure).toBe(true);
+      expect(m.headers.get('from')).toContain('onboarding@jpm-sync.example');
+      expect(m.text).toContain('What happens next:');
+      expect(m.html).toContain('What happens next:');
+      // Every customer message names our account manager as the person to contact.
+      expect(m.text).toContain('Max Manager (max@jpm-sync.example)');
+      expect(m.raw).not.toContain(ACCOUNT_NUMBER);
+      expect(m.raw).not.toContain(ACCOUNT_NUMBER.slice(0, -4));
+      expect(m.raw).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY/);
+    }
+    const byMilestone = (m: Milestone) => sent.find((s) => s.milestone === m)!.mails;
+    expect(byMilestone('request_received')[0]?.subject).toBe('We have your request to connect Acme Treasury to J.P. Morgan');
+    const admins = byMilestone('security_admins_needed').find((m) => m.to.includes(PEOPLE.security.email))!;
+    expect(admins.text).toContain('What we need from you:');
+    expect(admins.text).toContain('Security Administrator in your J.P. Morgan Access profile');
+    const waiting = byMilestone('waiting_for_jpm')[0]!;
+    expect(waiting.text).toMatch(/we expect their approval by \w+day, \d{1,2} \w+ 20\d\d\./);
+    // The controller's "report ready" carries the review link; the finance owner's does not.
+    const ready = byMilestone('validation_report_ready');
+    expect(ready.find((m) => m.to.includes(PEOPLE.controller.email))!.text).toMatch(/Review your data: https:\/\/sync\.example\/review\/[0-9a-f-]{36}\.test/);
+    expect(ready.find((m) => m.to.includes(PEOPLE.finance.email))!.text).not.toContain('/review/');
+    // Each message has its own stable Message-ID.
+    expect(new Set(all.map((m) => m.headers.get('message-id'))).size).toBe(all.length);
+
+    // Nothing twice: more passes send nothing, and the log shows every delivery sent once.
+    const before = smtp.received.length;
+    await pass();
+    await pass();
+    expect(smtp.received.length).toBe(before);
+    const log = await t.db.selectFrom('notification_deliveries').select(['milestone', 'status', 'attempts']).where('integration_id', '=', id).execute();
+    expect(log).toHaveLength(all.length);
+    expect(log.every((l) => l.status === 'sent' && l.attempts === 1)).toBe(true);
+  });
+
+  it('retries a temporary SMTP refusal, logging each attempt, and sends once', async () => {
+    const { id } = await createIntegration(t.db, { organizationId, name: 'Retry Co', environment: 'cat', actor: 'ops' });
+    smtp.failNext(1);
+    await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
+    const before = smtp.received.length;
+    const first = await pass();
+    expect(first).toMatchObject({ attempted: 1, sent: 0, retrying: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    const second = await pass();
+    expect(second).toMatchObject({ attempted: 1, sent: 1 });
+    expect(recipients(since(before))).toEqual([PEOPLE.finance.email]);
+    const attempts = await t.db.selectFrom('notification_attempts as a').innerJoin('notification_deliveries as d', 'd.id', 'a.delivery_id')
+      .select(['a.attempt', 'a.outcome', 'a.error']).where('d.integration_id', '=', id).orderBy('a.attempt').execute();
+    expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'failed'], [2, 'sent']]);
+    expect(attempts[0]?.error).toContain('SMTP 451');
+  });
+
+  it('mails overdue to the finance owner and our account manager, and certificate expiry only to our team', async () => {
+    const { id } = await createIntegration(t.db, { organizationId, name: 'Late Co', environment: 'cat', actor: 'ops' });
+    await addContact(t.db, { integrationId: id, ...PEOPLE.controller, actor: 'ops' });
+    await addContact(t.db, { integrationId: id, ...PEOPLE.manager, actor: 'ops' });
+    await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
+    await pass();
+    const before = smtp.received.length;
+    await flagOverdue(t.db, new Date(Date.now() + 60 * 86_400_000));
+    await t.db.insertInto('outbox_events').values({
+      organization_id: organizationId, integration_id: id, type: 'certificate.expiring',
+      payload: JSON.stringify({ integrationId: id, commonName: 'late-co', environment: 'cat', thresholdDays: 30, daysLeft: 29, notAfter: '2027-01-05T00:00:00.000Z' }),
+    }).execute();
+    await passUntil(() => since(before).length >= 3);
+    const mails = since(before);
+    // The whole process is past its 42 days (the requested stage has no due date of its own).
+    const overdue = mails.filter((m) => m.subject === 'Late Co: a step is taking longer than expected');
+    expect(recipients(overdue)).toEqual([PEOPLE.manager.email, PEOPLE.finance.email].sort());
+    expect(overdue[0]?.text).toMatch(/Getting connected is taking longer than we planned: \d+ day\(s\) past/);
+    const expiring = mails.filter((m) => m.subject.includes('certificate expires'));
+    expect(recipients(expiring)).toEqual([PEOPLE.manager.email]);
+    expect(expiring[0]?.text).toContain('Tuesday, 5 January 2027');
+  });
+
+  it('refuses a server without STARTTLS and one whose certificate it does not trust', async () => {
+    const plain = await startTestSmtp({ keyPem: pki.serverKeyPem, certPem: pki.serverCertPem }, { disabledCommands: ['STARTTLS', 'AUTH'] });
+    const other = await ensureDevPki(join(pkiDir, 'other-ca'));
+    try {
+      const noTls = createMailer({ url: plain.url, from: FROM, caPem: pki.caCertPem, timeoutMs: 5_000 });
+      await expect(noTls.send({ to: 'x@acme.example', subject: 's', text: 't', html: '<p>t</p>', messageId: '<a@b>' })).rejects.toThrow();
+      noTls.close();
+      const wrongCa = createMailer({ url: smtp.url, from: FROM, caPem: other.caCertPem, timeoutMs: 5_000 });
+      await expect(wrongCa.send({ to: 'x@acme.example', subject: 's', text: 't', html: '<p>t</p>', messageId: '<c@d>' })).rejects.toThrow(/certificate/i);
+      wrongCa.close();
+      expect(plain.received).toHaveLength(0);
+    } finally {
+      await plain.close();
+    }
+  });
+});
