@@ -136,6 +136,8 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
     case 'accounts_configured':
       return actionForm(session, integrationId, 'discover', back,
         input('timeZone', 'Time zone of new accounts', { hint: 'IANA, default America/New_York' }), 'Discover accounts at J.P. Morgan');
+    case 'customer_signed_off':
+      return html`<p class="hint">The customer's controller confirms the data through the review link sent when validation passed.</p>`;
     case 'validation_passed':
       return actionForm(session, integrationId, 'validation', back, html`
         ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`, 'Run a validation report', 'inline');

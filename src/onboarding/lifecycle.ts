@@ -7,6 +7,7 @@ import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { listKeyPairs } from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents, listOutboxEvents, type OutboxEventInput, type OutboxEventRow } from '../storage/outbox.repo.ts';
 import { countSecurityAdminsBySide } from '../storage/security-admins.repo.ts';
+import { signoffState } from '../storage/reviews.repo.ts';
 import { stageDueAt } from './expectations.ts';
 import { clock, refuseWithoutValidationProvider, type OnboardingOptions } from './options.ts';
 import {
@@ -20,11 +21,12 @@ const log = () => createLogger('onboarding');
 
 /** Reads everything the guards look at, for the integration's current environment at `now`. */
 export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow, now: Date, validation?: ValidationVerdict): Promise<OnboardingFacts> {
-  const [keyPairs, certificates, securityAdmins, activeAccounts] = await Promise.all([
+  const [keyPairs, certificates, securityAdmins, activeAccounts, signoff] = await Promise.all([
     listKeyPairs(ex, row.id, row.environment),
     listUsableCertificates(ex, row.id, row.environment, now),
     countSecurityAdminsBySide(ex, row.id),
     repo.countActiveAccounts(ex, row.id),
+    signoffState(ex, row.id),
   ]);
   return {
     eligibility: eligibilityOf(row.eligibility),
@@ -36,6 +38,7 @@ export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow,
     securityAdmins,
     activeCertificates: certificates.length,
     activeAccounts,
+    customerSignoff: { required: signoff.required, signedOff: signoff.latest?.verdict === 'accurate', problemOpen: signoff.openFollowUps > 0 },
     ...(validation ? { validation } : {}),
   };
 }

@@ -17,7 +17,7 @@ export type PipelineStage = (typeof PIPELINE)[number];
 
 export const GUARDS = [
   'eligibility_complete', 'jpm_project_recorded', 'csr_generated', 'api_access_requested', 'security_admins_recorded',
-  'active_certificate', 'api_access_confirmed', 'accounts_configured', 'validation_passed',
+  'active_certificate', 'api_access_confirmed', 'accounts_configured', 'validation_passed', 'customer_signed_off',
 ] as const;
 export type GuardName = (typeof GUARDS)[number];
 
@@ -32,7 +32,7 @@ export const ADVANCE_GUARDS: Readonly<Record<Exclude<PipelineStage, 'requested'>
   awaiting_approval: ['security_admins_recorded'],
   approved: ['active_certificate', 'api_access_confirmed'],
   validating: ['active_certificate', 'accounts_configured'],
-  live: ['validation_passed'],
+  live: ['validation_passed', 'customer_signed_off'],
 };
 
 export interface EligibilityChecklist {
@@ -67,6 +67,11 @@ export interface OnboardingFacts {
   activeAccounts: number;
   /** Only fetched when the transition needs it (entering `live`). */
   validation?: ValidationVerdict;
+  /**
+   * The customer's review of their data (src/review). Absent or `required: false`: going live does
+   * not wait for it (the default; configured per integration).
+   */
+  customerSignoff?: { required: boolean; signedOff: boolean; problemOpen: boolean };
 }
 
 export type TransitionKind = 'advance' | 'pause' | 'resume' | 'cancel';
@@ -167,6 +172,15 @@ export function checkGuard(guard: GuardName, facts: OnboardingFacts): string | u
         return 'validation report not checked';
       }
       return facts.validation.passed ? undefined : `validation report not passed: ${facts.validation.reason ?? 'no reason given'}`;
+    case 'customer_signed_off': {
+      const c = facts.customerSignoff;
+      if (!c?.required || (c.signedOff && !c.problemOpen)) {
+        return undefined;
+      }
+      return c.problemOpen
+        ? 'the customer reported a problem with their data and the follow-up is still open: resolve it, then ask them to review again'
+        : "the customer has not confirmed their data yet: their controller confirms it through the review link sent when validation passed";
+    }
   }
 }
 

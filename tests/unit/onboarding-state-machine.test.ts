@@ -30,6 +30,7 @@ const NONE_MET: OnboardingFacts = {
   securityAdmins: { customer: 0, ours: 0 },
   activeCertificates: 0,
   activeAccounts: 0,
+  customerSignoff: { required: true, signedOff: false, problemOpen: false },
 };
 
 type Expected = { kind: 'advance' | 'pause' | 'resume' | 'cancel'; guards: readonly GuardName[] } | null;
@@ -56,7 +57,7 @@ function expected(from: OnboardingStage, to: OnboardingStage, pausedFrom: Onboar
     awaiting_approval: ['security_admins_recorded'],
     approved: ['active_certificate', 'api_access_confirmed'],
     validating: ['active_certificate', 'accounts_configured'],
-    live: ['validation_passed'],
+    live: ['validation_passed', 'customer_signed_off'],
   };
   return order.indexOf(to) === order.indexOf(from) + 1 && order.includes(from) ? { kind: 'advance', guards: guards[to] ?? [] } : null;
 }
@@ -128,6 +129,8 @@ describe('guards', () => {
     ['accounts_configured', { activeAccounts: 0 }, 'no active bank account configured'],
     ['validation_passed', { validation: { passed: false, reason: 'coverage gap on 2026-11-02' } }, 'validation report not passed: coverage gap on 2026-11-02'],
     ['validation_passed', { validation: undefined }, 'validation report not checked'],
+    ['customer_signed_off', { customerSignoff: { required: true, signedOff: false, problemOpen: false } }, 'the customer has not confirmed their data yet'],
+    ['customer_signed_off', { customerSignoff: { required: true, signedOff: true, problemOpen: true } }, 'the customer reported a problem with their data'],
   ] as [GuardName, Partial<OnboardingFacts>, string][])('%s fails with a reason a person can act on', (guard, patch, reason) => {
     const facts = { ...ALL_MET, ...patch };
     if ('validation' in patch && patch.validation === undefined) {
