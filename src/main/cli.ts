@@ -7,6 +7,7 @@ import './cli-simulator.ts';
 import './cli-sync.ts';
 import './cli-credentials.ts';
 import './cli-validate.ts';
+import './cli-import.ts';
 
 /** `jpm-sync <command>`: operator commands (package bin, also `npm run cli -- …`). */
 export async function runCli(argv: string[]): Promise<number> {

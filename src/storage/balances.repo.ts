@@ -59,3 +59,24 @@ export async function upsertBalances(ex: Executor, rows: readonly BalanceRow[]):
     returning id, (xmax = 0) as inserted`.execute(ex);
   return result.rows;
 }
+
+export interface StoredBalance {
+  id: string;
+  content_hash: string;
+  opening_ledger_minor: string | null;
+  opening_available_minor: string | null;
+  ending_ledger_minor: string | null;
+  ending_available_minor: string | null;
+}
+
+/** The stored balances of `dates`, by `date|kind`, amounts as decimal strings of minor units. */
+export async function balancesOn(ex: Executor, accountId: string, dates: readonly string[]): Promise<Map<string, StoredBalance>> {
+  if (dates.length === 0) {
+    return new Map();
+  }
+  const r = await sql<StoredBalance & { day: string; kind: string }>`
+    select id, as_of_date::text as day, kind, content_hash, opening_ledger_minor::text, opening_available_minor::text,
+      ending_ledger_minor::text, ending_available_minor::text
+    from balances where account_id = ${accountId} and as_of_date = any(${[...dates]}::date[])`.execute(ex);
+  return new Map(r.rows.map(({ day, kind, ...rest }) => [`${day}|${kind}`, rest]));
+}

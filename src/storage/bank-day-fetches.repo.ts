@@ -91,3 +91,14 @@ export async function recentActivity(ex: Executor, accountId: string, exclude: r
     ) s`.execute(ex);
   return r.rows[0] ?? { days: 0, active: 0 };
 }
+
+/** The counts stored for `dates` (to tell a fetch that says the same from one that says more). */
+export async function bankDayFetchesOn(ex: Executor, accountId: string, dates: readonly string[]): Promise<Map<string, Pick<BankDayFetchRow, 'record_count' | 'credits_minor' | 'debits_minor' | 'repeated_fingerprints'>>> {
+  if (dates.length === 0) {
+    return new Map();
+  }
+  const r = await sql<{ day: string; record_count: number; credits_minor: string; debits_minor: string; repeated_fingerprints: Record<string, number> }>`
+    select booking_date::text as day, record_count, credits_minor::text, debits_minor::text, repeated_fingerprints
+    from bank_day_fetches where account_id = ${accountId} and booking_date = any(${[...dates]}::date[])`.execute(ex);
+  return new Map(r.rows.map(({ day, ...rest }) => [day, rest]));
+}

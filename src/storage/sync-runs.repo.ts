@@ -16,6 +16,8 @@ export interface NewSyncRun {
   windowFrom?: string | null;
   windowTo?: string | null;
   windowsTotal?: number;
+  /** The channel the run reads (`jpm_api` when absent: the column's default). */
+  source?: string;
 }
 
 export const SYNC_RUN_COLUMNS = [
@@ -41,6 +43,7 @@ export async function createSyncRun(ex: Executor, run: NewSyncRun): Promise<stri
       window_from: run.windowFrom ?? null,
       window_to: run.windowTo ?? null,
       windows_total: run.windowsTotal ?? 0,
+      source: run.source,
     })
     .onConflict((oc) => oc.column('id').doNothing())
     .execute();

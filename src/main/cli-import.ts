@@ -1,0 +1,75 @@
+import { readFile, stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { isAppError } from '../shared/errors.ts';
+import { isUuid } from '../shared/ids.ts';
+import { createDb } from '../storage/db.ts';
+import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { registerCommand } from './commands.ts';
+import { importStatementFile } from './statement-import.ts';
+
+/**
+ * `jpm-sync import FILE --account ID [--json]`: imports a BAI2 or camt.052/053 statement file into an
+ * account as a sync run (the same path as `POST /v1/accounts/{id}/statements`) and prints the counts.
+ * Exit code 0 when every record was stored, 1 when the file was refused or some records were
+ * rejected, 2 on bad usage.
+ */
+const USAGE = 'import FILE --account ID [--json]   Import a BAI2 or camt.052/camt.053 statement file into an account';
+/** The same bound as the HTTP route: a year of a busy account's prior-day file is far below it. */
+export const MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
+
+function fail(message: string, code = 2): number {
+  process.stderr.write(`jpm-sync import: ${message}\n`);
+  return code;
+}
+
+async function importCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { account: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const file = positionals[0];
+  if (!file || positionals.length > 1) {
+    return fail('give one FILE to import');
+  }
+  if (!values.account || !isUuid(values.account)) {
+    return fail('--account ID (a UUID) is required');
+  }
+  const size = await stat(file).then((s) => s.size, () => -1);
+  if (size < 0) {
+    return fail(`cannot read ${file}`);
+  }
+  if (size > MAX_STATEMENT_BYTES) {
+    return fail(`${file} is ${size} bytes; at most ${MAX_STATEMENT_BYTES} are imported at once (split the file by date)`);
+  }
+  const { config, secrets } = loadConfigOrExit();
+  await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
+  const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
+  try {
+    process.stderr.write(`reading ${file} (${size} bytes)…\n`);
+    const result = await importStatementFile(db, { accountId: values.account, text: await readFile(file, 'utf8'), trigger: 'manual' });
+    const c = result.counts;
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ ...result })}\n`);
+    } else {
+      process.stdout.write([
+        `Imported ${result.format} file ${result.fileId || '(no id)'} as sync run ${result.runId}: ${result.status}`,
+        `  ${result.days.length} business day(s)${result.days.length > 0 ? ` from ${result.days[0]} to ${result.days.at(-1)}` : ''}`,
+        `  ${c.fetched} record(s): ${c.inserted} inserted, ${c.updated} updated, ${c.unchanged} unchanged, ${c.rejected} rejected; ${c.balances} balance(s) written`,
+        ...(result.otherAccounts > 0 ? [`  ${result.otherAccounts} other account(s) in the file were not imported`] : []),
+      ].join('\n') + '\n');
+    }
+    return result.status === 'succeeded' ? 0 : 1;
+  } catch (err) {
+    if (isAppError(err) && err.httpStatus < 500) {
+      return fail(err.message, 1);
+    }
+    throw err;
+  } finally {
+    await db.destroy();
+  }
+}
+
+registerCommand('import', importCommand, USAGE);

@@ -1,0 +1,157 @@
+import type { RecordSource, SyncCounts, SyncTrigger } from '../domain/types.ts';
+import { ZERO_COUNTS } from '../domain/types.ts';
+import type { NormalizedBalance } from '../normalization/balances.ts';
+import type { NormalizationReject, NormalizedTransaction } from '../normalization/transactions.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { IsoDate } from '../shared/time.ts';
+import { getAccount } from '../storage/accounts.repo.ts';
+import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
+import { balancesOn, upsertBalances } from '../storage/balances.repo.ts';
+import type { Database } from '../storage/db.ts';
+import { addRunCounts, createSyncRun, finishRun, markRunStarted } from '../storage/sync-runs.repo.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import { PostedDayTally } from './day-tally.ts';
+import { ingestTransactionPage, type AccountRef } from './ingest.ts';
+import { resolvePending } from './supersede.ts';
+
+/**
+ * The source port: one account's normalized records and balances from any channel, ready for
+ * ingestion. A statement file's adapter (src/statements) produces it; the J.P. Morgan API's walk
+ * feeds the same `ingestTransactionPage` page by page. Nothing here depends on which channel it was:
+ * `source` is only written down with what is stored.
+ */
+export interface SourceBatch {
+  source: RecordSource;
+  records: readonly NormalizedTransaction[];
+  rejects: readonly NormalizationReject[];
+  balances: readonly NormalizedBalance[];
+  /** Days whose posted items the batch holds in full (the proof may count them as fetched). */
+  postedDates: readonly IsoDate[];
+  intradayDates: readonly IsoDate[];
+}
+
+export interface ImportDeps {
+  db: Database;
+  now(): Date;
+  logger: Logger;
+  /** As for a sync window: validation recomputes the proofs of the days stored (wired in main/). */
+  onPostedDays?: (accountId: string, dates: readonly IsoDate[]) => Promise<void>;
+}
+
+export interface ImportResult {
+  runId: string;
+  counts: SyncCounts;
+  status: 'succeeded' | 'partial';
+}
+
+const PAGE = 1_000;
+
+function sameAmounts(b: NormalizedBalance, stored: { opening_ledger_minor: string | null; opening_available_minor: string | null; ending_ledger_minor: string | null; ending_available_minor: string | null }): boolean {
+  const s = (v: bigint | null) => v?.toString() ?? null;
+  return s(b.openingLedgerMinor) === stored.opening_ledger_minor && s(b.openingAvailableMinor) === stored.opening_available_minor
+    && s(b.endingLedgerMinor) === stored.ending_ledger_minor && s(b.endingAvailableMinor) === stored.ending_available_minor;
+}
+
+/**
+ * Stores a batch as a sync run of its own (mode `range` over its posted days, or `intraday`): records
+ * through the same identity and page writes as an API walk, then pending items of its posted days
+ * resolved, the per-day evidence the proof reads, and balances. Every write is idempotent and skips
+ * what is already there: a batch stored again changes no data row (only its own run is recorded).
+ * A balance whose amounts equal the stored ones is not rewritten, whichever channel reported it.
+ */
+export async function importBatch(deps: ImportDeps, input: { accountId: string; trigger: SyncTrigger; batch: SourceBatch }): Promise<ImportResult> {
+  const row = await getAccount(deps.db, input.accountId);
+  if (!row) {
+    throw new NotFoundError('account', input.accountId, 'account_not_found');
+  }
+  const account: AccountRef = { id: row.id, organizationId: row.organization_id };
+  const { batch } = input;
+  const posted = [...batch.postedDates].sort();
+  const dates = posted.length > 0 ? posted : [...batch.intradayDates].sort();
+  const runId = await createSyncRun(deps.db, {
+    organizationId: row.organization_id, integrationId: row.integration_id, accountId: row.id, trigger: input.trigger,
+    mode: posted.length > 0 ? 'range' : 'intraday', windowFrom: dates[0] ?? null, windowTo: dates.at(-1) ?? null, source: batch.source,
+  });
+  await markRunStarted(deps.db, runId);
+  const log = deps.logger.child({ accountId: row.id, runId, source: batch.source });
+  const counts: SyncCounts = { ...ZERO_COUNTS };
+  const add = (c: Partial<SyncCounts>) => {
+    for (const k of Object.keys(c) as (keyof SyncCounts)[]) {
+      counts[k] += c[k] ?? 0;
+    }
+  };
+  try {
+    const tally = new PostedDayTally();
+    tally.add(1, 1, 1, [...batch.records]);
+    for (let i = 0; i < Math.max(batch.records.length, 1); i += PAGE) {
+      const records = batch.records.slice(i, i + PAGE);
+      const rejects = i === 0 ? [...batch.rejects] : [];
+      if (records.length === 0 && rejects.length === 0) {
+        break;
+      }
+      add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId));
+    }
+    const resolved = await resolvePending(deps.db, account, posted, runId);
+    add(resolved);
+    if (resolved.superseded + resolved.removed > 0) {
+      await addRunCounts(deps.db, runId, resolved);
+    }
+    // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
+    const stored = await bankDayFetchesOn(deps.db, account.id, posted);
+    const fetchRows = tally.rows(account, posted, runId, deps.now()).filter((r) => {
+      const s = stored.get(r.booking_date);
+      return !s || s.record_count !== r.record_count || s.credits_minor !== r.credits_minor || s.debits_minor !== r.debits_minor
+        || JSON.stringify(s.repeated_fingerprints) !== JSON.stringify(r.repeated_fingerprints);
+    });
+    await upsertBankDayFetches(deps.db, fetchRows);
+    add(await storeBalances(deps.db, account, batch, runId));
+    const status = counts.rejected > 0 ? 'partial' : 'succeeded';
+    await finishRun(deps.db, runId, status, status === 'partial' ? { code: 'records_rejected', message: `${counts.rejected} record(s) of the file could not be stored` } : undefined);
+    // A batch that changed nothing leaves the proofs as they stand (recomputing would only restamp their evidence).
+    const changed = counts.inserted + counts.updated + counts.superseded + counts.removed + counts.balances + counts.rejected + fetchRows.length > 0;
+    if (deps.onPostedDays && posted.length > 0 && changed) {
+      await deps.onPostedDays(row.id, posted).catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
+    }
+    log.info({ counts }, 'statement imported');
+    return { runId, counts, status };
+  } catch (err) {
+    await finishRun(deps.db, runId, 'failed', { code: 'import_failed', message: 'the import stopped part-way; importing the same file again completes it' });
+    throw err;
+  }
+}
+
+async function storeBalances(db: Database, account: AccountRef, batch: SourceBatch, runId: string): Promise<Partial<SyncCounts>> {
+  if (batch.balances.length === 0) {
+    return {};
+  }
+  return db.transaction().execute(async (trx) => {
+    const stored = await balancesOn(trx, account.id, batch.balances.map((b) => b.asOfDate));
+    const changed = batch.balances.filter((b) => {
+      const s = stored.get(`${b.asOfDate}|${b.kind}`);
+      return !s || (s.content_hash !== b.contentHash && !sameAmounts(b, s));
+    });
+    const written = await upsertBalances(trx, changed.map((b) => ({
+      id: stored.get(`${b.asOfDate}|${b.kind}`)?.id ?? uuidv7(),
+      organization_id: account.organizationId,
+      account_id: account.id,
+      as_of_date: b.asOfDate,
+      kind: b.kind,
+      currency: b.currency,
+      decimal_location: b.decimalLocation,
+      opening_ledger_minor: b.openingLedgerMinor?.toString() ?? null,
+      opening_available_minor: b.openingAvailableMinor?.toString() ?? null,
+      ending_ledger_minor: b.endingLedgerMinor?.toString() ?? null,
+      ending_available_minor: b.endingAvailableMinor?.toString() ?? null,
+      record_timestamp: b.recordTimestamp,
+      content_hash: b.contentHash,
+      raw: b.raw,
+      source: b.source,
+    })));
+    const c: Partial<SyncCounts> = { balances: written.length };
+    if (written.length > 0) {
+      await addRunCounts(trx, runId, c);
+    }
+    return c;
+  });
+}

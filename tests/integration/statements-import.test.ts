@@ -1,0 +1,159 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importStatementFile } from '../../src/main/statement-import.ts';
+import { eachDay, type IsoDate } from '../../src/shared/time.ts';
+import { accountDayView } from '../../src/simulator/index.ts';
+import { renderBai2, renderCamt053 } from '../../src/simulator/statements.ts';
+import { createDb } from '../../src/storage/db.ts';
+import { syncAccountWindow } from '../../src/sync/sync-account.ts';
+import { onPostedDays } from '../../src/validation/index.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+
+/**
+ * Statement files and the API over one simulated ledger: a BAI2 file and a camt.053 file of the same
+ * days, then an API sync over a range that overlaps them. Every posted item the bank reports for any
+ * of those days must be stored once (three identical fees stay three), every business day must be
+ * proved, and a file imported again must change no data row.
+ */
+const TODAY: IsoDate = '2026-11-30';
+const FILE_FROM: IsoDate = '2026-10-26';
+const FILE_TO: IsoDate = '2026-11-06';
+const API_FROM: IsoDate = '2026-11-02';
+const API_TO: IsoDate = '2026-11-20';
+const DATA_TABLES = ['transactions', 'transaction_versions', 'transaction_decisions', 'change_events', 'balances', 'sync_rejects', 'bank_day_fetches', 'account_days'];
+
+describe('statement files and the API: one identity across channels', () => {
+  let t: TestDb;
+  let env: ValidationSim;
+  let account: ValidationSim['accounts'][number];
+  let bai2: string;
+  let camt: string;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    env = await startValidationSim(t.db, { today: TODAY, historyDays: 40, accounts: 2, txPerDay: 12 });
+    account = env.accounts[0]!;
+    const window = { accountIds: [account.jpmAccountId], from: FILE_FROM, to: FILE_TO, clock: env.sim.clock() };
+    bai2 = renderBai2(env.sim.ledger, window);
+    camt = renderCamt053(env.sim.ledger, window);
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+  });
+
+  const stats = async () => {
+    await sql`select pg_stat_clear_snapshot()`.execute(t.db);
+    return (await sql<{ relname: string; w: string }>`
+      select relname, (n_tup_ins + n_tup_upd + n_tup_del)::text as w from pg_stat_user_tables
+      where relname = any(${DATA_TABLES}::text[]) order by relname`.execute(t.db)).rows;
+  };
+
+  /** Imports through a pool of its own that is closed afterwards, so its backends' statistics are flushed. */
+  async function importAlone(text: string) {
+    const db = createDb({ url: t.url, poolMax: 2 });
+    try {
+      return await importStatementFile(db, { accountId: account.id, text, trigger: 'manual', now: env.now });
+    } finally {
+      await db.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  it('BAI2, then camt.053 of the same days, then the API over an overlapping range: each item once, every day proved', async () => {
+    // Its own pool, closed at the end, so the statistics of these writes are flushed before the next test reads them.
+    const db = createDb({ url: t.url, poolMax: 2 });
+    try {
+      await importsThenApi(db);
+    } finally {
+      await db.destroy();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  });
+
+  async function importsThenApi(db: ReturnType<typeof createDb>): Promise<void> {
+    const first = await importStatementFile(db, { accountId: account.id, text: bai2, trigger: 'manual', now: env.now });
+    expect(first.format).toBe('bai2');
+    expect(first.status).toBe('succeeded');
+    expect(first.counts.rejected).toBe(0);
+    expect(first.counts.inserted).toBeGreaterThan(50);
+    expect(first.days).toEqual(eachDay(FILE_FROM, FILE_TO).filter((d) => env.sim.ledger.calendar.isBusinessDay(d)));
+
+    // The same items in the other format: nothing new, nothing changed.
+    const second = await importStatementFile(db, { accountId: account.id, text: camt, trigger: 'manual', now: env.now });
+    expect(second.format).toBe('camt053');
+    expect(second.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: first.counts.inserted, rejected: 0 });
+
+    await syncAccountWindow({ ...env.syncDeps, db }, { runId: null, accountId: account.id, mode: 'range', from: API_FROM, to: API_TO, kinds: ['transactions', 'balances'] });
+    const days = eachDay(FILE_FROM, API_TO).filter((d) => env.sim.ledger.calendar.isBusinessDay(d));
+    await onPostedDays(db, account.id, days, env.now());
+
+    // Held against the bank's own view of each day: the same multiset of (direction, amount), nothing more.
+    const rows = await t.db.selectFrom('transactions').select(['booking_date', 'direction', 'amount_minor', 'source', 'status'])
+      .where('account_id', '=', account.id).where('status', '=', 'posted').execute();
+    for (const day of days) {
+      const bank = accountDayView(env.sim.ledger, env.sim.clock(), account.jpmAccountId, day);
+      expect(bank.state).toBe('closed');
+      const ours = rows.filter((r) => r.booking_date === day);
+      expect(ours.map((r) => `${r.direction}:${r.amount_minor}`).sort(), day)
+        .toEqual(bank.records.map((r) => `${r.direction === 'CREDIT' ? 'credit' : 'debit'}:${r.amountMinor}`).sort());
+    }
+    const proofs = await t.db.selectFrom('account_days').select(['day', 'state', 'reason']).where('account_id', '=', account.id).execute();
+    expect(proofs.filter((p) => p.state !== 'proved')).toEqual([]);
+    expect(proofs).toHaveLength(days.length);
+  }
+
+  it('records which channel reported each row, and the cross-channel match as a decision with its evidence', async () => {
+    const bySource = await sql<{ source: string; n: string }>`
+      select source, count(*)::text as n from transactions where account_id = ${account.id} group by source order by source`.execute(t.db);
+    expect(bySource.rows.map((r) => r.source)).toEqual(['bai2', 'jpm_api']);
+    // Days only in the file stay the file's rows; the overlap became the API's rows, one decision each.
+    const fileOnly = await sql<{ n: string }>`
+      select count(*)::text as n from transactions where account_id = ${account.id} and booking_date < ${API_FROM} and source <> 'bai2'`.execute(t.db);
+    expect(fileOnly.rows[0]!.n).toBe('0');
+    const overlap = await sql<{ n: string; d: string; v: string }>`
+      select count(*)::text as n,
+        count(*) filter (where exists (select 1 from transaction_decisions d where d.transaction_id = t.id
+          and d.rule = 'same_fingerprint_across_channels' and d.source = 'jpm_api' and d.evidence->>'previousSource' = 'bai2'))::text as d,
+        count(*) filter (where exists (select 1 from transaction_versions v where v.transaction_id = t.id and v.source = 'jpm_api'
+          and v.previous->>'source' = 'bai2'))::text as v
+      from transactions t where account_id = ${account.id} and booking_date between ${API_FROM} and ${FILE_TO}`.execute(t.db);
+    expect(Number(overlap.rows[0]!.n)).toBeGreaterThan(10);
+    expect(overlap.rows[0]!.d).toBe(overlap.rows[0]!.n);
+    expect(overlap.rows[0]!.v).toBe(overlap.rows[0]!.n);
+    const runs = await t.db.selectFrom('sync_runs').select(['source', 'mode', 'status']).where('account_id', '=', account.id).where('source', '<>', 'jpm_api').execute();
+    expect(runs.map((r) => `${r.source}:${r.mode}:${r.status}`).sort()).toEqual(['bai2:range:succeeded', 'camt053:range:succeeded']);
+  });
+
+  it('a file imported again, after the API took over its overlap, writes no data row', async () => {
+    const before = await stats();
+    const again = await importAlone(bai2);
+    const camtAgain = await importAlone(camt);
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0, rejected: 0, balances: 0 });
+    expect(camtAgain.counts).toMatchObject({ inserted: 0, updated: 0, rejected: 0, balances: 0 });
+    expect(await stats()).toEqual(before);
+  });
+
+  it('a tampered control total, or an amount changed under its totals, is refused with the line and writes nothing', async () => {
+    const before = await stats();
+    const lines = bai2.split('\r\n');
+    const trailer = lines.findIndex((l) => l.startsWith('49,'));
+    const total = /^49,(-?\d+),/.exec(lines[trailer]!)![1]!;
+    const tampered = [...lines];
+    tampered[trailer] = lines[trailer]!.replace(`49,${total},`, `49,${BigInt(total) + 1n},`);
+    await expect(importAlone(tampered.join('\r\n'))).rejects.toMatchObject({ code: 'statement_control_total', message: expect.stringContaining(`line ${trailer + 1}:`) as unknown });
+    const detail = lines.findIndex((l) => l.startsWith('16,'));
+    const altered = [...lines];
+    altered[detail] = lines[detail]!.replace(/^16,(\d{3}),(\d+),/, (_m, code: string, amount: string) => `16,${code},${BigInt(amount) + 100n},`);
+    await expect(importAlone(altered.join('\r\n'))).rejects.toMatchObject({ code: 'statement_control_total', message: expect.stringContaining(`line ${trailer + 1}:`) as unknown });
+    expect(await stats()).toEqual(before);
+  });
+
+  it('a file without a section for the account is refused, naming what it holds', async () => {
+    const other = env.accounts[1]!;
+    const text = renderBai2(env.sim.ledger, { accountIds: [other.jpmAccountId], from: FILE_FROM, to: FILE_TO, clock: env.sim.clock() });
+    await expect(importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' }))
+      .rejects.toMatchObject({ code: 'statement_account_missing', httpStatus: 400, message: expect.stringContaining(`****${other.jpmAccountId.slice(-4)}`) as unknown });
+  });
+});
