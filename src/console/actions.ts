@@ -141,6 +141,9 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
     case 'validation_passed':
       return actionForm(session, integrationId, 'validation', back, html`
         ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`, 'Run a validation report', 'inline');
+    default:
+      // A guard the console has no form for yet: the refusal reason still says what is missing.
+      return html``;
   }
 }
 

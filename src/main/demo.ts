@@ -380,6 +380,7 @@ async function main(): Promise<void> {
   out(`  time taken                ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
   out('');
   out(`  API         ${base}/v1   (docs: ${base}/docs, OpenAPI: ${base}/openapi.json, queues: ${base}/admin/queues)`);
+  out(`  console     ${base}/console/   (sign in with the admin key: onboarding board, runs, validation calendar)`);
   out(`  admin key   ${key.token}   (shown once; send it as "Authorization: Bearer …")`);
   out(`  report      ${base}/v1/validations/${report.id}.html   (with the admin key)`);
   out(`  try         curl -H "Authorization: Bearer ${key.token}" ${base}/v1/transactions?limit=5`);

@@ -103,6 +103,14 @@ describe('operator console in headless chromium', () => {
     await rm(pkiDir, { recursive: true, force: true });
   });
 
+  /** Queue workers, one job at a time (so a backfill's windows finish one after another). */
+  function startWorker(): void {
+    worker ??= startWorkers(
+      { queues: api.ctx.queues, sync: { db: api.ctx.db, clientFor: (id) => api.ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: 2 }, logger: createLogger('scheduler') },
+      { redisUrl: REDIS_URL, database: { url: api.t.url, poolMax: 3 }, concurrency: 1, stall: TEST_STALL, busyRetryMs: 200 },
+    );
+  }
+
   async function open(width = 1280): Promise<Watched> {
     const context = await browser.newContext({ viewport: { width, height: 900 } });
     contexts.push(context);
@@ -266,10 +274,7 @@ describe('operator console in headless chromium', () => {
     await w.page.evaluate('window.__sameDocument = true');
 
     // No worker ran yet; now one does, one window at a time.
-    worker = startWorkers(
-      { queues: api.ctx.queues, sync: { db: api.ctx.db, clientFor: (id) => api.ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: 2 }, logger: createLogger('scheduler') },
-      { redisUrl: REDIS_URL, database: { url: api.t.url, poolMax: 3 }, concurrency: 1, stall: TEST_STALL, busyRetryMs: 200 },
-    );
+    startWorker();
     const seen: number[] = [];
     const deadline = Date.now() + 120_000;
     let status = '';
@@ -333,5 +338,115 @@ describe('operator console in headless chromium', () => {
     const stored = await api.t.db.selectFrom('transactions').select('id').where('account_id', '=', accountId).where('booking_date', '=', day.day).execute();
     expect(await w.page.locator('tr[data-transaction-id]').count()).toBe(stored.length);
     await inspect(w, 'day');
+  });
+  it('takes a customer from requested to live using only the console', async () => {
+    const walkId = (await createIntegration(api.t.db, {
+      organizationId: orgId, name: 'Acme Walk', environment: 'simulator', baseUrl: sim.url, serverCaPem: sim.caCertPem, actor: OPS,
+    })).id;
+    const w = await open();
+    await signIn(w, operatorKey);
+    const pageUrl = `${base}/console/integrations/${walkId}`;
+    await w.page.goto(pageUrl);
+    const form = (action: string) => w.page.locator(`form[action$="/integrations/${walkId}/actions/${action}"]`);
+    const ok = async (text: string) => {
+      await w.page.waitForURL(pageUrl);
+      const flash = await w.page.locator('.flash').textContent();
+      expect(flash, flash ?? '').toContain(text);
+    };
+    const move = async (to: string) => {
+      await form('stage').getByLabel('Move to', { exact: true }).selectOption(to);
+      await form('stage').getByRole('button', { name: 'Move' }).click();
+      await ok(`Moved to ${to.replaceAll('_', ' ')}.`);
+    };
+    const open_ = async () => {
+      const summary = w.page.getByText('Record what is missing');
+      if (await summary.count() > 0 && (await w.page.locator('details:has(> summary:text("Record what is missing"))').getAttribute('open')) === null) {
+        await summary.click();
+      }
+    };
+
+    await open_();
+    await form('eligibility').getByLabel('Has a J.P. Morgan Access account').selectOption('yes');
+    await form('eligibility').getByLabel('The account is not Chase Connect').selectOption('yes');
+    await form('eligibility').getByLabel('J.P. Morgan representative').fill('Rita Representative');
+    await form('eligibility').getByLabel('Person with signing authority').fill('Sam Signer');
+    await form('eligibility').getByRole('button').click();
+    await ok('Eligibility answers recorded.');
+    await move('kickoff');
+
+    await open_();
+    await form('jpm-project').getByLabel('Developer-portal project id').fill('JPM-PRJ-42');
+    await form('jpm-project').getByRole('button').click();
+    await ok('J.P. Morgan project recorded.');
+    await move('technical_setup');
+
+    // A bad CSR subject: the API's own validation message, field by field.
+    await open_();
+    await form('key-pair').getByLabel('Country').fill('USA');
+    await form('key-pair').getByLabel('Organization').fill('Acme Walk Inc.');
+    await form('key-pair').getByRole('button').click();
+    await w.page.waitForURL(pageUrl);
+    expect(await w.page.getByRole('alert').textContent()).toMatch(/Not done: .*country/is);
+    await open_();
+    await form('key-pair').getByLabel('Country').fill('US');
+    await form('key-pair').getByLabel('Organization').fill('Acme Walk Inc.');
+    await form('key-pair').getByRole('button').click();
+    await ok('Key pair and CSR generated.');
+    const [download] = await Promise.all([w.page.waitForEvent('download'), w.page.locator('.flash a', { hasText: 'Download the CSR' }).click()]);
+    const csrPem = readFileSync((await download.path()), 'utf8');
+    expect(csrPem).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
+    await open_();
+    await form('api-access').getByRole('button', { name: 'Record: API access requested' }).click();
+    await ok('API access recorded as requested.');
+    await move('security_admins');
+
+    for (const [side, name] of [['customer', 'Cara Customer'], ['provider', 'Pat Provider']] as const) {
+      await open_();
+      const admin = form('security-admin').first();
+      await admin.getByLabel('Side').selectOption(side);
+      await admin.getByLabel('Name').fill(name);
+      await admin.getByLabel('Email').fill(`${side}@example.com`);
+      await admin.getByLabel('Role').fill('security administrator');
+      await admin.getByRole('button').click();
+      await ok(`Security administrator recorded (${side} side).`);
+    }
+    await move('awaiting_approval');
+
+    // J.P. Morgan (the simulator's CA) signs the CSR the console handed out.
+    await open_();
+    await form('certificate').getByLabel('Certificate').fill(await signCsr(sim.pki, csrPem));
+    await form('certificate').getByLabel('Chain').fill(sim.caCertPem);
+    await form('certificate').getByRole('button').click();
+    await ok('Certificate installed');
+    await open_();
+    await form('api-access').getByRole('button', { name: 'Record: J.P. Morgan confirmed API access' }).click();
+    await ok('API access recorded as confirmed by J.P. Morgan.');
+    await move('approved');
+
+    await open_();
+    await form('discover').getByLabel('Time zone of new accounts').fill(ZONE);
+    await form('discover').getByRole('button').click();
+    await ok('Accounts discovered at J.P. Morgan: 1, of which 1 new.');
+    await move('validating');
+
+    startWorker();
+    const resync = w.page.locator('form[action$="/resync"]');
+    await resync.getByLabel('From').fill(addDays(today, -14));
+    await resync.getByLabel('To').fill(addDays(today, -3));
+    await resync.getByRole('button').click();
+    await ok('queued: 1 run(s)');
+    await expect.poll(() => w.page.locator('.run-progress').first().getAttribute('data-status'), { timeout: 120_000 }).toBe('succeeded');
+    await w.page.reload();
+    await open_();
+    await form('validation').getByLabel('From').fill(addDays(today, -14));
+    await form('validation').getByLabel('To').fill(addDays(today, -3));
+    await form('validation').getByRole('button').click();
+    await ok('Validation report passed.');
+    await move('live');
+    expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', walkId).executeTakeFirstOrThrow()).stage).toBe('live');
+    const steps = await api.t.db.selectFrom('integration_transitions').select('to_stage').where('integration_id', '=', walkId).orderBy('id').execute();
+    expect(steps.map((t) => t.to_stage)).toEqual(['requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live']);
+    expect(w.errors).toEqual([]);
+    expect(w.foreign).toEqual([]);
   });
 });
