@@ -61,6 +61,17 @@ export const TransactionSchema = z
   .meta({ id: 'Transaction' });
 export type TransactionDto = z.input<typeof TransactionSchema>;
 
+const MAY_BE_ESCAPED = /[\u2400\u241b]/;
+
+/** A jsonb value read as text: parsed, and decoded only when the text holds the escape's characters (src/shared/pg-text.ts). */
+function storedJson(text: string | null): unknown {
+  if (text === null) {
+    return null;
+  }
+  const value: unknown = JSON.parse(text);
+  return MAY_BE_ESCAPED.test(text) ? decodePgJson(value) : value;
+}
+
 /** Exactly `{ field, problem }` per note, whatever else a stored note might hold. */
 function dataQualityDto(stored: unknown): TransactionDto['dataQuality'] {
   if (stored === null || stored === undefined) {
@@ -90,7 +101,7 @@ export function toTransactionDto(r: TransactionReadRow): TransactionDto {
     baiCode: r.bai_type_code,
     baiSummaryCode: r.bai_summary_code,
     description: decodePgText(r.description),
-    narrative: decodePgJson(r.narrative),
+    narrative: storedJson(r.narrative),
     dataQuality: dataQualityDto(r.data_quality),
     jpmTransactionId: r.jpm_transaction_id === '' ? null : decodePgText(r.jpm_transaction_id),
     supersededBy: r.superseded_by,

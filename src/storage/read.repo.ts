@@ -23,19 +23,32 @@ function isoInstant(column: 't.first_seen_at' | 't.updated_at') {
   return sql<string>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
-function selectTransactions(ex: Executor) {
+function buildSelectTransactions(ex: Executor) {
   return ex
     .selectFrom('transactions as t')
     .select(TRANSACTION_READ_COLUMNS)
     .select([isoInstant('t.first_seen_at').as('first_seen_at'), isoInstant('t.updated_at').as('updated_at')])
     // The bank's narrativeText as sent: its own column since it was kept apart; for rows stored before that,
-    // read from the raw record (only then, so reads of newer rows never unpack `raw`).
-    .select(sql<unknown>`coalesce(t.narrative, t.raw->'narrativeText')`.as('narrative'))
+    // read from the raw record (only then, so reads of newer rows never unpack `raw`). As JSON text: the DTO parses
+    // it and looks for escaped text in the string, not by walking the parsed object.
+    .select(sql<string | null>`coalesce(t.narrative, t.raw->'narrativeText')::text`.as('narrative'))
     // The pending item this posted item replaced (one-to-one, see src/sync/supersede.ts), or null.
     .select((eb) => eb.selectFrom('transactions as p').select('p.id').whereRef('p.superseded_by', '=', 't.id').orderBy('p.id').limit(1).as('supersedes'));
 }
 
-type TransactionQuery = ReturnType<typeof selectTransactions>;
+type TransactionQuery = ReturnType<typeof buildSelectTransactions>;
+
+// Query builders are immutable: the select list is built once per executor, not on every page.
+const baseQueries = new WeakMap<Executor, TransactionQuery>();
+
+function selectTransactions(ex: Executor): TransactionQuery {
+  let q = baseQueries.get(ex);
+  if (q === undefined) {
+    q = buildSelectTransactions(ex);
+    baseQueries.set(ex, q);
+  }
+  return q;
+}
 export type TransactionReadRow = Awaited<ReturnType<TransactionQuery['executeTakeFirstOrThrow']>>;
 
 export interface TransactionFilter {
