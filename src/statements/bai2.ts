@@ -215,13 +215,13 @@ function detail(r: Logical, group: GroupState, currency: string): Detail {
   const funds = fundsType(fields, 2, r.line);
   const bankReference = fields[funds.next] ?? '';
   const customerReference = fields[funds.next + 1] ?? '';
-  let text = prefix ? buffer.slice(prefix.textStart) : '';
-  text = text === '/' ? '' : text.replace(/\/$/, '');
-  const lines: TextLine[] = [{ text, joined: false }];
   // The part that held the text (the last one joined into `buffer`) decides whether the first 88 wraps it.
   let previousFull = r.parts[r.parts.length - parts.length - 1]?.full ?? false;
+  // A closing `/` ends a text; in a record that filled its physical length it is the text's own character.
+  const unslash = (t: string, full: boolean) => (full ? t : t.replace(/\/$/, ''));
+  const lines: TextLine[] = [{ text: unslash(prefix ? buffer.slice(prefix.textStart) : '', previousFull), joined: false }];
   for (const p of parts) {
-    lines.push({ text: p.body.replace(/\/$/, ''), joined: previousFull });
+    lines.push({ text: unslash(p.body, p.full), joined: previousFull });
     previousFull = p.full;
   }
   const { text: shortText, narrative } = readNarrative(lines);

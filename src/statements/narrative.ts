@@ -2,7 +2,9 @@
  * Narrative text lines (BAI2 record 16 text continued in 88 records; camt remittance lines) to the
  * short description and J.P. Morgan-style tags (`YOUR REF: …`, `B/O CUSTOMER: …`), the same tags its
  * API sends as `narrativeText`. A line that continues a wrapped one (it filled its physical record)
- * is joined without a break; a line that starts no tag continues the previous tag's value.
+ * is joined without a break, unless it starts a tag; a line that starts no tag continues the previous
+ * tag's value. The one ambiguity of the format: a wrapped value whose continuation happens to read
+ * `WORD: …` is taken as a new tag.
  */
 export interface TextLine {
   text: string;
@@ -15,7 +17,8 @@ const TAG = /^([A-Z][A-Z0-9 /&.'-]{0,23}?)\s*:\s?(.*)$/;
 export function readNarrative(lines: readonly TextLine[]): { text: string; narrative: Record<string, string> | null } {
   const merged: string[] = [];
   for (const l of lines) {
-    if (l.joined && merged.length > 0) {
+    // A record that filled its physical length by chance is followed by a new tag, not by the rest of its line.
+    if (l.joined && merged.length > 0 && !TAG.test(l.text)) {
       merged[merged.length - 1] += l.text;
     } else {
       merged.push(l.text);
