@@ -55,7 +55,7 @@ export function onboardingSummary(i: IntegrationDto, move: NextMove | undefined,
   const overdue = i.overdue.length > 0;
   return html`
     <p class="meta">${daysSince(i.stageEnteredAt, now)} day(s) in ${stageLabel(i.stage)}${i.stageDueAt ? html` · due ${i.stageDueAt.slice(0, 10)}` : ''}
-      ${i.processDueAt ? html` · live due ${i.processDueAt.slice(0, 10)}` : ''}
+      ${i.processDueAt && !i.liveAt ? html` · live due ${i.processDueAt.slice(0, 10)}` : ''}
       ${overdue ? html` <span class="badge bad">Overdue (${i.overdue.join(' and ')})</span>` : ''}
       ${i.stage === 'paused' && i.pausedFromStage ? html` · paused from ${stageLabel(i.pausedFromStage)}` : ''}
       ${i.liveAt ? html` · live since ${when(i.liveAt)}` : ''}</p>

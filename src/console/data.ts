@@ -63,7 +63,7 @@ export async function accountPage(deps: PageDeps, ctx: CallContext, id: string):
   const attention = rows.filter((r) => r.state !== 'proved');
   const count = (s: string) => rows.filter((r) => r.state === s).length;
   const body = html`<p><a href="${BASE}/integrations/${a.integrationId}">← Integration</a></p>
-    <h1>Account ${a.jpmAccountMasked} · ${a.accountName}</h1>
+    <h1>Account ${a.jpmAccountMasked}${a.accountName ? html` · ${a.accountName}` : ''}</h1>
     <p class="meta">${a.currency} · ${a.timeZone} · ${a.status} · last sync ${when(a.lastSyncedAt)}</p>
     <section aria-labelledby="h-cal"><h2 id="h-cal">Balance proof, ${from} to ${to}</h2>
       <p>${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s). Choose a day for its proof and transactions.</p>

@@ -33,6 +33,11 @@ function milestoneText(m: MilestoneDto): string {
     case 'integration.stage_changed': return `Moved ${s('from') ? `from ${stageLabel(s('from'))} ` : ''}to ${stageLabel(s('to'))}${s('actor') ? ` by ${s('actor')}` : ''}${s('note') ? `: “${s('note')}”` : ''}`;
     case 'integration.live': return 'Live: data proved complete';
     case 'integration.overdue': return `Overdue${s('kind') ? ` (${s('kind')})` : ''}`;
+    case 'credentials.csr_generated': return `CSR generated${s('commonName') ? ` for ${s('commonName')}` : ''}`;
+    case 'certificate.installed': return `Certificate installed${s('notAfter') ? `, valid until ${s('notAfter').slice(0, 10)}` : ''}`;
+    case 'certificate.retired': return 'Certificate retired';
+    case 'certificate.expiring': return 'Certificate expiring soon';
+    case 'certificate.expired': return 'Certificate expired';
     default: return m.type.replace(/^[a-z]+\./, '').replaceAll('_', ' ').replace(/^./, (c) => c.toUpperCase());
   }
 }
