@@ -253,8 +253,11 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['amount range', { organizationId, amountMin: '100.00', amountMax: '250.00' }, /amount_minor.*>= 100\.00.*<= 250\.00/],
       ['all organizations: amount range', { amountMin: '100.00', amountMax: '250.00' }, /amount_minor.*>= 100\.00.*<= 250\.00/],
     ];
+    // A short value-date range in a booking-date order: one ordered scan per value day, merged.
+    const valueDays: TransactionFilter = { valueDateFrom: DAYS[2], valueDateTo: DAYS[6] };
+    ownIndex.push(['value days', { organizationId, ...valueDays }, /value_date = /], ['all organizations: value days', valueDays, /value_date = /]);
     for (const [name, filter, cond] of ownIndex) {
-      for (const sort of TRANSACTION_SORTS) {
+      for (const sort of filter.valueDateFrom !== filter.valueDateTo ? (['-bookingDate', 'bookingDate'] as const) : TRANSACTION_SORTS) {
         for (const after of [undefined, { bookingDate: somePosted.booking_date, id: somePosted.id }]) {
           results.push(await check(`list ${name} ${sort}${after ? ' after' : ''}`, (db) => listTransactions(db, filter, { sort, after, limit: 100 }), cond));
         }

@@ -172,6 +172,14 @@ describe('read API', () => {
       expect(got.map((t) => t.id).sort(), c.query).toEqual(expected);
       expect(new Set(got.map((t) => t.id)).size, c.query).toBe(got.length);
     }
+    // A short value-date range is read one value day at a time and merged: small pages walk across the days, in order.
+    for (const sort of ['bookingDate', '-bookingDate'] as const) {
+      const inRange = rows.filter((r) => r.value_date !== null && r.value_date >= '2026-10-20' && r.value_date <= '2026-10-24');
+      expect(inRange.length).toBeGreaterThan(20);
+      const got = await walk(api, keyA, `valueDateFrom=2026-10-20&valueDateTo=2026-10-24&sort=${sort}`, 7);
+      const order = inRange.map((r) => `${r.booking_date} ${r.id}`).sort();
+      expect(got.map((t) => `${t.bookingDate} ${t.id}`)).toEqual(sort === 'bookingDate' ? order : order.reverse());
+    }
   });
 
   it('orders stably and pages without gaps or repeats while new rows arrive', async () => {
