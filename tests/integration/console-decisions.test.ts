@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, diffDays, isWeekend, type IsoDate } from '../../src/shared/time.ts';
@@ -58,7 +59,7 @@ describe('operator console: decisions on the day page', () => {
   });
 
   it('shows pending items the posted data superseded (or removed) with the rule that decided', async () => {
-    const server = await new Promise<import('node:http').Server>((resolve) => {
+    const server = await new Promise<Server>((resolve) => {
       const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
     });
     try {
