@@ -6,6 +6,7 @@ import { accountRoutes, type AccountRouteDeps } from './accounts.routes.ts';
 import { apiKeyRoutes } from './api-keys.routes.ts';
 import { auditRoutes } from './audit.routes.ts';
 import { contactRoutes } from './contacts.routes.ts';
+import { customerReviewRoutes } from './customer-reviews.routes.ts';
 import { eventRoutes } from './events.routes.ts';
 import { integrationCredentialRoutes, type CredentialRouteDeps } from './integration-credentials.routes.ts';
 import { integrationOnboardingRoutes } from './integration-onboarding.routes.ts';
@@ -36,6 +37,6 @@ export function adminApiRoutes(deps: AdminApiDeps): Route[] {
   return [
     ...organizationRoutes(deps), ...apiKeyRoutes(deps), ...auditRoutes(deps), ...validationRoutes(deps),
     ...integrationRoutes(deps), ...integrationOnboardingRoutes(deps), ...integrationCredentialRoutes(deps),
-    ...accountRoutes(deps), ...syncRoutes(deps), ...eventRoutes(deps), ...contactRoutes(deps),
+    ...accountRoutes(deps), ...syncRoutes(deps), ...eventRoutes(deps), ...contactRoutes(deps), ...customerReviewRoutes(deps),
   ];
 }

@@ -41,6 +41,8 @@ export const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   Integrations: "An organization's connection to J.P. Morgan Access and its onboarding stage.",
   'Integration onboarding': 'The onboarding facts, security administrators and stage history of an integration.',
   'Integration credentials': 'Key pairs and CSRs, installed client certificates, environment and the connection test.',
+  'Integration contacts': "The customer's people and our account manager, told about milestones by email, and the log of those emails.",
+  'Customer review': "The customer's review of their data (complete and accurate, or something is wrong) and whether going live waits for it.",
   Accounts: 'Bank accounts discovered from J.P. Morgan and their sync settings.',
   Syncs: 'Sync runs: trigger, replay, list and cancel.',
   Validation: 'Balance proofs, coverage and validation reports.',

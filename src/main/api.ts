@@ -19,6 +19,7 @@ import {
 } from '../storage/idempotency.repo.ts';
 import { adminApiDeps, consoleDeps } from './admin-wiring.ts';
 import { consoleRouter } from '../console/index.ts';
+import { deriveReviewKeys, reviewRouter } from '../review/index.ts';
 import type { Stoppable } from './lifecycle.ts';
 import { registerAccountDayMetrics } from '../validation/index.ts';
 import { refreshCertificateExpiryMetric } from '../credentials/metrics.ts';
@@ -73,7 +74,11 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     queues: options.queues ?? QUEUE_NAMES.map((name) => ctx.queues.queue(name)),
     metricsToken: ctx.secrets.metricsToken,
     authThrottle,
-    mounts: [{ path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx.db), authThrottle })) }],
+    mounts: [
+      { path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx.db), authThrottle })) },
+      // The customer's review page: the signed link is the credential (no API key).
+      { path: '/review', handler: reviewRouter({ db: ctx.db, keys: deriveReviewKeys(ctx.secrets.masterKey.key) }) },
+    ],
   });
 }
 

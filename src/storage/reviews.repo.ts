@@ -96,3 +96,37 @@ export async function setReviewSettings(ex: Executor, s: { integrationId: string
     .onConflict((oc) => oc.column('integration_id').doUpdateSet({ require_signoff_for_live: s.requireSignoffForLive, updated_by: s.actor, updated_at: sql<Date>`now()` }))
     .returning(['integration_id', 'require_signoff_for_live', 'updated_by', 'updated_at']).executeTakeFirstOrThrow();
 }
+
+/**
+ * The imported transactions a customer reviews: one integration's accounts, the report's period,
+ * optionally narrowed by text (description or references) — newest first, at most `limit`. Only
+ * the last four digits of the account number leave the database.
+ */
+export async function reviewTransactions(
+  ex: Executor, f: { organizationId: string; integrationId: string; from: string; to: string; q?: string | undefined; limit: number },
+) {
+  let q = ex.selectFrom('transactions as t').innerJoin('bank_accounts as a', 'a.id', 't.account_id')
+    .select([
+      't.id', 't.booking_date', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location', 't.description', 't.bank_reference',
+      't.customer_reference', sql<string>`right(a.jpm_account_id, 4)`.as('account_last4'),
+    ])
+    .where('a.integration_id', '=', f.integrationId).where('t.organization_id', '=', f.organizationId)
+    .where('t.status', 'in', ['posted', 'pending'])
+    .where('t.booking_date', '>=', f.from).where('t.booking_date', '<=', f.to);
+  const text = f.q?.trim();
+  if (text) {
+    const like = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    q = q.where((eb) => eb.or([eb('t.description', 'ilike', like), eb('t.bank_reference', 'ilike', like), eb('t.customer_reference', 'ilike', like)]));
+  }
+  return q.orderBy('t.booking_date', 'desc').orderBy('t.id', 'desc').limit(f.limit).execute();
+}
+
+/** Which of `ids` are transactions of the integration (a customer may only point at their own). */
+export async function transactionsOfIntegration(ex: Executor, integrationId: string, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) {
+    return [];
+  }
+  const rows = await ex.selectFrom('transactions as t').innerJoin('bank_accounts as a', 'a.id', 't.account_id')
+    .select('t.id').where('a.integration_id', '=', integrationId).where('t.id', 'in', [...ids]).execute();
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,8 @@
+/**
+ * The customer's review of their data: a signed, expiring link per controller and report, the
+ * read-only page behind it, and the recorded answer ("complete and accurate" or "something is
+ * wrong"). The public API of the module.
+ */
+export { checkCsrf, csrfToken, deriveReviewKeys, reviewUrl, signReviewToken, verifyReviewToken, type ReviewKeys } from './links.ts';
+export { reviewRouter, type ReviewRouterDeps } from './router.ts';
+export { openLink, parseAnswer, recordAnswer, ReviewLinkRefused, reviewPageData, type ReviewAnswer } from './service.ts';

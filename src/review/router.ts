@@ -1,0 +1,94 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { AppError } from '../shared/errors.ts';
+import type { Database } from '../storage/db.ts';
+import { checkCsrf, csrfToken, type ReviewKeys } from './links.ts';
+import { renderRefusedPage, renderReviewPage } from './page.ts';
+import { openLink, parseAnswer, recordAnswer, ReviewLinkRefused, reviewPageData } from './service.ts';
+
+/**
+ * The customer's review page at /review/<token>: no API key, the signed link is the credential.
+ * GET shows the page; POST …/accurate and …/problem record the answer (form posts carrying a CSRF
+ * token bound to the link) and redirect back (303), so a reload never posts twice. Responses are
+ * never cached and never leak the token through a Referer.
+ */
+export interface ReviewRouterDeps {
+  db: Database;
+  keys: ReviewKeys;
+  now?: () => Date;
+}
+
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+function send(res: Response, status: number, html: string): void {
+  res.status(status).type('text/html; charset=utf-8')
+    .set({ 'Content-Security-Policy': CSP, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' })
+    .send(html);
+}
+
+function token(req: Request): string {
+  const t = req.params.token;
+  return typeof t === 'string' ? t : '';
+}
+
+function query(req: Request): string {
+  const q = req.query.q;
+  return typeof q === 'string' ? q.slice(0, 200) : '';
+}
+
+async function page(deps: ReviewRouterDeps, req: Request, res: Response, extra: { status?: number; error?: string; note?: string } = {}): Promise<void> {
+  const link = await openLink(deps.db, deps.keys, token(req), deps.now?.() ?? new Date());
+  const data = await reviewPageData(deps.db, link, query(req));
+  const done = req.query.done === 'accurate' || req.query.done === 'problem' ? req.query.done : undefined;
+  send(res, extra.status ?? 200, renderReviewPage(data, {
+    csrf: csrfToken(deps.keys, link.id), path: `${req.baseUrl}/${encodeURIComponent(token(req))}`, done, error: extra.error, note: extra.note,
+  }));
+}
+
+function refused(res: Response, err: unknown): boolean {
+  if (err instanceof ReviewLinkRefused) {
+    send(res, err.httpStatus, renderRefusedPage(err.kind));
+    return true;
+  }
+  return false;
+}
+
+export function reviewRouter(deps: ReviewRouterDeps): Router {
+  const router = express.Router();
+  router.get('/:token', async (req, res) => {
+    try {
+      await page(deps, req, res);
+    } catch (err) {
+      if (!refused(res, err)) {
+        throw err;
+      }
+    }
+  });
+  const answer = (verdict: 'accurate' | 'problem') => async (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      const link = await openLink(deps.db, deps.keys, token(req), deps.now?.() ?? new Date());
+      if (!checkCsrf(deps.keys, link.id, body.csrf)) {
+        send(res, 403, renderRefusedPage('invalid'));
+        return;
+      }
+      try {
+        await recordAnswer(deps.db, link, parseAnswer(verdict, body));
+      } catch (err) {
+        if (err instanceof AppError && err.httpStatus === 400) {
+          await page(deps, req, res, { status: 400, error: err.message, note: typeof body.note === 'string' ? body.note : '' });
+          return;
+        }
+        throw err;
+      }
+      res.redirect(303, `${req.baseUrl}/${encodeURIComponent(token(req))}?done=${verdict}`);
+    } catch (err) {
+      if (!refused(res, err)) {
+        throw err;
+      }
+    }
+  };
+  const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
+  router.post('/:token/accurate', form, answer('accurate'));
+  router.post('/:token/problem', form, answer('problem'));
+  return router;
+}

@@ -1,0 +1,143 @@
+import { AppError, ValidationError } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import { createLogger } from '../shared/logger.ts';
+import { listContacts } from '../storage/contacts.repo.ts';
+import type { Database, Executor } from '../storage/db.ts';
+import { insertNotifications } from '../storage/notifications.repo.ts';
+import {
+  getReviewLink, insertCustomerReview, reviewTransactions, transactionsOfIntegration, type ReviewLinkRow,
+} from '../storage/reviews.repo.ts';
+import { getValidationReport, reportDocument, type ValidationReportDocument } from '../validation/index.ts';
+import { verifyReviewToken, type ReviewKeys } from './links.ts';
+
+/**
+ * The customer's review: open a signed link, show what the report saw, record the answer. A link
+ * is refused unless its signature holds, it has not expired, its row exists with the same expiry
+ * and its contact is still current. Everything shown is read through the link's own organization
+ * and integration, never from anything the browser sends.
+ */
+export class ReviewLinkRefused extends AppError {
+  readonly kind: 'invalid' | 'expired';
+  constructor(kind: 'invalid' | 'expired') {
+    super(kind === 'expired' ? 'this review link has expired' : 'this review link is not valid', {
+      code: kind === 'expired' ? 'review_link_expired' : 'review_link_invalid', httpStatus: kind === 'expired' ? 410 : 403,
+    });
+    this.kind = kind;
+  }
+}
+
+const log = () => createLogger('review');
+
+export async function openLink(db: Executor, keys: ReviewKeys, token: string, now: Date): Promise<ReviewLinkRow> {
+  const check = verifyReviewToken(keys, token, now);
+  if (!check.ok) {
+    log().info({ reason: check.reason }, 'review link refused');
+    throw new ReviewLinkRefused(check.reason === 'expired' ? 'expired' : 'invalid');
+  }
+  const link = await getReviewLink(db, check.linkId);
+  if (!link || Math.floor(link.expires_at.getTime() / 1000) !== Math.floor(check.expiresAt.getTime() / 1000) || link.contact_removed_at !== null) {
+    log().info({ linkId: check.linkId, reason: link ? 'contact removed or expiry differs' : 'unknown link' }, 'review link refused');
+    throw new ReviewLinkRefused('invalid');
+  }
+  return link;
+}
+
+export interface ReviewTransaction {
+  id: string;
+  bookingDate: string;
+  status: string;
+  direction: string;
+  amountMinor: string;
+  currency: string;
+  decimalLocation: number;
+  description: string;
+  reference: string;
+  accountLast4: string;
+}
+
+export interface ReviewPageData {
+  link: ReviewLinkRow;
+  report: ValidationReportDocument;
+  transactions: ReviewTransaction[];
+  /** More matched than are shown. */
+  truncated: boolean;
+  query: string;
+}
+
+export const MAX_LISTED = 200;
+
+export async function reviewPageData(db: Executor, link: ReviewLinkRow, query: string): Promise<ReviewPageData> {
+  const stored = await getValidationReport(db, link.report_id);
+  const report = stored && stored.organization_id === link.organization_id ? reportDocument(stored) : null;
+  if (!stored || !report) {
+    throw new ReviewLinkRefused('invalid');
+  }
+  const rows = await reviewTransactions(db, {
+    organizationId: link.organization_id, integrationId: link.integration_id, from: stored.period_from, to: stored.period_to, q: query, limit: MAX_LISTED + 1,
+  });
+  return {
+    link, report, query, truncated: rows.length > MAX_LISTED,
+    transactions: rows.slice(0, MAX_LISTED).map((r) => ({
+      id: r.id, bookingDate: r.booking_date, status: r.status, direction: r.direction, amountMinor: String(r.amount_minor), currency: r.currency,
+      decimalLocation: r.decimal_location, description: r.description, reference: r.bank_reference || r.customer_reference, accountLast4: r.account_last4,
+    })),
+  };
+}
+
+export interface ReviewAnswer {
+  verdict: 'accurate' | 'problem';
+  note: string;
+  transactionIds: readonly string[];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const MAX_NOTE = 4000;
+export const MAX_MARKED = 100;
+
+/** Checks a form's answer; the messages are shown to the customer above the form. */
+export function parseAnswer(verdict: 'accurate' | 'problem', body: Record<string, unknown>): ReviewAnswer {
+  const note = typeof body.note === 'string' ? body.note.trim() : '';
+  const raw = body.transactionIds;
+  const ids = (Array.isArray(raw) ? raw : raw === undefined || raw === '' ? [] : [raw]).map((x) => String(x).trim()).filter(Boolean);
+  if (note.length > MAX_NOTE) {
+    throw new ValidationError(`Please keep the note under ${MAX_NOTE} characters.`, [{ path: 'note', message: 'too long' }]);
+  }
+  if (verdict === 'problem' && note === '') {
+    throw new ValidationError('Please tell us what is wrong in the note, so we can look into it.', [{ path: 'note', message: 'required' }]);
+  }
+  if (ids.length > MAX_MARKED || ids.some((id) => !UUID.test(id))) {
+    throw new ValidationError(`Mark at most ${MAX_MARKED} transactions from the list.`, [{ path: 'transactionIds', message: 'invalid' }]);
+  }
+  return { verdict, note, transactionIds: [...new Set(ids.map((i) => i.toLowerCase()))] };
+}
+
+/**
+ * Records the answer with who gave it, when, and the report they saw. "Something is wrong" opens a
+ * follow-up on the integration and tells our account manager(s), in the same transaction.
+ */
+export async function recordAnswer(db: Database, link: ReviewLinkRow, answer: ReviewAnswer) {
+  return db.transaction().execute(async (trx) => {
+    const own = await transactionsOfIntegration(trx, link.integration_id, answer.transactionIds);
+    if (own.length !== answer.transactionIds.length) {
+      throw new ValidationError('Some marked transactions are not in this list; mark them again from the list below.', [{ path: 'transactionIds', message: 'unknown transaction' }]);
+    }
+    const review = await insertCustomerReview(trx, {
+      id: uuidv7(), organizationId: link.organization_id, integrationId: link.integration_id, linkId: link.id, reportId: link.report_id,
+      contactId: link.contact_id, reviewerName: link.contact_name, reviewerEmail: link.contact_email, verdict: answer.verdict, note: answer.note,
+      transactionIds: answer.transactionIds,
+    });
+    if (answer.verdict === 'problem') {
+      const managers = (await listContacts(trx, link.integration_id)).filter((c) => c.role === 'account_manager');
+      await insertNotifications(trx, managers.map((m) => ({
+        id: uuidv7(), organizationId: link.organization_id, integrationId: link.integration_id, source: 'customer_review' as const, sourceId: review.id,
+        milestone: 'review_problem_reported', contactId: m.id, recipientEmail: m.email, recipientRole: m.role,
+        params: {
+          integrationName: link.integration_name, organizationName: link.organization_name, recipientName: m.name, accountManager: null,
+          review: { reviewerName: link.contact_name, reviewerEmail: link.contact_email, note: answer.note, transactionCount: answer.transactionIds.length, reportId: link.report_id },
+        },
+      })), 7 * 86_400);
+    }
+    log().info({ integrationId: link.integration_id, reviewId: review.id, reportId: link.report_id, verdict: answer.verdict }, 'customer review recorded');
+    return review;
+  });
+}
