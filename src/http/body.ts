@@ -19,3 +19,19 @@ export function jsonBody(limit: string): RequestHandler[] {
     express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }),
   ];
 }
+
+/**
+ * A document body as text (a statement file), size-limited (413 beyond `limit`); another media type
+ * is a 415 that names the accepted ones. Read as UTF-8 unless the request names another charset.
+ */
+export function rawTextBody(mediaTypes: readonly string[], limit: string): RequestHandler[] {
+  return [
+    (req, _res, next) => {
+      if (!req.is([...mediaTypes])) {
+        throw new AppError(`Send the file as the request body with Content-Type ${mediaTypes.join(', ')}.`, { code: 'unsupported_media_type', httpStatus: 415 });
+      }
+      next();
+    },
+    express.text({ limit, type: [...mediaTypes], defaultCharset: 'utf-8' }),
+  ];
+}

@@ -61,7 +61,7 @@ function errorStatuses(route: Route): number[] {
   if (route.request.params) {
     statuses.add(404);
   }
-  if (route.request.body) {
+  if (route.request.body || route.rawBody) {
     statuses.add(413).add(415);
   }
   if (route.idempotent) {
@@ -94,6 +94,9 @@ function pathConfig(route: Route): RouteConfig {
       ...(route.request.params ? { params: route.request.params } : {}),
       ...(route.request.query ? { query: route.request.query } : {}),
       ...(route.request.body ? { body: { required: true, content: { 'application/json': { schema: route.request.body } } } } : {}),
+      ...(route.rawBody
+        ? { body: { required: true, description: route.rawBody.description, content: Object.fromEntries(route.rawBody.mediaTypes.map((m) => [m, { schema: z.string() }])) } }
+        : {}),
       ...(route.idempotent
         ? { headers: z.object({ 'Idempotency-Key': z.string().min(1).max(255).optional().meta({ description: 'Makes a retry safe: the same key and body within 24 h replays the first response' }) }) }
         : {}),

@@ -9,7 +9,7 @@ import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
 import { runBeforeSend, sendJson } from './respond.ts';
 import { parsePart, strictTop } from './validate.ts';
-import { jsonBody } from './body.ts';
+import { jsonBody, rawTextBody } from './body.ts';
 
 /**
  * The route registry. Every API route is declared ONCE with `defineRoute({...})`; the same list
@@ -56,6 +56,8 @@ export interface HandlerInput<P, Q, B> {
   audit: { target(target: AuditTarget): void };
   requestId: string;
   log: Logger;
+  /** The request body as text, for a route that declares `rawBody` (e.g. a statement file). */
+  rawBody?: string;
 }
 
 export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectSchema | undefined, B extends z.ZodType | undefined, R extends z.ZodType> {
@@ -83,7 +85,16 @@ export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectS
   auditTarget?: string;
   /** POST routes honour `Idempotency-Key` unless this is false. */
   idempotent?: boolean;
+  /** A body that is a document, not JSON (a statement file): accepted media types, size limit, what it is. */
+  rawBody?: RawBodySpec;
   handler: (input: HandlerInput<Out<P>, Out<Q>, Out<B>>) => Promise<z.input<R>>;
+}
+
+export interface RawBodySpec {
+  mediaTypes: readonly string[];
+  /** As express takes it, e.g. '32mb' (413 beyond). */
+  limit: string;
+  description: string;
 }
 
 /** A route with its types erased, as the registry holds it. */
@@ -101,6 +112,7 @@ export interface Route {
   idempotent: boolean;
   /** An old path kept for one release (marked deprecated in the OpenAPI document). */
   deprecated?: boolean;
+  rawBody?: RawBodySpec | undefined;
   handler: (input: HandlerInput<unknown, unknown, unknown>) => Promise<unknown>;
 }
 
@@ -126,6 +138,7 @@ export function defineRoute<
     errors: spec.errors ?? [],
     auditTarget: spec.auditTarget,
     idempotent: spec.method === 'post' && spec.idempotent !== false,
+    rawBody: spec.rawBody,
     handler: (input) => spec.handler(input as HandlerInput<Out<P>, Out<Q>, Out<B>>),
   };
 }
@@ -171,6 +184,7 @@ function handlerFor(route: Route): RequestHandler {
     }
     const result = await route.handler({
       ...input, principal, access: orgAccess(principal), requestId: ctx.requestId, log: ctx.log,
+      ...(route.rawBody && typeof req.body === 'string' ? { rawBody: req.body } : {}),
       audit: { target: (t) => Object.assign(ctx.audit, t) },
     });
     if (route.response.prebuilt === true && route.response.mediaType === 'application/json') {
@@ -214,6 +228,8 @@ export function buildRouter(routes: readonly Route[], deps: RouteDeps): Router {
     chain.push(authorize(route.permission));
     if (route.request.body) {
       chain.push(...jsonBody(deps.jsonLimit));
+    } else if (route.rawBody) {
+      chain.push(...rawTextBody(route.rawBody.mediaTypes, route.rawBody.limit));
     }
     chain.push(validateInput(route));
     if (route.idempotent) {

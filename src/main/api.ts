@@ -3,6 +3,7 @@ import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
 import { sql } from 'kysely';
 import { adminApiRoutes } from '../admin-api/index.ts';
+import { statementRoutes } from '../admin-api/statements.routes.ts';
 import type { AppContext } from '../context.ts';
 import { createApp, type HealthCheck } from '../http/app.ts';
 import { redisAuthThrottle } from '../http/auth-throttle.ts';
@@ -21,6 +22,7 @@ import { adminApiDeps, consoleDeps } from './admin-wiring.ts';
 import { consoleRouter } from '../console/index.ts';
 import { deriveReviewKeys, reviewRouter } from '../review/index.ts';
 import type { Stoppable } from './lifecycle.ts';
+import { importStatementFile } from './statement-import.ts';
 import { registerAccountDayMetrics } from '../validation/index.ts';
 import { refreshCertificateExpiryMetric } from '../credentials/metrics.ts';
 import { refreshOverdueMetric } from '../onboarding/metrics.ts';
@@ -43,6 +45,7 @@ export function apiRoutes(ctx: AppContext): Route[] {
       db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays, keys: ctx.secrets, allowHttpEndpoints: ctx.config.env !== 'production',
       outbound: ctx.outbound,
     }),
+    ...statementRoutes({ db: ctx.db, importStatement: (accountId, text) => importStatementFile(ctx.db, { accountId, text, trigger: 'manual' }) }),
   ];
 }
 
