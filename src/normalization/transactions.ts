@@ -1,4 +1,4 @@
-import type { Direction } from '../domain/types.ts';
+import type { Direction, RecordSource } from '../domain/types.ts';
 import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
 import { toMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
@@ -33,6 +33,8 @@ export interface NormalizedTransaction {
   dataQuality: DataQualityNote[] | null;
   fingerprintKey: string;
   contentHash: string;
+  /** The channel the record came from; identity never depends on it (README, "Statement files"). */
+  source: RecordSource;
   raw: WireTransaction;
 }
 
@@ -58,6 +60,8 @@ export type RequestedView = 'current_day' | 'prior_day' | 'history';
 
 export interface NormalizeContext {
   requested?: RequestedView;
+  /** The channel, recorded on the rows: `jpm_api` unless an adapter says otherwise. */
+  source?: RecordSource;
 }
 
 class RecordError extends Error {
@@ -218,6 +222,7 @@ export function normalizeTransaction(raw: WireTransaction, occurrences: Occurren
     fingerprintKey: fingerprintKey(cls, fp, occurrences.next(cls, fp)),
     // Unchanged formula: for a record that was valid before, the hash (hence "unchanged") is what it was.
     contentHash: contentHash([base.amountMinor.toString(), base.direction, base.bookingDate, value, base.baiTypeCode, baiSummaryCode, base.bankReference, base.customerReference, description, raw.transactionId, raw]),
+    source: context.source ?? 'jpm_api',
     raw,
   };
 }

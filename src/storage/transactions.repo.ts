@@ -17,6 +17,8 @@ export interface ExistingTransaction {
   fingerprint_key: string;
   content_hash: string;
   status: string;
+  /** The channel of the row's current version (`jpm_api`, `bai2`, …). */
+  source: string;
 }
 
 /**
@@ -34,7 +36,7 @@ export async function findForMatching(
     return [];
   }
   const result = await sql<ExistingTransaction>`
-    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status
+    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source
     from transactions
     where account_id = ${accountId}
       and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
@@ -55,7 +57,7 @@ export async function findFingerprintGroups(
   ex: Executor, accountId: string, dates: readonly string[], fingerprints: readonly string[],
 ): Promise<ExistingTransaction[]> {
   const result = await sql<ExistingTransaction>`
-    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status
+    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source
     from transactions
     where account_id = ${accountId} and booking_date = any(${[...new Set(dates)]}::date[])
       and split_part(fingerprint_key, ':', 2) = any(${[...new Set(fingerprints)]}::text[])`.execute(ex);
@@ -89,13 +91,15 @@ export interface TransactionRow {
   /** The bank's narrativeText as sent (null when absent). */
   narrative: unknown;
   data_quality: unknown;
+  /** The channel the record came from. */
+  source: string;
 }
 
 const RECORDSET = sql.raw(`(
   id uuid, organization_id uuid, account_id uuid, status text, direction text, amount_minor bigint, currency text,
   decimal_location smallint, booking_date date, value_date date, bai_type_code text, bai_summary_code text,
   bank_reference text, customer_reference text, description text, jpm_transaction_id text, post_code text,
-  fingerprint_key text, content_hash text, raw jsonb, narrative jsonb, data_quality jsonb, reason text)`);
+  fingerprint_key text, content_hash text, raw jsonb, narrative jsonb, data_quality jsonb, source text, reason text)`);
 
 /** Inserts new rows. A row whose J.P. Morgan id key already exists for the account is skipped (the
  *  per-account lock makes that impossible in practice; the unique index is the safety net). Returns inserted ids.
@@ -107,10 +111,10 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
   const result = await sql<{ id: string }>`
     insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
       booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality)
+      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality, source)
     select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
       booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, nullif(narrative, 'null'::jsonb), nullif(data_quality, 'null'::jsonb)
+      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, nullif(narrative, 'null'::jsonb), nullif(data_quality, 'null'::jsonb), source
     from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r ${RECORDSET}
     on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
     do nothing
@@ -144,12 +148,12 @@ export async function updateTransactions(ex: Executor, rows: readonly Transactio
         bai_summary_code = r.bai_summary_code, bank_reference = r.bank_reference, customer_reference = r.customer_reference,
         description = r.description, jpm_transaction_id = r.jpm_transaction_id, post_code = r.post_code,
         fingerprint_key = r.fingerprint_key, content_hash = r.content_hash, raw = r.raw,
-        narrative = nullif(r.narrative, 'null'::jsonb), data_quality = nullif(r.data_quality, 'null'::jsonb),
+        narrative = nullif(r.narrative, 'null'::jsonb), data_quality = nullif(r.data_quality, 'null'::jsonb), source = r.source,
         version = t.version + 1, updated_at = now()
       from r where t.id = r.id and t.content_hash is distinct from r.content_hash
       returning t.id
     ), hist as (
-      insert into transaction_versions (organization_id, transaction_id, version, reason, changed_fields, previous, sync_run_id)
+      insert into transaction_versions (organization_id, transaction_id, version, reason, changed_fields, previous, sync_run_id, source)
       select old.organization_id, old.id, old.version, r.reason,
         array_remove(array[
           case when old.amount_minor <> r.amount_minor then 'amount' end,
@@ -160,9 +164,10 @@ export async function updateTransactions(ex: Executor, rows: readonly Transactio
           case when old.bank_reference <> r.bank_reference or old.customer_reference <> r.customer_reference then 'references' end,
           case when old.bai_type_code is distinct from r.bai_type_code then 'bai_type_code' end,
           case when old.jpm_transaction_id <> r.jpm_transaction_id then 'jpm_transaction_id' end,
-          case when old.raw <> r.raw then 'raw' end
+          case when old.raw <> r.raw then 'raw' end,
+          case when old.source <> r.source then 'source' end
         ], null),
-        to_jsonb(old), ${syncRunId}::uuid
+        to_jsonb(old), ${syncRunId}::uuid, r.source
       from old join r on r.id = old.id join upd on upd.id = old.id
       returning 1
     )
@@ -197,6 +202,8 @@ export interface DecisionRow {
   rule: string;
   evidence: Record<string, unknown>;
   sync_run_id: string | null;
+  /** The channel whose record led to the decision; when absent, that of the row it links to (or decides on). */
+  source?: string | undefined;
 }
 
 export async function insertDecisions(ex: Executor, rows: readonly DecisionRow[]): Promise<void> {
@@ -204,10 +211,11 @@ export async function insertDecisions(ex: Executor, rows: readonly DecisionRow[]
     return;
   }
   await sql`
-    insert into transaction_decisions (organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id)
-    select organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id
+    insert into transaction_decisions (organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id, source)
+    select organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id,
+      coalesce(r.source, (select t.source from transactions t where t.id = coalesce(r.related_transaction_id, r.transaction_id)))
     from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(organization_id uuid, account_id uuid, transaction_id uuid,
-      related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid)`.execute(ex);
+      related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid, source text)`.execute(ex);
 }
 
 export interface RejectRow {

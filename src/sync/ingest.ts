@@ -38,6 +38,7 @@ function columns(t: NormalizedTransaction): Column {
     raw: t.raw,
     narrative: t.narrative,
     data_quality: t.dataQuality,
+    source: t.source,
   };
 }
 
@@ -128,16 +129,27 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
       return;
     }
     claimed.add(match.id);
-    if (match.content_hash === t.contentHash) {
+    // Another channel's report of an item whose row holds the bank's id, without that id (a statement
+    // file read after the API): it confirms the row; a report that says less never overwrites one that says more.
+    const confirms = !t.identityById && isIdentityId(match.jpm_transaction_id) && match.source !== t.source;
+    if (match.content_hash === t.contentHash || confirms) {
       plan.unchanged++;
       return;
     }
     plan.updates.push({ id: match.id, ...columns(t), reason, sync_run_id: runId });
     if (reason === 're_identified') {
+      // Across channels (a file's line, then the API's record) the evidence names what matched.
+      const across = match.source !== t.source;
       plan.decisions.push({
         organization_id: account.organizationId, account_id: account.id, transaction_id: match.id, related_transaction_id: null,
-        decision: 're_identified', rule: 'same_fingerprint_and_occurrence', sync_run_id: runId,
-        evidence: { previousJpmTransactionId: match.jpm_transaction_id, newJpmTransactionId: t.jpmTransactionId, fingerprintKey: t.fingerprintKey },
+        decision: 're_identified', rule: across ? 'same_fingerprint_across_channels' : 'same_fingerprint_and_occurrence', sync_run_id: runId, source: t.source,
+        evidence: {
+          previousJpmTransactionId: match.jpm_transaction_id, newJpmTransactionId: t.jpmTransactionId, fingerprintKey: t.fingerprintKey,
+          ...(across ? {
+            previousSource: match.source, source: t.source, bankReference: t.bankReference, customerReference: t.customerReference,
+            amountMinor: t.amountMinor.toString(), direction: t.direction, bookingDate: t.bookingDate, baiTypeCode: t.baiTypeCode,
+          } : {}),
+        },
       });
     }
   };
