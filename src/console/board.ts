@@ -34,12 +34,13 @@ export interface PageDeps {
 
 const MAX_PAGES = 20;
 
-export async function allIntegrations(deps: PageDeps, ctx: CallContext): Promise<IntegrationDto[]> {
-  const out: IntegrationDto[] = [];
+/** Every page of a list route (bounded: the board is for hundreds of integrations, not millions). */
+async function all<T>(deps: PageDeps, ctx: CallContext, path: string, query: Record<string, string> = {}): Promise<T[]> {
+  const out: T[] = [];
   let cursor: string | null = null;
   for (let i = 0; i < MAX_PAGES; i++) {
-    const page: { data: IntegrationDto[]; nextCursor: string | null } = await deps.api.call(ctx, 'get', '/v1/integrations', {
-      query: { limit: '500', ...(cursor ? { cursor } : {}) },
+    const page: { data: T[]; nextCursor: string | null } = await deps.api.call(ctx, 'get', path, {
+      query: { ...query, limit: '500', ...(cursor ? { cursor } : {}) },
     });
     out.push(...page.data);
     cursor = page.nextCursor;
@@ -78,30 +79,32 @@ export function onboardingActions(deps: PageDeps, session: Session, i: Integrati
     ${moveForm(session, i.id, move.targets, back)}`;
 }
 
-function card(deps: PageDeps, session: Session, i: IntegrationDto, move: NextMove | undefined, now: Date): Html {
+function card(deps: PageDeps, session: Session, i: IntegrationDto, move: NextMove | undefined, now: Date, organization: string | undefined): Html {
   return html`<article class="card${i.overdue.length > 0 ? ' overdue' : ''}" data-integration-id="${i.id}" aria-labelledby="n-${i.id}">
     <h3 id="n-${i.id}"><a href="${BASE}/integrations/${i.id}">${i.name}</a></h3>
-    <p class="meta">${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
+    <p class="meta">${organization ? html`${organization} · ` : ''}${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
     ${onboardingSummary(i, move, now)}
     ${onboardingActions(deps, session, i, move, `${BASE}/`)}
   </article>`;
 }
 
-export async function boardPage(deps: PageDeps, session: Session, ctx: CallContext): Promise<Html> {
+export async function boardPage(deps: PageDeps, session: Session, ctx: CallContext, onlyOverdue: boolean): Promise<Html> {
   const now = deps.now();
-  const integrations = await allIntegrations(deps, ctx);
-  const moves = new Map<string, NextMove | undefined>();
-  for (const i of integrations) {
-    moves.set(i.id, await nextMove(deps.db, i.id, deps.onboarding, now));
-  }
+  const integrations = await all<IntegrationDto>(deps, ctx, '/v1/integrations', onlyOverdue ? { overdue: 'true' } : {});
+  // A key for all organizations sees many customers: each card names its organization.
+  const organizations = session.principal.organizationId === null
+    ? new Map((await all<{ id: string; name: string }>(deps, ctx, '/v1/organizations')).map((o) => [o.id, o.name]))
+    : new Map<string, string>();
+  const moves = new Map(await Promise.all(integrations.map(async (i) => [i.id, await nextMove(deps.db, i.id, deps.onboarding, now)] as const)));
   const overdue = integrations.filter((i) => i.overdue.length > 0).length;
   return html`<h1>Onboarding board</h1>
-    <p>${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.</p>
+    <p>${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.
+      ${onlyOverdue ? html`<a href="${BASE}/">Show all</a>` : html`<a href="${BASE}/?overdue=true">Show only overdue</a>`}</p>
     ${ONBOARDING_STAGES.map((stage) => {
       const here = integrations.filter((i) => i.stage === stage);
       return html`<section class="stage" id="stage-${stage}" aria-labelledby="h-${stage}">
         <h2 id="h-${stage}">${stageLabel(stage)} <span class="meta">(${here.length})</span></h2>
-        ${here.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="cards">${here.map((i) => card(deps, session, i, moves.get(i.id), now))}</div>`}
+        ${here.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="cards">${here.map((i) => card(deps, session, i, moves.get(i.id), now, organizations.get(i.organizationId)))}</div>`}
       </section>`;
     })}`;
 }

@@ -183,7 +183,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.redirect(303, `${BASE}/sign-in`);
   });
 
-  router.get('/', render(async (req, s) => ({ title: 'Onboarding board', body: await boardPage(pageDeps, s, callCtx(req)) })));
+  router.get('/', render(async (req, s) => ({ title: 'Onboarding board', body: await boardPage(pageDeps, s, callCtx(req), req.query.overdue === 'true') })));
   router.get('/integrations/:id', render((req) => integrationPage(pageDeps, sessionOf.get(req)!, callCtx(req), String(req.params.id))));
   router.get('/accounts/:id', render((req) => accountPage(pageDeps, callCtx(req), String(req.params.id))));
   router.get('/accounts/:id/days/:day', render((req) => dayPage(pageDeps, callCtx(req), String(req.params.id), String(req.params.day))));

@@ -134,6 +134,24 @@ describe('operator console: security', () => {
     expect(shown.text).toContain('body.projectId');
   });
 
+  it('shows a viewer every page but no form that changes anything; a key for all organizations sees each card\'s organization', async () => {
+    const { cookie } = await signIn(api.app, await api.key('viewer', orgId));
+    for (const path of ['/console/', `/console/integrations/${mineId}`]) {
+      const res = await request(api.app).get(path).set('Cookie', cookie);
+      expect(res.status, path).toBe(200);
+      const actions = [...res.text.matchAll(/<form method="post" action="([^"]+)"/g)].map((m) => m[1]);
+      expect(actions, path).toEqual(['/console/sign-out']);
+    }
+    const admin = await signIn(api.app, api.adminKey);
+    const board = await request(api.app).get('/console/').set('Cookie', admin.cookie);
+    expect(board.text).toContain(`data-integration-id="${otherId}"`);
+    expect(board.text).toMatch(/Theirs · simulator/);
+    // Only overdue: none is (both were created now).
+    const overdue = await request(api.app).get('/console/?overdue=true').set('Cookie', admin.cookie);
+    expect(overdue.text).toContain('0 integration(s)');
+    expect(overdue.text).not.toContain(`data-integration-id="${mineId}"`);
+  });
+
   it('uses Secure __Host- cookies outside development', async () => {
     const db = api.ctx.db;
     const app = express();
