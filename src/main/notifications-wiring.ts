@@ -23,6 +23,9 @@ export function startMilestoneEmails(ctx: AppContext): NotificationLoop | undefi
   const base = ctx.config.http.publicBaseUrl;
   const smtp = new URL(ctx.secrets.smtpUrl);
   log.info({ host: smtp.hostname, port: smtp.port || null, tls: smtp.protocol === 'smtps:' ? 'implicit' : 'starttls' }, 'milestone emails on');
+  if (!base) {
+    log.warn('PUBLIC_BASE_URL is not set: "report ready" emails go out without the review link');
+  }
   return startNotificationLoop({
     db: ctx.db, mailer, logger: log,
     reviewUrl: async (linkId) => {

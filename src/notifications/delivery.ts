@@ -40,6 +40,10 @@ export function notificationRetryMs(attempt: number, retry: { baseMs: number; ma
   return Math.round(ceiling * (0.5 + random() * 0.5));
 }
 
+/** A contact removed after the message was queued: not sent, not retried. */
+class ContactRemoved extends Error {}
+const CONTACT_REMOVED = 'the contact was removed before the message was sent';
+
 function isMilestone(m: string): m is Milestone {
   return (MILESTONES as readonly string[]).includes(m);
 }
@@ -66,7 +70,11 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
   } else {
     try {
       // Who to contact is whoever is our account manager now (they may have been named after the milestone).
-      const manager = (await listContacts(deps.db, d.integration_id)).find((c) => c.role === 'account_manager');
+      const contacts = await listContacts(deps.db, d.integration_id);
+      if (d.contact_id !== null && !contacts.some((c) => c.id === d.contact_id)) {
+        throw new ContactRemoved();
+      }
+      const manager = contacts.find((c) => c.role === 'account_manager');
       const params = { ...(d.params as unknown as MessageParams), accountManager: manager ? { name: manager.name, email: manager.email } : null };
       const reviewUrl = params.reviewLinkId && deps.reviewUrl ? await deps.reviewUrl(params.reviewLinkId) : undefined;
       const message = renderMessage(d.milestone, params, { reviewUrl, fallbackContact: deps.mailer.from });
@@ -75,11 +83,11 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
       sent = true;
       messageId = info.messageId;
     } catch (err) {
-      error = smtpError(err);
+      error = err instanceof ContactRemoved ? CONTACT_REMOVED : smtpError(err);
       log.info({ deliveryId: d.id, attempt: d.attempts, error, detail: scrubSecrets((err as Error).message ?? '') }, 'milestone email not sent');
     }
   }
-  const permanent = !sent && error?.startsWith('unknown milestone') === true;
+  const permanent = !sent && (error?.startsWith('unknown milestone') === true || error === CONTACT_REMOVED);
   return recordNotificationAttempt(deps.db, {
     deliveryId: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - started), sent, error, messageId,
     retryInMs: sent ? 0 : permanent ? 365 * 86_400_000 : notificationRetryMs(d.attempts, deps.retry ?? DEFAULT_RETRY),

@@ -144,7 +144,9 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
             link: { label: 'Review your data', url: ctx.reviewUrl },
             next: 'Your answer is recorded with the report you saw. Once you confirm the data, the connection can go live. The link works only for you and expires in 14 days.',
           }
-          : { next: 'Your controller has been sent a link to review the data and sign it off; the connection goes live after that.' }),
+          : p.reviewLinkId
+            ? { next: 'Your account manager will send you a link to review the data and sign it off; the connection goes live after that.' }
+            : { next: 'Your controller has been sent a link to review the data and sign it off; the connection goes live after that.' }),
       };
     }
     case 'live':

@@ -4,15 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
-import { addContact, createMailer, runNotificationPass, type Mailer, type Milestone } from '../../src/notifications/index.ts';
+import { addContact, createMailer, removeContact, runNotificationPass, type Mailer, type Milestone } from '../../src/notifications/index.ts';
 import {
   createIntegration, flagOverdue, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, transition,
 } from '../../src/onboarding/index.ts';
 import type { OnboardingStage } from '../../src/domain/types.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
+import type { ValidationReportDocument } from '../../src/validation/index.ts';
 import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
 import { addBankAccount, createOrganization, CSR_SUBJECT, ELIGIBLE } from '../factories/onboarding.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import request from 'supertest';
+import { deriveReviewKeys, reviewUrl, type ReviewKeys } from '../../src/review/index.ts';
+import { getReviewLink } from '../../src/storage/reviews.repo.ts';
+import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
+import type { TestDb } from '../helpers/db.ts';
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from '../helpers/smtp-server.ts';
 
 /**
@@ -32,7 +37,10 @@ const PEOPLE = {
   manager: { role: 'account_manager', name: 'Max Manager', email: 'max@jpm-sync.example' },
 } as const;
 
+let api: TestApi;
 let t: TestDb;
+let keys: ReviewKeys;
+const BASE = 'https://sync.example';
 let pki: DevPki;
 let pkiDir: string;
 let smtp: TestSmtp;
@@ -40,7 +48,9 @@ let mailer: Mailer;
 let organizationId: string;
 
 beforeAll(async () => {
-  t = await createTestDb();
+  api = await createTestApi();
+  t = api.t;
+  keys = deriveReviewKeys(api.ctx.secrets.masterKey.key);
   pkiDir = await mkdtemp(join(tmpdir(), 'jpm-sync-notifications-pki-'));
   pki = await ensureDevPki(pkiDir);
   smtp = await startTestSmtp({ keyPem: pki.serverKeyPem, certPem: pki.serverCertPem });
@@ -51,12 +61,15 @@ beforeAll(async () => {
 afterAll(async () => {
   mailer.close();
   await smtp.close();
-  await t.drop();
+  await api.close();
   await rm(pkiDir, { recursive: true, force: true });
 });
 
 const pass = (overrides: Partial<Parameters<typeof runNotificationPass>[0]> = {}) =>
-  runNotificationPass({ db: t.db, mailer, retry: { baseMs: 1, maxMs: 1 }, reviewUrl: (id) => Promise.resolve(`https://sync.example/review/${id}.test`), ...overrides });
+  runNotificationPass({ db: t.db, mailer, retry: { baseMs: 1, maxMs: 1 }, reviewUrl: async (id) => {
+    const link = await getReviewLink(t.db, id);
+    return link ? reviewUrl(BASE, keys, link) : undefined;
+  }, ...overrides });
 
 /**
  * Passes until `done()` (at most 30 s). The producer reads an outbox event only once every older
@@ -84,11 +97,24 @@ function recipients(mails: readonly ReceivedMail[]): string[] {
   return mails.flatMap((m) => m.to).sort();
 }
 
-async function insertPassedReport(integrationId: string): Promise<string> {
+/** A passed report as the validation module stores it (its making is tested in validation-report.test.ts). */
+async function insertPassedReport(integrationId: string, accountId: string): Promise<string> {
   const id = uuidv7();
+  const calendar = ['2026-11-02', '2026-11-03'].map((day) => ({ day, state: 'proved' as const, differenceMinor: null, reason: null }));
+  const totals = { creditsMinor: '0', debitsMinor: '0', creditCount: 0, debitCount: 0 };
+  const doc: ValidationReportDocument = {
+    id, integration: { id: integrationId, name: 'Acme Treasury', organizationId, stage: 'validating' }, period: { from: '2026-11-02', to: '2026-11-03', basis: 'since_approval' },
+    generatedAt: new Date().toISOString(), passed: true, reasons: [], summary: { accounts: 1, openSuspicions: 0, proved: 2, broken: 0, unproved: 0 },
+    totalsByCurrency: [{ currency: 'USD', decimalLocation: 2, ...totals }],
+    accounts: [{
+      accountId, accountMasked: `****${ACCOUNT_NUMBER.slice(-4)}`, accountName: 'OPERATING', currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York',
+      from: '2026-11-02', to: '2026-11-03', days: { proved: 2, broken: 0, unproved: 0 }, totals, calendar, openSuspicions: 0,
+    }],
+    suspicions: [], coverage: { staleHours: 26, daysNotFetched: [], failedWindows: [], staleAccounts: [] },
+  };
   await t.db.insertInto('validation_reports').values({
-    id, organization_id: organizationId, integration_id: integrationId, period_from: '2026-11-02', period_to: '2026-11-27', requested_by: 'test',
-    status: 'completed', passed: true, reasons: JSON.stringify([]), completed_at: new Date(),
+    id, organization_id: organizationId, integration_id: integrationId, period_from: '2026-11-02', period_to: '2026-11-03', requested_by: 'test',
+    status: 'completed', passed: true, reasons: JSON.stringify([]), completed_at: new Date(), report: JSON.stringify(doc),
   }).execute();
   return id;
 }
@@ -140,11 +166,28 @@ describe('milestone emails over SMTP with STARTTLS', () => {
       await recordApiAccess(t.db, { integrationId: id, status: 'confirmed', actor: ops });
       await move('approved');
     });
+    let accountId = '';
     await step('data_flowing', async () => {
-      await addBankAccount(t.db, { id, organizationId }, ACCOUNT_NUMBER);
+      accountId = await addBankAccount(t.db, { id, organizationId }, ACCOUNT_NUMBER);
       await move('validating');
     });
-    await step('validation_report_ready', () => insertPassedReport(id));
+    // Going live waits for the customer's sign-off on this integration.
+    await request(api.app).put(`/v1/integrations/${id}/customer-review-settings`).set(bearer(api.adminKey)).send({ requireSignoffForLive: true }).expect(200);
+    let reportId = '';
+    await step('validation_report_ready', async () => {
+      reportId = await insertPassedReport(id, accountId);
+    });
+    await expect(move('live')).rejects.toThrow(/guard customer_signed_off failed/);
+    // The controller follows the link from their email and confirms the data.
+    const link = /Review your data: (\S+)/.exec(sent.at(-1)!.mails.find((m) => m.to.includes(PEOPLE.controller.email))!.text)?.[1];
+    expect(link).toMatch(/^https:\/\/sync\.example\/review\//);
+    const path = new URL(link!).pathname;
+    const page = await request(api.app).get(path).expect(200);
+    expect(page.text).toContain('Review your data: Acme Treasury');
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)?.[1];
+    await request(api.app).post(`${path}/accurate`).type('form').send({ csrf }).expect(303);
+    const reviews = await t.db.selectFrom('customer_reviews').select(['verdict', 'report_id', 'reviewer_email']).where('integration_id', '=', id).execute();
+    expect(reviews).toEqual([{ verdict: 'accurate', report_id: reportId, reviewer_email: PEOPLE.controller.email }]);
     await step('live', () => move('live'));
 
     for (const s of sent) {
@@ -171,7 +214,7 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     expect(waiting.text).toMatch(/we expect their approval by \w+day, \d{1,2} \w+ 20\d\d\./);
     // The controller's "report ready" carries the review link; the finance owner's does not.
     const ready = byMilestone('validation_report_ready');
-    expect(ready.find((m) => m.to.includes(PEOPLE.controller.email))!.text).toMatch(/Review your data: https:\/\/sync\.example\/review\/[0-9a-f-]{36}\.test/);
+    expect(ready.find((m) => m.to.includes(PEOPLE.controller.email))!.text).toMatch(/Review your data: https:\/\/sync\.example\/review\/[0-9a-f-]{36}\.\d+\.[\w-]{43}\r?\n/);
     expect(ready.find((m) => m.to.includes(PEOPLE.finance.email))!.text).not.toContain('/review/');
     // Each message has its own stable Message-ID.
     expect(new Set(all.map((m) => m.headers.get('message-id'))).size).toBe(all.length);
@@ -201,6 +244,17 @@ describe('milestone emails over SMTP with STARTTLS', () => {
       .select(['a.attempt', 'a.outcome', 'a.error']).where('d.integration_id', '=', id).orderBy('a.attempt').execute();
     expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'failed'], [2, 'sent']]);
     expect(attempts[0]?.error).toContain('SMTP 451');
+  });
+
+  it('does not mail a contact removed before the message went out', async () => {
+    const { id } = await createIntegration(t.db, { organizationId, name: 'Gone Co', environment: 'cat', actor: 'ops' });
+    const contact = await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
+    await removeContact(t.db, { integrationId: id, contactId: contact.id, actor: 'ops' });
+    const before = smtp.received.length;
+    await pass();
+    expect(since(before)).toEqual([]);
+    const log = await t.db.selectFrom('notification_deliveries').select(['status', 'last_error']).where('integration_id', '=', id).execute();
+    expect(log).toEqual([{ status: 'failed', last_error: 'the contact was removed before the message was sent' }]);
   });
 
   it('mails overdue to the finance owner and our account manager, and certificate expiry only to our team', async () => {
