@@ -64,6 +64,10 @@ export const ACTIONS: Record<string, Action> = {
       return report.passed ? 'Validation report passed.' : `Validation report did not pass: ${(report.reasons ?? []).slice(0, 3).join('; ') || report.status || ''}`;
     },
   },
+  contact: {
+    path: '/v1/integrations/{id}/contacts', body: (f) => ({ role: f.role, name: f.name ?? '', email: f.email ?? '' }),
+    done: (_r, f) => `${f.name ?? 'Contact'} will be told about the milestones.`,
+  },
   stage: {
     path: '/v1/integrations/{id}/stage', body: (f) => compact({ to: f.to, note: text(f.note) }),
     done: (r) => `Moved to ${stageLabel((r as { stage: string }).stage)}.`,
@@ -145,6 +149,13 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
       // A guard the console has no form for yet: the refusal reason still says what is missing.
       return html``;
   }
+}
+
+/** Who the customer's milestone emails go to (roles as the contacts API names them). */
+export function contactForm(session: Session, integrationId: string, back: string): Html {
+  return actionForm(session, integrationId, 'contact', back, html`
+    ${select('role', 'Role', [['finance_owner', "customer's finance owner"], ['security_admin', "customer's security administrator"], ['controller', "customer's controller"], ['account_manager', 'our account manager']])}
+    ${input('name', 'Name', { required: true })}${input('email', 'Email', { type: 'email', required: true })}`, 'Add contact');
 }
 
 export function moveForm(session: Session, integrationId: string, targets: readonly string[], back: string): Html {

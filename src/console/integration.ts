@@ -1,7 +1,7 @@
 import type { Queues } from '../scheduler/index.ts';
 import { scheduleId } from '../scheduler/index.ts';
 import { addDays } from '../shared/time.ts';
-import { factForm } from './actions.ts';
+import { contactForm, factForm } from './actions.ts';
 import type { CallContext } from './api-client.ts';
 import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
 import { html, type Html } from './html.ts';
@@ -24,6 +24,33 @@ interface CertificateDto { id: string; keyPairId: string; environment: string; s
 interface KeyPairDto { id: string; environment: string; commonName: string; algorithm: string; createdAt: string }
 interface AccountDto { id: string; jpmAccountMasked: string; accountName: string; currency: string; status: string; statusReason: string | null; lastSyncedAt: string | null; timeZone: string }
 interface AdminDto { side: string; name: string; email: string; role: string }
+interface ContactDto { role: string; name: string; email: string }
+interface EmailDto { milestone: string; recipientEmail: string; recipientRole: string; status: string; attempts: number; lastError: string | null; createdAt: string; completedAt: string | null }
+
+/**
+ * What the customer was told and when: the milestone emails (and who receives them) when the
+ * deployment has them; absent routes or permissions leave the section out.
+ */
+async function customerSide(deps: IntegrationPageDeps, session: Session, ctx: CallContext, id: string, back: string): Promise<Html> {
+  const p = session.principal;
+  if (!deps.api.allows(p, 'get', '/v1/integrations/{id}/milestone-emails') || !deps.api.allows(p, 'get', '/v1/integrations/{id}/contacts')) {
+    return html``;
+  }
+  const [emails, contacts] = await Promise.all([
+    deps.api.call<Page<EmailDto>>(ctx, 'get', '/v1/integrations/{id}/milestone-emails', { params: { id }, query: { limit: '50' } }),
+    deps.api.call<Page<ContactDto>>(ctx, 'get', '/v1/integrations/{id}/contacts', { params: { id }, query: { limit: '100' } }),
+  ]);
+  const label = (s: string) => s.replaceAll('_', ' ');
+  return html`<section aria-labelledby="h-told"><h2 id="h-told">What the customer was told</h2>
+    ${emails.data.length === 0 ? html`<p class="meta">No milestone email yet.</p>` : html`<div class="table-wrap"><table><caption class="skip">Milestone emails</caption>
+      <thead><tr><th scope="col">When</th><th scope="col">Milestone</th><th scope="col">To</th><th scope="col">Status</th></tr></thead>
+      <tbody>${emails.data.map((e) => html`<tr><td>${when(e.completedAt ?? e.createdAt)}</td><td>${label(e.milestone)}</td><td>${e.recipientEmail} (${label(e.recipientRole)})</td>
+        <td>${e.status}${e.status !== 'sent' && e.lastError ? html`: ${e.lastError}` : ''}${e.attempts > 1 ? html` (${e.attempts} attempts)` : ''}</td></tr>`)}</tbody></table></div>`}
+    <h3>Contacts</h3>
+    ${contacts.data.length === 0 ? html`<p class="meta">Nobody is told yet.</p>` : html`<ul>${contacts.data.map((c) => html`<li>${label(c.role)}: ${c.name} (${c.email})</li>`)}</ul>`}
+    ${deps.api.allows(p, 'post', '/v1/integrations/{id}/contacts') ? html`<details><summary>Add a contact</summary>${contactForm(session, id, back)}</details>` : ''}
+  </section>`;
+}
 
 function milestoneText(m: MilestoneDto): string {
   const p = m.payload;
@@ -131,6 +158,7 @@ export async function integrationPage(deps: IntegrationPageDeps, session: Sessio
         ${events.data.length === 0 ? html`<p class="meta">None yet.</p>` : html`<ol class="timeline">${events.data.map((m) => html`<li><time datetime="${m.createdAt}">${when(m.createdAt)}</time>${milestoneText(m)}</li>`)}</ol>`}
       </section>
     </div>
+    ${await customerSide(deps, session, ctx, id, back)}
     ${certificates(certs.data, keyPairs.data, id)}
     <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts</h2>${accountsTable(accounts.data, next)}</section>
     <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, accounts.data)}

@@ -367,6 +367,15 @@ describe('operator console in headless chromium', () => {
       }
     };
 
+    // Who is told about the milestones.
+    await w.page.getByText('Add a contact').click();
+    await form('contact').getByLabel('Role').selectOption('finance_owner');
+    await form('contact').getByLabel('Name').fill('Fiona Finance');
+    await form('contact').getByLabel('Email').fill('fiona@acme.example');
+    await form('contact').getByRole('button').click();
+    await ok('Fiona Finance will be told about the milestones.');
+    expect(await w.page.locator('section[aria-labelledby="h-told"] li').allTextContents()).toEqual(['finance owner: Fiona Finance (fiona@acme.example)']);
+
     await open_();
     await form('eligibility').getByLabel('Has a J.P. Morgan Access account').selectOption('yes');
     await form('eligibility').getByLabel('The account is not Chase Connect').selectOption('yes');
