@@ -3,7 +3,7 @@ import { diffDays, eachDay, type IsoDate } from '../shared/time.ts';
 import type { SimAccount } from './accounts.ts';
 import { BANK } from './catalog.ts';
 import type { Ledger } from './ledger.ts';
-import { postedReported, type Clock, type Reported } from './views.ts';
+import { balanceFor, intradayReported, postedReported, type Clock, type Reported } from './views.ts';
 
 /**
  * Any window of the simulated ledger as the statement files J.P. Morgan Access lets a customer
@@ -170,5 +170,42 @@ export function renderCamt053(ledger: Ledger, w: StatementWindow, options: CamtO
     }
   }
   out.push('</BkToCstmrStmt></Document>', '');
+  return out.join('\n');
+}
+
+/**
+ * The bank's current business day (on `clock`) as a camt.052 intraday report: the CURRENT_DAY snapshot's
+ * items as pending entries (the same items, amounts and references as the API's intraday records) and
+ * the interim balances.
+ */
+export function renderCamt052(ledger: Ledger, accountIds: readonly string[], clock: Clock): string {
+  const date = clock.today;
+  const out: string[] = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">',
+    `<BkToCstmrAcctRpt><GrpHdr><MsgId>SIM-INTRADAY-${yymmdd(date)}</MsgId><CreDtTm>${date}T12:00:00</CreDtTm></GrpHdr>`,
+  ];
+  for (const id of accountIds) {
+    const account = ledger.account(id);
+    const balance = account ? balanceFor(ledger, account, date, clock) : undefined;
+    if (!account || !balance) {
+      continue;
+    }
+    const d = { account, date } as DayData;
+    out.push(`<Rpt><Id>${id}-${date}</Id><Acct><Id><Othr><Id>${id}</Id></Othr></Id><Ccy>${account.currency.code}</Ccy></Acct>`);
+    out.push(balanceXml('OPBD', balance.amounts.openingLedger, d), balanceXml('ITBD', balance.amounts.endingLedger, d), balanceXml('ITAV', balance.amounts.endingAvailable, d));
+    for (const r of intradayReported(ledger, account, clock)) {
+      const item = r.item;
+      out.push(
+        `<Ntry>${amountXml(r.amount, account)}<CdtDbtInd>${item.direction === 'CREDIT' ? 'CRDT' : 'DBIT'}</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts>`
+        + `<BookgDt><Dt>${date}</Dt></BookgDt><ValDt><Dt>${item.valueDate}</Dt></ValDt><AcctSvcrRef>${xml(item.bankRef)}</AcctSvcrRef>`
+        + `<BkTxCd><Prtry><Cd>${item.kind.typeCode}</Cd><Issr>BAI</Issr></Prtry></BkTxCd>`
+        + `<NtryDtls><TxDtls><Refs><EndToEndId>${item.customerRef === '' ? 'NOTPROVIDED' : xml(item.customerRef)}</EndToEndId></Refs></TxDtls></NtryDtls>`
+        + `<AddtlNtryInf>${xml(item.kind.shortDescription)}</AddtlNtryInf></Ntry>`,
+      );
+    }
+    out.push('</Rpt>');
+  }
+  out.push('</BkToCstmrAcctRpt></Document>', '');
   return out.join('\n');
 }

@@ -94,7 +94,8 @@ const FINAL_CODES: Record<string, keyof Pick<StatementBalance, 'openingLedgerMin
 };
 const INTERIM_CODES: Record<string, 'closingLedgerMinor' | 'closingAvailableMinor'> = { ITBD: 'closingLedgerMinor', ITAV: 'closingAvailableMinor' };
 
-function balancesOf(drafts: readonly BalanceDraft[]): StatementBalance[] {
+/** Balances by date; in an intraday report (camt.052) every balance is of the current day, OPBD included. */
+function balancesOf(drafts: readonly BalanceDraft[], intraday: boolean): StatementBalance[] {
   const out = new Map<string, StatementBalance>();
   for (const b of drafts) {
     const finalField = FINAL_CODES[b.code];
@@ -105,7 +106,7 @@ function balancesOf(drafts: readonly BalanceDraft[]): StatementBalance[] {
     const date = dateOf(b.date, b.line, `balance ${b.code} date`);
     const m = minor(b.amount, b.line, `balance ${b.code}`);
     const signedMinor = directionOf(b.cdtDbt, b.line, `balance ${b.code}`) === 'debit' ? -m.minor : m.minor;
-    const kind = finalField ? 'final' : 'current_day';
+    const kind = finalField && !intraday ? 'final' : 'current_day';
     const key = `${date}|${kind}`;
     const row = out.get(key) ?? {
       date, kind, currency: m.currency, decimalLocation: m.decimalLocation,
@@ -296,7 +297,7 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
     }
     const entries = s.entries.flatMap((e) => entriesOf(format, e));
     const currency = s.currency || entries[0]?.currency || s.balances[0]?.amount?.ccy || '';
-    const account: StatementAccount = { accountNumber: s.account, currency, entries, balances: balancesOf(s.balances), rejects: [] };
+    const account: StatementAccount = { accountNumber: s.account, currency, entries, balances: balancesOf(s.balances, format === 'camt052'), rejects: [] };
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {
       same.entries.push(...account.entries);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importStatementFile } from '../../src/main/statement-import.ts';
 import { eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { accountDayView } from '../../src/simulator/index.ts';
-import { renderBai2, renderCamt053 } from '../../src/simulator/statements.ts';
+import { renderBai2, renderCamt052, renderCamt053 } from '../../src/simulator/statements.ts';
 import { createDb } from '../../src/storage/db.ts';
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
@@ -148,6 +148,33 @@ describe('statement files and the API: one identity across channels', () => {
     altered[detail] = lines[detail]!.replace(/^16,(\d{3}),(\d+),/, (_m, code: string, amount: string) => `16,${code},${BigInt(amount) + 100n},`);
     await expect(importAlone(altered.join('\r\n'))).rejects.toMatchObject({ code: 'statement_control_total', message: expect.stringContaining(`line ${trailer + 1}:`) as unknown });
     expect(await stats()).toEqual(before);
+  });
+
+  it('a camt.052 intraday report, then the day\'s camt.053: pending rows, then superseded by the posted ones (or removed)', async () => {
+    const other = env.accounts[1]!;
+    const report = renderCamt052(env.sim.ledger, [other.jpmAccountId], { today: TODAY, progress: 1 });
+    const intraday = await importStatementFile(t.db, { accountId: other.id, text: report, trigger: 'manual', now: env.now });
+    expect(intraday.format).toBe('camt052');
+    expect(intraday.counts.inserted).toBeGreaterThan(3);
+    expect(intraday.days).toEqual([]);
+    const run = await t.db.selectFrom('sync_runs').select(['mode', 'source', 'status']).where('id', '=', intraday.runId).executeTakeFirstOrThrow();
+    expect(run).toEqual({ mode: 'intraday', source: 'camt052', status: 'succeeded' });
+    const pending = await t.db.selectFrom('transactions').select(['id', 'status', 'post_code', 'source']).where('account_id', '=', other.id).execute();
+    expect(pending.every((r) => r.status === 'pending' && r.post_code === 'I' && r.source === 'camt052')).toBe(true);
+    const balance = await t.db.selectFrom('balances').select(['kind', 'source']).where('account_id', '=', other.id).execute();
+    expect(balance).toEqual([{ kind: 'current_day', source: 'camt052' }]);
+
+    const nextDay = env.sim.ledger.calendar.nextBusinessDay(TODAY);
+    const statement = renderCamt053(env.sim.ledger, { accountIds: [other.jpmAccountId], from: TODAY, to: TODAY, clock: { today: nextDay, progress: 0 } });
+    const posted = await importStatementFile(t.db, { accountId: other.id, text: statement, trigger: 'manual', now: env.now });
+    expect(posted.days).toEqual([TODAY]);
+    expect(posted.counts.superseded + posted.counts.removed).toBe(pending.length);
+    expect(posted.counts.superseded).toBeGreaterThan(0);
+    const left = await t.db.selectFrom('transactions').select(['status']).where('account_id', '=', other.id).where('status', '=', 'pending').execute();
+    expect(left).toEqual([]);
+    const decisions = await t.db.selectFrom('transaction_decisions').select(['decision', 'source']).where('account_id', '=', other.id).where('decision', '=', 'superseded').execute();
+    expect(decisions.length).toBe(posted.counts.superseded);
+    expect(decisions.every((d) => d.source === 'camt053')).toBe(true);
   });
 
   it('a file without a section for the account is refused, naming what it holds', async () => {
