@@ -21,12 +21,15 @@ const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$
 const API_KEY = /\bjpms_[A-Za-z0-9_]{8,}\b/g;
 /** Bank account numbers are 8+ digits; keep the last four so a person can still tell them apart. */
 const LONG_DIGITS = /\b\d{4,}(\d{4})\b/g;
+/** A customer review link's token (`<link id>.<expiry>.<HMAC>`, src/review/links.ts): the HMAC is the credential. */
+const REVIEW_TOKEN = /\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.\d{1,12}\.[A-Za-z0-9_-]{20,}/g;
 
 /** Scrubs secrets out of a free-form string. Used by the logger and anything that stores messages. */
 export function scrubSecrets(text: string): string {
   return text
     .replace(PEM_BLOCK, '[REDACTED PEM]')
     .replace(API_KEY, 'jpms_[REDACTED]')
+    .replace(REVIEW_TOKEN, '$1.[REDACTED]')
     .replace(LONG_DIGITS, (match, tail: string) => (match.length >= 8 ? `****${tail}` : match));
 }
 

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { Writable } from 'node:stream';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { addContact, produceNotifications } from '../../src/notifications/index.
 import { createIntegration, transition } from '../../src/onboarding/index.ts';
 import { deriveReviewKeys, signReviewToken, type ReviewKeys } from '../../src/review/index.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
+import { initLogger } from '../../src/shared/logger.ts';
 import type { ValidationReportDocument } from '../../src/validation/index.ts';
 import { createOrganization } from '../factories/onboarding.ts';
 import { createAccount } from '../factories/tenancy.ts';
@@ -22,6 +24,18 @@ import { resolveChromium } from '../helpers/chromium.ts';
  * else, and fits a 420 px screen. "Something is wrong" opens a follow-up and tells our account
  * manager; with sign-off required, `live` waits for it.
  */
+const logLines: string[] = [];
+initLogger({
+  level: 'debug',
+  format: 'json',
+  destination: new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      cb();
+    },
+  }),
+});
+
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const HOSTILE = 'REFUND <img src=x onerror="window.__xss=1"> & CO';
 const ACCOUNT_NUMBER = '000000555501234';
@@ -222,5 +236,14 @@ describe('customer review page (headless Chromium)', () => {
     expect(reviews.data.map((r) => [r.verdict, r.reportId, r.followUp?.status ?? null])).toEqual([['accurate', a.reportId, null], ['problem', a.reportId, 'resolved']]);
     const other = await api.key('admin', b.organizationId);
     expect((await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(bearer(other))).status).toBe(404);
+  });
+
+  it('wrote no review link credential (its HMAC) and no full account number into any log line', () => {
+    expect(logLines.some((l) => l.includes('/review/'))).toBe(true);
+    for (const s of [a, b]) {
+      const mac = signReviewToken(keys, s.linkId, s.expiresAt).split('.').at(-1)!;
+      expect(logLines.filter((l) => l.includes(mac))).toEqual([]);
+    }
+    expect(logLines.filter((l) => l.includes(ACCOUNT_NUMBER))).toEqual([]);
   });
 });
