@@ -17,6 +17,12 @@ const USAGE = 'import FILE --account ID [--json]   Import a BAI2 or camt.052/cam
 /** The same bound as the HTTP route: a year of a busy account's prior-day file is far below it. */
 export const MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
 
+/** `[██████░░░░] 3000/12366 records`: redrawn in place on a terminal, one line per page otherwise. */
+export function progressBar(done: number, total: number, width = 24): string {
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${done}/${total} records`;
+}
+
 function fail(message: string, code = 2): number {
   process.stderr.write(`jpm-sync import: ${message}\n`);
   return code;
@@ -49,7 +55,14 @@ async function importCommand(argv: string[]): Promise<number> {
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   try {
     process.stderr.write(`reading ${file} (${size} bytes)…\n`);
-    const result = await importStatementFile(db, { accountId: values.account, text: await readFile(file, 'utf8'), trigger: 'manual' });
+    const tty = process.stderr.isTTY;
+    const result = await importStatementFile(db, {
+      accountId: values.account, text: await readFile(file, 'utf8'), trigger: 'manual',
+      onProgress: (stored, total) => process.stderr.write(`${tty ? '\r' : ''}${progressBar(stored, total)}${tty ? '' : '\n'}`),
+    });
+    if (tty) {
+      process.stderr.write('\n');
+    }
     const c = result.counts;
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ ...result })}\n`);

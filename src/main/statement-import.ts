@@ -28,7 +28,7 @@ function sameNumber(a: string, b: string): boolean {
 }
 
 export async function importStatementFile(
-  db: Database, input: { accountId: string; text: string; trigger: SyncTrigger; now?: () => Date },
+  db: Database, input: { accountId: string; text: string; trigger: SyncTrigger; now?: () => Date; onProgress?: (stored: number, total: number) => void },
 ): Promise<StatementImport> {
   const row = await getAccount(db, input.accountId);
   if (!row) {
@@ -52,7 +52,7 @@ export async function importStatementFile(
   const now = input.now ?? (() => new Date());
   const result = await importBatch(
     { db, now, logger: createLogger('sync'), onPostedDays: (accountId, dates) => onPostedDays(db, accountId, dates, now()) },
-    { accountId: row.id, trigger: input.trigger, batch },
+    { accountId: row.id, trigger: input.trigger, batch, ...(input.onProgress ? { onProgress: input.onProgress } : {}) },
   );
   return { ...result, format: parsed.format, fileId: parsed.fileId, days: batch.postedDates, otherAccounts: parsed.accounts.length - ours.length };
 }

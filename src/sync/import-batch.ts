@@ -60,7 +60,9 @@ function sameAmounts(b: NormalizedBalance, stored: { opening_ledger_minor: strin
  * what is already there: a batch stored again changes no data row (only its own run is recorded).
  * A balance whose amounts equal the stored ones is not rewritten, whichever channel reported it.
  */
-export async function importBatch(deps: ImportDeps, input: { accountId: string; trigger: SyncTrigger; batch: SourceBatch }): Promise<ImportResult> {
+export async function importBatch(
+  deps: ImportDeps, input: { accountId: string; trigger: SyncTrigger; batch: SourceBatch; onProgress?: (stored: number, total: number) => void },
+): Promise<ImportResult> {
   const row = await getAccount(deps.db, input.accountId);
   if (!row) {
     throw new NotFoundError('account', input.accountId, 'account_not_found');
@@ -91,6 +93,7 @@ export async function importBatch(deps: ImportDeps, input: { accountId: string; 
         break;
       }
       add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId));
+      input.onProgress?.(i + records.length, batch.records.length);
     }
     const resolved = await resolvePending(deps.db, account, posted, runId);
     add(resolved);
