@@ -12,6 +12,8 @@ export type Form = Record<string, string | undefined>;
 
 export interface Action {
   path: string;
+  /** The route's path parameters (default: the integration's id). The route checks the scope of each. */
+  params?(form: Form, integrationId: string): Record<string, string>;
   /** The route's body from the form's fields. */
   body(form: Form): unknown;
   done(result: unknown, form: Form): string;
@@ -67,6 +69,32 @@ export const ACTIONS: Record<string, Action> = {
   contact: {
     path: '/v1/integrations/{id}/contacts', body: (f) => ({ role: f.role, name: f.name ?? '', email: f.email ?? '' }),
     done: (_r, f) => `${f.name ?? 'Contact'} will be told about the milestones.`,
+  },
+  'test-connection': {
+    path: '/v1/integrations/{id}/test-connection', body: () => ({}),
+    done: (r) => {
+      const t = r as { ok: boolean; failure: string | null; entitledAccounts: number | null; steps: { step: string; ok: boolean; detail: string | null }[] };
+      const failed = t.steps.find((s) => !s.ok);
+      return t.ok
+        ? `Connection to J.P. Morgan works: ${t.entitledAccounts ?? 0} entitled account(s).`
+        : `Connection test failed: ${t.failure ?? 'unknown'}${failed ? ` at the ${failed.step} step${failed.detail ? ` (${failed.detail})` : ''}` : ''}.`;
+    },
+  },
+  'retire-certificate': {
+    path: '/v1/integrations/{id}/certificates/{certificateId}/retire', params: (f, id) => ({ id, certificateId: f.certificateId ?? '' }), body: () => ({}),
+    done: () => 'Certificate retired.',
+  },
+  'pause-account': {
+    path: '/v1/accounts/{id}/pause', params: (f) => ({ id: f.accountId ?? '' }), body: () => ({}),
+    done: (r) => `Account ${(r as { jpmAccountMasked: string }).jpmAccountMasked} paused: no syncs until it is resumed.`,
+  },
+  'resume-account': {
+    path: '/v1/accounts/{id}/resume', params: (f) => ({ id: f.accountId ?? '' }), body: () => ({}),
+    done: (r) => `Account ${(r as { jpmAccountMasked: string }).jpmAccountMasked} resumed.`,
+  },
+  'cancel-run': {
+    path: '/v1/sync-runs/{id}/cancel', params: (f) => ({ id: f.runId ?? '' }), body: () => ({}),
+    done: () => 'Run cancelled: windows not started are cancelled, a running one finishes its page.',
   },
   stage: {
     path: '/v1/integrations/{id}/stage', body: (f) => compact({ to: f.to, note: text(f.note) }),
@@ -149,6 +177,11 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
       // A guard the console has no form for yet: the refusal reason still says what is missing.
       return html``;
   }
+}
+
+/** A one-button form (pause, resume, retire, cancel…) carrying the ids it acts on. */
+export function buttonForm(session: Session, integrationId: string, action: string, back: string, hidden: Record<string, string>, label: string): Html {
+  return actionForm(session, integrationId, action, back, html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}`, label, 'inline');
 }
 
 /** Who the customer's milestone emails go to (roles as the contacts API names them). */

@@ -232,7 +232,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       throw new ValidationError(`unknown action ${String(req.params.action)}`);
     }
     const id = String(req.params.id);
-    const result = await api.call(ctx, 'post', action.path, { params: { id }, body: action.body(form) });
+    const result = await api.call(ctx, 'post', action.path, { params: action.params?.(form, id) ?? { id }, body: action.body(form) });
     const link = action.link?.(result, id);
     return { kind: 'ok', text: action.done(result, form), ...(link ? { link } : {}) };
   }));

@@ -1,7 +1,7 @@
 import type { Queues } from '../scheduler/index.ts';
 import { scheduleId } from '../scheduler/index.ts';
 import { addDays } from '../shared/time.ts';
-import { contactForm, factForm } from './actions.ts';
+import { buttonForm, contactForm, factForm } from './actions.ts';
 import type { CallContext } from './api-client.ts';
 import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
 import { html, type Html } from './html.ts';
@@ -76,43 +76,63 @@ async function nextScheduled(queues: Queues, accountId: string): Promise<number 
   return times.length === 0 ? undefined : Math.min(...times);
 }
 
-function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], integrationId: string): Html {
+/** Who may do what on this page (the API's role table, asked through its routes). */
+interface Acts {
+  session: Session;
+  integrationId: string;
+  back: string;
+  credentials: boolean;
+  accounts: boolean;
+  syncs: boolean;
+}
+
+function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Acts): Html {
   const active = certs.filter((c) => c.status === 'active');
   const rotation = active.length > 1 ? 'Rotating: two certificates are active; retire the old one once J.P. Morgan uses the new one.'
     : active.length === 1 ? (active[0]!.daysToExpiry <= 30 ? 'Due for rotation: generate a new CSR.' : 'One active certificate.') : 'No active certificate.';
+  const { session, integrationId, back } = acts;
   return html`<section aria-labelledby="h-certs"><h2 id="h-certs">Certificates</h2><p>${rotation}</p>
     ${certs.length === 0 ? html`<p class="meta">None installed.</p>` : html`<div class="table-wrap"><table><caption class="skip">Certificates</caption>
-      <thead><tr><th scope="col">Common Name</th><th scope="col">Environment</th><th scope="col">Status</th><th scope="col">Valid until</th><th scope="col">Expires in</th></tr></thead>
-      <tbody>${certs.map((c) => html`<tr><td class="mono">${c.subjectCn}</td><td>${c.environment}</td><td>${c.status}</td><td>${c.notAfter.slice(0, 10)}</td>
-        <td>${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}</td></tr>`)}</tbody></table></div>`}
+      <thead><tr><th scope="col">Common Name</th><th scope="col">Environment</th><th scope="col">Status</th><th scope="col">Valid until</th><th scope="col">Expires in</th>${acts.credentials ? html`<th scope="col">Action</th>` : ''}</tr></thead>
+      <tbody>${certs.map((c) => html`<tr data-certificate-id="${c.id}"><td class="mono">${c.subjectCn}</td><td>${c.environment}</td><td>${c.status}</td><td>${c.notAfter.slice(0, 10)}</td>
+        <td>${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}</td>
+        ${acts.credentials ? html`<td>${c.status === 'active' ? buttonForm(session, integrationId, 'retire-certificate', back, { certificateId: c.id }, 'Retire') : ''}</td>` : ''}</tr>`)}</tbody></table></div>`}
+    ${acts.credentials && active.length > 0 ? buttonForm(session, integrationId, 'test-connection', back, {}, 'Test the connection to J.P. Morgan') : ''}
     <h3>Key pairs and CSRs</h3>
     ${keyPairs.length === 0 ? html`<p class="meta">None generated.</p>` : html`<ul>${keyPairs.map((k) => html`<li><span class="mono">${k.commonName}</span> (${k.environment}, ${k.algorithm}, ${when(k.createdAt)})
       · <a href="${BASE}/integrations/${integrationId}/key-pairs/${k.id}/csr" download>Download the CSR</a></li>`)}</ul>`}
+    ${acts.credentials ? html`<details><summary>Generate a new key pair and CSR (rotation)</summary>${factForm(session, integrationId, 'csr_generated', back)}</details>
+      <details><summary>Install a certificate</summary>${factForm(session, integrationId, 'active_certificate', back)}</details>` : ''}
   </section>`;
 }
 
-function accountsTable(accounts: AccountDto[], next: Map<string, number | undefined>): Html {
+function accountsTable(accounts: AccountDto[], next: Map<string, number | undefined>, acts: Acts): Html {
   if (accounts.length === 0) {
     return html`<p class="meta">No accounts yet.</p>`;
   }
+  const { session, integrationId, back } = acts;
   return html`<div class="table-wrap"><table><caption class="skip">Accounts</caption>
-    <thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Currency</th><th scope="col">Status</th><th scope="col">Last sync</th><th scope="col">Next scheduled sync</th></tr></thead>
+    <thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Currency</th><th scope="col">Status</th><th scope="col">Last sync</th><th scope="col">Next scheduled sync</th>${acts.accounts ? html`<th scope="col">Action</th>` : ''}</tr></thead>
     <tbody>${accounts.map((a) => {
       const n = next.get(a.id);
-      return html`<tr><td><a href="${BASE}/accounts/${a.id}">${a.jpmAccountMasked}</a></td><td>${a.accountName}</td><td>${a.currency}</td>
-        <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td><td>${when(a.lastSyncedAt)}</td><td>${n === undefined ? '—' : when(new Date(n).toISOString())}</td></tr>`;
+      const action = a.status === 'active' ? buttonForm(session, integrationId, 'pause-account', back, { accountId: a.id }, 'Pause')
+        : a.status === 'removed' ? '' : buttonForm(session, integrationId, 'resume-account', back, { accountId: a.id }, 'Resume');
+      return html`<tr data-account-id="${a.id}"><td><a href="${BASE}/accounts/${a.id}">${a.jpmAccountMasked}</a></td><td>${a.accountName}</td><td>${a.currency}</td>
+        <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td><td>${when(a.lastSyncedAt)}</td><td>${n === undefined ? '—' : when(new Date(n).toISOString())}</td>
+        ${acts.accounts ? html`<td>${action}</td>` : ''}</tr>`;
     })}</tbody></table></div>`;
 }
 
-function runsTable(runs: RunDto[], accounts: AccountDto[]): Html {
+function runsTable(runs: RunDto[], accounts: AccountDto[], acts: Acts): Html {
   if (runs.length === 0) {
     return html`<p class="meta">No sync runs yet.</p>`;
   }
   const masked = new Map(accounts.map((a) => [a.id, a.jpmAccountMasked]));
   return html`<div class="table-wrap"><table><caption class="skip">Recent sync runs</caption>
-    <thead><tr><th scope="col">Started</th><th scope="col">Account</th><th scope="col">Mode</th><th scope="col">Window</th><th scope="col">Progress</th></tr></thead>
+    <thead><tr><th scope="col">Started</th><th scope="col">Account</th><th scope="col">Mode</th><th scope="col">Window</th><th scope="col">Progress</th>${acts.syncs ? html`<th scope="col">Action</th>` : ''}</tr></thead>
     <tbody>${runs.map((r) => html`<tr data-run-id="${r.id}"><td>${when(r.createdAt)}</td><td>${r.accountId ? masked.get(r.accountId) ?? r.accountId : 'all'}</td>
-      <td>${r.mode}</td><td>${r.window.from ?? ''}${r.window.to && r.window.to !== r.window.from ? html` to ${r.window.to}` : ''}</td><td>${runProgress(r)}</td></tr>`)}</tbody></table></div>`;
+      <td>${r.mode}</td><td>${r.window.from ?? ''}${r.window.to && r.window.to !== r.window.from ? html` to ${r.window.to}` : ''}</td><td>${runProgress(r)}</td>
+      ${acts.syncs ? html`<td>${r.finishedAt === null ? buttonForm(acts.session, acts.integrationId, 'cancel-run', acts.back, { runId: r.id }, 'Cancel') : ''}</td>` : ''}</tr>`)}</tbody></table></div>`;
 }
 
 function resyncForm(session: Session, integrationId: string, accounts: AccountDto[], today: string): Html {
@@ -144,6 +164,10 @@ export async function integrationPage(deps: IntegrationPageDeps, session: Sessio
   const back = `${BASE}/integrations/${id}`;
   const canWrite = deps.api.allows(session.principal, 'post', '/v1/integrations/{id}/stage');
   const canSync = deps.api.allows(session.principal, 'post', '/v1/integrations/{id}/sync-runs');
+  const acts: Acts = {
+    session, integrationId: id, back, credentials: canWrite, syncs: canSync,
+    accounts: deps.api.allows(session.principal, 'post', '/v1/accounts/{id}/pause'),
+  };
   const body = html`<p><a href="${BASE}/">← Onboarding board</a></p>
     <h1>${i.name} <span class="badge ${i.overdue.length > 0 ? 'bad' : 'ok'}">${stageLabel(i.stage)}</span></h1>
     <p class="meta">${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
@@ -159,9 +183,9 @@ export async function integrationPage(deps: IntegrationPageDeps, session: Sessio
       </section>
     </div>
     ${await customerSide(deps, session, ctx, id, back)}
-    ${certificates(certs.data, keyPairs.data, id)}
-    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts</h2>${accountsTable(accounts.data, next)}</section>
-    <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, accounts.data)}
+    ${certificates(certs.data, keyPairs.data, acts)}
+    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts</h2>${accountsTable(accounts.data, next, acts)}</section>
+    <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, accounts.data, acts)}
       ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, now.toISOString().slice(0, 10))}` : ''}</section>`;
   return { title: i.name, body };
 }

@@ -349,7 +349,8 @@ describe('operator console in headless chromium', () => {
     await signIn(w, operatorKey);
     const pageUrl = `${base}/console/integrations/${walkId}`;
     await w.page.goto(pageUrl);
-    const form = (action: string) => w.page.locator(`form[action$="/integrations/${walkId}/actions/${action}"]`);
+    // The first such form: the one the next move asks for (rotation forms further down repeat some).
+    const form = (action: string) => w.page.locator(`form[action$="/integrations/${walkId}/actions/${action}"]`).first();
     const ok = async (text: string) => {
       await w.page.waitForURL(pageUrl);
       const flash = await w.page.locator('.flash').textContent();
@@ -457,6 +458,18 @@ describe('operator console in headless chromium', () => {
     expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', walkId).executeTakeFirstOrThrow()).stage).toBe('live');
     const steps = await api.t.db.selectFrom('integration_transitions').select('to_stage').where('integration_id', '=', walkId).orderBy('id').execute();
     expect(steps.map((t) => t.to_stage)).toEqual(['requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live']);
+    // Day-to-day operations on the same page: the connection test, an account paused and resumed,
+    // and the last certificate refused retirement with the API's reason.
+    await form('test-connection').getByRole('button').click();
+    await ok('Connection to J.P. Morgan works: 1 entitled account(s).');
+    await form('pause-account').getByRole('button', { name: 'Pause' }).click();
+    await ok('paused: no syncs until it is resumed.');
+    await form('resume-account').getByRole('button', { name: 'Resume' }).click();
+    await ok('resumed.');
+    await form('retire-certificate').getByRole('button', { name: 'Retire' }).click();
+    await w.page.waitForURL(pageUrl);
+    expect(await w.page.getByRole('alert').textContent()).toMatch(/Not done: .*(only|last) usable certificate/i);
+
     await w.page.goto(pageUrl);
     await inspect(w, 'integration-live');
     // The README's picture of the console (small: a JPEG of the first screen).
