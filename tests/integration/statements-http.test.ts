@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -66,6 +67,21 @@ describe('POST /v1/accounts/{id}/statements', () => {
     expectProblem(await post(JSON.stringify({ file: bai2 }), 'application/json'), 415, 'unsupported_media_type');
     expectProblem(await post('   ', 'text/plain'), 400, 'statement_empty');
     expectProblem(await post(bai2, 'text/plain', otherOrgKey), 404, 'not_found');
+  });
+
+  it('a file with a record that cannot be stored: the run ends partial, the record is a reject with its line, its day unproved', async () => {
+    const tenancy = await createTenancy(api.t.db, { name: 'Ugly Org' });
+    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: '000000123456789', currency: 'USD', decimalLocation: 2 });
+    const res = await request(api.app).post(`/v1/accounts/${acct.id}/statements`).set(bearer(api.adminKey)).set('Content-Type', 'application/octet-stream')
+      .send(readFileSync('tests/fixtures/statements/ugly.bai2'));
+    expect(res.status).toBe(201);
+    const body = bodyOf(ImportSchema, res);
+    expect(body.run).toMatchObject({ status: 'partial', error: { code: 'records_rejected' }, counts: { inserted: 6, rejected: 1, balances: 1 } });
+    expect(body.otherAccounts).toBe(1);
+    const rejects = await request(api.app).get(`/v1/accounts/${acct.id}/rejects`).set(bearer(api.adminKey)).expect(200);
+    expect((rejects.body as { data: unknown[] }).data).toEqual([expect.objectContaining({ recordIndex: 14, fields: ['typeCode'], bookingDate: '2026-11-30' })]);
+    const day = await api.t.db.selectFrom('account_days').select(['state', 'reason']).where('account_id', '=', acct.id).execute();
+    expect(day).toEqual([{ state: 'unproved', reason: 'rejected_record' }]);
   });
 
   it('refuses a body over the limit (413)', async () => {
