@@ -108,6 +108,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const key = (form.apiKey ?? '').trim();
     try {
       const principal = await authenticateKey(deps.apiKeys, key);
+      await deps.apiKeys.markUsed(principal.keyId);
       sessions.clearCookie(res, sessions.preCookieName);
       await sessions.create(res, principal);
       requestContext(req).log.info({ apiKey: principal.keyPrefix }, 'console sign-in');

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, diffDays, isWeekend, type IsoDate } from '../../src/shared/time.ts';
 import { recomputeAccountDays } from '../../src/validation/index.ts';
 import { createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { obliterate } from '../helpers/orchestration.ts';
 import { resolveChromium } from '../helpers/chromium.ts';
 import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
 
@@ -55,7 +56,10 @@ describe('operator console: decisions on the day page', () => {
   afterAll(async () => {
     await browser?.close();
     await env?.stop();
-    await api?.close();
+    if (api) {
+      await obliterate(api.ctx.queues);
+      await api.close();
+    }
   });
 
   it('shows pending items the posted data superseded (or removed) with the rule that decided', async () => {

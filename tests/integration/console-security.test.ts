@@ -14,6 +14,7 @@ import { findApiKeyForAuth, touchApiKey } from '../../src/storage/api-keys.repo.
 import { insertAuditEntry } from '../../src/storage/audit.repo.ts';
 import { createOrganization } from '../factories/onboarding.ts';
 import { createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { obliterate } from '../helpers/orchestration.ts';
 
 /**
  * The console's security properties over HTTP (the browser walk is console-browser.test.ts): its
@@ -52,7 +53,8 @@ describe('operator console: security', () => {
   let operatorKey: string;
 
   beforeAll(async () => {
-    api = await createTestApi();
+    // A low failure limit, for the throttle test at the end (a correct key always passes it).
+    api = await createTestApi({ env: { AUTH_FAILURES_PER_ADDRESS: '3' } });
     orgId = await createOrganization(api.t.db, 'Mine');
     const otherOrg = await createOrganization(api.t.db, 'Theirs');
     mineId = (await createIntegration(api.t.db, { organizationId: orgId, name: 'Mine', actor: 'ops', environment: 'simulator', baseUrl: 'https://127.0.0.1:1' })).id;
@@ -61,7 +63,10 @@ describe('operator console: security', () => {
   });
 
   afterAll(async () => {
-    await api?.close();
+    if (api) {
+      await obliterate(api.ctx.queues);
+      await api.close();
+    }
   });
 
   it('serves pages under a strict CSP with no inline script, style or handler, and htmx from our own origin', async () => {
@@ -172,5 +177,26 @@ describe('operator console: security', () => {
     expect(session).toMatch(/; HttpOnly/);
     expect(session).toMatch(/; Secure/);
     expect(session).toMatch(/; SameSite=Strict/);
+  });
+
+  it('counts failed sign-ins against the API\'s own throttle; the right key still signs in', async () => {
+    const attempt = async (key: string) => {
+      const form = await request(api.app).get('/console/sign-in');
+      const pre = valueOf(cookieOf(form, 'jpms_console_signin'));
+      const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+      return request(api.app).post('/console/sign-in').set('Cookie', `jpms_console_signin=${pre}`).type('form').send({ _csrf: token, apiKey: key });
+    };
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await attempt(`jpms_zzzzzzz${i}_${'x'.repeat(40)}`)).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    const throttled = await attempt(`jpms_zzzzzzzz_${'y'.repeat(40)}`);
+    expect(throttled.text).toMatch(/Too many failed sign-ins. Try again in \d+ seconds./);
+    // The same counter as the API's: a wrong bearer token from here is throttled too.
+    expect((await request(api.app).get('/v1/integrations').set('Authorization', `Bearer jpms_zzzzzzzz_${'z'.repeat(40)}`)).status).toBe(429);
+    const ok = await attempt(operatorKey);
+    expect(ok.status).toBe(303);
+    expect(ok.headers.location).toBe('/console/');
   });
 });
