@@ -108,6 +108,17 @@ export async function createTenants(): Promise<Tenants> {
     const run = await call('post', `/v1/accounts/${accountId}/sync-runs`, { mode: 'range', from: addDays(TODAY, -3), to: addDays(TODAY, -2) });
     ids['sync-runs'] = String(run.id);
     ids.validations = String((await call('post', `/v1/integrations/${integrationId}/validations`, { from: addDays(TODAY, -8), to: addDays(TODAY, -1) })).id);
+    ids.contacts = String((await call('post', `/v1/integrations/${integrationId}/contacts`, { role: 'controller', name: `${name} Controller`, email: 'controller@example.com' })).id);
+    // A customer's answer on the review page (the page itself: tests/integration/review-browser.test.ts).
+    const reviewLink = uuidv7();
+    await api.t.db.insertInto('review_links').values({
+      id: reviewLink, organization_id: organizationId, integration_id: integrationId, report_id: ids.validations, contact_id: ids.contacts, expires_at: new Date(Date.now() + 86_400_000),
+    }).execute();
+    ids['customer-reviews'] = uuidv7();
+    await api.t.db.insertInto('customer_reviews').values({
+      id: ids['customer-reviews'], organization_id: organizationId, integration_id: integrationId, link_id: reviewLink, report_id: ids.validations,
+      contact_id: ids.contacts, reviewer_name: `${name} Controller`, reviewer_email: 'controller@example.com', verdict: 'problem', note: 'chaos', follow_up_status: 'open',
+    }).execute();
     const suspicion = uuidv7();
     await api.t.db.insertInto('duplicate_suspicions').values({
       id: suspicion, organization_id: organizationId, account_id: accountId, booking_date: addDays(TODAY, -2), fingerprint: `chaos-${name}`,
