@@ -125,7 +125,9 @@ export function renderBai2(ledger: Ledger, w: StatementWindow, options: Bai2Opti
   return `${lines.join('\r\n')}\r\n`;
 }
 
-const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+/** Text as XML 1.0 can carry it: escaped, and without the characters it cannot hold at all (NUL, most C0 controls, lone surrogates). */
+const xml = (s: string) => s.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, ' ')
+  .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function amountXml(minor: bigint, account: SimAccount): string {
   return `<Amt Ccy="${account.currency.code}">${formatMinorUnits(minor < 0n ? -minor : minor, account.currency.decimalLocation)}</Amt>`;

@@ -1,6 +1,6 @@
 import type { RecordSource } from '../domain/types.ts';
 import { normalizeBalances, type NormalizedBalance } from '../normalization/balances.ts';
-import { contentHash, fingerprint, fingerprintKey, OccurrenceCounter, type RecordClass } from '../normalization/identity.ts';
+import { contentHash, fingerprint, fingerprintKey, identityReference, OccurrenceCounter, type RecordClass } from '../normalization/identity.ts';
 import { describe, type NormalizationReject, type NormalizedTransaction } from '../normalization/transactions.ts';
 import type { WireBalance, WireTransaction } from '../normalization/wire.ts';
 import { formatMinorUnits } from '../shared/money.ts';
@@ -16,7 +16,8 @@ import type { ParsedStatement, StatementAccount, StatementEntry } from './types.
  * reference) and its occurrence among identical items of the day: exactly the key the API's record
  * of the same item gets. A file covers whole days, as an API walk does, so three identical fees are
  * occurrences 1, 2 and 3 in both. The content hash is built from the money facts and the value date
- * only, so the same item in a BAI2 and a camt.053 file (whose texts differ) is one unchanged row.
+ * only (references compared trimmed), so the same item in a BAI2 and a camt.053 file (whose texts
+ * differ) is one unchanged row.
  */
 export interface StatementBatch {
   source: RecordSource;
@@ -75,7 +76,8 @@ export function normalizeStatementAccount(statement: ParsedStatement, account: S
       narrative: e.narrative,
       dataQuality: null,
       fingerprintKey: fingerprintKey(recordClass, fp, occurrences.next(recordClass, fp)),
-      contentHash: contentHash(['statement', e.amountMinor.toString(), e.direction, e.bookingDate, e.valueDate, e.typeCode, e.bankReference, e.customerReference]),
+      // References as identity compares them (trimmed): a camt element's text and a BAI2 field may pad differently.
+      contentHash: contentHash(['statement', e.amountMinor.toString(), e.direction, e.bookingDate, e.valueDate, e.typeCode, identityReference(e.bankReference), identityReference(e.customerReference)]),
       source,
       raw: wireOf(statement, e, jpmAccountId, recordClass),
     };

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
@@ -6,7 +7,7 @@ import { parseJsonLossless } from '../../src/shared/json.ts';
 import { eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { buildAccounts } from '../../src/simulator/accounts.ts';
 import { Ledger } from '../../src/simulator/ledger.ts';
-import { DEFAULT_QUIRKS } from '../../src/simulator/quirks.ts';
+import { DEFAULT_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
 import { renderTransaction } from '../../src/simulator/render.ts';
 import { renderBai2, renderCamt053 } from '../../src/simulator/statements.ts';
 import { postedReported } from '../../src/simulator/views.ts';
@@ -72,5 +73,28 @@ describe('statement files rendered from the simulator ledger', () => {
     for (const g of repeated) {
       expect(g.map((r) => r.fingerprintKey.split(':')[2]).sort()).toEqual(g.map((_, i) => String(i + 1)));
     }
+  });
+});
+
+describe('statement files of any simulated ledger (fast-check over seeds)', () => {
+  /** Odd references (padded, zero-led, re-cased) and hostile narratives (NUL, CJK, RTL, 16k characters) included. */
+  const quirks: Quirks = { ...DEFAULT_QUIRKS, oddReferences: true, hostileNarratives: true };
+  it('BAI2 and camt.053 give the API\'s fingerprint keys and amounts, and the same content hashes', () => {
+    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.nat({ max: 7 }), (s, k) => {
+      const l = new Ledger({ seed: s, accounts: buildAccounts(s, 8), firstDate: FIRST, txPerDay: 12, quirks });
+      const account = l.accounts[k]!;
+      const w = { accountIds: [account.accountId], from: '2026-09-21', to: '2026-09-25', clock: { today, progress: 0.5 } };
+      const wire = eachDay(w.from, w.to).flatMap((d) => postedReported(l, account, d, today)).map((r) => parseJsonLossless(JSON.stringify(renderTransaction(r))) as WireTransaction);
+      const api = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'history' }).records;
+      const batches = [renderBai2(l, w), renderCamt053(l, w)].map((text) => {
+        const parsed = parseStatement(text);
+        return normalizeStatementAccount(parsed, parsed.accounts[0]!, account.accountId);
+      });
+      for (const b of batches) {
+        expect(b.rejects).toEqual([]);
+        expect(b.records.map((r) => `${r.fingerprintKey}|${r.amountMinor}`).sort()).toEqual(api.map((r) => `${r.fingerprintKey}|${r.amountMinor}`).sort());
+      }
+      expect(batches[1]!.records.map((r) => r.contentHash).sort()).toEqual(batches[0]!.records.map((r) => r.contentHash).sort());
+    }), { numRuns: 12 });
   });
 });
