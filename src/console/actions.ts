@@ -184,6 +184,17 @@ export function buttonForm(session: Session, integrationId: string, action: stri
   return actionForm(session, integrationId, action, back, html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}`, label, 'inline');
 }
 
+/** A new integration (starts in `requested`); a key for all organizations picks the organization. */
+export function createForm(session: Session, organizations: readonly { id: string; name: string }[] | undefined): Html {
+  return html`<form method="post" action="${BASE}/integrations">${csrfField(session)}
+    ${organizations ? select('organizationId', 'Organization', organizations.map((o) => [o.id, o.name] as const)) : ''}
+    ${input('name', 'Name', { required: true })}
+    ${select('environment', 'Environment', [['cat', 'cat (J.P. Morgan test)'], ['prod', 'prod'], ['simulator', 'simulator']])}
+    ${input('baseUrl', 'Base URL', { hint: 'only for the simulator or an approved gateway' })}
+    ${textarea('serverCaPem', 'Server CA', 'PEM, only for the simulator or a test gateway')}
+    <button type="submit">Create integration</button></form>`;
+}
+
 /** Who the customer's milestone emails go to (roles as the contacts API names them). */
 export function contactForm(session: Session, integrationId: string, back: string): Html {
   return actionForm(session, integrationId, 'contact', back, html`

@@ -1,7 +1,7 @@
 import { ONBOARDING_STAGES } from '../domain/types.ts';
 import type { OnboardingOptions } from '../onboarding/index.ts';
 import type { Database } from '../storage/db.ts';
-import { factForm, moveForm } from './actions.ts';
+import { createForm, factForm, moveForm } from './actions.ts';
 import type { ApiClient, CallContext } from './api-client.ts';
 import { html, type Html } from './html.ts';
 import { BASE, daysSince, stageLabel, when } from './layout.ts';
@@ -97,7 +97,10 @@ export async function boardPage(deps: PageDeps, session: Session, ctx: CallConte
     : new Map<string, string>();
   const moves = new Map(await Promise.all(integrations.map(async (i) => [i.id, await nextMove(deps.db, i.id, deps.onboarding, now)] as const)));
   const overdue = integrations.filter((i) => i.overdue.length > 0).length;
+  const canCreate = deps.api.allows(session.principal, 'post', '/v1/integrations');
+  const orgChoices = session.principal.organizationId === null ? [...organizations].map(([id, name]) => ({ id, name })) : undefined;
   return html`<h1>Onboarding board</h1>
+    ${canCreate ? html`<details><summary>New integration</summary>${createForm(session, orgChoices)}</details>` : ''}
     <p>${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.
       ${onlyOverdue ? html`<a href="${BASE}/">Show all</a>` : html`<a href="${BASE}/?overdue=true">Show only overdue</a>`}</p>
     ${ONBOARDING_STAGES.map((stage) => {

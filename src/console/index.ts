@@ -238,6 +238,26 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     return { kind: 'ok', text: action.done(result, form), ...(link ? { link } : {}) };
   }));
 
+  router.post('/integrations', async (req, res) => {
+    const session = sessionOf.get(req)!;
+    const form = formOf(req);
+    const text = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
+    const body = Object.fromEntries(Object.entries({
+      organizationId: text(form.organizationId), name: form.name ?? '', environment: text(form.environment),
+      baseUrl: text(form.baseUrl), serverCaPem: text(form.serverCaPem),
+    }).filter(([, v]) => v !== undefined));
+    try {
+      const created = await api.call<{ id: string; name: string }>(callCtx(req), 'post', '/v1/integrations', { body });
+      session.flash = { kind: 'ok', text: `Integration ${created.name} requested. Record its eligibility answers to move it on.` };
+      await sessions.save(session);
+      res.redirect(303, `${BASE}/integrations/${created.id}`);
+    } catch (err) {
+      session.flash = describe(err, req).flash;
+      await sessions.save(session);
+      res.redirect(303, `${BASE}/`);
+    }
+  });
+
   router.post('/integrations/:id/resync', (req, res) => act(req, res, async (ctx, form) => {
     const body = { mode: 'range', from: form.from ?? '', to: form.to ?? '' };
     const runs = form.accountId

@@ -341,14 +341,23 @@ describe('operator console in headless chromium', () => {
     expect(await w.page.locator('tr[data-transaction-id]').count()).toBe(stored.length);
     await inspect(w, 'day');
   });
-  it('takes a customer from requested to live using only the console', async () => {
-    const walkId = (await createIntegration(api.t.db, {
-      organizationId: orgId, name: 'Acme Walk', environment: 'simulator', baseUrl: sim.url, serverCaPem: sim.caCertPem, actor: OPS,
-    })).id;
+  it('creates a customer\'s integration and takes it from requested to live using only the console', async () => {
     const w = await open();
     await signIn(w, operatorKey);
+    // Created from the board (a key scoped to one organization creates it there).
+    await w.page.getByText('New integration').click();
+    const create = w.page.locator('form[action="/console/integrations"]');
+    await create.getByLabel('Name').fill('Acme Walk');
+    await create.getByLabel('Environment').selectOption('simulator');
+    await create.getByLabel('Base URL').fill(sim.url);
+    await create.getByLabel('Server CA').fill(sim.caCertPem);
+    await create.getByRole('button', { name: 'Create integration' }).click();
+    await w.page.waitForURL(/\/console\/integrations\/[0-9a-f-]{36}$/);
+    const walkId = w.page.url().split('/').at(-1)!;
     const pageUrl = `${base}/console/integrations/${walkId}`;
-    await w.page.goto(pageUrl);
+    expect(await w.page.locator('.flash').textContent()).toContain('Integration Acme Walk requested.');
+    expect((await api.t.db.selectFrom('integrations').select(['organization_id', 'stage']).where('id', '=', walkId).executeTakeFirstOrThrow()))
+      .toEqual({ organization_id: orgId, stage: 'requested' });
     // The first such form: the one the next move asks for (rotation forms further down repeat some).
     const form = (action: string) => w.page.locator(`form[action$="/integrations/${walkId}/actions/${action}"]`).first();
     const ok = async (text: string) => {
