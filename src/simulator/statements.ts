@@ -126,6 +126,7 @@ export function renderBai2(ledger: Ledger, w: StatementWindow, options: Bai2Opti
 }
 
 /** Text as XML 1.0 can carry it: escaped, and without the characters it cannot hold at all (NUL, most C0 controls, lone surrogates). */
+// eslint-disable-next-line no-control-regex -- the control characters XML 1.0 cannot hold are exactly what this removes
 const xml = (s: string) => s.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, ' ')
   .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
