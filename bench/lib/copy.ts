@@ -13,13 +13,16 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { round } from './env.ts';
+import { processCpuSeconds, round } from './env.ts';
 
 export interface CopyMeasure {
   rows: number;
   bytes: number;
   seconds: number;
   rowsPerSecond: number;
+  /** CPU of the backend that ran the COPY (user + system): what the rows cost the server, whatever else ran. */
+  backendCpuSeconds: number;
+  backendCpuMicrosecondsPerRow: number;
 }
 
 export interface CopyBaselines {
@@ -29,12 +32,18 @@ export interface CopyBaselines {
 
 async function timedCopy(c: pg.Client, file: string, target: string): Promise<CopyMeasure> {
   await c.query('checkpoint');
+  const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid ?? 0;
+  const cpu0 = processCpuSeconds(pid);
   const started = performance.now();
   const result = c.query(copyFrom(`copy ${target} from stdin`));
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), result);
   const seconds = (performance.now() - started) / 1000;
+  const cpu = processCpuSeconds(pid) - cpu0;
   const rows = Number(result.rowCount ?? 0);
-  return { rows, bytes: (await stat(file)).size, seconds: round(seconds, 2), rowsPerSecond: round(rows / seconds) };
+  return {
+    rows, bytes: (await stat(file)).size, seconds: round(seconds, 2), rowsPerSecond: round(rows / seconds),
+    backendCpuSeconds: round(cpu, 2), backendCpuMicrosecondsPerRow: round((cpu * 1e6) / (rows || 1), 1),
+  };
 }
 
 async function foreignKeys(c: pg.Client, table: string): Promise<string[]> {
@@ -84,7 +93,7 @@ async function indexBytes(c: pg.Client): Promise<number> {
 }
 
 export interface IndexCost {
-  /** The index (or "foreign keys"), its definition, and the extra microseconds per row it adds to COPY. */
+  /** The index (or "foreign keys", or the raw record's compression), its definition, and the extra backend CPU µs per row it adds to COPY. */
   name: string;
   definition: string;
   rowsPerSecond: number;
@@ -92,8 +101,10 @@ export interface IndexCost {
   /** Its share of the bare table's time per row. */
   extraShareOfBare: number;
   sizeBytes: number;
-  /** Each (with index − bare) difference per row of the REPEAT pairs, sorted. */
+  /** Each (with index − bare) difference of backend CPU per row of the REPEAT pairs, sorted. */
   pairsMicrosecondsPerRow: number[];
+  /** The same pairs' differences of wall time per row (load-dependent). */
+  pairsWallMicrosecondsPerRow: number[];
 }
 
 const REPEAT = 3;
@@ -120,7 +131,10 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
     await createBare(c, table);
     const bare = await timedCopy(c, file, 'bench_copy_target');
     const bareBytes = await indexBytes(c);
-    const perRow = (m: CopyMeasure) => (m.seconds * 1e6) / (m.rows || 1);
+    // Backend CPU per row, not wall time: on a shared machine the wall time of one COPY swings with the
+    // load (a bare run took 99-318 µs a row in one session), its backend's CPU far less (89-94).
+    const perRow = (m: CopyMeasure) => m.backendCpuMicrosecondsPerRow;
+    const wallPerRow = (m: CopyMeasure) => (m.seconds * 1e6) / (m.rows || 1);
     const costs: IndexCost[] = [];
     const variants = [
       ...extra.map((d) => ({ name: d.name, definition: d.def.replace(/^.* USING /, 'USING '), add: [d.def.replace(/ INDEX \S+ ON \S+ /, ' INDEX ON bench_copy_target ')] })),
@@ -128,6 +142,13 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
     const fks = await foreignKeys(c, table);
     if (fks.length > 0) {
       variants.push({ name: 'foreign keys', definition: fks.join('; '), add: fks.map((fk) => `alter table bench_copy_target add ${fk}`) });
+    }
+    // The bare table compresses jsonb with the server's default (pglz); the real table's raw record may not.
+    const compression = await c.query<{ method: string }>(`
+      select attcompression as method from pg_attribute where attrelid = $1::regclass and attname = 'raw' and attcompression <> ''`, [table]);
+    for (const { method } of compression.rows) {
+      const name = method === 'l' ? 'lz4' : 'pglz';
+      variants.push({ name: `raw compressed with ${name}`, definition: `ALTER COLUMN raw SET COMPRESSION ${name}`, add: [`alter table bench_copy_target alter column raw set compression ${name}`] });
     }
     // Each variant in pairs with a bare run right before it, REPEAT times; the median difference per row
     // (adjacent runs see the same load from the rest of the machine).
@@ -137,6 +158,7 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
     };
     for (const v of variants) {
       const diffs: number[] = [];
+      const wallDiffs: number[] = [];
       let m: CopyMeasure = bare;
       let size = 0;
       let bareUs = perRow(bare);
@@ -149,6 +171,7 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
         m = await timedCopy(c, file, 'bench_copy_target');
         size = (await indexBytes(c)) - bareBytes;
         diffs.push(perRow(m) - perRow(b));
+        wallDiffs.push(wallPerRow(m) - wallPerRow(b));
         bareUs = perRow(b);
       }
       const extra = diffs.sort((a, b) => a - b)[Math.floor(diffs.length / 2)]!;
@@ -158,6 +181,7 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
         extraShareOfBare: round(extra / bareUs, 3),
         sizeBytes: size,
         pairsMicrosecondsPerRow: diffs.map((d) => round(d, 1)),
+        pairsWallMicrosecondsPerRow: wallDiffs.map((d) => round(d, 1)),
       });
     }
     await c.query('drop table bench_copy_target');
