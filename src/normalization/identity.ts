@@ -105,3 +105,13 @@ export class OccurrenceCounter {
 export function contentHash(parts: readonly unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
 }
+
+/**
+ * `contentHash([...parts, last])` for a `last` value already serialized (`lastJson` = `JSON.stringify(last)`):
+ * the same bytes are hashed, so the same hash. Lets a record's raw JSON text be made once and serve both the
+ * hash and the insert (storage splices it into the rows' JSON document).
+ */
+export function contentHashWithLast(parts: readonly unknown[], lastJson: string): string {
+  const head = parts.length === 0 ? '[' : `${JSON.stringify(parts).slice(0, -1)},`;
+  return createHash('sha256').update(`${head}${lastJson}]`).digest('base64url');
+}

@@ -2,7 +2,7 @@ import type { Direction, RecordSource } from '../domain/types.ts';
 import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
 import { toMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
-import { contentHash, fingerprint, fingerprintKey, isIdentityId, type OccurrenceCounter, type RecordClass } from './identity.ts';
+import { contentHashWithLast, fingerprint, fingerprintKey, isIdentityId, type OccurrenceCounter, type RecordClass } from './identity.ts';
 import type { WireTransaction } from './wire.ts';
 
 /** A J.P. Morgan transaction record mapped to our model; pure, no I/O, no clock. */
@@ -33,6 +33,11 @@ export interface NormalizedTransaction {
   dataQuality: DataQualityNote[] | null;
   fingerprintKey: string;
   contentHash: string;
+  /**
+   * `JSON.stringify(raw)`, when normalization made it (for the content hash): storage sends this text
+   * instead of serializing the ~2 kB record a second time. Absent when a record was built another way.
+   */
+  rawJson?: string;
   /** The channel the record came from; identity never depends on it (README, "Statement files"). */
   source: RecordSource;
   raw: WireTransaction;
@@ -207,6 +212,7 @@ export function normalizeTransaction(raw: WireTransaction, occurrences: Occurren
   const value = valueDate(raw.valueDate, notes);
   const description = describe(raw.shortDescription, raw.narrativeText);
   const baiSummaryCode = text(member(raw.baiType, 'summaryTypeCode'));
+  const rawJson = JSON.stringify(raw);
   return {
     ...base,
     jpmTransactionId,
@@ -221,7 +227,8 @@ export function normalizeTransaction(raw: WireTransaction, occurrences: Occurren
     dataQuality: notes.length > 0 ? notes : null,
     fingerprintKey: fingerprintKey(cls, fp, occurrences.next(cls, fp)),
     // Unchanged formula: for a record that was valid before, the hash (hence "unchanged") is what it was.
-    contentHash: contentHash([base.amountMinor.toString(), base.direction, base.bookingDate, value, base.baiTypeCode, baiSummaryCode, base.bankReference, base.customerReference, description, raw.transactionId, raw]),
+    contentHash: contentHashWithLast([base.amountMinor.toString(), base.direction, base.bookingDate, value, base.baiTypeCode, baiSummaryCode, base.bankReference, base.customerReference, description, raw.transactionId], rawJson),
+    rawJson,
     source: context.source ?? 'jpm_api',
     raw,
   };

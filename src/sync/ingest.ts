@@ -36,6 +36,7 @@ function columns(t: NormalizedTransaction): Column {
     fingerprint_key: t.fingerprintKey,
     content_hash: t.contentHash,
     raw: t.raw,
+    ...(t.rawJson === undefined ? {} : { raw_json: t.rawJson }),
     narrative: t.narrative,
     data_quality: t.dataQuality,
     source: t.source,

@@ -1,0 +1,39 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { contentHash, contentHashWithLast, OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions } from '../../src/normalization/transactions.ts';
+import type { WireTransaction } from '../../src/normalization/wire.ts';
+import { pgJsonText } from '../../src/shared/pg-text.ts';
+import { rowsJsonText } from '../../src/storage/transactions.repo.ts';
+
+const json = fc.jsonValue({ maxDepth: 3 });
+
+describe('a raw record serialized once (content hash and insert document)', () => {
+  it('hashes exactly what contentHash hashes', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(json, fc.constant(undefined)), { maxLength: 6 }), json, (parts, last) => {
+      expect(contentHashWithLast(parts, JSON.stringify(last))).toBe(contentHash([...parts, last]));
+    }), { numRuns: 1000 });
+  });
+
+  it('keeps the content hash of a normalized record what it always was', () => {
+    const raw: WireTransaction = {
+      transactionId: 'TXN-P-1', account: { accountId: '000000010975001' }, currency: { code: 'USD', decimalLocation: '2' }, asOfDate: '2026-03-02',
+      valueDate: '2026-02-27', debitCreditCode: 'DEBIT', amount: '25.00', postCode: 'P', baiType: { typeCode: '698', summaryTypeCode: '690' },
+      bankReferenceSearchable: { standardValue: ' 00FEE0302 ' }, shortDescription: 'SERVICE FEE', narrativeText: { 'REMARK      ': '  MONTHLY   FEE ' },
+    };
+    const [t] = normalizeTransactions([raw], new OccurrenceCounter()).records;
+    expect(t?.rawJson).toBe(JSON.stringify(raw));
+    expect(t?.contentHash).toBe(contentHash([
+      '2500', 'debit', '2026-03-02', '2026-02-27', '698', '690', ' 00FEE0302 ', '', 'SERVICE FEE | REMARK: MONTHLY FEE', 'TXN-P-1', raw,
+    ]));
+  });
+
+  it('sends the same document as pgJsonText of the rows, NUL and escape characters included', () => {
+    const text = fc.string({ unit: fc.constantFrom('a', '\u0000', '\u2400', '\u241b', '"', '\\', ' ', '0') });
+    const row = fc.record({ id: fc.uuid(), description: text, bank_reference: text, raw: fc.dictionary(text, fc.oneof(text, json), { maxKeys: 4 }) });
+    fc.assert(fc.property(fc.array(row, { minLength: 1, maxLength: 5 }), fc.boolean(), (rows, withJson) => {
+      const sent = withJson ? rows.map((r) => ({ ...r, raw_json: JSON.stringify(r.raw) })) : rows;
+      expect(JSON.parse(rowsJsonText(sent))).toEqual(JSON.parse(pgJsonText(rows)));
+    }), { numRuns: 1000 });
+  });
+});
