@@ -66,6 +66,9 @@ describe('POST /v1/accounts/{id}/statements', () => {
     expect(refused.detail).toContain(`line ${at + 1}`);
     expectProblem(await post(JSON.stringify({ file: bai2 }), 'application/json'), 415, 'unsupported_media_type');
     expectProblem(await post('   ', 'text/plain'), 400, 'statement_empty');
+    expectProblem(await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(api.adminKey)), 400, 'statement_empty');
+    // Without a body, another organization's account is not found before anything is said about the body.
+    expectProblem(await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(otherOrgKey)), 404, 'not_found');
     expectProblem(await post(bai2, 'text/plain', otherOrgKey), 404, 'not_found');
   });
 
