@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
+import { resendReviewLink } from '../review/index.ts';
 import type { Database } from '../storage/db.ts';
 import { decodeCursor, pageOf } from '../storage/pagination.ts';
 import { getCustomerReview, getReviewSettings, listCustomerReviews, resolveFollowUp, setReviewSettings } from '../storage/reviews.repo.ts';
@@ -31,6 +32,10 @@ const SettingsSchema = z.object({
   requireSignoffForLive: z.boolean().meta({ description: "Going live waits for the customer's \"complete and accurate\" (and no open follow-up)" }),
   updatedBy: z.string().nullable(), updatedAt: Instant.nullable(),
 }).meta({ id: 'CustomerReviewSettings' });
+
+const ReviewLinkSchema = z.object({
+  linkId: Id, reportId: Id.meta({ description: 'The passed validation report the link shows' }), contactId: Id, expiresAt: Instant,
+}).meta({ id: 'ReviewLink', description: 'A review link sent by email (the link itself is never shown here)' });
 
 type ReviewRow = NonNullable<Awaited<ReturnType<typeof getCustomerReview>>>;
 
@@ -75,6 +80,20 @@ export function customerReviewRoutes(deps: { db: Database }): Route[] {
           throw new ConflictError(`the review has no open follow-up (it is ${existing.follow_up_status ?? 'a sign-off'})`, 'follow_up_not_open');
         }
         return toReviewDto(resolved);
+      },
+    }),
+    defineRoute({
+      method: 'post', path: '/v1/integrations/{id}/review-links', permission: 'integrations:write', tags: TAGS, auditTarget: 'review_link',
+      summary: "Send a controller a fresh review link",
+      description: "For the integration's newest passed validation report, valid 14 days; the controller's previous link for that report stops working. Emailed only (milestone emails must be on): the response never holds the link. 409 `not_a_controller` or `no_passed_report`.",
+      request: { params: IdParams, body: z.object({ contactId: Id }) },
+      response: { status: 201, schema: ReviewLinkSchema, description: 'The link, queued for sending' },
+      errors: [409],
+      handler: async ({ params, body, access, audit }) => {
+        audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
+        const link = await resendReviewLink(deps.db, { integrationId: params.id, contactId: body.contactId });
+        audit.target({ id: link.linkId });
+        return { ...link, expiresAt: iso(link.expiresAt) };
       },
     }),
     defineRoute({

@@ -5,4 +5,4 @@
  */
 export { checkCsrf, csrfToken, deriveReviewKeys, reviewUrl, signReviewToken, verifyReviewToken, type ReviewKeys } from './links.ts';
 export { reviewRouter, type ReviewRouterDeps } from './router.ts';
-export { openLink, parseAnswer, recordAnswer, ReviewLinkRefused, reviewPageData, type ReviewAnswer } from './service.ts';
+export { LINK_DAYS, openLink, parseAnswer, recordAnswer, resendReviewLink, ReviewLinkRefused, reviewPageData, type ReviewAnswer } from './service.ts';

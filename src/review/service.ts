@@ -1,11 +1,12 @@
-import { AppError, ValidationError } from '../shared/errors.ts';
+import { AppError, ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { insertNotifications } from '../storage/notifications.repo.ts';
+import { integrationNames } from '../storage/notifications.repo.ts';
 import {
-  getReviewLink, insertCustomerReview, reviewTransactions, transactionsOfIntegration, type ReviewLinkRow,
+  getReviewLink, insertCustomerReview, latestPassedReport, renewReviewLink, reviewTransactions, transactionsOfIntegration, type ReviewLinkRow,
 } from '../storage/reviews.repo.ts';
 import { getValidationReport, reportDocument, type ValidationReportDocument } from '../validation/index.ts';
 import { verifyReviewToken, type ReviewKeys } from './links.ts';
@@ -139,5 +140,47 @@ export async function recordAnswer(db: Database, link: ReviewLinkRow, answer: Re
     }
     log().info({ integrationId: link.integration_id, reviewId: review.id, reportId: link.report_id, verdict: answer.verdict }, 'customer review recorded');
     return review;
+  });
+}
+
+/** How long a review link stays valid (the link in the "report ready" email, or a re-sent one). */
+export const LINK_DAYS = 14;
+
+/**
+ * Sends a controller a fresh review link for the integration's newest passed report (when theirs
+ * expired or was lost): the link's expiry moves, so the old token stops working, and the email is
+ * queued in the same transaction. The token itself is never returned: it goes to the person only.
+ */
+export async function resendReviewLink(db: Database, input: { integrationId: string; contactId: string; now?: Date }) {
+  const now = input.now ?? new Date();
+  return db.transaction().execute(async (trx) => {
+    const contact = (await listContacts(trx, input.integrationId)).find((c) => c.id === input.contactId);
+    if (!contact) {
+      throw new NotFoundError('contact', input.contactId);
+    }
+    if (contact.role !== 'controller') {
+      throw new ConflictError(`review links go to the customer's controller; this contact is ${contact.role}`, 'not_a_controller');
+    }
+    const report = await latestPassedReport(trx, input.integrationId);
+    if (!report) {
+      throw new ConflictError('the integration has no passed validation report to review yet', 'no_passed_report');
+    }
+    const expiresAt = new Date(now.getTime() + LINK_DAYS * 86_400_000);
+    const link = await renewReviewLink(trx, {
+      id: uuidv7(), organizationId: report.organization_id, integrationId: input.integrationId, reportId: report.id, contactId: contact.id, expiresAt,
+    });
+    const names = (await integrationNames(trx, [input.integrationId]))[0];
+    await insertNotifications(trx, [{
+      id: uuidv7(), organizationId: report.organization_id, integrationId: input.integrationId, source: 'validation_report',
+      // One message per renewal: the link and its new expiry name it.
+      sourceId: `${report.id}/${link.id}/${Math.floor(expiresAt.getTime() / 1000)}`,
+      milestone: 'validation_report_ready', contactId: contact.id, recipientEmail: contact.email, recipientRole: contact.role,
+      params: {
+        integrationName: names?.name ?? '', organizationName: names?.organization_name ?? '', recipientName: contact.name, accountManager: null,
+        report: { id: report.id, periodFrom: report.period_from, periodTo: report.period_to }, reviewLinkId: link.id,
+      },
+    }], 2 * 86_400);
+    log().info({ integrationId: input.integrationId, linkId: link.id, reportId: report.id }, 'review link re-sent');
+    return { linkId: link.id, reportId: report.id, contactId: contact.id, expiresAt: link.expires_at };
   });
 }

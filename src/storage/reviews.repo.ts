@@ -130,3 +130,23 @@ export async function transactionsOfIntegration(ex: Executor, integrationId: str
     .select('t.id').where('a.integration_id', '=', integrationId).where('t.id', 'in', [...ids]).execute();
   return rows.map((r) => r.id);
 }
+
+/** The integration's newest completed, passed validation report (what a re-sent review link shows). */
+export async function latestPassedReport(ex: Executor, integrationId: string) {
+  return ex.selectFrom('validation_reports').select(['id', 'organization_id', 'period_from', 'period_to'])
+    .where('integration_id', '=', integrationId).where('status', '=', 'completed').where('passed', '=', true)
+    .orderBy('id', 'desc').limit(1).executeTakeFirst();
+}
+
+/**
+ * The link of a report and person, valid until `expiresAt`: created, or its expiry moved (which
+ * also ends the old token: a token must carry the link's current expiry).
+ */
+export async function renewReviewLink(
+  ex: Executor, l: { id: string; organizationId: string; integrationId: string; reportId: string; contactId: string; expiresAt: Date },
+) {
+  return ex.insertInto('review_links').values({
+    id: l.id, organization_id: l.organizationId, integration_id: l.integrationId, report_id: l.reportId, contact_id: l.contactId, expires_at: l.expiresAt,
+  }).onConflict((oc) => oc.columns(['report_id', 'contact_id']).doUpdateSet({ expires_at: l.expiresAt }))
+    .returning(LINK_COLUMNS).executeTakeFirstOrThrow();
+}

@@ -238,6 +238,29 @@ describe('customer review page (headless Chromium)', () => {
     expect((await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(bearer(other))).status).toBe(404);
   });
 
+  it('re-sends a fresh link to a controller only; the old one stops working', async () => {
+    const admin = bearer(api.adminKey);
+    const contacts = await api.ctx.db.selectFrom('integration_contacts').select(['id', 'role']).where('integration_id', '=', a.integrationId).execute();
+    const controller = contacts.find((c) => c.role === 'controller')!;
+    const manager = contacts.find((c) => c.role === 'account_manager')!;
+    const before = url(a);
+    const res = await request(api.app).post(`/v1/integrations/${a.integrationId}/review-links`).set(admin).send({ contactId: controller.id }).expect(201);
+    const body = res.body as { linkId: string; reportId: string; expiresAt: string };
+    expect(body).toMatchObject({ linkId: a.linkId, reportId: a.reportId, contactId: controller.id });
+    expect(JSON.stringify(res.body)).not.toContain(before.split('.').at(-1)!);
+    expect((await request(api.app).get(new URL(before).pathname)).status).toBe(403);
+    a.expiresAt = new Date(body.expiresAt);
+    expect((await request(api.app).get(new URL(url(a)).pathname)).status).toBe(200);
+    const queued = await api.ctx.db.selectFrom('notification_deliveries').select(['milestone', 'recipient_role', 'status'])
+      .where('integration_id', '=', a.integrationId).where('source_id', 'like', `${a.reportId}/${a.linkId}/%`).execute();
+    expect(queued).toEqual([{ milestone: 'validation_report_ready', recipient_role: 'controller', status: 'pending' }]);
+    const refused = await request(api.app).post(`/v1/integrations/${a.integrationId}/review-links`).set(admin).send({ contactId: manager.id });
+    expect(refused.status).toBe(409);
+    expect((refused.body as { code: string }).code).toBe('not_a_controller');
+    const other = await api.key('admin', b.organizationId);
+    expect((await request(api.app).post(`/v1/integrations/${a.integrationId}/review-links`).set(bearer(other)).send({ contactId: controller.id })).status).toBe(404);
+  });
+
   it('wrote no review link credential (its HMAC) and no full account number into any log line', () => {
     expect(logLines.some((l) => l.includes('/review/'))).toBe(true);
     for (const s of [a, b]) {
