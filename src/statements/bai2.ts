@@ -32,8 +32,24 @@ interface Logical {
 
 const DEFAULT_RECORD_LENGTH = 80;
 
-function physicalRecords(text: string): { records: Physical[]; recordLength: number } {
+/**
+ * The file's physical records: one per line, or, in a blocked file without line ends, fixed-length
+ * pieces of the length its 01 record declares (each padded with blanks).
+ */
+function splitLines(text: string): string[] {
   const lines = text.replace(/^\uFEFF/, '').split(/\r\n|\n|\r/);
+  const nonEmpty = lines.filter((l) => l.trim() !== '');
+  const first = nonEmpty[0] ?? '';
+  const length = first.startsWith('01,') ? Number(first.split(',', 8)[6]) : Number.NaN;
+  if (nonEmpty.length === 1 && Number.isInteger(length) && length >= 20 && nonEmpty[0]!.length > length) {
+    const blocked = nonEmpty[0]!;
+    return Array.from({ length: Math.ceil(blocked.length / length) }, (_, i) => blocked.slice(i * length, (i + 1) * length));
+  }
+  return lines;
+}
+
+function physicalRecords(text: string): { records: Physical[]; recordLength: number } {
+  const lines = splitLines(text);
   const records: Physical[] = [];
   let recordLength = DEFAULT_RECORD_LENGTH;
   lines.forEach((raw, i) => {

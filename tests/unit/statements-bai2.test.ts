@@ -59,6 +59,17 @@ describe('BAI2: the hand-made ugly file', () => {
   });
 });
 
+describe('BAI2: a blocked file (fixed 80-byte records, no line ends)', () => {
+  it('reads the same as the file with line ends', () => {
+    const blocked = UGLY.split('\r\n').filter((l) => l !== '').map((l) => l.trimEnd().padEnd(80, ' ')).join('');
+    expect(blocked).not.toMatch(/[\r\n]/);
+    const a = parseBai2(UGLY);
+    const b = parseBai2(blocked);
+    expect(b.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line]))).toEqual(a.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line])));
+    expect(b.accounts.map((x) => x.balances)).toEqual(a.accounts.map((x) => x.balances));
+  });
+});
+
 describe('BAI2: what refuses a file', () => {
   const lines = UGLY.split('\r\n');
   const refused = (text: string) => {
