@@ -126,14 +126,16 @@ export async function listNotificationAttempts(ex: Executor, deliveryIds: readon
 }
 
 /**
- * Passed validation reports completed since `since` that have not been announced yet (a report is
- * announced once: its deliveries carry its id). Reports are few (one per request), so the scan is small.
+ * Passed validation reports completed since `since`, of integrations still validating (the
+ * customer's review belongs to going live, not to every later report), that have not been
+ * announced yet (a report is announced once: its deliveries carry its id). Reports are few (one
+ * per request), so the scan is small.
  */
 export async function passedReportsToAnnounce(ex: Executor, since: Date, limit: number) {
   return ex.selectFrom('validation_reports as r')
     .innerJoin('integrations as i', 'i.id', 'r.integration_id')
     .select(['r.id', 'r.organization_id', 'r.integration_id', 'r.period_from', 'r.period_to', 'r.completed_at', 'i.name as integration_name'])
-    .where('r.status', '=', 'completed').where('r.passed', '=', true).where('r.completed_at', '>=', since)
+    .where('r.status', '=', 'completed').where('r.passed', '=', true).where('r.completed_at', '>=', since).where('i.stage', '=', 'validating')
     .where((eb) => eb.not(eb.exists(
       eb.selectFrom('notification_deliveries as n').select('n.id').where('n.source', '=', 'validation_report').whereRef('n.source_id', '=', sql<string>`r.id::text`),
     )))

@@ -111,6 +111,8 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   a = await side('Acme', ACCOUNT_NUMBER, ['PAYROLL ACME NOVEMBER', HOSTILE, 'WIRE FEE']);
   b = await side('Other', '000000777709999', ['OTHER ORG SECRET PAYMENT']);
+  // Reports are announced (and links made) while an integration is validating; the stages before are walked in notifications.test.ts.
+  await api.ctx.db.updateTable('integrations').set({ stage: 'validating' }).where('id', 'in', [a.integrationId, b.integrationId]).execute();
   // The producer makes one link per controller when a passed report is announced.
   await produceNotifications(api.ctx.db);
   for (const s of [a, b]) {
@@ -201,8 +203,6 @@ describe('customer review page (headless Chromium)', () => {
   it('records both answers with the report id; "something is wrong" opens a follow-up, tells the account manager, and holds `live` when sign-off is required', async () => {
     const admin = bearer(api.adminKey);
     await request(api.app).put(`/v1/integrations/${a.integrationId}/customer-review-settings`).set(admin).send({ requireSignoffForLive: true }).expect(200);
-    // Setup shortcut: the stages before validating are walked in onboarding.test.ts.
-    await api.ctx.db.updateTable('integrations').set({ stage: 'validating' }).where('id', '=', a.integrationId).execute();
     const goLive = () => transition(api.ctx.db, { integrationId: a.integrationId, to: 'live', actor: 'ops' }, { validationReportPassed: () => Promise.resolve({ passed: true, reportId: a.reportId }) });
     await expect(goLive()).rejects.toThrow(/guard customer_signed_off failed \(the customer has not confirmed their data yet/);
 
