@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SYNC_MODES, SYNC_RUN_STATUSES, SYNC_TRIGGERS } from '../domain/types.ts';
+import { RECORD_SOURCES, SYNC_MODES, SYNC_RUN_STATUSES, SYNC_TRIGGERS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { cancelRun, getRun, MAX_RANGE_DAYS, runView, triggerSync, type ProducerDeps, type RunView, type TriggeredRun } from '../scheduler/index.ts';
@@ -65,6 +65,7 @@ export const SyncRunSchema = z
     accountId: Id.nullable(),
     trigger: z.string().meta({ description: `${SYNC_TRIGGERS.join(' | ')}` }),
     mode: z.enum(SYNC_MODES),
+    source: z.enum(RECORD_SOURCES).meta({ description: 'What the run read: jpm_api (the bank\'s API), or an imported statement file (bai2, camt053, camt052)' }),
     window: z.object({ from: Day.nullable(), to: Day.nullable() }),
     status: Status.meta({ description: 'queued → running → succeeded | partial (some windows gave up, or records were rejected: error_code records_rejected) | failed | cancelled' }),
     counts: z.object({
@@ -100,6 +101,7 @@ const TriggeredSchema = z.object({ runs: z.array(TriggeredRunSchema) }).meta({ i
 export function toSyncRunDto(r: RunView): z.input<typeof SyncRunSchema> {
   return {
     id: r.runId, organizationId: r.organizationId, integrationId: r.integrationId, accountId: r.accountId, trigger: r.trigger, mode: r.mode as (typeof SYNC_MODES)[number],
+    source: r.source as (typeof RECORD_SOURCES)[number],
     window: r.window, status: r.status, counts: r.counts, progress: r.progress, error: r.error,
     bankBusinessDay: r.bankBusinessDay, warnings: r.warnings,
     createdAt: iso(r.createdAt), startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt),

@@ -149,6 +149,8 @@ export interface RunView {
   accountId: string | null;
   trigger: string;
   mode: string;
+  /** The channel the run read: `jpm_api`, or the format of an imported statement file. */
+  source: string;
   window: { from: string | null; to: string | null };
   status: SyncRunStatus;
   counts: { fetched: number; inserted: number; updated: number; unchanged: number; superseded: number; removed: number; rejected: number; balances: number };
@@ -169,7 +171,7 @@ type RunRow = NonNullable<Awaited<ReturnType<typeof getSyncRun>>>;
 /** A `sync_runs` row as a RunView (without windows), e.g. for a page of runs listed in one query. */
 export function runView(r: RunRow): RunView {
   return {
-    runId: r.id, organizationId: r.organization_id, integrationId: r.integration_id, accountId: r.account_id, trigger: r.trigger, mode: r.mode,
+    runId: r.id, organizationId: r.organization_id, integrationId: r.integration_id, accountId: r.account_id, trigger: r.trigger, mode: r.mode, source: r.source,
     window: { from: r.window_from, to: r.window_to },
     status: r.status as SyncRunStatus,
     counts: {

@@ -24,7 +24,7 @@ export const SYNC_RUN_COLUMNS = [
   'id', 'organization_id', 'integration_id', 'account_id', 'parent_run_id', 'trigger', 'mode', 'kind', 'window_from',
   'window_to', 'status', 'fetched', 'inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances',
   'windows_total', 'windows_done', 'attempts', 'error_code', 'error_message', 'created_at', 'started_at', 'finished_at',
-  'warnings', 'bank_business_day',
+  'warnings', 'bank_business_day', 'source',
 ] as const;
 
 export async function createSyncRun(ex: Executor, run: NewSyncRun): Promise<string> {

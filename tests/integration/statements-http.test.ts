@@ -44,12 +44,13 @@ describe('POST /v1/accounts/{id}/statements', () => {
   it('imports a BAI2 file as a sync run (201), then the camt.053 of the same days changes nothing', async () => {
     const first = bodyOf(ImportSchema, await post(bai2, 'text/plain').expect(201));
     expect(first.format).toBe('bai2');
-    expect(first.run).toMatchObject({ accountId, status: 'succeeded', mode: 'range', window: { from: '2026-10-05', to: '2026-10-16' } });
+    expect(first.run).toMatchObject({ accountId, status: 'succeeded', mode: 'range', source: 'bai2', window: { from: '2026-10-05', to: '2026-10-16' } });
     expect(first.run.counts.inserted).toBeGreaterThan(50);
     expect(first.days).toHaveLength(10);
     expect(first.otherAccounts).toBe(1);
     const second = bodyOf(ImportSchema, await post(camt, 'application/xml').expect(201));
     expect(second.format).toBe('camt053');
+    expect(second.run.source).toBe('camt053');
     expect(second.run.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: first.run.counts.inserted, rejected: 0, balances: 0 });
     const stored = await api.t.db.selectFrom('transactions').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBe(first.run.counts.inserted);
