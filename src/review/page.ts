@@ -57,8 +57,8 @@ function accountsTable(d: ReviewPageData): string {
 }
 
 function calendars(d: ReviewPageData): string {
-  const each = d.report.accounts.map((a) => `<figure class="calendar"><figcaption>${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></figcaption><div class="scroll">${calendarSvg(a)}</div></figure>`).join('');
-  return `<div class="legend scroll">${legendSvg()}</div>${each}`;
+  const each = d.report.accounts.map((a) => `<figure class="calendar"><figcaption>${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></figcaption><div class="scroll" tabindex="0" role="region" aria-label="Calendar of ${esc(a.accountMasked)}">${calendarSvg(a)}</div></figure>`).join('');
+  return `<div class="legend scroll" tabindex="0" role="region" aria-label="Legend">${legendSvg()}</div>${each}`;
 }
 
 function transactionsTable(d: ReviewPageData): string {
@@ -102,7 +102,7 @@ export function renderReviewPage(d: ReviewPageData, s: PageState): string {
 <p>Hello ${esc(d.link.contact_name)}. These are the transactions we imported from J.P. Morgan for ${esc(dateText(r.period.from))} to ${esc(dateText(r.period.to))}. Every business day was checked against the closing balance J.P. Morgan reported.</p>
 <p class="muted">Report ${esc(r.id)}, made ${esc(new Date(r.generatedAt).toUTCString())}.</p>
 ${done}${error}
-<section aria-labelledby="h-totals"><h2 id="h-totals">Totals per account</h2><div class="scroll">${accountsTable(d)}</div></section>
+<section aria-labelledby="h-totals"><h2 id="h-totals">Totals per account</h2><div class="scroll" tabindex="0" role="region" aria-label="Totals per account">${accountsTable(d)}</div></section>
 <section aria-labelledby="h-calendar"><h2 id="h-calendar">Day by day</h2>${calendars(d)}</section>
 <section aria-labelledby="h-tx"><h2 id="h-tx">Transactions</h2>
 <form class="search" method="get" action="${esc(s.path)}" role="search"><label for="q" class="muted" style="flex-basis:100%;margin:0">Search description or reference</label>

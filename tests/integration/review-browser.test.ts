@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
@@ -88,6 +90,18 @@ async function side(name: string, accountNumber: string, descriptions: string[])
   return { organizationId, integrationId, accountId: account.id, txIds, reportId, linkId: '', expiresAt: new Date() };
 }
 
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical findings (run through evaluate, which the page's CSP does not govern). */
+async function axe(page: Page): Promise<string[]> {
+  await page.evaluate(`${AXE}\n;void 0`);
+  const result = await page.evaluate<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }>(
+    `axe.run(document, { resultTypes: ['violations'] })`,
+  );
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+}
+
 const url = (s: Pick<Side, 'linkId' | 'expiresAt'>) => `${base}/review/${signReviewToken(keys, s.linkId, s.expiresAt)}`;
 
 async function open(width: number, target: string): Promise<{ page: Page; foreign: string[] }> {
@@ -96,6 +110,11 @@ async function open(width: number, target: string): Promise<{ page: Page; foreig
   page.on('request', (r) => {
     if (!r.url().startsWith(`${base}/`) && !r.url().startsWith('data:')) {
       foreign.push(r.url());
+    }
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error') {
+      foreign.push(`console error: ${m.text()}`);
     }
   });
   await page.goto(target, { waitUntil: 'load' });
@@ -160,6 +179,7 @@ describe('customer review page (headless Chromium)', () => {
     await Promise.all([page.waitForURL(/\?q=OTHER/), page.click('form.search button')]);
     expect(await page.locator('#no-transactions').count()).toBe(1);
     expect(foreign).toEqual([]);
+    expect(await axe(page)).toEqual([]);
     await page.close();
   });
 
@@ -168,6 +188,7 @@ describe('customer review page (headless Chromium)', () => {
     const tampered = `${good.slice(0, -2)}${good.endsWith('AA') ? 'BB' : 'AA'}`;
     const { page } = await open(800, tampered);
     expect(await page.locator('#refused').innerText()).toContain('not valid');
+    expect(await axe(page)).toEqual([]);
     await page.close();
     const longer = `${base}/review/${a.linkId}.${Math.floor(a.expiresAt.getTime() / 1000) + 86_400}.${good.split('.').at(-1)!}`;
     expect((await request(api.app).get(new URL(longer).pathname)).status).toBe(403);
