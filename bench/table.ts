@@ -16,7 +16,8 @@ function measured(r: BenchResult): string {
   const f = r.figures;
   switch (r.name) {
     case 'backfill':
-      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); simulator ${n(Math.round(Number(get(f, 'cpu.simulatorShareOfBusyCpu')) * 1000) / 10)} % of busy CPU`;
+      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); simulator ${n(Math.round(Number(get(f, 'cpu.simulatorShareOfBusyCpu')) * 1000) / 10)} % of busy CPU${
+        get(f, 'cpuPerRow') === undefined ? '' : `; CPU per row: worker ${n(get(f, 'cpuPerRow.workerMicroseconds'))} µs, Postgres ${n(get(f, 'cpuPerRow.postgresMicroseconds'))} µs vs bare COPY ${n(get(f, 'cpuPerRow.bareCopyBackendMicroseconds'))} µs (CPU-bound ratio ${n(get(f, 'cpuPerRow.cpuBoundBareRatio'))})`}`;
     case 'index-costs':
       return `bare COPY ${n(get(f, 'transactions.bareMicrosecondsPerRow'))} µs/row (transactions), ${n(get(f, 'changeEvents.bareMicrosecondsPerRow'))} µs/row (change_events); every other index and the foreign keys add ${n(get(f, 'transactions.extraMicrosecondsPerRowAll'))} and ${n(get(f, 'changeEvents.extraMicrosecondsPerRowAll'))} µs/row (table below)`;
     case 'scale':
