@@ -3,14 +3,13 @@ import { createRequire } from 'node:module';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { AuditSink } from '../http/audit.ts';
-import { authenticateKey, UnauthenticatedError, type ApiKeyStore } from '../http/auth.ts';
+import type { ApiKeyStore } from '../http/auth.ts';
 import type { AuthThrottle } from '../http/auth-throttle.ts';
-import { apiKeyPrefix } from '../http/api-key-token.ts';
 import { requestContext } from '../http/request-context.ts';
 import type { Route } from '../http/routes.ts';
 import type { OnboardingOptions } from '../onboarding/index.ts';
 import type { Queues } from '../scheduler/index.ts';
-import { AppError, ValidationError } from '../shared/errors.ts';
+import { ValidationError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { ACTIONS, type Form } from './actions.ts';
 import { ApiClient, type CallContext } from './api-client.ts';
@@ -18,10 +17,11 @@ import { boardPage } from './board.ts';
 import { accountPage, dayPage } from './data.ts';
 import { html } from './html.ts';
 import { integrationPage } from './integration.ts';
-import { BASE, page } from './layout.ts';
+import { BASE } from './layout.ts';
+import { describeError, formOf, safeBack, send } from './respond.ts';
 import { runProgress, type RunDto } from './runs.ts';
-import { randomToken, readCookie, sameToken, SessionStore, type Flash, type Session } from './session.ts';
-import { signInPage } from './sign-in.ts';
+import { sameToken, SessionStore, type Flash, type Session } from './session.ts';
+import { signInRoutes } from './sign-in.ts';
 
 /**
  * The operator console at /console: server-rendered pages over the API's own routes (src/console/
@@ -83,50 +83,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.set('Cache-Control', 'public, max-age=3600').type(asset.type).send(asset.body);
   });
 
-  const send = (res: Response, status: number, title: string, body: ReturnType<typeof html>, session?: Session, flash?: Flash) => {
-    res.status(status).type('text/html; charset=utf-8').send(page({ title, session, flash, body }));
-  };
-
-  // Sign-in: a double-submit token (cookie + field) stands in for the session's CSRF token.
-  router.get('/sign-in', (_req, res) => {
-    const token = randomToken();
-    sessions.cookie(res, sessions.preCookieName, token, 3_600_000);
-    send(res, 200, 'Sign in', signInPage(token));
-  });
-
-  router.post('/sign-in', forms, async (req, res) => {
-    const form = formOf(req);
-    const retry = (status: number, message: string) => {
-      const token = randomToken();
-      sessions.cookie(res, sessions.preCookieName, token, 3_600_000);
-      send(res, status, 'Sign in', signInPage(token), undefined, { kind: 'error', text: message });
-    };
-    if (!sameToken(readCookie(req, sessions.preCookieName), form._csrf)) {
-      retry(403, 'The sign-in form expired. Enter the key again.');
-      return;
-    }
-    const key = (form.apiKey ?? '').trim();
-    try {
-      const principal = await authenticateKey(deps.apiKeys, key);
-      await deps.apiKeys.markUsed(principal.keyId);
-      sessions.clearCookie(res, sessions.preCookieName);
-      await sessions.create(res, principal);
-      requestContext(req).log.info({ apiKey: principal.keyPrefix }, 'console sign-in');
-      res.redirect(303, `${BASE}/`);
-    } catch (err) {
-      if (!(err instanceof UnauthenticatedError)) {
-        throw err;
-      }
-      const verdict = deps.authThrottle
-        ? await deps.authThrottle.recordFailure(req.ip ?? 'unknown', apiKeyPrefix(key) ?? /^jpms_([a-z0-9]{8})_/.exec(key)?.[1], requestContext(req).log)
-        : { throttled: false, retryAfterMs: 0 };
-      if (verdict.throttled) {
-        retry(429, `Too many failed sign-ins. Try again in ${Math.ceil(verdict.retryAfterMs / 1000)} seconds.`);
-        return;
-      }
-      retry(401, 'The API key is malformed, unknown or revoked.');
-    }
-  });
+  signInRoutes(router, { sessions, apiKeys: deps.apiKeys, authThrottle: deps.authThrottle, forms });
 
   // Everything below needs a session; POSTs need its CSRF token.
   const sessionOf = new WeakMap<Request, Session>();
@@ -174,7 +131,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         }
         send(res, 200, built.title, built.body, session, flash);
       } catch (err) {
-        const { status, flash: problem } = describe(err, req);
+        const { status, flash: problem } = describeError(err, req);
         send(res, status, status === 404 ? 'Not found' : 'Error', html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1><p><a href="${BASE}/">Back to the board</a></p>`, session, problem);
       }
     };
@@ -194,7 +151,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       const run = await api.call<RunDto>(callCtx(req), 'get', '/v1/sync-runs/{id}', { params: { id: String(req.params.id) } });
       res.type('text/html; charset=utf-8').send(runProgress(run).text);
     } catch (err) {
-      const { status, flash } = describe(err, req);
+      const { status, flash } = describeError(err, req);
       // 286 tells htmx to stop polling this element.
       res.status(status === 404 ? 286 : status).type('text/plain').send(flash.text);
     }
@@ -208,7 +165,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       const name = kp.commonName.replace(/[^A-Za-z0-9._-]/g, '_');
       res.type('application/pkcs10').attachment(`${name}.csr.pem`).send(kp.csrPem);
     } catch (err) {
-      const { status, flash } = describe(err, req);
+      const { status, flash } = describeError(err, req);
       send(res, status, 'Error', html`<h1>No CSR</h1>`, sessionOf.get(req), flash);
     }
   });
@@ -221,7 +178,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     try {
       session.flash = await run(callCtx(req), form);
     } catch (err) {
-      session.flash = describe(err, req).flash;
+      session.flash = describeError(err, req).flash;
     }
     await sessions.save(session);
     res.redirect(303, back);
@@ -252,7 +209,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       await sessions.save(session);
       res.redirect(303, `${BASE}/integrations/${created.id}`);
     } catch (err) {
-      session.flash = describe(err, req).flash;
+      session.flash = describeError(err, req).flash;
       await sessions.save(session);
       res.redirect(303, `${BASE}/`);
     }
@@ -270,29 +227,4 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.status(404).type('text/plain').send('Not found');
   });
   return router;
-}
-
-function formOf(req: Request): Form {
-  const out: Form = {};
-  for (const [k, v] of Object.entries((req.body ?? {}) as Record<string, unknown>)) {
-    if (typeof v === 'string') {
-      out[k] = v;
-    }
-  }
-  return out;
-}
-
-function safeBack(value: string | undefined, fallback: string): string {
-  return value && value.startsWith(`${BASE}/`) && !value.startsWith('//') && !/[\\\r\n]/.test(value) ? value : fallback;
-}
-
-/** What a person is told about an error: the API's own message and fields, or a request id. Never a stack. */
-function describe(err: unknown, req: Request): { status: number; flash: Flash } {
-  const ctx = requestContext(req);
-  if (err instanceof AppError && err.expose) {
-    const fields = err instanceof ValidationError ? err.fields.map((f) => ({ path: f.path, message: f.message })) : [];
-    return { status: err.httpStatus, flash: { kind: 'error', text: err.message, ...(fields.length > 0 ? { fields } : {}) } };
-  }
-  ctx.log.error({ err }, 'console request failed');
-  return { status: 500, flash: { kind: 'error', text: `An unexpected error occurred. Quote request id ${ctx.requestId} when reporting it.` } };
 }
