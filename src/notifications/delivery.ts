@@ -65,6 +65,8 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
   let sent = false;
   let error: string | null = null;
   let messageId: string | null = null;
+  // A 5xx answer (e.g. 550 mailbox unavailable) is the server's final word: retrying cannot help.
+  let refused = false;
   if (!isMilestone(d.milestone)) {
     error = `unknown milestone ${d.milestone}`;
   } else {
@@ -84,10 +86,12 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
       messageId = info.messageId;
     } catch (err) {
       error = err instanceof ContactRemoved ? CONTACT_REMOVED : smtpError(err);
+      const code = (err as { responseCode?: number }).responseCode ?? 0;
+      refused = code >= 500 && code < 600;
       log.info({ deliveryId: d.id, attempt: d.attempts, error, detail: scrubSecrets((err as Error).message ?? '') }, 'milestone email not sent');
     }
   }
-  const permanent = !sent && (error?.startsWith('unknown milestone') === true || error === CONTACT_REMOVED);
+  const permanent = !sent && (refused || error?.startsWith('unknown milestone') === true || error === CONTACT_REMOVED);
   return recordNotificationAttempt(deps.db, {
     deliveryId: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - started), sent, error, messageId,
     retryInMs: sent ? 0 : permanent ? 365 * 86_400_000 : notificationRetryMs(d.attempts, deps.retry ?? DEFAULT_RETRY),

@@ -23,8 +23,8 @@ export interface TestSmtp {
   port: number;
   url: string;
   received: ReceivedMail[];
-  /** Make the next `n` RCPT TO commands fail with a temporary error (451). */
-  failNext(n: number): void;
+  /** Make the next `n` RCPT TO commands fail, by default with a temporary error (451). */
+  failNext(n: number, responseCode?: number): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +89,7 @@ export function parseMail(raw: string): Pick<ReceivedMail, 'headers' | 'subject'
 export async function startTestSmtp(tls: { keyPem: string; certPem: string }, options: Partial<SMTPServerOptions> = {}): Promise<TestSmtp> {
   const received: ReceivedMail[] = [];
   let failures = 0;
+  let failCode = 451;
   const server = new SMTPServer({
     secure: false,
     key: tls.keyPem,
@@ -99,7 +100,7 @@ export async function startTestSmtp(tls: { keyPem: string; certPem: string }, op
     onRcptTo(_address, _session, callback) {
       if (failures > 0) {
         failures--;
-        const err = Object.assign(new Error('try again later'), { responseCode: 451 });
+        const err = Object.assign(new Error(failCode >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: failCode });
         callback(err);
         return;
       }
@@ -123,8 +124,9 @@ export async function startTestSmtp(tls: { keyPem: string; certPem: string }, op
   const port = (server.server.address() as AddressInfo).port;
   return {
     port, url: `smtp://127.0.0.1:${port}`, received,
-    failNext(n) {
+    failNext(n, responseCode = 451) {
       failures = n;
+      failCode = responseCode;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -246,6 +246,17 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     expect(attempts[0]?.error).toContain('SMTP 451');
   });
 
+  it('does not retry an address the server refuses for good (5xx)', async () => {
+    const { id } = await createIntegration(t.db, { organizationId, name: 'Bounce Co', environment: 'cat', actor: 'ops' });
+    smtp.failNext(1, 550);
+    await addContact(t.db, { integrationId: id, ...PEOPLE.controller, actor: 'ops' });
+    expect(await pass()).toMatchObject({ attempted: 1, sent: 0, retrying: 0, failed: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await pass()).toMatchObject({ attempted: 0 });
+    const log = await t.db.selectFrom('notification_deliveries').select(['status', 'attempts', 'last_error']).where('integration_id', '=', id).execute();
+    expect(log).toEqual([{ status: 'failed', attempts: 1, last_error: expect.stringContaining('SMTP 550') as unknown }]);
+  });
+
   it('does not mail a contact removed before the message went out', async () => {
     const { id } = await createIntegration(t.db, { organizationId, name: 'Gone Co', environment: 'cat', actor: 'ops' });
     const contact = await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
