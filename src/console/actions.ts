@@ -96,6 +96,10 @@ export const ACTIONS: Record<string, Action> = {
     path: '/v1/sync-runs/{id}/cancel', params: (f) => ({ id: f.runId ?? '' }), body: () => ({}),
     done: () => 'Run cancelled: windows not started are cancelled, a running one finishes its page.',
   },
+  'resolve-review': {
+    path: '/v1/integrations/{id}/customer-reviews/{reviewId}/resolve', params: (f, id) => ({ id, reviewId: f.reviewId ?? '' }),
+    body: () => ({}), done: () => 'Follow-up resolved.',
+  },
   stage: {
     path: '/v1/integrations/{id}/stage', body: (f) => compact({ to: f.to, note: text(f.note) }),
     done: (r) => `Moved to ${stageLabel((r as { stage: string }).stage)}.`,

@@ -25,6 +25,7 @@ interface KeyPairDto { id: string; environment: string; commonName: string; algo
 interface AccountDto { id: string; jpmAccountMasked: string; accountName: string; currency: string; status: string; statusReason: string | null; lastSyncedAt: string | null; timeZone: string }
 interface AdminDto { side: string; name: string; email: string; role: string }
 interface ContactDto { role: string; name: string; email: string }
+interface ReviewDto { id: string; reviewer: { name: string; email: string }; verdict: 'accurate' | 'problem'; note: string; followUp: { status: string } | null; createdAt: string }
 interface EmailDto { milestone: string; recipientEmail: string; recipientRole: string; status: string; attempts: number; lastError: string | null; createdAt: string; completedAt: string | null }
 
 /**
@@ -40,12 +41,21 @@ async function customerSide(deps: IntegrationPageDeps, session: Session, ctx: Ca
     deps.api.call<Page<EmailDto>>(ctx, 'get', '/v1/integrations/{id}/milestone-emails', { params: { id }, query: { limit: '50' } }),
     deps.api.call<Page<ContactDto>>(ctx, 'get', '/v1/integrations/{id}/contacts', { params: { id }, query: { limit: '100' } }),
   ]);
+  const reviews = deps.api.allows(p, 'get', '/v1/integrations/{id}/customer-reviews')
+    ? (await deps.api.call<Page<ReviewDto>>(ctx, 'get', '/v1/integrations/{id}/customer-reviews', { params: { id }, query: { limit: '20' } })).data
+    : undefined;
   const label = (s: string) => s.replaceAll('_', ' ');
   return html`<section aria-labelledby="h-told"><h2 id="h-told">What the customer was told</h2>
     ${emails.data.length === 0 ? html`<p class="meta">No milestone email yet.</p>` : html`<div class="table-wrap"><table><caption class="skip">Milestone emails</caption>
       <thead><tr><th scope="col">When</th><th scope="col">Milestone</th><th scope="col">To</th><th scope="col">Status</th></tr></thead>
       <tbody>${emails.data.map((e) => html`<tr><td>${when(e.completedAt ?? e.createdAt)}</td><td>${label(e.milestone)}</td><td>${e.recipientEmail} (${label(e.recipientRole)})</td>
         <td>${e.status}${e.status !== 'sent' && e.lastError ? html`: ${e.lastError}` : ''}${e.attempts > 1 ? html` (${e.attempts} attempts)` : ''}</td></tr>`)}</tbody></table></div>`}
+    ${reviews ? html`<h3>Customer review</h3>${reviews.length === 0 ? html`<p class="meta">No answer from the customer yet.</p>`
+      : html`<ul>${reviews.map((r) => html`<li>${when(r.createdAt)}: ${r.reviewer.name} answered
+        <strong>${r.verdict === 'accurate' ? 'the data is complete and accurate' : 'something is wrong'}</strong>${r.note ? html`: “${r.note}”` : ''}
+        ${r.followUp ? html` (follow-up ${r.followUp.status})` : ''}
+        ${r.followUp?.status === 'open' && deps.api.allows(p, 'post', '/v1/integrations/{id}/customer-reviews/{reviewId}/resolve')
+          ? buttonForm(session, id, 'resolve-review', back, { reviewId: r.id }, 'Resolve the follow-up') : ''}</li>`)}</ul>`}` : ''}
     <h3>Contacts</h3>
     ${contacts.data.length === 0 ? html`<p class="meta">Nobody is told yet.</p>` : html`<ul>${contacts.data.map((c) => html`<li>${label(c.role)}: ${c.name} (${c.email})</li>`)}</ul>`}
     ${deps.api.allows(p, 'post', '/v1/integrations/{id}/contacts') ? html`<details><summary>Add a contact</summary>${contactForm(session, id, back)}</details>` : ''}

@@ -384,7 +384,8 @@ describe('operator console in headless chromium', () => {
     await form('contact').getByLabel('Email').fill('fiona@acme.example');
     await form('contact').getByRole('button').click();
     await ok('Fiona Finance will be told about the milestones.');
-    expect(await w.page.locator('section[aria-labelledby="h-told"] li').allTextContents()).toEqual(['finance owner: Fiona Finance (fiona@acme.example)']);
+    expect(await w.page.locator('section[aria-labelledby="h-told"] h3 + ul li').allTextContents()).toEqual(['finance owner: Fiona Finance (fiona@acme.example)']);
+    expect(await w.page.locator('section[aria-labelledby="h-told"]').textContent()).toContain('No answer from the customer yet.');
 
     await open_();
     await form('eligibility').getByLabel('Has a J.P. Morgan Access account').selectOption('yes');
