@@ -17,7 +17,12 @@ export function startMilestoneEmails(ctx: AppContext): NotificationLoop | undefi
     log.info('milestone emails off: SMTP_URL is not set');
     return undefined;
   }
-  const caPem = ctx.config.mail.caFile ? readFileSync(ctx.config.mail.caFile, 'utf8') : undefined;
+  let caPem: string | undefined;
+  try {
+    caPem = ctx.config.mail.caFile ? readFileSync(ctx.config.mail.caFile, 'utf8') : undefined;
+  } catch {
+    throw new Error(`SMTP_CA_FILE: cannot read ${ctx.config.mail.caFile} (a PEM file of the SMTP server's CA)`);
+  }
   const mailer = createMailer({ url: ctx.secrets.smtpUrl, from: ctx.config.mail.from, caPem });
   const keys = deriveReviewKeys(ctx.secrets.masterKey.key);
   const base = ctx.config.http.publicBaseUrl;

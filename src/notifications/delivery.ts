@@ -1,7 +1,7 @@
 import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { claimDueNotifications, getNotification, recordNotificationAttempt } from '../storage/notifications.repo.ts';
+import { claimDueNotifications, expireStaleNotifications, getNotification, recordNotificationAttempt } from '../storage/notifications.repo.ts';
 import { fromDomain, type Mailer } from './mailer.ts';
 import { DEFAULT_MAX_AGE_SECONDS, produceNotifications } from './produce.ts';
 import { MILESTONES, renderMessage, type MessageParams, type Milestone } from './templates.ts';
@@ -27,6 +27,8 @@ export interface NotificationRunnerDeps {
 
 export interface NotificationPassResult {
   produced: { events: number; reports: number };
+  /** Pending deliveries whose retry window ended before they could be sent (now failed). */
+  expired: number;
   attempted: number;
   sent: number;
   retrying: number;
@@ -102,15 +104,16 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
 export async function runNotificationPass(deps: NotificationRunnerDeps): Promise<NotificationPassResult> {
   const log = deps.logger ?? createLogger('notifications');
   const produced = await produceNotifications(deps.db, { now: deps.now?.() ?? new Date(), maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS });
+  const expired = await expireStaleNotifications(deps.db);
   const ids = await claimDueNotifications(deps.db, deps.batchSize ?? 50, 120);
-  const result: NotificationPassResult = { produced, attempted: ids.length, sent: 0, retrying: 0, failed: 0 };
+  const result: NotificationPassResult = { produced, expired, attempted: ids.length, sent: 0, retrying: 0, failed: 0 };
   // One at a time: a relay throttles bursts, and milestone mail is a handful a day.
   for (const id of ids) {
     const status = await sendOne(deps, id, log);
     result[status === 'pending' ? 'retrying' : status]++;
   }
-  if (result.attempted > 0) {
-    log.info({ ...result.produced, attempted: result.attempted, sent: result.sent, retrying: result.retrying, failed: result.failed }, 'milestone emails pass');
+  if (result.attempted > 0 || expired > 0) {
+    log.info({ ...result.produced, expired, attempted: result.attempted, sent: result.sent, retrying: result.retrying, failed: result.failed }, 'milestone emails pass');
   }
   return result;
 }

@@ -52,13 +52,26 @@ export async function insertNotifications(ex: Executor, rows: readonly NewNotifi
   return r.rows.length;
 }
 
+/**
+ * Pending deliveries past their last moment (email was off, or the server unreachable, for their
+ * whole retry window) end as failed instead of going out late. Returns how many.
+ */
+export async function expireStaleNotifications(ex: Executor): Promise<number> {
+  const r = await sql<{ id: string }>`
+    update notification_deliveries set status = 'failed', completed_at = now(), locked_until = null,
+      last_error = coalesce(last_error || '; ', '') || 'not sent in time: too late to be news'
+    where status = 'pending' and give_up_at <= now() and (locked_until is null or locked_until < now())
+    returning id`.execute(ex);
+  return r.rows.length;
+}
+
 /** Claims due deliveries for one runner (SKIP LOCKED: concurrent runners never take the same one). */
 export async function claimDueNotifications(ex: Executor, limit: number, lockSeconds: number): Promise<string[]> {
   const r = await sql<{ id: string }>`
     update notification_deliveries d set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision), attempts = d.attempts + 1
     from (
       select id from notification_deliveries
-      where status = 'pending' and next_attempt_at <= now() and (locked_until is null or locked_until < now())
+      where status = 'pending' and next_attempt_at <= now() and give_up_at > now() and (locked_until is null or locked_until < now())
       order by next_attempt_at
       limit ${limit}
       for update skip locked

@@ -257,6 +257,17 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     expect(log).toEqual([{ status: 'failed', attempts: 1, last_error: expect.stringContaining('SMTP 550') as unknown }]);
   });
 
+  it('does not send a message that missed its window (email off, server away): it ends failed', async () => {
+    const { id } = await createIntegration(t.db, { organizationId, name: 'Late Mail Co', environment: 'cat', actor: 'ops' });
+    await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
+    await t.db.updateTable('notification_deliveries').set({ give_up_at: new Date(Date.now() - 1000) }).where('integration_id', '=', id).execute();
+    const before = smtp.received.length;
+    expect(await pass()).toMatchObject({ expired: 1 });
+    expect(since(before).filter((m) => m.subject.includes('Late Mail Co'))).toEqual([]);
+    const log = await t.db.selectFrom('notification_deliveries').select(['status', 'attempts', 'last_error']).where('integration_id', '=', id).execute();
+    expect(log).toEqual([{ status: 'failed', attempts: 0, last_error: 'not sent in time: too late to be news' }]);
+  });
+
   it('does not mail a contact removed before the message went out', async () => {
     const { id } = await createIntegration(t.db, { organizationId, name: 'Gone Co', environment: 'cat', actor: 'ops' });
     const contact = await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
