@@ -122,6 +122,12 @@ describe('statement files and the API: one identity across channels', () => {
     expect(Number(overlap.rows[0]!.n)).toBeGreaterThan(10);
     expect(overlap.rows[0]!.d).toBe(overlap.rows[0]!.n);
     expect(overlap.rows[0]!.v).toBe(overlap.rows[0]!.n);
+    // Identical items (the simulator's three identical fees) are there, from both channels, each its own row.
+    const identical = await sql<{ sources: string[]; n: string }>`
+      select array_agg(distinct source order by source) as sources, count(*)::text as n from transactions where account_id = ${account.id}
+      group by booking_date, split_part(fingerprint_key, ':', 2) having count(*) > 1`.execute(t.db);
+    expect(identical.rows.length).toBeGreaterThan(1);
+    expect(new Set(identical.rows.flatMap((r) => r.sources))).toEqual(new Set(['bai2', 'jpm_api']));
     const runs = await t.db.selectFrom('sync_runs').select(['source', 'mode', 'status']).where('account_id', '=', account.id).where('source', '<>', 'jpm_api').execute();
     expect(runs.map((r) => `${r.source}:${r.mode}:${r.status}`).sort()).toEqual(['bai2:range:succeeded', 'camt053:range:succeeded']);
   });
