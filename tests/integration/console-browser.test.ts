@@ -12,10 +12,12 @@ import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
 import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
 import { createIntegration } from '../../src/onboarding/index.ts';
 import { startWorkers, type RunningWorkers } from '../../src/scheduler/index.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { formatMinorUnits } from '../../src/shared/money.ts';
 import { addDays, localDate } from '../../src/shared/time.ts';
 import { NO_QUIRKS, signCsr, startSimulator, type RunningSimulator } from '../../src/simulator/index.ts';
+import { insertCustomerReview, insertReviewLinks } from '../../src/storage/reviews.repo.ts';
 import { CSR_SUBJECT, createOrganization } from '../factories/onboarding.ts';
 import { createAccount } from '../factories/tenancy.ts';
 import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
@@ -479,6 +481,22 @@ describe('operator console in headless chromium', () => {
     await form('retire-certificate').getByRole('button', { name: 'Retire' }).click();
     await w.page.waitForURL(pageUrl);
     expect(await w.page.getByRole('alert').textContent()).toMatch(/Not done: .*(only|last) usable certificate/i);
+
+    // The customer answers "something is wrong" on their review page (rows as the review page writes
+    // them); the operator sees the answer and resolves its follow-up here.
+    const report = await api.t.db.selectFrom('validation_reports').select('id').where('integration_id', '=', walkId).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+    const contact = await api.t.db.selectFrom('integration_contacts').select('id').where('integration_id', '=', walkId).executeTakeFirstOrThrow();
+    const [link] = await insertReviewLinks(api.t.db, [{ id: uuidv7(), organizationId: orgId, integrationId: walkId, reportId: report.id, contactId: contact.id, expiresAt: new Date(Date.now() + 86_400_000) }]);
+    await insertCustomerReview(api.t.db, {
+      id: uuidv7(), organizationId: orgId, integrationId: walkId, linkId: link!.id, reportId: report.id, contactId: contact.id,
+      reviewerName: 'Fiona Finance', reviewerEmail: 'fiona@acme.example', verdict: 'problem', note: 'a wire of <b>5 Dec</b> is missing', transactionIds: [],
+    });
+    await w.page.goto(pageUrl);
+    const told = w.page.locator('section[aria-labelledby="h-told"]');
+    expect((await told.textContent())!.replace(/\s+/g, ' ')).toContain('Fiona Finance answered something is wrong: “a wire of <b>5 Dec</b> is missing” (follow-up open)');
+    await form('resolve-review').getByRole('button', { name: 'Resolve the follow-up' }).click();
+    await ok('Follow-up resolved.');
+    expect((await told.textContent())!.replace(/\s+/g, ' ')).toContain('(follow-up resolved)');
 
     await w.page.goto(pageUrl);
     await inspect(w, 'integration-live');
