@@ -36,7 +36,9 @@ interface EntryDraft {
   typeCode: string;
   addtl: string;
   details: TxDetail[];
-  xml: string[];
+  /** Offset of the entry's start tag in the document, to keep its text. */
+  start: number;
+  source: string;
 }
 
 interface BalanceDraft {
@@ -130,7 +132,7 @@ function entriesOf(format: StatementFormat, e: EntryDraft): StatementEntry[] {
   const status: StatementEntry['status'] = format === 'camt052' || e.status === 'PDNG' || e.status === 'INFO' ? 'pending' : 'posted';
   const base = {
     bookingDate, valueDate, direction, currency: total.currency, decimalLocation: total.decimalLocation, status,
-    typeCode: /^\d{3}$/.test(e.typeCode) ? e.typeCode : null, availability: null, at: { line: e.line }, source: e.xml.join(''),
+    typeCode: /^\d{3}$/.test(e.typeCode) ? e.typeCode : null, availability: null, at: { line: e.line }, source: e.source,
   };
   const text = (d: TxDetail | undefined) => readNarrative([{ text: e.addtl, joined: false }, ...(d?.lines ?? []).map((l) => ({ text: l, joined: false }))]);
   // A batch entry whose details each carry their amount, adding up to the entry's: one transaction per detail.
@@ -159,8 +161,8 @@ export function parseCamt(text: string): ParsedStatement {
   let buffer = '';
   let amountCcy = '';
   let failure: Error | null = null;
+  const doc = text.replace(/^\uFEFF/, '');
   const within = (...names: string[]) => names.every((n, k) => path[path.length - names.length + k] === n);
-  const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
   parser.on('error', (err) => {
     failure ??= err;
@@ -185,11 +187,13 @@ export function parseCamt(text: string): ParsedStatement {
       const ccy = tag.attributes.Ccy;
       amountCcy = typeof ccy === 'string' ? ccy : ccy?.value ?? '';
     }
-    entry?.xml.push(`<${tag.local}${tag.local === 'Amt' ? ` Ccy="${xmlEscape(amountCcy)}"` : ''}>`);
     if ((tag.local === 'Stmt' || tag.local === 'Rpt') && path.length === 3) {
       stmt = { line: parser.line, account: '', currency: '', entries: [], balances: [] };
     } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
-      entry = { line: parser.line, amount: null, cdtDbt: '', status: '', bookingDate: '', valueDate: '', acctSvcrRef: '', typeCode: '', addtl: '', details: [], xml: ['<Ntry>'] };
+      entry = {
+        line: parser.line, amount: null, cdtDbt: '', status: '', bookingDate: '', valueDate: '', acctSvcrRef: '', typeCode: '', addtl: '', details: [],
+        start: doc.lastIndexOf('<', parser.position - 1), source: '',
+      };
     } else if (entry && tag.local === 'TxDtls') {
       detail = { amount: null, endToEndId: '', acctSvcrRef: '', lines: [] };
       entry.details.push(detail);
@@ -199,21 +203,11 @@ export function parseCamt(text: string): ParsedStatement {
   });
   parser.on('text', (t) => {
     buffer += t;
-    entry?.xml.push(xmlEscape(t));
   });
-  /** The first rule whose element path ends the current path sets its value. */
-  const assign = (rules: readonly [string[][], (value: string) => void][], value: string): boolean => {
-    const rule = rules.find(([paths]) => paths.some((p) => within(...p)));
-    rule?.[1](value);
-    return rule !== undefined;
-  };
   parser.on('closetag', (tag: SaxesTagNS) => {
     const value = buffer.trim();
     const name = path.at(-1) ?? '';
     const ours = tag.uri === ns;
-    if (entry && ours) {
-      entry.xml.push(`</${tag.local}>`);
-    }
     if (ours && stmt) {
       closeInStatement(stmt, name, value);
     } else if (ours && within('GrpHdr', 'MsgId')) {
@@ -222,61 +216,93 @@ export function parseCamt(text: string): ParsedStatement {
     path.pop();
     buffer = '';
   });
+  /** Element ends inside a statement, by the element's local name, then its place (`within`). */
   function closeInStatement(s: StatementDraft, name: string, value: string): void {
     if (balance) {
-      const b = balance;
-      if (!assign([
-        [[['Bal', 'Tp', 'CdOrPrtry', 'Cd']], (v) => { b.code = v; }],
-        [[['Bal', 'Amt']], (v) => { b.amount = { text: v, ccy: amountCcy }; }],
-        [[['Bal', 'CdtDbtInd']], (v) => { b.cdtDbt = v; }],
-        [[['Bal', 'Dt', 'Dt'], ['Bal', 'Dt', 'DtTm']], (v) => { b.date = v; }],
-      ], value) && name === 'Bal') {
-        s.balances.push(b);
-        balance = null;
-      }
-      return;
-    }
-    if (detail && entry) {
-      const d = detail;
-      if (!assign([
-        [[['TxDtls', 'Refs', 'EndToEndId']], (v) => { d.endToEndId = v === 'NOTPROVIDED' ? '' : v; }],
-        [[['TxDtls', 'Refs', 'AcctSvcrRef']], (v) => { d.acctSvcrRef = v; }],
-        [[['TxDtls', 'AmtDtls', 'TxAmt', 'Amt'], ['TxDtls', 'Amt']], (v) => { d.amount = { text: v, ccy: amountCcy }; }],
-        [[['RmtInf', 'Ustrd'], ['TxDtls', 'AddtlTxInf']], () => { d.lines.push(buffer); }],
-      ], value) && name === 'TxDtls') {
-        detail = null;
-      }
-      return;
-    }
-    if (entry) {
-      const e = entry;
-      if (!assign([
-        [[['Ntry', 'Amt']], (v) => { e.amount = { text: v, ccy: amountCcy }; }],
-        [[['Ntry', 'CdtDbtInd']], (v) => { e.cdtDbt = v; }],
-        // Sts is text up to version .001.07 and a code (`<Sts><Cd>BOOK</Cd></Sts>`) from .001.08 on.
-        [[['Ntry', 'Sts', 'Cd']], (v) => { e.status = v; }],
-        [[['Ntry', 'Sts']], (v) => { e.status = v === '' ? e.status : v; }],
-        [[['Ntry', 'BookgDt', 'Dt'], ['Ntry', 'BookgDt', 'DtTm']], (v) => { e.bookingDate = v; }],
-        [[['Ntry', 'ValDt', 'Dt'], ['Ntry', 'ValDt', 'DtTm']], (v) => { e.valueDate = v; }],
-        [[['Ntry', 'AcctSvcrRef']], (v) => { e.acctSvcrRef = v; }],
-        [[['BkTxCd', 'Prtry', 'Cd']], (v) => { e.typeCode = v; }],
-        [[['Ntry', 'AddtlNtryInf']], () => { e.addtl = buffer.trim(); }],
-      ], value) && name === 'Ntry') {
-        s.entries.push(e);
-        entry = null;
-      }
-      return;
-    }
-    if (!assign([
-      [[['Acct', 'Id', 'IBAN'], ['Acct', 'Id', 'Othr', 'Id']], (v) => { s.account = v; }],
-      [[['Acct', 'Ccy']], (v) => { s.currency = v; }],
-    ], value) && (name === 'Stmt' || name === 'Rpt') && path.length === 3) {
+      closeInBalance(s, balance, name, value);
+    } else if (detail) {
+      closeInDetail(detail, name, value);
+    } else if (entry) {
+      closeInEntry(s, entry, name, value);
+    } else if ((name === 'IBAN' && within('Acct', 'Id', 'IBAN')) || (name === 'Id' && within('Acct', 'Id', 'Othr', 'Id'))) {
+      s.account = value;
+    } else if (name === 'Ccy' && within('Acct', 'Ccy')) {
+      s.currency = value;
+    } else if ((name === 'Stmt' || name === 'Rpt') && path.length === 3) {
       statements.push(s);
       stmt = null;
     }
   }
+  function closeInBalance(s: StatementDraft, b: BalanceDraft, name: string, value: string): void {
+    if (name === 'Cd' && within('Bal', 'Tp', 'CdOrPrtry', 'Cd')) {
+      b.code = value;
+    } else if (name === 'Amt' && within('Bal', 'Amt')) {
+      b.amount = { text: value, ccy: amountCcy };
+    } else if (name === 'CdtDbtInd' && within('Bal', 'CdtDbtInd')) {
+      b.cdtDbt = value;
+    } else if ((name === 'Dt' || name === 'DtTm') && within('Bal', 'Dt', name)) {
+      b.date = value;
+    } else if (name === 'Bal') {
+      s.balances.push(b);
+      balance = null;
+    }
+  }
+  function closeInDetail(d: TxDetail, name: string, value: string): void {
+    if (name === 'EndToEndId' && within('TxDtls', 'Refs', 'EndToEndId')) {
+      d.endToEndId = value === 'NOTPROVIDED' ? '' : value;
+    } else if (name === 'AcctSvcrRef' && within('TxDtls', 'Refs', 'AcctSvcrRef')) {
+      d.acctSvcrRef = value;
+    } else if (name === 'Amt' && (within('TxDtls', 'AmtDtls', 'TxAmt', 'Amt') || within('TxDtls', 'Amt'))) {
+      d.amount = { text: value, ccy: amountCcy };
+    } else if ((name === 'Ustrd' && within('RmtInf', 'Ustrd')) || (name === 'AddtlTxInf' && within('TxDtls', 'AddtlTxInf'))) {
+      d.lines.push(buffer);
+    } else if (name === 'TxDtls') {
+      detail = null;
+    }
+  }
+  function closeInEntry(s: StatementDraft, e: EntryDraft, name: string, value: string): void {
+    switch (name) {
+      case 'Amt':
+        e.amount = within('Ntry', 'Amt') ? { text: value, ccy: amountCcy } : e.amount;
+        return;
+      case 'CdtDbtInd':
+        e.cdtDbt = within('Ntry', 'CdtDbtInd') ? value : e.cdtDbt;
+        return;
+      case 'Sts':
+        // Text up to version .001.07, a code (`<Sts><Cd>BOOK</Cd></Sts>`) from .001.08 on.
+        e.status = within('Ntry', 'Sts') && value !== '' ? value : e.status;
+        return;
+      case 'Cd':
+        if (within('Ntry', 'Sts', 'Cd')) {
+          e.status = value;
+        } else if (within('BkTxCd', 'Prtry', 'Cd')) {
+          e.typeCode = value;
+        }
+        return;
+      case 'Dt':
+      case 'DtTm':
+        if (within('Ntry', 'BookgDt', name)) {
+          e.bookingDate = value;
+        } else if (within('Ntry', 'ValDt', name)) {
+          e.valueDate = value;
+        }
+        return;
+      case 'AcctSvcrRef':
+        e.acctSvcrRef = within('Ntry', 'AcctSvcrRef') ? value : e.acctSvcrRef;
+        return;
+      case 'AddtlNtryInf':
+        e.addtl = within('Ntry', 'AddtlNtryInf') ? buffer.trim() : e.addtl;
+        return;
+      case 'Ntry':
+        e.source = doc.slice(e.start, parser.position);
+        s.entries.push(e);
+        entry = null;
+        return;
+      default:
+    }
+  }
   try {
-    parser.write(text.replace(/^\uFEFF/, '')).close();
+    parser.write(doc).close();
   } catch (err) {
     failure ??= err as Error;
   }

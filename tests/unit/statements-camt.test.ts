@@ -28,7 +28,9 @@ describe('camt.053: the hand-made ugly file', () => {
     expect(account.entries[0]!.bookingDate).toBe('2026-11-30');
     expect(account.entries[0]!.text).toBe('FED WIRE CREDIT');
     expect(account.entries[0]!.narrative).toEqual({ 'YOUR REF': 'INV-001', 'B/O CUSTOMER': 'ACME CORP & SONS <NY>' });
-    expect(account.entries[0]!.source).toContain('<AcctSvcrRef>1234567890AB</AcctSvcrRef>');
+    // The entry's own text, exactly as the file has it (kept with the stored row).
+    expect(account.entries[0]!.source).toMatch(/^<c:Ntry>\r\n[^]*<c:AcctSvcrRef>1234567890AB<\/c:AcctSvcrRef>[^]*<\/c:Ntry>$/);
+    expect(UGLY).toContain(account.entries[0]!.source);
   });
 
   it('normalizes to posted (P) and pending (I) records of source camt053', () => {
