@@ -81,7 +81,7 @@ function money(minor: string | null | undefined, a: AccountDto): string {
 function proofTable(a: AccountDto, r: AccountDayRow): Html {
   const e = (r.evidence ?? {}) as DayEvidence & { bankFetch?: { recordCount?: number; creditsMinor?: string | null; debitsMinor?: string | null; fetchedAt?: string }; expectedClosingMinor?: string };
   const bank = e.bankFetch;
-  return html`<div class="table-wrap"><table><caption class="skip">Proof of the day</caption>
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Proof of the day"><table><caption class="skip">Proof of the day</caption>
     <thead><tr><th scope="col">Figure</th><th scope="col" class="num">Ours</th><th scope="col" class="num">The bank's</th></tr></thead>
     <tbody>
       <tr><th scope="row">Opening ledger</th><td class="num">—</td><td class="num">${money(r.opening_ledger_minor, a)}</td></tr>
@@ -129,7 +129,7 @@ export async function dayPage(deps: PageDeps, ctx: CallContext, id: string, dayP
         : html`<p>No proof stored for this day (not a business day, or not validated yet).</p>`}
     </section>
     <section aria-labelledby="h-tx"><h2 id="h-tx">Transactions booked on ${day} (${page.data.length})</h2>
-      ${page.data.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="table-wrap"><table><caption class="skip">Transactions</caption>
+      ${page.data.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Transactions"><table><caption class="skip">Transactions</caption>
         <thead><tr><th scope="col">Status</th><th scope="col">Direction</th><th scope="col" class="num">Amount</th><th scope="col">Bank reference</th><th scope="col">Description</th></tr></thead>
         <tbody>${page.data.map((t) => txRow(t, details.get(t.id)))}</tbody></table></div>`}
     </section>`;

@@ -46,7 +46,7 @@ async function customerSide(deps: IntegrationPageDeps, session: Session, ctx: Ca
     : undefined;
   const label = (s: string) => s.replaceAll('_', ' ');
   return html`<section aria-labelledby="h-told"><h2 id="h-told">What the customer was told</h2>
-    ${emails.data.length === 0 ? html`<p class="meta">No milestone email yet.</p>` : html`<div class="table-wrap"><table><caption class="skip">Milestone emails</caption>
+    ${emails.data.length === 0 ? html`<p class="meta">No milestone email yet.</p>` : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Milestone emails"><table><caption class="skip">Milestone emails</caption>
       <thead><tr><th scope="col">When</th><th scope="col">Milestone</th><th scope="col">To</th><th scope="col">Status</th></tr></thead>
       <tbody>${emails.data.map((e) => html`<tr><td>${when(e.completedAt ?? e.createdAt)}</td><td>${label(e.milestone)}</td><td>${e.recipientEmail} (${label(e.recipientRole)})</td>
         <td>${e.status}${e.status !== 'sent' && e.lastError ? html`: ${e.lastError}` : ''}${e.attempts > 1 ? html` (${e.attempts} attempts)` : ''}</td></tr>`)}</tbody></table></div>`}
@@ -102,7 +102,7 @@ function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Act
     : active.length === 1 ? (active[0]!.daysToExpiry <= 30 ? 'Due for rotation: generate a new CSR.' : 'One active certificate.') : 'No active certificate.';
   const { session, integrationId, back } = acts;
   return html`<section aria-labelledby="h-certs"><h2 id="h-certs">Certificates</h2><p>${rotation}</p>
-    ${certs.length === 0 ? html`<p class="meta">None installed.</p>` : html`<div class="table-wrap"><table><caption class="skip">Certificates</caption>
+    ${certs.length === 0 ? html`<p class="meta">None installed.</p>` : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Certificates"><table><caption class="skip">Certificates</caption>
       <thead><tr><th scope="col">Common Name</th><th scope="col">Environment</th><th scope="col">Status</th><th scope="col">Valid until</th><th scope="col">Expires in</th>${acts.credentials ? html`<th scope="col">Action</th>` : ''}</tr></thead>
       <tbody>${certs.map((c) => html`<tr data-certificate-id="${c.id}"><td class="mono">${c.subjectCn}</td><td>${c.environment}</td><td>${c.status}</td><td>${c.notAfter.slice(0, 10)}</td>
         <td>${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}</td>
@@ -121,7 +121,7 @@ function accountsTable(accounts: AccountDto[], next: Map<string, number | undefi
     return html`<p class="meta">No accounts yet.</p>`;
   }
   const { session, integrationId, back } = acts;
-  return html`<div class="table-wrap"><table><caption class="skip">Accounts</caption>
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Accounts"><table><caption class="skip">Accounts</caption>
     <thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Currency</th><th scope="col">Status</th><th scope="col">Last sync</th><th scope="col">Next scheduled sync</th>${acts.accounts ? html`<th scope="col">Action</th>` : ''}</tr></thead>
     <tbody>${accounts.map((a) => {
       const n = next.get(a.id);
@@ -138,7 +138,7 @@ function runsTable(runs: RunDto[], accounts: AccountDto[], acts: Acts): Html {
     return html`<p class="meta">No sync runs yet.</p>`;
   }
   const masked = new Map(accounts.map((a) => [a.id, a.jpmAccountMasked]));
-  return html`<div class="table-wrap"><table><caption class="skip">Recent sync runs</caption>
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Recent sync runs"><table><caption class="skip">Recent sync runs</caption>
     <thead><tr><th scope="col">Started</th><th scope="col">Account</th><th scope="col">Mode</th><th scope="col">Window</th><th scope="col">Progress</th>${acts.syncs ? html`<th scope="col">Action</th>` : ''}</tr></thead>
     <tbody>${runs.map((r) => html`<tr data-run-id="${r.id}"><td>${when(r.createdAt)}</td><td>${r.accountId ? masked.get(r.accountId) ?? r.accountId : 'all'}</td>
       <td>${r.mode}</td><td>${r.window.from ?? ''}${r.window.to && r.window.to !== r.window.from ? html` to ${r.window.to}` : ''}</td><td>${runProgress(r)}</td>

@@ -153,9 +153,10 @@ describe('operator console in headless chromium', () => {
 
   /** Accessibility, layout at both widths, a screenshot of each; no console error, nothing foreign. */
   async function inspect(w: Watched, name: string): Promise<void> {
-    expect(await axe(w.page), `${name}: axe serious/critical violations`).toEqual([]);
     for (const width of [1280, 420]) {
       await w.page.setViewportSize({ width, height: 900 });
+      // At both widths: on a phone, wide tables scroll sideways and must be reachable by keyboard.
+      expect(await axe(w.page), `${name} at ${width}px: axe serious/critical violations`).toEqual([]);
       expect(await w.page.evaluate<number>('document.documentElement.scrollWidth'), `${name} fits ${width}px`).toBeLessThanOrEqual(width);
       await w.page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
     }
