@@ -75,18 +75,31 @@ export async function startBank(ds: Dataset): Promise<Bank> {
   const plan = planRun({ mode: 'range', from: ds.from, to: ds.to }, ds.today, 5);
   const work = sim.info.accounts.flatMap((a) => plan.windows.map((w) => ({ a, w })));
   let next = 0;
+  const walkWindow = async ({ a, w }: (typeof work)[number]) => {
+    const window = { startDate: w.from ?? w.shownFrom, endDate: w.to ?? w.shownTo };
+    const accounts = [{ accountId: a.accountId, bankId: BANK_ID }];
+    if (w.kinds.includes('transactions')) {
+      for await (const page of bank.transactionPages({ ...window, accounts })) {
+        void page;
+      }
+    }
+    if (w.kinds.includes('balances')) {
+      await bank.getBalances({ ...window, accounts });
+    }
+  };
   const walker = async () => {
     for (let i = next++; i < work.length; i = next++) {
-      const { a, w } = work[i]!;
-      const window = { startDate: w.from ?? w.shownFrom, endDate: w.to ?? w.shownTo };
-      const accounts = [{ accountId: a.accountId, bankId: BANK_ID }];
-      if (w.kinds.includes('transactions')) {
-        for await (const page of bank.transactionPages({ ...window, accounts })) {
-          void page;
+      // A retryable failure (a kept-alive connection reset under load, seen at load 10+) walks the window
+      // again, as the worker's retries would: the pre-walk only fills the simulator's cache.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await walkWindow(work[i]!);
+          break;
+        } catch (err) {
+          if (attempt >= 3 || (err as { retryable?: unknown }).retryable !== true) {
+            throw err;
+          }
         }
-      }
-      if (w.kinds.includes('balances')) {
-        await bank.getBalances({ ...window, accounts });
       }
     }
   };
