@@ -17,6 +17,8 @@ export interface Action {
   /** The route's body from the form's fields. */
   body(form: Form): unknown;
   done(result: unknown, form: Form): string;
+  /** Whether the answer, although the call succeeded, reports a failure (a connection test that failed). */
+  failed?(result: unknown): boolean;
   /** An optional link shown with the confirmation (e.g. the CSR download). */
   link?(result: unknown, integrationId: string): { href: string; text: string } | undefined;
 }
@@ -72,6 +74,7 @@ export const ACTIONS: Record<string, Action> = {
   },
   'test-connection': {
     path: '/v1/integrations/{id}/test-connection', body: () => ({}),
+    failed: (r) => !(r as { ok: boolean }).ok,
     done: (r) => {
       const t = r as { ok: boolean; failure: string | null; entitledAccounts: number | null; steps: { step: string; ok: boolean; detail: string | null }[] };
       const failed = t.steps.find((s) => !s.ok);

@@ -192,7 +192,8 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const id = String(req.params.id);
     const result = await api.call(ctx, 'post', action.path, { params: action.params?.(form, id) ?? { id }, body: action.body(form) });
     const link = action.link?.(result, id);
-    return { kind: 'ok', text: action.done(result, form), ...(link ? { link } : {}) };
+    const failed = action.failed?.(result) ?? false;
+    return { kind: failed ? 'error' : 'ok', text: action.done(result, form), ...(failed ? { outcome: true } : {}), ...(link ? { link } : {}) };
   }));
 
   router.post('/integrations', async (req, res) => {

@@ -17,7 +17,7 @@ export function flashBox(flash: Flash | undefined): Html {
     return html``;
   }
   return html`<div class="flash ${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">
-    <p>${flash.kind === 'error' ? 'Not done: ' : ''}${flash.text}</p>
+    <p>${flash.kind === 'error' && !flash.outcome ? 'Not done: ' : ''}${flash.text}</p>
     ${flash.link ? html`<p><a href="${flash.link.href}" download>${flash.link.text}</a></p>` : ''}
     ${flash.fields && flash.fields.length > 0 ? html`<ul>${flash.fields.map((f) => html`<li><code>${f.path}</code>: ${f.message}</li>`)}</ul>` : ''}
   </div>`;

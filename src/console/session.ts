@@ -28,6 +28,8 @@ export interface Flash {
   text: string;
   fields?: { path: string; message: string }[];
   link?: { href: string; text: string };
+  /** An error that is an outcome (a failed connection test), not a refused action: no "Not done" prefix. */
+  outcome?: boolean;
 }
 
 export interface Session extends SessionData {

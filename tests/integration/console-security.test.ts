@@ -179,6 +179,16 @@ describe('operator console: security', () => {
     expect(session).toMatch(/; SameSite=Strict/);
   });
 
+  it('reports a failed connection test as an outcome, not as a refused action', async () => {
+    const { cookie, csrf } = await signIn(api.app, operatorKey);
+    const res = await request(api.app).post(`/console/integrations/${mineId}/actions/test-connection`).set('Cookie', cookie).type('form')
+      .send({ _csrf: csrf, _back: `/console/integrations/${mineId}` });
+    expect(res.status).toBe(303);
+    const shown = await request(api.app).get(`/console/integrations/${mineId}`).set('Cookie', cookie);
+    const flash = /<div class="flash error" role="alert">\s*<p>([^<]*)<\/p>/.exec(shown.text)?.[1];
+    expect(flash).toMatch(/^Connection test failed: no_certificate/);
+  });
+
   it('counts failed sign-ins against the API\'s own throttle; the right key still signs in', async () => {
     const attempt = async (key: string) => {
       const form = await request(api.app).get('/console/sign-in');
