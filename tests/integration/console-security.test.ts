@@ -179,6 +179,18 @@ describe('operator console: security', () => {
     expect(session).toMatch(/; SameSite=Strict/);
   });
 
+  it('signs out: the session is gone from Redis and its cookie no longer opens a page', async () => {
+    const { cookie, csrf } = await signIn(api.app, operatorKey);
+    const before = await api.ctx.queues.redis.keys(`${api.ctx.queues.prefix}:console:session:*`);
+    expect((await request(api.app).post('/console/sign-out').set('Cookie', cookie).type('form').send({})).status).toBe(403);
+    const out = await request(api.app).post('/console/sign-out').set('Cookie', cookie).type('form').send({ _csrf: csrf });
+    expect(out.status).toBe(303);
+    expect(out.headers.location).toBe('/console/sign-in');
+    const after = await api.ctx.queues.redis.keys(`${api.ctx.queues.prefix}:console:session:*`);
+    expect(after.length).toBe(before.length - 1);
+    expect((await request(api.app).get('/console/').set('Cookie', cookie)).status).toBe(303);
+  });
+
   it('reports a failed connection test as an outcome, not as a refused action', async () => {
     const { cookie, csrf } = await signIn(api.app, operatorKey);
     const res = await request(api.app).post(`/console/integrations/${mineId}/actions/test-connection`).set('Cookie', cookie).type('form')
