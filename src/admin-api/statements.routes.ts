@@ -20,12 +20,15 @@ export interface StatementImportOutcome {
   otherAccounts: number;
 }
 
+/** The file's text: whole, or handed over piece by piece as it arrives (`read` resolves at its end). */
+export type StatementText = string | ((onText: (text: string) => void) => Promise<void>);
+
 export interface StatementRouteDeps {
   db: Database;
-  importStatement(accountId: string, text: string): Promise<StatementImportOutcome>;
+  importStatement(accountId: string, text: StatementText): Promise<StatementImportOutcome>;
 }
 
-/** Bounded so one request cannot hold much memory; a year of a busy account's prior-day BAI2 is a few MB. */
+/** Bounded (413 beyond): a year of a busy account's prior-day BAI2 is a few MB. The body is parsed as it arrives (never held whole as text); its parsed records are held until the import. */
 export const STATEMENT_BODY_LIMIT = '32mb';
 
 const StatementImportSchema = z
@@ -38,6 +41,11 @@ const StatementImportSchema = z
   })
   .meta({ id: 'StatementImport', description: 'A statement file imported into an account' });
 
+/** An empty or blank body: no file was sent. */
+export function statementEmpty(): ValidationError {
+  return new ValidationError('Send the statement file as the request body.', [{ path: 'body', message: 'empty' }], 'statement_empty');
+}
+
 export function statementRoutes(deps: StatementRouteDeps): Route[] {
   return [
     defineRoute({
@@ -45,21 +53,25 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
       summary: 'Import a statement file (BAI2, camt.053, camt.052)',
       description: 'The file is the request body. Its records are stored under the same identity as the API\'s (a transaction seen in a file and later over the API is one row), '
         + 'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, '
-        + 'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line); a file without a section for this account is refused (`statement_account_missing`).',
+        + 'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored; a file without a section for this account is refused (`statement_account_missing`). '
+        + 'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. '
+        + 'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
       request: { params: IdParams },
+      idempotent: false,
       rawBody: {
-        mediaTypes: ['text/plain', 'application/octet-stream', 'application/xml', 'text/xml'],
+        mediaTypes: ['text/plain', 'application/octet-stream', 'application/xml', 'text/xml', 'multipart/form-data'],
         limit: STATEMENT_BODY_LIMIT,
-        description: `The file as downloaded: BAI2 (text/plain or application/octet-stream) or camt XML (application/xml), at most ${STATEMENT_BODY_LIMIT}`,
+        streamed: true,
+        description: `The file as downloaded: BAI2 (text/plain or application/octet-stream) or camt XML (application/xml), or a multipart/form-data form with one file part; at most ${STATEMENT_BODY_LIMIT}`,
       },
       response: { status: 201, schema: StatementImportSchema, description: 'The import and its sync run' },
-      handler: async ({ params, rawBody, access, audit }) => {
+      handler: async ({ params, bodyStream, access, audit }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ id: account.id, organizationId: account.organization_id });
-        if (rawBody === undefined || rawBody.trim() === '') {
-          throw new ValidationError('Send the statement file as the request body.', [{ path: 'body', message: 'empty' }], 'statement_empty');
+        if (!bodyStream?.present) {
+          throw statementEmpty();
         }
-        const result = await deps.importStatement(account.id, rawBody);
+        const result = await deps.importStatement(account.id, (onText) => bodyStream.readText(onText));
         const run = await getRun({ db: deps.db }, result.runId);
         return { run: toSyncRunDto(run), format: result.format, fileId: result.fileId, days: result.days, otherAccounts: result.otherAccounts };
       },

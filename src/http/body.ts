@@ -1,5 +1,6 @@
-import express, { type RequestHandler } from 'express';
-import { AppError } from '../shared/errors.ts';
+import { TextDecoder } from 'node:util';
+import express, { type Request, type RequestHandler } from 'express';
+import { AppError, ValidationError } from '../shared/errors.ts';
 
 /**
  * JSON bodies only, size-limited (413 beyond `limit`). A non-empty body of another media type is a
@@ -36,4 +37,209 @@ export function rawTextBody(mediaTypes: readonly string[], limit: string): Reque
     },
     express.text({ limit, type: [...mediaTypes], defaultCharset: 'utf-8' }),
   ];
+}
+
+/** A body read by the handler as it arrives (a statement file), rather than buffered before it. */
+export interface StreamedBody {
+  /** A body was announced (Content-Length above 0, or chunked). */
+  present: boolean;
+  /**
+   * Hands the body over as text, piece by piece, as it arrives; for multipart/form-data, the content
+   * of its one file part. Beyond the limit, or when `onText` throws (a refused file), the rest of the
+   * body is read off and discarded before the error is thrown, so the client gets the answer whole.
+   */
+  readText(onText: (text: string) => void): Promise<void>;
+}
+
+const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 * 1024, gb: 1024 * 1024 * 1024 };
+
+/** '32mb' → bytes (the limits routes declare, in express's notation). */
+export function limitBytes(limit: string): number {
+  const m = /^(\d+)\s*(b|kb|mb|gb)?$/i.exec(limit.trim());
+  if (!m) {
+    throw new Error(`body limit ${JSON.stringify(limit)} is not a size such as '32mb'`);
+  }
+  return Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()]!;
+}
+
+function hasBody(req: Request): boolean {
+  return req.get('transfer-encoding') !== undefined || Number(req.get('content-length') ?? '0') > 0;
+}
+
+/**
+ * A document body left unread for the handler (`streamedBody(req, …)`): only its media type is checked
+ * here (415 naming the accepted ones).
+ */
+export function streamedBodyCheck(mediaTypes: readonly string[]): RequestHandler[] {
+  return [
+    (req, _res, next) => {
+      if (hasBody(req) && !req.is([...mediaTypes])) {
+        throw new AppError(`Send the file as the request body with Content-Type ${mediaTypes.join(', ')}.`, { code: 'unsupported_media_type', httpStatus: 415 });
+      }
+      next();
+    },
+  ];
+}
+
+async function drain(req: Request): Promise<void> {
+  if (req.readableEnded || req.destroyed) {
+    return;
+  }
+  req.resume();
+  await new Promise<void>((resolve) => {
+    req.once('end', resolve);
+    req.once('close', resolve);
+    req.once('error', () => resolve());
+  });
+}
+
+export function streamedBody(req: Request, limit: string): StreamedBody {
+  const max = limitBytes(limit);
+  return {
+    present: hasBody(req),
+    async readText(onText) {
+      const tooLarge = () => new AppError(`The file is larger than ${limit.toUpperCase()}, the most one request imports; split it by date and send the parts one by one.`, { code: 'payload_too_large', httpStatus: 413 });
+      if (Number(req.get('content-length') ?? '0') > max) {
+        await drain(req);
+        throw tooLarge();
+      }
+      const type = req.get('content-type') ?? '';
+      const charset = /;\s*charset="?([^";\s]+)"?/i.exec(type)?.[1] ?? 'utf-8';
+      let decoder: TextDecoder;
+      try {
+        decoder = new TextDecoder(charset);
+      } catch {
+        await drain(req);
+        throw new AppError(`The charset ${JSON.stringify(charset)} is not supported; send the file as UTF-8 (or name its charset, such as ISO-8859-1).`, { code: 'unsupported_media_type', httpStatus: 415 });
+      }
+      const multipart = req.is('multipart/form-data') ? new MultipartFile(type) : null;
+      const text = (bytes: Uint8Array) => {
+        const t = decoder.decode(bytes, { stream: true });
+        if (t !== '') {
+          onText(t);
+        }
+      };
+      let read = 0;
+      try {
+        // Left early (a refusal), the request is kept, to be read off below: the socket stays usable for the answer.
+        for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+          read += chunk.length;
+          if (read > max) {
+            throw tooLarge();
+          }
+          if (multipart) {
+            multipart.write(chunk, text);
+          } else {
+            text(chunk);
+          }
+        }
+        multipart?.end();
+        const rest = decoder.decode();
+        if (rest !== '') {
+          onText(rest);
+        }
+      } catch (err) {
+        await drain(req);
+        throw err;
+      }
+    },
+  };
+}
+
+const CRLF = Buffer.from('\r\n');
+const HEADER_END = Buffer.from('\r\n\r\n');
+const MAX_PART_HEADERS = 16 * 1024;
+
+/**
+ * The one file part of a multipart/form-data body (RFC 7578), streamed: its content is handed on as
+ * it arrives, holding back only as many bytes as could begin the next boundary. Parts without a
+ * filename (form fields) are skipped; a second file part is refused.
+ */
+class MultipartFile {
+  private readonly delimiter: Buffer;
+  private buffer: Buffer = CRLF;
+  private state: 'preamble' | 'after-boundary' | 'headers' | 'content' | 'done' = 'preamble';
+  private inFile = false;
+  private files = 0;
+
+  constructor(contentType: string) {
+    const boundary = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+    const value = boundary?.[1] ?? boundary?.[2];
+    if (!value) {
+      throw multipartError('the multipart/form-data Content-Type names no boundary');
+    }
+    // The body's first boundary has no line end before it: the buffer starts with one.
+    this.delimiter = Buffer.from(`\r\n--${value}`);
+  }
+
+  write(chunk: Buffer, onData: (bytes: Uint8Array) => void): void {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      switch (this.state) {
+        case 'preamble':
+        case 'content': {
+          const at = this.buffer.indexOf(this.delimiter);
+          const upTo = at >= 0 ? at : Math.max(0, this.buffer.length - this.delimiter.length + 1);
+          if (this.state === 'content' && this.inFile && upTo > 0) {
+            onData(this.buffer.subarray(0, upTo));
+          }
+          if (at < 0) {
+            this.buffer = this.buffer.subarray(upTo);
+            return;
+          }
+          this.buffer = this.buffer.subarray(at + this.delimiter.length);
+          this.state = 'after-boundary';
+          break;
+        }
+        case 'after-boundary': {
+          if (this.buffer.length < 2) {
+            return;
+          }
+          const two = this.buffer.subarray(0, 2).toString('latin1');
+          if (two === '--') {
+            this.state = 'done';
+          } else if (two === '\r\n') {
+            this.buffer = this.buffer.subarray(2);
+            this.state = 'headers';
+          } else {
+            throw multipartError('a boundary line of the multipart body is not followed by a line end');
+          }
+          break;
+        }
+        case 'headers': {
+          const at = this.buffer.indexOf(HEADER_END);
+          if (at < 0) {
+            if (this.buffer.length > MAX_PART_HEADERS) {
+              throw multipartError('a part of the multipart body has headers longer than 16 kB');
+            }
+            return;
+          }
+          const headers = this.buffer.subarray(0, at).toString('utf8');
+          this.inFile = /^content-disposition:[^\r\n]*;\s*filename\*?=/im.test(headers);
+          if (this.inFile && ++this.files > 1) {
+            throw multipartError('the multipart body holds more than one file; send one statement file per request');
+          }
+          this.buffer = this.buffer.subarray(at + HEADER_END.length);
+          this.state = 'content';
+          break;
+        }
+        case 'done':
+          this.buffer = Buffer.alloc(0);
+          return;
+      }
+    }
+  }
+
+  end(): void {
+    if (this.state !== 'done') {
+      throw multipartError('the multipart body ends before its closing boundary: it is incomplete');
+    }
+    if (this.files === 0) {
+      throw multipartError('the multipart body holds no file part (a part with a filename)');
+    }
+  }
+}
+
+function multipartError(message: string): AppError {
+  return new ValidationError(`${message}.`, [{ path: 'body', message }], 'statement_multipart_invalid');
 }

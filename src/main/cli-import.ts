@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isAppError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
@@ -57,7 +58,13 @@ async function importCommand(argv: string[]): Promise<number> {
     process.stderr.write(`reading ${file} (${size} bytes)…\n`);
     const tty = process.stderr.isTTY;
     const result = await importStatementFile(db, {
-      accountId: values.account, text: await readFile(file, 'utf8'), trigger: 'manual',
+      accountId: values.account, trigger: 'manual',
+      // Parsed as it is read: the file is never held whole as text.
+      text: async (onText) => {
+        for await (const chunk of createReadStream(file, { encoding: 'utf8' })) {
+          onText(chunk as string);
+        }
+      },
       onProgress: (stored, total) => process.stderr.write(`${tty ? '\r' : ''}${progressBar(stored, total)}${tty ? '' : '\n'}`),
     });
     if (tty) {

@@ -3,7 +3,8 @@ import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { normalizeStatementAccount, parseStatement, type StatementAccount, type StatementFormat } from '../statements/index.ts';
+import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
+import { normalizeStatementAccount, StatementReader, type StatementAccount, type StatementFormat } from '../statements/index.ts';
 import { importBatch, type ImportResult } from '../sync/import-batch.ts';
 import { onPostedDays } from '../validation/index.ts';
 
@@ -11,7 +12,8 @@ import { onPostedDays } from '../validation/index.ts';
  * A statement file into one account: read it (BAI2 or camt.052/053; a file refused as a whole, e.g. a
  * control total that does not add up, writes nothing), take the account's part, and store it as a
  * sync run through the source port (src/sync/import-batch.ts), with the day proofs recomputed as
- * after an API sync. Shared by `POST /v1/accounts/{id}/statements` and `jpm-sync import`.
+ * after an API sync. Shared by `POST /v1/accounts/{id}/statements` and `jpm-sync import`, which both
+ * hand the file over as it is read (never held whole as text; its parsed records are held until stored).
  */
 export interface StatementImport extends ImportResult {
   format: StatementFormat;
@@ -28,13 +30,23 @@ function sameNumber(a: string, b: string): boolean {
 }
 
 export async function importStatementFile(
-  db: Database, input: { accountId: string; text: string; trigger: SyncTrigger; now?: () => Date; onProgress?: (stored: number, total: number) => void },
+  db: Database, input: { accountId: string; text: StatementText; trigger: SyncTrigger; now?: () => Date; onProgress?: (stored: number, total: number) => void },
 ): Promise<StatementImport> {
   const row = await getAccount(db, input.accountId);
   if (!row) {
     throw new NotFoundError('account', input.accountId, 'account_not_found');
   }
-  const parsed = parseStatement(input.text);
+  // Read to its end (every control total checked) before anything is written: a refused file stores nothing.
+  const reader = new StatementReader();
+  if (typeof input.text === 'string') {
+    reader.write(input.text);
+  } else {
+    await input.text((text) => reader.write(text));
+  }
+  if (!reader.hasContent) {
+    throw statementEmpty();
+  }
+  const parsed = reader.end();
   const ours = parsed.accounts.filter((a) => sameNumber(a.accountNumber, row.jpm_account_id));
   if (ours.length === 0) {
     const found = parsed.accounts.map((a) => `****${a.accountNumber.trim().slice(-4)}`).join(', ') || 'none';

@@ -1,7 +1,7 @@
 import type { IsoDate } from '../shared/time.ts';
 import { impliedDecimals } from './currencies.ts';
 import { amount, count, currencyCode, date, directionOfTypeCode, fundsType } from './bai2-fields.ts';
-import { fieldsOf, logicalRecords, physicalRecords, type Logical } from './bai2-records.ts';
+import { DEFAULT_RECORD_LENGTH, fieldsOf, type Logical, type Physical } from './bai2-records.ts';
 import { readNarrative, type TextLine } from './narrative.ts';
 import { StatementFileError, type ParsedStatement, type StatementAccount, type StatementBalance, type StatementEntry } from './types.ts';
 
@@ -303,24 +303,156 @@ class Bai2Reader {
 
 /** Parses a whole BAI2 file, or throws `StatementFileError` naming the line that is wrong. */
 export function parseBai2(text: string): ParsedStatement {
-  const { records } = physicalRecords(text);
-  const logical = logicalRecords(records);
-  const first = logical[0];
-  if (!first || first.code !== '01') {
-    throw new StatementFileError('a BAI2 file starts with a file header (01)', first?.line ?? 1);
+  const stream = new Bai2Stream();
+  stream.write(text);
+  return stream.end();
+}
+
+/**
+ * A BAI2 file read as it arrives, chunk by chunk (`write`), record by record: control totals are
+ * checked as each trailer arrives and `end` returns the statement only when the file trailer (99) was
+ * read, so a caller that stores after `end` stores nothing of a refused file. The same records,
+ * line numbers and errors as reading the whole text, except that the first error in file order is
+ * the one reported. Holds the current line, the open record with its 88s, and what was read; only a
+ * blocked file (no line ends, fixed-length records) is held whole, since it is one line until its end.
+ */
+export class Bai2Stream {
+  private pending = '';
+  private scanned = 0;
+  private lineNo = 0;
+  private bomChecked = false;
+  /** Lines up to and including the first non-blank one, held while that one could be a blocked file. */
+  private held: string[] | null = [];
+  private heldDecided = false;
+  private recordLength = DEFAULT_RECORD_LENGTH;
+  private open: Logical | null = null;
+  private lastLine = 0;
+  private reader: Bai2Reader | null = null;
+
+  write(chunk: string): void {
+    let text = chunk;
+    if (!this.bomChecked && text.length > 0) {
+      text = text.replace(/^\uFEFF/, '');
+      this.bomChecked = true;
+    }
+    this.pending += text;
+    const re = /\r\n|\n|\r/g;
+    re.lastIndex = Math.max(0, this.scanned - 1);
+    let from = 0;
+    for (let m = re.exec(this.pending); m; m = re.exec(this.pending)) {
+      // A CR at the end of the chunk may be the first half of a CRLF.
+      if (m[0] === '\r' && m.index === this.pending.length - 1) {
+        break;
+      }
+      this.line(this.pending.slice(from, m.index));
+      from = m.index + m[0].length;
+    }
+    this.pending = this.pending.slice(from);
+    this.scanned = this.pending.length;
   }
-  const header = fieldsOf(first);
-  if (header[7] !== undefined && header[7] !== '' && header[7] !== '2') {
-    throw new StatementFileError(`version: only BAI2 (version number 2) is read, got ${JSON.stringify(header[7])}`, first.line);
+
+  end(): ParsedStatement {
+    this.line(this.pending);
+    this.pending = '';
+    if (this.held) {
+      const held = this.held;
+      this.held = null;
+      const nonEmpty = held.filter((l) => l.trim() !== '');
+      const first = nonEmpty[0] ?? '';
+      const length = Number(first.split(',', 8)[6]);
+      if (nonEmpty.length === 1 && first.startsWith('01,') && Number.isInteger(length) && length >= 20 && first.length > length) {
+        // A blocked file: fixed-length pieces of the length its 01 record declares, numbered as records.
+        this.lineNo = 0;
+        for (let i = 0; i < first.length; i += length) {
+          this.record(first.slice(i, i + length), ++this.lineNo);
+        }
+      } else {
+        this.release(held);
+      }
+    }
+    if (this.open) {
+      this.logical(this.open);
+      this.open = null;
+    }
+    if (!this.reader) {
+      throw new StatementFileError('a BAI2 file starts with a file header (01)', 1);
+    }
+    if (!this.reader.ended) {
+      throw new StatementFileError('the file ends without its trailer (99): it is incomplete', this.lastLine || 1);
+    }
+    return this.reader.statement;
   }
-  const reader = new Bai2Reader(header[4] ?? '', first.parts.length);
-  for (const r of logical.slice(1)) {
-    reader.read(r);
+
+  /** One line of the file. Until the first non-blank line is known not to be a blocked file, lines are held. */
+  private line(raw: string): void {
+    this.lineNo++;
+    if (!this.held) {
+      this.record(raw, this.lineNo);
+      return;
+    }
+    this.held.push(raw);
+    if (raw.trim() === '') {
+      return;
+    }
+    if (!this.heldDecided) {
+      this.heldDecided = true;
+      const length = Number(raw.split(',', 8)[6]);
+      if (raw.startsWith('01,') && Number.isInteger(length) && length >= 20 && raw.length > length) {
+        return; // could be a blocked file: known at the next non-blank line or the end
+      }
+    }
+    const held = this.held;
+    this.held = null;
+    this.release(held);
   }
-  if (!reader.ended) {
-    throw new StatementFileError('the file ends without its trailer (99): it is incomplete', records.at(-1)?.line ?? 1);
+
+  private release(lines: readonly string[]): void {
+    lines.forEach((raw, i) => this.record(raw, i + 1));
   }
-  return reader.statement;
+
+  private record(raw: string, line: number): void {
+    const trimmed = raw.replace(/[ \t]+$/, '');
+    if (trimmed === '') {
+      return;
+    }
+    const m = /^(\d{2}),/.exec(trimmed);
+    if (!m) {
+      throw new StatementFileError(`not a BAI2 record (a record starts with a two-digit record code and a comma): ${JSON.stringify(trimmed.slice(0, 20))}`, line);
+    }
+    const code = m[1]!;
+    if (code === '01') {
+      const length = Number(trimmed.split(',')[6]);
+      this.recordLength = Number.isInteger(length) && length > 0 ? length : DEFAULT_RECORD_LENGTH;
+    }
+    this.lastLine = line;
+    const p: Physical = { line, code, body: trimmed.slice(3), full: trimmed.length >= this.recordLength };
+    if (p.code === '88') {
+      if (!this.open) {
+        throw new StatementFileError('an 88 continuation record before any record it could continue', p.line);
+      }
+      this.open.parts.push(p);
+      return;
+    }
+    if (this.open) {
+      this.logical(this.open);
+    }
+    this.open = { code: p.code, line: p.line, parts: [p] };
+  }
+
+  private logical(r: Logical): void {
+    if (this.reader) {
+      this.reader.read(r);
+      return;
+    }
+    if (r.code !== '01') {
+      throw new StatementFileError('a BAI2 file starts with a file header (01)', r.line);
+    }
+    const header = fieldsOf(r);
+    if (header[7] !== undefined && header[7] !== '' && header[7] !== '2') {
+      throw new StatementFileError(`version: only BAI2 (version number 2) is read, got ${JSON.stringify(header[7])}`, r.line);
+    }
+    this.reader = new Bai2Reader(header[4] ?? '', r.parts.length);
+  }
 }
 
 /** The same account in several groups (one per as-of date) is one account with all their days. */

@@ -148,7 +148,22 @@ function entriesOf(format: StatementFormat, e: EntryDraft): StatementEntry[] {
 
 /** Parses a camt.053 or camt.052 document, or throws `StatementFileError` naming the line that is wrong. */
 export function parseCamt(text: string): ParsedStatement {
+  const stream = camtStream();
+  stream.write(text);
+  return stream.end();
+}
+
+/**
+ * A camt document read as it arrives (`write` chunk by chunk, `end` at the end): saxes is fed each
+ * chunk, and only the text of the entry being read is kept (an entry's own text is stored with it).
+ * `end` returns the statement only for a complete, well-formed document.
+ */
+export function camtStream(): { write(chunk: string): void; end(): ParsedStatement } {
   const parser = new SaxesParser({ xmlns: true, position: true });
+  /** The document from offset `base` on: from the open entry's start tag, or from the last `<` between entries. */
+  let kept = '';
+  let base = 0;
+  let started = false;
   const path: string[] = [];
   let ns = '';
   let format: StatementFormat | null = null;
@@ -161,10 +176,12 @@ export function parseCamt(text: string): ParsedStatement {
   let buffer = '';
   let amountCcy = '';
   let failure: Error | null = null;
-  const doc = text.replace(/^\uFEFF/, '');
   const within = (...names: string[]) => names.every((n, k) => path[path.length - names.length + k] === n);
 
+  /** Where saxes found the document not well-formed (it reads on after an error). */
+  let failureLine: number | null = null;
   parser.on('error', (err) => {
+    failureLine ??= parser.line;
     failure ??= err;
   });
   parser.on('opentag', (tag: SaxesTagNS) => {
@@ -192,7 +209,7 @@ export function parseCamt(text: string): ParsedStatement {
     } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
       entry = {
         line: parser.line, amount: null, cdtDbt: '', status: '', bookingDate: '', valueDate: '', acctSvcrRef: '', typeCode: '', addtl: '', details: [],
-        start: doc.lastIndexOf('<', parser.position - 1), source: '',
+        start: base + kept.lastIndexOf('<', parser.position - 1 - base), source: '',
       };
     } else if (entry && tag.local === 'TxDtls') {
       detail = { amount: null, endToEndId: '', acctSvcrRef: '', lines: [] };
@@ -294,25 +311,53 @@ export function parseCamt(text: string): ParsedStatement {
         e.addtl = within('Ntry', 'AddtlNtryInf') ? buffer.trim() : e.addtl;
         return;
       case 'Ntry':
-        e.source = doc.slice(e.start, parser.position);
+        e.source = kept.slice(e.start - base, parser.position - base);
         s.entries.push(e);
         entry = null;
         return;
       default:
     }
   }
-  try {
-    parser.write(doc).close();
-  } catch (err) {
-    failure ??= err as Error;
-  }
-  if (failure) {
-    throw failure instanceof StatementFileError ? failure : new StatementFileError(`not well-formed XML: ${(failure).message.replace(/^.*?:\d+:\d+: /, '')}`, parser.line);
-  }
-  if (!format) {
-    throw new StatementFileError('not a camt.052 or camt.053 document (no root element)', null);
-  }
-  return { format, fileId, accounts: accountsOf(format, statements) };
+  const fail = (err: Error): never => {
+    throw err instanceof StatementFileError ? err : new StatementFileError(`not well-formed XML: ${err.message.replace(/^.*?:\d+:\d+: /, '')}`, failureLine ?? parser.line);
+  };
+  return {
+    write(chunk: string): void {
+      const text = started ? chunk : chunk.replace(/^\uFEFF/, '');
+      started ||= text.length > 0;
+      kept += text;
+      try {
+        parser.write(text);
+      } catch (err) {
+        failure ??= err as Error;
+      }
+      if (failure) {
+        fail(failure);
+      }
+      if (!entry) {
+        // A tag not yet reported starts at the last `<`: keep from there.
+        const cut = kept.lastIndexOf('<');
+        if (cut > 0) {
+          kept = kept.slice(cut);
+          base += cut;
+        }
+      }
+    },
+    end(): ParsedStatement {
+      try {
+        parser.close();
+      } catch (err) {
+        failure ??= err as Error;
+      }
+      if (failure) {
+        fail(failure);
+      }
+      if (!format) {
+        throw new StatementFileError('not a camt.052 or camt.053 document (no root element)', null);
+      }
+      return { format, fileId, accounts: accountsOf(format, statements) };
+    },
+  };
 }
 
 function accountsOf(format: StatementFormat, statements: readonly StatementDraft[]): StatementAccount[] {

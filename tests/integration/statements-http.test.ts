@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -37,6 +39,47 @@ describe('POST /v1/accounts/{id}/statements', () => {
   afterAll(async () => {
     await api.close();
   });
+
+  let server: Server;
+  let base: string;
+  beforeAll(async () => {
+    server = createServer(api.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** A body sent in the pieces `pieces` yields, chunked (no Content-Length), over a real socket. */
+  const postStream = (id: string, key: string, type: string, pieces: () => Generator<string | Uint8Array>) => {
+    const it = pieces();
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = it.next();
+        if (next.done) {
+          controller.close();
+        } else {
+          controller.enqueue(typeof next.value === 'string' ? Buffer.from(next.value, 'utf8') : next.value);
+        }
+      },
+    });
+    return fetch(`${base}/v1/accounts/${id}/statements`, { method: 'POST', headers: { ...bearer(key), 'Content-Type': type }, body, duplex: 'half' });
+  };
+
+  /** An account of the ledger's first account number in an organization of its own, and that organization's key. */
+  const freshAccount = async (name: string) => {
+    const tenancy = await createTenancy(api.t.db, { name });
+    const sim = ledger.accounts[0]!;
+    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: sim.accountId, currency: sim.currency.code, decimalLocation: sim.currency.decimalLocation });
+    return { id: acct.id, key: await api.key('admin', tenancy.organizationId) };
+  };
+
+  const writtenFor = async (id: string) => {
+    const count = async (table: 'sync_runs' | 'transactions' | 'balances') => Number((await api.t.db.selectFrom(table)
+      .select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', id).executeTakeFirstOrThrow()).n);
+    return { runs: await count('sync_runs'), transactions: await count('transactions'), balances: await count('balances') };
+  };
 
   const post = (body: string, type: string, key = api.adminKey) =>
     request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(key)).set('Content-Type', type).send(body);
@@ -88,9 +131,96 @@ describe('POST /v1/accounts/{id}/statements', () => {
     expect(day).toEqual([{ state: 'unproved', reason: 'rejected_record' }]);
   });
 
-  it('refuses a body over the limit (413)', async () => {
-    const res = await post(`${bai2}${' '.repeat(33 * 1024 * 1024)}`, 'text/plain');
-    expect(res.status).toBe(413);
+  it('refuses a body over the limit (413) whether its length is declared or not, and stores nothing of it', async () => {
+    const { id, key } = await freshAccount('Over Cap Org');
+    const declared = await request(api.app).post(`/v1/accounts/${id}/statements`).set(bearer(key)).set('Content-Type', 'text/plain')
+      .send(`${bai2}${' '.repeat(33 * 1024 * 1024)}`);
+    expect(expectProblem(declared, 413, 'payload_too_large').detail).toContain('32MB');
+    // Chunked, no Content-Length: counted as it arrives; the file's records are all there before the cap is passed.
+    const chunked = await postStream(id, key, 'text/plain', function* () {
+      yield bai2;
+      for (let i = 0; i < 34; i++) {
+        yield '\r\n'.repeat(512 * 1024);
+      }
+    });
+    expect(chunked.status).toBe(413);
+    expect((await chunked.json() as { code: string }).code).toBe('payload_too_large');
+    expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
+  });
+
+  it('streams a large file in small, oddly cut pieces (chunked, no Content-Length): the same rows as the file sent whole', async () => {
+    const big = new Ledger({ seed: 'statements-http-big', accounts: buildAccounts('statements-http-big', 1), firstDate: '2026-09-01', txPerDay: 300, quirks: DEFAULT_QUIRKS });
+    const sim = big.accounts[0]!;
+    const file = renderBai2(big, { accountIds: [sim.accountId], from: '2026-09-01', to: '2026-09-30', clock: { today: '2026-10-30', progress: 0.5 } });
+    expect(file.length).toBeGreaterThan(1_000_000);
+    const tenancy = await createTenancy(api.t.db, { name: 'Big File Org' });
+    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: sim.accountId, currency: sim.currency.code, decimalLocation: sim.currency.decimalLocation });
+    const bytes = Buffer.from(file, 'utf8');
+    // Pieces of 1..4096 bytes: line ends, CRLF pairs and multi-byte characters fall across pieces.
+    let pieces = 0;
+    const res = await postStream(acct.id, api.adminKey, 'text/plain; charset=utf-8', function* () {
+      let at = 0;
+      for (let n = 1; at < bytes.length; n = (n * 7919 + 13) % 4096 + 1) {
+        yield bytes.subarray(at, at + n);
+        at += n;
+        pieces++;
+      }
+    });
+    expect(res.status).toBe(201);
+    expect(pieces).toBeGreaterThan(100);
+    const streamed = ImportSchema.parse(await res.json());
+    expect(streamed.run).toMatchObject({ status: 'succeeded', source: 'bai2' });
+    expect(streamed.days).toHaveLength(22);
+    const records = file.split('\r\n').filter((l) => l.startsWith('16,')).length;
+    expect(streamed.run.counts).toMatchObject({ inserted: records, rejected: 0 });
+    // The same file sent whole (Content-Length) is the same file: nothing new.
+    const again = bodyOf(ImportSchema, await request(api.app).post(`/v1/accounts/${acct.id}/statements`).set(bearer(api.adminKey)).set('Content-Type', 'text/plain').send(file).expect(201));
+    expect(again.run.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: records, balances: 0 });
+  });
+
+  it('a tampered file streamed in pieces is refused at its trailer with the line, and nothing of it is written', async () => {
+    const { id, key } = await freshAccount('Tampered Stream Org');
+    const lines = bai2.split('\r\n');
+    const at = lines.findIndex((l) => l.startsWith('99,'));
+    lines[at] = lines[at]!.replace(/^99,(-?\d+),/, (_m, n: string) => `99,${BigInt(n) + 100n},`);
+    const res = await postStream(id, key, 'text/plain', function* () {
+      for (const l of lines) {
+        yield `${l}\r\n`;
+      }
+    });
+    expect(res.status).toBe(400);
+    const problem = await res.json() as { code: string; detail: string };
+    expect(problem).toMatchObject({ code: 'statement_control_total' });
+    expect(problem.detail).toContain(`line ${at + 1}`);
+    // An early bad record is refused as soon as it is read; the rest of the body is read off, the answer is whole.
+    const early = await postStream(id, key, 'text/plain', function* () {
+      yield '01,JPMORGAN,CUST,261016,0200,1,80,,2/\r\n02,CUST,JPMORGAN,1,261015,,USD,2/\r\nXX,broken\r\n';
+      yield '16,195,100,Z,REF,,x/\r\n'.repeat(100_000);
+    });
+    expect(early.status).toBe(400);
+    const earlyProblem = await early.json() as { code: string; detail: string };
+    expect(earlyProblem.code).toBe('statement_invalid');
+    expect(earlyProblem.detail).toContain('line 3');
+    expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
+  });
+
+  it('takes the file as the one file part of a multipart/form-data body; refuses two files or none', async () => {
+    const { id, key } = await freshAccount('Multipart Org');
+    const form = (parts: { name: string; filename?: string; content: string }[], boundary = '----jpm-sync-test-boundary') => {
+      const body = parts.map((p) => `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n`
+        + `Content-Type: ${p.filename ? 'text/plain' : 'text/plain; charset=utf-8'}\r\n\r\n${p.content}\r\n`).join('') + `--${boundary}--\r\n`;
+      return { body, type: `multipart/form-data; boundary=${boundary}` };
+    };
+    const send = (f: { body: string; type: string }) => request(api.app).post(`/v1/accounts/${id}/statements`).set(bearer(key)).set('Content-Type', f.type).send(f.body);
+    const two = form([{ name: 'file', filename: 'a.bai2', content: bai2 }, { name: 'file2', filename: 'b.bai2', content: bai2 }]);
+    expectProblem(await send(two), 400, 'statement_multipart_invalid');
+    expectProblem(await send(form([{ name: 'note', content: 'no file here' }])), 400, 'statement_multipart_invalid');
+    expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
+    const one = form([{ name: 'note', content: 'October, from Access' }, { name: 'file', filename: 'statement.xml', content: camt }]);
+    const res = bodyOf(ImportSchema, await send(one).expect(201));
+    expect(res).toMatchObject({ format: 'camt053', days: expect.any(Array) as unknown, otherAccounts: 1 });
+    expect(res.run.counts.inserted).toBeGreaterThan(50);
+    expect((await writtenFor(id)).transactions).toBe(res.run.counts.inserted);
   });
 
   it('is in the OpenAPI document with its media types', async () => {
@@ -98,7 +228,7 @@ describe('POST /v1/accounts/{id}/statements', () => {
       paths: Record<string, { post: { requestBody: { content: Record<string, unknown> }; responses: Record<string, unknown> } }>;
     };
     const op = doc.paths['/v1/accounts/{id}/statements']!.post;
-    expect(Object.keys(op.requestBody.content)).toEqual(['text/plain', 'application/octet-stream', 'application/xml', 'text/xml']);
+    expect(Object.keys(op.requestBody.content)).toEqual(['text/plain', 'application/octet-stream', 'application/xml', 'text/xml', 'multipart/form-data']);
     expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['201', '400', '404', '413', '415']));
   });
 });
