@@ -14,6 +14,8 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           environment: 'node',
+          // No I/O, but some build whole simulated ledgers (seconds of CPU on a busy 2-core machine).
+          testTimeout: 20_000,
           sequence: { groupOrder: 0 },
         },
       },
