@@ -187,8 +187,11 @@ export async function readChanges(db: Database, options: ReadChangesOptions): Pr
 }
 
 /**
- * A cursor at the feed's current end ("from now"): polling it returns only changes that become
- * visible after this call. Take it BEFORE a full read when (re)synchronising.
+ * A cursor at the feed's current end ("from now"): polling it returns every change that becomes
+ * visible after this call, and possibly some committed moments before it (those after the oldest
+ * write transaction still open on the server): at least once, never lost; consumers apply events
+ * idempotently (by event id or the transaction's version). Take it BEFORE a full read when
+ * (re)synchronising.
  */
 export async function currentFeedCursor(db: Database): Promise<string> {
   const state = await readFeedState(db);
