@@ -16,6 +16,7 @@ import { runNaive } from './naive.ts';
 import { runReadApi } from './read-api.ts';
 import { runScale } from './scale.ts';
 import { runScheduler } from './scheduler.ts';
+import { runStatements } from './statements.ts';
 import { initLogger } from '../src/shared/logger.ts';
 
 interface Bench {
@@ -34,6 +35,7 @@ const BENCHES: Bench[] = [
   { names: ['read-api'], run: (ctx) => runReadApi(ctx).then((r) => [r]) },
   { names: ['change-feed'], run: (ctx) => runChangeFeed(ctx).then((r) => [r]) },
   { names: ['scheduler'], run: (ctx) => runScheduler(ctx).then((r) => [r]) },
+  { names: ['statements'], run: (ctx) => runStatements(ctx).then((r) => [r]) },
   { names: ['scale', 'scale-read-api', 'scale-change-feed'], run: runScale, optIn: true },
 ];
 const ALL = BENCHES.flatMap((b) => b.names);
