@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RESULTS_DIR, type BenchResult } from './lib/env.ts';
 
-const ORDER = ['backfill', 'reimport', 'memory', 'index-costs', 'read-api', 'change-feed', 'scheduler', 'naive', 'scale', 'scale-read-api', 'scale-change-feed'];
+const ORDER = ['backfill', 'reimport', 'memory', 'index-costs', 'read-api', 'change-feed', 'scheduler', 'naive', 'statements', 'scale', 'scale-read-api', 'scale-change-feed'];
 
 type Figures = Record<string, unknown>;
 const get = (f: Figures, path: string): unknown => path.split('.').reduce<unknown>((o, k) => (o as Figures | undefined)?.[k], f);
@@ -38,6 +38,8 @@ function measured(r: BenchResult): string {
       return `**${n(get(f, 'seconds'))} s** for ${n(get(f, 'first.upserted'))} schedulers; Redis ${n(Math.round(Number(get(f, 'redisBytesByKeys')) / 1e5) / 10)} MB (${n(get(f, 'redisBytesPerAccount'))} B per account)`;
     case 'naive':
       return `${n(get(f, 'txPerSecond'))} tx/s; the pipeline is **${n(get(f, 'pipelineSpeedup'))} ×** faster`;
+    case 'statements':
+      return `${n(get(f, 'inserted'))} BAI2 records (${n(get(r.parameters, 'files'))} files, ${n(Math.round(Number(get(r.parameters, 'fileBytes')) / 1e5) / 10)} MB) in ${n(get(f, 'seconds'))} s = **${n(get(f, 'recordsPerSecond'))} records/s**; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); CPU per row: import ${n(get(f, 'cpuPerRow.importProcessMicroseconds'))} µs, Postgres ${n(get(f, 'cpuPerRow.postgresMicroseconds'))} µs vs bare COPY ${n(get(f, 'cpuPerRow.bareCopyBackendMicroseconds'))} µs; re-import ${n(get(f, 'reimport.recordsPerSecond'))} records/s, ${n(get(f, 'reimport.inserted'))} inserted, ${n(get(f, 'reimport.updated'))} updated`;
     default:
       return '';
   }
