@@ -109,6 +109,7 @@ describe('POST /v1/accounts/{id}/statements', () => {
     const refused = expectProblem(await post(lines.join('\r\n'), 'text/plain'), 400, 'statement_control_total');
     expect(refused.detail).toContain(`line ${at + 1}`);
     expectProblem(await post(JSON.stringify({ file: bai2 }), 'application/json'), 415, 'unsupported_media_type');
+    expect(expectProblem(await post(bai2, 'text/plain; charset=x-no-such-charset'), 415, 'unsupported_media_type').detail).toContain('x-no-such-charset');
     expectProblem(await post('   ', 'text/plain'), 400, 'statement_empty');
     expectProblem(await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(api.adminKey)), 400, 'statement_empty');
     // Without a body, another organization's account is not found before anything is said about the body.
