@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
+import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { guardedConnector, isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { claimDueDeliveries, deliveryForSending, endpointSecrets, recordAttempt } from '../storage/webhooks.repo.ts';
@@ -163,40 +164,15 @@ export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<Pas
   return result;
 }
 
-export interface DeliveryLoop {
-  /** Stops after the pass in progress (if any) has finished. */
-  stop(): Promise<void>;
-}
+export type DeliveryLoop = PollingLoop;
 
 /**
  * Runs passes every `intervalMs` (default 2 s) until stopped; a pass that did work is followed by
  * another one at once. Errors are logged and the loop goes on (the database may be restarting).
  */
 export function startWebhookDeliveryLoop(deps: WebhookRunnerDeps, options: { intervalMs?: number } = {}): DeliveryLoop {
-  const log = deps.logger ?? createLogger('events');
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> = Promise.resolve();
-  const tick = () => {
-    current = (async () => {
-      let busy = false;
-      try {
-        const r = await runWebhookDeliveries(deps);
-        busy = r.attempted > 0 || r.produced.changes + r.produced.milestones > 0;
-      } catch (err) {
-        log.error({ err }, 'webhook delivery pass failed');
-      }
-      if (!stopped) {
-        timer = setTimeout(tick, busy ? 0 : options.intervalMs ?? 2_000);
-      }
-    })();
-  };
-  timer = setTimeout(tick, 0);
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await current;
-    },
-  };
+  return startPollingLoop(async () => {
+    const r = await runWebhookDeliveries(deps);
+    return r.attempted > 0 || r.produced.changes + r.produced.milestones > 0;
+  }, { intervalMs: options.intervalMs ?? 2_000, log: deps.logger ?? createLogger('events'), failure: 'webhook delivery pass failed' });
 }

@@ -1,4 +1,5 @@
 import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
+import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { claimDueNotifications, expireStaleNotifications, getNotification, recordNotificationAttempt } from '../storage/notifications.repo.ts';
@@ -118,36 +119,16 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
   return result;
 }
 
-export interface NotificationLoop {
-  stop(): Promise<void>;
-}
+export type NotificationLoop = PollingLoop;
 
-/** Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. */
+/** Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. Stopping closes the mailer. */
 export function startNotificationLoop(deps: NotificationRunnerDeps, options: { intervalMs?: number } = {}): NotificationLoop {
-  const log = deps.logger ?? createLogger('notifications');
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let current: Promise<void> = Promise.resolve();
-  const tick = () => {
-    current = (async () => {
-      let busy = false;
-      try {
-        const r = await runNotificationPass(deps);
-        busy = r.attempted > 0;
-      } catch (err) {
-        log.error({ err }, 'milestone email pass failed');
-      }
-      if (!stopped) {
-        timer = setTimeout(tick, busy ? 0 : options.intervalMs ?? 5_000);
-      }
-    })();
-  };
-  timer = setTimeout(tick, 0);
+  const loop = startPollingLoop(async () => (await runNotificationPass(deps)).attempted > 0, {
+    intervalMs: options.intervalMs ?? 5_000, log: deps.logger ?? createLogger('notifications'), failure: 'milestone email pass failed',
+  });
   return {
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await current;
+      await loop.stop();
       deps.mailer.close();
     },
   };

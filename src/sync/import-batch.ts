@@ -2,7 +2,6 @@ import type { RecordSource, SyncCounts, SyncTrigger } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
 import type { NormalizedBalance } from '../normalization/balances.ts';
 import type { NormalizationReject, NormalizedTransaction } from '../normalization/transactions.ts';
-import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
@@ -11,6 +10,7 @@ import { balancesOn, upsertBalances } from '../storage/balances.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { addRunCounts, createSyncRun, finishRun, markRunStarted } from '../storage/sync-runs.repo.ts';
 import { NotFoundError } from '../shared/errors.ts';
+import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
 import { ingestTransactionPage, type AccountRef } from './ingest.ts';
 import { resolvePending } from './supersede.ts';
@@ -134,23 +134,7 @@ async function storeBalances(db: Database, account: AccountRef, batch: SourceBat
       const s = stored.get(`${b.asOfDate}|${b.kind}`);
       return !s || (s.content_hash !== b.contentHash && !sameAmounts(b, s));
     });
-    const written = await upsertBalances(trx, changed.map((b) => ({
-      id: stored.get(`${b.asOfDate}|${b.kind}`)?.id ?? uuidv7(),
-      organization_id: account.organizationId,
-      account_id: account.id,
-      as_of_date: b.asOfDate,
-      kind: b.kind,
-      currency: b.currency,
-      decimal_location: b.decimalLocation,
-      opening_ledger_minor: b.openingLedgerMinor?.toString() ?? null,
-      opening_available_minor: b.openingAvailableMinor?.toString() ?? null,
-      ending_ledger_minor: b.endingLedgerMinor?.toString() ?? null,
-      ending_available_minor: b.endingAvailableMinor?.toString() ?? null,
-      record_timestamp: b.recordTimestamp,
-      content_hash: b.contentHash,
-      raw: b.raw,
-      source: b.source,
-    })));
+    const written = await upsertBalances(trx, changed.map((b) => balanceRow(account, b, stored.get(`${b.asOfDate}|${b.kind}`)?.id)));
     const c: Partial<SyncCounts> = { balances: written.length };
     if (written.length > 0) {
       await addRunCounts(trx, runId, c);

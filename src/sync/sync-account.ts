@@ -4,7 +4,6 @@ import { OccurrenceCounter } from '../normalization/identity.ts';
 import { normalizeBalances } from '../normalization/balances.ts';
 import { normalizeTransactions } from '../normalization/transactions.ts';
 import { NotFoundError, UpstreamRejectedError } from '../shared/errors.ts';
-import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { addDays, diffDays, eachDay, isIsoDate, type IsoDate } from '../shared/time.ts';
 import { getAccount, touchAccountSynced, type AccountRow } from '../storage/accounts.repo.ts';
@@ -16,6 +15,7 @@ import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.ts';
 import { bankDaysFor, classifyPostedDays, noteRun, type BankDays, type RunNotes } from './bank-days.ts';
+import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
 import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef } from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
@@ -210,23 +210,7 @@ async function syncBalances(
   const counts = await deps.db.transaction().execute(async (trx) => {
     const existing = await balanceHashes(trx, account.id, balances.map((b) => b.asOfDate));
     const changed = balances.filter((b) => existing.get(`${b.asOfDate}|${b.kind}`)?.hash !== b.contentHash);
-    const written = await upsertBalances(trx, changed.map((b) => ({
-      id: existing.get(`${b.asOfDate}|${b.kind}`)?.id ?? uuidv7(),
-      organization_id: account.organizationId,
-      account_id: account.id,
-      as_of_date: b.asOfDate,
-      kind: b.kind,
-      currency: b.currency,
-      decimal_location: b.decimalLocation,
-      opening_ledger_minor: b.openingLedgerMinor?.toString() ?? null,
-      opening_available_minor: b.openingAvailableMinor?.toString() ?? null,
-      ending_ledger_minor: b.endingLedgerMinor?.toString() ?? null,
-      ending_available_minor: b.endingAvailableMinor?.toString() ?? null,
-      record_timestamp: b.recordTimestamp,
-      content_hash: b.contentHash,
-      raw: b.raw,
-      source: b.source,
-    })));
+    const written = await upsertBalances(trx, changed.map((b) => balanceRow(account, b, existing.get(`${b.asOfDate}|${b.kind}`)?.id)));
     await insertRejects(trx, rejects.map((r) => ({ organization_id: account.organizationId, account_id: account.id, sync_run_id: job.runId, record_type: 'balance' as const, reason: r.reason, raw: r.raw })));
     const c: Partial<SyncCounts> = { balances: written.length, rejected: rejects.length };
     if (job.runId) {

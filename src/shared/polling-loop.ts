@@ -1,0 +1,38 @@
+import type { Logger } from './logger.ts';
+
+export interface PollingLoop {
+  /** Stops after the pass in progress (if any) has finished. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `pass` at once, then every `intervalMs` until stopped; a pass that did work (returns true)
+ * is followed by another one at once. A failing pass is logged with `failure` and the loop goes on
+ * (the database may be restarting).
+ */
+export function startPollingLoop(pass: () => Promise<boolean>, options: { intervalMs: number; log: Logger; failure: string }): PollingLoop {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<void> = Promise.resolve();
+  const tick = () => {
+    current = (async () => {
+      let busy = false;
+      try {
+        busy = await pass();
+      } catch (err) {
+        options.log.error({ err }, options.failure);
+      }
+      if (!stopped) {
+        timer = setTimeout(tick, busy ? 0 : options.intervalMs);
+      }
+    })();
+  };
+  timer = setTimeout(tick, 0);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}
