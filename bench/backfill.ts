@@ -4,32 +4,14 @@
  */
 import { availableParallelism } from 'node:os';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { copyBaseline } from './lib/copy.ts';
 import { startResult, type RunContext } from './lib/context.ts';
-import { adminQuery, createBenchDb, round, sleep, target, type BenchResult } from './lib/env.ts';
+import { adminQuery, createBenchDb, round, sleep, tableStats, target, type BenchResult } from './lib/env.ts';
 import { createPipeline, seedTenancy, WORKER_NODE_ARGS, type MemorySample, type RunMeasure } from './lib/pipeline.ts';
 import { holdWal, walBytesOfDatabase } from './lib/wal.ts';
 
 const WORKER = { concurrency: 4, poolMax: 10 };
 
-interface TableStats {
-  relname: string;
-  n_tup_ins: string;
-  n_tup_upd: string;
-  n_tup_del: string;
-}
-
-async function tableStats(url: string): Promise<Map<string, { ins: number; upd: number; del: number }>> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query<TableStats>('select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables');
-    return new Map(r.rows.map((x) => [x.relname, { ins: Number(x.n_tup_ins), upd: Number(x.n_tup_upd), del: Number(x.n_tup_del) }]));
-  } finally {
-    await c.end();
-  }
-}
 
 async function walLsn(): Promise<string> {
   const [row] = await adminQuery<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');

@@ -11,7 +11,6 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { importStatementFile } from '../src/main/statement-import.ts';
 import { uuidv7 } from '../src/shared/ids.ts';
 import { addDays } from '../src/shared/time.ts';
@@ -23,7 +22,7 @@ import { renderBai2 } from '../src/simulator/statements.ts';
 import { createDb, type Database } from '../src/storage/db.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import { copyBaseline } from './lib/copy.ts';
-import { createBenchDb, postgresCpu, postgresCpuBetween, round, SEED, sleep, target, type BenchResult } from './lib/env.ts';
+import { createBenchDb, postgresCpu, postgresCpuBetween, round, SEED, sleep, tableStats, target, type BenchResult } from './lib/env.ts';
 import { BANK_ID } from './lib/pipeline.ts';
 
 interface StatementFile {
@@ -32,16 +31,6 @@ interface StatementFile {
   bytes: number;
 }
 
-async function tableStats(url: string): Promise<Map<string, { ins: number; upd: number; del: number }>> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const r = await c.query<{ relname: string; n_tup_ins: string; n_tup_upd: string; n_tup_del: string }>('select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables');
-    return new Map(r.rows.map((x) => [x.relname, { ins: Number(x.n_tup_ins), upd: Number(x.n_tup_upd), del: Number(x.n_tup_del) }]));
-  } finally {
-    await c.end();
-  }
-}
 
 /** Every file imported in turn, as `jpm-sync import FILE --account ID` does (the file streamed into the parser). */
 async function importAll(db: Database, files: readonly StatementFile[]) {

@@ -287,3 +287,15 @@ export function scaleFrom(argv: readonly string[]): number {
   }
   return n;
 }
+
+/** Rows inserted, updated and deleted per table so far (`pg_stat_user_tables`), to take deltas around a run. */
+export async function tableStats(url: string): Promise<Map<string, { ins: number; upd: number; del: number }>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ relname: string; n_tup_ins: string; n_tup_upd: string; n_tup_del: string }>('select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables');
+    return new Map(r.rows.map((x) => [x.relname, { ins: Number(x.n_tup_ins), upd: Number(x.n_tup_upd), del: Number(x.n_tup_del) }]));
+  } finally {
+    await c.end();
+  }
+}
