@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -6,20 +5,10 @@ import { PERMISSIONS, roleAllows, API_KEY_ROLES } from '../../src/domain/access.
 import { defineRoute, routesOf, type Route } from '../../src/http/routes.ts';
 import { buildApiApp } from '../../src/main/api.ts';
 import { QUEUE_NAMES } from '../../src/scheduler/index.ts';
-import { initLogger } from '../../src/shared/logger.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
-const logLines: string[] = [];
-initLogger({
-  level: 'debug',
-  format: 'json',
-  destination: new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      cb();
-    },
-  }),
-});
+const logLines = captureLogLines();
 
 const boom = defineRoute({
   method: 'get', path: '/v1/test/boom', permission: 'organizations:read', summary: 'test only', tags: ['Test'],

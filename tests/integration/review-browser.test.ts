@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { Writable } from 'node:stream';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +9,11 @@ import { addContact, produceNotifications } from '../../src/notifications/index.
 import { createIntegration, transition } from '../../src/onboarding/index.ts';
 import { deriveReviewKeys, signReviewToken, type ReviewKeys } from '../../src/review/index.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
-import { initLogger } from '../../src/shared/logger.ts';
 import type { ValidationReportDocument } from '../../src/validation/index.ts';
 import { createOrganization } from '../factories/onboarding.ts';
 import { createAccount } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
 import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { resolveChromium } from '../helpers/chromium.ts';
 
@@ -26,17 +25,7 @@ import { resolveChromium } from '../helpers/chromium.ts';
  * else, and fits a 420 px screen. "Something is wrong" opens a follow-up and tells our account
  * manager; with sign-off required, `live` waits for it.
  */
-const logLines: string[] = [];
-initLogger({
-  level: 'debug',
-  format: 'json',
-  destination: new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      cb();
-    },
-  }),
-});
+const logLines = captureLogLines();
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const HOSTILE = 'REFUND <img src=x onerror="window.__xss=1"> & CO';
