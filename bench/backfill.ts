@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { sql } from 'kysely';
 import { copyBaseline } from './lib/copy.ts';
 import { startResult, type RunContext } from './lib/context.ts';
-import { adminQuery, createBenchDb, round, sleep, tableStats, target, type BenchResult } from './lib/env.ts';
+import { adminQuery, createBenchDb, round, sleep, tableStats, tableStatsDelta, target, type BenchResult } from './lib/env.ts';
 import { createPipeline, seedTenancy, WORKER_NODE_ARGS, type MemorySample, type RunMeasure } from './lib/pipeline.ts';
 import { holdWal, walBytesOfDatabase } from './lib/wal.ts';
 
@@ -160,14 +160,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const clusterWal = await walBytes(lsn0, lsn1);
   // The database's own WAL when pg_waldump can tell it, else the cluster-wide figure (an upper bound).
   const wal = ownWal?.bytes ?? clusterWal;
-  const delta: Record<string, { ins: number; upd: number; del: number }> = {};
-  for (const [table, a] of after) {
-    const b = before.get(table) ?? { ins: 0, upd: 0, del: 0 };
-    const d = { ins: a.ins - b.ins, upd: a.upd - b.upd, del: a.del - b.del };
-    if (d.ins || d.upd || d.del) {
-      delta[table] = d;
-    }
-  }
+  const delta = tableStatsDelta(before, after);
   const txUpdated = delta.transactions?.upd ?? 0;
   const txInserted = delta.transactions?.ins ?? 0;
   const rate = transactions / again.seconds;

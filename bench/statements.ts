@@ -22,7 +22,7 @@ import { renderBai2 } from '../src/simulator/statements.ts';
 import { createDb, type Database } from '../src/storage/db.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import { copyBaseline } from './lib/copy.ts';
-import { createBenchDb, postgresCpu, postgresCpuBetween, round, SEED, sleep, tableStats, target, type BenchResult } from './lib/env.ts';
+import { createBenchDb, postgresCpu, postgresCpuBetween, round, SEED, sleep, tableStats, tableStatsDelta, target, type BenchResult } from './lib/env.ts';
 import { BANK_ID } from './lib/pipeline.ts';
 
 interface StatementFile {
@@ -112,14 +112,7 @@ export async function runStatements(ctx: RunContext): Promise<BenchResult> {
     }
     await sleep(1_500);
     const after = await tableStats(bdb.url);
-    const delta: Record<string, { ins: number; upd: number; del: number }> = {};
-    for (const [table, a] of after) {
-      const b = before.get(table) ?? { ins: 0, upd: 0, del: 0 };
-      const d = { ins: a.ins - b.ins, upd: a.upd - b.upd, del: a.del - b.del };
-      if (d.ins || d.upd || d.del) {
-        delta[table] = d;
-      }
-    }
+    const delta = tableStatsDelta(before, after);
     const dataWrites = Object.entries(delta).filter(([t]) => t !== 'sync_runs').reduce((s, [, d]) => s + d.ins + d.upd + d.del, 0);
     const ratioBare = round(rate / copy.bare.rowsPerSecond, 3);
     const ratioIndexed = round(rate / copy.indexed.rowsPerSecond, 3);

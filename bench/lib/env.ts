@@ -299,3 +299,18 @@ export async function tableStats(url: string): Promise<Map<string, { ins: number
     await c.end();
   }
 }
+
+/** What changed per table between two `tableStats` readings (tables with no change left out). */
+export function tableStatsDelta(
+  before: ReadonlyMap<string, { ins: number; upd: number; del: number }>, after: ReadonlyMap<string, { ins: number; upd: number; del: number }>,
+): Record<string, { ins: number; upd: number; del: number }> {
+  const delta: Record<string, { ins: number; upd: number; del: number }> = {};
+  for (const [table, a] of after) {
+    const b = before.get(table) ?? { ins: 0, upd: 0, del: 0 };
+    const d = { ins: a.ins - b.ins, upd: a.upd - b.upd, del: a.del - b.del };
+    if (d.ins || d.upd || d.del) {
+      delta[table] = d;
+    }
+  }
+  return delta;
+}

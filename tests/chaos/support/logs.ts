@@ -1,5 +1,4 @@
-import { Writable } from 'node:stream';
-import { initLogger } from '../../../src/shared/logger.ts';
+import { captureLogLines } from '../../helpers/log-capture.ts';
 
 /**
  * Captured output and the secret scan. Every chaos file captures this process's pino lines (and its
@@ -8,18 +7,7 @@ import { initLogger } from '../../../src/shared/logger.ts';
  * what should make this find nothing; this is the independent check.
  */
 export function captureLogs(level = 'debug'): string[] {
-  const lines: string[] = [];
-  initLogger({
-    level,
-    format: 'json',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-        cb();
-      },
-    }),
-  });
-  return lines;
+  return captureLogLines(level);
 }
 
 export interface LeakScanOptions {
