@@ -134,10 +134,13 @@ function select(name: string, label: string, options: readonly (readonly [string
     ${options.map(([v, t]) => html`<option value="${v}">${t}</option>`)}</select></div>`;
 }
 
-function textarea(name: string, label: string, hint: string, required = false): Html {
+function textarea(name: string, label: string, hint: string, required = false, file?: string): Html {
   const id = uid(name);
+  // A PEM may also be chosen as a file: static/console.js reads it into the text area (the form still posts text).
+  const picker = file ? html`<label class="file" for="${id}-file">${file}</label>
+    <input type="file" id="${id}-file" data-fills="${id}" accept=".pem,.crt,.cer,text/plain">` : '';
   return html`<div class="field"><label for="${id}">${label} <span class="hint">(${hint})</span></label>
-    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea></div>`;
+    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea>${picker}</div>`;
 }
 
 /** The form that records what a failed guard needs. */
@@ -170,8 +173,8 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
       'Record administrator');
     case 'active_certificate':
       return actionForm(session, integrationId, 'certificate', back, html`
-        ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true)}
-        ${textarea('chainPem', 'Chain', 'PEM, optional')}`, 'Install certificate');
+        ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true, 'Or choose the certificate file')}
+        ${textarea('chainPem', 'Chain', 'PEM, optional', false, 'Or choose the chain file')}`, 'Install certificate');
     case 'accounts_configured':
       return actionForm(session, integrationId, 'discover', back,
         input('timeZone', 'Time zone of new accounts', { hint: 'IANA, default America/New_York' }), 'Discover accounts at J.P. Morgan');

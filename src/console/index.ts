@@ -65,6 +65,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   const assets: Partial<Record<string, { type: string; body: Buffer }>> = {
     'htmx.min.js': { type: 'text/javascript; charset=utf-8', body: staticFile(require.resolve('htmx.org/dist/htmx.min.js')) },
     'console.css': { type: 'text/css; charset=utf-8', body: staticFile(new URL('./static/console.css', import.meta.url).pathname) },
+    'console.js': { type: 'text/javascript; charset=utf-8', body: staticFile(new URL('./static/console.js', import.meta.url).pathname) },
   };
   const forms = express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 50 });
 

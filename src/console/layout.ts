@@ -34,6 +34,7 @@ export function page(opts: { title: string; session?: Session | undefined; flash
 <title>${opts.title} · jpm-sync console</title>
 <link rel="stylesheet" href="${BASE}/static/console.css">
 <script src="${BASE}/static/htmx.min.js" defer></script>
+<script src="${BASE}/static/console.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
