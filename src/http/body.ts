@@ -112,7 +112,14 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
         await drain(req);
         throw new AppError(`The charset ${JSON.stringify(charset)} is not supported; send the file as UTF-8 (or name its charset, such as ISO-8859-1).`, { code: 'unsupported_media_type', httpStatus: 415 });
       }
-      const multipart = req.is('multipart/form-data') ? new MultipartFile(type) : null;
+      let multipart: MultipartFile | null;
+      try {
+        multipart = req.is('multipart/form-data') ? new MultipartFile(type) : null;
+      } catch (err) {
+        // No boundary: refused, but the body is read off first so the answer reaches the client.
+        await drain(req);
+        throw err;
+      }
       const text = (bytes: Uint8Array) => {
         const t = decoder.decode(bytes, { stream: true });
         if (t !== '') {

@@ -7,6 +7,8 @@ import { createDb } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { registerCommand } from './commands.ts';
 import { importStatementFile } from './statement-import.ts';
+import { STATEMENT_BODY_LIMIT } from '../admin-api/statements.routes.ts';
+import { limitBytes } from '../http/body.ts';
 
 /**
  * `jpm-sync import FILE --account ID [--json]`: imports a BAI2 or camt.052/053 statement file into an
@@ -16,7 +18,7 @@ import { importStatementFile } from './statement-import.ts';
  */
 const USAGE = 'import FILE --account ID [--json]   Import a BAI2 or camt.052/camt.053 statement file into an account';
 /** The same bound as the HTTP route: a year of a busy account's prior-day file is far below it. */
-export const MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
+const MAX_STATEMENT_BYTES = limitBytes(STATEMENT_BODY_LIMIT);
 
 /** `[██████░░░░] 3000/12366 records`: redrawn in place on a terminal, one line per page otherwise. */
 export function progressBar(done: number, total: number, width = 24): string {

@@ -7,6 +7,9 @@ import { ValidationError } from './errors.ts';
  */
 const DECIMAL = /^(-)?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
+/** The largest amount in minor units a row can hold (Postgres `bigint`). */
+export const MAX_MINOR_UNITS = 2n ** 63n - 1n;
+
 export function toMinorUnits(decimalText: string, decimalLocation: number): bigint {
   if (!Number.isInteger(decimalLocation) || decimalLocation < 0 || decimalLocation > 18) {
     throw new ValidationError(`decimalLocation ${decimalLocation} is not a supported currency scale (0-18)`);
@@ -38,6 +41,9 @@ export function toMinorUnits(decimalText: string, decimalLocation: number): bigi
     scale = decimalLocation;
   }
   const minor = BigInt(digits + '0'.repeat(decimalLocation - scale));
+  if (minor > MAX_MINOR_UNITS) {
+    throw new ValidationError(`amount ${decimalText} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`);
+  }
   return sign ? -minor : minor;
 }
 

@@ -1,4 +1,5 @@
 import type { Direction } from '../domain/types.ts';
+import { MAX_MINOR_UNITS } from '../shared/money.ts';
 import { isIsoDate, type IsoDate } from '../shared/time.ts';
 import { StatementFileError } from './types.ts';
 
@@ -10,7 +11,11 @@ export function amount(text: string | undefined, line: number, what: string, sig
   if (!(signed ? /^[+-]?\d+$/ : /^\d+$/).test(text)) {
     throw new StatementFileError(`${what}: must be ${signed ? 'a whole number (implied decimals), optionally signed' : 'an unsigned whole number (implied decimals)'}, got ${JSON.stringify(text)}`, line);
   }
-  return BigInt(text);
+  const value = BigInt(text);
+  if ((value < 0n ? -value : value) > MAX_MINOR_UNITS) {
+    throw new StatementFileError(`${what}: ${text} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`, line);
+  }
+  return value;
 }
 
 export function date(text: string | undefined, line: number, what: string): IsoDate {

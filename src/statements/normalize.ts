@@ -24,6 +24,8 @@ export interface StatementBatch {
   records: NormalizedTransaction[];
   rejects: NormalizationReject[];
   balances: NormalizedBalance[];
+  /** Balance entries that could not be read (stored as balance rejects). */
+  balanceRejects: NormalizationReject[];
   /** Days whose posted items the file reports in full (a final balance or a posted item of that day). */
   postedDates: IsoDate[];
   /** Days with pending (intraday) items or an intraday balance. */
@@ -99,9 +101,7 @@ export function normalizeStatementAccount(statement: ParsedStatement, account: S
   const scale = account.balances[0]?.decimalLocation ?? records[0]?.decimalLocation ?? 2;
   const normalized = normalizeBalances([{ accountId: jpmAccountId, currency: { code: account.currency, decimalLocation: scale }, balanceList: wireBalances }]);
   const balances = normalized.balances.map((b) => ({ ...b, source }));
-  for (const r of normalized.rejects) {
-    rejects.push({ index: -1, reason: `balance: ${r.reason}`, raw: r.raw, fields: [] });
-  }
+  const balanceRejects: NormalizationReject[] = normalized.rejects.map((r) => ({ index: -1, reason: r.reason, raw: r.raw, fields: [] }));
   const posted = new Set<IsoDate>([
     ...account.balances.filter((b) => b.kind === 'final').map((b) => b.date),
     ...records.filter((r) => r.status === 'posted').map((r) => r.bookingDate),
@@ -110,5 +110,5 @@ export function normalizeStatementAccount(statement: ParsedStatement, account: S
     ...account.balances.filter((b) => b.kind === 'current_day').map((b) => b.date),
     ...records.filter((r) => r.status === 'pending').map((r) => r.bookingDate),
   ]);
-  return { source, records, rejects, balances, postedDates: [...posted].sort(), intradayDates: [...intraday].sort() };
+  return { source, records, rejects, balances, balanceRejects, postedDates: [...posted].sort(), intradayDates: [...intraday].sort() };
 }

@@ -78,7 +78,8 @@ export class PostedDayTally {
         debit_count: c?.debitCount ?? 0,
         credits_minor: (c?.credits ?? 0n).toString(),
         debits_minor: (c?.debits ?? 0n).toString(),
-        repeated_fingerprints: Object.fromEntries([...(c?.fingerprints ?? [])].filter(([, n]) => n > 1)),
+        // Sorted by key, as jsonb keeps them, so a stored row and a fresh one compare equal as JSON text.
+        repeated_fingerprints: Object.fromEntries([...(c?.fingerprints ?? [])].filter(([, n]) => n > 1).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
       };
     });
   }

@@ -7,6 +7,7 @@ import type { IsoDate } from '../shared/time.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { balancesOn, upsertBalances } from '../storage/balances.repo.ts';
+import { insertRejects } from '../storage/transactions.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { addRunCounts, createSyncRun, finishRun, markRunStarted } from '../storage/sync-runs.repo.ts';
 import { NotFoundError } from '../shared/errors.ts';
@@ -26,6 +27,8 @@ export interface SourceBatch {
   records: readonly NormalizedTransaction[];
   rejects: readonly NormalizationReject[];
   balances: readonly NormalizedBalance[];
+  /** Balance entries that could not be read (stored as balance rejects, as an API window's are). */
+  balanceRejects: readonly NormalizationReject[];
   /** Days whose posted items the batch holds in full (the proof may count them as fetched). */
   postedDates: readonly IsoDate[];
   intradayDates: readonly IsoDate[];
@@ -47,10 +50,14 @@ export interface ImportResult {
 
 const PAGE = 1_000;
 
-function sameAmounts(b: NormalizedBalance, stored: { opening_ledger_minor: string | null; opening_available_minor: string | null; ending_ledger_minor: string | null; ending_available_minor: string | null }): boolean {
-  const s = (v: bigint | null) => v?.toString() ?? null;
-  return s(b.openingLedgerMinor) === stored.opening_ledger_minor && s(b.openingAvailableMinor) === stored.opening_available_minor
-    && s(b.endingLedgerMinor) === stored.ending_ledger_minor && s(b.endingAvailableMinor) === stored.ending_available_minor;
+/**
+ * Whether a balance confirms the stored one: every amount it reports equals the stored amount. An
+ * amount it leaves out (a file with ledger figures only) never blanks one the row holds already.
+ */
+function confirmsAmounts(b: NormalizedBalance, stored: { opening_ledger_minor: string | null; opening_available_minor: string | null; ending_ledger_minor: string | null; ending_available_minor: string | null }): boolean {
+  const same = (v: bigint | null, s: string | null) => v === null || v.toString() === s;
+  return same(b.openingLedgerMinor, stored.opening_ledger_minor) && same(b.openingAvailableMinor, stored.opening_available_minor)
+    && same(b.endingLedgerMinor, stored.ending_ledger_minor) && same(b.endingAvailableMinor, stored.ending_available_minor);
 }
 
 /**
@@ -95,11 +102,8 @@ export async function importBatch(
       add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId));
       input.onProgress?.(i + records.length, batch.records.length);
     }
-    const resolved = await resolvePending(deps.db, account, posted, runId);
-    add(resolved);
-    if (resolved.superseded + resolved.removed > 0) {
-      await addRunCounts(deps.db, runId, resolved);
-    }
+    // resolvePending counts on the run itself.
+    add(await resolvePending(deps.db, account, posted, runId));
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
     const stored = await bankDayFetchesOn(deps.db, account.id, posted);
     const fetchRows = tally.rows(account, posted, runId, deps.now()).filter((r) => {
@@ -125,18 +129,21 @@ export async function importBatch(
 }
 
 async function storeBalances(db: Database, account: AccountRef, batch: SourceBatch, runId: string): Promise<Partial<SyncCounts>> {
-  if (batch.balances.length === 0) {
+  if (batch.balances.length === 0 && batch.balanceRejects.length === 0) {
     return {};
   }
   return db.transaction().execute(async (trx) => {
     const stored = await balancesOn(trx, account.id, batch.balances.map((b) => b.asOfDate));
     const changed = batch.balances.filter((b) => {
       const s = stored.get(`${b.asOfDate}|${b.kind}`);
-      return !s || (s.content_hash !== b.contentHash && !sameAmounts(b, s));
+      return !s || (s.content_hash !== b.contentHash && !confirmsAmounts(b, s));
     });
     const written = await upsertBalances(trx, changed.map((b) => balanceRow(account, b, stored.get(`${b.asOfDate}|${b.kind}`)?.id)));
-    const c: Partial<SyncCounts> = { balances: written.length };
-    if (written.length > 0) {
+    await insertRejects(trx, batch.balanceRejects.map((r) => ({
+      organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, record_type: 'balance' as const, reason: r.reason, raw: r.raw,
+    })));
+    const c: Partial<SyncCounts> = { balances: written.length, rejected: batch.balanceRejects.length };
+    if (written.length + batch.balanceRejects.length > 0) {
       await addRunCounts(trx, runId, c);
     }
     return c;
