@@ -1,4 +1,4 @@
-import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
 import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
 import type { Database } from '../storage/db.ts';
@@ -89,9 +89,12 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
       messageId = info.messageId;
     } catch (err) {
       error = err instanceof ContactRemoved ? CONTACT_REMOVED : smtpError(err);
-      const code = (err as { responseCode?: number }).responseCode ?? 0;
-      refused = code >= 500 && code < 600;
-      log.info({ deliveryId: d.id, attempt: d.attempts, error, detail: scrubSecrets((err as Error).message ?? '') }, 'milestone email not sent');
+      const e = err as { responseCode?: number; command?: string };
+      // Final only when the server refuses the recipient (an unknown mailbox); a refused login or relay
+      // is our own setup, retried until it is fixed.
+      refused = (e.responseCode ?? 0) >= 500 && (e.responseCode ?? 0) < 600 && e.command === 'RCPT TO';
+      // The server's own text is not logged: a refusal usually quotes the recipient's address.
+      log.info({ deliveryId: d.id, attempt: d.attempts, error }, 'milestone email not sent');
     }
   }
   const permanent = !sent && (refused || error?.startsWith('unknown milestone') === true || error === CONTACT_REMOVED);
@@ -106,10 +109,16 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
   const log = deps.logger ?? createLogger('notifications');
   const produced = await produceNotifications(deps.db, { now: deps.now?.() ?? new Date(), maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS });
   const expired = await expireStaleNotifications(deps.db);
-  const ids = await claimDueNotifications(deps.db, deps.batchSize ?? 50, 120);
-  const result: NotificationPassResult = { produced, expired, attempted: ids.length, sent: 0, retrying: 0, failed: 0 };
-  // One at a time: a relay throttles bursts, and milestone mail is a handful a day.
-  for (const id of ids) {
+  const result: NotificationPassResult = { produced, expired, attempted: 0, sent: 0, retrying: 0, failed: 0 };
+  // One at a time (a relay throttles bursts, and milestone mail is a handful a day), each claimed just
+  // before it is sent: the 120 s hold covers one send, never a queue of them, so another worker
+  // cannot take over a message this one is still about to send.
+  for (let i = 0; i < (deps.batchSize ?? 50); i++) {
+    const [id] = await claimDueNotifications(deps.db, 1, 120);
+    if (id === undefined) {
+      break;
+    }
+    result.attempted++;
     const status = await sendOne(deps, id, log);
     result[status === 'pending' ? 'retrying' : status]++;
   }
