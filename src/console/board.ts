@@ -7,6 +7,7 @@ import { html, type Html } from './html.ts';
 import { BASE, daysSince, stageLabel, when } from './layout.ts';
 import { nextMove, type NextMove } from './next-move.ts';
 import type { Session } from './session.ts';
+import { mapLimited } from '../shared/concurrency.ts';
 
 /** The integration fields the console reads (the API's Integration DTO). */
 export interface IntegrationDto {
@@ -95,7 +96,7 @@ export async function boardPage(deps: PageDeps, session: Session, ctx: CallConte
   const organizations = session.principal.organizationId === null
     ? new Map((await all<{ id: string; name: string }>(deps, ctx, '/v1/organizations')).map((o) => [o.id, o.name]))
     : new Map<string, string>();
-  const moves = new Map(await Promise.all(integrations.map(async (i) => [i.id, await nextMove(deps.db, i.id, deps.onboarding, now)] as const)));
+  const moves = new Map(await mapLimited(integrations, 4, async (i) => [i.id, await nextMove(deps.db, i.id, deps.onboarding, now)] as const));
   const overdue = integrations.filter((i) => i.overdue.length > 0).length;
   const canCreate = deps.api.allows(session.principal, 'post', '/v1/integrations');
   const orgChoices = session.principal.organizationId === null ? [...organizations].map(([id, name]) => ({ id, name })) : undefined;

@@ -8,6 +8,7 @@ import type { CallContext } from './api-client.ts';
 import type { PageDeps } from './board.ts';
 import { html, raw, type Html } from './html.ts';
 import { BASE, when } from './layout.ts';
+import { mapLimited } from '../shared/concurrency.ts';
 
 /**
  * The data of one account: the validation calendar (the report's own SVG, each day a link to its
@@ -110,10 +111,8 @@ export async function dayPage(deps: PageDeps, ctx: CallContext, id: string, dayP
     query: { accountId: a.id, bookingDateFrom: day, bookingDateTo: day, sort: 'bookingDate', limit: '500' },
   });
   // Decisions and versions exist for rows the sync changed, replaced or linked.
-  const details = new Map<string, TxDetail>();
-  for (const t of page.data.filter((x) => x.version > 1 || x.status === 'superseded' || x.status === 'removed' || x.supersedes !== null || x.supersededBy !== null)) {
-    details.set(t.id, await deps.api.call<TxDetail>(ctx, 'get', '/v1/transactions/{id}', { params: { id: t.id } }));
-  }
+  const changed = page.data.filter((x) => x.version > 1 || x.status === 'superseded' || x.status === 'removed' || x.supersedes !== null || x.supersededBy !== null);
+  const details = new Map(await mapLimited(changed, 4, async (t) => [t.id, await deps.api.call<TxDetail>(ctx, 'get', '/v1/transactions/{id}', { params: { id: t.id } })] as const));
   const why = row ? explainDay({
     state: row.state as AccountDayState, reason: row.reason, differenceMinor: row.difference_minor === null ? null : String(row.difference_minor),
     evidence: row.evidence as DayEvidence | null, healAttempts: row.heal_attempts, openSuspicions: 0, decimalLocation: row.decimal_location, currency: row.currency,

@@ -9,6 +9,7 @@ import { BASE, csrfField, stageLabel, when } from './layout.ts';
 import { nextMove } from './next-move.ts';
 import { runProgress, type RunDto } from './runs.ts';
 import type { Session } from './session.ts';
+import { mapLimited } from '../shared/concurrency.ts';
 
 /**
  * One integration: onboarding state and actions, the milestone timeline, certificates and key pairs,
@@ -167,10 +168,7 @@ export async function integrationPage(deps: IntegrationPageDeps, session: Sessio
     deps.api.call<Page<RunDto>>(ctx, 'get', '/v1/sync-runs', { query: { integrationId: id, limit: '10' } }),
   ]);
   const move = await nextMove(deps.db, id, deps.onboarding, now);
-  const next = new Map<string, number | undefined>();
-  for (const a of accounts.data) {
-    next.set(a.id, await nextScheduled(deps.queues, a.id));
-  }
+  const next = new Map(await mapLimited(accounts.data, 16, async (a) => [a.id, await nextScheduled(deps.queues, a.id)] as const));
   const back = `${BASE}/integrations/${id}`;
   const canWrite = deps.api.allows(session.principal, 'post', '/v1/integrations/{id}/stage');
   const canSync = deps.api.allows(session.principal, 'post', '/v1/integrations/{id}/sync-runs');
