@@ -61,7 +61,6 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
       rawBody: {
         mediaTypes: ['text/plain', 'application/octet-stream', 'application/xml', 'text/xml', 'multipart/form-data'],
         limit: STATEMENT_BODY_LIMIT,
-        streamed: true,
         description: `The file as downloaded: BAI2 (text/plain or application/octet-stream) or camt XML (application/xml), or a multipart/form-data form with one file part; at most ${STATEMENT_BODY_LIMIT}`,
       },
       response: { status: 201, schema: StatementImportSchema, description: 'The import and its sync run' },

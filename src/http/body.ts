@@ -21,24 +21,6 @@ export function jsonBody(limit: string): RequestHandler[] {
   ];
 }
 
-/**
- * A document body as text (a statement file), size-limited (413 beyond `limit`); a body of another
- * media type is a 415 that names the accepted ones. Read as UTF-8 unless the request names another charset.
- */
-export function rawTextBody(mediaTypes: readonly string[], limit: string): RequestHandler[] {
-  return [
-    (req, _res, next) => {
-      // No body at all reaches the handler, which answers for the resource first (404) and then for the body.
-      const hasBody = req.get('transfer-encoding') !== undefined || Number(req.get('content-length') ?? '0') > 0;
-      if (hasBody && !req.is([...mediaTypes])) {
-        throw new AppError(`Send the file as the request body with Content-Type ${mediaTypes.join(', ')}.`, { code: 'unsupported_media_type', httpStatus: 415 });
-      }
-      next();
-    },
-    express.text({ limit, type: [...mediaTypes], defaultCharset: 'utf-8' }),
-  ];
-}
-
 /** A body read by the handler as it arrives (a statement file), rather than buffered before it. */
 export interface StreamedBody {
   /** A body was announced (Content-Length above 0, or chunked). */

@@ -9,7 +9,7 @@ import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
 import { runBeforeSend, sendJson } from './respond.ts';
 import { parsePart, strictTop } from './validate.ts';
-import { jsonBody, rawTextBody, streamedBody, streamedBodyCheck, type StreamedBody } from './body.ts';
+import { jsonBody, streamedBody, streamedBodyCheck, type StreamedBody } from './body.ts';
 
 /**
  * The route registry. Every API route is declared ONCE with `defineRoute({...})`; the same list
@@ -56,9 +56,7 @@ export interface HandlerInput<P, Q, B> {
   audit: { target(target: AuditTarget): void };
   requestId: string;
   log: Logger;
-  /** The request body as text, for a route that declares `rawBody` (e.g. a statement file). */
-  rawBody?: string;
-  /** The request body left unread, for a route whose `rawBody` is `streamed`: read it as it arrives. */
+  /** The request body left unread, for a route that declares `rawBody` (a statement file): read it as it arrives. */
   bodyStream?: StreamedBody;
 }
 
@@ -97,8 +95,6 @@ export interface RawBodySpec {
   /** As express takes it, e.g. '32mb' (413 beyond). */
   limit: string;
   description: string;
-  /** The handler reads the body as it arrives (`bodyStream`) instead of receiving it whole (`rawBody`). */
-  streamed?: boolean;
 }
 
 /** A route with its types erased, as the registry holds it. */
@@ -188,8 +184,7 @@ function handlerFor(route: Route): RequestHandler {
     }
     const result = await route.handler({
       ...input, principal, access: orgAccess(principal), requestId: ctx.requestId, log: ctx.log,
-      ...(route.rawBody && typeof req.body === 'string' ? { rawBody: req.body } : {}),
-      ...(route.rawBody?.streamed === true ? { bodyStream: streamedBody(req, route.rawBody.limit) } : {}),
+      ...(route.rawBody ? { bodyStream: streamedBody(req, route.rawBody.limit) } : {}),
       audit: { target: (t) => Object.assign(ctx.audit, t) },
     });
     if (route.response.prebuilt === true && route.response.mediaType === 'application/json') {
@@ -234,7 +229,7 @@ export function buildRouter(routes: readonly Route[], deps: RouteDeps): Router {
     if (route.request.body) {
       chain.push(...jsonBody(deps.jsonLimit));
     } else if (route.rawBody) {
-      chain.push(...(route.rawBody.streamed === true ? streamedBodyCheck(route.rawBody.mediaTypes) : rawTextBody(route.rawBody.mediaTypes, route.rawBody.limit)));
+      chain.push(...streamedBodyCheck(route.rawBody.mediaTypes));
     }
     chain.push(validateInput(route));
     if (route.idempotent) {
