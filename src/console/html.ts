@@ -1,11 +1,11 @@
+import { escapeHtml } from '../shared/html.ts';
+
 /**
  * HTML templating for the console: a tagged template that escapes every interpolated value unless
  * it is already `Html` (the output of another `html` template or `raw`). Escaping by default is the
  * point: a customer name, a bank narrative or an error message can never become markup. Arrays of
  * `Html` are joined; null, undefined and false render nothing, so `${cond && html`…`}` works.
  */
-const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
-
 export class Html {
   readonly text: string;
   constructor(text: string) {
@@ -18,10 +18,6 @@ export class Html {
 
 export type HtmlValue = Html | string | number | bigint | boolean | null | undefined | readonly HtmlValue[];
 
-export function escapeText(value: string): string {
-  return value.replace(/[&<>"'`]/g, (c) => ENTITIES[c] ?? c);
-}
-
 function render(value: HtmlValue): string {
   if (value === null || value === undefined || value === false) {
     return '';
@@ -32,7 +28,7 @@ function render(value: HtmlValue): string {
   if (Array.isArray(value)) {
     return (value as readonly HtmlValue[]).map(render).join('');
   }
-  return escapeText(String(value));
+  return escapeHtml(String(value));
 }
 
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {

@@ -6,6 +6,7 @@ import type { Database } from '../storage/db.ts';
 import { claimDueDeliveries, deliveryForSending, endpointSecrets, recordAttempt } from '../storage/webhooks.repo.ts';
 import { openSecret, SIGNATURE_HEADER, signatureHeader, type SealingKeys } from './webhook-signing.ts';
 import { DEFAULT_MAX_AGE_SECONDS, produceWebhookEvents } from './webhooks.ts';
+import { retryDelayMs } from '../shared/backoff.ts';
 
 /**
  * Webhook delivery runner. One pass (`runWebhookDeliveries`): produce webhook events from the
@@ -49,11 +50,6 @@ export interface PassResult {
 const DEFAULT_RETRY = { baseMs: 30_000, maxMs: 3_600_000 };
 const NEVER_MS = 365 * 86_400_000;
 
-/** Full-jitter-ish exponential backoff: between half and all of base·2^(attempt-1), capped. */
-export function retryDelayMs(attempt: number, retry: { baseMs: number; maxMs: number }, random = Math.random): number {
-  const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.5 + random() * 0.5));
-}
 
 interface SendOutcome {
   responseStatus: number | null;

@@ -6,6 +6,7 @@ import { claimDueNotifications, expireStaleNotifications, getNotification, recor
 import { fromDomain, type Mailer } from './mailer.ts';
 import { DEFAULT_MAX_AGE_SECONDS, produceNotifications } from './produce.ts';
 import { MILESTONES, renderMessage, type MessageParams, type Milestone } from './templates.ts';
+import { retryDelayMs } from '../shared/backoff.ts';
 
 /**
  * Milestone email runner, the webhook runner's pattern (src/events/webhook-delivery.ts): one pass
@@ -38,10 +39,6 @@ export interface NotificationPassResult {
 
 const DEFAULT_RETRY = { baseMs: 60_000, maxMs: 3_600_000 };
 
-export function notificationRetryMs(attempt: number, retry: { baseMs: number; maxMs: number }, random = Math.random): number {
-  const ceiling = Math.min(retry.maxMs, retry.baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.5 + random() * 0.5));
-}
 
 /** A contact removed after the message was queued: not sent, not retried. */
 class ContactRemoved extends Error {}
@@ -100,7 +97,7 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
   const permanent = !sent && (refused || error?.startsWith('unknown milestone') === true || error === CONTACT_REMOVED);
   return recordNotificationAttempt(deps.db, {
     deliveryId: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - started), sent, error, messageId,
-    retryInMs: sent ? 0 : permanent ? 365 * 86_400_000 : notificationRetryMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
+    retryInMs: sent ? 0 : permanent ? 365 * 86_400_000 : retryDelayMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
   });
 }
 

@@ -1,3 +1,5 @@
+import { escapeHtml } from '../shared/html.ts';
+
 /**
  * One message per milestone, in the customer's words: what happened, what happens next, what (if
  * anything) we need from them, and who to contact. Plain text and HTML from the same parts. The
@@ -197,10 +199,6 @@ function contactLine(p: MessageParams, ctx: RenderContext, internal: boolean): s
 }
 
 const INTERNAL: ReadonlySet<Milestone> = new Set(['certificate_expiring', 'review_problem_reported']);
-
-function escapeHtml(s: string): string {
-  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;').replaceAll("'", '&#39;');
-}
 
 /** The message for one recipient. Every value from the database or a customer is escaped in the HTML. */
 export function renderMessage(m: Milestone, p: MessageParams, ctx: RenderContext): RenderedMessage {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs } from '../../src/events/webhook-delivery.ts';
+import { retryDelayMs } from '../../src/shared/backoff.ts';
 import { generateWebhookSecret, openSecret, sealSecret, signatureHeader, verifySignature } from '../../src/events/webhook-signing.ts';
 import { comparePositions, decodeFeedCursor, encodeFeedCursor } from '../../src/events/change-feed.ts';
 
