@@ -94,7 +94,10 @@ export function recipientsOf(milestone: Milestone, contacts: readonly ContactRow
   const roles = RECIPIENTS[milestone];
   const seen = new Set<string>();
   const out: Recipient[] = [];
-  for (const c of contacts) {
+  // One message per address. A person named in several roles gets it as the controller (whose
+  // message carries the review link); otherwise as first named.
+  const ordered = [...contacts].sort((a, b) => Number(b.role === 'controller') - Number(a.role === 'controller'));
+  for (const c of ordered) {
     const email = c.email.toLowerCase();
     if (!roles.includes(c.role as ContactRole) || seen.has(email)) {
       continue;
