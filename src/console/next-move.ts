@@ -1,5 +1,5 @@
 import type { OnboardingStage } from '../domain/types.ts';
-import { ADVANCE_GUARDS, allowedTargets, loadFacts, PIPELINE, type GuardFailure, type GuardName, type OnboardingOptions } from '../onboarding/index.ts';
+import { ADVANCE_GUARDS, allowedTargets, askValidation, loadFacts, PIPELINE, type GuardFailure, type GuardName, type OnboardingOptions } from '../onboarding/index.ts';
 import { evaluateGuards } from '../onboarding/state-machine.ts';
 import type { Database } from '../storage/db.ts';
 import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
@@ -30,8 +30,9 @@ export async function nextMove(db: Database, integrationId: string, options: Onb
     return { to: undefined, guards: [], failed: [], targets };
   }
   const guards = ADVANCE_GUARDS[to as Exclude<(typeof PIPELINE)[number], 'requested'>];
-  // The validation provider is only asked when the move needs it (it builds on stored reports).
-  const validation = guards.includes('validation_passed') && options.validationReportPassed ? await options.validationReportPassed(row.id) : undefined;
+  // The validation provider is only asked when the move needs it (it builds on stored reports), as
+  // the move itself asks it: a provider that fails is a failed guard with its reason, not an error page.
+  const validation = guards.includes('validation_passed') ? await askValidation(options, row.id) : undefined;
   const facts = await loadFacts(db, row, now, validation);
   return { to, guards, failed: evaluateGuards(guards, facts), targets };
 }

@@ -6,7 +6,7 @@ export {
   createIntegration, getIntegration, listIntegrations, pageIntegrations, recordApiAccess, recordEligibility, recordJpmProject, setExpectations,
   type CreateIntegrationInput,
 } from './integrations.ts';
-export { listMilestones, listTransitions, loadFacts, transition, type TransitionInput, type TransitionResult } from './lifecycle.ts';
+export { askValidation, listMilestones, listTransitions, loadFacts, transition, type TransitionInput, type TransitionResult } from './lifecycle.ts';
 export { flagOverdue, listOverdue, type FlagOverdueResult, type OverdueIntegration } from './overdue.ts';
 export { listSecurityAdmins, recordSecurityAdmin, removeSecurityAdmin, SECURITY_ADMIN_SIDES, type SecurityAdminSide, type SecurityAdminView } from './security-admins.ts';
 export { DEFAULT_EXPECTATIONS, parseExpectationsOverride, type Expectations, type ExpectationsOverride } from './expectations.ts';

@@ -43,7 +43,8 @@ export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow,
   };
 }
 
-async function askValidation(options: OnboardingOptions, integrationId: string): Promise<ValidationVerdict> {
+/** The validation provider's verdict; a provider that fails is a failed verdict with its reason, never a throw. */
+export async function askValidation(options: OnboardingOptions, integrationId: string): Promise<ValidationVerdict> {
   const provider = options.validationReportPassed ?? refuseWithoutValidationProvider;
   try {
     return await provider(integrationId);
