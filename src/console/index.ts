@@ -153,8 +153,9 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       res.type('text/html; charset=utf-8').send(runProgress(run).text);
     } catch (err) {
       const { status, flash } = describeError(err, req);
-      // 286 tells htmx to stop polling this element.
-      res.status(status === 404 ? 286 : status).type('text/plain').send(flash.text);
+      // 286 tells htmx to stop polling this element: a refusal (gone, forbidden, invalid) will not
+      // change by asking again; a server error may, so polling goes on.
+      res.status(status >= 400 && status < 500 ? 286 : status).type('text/plain').send(flash.text);
     }
   });
 

@@ -119,6 +119,9 @@ describe('operator console: security', () => {
     expect(badId.text).toContain('params.id');
     const badDay = await request(api.app).get(`/console/accounts/${uuidv7()}/days/2026-13-45`).set('Cookie', cookie);
     expect(badDay.status).toBe(404);
+    // A run's progress poll that is refused (unknown run, bad id) tells htmx to stop polling (286).
+    expect((await request(api.app).get(`/console/runs/${uuidv7()}/progress`).set('Cookie', cookie)).status).toBe(286);
+    expect((await request(api.app).get('/console/runs/not-a-uuid/progress').set('Cookie', cookie)).status).toBe(286);
     for (const res of [theirs, badId, badDay]) {
       expect(res.text).not.toMatch(NO_STACK);
     }
