@@ -1,5 +1,5 @@
 import type { BalanceKind, RecordSource } from '../domain/types.ts';
-import { toMinorUnits } from '../shared/money.ts';
+import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { contentHash } from './identity.ts';
 import type { WireBalance, WireBalanceAccount } from './wire.ts';
@@ -44,7 +44,7 @@ function amount(text: unknown, scale: number, field: string): bigint | null {
     if (typeof text !== 'string') {
       throw new Error(`must be a decimal number, got ${typeof text}`);
     }
-    return toMinorUnits(text, scale);
+    return toStorableMinorUnits(text, scale);
   } catch (err) {
     throw new Error(`${field}: ${(err as Error).message}`, { cause: err });
   }
@@ -53,7 +53,7 @@ function amount(text: unknown, scale: number, field: string): bigint | null {
 /** An available amount: nothing is proved with it, so an unreadable one is stored as null (the raw keeps it). */
 function optionalAmount(text: unknown, scale: number): bigint | null {
   try {
-    return typeof text === 'string' ? toMinorUnits(text, scale) : null;
+    return typeof text === 'string' ? toStorableMinorUnits(text, scale) : null;
   } catch {
     return null;
   }

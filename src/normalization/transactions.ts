@@ -1,6 +1,6 @@
 import type { Direction, RecordSource } from '../domain/types.ts';
 import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
-import { toMinorUnits } from '../shared/money.ts';
+import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { contentHashWithLast, fingerprint, fingerprintKey, isIdentityId, type OccurrenceCounter, type RecordClass } from './identity.ts';
 import type { WireTransaction } from './wire.ts';
@@ -155,7 +155,7 @@ function valueDate(value: unknown, notes: DataQualityNote[]): string | null {
 function minorUnits(raw: WireTransaction, decimalLocation: number): bigint {
   let amountMinor: bigint;
   try {
-    amountMinor = toMinorUnits(String(raw.amount), decimalLocation);
+    amountMinor = toStorableMinorUnits(String(raw.amount), decimalLocation);
   } catch (err) {
     throw new RecordError('amount', `amount: ${(err as Error).message}`);
   }

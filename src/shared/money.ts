@@ -41,10 +41,16 @@ export function toMinorUnits(decimalText: string, decimalLocation: number): bigi
     scale = decimalLocation;
   }
   const minor = BigInt(digits + '0'.repeat(decimalLocation - scale));
-  if (minor > MAX_MINOR_UNITS) {
+  return sign ? -minor : minor;
+}
+
+/** `toMinorUnits` for an amount that will be stored: refused beyond what a row holds (Postgres `bigint`). */
+export function toStorableMinorUnits(decimalText: string, decimalLocation: number): bigint {
+  const minor = toMinorUnits(decimalText, decimalLocation);
+  if ((minor < 0n ? -minor : minor) > MAX_MINOR_UNITS) {
     throw new ValidationError(`amount ${decimalText} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`);
   }
-  return sign ? -minor : minor;
+  return minor;
 }
 
 /** Minor units back to a plain decimal string with exactly `decimalLocation` places. */

@@ -1,6 +1,6 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes';
 import type { Direction } from '../domain/types.ts';
-import { toMinorUnits } from '../shared/money.ts';
+import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate, type IsoDate } from '../shared/time.ts';
 import { impliedDecimals } from './currencies.ts';
 import { readNarrative } from './narrative.ts';
@@ -75,7 +75,7 @@ function minor(amount: { text: string; ccy: string } | null, line: number, what:
     throw new StatementFileError(`${what}: must be an unsigned decimal amount, got ${JSON.stringify(amount.text)}`, line);
   }
   try {
-    return { minor: toMinorUnits(amount.text.trim(), decimalLocation), currency: amount.ccy, decimalLocation };
+    return { minor: toStorableMinorUnits(amount.text.trim(), decimalLocation), currency: amount.ccy, decimalLocation };
   } catch (err) {
     throw new StatementFileError(`${what}: ${(err as Error).message}`, line);
   }
