@@ -86,10 +86,12 @@ export function consoleRouter(deps: ConsoleDeps): Router {
 
   signInRoutes(router, { sessions, apiKeys: deps.apiKeys, authThrottle: deps.authThrottle, forms });
 
-  // Everything below needs a session; POSTs need its CSRF token.
+  // Everything below needs a session; POSTs need its CSRF token. A run's progress poll (every second, by
+  // htmx, while the page is open) is not activity: it reads the session without extending it.
+  const isBackgroundPoll = (req: Request) => req.method === 'GET' && /^\/runs\/[^/]+\/progress$/.test(req.path);
   const sessionOf = new WeakMap<Request, Session>();
   router.use(async (req, res, next) => {
-    const session = await sessions.load(req);
+    const session = await sessions.load(req, { slide: !isBackgroundPoll(req) });
     if (!session) {
       sessions.clearCookie(res, sessions.cookieName);
       if (req.get('hx-request') === 'true') {

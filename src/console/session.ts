@@ -109,9 +109,11 @@ export class SessionStore {
 
   /**
    * The request's session with the key's current principal, or undefined (no cookie, expired, or the
-   * key revoked: then the session is deleted too).
+   * key revoked: then the session is deleted too). `slide: false` (a page's own background polling)
+   * reads the session without extending its idle timeout: an open tab watching a long run does not keep
+   * an unattended session alive.
    */
-  async load(req: Request): Promise<Session | undefined> {
+  async load(req: Request, opts: { slide?: boolean } = {}): Promise<Session | undefined> {
     const token = readCookie(req, this.cookieName);
     if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
       return undefined;
@@ -127,7 +129,9 @@ export class SessionStore {
       await this.s.redis.del(key);
       return undefined;
     }
-    await this.s.redis.pexpire(key, IDLE_MS);
+    if (opts.slide !== false) {
+      await this.s.redis.pexpire(key, IDLE_MS);
+    }
     return {
       ...data, id: key,
       principal: { keyId: stored.id, keyPrefix: stored.prefix, name: stored.name, role: stored.role, organizationId: stored.organizationId },

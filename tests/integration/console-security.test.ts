@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import express from 'express';
@@ -105,6 +106,21 @@ describe('operator console: security', () => {
     // A session cookie someone made up is no session.
     const madeUp = await request(api.app).get('/console/').set('Cookie', `jpms_console=${'A'.repeat(43)}`);
     expect(madeUp.status).toBe(303);
+  });
+
+  it('does not extend an idle session for a run progress poll; a page view does', async () => {
+    const { cookie } = await signIn(api.app, operatorKey);
+    const token = cookie.split('=').slice(1).join('=');
+    const key = `${api.ctx.queues.prefix}:console:session:${createHash('sha256').update(token).digest('hex')}`;
+    const redis = api.ctx.queues.redis;
+    await redis.pexpire(key, 60_000);
+    // The poll is answered (the run is unknown: 286) and the session is read, but its idle timeout stays.
+    expect((await request(api.app).get(`/console/runs/${uuidv7()}/progress`).set('Cookie', cookie)).status).toBe(286);
+    const afterPoll = await redis.pttl(key);
+    expect(afterPoll).toBeGreaterThan(0);
+    expect(afterPoll).toBeLessThanOrEqual(60_000);
+    expect((await request(api.app).get('/console/').set('Cookie', cookie)).status).toBe(200);
+    expect(await redis.pttl(key)).toBeGreaterThan(3_600_000);
   });
 
   it('keeps the organization scope and says what to fix, never with a stack', async () => {
