@@ -27,6 +27,8 @@ export interface AdminApiDeps {
   discoverAccounts: AccountRouteDeps['discoverAccounts'];
   /** What triggering, reading and cancelling sync runs needs (db, queues, clock, look-back). */
   producer: ProducerDeps;
+  /** Whether milestone emails are configured (SMTP_URL): a re-sent review link can only travel by email. */
+  emailOn: boolean;
 }
 
 /**

@@ -17,6 +17,7 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     db: ctx.db,
     queues: ctx.queues,
     secrets: ctx.secrets,
+    emailOn: ctx.secrets.smtpUrl !== undefined && ctx.secrets.smtpUrl !== '',
     onboarding: {
       validationReportPassed: createValidationReportProvider(ctx.db),
       connectionPolicy: { outbound: ctx.outbound, jpmBaseUrlHosts: ctx.config.outbound.jpmBaseUrlHosts },

@@ -79,3 +79,13 @@ describe('integration contacts (admin API)', () => {
     await request(api.app).get(path).set(bearer(viewer)).expect(200);
   });
 });
+
+describe('review links without email', () => {
+  it('refuses to re-send a review link while milestone emails are off (409 email_off), saying how to turn them on', async () => {
+    const key = await api.key('operator', orgId);
+    const contact = await request(api.app).post(`/v1/integrations/${integrationId}/contacts`).set(bearer(key))
+      .send({ role: 'controller', name: 'Rita Reviewer', email: 'rita@acme.example' }).expect(201);
+    const res = await request(api.app).post(`/v1/integrations/${integrationId}/review-links`).set(bearer(key)).send({ contactId: one(contact).id });
+    expect(JSON.stringify(expectProblem(res, 409, 'email_off'))).toContain('SMTP_URL');
+  });
+});

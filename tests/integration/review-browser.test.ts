@@ -111,7 +111,8 @@ async function open(width: number, target: string): Promise<{ page: Page; foreig
 }
 
 beforeAll(async () => {
-  api = await createTestApi();
+  // Milestone emails configured (this process only queues them; no test here sends one): a link can be re-sent.
+  api = await createTestApi({ env: { SMTP_URL: 'smtp://127.0.0.1:9', SMTP_FROM: 'onboarding@jpm-sync.example' } });
   keys = deriveReviewKeys(api.ctx.secrets.masterKey.key);
   server = await new Promise<Server>((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
