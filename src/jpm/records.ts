@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { JpmRejectedError, type JpmErrorContext } from './errors.ts';
+import { checkTransactionFast } from './wire.fast.ts';
 import { describeInput } from './wire.primitives.ts';
 import { storableTransactionSchema, transactionSchema, type WireTransactionRecord } from './wire.schemas.ts';
 
@@ -95,6 +96,12 @@ export function parseTransactionRecords(data: readonly unknown[]): { records: Wi
   const records: WireTransactionRecord[] = [];
   const rejects: Reject[] = [];
   data.forEach((raw, index) => {
+    // The common case without zod: the same value as `transactionSchema`'s parse (wire.fast.ts).
+    const fast = checkTransactionFast(raw);
+    if (fast !== undefined) {
+      records.push(fast);
+      return;
+    }
     const result = transactionSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
       records.push(result.data);

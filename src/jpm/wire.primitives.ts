@@ -10,14 +10,17 @@ import { toMinorUnits } from '../shared/money.ts';
  */
 
 /** JSON number grammar, optionally signed (balances can be negative: overdrawn accounts). */
-const SIGNED_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+export const SIGNED_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 /** Transaction amounts are unsigned; the direction is `debitCreditCode`. */
-const UNSIGNED_DECIMAL = /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
-const INTEGER = /^(0|[1-9]\d*)$/;
+export const UNSIGNED_DECIMAL = /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+export const INTEGER = /^(0|[1-9]\d*)$/;
 /** ISO-8601 instant with a zone, as in `recordTimestamp` (`2022-09-30T15:00:12Z`). */
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$/;
+export const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$/;
 /** `loggedAt` is local time without a zone and with microseconds (`2022-09-30T11:00:12.722739`). */
-const LOCAL_OR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+export const LOCAL_OR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** ISO 4217 alphabetic code. */
+export const CURRENCY_CODE = /^[A-Z]{3}$/;
 
 /** Largest scale `toMinorUnits` supports; J.P. Morgan uses 0, 2 and 3 in practice. */
 export const MAX_DECIMAL_LOCATION = 18;
@@ -69,7 +72,7 @@ export const localTimestampText = z.string().regex(LOCAL_OR_INSTANT, { error: (i
 
 /** `{code, description, decimalLocation, currencySequence}` as on every record and balance account. */
 export const currencySchema = z.looseObject({
-  code: z.string().regex(/^[A-Z]{3}$/, { error: (iss) => `must be a 3-letter ISO 4217 code, got ${quote(iss.input)}` }),
+  code: z.string().regex(CURRENCY_CODE, { error: (iss) => `must be a 3-letter ISO 4217 code, got ${quote(iss.input)}` }),
   description: z.string(),
   decimalLocation: intText(MAX_DECIMAL_LOCATION),
   currencySequence: intText(1_000_000),
