@@ -1,19 +1,17 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 
 /**
  * UUIDv7: time-ordered, so primary keys cluster on insert and sort by creation. Used for rows we
- * create; the bank's own identifiers are stored as they arrive.
+ * create; the bank's own identifiers are stored as they arrive. Made from a random (v4) UUID with its
+ * first 48 bits replaced by the time in milliseconds and its version nibble set to 7: the same 74 random
+ * bits as drawing 16 bytes, but `randomUUID` serves them from a buffered pool (a draw per id, as before,
+ * was 3 % of the worker's CPU at one id per stored transaction).
  */
 export function uuidv7(now: number = Date.now()): string {
-  const bytes = randomBytes(16);
-  const ms = BigInt(now);
-  for (let i = 0; i < 6; i++) {
-    bytes[i] = Number((ms >> BigInt(8 * (5 - i))) & 0xffn);
-  }
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const v4 = randomUUID();
+  const time = Math.trunc(now).toString(16).padStart(12, '0').slice(-12);
+  // v4 is xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx: keep everything after its version nibble.
+  return `${time.slice(0, 8)}-${time.slice(8)}-7${v4.slice(15)}`;
 }
 
 export function requestId(): string {

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { isUuid, uuidv7 } from '../../src/shared/ids.ts';
+
+describe('uuidv7', () => {
+  it('carries the time in its first 48 bits, version 7 and the RFC 9562 variant', () => {
+    const id = uuidv7(0x0123456789ab);
+    expect(id).toMatch(/^01234567-89ab-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(isUuid(id)).toBe(true);
+    expect(uuidv7(0)).toMatch(/^00000000-0000-7/);
+  });
+
+  it('sorts by the millisecond it was made in and is never the same twice', () => {
+    const t = Date.UTC(2026, 11, 6, 7, 0, 0);
+    const ids = Array.from({ length: 10_000 }, (_, i) => uuidv7(t + Math.floor(i / 100)));
+    expect(new Set(ids).size).toBe(ids.length);
+    for (let i = 100; i < ids.length; i += 100) {
+      expect((ids[i - 1] as string) < (ids[i] as string)).toBe(true);
+    }
+    for (const id of ids) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+  });
+});
