@@ -114,7 +114,7 @@ export function customerReviewRoutes(deps: { db: Database; emailOn: boolean }): 
     defineRoute({
       method: 'put', path: '/v1/integrations/{id}/customer-review-settings', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
       summary: "Set whether going live waits for the customer's sign-off",
-      description: 'With `requireSignoffForLive`, the move to `live` is refused (guard `customer_signed_off`) until the customer\'s latest answer is "complete and accurate" and no follow-up is open.',
+      description: 'With `requireSignoffForLive`, the move to `live` is refused (guard `customer_signed_off`) until the customer\'s latest answer is "complete and accurate" for the newest passed validation report and no follow-up is open.',
       request: { params: IdParams, body: z.object({ requireSignoffForLive: z.boolean() }) },
       response: { status: 200, schema: SettingsSchema, description: 'The settings' },
       handler: async ({ params, body, access, audit, principal }) => {

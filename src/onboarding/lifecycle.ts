@@ -38,7 +38,13 @@ export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow,
     securityAdmins,
     activeCertificates: certificates.length,
     activeAccounts,
-    customerSignoff: { required: signoff.required, signedOff: signoff.latest?.verdict === 'accurate', problemOpen: signoff.openFollowUps > 0 },
+    customerSignoff: {
+      required: signoff.required,
+      // "Complete and accurate" vouches for the report the customer saw: a newer passed report needs its own answer.
+      signedOff: signoff.latest?.verdict === 'accurate' && signoff.latest.reportId === signoff.newestPassedReportId,
+      olderReportSignedOff: signoff.latest?.verdict === 'accurate' && signoff.latest.reportId !== signoff.newestPassedReportId,
+      problemOpen: signoff.openFollowUps > 0,
+    },
     ...(validation ? { validation } : {}),
   };
 }

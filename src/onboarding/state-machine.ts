@@ -71,7 +71,8 @@ export interface OnboardingFacts {
    * The customer's review of their data (src/review). Absent or `required: false`: going live does
    * not wait for it (the default; configured per integration).
    */
-  customerSignoff?: { required: boolean; signedOff: boolean; problemOpen: boolean };
+  /** `olderReportSignedOff`: the latest answer confirmed a report older than the newest passed one. */
+  customerSignoff?: { required: boolean; signedOff: boolean; problemOpen: boolean; olderReportSignedOff?: boolean };
 }
 
 export type TransitionKind = 'advance' | 'pause' | 'resume' | 'cancel';
@@ -177,8 +178,11 @@ export function checkGuard(guard: GuardName, facts: OnboardingFacts): string | u
       if (!c?.required || (c.signedOff && !c.problemOpen)) {
         return undefined;
       }
-      return c.problemOpen
-        ? 'the customer reported a problem with their data and the follow-up is still open: resolve it, then ask them to review again'
+      if (c.problemOpen) {
+        return 'the customer reported a problem with their data and the follow-up is still open: resolve it, then ask them to review again';
+      }
+      return c.olderReportSignedOff
+        ? 'the customer confirmed an earlier validation report; a newer one has passed since: send their controller a review link for it (POST /v1/integrations/{id}/review-links)'
         : "the customer has not confirmed their data yet: their controller confirms it through the review link sent when validation passed";
     }
   }

@@ -71,17 +71,24 @@ export async function getCustomerReview(ex: Executor, reviewId: string) {
   return ex.selectFrom('customer_reviews').select(REVIEW_COLUMNS).where('id', '=', reviewId).executeTakeFirst();
 }
 
-/** What the `live` guard reads: whether sign-off is required and the latest answer of the customer. */
-export async function signoffState(ex: Executor, integrationId: string): Promise<{ required: boolean; latest: { verdict: string; reportId: string } | null; openFollowUps: number }> {
-  const [settings, latest, open] = await Promise.all([
+/**
+ * What the `live` guard reads: whether sign-off is required, the latest answer of the customer, and the
+ * newest passed validation report (an answer counts only for that one).
+ */
+export async function signoffState(ex: Executor, integrationId: string): Promise<{
+  required: boolean; latest: { verdict: string; reportId: string } | null; openFollowUps: number; newestPassedReportId: string | null;
+}> {
+  const [settings, latest, open, newest] = await Promise.all([
     ex.selectFrom('customer_review_settings').select('require_signoff_for_live').where('integration_id', '=', integrationId).executeTakeFirst(),
     ex.selectFrom('customer_reviews').select(['verdict', 'report_id']).where('integration_id', '=', integrationId).orderBy('id', 'desc').limit(1).executeTakeFirst(),
     ex.selectFrom('customer_reviews').select(sql<string>`count(*)::text`.as('n')).where('integration_id', '=', integrationId).where('follow_up_status', '=', 'open').executeTakeFirst(),
+    latestPassedReport(ex, integrationId),
   ]);
   return {
     required: settings?.require_signoff_for_live ?? false,
     latest: latest ? { verdict: latest.verdict, reportId: latest.report_id } : null,
     openFollowUps: Number(open?.n ?? '0'),
+    newestPassedReportId: newest?.id ?? null,
   };
 }
 

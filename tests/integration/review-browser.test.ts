@@ -240,6 +240,12 @@ describe('customer review page (headless Chromium)', () => {
     const problem = reviews.data[0]!;
     await request(api.app).post(`/v1/integrations/${a.integrationId}/customer-reviews/${problem.id}/resolve`).set(admin).expect(200);
     await request(api.app).post(`/v1/integrations/${a.integrationId}/customer-reviews/${problem.id}/resolve`).set(admin).expect(409);
+    // The answer vouches for the report the customer saw: while a newer report has passed, it does not count.
+    const newer = await api.ctx.db.selectFrom('validation_reports').selectAll().where('id', '=', a.reportId).executeTakeFirstOrThrow();
+    const newerId = uuidv7();
+    await api.ctx.db.insertInto('validation_reports').values({ ...newer, id: newerId, reasons: JSON.stringify(newer.reasons), report: JSON.stringify(newer.report) }).execute();
+    await expect(goLive()).rejects.toThrow(/the customer confirmed an earlier validation report; a newer one has passed since/);
+    await api.ctx.db.deleteFrom('validation_reports').where('id', '=', newerId).execute();
     const live = await goLive();
     expect(live.integration.stage).toBe('live');
 

@@ -131,6 +131,7 @@ describe('guards', () => {
     ['validation_passed', { validation: undefined }, 'validation report not checked'],
     ['customer_signed_off', { customerSignoff: { required: true, signedOff: false, problemOpen: false } }, 'the customer has not confirmed their data yet'],
     ['customer_signed_off', { customerSignoff: { required: true, signedOff: true, problemOpen: true } }, 'the customer reported a problem with their data'],
+    ['customer_signed_off', { customerSignoff: { required: true, signedOff: false, problemOpen: false, olderReportSignedOff: true } }, 'the customer confirmed an earlier validation report'],
   ] as [GuardName, Partial<OnboardingFacts>, string][])('%s fails with a reason a person can act on', (guard, patch, reason) => {
     const facts = { ...ALL_MET, ...patch };
     if ('validation' in patch && patch.validation === undefined) {
