@@ -234,10 +234,13 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     smtp.failNext(1);
     await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
     const before = smtp.received.length;
-    const first = await pass();
+    // A retry delay long enough that the pass which failed does not reach the message again (with 1 ms,
+    // a pass still claiming other work could retry it at once), short enough to wait for.
+    const retry = { retry: { baseMs: 300, maxMs: 300 } };
+    const first = await pass(retry);
     expect(first).toMatchObject({ attempted: 1, sent: 0, retrying: 1 });
-    await new Promise((r) => setTimeout(r, 20));
-    const second = await pass();
+    await new Promise((r) => setTimeout(r, 350));
+    const second = await pass(retry);
     expect(second).toMatchObject({ attempted: 1, sent: 1 });
     expect(recipients(since(before))).toEqual([PEOPLE.finance.email]);
     const attempts = await t.db.selectFrom('notification_attempts as a').innerJoin('notification_deliveries as d', 'd.id', 'a.delivery_id')
