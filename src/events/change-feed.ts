@@ -5,6 +5,7 @@ import {
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.repo.ts';
+import { readSearchPosition, rebuildSearch } from '../storage/search.repo.ts';
 
 /**
  * The change feed: every `added`, `modified` and `removed` event of transactions, in commit-safe
@@ -33,8 +34,8 @@ import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.r
  * in order as upserts by id ends with exactly the database's state (the last event for a row is
  * at or after its last change).
  *
- * RETENTION: `purgeChangeFeed` (daily job) deletes a prefix of the feed older than the retention,
- * recording the last purged (xid, id) as the horizon. A cursor below the horizon might have missed
+ * RETENTION: `purgeChangeFeed` (daily job) deletes a prefix of the feed older than the retention and
+ * not after the search step's position (search-index.ts), recording the last purged (xid, id) as the horizon. A cursor below the horizon might have missed
  * purged events and gets 410 `cursor_expired`; so does a cursor of an older epoch (feed reset).
  */
 
@@ -92,7 +93,7 @@ function maxPosition(a: FeedPosition, b: FeedPosition): FeedPosition {
 }
 
 /** Everything with xid < xmin has been returned or is after this position. */
-function finalPosition(xmin: string): FeedPosition {
+export function finalPosition(xmin: string): FeedPosition {
   return { xid: (BigInt(xmin) - 1n).toString(), id: MAX_ID };
 }
 
@@ -218,7 +219,9 @@ export async function purgeChangeFeed(
     const step = await db.transaction().execute(async (trx) => {
       const state = await readFeedState(trx, { forUpdate: true });
       const rows = await committedChangeEventsAfter(trx, { organizationId: null, after: state.purgedThrough, limit: batchSize });
-      const young = rows.findIndex((r) => r.created_at.getTime() >= cutoff);
+      // Events the search step has not applied yet stay: `q=` reads them for the rows changed since its position.
+      const searched = await readSearchPosition(trx);
+      const young = rows.findIndex((r) => r.created_at.getTime() >= cutoff || comparePositions(r, searched) > 0);
       const expired = young === -1 ? rows : rows.slice(0, young);
       const last = expired[expired.length - 1];
       if (!last) {
@@ -226,7 +229,7 @@ export async function purgeChangeFeed(
       }
       const horizon = { xid: last.xid, id: last.id };
       const n = await purgeChangeEventsThrough(trx, horizon);
-      return { n, horizon, done: expired.length < batchSize };
+      return { n, horizon, done: expired.length < rows.length || rows.length < batchSize };
     });
     deleted += step.n;
     if (step.done) {
@@ -247,6 +250,10 @@ export async function purgeChangeFeed(
 export async function resetChangeFeed(db: Database): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const state = await readFeedState(trx, { forUpdate: true });
-    return resetFeed(trx, finalPosition(state.xmin));
+    const horizon = finalPosition(state.xmin);
+    const epoch = await resetFeed(trx, horizon);
+    // The dropped events may include some the search step had not applied: its table is filled again.
+    await rebuildSearch(trx, horizon);
+    return epoch;
   });
 }

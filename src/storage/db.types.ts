@@ -503,6 +503,19 @@ export interface Transactions {
   version: Generated<number>;
 }
 
+export interface TransactionSearch {
+  description: string;
+  organization_id: string;
+  transaction_id: string;
+}
+
+export interface TransactionSearchState {
+  id: Generated<number>;
+  position_id: Int8;
+  position_xid: string;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface TransactionVersions {
   changed_at: Generated<Timestamp>;
   changed_fields: string[];
@@ -631,6 +644,8 @@ export interface DB {
   sync_rejects: SyncRejects;
   sync_runs: SyncRuns;
   transaction_decisions: TransactionDecisions;
+  transaction_search: TransactionSearch;
+  transaction_search_state: TransactionSearchState;
   transaction_versions: TransactionVersions;
   transactions: Transactions;
   validation_reports: ValidationReports;

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type CompiledQuery } from 'kysely';
 import { encodePgText } from '../shared/pg-text.ts';
 import { addDays, diffDays } from '../shared/time.ts';
 import type { Executor } from './db.ts';
@@ -150,18 +150,23 @@ function applyFilter(q: TransactionQuery, f: TransactionFilter): TransactionQuer
   return out;
 }
 
+/** Rows after the previous page's last row in the chosen order. */
+function applyAfter(q: TransactionQuery, sort: TransactionSort, after: TransactionKey | undefined): TransactionQuery {
+  if (!after) {
+    return q;
+  }
+  if (sort === 'firstSeen') {
+    return q.where('t.id', '>', after.id);
+  }
+  return q.where(sql<boolean>`(t.booking_date, t.id) ${sql.raw(sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`);
+}
+
 function applyOrder(q: TransactionQuery, sort: TransactionSort, after: TransactionKey | undefined): TransactionQuery {
   if (sort === 'firstSeen') {
-    const ordered = q.orderBy('t.id', 'asc');
-    return after ? ordered.where('t.id', '>', after.id) : ordered;
+    return applyAfter(q.orderBy('t.id', 'asc'), sort, after);
   }
   const dir = sort === 'bookingDate' ? 'asc' : 'desc';
-  const ordered = q.orderBy('t.booking_date', dir).orderBy('t.id', dir);
-  if (!after) {
-    return ordered;
-  }
-  const key = sql<boolean>`(t.booking_date, t.id) ${sql.raw(dir === 'asc' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`;
-  return ordered.where(key);
+  return applyAfter(q.orderBy('t.booking_date', dir).orderBy('t.id', dir), sort, after);
 }
 
 /** Value-date ranges up to this many days are read one value day at a time (below). */
@@ -183,6 +188,58 @@ function mergedValueDays(filter: TransactionFilter, sort: TransactionSort): stri
 
 type Page = { sort: TransactionSort; after?: TransactionKey | undefined; limit: number };
 
+/**
+ * `q=`: the ids whose description may contain the text. Text search is not indexed on `transactions` (its trigram
+ * GIN cost more per stored row than the row); `transaction_search` holds each transaction's description with that
+ * index, filled after commit by the search step (src/events/search-index.ts), complete up to the step's position.
+ * The candidates are its matches plus every transaction with a change event after the position (rows stored or
+ * changed since, which the search table may miss or hold in an older version), all read in the statement's one
+ * snapshot. The page then checks each candidate's current row, so a stale search row is never trusted and the
+ * answer is exact at every moment. What it costs while the step lags: one primary-key lookup per row changed
+ * since the position (a backfill's unindexed tail).
+ */
+function textCandidates(filter: TransactionFilter & { text: string }) {
+  const like = `%${escapeLike(filter.text)}%`;
+  const org = filter.organizationId;
+  // The position as two scalar sub-selects (InitPlans, evaluated once), so the row comparison is an index condition
+  // on (xid, id). The xid bounds say nothing new (a visible event's xid is below the snapshot's xmax) but make a
+  // range the planner prices as narrow without statistics: alone, "after the position" looks like a third of the
+  // table and the planner would rather scan all of it.
+  const position = sql`(select p.position_xid from transaction_search_state p where p.id = 1)`;
+  return sql`
+    select s.transaction_id as id from transaction_search s
+    where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}
+    union
+    select e.entity_id from change_events e
+    where (e.xid, e.id) > (${position}, (select p.position_id from transaction_search_state p where p.id = 1))
+      and e.xid >= ${position} and e.xid < pg_snapshot_xmax(pg_current_snapshot())
+      ${org === undefined ? sql`` : sql`and e.organization_id = ${org}::uuid`}
+      and e.entity = 'transaction'`;
+}
+
+/**
+ * A `q=` page: each candidate's current row by primary key (LATERAL … LIMIT 1: lookups by construction, never
+ * a scan of `transactions`), checked against every filter, the text and the cursor; the page's keys are sorted,
+ * then only the page's rows get their full select list (`supersedes`, the narrative, the instants).
+ */
+function textListQuery(ex: Executor, filter: TransactionFilter & { text: string }, page: Page) {
+  const keys = applyAfter(applyFilter(selectTransactions(ex), filter), page.sort, page.after)
+    .clearSelect().select(['t.id', 't.booking_date'])
+    .whereRef('t.id', '=', sql.ref('k.id')).limit(1);
+  const dir = sql.raw(page.sort === 'bookingDate' || page.sort === 'firstSeen' ? 'asc' : 'desc');
+  const order = (alias: string) => (page.sort === 'firstSeen'
+    ? sql`${sql.ref(`${alias}.id`)} ${dir}`
+    : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
+  const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
+  return sql<TransactionReadRow>`
+    select r.* from (
+      select c.id, c.booking_date from (${textCandidates(filter)}) as k(id)
+      cross join lateral (${keys}) as c
+      order by ${order('c')} limit ${page.limit + 1}
+    ) as pg cross join lateral (${row}) as r
+    order by ${order('r')}`;
+}
+
 function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
   const days = mergedValueDays(filter, page.sort);
   if (days === undefined) {
@@ -199,12 +256,17 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
 
 /** One page (`limit` rows, plus one to tell whether another page follows). */
 export async function listTransactions(ex: Executor, filter: TransactionFilter, page: Page): Promise<TransactionReadRow[]> {
+  const { text } = filter;
+  if (text !== undefined) {
+    return (await textListQuery(ex, { ...filter, text }, page).execute(ex)).rows;
+  }
   return listQuery(ex, filter, page).execute();
 }
 
 /** The same query, compiled, for EXPLAIN checks in tests. */
-export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: Page) {
-  return listQuery(ex, filter, page).compile();
+export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: Page): CompiledQuery {
+  const { text } = filter;
+  return text !== undefined ? textListQuery(ex, { ...filter, text }, page).compile(ex) : listQuery(ex, filter, page).compile();
 }
 
 export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {

@@ -235,6 +235,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['all organizations: account, status and amount', { accountId: account.id, statuses: ['pending'], amountMin: '1.00' }],
       ['all organizations: pending', { statuses: ['pending'] }],
       ['pending', { organizationId, statuses: ['pending'] }],
+      // Text: the search table's matches plus the rows changed since the search step's position, each looked up
+      // by primary key (here none has been through the step yet: every row is "changed since").
+      ['all organizations: text', { text: 'acme supplies' }],
+      ['all organizations: text and status', { text: 'acme', statuses: ['posted'] }],
     ];
     const results = [];
     for (const [name, filter] of filters) {

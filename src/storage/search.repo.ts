@@ -1,0 +1,92 @@
+import { sql } from 'kysely';
+import type { FeedPosition } from './change-feed.repo.ts';
+import type { Executor } from './db.ts';
+
+/**
+ * Storage of text search: `transaction_search` (a transaction's organization and description, with the
+ * trigram GIN that `q=` uses) and `transaction_search_state`, the change-feed position up to which it is
+ * complete. The step that fills it is src/events/search-index.ts; the read that uses it is `q=` in read.repo.ts.
+ */
+
+/** The search table's position, locked for this transaction; undefined when another step holds it (it is doing the work). */
+export async function lockSearchPosition(ex: Executor, options: { wait?: boolean } = {}): Promise<FeedPosition | undefined> {
+  const lock = options.wait ? sql`for update` : sql`for update skip locked`;
+  const result = await sql<FeedPosition>`
+    select position_xid::text as xid, position_id::text as id from transaction_search_state where id = 1 ${lock}`.execute(ex);
+  return result.rows[0];
+}
+
+/** The search table's position (every change at or before it is in `transaction_search`). */
+export async function readSearchPosition(ex: Executor): Promise<FeedPosition> {
+  const result = await sql<FeedPosition>`
+    select position_xid::text as xid, position_id::text as id from transaction_search_state where id = 1`.execute(ex);
+  const row = result.rows[0];
+  if (!row) {
+    throw new Error('transaction_search_state has no row: run the migrations');
+  }
+  return row;
+}
+
+export async function setSearchPosition(ex: Executor, p: FeedPosition): Promise<void> {
+  await sql`
+    update transaction_search_state set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
+    where id = 1`.execute(ex);
+}
+
+/**
+ * Writes these transactions' search rows from their current state (one primary-key lookup per id), and removes
+ * the rows of ids no longer in `transactions`. Unchanged rows are not rewritten, so applying the same ids again
+ * changes nothing. Returns the rows written.
+ */
+export async function refreshSearchRows(ex: Executor, ids: readonly string[]): Promise<number> {
+  if (ids.length === 0) {
+    return 0;
+  }
+  const written = await sql`
+    insert into transaction_search (transaction_id, organization_id, description)
+    select t.id, t.organization_id, t.description
+    from unnest(${[...ids]}::uuid[]) as k(id)
+    cross join lateral (select t.id, t.organization_id, t.description from transactions t where t.id = k.id limit 1) as t
+    on conflict (transaction_id) do update set organization_id = excluded.organization_id, description = excluded.description
+    where transaction_search.description is distinct from excluded.description
+      or transaction_search.organization_id is distinct from excluded.organization_id`.execute(ex);
+  await sql`
+    delete from transaction_search s using unnest(${[...ids]}::uuid[]) as k(id)
+    where s.transaction_id = k.id and not exists (select 1 from transactions t where t.id = k.id)`.execute(ex);
+  return Number(written.numAffectedRows ?? 0n);
+}
+
+/**
+ * Fills the search table again from `transactions` and sets its position (after a change-feed reset, whose
+ * horizon drops the events the step had not read yet). Call in the transaction that resets the feed, after its
+ * events are deleted: rows changed by transactions that commit later have events after `position`.
+ */
+export async function rebuildSearch(ex: Executor, position: FeedPosition): Promise<void> {
+  await lockSearchPosition(ex, { wait: true });
+  await sql`delete from transaction_search`.execute(ex);
+  await sql`
+    insert into transaction_search (transaction_id, organization_id, description)
+    select id, organization_id, description from transactions`.execute(ex);
+  await setSearchPosition(ex, position);
+}
+
+export interface SearchLag {
+  position: FeedPosition;
+  /** Transaction change events after the position, counted up to `cap`. */
+  events: number;
+  /** Age of the oldest of them, in seconds (0 when there is none). */
+  seconds: number;
+}
+
+/** How far the search table is behind the feed: a range of `change_events (xid, id)` after the position, capped. */
+export async function searchLag(ex: Executor, cap = 100_000): Promise<SearchLag> {
+  const position = await readSearchPosition(ex);
+  const result = await sql<{ n: string; oldest: number | null }>`
+    select count(*)::text as n, extract(epoch from now() - min(e.created_at))::float8 as oldest from (
+      select e.created_at from change_events e
+      where (e.xid, e.id) > (${position.xid}::xid8, ${position.id}::bigint) and e.entity = 'transaction'
+      order by e.xid, e.id limit ${cap}
+    ) e`.execute(ex);
+  const row = result.rows[0];
+  return { position, events: Number(row?.n ?? 0), seconds: Math.max(0, row?.oldest ?? 0) };
+}

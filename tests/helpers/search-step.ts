@@ -1,0 +1,24 @@
+import { sql } from 'kysely';
+import { comparePositions } from '../../src/events/change-feed.ts';
+import { runSearchIndexUntilCaughtUp } from '../../src/events/search-index.ts';
+import type { FeedPosition } from '../../src/storage/change-feed.repo.ts';
+import type { Database } from '../../src/storage/db.ts';
+import { readSearchPosition } from '../../src/storage/search.repo.ts';
+
+/**
+ * Runs the search step (src/events/search-index.ts) until its position is at or after the newest change event,
+ * as the worker's loop would. Events become readable once every older write transaction of the Postgres cluster
+ * has ended (other test files share it), hence the short waits. The change-feed purge stops at this position.
+ */
+export async function catchUpSearch(db: Database): Promise<void> {
+  const newest = await sql<FeedPosition>`select xid::text as xid, id::text as id from change_events order by xid desc, id desc limit 1`.execute(db);
+  const target = newest.rows[0] ?? { xid: '0', id: '0' };
+  for (let i = 0; i < 400; i++) {
+    await runSearchIndexUntilCaughtUp(db, { batchSize: 500 });
+    if (comparePositions(await readSearchPosition(db), target) >= 0) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('the search step did not catch up with the change feed');
+}
