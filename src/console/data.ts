@@ -24,6 +24,21 @@ interface TxDto {
 interface VersionDto { version: number; replacedAt: string; reason: string; changedFields: string[] }
 interface DecisionDto { transactionId: string; relatedTransactionId: string | null; decision: string; rule: string; evidence: Record<string, unknown>; decidedAt: string }
 interface TxDetail extends TxDto { history: VersionDto[]; decisions: DecisionDto[] }
+interface SuspicionDto { id: string; accountId: string; bookingDate: string; direction: string; amountMinor: string; transactionIds: string[]; liveCount: number; bankCount: number; status: string }
+
+/** The account's open duplicate suspicions in a period (through the API, so the key's scope applies). */
+async function openSuspicions(deps: PageDeps, ctx: CallContext, a: AccountDto, from: string, to: string): Promise<SuspicionDto[]> {
+  const res = await deps.api.call<{ data: SuspicionDto[] }>(ctx, 'get', '/v1/integrations/{id}/duplicate-suspicions', { params: { id: a.integrationId }, query: { from, to } });
+  return res.data.filter((s) => s.accountId === a.id && s.status === 'open');
+}
+
+function countByDay(suspicions: readonly SuspicionDto[]): Map<string, number> {
+  const byDay = new Map<string, number>();
+  for (const s of suspicions) {
+    byDay.set(s.bookingDate, (byDay.get(s.bookingDate) ?? 0) + 1);
+  }
+  return byDay;
+}
 
 const PERIOD_DAYS = 92;
 
@@ -40,7 +55,7 @@ function linkDays(svg: string, accountId: string): string {
       : `<a href="${dayHref(accountId, day)}" aria-label="${title}">${whole}</a>`));
 }
 
-function calendarOf(a: AccountDto, rows: AccountDayRow[], from: string, to: string): string {
+function calendarOf(a: AccountDto, rows: AccountDayRow[], from: string, to: string, suspectedOn: ReadonlyMap<string, number>): string {
   return calendarSvg({
     accountId: a.id, accountMasked: a.jpmAccountMasked, accountName: a.accountName, currency: a.currency, decimalLocation: a.decimalLocation,
     timeZone: a.timeZone, from, to, days: { proved: 0, broken: 0, unproved: 0 }, totals: { creditsMinor: '0', debitsMinor: '0', creditCount: 0, debitCount: 0 },
@@ -48,11 +63,11 @@ function calendarOf(a: AccountDto, rows: AccountDayRow[], from: string, to: stri
       const differenceMinor = r.difference_minor === null ? null : String(r.difference_minor);
       const why = explainDay({
         state: r.state as AccountDayState, reason: r.reason, differenceMinor, evidence: r.evidence as DayEvidence | null, healAttempts: r.heal_attempts,
-        openSuspicions: 0, decimalLocation: r.decimal_location, currency: r.currency,
+        openSuspicions: suspectedOn.get(r.day) ?? 0, decimalLocation: r.decimal_location, currency: r.currency,
       });
       return { day: r.day, state: r.state as AccountDayState, differenceMinor, ...why };
     }),
-    openSuspicions: 0,
+    openSuspicions: [...suspectedOn.values()].reduce((n, c) => n + c, 0),
   });
 }
 
@@ -60,17 +75,18 @@ export async function accountPage(deps: PageDeps, ctx: CallContext, id: string):
   const a: AccountDto = await deps.api.call(ctx, 'get', '/v1/accounts/{id}', { params: { id } });
   const to = (await lastAccountDay(deps.db, a.id)) ?? deps.now().toISOString().slice(0, 10);
   const from = addDays(to, -(PERIOD_DAYS - 1));
-  const rows = await listAccountDays(deps.db, a.id, from, to);
-  const attention = rows.filter((r) => r.state !== 'proved');
+  const [rows, suspicions] = await Promise.all([listAccountDays(deps.db, a.id, from, to), openSuspicions(deps, ctx, a, from, to)]);
+  const suspectedOn = countByDay(suspicions);
+  const attention = rows.filter((r) => r.state !== 'proved' || suspectedOn.has(r.day));
   const count = (s: string) => rows.filter((r) => r.state === s).length;
   const body = html`<p><a href="${BASE}/integrations/${a.integrationId}">← Integration</a></p>
     <h1>Account ${a.jpmAccountMasked}${a.accountName ? html` · ${a.accountName}` : ''}</h1>
     <p class="meta">${a.currency} · ${a.timeZone} · ${a.status} · last sync ${when(a.lastSyncedAt)}</p>
     <section aria-labelledby="h-cal"><h2 id="h-cal">Balance proof, ${from} to ${to}</h2>
-      <p>${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s). Choose a day for its proof and transactions.</p>
-      <div class="calendar-wrap">${raw(linkDays(calendarOf(a, rows, from, to), a.id))}</div>
+      <p>${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s), ${suspicions.length} open duplicate suspicion(s). Choose a day for its proof and transactions.</p>
+      <div class="calendar-wrap">${raw(linkDays(calendarOf(a, rows, from, to, suspectedOn), a.id))}</div>
       <div class="calendar-wrap">${raw(legendSvg())}</div>
-      ${attention.length > 0 ? html`<h3>Days that need attention</h3><ul>${attention.map((r) => html`<li><a href="${dayHref(a.id, r.day)}">${r.day}</a>: ${r.state}${r.reason ? html` (${r.reason.replaceAll('_', ' ')})` : ''}</li>`)}</ul>` : ''}
+      ${attention.length > 0 ? html`<h3>Days that need attention</h3><ul>${attention.map((r) => html`<li><a href="${dayHref(a.id, r.day)}">${r.day}</a>: ${r.state}${r.reason ? html` (${r.reason.replaceAll('_', ' ')})` : ''}${suspectedOn.has(r.day) ? html`, ${suspectedOn.get(r.day)} open duplicate suspicion(s)` : ''}</li>`)}</ul>` : ''}
     </section>`;
   return { title: `Account ${a.jpmAccountMasked}`, body };
 }
@@ -106,7 +122,7 @@ function txRow(t: TxDto, detail: TxDetail | undefined): Html {
 export async function dayPage(deps: PageDeps, ctx: CallContext, id: string, dayParam: string): Promise<{ title: string; body: Html }> {
   const a: AccountDto = await deps.api.call(ctx, 'get', '/v1/accounts/{id}', { params: { id } });
   const day = assertIsoDate(dayParam, 'day');
-  const row = await getAccountDay(deps.db, a.id, day);
+  const [row, suspicions] = await Promise.all([getAccountDay(deps.db, a.id, day), openSuspicions(deps, ctx, a, day, day)]);
   const page: { data: TxDto[] } = await deps.api.call(ctx, 'get', '/v1/transactions', {
     query: { accountId: a.id, bookingDateFrom: day, bookingDateTo: day, sort: 'bookingDate', limit: '500' },
   });
@@ -115,7 +131,7 @@ export async function dayPage(deps: PageDeps, ctx: CallContext, id: string, dayP
   const details = new Map(await mapLimited(changed, 4, async (t) => [t.id, await deps.api.call<TxDetail>(ctx, 'get', '/v1/transactions/{id}', { params: { id: t.id } })] as const));
   const why = row ? explainDay({
     state: row.state as AccountDayState, reason: row.reason, differenceMinor: row.difference_minor === null ? null : String(row.difference_minor),
-    evidence: row.evidence as DayEvidence | null, healAttempts: row.heal_attempts, openSuspicions: 0, decimalLocation: row.decimal_location, currency: row.currency,
+    evidence: row.evidence as DayEvidence | null, healAttempts: row.heal_attempts, openSuspicions: suspicions.length, decimalLocation: row.decimal_location, currency: row.currency,
   }) : undefined;
   const prev = addDays(day, -1);
   const next = addDays(day, 1);
@@ -127,6 +143,11 @@ export async function dayPage(deps: PageDeps, ctx: CallContext, id: string, dayP
           ${why?.explanation ? html` ${why.explanation}` : ''}</p>${proofTable(a, row)}<p class="meta">Computed ${when(row.computed_at.toISOString())}.</p>`
         : html`<p>No proof stored for this day (not a business day, or not validated yet).</p>`}
     </section>
+    ${suspicions.length > 0 ? html`<section aria-labelledby="h-dup"><h2 id="h-dup">Open duplicate suspicions (${suspicions.length})</h2>
+      <p class="meta">We hold more identical transactions than the bank reported. Nothing is merged or deleted: a person reviews each
+        (<code>POST /v1/duplicate-suspicions/{id}/review</code>).</p>
+      <ul>${suspicions.map((s) => html`<li data-suspicion="${s.id}">${s.direction.toLowerCase()} ${money(s.amountMinor, a)}: we hold ${s.liveCount}, the bank reported ${s.bankCount}; transactions ${s.transactionIds.map((id, i) => html`${i > 0 ? ', ' : ''}<code>${id.slice(-8)}</code>`)}</li>`)}</ul>
+    </section>` : ''}
     <section aria-labelledby="h-tx"><h2 id="h-tx">Transactions booked on ${day} (${page.data.length})</h2>
       ${page.data.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Transactions"><table><caption class="skip">Transactions</caption>
         <thead><tr><th scope="col">Status</th><th scope="col">Direction</th><th scope="col" class="num">Amount</th><th scope="col">Bank reference</th><th scope="col">Description</th></tr></thead>

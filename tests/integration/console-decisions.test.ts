@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { uuidv7 } from '../../src/shared/ids.ts';
 import { addDays, diffDays, isWeekend, type IsoDate } from '../../src/shared/time.ts';
 import { recomputeAccountDays } from '../../src/validation/index.ts';
 import { createTestApi, type TestApi } from '../helpers/api-app.ts';
@@ -90,6 +91,48 @@ describe('operator console: decisions on the day page', () => {
       await page.close();
     } finally {
       server.close();
+    }
+  });
+
+  it('shows an open duplicate suspicion on the account calendar and the day page, and not once it is reviewed', async () => {
+    const accountId = env.accounts[0]!.id;
+    const rows = await api.t.db.selectFrom('transactions').select(['id', 'organization_id', 'currency', 'decimal_location']).where('account_id', '=', accountId)
+      .where('booking_date', '=', day).where('status', '=', 'posted').orderBy('id').limit(2).execute();
+    expect(rows).toHaveLength(2);
+    const suspicionId = uuidv7();
+    await api.t.db.insertInto('duplicate_suspicions').values({
+      id: suspicionId, organization_id: rows[0]!.organization_id, account_id: accountId, booking_date: day, fingerprint: 'console-test',
+      direction: 'debit', amount_minor: '2500', currency: rows[0]!.currency, decimal_location: rows[0]!.decimal_location,
+      live_count: 2, bank_count: 1, transaction_ids: rows.map((r) => r.id), evidence: JSON.stringify({}), first_detected_at: new Date(), last_detected_at: new Date(),
+    }).execute();
+    const server = await new Promise<Server>((resolve) => {
+      const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const address = server.address();
+      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const page = await browser.newPage();
+      await page.goto(`${base}/console/sign-in`);
+      await page.getByLabel('API key').fill(api.adminKey);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL(`${base}/console/`);
+      await page.goto(`${base}/console/accounts/${accountId}`);
+      expect(await page.locator('main').innerText()).toContain('1 open duplicate suspicion(s)');
+      expect(await page.locator('li', { hasText: day }).innerText()).toContain('1 open duplicate suspicion(s)');
+      await page.goto(`${base}/console/accounts/${accountId}/days/${day}`);
+      const item = page.locator(`li[data-suspicion="${suspicionId}"]`);
+      expect(await item.innerText()).toMatch(/debit 25\.00 \w+: we hold 2, the bank reported 1; transactions/);
+      for (const r of rows) {
+        expect(await item.innerText()).toContain(r.id.slice(-8));
+      }
+      // Reviewed (not a duplicate): no longer open, so no longer shown.
+      await api.t.db.updateTable('duplicate_suspicions').set({ status: 'not_duplicate', reviewed_by: 'test', reviewed_at: new Date() }).where('id', '=', suspicionId).execute();
+      await page.reload();
+      expect(await page.locator(`li[data-suspicion="${suspicionId}"]`).count()).toBe(0);
+      await page.close();
+    } finally {
+      server.close();
+      await api.t.db.deleteFrom('duplicate_suspicions').where('id', '=', suspicionId).execute();
     }
   });
 });
