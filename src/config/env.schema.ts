@@ -54,6 +54,8 @@ export const envSchema = z.object({
   JPM_CONNECT_TIMEOUT_MS: intString(100, 600_000),
   JPM_REQUEST_TIMEOUT_MS: intString(100, 600_000),
   CHANGE_FEED_RETENTION_DAYS: intString(1, 3650),
+  /** Change events the search step applies per batch (one transaction). */
+  SEARCH_INDEX_BATCH_SIZE: intString(1, 100_000),
   SYNC_LOOKBACK_DAYS: intString(0, 30),
   /** Exceptions to the outbound address policy: CIDRs, addresses or host names (src/shared/outbound-policy.ts). */
   OUTBOUND_ALLOW: list,

@@ -40,6 +40,8 @@ export interface Config {
   simulator: { host: string; port: number; pkiDir: string };
   jpm: { connectTimeoutMs: number; requestTimeoutMs: number };
   changeFeed: { retentionDays: number };
+  /** The search step (src/events/search-index.ts): change events per batch. */
+  search: { batchSize: number };
   sync: { lookbackDays: number };
   /** Milestone emails: the From address and the SMTP server's CA file ('' = system CAs). SMTP_URL is a secret. */
   mail: { from: string; caFile: string };
@@ -145,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     simulator: { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT, pkiDir: e.SIMULATOR_PKI_DIR },
     jpm: { connectTimeoutMs: e.JPM_CONNECT_TIMEOUT_MS, requestTimeoutMs: e.JPM_REQUEST_TIMEOUT_MS },
     changeFeed: { retentionDays: e.CHANGE_FEED_RETENTION_DAYS },
+    search: { batchSize: e.SEARCH_INDEX_BATCH_SIZE },
     sync: { lookbackDays: e.SYNC_LOOKBACK_DAYS },
     mail: { from: e.SMTP_FROM, caFile: e.SMTP_CA_FILE },
   };

@@ -19,6 +19,7 @@ import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bo
 import { validationRefetch, withValidationHook } from './validation-wiring.ts';
 import { startApi } from './api.ts';
 import { onShutdown, runSteps, type Stoppable } from './lifecycle.ts';
+import { startSearchIndex } from './events-wiring.ts';
 
 /**
  * `npm run demo`: the whole job end to end against the built-in simulator, on a fresh clone with
@@ -314,6 +315,9 @@ async function main(): Promise<void> {
     { redisUrl: config.redis.url, database: { url: config.database.url, password: secrets.databasePassword }, concurrency: config.queue.concurrency },
   );
   stops.push({ name: 'worker', stop: () => workers.close() });
+  // Text search (q=) after commit, as the worker role runs it.
+  const search = startSearchIndex(ctx);
+  stops.push({ name: 'search-index', stop: () => search.stop() });
   const producer = { db: ctx.db, queues: ctx.queues, now, logger: createLogger('scheduler'), lookbackDays: config.sync.lookbackDays };
 
   const from = addDays(yesterday, -BACKFILL_DAYS);

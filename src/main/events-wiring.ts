@@ -1,8 +1,10 @@
 import type { AppContext } from '../context.ts';
 import { purgeChangeFeed } from '../events/change-feed.ts';
+import { startSearchIndexLoop } from '../events/search-index.ts';
 import { startWebhookDeliveryLoop, type DeliveryLoop } from '../events/webhook-delivery.ts';
 import type { MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
+import type { PollingLoop } from '../shared/polling-loop.ts';
 
 /** Daily: drop change-feed events older than CHANGE_FEED_RETENTION_DAYS (older cursors then get 410). */
 export function changeFeedRetentionHook(ctx: AppContext): MaintenanceHook {
@@ -21,4 +23,12 @@ export function changeFeedRetentionHook(ctx: AppContext): MaintenanceHook {
  */
 export function startWebhookDeliveries(ctx: AppContext): DeliveryLoop {
   return startWebhookDeliveryLoop({ db: ctx.db, keys: ctx.secrets, logger: createLogger('events'), outbound: ctx.outbound });
+}
+
+/**
+ * The search step (text search after commit, events/search-index.ts) runs in every worker process: a polling
+ * loop whose batches lock the step's position, so one process works at a time and the others skip.
+ */
+export function startSearchIndex(ctx: AppContext): PollingLoop {
+  return startSearchIndexLoop(ctx.db, { batchSize: ctx.config.search.batchSize, intervalMs: 1_000, logger: createLogger('events') });
 }

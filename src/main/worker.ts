@@ -3,7 +3,7 @@ import { watchCertificateExpiry } from '../credentials/index.ts';
 import { flagOverdue } from '../onboarding/index.ts';
 import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
-import { changeFeedRetentionHook, startWebhookDeliveries } from './events-wiring.ts';
+import { changeFeedRetentionHook, startSearchIndex, startWebhookDeliveries } from './events-wiring.ts';
 import type { Stoppable } from './lifecycle.ts';
 import { startMilestoneEmails } from './notifications-wiring.ts';
 import { validationMaintenanceHook, withValidationHook } from './validation-wiring.ts';
@@ -38,11 +38,13 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
     },
   );
   const webhooks = startWebhookDeliveries(ctx);
+  const search = startSearchIndex(ctx);
   const emails = startMilestoneEmails(ctx);
   return Promise.resolve({
     name: 'worker',
     stop: async () => {
       await webhooks.stop();
+      await search.stop();
       await emails?.stop();
       await running.close();
     },

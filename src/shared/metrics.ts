@@ -59,6 +59,12 @@ export const integrationsOverdue = new Gauge({
 export const accountDays = new Gauge({
   name: 'jpm_account_days', help: 'Account-days by balance-proof state (proved, broken, unproved)', labelNames: ['state'] as const, registers,
 });
+export const searchIndexLagEvents = new Gauge({
+  name: 'jpm_search_index_lag_events', help: 'Transaction changes the text-search step has not applied yet (counted up to 100,000)', registers,
+});
+export const searchIndexLagSeconds = new Gauge({
+  name: 'jpm_search_index_lag_seconds', help: 'Age of the oldest transaction change the text-search step has not applied yet', registers,
+});
 
 export const httpRequestsTotal = new Counter({
   name: 'jpm_http_requests_total', help: 'HTTP requests by method, route template and status',
