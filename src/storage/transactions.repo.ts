@@ -103,8 +103,13 @@ const RECORDSET = sql.raw(`(
   bank_reference text, customer_reference text, description text, jpm_transaction_id text, post_code text,
   fingerprint_key text, content_hash text, raw jsonb, narrative jsonb, data_quality jsonb, source text, reason text)`);
 
-// JSON's escape of U+0000, or the characters pg-text escapes: the rare text that must take `pgJsonText`'s value path.
-const MAY_NEED_ENCODING = /\\u0000|[\u2400\u241b]/;
+/**
+ * JSON's escape of U+0000, or a character pg-text escapes: the rare text that must take `pgJsonText`'s value
+ * path. `includes` rather than one regular expression: over a page's 2.5 MB document it is ten times faster.
+ */
+function mayNeedEncoding(text: string): boolean {
+  return text.includes('\\u0000') || text.includes('\u2400') || text.includes('\u241b');
+}
 
 function withoutRawJson<T extends { raw_json?: string }>(row: T): Omit<T, 'raw_json'> {
   const { raw_json: _omitted, ...rest } = row;
@@ -120,9 +125,16 @@ export function rowsJsonText<T extends { raw: unknown; raw_json?: string }>(rows
   if (rows.some((r) => r.raw_json === undefined)) {
     return pgJsonText(rows.map(withoutRawJson));
   }
+  if (rows.length === 0) {
+    return '[]';
+  }
   const parts = rows.map(({ raw: _raw, raw_json: rawJson, ...rest }) => `${JSON.stringify(rest).slice(0, -1)},"raw":${rawJson as string}}`);
-  const text = `[${parts.join(',')}]`;
-  return MAY_NEED_ENCODING.test(text) ? pgJsonText(rows.map(withoutRawJson)) : text;
+  // The brackets go on the first and last rows, so the join is the one copy of the whole document.
+  const last = parts.length - 1;
+  parts[0] = `[${parts[0] as string}`;
+  parts[last] = `${parts[last] as string}]`;
+  const text = parts.join(',');
+  return mayNeedEncoding(text) ? pgJsonText(rows.map(withoutRawJson)) : text;
 }
 
 /** Inserts new rows. A row whose J.P. Morgan id key already exists for the account is skipped (the
