@@ -90,20 +90,18 @@ function member(value: unknown, key: string): unknown {
  * tag keys to 12 characters ("YOUR REF    "); keys and values are trimmed and empty ones dropped.
  */
 export function describe(shortDescription: unknown, narrative: unknown): string {
-  const parts: string[] = [];
   const short = (text(shortDescription) ?? '').trim();
-  if (short) {
-    parts.push(short);
+  let tags = '';
+  if (narrative !== null && typeof narrative === 'object' && !Array.isArray(narrative)) {
+    for (const [key, value] of Object.entries(narrative)) {
+      const k = key.trim();
+      const v = typeof value === 'string' ? value.trim().replace(/\s+/g, ' ') : '';
+      if (k && v) {
+        tags = tags === '' ? `${k}: ${v}` : `${tags}; ${k}: ${v}`;
+      }
+    }
   }
-  const tagObject = narrative !== null && typeof narrative === 'object' && !Array.isArray(narrative) ? narrative : {};
-  const tags = Object.entries(tagObject)
-    .map(([k, v]) => [k.trim(), typeof v === 'string' ? v.trim().replace(/\s+/g, ' ') : ''] as const)
-    .filter(([k, v]) => k && v)
-    .map(([k, v]) => `${k}: ${v}`);
-  if (tags.length > 0) {
-    parts.push(tags.join('; '));
-  }
-  return parts.join(' | ');
+  return short && tags ? `${short} | ${tags}` : short || tags;
 }
 
 function direction(code: string): Direction {

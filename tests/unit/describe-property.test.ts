@@ -1,0 +1,40 @@
+import fc from 'fast-check';
+import { describe as suite, expect, it } from 'vitest';
+import { contentHash, contentHashWithLast } from '../../src/normalization/identity.ts';
+import { describe } from '../../src/normalization/transactions.ts';
+
+/** The description as it was defined (and stored, and hashed) before it was written as one loop: the oracle. */
+function describedAsBefore(shortDescription: unknown, narrative: unknown): string {
+  const parts: string[] = [];
+  const short = (typeof shortDescription === 'string' ? shortDescription : '').trim();
+  if (short) {
+    parts.push(short);
+  }
+  const tagObject = narrative !== null && typeof narrative === 'object' && !Array.isArray(narrative) ? narrative : {};
+  const tags = Object.entries(tagObject)
+    .map(([k, v]) => [k.trim(), typeof v === 'string' ? v.trim().replace(/\s+/g, ' ') : ''] as const)
+    .filter(([k, v]) => k && v)
+    .map(([k, v]) => `${k}: ${v}`);
+  if (tags.length > 0) {
+    parts.push(tags.join('; '));
+  }
+  return parts.join(' | ');
+}
+
+const text = fc.string({ unit: fc.constantFrom('a', 'B', ' ', '\t', '\n', '\u00a0', '\u2028', ';', '|', ':', '0', 'é', '😀', '\u0000') });
+const value = fc.oneof(text, fc.constant(null), fc.integer(), fc.boolean(), fc.constant({}), fc.constant([]));
+
+suite('describe and the content hash (property)', () => {
+  it('describes a record exactly as before: short description, then the trimmed narrative tags', () => {
+    fc.assert(fc.property(fc.oneof(text, value), fc.oneof(fc.dictionary(text, value, { maxKeys: 6 }), value, fc.array(text)), (short, narrative) => {
+      expect(describe(short, narrative)).toBe(describedAsBefore(short, narrative));
+    }), { numRuns: 3000 });
+  });
+
+  it('hashes a record with its raw JSON made once exactly as contentHash does', () => {
+    fc.assert(fc.property(fc.array(fc.oneof(text, fc.constant(null))), fc.jsonValue(), fc.string({ unit: 'binary' }), (parts, raw, extra) => {
+      const last = { raw, extra };
+      expect(contentHashWithLast(parts, JSON.stringify(last))).toBe(contentHash([...parts, last]));
+    }), { numRuns: 2000 });
+  });
+});
