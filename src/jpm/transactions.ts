@@ -136,6 +136,9 @@ export async function* transactionPages(
       expected ??= { totalRecords, totalPages };
       const { records, rejects } = parseTransactionRecords(envelope.data);
       seen += envelope.data.length;
+      // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
+      // not something the worker's heap carries while the consumer stores the page.
+      envelope.data.length = 0;
       yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
       if (pageNumber < totalPages) {
         pageNumber += 1;
