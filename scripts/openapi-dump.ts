@@ -24,6 +24,7 @@ const ctx: AppContext = {
   queues: { prefix: config.queue.prefix, redis: undefined, flows: undefined, queue: unused('queues'), close: () => Promise.resolve() } as unknown as Queues,
   clientFor: unused('clientFor'),
   outbound: createOutboundPolicy(),
+  apiKeys: { findByPrefix: unused('apiKeys'), markUsed: unused('apiKeys') },
   close: () => db.destroy(),
 };
 const app = buildApiApp(ctx, { queues: [] });

@@ -1,13 +1,18 @@
 import type { Config, Secrets } from './config/index.ts';
 import { credentialSource } from './credentials/credential-source.ts';
+import { ApiKeyCache } from './http/api-key-cache.ts';
+import type { ApiKeyStore } from './http/auth.ts';
 import { JpmClient } from './jpm/client.ts';
 import { createQueues, type Queues } from './scheduler/index.ts';
 import type { BankClient } from './sync/bank-client.ts';
 import { bankClientOf } from './sync/jpm-bank.ts';
 import { NotFoundError } from './shared/errors.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
+import { apiKeyCacheListening } from './shared/metrics.ts';
 import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
+import { findApiKeyForAuth, touchApiKey } from './storage/api-keys.repo.ts';
 import { createDb, type Database } from './storage/db.ts';
+import { pgListener } from './storage/pg-listener.ts';
 
 /**
  * The composition root: everything a process role needs, built once from config. Each entry point
@@ -27,6 +32,11 @@ export interface AppContext {
   clientFor(integrationId: string): Promise<BankClient>;
   /** Where we may connect on a user's behalf (webhooks, base URLs): public addresses plus `OUTBOUND_ALLOW`. */
   outbound: OutboundPolicy;
+  /**
+   * API key rows for authentication: read from Postgres, and cached in this process only while its own
+   * connection LISTENs to every key change (src/http/api-key-cache.ts); that connection opens on first use.
+   */
+  apiKeys: ApiKeyStore;
   /** Releases pools and connections; each step is guarded so one failure does not skip the rest. */
   close(): Promise<void>;
 }
@@ -39,6 +49,8 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
   const logger = createLogger('main');
   const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
   const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'db', close: () => db.destroy() }, { name: 'queues', close: () => queues.close() }];
+  const apiKeys = apiKeyStore(config, secrets, db, logger);
+  closers.push({ name: 'api-key-listener', close: apiKeys.close });
   const clients = new Map<string, { baseUrl: string; client: JpmClient; bank: BankClient }>();
   closers.push({ name: 'jpm-clients', close: async () => void (await Promise.all([...clients.values()].map((c) => c.client.close()))) });
   async function clientFor(integrationId: string): Promise<BankClient> {
@@ -71,6 +83,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     queues,
     clientFor,
     outbound,
+    apiKeys: apiKeys.store,
     async close() {
       for (const c of closers.reverse()) {
         try {
@@ -81,4 +94,44 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
       }
     },
   };
+}
+
+/**
+ * The key store behind authentication: the repository, behind a cache that the `api_keys_changed` listener
+ * keeps honest (a trigger NOTIFYs in the transaction of every key change). The listener connects on the first
+ * lookup, so roles that authenticate nothing (worker, scheduler) open no connection for it.
+ */
+function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Logger): { store: ApiKeyStore; close: () => Promise<void> } {
+  const cache = new ApiKeyCache(
+    { findByPrefix: (prefix) => findApiKeyForAuth(db, prefix), markUsed: (id) => touchApiKey(db, id) },
+    { ttlMs: config.http.apiKeyCacheMs },
+  );
+  const listener = pgListener({
+    url: config.database.url,
+    password: secrets.databasePassword,
+    channel: 'api_keys_changed',
+    applicationName: 'jpm-sync-api-keys-listener',
+    onNotify: () => cache.invalidate(),
+    onUp: () => {
+      cache.listening(true);
+      apiKeyCacheListening.set(1);
+    },
+    onDown: (err) => {
+      cache.listening(false);
+      apiKeyCacheListening.set(0);
+      if (err !== undefined) {
+        logger.warn({ err }, 'api key change listener lost: keys are read from postgres on every request until it is back');
+      }
+    },
+  });
+  const store: ApiKeyStore = {
+    findByPrefix: (prefix) => {
+      if (config.http.apiKeyCacheMs > 0) {
+        listener.start();
+      }
+      return cache.findByPrefix(prefix);
+    },
+    markUsed: (id) => cache.markUsed(id),
+  };
+  return { store, close: () => listener.close() };
 }

@@ -99,7 +99,7 @@ export function apiKeyRoutes(deps: { db: Database }): Route[] {
       path: '/v1/api-keys/{id}/revoke',
       permission: 'api_keys:write',
       summary: 'Revoke an API key',
-      description: 'Takes effect on the next request (keys are not cached). Revoking twice keeps the first time.',
+      description: 'Takes effect on the next request in every API process (their key caches are told in the same transaction). Revoking twice keeps the first time.',
       tags: TAGS,
       auditTarget: 'api_key',
       request: { params: IdParams },

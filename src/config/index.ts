@@ -28,6 +28,8 @@ export interface Config {
     admission: { maxConcurrent: number; maxQueue: number; queueTimeoutMs: number };
     /** Failed-authentication throttling (src/http/auth-throttle.ts). */
     authThrottle: { perAddress: number; perKey: number; windowMs: number };
+    /** Longest life of a cached API key row (src/http/api-key-cache.ts); 0 = no cache. */
+    apiKeyCacheMs: number;
     /** A separate `host:port` for /metrics, or '' for the API listener. */
     metricsListen: string;
   };
@@ -137,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       port: e.PORT, host: e.HOST, corsOrigins: e.CORS_ORIGINS, publicBaseUrl: e.PUBLIC_BASE_URL, trustProxy: e.TRUST_PROXY,
       admission: { maxConcurrent: e.HTTP_MAX_CONCURRENT, maxQueue: e.HTTP_MAX_QUEUE, queueTimeoutMs: e.HTTP_QUEUE_TIMEOUT_MS },
       authThrottle: { perAddress: e.AUTH_FAILURES_PER_ADDRESS, perKey: e.AUTH_FAILURES_PER_KEY, windowMs: e.AUTH_FAILURE_WINDOW_MS },
+      apiKeyCacheMs: e.API_KEY_CACHE_MS,
       metricsListen: e.METRICS_LISTEN,
     },
     outbound: { allow: e.OUTBOUND_ALLOW, jpmBaseUrlHosts: e.JPM_BASE_URL_HOSTS },

@@ -11,7 +11,8 @@ import { requestContext } from './request-context.ts';
  *  - valid key whose role lacks the route's permission → 403 (table: src/domain/access.ts)
  *  - a resource of another organization than the key's → 404 (`assertOrgAccess`), so a key cannot
  *    even learn that the id exists.
- * Keys are looked up on every request (no cache), so a revocation takes effect immediately.
+ * The key row comes from the store (in the API process: src/http/api-key-cache.ts, which every key change
+ * invalidates in the same transaction); the presented key's hash and the revocation are checked on every request.
  */
 
 export interface StoredApiKey {

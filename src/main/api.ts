@@ -12,9 +12,7 @@ import type { Route } from '../http/routes.ts';
 import { readApiRoutes } from '../read-api/index.ts';
 import { QUEUE_NAMES } from '../scheduler/index.ts';
 import { pingRedis } from '../shared/redis.ts';
-import { findApiKeyForAuth, touchApiKey } from '../storage/api-keys.repo.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
-import type { Database } from '../storage/db.ts';
 import {
   beginIdempotentRequest, completeIdempotentRequest, purgeExpiredIdempotencyKeys, releaseIdempotentRequest,
 } from '../storage/idempotency.repo.ts';
@@ -50,9 +48,10 @@ export function apiRoutes(ctx: AppContext): Route[] {
   ];
 }
 
-function stores(db: Database) {
+function stores(ctx: AppContext) {
+  const db = ctx.db;
   return {
-    apiKeys: { findByPrefix: (prefix: string) => findApiKeyForAuth(db, prefix), markUsed: (id: string) => touchApiKey(db, id) },
+    apiKeys: ctx.apiKeys,
     audit: { record: (e: Parameters<typeof insertAuditEntry>[1]) => insertAuditEntry(db, e) },
     idempotency: {
       begin: (s: { apiKeyId: string; key: string }, r: { requestHash: string; method: string; path: string }) => beginIdempotentRequest(db, { ...s, ...r }),
@@ -69,7 +68,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
   return createApp({
     config: ctx.config,
     routes,
-    ...stores(ctx.db),
+    ...stores(ctx),
     readiness: [
       { name: 'postgres', check: async () => void (await sql`select 1`.execute(ctx.db)) },
       { name: 'redis', check: () => pingRedis(ctx.config.redis.url, 1_000) },
@@ -79,7 +78,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     metricsToken: ctx.secrets.metricsToken,
     authThrottle,
     mounts: [
-      { path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx.db), authThrottle })) },
+      { path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx), authThrottle })) },
       // The customer's review page: the signed link is the credential (no API key).
       { path: '/review', handler: reviewRouter({ db: ctx.db, keys: deriveReviewKeys(ctx.secrets.masterKey.key) }) },
     ],

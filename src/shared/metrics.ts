@@ -83,6 +83,14 @@ export const authFailuresTotal = new Counter({
   name: 'jpm_auth_failures_total', help: 'Failed API key authentications by outcome (rejected = 401, throttled = 429)',
   labelNames: ['outcome'] as const, registers,
 });
+export const apiKeyLookupsTotal = new Counter({
+  name: 'jpm_api_key_lookups_total', help: 'API key rows found for authentication, by source (cache, database)',
+  labelNames: ['source'] as const, registers,
+});
+export const apiKeyCacheListening = new Gauge({
+  name: 'jpm_api_key_cache_listening', help: '1 while the API key cache receives key changes (and is used), 0 while every request reads the key from Postgres',
+  registers,
+});
 
 type ScrapeHook = () => Promise<void>;
 const scrapeHooks: ScrapeHook[] = [];
