@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { requestContext } from './request-context.ts';
 
@@ -18,13 +19,33 @@ export async function runBeforeSend(req: Request, status: number, body: unknown)
   }
 }
 
-/** The one way a JSON response leaves the app: before-send hooks first, then the body. */
+const JSON_TYPE = 'application/json; charset=utf-8';
+const PROBLEM_TYPE = `${PROBLEM_CONTENT_TYPE}; charset=utf-8`;
+
+/** Express's default weak ETag, computed the same way (length and SHA-1 of the bytes), so clients' stored tags stay valid. */
+export function weakEtag(bytes: Buffer): string {
+  return `W/"${bytes.length.toString(16)}-${hash('sha1', bytes, 'base64').slice(0, 27)}"`;
+}
+
+/**
+ * The one way a JSON response leaves the app: before-send hooks first, then the body. The body is encoded to
+ * bytes once; the ETag is computed from those bytes and the same bytes are sent (a read-API page is ~84 kB).
+ * A GET whose If-None-Match names the ETag gets 304 without the body (Express's `req.fresh` rules).
+ */
 export async function sendJson(req: Request, res: Response, status: number, body: unknown): Promise<void> {
   await runBeforeSend(req, status, body);
   if (res.headersSent) {
     return;
   }
-  res.status(status);
-  res.type(status >= 400 ? PROBLEM_CONTENT_TYPE : 'application/json');
-  res.send(JSON.stringify(body));
+  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+  res.statusCode = status;
+  res.setHeader('ETag', weakEtag(bytes));
+  if (req.fresh) {
+    res.statusCode = 304;
+    res.end();
+    return;
+  }
+  res.setHeader('Content-Type', status >= 400 ? PROBLEM_TYPE : JSON_TYPE);
+  res.setHeader('Content-Length', bytes.length);
+  res.end(req.method === 'HEAD' ? undefined : bytes);
 }
