@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RawJson } from '../http/respond.ts';
 import { formatMinorUnits } from '../shared/money.ts';
 import { decodePgJson, decodePgText } from '../shared/pg-text.ts';
 import type { BalanceReadRow } from '../storage/balances-read.repo.ts';
@@ -81,8 +82,16 @@ function dataQualityDto(stored: unknown): TransactionDto['dataQuality'] {
   return notes.map((n) => ({ field: n.field, problem: n.problem }));
 }
 
+/**
+ * A list page's item: the narrative's stored JSON text is sent as it is (spliced into the page by sendJson), not
+ * parsed and serialized again, unless it holds escaped text. Only for the `prebuilt` list route.
+ */
+export function toTransactionListItem(r: TransactionReadRow): TransactionDto {
+  return toTransactionDto(r, true);
+}
+
 /** Builds every field explicitly: the list route sends these without a runtime parse (src/http/routes.ts `prebuilt`). */
-export function toTransactionDto(r: TransactionReadRow): TransactionDto {
+export function toTransactionDto(r: TransactionReadRow, rawNarrative = false): TransactionDto {
   return {
     id: r.id,
     organizationId: r.organization_id,
@@ -101,7 +110,7 @@ export function toTransactionDto(r: TransactionReadRow): TransactionDto {
     baiCode: r.bai_type_code,
     baiSummaryCode: r.bai_summary_code,
     description: decodePgText(r.description),
-    narrative: storedJson(r.narrative),
+    narrative: rawNarrative && r.narrative !== null && !MAY_BE_ESCAPED.test(r.narrative) ? new RawJson(r.narrative) : storedJson(r.narrative),
     dataQuality: dataQualityDto(r.data_quality),
     jpmTransactionId: r.jpm_transaction_id === '' ? null : decodePgText(r.jpm_transaction_id),
     supersededBy: r.superseded_by,

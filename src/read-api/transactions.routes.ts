@@ -12,7 +12,9 @@ import {
   getTransaction, listTransactionDecisions, listTransactions, listTransactionVersions, TRANSACTION_SORTS,
   type TransactionFilter, type TransactionKey, type TransactionSort,
 } from '../storage/read.repo.ts';
-import { Id, IsoDate, TransactionDetailSchema, TransactionSchema, toDecisionDto, toTransactionDto, toVersionDto } from './dto.ts';
+import {
+  Id, IsoDate, TransactionDetailSchema, TransactionSchema, toDecisionDto, toTransactionDto, toTransactionListItem, toVersionDto,
+} from './dto.ts';
 
 const TAGS = ['Transactions'];
 const DECIMAL = /^\d{1,18}(\.\d{1,18})?$/;
@@ -89,7 +91,8 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
       ].join(' '),
       tags: TAGS,
       request: { query: TransactionQuery },
-      // Every item is built by toTransactionDto (an explicit literal of the schema's fields): no runtime parse.
+      // Every item is built by toTransactionDto (an explicit literal of the schema's fields): no runtime parse. The
+      // narrative's stored JSON text is spliced into the page as it is (toTransactionListItem, RawJson).
       response: { status: 200, schema: pageSchema(TransactionSchema).meta({ id: 'TransactionPage' }), description: 'A page of transactions', prebuilt: true },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
@@ -107,7 +110,7 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
         const page = rows.slice(0, query.limit);
         const last = page[page.length - 1];
         return {
-          data: page.map(toTransactionDto),
+          data: page.map(toTransactionListItem),
           nextCursor: rows.length > query.limit && last ? encodeCursor([digest, last.booking_date, last.id]) : null,
         };
       },
