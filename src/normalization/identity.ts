@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { encodePgText } from '../shared/pg-text.ts';
 
 /**
@@ -70,9 +70,8 @@ export function isIdentityId(id: string): boolean {
 }
 
 export function fingerprint(t: FingerprintInput): string {
-  return createHash('sha256')
-    .update([t.jpmAccountId, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency, t.baiTypeCode ?? '', identityReference(t.bankReference), identityReference(t.customerReference)].join('\u001f'))
-    .digest('base64url')
+  // One-shot `hash` (the same SHA-256 as createHash().update().digest()): half the CPU for a short input.
+  return hash('sha256', [t.jpmAccountId, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency, t.baiTypeCode ?? '', identityReference(t.bankReference), identityReference(t.customerReference)].join('\u001f'), 'base64url')
     .slice(0, 22);
 }
 
@@ -103,7 +102,7 @@ export class OccurrenceCounter {
 
 /** A stable hash of a record's content, to detect "unchanged" without comparing columns one by one. */
 export function contentHash(parts: readonly unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('base64url');
+  return hash('sha256', JSON.stringify(parts), 'base64url');
 }
 
 /**
@@ -113,6 +112,5 @@ export function contentHash(parts: readonly unknown[]): string {
  */
 export function contentHashWithLast(parts: readonly unknown[], lastJson: string): string {
   const head = parts.length === 0 ? '[' : `${JSON.stringify(parts).slice(0, -1)},`;
-  // Three updates, not one joined string: the same bytes (each piece ends on a whole character), no copy of the record.
-  return createHash('sha256').update(head).update(lastJson).update(']').digest('base64url');
+  return hash('sha256', `${head}${lastJson}]`, 'base64url');
 }

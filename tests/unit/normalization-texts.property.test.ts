@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe as suite, expect, it } from 'vitest';
-import { contentHash, contentHashWithLast } from '../../src/normalization/identity.ts';
+import { contentHash, contentHashWithLast, fingerprint } from '../../src/normalization/identity.ts';
 import { describe } from '../../src/normalization/transactions.ts';
 
 /** The description as it was defined (and stored, and hashed) before it was written as one loop: the oracle. */
@@ -24,7 +25,7 @@ function describedAsBefore(shortDescription: unknown, narrative: unknown): strin
 const text = fc.string({ unit: fc.constantFrom('a', 'B', ' ', '\t', '\n', '\u00a0', '\u2028', ';', '|', ':', '0', 'é', '😀', '\u0000') });
 const value = fc.oneof(text, fc.constant(null), fc.integer(), fc.boolean(), fc.constant({}), fc.constant([]));
 
-suite('describe and the content hash (property)', () => {
+suite('describe, the content hash and the fingerprint (property)', () => {
   it('describes a record exactly as before: short description, then the trimmed narrative tags', () => {
     fc.assert(fc.property(fc.oneof(text, value), fc.oneof(fc.dictionary(text, value, { maxKeys: 6 }), value, fc.array(text)), (short, narrative) => {
       expect(describe(short, narrative)).toBe(describedAsBefore(short, narrative));
@@ -34,7 +35,21 @@ suite('describe and the content hash (property)', () => {
   it('hashes a record with its raw JSON made once exactly as contentHash does', () => {
     fc.assert(fc.property(fc.array(fc.oneof(text, fc.constant(null))), fc.jsonValue(), fc.string({ unit: 'binary' }), (parts, raw, extra) => {
       const last = { raw, extra };
-      expect(contentHashWithLast(parts, JSON.stringify(last))).toBe(contentHash([...parts, last]));
+      // The stored definition: SHA-256 of the parts' JSON, base64url.
+      const stored = createHash('sha256').update(JSON.stringify([...parts, last])).digest('base64url');
+      expect(contentHashWithLast(parts, JSON.stringify(last))).toBe(stored);
+      expect(contentHash([...parts, last])).toBe(stored);
+    }), { numRuns: 2000 });
+  });
+
+  it('fingerprints as stored rows were fingerprinted: SHA-256 of the joined money facts, base64url, 22 characters', () => {
+    const facts = fc.record({
+      jpmAccountId: text, bookingDate: text, direction: fc.constantFrom('credit', 'debit'), amountMinor: fc.bigInt({ min: 0n, max: 2n ** 63n - 1n }),
+      currency: text, baiTypeCode: fc.option(text, { nil: null }), bankReference: text, customerReference: text,
+    });
+    fc.assert(fc.property(facts, (t) => {
+      const joined = [t.jpmAccountId, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency, t.baiTypeCode ?? '', t.bankReference.trim(), t.customerReference.trim()].join('\u001f');
+      expect(fingerprint(t)).toBe(createHash('sha256').update(joined).digest('base64url').slice(0, 22));
     }), { numRuns: 2000 });
   });
 });
