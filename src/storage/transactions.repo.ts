@@ -137,24 +137,32 @@ export function rowsJsonText<T extends { raw: unknown; raw_json?: string }>(rows
   return mayNeedEncoding(text) ? pgJsonText(rows.map(withoutRawJson)) : text;
 }
 
-/** Inserts new rows. A row whose J.P. Morgan id key already exists for the account is skipped (the
- *  per-account lock makes that impossible in practice; the unique index is the safety net). Returns inserted ids.
- *  Bank text travels through `pgJsonText`, so U+0000 anywhere is stored escaped (src/shared/pg-text.ts). */
+/** Inserts new rows, each with its `added` change event (in the order inserted, by the same statement: no second
+ *  document of event rows to build, send and parse). A row whose J.P. Morgan id key already exists for the account
+ *  is skipped, without an event (the per-account lock makes that impossible in practice; the unique index is the
+ *  safety net). Returns inserted ids. Bank text travels through `pgJsonText`, so U+0000 anywhere is stored escaped
+ *  (src/shared/pg-text.ts). */
 export async function insertTransactions(ex: Executor, rows: readonly TransactionRow[]): Promise<string[]> {
   if (rows.length === 0) {
     return [];
   }
   const result = await sql<{ id: string }>`
-    insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
-      booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality, source)
-    select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
-      booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-      jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, nullif(narrative, 'null'::jsonb), nullif(data_quality, 'null'::jsonb), source
-    from jsonb_to_recordset(${rowsJsonText(rows)}::jsonb) as r ${RECORDSET}
-    on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
-    do nothing
-    returning id`.execute(ex);
+    with ins as (
+      insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
+        booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
+        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality, source)
+      select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
+        booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
+        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, nullif(narrative, 'null'::jsonb), nullif(data_quality, 'null'::jsonb), source
+      from jsonb_to_recordset(${rowsJsonText(rows)}::jsonb) as r ${RECORDSET}
+      on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
+      do nothing
+      returning id, organization_id, account_id
+    ), events as (
+      insert into change_events (organization_id, account_id, entity, entity_id, kind)
+      select organization_id, account_id, 'transaction', id, 'added' from ins
+    )
+    select id from ins`.execute(ex);
   return result.rows.map((r) => r.id);
 }
 

@@ -236,10 +236,8 @@ export async function ingestTransactionPage(
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);
     await insertDecisions(trx, plan.decisions);
-    await insertChangeEvents(trx, [
-      ...insertedIds.map((id) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: id, kind: 'added' as const })),
-      ...plan.updates.map((u) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: u.id, kind: 'modified' as const })),
-    ]);
+    // The inserted rows' `added` events were written with them (insertTransactions), before these.
+    await insertChangeEvents(trx, plan.updates.map((u) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: u.id, kind: 'modified' as const })));
     const rejects = page.rejects.map((r) => rejectRow(account, r, runId));
     // A bad record of an earlier sync that the bank now sends usable is resolved by this page.
     await resolveRejectsStored(trx, account.id, page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
