@@ -16,10 +16,12 @@ function measured(r: BenchResult): string {
   const f = r.figures;
   switch (r.name) {
     case 'backfill':
-      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); simulator ${n(Math.round(Number(get(f, 'cpu.simulatorShareOfBusyCpu')) * 1000) / 10)} % of busy CPU${
+      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**${
+        get(f, 'searchStep') === undefined ? '' : ` (search step: largest lag ${n(get(f, 'searchStep.maxLagEvents'))} events, caught up ${n(get(f, 'searchStep.catchUp.seconds'))} s after, ${n(get(f, 'searchStep.catchUp.backendCpuMicrosecondsPerEvent'))} µs of Postgres CPU per event)`}; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); simulator ${n(Math.round(Number(get(f, 'cpu.simulatorShareOfBusyCpu')) * 1000) / 10)} % of busy CPU${
         get(f, 'cpuPerRow') === undefined ? '' : `; CPU per row: worker ${n(get(f, 'cpuPerRow.workerMicroseconds'))} µs, Postgres ${n(get(f, 'cpuPerRow.postgresMicroseconds'))} µs vs bare COPY ${n(get(f, 'cpuPerRow.bareCopyBackendMicroseconds'))} µs (CPU-bound ratio ${n(get(f, 'cpuPerRow.cpuBoundBareRatio'))})`}`;
     case 'index-costs':
-      return `bare COPY ${n(get(f, 'transactions.bareMicrosecondsPerRow'))} µs/row (transactions), ${n(get(f, 'changeEvents.bareMicrosecondsPerRow'))} µs/row (change_events); every other index and the foreign keys add ${n(get(f, 'transactions.extraMicrosecondsPerRowAll'))} and ${n(get(f, 'changeEvents.extraMicrosecondsPerRowAll'))} µs/row (table below)`;
+      return `bare COPY ${n(get(f, 'transactions.bareMicrosecondsPerRow'))} µs/row (transactions), ${n(get(f, 'changeEvents.bareMicrosecondsPerRow'))} µs/row (change_events); every other index and the foreign keys add ${n(get(f, 'transactions.extraMicrosecondsPerRowAll'))} and ${n(get(f, 'changeEvents.extraMicrosecondsPerRowAll'))} µs/row (table below)${
+        get(f, 'transactionSearch') === undefined ? '' : `; off the ingest path, the search table: ${n(get(f, 'transactionSearch.bareMicrosecondsPerRow'))} µs/row bare + ${n(get(f, 'transactionSearch.extraMicrosecondsPerRowAll'))} for its trigram GIN`}`;
     case 'scale':
       return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; table ${String(get(f, 'tableSize'))}, ${String(get(f, 'totalSizeWithIndexes'))} with indexes and TOAST`;
     case 'reimport':
@@ -72,7 +74,7 @@ const costs = results.find((r) => r.name === 'index-costs');
 if (costs) {
   console.log('\n| Table | Index | Extra µs per row | × bare row | Size (rows measured) |');
   console.log('| --- | --- | --- | --- | --- |');
-  for (const [table, key] of [['transactions', 'transactions'], ['change_events', 'changeEvents']] as const) {
+  for (const [table, key] of [['transactions', 'transactions'], ['change_events', 'changeEvents'], ['transaction_search (after commit)', 'transactionSearch']] as const) {
     const list = (get(costs.figures, `${key}.indexes`) ?? []) as { name: string; definition: string; extraMicrosecondsPerRow: number; extraShareOfBare: number; sizeBytes: number }[];
     // A foreign-key row without a definition measured nothing (the table has none any more).
     for (const c of list.filter((x) => x.definition !== '')) {

@@ -52,11 +52,17 @@ async function foreignKeys(c: pg.Client, table: string): Promise<string[]> {
   return fks.rows.map((fk) => fk.def.replace(new RegExp(`REFERENCES ${table}\\(`), 'REFERENCES bench_copy_target('));
 }
 
+/** The real table's primary key columns, e.g. `id` or `transaction_id`. */
+async function primaryKeyColumns(c: pg.Client, table: string): Promise<string> {
+  const r = await c.query<{ def: string }>(`select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'p'`, [table]);
+  return /PRIMARY KEY \((.*)\)/.exec(r.rows[0]?.def ?? '')?.[1] ?? 'id';
+}
+
 /** The bare shape: columns, defaults, checks, primary key and (for transactions) the identity key. */
 async function createBare(c: pg.Client, table: string): Promise<void> {
   await c.query('drop table if exists bench_copy_target');
   await c.query(`create table bench_copy_target (like ${table} including defaults including constraints)`);
-  await c.query('alter table bench_copy_target add primary key (id)');
+  await c.query(`alter table bench_copy_target add primary key (${await primaryKeyColumns(c, table)})`);
   if (table === 'transactions') {
     // As the real key: partial, so rows without a J.P. Morgan id (statement files) are not held to it.
     await c.query("create unique index on bench_copy_target (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200");
@@ -120,7 +126,7 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
   const c = new pg.Client({ connectionString: url, application_name: 'jpm-sync-bench-index-costs' });
   await c.connect();
   try {
-    await pipeline(c.query(copyTo(`copy (select * from ${table} order by id limit ${Math.floor(rows)}) to stdout`)), createWriteStream(file));
+    await pipeline(c.query(copyTo(`copy (select * from ${table} order by ${await primaryKeyColumns(c, table)} limit ${Math.floor(rows)}) to stdout`)), createWriteStream(file));
     const defs = await c.query<{ name: string; def: string }>(`
       select i.relname as name, pg_get_indexdef(x.indexrelid) as def from pg_index x join pg_class i on i.oid = x.indexrelid
       where x.indrelid = $1::regclass and not x.indisprimary order by i.relname`, [table]);

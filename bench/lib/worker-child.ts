@@ -25,6 +25,9 @@ initLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', format: 'json' });
 await runWorkerProcess({
   ...cfg,
   applicationName: 'jpm-sync-bench-worker',
+  // The search step runs in the worker process as in production, competing for the same cores as ingestion;
+  // BENCH_SEARCH_STEP=off leaves it out (ingestion alone; the backfill benchmark then times the whole catch-up).
+  ...(process.env.BENCH_SEARCH_STEP === 'off' ? {} : { searchIndex: { batchSize: Number(process.env.BENCH_SEARCH_BATCH ?? 5_000) } }),
   worker: {
     concurrency: cfg.concurrency,
     // The per-integration token bucket (default 5 windows/s) is a courtesy limit towards J.P. Morgan,

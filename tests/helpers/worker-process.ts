@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { JpmClient, type JpmClientOptions } from '../../src/jpm/client.ts';
 import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import { startSearchIndexLoop } from '../../src/events/search-index.ts';
 import { createQueues, startWorkers, type WorkerOptions } from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createDb } from '../../src/storage/db.ts';
@@ -29,6 +30,8 @@ export interface WorkerProcessOptions {
   /** Pool of the sync path's database (default 6). */
   poolMax?: number;
   applicationName?: string;
+  /** Runs the search step's loop beside the workers, as the worker role does (the benchmarks). */
+  searchIndex?: { batchSize: number; intervalMs?: number };
   worker: Omit<WorkerOptions, 'redisUrl' | 'database'> & { lockPoolMax?: number };
 }
 
@@ -47,11 +50,15 @@ export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
     },
     { ...worker, redisUrl: o.redisUrl, database: { url: o.dbUrl, ...(lockPoolMax ? { poolMax: lockPoolMax } : {}) } },
   );
+  const search = o.searchIndex
+    ? startSearchIndexLoop(db, { batchSize: o.searchIndex.batchSize, intervalMs: o.searchIndex.intervalMs ?? 1_000, logger: createLogger('events') })
+    : undefined;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   process.stdout.write('ready\n');
   process.once('SIGTERM', () => {
     void (async () => {
       await workers.close();
+      await search?.stop();
       await client.close();
       await queues.close();
       await db.destroy();
