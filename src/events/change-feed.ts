@@ -93,7 +93,7 @@ function maxPosition(a: FeedPosition, b: FeedPosition): FeedPosition {
 }
 
 /** Everything with xid < xmin has been returned or is after this position. */
-export function finalPosition(xmin: string): FeedPosition {
+function finalPosition(xmin: string): FeedPosition {
   return { xid: (BigInt(xmin) - 1n).toString(), id: MAX_ID };
 }
 

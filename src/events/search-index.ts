@@ -1,11 +1,10 @@
 import type { Logger } from '../shared/logger.ts';
 import { searchIndexLagEvents, searchIndexLagSeconds } from '../shared/metrics.ts';
 import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
-import { committedChangeEventsAfter, readFeedState, type FeedPosition } from '../storage/change-feed.repo.ts';
+import { committedChangeEventsAfter, type FeedPosition } from '../storage/change-feed.repo.ts';
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { lockSearchPosition, refreshSearchRows, searchLag, setSearchPosition, type SearchLag } from '../storage/search.repo.ts';
-import { comparePositions, finalPosition } from './change-feed.ts';
 
 /**
  * The search step: keeps `transaction_search` (what `q=` searches, with its trigram index) up to date after
@@ -18,9 +17,8 @@ import { comparePositions, finalPosition } from './change-feed.ts';
  * the next batch re-applies it; the writes are upserts by transaction id from the current row, so applying
  * an event again writes nothing new: nothing is missed and nothing is there twice.
  *
- * When a batch finds fewer events than it asked for, every committed event is read and the position moves to
- * the feed's final position (just below the snapshot's xmin), as a feed consumer's cursor does; that keeps
- * `q=`'s "changed since the position" part empty when the step is caught up.
+ * The position is the last event applied (an idle step writes nothing): every committed event at or before it
+ * has been applied, because the feed's read returns only events whose transaction has ended, in final order.
  *
  * The position is also the change-feed purge's limit (purgeChangeFeed never deletes an event after it), so
  * the events `q=` reads for rows changed since the position are always there.
@@ -43,14 +41,11 @@ export async function runSearchIndexBatch(db: Database, options: { batchSize: nu
     const ids = [...new Set(rows.filter((r) => r.entity === 'transaction').map((r) => r.entity_id))];
     const rowsWritten = await refreshSearchRows(trx, ids);
     const last = rows[rows.length - 1];
-    let next = last ? { xid: last.xid, id: last.id } : position;
-    if (rows.length < options.batchSize) {
-      const final = finalPosition((await readFeedState(trx)).xmin);
-      next = comparePositions(final, next) > 0 ? final : next;
+    if (!last) {
+      return { ran: true, events: 0, rowsWritten, position };
     }
-    if (comparePositions(next, position) > 0) {
-      await setSearchPosition(trx, next);
-    }
+    const next = { xid: last.xid, id: last.id };
+    await setSearchPosition(trx, next);
     return { ran: true, events: rows.length, rowsWritten, position: next };
   });
 }
