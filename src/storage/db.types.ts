@@ -504,6 +504,7 @@ export interface Transactions {
 }
 
 export interface TransactionSearch {
+  booking_date: string;
   description: string;
   organization_id: string;
   transaction_id: string;

@@ -197,8 +197,13 @@ type Page = { sort: TransactionSort; after?: TransactionKey | undefined; limit: 
  * snapshot. The page then checks each candidate's current row, so a stale search row is never trusted and the
  * answer is exact at every moment. What it costs while the step lags: one primary-key lookup per row changed
  * since the position (a backfill's unindexed tail).
+ *
+ * With no filter but the organization (the search table's own columns), only the first matches in page order are
+ * taken from the search table: the page's `limit + 1`, plus one for every event since the position, because each
+ * such event may make one of those first matches a changed row whose search row is stale. The others' search rows
+ * are current, so their order there is their order in `transactions`. With other filters every match is a candidate.
  */
-function textCandidates(filter: TransactionFilter & { text: string }) {
+function textCandidates(filter: TransactionFilter & { text: string }, page: Page) {
   const like = `%${escapeLike(filter.text)}%`;
   const org = filter.organizationId;
   // The position as two scalar sub-selects (InitPlans, evaluated once), so the row comparison is an index condition
@@ -206,15 +211,35 @@ function textCandidates(filter: TransactionFilter & { text: string }) {
   // range the planner prices as narrow without statistics: alone, "after the position" looks like a third of the
   // table and the planner would rather scan all of it.
   const position = sql`(select p.position_xid from transaction_search_state p where p.id = 1)`;
-  return sql`
-    select s.transaction_id as id from transaction_search s
-    where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}
-    union
-    select e.entity_id from change_events e
+  const changedSince = sql`
+    from change_events e
     where (e.xid, e.id) > (${position}, (select p.position_id from transaction_search_state p where p.id = 1))
       and e.xid >= ${position} and e.xid < pg_snapshot_xmax(pg_current_snapshot())
       ${org === undefined ? sql`` : sql`and e.organization_id = ${org}::uuid`}
       and e.entity = 'transaction'`;
+  const matches = sql`
+    select s.transaction_id from transaction_search s
+    where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}`;
+  const searchOnly = Object.entries(filter).every(([key, value]) => value === undefined || key === 'text' || key === 'organizationId');
+  if (!searchOnly) {
+    return sql`${matches} union select e.entity_id ${changedSince}`;
+  }
+  const { after } = page;
+  const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
+  const firstSeen = page.sort === 'firstSeen';
+  const key = firstSeen ? sql`s.transaction_id ${dir}` : sql`s.booking_date ${dir}, s.transaction_id ${dir}`;
+  let cursor = sql``;
+  if (after) {
+    cursor = firstSeen
+      ? sql`and s.transaction_id > ${after.id}::uuid`
+      : sql`and (s.booking_date, s.transaction_id) ${sql.raw(page.sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`;
+  }
+  return sql`
+    select m.transaction_id from (
+      ${matches} ${cursor} order by ${key} limit ${page.limit + 1} + (select count(*) ${changedSince})
+    ) as m
+    union
+    select e.entity_id ${changedSince}`;
 }
 
 /**
@@ -233,7 +258,7 @@ function textListQuery(ex: Executor, filter: TransactionFilter & { text: string 
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
   return sql<TransactionReadRow>`
     select r.* from (
-      select c.id, c.booking_date from (${textCandidates(filter)}) as k(id)
+      select c.id, c.booking_date from (${textCandidates(filter, page)}) as k(id)
       cross join lateral (${keys}) as c
       order by ${order('c')} limit ${page.limit + 1}
     ) as pg cross join lateral (${row}) as r

@@ -3,7 +3,7 @@ import type { FeedPosition } from './change-feed.repo.ts';
 import type { Executor } from './db.ts';
 
 /**
- * Storage of text search: `transaction_search` (a transaction's organization and description, with the
+ * Storage of text search: `transaction_search` (a transaction's organization, booking date and description, with the
  * trigram GIN that `q=` uses) and `transaction_search_state`, the change-feed position up to which it is
  * complete. The step that fills it is src/events/search-index.ts; the read that uses it is `q=` in read.repo.ts.
  */
@@ -43,13 +43,14 @@ export async function refreshSearchRows(ex: Executor, ids: readonly string[]): P
     return 0;
   }
   const written = await sql`
-    insert into transaction_search (transaction_id, organization_id, description)
-    select t.id, t.organization_id, t.description
+    insert into transaction_search (transaction_id, organization_id, booking_date, description)
+    select t.id, t.organization_id, t.booking_date, t.description
     from unnest(${[...ids]}::uuid[]) as k(id)
-    cross join lateral (select t.id, t.organization_id, t.description from transactions t where t.id = k.id limit 1) as t
-    on conflict (transaction_id) do update set organization_id = excluded.organization_id, description = excluded.description
-    where transaction_search.description is distinct from excluded.description
-      or transaction_search.organization_id is distinct from excluded.organization_id`.execute(ex);
+    cross join lateral (select t.id, t.organization_id, t.booking_date, t.description from transactions t where t.id = k.id limit 1) as t
+    on conflict (transaction_id) do update
+      set organization_id = excluded.organization_id, booking_date = excluded.booking_date, description = excluded.description
+    where (transaction_search.organization_id, transaction_search.booking_date, transaction_search.description)
+      is distinct from (excluded.organization_id, excluded.booking_date, excluded.description)`.execute(ex);
   await sql`
     delete from transaction_search s using unnest(${[...ids]}::uuid[]) as k(id)
     where s.transaction_id = k.id and not exists (select 1 from transactions t where t.id = k.id)`.execute(ex);
@@ -65,8 +66,8 @@ export async function rebuildSearch(ex: Executor, position: FeedPosition): Promi
   await lockSearchPosition(ex, { wait: true });
   await sql`delete from transaction_search`.execute(ex);
   await sql`
-    insert into transaction_search (transaction_id, organization_id, description)
-    select id, organization_id, description from transactions`.execute(ex);
+    insert into transaction_search (transaction_id, organization_id, booking_date, description)
+    select id, organization_id, booking_date, description from transactions`.execute(ex);
   await setSearchPosition(ex, position);
 }
 
