@@ -6,6 +6,7 @@ import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.repo.ts';
 import { readSearchPosition, rebuildSearch } from '../storage/search.repo.ts';
+import { readProducerPosition } from '../storage/webhooks.repo.ts';
 
 /**
  * The change feed: every `added`, `modified` and `removed` event of transactions, in commit-safe
@@ -35,7 +36,7 @@ import { readSearchPosition, rebuildSearch } from '../storage/search.repo.ts';
  * at or after its last change).
  *
  * RETENTION: `purgeChangeFeed` (daily job) deletes a prefix of the feed older than the retention and
- * not after the search step's position (search-index.ts), recording the last purged (xid, id) as the horizon. A cursor below the horizon might have missed
+ * not after the search step's position (search-index.ts) or the webhook producer's (webhooks.ts), recording the last purged (xid, id) as the horizon. A cursor below the horizon might have missed
  * purged events and gets 410 `cursor_expired`; so does a cursor of an older epoch (feed reset).
  */
 
@@ -220,8 +221,12 @@ export async function purgeChangeFeed(
       const state = await readFeedState(trx, { forUpdate: true });
       const rows = await committedChangeEventsAfter(trx, { organizationId: null, after: state.purgedThrough, limit: batchSize });
       // Events the search step has not applied yet stay: `q=` reads them for the rows changed since its position.
+      // So do events the webhook producer has not turned into deliveries yet (workers down longer than the
+      // retention): deleting them would lose those webhooks.
       const searched = await readSearchPosition(trx);
-      const young = rows.findIndex((r) => r.created_at.getTime() >= cutoff || comparePositions(r, searched) > 0);
+      const produced = await readProducerPosition(trx, 'change_events');
+      const young = rows.findIndex((r) => r.created_at.getTime() >= cutoff || comparePositions(r, searched) > 0
+        || (produced !== undefined && comparePositions(r, produced) > 0));
       const expired = young === -1 ? rows : rows.slice(0, young);
       const last = expired[expired.length - 1];
       if (!last) {

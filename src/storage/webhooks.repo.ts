@@ -124,6 +124,13 @@ export async function lockProducerPosition(ex: Executor, source: 'change_events'
   return r.rows[0];
 }
 
+/** The producer's position without locking it (the change-feed purge stops there: events after it are not read yet). */
+export async function readProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events'): Promise<FeedPosition | undefined> {
+  const r = await sql<{ xid: string; id: string }>`
+    select position_xid::text as xid, position_id::text as id from webhook_producer_state where source = ${source}`.execute(ex);
+  return r.rows[0];
+}
+
 export async function setProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events', p: FeedPosition): Promise<void> {
   await sql`update webhook_producer_state set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
     where source = ${source}`.execute(ex);

@@ -9,7 +9,7 @@ import { resolvePending } from '../../src/sync/supersede.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, seeded, wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { catchUpSearch } from '../helpers/search-step.ts';
+import { catchUpFeedReaders, catchUpSearch, catchUpWebhookProducer } from '../helpers/search-step.ts';
 
 /**
  * Waits a moment before polling again. Events appear once every older write transaction of the
@@ -184,14 +184,30 @@ describe('change feed', () => {
     expect(events.every((e) => e.organizationId === mine.organizationId)).toBe(true);
   });
 
+  it('does not purge change events the webhook producer has not read yet (workers down longer than the retention)', async () => {
+    const tenancy = await createTenancy(t.db);
+    const account = await createAccount(t.db, tenancy);
+    await catchUpFeedReaders(t.db);
+    await ingestWire(t.db, account, [wireTransaction({ transactionId: 'W-1', jpmAccountId: account.jpmAccountId })]);
+    await catchUpSearch(t.db);
+    const future = new Date(Date.now() + 10 * 86_400_000);
+    await purgeChangeFeed(t.db, { retentionDays: 7, now: future });
+    const mine = () => t.db.selectFrom('change_events as e').innerJoin('transactions as x', 'x.id', 'e.entity_id')
+      .select('x.jpm_transaction_id').where('x.account_id', '=', account.id).execute();
+    expect((await mine()).map((r) => r.jpm_transaction_id)).toEqual(['W-1']);
+    await catchUpWebhookProducer(t.db);
+    await purgeChangeFeed(t.db, { retentionDays: 7, now: future });
+    expect(await mine()).toEqual([]);
+  });
+
   it('purges by retention and answers an expired cursor with 410 and how to resync', async () => {
     const tenancy = await createTenancy(t.db);
     const account = await createAccount(t.db, tenancy);
     const old = await drain(t, null);
     await ingestWire(t.db, account, [wireTransaction({ transactionId: 'P-1', jpmAccountId: account.jpmAccountId })]);
     const future = new Date(Date.now() + 10 * 86_400_000);
-    // The purge stops at the search step's position (events it has not applied stay).
-    await catchUpSearch(t.db);
+    // The purge stops at the search step's and the webhook producer's positions (events they have not read stay).
+    await catchUpFeedReaders(t.db);
     const purged = await purgeChangeFeed(t.db, { retentionDays: 7, now: future, batchSize: 3 });
     expect(purged.deleted).toBeGreaterThan(0);
     const err = await readChanges(t.db, { organizationId: null, cursor: old.cursor, limit: 10, retentionDays: 7 }).catch((e: unknown) => e);

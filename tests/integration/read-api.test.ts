@@ -16,7 +16,7 @@ import { resolvePending } from '../../src/sync/supersede.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { ingestWire, seeded, wireTransaction, type WireOptions } from '../factories/transactions.ts';
 import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
-import { catchUpSearch } from '../helpers/search-step.ts';
+import { catchUpFeedReaders } from '../helpers/search-step.ts';
 
 const TxPage = pageSchema(TransactionSchema);
 type Tx = z.output<typeof TransactionSchema>;
@@ -302,7 +302,7 @@ describe('read API', () => {
 
     const head = await request(api.app).get('/v1/changes/cursor').set(bearer(keyA));
     expect(head.body).toMatchObject({ cursor: expect.any(String) as string, retentionDays: 90 });
-    await catchUpSearch(api.t.db);
+    await catchUpFeedReaders(api.t.db);
     await purgeChangeFeed(api.t.db, { retentionDays: 90, now: new Date(Date.now() + 100 * 86_400_000) });
     const gone = expectProblem(await request(api.app).get(`/v1/changes?cursor=${start.nextCursor}`).set(bearer(keyA)), 410, 'cursor_expired');
     expect(gone.detail).toMatch(/90 days/);
