@@ -24,7 +24,7 @@ import { importStatementFile } from './statement-import.ts';
 import { registerAccountDayMetrics } from '../validation/index.ts';
 import { refreshCertificateExpiryMetric } from '../credentials/metrics.ts';
 import { refreshOverdueMetric } from '../onboarding/metrics.ts';
-import { refreshSearchLagMetric } from '../events/search-index.ts';
+import { DEFAULT_BUSY_WINDOW_MS, refreshSearchLagMetric } from '../events/search-index.ts';
 import { onScrape } from '../shared/metrics.ts';
 
 export interface ApiAppOptions {
@@ -118,7 +118,7 @@ export async function startApi(ctx: AppContext): Promise<Stoppable & { server: S
     registerAccountDayMetrics(ctx.db),
     onScrape(() => refreshCertificateExpiryMetric(ctx.db)),
     onScrape(async () => void (await refreshOverdueMetric(ctx.db))),
-    onScrape(async () => void (await refreshSearchLagMetric(ctx.db))),
+    onScrape(async () => void (await refreshSearchLagMetric(ctx.db, { ...ctx.config.search, busyWindowMs: DEFAULT_BUSY_WINDOW_MS }))),
   ];
   const stopMetrics = () => stopHooks.forEach((stop) => stop());
   const server = await new Promise<Server>((resolve, reject) => {

@@ -65,6 +65,11 @@ export const searchIndexLagEvents = new Gauge({
 export const searchIndexLagSeconds = new Gauge({
   name: 'jpm_search_index_lag_seconds', help: 'Age of the oldest transaction change the text-search step has not applied yet', registers,
 });
+export const searchIndexYielding = new Gauge({
+  name: 'jpm_search_index_yielding',
+  help: '1 while the text-search step yields to busy ingestion (changes waiting, lag under SEARCH_INDEX_MAX_LAG_SECONDS), else 0',
+  registers,
+});
 
 export const httpRequestsTotal = new Counter({
   name: 'jpm_http_requests_total', help: 'HTTP requests by method, route template and status',

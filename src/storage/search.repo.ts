@@ -91,3 +91,32 @@ export async function searchLag(ex: Executor, cap = 100_000): Promise<SearchLag>
   const row = result.rows[0];
   return { position, events: Number(row?.n ?? 0), seconds: Math.max(0, row?.oldest ?? 0) };
 }
+
+export interface FeedActivity {
+  /** Age of the newest change event in the feed, in ms (undefined: the feed is empty). */
+  newestEventAgeMs: number | undefined;
+  /** Age of the oldest change event after `position` (the oldest the step has not applied), in ms (undefined: none). */
+  oldestPendingAgeMs: number | undefined;
+}
+
+/**
+ * Whether ingestion is busy and how far the step is behind, for its yield (events/search-index.ts): two one-row
+ * walks of the feed's `(xid, id)` index, from its end and from `position`; no statistics needed. Ages are by the
+ * database's clock (an event's `created_at` is its transaction's start).
+ */
+export async function readFeedActivity(ex: Executor, position: FeedPosition): Promise<FeedActivity> {
+  const result = await feedActivityQuery(position).execute(ex);
+  const row = result.rows[0];
+  const age = (v: number | null | undefined) => (v === null || v === undefined ? undefined : Math.max(0, v));
+  return { newestEventAgeMs: age(row?.newest), oldestPendingAgeMs: age(row?.oldest) };
+}
+
+/** The query of readFeedActivity (its plan is checked in tests: two index scans, no sort). */
+export function feedActivityQuery(position: FeedPosition) {
+  return sql<{ newest: number | null; oldest: number | null }>`
+    select
+      (select extract(epoch from clock_timestamp() - e.created_at)::float8 * 1000 from change_events e
+        order by e.xid desc, e.id desc limit 1) as newest,
+      (select extract(epoch from clock_timestamp() - e.created_at)::float8 * 1000 from change_events e
+        where (e.xid, e.id) > (${position.xid}::xid8, ${position.id}::bigint) order by e.xid, e.id limit 1) as oldest`;
+}
