@@ -56,6 +56,14 @@ export const envSchema = z.object({
   CHANGE_FEED_RETENTION_DAYS: intString(1, 3650),
   /** Change events the search step applies per batch (one transaction). */
   SEARCH_INDEX_BATCH_SIZE: intString(1, 100_000),
+  /** Fraction of its time the search step may run while ingestion is busy (a backfill); 1 = never yield. */
+  SEARCH_INDEX_BUSY_SHARE: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a fraction such as 0.25')
+    .transform(Number)
+    .pipe(z.number().gt(0, 'must be above 0').max(1, 'must be at most 1')),
+  /** The search step stops yielding to ingestion once the oldest change it has not applied is this old. */
+  SEARCH_INDEX_MAX_LAG_SECONDS: intString(1, 86_400),
   SYNC_LOOKBACK_DAYS: intString(0, 30),
   /** Exceptions to the outbound address policy: CIDRs, addresses or host names (src/shared/outbound-policy.ts). */
   OUTBOUND_ALLOW: list,
