@@ -98,7 +98,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const transactions = Number(counts.rows[0]?.transactions ?? 0);
   const events = Number(counts.rows[0]?.events ?? 0);
   const e2e = transactions / fill.seconds;
-  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; search step: largest lag ${lagDuringFill.maxLagEvents} events, ${search.eventsLeft} left at the end, caught up in ${search.seconds} s; COPY baselines next`);
+  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; search step: largest lag ${lagDuringFill.maxLagEvents} events / ${lagDuringFill.maxLagSeconds} s, ${search.eventsLeft} left at the end, caught up in ${search.seconds} s; COPY baselines next`);
 
   const copy = await copyBaseline(bdb.url, bank.dir);
   // Autovacuum is off on this machine: analyze and set the visibility map now, as autovacuum would
@@ -111,7 +111,8 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
       copy: copy.indexed, bareCopy: copy.bare, ratioToCopy: round(e2e / copy.indexed.rowsPerSecond, 3), ratioToBareCopy: round(e2e / copy.bare.rowsPerSecond, 3),
       cpu: cpuShare(fill), cpuPerRow: cpuPerRow(fill, transactions, copy.bare.backendCpuMicrosecondsPerRow, copy.indexed.backendCpuMicrosecondsPerRow), simulator: { requests: fill.simRequests, cacheHits: fill.simCacheHits, prewalk: bank.prewalk },
       searchStep: {
-        duringBackfill: process.env.BENCH_SEARCH_STEP !== 'off', maxLagEvents: lagDuringFill.maxLagEvents, lagSamplesEvery5s: lagDuringFill.samples,
+        duringBackfill: process.env.BENCH_SEARCH_STEP !== 'off', maxLagEvents: lagDuringFill.maxLagEvents, maxLagSeconds: lagDuringFill.maxLagSeconds,
+        lagSamplesEvery5s: lagDuringFill.samples,
         catchUp: search, searchableTxPerSecond: round(transactions / (fill.seconds + search.seconds)),
         searchableRatioToBareCopy: round(transactions / (fill.seconds + search.seconds) / copy.bare.rowsPerSecond, 3),
       },
@@ -128,7 +129,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
       "CPU shares are of the machine's busy CPU during the run, which includes other work on the machine when the load average is high.",
       'cpuPerRow: CPU seconds of the worker, the database backends and the simulator per stored transaction, against the CPU of the COPY backends per row; cpuBoundBareRatio = bare COPY µs × cores / pipeline µs, the ratio a machine with nothing else running could show (an estimate).',
       'The per-integration bank rate limiter (a courtesy towards J.P. Morgan, 5 windows/s) is lifted in the benchmark worker.',
-      "searchStep: text search is filled after commit by the search step, which runs in the worker process during the backfill as in production (BENCH_SEARCH_STEP=off leaves it out), so its CPU is in the run's figures. maxLagEvents: the most transaction change events it had not applied yet, sampled every 5 s (q= reads those rows from transactions directly). catchUp: what it had left when the last run finished, applied alone on one connection afterwards (seconds, events/s, that backend's CPU per event). searchableTxPerSecond: transactions / (backfill + catch-up).",
+      "searchStep: text search is filled after commit by the search step, which runs in the worker process during the backfill as in production, with production's defaults (SEARCH_INDEX_BUSY_SHARE, SEARCH_INDEX_MAX_LAG_SECONDS: it yields to the busy ingestion until its lag reaches the bound; BENCH_SEARCH_STEP=off leaves it out), so its CPU is in the run's figures. maxLagEvents / maxLagSeconds: the most transaction change events it had not applied yet and the age of the oldest, sampled every 5 s (q= reads those rows from transactions directly); samples are [s since start, events, age s]. catchUp: what it had left when the last run finished, applied alone on one connection afterwards (seconds, events/s, that backend's CPU per event). searchableTxPerSecond: transactions / (backfill + catch-up).",
     ],
   });
 

@@ -10,29 +10,37 @@ import { createDb, type Database } from '../../src/storage/db.ts';
 import { readSearchPosition } from '../../src/storage/search.repo.ts';
 import { processCpuSeconds, round, sleep } from './env.ts';
 
-/** Transaction change events after the step's position: what `q=` reads from `transactions` directly. */
-async function lagEvents(db: Database): Promise<number> {
-  const r = await sql<{ n: string }>`
-    select count(*)::text as n from change_events e, transaction_search_state p
+/**
+ * Transaction change events after the step's position (what `q=` reads from `transactions` directly) and the age
+ * of the oldest of them in seconds (what SEARCH_INDEX_MAX_LAG_SECONDS bounds while the step yields).
+ */
+async function lagOf(db: Database): Promise<{ events: number; seconds: number }> {
+  const r = await sql<{ n: string; oldest: number | null }>`
+    select count(*)::text as n, extract(epoch from now() - min(e.created_at))::float8 as oldest from change_events e, transaction_search_state p
     where p.id = 1 and (e.xid, e.id) > (p.position_xid, p.position_id) and e.entity = 'transaction'`.execute(db);
-  return Number(r.rows[0]?.n ?? 0);
+  return { events: Number(r.rows[0]?.n ?? 0), seconds: round(Math.max(0, r.rows[0]?.oldest ?? 0), 1) };
+}
+
+async function lagEvents(db: Database): Promise<number> {
+  return (await lagOf(db)).events;
 }
 
 export interface LagSampler {
-  /** Stops sampling; the largest lag seen and the samples ([seconds since start, events]). */
-  stop(): Promise<{ maxLagEvents: number; samples: [number, number][] }>;
+  /** Stops sampling; the largest lag seen (events, age of the oldest in seconds) and the samples ([seconds since start, events, age]). */
+  stop(): Promise<{ maxLagEvents: number; maxLagSeconds: number; samples: [number, number, number][] }>;
 }
 
 /** Samples the step's lag every `everyMs` (a count over the feed's (xid, id) index: a little CPU of its own). */
 export function sampleSearchLag(db: Database, everyMs = 5_000): LagSampler {
-  const samples: [number, number][] = [];
+  const samples: [number, number, number][] = [];
   const started = performance.now();
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       await sleep(everyMs);
       if (!stopped) {
-        samples.push([round((performance.now() - started) / 1000, 1), await lagEvents(db)]);
+        const lag = await lagOf(db);
+        samples.push([round((performance.now() - started) / 1000, 1), lag.events, lag.seconds]);
       }
     }
   })();
@@ -40,7 +48,7 @@ export function sampleSearchLag(db: Database, everyMs = 5_000): LagSampler {
     async stop() {
       stopped = true;
       await loop;
-      return { maxLagEvents: samples.reduce((m, [, n]) => Math.max(m, n), 0), samples };
+      return { maxLagEvents: samples.reduce((m, [, n]) => Math.max(m, n), 0), maxLagSeconds: samples.reduce((m, [, , s]) => Math.max(m, s), 0), samples };
     },
   };
 }

@@ -30,8 +30,8 @@ export interface WorkerProcessOptions {
   /** Pool of the sync path's database (default 6). */
   poolMax?: number;
   applicationName?: string;
-  /** Runs the search step's loop beside the workers, as the worker role does (the benchmarks). */
-  searchIndex?: { batchSize: number; intervalMs?: number };
+  /** Runs the search step's loop beside the workers, as the worker role does (the benchmarks), with its yield settings. */
+  searchIndex?: { batchSize: number; intervalMs?: number; busyShare: number; maxLagSeconds: number };
   worker: Omit<WorkerOptions, 'redisUrl' | 'database'> & { lockPoolMax?: number };
 }
 
@@ -51,7 +51,10 @@ export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
     { ...worker, redisUrl: o.redisUrl, database: { url: o.dbUrl, ...(lockPoolMax ? { poolMax: lockPoolMax } : {}) } },
   );
   const search = o.searchIndex
-    ? startSearchIndexLoop(db, { batchSize: o.searchIndex.batchSize, intervalMs: o.searchIndex.intervalMs ?? 1_000, logger: createLogger('events') })
+    ? startSearchIndexLoop(db, {
+        batchSize: o.searchIndex.batchSize, intervalMs: o.searchIndex.intervalMs ?? 1_000, logger: createLogger('events'),
+        yield: { busyShare: o.searchIndex.busyShare, maxLagSeconds: o.searchIndex.maxLagSeconds },
+      })
     : undefined;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   process.stdout.write('ready\n');
