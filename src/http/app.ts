@@ -1,10 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Queue } from 'bullmq';
 import express, { type Express, type RequestHandler } from 'express';
-import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { Config } from '../config/index.ts';
-import { createLogger, scrubSecrets } from '../shared/logger.ts';
+import { createLogger } from '../shared/logger.ts';
 import { enableDefaultMetrics } from '../shared/metrics.ts';
 import { Admission } from './admission.ts';
 import type { AuditSink } from './audit.ts';
@@ -17,9 +14,10 @@ import { renderDocsPage } from './docs-page.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { httpMetrics, metricsHandler, readinessHandler, type HealthCheck } from './ops.ts';
 import { QUEUES_BASE_PATH, queuesBoard } from './queues-board.ts';
-import { findRequestContext } from './request-context.ts';
 import { requestIdMiddleware } from './request-id.ts';
+import { requestLogMiddleware } from './request-log.ts';
 import { buildRouter, pathPattern, rememberRoutes, type Route } from './routes.ts';
+import { securityHeaders } from './security-headers.ts';
 
 export type { HealthCheck } from './ops.ts';
 
@@ -72,35 +70,10 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestIdMiddleware(log));
   app.use(httpMetrics());
-  app.use(
-    pinoHttp({
-      logger: log,
-      genReqId: (req) => findRequestContext(req)?.requestId ?? 'unknown',
-      autoLogging: { ignore: (req) => QUIET_PATHS.has(req.url ?? '') },
-      // A 503 is load shedding (the service working as designed) or a dependency outage logged by its
-      // cause: warn, so a burst does not bury real errors under hundreds of error lines.
-      customLogLevel: (_req, res, err) => (res.statusCode === 503 ? 'warn' : err !== undefined || res.statusCode >= 500 ? 'error' : 'info'),
-      customSuccessMessage: () => 'request completed',
-      customErrorMessage: () => 'request failed',
-      // Hand the logger a plain `res` ({ statusCode }): the root logger's secret scrub walks every
-      // logged object, and the live ServerResponse (socket, request, server…) cost ~10 % of the read
-      // API's CPU per request (bench/read-api.ts profile). The line written is the same.
-      customSuccessObject: (_req, res, val: Record<string, unknown>) => ({ ...val, res: { statusCode: res.statusCode } }),
-      customErrorObject: (_req, res, _err, val: Record<string, unknown>) => ({ ...val, res: { statusCode: res.statusCode } }),
-      // Only what an operator needs: headers (keys, idempotency keys) and bodies are never logged, and
-      // pino-http's own "failed with status code" error is logged without its stack (the error
-      // middleware has already logged the real cause).
-      wrapSerializers: false,
-      serializers: {
-        // Serializers run after the root logger's scrub, so they scrub themselves: a query string may
-        // carry an account number (`?reference=…`), an error message anything a client sent.
-        req: (req: IncomingMessage & { id?: unknown; originalUrl?: string }) => ({ id: req.id, method: req.method, url: scrubSecrets(req.originalUrl ?? req.url ?? '') }),
-        res: (res: ServerResponse) => ({ statusCode: res.statusCode }),
-        err: (err: Error) => ({ type: err.name, message: scrubSecrets(err.message) }),
-      },
-    }),
-  );
-  app.use(helmet());
+  // One line per request (src/http/request-log.ts); request loggers are built only when something logs.
+  app.use(requestLogMiddleware(log, QUIET_PATHS));
+  // helmet's default headers, computed once (src/http/security-headers.ts).
+  app.use(securityHeaders());
   if (deps.config.http.corsOrigins.length > 0) {
     app.use(cors(deps.config.http.corsOrigins));
   }

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import { requestId as newRequestId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { setRequestContext } from './request-context.ts';
+import { lazyChildLogger } from './request-log.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -11,13 +12,13 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 /**
  * Gives every request an id: a sane incoming `X-Request-Id` is kept (so a caller can correlate),
  * anything else is replaced by a UUID. The id is echoed in the response header, bound to the
- * request's logger and put in every problem body.
+ * request's logger (built only when something logs through it) and put in every problem body.
  */
 export function requestIdMiddleware(log: Logger): RequestHandler {
   return (req, res, next) => {
     const incoming = req.get(REQUEST_ID_HEADER);
     const requestId = incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : newRequestId();
-    setRequestContext(req, { requestId, log: log.child({ requestId }), audit: {}, beforeSend: [] });
+    setRequestContext(req, { requestId, log: lazyChildLogger(log, { requestId }), audit: {}, beforeSend: [] });
     res.setHeader('X-Request-Id', requestId);
     next();
   };

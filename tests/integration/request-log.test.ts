@@ -1,0 +1,186 @@
+import { request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import helmet from 'helmet';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineRoute } from '../../src/http/routes.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
+import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
+
+const logLines = captureLogLines('debug');
+
+let release: (() => void) | undefined;
+let started: (() => void) | undefined;
+const routes = [
+  defineRoute({
+    method: 'get', path: '/v1/test/fail', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+    response: { status: 200, schema: z.object({}), description: 'never' },
+    handler: () => Promise.reject(new Error('database exploded')),
+  }),
+  defineRoute({
+    method: 'get', path: '/v1/test/overloaded', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+    response: { status: 200, schema: z.object({}), description: 'never' },
+    handler: () => Promise.reject(new Error('timeout exceeded when trying to connect')),
+  }),
+  defineRoute({
+    method: 'get', path: '/v1/test/slow', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+    response: { status: 200, schema: z.object({}), description: 'empty' },
+    handler: () => new Promise<Record<string, never>>((resolve) => {
+      release = () => resolve({});
+      started?.();
+    }),
+  }),
+];
+
+/** helmet's default headers (helmet 8), as the API has always sent them. */
+const SECURITY_HEADERS = {
+  'content-security-policy': "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'origin-agent-cluster': '?1',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-dns-prefetch-control': 'off',
+  'x-download-options': 'noopen',
+  'x-frame-options': 'SAMEORIGIN',
+  'x-permitted-cross-domain-policies': 'none',
+  'x-xss-protection': '0',
+};
+
+interface Line {
+  level: number;
+  msg: string;
+  req?: { id: string; method: string; url: string };
+  res?: { statusCode: number };
+  err?: unknown;
+  responseTime?: number;
+  requestId?: string;
+  [key: string]: unknown;
+}
+
+function linesOf(requestId: string): Line[] {
+  return logLines.map((l) => JSON.parse(l) as Line).filter((l) => l.req?.id === requestId || l.requestId === requestId);
+}
+
+/** The request log line (the error middleware's own "request failed" line has no `req`). */
+function accessLines(requestId: string): Line[] {
+  return linesOf(requestId).filter((l) => l.req !== undefined && (l.msg === 'request completed' || l.msg === 'request failed'));
+}
+
+function accessLine(requestId: string): Line {
+  const lines = accessLines(requestId);
+  expect(lines).toHaveLength(1);
+  return lines[0]!;
+}
+
+describe('request log and security headers', () => {
+  let api: TestApi;
+  let auth: { Authorization: string };
+
+  beforeAll(async () => {
+    api = await createTestApi({ extraRoutes: routes });
+    auth = bearer(await api.key('viewer'));
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('writes one line per request: level, service, subsystem, req, res, responseTime and message, in that order', async () => {
+    await request(api.app).get('/v1/transactions?limit=1&reference=000000010975001').set(auth).set('X-Request-Id', 'log-ok').expect(200);
+    const line = accessLine('log-ok');
+    expect(Object.keys(line)).toEqual(['level', 'time', 'service', 'subsystem', 'req', 'res', 'responseTime', 'msg']);
+    expect(line).toMatchObject({
+      level: 30, service: 'jpm-sync', subsystem: 'http', msg: 'request completed',
+      req: { id: 'log-ok', method: 'GET', url: '/v1/transactions?limit=1&reference=****5001' }, res: { statusCode: 200 },
+    });
+    expect(Object.keys(line.req!)).toEqual(['id', 'method', 'url']);
+    expect(line.responseTime).toEqual(expect.any(Number));
+    expect(logLines.join('\n')).not.toContain('000000010975001');
+  });
+
+  it('logs a 4xx at info, and a debug line through the request logger with the request id and key binding', async () => {
+    await request(api.app).get('/v1/transactions?limit=0').set(auth).set('X-Request-Id', 'log-400').expect(400);
+    expect(accessLine('log-400')).toMatchObject({ level: 30, msg: 'request completed', res: { statusCode: 400 } });
+    const rejected = linesOf('log-400').find((l) => l.msg === 'request rejected');
+    expect(rejected).toMatchObject({ level: 20, subsystem: 'http', requestId: 'log-400' });
+    // The key's binding is there, blanked by the logger's redaction (`apiKey`).
+    expect(rejected?.apiKey).toBe('[REDACTED]');
+    const keys = Object.keys(rejected!);
+    expect(keys.indexOf('subsystem')).toBeLessThan(keys.indexOf('requestId'));
+    expect(keys.indexOf('requestId')).toBeLessThan(keys.indexOf('apiKey'));
+    expect(logLines.join('\n')).not.toContain(auth.Authorization.slice('Bearer '.length));
+  });
+
+  it('logs a 500 as "request failed" at error with a short error and no stack, and a 503 at warn', async () => {
+    await request(api.app).get('/v1/test/fail').set(auth).set('X-Request-Id', 'log-500').expect(500);
+    const failed = accessLine('log-500');
+    expect(Object.keys(failed)).toEqual(['level', 'time', 'service', 'subsystem', 'req', 'res', 'err', 'responseTime', 'msg']);
+    expect(failed).toMatchObject({ level: 50, msg: 'request failed', res: { statusCode: 500 }, err: { type: 'Error', message: 'failed with status code 500' } });
+    expect(Object.keys(failed.err as object)).toEqual(['type', 'message']);
+    // The cause is logged by the error middleware through the request's logger.
+    expect(linesOf('log-500').some((l) => l.requestId === 'log-500' && l.level === 50 && JSON.stringify(l).includes('database exploded'))).toBe(true);
+
+    await request(api.app).get('/v1/test/overloaded').set(auth).set('X-Request-Id', 'log-503').expect(503);
+    expect(accessLine('log-503')).toMatchObject({ level: 40, msg: 'request failed', res: { statusCode: 503 }, err: { message: 'failed with status code 503' } });
+    expect(logLines.join('\n')).not.toMatch(/"stack"|\n\s+at /);
+  });
+
+  it('does not log probes and metrics', async () => {
+    const before = logLines.length;
+    await request(api.app).get('/healthz').set('X-Request-Id', 'log-quiet').expect(200);
+    expect(linesOf('log-quiet')).toEqual([]);
+    expect(logLines.length).toBe(before);
+  });
+
+  it('logs a request the client abandoned before the response, with its response time', async () => {
+    const server: Server = api.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const inHandler = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const req = httpRequest({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/v1/test/slow', headers: { ...auth, 'X-Request-Id': 'log-abort' } });
+      req.on('error', () => undefined);
+      req.end();
+      await inHandler;
+      req.destroy();
+      await expect.poll(() => accessLines('log-abort').length, { timeout: 5_000 }).toBe(1);
+      const line = accessLine('log-abort');
+      expect(line).toMatchObject({ req: { id: 'log-abort', method: 'GET', url: '/v1/test/slow' } });
+      expect(line.responseTime).toBeGreaterThanOrEqual(0);
+    } finally {
+      release?.();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("sends helmet's default security headers, unchanged, on API responses, errors and probes", async () => {
+    const bare = express();
+    bare.disable('x-powered-by');
+    bare.use(helmet());
+    bare.get('/', (_req, res) => {
+      res.json({});
+    });
+    const fromHelmet = (await request(bare).get('/')).headers;
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
+      expect(fromHelmet[name], name).toBe(value);
+    }
+    const responses = [
+      await request(api.app).get('/v1/transactions?limit=1').set(auth),
+      await request(api.app).get('/v1/transactions?limit=0').set(auth),
+      await request(api.app).get('/v1/transactions'),
+      await request(api.app).get('/v1/test/fail').set(auth),
+      await request(api.app).get('/v1/no-such-thing').set(auth),
+      await request(api.app).get('/healthz'),
+    ];
+    expect(responses.map((r) => r.status)).toEqual([200, 400, 401, 500, 404, 200]);
+    for (const res of responses) {
+      const security = Object.fromEntries(Object.keys(SECURITY_HEADERS).map((name) => [name, res.headers[name]]));
+      expect(security).toEqual(SECURITY_HEADERS);
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    }
+  });
+});
