@@ -1,5 +1,5 @@
 /**
- * The service's HTTP app (`buildApiApp`: helmet, request ids, pino-http request logs, API-key auth,
+ * The service's HTTP app (`buildApiApp`: security headers, request ids, request logs, API-key auth,
  * zod validation, the read API routes) over a real context, configured from the environment the
  * parent passes (NODE_ENV=production, LOG_FORMAT=json). Its stdout (the request log) goes to
  * /dev/null; it reports `ready` with its port over IPC.
