@@ -42,7 +42,8 @@ function lazyChain(parent: Logger, chain: readonly Record<string, unknown>[]): L
 
 /**
  * One log line per request, written when the response has finished, or when the connection closed
- * before it did (an aborted request): `request completed` at info, or `request failed` with a short
+ * before it did: `request aborted` at warn (the client went away; `res.statusCode` is what had been set
+ * by then, `aborted: true`), `request completed` at info, or `request failed` with a short
  * `err` ({ type, message }, no stack) at error for a 5xx or a response stream error, and at warn for a
  * 503 (load shedding, or an outage already logged by its cause, so a burst does not bury real errors).
  * Fields: `req` { id, method, url } with the URL scrubbed (a query may carry an account number),
@@ -57,12 +58,14 @@ export function requestLogMiddleware(log: Logger, quietPaths: ReadonlySet<string
     const id = findRequestContext(req)?.requestId ?? 'unknown';
     const method = req.method;
     const url = req.originalUrl;
-    const write = (err: unknown): void => {
+    const write = (err: unknown, aborted: boolean): void => {
       const responseTime = Date.now() - start;
       const statusCode = res.statusCode;
       // The URL is scrubbed by the root logger's scrub, which walks every logged field.
       const reqFields = { id, method, url };
-      if (err !== undefined || statusCode >= 500) {
+      if (aborted && err === undefined) {
+        access.warn({ req: reqFields, res: { statusCode }, aborted: true, responseTime }, 'request aborted');
+      } else if (err !== undefined || statusCode >= 500) {
         const error = err ?? new Error(`failed with status code ${statusCode}`);
         access[statusCode === 503 ? 'warn' : 'error']({ req: reqFields, res: { statusCode }, err: error, responseTime }, 'request failed');
       } else {
@@ -70,18 +73,19 @@ export function requestLogMiddleware(log: Logger, quietPaths: ReadonlySet<string
       }
     };
     let done = false;
-    const onEnd = (err?: unknown): void => {
+    const onEnd = (err?: unknown, aborted = false): void => {
       if (!done) {
         done = true;
-        write(err);
+        write(err, aborted);
       }
     };
     // Quiet paths get a line only when their response stream fails.
     if (!quietPaths.has(req.url)) {
-      res.on('finish', onEnd);
-      res.on('close', onEnd);
+      res.on('finish', () => onEnd());
+      // 'close' before the response was fully written: the connection went away mid-request.
+      res.on('close', () => onEnd(undefined, !res.writableFinished));
     }
-    res.on('error', onEnd);
+    res.on('error', (err: unknown) => onEnd(err));
     next();
   };
 }

@@ -67,7 +67,7 @@ function linesOf(requestId: string): Line[] {
 
 /** The request log line (the error middleware's own "request failed" line has no `req`). */
 function accessLines(requestId: string): Line[] {
-  return linesOf(requestId).filter((l) => l.req !== undefined && (l.msg === 'request completed' || l.msg === 'request failed'));
+  return linesOf(requestId).filter((l) => l.req !== undefined && (l.msg === 'request completed' || l.msg === 'request failed' || l.msg === 'request aborted'));
 }
 
 function accessLine(requestId: string): Line {
@@ -149,7 +149,7 @@ describe('request log and security headers', () => {
       req.destroy();
       await expect.poll(() => accessLines('log-abort').length, { timeout: 5_000 }).toBe(1);
       const line = accessLine('log-abort');
-      expect(line).toMatchObject({ req: { id: 'log-abort', method: 'GET', url: '/v1/test/slow' } });
+      expect(line).toMatchObject({ req: { id: 'log-abort', method: 'GET', url: '/v1/test/slow' }, msg: 'request aborted', aborted: true, level: 40 });
       expect(line.responseTime).toBeGreaterThanOrEqual(0);
     } finally {
       release?.();
