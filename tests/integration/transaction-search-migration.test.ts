@@ -1,0 +1,184 @@
+import { Kysely, PostgresDialect, RawNode, sql, type KyselyPlugin, type PostgresPool, type QueryId } from 'kysely';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import type { Database, DB } from '../../src/storage/db.ts';
+import { createMigrator } from '../../src/storage/migrator.ts';
+import { listTransactions } from '../../src/storage/read.repo.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { ingestWire, wireTransaction } from '../factories/transactions.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { catchUpSearch } from '../helpers/search-step.ts';
+
+/**
+ * The migration that creates the search table (20261206T070000000Z) on a database that already holds
+ * transactions, with ingestion running: every row is found by `q=` afterwards, and the later search-table
+ * migrations (booking date, btrees) rewrite nothing it made.
+ */
+const BEFORE_SEARCH = '20261206T065000000Z-passed-reports-index';
+const SEARCH = '20261206T070000000Z-transaction-search';
+const ORDER_INDEXES = '20261206T071500000Z-transaction-search-order-indexes';
+
+async function migrateTo(db: Database, name: string): Promise<void> {
+  const result = await createMigrator(db).migrateTo(name);
+  expect(result.error).toBeUndefined();
+}
+
+/** A fresh database at the migration before the search table, with one account. */
+async function beforeSearchTable(): Promise<{ t: TestDb; account: { id: string; organizationId: string; jpmAccountId: string } }> {
+  const t = await createTestDb();
+  await migrateTo(t.db, BEFORE_SEARCH);
+  const account = await createAccount(t.db, await createTenancy(t.db));
+  return { t, account };
+}
+
+async function idOf(db: Database, accountId: string, jpmTransactionId: string): Promise<string> {
+  const r = await db.selectFrom('transactions').select('id').where('account_id', '=', accountId).where('jpm_transaction_id', '=', jpmTransactionId).executeTakeFirstOrThrow();
+  return r.id;
+}
+
+async function search(db: Database, text: string): Promise<string[]> {
+  return (await listTransactions(db, { text }, { sort: '-bookingDate', limit: 100 })).map((r) => r.id);
+}
+
+/**
+ * A database handle whose transaction stops before its COMMIT until `release()`: `atCommit` resolves when a
+ * COMMIT is waiting (its statements have all run, its xid is taken, its rows are not visible to others yet).
+ */
+function heldCommitDb(url: string): { db: Database; atCommit: Promise<void>; release: () => void } {
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  let reached!: () => void;
+  let release!: () => void;
+  const atCommit = new Promise<void>((r) => { reached = r; });
+  const released = new Promise<void>((r) => { release = r; });
+  const held: PostgresPool = {
+    async connect() {
+      const client = await pool.connect();
+      return {
+        async query(text: string, parameters: readonly unknown[]) {
+          if (text === 'commit') {
+            reached();
+            await released;
+          }
+          return client.query(text, [...parameters]);
+        },
+        release: () => client.release(),
+      } as unknown as Awaited<ReturnType<PostgresPool['connect']>>;
+    },
+    end: () => pool.end(),
+  };
+  return { db: new Kysely<DB>({ dialect: new PostgresDialect({ pool: held }) }), atCommit, release };
+}
+
+/** Runs `after` once the statement that fills the search table from `transactions` has finished. */
+function afterFill(after: () => Promise<void>): { plugin: KyselyPlugin; ran: () => boolean } {
+  const fills = new WeakSet<QueryId>();
+  let ran = false;
+  const plugin: KyselyPlugin = {
+    transformQuery({ node, queryId }) {
+      if (RawNode.is(node) && /insert into transaction_search\b[\s\S]*\bfrom transactions\b/.test(node.sqlFragments.join('?'))) {
+        fills.add(queryId);
+      }
+      return node;
+    },
+    async transformResult({ queryId, result }) {
+      if (fills.has(queryId)) {
+        await after();
+        ran = true;
+      }
+      return result;
+    },
+  };
+  return { plugin, ran: () => ran };
+}
+
+describe('the search table migration', () => {
+  it('loses no row of a writer that started before it and commits between its statements (right after the fill)', async () => {
+    const { t, account } = await beforeSearchTable();
+    const writer = heldCommitDb(t.url);
+    try {
+      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      await ingestWire(t.db, account, [wire('E-1', 'EARLIER EGRET TRADING')]);
+      // The writer's page is written (rows and change events, its xid below the migration's) and waits to commit.
+      const writing = ingestWire(writer.db, account, [wire('W-1', 'WRITER WREN SUPPLY')]);
+      await writer.atCommit;
+      // The fill's snapshot does not see the writer's rows; the writer commits before the migration's next statement.
+      const fill = afterFill(async () => {
+        writer.release();
+        await writing;
+      });
+      const result = await createMigrator(t.db.withPlugin(fill.plugin)).migrateToLatest();
+      expect(result.error).toBeUndefined();
+      expect(fill.ran()).toBe(true);
+      const earlier = await idOf(t.db, account.id, 'E-1');
+      const wren = await idOf(t.db, account.id, 'W-1');
+      // In the search table, or changed after its position: q= finds it, before the step has run and after.
+      expect(await search(t.db, 'egret')).toEqual([earlier]);
+      expect(await search(t.db, 'wren')).toEqual([wren]);
+      await catchUpSearch(t.db);
+      expect(await search(t.db, 'wren')).toEqual([wren]);
+      const rows = await t.db.selectFrom('transaction_search').select(['transaction_id', 'description', 'booking_date']).orderBy('description').execute();
+      expect(rows.map((r) => r.description)).toEqual(['EARLIER EGRET TRADING', 'WRITER WREN SUPPLY']);
+    } finally {
+      await writer.db.destroy();
+      await t.drop();
+    }
+  });
+
+  it('creates the table with its booking dates and indexes; the later search-table migrations then rewrite nothing', async () => {
+    const { t, account } = await beforeSearchTable();
+    try {
+      await ingestWire(t.db, account, Array.from({ length: 30 }, (_, i) => wireTransaction({
+        transactionId: `F-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: `2026-11-${String(2 + (i % 5)).padStart(2, '0')}`, shortDescription: `FILLED FINCH ${i}`,
+      })));
+      await migrateTo(t.db, SEARCH);
+      const indexes = async (table: string) => (await sql<{ indexname: string }>`
+        select indexname from pg_indexes where schemaname = 'public' and tablename = ${table} order by indexname`.execute(t.db)).rows.map((r) => r.indexname);
+      expect(await indexes('transaction_search')).toEqual([
+        'transaction_search_booking_idx', 'transaction_search_description_trgm_idx', 'transaction_search_org_booking_idx', 'transaction_search_pkey',
+      ]);
+      expect(await indexes('transactions')).not.toContain('transactions_description_trgm_idx');
+      const mismatched = sql<{ n: string }>`
+        select count(*)::text as n from transactions t full join transaction_search s on s.transaction_id = t.id
+        where s.transaction_id is null or t.id is null or s.booking_date <> t.booking_date or s.description <> t.description`;
+      expect((await mismatched.execute(t.db)).rows[0]!.n).toBe('0');
+      // Where every row and index lives: an UPDATE moves a row (new ctid), a rewrite or rebuild makes new files.
+      const layout = sql<{ what: string }>`
+        select 'row ' || transaction_id || ' ' || ctid::text as what from transaction_search
+        union all select 'file ' || relname || ' ' || pg_relation_filenode(oid)::text from pg_class
+        where relname like 'transaction_search%' and relkind in ('r', 'i')
+        order by 1`;
+      const before = (await layout.execute(t.db)).rows;
+      await migrateTo(t.db, ORDER_INDEXES);
+      expect((await layout.execute(t.db)).rows).toEqual(before);
+      expect(await search(t.db, 'filled finch')).toHaveLength(30);
+    } finally {
+      await t.drop();
+    }
+  });
+
+  it('still brings a table made by the earlier version (no booking date, no btrees) up to date', async () => {
+    const { t, account } = await beforeSearchTable();
+    try {
+      await ingestWire(t.db, account, Array.from({ length: 10 }, (_, i) => wireTransaction({
+        transactionId: `O-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: `2026-11-${String(2 + (i % 5)).padStart(2, '0')}`, shortDescription: `OLDER OSPREY ${i}`,
+      })));
+      await migrateTo(t.db, SEARCH);
+      // What the earlier version left: the table without the column (its btrees go with it).
+      await sql`alter table transaction_search drop column booking_date`.execute(t.db);
+      const result = await createMigrator(t.db).migrateToLatest();
+      expect(result.error).toBeUndefined();
+      const column = await sql<{ attnotnull: boolean }>`
+        select attnotnull from pg_attribute where attrelid = 'transaction_search'::regclass and attname = 'booking_date' and not attisdropped`.execute(t.db);
+      expect(column.rows).toEqual([{ attnotnull: true }]);
+      const mismatched = await sql<{ n: string }>`
+        select count(*)::text as n from transactions t full join transaction_search s on s.transaction_id = t.id
+        where s.transaction_id is null or t.id is null or s.booking_date <> t.booking_date`.execute(t.db);
+      expect(mismatched.rows[0]!.n).toBe('0');
+      const btrees = await sql<{ indexname: string }>`
+        select indexname from pg_indexes where tablename = 'transaction_search' and indexname like '%booking_idx' order by indexname`.execute(t.db);
+      expect(btrees.rows.map((r) => r.indexname)).toEqual(['transaction_search_booking_idx', 'transaction_search_org_booking_idx']);
+    } finally {
+      await t.drop();
+    }
+  });
+});
