@@ -60,7 +60,10 @@ export async function refreshSearchRows(ex: Executor, ids: readonly string[]): P
 /**
  * Fills the search table again from `transactions` and sets its position (after a change-feed reset, whose
  * horizon drops the events the step had not read yet). Call in the transaction that resets the feed, after its
- * events are deleted: rows changed by transactions that commit later have events after `position`.
+ * events are deleted, with a `position` just below an xmin read by an EARLIER statement (READ COMMITTED: the fill
+ * below has a later snapshot). Every transaction with a lower xid had finished then, so its rows are in the fill;
+ * one still running then has its events after `position` (those that committed before the delete lost theirs
+ * but their rows are in the fill). An xmin read after the fill could pass a writer that committed in between.
  */
 export async function rebuildSearch(ex: Executor, position: FeedPosition): Promise<void> {
   await lockSearchPosition(ex, { wait: true });
