@@ -5,7 +5,9 @@ import { sql, type Kysely } from 'kysely';
  * name, deletion) sends `NOTIFY api_keys_changed` from a trigger, so in the same transaction as the change
  * whichever path made it (the admin API, the CLI, plain SQL). API processes cache verified key rows only while
  * they listen on this channel and drop them on every notification (src/http/api-key-cache.ts). Recording a
- * key's use (`last_used_at`) notifies nobody. The payload is the key's public prefix.
+ * key's use (`last_used_at`) notifies nobody. The payload is the key's public prefix. API processes also send
+ * probes on the channel (`probe:<nonce>`, src/storage/pg-listener.ts) to prove the notifications reach them,
+ * and keep their cache off while the update and delete triggers are missing or disabled.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`

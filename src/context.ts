@@ -10,9 +10,9 @@ import { NotFoundError } from './shared/errors.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { apiKeyCacheListening } from './shared/metrics.ts';
 import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
-import { findApiKeyForAuth, touchApiKey } from './storage/api-keys.repo.ts';
+import { API_KEYS_CHANNEL, findApiKeyForAuth, missingApiKeyTriggers, sendApiKeysNotification, touchApiKey } from './storage/api-keys.repo.ts';
 import { createDb, type Database } from './storage/db.ts';
-import { pgListener } from './storage/pg-listener.ts';
+import { ListenerPreconditionError, pgListener } from './storage/pg-listener.ts';
 
 /**
  * The composition root: everything a process role needs, built once from config. Each entry point
@@ -99,19 +99,37 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
 /**
  * The key store behind authentication: the repository, behind a cache that the `api_keys_changed` listener
  * keeps honest (a trigger NOTIFYs in the transaction of every key change). The listener connects on the first
- * lookup, so roles that authenticate nothing (worker, scheduler) open no connection for it.
+ * lookup, so roles that authenticate nothing (worker, scheduler) open no connection for it. Every heartbeat
+ * checks that the triggers are in place and sends a probe notification through the pool (the path of a
+ * revocation); the cache serves a row only while the last such probe was heard within heartbeat + timeout.
  */
 function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Logger): { store: ApiKeyStore; close: () => Promise<void> } {
+  const heartbeatMs = 5_000;
+  const heartbeatTimeoutMs = 2_000;
   const cache = new ApiKeyCache(
     { findByPrefix: (prefix) => findApiKeyForAuth(db, prefix), markUsed: (id) => touchApiKey(db, id) },
-    { ttlMs: config.http.apiKeyCacheMs },
+    { ttlMs: config.http.apiKeyCacheMs, proofMs: heartbeatMs + heartbeatTimeoutMs },
   );
+  let warned: string | undefined;
   const listener = pgListener({
     url: config.database.url,
     password: secrets.databasePassword,
-    channel: 'api_keys_changed',
+    channel: API_KEYS_CHANNEL,
     applicationName: 'jpm-sync-api-keys-listener',
+    heartbeatMs,
+    heartbeatTimeoutMs,
+    probe: (payload) => sendApiKeysNotification(db, payload),
+    verify: async () => {
+      const missing = await missingApiKeyTriggers(db);
+      const problem = missing.length === 0 ? undefined : `api key change triggers missing or disabled: ${missing.join(', ')}`;
+      if (problem !== undefined && problem !== warned) {
+        logger.warn({ triggers: missing }, 'api key change triggers missing or disabled on api_keys: the key cache stays off (every request reads postgres) until they are back');
+      }
+      warned = problem;
+      return problem;
+    },
     onNotify: () => cache.invalidate(),
+    onAlive: (provenAt) => cache.alive(provenAt),
     onUp: () => {
       cache.listening(true);
       apiKeyCacheListening.set(1);
@@ -119,7 +137,7 @@ function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Log
     onDown: (err) => {
       cache.listening(false);
       apiKeyCacheListening.set(0);
-      if (err !== undefined) {
+      if (err !== undefined && !(err instanceof ListenerPreconditionError)) {
         logger.warn({ err }, 'api key change listener lost: keys are read from postgres on every request until it is back');
       }
     },

@@ -99,7 +99,7 @@ export function apiKeyRoutes(deps: { db: Database }): Route[] {
       path: '/v1/api-keys/{id}/revoke',
       permission: 'api_keys:write',
       summary: 'Revoke an API key',
-      description: 'Takes effect on the next request in every API process (their key caches are told in the same transaction). Revoking twice keeps the first time.',
+      description: 'Takes effect in every API process within milliseconds, once the notification sent in the same transaction arrives; a process that has not proven in the last 7 s that notifications reach it reads keys from the database instead of its cache. Revoking twice keeps the first time.',
       tags: TAGS,
       auditTarget: 'api_key',
       request: { params: IdParams },

@@ -79,8 +79,11 @@ export const envSchema = z.object({
   AUTH_FAILURES_PER_ADDRESS: intString(1, 1_000_000),
   AUTH_FAILURES_PER_KEY: intString(1, 1_000_000),
   AUTH_FAILURE_WINDOW_MS: intString(1_000, 86_400_000),
-  /** How long an API process may serve a key row from memory while it hears every key change (0 = never). */
-  API_KEY_CACHE_MS: intString(0, 300_000),
+  /**
+   * How long an API process may serve a key row from memory while it hears every key change (0 = never). Only a
+   * backstop (revocations arrive by notification), so at most a minute.
+   */
+  API_KEY_CACHE_MS: intString(0, 60_000),
   /** Express `trust proxy`: empty = the socket's address; `loopback`, CIDRs or a hop count behind a load balancer. */
   TRUST_PROXY: z.string(),
   /** `host:port` to serve /metrics on a separate listener instead of the API's; empty = the API listener. */

@@ -93,7 +93,7 @@ export const apiKeyLookupsTotal = new Counter({
   labelNames: ['source'] as const, registers,
 });
 export const apiKeyCacheListening = new Gauge({
-  name: 'jpm_api_key_cache_listening', help: '1 while the API key cache receives key changes (and is used), 0 while every request reads the key from Postgres',
+  name: 'jpm_api_key_cache_listening', help: '1 while the API key cache is proven to receive key changes (its probe through the pool heard, the notifying triggers enabled) and is used, 0 while every request reads the key from Postgres',
   registers,
 });
 

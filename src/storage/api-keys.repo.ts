@@ -109,3 +109,26 @@ export async function revokeApiKey(db: Executor, id: string): Promise<ApiKeyRow 
     .executeTakeFirst();
   return row ? toRow(row) : undefined;
 }
+
+/** The channel the api_keys triggers NOTIFY on every change authentication depends on (migration 20261206T074000000Z). */
+export const API_KEYS_CHANNEL = 'api_keys_changed';
+
+/** The triggers that must fire for every revocation, change and deletion of a key. */
+const API_KEYS_NOTIFY_TRIGGERS = ['api_keys_notify_update', 'api_keys_notify_delete'] as const;
+
+/** Sends `payload` on the api_keys channel through `db` (a statement of its own, so on its commit). */
+export async function sendApiKeysNotification(db: Executor, payload: string): Promise<void> {
+  await sql`select pg_notify(${API_KEYS_CHANNEL}, ${payload})`.execute(db);
+}
+
+/**
+ * The api_keys triggers that notify key changes but are missing or disabled (enabled means `O`, fires in
+ * normal sessions, or `A`, always); empty when all are in place.
+ */
+export async function missingApiKeyTriggers(db: Executor): Promise<string[]> {
+  const { rows } = await sql<{ tgname: string }>`
+    select tgname from pg_trigger
+    where tgrelid = 'api_keys'::regclass and tgname = any(${[...API_KEYS_NOTIFY_TRIGGERS]}::text[]) and tgenabled in ('O', 'A')`.execute(db);
+  const enabled = new Set(rows.map((r) => r.tgname));
+  return API_KEYS_NOTIFY_TRIGGERS.filter((name) => !enabled.has(name));
+}

@@ -9,9 +9,11 @@ import { ApiKeyCache } from '../../src/http/api-key-cache.ts';
 import { authenticateKey, UnauthenticatedError, type ApiKeyStore } from '../../src/http/auth.ts';
 import { buildApiApp } from '../../src/main/api.ts';
 import { apiKeyLookupsTotal } from '../../src/shared/metrics.ts';
-import { findApiKeyForAuth, touchApiKey } from '../../src/storage/api-keys.repo.ts';
-import { pgListener, type PgListener } from '../../src/storage/pg-listener.ts';
+import { API_KEYS_CHANNEL, findApiKeyForAuth, missingApiKeyTriggers, sendApiKeysNotification, touchApiKey } from '../../src/storage/api-keys.repo.ts';
+import { pgListener, PROBE_PAYLOAD_PREFIX, type PgListener } from '../../src/storage/pg-listener.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
+import { createTestDb } from '../helpers/db.ts';
+import { deafProxy, type DeafProxy } from '../helpers/deaf-proxy.ts';
 import { captureLogLines } from '../helpers/log-capture.ts';
 
 const logLines = captureLogLines('debug');
@@ -92,19 +94,38 @@ describe('API key cache', () => {
       },
       markUsed: (id) => touchApiKey(api.t.db, id),
     };
-    let listener: PgListener | undefined;
+    const listeners: PgListener[] = [];
+    const proxies: DeafProxy[] = [];
     afterAll(async () => {
-      await listener?.close();
+      await Promise.all(listeners.map((l) => l.close()));
+      await Promise.all(proxies.map((p) => p.close()));
     });
 
-    /** A cache with a listener that reconnects after `retryMs`, and waiters for its state changes. */
-    function listened(retryMs: number) {
+    const HEARTBEAT_MS = 200;
+    const TIMEOUT_MS = 300;
+
+    /**
+     * A cache with a listener wired as the API process wires it (probes and the trigger check through the
+     * pool), a short heartbeat, a reconnect after `retryMs`, and waiters for its state changes.
+     */
+    function listened(retryMs: number, url = api.t.url) {
       const applicationName = `api-key-cache-test-${randomBytes(4).toString('hex')}`;
-      const cache = new ApiKeyCache(counted, { ttlMs: 60_000 });
+      const cache = new ApiKeyCache(counted, { ttlMs: 60_000, proofMs: HEARTBEAT_MS + TIMEOUT_MS });
       const events: string[] = [];
-      listener = pgListener({
-        url: api.t.url, channel: 'api_keys_changed', applicationName, retry: { baseMs: retryMs, maxMs: retryMs },
-        onNotify: () => cache.invalidate(),
+      const notified: string[] = [];
+      const listener = pgListener({
+        url, channel: API_KEYS_CHANNEL, applicationName, retry: { baseMs: retryMs, maxMs: retryMs },
+        heartbeatMs: HEARTBEAT_MS, heartbeatTimeoutMs: TIMEOUT_MS,
+        probe: (payload) => sendApiKeysNotification(api.t.db, payload),
+        verify: async () => {
+          const missing = await missingApiKeyTriggers(api.t.db);
+          return missing.length === 0 ? undefined : `missing ${missing.join(', ')}`;
+        },
+        onNotify: (payload) => {
+          notified.push(payload);
+          cache.invalidate();
+        },
+        onAlive: (at) => cache.alive(at),
         onUp: () => {
           cache.listening(true);
           events.push('up');
@@ -114,10 +135,14 @@ describe('API key cache', () => {
           events.push('down');
         },
       });
+      listeners.push(listener);
       listener.start();
       const terminate = () => sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${applicationName}`.execute(api.t.db);
-      return { cache, events, terminate, listener };
+      return { cache, events, notified, terminate, listener };
     }
+
+    const ups = (events: string[]) => events.filter((e) => e === 'up').length;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
     it('is not used while its listener is down: a key revoked in the gap is refused, and caching resumes once it is back', async () => {
       const { cache, events, terminate, listener: own } = listened(3_000);
@@ -142,11 +167,120 @@ describe('API key cache', () => {
       expect(lookups).toBe(4);
       expect(own.listening).toBe(false);
 
-      await until('the listener to reconnect', () => events.filter((e) => e === 'up').length === 2);
+      await until('the listener to reconnect', () => ups(events) === 2);
       await authenticateKey(cache, live.token);
       await authenticateKey(cache, live.token);
       expect(lookups).toBe(5);
       expect((await cache.findByPrefix(prefix))?.revokedAt).not.toBeNull();
+      await own.close();
+    });
+
+    it('keeps serving across heartbeats: its own probes are not taken for key changes', async () => {
+      const { cache, events, notified, listener: own } = listened(100);
+      await until('the listener to be up', () => events.includes('up'));
+      const key = await newKey();
+      lookups = 0;
+      await authenticateKey(cache, key.token);
+      await sleep(HEARTBEAT_MS * 5);
+      await authenticateKey(cache, key.token);
+      expect(lookups).toBe(1);
+      expect(events).toEqual(['up']);
+      expect(notified).toEqual([]);
+      await own.close();
+    });
+
+    it('stops serving from memory when notifications stop arriving on a connection that still answers queries, so a revocation is refused within heartbeat + timeout', async () => {
+      // The listener reaches Postgres through a proxy that can drop every notification and nothing else, as a
+      // transaction-pooling proxy or a connection left on a former primary would: `select 1` still works.
+      const proxy = await deafProxy(api.t.url);
+      proxies.push(proxy);
+      const { cache, events, listener: own } = listened(100, proxy.url);
+      await until('the listener to be up', () => events.includes('up'));
+      const key = await newKey();
+      lookups = 0;
+      await authenticateKey(cache, key.token);
+      await authenticateKey(cache, key.token);
+      expect(lookups).toBe(1);
+
+      proxy.deaf = true;
+      await sql`update api_keys set revoked_at = now() where id = ${key.id}`.execute(api.t.db);
+      const revokedAt = performance.now();
+      await until('the revoked key to be refused', async () => {
+        try {
+          await authenticateKey(cache, key.token);
+          return false;
+        } catch (err) {
+          expect(err).toBeInstanceOf(UnauthenticatedError);
+          return true;
+        }
+      }, 5_000);
+      // Bounded by the age of the last proof (at most heartbeat + timeout), plus this loop's own steps; not the TTL.
+      expect(performance.now() - revokedAt).toBeLessThan(HEARTBEAT_MS + TIMEOUT_MS + 1_000);
+      await until('the listener to count itself down', () => events.includes('down'));
+
+      // While deaf it reconnects but never counts as up again, and every request reads Postgres.
+      await sleep((HEARTBEAT_MS + TIMEOUT_MS) * 3);
+      expect(ups(events)).toBe(1);
+      const live = await newKey();
+      lookups = 0;
+      await authenticateKey(cache, live.token);
+      await authenticateKey(cache, live.token);
+      expect(lookups).toBe(2);
+
+      proxy.deaf = false;
+      await until('the listener to be up again', () => ups(events) === 2);
+      await authenticateKey(cache, live.token);
+      await authenticateKey(cache, live.token);
+      expect(lookups).toBe(3);
+      await own.close();
+    });
+
+    it('never counts as up when it listens to a database other than the one keys are written to', async () => {
+      // Its own connection works (LISTEN and queries); the probes, sent through the pool, go to another database.
+      const elsewhere = await createTestDb();
+      try {
+        const { cache, events, listener: own } = listened(100, elsewhere.url);
+        const key = await newKey();
+        await sleep((HEARTBEAT_MS + TIMEOUT_MS) * 3);
+        expect(events).toEqual([]);
+        lookups = 0;
+        await authenticateKey(cache, key.token);
+        await authenticateKey(cache, key.token);
+        expect(lookups).toBe(2);
+        await own.close();
+      } finally {
+        await elsewhere.drop();
+      }
+    });
+
+    it('stays off while a notifying trigger is disabled or missing, and comes back once it is enabled', async () => {
+      const { cache, events, listener: own } = listened(100);
+      await until('the listener to be up', () => events.includes('up'));
+      const key = await newKey();
+      try {
+        await sql`alter table api_keys disable trigger api_keys_notify_update`.execute(api.t.db);
+        await until('the listener to count itself down', () => events.includes('down'));
+        lookups = 0;
+        await authenticateKey(cache, key.token);
+        await authenticateKey(cache, key.token);
+        expect(lookups).toBe(2);
+        // Replica-only is not enabled for a normal session either.
+        await sql`alter table api_keys enable replica trigger api_keys_notify_update`.execute(api.t.db);
+        await sleep((HEARTBEAT_MS + TIMEOUT_MS) * 2);
+        expect(ups(events)).toBe(1);
+        await sql`alter table api_keys enable trigger api_keys_notify_update`.execute(api.t.db);
+        await sql`alter table api_keys disable trigger api_keys_notify_delete`.execute(api.t.db);
+        await sleep((HEARTBEAT_MS + TIMEOUT_MS) * 2);
+        expect(ups(events)).toBe(1);
+      } finally {
+        await sql`alter table api_keys enable trigger api_keys_notify_update`.execute(api.t.db);
+        await sql`alter table api_keys enable trigger api_keys_notify_delete`.execute(api.t.db);
+      }
+      await until('the listener to be up again', () => ups(events) === 2);
+      lookups = 0;
+      await authenticateKey(cache, key.token);
+      await authenticateKey(cache, key.token);
+      expect(lookups).toBe(1);
       await own.close();
     });
 
@@ -155,7 +289,12 @@ describe('API key cache', () => {
       const client = new pg.Client({ connectionString: api.t.url });
       await client.connect();
       const heard: string[] = [];
-      client.on('notification', (m) => heard.push(m.payload ?? ''));
+      // API processes' probes (their liveness proofs) travel on the channel too; they are not key changes.
+      client.on('notification', (m) => {
+        if (!(m.payload ?? '').startsWith(PROBE_PAYLOAD_PREFIX)) {
+          heard.push(m.payload ?? '');
+        }
+      });
       await client.query('listen api_keys_changed');
       try {
         await sql`update api_keys set last_used_at = null where id = ${key.id}`.execute(api.t.db);

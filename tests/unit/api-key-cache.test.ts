@@ -39,12 +39,13 @@ describe('API key cache', () => {
   it('serves a row from memory only while listening, and not after its time', async () => {
     let now = 0;
     const held = heldStore();
-    const cache = new ApiKeyCache(held.store, { ttlMs: 1_000, now: () => now });
+    const cache = new ApiKeyCache(held.store, { ttlMs: 1_000, proofMs: 60_000, now: () => now });
     await lookup(cache, held);
     await lookup(cache, held);
     expect(held.store.lookups).toBe(2);
 
     cache.listening(true);
+    cache.alive(now);
     await lookup(cache, held);
     await lookup(cache, held);
     expect(held.store.lookups).toBe(3);
@@ -61,8 +62,9 @@ describe('API key cache', () => {
 
   it('does not keep a row read before an invalidation, even if the read finishes after it', async () => {
     const held = heldStore();
-    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000 });
+    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000, proofMs: 60_000 });
     cache.listening(true);
+    cache.alive(performance.now());
     // The read starts, the key is revoked and the notification arrives, then the (old) row comes back.
     const inFlight = cache.findByPrefix(KEY.prefix);
     cache.invalidate();
@@ -75,9 +77,10 @@ describe('API key cache', () => {
 
   it('does not keep a row read while the listener was down, even if it is back when the read finishes', async () => {
     const held = heldStore();
-    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000 });
+    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000, proofMs: 60_000 });
     const inFlight = cache.findByPrefix(KEY.prefix);
     cache.listening(true);
+    cache.alive(performance.now());
     held.release();
     await inFlight;
     expect(cache.size).toBe(0);
@@ -86,15 +89,77 @@ describe('API key cache', () => {
   it('never caches an unknown prefix, and caches nothing with a zero lifetime', async () => {
     const held = heldStore();
     held.set(undefined);
-    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000 });
+    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000, proofMs: 60_000 });
     cache.listening(true);
+    cache.alive(performance.now());
     await lookup(cache, held);
     expect(cache.size).toBe(0);
-    const off = new ApiKeyCache(held.store, { ttlMs: 0 });
+    const off = new ApiKeyCache(held.store, { ttlMs: 0, proofMs: 60_000 });
     off.listening(true);
+    off.alive(performance.now());
     held.set(KEY);
     await lookup(off, held);
     await lookup(off, held);
     expect(off.size).toBe(0);
+  });
+
+  it('serves from memory only within proofMs of the last proof that changes arrive, counted from when the proof started', async () => {
+    let now = 10_000;
+    const held = heldStore();
+    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000, proofMs: 7_000, now: () => now });
+    cache.listening(true);
+    // Up but not yet proven: nothing is served from memory (nor stored).
+    await lookup(cache, held);
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(2);
+    expect(cache.size).toBe(0);
+
+    cache.alive(now - 500);
+    await lookup(cache, held);
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(3);
+    // 6.9 s after the proof started: still served; at 7 s (no newer proof) the row is read again, not served.
+    now = 10_000 - 500 + 6_999;
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(3);
+    now = 10_000 - 500 + 7_000;
+    await lookup(cache, held);
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(5);
+    expect(cache.size).toBe(0);
+
+    // A new proof turns it back on; an older proof arriving late does not extend it.
+    cache.alive(now);
+    await lookup(cache, held);
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(6);
+    cache.alive(now - 60_000);
+    now += 7_000;
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(7);
+
+    // A proof while not listening counts for nothing, and going down forgets the last proof.
+    cache.listening(false);
+    cache.alive(now);
+    cache.listening(true);
+    await lookup(cache, held);
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(9);
+  });
+
+  it('runs on the monotonic clock by default (performance.now, not the wall clock)', async () => {
+    const held = heldStore();
+    const cache = new ApiKeyCache(held.store, { ttlMs: 60_000, proofMs: 60_000 });
+    cache.listening(true);
+    cache.alive(performance.now());
+    await lookup(cache, held);
+    await lookup(cache, held);
+    expect(held.store.lookups).toBe(1);
+    const stale = new ApiKeyCache(held.store, { ttlMs: 60_000, proofMs: 60_000 });
+    stale.listening(true);
+    stale.alive(performance.now() - 60_001);
+    await lookup(stale, held);
+    await lookup(stale, held);
+    expect(held.store.lookups).toBe(3);
   });
 });

@@ -31,4 +31,10 @@ describe('security settings', () => {
       expect(problems).not.toContain('short-token');
     }
   });
+
+  it('bounds the API key cache at a minute (a backstop: revocations arrive by notification)', () => {
+    expect(loadConfig({ NODE_ENV: 'test', API_KEY_CACHE_MS: '60000' }).config.http.apiKeyCacheMs).toBe(60_000);
+    expect(loadConfig({ NODE_ENV: 'test', API_KEY_CACHE_MS: '0' }).config.http.apiKeyCacheMs).toBe(0);
+    expect(() => loadConfig({ NODE_ENV: 'test', API_KEY_CACHE_MS: '60001' })).toThrow(/API_KEY_CACHE_MS/);
+  });
 });
