@@ -48,7 +48,7 @@ function toReviewDto(r: ReviewRow): z.input<typeof ReviewSchema> {
   };
 }
 
-export function customerReviewRoutes(deps: { db: Database; emailOn: boolean }): Route[] {
+export function customerReviewRoutes(deps: { db: Database; reviewLinkEmailMissing: 'SMTP_URL' | 'PUBLIC_BASE_URL' | undefined }): Route[] {
   return [
     defineRoute({
       method: 'get', path: '/v1/integrations/{id}/customer-reviews', permission: 'integrations:read', tags: TAGS,
@@ -85,15 +85,18 @@ export function customerReviewRoutes(deps: { db: Database; emailOn: boolean }): 
     defineRoute({
       method: 'post', path: '/v1/integrations/{id}/review-links', permission: 'integrations:write', tags: TAGS, auditTarget: 'review_link',
       summary: "Send a controller a fresh review link",
-      description: "For the integration's newest passed validation report, valid 14 days; the controller's previous link for that report stops working. Emailed only: the response never holds the link. 409 `email_off` when milestone emails are not configured (SMTP_URL): the controller's current link then keeps working. 409 `not_a_controller` or `no_passed_report`.",
+      description: "For the integration's newest passed validation report, valid 14 days; the controller's previous link for that report stops working. Emailed only: the response never holds the link. 409 `email_off` when milestone emails are not configured (SMTP_URL) or the public base URL the link is built on is not set (PUBLIC_BASE_URL): the controller's current link then keeps working. 409 `not_a_controller` or `no_passed_report`.",
       request: { params: IdParams, body: z.object({ contactId: Id }) },
       response: { status: 201, schema: ReviewLinkSchema, description: 'The link, queued for sending' },
       errors: [409],
       handler: async ({ params, body, access, audit }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        if (!deps.emailOn) {
-          // Renewing would end the controller's current link while the new one could not reach them.
+        // Renewing would end the controller's current link while the new one could not reach them.
+        if (deps.reviewLinkEmailMissing === 'SMTP_URL') {
           throw new ConflictError('milestone emails are off (SMTP_URL is not set), so a new link could not reach the controller; their current link keeps working', 'email_off');
+        }
+        if (deps.reviewLinkEmailMissing === 'PUBLIC_BASE_URL') {
+          throw new ConflictError('review links cannot be put in emails (PUBLIC_BASE_URL is not set), so a new link could not reach the controller; their current link keeps working', 'email_off');
         }
         const link = await resendReviewLink(deps.db, { integrationId: params.id, contactId: body.contactId });
         audit.target({ id: link.linkId });

@@ -27,8 +27,11 @@ export interface AdminApiDeps {
   discoverAccounts: AccountRouteDeps['discoverAccounts'];
   /** What triggering, reading and cancelling sync runs needs (db, queues, clock, look-back). */
   producer: ProducerDeps;
-  /** Whether milestone emails are configured (SMTP_URL): a re-sent review link can only travel by email. */
-  emailOn: boolean;
+  /**
+   * The setting a re-sent review link is missing to reach the controller (it travels only by email, with a
+   * URL built on the public base URL): `SMTP_URL`, `PUBLIC_BASE_URL`, or undefined when both are set.
+   */
+  reviewLinkEmailMissing: 'SMTP_URL' | 'PUBLIC_BASE_URL' | undefined;
 }
 
 /**

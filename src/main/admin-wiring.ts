@@ -17,7 +17,9 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     db: ctx.db,
     queues: ctx.queues,
     secrets: ctx.secrets,
-    emailOn: ctx.secrets.smtpUrl !== undefined && ctx.secrets.smtpUrl !== '',
+    // As the worker's milestone emails decide (notifications-wiring.ts): no SMTP_URL, no email; no
+    // PUBLIC_BASE_URL, an email without the link. The API and worker roles must share both settings.
+    reviewLinkEmailMissing: !ctx.secrets.smtpUrl ? 'SMTP_URL' : !ctx.config.http.publicBaseUrl ? 'PUBLIC_BASE_URL' : undefined,
     onboarding: {
       validationReportPassed: createValidationReportProvider(ctx.db),
       connectionPolicy: { outbound: ctx.outbound, jpmBaseUrlHosts: ctx.config.outbound.jpmBaseUrlHosts },

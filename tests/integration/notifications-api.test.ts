@@ -88,4 +88,26 @@ describe('review links without email', () => {
     const res = await request(api.app).post(`/v1/integrations/${integrationId}/review-links`).set(bearer(key)).send({ contactId: one(contact).id });
     expect(JSON.stringify(expectProblem(res, 409, 'email_off'))).toContain('SMTP_URL');
   });
+
+  it('refuses it too while emails are on but the public base URL the link is built on is not set (the email would carry no link)', async () => {
+    const smtp = { SMTP_URL: 'smtp://127.0.0.1:9', SMTP_FROM: 'onboarding@jpm-sync.example' };
+    for (const [env, code, says] of [
+      [smtp, 'email_off', 'PUBLIC_BASE_URL'],
+      // With both set the same request gets past the gate (this integration has no passed report to link to).
+      [{ ...smtp, PUBLIC_BASE_URL: 'https://sync.jpm-sync.example' }, 'no_passed_report', 'report'],
+    ] as const) {
+      const other = await createTestApi({ env });
+      try {
+        const org = await createOrganization(other.ctx.db, 'Acme Corp');
+        const integration = (await createIntegration(other.ctx.db, { organizationId: org, name: 'Acme Treasury', environment: 'cat', actor: 'test' })).id;
+        const key = await other.key('operator', org);
+        const contact = await request(other.app).post(`/v1/integrations/${integration}/contacts`).set(bearer(key))
+          .send({ role: 'controller', name: 'Rita Reviewer', email: 'rita@acme.example' }).expect(201);
+        const res = await request(other.app).post(`/v1/integrations/${integration}/review-links`).set(bearer(key)).send({ contactId: one(contact).id });
+        expect(JSON.stringify(expectProblem(res, 409, code))).toContain(says);
+      } finally {
+        await other.close();
+      }
+    }
+  });
 });

@@ -111,8 +111,9 @@ async function open(width: number, target: string): Promise<{ page: Page; foreig
 }
 
 beforeAll(async () => {
-  // Milestone emails configured (this process only queues them; no test here sends one): a link can be re-sent.
-  api = await createTestApi({ env: { SMTP_URL: 'smtp://127.0.0.1:9', SMTP_FROM: 'onboarding@jpm-sync.example' } });
+  // Milestone emails and the links' public base URL configured (this process only queues emails; no test here
+  // sends one): a link can be re-sent.
+  api = await createTestApi({ env: { SMTP_URL: 'smtp://127.0.0.1:9', SMTP_FROM: 'onboarding@jpm-sync.example', PUBLIC_BASE_URL: 'https://sync.jpm-sync.example' } });
   keys = deriveReviewKeys(api.ctx.secrets.masterKey.key);
   server = await new Promise<Server>((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
