@@ -23,11 +23,17 @@ const API_KEY = /\bjpms_[A-Za-z0-9_]{8,}\b/g;
 const LONG_DIGITS = /\b\d{4,}(\d{4})\b/g;
 /** A customer review link's token (`<link id>.<expiry>.<HMAC>`, src/review/links.ts): the HMAC is the credential. */
 const REVIEW_TOKEN = /\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.\d{1,12}\.[A-Za-z0-9_-]{20,}/g;
+/**
+ * The path segment after `/review/` in any URL, whatever its spelling (percent-encoded, truncated, tampered):
+ * everything up to the next `/`, `?`, `#`, quote or whitespace. The review page's only route parameter is the token.
+ */
+const REVIEW_PATH = /\/review\/[^/?#\s"'`<>]+/g;
 
 /** Scrubs secrets out of a free-form string. Used by the logger and anything that stores messages. */
 export function scrubSecrets(text: string): string {
   return text
     .replace(PEM_BLOCK, '[REDACTED PEM]')
+    .replace(REVIEW_PATH, '/review/[REDACTED]')
     .replace(API_KEY, 'jpms_[REDACTED]')
     .replace(REVIEW_TOKEN, '$1.[REDACTED]')
     .replace(LONG_DIGITS, (match, tail: string) => (match.length >= 8 ? `****${tail}` : match));

@@ -128,6 +128,53 @@ describe('request log and security headers', () => {
     expect(logLines.join('\n')).not.toMatch(/"stack"|\n\s+at /);
   });
 
+  it('replaces a client-sent request id that looks like a secret by a fresh one, and logs no trace of it', async () => {
+    const mac = 'Qm9ndXNNYWNPZlRoZVJldmlld0xpbmtYWVo0MjQyNDI';
+    const sent = [
+      'jpms_abcdefgh_SecretPartOfAnApiKey0123456789',
+      `0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b.1767225600.${mac}`,
+      '000000010975001',
+      '/review/SomethingThatLooksLikeAToken',
+    ];
+    for (const id of sent) {
+      const bad = await request(api.app).get('/v1/transactions?limit=0').set(auth).set('X-Request-Id', id).expect(400);
+      const fresh = bad.headers['x-request-id'];
+      expect(fresh).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      expect((bad.body as { requestId: string }).requestId).toBe(fresh);
+      // The request logger's binding and the request log line both carry the fresh id.
+      expect(linesOf(fresh!).find((l) => l.msg === 'request rejected')).toMatchObject({ requestId: fresh });
+      expect(accessLine(fresh!).req?.id).toBe(fresh);
+      const failed = await request(api.app).get('/v1/test/fail').set(auth).set('X-Request-Id', id).expect(500);
+      expect(failed.headers['x-request-id']).not.toBe(id);
+    }
+    const text = logLines.join('\n');
+    for (const secret of ['SecretPartOfAnApiKey0123456789', mac, '000000010975001', 'SomethingThatLooksLikeAToken']) {
+      expect(text).not.toContain(secret);
+    }
+    // A sane id that is no secret is still kept, for correlation.
+    expect((await request(api.app).get('/v1/transactions?limit=0').set(auth).set('X-Request-Id', 'trace-0190a3b4.7').expect(400)).headers['x-request-id']).toBe('trace-0190a3b4.7');
+  });
+
+  it('logs a review page URL without its token, however it is spelled (percent-encoded, tampered, with a sub-path or query)', async () => {
+    const link = '0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b';
+    const tail = 'VGhlSE1BQ09mQVJldmlld0xpbmtJc0FDcmVkZW50aWFs';
+    const cases: [string, string, string][] = [
+      ['get', `/review/${link}.1767225600.%41${tail}`, '/review/[REDACTED]'],
+      ['get', `/review/${encodeURIComponent(`${link}.1767225600.`)}${tail}?x=1`, '/review/[REDACTED]?x=1'],
+      ['get', `/review/%${tail}#frag`, '/review/[REDACTED]'],
+      ['post', `/review/${link}.1767225600.${tail}%2D/accurate`, '/review/[REDACTED]/accurate'],
+    ];
+    for (const [i, [method, path, logged]] of cases.entries()) {
+      const id = `log-review-${i}`;
+      const res = await request(api.app)[method as 'get' | 'post'](path).set('X-Request-Id', id);
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(accessLine(id).req?.url).toBe(logged);
+    }
+    const text = logLines.join('\n');
+    expect(text).not.toContain(tail);
+    expect(text).not.toContain(tail.slice(0, 12));
+  });
+
   it('does not log probes and metrics', async () => {
     const before = logLines.length;
     await request(api.app).get('/healthz').set('X-Request-Id', 'log-quiet').expect(200);

@@ -41,4 +41,15 @@ describe('logger', () => {
     expect(scrubSecrets('id 12345678')).toBe('id ****5678');
     expect(maskAccount('000000010975001')).toBe('****5001');
   });
+
+  it("masks a review page URL's whole token, however it is spelled, and keeps the rest of the URL", () => {
+    const link = '0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b';
+    expect(scrubSecrets(`GET /review/${link}.1767225600.%41bcdefghijklmnopqrstuvwxyz0123?q=x`)).toBe('GET /review/[REDACTED]?q=x');
+    expect(scrubSecrets(`"https://sync.example/review/${link}%2E1767225600%2Eabc/accurate" next`)).toBe('"https://sync.example/review/[REDACTED]/accurate" next');
+    expect(scrubSecrets('/review/x#y /review/\'z\'')).toBe("/review/[REDACTED]#y /review/'z'");
+    // A bare token outside a review URL keeps its link id and loses its HMAC, as before.
+    expect(scrubSecrets(`token ${link}.1767225600.abcdefghijklmnopqrstuvwxyz`)).toBe(`token ${link}.[REDACTED]`);
+    expect(scrubSecrets('/v1/integrations/1/review-links')).toBe('/v1/integrations/1/review-links');
+  });
 });
+
