@@ -8,6 +8,10 @@ import { randomUUID } from 'node:crypto';
  * was 3 % of the worker's CPU at one id per stored transaction).
  */
 export function uuidv7(now: number = Date.now()): string {
+  if (!Number.isFinite(now) || now < 0 || now >= 2 ** 48) {
+    // An invalid Date (NaN) or an impossible time would make a malformed id that only the database refuses.
+    throw new RangeError(`uuidv7 needs a time in milliseconds since 1970, got ${String(now)}`);
+  }
   const v4 = randomUUID();
   const time = Math.trunc(now).toString(16).padStart(12, '0').slice(-12);
   // v4 is xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx: keep everything after its version nibble.

@@ -62,8 +62,7 @@ function callbackQueryPool(pool: pg.Pool): PostgresPool {
         return new Promise((resolve, reject) => {
           client.query(sqlOrCursor, parameters as unknown[], (err: Error | undefined, result: pg.QueryResult) => {
             if (err) {
-              // As pg's promise form does: a stack that leads back to the caller, not to the socket read.
-              Error.captureStackTrace(err);
+              // The callback runs from the socket read; Kysely adds the caller's frames to the error it rethrows.
               reject(err);
             } else {
               resolve(result);

@@ -9,6 +9,13 @@ describe('uuidv7', () => {
     expect(uuidv7(0)).toMatch(/^00000000-0000-7/);
   });
 
+  it('refuses a time it cannot carry (an invalid Date, before 1970, past 48 bits) instead of making a malformed id', () => {
+    for (const t of [Number.NaN, Number.POSITIVE_INFINITY, -1, 2 ** 48, new Date('not a date').getTime()]) {
+      expect(() => uuidv7(t)).toThrow(RangeError);
+    }
+    expect(uuidv7(2 ** 48 - 1)).toMatch(/^ffffffff-ffff-7/);
+  });
+
   it('sorts by the millisecond it was made in and is never the same twice', () => {
     const t = Date.UTC(2026, 11, 6, 7, 0, 0);
     const ids = Array.from({ length: 10_000 }, (_, i) => uuidv7(t + Math.floor(i / 100)));

@@ -22,7 +22,7 @@ function describedAsBefore(shortDescription: unknown, narrative: unknown): strin
   return parts.join(' | ');
 }
 
-const text = fc.string({ unit: fc.constantFrom('a', 'B', ' ', '\t', '\n', '\u00a0', '\u2028', ';', '|', ':', '0', 'é', '😀', '\u0000') });
+const text = fc.string({ unit: fc.constantFrom('a', 'B', ' ', '\t', '\n', '\u00a0', '\u2028', ';', '|', ':', '0', 'é', '😀', '\u0000', '\ud800', '\udc00') });
 const value = fc.oneof(text, fc.constant(null), fc.integer(), fc.boolean(), fc.constant({}), fc.constant([]));
 
 suite('describe, the content hash and the fingerprint (property)', () => {
