@@ -63,18 +63,24 @@ describe('operator console: decisions on the day page', () => {
     }
   });
 
+  /** A browser page signed in to the console of the app served by `server`, and the server's base URL. */
+  async function signedIn(server: Server) {
+    const address = server.address();
+    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const page = await browser.newPage();
+    await page.goto(`${base}/console/sign-in`);
+    await page.getByLabel('API key').fill(api.adminKey);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(`${base}/console/`);
+    return { page, base };
+  }
+
   it('shows pending items the posted data superseded (or removed) with the rule that decided', async () => {
     const server = await new Promise<Server>((resolve) => {
       const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
     });
     try {
-      const address = server.address();
-      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-      const page = await browser.newPage();
-      await page.goto(`${base}/console/sign-in`);
-      await page.getByLabel('API key').fill(api.adminKey);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL(`${base}/console/`);
+      const { page, base } = await signedIn(server);
       const accountId = env.accounts[0]!.id;
       await page.goto(`${base}/console/accounts/${accountId}/days/${day}`);
 
@@ -109,13 +115,7 @@ describe('operator console: decisions on the day page', () => {
       const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
     });
     try {
-      const address = server.address();
-      const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-      const page = await browser.newPage();
-      await page.goto(`${base}/console/sign-in`);
-      await page.getByLabel('API key').fill(api.adminKey);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL(`${base}/console/`);
+      const { page, base } = await signedIn(server);
       await page.goto(`${base}/console/accounts/${accountId}`);
       expect(await page.locator('main').innerText()).toContain('1 open duplicate suspicion(s)');
       expect(await page.locator('li', { hasText: day }).innerText()).toContain('1 open duplicate suspicion(s)');
