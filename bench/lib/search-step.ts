@@ -65,7 +65,10 @@ export interface CatchUp {
 
 /** Runs the step on `db` until its position reaches the newest change event. */
 export async function runSearchStepToEnd(db: Database, batchSize = 5_000): Promise<void> {
-  const newest = await sql<FeedPosition>`select xid::text as xid, id::text as id from change_events order by xid desc, id desc limit 1`.execute(db);
+  // ORDER BY names the table's columns: bare `xid, id` would sort by the text aliases ("999999" > "1314336"), and the
+  // target would be an event in the middle of the feed (the step stopped there, leaving the rest to every `q=` page).
+  const newest = await sql<FeedPosition>`
+    select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
   for (let i = 0; comparePositions(await readSearchPosition(db), target) < 0; i++) {
     await runSearchIndexUntilCaughtUp(db, { batchSize });
@@ -73,6 +76,10 @@ export async function runSearchStepToEnd(db: Database, batchSize = 5_000): Promi
       // Events become readable once every older write transaction of the cluster has ended.
       await sleep(50);
     }
+  }
+  const left = await lagEvents(db);
+  if (left > 0) {
+    throw new Error(`the search step stopped with ${left} transaction change events after its position`);
   }
 }
 

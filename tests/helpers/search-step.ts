@@ -7,12 +7,13 @@ import type { Database } from '../../src/storage/db.ts';
 import { readSearchPosition } from '../../src/storage/search.repo.ts';
 
 /**
- * Runs the search step (src/events/search-index.ts) until its position is at or after the newest change event,
+ * Runs the search step (src/events/search-index.ts) until its position is at or after the newest change event
+ * (ORDER BY names the table's columns: the bare names would sort by the text aliases, "99" after "100"),
  * as the worker's loop would. Events become readable once every older write transaction of the Postgres cluster
  * has ended (other test files share it), hence the short waits. The change-feed purge stops at this position.
  */
 export async function catchUpSearch(db: Database): Promise<void> {
-  const newest = await sql<FeedPosition>`select xid::text as xid, id::text as id from change_events order by xid desc, id desc limit 1`.execute(db);
+  const newest = await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
   for (let i = 0; i < 400; i++) {
     await runSearchIndexUntilCaughtUp(db, { batchSize: 500 });
@@ -29,7 +30,7 @@ export async function catchUpSearch(db: Database): Promise<void> {
  * as the worker's delivery loop would; the change-feed purge also stops at its position.
  */
 export async function catchUpWebhookProducer(db: Database): Promise<void> {
-  const newest = await sql<FeedPosition>`select xid::text as xid, id::text as id from change_events order by xid desc, id desc limit 1`.execute(db);
+  const newest = await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
   for (let i = 0; i < 400; i++) {
     await produceWebhookEvents(db);
