@@ -13,7 +13,7 @@ import { addRunCounts, createSyncRun, finishRun, markRunStarted } from '../stora
 import { NotFoundError } from '../shared/errors.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
-import { ingestTransactionPage, type AccountRef } from './ingest.ts';
+import { ingestTransactionPage, type AccountRef, type WalkClaims } from './ingest.ts';
 import { resolvePending } from './supersede.ts';
 
 /**
@@ -93,13 +93,15 @@ export async function importBatch(
   try {
     const tally = new PostedDayTally();
     tally.add(1, 1, 1, [...batch.records]);
+    // The batch is one walk: identical items of a day may fall on two pages (ingest.ts, WalkClaims).
+    const claims: WalkClaims = new Set();
     for (let i = 0; i < Math.max(batch.records.length, 1); i += PAGE) {
       const records = batch.records.slice(i, i + PAGE);
       const rejects = i === 0 ? [...batch.rejects] : [];
       if (records.length === 0 && rejects.length === 0) {
         break;
       }
-      add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId));
+      add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId, claims));
       input.onProgress?.(i + records.length, batch.records.length);
     }
     // resolvePending counts on the run itself.

@@ -104,7 +104,18 @@ interface Plan {
   updates: TransactionUpdate[];
   decisions: DecisionRow[];
   unchanged: number;
+  /** The rows this page's records took: matched, or inserted (by their new ids). */
+  claimed: Set<string>;
 }
+
+/**
+ * The rows that earlier pages of one walk (an API walk, or a statement file stored page by page) took,
+ * matched or inserted. A page cuts a day anywhere, so three identical id-less fees of a day may be two on
+ * one page and one on the next: the third must not take the row the first one took (it is a fee of its
+ * own, occurrence 3), nor, on a re-import, the first one's row instead of its own. Start a new one with
+ * each walk (when the occurrence numbers start again); never share one between accounts.
+ */
+export type WalkClaims = Set<string>;
 
 /**
  * Decides, for each record, insert / update / nothing. Match order: the bank's id for this account,
@@ -113,7 +124,9 @@ interface Plan {
  * fingerprint group: first a row with the same content, then the same occurrence, then any; so the
  * bank listing id-less look-alikes in another order never makes a duplicate.
  */
-export function planPage(account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly ExistingTransaction[], runId: string | null): Plan {
+export function planPage(
+  account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly ExistingTransaction[], runId: string | null, earlier: ReadonlySet<string> = new Set(),
+): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
   const byId = new Map(existing.flatMap((e) => {
     const k = idKey(e.post_code, e.jpm_transaction_id);
@@ -121,12 +134,14 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
   }));
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
-  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0 };
+  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed };
   const seenIds = new Set<string>();
   const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
   const apply = (t: NormalizedTransaction, match: ExistingTransaction | undefined, reason: string) => {
     if (!match) {
-      plan.inserts.push({ id: uuidv7(), organization_id: account.organizationId, account_id: account.id, status: t.status, ...columns(t) });
+      const id = uuidv7();
+      claimed.add(id);
+      plan.inserts.push({ id, organization_id: account.organizationId, account_id: account.id, status: t.status, ...columns(t) });
       return;
     }
     claimed.add(match.id);
@@ -185,7 +200,8 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
   }
   const group = (key: string) => key.slice(0, key.lastIndexOf(':'));
   const candidates = Map.groupBy(existing.filter((e) => !isIdentityId(e.jpm_transaction_id)), (e) => group(e.fingerprint_key));
-  const free = (t: NormalizedTransaction) => (candidates.get(group(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id));
+  // Rows an earlier page of the walk took are not free either: the group's records may span two pages.
+  const free = (t: NormalizedTransaction) => (candidates.get(group(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
   const rest: NormalizedTransaction[] = [];
   for (const t of idless) {
     const same = free(t).find((e) => e.content_hash === t.contentHash);
@@ -211,15 +227,18 @@ export function planPage(account: AccountRef, records: readonly NormalizedTransa
 /**
  * Writes one page of normalized records and the run's progress in ONE database transaction, under
  * the account's write lock; nothing is written for unchanged records (no row versions, no WAL).
- * Never called with a bank request in flight inside the transaction.
+ * Never called with a bank request in flight inside the transaction. `walk`: the rows earlier pages of
+ * the same walk took (`WalkClaims`); this page's are added to it once the page has committed.
  */
 export async function ingestTransactionPage(
   db: Database,
   account: AccountRef,
   page: { records: readonly NormalizedTransaction[]; rejects: readonly NormalizationReject[]; fetched: number },
   runId: string | null,
+  walk?: WalkClaims,
 ): Promise<SyncCounts> {
-  return db.transaction().execute(async (trx) => {
+  let claimed: ReadonlySet<string> = new Set();
+  const result = await db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const existing = await findForMatching(
       trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
@@ -232,7 +251,8 @@ export async function ingestTransactionPage(
       const group = await findFingerprintGroups(trx, account.id, idless.map((r) => r.bookingDate), idless.map((r) => r.fingerprintKey.split(':')[1] ?? ''));
       existing.push(...group.filter((e) => !known.has(e.id)));
     }
-    const plan = planPage(account, page.records, existing, runId);
+    const plan = planPage(account, page.records, existing, runId, walk);
+    claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);
     await insertDecisions(trx, plan.decisions);
@@ -259,6 +279,10 @@ export async function ingestTransactionPage(
     }
     return counts;
   });
+  for (const id of claimed) {
+    walk?.add(id);
+  }
+  return result;
 }
 
 export type { Executor };

@@ -17,7 +17,7 @@ import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.t
 import { bankDaysFor, classifyPostedDays, noteRun, type BankDays, type RunNotes } from './bank-days.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
-import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef } from './ingest.ts';
+import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef, type WalkClaims } from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
 import { resolvePending } from './supersede.ts';
 
@@ -157,12 +157,15 @@ async function walkTransactions(
   counts: SyncCounts, tally: PostedDayTally, snapshot: IntradayWalk | undefined,
 ): Promise<void> {
   const occurrences = new OccurrenceCounter();
+  // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
+  const claims: WalkClaims = new Set();
   let walk: number | undefined;
   for await (const page of client.transactionPages({ ...query, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] })) {
     if (page.walk !== walk) {
       // A new walk (the client restarted because the data shifted, or moved to the next sub-range):
       // occurrence numbers count from the start of the walk again.
       occurrences.reset();
+      claims.clear();
       walk = page.walk;
       if (snapshot) {
         // A restarted walk re-reads the whole snapshot: what earlier walks wrote is older than it.
@@ -182,7 +185,7 @@ async function walkTransactions(
       ...page.records.filter((r) => r.account.accountId !== row.jpm_account_id).map((r) => ({ index: -1, reason: `record of another account (****${r.account.accountId.slice(-4)}) in this account's response`, raw: r })),
       ...normalized.rejects,
     ];
-    add(counts, await ingestTransactionPage(deps.db, account, { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length }, job.runId));
+    add(counts, await ingestTransactionPage(deps.db, account, { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length }, job.runId, claims));
   }
 }
 

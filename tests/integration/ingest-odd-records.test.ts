@@ -19,7 +19,7 @@ import { upsertBankDayFetches } from '../../src/storage/bank-day-fetches.repo.ts
 import type { Database } from '../../src/storage/db.ts';
 import { finalizeRun } from '../../src/storage/orchestration.repo.ts';
 import { addRunCounts, createSyncRun, finishRun } from '../../src/storage/sync-runs.repo.ts';
-import { ingestTransactionPage, resolveRejectsOfCompleteWalk, type AccountRef } from '../../src/sync/ingest.ts';
+import { ingestTransactionPage, resolveRejectsOfCompleteWalk, type AccountRef, type WalkClaims } from '../../src/sync/ingest.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { bearer, bodyOf, createTestApi, type TestApi } from '../helpers/api-app.ts';
@@ -349,3 +349,40 @@ describe('the real sync path over mTLS: the bank (the simulator replaying a file
   });
 });
 
+
+describe('id-less look-alikes of a day on two pages of one walk', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  /** One walk of two bank pages: a distinct record and two of three identical id-less fees on the first, the third fee on the second. */
+  async function walk(db: Database, account: AccountRef, jpmAccountId: string) {
+    const record = (amount: string, id = '') => parseJsonLossless(`{${id === '' ? '' : `"transactionId":"${id}",`}"account":{"accountId":"${jpmAccountId}"},`
+      + `"currency":{"code":"USD","decimalLocation":2},"asOfDate":"${DAY}","debitCreditCode":"DEBIT","amount":${amount},"postCode":"P","baiType":{"typeCode":"698"}}`);
+    const pages = [[record('10.00', 'CHK-1'), record('25.00'), record('25.00')], [record('25.00')]];
+    const occurrences = new OccurrenceCounter();
+    const claims: WalkClaims = new Set();
+    let inserted = 0;
+    let unchanged = 0;
+    for (const records of pages) {
+      const page = normalizeTransactions(parseTransactionRecords(records).records, occurrences, 0, { requested: 'prior_day' });
+      const counts = await ingestTransactionPage(db, account, { ...page, fetched: records.length }, null, claims);
+      inserted += counts.inserted;
+      unchanged += counts.unchanged;
+    }
+    return { inserted, unchanged };
+  }
+
+  it('stores the third fee as a row of its own, and the same walk again stores nothing', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const ref = { id: account.id, organizationId: account.organizationId };
+    expect(await walk(t.db, ref, account.jpmAccountId)).toEqual({ inserted: 4, unchanged: 0 });
+    expect(await walk(t.db, ref, account.jpmAccountId)).toEqual({ inserted: 0, unchanged: 4 });
+    const rows = await t.db.selectFrom('transactions').select('fingerprint_key').where('account_id', '=', account.id).where('jpm_transaction_id', '=', '').execute();
+    expect(rows.map((r) => r.fingerprint_key.split(':')[2]).sort()).toEqual(['1', '2', '3']);
+  });
+});

@@ -8,6 +8,8 @@ import { createDb } from '../../src/storage/db.ts';
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
 
 /**
@@ -188,5 +190,73 @@ describe('statement files and the API: one identity across channels', () => {
     const text = renderBai2(env.sim.ledger, { accountIds: [other.jpmAccountId], from: FILE_FROM, to: FILE_TO, clock: env.sim.clock() });
     await expect(importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' }))
       .rejects.toMatchObject({ code: 'statement_account_missing', httpStatus: 400, message: expect.stringContaining(`****${other.jpmAccountId.slice(-4)}`) as unknown });
+  });
+});
+
+/**
+ * A file of more items than ingestion stores in one page (1000), whose day holds three identical
+ * $25.00 fees with two on the first page and one on the second: the third fee is a fee of its own,
+ * not the first one seen again.
+ */
+describe('a statement file larger than one page of ingestion', () => {
+  const DAY: IsoDate = '2026-11-02';
+  const DISTINCT = 998;
+  const FEE = { bankReference: '6680134283FA', customerReference: 'INV-182442', amountMinor: 2500n };
+  let t: TestDb;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  /** One day, one account: 998 distinct checks paid, then the three identical fees (records 999 to 1001). */
+  function straddlingFile(jpmAccountId: string): string {
+    const items = [
+      ...Array.from({ length: DISTINCT }, (_, i) => ({ type: '475', amount: 10_000n + BigInt(i), bankRef: `CHK${i}`, custRef: `${1000 + i}`, text: 'CHECK PAID' })),
+      ...Array.from({ length: 3 }, () => ({ type: '698', amount: FEE.amountMinor, bankRef: FEE.bankReference, custRef: FEE.customerReference, text: 'SERVICE FEE' })),
+    ];
+    const opening = 100_000_000n;
+    const closing = items.reduce((b, i) => b - i.amount, opening);
+    const account = [`03,${jpmAccountId},USD,010,${opening},,,015,${closing},,/`, ...items.map((i) => `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`)];
+    const accountTotal = items.reduce((s, i) => s + i.amount, opening + closing);
+    const group = ['02,CUSTOMER,021000021,1,261102,,USD,2/', ...account, `49,${accountTotal},${account.length + 1}/`];
+    const lines = ['01,021000021,CUSTOMER,261103,0200,STRADDLE,80,,2/', ...group, `98,${accountTotal},1,${group.length + 1}/`];
+    lines.push(`99,${accountTotal},1,${lines.length + 1}/`);
+    return `${lines.join('\r\n')}\r\n`;
+  }
+
+  const feeRows = (accountId: string) => t.db.selectFrom('transactions').select(['fingerprint_key', 'source', 'jpm_transaction_id'])
+    .where('account_id', '=', accountId).where('booking_date', '=', DAY).where('bai_type_code', '=', '698').orderBy('fingerprint_key').execute();
+  const rowCount = async (accountId: string) => Number((await t.db.selectFrom('transactions').select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId).executeTakeFirstOrThrow()).n);
+
+  it('identical items of a day split across two pages stay one row each; the same file again stores nothing', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const text = straddlingFile(account.jpmAccountId);
+    const first = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    expect(first.status).toBe('succeeded');
+    expect(first.counts).toMatchObject({ fetched: DISTINCT + 3, inserted: DISTINCT + 3, updated: 0, unchanged: 0, rejected: 0 });
+    expect(await rowCount(account.id)).toBe(DISTINCT + 3);
+    const fees = await feeRows(account.id);
+    expect(fees.map((f) => f.fingerprint_key.split(':')[2])).toEqual(['1', '2', '3']);
+    expect(new Set(fees.map((f) => f.fingerprint_key.split(':')[1])).size).toBe(1);
+
+    const again = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: DISTINCT + 3, rejected: 0 });
+    expect(await rowCount(account.id)).toBe(DISTINCT + 3);
+  });
+
+  it('the same file after the API stored the three fees: the fees are not stored again', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    await ingestWire(t.db, account, Array.from({ length: 3 }, (_, i) => wireTransaction({
+      transactionId: `FEE-${i + 1}`, jpmAccountId: account.jpmAccountId, asOfDate: DAY, valueDate: null, direction: 'DEBIT', amount: '25.00',
+      baiTypeCode: '698', bankReference: FEE.bankReference, customerReference: FEE.customerReference, shortDescription: 'SERVICE FEE',
+    })));
+    const result = await importStatementFile(t.db, { accountId: account.id, text: straddlingFile(account.jpmAccountId), trigger: 'manual' });
+    expect(result.counts).toMatchObject({ inserted: DISTINCT, updated: 0, unchanged: 3, rejected: 0 });
+    expect(await rowCount(account.id)).toBe(DISTINCT + 3);
+    expect((await feeRows(account.id)).map((f) => `${f.source}:${f.jpm_transaction_id}`).sort()).toEqual(['jpm_api:FEE-1', 'jpm_api:FEE-2', 'jpm_api:FEE-3']);
   });
 });
