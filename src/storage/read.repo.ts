@@ -198,10 +198,16 @@ type Page = { sort: TransactionSort; after?: TransactionKey | undefined; limit: 
  * answer is exact at every moment. What it costs while the step lags: one primary-key lookup per row changed
  * since the position (a backfill's unindexed tail).
  *
- * With no filter but the organization (the search table's own columns), only the first matches in page order are
- * taken from the search table: the page's `limit + 1`, plus one for every event since the position, because each
- * such event may make one of those first matches a changed row whose search row is stale. The others' search rows
- * are current, so their order there is their order in `transactions`. With other filters every match is a candidate.
+ * With no filter but the organization (the search table's own columns), only the page's first `limit + 1` matches in
+ * page order are taken from the search table, among the rows NOT changed since the position (their search rows are
+ * current, so their order there is their order in `transactions`; the changed ones are candidates anyway). They are
+ * found by whichever of two bounded reads fits the text, decided by the data, not by the planner's estimates:
+ * - an ordered walk of the search table's booking-date btree from the cursor, checking each row's description, that
+ *   stops at the page's matches or after WALK_ROWS_PER_PAGE_ROW × (limit + 1) rows: a common word fills the page in a
+ *   few hundred rows (collecting its matches from the trigram index would be all of them, sorted: seconds);
+ * - when the walk ends short, the text has shown itself rare: all its matches from the trigram index, sorted (a full
+ *   walk would read the whole table for a word that is not there: seconds).
+ * With other filters every match is a candidate.
  */
 function textCandidates(filter: TransactionFilter & { text: string }, page: Page) {
   const like = `%${escapeLike(filter.text)}%`;
@@ -234,12 +240,48 @@ function textCandidates(filter: TransactionFilter & { text: string }, page: Page
       ? sql`and s.transaction_id > ${after.id}::uuid`
       : sql`and (s.booking_date, s.transaction_id) ${sql.raw(page.sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`;
   }
+  // The rows changed since the position come from `transactions` (below); from the search table only the others,
+  // whose search rows are current: their first `limit + 1` matches in page order are then enough (constant limits,
+  // so the planner prices the page as a page).
+  const walkRows = WALK_ROWS_PER_PAGE_ROW * (page.limit + 1);
+  const keyOf = (alias: string) => (firstSeen
+    ? sql`${sql.ref(`${alias}.transaction_id`)} ${dir}`
+    : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.transaction_id`)} ${dir}`);
+  const notChanged = sql`not exists (select 1 from changed c where c.entity_id = s.transaction_id)`;
   return sql`
-    select m.transaction_id from (
-      ${matches} ${cursor} order by ${key} limit ${page.limit + 1} + (select count(*) ${changedSince})
+    with changed as materialized (
+      select e.entity_id ${changedSince}
+    ), first_matches as materialized (
+      select w.transaction_id, w.booking_date from (
+        select s.transaction_id, s.booking_date, s.description ilike ${like} as hit from transaction_search s
+        where true ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`} ${cursor}
+        order by ${key} limit ${walkRows}
+      ) as w
+      where w.hit and w.transaction_id not in (select c.entity_id from changed c)
+      order by ${keyOf('w')} limit ${page.limit + 1}
+    ), all_matches as materialized (
+      select s.transaction_id, s.booking_date ${matchesFrom(like, org)} and ${notChanged} ${cursor}
+    )
+    (select m.transaction_id from (
+      select f.transaction_id, f.booking_date from first_matches f
+      union
+      select a.transaction_id, a.booking_date from all_matches a where (select count(*) from first_matches) < ${page.limit + 1}
     ) as m
+    order by ${keyOf('m')} limit ${page.limit + 1})
     union
-    select e.entity_id ${changedSince}`;
+    select c.entity_id from changed c`;
+}
+
+/**
+ * The ordered walk of a `q=` page reads at most this many search rows per row of the page (10,100 for a page of 100)
+ * before it leaves the page to the trigram index. A text in at least one row in 100 there fills the page from the
+ * walk; a rarer one has about N/100 matches in a table of N rows at most (unless its matches crowd far from the
+ * cursor), which the trigram index finds and a sort orders. 100 balances the two for a table of about a million rows.
+ */
+const WALK_ROWS_PER_PAGE_ROW = 100;
+
+function matchesFrom(like: string, org: string | undefined) {
+  return sql`from transaction_search s where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}`;
 }
 
 /**
@@ -283,7 +325,14 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
 export async function listTransactions(ex: Executor, filter: TransactionFilter, page: Page): Promise<TransactionReadRow[]> {
   const { text } = filter;
   if (text !== undefined) {
-    return (await textListQuery(ex, { ...filter, text }, page).execute(ex)).rows;
+    // Without JIT: the page's plan prices the trigram fallback (every match, sorted) that runs only for a rare text,
+    // and with statistics on a common word that price alone crossed jit_above_cost: 30-40 ms of compiling for a
+    // page that reads a few hundred rows (hundreds of ms with inlining).
+    const run = async (trx: Executor) => {
+      await sql`select set_config('jit', 'off', true)`.execute(trx);
+      return (await textListQuery(trx, { ...filter, text }, page).execute(trx)).rows;
+    };
+    return ex.isTransaction ? run(ex) : ex.transaction().execute(run);
   }
   return listQuery(ex, filter, page).execute();
 }

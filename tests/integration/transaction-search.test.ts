@@ -192,6 +192,40 @@ describe('text search after commit', () => {
     expect((await expected({ text: 'kiwi farms' }, 'firstSeen')).length).toBeGreaterThan(30);
   });
 
+  it('a page of a rare text past the ordered walk comes from the trigram index, exactly, whatever the walk already found', async () => {
+    // One organization of its own: in newest-first order a page of 2 walks at most 300 search rows (100 per row of the
+    // page, plus one), here 2 matches then 330 others, so the page needs the trigram fallback, which finds the same 2
+    // again; oldest first, the walk fills the page from the 12 old matches at once.
+    const tc = await createTenancy(t.db, { name: 'Org C' });
+    const c1 = await createAccount(t.db, tc);
+    const rows = [
+      ...Array.from({ length: 2 }, (_, i) => wire(c1, { transactionId: `N-new-${i}`, asOfDate: '2026-11-20', shortDescription: `NEEDLE NEW ${i}` })),
+      ...Array.from({ length: 330 }, (_, i) => wire(c1, { transactionId: `H-${i}`, asOfDate: i % 2 === 0 ? '2026-11-18' : '2026-11-17', shortDescription: `HAY ${i}` })),
+      ...Array.from({ length: 12 }, (_, i) => wire(c1, { transactionId: `N-old-${i}`, asOfDate: i % 2 === 0 ? '2026-11-03' : '2026-11-04', shortDescription: `needle old ${i}` })),
+    ];
+    await ingestWire(t.db, c1, rows);
+    await catchUp();
+    // After the step: one old match and one of the first two change (out of and into the text).
+    await ingestWire(t.db, c1, [
+      wire(c1, { transactionId: 'N-old-5', asOfDate: '2026-11-04', shortDescription: 'HAY AFTER ALL' }),
+      wire(c1, { transactionId: 'H-7', asOfDate: '2026-11-17', shortDescription: 'NEEDLE AFTER ALL' }),
+    ]);
+    for (const stepped of [false, true]) {
+      if (stepped) {
+        await catchUp();
+      }
+      for (const filter of [{ text: 'needle', organizationId: tc.organizationId }, { text: 'NEEDLE' }]) {
+        for (const sort of TRANSACTION_SORTS) {
+          const want = await expected(filter, sort);
+          expect(want.length, `${JSON.stringify(filter)} ${sort}`).toBe(14);
+          for (const limit of [1, 2, 5]) {
+            expect(await walk(filter, sort, limit), `${JSON.stringify(filter)} ${sort} limit ${limit} stepped: ${String(stepped)}`).toEqual(want);
+          }
+        }
+      }
+    }
+  });
+
   it('the change-feed purge stops at the step position; the rows after it are still found', async () => {
     await catchUp();
     await ingestWire(t.db, a1, [wire(a1, { transactionId: 'U-1', shortDescription: 'UNSEARCHED UMBRELLA CO' })]);
