@@ -150,6 +150,7 @@ function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Log
       return cache.findByPrefix(prefix);
     },
     markUsed: (id) => cache.markUsed(id),
+    forget: () => cache.invalidate(),
   };
   return { store, close: () => listener.close() };
 }

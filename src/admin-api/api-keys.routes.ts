@@ -35,7 +35,7 @@ export function toApiKeyDto(row: ApiKeyRow): z.input<typeof ApiKeySchema> {
 
 const TAGS = ['API keys'];
 
-export function apiKeyRoutes(deps: { db: Database }): Route[] {
+export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void }): Route[] {
   return [
     defineRoute({
       method: 'post',
@@ -99,7 +99,7 @@ export function apiKeyRoutes(deps: { db: Database }): Route[] {
       path: '/v1/api-keys/{id}/revoke',
       permission: 'api_keys:write',
       summary: 'Revoke an API key',
-      description: 'Takes effect in every API process within milliseconds, once the notification sent in the same transaction arrives; a process that has not proven in the last 7 s that notifications reach it reads keys from the database instead of its cache. Revoking twice keeps the first time.',
+      description: 'Takes effect at once in the API process that served this call, and in every other API process within milliseconds, once the notification sent in the same transaction arrives; a process that has not proven in the last 7 s that notifications reach it reads keys from the database instead of its cache. Revoking twice keeps the first time.',
       tags: TAGS,
       auditTarget: 'api_key',
       request: { params: IdParams },
@@ -111,6 +111,7 @@ export function apiKeyRoutes(deps: { db: Database }): Route[] {
         }
         audit.target({ organizationId: key.organizationId });
         const revoked = await revokeApiKey(deps.db, key.id);
+        deps.apiKeyChanged?.();
         if (!revoked) {
           throw new NotFoundError('api key', params.id);
         }

@@ -32,6 +32,8 @@ export interface AdminApiDeps {
    * URL built on the public base URL): `SMTP_URL`, `PUBLIC_BASE_URL`, or undefined when both are set.
    */
   reviewLinkEmailMissing: 'SMTP_URL' | 'PUBLIC_BASE_URL' | undefined;
+  /** Tells this process's API key cache that a key change was committed here (src/http/auth.ts `forget`). */
+  apiKeyChanged?: () => void;
 }
 
 /**

@@ -30,6 +30,11 @@ export interface ApiKeyStore {
   findByPrefix(prefix: string): Promise<StoredApiKey | undefined>;
   /** Records use (cheaply: implementations may skip when it was recorded recently). */
   markUsed(id: string): Promise<void>;
+  /**
+   * This process committed a key change: drop what is held now, without waiting for the notification (so the
+   * process that revoked a key refuses it on its very next request; other processes follow once it arrives).
+   */
+  forget?(): void;
 }
 
 export class UnauthenticatedError extends AppError {

@@ -17,6 +17,7 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     db: ctx.db,
     queues: ctx.queues,
     secrets: ctx.secrets,
+    apiKeyChanged: () => ctx.apiKeys.forget?.(),
     // As the worker's milestone emails decide (notifications-wiring.ts): no SMTP_URL, no email; no
     // PUBLIC_BASE_URL, an email without the link. The API and worker roles must share both settings.
     reviewLinkEmailMissing: !ctx.secrets.smtpUrl ? 'SMTP_URL' : !ctx.config.http.publicBaseUrl ? 'PUBLIC_BASE_URL' : undefined,
