@@ -21,6 +21,8 @@ export const NODE = process.execPath;
 /** Postgres superuser URL (the database part is replaced per benchmark). */
 export const PG_ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The application_name of the search step's own pool in the benchmark worker, so its backends' CPU is told apart. */
+export const SEARCH_STEP_APPLICATION_NAME = 'jpm-sync-bench-search-step';
 /** Every simulated ledger and every synthetic row comes from this seed: the same run, every time. */
 export const SEED = 'jpm-sync-bench-1';
 
@@ -190,9 +192,11 @@ export function machineCpuSeconds(): { busy: number; total: number } {
   return { busy: busy / CLOCK_TICKS, total: (busy + idle + iowait) / CLOCK_TICKS };
 }
 
-/** CPU seconds used so far by each Postgres backend of one database, by pid. */
-export async function postgresCpu(database: string): Promise<Map<number, number>> {
-  const rows = await adminQuery<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [database]);
+/** CPU seconds used so far by each Postgres backend of one database (only those of `applicationName` when given), by pid. */
+export async function postgresCpu(database: string, applicationName?: string): Promise<Map<number, number>> {
+  const rows = await adminQuery<{ pid: number }>(
+    'select pid from pg_stat_activity where datname = $1 and ($2::text is null or application_name = $2)', [database, applicationName ?? null],
+  );
   return new Map(rows.map((r) => [r.pid, processCpuSeconds(r.pid)]));
 }
 

@@ -16,7 +16,7 @@ import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { spawnReady, spawnSimulator, type Child, type SimChild } from './children.ts';
 import {
-  benchPrefix, deletePrefix, machineCpuSeconds, memoryOf, newRedis, postgresCpu, postgresCpuBetween, processCpuSeconds, REDIS_URL, round, SEED, sleep,
+  benchPrefix, deletePrefix, machineCpuSeconds, memoryOf, newRedis, postgresCpu, postgresCpuBetween, processCpuSeconds, REDIS_URL, round, SEARCH_STEP_APPLICATION_NAME, SEED, sleep,
   type BenchDb,
 } from './env.ts';
 
@@ -150,7 +150,14 @@ export interface RunMeasure {
   failedRuns: number;
   memory: MemorySample[];
   peakHwmMB: number;
-  cpu: { simulatorSeconds: number; workerSeconds: number; postgresSeconds: number; benchSeconds: number; machineBusySeconds: number; machineTotalSeconds: number };
+  cpu: {
+    simulatorSeconds: number; workerSeconds: number;
+    /** Every backend of the database, the search step's included. */
+    postgresSeconds: number;
+    /** The search step's backends (its own pool in the bench worker); ingestion's are postgresSeconds minus these. */
+    postgresSearchStepSeconds: number;
+    benchSeconds: number; machineBusySeconds: number; machineTotalSeconds: number;
+  };
   simHandlerCpuSeconds: number;
   simRequests: number;
   simCacheHits: number;
@@ -187,6 +194,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       const simBefore = await bank.sim.stats();
       const cpu0 = {
         sim: processCpuSeconds(bank.sim.pid), worker: processCpuSeconds(worker.pid), pg: await postgresCpu(bdb.name),
+        pgSearch: await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME),
         bench: process.cpuUsage(), machine: machineCpuSeconds(),
       };
       const started = performance.now();
@@ -230,6 +238,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
         simulatorSeconds: round(processCpuSeconds(bank.sim.pid) - cpu0.sim, 2),
         workerSeconds: round(processCpuSeconds(worker.pid) - cpu0.worker, 2),
         postgresSeconds: round(postgresCpuBetween(cpu0.pg, await postgresCpu(bdb.name)), 2),
+        postgresSearchStepSeconds: round(postgresCpuBetween(cpu0.pgSearch, await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME)), 2),
         benchSeconds: round((bench.user + bench.system) / 1e6, 2),
         machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
         machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { initLogger } from '../../src/shared/logger.ts';
 import { runWorkerProcess } from '../../tests/helpers/worker-process.ts';
+import { SEARCH_STEP_APPLICATION_NAME } from './env.ts';
 
 export interface WorkerChildOptions {
   dbUrl: string;
@@ -28,6 +29,8 @@ const searchIndex = {
   batchSize: Number(process.env.BENCH_SEARCH_BATCH ?? defaults.SEARCH_INDEX_BATCH_SIZE),
   busyShare: Number(defaults.SEARCH_INDEX_BUSY_SHARE),
   maxLagSeconds: Number(defaults.SEARCH_INDEX_MAX_LAG_SECONDS),
+  // A pool of its own (production shares the worker's): the benchmark reports its backends' CPU apart from ingestion's.
+  applicationName: SEARCH_STEP_APPLICATION_NAME,
 };
 initLogger({ level: process.env.BENCH_LOG_LEVEL ?? 'warn', format: 'json' });
 await runWorkerProcess({

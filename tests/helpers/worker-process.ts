@@ -30,8 +30,12 @@ export interface WorkerProcessOptions {
   /** Pool of the sync path's database (default 6). */
   poolMax?: number;
   applicationName?: string;
-  /** Runs the search step's loop beside the workers, as the worker role does (the benchmarks), with its yield settings. */
-  searchIndex?: { batchSize: number; intervalMs?: number; busyShare: number; maxLagSeconds: number };
+  /**
+   * Runs the search step's loop beside the workers, as the worker role does (the benchmarks), with its yield settings.
+   * With `applicationName` the step has a pool of its own under that name (the worker role shares one), so a
+   * benchmark can tell its backends' CPU from ingestion's.
+   */
+  searchIndex?: { batchSize: number; intervalMs?: number; busyShare: number; maxLagSeconds: number; applicationName?: string };
   worker: Omit<WorkerOptions, 'redisUrl' | 'database'> & { lockPoolMax?: number };
 }
 
@@ -50,8 +54,9 @@ export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
     },
     { ...worker, redisUrl: o.redisUrl, database: { url: o.dbUrl, ...(lockPoolMax ? { poolMax: lockPoolMax } : {}) } },
   );
+  const searchDb = o.searchIndex?.applicationName ? createDb({ url: o.dbUrl, poolMax: 2, applicationName: o.searchIndex.applicationName }) : db;
   const search = o.searchIndex
-    ? startSearchIndexLoop(db, {
+    ? startSearchIndexLoop(searchDb, {
         batchSize: o.searchIndex.batchSize, intervalMs: o.searchIndex.intervalMs ?? 1_000, logger: createLogger('events'),
         yield: { busyShare: o.searchIndex.busyShare, maxLagSeconds: o.searchIndex.maxLagSeconds },
       })
@@ -64,6 +69,9 @@ export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
       await search?.stop();
       await client.close();
       await queues.close();
+      if (searchDb !== db) {
+        await searchDb.destroy();
+      }
       await db.destroy();
       process.exit(0);
     })();
