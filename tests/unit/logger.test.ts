@@ -42,6 +42,32 @@ describe('logger', () => {
     expect(maskAccount('000000010975001')).toBe('****5001');
   });
 
+  it('blanks the REDACT_PATHS values as pino does: named keys at the top and one level down, the named headers, child bindings', () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    const log = createLogger('http').child({ apiKey: 'abcd1234', nested: { token: 't0', ok: 1 } });
+    log.info({
+      authorization: 'a', password: 'p', count: 3, absent: undefined,
+      headers: { authorization: 'h', accept: 'x' },
+      req: { headers: { authorization: 'b', cookie: 'c', 'idempotency-key': 'i', accept: 'j' }, token: 't1', id: 'r1' },
+      res: { headers: { 'set-cookie': 's', etag: 'e' }, statusCode: 200 },
+      job: { key: 'k', deep: { key: 'kept two levels down' } },
+      list: [{ token: 'kept in an array' }],
+    }, 'request');
+    const [line] = out.lines();
+    const R = '[REDACTED]';
+    expect(line).toMatchObject({
+      apiKey: R, nested: { token: R, ok: 1 }, authorization: R, password: R, count: 3,
+      headers: { authorization: R, accept: 'x' },
+      req: { headers: { authorization: R, cookie: R, 'idempotency-key': R, accept: 'j' }, token: R, id: 'r1' },
+      res: { headers: { 'set-cookie': R, etag: 'e' }, statusCode: 200 },
+      job: { key: R, deep: { key: 'kept two levels down' } },
+      list: [{ token: 'kept in an array' }],
+      msg: 'request',
+    });
+    expect(line).not.toHaveProperty('absent');
+  });
+
   it("masks a review page URL's whole token, however it is spelled, and keeps the rest of the URL", () => {
     const link = '0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b';
     expect(scrubSecrets(`GET /review/${link}.1767225600.%41bcdefghijklmnopqrstuvwxyz0123?q=x`)).toBe('GET /review/[REDACTED]?q=x');
