@@ -181,6 +181,21 @@ describe('read API', () => {
       const order = inRange.map((r) => `${r.booking_date} ${r.id}`).sort();
       expect(got.map((t) => `${t.bookingDate} ${t.id}`)).toEqual(sort === 'bookingDate' ? order : order.reverse());
     }
+    // A reference is read from the bank-reference and the customer-reference index and merged: small pages walk
+    // across both in order, each row once (also one whose two references are the same text).
+    await ingestWire(api.t.db, jpy, ['SAME', 'BANK'].map((kind, i) => wireTransaction({
+      transactionId: `REF-${kind}`, jpmAccountId: jpy.jpmAccountId, amount: `${i + 7}`, decimalLocation: 0, currency: 'JPY', asOfDate: addDays(FIRST_DAY, 11 + i),
+      bankReference: 'INV-2-8', customerReference: kind === 'SAME' ? 'INV-2-8' : '',
+    })));
+    const withRef = (await storedRows(api, orgA.organizationId)).filter((r) => r.bank_reference === 'INV-2-8' || r.customer_reference === 'INV-2-8');
+    expect(withRef.filter((r) => r.bank_reference === 'INV-2-8')).toHaveLength(2);
+    expect(withRef.length).toBeGreaterThan(5);
+    for (const sort of ['bookingDate', '-bookingDate', 'firstSeen'] as const) {
+      const got = await walk(api, keyA, `reference=INV-2-8&sort=${sort}`, 2);
+      const key = (t: { booking_date: string; id: string }) => (sort === 'firstSeen' ? t.id : `${t.booking_date} ${t.id}`);
+      const order = withRef.map(key).sort();
+      expect(got.map((t) => key({ booking_date: t.bookingDate, id: t.id })), sort).toEqual(sort === '-bookingDate' ? order.reverse() : order);
+    }
   });
 
   it('orders stably and pages without gaps or repeats while new rows arrive', async () => {
