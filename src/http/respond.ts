@@ -22,9 +22,8 @@ export async function runBeforeSend(req: Request, status: number, body: unknown)
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
- * A value that is already JSON text (a stored jsonb value read as text): a list page's item may carry it in a
- * top-level field, and sendJson splices the text in as it is instead of parsing it and serializing it again.
- * Only for `prebuilt` routes (src/http/routes.ts): a response schema's parse would not know it.
+ * A response body that is already JSON text: a `prebuilt` route (src/http/routes.ts) may return one instead of a
+ * value, and sendJson sends the text as it is (the list of transactions writes its page field by field).
  */
 export class RawJson {
   readonly text: string;
@@ -33,38 +32,6 @@ export class RawJson {
   }
 }
 
-/** An item as JSON, with its RawJson fields spliced in (after the others). The item is the caller's fresh DTO. */
-function itemJson(item: unknown): string {
-  if (typeof item !== 'object' || item === null) {
-    return JSON.stringify(item) ?? 'null';
-  }
-  return objectJson(item as Record<string, unknown>);
-}
-
-function objectJson(item: Record<string, unknown>): string {
-  let tail = '';
-  for (const key in item) {
-    const value = item[key];
-    if (value instanceof RawJson) {
-      tail += `,${JSON.stringify(key)}:${value.text}`;
-      item[key] = undefined;
-    }
-  }
-  if (tail === '') {
-    return JSON.stringify(item);
-  }
-  const head = JSON.stringify(item);
-  return head === '{}' ? `{${tail.slice(1)}}` : `${head.slice(0, -1)}${tail}}`;
-}
-
-/** A list page `{ data, nextCursor }`, serialized item by item so RawJson fields are spliced; other bodies whole. */
-function bodyJson(body: unknown): string {
-  if (typeof body === 'object' && body !== null && 'data' in body && Array.isArray(body.data) && 'nextCursor' in body && Object.keys(body).length === 2) {
-    const items = (body.data as unknown[]).map(itemJson);
-    return `{"data":[${items.join(',')}],"nextCursor":${JSON.stringify(body.nextCursor)}}`;
-  }
-  return JSON.stringify(body);
-}
 const PROBLEM_TYPE = `${PROBLEM_CONTENT_TYPE}; charset=utf-8`;
 
 /** Express's default weak ETag, computed the same way (length and SHA-1 of the bytes), so clients' stored tags stay valid. */
@@ -82,7 +49,7 @@ export async function sendJson(req: Request, res: Response, status: number, body
   if (res.headersSent) {
     return;
   }
-  const bytes = Buffer.from(bodyJson(body), 'utf8');
+  const bytes = Buffer.from(body instanceof RawJson ? body.text : JSON.stringify(body), 'utf8');
   res.statusCode = status;
   res.setHeader('ETag', weakEtag(bytes));
   if (req.fresh) {

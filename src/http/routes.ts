@@ -7,7 +7,7 @@ import { authenticate, authorize, orgAccess, type ApiKeyStore, type OrgAccess } 
 import type { AuthThrottle } from './auth-throttle.ts';
 import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
-import { runBeforeSend, sendJson } from './respond.ts';
+import { RawJson, runBeforeSend, sendJson } from './respond.ts';
 import { parsePart, strictTop } from './validate.ts';
 import { jsonBody, streamedBody, streamedBodyCheck, type StreamedBody } from './body.ts';
 
@@ -74,8 +74,9 @@ export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectS
     status: 200 | 201 | 202; schema: R; description: string; mediaType?: ResponseMediaType;
     /**
      * Only for hot read paths whose handler builds every item with an explicit DTO mapper (an object literal
-     * typed as the schema's input, never a spread row): the body is sent without the runtime parse, which
-     * would only copy it (a tenth of a page's CPU for `GET /v1/transactions`). Tests parse its real responses.
+     * typed as the schema's input, never a spread row), or writes the body as JSON text from such a mapping (a
+     * RawJson, src/http/respond.ts): the body is sent without the runtime parse, which would only copy it (a tenth
+     * of a page's CPU for `GET /v1/transactions`). Tests parse its real responses.
      */
     prebuilt?: boolean;
   };
@@ -87,7 +88,8 @@ export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectS
   idempotent?: boolean;
   /** A body that is a document, not JSON (a statement file): accepted media types, size limit, what it is. */
   rawBody?: RawBodySpec;
-  handler: (input: HandlerInput<Out<P>, Out<Q>, Out<B>>) => Promise<z.input<R>>;
+  /** A `prebuilt` route may return its body as JSON text (RawJson). */
+  handler: (input: HandlerInput<Out<P>, Out<Q>, Out<B>>) => Promise<z.input<R> | RawJson>;
 }
 
 export interface RawBodySpec {
@@ -190,6 +192,9 @@ function handlerFor(route: Route): RequestHandler {
     if (route.response.prebuilt === true && route.response.mediaType === 'application/json') {
       await sendJson(req, res, route.response.status, result);
       return;
+    }
+    if (result instanceof RawJson) {
+      throw new Error(`${route.method.toUpperCase()} ${route.path} returned JSON text but is not a prebuilt JSON route`);
     }
     const parsed = route.response.schema.safeParse(result);
     if (!parsed.success) {

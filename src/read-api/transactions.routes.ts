@@ -13,7 +13,7 @@ import {
   type TransactionFilter, type TransactionKey, type TransactionSort,
 } from '../storage/read.repo.ts';
 import {
-  Id, IsoDate, TransactionDetailSchema, TransactionSchema, toDecisionDto, toTransactionDto, toTransactionListItem, toVersionDto,
+  Id, IsoDate, TransactionDetailSchema, TransactionSchema, toDecisionDto, toTransactionDto, toVersionDto, transactionPageJson,
 } from './dto.ts';
 
 const TAGS = ['Transactions'];
@@ -91,8 +91,8 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
       ].join(' '),
       tags: TAGS,
       request: { query: TransactionQuery },
-      // Every item is built by toTransactionDto (an explicit literal of the schema's fields): no runtime parse. The
-      // narrative's stored JSON text is spliced into the page as it is (toTransactionListItem, RawJson).
+      // The page is written as JSON text field by field (transactionPageJson, the same JSON as toTransactionDto's
+      // items; the narrative's stored JSON text spliced in as it is): no DTO objects, no runtime parse.
       response: { status: 200, schema: pageSchema(TransactionSchema).meta({ id: 'TransactionPage' }), description: 'A page of transactions', prebuilt: true },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
@@ -109,10 +109,7 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
         const rows = await listTransactions(deps.db, filter, { sort: query.sort, after, limit: query.limit });
         const page = rows.slice(0, query.limit);
         const last = page[page.length - 1];
-        return {
-          data: page.map(toTransactionListItem),
-          nextCursor: rows.length > query.limit && last ? encodeCursor([digest, last.booking_date, last.id]) : null,
-        };
+        return transactionPageJson(page, rows.length > query.limit && last ? encodeCursor([digest, last.booking_date, last.id]) : null);
       },
     }),
     defineRoute({
