@@ -111,9 +111,20 @@ function mayNeedEncoding(text: string): boolean {
   return text.includes('\\u0000') || text.includes('\u2400') || text.includes('\u241b');
 }
 
+function narrativeOf(raw: unknown): unknown {
+  return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { narrativeText?: unknown }).narrativeText : undefined;
+}
+
+/**
+ * The stored narrative of a recordset row: the document's `narrative`, or, when the document leaves it out
+ * (`rowsJsonText`: it is the raw record's narrativeText), the raw record's; JSON null and absent are SQL null.
+ */
+const NARRATIVE = sql.raw(`nullif(coalesce(r.narrative, r.raw->'narrativeText'), 'null'::jsonb)`);
+
+/** The row without `raw_json`; an undefined narrative sent as null (a left-out one is the raw record's, NARRATIVE). */
 function withoutRawJson<T extends { raw_json?: string }>(row: T): Omit<T, 'raw_json'> {
   const { raw_json: _omitted, ...rest } = row;
-  return rest;
+  return 'narrative' in rest && rest.narrative === undefined ? { ...rest, narrative: null } : rest;
 }
 
 /**
@@ -128,7 +139,14 @@ export function rowsJsonText<T extends { raw: unknown; raw_json?: string }>(rows
   if (rows.length === 0) {
     return '[]';
   }
-  const parts = rows.map(({ raw: _raw, raw_json: rawJson, ...rest }) => `${JSON.stringify(rest).slice(0, -1)},"raw":${rawJson as string}}`);
+  const parts = rows.map((row) => {
+    const { raw, raw_json: rawJson, narrative, ...rest } = row as T & { narrative?: unknown };
+    // A narrative that is the raw record's narrativeText (every API row) is left out: Postgres takes it from `raw`
+    // (NARRATIVE) instead of parsing it twice. Any other is sent.
+    const own = (narrative ?? null) === (narrativeOf(raw) ?? null) ? '' : `"narrative":${JSON.stringify(narrative ?? null)},`;
+    const head = JSON.stringify(rest);
+    return `${head === '{}' ? '{' : `${head.slice(0, -1)},`}${own}"raw":${rawJson as string}}`;
+  });
   // The brackets go on the first and last rows, so the join is the one copy of the whole document.
   const last = parts.length - 1;
   parts[0] = `[${parts[0] as string}`;
@@ -153,7 +171,7 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
         jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality, source)
       select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
         booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, nullif(narrative, 'null'::jsonb), nullif(data_quality, 'null'::jsonb), source
+        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, ${NARRATIVE}, nullif(data_quality, 'null'::jsonb), source
       from jsonb_to_recordset(${rowsJsonText(rows)}::jsonb) as r ${RECORDSET}
       on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
       do nothing
@@ -192,7 +210,7 @@ export async function updateTransactions(ex: Executor, rows: readonly Transactio
         bai_summary_code = r.bai_summary_code, bank_reference = r.bank_reference, customer_reference = r.customer_reference,
         description = r.description, jpm_transaction_id = r.jpm_transaction_id, post_code = r.post_code,
         fingerprint_key = r.fingerprint_key, content_hash = r.content_hash, raw = r.raw,
-        narrative = nullif(r.narrative, 'null'::jsonb), data_quality = nullif(r.data_quality, 'null'::jsonb), source = r.source,
+        narrative = ${NARRATIVE}, data_quality = nullif(r.data_quality, 'null'::jsonb), source = r.source,
         version = t.version + 1, updated_at = now()
       from r where t.id = r.id and t.content_hash is distinct from r.content_hash
       returning t.id

@@ -142,6 +142,12 @@ describe('a day of odd records, through the real path', () => {
     const stored = await sql<{ nul: boolean }>`select bool_or(raw::text like '%\\u0000%') as nul from transactions where account_id = ${account.id}`.execute(api.t.db);
     expect(stored.rows[0]!.nul).toBe(false);
     expect(rows.filter((r) => r.data_quality !== null).length).toBeGreaterThan(10);
+    // The narrative column is the raw record's narrativeText as sent (null when absent or null), for every record.
+    const narratives = await api.t.db.selectFrom('transactions').select(['narrative', 'raw']).where('account_id', '=', account.id).execute();
+    expect(narratives.filter((r) => r.narrative !== null).length).toBeGreaterThan(10);
+    for (const r of narratives) {
+      expect(r.narrative).toEqual((r.raw as Json).narrativeText ?? null);
+    }
   });
 
   it('the read API returns the bank\'s exact text: references, narrative, id (null when none sent)', async () => {
@@ -207,9 +213,11 @@ describe('rows stored before references were kept exactly', () => {
     expect(bodyOf(pageSchema(TransactionSchema), old).data.map((t) => t.narrative)).toEqual([base.narrativeText, base.narrativeText]);
     const before = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key']).where('account_id', '=', account.id).orderBy('id').execute();
     expect(await ingest(api.t.db, account, [padded, idless])).toMatchObject({ inserted: 0, updated: 2 });
-    const after = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key', 'bank_reference', 'version'])
+    const after = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key', 'bank_reference', 'version', 'narrative'])
       .where('account_id', '=', account.id).orderBy('id').execute();
     expect(after.map((r) => [r.id, r.fingerprint_key])).toEqual(before.map((r) => [r.id, r.fingerprint_key]));
+    // The update writes the narrative column again, from the record's narrativeText.
+    expect(after.map((r) => r.narrative)).toEqual([base.narrativeText, base.narrativeText]);
     expect(after.map((r) => [r.bank_reference, r.version])).toEqual([['INV 001   ', 2], ['INV 001   ', 2]]);
     const versions = await api.t.db.selectFrom('transaction_versions').select(['changed_fields']).where('organization_id', '=', tenancy.organizationId).execute();
     expect(versions.map((v) => v.changed_fields)).toEqual([['references'], ['references']]);

@@ -67,5 +67,11 @@ describe('J.P. Morgan sample transactions', () => {
     expect(rows.filter((r) => r.status === 'pending')).toHaveLength(49);
     const sum = await sql<{ s: string }>`select sum(amount_minor)::text as s from transactions`.execute(t.db);
     expect(BigInt(sum.rows[0]!.s)).toBe([...expected.values()].reduce((a, b) => a + b, 0n));
+    // The narrative column is each record's narrativeText as sent (the insert takes it from the raw record).
+    const narratives = await t.db.selectFrom('transactions').select(['narrative', 'raw']).execute();
+    expect(narratives.filter((r) => r.narrative !== null).length).toBeGreaterThan(100);
+    for (const r of narratives) {
+      expect(r.narrative).toEqual((r.raw as { narrativeText?: unknown }).narrativeText ?? null);
+    }
   });
 });

@@ -28,6 +28,19 @@ describe('a raw record serialized once (content hash and insert document)', () =
     ]));
   });
 
+  it('leaves out a narrative that is the raw record\'s narrativeText (Postgres takes it from raw), and only such a one', () => {
+    const narrativeText = { 'YOUR REF    ': 'NBVI2343260' };
+    const raw = { transactionId: 'T-1', narrativeText };
+    const doc = (rows: { raw: unknown; narrative: unknown }[]) => JSON.parse(rowsJsonText(rows.map((r) => ({ ...r, raw_json: JSON.stringify(r.raw) })))) as Record<string, unknown>[];
+    expect(doc([{ raw, narrative: narrativeText }])[0]).toEqual({ raw });
+    expect(doc([{ raw: { transactionId: 'T-2' }, narrative: null }])[0]).toEqual({ raw: { transactionId: 'T-2' } });
+    expect(doc([{ raw: { narrativeText: null }, narrative: null }])[0]).toEqual({ raw: { narrativeText: null } });
+    // Another narrative than the raw record's (a statement line's), or none for a raw one: sent as it is.
+    expect(doc([{ raw, narrative: { 'YOUR REF    ': 'NBVI2343260' } }])[0]).toEqual({ raw, narrative: narrativeText });
+    expect(doc([{ raw, narrative: null }])[0]).toEqual({ raw, narrative: null });
+    expect(doc([{ raw, narrative: undefined }])[0]).toEqual({ raw, narrative: null });
+  });
+
   it('sends the same document as pgJsonText of the rows, NUL and escape characters included', () => {
     const text = fc.string({ unit: fc.constantFrom('a', '\u0000', '\u2400', '\u241b', '"', '\\', ' ', '0') });
     const row = fc.record({ id: fc.uuid(), description: text, bank_reference: text, raw: fc.dictionary(text, fc.oneof(text, json), { maxKeys: 4 }) });
