@@ -179,7 +179,7 @@ export function startSearchIndexLoop(
       nextBulkCheck = performance.now() + BULK_CHECK_INTERVAL_MS;
       const decision = await decideSearchBulk(db, options.bulk);
       if (decision.bulk) {
-        options.logger.info({ lagEvents: decision.lagEvents, searchRows: decision.searchRows, thresholdEvents: options.bulk.thresholdEvents }, 'search index bulk catch-up chosen');
+        options.logger.info({ lagEvents: decision.lagEvents, addedEvents: decision.addedEvents, searchRows: decision.searchRows, thresholdEvents: options.bulk.thresholdEvents }, 'search index bulk catch-up chosen');
         await bulk();
       }
     }

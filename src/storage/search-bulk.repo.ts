@@ -222,14 +222,17 @@ export async function swapSearchRebuild(conn: Executor, expected: FeedPosition, 
   }
 }
 
-/** Transaction change events after `position`, counted up to `cap` (a walk of the feed's (xid, id) index). */
-export async function countSearchLag(ex: Executor, position: FeedPosition, cap: number): Promise<number> {
-  const r = await sql<{ n: string }>`
-    select count(*)::text as n from (
-      select 1 from change_events e
+/**
+ * Transaction change events after `position`, counted up to `cap` (a walk of the feed's (xid, id) index), and how
+ * many of those are `added` (rows new since the position: the ones the incremental step would index for the first time).
+ */
+export async function countSearchLag(ex: Executor, position: FeedPosition, cap: number): Promise<{ events: number; added: number }> {
+  const r = await sql<{ n: string; added: string }>`
+    select count(*)::text as n, count(*) filter (where l.kind = 'added')::text as added from (
+      select e.kind from change_events e
       where (e.xid, e.id) > (${position.xid}::xid8, ${position.id}::bigint) and e.entity = 'transaction'
       order by e.xid, e.id limit ${cap}) l`.execute(ex);
-  return Number(r.rows[0]?.n ?? 0);
+  return { events: Number(r.rows[0]?.n ?? 0), added: Number(r.rows[0]?.added ?? 0) };
 }
 
 /** Rows in the search table, counted up to `cap`. */

@@ -125,12 +125,12 @@ function afterFillCopy(after: () => Promise<void>): { plugin: KyselyPlugin; ran:
 }
 
 describe('search step bulk catch-up', () => {
-  it('is chosen past the threshold when the lag outnumbers the search rows, and swaps in a complete table with its indexes', async () => {
+  it('is chosen past the threshold when most rows are missing from the search table, and swaps in a complete table with its indexes', async () => {
     const { t, account } = await setup();
     try {
       await ingest(t.db, account, 'B', 'BULK BITTERN', 40);
       expect(await decideSearchBulk(t.db, { thresholdEvents: 50 })).toMatchObject({ bulk: false, lagEvents: 40 });
-      expect(await decideSearchBulk(t.db, { thresholdEvents: 30 })).toMatchObject({ bulk: true, lagEvents: 40, searchRows: 0 });
+      expect(await decideSearchBulk(t.db, { thresholdEvents: 30 })).toMatchObject({ bulk: true, lagEvents: 40, addedEvents: 40, searchRows: 0 });
       const oid = await tableOid(t.db);
       const loop = startSearchIndexLoop(t.db, {
         batchSize: 5, intervalMs: 50, logger: createLogger('events'), yield: { busyShare: 1, maxLagSeconds: 600 }, bulk: { thresholdEvents: 30 },
@@ -153,10 +153,10 @@ describe('search step bulk catch-up', () => {
       expect(await search(t.db, 'bulk bittern')).toHaveLength(40);
       expect(await readSearchRebuild(t.db)).toBeUndefined();
 
-      // Fewer events than the table has rows: event by event, the same table.
+      // Most rows already searchable (40 rows, 35 new): event by event, the same table.
       const swapped = await tableOid(t.db);
       await ingest(t.db, account, 'C', 'CALM CURLEW', 35);
-      expect(await decideSearchBulk(t.db, { thresholdEvents: 30 })).toMatchObject({ bulk: false, lagEvents: 35, searchRows: 35 });
+      expect(await decideSearchBulk(t.db, { thresholdEvents: 30 })).toMatchObject({ bulk: false, lagEvents: 35, addedEvents: 35, searchRows: 10 });
       await catchUpSearch(t.db);
       expect(await tableOid(t.db)).toBe(swapped);
       expect(await mismatched(t.db)).toBe(0);
