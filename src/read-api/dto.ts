@@ -136,27 +136,43 @@ function amountText(text: string, scale: number): string {
   return scale === 0 ? sign + digits : `${sign}${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`;
 }
 
-const json = JSON.stringify;
+/* eslint-disable no-control-regex -- control characters are what JSON escapes */
+/** A string JSON.stringify writes as it is between quotes: no quote, backslash, control character or surrogate. */
+const PLAIN_JSON_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+/** The same for stored bank text, which also holds none of the escape's characters (so decodePgText returns it as it is). */
+const PLAIN_STORED_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff\u2400\u241b]*$/;
+/* eslint-enable no-control-regex */
+
+/** `JSON.stringify(text)`, without the call for the strings it would only quote (most of a page: one regex test). */
+function json(text: string): string {
+  return PLAIN_JSON_STRING.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
+/** `JSON.stringify(decodePgText(stored))`, likewise. */
+function storedTextJson(stored: string): string {
+  return PLAIN_STORED_TEXT.test(stored) ? `"${stored}"` : JSON.stringify(decodePgText(stored));
+}
+
 const nullable = (text: string | null): string => (text === null ? 'null' : json(text));
 
 /**
  * A list item as JSON text, written field by field from the row in TransactionSchema's order: the same JSON as
  * `JSON.stringify(toTransactionDto(r))` (a test holds them equal), without building the DTO object and walking it
- * again. Ids, dates, instants and amounts are texts Postgres and amountText write (no character JSON escapes), the two
- * integers are int4 columns; every other string is written by JSON.stringify. The narrative's stored JSON text is spliced in as it is, unless it holds
- * escaped text (then decoded and serialized).
+ * again. Ids, dates, instants and amounts are texts Postgres and amountText write (no character JSON escapes), the
+ * two integers are int4 columns; every other string as JSON.stringify writes it. The narrative's stored JSON text is
+ * spliced in as it is, unless it holds escaped text (then decoded and serialized).
  */
 export function transactionItemJson(r: TransactionReadRow): string {
-  const narrative = r.narrative === null ? 'null' : MAY_BE_ESCAPED.test(r.narrative) ? json(storedJson(r.narrative)) : r.narrative;
-  const dataQuality = r.data_quality === null || r.data_quality === undefined ? 'null' : json(dataQualityDto(r.data_quality));
+  const narrative = r.narrative === null ? 'null' : MAY_BE_ESCAPED.test(r.narrative) ? JSON.stringify(storedJson(r.narrative)) : r.narrative;
+  const dataQuality = r.data_quality === null || r.data_quality === undefined ? 'null' : JSON.stringify(dataQualityDto(r.data_quality));
   return `{"id":"${r.id}","organizationId":"${r.organization_id}","accountId":"${r.account_id}","status":${json(r.status)}`
     + `,"direction":${json(r.direction)},"amount":"${amountText(r.amount_minor, r.decimal_location)}","amountMinor":"${minorText(r.amount_minor)}"`
     + `,"currency":${json(r.currency)},"decimalLocation":${r.decimal_location},"bookingDate":"${r.booking_date}"`
     + `,"valueDate":${r.value_date === null ? 'null' : `"${r.value_date}"`}`
-    + `,"bankReference":${json(decodePgText(r.bank_reference))},"customerReference":${json(decodePgText(r.customer_reference))}`
-    + `,"baiCode":${nullable(r.bai_type_code)},"baiSummaryCode":${nullable(r.bai_summary_code)},"description":${json(decodePgText(r.description))}`
+    + `,"bankReference":${storedTextJson(r.bank_reference)},"customerReference":${storedTextJson(r.customer_reference)}`
+    + `,"baiCode":${nullable(r.bai_type_code)},"baiSummaryCode":${nullable(r.bai_summary_code)},"description":${storedTextJson(r.description)}`
     + `,"narrative":${narrative},"dataQuality":${dataQuality}`
-    + `,"jpmTransactionId":${r.jpm_transaction_id === '' ? 'null' : json(decodePgText(r.jpm_transaction_id))}`
+    + `,"jpmTransactionId":${r.jpm_transaction_id === '' ? 'null' : storedTextJson(r.jpm_transaction_id)}`
     + `,"supersededBy":${r.superseded_by === null ? 'null' : `"${r.superseded_by}"`},"supersedes":${r.supersedes === null ? 'null' : `"${r.supersedes}"`}`
     + `,"version":${r.version},"firstSeenAt":"${r.first_seen_at}","updatedAt":"${r.updated_at}"}`;
 }
@@ -167,7 +183,7 @@ export function transactionPageJson(rows: readonly TransactionReadRow[], nextCur
   for (let i = 0; i < rows.length; i++) {
     text += i === 0 ? transactionItemJson(rows[i]!) : `,${transactionItemJson(rows[i]!)}`;
   }
-  return new RawJson(`${text}],"nextCursor":${nextCursor === null ? 'null' : json(nextCursor)}}`);
+  return new RawJson(`${text}],"nextCursor":${nullable(nextCursor)}}`);
 }
 
 export const TransactionVersionSchema = z
