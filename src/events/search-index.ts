@@ -70,14 +70,18 @@ export async function runSearchIndexUntilCaughtUp(
   let events = 0;
   let batches = 0;
   let bulk = false;
+  let bulkTried = false;
   if (options.bulk && (await decideSearchBulk(db, options.bulk)).bulk) {
+    bulkTried = true;
     bulk = (await runSearchBulk(db, options.bulk)).outcome === 'swapped';
   }
   for (;;) {
     const r = await runSearchIndexBatch(db, options);
     batches += 1;
     events += r.events;
-    if (r.bulkPending && options.bulk && !bulk) {
+    // A recorded rebuild (a crashed one, or one another process runs): resumed once here, else left to the loop.
+    if (r.bulkPending && options.bulk && !bulkTried) {
+      bulkTried = true;
       bulk = (await runSearchBulk(db, options.bulk)).outcome === 'swapped';
       continue;
     }
@@ -147,17 +151,20 @@ export function startSearchIndexLoop(
   const settings: SearchYieldSettings = { busyWindowMs: DEFAULT_BUSY_WINDOW_MS, ...options.yield };
   let stopping = false;
   let nextBulkCheck = 0;
-  const bulk = async (): Promise<void> => {
-    if (options.bulk) {
-      await runSearchBulk(db, { ...options.bulk, logger: options.logger, shouldStop: () => stopping });
+  /** True when a bulk catch-up ran to its swap (then the next pass follows at once; else after the interval). */
+  const bulk = async (): Promise<boolean> => {
+    if (!options.bulk) {
+      return false;
     }
+    const r = await runSearchBulk(db, { ...options.bulk, logger: options.logger, shouldStop: () => stopping });
+    return r.ran && r.outcome === 'swapped';
   };
   const loop = startPollingLoop(async () => {
     const started = performance.now();
     const r = await runSearchIndexBatch(db, { batchSize: options.batchSize });
     if (r.bulkPending) {
-      await bulk();
-      return options.bulk !== undefined && !stopping;
+      // Resumed here, or run by another process (its lock): then this one waits an interval, not a busy loop.
+      return (await bulk()) && !stopping;
     }
     if (r.events > 0) {
       options.logger.debug({ events: r.events, rowsWritten: r.rowsWritten }, 'search index batch');
@@ -180,7 +187,7 @@ export function startSearchIndexLoop(
       const decision = await decideSearchBulk(db, options.bulk);
       if (decision.bulk) {
         options.logger.info({ lagEvents: decision.lagEvents, addedEvents: decision.addedEvents, searchRows: decision.searchRows, thresholdEvents: options.bulk.thresholdEvents }, 'search index bulk catch-up chosen');
-        await bulk();
+        return await bulk();
       }
     }
     return true;

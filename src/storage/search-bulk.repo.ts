@@ -42,13 +42,22 @@ export async function readSearchRebuild(ex: Executor): Promise<SearchRebuildStat
   return { position: { xid: row.xid, id: row.id }, after: row.after, filled: row.filled, startedAt: row.started_at ?? new Date(0) };
 }
 
-/** Takes the bulk lock on this session's connection without waiting; false when another session holds it. */
+/**
+ * Takes the bulk lock on this session's connection without waiting; false when another session holds it. While
+ * held, the session checks its client every second during long statements (an index build of minutes), so a worker
+ * that exits or is killed mid-build releases the lock and its half-built index within a second, not at the build's end.
+ */
 export async function tryLockSearchBulk(conn: Executor): Promise<boolean> {
   const r = await sql<{ ok: boolean }>`select pg_try_advisory_lock(hashtextextended(${BULK_LOCK_KEY}, 0)) as ok`.execute(conn);
-  return r.rows[0]?.ok === true;
+  const ok = r.rows[0]?.ok === true;
+  if (ok) {
+    await sql`select set_config('client_connection_check_interval', '1000', false)`.execute(conn);
+  }
+  return ok;
 }
 
 export async function unlockSearchBulk(conn: Executor): Promise<void> {
+  await sql`reset client_connection_check_interval`.execute(conn);
   await sql`select pg_advisory_unlock(hashtextextended(${BULK_LOCK_KEY}, 0))`.execute(conn);
 }
 
