@@ -195,6 +195,50 @@ describe('search step bulk catch-up', () => {
     }
   });
 
+  it('keeps q= exact through the swap: searches running meanwhile find every row; a reader that outlasts the lock wait defers the swap', async () => {
+    const { t, account } = await setup();
+    try {
+      await ingest(t.db, account, 'S', 'SWAPPED SWIFT', 50);
+      await catchUpSearch(t.db);
+      // The table then loses its rows (as if the step had never run them) and the position goes back to the start.
+      await sql`delete from transaction_search`.execute(t.db);
+      await sql`update transaction_search_state set position_xid = '0'::xid8, position_id = 0 where id = 1`.execute(t.db);
+      expect(await search(t.db, 'swapped swift')).toHaveLength(50);
+
+      // A reader holding the search table (an open transaction that searched it) outlasts every lock wait of the swap.
+      const reader = new pg.Client({ connectionString: t.url });
+      await reader.connect();
+      await reader.query('begin');
+      await reader.query(`select count(*) from transaction_search where description ilike '%swift%'`);
+      const deferred = await runSearchBulk(t.db, { thresholdEvents: 1, swapLockTimeoutMs: 50 });
+      await reader.query('rollback');
+      await reader.end();
+      expect(deferred).toMatchObject({ ran: true, outcome: 'busy' });
+      expect(await readSearchRebuild(t.db)).toMatchObject({ filled: true });
+      expect(await search(t.db, 'swapped swift')).toHaveLength(50);
+
+      // Searches in a loop while the next run swaps (its fill done, its indexes built): each one finds all 50.
+      let searching = true;
+      const seen: number[] = [];
+      const searches = (async () => {
+        while (searching) {
+          seen.push((await search(t.db, 'swapped swift')).length);
+        }
+      })();
+      const swapped = await runSearchBulk(t.db, { thresholdEvents: 1 });
+      await new Promise((r) => setTimeout(r, 100));
+      searching = false;
+      await searches;
+      expect(swapped).toMatchObject({ ran: true, outcome: 'swapped', rowsCopied: 0 });
+      expect(seen.length).toBeGreaterThan(1);
+      expect(seen.filter((n) => n !== 50)).toEqual([]);
+      expect(await search(t.db, 'swapped swift')).toHaveLength(50);
+      expect(await mismatched(t.db)).toBe(0);
+    } finally {
+      await t.drop();
+    }
+  });
+
   it('resumes after a SIGKILL mid-fill from its cursor, blocking the incremental batches meanwhile; q= exact throughout', async () => {
     const { t, account } = await setup();
     try {
