@@ -175,10 +175,10 @@ export async function buildSearchRebuildIndexes(conn: Executor, options: { maint
 export type SwapOutcome = 'swapped' | 'busy' | 'discarded';
 
 /**
- * Swaps the fresh table in, in one transaction: the step's state row locked, the rebuild checked to be the one this
- * run built (a change-feed reset in between cancels it), an exclusive lock on `transaction_search` within
- * `lockTimeoutMs` (it waits for the `q=` statements reading it; 'busy' when they outlast it: try again), the old
- * table dropped, the fresh one renamed with its indexes, and the step's position moved to the rebuild's.
+ * Swaps the fresh table in, in one transaction: an exclusive lock on `transaction_search` within `lockTimeoutMs` (it
+ * waits for the `q=` statements reading it; 'busy' when they outlast it: try again), the step's state row locked and
+ * the rebuild checked to be the one this run built (a change-feed reset in between cancels it), the old table dropped,
+ * the fresh one renamed with its indexes, and the step's position moved to the rebuild's.
  *
  * `q=` stays exact throughout: a statement reads the state row and the search table in one snapshot; one that read
  * the old table holds its lock, so it ran entirely before the swap and saw the old position; one after the swap
@@ -188,6 +188,10 @@ export type SwapOutcome = 'swapped' | 'busy' | 'discarded';
 export async function swapSearchRebuild(conn: Executor, expected: FeedPosition, options: { lockTimeoutMs: number }): Promise<SwapOutcome> {
   await sql`begin`.execute(conn);
   try {
+    // The table lock first: waiting for it takes no transaction id (locking the state row would), so a wait on long
+    // `q=` statements never holds back the change feed.
+    await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(options.lockTimeoutMs))}ms`}, true)`.execute(conn);
+    await sql`lock table transaction_search in access exclusive mode`.execute(conn);
     const state = await sql<{ xid: string | null; id: string | null; filled: boolean; ahead: boolean }>`
       select rebuild_position_xid::text as xid, rebuild_position_id::text as id, rebuild_filled_at is not null as filled,
         (rebuild_position_xid, rebuild_position_id) >= (position_xid, position_id) as ahead
@@ -204,16 +208,6 @@ export async function swapSearchRebuild(conn: Executor, expected: FeedPosition, 
       await sql`commit`.execute(conn);
       return 'discarded';
     }
-    await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(options.lockTimeoutMs))}ms`}, true)`.execute(conn);
-    try {
-      await sql`lock table transaction_search in access exclusive mode`.execute(conn);
-    } catch (err) {
-      await sql`rollback`.execute(conn);
-      if ((err as { code?: string }).code === '55P03') {
-        return 'busy';
-      }
-      throw err;
-    }
     await sql`drop table transaction_search`.execute(conn);
     await sql`alter table transaction_search_rebuild rename to transaction_search`.execute(conn);
     for (const index of REBUILD_INDEXES) {
@@ -227,6 +221,9 @@ export async function swapSearchRebuild(conn: Executor, expected: FeedPosition, 
     return 'swapped';
   } catch (err) {
     await sql`rollback`.execute(conn).catch(() => undefined);
+    if ((err as { code?: string }).code === '55P03') {
+      return 'busy';
+    }
     throw err;
   }
 }
