@@ -115,7 +115,7 @@ export function toTransactionDto(r: TransactionReadRow): TransactionDto {
 }
 
 /** An int8 as Postgres writes it: optional minus, no leading zeros. */
-const CANONICAL_INTEGER = /^-?(?:0|[1-9]\d*)$/;
+const CANONICAL_INTEGER = /^(?:0|-?[1-9]\d*)$/;
 
 /** `BigInt(text).toString()` without the BigInt for the text Postgres sends (the same string). */
 function minorText(text: string): string {

@@ -147,11 +147,41 @@ function prepareLine(obj: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+function isPlainObject(value: object): value is Record<string, unknown> {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A value interpolated into a message: a plain object is prepared like a line's fields, each element of an array
+ * like that too (pino's `*` paths), an Error as the err serializer writes it (no stack, scrubbed message); any other
+ * object (a Date, a URL, a class instance) as its scrubbed text, since its own fields are not what `%s` or `%j`
+ * would print.
+ */
+function interpolatedValue(value: object): unknown {
+  if (Array.isArray(value)) {
+    return value.map((v: unknown) => (typeof v === 'object' && v !== null ? interpolatedValue(v) : prepareValue(v, 1, undefined)));
+  }
+  if (value instanceof Error) {
+    return errSerializer(value);
+  }
+  if (isPlainObject(value)) {
+    return prepareLine(value);
+  }
+  // An object's own text (a URL's href); one without gives '[object X]', never its fields.
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
+  return scrubSecrets(value instanceof Date ? value.toISOString() : String(value));
+}
+
 /** A child's bindings: redacted like a line's fields (not scrubbed: bound values are ids and names, as before). */
 function redactBindings(bindings: Record<string, unknown>): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;
   for (const key in bindings) {
     const child = REDACT_TREE.next.get(key) ?? REDACT_TREE.any;
+    if (key === 'err' && bindings[key] instanceof Error) {
+      // Left to the err serializer, as a line's `err` is.
+      continue;
+    }
     if (child !== undefined && Object.hasOwn(bindings, key) && (child.censor || (typeof bindings[key] === 'object' && bindings[key] !== null))) {
       out ??= { ...bindings };
       out[key] = child.censor ? (bindings[key] === undefined ? undefined : CENSOR) : redactOnly(bindings[key], child);
@@ -195,13 +225,13 @@ export function initLogger(settings: LoggerSettings): Logger {
     },
     hooks: {
       logMethod(args, method) {
-        // Strings scrubbed; values interpolated into the message (`%j`, `%o`) prepared like fields.
+        // Strings scrubbed; values interpolated into the message (`%s`, `%j`, `%o`) prepared (interpolatedValue).
         for (let i = 0; i < args.length; i++) {
           const a: unknown = args[i];
           if (typeof a === 'string') {
             args[i] = scrubSecrets(a);
-          } else if (i > 0 && typeof a === 'object' && a !== null && !(a instanceof Error)) {
-            args[i] = Array.isArray(a) ? prepareValue(a, 1, undefined) : prepareLine(a as Record<string, unknown>);
+          } else if (i > 0 && typeof a === 'object' && a !== null) {
+            args[i] = interpolatedValue(a);
           }
         }
         method.apply(this, args);
@@ -228,6 +258,12 @@ export function initLogger(settings: LoggerSettings): Logger {
   return root;
 }
 
+/** The name of the function in a stack's first frame (`at name (file:line)`); none for an anonymous frame (`at file:line`), whose text is a path. */
+function throwingFunction(stack: string | undefined): string | undefined {
+  const frame = stack?.split('\n')[1]?.trim();
+  return frame === undefined ? undefined : /^at (.+?) \(/.exec(frame)?.[1];
+}
+
 /**
  * Errors are logged with type, code and a scrubbed message, never a stack: stacks leak paths and,
  * through error messages of libraries, sometimes secrets. `where` names the throwing function only.
@@ -243,7 +279,7 @@ function errSerializer(err: unknown): Record<string, unknown> {
     code: e.code,
     retryable: e.retryable,
     requestId: e.requestId,
-    where: e.stack?.split('\n')[1]?.trim().replace(/\(.*\)$/, '').replace(/^at /, ''),
+    where: throwingFunction(e.stack),
   };
 }
 

@@ -68,6 +68,50 @@ describe('logger', () => {
     expect(line).not.toHaveProperty('absent');
   });
 
+  it('blanks every REDACT_PATHS key at the top and one level down (each path named once)', () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    const named = ['authorization', 'apiKey', 'key', 'secret', 'privateKey', 'privateKeyPem', 'password', 'masterKey', 'cert', 'certificatePem', 'token'];
+    const fields = Object.fromEntries(named.map((k) => [k, `top-${k}-value`]));
+    createLogger('http').info({ ...fields, inner: { ...Object.fromEntries(named.map((k) => [k, `inner-${k}-value`])) } }, 'paths');
+    const text = JSON.stringify(out.lines());
+    for (const k of named) {
+      expect(text, k).not.toContain(`top-${k}-value`);
+      expect(text, k).not.toContain(`inner-${k}-value`);
+    }
+  });
+
+  it('prepares values interpolated into a message: plain objects and array elements blanked, errors without stacks, other objects as their text', () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    const log = createLogger('http');
+    const err = Object.assign(new Error('boom'), { token: 'err-token-value', headers: { authorization: 'err-auth-value' } });
+    log.info('items %j', [{ token: 'array-token-value', password: 'array-password', ok: 1 }]);
+    log.info('item %j', { apiKey: 'object-key-value', ok: 2 });
+    log.info('failed %j', err);
+    log.info('at %s and %j', new Date(0), new Date(0));
+    log.info('url %s', new URL('https://user:pw@example.test/review/0193a0b2-0000-7000-8000-000000000000.1700000000.abcdefghijklmnopqrstuvwx'));
+    const lines = out.lines().map((l) => String(l.msg));
+    const text = lines.join('\n');
+    for (const secret of ['array-token-value', 'array-password', 'object-key-value', 'err-token-value', 'err-auth-value', 'abcdefghijklmnopqrstuvwx', 'at Error']) {
+      expect(text, secret).not.toContain(secret);
+    }
+    expect(lines[0]).toContain('"ok":1');
+    expect(lines[1]).toContain('"ok":2');
+    expect(lines[2]).toContain('boom');
+    expect(lines[3]?.match(/1970-01-01T00:00:00\.000Z/g)).toHaveLength(2);
+    expect(lines[4]).toContain('example.test');
+  });
+
+  it("a child's bound err is written by the err serializer (type and message, no stack)", () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    createLogger('http').child({ err: new Error('bound failure') }).info('with a bound error');
+    const [line] = out.lines();
+    expect(line).toMatchObject({ err: { type: 'Error', message: 'bound failure' } });
+    expect(JSON.stringify(line)).not.toContain('logger.test');
+  });
+
   it("masks a review page URL's whole token, however it is spelled, and keeps the rest of the URL", () => {
     const link = '0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b';
     expect(scrubSecrets(`GET /review/${link}.1767225600.%41bcdefghijklmnopqrstuvwxyz0123?q=x`)).toBe('GET /review/[REDACTED]?q=x');
