@@ -46,6 +46,8 @@ export interface BenchDb {
   name: string;
   url: string;
   db: Database;
+  /** The application_name of `db`'s connections (the benchmark's own queries, not the measured pipeline's). */
+  applicationName: string;
   drop(): Promise<void>;
 }
 
@@ -58,7 +60,8 @@ export async function createBenchDb(label: string, poolMax = 10): Promise<BenchD
   await adminQuery(`create database ${quoteIdent(name)}`);
   liveDbs.add(name);
   const url = dbUrl(name);
-  const db = createDb({ url, poolMax, applicationName: `jpm-sync-bench-${label}` });
+  const applicationName = `jpm-sync-bench-${label}`;
+  const db = createDb({ url, poolMax, applicationName });
   const result = await migrateUp(db);
   if (result.error) {
     throw result.error instanceof Error ? result.error : new Error('migration failed');
@@ -68,6 +71,7 @@ export async function createBenchDb(label: string, poolMax = 10): Promise<BenchD
     name,
     url,
     db,
+    applicationName,
     async drop() {
       if (dropped) {
         return;

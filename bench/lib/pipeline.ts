@@ -154,8 +154,10 @@ export interface RunMeasure {
     simulatorSeconds: number; workerSeconds: number;
     /** Every backend of the database, the search step's included. */
     postgresSeconds: number;
-    /** The search step's backends (its own pool in the bench worker); ingestion's are postgresSeconds minus these. */
+    /** The search step's backends (its own pool in the bench worker). */
     postgresSearchStepSeconds: number;
+    /** The benchmark's own backends (progress polling, the search lag sampler). Ingestion's: the total minus these two. */
+    postgresBenchSeconds: number;
     benchSeconds: number; machineBusySeconds: number; machineTotalSeconds: number;
   };
   simHandlerCpuSeconds: number;
@@ -194,7 +196,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       const simBefore = await bank.sim.stats();
       const cpu0 = {
         sim: processCpuSeconds(bank.sim.pid), worker: processCpuSeconds(worker.pid), pg: await postgresCpu(bdb.name),
-        pgSearch: await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME),
+        pgSearch: await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME), pgBench: await postgresCpu(bdb.name, bdb.applicationName),
         bench: process.cpuUsage(), machine: machineCpuSeconds(),
       };
       const started = performance.now();
@@ -239,6 +241,7 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
         workerSeconds: round(processCpuSeconds(worker.pid) - cpu0.worker, 2),
         postgresSeconds: round(postgresCpuBetween(cpu0.pg, await postgresCpu(bdb.name)), 2),
         postgresSearchStepSeconds: round(postgresCpuBetween(cpu0.pgSearch, await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME)), 2),
+        postgresBenchSeconds: round(postgresCpuBetween(cpu0.pgBench, await postgresCpu(bdb.name, bdb.applicationName)), 2),
         benchSeconds: round((bench.user + bench.system) / 1e6, 2),
         machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
         machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),
