@@ -359,24 +359,15 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
  *   stops at the page; planned without sorts, so it cannot be anything else. Taking an organization's posted rows for
  *   a handful, the planner sorted all of the organization's rows instead (2-4 s a page on 420k rows of one
  *   organization). In `firstSeen` order only the organization and the whole table have an index in that order (an
- *   account's or a booking-date range's rows are read from their own index and sorted).
- * - An amount range (both bounds): its matches from the amount index, sorted; planned without plain index scans, so
- *   never a walk of the booking-date order checking each row's amount, which the planner chose for a first page once
- *   the table looked large enough (870 ms on 1.6M rows for a range of 318 rows). One bound alone is left to the
- *   planner: it prices it as a third of the rows and walks, right for `amountMin=1000.00`, wrong for a rare bound.
+ *   account's or a booking-date range's pages there are bounded walks, see `boundedDrivers`).
  *
- * Pages with a reference, a value date or a text are answered by those indexes as they are. JIT is off for these
+ * Pages with an amount are bounded walks; with a reference, a value date or a text they are answered by those indexes
+ * as they are (a reference in `firstSeen` order by a bounded walk). JIT is off for these
  * pages: a plan priced with a setting off (the `supersedes` lookup without plain index scans, say) crosses
  * jit_above_cost, and compiling took 700 ms for a page that runs in 1 ms.
  */
 function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Record<string, 'off'> | undefined {
   if (filter.reference !== undefined || filter.text !== undefined || filter.valueDateFrom !== undefined || filter.valueDateTo !== undefined) {
-    return undefined;
-  }
-  if (filter.amountMin !== undefined && filter.amountMax !== undefined) {
-    return { enable_indexscan: 'off', jit: 'off' };
-  }
-  if (filter.amountMin !== undefined || filter.amountMax !== undefined) {
     return undefined;
   }
   const refined = (filter.statuses?.length ?? 0) > 0 || filter.direction !== undefined || filter.currency !== undefined
@@ -396,6 +387,101 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
   return ex.isTransaction ? run(ex) : ex.transaction().execute(run);
 }
 
+/**
+ * Pages read as a bounded walk (`boundedListQuery`): the filter whose own index does not give the page order, and the
+ * conditions that drive the fallback's read of its matches (an index that leads with them), else undefined.
+ * - An amount, one bound or two: a common amount (`amountMin=1000.00`, a wide range) is a short walk; a rare one is the
+ *   amount index's few matches. Read from the amount index alone, a wide range was every match sorted; one bound alone
+ *   was left to the planner, which walked the whole table for a rare one.
+ * - A reference in `firstSeen` order: the reference indexes are in booking-date order, so a reference many rows share
+ *   ("NEW") was all its rows sorted (1.5-3.4 s a page on 420k rows without statistics).
+ * - An account or a booking-date range in `firstSeen` order (with refinements or not): no index of theirs is in id
+ *   order, so their rows were read whole and sorted.
+ */
+function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): BranchFilter[] | undefined {
+  if (filter.text !== undefined || filter.valueDateFrom !== undefined || filter.valueDateTo !== undefined) {
+    return undefined;
+  }
+  const firstSeen = sort === 'firstSeen';
+  if (filter.reference !== undefined) {
+    return firstSeen
+      ? [{ reference: filter.reference, referenceIn: 'bank' }, { reference: filter.reference, referenceIn: 'customer' }]
+      : undefined;
+  }
+  if (firstSeen && filter.accountId !== undefined) {
+    return [{ accountId: filter.accountId }];
+  }
+  if (filter.amountMin !== undefined || filter.amountMax !== undefined) {
+    return [{ amountMin: filter.amountMin, amountMax: filter.amountMax }];
+  }
+  if (firstSeen && (filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined)) {
+    return [{ bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo }];
+  }
+  return undefined;
+}
+
+/** What a filter reads of a row (the walk's rows are checked against the whole filter outside its LIMIT). */
+const FILTER_COLUMNS = [
+  't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
+  't.booking_date', 't.value_date', 't.bank_reference', 't.customer_reference', 't.bai_type_code', 't.description',
+] as const;
+
+/**
+ * The filter over a subquery aliased `t` that selects FILTER_COLUMNS: the same conditions as on the table, outside
+ * the subquery's LIMIT or OFFSET, so they are checked on its rows and never choose its index.
+ */
+function filterOver<Q>(q: Q, f: BranchFilter): Q {
+  return applyFilter(q as unknown as TransactionQuery, f) as unknown as Q;
+}
+
+/**
+ * A page whose filter has no index in page order (see `boundedDrivers`), found by whichever of two bounded reads fits
+ * the data, decided by the rows found, not by the planner's estimates (as `q=` does):
+ * - the ordered walk of the page order's index for the scope that has one (the organization, or the whole table; in
+ *   a booking-date order also an account or a booking-date range) from the cursor, checking each row against the whole
+ *   filter, that stops after WALK_ROWS_PER_PAGE_ROW × (limit + 1) rows: a common value fills the page there;
+ * - when the walk finds fewer than a page, the value has shown itself rare: all its matches read from the index led by
+ *   the driving conditions, checked against the rest of the filter and sorted. The driving conditions alone are
+ *   inside an OFFSET 0 (the rest cannot choose the index), and sequential scans are off for the statement: one bound
+ *   of an amount is priced as a third of the table.
+ * Only the page's rows then get their full select list, by primary key.
+ */
+function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, drivers: BranchFilter[]) {
+  const limit = page.limit + 1;
+  const base = ex.selectFrom('transactions as t').select(FILTER_COLUMNS);
+  const scope: TransactionFilter = page.sort === 'firstSeen'
+    ? { organizationId: filter.organizationId }
+    : { organizationId: filter.organizationId, accountId: filter.accountId, bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo };
+  const walk = (applyOrder(applyFilter(base as unknown as TransactionQuery, scope), page.sort, page.after) as unknown as typeof base)
+    .limit(WALK_ROWS_PER_PAGE_ROW * limit);
+  const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
+  const walked = ordered(filterOver(ex.selectFrom(walk.as('t')).select(['t.id', 't.booking_date']), filter)).limit(limit);
+  const branches = filter.reference !== undefined
+    ? [{ ...filter, referenceIn: 'bank' as const }, { ...filter, referenceIn: 'customer' as const }]
+    : [filter];
+  const found = branches.map((f, i) => {
+    const driven = (applyFilter(base as unknown as TransactionQuery, drivers[i] ?? drivers[0]!) as unknown as typeof base).offset(0);
+    return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(driven.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
+  });
+  const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
+  const order = (alias: string) => (page.sort === 'firstSeen'
+    ? sql`${sql.ref(`${alias}.id`)} ${dir}`
+    : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
+  const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
+  const short = sql`(select count(*) from first_rows) < ${limit}`;
+  return sql<TransactionReadRow>`
+    with first_rows as materialized (${walked})
+    select r.* from (
+      select m.id, m.booking_date from (
+        select f.id, f.booking_date from first_rows f where not ${short}
+        union all
+        select b.id, b.booking_date from (${sql.join(found, sql` union all `)}) as b where ${short}
+      ) as m
+      order by ${order('m')} limit ${limit}
+    ) as pg cross join lateral (${row}) as r
+    order by ${order('r')}`;
+}
+
 /** One page (`limit` rows, plus one to tell whether another page follows). */
 export async function listTransactions(ex: Executor, filter: TransactionFilter, page: Page): Promise<TransactionReadRow[]> {
   const { text } = filter;
@@ -404,6 +490,10 @@ export async function listTransactions(ex: Executor, filter: TransactionFilter, 
     // and with statistics on a common word that price alone crossed jit_above_cost: 30-40 ms of compiling for a
     // page that reads a few hundred rows (hundreds of ms with inlining).
     return withSettings(ex, { jit: 'off' }, async (trx) => (await textListQuery(trx, { ...filter, text }, page).execute(trx)).rows);
+  }
+  const drivers = boundedDrivers(filter, page.sort);
+  if (drivers !== undefined) {
+    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, async (trx) => (await boundedListQuery(trx, filter, page, drivers).execute(trx)).rows);
   }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
@@ -415,7 +505,11 @@ export async function listTransactions(ex: Executor, filter: TransactionFilter, 
 /** The same query, compiled, for EXPLAIN checks in tests. */
 export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: Page): CompiledQuery {
   const { text } = filter;
-  return text !== undefined ? textListQuery(ex, { ...filter, text }, page).compile(ex) : listQuery(ex, filter, page).compile();
+  if (text !== undefined) {
+    return textListQuery(ex, { ...filter, text }, page).compile(ex);
+  }
+  const drivers = boundedDrivers(filter, page.sort);
+  return drivers !== undefined ? boundedListQuery(ex, filter, page, drivers).compile(ex) : listQuery(ex, filter, page).compile();
 }
 
 export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {

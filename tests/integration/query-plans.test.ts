@@ -171,6 +171,37 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     return { label, statements: statements.length, bad };
   }
 
+  /**
+   * Rows of `transactions` a call's statements read when run (EXPLAIN ANALYZE under the settings they were sent with):
+   * the rows each scan returned plus those its filter or recheck removed, over all its loops.
+   */
+  async function rowsRead(fn: (db: Database) => Promise<unknown>): Promise<number> {
+    rec.take();
+    await fn(rec.db);
+    const sent = rec.take();
+    const settings = sent.filter((q) => /^\s*select set_config\(/i.test(q.sql));
+    let total = 0;
+    const visit = (node: PlanNode & Record<string, unknown>) => {
+      if (node['Relation Name'] === 'transactions') {
+        const n = (key: string) => Number(node[key] ?? 0);
+        total += (n('Actual Rows') + n('Rows Removed by Filter') + n('Rows Removed by Index Recheck')) * n('Actual Loops');
+      }
+      for (const child of node.Plans ?? []) {
+        visit(child as PlanNode & Record<string, unknown>);
+      }
+    };
+    for (const q of sent.filter((x) => /\btransactions\b/.test(x.sql) && !/^\s*select set_config\(/i.test(x.sql))) {
+      await t.db.transaction().execute(async (trx) => {
+        for (const st of settings) {
+          await trx.executeQuery(st);
+        }
+        const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...q, sql: `explain (analyze, format json) ${q.sql}` });
+        visit(r.rows[0]!['QUERY PLAN'][0]!.Plan as PlanNode & Record<string, unknown>);
+      });
+    }
+    return total;
+  }
+
   beforeAll(async () => {
     t = await createTestDb();
     const tenancy = await createTenancy(t.db);
@@ -182,7 +213,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       const items: WireOptions[] = DAYS.flatMap((day, d) => Array.from({ length: PER_DAY }, (_, i) => ({
         transactionId: `${d}-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: day, amount: `${(d * PER_DAY + i + 1) * 3}.25`,
         direction: i % 3 === 0 ? 'DEBIT' as const : 'CREDIT' as const, baiTypeCode: i % 5 === 0 ? '475' : '399',
-        bankReference: `BR-${account.jpmAccountId}-${d}-${i}`, customerReference: i % 7 === 0 ? `INV-${d}-${i}` : '',
+        bankReference: `BR-${account.jpmAccountId}-${d}-${i}`, customerReference: i % 7 === 0 ? `INV-${d}-${i}` : 'NEW',
         shortDescription: i % 11 === 0 ? `WIRE TO ACME SUPPLIES ${i}` : `ACH CREDIT PAYROLL ${d} ${i}`,
       })));
       for (let i = 0; i < items.length; i += 500) {
@@ -203,7 +234,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     rec = recordingDb(t.url);
     const row = await sql<{ id: string; booking_date: string; bank_reference: string; customer_reference: string }>`
       select id, booking_date::text as booking_date, bank_reference, customer_reference from transactions
-      where status = 'posted' and customer_reference <> '' order by id offset 77 limit 1`.execute(t.db);
+      where status = 'posted' and customer_reference like 'INV-%' order by id offset 77 limit 1`.execute(t.db);
     somePosted = row.rows[0]!;
   }, 120_000);
 
@@ -364,6 +395,38 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     results.push(await check('decisions', (db) => listTransactionDecisions(db, somePosted.id)));
     expect(results.every((r) => r.statements > 0)).toBe(true);
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
+  });
+
+  it('read API: a filter without an index in page order reads a bounded walk or its own index, not all its rows', async () => {
+    // A page of 5 walks at most 600 rows in page order; a common value fills it there, a rare one is then read from
+    // its own index (a few rows here). Before, each of these read every match (or the whole table) and sorted it.
+    const account = accounts[0]!;
+    const limit = 5;
+    const bound = 100 * (limit + 1) + 200;
+    const cases: [string, TransactionFilter, readonly (typeof TRANSACTION_SORTS)[number][]][] = [
+      // "NEW": 6 rows in 7 share it; its index is in booking-date order.
+      ['common customer reference', { organizationId, reference: 'NEW' }, ['firstSeen']],
+      ['all organizations: common customer reference', { reference: 'NEW' }, ['firstSeen']],
+      // 16 rows of 4,000 (the newest days hold them, so the oldest-first and firstSeen walks find none).
+      ['rare lower amount bound', { organizationId, amountMin: '2990.00' }, ['bookingDate', 'firstSeen']],
+      ['all organizations: rare lower amount bound', { amountMin: '2990.00' }, ['bookingDate', 'firstSeen']],
+      ['wide amount range', { organizationId, amountMin: '1.00', amountMax: '2500.00' }, TRANSACTION_SORTS],
+      ['all organizations: wide amount range', { amountMin: '1.00', amountMax: '2500.00' }, TRANSACTION_SORTS],
+      ['account and status', { organizationId, accountId: account.id, statuses: ['posted'] }, ['firstSeen']],
+      ['all organizations: account and status', { accountId: account.id, statuses: ['posted'] }, ['firstSeen']],
+      ['booking dates and direction', { organizationId, bookingDateFrom: DAYS[0], bookingDateTo: DAYS[8], direction: 'debit' }, ['firstSeen']],
+      ['all organizations: booking dates and BAI code', { bookingDateFrom: DAYS[0], bookingDateTo: DAYS[8], baiCode: '399' }, ['firstSeen']],
+    ];
+    const over: string[] = [];
+    for (const [name, filter, sorts] of cases) {
+      for (const sort of sorts) {
+        const n = await rowsRead((db) => listTransactions(db, filter, { sort, limit }));
+        if (n > bound) {
+          over.push(`${name} ${sort}: ${n} rows read`);
+        }
+      }
+    }
+    expect(over).toEqual([]);
   });
 
   it('change feed: first page, a middle page, one organization', async () => {

@@ -196,6 +196,31 @@ describe('read API', () => {
       const order = withRef.map(key).sort();
       expect(got.map((t) => key({ booking_date: t.bookingDate, id: t.id })), sort).toEqual(sort === '-bookingDate' ? order.reverse() : order);
     }
+    // Filters read as a bounded walk (a page of 20 walks at most 2,100 rows of the organization's ~3,200, then reads the
+    // filter's own index): common values fill pages from the walk, rare ones and the last pages from the index; each
+    // page in order either way.
+    await ingestWire(api.t.db, jpy, Array.from({ length: 60 }, (_, i) => wireTransaction({
+      transactionId: `COMMON-${i}`, jpmAccountId: jpy.jpmAccountId, amount: `${i + 11}`, decimalLocation: 0, currency: 'JPY',
+      asOfDate: addDays(FIRST_DAY, i % 45), bankReference: `BRC-${i}`, customerReference: 'NEW',
+    })));
+    const all = await storedRows(api, orgA.organizationId);
+    const bounded: { query: string; keep: (r: (typeof all)[number]) => boolean }[] = [
+      { query: 'amountMin=4900000', keep: (r) => cmpAmount(r.amount_minor, r.decimal_location, '4900000') >= 0 },
+      { query: 'amountMin=45000&amountMax=1000000', keep: (r) => cmpAmount(r.amount_minor, r.decimal_location, '45000') >= 0 && cmpAmount(r.amount_minor, r.decimal_location, '1000000') <= 0 },
+      { query: `accountId=${jpy.id}&status=removed`, keep: (r) => r.account_id === jpy.id && r.status === 'removed' },
+      { query: 'bookingDateFrom=2026-10-05&bookingDateTo=2026-10-08&direction=debit', keep: (r) => r.booking_date >= '2026-10-05' && r.booking_date <= '2026-10-08' && r.direction === 'debit' },
+      { query: 'reference=NEW', keep: (r) => r.bank_reference === 'NEW' || r.customer_reference === 'NEW' },
+    ];
+    for (const c of bounded) {
+      const matching = all.filter(c.keep);
+      expect(matching.length, c.query).toBeGreaterThan(0);
+      for (const sort of ['bookingDate', '-bookingDate', 'firstSeen'] as const) {
+        const key = (t: { booking_date: string; id: string }) => (sort === 'firstSeen' ? t.id : `${t.booking_date} ${t.id}`);
+        const order = matching.map(key).sort();
+        const got = await walk(api, keyA, `${c.query}&sort=${sort}`, 20);
+        expect(got.map((t) => key({ booking_date: t.bookingDate, id: t.id })), `${c.query} ${sort}`).toEqual(sort === '-bookingDate' ? order.reverse() : order);
+      }
+    }
   });
 
   it('orders stably and pages without gaps or repeats while new rows arrive', async () => {
