@@ -46,6 +46,24 @@ describe('text search after commit', () => {
     return (await listTransactions(t.db, filter, { sort, limit: 500 })).map((r) => r.id);
   }
 
+  /**
+   * Waits (25 ms polls, up to 10 s) until the newest change event is older than every running write transaction of
+   * the cluster: the step reads only events with xid < pg_snapshot_xmin(pg_current_snapshot()), and other test files
+   * or a benchmark on the same cluster may hold an older transaction open for a while.
+   */
+  async function waitUntilFeedReadable(): Promise<void> {
+    for (let i = 0; i < 400; i++) {
+      const r = await sql<{ readable: boolean }>`
+        select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select e.xid from change_events e order by e.xid desc, e.id desc limit 1), true) as readable`
+        .execute(t.db);
+      if (r.rows[0]?.readable) {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('the newest change event stayed unreadable for 10 s: another session of the cluster holds an older write transaction open');
+  }
+
   /** Every page of a listing, `limit` rows at a time, following the cursor as the API does. */
   async function walk(filter: TransactionFilter, sort: TransactionSort, limit: number): Promise<string[]> {
     const out: string[] = [];
@@ -253,22 +271,31 @@ describe('text search after commit', () => {
       wire(a1, { transactionId: 'K-3', shortDescription: 'KESTREL THREE' }),
     ]);
     const before = await readSearchPosition(t.db);
+    // The batch must read K-1's new event to reach its row: first wait until no older transaction hides it.
+    await waitUntilFeedReadable();
     // Another session holds K-1's search row, so the step's batch stops inside its upsert; then its backend is killed.
     const holder = new pg.Client({ connectionString: t.url });
     await holder.connect();
     try {
       await holder.query('begin');
       await holder.query('select 1 from transaction_search where transaction_id = $1 for update', [k1]);
-      const batch = runSearchIndexBatch(t.db, { batchSize: 500 }).then(() => 'finished', (err: unknown) => err);
+      let settled = false;
+      const batch = runSearchIndexBatch(t.db, { batchSize: 500 }).catch((err: unknown) => err).finally(() => {
+        settled = true;
+      });
       let killed = false;
-      for (let i = 0; i < 400 && !killed; i++) {
+      for (let i = 0; i < 400 && !killed && !settled; i++) {
         await new Promise((r) => setTimeout(r, 25));
         const r = await holder.query<{ ok: boolean }>(`
           select pg_terminate_backend(pid) as ok from pg_stat_activity
           where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock' and query ilike '%insert into transaction_search%'`);
         killed = r.rows.some((x) => x.ok);
       }
-      expect(killed).toBe(true);
+      if (!killed && settled) {
+        const r = await batch;
+        throw new Error(`the batch finished without blocking on the held search row: ${r instanceof Error ? r.message : JSON.stringify(r)}`);
+      }
+      expect(killed, 'the batch was never seen waiting on the held search row').toBe(true);
       expect(await batch).toBeInstanceOf(Error);
       await holder.query('rollback');
     } finally {
