@@ -97,6 +97,10 @@ interface FilterSample {
   day: string;
   weekFrom: string;
   reference: string;
+  /** The customer reference most rows share (the simulator's "NEW" and the like). */
+  commonReference: string;
+  /** A lower amount bound only the 51 largest amounts reach. */
+  rareAmountMin: string;
   word: string;
   baiCode: string;
   supersedingId: string;
@@ -108,7 +112,11 @@ async function filterSample(db: RunContextDb): Promise<FilterSample> {
     select p.organization_id as "organizationId", p.account_id as "accountId", p.booking_date::text as day,
       (p.booking_date - 6)::text as "weekFrom", p.bank_reference as reference,
       lower(split_part(p.description, ' ', 1)) as word, coalesce(p.bai_type_code, '399') as "baiCode",
-      (select s.superseded_by::text from transactions s where s.status = 'superseded' order by s.id offset 777 limit 1) as "supersedingId"
+      (select s.superseded_by::text from transactions s where s.status = 'superseded' order by s.id offset 777 limit 1) as "supersedingId",
+      (select c.customer_reference from transactions c where c.customer_reference <> '' group by c.customer_reference
+        order by count(*) desc, c.customer_reference limit 1) as "commonReference",
+      (select (a.amount_minor * power(10::numeric, -a.decimal_location))::text from transactions a
+        order by (a.amount_minor * power(10::numeric, -a.decimal_location)) desc offset 50 limit 1) as "rareAmountMin"
     from p`.execute(db);
   return r.rows[0]!;
 }
@@ -117,6 +125,7 @@ type RunContextDb = Awaited<ReturnType<typeof readBenchDb>>['db'];
 
 /** Each filter, one request at a time: the first page and the pages after it (following nextCursor). */
 async function filterLatencies(base: string, headers: Record<string, string>, f: FilterSample) {
+  const org = `organizationId=${f.organizationId}`;
   const queries: Record<string, string> = {
     'none (newest first)': '',
     'sort=firstSeen': 'sort=firstSeen',
@@ -135,6 +144,22 @@ async function filterLatencies(base: string, headers: Record<string, string>, f:
     'amount 1000.00..1010.00': 'amountMin=1000.00&amountMax=1010.00',
     [`baiCode=${f.baiCode}`]: `baiCode=${f.baiCode}`,
     reference: `reference=${encodeURIComponent(f.reference)}`,
+    'reference (common customer reference)': `reference=${encodeURIComponent(f.commonReference)}`,
+    'reference (common customer reference), sort=firstSeen': `reference=${encodeURIComponent(f.commonReference)}&sort=firstSeen`,
+    // One organization's pages (organizationId=, as an organization's own key reads): refinements walk its indexes.
+    'organization: status=posted': `${org}&status=posted`,
+    'organization: status=removed': `${org}&status=removed`,
+    'organization: status=removed, sort=firstSeen': `${org}&status=removed&sort=firstSeen`,
+    'organization: direction=debit': `${org}&direction=debit`,
+    'organization: currency=USD, sort=firstSeen': `${org}&currency=USD&sort=firstSeen`,
+    [`organization: baiCode=${f.baiCode}`]: `${org}&baiCode=${f.baiCode}`,
+    'organization: amount 1000.00..1010.00': `${org}&amountMin=1000.00&amountMax=1010.00`,
+    'organization: amount 0.00..10000000.00 (wide)': `${org}&amountMin=0.00&amountMax=10000000.00`,
+    'organization: amountMin (51 largest of all organizations)': `${org}&amountMin=${f.rareAmountMin}`,
+    'organization: amountMin=1000.00 (common)': `${org}&amountMin=1000.00`,
+    'amountMin (51 largest)': `amountMin=${f.rareAmountMin}`,
+    'accountId + status=posted, sort=firstSeen': `accountId=${f.accountId}&status=posted&sort=firstSeen`,
+    'bookingDate one week + direction=credit, sort=firstSeen': `bookingDateFrom=${f.weekFrom}&bookingDateTo=${f.day}&direction=credit&sort=firstSeen`,
     [`q=${f.word}`]: `q=${encodeURIComponent(f.word)}`,
     'q=no such text': 'q=zzqqxx',
   };
