@@ -109,7 +109,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   // The transaction events the step applied during the run: all of them but those left for the catch-up.
   const searchEventsApplied = Number(counts.rows[0]?.transaction_events ?? 0) - search.eventsLeft;
   const e2e = transactions / fill.seconds;
-  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; search step: largest lag ${lagDuringFill.maxLagEvents} events / ${lagDuringFill.maxLagSeconds} s, ${search.eventsLeft} left at the end, caught up in ${search.seconds} s (${search.path}, ${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event${search.eventByEvent ? `; event by event: ${search.eventByEvent.seconds} s, ${search.eventByEvent.backendCpuMicrosecondsPerEvent} µs per event` : ''}); COPY baselines next`);
+  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; search step: largest lag ${lagDuringFill.maxLagEvents} events / ${lagDuringFill.maxLagSeconds} s, ${search.eventsLeft} left at the end, caught up in ${search.seconds} s (${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event); COPY baselines next`);
 
   const copy = await copyBaseline(bdb.url, bank.dir);
   // Autovacuum is off on this machine: analyze and set the visibility map now, as autovacuum would

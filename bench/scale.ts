@@ -7,8 +7,8 @@
  * How each figure grows with the table: the ingest rate is sampled every 15 s against the number of rows
  * already stored (pg_stat_user_tables.n_tup_ins, no count(*)); the change-feed rate and the read API's p99 are
  * set against the default run's (bench/results/read-api.json and change-feed.json, read when this run starts: their
- * table size and load are in `growth`). The search step's catch-up after the backfill is timed as production would
- * run it (in bulk when most rows are missing from the search table, src/events/search-bulk.ts).
+ * table size and load are in `growth`). The search step's catch-up after the backfill is timed (event by event, as
+ * production runs it).
  * No COPY baselines and no re-import at this size (they would double the disk and the time).
  */
 import { readFileSync } from 'node:fs';
@@ -113,9 +113,9 @@ export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
   } finally {
     clearInterval(sampler);
   }
-  // What the search step (in the worker during the run, as in production) has left, applied alone as production would.
+  // What the search step (in the worker during the run, as in production) has left, applied alone now.
   const search = await catchUpSearch(bdb.url);
-  console.log(`scale: search catch-up ${search.eventsLeft} events in ${search.seconds} s (${search.path}, ${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event)`);
+  console.log(`scale: search catch-up ${search.eventsLeft} events in ${search.seconds} s (${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event)`);
   const transactions = Number((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(bdb.db)).rows[0]?.n ?? 0);
   const size = (await sql<{ table: string; total: string }>`
     select pg_size_pretty(pg_relation_size('transactions')) as table, pg_size_pretty(pg_total_relation_size('transactions')) as total`.execute(bdb.db)).rows[0];
@@ -138,7 +138,7 @@ export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
     notes: [
       'Rate samples: inserted rows (pg_stat_user_tables.n_tup_ins) every 15 s; each band is the mean of the samples that ended in it.',
       "The machine is shared: the load average of each sample is in the curve; other engineers' work shows there.",
-      'searchCatchUp: what the search step had left after the backfill, applied alone on one connection as production would (path bulk or events).',
+      "searchCatchUp: what the search step had left after the backfill, applied alone on one connection, event by event as in production (seconds, events/s, that backend's CPU per event).",
       "growth: each figure at the default run's table (bench/results/read-api.json, change-feed.json, with their load) and at this one's (after the intraday history); ingest by tenth of this run's table.",
     ],
   });

@@ -1,10 +1,7 @@
 /**
  * The search step (src/events/search-index.ts) in the backfill benchmark: how far it lags while the backfill
- * runs (it runs in the worker process, as in production), and how long it takes to catch up afterwards: as
- * production would (in bulk past SEARCH_INDEX_BULK_THRESHOLD, src/events/search-bulk.ts), and with
- * BENCH_SEARCH_COMPARE=1 the same catch-up again event by event, for the cost of each path on the same rows.
+ * runs (it runs in the worker process, as in production), and how long it takes to catch up afterwards.
  */
-import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { comparePositions } from '../../src/events/change-feed.ts';
 import { runSearchIndexUntilCaughtUp } from '../../src/events/search-index.ts';
@@ -12,10 +9,6 @@ import type { FeedPosition } from '../../src/storage/change-feed.repo.ts';
 import { createDb, type Database } from '../../src/storage/db.ts';
 import { readSearchPosition } from '../../src/storage/search.repo.ts';
 import { processCpuSeconds, round, sleep } from './env.ts';
-
-const defaults = JSON.parse(readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8')) as Record<string, string>;
-/** Production's bulk threshold (BENCH_SEARCH_BULK_THRESHOLD overrides it, e.g. a huge value for event by event only). */
-export const BULK_THRESHOLD = Number(process.env.BENCH_SEARCH_BULK_THRESHOLD ?? defaults.SEARCH_INDEX_BULK_THRESHOLD);
 
 /**
  * Transaction change events after the step's position (what `q=` reads from `transactions` directly) and the age
@@ -70,21 +63,15 @@ export interface CatchUp {
   searchRows: number;
 }
 
-/**
- * Runs the step on `db` until its position reaches the newest change event: in bulk when production's rule would
- * (`bulk: false` forces event by event). Returns whether the bulk path ran.
- */
-export async function runSearchStepToEnd(db: Database, batchSize = 5_000, options: { bulk?: boolean } = {}): Promise<{ bulk: boolean }> {
+/** Runs the step on `db` until its position reaches the newest change event. */
+export async function runSearchStepToEnd(db: Database, batchSize = 5_000): Promise<void> {
   // ORDER BY names the table's columns: bare `xid, id` would sort by the text aliases ("999999" > "1314336"), and the
   // target would be an event in the middle of the feed (the step stopped there, leaving the rest to every `q=` page).
   const newest = await sql<FeedPosition>`
     select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
-  const bulk = options.bulk === false ? {} : { bulk: { thresholdEvents: BULK_THRESHOLD } };
-  let usedBulk = false;
   for (let i = 0; comparePositions(await readSearchPosition(db), target) < 0; i++) {
-    const r = await runSearchIndexUntilCaughtUp(db, { batchSize, ...bulk });
-    usedBulk ||= r.bulk === true;
+    await runSearchIndexUntilCaughtUp(db, { batchSize });
     if (i > 0) {
       // Events become readable once every older write transaction of the cluster has ended.
       await sleep(50);
@@ -94,63 +81,24 @@ export async function runSearchStepToEnd(db: Database, batchSize = 5_000, option
   if (left > 0) {
     throw new Error(`the search step stopped with ${left} transaction change events after its position`);
   }
-  return { bulk: usedBulk };
 }
 
-export interface CatchUp {
-  /** Events left for the step when the backfill's last run finished. */
-  eventsLeft: number;
-  /** 'bulk': a fresh search table filled, indexed and swapped in (search-bulk.ts); 'events': event by event. */
-  path: 'bulk' | 'events';
-  seconds: number;
-  eventsPerSecond: number;
-  /** CPU of the Postgres backend that ran the step, per event applied (and per transaction row). */
-  backendCpuMicrosecondsPerEvent: number;
-  backendCpuMicrosecondsPerRow: number;
-  searchRows: number;
-  /** BENCH_SEARCH_COMPARE=1: the same catch-up again event by event (search table emptied, position at the start). */
-  eventByEvent?: { events: number; seconds: number; backendCpuMicrosecondsPerEvent: number };
-}
-
-/** One timed catch-up on a connection of its own: seconds and that backend's CPU. */
-async function timedCatchUp(url: string, batchSize: number, bulk: boolean): Promise<{ seconds: number; cpu: number; bulk: boolean }> {
+/** Runs the step alone (one connection) until its position reaches the newest event; timed, with its backend's CPU. */
+export async function catchUpSearch(url: string, batchSize = 5_000): Promise<CatchUp> {
   const db = createDb({ url, poolMax: 1, applicationName: 'jpm-sync-bench-search' });
   try {
+    const eventsLeft = await lagEvents(db);
     const pid = (await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(db)).rows[0]?.pid ?? 0;
     const cpu0 = processCpuSeconds(pid);
     const started = performance.now();
-    const r = await runSearchStepToEnd(db, batchSize, { bulk });
-    return { seconds: (performance.now() - started) / 1000, cpu: processCpuSeconds(pid) - cpu0, bulk: r.bulk };
-  } finally {
-    await db.destroy();
-  }
-}
-
-/**
- * Runs the step alone (one connection) until its position reaches the newest event, as production would (in bulk
- * past the threshold); timed, with its backend's CPU. The bulk path's index builds run in that backend (the trigram
- * GIN's build is not parallel in Postgres 15; the btrees' may use parallel workers, a few µs a row not counted).
- */
-export async function catchUpSearch(url: string, batchSize = 5_000): Promise<CatchUp> {
-  const db = createDb({ url, poolMax: 1, applicationName: 'jpm-sync-bench-search-count' });
-  try {
-    const eventsLeft = await lagEvents(db);
-    const rows = Number((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(db)).rows[0]?.n ?? 0);
-    const run = await timedCatchUp(url, batchSize, true);
-    const searchRows = Number((await sql<{ n: string }>`select count(*)::text as n from transaction_search`.execute(db)).rows[0]?.n ?? 0);
-    const result: CatchUp = {
-      eventsLeft, path: run.bulk ? 'bulk' : 'events', seconds: round(run.seconds, 2), eventsPerSecond: round(eventsLeft / (run.seconds || 1)),
-      backendCpuMicrosecondsPerEvent: round((run.cpu * 1e6) / (eventsLeft || 1), 1), backendCpuMicrosecondsPerRow: round((run.cpu * 1e6) / (rows || 1), 1),
-      searchRows,
+    await runSearchStepToEnd(db, batchSize);
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = processCpuSeconds(pid) - cpu0;
+    const rows = await sql<{ n: string }>`select count(*)::text as n from transaction_search`.execute(db);
+    return {
+      eventsLeft, seconds: round(seconds, 2), eventsPerSecond: round(eventsLeft / (seconds || 1)),
+      backendCpuMicrosecondsPerEvent: round((cpu * 1e6) / (eventsLeft || 1), 1), searchRows: Number(rows.rows[0]?.n ?? 0),
     };
-    if (process.env.BENCH_SEARCH_COMPARE === '1') {
-      await sql`truncate transaction_search`.execute(db);
-      await sql`update transaction_search_state set position_xid = '0'::xid8, position_id = 0 where id = 1`.execute(db);
-      const events = await lagEvents(db);
-      const again = await timedCatchUp(url, batchSize, false);
-      result.eventByEvent = { events, seconds: round(again.seconds, 2), backendCpuMicrosecondsPerEvent: round((again.cpu * 1e6) / (events || 1), 1) };
-    }
-    return result;
   } finally {
     await db.destroy();
   }

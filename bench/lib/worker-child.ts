@@ -23,13 +23,12 @@ export interface WorkerChildOptions {
 }
 
 const cfg = JSON.parse(process.env.BENCH_WORKER ?? '{}') as WorkerChildOptions;
-/** The search step's production defaults (batch size, busy share, lag bound, bulk threshold), so the benchmark measures what production runs. */
+/** The search step's production defaults (batch size, busy share, lag bound), so the benchmark measures what production runs. */
 const defaults = JSON.parse(readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8')) as Record<string, string>;
 const searchIndex = {
   batchSize: Number(process.env.BENCH_SEARCH_BATCH ?? defaults.SEARCH_INDEX_BATCH_SIZE),
   busyShare: Number(defaults.SEARCH_INDEX_BUSY_SHARE),
   maxLagSeconds: Number(defaults.SEARCH_INDEX_MAX_LAG_SECONDS),
-  bulkThreshold: Number(defaults.SEARCH_INDEX_BULK_THRESHOLD),
   // A pool of its own (production shares the worker's): the benchmark reports its backends' CPU apart from ingestion's.
   applicationName: SEARCH_STEP_APPLICATION_NAME,
 };

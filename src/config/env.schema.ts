@@ -64,8 +64,6 @@ export const envSchema = z.object({
     .pipe(z.number().gt(0, 'must be above 0').max(1, 'must be at most 1')),
   /** The search step stops yielding to ingestion once the oldest change it has not applied is this old. */
   SEARCH_INDEX_MAX_LAG_SECONDS: intString(1, 86_400),
-  /** The search step catches up in bulk (a fresh search table) from this many changes behind, when they outnumber its rows. */
-  SEARCH_INDEX_BULK_THRESHOLD: intString(1_000, 1_000_000_000),
   SYNC_LOOKBACK_DAYS: intString(0, 30),
   /** Exceptions to the outbound address policy: CIDRs, addresses or host names (src/shared/outbound-policy.ts). */
   OUTBOUND_ALLOW: list,

@@ -42,11 +42,8 @@ export interface Config {
   simulator: { host: string; port: number; pkiDir: string };
   jpm: { connectTimeoutMs: number; requestTimeoutMs: number };
   changeFeed: { retentionDays: number };
-  /**
-   * The search step (src/events/search-index.ts): change events per batch, its share while ingestion is busy, its lag
-   * bound, and the lag (change events) from which it catches up in bulk (src/events/search-bulk.ts).
-   */
-  search: { batchSize: number; busyShare: number; maxLagSeconds: number; bulkThreshold: number };
+  /** The search step (src/events/search-index.ts): change events per batch, its share while ingestion is busy, its lag bound. */
+  search: { batchSize: number; busyShare: number; maxLagSeconds: number };
   sync: { lookbackDays: number };
   /** Milestone emails: the From address and the SMTP server's CA file ('' = system CAs). SMTP_URL is a secret. */
   mail: { from: string; caFile: string };
@@ -153,10 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     simulator: { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT, pkiDir: e.SIMULATOR_PKI_DIR },
     jpm: { connectTimeoutMs: e.JPM_CONNECT_TIMEOUT_MS, requestTimeoutMs: e.JPM_REQUEST_TIMEOUT_MS },
     changeFeed: { retentionDays: e.CHANGE_FEED_RETENTION_DAYS },
-    search: {
-      batchSize: e.SEARCH_INDEX_BATCH_SIZE, busyShare: e.SEARCH_INDEX_BUSY_SHARE, maxLagSeconds: e.SEARCH_INDEX_MAX_LAG_SECONDS,
-      bulkThreshold: e.SEARCH_INDEX_BULK_THRESHOLD,
-    },
+    search: { batchSize: e.SEARCH_INDEX_BATCH_SIZE, busyShare: e.SEARCH_INDEX_BUSY_SHARE, maxLagSeconds: e.SEARCH_INDEX_MAX_LAG_SECONDS },
     sync: { lookbackDays: e.SYNC_LOOKBACK_DAYS },
     mail: { from: e.SMTP_FROM, caFile: e.SMTP_CA_FILE },
   };

@@ -28,12 +28,9 @@ export function startWebhookDeliveries(ctx: AppContext): DeliveryLoop {
 /**
  * The search step (text search after commit, events/search-index.ts) runs in every worker process: a polling
  * loop whose batches lock the step's position, so one process works at a time and the others skip. While
- * ingestion is busy it yields (SEARCH_INDEX_BUSY_SHARE) until its lag reaches SEARCH_INDEX_MAX_LAG_SECONDS; far
- * behind (SEARCH_INDEX_BULK_THRESHOLD) it catches up in bulk (events/search-bulk.ts).
+ * ingestion is busy it yields (SEARCH_INDEX_BUSY_SHARE) until its lag reaches SEARCH_INDEX_MAX_LAG_SECONDS.
  */
 export function startSearchIndex(ctx: AppContext): PollingLoop {
-  const { batchSize, busyShare, maxLagSeconds, bulkThreshold } = ctx.config.search;
-  return startSearchIndexLoop(ctx.db, {
-    batchSize, intervalMs: 1_000, logger: createLogger('events'), yield: { busyShare, maxLagSeconds }, bulk: { thresholdEvents: bulkThreshold },
-  });
+  const { batchSize, busyShare, maxLagSeconds } = ctx.config.search;
+  return startSearchIndexLoop(ctx.db, { batchSize, intervalMs: 1_000, logger: createLogger('events'), yield: { busyShare, maxLagSeconds } });
 }

@@ -70,14 +70,6 @@ export const searchIndexYielding = new Gauge({
   help: '1 while the text-search step yields to busy ingestion (changes waiting, lag under SEARCH_INDEX_MAX_LAG_SECONDS), else 0',
   registers,
 });
-export const searchIndexBulkActive = new Gauge({
-  name: 'jpm_search_index_bulk_active',
-  help: '1 while the text-search step catches up in bulk (a fresh search table is being filled, indexed and swapped in), else 0',
-  registers,
-});
-export const searchIndexBulkRowsCopied = new Gauge({
-  name: 'jpm_search_index_bulk_rows_copied', help: 'Rows copied into the fresh search table by the bulk catch-up in progress (0 when none)', registers,
-});
 
 export const httpRequestsTotal = new Counter({
   name: 'jpm_http_requests_total', help: 'HTTP requests by method, route template and status',

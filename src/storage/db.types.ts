@@ -514,11 +514,6 @@ export interface TransactionSearchState {
   id: Generated<number>;
   position_id: Int8;
   position_xid: string;
-  rebuild_after: string | null;
-  rebuild_filled_at: Timestamp | null;
-  rebuild_position_id: Int8 | null;
-  rebuild_position_xid: string | null;
-  rebuild_started_at: Timestamp | null;
   updated_at: Generated<Timestamp>;
 }
 

@@ -66,19 +66,12 @@ export async function refreshSearchRows(ex: Executor, ids: readonly string[]): P
  * but their rows are in the fill). An xmin read after the fill could pass a writer that committed in between.
  */
 export async function rebuildSearch(ex: Executor, position: FeedPosition): Promise<void> {
-  // A bulk catch-up in progress (search-bulk.repo.ts) is abandoned: its table first (it waits for a fill chunk to
-  // commit, before this transaction holds the state row the chunk also updates), then its state with the position.
-  await sql`drop table if exists transaction_search_rebuild`.execute(ex);
   await lockSearchPosition(ex, { wait: true });
   await sql`delete from transaction_search`.execute(ex);
   await sql`
     insert into transaction_search (transaction_id, organization_id, booking_date, description)
     select id, organization_id, booking_date, description from transactions`.execute(ex);
   await setSearchPosition(ex, position);
-  await sql`
-    update transaction_search_state set rebuild_position_xid = null, rebuild_position_id = null, rebuild_after = null,
-      rebuild_filled_at = null, rebuild_started_at = null
-    where id = 1`.execute(ex);
 }
 
 export interface SearchLag {

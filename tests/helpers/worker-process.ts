@@ -35,7 +35,7 @@ export interface WorkerProcessOptions {
    * With `applicationName` the step has a pool of its own under that name (the worker role shares one), so a
    * benchmark can tell its backends' CPU from ingestion's.
    */
-  searchIndex?: { batchSize: number; intervalMs?: number; busyShare: number; maxLagSeconds: number; bulkThreshold?: number; applicationName?: string };
+  searchIndex?: { batchSize: number; intervalMs?: number; busyShare: number; maxLagSeconds: number; applicationName?: string };
   worker: Omit<WorkerOptions, 'redisUrl' | 'database'> & { lockPoolMax?: number };
 }
 
@@ -59,7 +59,6 @@ export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
     ? startSearchIndexLoop(searchDb, {
         batchSize: o.searchIndex.batchSize, intervalMs: o.searchIndex.intervalMs ?? 1_000, logger: createLogger('events'),
         yield: { busyShare: o.searchIndex.busyShare, maxLagSeconds: o.searchIndex.maxLagSeconds },
-        ...(o.searchIndex.bulkThreshold ? { bulk: { thresholdEvents: o.searchIndex.bulkThreshold } } : {}),
       })
     : undefined;
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));

@@ -42,15 +42,13 @@ describe('loadConfig', () => {
   });
 
   it("reads the search step's yield settings: defaults, a fraction in (0, 1], whole seconds", () => {
-    expect(loadConfig({ NODE_ENV: 'test' }).config.search).toEqual({ batchSize: 5000, busyShare: 0.25, maxLagSeconds: 600, bulkThreshold: 100_000 });
+    expect(loadConfig({ NODE_ENV: 'test' }).config.search).toEqual({ batchSize: 5000, busyShare: 0.25, maxLagSeconds: 600 });
     expect(loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BUSY_SHARE: '1', SEARCH_INDEX_MAX_LAG_SECONDS: '60' }).config.search)
       .toMatchObject({ busyShare: 1, maxLagSeconds: 60 });
     for (const bad of ['0', '1.5', '-0.5', 'half', '']) {
       expect(() => loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BUSY_SHARE: bad })).toThrow(/SEARCH_INDEX_BUSY_SHARE/);
     }
     expect(() => loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_MAX_LAG_SECONDS: '0' })).toThrow(/SEARCH_INDEX_MAX_LAG_SECONDS/);
-    expect(loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BULK_THRESHOLD: '250000' }).config.search.bulkThreshold).toBe(250_000);
-    expect(() => loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BULK_THRESHOLD: '10' })).toThrow(/SEARCH_INDEX_BULK_THRESHOLD/);
   });
 
   it('`npm start` with a bad DATABASE_URL exits 2 with one message and no stack', () => {
