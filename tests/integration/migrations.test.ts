@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateDown, migrateUp, migrationStatus } from '../../src/storage/migrator.ts';
+import { createMigrator, migrateDown, migrateUp, migrationStatus } from '../../src/storage/migrator.ts';
 import { checkedInDbTypes, generateDbTypes } from '../../scripts/gen-db-types.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { PG_ADMIN_URL } from '../helpers/env.ts';
@@ -25,6 +26,57 @@ describe('migrations', () => {
     const up = await migrateUp(t.db);
     expect(up.error).toBeUndefined();
     expect((await migrationStatus(t.db)).every((m) => m.executedAt)).toBe(true);
+  });
+
+  it('run a migration without a transaction again after it stopped half way', async () => {
+    // The reference indexes' migration is built CONCURRENTLY, outside any transaction. As a run stopped during its
+    // second build leaves it: the first new index built, the second INVALID (an interrupted concurrent build), the
+    // old ones still there, the migration not recorded.
+    const before = '20261206T074000000Z-api-key-change-notify';
+    expect((await createMigrator(t.db).migrateTo(before)).error).toBeUndefined();
+    await sql`create index transactions_by_bank_reference_idx on transactions (bank_reference, organization_id, booking_date, id)
+      where bank_reference <> '' and char_length(bank_reference) <= 200`.execute(t.db);
+    await sql`create index transactions_by_org_customer_reference_idx on transactions (id)`.execute(t.db);
+    await sql`update pg_index set indisvalid = false where indexrelid = 'transactions_by_org_customer_reference_idx'::regclass`.execute(t.db);
+    const up = await migrateUp(t.db);
+    expect(up.error).toBeUndefined();
+    const indexes = await sql<{ name: string; def: string; valid: boolean }>`
+      select c.relname as name, pg_get_indexdef(x.indexrelid) as def, x.indisvalid as valid
+      from pg_index x join pg_class c on c.oid = x.indexrelid
+      where x.indrelid = 'transactions'::regclass and c.relname like '%reference%' order by c.relname`.execute(t.db);
+    expect(indexes.rows.map((r) => [r.name, /\((.*)\) WHERE/.exec(r.def)?.[1], r.valid])).toEqual([
+      ['transactions_by_bank_reference_idx', 'bank_reference, organization_id, booking_date, id', true],
+      ['transactions_by_customer_reference_idx', 'customer_reference, booking_date, id', true],
+      ['transactions_by_org_customer_reference_idx', 'organization_id, customer_reference, booking_date, id', true],
+    ]);
+    expect((await migrationStatus(t.db)).every((m) => m.executedAt)).toBe(true);
+  });
+
+  it('validate the foreign key while a writer holds transactions; dropping the old keys gives up after the lock timeout and runs on a later try', async () => {
+    const migrator = createMigrator(t.db);
+    expect((await migrator.migrateTo('20261206T104000000Z-transactions-account-org-foreign-key-not-valid')).error).toBeUndefined();
+    const writer = new pg.Client({ connectionString: t.url });
+    await writer.connect();
+    try {
+      // What every writing transaction holds: the key's check (SHARE UPDATE EXCLUSIVE) goes on beside it.
+      await writer.query('begin');
+      await writer.query('lock table transactions in row exclusive mode');
+      const validate = await migrator.migrateUp();
+      expect(validate.error).toBeUndefined();
+      expect(validate.results?.map((r) => [r.migrationName, r.status])).toEqual([['20261206T104100000Z-transactions-account-org-foreign-key-validate', 'Success']]);
+      // Dropping a key needs ACCESS EXCLUSIVE: it fails after its lock timeout instead of queueing (and stopping every
+      // read and write queued behind it), and stays pending.
+      const drop = await migrator.migrateUp();
+      expect(String(drop.error)).toMatch(/lock timeout/);
+      expect((await migrationStatus(t.db)).filter((m) => !m.executedAt).map((m) => m.name)).toEqual(['20261206T104200000Z-transactions-drop-single-column-foreign-keys']);
+    } finally {
+      await writer.query('rollback');
+      await writer.end();
+    }
+    expect((await migrateUp(t.db)).error).toBeUndefined();
+    const keys = await sql<{ name: string; valid: boolean }>`select conname as name, convalidated as valid from pg_constraint
+      where conrelid = 'transactions'::regclass and contype = 'f' and confrelid <> 'transactions'::regclass order by conname`.execute(t.db);
+    expect(keys.rows).toEqual([{ name: 'transactions_account_organization_fkey', valid: true }]);
   });
 
   it('match the checked-in db.types.ts (run `npm run db:types` after changing a migration)', async () => {
