@@ -13,16 +13,16 @@ import { sql, type Kysely } from 'kysely';
  * No foreign key to `transactions`: the step writes only ids taken from there, reads re-check the current row,
  * and a key would cost every write here a probe for nothing.
  *
- * ORDER MATTERS. All pending migrations run in one READ COMMITTED transaction, each statement with a snapshot of
- * its own. The position is recorded FIRST, just below the xmin of that statement's snapshot: every transaction
+ * ORDER MATTERS. This migration runs in one READ COMMITTED transaction of its own, each statement with a snapshot
+ * of its own. The position is recorded FIRST, just below the xmin of that statement's snapshot: every transaction
  * with a lower xid had finished by then, so its rows are visible to the fill, whose snapshot is later. Any
  * transaction still running then (or starting later) has an xid at or above that xmin, so its change events are
  * after the position and `q=` reads its rows from `transactions` whether the fill saw them or not. (Read after
  * the fill, the position could pass a writer that committed between the two statements: its rows in neither.)
  * The indexes are built after the fill (one bulk build each, nothing updated in place), and the trigram GIN on
  * `transactions` is dropped by the LAST statement: it takes a brief ACCESS EXCLUSIVE lock on `transactions`
- * (it waits for the transactions reading or writing it and holds off new ones until the migration commits), so
- * no other work of the migrations runs under it. Run the migrations before rolling out, as always. Migrations 20261206T071000000Z (booking date) and
+ * (it waits for the transactions reading or writing it and holds off new ones until this migration commits), so
+ * no other work runs under it. Run the migrations before rolling out, as always. Migrations 20261206T071000000Z (booking date) and
  * 20261206T071500000Z (btrees) once did part of this on their own; they now change nothing on a database
  * migrated by this one.
  */
