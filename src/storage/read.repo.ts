@@ -460,7 +460,13 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, d
     ? [{ ...filter, referenceIn: 'bank' as const }, { ...filter, referenceIn: 'customer' as const }]
     : [filter];
   const found = branches.map((f, i) => {
-    const driven = (applyFilter(base as unknown as TransactionQuery, drivers[i] ?? drivers[0]!) as unknown as typeof base).offset(0);
+    // A reference or booking dates are driven with the organization (their organization-led indexes): a scoped key
+    // reads its own matches, not every organization's. An amount or an account is not: an index led by the
+    // organization would win without statistics and read all its rows.
+    const own = drivers[i] ?? drivers[0]!;
+    const withOrg = own.reference !== undefined || own.bookingDateFrom !== undefined || own.bookingDateTo !== undefined;
+    const driver: BranchFilter = withOrg ? { ...own, organizationId: filter.organizationId } : own;
+    const driven = (applyFilter(base as unknown as TransactionQuery, driver) as unknown as typeof base).offset(0);
     return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(driven.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
   });
   const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
