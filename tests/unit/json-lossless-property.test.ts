@@ -27,7 +27,9 @@ const space = fc.constantFrom('', ' ', '\n  ');
 const jsonText: fc.Arbitrary<string> = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small' }, numberText, stringText, fc.constantFrom('true', 'false', 'null'), tie('array'), tie('object')),
   array: fc.array(fc.tuple(space, tie('value')), { maxLength: 5 }).map((xs) => `[${xs.map(([s, v]) => s + (v as string)).join(',')}]`),
-  object: fc.array(fc.tuple(stringText, space, tie('value')), { maxLength: 5 }).map((xs) => `{${xs.map(([k, s, v]) => `${k}:${s}${v as string}`).join(',')}}`),
+  // Names unique per object (RFC 8259's SHOULD): with a name repeated, V8's own JSON.parse gives the first or last value,
+  // and after warm-up has put a value under another name, so neither side of this property is defined there.
+  object: fc.uniqueArray(fc.tuple(stringText, space, tie('value')), { maxLength: 5, selector: ([k]) => JSON.parse(k) as string }).map((xs) => `{${xs.map(([k, s, v]) => `${k}:${s}${v as string}`).join(',')}}`),
 })).value as fc.Arbitrary<string>;
 
 describe('parseJsonLossless (property)', () => {
