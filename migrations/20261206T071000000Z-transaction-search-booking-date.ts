@@ -7,7 +7,7 @@ import { sql, type Kysely } from 'kysely';
  *
  * Migration 20261206T070000000Z now creates the column (filled, not null) with the table, before its indexes are
  * built: on a database it migrated this one changes nothing and reads no row. Only a database that ran its earlier
- * version (without the column) gets the column added and filled here.
+ * version (without the column; never deployed) gets the column added and filled here, in one transaction.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   const present = await sql<{ not_null: boolean }>`

@@ -6,8 +6,9 @@ import { sql, type Kysely } from 'kysely';
  * and sorting them. These btrees give the planner that walk (for all organizations and for one); the search step
  * maintains them after commit, so they cost ingestion nothing.
  *
- * Migration 20261206T070000000Z now builds them after filling the table: on a database it migrated this one
- * changes nothing. Only a database that ran its earlier version gets them here.
+ * Migration 20261206T070000000Z now builds them (CONCURRENTLY, after filling the table and before `q=` can use it):
+ * on a database it migrated this one changes nothing (IF NOT EXISTS: nothing is built). Only a database that ran its
+ * earlier version gets them here, built in this migration's transaction (that version was never deployed).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index if not exists transaction_search_booking_idx on transaction_search (booking_date, transaction_id)`.execute(db);

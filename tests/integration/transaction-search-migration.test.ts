@@ -2,7 +2,10 @@ import { Kysely, PostgresDialect, RawNode, sql, type KyselyPlugin, type Postgres
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { Database, DB } from '../../src/storage/db.ts';
-import { createMigrator } from '../../src/storage/migrator.ts';
+import { runSearchIndexBatch } from '../../src/events/search-index.ts';
+import { createMigrator, migrationStatus } from '../../src/storage/migrator.ts';
+import { readSearchPosition } from '../../src/storage/search.repo.ts';
+import { FILL_BATCH_ROWS } from '../../migrations/20261206T070000000Z-transaction-search.ts';
 import { listTransactions } from '../../src/storage/read.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
@@ -69,19 +72,23 @@ function heldCommitDb(url: string): { db: Database; atCommit: Promise<void>; rel
   return { db: new Kysely<DB>({ dialect: new PostgresDialect({ pool: held }) }), atCommit, release };
 }
 
-/** Runs `after` once the statement that fills the search table from `transactions` has finished. */
+function isFillBatch(node: RawNode): boolean {
+  return /from transactions\b[\s\S]*\binsert into transaction_search_fill\b/.test(node.sqlFragments.join('?'));
+}
+
+/** Runs `after` once the first statement that fills the search table from `transactions` has finished. */
 function afterFill(after: () => Promise<void>): { plugin: KyselyPlugin; ran: () => boolean } {
   const fills = new WeakSet<QueryId>();
   let ran = false;
   const plugin: KyselyPlugin = {
     transformQuery({ node, queryId }) {
-      if (RawNode.is(node) && /insert into transaction_search\b[\s\S]*\bfrom transactions\b/.test(node.sqlFragments.join('?'))) {
+      if (RawNode.is(node) && isFillBatch(node)) {
         fills.add(queryId);
       }
       return node;
     },
     async transformResult({ queryId, result }) {
-      if (fills.has(queryId)) {
+      if (fills.has(queryId) && !ran) {
         await after();
         ran = true;
       }
@@ -120,6 +127,72 @@ describe('the search table migration', () => {
       expect(rows.map((r) => r.description)).toEqual(['EARLIER EGRET TRADING', 'WRITER WREN SUPPLY']);
     } finally {
       await writer.db.destroy();
+      await t.drop();
+    }
+  });
+
+  it('fills in batches that commit one by one; a run stopped after a batch completes on the next, exact for every row written meanwhile', async () => {
+    const { t, account } = await beforeSearchTable();
+    try {
+      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      await ingestWire(t.db, account, [wire('A-0', 'ALPHA ANTELOPE'), wire('A-1', 'ALPHA AVOCET')]);
+      // More rows than one batch: copies of A-1 (random ids, so the writers' rows below land on both sides of the
+      // id the first batch reached).
+      const columns = (await sql<{ name: string }>`select column_name as name from information_schema.columns
+        where table_schema = current_schema() and table_name = 'transactions' and is_generated = 'NEVER' order by ordinal_position`.execute(t.db)).rows.map((r) => r.name);
+      const copy = columns.map((c) => (c === 'id' ? sql`gen_random_uuid()` : c === 'jpm_transaction_id' ? sql`jpm_transaction_id || '-' || g` : sql.ref(c)));
+      await sql`insert into transactions (${sql.join(columns.map((c) => sql.ref(c)))})
+        select ${sql.join(copy)} from transactions cross join generate_series(1, ${FILL_BATCH_ROWS}) g
+        where jpm_transaction_id = 'A-1'`.execute(t.db);
+      const total = FILL_BATCH_ROWS + 2;
+      let seen: { filled: string; xids: string } | undefined;
+      const stopped = afterFill(async () => {
+        // The first batch has committed (another session sees it) and no session holds a transaction id between
+        // batches, so change-feed readers are not held back by the fill.
+        seen = (await sql<{ filled: string; xids: string }>`select (select count(*) from transaction_search_fill)::text as filled,
+          (select count(*) from pg_stat_activity where datname = current_database() and backend_xid is not null)::text as xids`.execute(t.db)).rows[0];
+        // Writers commit between two batches: a new row and a change to a row the batch copied.
+        await ingestWire(t.db, account, [wire('W-1', 'WRITER WREN SUPPLY'), wire('A-0', 'ALPHA ANTELOPE RENAMED RAVEN')]);
+        throw new Error('stopped after the first batch');
+      });
+      const first = await createMigrator(t.db.withPlugin(stopped.plugin)).migrateToLatest();
+      expect(String(first.error)).toMatch(/stopped after the first batch/);
+      expect(seen).toEqual({ filled: String(FILL_BATCH_ROWS), xids: '0' });
+      expect((await migrationStatus(t.db)).find((m) => m.name === SEARCH)?.executedAt).toBeUndefined();
+      // Half filled, the search table is not there: q= fails rather than miss rows, and the step stores no position
+      // past the writers' events.
+      const position = await readSearchPosition(t.db);
+      await expect(search(t.db, 'wren')).rejects.toThrow(/transaction_search/);
+      await expect(runSearchIndexBatch(t.db, { batchSize: 500 })).rejects.toThrow(/transaction_search/);
+      expect(await readSearchPosition(t.db)).toEqual(position);
+      await ingestWire(t.db, account, [wire('W-2', 'WHILE STOPPED WIGEON')]);
+
+      const second = await createMigrator(t.db).migrateToLatest();
+      expect(second.error).toBeUndefined();
+      // The position recorded before the first batch is kept: every row is in the search table or changed after it.
+      expect(await readSearchPosition(t.db)).toEqual(position);
+      const missing = sql<{ n: string }>`
+        select count(*)::text as n from transactions t
+        where not exists (select 1 from transaction_search s where s.transaction_id = t.id
+            and (s.organization_id, s.booking_date, s.description) = (t.organization_id, t.booking_date, t.description))
+          and not exists (select 1 from change_events e where e.entity = 'transaction' and e.entity_id = t.id
+            and (e.xid, e.id) > (select p.position_xid, p.position_id from transaction_search_state p))`;
+      expect((await missing.execute(t.db)).rows[0]!.n).toBe('0');
+      expect((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(t.db)).rows[0]!.n).toBe(String(total + 2));
+      const ids = { w1: await idOf(t.db, account.id, 'W-1'), w2: await idOf(t.db, account.id, 'W-2'), a0: await idOf(t.db, account.id, 'A-0') };
+      for (const read of ['before the step', 'after it']) {
+        expect([read, await search(t.db, 'wren')]).toEqual([read, [ids.w1]]);
+        expect([read, await search(t.db, 'wigeon')]).toEqual([read, [ids.w2]]);
+        expect([read, await search(t.db, 'raven')]).toEqual([read, [ids.a0]]);
+        expect([read, await search(t.db, 'antelope')]).toEqual([read, [ids.a0]]);
+        await catchUpSearch(t.db);
+      }
+      const mismatched = await sql<{ n: string }>`
+        select count(*)::text as n from transactions t full join transaction_search s on s.transaction_id = t.id
+        where s.transaction_id is null or t.id is null or s.booking_date <> t.booking_date or s.description <> t.description
+          or s.organization_id <> t.organization_id`.execute(t.db);
+      expect(mismatched.rows[0]!.n).toBe('0');
+    } finally {
       await t.drop();
     }
   });
