@@ -398,7 +398,8 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
 
 /**
  * Pages read as a bounded walk (`boundedListQuery`): the filter whose own index does not give the page order, and the
- * conditions that drive the fallback's read of its matches (an index that leads with them), else undefined.
+ * ways its fallback may read its matches, each the conditions that drive it (an index that leads with them) per
+ * branch of the page; else undefined.
  * - An amount, one bound or two: a common amount (`amountMin=1000.00`, a wide range) is a short walk; a rare one is the
  *   amount index's few matches. Read from the amount index alone, a wide range was every match sorted; one bound alone
  *   was left to the planner, which walked the whole table for a rare one.
@@ -406,27 +407,36 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
  *   ("NEW") was all its rows sorted (1.5-3.4 s a page on 420k rows without statistics).
  * - An account or a booking-date range in `firstSeen` order (with refinements or not): no index of theirs is in id
  *   order, so their rows were read whole and sorted.
+ * With more than one of an account, an amount and a booking-date range, each is a way to read the fallback's matches
+ * (in a booking-date order too), and the page takes the narrowest (see `boundedListQuery`): taken in a fixed order, a
+ * wide amount with one booking day in `firstSeen` order read every row of the amount range (310k rows and buffers
+ * for a page of a 300k-row table), an account with a rare amount all the account's rows.
  */
-function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): BranchFilter[] | undefined {
+function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): BranchFilter[][] | undefined {
   if (filter.text !== undefined || filter.valueDateFrom !== undefined || filter.valueDateTo !== undefined) {
     return undefined;
   }
   const firstSeen = sort === 'firstSeen';
   if (filter.reference !== undefined) {
     return firstSeen
-      ? [{ reference: filter.reference, referenceIn: 'bank' }, { reference: filter.reference, referenceIn: 'customer' }]
+      ? [[{ reference: filter.reference, referenceIn: 'bank' }, { reference: filter.reference, referenceIn: 'customer' }]]
       : undefined;
   }
-  if (firstSeen && filter.accountId !== undefined) {
-    return [{ accountId: filter.accountId }];
+  const amount = filter.amountMin !== undefined || filter.amountMax !== undefined;
+  if (!amount && !firstSeen) {
+    return undefined;
   }
-  if (filter.amountMin !== undefined || filter.amountMax !== undefined) {
-    return [{ amountMin: filter.amountMin, amountMax: filter.amountMax }];
+  const ways: BranchFilter[][] = [];
+  if (filter.accountId !== undefined) {
+    ways.push([{ accountId: filter.accountId }]);
   }
-  if (firstSeen && (filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined)) {
-    return [{ bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo }];
+  if (amount) {
+    ways.push([{ amountMin: filter.amountMin, amountMax: filter.amountMax }]);
   }
-  return undefined;
+  if (filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined) {
+    ways.push([{ bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo }]);
+  }
+  return ways.length > 0 ? ways : undefined;
 }
 
 /** What a filter reads of a row (the walk's rows are checked against the whole filter outside its LIMIT). */
@@ -452,45 +462,66 @@ function filterOver<Q>(q: Q, f: BranchFilter): Q {
  * - when the walk finds fewer than a page, the value has shown itself rare: all its matches read from the index led by
  *   the driving conditions, checked against the rest of the filter and sorted. The driving conditions alone are
  *   inside an OFFSET 0 (the rest cannot choose the index), and sequential scans are off for the statement: one bound
- *   of an amount is priced as a third of the table.
+ *   of an amount is priced as a third of the table. With more than one way to drive it (an account, an amount, booking
+ *   dates), each way's matches are counted first (the first way's up to as many rows as the walk reads, each next
+ *   one's up to the fewest before it) and the fewest are read (on a tie the first of account, amount, booking dates);
+ *   only when the walk came up short.
  * Only the page's rows then get their full select list, by primary key.
  */
-function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, drivers: BranchFilter[]) {
+function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]) {
   const limit = page.limit + 1;
+  const walkRows = WALK_ROWS_PER_PAGE_ROW * limit;
   const base = ex.selectFrom('transactions as t').select(FILTER_COLUMNS);
   const scope: TransactionFilter = page.sort === 'firstSeen'
     ? { organizationId: filter.organizationId }
     : { organizationId: filter.organizationId, accountId: filter.accountId, bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo };
   const walk = (applyOrder(applyFilter(base as unknown as TransactionQuery, scope), page.sort, page.after) as unknown as typeof base)
-    .limit(WALK_ROWS_PER_PAGE_ROW * limit);
+    .limit(walkRows);
   const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
   const walked = ordered(filterOver(ex.selectFrom(walk.as('t')).select(['t.id', 't.booking_date']), filter)).limit(limit);
   const branches = filter.reference !== undefined
     ? [{ ...filter, referenceIn: 'bank' as const }, { ...filter, referenceIn: 'customer' as const }]
     : [filter];
-  const found = branches.map((f, i) => {
-    // A reference or booking dates are driven with the organization (their organization-led indexes): a scoped key
-    // reads its own matches, not every organization's. An amount or an account is not: an index led by the
-    // organization would win without statistics and read all its rows.
-    const own = drivers[i] ?? drivers[0]!;
+  // A reference or booking dates are driven with the organization (their organization-led indexes): a scoped key
+  // reads its own matches, not every organization's. An amount or an account is not: an index led by the
+  // organization would win without statistics and read all its rows.
+  const driverOf = (own: BranchFilter): BranchFilter => {
     const withOrg = own.reference !== undefined || own.bookingDateFrom !== undefined || own.bookingDateTo !== undefined;
-    const driver: BranchFilter = withOrg ? { ...own, organizationId: filter.organizationId } : own;
-    const driven = (applyFilter(base as unknown as TransactionQuery, driver) as unknown as typeof base).offset(0);
-    return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(driven.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
-  });
+    return withOrg ? { ...own, organizationId: filter.organizationId } : own;
+  };
+  const driven = (own: BranchFilter) => (applyFilter(base as unknown as TransactionQuery, driverOf(own)) as unknown as typeof base);
+  const found = ways.map((drivers) => branches.map((f, i) => {
+    const rows = driven(drivers[i] ?? drivers[0]!).offset(0);
+    return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
+  }));
   const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
   const order = (alias: string) => (page.sort === 'firstSeen'
     ? sql`${sql.ref(`${alias}.id`)} ${dir}`
     : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
   const short = sql`(select count(*) from first_rows) < ${limit}`;
+  // The way to read, when there is a choice: the fewest matches of its driving conditions, the first way's counted up
+  // to the walk's length, each next one's only up to the fewest counted before it (fewer is all that can change the
+  // choice). Only read when the walk came up short (in a CASE).
+  const counted = ways.map((drivers, k) => {
+    const upTo = k === 0 ? sql`${walkRows}` : sql`(select least(${sql.join(ways.slice(0, k).map((_, j) => sql.raw(`c${j}.n`)))}) from ${sql.join(ways.slice(0, k).map((_, j) => sql.raw(`c${j}`)))})`;
+    return sql`, ${sql.raw(`c${k}`)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
+  });
+  const choices = ways.map((_, k) => sql`(${sql.lit(k)}, (select ${sql.raw(`c${k}.n`)} from ${sql.raw(`c${k}`)}))`);
+  const choice = ways.length > 1
+    ? sql`${sql.join(counted, sql``)}, choice as materialized (select v.k from (values ${sql.join(choices)}) as v(k, n) order by v.n, v.k limit 1)`
+    : sql``;
+  const gate = (k: number) => (ways.length > 1
+    ? sql`case when ${short} then (select c.k from choice c) = ${sql.lit(k)} else false end`
+    : short);
+  const fallbacks = found.map((scans, k) => sql`
+        union all
+        select b.id, b.booking_date from (${sql.join(scans, sql` union all `)}) as b where ${gate(k)}`);
   return sql<TransactionReadRow>`
-    with first_rows as materialized (${walked})
+    with first_rows as materialized (${walked})${choice}
     select r.* from (
       select m.id, m.booking_date from (
-        select f.id, f.booking_date from first_rows f where not ${short}
-        union all
-        select b.id, b.booking_date from (${sql.join(found, sql` union all `)}) as b where ${short}
+        select f.id, f.booking_date from first_rows f where not ${short}${sql.join(fallbacks, sql``)}
       ) as m
       order by ${order('m')} limit ${limit}
     ) as pg cross join lateral (${row}) as r

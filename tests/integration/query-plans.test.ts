@@ -437,6 +437,30 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         }
       }
     }
+    // Two ways to read a short walk's matches (an amount and booking dates, an account and an amount): the one with the
+    // fewest matches, each counted at most as far as the walk reads. Taken in a fixed order (account, then amount),
+    // a wide amount with one booking day read all 4,000 rows of the amount range, an account with a rare amount all
+    // 2,000 of the account's rows.
+    const walkRows = 100 * (limit + 1);
+    const choices: [string, TransactionFilter][] = [
+      ['wide amount and one booking day', { organizationId, amountMin: '1.00', bookingDateFrom: DAYS[9], bookingDateTo: DAYS[9] }],
+      ['all organizations: wide amount and one booking day', { amountMin: '1.00', bookingDateFrom: DAYS[9], bookingDateTo: DAYS[9] }],
+      ['account and a rare amount', { organizationId, accountId: account.id, amountMin: '2990.00' }],
+      ['all organizations: account, a rare amount and booking dates', { accountId: account.id, amountMin: '2990.00', bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9] }],
+    ];
+    // At most: the walk, the two counts and the chosen way's matches (400 rows of a day here).
+    for (const [name, filter] of choices) {
+      const n = await rowsRead((db) => listTransactions(db, filter, { sort: 'firstSeen', limit }));
+      if (n > 4 * walkRows) {
+        over.push(`${name} firstSeen: ${n} rows read`);
+      }
+    }
+    // Whichever way is read, the page is the filter's first rows.
+    const dayPage = await listTransactions(t.db, choices[0]![1], { sort: 'firstSeen', limit });
+    const expected = await sql<{ id: string }>`
+      select id from transactions where organization_id = ${organizationId} and booking_date = ${DAYS[9]}::date
+      order by id limit ${limit + 1}`.execute(t.db);
+    expect(dayPage.map((r) => r.id)).toEqual(expected.rows.map((r) => r.id));
     expect(over).toEqual([]);
   });
 
