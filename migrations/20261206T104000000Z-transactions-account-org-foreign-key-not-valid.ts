@@ -17,6 +17,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   }
 }
 
+/** Dropping the key takes ACCESS EXCLUSIVE on both tables for a catalog change: the same lock timeout. */
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`set local lock_timeout = '5s'`.execute(db);
   await sql`alter table transactions drop constraint if exists transactions_account_organization_fkey`.execute(db);
 }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { RawNode, sql, type KyselyPlugin, type QueryId } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMigrator, migrateDown, migrateUp, migrationStatus } from '../../src/storage/migrator.ts';
@@ -68,7 +68,7 @@ describe('migrations', () => {
       // read and write queued behind it), and stays pending.
       const drop = await migrator.migrateUp();
       expect(String(drop.error)).toMatch(/lock timeout/);
-      expect((await migrationStatus(t.db)).filter((m) => !m.executedAt).map((m) => m.name)).toEqual(['20261206T104200000Z-transactions-drop-single-column-foreign-keys']);
+      expect((await migrationStatus(t.db)).find((m) => !m.executedAt)?.name).toBe('20261206T104200000Z-transactions-drop-single-column-foreign-keys');
     } finally {
       await writer.query('rollback');
       await writer.end();
@@ -77,6 +77,73 @@ describe('migrations', () => {
     const keys = await sql<{ name: string; valid: boolean }>`select conname as name, convalidated as valid from pg_constraint
       where conrelid = 'transactions'::regclass and contype = 'f' and confrelid <> 'transactions'::regclass order by conname`.execute(t.db);
     expect(keys.rows).toEqual([{ name: 'transactions_account_organization_fkey', valid: true }]);
+  });
+
+  it('revert the old single-column keys NOT VALID, then validate them beside a writer; a revert stopped half way completes', async () => {
+    const drop = '20261206T104200000Z-transactions-drop-single-column-foreign-keys';
+    const validate = '20261206T104100000Z-transactions-account-org-foreign-key-validate';
+    const migrator = createMigrator(t.db);
+    const keys = sql<{ name: string; valid: boolean }>`select conname as name, convalidated as valid from pg_constraint
+      where conrelid = 'transactions'::regclass and contype = 'f' and confrelid <> 'transactions'::regclass order by conname`;
+    const addNotValid = sql`alter table transactions add constraint transactions_account_id_fkey
+      foreign key (account_id) references bank_accounts (id) not valid`;
+    const allKeysValid = [
+      { name: 'transactions_account_id_fkey', valid: true },
+      { name: 'transactions_account_organization_fkey', valid: true },
+      { name: 'transactions_organization_id_fkey', valid: true },
+    ];
+    // As a revert stopped after adding one key back leaves it. Once the other one is added (NOT VALID), a writing
+    // transaction starts at once and stays open through the validations: the add's lock is not held through them.
+    expect((await migrator.migrateTo(drop)).error).toBeUndefined();
+    await addNotValid.execute(t.db);
+    const early = new pg.Client({ connectionString: t.url });
+    await early.connect();
+    const adds = new WeakSet<QueryId>();
+    const writerAfterAdd: KyselyPlugin = {
+      transformQuery({ node, queryId }) {
+        if (RawNode.is(node) && /add constraint/.test(node.sqlFragments.join('?'))) {
+          adds.add(queryId);
+        }
+        return node;
+      },
+      async transformResult({ queryId, result }) {
+        if (adds.has(queryId)) {
+          await early.query('begin');
+          await early.query('lock table transactions in row exclusive mode nowait');
+        }
+        return result;
+      },
+    };
+    try {
+      const down = await createMigrator(t.db.withPlugin(writerAfterAdd)).migrateTo(validate);
+      expect(down.error).toBeUndefined();
+      expect((await early.query<{ n: string }>(`select count(*)::text as n from pg_locks
+        where locktype = 'relation' and relation = 'transactions'::regclass and pid = pg_backend_pid()`)).rows[0]?.n).toBe('1');
+    } finally {
+      await early.query('rollback');
+      await early.end();
+    }
+    expect((await keys.execute(t.db)).rows).toEqual(allKeysValid);
+    // As one stopped before validating leaves it: the scans go on beside a writing transaction (a key added valid
+    // in one statement needs SHARE ROW EXCLUSIVE through its scan, and would give up after the lock timeout).
+    expect((await migrator.migrateTo(drop)).error).toBeUndefined();
+    await addNotValid.execute(t.db);
+    await sql`alter table transactions add constraint transactions_organization_id_fkey foreign key (organization_id) references organizations (id) not valid`.execute(t.db);
+    const writer = new pg.Client({ connectionString: t.url });
+    await writer.connect();
+    try {
+      await writer.query('begin');
+      await writer.query('lock table transactions in row exclusive mode');
+      const down = await migrator.migrateTo(validate);
+      expect(down.error).toBeUndefined();
+      expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([[drop, 'Down', 'Success']]);
+    } finally {
+      await writer.query('rollback');
+      await writer.end();
+    }
+    expect((await keys.execute(t.db)).rows).toEqual(allKeysValid);
+    expect((await migrateUp(t.db)).error).toBeUndefined();
+    expect((await keys.execute(t.db)).rows).toEqual([{ name: 'transactions_account_organization_fkey', valid: true }]);
   });
 
   it('match the checked-in db.types.ts (run `npm run db:types` after changing a migration)', async () => {
