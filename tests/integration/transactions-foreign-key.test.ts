@@ -37,4 +37,16 @@ describe('the account and organization of a transaction', () => {
     const stored = await t.db.selectFrom('transactions').select(['organization_id', 'account_id']).execute();
     expect(stored).toEqual([{ organization_id: ours.organizationId, account_id: account.id }]);
   });
+
+  it('keep an account with transactions in its organization: moving it to another one is refused', async () => {
+    const ours = await createTenancy(t.db, { name: 'Moving Treasury' });
+    const other = await createTenancy(t.db, { name: 'Receiving Treasury' });
+    const account = await createAccount(t.db, ours);
+    const page = normalizeTransactions([record(account.jpmAccountId)], new OccurrenceCounter());
+    await ingestTransactionPage(t.db, { id: account.id, organizationId: ours.organizationId }, { ...page, fetched: 1 }, null);
+    const move = t.db.updateTable('bank_accounts').set({ organization_id: other.organizationId }).where('id', '=', account.id).execute();
+    await expect(move).rejects.toMatchObject({ code: '23503', constraint: 'transactions_account_organization_fkey' });
+    const kept = await t.db.selectFrom('bank_accounts').select('organization_id').where('id', '=', account.id).executeTakeFirstOrThrow();
+    expect(kept.organization_id).toBe(ours.organizationId);
+  });
 });
