@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
-import { parseJsonLossless } from '../shared/json.ts';
+import { parseJsonLossless, RepeatedNameError } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { bankCallDurationSeconds, bankErrorsTotal } from '../shared/metrics.ts';
 import { CredentialAgents, type ActiveAgent, type CredentialSource } from './credential-agents.ts';
@@ -164,17 +164,20 @@ export class JpmTransport {
 
   #interpret(status: number, headers: Dispatcher.ResponseData['headers'], text: string, ctx: JpmErrorContext, active: ActiveAgent): CallResult {
     let body: unknown;
-    let parsed = true;
+    let parseError: unknown;
     try {
       body = parseJsonLossless(text);
-    } catch {
-      parsed = false;
+    } catch (err) {
+      parseError = err ?? new Error('unparsable');
     }
+    const parsed = parseError === undefined;
     const failure = parsed ? bankFailureOf(body) : undefined;
     if (status >= 200 && status < 300 && failure === undefined) {
       if (!parsed) {
-        // Typically a body cut short by a proxy or a dying connection: worth another try.
-        throw new JpmUnavailableError(`J.P. Morgan's answer to ${ctx.endpoint} is not valid JSON`, 'jpm_malformed_response', { ...ctx, upstreamStatus: status });
+        // Typically a body cut short by a proxy or a dying connection: worth another try. A repeated name is
+        // refused the same way (its message says which), rather than read with either value.
+        const why = parseError instanceof RepeatedNameError ? `is refused: ${parseError.message}` : 'is not valid JSON';
+        throw new JpmUnavailableError(`J.P. Morgan's answer to ${ctx.endpoint} ${why}`, 'jpm_malformed_response', { ...ctx, upstreamStatus: status });
       }
       return { body, status, requestId: ctx.requestId!, credentialId: active.credential.id };
     }

@@ -15,11 +15,13 @@ export type FaultKind =
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'malformed-json' // 200 whose body is cut off mid-JSON
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
+  | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
-  'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'hang', 'reset', 'malformed-json', 'short-page', 'account-error', 'not-entitled',
+  'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'hang', 'reset', 'malformed-json', 'short-page', 'repeated-name', 'account-error',
+  'not-entitled',
 ];
 
 export interface FaultRule {
@@ -144,6 +146,21 @@ export function requestedAccountIds(params: URLSearchParams, rawBody: string): s
   } catch {
     return [];
   }
+}
+
+/**
+ * The body with its first member whose value is an array (`data`, `accountList`) given twice: first
+ * with its name's first letter escaped and an empty array, then as sent. Well-formed JSON that a
+ * parser keeping the first value reads as an empty page.
+ */
+export function repeatFirstArrayName(body: string): string {
+  const first = /"([A-Za-z][A-Za-z0-9]*)":\[/.exec(body);
+  if (first === null) {
+    return body.replace('{', '{"note":null,"\\u006eote":null,');
+  }
+  const name = first[1]!;
+  const escaped = `\\u${name.charCodeAt(0).toString(16).padStart(4, '0')}${name.slice(1)}`;
+  return `${body.slice(0, first.index)}"${escaped}":[],${body.slice(first.index)}`;
 }
 
 export function gatewayFault(faultstring: string, errorcode: string): string {

@@ -11,7 +11,7 @@ import { accountDayView, type AccountDayView } from './bank-view.ts';
 import { BankCalendar } from './calendar.ts';
 import { errorsBody, handleBalance, handleTransactions, RecordsMemo, type BankResponse } from './bank.ts';
 import { handleControl } from './control.ts';
-import { FaultInjector, gatewayFault, requestedAccountIds, type FaultMatch, type FaultPlan, type FaultRule } from './faults.ts';
+import { FaultInjector, gatewayFault, repeatFirstArrayName, requestedAccountIds, type FaultMatch, type FaultPlan, type FaultRule } from './faults.ts';
 import { groundTruth, type GroundTruth } from './ground-truth.ts';
 import { Ledger } from './ledger.ts';
 import { ensureDevPki, type DevPki } from './pki.ts';
@@ -224,6 +224,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       }
       case 'short-page':
         return send(res, shortPage(safeNormal(normal)));
+      case 'repeated-name': {
+        const page = safeNormal(normal);
+        return send(res, { ...page, body: repeatFirstArrayName(page.body) });
+      }
       case 'account-error':
         return send(res, normal() ?? { status: 404, body: errorsBody(GCA.notFound, 'Resource not found') });
     }
