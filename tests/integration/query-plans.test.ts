@@ -37,6 +37,14 @@ const GUARDED = new Set(['transactions', 'change_events', 'transaction_versions'
 const DAYS = ['2026-11-02', '2026-11-03', '2026-11-04', '2026-11-05', '2026-11-06', '2026-11-09', '2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13'];
 const PER_DAY = 100;
 
+/** A page's planner settings (`set local …`, sent with its BEGIN in one message), as sent. */
+const SETTINGS = /^\s*(begin;\s*)?set local /i;
+
+/** The planner settings a call sent, without their BEGIN, to replay in a transaction before its statements. */
+function sentSettings(sent: CompiledQuery[]): CompiledQuery[] {
+  return sent.filter((q) => SETTINGS.test(q.sql)).map((q) => ({ ...q, sql: q.sql.replace(/^\s*begin;\s*/i, '') }));
+}
+
 interface PlanNode {
   'Node Type': string;
   'Relation Name'?: string;
@@ -130,7 +138,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   let accounts: { id: string; organizationId: string; jpmAccountId: string }[];
   let somePosted: { id: string; booking_date: string; bank_reference: string; customer_reference: string };
 
-  /** The statement's plan, under the planner settings (`set_config(…, true)`) sent before it in its transaction. */
+  /** The statement's plan, under the planner settings (`set local …`) sent before it in its transaction. */
   async function plan(q: CompiledQuery, settings: CompiledQuery[] = []): Promise<PlanNode> {
     const explain = { ...q, sql: `explain (format json) ${q.sql}` };
     if (settings.length === 0) {
@@ -154,7 +162,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     rec.take();
     await fn(rec.db);
     const sent = rec.take();
-    const settings = sent.filter((q) => /^\s*select set_config\(/i.test(q.sql));
+    const settings = sentSettings(sent);
     const statements = sent.filter(touchesGuarded);
     const bad: { sql: string; scans: string[] }[] = [];
     for (const q of statements) {
@@ -181,7 +189,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     rec.take();
     await fn(rec.db);
     const sent = rec.take();
-    const settings = sent.filter((q) => /^\s*select set_config\(/i.test(q.sql));
+    const settings = sentSettings(sent);
     let total = 0;
     const visit = (node: PlanNode & Record<string, unknown>) => {
       if (node['Relation Name'] === 'transactions') {
@@ -192,7 +200,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         visit(child as PlanNode & Record<string, unknown>);
       }
     };
-    for (const q of sent.filter((x) => /\btransactions\b/.test(x.sql) && !/^\s*select set_config\(/i.test(x.sql))) {
+    for (const q of sent.filter((x) => /\btransactions\b/.test(x.sql) && !SETTINGS.test(x.sql))) {
       await t.db.transaction().execute(async (trx) => {
         for (const st of settings) {
           await trx.executeQuery(st);
@@ -498,6 +506,14 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     } finally {
       await sql`update transactions set status = 'posted' where id = any(${removed.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
     }
+  });
+
+  it('a page with planner settings is three round trips: BEGIN with its settings, the page, COMMIT', async () => {
+    rec.take();
+    const rows = await listTransactions(rec.db, { organizationId, statuses: ['posted'] }, { sort: '-bookingDate', limit: 5 });
+    const sent = rec.take().map((q) => q.sql.replace(/\s+/g, ' ').trim().slice(0, 60));
+    expect(rows).toHaveLength(6);
+    expect(sent).toEqual(['begin; set local enable_sort = off; set local jit = off', expect.stringMatching(/^select /), 'commit']);
   });
 
   it('change feed: first page, a middle page, one organization', async () => {

@@ -13,6 +13,14 @@ import { createTestDb, type TestDb } from '../helpers/db.ts';
  * organization's entries of the reference (one tenant's data set another's latency). Never-analyzed tables, as the
  * plan test; the page's statements are run with EXPLAIN (ANALYZE, BUFFERS) under the settings they were sent with.
  */
+/** A page's planner settings (`set local …`, sent with its BEGIN in one message), as sent. */
+const SETTINGS = /^\s*(begin;\s*)?set local /i;
+
+/** The planner settings a call sent, without their BEGIN, to replay in a transaction before its statements. */
+function sentSettings(sent: CompiledQuery[]): CompiledQuery[] {
+  return sent.filter((q) => SETTINGS.test(q.sql)).map((q) => ({ ...q, sql: q.sql.replace(/^\s*begin;\s*/i, '') }));
+}
+
 interface PlanNode {
   'Relation Name'?: string;
   'Actual Rows'?: number;
@@ -39,7 +47,7 @@ describe('reference= of one organization on a never-analyzed table holding other
     seen = [];
     await listTransactions(rec, filter, { sort, limit: 20 });
     const sent = seen;
-    const settings = sent.filter((q) => /^\s*select set_config\(/i.test(q.sql));
+    const settings = sentSettings(sent);
     let rows = 0;
     let buffers = 0;
     const visit = (n: PlanNode) => {
@@ -50,7 +58,7 @@ describe('reference= of one organization on a never-analyzed table holding other
         visit(c);
       }
     };
-    for (const q of sent.filter((x) => /\btransactions\b/.test(x.sql) && !/^\s*select set_config\(/i.test(x.sql))) {
+    for (const q of sent.filter((x) => /\btransactions\b/.test(x.sql) && !SETTINGS.test(x.sql))) {
       await t.db.transaction().execute(async (trx) => {
         for (const s of settings) {
           await trx.executeQuery(s);
