@@ -67,6 +67,52 @@ export async function findFingerprintGroups(
   return result.rows;
 }
 
+/** A stored row that a record may be the same item as although their fingerprints differ (ingest.ts, `looseMatches`). */
+export interface LooseCandidate extends ExistingTransaction {
+  booking_date: string;
+  direction: string;
+  amount_minor: string;
+  currency: string;
+  bai_type_code: string | null;
+  bank_reference: string;
+  customer_reference: string;
+}
+
+/**
+ * Live rows (posted or pending) of this account on `dates` whose amount is one of `amounts`, whatever their
+ * fingerprint: the candidates of records that matched nothing by id or fingerprint (the caller keeps those of
+ * the same record class, booking date, direction, amount and currency). One pass over the account's rows of
+ * those dates (its booking-date index), references decoded; only pages that insert ask.
+ */
+export async function findLooseCandidates(ex: Executor, accountId: string, dates: readonly string[], amounts: readonly string[]): Promise<LooseCandidate[]> {
+  if (dates.length === 0) {
+    return [];
+  }
+  const result = await sql<LooseCandidate>`
+    select t.id, t.post_code, t.jpm_transaction_id, t.fingerprint_key, t.content_hash, t.status, t.source, t.booking_date::text as booking_date,
+      t.direction, t.amount_minor::text as amount_minor, t.currency, t.bai_type_code, t.bank_reference, t.customer_reference
+    from transactions t
+    where t.account_id = ${accountId} and t.booking_date = any(${[...new Set(dates)]}::date[])
+      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.status in ('posted', 'pending')`.execute(ex);
+  for (const r of result.rows) {
+    r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+    r.bank_reference = decodePgText(r.bank_reference);
+    r.customer_reference = decodePgText(r.customer_reference);
+  }
+  return result.rows;
+}
+
+/** The pairs of channels (`source` and the evidence's `previousSource`, sorted, `|`-joined) already decided on each row by `rule`. */
+export async function decidedChannelPairs(ex: Executor, transactionIds: readonly string[], rule: string): Promise<Set<string>> {
+  if (transactionIds.length === 0) {
+    return new Set();
+  }
+  const result = await sql<{ transaction_id: string; a: string | null; b: string | null }>`
+    select transaction_id, source as a, evidence->>'previousSource' as b from transaction_decisions
+    where transaction_id = any(${[...new Set(transactionIds)]}::uuid[]) and rule = ${rule}`.execute(ex);
+  return new Set(result.rows.map((r) => `${r.transaction_id}|${[r.a ?? '', r.b ?? ''].sort().join('|')}`));
+}
+
 export interface TransactionRow {
   id: string;
   organization_id: string;

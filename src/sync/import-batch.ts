@@ -13,7 +13,7 @@ import { addRunCounts, createSyncRun, finishRun, markRunStarted } from '../stora
 import { NotFoundError } from '../shared/errors.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
-import { ingestTransactionPage, type AccountRef, type WalkClaims } from './ingest.ts';
+import { ingestTransactionPage, type AccountRef, type LandedOn, type WalkClaims } from './ingest.ts';
 import { resolvePending } from './supersede.ts';
 
 /**
@@ -91,19 +91,24 @@ export async function importBatch(
     }
   };
   try {
-    const tally = new PostedDayTally();
-    tally.add(1, 1, 1, [...batch.records]);
     // The batch is one walk: identical items of a day may fall on two pages (ingest.ts, WalkClaims).
     const claims: WalkClaims = new Set();
+    const landed: LandedOn = new Map();
     for (let i = 0; i < Math.max(batch.records.length, 1); i += PAGE) {
       const records = batch.records.slice(i, i + PAGE);
       const rejects = i === 0 ? [...batch.rejects] : [];
       if (records.length === 0 && rejects.length === 0) {
         break;
       }
-      add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId, claims));
+      add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId, claims, landed));
       input.onProgress?.(i + records.length, batch.records.length);
     }
+    // A record that confirmed another channel's row with a field left out counts as that row's look-alike.
+    const tally = new PostedDayTally();
+    tally.add(1, 1, 1, batch.records.map((r) => {
+      const key = landed.get(r);
+      return key === undefined ? r : { ...r, fingerprintKey: key };
+    }));
     // resolvePending counts on the run itself.
     add(await resolvePending(deps.db, account, posted, runId));
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.

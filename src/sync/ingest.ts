@@ -6,8 +6,9 @@ import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
+import { LOOSE_MATCH_RULE, looseMatches } from './loose-match.ts';
 import {
-  findFingerprintGroups, findForMatching, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
+  decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
   updateTransactions, type DecisionRow, type ExistingTransaction, type RejectRow, type TransactionRow, type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 
@@ -106,6 +107,8 @@ interface Plan {
   unchanged: number;
   /** The rows this page's records took: matched, or inserted (by their new ids). */
   claimed: Set<string>;
+  /** The record of each insert, by position (`looseMatches` may turn an insert into a match). */
+  insertRecords: NormalizedTransaction[];
 }
 
 /**
@@ -134,7 +137,7 @@ export function planPage(
   }));
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
-  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed };
+  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed, insertRecords: [] };
   const seenIds = new Set<string>();
   const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
   const apply = (t: NormalizedTransaction, match: ExistingTransaction | undefined, reason: string) => {
@@ -142,6 +145,7 @@ export function planPage(
       const id = uuidv7();
       claimed.add(id);
       plan.inserts.push({ id, organization_id: account.organizationId, account_id: account.id, status: t.status, ...columns(t) });
+      plan.insertRecords.push(t);
       return;
     }
     claimed.add(match.id);
@@ -225,6 +229,66 @@ export function planPage(
 }
 
 /**
+ * Records that confirmed a row of another fingerprint (`looseMatches`: a field one channel left out), with
+ * that row's fingerprint key: what the day's tally of the walk counts them as, so the bank's reported
+ * look-alikes (bank_day_fetches) are those of the rows stored.
+ */
+export type LandedOn = Map<NormalizedTransaction, string>;
+
+/**
+ * Turns the plan's inserts that are the same item as a row of another channel with a field left out on one
+ * side (`looseMatches`, src/sync/loose-match.ts) into matches: a record with the bank's id takes the row over
+ * (re-identified, the previous version kept), any other confirms it and writes nothing to it. Either way a
+ * `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the missing
+ * field, once per row and pair of channels (a file imported again adds none). Runs under the account's write
+ * lock, so a concurrent import of the same day sees this one's rows, or this one sees its.
+ */
+async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined): Promise<void> {
+  const candidates = await findLooseCandidates(trx, account.id, plan.insertRecords.map((t) => t.bookingDate), plan.insertRecords.map((t) => t.amountMinor.toString()));
+  const insertedIds = new Set(plan.inserts.map((r) => r.id));
+  const matches = candidates.length === 0 ? [] : looseMatches(plan.insertRecords, candidates, new Set([...plan.claimed].filter((id) => !insertedIds.has(id))), earlier);
+  if (matches.length === 0) {
+    return;
+  }
+  const decided = await decidedChannelPairs(trx, matches.map((m) => m.row.id), LOOSE_MATCH_RULE);
+  const matched = new Set(matches.map((m) => m.record));
+  const kept = plan.inserts.filter((_, i) => !matched.has(plan.insertRecords[i]!));
+  for (const r of plan.inserts) {
+    if (!kept.includes(r)) {
+      plan.claimed.delete(r.id);
+    }
+  }
+  plan.insertRecords = plan.insertRecords.filter((t) => !matched.has(t));
+  plan.inserts = kept;
+  for (const { record: t, row, missing, matched: same, group } of matches) {
+    plan.claimed.add(row.id);
+    // Only a record with the bank's id takes a row over (a row of another channel without one: the query and
+    // looseMatches never pair two ids); a report without it never overwrites another channel's row.
+    const takesOver = t.identityById;
+    if (takesOver) {
+      plan.updates.push({ id: row.id, ...columns(t), reason: 're_identified', sync_run_id: runId });
+    } else {
+      plan.unchanged++;
+      landed?.set(t, row.fingerprint_key);
+    }
+    if (decided.has(`${row.id}|${[t.source, row.source].sort().join('|')}`)) {
+      continue;
+    }
+    plan.decisions.push({
+      organization_id: account.organizationId, account_id: account.id, transaction_id: row.id, related_transaction_id: null,
+      decision: 're_identified', rule: LOOSE_MATCH_RULE, sync_run_id: runId, source: t.source,
+      evidence: {
+        previousJpmTransactionId: row.jpm_transaction_id, newJpmTransactionId: takesOver ? t.jpmTransactionId : row.jpm_transaction_id,
+        fingerprintKey: t.fingerprintKey, rowFingerprintKey: row.fingerprint_key, previousSource: row.source, source: t.source, rowTakenOver: takesOver,
+        bookingDate: t.bookingDate, direction: t.direction, amountMinor: t.amountMinor.toString(), currency: t.currency, recordClass: t.recordClass,
+        baiTypeCode: t.baiTypeCode, bankReference: t.bankReference, customerReference: t.customerReference,
+        matched: ['bookingDate', 'direction', 'amountMinor', 'currency', ...same], missing, group,
+      },
+    });
+  }
+}
+
+/**
  * Writes one page of normalized records and the run's progress in ONE database transaction, under
  * the account's write lock; nothing is written for unchanged records (no row versions, no WAL).
  * Never called with a bank request in flight inside the transaction. `walk`: the rows earlier pages of
@@ -236,6 +300,7 @@ export async function ingestTransactionPage(
   page: { records: readonly NormalizedTransaction[]; rejects: readonly NormalizationReject[]; fetched: number },
   runId: string | null,
   walk?: WalkClaims,
+  landed?: LandedOn,
 ): Promise<SyncCounts> {
   let claimed: ReadonlySet<string> = new Set();
   const result = await db.transaction().execute(async (trx) => {
@@ -252,6 +317,9 @@ export async function ingestTransactionPage(
       existing.push(...group.filter((e) => !known.has(e.id)));
     }
     const plan = planPage(account, page.records, existing, runId, walk);
+    if (plan.insertRecords.length > 0) {
+      await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed);
+    }
     claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);

@@ -260,3 +260,206 @@ describe('a statement file larger than one page of ingestion', () => {
     expect((await feeRows(account.id)).map((f) => `${f.source}:${f.jpm_transaction_id}`).sort()).toEqual(['jpm_api:FEE-1', 'jpm_api:FEE-2', 'jpm_api:FEE-3']);
   });
 });
+
+/**
+ * The same items in a file and from the API, one side leaving out a field the other carries: the API
+ * sending no customer reference where the file has one (or the file none where the API has one), a camt.053
+ * without BAI codes (`BkTxCd/Prtry`). Each item is stored once, in either order and when both imports run at
+ * once, with a `re_identified` decision (rule `missing_field_across_channels`) naming the matched facts and
+ * the missing field; every day is proved and no duplicate is suspected. The bank's items are changed in the
+ * simulator's ledger between rendering the file and answering the API, so the two channels differ exactly
+ * in the field left out.
+ */
+describe('a field one channel leaves out: the item is matched across channels and stored once', () => {
+  const FROM: IsoDate = '2026-11-09';
+  const TO: IsoDate = '2026-11-13';
+  const RULE = 'missing_field_across_channels';
+  let t: TestDb;
+  let env: ValidationSim;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    env = await startValidationSim(t.db, { today: TODAY, historyDays: 40, accounts: 6, txPerDay: 12 });
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+  });
+
+  type Account = ValidationSim['accounts'][number];
+  const businessDays = (from: IsoDate, to: IsoDate) => eachDay(from, to).filter((d) => env.sim.ledger.calendar.isBusinessDay(d));
+  const dayItems = (account: Account, day: IsoDate) => env.sim.ledger.day(env.sim.ledger.account(account.jpmAccountId)!, day)!.items;
+  /** Ordinary items (no quirk) that carry a customer reference: two a day. */
+  const referenced = (account: Account) => businessDays(FROM, TO).flatMap((d) => dayItems(account, d).filter((i) => i.marks.length === 0 && i.customerRef !== '').slice(0, 2));
+  const bai2Of = (account: Account, from = FROM, to = TO) => renderBai2(env.sim.ledger, { accountIds: [account.jpmAccountId], from, to, clock: env.sim.clock() });
+  const camtOf = (account: Account, from = FROM, to = TO) => renderCamt053(env.sim.ledger, { accountIds: [account.jpmAccountId], from, to, clock: env.sim.clock() });
+  const importFile = (account: Account, text: string) => importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual', now: env.now });
+
+  /** Runs `fn` with the items' customer references blanked in the bank's ledger, then puts them back. */
+  async function withoutCustomerReferences<T>(items: readonly { customerRef: string }[], fn: () => T | Promise<T>): Promise<T> {
+    const kept = items.map((i) => i.customerRef);
+    for (const i of items) {
+      i.customerRef = '';
+    }
+    try {
+      return await fn();
+    } finally {
+      items.forEach((i, k) => {
+        i.customerRef = kept[k]!;
+      });
+    }
+  }
+
+  const decisions = (account: Account) => t.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision', 'rule', 'source', 'evidence'])
+    .where('account_id', '=', account.id).where('rule', '=', RULE).orderBy('id').execute();
+
+  /** Every posted item the bank reports for the days is held once; every day proved; no duplicate suspected. */
+  async function heldOnceAndProved(account: Account, from = FROM, to = TO): Promise<void> {
+    const days = businessDays(from, to);
+    await onPostedDays(t.db, account.id, days, env.now());
+    const rows = await t.db.selectFrom('transactions').select(['booking_date', 'direction', 'amount_minor'])
+      .where('account_id', '=', account.id).where('status', '=', 'posted').execute();
+    for (const day of days) {
+      const bank = accountDayView(env.sim.ledger, env.sim.clock(), account.jpmAccountId, day);
+      expect(rows.filter((r) => r.booking_date === day).map((r) => `${r.direction}:${r.amount_minor}`).sort(), day)
+        .toEqual(bank.records.map((r) => `${r.direction === 'CREDIT' ? 'credit' : 'debit'}:${r.amountMinor}`).sort());
+    }
+    const proofs = await t.db.selectFrom('account_days').select(['day', 'state', 'reason']).where('account_id', '=', account.id)
+      .where('day', '>=', from).where('day', '<=', to).execute();
+    expect(proofs.filter((p) => p.state !== 'proved')).toEqual([]);
+    expect(proofs).toHaveLength(days.length);
+    const suspicions = await t.db.selectFrom('duplicate_suspicions').select(['booking_date', 'live_count', 'bank_count'])
+      .where('account_id', '=', account.id).where('active', '=', true).execute();
+    expect(suspicions).toEqual([]);
+  }
+
+  it('the API leaves out customer references the BAI2 file carries, file first: the API record takes the file\'s row over', async () => {
+    const account = env.accounts[0]!;
+    const items = referenced(account);
+    expect(items.length).toBeGreaterThanOrEqual(8);
+    const file = bai2Of(account);
+    await importFile(account, file);
+    await withoutCustomerReferences(items, () => env.syncRange(account.id, FROM, TO));
+    await withoutCustomerReferences(items, () => heldOnceAndProved(account));
+
+    const made = await decisions(account);
+    expect(made).toHaveLength(items.length);
+    expect(made.map((d) => (d.evidence as { customerReference: string }).customerReference)).toEqual(made.map(() => ''));
+    for (const d of made) {
+      expect(d).toMatchObject({ decision: 're_identified', source: 'jpm_api' });
+      expect(d.evidence).toMatchObject({ previousSource: 'bai2', source: 'jpm_api', previousJpmTransactionId: '', rowTakenOver: true, group: { records: 1, rows: 1 } });
+      const { missing, matched, newJpmTransactionId } = d.evidence as { missing: unknown[]; matched: string[]; newJpmTransactionId: string };
+      expect(missing).toEqual([{ field: 'customerReference', missingIn: 'jpm_api', value: expect.any(String) as unknown }]);
+      expect(matched).toEqual(['bookingDate', 'direction', 'amountMinor', 'currency', 'baiTypeCode', 'bankReference']);
+      expect(newJpmTransactionId).not.toBe('');
+    }
+    expect(new Set(made.map((d) => (d.evidence as { missing: { value: string }[] }).missing[0]!.value))).toEqual(new Set(items.map((i) => i.customerRef)));
+    // The file's version of each row is kept.
+    const versions = await t.db.selectFrom('transaction_versions').select(['transaction_id', 'source', 'reason'])
+      .where('transaction_id', 'in', made.map((d) => d.transaction_id)).execute();
+    expect(versions.map((v) => `${v.source}:${v.reason}`)).toEqual(made.map(() => 'jpm_api:re_identified'));
+
+    // The file again: nothing written, no second decision.
+    const again = await withoutCustomerReferences(items, () => importFile(account, file));
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0, rejected: 0 });
+    expect(await decisions(account)).toHaveLength(items.length);
+    await withoutCustomerReferences(items, () => heldOnceAndProved(account));
+  });
+
+  it('API first, then a BAI2 file without the customer references and a camt.053 without BAI codes: the files confirm the rows, once', async () => {
+    const account = env.accounts[1]!;
+    const items = referenced(account);
+    await env.syncRange(account.id, FROM, TO);
+    const rowsBefore = await t.db.selectFrom('transactions').select(['id', 'content_hash', 'version']).where('account_id', '=', account.id).orderBy('id').execute();
+    const bai2 = await withoutCustomerReferences(items, () => bai2Of(account));
+    const camt = camtOf(account).replace(/<BkTxCd>.*?<\/BkTxCd>/g, '');
+    const first = await importFile(account, bai2);
+    expect(first.counts).toMatchObject({ inserted: 0, updated: 0, rejected: 0 });
+    const second = await importFile(account, camt);
+    expect(second.counts).toMatchObject({ inserted: 0, updated: 0, rejected: 0 });
+    expect(await t.db.selectFrom('transactions').select(['id', 'content_hash', 'version']).where('account_id', '=', account.id).orderBy('id').execute()).toEqual(rowsBefore);
+    await heldOnceAndProved(account);
+
+    const made = await decisions(account);
+    const bySource = Map.groupBy(made, (d) => d.source);
+    expect(bySource.get('bai2')).toHaveLength(items.length);
+    for (const d of bySource.get('bai2') ?? []) {
+      expect(d.evidence).toMatchObject({ previousSource: 'jpm_api', source: 'bai2', rowTakenOver: false, customerReference: '' });
+      expect((d.evidence as { missing: unknown }).missing).toEqual([{ field: 'customerReference', missingIn: 'bai2', value: expect.any(String) as unknown }]);
+    }
+    // Every camt entry lacks its BAI code: each posted item of the days is confirmed once by the camt file.
+    const posted = rowsBefore.length;
+    expect(bySource.get('camt053')).toHaveLength(posted);
+    expect((bySource.get('camt053') ?? []).every((d) => (d.evidence as { missing: { field: string; missingIn: string }[] }).missing
+      .some((m) => m.field === 'baiTypeCode' && m.missingIn === 'camt053'))).toBe(true);
+
+    // Both files again: no data row, no decision, no day's evidence rewritten.
+    const before = await decisions(account);
+    expect((await importFile(account, bai2)).counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect((await importFile(account, camt)).counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await decisions(account)).toEqual(before);
+    await heldOnceAndProved(account);
+  });
+
+  it('a camt.053 without BAI codes first, then the API: every item once, the API\'s BAI codes kept', async () => {
+    const account = env.accounts[2]!;
+    const camt = camtOf(account).replace(/<BkTxCd>.*?<\/BkTxCd>/g, '');
+    const imported = await importFile(account, camt);
+    expect(imported.counts.inserted).toBeGreaterThan(30);
+    await env.syncRange(account.id, FROM, TO);
+    await heldOnceAndProved(account);
+    const rows = await t.db.selectFrom('transactions').select(['source', 'bai_type_code']).where('account_id', '=', account.id).execute();
+    expect(rows.filter((r) => r.source !== 'jpm_api' || r.bai_type_code === null)).toEqual([]);
+    expect(await decisions(account)).toHaveLength(imported.counts.inserted);
+  });
+
+  /** The first business day (from the start of the window back) holding the simulator's three identical fees. */
+  function feeDay(account: Account): { day: IsoDate; fees: ReturnType<typeof dayItems> } {
+    for (const day of businessDays('2026-10-26', TO)) {
+      const fees = dayItems(account, day).filter((i) => i.marks.includes('identical'));
+      if (fees.length === 3) {
+        return { day, fees };
+      }
+    }
+    throw new Error('no day with identical fees');
+  }
+
+  it('three identical fees, the file\'s with customer references A, B, C and the API\'s without: matched one to one, in both orders', async () => {
+    for (const [account, fileFirst] of [[env.accounts[3]!, true], [env.accounts[4]!, false]] as const) {
+      const { day, fees } = feeDay(account);
+      const kept = fees.map((f) => f.customerRef);
+      fees.forEach((f, k) => {
+        f.customerRef = `FEE-${'ABC'[k]!}`;
+      });
+      const file = bai2Of(account, day, day);
+      await withoutCustomerReferences(fees, async () => {
+        if (fileFirst) {
+          await importFile(account, file);
+          await env.syncRange(account.id, day, day);
+        } else {
+          await env.syncRange(account.id, day, day);
+          expect((await importFile(account, file)).counts).toMatchObject({ inserted: 0, updated: 0 });
+        }
+        await heldOnceAndProved(account, day, day);
+      });
+      fees.forEach((f, k) => {
+        f.customerRef = kept[k]!;
+      });
+      const made = (await decisions(account)).filter((d) => (d.evidence as { missing: { field: string }[] }).missing.some((m) => m.field === 'customerReference'));
+      expect(made.map((d) => (d.evidence as { missing: { value: string }[] }).missing[0]!.value).sort(), `fileFirst ${fileFirst}`).toEqual(['FEE-A', 'FEE-B', 'FEE-C']);
+      expect(new Set(made.map((d) => d.transaction_id)).size).toBe(3);
+      expect(made.map((d) => (d.evidence as { group: unknown }).group)).toEqual(made.map(() => ({ records: 3, rows: 3 })));
+    }
+  });
+
+  it('the file import and the API sync of the same days at once: each item stored once', async () => {
+    const account = env.accounts[5]!;
+    const items = referenced(account);
+    const file = bai2Of(account);
+    await withoutCustomerReferences(items, async () => {
+      await Promise.all([importFile(account, file), env.syncRange(account.id, FROM, TO)]);
+      await heldOnceAndProved(account);
+    });
+    expect(await decisions(account)).toHaveLength(items.length);
+  });
+});

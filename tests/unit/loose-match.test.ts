@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions, type NormalizedTransaction } from '../../src/normalization/transactions.ts';
+import type { LooseCandidate } from '../../src/storage/transactions.repo.ts';
+import { looseMatches } from '../../src/sync/loose-match.ts';
+import { wireTransaction, type WireOptions } from '../factories/transactions.ts';
+
+/**
+ * The match of records to rows of another channel with a field left out on one side: never two different
+ * values, never two ids, and only where the mapping is unambiguous (README, "One identity across channels").
+ */
+const ACCOUNT = '000000012345';
+const FEE = { jpmAccountId: ACCOUNT, asOfDate: '2026-11-02', direction: 'DEBIT', amount: '25.00', baiTypeCode: '698', bankReference: 'FEE1' } as const;
+
+/** Records of one walk from a channel (`id` false: a file's lines, without the bank's id). */
+function records(source: 'jpm_api' | 'bai2', items: Partial<WireOptions>[], id = source === 'jpm_api'): NormalizedTransaction[] {
+  const wire = items.map((o, i) => wireTransaction({ ...FEE, transactionId: id ? `T${i + 1}` : '', ...o }));
+  return normalizeTransactions(wire, new OccurrenceCounter()).records.map((r) => ({ ...r, source }));
+}
+
+/** The rows such records would be stored as. */
+function rows(stored: NormalizedTransaction[]): LooseCandidate[] {
+  return stored.map((r, i) => ({
+    id: `00000000-0000-7000-8000-${String(i + 1).padStart(12, '0')}`, post_code: r.recordClass, jpm_transaction_id: r.jpmTransactionId,
+    fingerprint_key: r.fingerprintKey, content_hash: r.contentHash, status: r.status, source: r.source, booking_date: r.bookingDate,
+    direction: r.direction, amount_minor: r.amountMinor.toString(), currency: r.currency, bai_type_code: r.baiTypeCode,
+    bank_reference: r.bankReference, customer_reference: r.customerReference,
+  }));
+}
+
+const pairs = (m: ReturnType<typeof looseMatches>) => m.map((x) => `${x.record.customerReference || '-'}>${x.row.customer_reference || '-'}`);
+
+describe('looseMatches', () => {
+  it('pairs one item a channel reports without its customer reference, naming the missing field', () => {
+    const m = looseMatches(records('jpm_api', [{ customerReference: '' }]), rows(records('bai2', [{ customerReference: 'INV-1' }])), new Set(), new Set());
+    expect(m).toHaveLength(1);
+    expect(m[0]).toMatchObject({ missing: [{ field: 'customerReference', missingIn: 'jpm_api', value: 'INV-1' }], matched: ['baiTypeCode', 'bankReference'] });
+  });
+
+  it('never pairs two different values, nor two rows of one channel, nor two J.P. Morgan ids', () => {
+    expect(looseMatches(records('jpm_api', [{ customerReference: 'A', bankReference: '' }]), rows(records('bai2', [{ customerReference: 'B' }])), new Set(), new Set())).toEqual([]);
+    expect(looseMatches(records('jpm_api', [{ baiTypeCode: '699', customerReference: '' }]), rows(records('bai2', [{ customerReference: 'A' }])), new Set(), new Set())).toEqual([]);
+    expect(looseMatches(records('bai2', [{ customerReference: '' }]), rows(records('bai2', [{ customerReference: 'A' }])), new Set(), new Set())).toEqual([]);
+    const api = rows(records('jpm_api', [{ customerReference: 'A' }]));
+    expect(looseMatches(records('jpm_api', [{ customerReference: '', transactionId: 'OTHER' }]), api.map((r) => ({ ...r, source: 'camt053' })), new Set(), new Set())).toEqual([]);
+  });
+
+  it('three fees with references A, B, C against three without: one to one in occurrence order, from either side', () => {
+    const withRefs = records('bai2', [{ customerReference: 'A' }, { customerReference: 'B' }, { customerReference: 'C' }]);
+    const without = records('jpm_api', [{ customerReference: '' }, { customerReference: '' }, { customerReference: '' }]);
+    expect(pairs(looseMatches(without, rows(withRefs), new Set(), new Set()))).toEqual(['->A', '->B', '->C']);
+    const m = looseMatches(withRefs, rows(without), new Set(), new Set());
+    expect(pairs(m)).toEqual(['A>-', 'B>-', 'C>-']);
+    expect(m.map((x) => x.row.fingerprint_key.split(':')[2])).toEqual(['1', '2', '3']);
+    expect(m.every((x) => x.group.records === 3 && x.group.rows === 3)).toBe(true);
+  });
+
+  it('leaves a group apart when the counts differ, when both sides are told apart by their fields, or when an earlier page took part of it', () => {
+    const three = records('jpm_api', [{ customerReference: '' }, { customerReference: '' }, { customerReference: '' }]);
+    expect(looseMatches(three, rows(records('bai2', [{ customerReference: 'A' }, { customerReference: 'B' }])), new Set(), new Set())).toEqual([]);
+    // The file tells them apart by customer reference, the API by BAI code: which is which cannot be known.
+    const file = records('bai2', [{ customerReference: 'A', baiTypeCode: undefined }, { customerReference: 'B' }]).map((r) => ({ ...r, baiTypeCode: null }));
+    const api = records('jpm_api', [{ customerReference: '', baiTypeCode: '698' }, { customerReference: '', baiTypeCode: '699' }]);
+    expect(looseMatches(api, rows(file), new Set(), new Set())).toEqual([]);
+    const stored = rows(records('bai2', [{ customerReference: 'A' }]));
+    expect(looseMatches(records('jpm_api', [{ customerReference: '' }]), stored, new Set(), new Set([stored[0]!.id]))).toEqual([]);
+    expect(looseMatches(records('jpm_api', [{ customerReference: '' }]), stored, new Set([stored[0]!.id]), new Set())).toEqual([]);
+  });
+
+  it('matches each connected set of a group on its own: a fee and a check of the same amount', () => {
+    const file = records('bai2', [{ customerReference: 'A' }, { baiTypeCode: '475', bankReference: 'CHK', customerReference: 'C' }]);
+    const api = records('jpm_api', [{ customerReference: '' }, { baiTypeCode: '475', bankReference: 'CHK', customerReference: '' }]);
+    const m = looseMatches(api, rows(file), new Set(), new Set());
+    expect(m.map((x) => `${x.record.baiTypeCode}>${x.row.customer_reference}`)).toEqual(['698>A', '475>C']);
+  });
+});
