@@ -138,7 +138,12 @@ function firstRepeatedName(text: string): string | undefined {
  * a context object per value (a reviver call per value was a fifth of a worker's CPU in the backfill
  * benchmark). Text the scan does not vouch for (a malformed number, an unterminated string) takes the
  * reviver path, so malformed JSON fails exactly as before. Names are checked once the text has parsed,
- * so the check's scan only ever meets well-formed JSON.
+ * so the check's scan only ever meets well-formed JSON. Its cost is a stop per name: 87,000 on a page of
+ * 1000 bank records, about 15 ms of CPU against 8.5 for the parse itself.
+ *
+ * Not guarded: V8 (Node 24.21) can misread an escaped name even when no name repeats. `{"aa":0,"\u00e9":1}`
+ * parsed after `{"aa":0,"\\":1}` gives the name `\` (it seems to match the escaped name's raw text
+ * against a name met before at that place). See the README's limits.
  */
 export function parseJsonLossless(text: string): unknown {
   const quoted = quoteNumbers(text);
