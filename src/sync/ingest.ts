@@ -252,14 +252,13 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   }
   const decided = await decidedChannelPairs(trx, matches.map((m) => m.row.id), LOOSE_MATCH_RULE);
   const matched = new Set(matches.map((m) => m.record));
-  const kept = plan.inserts.filter((_, i) => !matched.has(plan.insertRecords[i]!));
-  for (const r of plan.inserts) {
-    if (!kept.includes(r)) {
+  plan.inserts.forEach((r, i) => {
+    if (matched.has(plan.insertRecords[i]!)) {
       plan.claimed.delete(r.id);
     }
-  }
+  });
+  plan.inserts = plan.inserts.filter((_, i) => !matched.has(plan.insertRecords[i]!));
   plan.insertRecords = plan.insertRecords.filter((t) => !matched.has(t));
-  plan.inserts = kept;
   for (const { record: t, row, missing, matched: same, group } of matches) {
     plan.claimed.add(row.id);
     // Only a record with the bank's id takes a row over (a row of another channel without one: the query and
