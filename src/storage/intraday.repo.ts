@@ -27,6 +27,16 @@ export async function databaseClock(ex: Executor): Promise<string> {
 }
 
 /**
+ * Whether the account has a pending row on any of `dates`, read from the partial index of pending rows: without
+ * one, pending → posted resolution (src/sync/supersede.ts) has nothing to do and leaves the dates' posted rows unread.
+ */
+export async function hasPendingRows(ex: Executor, accountId: string, dates: readonly string[]): Promise<boolean> {
+  const r = await sql<{ found: boolean }>`
+    select exists (select 1 from transactions where status = 'pending' and booking_date = any(${dates}::date[]) and account_id = ${accountId}) as found`.execute(ex);
+  return r.rows[0]?.found === true;
+}
+
+/**
  * Pending and removed intraday rows of one account-day (the organization predicate lets Postgres use
  * the `(organization_id, booking_date, id)` index instead of every intraday row of the account).
  */

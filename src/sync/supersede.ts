@@ -1,7 +1,7 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { isIdentityId, matchingReference } from '../normalization/identity.ts';
 import type { Database } from '../storage/db.ts';
-import { intradayCandidates, setIntradayStatus, type IntradayCandidate } from '../storage/intraday.repo.ts';
+import { hasPendingRows, intradayCandidates, setIntradayStatus, type IntradayCandidate } from '../storage/intraday.repo.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
   insertChangeEvents, insertDecisions, lockAccountForWrite, pendingAndUnclaimedPosted, resolvePendingRows,
@@ -87,6 +87,11 @@ export async function resolvePending(db: Database, account: AccountRef, dates: r
   }
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    // Most dates have no pending row left (every backfill's): then their posted rows, all of them unclaimed, are not
+    // read and sent only to be dropped.
+    if (!(await hasPendingRows(trx, account.id, dates))) {
+      return { superseded: 0, removed: 0 };
+    }
     const { pending, posted } = await pendingAndUnclaimedPosted(trx, account.id, dates);
     if (pending.length === 0) {
       return { superseded: 0, removed: 0 };
