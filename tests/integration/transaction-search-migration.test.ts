@@ -5,6 +5,8 @@ import type { Database, DB } from '../../src/storage/db.ts';
 import { runSearchIndexBatch } from '../../src/events/search-index.ts';
 import { createMigrator, migrationStatus } from '../../src/storage/migrator.ts';
 import { readSearchPosition } from '../../src/storage/search.repo.ts';
+import { comparePositions } from '../../src/events/change-feed.ts';
+import { purgeChangeEventsThrough, resetFeed, type FeedPosition } from '../../src/storage/change-feed.repo.ts';
 import { FILL_BATCH_ROWS } from '../../migrations/20261206T070000000Z-transaction-search.ts';
 import { listTransactions } from '../../src/storage/read.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
@@ -98,6 +100,39 @@ function afterFill(after: () => Promise<void>): { plugin: KyselyPlugin; ran: () 
   return { plugin, ran: () => ran };
 }
 
+/**
+ * `count` copies of the row `jpmTransactionId` (random ids, so rows written later land on both sides of the id the
+ * first fill batch reached), to give the fill more than one batch.
+ */
+async function insertCopies(db: Database, jpmTransactionId: string, count: number): Promise<void> {
+  const columns = (await sql<{ name: string }>`select column_name as name from information_schema.columns
+    where table_schema = current_schema() and table_name = 'transactions' and is_generated = 'NEVER' order by ordinal_position`.execute(db)).rows.map((r) => r.name);
+  const copy = columns.map((c) => (c === 'id' ? sql`gen_random_uuid()` : c === 'jpm_transaction_id' ? sql`jpm_transaction_id || '-' || g` : sql.ref(c)));
+  await sql`insert into transactions (${sql.join(columns.map((c) => sql.ref(c)))})
+    select ${sql.join(copy)} from transactions cross join generate_series(1, ${count}) g
+    where jpm_transaction_id = ${jpmTransactionId}`.execute(db);
+}
+
+/**
+ * Waits (30 s at most) until every change event is readable by the feed's readers: its writing transaction is older
+ * than every transaction still running in the Postgres cluster, which other test files share (one of theirs open
+ * for a moment holds the events back).
+ */
+async function eventsReadable(db: Database): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await sql<{ held: boolean }>`
+      select exists (select 1 from change_events e where e.xid >= pg_snapshot_xmin(pg_current_snapshot())) as held`.execute(db);
+    if (!r.rows[0]!.held) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error('change events still held back by an older transaction of the cluster after 30 s');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
 describe('the search table migration', () => {
   it('loses no row of a writer that started before it and commits between its statements (right after the fill)', async () => {
     const { t, account } = await beforeSearchTable();
@@ -136,21 +171,16 @@ describe('the search table migration', () => {
     try {
       const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
       await ingestWire(t.db, account, [wire('A-0', 'ALPHA ANTELOPE'), wire('A-1', 'ALPHA AVOCET')]);
-      // More rows than one batch: copies of A-1 (random ids, so the writers' rows below land on both sides of the
-      // id the first batch reached).
-      const columns = (await sql<{ name: string }>`select column_name as name from information_schema.columns
-        where table_schema = current_schema() and table_name = 'transactions' and is_generated = 'NEVER' order by ordinal_position`.execute(t.db)).rows.map((r) => r.name);
-      const copy = columns.map((c) => (c === 'id' ? sql`gen_random_uuid()` : c === 'jpm_transaction_id' ? sql`jpm_transaction_id || '-' || g` : sql.ref(c)));
-      await sql`insert into transactions (${sql.join(columns.map((c) => sql.ref(c)))})
-        select ${sql.join(copy)} from transactions cross join generate_series(1, ${FILL_BATCH_ROWS}) g
-        where jpm_transaction_id = 'A-1'`.execute(t.db);
+      // More rows than one batch: copies of A-1.
+      await insertCopies(t.db, 'A-1', FILL_BATCH_ROWS);
       const total = FILL_BATCH_ROWS + 2;
       let seen: { filled: string; xids: string } | undefined;
       const stopped = afterFill(async () => {
         // The first batch has committed (another session sees it) and no session holds a transaction id between
         // batches, so change-feed readers are not held back by the fill.
         seen = (await sql<{ filled: string; xids: string }>`select (select count(*) from transaction_search_fill)::text as filled,
-          (select count(*) from pg_stat_activity where datname = current_database() and backend_xid is not null)::text as xids`.execute(t.db)).rows[0];
+          (select count(*) from pg_stat_activity where datname = current_database() and backend_type = 'client backend'
+            and backend_xid is not null)::text as xids`.execute(t.db)).rows[0];
         // Writers commit between two batches: a new row and a change to a row the batch copied.
         await ingestWire(t.db, account, [wire('W-1', 'WRITER WREN SUPPLY'), wire('A-0', 'ALPHA ANTELOPE RENAMED RAVEN')]);
         throw new Error('stopped after the first batch');
@@ -163,6 +193,8 @@ describe('the search table migration', () => {
       // past the writers' events.
       const position = await readSearchPosition(t.db);
       await expect(search(t.db, 'wren')).rejects.toThrow(/transaction_search/);
+      // The step fails once it reads the writers' events (not before: it reads only those of ended transactions).
+      await eventsReadable(t.db);
       await expect(runSearchIndexBatch(t.db, { batchSize: 500 })).rejects.toThrow(/transaction_search/);
       expect(await readSearchPosition(t.db)).toEqual(position);
       await ingestWire(t.db, account, [wire('W-2', 'WHILE STOPPED WIGEON')]);
@@ -192,6 +224,70 @@ describe('the search table migration', () => {
         where s.transaction_id is null or t.id is null or s.booking_date <> t.booking_date or s.description <> t.description
           or s.organization_id <> t.organization_id`.execute(t.db);
       expect(mismatched.rows[0]!.n).toBe('0');
+    } finally {
+      await t.drop();
+    }
+  });
+
+  it('starts over on a run after the change feed was purged past the position while it was stopped: exact for rows changed meanwhile', async () => {
+    const { t, account } = await beforeSearchTable();
+    try {
+      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      await ingestWire(t.db, account, [wire('P-0', 'PLOVER PIPIT'), wire('P-1', 'PLOVER PUFFIN')]);
+      await insertCopies(t.db, 'P-1', FILL_BATCH_ROWS);
+      const first = await createMigrator(t.db.withPlugin(afterFill(() => Promise.reject(new Error('stopped after the first batch'))).plugin)).migrateToLatest();
+      expect(String(first.error)).toMatch(/stopped after the first batch/);
+      const position = await readSearchPosition(t.db);
+      // While stopped, the release still running changes a row the first batch copied (P-0 or P-1, whichever is
+      // below the id it reached) and stores a new one; then its purge, by age alone, deletes their events.
+      const copied = await sql<{ jpm: string; id: string }>`select t.jpm_transaction_id as jpm, t.id from transactions t
+        join transaction_search_fill f on f.transaction_id = t.id where t.jpm_transaction_id in ('P-0', 'P-1') order by 1 limit 1`.execute(t.db);
+      const changed = copied.rows[0]!;
+      await ingestWire(t.db, account, [wire(changed.jpm, 'RENAMED ROOK'), wire('S-1', 'STORED SHRIKE')]);
+      const newest = (await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(t.db)).rows[0]!;
+      expect(comparePositions(newest, position)).toBeGreaterThan(0);
+      await purgeChangeEventsThrough(t.db, newest);
+
+      const second = await createMigrator(t.db).migrateToLatest();
+      expect(second.error).toBeUndefined();
+      const restarted = await readSearchPosition(t.db);
+      const shrike = await idOf(t.db, account.id, 'S-1');
+      for (const read of ['before the step', 'after it']) {
+        expect([read, await search(t.db, 'rook')]).toEqual([read, [changed.id]]);
+        expect([read, await search(t.db, 'shrike')]).toEqual([read, [shrike]]);
+        await catchUpSearch(t.db);
+      }
+      const mismatched = await sql<{ n: string }>`
+        select count(*)::text as n from transactions t full join transaction_search s on s.transaction_id = t.id
+        where s.transaction_id is null or t.id is null or s.booking_date <> t.booking_date or s.description <> t.description
+          or s.organization_id <> t.organization_id`.execute(t.db);
+      expect(mismatched.rows[0]!.n).toBe('0');
+      // The fill started over from a new position, recorded before its first batch.
+      expect(comparePositions(restarted, position)).toBeGreaterThan(0);
+    } finally {
+      await t.drop();
+    }
+  });
+
+  it('starts over on a run after the change feed was reset while it was stopped (its horizon not past the position)', async () => {
+    const { t, account } = await beforeSearchTable();
+    try {
+      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      await ingestWire(t.db, account, [wire('R-0', 'RESET REDPOLL'), wire('R-1', 'RESET RUFF')]);
+      // The first batch copies both rows; the run stops before its next statement.
+      const first = await createMigrator(t.db.withPlugin(afterFill(() => Promise.reject(new Error('stopped after the first batch'))).plugin)).migrateToLatest();
+      expect(String(first.error)).toMatch(/stopped after the first batch/);
+      const position = await readSearchPosition(t.db);
+      await ingestWire(t.db, account, [wire('R-0', 'RESET RENAMED ROBIN')]);
+      // A feed reset (after a restore): every event deleted, a new epoch, the horizon anywhere (here the position).
+      await resetFeed(t.db, position);
+
+      const second = await createMigrator(t.db).migrateToLatest();
+      expect(second.error).toBeUndefined();
+      const robin = await idOf(t.db, account.id, 'R-0');
+      expect(await search(t.db, 'robin')).toEqual([robin]);
+      expect(await search(t.db, 'redpoll')).toEqual([]);
+      expect(comparePositions(await readSearchPosition(t.db), position)).toBeGreaterThan(0);
     } finally {
       await t.drop();
     }
