@@ -34,8 +34,11 @@ export const transactional = false;
 const BANK = sql`where bank_reference <> '' and char_length(bank_reference) <= 200`;
 const CUSTOMER = sql`where customer_reference <> '' and char_length(customer_reference) <= 200`;
 
-/** A concurrent build's wait for the table's lock and for older transactions; it never blocks reads or writes. */
-const LOCK_TIMEOUT = '60s';
+/**
+ * None: a concurrent build's or drop's waits (for the table's lock and for older transactions, such as a pg_dump or a
+ * long report) never block reads or writes, and a timeout would leave an INVALID index after minutes of work.
+ */
+const LOCK_TIMEOUT = '0';
 
 async function build(db: Kysely<any>, name: string, definition: ReturnType<typeof sql>): Promise<void> {
   await dropInvalidIndex(db, name);

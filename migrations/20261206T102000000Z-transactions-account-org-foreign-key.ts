@@ -18,7 +18,8 @@ import { dropInvalidIndex, withLockTimeout } from '../src/storage/migrator.ts';
 export const transactional = false;
 
 export async function up(db: Kysely<any>): Promise<void> {
-  await withLockTimeout(db, '60s', async () => {
+  // No lock timeout: the concurrent build's waits (for older transactions too) block no reads or writes.
+  await withLockTimeout(db, '0', async () => {
     await dropInvalidIndex(db, 'bank_accounts_id_organization_key');
     await sql`create unique index concurrently if not exists bank_accounts_id_organization_key on bank_accounts (id, organization_id)`.execute(db);
   });

@@ -17,7 +17,8 @@ import { dropInvalidIndex, withLockTimeout } from '../src/storage/migrator.ts';
  */
 export const transactional = false;
 
-const LOCK_TIMEOUT = '60s';
+/** None: a concurrent build's or drop's waits block no reads or writes; a timeout would leave an INVALID index. */
+const LOCK_TIMEOUT = '0';
 
 const INDEXES: [string, ReturnType<typeof sql>][] = [
   ['transactions_removed_booking_id_idx', sql`(booking_date, id)`],
