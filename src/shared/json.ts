@@ -71,88 +71,381 @@ export class RepeatedNameError extends SyntaxError {
   }
 }
 
-/**
- * From `lastIndex` (sticky): the run up to the next '{', '}' or member name (a string followed by ':');
- * value strings are skipped whole. Only run on text JSON.parse accepted, where outside strings a '{' or
- * '}' always opens or closes an object and a string followed by ':' is always a name.
- */
-const TO_BRACE_OR_NAME = /(?:[^"{}]+|"[^"\\]*(?:\\[^][^"\\]*)*"(?![\t\n\r ]*:))*/y;
-/** From `lastIndex` (sticky): one whole string token. */
-const STRING_TOKEN = /"[^"\\]*(?:\\[^][^"\\]*)*"/y;
+/** From `lastIndex` (sticky): a number token by RFC 8259's grammar, longest match. */
+const EXACT_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+const SIMPLE_ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t']]);
+/** From `lastIndex` (sticky): characters a string holds as they are (no quote, backslash or control character). */
+// eslint-disable-next-line no-control-regex -- control characters are what a JSON string may not hold raw
+const PLAIN_CHARS = /[^"\\\x00-\x1f]*/y;
+
+interface OpenArray {
+  array: unknown[];
+}
+interface OpenObject {
+  object: Record<string, unknown>;
+  /** The name whose value is being read. */
+  name: string;
+}
 
 /**
- * The first name an object of well-formed JSON text repeats, or undefined. One set of names per open
- * object (reused across siblings, so a page of records does not build a set per record); a name with
- * an escape is unescaped by JSON.parse before it is compared.
+ * Our own strict RFC 8259 parser, for the texts `JSON.parse` cannot be trusted with (a name with an
+ * escape) and to settle a count the fast path could not (see `parseJsonLossless`). Numbers come back
+ * as their source text; `\uXXXX` escapes are decoded to UTF-16 code units, so a surrogate pair gives
+ * its character and a lone surrogate the same lone code unit `JSON.parse` gives. Iterative (open
+ * arrays and objects on a heap stack), so no depth of nesting overflows the call stack. Malformed text
+ * throws a `SyntaxError` with its position; a well-formed text in which an object repeats a name
+ * throws `RepeatedNameError` naming the first one (malformed text reports the malformation, as the
+ * fast path does). Objects are made as `JSON.parse` makes them: every name an own data property
+ * (`__proto__` too), whatever `Object.prototype` holds.
  */
-function firstRepeatedName(text: string): string | undefined {
-  const open: Set<string>[] = [];
-  let depth = -1;
+export function parseJsonExact(text: string): unknown {
   let pos = 0;
-  for (;;) {
-    TO_BRACE_OR_NAME.lastIndex = pos;
-    TO_BRACE_OR_NAME.test(text);
-    pos = TO_BRACE_OR_NAME.lastIndex;
-    if (pos >= text.length) {
-      return undefined;
+  let repeated: string | undefined;
+  const open: (OpenArray | OpenObject)[] = [];
+
+  const fail = (what: string): never => {
+    throw new SyntaxError(`${what} in JSON at position ${pos}`);
+  };
+  const skipSpace = (): void => {
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) {
+        return;
+      }
+      pos++;
     }
+  };
+  const readString = (): string => {
+    // text[pos] is the opening quote.
+    let out = '';
+    let start = ++pos;
+    for (;;) {
+      const c = text.charCodeAt(pos);
+      if (c === 0x22) {
+        out += text.slice(start, pos);
+        pos++;
+        return out;
+      }
+      if (c === 0x5c) {
+        out += text.slice(start, pos);
+        const e = text.charAt(pos + 1);
+        if (e === 'u') {
+          const hex = text.slice(pos + 2, pos + 6);
+          if (!HEX4.test(hex)) {
+            fail('Bad Unicode escape');
+          }
+          out += String.fromCharCode(Number.parseInt(hex, 16));
+          pos += 6;
+        } else {
+          const simple = SIMPLE_ESCAPES.get(e);
+          if (simple === undefined) {
+            fail('Bad escaped character');
+          }
+          out += simple;
+          pos += 2;
+        }
+        start = pos;
+      } else if (Number.isNaN(c)) {
+        fail('Unterminated string');
+      } else if (c < 0x20) {
+        fail('Bad control character in string literal');
+      } else {
+        PLAIN_CHARS.lastIndex = pos;
+        PLAIN_CHARS.test(text);
+        pos = PLAIN_CHARS.lastIndex;
+      }
+    }
+  };
+  /** A member's name and its ':', into the object's frame (the first repeat remembered, reading goes on). */
+  const readName = (frame: OpenObject): void => {
+    if (text.charCodeAt(pos) !== 0x22) {
+      fail('Expected a double-quoted property name');
+    }
+    const name = readString();
+    if (repeated === undefined && Object.hasOwn(frame.object, name)) {
+      repeated = name;
+    }
+    skipSpace();
+    if (text.charCodeAt(pos) !== 0x3a) {
+      fail("Expected ':' after property name");
+    }
+    pos++;
+    frame.name = name;
+  };
+
+  for (;;) {
+    // A value starts at pos (after white space).
+    skipSpace();
+    let value: unknown;
     const c = text.charCodeAt(pos);
     if (c === 0x7b) {
-      depth++;
-      const names = open[depth];
-      if (names === undefined) {
-        open.push(new Set());
+      pos++;
+      skipSpace();
+      if (text.charCodeAt(pos) === 0x7d) {
+        pos++;
+        value = {};
       } else {
-        names.clear();
+        const frame: OpenObject = { object: {}, name: '' };
+        readName(frame);
+        open.push(frame);
+        continue;
       }
+    } else if (c === 0x5b) {
       pos++;
-    } else if (c === 0x7d) {
-      depth--;
-      pos++;
+      skipSpace();
+      if (text.charCodeAt(pos) === 0x5d) {
+        pos++;
+        value = [];
+      } else {
+        open.push({ array: [] });
+        continue;
+      }
+    } else if (c === 0x22) {
+      value = readString();
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      EXACT_NUMBER.lastIndex = pos;
+      if (!EXACT_NUMBER.test(text)) {
+        fail('No number after minus sign');
+      }
+      value = text.slice(pos, EXACT_NUMBER.lastIndex);
+      pos = EXACT_NUMBER.lastIndex;
+    } else if (text.startsWith('true', pos)) {
+      value = true;
+      pos += 4;
+    } else if (text.startsWith('false', pos)) {
+      value = false;
+      pos += 5;
+    } else if (text.startsWith('null', pos)) {
+      value = null;
+      pos += 4;
     } else {
-      let end = text.indexOf('"', pos + 1) + 1;
-      let name = text.slice(pos + 1, end - 1);
-      if (name.includes('\\')) {
-        STRING_TOKEN.lastIndex = pos;
-        STRING_TOKEN.test(text);
-        end = STRING_TOKEN.lastIndex;
-        name = JSON.parse(text.slice(pos, end)) as string;
+      fail(Number.isNaN(c) ? 'Unexpected end of JSON input' : 'Unexpected token');
+    }
+    // The value is complete: into its array or object, closing every container it completes.
+    for (;;) {
+      const frame = open.at(-1);
+      skipSpace();
+      if (frame === undefined) {
+        if (pos !== text.length) {
+          fail('Unexpected non-whitespace character after JSON');
+        }
+        if (repeated !== undefined) {
+          throw new RepeatedNameError(repeated);
+        }
+        return value;
       }
-      const names = open[depth]!;
-      if (names.has(name)) {
-        return name;
+      const next = text.charCodeAt(pos);
+      if ('array' in frame) {
+        frame.array.push(value);
+        if (next === 0x2c) {
+          pos++;
+          break;
+        }
+        if (next !== 0x5d) {
+          fail("Expected ',' or ']' after array element");
+        }
+        value = frame.array;
+      } else {
+        if (frame.name in Object.prototype) {
+          // `__proto__`, `toString`, …: an assignment would reach the inherited property.
+          Object.defineProperty(frame.object, frame.name, { value, writable: true, enumerable: true, configurable: true });
+        } else {
+          frame.object[frame.name] = value;
+        }
+        if (next === 0x2c) {
+          pos++;
+          skipSpace();
+          readName(frame);
+          break;
+        }
+        if (next !== 0x7d) {
+          fail("Expected ',' or '}' after property value");
+        }
+        value = frame.object;
       }
-      names.add(name);
-      pos = end;
+      pos++;
+      open.pop();
     }
   }
 }
 
 /**
+ * From `lastIndex` (global): from the next backslash to the end of its string, and the ':' after that
+ * string if there is one. On well-formed JSON text, searching from outside any string (position 0,
+ * then the end of the previous match): there a backslash occurs only inside a string, and
+ * the first one met is that string's first, so it starts an escape; escape pairs and plain characters
+ * are then taken up to the first unescaped '"', the string's closing quote, so the match ends outside
+ * any string again. A string followed by ':' (white space between allowed) is a member name and any
+ * other is a value, so group 1 is set exactly for a name with an escape.
+ */
+const ESCAPED_STRING_REST = /\\[^][^"\\]*(?:\\[^][^"\\]*)*"([\t\n\r ]*:)?/g;
+
+/** Whether well-formed JSON text has a member name with an escape in it (stops at the first). */
+function hasEscapedName(text: string): boolean {
+  ESCAPED_STRING_REST.lastIndex = 0;
+  for (let m = ESCAPED_STRING_REST.exec(text); m !== null; m = ESCAPED_STRING_REST.exec(text)) {
+    if (m[1] !== undefined) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** A '"' followed by ':', white space between allowed. */
+const QUOTE_COLON = /"[\t\n\r ]*:/g;
+
+/**
+ * Twice the number of '"' of the text followed by ':' (white space between allowed), plus that white
+ * space: at least twice the number of member names (each name's closing quote is one), more when a
+ * string's content starts with a colon (`":…"`), an escaped quote is followed by one (`"\":"`) or a
+ * name by white space. One native pass: what a global replace of those runs by nothing takes away.
+ */
+function nameMarks(text: string): number {
+  return text.length - text.replace(QUOTE_COLON, '').length;
+}
+
+/**
+ * Whether a plain object inherits an enumerable property (something added to `Object.prototype`). The
+ * walks below go over an object's names with `for…in` (a third of the cost of `Object.keys` on a
+ * bank page), which would count such a property too; then the counts are not used.
+ */
+function objectsInheritNames(): boolean {
+  for (const _ in {}) {
+    return true;
+  }
+  return false;
+}
+
+/** The length of a JSON value's compact text: what one atom (string, true, false, null) takes. */
+function atomLength(v: unknown): number {
+  return typeof v === 'string' ? v.length + 2 : v === false ? 5 : 4;
+}
+
+/**
+ * The length of the JSON text a parsed value would be written as without white space, strings taken as
+ * they are (no escapes): every string as its length and two quotes, every object's names the same
+ * way plus a ':', a ',' between members or elements, two brackets a container. One walk with its own
+ * stack. Only ever given what `JSON.parse` made of the number-quoted text, so numbers are strings there.
+ */
+function compactLength(root: unknown): number {
+  let n = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) {
+      n += v.length === 0 ? 2 : v.length + 1;
+      for (const x of v) {
+        if (typeof x === 'object' && x !== null) {
+          stack.push(x);
+        } else {
+          n += atomLength(x);
+        }
+      }
+    } else if (typeof v === 'object' && v !== null) {
+      let members = 0;
+      for (const k in v) {
+        members++;
+        n += k.length + 3;
+        const x = (v as Record<string, unknown>)[k];
+        if (typeof x === 'object' && x !== null) {
+          stack.push(x);
+        } else {
+          n += atomLength(x);
+        }
+      }
+      n += members === 0 ? 2 : members + 1;
+    } else {
+      n += atomLength(v);
+    }
+  }
+  return n;
+}
+
+/** The number of names of every object of a parsed JSON value (a walk with its own stack). */
+function countNames(root: unknown): number {
+  let n = 0;
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (Array.isArray(v)) {
+      for (const x of v) {
+        if (typeof x === 'object' && x !== null) {
+          stack.push(x);
+        }
+      }
+    } else if (typeof v === 'object' && v !== null) {
+      for (const k in v) {
+        n++;
+        const x = (v as Record<string, unknown>)[k];
+        if (typeof x === 'object' && x !== null) {
+          stack.push(x);
+        }
+      }
+    }
+  }
+  return n;
+}
+
+/**
  * Parses JSON text; every number comes back as its exact source text (a string). A text in which an
- * object repeats a name is refused with a `RepeatedNameError` (a `SyntaxError`), never read either way.
+ * object repeats a name (compared unescaped) is refused with a `RepeatedNameError` (a `SyntaxError`),
+ * never read either way.
  *
  * Fast path: number tokens are quoted by a linear scan and the result goes through the native
  * JSON.parse without a reviver: the same value as the reviver gives (every number as its source
  * text, everything else as JSON.parse makes it), about three times faster on bank pages, and without
  * a context object per value (a reviver call per value was a fifth of a worker's CPU in the backfill
  * benchmark). Text the scan does not vouch for (a malformed number, an unterminated string) takes the
- * reviver path, so malformed JSON fails exactly as before. Names are checked once the text has parsed,
- * so the check's scan only ever meets well-formed JSON. Its cost is a stop per name: 87,000 on a page of
- * 1000 bank records, about 15 ms of CPU against 8.5 for the parse itself.
+ * reviver path, so malformed JSON fails exactly as JSON.parse fails it.
  *
- * Not guarded: V8 (Node 24.21) can misread an escaped name even when no name repeats. `{"aa":0,"\u00e9":1}`
- * parsed after `{"aa":0,"\\":1}` gives the name `\` (it seems to match the escaped name's raw text
- * against a name met before at that place). See the README's limits.
+ * Two things JSON.parse is not trusted with, each sending the text to `parseJsonExact`, our own parser:
+ *
+ * - A name with an escape. V8 (Node 24.21) can misread one even when no name repeats: `{"aa":0,"\u00e9":1}`
+ *   parsed after `{"aa":0,"\\":1}` gives the name `\` (it seems to match the escaped name's raw text
+ *   against a name met before at that place), reviver or not. A text without a backslash has none
+ *   (one native search); otherwise `hasEscapedName` looks at the strings that hold one, before
+ *   JSON.parse sees the text. Its answer is exact for well-formed text; for malformed text either
+ *   answer is safe (`parseJsonExact` refuses malformed text as JSON.parse does). J.P. Morgan's names
+ *   are plain ASCII; its values may hold escapes (quotes, newlines, backslashes in narratives), and
+ *   those stay on the fast path.
+ * - A repeated name, checked once the text has parsed. From here no name has an escape, so every key
+ *   is its name's raw text, which JSON.parse reads right (assumed: the misreadings seen so far all
+ *   needed an escaped name), and an object JSON.parse built has one key per distinct name of its text
+ *   object, with the value of one of the members of that name. Two counts settle it without a stop
+ *   per name in JS:
+ *   1. `compactLength` of the tree against the length of the number-quoted text. The text is the
+ *      tree's compact form plus white space W >= 0, with each dropped member of a repeated name
+ *      (its name, quotes, ':', value and ',': >= 5 characters) added, and every escape longer than
+ *      the character it stands for (a value may have escapes). So compactLength <= length - W - 5R,
+ *      and equality forces R = 0: no repeat. The text of J.P. Morgan's API and of the simulator is
+ *      compact, so this is what their pages take: one walk of the tree, no scan of the text. A text
+ *      with a line feed skips it: a line feed cannot stand in a string, so it is white space, W > 0.
+ *   2. Else (white space, escapes in values, a repeat): `nameMarks` of the text, twice the number of
+ *      '"' followed by ':' (white space between allowed) plus that white space, against twice the
+ *      number of keys in the tree. Every name's closing quote is such a '"', so with M the names of the
+ *      text and K the keys, marks >= 2M >= 2K, and K < M exactly when a name repeats: equality forces
+ *      no repeat. A string starting with ':' or an escaped quote before a ':' only make the marks
+ *      larger: never hide a repeat.
+ *   A count that does not settle it sends the text to `parseJsonExact`, which refuses the repeat or
+ *   returns the value (the difference was white space, an escape or a ':' in a string).
+ *
+ * Cost on a page of 1000 bank records (see the README's profiling notes): compact text, a walk of the
+ * tree (about a tenth of the parse); indented text, also a native regular-expression pass over the text.
  */
 export function parseJsonLossless(text: string): unknown {
+  if (text.includes('\\') && hasEscapedName(text)) {
+    return parseJsonExact(text);
+  }
   const quoted = quoteNumbers(text);
   const value: unknown = quoted === undefined ? JSON.parse(text, keepNumberText) : JSON.parse(quoted);
-  const repeated = firstRepeatedName(text);
-  if (repeated !== undefined) {
-    throw new RepeatedNameError(repeated);
+  if (objectsInheritNames()) {
+    return parseJsonExact(text);
   }
-  return value;
+  if (quoted !== undefined && !quoted.includes('\n') && compactLength(value) === quoted.length) {
+    return value;
+  }
+  return nameMarks(text) === 2 * countNames(value) ? value : parseJsonExact(text);
 }
 
 declare global {

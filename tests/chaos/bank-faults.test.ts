@@ -33,7 +33,8 @@ const logs = captureLogs('info');
  */
 const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'rate-limit': 'succeeded', 'server-error': 'succeeded', unavailable: 'succeeded', 'gateway-fault': 'succeeded', hang: 'succeeded',
-  reset: 'succeeded', 'malformed-json': 'succeeded', 'short-page': 'succeeded', 'account-error': 'succeeded', 'not-entitled': 'failed',
+  reset: 'succeeded', 'malformed-json': 'succeeded', 'repeated-name': 'succeeded', 'short-page': 'succeeded', 'account-error': 'succeeded',
+  'not-entitled': 'failed',
 };
 /**
  * Faults that leave no error behind by design: a short page is walked again by the client, and a per-account

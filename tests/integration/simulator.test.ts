@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseJsonLossless } from '../../src/shared/json.ts';
+import { parseJsonLossless, RepeatedNameError } from '../../src/shared/json.ts';
 import { splitRange } from '../../src/shared/time.ts';
 import { createClientCredential, ensureDevPki, startSimulator, type FaultRule, type RunningSimulator } from '../../src/simulator/index.ts';
 
@@ -238,6 +238,11 @@ describe('simulator faults', () => {
     [{ kind: 'unavailable' }, (r) => expect([r.status, r.headers['retry-after'] !== undefined]).toEqual([503, true])],
     [{ kind: 'gateway-fault' }, (r) => expect([r.status, Object.keys(json(r))]).toEqual([502, ['fault']])],
     [{ kind: 'malformed-json' }, (r) => { expect(r.status).toBe(200); expect(() => JSON.parse(r.text) as unknown).toThrow(); }],
+    [{ kind: 'repeated-name' }, (r) => {
+      expect(r.status).toBe(200);
+      expect(() => JSON.parse(r.text) as unknown).not.toThrow();
+      expect(() => parseJsonLossless(r.text)).toThrow(new RepeatedNameError('data'));
+    }],
     [{ kind: 'not-entitled' }, (r) => expect([r.status, (json(r).errors as Json[])[0]!.errorCode]).toEqual([403, 'GCA-004'])],
   ];
   it.each(cases)('injects %o', async (rule, check) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JsonNumber, parseJsonLossless, RepeatedNameError } from '../../src/shared/json.ts';
+import { JsonNumber, parseJsonExact, parseJsonLossless, RepeatedNameError } from '../../src/shared/json.ts';
 
 describe('parseJsonLossless', () => {
   it('returns every number as its exact source text', () => {
@@ -75,6 +75,75 @@ describe('parseJsonLossless', () => {
     expect(() => parseJsonLossless('{"a": 1, "a": 2')).not.toThrow(RepeatedNameError);
   });
 
+  it('reads an escaped name right where V8 misreads it (Node 24.21: "\u00e9" after a "\\" at the same place gave "\\")', () => {
+    expect(parseJsonLossless(String.raw`{"aa":0,"\\":1}`)).toEqual({ aa: '0', '\\': '1' });
+    expect(parseJsonLossless(String.raw`{"aa":0,"\u00e9":1}`)).toEqual({ aa: '0', é: '1' });
+    expect(parseJsonLossless(String.raw`[{"aa":0,"\\":1},{"aa":0,"\u00e9":1},{"aa":0,"\\":1,"\u00e9":2}]`))
+      .toEqual([{ aa: '0', '\\': '1' }, { aa: '0', é: '1' }, { aa: '0', '\\': '1', é: '2' }]);
+  });
+
+  it('accepts texts whose name count is off only because of white space or a ":" in a string', () => {
+    for (const [text, value] of [
+      ['{"a" : 1, "b"\n:\t"x"}', { a: '1', b: 'x' }],
+      ['{"a":":","b":"\\":","c":[": ", "\\" :"]}', { a: ':', b: '":', c: [': ', '" :'] }],
+      ['{"t":"10:30","u":{"v":"\\"w\\":1"}}', { t: '10:30', u: { v: '"w":1' } }],
+      ['{"a":"x"}  ', { a: 'x' }],
+    ] as const) {
+      expect(parseJsonLossless(text), text).toEqual(value);
+    }
+  });
+
+  it('refuses a repeat hidden among values that hold ":" or escaped quotes', () => {
+    for (const text of ['{"a":"\\":","a":1}', '{"x":":","a":1,"a":2}', '{"a":1, "a":":"}', '{"a":1,"a" :2,"b":"\\"c\\":"}']) {
+      expect(() => parseJsonLossless(text), text).toThrow(new RepeatedNameError('a'));
+    }
+  });
+
+  it('does not count a name Object.prototype was given', () => {
+    Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true, writable: true });
+    try {
+      expect(() => parseJsonLossless('{"a":1,"a":2}')).toThrow(new RepeatedNameError('a'));
+      expect(parseJsonLossless('{"a":1}')).toEqual({ a: '1' });
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    }
+  });
+});
+
+describe('parseJsonExact', () => {
+  it('reads what JSON.parse reads, numbers as their text, escapes decoded (a surrogate pair as its character)', () => {
+    expect(parseJsonExact(String.raw` {"a\u0062" : [1, -0.5e-7, 3.0E+2, true, false, null, {}, []], "s": "\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\u2028", "z": "\udc00"} `))
+      .toEqual({ ab: ['1', '-0.5e-7', '3.0E+2', true, false, null, {}, []], s: '"\\/\b\f\n\r\té😀\u2028', z: '\udc00' });
+    expect(parseJsonExact('"x"')).toBe('x');
+    expect(parseJsonExact('-12')).toBe('-12');
+    const proto = parseJsonExact('{"__proto__": {"x": 1}, "toString": 2}') as Record<string, unknown>;
+    expect(Object.getPrototypeOf(proto)).toBe(Object.prototype);
+    expect(Object.keys(proto)).toEqual(['__proto__', 'toString']);
+    expect(Object.getOwnPropertyDescriptor(proto, '__proto__')?.value).toEqual({ x: '1' });
+  });
+
+  it('refuses malformed JSON with a SyntaxError, a repeated name with RepeatedNameError', () => {
+    for (const text of ['{"a": 01}', '[1.]', '[-]', '[1-2]', '{"a": .5}', '{"a": "x}', '[1 2]', '', ' ', '{', '[', '{"a"}', '{"a":}', '{,}', '[1,]', '{"a":1,}',
+      '"\\x"', '"\\u12"', '"\\u12G4"', '"a\nb"', '"\t"', 'tru', 'nul', '1 1', '{"a":1}}', '[]]', '\ufeff[]', '{a:1}', "{'a':1}", '+1', 'NaN', '"\\']) {
+      expect(() => parseJsonExact(text), JSON.stringify(text)).toThrow(SyntaxError);
+      expect(() => JSON.parse(text) as unknown, JSON.stringify(text)).toThrow(SyntaxError);
+    }
+    expect(() => parseJsonExact('{"a":1,"b":{"c":1,"\\u0063":2},"a":3}')).toThrow(new RepeatedNameError('c'));
+    expect(() => parseJsonExact('{"a":1,"a":01}')).not.toThrow(RepeatedNameError);
+  });
+
+  it('reads nesting of any depth without overflowing the stack', () => {
+    const depth = 200_000;
+    let value = parseJsonExact(`${'[{"a":'.repeat(depth)}1${'}]'.repeat(depth)}`);
+    for (let i = 0; i < depth; i++) {
+      value = ((value as unknown[])[0] as Record<string, unknown>).a;
+    }
+    expect(value).toBe('1');
+    expect(() => parseJsonExact(`{"x":${'['.repeat(depth)}`)).toThrow(SyntaxError);
+  });
+});
+
+describe('JsonNumber', () => {
   it('writes JsonNumber back as a bare JSON number', () => {
     expect(JSON.stringify({ amount: new JsonNumber('10.50'), n: [new JsonNumber('0')] })).toBe('{"amount":10.50,"n":[0]}');
   });
