@@ -271,20 +271,29 @@ export function parseJsonExact(text: string): unknown {
 }
 
 /**
- * From `lastIndex` (global): from the next backslash to the end of its string, and the ':' after that
- * string if there is one. On well-formed JSON text, searching from outside any string (position 0,
- * then the end of the previous match): there a backslash occurs only inside a string, and
- * the first one met is that string's first, so it starts an escape; escape pairs and plain characters
- * are then taken up to the first unescaped '"', the string's closing quote, so the match ends outside
- * any string again. A string followed by ':' (white space between allowed) is a member name and any
- * other is a value, so group 1 is set exactly for a name with an escape.
+ * From `lastIndex` (sticky), a backslash: from it to the end of its string, and the ':' after that
+ * string if there is one. Escape pairs and plain characters are taken up to the first unescaped '"'.
  */
-const ESCAPED_STRING_REST = /\\[^][^"\\]*(?:\\[^][^"\\]*)*"([\t\n\r ]*:)?/g;
+const ESCAPED_STRING_REST = /\\[^][^"\\]*(?:\\[^][^"\\]*)*"([\t\n\r ]*:)?/y;
 
-/** Whether well-formed JSON text has a member name with an escape in it (stops at the first). */
+/**
+ * Whether well-formed JSON text has a member name with an escape in it (stops at the first). Searching
+ * from outside any string (position 0, then the end of the previous match), a backslash occurs only
+ * inside a string, and the first one met (native `indexOf`) is that string's first, so it starts an
+ * escape; the match from it ends at the string's closing quote, outside any string again. A string
+ * followed by ':' (white space between allowed) is a member name and any other is a value, so group 1
+ * is set exactly for a name with an escape. Linear: each match starts where the last ended, at a
+ * backslash found by `indexOf` (a global search would retry from every backslash of a string that
+ * never closes: quadratic). On malformed text a match can fail; then the answer is "no", and
+ * JSON.parse refuses the text.
+ */
 function hasEscapedName(text: string): boolean {
-  ESCAPED_STRING_REST.lastIndex = 0;
-  for (let m = ESCAPED_STRING_REST.exec(text); m !== null; m = ESCAPED_STRING_REST.exec(text)) {
+  for (let at = text.indexOf('\\'); at !== -1; at = text.indexOf('\\', ESCAPED_STRING_REST.lastIndex)) {
+    ESCAPED_STRING_REST.lastIndex = at;
+    const m = ESCAPED_STRING_REST.exec(text);
+    if (m === null) {
+      return false;
+    }
     if (m[1] !== undefined) {
       return true;
     }
