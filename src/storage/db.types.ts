@@ -459,6 +459,14 @@ export interface SyncRuns {
   windows_total: Generated<number>;
 }
 
+export interface TransactionAliases {
+  account_id: string;
+  created_at: Generated<Timestamp>;
+  fingerprint_key: string;
+  source: string;
+  transaction_id: string;
+}
+
 export interface TransactionDecisions {
   account_id: string;
   created_at: Generated<Timestamp>;
@@ -644,6 +652,7 @@ export interface DB {
   security_admins: SecurityAdmins;
   sync_rejects: SyncRejects;
   sync_runs: SyncRuns;
+  transaction_aliases: TransactionAliases;
   transaction_decisions: TransactionDecisions;
   transaction_search: TransactionSearch;
   transaction_search_state: TransactionSearchState;

@@ -79,9 +79,10 @@ export interface LooseCandidate extends ExistingTransaction {
 }
 
 /**
- * Live rows (posted or pending) of this account on `dates` whose amount is one of `amounts`, whatever their
- * fingerprint: the candidates of records that matched nothing by id or fingerprint (the caller keeps those of
- * the same record class, booking date, direction, amount and currency). One pass over the account's rows of
+ * Posted rows of record class P (posted and prior-day items; intraday ones are never matched loosely, see
+ * `LOOSE_MATCH_CLASS`) of this account on `dates` whose amount is one of `amounts`, whatever their fingerprint:
+ * the candidates of records that matched nothing by id or fingerprint (the caller keeps those of the same
+ * booking date, direction, amount and currency). One pass over the account's rows of
  * those dates (its booking-date index), references decoded; only pages that insert ask.
  */
 export async function findLooseCandidates(ex: Executor, accountId: string, dates: readonly string[], amounts: readonly string[]): Promise<LooseCandidate[]> {
@@ -93,7 +94,7 @@ export async function findLooseCandidates(ex: Executor, accountId: string, dates
       t.direction, t.amount_minor::text as amount_minor, t.currency, t.bai_type_code, t.bank_reference, t.customer_reference
     from transactions t
     where t.account_id = ${accountId} and t.booking_date = any(${[...new Set(dates)]}::date[])
-      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.status in ('posted', 'pending')`.execute(ex);
+      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P' and t.status = 'posted'`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
     r.bank_reference = decodePgText(r.bank_reference);

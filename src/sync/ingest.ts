@@ -6,10 +6,11 @@ import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
-import { LOOSE_MATCH_RULE, looseMatches } from './loose-match.ts';
+import { compareFields, LOOSE_MATCH_RULE, looseMatches, type LooseMatch, type MissingField } from './loose-match.ts';
+import { findAliasedRows, insertAliases, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
 import {
   decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
-  updateTransactions, type DecisionRow, type ExistingTransaction, type RejectRow, type TransactionRow, type TransactionUpdate,
+  updateTransactions, type DecisionRow, type ExistingTransaction, type LooseCandidate, type RejectRow, type TransactionRow, type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 
 export interface AccountRef {
@@ -237,20 +238,39 @@ export type LandedOn = Map<NormalizedTransaction, string>;
 
 /**
  * Turns the plan's inserts that are the same item as a row of another channel with a field left out on one
- * side (`looseMatches`, src/sync/loose-match.ts) into matches: a record with the bank's id takes the row over
- * (re-identified, the previous version kept), any other confirms it and writes nothing to it. Either way a
- * `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the missing
- * field, once per row and pair of channels (a file imported again adds none). Runs under the account's write
- * lock, so a concurrent import of the same day sees this one's rows, or this one sees its.
+ * side into matches. First by alias (`transaction_aliases`): a channel's fingerprint key that an earlier page,
+ * of any walk, matched to a row, looked up by exact key, so a file imported again or a sync run again writes
+ * no data row whatever way its pages cut a look-alike group. Then by the rule (`looseMatches`,
+ * src/sync/loose-match.ts), each match recording the record's key and the row's as aliases of the row. A record
+ * with the bank's id takes the row over (re-identified, the previous version kept; the fields it left out keep
+ * the row's values, noted in data_quality), any other confirms it and writes nothing to it. A rule match writes
+ * a `re_identified` decision (rule `missing_field_across_channels`) naming the matched facts and the missing
+ * field, once per row and pair of channels. Runs under the account's write lock, so a concurrent import of the
+ * same day sees this one's rows and aliases, or this one sees its.
  */
 async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined): Promise<void> {
-  const candidates = await findLooseCandidates(trx, account.id, plan.insertRecords.map((t) => t.bookingDate), plan.insertRecords.map((t) => t.amountMinor.toString()));
   const insertedIds = new Set(plan.inserts.map((r) => r.id));
-  const matches = candidates.length === 0 ? [] : looseMatches(plan.insertRecords, candidates, new Set([...plan.claimed].filter((id) => !insertedIds.has(id))), earlier);
+  const taken = new Set([...plan.claimed].filter((id) => !insertedIds.has(id)));
+  const byAlias = new Map((await findAliasedRows(trx, account.id, plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey }))))
+    .map((r) => [r.alias_key, r]));
+  const aliasMatches: LooseMatch[] = [];
+  for (const t of plan.insertRecords) {
+    const row = byAlias.get(`${t.source}|${t.fingerprintKey}`);
+    const fit = row && !taken.has(row.id) && !(t.identityById && isIdentityId(row.jpm_transaction_id)) ? compareFields(t, row) : undefined;
+    if (row && fit) {
+      taken.add(row.id);
+      aliasMatches.push({ record: t, row, ...fit, group: { records: 1, rows: 1 } });
+    }
+  }
+  const byAliasRecord = new Set(aliasMatches.map((m) => m.record));
+  const rest = plan.insertRecords.filter((t) => !byAliasRecord.has(t));
+  const candidates = rest.length === 0 ? [] : await findLooseCandidates(trx, account.id, rest.map((t) => t.bookingDate), rest.map((t) => t.amountMinor.toString()));
+  const ruleMatches = candidates.length === 0 ? [] : looseMatches(rest, candidates, taken, earlier);
+  const matches = [...aliasMatches, ...ruleMatches];
   if (matches.length === 0) {
     return;
   }
-  const decided = await decidedChannelPairs(trx, matches.map((m) => m.row.id), LOOSE_MATCH_RULE);
+  const decided = await decidedChannelPairs(trx, ruleMatches.map((m) => m.row.id), LOOSE_MATCH_RULE);
   const matched = new Set(matches.map((m) => m.record));
   plan.inserts.forEach((r, i) => {
     if (matched.has(plan.insertRecords[i]!)) {
@@ -259,18 +279,23 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   });
   plan.inserts = plan.inserts.filter((_, i) => !matched.has(plan.insertRecords[i]!));
   plan.insertRecords = plan.insertRecords.filter((t) => !matched.has(t));
+  const aliases: TransactionAlias[] = [];
   for (const { record: t, row, missing, matched: same, group } of matches) {
     plan.claimed.add(row.id);
+    aliases.push(
+      { account_id: account.id, source: t.source, fingerprint_key: t.fingerprintKey, transaction_id: row.id },
+      { account_id: account.id, source: row.source, fingerprint_key: row.fingerprint_key, transaction_id: row.id },
+    );
     // Only a record with the bank's id takes a row over (a row of another channel without one: the query and
     // looseMatches never pair two ids); a report without it never overwrites another channel's row.
     const takesOver = t.identityById;
     if (takesOver) {
-      plan.updates.push({ id: row.id, ...columns(t), reason: 're_identified', sync_run_id: runId });
+      plan.updates.push({ id: row.id, ...takeOverColumns(t, row, missing), reason: 're_identified', sync_run_id: runId });
     } else {
       plan.unchanged++;
       landed?.set(t, row.fingerprint_key);
     }
-    if (decided.has(`${row.id}|${[t.source, row.source].sort().join('|')}`)) {
+    if (byAliasRecord.has(t) || decided.has(`${row.id}|${[t.source, row.source].sort().join('|')}`)) {
       continue;
     }
     plan.decisions.push({
@@ -285,6 +310,31 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
       },
     });
   }
+  await insertAliases(trx, aliases);
+}
+
+const TAKEN_FIELDS = { baiTypeCode: 'bai_type_code', bankReference: 'bank_reference', customerReference: 'customer_reference' } as const;
+
+/**
+ * The columns of a record taking another channel's row over: the record's, except the fields it left out, which
+ * keep the row's values (each noted in data_quality); the fingerprint key stays the record's, so its channel
+ * keeps matching the row by id and fingerprint.
+ */
+function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[]): Column {
+  const out = columns(t);
+  const notes = [...(t.dataQuality ?? [])];
+  for (const m of missing) {
+    if (m.missingIn === t.source) {
+      if (m.field === 'baiTypeCode') {
+        out.bai_type_code = row.bai_type_code;
+      } else {
+        out[TAKEN_FIELDS[m.field]] = row[TAKEN_FIELDS[m.field]];
+      }
+      notes.push({ field: m.field, problem: `left out by ${t.source}; kept from ${row.source}` });
+    }
+  }
+  out.data_quality = notes.length > 0 ? notes : null;
+  return out;
 }
 
 /**

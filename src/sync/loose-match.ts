@@ -28,8 +28,8 @@ const FIELDS = [
   { field: 'customerReference', record: (t: NormalizedTransaction) => identityReference(t.customerReference), row: (e: LooseCandidate) => identityReference(e.customer_reference) },
 ] as const;
 
-/** The fields one side lacks, when every other field is equal (as the fingerprint compares them); undefined when two values differ or none is missing. */
-function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
+/** The fields one side lacks and those both carry alike (as the fingerprint compares them); undefined when two values differ. */
+export function compareFields(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
   const missing: MissingField[] = [];
   const matched: string[] = [];
   for (const f of FIELDS) {
@@ -44,8 +44,21 @@ function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: Missin
       return undefined;
     }
   }
-  return missing.length === 0 ? undefined : { missing, matched };
+  return { missing, matched };
 }
+
+/** `compareFields` when a field is missing on one side, else undefined (equal everywhere is the fingerprint's match, not this one's). */
+function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
+  const c = compareFields(t, e);
+  return c === undefined || c.missing.length === 0 ? undefined : c;
+}
+
+/**
+ * Only posted and prior-day items (record class P) are matched loosely: an intraday item may be withdrawn and
+ * another of the same amount reported in its place, and a file's intraday line without the bank's reference
+ * would then confirm the withdrawn one and the other item would never be stored.
+ */
+export const LOOSE_MATCH_CLASS = 'P';
 
 /** The group of look-alikes: record class, booking date, direction, amount and currency. */
 function groupOf(cls: string, date: string, direction: string, amountMinor: string, currency: string): string {
@@ -60,7 +73,8 @@ const fingerprintOf = (key: string) => key.split(':')[1] ?? key;
 const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
 
 /**
- * Pairs records that matched nothing (no id, no fingerprint key) with rows of another channel that report
+ * Pairs posted and prior-day records (class P, `LOOSE_MATCH_CLASS`) that matched nothing (no id, no fingerprint
+ * key, no alias) with rows of another channel that report
  * the same item with a field left out on one side. Never two different values: each of BAI type code, bank
  * and customer reference is equal (trimmed) or missing on one side. Never two J.P. Morgan ids. Within a
  * group of look-alikes (class, booking date, direction, amount, currency), records and rows are joined where
@@ -68,59 +82,98 @@ const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
  * row, there are as many records as rows, and one side is indistinguishable (one fingerprint), so any
  * one-to-one mapping states the same facts. It is made in occurrence order (records in walk order, rows by
  * occurrence number then id). A group that a row taken by an earlier page of the walk belongs to is left alone
- * (the walk's part of it is not all on this page). Everything else stays apart.
+ * (the walk's part of it is not all on this page). Everything else stays apart. A match made is recorded as an
+ * alias of the row (ingest.ts), which later walks find by exact key, whatever their pages. `work` counts the
+ * steps taken (pairs compared and union-find links followed): near-linear in the pairs.
  */
 export function looseMatches(
   records: readonly NormalizedTransaction[], candidates: readonly LooseCandidate[], taken: ReadonlySet<string>, earlier: ReadonlySet<string>,
+  work?: { steps: number },
 ): LooseMatch[] {
-  const rowsByGroup = Map.groupBy(candidates, (e) => groupOf(e.post_code, e.booking_date, e.direction, e.amount_minor, e.currency));
+  const rowsByGroup = Map.groupBy(candidates.filter((e) => e.post_code === LOOSE_MATCH_CLASS), (e) => groupOf(e.post_code, e.booking_date, e.direction, e.amount_minor, e.currency));
   const out: LooseMatch[] = [];
-  for (const [group, recs] of Map.groupBy(records, recordGroup)) {
+  for (const [group, recs] of Map.groupBy(records.filter((t) => t.recordClass === LOOSE_MATCH_CLASS), recordGroup)) {
     const all = rowsByGroup.get(group) ?? [];
     if (all.some((e) => earlier.has(e.id))) {
       continue;
     }
     const rows = all.filter((e) => !taken.has(e.id));
-    const edges = new Map<string, ReturnType<typeof compare>>();
-    const parent = new Map<string, string>();
-    const find = (x: string): string => {
-      let p = parent.get(x) ?? x;
-      while (p !== (parent.get(p) ?? p)) {
-        p = parent.get(p) ?? p;
-      }
-      return p;
-    };
-    recs.forEach((t, i) => {
-      for (const e of rows) {
-        const c = e.source !== t.source && !(t.identityById && isIdentityId(e.jpm_transaction_id)) ? compare(t, e) : undefined;
-        if (c) {
-          edges.set(`${i}|${e.id}`, c);
-          parent.set(find(`r${i}`), find(`s${e.id}`));
+    if (rows.length === 0) {
+      continue;
+    }
+    // Union-find over records 0..n-1 and rows n..n+m-1, by size with path compression (near-linear in the edges).
+    const n = recs.length;
+    const parent = Array.from({ length: n + rows.length }, (_, i) => i);
+    const size = new Array<number>(n + rows.length).fill(1);
+    const find = (x: number): number => {
+      let root = x;
+      while (parent[root]! !== root) {
+        root = parent[root]!;
+        if (work) {
+          work.steps++;
         }
       }
-    });
-    const components = new Map<string, { recs: number[]; rows: LooseCandidate[] }>();
-    recs.forEach((_, i) => {
-      if (parent.has(`r${i}`)) {
-        const c = components.get(find(`r${i}`)) ?? { recs: [], rows: [] };
-        c.recs.push(i);
-        components.set(find(`r${i}`), c);
+      while (parent[x]! !== root) {
+        const next = parent[x]!;
+        parent[x] = root;
+        x = next;
       }
+      return root;
+    };
+    const union = (a: number, b: number) => {
+      let [x, y] = [find(a), find(b)];
+      if (x === y) {
+        return;
+      }
+      if (size[x]! < size[y]!) {
+        [x, y] = [y, x];
+      }
+      parent[y] = x;
+      size[x]! += size[y]!;
+    };
+    /** The fit of record i and row j, where compatible: edges[i][j]. */
+    const edges = recs.map(() => new Map<number, NonNullable<ReturnType<typeof compare>>>());
+    recs.forEach((t, i) => {
+      rows.forEach((e, j) => {
+        if (work) {
+          work.steps++;
+        }
+        const c = e.source !== t.source && !(t.identityById && isIdentityId(e.jpm_transaction_id)) ? compare(t, e) : undefined;
+        if (c) {
+          edges[i]!.set(j, c);
+          union(i, n + j);
+        }
+      });
     });
-    for (const e of rows) {
-      components.get(find(`s${e.id}`))?.rows.push(e);
-    }
-    for (const c of components.values()) {
-      const complete = c.recs.every((i) => c.rows.every((e) => edges.has(`${i}|${e.id}`)));
-      const oneRecordFingerprint = new Set(c.recs.map((i) => fingerprintOf(recs[i]!.fingerprintKey))).size === 1;
-      const oneRowFingerprint = new Set(c.rows.map((e) => fingerprintOf(e.fingerprint_key))).size === 1;
-      if (!complete || c.recs.length !== c.rows.length || !(oneRecordFingerprint || oneRowFingerprint)) {
+    const index = new Map(rows.map((e, j) => [e.id, j]));
+    const components = new Map<number, { recs: number[]; rows: number[] }>();
+    for (let x = 0; x < n + rows.length; x++) {
+      if (x < n && edges[x]!.size === 0) {
         continue;
       }
-      const rowsInOrder = [...c.rows].sort((a, b) => occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const root = find(x);
+      const c = components.get(root) ?? { recs: [], rows: [] };
+      if (x < n) {
+        c.recs.push(x);
+      } else {
+        c.rows.push(x - n);
+      }
+      components.set(root, c);
+    }
+    for (const c of components.values()) {
+      // Counts that cannot balance, or a pair not compatible, leave the set apart.
+      if (c.recs.length !== c.rows.length || c.recs.some((i) => edges[i]!.size < c.rows.length)) {
+        continue;
+      }
+      const oneRecordFingerprint = new Set(c.recs.map((i) => fingerprintOf(recs[i]!.fingerprintKey))).size === 1;
+      const oneRowFingerprint = new Set(c.rows.map((j) => fingerprintOf(rows[j]!.fingerprint_key))).size === 1;
+      if (!(oneRecordFingerprint || oneRowFingerprint)) {
+        continue;
+      }
+      const rowsInOrder = c.rows.map((j) => rows[j]!).sort((a, b) => occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       c.recs.forEach((i, k) => {
         const row = rowsInOrder[k]!;
-        const fit = edges.get(`${i}|${row.id}`)!;
+        const fit = edges[i]!.get(index.get(row.id)!)!;
         out.push({ record: recs[i]!, row, missing: fit.missing, matched: fit.matched, group: { records: c.recs.length, rows: c.rows.length } });
       });
     }

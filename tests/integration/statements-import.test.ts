@@ -262,6 +262,98 @@ describe('a statement file larger than one page of ingestion', () => {
 });
 
 /**
+ * A look-alike group a page of ingestion cuts: the file's fee with customer reference A is record 1000 and the
+ * same fee with reference B record 1001, the API's two fees carry no reference. Once the API has taken both rows
+ * over, the file imported again finds them by alias, whatever its pages hold of the group.
+ */
+describe('a field one channel leaves out, the look-alike group across a page of ingestion', () => {
+  const DAY: IsoDate = '2026-11-02';
+  const CHECKS = 999;
+  let t: TestDb;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  function file(jpmAccountId: string): string {
+    const items = [
+      ...Array.from({ length: CHECKS }, (_, i) => ({ type: '475', amount: 10_000n + BigInt(i), bankRef: `CHK${i}`, custRef: `${1000 + i}`, text: 'CHECK PAID' })),
+      ...['FEE-A', 'FEE-B'].map((custRef) => ({ type: '698', amount: 2500n, bankRef: '6680134283FA', custRef, text: 'SERVICE FEE' })),
+    ];
+    const opening = 100_000_000n;
+    const closing = items.reduce((b, i) => b - i.amount, opening);
+    const account = [`03,${jpmAccountId},USD,010,${opening},,,015,${closing},,/`, ...items.map((i) => `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`)];
+    const accountTotal = items.reduce((sum, i) => sum + i.amount, opening + closing);
+    const group = ['02,CUSTOMER,021000021,1,261102,,USD,2/', ...account, `49,${accountTotal},${account.length + 1}/`];
+    const lines = ['01,021000021,CUSTOMER,261103,0200,ACROSS,80,,2/', ...group, `98,${accountTotal},1,${group.length + 1}/`];
+    lines.push(`99,${accountTotal},1,${lines.length + 1}/`);
+    return `${lines.join('\r\n')}\r\n`;
+  }
+
+  const feeRows = (accountId: string) => t.db.selectFrom('transactions').select(['id', 'source', 'jpm_transaction_id', 'customer_reference', 'data_quality'])
+    .where('account_id', '=', accountId).where('bai_type_code', '=', '698').orderBy('jpm_transaction_id').execute();
+
+  it('file, then the API without the references, then the file again: the fees stay two rows, each keeping its reference', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const text = file(account.jpmAccountId);
+    const first = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    expect(first.counts).toMatchObject({ inserted: CHECKS + 2, rejected: 0 });
+    const api = await ingestWire(t.db, account, ['FEE-1', 'FEE-2'].map((transactionId) => wireTransaction({
+      transactionId, jpmAccountId: account.jpmAccountId, asOfDate: DAY, valueDate: null, direction: 'DEBIT', amount: '25.00',
+      baiTypeCode: '698', bankReference: '6680134283FA', customerReference: '', shortDescription: 'SERVICE FEE',
+    })));
+    expect(api).toMatchObject({ inserted: 0, updated: 2 });
+    const fees = await feeRows(account.id);
+    // The API's record took each row over; the reference it left out keeps the file's value.
+    expect(fees.map((f) => `${f.source}:${f.jpm_transaction_id}:${f.customer_reference}`)).toEqual(['jpm_api:FEE-1:FEE-A', 'jpm_api:FEE-2:FEE-B']);
+    expect(fees.map((f) => f.data_quality)).toEqual(fees.map(() => [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }]));
+
+    const again = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: CHECKS + 2, rejected: 0 });
+    expect(await feeRows(account.id)).toEqual(fees);
+    // The API again: nothing changes either.
+    expect(await ingestWire(t.db, account, ['FEE-1', 'FEE-2'].map((transactionId) => wireTransaction({
+      transactionId, jpmAccountId: account.jpmAccountId, asOfDate: DAY, valueDate: null, direction: 'DEBIT', amount: '25.00',
+      baiTypeCode: '698', bankReference: '6680134283FA', customerReference: '', shortDescription: 'SERVICE FEE',
+    })))).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
+  });
+
+  it('an intraday item is never matched loosely: a camt.052 line of another $500 credit than the pending one is stored', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const today: IsoDate = '2026-11-30';
+    // P1 from the API: pending, the bank's id, no references.
+    await ingestWire(t.db, account, [wireTransaction({
+      transactionId: 'P1', jpmAccountId: account.jpmAccountId, asOfDate: today, valueDate: null, direction: 'CREDIT', amount: '500.00', postCode: 'I',
+      baiTypeCode: '195', bankReference: '', customerReference: '', shortDescription: 'INCOMING WIRE',
+    })]);
+    // P2 in a camt.052: another $500 credit, EndToEndId INV-2 and no AcctSvcrRef.
+    const bal = (code: string, amount: string) => `<Bal><Tp><CdOrPrtry><Cd>${code}</Cd></CdOrPrtry></Tp><Amt Ccy="USD">${amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>${today}</Dt></Dt></Bal>`;
+    const report = [
+      '<?xml version="1.0" encoding="UTF-8"?>',
+      '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">',
+      `<BkToCstmrAcctRpt><GrpHdr><MsgId>INTRADAY-P2</MsgId><CreDtTm>${today}T12:00:00</CreDtTm></GrpHdr>`,
+      `<Rpt><Id>${account.jpmAccountId}-${today}</Id><Acct><Id><Othr><Id>${account.jpmAccountId}</Id></Othr></Id><Ccy>USD</Ccy></Acct>`,
+      bal('OPBD', '1000.00'), bal('ITBD', '1500.00'), bal('ITAV', '1500.00'),
+      `<Ntry><Amt Ccy="USD">500.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts><BookgDt><Dt>${today}</Dt></BookgDt><ValDt><Dt>${today}</Dt></ValDt>`
+      + '<BkTxCd><Prtry><Cd>195</Cd><Issr>BAI</Issr></Prtry></BkTxCd><NtryDtls><TxDtls><Refs><EndToEndId>INV-2</EndToEndId></Refs></TxDtls></NtryDtls>'
+      + '<AddtlNtryInf>INCOMING WIRE</AddtlNtryInf></Ntry>',
+      '</Rpt>', '</BkToCstmrAcctRpt></Document>', '',
+    ].join('\n');
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: report, trigger: 'manual' });
+    expect(imported.counts).toMatchObject({ inserted: 1, rejected: 0 });
+    const rows = await t.db.selectFrom('transactions').select(['source', 'jpm_transaction_id', 'customer_reference', 'status'])
+      .where('account_id', '=', account.id).orderBy('source').execute();
+    expect(rows).toEqual([
+      { source: 'camt052', jpm_transaction_id: '', customer_reference: 'INV-2', status: 'pending' },
+      { source: 'jpm_api', jpm_transaction_id: 'P1', customer_reference: '', status: 'pending' },
+    ]);
+  });
+});
+
+/**
  * The same items in a file and from the API, one side leaving out a field the other carries: the API
  * sending no customer reference where the file has one (or the file none where the API has one), a camt.053
  * without BAI codes (`BkTxCd/Prtry`). Each item is stored once, in either order and when both imports run at

@@ -73,4 +73,26 @@ describe('looseMatches', () => {
     const m = looseMatches(api, rows(file), new Set(), new Set());
     expect(m.map((x) => `${x.record.baiTypeCode}>${x.row.customer_reference}`)).toEqual(['698>A', '475>C']);
   });
+
+  it('never matches intraday items: a camt.052 line does not confirm a pending row of the same amount without references', () => {
+    const pending = rows(records('jpm_api', [{ postCode: 'I', direction: 'CREDIT', amount: '500.00', customerReference: '', bankReference: '' }]));
+    const line = records('bai2', [{ postCode: 'I', direction: 'CREDIT', amount: '500.00', customerReference: 'INV-2', bankReference: '' }]);
+    expect(looseMatches(line, pending, new Set(), new Set())).toEqual([]);
+    // The same two as posted items are matched.
+    const posted = rows(records('jpm_api', [{ direction: 'CREDIT', amount: '500.00', customerReference: '', bankReference: '' }]));
+    expect(looseMatches(records('bai2', [{ direction: 'CREDIT', amount: '500.00', customerReference: 'INV-2', bankReference: '' }]), posted, new Set(), new Set())).toHaveLength(1);
+  });
+
+  it('a dense group of 1000 records against 1000 rows takes work in proportion to its pairs (union-find by size with path compression)', () => {
+    const n = 1000;
+    const file = records('bai2', Array.from({ length: n }, (_, i) => ({ customerReference: `REF-${i}` })));
+    const api = records('jpm_api', Array.from({ length: n }, () => ({ customerReference: '' })));
+    const work = { steps: 0 };
+    const m = looseMatches(api, rows(file), new Set(), new Set(), work);
+    expect(m).toHaveLength(n);
+    expect(m.map((x) => x.row.customer_reference)).toEqual(file.map((r) => r.customerReference));
+    // Each pair compared once, plus a link or two followed per union (3,000,000 here): a constant per pair.
+    expect(work.steps).toBeGreaterThanOrEqual(n * n);
+    expect(work.steps).toBeLessThan(4 * n * n);
+  });
 });
