@@ -17,7 +17,7 @@ import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.t
 import { bankDaysFor, classifyPostedDays, noteRun, type BankDays, type RunNotes } from './bank-days.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
-import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef, type WalkClaims } from './ingest.ts';
+import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef, type LandedOn, type WalkClaims } from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
 import { resolvePending } from './supersede.ts';
 
@@ -174,7 +174,6 @@ async function walkTransactions(
     }
     const ours = page.records.filter((r) => r.account.accountId === row.jpm_account_id);
     const normalized = normalizeTransactions(ours, occurrences, 0, { requested: requestedView(query) });
-    tally.add(page.walk, page.pageNumber, page.totalPages, normalized.records);
     const pageRejects = page.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw }));
     snapshot?.walk.add(
       page.walk, { pageNumber: page.pageNumber, totalPages: page.totalPages, totalRecords: page.totalRecords, fetched: page.records.length + page.rejects.length },
@@ -185,7 +184,14 @@ async function walkTransactions(
       ...page.records.filter((r) => r.account.accountId !== row.jpm_account_id).map((r) => ({ index: -1, reason: `record of another account (****${r.account.accountId.slice(-4)}) in this account's response`, raw: r })),
       ...normalized.rejects,
     ];
-    add(counts, await ingestTransactionPage(deps.db, account, { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length }, job.runId, claims));
+    const landed: LandedOn = new Map();
+    add(counts, await ingestTransactionPage(deps.db, account, { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length }, job.runId, claims, landed));
+    // A record without the bank's id that confirmed another channel's row with a field left out counts as
+    // that row's look-alike (as in import-batch.ts), so the bank's reported look-alikes are the rows stored.
+    tally.add(page.walk, page.pageNumber, page.totalPages, normalized.records.map((r) => {
+      const key = landed.get(r);
+      return key === undefined ? r : { ...r, fingerprintKey: key };
+    }));
   }
 }
 

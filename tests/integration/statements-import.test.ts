@@ -5,6 +5,7 @@ import { eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { accountDayView } from '../../src/simulator/index.ts';
 import { renderBai2, renderCamt052, renderCamt053 } from '../../src/simulator/statements.ts';
 import { createDb } from '../../src/storage/db.ts';
+import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -371,7 +372,7 @@ describe('a field one channel leaves out: the item is matched across channels an
 
   beforeAll(async () => {
     t = await createTestDb();
-    env = await startValidationSim(t.db, { today: TODAY, historyDays: 40, accounts: 6, txPerDay: 12 });
+    env = await startValidationSim(t.db, { today: TODAY, historyDays: 40, accounts: 8, txPerDay: 12 });
   });
   afterAll(async () => {
     await env.stop();
@@ -542,6 +543,53 @@ describe('a field one channel leaves out: the item is matched across channels an
       expect(new Set(made.map((d) => d.transaction_id)).size).toBe(3);
       expect(made.map((d) => (d.evidence as { group: unknown }).group)).toEqual(made.map(() => ({ records: 3, rows: 3 })));
     }
+  });
+
+  it('the API\'s three fees without ids nor references confirm the file\'s three identical ones: the day\'s tally counts them as the rows they landed on, no duplicate suspected', async () => {
+    const account = env.accounts[6]!;
+    const { day, fees } = feeDay(account);
+    const kept = fees.map((f) => f.customerRef);
+    for (const f of fees) {
+      f.customerRef = 'FEE-X';
+    }
+    await importFile(account, bai2Of(account, day, day));
+    // The bank's API sends these fees without their ids.
+    const inner = await env.syncDeps.clientFor('');
+    const idless: BankClient = {
+      async *transactionPages(q) {
+        for await (const page of inner.transactionPages(q)) {
+          yield { ...page, records: page.records.map((r) => (r.asOfDate === day && (r as { bankReferenceSearchable?: { standardValue?: string } }).bankReferenceSearchable?.standardValue === fees[0]!.bankRef
+            ? { ...r, transactionId: '' } : r)) };
+        }
+      },
+      getBalances: (q) => inner.getBalances(q),
+    };
+    await withoutCustomerReferences(fees, async () => {
+      const counts = await syncAccountWindow({ ...env.syncDeps, clientFor: () => Promise.resolve(idless) },
+        { runId: null, accountId: account.id, mode: 'range', from: day, to: day, kinds: ['transactions', 'balances'] });
+      expect(counts).toMatchObject({ inserted: 0 });
+      await heldOnceAndProved(account, day, day);
+    });
+    fees.forEach((f, k) => {
+      f.customerRef = kept[k]!;
+    });
+    const rows = await t.db.selectFrom('transactions').select(['source', 'customer_reference']).where('account_id', '=', account.id)
+      .where('booking_date', '=', day).where('customer_reference', 'like', 'FEE-%').orderBy('customer_reference').execute();
+    expect(rows).toEqual(fees.map(() => ({ source: 'bai2', customer_reference: 'FEE-X' })));
+  });
+
+  it('a camt.053 without BAI codes confirms the BAI2 file\'s rows, the API takes them over, the camt.053 again: no data row, no decision', async () => {
+    const account = env.accounts[7]!;
+    await importFile(account, bai2Of(account));
+    const camt = camtOf(account).replace(/<BkTxCd>.*?<\/BkTxCd>/g, '');
+    expect((await importFile(account, camt)).counts).toMatchObject({ inserted: 0, updated: 0 });
+    await env.syncRange(account.id, FROM, TO);
+    const before = await decisions(account);
+    expect(before.length).toBeGreaterThan(30);
+    // The rows are the API's now, the pair of channels another: the camt.053's keys are the rows' aliases.
+    expect((await importFile(account, camt)).counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await decisions(account)).toEqual(before);
+    await heldOnceAndProved(account);
   });
 
   it('the file import and the API sync of the same days at once: each item stored once', async () => {
