@@ -5,6 +5,7 @@ import { eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { accountDayView } from '../../src/simulator/index.ts';
 import { renderBai2, renderCamt052, renderCamt053 } from '../../src/simulator/statements.ts';
 import { createDb } from '../../src/storage/db.ts';
+import { lockAccountForWrite } from '../../src/storage/transactions.repo.ts';
 import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
@@ -596,10 +597,35 @@ describe('a field one channel leaves out: the item is matched across channels an
     const account = env.accounts[5]!;
     const items = referenced(account);
     const file = bai2Of(account);
-    await withoutCustomerReferences(items, async () => {
-      await Promise.all([importFile(account, file), env.syncRange(account.id, FROM, TO)]);
-      await heldOnceAndProved(account);
-    });
+    // Another connection holds the account's write lock until both the import and the sync wait for it, so
+    // their pages of the same days meet for certain (whichever gets the lock first).
+    const holder = createDb({ url: t.url, poolMax: 1 });
+    try {
+      await withoutCustomerReferences(items, async () => {
+        let both: Promise<unknown> = Promise.resolve();
+        await holder.transaction().execute(async (trx) => {
+          await lockAccountForWrite(trx, account.id);
+          both = Promise.all([importFile(account, file), env.syncRange(account.id, FROM, TO)]);
+          const failed = both.then(() => undefined, (err: unknown) => err);
+          for (let waited = 0; ; waited += 10) {
+            const { n } = (await sql<{ n: number }>`
+              select count(*)::int as n from pg_locks l join pg_database d on d.oid = l.database
+              where d.datname = current_database() and l.locktype = 'advisory' and not l.granted`.execute(trx)).rows[0]!;
+            if (n === 2) {
+              break;
+            }
+            const err = await Promise.race([failed, new Promise((r) => setTimeout(r, 10, 'waiting'))]);
+            if (err !== 'waiting' || waited > 30_000) {
+              throw new Error(`the import and the sync never both waited for the account's lock (${n} waiting)`, { cause: err });
+            }
+          }
+        });
+        await both;
+        await heldOnceAndProved(account);
+      });
+    } finally {
+      await holder.destroy();
+    }
     expect(await decisions(account)).toHaveLength(items.length);
   });
 });
