@@ -153,7 +153,9 @@ function applyFilter(q: TransactionQuery, f: BranchFilter): TransactionQuery {
       // A row whose bank reference is the same text is the bank scan's: each row comes from one scan only.
       out = out.where(customer).where('t.bank_reference', '<>', ref);
     } else {
-      out = out.where(sql<boolean>`(${bank}) or (${customer})`);
+      // Bracketed whole: `where` adds a raw fragment as it is, and AND binds before OR (unbracketed, a row of the
+      // customer reference passed whatever the other conditions said).
+      out = out.where(sql<boolean>`((${bank}) or (${customer}))`);
     }
   }
   if (f.text !== undefined) {

@@ -6,6 +6,7 @@ import {
   getTransaction, listTransactionDecisions, listTransactionVersions, listTransactions, TRANSACTION_SORTS, type TransactionFilter,
 } from '../../src/storage/read.repo.ts';
 import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
+import { encodePgText } from '../../src/shared/pg-text.ts';
 import { findForMatching, pendingAndUnclaimedPosted } from '../../src/storage/transactions.repo.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { daysOwed } from '../../src/validation/days.ts';
@@ -471,6 +472,70 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(dayPage.map((r) => r.id)).toEqual(expected.rows.map((r) => r.id));
     expect(over).toEqual([]);
   });
+
+  it('read API: paged walks of reference with other filters, and of q= with a reference, are the plain query\'s rows', async () => {
+    // The reference is either column: its two conditions joined by OR must stay one condition among the others (AND
+    // binds first). Without the brackets a page in firstSeen order (a bounded walk) and every q= page kept any row of
+    // the customer reference whatever its status, direction, account or dates, and a cursor past every row
+    // gave the same rows again (a client following nextCursor paged for ever).
+    const [a0, a1] = accounts as [typeof accounts[number], typeof accounts[number]];
+    const other = await sql<{ bank_reference: string }>`
+      select bank_reference from transactions where description not ilike '%acme%' and account_id = ${a1.id} order by id limit 1`.execute(t.db);
+    const filters: TransactionFilter[] = [
+      { reference: 'NEW', statuses: ['superseded'], bookingDateFrom: DAYS[3], bookingDateTo: DAYS[3] },
+      { reference: 'NEW', direction: 'debit', accountId: a0.id, bookingDateFrom: DAYS[2], bookingDateTo: DAYS[3] },
+      { reference: 'NEW', statuses: ['removed'] },
+      { reference: 'INV-3-7', statuses: ['posted'] },
+      { reference: 'INV-4-14', accountId: a1.id, direction: 'credit' },
+      { reference: somePosted.bank_reference, accountId: somePosted.bank_reference.includes(a0.jpmAccountId) ? a1.id : a0.id },
+      { text: 'ACME', reference: other.rows[0]!.bank_reference },
+      { text: 'acme', reference: 'NEW', direction: 'credit', bookingDateFrom: DAYS[4], bookingDateTo: DAYS[5] },
+      { text: 'payroll', reference: 'INV-2-21', statuses: ['superseded'] },
+    ];
+    const failed: string[] = [];
+    let walks = 0;
+    for (const base of filters) {
+      for (const scoped of [true, false]) {
+        const filter: TransactionFilter = scoped ? { ...base, organizationId } : base;
+        for (const sort of TRANSACTION_SORTS) {
+          const ref = encodePgText(filter.reference!);
+          const conds = [
+            sql`(t.bank_reference = ${ref} or t.customer_reference = ${ref})`,
+            ...(filter.organizationId ? [sql`t.organization_id = ${filter.organizationId}`] : []),
+            ...(filter.accountId ? [sql`t.account_id = ${filter.accountId}`] : []),
+            ...(filter.statuses ? [sql`t.status = any(${filter.statuses}::text[])`] : []),
+            ...(filter.direction ? [sql`t.direction = ${filter.direction}`] : []),
+            ...(filter.bookingDateFrom ? [sql`t.booking_date >= ${filter.bookingDateFrom}::date`] : []),
+            ...(filter.bookingDateTo ? [sql`t.booking_date <= ${filter.bookingDateTo}::date`] : []),
+            ...(filter.text ? [sql`t.description ilike ${`%${filter.text}%`}`] : []),
+          ];
+          const order = sort === 'firstSeen' ? sql`t.id` : sort === 'bookingDate' ? sql`t.booking_date, t.id` : sql`t.booking_date desc, t.id desc`;
+          const expected = (await sql<{ id: string }>`select t.id from transactions t where ${sql.join(conds, sql` and `)} order by ${order}`
+            .execute(t.db)).rows.map((r) => r.id);
+          for (const limit of [3, 40]) {
+            walks += 1;
+            const got: string[] = [];
+            let after: { bookingDate: string; id: string } | undefined;
+            for (let pages = 0; pages <= expected.length / limit + 2; pages += 1) {
+              const rows = await listTransactions(t.db, filter, { sort, after, limit });
+              got.push(...rows.slice(0, limit).map((r) => r.id));
+              if (rows.length <= limit) {
+                after = undefined;
+                break;
+              }
+              const last = rows[limit - 1]!;
+              after = { bookingDate: String(last.booking_date), id: last.id };
+            }
+            if (after !== undefined || JSON.stringify(got) !== JSON.stringify(expected)) {
+              failed.push(`${JSON.stringify(filter)} ${sort} limit ${limit}: ${got.length} ids${after ? ' and a next page' : ''}, ${expected.length} expected`);
+            }
+          }
+        }
+      }
+    }
+    expect(walks).toBe(108);
+    expect(failed).toEqual([]);
+  }, 120_000);
 
   it('read API: a refinement for every organization reads a page after the first page, and removed items only removed rows', async () => {
     // 40 posted rows (1 %) marked removed for this test, put back after it.
