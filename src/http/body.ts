@@ -1,24 +1,76 @@
 import { TextDecoder } from 'node:util';
+import { parse as parseContentType } from 'content-type';
 import express, { type Request, type RequestHandler } from 'express';
 import { AppError, ValidationError } from '../shared/errors.ts';
+import { parseJsonChecked, RepeatedNameError } from '../shared/json.ts';
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
 
 /**
  * JSON bodies only, size-limited (413 beyond `limit`). A non-empty body of another media type is a
  * 415; an empty body is parsed as `{}` by the validator, so a POST with no fields still gets field
  * errors rather than a puzzling media-type error.
+ *
+ * body-parser reads the body (size limit, Content-Encoding, charset decoding) as `express.json` did,
+ * but the text is parsed by `parseJsonChecked`, not `JSON.parse`: an object that repeats a name is a
+ * 400 `repeated_name` naming it (JSON.parse kept one value silently), and a body with an escaped name
+ * is read by our own parser (V8 can misread such a name after another request's body). The charset
+ * check and the strict top level (an object or an array) are express.json's, with the same errors.
  */
 export function jsonBody(limit: string): RequestHandler[] {
   return [
     (req, _res, next) => {
       const length = Number(req.get('content-length') ?? '0');
       const hasBody = req.get('transfer-encoding') !== undefined || length > 0;
-      if (hasBody && !req.is(['application/json', 'application/*+json'])) {
+      if (hasBody && !req.is(JSON_TYPES)) {
         throw new AppError('Send the request body as application/json.', { code: 'unsupported_media_type', httpStatus: 415 });
       }
       next();
     },
-    express.json({ limit, strict: true, type: ['application/json', 'application/*+json'] }),
+    (req, _res, next) => {
+      // express.json's check (RFC 8259: JSON is UTF-8), made where it made it: before the body is read.
+      if (announcesBody(req) && req.is(JSON_TYPES)) {
+        const charset = parseContentType(req.get('content-type') ?? '').parameters.charset?.toLowerCase() || 'utf-8';
+        if (!charset.startsWith('utf-')) {
+          throw new AppError('The request body charset is not supported; send UTF-8 JSON.', { code: 'unsupported_media_type', httpStatus: 415 });
+        }
+      }
+      next();
+    },
+    express.text({ limit, type: JSON_TYPES, defaultCharset: 'utf-8' }),
+    (req, _res, next) => {
+      if (typeof req.body === 'string') {
+        req.body = parseBodyText(req.body);
+      }
+      next();
+    },
   ];
+}
+
+/** type-is's `hasBody`, which body-parser asks: Transfer-Encoding, or any numeric Content-Length (0 too). */
+function announcesBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || !Number.isNaN(Number(req.headers['content-length']));
+}
+
+/** An object or an array at the top (express.json's `strict`); an empty body is `{}`, as express.json had it. */
+const STRICT_START = /^[\t\n\r ]*[{[]/;
+
+function parseBodyText(text: string): unknown {
+  if (text.length === 0) {
+    return {};
+  }
+  const malformed = () => new AppError('The request body is not valid JSON.', { code: 'malformed_json', httpStatus: 400 });
+  if (!STRICT_START.test(text)) {
+    throw malformed();
+  }
+  try {
+    return parseJsonChecked(text);
+  } catch (err) {
+    if (err instanceof RepeatedNameError) {
+      throw new AppError(`The request body is refused: ${err.message}; send each name once.`, { code: 'repeated_name', httpStatus: 400 });
+    }
+    throw malformed();
+  }
 }
 
 /** A body read by the handler as it arrives (a statement file), rather than buffered before it. */

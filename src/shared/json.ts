@@ -100,6 +100,11 @@ interface OpenObject {
  * (`__proto__` too), whatever `Object.prototype` holds.
  */
 export function parseJsonExact(text: string): unknown {
+  return parseExact(text, 'text');
+}
+
+/** `parseJsonExact`, numbers as their text or as the JS numbers `JSON.parse` makes of them. */
+function parseExact(text: string, numbers: 'text' | 'value'): unknown {
   let pos = 0;
   let repeated: string | undefined;
   const open: (OpenArray | OpenObject)[] = [];
@@ -208,7 +213,9 @@ export function parseJsonExact(text: string): unknown {
       if (!EXACT_NUMBER.test(text)) {
         fail('No number after minus sign');
       }
-      value = text.slice(pos, EXACT_NUMBER.lastIndex);
+      const token = text.slice(pos, EXACT_NUMBER.lastIndex);
+      // Number() of a JSON number token is the double JSON.parse makes of it (both round correctly).
+      value = numbers === 'text' ? token : Number(token);
       pos = EXACT_NUMBER.lastIndex;
     } else if (text.startsWith('true', pos)) {
       value = true;
@@ -455,6 +462,27 @@ export function parseJsonLossless(text: string): unknown {
     return value;
   }
   return nameMarks(text) === 2 * countNames(value) ? value : parseJsonExact(text);
+}
+
+/**
+ * Parses JSON text into the values `JSON.parse` makes (numbers as JS numbers), for texts whose numbers
+ * are counts and flags rather than money (our own API's request bodies). Names are read exactly, as by
+ * `parseJsonLossless`: a text in which an object repeats a name (compared unescaped) is refused with a
+ * `RepeatedNameError`, and a text with an escaped name is read by our own parser, never by JSON.parse
+ * (whose reading of it can depend on names other texts gave earlier in the process). Otherwise the
+ * native JSON.parse reads the text and the repeat check is `nameMarks` against the keys (the second
+ * count of `parseJsonLossless`; the first needs numbers as text), a count that does not settle it
+ * going to our parser. Malformed text throws the `SyntaxError` of whichever parser read it.
+ */
+export function parseJsonChecked(text: string): unknown {
+  if (text.includes('\\') && hasEscapedName(text)) {
+    return parseExact(text, 'value');
+  }
+  const value: unknown = JSON.parse(text);
+  if (!objectsInheritNames() && nameMarks(text) === 2 * countNames(value)) {
+    return value;
+  }
+  return parseExact(text, 'value');
 }
 
 declare global {
