@@ -85,16 +85,21 @@ export interface LooseCandidate extends ExistingTransaction {
  * booking date, direction, amount and currency). One pass over the account's rows of
  * those dates (its booking-date index), references decoded; only pages that insert ask.
  */
-export async function findLooseCandidates(ex: Executor, accountId: string, dates: readonly string[], amounts: readonly string[]): Promise<LooseCandidate[]> {
+export async function findLooseCandidates(
+  ex: Executor, accountId: string, dates: readonly string[], amounts: readonly string[], onlyApiRecords: boolean,
+): Promise<LooseCandidate[]> {
   if (dates.length === 0) {
     return [];
   }
+  // Records of the API pair only with rows of another channel: the literal predicate lets the plan read the
+  // partial index of those rows (migration 20261206T170000000Z), not every row of the page's days.
+  const channel = onlyApiRecords ? sql`and t.source <> 'jpm_api'` : sql``;
   const result = await sql<LooseCandidate>`
     select t.id, t.post_code, t.jpm_transaction_id, t.fingerprint_key, t.content_hash, t.status, t.source, t.booking_date::text as booking_date,
       t.direction, t.amount_minor::text as amount_minor, t.currency, t.bai_type_code, t.bank_reference, t.customer_reference
     from transactions t
     where t.account_id = ${accountId} and t.booking_date = any(${[...new Set(dates)]}::date[])
-      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P' and t.status = 'posted'`.execute(ex);
+      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P' and t.status = 'posted' ${channel}`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
     r.bank_reference = decodePgText(r.bank_reference);

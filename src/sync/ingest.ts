@@ -6,7 +6,7 @@ import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
-import { compareFields, LOOSE_MATCH_RULE, looseMatches, type LooseMatch, type MissingField } from './loose-match.ts';
+import { compareFields, LOOSE_MATCH_CLASS, LOOSE_MATCH_RULE, looseMatches, type LooseMatch, type MissingField } from './loose-match.ts';
 import { findAliasedRows, insertAliases, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
 import {
   decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
@@ -264,7 +264,9 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   }
   const byAliasRecord = new Set(aliasMatches.map((m) => m.record));
   const rest = plan.insertRecords.filter((t) => !byAliasRecord.has(t));
-  const candidates = rest.length === 0 ? [] : await findLooseCandidates(trx, account.id, rest.map((t) => t.bookingDate), rest.map((t) => t.amountMinor.toString()));
+  const loose = rest.filter((t) => t.recordClass === LOOSE_MATCH_CLASS);
+  const candidates = loose.length === 0 ? [] : await findLooseCandidates(
+    trx, account.id, loose.map((t) => t.bookingDate), loose.map((t) => t.amountMinor.toString()), loose.every((t) => t.source === 'jpm_api'));
   const ruleMatches = candidates.length === 0 ? [] : looseMatches(rest, candidates, taken, earlier);
   const matches = [...aliasMatches, ...ruleMatches];
   if (matches.length === 0) {
