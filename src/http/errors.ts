@@ -27,6 +27,7 @@ export function problemType(code: string): string {
 const TITLES: Record<string, string> = {
   validation_failed: 'Request validation failed',
   malformed_json: 'Malformed JSON body',
+  repeated_name: 'Repeated name in JSON body',
   payload_too_large: 'Request body too large',
   unsupported_media_type: 'Unsupported media type',
   unauthenticated: 'Authentication required',

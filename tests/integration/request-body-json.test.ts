@@ -40,6 +40,7 @@ describe('JSON request bodies', () => {
     const before = await count('organizations');
     const plain = expectProblem(await post('/v1/organizations', '{"name": "Acme", "name": "Evil"}'), 400, 'repeated_name');
     expect(plain.detail).toContain('"name"');
+    expect(plain.title).toBe('Repeated name in JSON body');
     // Names are compared unescaped: "n\u0061me" is "name".
     const escaped = expectProblem(await post('/v1/organizations', String.raw`{"name":"Acme","n\u0061me":"Evil"}`), 400, 'repeated_name');
     expect(escaped.detail).toContain('"name"');
