@@ -461,6 +461,9 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   return ways.length > 0 ? ways : undefined;
 }
 
+/** Rounds of counting the ways of a bounded page's fallback (see `boundedListQuery`): caps of 1, 2, 4 … 128 walks. */
+const COUNT_ROUNDS = 8;
+
 /** What a filter reads of a row (the walk's rows are checked against the whole filter outside its LIMIT). */
 const FILTER_COLUMNS = [
   't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
@@ -486,8 +489,8 @@ function filterOver<Q>(q: Q, f: BranchFilter): Q {
  *   inside an OFFSET 0 (the rest cannot choose the index), and sequential scans are off for the statement: one bound
  *   of an amount is priced as a third of the table. With more than one way to drive it (an account, an amount, booking
  *   dates), each way's matches are counted first (the first way's up to as many rows as the walk reads, each next
- *   one's up to the fewest before it) and the fewest are read (on a tie the first of account, amount, booking dates);
- *   only when the walk came up short.
+ *   one's up to the fewest before it; while every way reaches the cap, again up to twice as many, up to 128 walks) and
+ *   the fewest are read (on a tie the first of account, amount, booking dates); only when the walk came up short.
  * Only the page's rows then get their full select list, by primary key.
  */
 function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]) {
@@ -522,16 +525,28 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, w
     : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
   const short = sql`(select count(*) from first_rows) < ${limit}`;
-  // The way to read, when there is a choice: the fewest matches of its driving conditions, the first way's counted up
-  // to the walk's length, each next one's only up to the fewest counted before it (fewer is all that can change the
-  // choice). Only read when the walk came up short (in a CASE).
-  const counted = ways.map((drivers, k) => {
-    const upTo = k === 0 ? sql`${walkRows}` : sql`(select least(${sql.join(ways.slice(0, k).map((_, j) => sql.raw(`c${j}.n`)))}) from ${sql.join(ways.slice(0, k).map((_, j) => sql.raw(`c${j}`)))})`;
-    return sql`, ${sql.raw(`c${k}`)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
-  });
-  const choices = ways.map((_, k) => sql`(${sql.lit(k)}, (select ${sql.raw(`c${k}.n`)} from ${sql.raw(`c${k}`)}))`);
+  // The way to read, when there is a choice: the fewest matches of its driving conditions, counted in rounds. The first
+  // round counts each way up to the walk's length, each next way only up to the fewest counted before it (fewer is all
+  // that can change the choice); while every way reached the round's cap (all tied), the next round counts them again
+  // up to twice as many, for COUNT_ROUNDS rounds at most (128 walks' length). So a way is counted to about twice the
+  // fewest matches at most: with a single cap, a wide amount and a booking day of more rows than the walk were both
+  // "a walk's length", the tie kept the amount, and the page read every row of the amount range. The choice is by the
+  // counts of the rounds in order (a round that did not run counts 0 for every way), then account, amount, booking
+  // dates. Only read when the walk came up short (in a CASE).
+  const cte = (r: number, k: number) => sql.raw(`c${r}_${k}`);
+  const counted = Array.from({ length: COUNT_ROUNDS }, (_, r) => ways.map((drivers, k) => {
+    const cap = sql.lit(walkRows * 2 ** r);
+    const earlier = ways.slice(0, k).map((_, j) => sql`${cte(r, j)}.n`);
+    const from = [...(r > 0 ? ways.map((_, j) => cte(r - 1, j)) : []), ...ways.slice(0, k).map((_, j) => cte(r, j))];
+    const saturated = r > 0 ? sql`least(${sql.join(ways.map((_, j) => sql`${cte(r - 1, j)}.n`))}) = ${sql.lit(walkRows * 2 ** (r - 1))}` : sql`true`;
+    const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end${from.length > 0 ? sql` from ${sql.join(from)}` : sql``})`;
+    return sql`, ${cte(r, k)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
+  })).flat();
+  const rounds = Array.from({ length: COUNT_ROUNDS }, (_, r) => sql.raw(`n${r}`));
+  const choices = ways.map((_, k) => sql`(${sql.lit(k)}, ${sql.join(rounds.map((_, r) => sql`(select ${cte(r, k)}.n from ${cte(r, k)})`))})`);
   const choice = ways.length > 1
-    ? sql`${sql.join(counted, sql``)}, choice as materialized (select v.k from (values ${sql.join(choices)}) as v(k, n) order by v.n, v.k limit 1)`
+    ? sql`${sql.join(counted, sql``)}, choice as materialized (
+      select v.k from (values ${sql.join(choices)}) as v(k, ${sql.join(rounds)}) order by ${sql.join(rounds.map((n) => sql`v.${n}`))}, v.k limit 1)`
     : sql``;
   const gate = (k: number) => (ways.length > 1
     ? sql`case when ${short} then (select c.k from choice c) = ${sql.lit(k)} else false end`
