@@ -419,6 +419,20 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
 }
 
 /**
+ * The status of a filter whose every status is one with partial indexes of its own: `removed` (in each page order, for
+ * one organization or all) or `pending` (booking-date order; few rows by their nature), else undefined.
+ */
+function statusWithIndex(filter: TransactionFilter): 'removed' | 'pending' | undefined {
+  const statuses = filter.statuses ?? [];
+  for (const status of ['removed', 'pending'] as const) {
+    if (statuses.length > 0 && statuses.every((s) => s === status)) {
+      return status;
+    }
+  }
+  return undefined;
+}
+
+/**
  * Pages read as a bounded walk (`boundedListQuery`): the filter whose own index does not give the page order, and the
  * ways its fallback may read its matches, each the conditions that drive it (an index that leads with them) per
  * branch of the page; else undefined.
@@ -458,7 +472,12 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   if (filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined) {
     ways.push([{ bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo }]);
   }
-  return ways.length > 0 ? ways : undefined;
+  if (ways.length === 0) {
+    return undefined;
+  }
+  // Removed or pending items only: their partial indexes are a way too, counted first (they hold few rows).
+  const own = statusWithIndex(filter);
+  return own === undefined ? ways : [[{ statuses: [own] }], ...ways];
 }
 
 /** Rounds of counting the ways of a bounded page's fallback (see `boundedListQuery`): caps of 1, 2, 4 … 128 walks. */
@@ -497,21 +516,31 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, w
   const limit = page.limit + 1;
   const walkRows = WALK_ROWS_PER_PAGE_ROW * limit;
   const base = ex.selectFrom('transactions as t').select(FILTER_COLUMNS);
+  // Removed or pending items only: the walk is of their own partial indexes in page order (the scope with the status).
+  const status = statusWithIndex(filter);
   const scope: TransactionFilter = page.sort === 'firstSeen'
     ? { organizationId: filter.organizationId }
     : { organizationId: filter.organizationId, accountId: filter.accountId, bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo };
-  const walk = (applyOrder(applyFilter(base as unknown as TransactionQuery, scope), page.sort, page.after) as unknown as typeof base)
-    .limit(walkRows);
+  if (status !== undefined) {
+    scope.statuses = [status];
+  }
   const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
+  const inScope = applyFilter(base as unknown as TransactionQuery, scope) as unknown as typeof base;
+  // Pending items have no index in id order: in firstSeen order their partial index is read whole (they are few by
+  // their nature) inside an OFFSET 0, then sorted; ordered, the planner walked the primary key looking for them.
+  const walk = (status === 'pending' && page.sort === 'firstSeen'
+    ? ordered(ex.selectFrom(inScope.offset(0).as('t')).select(FILTER_COLUMNS) as unknown as typeof base)
+    : ordered(inScope)).limit(walkRows);
   const walked = ordered(filterOver(ex.selectFrom(walk.as('t')).select(['t.id', 't.booking_date']), filter)).limit(limit);
   const branches = filter.reference !== undefined
     ? [{ ...filter, referenceIn: 'bank' as const }, { ...filter, referenceIn: 'customer' as const }]
     : [filter];
-  // A reference or booking dates are driven with the organization (their organization-led indexes): a scoped key
+  // A reference, booking dates or a status are driven with the organization (their organization-led indexes): a scoped key
   // reads its own matches, not every organization's. An amount or an account is not: an index led by the
   // organization would win without statistics and read all its rows.
   const driverOf = (own: BranchFilter): BranchFilter => {
-    const withOrg = own.reference !== undefined || own.bookingDateFrom !== undefined || own.bookingDateTo !== undefined;
+    const withOrg = own.reference !== undefined || own.bookingDateFrom !== undefined || own.bookingDateTo !== undefined
+      || own.statuses !== undefined;
     return withOrg ? { ...own, organizationId: filter.organizationId } : own;
   };
   const driven = (own: BranchFilter) => (applyFilter(base as unknown as TransactionQuery, driverOf(own)) as unknown as typeof base);

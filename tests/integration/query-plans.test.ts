@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChanges } from '../../src/events/change-feed.ts';
 import { createPool, type DB, type Database } from '../../src/storage/db.ts';
 import {
-  getTransaction, listTransactionDecisions, listTransactionVersions, listTransactions, TRANSACTION_SORTS, type TransactionFilter,
+  getTransaction, listTransactionDecisions, listTransactionVersions, listTransactions, TRANSACTION_SORTS, type TransactionFilter, type TransactionSort,
 } from '../../src/storage/read.repo.ts';
 import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
@@ -211,6 +211,44 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       });
     }
     return total;
+  }
+
+  /** The filter as plain SQL conditions, written apart from the repository's (the answer its pages must give). */
+  function plainConds(filter: TransactionFilter) {
+    const ref = filter.reference === undefined ? undefined : encodePgText(filter.reference);
+    const major = sql`(t.amount_minor * power(10::numeric, -t.decimal_location))`;
+    return [
+      sql`true`,
+      ...(ref !== undefined ? [sql`(t.bank_reference = ${ref} or t.customer_reference = ${ref})`] : []),
+      ...(filter.organizationId ? [sql`t.organization_id = ${filter.organizationId}`] : []),
+      ...(filter.accountId ? [sql`t.account_id = ${filter.accountId}`] : []),
+      ...(filter.statuses ? [sql`t.status = any(${filter.statuses}::text[])`] : []),
+      ...(filter.direction ? [sql`t.direction = ${filter.direction}`] : []),
+      ...(filter.currency ? [sql`t.currency = ${filter.currency}`] : []),
+      ...(filter.baiCode ? [sql`t.bai_type_code = ${filter.baiCode}`] : []),
+      ...(filter.bookingDateFrom ? [sql`t.booking_date >= ${filter.bookingDateFrom}::date`] : []),
+      ...(filter.bookingDateTo ? [sql`t.booking_date <= ${filter.bookingDateTo}::date`] : []),
+      ...(filter.amountMin ? [sql`${major} >= ${filter.amountMin}::numeric`] : []),
+      ...(filter.amountMax ? [sql`${major} <= ${filter.amountMax}::numeric`] : []),
+      ...(filter.text ? [sql`t.description ilike ${`%${filter.text}%`}`] : []),
+    ];
+  }
+
+  function plainOrder(sort: TransactionSort) {
+    return sort === 'firstSeen' ? sql`t.id` : sort === 'bookingDate' ? sql`t.booking_date, t.id` : sql`t.booking_date desc, t.id desc`;
+  }
+
+  /** The page's ids (limit + 1 of them) by a plain ORDER BY query. */
+  async function plainPage(filter: TransactionFilter, sort: TransactionSort, after: { bookingDate: string; id: string } | undefined, limit: number) {
+    const conds = plainConds(filter);
+    if (after !== undefined) {
+      conds.push(sort === 'firstSeen'
+        ? sql`t.id > ${after.id}::uuid`
+        : sql`(t.booking_date, t.id) ${sql.raw(sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`);
+    }
+    const r = await sql<{ id: string }>`select t.id from transactions t where ${sql.join(conds, sql` and `)} order by ${plainOrder(sort)} limit ${limit + 1}`
+      .execute(t.db);
+    return r.rows.map((x) => x.id);
   }
 
   beforeAll(async () => {
@@ -514,19 +552,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       for (const scoped of [true, false]) {
         const filter: TransactionFilter = scoped ? { ...base, organizationId } : base;
         for (const sort of TRANSACTION_SORTS) {
-          const ref = encodePgText(filter.reference!);
-          const conds = [
-            sql`(t.bank_reference = ${ref} or t.customer_reference = ${ref})`,
-            ...(filter.organizationId ? [sql`t.organization_id = ${filter.organizationId}`] : []),
-            ...(filter.accountId ? [sql`t.account_id = ${filter.accountId}`] : []),
-            ...(filter.statuses ? [sql`t.status = any(${filter.statuses}::text[])`] : []),
-            ...(filter.direction ? [sql`t.direction = ${filter.direction}`] : []),
-            ...(filter.bookingDateFrom ? [sql`t.booking_date >= ${filter.bookingDateFrom}::date`] : []),
-            ...(filter.bookingDateTo ? [sql`t.booking_date <= ${filter.bookingDateTo}::date`] : []),
-            ...(filter.text ? [sql`t.description ilike ${`%${filter.text}%`}`] : []),
-          ];
-          const order = sort === 'firstSeen' ? sql`t.id` : sort === 'bookingDate' ? sql`t.booking_date, t.id` : sql`t.booking_date desc, t.id desc`;
-          const expected = (await sql<{ id: string }>`select t.id from transactions t where ${sql.join(conds, sql` and `)} order by ${order}`
+          const expected = (await sql<{ id: string }>`select t.id from transactions t where ${sql.join(plainConds(filter), sql` and `)} order by ${plainOrder(sort)}`
             .execute(t.db)).rows.map((r) => r.id);
           for (const limit of [3, 40]) {
             walks += 1;
@@ -572,6 +598,18 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         ['all organizations: BAI code', { baiCode: '475' }, 100 * (limit + 1)],
         ['all organizations: removed', { statuses: ['removed'] }, 2 * (limit + 1)],
         ['organization: removed', { organizationId, statuses: ['removed'] }, 2 * (limit + 1)],
+        // Removed items with an amount, or with an account or booking dates in firstSeen order, are bounded walks: their
+        // walk and their fallback read the removed rows' indexes too (the walk and the fallback read the amount's,
+        // the account's or the days' rows: up to 4,000 here).
+        ['removed and an amount', { organizationId, statuses: ['removed'], amountMin: '1.00' }, 4 * removed.rows.length],
+        ['all organizations: removed and an amount', { statuses: ['removed'], amountMin: '1.00' }, 4 * removed.rows.length],
+        ['removed, account', { organizationId, statuses: ['removed'], accountId: accounts[0]!.id }, 4 * removed.rows.length],
+        ['all organizations: removed, booking dates', { statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8] }, 4 * removed.rows.length],
+        // The walk, three counts of at most the removed rows, and those rows.
+        ['removed, booking dates and an amount', { organizationId, statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8], amountMax: '2000.00' }, 5 * removed.rows.length],
+        // None pending here: their partial index is read, nothing else.
+        ['pending and an amount', { organizationId, statuses: ['pending'], amountMin: '1.00' }, 4 * removed.rows.length],
+        ['all organizations: pending, account', { statuses: ['pending'], accountId: accounts[0]!.id }, 4 * removed.rows.length],
       ];
       for (const [name, filter, bound] of cases) {
         for (const sort of TRANSACTION_SORTS) {
@@ -579,6 +617,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
             const n = await rowsRead((db) => listTransactions(db, filter, { sort, after, limit }));
             if (n > bound) {
               over.push(`${name} ${sort}${after ? ' after' : ''}: ${n} rows read`);
+            }
+            const ids = (await listTransactions(t.db, filter, { sort, after, limit })).map((r) => r.id);
+            if (JSON.stringify(ids) !== JSON.stringify(await plainPage(filter, sort, after, limit))) {
+              over.push(`${name} ${sort}${after ? ' after' : ''}: not the filter's first rows`);
             }
           }
         }
