@@ -438,6 +438,8 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['all organizations: BAI code', { baiCode: '399' }],
       ['all organizations: removed', { statuses: ['removed'] }],
       ['organization: removed', { organizationId, statuses: ['removed'] }],
+      ['all organizations: removed and pending', { statuses: ['removed', 'pending'] }],
+      ['organization: removed and pending', { organizationId, statuses: ['removed', 'pending'] }],
     ];
     for (const [name, filter] of walked) {
       // In firstSeen order an account or a booking-date range has no index in that order (their rows are sorted).
@@ -599,20 +601,25 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         ['all organizations: removed', { statuses: ['removed'] }, 2 * (limit + 1)],
         ['organization: removed', { organizationId, statuses: ['removed'] }, 2 * (limit + 1)],
         // Removed items with an amount, or with an account or booking dates in firstSeen order, are bounded walks: their
-        // walk and their fallback read the removed rows' indexes too (the walk and the fallback read the amount's,
-        // the account's or the days' rows: up to 4,000 here).
-        ['removed and an amount', { organizationId, statuses: ['removed'], amountMin: '1.00' }, 4 * removed.rows.length],
-        ['all organizations: removed and an amount', { statuses: ['removed'], amountMin: '1.00' }, 4 * removed.rows.length],
-        ['removed, account', { organizationId, statuses: ['removed'], accountId: accounts[0]!.id }, 4 * removed.rows.length],
-        ['all organizations: removed, booking dates', { statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8] }, 4 * removed.rows.length],
-        // The walk, three counts of at most the removed rows, and those rows.
-        ['removed, booking dates and an amount', { organizationId, statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8], amountMax: '2000.00' }, 5 * removed.rows.length],
+        // walk and their fallback read the removed rows' indexes too: the walk, a count per way and the fallback, each
+        // at most the removed rows, and the page's lookups (the walk and the fallback read the amount's, the account's
+        // or the days' rows: up to 4,000 here).
+        ['removed and an amount', { organizationId, statuses: ['removed'], amountMin: '1.00' }, 6 * removed.rows.length],
+        ['all organizations: removed and an amount', { statuses: ['removed'], amountMin: '1.00' }, 6 * removed.rows.length],
+        ['removed, account', { organizationId, statuses: ['removed'], accountId: accounts[0]!.id }, 6 * removed.rows.length],
+        ['all organizations: removed, booking dates', { statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8] }, 6 * removed.rows.length],
+        ['removed, booking dates and an amount', { organizationId, statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8], amountMax: '2000.00' }, 6 * removed.rows.length],
         // None pending here: their partial index is read, nothing else.
-        ['pending and an amount', { organizationId, statuses: ['pending'], amountMin: '1.00' }, 4 * removed.rows.length],
-        ['all organizations: pending, account', { statuses: ['pending'], accountId: accounts[0]!.id }, 4 * removed.rows.length],
+        ['pending and an amount', { organizationId, statuses: ['pending'], amountMin: '1.00' }, 6 * removed.rows.length],
+        ['all organizations: pending, account', { statuses: ['pending'], accountId: accounts[0]!.id }, 6 * removed.rows.length],
       ];
+      // Removed and pending items together: one ordered scan of each status's partial index in a booking-date order (a
+      // walk checking each row read 115-3,869 rows a page here). In firstSeen order still that walk.
+      for (const filter of [{ statuses: ['removed', 'pending'] }, { organizationId, statuses: ['pending', 'removed'] }]) {
+        cases.push([`${filter.organizationId ? 'organization' : 'all organizations'}: removed and pending`, filter, 2 * (limit + 1)]);
+      }
       for (const [name, filter, bound] of cases) {
-        for (const sort of TRANSACTION_SORTS) {
+        for (const sort of filter.statuses?.length === 2 ? (['bookingDate', '-bookingDate'] as const) : TRANSACTION_SORTS) {
           for (const after of [undefined, cursor]) {
             const n = await rowsRead((db) => listTransactions(db, filter, { sort, after, limit }));
             if (n > bound) {
