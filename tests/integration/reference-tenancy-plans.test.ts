@@ -138,4 +138,22 @@ describe('reference= of one organization on a never-analyzed table holding other
       expect([name, c.rows]).toEqual([name, name.includes('none of') ? 0 : 4]);
     }
   });
+
+  it('with another filter, in firstSeen order and with q=, pages only its own rows of the reference that match it', async () => {
+    // The reference's two columns joined by OR, unbracketed among the other conditions, let every row of the customer
+    // reference through whatever the other filters said (AND binds first); the organization held only because the
+    // walk and the reads that feed the filter are scoped to it.
+    const extras: [TransactionFilter, number][] = [
+      [{ statuses: ['posted'] }, 4], [{ statuses: ['removed'] }, 0], [{ direction: 'debit' }, 0], [{ amountMax: '1.00' }, 0],
+      [{ text: 'misc' }, 4], [{ text: 'misc', statuses: ['removed'] }, 0], [{ text: 'no such words' }, 0],
+    ];
+    for (const [extra, n] of extras) {
+      for (const sort of ['firstSeen', 'bookingDate', '-bookingDate'] as const) {
+        const filter: TransactionFilter = { organizationId: own.organizationId, reference: 'SHARED-REF', ...extra };
+        const rows = await listTransactions(t.db, filter, { sort, limit: 20 });
+        expect([JSON.stringify(extra), sort, rows.length, rows.every((r) => r.organization_id === own.organizationId)])
+          .toEqual([JSON.stringify(extra), sort, n, true]);
+      }
+    }
+  });
 });
