@@ -574,16 +574,17 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, w
   // counts of the rounds in order (a round that did not run counts 0 for every way), then account, amount, booking
   // dates. Only read when the walk came up short (in a CASE).
   const cte = (r: number, k: number) => sql.raw(`c${r}_${k}`);
+  // Each count as a scalar sub-select (not a join of the counts: planning their join orders took milliseconds).
+  const n = (r: number, k: number) => sql`(select ${cte(r, k)}.n from ${cte(r, k)})`;
   const counted = Array.from({ length: COUNT_ROUNDS }, (_, r) => ways.map((drivers, k) => {
     const cap = sql.lit(walkRows * 2 ** r);
-    const earlier = ways.slice(0, k).map((_, j) => sql`${cte(r, j)}.n`);
-    const from = [...(r > 0 ? ways.map((_, j) => cte(r - 1, j)) : []), ...ways.slice(0, k).map((_, j) => cte(r, j))];
-    const saturated = r > 0 ? sql`least(${sql.join(ways.map((_, j) => sql`${cte(r - 1, j)}.n`))}) = ${sql.lit(walkRows * 2 ** (r - 1))}` : sql`true`;
-    const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end${from.length > 0 ? sql` from ${sql.join(from)}` : sql``})`;
+    const earlier = ways.slice(0, k).map((_, j) => n(r, j));
+    const saturated = r > 0 ? sql`least(${sql.join(ways.map((_, j) => n(r - 1, j)))}) = ${sql.lit(walkRows * 2 ** (r - 1))}` : sql`true`;
+    const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end)`;
     return sql`, ${cte(r, k)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
   })).flat();
   const rounds = Array.from({ length: COUNT_ROUNDS }, (_, r) => sql.raw(`n${r}`));
-  const choices = ways.map((_, k) => sql`(${sql.lit(k)}, ${sql.join(rounds.map((_, r) => sql`(select ${cte(r, k)}.n from ${cte(r, k)})`))})`);
+  const choices = ways.map((_, k) => sql`(${sql.lit(k)}, ${sql.join(rounds.map((_, r) => n(r, k)))})`);
   const choice = ways.length > 1
     ? sql`${sql.join(counted, sql``)}, choice as materialized (
       select v.k from (values ${sql.join(choices)}) as v(k, ${sql.join(rounds)}) order by ${sql.join(rounds.map((n) => sql`v.${n}`))}, v.k limit 1)`
