@@ -24,8 +24,9 @@ export async function insertAliases(ex: Executor, aliases: readonly TransactionA
 }
 
 /**
- * The live rows (posted or pending) that these channels' fingerprint keys are aliases of, by exact key, with the
- * columns `looseMatches` compares; `alias_key` is `source|fingerprint_key`.
+ * The posted rows that these channels' fingerprint keys are aliases of, by exact key, with the columns
+ * `looseMatches` compares; `alias_key` is `source|fingerprint_key`. Only posted ones: aliases are made between
+ * posted items (`LOOSE_MATCH_CLASS`), and a row that left `posted` (removed, superseded) is no longer the item.
  */
 export async function findAliasedRows(
   ex: Executor, accountId: string, keys: readonly { source: string; fingerprintKey: string }[],
@@ -41,7 +42,7 @@ export async function findAliasedRows(
     join transactions t on t.id = a.transaction_id
     where a.account_id = ${accountId}
       and (a.source, a.fingerprint_key) in (select * from unnest(${keys.map((k) => k.source)}::text[], ${keys.map((k) => k.fingerprintKey)}::text[]))
-      and t.account_id = ${accountId} and t.status in ('posted', 'pending')`.execute(ex);
+      and t.account_id = ${accountId} and t.status = 'posted'`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
     r.bank_reference = decodePgText(r.bank_reference);

@@ -22,6 +22,18 @@ export interface ExistingTransaction {
 }
 
 /**
+ * A row as identity matching reads it: with its data-quality notes and the fields a takeover by another channel's
+ * record may have kept from the row it took over (ingest.ts carries them forward while the channel still leaves
+ * them out). References come back decoded.
+ */
+export interface MatchingTransaction extends ExistingTransaction {
+  data_quality: unknown;
+  bai_type_code: string | null;
+  bank_reference: string;
+  customer_reference: string;
+}
+
+/**
  * Rows of this account matching any of the J.P. Morgan ids (within the page's record classes) or
  * fingerprint keys, for identity matching. The post codes are what lets the id lookup use the unique
  * index `(account_id, post_code, jpm_transaction_id)` as a point lookup per id: without them Postgres
@@ -31,12 +43,13 @@ export interface ExistingTransaction {
  */
 export async function findForMatching(
   ex: Executor, accountId: string, jpmIds: readonly string[], fingerprintKeys: readonly string[], postCodes: readonly string[],
-): Promise<ExistingTransaction[]> {
+): Promise<MatchingTransaction[]> {
   if (jpmIds.length === 0 && fingerprintKeys.length === 0) {
     return [];
   }
-  const result = await sql<ExistingTransaction>`
-    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source
+  const result = await sql<MatchingTransaction>`
+    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source,
+      data_quality, bai_type_code, bank_reference, customer_reference
     from transactions
     where account_id = ${accountId}
       and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
@@ -44,6 +57,8 @@ export async function findForMatching(
         or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+    r.bank_reference = decodePgText(r.bank_reference);
+    r.customer_reference = decodePgText(r.customer_reference);
   }
   return result.rows;
 }

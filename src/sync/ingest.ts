@@ -6,12 +6,16 @@ import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
-import { compareFields, LOOSE_MATCH_CLASS, LOOSE_MATCH_RULE, looseMatches, type LooseMatch, type MissingField } from './loose-match.ts';
+import {
+  compareFields, LOOSE_MATCH_CLASS, LOOSE_MATCH_RULE, looseMatches, recordGroup, recordValue, rowGroup, type LooseField, type LooseMatch, type MissingField,
+} from './loose-match.ts';
 import { findAliasedRows, insertAliases, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
 import {
   decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
-  updateTransactions, type DecisionRow, type ExistingTransaction, type LooseCandidate, type RejectRow, type TransactionRow, type TransactionUpdate,
+  updateTransactions, type DecisionRow, type ExistingTransaction, type LooseCandidate, type MatchingTransaction, type RejectRow, type TransactionRow,
+  type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
+import type { DataQualityNote } from '../jpm/records.ts';
 
 export interface AccountRef {
   id: string;
@@ -129,7 +133,8 @@ export type WalkClaims = Set<string>;
  * bank listing id-less look-alikes in another order never makes a duplicate.
  */
 export function planPage(
-  account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly ExistingTransaction[], runId: string | null, earlier: ReadonlySet<string> = new Set(),
+  account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly (ExistingTransaction & Partial<KeptColumns>)[], runId: string | null,
+  earlier: ReadonlySet<string> = new Set(),
 ): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
   const byId = new Map(existing.flatMap((e) => {
@@ -157,7 +162,7 @@ export function planPage(
       plan.unchanged++;
       return;
     }
-    plan.updates.push({ id: match.id, ...columns(t), reason, sync_run_id: runId });
+    plan.updates.push({ id: match.id, ...keepingTakenOver(t, match), reason, sync_run_id: runId });
     if (reason === 're_identified') {
       // Across channels (a file's line, then the API's record) the evidence names what matched.
       const across = match.source !== t.source;
@@ -240,13 +245,14 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * Turns the plan's inserts that are the same item as a row of another channel with a field left out on one
  * side into matches. First by alias (`transaction_aliases`): a channel's fingerprint key that an earlier page,
  * of any walk, matched to a row, looked up by exact key, so a file imported again or a sync run again writes
- * no data row whatever way its pages cut a look-alike group. Then by the rule (`looseMatches`,
- * src/sync/loose-match.ts), each match recording the record's key and the row's as aliases of the row. A record
- * with the bank's id takes the row over (re-identified, the previous version kept; the fields it left out keep
- * the row's values, noted in data_quality), any other confirms it and writes nothing to it. A rule match writes
- * a `re_identified` decision (rule `missing_field_across_channels`) naming the matched facts and the missing
- * field, once per row and pair of channels. Runs under the account's write lock, so a concurrent import of the
- * same day sees this one's rows and aliases, or this one sees its.
+ * no data row whatever way its pages cut a look-alike group; the row must still be posted, of the record's
+ * look-alike group, and taken by no other record of this page or an earlier page of the walk. Then by the rule
+ * (`looseMatches`, src/sync/loose-match.ts), each match recording the record's key and the row's as aliases of
+ * the row. A record with the bank's id takes the row over (re-identified, the previous version kept; the fields
+ * it left out keep the row's values, noted in data_quality), any other confirms it and writes nothing to it. A
+ * `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the missing field:
+ * for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
+ * account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees its.
  */
 async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined): Promise<void> {
   const insertedIds = new Set(plan.inserts.map((r) => r.id));
@@ -256,7 +262,10 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   const aliasMatches: LooseMatch[] = [];
   for (const t of plan.insertRecords) {
     const row = byAlias.get(`${t.source}|${t.fingerprintKey}`);
-    const fit = row && !taken.has(row.id) && !(t.identityById && isIdentityId(row.jpm_transaction_id)) ? compareFields(t, row) : undefined;
+    // The row must still be the live posted item of the record's look-alike group, and free: neither this page's
+    // nor an earlier page's of the walk (that row is another item the bank reports, matched first).
+    const free = row && row.status === 'posted' && !taken.has(row.id) && !earlier.has(row.id) && recordGroup(t) === rowGroup(row);
+    const fit = row && free && !(t.identityById && isIdentityId(row.jpm_transaction_id)) ? compareFields(t, row) : undefined;
     if (row && fit) {
       taken.add(row.id);
       aliasMatches.push({ record: t, row, ...fit, group: { records: 1, rows: 1 } });
@@ -297,7 +306,9 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
       plan.unchanged++;
       landed?.set(t, row.fingerprint_key);
     }
-    if (byAliasRecord.has(t) || decided.has(`${row.id}|${[t.source, row.source].sort().join('|')}`)) {
+    // A confirmation is decided once per row and pair of channels (an alias's was decided when the alias was
+    // made); a takeover, which changes the row's identity and channel, happens once per row and is always decided.
+    if (!takesOver && (byAliasRecord.has(t) || decided.has(`${row.id}|${[t.source, row.source].sort().join('|')}`))) {
       continue;
     }
     plan.decisions.push({
@@ -308,34 +319,77 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
         fingerprintKey: t.fingerprintKey, rowFingerprintKey: row.fingerprint_key, previousSource: row.source, source: t.source, rowTakenOver: takesOver,
         bookingDate: t.bookingDate, direction: t.direction, amountMinor: t.amountMinor.toString(), currency: t.currency, recordClass: t.recordClass,
         baiTypeCode: t.baiTypeCode, bankReference: t.bankReference, customerReference: t.customerReference,
-        matched: ['bookingDate', 'direction', 'amountMinor', 'currency', ...same], missing, group,
+        matched: ['bookingDate', 'direction', 'amountMinor', 'currency', ...same], missing, group, byAlias: byAliasRecord.has(t),
       },
     });
   }
   await insertAliases(trx, aliases);
 }
 
+type KeptColumns = Pick<MatchingTransaction, 'data_quality' | 'bai_type_code' | 'bank_reference' | 'customer_reference'>;
+
 const TAKEN_FIELDS = { baiTypeCode: 'bai_type_code', bankReference: 'bank_reference', customerReference: 'customer_reference' } as const;
 
+/** The data-quality note of a field a channel's record left out whose value the row keeps from another channel. */
+function keptNote(field: LooseField, leftOutBy: string, keptFrom: string): DataQualityNote {
+  return { field, problem: `left out by ${leftOutBy}; kept from ${keptFrom}` };
+}
+
+const KEPT_NOTE = /^left out by (.+); kept from (.+)$/;
+
+function keep(out: Column, field: LooseField, row: Omit<KeptColumns, 'data_quality'>): void {
+  if (field === 'baiTypeCode') {
+    out.bai_type_code = row.bai_type_code;
+  } else {
+    out[TAKEN_FIELDS[field]] = row[TAKEN_FIELDS[field]];
+  }
+}
+
 /**
- * The columns of a record taking another channel's row over: the record's, except the fields it left out, which
- * keep the row's values (each noted in data_quality); the fingerprint key stays the record's, so its channel
- * keeps matching the row by id and fingerprint.
+ * The columns of a record taking another channel's row over: the record's, except the fields it left out (its
+ * value empty where the row's is not), which keep the row's values (each noted in data_quality); the fingerprint
+ * key stays the record's, so its channel keeps matching the row by id and fingerprint.
  */
-function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[]): Column {
+export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[]): Column {
   const out = columns(t);
   const notes = [...(t.dataQuality ?? [])];
   for (const m of missing) {
-    if (m.missingIn === t.source) {
-      if (m.field === 'baiTypeCode') {
-        out.bai_type_code = row.bai_type_code;
-      } else {
-        out[TAKEN_FIELDS[m.field]] = row[TAKEN_FIELDS[m.field]];
-      }
-      notes.push({ field: m.field, problem: `left out by ${t.source}; kept from ${row.source}` });
+    if (recordValue(t, m.field) === '') {
+      keep(out, m.field, row);
+      notes.push(keptNote(m.field, t.source, row.source));
     }
   }
   out.data_quality = notes.length > 0 ? notes : null;
+  return out;
+}
+
+/**
+ * The columns of a record updating its row (matched by id or fingerprint). A row taken over from another channel
+ * keeps the fields that channel gave it (`takeOverColumns`, noted in data_quality) while this record's channel
+ * still leaves them out: the record's own columns would empty them on the channel's next change of the item.
+ * The content hash stays the record's, so the same record again is unchanged and nothing flips back and forth.
+ */
+function keepingTakenOver(t: NormalizedTransaction, match: ExistingTransaction & Partial<KeptColumns>): Column {
+  const out = columns(t);
+  if (!Array.isArray(match.data_quality)) {
+    return out;
+  }
+  const kept: DataQualityNote[] = [];
+  for (const note of match.data_quality as unknown[]) {
+    const field = member(note, 'field');
+    const by = KEPT_NOTE.exec(String(member(note, 'problem')));
+    if (!by || by[1] !== t.source || typeof field !== 'string' || !Object.hasOwn(TAKEN_FIELDS, field)) {
+      continue;
+    }
+    const f = field as LooseField;
+    if (recordValue(t, f) === '' && !kept.some((n) => n.field === f)) {
+      keep(out, f, match as KeptColumns);
+      kept.push(keptNote(f, t.source, by[2]!));
+    }
+  }
+  if (kept.length > 0) {
+    out.data_quality = [...(t.dataQuality ?? []), ...kept];
+  }
   return out;
 }
 
@@ -356,7 +410,7 @@ export async function ingestTransactionPage(
   let claimed: ReadonlySet<string> = new Set();
   const result = await db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
-    const existing = await findForMatching(
+    const existing: (ExistingTransaction & Partial<KeptColumns>)[] = await findForMatching(
       trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
       page.records.map((r) => r.recordClass),
     );

@@ -28,6 +28,13 @@ const FIELDS = [
   { field: 'customerReference', record: (t: NormalizedTransaction) => identityReference(t.customerReference), row: (e: LooseCandidate) => identityReference(e.customer_reference) },
 ] as const;
 
+export type LooseField = MissingField['field'];
+
+/** The record's value of a field as the match compares it (trimmed; '' when the record left it out). */
+export function recordValue(t: NormalizedTransaction, field: LooseField): string {
+  return FIELDS.find((f) => f.field === field)!.record(t);
+}
+
 /** The fields one side lacks and those both carry alike (as the fingerprint compares them); undefined when two values differ. */
 export function compareFields(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
   const missing: MissingField[] = [];
@@ -69,6 +76,10 @@ export function recordGroup(t: NormalizedTransaction): string {
   return groupOf(t.recordClass, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency);
 }
 
+export function rowGroup(e: LooseCandidate): string {
+  return groupOf(e.post_code, e.booking_date, e.direction, e.amount_minor, e.currency);
+}
+
 const fingerprintOf = (key: string) => key.split(':')[1] ?? key;
 const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
 
@@ -90,7 +101,7 @@ export function looseMatches(
   records: readonly NormalizedTransaction[], candidates: readonly LooseCandidate[], taken: ReadonlySet<string>, earlier: ReadonlySet<string>,
   work?: { steps: number },
 ): LooseMatch[] {
-  const rowsByGroup = Map.groupBy(candidates.filter((e) => e.post_code === LOOSE_MATCH_CLASS), (e) => groupOf(e.post_code, e.booking_date, e.direction, e.amount_minor, e.currency));
+  const rowsByGroup = Map.groupBy(candidates.filter((e) => e.post_code === LOOSE_MATCH_CLASS), rowGroup);
   const out: LooseMatch[] = [];
   for (const [group, recs] of Map.groupBy(records.filter((t) => t.recordClass === LOOSE_MATCH_CLASS), recordGroup)) {
     const all = rowsByGroup.get(group) ?? [];

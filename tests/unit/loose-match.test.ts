@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions, type NormalizedTransaction } from '../../src/normalization/transactions.ts';
 import type { LooseCandidate } from '../../src/storage/transactions.repo.ts';
-import { looseMatches } from '../../src/sync/loose-match.ts';
+import { takeOverColumns } from '../../src/sync/ingest.ts';
+import { compareFields, looseMatches } from '../../src/sync/loose-match.ts';
 import { wireTransaction, type WireOptions } from '../factories/transactions.ts';
 
 /**
@@ -94,5 +95,23 @@ describe('looseMatches', () => {
     // Each pair compared once, plus a link or two followed per union (3,000,000 here): a constant per pair.
     expect(work.steps).toBeGreaterThanOrEqual(n * n);
     expect(work.steps).toBeLessThan(4 * n * n);
+  });
+});
+
+describe('takeOverColumns', () => {
+  it('keeps the row\'s value only of a field the record left out, whatever the channels are called', () => {
+    // The record with the bank's id carries the customer reference; the row of the same channel name lacks it
+    // (compareFields names that row's channel, equal to the record's, as the one that left it out).
+    const [record] = records('jpm_api', [{ customerReference: 'INV-1' }]);
+    const [row] = rows(records('jpm_api', [{ customerReference: '' }], false));
+    const fit = compareFields(record!, row!);
+    expect(fit?.missing).toEqual([{ field: 'customerReference', missingIn: 'jpm_api', value: 'INV-1' }]);
+    const out = takeOverColumns(record!, row!, fit!.missing);
+    expect([out.customer_reference, out.data_quality]).toEqual(['INV-1', null]);
+    // The record leaving it out: the row's value kept, and noted.
+    const [bare] = records('jpm_api', [{ customerReference: '' }]);
+    const [file] = rows(records('bai2', [{ customerReference: 'INV-1' }]));
+    const kept = takeOverColumns(bare!, file!, compareFields(bare!, file!)!.missing);
+    expect([kept.customer_reference, kept.data_quality]).toEqual(['INV-1', [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }]]);
   });
 });

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importStatementFile } from '../../src/main/statement-import.ts';
+import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions } from '../../src/normalization/transactions.ts';
+import { ingestTransactionPage, type AccountRef, type WalkClaims } from '../../src/sync/ingest.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
+
+/**
+ * A $25.00 fee a BAI2 file reports with a customer reference and the API without it (README, "Statement files",
+ * Limits): the API's record takes the file's row over keeping the file's reference, and what happens to that row
+ * afterwards: the API's next change of the item, a re-issued id, a walk of two pages, a takeover through an alias.
+ */
+const DAY = '2026-11-02';
+
+type Item = { type: string; amount: bigint; bankRef: string; custRef: string; text: string };
+
+/** A BAI2 file of one account and day (balanced control totals). */
+function bai2(jpmAccountId: string, items: Item[]): string {
+  const opening = 100_000_000n;
+  const closing = items.reduce((b, i) => b - i.amount, opening);
+  const account = [`03,${jpmAccountId},USD,010,${opening},,,015,${closing},,/`, ...items.map((i) => `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`)];
+  const accountTotal = items.reduce((sum, i) => sum + i.amount, opening + closing);
+  const group = ['02,CUSTOMER,021000021,1,261102,,USD,2/', ...account, `49,${accountTotal},${account.length + 1}/`];
+  const lines = ['01,021000021,CUSTOMER,261103,0200,ACROSS,80,,2/', ...group, `98,${accountTotal},1,${group.length + 1}/`];
+  lines.push(`99,${accountTotal},1,${lines.length + 1}/`);
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+const fee = (custRef: string): Item => ({ type: '698', amount: 2500n, bankRef: '6680134283FA', custRef, text: 'SERVICE FEE' });
+
+/** The API's record of the fee. */
+function apiFee(jpmAccountId: string, o: Partial<WireOptions> = {}) {
+  return wireTransaction({
+    transactionId: 'FEE-1', jpmAccountId, asOfDate: DAY, valueDate: null, direction: 'DEBIT', amount: '25.00',
+    baiTypeCode: '698', bankReference: '6680134283FA', customerReference: '', shortDescription: 'SERVICE FEE', ...o,
+  });
+}
+
+const KEPT = [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }];
+
+describe('a row the API took over from a file, keeping a field the API leaves out', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  const fees = (accountId: string) => t.db.selectFrom('transactions')
+    .select(['id', 'source', 'jpm_transaction_id', 'customer_reference', 'description', 'data_quality', 'status', 'amount_minor', 'version'])
+    .where('account_id', '=', accountId).where('bai_type_code', '=', '698').orderBy('id').execute();
+  const events = async (accountId: string) => (await t.db.selectFrom('change_events').select('id').where('account_id', '=', accountId).execute()).length;
+  const decisions = (accountId: string) => t.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision', 'rule', 'source', 'evidence'])
+    .where('account_id', '=', accountId).orderBy('id').execute();
+
+  /** A file with fee FEE-A, then the API's FEE-1 without the reference: one row, the API's, keeping FEE-A. */
+  async function takenOver(): Promise<AccountRef & { jpmAccountId: string; text: string }> {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const text = bai2(account.jpmAccountId, [fee('FEE-A')]);
+    expect((await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' })).counts).toMatchObject({ inserted: 1 });
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId)])).toMatchObject({ inserted: 0, updated: 1 });
+    expect((await fees(account.id)).map((f) => [f.source, f.jpm_transaction_id, f.customer_reference, f.data_quality])).toEqual([['jpm_api', 'FEE-1', 'FEE-A', KEPT]]);
+    return { ...account, text };
+  }
+
+  it('the API\'s next change of the record keeps the file\'s reference and its note; the same record again changes nothing', async () => {
+    const account = await takenOver();
+    const changed = apiFee(account.jpmAccountId, { shortDescription: 'SERVICE FEE NOV' });
+    expect(await ingestWire(t.db, account, [changed])).toMatchObject({ inserted: 0, updated: 1 });
+    const [row] = await fees(account.id);
+    expect(row).toMatchObject({ source: 'jpm_api', jpm_transaction_id: 'FEE-1', customer_reference: 'FEE-A', description: 'SERVICE FEE NOV', data_quality: KEPT, version: 3 });
+    // No flip-flop: the same record again, and the file again, write no version and no change event.
+    const before = await events(account.id);
+    expect(await ingestWire(t.db, account, [changed])).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
+    expect((await importStatementFile(t.db, { accountId: account.id, text: account.text, trigger: 'manual' })).counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await fees(account.id)).toEqual([row]);
+    expect(await events(account.id)).toBe(before);
+    // The API sending the reference at last: its own value, no note.
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { shortDescription: 'SERVICE FEE NOV', customerReference: 'FEE-A' })]))
+      .toMatchObject({ updated: 1 });
+    expect((await fees(account.id)).map((f) => [f.customer_reference, f.data_quality])).toEqual([['FEE-A', null]]);
+  });
+
+  it('the bank re-issuing the id (matched by fingerprint) keeps the file\'s reference and its note', async () => {
+    const account = await takenOver();
+    const reissued = apiFee(account.jpmAccountId, { transactionId: 'FEE-1B' });
+    expect(await ingestWire(t.db, account, [reissued])).toMatchObject({ inserted: 0, updated: 1 });
+    const [row] = await fees(account.id);
+    expect(row).toMatchObject({ source: 'jpm_api', jpm_transaction_id: 'FEE-1B', customer_reference: 'FEE-A', data_quality: KEPT, version: 3 });
+    const before = await events(account.id);
+    expect(await ingestWire(t.db, account, [reissued])).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
+    expect(await fees(account.id)).toEqual([row]);
+    expect(await events(account.id)).toBe(before);
+  });
+
+  it('an alias never takes a row an earlier page of the walk took: a second fee without a reference on page 2 is stored', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('A')]), trigger: 'manual' });
+    const idless = (custRef: string) => apiFee(account.jpmAccountId, { transactionId: '', customerReference: custRef });
+    // The API's fee without id nor reference confirms the file's row (an alias of the row is recorded).
+    expect(await ingestWire(t.db, account, [idless('')])).toMatchObject({ inserted: 0, unchanged: 1 });
+    expect(await fees(account.id)).toHaveLength(1);
+    // A later walk of the day: two fees now, the A fee with its reference (page 1, the row's own fingerprint)
+    // and a new one without (page 2, the alias's key): the bank reports two fees.
+    const occurrences = new OccurrenceCounter();
+    const claims: WalkClaims = new Set();
+    for (const record of [idless('A'), idless('')]) {
+      const page = normalizeTransactions([record], occurrences);
+      await ingestTransactionPage(t.db, account, { ...page, fetched: 1 }, null, claims);
+    }
+    expect((await fees(account.id)).map((f) => f.customer_reference).sort()).toEqual(['', 'A']);
+  });
+
+  it('an alias never takes a row that is no longer of the record\'s look-alike group (the bank changed its amount)', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('A')]), trigger: 'manual' });
+    const idless = apiFee(account.jpmAccountId, { transactionId: '' });
+    expect(await ingestWire(t.db, account, [idless])).toMatchObject({ inserted: 0, unchanged: 1 });
+    // The API's FEE-1 takes the row over (through the alias), then the bank changes its amount to $30.00.
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId)])).toMatchObject({ inserted: 0, updated: 1 });
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { amount: '30.00' })])).toMatchObject({ inserted: 0, updated: 1 });
+    // A $25.00 fee without id nor reference again: the alias's row is a $30.00 item now, so this one is stored.
+    expect(await ingestWire(t.db, account, [idless])).toMatchObject({ inserted: 1 });
+    expect((await fees(account.id)).map((f) => [f.jpm_transaction_id, f.amount_minor, f.customer_reference])).toEqual([['FEE-1', '3000', 'A'], ['', '2500', '']]);
+  });
+
+  it('a takeover through an alias is decided (re_identified, the bank\'s new id); a confirmation through one is not', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const text = bai2(account.jpmAccountId, [fee('A')]);
+    await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    // Without id: confirms the row by the rule, decided once; the same again confirms it through the alias, not decided.
+    const idless = apiFee(account.jpmAccountId, { transactionId: '' });
+    await ingestWire(t.db, account, [idless]);
+    await ingestWire(t.db, account, [idless]);
+    const confirmed = await decisions(account.id);
+    expect(confirmed.map((d) => [d.decision, d.rule, (d.evidence as { rowTakenOver: boolean }).rowTakenOver])).toEqual([['re_identified', 'missing_field_across_channels', false]]);
+    // With the bank's id: found through the alias, it takes the row over: a new version and its decision.
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { transactionId: 'FEE-9' })])).toMatchObject({ inserted: 0, updated: 1 });
+    const [row] = await fees(account.id);
+    expect(row).toMatchObject({ source: 'jpm_api', jpm_transaction_id: 'FEE-9', customer_reference: 'A', data_quality: KEPT });
+    const made = await decisions(account.id);
+    expect(made).toHaveLength(2);
+    expect(made[1]).toMatchObject({ transaction_id: row!.id, decision: 're_identified', rule: 'missing_field_across_channels', source: 'jpm_api' });
+    expect(made[1]!.evidence).toMatchObject({ previousJpmTransactionId: '', newJpmTransactionId: 'FEE-9', previousSource: 'bai2', source: 'jpm_api', rowTakenOver: true, byAlias: true,
+      missing: [{ field: 'customerReference', missingIn: 'jpm_api', value: 'A' }] });
+    const versions = await t.db.selectFrom('transaction_versions').select(['reason', 'source']).where('transaction_id', '=', row!.id).execute();
+    expect(versions).toEqual([{ reason: 're_identified', source: 'jpm_api' }]);
+    // The API and the file again: nothing written, no further decision.
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { transactionId: 'FEE-9' })])).toMatchObject({ updated: 0, unchanged: 1 });
+    expect((await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' })).counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await decisions(account.id)).toHaveLength(2);
+  });
+});
