@@ -23,6 +23,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     )`.execute(db);
 }
 
+/**
+ * Dropping the table takes ACCESS EXCLUSIVE on it, which waits for every page being ingested that reads or writes
+ * aliases: the lock timeout makes it fail rather than queue (queued, it would stop every later ingest; run it again).
+ */
 export async function down(db: Kysely<any>): Promise<void> {
+  await sql`set local lock_timeout = '5s'`.execute(db);
   await sql`drop table if exists transaction_aliases`.execute(db);
 }

@@ -146,6 +146,29 @@ describe('migrations', () => {
     expect((await keys.execute(t.db)).rows).toEqual([{ name: 'transactions_account_organization_fkey', valid: true }]);
   });
 
+  it('revert the aliases table: gives up after the lock timeout while a page of ingestion holds it, and runs on a later try', async () => {
+    const aliases = '20261206T150000000Z-transaction-aliases';
+    const migrator = createMigrator(t.db);
+    expect((await migrator.migrateTo(aliases)).error).toBeUndefined();
+    const page = new pg.Client({ connectionString: t.url });
+    await page.connect();
+    try {
+      // What a page that looked up or wrote aliases holds until it commits.
+      await page.query('begin');
+      await page.query('lock table transaction_aliases in row exclusive mode');
+      const drop = await migrator.migrateDown();
+      expect(String(drop.error)).toMatch(/lock timeout/);
+      expect((await migrationStatus(t.db)).find((m) => m.name === aliases)?.executedAt).toBeTruthy();
+    } finally {
+      await page.query('rollback');
+      await page.end();
+    }
+    const down = await migrator.migrateDown();
+    expect(down.results?.map((r) => [r.migrationName, r.direction, r.status])).toEqual([[aliases, 'Down', 'Success']]);
+    expect((await migrateUp(t.db)).error).toBeUndefined();
+    expect((await migrationStatus(t.db)).every((m) => m.executedAt)).toBe(true);
+  });
+
   it('match the checked-in db.types.ts (run `npm run db:types` after changing a migration)', async () => {
     expect(await generateDbTypes(PG_ADMIN_URL)).toBe(checkedInDbTypes());
   });
