@@ -416,9 +416,11 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
     return fn(ex);
   }
   return ex.connection().execute(async (conn) => {
-    await sql`${sql.raw(`begin; ${set}`)}`.execute(conn);
     let out: T;
     try {
+      // Inside the try: a settings message that fails (a cancel, say) leaves its BEGIN's transaction open and
+      // aborted, and the connection would go back to the pool in it.
+      await sql`${sql.raw(`begin; ${set}`)}`.execute(conn);
       out = await fn(conn);
     } catch (err) {
       await sql`rollback`.execute(conn).catch(() => undefined);

@@ -646,6 +646,26 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(sent).toEqual(['begin; set local enable_sort = off; set local jit = off', expect.stringMatching(/^select /), 'commit']);
   });
 
+  it('a page whose settings message fails gives its connection back to the pool outside any transaction', async () => {
+    // One connection, whose settings message (BEGIN and the SET LOCALs, one simple query) fails after its BEGIN ran,
+    // as a cancel would: the next statement on the pool must not find that BEGIN's transaction open and aborted.
+    const pool = createPool({ url: t.url, poolMax: 1 });
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: (...args: unknown[]) => unknown }).query = (text: unknown, ...rest: unknown[]) =>
+        query(typeof text === 'string' && /^begin; set local /.test(text) ? `${text}; select 1/0` : text, ...rest);
+    });
+    const one = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await expect(listTransactions(one, { organizationId, statuses: ['posted'] }, { sort: '-bookingDate', limit: 5 }))
+        .rejects.toThrow(/division by zero/);
+      const after = await sql<{ open: boolean }>`select now() <> statement_timestamp() as open`.execute(one);
+      expect(after.rows[0]!.open).toBe(false);
+    } finally {
+      await one.destroy();
+    }
+  });
+
   it('change feed: first page, a middle page, one organization', async () => {
     const results = [];
     let cursor: string | null = null;
