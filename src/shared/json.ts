@@ -16,40 +16,99 @@ const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 /**
  * From `lastIndex` (sticky): the run of punctuation, literals, whitespace and whole strings up to the
  * next number. Outside strings only a number has '-' or digits (true, false and null have neither), so
- * the run stops exactly where a number starts, at the end, or at a string that never closes.
+ * the run stops exactly where a number starts, at the end, or at a string that never closes. Both loops
+ * are bounded: V8's regular-expression engine keeps a backtrack entry per repetition and throws a
+ * RangeError ("Maximum call stack size exceeded") at about 3.3 million of them, which a few MB of
+ * strings without numbers, or one string of escapes, reach. With at most 4096 × (256 + 1) repetitions
+ * a match stays far below that; a run cut short by the bound, or a string with more than 256 escapes,
+ * is taken up again after the match (`quoteNumbers`).
  */
-const NO_NUMBER_RUN = /(?:[^"\-0-9]+|"[^"\\]*(?:\\[^][^"\\]*)*")*/y;
+const NO_NUMBER_RUN = /(?:[^"\-0-9]+|"[^"\\]*(?:\\[^][^"\\]*){0,256}"){0,4096}/y;
 /** From `lastIndex` (sticky): a number token's characters (checked against NUMBER after). */
 const NUMBER_TOKEN = /-?[0-9][0-9.eE+-]*/y;
+/** From `lastIndex` (sticky): white space and a ':' (after a string, it makes the string a member name). */
+const COLON_AFTER = /[\t\n\r ]*:/y;
+
+/**
+ * The index of the '"' that closes a string, from `from` inside it (after its opening quote or at the
+ * start of an escape), or -1 if it never closes. Native searches from quote to quote and backslash to
+ * backslash (a backslash's next character is escaped), so no regular expression counts its repetitions;
+ * linear in the characters passed over.
+ */
+function stringEnd(text: string, from: number): number {
+  let quote = text.indexOf('"', from);
+  let backslash = text.indexOf('\\', from);
+  while (backslash !== -1 && backslash < quote) {
+    const after = backslash + 2;
+    if (quote < after) {
+      quote = text.indexOf('"', after);
+    }
+    backslash = text.indexOf('\\', after);
+  }
+  return quote;
+}
+
+/**
+ * Whether white space and a ':' come at `at`. After a value, ',', '}' and ']' (and the end) are what
+ * well-formed text has; they are told apart without a regular-expression match, one per number.
+ */
+function colonAfter(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  if (c === 0x2c || c === 0x7d || c === 0x5d || Number.isNaN(c)) {
+    return false;
+  }
+  COLON_AFTER.lastIndex = at;
+  return COLON_AFTER.test(text);
+}
 
 /**
  * The same text with every number token (outside strings) wrapped in quotes, or undefined when the
  * text is not plain well-formed JSON as far as this scan can tell (then the caller takes the slow path).
  * Two native regular-expression matches per number (a page of 1000 bank records has ~11,000): the runs
  * of strings and punctuation between numbers are skipped inside the regex engine, not char by char.
+ * A number followed by ':' stands where a member name must be: quoted, it would become a name (`{1:2}`
+ * read as `{"1":"2"}`, and a name the counts of `parseJsonLossless` do not see), so such a text is
+ * refused here and JSON.parse refuses it on the slow path.
  */
 function quoteNumbers(text: string): string | undefined {
   let out = '';
   let pos = 0;
+  let scan = 0;
   for (;;) {
-    NO_NUMBER_RUN.lastIndex = pos;
+    NO_NUMBER_RUN.lastIndex = scan;
     NO_NUMBER_RUN.test(text);
     const start = NO_NUMBER_RUN.lastIndex;
     if (start === text.length) {
       return out + text.slice(pos);
     }
+    const c = text.charCodeAt(start);
+    if (c === 0x22) {
+      // A string with more escapes than the match takes (or one that never closes): skipped here.
+      const end = stringEnd(text, start + 1);
+      if (end === -1) {
+        return undefined;
+      }
+      scan = end + 1;
+      continue;
+    }
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) {
+      // The run went on beyond the match's bound.
+      scan = start;
+      continue;
+    }
     NUMBER_TOKEN.lastIndex = start;
     if (!NUMBER_TOKEN.test(text)) {
-      // An unterminated string, or a '-' without digits.
+      // A '-' without digits.
       return undefined;
     }
     const end = NUMBER_TOKEN.lastIndex;
     const token = text.slice(start, end);
-    if (!NUMBER.test(token)) {
+    if (!NUMBER.test(token) || colonAfter(text, end)) {
       return undefined;
     }
     out += `${text.slice(pos, start)}"${token}"`;
     pos = end;
+    scan = end;
   }
 }
 
@@ -79,10 +138,13 @@ const SIMPLE_ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'
 // eslint-disable-next-line no-control-regex -- control characters are what a JSON string may not hold raw
 const PLAIN_CHARS = /[^"\\\x00-\x1f]*/y;
 
+/** Told apart by `kind` (an own property), never by `in`, which would also see `Object.prototype`'s names. */
 interface OpenArray {
+  kind: 'array';
   array: unknown[];
 }
 interface OpenObject {
+  kind: 'object';
   object: Record<string, unknown>;
   /** The name whose value is being read. */
   name: string;
@@ -191,7 +253,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
         pos++;
         value = {};
       } else {
-        const frame: OpenObject = { object: {}, name: '' };
+        const frame: OpenObject = { kind: 'object', object: {}, name: '' };
         readName(frame);
         open.push(frame);
         continue;
@@ -203,7 +265,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
         pos++;
         value = [];
       } else {
-        open.push({ array: [] });
+        open.push({ kind: 'array', array: [] });
         continue;
       }
     } else if (c === 0x22) {
@@ -243,7 +305,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
         return value;
       }
       const next = text.charCodeAt(pos);
-      if ('array' in frame) {
+      if (frame.kind === 'array') {
         frame.array.push(value);
         if (next === 0x2c) {
           pos++;
@@ -278,32 +340,24 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
 }
 
 /**
- * From `lastIndex` (sticky), a backslash: from it to the end of its string, and the ':' after that
- * string if there is one. Escape pairs and plain characters are taken up to the first unescaped '"'.
- */
-const ESCAPED_STRING_REST = /\\[^][^"\\]*(?:\\[^][^"\\]*)*"([\t\n\r ]*:)?/y;
-
-/**
  * Whether well-formed JSON text has a member name with an escape in it (stops at the first). Searching
- * from outside any string (position 0, then the end of the previous match), a backslash occurs only
+ * from outside any string (position 0, then the end of the previous string), a backslash occurs only
  * inside a string, and the first one met (native `indexOf`) is that string's first, so it starts an
- * escape; the match from it ends at the string's closing quote, outside any string again. A string
- * followed by ':' (white space between allowed) is a member name and any other is a value, so group 1
- * is set exactly for a name with an escape. Linear: each match starts where the last ended, at a
- * backslash found by `indexOf` (a global search would retry from every backslash of a string that
- * never closes: quadratic). On malformed text a match can fail; then the answer is "no", and
- * JSON.parse refuses the text.
+ * escape; `stringEnd` from it finds the string's closing quote, outside any string again. A string
+ * followed by ':' (white space between allowed) is a member name and any other is a value. Linear:
+ * each search starts where the last string ended. On malformed text the answer can be wrong either
+ * way (a string that never closes gives "no"); then JSON.parse or `parseJsonExact` refuses the text.
  */
 function hasEscapedName(text: string): boolean {
-  for (let at = text.indexOf('\\'); at !== -1; at = text.indexOf('\\', ESCAPED_STRING_REST.lastIndex)) {
-    ESCAPED_STRING_REST.lastIndex = at;
-    const m = ESCAPED_STRING_REST.exec(text);
-    if (m === null) {
+  for (let at = text.indexOf('\\'); at !== -1; ) {
+    const end = stringEnd(text, at);
+    if (end === -1) {
       return false;
     }
-    if (m[1] !== undefined) {
+    if (colonAfter(text, end + 1)) {
       return true;
     }
+    at = text.indexOf('\\', end + 1);
   }
   return false;
 }
@@ -412,8 +466,10 @@ function countNames(root: unknown): number {
  * JSON.parse without a reviver: the same value as the reviver gives (every number as its source
  * text, everything else as JSON.parse makes it), about three times faster on bank pages, and without
  * a context object per value (a reviver call per value was a fifth of a worker's CPU in the backfill
- * benchmark). Text the scan does not vouch for (a malformed number, an unterminated string) takes the
- * reviver path, so malformed JSON fails exactly as JSON.parse fails it.
+ * benchmark). Text the scan does not vouch for (a malformed number, an unterminated string, a number
+ * where a member name must be) takes the reviver path, so JSON.parse refuses what it would refuse.
+ * Malformed JSON always throws a `SyntaxError`, the error type JSON.parse throws; its message and
+ * position are JSON.parse's or `parseJsonExact`'s, depending on which one read the text.
  *
  * Two things JSON.parse is not trusted with, each sending the text to `parseJsonExact`, our own parser:
  *
@@ -422,9 +478,9 @@ function countNames(root: unknown): number {
  *   against a name met before at that place), reviver or not. A text without a backslash has none
  *   (one native search); otherwise `hasEscapedName` looks at the strings that hold one, before
  *   JSON.parse sees the text. Its answer is exact for well-formed text; for malformed text either
- *   answer is safe (`parseJsonExact` refuses malformed text as JSON.parse does). J.P. Morgan's names
- *   are plain ASCII; its values may hold escapes (quotes, newlines, backslashes in narratives), and
- *   those stay on the fast path.
+ *   answer is safe (`parseJsonExact` refuses malformed text with a `SyntaxError`, as JSON.parse
+ *   does). J.P. Morgan's names are plain ASCII; its values may hold escapes (quotes, newlines,
+ *   backslashes in narratives), and those stay on the fast path.
  * - A repeated name, checked once the text has parsed. From here no name has an escape, so every key
  *   is its name's raw text, which JSON.parse reads right (assumed: the misreadings seen so far all
  *   needed an escaped name), and an object JSON.parse built has one key per distinct name of its text

@@ -136,6 +136,14 @@ const repeatingText: fc.Arbitrary<string> = fc.letrec((tie) => ({
   object: fc.array(fc.tuple(escapedName, space, tie('value')), { maxLength: 4 }).map((xs) => `{${xs.map(([k, s, v]) => `${k}${s}:${s}${v as string}`).join(',')}}`),
 })).value as fc.Arbitrary<string>;
 
+/** Object texts in which some members' names are number tokens (never JSON), some repeated, among values that hold numbers. */
+const numberNameText: fc.Arbitrary<string> = fc.letrec((tie) => ({
+  value: fc.oneof({ depthSize: 'small' }, numberText, stringText, fc.constant('null'), tie('array'), tie('object')),
+  array: fc.array(tie('value'), { maxLength: 4 }).map((xs) => `[${xs.join(',')}]`),
+  object: fc.array(fc.tuple(fc.oneof(numberText, fc.constantFrom('"amount"', '"a"'), stringText), space, tie('value')), { maxLength: 4 })
+    .map((xs) => `{${xs.map(([k, s, v]) => `${k}${s}:${s}${v as string}`).join(',')}}`),
+})).value as fc.Arbitrary<string>;
+
 /** The same with plain names only (no backslash in a name), so texts stay on the fast path's checks. */
 const plainRepeatingText: fc.Arbitrary<string> = fc.letrec((tie) => ({
   value: fc.oneof({ depthSize: 'small' }, numberText, stringText, fc.constantFrom('null', 'true', '""', '":"'), tie('array'), tie('object')),
@@ -149,8 +157,9 @@ describe('parseJsonLossless (property)', () => {
   });
 
   it('gives exactly what the source-text reviver gives, for well-formed JSON, on the fast path (no reviver)', () => {
+    // The oracle, not V8's own reading: its names may hold escapes, which V8 has misread (`{"":[],"\\"":[]}`).
     fc.assert(fc.property(jsonText, (text) => {
-      const expected = reviver(text);
+      const expected = oracleValue(text);
       const parse = vi.spyOn(JSON, 'parse');
       const value = parseJsonLossless(text);
       expect(parse.mock.calls.every((args) => args.length === 1), 'took the reviver path').toBe(true);
@@ -183,6 +192,12 @@ describe('parseJsonLossless (property)', () => {
     const compact = (text: string) => text.replace(/("(?:[^"\\]|\\[^])*")|[ \n]+/g, (_m, str: string | undefined) => str ?? '');
     fc.assert(fc.property(fc.oneof(repeatingText, plainRepeatingText), fc.boolean(), (spaced, squeeze) => {
       const text = squeeze ? compact(spaced) : spaced;
+      expect(outcome(() => parseJsonLossless(text)), text).toEqual(expectedOutcome(text));
+    }), { numRuns: 3000 });
+  });
+
+  it('refuses a text with a number where a name must be, as JSON.parse does, whatever names repeat', () => {
+    fc.assert(fc.property(numberNameText, (text) => {
       expect(outcome(() => parseJsonLossless(text)), text).toEqual(expectedOutcome(text));
     }), { numRuns: 3000 });
   });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { JsonNumber, parseJsonExact, parseJsonLossless, RepeatedNameError } from '../../src/shared/json.ts';
 
+/** JSON.parse keeping every number's source text: what the fast path must give. */
+function reviver(text: string): unknown {
+  return JSON.parse(text, (_k: string, v: unknown, ctx?: { source?: string }): unknown => (typeof v === 'number' && ctx?.source !== undefined ? ctx.source : v));
+}
+
 describe('parseJsonLossless', () => {
   it('returns every number as its exact source text', () => {
     const parsed = parseJsonLossless('{"a": 32163647.96, "b": [0.1, 3.0, 1e2], "c": "x", "d": null, "e": 90071992547409.93}');
@@ -8,7 +13,6 @@ describe('parseJsonLossless', () => {
   });
 
   it('gives the same value as the reviver for numbers next to strings, escapes and literals', () => {
-    const reviver = (text: string): unknown => JSON.parse(text, (_k: string, v: unknown, ctx?: { source?: string }): unknown => (typeof v === 'number' && ctx?.source !== undefined ? ctx.source : v));
     for (const text of [
       '{"a":"12\\"3","b":-0.5e-7,"c":"x\\\\","d":[1,-2,3.25E+2],"e":"-1 and 2","f":true,"g":false,"h":null}',
       '  [ 0 , -0 , 1e2, "\\u0031" ]  ', '42', '"7"', '{"narrative":{"REF 1 ":"9,5"},"n":[[[1]]]}', '[]',
@@ -99,6 +103,49 @@ describe('parseJsonLossless', () => {
     }
   });
 
+  it('refuses a number standing where a name must be, alone or offsetting a repeated name, with a SyntaxError', () => {
+    for (const text of ['{1:2}', '{"amount":1.00,"amount":100.00,0:0}', '{"amount": 1.00, "amount": 100.00, 0 : 0}',
+      '{"a":1,-2.5e1\n:3}', '[{"x":"y",0\t:0}]', '{"a":{"b":1,"b":2,3:4}}']) {
+      expect(() => JSON.parse(text) as unknown, text).toThrow(SyntaxError);
+      expect(() => parseJsonLossless(text), text).toThrow(SyntaxError);
+      expect(() => parseJsonLossless(text), text).not.toThrow(RepeatedNameError);
+    }
+  });
+
+  it('reads strings with escapes and runs without numbers of every length around the scan\'s bounds', () => {
+    for (const n of [1, 255, 256, 257, 300, 1000]) {
+      for (const escape of ['\\"', '\\\\', '\\n', '\\u0031']) {
+        const text = `[{"a":"-1 ${escape.repeat(n)}0","b":-1.0},"${escape.repeat(n)}",2e1,"x${escape}"]`;
+        expect(parseJsonLossless(text), `${n} ${escape}`).toEqual(reviver(text));
+      }
+    }
+    for (const n of [2046, 2047, 2048, 2049, 4096, 4097]) {
+      const text = `[${'"a",'.repeat(n)}-0.5,${'"b" ,'.repeat(n)}"\\"",1]`;
+      expect(parseJsonLossless(text), String(n)).toEqual(reviver(text));
+    }
+    expect(() => parseJsonLossless(`["${'\\"'.repeat(300)}]`)).toThrow(SyntaxError);
+  });
+
+  it('reads texts of many MB without numbers, or with a string of millions of escapes', () => {
+    // V8's regex engine gave a RangeError at about 3.36 million repetitions of one match's loop.
+    const escapes = 3_400_000;
+    const newlines = parseJsonLossless(`["${'\\n'.repeat(escapes)}",1.50]`) as [string, string];
+    expect(newlines[0].length).toBe(escapes);
+    expect(/^\n*$/.test(newlines[0])).toBe(true);
+    expect(newlines[1]).toBe('1.50');
+    const strings = parseJsonLossless(`[${'"a",'.repeat(1_700_000)}"b"]`) as string[];
+    expect(strings.length).toBe(1_700_001);
+    expect(strings.at(-1)).toBe('b');
+    const objectsText = `[${'{"k":"v","w":true},'.repeat(600_000)}{"amount":0.10}]`;
+    const objects = parseJsonLossless(objectsText) as Record<string, unknown>[];
+    expect(objects.length).toBe(600_001);
+    expect(objects[599_999]).toEqual({ k: 'v', w: true });
+    expect(objects.at(-1)).toEqual({ amount: '0.10' });
+    // Escapes in a value, then an escaped name: the name search passes over the value first.
+    const escapedName = `{"v":"${'\\"'.repeat(escapes)}","a\\u0062":1}`;
+    expect(parseJsonLossless(escapedName)).toEqual({ v: '"'.repeat(escapes), ab: '1' });
+  });
+
   it('does not count a name Object.prototype was given', () => {
     Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true, writable: true });
     try {
@@ -130,6 +177,20 @@ describe('parseJsonExact', () => {
     }
     expect(() => parseJsonExact('{"a":1,"b":{"c":1,"\\u0063":2},"a":3}')).toThrow(new RepeatedNameError('c'));
     expect(() => parseJsonExact('{"a":1,"a":01}')).not.toThrow(RepeatedNameError);
+  });
+
+  it('tells arrays from objects whatever Object.prototype was given', () => {
+    for (const enumerable of [true, false]) {
+      Object.defineProperty(Object.prototype, 'array', { value: [], enumerable, configurable: true, writable: true });
+      try {
+        expect(parseJsonExact('{"a":1,"b":[2,{"c":[]}]}')).toEqual({ a: '1', b: ['2', { c: [] }] });
+        expect(() => parseJsonExact('{"a":1]')).toThrow(SyntaxError);
+        expect(() => parseJsonExact('[{"a":1]]')).toThrow(SyntaxError);
+        expect(parseJsonLossless(String.raw`{"\u0061":[1]}`)).toEqual({ a: ['1'] });
+      } finally {
+        delete (Object.prototype as Record<string, unknown>).array;
+      }
+    }
   });
 
   it('reads nesting of any depth without overflowing the stack', () => {
