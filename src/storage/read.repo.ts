@@ -446,7 +446,7 @@ function statusWithIndex(filter: TransactionFilter): 'removed' | 'pending' | und
 }
 
 /**
- * Pages read as a bounded walk (`boundedListQuery`): the filter whose own index does not give the page order, and the
+ * Pages read as a bounded walk (`boundedListQueries`): the filter whose own index does not give the page order, and the
  * ways its fallback may read its matches, each the conditions that drive it (an index that leads with them) per
  * branch of the page; else undefined.
  * - An amount, one bound or two: a common amount (`amountMin=1000.00`, a wide range) is a short walk; a rare one is the
@@ -457,7 +457,7 @@ function statusWithIndex(filter: TransactionFilter): 'removed' | 'pending' | und
  * - An account or a booking-date range in `firstSeen` order (with refinements or not): no index of theirs is in id
  *   order, so their rows were read whole and sorted.
  * With more than one of an account, an amount and a booking-date range, each is a way to read the fallback's matches
- * (in a booking-date order too), and the page takes the narrowest (see `boundedListQuery`): taken in a fixed order, a
+ * (in a booking-date order too), and the page takes the narrowest (see `boundedListQueries`): taken in a fixed order, a
  * wide amount with one booking day in `firstSeen` order read every row of the amount range (310k rows and buffers
  * for a page of a 300k-row table), an account with a rare amount all the account's rows.
  */
@@ -493,7 +493,7 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   return own === undefined ? ways : [[{ statuses: [own] }], ...ways];
 }
 
-/** Rounds of counting the ways of a bounded page's fallback (see `boundedListQuery`): caps of 1, 2, 4 … 128 walks. */
+/** Rounds of counting the ways of a bounded page's fallback (see `boundedListQueries`): caps of 1, 2, 4 … 128 walks. */
 const COUNT_ROUNDS = 8;
 
 /** What a filter reads of a row (the walk's rows are checked against the whole filter outside its LIMIT). */
@@ -522,10 +522,11 @@ function filterOver<Q>(q: Q, f: BranchFilter): Q {
  *   of an amount is priced as a third of the table. With more than one way to drive it (an account, an amount, booking
  *   dates), each way's matches are counted first (the first way's up to as many rows as the walk reads, each next
  *   one's up to the fewest before it; while every way reaches the cap, again up to twice as many, up to 128 walks) and
- *   the fewest are read (on a tie the first of account, amount, booking dates); only when the walk came up short.
+ *   the fewest are read (on a tie the first of account, amount, booking dates). This is a statement of its own (the
+ *   `fallback`), sent only when the walk (the `walk`) came up short, and it alone answers the page.
  * Only the page's rows then get their full select list, by primary key.
  */
-function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]) {
+function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]) {
   const limit = page.limit + 1;
   const walkRows = WALK_ROWS_PER_PAGE_ROW * limit;
   const base = ex.selectFrom('transactions as t').select(FILTER_COLUMNS);
@@ -566,7 +567,6 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, w
     ? sql`${sql.ref(`${alias}.id`)} ${dir}`
     : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
-  const short = sql`(select count(*) from first_rows) < ${limit}`;
   // The way to read, when there is a choice: the fewest matches of its driving conditions, counted in rounds. The first
   // round counts each way up to the walk's length, each next way only up to the fewest counted before it (fewer is all
   // that can change the choice); while every way reached the round's cap (all tied), the next round counts them again
@@ -574,7 +574,7 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, w
   // fewest matches at most: with a single cap, a wide amount and a booking day of more rows than the walk were both
   // "a walk's length", the tie kept the amount, and the page read every row of the amount range. The choice is by the
   // counts of the rounds in order (a round that did not run counts 0 for every way), then account, amount, booking
-  // dates. Only read when the walk came up short (in a CASE).
+  // dates. Only sent when the walk came up short.
   const cte = (r: number, k: number) => sql.raw(`c${r}_${k}`);
   // Each count as a scalar sub-select (not a join of the counts: planning their join orders took milliseconds).
   const n = (r: number, k: number) => sql`(select ${cte(r, k)}.n from ${cte(r, k)})`;
@@ -583,29 +583,39 @@ function boundedListQuery(ex: Executor, filter: TransactionFilter, page: Page, w
     const earlier = ways.slice(0, k).map((_, j) => n(r, j));
     const saturated = r > 0 ? sql`least(${sql.join(ways.map((_, j) => n(r - 1, j)))}) = ${sql.lit(walkRows * 2 ** (r - 1))}` : sql`true`;
     const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end)`;
-    return sql`, ${cte(r, k)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
+    return sql`${cte(r, k)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
   })).flat();
   const rounds = Array.from({ length: COUNT_ROUNDS }, (_, r) => sql.raw(`n${r}`));
   const choices = ways.map((_, k) => sql`(${sql.lit(k)}, ${sql.join(rounds.map((_, r) => n(r, k)))})`);
   const choice = ways.length > 1
-    ? sql`${sql.join(counted, sql``)}, choice as materialized (
+    ? sql`with ${sql.join(counted, sql`, `)}, choice as materialized (
       select v.k from (values ${sql.join(choices)}) as v(k, ${sql.join(rounds)}) order by ${sql.join(rounds.map((n) => sql`v.${n}`))}, v.k limit 1)`
     : sql``;
-  const gate = (k: number) => (ways.length > 1
-    ? sql`case when ${short} then (select c.k from choice c) = ${sql.lit(k)} else false end`
-    : short);
+  // With a choice, each way's read behind a one-time filter on it: only the chosen way's scans run.
   const fallbacks = found.map((scans, k) => sql`
-        union all
-        select b.id, b.booking_date from (${sql.join(scans, sql` union all `)}) as b where ${gate(k)}`);
-  return sql<TransactionReadRow>`
-    with first_rows as materialized (${walked})${choice}
+        select b.id, b.booking_date from (${sql.join(scans, sql` union all `)}) as b${ways.length > 1 ? sql` where (select c.k from choice c) = ${sql.lit(k)}` : sql``}`);
+  const walkPage = sql<TransactionReadRow>`
+    select r.* from (${walked}) as pg cross join lateral (${row}) as r
+    order by ${order('r')}`;
+  const fallback = sql<TransactionReadRow>`
+    ${choice}
     select r.* from (
-      select m.id, m.booking_date from (
-        select f.id, f.booking_date from first_rows f where not ${short}${sql.join(fallbacks, sql``)}
-      ) as m
+      select m.id, m.booking_date from (${sql.join(fallbacks, sql` union all `)}) as m
       order by ${order('m')} limit ${limit}
     ) as pg cross join lateral (${row}) as r
     order by ${order('r')}`;
+  return { walk: walkPage, fallback, limit };
+}
+
+/**
+ * A bounded page (see `boundedListQueries`): the walk, and only when it comes up short the counts and the fallback, a
+ * second statement. As one statement, every page planned all the counts (8 rounds per way) and the fallback, even
+ * when the walk filled it.
+ */
+async function boundedList(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]): Promise<TransactionReadRow[]> {
+  const { walk, fallback, limit } = boundedListQueries(ex, filter, page, ways);
+  const rows = (await walk.execute(ex)).rows;
+  return rows.length < limit ? (await fallback.execute(ex)).rows : rows;
 }
 
 /** One page (`limit` rows, plus one to tell whether another page follows). */
@@ -619,7 +629,7 @@ export async function listTransactions(ex: Executor, filter: TransactionFilter, 
   }
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
-    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, async (trx) => (await boundedListQuery(trx, filter, page, drivers).execute(trx)).rows);
+    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) => boundedList(trx, filter, page, drivers));
   }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
@@ -628,14 +638,14 @@ export async function listTransactions(ex: Executor, filter: TransactionFilter, 
   return listQuery(ex, filter, page).execute();
 }
 
-/** The same query, compiled, for EXPLAIN checks in tests. */
+/** The same query, compiled, for EXPLAIN checks in tests (of a bounded page, its walk). */
 export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: Page): CompiledQuery {
   const { text } = filter;
   if (text !== undefined) {
     return textListQuery(ex, { ...filter, text }, page).compile(ex);
   }
   const drivers = boundedDrivers(filter, page.sort);
-  return drivers !== undefined ? boundedListQuery(ex, filter, page, drivers).compile(ex) : listQuery(ex, filter, page).compile();
+  return drivers !== undefined ? boundedListQueries(ex, filter, page, drivers).walk.compile(ex) : listQuery(ex, filter, page).compile();
 }
 
 export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {
