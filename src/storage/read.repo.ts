@@ -618,6 +618,27 @@ async function boundedList(ex: Executor, filter: TransactionFilter, page: Page, 
   return rows.length < limit ? (await fallback.execute(ex)).rows : rows;
 }
 
+/**
+ * Pending items alone in `firstSeen` order, without an account, an amount or booking dates (those are bounded walks):
+ * their partial index is in booking-date order only, so it is read whole (pending items are few by their nature)
+ * inside an OFFSET 0 and its rows sorted; with sorts off the page was a walk of the organization's (or the whole
+ * table's) index in id order checking each row's status, every row of it when none is pending.
+ */
+function pendingFirstSeen(filter: TransactionFilter, sort: TransactionSort): boolean {
+  const statuses = filter.statuses ?? [];
+  return sort === 'firstSeen' && statuses.length > 0 && statuses.every((s) => s === 'pending') && filter.reference === undefined
+    && filter.valueDateFrom === undefined && filter.valueDateTo === undefined;
+}
+
+function pendingFirstSeenQuery(ex: Executor, filter: TransactionFilter, page: Page) {
+  const pending = applyFilter(ex.selectFrom('transactions as t').select(FILTER_COLUMNS) as unknown as TransactionQuery,
+    { organizationId: filter.organizationId, statuses: ['pending'] }).offset(0);
+  const keys = applyAfter(filterOver(ex.selectFrom(pending.as('t')).select(['t.id']), filter) as unknown as TransactionQuery, page.sort, page.after)
+    .orderBy('t.id', 'asc').limit(page.limit + 1);
+  const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
+  return sql<TransactionReadRow>`select r.* from (${keys}) as pg cross join lateral (${row}) as r order by r.id asc`;
+}
+
 /** One page (`limit` rows, plus one to tell whether another page follows). */
 export async function listTransactions(ex: Executor, filter: TransactionFilter, page: Page): Promise<TransactionReadRow[]> {
   const { text } = filter;
@@ -630,6 +651,9 @@ export async function listTransactions(ex: Executor, filter: TransactionFilter, 
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
     return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) => boundedList(trx, filter, page, drivers));
+  }
+  if (pendingFirstSeen(filter, page.sort)) {
+    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, async (trx) => (await pendingFirstSeenQuery(trx, filter, page).execute(trx)).rows);
   }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
@@ -645,7 +669,10 @@ export function compileListTransactions(ex: Executor, filter: TransactionFilter,
     return textListQuery(ex, { ...filter, text }, page).compile(ex);
   }
   const drivers = boundedDrivers(filter, page.sort);
-  return drivers !== undefined ? boundedListQueries(ex, filter, page, drivers).walk.compile(ex) : listQuery(ex, filter, page).compile();
+  if (drivers !== undefined) {
+    return boundedListQueries(ex, filter, page, drivers).walk.compile(ex);
+  }
+  return pendingFirstSeen(filter, page.sort) ? pendingFirstSeenQuery(ex, filter, page).compile(ex) : listQuery(ex, filter, page).compile();
 }
 
 export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {

@@ -641,6 +641,48 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     }
   });
 
+  it('read API: pending items alone in firstSeen order read their partial index, whether any is pending or none', async () => {
+    // Their index is in booking-date order: read whole (pending items are few by their nature) and sorted. With sorts
+    // off the page was a walk of the organization's index in id order checking each row: every row of the organization
+    // when none is pending (2,000 here), hundreds a page with 1 % pending.
+    const limit = 5;
+    const cursor = { bookingDate: somePosted.booking_date, id: somePosted.id };
+    const filters: [string, TransactionFilter][] = [
+      ['organization: pending', { organizationId, statuses: ['pending'] }],
+      ['organization: pending, debit', { organizationId, statuses: ['pending'], direction: 'debit' }],
+      ['all organizations: pending', { statuses: ['pending'] }],
+    ];
+    const over: string[] = [];
+    const sweep = async (pending: number) => {
+      for (const [name, filter] of filters) {
+        for (const after of [undefined, cursor]) {
+          const label = `${name}${after ? ' after' : ''} (${pending} pending)`;
+          // The pending index whole, and the page's lookups (its rows and their `supersedes`).
+          const n = await rowsRead((db) => listTransactions(db, filter, { sort: 'firstSeen', after, limit }));
+          if (n > pending + 2 * (limit + 1)) {
+            over.push(`${label}: ${n} rows read`);
+          }
+          const ids = (await listTransactions(t.db, filter, { sort: 'firstSeen', after, limit })).map((r) => r.id);
+          if (JSON.stringify(ids) !== JSON.stringify(await plainPage(filter, 'firstSeen', after, limit))) {
+            over.push(`${label}: not the filter's first rows`);
+          }
+        }
+      }
+    };
+    await sweep(0);
+    // 40 posted rows (1 %) marked pending, put back after.
+    const pending = await sql<{ id: string }>`
+      update transactions set status = 'pending' where id in (
+        select id from transactions where status = 'posted' and superseded_by is null order by id offset 5 limit 40)
+      returning id`.execute(t.db);
+    try {
+      await sweep(pending.rows.length);
+    } finally {
+      await sql`update transactions set status = 'posted' where id = any(${pending.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+    }
+    expect(over).toEqual([]);
+  });
+
   it('a page with planner settings is three round trips: BEGIN with its settings, the page, COMMIT', async () => {
     rec.take();
     const rows = await listTransactions(rec.db, { organizationId, statuses: ['posted'] }, { sort: '-bookingDate', limit: 5 });
