@@ -48,7 +48,9 @@ export const TransactionSchema = z
       example: { 'YOUR REF    ': 'INV 001   ' },
     }),
     dataQuality: z.array(z.object({ field: z.string(), problem: z.string() })).nullable().meta({
-      description: 'Fields other than the money facts that were missing, null or odd when the bank sent the record, and what was done; null when none',
+      description: 'Fields other than the money facts that were missing, null or odd when the bank sent the record, and what was done; also a field '
+        + "the record's channel left out that another channel's report of the item carries: kept from that channel (left out by …; kept from …), "
+        + 'or not kept when the look-alike items of that channel differ on it (left out by …; not kept, …); null when none',
     }),
     jpmTransactionId: z.string().nullable().meta({
       description: "J.P. Morgan's id of the record (may change on re-identification; our id never does); null when the bank sent none",

@@ -66,18 +66,22 @@ export async function findForMatching(
 /**
  * Rows of this account on `dates` whose fingerprint (the middle part of the key) is one of `fingerprints`,
  * any occurrence: the candidates for records without an id key. Uses the (account, booking date) index;
- * only pages with such records ask.
+ * only pages with such records ask. The same columns as `findForMatching`: a row taken over keeps the fields
+ * noted in its data_quality through the next change of the item, however it was found (ingest.ts).
  */
 export async function findFingerprintGroups(
   ex: Executor, accountId: string, dates: readonly string[], fingerprints: readonly string[],
-): Promise<ExistingTransaction[]> {
-  const result = await sql<ExistingTransaction>`
-    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source
+): Promise<MatchingTransaction[]> {
+  const result = await sql<MatchingTransaction>`
+    select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source,
+      data_quality, bai_type_code, bank_reference, customer_reference
     from transactions
     where account_id = ${accountId} and booking_date = any(${[...new Set(dates)]}::date[])
       and split_part(fingerprint_key, ':', 2) = any(${[...new Set(fingerprints)]}::text[])`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+    r.bank_reference = decodePgText(r.bank_reference);
+    r.customer_reference = decodePgText(r.customer_reference);
   }
   return result.rows;
 }

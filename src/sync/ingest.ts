@@ -291,7 +291,7 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   plan.inserts = plan.inserts.filter((_, i) => !matched.has(plan.insertRecords[i]!));
   plan.insertRecords = plan.insertRecords.filter((t) => !matched.has(t));
   const aliases: TransactionAlias[] = [];
-  for (const { record: t, row, missing, matched: same, group } of matches) {
+  for (const { record: t, row, missing, matched: same, group, differing } of matches) {
     plan.claimed.add(row.id);
     aliases.push(
       { account_id: account.id, source: t.source, fingerprint_key: t.fingerprintKey, transaction_id: row.id },
@@ -301,7 +301,7 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
     // looseMatches never pair two ids); a report without it never overwrites another channel's row.
     const takesOver = t.identityById;
     if (takesOver) {
-      plan.updates.push({ id: row.id, ...takeOverColumns(t, row, missing), reason: 're_identified', sync_run_id: runId });
+      plan.updates.push({ id: row.id, ...takeOverColumns(t, row, missing, differing), reason: 're_identified', sync_run_id: runId });
     } else {
       plan.unchanged++;
       landed?.set(t, row.fingerprint_key);
@@ -337,6 +337,16 @@ function keptNote(field: LooseField, leftOutBy: string, keptFrom: string): DataQ
 
 const KEPT_NOTE = /^left out by (.+); kept from (.+)$/;
 
+/**
+ * The note of a field a channel's record left out where the rows it may be paired with carry different values
+ * (`LooseMatch.differing`): none is kept, since which of them is this item is not known ('' for none sent).
+ */
+function notKeptNote(field: LooseField, leftOutBy: string, sources: readonly string[], values: readonly string[]): DataQualityNote {
+  return { field, problem: `left out by ${leftOutBy}; not kept, ${sources.join(' / ')}'s look-alikes differ: ${values.map((v) => v || "''").join(' / ')}` };
+}
+
+const NOT_KEPT_NOTE = /^left out by (.+?); not kept, /;
+
 function keep(out: Column, field: LooseField, row: Omit<KeptColumns, 'data_quality'>): void {
   if (field === 'baiTypeCode') {
     out.bai_type_code = row.bai_type_code;
@@ -348,13 +358,22 @@ function keep(out: Column, field: LooseField, row: Omit<KeptColumns, 'data_quali
 /**
  * The columns of a record taking another channel's row over: the record's, except the fields it left out (its
  * value empty where the row's is not), which keep the row's values (each noted in data_quality); the fingerprint
- * key stays the record's, so its channel keeps matching the row by id and fingerprint.
+ * key stays the record's, so its channel keeps matching the row by id and fingerprint. A field the rows of the
+ * match's set carry differently (`differing`) is not kept: the record's empty value stays, with a note naming them.
  */
-export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[]): Column {
+export function takeOverColumns(
+  t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[], differing: LooseMatch['differing'] = [],
+): Column {
   const out = columns(t);
   const notes = [...(t.dataQuality ?? [])];
   for (const m of missing) {
-    if (recordValue(t, m.field) === '') {
+    if (recordValue(t, m.field) !== '') {
+      continue;
+    }
+    const differs = differing.find((d) => d.field === m.field);
+    if (differs) {
+      notes.push(notKeptNote(m.field, t.source, differs.sources, differs.values));
+    } else {
       keep(out, m.field, row);
       notes.push(keptNote(m.field, t.source, row.source));
     }
@@ -377,6 +396,12 @@ function keepingTakenOver(t: NormalizedTransaction, match: ExistingTransaction &
   const kept: DataQualityNote[] = [];
   for (const note of match.data_quality as unknown[]) {
     const field = member(note, 'field');
+    const notKept = NOT_KEPT_NOTE.exec(String(member(note, 'problem')));
+    if (notKept && notKept[1] === t.source && typeof field === 'string' && Object.hasOwn(TAKEN_FIELDS, field)
+      && recordValue(t, field as LooseField) === '' && !kept.some((n) => n.field === field)) {
+      kept.push({ field, problem: String(member(note, 'problem')) });
+      continue;
+    }
     const by = KEPT_NOTE.exec(String(member(note, 'problem')));
     if (!by || by[1] !== t.source || typeof field !== 'string' || !Object.hasOwn(TAKEN_FIELDS, field)) {
       continue;
@@ -410,7 +435,7 @@ export async function ingestTransactionPage(
   let claimed: ReadonlySet<string> = new Set();
   const result = await db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
-    const existing: (ExistingTransaction & Partial<KeptColumns>)[] = await findForMatching(
+    const existing: MatchingTransaction[] = await findForMatching(
       trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
       page.records.map((r) => r.recordClass),
     );

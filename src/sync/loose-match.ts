@@ -20,6 +20,11 @@ export interface LooseMatch {
   matched: string[];
   /** The sizes of the two sides of the look-alike group the match was made in. */
   group: { records: number; rows: number };
+  /**
+   * The fields the rows of the match's set carry differently (distinct values as compared, and channels, sorted): the
+   * pairing within the set is arbitrary, so a takeover keeps none of them (`takeOverColumns`, ingest.ts).
+   */
+  differing?: { field: LooseField; values: string[]; sources: string[] }[];
 }
 
 const FIELDS = [
@@ -29,6 +34,8 @@ const FIELDS = [
 ] as const;
 
 export type LooseField = MissingField['field'];
+
+const fingerprintOf = (key: string) => key.split(':')[1] ?? key;
 
 /** The record's value of a field as the match compares it (trimmed; '' when the record left it out). */
 export function recordValue(t: NormalizedTransaction, field: LooseField): string {
@@ -54,10 +61,25 @@ export function compareFields(t: NormalizedTransaction, e: LooseCandidate): { mi
   return { missing, matched };
 }
 
-/** `compareFields` when a field is missing on one side, else undefined (equal everywhere is the fingerprint's match, not this one's). */
+/**
+ * `compareFields` when a field is missing on one side, else undefined: equal everywhere is the fingerprint's
+ * match, not this one's, unless the fingerprints differ. That happens only when the row's fields are not those its
+ * fingerprint key was made of: a row taken over kept a field its channel leaves out (ingest.ts `takeOverColumns`),
+ * so another file channel's report of the item, equal to it everywhere, never reaches it by key.
+ */
 function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
   const c = compareFields(t, e);
-  return c === undefined || c.missing.length === 0 ? undefined : c;
+  const sameFingerprint = fingerprintOf(t.fingerprintKey) === fingerprintOf(e.fingerprint_key);
+  return c === undefined || (c.missing.length === 0 && sameFingerprint) ? undefined : c;
+}
+
+/** The fields on which these rows differ, with their distinct values (as compared) and channels, sorted. */
+function differingFields(rows: readonly LooseCandidate[]): NonNullable<LooseMatch['differing']> {
+  const sources = [...new Set(rows.map((e) => e.source))].sort();
+  return FIELDS.flatMap((f) => {
+    const values = [...new Set(rows.map((e) => f.row(e)))].sort();
+    return values.length > 1 ? [{ field: f.field, values, sources }] : [];
+  });
 }
 
 /**
@@ -80,7 +102,6 @@ export function rowGroup(e: LooseCandidate): string {
   return groupOf(e.post_code, e.booking_date, e.direction, e.amount_minor, e.currency);
 }
 
-const fingerprintOf = (key: string) => key.split(':')[1] ?? key;
 const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
 
 /**
@@ -91,7 +112,7 @@ const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
  * group of look-alikes (class, booking date, direction, amount, currency), records and rows are joined where
  * compatible; each connected set is merged only when it is unambiguous: every record is compatible with every
  * row, there are as many records as rows, and one side is indistinguishable (one fingerprint), so any
- * one-to-one mapping states the same facts. It is made in occurrence order (records in walk order, rows by
+ * one-to-one mapping states the same facts (where the rows differ, a takeover keeps none of their values: `differing`). It is made in occurrence order (records in walk order, rows by
  * occurrence number then id). A group that a row taken by an earlier page of the walk belongs to is left alone
  * (the walk's part of it is not all on this page). Everything else stays apart. A match made is recorded as an
  * alias of the row (ingest.ts), which later walks find by exact key, whatever their pages. `work` counts the
@@ -181,11 +202,12 @@ export function looseMatches(
       if (!(oneRecordFingerprint || oneRowFingerprint)) {
         continue;
       }
+      const differing = differingFields(c.rows.map((j) => rows[j]!));
       const rowsInOrder = c.rows.map((j) => rows[j]!).sort((a, b) => occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       c.recs.forEach((i, k) => {
         const row = rowsInOrder[k]!;
         const fit = edges[i]!.get(index.get(row.id)!)!;
-        out.push({ record: recs[i]!, row, missing: fit.missing, matched: fit.matched, group: { records: c.recs.length, rows: c.rows.length } });
+        out.push({ record: recs[i]!, row, missing: fit.missing, matched: fit.matched, group: { records: c.recs.length, rows: c.rows.length }, differing });
       });
     }
   }

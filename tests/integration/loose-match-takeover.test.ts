@@ -30,6 +30,23 @@ function bai2(jpmAccountId: string, items: Item[]): string {
 
 const fee = (custRef: string): Item => ({ type: '698', amount: 2500n, bankRef: '6680134283FA', custRef, text: 'SERVICE FEE' });
 
+/** A camt.053 statement of the same account and day with the fee (customer reference as EndToEndId). */
+function camt053(jpmAccountId: string, custRef: string): string {
+  const bal = (code: string, amount: string) =>
+    `<Bal><Tp><CdOrPrtry><Cd>${code}</Cd></CdOrPrtry></Tp><Amt Ccy="USD">${amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>${DAY}</Dt></Dt></Bal>`;
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">',
+    '<BkToCstmrStmt><GrpHdr><MsgId>STMT-1</MsgId><CreDtTm>2026-11-03T02:00:00</CreDtTm></GrpHdr>',
+    `<Stmt><Id>${jpmAccountId}-${DAY}</Id><Acct><Id><Othr><Id>${jpmAccountId}</Id></Othr></Id><Ccy>USD</Ccy></Acct>`,
+    bal('OPBD', '1000000.00'), bal('CLBD', '999975.00'),
+    `<Ntry><Amt Ccy="USD">25.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>${DAY}</Dt></BookgDt><AcctSvcrRef>6680134283FA</AcctSvcrRef>`
+      + `<BkTxCd><Prtry><Cd>698</Cd><Issr>BAI</Issr></Prtry></BkTxCd><NtryDtls><TxDtls><Refs><EndToEndId>${custRef}</EndToEndId></Refs></TxDtls></NtryDtls>`
+      + '<AddtlNtryInf>SERVICE FEE</AddtlNtryInf></Ntry>',
+    '</Stmt>', '</BkToCstmrStmt></Document>', '',
+  ].join('\n');
+}
+
 /** The API's record of the fee. */
 function apiFee(jpmAccountId: string, o: Partial<WireOptions> = {}) {
   return wireTransaction({
@@ -152,5 +169,50 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
     expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { transactionId: 'FEE-9' })])).toMatchObject({ updated: 0, unchanged: 1 });
     expect((await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' })).counts).toMatchObject({ inserted: 0, updated: 0 });
     expect(await decisions(account.id)).toHaveLength(2);
+  });
+  it('two fees the file tells apart only by the reference the API leaves out: no reference is stated on an API id, the same on every run', async () => {
+    const NOT_KEPT = [{ field: 'customerReference', problem: "left out by jpm_api; not kept, bai2's look-alikes differ: FEE-A / FEE-B" }];
+    for (let run = 0; run < 4; run++) {
+      const account = await createAccount(t.db, await createTenancy(t.db));
+      const text = bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
+      await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+      const api = (id: string, d = 'SERVICE FEE') => apiFee(account.jpmAccountId, { transactionId: id, shortDescription: d });
+      expect(await ingestWire(t.db, account, [api('FEE-1'), api('FEE-2')])).toMatchObject({ inserted: 0, updated: 2 });
+      const taken = (await fees(account.id)).map((f) => [f.source, f.jpm_transaction_id, f.customer_reference, f.data_quality]).sort();
+      expect(taken).toEqual([['jpm_api', 'FEE-1', '', NOT_KEPT], ['jpm_api', 'FEE-2', '', NOT_KEPT]]);
+      // The file's values stay in the rows' history.
+      const previous = await t.db.selectFrom('transaction_versions').select('previous').where('transaction_id', 'in', (await fees(account.id)).map((f) => f.id)).execute();
+      expect(previous.map((v) => (v.previous as { customer_reference: string }).customer_reference).sort()).toEqual(['FEE-A', 'FEE-B']);
+      // The API's next change keeps the note (the value is still the API's own), and the file again writes nothing.
+      expect(await ingestWire(t.db, account, [api('FEE-1', 'SERVICE FEE NOV'), api('FEE-2')])).toMatchObject({ inserted: 0, updated: 1 });
+      expect((await fees(account.id)).map((f) => [f.customer_reference, f.data_quality])).toEqual([['', NOT_KEPT], ['', NOT_KEPT]]);
+      expect((await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' })).counts).toMatchObject({ inserted: 0, updated: 0 });
+      expect(await fees(account.id)).toHaveLength(2);
+    }
+  });
+
+  it('a camt.053 of the fee after the API took the BAI2 row over confirms that row (its fields equal only through the kept reference)', async () => {
+    const account = await takenOver();
+    const camt = camt053(account.jpmAccountId, 'FEE-A');
+    expect((await importStatementFile(t.db, { accountId: account.id, text: camt, trigger: 'manual' })).counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
+    expect((await importStatementFile(t.db, { accountId: account.id, text: camt, trigger: 'manual' })).counts).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
+    expect((await fees(account.id)).map((f) => [f.source, f.jpm_transaction_id, f.customer_reference, f.data_quality])).toEqual([['jpm_api', 'FEE-1', 'FEE-A', KEPT]]);
+  });
+
+  it('a row found by its fingerprint group alone (the bank dropped the ids, then listed the fees in another order) keeps the kept reference', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-A')]), trigger: 'manual' });
+    const api = (id: string, d: string) => apiFee(account.jpmAccountId, { transactionId: id, shortDescription: d });
+    expect(await ingestWire(t.db, account, [api('FEE-1', 'X1'), api('FEE-2', 'X2')])).toMatchObject({ inserted: 0, updated: 2 });
+    expect(await ingestWire(t.db, account, [api('', 'X1'), api('', 'X2')])).toMatchObject({ inserted: 0, updated: 2 });
+    // One page each, X2 first: its occurrence key is X1's row's, so X1 (changed) finds its row through the group only.
+    const occurrences = new OccurrenceCounter();
+    const claims: WalkClaims = new Set();
+    for (const record of [api('', 'X2'), api('', 'X1 CHANGED')]) {
+      const page = normalizeTransactions([record], occurrences);
+      await ingestTransactionPage(t.db, account, { ...page, fetched: 1 }, null, claims);
+    }
+    const end = (await fees(account.id)).map((f) => [f.description, f.customer_reference, (f.data_quality as { problem: string }[]).at(-1)]).sort();
+    expect(end).toEqual([['X1 CHANGED', 'FEE-A', KEPT[0]], ['X2', 'FEE-A', KEPT[0]]]);
   });
 });

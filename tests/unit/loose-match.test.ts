@@ -114,4 +114,19 @@ describe('takeOverColumns', () => {
     const kept = takeOverColumns(bare!, file!, compareFields(bare!, file!)!.missing);
     expect([kept.customer_reference, kept.data_quality]).toEqual(['INV-1', [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }]]);
   });
+  it('keeps no value of a field the rows of the matched set carry differently (the pairing within the set is arbitrary)', () => {
+    const api = records('jpm_api', [{ customerReference: '' }, { customerReference: '' }]);
+    const file = rows(records('bai2', [{ customerReference: 'FEE-B' }, { customerReference: 'FEE-A' }]));
+    const matches = looseMatches(api, file, new Set(), new Set());
+    expect(matches).toHaveLength(2);
+    for (const m of matches) {
+      expect(m.differing).toEqual([{ field: 'customerReference', values: ['FEE-A', 'FEE-B'], sources: ['bai2'] }]);
+      const out = takeOverColumns(m.record, m.row, m.missing, m.differing);
+      expect([out.customer_reference, out.data_quality])
+        .toEqual(['', [{ field: 'customerReference', problem: "left out by jpm_api; not kept, bai2's look-alikes differ: FEE-A / FEE-B" }]]);
+    }
+    // Rows alike: the value is kept.
+    const alike = looseMatches(api, rows(records('bai2', [{ customerReference: 'FEE-A' }, { customerReference: 'FEE-A' }])), new Set(), new Set());
+    expect(alike.map((m) => [m.differing, takeOverColumns(m.record, m.row, m.missing, m.differing).customer_reference])).toEqual([[[], 'FEE-A'], [[], 'FEE-A']]);
+  });
 });
