@@ -432,17 +432,12 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
 }
 
 /**
- * The status of a filter whose every status is one with partial indexes of its own: `removed` (in each page order, for
+ * The statuses of a filter whose every status is one with partial indexes of its own: `removed` (in each page order, for
  * one organization or all) or `pending` (booking-date order; few rows by their nature), else undefined.
  */
-function statusWithIndex(filter: TransactionFilter): 'removed' | 'pending' | undefined {
-  const statuses = filter.statuses ?? [];
-  for (const status of ['removed', 'pending'] as const) {
-    if (statuses.length > 0 && statuses.every((s) => s === status)) {
-      return status;
-    }
-  }
-  return undefined;
+function statusesWithIndex(filter: TransactionFilter): ('removed' | 'pending')[] | undefined {
+  const statuses = [...new Set(filter.statuses ?? [])];
+  return statuses.length > 0 && statuses.every((s) => s === 'removed' || s === 'pending') ? statuses : undefined;
 }
 
 /**
@@ -488,9 +483,10 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   if (ways.length === 0) {
     return undefined;
   }
-  // Removed or pending items only: their partial indexes are a way too, counted first (they hold few rows).
-  const own = statusWithIndex(filter);
-  return own === undefined ? ways : [[{ statuses: [own] }], ...ways];
+  // Removed or pending items only: their partial indexes are a way too, counted first (they hold few rows); both
+  // statuses, one scan of each index (its matches the two scans' together).
+  const own = statusesWithIndex(filter);
+  return own === undefined ? ways : [own.map((status) => ({ statuses: [status] })), ...ways];
 }
 
 /** Rounds of counting the ways of a bounded page's fallback (see `boundedListQueries`): caps of 1, 2, 4 … 128 walks. */
@@ -530,21 +526,26 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
   const limit = page.limit + 1;
   const walkRows = WALK_ROWS_PER_PAGE_ROW * limit;
   const base = ex.selectFrom('transactions as t').select(FILTER_COLUMNS);
-  // Removed or pending items only: the walk is of their own partial indexes in page order (the scope with the status).
-  const status = statusWithIndex(filter);
+  // Removed or pending items only: the walk is of their own partial indexes in page order (the scope with the status);
+  // both statuses, the first rows of each status's walk, merged.
+  const statuses = statusesWithIndex(filter);
   const scope: TransactionFilter = page.sort === 'firstSeen'
     ? { organizationId: filter.organizationId }
     : { organizationId: filter.organizationId, accountId: filter.accountId, bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo };
-  if (status !== undefined) {
-    scope.statuses = [status];
-  }
   const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
-  const inScope = applyFilter(base as unknown as TransactionQuery, scope) as unknown as typeof base;
-  // Pending items have no index in id order: in firstSeen order their partial index is read whole (they are few by
-  // their nature) inside an OFFSET 0, then sorted; ordered, the planner walked the primary key looking for them.
-  const walk = (status === 'pending' && page.sort === 'firstSeen'
-    ? ordered(ex.selectFrom(inScope.offset(0).as('t')).select(FILTER_COLUMNS) as unknown as typeof base)
-    : ordered(inScope)).limit(walkRows);
+  const walkOf = (status: 'removed' | 'pending' | undefined) => {
+    const inScope = applyFilter(base as unknown as TransactionQuery, status === undefined ? scope : { ...scope, statuses: [status] }) as unknown as typeof base;
+    // Pending items have no index in id order: in firstSeen order their partial index is read whole (they are few by
+    // their nature) inside an OFFSET 0, then sorted; ordered, the planner walked the primary key looking for them.
+    return (status === 'pending' && page.sort === 'firstSeen'
+      ? ordered(ex.selectFrom(inScope.offset(0).as('t')).select(FILTER_COLUMNS) as unknown as typeof base)
+      : ordered(inScope)).limit(walkRows);
+  };
+  const perStatus = (statuses ?? [undefined]).map((status, i) => ex.selectFrom(walkOf(status).as(`w${i}`)).selectAll());
+  const walk = perStatus.length === 1
+    ? walkOf(statuses?.[0])
+    : ordered(ex.selectFrom(perStatus.slice(1).reduce((all, w) => all.unionAll(w), perStatus[0]!).as('t')).select(FILTER_COLUMNS) as unknown as typeof base)
+      .limit(walkRows);
   const walked = ordered(filterOver(ex.selectFrom(walk.as('t')).select(['t.id', 't.booking_date']), filter)).limit(limit);
   const branches = filter.reference !== undefined
     ? [{ ...filter, referenceIn: 'bank' as const }, { ...filter, referenceIn: 'customer' as const }]
@@ -558,7 +559,9 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
     return withOrg ? { ...own, organizationId: filter.organizationId } : own;
   };
   const driven = (own: BranchFilter) => (applyFilter(base as unknown as TransactionQuery, driverOf(own)) as unknown as typeof base);
-  const found = ways.map((drivers) => branches.map((f, i) => {
+  // Each way's scans: a reference's two columns, each with its branch; two statuses, one scan of each.
+  const found = ways.map((drivers) => Array.from({ length: Math.max(drivers.length, branches.length) }, (_, i) => {
+    const f = branches[i] ?? branches[0]!;
     const rows = driven(drivers[i] ?? drivers[0]!).offset(0);
     return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
   }));
@@ -583,7 +586,8 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
     const earlier = ways.slice(0, k).map((_, j) => n(r, j));
     const saturated = r > 0 ? sql`least(${sql.join(ways.map((_, j) => n(r - 1, j)))}) = ${sql.lit(walkRows * 2 ** (r - 1))}` : sql`true`;
     const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end)`;
-    return sql`${cte(r, k)} as materialized (select count(*) as n from (${driven(drivers[0]!)} limit ${upTo}) as x)`;
+    const scans = drivers.length === 1 ? driven(drivers[0]!) : sql`${sql.join(drivers.map((d) => sql`(${driven(d)})`), sql` union all `)}`;
+    return sql`${cte(r, k)} as materialized (select count(*) as n from (select 1 from (${scans}) as u limit ${upTo}) as x)`;
   })).flat();
   const rounds = Array.from({ length: COUNT_ROUNDS }, (_, r) => sql.raw(`n${r}`));
   const choices = ways.map((_, k) => sql`(${sql.lit(k)}, ${sql.join(rounds.map((_, r) => n(r, k)))})`);

@@ -621,8 +621,20 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       for (const filter of [{ statuses: ['removed', 'pending'] }, { organizationId, statuses: ['pending', 'removed'] }]) {
         cases.push([`${filter.organizationId ? 'organization' : 'all organizations'}: removed and pending`, filter, 2 * (limit + 1)]);
       }
+      // Removed and pending items together with an amount, an account or booking dates (bounded pages): the statuses are
+      // a way of their own, one scan of each index, and in a booking-date order the walk is each status's, merged. As a
+      // walk of the scope's index, or the amount's, the account's or the days' rows, they read up to all 4,000 rows.
+      cases.push(
+        ['removed and pending, booking dates, direction', { statuses: ['removed', 'pending'], bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9], direction: 'credit' }, 6 * removed.rows.length],
+        ['removed and pending, an amount', { statuses: ['pending', 'removed'], amountMin: '1.00', direction: 'credit' }, 6 * removed.rows.length],
+        ['organization: removed and pending, account', { organizationId, statuses: ['removed', 'pending'], accountId: accounts[0]!.id }, 6 * removed.rows.length],
+        ['organization: removed and pending, account, an amount, booking dates', {
+          organizationId, statuses: ['removed', 'pending'], accountId: accounts[0]!.id, amountMax: '2000.00', bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8],
+        }, 6 * removed.rows.length],
+      );
       for (const [name, filter, bound] of cases) {
-        for (const sort of filter.statuses?.length === 2 ? (['bookingDate', '-bookingDate'] as const) : TRANSACTION_SORTS) {
+        const plain = filter.amountMin === undefined && filter.amountMax === undefined && filter.accountId === undefined && filter.bookingDateFrom === undefined;
+        for (const sort of filter.statuses?.length === 2 && plain ? (['bookingDate', '-bookingDate'] as const) : TRANSACTION_SORTS) {
           for (const after of [undefined, cursor]) {
             const n = await rowsRead((db) => listTransactions(db, filter, { sort, after, limit }));
             if (n > bound) {
