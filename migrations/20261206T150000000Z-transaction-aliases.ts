@@ -13,7 +13,7 @@ import { sql, type Kysely } from 'kysely';
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`
-    create table transaction_aliases (
+    create table if not exists transaction_aliases (
       account_id uuid not null,
       source text not null,
       fingerprint_key text not null,

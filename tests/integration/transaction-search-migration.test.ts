@@ -13,6 +13,7 @@ import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { catchUpSearch } from '../helpers/search-step.ts';
+import { up as createAliasesTable } from '../../migrations/20261206T150000000Z-transaction-aliases.ts';
 
 /**
  * The migration that creates the search table (20261206T070000000Z) on a database that already holds
@@ -28,10 +29,15 @@ async function migrateTo(db: Database, name: string): Promise<void> {
   expect(result.error).toBeUndefined();
 }
 
-/** A fresh database at the migration before the search table, with one account. */
+/**
+ * A fresh database at the migration before the search table, with one account. The writers are this release's
+ * ingestion, which also reads `transaction_aliases` (a later migration, independent of the search table): that
+ * table is made ahead, as its own migration makes it (which then finds it there).
+ */
 async function beforeSearchTable(): Promise<{ t: TestDb; account: { id: string; organizationId: string; jpmAccountId: string } }> {
   const t = await createTestDb();
   await migrateTo(t.db, BEFORE_SEARCH);
+  await createAliasesTable(t.db);
   const account = await createAccount(t.db, await createTenancy(t.db));
   return { t, account };
 }
@@ -246,6 +252,9 @@ describe('the search table migration', () => {
       await ingestWire(t.db, account, [wire(changed.jpm, 'RENAMED ROOK'), wire('S-1', 'STORED SHRIKE')]);
       const newest = (await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(t.db)).rows[0]!;
       expect(comparePositions(newest, position)).toBeGreaterThan(0);
+      // The purge deletes old events, every one below the oldest transaction running in the cluster; a parallel test
+      // file's open transaction could hold that below the newest event here, and the run's new position with it.
+      await eventsReadable(t.db);
       await purgeChangeEventsThrough(t.db, newest);
 
       const second = await createMigrator(t.db).migrateToLatest();
@@ -279,6 +288,9 @@ describe('the search table migration', () => {
       expect(String(first.error)).toMatch(/stopped after the first batch/);
       const position = await readSearchPosition(t.db);
       await ingestWire(t.db, account, [wire('R-0', 'RESET RENAMED ROBIN')]);
+      // The new position (the cluster's oldest running transaction, less one) passes the old one only once every
+      // transaction older than this write has ended: a parallel test file's may still be open.
+      await eventsReadable(t.db);
       // A feed reset (after a restore): every event deleted, a new epoch, the horizon anywhere (here the position).
       await resetFeed(t.db, position);
 
