@@ -416,18 +416,17 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
     return fn(ex);
   }
   return ex.connection().execute(async (conn) => {
-    let out: T;
     try {
-      // Inside the try: a settings message that fails (a cancel, say) leaves its BEGIN's transaction open and
+      // Inside the try, BEGIN to COMMIT: a message that fails (a cancel, say) leaves the transaction open and
       // aborted, and the connection would go back to the pool in it.
       await sql`${sql.raw(`begin; ${set}`)}`.execute(conn);
-      out = await fn(conn);
+      const out = await fn(conn);
+      await sql`commit`.execute(conn);
+      return out;
     } catch (err) {
       await sql`rollback`.execute(conn).catch(() => undefined);
       throw err;
     }
-    await sql`commit`.execute(conn);
-    return out;
   });
 }
 
