@@ -337,12 +337,11 @@ function pageBranches(filter: TransactionFilter, sort: TransactionSort): BranchF
   if (days !== undefined) {
     return days.map((day) => ({ ...filter, valueDateFrom: day, valueDateTo: day }));
   }
-  // Removed and pending items together in a booking-date order: one ordered scan of each status's partial index (a
-  // walk of the scope's index checking each row read about 100 rows per row of the page when 1 % of the rows are
-  // removed). Not in firstSeen order: the pending index is in booking-date order only, and with sorts off (see
-  // `plannerSettings`) its scan would be a walk of the primary key; the page is that walk then.
+  // Removed and pending items together: one ordered scan of each status's partial index in page order, for the
+  // organization or for all (a walk of the scope's index checking each row read about 100 rows per row of the page
+  // when 1 % of the rows are removed).
   const statuses = [...new Set(filter.statuses ?? [])];
-  if (sort !== 'firstSeen' && statuses.length > 1 && statuses.every((s) => s === 'removed' || s === 'pending')) {
+  if (statuses.length > 1 && statuses.every((s) => s === 'removed' || s === 'pending')) {
     return statuses.map((status) => ({ ...filter, statuses: [status] }));
   }
   return [filter];
@@ -375,8 +374,9 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
  *   did so from the second page on (the cursor's range looks like a third of the table): every row of the table
  *   sorted, 420-810 ms a page at 400k-1M rows. In `firstSeen` order only the organization and the whole table have
  *   an index in that order (an account's or a booking-date range's pages there are bounded walks, see
- *   `boundedDrivers`). `status=removed` has partial indexes of its own in each order (about 1 % of rows): the
- *   walk is then of those, and reads only removed rows.
+ *   `boundedDrivers`). `status=removed` and `status=pending` have partial indexes of their own in each order, for
+ *   one organization or all (few rows each): the walk is then of those, and reads only that status's rows of the
+ *   organization.
  *
  * Pages with an amount are bounded walks; with a reference, a value date or a text they are answered by those indexes
  * as they are (a reference in `firstSeen` order by a bounded walk). JIT is off for these
@@ -390,12 +390,7 @@ function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Reco
   const refined = (filter.statuses?.length ?? 0) > 0 || filter.direction !== undefined || filter.currency !== undefined
     || filter.baiCode !== undefined;
   const narrowed = filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
-  // Only pending items, for every organization: their partial index holds a few rows, read whole (a walk of the whole
-  // table in page order would read all of it when none is pending).
-  const onlyPending = filter.statuses !== undefined && filter.statuses.length > 0 && filter.statuses.every((s) => s === 'pending');
-  const ordered = onlyPending && filter.organizationId === undefined
-    ? sort !== 'firstSeen' && narrowed
-    : sort !== 'firstSeen' || !narrowed;
+  const ordered = sort !== 'firstSeen' || !narrowed;
   return refined && ordered ? { enable_sort: 'off', jit: 'off' } : undefined;
 }
 
@@ -431,8 +426,8 @@ async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn
 }
 
 /**
- * The statuses of a filter whose every status is one with partial indexes of its own: `removed` (in each page order, for
- * one organization or all) or `pending` (booking-date order; few rows by their nature), else undefined.
+ * The statuses of a filter whose every status is one with partial indexes of its own in each page order, for one
+ * organization or all: `removed` or `pending` (few rows by their nature), else undefined.
  */
 function statusesWithIndex(filter: TransactionFilter): ('removed' | 'pending')[] | undefined {
   const statuses = [...new Set(filter.statuses ?? [])];
@@ -534,11 +529,7 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
   const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
   const walkOf = (status: 'removed' | 'pending' | undefined) => {
     const inScope = applyFilter(base as unknown as TransactionQuery, status === undefined ? scope : { ...scope, statuses: [status] }) as unknown as typeof base;
-    // Pending items have no index in id order: in firstSeen order their partial index is read whole (they are few by
-    // their nature) inside an OFFSET 0, then sorted; ordered, the planner walked the primary key looking for them.
-    return (status === 'pending' && page.sort === 'firstSeen'
-      ? ordered(ex.selectFrom(inScope.offset(0).as('t')).select(FILTER_COLUMNS) as unknown as typeof base)
-      : ordered(inScope)).limit(walkRows);
+    return ordered(inScope).limit(walkRows);
   };
   const perStatus = (statuses ?? [undefined]).map((status, i) => ex.selectFrom(walkOf(status).as(`w${i}`)).selectAll());
   const walk = perStatus.length === 1
@@ -621,27 +612,6 @@ async function boundedList(ex: Executor, filter: TransactionFilter, page: Page, 
   return rows.length < limit ? (await fallback.execute(ex)).rows : rows;
 }
 
-/**
- * Pending items alone in `firstSeen` order, without an account, an amount or booking dates (those are bounded walks):
- * their partial index is in booking-date order only, so it is read whole (pending items are few by their nature)
- * inside an OFFSET 0 and its rows sorted; with sorts off the page was a walk of the organization's (or the whole
- * table's) index in id order checking each row's status, every row of it when none is pending.
- */
-function pendingFirstSeen(filter: TransactionFilter, sort: TransactionSort): boolean {
-  const statuses = filter.statuses ?? [];
-  return sort === 'firstSeen' && statuses.length > 0 && statuses.every((s) => s === 'pending') && filter.reference === undefined
-    && filter.valueDateFrom === undefined && filter.valueDateTo === undefined;
-}
-
-function pendingFirstSeenQuery(ex: Executor, filter: TransactionFilter, page: Page) {
-  const pending = applyFilter(ex.selectFrom('transactions as t').select(FILTER_COLUMNS) as unknown as TransactionQuery,
-    { organizationId: filter.organizationId, statuses: ['pending'] }).offset(0);
-  const keys = applyAfter(filterOver(ex.selectFrom(pending.as('t')).select(['t.id']), filter) as unknown as TransactionQuery, page.sort, page.after)
-    .orderBy('t.id', 'asc').limit(page.limit + 1);
-  const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
-  return sql<TransactionReadRow>`select r.* from (${keys}) as pg cross join lateral (${row}) as r order by r.id asc`;
-}
-
 /** One page (`limit` rows, plus one to tell whether another page follows). */
 export async function listTransactions(ex: Executor, filter: TransactionFilter, page: Page): Promise<TransactionReadRow[]> {
   const { text } = filter;
@@ -654,9 +624,6 @@ export async function listTransactions(ex: Executor, filter: TransactionFilter, 
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
     return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) => boundedList(trx, filter, page, drivers));
-  }
-  if (pendingFirstSeen(filter, page.sort)) {
-    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, async (trx) => (await pendingFirstSeenQuery(trx, filter, page).execute(trx)).rows);
   }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
@@ -675,7 +642,7 @@ export function compileListTransactions(ex: Executor, filter: TransactionFilter,
   if (drivers !== undefined) {
     return boundedListQueries(ex, filter, page, drivers).walk.compile(ex);
   }
-  return pendingFirstSeen(filter, page.sort) ? pendingFirstSeenQuery(ex, filter, page).compile(ex) : listQuery(ex, filter, page).compile();
+  return listQuery(ex, filter, page).compile();
 }
 
 export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {
