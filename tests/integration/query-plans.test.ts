@@ -140,6 +140,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   let organizationId: string;
   let integrationId: string;
   let accounts: { id: string; organizationId: string; jpmAccountId: string }[];
+  /** A second organization's account, for another tenant's pending items (see `otherPending`). */
+  let otherAccount: { id: string; organizationId: string; jpmAccountId: string };
+  let otherPendingIds: string[] = [];
   let somePosted: { id: string; booking_date: string; bank_reference: string; customer_reference: string };
 
   /** The statement's plan, under the planner settings (`set local …`) sent before it in its transaction. */
@@ -257,6 +260,28 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     return r.rows.map((x) => x.id);
   }
 
+  /**
+   * Another organization's intraday backlog: 40 pending items, 4 on each day (interleaved by date with the first
+   * organization's), made on first use and marked pending again after; `done` takes them out of every status a test
+   * filters on (superseded), so the other tests see the fixture's one organization.
+   */
+  async function otherPending(): Promise<{ rows: number; done: () => Promise<void> }> {
+    if (otherPendingIds.length === 0) {
+      const items = DAYS.flatMap((day, d) => Array.from({ length: 4 }, (_, i) => wireTransaction({
+        transactionId: `O-${d}-${i}`, jpmAccountId: otherAccount.jpmAccountId, asOfDate: day, amount: `${d * 4 + i + 1}.50`,
+        direction: i % 2 === 0 ? 'DEBIT' : 'CREDIT', bankReference: `BR-O-${d}-${i}`, customerReference: 'NEW', postCode: 'I',
+      })));
+      await ingestWire(t.db, otherAccount, items);
+      const r = await sql<{ id: string }>`select id from transactions where account_id = ${otherAccount.id}`.execute(t.db);
+      otherPendingIds = r.rows.map((x) => x.id);
+    }
+    await sql`update transactions set status = 'pending' where id = any(${otherPendingIds}::uuid[])`.execute(t.db);
+    return {
+      rows: otherPendingIds.length,
+      done: async () => { await sql`update transactions set status = 'superseded' where id = any(${otherPendingIds}::uuid[])`.execute(t.db); },
+    };
+  }
+
   beforeAll(async () => {
     t = await createTestDb();
     const tenancy = await createTenancy(t.db);
@@ -286,6 +311,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     for (const { name, lead, columns } of indexes.rows) {
       leadingColumns.set(name, columns.filter((c) => new RegExp(`\\b${c}\\b`).test(lead)));
     }
+    otherAccount = await createAccount(t.db, await createTenancy(t.db, { name: 'Other Treasury' }));
     rec = recordingDb(t.url);
     const row = await sql<{ id: string; booking_date: string; bank_reference: string; customer_reference: string }>`
       select id, booking_date::text as booking_date, bank_reference, customer_reference from transactions
@@ -593,19 +619,33 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       update transactions set status = 'removed' where id in (
         select id from transactions where status = 'posted' and superseded_by is null order by id offset 3 limit 40)
       returning id`.execute(t.db);
+    // 20 of the organization's other posted rows (0.5 %) marked pending, 2 a day (every 100th by booking date and bank
+    // reference: interleaved by date with the removed ones), and another organization's 40 pending items.
+    const pending = await sql<{ id: string }>`
+      update transactions set status = 'pending' where id in (
+        select id from (
+          select id, row_number() over (order by booking_date, bank_reference) as n from transactions
+          where organization_id = ${organizationId} and status = 'posted' and superseded_by is null) as p
+        where n % 100 = 50)
+      returning id`.execute(t.db);
+    const other = await otherPending();
     try {
+      expect(pending.rows.length).toBe(20);
       const limit = 5;
       const cursor = { bookingDate: somePosted.booking_date, id: somePosted.id };
       // A bounded page's reads: its walk, a count per way (up to four: the statuses, an account, an amount, booking
-      // dates) and its fallback, each at most the removed rows, and two lookups per row of the page for the walk and
+      // dates) and its fallback, each at most the rows of its statuses in its scope (removed ones, the organization's
+      // pending ones, and for all organizations the other's too), and two lookups per row of the page for the walk and
       // for the fallback. Which 40 rows are removed follows the ids' random bits, so a few of them may fall on the
       // page's days: the lookups are bounded by the page, not left to luck.
-      const bounded = 6 * removed.rows.length + 4 * (limit + 1);
+      const statusRows = (f: TransactionFilter) => (f.statuses ?? []).reduce((n, s) => n + (s === 'removed' ? removed.rows.length
+        : s === 'pending' ? pending.rows.length + (f.organizationId === undefined ? other.rows : 0) : 0), 0);
+      const bounded = 'bounded' as const;
       const over: string[] = [];
       // A common refinement fills a page of 5 along the page order within 600 rows (the pending items superseded first); a removed item is read from
       // the removed rows' own indexes: the page's rows and no other. Before, a page after the first read every row of
       // the table (4,000 here) and sorted them, and removed items were a walk of about 100 rows per row of the page.
-      const cases: [string, TransactionFilter, number][] = [
+      const cases: [string, TransactionFilter, number | typeof bounded][] = [
         ['all organizations: status', { statuses: ['posted'] }, 100 * (limit + 1)],
         ['all organizations: direction', { direction: 'debit' }, 100 * (limit + 1)],
         ['all organizations: BAI code', { baiCode: '475' }, 100 * (limit + 1)],
@@ -620,14 +660,20 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         ['removed, account', { organizationId, statuses: ['removed'], accountId: accounts[0]!.id }, bounded],
         ['all organizations: removed, booking dates', { statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8] }, bounded],
         ['removed, booking dates and an amount', { organizationId, statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8], amountMax: '2000.00' }, bounded],
-        // None pending here: their partial index is read, nothing else.
+        // Pending items: their partial indexes are read, nothing else; an organization's page reads none of the other
+        // organization's pending items (before, its booking-date orders walked every organization's pending items in
+        // date order, and its firstSeen order read them all and sorted them).
+        ['organization: pending', { organizationId, statuses: ['pending'] }, 2 * (limit + 1)],
+        ['organization: pending, debit', { organizationId, statuses: ['pending'], direction: 'debit' }, pending.rows.length + 2 * (limit + 1)],
+        ['all organizations: pending', { statuses: ['pending'] }, 2 * (limit + 1)],
         ['pending and an amount', { organizationId, statuses: ['pending'], amountMin: '1.00' }, bounded],
         ['all organizations: pending, account', { statuses: ['pending'], accountId: accounts[0]!.id }, bounded],
       ];
-      // Removed and pending items together: one ordered scan of each status's partial index in a booking-date order (a
-      // walk checking each row read 115-3,869 rows a page here). In firstSeen order still that walk.
+      // Removed and pending items together: one ordered scan of each status's partial index in page order, for the
+      // organization or all, each up to a page, and the page's lookups (a walk checking each row read 115-3,869 rows a
+      // page here; an organization's pages read the other organization's pending items too).
       for (const filter of [{ statuses: ['removed', 'pending'] }, { organizationId, statuses: ['pending', 'removed'] }]) {
-        cases.push([`${filter.organizationId ? 'organization' : 'all organizations'}: removed and pending`, filter, 2 * (limit + 1)]);
+        cases.push([`${filter.organizationId ? 'organization' : 'all organizations'}: removed and pending`, filter, 4 * (limit + 1)]);
       }
       // Removed and pending items together with an amount, an account or booking dates (bounded pages): the statuses are
       // a way of their own, one scan of each index, and in a booking-date order the walk is each status's, merged. As a
@@ -641,11 +687,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         }, bounded],
       );
       for (const [name, filter, bound] of cases) {
-        const plain = filter.amountMin === undefined && filter.amountMax === undefined && filter.accountId === undefined && filter.bookingDateFrom === undefined;
-        for (const sort of filter.statuses?.length === 2 && plain ? (['bookingDate', '-bookingDate'] as const) : TRANSACTION_SORTS) {
+        for (const sort of TRANSACTION_SORTS) {
           for (const after of [undefined, cursor]) {
             const n = await rowsRead((db) => listTransactions(db, filter, { sort, after, limit }));
-            if (n > bound) {
+            if (n > (bound === bounded ? 6 * statusRows(filter) + 4 * (limit + 1) : bound)) {
               over.push(`${name} ${sort}${after ? ' after' : ''}: ${n} rows read`);
             }
             const ids = (await listTransactions(t.db, filter, { sort, after, limit })).map((r) => r.id);
@@ -657,14 +702,16 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       }
       expect(over).toEqual([]);
     } finally {
-      await sql`update transactions set status = 'posted' where id = any(${removed.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+      await sql`update transactions set status = 'posted' where id = any(${[...removed.rows, ...pending.rows].map((r) => r.id)}::uuid[])`.execute(t.db);
+      await other.done();
     }
   });
 
-  it('read API: pending items alone in firstSeen order read their partial index, whether any is pending or none', async () => {
+  it('read API: pending items alone in firstSeen order read their partial indexes in id order, whether any is pending or none', async () => {
     // An ordered walk of the pending items' index in id order (the organization's, or every organization's), stopping
-    // at the page. With sorts off the page was a walk of the organization's index in id order checking each row: every
-    // row of the organization when none is pending (2,000 here), hundreds a page with 1 % pending.
+    // at the page. Before: a walk of the organization's index in id order checking each row (every row of the
+    // organization when none is pending, 2,000 here), then the pending index read whole and sorted (every
+    // organization's pending items: the other organization's 40 here).
     const limit = 5;
     const cursor = { bookingDate: somePosted.booking_date, id: somePosted.id };
     const filters: [string, TransactionFilter][] = [
@@ -677,9 +724,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       for (const [name, filter] of filters) {
         for (const after of [undefined, cursor]) {
           const label = `${name}${after ? ' after' : ''} (${pending} pending)`;
-          // At most the pending rows, and the page's lookups (its rows and their `supersedes`).
+          // The page's pending items (with a direction, up to all of the organization's: none of the other's) and the
+          // page's lookups (its rows and their `supersedes`).
           const n = await rowsRead((db) => listTransactions(db, filter, { sort: 'firstSeen', after, limit }));
-          if (n > pending + 2 * (limit + 1)) {
+          if (n > (filter.direction === undefined ? 0 : pending) + 2 * (limit + 1)) {
             over.push(`${label}: ${n} rows read`);
           }
           const ids = (await listTransactions(t.db, filter, { sort: 'firstSeen', after, limit })).map((r) => r.id);
@@ -689,16 +737,21 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         }
       }
     };
-    await sweep(0);
-    // 40 posted rows (1 %) marked pending, put back after.
-    const pending = await sql<{ id: string }>`
-      update transactions set status = 'pending' where id in (
-        select id from transactions where status = 'posted' and superseded_by is null order by id offset 5 limit 40)
-      returning id`.execute(t.db);
+    const other = await otherPending();
     try {
-      await sweep(pending.rows.length);
+      await sweep(0);
+      // 40 posted rows (1 %) marked pending, put back after.
+      const pending = await sql<{ id: string }>`
+        update transactions set status = 'pending' where id in (
+          select id from transactions where organization_id = ${organizationId} and status = 'posted' and superseded_by is null order by id offset 5 limit 40)
+        returning id`.execute(t.db);
+      try {
+        await sweep(pending.rows.length);
+      } finally {
+        await sql`update transactions set status = 'posted' where id = any(${pending.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+      }
     } finally {
-      await sql`update transactions set status = 'posted' where id = any(${pending.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+      await other.done();
     }
     expect(over).toEqual([]);
   });
