@@ -645,6 +645,15 @@ export function compileListTransactions(ex: Executor, filter: TransactionFilter,
   return listQuery(ex, filter, page).compile();
 }
 
+/**
+ * A bounded page's fallback (see `boundedListQueries`), compiled, for EXPLAIN checks in tests: it is sent only when the
+ * walk comes up short, so a page its walk fills never shows it. Undefined when the page is not a bounded one.
+ */
+export function compileBoundedFallback(ex: Executor, filter: TransactionFilter, page: Page): CompiledQuery | undefined {
+  const drivers = filter.text === undefined ? boundedDrivers(filter, page.sort) : undefined;
+  return drivers === undefined ? undefined : boundedListQueries(ex, filter, page, drivers).fallback.compile(ex);
+}
+
 export async function getTransaction(ex: Executor, id: string): Promise<TransactionReadRow | undefined> {
   return selectTransactions(ex).where('t.id', '=', id).executeTakeFirst();
 }
