@@ -8,6 +8,12 @@ import { sql, type Kysely } from 'kysely';
  * its pages cut the day (the look-alike group's rule alone depends on which records share a page).
  *
  * The key `(account_id, source, fingerprint_key)`: the fingerprint key holds the record class and the occurrence.
+ * `look_alikes`: the look-alike group (class, booking date, direction, amount, currency) the match was made in, as
+ * it was then: `{ records, rows, sources, fields }`, the matching page's records of the group that matched nothing
+ * else, the group's posted rows of the other channels (free or taken), their channels, and the optional fields any
+ * of those rows carried. A later takeover through the alias keeps the row's values only when that was one record
+ * against one row (ingest.ts `takeOverColumns`): the page that takes the row over no longer sees the group as it was.
+ *
  * No foreign key to `transactions` (rows are never deleted; readers join and keep live rows only), so ingest pays
  * no probe for it. A new, empty table: its creation takes no lock on any other table.
  */
@@ -18,6 +24,7 @@ export async function up(db: Kysely<any>): Promise<void> {
       source text not null,
       fingerprint_key text not null,
       transaction_id uuid not null,
+      look_alikes jsonb not null,
       created_at timestamptz not null default now(),
       primary key (account_id, source, fingerprint_key)
     )`.execute(db);

@@ -463,6 +463,7 @@ export interface TransactionAliases {
   account_id: string;
   created_at: Generated<Timestamp>;
   fingerprint_key: string;
+  look_alikes: Json;
   source: string;
   transaction_id: string;
 }

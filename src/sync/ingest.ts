@@ -7,9 +7,9 @@ import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
-  compareFields, LOOSE_MATCH_CLASS, LOOSE_MATCH_RULE, looseMatches, recordGroup, recordValue, rowGroup, type LooseField, type LooseMatch, type MissingField,
+  compareFields, LOOSE_FIELDS, LOOSE_MATCH_CLASS, LOOSE_MATCH_RULE, looseMatches, recordGroup, recordValue, rowGroup, type LooseField, type LooseMatch, type MissingField,
 } from './loose-match.ts';
-import { findAliasedRows, insertAliases, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
+import { findAliasedRows, insertAliases, type LookAlikes, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
 import {
   decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
   updateTransactions, type DecisionRow, type ExistingTransaction, type LooseCandidate, type MatchingTransaction, type RejectRow, type TransactionRow,
@@ -248,10 +248,11 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * no data row whatever way its pages cut a look-alike group; the row must still be posted, of the record's
  * look-alike group, and taken by no other record of this page or an earlier page of the walk. Then by the rule
  * (`looseMatches`, src/sync/loose-match.ts), each match recording the record's key and the row's as aliases of
- * the row. A record with the bank's id takes the row over (re-identified, the previous version kept; the fields
- * it left out keep the row's values, noted in data_quality), any other confirms it and writes nothing to it. A
- * `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the missing field:
- * for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
+ * the row, with the match's look-alike group as it was then. A record with the bank's id takes the row over
+ * (re-identified, the previous version kept; the fields it left out keep the row's values, noted in data_quality,
+ * only when that group was one record against one row: `takeOverColumns`), any other confirms it and writes
+ * nothing to it. A `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the
+ * missing field: for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
  * account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees its.
  */
 async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined): Promise<void> {
@@ -268,7 +269,8 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
     const fit = row && free && !(t.identityById && isIdentityId(row.jpm_transaction_id)) ? compareFields(t, row) : undefined;
     if (row && fit) {
       taken.add(row.id);
-      aliasMatches.push({ record: t, row, ...fit, group: { records: 1, rows: 1 } });
+      // The group as it was when the alias was made: this page may see only part of it, or rows taken over since.
+      aliasMatches.push({ record: t, row, ...fit, group: { records: 1, rows: 1 }, lookAlikes: row.look_alikes });
     }
   }
   const byAliasRecord = new Set(aliasMatches.map((m) => m.record));
@@ -291,17 +293,17 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   plan.inserts = plan.inserts.filter((_, i) => !matched.has(plan.insertRecords[i]!));
   plan.insertRecords = plan.insertRecords.filter((t) => !matched.has(t));
   const aliases: TransactionAlias[] = [];
-  for (const { record: t, row, missing, matched: same, group, differing } of matches) {
+  for (const { record: t, row, missing, matched: same, group, lookAlikes } of matches) {
     plan.claimed.add(row.id);
     aliases.push(
-      { account_id: account.id, source: t.source, fingerprint_key: t.fingerprintKey, transaction_id: row.id },
-      { account_id: account.id, source: row.source, fingerprint_key: row.fingerprint_key, transaction_id: row.id },
+      { account_id: account.id, source: t.source, fingerprint_key: t.fingerprintKey, transaction_id: row.id, look_alikes: lookAlikes },
+      { account_id: account.id, source: row.source, fingerprint_key: row.fingerprint_key, transaction_id: row.id, look_alikes: lookAlikes },
     );
     // Only a record with the bank's id takes a row over (a row of another channel without one: the query and
     // looseMatches never pair two ids); a report without it never overwrites another channel's row.
     const takesOver = t.identityById;
     if (takesOver) {
-      plan.updates.push({ id: row.id, ...takeOverColumns(t, row, missing, differing), reason: 're_identified', sync_run_id: runId });
+      plan.updates.push({ id: row.id, ...takeOverColumns(t, row, missing, lookAlikes), reason: 're_identified', sync_run_id: runId });
     } else {
       plan.unchanged++;
       landed?.set(t, row.fingerprint_key);
@@ -338,14 +340,16 @@ function keptNote(field: LooseField, leftOutBy: string, keptFrom: string): DataQ
 const KEPT_NOTE = /^left out by (.+); kept from (.+)$/;
 
 /**
- * The note of a field a channel's record left out where the rows it may be paired with carry different values
- * (`LooseMatch.differing`): none is kept, since which of them is this item is not known ('' for none sent).
+ * The note of a field a channel's record left out that a row of its look-alike group carries, where the group was
+ * more than one record against one row (`LookAlikes`): nothing is kept, since the pairing may be arbitrary. The same
+ * note on every row of the group, and short whatever the group's size (notes are for people: at most 200 characters).
  */
-function notKeptNote(field: LooseField, leftOutBy: string, sources: readonly string[], values: readonly string[]): DataQualityNote {
-  return { field, problem: `left out by ${leftOutBy}; not kept, ${sources.join(' / ')}'s look-alikes differ: ${values.map((v) => v || "''").join(' / ')}` };
+function notKeptNote(field: LooseField, leftOutBy: string, g: LookAlikes): DataQualityNote {
+  const problem = `left out by ${leftOutBy}; not kept: look-alikes ${g.records} in ${leftOutBy}, ${g.rows} in ${g.sources.join(' / ')}`;
+  return { field, problem: problem.length > 200 ? `${problem.slice(0, 200)}…` : problem };
 }
 
-const NOT_KEPT_NOTE = /^left out by (.+?); not kept, /;
+const NOT_KEPT_NOTE = /^left out by (.+?); not kept: /;
 
 function keep(out: Column, field: LooseField, row: Omit<KeptColumns, 'data_quality'>): void {
   if (field === 'baiTypeCode') {
@@ -358,24 +362,25 @@ function keep(out: Column, field: LooseField, row: Omit<KeptColumns, 'data_quali
 /**
  * The columns of a record taking another channel's row over: the record's, except the fields it left out (its
  * value empty where the row's is not), which keep the row's values (each noted in data_quality); the fingerprint
- * key stays the record's, so its channel keeps matching the row by id and fingerprint. A field the rows of the
- * match's set carry differently (`differing`) is not kept: the record's empty value stays, with a note naming them.
+ * key stays the record's, so its channel keeps matching the row by id and fingerprint. Values are kept only when
+ * the match's look-alike group was one record against one row, all its rows of the other channels counted (taken
+ * by an exact key or an alias too): else which row is this item may be arbitrary, so nothing is kept and every
+ * field the record left out that a row of the group carried is noted alike (`notKeptNote`).
  */
-export function takeOverColumns(
-  t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[], differing: LooseMatch['differing'] = [],
-): Column {
+export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[], lookAlikes: LookAlikes): Column {
   const out = columns(t);
   const notes = [...(t.dataQuality ?? [])];
-  for (const m of missing) {
-    if (recordValue(t, m.field) !== '') {
-      continue;
+  if (lookAlikes.records === 1 && lookAlikes.rows === 1) {
+    for (const m of missing) {
+      if (recordValue(t, m.field) === '') {
+        keep(out, m.field, row);
+        notes.push(keptNote(m.field, t.source, row.source));
+      }
     }
-    const differs = differing.find((d) => d.field === m.field);
-    if (differs) {
-      notes.push(notKeptNote(m.field, t.source, differs.sources, differs.values));
-    } else {
-      keep(out, m.field, row);
-      notes.push(keptNote(m.field, t.source, row.source));
+  } else {
+    const carried = (f: LooseField) => lookAlikes.fields.includes(f) || missing.some((m) => m.field === f);
+    for (const f of LOOSE_FIELDS.filter((field) => recordValue(t, field) === '' && carried(field))) {
+      notes.push(notKeptNote(f, t.source, lookAlikes));
     }
   }
   out.data_quality = notes.length > 0 ? notes : null;

@@ -1,5 +1,6 @@
 import { identityReference, isIdentityId } from '../normalization/identity.ts';
 import type { NormalizedTransaction } from '../normalization/transactions.ts';
+import type { LookAlikes } from '../storage/transaction-aliases.repo.ts';
 import type { LooseCandidate } from '../storage/transactions.repo.ts';
 
 /** The rule of a match made although one channel left out a field the other carries (README, "One identity across channels"). */
@@ -18,13 +19,14 @@ export interface LooseMatch {
   missing: MissingField[];
   /** The optional fields both sides carry alike. */
   matched: string[];
-  /** The sizes of the two sides of the look-alike group the match was made in. */
+  /** The sizes of the two sides of the set the match was made in. */
   group: { records: number; rows: number };
   /**
-   * The fields the rows of the match's set carry differently (distinct values as compared, and channels, sorted): the
-   * pairing within the set is arbitrary, so a takeover keeps none of them (`takeOverColumns`, ingest.ts).
+   * The whole look-alike group the match was made in, rows taken by another match of the page included (an exact
+   * key's, an alias's): unless it is one record against one row, the pairing may be arbitrary, so a takeover keeps
+   * none of the row's values (`takeOverColumns`, ingest.ts). Stored with the match's aliases for later takeovers.
    */
-  differing?: { field: LooseField; values: string[]; sources: string[] }[];
+  lookAlikes: LookAlikes;
 }
 
 const FIELDS = [
@@ -34,6 +36,9 @@ const FIELDS = [
 ] as const;
 
 export type LooseField = MissingField['field'];
+
+/** The optional fields the match compares, in order. */
+export const LOOSE_FIELDS: readonly LooseField[] = FIELDS.map((f) => f.field);
 
 const fingerprintOf = (key: string) => key.split(':')[1] ?? key;
 
@@ -73,13 +78,17 @@ function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: Missin
   return c === undefined || (c.missing.length === 0 && sameFingerprint) ? undefined : c;
 }
 
-/** The fields on which these rows differ, with their distinct values (as compared) and channels, sorted. */
-function differingFields(rows: readonly LooseCandidate[]): NonNullable<LooseMatch['differing']> {
-  const sources = [...new Set(rows.map((e) => e.source))].sort();
-  return FIELDS.flatMap((f) => {
-    const values = [...new Set(rows.map((e) => f.row(e)))].sort();
-    return values.length > 1 ? [{ field: f.field, values, sources }] : [];
-  });
+/**
+ * The look-alike group of these records (one group, one channel: a page's) against its rows of the other channels,
+ * free or taken: counts, the rows' channels, and the optional fields any of those rows carries.
+ */
+function lookAlikesOf(recs: readonly NormalizedTransaction[], all: readonly LooseCandidate[]): LookAlikes {
+  const own = new Set<string>(recs.map((t) => t.source));
+  const others = all.filter((e) => !own.has(e.source));
+  return {
+    records: recs.length, rows: others.length, sources: [...new Set(others.map((e) => e.source))].sort(),
+    fields: FIELDS.filter((f) => others.some((e) => f.row(e) !== '')).map((f) => f.field),
+  };
 }
 
 /**
@@ -112,7 +121,8 @@ const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
  * group of look-alikes (class, booking date, direction, amount, currency), records and rows are joined where
  * compatible; each connected set is merged only when it is unambiguous: every record is compatible with every
  * row, there are as many records as rows, and one side is indistinguishable (one fingerprint), so any
- * one-to-one mapping states the same facts (where the rows differ, a takeover keeps none of their values: `differing`). It is made in occurrence order (records in walk order, rows by
+ * one-to-one mapping states the same facts (a takeover keeps a row's values only when the whole look-alike group
+ * is one record against one row: `lookAlikes`). It is made in occurrence order (records in walk order, rows by
  * occurrence number then id). A group that a row taken by an earlier page of the walk belongs to is left alone
  * (the walk's part of it is not all on this page). Everything else stays apart. A match made is recorded as an
  * alias of the row (ingest.ts), which later walks find by exact key, whatever their pages. `work` counts the
@@ -133,6 +143,7 @@ export function looseMatches(
     if (rows.length === 0) {
       continue;
     }
+    const lookAlikes = lookAlikesOf(recs, all);
     // Union-find over records 0..n-1 and rows n..n+m-1, by size with path compression (near-linear in the edges).
     const n = recs.length;
     const parent = Array.from({ length: n + rows.length }, (_, i) => i);
@@ -202,12 +213,11 @@ export function looseMatches(
       if (!(oneRecordFingerprint || oneRowFingerprint)) {
         continue;
       }
-      const differing = differingFields(c.rows.map((j) => rows[j]!));
       const rowsInOrder = c.rows.map((j) => rows[j]!).sort((a, b) => occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       c.recs.forEach((i, k) => {
         const row = rowsInOrder[k]!;
         const fit = edges[i]!.get(index.get(row.id)!)!;
-        out.push({ record: recs[i]!, row, missing: fit.missing, matched: fit.matched, group: { records: c.recs.length, rows: c.rows.length }, differing });
+        out.push({ record: recs[i]!, row, missing: fit.missing, matched: fit.matched, group: { records: c.recs.length, rows: c.rows.length }, lookAlikes });
       });
     }
   }

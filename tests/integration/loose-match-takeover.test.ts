@@ -56,6 +56,8 @@ function apiFee(jpmAccountId: string, o: Partial<WireOptions> = {}) {
 }
 
 const KEPT = [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }];
+/** The note of a takeover in a look-alike group of two records against two rows: nothing kept. */
+const NOT_KEPT = [{ field: 'customerReference', problem: 'left out by jpm_api; not kept: look-alikes 2 in jpm_api, 2 in bai2' }];
 
 describe('a row the API took over from a file, keeping a field the API leaves out', () => {
   let t: TestDb;
@@ -171,7 +173,6 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
     expect(await decisions(account.id)).toHaveLength(2);
   });
   it('two fees the file tells apart only by the reference the API leaves out: no reference is stated on an API id, the same on every run', async () => {
-    const NOT_KEPT = [{ field: 'customerReference', problem: "left out by jpm_api; not kept, bai2's look-alikes differ: FEE-A / FEE-B" }];
     for (let run = 0; run < 4; run++) {
       const account = await createAccount(t.db, await createTenancy(t.db));
       const text = bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
@@ -191,6 +192,38 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
     }
   });
 
+  it('two fees the API first confirmed without ids (aliases), then sends with ids: no reference is stated, the same on every run', async () => {
+    for (let run = 0; run < 3; run++) {
+      const account = await createAccount(t.db, await createTenancy(t.db));
+      const text = bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
+      await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+      // Without ids the API's two fees confirm the file's rows (2 against 2, paired in occurrence order, recorded as aliases).
+      expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { transactionId: '' }), apiFee(account.jpmAccountId, { transactionId: '' })]))
+        .toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
+      const aliases = await t.db.selectFrom('transaction_aliases').select('look_alikes').where('account_id', '=', account.id).execute();
+      expect(aliases.map((a) => a.look_alikes)).toEqual(aliases.map(() => ({ records: 2, rows: 2, sources: ['bai2'], fields: ['baiTypeCode', 'bankReference', 'customerReference'] })));
+      // With ids each takes its alias's row over: the pairing was arbitrary, so neither keeps the file's reference.
+      expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId), apiFee(account.jpmAccountId, { transactionId: 'FEE-2' })]))
+        .toMatchObject({ inserted: 0, updated: 2 });
+      const taken = (await fees(account.id)).map((f) => [f.source, f.jpm_transaction_id, f.customer_reference, f.data_quality]).sort();
+      expect(taken).toEqual([['jpm_api', 'FEE-1', '', NOT_KEPT], ['jpm_api', 'FEE-2', '', NOT_KEPT]]);
+    }
+  });
+
+  it('a fee FEE-A beside one without a reference whose row the API\'s other fee took by its exact fingerprint: no reference is kept', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A'), fee('')]), trigger: 'manual' });
+    // FEE-1 takes the row without a reference by its fingerprint key; FEE-2 is left with the FEE-A row alone, but the
+    // group was two rows: which API fee is FEE-A is not known.
+    expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId), apiFee(account.jpmAccountId, { transactionId: 'FEE-2' })]))
+      .toMatchObject({ inserted: 0, updated: 2 });
+    const taken = (await fees(account.id)).map((f) => [f.source, f.jpm_transaction_id, f.customer_reference, f.data_quality]).sort();
+    expect(taken).toEqual([
+      ['jpm_api', 'FEE-1', '', null],
+      ['jpm_api', 'FEE-2', '', [{ field: 'customerReference', problem: 'left out by jpm_api; not kept: look-alikes 1 in jpm_api, 2 in bai2' }]],
+    ]);
+  });
+
   it('a camt.053 of the fee after the API took the BAI2 row over confirms that row (its fields equal only through the kept reference)', async () => {
     const account = await takenOver();
     const camt = camt053(account.jpmAccountId, 'FEE-A');
@@ -201,9 +234,15 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
 
   it('a row found by its fingerprint group alone (the bank dropped the ids, then listed the fees in another order) keeps the kept reference', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-A')]), trigger: 'manual' });
     const api = (id: string, d: string) => apiFee(account.jpmAccountId, { transactionId: id, shortDescription: d });
-    expect(await ingestWire(t.db, account, [api('FEE-1', 'X1'), api('FEE-2', 'X2')])).toMatchObject({ inserted: 0, updated: 2 });
+    // Each fee taken over one against one: the file's FEE-A and the API's FEE-1; then a second FEE-A in the file
+    // (stored: the first one confirms FEE-1's row through its alias) and the API's FEE-2 beside FEE-1 (matched by id).
+    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A')]), trigger: 'manual' });
+    expect(await ingestWire(t.db, account, [api('FEE-1', 'X1')])).toMatchObject({ inserted: 0, updated: 1 });
+    expect((await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-A')]), trigger: 'manual' })).counts)
+      .toMatchObject({ inserted: 1 });
+    expect(await ingestWire(t.db, account, [api('FEE-1', 'X1'), api('FEE-2', 'X2')])).toMatchObject({ inserted: 0, updated: 1, unchanged: 1 });
+    expect((await fees(account.id)).map((f) => [f.jpm_transaction_id, f.customer_reference, f.data_quality]).sort()).toEqual([['FEE-1', 'FEE-A', KEPT], ['FEE-2', 'FEE-A', KEPT]]);
     expect(await ingestWire(t.db, account, [api('', 'X1'), api('', 'X2')])).toMatchObject({ inserted: 0, updated: 2 });
     // One page each, X2 first: its occurrence key is X1's row's, so X1 (changed) finds its row through the group only.
     const occurrences = new OccurrenceCounter();

@@ -309,11 +309,11 @@ describe('a field one channel leaves out, the look-alike group across a page of 
     })));
     expect(api).toMatchObject({ inserted: 0, updated: 2 });
     const fees = await feeRows(account.id);
-    // The API's record took each row over; the reference it left out is not kept: the file's two fees differ on it,
-    // so which API id is FEE-A cannot be known.
+    // The API's record took each row over; the reference it left out is not kept: the day has two such fees in
+    // each channel, so which API id is FEE-A cannot be known.
     expect(fees.map((f) => `${f.source}:${f.jpm_transaction_id}:${f.customer_reference}`)).toEqual(['jpm_api:FEE-1:', 'jpm_api:FEE-2:']);
     expect(fees.map((f) => f.data_quality))
-      .toEqual(fees.map(() => [{ field: 'customerReference', problem: "left out by jpm_api; not kept, bai2's look-alikes differ: FEE-A / FEE-B" }]));
+      .toEqual(fees.map(() => [{ field: 'customerReference', problem: 'left out by jpm_api; not kept: look-alikes 2 in jpm_api, 2 in bai2' }]));
 
     const again = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
     expect(again.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: CHECKS + 2, rejected: 0 });

@@ -98,6 +98,9 @@ describe('looseMatches', () => {
   });
 });
 
+/** A look-alike group of one record against one row: the pairing cannot be arbitrary. */
+const ONE = { records: 1, rows: 1, sources: ['bai2'], fields: ['baiTypeCode', 'bankReference', 'customerReference'] };
+
 describe('takeOverColumns', () => {
   it('keeps the row\'s value only of a field the record left out, whatever the channels are called', () => {
     // The record with the bank's id carries the customer reference; the row of the same channel name lacks it
@@ -106,27 +109,49 @@ describe('takeOverColumns', () => {
     const [row] = rows(records('jpm_api', [{ customerReference: '' }], false));
     const fit = compareFields(record!, row!);
     expect(fit?.missing).toEqual([{ field: 'customerReference', missingIn: 'jpm_api', value: 'INV-1' }]);
-    const out = takeOverColumns(record!, row!, fit!.missing);
+    const out = takeOverColumns(record!, row!, fit!.missing, ONE);
     expect([out.customer_reference, out.data_quality]).toEqual(['INV-1', null]);
     // The record leaving it out: the row's value kept, and noted.
     const [bare] = records('jpm_api', [{ customerReference: '' }]);
     const [file] = rows(records('bai2', [{ customerReference: 'INV-1' }]));
-    const kept = takeOverColumns(bare!, file!, compareFields(bare!, file!)!.missing);
+    const kept = takeOverColumns(bare!, file!, compareFields(bare!, file!)!.missing, ONE);
     expect([kept.customer_reference, kept.data_quality]).toEqual(['INV-1', [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }]]);
   });
-  it('keeps no value of a field the rows of the matched set carry differently (the pairing within the set is arbitrary)', () => {
-    const api = records('jpm_api', [{ customerReference: '' }, { customerReference: '' }]);
-    const file = rows(records('bai2', [{ customerReference: 'FEE-B' }, { customerReference: 'FEE-A' }]));
-    const matches = looseMatches(api, file, new Set(), new Set());
-    expect(matches).toHaveLength(2);
-    for (const m of matches) {
-      expect(m.differing).toEqual([{ field: 'customerReference', values: ['FEE-A', 'FEE-B'], sources: ['bai2'] }]);
-      const out = takeOverColumns(m.record, m.row, m.missing, m.differing);
-      expect([out.customer_reference, out.data_quality])
-        .toEqual(['', [{ field: 'customerReference', problem: "left out by jpm_api; not kept, bai2's look-alikes differ: FEE-A / FEE-B" }]]);
+  it('keeps no value when the look-alike group is more than one record against one row, alike or not, with one short note on every row', () => {
+    const note = (field: string) => ({ field, problem: 'left out by jpm_api; not kept: look-alikes 2 in jpm_api, 2 in bai2' });
+    const api = records('jpm_api', [{ customerReference: '', bankReference: '' }, { customerReference: '', bankReference: '' }]);
+    const cases: [Partial<WireOptions>[], ReturnType<typeof note>[]][] = [
+      [[{ customerReference: 'FEE-B' }, { customerReference: 'FEE-A' }], [note('bankReference'), note('customerReference')]],
+      [[{ customerReference: 'FEE-A' }, { customerReference: 'FEE-A' }], [note('bankReference'), note('customerReference')]],
+      // Each row lacks a field the other carries: both rows are noted for both fields, not only for the one their own pair missed.
+      [[{ customerReference: 'FEE-A', bankReference: '' }, { customerReference: '', bankReference: 'B' }], [note('bankReference'), note('customerReference')]],
+    ];
+    for (const [file, notes] of cases) {
+      const matches = looseMatches(api, rows(records('bai2', file)), new Set(), new Set());
+      expect(matches).toHaveLength(2);
+      expect(matches.map((m) => takeOverColumns(m.record, m.row, m.missing, m.lookAlikes)).map((out) => [out.bank_reference, out.customer_reference, out.data_quality]))
+        .toEqual([['', '', notes], ['', '', notes]]);
     }
-    // Rows alike: the value is kept.
-    const alike = looseMatches(api, rows(records('bai2', [{ customerReference: 'FEE-A' }, { customerReference: 'FEE-A' }])), new Set(), new Set());
-    expect(alike.map((m) => [m.differing, takeOverColumns(m.record, m.row, m.missing, m.differing).customer_reference])).toEqual([[[], 'FEE-A'], [[], 'FEE-A']]);
+  });
+  it('counts the group\'s rows another match of the page took: one record left against one free row of two keeps nothing', () => {
+    const file = rows(records('bai2', [{ customerReference: 'FEE-A' }, { customerReference: '' }]));
+    // The row without a reference was taken by the page's other record (its exact fingerprint key).
+    const [m, ...more] = looseMatches(records('jpm_api', [{ customerReference: '' }]), file, new Set([file[1]!.id]), new Set());
+    expect(more).toEqual([]);
+    expect(m!.row.customer_reference).toBe('FEE-A');
+    expect(m!.lookAlikes).toEqual({ records: 1, rows: 2, sources: ['bai2'], fields: ['baiTypeCode', 'bankReference', 'customerReference'] });
+    const out = takeOverColumns(m!.record, m!.row, m!.missing, m!.lookAlikes);
+    expect([out.customer_reference, out.data_quality])
+      .toEqual(['', [{ field: 'customerReference', problem: 'left out by jpm_api; not kept: look-alikes 1 in jpm_api, 2 in bai2' }]]);
+  });
+  it('writes a short note whatever the group\'s size (300 fees, each with its own reference)', () => {
+    const n = 300;
+    const api = records('jpm_api', Array.from({ length: n }, () => ({ customerReference: '' })));
+    const file = rows(records('bai2', Array.from({ length: n }, (_, i) => ({ customerReference: `FEE-${String(i).padStart(4, '0')}` }))));
+    const notes = looseMatches(api, file, new Set(), new Set()).map((m) => takeOverColumns(m.record, m.row, m.missing, m.lookAlikes).data_quality);
+    expect(notes).toHaveLength(n);
+    expect(new Set(notes.map((q) => JSON.stringify(q))).size).toBe(1);
+    expect(notes[0]).toEqual([{ field: 'customerReference', problem: `left out by jpm_api; not kept: look-alikes ${n} in jpm_api, ${n} in bai2` }]);
+    expect((notes[0] as { problem: string }[])[0]!.problem.length).toBeLessThanOrEqual(200);
   });
 });
