@@ -6,6 +6,7 @@ import { ingestTransactionPage, type AccountRef, type WalkClaims } from '../../s
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
+import { bai2File, type Bai2Item } from '../factories/bai2.ts';
 
 /**
  * A $25.00 fee a BAI2 file reports with a customer reference and the API without it (README, "Statement files",
@@ -14,21 +15,7 @@ import { ingestWire, wireTransaction, type WireOptions } from '../factories/tran
  */
 const DAY = '2026-11-02';
 
-type Item = { type: string; amount: bigint; bankRef: string; custRef: string; text: string };
-
-/** A BAI2 file of one account and day (balanced control totals). */
-function bai2(jpmAccountId: string, items: Item[]): string {
-  const opening = 100_000_000n;
-  const closing = items.reduce((b, i) => b - i.amount, opening);
-  const account = [`03,${jpmAccountId},USD,010,${opening},,,015,${closing},,/`, ...items.map((i) => `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`)];
-  const accountTotal = items.reduce((sum, i) => sum + i.amount, opening + closing);
-  const group = ['02,CUSTOMER,021000021,1,261102,,USD,2/', ...account, `49,${accountTotal},${account.length + 1}/`];
-  const lines = ['01,021000021,CUSTOMER,261103,0200,ACROSS,80,,2/', ...group, `98,${accountTotal},1,${group.length + 1}/`];
-  lines.push(`99,${accountTotal},1,${lines.length + 1}/`);
-  return `${lines.join('\r\n')}\r\n`;
-}
-
-const fee = (custRef: string): Item => ({ type: '698', amount: 2500n, bankRef: '6680134283FA', custRef, text: 'SERVICE FEE' });
+const fee = (custRef: string): Bai2Item => ({ type: '698', amount: 2500n, bankRef: '6680134283FA', custRef, text: 'SERVICE FEE' });
 
 /** A camt.053 statement of the same account and day with the fee (customer reference as EndToEndId). */
 function camt053(jpmAccountId: string, custRef: string): string {
@@ -78,7 +65,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
   /** A file with fee FEE-A, then the API's FEE-1 without the reference: one row, the API's, keeping FEE-A. */
   async function takenOver(): Promise<AccountRef & { jpmAccountId: string; text: string }> {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    const text = bai2(account.jpmAccountId, [fee('FEE-A')]);
+    const text = bai2File(account.jpmAccountId, [fee('FEE-A')]);
     expect((await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' })).counts).toMatchObject({ inserted: 1 });
     expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId)])).toMatchObject({ inserted: 0, updated: 1 });
     expect((await fees(account.id)).map((f) => [f.source, f.jpm_transaction_id, f.customer_reference, f.data_quality])).toEqual([['jpm_api', 'FEE-1', 'FEE-A', KEPT]]);
@@ -117,7 +104,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
 
   it('an alias never takes a row an earlier page of the walk took: a second fee without a reference on page 2 is stored', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('A')]), trigger: 'manual' });
+    await importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('A')]), trigger: 'manual' });
     const idless = (custRef: string) => apiFee(account.jpmAccountId, { transactionId: '', customerReference: custRef });
     // The API's fee without id nor reference confirms the file's row (an alias of the row is recorded).
     expect(await ingestWire(t.db, account, [idless('')])).toMatchObject({ inserted: 0, unchanged: 1 });
@@ -135,7 +122,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
 
   it('an alias never takes a row that is no longer of the record\'s look-alike group (the bank changed its amount)', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('A')]), trigger: 'manual' });
+    await importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('A')]), trigger: 'manual' });
     const idless = apiFee(account.jpmAccountId, { transactionId: '' });
     expect(await ingestWire(t.db, account, [idless])).toMatchObject({ inserted: 0, unchanged: 1 });
     // The API's FEE-1 takes the row over (through the alias), then the bank changes its amount to $30.00.
@@ -148,7 +135,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
 
   it('a takeover through an alias is decided (re_identified, the bank\'s new id); a confirmation through one is not', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    const text = bai2(account.jpmAccountId, [fee('A')]);
+    const text = bai2File(account.jpmAccountId, [fee('A')]);
     await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
     // Without id: confirms the row by the rule, decided once; the same again confirms it through the alias, not decided.
     const idless = apiFee(account.jpmAccountId, { transactionId: '' });
@@ -175,7 +162,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
   it('two fees the file tells apart only by the reference the API leaves out: no reference is stated on an API id, the same on every run', async () => {
     for (let run = 0; run < 4; run++) {
       const account = await createAccount(t.db, await createTenancy(t.db));
-      const text = bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
+      const text = bai2File(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
       await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
       const api = (id: string, d = 'SERVICE FEE') => apiFee(account.jpmAccountId, { transactionId: id, shortDescription: d });
       expect(await ingestWire(t.db, account, [api('FEE-1'), api('FEE-2')])).toMatchObject({ inserted: 0, updated: 2 });
@@ -195,7 +182,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
   it('two fees the API first confirmed without ids (aliases), then sends with ids: no reference is stated, the same on every run', async () => {
     for (let run = 0; run < 3; run++) {
       const account = await createAccount(t.db, await createTenancy(t.db));
-      const text = bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
+      const text = bai2File(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]);
       await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
       // Without ids the API's two fees confirm the file's rows (2 against 2, paired in occurrence order, recorded as aliases).
       expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId, { transactionId: '' }), apiFee(account.jpmAccountId, { transactionId: '' })]))
@@ -212,7 +199,7 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
 
   it('a fee FEE-A beside one without a reference whose row the API\'s other fee took by its exact fingerprint: no reference is kept', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A'), fee('')]), trigger: 'manual' });
+    await importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('FEE-A'), fee('')]), trigger: 'manual' });
     // FEE-1 takes the row without a reference by its fingerprint key; FEE-2 is left with the FEE-A row alone, but the
     // group was two rows: which API fee is FEE-A is not known.
     expect(await ingestWire(t.db, account, [apiFee(account.jpmAccountId), apiFee(account.jpmAccountId, { transactionId: 'FEE-2' })]))
@@ -237,9 +224,9 @@ describe('a row the API took over from a file, keeping a field the API leaves ou
     const api = (id: string, d: string) => apiFee(account.jpmAccountId, { transactionId: id, shortDescription: d });
     // Each fee taken over one against one: the file's FEE-A and the API's FEE-1; then a second FEE-A in the file
     // (stored: the first one confirms FEE-1's row through its alias) and the API's FEE-2 beside FEE-1 (matched by id).
-    await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A')]), trigger: 'manual' });
+    await importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('FEE-A')]), trigger: 'manual' });
     expect(await ingestWire(t.db, account, [api('FEE-1', 'X1')])).toMatchObject({ inserted: 0, updated: 1 });
-    expect((await importStatementFile(t.db, { accountId: account.id, text: bai2(account.jpmAccountId, [fee('FEE-A'), fee('FEE-A')]), trigger: 'manual' })).counts)
+    expect((await importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('FEE-A'), fee('FEE-A')]), trigger: 'manual' })).counts)
       .toMatchObject({ inserted: 1 });
     expect(await ingestWire(t.db, account, [api('FEE-1', 'X1'), api('FEE-2', 'X2')])).toMatchObject({ inserted: 0, updated: 1, unchanged: 1 });
     expect((await fees(account.id)).map((f) => [f.jpm_transaction_id, f.customer_reference, f.data_quality]).sort()).toEqual([['FEE-1', 'FEE-A', KEPT], ['FEE-2', 'FEE-A', KEPT]]);

@@ -13,6 +13,7 @@ import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+import { bai2File } from '../factories/bai2.ts';
 
 /**
  * Statement files and the API over one simulated ledger: a BAI2 file and a camt.053 file of the same
@@ -219,14 +220,7 @@ describe('a statement file larger than one page of ingestion', () => {
       ...Array.from({ length: DISTINCT }, (_, i) => ({ type: '475', amount: 10_000n + BigInt(i), bankRef: `CHK${i}`, custRef: `${1000 + i}`, text: 'CHECK PAID' })),
       ...Array.from({ length: 3 }, () => ({ type: '698', amount: FEE.amountMinor, bankRef: FEE.bankReference, custRef: FEE.customerReference, text: 'SERVICE FEE' })),
     ];
-    const opening = 100_000_000n;
-    const closing = items.reduce((b, i) => b - i.amount, opening);
-    const account = [`03,${jpmAccountId},USD,010,${opening},,,015,${closing},,/`, ...items.map((i) => `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`)];
-    const accountTotal = items.reduce((s, i) => s + i.amount, opening + closing);
-    const group = ['02,CUSTOMER,021000021,1,261102,,USD,2/', ...account, `49,${accountTotal},${account.length + 1}/`];
-    const lines = ['01,021000021,CUSTOMER,261103,0200,STRADDLE,80,,2/', ...group, `98,${accountTotal},1,${group.length + 1}/`];
-    lines.push(`99,${accountTotal},1,${lines.length + 1}/`);
-    return `${lines.join('\r\n')}\r\n`;
+    return bai2File(jpmAccountId, items, 'STRADDLE');
   }
 
   const feeRows = (accountId: string) => t.db.selectFrom('transactions').select(['fingerprint_key', 'source', 'jpm_transaction_id'])
