@@ -49,8 +49,8 @@ export const TransactionSchema = z
     }),
     dataQuality: z.array(z.object({ field: z.string(), problem: z.string() })).nullable().meta({
       description: 'Fields other than the money facts that were missing, null or odd when the bank sent the record, and what was done; also a field '
-        + "the record's channel left out that another channel's report of the item carries: kept from that channel (left out by …; kept from …), "
-        + 'or not kept when the item is one of several look-alikes, same booking date, direction, amount and currency (left out by …; not kept: look-alikes …); null when none',
+        + "the record's channel left out that another channel's report of the item carries (left out by …; not kept from …): never kept from another "
+        + 'channel, since which of several look-alikes (same booking date, direction, amount and currency) is which item may be arbitrary; null when none',
     }),
     jpmTransactionId: z.string().nullable().meta({
       description: "J.P. Morgan's id of the record (may change on re-identification; our id never does); null when the bank sent none",

@@ -332,56 +332,33 @@ type KeptColumns = Pick<MatchingTransaction, 'data_quality' | 'bai_type_code' | 
 
 const TAKEN_FIELDS = { baiTypeCode: 'bai_type_code', bankReference: 'bank_reference', customerReference: 'customer_reference' } as const;
 
-/** The data-quality note of a field a channel's record left out whose value the row keeps from another channel. */
-function keptNote(field: LooseField, leftOutBy: string, keptFrom: string): DataQualityNote {
-  return { field, problem: `left out by ${leftOutBy}; kept from ${keptFrom}` };
-}
-
-const KEPT_NOTE = /^left out by (.+); kept from (.+)$/;
-
 /**
- * The note of a field a channel's record left out that a row of its look-alike group carries, where the group was
- * more than one record against one row (`LookAlikes`): nothing is kept, since the pairing may be arbitrary. The same
- * note on every row of the group, and short whatever the group's size (notes are for people: at most 200 characters).
+ * The note of a field a channel's record left out that the row it took over (or a row of its look-alike group)
+ * carries: the value is never kept from the other channel, since which of several look-alikes is this item may be
+ * arbitrary (and a day may gain a look-alike later); the other channel's value stays in the row's versions and the
+ * match's decision. Short whatever the group (notes are for people: at most 200 characters).
  */
-function notKeptNote(field: LooseField, leftOutBy: string, g: LookAlikes): DataQualityNote {
-  const problem = `left out by ${leftOutBy}; not kept: look-alikes ${g.records} in ${leftOutBy}, ${g.rows} in ${g.sources.join(' / ')}`;
-  return { field, problem: problem.length > 200 ? `${problem.slice(0, 200)}…` : problem };
+function notKeptNote(field: LooseField, leftOutBy: string, from: readonly string[]): DataQualityNote {
+  const problem = `left out by ${leftOutBy}; not kept from ${from.join(' / ')}`;
+  return { field, problem: problem.length > 200 ? `${problem.slice(0, 199)}…` : problem };
 }
 
-const NOT_KEPT_NOTE = /^left out by (.+?); not kept: /;
-
-function keep(out: Column, field: LooseField, row: Omit<KeptColumns, 'data_quality'>): void {
-  if (field === 'baiTypeCode') {
-    out.bai_type_code = row.bai_type_code;
-  } else {
-    out[TAKEN_FIELDS[field]] = row[TAKEN_FIELDS[field]];
-  }
-}
+/** A note `notKeptNote` wrote, or one of a row that kept the other channel's value (`kept from`), carried as not kept. */
+const LEFT_OUT_NOTE = /^left out by (.+?); (?:not kept(?: from (.+)|: .*)|kept from (.+))$/;
 
 /**
- * The columns of a record taking another channel's row over: the record's, except the fields it left out (its
- * value empty where the row's is not), which keep the row's values (each noted in data_quality); the fingerprint
- * key stays the record's, so its channel keeps matching the row by id and fingerprint. Values are kept only when
- * the match's look-alike group was one record against one row, all its rows of the other channels counted (taken
- * by an exact key or an alias too): else which row is this item may be arbitrary, so nothing is kept and every
- * field the record left out that a row of the group carried is noted alike (`notKeptNote`).
+ * The columns of a record taking another channel's row over: the record's own, the fields it left out staying
+ * empty; the fingerprint key stays the record's, so its channel keeps matching the row by id and fingerprint.
+ * Every field the record left out that the row, or another row of its look-alike group, carried is noted in
+ * data_quality (`notKeptNote`), alike on every row of the group.
  */
 export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[], lookAlikes: LookAlikes): Column {
   const out = columns(t);
   const notes = [...(t.dataQuality ?? [])];
-  if (lookAlikes.records === 1 && lookAlikes.rows === 1) {
-    for (const m of missing) {
-      if (recordValue(t, m.field) === '') {
-        keep(out, m.field, row);
-        notes.push(keptNote(m.field, t.source, row.source));
-      }
-    }
-  } else {
-    const carried = (f: LooseField) => lookAlikes.fields.includes(f) || missing.some((m) => m.field === f);
-    for (const f of LOOSE_FIELDS.filter((field) => recordValue(t, field) === '' && carried(field))) {
-      notes.push(notKeptNote(f, t.source, lookAlikes));
-    }
+  const from = [...new Set([row.source, ...lookAlikes.sources])].sort();
+  const carried = (f: LooseField) => lookAlikes.fields.includes(f) || missing.some((m) => m.field === f);
+  for (const f of LOOSE_FIELDS.filter((field) => recordValue(t, field) === '' && carried(field))) {
+    notes.push(notKeptNote(f, t.source, from));
   }
   out.data_quality = notes.length > 0 ? notes : null;
   return out;
@@ -389,8 +366,8 @@ export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, m
 
 /**
  * The columns of a record updating its row (matched by id or fingerprint). A row taken over from another channel
- * keeps the fields that channel gave it (`takeOverColumns`, noted in data_quality) while this record's channel
- * still leaves them out: the record's own columns would empty them on the channel's next change of the item.
+ * carries the not-kept notes of the fields that channel gave (`takeOverColumns`) while this record's channel
+ * still leaves them out: the record's own columns would drop them on the channel's next change of the item.
  * The content hash stays the record's, so the same record again is unchanged and nothing flips back and forth.
  */
 function keepingTakenOver(t: NormalizedTransaction, match: ExistingTransaction & Partial<KeptColumns>): Column {
@@ -398,27 +375,20 @@ function keepingTakenOver(t: NormalizedTransaction, match: ExistingTransaction &
   if (!Array.isArray(match.data_quality)) {
     return out;
   }
-  const kept: DataQualityNote[] = [];
+  const carriedNotes: DataQualityNote[] = [];
   for (const note of match.data_quality as unknown[]) {
     const field = member(note, 'field');
-    const notKept = NOT_KEPT_NOTE.exec(String(member(note, 'problem')));
-    if (notKept && notKept[1] === t.source && typeof field === 'string' && Object.hasOwn(TAKEN_FIELDS, field)
-      && recordValue(t, field as LooseField) === '' && !kept.some((n) => n.field === field)) {
-      kept.push({ field, problem: String(member(note, 'problem')) });
-      continue;
-    }
-    const by = KEPT_NOTE.exec(String(member(note, 'problem')));
+    const by = LEFT_OUT_NOTE.exec(String(member(note, 'problem')));
     if (!by || by[1] !== t.source || typeof field !== 'string' || !Object.hasOwn(TAKEN_FIELDS, field)) {
       continue;
     }
     const f = field as LooseField;
-    if (recordValue(t, f) === '' && !kept.some((n) => n.field === f)) {
-      keep(out, f, match as KeptColumns);
-      kept.push(keptNote(f, t.source, by[2]!));
+    if (recordValue(t, f) === '' && !carriedNotes.some((n) => n.field === f)) {
+      carriedNotes.push(by[3] === undefined ? { field: f, problem: String(member(note, 'problem')) } : notKeptNote(f, t.source, [by[3]]));
     }
   }
-  if (kept.length > 0) {
-    out.data_quality = [...(t.dataQuality ?? []), ...kept];
+  if (carriedNotes.length > 0) {
+    out.data_quality = [...(t.dataQuality ?? []), ...carriedNotes];
   }
   return out;
 }

@@ -23,8 +23,8 @@ export interface LooseMatch {
   group: { records: number; rows: number };
   /**
    * The whole look-alike group the match was made in, rows taken by another match of the page included (an exact
-   * key's, an alias's): unless it is one record against one row, the pairing may be arbitrary, so a takeover keeps
-   * none of the row's values (`takeOverColumns`, ingest.ts). Stored with the match's aliases for later takeovers.
+   * key's, an alias's): a takeover notes every field the record left out that a row of it carried, keeping none of
+   * the row's values (`takeOverColumns`, ingest.ts). Stored with the match's aliases for later takeovers.
    */
   lookAlikes: LookAlikes;
 }
@@ -121,9 +121,8 @@ const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
  * group of look-alikes (class, booking date, direction, amount, currency), records and rows are joined where
  * compatible; each connected set is merged only when it is unambiguous: every record is compatible with every
  * row, there are as many records as rows, and one side is indistinguishable (one fingerprint), so any
- * one-to-one mapping states the same facts (a takeover keeps a row's values only when the whole look-alike group
- * is one record against one row: `lookAlikes`). It is made in occurrence order (records in walk order, rows by
- * occurrence number then id). A group that a row taken by an earlier page of the walk belongs to is left alone
+ * one-to-one mapping states the same facts (a takeover keeps none of a row's values: `lookAlikes`). It is made in
+ * occurrence order (records in walk order, rows by occurrence number then id). A group that a row taken by an earlier page of the walk belongs to is left alone
  * (the walk's part of it is not all on this page). Everything else stays apart. A match made is recorded as an
  * alias of the row (ingest.ts), which later walks find by exact key, whatever their pages. `work` counts the
  * steps taken (pairs compared and union-find links followed): near-linear in the pairs.

@@ -303,11 +303,13 @@ describe('a field one channel leaves out, the look-alike group across a page of 
     })));
     expect(api).toMatchObject({ inserted: 0, updated: 2 });
     const fees = await feeRows(account.id);
-    // The API's record took each row over; the reference it left out is not kept: the day has two such fees in
-    // each channel, so which API id is FEE-A cannot be known.
+    // The API's record took each row over; the reference it left out is never kept from the file (which API id is
+    // FEE-A cannot be known), only noted; the file's references stay in the rows' versions.
     expect(fees.map((f) => `${f.source}:${f.jpm_transaction_id}:${f.customer_reference}`)).toEqual(['jpm_api:FEE-1:', 'jpm_api:FEE-2:']);
     expect(fees.map((f) => f.data_quality))
-      .toEqual(fees.map(() => [{ field: 'customerReference', problem: 'left out by jpm_api; not kept: look-alikes 2 in jpm_api, 2 in bai2' }]));
+      .toEqual(fees.map(() => [{ field: 'customerReference', problem: 'left out by jpm_api; not kept from bai2' }]));
+    const previous = await t.db.selectFrom('transaction_versions').select('previous').where('transaction_id', 'in', fees.map((f) => f.id)).execute();
+    expect(previous.map((v) => (v.previous as { customer_reference: string }).customer_reference).sort()).toEqual(['FEE-A', 'FEE-B']);
 
     const again = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
     expect(again.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: CHECKS + 2, rejected: 0 });
@@ -448,6 +450,12 @@ describe('a field one channel leaves out: the item is matched across channels an
     const versions = await t.db.selectFrom('transaction_versions').select(['transaction_id', 'source', 'reason'])
       .where('transaction_id', 'in', made.map((d) => d.transaction_id)).execute();
     expect(versions.map((v) => `${v.source}:${v.reason}`)).toEqual(made.map(() => 'jpm_api:re_identified'));
+    // Each one record against one row, yet the reference the API left out is never kept from the file: the live row
+    // states the API's empty value and the note, the file's reference is in the row's previous version.
+    const live = await t.db.selectFrom('transactions').select(['customer_reference', 'data_quality']).where('id', 'in', made.map((d) => d.transaction_id)).execute();
+    expect(live).toEqual(made.map(() => ({ customer_reference: '', data_quality: [{ field: 'customerReference', problem: 'left out by jpm_api; not kept from bai2' }] })));
+    const previous = await t.db.selectFrom('transaction_versions').select('previous').where('transaction_id', 'in', made.map((d) => d.transaction_id)).execute();
+    expect(new Set(previous.map((v) => (v.previous as { customer_reference: string }).customer_reference))).toEqual(new Set(items.map((i) => i.customerRef)));
 
     // The file again: nothing written, no second decision.
     const again = await withoutCustomerReferences(items, () => importFile(account, file));

@@ -102,7 +102,7 @@ describe('looseMatches', () => {
 const ONE = { records: 1, rows: 1, sources: ['bai2'], fields: ['baiTypeCode', 'bankReference', 'customerReference'] };
 
 describe('takeOverColumns', () => {
-  it('keeps the row\'s value only of a field the record left out, whatever the channels are called', () => {
+  it('never keeps the row\'s value of a field the record left out, even one record against one row, whatever the channels are called', () => {
     // The record with the bank's id carries the customer reference; the row of the same channel name lacks it
     // (compareFields names that row's channel, equal to the record's, as the one that left it out).
     const [record] = records('jpm_api', [{ customerReference: 'INV-1' }]);
@@ -111,14 +111,14 @@ describe('takeOverColumns', () => {
     expect(fit?.missing).toEqual([{ field: 'customerReference', missingIn: 'jpm_api', value: 'INV-1' }]);
     const out = takeOverColumns(record!, row!, fit!.missing, ONE);
     expect([out.customer_reference, out.data_quality]).toEqual(['INV-1', null]);
-    // The record leaving it out: the row's value kept, and noted.
+    // The record leaving it out: the record's empty value, noted as not kept (the file's value stays in the row's versions).
     const [bare] = records('jpm_api', [{ customerReference: '' }]);
     const [file] = rows(records('bai2', [{ customerReference: 'INV-1' }]));
-    const kept = takeOverColumns(bare!, file!, compareFields(bare!, file!)!.missing, ONE);
-    expect([kept.customer_reference, kept.data_quality]).toEqual(['INV-1', [{ field: 'customerReference', problem: 'left out by jpm_api; kept from bai2' }]]);
+    const out1 = takeOverColumns(bare!, file!, compareFields(bare!, file!)!.missing, ONE);
+    expect([out1.customer_reference, out1.data_quality]).toEqual(['', [{ field: 'customerReference', problem: 'left out by jpm_api; not kept from bai2' }]]);
   });
   it('keeps no value when the look-alike group is more than one record against one row, alike or not, with one short note on every row', () => {
-    const note = (field: string) => ({ field, problem: 'left out by jpm_api; not kept: look-alikes 2 in jpm_api, 2 in bai2' });
+    const note = (field: string) => ({ field, problem: 'left out by jpm_api; not kept from bai2' });
     const api = records('jpm_api', [{ customerReference: '', bankReference: '' }, { customerReference: '', bankReference: '' }]);
     const cases: [Partial<WireOptions>[], ReturnType<typeof note>[]][] = [
       [[{ customerReference: 'FEE-B' }, { customerReference: 'FEE-A' }], [note('bankReference'), note('customerReference')]],
@@ -142,7 +142,7 @@ describe('takeOverColumns', () => {
     expect(m!.lookAlikes).toEqual({ records: 1, rows: 2, sources: ['bai2'], fields: ['baiTypeCode', 'bankReference', 'customerReference'] });
     const out = takeOverColumns(m!.record, m!.row, m!.missing, m!.lookAlikes);
     expect([out.customer_reference, out.data_quality])
-      .toEqual(['', [{ field: 'customerReference', problem: 'left out by jpm_api; not kept: look-alikes 1 in jpm_api, 2 in bai2' }]]);
+      .toEqual(['', [{ field: 'customerReference', problem: 'left out by jpm_api; not kept from bai2' }]]);
   });
   it('writes a short note whatever the group\'s size (300 fees, each with its own reference)', () => {
     const n = 300;
@@ -151,7 +151,13 @@ describe('takeOverColumns', () => {
     const notes = looseMatches(api, file, new Set(), new Set()).map((m) => takeOverColumns(m.record, m.row, m.missing, m.lookAlikes).data_quality);
     expect(notes).toHaveLength(n);
     expect(new Set(notes.map((q) => JSON.stringify(q))).size).toBe(1);
-    expect(notes[0]).toEqual([{ field: 'customerReference', problem: `left out by jpm_api; not kept: look-alikes ${n} in jpm_api, ${n} in bai2` }]);
-    expect((notes[0] as { problem: string }[])[0]!.problem.length).toBeLessThanOrEqual(200);
+    expect(notes[0]).toEqual([{ field: 'customerReference', problem: 'left out by jpm_api; not kept from bai2' }]);
+    // However many channels the group's rows came from, the note is cut to 200 characters, its last one the ellipsis.
+    const [bare] = records('jpm_api', [{ customerReference: '' }]);
+    const [row] = rows(records('bai2', [{ customerReference: 'FEE-A' }]));
+    const sources = Array.from({ length: 40 }, (_, i) => `channel_${String(i).padStart(2, '0')}`);
+    const [long] = takeOverColumns(bare!, row!, compareFields(bare!, row!)!.missing, { ...ONE, rows: 40, sources }).data_quality as { problem: string }[];
+    expect(long!.problem).toHaveLength(200);
+    expect(long!.problem.endsWith('…')).toBe(true);
   });
 });
