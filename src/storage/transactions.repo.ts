@@ -22,9 +22,9 @@ export interface ExistingTransaction {
 }
 
 /**
- * A row as identity matching reads it: with its data-quality notes and the fields a takeover by another channel's
- * record may have kept from the row it took over (ingest.ts carries them forward while the channel still leaves
- * them out). References come back decoded.
+ * A row as identity matching reads it: with its data-quality notes (a takeover by another channel's record notes
+ * each field it left out and did not keep from the row it took over; ingest.ts carries those notes forward while
+ * the channel still leaves the field out) and its BAI code and references, decoded.
  */
 export interface MatchingTransaction extends ExistingTransaction {
   data_quality: unknown;
