@@ -249,8 +249,8 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * look-alike group, and taken by no other record of this page or an earlier page of the walk. Then by the rule
  * (`looseMatches`, src/sync/loose-match.ts), each match recording the record's key and the row's as aliases of
  * the row, with the match's look-alike group as it was then. A record with the bank's id takes the row over
- * (re-identified, the previous version kept; the fields it left out keep the row's values, noted in data_quality,
- * only when that group was one record against one row: `takeOverColumns`), any other confirms it and writes
+ * (re-identified, the previous version kept; the fields it left out stay empty, each noted in data_quality as not
+ * kept from the other channel: `takeOverColumns`), any other confirms it and writes
  * nothing to it. A `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the
  * missing field: for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
  * account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees its.

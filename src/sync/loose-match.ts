@@ -68,9 +68,10 @@ export function compareFields(t: NormalizedTransaction, e: LooseCandidate): { mi
 
 /**
  * `compareFields` when a field is missing on one side, else undefined: equal everywhere is the fingerprint's
- * match, not this one's, unless the fingerprints differ. That happens only when the row's fields are not those its
- * fingerprint key was made of: a row taken over kept a field its channel leaves out (ingest.ts `takeOverColumns`),
- * so another file channel's report of the item, equal to it everywhere, never reaches it by key.
+ * match, not this one's, unless the fingerprints differ. That happens only when a row's fields are not those its
+ * fingerprint key was made of, which no takeover makes any more (ingest.ts `takeOverColumns` keeps nothing from
+ * the other channel); the exception stays for such a row, which another file channel's report of the item, equal
+ * to it everywhere, would never reach by key.
  */
 function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
   const c = compareFields(t, e);
