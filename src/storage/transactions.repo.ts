@@ -24,13 +24,10 @@ export interface ExistingTransaction {
 /**
  * A row as identity matching reads it: with its data-quality notes (a takeover by another channel's record notes
  * each field it left out and did not keep from the row it took over; ingest.ts carries those notes forward while
- * the channel still leaves the field out) and its BAI code and references, decoded.
+ * the channel still leaves the field out).
  */
 export interface MatchingTransaction extends ExistingTransaction {
   data_quality: unknown;
-  bai_type_code: string | null;
-  bank_reference: string;
-  customer_reference: string;
 }
 
 /**
@@ -49,7 +46,7 @@ export async function findForMatching(
   }
   const result = await sql<MatchingTransaction>`
     select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source,
-      data_quality, bai_type_code, bank_reference, customer_reference
+      data_quality
     from transactions
     where account_id = ${accountId}
       and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
@@ -57,8 +54,6 @@ export async function findForMatching(
         or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
-    r.bank_reference = decodePgText(r.bank_reference);
-    r.customer_reference = decodePgText(r.customer_reference);
   }
   return result.rows;
 }
@@ -66,22 +61,20 @@ export async function findForMatching(
 /**
  * Rows of this account on `dates` whose fingerprint (the middle part of the key) is one of `fingerprints`,
  * any occurrence: the candidates for records without an id key. Uses the (account, booking date) index;
- * only pages with such records ask. The same columns as `findForMatching`: a row taken over keeps the fields
- * noted in its data_quality through the next change of the item, however it was found (ingest.ts).
+ * only pages with such records ask. The same columns as `findForMatching`: a row taken over carries its not-kept
+ * notes through the next change of the item, however it was found (ingest.ts).
  */
 export async function findFingerprintGroups(
   ex: Executor, accountId: string, dates: readonly string[], fingerprints: readonly string[],
 ): Promise<MatchingTransaction[]> {
   const result = await sql<MatchingTransaction>`
     select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source,
-      data_quality, bai_type_code, bank_reference, customer_reference
+      data_quality
     from transactions
     where account_id = ${accountId} and booking_date = any(${[...new Set(dates)]}::date[])
       and split_part(fingerprint_key, ':', 2) = any(${[...new Set(fingerprints)]}::text[])`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
-    r.bank_reference = decodePgText(r.bank_reference);
-    r.customer_reference = decodePgText(r.customer_reference);
   }
   return result.rows;
 }

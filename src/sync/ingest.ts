@@ -133,7 +133,7 @@ export type WalkClaims = Set<string>;
  * bank listing id-less look-alikes in another order never makes a duplicate.
  */
 export function planPage(
-  account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly (ExistingTransaction & Partial<KeptColumns>)[], runId: string | null,
+  account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly (ExistingTransaction & Partial<NotedColumns>)[], runId: string | null,
   earlier: ReadonlySet<string> = new Set(),
 ): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
@@ -162,7 +162,7 @@ export function planPage(
       plan.unchanged++;
       return;
     }
-    plan.updates.push({ id: match.id, ...keepingTakenOver(t, match), reason, sync_run_id: runId });
+    plan.updates.push({ id: match.id, ...carryingNotKeptNotes(t, match), reason, sync_run_id: runId });
     if (reason === 're_identified') {
       // Across channels (a file's line, then the API's record) the evidence names what matched.
       const across = match.source !== t.source;
@@ -328,9 +328,8 @@ async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runI
   await insertAliases(trx, aliases);
 }
 
-type KeptColumns = Pick<MatchingTransaction, 'data_quality' | 'bai_type_code' | 'bank_reference' | 'customer_reference'>;
-
-const TAKEN_FIELDS = { baiTypeCode: 'bai_type_code', bankReference: 'bank_reference', customerReference: 'customer_reference' } as const;
+/** What a row's not-kept notes are read from (`carryingNotKeptNotes`). */
+type NotedColumns = Pick<MatchingTransaction, 'data_quality'>;
 
 /**
  * The note of a field a channel's record left out that the row it took over (or a row of its look-alike group)
@@ -343,8 +342,8 @@ function notKeptNote(field: LooseField, leftOutBy: string, from: readonly string
   return { field, problem: problem.length > 200 ? `${problem.slice(0, 199)}…` : problem };
 }
 
-/** A note `notKeptNote` wrote, or one of a row that kept the other channel's value (`kept from`), carried as not kept. */
-const LEFT_OUT_NOTE = /^left out by (.+?); (?:not kept(?: from (.+)|: .*)|kept from (.+))$/;
+/** A note `notKeptNote` wrote: the channel that left the field out. */
+const NOT_KEPT_NOTE = /^left out by (.+?); not kept from .+$/;
 
 /**
  * The columns of a record taking another channel's row over: the record's own, the fields it left out staying
@@ -370,7 +369,7 @@ export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, m
  * still leaves them out: the record's own columns would drop them on the channel's next change of the item.
  * The content hash stays the record's, so the same record again is unchanged and nothing flips back and forth.
  */
-function keepingTakenOver(t: NormalizedTransaction, match: ExistingTransaction & Partial<KeptColumns>): Column {
+function carryingNotKeptNotes(t: NormalizedTransaction, match: ExistingTransaction & Partial<NotedColumns>): Column {
   const out = columns(t);
   if (!Array.isArray(match.data_quality)) {
     return out;
@@ -378,13 +377,13 @@ function keepingTakenOver(t: NormalizedTransaction, match: ExistingTransaction &
   const carriedNotes: DataQualityNote[] = [];
   for (const note of match.data_quality as unknown[]) {
     const field = member(note, 'field');
-    const by = LEFT_OUT_NOTE.exec(String(member(note, 'problem')));
-    if (!by || by[1] !== t.source || typeof field !== 'string' || !Object.hasOwn(TAKEN_FIELDS, field)) {
+    const by = NOT_KEPT_NOTE.exec(String(member(note, 'problem')));
+    if (!by || by[1] !== t.source || typeof field !== 'string' || !(LOOSE_FIELDS as readonly string[]).includes(field)) {
       continue;
     }
     const f = field as LooseField;
     if (recordValue(t, f) === '' && !carriedNotes.some((n) => n.field === f)) {
-      carriedNotes.push(by[3] === undefined ? { field: f, problem: String(member(note, 'problem')) } : notKeptNote(f, t.source, [by[3]]));
+      carriedNotes.push({ field: f, problem: String(member(note, 'problem')) });
     }
   }
   if (carriedNotes.length > 0) {
