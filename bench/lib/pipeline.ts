@@ -8,10 +8,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JpmClient } from '../../src/jpm/client.ts';
-import { createQueues, planRun, triggerSync, type ProducerDeps, type Queues } from '../../src/scheduler/index.ts';
+import { createQueues, MAX_RANGE_DAYS, planRun, triggerSync, type ProducerDeps, type Queues } from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
-import { addDays } from '../../src/shared/time.ts';
+import { addDays, splitRange } from '../../src/shared/time.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { spawnReady, spawnSimulator, type Child, type SimChild } from './children.ts';
@@ -48,6 +48,14 @@ export function datasetFor(scale: number): Dataset {
   return { accounts: 20, txPerDay: 400, historyDays, today: TODAY, from: addDays(TODAY, -historyDays), to: addDays(TODAY, -1) };
 }
 
+/**
+ * The dataset's history as the range runs an operator would ask for: one run covers at most MAX_RANGE_DAYS
+ * (the producer refuses longer ones), so the `--scale 6` history (1,050 days) is two runs per account.
+ */
+export function rangesOf(ds: Dataset): { from: string; to: string }[] {
+  return splitRange(ds.from, ds.to, MAX_RANGE_DAYS);
+}
+
 export interface Bank {
   sim: SimChild;
   credFile: string;
@@ -72,8 +80,8 @@ export async function startBank(ds: Dataset): Promise<Bank> {
   const started = performance.now();
   const client = new JpmClient({ baseUrl: sim.info.url, credentials: () => Promise.resolve(credential) });
   const bank = bankClientOf(client);
-  const plan = planRun({ mode: 'range', from: ds.from, to: ds.to }, ds.today, 5);
-  const work = sim.info.accounts.flatMap((a) => plan.windows.map((w) => ({ a, w })));
+  const windows = rangesOf(ds).flatMap((r) => planRun({ mode: 'range', ...r }, ds.today, 5).windows);
+  const work = sim.info.accounts.flatMap((a) => windows.map((w) => ({ a, w })));
   let next = 0;
   const walkWindow = async ({ a, w }: (typeof work)[number]) => {
     const window = { startDate: w.from ?? w.shownFrom, endDate: w.to ?? w.shownTo };
@@ -209,8 +217,10 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       }, 100);
       const runIds: string[] = [];
       for (const a of accounts) {
-        const { runs } = await triggerSync(producer, { accountId: a.id, request: { mode: 'range', from: ds.from, to: ds.to }, trigger: 'backfill' });
-        runIds.push(...runs.map((r) => r.runId));
+        for (const range of rangesOf(ds)) {
+          const { runs } = await triggerSync(producer, { accountId: a.id, request: { mode: 'range', ...range }, trigger: 'backfill' });
+          runIds.push(...runs.map((r) => r.runId));
+        }
       }
       let state = { open: runIds.length, failed: 0 };
       let lastPrint = 0;
