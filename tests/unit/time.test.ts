@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { addDays, diffDays, eachDay, isIsoDate, localDate, splitRange } from '../../src/shared/time.ts';
+import { addDays, diffDays, eachDay, isIsoDate, localDate, localMinuteOfDay, splitRange } from '../../src/shared/time.ts';
 
 describe('date helpers', () => {
   it('does calendar arithmetic on YYYY-MM-DD', () => {
@@ -27,6 +27,17 @@ describe('date helpers', () => {
     const instant = new Date('2026-03-10T03:30:00Z');
     expect(localDate(instant, 'America/New_York')).toBe('2026-03-09');
     expect(localDate(instant, 'Asia/Tokyo')).toBe('2026-03-10');
+  });
+
+  it('keeps each zone and each kind apart when called again (formatters are reused)', () => {
+    const instant = new Date('2026-03-10T03:30:00Z');
+    for (let i = 0; i < 2; i++) {
+      expect(localDate(instant, 'America/New_York')).toBe('2026-03-09');
+      expect(localMinuteOfDay(instant, 'America/New_York')).toBe(23 * 60 + 30);
+      expect(localDate(instant, 'Asia/Tokyo')).toBe('2026-03-10');
+      expect(localMinuteOfDay(instant, 'Asia/Tokyo')).toBe(12 * 60 + 30);
+      expect(localDate(new Date('2026-03-10T05:00:00Z'), 'America/New_York')).toBe('2026-03-10');
+    }
   });
 
   it('answers the same under any machine time zone', () => {
