@@ -85,6 +85,14 @@ function member(value: unknown, key: string): unknown {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
 }
 
+/** White space other than a single space, or a run of it: what `squeeze` replaces. */
+const NOT_SINGLE_SPACE = /[^\S ]|\s\s/;
+
+/** `text.replace(/\s+/g, ' ')`, without making a new string when every white-space run is already one space. */
+function squeeze(text: string): string {
+  return NOT_SINGLE_SPACE.test(text) ? text.replace(/\s+/g, ' ') : text;
+}
+
 /**
  * A readable description: the bank's short description, then the narrative tags. J.P. Morgan pads
  * tag keys to 12 characters ("YOUR REF    "); keys and values are trimmed and empty ones dropped.
@@ -93,9 +101,11 @@ export function describe(shortDescription: unknown, narrative: unknown): string 
   const short = (text(shortDescription) ?? '').trim();
   let tags = '';
   if (narrative !== null && typeof narrative === 'object' && !Array.isArray(narrative)) {
-    for (const [key, value] of Object.entries(narrative)) {
+    const fields = narrative as Record<string, unknown>;
+    for (const key of Object.keys(fields)) {
+      const value = fields[key];
       const k = key.trim();
-      const v = typeof value === 'string' ? value.trim().replace(/\s+/g, ' ') : '';
+      const v = typeof value === 'string' ? squeeze(value.trim()) : '';
       if (k && v) {
         tags = tags === '' ? `${k}: ${v}` : `${tags}; ${k}: ${v}`;
       }
