@@ -11,7 +11,8 @@ import {
 } from './loose-match.ts';
 import { findAliasedRows, insertAliases, type LookAlikes, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
 import {
-  decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite, resolveRejectsNotSentAgain, resolveRejectsStored,
+  accountWriteState, decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite,
+  resolveRejectsNotSentAgain, resolveRejectsStored,
   updateTransactions, type DecisionRow, type ExistingTransaction, type LooseCandidate, type MatchingTransaction, type RejectRow, type TransactionRow,
   type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
@@ -254,12 +255,15 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * nothing to it. A `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the
  * missing field: for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
  * account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees its.
+ * `hasAliases`: whether the account had any alias when the page took the lock (`accountWriteState`); without, none is looked up.
  */
-async function matchLoosely(trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined): Promise<void> {
+async function matchLoosely(
+  trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined, hasAliases: boolean,
+): Promise<void> {
   const insertedIds = new Set(plan.inserts.map((r) => r.id));
   const taken = new Set([...plan.claimed].filter((id) => !insertedIds.has(id)));
-  const byAlias = new Map((await findAliasedRows(trx, account.id, plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey }))))
-    .map((r) => [r.alias_key, r]));
+  const aliased = hasAliases ? await findAliasedRows(trx, account.id, plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey }))) : [];
+  const byAlias = new Map(aliased.map((r) => [r.alias_key, r]));
   const aliasMatches: LooseMatch[] = [];
   for (const t of plan.insertRecords) {
     const row = byAlias.get(`${t.source}|${t.fingerprintKey}`);
@@ -409,6 +413,7 @@ export async function ingestTransactionPage(
   let claimed: ReadonlySet<string> = new Set();
   const result = await db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    const state = await accountWriteState(trx, account.id);
     const existing: MatchingTransaction[] = await findForMatching(
       trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
       page.records.map((r) => r.recordClass),
@@ -422,7 +427,7 @@ export async function ingestTransactionPage(
     }
     const plan = planPage(account, page.records, existing, runId, walk);
     if (plan.insertRecords.length > 0) {
-      await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed);
+      await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state.aliases);
     }
     claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
@@ -431,9 +436,12 @@ export async function ingestTransactionPage(
     // The inserted rows' `added` events were written with them (insertTransactions), before these.
     await insertChangeEvents(trx, plan.updates.map((u) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: u.id, kind: 'modified' as const })));
     const rejects = page.rejects.map((r) => rejectRow(account, r, runId));
-    // A bad record of an earlier sync that the bank now sends usable is resolved by this page.
-    await resolveRejectsStored(trx, account.id, page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
-      rejects.flatMap((r) => r.record_hash ?? []));
+    // A bad record of an earlier sync that the bank now sends usable is resolved by this page; only when the account
+    // had an open one (pages open them only under this lock, and this page's own come after).
+    if (state.openRejects) {
+      await resolveRejectsStored(trx, account.id, page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
+        rejects.flatMap((r) => r.record_hash ?? []));
+    }
     await insertRejects(trx, rejects);
     const counts: SyncCounts = {
       fetched: page.fetched,
