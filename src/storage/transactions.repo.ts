@@ -473,20 +473,25 @@ export interface AccountWriteState {
   openRejects: boolean;
   /** The account has some alias (`findAliasedRows` can find something). */
   aliases: boolean;
+  /** The account has some row of a channel other than the API (`findLooseCandidates` of API records can find something). */
+  otherChannels: boolean;
 }
 
 /**
- * Whether the account has open transaction rejects and any alias: one statement instead of the reject resolve and
- * the alias lookup on every page of an account that has neither (a backfill: 1000 ids each, about 3 µs of Postgres
+ * Whether the account has open transaction rejects, any alias and any row of another channel than the API: one
+ * statement instead of the reject resolve, the alias lookup and the loose-match candidates of API records on every
+ * page of an account that has none (a backfill: 1000 ids, keys or dates and amounts each, about 4 µs of Postgres
  * CPU a stored row). Call it after `lockAccountForWrite`, in its own statement (a statement's snapshot is taken
- * before a lock it waits for): open transaction rejects and aliases are only written under that lock, so none
- * appears before the page's own writes.
+ * before a lock it waits for): open transaction rejects, aliases and rows (their channel too) are only written under
+ * that lock, so none appears before the page's own writes.
  */
 export async function accountWriteState(ex: Executor, accountId: string): Promise<AccountWriteState> {
-  const r = await sql<{ open_rejects: boolean; aliases: boolean }>`
+  const r = await sql<{ open_rejects: boolean; aliases: boolean; other_channels: boolean }>`
     select exists (select 1 from sync_rejects where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null) as open_rejects,
-      exists (select 1 from transaction_aliases where account_id = ${accountId}) as aliases`.execute(ex);
-  return { openRejects: r.rows[0]?.open_rejects ?? true, aliases: r.rows[0]?.aliases ?? true };
+      exists (select 1 from transaction_aliases where account_id = ${accountId}) as aliases,
+      exists (select 1 from transactions where account_id = ${accountId} and source <> 'jpm_api') as other_channels`.execute(ex);
+  const row = r.rows[0];
+  return { openRejects: row?.open_rejects ?? true, aliases: row?.aliases ?? true, otherChannels: row?.other_channels ?? true };
 }
 
 export interface MatchCandidate {

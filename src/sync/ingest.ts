@@ -13,7 +13,7 @@ import { findAliasedRows, insertAliases, type LookAlikes, type TransactionAlias 
 import {
   accountWriteState, decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite,
   resolveRejectsNotSentAgain, resolveRejectsStored,
-  updateTransactions, type DecisionRow, type ExistingTransaction, type LooseCandidate, type MatchingTransaction, type RejectRow, type TransactionRow,
+  updateTransactions, type AccountWriteState, type DecisionRow, type ExistingTransaction, type LooseCandidate, type MatchingTransaction, type RejectRow, type TransactionRow,
   type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 import type { DataQualityNote } from '../jpm/records.ts';
@@ -255,14 +255,15 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * nothing to it. A `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the
  * missing field: for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
  * account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees its.
- * `hasAliases`: whether the account had any alias when the page took the lock (`accountWriteState`); without, none is looked up.
+ * `state`: what the account held when the page took the lock (`accountWriteState`): without aliases none is looked up,
+ * without rows of another channel no candidate of API records.
  */
 async function matchLoosely(
-  trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined, hasAliases: boolean,
+  trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined, state: AccountWriteState,
 ): Promise<void> {
   const insertedIds = new Set(plan.inserts.map((r) => r.id));
   const taken = new Set([...plan.claimed].filter((id) => !insertedIds.has(id)));
-  const aliased = hasAliases ? await findAliasedRows(trx, account.id, plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey }))) : [];
+  const aliased = state.aliases ? await findAliasedRows(trx, account.id, plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey }))) : [];
   const byAlias = new Map(aliased.map((r) => [r.alias_key, r]));
   const aliasMatches: LooseMatch[] = [];
   for (const t of plan.insertRecords) {
@@ -280,8 +281,9 @@ async function matchLoosely(
   const byAliasRecord = new Set(aliasMatches.map((m) => m.record));
   const rest = plan.insertRecords.filter((t) => !byAliasRecord.has(t));
   const loose = rest.filter((t) => t.recordClass === LOOSE_MATCH_CLASS);
-  const candidates = loose.length === 0 ? [] : await findLooseCandidates(
-    trx, account.id, loose.map((t) => t.bookingDate), loose.map((t) => t.amountMinor.toString()), loose.every((t) => t.source === 'jpm_api'));
+  const onlyApiRecords = loose.every((t) => t.source === 'jpm_api');
+  const candidates = loose.length === 0 || (onlyApiRecords && !state.otherChannels) ? [] : await findLooseCandidates(
+    trx, account.id, loose.map((t) => t.bookingDate), loose.map((t) => t.amountMinor.toString()), onlyApiRecords);
   const ruleMatches = candidates.length === 0 ? [] : looseMatches(rest, candidates, taken, earlier);
   const matches = [...aliasMatches, ...ruleMatches];
   if (matches.length === 0) {
@@ -427,7 +429,7 @@ export async function ingestTransactionPage(
     }
     const plan = planPage(account, page.records, existing, runId, walk);
     if (plan.insertRecords.length > 0) {
-      await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state.aliases);
+      await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state);
     }
     claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
