@@ -6,14 +6,12 @@
  * template: megabytes of WAL), so both are reported. Needs local access to the data directory; where
  * that is missing the per-database figure is null.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { adminQuery, PG_ADMIN_URL } from './env.ts';
-
-const run = promisify(execFile);
 
 /**
  * Keeps the WAL from `now` on from being recycled until `release()`: a temporary physical replication
@@ -57,22 +55,21 @@ export async function walBytesOfDatabase(database: string, from: string, to: str
   if (!tool || !db || from === to) {
     return tool && db ? { bytes: 0, records: 0 } : null;
   }
-  let out: string;
-  try {
-    out = (await run(tool.bin, ['-p', tool.walDir, '-s', from, '-e', to], { maxBuffer: 1 << 30 })).stdout;
-  } catch (err) {
-    // pg_waldump exits non-zero when the last record is incomplete; what it printed before counts.
-    const partial = (err as { stdout?: unknown }).stdout;
-    if (typeof partial !== 'string' || partial.length === 0) {
-      return null;
-    }
-    out = partial;
-  }
+  // Read line by line: on a busy cluster (other databases writing during the run) the dump of a run's LSN
+  // range is gigabytes of text, more than one string may hold (it ended the backfill benchmark with
+  // `RangeError: Invalid string length` before its result was written).
   const ours = new Set<string>();
   const pending: { tx: string; len: number }[] = [];
   let bytes = 0;
   let records = 0;
-  for (const line of out.split('\n')) {
+  let lines = 0;
+  const child = spawn(tool.bin, ['-p', tool.walDir, '-s', from, '-e', to], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', () => resolve());
+  });
+  for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
+    lines++;
     const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+)/.exec(line);
     if (!m) {
       continue;
@@ -89,6 +86,11 @@ export async function walBytesOfDatabase(database: string, from: string, to: str
     } else if (rels.length === 0 && tx !== '0') {
       pending.push({ tx, len });
     }
+  }
+  await exited;
+  // pg_waldump exits non-zero when the last record is incomplete; what it printed before counts.
+  if (lines === 0) {
+    return null;
   }
   // Commit (and other relation-less) records of transactions that wrote to the database.
   for (const p of pending) {
