@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { addDays, diffDays, eachDay, isIsoDate, localDate, localMinuteOfDay, splitRange } from '../../src/shared/time.ts';
+import { addDays, cachedFormatterCount, diffDays, eachDay, isIsoDate, localDate, localMinuteOfDay, splitRange } from '../../src/shared/time.ts';
 
 describe('date helpers', () => {
   it('does calendar arithmetic on YYYY-MM-DD', () => {
@@ -38,6 +38,38 @@ describe('date helpers', () => {
       expect(localMinuteOfDay(instant, 'Asia/Tokyo')).toBe(12 * 60 + 30);
       expect(localDate(new Date('2026-03-10T05:00:00Z'), 'America/New_York')).toBe('2026-03-10');
     }
+  });
+
+  it('keeps the formatter cache bounded under many spellings of zones, answering right for each', () => {
+    const instant = new Date('2026-03-10T03:30:00Z');
+    // 2^10 case spellings of one zone, each a valid zone to Intl and a key of its own.
+    const name = 'America/New_York';
+    const letters = [...name].flatMap((c, i) => (c.toLowerCase() === c.toUpperCase() ? [] : [i]));
+    for (let mask = 0; mask < 1024; mask++) {
+      const spelling = [...name].map((c, i) => {
+        const bit = letters.indexOf(i);
+        return bit >= 0 && bit < 10 && (mask >> bit) & 1 ? c.toLowerCase() === c ? c.toUpperCase() : c.toLowerCase() : c;
+      }).join('');
+      expect(localDate(instant, spelling)).toBe('2026-03-09');
+      expect(localMinuteOfDay(instant, spelling)).toBe(23 * 60 + 30);
+      expect(cachedFormatterCount()).toBeLessThanOrEqual(256);
+    }
+    // Offsets, every minute from -12:00 to +14:00 at a step of 7 minutes.
+    for (let offset = -12 * 60; offset <= 14 * 60; offset += 7) {
+      const abs = Math.abs(offset);
+      const zone = `${offset < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+      const local = 3 * 60 + 30 + offset;
+      expect(localMinuteOfDay(instant, zone)).toBe(((local % 1440) + 1440) % 1440);
+      expect(localDate(instant, zone)).toBe(local < 0 ? '2026-03-09' : local >= 1440 ? '2026-03-11' : '2026-03-10');
+      expect(cachedFormatterCount()).toBeLessThanOrEqual(256);
+    }
+    // No zone (an untyped caller's undefined) is the process's zone: answered, never cached.
+    const before = cachedFormatterCount();
+    expect(localDate(instant, undefined as unknown as string)).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(cachedFormatterCount()).toBe(before);
+    // The accounts' zones still answer right after the cache started again.
+    expect(localDate(instant, 'America/New_York')).toBe('2026-03-09');
+    expect(localDate(instant, 'Asia/Tokyo')).toBe('2026-03-10');
   });
 
   it('answers the same under any machine time zone', () => {
