@@ -22,10 +22,25 @@ function describedAsBefore(shortDescription: unknown, narrative: unknown): strin
   return parts.join(' | ');
 }
 
-const text = fc.string({ unit: fc.constantFrom('a', 'B', ' ', '\t', '\n', '\u00a0', '\u2028', ';', '|', ':', '0', 'é', '😀', '\u0000', '\ud800', '\udc00') });
+/** Every code unit JavaScript's \s matches, so a fast path that lists some of them is caught (\r, \u3000, \ufeff...). */
+const WHITE_SPACE = [
+  '\t', '\n', '\v', '\f', '\r', ' ', '\u00a0', '\u1680', '\u2000', '\u2001', '\u2002', '\u2003', '\u2004', '\u2005', '\u2006', '\u2007',
+  '\u2008', '\u2009', '\u200a', '\u2028', '\u2029', '\u202f', '\u205f', '\u3000', '\ufeff',
+];
+/** Look-alikes that \s does not match (NEL, zero-width space, Mongolian vowel separator). */
+const NOT_WHITE_SPACE = ['\u0085', '\u200b', '\u180e'];
+const text = fc.string({
+  unit: fc.constantFrom('a', 'B', ...WHITE_SPACE, ...NOT_WHITE_SPACE, ';', '|', ':', '0', 'é', '😀', '\u0000', '\ud800', '\udc00'),
+});
 const value = fc.oneof(text, fc.constant(null), fc.integer(), fc.boolean(), fc.constant({}), fc.constant([]));
 
 suite('describe, the content hash and the fingerprint (property)', () => {
+  it('draws every code unit of \\s and no other as white space', () => {
+    const all = Array.from({ length: 0x10000 }, (_, c) => String.fromCharCode(c));
+    expect(all.filter((c) => /\s/.test(c))).toEqual(WHITE_SPACE);
+    expect(NOT_WHITE_SPACE.filter((c) => /\s/.test(c))).toEqual([]);
+  });
+
   it('describes a record exactly as before: short description, then the trimmed narrative tags', () => {
     fc.assert(fc.property(fc.oneof(text, value), fc.oneof(fc.dictionary(text, value, { maxKeys: 6 }), value, fc.array(text)), (short, narrative) => {
       expect(describe(short, narrative)).toBe(describedAsBefore(short, narrative));
