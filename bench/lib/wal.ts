@@ -7,6 +7,7 @@
  * that is missing the per-database figure is null.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -58,16 +59,24 @@ export async function walBytesOfDatabase(database: string, from: string, to: str
   // Read line by line: on a busy cluster (other databases writing during the run) the dump of a run's LSN
   // range is gigabytes of text, more than one string may hold (it ended the backfill benchmark with
   // `RangeError: Invalid string length` before its result was written).
+  // A transaction's commit or abort record comes after its data records: a relation-less record of a
+  // transaction that touched the database so far counts at once; another's is held until its transaction's
+  // commit or abort (then dropped), so only transactions still in flight are held.
   const ours = new Set<string>();
-  const pending: { tx: string; len: number }[] = [];
+  const pending = new Map<string, { bytes: number; records: number }>();
   let bytes = 0;
   let records = 0;
   let lines = 0;
-  const child = spawn(tool.bin, ['-p', tool.walDir, '-s', from, '-e', to], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const exited = new Promise<void>((resolve) => {
-    child.once('close', () => resolve());
-    child.once('error', () => resolve());
-  });
+  let child;
+  try {
+    child = spawn(tool.bin, ['-p', tool.walDir, '-s', from, '-e', to], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // A failed spawn (not executable, no processes left) leaves a stdout that never ends: wait for the start.
+    await once(child, 'spawn');
+  } catch {
+    child?.kill();
+    return null;
+  }
+  const exited = (once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>).catch((): [null, NodeJS.Signals] => [null, 'SIGABRT']);
   for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
     lines++;
     const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+)/.exec(line);
@@ -78,26 +87,30 @@ export async function walBytesOfDatabase(database: string, from: string, to: str
     const tx = m[2]!;
     const rels = [...line.matchAll(/rel \d+\/(\d+)\/\d+/g)].map((r) => r[1]);
     if (rels.includes(db.oid)) {
-      bytes += len;
-      records++;
+      const held = pending.get(tx);
+      bytes += len + (held?.bytes ?? 0);
+      records += 1 + (held?.records ?? 0);
+      pending.delete(tx);
       if (tx !== '0') {
         ours.add(tx);
       }
     } else if (rels.length === 0 && tx !== '0') {
-      pending.push({ tx, len });
+      if (ours.has(tx)) {
+        bytes += len;
+        records++;
+      } else if (/desc: (COMMIT|ABORT)/.test(line)) {
+        pending.delete(tx);
+      } else {
+        const held = pending.get(tx);
+        pending.set(tx, { bytes: (held?.bytes ?? 0) + len, records: (held?.records ?? 0) + 1 });
+      }
     }
   }
-  await exited;
-  // pg_waldump exits non-zero when the last record is incomplete; what it printed before counts.
-  if (lines === 0) {
+  const [, signal] = await exited;
+  // pg_waldump exits non-zero when the last record is incomplete (the usual end of a live range); what it
+  // printed before counts. Killed by a signal (or failed after its start), or nothing printed, the figure is unknown.
+  if (lines === 0 || signal !== null) {
     return null;
-  }
-  // Commit (and other relation-less) records of transactions that wrote to the database.
-  for (const p of pending) {
-    if (ours.has(p.tx)) {
-      bytes += p.len;
-      records++;
-    }
   }
   return { bytes, records };
 }
