@@ -57,9 +57,28 @@ describe('a page sees what the page before it wrote while it waited for the acco
     return r.rows[0]!.n;
   }
 
-  async function untilWaiting(accountId: string, n: number): Promise<void> {
-    while ((await waiting(accountId)) < n) {
-      await new Promise((r) => setTimeout(r, 10));
+  /**
+   * Until `n` transactions wait for the account's lock. A page that ends first (its error, or done without ever
+   * waiting) fails the test with that error, not with a timeout; the wait is bounded all the same (30 s).
+   */
+  async function untilWaiting(accountId: string, n: number, page: string, pages: readonly Promise<unknown>[]): Promise<void> {
+    const tick = Symbol('tick');
+    const ended = Promise.race(pages).then(
+      () => new Error(`a page ended before ${page} waited for the account lock`),
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+    for (const deadline = Date.now() + 30_000; ;) {
+      const w = await waiting(accountId);
+      if (w >= n) {
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${page} never waited for the account lock (${w} waiting)`);
+      }
+      const err = await Promise.race([ended, new Promise<typeof tick>((r) => setTimeout(r, 10, tick))]);
+      if (err !== tick) {
+        throw err;
+      }
     }
   }
 
@@ -81,12 +100,26 @@ describe('a page sees what the page before it wrote while it waited for the acco
       locked();
       await released;
     });
-    await holding;
-    const pageA = a();
-    await untilWaiting(account.id, 1);
-    const pageB = b();
-    await untilWaiting(account.id, 2);
-    release();
+    // Whatever fails, the holder lets go, and the pages started end before this returns (their clients back in the
+    // pool, nothing running on into the next test or afterAll); bounded, so a page that hangs anyway does not hide
+    // the error that ended the wait.
+    const pages: Promise<unknown>[] = [];
+    let pageA: Promise<A>;
+    let pageB: Promise<B>;
+    try {
+      await Promise.race([holding, holder]);
+      pageA = a();
+      pages.push(pageA);
+      await untilWaiting(account.id, 1, 'page A', pages);
+      pageB = b();
+      pages.push(pageB);
+      await untilWaiting(account.id, 2, 'page B', pages);
+    } finally {
+      release();
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([holder, ...pages]), new Promise((r) => (bound = setTimeout(r, 20_000)))]);
+      clearTimeout(bound);
+    }
     await holder;
     return Promise.all([pageA, pageB]);
   }
