@@ -1,6 +1,6 @@
 /**
- * The internet-scale run (not part of the default `npm run bench`; it takes the machine for most of an hour):
- * `nice -n 10 npm run bench -- scale --scale 6` backfills ≈ 5.8M posted transactions through the real
+ * The internet-scale run (not part of the default `npm run bench`; it takes the machine for about 1.5 hours):
+ * `npm run bench -- scale --scale 6` backfills ≈ 5.8M posted transactions through the real
  * pipeline, adds their intraday history (≈ 3.9M superseded and withdrawn pending rows: ≈ 10M rows in all),
  * then runs the read-API and change-feed benchmarks on it (no statistics, then after ANALYZE).
  *

@@ -22,8 +22,13 @@ function measured(r: BenchResult): string {
     case 'index-costs':
       return `bare COPY ${n(get(f, 'transactions.bareMicrosecondsPerRow'))} µs/row (transactions), ${n(get(f, 'changeEvents.bareMicrosecondsPerRow'))} µs/row (change_events); every other index and the foreign keys add ${n(get(f, 'transactions.extraMicrosecondsPerRowAll'))} and ${n(get(f, 'changeEvents.extraMicrosecondsPerRowAll'))} µs/row (table below)${
         get(f, 'transactionSearch') === undefined ? '' : `; off the ingest path, the search table: ${n(get(f, 'transactionSearch.bareMicrosecondsPerRow'))} µs/row bare + ${n(get(f, 'transactionSearch.extraMicrosecondsPerRowAll'))} for its trigram GIN`}`;
-    case 'scale':
-      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**; table ${String(get(f, 'tableSize'))}, ${String(get(f, 'totalSizeWithIndexes'))} with indexes and TOAST`;
+    case 'scale': {
+      // The run's start and end loads say little over half an hour: the samples' range does.
+      const loads = ((get(f, 'curve') ?? []) as { loadAverage1m: number }[]).map((p) => p.loadAverage1m);
+      const during = loads.length ? `; load during the backfill ${n(Math.min(...loads))}–${n(Math.max(...loads))}` : '';
+      const tenths = ((get(f, 'ratePerTenthOfTable') ?? []) as { txPerSecond: number | null }[]).map((b) => (b.txPerSecond === null ? '–' : n(b.txPerSecond)));
+      return `${n(get(f, 'transactions'))} tx in ${n(get(f, 'seconds'))} s = **${n(get(f, 'txPerSecond'))} tx/s**${during}${tenths.length ? `; per tenth of the table ${tenths.join(' → ')} tx/s` : ''}; table ${String(get(f, 'tableSize'))}, ${String(get(f, 'totalSizeWithIndexes'))} with indexes and TOAST`;
+    }
     case 'reimport':
       return `**${n(get(f, 'txPerSecond'))} tx/s** = ${n(get(f, 'ratioToCopy'))} × COPY; ${n(get(f, 'transactionsUpdated'))} rows updated; WAL ${n(get(f, 'walBytesPer100kTx'))} B per 100k tx`;
     case 'memory':
