@@ -443,8 +443,9 @@ function statusesWithIndex(filter: TransactionFilter): ('removed' | 'pending')[]
  *   was left to the planner, which walked the whole table for a rare one.
  * - A reference in `firstSeen` order: the reference indexes are in booking-date order, so a reference many rows share
  *   ("NEW") was all its rows sorted (1.5-3.4 s a page on 420k rows without statistics).
- * - An account or a booking-date range in `firstSeen` order (with refinements or not): no index of theirs is in id
- *   order, so their rows were read whole and sorted.
+ * - An account or a booking-date range in `firstSeen` order (with refinements or not): read from the account or
+ *   booking-date indexes, their rows were read whole and sorted. An account's walk is of its own index in id order
+ *   (`(account_id, id)`); a booking-date range has none and walks its organization's.
  * With more than one of an account, an amount and a booking-date range, each is a way to read the fallback's matches
  * (in a booking-date order too), and the page takes the narrowest (see `boundedListQueries`): taken in a fixed order, a
  * wide amount with one booking day in `firstSeen` order read every row of the amount range (310k rows and buffers
@@ -504,8 +505,10 @@ function filterOver<Q>(q: Q, f: BranchFilter): Q {
  * A page whose filter has no index in page order (see `boundedDrivers`), found by whichever of two bounded reads fits
  * the data, decided by the rows found, not by the planner's estimates (as `q=` does):
  * - the ordered walk of the page order's index for the scope that has one (the organization, or the whole table; in
- *   a booking-date order also an account or a booking-date range) from the cursor, checking each row against the whole
- *   filter, that stops after WALK_ROWS_PER_PAGE_ROW × (limit + 1) rows: a common value fills the page there;
+ *   `firstSeen` order an account's own rows, unless the filter is removed or pending items only; in a booking-date
+ *   order also an account or a booking-date range) from the cursor, checking each row against the whole filter, that
+ *   stops after WALK_ROWS_PER_PAGE_ROW × (limit + 1) rows: a common value fills the page there (a small account among
+ *   large ones too, its walk being its own rows);
  * - when the walk finds fewer than a page, the value has shown itself rare: all its matches read from the index led by
  *   the driving conditions, checked against the rest of the filter and sorted. The driving conditions alone are
  *   inside an OFFSET 0 (the rest cannot choose the index), and sequential scans are off for the statement: one bound
@@ -523,8 +526,12 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
   // Removed or pending items only: the walk is of their own partial indexes in page order (the scope with the status);
   // both statuses, the first rows of each status's walk, merged.
   const statuses = statusesWithIndex(filter);
+  // In `firstSeen` order an account's walk is of its own rows (`transactions_account_id_idx`), else the organization's:
+  // the account alone, not with the organization (a never-analyzed planner could walk the organization's index checking
+  // the account); the organization is still checked on every walked row (`filterOver` with the whole filter). Removed
+  // or pending items only keep the organization's partial indexes (none is led by the account).
   const scope: TransactionFilter = page.sort === 'firstSeen'
-    ? { organizationId: filter.organizationId }
+    ? (filter.accountId !== undefined && statuses === undefined ? { accountId: filter.accountId } : { organizationId: filter.organizationId })
     : { organizationId: filter.organizationId, accountId: filter.accountId, bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo };
   const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
   const walkOf = (status: 'removed' | 'pending' | undefined) => {
