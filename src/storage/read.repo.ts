@@ -372,9 +372,9 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
  *   cannot be anything else. Taking an organization's posted rows for a handful, the planner sorted all of the
  *   organization's rows instead (2-4 s a page on 420k rows of one organization); for a key of every organization it
  *   did so from the second page on (the cursor's range looks like a third of the table): every row of the table
- *   sorted, 420-810 ms a page at 400k-1M rows. In `firstSeen` order only the organization and the whole table have
- *   an index in that order (an account's or a booking-date range's pages there are bounded walks, see
- *   `boundedDrivers`). `status=removed` and `status=pending` have partial indexes of their own in each order, for
+ *   sorted, 420-810 ms a page at 400k-1M rows. In `firstSeen` order the organization, the whole table and an account
+ *   have an index in that order (an account's or a booking-date range's pages there are bounded walks, see
+ *   `boundedDrivers`; an account's walk is of its own index). `status=removed` and `status=pending` have partial indexes of their own in each order, for
  *   one organization or all (few rows each): the walk is then of those, and reads only that status's rows of the
  *   organization.
  *
