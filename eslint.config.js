@@ -48,10 +48,34 @@ const RULES = [
   allow('storage', ['domain', 'shared']),
   allow('sync', ['jpm', 'normalization', 'storage', 'domain', 'shared', 'credentials', 'events']),
   allow('validation', ['storage', 'domain', 'shared']),
-  allow('scheduler', ['sync', 'domain', 'shared', 'config', 'storage', 'validation', 'onboarding', 'credentials', 'events']),
+  allow('scheduler', [
+    'sync',
+    'domain',
+    'shared',
+    'config',
+    'storage',
+    'validation',
+    'onboarding',
+    'credentials',
+    'events',
+  ]),
   allow('events', ['storage', 'shared', 'domain']),
   allow('http', ['shared', 'config', 'domain']),
-  allow('admin-api', ['http', 'scheduler', 'storage', 'domain', 'shared', 'onboarding', 'credentials', 'events', 'validation', 'jpm', 'config', 'notifications', 'review']),
+  allow('admin-api', [
+    'http',
+    'scheduler',
+    'storage',
+    'domain',
+    'shared',
+    'onboarding',
+    'credentials',
+    'events',
+    'validation',
+    'jpm',
+    'config',
+    'notifications',
+    'review',
+  ]),
   allow('notifications', ['storage', 'shared', 'domain']),
   allow('review', ['storage', 'shared', 'domain', 'validation', 'http']),
   allow('read-api', ['http', 'storage', 'domain', 'shared', 'events']),
@@ -69,7 +93,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['eslint.config.js', 'bin/*.js', 'src/console/static/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js', 'bin/*.js', 'src/console/static/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -114,6 +141,8 @@ export default tseslint.config(
   {
     files: ['src/console/static/*.js'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { globals: { document: 'readonly', HTMLInputElement: 'readonly', HTMLTextAreaElement: 'readonly' } },
+    languageOptions: {
+      globals: { document: 'readonly', HTMLInputElement: 'readonly', HTMLTextAreaElement: 'readonly' },
+    },
   },
 );

@@ -6,13 +6,21 @@ import { availableParallelism } from 'node:os';
 import { sql } from 'kysely';
 import { copyBaseline } from './lib/copy.ts';
 import { startResult, type RunContext } from './lib/context.ts';
-import { adminQuery, createBenchDb, round, sleep, tableStats, tableStatsDelta, target, type BenchResult } from './lib/env.ts';
+import {
+  adminQuery,
+  createBenchDb,
+  round,
+  sleep,
+  tableStats,
+  tableStatsDelta,
+  target,
+  type BenchResult,
+} from './lib/env.ts';
 import { createPipeline, seedTenancy, WORKER_NODE_ARGS, type MemorySample, type RunMeasure } from './lib/pipeline.ts';
 import { catchUpSearch, sampleSearchLag } from './lib/search-step.ts';
 import { holdWal, walBytesOfDatabase } from './lib/wal.ts';
 
 const WORKER = { concurrency: 4, poolMax: 10 };
-
 
 async function walLsn(): Promise<string> {
   const [row] = await adminQuery<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
@@ -20,7 +28,10 @@ async function walLsn(): Promise<string> {
 }
 
 async function walBytes(from: string, to: string): Promise<number> {
-  const [row] = await adminQuery<{ n: string }>('select pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::text as n', [from, to]);
+  const [row] = await adminQuery<{ n: string }>('select pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::text as n', [
+    from,
+    to,
+  ]);
   return Number(row!.n);
 }
 
@@ -42,20 +53,35 @@ function cpuShare(m: RunMeasure) {
  * per row. `cpuBoundBareRatio` is what the end-to-end / bare COPY ratio would be if the pipeline's CPU spread
  * over every core of the machine and the COPY had one core to itself: an estimate, not a measured rate.
  */
-function cpuPerRow(m: RunMeasure, rows: number, bareCopyUs: number, indexedCopyUs: number, searchEventsApplied: number) {
+function cpuPerRow(
+  m: RunMeasure,
+  rows: number,
+  bareCopyUs: number,
+  indexedCopyUs: number,
+  searchEventsApplied: number,
+) {
   const us = (seconds: number) => round((seconds * 1e6) / (rows || 1), 1);
   const pipelineUs = us(m.cpu.workerSeconds + m.cpu.postgresSeconds + m.cpu.simulatorSeconds);
   const ingestPostgresSeconds = m.cpu.postgresSeconds - m.cpu.postgresSearchStepSeconds - m.cpu.postgresBenchSeconds;
   const ingestPipelineUs = us(m.cpu.workerSeconds + ingestPostgresSeconds + m.cpu.simulatorSeconds);
   const cores = availableParallelism();
   return {
-    workerMicroseconds: us(m.cpu.workerSeconds), postgresMicroseconds: us(m.cpu.postgresSeconds), simulatorMicroseconds: us(m.cpu.simulatorSeconds),
-    postgresIngestMicroseconds: us(ingestPostgresSeconds), postgresSearchStepMicroseconds: us(m.cpu.postgresSearchStepSeconds),
+    workerMicroseconds: us(m.cpu.workerSeconds),
+    postgresMicroseconds: us(m.cpu.postgresSeconds),
+    simulatorMicroseconds: us(m.cpu.simulatorSeconds),
+    postgresIngestMicroseconds: us(ingestPostgresSeconds),
+    postgresSearchStepMicroseconds: us(m.cpu.postgresSearchStepSeconds),
     postgresBenchMicroseconds: us(m.cpu.postgresBenchSeconds),
     searchStepEventsAppliedDuringRun: searchEventsApplied,
-    searchStepPostgresMicrosecondsPerEvent: round((m.cpu.postgresSearchStepSeconds * 1e6) / (searchEventsApplied || 1), 1),
-    pipelineMicroseconds: pipelineUs, pipelineWithoutSearchStepMicroseconds: ingestPipelineUs,
-    bareCopyBackendMicroseconds: bareCopyUs, indexedCopyBackendMicroseconds: indexedCopyUs, cores,
+    searchStepPostgresMicrosecondsPerEvent: round(
+      (m.cpu.postgresSearchStepSeconds * 1e6) / (searchEventsApplied || 1),
+      1,
+    ),
+    pipelineMicroseconds: pipelineUs,
+    pipelineWithoutSearchStepMicroseconds: ingestPipelineUs,
+    bareCopyBackendMicroseconds: bareCopyUs,
+    indexedCopyBackendMicroseconds: indexedCopyUs,
+    cores,
     cpuBoundBareRatio: round((bareCopyUs * cores) / (pipelineUs || 1), 3),
     cpuBoundBareRatioWithoutSearchStep: round((bareCopyUs * cores) / (ingestPipelineUs || 1), 3),
   };
@@ -90,12 +116,20 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const pipe = createPipeline(bdb, bank, ds, accounts, WORKER);
   ctx.cleanups.push(() => pipe.close());
   const parameters = {
-    accounts: ds.accounts, txPerBusinessDay: ds.txPerDay, calendarDays: ds.historyDays, range: `${ds.from}..${ds.to}`,
-    workerConcurrency: WORKER.concurrency, workerDbPool: WORKER.poolMax, workerNodeArgs: WORKER_NODE_ARGS.join(' '), seed: 'jpm-sync-bench-1',
+    accounts: ds.accounts,
+    txPerBusinessDay: ds.txPerDay,
+    calendarDays: ds.historyDays,
+    range: `${ds.from}..${ds.to}`,
+    workerConcurrency: WORKER.concurrency,
+    workerDbPool: WORKER.poolMax,
+    workerNodeArgs: WORKER_NODE_ARGS.join(' '),
+    seed: 'jpm-sync-bench-1',
   };
 
   await sql`checkpoint`.execute(bdb.db);
-  console.log(`backfill: ${ds.accounts} accounts, ${ds.from}..${ds.to}, ~${ds.txPerDay} tx per business day (simulator pre-walk took ${bank.prewalk.seconds} s)`);
+  console.log(
+    `backfill: ${ds.accounts} accounts, ${ds.from}..${ds.to}, ~${ds.txPerDay} tx per business day (simulator pre-walk took ${bank.prewalk.seconds} s)`,
+  );
   const lag = sampleSearchLag(bdb.db);
   const fill = await pipe.run('backfill');
   const lagDuringFill = await lag.stop();
@@ -109,7 +143,9 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   // The transaction events the step applied during the run: all of them but those left for the catch-up.
   const searchEventsApplied = Number(counts.rows[0]?.transaction_events ?? 0) - search.eventsLeft;
   const e2e = transactions / fill.seconds;
-  console.log(`backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; search step: largest lag ${lagDuringFill.maxLagEvents} events / ${lagDuringFill.maxLagSeconds} s, ${search.eventsLeft} left at the end, caught up in ${search.seconds} s (${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event); COPY baselines next`);
+  console.log(
+    `backfill: ${transactions} transactions in ${round(fill.seconds, 1)} s = ${round(e2e)} tx/s; search step: largest lag ${lagDuringFill.maxLagEvents} events / ${lagDuringFill.maxLagSeconds} s, ${search.eventsLeft} left at the end, caught up in ${search.seconds} s (${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event); COPY baselines next`,
+  );
 
   const copy = await copyBaseline(bdb.url, bank.dir);
   // Autovacuum is off on this machine: analyze and set the visibility map now, as autovacuum would
@@ -118,13 +154,32 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const backfill = finishBackfill({
     parameters,
     figures: {
-      transactions, changeEvents: events, seconds: round(fill.seconds, 1), txPerSecond: round(e2e), runs: fill.runs, failedRuns: fill.failedRuns,
-      copy: copy.indexed, bareCopy: copy.bare, ratioToCopy: round(e2e / copy.indexed.rowsPerSecond, 3), ratioToBareCopy: round(e2e / copy.bare.rowsPerSecond, 3),
-      cpu: cpuShare(fill), cpuPerRow: cpuPerRow(fill, transactions, copy.bare.backendCpuMicrosecondsPerRow, copy.indexed.backendCpuMicrosecondsPerRow, searchEventsApplied), simulator: { requests: fill.simRequests, cacheHits: fill.simCacheHits, prewalk: bank.prewalk },
+      transactions,
+      changeEvents: events,
+      seconds: round(fill.seconds, 1),
+      txPerSecond: round(e2e),
+      runs: fill.runs,
+      failedRuns: fill.failedRuns,
+      copy: copy.indexed,
+      bareCopy: copy.bare,
+      ratioToCopy: round(e2e / copy.indexed.rowsPerSecond, 3),
+      ratioToBareCopy: round(e2e / copy.bare.rowsPerSecond, 3),
+      cpu: cpuShare(fill),
+      cpuPerRow: cpuPerRow(
+        fill,
+        transactions,
+        copy.bare.backendCpuMicrosecondsPerRow,
+        copy.indexed.backendCpuMicrosecondsPerRow,
+        searchEventsApplied,
+      ),
+      simulator: { requests: fill.simRequests, cacheHits: fill.simCacheHits, prewalk: bank.prewalk },
       searchStep: {
-        duringBackfill: process.env.BENCH_SEARCH_STEP !== 'off', maxLagEvents: lagDuringFill.maxLagEvents, maxLagSeconds: lagDuringFill.maxLagSeconds,
+        duringBackfill: process.env.BENCH_SEARCH_STEP !== 'off',
+        maxLagEvents: lagDuringFill.maxLagEvents,
+        maxLagSeconds: lagDuringFill.maxLagSeconds,
         lagSamplesEvery5s: lagDuringFill.samples,
-        catchUp: search, searchableTxPerSecond: round(transactions / (fill.seconds + search.seconds)),
+        catchUp: search,
+        searchableTxPerSecond: round(transactions / (fill.seconds + search.seconds)),
         searchableRatioToBareCopy: round(transactions / (fill.seconds + search.seconds) / copy.bare.rowsPerSecond, 3),
       },
     },
@@ -149,10 +204,22 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const memory = finishMemory({
     parameters,
     figures: {
-      peakVmHwmMB: fill.peakHwmMB, peakRssFirstHalfMB: memoryHalves.first, peakRssSecondHalfMB: memoryHalves.second,
-      growthSecondVsFirstHalf: round(memoryHalves.second / (memoryHalves.first || 1), 3), transactions, rssCurveEvery2s: curve(fill.memory),
+      peakVmHwmMB: fill.peakHwmMB,
+      peakRssFirstHalfMB: memoryHalves.first,
+      peakRssSecondHalfMB: memoryHalves.second,
+      growthSecondVsFirstHalf: round(memoryHalves.second / (memoryHalves.first || 1), 3),
+      transactions,
+      rssCurveEvery2s: curve(fill.memory),
     },
-    targets: [target('peak RSS (VmHWM)', fill.peakHwmMB, '<=', 300, 'MB'), target('second-half peak / first-half peak', round(memoryHalves.second / (memoryHalves.first || 1), 3), '<=', 1.1)],
+    targets: [
+      target('peak RSS (VmHWM)', fill.peakHwmMB, '<=', 300, 'MB'),
+      target(
+        'second-half peak / first-half peak',
+        round(memoryHalves.second / (memoryHalves.first || 1), 3),
+        '<=',
+        1.1,
+      ),
+    ],
     notes: [
       'Sampled every 100 ms from /proc/<worker pid>/status of the worker child process; MB = 10^6 bytes.',
       `The worker runs with ${WORKER_NODE_ARGS.join(' ')} (the worker role's NODE_OPTIONS in docker/compose.yml); with V8's defaults a 10 % run (--scale 0.1) peaked at 520-550 MB, most of it garbage V8 had not collected yet.`,
@@ -192,12 +259,24 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   const reimport = finishReimport({
     parameters,
     figures: {
-      transactions, seconds: round(again.seconds, 1), txPerSecond: round(rate), copyRowsPerSecond: copy.indexed.rowsPerSecond, ratioToCopy: round(rate / copy.indexed.rowsPerSecond, 3),
-      transactionsUpdated: txUpdated, transactionsInserted: txInserted, rowChangesByTable: delta,
-      walBytes: wal, walBytesPer100kTx: walPer100k, walSource: ownWal ? 'pg_waldump, records of this database' : 'cluster-wide LSN difference',
-      walRecordsOfDatabase: ownWal?.records ?? null, clusterWalBytes: clusterWal,
-      backgroundWalBytesPerSecondBefore: round(idleWal / 5), backgroundWalEstimateForRun: backgroundWalEstimate,
-      failedRuns: again.failedRuns, cpu: cpuShare(again), workerPeakVmHwmMB: again.peakHwmMB,
+      transactions,
+      seconds: round(again.seconds, 1),
+      txPerSecond: round(rate),
+      copyRowsPerSecond: copy.indexed.rowsPerSecond,
+      ratioToCopy: round(rate / copy.indexed.rowsPerSecond, 3),
+      transactionsUpdated: txUpdated,
+      transactionsInserted: txInserted,
+      rowChangesByTable: delta,
+      walBytes: wal,
+      walBytesPer100kTx: walPer100k,
+      walSource: ownWal ? 'pg_waldump, records of this database' : 'cluster-wide LSN difference',
+      walRecordsOfDatabase: ownWal?.records ?? null,
+      clusterWalBytes: clusterWal,
+      backgroundWalBytesPerSecondBefore: round(idleWal / 5),
+      backgroundWalEstimateForRun: backgroundWalEstimate,
+      failedRuns: again.failedRuns,
+      cpu: cpuShare(again),
+      workerPeakVmHwmMB: again.peakHwmMB,
     },
     targets: [
       target('re-import / COPY', round(rate / copy.indexed.rowsPerSecond, 3), '>=', 1.5),

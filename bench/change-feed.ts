@@ -20,7 +20,9 @@ export async function runChangeFeed(ctx: RunContext): Promise<BenchResult> {
   const finish = startResult(ctx, 'change-feed', 'Change feed consumer');
   const db = createDb({ url: source.url, poolMax: 2, applicationName: 'jpm-sync-bench-feed' });
   try {
-    const total = Number((await sql<{ n: string }>`select count(*)::text as n from change_events`.execute(db)).rows[0]?.n ?? 0);
+    const total = Number(
+      (await sql<{ n: string }>`select count(*)::text as n from change_events`.execute(db)).rows[0]?.n ?? 0,
+    );
     const pass = async () => {
       let cursor: string | null = null;
       let events = 0;
@@ -41,7 +43,14 @@ export async function runChangeFeed(ctx: RunContext): Promise<BenchResult> {
         }
       }
       const seconds = (performance.now() - started) / 1000;
-      return { events, pages, seconds: round(seconds, 1), changesPerSecond: round(events / seconds), eventsWithTransactionState: withState, slowestPageMs: round(slowestPageMs) };
+      return {
+        events,
+        pages,
+        seconds: round(seconds, 1),
+        changesPerSecond: round(events / seconds),
+        eventsWithTransactionState: withState,
+        slowestPageMs: round(slowestPageMs),
+      };
     };
     // No statistics: a first read from whatever the cache holds after the previous benchmark, then a warm one
     // (a consumer tails a feed whose recent pages are hot). Then ANALYZE and a third read.
@@ -51,15 +60,26 @@ export async function runChangeFeed(ctx: RunContext): Promise<BenchResult> {
     const analyzeSeconds = await analyzeAll(db);
     const analyzed = await pass();
     return finish({
-      parameters: { pageSize: PAGE, eventsInFeed: total, eventsPerRead: Math.min(total, Math.ceil(MAX_EVENTS / PAGE) * PAGE), intraday: ctx.intraday },
+      parameters: {
+        pageSize: PAGE,
+        eventsInFeed: total,
+        eventsPerRead: Math.min(total, Math.ceil(MAX_EVENTS / PAGE) * PAGE),
+        intraday: ctx.intraday,
+      },
       figures: {
         changesPerSecond: Math.min(warm.changesPerSecond, analyzed.changesPerSecond),
-        beforeAnalyze: { statisticsRowsRemoved, firstRead: first, warm }, afterAnalyze: { analyzeSeconds, read: analyzed },
+        beforeAnalyze: { statisticsRowsRemoved, firstRead: first, warm },
+        afterAnalyze: { analyzeSeconds, read: analyzed },
       },
       targets: [
         target('changes per second (no statistics, warm read)', warm.changesPerSecond, '>=', 50_000),
         target('changes per second (after ANALYZE)', analyzed.changesPerSecond, '>=', 50_000),
-        target('events read (each read)', Math.min(first.events, warm.events, analyzed.events), '==', Math.min(total, Math.ceil(MAX_EVENTS / PAGE) * PAGE)),
+        target(
+          'events read (each read)',
+          Math.min(first.events, warm.events, analyzed.events),
+          '==',
+          Math.min(total, Math.ceil(MAX_EVENTS / PAGE) * PAGE),
+        ),
       ],
       notes: [
         'In-process consumer of readChanges (the function behind GET /v1/changes): REPEATABLE READ snapshot per page, events joined with the current transaction rows.',

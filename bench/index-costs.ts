@@ -26,21 +26,41 @@ export async function runIndexCosts(ctx: RunContext): Promise<BenchResult> {
     const search = await indexCosts(source.url, dir, 'transaction_search', ROWS);
     // Indexes and foreign keys only: the raw record's compression is a storage choice, reported on its own row.
     const sum = (xs: { name: string; extraMicrosecondsPerRow: number }[]) =>
-      round(xs.filter((x) => !x.name.startsWith('raw compressed')).reduce((n, x) => n + Math.max(0, x.extraMicrosecondsPerRow), 0), 1);
+      round(
+        xs
+          .filter((x) => !x.name.startsWith('raw compressed'))
+          .reduce((n, x) => n + Math.max(0, x.extraMicrosecondsPerRow), 0),
+        1,
+      );
     const bareUs = (m: { backendCpuMicrosecondsPerRow: number }) => m.backendCpuMicrosecondsPerRow;
     return finish({
       parameters: { rowsPerCopy: ROWS },
       figures: {
-        transactions: { bareMicrosecondsPerRow: bareUs(transactions.bare), bare: transactions.bare, indexes: transactions.costs, extraMicrosecondsPerRowAll: sum(transactions.costs) },
-        changeEvents: { bareMicrosecondsPerRow: bareUs(changeEvents.bare), bare: changeEvents.bare, indexes: changeEvents.costs, extraMicrosecondsPerRowAll: sum(changeEvents.costs) },
+        transactions: {
+          bareMicrosecondsPerRow: bareUs(transactions.bare),
+          bare: transactions.bare,
+          indexes: transactions.costs,
+          extraMicrosecondsPerRowAll: sum(transactions.costs),
+        },
+        changeEvents: {
+          bareMicrosecondsPerRow: bareUs(changeEvents.bare),
+          bare: changeEvents.bare,
+          indexes: changeEvents.costs,
+          extraMicrosecondsPerRowAll: sum(changeEvents.costs),
+        },
         // Not on the ingest path: the search step pays it after commit.
-        transactionSearch: { bareMicrosecondsPerRow: bareUs(search.bare), bare: search.bare, indexes: search.costs, extraMicrosecondsPerRowAll: sum(search.costs) },
+        transactionSearch: {
+          bareMicrosecondsPerRow: bareUs(search.bare),
+          bare: search.bare,
+          indexes: search.costs,
+          extraMicrosecondsPerRowAll: sum(search.costs),
+        },
       },
       targets: [target('indexes measured', transactions.costs.length + changeEvents.costs.length, '>=', 1)],
       notes: [
         'Each figure: COPY FROM STDIN of the same file (the first rows of the table in id order) after a checkpoint, into a fresh table; extra µs per row = median over three pairs of (CPU of the COPY backend per row with the index) − (the same for the bare table run just before it). The wall-time differences are in pairsWallMicrosecondsPerRow.',
         'Backend CPU, not wall time: on a machine shared with other work the wall time of one COPY swings with the load, its own CPU far less. WAL writing and checkpoints by other server processes are not in it.',
-        'transactionSearch: the search table (transaction id, organization, description), filled after commit by the search step; its costs are not paid by ingestion but by that step (see the backfill result\'s searchStep).',
+        "transactionSearch: the search table (transaction id, organization, description), filled after commit by the search step; its costs are not paid by ingestion but by that step (see the backfill result's searchStep).",
         'The bare table compresses jsonb with the server default (pglz); "raw compressed with lz4" is the real table\'s storage choice for the raw record, measured against it (a negative cost is a saving).',
       ],
     });

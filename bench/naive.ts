@@ -34,39 +34,69 @@ export async function runNaive(ctx: RunContext): Promise<BenchResult> {
   try {
     const { organizationId, accounts } = await seedTenancy(bdb.db, bank);
     const subset = accounts.slice(0, PARALLEL);
-    const credential = { id: 'bench-cert', certPem: bank.sim.info.certPem, keyPem: bank.sim.info.keyPem, caPem: bank.sim.info.caCertPem };
+    const credential = {
+      id: 'bench-cert',
+      certPem: bank.sim.info.certPem,
+      keyPem: bank.sim.info.keyPem,
+      caPem: bank.sim.info.caCertPem,
+    };
     const client = new JpmClient({ baseUrl: bank.sim.info.url, credentials: () => Promise.resolve(credential) });
     const jpm = bankClientOf(client);
     const pool = new pg.Pool({ connectionString: bdb.url, max: PARALLEL, application_name: 'jpm-sync-bench-naive' });
-    const windows = planRun({ mode: 'range', from: ds.from, to: ds.to }, ds.today, 5).windows.filter((w) => w.kinds.includes('transactions'));
+    const windows = planRun({ mode: 'range', from: ds.from, to: ds.to }, ds.today, 5).windows.filter((w) =>
+      w.kinds.includes('transactions'),
+    );
     await sql`checkpoint`.execute(bdb.db);
     let rows = 0;
     const started = performance.now();
-    await Promise.all(subset.map(async (account) => {
-      const conn = await pool.connect();
-      try {
-        for (const w of windows) {
-          const occurrences = new OccurrenceCounter();
-          let walk: number | undefined;
-          for await (const page of jpm.transactionPages({ startDate: w.from ?? w.shownFrom, endDate: w.to ?? w.shownTo, accounts: [{ accountId: account.jpmAccountId, bankId: BANK_ID }] })) {
-            if (page.walk !== walk) {
-              occurrences.reset();
-              walk = page.walk;
-            }
-            for (const t of normalizeTransactions(page.records, occurrences).records) {
-              await conn.query(INSERT, [
-                uuidv7(), organizationId, account.id, t.status, t.direction, t.amountMinor.toString(), t.currency, t.decimalLocation, t.bookingDate,
-                t.valueDate, t.baiTypeCode, t.baiSummaryCode, t.bankReference, t.customerReference, t.description, t.jpmTransactionId,
-                t.recordClass, t.fingerprintKey, t.contentHash, JSON.stringify(t.raw),
-              ]);
-              rows++;
+    await Promise.all(
+      subset.map(async (account) => {
+        const conn = await pool.connect();
+        try {
+          for (const w of windows) {
+            const occurrences = new OccurrenceCounter();
+            let walk: number | undefined;
+            for await (const page of jpm.transactionPages({
+              startDate: w.from ?? w.shownFrom,
+              endDate: w.to ?? w.shownTo,
+              accounts: [{ accountId: account.jpmAccountId, bankId: BANK_ID }],
+            })) {
+              if (page.walk !== walk) {
+                occurrences.reset();
+                walk = page.walk;
+              }
+              for (const t of normalizeTransactions(page.records, occurrences).records) {
+                await conn.query(INSERT, [
+                  uuidv7(),
+                  organizationId,
+                  account.id,
+                  t.status,
+                  t.direction,
+                  t.amountMinor.toString(),
+                  t.currency,
+                  t.decimalLocation,
+                  t.bookingDate,
+                  t.valueDate,
+                  t.baiTypeCode,
+                  t.baiSummaryCode,
+                  t.bankReference,
+                  t.customerReference,
+                  t.description,
+                  t.jpmTransactionId,
+                  t.recordClass,
+                  t.fingerprintKey,
+                  t.contentHash,
+                  JSON.stringify(t.raw),
+                ]);
+                rows++;
+              }
             }
           }
+        } finally {
+          conn.release();
         }
-      } finally {
-        conn.release();
-      }
-    }));
+      }),
+    );
     const seconds = (performance.now() - started) / 1000;
     await pool.end();
     await client.close();
@@ -75,13 +105,18 @@ export async function runNaive(ctx: RunContext): Promise<BenchResult> {
     return finish({
       parameters: { accounts: subset.length, parallel: PARALLEL, range: `${ds.from}..${ds.to}` },
       figures: {
-        transactions: rows, seconds: round(seconds, 1), txPerSecond: round(rate),
-        pipelineTxPerSecond: pipelineRate ?? null, pipelineSpeedup: pipelineRate ? round(pipelineRate / rate, 2) : null,
+        transactions: rows,
+        seconds: round(seconds, 1),
+        txPerSecond: round(rate),
+        pipelineTxPerSecond: pipelineRate ?? null,
+        pipelineSpeedup: pipelineRate ? round(pipelineRate / rate, 2) : null,
       },
       targets: [],
       notes: [
         `The first ${subset.length} of the ${ds.accounts} accounts (one per connection), so the naive run stays within minutes; the rate is per row either way.`,
-        pipelineRate ? 'pipelineSpeedup: end-to-end transactions/s of the backfill benchmark in the same run, divided by this rate.' : 'Run together with the backfill benchmark for the ratio.',
+        pipelineRate
+          ? 'pipelineSpeedup: end-to-end transactions/s of the backfill benchmark in the same run, divided by this rate.'
+          : 'Run together with the backfill benchmark for the ratio.',
       ],
     });
   } finally {

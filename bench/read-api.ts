@@ -20,7 +20,18 @@ import { spawnServer } from './lib/children.ts';
 import { readBenchDb, startResult, type RunContext } from './lib/context.ts';
 import { analyzeAll, forgetStatistics } from './lib/intraday.ts';
 import {
-  benchPrefix, deletePrefix, machineCpuSeconds, newRedis, postgresCpu, postgresCpuBetween, processCpuSeconds, REDIS_URL, round, SEED, target, type BenchResult,
+  benchPrefix,
+  deletePrefix,
+  machineCpuSeconds,
+  newRedis,
+  postgresCpu,
+  postgresCpuBetween,
+  processCpuSeconds,
+  REDIS_URL,
+  round,
+  SEED,
+  target,
+  type BenchResult,
 } from './lib/env.ts';
 import { createHash } from 'node:crypto';
 
@@ -46,10 +57,20 @@ interface CpuWatch {
   database: string;
 }
 
-async function load(base: string, paths: readonly string[], headers: Record<string, string>, options: { seconds: number; rate?: number; cpu?: CpuWatch }): Promise<Load & { cpuSeconds?: Record<string, number> }> {
+async function load(
+  base: string,
+  paths: readonly string[],
+  headers: Record<string, string>,
+  options: { seconds: number; rate?: number; cpu?: CpuWatch },
+): Promise<Load & { cpuSeconds?: Record<string, number> }> {
   let i = 0;
   const cpu0 = options.cpu
-    ? { server: processCpuSeconds(options.cpu.server), pg: await postgresCpu(options.cpu.database), bench: process.cpuUsage(), machine: machineCpuSeconds() }
+    ? {
+        server: processCpuSeconds(options.cpu.server),
+        pg: await postgresCpu(options.cpu.database),
+        bench: process.cpuUsage(),
+        machine: machineCpuSeconds(),
+      }
     : undefined;
   const result = await autocannon({
     url: base,
@@ -74,8 +95,13 @@ async function load(base: string, paths: readonly string[], headers: Record<stri
   return {
     ...(cpuSeconds ? { cpuSeconds } : {}),
     requestsPerSecond: round(result['2xx'] / result.duration),
-    p50Ms: result.latency.p50, p90Ms: result.latency.p90, p99Ms: result.latency.p99, maxMs: result.latency.max,
-    requests: result.requests.total, non2xx: result.non2xx, errors: result.errors,
+    p50Ms: result.latency.p50,
+    p90Ms: result.latency.p90,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    requests: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
   };
 }
 
@@ -195,27 +221,55 @@ async function filterLatencies(base: string, headers: Record<string, string>, f:
     await res.arrayBuffer();
     gets.push(round(performance.now() - t, 1));
   }
-  out['GET /v1/transactions/{id} (posted, supersedes a pending row)'] = { pagesMs: gets, rows: gets.length, maxMs: Math.max(...gets) };
+  out['GET /v1/transactions/{id} (posted, supersedes a pending row)'] = {
+    pagesMs: gets,
+    rows: gets.length,
+    maxMs: Math.max(...gets),
+  };
   return out;
 }
 
 export async function runReadApi(ctx: RunContext): Promise<BenchResult> {
   const source = await readBenchDb(ctx);
-  const finish = startResult(ctx, 'read-api', 'Read API keyset pages vs a bare node:http + pg server, before and after ANALYZE');
-  const rows = Number((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(source.db)).rows[0]?.n ?? 0);
+  const finish = startResult(
+    ctx,
+    'read-api',
+    'Read API keyset pages vs a bare node:http + pg server, before and after ANALYZE',
+  );
+  const rows = Number(
+    (await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(source.db)).rows[0]?.n ?? 0,
+  );
   const step = Math.max(1, Math.floor(rows / POSITIONS));
-  const positions = (await sql<{ booking_date: string; id: string }>`
+  const positions = (
+    await sql<{ booking_date: string; id: string }>`
     select booking_date::text as booking_date, id::text as id from (
       select booking_date, id, row_number() over (order by booking_date desc, id desc) as n from transactions) t
-    where n % ${step} = 0`.execute(source.db)).rows;
+    where n % ${step} = 0`.execute(source.db)
+  ).rows;
   const sample = await filterSample(source.db);
-  const { token } = await createApiKey(source.db, { name: 'bench-read', role: 'viewer', organizationId: null, createdByKeyId: null });
+  const { token } = await createApiKey(source.db, {
+    name: 'bench-read',
+    role: 'viewer',
+    organizationId: null,
+    createdByKeyId: null,
+  });
   const prefix = benchPrefix('api');
   const api = await spawnServer('api-child.ts', {
-    NODE_ENV: 'production', DATABASE_URL: source.url, REDIS_URL, QUEUE_PREFIX: prefix, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', LOG_FORMAT: 'json',
-    DB_POOL_MAX: String(POOL), ROLES: 'api', CREDENTIALS_MASTER_KEY: randomBytes(32).toString('base64'),
+    NODE_ENV: 'production',
+    DATABASE_URL: source.url,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    DB_POOL_MAX: String(POOL),
+    ROLES: 'api',
+    CREDENTIALS_MASTER_KEY: randomBytes(32).toString('base64'),
   });
-  const bare = await spawnServer('bare-child.ts', { BENCH_BARE: JSON.stringify({ dbUrl: source.url, poolMax: POOL, limit: LIMIT }) });
+  const bare = await spawnServer('bare-child.ts', {
+    BENCH_BARE: JSON.stringify({ dbUrl: source.url, poolMax: POOL, limit: LIMIT }),
+  });
   try {
     const apiBase = `http://127.0.0.1:${api.port}`;
     const auth = { authorization: `Bearer ${token}` };
@@ -228,24 +282,46 @@ export async function runReadApi(ctx: RunContext): Promise<BenchResult> {
     const nextCursor = ((await probe.json()) as { nextCursor: string }).nextCursor;
     const digest = (JSON.parse(Buffer.from(nextCursor, 'base64url').toString('utf8')) as { k: string[] }).k[0]!;
     const order = shuffled(positions);
-    const apiPaths = order.map((p) => `/v1/transactions?limit=${LIMIT}&cursor=${encodeCursor([digest, p.booking_date, p.id])}`);
+    const apiPaths = order.map(
+      (p) => `/v1/transactions?limit=${LIMIT}&cursor=${encodeCursor([digest, p.booking_date, p.id])}`,
+    );
     const barePaths = order.map((p) => `/?after=${p.booking_date}_${p.id}`);
     const bareBase = `http://127.0.0.1:${bare.port}`;
     const apiCpu = { server: api.pid, database: source.name };
     const bareCpu = { server: bare.pid, database: source.name };
 
     const phase = async (label: string) => {
-      console.log(`read-api (${label}): ${rows} rows, ${positions.length} start positions; warm-up, then ${DURATION} s per phase, then each filter`);
+      console.log(
+        `read-api (${label}): ${rows} rows, ${positions.length} start positions; warm-up, then ${DURATION} s per phase, then each filter`,
+      );
       await load(apiBase, apiPaths, auth, { seconds: 5 });
       await load(bareBase, barePaths, {}, { seconds: 5 });
       const apiMax = await load(apiBase, apiPaths, auth, { seconds: DURATION, cpu: apiCpu });
       const bareMax = await load(bareBase, barePaths, {}, { seconds: DURATION, cpu: bareCpu });
-      const api80 = await load(apiBase, apiPaths, auth, { seconds: DURATION, rate: 0.8 * apiMax.requestsPerSecond, cpu: apiCpu });
-      const bare80 = await load(bareBase, barePaths, {}, { seconds: DURATION, rate: 0.8 * bareMax.requestsPerSecond, cpu: bareCpu });
+      const api80 = await load(apiBase, apiPaths, auth, {
+        seconds: DURATION,
+        rate: 0.8 * apiMax.requestsPerSecond,
+        cpu: apiCpu,
+      });
+      const bare80 = await load(
+        bareBase,
+        barePaths,
+        {},
+        { seconds: DURATION, rate: 0.8 * bareMax.requestsPerSecond, cpu: bareCpu },
+      );
       const ratio = round(apiMax.requestsPerSecond / (bareMax.requestsPerSecond || 1), 3);
       const filters = await filterLatencies(apiBase, auth, sample);
-      const slowest = Object.entries(filters).reduce((m, [name, f]) => (f.maxMs > m.maxMs ? { name, maxMs: f.maxMs } : m), { name: '', maxMs: 0 });
-      return { api: { max: apiMax, at80Percent: api80 }, bare: { max: bareMax, at80Percent: bare80 }, ratioToBare: ratio, filters, slowestFilterPage: slowest };
+      const slowest = Object.entries(filters).reduce(
+        (m, [name, f]) => (f.maxMs > m.maxMs ? { name, maxMs: f.maxMs } : m),
+        { name: '', maxMs: 0 },
+      );
+      return {
+        api: { max: apiMax, at80Percent: api80 },
+        bare: { max: bareMax, at80Percent: bare80 },
+        ratioToBare: ratio,
+        filters,
+        slowestFilterPage: slowest,
+      };
     };
     const statisticsRemoved = await forgetStatistics(source.db);
     const before = await phase('no statistics');
@@ -253,16 +329,30 @@ export async function runReadApi(ctx: RunContext): Promise<BenchResult> {
     const after = await phase('after ANALYZE');
     return finish({
       parameters: {
-        rows, pageSize: LIMIT, startPositions: positions.length, connections: CONNECTIONS, secondsPerPhase: DURATION, dbPoolPerServer: POOL,
-        filterPagesPerFilter: FILTER_PAGES, intraday: ctx.intraday,
+        rows,
+        pageSize: LIMIT,
+        startPositions: positions.length,
+        connections: CONNECTIONS,
+        secondsPerPhase: DURATION,
+        dbPoolPerServer: POOL,
+        filterPagesPerFilter: FILTER_PAGES,
+        intraday: ctx.intraday,
       },
-      figures: { beforeAnalyze: { ...before, statisticsRowsRemoved: statisticsRemoved }, afterAnalyze: { ...after, analyzeSeconds } },
+      figures: {
+        beforeAnalyze: { ...before, statisticsRowsRemoved: statisticsRemoved },
+        afterAnalyze: { ...after, analyzeSeconds },
+      },
       targets: [
         target('API req/s / bare req/s (no statistics)', before.ratioToBare, '>=', 0.8),
         target('API p99 at 80 % of its max (no statistics)', before.api.at80Percent.p99Ms, '<=', 50, 'ms'),
         target('API req/s / bare req/s (after ANALYZE)', after.ratioToBare, '>=', 0.8),
         target('API p99 at 80 % of its max (after ANALYZE)', after.api.at80Percent.p99Ms, '<=', 50, 'ms'),
-        target('API non-2xx answers', before.api.max.non2xx + before.api.at80Percent.non2xx + after.api.max.non2xx + after.api.at80Percent.non2xx, '==', 0),
+        target(
+          'API non-2xx answers',
+          before.api.max.non2xx + before.api.at80Percent.non2xx + after.api.max.non2xx + after.api.at80Percent.non2xx,
+          '==',
+          0,
+        ),
       ],
       notes: [
         'API: the service app as deployed (NODE_ENV=production, JSON request log at info to /dev/null, API-key auth, zod validation, DTO mapping); bare: node:http + pg, the SQL compiled from the same query builder, rows as JSON.',

@@ -59,7 +59,9 @@ async function main(): Promise<number> {
   }
   initLogger({ level: 'warn', format: 'json' });
   const selected = BENCHES.filter((b) => (wanted.length === 0 && !b.optIn) || b.names.some((n) => wanted.includes(n)));
-  console.log(`jpm-sync benchmarks: ${selected.flatMap((b) => b.names).join(', ')} (scale ${scale}, load average ${loadAverage().join(' ')})`);
+  console.log(
+    `jpm-sync benchmarks: ${selected.flatMap((b) => b.names).join(', ')} (scale ${scale}, load average ${loadAverage().join(' ')})`,
+  );
   let ctx: RunContext | undefined;
   const onSignal = () => {
     void cleanup(ctx).finally(() => process.exit(130));
@@ -83,7 +85,9 @@ async function main(): Promise<number> {
     await cleanup(ctx);
   }
   const missed = results.filter((r) => !r.passed);
-  console.log(`\n${results.length - missed.length}/${results.length} benchmarks met their targets${missed.length ? `; missed: ${missed.map((r) => r.name).join(', ')}` : ''}`);
+  console.log(
+    `\n${results.length - missed.length}/${results.length} benchmarks met their targets${missed.length ? `; missed: ${missed.map((r) => r.name).join(', ')}` : ''}`,
+  );
   return missed.length > 0 ? 1 : 0;
 }
 

@@ -30,7 +30,9 @@ async function insertedRows(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const r = await c.query<{ n: string }>(`select coalesce(sum(n_tup_ins), 0)::text as n from pg_stat_user_tables where relname = 'transactions'`);
+    const r = await c.query<{ n: string }>(
+      `select coalesce(sum(n_tup_ins), 0)::text as n from pg_stat_user_tables where relname = 'transactions'`,
+    );
     return Number(r.rows[0]?.n ?? 0);
   } finally {
     await c.end();
@@ -49,7 +51,12 @@ function defaultRun(): DefaultRun | undefined {
   try {
     const read = JSON.parse(readFileSync(join(RESULTS_DIR, 'read-api.json'), 'utf8')) as BenchResult;
     const feed = JSON.parse(readFileSync(join(RESULTS_DIR, 'change-feed.json'), 'utf8')) as BenchResult;
-    return { rows: Number(read.parameters.rows), p99Ms: p99Of(read), changesPerSecond: feedRateOf(feed), loadAverage: { readApi: read.loadAverage, changeFeed: feed.loadAverage } };
+    return {
+      rows: Number(read.parameters.rows),
+      p99Ms: p99Of(read),
+      changesPerSecond: feedRateOf(feed),
+      loadAverage: { readApi: read.loadAverage, changeFeed: feed.loadAverage },
+    };
   } catch {
     return undefined;
   }
@@ -61,12 +68,21 @@ function p99Of(r: BenchResult): { noStatistics: number; analyzed: number } {
 }
 
 function feedRateOf(r: BenchResult): { noStatistics: number; analyzed: number } {
-  const f = r.figures as { beforeAnalyze: { warm: { changesPerSecond: number } }; afterAnalyze: { read: { changesPerSecond: number } } };
+  const f = r.figures as {
+    beforeAnalyze: { warm: { changesPerSecond: number } };
+    afterAnalyze: { read: { changesPerSecond: number } };
+  };
   return { noStatistics: f.beforeAnalyze.warm.changesPerSecond, analyzed: f.afterAnalyze.read.changesPerSecond };
 }
 
 /** Each figure at the default run's size and at this run's, and this run's over the default's. */
-function growth(base: DefaultRun | undefined, rows: number, read: BenchResult, feed: BenchResult, bands: { txPerSecond: number | null }[]) {
+function growth(
+  base: DefaultRun | undefined,
+  rows: number,
+  read: BenchResult,
+  feed: BenchResult,
+  bands: { txPerSecond: number | null }[],
+) {
   const ratio = (a: number, b: number) => (b ? round(a / b, 2) : null);
   const p99 = p99Of(read);
   const rate = feedRateOf(feed);
@@ -76,12 +92,28 @@ function growth(base: DefaultRun | undefined, rows: number, read: BenchResult, f
     rows: { defaultRun: base?.rows ?? null, thisRun: rows, ratio: base ? ratio(rows, base.rows) : null },
     ingestTxPerSecond: { firstTenthOfTable: firstBand, lastTenthOfTable: lastBand, ratio: ratio(lastBand, firstBand) },
     readApiP99Ms: {
-      noStatistics: { defaultRun: base?.p99Ms.noStatistics ?? null, thisRun: p99.noStatistics, ratio: base ? ratio(p99.noStatistics, base.p99Ms.noStatistics) : null },
-      analyzed: { defaultRun: base?.p99Ms.analyzed ?? null, thisRun: p99.analyzed, ratio: base ? ratio(p99.analyzed, base.p99Ms.analyzed) : null },
+      noStatistics: {
+        defaultRun: base?.p99Ms.noStatistics ?? null,
+        thisRun: p99.noStatistics,
+        ratio: base ? ratio(p99.noStatistics, base.p99Ms.noStatistics) : null,
+      },
+      analyzed: {
+        defaultRun: base?.p99Ms.analyzed ?? null,
+        thisRun: p99.analyzed,
+        ratio: base ? ratio(p99.analyzed, base.p99Ms.analyzed) : null,
+      },
     },
     changesPerSecond: {
-      noStatistics: { defaultRun: base?.changesPerSecond.noStatistics ?? null, thisRun: rate.noStatistics, ratio: base ? ratio(rate.noStatistics, base.changesPerSecond.noStatistics) : null },
-      analyzed: { defaultRun: base?.changesPerSecond.analyzed ?? null, thisRun: rate.analyzed, ratio: base ? ratio(rate.analyzed, base.changesPerSecond.analyzed) : null },
+      noStatistics: {
+        defaultRun: base?.changesPerSecond.noStatistics ?? null,
+        thisRun: rate.noStatistics,
+        ratio: base ? ratio(rate.noStatistics, base.changesPerSecond.noStatistics) : null,
+      },
+      analyzed: {
+        defaultRun: base?.changesPerSecond.analyzed ?? null,
+        thisRun: rate.analyzed,
+        ratio: base ? ratio(rate.analyzed, base.changesPerSecond.analyzed) : null,
+      },
     },
     defaultRunLoadAverage: base?.loadAverage ?? null,
   };
@@ -90,7 +122,11 @@ function growth(base: DefaultRun | undefined, rows: number, read: BenchResult, f
 export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
   const base = defaultRun();
   const ds = ctx.dataset;
-  const finish = startResult(ctx, 'scale', `Backfill of ${ds.accounts} accounts × ${ds.historyDays} days through the pipeline, rate against table size`);
+  const finish = startResult(
+    ctx,
+    'scale',
+    `Backfill of ${ds.accounts} accounts × ${ds.historyDays} days through the pipeline, rate against table size`,
+  );
   const bank = await ctx.bank();
   const bdb = await createBenchDb('scale', 4);
   ctx.cleanups.push(() => bdb.drop());
@@ -101,11 +137,19 @@ export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
   const started = performance.now();
   let last = { t: 0, rows: 0 };
   const sampler = setInterval(() => {
-    void insertedRows(bdb.url).then((rows) => {
-      const t = round((performance.now() - started) / 1000, 1);
-      curve.push({ t, rows, txPerSecond: round((rows - last.rows) / Math.max(0.001, t - last.t)), loadAverage1m: round(os.loadavg()[0] ?? 0, 2) });
-      last = { t, rows };
-    }, () => undefined);
+    void insertedRows(bdb.url).then(
+      (rows) => {
+        const t = round((performance.now() - started) / 1000, 1);
+        curve.push({
+          t,
+          rows,
+          txPerSecond: round((rows - last.rows) / Math.max(0.001, t - last.t)),
+          loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
+        });
+        last = { t, rows };
+      },
+      () => undefined,
+    );
   }, SAMPLE_MS);
   let fill;
   try {
@@ -115,10 +159,18 @@ export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
   }
   // What the search step (in the worker during the run, as in production) has left, applied alone now.
   const search = await catchUpSearch(bdb.url);
-  console.log(`scale: search catch-up ${search.eventsLeft} events in ${search.seconds} s (${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event)`);
-  const transactions = Number((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(bdb.db)).rows[0]?.n ?? 0);
-  const size = (await sql<{ table: string; total: string }>`
-    select pg_size_pretty(pg_relation_size('transactions')) as table, pg_size_pretty(pg_total_relation_size('transactions')) as total`.execute(bdb.db)).rows[0];
+  console.log(
+    `scale: search catch-up ${search.eventsLeft} events in ${search.seconds} s (${search.backendCpuMicrosecondsPerEvent} µs of Postgres CPU per event)`,
+  );
+  const transactions = Number(
+    (await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(bdb.db)).rows[0]?.n ?? 0,
+  );
+  const size = (
+    await sql<{ table: string; total: string }>`
+    select pg_size_pretty(pg_relation_size('transactions')) as table, pg_size_pretty(pg_total_relation_size('transactions')) as total`.execute(
+      bdb.db,
+    )
+  ).rows[0];
   await sql`vacuum (analyze)`.execute(bdb.db);
   // Rate per tenth of the final size: how ingest speed changes as the table grows.
   const bands = Array.from({ length: 10 }, (_, i) => {
@@ -129,10 +181,23 @@ export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
     return { rowsFrom: Math.round(lo), rowsTo: Math.round(hi), txPerSecond: rate };
   });
   const result = finish({
-    parameters: { accounts: ds.accounts, txPerBusinessDay: ds.txPerDay, calendarDays: ds.historyDays, range: `${ds.from}..${ds.to}`, worker: WORKER },
+    parameters: {
+      accounts: ds.accounts,
+      txPerBusinessDay: ds.txPerDay,
+      calendarDays: ds.historyDays,
+      range: `${ds.from}..${ds.to}`,
+      worker: WORKER,
+    },
     figures: {
-      transactions, seconds: round(fill.seconds, 1), txPerSecond: round(transactions / fill.seconds), failedRuns: fill.failedRuns,
-      tableSize: size?.table, totalSizeWithIndexes: size?.total, ratePerTenthOfTable: bands, curve, searchCatchUp: search,
+      transactions,
+      seconds: round(fill.seconds, 1),
+      txPerSecond: round(transactions / fill.seconds),
+      failedRuns: fill.failedRuns,
+      tableSize: size?.table,
+      totalSizeWithIndexes: size?.total,
+      ratePerTenthOfTable: bands,
+      curve,
+      searchCatchUp: search,
     },
     targets: [target('failed runs', fill.failedRuns, '==', 0)],
     notes: [
@@ -148,4 +213,3 @@ export async function runScale(ctx: RunContext): Promise<BenchResult[]> {
   result.figures.growth = growth(base, Number(read.parameters.rows), read, feed, bands);
   return [result, read, feed];
 }
-

@@ -7,7 +7,16 @@ import { createQueues, reconcileSchedules } from '../src/scheduler/index.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { uuidv7 } from '../src/shared/ids.ts';
 import { startResult, type RunContext } from './lib/context.ts';
-import { benchPrefix, createBenchDb, deletePrefix, newRedis, REDIS_URL, round, type BenchResult, target } from './lib/env.ts';
+import {
+  benchPrefix,
+  createBenchDb,
+  deletePrefix,
+  newRedis,
+  REDIS_URL,
+  round,
+  type BenchResult,
+  target,
+} from './lib/env.ts';
 
 const ACCOUNTS = 10_000;
 
@@ -16,7 +25,10 @@ function usedMemory(info: string): number {
 }
 
 /** Bytes Redis reports for every key under the prefix (MEMORY USAGE, exact per key, unaffected by other clients). */
-async function prefixMemory(redis: ReturnType<typeof newRedis>, prefix: string): Promise<{ keys: number; bytes: number }> {
+async function prefixMemory(
+  redis: ReturnType<typeof newRedis>,
+  prefix: string,
+): Promise<{ keys: number; bytes: number }> {
   let cursor = '0';
   let keys = 0;
   let bytes = 0;
@@ -45,17 +57,41 @@ export async function runScheduler(ctx: RunContext): Promise<BenchResult> {
     const organizationId = uuidv7();
     const integrationId = uuidv7();
     await bdb.db.insertInto('organizations').values({ id: organizationId, name: 'Bench Treasury' }).execute();
-    await bdb.db.insertInto('integrations').values({
-      id: integrationId, organization_id: organizationId, name: 'Bench J.P. Morgan', environment: 'simulator', base_url: 'https://127.0.0.1:1', stage: 'live',
-    }).execute();
+    await bdb.db
+      .insertInto('integrations')
+      .values({
+        id: integrationId,
+        organization_id: organizationId,
+        name: 'Bench J.P. Morgan',
+        environment: 'simulator',
+        base_url: 'https://127.0.0.1:1',
+        stage: 'live',
+      })
+      .execute();
     // Accounts across six time zones (cron `tz` per account), ids uuidv7 as the service makes them.
-    const zones = ['America/New_York', 'America/Chicago', 'Europe/London', 'Europe/Berlin', 'Asia/Tokyo', 'Asia/Kuwait'];
+    const zones = [
+      'America/New_York',
+      'America/Chicago',
+      'Europe/London',
+      'Europe/Berlin',
+      'Asia/Tokyo',
+      'Asia/Kuwait',
+    ];
     const rows = Array.from({ length: ACCOUNTS }, (_, i) => ({
-      id: uuidv7(), organization_id: organizationId, integration_id: integrationId, jpm_account_id: String(100_000_000_000_000 + i), bank_id: '02100002',
-      currency: 'USD', decimal_location: 2, time_zone: zones[i % zones.length]!,
+      id: uuidv7(),
+      organization_id: organizationId,
+      integration_id: integrationId,
+      jpm_account_id: String(100_000_000_000_000 + i),
+      bank_id: '02100002',
+      currency: 'USD',
+      decimal_location: 2,
+      time_zone: zones[i % zones.length]!,
     }));
     for (let i = 0; i < rows.length; i += 2_000) {
-      await bdb.db.insertInto('bank_accounts').values(rows.slice(i, i + 2_000)).execute();
+      await bdb.db
+        .insertInto('bank_accounts')
+        .values(rows.slice(i, i + 2_000))
+        .execute();
     }
     await sql`analyze`.execute(bdb.db);
     await queues.queue('sync').waitUntilReady();
@@ -72,11 +108,20 @@ export async function runScheduler(ctx: RunContext): Promise<BenchResult> {
     return finish({
       parameters: { accounts: ACCOUNTS, intradayRunsPerDay: 4, schedulersPerAccount: 2 },
       figures: {
-        seconds: round(seconds, 2), schedulersPerSecond: round(first.upserted / seconds), first, redisKeys: own.keys,
-        redisBytesByKeys: own.bytes, redisBytesPerAccount: round(own.bytes / ACCOUNTS), redisUsedMemoryDelta: after - before,
-        reconcileUnchangedSeconds: round(unchangedSeconds, 2), second,
+        seconds: round(seconds, 2),
+        schedulersPerSecond: round(first.upserted / seconds),
+        first,
+        redisKeys: own.keys,
+        redisBytesByKeys: own.bytes,
+        redisBytesPerAccount: round(own.bytes / ACCOUNTS),
+        redisUsedMemoryDelta: after - before,
+        reconcileUnchangedSeconds: round(unchangedSeconds, 2),
+        second,
       },
-      targets: [target('register 10,000 accounts', round(seconds, 2), '<=', 10, 's'), target('schedulers upserted', first.upserted, '==', 2 * ACCOUNTS + 1)],
+      targets: [
+        target('register 10,000 accounts', round(seconds, 2), '<=', 10, 's'),
+        target('schedulers upserted', first.upserted, '==', 2 * ACCOUNTS + 1),
+      ],
       notes: [
         'redisBytesByKeys: MEMORY USAGE of every key under the fresh prefix (exact for our keys); redisUsedMemoryDelta: INFO memory used_memory after minus before, which other clients of the shared Redis also move.',
         'reconcileUnchangedSeconds: the same reconcile again (startup of a second scheduler): every scheduler is compared, none rewritten.',

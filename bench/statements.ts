@@ -22,7 +22,18 @@ import { renderBai2 } from '../src/simulator/statements.ts';
 import { createDb, type Database } from '../src/storage/db.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import { copyBaseline } from './lib/copy.ts';
-import { createBenchDb, postgresCpu, postgresCpuBetween, round, SEED, sleep, tableStats, tableStatsDelta, target, type BenchResult } from './lib/env.ts';
+import {
+  createBenchDb,
+  postgresCpu,
+  postgresCpuBetween,
+  round,
+  SEED,
+  sleep,
+  tableStats,
+  tableStatsDelta,
+  target,
+  type BenchResult,
+} from './lib/env.ts';
 import { BANK_ID } from './lib/pipeline.ts';
 
 interface StatementFile {
@@ -31,14 +42,14 @@ interface StatementFile {
   bytes: number;
 }
 
-
 /** Every file imported in turn, as `jpm-sync import FILE --account ID` does (the file streamed into the parser). */
 async function importAll(db: Database, files: readonly StatementFile[]) {
   const counts = { records: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, balances: 0, failed: 0 };
   const started = performance.now();
   for (const f of files) {
     const result = await importStatementFile(db, {
-      accountId: f.accountId, trigger: 'manual',
+      accountId: f.accountId,
+      trigger: 'manual',
       text: async (onText) => {
         for await (const chunk of createReadStream(f.path, { encoding: 'utf8' })) {
           onText(chunk as string);
@@ -61,8 +72,12 @@ export async function runStatements(ctx: RunContext): Promise<BenchResult> {
   const ds = ctx.dataset;
   // The same ledger the benchmark's simulator serves (its seed, accounts, days and volume).
   const ledger = new Ledger({
-    seed: SEED, accounts: buildAccounts(SEED, ds.accounts), firstDate: addDays(ds.today, -ds.historyDays), txPerDay: ds.txPerDay,
-    quirks: resolveQuirks(undefined), calendar: new BankCalendar([]),
+    seed: SEED,
+    accounts: buildAccounts(SEED, ds.accounts),
+    firstDate: addDays(ds.today, -ds.historyDays),
+    txPerDay: ds.txPerDay,
+    quirks: resolveQuirks(undefined),
+    calendar: new BankCalendar([]),
   });
   const clock = { today: ds.today, progress: 0.5 };
   const dir = await mkdtemp(join(tmpdir(), 'jpm-sync-bench-statements-'));
@@ -71,16 +86,33 @@ export async function runStatements(ctx: RunContext): Promise<BenchResult> {
     const organizationId = uuidv7();
     const integrationId = uuidv7();
     await bdb.db.insertInto('organizations').values({ id: organizationId, name: 'Bench Treasury' }).execute();
-    await bdb.db.insertInto('integrations').values({
-      id: integrationId, organization_id: organizationId, name: 'Bench statement files', environment: 'simulator', base_url: 'https://127.0.0.1:1', stage: 'validating',
-    }).execute();
+    await bdb.db
+      .insertInto('integrations')
+      .values({
+        id: integrationId,
+        organization_id: organizationId,
+        name: 'Bench statement files',
+        environment: 'simulator',
+        base_url: 'https://127.0.0.1:1',
+        stage: 'validating',
+      })
+      .execute();
     const files: StatementFile[] = [];
     for (const a of ledger.accounts) {
       const id = uuidv7();
-      await bdb.db.insertInto('bank_accounts').values({
-        id, organization_id: organizationId, integration_id: integrationId, jpm_account_id: a.accountId, bank_id: BANK_ID,
-        currency: a.currency.code, decimal_location: a.currency.decimalLocation, time_zone: 'America/New_York',
-      }).execute();
+      await bdb.db
+        .insertInto('bank_accounts')
+        .values({
+          id,
+          organization_id: organizationId,
+          integration_id: integrationId,
+          jpm_account_id: a.accountId,
+          bank_id: BANK_ID,
+          currency: a.currency.code,
+          decimal_location: a.currency.decimalLocation,
+          time_zone: 'America/New_York',
+        })
+        .execute();
       const path = join(dir, `${a.accountId}.bai2`);
       await writeFile(path, renderBai2(ledger, { accountIds: [a.accountId], from: ds.from, to: ds.to, clock }));
       files.push({ accountId: id, path, bytes: (await stat(path)).size });
@@ -95,7 +127,9 @@ export async function runStatements(ctx: RunContext): Promise<BenchResult> {
     const cpu = process.cpuUsage(cpu0);
     const pgCpu = postgresCpuBetween(pg0, await postgresCpu(bdb.name));
     const rate = first.inserted / first.seconds;
-    console.log(`statements: ${first.inserted} transactions in ${round(first.seconds, 1)} s = ${round(rate)} records/s; COPY baselines next`);
+    console.log(
+      `statements: ${first.inserted} transactions in ${round(first.seconds, 1)} s = ${round(rate)} records/s; COPY baselines next`,
+    );
 
     const copy = await copyBaseline(bdb.url, dir);
     // Autovacuum is off on this machine: analyze and set the visibility map, as autovacuum would after a bulk load.
@@ -113,26 +147,48 @@ export async function runStatements(ctx: RunContext): Promise<BenchResult> {
     await sleep(1_500);
     const after = await tableStats(bdb.url);
     const delta = tableStatsDelta(before, after);
-    const dataWrites = Object.entries(delta).filter(([t]) => t !== 'sync_runs').reduce((s, [, d]) => s + d.ins + d.upd + d.del, 0);
+    const dataWrites = Object.entries(delta)
+      .filter(([t]) => t !== 'sync_runs')
+      .reduce((s, [, d]) => s + d.ins + d.upd + d.del, 0);
     const ratioBare = round(rate / copy.bare.rowsPerSecond, 3);
     const ratioIndexed = round(rate / copy.indexed.rowsPerSecond, 3);
     return finish({
       parameters: {
-        accounts: files.length, txPerBusinessDay: ds.txPerDay, calendarDays: ds.historyDays, range: `${ds.from}..${ds.to}`, seed: SEED,
-        files: files.length, fileBytes, importedOneAfterAnother: true,
+        accounts: files.length,
+        txPerBusinessDay: ds.txPerDay,
+        calendarDays: ds.historyDays,
+        range: `${ds.from}..${ds.to}`,
+        seed: SEED,
+        files: files.length,
+        fileBytes,
+        importedOneAfterAnother: true,
       },
       figures: {
-        records: first.records, inserted: first.inserted, rejected: first.rejected, balances: first.balances, failedRuns: first.failed,
-        seconds: round(first.seconds, 1), recordsPerSecond: round(rate), megabytesPerSecond: round(fileBytes / 1e6 / first.seconds, 2),
-        copy: copy.indexed, bareCopy: copy.bare, ratioToCopy: ratioIndexed, ratioToBareCopy: ratioBare,
+        records: first.records,
+        inserted: first.inserted,
+        rejected: first.rejected,
+        balances: first.balances,
+        failedRuns: first.failed,
+        seconds: round(first.seconds, 1),
+        recordsPerSecond: round(rate),
+        megabytesPerSecond: round(fileBytes / 1e6 / first.seconds, 2),
+        copy: copy.indexed,
+        bareCopy: copy.bare,
+        ratioToCopy: ratioIndexed,
+        ratioToBareCopy: ratioBare,
         cpuPerRow: {
-          importProcessMicroseconds: round(((cpu.user + cpu.system) / first.inserted), 1),
+          importProcessMicroseconds: round((cpu.user + cpu.system) / first.inserted, 1),
           postgresMicroseconds: round((pgCpu * 1e6) / first.inserted, 1),
           bareCopyBackendMicroseconds: copy.bare.backendCpuMicrosecondsPerRow,
         },
         reimport: {
-          seconds: round(second.seconds, 1), recordsPerSecond: round(second.records / second.seconds), inserted: second.inserted, updated: second.updated,
-          unchanged: second.unchanged, balances: second.balances, rowChangesByTable: delta,
+          seconds: round(second.seconds, 1),
+          recordsPerSecond: round(second.records / second.seconds),
+          inserted: second.inserted,
+          updated: second.updated,
+          unchanged: second.unchanged,
+          balances: second.balances,
+          rowChangesByTable: delta,
         },
       },
       targets: [

@@ -3,7 +3,9 @@
 // An older Node cannot even load the .ts modules, so say what to do before importing them.
 const major = Number(process.versions.node.split('.')[0]);
 if (major !== 24) {
-  process.stderr.write(`jpm-sync needs Node 24, this is ${process.version}: run it as \`npm run cli -- …\` (npm install brings Node 24 as the \`node\` dev dependency).\n`);
+  process.stderr.write(
+    `jpm-sync needs Node 24, this is ${process.version}: run it as \`npm run cli -- …\` (npm install brings Node 24 as the \`node\` dev dependency).\n`,
+  );
   process.exit(1);
 }
 const { runCli } = await import('../src/main/cli.ts');

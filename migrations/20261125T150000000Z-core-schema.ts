@@ -29,7 +29,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addCheckConstraint('integrations_environment_check', sql`environment in ('simulator', 'cat', 'prod')`)
-    .addCheckConstraint('integrations_sync_status_check', sql`sync_status in ('ok', 'degraded', 'failed', 'certificate_expired')`)
+    .addCheckConstraint(
+      'integrations_sync_status_check',
+      sql`sync_status in ('ok', 'degraded', 'failed', 'certificate_expired')`,
+    )
     .execute();
   await db.schema.createIndex('integrations_org_idx').on('integrations').columns(['organization_id', 'id']).execute();
 
@@ -84,10 +87,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('started_at', 'timestamptz')
     .addColumn('finished_at', 'timestamptz')
-    .addCheckConstraint('sync_runs_status_check', sql`status in ('queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled')`)
+    .addCheckConstraint(
+      'sync_runs_status_check',
+      sql`status in ('queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled')`,
+    )
     .addCheckConstraint('sync_runs_mode_check', sql`mode in ('intraday', 'prior_day', 'range')`)
     .execute();
-  await db.schema.createIndex('sync_runs_org_created_idx').on('sync_runs').columns(['organization_id', 'created_at', 'id']).execute();
+  await db.schema
+    .createIndex('sync_runs_org_created_idx')
+    .on('sync_runs')
+    .columns(['organization_id', 'created_at', 'id'])
+    .execute();
   await db.schema.createIndex('sync_runs_account_idx').on('sync_runs').columns(['account_id', 'created_at']).execute();
   await db.schema.createIndex('sync_runs_parent_idx').on('sync_runs').column('parent_run_id').execute();
 
@@ -123,9 +133,22 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   // Safety net under the per-account advisory lock: one row per J.P. Morgan id per account and record
   // class (an intraday id and a posted id are separate items even if the bank ever reused one).
-  await db.schema.createIndex('transactions_account_jpm_id_key').unique().on('transactions').columns(['account_id', 'post_code', 'jpm_transaction_id']).execute();
-  await db.schema.createIndex('transactions_account_fingerprint_idx').on('transactions').columns(['account_id', 'fingerprint_key']).execute();
-  await db.schema.createIndex('transactions_org_booking_idx').on('transactions').columns(['organization_id', 'booking_date', 'id']).execute();
+  await db.schema
+    .createIndex('transactions_account_jpm_id_key')
+    .unique()
+    .on('transactions')
+    .columns(['account_id', 'post_code', 'jpm_transaction_id'])
+    .execute();
+  await db.schema
+    .createIndex('transactions_account_fingerprint_idx')
+    .on('transactions')
+    .columns(['account_id', 'fingerprint_key'])
+    .execute();
+  await db.schema
+    .createIndex('transactions_org_booking_idx')
+    .on('transactions')
+    .columns(['organization_id', 'booking_date', 'id'])
+    .execute();
 
   await db.schema
     .createTable('transaction_versions')
@@ -153,10 +176,21 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('evidence', 'jsonb', (c) => c.notNull())
     .addColumn('sync_run_id', 'uuid', (c) => c.references('sync_runs.id'))
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
-    .addCheckConstraint('transaction_decisions_decision_check', sql`decision in ('matched', 'superseded', 'removed', 're_identified')`)
+    .addCheckConstraint(
+      'transaction_decisions_decision_check',
+      sql`decision in ('matched', 'superseded', 'removed', 're_identified')`,
+    )
     .execute();
-  await db.schema.createIndex('transaction_decisions_txn_idx').on('transaction_decisions').column('transaction_id').execute();
-  await db.schema.createIndex('transaction_decisions_related_idx').on('transaction_decisions').column('related_transaction_id').execute();
+  await db.schema
+    .createIndex('transaction_decisions_txn_idx')
+    .on('transaction_decisions')
+    .column('transaction_id')
+    .execute();
+  await db.schema
+    .createIndex('transaction_decisions_related_idx')
+    .on('transaction_decisions')
+    .column('related_transaction_id')
+    .execute();
 
   await db.schema
     .createTable('balances')
@@ -208,13 +242,25 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addCheckConstraint('change_events_kind_check', sql`kind in ('added', 'modified', 'removed')`)
     .execute();
   await db.schema.createIndex('change_events_xid_id_idx').on('change_events').columns(['xid', 'id']).execute();
-  await db.schema.createIndex('change_events_org_xid_id_idx').on('change_events').columns(['organization_id', 'xid', 'id']).execute();
+  await db.schema
+    .createIndex('change_events_org_xid_id_idx')
+    .on('change_events')
+    .columns(['organization_id', 'xid', 'id'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
   for (const table of [
-    'change_events', 'sync_rejects', 'balances', 'transaction_decisions', 'transaction_versions', 'transactions',
-    'sync_runs', 'bank_accounts', 'integrations', 'organizations',
+    'change_events',
+    'sync_rejects',
+    'balances',
+    'transaction_decisions',
+    'transaction_versions',
+    'transactions',
+    'sync_runs',
+    'bank_accounts',
+    'integrations',
+    'organizations',
   ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }

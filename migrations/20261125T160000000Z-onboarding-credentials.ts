@@ -29,8 +29,15 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('expectations', 'jsonb')
     .addColumn('live_at', 'timestamptz')
     .execute();
-  await sql`alter table integrations add constraint integrations_stage_check check (stage in ('requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live', 'paused', 'cancelled'))`.execute(db);
-  await db.schema.createIndex('integrations_stage_due_idx').on('integrations').columns(['stage_due_at']).where(sql.ref('stage_due_at'), 'is not', null).execute();
+  await sql`alter table integrations add constraint integrations_stage_check check (stage in ('requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live', 'paused', 'cancelled'))`.execute(
+    db,
+  );
+  await db.schema
+    .createIndex('integrations_stage_due_idx')
+    .on('integrations')
+    .columns(['stage_due_at'])
+    .where(sql.ref('stage_due_at'), 'is not', null)
+    .execute();
 
   await db.schema
     .createTable('integration_transitions')
@@ -44,7 +51,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('note', 'text', (c) => c.notNull().defaultTo(''))
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('integration_transitions_integration_idx').on('integration_transitions').columns(['integration_id', 'id']).execute();
+  await db.schema
+    .createIndex('integration_transitions_integration_idx')
+    .on('integration_transitions')
+    .columns(['integration_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('security_admins')
@@ -59,7 +70,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addCheckConstraint('security_admins_side_check', sql`side in ('customer', 'ours')`)
     .execute();
-  await sql`create unique index security_admins_integration_side_email_key on security_admins (integration_id, side, lower(email))`.execute(db);
+  await sql`create unique index security_admins_integration_side_email_key on security_admins (integration_id, side, lower(email))`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('key_pairs')
@@ -85,8 +98,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('rewrapped_at', 'timestamptz')
     .addCheckConstraint('key_pairs_environment_check', sql`environment in ('simulator', 'cat', 'prod')`)
     .execute();
-  await db.schema.createIndex('key_pairs_integration_idx').on('key_pairs').columns(['integration_id', 'created_at']).execute();
-  await db.schema.createIndex('key_pairs_public_key_idx').on('key_pairs').columns(['integration_id', 'public_key_sha256']).execute();
+  await db.schema
+    .createIndex('key_pairs_integration_idx')
+    .on('key_pairs')
+    .columns(['integration_id', 'created_at'])
+    .execute();
+  await db.schema
+    .createIndex('key_pairs_public_key_idx')
+    .on('key_pairs')
+    .columns(['integration_id', 'public_key_sha256'])
+    .execute();
 
   await db.schema
     .createTable('certificates')
@@ -114,7 +135,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addCheckConstraint('certificates_status_check', sql`status in ('active', 'retired', 'expired')`)
     .addUniqueConstraint('certificates_integration_fingerprint_key', ['integration_id', 'fingerprint_sha256'])
     .execute();
-  await db.schema.createIndex('certificates_active_idx').on('certificates').columns(['integration_id', 'subject_cn', 'not_after']).where(sql.ref('status'), '=', 'active').execute();
+  await db.schema
+    .createIndex('certificates_active_idx')
+    .on('certificates')
+    .columns(['integration_id', 'subject_cn', 'not_after'])
+    .where(sql.ref('status'), '=', 'active')
+    .execute();
 
   // Transactional outbox for milestone events. Generic on purpose: the delivery side (events/, issue 8)
   // only needs type, payload and the tenant. `xid` lets a reader skip nothing that commits late,
@@ -130,7 +156,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
   await db.schema.createIndex('outbox_events_xid_id_idx').on('outbox_events').columns(['xid', 'id']).execute();
-  await db.schema.createIndex('outbox_events_integration_idx').on('outbox_events').columns(['integration_id', 'id']).execute();
+  await db.schema
+    .createIndex('outbox_events_integration_idx')
+    .on('outbox_events')
+    .columns(['integration_id', 'id'])
+    .execute();
   await db.schema.createIndex('outbox_events_org_idx').on('outbox_events').columns(['organization_id', 'id']).execute();
 }
 
@@ -142,9 +172,18 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('integrations_stage_due_idx').ifExists().execute();
   let alter = db.schema.alterTable('integrations').dropColumn('eligibility');
   for (const column of [
-    'jpm_project_id', 'api_access_products', 'api_access_requested_at', 'api_access_confirmed_at', 'stage_entered_at',
-    'stage_due_at', 'stage_overdue_flagged_at', 'process_due_at', 'process_overdue_flagged_at', 'paused_from_stage',
-    'expectations', 'live_at',
+    'jpm_project_id',
+    'api_access_products',
+    'api_access_requested_at',
+    'api_access_confirmed_at',
+    'stage_entered_at',
+    'stage_due_at',
+    'stage_overdue_flagged_at',
+    'process_due_at',
+    'process_overdue_flagged_at',
+    'paused_from_stage',
+    'expectations',
+    'live_at',
   ]) {
     alter = alter.dropColumn(column);
   }

@@ -17,19 +17,53 @@ import { sql, type Kysely } from 'kysely';
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create extension if not exists pg_trgm`.execute(db);
 
-  await db.schema.createIndex('transactions_booking_id_idx').on('transactions').columns(['booking_date', 'id']).execute();
-  await db.schema.createIndex('transactions_account_booking_id_idx').on('transactions').columns(['account_id', 'booking_date', 'id']).execute();
-  await db.schema.createIndex('transactions_org_id_idx').on('transactions').columns(['organization_id', 'id']).execute();
-  await db.schema.createIndex('transactions_superseded_by_idx').on('transactions').column('superseded_by')
-    .where(sql.ref('superseded_by'), 'is not', null).execute();
-  await db.schema.createIndex('transactions_org_bank_reference_idx').on('transactions').columns(['organization_id', 'bank_reference'])
-    .where('bank_reference', '<>', '').execute();
-  await db.schema.createIndex('transactions_org_customer_reference_idx').on('transactions').columns(['organization_id', 'customer_reference'])
-    .where('customer_reference', '<>', '').execute();
-  await sql`create index transactions_description_trgm_idx on transactions using gin (description gin_trgm_ops)`.execute(db);
+  await db.schema
+    .createIndex('transactions_booking_id_idx')
+    .on('transactions')
+    .columns(['booking_date', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('transactions_account_booking_id_idx')
+    .on('transactions')
+    .columns(['account_id', 'booking_date', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('transactions_org_id_idx')
+    .on('transactions')
+    .columns(['organization_id', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('transactions_superseded_by_idx')
+    .on('transactions')
+    .column('superseded_by')
+    .where(sql.ref('superseded_by'), 'is not', null)
+    .execute();
+  await db.schema
+    .createIndex('transactions_org_bank_reference_idx')
+    .on('transactions')
+    .columns(['organization_id', 'bank_reference'])
+    .where('bank_reference', '<>', '')
+    .execute();
+  await db.schema
+    .createIndex('transactions_org_customer_reference_idx')
+    .on('transactions')
+    .columns(['organization_id', 'customer_reference'])
+    .where('customer_reference', '<>', '')
+    .execute();
+  await sql`create index transactions_description_trgm_idx on transactions using gin (description gin_trgm_ops)`.execute(
+    db,
+  );
 
-  await db.schema.createIndex('balances_org_account_date_idx').on('balances').columns(['organization_id', 'account_id', 'as_of_date']).execute();
-  await db.schema.createIndex('transaction_versions_org_idx').on('transaction_versions').columns(['organization_id', 'transaction_id']).execute();
+  await db.schema
+    .createIndex('balances_org_account_date_idx')
+    .on('balances')
+    .columns(['organization_id', 'account_id', 'as_of_date'])
+    .execute();
+  await db.schema
+    .createIndex('transaction_versions_org_idx')
+    .on('transaction_versions')
+    .columns(['organization_id', 'transaction_id'])
+    .execute();
 
   await db.schema
     .createTable('change_feed_state')
@@ -47,9 +81,15 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropTable('change_feed_state').ifExists().execute();
   for (const index of [
-    'transaction_versions_org_idx', 'balances_org_account_date_idx', 'transactions_description_trgm_idx',
-    'transactions_org_customer_reference_idx', 'transactions_org_bank_reference_idx', 'transactions_superseded_by_idx',
-    'transactions_org_id_idx', 'transactions_account_booking_id_idx', 'transactions_booking_id_idx',
+    'transaction_versions_org_idx',
+    'balances_org_account_date_idx',
+    'transactions_description_trgm_idx',
+    'transactions_org_customer_reference_idx',
+    'transactions_org_bank_reference_idx',
+    'transactions_superseded_by_idx',
+    'transactions_org_id_idx',
+    'transactions_account_booking_id_idx',
+    'transactions_booking_id_idx',
   ]) {
     await db.schema.dropIndex(index).ifExists().execute();
   }

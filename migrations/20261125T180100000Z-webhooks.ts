@@ -37,7 +37,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addCheckConstraint('webhook_endpoints_status_check', sql`status in ('active', 'disabled', 'deleted')`)
     .execute();
-  await db.schema.createIndex('webhook_endpoints_org_idx').on('webhook_endpoints').columns(['organization_id', 'id']).execute();
+  await db.schema
+    .createIndex('webhook_endpoints_org_idx')
+    .on('webhook_endpoints')
+    .columns(['organization_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('webhook_events')
@@ -47,7 +51,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('payload', 'jsonb', (c) => c.notNull())
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .execute();
-  await db.schema.createIndex('webhook_events_org_idx').on('webhook_events').columns(['organization_id', 'created_at']).execute();
+  await db.schema
+    .createIndex('webhook_events_org_idx')
+    .on('webhook_events')
+    .columns(['organization_id', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('webhook_deliveries')
@@ -70,8 +78,17 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('completed_at', 'timestamptz')
     .addCheckConstraint('webhook_deliveries_status_check', sql`status in ('pending', 'succeeded', 'failed')`)
     .execute();
-  await db.schema.createIndex('webhook_deliveries_endpoint_idx').on('webhook_deliveries').columns(['endpoint_id', 'created_at', 'id']).execute();
-  await db.schema.createIndex('webhook_deliveries_due_idx').on('webhook_deliveries').column('next_attempt_at').where(sql.ref('status'), '=', 'pending').execute();
+  await db.schema
+    .createIndex('webhook_deliveries_endpoint_idx')
+    .on('webhook_deliveries')
+    .columns(['endpoint_id', 'created_at', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('webhook_deliveries_due_idx')
+    .on('webhook_deliveries')
+    .column('next_attempt_at')
+    .where(sql.ref('status'), '=', 'pending')
+    .execute();
   await db.schema.createIndex('webhook_deliveries_event_idx').on('webhook_deliveries').column('event_id').execute();
 
   await db.schema
@@ -88,7 +105,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'text')
     .addCheckConstraint('webhook_delivery_attempts_outcome_check', sql`outcome in ('succeeded', 'failed')`)
     .execute();
-  await db.schema.createIndex('webhook_delivery_attempts_delivery_idx').on('webhook_delivery_attempts').columns(['delivery_id', 'attempt']).execute();
+  await db.schema
+    .createIndex('webhook_delivery_attempts_delivery_idx')
+    .on('webhook_delivery_attempts')
+    .columns(['delivery_id', 'attempt'])
+    .execute();
 
   // The producer's position in each source, advanced in the transaction that creates the deliveries.
   await db.schema
@@ -103,7 +124,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['webhook_producer_state', 'webhook_delivery_attempts', 'webhook_deliveries', 'webhook_events', 'webhook_endpoints']) {
+  for (const table of [
+    'webhook_producer_state',
+    'webhook_delivery_attempts',
+    'webhook_deliveries',
+    'webhook_events',
+    'webhook_endpoints',
+  ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

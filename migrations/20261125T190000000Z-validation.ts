@@ -56,10 +56,22 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('computed_at', 'timestamptz', (c) => c.notNull())
     .addPrimaryKeyConstraint('account_days_pkey', ['account_id', 'day'])
     .addCheckConstraint('account_days_state_check', sql`state in ('proved', 'broken', 'unproved')`)
-    .addCheckConstraint('account_days_difference_check', sql`(state = 'broken') = (difference_minor is not null and difference_minor <> 0)`)
+    .addCheckConstraint(
+      'account_days_difference_check',
+      sql`(state = 'broken') = (difference_minor is not null and difference_minor <> 0)`,
+    )
     .execute();
-  await db.schema.createIndex('account_days_org_state_idx').on('account_days').columns(['organization_id', 'state']).execute();
-  await db.schema.createIndex('account_days_open_idx').on('account_days').columns(['account_id', 'day']).where(sql.ref('state'), '<>', 'proved').execute();
+  await db.schema
+    .createIndex('account_days_org_state_idx')
+    .on('account_days')
+    .columns(['organization_id', 'state'])
+    .execute();
+  await db.schema
+    .createIndex('account_days_open_idx')
+    .on('account_days')
+    .columns(['account_id', 'day'])
+    .where(sql.ref('state'), '<>', 'proved')
+    .execute();
 
   await db.schema
     .createTable('account_day_heals')
@@ -78,9 +90,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('states_after', 'jsonb')
     .addColumn('started_at', 'timestamptz', (c) => c.notNull())
     .addColumn('finished_at', 'timestamptz')
-    .addCheckConstraint('account_day_heals_outcome_check', sql`outcome in ('running', 'healed', 'still_open', 'refetch_failed')`)
+    .addCheckConstraint(
+      'account_day_heals_outcome_check',
+      sql`outcome in ('running', 'healed', 'still_open', 'refetch_failed')`,
+    )
     .execute();
-  await db.schema.createIndex('account_day_heals_account_idx').on('account_day_heals').columns(['account_id', 'started_at']).execute();
+  await db.schema
+    .createIndex('account_day_heals_account_idx')
+    .on('account_day_heals')
+    .columns(['account_id', 'started_at'])
+    .execute();
 
   await db.schema
     .createTable('duplicate_suspicions')
@@ -106,9 +125,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('first_detected_at', 'timestamptz', (c) => c.notNull())
     .addColumn('last_detected_at', 'timestamptz', (c) => c.notNull())
     .addUniqueConstraint('duplicate_suspicions_group_key', ['account_id', 'booking_date', 'fingerprint'])
-    .addCheckConstraint('duplicate_suspicions_status_check', sql`status in ('open', 'confirmed_duplicate', 'not_duplicate')`)
+    .addCheckConstraint(
+      'duplicate_suspicions_status_check',
+      sql`status in ('open', 'confirmed_duplicate', 'not_duplicate')`,
+    )
     .execute();
-  await db.schema.createIndex('duplicate_suspicions_org_status_idx').on('duplicate_suspicions').columns(['organization_id', 'status', 'booking_date']).execute();
+  await db.schema
+    .createIndex('duplicate_suspicions_org_status_idx')
+    .on('duplicate_suspicions')
+    .columns(['organization_id', 'status', 'booking_date'])
+    .execute();
 
   await db.schema
     .createTable('validation_reports')
@@ -128,11 +154,21 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addCheckConstraint('validation_reports_status_check', sql`status in ('running', 'completed', 'failed')`)
     .addCheckConstraint('validation_reports_passed_check', sql`(status = 'completed') = (passed is not null)`)
     .execute();
-  await db.schema.createIndex('validation_reports_integration_idx').on('validation_reports').columns(['integration_id', 'created_at', 'id']).execute();
+  await db.schema
+    .createIndex('validation_reports_integration_idx')
+    .on('validation_reports')
+    .columns(['integration_id', 'created_at', 'id'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['validation_reports', 'duplicate_suspicions', 'account_day_heals', 'account_days', 'bank_day_fetches']) {
+  for (const table of [
+    'validation_reports',
+    'duplicate_suspicions',
+    'account_day_heals',
+    'account_days',
+    'bank_day_fetches',
+  ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }
 }

@@ -76,16 +76,28 @@ export async function down(db: Kysely<any>): Promise<void> {
     .dropColumn('resolution')
     .execute();
   await db.schema.dropIndex('transactions_org_customer_reference_idx').execute();
-  await db.schema.createIndex('transactions_org_customer_reference_idx').on('transactions').columns(['organization_id', 'customer_reference'])
-    .where('customer_reference', '<>', '').execute();
+  await db.schema
+    .createIndex('transactions_org_customer_reference_idx')
+    .on('transactions')
+    .columns(['organization_id', 'customer_reference'])
+    .where('customer_reference', '<>', '')
+    .execute();
   await db.schema.dropIndex('transactions_org_bank_reference_idx').execute();
-  await db.schema.createIndex('transactions_org_bank_reference_idx').on('transactions').columns(['organization_id', 'bank_reference'])
-    .where('bank_reference', '<>', '').execute();
+  await db.schema
+    .createIndex('transactions_org_bank_reference_idx')
+    .on('transactions')
+    .columns(['organization_id', 'bank_reference'])
+    .where('bank_reference', '<>', '')
+    .execute();
   // Rows without an id key cannot go back under the full unique index: give them their fingerprint key.
   await sql`update transactions set jpm_transaction_id = '~' || fingerprint_key
     where jpm_transaction_id = '' or char_length(jpm_transaction_id) > 200`.execute(db);
   await db.schema.dropIndex('transactions_account_jpm_id_key').execute();
-  await db.schema.createIndex('transactions_account_jpm_id_key').unique().on('transactions')
-    .columns(['account_id', 'post_code', 'jpm_transaction_id']).execute();
+  await db.schema
+    .createIndex('transactions_account_jpm_id_key')
+    .unique()
+    .on('transactions')
+    .columns(['account_id', 'post_code', 'jpm_transaction_id'])
+    .execute();
   await db.schema.alterTable('transactions').dropColumn('narrative').dropColumn('data_quality').execute();
 }

@@ -27,7 +27,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema
     .alterTable('bank_day_fetches')
-    .addCheckConstraint('bank_day_fetches_state_check', sql`state in ('fetched', 'no_business_day', 'unexpectedly_empty')`)
+    .addCheckConstraint(
+      'bank_day_fetches_state_check',
+      sql`state in ('fetched', 'no_business_day', 'unexpectedly_empty')`,
+    )
     .execute();
   await db.schema
     .alterTable('sync_runs')
@@ -37,7 +40,10 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('transaction_decisions').dropConstraint('transaction_decisions_decision_check').execute();
   await db.schema
     .alterTable('transaction_decisions')
-    .addCheckConstraint('transaction_decisions_decision_check', sql`decision in ('matched', 'superseded', 'removed', 're_identified', 'restored')`)
+    .addCheckConstraint(
+      'transaction_decisions_decision_check',
+      sql`decision in ('matched', 'superseded', 'removed', 're_identified', 'restored')`,
+    )
     .execute();
 }
 
@@ -46,7 +52,10 @@ export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('transaction_decisions').dropConstraint('transaction_decisions_decision_check').execute();
   await db.schema
     .alterTable('transaction_decisions')
-    .addCheckConstraint('transaction_decisions_decision_check', sql`decision in ('matched', 'superseded', 'removed', 're_identified')`)
+    .addCheckConstraint(
+      'transaction_decisions_decision_check',
+      sql`decision in ('matched', 'superseded', 'removed', 're_identified')`,
+    )
     .execute();
   await db.schema.alterTable('sync_runs').dropColumn('warnings').dropColumn('bank_business_day').execute();
   await db.schema.alterTable('bank_day_fetches').dropConstraint('bank_day_fetches_state_check').execute();

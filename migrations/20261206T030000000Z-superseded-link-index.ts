@@ -9,11 +9,15 @@ import { sql, type Kysely } from 'kysely';
  * covers: the supersede step's "not exists (… where superseded_by = t.id)" uses it too).
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create index transactions_superseded_by_id_idx on transactions (superseded_by, id) where superseded_by is not null`.execute(db);
+  await sql`create index transactions_superseded_by_id_idx on transactions (superseded_by, id) where superseded_by is not null`.execute(
+    db,
+  );
   await db.schema.dropIndex('transactions_superseded_by_idx').ifExists().execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`create index if not exists transactions_superseded_by_idx on transactions (superseded_by) where superseded_by is not null`.execute(db);
+  await sql`create index if not exists transactions_superseded_by_idx on transactions (superseded_by) where superseded_by is not null`.execute(
+    db,
+  );
   await db.schema.dropIndex('transactions_superseded_by_id_idx').ifExists().execute();
 }

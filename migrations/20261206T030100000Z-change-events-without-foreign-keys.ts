@@ -14,6 +14,10 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql`alter table change_events add constraint change_events_organization_id_fkey foreign key (organization_id) references organizations (id)`.execute(db);
-  await sql`alter table change_events add constraint change_events_account_id_fkey foreign key (account_id) references bank_accounts (id)`.execute(db);
+  await sql`alter table change_events add constraint change_events_organization_id_fkey foreign key (organization_id) references organizations (id)`.execute(
+    db,
+  );
+  await sql`alter table change_events add constraint change_events_account_id_fkey foreign key (account_id) references bank_accounts (id)`.execute(
+    db,
+  );
 }

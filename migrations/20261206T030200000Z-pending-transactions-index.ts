@@ -9,7 +9,9 @@ import { sql, type Kysely } from 'kysely';
  * anyway).
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create index transactions_pending_booking_id_idx on transactions (booking_date, id) where status = 'pending'`.execute(db);
+  await sql`create index transactions_pending_booking_id_idx on transactions (booking_date, id) where status = 'pending'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -16,9 +16,12 @@ import { sql, type Kysely } from 'kysely';
  * statistics (autovacuum is off here; a backfill outruns autoanalyze).
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create index transactions_value_date_booking_id_idx on transactions (value_date, booking_date, id, organization_id)`.execute(db);
-  await sql`create index transactions_amount_org_idx on transactions ((amount_minor * power(10::numeric, -decimal_location)), organization_id)`
-    .execute(db);
+  await sql`create index transactions_value_date_booking_id_idx on transactions (value_date, booking_date, id, organization_id)`.execute(
+    db,
+  );
+  await sql`create index transactions_amount_org_idx on transactions ((amount_minor * power(10::numeric, -decimal_location)), organization_id)`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

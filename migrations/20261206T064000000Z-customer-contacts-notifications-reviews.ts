@@ -27,9 +27,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('updated_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('removed_at', 'timestamptz')
-    .addCheckConstraint('integration_contacts_role_check', sql`role in ('finance_owner', 'security_admin', 'controller', 'account_manager')`)
+    .addCheckConstraint(
+      'integration_contacts_role_check',
+      sql`role in ('finance_owner', 'security_admin', 'controller', 'account_manager')`,
+    )
     .execute();
-  await sql`create unique index integration_contacts_current_idx on integration_contacts (integration_id, role, lower(email)) where removed_at is null`.execute(db);
+  await sql`create unique index integration_contacts_current_idx on integration_contacts (integration_id, role, lower(email)) where removed_at is null`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('notification_deliveries')
@@ -56,11 +61,25 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('completed_at', 'timestamptz')
     .addCheckConstraint('notification_deliveries_status_check', sql`status in ('pending', 'sent', 'failed')`)
-    .addCheckConstraint('notification_deliveries_source_check', sql`source in ('outbox', 'validation_report', 'customer_review')`)
+    .addCheckConstraint(
+      'notification_deliveries_source_check',
+      sql`source in ('outbox', 'validation_report', 'customer_review')`,
+    )
     .execute();
-  await sql`create unique index notification_deliveries_once_idx on notification_deliveries (source, source_id, lower(recipient_email))`.execute(db);
-  await db.schema.createIndex('notification_deliveries_due_idx').on('notification_deliveries').column('next_attempt_at').where(sql.ref('status'), '=', 'pending').execute();
-  await db.schema.createIndex('notification_deliveries_integration_idx').on('notification_deliveries').columns(['integration_id', 'id']).execute();
+  await sql`create unique index notification_deliveries_once_idx on notification_deliveries (source, source_id, lower(recipient_email))`.execute(
+    db,
+  );
+  await db.schema
+    .createIndex('notification_deliveries_due_idx')
+    .on('notification_deliveries')
+    .column('next_attempt_at')
+    .where(sql.ref('status'), '=', 'pending')
+    .execute();
+  await db.schema
+    .createIndex('notification_deliveries_integration_idx')
+    .on('notification_deliveries')
+    .columns(['integration_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('notification_attempts')
@@ -73,7 +92,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('error', 'text')
     .addCheckConstraint('notification_attempts_outcome_check', sql`outcome in ('sent', 'failed')`)
     .execute();
-  await db.schema.createIndex('notification_attempts_delivery_idx').on('notification_attempts').columns(['delivery_id', 'attempt']).execute();
+  await db.schema
+    .createIndex('notification_attempts_delivery_idx')
+    .on('notification_attempts')
+    .columns(['delivery_id', 'attempt'])
+    .execute();
 
   await db.schema
     .createTable('notification_producer_state')
@@ -116,9 +139,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('follow_up_resolved_by', 'text')
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addCheckConstraint('customer_reviews_verdict_check', sql`verdict in ('accurate', 'problem')`)
-    .addCheckConstraint('customer_reviews_follow_up_check', sql`follow_up_status is null or follow_up_status in ('open', 'resolved')`)
+    .addCheckConstraint(
+      'customer_reviews_follow_up_check',
+      sql`follow_up_status is null or follow_up_status in ('open', 'resolved')`,
+    )
     .execute();
-  await db.schema.createIndex('customer_reviews_integration_idx').on('customer_reviews').columns(['integration_id', 'id']).execute();
+  await db.schema
+    .createIndex('customer_reviews_integration_idx')
+    .on('customer_reviews')
+    .columns(['integration_id', 'id'])
+    .execute();
 
   await db.schema
     .createTable('customer_review_settings')
@@ -132,8 +162,13 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   for (const table of [
-    'customer_review_settings', 'customer_reviews', 'review_links', 'notification_producer_state', 'notification_attempts',
-    'notification_deliveries', 'integration_contacts',
+    'customer_review_settings',
+    'customer_reviews',
+    'review_links',
+    'notification_producer_state',
+    'notification_attempts',
+    'notification_deliveries',
+    'integration_contacts',
   ]) {
     await db.schema.dropTable(table).ifExists().execute();
   }

@@ -6,7 +6,9 @@ import { sql, type Kysely } from 'kysely';
  * with one short range scan however many reports accumulate, analyzed or not.
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create index validation_reports_passed_completed_idx on validation_reports (completed_at) where status = 'completed' and passed`.execute(db);
+  await sql`create index validation_reports_passed_completed_idx on validation_reports (completed_at) where status = 'completed' and passed`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

@@ -122,7 +122,9 @@ async function fill(db: Kysely<any>): Promise<void> {
     .addColumn('booking_date', 'date', (c) => c.notNull())
     .addPrimaryKeyConstraint('transaction_search_pkey', ['transaction_id'])
     .execute();
-  const last = await sql<{ id: string }>`select transaction_id::text as id from transaction_search_fill order by transaction_id desc limit 1`.execute(db);
+  const last = await sql<{
+    id: string;
+  }>`select transaction_id::text as id from transaction_search_fill order by transaction_id desc limit 1`.execute(db);
   let after = last.rows[0]?.id;
   for (;;) {
     // One statement, one snapshot: the batch's rows are read and inserted together (nothing else writes this table).
@@ -136,7 +138,9 @@ async function fill(db: Kysely<any>): Promise<void> {
         select id, organization_id, description, booking_date from batch
         on conflict (transaction_id) do nothing
       )
-      select (select b.id::text from batch b order by b.id desc limit 1) as last, (select count(*) from batch)::int as n`.execute(db);
+      select (select b.id::text from batch b order by b.id desc limit 1) as last, (select count(*) from batch)::int as n`.execute(
+      db,
+    );
     const row = batch.rows[0];
     if (!row?.last || row.n < FILL_BATCH_ROWS) {
       return;
@@ -147,7 +151,9 @@ async function fill(db: Kysely<any>): Promise<void> {
 
 async function build(db: Kysely<any>, name: string, definition: ReturnType<typeof sql>): Promise<void> {
   await dropInvalidIndex(db, name);
-  await sql`create index concurrently if not exists ${sql.id(name)} on transaction_search_fill ${definition}`.execute(db);
+  await sql`create index concurrently if not exists ${sql.id(name)} on transaction_search_fill ${definition}`.execute(
+    db,
+  );
 }
 
 export async function up(db: Kysely<any>): Promise<void> {
@@ -167,7 +173,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     });
     await withLockTimeout(db, LOCK_TIMEOUT, async () => {
       if (await positionOutlived(db)) {
-        throw new Error('transaction_search_fill: the change feed was purged or reset past the position recorded before the fill; run the migrations again (the fill starts over)');
+        throw new Error(
+          'transaction_search_fill: the change feed was purged or reset past the position recorded before the fill; run the migrations again (the fill starts over)',
+        );
       }
       // A catalog change under a lock of the fill table only, which nothing else reads or writes.
       await sql`alter table transaction_search_fill rename to transaction_search`.execute(db);
@@ -181,7 +189,9 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await withLockTimeout(db, CONCURRENT_LOCK_TIMEOUT, async () => {
     await dropInvalidIndex(db, 'transactions_description_trgm_idx');
-    await sql`create index concurrently if not exists transactions_description_trgm_idx on transactions using gin (description gin_trgm_ops)`.execute(db);
+    await sql`create index concurrently if not exists transactions_description_trgm_idx on transactions using gin (description gin_trgm_ops)`.execute(
+      db,
+    );
   });
   await withLockTimeout(db, LOCK_TIMEOUT, async () => {
     await sql`drop table if exists transaction_search_fill, transaction_search, transaction_search_state`.execute(db);

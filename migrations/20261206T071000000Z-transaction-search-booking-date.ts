@@ -17,7 +17,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     return;
   }
   await sql`alter table transaction_search add column if not exists booking_date date`.execute(db);
-  await sql`delete from transaction_search s where not exists (select 1 from transactions t where t.id = s.transaction_id)`.execute(db);
+  await sql`delete from transaction_search s where not exists (select 1 from transactions t where t.id = s.transaction_id)`.execute(
+    db,
+  );
   await sql`
     update transaction_search s set booking_date = t.booking_date from transactions t
     where t.id = s.transaction_id and s.booking_date is null`.execute(db);

@@ -11,8 +11,12 @@ import { sql, type Kysely } from 'kysely';
  * earlier version gets them here, built in this migration's transaction (that version was never deployed).
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql`create index if not exists transaction_search_booking_idx on transaction_search (booking_date, transaction_id)`.execute(db);
-  await sql`create index if not exists transaction_search_org_booking_idx on transaction_search (organization_id, booking_date, transaction_id)`.execute(db);
+  await sql`create index if not exists transaction_search_booking_idx on transaction_search (booking_date, transaction_id)`.execute(
+    db,
+  );
+  await sql`create index if not exists transaction_search_org_booking_idx on transaction_search (organization_id, booking_date, transaction_id)`.execute(
+    db,
+  );
 }
 
 /** The btrees belong to the table of 20261206T070000000Z now (the schema before this migration has them): kept. */

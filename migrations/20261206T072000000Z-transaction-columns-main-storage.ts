@@ -11,14 +11,31 @@ import { sql, type Kysely } from 'kysely';
  * is below the values: every value reads back the same, and nothing is rewritten.
  */
 const COLUMNS = [
-  'status', 'direction', 'currency', 'bai_type_code', 'bai_summary_code', 'bank_reference', 'customer_reference', 'description',
-  'jpm_transaction_id', 'post_code', 'fingerprint_key', 'content_hash', 'narrative', 'data_quality', 'source',
+  'status',
+  'direction',
+  'currency',
+  'bai_type_code',
+  'bai_summary_code',
+  'bank_reference',
+  'customer_reference',
+  'description',
+  'jpm_transaction_id',
+  'post_code',
+  'fingerprint_key',
+  'content_hash',
+  'narrative',
+  'data_quality',
+  'source',
 ];
 
 export async function up(db: Kysely<any>): Promise<void> {
-  await sql.raw(`alter table transactions ${COLUMNS.map((c) => `alter column ${c} set storage main`).join(', ')}`).execute(db);
+  await sql
+    .raw(`alter table transactions ${COLUMNS.map((c) => `alter column ${c} set storage main`).join(', ')}`)
+    .execute(db);
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await sql.raw(`alter table transactions ${COLUMNS.map((c) => `alter column ${c} set storage extended`).join(', ')}`).execute(db);
+  await sql
+    .raw(`alter table transactions ${COLUMNS.map((c) => `alter column ${c} set storage extended`).join(', ')}`)
+    .execute(db);
 }

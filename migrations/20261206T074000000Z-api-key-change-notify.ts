@@ -31,8 +31,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     when ((old.key_hash, old.prefix, old.role, old.organization_id, old.revoked_at, old.name)
       is distinct from (new.key_hash, new.prefix, new.role, new.organization_id, new.revoked_at, new.name))
     execute function api_keys_notify_change()`.execute(db);
-  await sql`create trigger api_keys_notify_delete after delete on api_keys for each row execute function api_keys_notify_change()`.execute(db);
-  await sql`create trigger api_keys_notify_truncate after truncate on api_keys for each statement execute function api_keys_notify_change()`.execute(db);
+  await sql`create trigger api_keys_notify_delete after delete on api_keys for each row execute function api_keys_notify_change()`.execute(
+    db,
+  );
+  await sql`create trigger api_keys_notify_truncate after truncate on api_keys for each statement execute function api_keys_notify_change()`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

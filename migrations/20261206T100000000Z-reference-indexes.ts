@@ -51,8 +51,16 @@ async function drop(db: Kysely<any>, name: string): Promise<void> {
 
 export async function up(db: Kysely<any>): Promise<void> {
   await withLockTimeout(db, LOCK_TIMEOUT, async () => {
-    await build(db, 'transactions_by_bank_reference_idx', sql`(bank_reference, organization_id, booking_date, id) ${BANK}`);
-    await build(db, 'transactions_by_org_customer_reference_idx', sql`(organization_id, customer_reference, booking_date, id) ${CUSTOMER}`);
+    await build(
+      db,
+      'transactions_by_bank_reference_idx',
+      sql`(bank_reference, organization_id, booking_date, id) ${BANK}`,
+    );
+    await build(
+      db,
+      'transactions_by_org_customer_reference_idx',
+      sql`(organization_id, customer_reference, booking_date, id) ${CUSTOMER}`,
+    );
     await build(db, 'transactions_by_customer_reference_idx', sql`(customer_reference, booking_date, id) ${CUSTOMER}`);
     await drop(db, 'transactions_org_bank_reference_idx');
     await drop(db, 'transactions_org_customer_reference_idx');

@@ -21,7 +21,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   // No lock timeout: the concurrent build's waits (for older transactions too) block no reads or writes.
   await withLockTimeout(db, '0', async () => {
     await dropInvalidIndex(db, 'bank_accounts_id_organization_key');
-    await sql`create unique index concurrently if not exists bank_accounts_id_organization_key on bank_accounts (id, organization_id)`.execute(db);
+    await sql`create unique index concurrently if not exists bank_accounts_id_organization_key on bank_accounts (id, organization_id)`.execute(
+      db,
+    );
   });
 }
 

@@ -18,7 +18,10 @@ import { withLockTimeout } from '../src/storage/migrator.ts';
 export const transactional = false;
 
 const KEYS = [
-  { name: 'transactions_organization_id_fkey', definition: sql`foreign key (organization_id) references organizations (id)` },
+  {
+    name: 'transactions_organization_id_fkey',
+    definition: sql`foreign key (organization_id) references organizations (id)`,
+  },
   { name: 'transactions_account_id_fkey', definition: sql`foreign key (account_id) references bank_accounts (id)` },
 ] as const;
 
@@ -33,7 +36,10 @@ export async function up(db: Kysely<any>): Promise<void> {
 export async function down(db: Kysely<any>): Promise<void> {
   await withLockTimeout(db, '5s', async () => {
     for (const key of KEYS) {
-      const exists = await sql`select 1 from pg_constraint where conname = ${key.name} and conrelid = 'transactions'::regclass`.execute(db);
+      const exists =
+        await sql`select 1 from pg_constraint where conname = ${key.name} and conrelid = 'transactions'::regclass`.execute(
+          db,
+        );
       if (exists.rows.length === 0) {
         await sql`alter table transactions add constraint ${sql.id(key.name)} ${key.definition} not valid`.execute(db);
       }

@@ -31,7 +31,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await withLockTimeout(db, LOCK_TIMEOUT, async () => {
     for (const [name, columns] of INDEXES) {
       await dropInvalidIndex(db, name);
-      await sql`create index concurrently if not exists ${sql.id(name)} on transactions ${columns} where status = 'removed'`.execute(db);
+      await sql`create index concurrently if not exists ${sql.id(name)} on transactions ${columns} where status = 'removed'`.execute(
+        db,
+      );
     }
   });
 }

@@ -22,7 +22,9 @@ const NAME = 'transactions_other_channel_account_booking_idx';
 export async function up(db: Kysely<any>): Promise<void> {
   await withLockTimeout(db, LOCK_TIMEOUT, async () => {
     await dropInvalidIndex(db, NAME);
-    await sql`create index concurrently if not exists ${sql.id(NAME)} on transactions (account_id, booking_date) where source <> 'jpm_api'`.execute(db);
+    await sql`create index concurrently if not exists ${sql.id(NAME)} on transactions (account_id, booking_date) where source <> 'jpm_api'`.execute(
+      db,
+    );
   });
 }
 

@@ -25,7 +25,9 @@ export async function generateDbTypes(adminUrl: string): Promise<string> {
   await admin.query(`drop database if exists ${quoteIdent(scratch)}`);
   await admin.end();
   await ensureDatabase(url.toString());
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }) });
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }),
+  });
   try {
     const result = await migrateUp(db);
     if (result.error) {
@@ -35,7 +37,22 @@ export async function generateDbTypes(adminUrl: string): Promise<string> {
     await db.destroy();
   }
   const out = path.join(mkdtempSync(path.join(tmpdir(), 'dbtypes-')), 'db.types.ts');
-  execFileSync(path.join(root, 'node_modules', '.bin', 'kysely-codegen'), ['--dialect', 'postgres', '--url', url.toString(), '--out-file', out, '--exclude-pattern', 'kysely_*', '--date-parser', 'string'], { stdio: 'pipe' });
+  execFileSync(
+    path.join(root, 'node_modules', '.bin', 'kysely-codegen'),
+    [
+      '--dialect',
+      'postgres',
+      '--url',
+      url.toString(),
+      '--out-file',
+      out,
+      '--exclude-pattern',
+      'kysely_*',
+      '--date-parser',
+      'string',
+    ],
+    { stdio: 'pipe' },
+  );
   const drop = new pg.Client({ connectionString: adminUrl });
   await drop.connect();
   await drop.query(`drop database if exists ${quoteIdent(scratch)}`);

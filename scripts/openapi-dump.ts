@@ -20,8 +20,17 @@ const unused = (what: string) => () => {
   throw new Error(`openapi-dump: ${what} is not available here`);
 };
 const ctx: AppContext = {
-  config, secrets, db, logger: undefined as unknown as AppContext['logger'],
-  queues: { prefix: config.queue.prefix, redis: undefined, flows: undefined, queue: unused('queues'), close: () => Promise.resolve() } as unknown as Queues,
+  config,
+  secrets,
+  db,
+  logger: undefined as unknown as AppContext['logger'],
+  queues: {
+    prefix: config.queue.prefix,
+    redis: undefined,
+    flows: undefined,
+    queue: unused('queues'),
+    close: () => Promise.resolve(),
+  } as unknown as Queues,
   clientFor: unused('clientFor'),
   outbound: createOutboundPolicy(),
   apiKeys: { findByPrefix: unused('apiKeys'), markUsed: unused('apiKeys') },

@@ -10,7 +10,13 @@ import { NotFoundError } from './shared/errors.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { apiKeyCacheListening } from './shared/metrics.ts';
 import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
-import { API_KEYS_CHANNEL, findApiKeyForAuth, missingApiKeyTriggers, sendApiKeysNotification, touchApiKey } from './storage/api-keys.repo.ts';
+import {
+  API_KEYS_CHANNEL,
+  findApiKeyForAuth,
+  missingApiKeyTriggers,
+  sendApiKeysNotification,
+  touchApiKey,
+} from './storage/api-keys.repo.ts';
 import { createDb, type Database } from './storage/db.ts';
 import { ListenerPreconditionError, pgListener } from './storage/pg-listener.ts';
 
@@ -43,18 +49,31 @@ export interface AppContext {
 
 export function createContext(config: Config, secrets: Secrets): AppContext {
   const db = createDb({
-    url: config.database.url, password: secrets.databasePassword, poolMax: config.database.poolMax, connectionTimeoutMs: config.database.poolWaitMs,
+    url: config.database.url,
+    password: secrets.databasePassword,
+    poolMax: config.database.poolMax,
+    connectionTimeoutMs: config.database.poolWaitMs,
   });
   const outbound = createOutboundPolicy({ allow: config.outbound.allow });
   const logger = createLogger('main');
   const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
-  const closers: { name: string; close: () => Promise<void> }[] = [{ name: 'db', close: () => db.destroy() }, { name: 'queues', close: () => queues.close() }];
+  const closers: { name: string; close: () => Promise<void> }[] = [
+    { name: 'db', close: () => db.destroy() },
+    { name: 'queues', close: () => queues.close() },
+  ];
   const apiKeys = apiKeyStore(config, secrets, db, logger);
   closers.push({ name: 'api-key-listener', close: apiKeys.close });
   const clients = new Map<string, { baseUrl: string; client: JpmClient; bank: BankClient }>();
-  closers.push({ name: 'jpm-clients', close: async () => void (await Promise.all([...clients.values()].map((c) => c.client.close()))) });
+  closers.push({
+    name: 'jpm-clients',
+    close: async () => void (await Promise.all([...clients.values()].map((c) => c.client.close()))),
+  });
   async function clientFor(integrationId: string): Promise<BankClient> {
-    const row = await db.selectFrom('integrations').select(['base_url']).where('id', '=', integrationId).executeTakeFirst();
+    const row = await db
+      .selectFrom('integrations')
+      .select(['base_url'])
+      .where('id', '=', integrationId)
+      .executeTakeFirst();
     if (!row) {
       throw new NotFoundError('integration', integrationId);
     }
@@ -103,7 +122,12 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
  * checks that the triggers are in place and sends a probe notification through the pool (the path of a
  * revocation); the cache serves a row only while the last such probe was heard within heartbeat + timeout.
  */
-function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Logger): { store: ApiKeyStore; close: () => Promise<void> } {
+function apiKeyStore(
+  config: Config,
+  secrets: Secrets,
+  db: Database,
+  logger: Logger,
+): { store: ApiKeyStore; close: () => Promise<void> } {
   const heartbeatMs = 5_000;
   const heartbeatTimeoutMs = 2_000;
   const cache = new ApiKeyCache(
@@ -121,9 +145,13 @@ function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Log
     probe: (payload) => sendApiKeysNotification(db, payload),
     verify: async () => {
       const missing = await missingApiKeyTriggers(db);
-      const problem = missing.length === 0 ? undefined : `api key change triggers missing or disabled: ${missing.join(', ')}`;
+      const problem =
+        missing.length === 0 ? undefined : `api key change triggers missing or disabled: ${missing.join(', ')}`;
       if (problem !== undefined && problem !== warned) {
-        logger.warn({ triggers: missing }, 'api key change triggers missing or disabled on api_keys: the key cache stays off (every request reads postgres) until they are back');
+        logger.warn(
+          { triggers: missing },
+          'api key change triggers missing or disabled on api_keys: the key cache stays off (every request reads postgres) until they are back',
+        );
       }
       warned = problem;
       return problem;
@@ -138,7 +166,10 @@ function apiKeyStore(config: Config, secrets: Secrets, db: Database, logger: Log
       cache.listening(false);
       apiKeyCacheListening.set(0);
       if (err !== undefined && !(err instanceof ListenerPreconditionError)) {
-        logger.warn({ err }, 'api key change listener lost: keys are read from postgres on every request until it is back');
+        logger.warn(
+          { err },
+          'api key change listener lost: keys are read from postgres on every request until it is back',
+        );
       }
     },
   });

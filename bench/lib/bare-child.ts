@@ -15,12 +15,28 @@ const pool = new pg.Pool({ connectionString: cfg.dbUrl, max: cfg.poolMax, applic
 // Only used to compile the SQL; never connects.
 const compiler = createDb({ url: cfg.dbUrl, poolMax: 1 });
 const first = compileListTransactions(compiler, {}, { sort: '-bookingDate', limit: cfg.limit });
-const next = compileListTransactions(compiler, {}, { sort: '-bookingDate', after: { bookingDate: '2000-01-01', id: '00000000-0000-0000-0000-000000000000' }, limit: cfg.limit });
+const next = compileListTransactions(
+  compiler,
+  {},
+  {
+    sort: '-bookingDate',
+    after: { bookingDate: '2000-01-01', id: '00000000-0000-0000-0000-000000000000' },
+    limit: cfg.limit,
+  },
+);
 
 const server = createServer((req, res) => {
   const after = new URL(req.url ?? '/', 'http://bare').searchParams.get('after');
   const [date, id] = after ? after.split('_') : [];
-  const query = date && id ? { text: next.sql, values: next.parameters.map((p) => (p === '2000-01-01' ? date : p === '00000000-0000-0000-0000-000000000000' ? id : p)) } : { text: first.sql, values: [...first.parameters] };
+  const query =
+    date && id
+      ? {
+          text: next.sql,
+          values: next.parameters.map((p) =>
+            p === '2000-01-01' ? date : p === '00000000-0000-0000-0000-000000000000' ? id : p,
+          ),
+        }
+      : { text: first.sql, values: [...first.parameters] };
   pool.query(query).then(
     (r) => {
       const rows = r.rows.slice(0, cfg.limit) as { booking_date: string; id: string; narrative: unknown }[];
@@ -30,7 +46,10 @@ const server = createServer((req, res) => {
         row.narrative = typeof row.narrative === 'string' ? JSON.parse(row.narrative) : row.narrative;
       }
       const last = rows[rows.length - 1];
-      const body = JSON.stringify({ data: rows, next: r.rows.length > cfg.limit && last ? `${last.booking_date}_${last.id}` : null });
+      const body = JSON.stringify({
+        data: rows,
+        next: r.rows.length > cfg.limit && last ? `${last.booking_date}_${last.id}` : null,
+      });
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(body);
     },

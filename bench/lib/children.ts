@@ -52,7 +52,12 @@ function track(child: ChildProcess): Child {
  * Spawns `bench/lib/<script>` with `env` added, and resolves once it prints `ready` on stdout.
  * Further stdout lines go to `onLine`; stderr is passed through.
  */
-export async function spawnReady(script: string, env: Record<string, string>, onLine?: (line: string) => void, nodeArgs: string[] = []): Promise<Child> {
+export async function spawnReady(
+  script: string,
+  env: Record<string, string>,
+  onLine?: (line: string) => void,
+  nodeArgs: string[] = [],
+): Promise<Child> {
   const child = spawn(NODE, [...nodeArgs, join(ROOT, 'bench', 'lib', script)], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: 'production', TZ: 'UTC', ...env },
@@ -133,7 +138,9 @@ export async function spawnServer(script: string, env: Record<string, string>): 
   });
   const handle = track(child);
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { type?: string; port?: number }) => (m.type === 'ready' && m.port ? resolve(m.port) : reject(new Error(`${script}: unexpected message`))));
+    child.once('message', (m: { type?: string; port?: number }) =>
+      m.type === 'ready' && m.port ? resolve(m.port) : reject(new Error(`${script}: unexpected message`)),
+    );
     child.once('exit', (code, signal) => reject(new Error(`${script} exited before it was ready (${code ?? signal})`)));
   });
   return { ...handle, port };

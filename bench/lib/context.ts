@@ -1,6 +1,14 @@
 /** What the benchmarks of one `npm run bench` share: the scale, one pre-rendered simulator, the backfilled database. */
 import { createPipeline, datasetFor, seedTenancy, startBank, type Bank, type Dataset } from './pipeline.ts';
-import { createBenchDb, loadAverage, machine, type BenchDb, type BenchResult, type Machine, type Target } from './env.ts';
+import {
+  createBenchDb,
+  loadAverage,
+  machine,
+  type BenchDb,
+  type BenchResult,
+  type Machine,
+  type Target,
+} from './env.ts';
 import { sql } from 'kysely';
 import { addIntradayHistory, type IntradayHistory } from './intraday.ts';
 
@@ -43,7 +51,12 @@ export async function createRunContext(scale: number): Promise<RunContext> {
 export function startResult(ctx: RunContext, name: string, title: string) {
   const start = loadAverage();
   const date = new Date().toISOString();
-  return (parts: { parameters: Record<string, unknown>; figures: Record<string, unknown>; targets: Target[]; notes?: string[] }): BenchResult => ({
+  return (parts: {
+    parameters: Record<string, unknown>;
+    figures: Record<string, unknown>;
+    targets: Target[];
+    notes?: string[];
+  }): BenchResult => ({
     name,
     title,
     date,
@@ -88,7 +101,9 @@ export async function backfilledDb(ctx: RunContext): Promise<BenchDb> {
 export async function readBenchDb(ctx: RunContext): Promise<BenchDb> {
   const bdb = await backfilledDb(ctx);
   if (!ctx.intraday) {
-    console.log('intraday history: adding superseded and withdrawn pending items with their change events (not measured)');
+    console.log(
+      'intraday history: adding superseded and withdrawn pending items with their change events (not measured)',
+    );
     ctx.intraday = await addIntradayHistory(bdb.db);
     // The visibility map, as after the backfill (VACUUM without ANALYZE: no statistics are made here).
     await sql`vacuum`.execute(bdb.db);

@@ -41,20 +41,30 @@ async function timedCopy(c: pg.Client, file: string, target: string): Promise<Co
   const cpu = processCpuSeconds(pid) - cpu0;
   const rows = Number(result.rowCount ?? 0);
   return {
-    rows, bytes: (await stat(file)).size, seconds: round(seconds, 2), rowsPerSecond: round(rows / seconds),
-    backendCpuSeconds: round(cpu, 2), backendCpuMicrosecondsPerRow: round((cpu * 1e6) / (rows || 1), 1),
+    rows,
+    bytes: (await stat(file)).size,
+    seconds: round(seconds, 2),
+    rowsPerSecond: round(rows / seconds),
+    backendCpuSeconds: round(cpu, 2),
+    backendCpuMicrosecondsPerRow: round((cpu * 1e6) / (rows || 1), 1),
   };
 }
 
 async function foreignKeys(c: pg.Client, table: string): Promise<string[]> {
-  const fks = await c.query<{ def: string }>(`
-    select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f' order by conname`, [table]);
+  const fks = await c.query<{ def: string }>(
+    `
+    select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'f' order by conname`,
+    [table],
+  );
   return fks.rows.map((fk) => fk.def.replace(new RegExp(`REFERENCES ${table}\\(`), 'REFERENCES bench_copy_target('));
 }
 
 /** The real table's primary key columns, e.g. `id` or `transaction_id`. */
 async function primaryKeyColumns(c: pg.Client, table: string): Promise<string> {
-  const r = await c.query<{ def: string }>(`select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'p'`, [table]);
+  const r = await c.query<{ def: string }>(
+    `select pg_get_constraintdef(oid) as def from pg_constraint where conrelid = $1::regclass and contype = 'p'`,
+    [table],
+  );
   return /PRIMARY KEY \((.*)\)/.exec(r.rows[0]?.def ?? '')?.[1] ?? 'id';
 }
 
@@ -65,7 +75,9 @@ async function createBare(c: pg.Client, table: string): Promise<void> {
   await c.query(`alter table bench_copy_target add primary key (${await primaryKeyColumns(c, table)})`);
   if (table === 'transactions') {
     // As the real key: partial, so rows without a J.P. Morgan id (statement files) are not held to it.
-    await c.query("create unique index on bench_copy_target (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200");
+    await c.query(
+      "create unique index on bench_copy_target (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200",
+    );
   }
 }
 
@@ -121,15 +133,30 @@ const REPEAT = 3;
  * index (and plus the foreign keys) alone; the extra time per row is what that index costs ingestion
  * (median of three bare/with-index pairs).
  */
-export async function indexCosts(url: string, dir: string, table: string, rows: number): Promise<{ rows: number; bare: CopyMeasure; costs: IndexCost[] }> {
+export async function indexCosts(
+  url: string,
+  dir: string,
+  table: string,
+  rows: number,
+): Promise<{ rows: number; bare: CopyMeasure; costs: IndexCost[] }> {
   const file = join(dir, `${table}.index-costs.copy`);
   const c = new pg.Client({ connectionString: url, application_name: 'jpm-sync-bench-index-costs' });
   await c.connect();
   try {
-    await pipeline(c.query(copyTo(`copy (select * from ${table} order by ${await primaryKeyColumns(c, table)} limit ${Math.floor(rows)}) to stdout`)), createWriteStream(file));
-    const defs = await c.query<{ name: string; def: string }>(`
+    await pipeline(
+      c.query(
+        copyTo(
+          `copy (select * from ${table} order by ${await primaryKeyColumns(c, table)} limit ${Math.floor(rows)}) to stdout`,
+        ),
+      ),
+      createWriteStream(file),
+    );
+    const defs = await c.query<{ name: string; def: string }>(
+      `
       select i.relname as name, pg_get_indexdef(x.indexrelid) as def from pg_index x join pg_class i on i.oid = x.indexrelid
-      where x.indrelid = $1::regclass and not x.indisprimary order by i.relname`, [table]);
+      where x.indrelid = $1::regclass and not x.indisprimary order by i.relname`,
+      [table],
+    );
     const identity = table === 'transactions' ? /\(account_id, post_code, jpm_transaction_id\)/ : /^$/;
     const extra = defs.rows.filter((d) => !identity.test(d.def));
     await createBare(c, table);
@@ -144,18 +171,33 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
     const wallPerRow = (m: CopyMeasure) => (m.seconds * 1e6) / (m.rows || 1);
     const costs: IndexCost[] = [];
     const variants = [
-      ...extra.map((d) => ({ name: d.name, definition: d.def.replace(/^.* USING /, 'USING '), add: [d.def.replace(/ INDEX \S+ ON \S+ /, ' INDEX ON bench_copy_target ')] })),
+      ...extra.map((d) => ({
+        name: d.name,
+        definition: d.def.replace(/^.* USING /, 'USING '),
+        add: [d.def.replace(/ INDEX \S+ ON \S+ /, ' INDEX ON bench_copy_target ')],
+      })),
     ];
     const fks = await foreignKeys(c, table);
     if (fks.length > 0) {
-      variants.push({ name: 'foreign keys', definition: fks.join('; '), add: fks.map((fk) => `alter table bench_copy_target add ${fk}`) });
+      variants.push({
+        name: 'foreign keys',
+        definition: fks.join('; '),
+        add: fks.map((fk) => `alter table bench_copy_target add ${fk}`),
+      });
     }
     // The bare table compresses jsonb with the server's default (pglz); the real table's raw record may not.
-    const compression = await c.query<{ method: string }>(`
-      select attcompression as method from pg_attribute where attrelid = $1::regclass and attname = 'raw' and attcompression <> ''`, [table]);
+    const compression = await c.query<{ method: string }>(
+      `
+      select attcompression as method from pg_attribute where attrelid = $1::regclass and attname = 'raw' and attcompression <> ''`,
+      [table],
+    );
     for (const { method } of compression.rows) {
       const name = method === 'l' ? 'lz4' : 'pglz';
-      variants.push({ name: `raw compressed with ${name}`, definition: `ALTER COLUMN raw SET COMPRESSION ${name}`, add: [`alter table bench_copy_target alter column raw set compression ${name}`] });
+      variants.push({
+        name: `raw compressed with ${name}`,
+        definition: `ALTER COLUMN raw SET COMPRESSION ${name}`,
+        add: [`alter table bench_copy_target alter column raw set compression ${name}`],
+      });
     }
     // Each variant in pairs with a bare run right before it, REPEAT times; the median difference per row
     // (adjacent runs see the same load from the rest of the machine).
@@ -183,7 +225,9 @@ export async function indexCosts(url: string, dir: string, table: string, rows: 
       }
       const extra = diffs.sort((a, b) => a - b)[Math.floor(diffs.length / 2)]!;
       costs.push({
-        name: v.name, definition: v.definition, rowsPerSecond: m.rowsPerSecond,
+        name: v.name,
+        definition: v.definition,
+        rowsPerSecond: m.rowsPerSecond,
         extraMicrosecondsPerRow: round(extra, 1),
         extraShareOfBare: round(extra / bareUs, 3),
         sizeBytes: size,

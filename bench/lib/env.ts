@@ -32,7 +32,10 @@ export function dbUrl(name: string): string {
   return u.toString();
 }
 
-export async function adminQuery<T extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<T[]> {
+export async function adminQuery<T extends pg.QueryResultRow = pg.QueryResultRow>(
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
   const c = new pg.Client({ connectionString: PG_ADMIN_URL });
   await c.connect();
   try {
@@ -126,7 +129,11 @@ export function newRedis(): Redis {
 
 function firstLine(cmd: string, args: string[]): string {
   try {
-    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]?.trim() ?? '';
+    return (
+      execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .split('\n')[0]
+        ?.trim() ?? ''
+    );
   } catch {
     return 'unknown';
   }
@@ -199,7 +206,8 @@ export function machineCpuSeconds(): { busy: number; total: number } {
 /** CPU seconds used so far by each Postgres backend of one database (only those of `applicationName` when given), by pid. */
 export async function postgresCpu(database: string, applicationName?: string): Promise<Map<number, number>> {
   const rows = await adminQuery<{ pid: number }>(
-    'select pid from pg_stat_activity where datname = $1 and ($2::text is null or application_name = $2)', [database, applicationName ?? null],
+    'select pid from pg_stat_activity where datname = $1 and ($2::text is null or application_name = $2)',
+    [database, applicationName ?? null],
   );
   return new Map(rows.map((r) => [r.pid, processCpuSeconds(r.pid)]));
 }
@@ -265,7 +273,10 @@ export async function writeResult(r: BenchResult): Promise<string> {
 }
 
 export function printResult(r: BenchResult): void {
-  const lines = [`\n== ${r.name}: ${r.title} ==`, `load average ${r.loadAverage.start.join(' ')} -> ${r.loadAverage.end.join(' ')}`];
+  const lines = [
+    `\n== ${r.name}: ${r.title} ==`,
+    `load average ${r.loadAverage.start.join(' ')} -> ${r.loadAverage.end.join(' ')}`,
+  ];
   for (const [k, v] of Object.entries(r.figures)) {
     if (Array.isArray(v) && v.length > 12) {
       continue; // curves stay in the result file
@@ -273,7 +284,9 @@ export function printResult(r: BenchResult): void {
     lines.push(`  ${k}: ${JSON.stringify(v)}`);
   }
   for (const t of r.targets) {
-    lines.push(`  [${t.met ? 'MET ' : 'MISS'}] ${t.name}: ${t.value}${t.unit ? ` ${t.unit}` : ''} (target ${t.op} ${t.target})`);
+    lines.push(
+      `  [${t.met ? 'MET ' : 'MISS'}] ${t.name}: ${t.value}${t.unit ? ` ${t.unit}` : ''} (target ${t.op} ${t.target})`,
+    );
   }
   for (const n of r.notes) {
     lines.push(`  note: ${n}`);
@@ -301,8 +314,12 @@ export async function tableStats(url: string): Promise<Map<string, { ins: number
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const r = await c.query<{ relname: string; n_tup_ins: string; n_tup_upd: string; n_tup_del: string }>('select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables');
-    return new Map(r.rows.map((x) => [x.relname, { ins: Number(x.n_tup_ins), upd: Number(x.n_tup_upd), del: Number(x.n_tup_del) }]));
+    const r = await c.query<{ relname: string; n_tup_ins: string; n_tup_upd: string; n_tup_del: string }>(
+      'select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables',
+    );
+    return new Map(
+      r.rows.map((x) => [x.relname, { ins: Number(x.n_tup_ins), upd: Number(x.n_tup_upd), del: Number(x.n_tup_del) }]),
+    );
   } finally {
     await c.end();
   }
@@ -310,7 +327,8 @@ export async function tableStats(url: string): Promise<Map<string, { ins: number
 
 /** What changed per table between two `tableStats` readings (tables with no change left out). */
 export function tableStatsDelta(
-  before: ReadonlyMap<string, { ins: number; upd: number; del: number }>, after: ReadonlyMap<string, { ins: number; upd: number; del: number }>,
+  before: ReadonlyMap<string, { ins: number; upd: number; del: number }>,
+  after: ReadonlyMap<string, { ins: number; upd: number; del: number }>,
 ): Record<string, { ins: number; upd: number; del: number }> {
   const delta: Record<string, { ins: number; upd: number; del: number }> = {};
   for (const [table, a] of after) {

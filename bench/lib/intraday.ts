@@ -26,7 +26,8 @@ export interface IntradayHistory {
 
 export async function addIntradayHistory(db: Database): Promise<IntradayHistory> {
   const started = performance.now();
-  const columns = sql.raw(`id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location, booking_date, value_date,
+  const columns =
+    sql.raw(`id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location, booking_date, value_date,
     bai_type_code, bai_summary_code, bank_reference, customer_reference, description, jpm_transaction_id, post_code, fingerprint_key,
     content_hash, raw, superseded_by, version, first_seen_at, updated_at`);
   const superseded = await sql`
@@ -47,7 +48,9 @@ export async function addIntradayHistory(db: Database): Promise<IntradayHistory>
     from transactions cross join (values ('added'), ('modified')) as k(kind)
     where post_code = 'I'`.execute(db);
   const counts = await sql<{ superseded: string; total: string }>`
-    select count(*) filter (where status = 'superseded')::text as superseded, count(*)::text as total from transactions`.execute(db);
+    select count(*) filter (where status = 'superseded')::text as superseded, count(*)::text as total from transactions`.execute(
+    db,
+  );
   const s = Number(counts.rows[0]?.superseded ?? 0);
   const seconds = round((performance.now() - started) / 1000, 1);
   // Text search: the step applies the new rows as the worker's loop would, so `q=` is measured with it caught up.

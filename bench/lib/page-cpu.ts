@@ -24,15 +24,31 @@ import { SEED } from './env.ts';
 const TODAY = '2026-11-25';
 const rounds = Number(process.argv[2] ?? 40);
 const ledger = new Ledger({
-  seed: SEED, accounts: buildAccounts(SEED, 20), firstDate: addDays(TODAY, -175), txPerDay: 400,
-  quirks: resolveQuirks(undefined), calendar: new BankCalendar([]),
+  seed: SEED,
+  accounts: buildAccounts(SEED, 20),
+  firstDate: addDays(TODAY, -175),
+  txPerDay: 400,
+  quirks: resolveQuirks(undefined),
+  calendar: new BankCalendar([]),
 });
 const accountId = ledger.accounts[0]?.accountId ?? '';
-const params = new URLSearchParams({ accountIds: accountId, startDate: addDays(TODAY, -30), endDate: addDays(TODAY, -26), pageNumber: '1' });
+const params = new URLSearchParams({
+  accountIds: accountId,
+  startDate: addDays(TODAY, -30),
+  endDate: addDays(TODAY, -26),
+  pageNumber: '1',
+});
 const body = handleTransactions(ledger, { today: TODAY, progress: 0.5 }, params, 'v3').response.body;
 const account = { id: '0190f3a0-0000-7000-8000-000000000001', organizationId: '0190f3a0-0000-7000-8000-000000000002' };
 
-const samples: Record<'parse' | 'validate' | 'normalize' | 'plan' | 'document' | 'total', number[]> = { parse: [], validate: [], normalize: [], plan: [], document: [], total: [] };
+const samples: Record<'parse' | 'validate' | 'normalize' | 'plan' | 'document' | 'total', number[]> = {
+  parse: [],
+  validate: [],
+  normalize: [],
+  plan: [],
+  document: [],
+  total: [],
+};
 let n = 0;
 let sink = 0;
 const cpu = (): number => {
@@ -65,5 +81,14 @@ for (let round = 0; round < rounds; round++) {
   }
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-console.log(`${n} records a page (${(body.length / n).toFixed(0)} B each), ${rounds - 5} rounds, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-console.log(Object.entries(samples).map(([k, v]) => `${k} ${median(v).toFixed(1)} µs`).join(', '), sink > 0 ? '' : '!');
+console.log(
+  `${n} records a page (${(body.length / n).toFixed(0)} B each), ${rounds - 5} rounds, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
+console.log(
+  Object.entries(samples)
+    .map(([k, v]) => `${k} ${median(v).toFixed(1)} µs`)
+    .join(', '),
+  sink > 0 ? '' : '!',
+);

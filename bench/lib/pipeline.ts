@@ -8,7 +8,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JpmClient } from '../../src/jpm/client.ts';
-import { createQueues, MAX_RANGE_DAYS, planRun, triggerSync, type ProducerDeps, type Queues } from '../../src/scheduler/index.ts';
+import {
+  createQueues,
+  MAX_RANGE_DAYS,
+  planRun,
+  triggerSync,
+  type ProducerDeps,
+  type Queues,
+} from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { addDays, splitRange } from '../../src/shared/time.ts';
@@ -16,7 +23,19 @@ import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { spawnReady, spawnSimulator, type Child, type SimChild } from './children.ts';
 import {
-  benchPrefix, deletePrefix, machineCpuSeconds, memoryOf, newRedis, postgresCpu, postgresCpuBetween, processCpuSeconds, REDIS_URL, round, SEARCH_STEP_APPLICATION_NAME, SEED, sleep,
+  benchPrefix,
+  deletePrefix,
+  machineCpuSeconds,
+  memoryOf,
+  newRedis,
+  postgresCpu,
+  postgresCpuBetween,
+  processCpuSeconds,
+  REDIS_URL,
+  round,
+  SEARCH_STEP_APPLICATION_NAME,
+  SEED,
+  sleep,
   type BenchDb,
 } from './env.ts';
 
@@ -45,7 +64,14 @@ export interface Dataset {
 /** Default ≈ 1M posted transactions: 20 accounts × 175 days (125 business days) × 400 a day. */
 export function datasetFor(scale: number): Dataset {
   const historyDays = Math.max(7, Math.round(175 * scale));
-  return { accounts: 20, txPerDay: 400, historyDays, today: TODAY, from: addDays(TODAY, -historyDays), to: addDays(TODAY, -1) };
+  return {
+    accounts: 20,
+    txPerDay: 400,
+    historyDays,
+    today: TODAY,
+    from: addDays(TODAY, -historyDays),
+    to: addDays(TODAY, -1),
+  };
 }
 
 /**
@@ -71,11 +97,21 @@ export interface Bank {
  */
 export async function startBank(ds: Dataset): Promise<Bank> {
   const sim = await spawnSimulator({
-    seed: SEED, today: ds.today, accounts: ds.accounts, txPerDay: ds.txPerDay, historyDays: ds.historyDays, prerenderMaxBytes: 8 * 2 ** 30,
+    seed: SEED,
+    today: ds.today,
+    accounts: ds.accounts,
+    txPerDay: ds.txPerDay,
+    historyDays: ds.historyDays,
+    prerenderMaxBytes: 8 * 2 ** 30,
   });
   const dir = await mkdtemp(join(tmpdir(), 'jpm-sync-bench-'));
   const credFile = join(dir, 'credential.json');
-  const credential = { id: 'bench-cert', certPem: sim.info.certPem, keyPem: sim.info.keyPem, caPem: sim.info.caCertPem };
+  const credential = {
+    id: 'bench-cert',
+    certPem: sim.info.certPem,
+    keyPem: sim.info.keyPem,
+    caPem: sim.info.caCertPem,
+  };
   await writeFile(credFile, JSON.stringify(credential), { mode: 0o600 });
   const started = performance.now();
   const client = new JpmClient({ baseUrl: sim.info.url, credentials: () => Promise.resolve(credential) });
@@ -118,7 +154,11 @@ export async function startBank(ds: Dataset): Promise<Bank> {
     sim,
     credFile,
     dir,
-    prewalk: { seconds: round((performance.now() - started) / 1000, 1), requests: stats.requests, cachedBytes: stats.cachedBytes },
+    prewalk: {
+      seconds: round((performance.now() - started) / 1000, 1),
+      requests: stats.requests,
+      cachedBytes: stats.cachedBytes,
+    },
     async stop() {
       await sim.stop();
       await rm(dir, { recursive: true, force: true });
@@ -132,18 +172,45 @@ export interface BenchAccount {
 }
 
 /** One organization, one live integration pointing at the simulator, our accounts for its accounts. */
-export async function seedTenancy(db: Database, bank: Bank): Promise<{ organizationId: string; integrationId: string; accounts: BenchAccount[] }> {
+export async function seedTenancy(
+  db: Database,
+  bank: Bank,
+): Promise<{ organizationId: string; integrationId: string; accounts: BenchAccount[] }> {
   const organizationId = uuidv7();
   const integrationId = uuidv7();
   await db.insertInto('organizations').values({ id: organizationId, name: 'Bench Treasury' }).execute();
-  await db.insertInto('integrations').values({
-    id: integrationId, organization_id: organizationId, name: 'Bench J.P. Morgan', environment: 'simulator', base_url: bank.sim.info.url, stage: 'live',
-  }).execute();
-  const accounts = bank.sim.info.accounts.map((a) => ({ id: uuidv7(), jpmAccountId: a.accountId, currency: a.currency, decimalLocation: a.decimalLocation }));
-  await db.insertInto('bank_accounts').values(accounts.map((a) => ({
-    id: a.id, organization_id: organizationId, integration_id: integrationId, jpm_account_id: a.jpmAccountId, bank_id: BANK_ID,
-    currency: a.currency, decimal_location: a.decimalLocation, time_zone: 'America/New_York',
-  }))).execute();
+  await db
+    .insertInto('integrations')
+    .values({
+      id: integrationId,
+      organization_id: organizationId,
+      name: 'Bench J.P. Morgan',
+      environment: 'simulator',
+      base_url: bank.sim.info.url,
+      stage: 'live',
+    })
+    .execute();
+  const accounts = bank.sim.info.accounts.map((a) => ({
+    id: uuidv7(),
+    jpmAccountId: a.accountId,
+    currency: a.currency,
+    decimalLocation: a.decimalLocation,
+  }));
+  await db
+    .insertInto('bank_accounts')
+    .values(
+      accounts.map((a) => ({
+        id: a.id,
+        organization_id: organizationId,
+        integration_id: integrationId,
+        jpm_account_id: a.jpmAccountId,
+        bank_id: BANK_ID,
+        currency: a.currency,
+        decimal_location: a.decimalLocation,
+        time_zone: 'America/New_York',
+      })),
+    )
+    .execute();
   return { organizationId, integrationId, accounts: accounts.map((a) => ({ id: a.id, jpmAccountId: a.jpmAccountId })) };
 }
 
@@ -159,14 +226,17 @@ export interface RunMeasure {
   memory: MemorySample[];
   peakHwmMB: number;
   cpu: {
-    simulatorSeconds: number; workerSeconds: number;
+    simulatorSeconds: number;
+    workerSeconds: number;
     /** Every backend of the database, the search step's included. */
     postgresSeconds: number;
     /** The search step's backends (its own pool in the bench worker). */
     postgresSearchStepSeconds: number;
     /** The benchmark's own backends (progress polling, the search lag sampler). Ingestion's: the total minus these two. */
     postgresBenchSeconds: number;
-    benchSeconds: number; machineBusySeconds: number; machineTotalSeconds: number;
+    benchSeconds: number;
+    machineBusySeconds: number;
+    machineTotalSeconds: number;
   };
   simHandlerCpuSeconds: number;
   simRequests: number;
@@ -181,31 +251,62 @@ export interface Pipeline {
   close(): Promise<void>;
 }
 
-export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: readonly BenchAccount[], options: { concurrency: number; poolMax: number; nodeArgs?: string[] }): Pipeline {
+export function createPipeline(
+  bdb: BenchDb,
+  bank: Bank,
+  ds: Dataset,
+  accounts: readonly BenchAccount[],
+  options: { concurrency: number; poolMax: number; nodeArgs?: string[] },
+): Pipeline {
   const prefix = benchPrefix('pipeline');
   const queues = createQueues({ redisUrl: REDIS_URL, prefix });
-  const producer: ProducerDeps = { db: bdb.db, queues, now: () => new Date(`${ds.today}T17:00:00Z`), logger: createLogger('scheduler'), lookbackDays: 5 };
+  const producer: ProducerDeps = {
+    db: bdb.db,
+    queues,
+    now: () => new Date(`${ds.today}T17:00:00Z`),
+    logger: createLogger('scheduler'),
+    lookbackDays: 5,
+  };
   return {
     queues,
     prefix,
     async run(label) {
-      const worker: Child = await spawnReady('worker-child.ts', {
-        BENCH_WORKER: JSON.stringify({
-          dbUrl: bdb.url, redisUrl: REDIS_URL, prefix, simUrl: bank.sim.info.url, credFile: bank.credFile, today: ds.today,
-          concurrency: options.concurrency, poolMax: options.poolMax,
-        }),
-      }, (line) => {
-        if (process.env.BENCH_DEBUG) {
-          console.log(`  worker: ${line}`);
-        }
-      }, [...(options.nodeArgs ?? WORKER_NODE_ARGS), ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])]);
+      const worker: Child = await spawnReady(
+        'worker-child.ts',
+        {
+          BENCH_WORKER: JSON.stringify({
+            dbUrl: bdb.url,
+            redisUrl: REDIS_URL,
+            prefix,
+            simUrl: bank.sim.info.url,
+            credFile: bank.credFile,
+            today: ds.today,
+            concurrency: options.concurrency,
+            poolMax: options.poolMax,
+          }),
+        },
+        (line) => {
+          if (process.env.BENCH_DEBUG) {
+            console.log(`  worker: ${line}`);
+          }
+        },
+        [
+          ...(options.nodeArgs ?? WORKER_NODE_ARGS),
+          ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+          ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        ],
+      );
       const memory: MemorySample[] = [];
       let peakHwmMB = 0;
       const simBefore = await bank.sim.stats();
       const cpu0 = {
-        sim: processCpuSeconds(bank.sim.pid), worker: processCpuSeconds(worker.pid), pg: await postgresCpu(bdb.name),
-        pgSearch: await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME), pgBench: await postgresCpu(bdb.name, bdb.applicationName),
-        bench: process.cpuUsage(), machine: machineCpuSeconds(),
+        sim: processCpuSeconds(bank.sim.pid),
+        worker: processCpuSeconds(worker.pid),
+        pg: await postgresCpu(bdb.name),
+        pgSearch: await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME),
+        pgBench: await postgresCpu(bdb.name, bdb.applicationName),
+        bench: process.cpuUsage(),
+        machine: machineCpuSeconds(),
       };
       const started = performance.now();
       const sampler = setInterval(() => {
@@ -218,7 +319,11 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       const runIds: string[] = [];
       for (const a of accounts) {
         for (const range of rangesOf(ds)) {
-          const { runs } = await triggerSync(producer, { accountId: a.id, request: { mode: 'range', ...range }, trigger: 'backfill' });
+          const { runs } = await triggerSync(producer, {
+            accountId: a.id,
+            request: { mode: 'range', ...range },
+            trigger: 'backfill',
+          });
           runIds.push(...runs.map((r) => r.runId));
         }
       }
@@ -226,10 +331,15 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
       let lastPrint = 0;
       while (state.open > 0) {
         await sleep(200);
-        const row = await bdb.db.selectFrom('sync_runs')
+        const row = await bdb.db
+          .selectFrom('sync_runs')
           .select((eb) => [
             eb.fn.countAll<string>().filterWhere('finished_at', 'is', null).as('open'),
-            eb.fn.countAll<string>().filterWhere('status', '<>', 'succeeded').filterWhere('finished_at', 'is not', null).as('failed'),
+            eb.fn
+              .countAll<string>()
+              .filterWhere('status', '<>', 'succeeded')
+              .filterWhere('finished_at', 'is not', null)
+              .as('failed'),
             eb.fn.sum<string>('inserted').as('inserted'),
           ])
           .where('id', 'in', runIds)
@@ -238,7 +348,9 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
         const now = performance.now();
         if (now - lastPrint > 5_000) {
           lastPrint = now;
-          process.stdout.write(`  ${label}: ${round((now - started) / 1000)} s, runs open ${state.open}/${runIds.length}, rss ${memory.at(-1)?.rssMB ?? '?'} MB\n`);
+          process.stdout.write(
+            `  ${label}: ${round((now - started) / 1000)} s, runs open ${state.open}/${runIds.length}, rss ${memory.at(-1)?.rssMB ?? '?'} MB\n`,
+          );
         }
       }
       const seconds = (performance.now() - started) / 1000;
@@ -250,15 +362,26 @@ export function createPipeline(bdb: BenchDb, bank: Bank, ds: Dataset, accounts: 
         simulatorSeconds: round(processCpuSeconds(bank.sim.pid) - cpu0.sim, 2),
         workerSeconds: round(processCpuSeconds(worker.pid) - cpu0.worker, 2),
         postgresSeconds: round(postgresCpuBetween(cpu0.pg, await postgresCpu(bdb.name)), 2),
-        postgresSearchStepSeconds: round(postgresCpuBetween(cpu0.pgSearch, await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME)), 2),
-        postgresBenchSeconds: round(postgresCpuBetween(cpu0.pgBench, await postgresCpu(bdb.name, bdb.applicationName)), 2),
+        postgresSearchStepSeconds: round(
+          postgresCpuBetween(cpu0.pgSearch, await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME)),
+          2,
+        ),
+        postgresBenchSeconds: round(
+          postgresCpuBetween(cpu0.pgBench, await postgresCpu(bdb.name, bdb.applicationName)),
+          2,
+        ),
         benchSeconds: round((bench.user + bench.system) / 1e6, 2),
         machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
         machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),
       };
       await worker.stop();
       return {
-        seconds, runs: runIds.length, failedRuns: state.failed, memory, peakHwmMB: round(peakHwmMB, 1), cpu,
+        seconds,
+        runs: runIds.length,
+        failedRuns: state.failed,
+        memory,
+        peakHwmMB: round(peakHwmMB, 1),
+        cpu,
         simHandlerCpuSeconds: round((simAfter.cpuMicros - simBefore.cpuMicros) / 1e6, 2),
         simRequests: simAfter.requests - simBefore.requests,
         simCacheHits: simAfter.cacheHits - simBefore.cacheHits,

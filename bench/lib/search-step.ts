@@ -48,7 +48,11 @@ export function sampleSearchLag(db: Database, everyMs = 5_000): LagSampler {
     async stop() {
       stopped = true;
       await loop;
-      return { maxLagEvents: samples.reduce((m, [, n]) => Math.max(m, n), 0), maxLagSeconds: samples.reduce((m, [, , s]) => Math.max(m, s), 0), samples };
+      return {
+        maxLagEvents: samples.reduce((m, [, n]) => Math.max(m, n), 0),
+        maxLagSeconds: samples.reduce((m, [, , s]) => Math.max(m, s), 0),
+        samples,
+      };
     },
   };
 }
@@ -68,7 +72,9 @@ export async function runSearchStepToEnd(db: Database, batchSize = 5_000): Promi
   // ORDER BY names the table's columns: bare `xid, id` would sort by the text aliases ("999999" > "1314336"), and the
   // target would be an event in the middle of the feed (the step stopped there, leaving the rest to every `q=` page).
   const newest = await sql<FeedPosition>`
-    select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
+    select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(
+    db,
+  );
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
   for (let i = 0; comparePositions(await readSearchPosition(db), target) < 0; i++) {
     await runSearchIndexUntilCaughtUp(db, { batchSize });
@@ -96,8 +102,11 @@ export async function catchUpSearch(url: string, batchSize = 5_000): Promise<Cat
     const cpu = processCpuSeconds(pid) - cpu0;
     const rows = await sql<{ n: string }>`select count(*)::text as n from transaction_search`.execute(db);
     return {
-      eventsLeft, seconds: round(seconds, 2), eventsPerSecond: round(eventsLeft / (seconds || 1)),
-      backendCpuMicrosecondsPerEvent: round((cpu * 1e6) / (eventsLeft || 1), 1), searchRows: Number(rows.rows[0]?.n ?? 0),
+      eventsLeft,
+      seconds: round(seconds, 2),
+      eventsPerSecond: round(eventsLeft / (seconds || 1)),
+      backendCpuMicrosecondsPerEvent: round((cpu * 1e6) / (eventsLeft || 1), 1),
+      searchRows: Number(rows.rows[0]?.n ?? 0),
     };
   } finally {
     await db.destroy();

@@ -20,7 +20,14 @@ export interface SimChildOptions {
 }
 
 export type SimChildMessage =
-  | { type: 'ready'; url: string; caCertPem: string; certPem: string; keyPem: string; accounts: { accountId: string; currency: string; decimalLocation: number }[] }
+  | {
+      type: 'ready';
+      url: string;
+      caCertPem: string;
+      certPem: string;
+      keyPem: string;
+      accounts: { accountId: string; currency: string; decimalLocation: number }[];
+    }
   | { type: 'stats'; stats: ReturnType<Awaited<ReturnType<typeof startSimulator>>['stats']> };
 
 const options = JSON.parse(process.env.BENCH_SIM ?? '{}') as SimChildOptions;
@@ -69,5 +76,9 @@ send({
   caCertPem: sim.caCertPem,
   certPem: issued.certPem,
   keyPem: issued.keyPem,
-  accounts: sim.accounts.map((a) => ({ accountId: a.accountId, currency: a.currency.code, decimalLocation: a.currency.decimalLocation })),
+  accounts: sim.accounts.map((a) => ({
+    accountId: a.accountId,
+    currency: a.currency.code,
+    decimalLocation: a.currency.decimalLocation,
+  })),
 });

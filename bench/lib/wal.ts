@@ -50,9 +50,15 @@ async function waldump(): Promise<{ bin: string; walDir: string } | undefined> {
   return bin && existsSync(walDir) ? { bin, walDir } : undefined;
 }
 
-export async function walBytesOfDatabase(database: string, from: string, to: string): Promise<{ bytes: number; records: number } | null> {
+export async function walBytesOfDatabase(
+  database: string,
+  from: string,
+  to: string,
+): Promise<{ bytes: number; records: number } | null> {
   const tool = await waldump().catch(() => undefined);
-  const [db] = await adminQuery<{ oid: string }>('select oid::text as oid from pg_database where datname = $1', [database]);
+  const [db] = await adminQuery<{ oid: string }>('select oid::text as oid from pg_database where datname = $1', [
+    database,
+  ]);
   if (!tool || !db || from === to) {
     return tool && db ? { bytes: 0, records: 0 } : null;
   }
@@ -76,7 +82,9 @@ export async function walBytesOfDatabase(database: string, from: string, to: str
     child?.kill();
     return null;
   }
-  const exited = (once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>).catch((): [null, NodeJS.Signals] => [null, 'SIGABRT']);
+  const exited = (once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>).catch(
+    (): [null, NodeJS.Signals] => [null, 'SIGABRT'],
+  );
   for await (const line of createInterface({ input: child.stdout, crlfDelay: Infinity })) {
     lines++;
     const m = /len \(rec\/tot\):\s*\d+\/\s*(\d+), tx:\s*(\d+)/.exec(line);

@@ -24,7 +24,10 @@ export interface WorkerChildOptions {
 
 const cfg = JSON.parse(process.env.BENCH_WORKER ?? '{}') as WorkerChildOptions;
 /** The search step's production defaults (batch size, busy share, lag bound), so the benchmark measures what production runs. */
-const defaults = JSON.parse(readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8')) as Record<string, string>;
+const defaults = JSON.parse(readFileSync(new URL('../../config/default.json', import.meta.url), 'utf8')) as Record<
+  string,
+  string
+>;
 const searchIndex = {
   batchSize: Number(process.env.BENCH_SEARCH_BATCH ?? defaults.SEARCH_INDEX_BATCH_SIZE),
   busyShare: Number(defaults.SEARCH_INDEX_BUSY_SHARE),
@@ -52,6 +55,8 @@ if (process.env.BENCH_DEBUG) {
   setInterval(() => {
     const m = process.memoryUsage();
     const mb = (n: number) => Math.round(n / 1e6);
-    process.stdout.write(`mem rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`);
+    process.stdout.write(
+      `mem rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`,
+    );
   }, 2_000).unref();
 }

@@ -28,8 +28,14 @@ const CreatedApiKeySchema = ApiKeySchema.extend({
 
 export function toApiKeyDto(row: ApiKeyRow): z.input<typeof ApiKeySchema> {
   return {
-    id: row.id, prefix: row.prefix, name: row.name, role: row.role, organizationId: row.organizationId,
-    createdAt: iso(row.createdAt), lastUsedAt: iso(row.lastUsedAt), revokedAt: iso(row.revokedAt),
+    id: row.id,
+    prefix: row.prefix,
+    name: row.name,
+    role: row.role,
+    organizationId: row.organizationId,
+    createdAt: iso(row.createdAt),
+    lastUsedAt: iso(row.lastUsedAt),
+    revokedAt: iso(row.revokedAt),
   };
 }
 
@@ -52,19 +58,33 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
         body: z.object({
           name: z.string().trim().min(1).max(100),
           role: z.enum(API_KEY_ROLES),
-          organizationId: Id.nullable().optional().meta({ description: 'Scope the key to one organization; null or omitted = all (unscoped callers only)' }),
+          organizationId: Id.nullable()
+            .optional()
+            .meta({ description: 'Scope the key to one organization; null or omitted = all (unscoped callers only)' }),
         }),
       },
-      response: { status: 201, schema: CreatedApiKeySchema, description: 'The new key, including its secret (shown once)' },
+      response: {
+        status: 201,
+        schema: CreatedApiKeySchema,
+        description: 'The new key, including its secret (shown once)',
+      },
       handler: async ({ body, principal, access, audit }) => {
         let organizationId = body.organizationId ?? null;
         if (access.organizationId !== null) {
           if (body.organizationId === null) {
-            throw new ForbiddenError('A key scoped to one organization cannot create a key for all organizations.', 'organization_scope');
+            throw new ForbiddenError(
+              'A key scoped to one organization cannot create a key for all organizations.',
+              'organization_scope',
+            );
           }
           organizationId = access.filter(body.organizationId) ?? null;
         }
-        const { row, token } = await createApiKey(deps.db, { name: body.name, role: body.role, organizationId, createdByKeyId: principal.keyId });
+        const { row, token } = await createApiKey(deps.db, {
+          name: body.name,
+          role: body.role,
+          organizationId,
+          createdByKeyId: principal.keyId,
+        });
         audit.target({ id: row.id, organizationId });
         return { ...toApiKeyDto(row), key: token };
       },
@@ -83,7 +103,11 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
           includeRevoked: z.enum(['true', 'false']).optional(),
         }),
       },
-      response: { status: 200, schema: pageSchema(ApiKeySchema).meta({ id: 'ApiKeyPage' }), description: 'A page of keys' },
+      response: {
+        status: 200,
+        schema: pageSchema(ApiKeySchema).meta({ id: 'ApiKeyPage' }),
+        description: 'A page of keys',
+      },
       handler: async ({ query, access }) => {
         const page = await listApiKeys(deps.db, {
           organizationId: access.filter(query.organizationId),
@@ -99,7 +123,8 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
       path: '/v1/api-keys/{id}/revoke',
       permission: 'api_keys:write',
       summary: 'Revoke an API key',
-      description: 'Takes effect at once in the API process that served this call, and in every other API process within milliseconds, once the notification sent in the same transaction arrives; a process that has not proven in the last 7 s that notifications reach it reads keys from the database instead of its cache. Revoking twice keeps the first time.',
+      description:
+        'Takes effect at once in the API process that served this call, and in every other API process within milliseconds, once the notification sent in the same transaction arrives; a process that has not proven in the last 7 s that notifications reach it reads keys from the database instead of its cache. Revoking twice keeps the first time.',
       tags: TAGS,
       auditTarget: 'api_key',
       request: { params: IdParams },

@@ -32,7 +32,8 @@ export function auditRoutes(deps: { db: Database }): Route[] {
       path: '/v1/audit',
       permission: 'audit:read',
       summary: 'List audit entries',
-      description: 'Newest first. Every authenticated mutating call (including refused ones) is recorded. A key scoped to one organization sees that organization only.',
+      description:
+        'Newest first. Every authenticated mutating call (including refused ones) is recorded. A key scoped to one organization sees that organization only.',
       tags: ['Audit'],
       request: {
         query: z.object({
@@ -40,14 +41,21 @@ export function auditRoutes(deps: { db: Database }): Route[] {
           organizationId: Id.optional(),
           apiKeyId: Id.optional(),
           targetId: z.string().max(200).optional(),
-          method: z.enum(['POST', 'PUT', 'PATCH', 'DELETE', 'CLI']).optional().meta({ description: 'CLI: changes made with the jpm-sync CLI' }),
+          method: z
+            .enum(['POST', 'PUT', 'PATCH', 'DELETE', 'CLI'])
+            .optional()
+            .meta({ description: 'CLI: changes made with the jpm-sync CLI' }),
           route: z.string().max(300).optional().meta({ description: 'Route template, e.g. /v1/organizations' }),
           outcome: z.enum(['success', 'failure']).optional().meta({ description: 'success: status < 400' }),
           from: Instant.optional().meta({ description: 'Entries at or after this instant' }),
           to: Instant.optional().meta({ description: 'Entries before this instant' }),
         }),
       },
-      response: { status: 200, schema: pageSchema(AuditEntrySchema).meta({ id: 'AuditEntryPage' }), description: 'A page of audit entries' },
+      response: {
+        status: 200,
+        schema: pageSchema(AuditEntrySchema).meta({ id: 'AuditEntryPage' }),
+        description: 'A page of audit entries',
+      },
       handler: async ({ query, access }) => {
         const page = await listAuditEntries(deps.db, {
           organizationId: access.filter(query.organizationId),

@@ -10,7 +10,11 @@ export const IdParams = z.object({ id: Id });
  * An old path of a renamed route, kept for one release: the same handler and answer, marked
  * deprecated in the OpenAPI document and pointing to the new path (README, "API conventions").
  */
-export function deprecatedAlias(route: Route, oldPath: Route['path'], overrides: Partial<Pick<Route, 'response' | 'handler'>> = {}): Route {
+export function deprecatedAlias(
+  route: Route,
+  oldPath: Route['path'],
+  overrides: Partial<Pick<Route, 'response' | 'handler'>> = {},
+): Route {
   return {
     ...route,
     ...overrides,

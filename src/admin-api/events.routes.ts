@@ -26,8 +26,12 @@ export const MilestoneEventPageSchema = pageSchema(MilestoneEventSchema).meta({ 
 
 export function toMilestoneEventDto(row: OutboxEventRow): z.input<typeof MilestoneEventSchema> {
   return {
-    id: String(row.id), organizationId: row.organization_id, integrationId: row.integration_id, type: row.type,
-    payload: (row.payload ?? {}) as Record<string, unknown>, createdAt: iso(row.created_at),
+    id: String(row.id),
+    organizationId: row.organization_id,
+    integrationId: row.integration_id,
+    type: row.type,
+    payload: (row.payload ?? {}) as Record<string, unknown>,
+    createdAt: iso(row.created_at),
   };
 }
 
@@ -56,18 +60,25 @@ export function eventRoutes(deps: { db: Database }): Route[] {
           ...PAGE_QUERY,
           organizationId: Id.optional(),
           integrationId: Id.optional(),
-          type: z.string().min(1).max(100).optional().meta({ description: 'Exact event type, e.g. certificate.installed' }),
+          type: z
+            .string()
+            .min(1)
+            .max(100)
+            .optional()
+            .meta({ description: 'Exact event type, e.g. certificate.installed' }),
         }),
       },
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
-        return milestonePage(query, (p) => listOutboxEvents(deps.db, {
-          ...p,
-          ...(organizationId !== undefined ? { organizationId } : {}),
-          ...(query.integrationId !== undefined ? { integrationId: query.integrationId } : {}),
-          ...(query.type !== undefined ? { type: query.type } : {}),
-        }));
+        return milestonePage(query, (p) =>
+          listOutboxEvents(deps.db, {
+            ...p,
+            ...(organizationId !== undefined ? { organizationId } : {}),
+            ...(query.integrationId !== undefined ? { integrationId: query.integrationId } : {}),
+            ...(query.type !== undefined ? { type: query.type } : {}),
+          }),
+        );
       },
     }),
   ];

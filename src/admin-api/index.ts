@@ -42,8 +42,17 @@ export interface AdminApiDeps {
  */
 export function adminApiRoutes(deps: AdminApiDeps): Route[] {
   return [
-    ...organizationRoutes(deps), ...apiKeyRoutes(deps), ...auditRoutes(deps), ...validationRoutes(deps),
-    ...integrationRoutes(deps), ...integrationOnboardingRoutes(deps), ...integrationCredentialRoutes(deps),
-    ...accountRoutes(deps), ...syncRoutes(deps), ...eventRoutes(deps), ...contactRoutes(deps), ...customerReviewRoutes(deps),
+    ...organizationRoutes(deps),
+    ...apiKeyRoutes(deps),
+    ...auditRoutes(deps),
+    ...validationRoutes(deps),
+    ...integrationRoutes(deps),
+    ...integrationOnboardingRoutes(deps),
+    ...integrationCredentialRoutes(deps),
+    ...accountRoutes(deps),
+    ...syncRoutes(deps),
+    ...eventRoutes(deps),
+    ...contactRoutes(deps),
+    ...customerReviewRoutes(deps),
   ];
 }

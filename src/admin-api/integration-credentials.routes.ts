@@ -1,8 +1,16 @@
 import { z } from 'zod';
 import type { Secrets } from '../config/index.ts';
 import {
-  generateCsr, installCertificate, KEY_ALGORITHMS, listCertificates, listKeyPairs, retireCertificate, testConnection,
-  type CertificateView, type ConnectionTesterFactory, type KeyPairView,
+  generateCsr,
+  installCertificate,
+  KEY_ALGORITHMS,
+  listCertificates,
+  listKeyPairs,
+  retireCertificate,
+  testConnection,
+  type CertificateView,
+  type ConnectionTesterFactory,
+  type KeyPairView,
 } from '../credentials/index.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
@@ -33,17 +41,34 @@ const DAY_MS = 86_400_000;
 
 export const KeyPairSchema = z
   .object({
-    id: Id, integrationId: Id, environment: z.enum(ENVIRONMENTS), algorithm: z.enum(KEY_ALGORITHMS),
-    subject: z.string().meta({ description: 'X.500 subject of the CSR' }), commonName: z.string(),
+    id: Id,
+    integrationId: Id,
+    environment: z.enum(ENVIRONMENTS),
+    algorithm: z.enum(KEY_ALGORITHMS),
+    subject: z.string().meta({ description: 'X.500 subject of the CSR' }),
+    commonName: z.string(),
     csrPem: z.string().meta({ description: 'The PKCS#10 CSR (PEM) to give J.P. Morgan' }),
-    publicKeySha256: z.string(), createdBy: z.string(), createdAt: Instant,
+    publicKeySha256: z.string(),
+    createdBy: z.string(),
+    createdAt: Instant,
   })
-  .meta({ id: 'KeyPair', description: 'A key pair and its CSR. The private key is sealed at rest and never returned.' });
+  .meta({
+    id: 'KeyPair',
+    description: 'A key pair and its CSR. The private key is sealed at rest and never returned.',
+  });
 
 function toKeyPairDto(k: KeyPairView): z.input<typeof KeyPairSchema> {
   return {
-    id: k.id, integrationId: k.integrationId, environment: k.environment, algorithm: k.algorithm, subject: k.subject, commonName: k.commonName,
-    csrPem: k.csrPem, publicKeySha256: k.publicKeySha256, createdBy: k.createdBy, createdAt: iso(k.createdAt),
+    id: k.id,
+    integrationId: k.integrationId,
+    environment: k.environment,
+    algorithm: k.algorithm,
+    subject: k.subject,
+    commonName: k.commonName,
+    csrPem: k.csrPem,
+    publicKeySha256: k.publicKeySha256,
+    createdBy: k.createdBy,
+    createdAt: iso(k.createdAt),
   };
 }
 
@@ -51,37 +76,82 @@ const CertificateStatus = z.enum(['active', 'retired', 'expired']);
 
 export const CertificateSchema = z
   .object({
-    id: Id, integrationId: Id, keyPairId: Id, environment: z.enum(ENVIRONMENTS), certificatePem: z.string(), fingerprintSha256: z.string(),
-    serialNumber: z.string(), subjectCn: z.string(), issuer: z.string(), notBefore: Instant, notAfter: Instant,
+    id: Id,
+    integrationId: Id,
+    keyPairId: Id,
+    environment: z.enum(ENVIRONMENTS),
+    certificatePem: z.string(),
+    fingerprintSha256: z.string(),
+    serialNumber: z.string(),
+    subjectCn: z.string(),
+    issuer: z.string(),
+    notBefore: Instant,
+    notAfter: Instant,
     daysToExpiry: z.number().int().meta({ description: 'Whole days until notAfter (negative once expired)' }),
-    status: CertificateStatus, installedBy: z.string(), installedAt: Instant, retiredBy: z.string().nullable(), retiredAt: Instant.nullable(),
+    status: CertificateStatus,
+    installedBy: z.string(),
+    installedAt: Instant,
+    retiredBy: z.string().nullable(),
+    retiredAt: Instant.nullable(),
     expiredAt: Instant.nullable(),
   })
   .meta({ id: 'Certificate', description: 'A client certificate J.P. Morgan issued for one of our CSRs' });
 
 function toCertificateDto(c: CertificateView, now: Date): z.input<typeof CertificateSchema> {
   return {
-    id: c.id, integrationId: c.integrationId, keyPairId: c.keyPairId, environment: c.environment, certificatePem: c.certificatePem,
-    fingerprintSha256: c.fingerprintSha256, serialNumber: c.serialNumber, subjectCn: c.subjectCn, issuer: c.issuer,
-    notBefore: iso(c.notBefore), notAfter: iso(c.notAfter), daysToExpiry: Math.floor((c.notAfter.getTime() - now.getTime()) / DAY_MS),
-    status: c.status, installedBy: c.installedBy, installedAt: iso(c.installedAt), retiredBy: c.retiredBy, retiredAt: iso(c.retiredAt),
+    id: c.id,
+    integrationId: c.integrationId,
+    keyPairId: c.keyPairId,
+    environment: c.environment,
+    certificatePem: c.certificatePem,
+    fingerprintSha256: c.fingerprintSha256,
+    serialNumber: c.serialNumber,
+    subjectCn: c.subjectCn,
+    issuer: c.issuer,
+    notBefore: iso(c.notBefore),
+    notAfter: iso(c.notAfter),
+    daysToExpiry: Math.floor((c.notAfter.getTime() - now.getTime()) / DAY_MS),
+    status: c.status,
+    installedBy: c.installedBy,
+    installedAt: iso(c.installedAt),
+    retiredBy: c.retiredBy,
+    retiredAt: iso(c.retiredAt),
     expiredAt: iso(c.expiredAt),
   };
 }
 
 const StepSchema = z.object({
-  step: z.enum(['credential', 'dns', 'tls', 'balances']), ok: z.boolean(), code: z.string().nullable(), detail: z.string().nullable(), durationMs: z.number(),
+  step: z.enum(['credential', 'dns', 'tls', 'balances']),
+  ok: z.boolean(),
+  code: z.string().nullable(),
+  detail: z.string().nullable(),
+  durationMs: z.number(),
 });
 
 export const ConnectionTestSchema = z
   .object({
-    integrationId: Id, environment: z.enum(ENVIRONMENTS), baseUrl: z.string(),
+    integrationId: Id,
+    environment: z.enum(ENVIRONMENTS),
+    baseUrl: z.string(),
     ok: z.boolean().meta({ description: 'Certificate accepted and the balance call saw entitled accounts' }),
-    failure: z.string().nullable().meta({ description: 'no usable credential: its code (no_certificate, certificate_expired…); else the failed step\'s class: dns, address_not_allowed, unreachable, server_certificate_untrusted, certificate_refused, not_entitled, bank_unavailable, bad_response' }),
+    failure: z.string().nullable().meta({
+      description:
+        "no usable credential: its code (no_certificate, certificate_expired…); else the failed step's class: dns, address_not_allowed, unreachable, server_certificate_untrusted, certificate_refused, not_entitled, bank_unavailable, bad_response",
+    }),
     credentialId: z.string().nullable().meta({ description: 'The certificate tested' }),
-    credentialProblem: z.object({ code: z.string(), message: z.string() }).nullable().meta({ description: 'Why there is no usable certificate (the bank was not called)' }),
-    steps: z.array(StepSchema).meta({ description: 'credential → DNS → TLS handshake with our certificate → a minimal balance call (entitlement)' }),
-    tls: z.object({ protocol: z.string(), server: z.object({ subject: z.string(), issuer: z.string(), validTo: z.string() }) }).nullable(),
+    credentialProblem: z
+      .object({ code: z.string(), message: z.string() })
+      .nullable()
+      .meta({ description: 'Why there is no usable certificate (the bank was not called)' }),
+    steps: z.array(StepSchema).meta({
+      description: 'credential → DNS → TLS handshake with our certificate → a minimal balance call (entitlement)',
+    }),
+    tls: z
+      .object({
+        protocol: z.string(),
+        server: z.object({ subject: z.string(), issuer: z.string(), validTo: z.string() }),
+      })
+      .nullable(),
     entitledAccounts: z.number().int().nullable(),
     bankRequestId: z.string().nullable(),
   })
@@ -92,15 +162,24 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
   const scope = integrationOrganization;
   const keyPairs = [
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/key-pairs', permission: 'integrations:write', tags: TAGS, auditTarget: 'key_pair',
+      method: 'post',
+      path: '/v1/integrations/{id}/key-pairs',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'key_pair',
       summary: 'Generate a key pair and CSR',
-      description: 'The private key is sealed (envelope encryption) before it is stored and is never returned. The Common Name gets the environment\'s suffix (-sim, -cat, -prod); without one it derives from the integration name.',
+      description:
+        "The private key is sealed (envelope encryption) before it is stored and is never returned. The Common Name gets the environment's suffix (-sim, -cat, -prod); without one it derives from the integration name.",
       request: {
         params: IdParams,
         body: z.object({
           subject: z.strictObject({
-            country: z.string().meta({ description: 'ISO 3166 two letters, e.g. US' }), state: z.string().max(64).optional(), locality: z.string().max(64).optional(),
-            organization: z.string().max(64), organizationalUnit: z.string().max(64).optional(), commonName: z.string().max(64).optional(),
+            country: z.string().meta({ description: 'ISO 3166 two letters, e.g. US' }),
+            state: z.string().max(64).optional(),
+            locality: z.string().max(64).optional(),
+            organization: z.string().max(64),
+            organizationalUnit: z.string().max(64).optional(),
+            commonName: z.string().max(64).optional(),
           }),
           algorithm: z.enum(KEY_ALGORITHMS).optional().meta({ description: 'Default RSA-2048' }),
           environment: z.enum(ENVIRONMENTS).optional().meta({ description: "Default: the integration's environment" }),
@@ -110,27 +189,47 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await scope(deps.db, access, params.id) });
         const kp = await generateCsr(deps.db, deps.secrets, {
-          integrationId: params.id, subject: body.subject, actor: actorOf(principal),
-          ...(body.algorithm ? { algorithm: body.algorithm } : {}), ...(body.environment ? { environment: body.environment } : {}),
+          integrationId: params.id,
+          subject: body.subject,
+          actor: actorOf(principal),
+          ...(body.algorithm ? { algorithm: body.algorithm } : {}),
+          ...(body.environment ? { environment: body.environment } : {}),
         });
         audit.target({ id: kp.id });
         return toKeyPairDto(kp);
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/key-pairs', permission: 'integrations:read', tags: TAGS,
-      summary: 'List key pairs and their CSRs', description: 'Oldest first.',
+      method: 'get',
+      path: '/v1/integrations/{id}/key-pairs',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'List key pairs and their CSRs',
+      description: 'Oldest first.',
       request: { params: IdParams, query: z.object({ ...PAGE_QUERY, environment: z.enum(ENVIRONMENTS).optional() }) },
-      response: { status: 200, schema: pageSchema(KeyPairSchema).meta({ id: 'KeyPairPage' }), description: 'A page of key pairs' },
+      response: {
+        status: 200,
+        schema: pageSchema(KeyPairSchema).meta({ id: 'KeyPairPage' }),
+        description: 'A page of key pairs',
+      },
       handler: async ({ params, query, access }) => {
         await scope(deps.db, access, params.id);
-        const page = pageInMemory(await listKeyPairs(deps.db, params.id, query.environment), query, (k) => k.id, 'uuid');
+        const page = pageInMemory(
+          await listKeyPairs(deps.db, params.id, query.environment),
+          query,
+          (k) => k.id,
+          'uuid',
+        );
         return { data: page.rows.map(toKeyPairDto), nextCursor: page.nextCursor };
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/key-pairs/{keyPairId}', permission: 'integrations:read', tags: TAGS,
-      summary: 'Download a CSR', description: 'The key pair with its CSR in `csrPem`, to save as a .csr/.pem file and submit to J.P. Morgan.',
+      method: 'get',
+      path: '/v1/integrations/{id}/key-pairs/{keyPairId}',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'Download a CSR',
+      description: 'The key pair with its CSR in `csrPem`, to save as a .csr/.pem file and submit to J.P. Morgan.',
       request: { params: z.object({ id: Id, keyPairId: Id }) },
       response: { status: 200, schema: KeyPairSchema, description: 'The key pair with its CSR (PEM)' },
       handler: async ({ params, access }) => {
@@ -148,53 +247,100 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
     // The resource is the key pair (the CSR is one of its fields); /csrs was its first name.
     ...keyPairs.map((r) => deprecatedAlias(r, r.path.replace('/key-pairs', '/csrs') as Route['path'])),
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/certificates', permission: 'integrations:write', tags: TAGS, auditTarget: 'certificate',
+      method: 'post',
+      path: '/v1/integrations/{id}/certificates',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'certificate',
       summary: 'Install an issued certificate',
-      description: 'It must match a key pair generated for this integration, be valid now, be a TLS client certificate, chain to `chainPem` when given, and keep its Common Name at two active certificates at most. Installing the same certificate again returns it. Refused: 422 `certificate_refused` listing every problem; 409 `too_many_active_certificates`.',
-      request: { params: IdParams, body: z.object({ certificatePem: z.string().min(1).max(MAX_PEM), chainPem: z.string().max(MAX_PEM).nullable().optional() }) },
+      description:
+        'It must match a key pair generated for this integration, be valid now, be a TLS client certificate, chain to `chainPem` when given, and keep its Common Name at two active certificates at most. Installing the same certificate again returns it. Refused: 422 `certificate_refused` listing every problem; 409 `too_many_active_certificates`.',
+      request: {
+        params: IdParams,
+        body: z.object({
+          certificatePem: z.string().min(1).max(MAX_PEM),
+          chainPem: z.string().max(MAX_PEM).nullable().optional(),
+        }),
+      },
       response: { status: 201, schema: CertificateSchema, description: 'The installed certificate' },
       errors: [409, 422],
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await scope(deps.db, access, params.id) });
         const cert = await installCertificate(deps.db, {
-          integrationId: params.id, certificatePem: body.certificatePem, chainPem: body.chainPem ?? null, actor: actorOf(principal), now: now(),
+          integrationId: params.id,
+          certificatePem: body.certificatePem,
+          chainPem: body.chainPem ?? null,
+          actor: actorOf(principal),
+          now: now(),
         });
         audit.target({ id: cert.id });
         return toCertificateDto(cert, now());
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/certificates', permission: 'integrations:read', tags: TAGS,
-      summary: 'List certificates', description: 'Oldest first.',
-      request: { params: IdParams, query: z.object({ ...PAGE_QUERY, status: CertificateStatus.optional(), environment: z.enum(ENVIRONMENTS).optional() }) },
-      response: { status: 200, schema: pageSchema(CertificateSchema).meta({ id: 'CertificatePage' }), description: 'A page of certificates' },
+      method: 'get',
+      path: '/v1/integrations/{id}/certificates',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'List certificates',
+      description: 'Oldest first.',
+      request: {
+        params: IdParams,
+        query: z.object({
+          ...PAGE_QUERY,
+          status: CertificateStatus.optional(),
+          environment: z.enum(ENVIRONMENTS).optional(),
+        }),
+      },
+      response: {
+        status: 200,
+        schema: pageSchema(CertificateSchema).meta({ id: 'CertificatePage' }),
+        description: 'A page of certificates',
+      },
       handler: async ({ params, query, access }) => {
         await scope(deps.db, access, params.id);
-        const rows = await listCertificates(deps.db, params.id, { ...(query.status ? { status: query.status } : {}), ...(query.environment ? { environment: query.environment } : {}) });
+        const rows = await listCertificates(deps.db, params.id, {
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.environment ? { environment: query.environment } : {}),
+        });
         const page = pageInMemory(rows, query, (c) => c.id, 'uuid');
         const at = now();
         return { data: page.rows.map((c) => toCertificateDto(c, at)), nextCursor: page.nextCursor };
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/certificates/{certificateId}/retire', permission: 'integrations:write', tags: TAGS, auditTarget: 'certificate',
+      method: 'post',
+      path: '/v1/integrations/{id}/certificates/{certificateId}/retire',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'certificate',
       summary: 'Retire a certificate',
-      description: 'The last step of a rotation. Refused (409 `last_usable_certificate`) when it is the only usable certificate of an integration that syncs, unless `force`.',
+      description:
+        'The last step of a rotation. Refused (409 `last_usable_certificate`) when it is the only usable certificate of an integration that syncs, unless `force`.',
       request: { params: z.object({ id: Id, certificateId: Id }), body: z.object({ force: z.boolean().optional() }) },
       response: { status: 200, schema: CertificateSchema, description: 'The retired certificate' },
       errors: [409],
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ id: params.certificateId, organizationId: await scope(deps.db, access, params.id) });
         const cert = await retireCertificate(deps.db, {
-          integrationId: params.id, certificateId: params.certificateId, actor: actorOf(principal), now: now(), ...(body.force ? { force: true } : {}),
+          integrationId: params.id,
+          certificateId: params.certificateId,
+          actor: actorOf(principal),
+          now: now(),
+          ...(body.force ? { force: true } : {}),
         });
         return toCertificateDto(cert, now());
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/test-connection', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      method: 'post',
+      path: '/v1/integrations/{id}/test-connection',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'integration',
       summary: 'Test the connection to J.P. Morgan',
-      description: 'Checks our side (a usable certificate whose key we can unseal), then DNS, the TLS handshake with our certificate, and one minimal balance call (entitlement). Always 200: the report says which step failed and why.',
+      description:
+        'Checks our side (a usable certificate whose key we can unseal), then DNS, the TLS handshake with our certificate, and one minimal balance call (entitlement). Always 200: the report says which step failed and why.',
       request: { params: IdParams },
       response: { status: 200, schema: ConnectionTestSchema, description: 'The report' },
       handler: async ({ params, access, audit }) => {
@@ -202,10 +348,23 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
         const out = await testConnection(deps.db, deps.secrets, params.id, deps.connectionTester, now());
         const r = out.report;
         return {
-          integrationId: out.integrationId, environment: out.environment, baseUrl: out.baseUrl, credentialId: out.credentialId,
-          ok: r?.ok ?? false, failure: out.credentialProblem?.code ?? r?.failure ?? null, credentialProblem: out.credentialProblem ?? null,
-          steps: (r?.steps ?? []).map((s) => ({ step: s.step, ok: s.ok, code: s.code ?? null, detail: s.detail ?? null, durationMs: s.durationMs })),
-          tls: r?.tls ?? null, entitledAccounts: r?.entitledAccounts ?? null, bankRequestId: r?.requestId ?? null,
+          integrationId: out.integrationId,
+          environment: out.environment,
+          baseUrl: out.baseUrl,
+          credentialId: out.credentialId,
+          ok: r?.ok ?? false,
+          failure: out.credentialProblem?.code ?? r?.failure ?? null,
+          credentialProblem: out.credentialProblem ?? null,
+          steps: (r?.steps ?? []).map((s) => ({
+            step: s.step,
+            ok: s.ok,
+            code: s.code ?? null,
+            detail: s.detail ?? null,
+            durationMs: s.durationMs,
+          })),
+          tls: r?.tls ?? null,
+          entitledAccounts: r?.entitledAccounts ?? null,
+          bankRequestId: r?.requestId ?? null,
         };
       },
     }),

@@ -2,14 +2,31 @@ import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import {
-  listMilestones, listSecurityAdmins, listTransitions, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, removeSecurityAdmin,
-  REQUIRED_API_PRODUCTS, type OnboardingOptions,
+  listMilestones,
+  listSecurityAdmins,
+  listTransitions,
+  recordApiAccess,
+  recordEligibility,
+  recordJpmProject,
+  recordSecurityAdmin,
+  removeSecurityAdmin,
+  REQUIRED_API_PRODUCTS,
+  type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
 import { MilestoneEventPageSchema, milestonePage } from './events.routes.ts';
-import { IntegrationSchema, SecurityAdminSchema, SideInput, storedSide, toIntegrationDto, toSecurityAdminDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
+import {
+  IntegrationSchema,
+  SecurityAdminSchema,
+  SideInput,
+  storedSide,
+  toIntegrationDto,
+  toSecurityAdminDto,
+  toTransitionDto,
+  TransitionSchema,
+} from './integrations.dto.ts';
 import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
 
 /**
@@ -26,73 +43,131 @@ export const EligibilityBody = z.strictObject({
   signingAuthority: z.string().trim().max(200).nullable().optional(),
 });
 export const JpmProjectBody = z.strictObject({ projectId: z.string().trim().min(1).max(200) });
-export const ApiAccessBody = z.strictObject({ status: z.enum(['requested', 'confirmed']), products: z.array(z.string().trim().min(1).max(100)).max(20).optional() });
+export const ApiAccessBody = z.strictObject({
+  status: z.enum(['requested', 'confirmed']),
+  products: z.array(z.string().trim().min(1).max(100)).max(20).optional(),
+});
 
 export function integrationOnboardingRoutes(deps: { db: Database; onboarding: OnboardingOptions }): Route[] {
   const opts = deps.onboarding;
   const now = () => (opts.now ? opts.now() : new Date());
-  const updated = { status: 200 as const, schema: IntegrationSchema, description: 'The integration with the recorded facts' };
+  const updated = {
+    status: 200 as const,
+    schema: IntegrationSchema,
+    description: 'The integration with the recorded facts',
+  };
   return [
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/eligibility', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      method: 'post',
+      path: '/v1/integrations/{id}/eligibility',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'integration',
       summary: 'Record eligibility answers',
-      description: 'Merges the given answers into the checklist that guards leaving `requested`: a J.P. Morgan Access account that is not Chase Connect, the J.P. Morgan representative, the person with signing authority.',
+      description:
+        'Merges the given answers into the checklist that guards leaving `requested`: a J.P. Morgan Access account that is not Chase Connect, the J.P. Morgan representative, the person with signing authority.',
       request: { params: IdParams, body: EligibilityBody },
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
         const checklist = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-        return toIntegrationDto(await recordEligibility(deps.db, { integrationId: params.id, checklist, actor: actorOf(principal) }, opts), now());
+        return toIntegrationDto(
+          await recordEligibility(deps.db, { integrationId: params.id, checklist, actor: actorOf(principal) }, opts),
+          now(),
+        );
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/jpm-project', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      method: 'post',
+      path: '/v1/integrations/{id}/jpm-project',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'integration',
       summary: 'Record the J.P. Morgan developer-portal project',
       description: 'The project id guards leaving `kickoff`.',
       request: { params: IdParams, body: JpmProjectBody },
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        return toIntegrationDto(await recordJpmProject(deps.db, { integrationId: params.id, projectId: body.projectId, actor: actorOf(principal) }, opts), now());
+        return toIntegrationDto(
+          await recordJpmProject(
+            deps.db,
+            { integrationId: params.id, projectId: body.projectId, actor: actorOf(principal) },
+            opts,
+          ),
+          now(),
+        );
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/api-access', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      method: 'post',
+      path: '/v1/integrations/{id}/api-access',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'integration',
       summary: 'Record that API access was requested or confirmed',
       description: `Requested guards leaving \`technical_setup\`; confirmed (by J.P. Morgan) guards entering \`approved\`. Products default to ${REQUIRED_API_PRODUCTS.join(' and ')}.`,
       request: { params: IdParams, body: ApiAccessBody },
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const view = await recordApiAccess(deps.db, {
-          integrationId: params.id, status: body.status, actor: actorOf(principal), ...(body.products ? { products: body.products } : {}),
-        }, opts);
+        const view = await recordApiAccess(
+          deps.db,
+          {
+            integrationId: params.id,
+            status: body.status,
+            actor: actorOf(principal),
+            ...(body.products ? { products: body.products } : {}),
+          },
+          opts,
+        );
         return toIntegrationDto(view, now());
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/security-admins', permission: 'integrations:write', tags: TAGS, auditTarget: 'security_admin',
+      method: 'post',
+      path: '/v1/integrations/{id}/security-admins',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'security_admin',
       summary: 'Record a security administrator',
-      description: 'One on each side (`customer`, and `provider`: the team running jpm-sync) guards entering `awaiting_approval`. The same side and email updates the existing entry. `ours`, the former name of `provider`, is accepted for one release.',
+      description:
+        'One on each side (`customer`, and `provider`: the team running jpm-sync) guards entering `awaiting_approval`. The same side and email updates the existing entry. `ours`, the former name of `provider`, is accepted for one release.',
       request: {
         params: IdParams,
         body: z.object({
-          side: SideInput, name: z.string().trim().min(1).max(200), email: z.email().max(320), role: z.string().trim().min(1).max(200),
+          side: SideInput,
+          name: z.string().trim().min(1).max(200),
+          email: z.email().max(320),
+          role: z.string().trim().min(1).max(200),
         }),
       },
       response: { status: 201, schema: SecurityAdminSchema, description: 'The recorded administrator' },
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const admin = await recordSecurityAdmin(deps.db, { integrationId: params.id, ...body, side: storedSide(body.side), actor: actorOf(principal) });
+        const admin = await recordSecurityAdmin(deps.db, {
+          integrationId: params.id,
+          ...body,
+          side: storedSide(body.side),
+          actor: actorOf(principal),
+        });
         audit.target({ id: admin.id });
         return toSecurityAdminDto(admin);
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/security-admins', permission: 'integrations:read', tags: TAGS,
-      summary: 'List security administrators', description: 'Oldest first.',
+      method: 'get',
+      path: '/v1/integrations/{id}/security-admins',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'List security administrators',
+      description: 'Oldest first.',
       request: { params: IdParams, query: z.object(PAGE_QUERY) },
-      response: { status: 200, schema: pageSchema(SecurityAdminSchema).meta({ id: 'SecurityAdminPage' }), description: 'A page of administrators' },
+      response: {
+        status: 200,
+        schema: pageSchema(SecurityAdminSchema).meta({ id: 'SecurityAdminPage' }),
+        description: 'A page of administrators',
+      },
       handler: async ({ params, query, access }) => {
         await integrationOrganization(deps.db, access, params.id);
         const page = pageInMemory(await listSecurityAdmins(deps.db, params.id), query, (a) => a.id, 'uuid');
@@ -100,25 +175,44 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       },
     }),
     defineRoute({
-      method: 'delete', path: '/v1/integrations/{id}/security-admins/{securityAdminId}', permission: 'integrations:write', tags: TAGS, auditTarget: 'security_admin',
+      method: 'delete',
+      path: '/v1/integrations/{id}/security-admins/{securityAdminId}',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'security_admin',
       summary: 'Remove a security administrator',
       request: { params: z.object({ id: Id, securityAdminId: Id }) },
       response: { status: 200, schema: SecurityAdminSchema, description: 'The removed administrator' },
       handler: async ({ params, access, audit, principal }) => {
-        audit.target({ id: params.securityAdminId, organizationId: await integrationOrganization(deps.db, access, params.id) });
+        audit.target({
+          id: params.securityAdminId,
+          organizationId: await integrationOrganization(deps.db, access, params.id),
+        });
         const admin = (await listSecurityAdmins(deps.db, params.id)).find((a) => a.id === params.securityAdminId);
         if (!admin) {
           throw new NotFoundError('security administrator', params.securityAdminId);
         }
-        await removeSecurityAdmin(deps.db, { integrationId: params.id, securityAdminId: admin.id, actor: actorOf(principal) });
+        await removeSecurityAdmin(deps.db, {
+          integrationId: params.id,
+          securityAdminId: admin.id,
+          actor: actorOf(principal),
+        });
         return toSecurityAdminDto(admin);
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/transitions', permission: 'integrations:read', tags: TAGS,
-      summary: 'Stage history of an integration', description: 'Oldest first; the first entry records the creation (from = null).',
+      method: 'get',
+      path: '/v1/integrations/{id}/transitions',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'Stage history of an integration',
+      description: 'Oldest first; the first entry records the creation (from = null).',
       request: { params: IdParams, query: z.object(PAGE_QUERY) },
-      response: { status: 200, schema: pageSchema(TransitionSchema).meta({ id: 'IntegrationTransitionPage' }), description: 'A page of stage changes' },
+      response: {
+        status: 200,
+        schema: pageSchema(TransitionSchema).meta({ id: 'IntegrationTransitionPage' }),
+        description: 'A page of stage changes',
+      },
       handler: async ({ params, query, access }) => {
         await integrationOrganization(deps.db, access, params.id);
         const page = pageInMemory(await listTransitions(deps.db, params.id), query, (t) => String(t.id), 'int');
@@ -126,9 +220,13 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/events', permission: 'events:read', tags: TAGS,
+      method: 'get',
+      path: '/v1/integrations/{id}/events',
+      permission: 'events:read',
+      tags: TAGS,
       summary: 'Milestone events of an integration',
-      description: 'Oldest first: created, stage changes, live, overdue, CSRs generated, certificates installed, retired and expiring.',
+      description:
+        'Oldest first: created, stage changes, live, overdue, CSRs generated, certificates installed, retired and expiring.',
       request: { params: IdParams, query: z.object(PAGE_QUERY) },
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ params, query, access }) => {

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { ENVIRONMENTS, ONBOARDING_STAGES } from '../domain/types.ts';
-import { overdueKinds, PIPELINE, type SecurityAdminSide, type IntegrationView, type SecurityAdminView, type TransitionView } from '../onboarding/index.ts';
+import {
+  overdueKinds,
+  PIPELINE,
+  type SecurityAdminSide,
+  type IntegrationView,
+  type SecurityAdminView,
+  type TransitionView,
+} from '../onboarding/index.ts';
 import { Id, Instant, iso } from './dto.ts';
 
 /** DTOs of integrations and their onboarding facts (camelCase, ISO instants, never key material). */
@@ -10,16 +17,23 @@ import { Id, Instant, iso } from './dto.ts';
  * running jpm-sync). Stored as `customer` / `ours`; the API accepts `ours` for one more release.
  */
 export const API_SIDES = ['customer', 'provider'] as const;
-export const SideInput = z.enum(['customer', 'provider', 'ours']).meta({ description: 'customer or provider (`ours`: the former name of provider, accepted for one release)' });
-export const storedSide = (side: z.output<typeof SideInput>): SecurityAdminSide => (side === 'customer' ? 'customer' : 'ours');
-export const apiSide = (side: SecurityAdminSide): (typeof API_SIDES)[number] => (side === 'customer' ? 'customer' : 'provider');
+export const SideInput = z
+  .enum(['customer', 'provider', 'ours'])
+  .meta({ description: 'customer or provider (`ours`: the former name of provider, accepted for one release)' });
+export const storedSide = (side: z.output<typeof SideInput>): SecurityAdminSide =>
+  side === 'customer' ? 'customer' : 'ours';
+export const apiSide = (side: SecurityAdminSide): (typeof API_SIDES)[number] =>
+  side === 'customer' ? 'customer' : 'provider';
 export const Stage = z.enum(ONBOARDING_STAGES);
 const Days = z.number().int().min(1).max(3650);
 
 /** A per-integration override of the onboarding expectations; any subset, days per stage. */
 export const ExpectationsOverrideSchema = z
   .strictObject({
-    stageDays: z.partialRecord(z.enum(PIPELINE), Days).optional().meta({ description: 'Days each stage is expected to take, e.g. { "awaiting_approval": 21 }' }),
+    stageDays: z
+      .partialRecord(z.enum(PIPELINE), Days)
+      .optional()
+      .meta({ description: 'Days each stage is expected to take, e.g. { "awaiting_approval": 21 }' }),
     processDays: Days.optional().meta({ description: 'Days from request to live' }),
   })
   .meta({ id: 'ExpectationsOverride' });
@@ -33,10 +47,16 @@ export const IntegrationSchema = z
     pausedFromStage: Stage.nullable().meta({ description: 'While paused: the stage a resume returns to' }),
     environment: z.enum(ENVIRONMENTS),
     baseUrl: z.string(),
-    serverCaPem: z.string().nullable().meta({ description: 'CA bundle trusted for the bank (simulator, test gateways); null = system roots' }),
+    serverCaPem: z
+      .string()
+      .nullable()
+      .meta({ description: 'CA bundle trusted for the bank (simulator, test gateways); null = system roots' }),
     syncStatus: z.string().meta({ description: 'ok | degraded | failed | certificate_expired' }),
     syncStatusReason: z.string().nullable(),
-    intradayRunsPerDay: z.number().int().meta({ description: 'Scheduled intraday syncs per business day of each account' }),
+    intradayRunsPerDay: z
+      .number()
+      .int()
+      .meta({ description: 'Scheduled intraday syncs per business day of each account' }),
     eligibility: z.object({
       jpmAccessAccount: z.boolean().nullable(),
       notChaseConnect: z.boolean().nullable(),
@@ -44,34 +64,59 @@ export const IntegrationSchema = z
       signingAuthority: z.string().nullable(),
     }),
     jpmProjectId: z.string().nullable(),
-    apiAccess: z.object({ products: z.array(z.string()), requestedAt: Instant.nullable(), confirmedAt: Instant.nullable() }),
+    apiAccess: z.object({
+      products: z.array(z.string()),
+      requestedAt: Instant.nullable(),
+      confirmedAt: Instant.nullable(),
+    }),
     stageEnteredAt: Instant,
     stageDueAt: Instant.nullable(),
     processDueAt: Instant.nullable(),
-    overdue: z.array(z.enum(['stage', 'process'])).meta({ description: 'Which due dates have passed now (empty when on time)' }),
+    overdue: z
+      .array(z.enum(['stage', 'process']))
+      .meta({ description: 'Which due dates have passed now (empty when on time)' }),
     expectationsOverride: ExpectationsOverrideSchema.nullable(),
     expectations: z.object({ stageDays: z.record(z.string(), z.number().int()), processDays: z.number().int() }),
     liveAt: Instant.nullable(),
     createdAt: Instant,
     updatedAt: Instant,
   })
-  .meta({ id: 'Integration', description: 'A customer\'s connection to J.P. Morgan Access and its onboarding state' });
+  .meta({ id: 'Integration', description: "A customer's connection to J.P. Morgan Access and its onboarding state" });
 
 export function toIntegrationDto(v: IntegrationView, now: Date): z.input<typeof IntegrationSchema> {
   return {
-    id: v.id, organizationId: v.organizationId, name: v.name, stage: v.stage, pausedFromStage: v.pausedFromStage,
-    environment: v.environment, baseUrl: v.baseUrl, serverCaPem: v.serverCaPem, syncStatus: v.syncStatus, syncStatusReason: v.syncStatusReason,
+    id: v.id,
+    organizationId: v.organizationId,
+    name: v.name,
+    stage: v.stage,
+    pausedFromStage: v.pausedFromStage,
+    environment: v.environment,
+    baseUrl: v.baseUrl,
+    serverCaPem: v.serverCaPem,
+    syncStatus: v.syncStatus,
+    syncStatusReason: v.syncStatusReason,
     intradayRunsPerDay: v.intradayRunsPerDay,
     eligibility: {
-      jpmAccessAccount: v.eligibility.jpmAccessAccount ?? null, notChaseConnect: v.eligibility.notChaseConnect ?? null,
-      jpmRepresentative: v.eligibility.jpmRepresentative ?? null, signingAuthority: v.eligibility.signingAuthority ?? null,
+      jpmAccessAccount: v.eligibility.jpmAccessAccount ?? null,
+      notChaseConnect: v.eligibility.notChaseConnect ?? null,
+      jpmRepresentative: v.eligibility.jpmRepresentative ?? null,
+      signingAuthority: v.eligibility.signingAuthority ?? null,
     },
     jpmProjectId: v.jpmProjectId,
-    apiAccess: { products: v.apiAccess.products, requestedAt: iso(v.apiAccess.requestedAt), confirmedAt: iso(v.apiAccess.confirmedAt) },
-    stageEnteredAt: iso(v.stageEnteredAt), stageDueAt: iso(v.stageDueAt), processDueAt: iso(v.processDueAt),
+    apiAccess: {
+      products: v.apiAccess.products,
+      requestedAt: iso(v.apiAccess.requestedAt),
+      confirmedAt: iso(v.apiAccess.confirmedAt),
+    },
+    stageEnteredAt: iso(v.stageEnteredAt),
+    stageDueAt: iso(v.stageDueAt),
+    processDueAt: iso(v.processDueAt),
     overdue: overdueKinds({ stage: v.stage, stage_due_at: v.stageDueAt, process_due_at: v.processDueAt }, now),
-    expectationsOverride: v.expectationsOverride, expectations: v.expectations,
-    liveAt: iso(v.liveAt), createdAt: iso(v.createdAt), updatedAt: iso(v.updatedAt),
+    expectationsOverride: v.expectationsOverride,
+    expectations: v.expectations,
+    liveAt: iso(v.liveAt),
+    createdAt: iso(v.createdAt),
+    updatedAt: iso(v.updatedAt),
   };
 }
 
@@ -92,12 +137,33 @@ export function toTransitionDto(t: TransitionView): z.input<typeof TransitionSch
 
 export const SecurityAdminSchema = z
   .object({
-    id: Id, integrationId: Id, side: z.enum(API_SIDES).meta({ description: "customer: the customer's administrator (approves access at J.P. Morgan); provider: ours, the team running jpm-sync (manages certificates)" }),
-    name: z.string(), email: z.string(), role: z.string(),
-    createdAt: Instant, updatedAt: Instant,
+    id: Id,
+    integrationId: Id,
+    side: z.enum(API_SIDES).meta({
+      description:
+        "customer: the customer's administrator (approves access at J.P. Morgan); provider: ours, the team running jpm-sync (manages certificates)",
+    }),
+    name: z.string(),
+    email: z.string(),
+    role: z.string(),
+    createdAt: Instant,
+    updatedAt: Instant,
   })
-  .meta({ id: 'SecurityAdmin', description: 'A security administrator: the customer\'s (approves access at J.P. Morgan) or ours (manages certificates)' });
+  .meta({
+    id: 'SecurityAdmin',
+    description:
+      "A security administrator: the customer's (approves access at J.P. Morgan) or ours (manages certificates)",
+  });
 
 export function toSecurityAdminDto(a: SecurityAdminView): z.input<typeof SecurityAdminSchema> {
-  return { id: a.id, integrationId: a.integrationId, side: apiSide(a.side), name: a.name, email: a.email, role: a.role, createdAt: iso(a.createdAt), updatedAt: iso(a.updatedAt) };
+  return {
+    id: a.id,
+    integrationId: a.integrationId,
+    side: apiSide(a.side),
+    name: a.name,
+    email: a.email,
+    role: a.role,
+    createdAt: iso(a.createdAt),
+    updatedAt: iso(a.updatedAt),
+  };
 }

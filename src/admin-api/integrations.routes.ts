@@ -4,8 +4,16 @@ import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
 import {
-  createIntegration, getIntegration, pageIntegrations, parseExpectationsOverride, recordApiAccess, recordEligibility, recordJpmProject,
-  setExpectations, transition, type OnboardingOptions,
+  createIntegration,
+  getIntegration,
+  pageIntegrations,
+  parseExpectationsOverride,
+  recordApiAccess,
+  recordEligibility,
+  recordJpmProject,
+  setExpectations,
+  transition,
+  type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import { ValidationError } from '../shared/errors.ts';
@@ -13,7 +21,14 @@ import type { Database } from '../storage/db.ts';
 import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import { ApiAccessBody, EligibilityBody, JpmProjectBody } from './integration-onboarding.routes.ts';
-import { ExpectationsOverrideSchema, IntegrationSchema, Stage, toIntegrationDto, toTransitionDto, TransitionSchema } from './integrations.dto.ts';
+import {
+  ExpectationsOverrideSchema,
+  IntegrationSchema,
+  Stage,
+  toIntegrationDto,
+  toTransitionDto,
+  TransitionSchema,
+} from './integrations.dto.ts';
 import { actorOf, integrationOrganization } from './lookup.ts';
 
 /**
@@ -31,27 +46,45 @@ export interface IntegrationRouteDeps {
 
 const TAGS = ['Integrations'];
 const MAX_PEM = 100_000;
-const IntradayRuns = z.number().int().min(0).max(MAX_INTRADAY_RUNS)
+const IntradayRuns = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_INTRADAY_RUNS)
   .meta({ description: `Scheduled intraday syncs per business day (0 to ${MAX_INTRADAY_RUNS}; 0 = prior-day only)` });
 
 const UpdateBody = z.object({
   name: z.string().trim().min(1).max(200).optional(),
   intradayRunsPerDay: IntradayRuns.optional(),
-  expectations: ExpectationsOverrideSchema.nullable().optional().meta({ description: 'null clears the override (deployment defaults apply)' }),
+  expectations: ExpectationsOverrideSchema.nullable()
+    .optional()
+    .meta({ description: 'null clears the override (deployment defaults apply)' }),
   environment: z.enum(ENVIRONMENTS).optional(),
-  baseUrl: z.string().max(2000).nullable().optional().meta({ description: "null = the environment's default (cat, prod)" }),
+  baseUrl: z
+    .string()
+    .max(2000)
+    .nullable()
+    .optional()
+    .meta({ description: "null = the environment's default (cat, prod)" }),
   serverCaPem: z.string().max(MAX_PEM).nullable().optional(),
   // The onboarding facts, here too (also POST /v1/integrations/{id}/eligibility, /jpm-project, /api-access).
-  eligibility: EligibilityBody.optional().meta({ description: 'Merged into the eligibility checklist (as POST …/eligibility)' }),
-  jpmProjectId: JpmProjectBody.shape.projectId.optional().meta({ description: 'The J.P. Morgan developer-portal project (as POST …/jpm-project)' }),
+  eligibility: EligibilityBody.optional().meta({
+    description: 'Merged into the eligibility checklist (as POST …/eligibility)',
+  }),
+  jpmProjectId: JpmProjectBody.shape.projectId
+    .optional()
+    .meta({ description: 'The J.P. Morgan developer-portal project (as POST …/jpm-project)' }),
   apiAccess: ApiAccessBody.optional().meta({ description: 'API access requested or confirmed (as POST …/api-access)' }),
-  securityAdmins: z.unknown().optional()
-    .meta({ description: 'Not settable here: security administrators are a list of their own, POST /v1/integrations/{id}/security-admins (400 points there)' }),
+  securityAdmins: z.unknown().optional().meta({
+    description:
+      'Not settable here: security administrators are a list of their own, POST /v1/integrations/{id}/security-admins (400 points there)',
+  }),
 });
 
 /** Where the integration connects after a PATCH: a new environment starts from its own defaults. */
 function environmentChange(
-  current: { environment: string; baseUrl: string; serverCaPem: string | null }, body: Pick<z.output<typeof UpdateBody>, 'environment' | 'baseUrl' | 'serverCaPem'>,
+  current: { environment: string; baseUrl: string; serverCaPem: string | null },
+  body: Pick<z.output<typeof UpdateBody>, 'environment' | 'baseUrl' | 'serverCaPem'>,
   approvedHosts: readonly string[] = [],
 ) {
   if (body.environment === undefined && body.baseUrl === undefined && body.serverCaPem === undefined) {
@@ -59,11 +92,14 @@ function environmentChange(
   }
   const environment = body.environment ?? current.environment;
   const switched = environment !== current.environment;
-  return resolveEnvironmentSettings({
-    environment,
-    baseUrl: body.baseUrl !== undefined ? body.baseUrl : switched ? null : current.baseUrl,
-    serverCaPem: body.serverCaPem !== undefined ? body.serverCaPem : switched ? null : current.serverCaPem,
-  }, approvedHosts);
+  return resolveEnvironmentSettings(
+    {
+      environment,
+      baseUrl: body.baseUrl !== undefined ? body.baseUrl : switched ? null : current.baseUrl,
+      serverCaPem: body.serverCaPem !== undefined ? body.serverCaPem : switched ? null : current.serverCaPem,
+    },
+    approvedHosts,
+  );
 }
 
 export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
@@ -72,11 +108,24 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
   const dto = async (id: string) => toIntegrationDto(await getIntegration(deps.db, id, opts), now());
   const StageBody = z.object({ to: Stage, note: z.string().trim().max(2000).optional() });
   /** Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel. */
-  const move = async ({ params, body, access, audit, principal }: HandlerInput<z.output<typeof IdParams>, unknown, z.output<typeof StageBody>>) => {
+  const move = async ({
+    params,
+    body,
+    access,
+    audit,
+    principal,
+  }: HandlerInput<z.output<typeof IdParams>, unknown, z.output<typeof StageBody>>) => {
     audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-    const result = await transition(deps.db, {
-      integrationId: params.id, to: body.to, actor: actorOf(principal), ...(body.note !== undefined ? { note: body.note } : {}),
-    }, opts);
+    const result = await transition(
+      deps.db,
+      {
+        integrationId: params.id,
+        to: body.to,
+        actor: actorOf(principal),
+        ...(body.note !== undefined ? { note: body.note } : {}),
+      },
+      opts,
+    );
     if (result.kind !== 'advance') {
       // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
       await requestScheduleReconcile(deps.queues, { integrationId: params.id });
@@ -84,11 +133,16 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
     return result;
   };
   const stage = defineRoute({
-    method: 'post', path: '/v1/integrations/{id}/stage', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+    method: 'post',
+    path: '/v1/integrations/{id}/stage',
+    permission: 'integrations:write',
+    tags: TAGS,
+    auditTarget: 'integration',
     summary: 'Move an integration to another stage',
-    description: 'Forward one pipeline stage at a time when its guards pass, pause (from any active stage), resume (to the stage it was paused from) or cancel. '
-      + 'A refused move is a 409 `transition_refused` whose detail names every failed guard (e.g. `guard eligibility_complete failed (…)`) or the stages allowed from here. '
-      + "Pausing or cancelling stops the accounts' schedules; resuming restores them. Answers the integration; the move is the newest entry of GET /v1/integrations/{id}/transitions.",
+    description:
+      'Forward one pipeline stage at a time when its guards pass, pause (from any active stage), resume (to the stage it was paused from) or cancel. ' +
+      'A refused move is a 409 `transition_refused` whose detail names every failed guard (e.g. `guard eligibility_complete failed (…)`) or the stages allowed from here. ' +
+      "Pausing or cancelling stops the accounts' schedules; resuming restores them. Answers the integration; the move is the newest entry of GET /v1/integrations/{id}/transitions.",
     request: { params: IdParams, body: StageBody },
     response: { status: 200, schema: IntegrationSchema, description: 'The integration in its new stage' },
     errors: [409],
@@ -96,9 +150,14 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
   });
   return [
     defineRoute({
-      method: 'post', path: '/v1/integrations', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      method: 'post',
+      path: '/v1/integrations',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'integration',
       summary: 'Create an integration',
-      description: 'Starts onboarding in `requested`, with due dates from the expectations. A key scoped to one organization creates it there (organizationId may be omitted); a key for all organizations must name the organization. The simulator environment needs a baseUrl.',
+      description:
+        'Starts onboarding in `requested`, with due dates from the expectations. A key scoped to one organization creates it there (organizationId may be omitted); a key for all organizations must name the organization. The simulator environment needs a baseUrl.',
       request: {
         body: z.object({
           organizationId: Id.optional(),
@@ -113,23 +172,35 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
       handler: async ({ body, access, audit, principal }) => {
         const organizationId = access.filter(body.organizationId);
         if (organizationId === undefined) {
-          throw new ValidationError('organizationId is required for a key valid for all organizations', [{ path: 'body.organizationId', message: 'required' }]);
+          throw new ValidationError('organizationId is required for a key valid for all organizations', [
+            { path: 'body.organizationId', message: 'required' },
+          ]);
         }
         audit.target({ organizationId });
-        const created = await createIntegration(deps.db, {
-          organizationId, name: body.name, actor: actorOf(principal),
-          ...(body.environment !== undefined ? { environment: body.environment } : {}),
-          ...(body.baseUrl !== undefined ? { baseUrl: body.baseUrl } : {}),
-          ...(body.serverCaPem !== undefined ? { serverCaPem: body.serverCaPem } : {}),
-          ...(body.expectations !== undefined ? { expectations: body.expectations } : {}),
-        }, opts);
+        const created = await createIntegration(
+          deps.db,
+          {
+            organizationId,
+            name: body.name,
+            actor: actorOf(principal),
+            ...(body.environment !== undefined ? { environment: body.environment } : {}),
+            ...(body.baseUrl !== undefined ? { baseUrl: body.baseUrl } : {}),
+            ...(body.serverCaPem !== undefined ? { serverCaPem: body.serverCaPem } : {}),
+            ...(body.expectations !== undefined ? { expectations: body.expectations } : {}),
+          },
+          opts,
+        );
         audit.target({ id: created.id });
         return toIntegrationDto(created, now());
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}', permission: 'integrations:read', tags: TAGS,
-      summary: 'Get an integration', request: { params: IdParams },
+      method: 'get',
+      path: '/v1/integrations/{id}',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'Get an integration',
+      request: { params: IdParams },
       response: { status: 200, schema: IntegrationSchema, description: 'The integration' },
       handler: async ({ params, access }) => {
         await integrationOrganization(deps.db, access, params.id);
@@ -137,8 +208,12 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations', permission: 'integrations:read', tags: TAGS,
-      summary: 'List integrations', description: 'Oldest first. `overdue=true`: only those past their stage or whole-process due date now.',
+      method: 'get',
+      path: '/v1/integrations',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'List integrations',
+      description: 'Oldest first. `overdue=true`: only those past their stage or whole-process due date now.',
       request: {
         query: z.object({
           ...PAGE_QUERY,
@@ -147,21 +222,38 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
           overdue: z.enum(['true', 'false']).optional(),
         }),
       },
-      response: { status: 200, schema: pageSchema(IntegrationSchema).meta({ id: 'IntegrationPage' }), description: 'A page of integrations' },
+      response: {
+        status: 200,
+        schema: pageSchema(IntegrationSchema).meta({ id: 'IntegrationPage' }),
+        description: 'A page of integrations',
+      },
       handler: async ({ query, access }) => {
-        const page = await pageIntegrations(deps.db, {
-          organizationId: access.filter(query.organizationId), stage: query.stage, overdue: query.overdue === 'true', cursor: query.cursor, limit: query.limit,
-        }, opts);
+        const page = await pageIntegrations(
+          deps.db,
+          {
+            organizationId: access.filter(query.organizationId),
+            stage: query.stage,
+            overdue: query.overdue === 'true',
+            cursor: query.cursor,
+            limit: query.limit,
+          },
+          opts,
+        );
         const at = now();
         return { data: page.integrations.map((v) => toIntegrationDto(v, at)), nextCursor: page.nextCursor };
       },
     }),
     defineRoute({
-      method: 'patch', path: '/v1/integrations/{id}', permission: 'integrations:write', tags: TAGS, auditTarget: 'integration',
+      method: 'patch',
+      path: '/v1/integrations/{id}',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'integration',
       summary: 'Update integration settings',
-      description: 'Any of: name; intradayRunsPerDay (the accounts\' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment\'s are used); '
-        + 'the onboarding facts eligibility, jpmProjectId and apiAccess (the same as their own POST routes). Everything is checked before anything is changed. '
-        + 'Security administrators are a list of their own: POST /v1/integrations/{id}/security-admins.',
+      description:
+        "Any of: name; intradayRunsPerDay (the accounts' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment's are used); " +
+        'the onboarding facts eligibility, jpmProjectId and apiAccess (the same as their own POST routes). Everything is checked before anything is changed. ' +
+        'Security administrators are a list of their own: POST /v1/integrations/{id}/security-admins.',
       request: { params: IdParams, body: UpdateBody },
       response: { status: 200, schema: IntegrationSchema, description: 'The updated integration' },
       handler: async ({ params, body, access, audit, principal }) => {
@@ -173,7 +265,9 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
           );
         }
         if (Object.values(body).every((v) => v === undefined)) {
-          throw new ValidationError('nothing to change: give at least one setting', [{ path: 'body', message: 'empty' }]);
+          throw new ValidationError('nothing to change: give at least one setting', [
+            { path: 'body', message: 'empty' },
+          ]);
         }
         const current = await getIntegration(deps.db, params.id, opts);
         const settings = environmentChange(current, body, opts.connectionPolicy?.jpmBaseUrlHosts);
@@ -191,7 +285,12 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
           });
         }
         if (settings) {
-          await setEnvironment(deps.db, { integrationId: params.id, ...settings, actor, ...(opts.connectionPolicy ? { policy: opts.connectionPolicy } : {}) });
+          await setEnvironment(deps.db, {
+            integrationId: params.id,
+            ...settings,
+            actor,
+            ...(opts.connectionPolicy ? { policy: opts.connectionPolicy } : {}),
+          });
         }
         if (body.expectations !== undefined) {
           await setExpectations(deps.db, { integrationId: params.id, expectations: body.expectations, actor }, opts);
@@ -205,7 +304,11 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
         }
         if (body.apiAccess !== undefined) {
           const { status, products } = body.apiAccess;
-          await recordApiAccess(deps.db, { integrationId: params.id, status, actor, ...(products ? { products } : {}) }, opts);
+          await recordApiAccess(
+            deps.db,
+            { integrationId: params.id, status, actor, ...(products ? { products } : {}) },
+            opts,
+          );
         }
         if (body.intradayRunsPerDay !== undefined && body.intradayRunsPerDay !== current.intradayRunsPerDay) {
           await requestScheduleReconcile(deps.queues, { integrationId: params.id });
@@ -218,13 +321,23 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
     deprecatedAlias(stage, '/v1/integrations/{id}/transitions', {
       response: {
         status: 201,
-        schema: z.object({ integration: IntegrationSchema, transition: TransitionSchema, kind: z.enum(['advance', 'pause', 'resume', 'cancel']) }).meta({ id: 'IntegrationTransitionResult' }),
+        schema: z
+          .object({
+            integration: IntegrationSchema,
+            transition: TransitionSchema,
+            kind: z.enum(['advance', 'pause', 'resume', 'cancel']),
+          })
+          .meta({ id: 'IntegrationTransitionResult' }),
         description: 'The integration in its new stage and the history row',
         mediaType: 'application/json',
       },
       handler: async (input) => {
         const result = await move(input as Parameters<typeof move>[0]);
-        return { integration: toIntegrationDto(result.integration, now()), transition: toTransitionDto(result.transition), kind: result.kind };
+        return {
+          integration: toIntegrationDto(result.integration, now()),
+          transition: toTransitionDto(result.transition),
+          kind: result.kind,
+        };
       },
     }),
   ];

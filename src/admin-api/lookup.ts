@@ -17,7 +17,11 @@ export function actorOf(principal: Principal): string {
 
 /** The integration's organization, after the scope check; 404 when unknown or another organization's. */
 export async function integrationOrganization(ex: Executor, access: OrgAccess, integrationId: string): Promise<string> {
-  const row = await ex.selectFrom('integrations').select('organization_id').where('id', '=', integrationId).executeTakeFirst();
+  const row = await ex
+    .selectFrom('integrations')
+    .select('organization_id')
+    .where('id', '=', integrationId)
+    .executeTakeFirst();
   if (!row) {
     throw new NotFoundError('integration', integrationId);
   }
@@ -40,8 +44,16 @@ export async function scopedAccount(ex: Executor, access: OrgAccess, accountId: 
  * key's (uuidv7 ids sort by creation; `int` keys are bigserial ids), so a page stays correct while
  * rows are added or removed, exactly as with SQL keyset pages.
  */
-export function pageInMemory<T>(rows: readonly T[], query: { cursor?: string | undefined; limit: number }, key: (row: T) => string, kind: 'uuid' | 'int'): Page<T> {
-  const compare = kind === 'int' ? (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0) : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+export function pageInMemory<T>(
+  rows: readonly T[],
+  query: { cursor?: string | undefined; limit: number },
+  key: (row: T) => string,
+  kind: 'uuid' | 'int',
+): Page<T> {
+  const compare =
+    kind === 'int'
+      ? (a: string, b: string) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)
+      : (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
   const sorted = [...rows].sort((a, b) => compare(key(a), key(b)));
   const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, [kind])[0];
   const rest = after === undefined ? sorted : sorted.filter((r) => compare(key(r), after) > 0);

@@ -4,7 +4,12 @@ import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Database } from '../storage/db.ts';
-import { findOrganization, insertOrganization, listOrganizations, type OrganizationRow } from '../storage/organizations.repo.ts';
+import {
+  findOrganization,
+  insertOrganization,
+  listOrganizations,
+  type OrganizationRow,
+} from '../storage/organizations.repo.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
 
 export const OrganizationSchema = z
@@ -61,9 +66,17 @@ export function organizationRoutes(deps: { db: Database }): Route[] {
       description: 'Oldest first. A key scoped to one organization sees only that one.',
       tags: TAGS,
       request: { query: z.object(PAGE_QUERY) },
-      response: { status: 200, schema: pageSchema(OrganizationSchema).meta({ id: 'OrganizationPage' }), description: 'A page of organizations' },
+      response: {
+        status: 200,
+        schema: pageSchema(OrganizationSchema).meta({ id: 'OrganizationPage' }),
+        description: 'A page of organizations',
+      },
       handler: async ({ query, access }) => {
-        const page = await listOrganizations(deps.db, { onlyId: access.filter(), cursor: query.cursor, limit: query.limit });
+        const page = await listOrganizations(deps.db, {
+          onlyId: access.filter(),
+          cursor: query.cursor,
+          limit: query.limit,
+        });
         return { data: page.rows.map(toOrganizationDto), nextCursor: page.nextCursor };
       },
     }),

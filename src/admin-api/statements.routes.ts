@@ -33,29 +33,43 @@ export const STATEMENT_BODY_LIMIT = '32mb';
 
 const StatementImportSchema = z
   .object({
-    run: SyncRunSchema.meta({ description: 'The sync run the import was: counts, status (partial with error code records_rejected when some records could not be stored)' }),
+    run: SyncRunSchema.meta({
+      description:
+        'The sync run the import was: counts, status (partial with error code records_rejected when some records could not be stored)',
+    }),
     format: z.enum(['bai2', 'camt053', 'camt052']),
     fileId: z.string().meta({ description: "The file's own id (BAI2 01 record file id, camt GrpHdr/MsgId)" }),
-    days: z.array(z.iso.date()).meta({ description: 'Business days whose posted data the file holds (their balance proofs were recomputed)' }),
+    days: z
+      .array(z.iso.date())
+      .meta({ description: 'Business days whose posted data the file holds (their balance proofs were recomputed)' }),
     otherAccounts: z.number().int().meta({ description: 'Accounts in the file other than this one (not imported)' }),
   })
   .meta({ id: 'StatementImport', description: 'A statement file imported into an account' });
 
 /** An empty or blank body: no file was sent. */
 export function statementEmpty(): ValidationError {
-  return new ValidationError('Send the statement file as the request body.', [{ path: 'body', message: 'empty' }], 'statement_empty');
+  return new ValidationError(
+    'Send the statement file as the request body.',
+    [{ path: 'body', message: 'empty' }],
+    'statement_empty',
+  );
 }
 
 export function statementRoutes(deps: StatementRouteDeps): Route[] {
   return [
     defineRoute({
-      method: 'post', path: '/v1/accounts/{id}/statements', permission: 'syncs:write', tags: ['Syncs'], auditTarget: 'account',
+      method: 'post',
+      path: '/v1/accounts/{id}/statements',
+      permission: 'syncs:write',
+      tags: ['Syncs'],
+      auditTarget: 'account',
       summary: 'Import a statement file (BAI2, camt.053, camt.052)',
-      description: 'The file is the request body. Its records are stored under the same identity as the API\'s (a transaction seen in a file and later over the API is one row), '
-        + 'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, '
-        + 'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored; a file without a section for this account is refused (`statement_account_missing`). '
-        + 'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. '
-        + 'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
+      description:
+        "The file is the request body. Its records are stored under the same identity as the API's (a transaction seen in a file and later over the API is one row), " +
+        'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, ' +
+        'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored; a file without a section for this account is refused (`statement_account_missing`). ' +
+        'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. ' +
+        'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
       request: { params: IdParams },
       idempotent: false,
       rawBody: {
@@ -72,7 +86,13 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
         }
         const result = await deps.importStatement(account.id, (onText) => bodyStream.readText(onText));
         const run = await getRun({ db: deps.db }, result.runId);
-        return { run: toSyncRunDto(run), format: result.format, fileId: result.fileId, days: result.days, otherAccounts: result.otherAccounts };
+        return {
+          run: toSyncRunDto(run),
+          format: result.format,
+          fileId: result.fileId,
+          days: result.days,
+          otherAccounts: result.otherAccounts,
+        };
       },
     }),
   ];

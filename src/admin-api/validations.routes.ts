@@ -5,8 +5,15 @@ import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
 import {
-  createValidationReport, getValidationReport, listActiveSuspicions, listValidationReports, renderValidationReportHtml,
-  reportDocument, reviewSuspicion, SUSPICION_STATUSES, type ValidationReportDocument,
+  createValidationReport,
+  getValidationReport,
+  listActiveSuspicions,
+  listValidationReports,
+  renderValidationReportHtml,
+  reportDocument,
+  reviewSuspicion,
+  SUSPICION_STATUSES,
+  type ValidationReportDocument,
 } from '../validation/index.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
 
@@ -16,76 +23,191 @@ import { Id, IdParams, Instant, iso } from './dto.ts';
  * synchronously: the work is a few bulk SQL statements per account.
  */
 const Day = z.iso.date().meta({ description: 'Business date, YYYY-MM-DD' });
-const Minor = z.string().regex(/^-?\d+$/).meta({ description: 'Amount in integer minor units, as a decimal string' });
+const Minor = z
+  .string()
+  .regex(/^-?\d+$/)
+  .meta({ description: 'Amount in integer minor units, as a decimal string' });
 const State = z.enum(['proved', 'broken', 'unproved']);
 const Counts = z.object({ proved: z.number().int(), broken: z.number().int(), unproved: z.number().int() });
 
-const ReportDocumentSchema = z.object({
-  id: Id,
-  integration: z.object({ id: Id, name: z.string(), organizationId: Id, stage: z.string() }),
-  period: z.object({ from: Day, to: Day, basis: z.enum(['requested', 'since_approval', 'last_30_days']) }),
-  generatedAt: Instant,
-  passed: z.boolean(),
-  reasons: z.array(z.string()),
-  summary: Counts.extend({ accounts: z.number().int(), openSuspicions: z.number().int() }),
-  totalsByCurrency: z.array(z.object({
-    currency: z.string(), decimalLocation: z.number().int(), creditsMinor: Minor, debitsMinor: Minor, creditCount: z.number().int(), debitCount: z.number().int(),
-  })),
-  accounts: z.array(z.object({
-    accountId: Id, accountMasked: z.string(), accountName: z.string(), currency: z.string(), decimalLocation: z.number().int(),
-    timeZone: z.string(), from: Day, to: Day, days: Counts,
-    totals: z.object({ creditsMinor: Minor, debitsMinor: Minor, creditCount: z.number().int(), debitCount: z.number().int() }),
-    calendar: z.array(z.object({
-      day: Day, state: State, differenceMinor: Minor.nullable(),
-      reason: z.string().nullable().meta({ description: 'Why the day is not proved: unreported_posting (a late posting), duplicate_suspected, differs_from_bank, rejected_record, no_final_balance, incomplete_final_balance, transactions_not_fetched; null when proved or not known' }),
-      explanation: z.string().nullable().optional().meta({ description: 'The reason in a sentence for the reader' }),
-    })),
-    noBusinessDays: z.array(Day).optional().meta({ description: 'Weekdays the bank reported as no business day (holidays: nothing owed)' }),
-    openSuspicions: z.number().int(),
-  })),
-  suspicions: z.array(z.object({
-    id: Id, accountId: Id, accountMasked: z.string(), bookingDate: Day, direction: z.string(), amountMinor: Minor, currency: z.string(),
-    decimalLocation: z.number().int(), liveCount: z.number().int(), bankCount: z.number().int(), status: z.string(), transactionIds: z.array(Id),
-  })),
-  coverage: z.object({
-    staleHours: z.number(),
-    daysNotFetched: z.array(z.object({ accountId: Id, day: Day })),
-    failedWindows: z.array(z.object({
-      runId: Id, accountId: Id.nullable(), mode: z.string(), status: z.string(), windowFrom: Day.nullable(), windowTo: Day.nullable(),
-      errorCode: z.string().nullable(), errorMessage: z.string().nullable(), at: Instant, recovered: z.boolean(),
-    })),
-    staleAccounts: z.array(z.object({ accountId: Id, lastSyncedAt: Instant.nullable() })),
-    daysFetchedNothing: z.array(z.object({ accountId: Id, day: Day, syncRunId: Id.nullable() })).optional()
-      .meta({ description: 'Business days J.P. Morgan reported no transaction for, on an account that normally has activity' }),
-    bankHolidays: z.array(z.object({ accountId: Id, day: Day })).optional()
-      .meta({ description: 'Weekdays J.P. Morgan reported as no business day (nothing owed)' }),
-  }),
-}).meta({ id: 'ValidationReportDocument', description: 'Per account: the balance proof of every business day, totals, suspicions and coverage gaps' });
+const ReportDocumentSchema = z
+  .object({
+    id: Id,
+    integration: z.object({ id: Id, name: z.string(), organizationId: Id, stage: z.string() }),
+    period: z.object({ from: Day, to: Day, basis: z.enum(['requested', 'since_approval', 'last_30_days']) }),
+    generatedAt: Instant,
+    passed: z.boolean(),
+    reasons: z.array(z.string()),
+    summary: Counts.extend({ accounts: z.number().int(), openSuspicions: z.number().int() }),
+    totalsByCurrency: z.array(
+      z.object({
+        currency: z.string(),
+        decimalLocation: z.number().int(),
+        creditsMinor: Minor,
+        debitsMinor: Minor,
+        creditCount: z.number().int(),
+        debitCount: z.number().int(),
+      }),
+    ),
+    accounts: z.array(
+      z.object({
+        accountId: Id,
+        accountMasked: z.string(),
+        accountName: z.string(),
+        currency: z.string(),
+        decimalLocation: z.number().int(),
+        timeZone: z.string(),
+        from: Day,
+        to: Day,
+        days: Counts,
+        totals: z.object({
+          creditsMinor: Minor,
+          debitsMinor: Minor,
+          creditCount: z.number().int(),
+          debitCount: z.number().int(),
+        }),
+        calendar: z.array(
+          z.object({
+            day: Day,
+            state: State,
+            differenceMinor: Minor.nullable(),
+            reason: z.string().nullable().meta({
+              description:
+                'Why the day is not proved: unreported_posting (a late posting), duplicate_suspected, differs_from_bank, rejected_record, no_final_balance, incomplete_final_balance, transactions_not_fetched; null when proved or not known',
+            }),
+            explanation: z
+              .string()
+              .nullable()
+              .optional()
+              .meta({ description: 'The reason in a sentence for the reader' }),
+          }),
+        ),
+        noBusinessDays: z
+          .array(Day)
+          .optional()
+          .meta({ description: 'Weekdays the bank reported as no business day (holidays: nothing owed)' }),
+        openSuspicions: z.number().int(),
+      }),
+    ),
+    suspicions: z.array(
+      z.object({
+        id: Id,
+        accountId: Id,
+        accountMasked: z.string(),
+        bookingDate: Day,
+        direction: z.string(),
+        amountMinor: Minor,
+        currency: z.string(),
+        decimalLocation: z.number().int(),
+        liveCount: z.number().int(),
+        bankCount: z.number().int(),
+        status: z.string(),
+        transactionIds: z.array(Id),
+      }),
+    ),
+    coverage: z.object({
+      staleHours: z.number(),
+      daysNotFetched: z.array(z.object({ accountId: Id, day: Day })),
+      failedWindows: z.array(
+        z.object({
+          runId: Id,
+          accountId: Id.nullable(),
+          mode: z.string(),
+          status: z.string(),
+          windowFrom: Day.nullable(),
+          windowTo: Day.nullable(),
+          errorCode: z.string().nullable(),
+          errorMessage: z.string().nullable(),
+          at: Instant,
+          recovered: z.boolean(),
+        }),
+      ),
+      staleAccounts: z.array(z.object({ accountId: Id, lastSyncedAt: Instant.nullable() })),
+      daysFetchedNothing: z
+        .array(z.object({ accountId: Id, day: Day, syncRunId: Id.nullable() }))
+        .optional()
+        .meta({
+          description:
+            'Business days J.P. Morgan reported no transaction for, on an account that normally has activity',
+        }),
+      bankHolidays: z
+        .array(z.object({ accountId: Id, day: Day }))
+        .optional()
+        .meta({ description: 'Weekdays J.P. Morgan reported as no business day (nothing owed)' }),
+    }),
+  })
+  .meta({
+    id: 'ValidationReportDocument',
+    description: 'Per account: the balance proof of every business day, totals, suspicions and coverage gaps',
+  });
 
-const ReportSummarySchema = z.object({
-  id: Id, integrationId: Id, status: z.enum(['running', 'completed', 'failed']), passed: z.boolean().nullable(),
-  reasons: z.array(z.string()), periodFrom: Day, periodTo: Day, requestedBy: z.string(), errorMessage: z.string().nullable(),
-  createdAt: Instant, completedAt: Instant.nullable(),
-}).meta({ id: 'ValidationReportSummary' });
+const ReportSummarySchema = z
+  .object({
+    id: Id,
+    integrationId: Id,
+    status: z.enum(['running', 'completed', 'failed']),
+    passed: z.boolean().nullable(),
+    reasons: z.array(z.string()),
+    periodFrom: Day,
+    periodTo: Day,
+    requestedBy: z.string(),
+    errorMessage: z.string().nullable(),
+    createdAt: Instant,
+    completedAt: Instant.nullable(),
+  })
+  .meta({ id: 'ValidationReportSummary' });
 
-const ReportSchema = ReportSummarySchema.extend({ report: ReportDocumentSchema.nullable() }).meta({ id: 'ValidationReport' });
+const ReportSchema = ReportSummarySchema.extend({ report: ReportDocumentSchema.nullable() }).meta({
+  id: 'ValidationReport',
+});
 
-const SuspicionSchema = z.object({
-  id: Id, accountId: Id, bookingDate: Day, direction: z.string(), amountMinor: Minor, currency: z.string(), transactionIds: z.array(Id),
-  liveCount: z.number().int(), bankCount: z.number().int(), evidence: z.record(z.string(), z.unknown()), active: z.boolean(),
-  status: z.enum(SUSPICION_STATUSES), reviewedBy: z.string().nullable(), reviewedAt: Instant.nullable(), reviewNote: z.string().nullable(),
-}).meta({ id: 'DuplicateSuspicion' });
+const SuspicionSchema = z
+  .object({
+    id: Id,
+    accountId: Id,
+    bookingDate: Day,
+    direction: z.string(),
+    amountMinor: Minor,
+    currency: z.string(),
+    transactionIds: z.array(Id),
+    liveCount: z.number().int(),
+    bankCount: z.number().int(),
+    evidence: z.record(z.string(), z.unknown()),
+    active: z.boolean(),
+    status: z.enum(SUSPICION_STATUSES),
+    reviewedBy: z.string().nullable(),
+    reviewedAt: Instant.nullable(),
+    reviewNote: z.string().nullable(),
+  })
+  .meta({ id: 'DuplicateSuspicion' });
 
 interface SummaryRow {
-  id: string; integration_id: string; status: string; passed: boolean | null; reasons: unknown; period_from: string; period_to: string;
-  requested_by: string; error_message: string | null; created_at: Date; completed_at: Date | null;
+  id: string;
+  integration_id: string;
+  status: string;
+  passed: boolean | null;
+  reasons: unknown;
+  period_from: string;
+  period_to: string;
+  requested_by: string;
+  error_message: string | null;
+  created_at: Date;
+  completed_at: Date | null;
 }
 
 function toSummary(r: SummaryRow): z.input<typeof ReportSummarySchema> {
   return {
-    id: r.id, integrationId: r.integration_id, status: r.status as 'running' | 'completed' | 'failed', passed: r.passed,
-    reasons: (r.reasons as string[] | null) ?? [], periodFrom: r.period_from, periodTo: r.period_to, requestedBy: r.requested_by,
-    errorMessage: r.error_message, createdAt: iso(new Date(r.created_at)), completedAt: r.completed_at ? iso(new Date(r.completed_at)) : null,
+    id: r.id,
+    integrationId: r.integration_id,
+    status: r.status as 'running' | 'completed' | 'failed',
+    passed: r.passed,
+    reasons: (r.reasons as string[] | null) ?? [],
+    periodFrom: r.period_from,
+    periodTo: r.period_to,
+    requestedBy: r.requested_by,
+    errorMessage: r.error_message,
+    createdAt: iso(new Date(r.created_at)),
+    completedAt: r.completed_at ? iso(new Date(r.completed_at)) : null,
   };
 }
 
@@ -103,49 +225,82 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
   const now = deps.now ?? (() => new Date());
   return [
     defineRoute({
-      method: 'post', path: '/v1/integrations/{id}/validations', permission: 'integrations:write', tags: TAGS, auditTarget: 'validation_report',
+      method: 'post',
+      path: '/v1/integrations/{id}/validations',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'validation_report',
       summary: 'Run a validation report',
-      description: 'Proves every business day of every account of the integration against J.P. Morgan\'s balances, lists duplicate suspicions and coverage gaps, and stores the verdict (the onboarding `live` guard reads the latest). Default period: since approval, else the last 30 days, up to yesterday.',
+      description:
+        "Proves every business day of every account of the integration against J.P. Morgan's balances, lists duplicate suspicions and coverage gaps, and stores the verdict (the onboarding `live` guard reads the latest). Default period: since approval, else the last 30 days, up to yesterday.",
       request: { params: IdParams, body: z.object({ from: Day.optional(), to: Day.optional() }) },
       response: { status: 201, schema: ReportSchema, description: 'The completed report' },
       handler: async ({ params, body, access, audit, principal }) => {
         const org = await integrationOrg(deps.db, params.id);
         access.assert(org, 'integration', params.id);
-        const doc = await createValidationReport({ db: deps.db, now }, {
-          integrationId: params.id, requestedBy: `api-key:${principal.keyPrefix}`, ...(body.from ? { from: body.from } : {}), ...(body.to ? { to: body.to } : {}),
-        });
+        const doc = await createValidationReport(
+          { db: deps.db, now },
+          {
+            integrationId: params.id,
+            requestedBy: `api-key:${principal.keyPrefix}`,
+            ...(body.from ? { from: body.from } : {}),
+            ...(body.to ? { to: body.to } : {}),
+          },
+        );
         audit.target({ id: doc.id, organizationId: org });
         const row = await getValidationReport(deps.db, doc.id);
         return { ...toSummary(row!), report: doc };
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/validations', permission: 'integrations:read', tags: TAGS,
-      summary: 'List validation reports of an integration', description: 'Newest first.',
+      method: 'get',
+      path: '/v1/integrations/{id}/validations',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'List validation reports of an integration',
+      description: 'Newest first.',
       request: { params: IdParams, query: z.object(PAGE_QUERY) },
-      response: { status: 200, schema: pageSchema(ReportSummarySchema).meta({ id: 'ValidationReportPage' }), description: 'A page of reports' },
+      response: {
+        status: 200,
+        schema: pageSchema(ReportSummarySchema).meta({ id: 'ValidationReportPage' }),
+        description: 'A page of reports',
+      },
       handler: async ({ params, query, access }) => {
         access.assert(await integrationOrg(deps.db, params.id), 'integration', params.id);
         const before = query.cursor ? decodeCursor(query.cursor, ['uuid'] as const)[0] : undefined;
-        const rows = await listValidationReports(deps.db, params.id, { limit: query.limit + 1, ...(before ? { beforeId: before } : {}) });
+        const rows = await listValidationReports(deps.db, params.id, {
+          limit: query.limit + 1,
+          ...(before ? { beforeId: before } : {}),
+        });
         const page = rows.slice(0, query.limit);
         const last = page.at(-1);
-        return { data: page.map(toSummary), nextCursor: rows.length > query.limit && last ? encodeCursor([last.id]) : null };
+        return {
+          data: page.map(toSummary),
+          nextCursor: rows.length > query.limit && last ? encodeCursor([last.id]) : null,
+        };
       },
     }),
     // Registered before `/v1/validations/{id}` so `<id>.html` is not read as an id.
     defineRoute({
-      method: 'get', path: '/v1/validations/{id}.html', permission: 'integrations:read', tags: TAGS,
+      method: 'get',
+      path: '/v1/validations/{id}.html',
+      permission: 'integrations:read',
+      tags: TAGS,
       summary: 'A validation report as a printable HTML page',
-      description: 'Self-contained (inline CSS and SVG, no scripts): per account a calendar of proved, broken and unproved days, totals, open suspicions and coverage.',
+      description:
+        'Self-contained (inline CSS and SVG, no scripts): per account a calendar of proved, broken and unproved days, totals, open suspicions and coverage.',
       request: { params: IdParams },
       response: { status: 200, schema: z.string(), description: 'The HTML page', mediaType: 'text/html' },
       errors: [409],
       handler: async ({ params, access }) => renderValidationReportHtml(await loadDocument(deps.db, params.id, access)),
     }),
     defineRoute({
-      method: 'get', path: '/v1/validations/{id}', permission: 'integrations:read', tags: TAGS,
-      summary: 'Get a validation report', request: { params: IdParams },
+      method: 'get',
+      path: '/v1/validations/{id}',
+      permission: 'integrations:read',
+      tags: TAGS,
+      summary: 'Get a validation report',
+      request: { params: IdParams },
       response: { status: 200, schema: ReportSchema, description: 'The report with its document' },
       handler: async ({ params, access }) => {
         const row = await getValidationReport(deps.db, params.id);
@@ -157,32 +312,72 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       },
     }),
     defineRoute({
-      method: 'get', path: '/v1/integrations/{id}/duplicate-suspicions', permission: 'integrations:read', tags: TAGS,
+      method: 'get',
+      path: '/v1/integrations/{id}/duplicate-suspicions',
+      permission: 'integrations:read',
+      tags: TAGS,
       summary: 'Duplicate suspicions of an integration',
-      description: 'Active suspicions (the evidence still holds) in a period, oldest day first: rows that look the same where we hold more than the bank reported.',
+      description:
+        'Active suspicions (the evidence still holds) in a period, oldest day first: rows that look the same where we hold more than the bank reported.',
       request: { params: IdParams, query: z.object({ from: Day, to: Day }) },
       response: { status: 200, schema: z.object({ data: z.array(SuspicionSchema) }), description: 'The suspicions' },
       handler: async ({ params, query, access }) => {
         access.assert(await integrationOrg(deps.db, params.id), 'integration', params.id);
-        const accounts = await deps.db.selectFrom('bank_accounts').select('id').where('integration_id', '=', params.id).execute();
-        const rows = await listActiveSuspicions(deps.db, accounts.map((a) => a.id), query.from, query.to);
+        const accounts = await deps.db
+          .selectFrom('bank_accounts')
+          .select('id')
+          .where('integration_id', '=', params.id)
+          .execute();
+        const rows = await listActiveSuspicions(
+          deps.db,
+          accounts.map((a) => a.id),
+          query.from,
+          query.to,
+        );
         return {
           data: rows.map((s) => ({
-            id: s.id, accountId: s.account_id, bookingDate: s.booking_date, direction: s.direction, amountMinor: String(s.amount_minor), currency: s.currency,
-            transactionIds: s.transaction_ids, liveCount: s.live_count, bankCount: s.bank_count, evidence: s.evidence as Record<string, unknown>,
-            active: s.active, status: s.status as (typeof SUSPICION_STATUSES)[number], reviewedBy: s.reviewed_by,
-            reviewedAt: s.reviewed_at ? iso(new Date(s.reviewed_at)) : null, reviewNote: s.review_note,
+            id: s.id,
+            accountId: s.account_id,
+            bookingDate: s.booking_date,
+            direction: s.direction,
+            amountMinor: String(s.amount_minor),
+            currency: s.currency,
+            transactionIds: s.transaction_ids,
+            liveCount: s.live_count,
+            bankCount: s.bank_count,
+            evidence: s.evidence as Record<string, unknown>,
+            active: s.active,
+            status: s.status as (typeof SUSPICION_STATUSES)[number],
+            reviewedBy: s.reviewed_by,
+            reviewedAt: s.reviewed_at ? iso(new Date(s.reviewed_at)) : null,
+            reviewNote: s.review_note,
           })),
         };
       },
     }),
     defineRoute({
-      method: 'post', path: '/v1/duplicate-suspicions/{id}/review', permission: 'integrations:write', tags: TAGS, auditTarget: 'duplicate_suspicion',
-      summary: 'Record a person\'s review of a duplicate suspicion', description: 'Nothing about the transactions changes: the service never merges or deletes them.',
-      request: { params: IdParams, body: z.object({ status: z.enum(SUSPICION_STATUSES), note: z.string().trim().max(2000).optional() }) },
-      response: { status: 200, schema: z.object({ id: Id, status: z.enum(SUSPICION_STATUSES), reviewedBy: z.string() }), description: 'The recorded review' },
+      method: 'post',
+      path: '/v1/duplicate-suspicions/{id}/review',
+      permission: 'integrations:write',
+      tags: TAGS,
+      auditTarget: 'duplicate_suspicion',
+      summary: "Record a person's review of a duplicate suspicion",
+      description: 'Nothing about the transactions changes: the service never merges or deletes them.',
+      request: {
+        params: IdParams,
+        body: z.object({ status: z.enum(SUSPICION_STATUSES), note: z.string().trim().max(2000).optional() }),
+      },
+      response: {
+        status: 200,
+        schema: z.object({ id: Id, status: z.enum(SUSPICION_STATUSES), reviewedBy: z.string() }),
+        description: 'The recorded review',
+      },
       handler: async ({ params, body, access, audit, principal }) => {
-        const s = await deps.db.selectFrom('duplicate_suspicions').select(['organization_id']).where('id', '=', params.id).executeTakeFirst();
+        const s = await deps.db
+          .selectFrom('duplicate_suspicions')
+          .select(['organization_id'])
+          .where('id', '=', params.id)
+          .executeTakeFirst();
         if (!s) {
           throw new NotFoundError('duplicate suspicion', params.id);
         }
@@ -196,7 +391,11 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
   ];
 }
 
-async function loadDocument(db: Database, id: string, access: { assert(org: string, resource: string, id: string): void }): Promise<ValidationReportDocument> {
+async function loadDocument(
+  db: Database,
+  id: string,
+  access: { assert(org: string, resource: string, id: string): void },
+): Promise<ValidationReportDocument> {
   const row = await getValidationReport(db, id);
   if (!row) {
     throw new NotFoundError('validation report', id);
@@ -204,7 +403,10 @@ async function loadDocument(db: Database, id: string, access: { assert(org: stri
   access.assert(row.organization_id, 'validation report', id);
   const doc = reportDocument(row);
   if (!doc) {
-    throw new ConflictError(`validation report ${id} is ${row.status}; only a completed report has a page`, 'report_not_completed');
+    throw new ConflictError(
+      `validation report ${id} is ${row.status}; only a completed report has a page`,
+      'report_not_completed',
+    );
   }
   return doc;
 }

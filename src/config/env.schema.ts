@@ -4,11 +4,7 @@ import { z } from 'zod';
 export const booleanString = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 const intString = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
 const url = (protocols: readonly string[], example: string) =>
   z.string().refine(
@@ -22,7 +18,12 @@ const url = (protocols: readonly string[], example: string) =>
     { message: `must be a URL like ${example}` },
   );
 
-const list = z.string().transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean));
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean),
+);
 
 export const ROLES = ['api', 'worker', 'scheduler'] as const;
 export type Role = (typeof ROLES)[number];
@@ -36,17 +37,25 @@ export const envSchema = z.object({
   HOST: z.string().min(1),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
   LOG_FORMAT: z.enum(['json', 'pretty']),
-  QUEUE_PREFIX: z
-    .string()
-    .regex(/^\{[^{}]+\}/, 'must start with a Redis Cluster hash tag such as {jpm-sync}'),
+  QUEUE_PREFIX: z.string().regex(/^\{[^{}]+\}/, 'must start with a Redis Cluster hash tag such as {jpm-sync}'),
   ROLES: z
     .string()
-    .transform((v) => v.split(',').map((r) => r.trim()).filter(Boolean))
+    .transform((v) =>
+      v
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(ROLES)).min(1, 'name at least one of api, worker, scheduler')),
   WORKER_CONCURRENCY: intString(1, 256),
   SHUTDOWN_TIMEOUT_MS: intString(100, 600_000),
   DB_POOL_MAX: intString(1, 500),
-  CORS_ORIGINS: z.string().transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
+  CORS_ORIGINS: z.string().transform((v) =>
+    v
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+  ),
   PUBLIC_BASE_URL: z.string(),
   SIMULATOR_HOST: z.string().min(1),
   SIMULATOR_PORT: intString(0, 65535),
@@ -105,7 +114,12 @@ export const secretsSchema = z.object({
   CREDENTIALS_PREVIOUS_MASTER_KEYS: z
     .string()
     .optional()
-    .transform((v) => (v ?? '').split(',').map((k) => k.trim()).filter(Boolean))
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(base64Key)),
   /** When set, /metrics answers only `Authorization: Bearer <token>`. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -23,7 +23,11 @@ export interface Config {
   database: { url: string; poolMax: number; poolWaitMs: number };
   redis: { url: string };
   http: {
-    port: number; host: string; corsOrigins: readonly string[]; publicBaseUrl: string; trustProxy: string;
+    port: number;
+    host: string;
+    corsOrigins: readonly string[];
+    publicBaseUrl: string;
+    trustProxy: string;
     /** Bounded admission per process (src/http/admission.ts). */
     admission: { maxConcurrent: number; maxQueue: number; queueTimeoutMs: number };
     /** Failed-authentication throttling (src/http/auth-throttle.ts). */
@@ -103,7 +107,11 @@ export function keyId(key: Buffer): string {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Config; secrets: Secrets } {
   const nodeEnv = env.NODE_ENV ?? 'development';
-  const merged: Record<string, string | undefined> = { ...readJson('default'), ...readJson(nodeEnv), NODE_ENV: nodeEnv };
+  const merged: Record<string, string | undefined> = {
+    ...readJson('default'),
+    ...readJson(nodeEnv),
+    NODE_ENV: nodeEnv,
+  };
   for (const key of ENV_KEYS) {
     if (env[key] !== undefined) {
       merged[key] = env[key];
@@ -136,9 +144,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     database: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX, poolWaitMs: e.DB_POOL_WAIT_MS },
     redis: { url: e.REDIS_URL },
     http: {
-      port: e.PORT, host: e.HOST, corsOrigins: e.CORS_ORIGINS, publicBaseUrl: e.PUBLIC_BASE_URL, trustProxy: e.TRUST_PROXY,
-      admission: { maxConcurrent: e.HTTP_MAX_CONCURRENT, maxQueue: e.HTTP_MAX_QUEUE, queueTimeoutMs: e.HTTP_QUEUE_TIMEOUT_MS },
-      authThrottle: { perAddress: e.AUTH_FAILURES_PER_ADDRESS, perKey: e.AUTH_FAILURES_PER_KEY, windowMs: e.AUTH_FAILURE_WINDOW_MS },
+      port: e.PORT,
+      host: e.HOST,
+      corsOrigins: e.CORS_ORIGINS,
+      publicBaseUrl: e.PUBLIC_BASE_URL,
+      trustProxy: e.TRUST_PROXY,
+      admission: {
+        maxConcurrent: e.HTTP_MAX_CONCURRENT,
+        maxQueue: e.HTTP_MAX_QUEUE,
+        queueTimeoutMs: e.HTTP_QUEUE_TIMEOUT_MS,
+      },
+      authThrottle: {
+        perAddress: e.AUTH_FAILURES_PER_ADDRESS,
+        perKey: e.AUTH_FAILURES_PER_KEY,
+        windowMs: e.AUTH_FAILURE_WINDOW_MS,
+      },
       apiKeyCacheMs: e.API_KEY_CACHE_MS,
       metricsListen: e.METRICS_LISTEN,
     },
@@ -150,7 +170,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     simulator: { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT, pkiDir: e.SIMULATOR_PKI_DIR },
     jpm: { connectTimeoutMs: e.JPM_CONNECT_TIMEOUT_MS, requestTimeoutMs: e.JPM_REQUEST_TIMEOUT_MS },
     changeFeed: { retentionDays: e.CHANGE_FEED_RETENTION_DAYS },
-    search: { batchSize: e.SEARCH_INDEX_BATCH_SIZE, busyShare: e.SEARCH_INDEX_BUSY_SHARE, maxLagSeconds: e.SEARCH_INDEX_MAX_LAG_SECONDS },
+    search: {
+      batchSize: e.SEARCH_INDEX_BATCH_SIZE,
+      busyShare: e.SEARCH_INDEX_BUSY_SHARE,
+      maxLagSeconds: e.SEARCH_INDEX_MAX_LAG_SECONDS,
+    },
     sync: { lookbackDays: e.SYNC_LOOKBACK_DAYS },
     mail: { from: e.SMTP_FROM, caFile: e.SMTP_CA_FILE },
   };
@@ -181,7 +205,11 @@ export function redacted(config: Config): Record<string, unknown> {
       return '***';
     }
   };
-  return { ...config, database: { ...config.database, url: mask(config.database.url) }, redis: { url: mask(config.redis.url) } };
+  return {
+    ...config,
+    database: { ...config.database, url: mask(config.database.url) },
+    redis: { url: mask(config.redis.url) },
+  };
 }
 
 function deepFreeze<T>(value: T): T {

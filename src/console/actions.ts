@@ -25,21 +25,33 @@ export interface Action {
 
 const text = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v.trim());
 const yesNo = (v: string | undefined): boolean | undefined => (v === 'yes' ? true : v === 'no' ? false : undefined);
-const compact = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+const compact = (o: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 export const ACTIONS: Record<string, Action> = {
   eligibility: {
     path: '/v1/integrations/{id}/eligibility',
-    body: (f) => compact({
-      jpmAccessAccount: yesNo(f.jpmAccessAccount), notChaseConnect: yesNo(f.notChaseConnect),
-      jpmRepresentative: text(f.jpmRepresentative), signingAuthority: text(f.signingAuthority),
-    }),
+    body: (f) =>
+      compact({
+        jpmAccessAccount: yesNo(f.jpmAccessAccount),
+        notChaseConnect: yesNo(f.notChaseConnect),
+        jpmRepresentative: text(f.jpmRepresentative),
+        signingAuthority: text(f.signingAuthority),
+      }),
     done: () => 'Eligibility answers recorded.',
   },
-  'jpm-project': { path: '/v1/integrations/{id}/jpm-project', body: (f) => ({ projectId: f.projectId ?? '' }), done: () => 'J.P. Morgan project recorded.' },
+  'jpm-project': {
+    path: '/v1/integrations/{id}/jpm-project',
+    body: (f) => ({ projectId: f.projectId ?? '' }),
+    done: () => 'J.P. Morgan project recorded.',
+  },
   'api-access': {
-    path: '/v1/integrations/{id}/api-access', body: (f) => ({ status: f.status }),
-    done: (_r, f) => (f.status === 'confirmed' ? 'API access recorded as confirmed by J.P. Morgan.' : 'API access recorded as requested.'),
+    path: '/v1/integrations/{id}/api-access',
+    body: (f) => ({ status: f.status }),
+    done: (_r, f) =>
+      f.status === 'confirmed'
+        ? 'API access recorded as confirmed by J.P. Morgan.'
+        : 'API access recorded as requested.',
   },
   'security-admin': {
     path: '/v1/integrations/{id}/security-admins',
@@ -48,9 +60,18 @@ export const ACTIONS: Record<string, Action> = {
   },
   'key-pair': {
     path: '/v1/integrations/{id}/key-pairs',
-    body: (f) => ({ subject: compact({ country: f.country ?? '', organization: f.organization ?? '', commonName: text(f.commonName) }) }),
+    body: (f) => ({
+      subject: compact({
+        country: f.country ?? '',
+        organization: f.organization ?? '',
+        commonName: text(f.commonName),
+      }),
+    }),
     done: () => 'Key pair and CSR generated. The private key is sealed and never leaves the service.',
-    link: (r, id) => ({ href: `${BASE}/integrations/${id}/key-pairs/${(r as { id: string }).id}/csr`, text: 'Download the CSR' }),
+    link: (r, id) => ({
+      href: `${BASE}/integrations/${id}/key-pairs/${(r as { id: string }).id}/csr`,
+      text: 'Download the CSR',
+    }),
   },
   certificate: {
     path: '/v1/integrations/{id}/certificates',
@@ -58,25 +79,37 @@ export const ACTIONS: Record<string, Action> = {
     done: (r) => `Certificate installed (valid until ${String((r as { notAfter: string }).notAfter).slice(0, 10)}).`,
   },
   discover: {
-    path: '/v1/integrations/{id}/accounts/discover', body: (f) => compact({ timeZone: text(f.timeZone) }),
-    done: (r) => `Accounts discovered at J.P. Morgan: ${(r as { data: unknown[] }).data.length}, of which ${(r as { added: number }).added} new.`,
+    path: '/v1/integrations/{id}/accounts/discover',
+    body: (f) => compact({ timeZone: text(f.timeZone) }),
+    done: (r) =>
+      `Accounts discovered at J.P. Morgan: ${(r as { data: unknown[] }).data.length}, of which ${(r as { added: number }).added} new.`,
   },
   validation: {
-    path: '/v1/integrations/{id}/validations', body: (f) => compact({ from: text(f.from), to: text(f.to) }),
+    path: '/v1/integrations/{id}/validations',
+    body: (f) => compact({ from: text(f.from), to: text(f.to) }),
     done: (r) => {
       const report = r as { passed?: boolean; status?: string; reasons?: string[] };
-      return report.passed ? 'Validation report passed.' : `Validation report did not pass: ${(report.reasons ?? []).slice(0, 3).join('; ') || report.status || ''}`;
+      return report.passed
+        ? 'Validation report passed.'
+        : `Validation report did not pass: ${(report.reasons ?? []).slice(0, 3).join('; ') || report.status || ''}`;
     },
   },
   contact: {
-    path: '/v1/integrations/{id}/contacts', body: (f) => ({ role: f.role, name: f.name ?? '', email: f.email ?? '' }),
+    path: '/v1/integrations/{id}/contacts',
+    body: (f) => ({ role: f.role, name: f.name ?? '', email: f.email ?? '' }),
     done: (_r, f) => `${f.name ?? 'Contact'} will be told about the milestones.`,
   },
   'test-connection': {
-    path: '/v1/integrations/{id}/test-connection', body: () => ({}),
+    path: '/v1/integrations/{id}/test-connection',
+    body: () => ({}),
     failed: (r) => !(r as { ok: boolean }).ok,
     done: (r) => {
-      const t = r as { ok: boolean; failure: string | null; entitledAccounts: number | null; steps: { step: string; ok: boolean; detail: string | null }[] };
+      const t = r as {
+        ok: boolean;
+        failure: string | null;
+        entitledAccounts: number | null;
+        steps: { step: string; ok: boolean; detail: string | null }[];
+      };
       const failed = t.steps.find((s) => !s.ok);
       return t.ok
         ? `Connection to J.P. Morgan works: ${t.entitledAccounts ?? 0} entitled account(s).`
@@ -84,35 +117,58 @@ export const ACTIONS: Record<string, Action> = {
     },
   },
   'retire-certificate': {
-    path: '/v1/integrations/{id}/certificates/{certificateId}/retire', params: (f, id) => ({ id, certificateId: f.certificateId ?? '' }), body: () => ({}),
+    path: '/v1/integrations/{id}/certificates/{certificateId}/retire',
+    params: (f, id) => ({ id, certificateId: f.certificateId ?? '' }),
+    body: () => ({}),
     done: () => 'Certificate retired.',
   },
   'pause-account': {
-    path: '/v1/accounts/{id}/pause', params: (f) => ({ id: f.accountId ?? '' }), body: () => ({}),
-    done: (r) => `Account ${(r as { jpmAccountMasked: string }).jpmAccountMasked} paused: no syncs until it is resumed.`,
+    path: '/v1/accounts/{id}/pause',
+    params: (f) => ({ id: f.accountId ?? '' }),
+    body: () => ({}),
+    done: (r) =>
+      `Account ${(r as { jpmAccountMasked: string }).jpmAccountMasked} paused: no syncs until it is resumed.`,
   },
   'resume-account': {
-    path: '/v1/accounts/{id}/resume', params: (f) => ({ id: f.accountId ?? '' }), body: () => ({}),
+    path: '/v1/accounts/{id}/resume',
+    params: (f) => ({ id: f.accountId ?? '' }),
+    body: () => ({}),
     done: (r) => `Account ${(r as { jpmAccountMasked: string }).jpmAccountMasked} resumed.`,
   },
   'cancel-run': {
-    path: '/v1/sync-runs/{id}/cancel', params: (f) => ({ id: f.runId ?? '' }), body: () => ({}),
+    path: '/v1/sync-runs/{id}/cancel',
+    params: (f) => ({ id: f.runId ?? '' }),
+    body: () => ({}),
     done: () => 'Run cancelled: windows not started are cancelled, a running one finishes its page.',
   },
   'resolve-review': {
-    path: '/v1/integrations/{id}/customer-reviews/{reviewId}/resolve', params: (f, id) => ({ id, reviewId: f.reviewId ?? '' }),
-    body: () => ({}), done: () => 'Follow-up resolved.',
+    path: '/v1/integrations/{id}/customer-reviews/{reviewId}/resolve',
+    params: (f, id) => ({ id, reviewId: f.reviewId ?? '' }),
+    body: () => ({}),
+    done: () => 'Follow-up resolved.',
   },
   stage: {
-    path: '/v1/integrations/{id}/stage', body: (f) => compact({ to: f.to, note: text(f.note) }),
+    path: '/v1/integrations/{id}/stage',
+    body: (f) => compact({ to: f.to, note: text(f.note) }),
     done: (r) => `Moved to ${stageLabel((r as { stage: string }).stage)}.`,
   },
 };
 
 /** A form posting to one action of one integration; `back` is where the answer lands. */
-function actionForm(session: Session, integrationId: string, action: string, back: string, fields: Html, button: string, cls = ''): Html {
+function actionForm(
+  session: Session,
+  integrationId: string,
+  action: string,
+  back: string,
+  fields: Html,
+  button: string,
+  cls = '',
+): Html {
   return html`<form method="post" action="${BASE}/integrations/${integrationId}/actions/${action}" class="${cls}">
-    ${csrfField(session)}<input type="hidden" name="_back" value="${back}">${fields}<button type="submit">${button}</button></form>`;
+    ${csrfField(session)}<input type="hidden" name="_back" value="${back}" />${fields}<button type="submit">
+      ${button}
+    </button>
+  </form>`;
 }
 
 let seq = 0;
@@ -122,67 +178,146 @@ function uid(name: string): string {
   return `f${seq}-${name}`;
 }
 
-function input(name: string, label: string, opts: { type?: string; required?: boolean; hint?: string; value?: string; autocomplete?: string } = {}): Html {
+function input(
+  name: string,
+  label: string,
+  opts: { type?: string; required?: boolean; hint?: string; value?: string; autocomplete?: string } = {},
+): Html {
   const id = uid(name);
-  return html`<div class="field"><label for="${id}">${label}${opts.hint ? html` <span class="hint">(${opts.hint})</span>` : ''}</label>
-    <input id="${id}" name="${name}" type="${opts.type ?? 'text'}" ${opts.required ? html`required` : ''} value="${opts.value ?? ''}" autocomplete="${opts.autocomplete ?? 'off'}"></div>`;
+  return html`<div class="field">
+    <label for="${id}">${label}${opts.hint ? html` <span class="hint">(${opts.hint})</span>` : ''}</label>
+    <input
+      id="${id}"
+      name="${name}"
+      type="${opts.type ?? 'text'}"
+      ${opts.required ? html`required` : ''}
+      value="${opts.value ?? ''}"
+      autocomplete="${opts.autocomplete ?? 'off'}"
+    />
+  </div>`;
 }
 
 function select(name: string, label: string, options: readonly (readonly [string, string])[]): Html {
   const id = uid(name);
-  return html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}">
-    ${options.map(([v, t]) => html`<option value="${v}">${t}</option>`)}</select></div>`;
+  return html`<div class="field">
+    <label for="${id}">${label}</label
+    ><select id="${id}" name="${name}">
+      ${options.map(([v, t]) => html`<option value="${v}">${t}</option>`)}
+    </select>
+  </div>`;
 }
 
 function textarea(name: string, label: string, hint: string, required = false, file?: string): Html {
   const id = uid(name);
   // A PEM may also be chosen as a file: static/console.js reads it into the text area (the form still posts text).
-  const picker = file ? html`<label class="file" for="${id}-file">${file}</label>
-    <input type="file" id="${id}-file" data-fills="${id}" accept=".pem,.crt,.cer,text/plain">` : '';
-  return html`<div class="field"><label for="${id}">${label} <span class="hint">(${hint})</span></label>
-    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea>${picker}</div>`;
+  const picker = file
+    ? html`<label class="file" for="${id}-file">${file}</label>
+        <input type="file" id="${id}-file" data-fills="${id}" accept=".pem,.crt,.cer,text/plain" />`
+    : '';
+  return html`<div class="field">
+    <label for="${id}">${label} <span class="hint">(${hint})</span></label>
+    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea>${picker}
+  </div>`;
 }
 
 /** The form that records what a failed guard needs. */
 export function factForm(session: Session, integrationId: string, guard: GuardName, back: string): Html {
-  const yes = [['', 'not answered'], ['yes', 'yes'], ['no', 'no']] as const;
+  const yes = [
+    ['', 'not answered'],
+    ['yes', 'yes'],
+    ['no', 'no'],
+  ] as const;
   switch (guard) {
     case 'eligibility_complete':
-      return actionForm(session, integrationId, 'eligibility', back, html`
-        ${select('jpmAccessAccount', 'Has a J.P. Morgan Access account', yes)}
+      return actionForm(
+        session,
+        integrationId,
+        'eligibility',
+        back,
+        html` ${select('jpmAccessAccount', 'Has a J.P. Morgan Access account', yes)}
         ${select('notChaseConnect', 'The account is not Chase Connect', yes)}
         ${input('jpmRepresentative', 'J.P. Morgan representative')}
-        ${input('signingAuthority', 'Person with signing authority')}`, 'Record eligibility');
+        ${input('signingAuthority', 'Person with signing authority')}`,
+        'Record eligibility',
+      );
     case 'jpm_project_recorded':
-      return actionForm(session, integrationId, 'jpm-project', back, input('projectId', 'Developer-portal project id', { required: true }), 'Record project');
+      return actionForm(
+        session,
+        integrationId,
+        'jpm-project',
+        back,
+        input('projectId', 'Developer-portal project id', { required: true }),
+        'Record project',
+      );
     case 'csr_generated':
-      return actionForm(session, integrationId, 'key-pair', back, html`
-        ${input('country', 'Country', { hint: 'two letters, e.g. US', required: true })}
+      return actionForm(
+        session,
+        integrationId,
+        'key-pair',
+        back,
+        html` ${input('country', 'Country', { hint: 'two letters, e.g. US', required: true })}
         ${input('organization', 'Organization', { required: true })}
-        ${input('commonName', 'Common Name', { hint: 'optional; derived from the integration name' })}`, 'Generate key pair and CSR');
+        ${input('commonName', 'Common Name', { hint: 'optional; derived from the integration name' })}`,
+        'Generate key pair and CSR',
+      );
     case 'api_access_requested':
     case 'api_access_confirmed': {
       const status = guard === 'api_access_requested' ? 'requested' : 'confirmed';
-      return actionForm(session, integrationId, 'api-access', back, html`<input type="hidden" name="status" value="${status}">`,
-        status === 'requested' ? 'Record: API access requested' : 'Record: J.P. Morgan confirmed API access');
+      return actionForm(
+        session,
+        integrationId,
+        'api-access',
+        back,
+        html`<input type="hidden" name="status" value="${status}" />`,
+        status === 'requested' ? 'Record: API access requested' : 'Record: J.P. Morgan confirmed API access',
+      );
     }
     case 'security_admins_recorded':
-      return actionForm(session, integrationId, 'security-admin', back, html`
-        ${select('side', 'Side', [['customer', 'customer'], ['provider', 'provider (us)']])}
+      return actionForm(
+        session,
+        integrationId,
+        'security-admin',
+        back,
+        html` ${select('side', 'Side', [
+          ['customer', 'customer'],
+          ['provider', 'provider (us)'],
+        ])}
         ${input('name', 'Name', { required: true })}${input('email', 'Email', { type: 'email', required: true })}${input('role', 'Role', { required: true })}`,
-      'Record administrator');
+        'Record administrator',
+      );
     case 'active_certificate':
-      return actionForm(session, integrationId, 'certificate', back, html`
-        ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true, 'Or choose the certificate file')}
-        ${textarea('chainPem', 'Chain', 'PEM, optional', false, 'Or choose the chain file')}`, 'Install certificate');
+      return actionForm(
+        session,
+        integrationId,
+        'certificate',
+        back,
+        html` ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true, 'Or choose the certificate file')}
+        ${textarea('chainPem', 'Chain', 'PEM, optional', false, 'Or choose the chain file')}`,
+        'Install certificate',
+      );
     case 'accounts_configured':
-      return actionForm(session, integrationId, 'discover', back,
-        input('timeZone', 'Time zone of new accounts', { hint: 'IANA, default America/New_York' }), 'Discover accounts at J.P. Morgan');
+      return actionForm(
+        session,
+        integrationId,
+        'discover',
+        back,
+        input('timeZone', 'Time zone of new accounts', { hint: 'IANA, default America/New_York' }),
+        'Discover accounts at J.P. Morgan',
+      );
     case 'customer_signed_off':
-      return html`<p class="hint">The customer's controller confirms the data through the review link sent when validation passed.</p>`;
+      return html`<p class="hint">
+        The customer's controller confirms the data through the review link sent when validation passed.
+      </p>`;
     case 'validation_passed':
-      return actionForm(session, integrationId, 'validation', back, html`
-        ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`, 'Run a validation report', 'inline');
+      return actionForm(
+        session,
+        integrationId,
+        'validation',
+        back,
+        html` ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`,
+        'Run a validation report',
+        'inline',
+      );
     default:
       // A guard the console has no form for yet: the refusal reason still says what is missing.
       return html``;
@@ -190,33 +325,84 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
 }
 
 /** A one-button form (pause, resume, retire, cancel…) carrying the ids it acts on. */
-export function buttonForm(session: Session, integrationId: string, action: string, back: string, hidden: Record<string, string>, label: string): Html {
-  return actionForm(session, integrationId, action, back, html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}`, label, 'inline');
+export function buttonForm(
+  session: Session,
+  integrationId: string,
+  action: string,
+  back: string,
+  hidden: Record<string, string>,
+  label: string,
+): Html {
+  return actionForm(
+    session,
+    integrationId,
+    action,
+    back,
+    html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}" />`)}`,
+    label,
+    'inline',
+  );
 }
 
 /** A new integration (starts in `requested`); a key for all organizations picks the organization. */
 export function createForm(session: Session, organizations: readonly { id: string; name: string }[] | undefined): Html {
-  return html`<form method="post" action="${BASE}/integrations">${csrfField(session)}
-    ${organizations ? select('organizationId', 'Organization', organizations.map((o) => [o.id, o.name] as const)) : ''}
+  return html`<form method="post" action="${BASE}/integrations">
+    ${csrfField(session)}
+    ${
+      organizations
+        ? select(
+            'organizationId',
+            'Organization',
+            organizations.map((o) => [o.id, o.name] as const),
+          )
+        : ''
+    }
     ${input('name', 'Name', { required: true })}
-    ${select('environment', 'Environment', [['cat', 'cat (J.P. Morgan test)'], ['prod', 'prod'], ['simulator', 'simulator']])}
+    ${select('environment', 'Environment', [
+      ['cat', 'cat (J.P. Morgan test)'],
+      ['prod', 'prod'],
+      ['simulator', 'simulator'],
+    ])}
     ${input('baseUrl', 'Base URL', { hint: 'only for the simulator or an approved gateway' })}
     ${textarea('serverCaPem', 'Server CA', 'PEM, only for the simulator or a test gateway')}
-    <button type="submit">Create integration</button></form>`;
+    <button type="submit">Create integration</button>
+  </form>`;
 }
 
 /** Who the customer's milestone emails go to (roles as the contacts API names them). */
 export function contactForm(session: Session, integrationId: string, back: string): Html {
-  return actionForm(session, integrationId, 'contact', back, html`
-    ${select('role', 'Role', [['finance_owner', "customer's finance owner"], ['security_admin', "customer's security administrator"], ['controller', "customer's controller"], ['account_manager', 'our account manager']])}
-    ${input('name', 'Name', { required: true })}${input('email', 'Email', { type: 'email', required: true })}`, 'Add contact');
+  return actionForm(
+    session,
+    integrationId,
+    'contact',
+    back,
+    html` ${select('role', 'Role', [
+      ['finance_owner', "customer's finance owner"],
+      ['security_admin', "customer's security administrator"],
+      ['controller', "customer's controller"],
+      ['account_manager', 'our account manager'],
+    ])}
+    ${input('name', 'Name', { required: true })}${input('email', 'Email', { type: 'email', required: true })}`,
+    'Add contact',
+  );
 }
 
 export function moveForm(session: Session, integrationId: string, targets: readonly string[], back: string): Html {
   if (targets.length === 0) {
     return html``;
   }
-  return actionForm(session, integrationId, 'stage', back, html`
-    ${select('to', 'Move to', targets.map((t) => [t, stageLabel(t)] as const))}
-    ${input('note', 'Note', { hint: 'optional' })}`, 'Move', 'inline');
+  return actionForm(
+    session,
+    integrationId,
+    'stage',
+    back,
+    html` ${select(
+      'to',
+      'Move to',
+      targets.map((t) => [t, stageLabel(t)] as const),
+    )}
+    ${input('note', 'Note', { hint: 'optional' })}`,
+    'Move',
+    'inline',
+  );
 }

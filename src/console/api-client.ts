@@ -54,7 +54,8 @@ export class ApiClient {
     if (!route) {
       throw new Error(`the console calls ${method.toUpperCase()} ${path}, which the API does not serve`);
     }
-    const target: { type?: string | undefined; id?: string | undefined; organizationId?: string | null | undefined } = {};
+    const target: { type?: string | undefined; id?: string | undefined; organizationId?: string | null | undefined } =
+      {};
     let status = route.response.status;
     try {
       assertPermission(ctx.principal, route.permission);
@@ -62,7 +63,13 @@ export class ApiClient {
       const query = route.request.query ? parsePart(route.request.query, input.query ?? {}, 'query') : undefined;
       const body = route.request.body ? parsePart(route.request.body, input.body ?? {}, 'body') : undefined;
       const result = await route.handler({
-        params, query, body, principal: ctx.principal, access: orgAccess(ctx.principal), requestId: ctx.requestId, log: ctx.log,
+        params,
+        query,
+        body,
+        principal: ctx.principal,
+        access: orgAccess(ctx.principal),
+        requestId: ctx.requestId,
+        log: ctx.log,
         audit: { target: (t) => Object.assign(target, t) },
       });
       // A prebuilt route may answer with its JSON text (the list page): parsed here, so the console reads what a client reads.
@@ -81,14 +88,25 @@ export class ApiClient {
     }
   }
 
-  private async record(ctx: CallContext, route: Route, input: CallInput, target: { type?: string | undefined; id?: string | undefined; organizationId?: string | null | undefined }, status: number) {
+  private async record(
+    ctx: CallContext,
+    route: Route,
+    input: CallInput,
+    target: { type?: string | undefined; id?: string | undefined; organizationId?: string | null | undefined },
+    status: number,
+  ) {
     const paramId = input.params?.id;
     try {
       await this.audit.record({
-        requestId: ctx.requestId, apiKeyId: ctx.principal.keyId, apiKeyPrefix: ctx.principal.keyPrefix,
+        requestId: ctx.requestId,
+        apiKeyId: ctx.principal.keyId,
+        apiKeyPrefix: ctx.principal.keyPrefix,
         organizationId: target.organizationId !== undefined ? target.organizationId : ctx.principal.organizationId,
-        method: route.method.toUpperCase(), route: route.path, targetType: target.type ?? route.auditTarget ?? null,
-        targetId: target.id ?? (paramId !== undefined && paramId.length <= 200 ? paramId : null), statusCode: status,
+        method: route.method.toUpperCase(),
+        route: route.path,
+        targetType: target.type ?? route.auditTarget ?? null,
+        targetId: target.id ?? (paramId !== undefined && paramId.length <= 200 ? paramId : null),
+        statusCode: status,
       });
     } catch (err) {
       ctx.log.error({ err, status }, 'console audit write failed');

@@ -49,7 +49,8 @@ export interface ConsoleDeps {
  * The console's own policy: scripts and styles from our origin only (htmx is served from
  * node_modules below), no inline script or style, nothing from another origin, no framing.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 function staticFile(path: string): Buffer {
   return readFileSync(path);
@@ -58,14 +59,28 @@ function staticFile(path: string): Buffer {
 export function consoleRouter(deps: ConsoleDeps): Router {
   const router = express.Router();
   const api = new ApiClient(deps.routes, deps.audit);
-  const sessions = new SessionStore({ redis: deps.redis, keyPrefix: deps.keyPrefix, secure: deps.secureCookies, apiKeys: deps.apiKeys });
+  const sessions = new SessionStore({
+    redis: deps.redis,
+    keyPrefix: deps.keyPrefix,
+    secure: deps.secureCookies,
+    apiKeys: deps.apiKeys,
+  });
   const now = deps.now ?? (() => new Date());
   const pageDeps = { api, db: deps.db, onboarding: deps.onboarding, now, queues: deps.queues };
   const require = createRequire(import.meta.url);
   const assets: Partial<Record<string, { type: string; body: Buffer }>> = {
-    'htmx.min.js': { type: 'text/javascript; charset=utf-8', body: staticFile(require.resolve('htmx.org/dist/htmx.min.js')) },
-    'console.css': { type: 'text/css; charset=utf-8', body: staticFile(new URL('./static/console.css', import.meta.url).pathname) },
-    'console.js': { type: 'text/javascript; charset=utf-8', body: staticFile(new URL('./static/console.js', import.meta.url).pathname) },
+    'htmx.min.js': {
+      type: 'text/javascript; charset=utf-8',
+      body: staticFile(require.resolve('htmx.org/dist/htmx.min.js')),
+    },
+    'console.css': {
+      type: 'text/css; charset=utf-8',
+      body: staticFile(new URL('./static/console.css', import.meta.url).pathname),
+    },
+    'console.js': {
+      type: 'text/javascript; charset=utf-8',
+      body: staticFile(new URL('./static/console.js', import.meta.url).pathname),
+    },
   };
   const forms = express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 50 });
 
@@ -110,7 +125,14 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   router.post(/.*/, forms, (req, res, next) => {
     const session = sessionOf.get(req)!;
     if (!sameToken(session.csrf, formOf(req)._csrf)) {
-      send(res, 403, 'Refused', html`<h1>Refused</h1><p>The form's security token is missing or stale. Go back, reload the page and try again.</p>`, session);
+      send(
+        res,
+        403,
+        'Refused',
+        html`<h1>Refused</h1>
+          <p>The form's security token is missing or stale. Go back, reload the page and try again.</p>`,
+        session,
+      );
       return;
     }
     next();
@@ -122,7 +144,8 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   };
 
   /** A page: its flash (shown once), its body; an error becomes a page that says what happened. */
-  const render = (build: (req: Request, session: Session) => Promise<{ title: string; body: ReturnType<typeof html> }>) =>
+  const render =
+    (build: (req: Request, session: Session) => Promise<{ title: string; body: ReturnType<typeof html> }>) =>
     async (req: Request, res: Response) => {
       const session = sessionOf.get(req)!;
       const flash = session.flash;
@@ -135,7 +158,15 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         send(res, 200, built.title, built.body, session, flash);
       } catch (err) {
         const { status, flash: problem } = describeError(err, req);
-        send(res, status, status === 404 ? 'Not found' : 'Error', html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1><p><a href="${BASE}/">Back to the board</a></p>`, session, problem);
+        send(
+          res,
+          status,
+          status === 404 ? 'Not found' : 'Error',
+          html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1>
+            <p><a href="${BASE}/">Back to the board</a></p>`,
+          session,
+          problem,
+        );
       }
     };
 
@@ -144,28 +175,53 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.redirect(303, `${BASE}/sign-in`);
   });
 
-  router.get('/', render(async (req, s) => ({ title: 'Onboarding board', body: await boardPage(pageDeps, s, callCtx(req), req.query.overdue === 'true') })));
-  router.get('/integrations/:id', render((req) => integrationPage(pageDeps, sessionOf.get(req)!, callCtx(req), String(req.params.id))));
-  router.get('/accounts/:id', render((req) => accountPage(pageDeps, callCtx(req), String(req.params.id))));
-  router.get('/accounts/:id/days/:day', render((req) => dayPage(pageDeps, callCtx(req), String(req.params.id), String(req.params.day))));
+  router.get(
+    '/',
+    render(async (req, s) => ({
+      title: 'Onboarding board',
+      body: await boardPage(pageDeps, s, callCtx(req), req.query.overdue === 'true'),
+    })),
+  );
+  router.get(
+    '/integrations/:id',
+    render((req) => integrationPage(pageDeps, sessionOf.get(req)!, callCtx(req), String(req.params.id))),
+  );
+  router.get(
+    '/accounts/:id',
+    render((req) => accountPage(pageDeps, callCtx(req), String(req.params.id))),
+  );
+  router.get(
+    '/accounts/:id/days/:day',
+    render((req) => dayPage(pageDeps, callCtx(req), String(req.params.id), String(req.params.day))),
+  );
 
   router.get('/runs/:id/progress', async (req, res) => {
     try {
-      const run = await api.call<RunDto>(callCtx(req), 'get', '/v1/sync-runs/{id}', { params: { id: String(req.params.id) } });
+      const run = await api.call<RunDto>(callCtx(req), 'get', '/v1/sync-runs/{id}', {
+        params: { id: String(req.params.id) },
+      });
       res.type('text/html; charset=utf-8').send(runProgress(run).text);
     } catch (err) {
       const { status, flash } = describeError(err, req);
       // 286 tells htmx to stop polling this element: a refusal (gone, forbidden, invalid) will not
       // change by asking again; a server error may, so polling goes on.
-      res.status(status >= 400 && status < 500 ? 286 : status).type('text/plain').send(flash.text);
+      res
+        .status(status >= 400 && status < 500 ? 286 : status)
+        .type('text/plain')
+        .send(flash.text);
     }
   });
 
   router.get('/integrations/:id/key-pairs/:keyPairId/csr', async (req, res) => {
     try {
-      const kp = await api.call<{ csrPem: string; commonName: string }>(callCtx(req), 'get', '/v1/integrations/{id}/key-pairs/{keyPairId}', {
-        params: { id: String(req.params.id), keyPairId: String(req.params.keyPairId) },
-      });
+      const kp = await api.call<{ csrPem: string; commonName: string }>(
+        callCtx(req),
+        'get',
+        '/v1/integrations/{id}/key-pairs/{keyPairId}',
+        {
+          params: { id: String(req.params.id), keyPairId: String(req.params.keyPairId) },
+        },
+      );
       const name = kp.commonName.replace(/[^A-Za-z0-9._-]/g, '_');
       res.type('application/pkcs10').attachment(`${name}.csr.pem`).send(kp.csrPem);
     } catch (err) {
@@ -188,29 +244,47 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res.redirect(303, back);
   };
 
-  router.post('/integrations/:id/actions/:action', (req, res) => act(req, res, async (ctx, form) => {
-    const action = Object.hasOwn(ACTIONS, String(req.params.action)) ? ACTIONS[String(req.params.action)] : undefined;
-    if (!action) {
-      throw new ValidationError(`unknown action ${String(req.params.action)}`);
-    }
-    const id = String(req.params.id);
-    const result = await api.call(ctx, 'post', action.path, { params: action.params?.(form, id) ?? { id }, body: action.body(form) });
-    const link = action.link?.(result, id);
-    const failed = action.failed?.(result) ?? false;
-    return { kind: failed ? 'error' : 'ok', text: action.done(result, form), ...(failed ? { outcome: true } : {}), ...(link ? { link } : {}) };
-  }));
+  router.post('/integrations/:id/actions/:action', (req, res) =>
+    act(req, res, async (ctx, form) => {
+      const action = Object.hasOwn(ACTIONS, String(req.params.action)) ? ACTIONS[String(req.params.action)] : undefined;
+      if (!action) {
+        throw new ValidationError(`unknown action ${String(req.params.action)}`);
+      }
+      const id = String(req.params.id);
+      const result = await api.call(ctx, 'post', action.path, {
+        params: action.params?.(form, id) ?? { id },
+        body: action.body(form),
+      });
+      const link = action.link?.(result, id);
+      const failed = action.failed?.(result) ?? false;
+      return {
+        kind: failed ? 'error' : 'ok',
+        text: action.done(result, form),
+        ...(failed ? { outcome: true } : {}),
+        ...(link ? { link } : {}),
+      };
+    }),
+  );
 
   router.post('/integrations', async (req, res) => {
     const session = sessionOf.get(req)!;
     const form = formOf(req);
     const text = (v: string | undefined) => (v === undefined || v.trim() === '' ? undefined : v.trim());
-    const body = Object.fromEntries(Object.entries({
-      organizationId: text(form.organizationId), name: form.name ?? '', environment: text(form.environment),
-      baseUrl: text(form.baseUrl), serverCaPem: text(form.serverCaPem),
-    }).filter(([, v]) => v !== undefined));
+    const body = Object.fromEntries(
+      Object.entries({
+        organizationId: text(form.organizationId),
+        name: form.name ?? '',
+        environment: text(form.environment),
+        baseUrl: text(form.baseUrl),
+        serverCaPem: text(form.serverCaPem),
+      }).filter(([, v]) => v !== undefined),
+    );
     try {
       const created = await api.call<{ id: string; name: string }>(callCtx(req), 'post', '/v1/integrations', { body });
-      session.flash = { kind: 'ok', text: `Integration ${created.name} requested. Record its eligibility answers to move it on.` };
+      session.flash = {
+        kind: 'ok',
+        text: `Integration ${created.name} requested. Record its eligibility answers to move it on.`,
+      };
       await sessions.save(session);
       res.redirect(303, `${BASE}/integrations/${created.id}`);
     } catch (err) {
@@ -220,13 +294,23 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     }
   });
 
-  router.post('/integrations/:id/resync', (req, res) => act(req, res, async (ctx, form) => {
-    const body = { mode: 'range', from: form.from ?? '', to: form.to ?? '' };
-    const runs = form.accountId
-      ? [await api.call<RunDto>(ctx, 'post', '/v1/accounts/{id}/sync-runs', { params: { id: form.accountId }, body })]
-      : (await api.call<{ data: RunDto[] }>(ctx, 'post', '/v1/integrations/{id}/sync-runs', { params: { id: String(req.params.id) }, body })).data;
-    return { kind: 'ok', text: `Re-sync of ${body.from} to ${body.to} queued: ${runs.length} run(s). Progress below.` };
-  }));
+  router.post('/integrations/:id/resync', (req, res) =>
+    act(req, res, async (ctx, form) => {
+      const body = { mode: 'range', from: form.from ?? '', to: form.to ?? '' };
+      const runs = form.accountId
+        ? [await api.call<RunDto>(ctx, 'post', '/v1/accounts/{id}/sync-runs', { params: { id: form.accountId }, body })]
+        : (
+            await api.call<{ data: RunDto[] }>(ctx, 'post', '/v1/integrations/{id}/sync-runs', {
+              params: { id: String(req.params.id) },
+              body,
+            })
+          ).data;
+      return {
+        kind: 'ok',
+        text: `Re-sync of ${body.from} to ${body.to} queued: ${runs.length} run(s). Progress below.`,
+      };
+    }),
+  );
 
   router.use((_req, res) => {
     res.status(404).type('text/plain').send('Not found');

@@ -1,5 +1,14 @@
 import type { OnboardingStage } from '../domain/types.ts';
-import { ADVANCE_GUARDS, allowedTargets, askValidation, loadFacts, PIPELINE, type GuardFailure, type GuardName, type OnboardingOptions } from '../onboarding/index.ts';
+import {
+  ADVANCE_GUARDS,
+  allowedTargets,
+  askValidation,
+  loadFacts,
+  PIPELINE,
+  type GuardFailure,
+  type GuardName,
+  type OnboardingOptions,
+} from '../onboarding/index.ts';
 import { evaluateGuards } from '../onboarding/state-machine.ts';
 import type { Database } from '../storage/db.ts';
 import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
@@ -18,7 +27,12 @@ export interface NextMove {
   targets: OnboardingStage[];
 }
 
-export async function nextMove(db: Database, integrationId: string, options: OnboardingOptions, now: Date): Promise<NextMove | undefined> {
+export async function nextMove(
+  db: Database,
+  integrationId: string,
+  options: OnboardingOptions,
+  now: Date,
+): Promise<NextMove | undefined> {
   const row = await findIntegrationLifecycle(db, integrationId);
   if (!row) {
     return undefined;

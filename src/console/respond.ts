@@ -30,8 +30,17 @@ export function describeError(err: unknown, req: Request): { status: number; fla
   const ctx = requestContext(req);
   if (err instanceof AppError && err.expose) {
     const fields = err instanceof ValidationError ? err.fields.map((f) => ({ path: f.path, message: f.message })) : [];
-    return { status: err.httpStatus, flash: { kind: 'error', text: err.message, ...(fields.length > 0 ? { fields } : {}) } };
+    return {
+      status: err.httpStatus,
+      flash: { kind: 'error', text: err.message, ...(fields.length > 0 ? { fields } : {}) },
+    };
   }
   ctx.log.error({ err }, 'console request failed');
-  return { status: 500, flash: { kind: 'error', text: `An unexpected error occurred. Quote request id ${ctx.requestId} when reporting it.` } };
+  return {
+    status: 500,
+    flash: {
+      kind: 'error',
+      text: `An unexpected error occurred. Quote request id ${ctx.requestId} when reporting it.`,
+    },
+  };
 }

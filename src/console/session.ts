@@ -102,7 +102,12 @@ export class SessionStore {
   /** A fresh session for a key that just authenticated (always a new token: no session fixation). */
   async create(res: Response, principal: Principal): Promise<void> {
     const token = randomToken();
-    const data: SessionData = { keyId: principal.keyId, keyPrefix: principal.keyPrefix, csrf: randomToken(), createdAt: Date.now() };
+    const data: SessionData = {
+      keyId: principal.keyId,
+      keyPrefix: principal.keyPrefix,
+      csrf: randomToken(),
+      createdAt: Date.now(),
+    };
     await this.s.redis.set(this.key(token), JSON.stringify(data), 'PX', IDLE_MS);
     this.cookie(res, this.cookieName, token, ABSOLUTE_MS);
   }
@@ -133,13 +138,26 @@ export class SessionStore {
       await this.s.redis.pexpire(key, IDLE_MS);
     }
     return {
-      ...data, id: key,
-      principal: { keyId: stored.id, keyPrefix: stored.prefix, name: stored.name, role: stored.role, organizationId: stored.organizationId },
+      ...data,
+      id: key,
+      principal: {
+        keyId: stored.id,
+        keyPrefix: stored.prefix,
+        name: stored.name,
+        role: stored.role,
+        organizationId: stored.organizationId,
+      },
     };
   }
 
   async save(session: Session): Promise<void> {
-    const data: SessionData = { keyId: session.keyId, keyPrefix: session.keyPrefix, csrf: session.csrf, createdAt: session.createdAt, flash: session.flash };
+    const data: SessionData = {
+      keyId: session.keyId,
+      keyPrefix: session.keyPrefix,
+      csrf: session.csrf,
+      createdAt: session.createdAt,
+      flash: session.flash,
+    };
     await this.s.redis.set(session.id, JSON.stringify(data), 'PX', IDLE_MS);
   }
 

@@ -2,8 +2,13 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import {
-  BasicConstraintsExtension, ExtendedKeyUsage, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension,
-  X509Certificate, X509ChainBuilder,
+  BasicConstraintsExtension,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  X509Certificate,
+  X509ChainBuilder,
 } from '@peculiar/x509';
 import { ValidationError } from '../shared/errors.ts';
 import { publicKeySha256 } from './csr.ts';
@@ -35,7 +40,11 @@ function certificateBlocks(text: string, field: string): X509Certificate[] {
     try {
       return new X509Certificate(block);
     } catch {
-      throw new ValidationError(`${field}: certificate ${i + 1} is not a valid X.509 certificate`, [{ path: field, message: 'not a parsable certificate' }], 'certificate_invalid');
+      throw new ValidationError(
+        `${field}: certificate ${i + 1} is not a valid X.509 certificate`,
+        [{ path: field, message: 'not a parsable certificate' }],
+        'certificate_invalid',
+      );
     }
   });
 }
@@ -44,14 +53,20 @@ function certificateBlocks(text: string, field: string): X509Certificate[] {
 export function parseCertificatePem(certificatePem: string, chainPem?: string | null): ParsedCertificate {
   if (/PRIVATE KEY-----/.test(certificatePem) || /PRIVATE KEY-----/.test(chainPem ?? '')) {
     // The key never leaves the service, so nobody should ever paste one in: refuse and store nothing.
-    throw new ValidationError('the upload contains a private key; send only the certificate (and chain). The private key never leaves this service', [
-      { path: 'certificatePem', message: 'contains a PRIVATE KEY block' },
-    ], 'certificate_contains_private_key');
+    throw new ValidationError(
+      'the upload contains a private key; send only the certificate (and chain). The private key never leaves this service',
+      [{ path: 'certificatePem', message: 'contains a PRIVATE KEY block' }],
+      'certificate_contains_private_key',
+    );
   }
   const leafAndChain = certificateBlocks(certificatePem, 'certificatePem');
   const [cert, ...pasted] = leafAndChain;
   if (!cert) {
-    throw new ValidationError('certificatePem holds no PEM certificate (-----BEGIN CERTIFICATE-----)', [{ path: 'certificatePem', message: 'no certificate found' }], 'certificate_invalid');
+    throw new ValidationError(
+      'certificatePem holds no PEM certificate (-----BEGIN CERTIFICATE-----)',
+      [{ path: 'certificatePem', message: 'no certificate found' }],
+      'certificate_invalid',
+    );
   }
   const chain = [...pasted, ...certificateBlocks(chainPem ?? '', 'chainPem')];
   return {
@@ -68,7 +83,12 @@ export function parseCertificatePem(certificatePem: string, chainPem?: string | 
   };
 }
 
-export function validityProblem(notBefore: Date, notAfter: Date, now: Date, what = 'the certificate'): string | undefined {
+export function validityProblem(
+  notBefore: Date,
+  notAfter: Date,
+  now: Date,
+  what = 'the certificate',
+): string | undefined {
   if (now.getTime() < notBefore.getTime()) {
     return `${what} is not yet valid: valid from ${notBefore.toISOString()}`;
   }
@@ -108,7 +128,9 @@ export async function chainProblems(parsed: ParsedCertificate, now: Date): Promi
     return ['the certificate chain could not be built (circular or malformed)'];
   }
   if (built.length < 2) {
-    return [`the certificate was not issued by the given chain/CA (issuer ${parsed.issuer} not found or signature invalid)`];
+    return [
+      `the certificate was not issued by the given chain/CA (issuer ${parsed.issuer} not found or signature invalid)`,
+    ];
   }
   const problems: string[] = [];
   for (const link of built.slice(1)) {

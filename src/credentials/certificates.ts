@@ -73,7 +73,11 @@ export interface InstallCertificateInput {
 }
 
 function refused(problems: string[]): AppError {
-  return new AppError(`certificate refused: ${problems.join('; ')}`, { code: 'certificate_refused', httpStatus: 422, details: { problems } });
+  return new AppError(`certificate refused: ${problems.join('; ')}`, {
+    code: 'certificate_refused',
+    httpStatus: 422,
+    details: { problems },
+  });
 }
 
 /**
@@ -100,9 +104,13 @@ export async function installCertificate(db: Database, input: InstallCertificate
     }
     const [keyPair] = await findKeyPairsByPublicKey(trx, integration.id, parsed.publicKeySha256);
     if (!keyPair) {
-      problems.unshift('its public key does not match any key pair generated for this integration (issued for another CSR?)');
+      problems.unshift(
+        'its public key does not match any key pair generated for this integration (issued for another CSR?)',
+      );
     } else if (keyPair.common_name !== parsed.subjectCn) {
-      problems.push(`its Common Name ${JSON.stringify(parsed.subjectCn)} differs from the CSR's ${JSON.stringify(keyPair.common_name)}`);
+      problems.push(
+        `its Common Name ${JSON.stringify(parsed.subjectCn)} differs from the CSR's ${JSON.stringify(keyPair.common_name)}`,
+      );
     }
     if (problems.length > 0 || !keyPair) {
       throw refused(problems);
@@ -112,7 +120,11 @@ export async function installCertificate(db: Database, input: InstallCertificate
       if (existing.status === 'active') {
         return existing;
       }
-      throw new ConflictError(`this certificate was installed before and is now ${existing.status}; it cannot be installed again`, 'certificate_already_installed', { certificateId: existing.id });
+      throw new ConflictError(
+        `this certificate was installed before and is now ${existing.status}; it cannot be installed again`,
+        'certificate_already_installed',
+        { certificateId: existing.id },
+      );
     }
     const active = await certificatesRepo.countActiveByCommonName(trx, integration.id, parsed.subjectCn);
     if (active >= MAX_ACTIVE_PER_COMMON_NAME) {
@@ -143,18 +155,28 @@ export async function installCertificate(db: Database, input: InstallCertificate
     if (integration.sync_status === 'certificate_expired' && keyPair.environment === integration.environment) {
       await updateIntegrationLifecycle(trx, integration.id, { sync_status: 'ok', sync_status_reason: null });
     }
-    await insertOutboxEvents(trx, [{
-      organizationId: integration.organization_id,
-      integrationId: integration.id,
-      type: 'certificate.installed',
-      payload: {
-        integrationId: integration.id, certificateId: inserted.id, commonName: inserted.subject_cn, environment: inserted.environment,
-        notAfter: inserted.not_after.toISOString(), fingerprintSha256: inserted.fingerprint_sha256, actor: input.actor,
+    await insertOutboxEvents(trx, [
+      {
+        organizationId: integration.organization_id,
+        integrationId: integration.id,
+        type: 'certificate.installed',
+        payload: {
+          integrationId: integration.id,
+          certificateId: inserted.id,
+          commonName: inserted.subject_cn,
+          environment: inserted.environment,
+          notAfter: inserted.not_after.toISOString(),
+          fingerprintSha256: inserted.fingerprint_sha256,
+          actor: input.actor,
+        },
       },
-    }]);
+    ]);
     return inserted;
   });
-  log().info({ integrationId: input.integrationId, certificateId: row.id, commonName: row.subject_cn, notAfter: row.not_after }, 'certificate installed');
+  log().info(
+    { integrationId: input.integrationId, certificateId: row.id, commonName: row.subject_cn, notAfter: row.not_after },
+    'certificate installed',
+  );
   return certificateView(row);
 }
 
@@ -197,12 +219,20 @@ export async function retireCertificate(db: Database, input: RetireCertificateIn
     if (!retired) {
       throw new ConflictError(`certificate ${cert.id} is no longer active`, 'certificate_not_active');
     }
-    await insertOutboxEvents(trx, [{
-      organizationId: integration.organization_id,
-      integrationId: integration.id,
-      type: 'certificate.retired',
-      payload: { integrationId: integration.id, certificateId: cert.id, commonName: cert.subject_cn, actor: input.actor, at: now.toISOString() },
-    }]);
+    await insertOutboxEvents(trx, [
+      {
+        organizationId: integration.organization_id,
+        integrationId: integration.id,
+        type: 'certificate.retired',
+        payload: {
+          integrationId: integration.id,
+          certificateId: cert.id,
+          commonName: cert.subject_cn,
+          actor: input.actor,
+          at: now.toISOString(),
+        },
+      },
+    ]);
     return retired;
   });
   log().info({ integrationId: input.integrationId, certificateId: row.id }, 'certificate retired');

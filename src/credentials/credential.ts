@@ -64,19 +64,30 @@ export async function credentialFor(
   }
   const sealed = await findKeyPairSealed(ex, cert.key_pair_id);
   if (!sealed) {
-    throw new AppError(`certificate ${cert.id} has no key pair`, { code: 'key_pair_missing', httpStatus: 500, expose: false });
+    throw new AppError(`certificate ${cert.id} has no key pair`, {
+      code: 'key_pair_missing',
+      httpStatus: 500,
+      expose: false,
+    });
   }
   const der = openPrivateKey(
     {
-      privateKeyCiphertext: sealed.private_key_ciphertext, privateKeyIv: sealed.private_key_iv, privateKeyAuthTag: sealed.private_key_auth_tag,
-      wrappedDataKey: sealed.wrapped_data_key, dataKeyIv: sealed.data_key_iv, dataKeyAuthTag: sealed.data_key_auth_tag, masterKeyId: sealed.master_key_id,
+      privateKeyCiphertext: sealed.private_key_ciphertext,
+      privateKeyIv: sealed.private_key_iv,
+      privateKeyAuthTag: sealed.private_key_auth_tag,
+      wrappedDataKey: sealed.wrapped_data_key,
+      dataKeyIv: sealed.data_key_iv,
+      dataKeyAuthTag: sealed.data_key_auth_tag,
+      masterKeyId: sealed.master_key_id,
     },
     secrets,
     sealed.id,
   );
   let keyPem: string;
   try {
-    keyPem = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString();
+    keyPem = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
+      .export({ format: 'pem', type: 'pkcs8' })
+      .toString();
   } finally {
     der.fill(0);
   }
@@ -93,24 +104,49 @@ export async function credentialFor(
   return credential as JpmCredential;
 }
 
-async function noCredentialError(ex: Executor, integrationId: string, environment: JpmEnvironment, now: Date): Promise<AppError> {
+async function noCredentialError(
+  ex: Executor,
+  integrationId: string,
+  environment: JpmEnvironment,
+  now: Date,
+): Promise<AppError> {
   const all = (await listCertificates(ex, integrationId, { environment })).filter((c) => c.status !== 'retired');
   const expired = all.filter((c) => c.status === 'expired' || c.not_after.getTime() <= now.getTime());
   const future = all.filter((c) => c.status === 'active' && c.not_before.getTime() > now.getTime());
   if (future.length > 0) {
     const from = future.map((c) => c.not_before.getTime()).reduce((a, b) => Math.min(a, b));
-    return new AppError(`the ${environment} certificate of integration ${integrationId} is not valid until ${new Date(from).toISOString()}`, {
-      code: 'certificate_not_yet_valid', httpStatus: 409, retryable: false, expose: true, details: { integrationId, environment },
-    });
+    return new AppError(
+      `the ${environment} certificate of integration ${integrationId} is not valid until ${new Date(from).toISOString()}`,
+      {
+        code: 'certificate_not_yet_valid',
+        httpStatus: 409,
+        retryable: false,
+        expose: true,
+        details: { integrationId, environment },
+      },
+    );
   }
   if (expired.length > 0) {
     const last = expired.map((c) => c.not_after.getTime()).reduce((a, b) => Math.max(a, b));
     return new AppError(
       `the ${environment} certificate of integration ${integrationId} expired on ${new Date(last).toISOString()}; install a renewed certificate`,
-      { code: 'certificate_expired', httpStatus: 409, retryable: false, expose: true, details: { integrationId, environment, expiredAt: new Date(last).toISOString() } },
+      {
+        code: 'certificate_expired',
+        httpStatus: 409,
+        retryable: false,
+        expose: true,
+        details: { integrationId, environment, expiredAt: new Date(last).toISOString() },
+      },
     );
   }
-  return new AppError(`integration ${integrationId} has no active ${environment} certificate; generate a CSR and install the issued certificate`, {
-    code: 'no_certificate', httpStatus: 409, retryable: false, expose: true, details: { integrationId, environment },
-  });
+  return new AppError(
+    `integration ${integrationId} has no active ${environment} certificate; generate a CSR and install the issued certificate`,
+    {
+      code: 'no_certificate',
+      httpStatus: 409,
+      retryable: false,
+      expose: true,
+      details: { integrationId, environment },
+    },
+  );
 }

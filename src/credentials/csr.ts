@@ -2,7 +2,11 @@
 import 'reflect-metadata';
 import { createHash, createPublicKey, webcrypto } from 'node:crypto';
 import {
-  ExtendedKeyUsage, ExtendedKeyUsageExtension, KeyUsageFlags, KeyUsagesExtension, Pkcs10CertificateRequestGenerator,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  Pkcs10CertificateRequestGenerator,
   type JsonName,
 } from '@peculiar/x509';
 import type { JpmEnvironment } from '../domain/types.ts';
@@ -36,28 +40,38 @@ export const CN_SUFFIXES: Readonly<Record<JpmEnvironment, string>> = { simulator
 const CN_CHARS = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48);
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 48);
 }
 
 /**
  * The CN for `environment`: the requested CN (or the integration name) with the environment's
  * suffix appended when missing. A CN carrying another environment's suffix is refused.
  */
-export function commonNameFor(environment: JpmEnvironment, requested: string | undefined, integrationName: string): string {
+export function commonNameFor(
+  environment: JpmEnvironment,
+  requested: string | undefined,
+  integrationName: string,
+): string {
   const suffix = CN_SUFFIXES[environment];
   const base = (requested ?? slug(integrationName)).trim();
   for (const [env, other] of Object.entries(CN_SUFFIXES)) {
     if (env !== environment && base.endsWith(other)) {
-      throw new ValidationError(`common name ${JSON.stringify(base)} is for ${env}; a ${environment} CSR needs a CN ending in ${suffix}`, [
-        { path: 'subject.commonName', message: `must end in ${suffix} (or omit the suffix and it is added)` },
-      ]);
+      throw new ValidationError(
+        `common name ${JSON.stringify(base)} is for ${env}; a ${environment} CSR needs a CN ending in ${suffix}`,
+        [{ path: 'subject.commonName', message: `must end in ${suffix} (or omit the suffix and it is added)` }],
+      );
     }
   }
   const cn = base.endsWith(suffix) ? base : `${base}${suffix}`;
   if (!CN_CHARS.test(cn) || cn.length > 64) {
-    throw new ValidationError(`common name ${JSON.stringify(cn)} must be 1-64 characters of letters, digits, '.', '_' and '-'`, [
-      { path: 'subject.commonName', message: 'letters, digits, . _ - only; at most 64 characters' },
-    ]);
+    throw new ValidationError(
+      `common name ${JSON.stringify(cn)} must be 1-64 characters of letters, digits, '.', '_' and '-'`,
+      [{ path: 'subject.commonName', message: 'letters, digits, . _ - only; at most 64 characters' }],
+    );
   }
   return cn;
 }
@@ -70,7 +84,12 @@ export function validateSubject(subject: CsrSubject): void {
   if (subject.organization.trim() === '') {
     fields.push({ path: 'subject.organization', message: 'required' });
   }
-  for (const [path, value] of [['state', subject.state], ['locality', subject.locality], ['organization', subject.organization], ['organizationalUnit', subject.organizationalUnit]] as const) {
+  for (const [path, value] of [
+    ['state', subject.state],
+    ['locality', subject.locality],
+    ['organization', subject.organization],
+    ['organizationalUnit', subject.organizationalUnit],
+  ] as const) {
     if (value !== undefined && (value.length > 64 || /[\r\n]/.test(value))) {
       fields.push({ path: `subject.${path}`, message: 'at most 64 characters, one line' });
     }
@@ -82,7 +101,12 @@ export function validateSubject(subject: CsrSubject): void {
 
 function subjectName(subject: CsrSubject, commonName: string): JsonName {
   const parts: JsonName = [{ C: [subject.country] }];
-  const optional: [string, string | undefined][] = [['ST', subject.state], ['L', subject.locality], ['O', subject.organization], ['OU', subject.organizationalUnit]];
+  const optional: [string, string | undefined][] = [
+    ['ST', subject.state],
+    ['L', subject.locality],
+    ['O', subject.organization],
+    ['OU', subject.organizationalUnit],
+  ];
   for (const [type, value] of optional) {
     if (value !== undefined && value.trim() !== '') {
       parts.push({ [type]: [value.trim()] });
@@ -92,20 +116,34 @@ function subjectName(subject: CsrSubject, commonName: string): JsonName {
   return parts;
 }
 
-function algorithmParams(algorithm: KeyAlgorithm): { generate: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams; sign: webcrypto.Algorithm | webcrypto.EcdsaParams } {
+function algorithmParams(algorithm: KeyAlgorithm): {
+  generate: webcrypto.RsaHashedKeyGenParams | webcrypto.EcKeyGenParams;
+  sign: webcrypto.Algorithm | webcrypto.EcdsaParams;
+} {
   if (algorithm === 'EC-P256') {
-    return { generate: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } satisfies webcrypto.EcdsaParams };
+    return {
+      generate: { name: 'ECDSA', namedCurve: 'P-256' },
+      sign: { name: 'ECDSA', hash: 'SHA-256' } satisfies webcrypto.EcdsaParams,
+    };
   }
   const bits = Number(algorithm.slice(4));
   return {
-    generate: { name: 'RSASSA-PKCS1-v1_5', modulusLength: bits, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+    generate: {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: bits,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    },
     sign: { name: 'RSASSA-PKCS1-v1_5' },
   };
 }
 
 /** SHA-256 (hex) of a public key's DER SubjectPublicKeyInfo, re-encoded by Node so encodings compare equal. */
 export function publicKeySha256(spkiDer: ArrayBuffer | Buffer): string {
-  const normalized = createPublicKey({ key: Buffer.from(spkiDer as ArrayBuffer), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });
+  const normalized = createPublicKey({ key: Buffer.from(spkiDer as ArrayBuffer), format: 'der', type: 'spki' }).export({
+    type: 'spki',
+    format: 'der',
+  });
   return createHash('sha256').update(normalized).digest('hex');
 }
 
@@ -117,11 +155,18 @@ export interface GeneratedCsr {
   publicKeySha256: string;
 }
 
-export async function generateKeyAndCsr(algorithm: KeyAlgorithm, subject: CsrSubject, commonName: string): Promise<GeneratedCsr> {
+export async function generateKeyAndCsr(
+  algorithm: KeyAlgorithm,
+  subject: CsrSubject,
+  commonName: string,
+): Promise<GeneratedCsr> {
   validateSubject(subject);
   const params = algorithmParams(algorithm);
   const keys = await webcrypto.subtle.generateKey(params.generate, true, ['sign', 'verify']);
-  const usages = algorithm === 'EC-P256' ? KeyUsageFlags.digitalSignature : KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment;
+  const usages =
+    algorithm === 'EC-P256'
+      ? KeyUsageFlags.digitalSignature
+      : KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment;
   const csr = await Pkcs10CertificateRequestGenerator.create({
     name: subjectName(subject, commonName),
     keys,

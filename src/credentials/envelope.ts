@@ -58,20 +58,32 @@ function masterKeyFor(secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>
   const key = [secrets.masterKey, ...secrets.previousMasterKeys].find((k) => k.id === id);
   if (!key) {
     // The message names the key id (a hash prefix), never key material.
-    throw new AppError(`the master key ${id} that wrapped this private key is not configured (CREDENTIALS_MASTER_KEY / CREDENTIALS_PREVIOUS_MASTER_KEYS)`, {
-      code: 'master_key_unavailable', httpStatus: 500, expose: false,
-    });
+    throw new AppError(
+      `the master key ${id} that wrapped this private key is not configured (CREDENTIALS_MASTER_KEY / CREDENTIALS_PREVIOUS_MASTER_KEYS)`,
+      {
+        code: 'master_key_unavailable',
+        httpStatus: 500,
+        expose: false,
+      },
+    );
   }
   return key;
 }
 
-function unwrap(sealed: WrappedDataKey, secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>, keyPairId: string): Buffer {
+function unwrap(
+  sealed: WrappedDataKey,
+  secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>,
+  keyPairId: string,
+): Buffer {
   const master = masterKeyFor(secrets, sealed.masterKeyId);
   try {
     return open(master.key, sealed.wrappedDataKey, sealed.dataKeyIv, sealed.dataKeyAuthTag, dataKeyAad(keyPairId));
   } catch (err) {
     throw new AppError('a stored private key could not be unwrapped (wrong master key or tampered row)', {
-      code: 'key_unwrap_failed', httpStatus: 500, expose: false, cause: err,
+      code: 'key_unwrap_failed',
+      httpStatus: 500,
+      expose: false,
+      cause: err,
     });
   }
 }
@@ -81,20 +93,32 @@ export function sealPrivateKey(privateKeyDer: Buffer, master: MasterKey, keyPair
   const dataKey = randomBytes(32);
   try {
     const k = seal(dataKey, privateKeyDer, keyAad(keyPairId));
-    return { privateKeyCiphertext: k.ciphertext, privateKeyIv: k.iv, privateKeyAuthTag: k.tag, ...wrap(dataKey, master, keyPairId) };
+    return {
+      privateKeyCiphertext: k.ciphertext,
+      privateKeyIv: k.iv,
+      privateKeyAuthTag: k.tag,
+      ...wrap(dataKey, master, keyPairId),
+    };
   } finally {
     dataKey.fill(0);
   }
 }
 
 /** Decrypts a private key; accepts the current and any previous master key. */
-export function openPrivateKey(sealed: SealedKey, secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>, keyPairId: string): Buffer {
+export function openPrivateKey(
+  sealed: SealedKey,
+  secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>,
+  keyPairId: string,
+): Buffer {
   const dataKey = unwrap(sealed, secrets, keyPairId);
   try {
     return open(dataKey, sealed.privateKeyCiphertext, sealed.privateKeyIv, sealed.privateKeyAuthTag, keyAad(keyPairId));
   } catch (err) {
     throw new AppError('a stored private key could not be decrypted (tampered row)', {
-      code: 'key_decrypt_failed', httpStatus: 500, expose: false, cause: err,
+      code: 'key_decrypt_failed',
+      httpStatus: 500,
+      expose: false,
+      cause: err,
     });
   } finally {
     dataKey.fill(0);
@@ -102,7 +126,11 @@ export function openPrivateKey(sealed: SealedKey, secrets: Pick<Secrets, 'master
 }
 
 /** Re-wraps the data key under the current master key; the private key ciphertext is untouched. */
-export function rewrapDataKey(sealed: WrappedDataKey, secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>, keyPairId: string): WrappedDataKey {
+export function rewrapDataKey(
+  sealed: WrappedDataKey,
+  secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>,
+  keyPairId: string,
+): WrappedDataKey {
   const dataKey = unwrap(sealed, secrets, keyPairId);
   try {
     return wrap(dataKey, secrets.masterKey, keyPairId);

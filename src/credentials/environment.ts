@@ -59,27 +59,38 @@ function assertJpmHost(environment: JpmEnvironment, url: URL, approvedHosts: rea
  * which resolves the host, is `checkBaseUrlAddress`.
  */
 export function resolveEnvironmentSettings(
-  input: { environment: string; baseUrl?: string | null; serverCaPem?: string | null }, approvedHosts: readonly string[] = [],
+  input: { environment: string; baseUrl?: string | null; serverCaPem?: string | null },
+  approvedHosts: readonly string[] = [],
 ): EnvironmentSettings {
   if (!(ENVIRONMENTS as readonly string[]).includes(input.environment)) {
-    throw new ValidationError(`environment must be one of ${ENVIRONMENTS.join(', ')}`, [{ path: 'environment', message: 'unsupported' }]);
+    throw new ValidationError(`environment must be one of ${ENVIRONMENTS.join(', ')}`, [
+      { path: 'environment', message: 'unsupported' },
+    ]);
   }
   const environment = input.environment as JpmEnvironment;
   const baseUrl = input.baseUrl ?? (environment === 'simulator' ? undefined : DEFAULT_BASE_URLS[environment]);
   if (baseUrl === undefined) {
-    throw new ValidationError('the simulator environment needs a baseUrl (e.g. https://127.0.0.1:8443)', [{ path: 'baseUrl', message: 'required for simulator' }]);
+    throw new ValidationError('the simulator environment needs a baseUrl (e.g. https://127.0.0.1:8443)', [
+      { path: 'baseUrl', message: 'required for simulator' },
+    ]);
   }
   let parsed: URL;
   try {
     parsed = new URL(baseUrl);
   } catch {
-    throw new ValidationError(`baseUrl ${JSON.stringify(baseUrl)} is not a URL`, [{ path: 'baseUrl', message: 'not a URL' }]);
+    throw new ValidationError(`baseUrl ${JSON.stringify(baseUrl)} is not a URL`, [
+      { path: 'baseUrl', message: 'not a URL' },
+    ]);
   }
   if (parsed.protocol !== 'https:') {
-    throw new ValidationError('baseUrl must be https: J.P. Morgan is reached over mutual TLS only', [{ path: 'baseUrl', message: 'must be https' }]);
+    throw new ValidationError('baseUrl must be https: J.P. Morgan is reached over mutual TLS only', [
+      { path: 'baseUrl', message: 'must be https' },
+    ]);
   }
   if (parsed.username || parsed.password) {
-    throw new ValidationError('baseUrl must not carry credentials', [{ path: 'baseUrl', message: 'credentials in URL' }]);
+    throw new ValidationError('baseUrl must not carry credentials', [
+      { path: 'baseUrl', message: 'credentials in URL' },
+    ]);
   }
   assertJpmHost(environment, parsed, approvedHosts);
   const serverCaPem = input.serverCaPem ?? null;
@@ -91,17 +102,23 @@ export function resolveEnvironmentSettings(
 
 function checkCaBundle(pem: string): void {
   if (/PRIVATE KEY-----/.test(pem)) {
-    throw new ValidationError('serverCaPem contains a private key; a CA bundle holds certificates only', [{ path: 'serverCaPem', message: 'contains a private key' }]);
+    throw new ValidationError('serverCaPem contains a private key; a CA bundle holds certificates only', [
+      { path: 'serverCaPem', message: 'contains a private key' },
+    ]);
   }
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) {
-    throw new ValidationError('serverCaPem holds no PEM certificate', [{ path: 'serverCaPem', message: 'no certificate found' }]);
+    throw new ValidationError('serverCaPem holds no PEM certificate', [
+      { path: 'serverCaPem', message: 'no certificate found' },
+    ]);
   }
   for (const block of blocks) {
     try {
       new X509Certificate(block);
     } catch {
-      throw new ValidationError('serverCaPem holds a certificate that does not parse', [{ path: 'serverCaPem', message: 'unparsable certificate' }]);
+      throw new ValidationError('serverCaPem holds a certificate that does not parse', [
+        { path: 'serverCaPem', message: 'unparsable certificate' },
+      ]);
     }
   }
 }
@@ -112,8 +129,14 @@ function checkCaBundle(pem: string): void {
  * without outside DNS can still be configured for cat or prod; every connection is checked anyway.
  * No policy: no check.
  */
-export async function checkBaseUrlAddress(settings: EnvironmentSettings, policy: ConnectionPolicy | undefined): Promise<void> {
-  if (settings.environment !== 'simulator' && JPM_HOSTS[settings.environment].includes(new URL(settings.baseUrl).hostname.toLowerCase())) {
+export async function checkBaseUrlAddress(
+  settings: EnvironmentSettings,
+  policy: ConnectionPolicy | undefined,
+): Promise<void> {
+  if (
+    settings.environment !== 'simulator' &&
+    JPM_HOSTS[settings.environment].includes(new URL(settings.baseUrl).hostname.toLowerCase())
+  ) {
     return;
   }
   await policy?.outbound.checkUrl(settings.baseUrl, { path: 'baseUrl' });
@@ -147,6 +170,9 @@ export async function setEnvironment(db: Database, input: SetEnvironmentInput): 
       server_ca_pem: settings.serverCaPem,
     });
   });
-  log().info({ integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor: input.actor }, 'integration environment set');
+  log().info(
+    { integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor: input.actor },
+    'integration environment set',
+  );
   return settings;
 }

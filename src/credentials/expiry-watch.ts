@@ -22,7 +22,10 @@ export interface ExpiryWatchResult {
  * The smallest threshold the certificate has crossed, and every threshold it makes moot: a
  * certificate installed with 20 days left gets the 30-day warning once, not the 60- and 30-day ones.
  */
-export function dueWarning(daysLeft: number, alreadySent: readonly number[]): { threshold: number; covers: number[] } | undefined {
+export function dueWarning(
+  daysLeft: number,
+  alreadySent: readonly number[],
+): { threshold: number; covers: number[] } | undefined {
   const crossed = EXPIRY_WARNING_DAYS.filter((t) => daysLeft <= t);
   if (crossed.length === 0) {
     return undefined;
@@ -48,7 +51,13 @@ export async function watchCertificateExpiry(db: Database, now: Date = new Date(
         organizationId: cert.organization_id,
         integrationId: cert.integration_id,
         type: 'certificate.expired',
-        payload: { integrationId: cert.integration_id, certificateId: cert.id, commonName: cert.subject_cn, environment: cert.environment, notAfter: cert.not_after.toISOString() },
+        payload: {
+          integrationId: cert.integration_id,
+          certificateId: cert.id,
+          commonName: cert.subject_cn,
+          environment: cert.environment,
+          notAfter: cert.not_after.toISOString(),
+        },
       });
     }
 
@@ -60,14 +69,24 @@ export async function watchCertificateExpiry(db: Database, now: Date = new Date(
         continue;
       }
       await certificatesRepo.recordExpiryWarnings(trx, cert.id, due.covers);
-      result.warned.push({ certificateId: cert.id, integrationId: cert.integration_id, thresholdDays: due.threshold, daysLeft });
+      result.warned.push({
+        certificateId: cert.id,
+        integrationId: cert.integration_id,
+        thresholdDays: due.threshold,
+        daysLeft,
+      });
       events.push({
         organizationId: cert.organization_id,
         integrationId: cert.integration_id,
         type: 'certificate.expiring',
         payload: {
-          integrationId: cert.integration_id, certificateId: cert.id, commonName: cert.subject_cn, environment: cert.environment,
-          thresholdDays: due.threshold, daysLeft, notAfter: cert.not_after.toISOString(),
+          integrationId: cert.integration_id,
+          certificateId: cert.id,
+          commonName: cert.subject_cn,
+          environment: cert.environment,
+          thresholdDays: due.threshold,
+          daysLeft,
+          notAfter: cert.not_after.toISOString(),
         },
       });
     }
@@ -78,23 +97,39 @@ export async function watchCertificateExpiry(db: Database, now: Date = new Date(
       // `certificate_expired`, so say so on the integration too.
       const stranded = await trx
         .updateTable('integrations as i')
-        .set({ sync_status: 'certificate_expired', sync_status_reason: 'every certificate for the integration\'s environment has expired', updated_at: now })
+        .set({
+          sync_status: 'certificate_expired',
+          sync_status_reason: "every certificate for the integration's environment has expired",
+          updated_at: now,
+        })
         .where('i.id', 'in', affected)
-        .where((eb) => eb.not(eb.exists(
-          eb.selectFrom('certificates as c')
-            .select(sql`1`.as('one'))
-            .whereRef('c.integration_id', '=', 'i.id')
-            .whereRef('c.environment', '=', 'i.environment')
-            .where('c.status', '=', 'active')
-            .where('c.not_after', '>', now),
-        )))
+        .where((eb) =>
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('certificates as c')
+                .select(sql`1`.as('one'))
+                .whereRef('c.integration_id', '=', 'i.id')
+                .whereRef('c.environment', '=', 'i.environment')
+                .where('c.status', '=', 'active')
+                .where('c.not_after', '>', now),
+            ),
+          ),
+        )
         .returning('i.id')
         .execute();
       result.integrationsWithoutCertificate = stranded.map((r) => r.id);
     }
 
     await insertOutboxEvents(trx, events);
-    log().info({ warned: result.warned.length, expired: result.expired.length, stranded: result.integrationsWithoutCertificate.length }, 'certificate expiry watch done');
+    log().info(
+      {
+        warned: result.warned.length,
+        expired: result.expired.length,
+        stranded: result.integrationsWithoutCertificate.length,
+      },
+      'certificate expiry watch done',
+    );
     return result;
   });
 }

@@ -7,7 +7,14 @@ import type { Database, Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import * as keyPairsRepo from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
-import { commonNameFor, DEFAULT_KEY_ALGORITHM, generateKeyAndCsr, KEY_ALGORITHMS, type CsrSubject, type KeyAlgorithm } from './csr.ts';
+import {
+  commonNameFor,
+  DEFAULT_KEY_ALGORITHM,
+  generateKeyAndCsr,
+  KEY_ALGORITHMS,
+  type CsrSubject,
+  type KeyAlgorithm,
+} from './csr.ts';
 import { sealPrivateKey } from './envelope.ts';
 
 // Resolved per call: the root logger is configured by main/ after modules are imported.
@@ -59,13 +66,21 @@ export interface GenerateCsrInput {
  * Generates a key pair and its CSR. The private key is sealed (envelope encryption) before it is
  * written and never returned; the result carries the CSR PEM to send to J.P. Morgan.
  */
-export async function generateCsr(db: Database, secrets: Pick<Secrets, 'masterKey'>, input: GenerateCsrInput): Promise<KeyPairView> {
+export async function generateCsr(
+  db: Database,
+  secrets: Pick<Secrets, 'masterKey'>,
+  input: GenerateCsrInput,
+): Promise<KeyPairView> {
   const algorithm = input.algorithm ?? DEFAULT_KEY_ALGORITHM;
   if (!KEY_ALGORITHMS.includes(algorithm)) {
-    throw new ValidationError(`algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`, [{ path: 'algorithm', message: 'unsupported' }]);
+    throw new ValidationError(`algorithm must be one of ${KEY_ALGORITHMS.join(', ')}`, [
+      { path: 'algorithm', message: 'unsupported' },
+    ]);
   }
   if (input.environment !== undefined && !ENVIRONMENTS.includes(input.environment)) {
-    throw new ValidationError(`environment must be one of ${ENVIRONMENTS.join(', ')}`, [{ path: 'environment', message: 'unsupported' }]);
+    throw new ValidationError(`environment must be one of ${ENVIRONMENTS.join(', ')}`, [
+      { path: 'environment', message: 'unsupported' },
+    ]);
   }
   const integration = await findIntegrationLifecycle(db, input.integrationId);
   if (!integration) {
@@ -104,19 +119,36 @@ export async function generateCsr(db: Database, secrets: Pick<Secrets, 'masterKe
       createdBy: input.actor,
       createdAt: now,
     });
-    await insertOutboxEvents(trx, [{
-      organizationId: integration.organization_id,
-      integrationId: integration.id,
-      type: 'credentials.csr_generated',
-      payload: { integrationId: integration.id, keyPairId: id, environment, commonName, algorithm, actor: input.actor, at: now.toISOString() },
-    }]);
+    await insertOutboxEvents(trx, [
+      {
+        organizationId: integration.organization_id,
+        integrationId: integration.id,
+        type: 'credentials.csr_generated',
+        payload: {
+          integrationId: integration.id,
+          keyPairId: id,
+          environment,
+          commonName,
+          algorithm,
+          actor: input.actor,
+          at: now.toISOString(),
+        },
+      },
+    ]);
     return inserted;
   });
-  log().info({ integrationId: integration.id, keyPairId: id, environment, algorithm, commonName }, 'key pair and CSR generated');
+  log().info(
+    { integrationId: integration.id, keyPairId: id, environment, algorithm, commonName },
+    'key pair and CSR generated',
+  );
   return keyPairView(row);
 }
 
-export async function listKeyPairs(ex: Executor, integrationId: string, environment?: JpmEnvironment): Promise<KeyPairView[]> {
+export async function listKeyPairs(
+  ex: Executor,
+  integrationId: string,
+  environment?: JpmEnvironment,
+): Promise<KeyPairView[]> {
   return (await keyPairsRepo.listKeyPairs(ex, integrationId, environment)).map(keyPairView);
 }
 

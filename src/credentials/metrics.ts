@@ -14,7 +14,9 @@ const DAY_MS = 86_400_000;
 export async function refreshCertificateExpiryMetric(ex: Executor, now: Date = new Date()): Promise<void> {
   const rows = await ex
     .selectFrom('certificates as c')
-    .innerJoin('integrations as i', (j) => j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'))
+    .innerJoin('integrations as i', (j) =>
+      j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'),
+    )
     .select(['c.integration_id', sql<Date>`max(c.not_after)`.as('not_after')])
     .where('c.status', 'in', ['active', 'expired'])
     .where('i.stage', '<>', 'cancelled')

@@ -19,7 +19,11 @@ export interface RewrapResult {
  * CREDENTIALS_MASTER_KEY and the old one in CREDENTIALS_PREVIOUS_MASTER_KEYS, run this, then drop
  * the old key once `failed` is empty. Batches commit on their own; running it twice is harmless.
  */
-export async function rewrapKeys(db: Database, secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>, options: { batchSize?: number; now?: Date } = {}): Promise<RewrapResult> {
+export async function rewrapKeys(
+  db: Database,
+  secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>,
+  options: { batchSize?: number; now?: Date } = {},
+): Promise<RewrapResult> {
   const batchSize = options.batchSize ?? 100;
   const result: RewrapResult = { rewrapped: 0, failed: [] };
   let afterId: string | null = null;
@@ -30,12 +34,20 @@ export async function rewrapKeys(db: Database, secrets: Pick<Secrets, 'masterKey
       for (const row of rows) {
         try {
           const w = rewrapDataKey(
-            { wrappedDataKey: row.wrapped_data_key, dataKeyIv: row.data_key_iv, dataKeyAuthTag: row.data_key_auth_tag, masterKeyId: row.master_key_id },
+            {
+              wrappedDataKey: row.wrapped_data_key,
+              dataKeyIv: row.data_key_iv,
+              dataKeyAuthTag: row.data_key_auth_tag,
+              masterKeyId: row.master_key_id,
+            },
             secrets,
             row.id,
           );
           await updateKeyWrapping(trx, row.id, {
-            wrapped_data_key: w.wrappedDataKey, data_key_iv: w.dataKeyIv, data_key_auth_tag: w.dataKeyAuthTag, master_key_id: w.masterKeyId,
+            wrapped_data_key: w.wrappedDataKey,
+            data_key_iv: w.dataKeyIv,
+            data_key_auth_tag: w.dataKeyAuthTag,
+            master_key_id: w.masterKeyId,
             rewrapped_at: options.now ?? new Date(),
           });
           result.rewrapped++;
@@ -51,6 +63,9 @@ export async function rewrapKeys(db: Database, secrets: Pick<Secrets, 'masterKey
     }
     afterId = last.id;
   }
-  log().info({ rewrapped: result.rewrapped, failed: result.failed.length, masterKeyId: secrets.masterKey.id }, 'private keys re-wrapped');
+  log().info(
+    { rewrapped: result.rewrapped, failed: result.failed.length, masterKeyId: secrets.masterKey.id },
+    'private keys re-wrapped',
+  );
   return result;
 }

@@ -18,7 +18,10 @@ export interface ConnectionTester<R> {
   testConnection(): Promise<R>;
   close(): Promise<void>;
 }
-export type ConnectionTesterFactory<R> = (options: { baseUrl: string; credentials: () => Promise<JpmCredential> }) => ConnectionTester<R>;
+export type ConnectionTesterFactory<R> = (options: {
+  baseUrl: string;
+  credentials: () => Promise<JpmCredential>;
+}) => ConnectionTester<R>;
 
 export interface TestConnectionOutcome<R> {
   integrationId: string;
@@ -59,7 +62,10 @@ export async function testConnection<R>(
     log().info({ integrationId, code: err.code }, 'connection test: no usable credential');
     return { ...base, credentialId: null, credentialProblem: { code: err.code, message: err.message } };
   }
-  const client = createClient({ baseUrl: integration.base_url, credentials: credentialSource(db, secrets, integrationId) });
+  const client = createClient({
+    baseUrl: integration.base_url,
+    credentials: credentialSource(db, secrets, integrationId),
+  });
   try {
     const report = await client.testConnection();
     log().info({ integrationId, credentialId }, 'connection test ran');

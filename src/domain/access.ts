@@ -32,7 +32,13 @@ export const PERMISSIONS = [
 export type Permission = (typeof PERMISSIONS)[number];
 
 const READ: readonly Permission[] = [
-  'organizations:read', 'integrations:read', 'accounts:read', 'syncs:read', 'events:read', 'data:read', 'webhooks:read',
+  'organizations:read',
+  'integrations:read',
+  'accounts:read',
+  'syncs:read',
+  'events:read',
+  'data:read',
+  'webhooks:read',
 ];
 
 /**
@@ -42,7 +48,13 @@ const READ: readonly Permission[] = [
  */
 export const ROLE_PERMISSIONS: Readonly<Record<ApiKeyRole, ReadonlySet<Permission>>> = {
   admin: new Set(PERMISSIONS),
-  operator: new Set<Permission>([...READ, 'integrations:write', 'accounts:write', 'accounts:find_by_number', 'syncs:write']),
+  operator: new Set<Permission>([
+    ...READ,
+    'integrations:write',
+    'accounts:write',
+    'accounts:find_by_number',
+    'syncs:write',
+  ]),
   viewer: new Set(READ),
 };
 

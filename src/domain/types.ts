@@ -35,16 +35,21 @@ export const DEFAULT_BASE_URLS: Record<Exclude<JpmEnvironment, 'simulator'>, str
 };
 
 export const ONBOARDING_STAGES = [
-  'requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live',
-  'paused', 'cancelled',
+  'requested',
+  'kickoff',
+  'technical_setup',
+  'security_admins',
+  'awaiting_approval',
+  'approved',
+  'validating',
+  'live',
+  'paused',
+  'cancelled',
 ] as const;
 export type OnboardingStage = (typeof ONBOARDING_STAGES)[number];
 
 /** A sync request as admins, schedules and tests express it (issue 5 contract). */
-export type SyncRequest =
-  | { mode: 'intraday' }
-  | { mode: 'prior_day' }
-  | { mode: 'range'; from: IsoDate; to: IsoDate };
+export type SyncRequest = { mode: 'intraday' } | { mode: 'prior_day' } | { mode: 'range'; from: IsoDate; to: IsoDate };
 
 export interface SyncCounts {
   fetched: number;
@@ -58,7 +63,14 @@ export interface SyncCounts {
 }
 
 export const ZERO_COUNTS: Readonly<SyncCounts> = Object.freeze({
-  fetched: 0, inserted: 0, updated: 0, unchanged: 0, superseded: 0, removed: 0, rejected: 0, balances: 0,
+  fetched: 0,
+  inserted: 0,
+  updated: 0,
+  unchanged: 0,
+  superseded: 0,
+  removed: 0,
+  rejected: 0,
+  balances: 0,
 });
 
 /**

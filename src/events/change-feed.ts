@@ -1,6 +1,11 @@
 import { AppError, ValidationError } from '../shared/errors.ts';
 import {
-  committedChangeEventsAfter, purgeChangeEventsThrough, readFeedState, resetFeed, type ChangeEventRow, type FeedPosition,
+  committedChangeEventsAfter,
+  purgeChangeEventsThrough,
+  readFeedState,
+  resetFeed,
+  type ChangeEventRow,
+  type FeedPosition,
 } from '../storage/change-feed.repo.ts';
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
@@ -48,13 +53,17 @@ interface Cursor extends FeedPosition {
 }
 
 export function encodeFeedCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, e: c.epoch, x: c.xid, i: c.id }), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify({ v: CURSOR_VERSION, e: c.epoch, x: c.xid, i: c.id }), 'utf8').toString(
+    'base64url',
+  );
 }
 
 function invalidCursor(): ValidationError {
-  return new ValidationError('The change-feed cursor is invalid; pass a cursor this API returned, unchanged.', [
-    { path: 'query.cursor', message: 'invalid cursor' },
-  ], 'invalid_cursor');
+  return new ValidationError(
+    'The change-feed cursor is invalid; pass a cursor this API returned, unchanged.',
+    [{ path: 'query.cursor', message: 'invalid cursor' }],
+    'invalid_cursor',
+  );
 }
 
 export function decodeFeedCursor(text: string): Cursor {
@@ -69,8 +78,15 @@ export function decodeFeedCursor(text: string): Cursor {
   }
   const p = parsed as { v?: unknown; e?: unknown; x?: unknown; i?: unknown } | null;
   if (
-    p === null || typeof p !== 'object' || p.v !== CURSOR_VERSION || typeof p.e !== 'number' || !Number.isInteger(p.e)
-    || typeof p.x !== 'string' || !/^\d{1,20}$/.test(p.x) || typeof p.i !== 'string' || !/^\d{1,19}$/.test(p.i)
+    p === null ||
+    typeof p !== 'object' ||
+    p.v !== CURSOR_VERSION ||
+    typeof p.e !== 'number' ||
+    !Number.isInteger(p.e) ||
+    typeof p.x !== 'string' ||
+    !/^\d{1,20}$/.test(p.x) ||
+    typeof p.i !== 'string' ||
+    !/^\d{1,19}$/.test(p.i)
   ) {
     throw invalidCursor();
   }
@@ -100,9 +116,10 @@ function finalPosition(xmin: string): FeedPosition {
 
 export class CursorExpiredError extends AppError {
   constructor(reason: 'retention' | 'reset', retentionDays: number | undefined) {
-    const why = reason === 'retention'
-      ? `This cursor points before changes that were purged by the feed's retention${retentionDays === undefined ? '' : ` (${retentionDays} days)`}.`
-      : 'The change feed was reset since this cursor was issued.';
+    const why =
+      reason === 'retention'
+        ? `This cursor points before changes that were purged by the feed's retention${retentionDays === undefined ? '' : ` (${retentionDays} days)`}.`
+        : 'The change feed was reset since this cursor was issued.';
     super(
       `${why} Resync: take a fresh cursor from GET /v1/changes/cursor, read the full state with GET /v1/transactions, then resume polling GET /v1/changes with the fresh cursor (changes made during the full read are delivered again; apply them as upserts by id).`,
       { code: 'cursor_expired', httpStatus: 410, expose: true, details: { reason } },
@@ -163,29 +180,41 @@ function toEvent(row: ChangeEventRow, epoch: number, transactions: Map<string, T
  */
 export async function readChanges(db: Database, options: ReadChangesOptions): Promise<ChangeFeedPage> {
   const cursor = options.cursor === null ? null : decodeFeedCursor(options.cursor);
-  return db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
-    const state = await readFeedState(trx);
-    if (cursor && cursor.epoch !== state.epoch) {
-      throw new CursorExpiredError('reset', options.retentionDays);
-    }
-    if (cursor && comparePositions(cursor, state.purgedThrough) < 0) {
-      throw new CursorExpiredError('retention', options.retentionDays);
-    }
-    const after = cursor ?? state.purgedThrough;
-    const rows = await committedChangeEventsAfter(trx, { organizationId: options.organizationId, after, limit: options.limit + 1 });
-    const hasMore = rows.length > options.limit;
-    const page = rows.slice(0, options.limit);
-    const transactions = new Map(
-      (await getTransactionsByIds(trx, [...new Set(page.filter((r) => r.entity === 'transaction').map((r) => r.entity_id))])).map((t) => [t.id, t]),
-    );
-    const last = page[page.length - 1];
-    const next = hasMore && last ? { xid: last.xid, id: last.id } : maxPosition(after, finalPosition(state.xmin));
-    return {
-      events: page.map((r) => toEvent(r, state.epoch, transactions)),
-      nextCursor: encodeFeedCursor({ epoch: state.epoch, ...next }),
-      hasMore,
-    };
-  });
+  return db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .setAccessMode('read only')
+    .execute(async (trx) => {
+      const state = await readFeedState(trx);
+      if (cursor && cursor.epoch !== state.epoch) {
+        throw new CursorExpiredError('reset', options.retentionDays);
+      }
+      if (cursor && comparePositions(cursor, state.purgedThrough) < 0) {
+        throw new CursorExpiredError('retention', options.retentionDays);
+      }
+      const after = cursor ?? state.purgedThrough;
+      const rows = await committedChangeEventsAfter(trx, {
+        organizationId: options.organizationId,
+        after,
+        limit: options.limit + 1,
+      });
+      const hasMore = rows.length > options.limit;
+      const page = rows.slice(0, options.limit);
+      const transactions = new Map(
+        (
+          await getTransactionsByIds(trx, [
+            ...new Set(page.filter((r) => r.entity === 'transaction').map((r) => r.entity_id)),
+          ])
+        ).map((t) => [t.id, t]),
+      );
+      const last = page[page.length - 1];
+      const next = hasMore && last ? { xid: last.xid, id: last.id } : maxPosition(after, finalPosition(state.xmin));
+      return {
+        events: page.map((r) => toEvent(r, state.epoch, transactions)),
+        nextCursor: encodeFeedCursor({ epoch: state.epoch, ...next }),
+        hasMore,
+      };
+    });
 }
 
 /**
@@ -211,7 +240,8 @@ export interface PurgeResult {
  * check in `readChanges` stays exact. Safe to run concurrently (the state row is locked per batch).
  */
 export async function purgeChangeFeed(
-  db: Database, options: { retentionDays: number; now?: Date; batchSize?: number },
+  db: Database,
+  options: { retentionDays: number; now?: Date; batchSize?: number },
 ): Promise<PurgeResult> {
   const cutoff = (options.now ?? new Date()).getTime() - options.retentionDays * 86_400_000;
   const batchSize = options.batchSize ?? 5_000;
@@ -219,14 +249,22 @@ export async function purgeChangeFeed(
   for (;;) {
     const step = await db.transaction().execute(async (trx) => {
       const state = await readFeedState(trx, { forUpdate: true });
-      const rows = await committedChangeEventsAfter(trx, { organizationId: null, after: state.purgedThrough, limit: batchSize });
+      const rows = await committedChangeEventsAfter(trx, {
+        organizationId: null,
+        after: state.purgedThrough,
+        limit: batchSize,
+      });
       // Events the search step has not applied yet stay: `q=` reads them for the rows changed since its position.
       // So do events the webhook producer has not turned into deliveries yet (workers down longer than the
       // retention): deleting them would lose those webhooks.
       const searched = await readSearchPosition(trx);
       const produced = await readProducerPosition(trx, 'change_events');
-      const young = rows.findIndex((r) => r.created_at.getTime() >= cutoff || comparePositions(r, searched) > 0
-        || (produced !== undefined && comparePositions(r, produced) > 0));
+      const young = rows.findIndex(
+        (r) =>
+          r.created_at.getTime() >= cutoff ||
+          comparePositions(r, searched) > 0 ||
+          (produced !== undefined && comparePositions(r, produced) > 0),
+      );
       const expired = young === -1 ? rows : rows.slice(0, young);
       const last = expired[expired.length - 1];
       if (!last) {

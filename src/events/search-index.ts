@@ -4,7 +4,15 @@ import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { committedChangeEventsAfter, type FeedPosition } from '../storage/change-feed.repo.ts';
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { lockSearchPosition, readFeedActivity, refreshSearchRows, searchLag, setSearchPosition, type FeedActivity, type SearchLag } from '../storage/search.repo.ts';
+import {
+  lockSearchPosition,
+  readFeedActivity,
+  refreshSearchRows,
+  searchLag,
+  setSearchPosition,
+  type FeedActivity,
+  type SearchLag,
+} from '../storage/search.repo.ts';
 
 /**
  * The search step: keeps `transaction_search` (what `q=` searches, with its trigram index) up to date after
@@ -37,7 +45,11 @@ export async function runSearchIndexBatch(db: Database, options: { batchSize: nu
     if (!position) {
       return { ran: false, events: 0, rowsWritten: 0, position: undefined };
     }
-    const rows = await committedChangeEventsAfter(trx, { organizationId: null, after: position, limit: options.batchSize });
+    const rows = await committedChangeEventsAfter(trx, {
+      organizationId: null,
+      after: position,
+      limit: options.batchSize,
+    });
     const ids = [...new Set(rows.filter((r) => r.entity === 'transaction').map((r) => r.entity_id))];
     const rowsWritten = await refreshSearchRows(trx, ids);
     const last = rows[rows.length - 1];
@@ -51,7 +63,10 @@ export async function runSearchIndexBatch(db: Database, options: { batchSize: nu
 }
 
 /** Batches until one finds fewer events than `batchSize` (caught up) or another process holds the step. */
-export async function runSearchIndexUntilCaughtUp(db: Database, options: { batchSize: number }): Promise<{ events: number; batches: number }> {
+export async function runSearchIndexUntilCaughtUp(
+  db: Database,
+  options: { batchSize: number },
+): Promise<{ events: number; batches: number }> {
   let events = 0;
   let batches = 0;
   for (;;) {
@@ -86,7 +101,11 @@ export const DEFAULT_BUSY_WINDOW_MS = 5_000;
  */
 export function searchYieldDelayMs(settings: SearchYieldSettings, input: FeedActivity & { elapsedMs: number }): number {
   const maxLagMs = settings.maxLagSeconds * 1000;
-  if (settings.busyShare >= 1 || input.newestEventAgeMs === undefined || input.newestEventAgeMs >= settings.busyWindowMs) {
+  if (
+    settings.busyShare >= 1 ||
+    input.newestEventAgeMs === undefined ||
+    input.newestEventAgeMs >= settings.busyWindowMs
+  ) {
     return 0;
   }
   if (input.oldestPendingAgeMs === undefined || input.oldestPendingAgeMs >= maxLagMs) {
@@ -97,7 +116,12 @@ export function searchYieldDelayMs(settings: SearchYieldSettings, input: FeedAct
 }
 
 /** The pause after a full batch that ended at `position` and took `elapsedMs`: the feed read now, then the policy. */
-export async function searchYieldDelayAfter(db: Database, position: FeedPosition, elapsedMs: number, settings: SearchYieldSettings): Promise<number> {
+export async function searchYieldDelayAfter(
+  db: Database,
+  position: FeedPosition,
+  elapsedMs: number,
+  settings: SearchYieldSettings,
+): Promise<number> {
   if (settings.busyShare >= 1) {
     return 0;
   }
@@ -111,28 +135,36 @@ export async function searchYieldDelayAfter(db: Database, position: FeedPosition
  */
 export function startSearchIndexLoop(
   db: Database,
-  options: { batchSize: number; intervalMs: number; logger: Logger; yield: Omit<SearchYieldSettings, 'busyWindowMs'> & { busyWindowMs?: number } },
+  options: {
+    batchSize: number;
+    intervalMs: number;
+    logger: Logger;
+    yield: Omit<SearchYieldSettings, 'busyWindowMs'> & { busyWindowMs?: number };
+  },
 ): PollingLoop {
   const settings: SearchYieldSettings = { busyWindowMs: DEFAULT_BUSY_WINDOW_MS, ...options.yield };
-  return startPollingLoop(async () => {
-    const started = performance.now();
-    const r = await runSearchIndexBatch(db, { batchSize: options.batchSize });
-    if (r.events > 0) {
-      options.logger.debug({ events: r.events, rowsWritten: r.rowsWritten }, 'search index batch');
-    }
-    if (r.rowsWritten > 0) {
-      // Bulk work: the search table's statistics follow it (throttled; its plans do not need them, see read.repo.ts).
-      await analyzeChangedTables(db, ['transaction_search']);
-    }
-    if (!r.ran || r.events < options.batchSize || !r.position) {
-      return false;
-    }
-    const pause = await searchYieldDelayAfter(db, r.position, performance.now() - started, settings);
-    if (pause > 0) {
-      options.logger.debug({ pauseMs: Math.round(pause) }, 'search index yields to ingestion');
-    }
-    return pause > 0 ? pause : true;
-  }, { intervalMs: options.intervalMs, log: options.logger, failure: 'search index batch failed' });
+  return startPollingLoop(
+    async () => {
+      const started = performance.now();
+      const r = await runSearchIndexBatch(db, { batchSize: options.batchSize });
+      if (r.events > 0) {
+        options.logger.debug({ events: r.events, rowsWritten: r.rowsWritten }, 'search index batch');
+      }
+      if (r.rowsWritten > 0) {
+        // Bulk work: the search table's statistics follow it (throttled; its plans do not need them, see read.repo.ts).
+        await analyzeChangedTables(db, ['transaction_search']);
+      }
+      if (!r.ran || r.events < options.batchSize || !r.position) {
+        return false;
+      }
+      const pause = await searchYieldDelayAfter(db, r.position, performance.now() - started, settings);
+      if (pause > 0) {
+        options.logger.debug({ pauseMs: Math.round(pause) }, 'search index yields to ingestion');
+      }
+      return pause > 0 ? pause : true;
+    },
+    { intervalMs: options.intervalMs, log: options.logger, failure: 'search index batch failed' },
+  );
 }
 
 /**
@@ -146,7 +178,8 @@ export async function refreshSearchLagMetric(db: Database, settings?: SearchYiel
   searchIndexLagSeconds.set(lag.seconds);
   if (settings) {
     const activity = await readFeedActivity(db, lag.position);
-    const yielding = activity.oldestPendingAgeMs !== undefined && searchYieldDelayMs(settings, { ...activity, elapsedMs: 1 }) > 0;
+    const yielding =
+      activity.oldestPendingAgeMs !== undefined && searchYieldDelayMs(settings, { ...activity, elapsedMs: 1 }) > 0;
     searchIndexYielding.set(yielding ? 1 : 0);
   }
   return lag;

@@ -50,7 +50,6 @@ export interface PassResult {
 const DEFAULT_RETRY = { baseMs: 30_000, maxMs: 3_600_000 };
 const NEVER_MS = 365 * 86_400_000;
 
-
 interface SendOutcome {
   responseStatus: number | null;
   error: string | null;
@@ -78,27 +77,59 @@ function agentFor(outbound: OutboundPolicy | undefined): Agent {
   return agent;
 }
 
-async function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, outbound: OutboundPolicy | undefined, log: Logger): Promise<SendOutcome> {
+async function post(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  timeoutMs: number,
+  outbound: OutboundPolicy | undefined,
+  log: Logger,
+): Promise<SendOutcome> {
   try {
-    const res = await request(url, { method: 'POST', headers, body, dispatcher: agentFor(outbound), signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(url, {
+      method: 'POST',
+      headers,
+      body,
+      dispatcher: agentFor(outbound),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     // Drain (and ignore) the receiver's body so the connection can be reused; we never store it.
     await res.body.dump().catch(() => undefined);
     const ok = res.statusCode >= 200 && res.statusCode < 300;
-    return { responseStatus: res.statusCode, error: ok ? null : `receiver answered HTTP ${res.statusCode}`, succeeded: ok };
+    return {
+      responseStatus: res.statusCode,
+      error: ok ? null : `receiver answered HTTP ${res.statusCode}`,
+      succeeded: ok,
+    };
   } catch (err) {
     // Whether the port was closed (ECONNREFUSED), open but silent (timeout) or reset tells an attacker
     // about a network they cannot see: the owner gets one message, the operator the detail in the log.
     const refused = isAddressRefusal(err);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const code = (err as { code?: string }).code ?? cause?.code;
-    log.info({ code: refused ? 'EADDRNOTALLOWED' : code, detail: scrubSecrets(cause?.message ?? (err as Error).message) }, 'webhook receiver not reached');
+    log.info(
+      { code: refused ? 'EADDRNOTALLOWED' : code, detail: scrubSecrets(cause?.message ?? (err as Error).message) },
+      'webhook receiver not reached',
+    );
     return { responseStatus: null, error: refused ? ADDRESS_REFUSED : CONNECTION_FAILED, succeeded: false };
   }
 }
 
 /** The body a receiver gets; the same for every attempt and replay of an event. */
-export function webhookBody(e: { event_id: string; type: string; organization_id: string; event_created_at: Date; payload: unknown }): string {
-  return JSON.stringify({ id: e.event_id, type: e.type, organizationId: e.organization_id, createdAt: e.event_created_at.toISOString(), data: e.payload });
+export function webhookBody(e: {
+  event_id: string;
+  type: string;
+  organization_id: string;
+  event_created_at: Date;
+  payload: unknown;
+}): string {
+  return JSON.stringify({
+    id: e.event_id,
+    type: e.type,
+    organizationId: e.organization_id,
+    createdAt: e.event_created_at.toISOString(),
+    data: e.payload,
+  });
 }
 
 async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promise<'succeeded' | 'pending' | 'failed'> {
@@ -113,30 +144,86 @@ async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promis
   if (d.endpoint_status !== 'active') {
     outcome = { responseStatus: null, error: `endpoint is ${d.endpoint_status}`, succeeded: false };
   } else {
-    const secrets = [openSecret({ ciphertext: sealed.secret_ciphertext, iv: sealed.secret_iv, authTag: sealed.secret_auth_tag, keyId: sealed.secret_key_id }, deps.keys, d.endpoint_id, sealed.secret_version)];
-    if (sealed.previous_valid && sealed.previous_secret_ciphertext && sealed.previous_secret_iv && sealed.previous_secret_auth_tag && sealed.previous_secret_key_id && sealed.previous_secret_version !== null) {
-      secrets.push(openSecret({ ciphertext: sealed.previous_secret_ciphertext, iv: sealed.previous_secret_iv, authTag: sealed.previous_secret_auth_tag, keyId: sealed.previous_secret_key_id }, deps.keys, d.endpoint_id, sealed.previous_secret_version));
+    const secrets = [
+      openSecret(
+        {
+          ciphertext: sealed.secret_ciphertext,
+          iv: sealed.secret_iv,
+          authTag: sealed.secret_auth_tag,
+          keyId: sealed.secret_key_id,
+        },
+        deps.keys,
+        d.endpoint_id,
+        sealed.secret_version,
+      ),
+    ];
+    if (
+      sealed.previous_valid &&
+      sealed.previous_secret_ciphertext &&
+      sealed.previous_secret_iv &&
+      sealed.previous_secret_auth_tag &&
+      sealed.previous_secret_key_id &&
+      sealed.previous_secret_version !== null
+    ) {
+      secrets.push(
+        openSecret(
+          {
+            ciphertext: sealed.previous_secret_ciphertext,
+            iv: sealed.previous_secret_iv,
+            authTag: sealed.previous_secret_auth_tag,
+            keyId: sealed.previous_secret_key_id,
+          },
+          deps.keys,
+          d.endpoint_id,
+          sealed.previous_secret_version,
+        ),
+      );
     }
     const body = webhookBody(d);
     const timestamp = Math.floor(Date.now() / 1000);
-    outcome = await post(d.url, {
-      'content-type': 'application/json',
-      'user-agent': 'jpm-sync-webhooks/1',
-      [SIGNATURE_HEADER]: signatureHeader(secrets, timestamp, body),
-      'JPM-Sync-Event-Id': d.event_id,
-      'JPM-Sync-Event-Type': d.type,
-      'JPM-Sync-Delivery-Id': d.id,
-      'JPM-Sync-Delivery-Attempt': String(d.attempts),
-    }, body, deps.timeoutMs ?? 10_000, deps.outbound, log.child({ deliveryId: d.id, endpointId: d.endpoint_id }));
+    outcome = await post(
+      d.url,
+      {
+        'content-type': 'application/json',
+        'user-agent': 'jpm-sync-webhooks/1',
+        [SIGNATURE_HEADER]: signatureHeader(secrets, timestamp, body),
+        'JPM-Sync-Event-Id': d.event_id,
+        'JPM-Sync-Event-Type': d.type,
+        'JPM-Sync-Delivery-Id': d.id,
+        'JPM-Sync-Delivery-Attempt': String(d.attempts),
+      },
+      body,
+      deps.timeoutMs ?? 10_000,
+      deps.outbound,
+      log.child({ deliveryId: d.id, endpointId: d.endpoint_id }),
+    );
   }
   const status = await recordAttempt(deps.db, {
-    deliveryId: d.id, organizationId: d.organization_id, endpointId: d.endpoint_id, attempt: d.attempts, startedAt,
-    durationMs: Math.round(performance.now() - started), ...outcome,
+    deliveryId: d.id,
+    organizationId: d.organization_id,
+    endpointId: d.endpoint_id,
+    attempt: d.attempts,
+    startedAt,
+    durationMs: Math.round(performance.now() - started),
+    ...outcome,
     // A disabled or deleted endpoint is not retried: the delivery fails now (and can be replayed).
-    retryInMs: outcome.succeeded ? 0 : d.endpoint_status !== 'active' ? NEVER_MS : retryDelayMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
+    retryInMs: outcome.succeeded
+      ? 0
+      : d.endpoint_status !== 'active'
+        ? NEVER_MS
+        : retryDelayMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
   });
   if (!outcome.succeeded) {
-    log.info({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: d.attempts, responseStatus: outcome.responseStatus, status }, 'webhook delivery attempt failed');
+    log.info(
+      {
+        deliveryId: d.id,
+        endpointId: d.endpoint_id,
+        attempt: d.attempts,
+        responseStatus: outcome.responseStatus,
+        status,
+      },
+      'webhook delivery attempt failed',
+    );
   }
   return status;
 }
@@ -144,7 +231,9 @@ async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promis
 /** One pass: produce, claim, send, record. Never throws for a receiver's failure (that is a retry). */
 export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<PassResult> {
   const log = deps.logger ?? createLogger('events');
-  const produced = await produceWebhookEvents(deps.db, { maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS });
+  const produced = await produceWebhookEvents(deps.db, {
+    maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+  });
   const timeoutMs = deps.timeoutMs ?? 10_000;
   // The claim outlives the slowest possible send, so no other runner takes the delivery meanwhile.
   const ids = await claimDueDeliveries(deps.db, deps.batchSize ?? 50, Math.ceil((timeoutMs * 2) / 1000) + 30);
@@ -167,8 +256,15 @@ export type DeliveryLoop = PollingLoop;
  * another one at once. Errors are logged and the loop goes on (the database may be restarting).
  */
 export function startWebhookDeliveryLoop(deps: WebhookRunnerDeps, options: { intervalMs?: number } = {}): DeliveryLoop {
-  return startPollingLoop(async () => {
-    const r = await runWebhookDeliveries(deps);
-    return r.attempted > 0 || r.produced.changes + r.produced.milestones > 0;
-  }, { intervalMs: options.intervalMs ?? 2_000, log: deps.logger ?? createLogger('events'), failure: 'webhook delivery pass failed' });
+  return startPollingLoop(
+    async () => {
+      const r = await runWebhookDeliveries(deps);
+      return r.attempted > 0 || r.produced.changes + r.produced.milestones > 0;
+    },
+    {
+      intervalMs: options.intervalMs ?? 2_000,
+      log: deps.logger ?? createLogger('events'),
+      failure: 'webhook delivery pass failed',
+    },
+  );
 }

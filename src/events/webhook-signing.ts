@@ -39,7 +39,8 @@ export function generateWebhookSecret(): string {
   return `${SECRET_PREFIX}${randomBytes(32).toString('base64url')}`;
 }
 
-const aad = (endpointId: string, version: number) => Buffer.from(`jpm-sync:webhook_endpoint:${endpointId}:secret:${version}`, 'utf8');
+const aad = (endpointId: string, version: number) =>
+  Buffer.from(`jpm-sync:webhook_endpoint:${endpointId}:secret:${version}`, 'utf8');
 
 export function sealSecret(secret: string, keys: SealingKeys, endpointId: string, version: number): SealedSecret {
   const iv = randomBytes(12);
@@ -53,7 +54,9 @@ export function openSecret(sealed: SealedSecret, keys: SealingKeys, endpointId: 
   const master = [keys.masterKey, ...keys.previousMasterKeys].find((k) => k.id === sealed.keyId);
   if (!master) {
     throw new AppError(`the master key ${sealed.keyId} that sealed this webhook secret is not configured`, {
-      code: 'master_key_unavailable', httpStatus: 500, expose: false,
+      code: 'master_key_unavailable',
+      httpStatus: 500,
+      expose: false,
     });
   }
   try {
@@ -63,7 +66,10 @@ export function openSecret(sealed: SealedSecret, keys: SealingKeys, endpointId: 
     return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]).toString('utf8');
   } catch (err) {
     throw new AppError('a stored webhook secret could not be decrypted (wrong master key or tampered row)', {
-      code: 'webhook_secret_unreadable', httpStatus: 500, expose: false, cause: err,
+      code: 'webhook_secret_unreadable',
+      httpStatus: 500,
+      expose: false,
+      cause: err,
     });
   }
 }
@@ -81,7 +87,12 @@ export function signatureHeader(secrets: readonly string[], timestamp: number, b
  * What a receiver does (the README shows the same in a self-contained snippet): true when one `v1`
  * matches and the timestamp is within `toleranceSeconds` of now.
  */
-export function verifySignature(header: string, body: string, secret: string, options: { toleranceSeconds?: number; now?: number } = {}): boolean {
+export function verifySignature(
+  header: string,
+  body: string,
+  secret: string,
+  options: { toleranceSeconds?: number; now?: number } = {},
+): boolean {
   const parts = header.split(',').map((p) => p.trim().split('='));
   const t = Number(parts.find(([k]) => k === 't')?.[1]);
   if (!Number.isInteger(t)) {

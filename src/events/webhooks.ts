@@ -4,8 +4,18 @@ import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import { committedChangeEventsAfter, readFeedState, type ChangeEventRow } from '../storage/change-feed.repo.ts';
 import type { Database } from '../storage/db.ts';
 import {
-  activeEndpointsOf, committedOutboxEventsAfter, endpointSecrets, getEndpoint, insertEndpoint, insertEventsWithDeliveries,
-  insertReplay, lockProducerPosition, rotateEndpointSecret, setProducerPosition, type EndpointRow, type NewWebhookEvent,
+  activeEndpointsOf,
+  committedOutboxEventsAfter,
+  endpointSecrets,
+  getEndpoint,
+  insertEndpoint,
+  insertEventsWithDeliveries,
+  insertReplay,
+  lockProducerPosition,
+  rotateEndpointSecret,
+  setProducerPosition,
+  type EndpointRow,
+  type NewWebhookEvent,
 } from '../storage/webhooks.repo.ts';
 import { encodeFeedCursor } from './change-feed.ts';
 import { generateWebhookSecret, sealSecret, type SealingKeys } from './webhook-signing.ts';
@@ -25,8 +35,17 @@ import { generateWebhookSecret, sealSecret, type SealingKeys } from './webhook-s
  */
 export const TRANSACTIONS_CHANGED = 'transactions.changed';
 export const WEBHOOK_EVENT_TYPES = [
-  TRANSACTIONS_CHANGED, 'integration.created', 'integration.stage_changed', 'integration.live', 'integration.overdue',
-  'certificate.installed', 'certificate.retired', 'certificate.expiring', 'certificate.expired', 'credentials.csr_generated', 'webhook.ping',
+  TRANSACTIONS_CHANGED,
+  'integration.created',
+  'integration.stage_changed',
+  'integration.live',
+  'integration.overdue',
+  'certificate.installed',
+  'certificate.retired',
+  'certificate.expiring',
+  'certificate.expired',
+  'credentials.csr_generated',
+  'webhook.ping',
 ] as const;
 
 /** Retries stop a day after a delivery was created. */
@@ -48,9 +67,10 @@ export function subscribes(eventTypes: readonly string[], type: string): boolean
 export function assertSubscriptions(eventTypes: readonly string[]): void {
   const bad = eventTypes.filter((s) => !isValidSubscription(s));
   if (bad.length > 0) {
-    throw new ValidationError(`Unknown event types: ${bad.join(', ')}. Known: ${WEBHOOK_EVENT_TYPES.join(', ')}, or * / <group>.*`, [
-      { path: 'body.eventTypes', message: `unknown: ${bad.join(', ')}` },
-    ]);
+    throw new ValidationError(
+      `Unknown event types: ${bad.join(', ')}. Known: ${WEBHOOK_EVENT_TYPES.join(', ')}, or * / <group>.*`,
+      [{ path: 'body.eventTypes', message: `unknown: ${bad.join(', ')}` }],
+    );
   }
 }
 
@@ -69,7 +89,9 @@ export async function assertEndpointUrl(url: string, allowHttp: boolean, outboun
   }
   const schemeOk = parsed.protocol === 'https:' || (allowHttp && parsed.protocol === 'http:');
   if (!schemeOk || parsed.username || parsed.password) {
-    throw new ValidationError(`url must be ${allowHttp ? 'http(s)' : 'https'} without credentials`, [{ path: 'body.url', message: 'unsupported URL' }]);
+    throw new ValidationError(`url must be ${allowHttp ? 'http(s)' : 'https'} without credentials`, [
+      { path: 'body.url', message: 'unsupported URL' },
+    ]);
   }
   await outbound?.checkUrl(url, { path: 'body.url' });
 }
@@ -81,7 +103,8 @@ export interface CreatedEndpoint {
 }
 
 export async function createWebhookEndpoint(
-  db: Database, keys: SealingKeys,
+  db: Database,
+  keys: SealingKeys,
   input: { organizationId: string; url: string; eventTypes: readonly string[]; description: string; createdBy: string },
 ): Promise<CreatedEndpoint> {
   assertSubscriptions(input.eventTypes);
@@ -95,7 +118,12 @@ export async function createWebhookEndpoint(
  * New secret, shown once. The old one keeps signing (a second `v1=`) for `graceSeconds`, so
  * receivers can switch without dropping deliveries; 0 ends it at once.
  */
-export async function rotateWebhookSecret(db: Database, keys: SealingKeys, id: string, graceSeconds: number): Promise<CreatedEndpoint> {
+export async function rotateWebhookSecret(
+  db: Database,
+  keys: SealingKeys,
+  id: string,
+  graceSeconds: number,
+): Promise<CreatedEndpoint> {
   return db.transaction().execute(async (trx) => {
     const current = await getEndpoint(trx, id, { forUpdate: true });
     const sealed = await endpointSecrets(trx, id);
@@ -131,7 +159,9 @@ async function produceFromChanges(db: Database, batchSize: number, maxAgeSeconds
     }
     const { epoch } = await readFeedState(trx);
     const byOrg = groupByOrganization(rows);
-    const endpoints = (await activeEndpointsOf(trx, [...byOrg.keys()])).filter((e) => subscribes(e.event_types, TRANSACTIONS_CHANGED));
+    const endpoints = (await activeEndpointsOf(trx, [...byOrg.keys()])).filter((e) =>
+      subscribes(e.event_types, TRANSACTIONS_CHANGED),
+    );
     const events: NewWebhookEvent[] = [];
     for (const [organizationId, changes] of byOrg) {
       const endpointIds = endpoints.filter((e) => e.organization_id === organizationId).map((e) => e.id);
@@ -141,11 +171,22 @@ async function produceFromChanges(db: Database, batchSize: number, maxAgeSeconds
       }
       const count = (kind: string) => changes.filter((c) => c.kind === kind).length;
       events.push({
-        id: uuidv7(), organizationId, type: TRANSACTIONS_CHANGED, endpointIds,
+        id: uuidv7(),
+        organizationId,
+        type: TRANSACTIONS_CHANGED,
+        endpointIds,
         payload: {
-          changes: { added: count('added'), modified: count('modified'), removed: count('removed'), total: changes.length },
+          changes: {
+            added: count('added'),
+            modified: count('modified'),
+            removed: count('removed'),
+            total: changes.length,
+          },
           accountIds: [...new Set(changes.map((c) => c.account_id))],
-          cursor: { from: encodeFeedCursor({ epoch, ...position }), to: encodeFeedCursor({ epoch, xid: end.xid, id: end.id }) },
+          cursor: {
+            from: encodeFeedCursor({ epoch, ...position }),
+            to: encodeFeedCursor({ epoch, xid: end.xid, id: end.id }),
+          },
         },
       });
     }
@@ -169,9 +210,17 @@ async function produceFromOutbox(db: Database, batchSize: number, maxAgeSeconds:
     }
     const endpoints = await activeEndpointsOf(trx, [...new Set(rows.map((r) => r.organization_id))]);
     const events: NewWebhookEvent[] = rows.flatMap((r) => {
-      const endpointIds = endpoints.filter((e) => e.organization_id === r.organization_id && subscribes(e.event_types, r.type)).map((e) => e.id);
-      const payload = { integrationId: r.integration_id, ...(r.payload as Record<string, unknown>), occurredAt: r.created_at.toISOString() };
-      return endpointIds.length === 0 ? [] : [{ id: uuidv7(), organizationId: r.organization_id, type: r.type, endpointIds, payload }];
+      const endpointIds = endpoints
+        .filter((e) => e.organization_id === r.organization_id && subscribes(e.event_types, r.type))
+        .map((e) => e.id);
+      const payload = {
+        integrationId: r.integration_id,
+        ...(r.payload as Record<string, unknown>),
+        occurredAt: r.created_at.toISOString(),
+      };
+      return endpointIds.length === 0
+        ? []
+        : [{ id: uuidv7(), organizationId: r.organization_id, type: r.type, endpointIds, payload }];
     });
     await insertEventsWithDeliveries(trx, events, uuidv7, maxAgeSeconds);
     await setProducerPosition(trx, 'outbox_events', { xid: last.xid, id: last.id });
@@ -180,7 +229,10 @@ async function produceFromOutbox(db: Database, batchSize: number, maxAgeSeconds:
 }
 
 /** Drains both sources (bounded per call). Safe to run from many workers: one producer per source at a time. */
-export async function produceWebhookEvents(db: Database, options: { batchSize?: number; maxAgeSeconds?: number; maxBatches?: number } = {}): Promise<{ changes: number; milestones: number }> {
+export async function produceWebhookEvents(
+  db: Database,
+  options: { batchSize?: number; maxAgeSeconds?: number; maxBatches?: number } = {},
+): Promise<{ changes: number; milestones: number }> {
   const batchSize = options.batchSize ?? 2_000;
   const maxAge = options.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
   const out = { changes: 0, milestones: 0 };
@@ -203,7 +255,9 @@ export async function produceWebhookEvents(db: Database, options: { batchSize?: 
 
 /** Queues the same event again for the same endpoint, signed afresh at send time. Returns the new delivery id. */
 export async function replayDelivery(
-  db: Database, original: { id: string; organizationId: string; endpointId: string; eventId: string }, maxAgeSeconds = DEFAULT_MAX_AGE_SECONDS,
+  db: Database,
+  original: { id: string; organizationId: string; endpointId: string; eventId: string },
+  maxAgeSeconds = DEFAULT_MAX_AGE_SECONDS,
 ): Promise<string> {
   const id = uuidv7();
   await insertReplay(db, original, id, maxAgeSeconds);
@@ -214,9 +268,20 @@ export async function replayDelivery(
 export async function pingEndpoint(db: Database, endpoint: { id: string; organization_id: string }): Promise<string> {
   const deliveryId = uuidv7();
   await db.transaction().execute(async (trx) => {
-    await insertEventsWithDeliveries(trx, [{
-      id: uuidv7(), organizationId: endpoint.organization_id, type: 'webhook.ping', endpointIds: [endpoint.id], payload: { endpointId: endpoint.id },
-    }], () => deliveryId, DEFAULT_MAX_AGE_SECONDS);
+    await insertEventsWithDeliveries(
+      trx,
+      [
+        {
+          id: uuidv7(),
+          organizationId: endpoint.organization_id,
+          type: 'webhook.ping',
+          endpointIds: [endpoint.id],
+          payload: { endpointId: endpoint.id },
+        },
+      ],
+      () => deliveryId,
+      DEFAULT_MAX_AGE_SECONDS,
+    );
   });
   return deliveryId;
 }

@@ -49,7 +49,13 @@ export class Admission {
 
   state(): AdmissionState {
     const { maxConcurrent, maxQueue } = this.#settings;
-    return { inFlight: this.#inFlight, queued: this.#queue.length, maxConcurrent, maxQueue, saturated: this.#queue.length >= maxQueue && this.#inFlight >= maxConcurrent };
+    return {
+      inFlight: this.#inFlight,
+      queued: this.#queue.length,
+      maxConcurrent,
+      maxQueue,
+      saturated: this.#queue.length >= maxQueue && this.#inFlight >= maxConcurrent,
+    };
   }
 
   middleware(): RequestHandler {
@@ -110,7 +116,12 @@ async function shed(req: Request, res: Response, reason: 'queue_full' | 'queue_t
   const ctx = findRequestContext(req);
   ctx?.log.debug({ reason }, 'request shed');
   res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-  const problem = buildProblem(503, 'overloaded', `The service is at capacity; retry after ${RETRY_AFTER_SECONDS} seconds.`, ctx?.requestId ?? 'unknown');
+  const problem = buildProblem(
+    503,
+    'overloaded',
+    `The service is at capacity; retry after ${RETRY_AFTER_SECONDS} seconds.`,
+    ctx?.requestId ?? 'unknown',
+  );
   if (!ctx) {
     res.status(503).type('application/problem+json').send(JSON.stringify(problem));
     return;

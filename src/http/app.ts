@@ -82,7 +82,10 @@ export function createApp(deps: AppDeps): Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', readinessHandler(deps.readiness, log, () => admission.state()));
+  app.get(
+    '/readyz',
+    readinessHandler(deps.readiness, log, () => admission.state()),
+  );
   // With METRICS_LISTEN, /metrics lives on its own listener (main/api.ts) and not here.
   if (deps.config.http.metricsListen === '') {
     app.get('/metrics', metricsHandler({ token: deps.metricsToken, withIdentifiers: deps.metricsToken !== undefined }));
@@ -93,7 +96,8 @@ export function createApp(deps: AppDeps): Express {
     (openapi ??= buildOpenApiDocument(deps.routes, {
       title: 'jpm-sync API',
       version: deps.version ?? '0.1.0',
-      description: 'Admin and read API of jpm-sync. Authenticate with an API key (`Authorization: Bearer jpms_…`). Errors are RFC 9457 problem+json.',
+      description:
+        'Admin and read API of jpm-sync. Authenticate with an API key (`Authorization: Bearer jpms_…`). Errors are RFC 9457 problem+json.',
       ...(deps.config.http.publicBaseUrl ? { serverUrl: deps.config.http.publicBaseUrl } : {}),
     }));
   app.get('/openapi.json', (_req, res) => {
@@ -113,9 +117,15 @@ export function createApp(deps: AppDeps): Express {
   }
 
   rememberRoutes(app, deps.routes);
-  app.use(buildRouter(deps.routes, {
-    apiKeys: deps.apiKeys, audit: deps.audit, idempotency: deps.idempotency, jsonLimit: deps.jsonLimit ?? '256kb', authThrottle: deps.authThrottle,
-  }));
+  app.use(
+    buildRouter(deps.routes, {
+      apiKeys: deps.apiKeys,
+      audit: deps.audit,
+      idempotency: deps.idempotency,
+      jsonLimit: deps.jsonLimit ?? '256kb',
+      authThrottle: deps.authThrottle,
+    }),
+  );
 
   const shapes = deps.routes.map((r) => ({ method: r.method, pattern: pathPattern(r.path) }));
   app.use(notFoundMiddleware(() => shapes));

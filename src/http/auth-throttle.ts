@@ -32,14 +32,20 @@ export interface AuthThrottleSettings {
 
 export interface AuthThrottle {
   /** Counts one failed attempt; says whether the source or the key prefix is now over its limit. */
-  recordFailure(address: string, keyPrefix: string | undefined, log: Logger): Promise<{ throttled: boolean; retryAfterMs: number }>;
+  recordFailure(
+    address: string,
+    keyPrefix: string | undefined,
+    log: Logger,
+  ): Promise<{ throttled: boolean; retryAfterMs: number }>;
 }
 
 export class TooManyFailedAuthenticationsError extends AppError {
   constructor(retryAfterMs: number) {
     const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
     super(`Too many failed authentications; retry after ${seconds} seconds.`, {
-      code: 'too_many_failed_authentications', httpStatus: 429, details: { retryAfterSeconds: seconds },
+      code: 'too_many_failed_authentications',
+      httpStatus: 429,
+      details: { retryAfterSeconds: seconds },
     });
   }
 }

@@ -83,7 +83,13 @@ export async function authenticateKey(store: ApiKeyStore, token: string | undefi
   if (!stored || stored.revokedAt !== null || !apiKeyMatches(token, stored.keyHash)) {
     throw new UnauthenticatedError('invalid_api_key');
   }
-  return { keyId: stored.id, keyPrefix: stored.prefix, name: stored.name, role: stored.role, organizationId: stored.organizationId };
+  return {
+    keyId: stored.id,
+    keyPrefix: stored.prefix,
+    name: stored.name,
+    role: stored.role,
+    organizationId: stored.organizationId,
+  };
 }
 
 /** Use of a key is recorded at most this often per process (the store writes at most once a minute anyway). */
@@ -94,7 +100,12 @@ const MARK_USED_EVERY_MS = 60_000;
  * and answered 429 instead of 401 once its source or key prefix is over the limit. A correct key is
  * checked first and always passes.
  */
-async function authenticateThrottled(req: Request, store: ApiKeyStore, token: string | undefined, throttle: AuthThrottle | undefined): Promise<Principal> {
+async function authenticateThrottled(
+  req: Request,
+  store: ApiKeyStore,
+  token: string | undefined,
+  throttle: AuthThrottle | undefined,
+): Promise<Principal> {
   try {
     return await authenticateKey(store, token);
   } catch (err) {
@@ -114,7 +125,10 @@ async function authenticateThrottled(req: Request, store: ApiKeyStore, token: st
 }
 
 /** Sets the request's principal or fails with 401 (429 when failed attempts are throttled). */
-export function authenticate(store: ApiKeyStore, options: { allowBasic?: boolean; throttle?: AuthThrottle | undefined } = {}): RequestHandler {
+export function authenticate(
+  store: ApiKeyStore,
+  options: { allowBasic?: boolean; throttle?: AuthThrottle | undefined } = {},
+): RequestHandler {
   // Saves a database round trip on nearly every request (bench/read-api.ts); bounded by the number of keys.
   const lastMarked = new Map<string, number>();
   return async (req, _res, next) => {

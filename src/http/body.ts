@@ -23,7 +23,10 @@ export function jsonBody(limit: string): RequestHandler[] {
       const length = Number(req.get('content-length') ?? '0');
       const hasBody = req.get('transfer-encoding') !== undefined || length > 0;
       if (hasBody && !req.is(JSON_TYPES)) {
-        throw new AppError('Send the request body as application/json.', { code: 'unsupported_media_type', httpStatus: 415 });
+        throw new AppError('Send the request body as application/json.', {
+          code: 'unsupported_media_type',
+          httpStatus: 415,
+        });
       }
       next();
     },
@@ -32,7 +35,10 @@ export function jsonBody(limit: string): RequestHandler[] {
       if (announcesBody(req) && req.is(JSON_TYPES)) {
         const charset = parseContentType(req.get('content-type') ?? '').parameters.charset?.toLowerCase() || 'utf-8';
         if (!charset.startsWith('utf-')) {
-          throw new AppError('The request body charset is not supported; send UTF-8 JSON.', { code: 'unsupported_media_type', httpStatus: 415 });
+          throw new AppError('The request body charset is not supported; send UTF-8 JSON.', {
+            code: 'unsupported_media_type',
+            httpStatus: 415,
+          });
         }
       }
       next();
@@ -59,7 +65,8 @@ function parseBodyText(text: string): unknown {
   if (text.length === 0) {
     return {};
   }
-  const malformed = () => new AppError('The request body is not valid JSON.', { code: 'malformed_json', httpStatus: 400 });
+  const malformed = () =>
+    new AppError('The request body is not valid JSON.', { code: 'malformed_json', httpStatus: 400 });
   if (!STRICT_START.test(text)) {
     throw malformed();
   }
@@ -67,7 +74,10 @@ function parseBodyText(text: string): unknown {
     return parseJsonChecked(text);
   } catch (err) {
     if (err instanceof RepeatedNameError) {
-      throw new AppError(`The request body is refused: ${err.message}; send each name once.`, { code: 'repeated_name', httpStatus: 400 });
+      throw new AppError(`The request body is refused: ${err.message}; send each name once.`, {
+        code: 'repeated_name',
+        httpStatus: 400,
+      });
     }
     throw malformed();
   }
@@ -108,7 +118,10 @@ export function streamedBodyCheck(mediaTypes: readonly string[]): RequestHandler
   return [
     (req, _res, next) => {
       if (hasBody(req) && !req.is([...mediaTypes])) {
-        throw new AppError(`Send the file as the request body with Content-Type ${mediaTypes.join(', ')}.`, { code: 'unsupported_media_type', httpStatus: 415 });
+        throw new AppError(`Send the file as the request body with Content-Type ${mediaTypes.join(', ')}.`, {
+          code: 'unsupported_media_type',
+          httpStatus: 415,
+        });
       }
       next();
     },
@@ -132,7 +145,11 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
   return {
     present: hasBody(req),
     async readText(onText) {
-      const tooLarge = () => new AppError(`The file is larger than ${limit.toUpperCase()}, the most one request imports; split it by date and send the parts one by one.`, { code: 'payload_too_large', httpStatus: 413 });
+      const tooLarge = () =>
+        new AppError(
+          `The file is larger than ${limit.toUpperCase()}, the most one request imports; split it by date and send the parts one by one.`,
+          { code: 'payload_too_large', httpStatus: 413 },
+        );
       if (Number(req.get('content-length') ?? '0') > max) {
         await drain(req);
         throw tooLarge();
@@ -144,7 +161,10 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
         decoder = new TextDecoder(charset);
       } catch {
         await drain(req);
-        throw new AppError(`The charset ${JSON.stringify(charset)} is not supported; send the file as UTF-8 (or name its charset, such as ISO-8859-1).`, { code: 'unsupported_media_type', httpStatus: 415 });
+        throw new AppError(
+          `The charset ${JSON.stringify(charset)} is not supported; send the file as UTF-8 (or name its charset, such as ISO-8859-1).`,
+          { code: 'unsupported_media_type', httpStatus: 415 },
+        );
       }
       let multipart: MultipartFile | null;
       try {

@@ -40,28 +40,46 @@ function typeLabel(schema: Json): string {
   }
   for (const key of ['oneOf', 'anyOf'] as const) {
     if (Array.isArray(schema[key])) {
-      return arr(schema[key]).map((s) => typeLabel(obj(s))).join(' | ');
+      return arr(schema[key])
+        .map((s) => typeLabel(obj(s)))
+        .join(' | ');
     }
   }
   if (Array.isArray(schema.allOf)) {
-    return arr(schema.allOf).map((s) => typeLabel(obj(s))).join(' &amp; ');
+    return arr(schema.allOf)
+      .map((s) => typeLabel(obj(s)))
+      .join(' &amp; ');
   }
   if (Array.isArray(schema.enum)) {
-    return arr(schema.enum).map((v) => `<code>${esc(JSON.stringify(v))}</code>`).join(' | ');
+    return arr(schema.enum)
+      .map((v) => `<code>${esc(JSON.stringify(v))}</code>`)
+      .join(' | ');
   }
   if (schema.const !== undefined) {
     return `<code>${esc(JSON.stringify(schema.const))}</code>`;
   }
-  const types = Array.isArray(schema.type) ? schema.type.map(String) : typeof schema.type === 'string' ? [schema.type] : [];
-  const label = types.map((t) => (t === 'array' ? `array of ${typeLabel(obj(schema.items))}` : esc(t))).join(' | ') || 'any';
-  const format = typeof schema.format === 'string' ? ` (${esc(schema.format)})` : typeof schema.pattern === 'string' ? ` (pattern <code>${esc(schema.pattern)}</code>)` : '';
+  const types = Array.isArray(schema.type)
+    ? schema.type.map(String)
+    : typeof schema.type === 'string'
+      ? [schema.type]
+      : [];
+  const label =
+    types.map((t) => (t === 'array' ? `array of ${typeLabel(obj(schema.items))}` : esc(t))).join(' | ') || 'any';
+  const format =
+    typeof schema.format === 'string'
+      ? ` (${esc(schema.format)})`
+      : typeof schema.pattern === 'string'
+        ? ` (pattern <code>${esc(schema.pattern)}</code>)`
+        : '';
   return `${label}${format}`;
 }
 
 /** The fields of an object schema (also inside arrays and unions), nested up to `depth`. */
 function fields(schema: Json, depth: number): string {
   const target = schema.type === 'array' ? obj(schema.items) : schema;
-  const variants = [...arr(target.oneOf), ...arr(target.anyOf), ...arr(target.allOf)].map(obj).filter((v) => v.properties);
+  const variants = [...arr(target.oneOf), ...arr(target.anyOf), ...arr(target.allOf)]
+    .map(obj)
+    .filter((v) => v.properties);
   if (variants.length > 0 && depth > 0) {
     return variants.map((v) => fields(v, depth)).join('');
   }
@@ -73,7 +91,9 @@ function fields(schema: Json, depth: number): string {
   const required = new Set(arr(target.required).map(String));
   const rows = names.map((name) => {
     const p = obj(props[name]);
-    const note = [p.description, p.example !== undefined ? `Example: \`${JSON.stringify(p.example)}\`` : undefined].filter(Boolean).join('\n\n');
+    const note = [p.description, p.example !== undefined ? `Example: \`${JSON.stringify(p.example)}\`` : undefined]
+      .filter(Boolean)
+      .join('\n\n');
     return `<li><code>${esc(name)}</code>${required.has(name) ? '' : '<span class="opt">optional</span>'} <span class="type">${typeLabel(p)}</span>${prose(note)}${fields(p, depth - 1)}</li>`;
   });
   return `<ul class="fields">${rows.join('')}</ul>`;
@@ -137,10 +157,19 @@ export function renderDocsPage(document: unknown): string {
     }
   }
   // The document's own tag order and descriptions first; tags only operations name come after.
-  const described = new Map(arr(doc.tags).map(obj).filter((t) => typeof t.name === 'string').map((t) => [t.name as string, t.description]));
-  const tags = [...[...described.keys()].filter((t) => byTag.has(t)), ...[...byTag.keys()].filter((t) => !described.has(t))];
+  const described = new Map(
+    arr(doc.tags)
+      .map(obj)
+      .filter((t) => typeof t.name === 'string')
+      .map((t) => [t.name as string, t.description]),
+  );
+  const tags = [
+    ...[...described.keys()].filter((t) => byTag.has(t)),
+    ...[...byTag.keys()].filter((t) => !described.has(t)),
+  ];
   const schemas = Object.entries(obj(obj(doc.components).schemas)).map(
-    ([name, s]) => `<section id="${esc(anchor('schema', name))}"><h3>${esc(name)}</h3>${prose(obj(s).description)}${schemaBlock(s)}</section>`,
+    ([name, s]) =>
+      `<section id="${esc(anchor('schema', name))}"><h3>${esc(name)}</h3>${prose(obj(s).description)}${schemaBlock(s)}</section>`,
   );
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

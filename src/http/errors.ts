@@ -49,8 +49,22 @@ function title(code: string, status: number): string {
   return TITLES[code] ?? STATUS_CODES[status] ?? 'Error';
 }
 
-export function buildProblem(status: number, code: string, detail: string, requestId: string, errors?: FieldError[]): Problem {
-  return { type: problemType(code), title: title(code, status), status, detail, code, requestId, ...(errors ? { errors } : {}) };
+export function buildProblem(
+  status: number,
+  code: string,
+  detail: string,
+  requestId: string,
+  errors?: FieldError[],
+): Problem {
+  return {
+    type: problemType(code),
+    title: title(code, status),
+    status,
+    detail,
+    code,
+    requestId,
+    ...(errors ? { errors } : {}),
+  };
 }
 
 /** One field error per problem; an unknown key is reported at its own path ("body.colour: unknown field"). */
@@ -110,7 +124,10 @@ const BODY_PARSER_CODES: Record<string, { code: string; detail: string }> = {
   'entity.parse.failed': { code: 'malformed_json', detail: 'The request body is not valid JSON.' },
   'entity.too.large': { code: 'payload_too_large', detail: 'The request body exceeds the size limit.' },
   'encoding.unsupported': { code: 'unsupported_media_type', detail: 'The request body encoding is not supported.' },
-  'charset.unsupported': { code: 'unsupported_media_type', detail: 'The request body charset is not supported; send UTF-8 JSON.' },
+  'charset.unsupported': {
+    code: 'unsupported_media_type',
+    detail: 'The request body charset is not supported; send UTF-8 JSON.',
+  },
 };
 
 /** Maps any thrown value to a problem, and says whether it deserves an error log (our fault). */
@@ -118,13 +135,39 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   if (isAppError(err)) {
     const fields = (err.details?.fields as FieldError[] | undefined) ?? undefined;
     const detail = err.expose ? err.message : 'An unexpected error occurred. Quote the request id when reporting it.';
-    return { problem: buildProblem(err.httpStatus, err.code, detail, requestId, err.httpStatus === 400 && fields ? fields : undefined), internal: err.httpStatus >= 500 };
+    return {
+      problem: buildProblem(
+        err.httpStatus,
+        err.code,
+        detail,
+        requestId,
+        err.httpStatus === 400 && fields ? fields : undefined,
+      ),
+      internal: err.httpStatus >= 500,
+    };
   }
   if (err instanceof ZodError) {
-    return { problem: buildProblem(400, 'validation_failed', 'The request is invalid; see errors.', requestId, zodFieldErrors(err)), internal: false };
+    return {
+      problem: buildProblem(
+        400,
+        'validation_failed',
+        'The request is invalid; see errors.',
+        requestId,
+        zodFieldErrors(err),
+      ),
+      internal: false,
+    };
   }
   if (isPoolExhausted(err)) {
-    return { problem: buildProblem(503, 'overloaded', `The service is at capacity; retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds.`, requestId), internal: false };
+    return {
+      problem: buildProblem(
+        503,
+        'overloaded',
+        `The service is at capacity; retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds.`,
+        requestId,
+      ),
+      internal: false,
+    };
   }
   const pgErr = postgresClientError(err);
   if (pgErr) {
@@ -132,11 +175,16 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   }
   if (isHttpLibraryError(err)) {
     const known = err.type === undefined ? undefined : BODY_PARSER_CODES[err.type];
-    const detail = known?.detail ?? (err.expose ? err.message : STATUS_CODES[err.status] ?? 'Bad request');
+    const detail = known?.detail ?? (err.expose ? err.message : (STATUS_CODES[err.status] ?? 'Bad request'));
     return { problem: buildProblem(err.status, known?.code ?? 'bad_request', detail, requestId), internal: false };
   }
   return {
-    problem: buildProblem(500, 'internal_error', 'An unexpected error occurred. Quote the request id when reporting it.', requestId),
+    problem: buildProblem(
+      500,
+      'internal_error',
+      'An unexpected error occurred. Quote the request id when reporting it.',
+      requestId,
+    ),
     internal: true,
   };
 }
@@ -166,7 +214,12 @@ export function errorMiddleware(): ErrorRequestHandler {
       ctx?.log.debug({ code: problem.code, status: problem.status }, 'request rejected');
     }
     if (problem.status === 401) {
-      res.append('WWW-Authenticate', problem.code === 'invalid_api_key' ? 'Bearer realm="jpm-sync", error="invalid_token"' : 'Bearer realm="jpm-sync"');
+      res.append(
+        'WWW-Authenticate',
+        problem.code === 'invalid_api_key'
+          ? 'Bearer realm="jpm-sync", error="invalid_token"'
+          : 'Bearer realm="jpm-sync"',
+      );
     }
     if (res.headersSent) {
       return;
@@ -193,12 +246,38 @@ export function notFoundMiddleware(routes: () => readonly RouteShape[]): Request
   return async (req, res) => {
     const ctx = findRequestContext(req);
     const requestId = ctx?.requestId ?? 'unknown';
-    const allowed = [...new Set(routes().filter((r) => r.pattern.test(req.path)).map((r) => r.method.toUpperCase()))];
+    const allowed = [
+      ...new Set(
+        routes()
+          .filter((r) => r.pattern.test(req.path))
+          .map((r) => r.method.toUpperCase()),
+      ),
+    ];
     if (allowed.length > 0) {
       res.setHeader('Allow', allowed.includes('GET') ? [...allowed, 'HEAD'].join(', ') : allowed.join(', '));
-      await sendJson(req, res, 405, buildProblem(405, 'method_not_allowed', `${req.method} is not allowed here; use ${allowed.join(' or ')}.`, requestId));
+      await sendJson(
+        req,
+        res,
+        405,
+        buildProblem(
+          405,
+          'method_not_allowed',
+          `${req.method} is not allowed here; use ${allowed.join(' or ')}.`,
+          requestId,
+        ),
+      );
       return;
     }
-    await sendJson(req, res, 404, buildProblem(404, 'route_not_found', `No route matches ${req.method} on this path; see /openapi.json.`, requestId));
+    await sendJson(
+      req,
+      res,
+      404,
+      buildProblem(
+        404,
+        'route_not_found',
+        `No route matches ${req.method} on this path; see /openapi.json.`,
+        requestId,
+      ),
+    );
   };
 }

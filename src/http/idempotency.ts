@@ -28,7 +28,10 @@ export interface IdempotencyScope {
 
 /** main/ wires it to src/storage/idempotency.repo.ts. */
 export interface IdempotencyStore {
-  begin(scope: IdempotencyScope, request: { requestHash: string; method: string; path: string }): Promise<IdempotencyBegin>;
+  begin(
+    scope: IdempotencyScope,
+    request: { requestHash: string; method: string; path: string },
+  ): Promise<IdempotencyBegin>;
   complete(scope: IdempotencyScope, status: number, body: unknown): Promise<void>;
   release(scope: IdempotencyScope): Promise<void>;
 }
@@ -51,7 +54,9 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function requestHash(method: string, path: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body ?? null)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${method} ${path}\n${canonicalJson(body ?? null)}`)
+    .digest('hex');
 }
 
 export function idempotency(store: IdempotencyStore): RequestHandler {
@@ -62,9 +67,11 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
       return;
     }
     if (!SANE_KEY.test(key)) {
-      throw new ValidationError('Idempotency-Key must be 1 to 255 visible ASCII characters.', [
-        { path: 'headers.idempotency-key', message: 'must be 1 to 255 visible ASCII characters' },
-      ], 'invalid_idempotency_key');
+      throw new ValidationError(
+        'Idempotency-Key must be 1 to 255 visible ASCII characters.',
+        [{ path: 'headers.idempotency-key', message: 'must be 1 to 255 visible ASCII characters' }],
+        'invalid_idempotency_key',
+      );
     }
     const ctx = requestContext(req);
     if (!ctx.principal) {
@@ -72,12 +79,22 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
       return;
     }
     const scope = { apiKeyId: ctx.principal.keyId, key };
-    const begun = await store.begin(scope, { requestHash: requestHash(req.method, req.path, req.body), method: req.method, path: req.path });
+    const begun = await store.begin(scope, {
+      requestHash: requestHash(req.method, req.path, req.body),
+      method: req.method,
+      path: req.path,
+    });
     switch (begun.kind) {
       case 'mismatch':
-        throw new AppError('This Idempotency-Key was already used with a different request; use a new key.', { code: 'idempotency_key_reused', httpStatus: 422 });
+        throw new AppError('This Idempotency-Key was already used with a different request; use a new key.', {
+          code: 'idempotency_key_reused',
+          httpStatus: 422,
+        });
       case 'in_flight':
-        throw new ConflictError('A request with this Idempotency-Key is still in progress; retry later.', 'idempotency_request_in_progress');
+        throw new ConflictError(
+          'A request with this Idempotency-Key is still in progress; retry later.',
+          'idempotency_request_in_progress',
+        );
       case 'replay':
         res.setHeader('Idempotent-Replayed', 'true');
         await sendJson(req, res, begun.status, begun.body);

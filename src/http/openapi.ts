@@ -14,7 +14,10 @@ export const ProblemSchema = z
     detail: z.string(),
     code: z.string().meta({ description: 'Stable machine-readable error code' }),
     requestId: z.string().meta({ description: 'Also in the X-Request-Id header; quote it when reporting a problem' }),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional().meta({ description: 'Field errors of a 400' }),
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .meta({ description: 'Field errors of a 400' }),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
@@ -41,8 +44,10 @@ export const TAG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   Integrations: "An organization's connection to J.P. Morgan Access and its onboarding stage.",
   'Integration onboarding': 'The onboarding facts, security administrators and stage history of an integration.',
   'Integration credentials': 'Key pairs and CSRs, installed client certificates, environment and the connection test.',
-  'Integration contacts': "The customer's people and our account manager, told about milestones by email, and the log of those emails.",
-  'Customer review': "The customer's review of their data (complete and accurate, or something is wrong) and whether going live waits for it.",
+  'Integration contacts':
+    "The customer's people and our account manager, told about milestones by email, and the log of those emails.",
+  'Customer review':
+    "The customer's review of their data (complete and accurate, or something is wrong) and whether going live waits for it.",
   Accounts: 'Bank accounts discovered from J.P. Morgan and their sync settings.',
   Syncs: 'Sync runs: trigger, replay, list and cancel.',
   Validation: 'Balance proofs, coverage and validation reports.',
@@ -76,10 +81,16 @@ export function operationId(route: Pick<Route, 'method' | 'path'>): string {
 
 function pathConfig(route: Route): RouteConfig {
   const responses: RouteConfig['responses'] = {
-    [route.response.status]: { description: route.response.description, content: { [route.response.mediaType]: { schema: route.response.schema } } },
+    [route.response.status]: {
+      description: route.response.description,
+      content: { [route.response.mediaType]: { schema: route.response.schema } },
+    },
   };
   for (const status of errorStatuses(route)) {
-    responses[status] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: ProblemSchema } } };
+    responses[status] = {
+      description: ERROR_DESCRIPTIONS[status] ?? 'Error',
+      content: { 'application/problem+json': { schema: ProblemSchema } },
+    };
   }
   return {
     method: route.method,
@@ -93,12 +104,26 @@ function pathConfig(route: Route): RouteConfig {
     request: {
       ...(route.request.params ? { params: route.request.params } : {}),
       ...(route.request.query ? { query: route.request.query } : {}),
-      ...(route.request.body ? { body: { required: true, content: { 'application/json': { schema: route.request.body } } } } : {}),
+      ...(route.request.body
+        ? { body: { required: true, content: { 'application/json': { schema: route.request.body } } } }
+        : {}),
       ...(route.rawBody
-        ? { body: { required: true, description: route.rawBody.description, content: Object.fromEntries(route.rawBody.mediaTypes.map((m) => [m, { schema: z.string() }])) } }
+        ? {
+            body: {
+              required: true,
+              description: route.rawBody.description,
+              content: Object.fromEntries(route.rawBody.mediaTypes.map((m) => [m, { schema: z.string() }])),
+            },
+          }
         : {}),
       ...(route.idempotent
-        ? { headers: z.object({ 'Idempotency-Key': z.string().min(1).max(255).optional().meta({ description: 'Makes a retry safe: the same key and body within 24 h replays the first response' }) }) }
+        ? {
+            headers: z.object({
+              'Idempotency-Key': z.string().min(1).max(255).optional().meta({
+                description: 'Makes a retry safe: the same key and body within 24 h replays the first response',
+              }),
+            }),
+          }
         : {}),
     },
     responses,
@@ -107,24 +132,56 @@ function pathConfig(route: Route): RouteConfig {
 
 const OPS_PATHS: RouteConfig[] = [
   {
-    method: 'get', path: '/healthz', operationId: 'getHealthz', summary: 'Liveness', tags: ['Operations'], security: [],
+    method: 'get',
+    path: '/healthz',
+    operationId: 'getHealthz',
+    summary: 'Liveness',
+    tags: ['Operations'],
+    security: [],
     description: 'Answers 200 while the process runs, even under load (not subject to admission control).',
-    responses: { 200: { description: 'The process is alive', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } },
+    responses: {
+      200: {
+        description: 'The process is alive',
+        content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+      },
+    },
   },
   {
-    method: 'get', path: '/readyz', operationId: 'getReadyz', summary: 'Readiness (Postgres, Redis, queue workers, load)', tags: ['Operations'], security: [],
-    description: 'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`).',
+    method: 'get',
+    path: '/readyz',
+    operationId: 'getReadyz',
+    summary: 'Readiness (Postgres, Redis, queue workers, load)',
+    tags: ['Operations'],
+    security: [],
+    description:
+      'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`).',
     responses: {
-      200: { description: 'Ready', content: { 'application/json': { schema: z.object({ status: z.string(), checks: z.record(z.string(), z.object({ status: z.string() })) }) } } },
+      200: {
+        description: 'Ready',
+        content: {
+          'application/json': {
+            schema: z.object({ status: z.string(), checks: z.record(z.string(), z.object({ status: z.string() })) }),
+          },
+        },
+      },
       503: { description: 'Not ready; per-check status in `checks`' },
     },
   },
   {
-    method: 'get', path: '/metrics', operationId: 'getMetrics', summary: 'Prometheus metrics', tags: ['Operations'], security: [],
-    description: 'Open unless METRICS_TOKEN is set (then `Authorization: Bearer <token>`); not served here when METRICS_LISTEN moves it to its own address. Metrics labelled with integration ids appear only on a protected scrape.',
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics',
+    tags: ['Operations'],
+    security: [],
+    description:
+      'Open unless METRICS_TOKEN is set (then `Authorization: Bearer <token>`); not served here when METRICS_LISTEN moves it to its own address. Metrics labelled with integration ids appear only on a protected scrape.',
     responses: {
       200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } },
-      401: { description: 'METRICS_TOKEN is set and the request does not carry it', content: { 'application/problem+json': { schema: ProblemSchema } } },
+      401: {
+        description: 'METRICS_TOKEN is set and the request does not carry it',
+        content: { 'application/problem+json': { schema: ProblemSchema } },
+      },
     },
   },
 ];
@@ -136,12 +193,16 @@ export interface OpenApiInfo {
   serverUrl?: string;
 }
 
-export function buildOpenApiDocument(routes: readonly Route[], info: OpenApiInfo): ReturnType<OpenApiGeneratorV31['generateDocument']> {
+export function buildOpenApiDocument(
+  routes: readonly Route[],
+  info: OpenApiInfo,
+): ReturnType<OpenApiGeneratorV31['generateDocument']> {
   const registry = new OpenAPIRegistry();
   registry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',
     scheme: 'bearer',
-    description: 'An API key: `jpms_<prefix>_<secret>`. Create the first one with `jpm-sync apikey create --name NAME --role admin`.',
+    description:
+      'An API key: `jpms_<prefix>_<secret>`. Create the first one with `jpm-sync apikey create --name NAME --role admin`.',
   });
   for (const route of routes) {
     registry.registerPath(pathConfig(route));
@@ -150,11 +211,16 @@ export function buildOpenApiDocument(routes: readonly Route[], info: OpenApiInfo
     registry.registerPath(ops);
   }
   const used = [...new Set([...routes.flatMap((r) => r.tags), ...OPS_PATHS.flatMap((o) => o.tags ?? [])])];
-  const ordered = [...Object.keys(TAG_DESCRIPTIONS).filter((t) => used.includes(t)), ...used.filter((t) => !(t in TAG_DESCRIPTIONS))];
+  const ordered = [
+    ...Object.keys(TAG_DESCRIPTIONS).filter((t) => used.includes(t)),
+    ...used.filter((t) => !(t in TAG_DESCRIPTIONS)),
+  ];
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
     info: {
-      title: info.title, version: info.version, contact: { name: 'jpm-sync operators' },
+      title: info.title,
+      version: info.version,
+      contact: { name: 'jpm-sync operators' },
       ...(info.description ? { description: info.description } : {}),
     },
     tags: ordered.map((name) => ({ name, description: TAG_DESCRIPTIONS[name] ?? `${name} operations.` })),

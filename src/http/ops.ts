@@ -18,14 +18,20 @@ export interface HealthCheck {
   timeoutMs?: number;
 }
 
-async function runCheck(c: HealthCheck, log: Logger): Promise<[string, { status: 'ok' | 'unavailable'; durationMs: number }]> {
+async function runCheck(
+  c: HealthCheck,
+  log: Logger,
+): Promise<[string, { status: 'ok' | 'unavailable'; durationMs: number }]> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       c.check(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${c.timeoutMs ?? 2_000} ms`)), c.timeoutMs ?? 2_000);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${c.timeoutMs ?? 2_000} ms`)),
+          c.timeoutMs ?? 2_000,
+        );
       }),
     ]);
     return [c.name, { status: 'ok', durationMs: Math.round(performance.now() - started) }];
@@ -43,7 +49,11 @@ async function runCheck(c: HealthCheck, log: Logger): Promise<[string, { status:
  * full the process is shedding requests: it answers 503 `saturated`, so a load balancer sends new
  * connections to another replica until it has drained (liveness, `/healthz`, stays 200).
  */
-export function readinessHandler(checks: readonly HealthCheck[], log: Logger, admission?: () => AdmissionState): RequestHandler {
+export function readinessHandler(
+  checks: readonly HealthCheck[],
+  log: Logger,
+  admission?: () => AdmissionState,
+): RequestHandler {
   return async (_req, res) => {
     const results = await Promise.all(checks.map((c) => runCheck(c, log)));
     const load = admission?.();
@@ -53,7 +63,17 @@ export function readinessHandler(checks: readonly HealthCheck[], log: Logger, ad
       status,
       checks: {
         ...Object.fromEntries(results),
-        ...(load ? { admission: { status: load.saturated ? 'saturated' : 'ok', inFlight: load.inFlight, queued: load.queued, maxConcurrent: load.maxConcurrent, maxQueue: load.maxQueue } } : {}),
+        ...(load
+          ? {
+              admission: {
+                status: load.saturated ? 'saturated' : 'ok',
+                inFlight: load.inFlight,
+                queued: load.queued,
+                maxConcurrent: load.maxConcurrent,
+                maxQueue: load.maxQueue,
+              },
+            }
+          : {}),
       },
     });
   };
@@ -66,15 +86,29 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * otherwise). Metrics whose labels identify integrations are served only when `withIdentifiers`
  * (the scrape is protected by the token or a separate listener).
  */
-export function metricsHandler(options: { token?: string | undefined; withIdentifiers?: boolean } = {}): RequestHandler {
+export function metricsHandler(
+  options: { token?: string | undefined; withIdentifiers?: boolean } = {},
+): RequestHandler {
   const expected = options.token === undefined ? undefined : digest(options.token);
   return async (req, res) => {
     if (expected) {
       const presented = presentedKey(req);
       if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
         const requestId = findRequestContext(req)?.requestId ?? 'unknown';
-        res.status(401).set('WWW-Authenticate', 'Bearer realm="jpm-sync metrics"').type('application/problem+json')
-          .send(JSON.stringify(buildProblem(401, 'unauthenticated', 'Send the metrics token: Authorization: Bearer <METRICS_TOKEN>', requestId)));
+        res
+          .status(401)
+          .set('WWW-Authenticate', 'Bearer realm="jpm-sync metrics"')
+          .type('application/problem+json')
+          .send(
+            JSON.stringify(
+              buildProblem(
+                401,
+                'unauthenticated',
+                'Send the metrics token: Authorization: Bearer <METRICS_TOKEN>',
+                requestId,
+              ),
+            ),
+          );
         return;
       }
     }
@@ -90,7 +124,11 @@ export function httpMetrics(): RequestHandler {
     const end = httpRequestDurationSeconds.startTimer();
     res.once('finish', () => {
       const template = findRequestContext(req)?.route?.path ?? (req.route as { path?: unknown } | undefined)?.path;
-      const labels = { method: req.method, route: typeof template === 'string' ? template : 'unmatched', status: String(res.statusCode) };
+      const labels = {
+        method: req.method,
+        route: typeof template === 'string' ? template : 'unmatched',
+        status: String(res.statusCode),
+      };
       end(labels);
       httpRequestsTotal.inc(labels);
     });

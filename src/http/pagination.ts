@@ -10,9 +10,19 @@ export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
 
 export const PAGE_QUERY = {
-  limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(DEFAULT_LIMIT)
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_LIMIT)
+    .default(DEFAULT_LIMIT)
     .meta({ description: `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT})` }),
-  cursor: z.string().min(1).max(1024).optional().meta({ description: 'The nextCursor of the previous page, unchanged' }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(1024)
+    .optional()
+    .meta({ description: 'The nextCursor of the previous page, unchanged' }),
 };
 
 export function pageSchema<T extends z.ZodType>(item: T) {

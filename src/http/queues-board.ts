@@ -26,7 +26,10 @@ export const QUEUES_BASE_PATH = '/admin/queues';
  * `res.send`: the row is written before the answer leaves, as for every other route.
  */
 export function queuesBoard(
-  queues: readonly Queue[], apiKeys: ApiKeyStore, audit: AuditSink, throttle?: AuthThrottle,
+  queues: readonly Queue[],
+  apiKeys: ApiKeyStore,
+  audit: AuditSink,
+  throttle?: AuthThrottle,
 ): (RequestHandler | ErrorRequestHandler | Router)[] {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUES_BASE_PATH);
@@ -65,7 +68,10 @@ export function queuesBoard(
   };
   const allOrganizationsOnly: RequestHandler = (req, _res, next) => {
     if (requestContext(req).principal?.organizationId !== null) {
-      throw new ForbiddenError('The queue board shows and acts on every organization\'s jobs: only a key valid for all organizations may use it.', 'organization_scope');
+      throw new ForbiddenError(
+        "The queue board shows and acts on every organization's jobs: only a key valid for all organizations may use it.",
+        'organization_scope',
+      );
     }
     next();
   };
@@ -76,7 +82,12 @@ export function queuesBoard(
     next(err);
   };
   return [
-    markRoute, authenticate(apiKeys, { allowBasic: true, throttle }), auditMutations, authorize('queues:admin'), allOrganizationsOnly,
-    serverAdapter.getRouter() as Router, basicChallenge,
+    markRoute,
+    authenticate(apiKeys, { allowBasic: true, throttle }),
+    auditMutations,
+    authorize('queues:admin'),
+    allOrganizationsOnly,
+    serverAdapter.getRouter() as Router,
+    basicChallenge,
   ];
 }

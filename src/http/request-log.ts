@@ -52,7 +52,10 @@ function lazyChain(parent: Logger, chain: readonly Record<string, unknown>[]): L
  */
 export function requestLogMiddleware(log: Logger, quietPaths: ReadonlySet<string>): RequestHandler {
   // The root logger's err serializer adds `where` (a stack line); this line's error is type and message.
-  const access = log.child({}, { serializers: { err: (err: Error) => ({ type: err.name, message: scrubSecrets(err.message) }) } });
+  const access = log.child(
+    {},
+    { serializers: { err: (err: Error) => ({ type: err.name, message: scrubSecrets(err.message) }) } },
+  );
   return (req, res, next) => {
     const start = Date.now();
     const id = findRequestContext(req)?.requestId ?? 'unknown';
@@ -67,7 +70,10 @@ export function requestLogMiddleware(log: Logger, quietPaths: ReadonlySet<string
         access.warn({ req: reqFields, res: { statusCode }, aborted: true, responseTime }, 'request aborted');
       } else if (err !== undefined || statusCode >= 500) {
         const error = err ?? new Error(`failed with status code ${statusCode}`);
-        access[statusCode === 503 ? 'warn' : 'error']({ req: reqFields, res: { statusCode }, err: error, responseTime }, 'request failed');
+        access[statusCode === 503 ? 'warn' : 'error'](
+          { req: reqFields, res: { statusCode }, err: error, responseTime },
+          'request failed',
+        );
       } else {
         access.info({ req: reqFields, res: { statusCode }, responseTime }, 'request completed');
       }

@@ -60,7 +60,12 @@ export interface HandlerInput<P, Q, B> {
   bodyStream?: StreamedBody;
 }
 
-export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectSchema | undefined, B extends z.ZodType | undefined, R extends z.ZodType> {
+export interface RouteSpec<
+  P extends ObjectSchema | undefined,
+  Q extends ObjectSchema | undefined,
+  B extends z.ZodType | undefined,
+  R extends z.ZodType,
+> {
   method: HttpMethod;
   /** OpenAPI-style template, e.g. `/v1/integrations/{id}`. */
   path: `/${string}`;
@@ -71,7 +76,10 @@ export interface RouteSpec<P extends ObjectSchema | undefined, Q extends ObjectS
   request?: { params?: P; query?: Q; body?: B };
   /** `mediaType` defaults to JSON; `text/html` routes return the page as a string (e.g. a printable report). */
   response: {
-    status: 200 | 201 | 202; schema: R; description: string; mediaType?: ResponseMediaType;
+    status: 200 | 201 | 202;
+    schema: R;
+    description: string;
+    mediaType?: ResponseMediaType;
     /**
      * Only for hot read paths whose handler builds every item with an explicit DTO mapper (an object literal
      * typed as the schema's input, never a spread row), or writes the body as JSON text from such a mapping (a
@@ -108,7 +116,13 @@ export interface Route {
   description: string | undefined;
   tags: string[];
   request: { params: ObjectSchema | undefined; query: ObjectSchema | undefined; body: z.ZodType | undefined };
-  response: { status: number; schema: z.ZodType; description: string; mediaType: ResponseMediaType; prebuilt?: boolean | undefined };
+  response: {
+    status: number;
+    schema: z.ZodType;
+    description: string;
+    mediaType: ResponseMediaType;
+    prebuilt?: boolean | undefined;
+  };
   errors: number[];
   auditTarget: string | undefined;
   idempotent: boolean;
@@ -185,7 +199,11 @@ function handlerFor(route: Route): RequestHandler {
       throw new Error('route handler reached without a principal or parsed input');
     }
     const result = await route.handler({
-      ...input, principal, access: orgAccess(principal), requestId: ctx.requestId, log: ctx.log,
+      ...input,
+      principal,
+      access: orgAccess(principal),
+      requestId: ctx.requestId,
+      log: ctx.log,
       ...(route.rawBody ? { bodyStream: streamedBody(req, route.rawBody.limit) } : {}),
       audit: { target: (t) => Object.assign(ctx.audit, t) },
     });
@@ -194,18 +212,27 @@ function handlerFor(route: Route): RequestHandler {
       return;
     }
     if (result instanceof RawJson) {
-      throw new Error(`${route.method.toUpperCase()} ${route.path} returned JSON text but is not a prebuilt JSON route`);
+      throw new Error(
+        `${route.method.toUpperCase()} ${route.path} returned JSON text but is not a prebuilt JSON route`,
+      );
     }
     const parsed = route.response.schema.safeParse(result);
     if (!parsed.success) {
       // Our bug, not the client's: the handler returned something its declared schema rejects.
-      throw new Error(`response of ${route.method.toUpperCase()} ${route.path} does not match its schema: ${parsed.error.message}`);
+      throw new Error(
+        `response of ${route.method.toUpperCase()} ${route.path} does not match its schema: ${parsed.error.message}`,
+      );
     }
     if (route.response.mediaType === 'text/html') {
       await runBeforeSend(req, route.response.status, null);
       // A self-contained page: nothing it may load from elsewhere, no scripts.
-      res.status(route.response.status).type('text/html; charset=utf-8')
-        .set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
+      res
+        .status(route.response.status)
+        .type('text/html; charset=utf-8')
+        .set(
+          'Content-Security-Policy',
+          "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+        )
         .send(String(parsed.data));
       return;
     }

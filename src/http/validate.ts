@@ -20,8 +20,14 @@ export type Part = 'params' | 'query' | 'body';
 export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: Part): z.output<S> {
   const result = schema.safeParse(value);
   if (!result.success) {
-    const fields = zodFieldErrors(result.error).map((f) => ({ path: f.path === '(root)' ? part : `${part}.${f.path}`, message: f.message }));
-    throw new ValidationError(`The request ${part === 'body' ? 'body' : part === 'query' ? 'query string' : 'path'} is invalid; see errors.`, fields);
+    const fields = zodFieldErrors(result.error).map((f) => ({
+      path: f.path === '(root)' ? part : `${part}.${f.path}`,
+      message: f.message,
+    }));
+    throw new ValidationError(
+      `The request ${part === 'body' ? 'body' : part === 'query' ? 'query string' : 'path'} is invalid; see errors.`,
+      fields,
+    );
   }
   return result.data;
 }

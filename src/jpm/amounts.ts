@@ -18,7 +18,9 @@ export function transactionAmountMinor(txn: Pick<WireTransactionRecord, 'amount'
 }
 
 /** `debitCreditCode` applied: credits positive, debits negative. */
-export function signedTransactionAmountMinor(txn: Pick<WireTransactionRecord, 'amount' | 'currency' | 'debitCreditCode'>): bigint {
+export function signedTransactionAmountMinor(
+  txn: Pick<WireTransactionRecord, 'amount' | 'currency' | 'debitCreditCode'>,
+): bigint {
   const amount = transactionAmountMinor(txn);
   return txn.debitCreditCode === 'DEBIT' ? -amount : amount;
 }
@@ -34,7 +36,10 @@ const optionalMinor = (text: string | null | undefined, currency: Pick<WireCurre
   text === null || text === undefined ? null : wireAmountToMinor(text, currency);
 
 /** The four balance amounts of one `balanceList` entry in minor units of the account's currency (available ones may be absent). */
-export function balanceAmountsMinor(balance: WireBalance, currency: Pick<WireCurrency, 'decimalLocation'>): BalanceMinor {
+export function balanceAmountsMinor(
+  balance: WireBalance,
+  currency: Pick<WireCurrency, 'decimalLocation'>,
+): BalanceMinor {
   return {
     openingAvailable: optionalMinor(balance.openingAvailableAmount, currency),
     openingLedger: wireAmountToMinor(balance.openingLedgerAmount, currency),

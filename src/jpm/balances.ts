@@ -3,7 +3,11 @@ import { splitRange, assertIsoDate, type IsoDate } from '../shared/time.ts';
 import { parseEnvelope } from './records.ts';
 import type { JpmTransport } from './transport.ts';
 import {
-  balancesResponseSchema, isBalanceAccount, type RelativeDateType, type WireBalanceAccount, type WireBalanceAccountError,
+  balancesResponseSchema,
+  isBalanceAccount,
+  type RelativeDateType,
+  type WireBalanceAccount,
+  type WireBalanceAccountError,
 } from './wire.schemas.ts';
 
 /**
@@ -50,7 +54,10 @@ function windowsOf(req: BalancesRequest): BalanceWindow[] {
   }
   assertIsoDate(req.startDate, 'startDate');
   assertIsoDate(req.endDate, 'endDate');
-  return splitRange(req.startDate, req.endDate, BALANCE_MAX_RANGE_DAYS).map((w) => ({ startDate: w.from, endDate: w.to }));
+  return splitRange(req.startDate, req.endDate, BALANCE_MAX_RANGE_DAYS).map((w) => ({
+    startDate: w.from,
+    endDate: w.to,
+  }));
 }
 
 /** Chunks of ≤ 10 distinct accounts; `[undefined]` (one call, no accountList) when none were given. */
@@ -72,7 +79,9 @@ function accountChunks(accounts: readonly BalanceAccountRef[] | undefined): (Bal
 function requestBody(window: BalanceWindow, accounts: BalanceAccountRef[] | undefined): Record<string, unknown> {
   const body: Record<string, unknown> = { ...window };
   if (accounts) {
-    body.accountList = accounts.map((a) => (a.bankId === undefined ? { accountId: a.accountId } : { accountId: a.accountId, bankId: a.bankId }));
+    body.accountList = accounts.map((a) =>
+      a.bankId === undefined ? { accountId: a.accountId } : { accountId: a.accountId, bankId: a.bankId },
+    );
   }
   return body;
 }
@@ -85,12 +94,18 @@ export async function getBalances(transport: JpmTransport, req: BalancesRequest)
   for (const window of windowsOf(req)) {
     for (const accounts of accountChunks(req.accounts)) {
       const result = await transport.call({
-        endpoint: 'balance', method: 'POST', path: '/accessapi/balance', body: requestBody(window, accounts),
+        endpoint: 'balance',
+        method: 'POST',
+        path: '/accessapi/balance',
+        body: requestBody(window, accounts),
         ...(req.signal ? { signal: req.signal } : {}),
       });
       requestIds.push(result.requestId);
       const response = parseEnvelope(balancesResponseSchema, result.body, 'balance', {
-        requestId: result.requestId, upstreamStatus: result.status, endpoint: 'POST /accessapi/balance', credentialId: result.credentialId,
+        requestId: result.requestId,
+        upstreamStatus: result.status,
+        endpoint: 'POST /accessapi/balance',
+        credentialId: result.credentialId,
       });
       for (const entry of response.accountList) {
         if (!isBalanceAccount(entry)) {

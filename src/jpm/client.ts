@@ -4,7 +4,11 @@ import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { CredentialSource } from './credential-agents.ts';
 import { JpmTransport, type JpmCallEvent, type JpmTimeouts } from './transport.ts';
 import {
-  DEFAULT_MAX_WALK_RESTARTS, transactionPages, transactionsV2, type TransactionPageEvent, type TransactionsRequest,
+  DEFAULT_MAX_WALK_RESTARTS,
+  transactionPages,
+  transactionsV2,
+  type TransactionPageEvent,
+  type TransactionsRequest,
 } from './transactions.ts';
 
 export interface JpmClientOptions {
@@ -31,7 +35,13 @@ export interface JpmClientOptions {
   outbound?: OutboundPolicy;
 }
 
-export const DEFAULT_TIMEOUTS: JpmTimeouts = { connectMs: 10_000, headersMs: 60_000, bodyMs: 60_000, requestMs: 120_000, keepAliveMs: 30_000 };
+export const DEFAULT_TIMEOUTS: JpmTimeouts = {
+  connectMs: 10_000,
+  headersMs: 60_000,
+  bodyMs: 60_000,
+  requestMs: 120_000,
+  keepAliveMs: 30_000,
+};
 
 /**
  * J.P. Morgan Access client for one integration (one base URL, one credential source) over mTLS.

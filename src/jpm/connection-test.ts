@@ -48,13 +48,23 @@ export interface ConnectionTestResult {
 
 function failureOf(code: string): ConnectionTestFailure {
   switch (code) {
-    case 'jpm_credential_invalid': return 'credential_invalid';
-    case 'jpm_certificate_refused': return 'certificate_refused';
-    case 'jpm_tls_failed': return 'server_certificate_untrusted';
-    case 'jpm_not_entitled': return 'not_entitled';
-    case 'jpm_unreachable': return 'unreachable';
-    case 'jpm_rate_limited': case 'jpm_unavailable': case 'jpm_timeout': case 'jpm_malformed_response': return 'bank_unavailable';
-    default: return 'bad_response';
+    case 'jpm_credential_invalid':
+      return 'credential_invalid';
+    case 'jpm_certificate_refused':
+      return 'certificate_refused';
+    case 'jpm_tls_failed':
+      return 'server_certificate_untrusted';
+    case 'jpm_not_entitled':
+      return 'not_entitled';
+    case 'jpm_unreachable':
+      return 'unreachable';
+    case 'jpm_rate_limited':
+    case 'jpm_unavailable':
+    case 'jpm_timeout':
+    case 'jpm_malformed_response':
+      return 'bank_unavailable';
+    default:
+      return 'bad_response';
   }
 }
 
@@ -68,9 +78,17 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value?: T; error?: unkn
   }
 }
 
-export async function testConnection(transport: JpmTransport, probe: { connectTimeoutMs: number; holdMs: number }): Promise<ConnectionTestResult> {
+export async function testConnection(
+  transport: JpmTransport,
+  probe: { connectTimeoutMs: number; holdMs: number },
+): Promise<ConnectionTestResult> {
   const steps: ConnectionTestStep[] = [];
-  const fail = (failure: ConnectionTestFailure, extra: Partial<ConnectionTestResult> = {}): ConnectionTestResult => ({ ok: false, failure, steps, ...extra });
+  const fail = (failure: ConnectionTestFailure, extra: Partial<ConnectionTestResult> = {}): ConnectionTestResult => ({
+    ok: false,
+    failure,
+    steps,
+    ...extra,
+  });
 
   const cred = await timed(() => transport.currentAgent());
   if (!cred.value) {
@@ -87,7 +105,13 @@ export async function testConnection(transport: JpmTransport, probe: { connectTi
     // A name that does not resolve is the DNS step's to report.
     const allowed = await timed(() => policy.checkUrl(transport.baseUrl, { allowUnresolvable: true }));
     if (allowed.error !== undefined) {
-      steps.push({ step: 'dns', ok: false, code: 'address_not_allowed', detail: errorMessage(allowed.error), durationMs: allowed.durationMs });
+      steps.push({
+        step: 'dns',
+        ok: false,
+        code: 'address_not_allowed',
+        detail: errorMessage(allowed.error),
+        durationMs: allowed.durationMs,
+      });
       return fail('address_not_allowed', { credentialId });
     }
   }
@@ -106,7 +130,12 @@ export async function testConnection(transport: JpmTransport, probe: { connectTi
   const outcome = tls.value!;
   if (outcome.kind !== 'accepted') {
     steps.push({ step: 'tls', ok: false, code: outcome.code, durationMs: tls.durationMs });
-    const failure = outcome.kind === 'refused' ? 'certificate_refused' : outcome.kind === 'server_untrusted' ? 'server_certificate_untrusted' : 'unreachable';
+    const failure =
+      outcome.kind === 'refused'
+        ? 'certificate_refused'
+        : outcome.kind === 'server_untrusted'
+          ? 'server_certificate_untrusted'
+          : 'unreachable';
     return fail(failure, { credentialId });
   }
   steps.push({ step: 'tls', ok: true, detail: outcome.protocol, durationMs: tls.durationMs });
@@ -117,13 +146,23 @@ export async function testConnection(transport: JpmTransport, probe: { connectTi
     const err = balances.error;
     const code = isJpmError(err) ? err.code : 'error';
     steps.push({ step: 'balances', ok: false, code, detail: errorMessage(err), durationMs: balances.durationMs });
-    return fail(failureOf(code), { credentialId, tls: tlsInfo, ...(isJpmError(err) && err.requestId ? { requestId: err.requestId } : {}) });
+    return fail(failureOf(code), {
+      credentialId,
+      tls: tlsInfo,
+      ...(isJpmError(err) && err.requestId ? { requestId: err.requestId } : {}),
+    });
   }
   const { accounts, accountErrors, requestIds } = balances.value;
   const entitledAccounts = accounts.length + accountErrors.length;
   const requestId = requestIds[0];
   if (entitledAccounts === 0) {
-    steps.push({ step: 'balances', ok: false, code: 'jpm_not_entitled', detail: 'the certificate is accepted but sees no accounts yet', durationMs: balances.durationMs });
+    steps.push({
+      step: 'balances',
+      ok: false,
+      code: 'jpm_not_entitled',
+      detail: 'the certificate is accepted but sees no accounts yet',
+      durationMs: balances.durationMs,
+    });
     return fail('not_entitled', { credentialId, tls: tlsInfo, entitledAccounts, ...(requestId ? { requestId } : {}) });
   }
   steps.push({ step: 'balances', ok: true, detail: `${entitledAccounts} accounts`, durationMs: balances.durationMs });

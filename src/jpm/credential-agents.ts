@@ -81,7 +81,9 @@ export class CredentialAgents {
       if (isAppError(err)) {
         throw err;
       }
-      throw new JpmRejectedError('the J.P. Morgan credential could not be loaded', 'jpm_credential_invalid', { cause: err });
+      throw new JpmRejectedError('the J.P. Morgan credential could not be loaded', 'jpm_credential_invalid', {
+        cause: err,
+      });
     }
     this.#assertOpen();
     const current = this.#current;
@@ -93,7 +95,10 @@ export class CredentialAgents {
     const next = { credential, agent: this.#buildAgent(credential), seq };
     this.#current = next;
     if (current) {
-      log.info({ credentialId: credential.id, previousCredentialId: current.credential.id }, 'jpm credential rotated, new connection pool');
+      log.info(
+        { credentialId: credential.id, previousCredentialId: current.credential.id },
+        'jpm credential rotated, new connection pool',
+      );
       this.#drain(current.agent);
     }
     return use(next);
@@ -151,10 +156,18 @@ export class CredentialAgents {
 export function validateCredential(credential: JpmCredential): void {
   // Node treats an empty cert/key as "none": the handshake would go out without a client certificate.
   if (credential.certPem.trim() === '' || credential.keyPem.trim() === '') {
-    throw new JpmRejectedError(`the J.P. Morgan credential ${credential.id} has no certificate or key`, 'jpm_credential_invalid', { credentialId: credential.id });
+    throw new JpmRejectedError(
+      `the J.P. Morgan credential ${credential.id} has no certificate or key`,
+      'jpm_credential_invalid',
+      { credentialId: credential.id },
+    );
   }
   try {
-    createSecureContext({ cert: credential.certPem, key: credential.keyPem, ...(credential.caPem === undefined ? {} : { ca: credential.caPem }) });
+    createSecureContext({
+      cert: credential.certPem,
+      key: credential.keyPem,
+      ...(credential.caPem === undefined ? {} : { ca: credential.caPem }),
+    });
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     throw new JpmRejectedError(

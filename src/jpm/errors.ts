@@ -61,7 +61,14 @@ export interface JpmErrorContext {
 
 function details(context: JpmErrorContext, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const out: Record<string, unknown> = { ...extra };
-  for (const key of ['requestId', 'upstreamStatus', 'bankErrorCode', 'transportCode', 'endpoint', 'credentialId'] as const) {
+  for (const key of [
+    'requestId',
+    'upstreamStatus',
+    'bankErrorCode',
+    'transportCode',
+    'endpoint',
+    'credentialId',
+  ] as const) {
     if (context[key] !== undefined) {
       out[key] = context[key];
     }
@@ -79,7 +86,10 @@ export class JpmUnavailableError extends UpstreamUnavailableError {
   readonly retryAfterMs: number | undefined;
 
   constructor(message: string, code: JpmRetryableCode, context: JpmErrorContext = {}, retryAfterMs?: number) {
-    super(message, code, { details: details(context, retryAfterMs === undefined ? {} : { retryAfterMs }), cause: context.cause });
+    super(message, code, {
+      details: details(context, retryAfterMs === undefined ? {} : { retryAfterMs }),
+      cause: context.cause,
+    });
     this.requestId = context.requestId;
     this.upstreamStatus = context.upstreamStatus;
     this.bankErrorCode = context.bankErrorCode;

@@ -1,6 +1,10 @@
 import { scrubSecrets } from '../shared/logger.ts';
 import {
-  JpmRejectedError, JpmUnavailableError, RETRYABLE_BANK_ERROR_CODES, RETRYABLE_HTTP_STATUSES, type JpmError,
+  JpmRejectedError,
+  JpmUnavailableError,
+  RETRYABLE_BANK_ERROR_CODES,
+  RETRYABLE_HTTP_STATUSES,
+  type JpmError,
   type JpmErrorContext,
 } from './errors.ts';
 import { isCertificateRefusalCode, isServerCertificateUntrustedCode } from './tls-probe.ts';
@@ -54,43 +58,95 @@ export function bankFailureOf(body: unknown): BankFailure | undefined {
  * there was one. Order matters: rate limiting, then retryable bank codes and statuses (the allow-list),
  * then auth, then gateway faults, then everything else as permanent.
  */
-export function classifyResponse(status: number, failure: BankFailure | undefined, retryAfter: number | undefined, ctx: JpmErrorContext): JpmError {
-  const context: JpmErrorContext = { ...ctx, upstreamStatus: status, ...(failure?.errorCode ? { bankErrorCode: failure.errorCode } : {}) };
+export function classifyResponse(
+  status: number,
+  failure: BankFailure | undefined,
+  retryAfter: number | undefined,
+  ctx: JpmErrorContext,
+): JpmError {
+  const context: JpmErrorContext = {
+    ...ctx,
+    upstreamStatus: status,
+    ...(failure?.errorCode ? { bankErrorCode: failure.errorCode } : {}),
+  };
   const where = `${ctx.endpoint ?? 'call'} (HTTP ${status}${failure?.errorCode ? `, ${failure.errorCode}` : ''})`;
   const said = bankText(failure?.errorMsg);
   if (status === 429) {
     const after = retryAfter === undefined ? '' : `, retry after ${retryAfter} ms`;
-    return new JpmUnavailableError(`J.P. Morgan rate-limited ${where}${after}`, 'jpm_rate_limited', context, retryAfter);
+    return new JpmUnavailableError(
+      `J.P. Morgan rate-limited ${where}${after}`,
+      'jpm_rate_limited',
+      context,
+      retryAfter,
+    );
   }
-  if ((failure?.errorCode !== undefined && RETRYABLE_BANK_ERROR_CODES.has(failure.errorCode)) || RETRYABLE_HTTP_STATUSES.has(status)) {
+  if (
+    (failure?.errorCode !== undefined && RETRYABLE_BANK_ERROR_CODES.has(failure.errorCode)) ||
+    RETRYABLE_HTTP_STATUSES.has(status)
+  ) {
     const code = status === 408 || status === 504 ? 'jpm_timeout' : 'jpm_unavailable';
     return new JpmUnavailableError(`J.P. Morgan is unavailable for ${where}${said}`, code, context, retryAfter);
   }
   // These hosts authenticate by client certificate alone (no bearer token, API-NOTES §2.2): a 401 means
   // the certificate itself was not accepted (revoked, unknown), a 403 that it is not entitled.
   if (status === 401) {
-    return new JpmRejectedError(`J.P. Morgan refused our client certificate for ${where}${said}`, 'jpm_certificate_refused', context);
+    return new JpmRejectedError(
+      `J.P. Morgan refused our client certificate for ${where}${said}`,
+      'jpm_certificate_refused',
+      context,
+    );
   }
   if (status === 403) {
     return new JpmRejectedError(`J.P. Morgan refused access to ${where}${said}`, 'jpm_not_entitled', context);
   }
   if (failure?.fault) {
-    return new JpmUnavailableError(`J.P. Morgan's gateway failed ${where}${said}`, 'jpm_unavailable', context, retryAfter);
+    return new JpmUnavailableError(
+      `J.P. Morgan's gateway failed ${where}${said}`,
+      'jpm_unavailable',
+      context,
+      retryAfter,
+    );
   }
   if ((status >= 400 && status < 500) || failure !== undefined) {
     return new JpmRejectedError(`J.P. Morgan rejected ${where}${said}`, 'jpm_bad_request', context);
   }
-  return new JpmRejectedError(`J.P. Morgan answered ${where} with an unexpected status`, 'jpm_unexpected_status', context);
+  return new JpmRejectedError(
+    `J.P. Morgan answered ${where} with an unexpected status`,
+    'jpm_unexpected_status',
+    context,
+  );
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-const UNREACHABLE_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
-const RESET_CODES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'ECONNABORTED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH']);
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'ETIMEDOUT',
+]);
+const UNREACHABLE_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+const RESET_CODES = new Set([
+  'UND_ERR_SOCKET',
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
 
 /** Error codes along the `cause` chain (undici wraps socket errors). */
 export function errorCodes(err: unknown): string[] {
   const codes: string[] = [];
-  for (let e: unknown = err, depth = 0; e !== null && e !== undefined && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e: unknown = err, depth = 0;
+    e !== null && e !== undefined && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') {
       codes.push(code);
@@ -117,36 +173,73 @@ export function closedBeforeAnyResponse(err: unknown): boolean {
 export function classifyTransportError(err: unknown, ctx: JpmErrorContext, timedOut: boolean): JpmError | undefined {
   const codes = errorCodes(err);
   const has = (set: ReadonlySet<string>) => codes.find((c) => set.has(c));
-  const context = (code: string | undefined): JpmErrorContext => ({ ...ctx, cause: err, ...(code ? { transportCode: code } : {}) });
+  const context = (code: string | undefined): JpmErrorContext => ({
+    ...ctx,
+    cause: err,
+    ...(code ? { transportCode: code } : {}),
+  });
   const where = ctx.endpoint ?? 'call';
   const refusal = codes.find(isCertificateRefusalCode);
   if (refusal) {
-    return new JpmRejectedError(`J.P. Morgan refused our client certificate for ${where} (${refusal})`, 'jpm_certificate_refused', context(refusal));
+    return new JpmRejectedError(
+      `J.P. Morgan refused our client certificate for ${where} (${refusal})`,
+      'jpm_certificate_refused',
+      context(refusal),
+    );
   }
   const untrusted = codes.find(isServerCertificateUntrustedCode);
   if (untrusted) {
-    return new JpmRejectedError(`the J.P. Morgan server certificate could not be verified for ${where} (${untrusted})`, 'jpm_tls_failed', context(untrusted));
+    return new JpmRejectedError(
+      `the J.P. Morgan server certificate could not be verified for ${where} (${untrusted})`,
+      'jpm_tls_failed',
+      context(untrusted),
+    );
   }
-  if (codes.includes('TimeoutError') || has(TIMEOUT_CODES) || (timedOut && codes.some((c) => c === 'AbortError' || c === 'UND_ERR_ABORTED'))) {
-    return new JpmUnavailableError(`J.P. Morgan did not answer ${where} in time`, 'jpm_timeout', context(has(TIMEOUT_CODES) ?? 'TimeoutError'));
+  if (
+    codes.includes('TimeoutError') ||
+    has(TIMEOUT_CODES) ||
+    (timedOut && codes.some((c) => c === 'AbortError' || c === 'UND_ERR_ABORTED'))
+  ) {
+    return new JpmUnavailableError(
+      `J.P. Morgan did not answer ${where} in time`,
+      'jpm_timeout',
+      context(has(TIMEOUT_CODES) ?? 'TimeoutError'),
+    );
   }
   if (codes.some((c) => c === 'AbortError' || c === 'UND_ERR_ABORTED')) {
     return new JpmUnavailableError(`the ${where} call was aborted`, 'jpm_aborted', context('AbortError'));
   }
   if (codes.some((c) => c === 'UND_ERR_CLOSED' || c === 'UND_ERR_DESTROYED')) {
-    return new JpmUnavailableError(`the J.P. Morgan client closed during ${where}`, 'jpm_client_closed', context(codes[0]));
+    return new JpmUnavailableError(
+      `the J.P. Morgan client closed during ${where}`,
+      'jpm_client_closed',
+      context(codes[0]),
+    );
   }
   if (codes.includes('UND_ERR_RES_EXCEEDED_MAX_SIZE')) {
-    return new JpmRejectedError(`J.P. Morgan's answer to ${where} exceeded the size limit`, 'jpm_response_too_large', context('UND_ERR_RES_EXCEEDED_MAX_SIZE'));
+    return new JpmRejectedError(
+      `J.P. Morgan's answer to ${where} exceeded the size limit`,
+      'jpm_response_too_large',
+      context('UND_ERR_RES_EXCEEDED_MAX_SIZE'),
+    );
   }
   const unreachable = has(UNREACHABLE_CODES);
   if (unreachable) {
-    return new JpmUnavailableError(`J.P. Morgan could not be reached for ${where} (${unreachable})`, 'jpm_unreachable', context(unreachable));
+    return new JpmUnavailableError(
+      `J.P. Morgan could not be reached for ${where} (${unreachable})`,
+      'jpm_unreachable',
+      context(unreachable),
+    );
   }
   // Other system errors (EPROTO …), HTTP parser errors and TLS errors mid-stream: the path broke.
-  const reset = has(RESET_CODES) ?? codes.find((c) => c.startsWith('HPE_') || c.startsWith('ERR_SSL_') || /^E[A-Z]+$/.test(c));
+  const reset =
+    has(RESET_CODES) ?? codes.find((c) => c.startsWith('HPE_') || c.startsWith('ERR_SSL_') || /^E[A-Z]+$/.test(c));
   if (reset) {
-    return new JpmUnavailableError(`the connection to J.P. Morgan broke during ${where} (${reset})`, 'jpm_unavailable', context(reset));
+    return new JpmUnavailableError(
+      `the connection to J.P. Morgan broke during ${where} (${reset})`,
+      'jpm_unavailable',
+      context(reset),
+    );
   }
   return undefined;
 }

@@ -64,7 +64,9 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 function problem(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') {
-    return issue.input === undefined ? 'is required but missing' : `expected ${issue.expected}, got ${describeInput(issue.input)}`;
+    return issue.input === undefined
+      ? 'is required but missing'
+      : `expected ${issue.expected}, got ${describeInput(issue.input)}`;
   }
   if (issue.code === 'invalid_value') {
     return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
@@ -92,7 +94,10 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
  * other field as the bank sent it, with the full schema's complaints as data-quality notes under
  * `DATA_QUALITY`; when they are not, it is a reject naming the fields.
  */
-export function parseTransactionRecords(data: readonly unknown[]): { records: WireTransactionRecord[]; rejects: Reject[] } {
+export function parseTransactionRecords(data: readonly unknown[]): {
+  records: WireTransactionRecord[];
+  rejects: Reject[];
+} {
   const records: WireTransactionRecord[] = [];
   const rejects: Reject[] = [];
   data.forEach((raw, index) => {
@@ -109,10 +114,17 @@ export function parseTransactionRecords(data: readonly unknown[]): { records: Wi
     }
     const storable = storableTransactionSchema.safeParse(raw, { reportInput: true });
     if (!storable.success) {
-      rejects.push({ raw, reason: formatIssues(storable.error.issues), index, fields: storable.error.issues.map((i) => formatPath(i.path)) });
+      rejects.push({
+        raw,
+        reason: formatIssues(storable.error.issues),
+        index,
+        fields: storable.error.issues.map((i) => formatPath(i.path)),
+      });
       return;
     }
-    const notes = result.error.issues.slice(0, MAX_DATA_QUALITY_NOTES).map((i) => ({ field: clip(formatPath(i.path)), problem: clip(problem(i)) }));
+    const notes = result.error.issues
+      .slice(0, MAX_DATA_QUALITY_NOTES)
+      .map((i) => ({ field: clip(formatPath(i.path)), problem: clip(problem(i)) }));
     Object.defineProperty(storable.data, DATA_QUALITY, { value: notes, enumerable: false });
     records.push(storable.data);
   });
@@ -120,11 +132,20 @@ export function parseTransactionRecords(data: readonly unknown[]): { records: Wi
 }
 
 /** Strict envelope parse: a mismatch is a permanent `jpm_schema_violation` naming the first problems. */
-export function parseEnvelope<S extends z.ZodType>(schema: S, body: unknown, what: string, context: JpmErrorContext): z.output<S> {
+export function parseEnvelope<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  what: string,
+  context: JpmErrorContext,
+): z.output<S> {
   const result = schema.safeParse(body, { reportInput: true });
   if (result.success) {
     return result.data;
   }
   const reason = formatIssues(result.error.issues.slice(0, 5));
-  throw new JpmRejectedError(`J.P. Morgan ${what} response does not match its schema: ${reason}`, 'jpm_schema_violation', context);
+  throw new JpmRejectedError(
+    `J.P. Morgan ${what} response does not match its schema: ${reason}`,
+    'jpm_schema_violation',
+    context,
+  );
 }

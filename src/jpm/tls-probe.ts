@@ -15,13 +15,25 @@ import type { JpmCredential } from './credential-agents.ts';
  */
 
 /** Server-side alerts that mean "your certificate was not accepted". */
-const CERT_REFUSAL_ALERT = /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|HANDSHAKE_FAILURE|DECRYPT_ERROR)$/;
+const CERT_REFUSAL_ALERT =
+  /^ERR_SSL_.*ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED|HANDSHAKE_FAILURE|DECRYPT_ERROR)$/;
 
 /** Our side could not verify the bank's server certificate (wrong CA bundle, hostname, expiry). */
 const SERVER_CERT_UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE',
-  'CERT_REVOKED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH', 'CERT_REJECTED', 'INVALID_CA',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+  'CERT_REJECTED',
+  'INVALID_CA',
 ]);
 
 export function isCertificateRefusalCode(code: string): boolean {
@@ -61,7 +73,12 @@ function codeOf(err: unknown): string {
 
 function serverInfo(socket: TLSSocket): ServerCertificateInfo {
   const peer = socket.getPeerCertificate();
-  const name = (o: Record<string, unknown> | undefined) => (o ? Object.entries(o).map(([k, v]) => `${k}=${String(v)}`).join(', ') : '');
+  const name = (o: Record<string, unknown> | undefined) =>
+    o
+      ? Object.entries(o)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(', ')
+      : '';
   return { subject: name(peer.subject), issuer: name(peer.issuer), validTo: peer.valid_to };
 }
 
@@ -101,7 +118,11 @@ export function probeTls(options: TlsProbeOptions): Promise<TlsProbeOutcome> {
     timer = setTimeout(() => finish({ kind: 'unreachable', code: 'CONNECT_TIMEOUT' }), options.connectTimeoutMs);
     socket.on('secureConnect', () => {
       handshakeDone = true;
-      const accepted: TlsProbeOutcome = { kind: 'accepted', protocol: socket.getProtocol() ?? 'unknown', server: serverInfo(socket) };
+      const accepted: TlsProbeOutcome = {
+        kind: 'accepted',
+        protocol: socket.getProtocol() ?? 'unknown',
+        server: serverInfo(socket),
+      };
       clearTimeout(timer);
       timer = setTimeout(() => finish(accepted), options.holdMs);
     });
@@ -119,6 +140,12 @@ export function probeTls(options: TlsProbeOptions): Promise<TlsProbeOutcome> {
         finish({ kind: 'unreachable', code });
       }
     });
-    socket.on('close', () => finish(handshakeDone ? { kind: 'refused', code: 'CLOSED_AFTER_HANDSHAKE' } : { kind: 'unreachable', code: 'CLOSED_BEFORE_HANDSHAKE' }));
+    socket.on('close', () =>
+      finish(
+        handshakeDone
+          ? { kind: 'refused', code: 'CLOSED_AFTER_HANDSHAKE' }
+          : { kind: 'unreachable', code: 'CLOSED_BEFORE_HANDSHAKE' },
+      ),
+    );
   });
 }

@@ -5,7 +5,10 @@ import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
 import { parseEnvelope, parseTransactionRecords, type Reject } from './records.ts';
 import type { JpmTransport } from './transport.ts';
 import {
-  transactionsV2EnvelopeSchema, transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransactionRecord,
+  transactionsV2EnvelopeSchema,
+  transactionsV3EnvelopeSchema,
+  type RelativeDateType,
+  type WireTransactionRecord,
 } from './wire.schemas.ts';
 
 /**
@@ -61,14 +64,22 @@ export function slicesOf(req: TransactionsRequest): TransactionSlice[] {
   if (accountIds.length === 0) {
     throw new ValidationError('accountIds must list at least one account');
   }
-  const windows: TransactionsWindow[] = 'relativeDateType' in req
-    ? [{ relativeDateType: req.relativeDateType }]
-    : splitRange(assertIsoDate(req.startDate, 'startDate'), assertIsoDate(req.endDate, 'endDate'), TRANSACTIONS_MAX_RANGE_DAYS)
-      .map((w) => ({ startDate: w.from, endDate: w.to }));
+  const windows: TransactionsWindow[] =
+    'relativeDateType' in req
+      ? [{ relativeDateType: req.relativeDateType }]
+      : splitRange(
+          assertIsoDate(req.startDate, 'startDate'),
+          assertIsoDate(req.endDate, 'endDate'),
+          TRANSACTIONS_MAX_RANGE_DAYS,
+        ).map((w) => ({ startDate: w.from, endDate: w.to }));
   const slices: TransactionSlice[] = [];
   for (let i = 0; i < accountIds.length; i += TRANSACTIONS_MAX_ACCOUNTS_PER_CALL) {
     for (const window of windows) {
-      slices.push({ ...window, index: slices.length, accountIds: accountIds.slice(i, i + TRANSACTIONS_MAX_ACCOUNTS_PER_CALL) });
+      slices.push({
+        ...window,
+        index: slices.length,
+        accountIds: accountIds.slice(i, i + TRANSACTIONS_MAX_ACCOUNTS_PER_CALL),
+      });
     }
   }
   return slices;
@@ -84,16 +95,33 @@ function sliceQuery(slice: TransactionSlice): [string, string][] {
   return query;
 }
 
-async function fetchPage(transport: JpmTransport, slice: TransactionSlice, pageNumber: number, signal: AbortSignal | undefined) {
+async function fetchPage(
+  transport: JpmTransport,
+  slice: TransactionSlice,
+  pageNumber: number,
+  signal: AbortSignal | undefined,
+) {
   const path = '/tsapi/v3/transactions';
   const result = await transport.call({
-    endpoint: 'transactions_v3', method: 'GET', path, query: [...sliceQuery(slice), ['pageNumber', String(pageNumber)]],
+    endpoint: 'transactions_v3',
+    method: 'GET',
+    path,
+    query: [...sliceQuery(slice), ['pageNumber', String(pageNumber)]],
     ...(signal ? { signal } : {}),
   });
-  const ctx = { requestId: result.requestId, upstreamStatus: result.status, endpoint: `GET ${path}`, credentialId: result.credentialId };
+  const ctx = {
+    requestId: result.requestId,
+    upstreamStatus: result.status,
+    endpoint: `GET ${path}`,
+    credentialId: result.credentialId,
+  };
   const envelope = parseEnvelope(transactionsV3EnvelopeSchema, result.body, 'transactions page', ctx);
   if (envelope.pagination.pageNumber !== pageNumber) {
-    throw new JpmRejectedError(`J.P. Morgan answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`, 'jpm_schema_violation', ctx);
+    throw new JpmRejectedError(
+      `J.P. Morgan answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`,
+      'jpm_schema_violation',
+      ctx,
+    );
   }
   return { envelope, requestId: result.requestId };
 }
@@ -121,13 +149,21 @@ export async function* transactionPages(
       if (expected && (expected.totalRecords !== totalRecords || expected.totalPages !== totalPages)) {
         if (restarts >= maxWalkRestarts) {
           throw new JpmUnavailableError(
-            `J.P. Morgan's transaction pages kept changing (${restarts} restarts of slice ${slice.index})`, 'jpm_unstable_pages',
+            `J.P. Morgan's transaction pages kept changing (${restarts} restarts of slice ${slice.index})`,
+            'jpm_unstable_pages',
             { requestId, endpoint: 'GET /tsapi/v3/transactions' },
           );
         }
         restarts += 1;
         walk += 1;
-        yield { type: 'restart', walk, slice, restart: restarts, previousTotalRecords: expected.totalRecords, totalRecords };
+        yield {
+          type: 'restart',
+          walk,
+          slice,
+          restart: restarts,
+          previousTotalRecords: expected.totalRecords,
+          totalRecords,
+        };
         expected = undefined;
         seen = 0;
         pageNumber = 1;
@@ -150,10 +186,14 @@ export async function* transactionPages(
       // The pages did not add up to totalRecords (a short page): the walk missed records, so it is no
       // complete answer. Walk again, within the same restart budget; then fail retryably, never succeed
       // with records missing.
-      log.warn({ slice: slice.index, seen, totalRecords }, 'jpm page walk saw a different record count than totalRecords');
+      log.warn(
+        { slice: slice.index, seen, totalRecords },
+        'jpm page walk saw a different record count than totalRecords',
+      );
       if (restarts >= maxWalkRestarts) {
         throw new JpmUnavailableError(
-          `J.P. Morgan's transaction pages held ${seen} of ${totalRecords} records (${restarts} restarts of slice ${slice.index})`, 'jpm_unstable_pages',
+          `J.P. Morgan's transaction pages held ${seen} of ${totalRecords} records (${restarts} restarts of slice ${slice.index})`,
+          'jpm_unstable_pages',
           { requestId, endpoint: 'GET /tsapi/v3/transactions' },
         );
       }
@@ -177,10 +217,19 @@ export async function transactionsV2(
   const requestIds: string[] = [];
   const path = '/tsapi/v2/transactions';
   for (const slice of slicesOf(req)) {
-    const result = await transport.call({ endpoint: 'transactions_v2', method: 'GET', path, query: sliceQuery(slice), ...(req.signal ? { signal: req.signal } : {}) });
+    const result = await transport.call({
+      endpoint: 'transactions_v2',
+      method: 'GET',
+      path,
+      query: sliceQuery(slice),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
     requestIds.push(result.requestId);
     const envelope = parseEnvelope(transactionsV2EnvelopeSchema, result.body, 'transactions', {
-      requestId: result.requestId, upstreamStatus: result.status, endpoint: `GET ${path}`, credentialId: result.credentialId,
+      requestId: result.requestId,
+      upstreamStatus: result.status,
+      endpoint: `GET ${path}`,
+      credentialId: result.credentialId,
     });
     const page = parseTransactionRecords(envelope.data);
     records.push(...page.records);

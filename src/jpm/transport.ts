@@ -5,7 +5,13 @@ import { createLogger } from '../shared/logger.ts';
 import { bankCallDurationSeconds, bankErrorsTotal } from '../shared/metrics.ts';
 import { CredentialAgents, type ActiveAgent, type CredentialSource } from './credential-agents.ts';
 import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmError, type JpmErrorContext } from './errors.ts';
-import { bankFailureOf, classifyResponse, classifyTransportError, closedBeforeAnyResponse, parseRetryAfterMs } from './http-errors.ts';
+import {
+  bankFailureOf,
+  classifyResponse,
+  classifyTransportError,
+  closedBeforeAnyResponse,
+  parseRetryAfterMs,
+} from './http-errors.ts';
 import { probeTls } from './tls-probe.ts';
 import { isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy.ts';
 
@@ -89,8 +95,13 @@ export class JpmTransport {
     this.#base = options.baseUrl.replace(/\/+$/, '');
     const t = options.timeouts;
     this.#agents = new CredentialAgents(options.credentials, {
-      connectTimeoutMs: t.connectMs, headersTimeoutMs: t.headersMs, bodyTimeoutMs: t.bodyMs, keepAliveTimeoutMs: t.keepAliveMs,
-      connections: options.connections, maxResponseBytes: options.maxResponseBytes, outbound: options.outbound,
+      connectTimeoutMs: t.connectMs,
+      headersTimeoutMs: t.headersMs,
+      bodyTimeoutMs: t.bodyMs,
+      keepAliveTimeoutMs: t.keepAliveMs,
+      connections: options.connections,
+      maxResponseBytes: options.maxResponseBytes,
+      outbound: options.outbound,
     });
   }
 
@@ -118,7 +129,9 @@ export class JpmTransport {
     const ctx: JpmErrorContext = { requestId, endpoint: `${spec.method} ${spec.path}` };
     let status: number | undefined;
     try {
-      const result = await this.#agents.acquire((active) => this.#send(spec, active, { ...ctx, credentialId: active.credential.id }));
+      const result = await this.#agents.acquire((active) =>
+        this.#send(spec, active, { ...ctx, credentialId: active.credential.id }),
+      );
       status = result.status;
       this.#record(spec.endpoint, requestId, result.credentialId, status, 'ok', started);
       return result;
@@ -126,7 +139,10 @@ export class JpmTransport {
       const code = isJpmError(err) ? err.code : 'error';
       status = isJpmError(err) ? err.upstreamStatus : undefined;
       this.#record(spec.endpoint, requestId, this.#agents.activeCredentialId, status, code, started);
-      log.warn({ requestId, endpoint: spec.endpoint, status, code, credentialId: this.#agents.activeCredentialId }, 'jpm call failed');
+      log.warn(
+        { requestId, endpoint: spec.endpoint, status, code, credentialId: this.#agents.activeCredentialId },
+        'jpm call failed',
+      );
       throw err;
     }
   }
@@ -139,7 +155,11 @@ export class JpmTransport {
   async #send(spec: CallSpec, active: ActiveAgent, ctx: JpmErrorContext): Promise<CallResult> {
     const timeout = AbortSignal.timeout(this.#options.timeouts.requestMs);
     const signal = spec.signal ? AbortSignal.any([timeout, spec.signal]) : timeout;
-    const headers: Record<string, string> = { accept: 'application/json', 'x-request-id': ctx.requestId!, 'user-agent': 'jpm-sync' };
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'x-request-id': ctx.requestId!,
+      'user-agent': 'jpm-sync',
+    };
     if (spec.body !== undefined) {
       headers['content-type'] = 'application/json';
     }
@@ -147,7 +167,10 @@ export class JpmTransport {
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
-        dispatcher: active.agent, method: spec.method, headers, signal,
+        dispatcher: active.agent,
+        method: spec.method,
+        headers,
+        signal,
         ...(spec.body === undefined ? {} : { body: JSON.stringify(spec.body) }),
       });
     } catch (err) {
@@ -157,12 +180,24 @@ export class JpmTransport {
     try {
       text = await response.body.text();
     } catch (err) {
-      throw await this.#transportFailure(err, { ...ctx, upstreamStatus: response.statusCode }, timeout.aborted, active, false);
+      throw await this.#transportFailure(
+        err,
+        { ...ctx, upstreamStatus: response.statusCode },
+        timeout.aborted,
+        active,
+        false,
+      );
     }
     return this.#interpret(response.statusCode, response.headers, text, ctx, active);
   }
 
-  #interpret(status: number, headers: Dispatcher.ResponseData['headers'], text: string, ctx: JpmErrorContext, active: ActiveAgent): CallResult {
+  #interpret(
+    status: number,
+    headers: Dispatcher.ResponseData['headers'],
+    text: string,
+    ctx: JpmErrorContext,
+    active: ActiveAgent,
+  ): CallResult {
     let body: unknown;
     let parseError: unknown;
     try {
@@ -177,34 +212,58 @@ export class JpmTransport {
         // Typically a body cut short by a proxy or a dying connection: worth another try. A repeated name is
         // refused the same way (its message says which), rather than read with either value.
         const why = parseError instanceof RepeatedNameError ? `is refused: ${parseError.message}` : 'is not valid JSON';
-        throw new JpmUnavailableError(`J.P. Morgan's answer to ${ctx.endpoint} ${why}`, 'jpm_malformed_response', { ...ctx, upstreamStatus: status });
+        throw new JpmUnavailableError(`J.P. Morgan's answer to ${ctx.endpoint} ${why}`, 'jpm_malformed_response', {
+          ...ctx,
+          upstreamStatus: status,
+        });
       }
       return { body, status, requestId: ctx.requestId!, credentialId: active.credential.id };
     }
     throw classifyResponse(status, failure, parseRetryAfterMs(headers['retry-after'], Date.now()), ctx);
   }
 
-  async #transportFailure(err: unknown, ctx: JpmErrorContext, timedOut: boolean, active: ActiveAgent, beforeResponse: boolean): Promise<unknown> {
+  async #transportFailure(
+    err: unknown,
+    ctx: JpmErrorContext,
+    timedOut: boolean,
+    active: ActiveAgent,
+    beforeResponse: boolean,
+  ): Promise<unknown> {
     if (isAddressRefusal(err)) {
       // Configuration, not weather: retrying will not change where the base URL points.
-      return new JpmRejectedError(`the base URL's address is not allowed by the outbound address policy (${ctx.endpoint})`, 'jpm_address_not_allowed', { ...ctx, cause: err });
+      return new JpmRejectedError(
+        `the base URL's address is not allowed by the outbound address policy (${ctx.endpoint})`,
+        'jpm_address_not_allowed',
+        { ...ctx, cause: err },
+      );
     }
     if (beforeResponse && closedBeforeAnyResponse(err)) {
       const probe = await probeTls({
-        url: this.#base, credential: active.credential, connectTimeoutMs: this.#options.timeouts.connectMs, holdMs: this.#options.refusalProbeMs,
+        url: this.#base,
+        credential: active.credential,
+        connectTimeoutMs: this.#options.timeouts.connectMs,
+        holdMs: this.#options.refusalProbeMs,
         outbound: this.#options.outbound,
       });
       if (probe.kind === 'refused') {
         return new JpmRejectedError(
           `J.P. Morgan refused our client certificate for ${ctx.endpoint} (the server closed the connection after the TLS handshake)`,
-          'jpm_certificate_refused', { ...ctx, transportCode: probe.code, cause: err },
+          'jpm_certificate_refused',
+          { ...ctx, transportCode: probe.code, cause: err },
         );
       }
     }
     return classifyTransportError(err, ctx, timedOut) ?? err;
   }
 
-  #record(endpoint: JpmEndpoint, requestId: string, credentialId: string | undefined, status: number | undefined, outcome: string, started: number): void {
+  #record(
+    endpoint: JpmEndpoint,
+    requestId: string,
+    credentialId: string | undefined,
+    status: number | undefined,
+    outcome: string,
+    started: number,
+  ): void {
     const durationMs = Math.round(performance.now() - started);
     bankCallDurationSeconds.observe({ endpoint, outcome }, durationMs / 1000);
     if (outcome !== 'ok') {

@@ -1,7 +1,13 @@
 import { toMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import {
-  CURRENCY_CODE, INSTANT, INTEGER, LOCAL_OR_INSTANT, MAX_DECIMAL_LOCATION, SIGNED_DECIMAL, UNSIGNED_DECIMAL,
+  CURRENCY_CODE,
+  INSTANT,
+  INTEGER,
+  LOCAL_OR_INSTANT,
+  MAX_DECIMAL_LOCATION,
+  SIGNED_DECIMAL,
+  UNSIGNED_DECIMAL,
 } from './wire.primitives.ts';
 import type { WireTransactionRecord } from './wire.schemas.ts';
 
@@ -111,7 +117,9 @@ function looseObject(fields: readonly Field[]): Check {
     throw new Error('looseObject: at most 30 nullish keys, and no __proto__ key');
   }
   const compile = (absent: number): Check => {
-    const present = fields.map((f, i) => ({ ...f, i })).filter(({ nullish, i }) => !nullish || (absent & (1 << optional.indexOf(i))) === 0);
+    const present = fields
+      .map((f, i) => ({ ...f, i }))
+      .filter(({ nullish, i }) => !nullish || (absent & (1 << optional.indexOf(i))) === 0);
     const lines = present.map(({ key, nullish, i }) => {
       const k = JSON.stringify(key);
       const read = nullish ? '' : `if (!(${k} in input)) { return FAIL; } `;
@@ -151,7 +159,11 @@ function looseObject(fields: readonly Field[]): Check {
     return out;
   };`;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the constant field list above, no outside text
-  const incremental = (new Function('checks', 'known', 'FAIL', incrementalBody) as (...args: unknown[]) => Check)(checks, known, FAIL);
+  const incremental = (new Function('checks', 'known', 'FAIL', incrementalBody) as (...args: unknown[]) => Check)(
+    checks,
+    known,
+    FAIL,
+  );
   const layouts = new Map<number, Check>();
   return (input) => {
     if (!isJsonObject(input)) {
@@ -178,17 +190,28 @@ const unsignedDecimal = matching(UNSIGNED_DECIMAL);
 const instant = matching(INSTANT);
 
 const currency = looseObject([
-  req('code', matching(CURRENCY_CODE)), req('description', string),
-  req('decimalLocation', intText(MAX_DECIMAL_LOCATION)), req('currencySequence', intText(1_000_000)),
+  req('code', matching(CURRENCY_CODE)),
+  req('description', string),
+  req('decimalLocation', intText(MAX_DECIMAL_LOCATION)),
+  req('currencySequence', intText(1_000_000)),
 ]);
 const searchable = looseObject([req('standardValue', string), opt('searchValue', string)]);
 
 const transaction = looseObject([
   req('transactionId', nonEmpty),
-  req('account', looseObject([
-    req('accountId', nonEmpty), req('accountName', string), req('bankId', string), req('branchId', string),
-    req('bankName', string), req('currency', currency), req('aba', string), opt('swift', string),
-  ])),
+  req(
+    'account',
+    looseObject([
+      req('accountId', nonEmpty),
+      req('accountName', string),
+      req('bankId', string),
+      req('branchId', string),
+      req('bankName', string),
+      req('currency', currency),
+      req('aba', string),
+      opt('swift', string),
+    ]),
+  ),
   req('asOfDate', isoDate),
   req('asOfDateTime', string),
   req('valueDate', isoDate),
@@ -200,11 +223,21 @@ const transaction = looseObject([
   req('debitCreditCode', direction),
   req('amount', unsignedDecimal),
   req('currency', currency),
-  req('baiType', looseObject([
-    req('typeCode', matching(/^\d{3}$/)), req('summaryTypeCode', string), req('description', string),
-    req('shortDescription', string), req('groupCode', string), req('groupDescription', string),
-    req('productGroupCode', string), req('btrsTypeCode', string), req('germanTypeCode', string), req('swiftTypeCode', string),
-  ])),
+  req(
+    'baiType',
+    looseObject([
+      req('typeCode', matching(/^\d{3}$/)),
+      req('summaryTypeCode', string),
+      req('description', string),
+      req('shortDescription', string),
+      req('groupCode', string),
+      req('groupDescription', string),
+      req('productGroupCode', string),
+      req('btrsTypeCode', string),
+      req('germanTypeCode', string),
+      req('swiftTypeCode', string),
+    ]),
+  ),
   req('ddaTxnCode', string),
   opt('originalTransactionCode', string),
   req('productGroup', looseObject([req('groupCode', string), req('groupDescription', string), req('wire', boolean)])),
@@ -233,18 +266,31 @@ const transaction = looseObject([
   opt('lockboxDepositDate', string),
   opt('lockboxDepositTime', string),
   opt('lockbox', looseObject([])),
-  opt('narrativeText', record((v) => (v === null || typeof v === 'string' ? v : FAIL))),
+  opt(
+    'narrativeText',
+    record((v) => (v === null || typeof v === 'string' ? v : FAIL)),
+  ),
   req('narrativeTypeCode', string),
   opt('addenda', array),
   opt('achBatchItems', array),
   req('floatSpreadCode', string),
   opt('sepaDetailsXml', string),
-  opt('supplementalTextSet', record((v) => v)),
+  opt(
+    'supplementalTextSet',
+    record((v) => v),
+  ),
   opt('supplementalTextRecordList', array),
   opt('supplementalText', string),
 ]);
 
-const AMOUNTS = ['amount', 'immediateAvailable', 'day1Available', 'day2Available', 'day2PlusAvailable', 'day3PlusAvailable'] as const;
+const AMOUNTS = [
+  'amount',
+  'immediateAvailable',
+  'day1Available',
+  'day2Available',
+  'day2PlusAvailable',
+  'day3PlusAvailable',
+] as const;
 
 /** `transactionSchema.parse(raw)` when the record passes it and is plain JSON; otherwise `undefined` (ask zod). */
 export function checkTransactionFast(raw: unknown): WireTransactionRecord | undefined {

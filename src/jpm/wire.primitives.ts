@@ -66,13 +66,21 @@ export function intText(max: number) {
 /** Digits kept as text (a check number can exceed 2^53 in theory, and we never compute with it). */
 export const digitsText = z.string().regex(INTEGER, { error: (iss) => `must be digits, got ${quote(iss.input)}` });
 
-export const isoDate = z.string().refine(isIsoDate, { error: (iss) => `must be a calendar date YYYY-MM-DD, got ${quote(iss.input)}` });
-export const instantText = z.string().regex(INSTANT, { error: (iss) => `must be an ISO-8601 timestamp with zone, got ${quote(iss.input)}` });
-export const localTimestampText = z.string().regex(LOCAL_OR_INSTANT, { error: (iss) => `must be an ISO-8601 timestamp, got ${quote(iss.input)}` });
+export const isoDate = z
+  .string()
+  .refine(isIsoDate, { error: (iss) => `must be a calendar date YYYY-MM-DD, got ${quote(iss.input)}` });
+export const instantText = z
+  .string()
+  .regex(INSTANT, { error: (iss) => `must be an ISO-8601 timestamp with zone, got ${quote(iss.input)}` });
+export const localTimestampText = z
+  .string()
+  .regex(LOCAL_OR_INSTANT, { error: (iss) => `must be an ISO-8601 timestamp, got ${quote(iss.input)}` });
 
 /** `{code, description, decimalLocation, currencySequence}` as on every record and balance account. */
 export const currencySchema = z.looseObject({
-  code: z.string().regex(CURRENCY_CODE, { error: (iss) => `must be a 3-letter ISO 4217 code, got ${quote(iss.input)}` }),
+  code: z
+    .string()
+    .regex(CURRENCY_CODE, { error: (iss) => `must be a 3-letter ISO 4217 code, got ${quote(iss.input)}` }),
   description: z.string(),
   decimalLocation: intText(MAX_DECIMAL_LOCATION),
   currencySequence: intText(1_000_000),

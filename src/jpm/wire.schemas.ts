@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import {
-  checkScale, currencySchema, digitsText, instantText, intText, isoDate, localTimestampText, signedDecimalText,
+  checkScale,
+  currencySchema,
+  digitsText,
+  instantText,
+  intText,
+  isoDate,
+  localTimestampText,
+  signedDecimalText,
   unsignedDecimalText,
 } from './wire.primitives.ts';
 
@@ -111,7 +118,14 @@ export const transactionSchema = z
   })
   .superRefine((txn, ctx) => {
     const scale = txn.currency.decimalLocation;
-    for (const field of ['amount', 'immediateAvailable', 'day1Available', 'day2Available', 'day2PlusAvailable', 'day3PlusAvailable'] as const) {
+    for (const field of [
+      'amount',
+      'immediateAvailable',
+      'day1Available',
+      'day2Available',
+      'day2PlusAvailable',
+      'day3PlusAvailable',
+    ] as const) {
       checkScale(ctx, [field], txn[field], scale);
     }
   });

@@ -20,19 +20,34 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     apiKeyChanged: () => ctx.apiKeys.forget?.(),
     // As the worker's milestone emails decide (notifications-wiring.ts): no SMTP_URL, no email; no
     // PUBLIC_BASE_URL, an email without the link. The API and worker roles must share both settings.
-    reviewLinkEmailMissing: !ctx.secrets.smtpUrl ? 'SMTP_URL' : !ctx.config.http.publicBaseUrl ? 'PUBLIC_BASE_URL' : undefined,
+    reviewLinkEmailMissing: !ctx.secrets.smtpUrl
+      ? 'SMTP_URL'
+      : !ctx.config.http.publicBaseUrl
+        ? 'PUBLIC_BASE_URL'
+        : undefined,
     onboarding: {
       validationReportPassed: createValidationReportProvider(ctx.db),
       connectionPolicy: { outbound: ctx.outbound, jpmBaseUrlHosts: ctx.config.outbound.jpmBaseUrlHosts },
     },
-    connectionTester: (o) => new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts, outbound: ctx.outbound }),
-    discoverAccounts: async (integration, timeZone) => discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone),
-    producer: { db: ctx.db, queues: ctx.queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: ctx.config.sync.lookbackDays },
+    connectionTester: (o) =>
+      new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts, outbound: ctx.outbound }),
+    discoverAccounts: async (integration, timeZone) =>
+      discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone),
+    producer: {
+      db: ctx.db,
+      queues: ctx.queues,
+      now: () => new Date(),
+      logger: createLogger('scheduler'),
+      lookbackDays: ctx.config.sync.lookbackDays,
+    },
   };
 }
 
 /** The operator console (/console): the API's own routes, key store and audit sink, sessions in Redis. */
-export function consoleDeps(ctx: AppContext, api: Pick<ConsoleDeps, 'routes' | 'apiKeys' | 'audit' | 'authThrottle'>): ConsoleDeps {
+export function consoleDeps(
+  ctx: AppContext,
+  api: Pick<ConsoleDeps, 'routes' | 'apiKeys' | 'audit' | 'authThrottle'>,
+): ConsoleDeps {
   return {
     ...api,
     db: ctx.db,

@@ -14,7 +14,10 @@ import { QUEUE_NAMES } from '../scheduler/index.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
 import {
-  beginIdempotentRequest, completeIdempotentRequest, purgeExpiredIdempotencyKeys, releaseIdempotentRequest,
+  beginIdempotentRequest,
+  completeIdempotentRequest,
+  purgeExpiredIdempotencyKeys,
+  releaseIdempotentRequest,
 } from '../storage/idempotency.repo.ts';
 import { adminApiDeps, consoleDeps } from './admin-wiring.ts';
 import { consoleRouter } from '../console/index.ts';
@@ -41,10 +44,16 @@ export function apiRoutes(ctx: AppContext): Route[] {
   return [
     ...adminApiRoutes(adminApiDeps(ctx)),
     ...readApiRoutes({
-      db: ctx.db, retentionDays: ctx.config.changeFeed.retentionDays, keys: ctx.secrets, allowHttpEndpoints: ctx.config.env !== 'production',
+      db: ctx.db,
+      retentionDays: ctx.config.changeFeed.retentionDays,
+      keys: ctx.secrets,
+      allowHttpEndpoints: ctx.config.env !== 'production',
       outbound: ctx.outbound,
     }),
-    ...statementRoutes({ db: ctx.db, importStatement: (accountId, text) => importStatementFile(ctx.db, { accountId, text, trigger: 'manual' }) }),
+    ...statementRoutes({
+      db: ctx.db,
+      importStatement: (accountId, text) => importStatementFile(ctx.db, { accountId, text, trigger: 'manual' }),
+    }),
   ];
 }
 
@@ -54,8 +63,10 @@ function stores(ctx: AppContext) {
     apiKeys: ctx.apiKeys,
     audit: { record: (e: Parameters<typeof insertAuditEntry>[1]) => insertAuditEntry(db, e) },
     idempotency: {
-      begin: (s: { apiKeyId: string; key: string }, r: { requestHash: string; method: string; path: string }) => beginIdempotentRequest(db, { ...s, ...r }),
-      complete: (s: { apiKeyId: string; key: string }, status: number, body: unknown) => completeIdempotentRequest(db, s.apiKeyId, s.key, status, body),
+      begin: (s: { apiKeyId: string; key: string }, r: { requestHash: string; method: string; path: string }) =>
+        beginIdempotentRequest(db, { ...s, ...r }),
+      complete: (s: { apiKeyId: string; key: string }, status: number, body: unknown) =>
+        completeIdempotentRequest(db, s.apiKeyId, s.key, status, body),
       release: (s: { apiKeyId: string; key: string }) => releaseIdempotentRequest(db, s.apiKeyId, s.key),
     },
   };
@@ -111,14 +122,19 @@ async function startMetricsListener(ctx: AppContext): Promise<Server | undefined
 const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
 
 /** The `api` role: admin and read APIs over HTTP. Stopping closes the listener and waits for requests. */
-export async function startApi(ctx: AppContext): Promise<Stoppable & { server: Server; metricsServer: Server | undefined }> {
+export async function startApi(
+  ctx: AppContext,
+): Promise<Stoppable & { server: Server; metricsServer: Server | undefined }> {
   const app = buildApiApp(ctx);
   // Gauges whose value lives in Postgres are refreshed at scrape time.
   const stopHooks = [
     registerAccountDayMetrics(ctx.db),
     onScrape(() => refreshCertificateExpiryMetric(ctx.db)),
     onScrape(async () => void (await refreshOverdueMetric(ctx.db))),
-    onScrape(async () => void (await refreshSearchLagMetric(ctx.db, { ...ctx.config.search, busyWindowMs: DEFAULT_BUSY_WINDOW_MS }))),
+    onScrape(
+      async () =>
+        void (await refreshSearchLagMetric(ctx.db, { ...ctx.config.search, busyWindowMs: DEFAULT_BUSY_WINDOW_MS })),
+    ),
   ];
   const stopMetrics = () => stopHooks.forEach((stop) => stop());
   const server = await new Promise<Server>((resolve, reject) => {

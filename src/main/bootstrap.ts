@@ -13,10 +13,17 @@ export const EXIT_DEPENDENCY = 3;
  * the root logger. Every entry point starts here. CLI commands pass `logToStderr` so their stdout
  * carries only their output (`--json` stays parseable at any LOG_LEVEL).
  */
-export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env, options: { logToStderr?: boolean } = {}): { config: Config; secrets: Secrets; logger: Logger } {
+export function loadConfigOrExit(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { logToStderr?: boolean } = {},
+): { config: Config; secrets: Secrets; logger: Logger } {
   try {
     const { config, secrets } = loadConfig(env);
-    initLogger({ level: config.log.level, format: config.log.format, ...(options.logToStderr ? { destination: pino.destination({ dest: 2, sync: true }) } : {}) });
+    initLogger({
+      level: config.log.level,
+      format: config.log.format,
+      ...(options.logToStderr ? { destination: pino.destination({ dest: 2, sync: true }) } : {}),
+    });
     const logger = createLogger('main');
     if (secrets.usingDevMasterKey && config.env !== 'test') {
       logger.warn('CREDENTIALS_MASTER_KEY is not set: using the built-in development key (never in production)');
@@ -35,22 +42,33 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env, options: 
 export class DependencyError extends Error {}
 
 /** Checks Postgres and (optionally) Redis before starting, with a message that says what to do. */
-export async function checkDependencies(config: Config, secrets: Secrets, options: { redis: boolean; createDb?: boolean }): Promise<void> {
+export async function checkDependencies(
+  config: Config,
+  secrets: Secrets,
+  options: { redis: boolean; createDb?: boolean },
+): Promise<void> {
   const problems: string[] = [];
   const dbUrl = new URL(config.database.url);
   try {
     if (options.createDb) {
       await ensureDatabase(config.database.url, secrets.databasePassword);
     }
-    const client = new pg.Client({ connectionString: config.database.url, password: secrets.databasePassword, connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({
+      connectionString: config.database.url,
+      password: secrets.databasePassword,
+      connectionTimeoutMillis: 5_000,
+    });
     await client.connect();
     await client.end();
   } catch (err) {
     const code = (err as { code?: string }).code;
-    const hint = code === '3D000'
-      ? `the database does not exist: run \`npm run migrate\` (it creates it) or \`createdb ${dbUrl.pathname.slice(1)}\``
-      : 'start Postgres: `docker compose -f docker/compose.yml up -d postgres`, or locally `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`';
-    problems.push(`DATABASE_URL: cannot connect to Postgres at ${dbUrl.host}${dbUrl.pathname} (${(err as Error).message}); ${hint}`);
+    const hint =
+      code === '3D000'
+        ? `the database does not exist: run \`npm run migrate\` (it creates it) or \`createdb ${dbUrl.pathname.slice(1)}\``
+        : 'start Postgres: `docker compose -f docker/compose.yml up -d postgres`, or locally `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`';
+    problems.push(
+      `DATABASE_URL: cannot connect to Postgres at ${dbUrl.host}${dbUrl.pathname} (${(err as Error).message}); ${hint}`,
+    );
   }
   if (options.redis) {
     try {

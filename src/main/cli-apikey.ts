@@ -26,20 +26,41 @@ function fail(message: string, code = 2): number {
 
 function describe(k: ApiKeyRow): Record<string, unknown> {
   return {
-    id: k.id, prefix: k.prefix, name: k.name, role: k.role, organizationId: k.organizationId,
-    createdAt: k.createdAt.toISOString(), lastUsedAt: k.lastUsedAt?.toISOString() ?? null, revokedAt: k.revokedAt?.toISOString() ?? null,
+    id: k.id,
+    prefix: k.prefix,
+    name: k.name,
+    role: k.role,
+    organizationId: k.organizationId,
+    createdAt: k.createdAt.toISOString(),
+    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
+    revokedAt: k.revokedAt?.toISOString() ?? null,
   };
 }
 
 async function audit(db: Database, action: string, target: ApiKeyRow): Promise<void> {
   await insertAuditEntry(db, {
-    requestId: requestId(), apiKeyId: null, apiKeyPrefix: null, organizationId: target.organizationId, method: 'CLI',
-    route: `apikey ${action}`, targetType: 'api_key', targetId: target.id, statusCode: 200,
+    requestId: requestId(),
+    apiKeyId: null,
+    apiKeyPrefix: null,
+    organizationId: target.organizationId,
+    method: 'CLI',
+    route: `apikey ${action}`,
+    targetType: 'api_key',
+    targetId: target.id,
+    statusCode: 200,
   });
 }
 
 async function create(db: Database, argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { name: { type: 'string' }, role: { type: 'string' }, org: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      name: { type: 'string' },
+      role: { type: 'string' },
+      org: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
   const name = values.name?.trim();
   if (!name || name.length > 100) {
     return fail('--name NAME is required (at most 100 characters)');
@@ -50,26 +71,45 @@ async function create(db: Database, argv: string[]): Promise<number> {
   if (values.org !== undefined && !isUuid(values.org)) {
     return fail('--org must be an organization id (UUID)');
   }
-  const { row, token } = await createApiKey(db, { name, role: values.role as ApiKeyRole, organizationId: values.org ?? null, createdByKeyId: null });
+  const { row, token } = await createApiKey(db, {
+    name,
+    role: values.role as ApiKeyRole,
+    organizationId: values.org ?? null,
+    createdByKeyId: null,
+  });
   await audit(db, 'create', row);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ...describe(row), key: token })}\n`);
   } else {
     const scope = row.organizationId === null ? 'all organizations' : `organization ${row.organizationId}`;
-    process.stdout.write(`Created ${row.role} key "${row.name}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`);
+    process.stdout.write(
+      `Created ${row.role} key "${row.name}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`,
+    );
   }
   return 0;
 }
 
 async function list(db: Database, argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { org: { type: 'string' }, revoked: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      org: { type: 'string' },
+      revoked: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
   if (values.org !== undefined && !isUuid(values.org)) {
     return fail('--org must be an organization id (UUID)');
   }
   const rows: ApiKeyRow[] = [];
   let cursor: string | undefined;
   do {
-    const page = await listApiKeys(db, { organizationId: values.org, includeRevoked: values.revoked, cursor, limit: 500 });
+    const page = await listApiKeys(db, {
+      organizationId: values.org,
+      includeRevoked: values.revoked,
+      cursor,
+      limit: 500,
+    });
     rows.push(...page.rows);
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined);
@@ -78,8 +118,12 @@ async function list(db: Database, argv: string[]): Promise<number> {
     return 0;
   }
   for (const k of rows) {
-    const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : `last used ${k.lastUsedAt?.toISOString() ?? 'never'}`;
-    process.stdout.write(`${k.prefix}  ${k.role.padEnd(8)}  ${(k.organizationId ?? 'all organizations').padEnd(36)}  ${k.name}  (${state})\n`);
+    const state = k.revokedAt
+      ? `revoked ${k.revokedAt.toISOString()}`
+      : `last used ${k.lastUsedAt?.toISOString() ?? 'never'}`;
+    process.stdout.write(
+      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organizationId ?? 'all organizations').padEnd(36)}  ${k.name}  (${state})\n`,
+    );
   }
   return 0;
 }
@@ -90,7 +134,9 @@ async function revoke(db: Database, argv: string[]): Promise<number> {
   if (ref === undefined) {
     return fail('name the key to revoke: apikey revoke ID|PREFIX');
   }
-  const key = isUuid(ref) ? await findApiKey(db, ref) : await findApiKeyByPrefix(db, ref.replace(/^jpms_/, '').split('_')[0] ?? ref);
+  const key = isUuid(ref)
+    ? await findApiKey(db, ref)
+    : await findApiKeyByPrefix(db, ref.replace(/^jpms_/, '').split('_')[0] ?? ref);
   if (!key) {
     return fail(`no API key ${JSON.stringify(ref)}`, 1);
   }

@@ -73,4 +73,8 @@ registerCommand(
   'credentials rewrap [--batch-size N]    Re-wrap stored private keys under CREDENTIALS_MASTER_KEY (after a master-key rotation)\n' +
     '  credentials expiry-watch               Warn about expiring certificates (60/30/7 days) and mark expired ones now',
 );
-registerCommand('onboarding', onboardingCommand, 'onboarding overdue [--flag]            List overdue integrations; --flag emits integration.overdue events once per stage');
+registerCommand(
+  'onboarding',
+  onboardingCommand,
+  'onboarding overdue [--flag]            List overdue integrations; --flag emits integration.overdue events once per stage',
+);

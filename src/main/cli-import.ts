@@ -34,7 +34,11 @@ function fail(message: string, code = 2): number {
 async function importCommand(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { account: { type: 'string' }, json: { type: 'boolean', default: false } } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { account: { type: 'string' }, json: { type: 'boolean', default: false } },
+    });
   } catch (err) {
     return fail((err as Error).message);
   }
@@ -46,12 +50,17 @@ async function importCommand(argv: string[]): Promise<number> {
   if (!values.account || !isUuid(values.account)) {
     return fail('--account ID (a UUID) is required');
   }
-  const size = await stat(file).then((s) => s.size, () => -1);
+  const size = await stat(file).then(
+    (s) => s.size,
+    () => -1,
+  );
   if (size < 0) {
     return fail(`cannot read ${file}`);
   }
   if (size > MAX_STATEMENT_BYTES) {
-    return fail(`${file} is ${size} bytes; at most ${MAX_STATEMENT_BYTES} are imported at once (split the file by date)`);
+    return fail(
+      `${file} is ${size} bytes; at most ${MAX_STATEMENT_BYTES} are imported at once (split the file by date)`,
+    );
   }
   const { config, secrets } = loadConfigOrExit();
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
@@ -60,14 +69,16 @@ async function importCommand(argv: string[]): Promise<number> {
     process.stderr.write(`reading ${file} (${size} bytes)…\n`);
     const tty = process.stderr.isTTY;
     const result = await importStatementFile(db, {
-      accountId: values.account, trigger: 'manual',
+      accountId: values.account,
+      trigger: 'manual',
       // Parsed as it is read: the file is never held whole as text.
       text: async (onText) => {
         for await (const chunk of createReadStream(file, { encoding: 'utf8' })) {
           onText(chunk as string);
         }
       },
-      onProgress: (stored, total) => process.stderr.write(`${tty ? '\r' : ''}${progressBar(stored, total)}${tty ? '' : '\n'}`),
+      onProgress: (stored, total) =>
+        process.stderr.write(`${tty ? '\r' : ''}${progressBar(stored, total)}${tty ? '' : '\n'}`),
     });
     if (tty) {
       process.stderr.write('\n');
@@ -76,12 +87,16 @@ async function importCommand(argv: string[]): Promise<number> {
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ ...result })}\n`);
     } else {
-      process.stdout.write([
-        `Imported ${result.format} file ${result.fileId || '(no id)'} as sync run ${result.runId}: ${result.status}`,
-        `  ${result.days.length} business day(s)${result.days.length > 0 ? ` from ${result.days[0]} to ${result.days.at(-1)}` : ''}`,
-        `  ${c.fetched} record(s): ${c.inserted} inserted, ${c.updated} updated, ${c.unchanged} unchanged, ${c.rejected} rejected; ${c.balances} balance(s) written`,
-        ...(result.otherAccounts > 0 ? [`  ${result.otherAccounts} other account(s) in the file were not imported`] : []),
-      ].join('\n') + '\n');
+      process.stdout.write(
+        [
+          `Imported ${result.format} file ${result.fileId || '(no id)'} as sync run ${result.runId}: ${result.status}`,
+          `  ${result.days.length} business day(s)${result.days.length > 0 ? ` from ${result.days[0]} to ${result.days.at(-1)}` : ''}`,
+          `  ${c.fetched} record(s): ${c.inserted} inserted, ${c.updated} updated, ${c.unchanged} unchanged, ${c.rejected} rejected; ${c.balances} balance(s) written`,
+          ...(result.otherAccounts > 0
+            ? [`  ${result.otherAccounts} other account(s) in the file were not imported`]
+            : []),
+        ].join('\n') + '\n',
+      );
     }
     return result.status === 'succeeded' ? 0 : 1;
   } catch (err) {

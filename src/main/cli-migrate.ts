@@ -5,7 +5,11 @@ import { createDb } from '../storage/db.ts';
 import { migrateDown, migrateUp, migrationStatus } from '../storage/migrator.ts';
 
 async function migrateCommand(argv: string[]): Promise<number> {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { all: { type: 'boolean', default: false } } });
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { all: { type: 'boolean', default: false } },
+  });
   const action = positionals[0] ?? 'up';
   if (!['up', 'down', 'status'].includes(action)) {
     process.stderr.write(`jpm-sync migrate: unknown action ${JSON.stringify(action)}; use up, down or status\n`);
@@ -17,13 +21,17 @@ async function migrateCommand(argv: string[]): Promise<number> {
   try {
     if (action === 'status') {
       for (const m of await migrationStatus(db)) {
-        process.stdout.write(`${m.executedAt ? 'applied' : 'pending'}  ${m.name}${m.executedAt ? `  (${m.executedAt.toISOString()})` : ''}\n`);
+        process.stdout.write(
+          `${m.executedAt ? 'applied' : 'pending'}  ${m.name}${m.executedAt ? `  (${m.executedAt.toISOString()})` : ''}\n`,
+        );
       }
       return 0;
     }
     const result = action === 'up' ? await migrateUp(db) : await migrateDown(db, values.all);
     for (const r of result.results ?? []) {
-      process.stdout.write(`${r.status === 'Success' ? 'ok' : r.status.toLowerCase()}  ${r.direction.toLowerCase()}  ${r.migrationName}\n`);
+      process.stdout.write(
+        `${r.status === 'Success' ? 'ok' : r.status.toLowerCase()}  ${r.direction.toLowerCase()}  ${r.migrationName}\n`,
+      );
     }
     if (result.error) {
       process.stderr.write(`jpm-sync migrate: ${result.error instanceof Error ? result.error.message : 'failed'}\n`);
@@ -38,4 +46,8 @@ async function migrateCommand(argv: string[]): Promise<number> {
   }
 }
 
-registerCommand('migrate', migrateCommand, 'migrate [up|down|status] [--all]     Apply, revert (newest, or --all) or list migrations; creates the database if missing');
+registerCommand(
+  'migrate',
+  migrateCommand,
+  'migrate [up|down|status] [--all]     Apply, revert (newest, or --all) or list migrations; creates the database if missing',
+);

@@ -34,10 +34,19 @@ async function runServer(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      host: { type: 'string' }, port: { type: 'string' }, seed: { type: 'string' }, today: { type: 'string' },
-      progress: { type: 'string' }, replay: { type: 'string' }, accounts: { type: 'string' },
-      'tx-per-day': { type: 'string' }, 'history-days': { type: 'string' }, 'no-quirks': { type: 'boolean', default: false },
-      prerender: { type: 'boolean', default: false }, strange: { type: 'boolean', default: false }, holidays: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      seed: { type: 'string' },
+      today: { type: 'string' },
+      progress: { type: 'string' },
+      replay: { type: 'string' },
+      accounts: { type: 'string' },
+      'tx-per-day': { type: 'string' },
+      'history-days': { type: 'string' },
+      'no-quirks': { type: 'boolean', default: false },
+      prerender: { type: 'boolean', default: false },
+      strange: { type: 'boolean', default: false },
+      holidays: { type: 'string' },
     },
   });
   const { config, logger } = loadConfigOrExit();
@@ -49,7 +58,13 @@ async function runServer(argv: string[]): Promise<number> {
   if (!(progress >= 0 && progress <= 1)) {
     return fail('--progress must be between 0 and 1');
   }
-  const holidays = values.holidays === undefined ? [] : values.holidays.split(',').map((d) => d.trim()).filter((d) => d !== '');
+  const holidays =
+    values.holidays === undefined
+      ? []
+      : values.holidays
+          .split(',')
+          .map((d) => d.trim())
+          .filter((d) => d !== '');
   if (holidays.some((d) => !isIsoDate(d))) {
     return fail(`--holidays must be comma-separated YYYY-MM-DD dates, got ${JSON.stringify(values.holidays)}`);
   }
@@ -66,8 +81,12 @@ async function runServer(argv: string[]): Promise<number> {
     ...(values.seed !== undefined ? { seed: values.seed } : {}),
     ...(values.replay !== undefined ? { replayFile: resolve(values.replay) } : {}),
     ...(values.accounts !== undefined ? { accounts: intOption(values.accounts, 'accounts', 1, 10_000) } : {}),
-    ...(values['tx-per-day'] !== undefined ? { txPerDay: intOption(values['tx-per-day'], 'tx-per-day', 1, 100_000) } : {}),
-    ...(values['history-days'] !== undefined ? { historyDays: intOption(values['history-days'], 'history-days', 0, 3650) } : {}),
+    ...(values['tx-per-day'] !== undefined
+      ? { txPerDay: intOption(values['tx-per-day'], 'tx-per-day', 1, 100_000) }
+      : {}),
+    ...(values['history-days'] !== undefined
+      ? { historyDays: intOption(values['history-days'], 'history-days', 0, 3650) }
+      : {}),
     ...(values['no-quirks'] ? { quirks: NO_QUIRKS } : {}),
     ...(values.strange ? { quirks: ALL_QUIRKS } : {}),
     holidays,
@@ -93,8 +112,12 @@ async function pkiCommand(): Promise<number> {
   await writeFile(join(dir, DEV_CLIENT.key), client.keyPem, { mode: 0o600 });
   await writeFile(join(dir, DEV_CLIENT.cert), client.certPem, { mode: 0o644 });
   for (const [what, file] of [
-    ['CA certificate', PKI_FILES.caCert], ['CA key', PKI_FILES.caKey], ['server certificate', PKI_FILES.serverCert],
-    ['server key', PKI_FILES.serverKey], ['dev client certificate', DEV_CLIENT.cert], ['dev client key', DEV_CLIENT.key],
+    ['CA certificate', PKI_FILES.caCert],
+    ['CA key', PKI_FILES.caKey],
+    ['server certificate', PKI_FILES.serverCert],
+    ['server key', PKI_FILES.serverKey],
+    ['dev client certificate', DEV_CLIENT.cert],
+    ['dev client key', DEV_CLIENT.key],
   ] as const) {
     process.stdout.write(`${what.padEnd(24)}${join(dir, file)}\n`);
   }
@@ -102,7 +125,10 @@ async function pkiCommand(): Promise<number> {
 }
 
 async function signCsrCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { in: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { in: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' } },
+  });
   if (!values.in || !values.out) {
     return fail('sign-csr needs --in req.pem --out cert.pem');
   }
@@ -111,7 +137,9 @@ async function signCsrCommand(argv: string[]): Promise<number> {
   const days = intOption(values.days, 'days', 1, 3650);
   const certPem = await signCsr(pki, await readFile(values.in, 'utf8'), days === undefined ? {} : { days });
   await writeFile(values.out, certPem, { mode: 0o644 });
-  process.stdout.write(`certificate written to ${resolve(values.out)} (issued by ${join(resolve(config.simulator.pkiDir), PKI_FILES.caCert)})\n`);
+  process.stdout.write(
+    `certificate written to ${resolve(values.out)} (issued by ${join(resolve(config.simulator.pkiDir), PKI_FILES.caCert)})\n`,
+  );
   return 0;
 }
 

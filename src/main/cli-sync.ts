@@ -16,11 +16,17 @@ export function progressLine(run: RunView): string {
   const { windowsTotal: total, windowsDone: done } = run.progress;
   const filled = total > 0 ? Math.round((done / total) * BAR_WIDTH) : 0;
   const c = run.counts;
-  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(done).padStart(String(total).length)}/${total} windows  ` +
-    `${run.status}  fetched ${c.fetched}  inserted ${c.inserted}  updated ${c.updated}  superseded ${c.superseded}  balances ${c.balances}`;
+  return (
+    `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(done).padStart(String(total).length)}/${total} windows  ` +
+    `${run.status}  fetched ${c.fetched}  inserted ${c.inserted}  updated ${c.updated}  superseded ${c.superseded}  balances ${c.balances}`
+  );
 }
 
-function requestOf(values: { mode?: string | undefined; from?: string | undefined; to?: string | undefined }): SyncRequest | string {
+function requestOf(values: {
+  mode?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}): SyncRequest | string {
   const mode = values.mode ?? (values.from !== undefined || values.to !== undefined ? 'range' : 'intraday');
   if (!(SYNC_MODES as readonly string[]).includes(mode)) {
     return `--mode must be one of ${SYNC_MODES.join(', ')}`;
@@ -64,7 +70,11 @@ async function syncCommand(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       options: {
-        account: { type: 'string' }, integration: { type: 'string' }, mode: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' },
+        account: { type: 'string' },
+        integration: { type: 'string' },
+        mode: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
         wait: { type: 'boolean', default: false },
       },
     });
@@ -75,20 +85,32 @@ async function syncCommand(argv: string[]): Promise<number> {
   const { values } = parsed;
   const request = requestOf(values);
   if (typeof request === 'string' || (values.account === undefined) === (values.integration === undefined)) {
-    process.stderr.write(`jpm-sync sync: ${typeof request === 'string' ? request : 'give --account ID (or --integration ID)'}\nusage: jpm-sync ${USAGE}\n`);
+    process.stderr.write(
+      `jpm-sync sync: ${typeof request === 'string' ? request : 'give --account ID (or --integration ID)'}\nusage: jpm-sync ${USAGE}\n`,
+    );
     return 2;
   }
   const { config, secrets } = loadConfigOrExit();
   await checkDependencies(config, secrets, { redis: true }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
-  const deps: ProducerDeps = { db, queues, now: () => new Date(), logger: createLogger('cli'), lookbackDays: config.sync.lookbackDays };
+  const deps: ProducerDeps = {
+    db,
+    queues,
+    now: () => new Date(),
+    logger: createLogger('cli'),
+    lookbackDays: config.sync.lookbackDays,
+  };
   try {
     const { runs } = await triggerSync(deps, {
-      ...(values.account !== undefined ? { accountId: values.account } : { integrationId: values.integration ?? '' }), request, trigger: 'manual',
+      ...(values.account !== undefined ? { accountId: values.account } : { integrationId: values.integration ?? '' }),
+      request,
+      trigger: 'manual',
     });
     for (const r of runs) {
-      process.stdout.write(`${r.joined ? 'joined' : 'queued'}  run ${r.runId}  account ${r.accountId}  (${r.status})\n`);
+      process.stdout.write(
+        `${r.joined ? 'joined' : 'queued'}  run ${r.runId}  account ${r.accountId}  (${r.status})\n`,
+      );
     }
     if (!values.wait) {
       return 0;
@@ -96,9 +118,11 @@ async function syncCommand(argv: string[]): Promise<number> {
     let ok = true;
     for (const r of runs) {
       const done = await waitFor(deps, r.runId, request.mode === 'range');
-      process.stdout.write(`${done.status}  run ${done.runId}  inserted ${done.counts.inserted}  updated ${done.counts.updated}  ` +
-        `superseded ${done.counts.superseded}  removed ${done.counts.removed}  rejected ${done.counts.rejected}  balances ${done.counts.balances}` +
-        `${done.error ? `  error ${done.error.code}: ${done.error.message ?? ''}` : ''}\n`);
+      process.stdout.write(
+        `${done.status}  run ${done.runId}  inserted ${done.counts.inserted}  updated ${done.counts.updated}  ` +
+          `superseded ${done.counts.superseded}  removed ${done.counts.removed}  rejected ${done.counts.rejected}  balances ${done.counts.balances}` +
+          `${done.error ? `  error ${done.error.code}: ${done.error.message ?? ''}` : ''}\n`,
+      );
       ok &&= done.status === 'succeeded';
     }
     return ok ? 0 : 1;
@@ -111,4 +135,8 @@ async function syncCommand(argv: string[]): Promise<number> {
   }
 }
 
-registerCommand('sync', syncCommand, `${USAGE}\n                                       Trigger a sync (an account, or --integration for each of its accounts); --wait shows progress and exits 0 only on success`);
+registerCommand(
+  'sync',
+  syncCommand,
+  `${USAGE}\n                                       Trigger a sync (an account, or --integration for each of its accounts); --wait shows progress and exits 0 only on success`,
+);

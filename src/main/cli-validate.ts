@@ -5,7 +5,11 @@ import { isUuid } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { createDb } from '../storage/db.ts';
-import { createValidationReport, renderValidationReportHtml, type ValidationReportDocument } from '../validation/index.ts';
+import {
+  createValidationReport,
+  renderValidationReportHtml,
+  type ValidationReportDocument,
+} from '../validation/index.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { registerCommand } from './commands.ts';
 
@@ -15,7 +19,8 @@ import { registerCommand } from './commands.ts';
  * makes), draws a progress bar per account on stderr, prints the verdict, and optionally writes the
  * HTML page. Exit code 0 when the report passed, 1 when it failed, 2 on bad usage.
  */
-const USAGE = 'validate --integration ID [--from DATE] [--to DATE] [--html FILE] [--json]   Prove the data of an integration; store and print the report';
+const USAGE =
+  'validate --integration ID [--from DATE] [--to DATE] [--html FILE] [--json]   Prove the data of an integration; store and print the report';
 
 function fail(message: string, code = 2): number {
   process.stderr.write(`jpm-sync validate: ${message}\n`);
@@ -44,7 +49,13 @@ async function validateCommand(argv: string[]): Promise<number> {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { integration: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, html: { type: 'string' }, json: { type: 'boolean', default: false } },
+      options: {
+        integration: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        html: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
     }));
   } catch (err) {
     return fail((err as Error).message);
@@ -63,15 +74,18 @@ async function validateCommand(argv: string[]): Promise<number> {
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   const tty = process.stderr.isTTY;
   try {
-    const doc = await createValidationReport({ db, now: () => new Date(), logger: createLogger('validation') }, {
-      integrationId: values.integration,
-      requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
-      ...(values.from ? { from: values.from } : {}),
-      ...(values.to ? { to: values.to } : {}),
-      onProgress: ({ done, total }) => {
-        process.stderr.write(tty ? `\r${progressBar(done, total)}` : `${progressBar(done, total)}\n`);
+    const doc = await createValidationReport(
+      { db, now: () => new Date(), logger: createLogger('validation') },
+      {
+        integrationId: values.integration,
+        requestedBy: `cli:${process.env.USER ?? 'unknown'}`,
+        ...(values.from ? { from: values.from } : {}),
+        ...(values.to ? { to: values.to } : {}),
+        onProgress: ({ done, total }) => {
+          process.stderr.write(tty ? `\r${progressBar(done, total)}` : `${progressBar(done, total)}\n`);
+        },
       },
-    });
+    );
     if (tty) {
       process.stderr.write('\n');
     }

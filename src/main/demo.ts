@@ -4,7 +4,14 @@ import { sql } from 'kysely';
 import { createApiKey } from '../admin-api/api-keys.service.ts';
 import { createContext, type AppContext } from '../context.ts';
 import { generateCsr, installCertificate } from '../credentials/index.ts';
-import { createIntegration, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, transition } from '../onboarding/index.ts';
+import {
+  createIntegration,
+  recordApiAccess,
+  recordEligibility,
+  recordJpmProject,
+  recordSecurityAdmin,
+  transition,
+} from '../onboarding/index.ts';
 import { getRun, startWorkers, triggerSync, type RunView } from '../scheduler/index.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -14,7 +21,12 @@ import { startSimulator, signCsr, type RunningSimulator } from '../simulator/ind
 import { listAccountsOfIntegration } from '../storage/accounts.repo.ts';
 import { migrateUp } from '../storage/migrator.ts';
 import { discoverAccounts } from '../sync/discover-accounts.ts';
-import { createValidationReport, createValidationReportProvider, healAccountDays, type ValidationReportDocument } from '../validation/index.ts';
+import {
+  createValidationReport,
+  createValidationReportProvider,
+  healAccountDays,
+  type ValidationReportDocument,
+} from '../validation/index.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { validationRefetch, withValidationHook } from './validation-wiring.ts';
 import { startApi } from './api.ts';
@@ -67,12 +79,21 @@ async function waitForRuns(ctx: AppContext, runIds: readonly string[], label: st
   for (;;) {
     const runs = await Promise.all(runIds.map((id) => getRun({ db: ctx.db }, id)));
     const total = runs.reduce((s, r) => s + Math.max(r.progress.windowsTotal, 1), 0);
-    const done = runs.reduce((s, r) => s + (['succeeded', 'failed', 'partial', 'cancelled'].includes(r.status) ? Math.max(r.progress.windowsTotal, 1) : r.progress.windowsDone), 0);
+    const done = runs.reduce(
+      (s, r) =>
+        s +
+        (['succeeded', 'failed', 'partial', 'cancelled'].includes(r.status)
+          ? Math.max(r.progress.windowsTotal, 1)
+          : r.progress.windowsDone),
+      0,
+    );
     const records = runs.reduce((s, r) => s + r.counts.fetched, 0);
     if (tty) {
       const width = 30;
       const filled = Math.round((done / total) * width);
-      process.stderr.write(`\r  ${label.padEnd(22)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} windows, ${records} records`);
+      process.stderr.write(
+        `\r  ${label.padEnd(22)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} windows, ${records} records`,
+      );
     }
     if (runs.every((r) => ['succeeded', 'failed', 'partial', 'cancelled'].includes(r.status))) {
       if (tty) {
@@ -80,7 +101,9 @@ async function waitForRuns(ctx: AppContext, runIds: readonly string[], label: st
       }
       const failed = runs.filter((r) => r.status !== 'succeeded');
       if (failed.length > 0) {
-        throw new Error(`${label}: ${failed.length} run(s) did not succeed: ${failed.map((r) => `${r.status} ${r.error?.code ?? ''} ${r.error?.message ?? ''}`).join('; ')}`);
+        throw new Error(
+          `${label}: ${failed.length} run(s) did not succeed: ${failed.map((r) => `${r.status} ${r.error?.code ?? ''} ${r.error?.message ?? ''}`).join('; ')}`,
+        );
       }
       out(`  ${label}: ${runs.length} run(s) succeeded, ${records} records read`);
       return runs;
@@ -91,31 +114,67 @@ async function waitForRuns(ctx: AppContext, runIds: readonly string[], label: st
 
 async function onboard(ctx: AppContext, sim: RunningSimulator, organizationId: string): Promise<string> {
   const integration = await createIntegration(ctx.db, {
-    organizationId, name: 'Demo Treasury', environment: 'simulator', baseUrl: sim.url, serverCaPem: sim.caCertPem, actor: OPS,
+    organizationId,
+    name: 'Demo Treasury',
+    environment: 'simulator',
+    baseUrl: sim.url,
+    serverCaPem: sim.caCertPem,
+    actor: OPS,
   });
   const id = integration.id;
-  const move = (to: Parameters<typeof transition>[1]['to'], note: string) => transition(ctx.db, { integrationId: id, to, actor: OPS, note });
+  const move = (to: Parameters<typeof transition>[1]['to'], note: string) =>
+    transition(ctx.db, { integrationId: id, to, actor: OPS, note });
   await recordEligibility(ctx.db, {
-    integrationId: id, actor: OPS,
-    checklist: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep (J.P. Morgan)', signingAuthority: 'Sam Signer (CFO)' },
+    integrationId: id,
+    actor: OPS,
+    checklist: {
+      jpmAccessAccount: true,
+      notChaseConnect: true,
+      jpmRepresentative: 'Jordan Rep (J.P. Morgan)',
+      signingAuthority: 'Sam Signer (CFO)',
+    },
   });
   await move('kickoff', '1. eligibility confirmed: J.P. Morgan Access, a JPM rep, signing authority');
   await recordJpmProject(ctx.db, { integrationId: id, projectId: 'demo-dev-portal-project', actor: OPS });
   await move('technical_setup', '2. kickoff held; developer-portal project created');
   const keyPair = await generateCsr(ctx.db, ctx.secrets, {
-    integrationId: id, actor: OPS, subject: { country: 'US', state: 'New York', locality: 'New York', organization: 'Demo Treasury Inc', organizationalUnit: 'Treasury' },
+    integrationId: id,
+    actor: OPS,
+    subject: {
+      country: 'US',
+      state: 'New York',
+      locality: 'New York',
+      organization: 'Demo Treasury Inc',
+      organizationalUnit: 'Treasury',
+    },
   });
   await recordApiAccess(ctx.db, { integrationId: id, status: 'requested', actor: OPS });
   await move('security_admins', '3. key generated, CSR submitted, API access requested');
-  await recordSecurityAdmin(ctx.db, { integrationId: id, side: 'customer', name: 'Casey Controller', email: 'casey@demo-treasury.example', role: 'Security administrator', actor: OPS });
-  await recordSecurityAdmin(ctx.db, { integrationId: id, side: 'ours', name: 'Riley Reconciler', email: 'riley@jpm-sync.example', role: 'Security administrator', actor: OPS });
+  await recordSecurityAdmin(ctx.db, {
+    integrationId: id,
+    side: 'customer',
+    name: 'Casey Controller',
+    email: 'casey@demo-treasury.example',
+    role: 'Security administrator',
+    actor: OPS,
+  });
+  await recordSecurityAdmin(ctx.db, {
+    integrationId: id,
+    side: 'ours',
+    name: 'Riley Reconciler',
+    email: 'riley@jpm-sync.example',
+    role: 'Security administrator',
+    actor: OPS,
+  });
   await move('awaiting_approval', '4. security administrators designated');
   // 5. J.P. Morgan approves and issues the certificate: here the simulator's CA signs our CSR.
   const certificatePem = await signCsr(sim.pki, keyPair.csrPem);
   await installCertificate(ctx.db, { integrationId: id, certificatePem, chainPem: sim.caCertPem, actor: OPS });
   await recordApiAccess(ctx.db, { integrationId: id, status: 'confirmed', actor: OPS });
   await move('approved', '5. approved; certificate installed');
-  out(`  onboarded integration ${id}: requested → kickoff → technical_setup → security_admins → awaiting_approval → approved`);
+  out(
+    `  onboarded integration ${id}: requested → kickoff → technical_setup → security_admins → awaiting_approval → approved`,
+  );
   return id;
 }
 
@@ -134,7 +193,15 @@ interface Summary {
 }
 
 async function summarize(ctx: AppContext, sim: RunningSimulator, integrationId: string): Promise<Summary> {
-  const q = await sql<{ accounts: string; transactions: string; pending: string; superseded: string; removed: string; balances: string; duplicates: string }>`
+  const q = await sql<{
+    accounts: string;
+    transactions: string;
+    pending: string;
+    superseded: string;
+    removed: string;
+    balances: string;
+    duplicates: string;
+  }>`
     select
       (select count(*) from bank_accounts where integration_id = ${integrationId})::text as accounts,
       (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'posted')::text as transactions,
@@ -143,22 +210,45 @@ async function summarize(ctx: AppContext, sim: RunningSimulator, integrationId: 
       (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'removed')::text as removed,
       (select count(*) from balances b join bank_accounts a on a.id = b.account_id where a.integration_id = ${integrationId})::text as balances,
       (select count(*) from (select t.account_id, t.post_code, t.jpm_transaction_id from transactions t join bank_accounts a on a.id = t.account_id
-         where a.integration_id = ${integrationId} group by 1, 2, 3 having count(*) > 1) d)::text as duplicates`.execute(ctx.db);
+         where a.integration_id = ${integrationId} group by 1, 2, 3 having count(*) > 1) d)::text as duplicates`.execute(
+    ctx.db,
+  );
   const row = q.rows[0]!;
   // Compare every posted row with the bank's own final ledger (ids and amounts to the minor unit).
   const truth = sim.groundTruth();
-  const rows = await sql<{ jpm_account_id: string; jpm_transaction_id: string; amount_minor: string; booking_date: string }>`
+  const rows = await sql<{
+    jpm_account_id: string;
+    jpm_transaction_id: string;
+    amount_minor: string;
+    booking_date: string;
+  }>`
     select a.jpm_account_id, t.jpm_transaction_id, t.amount_minor::text, t.booking_date from transactions t join bank_accounts a on a.id = t.account_id
     where a.integration_id = ${integrationId} and t.status = 'posted'`.execute(ctx.db);
   const from = rows.rows.reduce((m, r) => (r.booking_date < m ? r.booking_date : m), '9999-12-31');
   const ours = new Set(rows.rows.map((r) => `${r.jpm_account_id}|${r.jpm_transaction_id}|${r.amount_minor}`));
-  const theirs = new Set(truth.accounts.flatMap((a) => a.transactions.filter((t) => t.asOfDate >= from)
-    .map((t) => `${a.accountId}|${t.transactionId}|${toMinorUnits(t.amount, a.decimalLocation)}`)));
+  const theirs = new Set(
+    truth.accounts.flatMap((a) =>
+      a.transactions
+        .filter((t) => t.asOfDate >= from)
+        .map((t) => `${a.accountId}|${t.transactionId}|${toMinorUnits(t.amount, a.decimalLocation)}`),
+    ),
+  );
   return {
-    accounts: Number(row.accounts), transactions: Number(row.transactions), pending: Number(row.pending), superseded: Number(row.superseded),
-    removed: Number(row.removed), balances: Number(row.balances), duplicates: Number(row.duplicates),
-    truthMissing: [...theirs].filter((k) => !ours.has(k)).length, truthExtra: [...ours].filter((k) => !theirs.has(k)).length,
-    unrevealed: truth.accounts.flatMap((a) => a.unrevealed.map((u) => `${u.asOfDate} ${u.debitCreditCode === 'CREDIT' ? '+' : '-'}${u.amount} ${a.currency} (reported from ${u.revealDate})`)),
+    accounts: Number(row.accounts),
+    transactions: Number(row.transactions),
+    pending: Number(row.pending),
+    superseded: Number(row.superseded),
+    removed: Number(row.removed),
+    balances: Number(row.balances),
+    duplicates: Number(row.duplicates),
+    truthMissing: [...theirs].filter((k) => !ours.has(k)).length,
+    truthExtra: [...ours].filter((k) => !theirs.has(k)).length,
+    unrevealed: truth.accounts.flatMap((a) =>
+      a.unrevealed.map(
+        (u) =>
+          `${u.asOfDate} ${u.debitCreditCode === 'CREDIT' ? '+' : '-'}${u.amount} ${a.currency} (reported from ${u.revealDate})`,
+      ),
+    ),
   };
 }
 
@@ -172,27 +262,43 @@ interface LateItem {
 
 /** Late postings the bank already has in its balances but does not report in its transactions yet. */
 function lateItems(sim: RunningSimulator): LateItem[] {
-  return sim.groundTruth().accounts.flatMap((a) => a.unrevealed.map((u) => {
-    const minor = toMinorUnits(u.amount, a.decimalLocation);
-    const signed = u.debitCreditCode === 'CREDIT' ? minor : -minor;
-    return { jpmAccountId: a.accountId, day: u.asOfDate, signedMinor: signed, text: `${signed < 0n ? '' : '+'}${formatMinorUnits(signed, a.decimalLocation)} ${a.currency}`, revealDate: u.revealDate };
-  }));
+  return sim.groundTruth().accounts.flatMap((a) =>
+    a.unrevealed.map((u) => {
+      const minor = toMinorUnits(u.amount, a.decimalLocation);
+      const signed = u.debitCreditCode === 'CREDIT' ? minor : -minor;
+      return {
+        jpmAccountId: a.accountId,
+        day: u.asOfDate,
+        signedMinor: signed,
+        text: `${signed < 0n ? '' : '+'}${formatMinorUnits(signed, a.decimalLocation)} ${a.currency}`,
+        revealDate: u.revealDate,
+      };
+    }),
+  );
 }
 
 const verdictLine = (r: ValidationReportDocument): string =>
   `${r.passed ? 'passed' : 'not passed'}: ${r.summary.proved} account-days proved, ${r.summary.broken} broken, ${r.summary.unproved} unproved`;
 
 /** For each broken day, the late item that explains it to the minor unit (the story of the demo). */
-function explainBroken(report: ValidationReportDocument, late: readonly LateItem[], jpmIdOf: ReadonlyMap<string, string>): void {
+function explainBroken(
+  report: ValidationReportDocument,
+  late: readonly LateItem[],
+  jpmIdOf: ReadonlyMap<string, string>,
+): void {
   for (const a of report.accounts) {
     for (const d of a.calendar.filter((c) => c.state !== 'proved')) {
       const off = d.differenceMinor === null ? null : BigInt(d.differenceMinor);
       const items = late.filter((l) => l.jpmAccountId === jpmIdOf.get(a.accountId) && l.day === d.day);
       const sum = items.reduce((t, l) => t + l.signedMinor, 0n);
-      const what = off === null ? `${d.state} (${(d.reason ?? 'unknown').replaceAll('_', ' ')})` : `off by ${formatMinorUnits(off, a.decimalLocation)} ${a.currency}`;
-      const why = items.length > 0 && off === sum
-        ? `broken by exactly this late item: ${items.map((l) => `${l.text}, in the bank's balance already, reported in its transactions from ${l.revealDate}`).join('; ')}`
-        : 'no late posting explains it';
+      const what =
+        off === null
+          ? `${d.state} (${(d.reason ?? 'unknown').replaceAll('_', ' ')})`
+          : `off by ${formatMinorUnits(off, a.decimalLocation)} ${a.currency}`;
+      const why =
+        items.length > 0 && off === sum
+          ? `broken by exactly this late item: ${items.map((l) => `${l.text}, in the bank's balance already, reported in its transactions from ${l.revealDate}`).join('; ')}`
+          : 'no late posting explains it';
       out(`      ${a.accountMasked} ${d.day} ${what}: ${why}`);
     }
   }
@@ -211,7 +317,13 @@ interface HealContext {
 const stateKey = (accountId: string, day: IsoDate): string => `${accountId}|${day}`;
 
 function openDays(report: ValidationReportDocument): Map<string, string> {
-  return new Map(report.accounts.flatMap((a) => a.calendar.filter((d) => d.state !== 'proved').map((d) => [stateKey(a.accountId, d.day), a.accountMasked] as const)));
+  return new Map(
+    report.accounts.flatMap((a) =>
+      a.calendar
+        .filter((d) => d.state !== 'proved')
+        .map((d) => [stateKey(a.accountId, d.day), a.accountMasked] as const),
+    ),
+  );
 }
 
 /**
@@ -219,10 +331,15 @@ function openDays(report: ValidationReportDocument): Map<string, string> {
  * last few days), then the validation sweep's heal of every day still open (a re-fetch), then a new
  * report over the same period. Stops when the report passes or after MAX_MORNINGS.
  */
-async function healUntilPassed(h: HealContext, start: IsoDate, first: ValidationReportDocument): Promise<ValidationReportDocument> {
+async function healUntilPassed(
+  h: HealContext,
+  start: IsoDate,
+  first: ValidationReportDocument,
+): Promise<ValidationReportDocument> {
   const accounts = await listAccountsOfIntegration(h.ctx.db, h.integrationId);
   const jpmIdOf = new Map(accounts.map((a) => [a.id, a.jpm_account_id]));
-  const lateFor = (late: readonly LateItem[], accountId: string, day: IsoDate) => late.filter((l) => l.jpmAccountId === jpmIdOf.get(accountId) && l.day === day);
+  const lateFor = (late: readonly LateItem[], accountId: string, day: IsoDate) =>
+    late.filter((l) => l.jpmAccountId === jpmIdOf.get(accountId) && l.day === day);
   let report = first;
   let day = start;
   for (let morning = 0; !report.passed && morning < MAX_MORNINGS; morning++) {
@@ -231,26 +348,46 @@ async function healUntilPassed(h: HealContext, start: IsoDate, first: Validation
     const before = lateItems(h.sim);
     h.setMorning(day);
     out(`  ${day}, 09:30 in New York`);
-    const prior = await triggerSync(h.producer, { integrationId: h.integrationId, request: { mode: 'prior_day' }, trigger: 'demo' });
-    await waitForRuns(h.ctx, prior.runs.map((r) => r.runId), `  prior-day ${previousBusinessDay(day)}`);
+    const prior = await triggerSync(h.producer, {
+      integrationId: h.integrationId,
+      request: { mode: 'prior_day' },
+      trigger: 'demo',
+    });
+    await waitForRuns(
+      h.ctx,
+      prior.runs.map((r) => r.runId),
+      `  prior-day ${previousBusinessDay(day)}`,
+    );
     for (const a of accounts) {
       const healed = await healAccountDays({ db: h.ctx.db, refetch: h.refetch, now }, { accountId: a.id });
       for (const w of healed.windows.filter((x) => x.outcome !== 'healed')) {
         for (const d of w.days) {
           const pending = lateFor(lateItems(h.sim), a.id, d.day);
-          const why = pending.length > 0 ? `its late posting ${pending.map((l) => `${l.text} is reported only from ${l.revealDate}`).join(', ')}` : w.outcome === 'refetch_failed' ? `the re-fetch failed: ${w.error ?? ''}` : 'still open';
-          out(`    validation sweep re-fetched ****${a.jpm_account_id.slice(-4)} ${d.day} (attempt ${d.attempt}): ${why}`);
+          const why =
+            pending.length > 0
+              ? `its late posting ${pending.map((l) => `${l.text} is reported only from ${l.revealDate}`).join(', ')}`
+              : w.outcome === 'refetch_failed'
+                ? `the re-fetch failed: ${w.error ?? ''}`
+                : 'still open';
+          out(
+            `    validation sweep re-fetched ****${a.jpm_account_id.slice(-4)} ${d.day} (attempt ${d.attempt}): ${why}`,
+          );
         }
       }
     }
     const wasOpen = openDays(report);
-    report = await createValidationReport({ db: h.ctx.db, now }, { integrationId: h.integrationId, ...h.period, requestedBy: OPS });
+    report = await createValidationReport(
+      { db: h.ctx.db, now },
+      { integrationId: h.integrationId, ...h.period, requestedBy: OPS },
+    );
     const stillOpen = openDays(report);
     for (const [key, masked] of wasOpen) {
       if (!stillOpen.has(key)) {
         const [accountId = '', healedDay = ''] = key.split('|');
         const items = lateFor(before, accountId, healedDay);
-        out(`    ${masked} ${healedDay} healed: the bank now reports ${items.length > 0 ? items.map((l) => l.text).join(', ') : 'the missing items'} → proved`);
+        out(
+          `    ${masked} ${healedDay} healed: the bank now reports ${items.length > 0 ? items.map((l) => l.text).join(', ') : 'the missing items'} → proved`,
+        );
       }
     }
     out(`    validation report ${report.period.from} to ${report.period.to}: ${verdictLine(report)}`);
@@ -267,7 +404,10 @@ async function main(): Promise<void> {
   await checkDependencies(config, secrets, { redis: true, createDb: true }).catch(exitOnDependencyError);
   const ctx = createContext(config, secrets);
   const stops: Stoppable[] = [];
-  onShutdown(logger, config.shutdownTimeoutMs, () => [...stops.reverse(), { name: 'context', stop: () => ctx.close() }]);
+  onShutdown(logger, config.shutdownTimeoutMs, () => [
+    ...stops.reverse(),
+    { name: 'context', stop: () => ctx.close() },
+  ]);
 
   const migrated = await migrateUp(ctx.db);
   if (migrated.error) {
@@ -287,8 +427,15 @@ async function main(): Promise<void> {
   let clock = new Date(`${yesterday}T20:00:00Z`);
   const now = () => clock;
   const sim = await startSimulator({
-    host: config.simulator.host, port: 0, pkiDir: config.simulator.pkiDir, seed: 'demo', today: yesterday, progress: 0.6,
-    historyDays: BACKFILL_DAYS + 10, txPerDay: 30, accounts: [{ currency: 'USD' }, { currency: 'USD' }, { currency: 'EUR' }, { currency: 'JPY' }, { currency: 'KWD' }],
+    host: config.simulator.host,
+    port: 0,
+    pkiDir: config.simulator.pkiDir,
+    seed: 'demo',
+    today: yesterday,
+    progress: 0.6,
+    historyDays: BACKFILL_DAYS + 10,
+    txPerDay: 30,
+    accounts: [{ currency: 'USD' }, { currency: 'USD' }, { currency: 'EUR' }, { currency: 'JPY' }, { currency: 'KWD' }],
   });
   stops.push({ name: 'simulator', stop: () => sim.stop() });
   out(`  simulator listening at ${sim.url} (mutual TLS, dev CA in ${config.simulator.pkiDir})`);
@@ -296,71 +443,144 @@ async function main(): Promise<void> {
   const organizationId = uuidv7();
   await ctx.db.insertInto('organizations').values({ id: organizationId, name: 'Demo Treasury Inc' }).execute();
   const integrationId = await onboard(ctx, sim, organizationId);
-  const discovered = await discoverAccounts(ctx.db, await ctx.clientFor(integrationId), { id: integrationId, organizationId }, ZONE);
-  out(`  discovered ${discovered.accounts.length} accounts from J.P. Morgan: ${discovered.accounts.map((a) => `****${a.jpm_account_id.slice(-4)} ${a.currency}`).join(', ')}`);
-  await transition(ctx.db, { integrationId, to: 'validating', actor: OPS, note: '6. accounts configured; data flowing; validation next' });
+  const discovered = await discoverAccounts(
+    ctx.db,
+    await ctx.clientFor(integrationId),
+    { id: integrationId, organizationId },
+    ZONE,
+  );
+  out(
+    `  discovered ${discovered.accounts.length} accounts from J.P. Morgan: ${discovered.accounts.map((a) => `****${a.jpm_account_id.slice(-4)} ${a.currency}`).join(', ')}`,
+  );
+  await transition(ctx.db, {
+    integrationId,
+    to: 'validating',
+    actor: OPS,
+    note: '6. accounts configured; data flowing; validation next',
+  });
   // When the demo stops, so does its simulator: pause the integration so a later `npm start` on this
   // database does not schedule syncs against a bank that is gone.
-  stops.push({ name: 'pause-demo-integration', stop: async () => void (await transition(ctx.db, { integrationId, to: 'paused', actor: OPS, note: 'demo ended; its simulator stopped' })) });
+  stops.push({
+    name: 'pause-demo-integration',
+    stop: async () =>
+      void (await transition(ctx.db, {
+        integrationId,
+        to: 'paused',
+        actor: OPS,
+        note: 'demo ended; its simulator stopped',
+      })),
+  });
 
   const api = await startApi(ctx);
   stops.push(api);
-  const syncDeps = withValidationHook({ db: ctx.db, clientFor: (id) => ctx.clientFor(id), now, logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays });
+  const syncDeps = withValidationHook({
+    db: ctx.db,
+    clientFor: (id) => ctx.clientFor(id),
+    now,
+    logger: createLogger('sync'),
+    lookbackDays: config.sync.lookbackDays,
+  });
   const workers = startWorkers(
     {
       queues: ctx.queues,
       sync: syncDeps,
       logger: createLogger('scheduler'),
     },
-    { redisUrl: config.redis.url, database: { url: config.database.url, password: secrets.databasePassword }, concurrency: config.queue.concurrency },
+    {
+      redisUrl: config.redis.url,
+      database: { url: config.database.url, password: secrets.databasePassword },
+      concurrency: config.queue.concurrency,
+    },
   );
   stops.push({ name: 'worker', stop: () => workers.close() });
   // Text search (q=) after commit, as the worker role runs it.
   const search = startSearchIndex(ctx);
   stops.push({ name: 'search-index', stop: () => search.stop() });
-  const producer = { db: ctx.db, queues: ctx.queues, now, logger: createLogger('scheduler'), lookbackDays: config.sync.lookbackDays };
+  const producer = {
+    db: ctx.db,
+    queues: ctx.queues,
+    now,
+    logger: createLogger('scheduler'),
+    lookbackDays: config.sync.lookbackDays,
+  };
 
   const from = addDays(yesterday, -BACKFILL_DAYS);
-  const backfill = await triggerSync(producer, { integrationId, request: { mode: 'range', from, to: addDays(yesterday, -1) }, trigger: 'demo' });
-  await waitForRuns(ctx, backfill.runs.map((r) => r.runId), `backfill ${BACKFILL_DAYS} days`);
+  const backfill = await triggerSync(producer, {
+    integrationId,
+    request: { mode: 'range', from, to: addDays(yesterday, -1) },
+    trigger: 'demo',
+  });
+  await waitForRuns(
+    ctx,
+    backfill.runs.map((r) => r.runId),
+    `backfill ${BACKFILL_DAYS} days`,
+  );
   const intraday = await triggerSync(producer, { integrationId, request: { mode: 'intraday' }, trigger: 'demo' });
-  await waitForRuns(ctx, intraday.runs.map((r) => r.runId), `intraday ${yesterday}`);
+  await waitForRuns(
+    ctx,
+    intraday.runs.map((r) => r.runId),
+    `intraday ${yesterday}`,
+  );
   // The next morning: yesterday's current day comes back as prior-day data with new ids.
   clock = new Date(`${today}T14:30:00Z`);
   sim.setClock({ today, progress: 0.2 });
   const prior = await triggerSync(producer, { integrationId, request: { mode: 'prior_day' }, trigger: 'demo' });
-  await waitForRuns(ctx, prior.runs.map((r) => r.runId), `prior-day ${yesterday}`);
+  await waitForRuns(
+    ctx,
+    prior.runs.map((r) => r.runId),
+    `prior-day ${yesterday}`,
+  );
 
   // Step 6: the validation report a controller would accept; live only when it passes.
   const period = { from, to: yesterday };
   const late = lateItems(sim);
   const firstReport = await createValidationReport({ db: ctx.db, now }, { integrationId, ...period, requestedBy: OPS });
   out(`  validation report ${firstReport.period.from} to ${firstReport.period.to}: ${verdictLine(firstReport)}`);
-  const jpmIdOf = new Map((await listAccountsOfIntegration(ctx.db, integrationId)).map((a) => [a.id, a.jpm_account_id]));
+  const jpmIdOf = new Map(
+    (await listAccountsOfIntegration(ctx.db, integrationId)).map((a) => [a.id, a.jpm_account_id]),
+  );
   explainBroken(firstReport, late, jpmIdOf);
   let report = firstReport;
   if (!report.passed) {
     out('');
     out("Moving the bank's clock on, one business morning at a time, until it reports the late postings:");
-    report = await healUntilPassed({
-      ctx, sim, integrationId, producer, period,
-      refetch: validationRefetch(ctx.db, syncDeps),
-      setMorning: (day) => {
-        clock = new Date(`${day}T14:30:00Z`);
-        sim.setClock({ today: day, progress: 0.2 });
+    report = await healUntilPassed(
+      {
+        ctx,
+        sim,
+        integrationId,
+        producer,
+        period,
+        refetch: validationRefetch(ctx.db, syncDeps),
+        setMorning: (day) => {
+          clock = new Date(`${day}T14:30:00Z`);
+          sim.setClock({ today: day, progress: 0.2 });
+        },
       },
-    }, today, firstReport);
+      today,
+      firstReport,
+    );
   }
   let stage = 'validating';
   if (report.passed) {
-    await transition(ctx.db, { integrationId, to: 'live', actor: OPS, note: 'validation report passed' }, { validationReportPassed: createValidationReportProvider(ctx.db, { now }) });
+    await transition(
+      ctx.db,
+      { integrationId, to: 'live', actor: OPS, note: 'validation report passed' },
+      { validationReportPassed: createValidationReportProvider(ctx.db, { now }) },
+    );
     stage = 'live';
   }
   const s = await summarize(ctx, sim, integrationId);
-  const key = await createApiKey(ctx.db, { name: 'demo admin', role: 'admin', organizationId: null, createdByKeyId: null });
+  const key = await createApiKey(ctx.db, {
+    name: 'demo admin',
+    role: 'admin',
+    organizationId: null,
+    createdByKeyId: null,
+  });
   const address = api.server.address();
   const port = typeof address === 'object' && address ? address.port : config.http.port;
-  const base = config.http.publicBaseUrl || `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
+  const base =
+    config.http.publicBaseUrl || `http://${config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host}:${port}`;
   out('');
   out('Summary');
   out(`  accounts                  ${s.accounts}`);
@@ -378,7 +598,9 @@ async function main(): Promise<void> {
   }
   if (s.unrevealed.length > 0) {
     out(`  late postings not yet     ${s.unrevealed.join('; ')}`);
-    out('  reported by the bank      (after the validated period; in its balances already, their days heal the same way)');
+    out(
+      '  reported by the bank      (after the validated period; in its balances already, their days heal the same way)',
+    );
   }
   out(`  integration stage         ${stage}`);
   out(`  time taken                ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
@@ -391,7 +613,9 @@ async function main(): Promise<void> {
   const ok = stage === 'live' && s.duplicates === 0 && s.truthMissing === 0 && s.truthExtra === 0;
   if (values.once) {
     out('');
-    out(`--once: ${ok ? 'ended live' : 'did NOT end live with the data matching the bank (exit 1)'}; the service and simulator stop now (run \`npm run demo\` without it to keep them up).`);
+    out(
+      `--once: ${ok ? 'ended live' : 'did NOT end live with the data matching the bank (exit 1)'}; the service and simulator stop now (run \`npm run demo\` without it to keep them up).`,
+    );
     await runSteps(logger, [...stops.reverse(), { name: 'context', stop: () => ctx.close() }]);
     process.exit(ok ? 0 : 1);
   }

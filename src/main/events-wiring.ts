@@ -22,7 +22,12 @@ export function changeFeedRetentionHook(ctx: AppContext): MaintenanceHook {
  * replicas share the work and never send one delivery twice at the same time (events/webhook-delivery.ts).
  */
 export function startWebhookDeliveries(ctx: AppContext): DeliveryLoop {
-  return startWebhookDeliveryLoop({ db: ctx.db, keys: ctx.secrets, logger: createLogger('events'), outbound: ctx.outbound });
+  return startWebhookDeliveryLoop({
+    db: ctx.db,
+    keys: ctx.secrets,
+    logger: createLogger('events'),
+    outbound: ctx.outbound,
+  });
 }
 
 /**
@@ -32,5 +37,10 @@ export function startWebhookDeliveries(ctx: AppContext): DeliveryLoop {
  */
 export function startSearchIndex(ctx: AppContext): PollingLoop {
   const { batchSize, busyShare, maxLagSeconds } = ctx.config.search;
-  return startSearchIndexLoop(ctx.db, { batchSize, intervalMs: 1_000, logger: createLogger('events'), yield: { busyShare, maxLagSeconds } });
+  return startSearchIndexLoop(ctx.db, {
+    batchSize,
+    intervalMs: 1_000,
+    logger: createLogger('events'),
+    yield: { busyShare, maxLagSeconds },
+  });
 }

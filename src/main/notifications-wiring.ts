@@ -27,12 +27,17 @@ export function startMilestoneEmails(ctx: AppContext): NotificationLoop | undefi
   const keys = deriveReviewKeys(ctx.secrets.masterKey.key);
   const base = ctx.config.http.publicBaseUrl;
   const smtp = new URL(ctx.secrets.smtpUrl);
-  log.info({ host: smtp.hostname, port: smtp.port || null, tls: smtp.protocol === 'smtps:' ? 'implicit' : 'starttls' }, 'milestone emails on');
+  log.info(
+    { host: smtp.hostname, port: smtp.port || null, tls: smtp.protocol === 'smtps:' ? 'implicit' : 'starttls' },
+    'milestone emails on',
+  );
   if (!base) {
     log.warn('PUBLIC_BASE_URL is not set: "report ready" emails go out without the review link');
   }
   return startNotificationLoop({
-    db: ctx.db, mailer, logger: log,
+    db: ctx.db,
+    mailer,
+    logger: log,
     reviewUrl: async (linkId) => {
       const link = await getReviewLink(ctx.db, linkId);
       return link && base ? reviewUrl(base, keys, link) : undefined;

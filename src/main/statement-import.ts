@@ -4,7 +4,12 @@ import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
-import { normalizeStatementAccount, StatementReader, type StatementAccount, type StatementFormat } from '../statements/index.ts';
+import {
+  normalizeStatementAccount,
+  StatementReader,
+  type StatementAccount,
+  type StatementFormat,
+} from '../statements/index.ts';
 import { importBatch, type ImportResult } from '../sync/import-batch.ts';
 import { onPostedDays } from '../validation/index.ts';
 
@@ -30,7 +35,14 @@ function sameNumber(a: string, b: string): boolean {
 }
 
 export async function importStatementFile(
-  db: Database, input: { accountId: string; text: StatementText; trigger: SyncTrigger; now?: () => Date; onProgress?: (stored: number, total: number) => void },
+  db: Database,
+  input: {
+    accountId: string;
+    text: StatementText;
+    trigger: SyncTrigger;
+    now?: () => Date;
+    onProgress?: (stored: number, total: number) => void;
+  },
 ): Promise<StatementImport> {
   const row = await getAccount(db, input.accountId);
   if (!row) {
@@ -50,21 +62,43 @@ export async function importStatementFile(
   const ours = parsed.accounts.filter((a) => sameNumber(a.accountNumber, row.jpm_account_id));
   if (ours.length === 0) {
     const found = parsed.accounts.map((a) => `****${a.accountNumber.trim().slice(-4)}`).join(', ') || 'none';
-    throw new ValidationError(`the file holds no section for account ****${row.jpm_account_id.slice(-4)} (accounts in the file: ${found})`, [{ path: 'file', message: 'no section for this account' }], 'statement_account_missing');
+    throw new ValidationError(
+      `the file holds no section for account ****${row.jpm_account_id.slice(-4)} (accounts in the file: ${found})`,
+      [{ path: 'file', message: 'no section for this account' }],
+      'statement_account_missing',
+    );
   }
   const foreign = ours.find((a) => a.currency !== row.currency);
   if (foreign) {
-    throw new ValidationError(`the file reports account ****${row.jpm_account_id.slice(-4)} in ${foreign.currency}; the account is held in ${row.currency}`, [{ path: 'file', message: 'currency differs from the account' }], 'statement_currency_mismatch');
+    throw new ValidationError(
+      `the file reports account ****${row.jpm_account_id.slice(-4)} in ${foreign.currency}; the account is held in ${row.currency}`,
+      [{ path: 'file', message: 'currency differs from the account' }],
+      'statement_currency_mismatch',
+    );
   }
   const section: StatementAccount = {
-    accountNumber: row.jpm_account_id, currency: row.currency,
-    entries: ours.flatMap((a) => a.entries), balances: ours.flatMap((a) => a.balances), rejects: ours.flatMap((a) => a.rejects),
+    accountNumber: row.jpm_account_id,
+    currency: row.currency,
+    entries: ours.flatMap((a) => a.entries),
+    balances: ours.flatMap((a) => a.balances),
+    rejects: ours.flatMap((a) => a.rejects),
   };
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
   const now = input.now ?? (() => new Date());
   const result = await importBatch(
-    { db, now, logger: createLogger('sync'), onPostedDays: (accountId, dates) => onPostedDays(db, accountId, dates, now()) },
+    {
+      db,
+      now,
+      logger: createLogger('sync'),
+      onPostedDays: (accountId, dates) => onPostedDays(db, accountId, dates, now()),
+    },
     { accountId: row.id, trigger: input.trigger, batch, ...(input.onProgress ? { onProgress: input.onProgress } : {}) },
   );
-  return { ...result, format: parsed.format, fileId: parsed.fileId, days: batch.postedDates, otherAccounts: parsed.accounts.length - ours.length };
+  return {
+    ...result,
+    format: parsed.format,
+    fileId: parsed.fileId,
+    days: batch.postedDates,
+    otherAccounts: parsed.accounts.length - ours.length,
+  };
 }

@@ -6,7 +6,12 @@ import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { createSyncRun, finishRun, markRunStarted } from '../storage/sync-runs.repo.ts';
 import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
-import { createValidationReportProvider, onPostedDays, validateRecentDays, type ValidationVerdict } from '../validation/index.ts';
+import {
+  createValidationReportProvider,
+  onPostedDays,
+  validateRecentDays,
+  type ValidationVerdict,
+} from '../validation/index.ts';
 
 /**
  * How validation plugs into the rest of the service (composition only):
@@ -25,23 +30,42 @@ export function withValidationHook(deps: Omit<SyncDeps, 'onPostedDays'>): SyncDe
  * scheduler's per-account single-flight lock; overlapping with a scheduled window is safe because
  * every page write takes the account's write lock and matches rows by identity (idempotent).
  */
-export function validationRefetch(db: Database, sync: SyncDeps): (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown> {
+export function validationRefetch(
+  db: Database,
+  sync: SyncDeps,
+): (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown> {
   return async (accountId, from, to) => {
     const account = await getAccount(db, accountId);
     if (!account) {
       throw new Error(`account ${accountId} is gone`);
     }
     const runId = await createSyncRun(db, {
-      organizationId: account.organization_id, integrationId: account.integration_id, accountId, trigger: 'validation',
-      mode: 'range', windowFrom: from, windowTo: to, windowsTotal: 1,
+      organizationId: account.organization_id,
+      integrationId: account.integration_id,
+      accountId,
+      trigger: 'validation',
+      mode: 'range',
+      windowFrom: from,
+      windowTo: to,
+      windowsTotal: 1,
     });
     await markRunStarted(db, runId);
     try {
-      const counts = await syncAccountWindow(sync, { runId, accountId, mode: 'range', from, to, kinds: ['transactions', 'balances'] });
+      const counts = await syncAccountWindow(sync, {
+        runId,
+        accountId,
+        mode: 'range',
+        from,
+        to,
+        kinds: ['transactions', 'balances'],
+      });
       await finishRun(db, runId, 'succeeded');
       return counts;
     } catch (err) {
-      await finishRun(db, runId, 'failed', { code: isAppError(err) ? err.code : 'internal_error', message: errorMessage(err) });
+      await finishRun(db, runId, 'failed', {
+        code: isAppError(err) ? err.code : 'internal_error',
+        message: errorMessage(err),
+      });
       throw err;
     }
   };
@@ -51,7 +75,12 @@ export function validationMaintenanceHook(db: Database, sync: SyncDeps): Mainten
   return {
     name: 'validation',
     run: async () => {
-      const r = await validateRecentDays({ db, refetch: validationRefetch(db, sync), now: () => new Date(), logger: createLogger('validation') });
+      const r = await validateRecentDays({
+        db,
+        refetch: validationRefetch(db, sync),
+        now: () => new Date(),
+        logger: createLogger('validation'),
+      });
       if (r.failedAccounts.length > 0) {
         throw new Error(`validation sweep failed for ${r.failedAccounts.length} account(s)`);
       }

@@ -17,7 +17,13 @@ import { validationMaintenanceHook, withValidationHook } from './validation-wiri
  */
 export function startWorker(ctx: AppContext): Promise<Stoppable> {
   const { config, secrets } = ctx;
-  const sync = withValidationHook({ db: ctx.db, clientFor: (id) => ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: config.sync.lookbackDays });
+  const sync = withValidationHook({
+    db: ctx.db,
+    clientFor: (id) => ctx.clientFor(id),
+    now: () => new Date(),
+    logger: createLogger('sync'),
+    lookbackDays: config.sync.lookbackDays,
+  });
   const maintenanceHooks: MaintenanceHook[] = [
     { name: 'onboarding-overdue', run: async () => void (await flagOverdue(ctx.db)) },
     { name: 'certificate-expiry', run: async () => void (await watchCertificateExpiry(ctx.db)) },

@@ -71,7 +71,11 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
   const accountErrors: BalanceAccountError[] = [];
   for (const account of accounts) {
     if (account.errorCode) {
-      accountErrors.push({ jpmAccountId: account.accountId, errorCode: account.errorCode, errorMsg: account.errorMsg ?? '' });
+      accountErrors.push({
+        jpmAccountId: account.accountId,
+        errorCode: account.errorCode,
+        errorMsg: account.errorMsg ?? '',
+      });
       continue;
     }
     const scale = Number(account.currency.decimalLocation);
@@ -101,7 +105,8 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
           currency: account.currency.code,
           decimalLocation: scale,
           ...n,
-          recordTimestamp: typeof b.recordTimestamp === 'string' && INSTANT.test(b.recordTimestamp) ? b.recordTimestamp : null,
+          recordTimestamp:
+            typeof b.recordTimestamp === 'string' && INSTANT.test(b.recordTimestamp) ? b.recordTimestamp : null,
           contentHash: contentHash([kind, Object.values(n).map((v) => v?.toString() ?? null), b]),
           source: 'jpm_api',
           raw: b,

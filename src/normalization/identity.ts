@@ -71,8 +71,20 @@ export function isIdentityId(id: string): boolean {
 
 export function fingerprint(t: FingerprintInput): string {
   // One-shot `hash` (the same SHA-256 as createHash().update().digest()): half the CPU for a short input.
-  return hash('sha256', [t.jpmAccountId, t.bookingDate, t.direction, t.amountMinor.toString(), t.currency, t.baiTypeCode ?? '', identityReference(t.bankReference), identityReference(t.customerReference)].join('\u001f'), 'base64url')
-    .slice(0, 22);
+  return hash(
+    'sha256',
+    [
+      t.jpmAccountId,
+      t.bookingDate,
+      t.direction,
+      t.amountMinor.toString(),
+      t.currency,
+      t.baiTypeCode ?? '',
+      identityReference(t.bankReference),
+      identityReference(t.customerReference),
+    ].join('\u001f'),
+    'base64url',
+  ).slice(0, 22);
 }
 
 export type RecordClass = 'I' | 'P';

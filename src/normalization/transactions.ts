@@ -2,7 +2,14 @@ import type { Direction, RecordSource } from '../domain/types.ts';
 import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
-import { contentHashWithLast, fingerprint, fingerprintKey, isIdentityId, type OccurrenceCounter, type RecordClass } from './identity.ts';
+import {
+  contentHashWithLast,
+  fingerprint,
+  fingerprintKey,
+  isIdentityId,
+  type OccurrenceCounter,
+  type RecordClass,
+} from './identity.ts';
 import type { WireTransaction } from './wire.ts';
 
 /** A J.P. Morgan transaction record mapped to our model; pure, no I/O, no clock. */
@@ -82,7 +89,9 @@ function text(value: unknown): string | null {
 }
 
 function member(value: unknown, key: string): unknown {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
 }
 
 /** White space other than a single space, or a run of it: what `squeeze` replaces. */
@@ -125,7 +134,11 @@ function direction(code: string): Direction {
 }
 
 const VIEW_CLASS: Record<RequestedView, RecordClass> = { current_day: 'I', prior_day: 'P', history: 'P' };
-const VIEW_NAME: Record<RequestedView, string> = { current_day: 'current-day', prior_day: 'prior-day', history: 'history' };
+const VIEW_NAME: Record<RequestedView, string> = {
+  current_day: 'current-day',
+  prior_day: 'prior-day',
+  history: 'history',
+};
 
 function recordClass(postCode: unknown, context: NormalizeContext, notes: DataQualityNote[]): RecordClass {
   if (postCode === 'I' || postCode === 'P') {
@@ -133,17 +146,26 @@ function recordClass(postCode: unknown, context: NormalizeContext, notes: DataQu
   }
   const shown = postCode === undefined ? 'missing' : JSON.stringify(postCode);
   if (!context.requested) {
-    throw new RecordError('postCode', `postCode: must be I (intraday) or P (posted), got ${shown}, and the request does not tell`);
+    throw new RecordError(
+      'postCode',
+      `postCode: must be I (intraday) or P (posted), got ${shown}, and the request does not tell`,
+    );
   }
   const cls = VIEW_CLASS[context.requested];
-  notes.push({ field: 'postCode', problem: `${shown}: taken as ${cls}, the record came from a ${VIEW_NAME[context.requested]} request` });
+  notes.push({
+    field: 'postCode',
+    problem: `${shown}: taken as ${cls}, the record came from a ${VIEW_NAME[context.requested]} request`,
+  });
   return cls;
 }
 
 /** The booking date is a money fact: a record without a real one cannot be stored. */
 function bookingDate(value: unknown): string {
   if (typeof value !== 'string' || !isIsoDate(value)) {
-    throw new RecordError('asOfDate', `asOfDate: must be a calendar date YYYY-MM-DD, got ${JSON.stringify(value ?? null)}`);
+    throw new RecordError(
+      'asOfDate',
+      `asOfDate: must be a calendar date YYYY-MM-DD, got ${JSON.stringify(value ?? null)}`,
+    );
   }
   return value;
 }
@@ -168,7 +190,10 @@ function minorUnits(raw: WireTransaction, decimalLocation: number): bigint {
     throw new RecordError('amount', `amount: ${(err as Error).message}`);
   }
   if (amountMinor < 0n) {
-    throw new RecordError('amount', `amount: must be unsigned (direction comes from debitCreditCode), got ${String(raw.amount)}`);
+    throw new RecordError(
+      'amount',
+      `amount: must be unsigned (direction comes from debitCreditCode), got ${String(raw.amount)}`,
+    );
   }
   return amountMinor;
 }
@@ -189,7 +214,11 @@ function currencyOf(raw: WireTransaction): { code: string; decimalLocation: numb
  * Maps one record. Only the money facts (account, booking date, direction, amount, currency and its
  * decimal location) can make it fail; every other field is taken as sent, or noted when it is odd.
  */
-export function normalizeTransaction(raw: WireTransaction, occurrences: OccurrenceCounter, context: NormalizeContext = {}): NormalizedTransaction {
+export function normalizeTransaction(
+  raw: WireTransaction,
+  occurrences: OccurrenceCounter,
+  context: NormalizeContext = {},
+): NormalizedTransaction {
   const notes: DataQualityNote[] = [...dataQualityOf(raw)];
   const jpmAccountId = text(member(raw.account, 'accountId'));
   if (!jpmAccountId) {
@@ -212,7 +241,10 @@ export function normalizeTransaction(raw: WireTransaction, occurrences: Occurren
   if (!identityById) {
     notes.push({
       field: 'transactionId',
-      problem: jpmTransactionId === '' ? 'none sent: identity by fingerprint and occurrence' : 'too long to be a key: identity by fingerprint and occurrence',
+      problem:
+        jpmTransactionId === ''
+          ? 'none sent: identity by fingerprint and occurrence'
+          : 'too long to be a key: identity by fingerprint and occurrence',
     });
   }
   // The fingerprint compares references trimmed (identityReference), exactly as it always has.
@@ -235,7 +267,21 @@ export function normalizeTransaction(raw: WireTransaction, occurrences: Occurren
     dataQuality: notes.length > 0 ? notes : null,
     fingerprintKey: fingerprintKey(cls, fp, occurrences.next(cls, fp)),
     // Unchanged formula: for a record that was valid before, the hash (hence "unchanged") is what it was.
-    contentHash: contentHashWithLast([base.amountMinor.toString(), base.direction, base.bookingDate, value, base.baiTypeCode, baiSummaryCode, base.bankReference, base.customerReference, description, raw.transactionId], rawJson),
+    contentHash: contentHashWithLast(
+      [
+        base.amountMinor.toString(),
+        base.direction,
+        base.bookingDate,
+        value,
+        base.baiTypeCode,
+        baiSummaryCode,
+        base.bankReference,
+        base.customerReference,
+        description,
+        raw.transactionId,
+      ],
+      rawJson,
+    ),
     rawJson,
     source: context.source ?? 'jpm_api',
     raw,
@@ -247,7 +293,12 @@ export function normalizeTransaction(raw: WireTransaction, occurrences: Occurren
  * reason and the field; it never stops the rest of the page. `startIndex` is the first record's
  * index on the bank's page; `context` tells what was requested (see `RequestedView`).
  */
-export function normalizeTransactions(records: readonly WireTransaction[], occurrences: OccurrenceCounter, startIndex = 0, context: NormalizeContext = {}): NormalizedPage {
+export function normalizeTransactions(
+  records: readonly WireTransaction[],
+  occurrences: OccurrenceCounter,
+  startIndex = 0,
+  context: NormalizeContext = {},
+): NormalizedPage {
   const out: NormalizedPage = { records: [], rejects: [] };
   records.forEach((raw, i) => {
     try {

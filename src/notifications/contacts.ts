@@ -28,13 +28,24 @@ const log = () => createLogger('notifications');
 
 export function contactView(r: repo.ContactRow): ContactView {
   return {
-    id: r.id, organizationId: r.organization_id, integrationId: r.integration_id, role: r.role as ContactRole, name: r.name, email: r.email,
-    createdBy: r.created_by, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    organizationId: r.organization_id,
+    integrationId: r.integration_id,
+    role: r.role as ContactRole,
+    name: r.name,
+    email: r.email,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
 async function integrationOf(ex: Executor, integrationId: string) {
-  const row = await ex.selectFrom('integrations').select(['id', 'organization_id', 'stage']).where('id', '=', integrationId).executeTakeFirst();
+  const row = await ex
+    .selectFrom('integrations')
+    .select(['id', 'organization_id', 'stage'])
+    .where('id', '=', integrationId)
+    .executeTakeFirst();
   if (!row) {
     throw new NotFoundError('integration', integrationId);
   }
@@ -52,17 +63,30 @@ export async function listContacts(ex: Executor, integrationId: string): Promise
  * is created, after its milestone was already produced. Idempotent like every delivery.
  */
 export async function addContact(
-  db: Database, input: { integrationId: string; role: ContactRole; name: string; email: string; actor: string }, now: Date = new Date(),
+  db: Database,
+  input: { integrationId: string; role: ContactRole; name: string; email: string; actor: string },
+  now: Date = new Date(),
 ): Promise<ContactView> {
   const contact = await db.transaction().execute(async (trx) => {
     const integration = await integrationOf(trx, input.integrationId);
     const row = await repo.upsertContact(trx, {
-      id: uuidv7(), organizationId: integration.organization_id, integrationId: integration.id, role: input.role, name: input.name.trim(),
-      email: input.email.trim(), createdBy: input.actor,
+      id: uuidv7(),
+      organizationId: integration.organization_id,
+      integrationId: integration.id,
+      role: input.role,
+      name: input.name.trim(),
+      email: input.email.trim(),
+      createdBy: input.actor,
     });
     if (integration.stage === 'requested') {
-      const created = await listOutboxEvents(trx, { integrationId: integration.id, type: 'integration.created', limit: 1 });
-      const welcome = (await notificationsForEvents(trx, created, now, DEFAULT_MAX_AGE_SECONDS)).filter((n) => n.contactId === row.id);
+      const created = await listOutboxEvents(trx, {
+        integrationId: integration.id,
+        type: 'integration.created',
+        limit: 1,
+      });
+      const welcome = (await notificationsForEvents(trx, created, now, DEFAULT_MAX_AGE_SECONDS)).filter(
+        (n) => n.contactId === row.id,
+      );
       await insertNotifications(trx, welcome, DEFAULT_MAX_AGE_SECONDS);
     }
     return row;
@@ -71,7 +95,10 @@ export async function addContact(
   return contactView(contact);
 }
 
-export async function removeContact(db: Database, input: { integrationId: string; contactId: string; actor: string }): Promise<ContactView> {
+export async function removeContact(
+  db: Database,
+  input: { integrationId: string; contactId: string; actor: string },
+): Promise<ContactView> {
   await integrationOf(db, input.integrationId);
   const row = await repo.removeContact(db, input.integrationId, input.contactId);
   if (!row) {

@@ -2,7 +2,12 @@ import { createLogger, type Logger } from '../shared/logger.ts';
 import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { claimDueNotifications, expireStaleNotifications, getNotification, recordNotificationAttempt } from '../storage/notifications.repo.ts';
+import {
+  claimDueNotifications,
+  expireStaleNotifications,
+  getNotification,
+  recordNotificationAttempt,
+} from '../storage/notifications.repo.ts';
 import { fromDomain, type Mailer } from './mailer.ts';
 import { DEFAULT_MAX_AGE_SECONDS, produceNotifications } from './produce.ts';
 import { MILESTONES, renderMessage, type MessageParams, type Milestone } from './templates.ts';
@@ -39,7 +44,6 @@ export interface NotificationPassResult {
 
 const DEFAULT_RETRY = { baseMs: 60_000, maxMs: 3_600_000 };
 
-
 /** A contact removed after the message was queued: not sent, not retried. */
 class ContactRemoved extends Error {}
 const CONTACT_REMOVED = 'the contact was removed before the message was sent';
@@ -51,7 +55,11 @@ function isMilestone(m: string): m is Milestone {
 /** What the SMTP server said, without addresses or anything the server echoed back of the message. */
 function smtpError(err: unknown): string {
   const e = err as { code?: string; responseCode?: number; command?: string };
-  const parts = [e.code, e.responseCode ? `SMTP ${e.responseCode}` : undefined, e.command ? `during ${e.command}` : undefined].filter(Boolean);
+  const parts = [
+    e.code,
+    e.responseCode ? `SMTP ${e.responseCode}` : undefined,
+    e.command ? `during ${e.command}` : undefined,
+  ].filter(Boolean);
   return parts.length > 0 ? parts.join(' ') : 'send failed';
 }
 
@@ -77,11 +85,18 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
         throw new ContactRemoved();
       }
       const manager = contacts.find((c) => c.role === 'account_manager');
-      const params = { ...(d.params as unknown as MessageParams), accountManager: manager ? { name: manager.name, email: manager.email } : null };
+      const params = {
+        ...(d.params as unknown as MessageParams),
+        accountManager: manager ? { name: manager.name, email: manager.email } : null,
+      };
       const reviewUrl = params.reviewLinkId && deps.reviewUrl ? await deps.reviewUrl(params.reviewLinkId) : undefined;
       const message = renderMessage(d.milestone, params, { reviewUrl, fallbackContact: deps.mailer.from });
       // The delivery id makes the Message-ID: a retry of the same delivery is recognisably the same message.
-      const info = await deps.mailer.send({ to: d.recipient_email, ...message, messageId: `<${d.id}@${fromDomain(deps.mailer.from)}>` });
+      const info = await deps.mailer.send({
+        to: d.recipient_email,
+        ...message,
+        messageId: `<${d.id}@${fromDomain(deps.mailer.from)}>`,
+      });
       sent = true;
       messageId = info.messageId;
     } catch (err) {
@@ -96,7 +111,13 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
   }
   const permanent = !sent && (refused || error?.startsWith('unknown milestone') === true || error === CONTACT_REMOVED);
   return recordNotificationAttempt(deps.db, {
-    deliveryId: d.id, attempt: d.attempts, startedAt, durationMs: Math.round(performance.now() - started), sent, error, messageId,
+    deliveryId: d.id,
+    attempt: d.attempts,
+    startedAt,
+    durationMs: Math.round(performance.now() - started),
+    sent,
+    error,
+    messageId,
     retryInMs: sent ? 0 : permanent ? 365 * 86_400_000 : retryDelayMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
   });
 }
@@ -104,7 +125,10 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
 /** One pass: produce, claim, send, record. A server's refusal is a retry, never a throw. */
 export async function runNotificationPass(deps: NotificationRunnerDeps): Promise<NotificationPassResult> {
   const log = deps.logger ?? createLogger('notifications');
-  const produced = await produceNotifications(deps.db, { now: deps.now?.() ?? new Date(), maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS });
+  const produced = await produceNotifications(deps.db, {
+    now: deps.now?.() ?? new Date(),
+    maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+  });
   const expired = await expireStaleNotifications(deps.db);
   const result: NotificationPassResult = { produced, expired, attempted: 0, sent: 0, retrying: 0, failed: 0 };
   // One at a time (a relay throttles bursts, and milestone mail is a handful a day), each claimed just
@@ -120,7 +144,17 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
     result[status === 'pending' ? 'retrying' : status]++;
   }
   if (result.attempted > 0 || expired > 0) {
-    log.info({ ...result.produced, expired, attempted: result.attempted, sent: result.sent, retrying: result.retrying, failed: result.failed }, 'milestone emails pass');
+    log.info(
+      {
+        ...result.produced,
+        expired,
+        attempted: result.attempted,
+        sent: result.sent,
+        retrying: result.retrying,
+        failed: result.failed,
+      },
+      'milestone emails pass',
+    );
   }
   return result;
 }
@@ -128,9 +162,14 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
 export type NotificationLoop = PollingLoop;
 
 /** Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. Stopping closes the mailer. */
-export function startNotificationLoop(deps: NotificationRunnerDeps, options: { intervalMs?: number } = {}): NotificationLoop {
+export function startNotificationLoop(
+  deps: NotificationRunnerDeps,
+  options: { intervalMs?: number } = {},
+): NotificationLoop {
   const loop = startPollingLoop(async () => (await runNotificationPass(deps)).attempted > 0, {
-    intervalMs: options.intervalMs ?? 5_000, log: deps.logger ?? createLogger('notifications'), failure: 'milestone email pass failed',
+    intervalMs: options.intervalMs ?? 5_000,
+    log: deps.logger ?? createLogger('notifications'),
+    failure: 'milestone email pass failed',
   });
   return {
     async stop() {

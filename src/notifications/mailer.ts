@@ -44,7 +44,9 @@ export function createMailer(settings: MailerSettings): Mailer {
     port: url.port ? Number(url.port) : secure ? 465 : 587,
     secure,
     requireTLS: !secure,
-    ...(url.username ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } } : {}),
+    ...(url.username
+      ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } }
+      : {}),
     tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2', ...(settings.caPem ? { ca: [settings.caPem] } : {}) },
     connectionTimeout: timeout,
     greetingTimeout: timeout,
@@ -54,7 +56,14 @@ export function createMailer(settings: MailerSettings): Mailer {
   return {
     from: settings.from,
     async send(m) {
-      const info = await transport.sendMail({ from: settings.from, to: m.to, subject: m.subject, text: m.text, html: m.html, messageId: m.messageId });
+      const info = await transport.sendMail({
+        from: settings.from,
+        to: m.to,
+        subject: m.subject,
+        text: m.text,
+        html: m.html,
+        messageId: m.messageId,
+      });
       return { messageId: info.messageId };
     },
     close() {

@@ -2,7 +2,12 @@ import { uuidv7 } from '../shared/ids.ts';
 import { contactsOfIntegrations, type ContactRow } from '../storage/contacts.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import {
-  insertNotifications, integrationNames, lockNotificationPosition, passedReportsToAnnounce, setNotificationPosition, type NewNotification,
+  insertNotifications,
+  integrationNames,
+  lockNotificationPosition,
+  passedReportsToAnnounce,
+  setNotificationPosition,
+  type NewNotification,
 } from '../storage/notifications.repo.ts';
 import type { OutboxEventRow } from '../storage/outbox.repo.ts';
 import { insertReviewLinks } from '../storage/reviews.repo.ts';
@@ -43,13 +48,19 @@ export const DEFAULT_MAX_AGE_SECONDS = 2 * 86_400;
 export const REVIEW_LINK_DAYS = 14;
 
 const STAGE_MILESTONES: Readonly<Record<string, Milestone>> = {
-  kickoff: 'kickoff_scheduled', security_admins: 'security_admins_needed', awaiting_approval: 'waiting_for_jpm', approved: 'approved', validating: 'data_flowing',
+  kickoff: 'kickoff_scheduled',
+  security_admins: 'security_admins_needed',
+  awaiting_approval: 'waiting_for_jpm',
+  approved: 'approved',
+  validating: 'data_flowing',
 };
 
 type Extra = Partial<Pick<MessageParams, 'expectedBy' | 'stage' | 'daysOverdue' | 'overdueKind' | 'certificate'>>;
 
 /** The milestone an outbox event announces, if it is one people are told about. */
-export function milestoneOf(e: Pick<OutboxEventRow, 'type' | 'payload'>): { milestone: Milestone; extra: Extra } | null {
+export function milestoneOf(
+  e: Pick<OutboxEventRow, 'type' | 'payload'>,
+): { milestone: Milestone; extra: Extra } | null {
   const p = (e.payload ?? {}) as Record<string, unknown>;
   const str = (k: string) => (typeof p[k] === 'string' ? p[k] : null);
   switch (e.type) {
@@ -62,12 +73,23 @@ export function milestoneOf(e: Pick<OutboxEventRow, 'type' | 'payload'>): { mile
     case 'integration.overdue':
       return {
         milestone: 'overdue',
-        extra: { stage: str('stage') ?? '', daysOverdue: typeof p.daysOverdue === 'number' ? p.daysOverdue : 0, overdueKind: p.kind === 'process' ? 'process' : 'stage' },
+        extra: {
+          stage: str('stage') ?? '',
+          daysOverdue: typeof p.daysOverdue === 'number' ? p.daysOverdue : 0,
+          overdueKind: p.kind === 'process' ? 'process' : 'stage',
+        },
       };
     case 'certificate.expiring':
       return {
         milestone: 'certificate_expiring',
-        extra: { certificate: { commonName: str('commonName') ?? '', environment: str('environment') ?? '', notAfter: str('notAfter') ?? '', daysLeft: typeof p.daysLeft === 'number' ? p.daysLeft : 0 } },
+        extra: {
+          certificate: {
+            commonName: str('commonName') ?? '',
+            environment: str('environment') ?? '',
+            notAfter: str('notAfter') ?? '',
+            daysLeft: typeof p.daysLeft === 'number' ? p.daysLeft : 0,
+          },
+        },
       };
     case 'integration.stage_changed': {
       // Resuming from a pause re-enters a stage: that is not news for the customer.
@@ -89,7 +111,11 @@ interface Recipient {
 }
 
 /** The people of one integration who get `milestone`, each with the params of their message. */
-export function recipientsOf(milestone: Milestone, contacts: readonly ContactRow[], base: Omit<MessageParams, 'recipientName' | 'accountManager'>): Recipient[] {
+export function recipientsOf(
+  milestone: Milestone,
+  contacts: readonly ContactRow[],
+  base: Omit<MessageParams, 'recipientName' | 'accountManager'>,
+): Recipient[] {
   const manager = contacts.find((c) => c.role === 'account_manager');
   const roles = RECIPIENTS[milestone];
   const seen = new Set<string>();
@@ -103,7 +129,10 @@ export function recipientsOf(milestone: Milestone, contacts: readonly ContactRow
       continue;
     }
     seen.add(email);
-    out.push({ contact: c, params: { ...base, recipientName: c.name, accountManager: manager ? person(manager) : null } });
+    out.push({
+      contact: c,
+      params: { ...base, recipientName: c.name, accountManager: manager ? person(manager) : null },
+    });
   }
   return out;
 }
@@ -122,7 +151,13 @@ async function namesOf(ex: Executor, ids: readonly string[]) {
 
 /** Deliveries for outbox events of one integration (used by the producer and when a contact is added). */
 export async function notificationsForEvents(
-  ex: Executor, events: readonly Pick<OutboxEventRow, 'id' | 'organization_id' | 'integration_id' | 'type' | 'payload' | 'created_at'>[], now: Date, maxAgeSeconds: number,
+  ex: Executor,
+  events: readonly Pick<
+    OutboxEventRow,
+    'id' | 'organization_id' | 'integration_id' | 'type' | 'payload' | 'created_at'
+  >[],
+  now: Date,
+  maxAgeSeconds: number,
 ): Promise<NewNotification[]> {
   const relevant = events.flatMap((e) => {
     const m = e.integration_id ? milestoneOf(e) : null;
@@ -136,8 +171,16 @@ export async function notificationsForEvents(
     const n = names.get(r.integrationId);
     const base = { integrationName: n?.name ?? '', organizationName: n?.organization_name ?? '', ...r.extra };
     return recipientsOf(r.milestone, contacts.get(r.integrationId) ?? [], base).map((x) => ({
-      id: uuidv7(), organizationId: r.e.organization_id, integrationId: r.integrationId, source: 'outbox' as const, sourceId: r.e.id,
-      milestone: r.milestone, contactId: x.contact.id, recipientEmail: x.contact.email, recipientRole: x.contact.role, params: { ...x.params },
+      id: uuidv7(),
+      organizationId: r.e.organization_id,
+      integrationId: r.integrationId,
+      source: 'outbox' as const,
+      sourceId: r.e.id,
+      milestone: r.milestone,
+      contactId: x.contact.id,
+      recipientEmail: x.contact.email,
+      recipientRole: x.contact.role,
+      params: { ...x.params },
     }));
   });
 }
@@ -175,19 +218,35 @@ async function produceFromReports(db: Database, now: Date, maxAgeSeconds: number
     for (const r of reports) {
       const n = names.get(r.integration_id);
       const base = {
-        integrationName: n?.name ?? r.integration_name, organizationName: n?.organization_name ?? '',
+        integrationName: n?.name ?? r.integration_name,
+        organizationName: n?.organization_name ?? '',
         report: { id: r.id, periodFrom: r.period_from, periodTo: r.period_to },
       };
       const recipients = recipientsOf('validation_report_ready', contacts.get(r.integration_id) ?? [], base);
       const controllers = recipients.filter((x) => x.contact.role === 'controller');
-      const links = await insertReviewLinks(trx, controllers.map((x) => ({
-        id: uuidv7(), organizationId: r.organization_id, integrationId: r.integration_id, reportId: r.id, contactId: x.contact.id, expiresAt,
-      })));
+      const links = await insertReviewLinks(
+        trx,
+        controllers.map((x) => ({
+          id: uuidv7(),
+          organizationId: r.organization_id,
+          integrationId: r.integration_id,
+          reportId: r.id,
+          contactId: x.contact.id,
+          expiresAt,
+        })),
+      );
       for (const x of recipients) {
         const link = links.find((l) => l.report_id === r.id && l.contact_id === x.contact.id);
         out.push({
-          id: uuidv7(), organizationId: r.organization_id, integrationId: r.integration_id, source: 'validation_report', sourceId: r.id,
-          milestone: 'validation_report_ready', contactId: x.contact.id, recipientEmail: x.contact.email, recipientRole: x.contact.role,
+          id: uuidv7(),
+          organizationId: r.organization_id,
+          integrationId: r.integration_id,
+          source: 'validation_report',
+          sourceId: r.id,
+          milestone: 'validation_report_ready',
+          contactId: x.contact.id,
+          recipientEmail: x.contact.email,
+          recipientRole: x.contact.role,
           params: { ...x.params, reviewLinkId: link?.id ?? null },
         });
       }
@@ -197,7 +256,10 @@ async function produceFromReports(db: Database, now: Date, maxAgeSeconds: number
 }
 
 /** Drains both sources (bounded per call). Safe from many workers: one outbox producer at a time, unique deliveries. */
-export async function produceNotifications(db: Database, options: { now?: Date; batchSize?: number; maxAgeSeconds?: number; maxBatches?: number } = {}): Promise<{ events: number; reports: number }> {
+export async function produceNotifications(
+  db: Database,
+  options: { now?: Date; batchSize?: number; maxAgeSeconds?: number; maxBatches?: number } = {},
+): Promise<{ events: number; reports: number }> {
   const now = options.now ?? new Date();
   const batchSize = options.batchSize ?? 1_000;
   const maxAge = options.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;

@@ -7,8 +7,18 @@ import { escapeHtml } from '../shared/html.ts';
  * account number; links are made at send time (a review link is signed then, never stored).
  */
 export const MILESTONES = [
-  'request_received', 'kickoff_scheduled', 'csr_submitted', 'security_admins_needed', 'waiting_for_jpm', 'approved', 'data_flowing',
-  'validation_report_ready', 'live', 'overdue', 'certificate_expiring', 'review_problem_reported',
+  'request_received',
+  'kickoff_scheduled',
+  'csr_submitted',
+  'security_admins_needed',
+  'waiting_for_jpm',
+  'approved',
+  'data_flowing',
+  'validation_report_ready',
+  'live',
+  'overdue',
+  'certificate_expiring',
+  'review_problem_reported',
 ] as const;
 export type Milestone = (typeof MILESTONES)[number];
 
@@ -59,7 +69,13 @@ interface Parts {
   link?: { label: string; url: string };
 }
 
-const DATE = new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+const DATE = new Intl.DateTimeFormat('en-GB', {
+  weekday: 'long',
+  day: 'numeric',
+  month: 'long',
+  year: 'numeric',
+  timeZone: 'UTC',
+});
 
 export function formatDay(iso: string | null | undefined): string | null {
   if (!iso) {
@@ -70,9 +86,14 @@ export function formatDay(iso: string | null | undefined): string | null {
 }
 
 const STAGE_WORDS: Record<string, string> = {
-  requested: 'reviewing your request', kickoff: 'the kickoff with J.P. Morgan', technical_setup: 'the technical set-up',
-  security_admins: 'naming your security administrators', awaiting_approval: "J.P. Morgan's approval", approved: 'the first data',
-  validating: 'checking your data', live: 'live',
+  requested: 'reviewing your request',
+  kickoff: 'the kickoff with J.P. Morgan',
+  technical_setup: 'the technical set-up',
+  security_admins: 'naming your security administrators',
+  awaiting_approval: "J.P. Morgan's approval",
+  approved: 'the first data',
+  validating: 'checking your data',
+  live: 'live',
 };
 
 function expected(p: MessageParams, fallback: string): string {
@@ -98,13 +119,17 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
     case 'csr_submitted':
       return {
         subject: `${name}: certificate request prepared for J.P. Morgan`,
-        body: ['We have prepared the certificate request (CSR) that J.P. Morgan signs to secure the connection. The private key never leaves our systems.'],
+        body: [
+          'We have prepared the certificate request (CSR) that J.P. Morgan signs to secure the connection. The private key never leaves our systems.',
+        ],
         next: 'Next we ask J.P. Morgan for access to transaction details and balances, and we will ask you to name your security administrators.',
       };
     case 'security_admins_needed':
       return {
         subject: `${name}: we need your J.P. Morgan Access security administrators`,
-        body: ['J.P. Morgan only turns the connection on after a security administrator on your side approves it in J.P. Morgan Access.'],
+        body: [
+          'J.P. Morgan only turns the connection on after a security administrator on your side approves it in J.P. Morgan Access.',
+        ],
         needed: [
           'The name and work email of each person who is a Security Administrator in your J.P. Morgan Access profile.',
           'If your company needs two administrators to approve changes, both names: J.P. Morgan will ask each of them.',
@@ -118,7 +143,9 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
         subject: `${name}: waiting for J.P. Morgan's approval`,
         body: [
           'Everything J.P. Morgan asked for has been sent: the certificate request, the API access request and your security administrators.',
-          day ? `J.P. Morgan usually answers within four weeks; we expect their approval by ${day}.` : 'J.P. Morgan usually answers within four weeks.',
+          day
+            ? `J.P. Morgan usually answers within four weeks; we expect their approval by ${day}.`
+            : 'J.P. Morgan usually answers within four weeks.',
         ],
         next: 'Nothing is needed from you unless J.P. Morgan Access asks your security administrators to approve something. We write again when J.P. Morgan has approved.',
       };
@@ -136,40 +163,52 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
         next: "We check every day's transactions against the bank's own closing balances. When the check passes, your controller gets a link to review the data and sign it off.",
       };
     case 'validation_report_ready': {
-      const period = p.report ? ` for ${formatDay(p.report.periodFrom) ?? p.report.periodFrom} to ${formatDay(p.report.periodTo) ?? p.report.periodTo}` : '';
+      const period = p.report
+        ? ` for ${formatDay(p.report.periodFrom) ?? p.report.periodFrom} to ${formatDay(p.report.periodTo) ?? p.report.periodTo}`
+        : '';
       return {
         subject: `${name}: your data passed our checks, please review it`,
         body: [`Every day's transactions${period} add up to the closing balances J.P. Morgan reported.`],
         ...(ctx.reviewUrl
           ? {
-            needed: ['Please look through the data and tell us whether it is complete and accurate, or what is wrong.'],
-            link: { label: 'Review your data', url: ctx.reviewUrl },
-            next: 'Your answer is recorded with the report you saw. Once you confirm the data, the connection can go live. The link works only for you and expires in 14 days.',
-          }
+              needed: [
+                'Please look through the data and tell us whether it is complete and accurate, or what is wrong.',
+              ],
+              link: { label: 'Review your data', url: ctx.reviewUrl },
+              next: 'Your answer is recorded with the report you saw. Once you confirm the data, the connection can go live. The link works only for you and expires in 14 days.',
+            }
           : p.reviewLinkId
-            ? { next: 'Your account manager will send you a link to review the data and sign it off; the connection goes live after that.' }
-            : { next: 'Your controller has been sent a link to review the data and sign it off; the connection goes live after that.' }),
+            ? {
+                next: 'Your account manager will send you a link to review the data and sign it off; the connection goes live after that.',
+              }
+            : {
+                next: 'Your controller has been sent a link to review the data and sign it off; the connection goes live after that.',
+              }),
       };
     }
     case 'live':
       return {
         subject: `${name} is live`,
         body: [`${name} is live: your J.P. Morgan transactions and balances now arrive every day.`],
-        next: 'We keep checking each day against the bank\'s balances and will tell you if anything needs your attention.',
+        next: "We keep checking each day against the bank's balances and will tell you if anything needs your attention.",
       };
     case 'overdue':
       return {
         subject: `${name}: a step is taking longer than expected`,
-        body: [p.overdueKind === 'process'
-          ? `Getting connected is taking longer than we planned: ${p.daysOverdue ?? 0} day(s) past the date we expected to be live.`
-          : `The step "${STAGE_WORDS[p.stage ?? ''] ?? p.stage ?? 'current step'}" is ${p.daysOverdue ?? 0} day(s) past the date we expected.`],
+        body: [
+          p.overdueKind === 'process'
+            ? `Getting connected is taking longer than we planned: ${p.daysOverdue ?? 0} day(s) past the date we expected to be live.`
+            : `The step "${STAGE_WORDS[p.stage ?? ''] ?? p.stage ?? 'current step'}" is ${p.daysOverdue ?? 0} day(s) past the date we expected.`,
+        ],
         next: 'Your account manager will be in touch about what is holding it up and what, if anything, we need from you.',
       };
     case 'certificate_expiring': {
       const c = p.certificate;
       return {
         subject: `${name}: J.P. Morgan certificate expires in ${c?.daysLeft ?? '?'} day(s)`,
-        body: [`The ${c?.environment ?? ''} certificate ${c?.commonName ?? ''} of ${name} (${p.organizationName}) expires on ${formatDay(c?.notAfter) ?? 'an unknown date'}.`],
+        body: [
+          `The ${c?.environment ?? ''} certificate ${c?.commonName ?? ''} of ${name} (${p.organizationName}) expires on ${formatDay(c?.notAfter) ?? 'an unknown date'}.`,
+        ],
         needed: ['Generate a new CSR, have J.P. Morgan sign it, and install the new certificate before that date.'],
         next: 'Syncs stop when the certificate expires.',
       };
@@ -181,7 +220,9 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
         body: [
           `${r?.reviewerName ?? 'The customer'} (${r?.reviewerEmail ?? ''}) of ${p.organizationName} says something is wrong with the data of validation report ${r?.reportId ?? ''}.`,
           `Their note: "${r?.note ?? ''}"`,
-          r && r.transactionCount > 0 ? `They marked ${r.transactionCount} transaction(s); see the integration's customer reviews.` : 'They marked no transactions.',
+          r && r.transactionCount > 0
+            ? `They marked ${r.transactionCount} transaction(s); see the integration's customer reviews.`
+            : 'They marked no transactions.',
         ],
         next: 'A follow-up is open on the integration until an operator resolves it.',
       };
@@ -207,10 +248,13 @@ export function renderMessage(m: Milestone, p: MessageParams, ctx: RenderContext
   const greeting = `Hello ${p.recipientName},`;
   const contact = contactLine(p, ctx, internal);
   const text = [
-    greeting, '', ...x.body.flatMap((b) => [b, '']),
+    greeting,
+    '',
+    ...x.body.flatMap((b) => [b, '']),
     ...(x.needed ? ['What we need from you:', ...x.needed.map((n) => `- ${n}`), ''] : []),
     ...(x.link ? [`${x.link.label}: ${x.link.url}`, ''] : []),
-    `What happens next: ${x.next}`, '',
+    `What happens next: ${x.next}`,
+    '',
     ...(contact ? [contact, ''] : []),
     internal ? 'jpm-sync' : 'The jpm-sync onboarding team',
   ].join('\n');
@@ -220,8 +264,18 @@ export function renderMessage(m: Milestone, p: MessageParams, ctx: RenderContext
     '<body style="font-family:system-ui,sans-serif;line-height:1.5;color:#1a1a1a;max-width:40em;margin:0 auto;padding:1em">',
     `<p>${escapeHtml(greeting)}</p>`,
     ...x.body.map((b) => `<p>${escapeHtml(b)}</p>`),
-    ...(x.needed ? ['<p><strong>What we need from you</strong></p><ul>', ...x.needed.map((n) => `<li>${escapeHtml(n)}</li>`), '</ul>'] : []),
-    ...(x.link ? [`<p><a href="${escapeHtml(x.link.url)}" style="display:inline-block;padding:.6em 1em;background:#0b5394;color:#fff;text-decoration:none;border-radius:4px">${escapeHtml(x.link.label)}</a></p>`] : []),
+    ...(x.needed
+      ? [
+          '<p><strong>What we need from you</strong></p><ul>',
+          ...x.needed.map((n) => `<li>${escapeHtml(n)}</li>`),
+          '</ul>',
+        ]
+      : []),
+    ...(x.link
+      ? [
+          `<p><a href="${escapeHtml(x.link.url)}" style="display:inline-block;padding:.6em 1em;background:#0b5394;color:#fff;text-decoration:none;border-radius:4px">${escapeHtml(x.link.label)}</a></p>`,
+        ]
+      : []),
     `<p><strong>What happens next:</strong> ${escapeHtml(x.next)}</p>`,
     ...(contact ? [`<p>${escapeHtml(contact)}</p>`] : []),
     `<p>${escapeHtml(internal ? 'jpm-sync' : 'The jpm-sync onboarding team')}</p>`,

@@ -41,7 +41,10 @@ export function parseExpectationsOverride(value: unknown): ExpectationsOverride 
 }
 
 /** Later layers win stage by stage: defaults < deployment config < the integration's override. */
-export function mergeExpectations(base: Expectations, ...overrides: (ExpectationsOverride | null | undefined)[]): Expectations {
+export function mergeExpectations(
+  base: Expectations,
+  ...overrides: (ExpectationsOverride | null | undefined)[]
+): Expectations {
   let merged: Expectations = { stageDays: { ...base.stageDays }, processDays: base.processDays };
   for (const o of overrides) {
     if (o) {

@@ -43,14 +43,22 @@ export interface CreateIntegrationInput {
 }
 
 /** Creates an integration in `requested`, with its due dates, a first history row and an outbox event. */
-export async function createIntegration(db: Database, input: CreateIntegrationInput, options: OnboardingOptions = {}): Promise<IntegrationView> {
+export async function createIntegration(
+  db: Database,
+  input: CreateIntegrationInput,
+  options: OnboardingOptions = {},
+): Promise<IntegrationView> {
   const name = requireText(input.name, 'name');
   const actor = requireText(input.actor, 'actor');
   const settings = resolveEnvironmentSettings(
-    { environment: input.environment ?? 'simulator', baseUrl: input.baseUrl, serverCaPem: input.serverCaPem }, options.connectionPolicy?.jpmBaseUrlHosts,
+    { environment: input.environment ?? 'simulator', baseUrl: input.baseUrl, serverCaPem: input.serverCaPem },
+    options.connectionPolicy?.jpmBaseUrlHosts,
   );
   await checkBaseUrlAddress(settings, options.connectionPolicy);
-  const override = input.expectations === undefined || input.expectations === null ? null : parseExpectationsOverride(input.expectations);
+  const override =
+    input.expectations === undefined || input.expectations === null
+      ? null
+      : parseExpectationsOverride(input.expectations);
   const expectations = effectiveExpectations({ expectations: override }, options);
   const now = clock(options);
   const row = await db.transaction().execute(async (trx) => {
@@ -69,20 +77,44 @@ export async function createIntegration(db: Database, input: CreateIntegrationIn
       processDueAt: processDueAt(now, expectations),
       expectations: override,
     });
-    await repo.insertTransition(trx, { organizationId: inserted.organization_id, integrationId: inserted.id, from: null, to: 'requested', actor, note: 'integration created', at: now });
-    await insertOutboxEvents(trx, [{
+    await repo.insertTransition(trx, {
       organizationId: inserted.organization_id,
       integrationId: inserted.id,
-      type: 'integration.created',
-      payload: { integrationId: inserted.id, name, environment: settings.environment, stage: 'requested', actor, at: now.toISOString() },
-    }]);
+      from: null,
+      to: 'requested',
+      actor,
+      note: 'integration created',
+      at: now,
+    });
+    await insertOutboxEvents(trx, [
+      {
+        organizationId: inserted.organization_id,
+        integrationId: inserted.id,
+        type: 'integration.created',
+        payload: {
+          integrationId: inserted.id,
+          name,
+          environment: settings.environment,
+          stage: 'requested',
+          actor,
+          at: now.toISOString(),
+        },
+      },
+    ]);
     return inserted;
   });
-  log().info({ integrationId: row.id, organizationId: row.organization_id, environment: row.environment }, 'integration created');
+  log().info(
+    { integrationId: row.id, organizationId: row.organization_id, environment: row.environment },
+    'integration created',
+  );
   return integrationView(row, options);
 }
 
-export async function getIntegration(ex: Executor, integrationId: string, options: OnboardingOptions = {}): Promise<IntegrationView> {
+export async function getIntegration(
+  ex: Executor,
+  integrationId: string,
+  options: OnboardingOptions = {},
+): Promise<IntegrationView> {
   const row = await repo.findIntegrationLifecycle(ex, integrationId);
   if (!row) {
     throw new NotFoundError('integration', integrationId);
@@ -104,12 +136,21 @@ export async function listIntegrations(
  */
 export async function pageIntegrations(
   ex: Executor,
-  filter: { organizationId?: string | undefined; stage?: OnboardingStage | undefined; overdue?: boolean; cursor?: string | undefined; limit: number },
+  filter: {
+    organizationId?: string | undefined;
+    stage?: OnboardingStage | undefined;
+    overdue?: boolean;
+    cursor?: string | undefined;
+    limit: number;
+  },
   options: OnboardingOptions = {},
 ): Promise<{ integrations: IntegrationView[]; nextCursor: string | null }> {
   const page = await repo.pageIntegrationsLifecycle(ex, {
-    organizationId: filter.organizationId, stage: filter.stage, overdueAt: filter.overdue === true ? clock(options) : undefined,
-    cursor: filter.cursor, limit: filter.limit,
+    organizationId: filter.organizationId,
+    stage: filter.stage,
+    overdueAt: filter.overdue === true ? clock(options) : undefined,
+    cursor: filter.cursor,
+    limit: filter.limit,
   });
   return { integrations: page.rows.map((r) => integrationView(r, options)), nextCursor: page.nextCursor };
 }
@@ -132,7 +173,10 @@ export async function recordEligibility(
 ): Promise<IntegrationView> {
   const parsed = eligibilitySchema.safeParse(input.checklist);
   if (!parsed.success) {
-    throw new ValidationError('the eligibility checklist has unknown or mistyped answers', parsed.error.issues.map((i) => ({ path: ['checklist', ...i.path].join('.'), message: i.message })));
+    throw new ValidationError(
+      'the eligibility checklist has unknown or mistyped answers',
+      parsed.error.issues.map((i) => ({ path: ['checklist', ...i.path].join('.'), message: i.message })),
+    );
   }
   const row = await db.transaction().execute(async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
@@ -164,16 +208,26 @@ export async function recordJpmProject(
  */
 export async function recordApiAccess(
   db: Database,
-  input: { integrationId: string; status: 'requested' | 'confirmed'; products?: readonly string[]; actor: string; at?: Date },
+  input: {
+    integrationId: string;
+    status: 'requested' | 'confirmed';
+    products?: readonly string[];
+    actor: string;
+    at?: Date;
+  },
   options: OnboardingOptions = {},
 ): Promise<IntegrationView> {
   if (input.status !== 'requested' && input.status !== 'confirmed') {
-    throw new ValidationError('status must be requested or confirmed', [{ path: 'status', message: 'requested | confirmed' }]);
+    throw new ValidationError('status must be requested or confirmed', [
+      { path: 'status', message: 'requested | confirmed' },
+    ]);
   }
   const at = input.at ?? clock(options);
   const row = await db.transaction().execute(async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
-    const products = [...new Set([...current.api_access_products, ...(input.products ?? REQUIRED_API_PRODUCTS)])].sort();
+    const products = [
+      ...new Set([...current.api_access_products, ...(input.products ?? REQUIRED_API_PRODUCTS)]),
+    ].sort();
     return repo.updateIntegrationLifecycle(trx, current.id, {
       api_access_products: products,
       api_access_requested_at: current.api_access_requested_at ?? at,

@@ -5,22 +5,43 @@ import { listUsableCertificates } from '../storage/certificates.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { listKeyPairs } from '../storage/key-pairs.repo.ts';
-import { insertOutboxEvents, listOutboxEvents, type OutboxEventInput, type OutboxEventRow } from '../storage/outbox.repo.ts';
+import {
+  insertOutboxEvents,
+  listOutboxEvents,
+  type OutboxEventInput,
+  type OutboxEventRow,
+} from '../storage/outbox.repo.ts';
 import { countSecurityAdminsBySide } from '../storage/security-admins.repo.ts';
 import { signoffState } from '../storage/reviews.repo.ts';
 import { stageDueAt } from './expectations.ts';
 import { clock, refuseWithoutValidationProvider, type OnboardingOptions } from './options.ts';
 import {
-  evaluateGuards, planTransition, type GuardFailure, type OnboardingFacts, type TransitionKind,
+  evaluateGuards,
+  planTransition,
+  type GuardFailure,
+  type OnboardingFacts,
+  type TransitionKind,
   type ValidationVerdict,
 } from './state-machine.ts';
-import { effectiveExpectations, eligibilityOf, integrationView, transitionView, type IntegrationView, type TransitionView } from './views.ts';
+import {
+  effectiveExpectations,
+  eligibilityOf,
+  integrationView,
+  transitionView,
+  type IntegrationView,
+  type TransitionView,
+} from './views.ts';
 
 // Resolved per call: the root logger is configured by main/ after modules are imported.
 const log = () => createLogger('onboarding');
 
 /** Reads everything the guards look at, for the integration's current environment at `now`. */
-export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow, now: Date, validation?: ValidationVerdict): Promise<OnboardingFacts> {
+export async function loadFacts(
+  ex: Executor,
+  row: repo.IntegrationLifecycleRow,
+  now: Date,
+  validation?: ValidationVerdict,
+): Promise<OnboardingFacts> {
   const [keyPairs, certificates, securityAdmins, activeAccounts, signoff] = await Promise.all([
     listKeyPairs(ex, row.id, row.environment),
     listUsableCertificates(ex, row.id, row.environment, now),
@@ -42,7 +63,8 @@ export async function loadFacts(ex: Executor, row: repo.IntegrationLifecycleRow,
       required: signoff.required,
       // "Complete and accurate" vouches for the report the customer saw: a newer passed report needs its own answer.
       signedOff: signoff.latest?.verdict === 'accurate' && signoff.latest.reportId === signoff.newestPassedReportId,
-      olderReportSignedOff: signoff.latest?.verdict === 'accurate' && signoff.latest.reportId !== signoff.newestPassedReportId,
+      olderReportSignedOff:
+        signoff.latest?.verdict === 'accurate' && signoff.latest.reportId !== signoff.newestPassedReportId,
       problemOpen: signoff.openFollowUps > 0,
     },
     ...(validation ? { validation } : {}),
@@ -60,7 +82,11 @@ export async function askValidation(options: OnboardingOptions, integrationId: s
 }
 
 function refusal(from: string, to: string, message: string, details: Record<string, unknown>): AppError {
-  return new AppError(`cannot move the integration from ${from} to ${to}: ${message}`, { code: 'transition_refused', httpStatus: 409, details: { from, to, ...details } });
+  return new AppError(`cannot move the integration from ${from} to ${to}: ${message}`, {
+    code: 'transition_refused',
+    httpStatus: 409,
+    details: { from, to, ...details },
+  });
 }
 
 function guardRefusal(from: string, to: string, failures: GuardFailure[]): AppError {
@@ -86,12 +112,20 @@ export interface TransitionResult {
  * `transition_refused` (409) naming every failed guard. The stage change, its history row and the
  * milestone events commit in one transaction, under a row lock so concurrent moves serialize.
  */
-export async function transition(db: Database, input: TransitionInput, options: OnboardingOptions = {}): Promise<TransitionResult> {
+export async function transition(
+  db: Database,
+  input: TransitionInput,
+  options: OnboardingOptions = {},
+): Promise<TransitionResult> {
   if (!(ONBOARDING_STAGES as readonly string[]).includes(input.to)) {
-    throw new ValidationError(`to must be one of ${ONBOARDING_STAGES.join(', ')}`, [{ path: 'to', message: 'unknown stage' }]);
+    throw new ValidationError(`to must be one of ${ONBOARDING_STAGES.join(', ')}`, [
+      { path: 'to', message: 'unknown stage' },
+    ]);
   }
   if (typeof input.actor !== 'string' || input.actor.trim() === '') {
-    throw new ValidationError('actor is required: every transition records who made it', [{ path: 'actor', message: 'required' }]);
+    throw new ValidationError('actor is required: every transition records who made it', [
+      { path: 'actor', message: 'required' },
+    ]);
   }
   const now = clock(options);
   const before = await repo.findIntegrationLifecycle(db, input.integrationId);
@@ -99,8 +133,15 @@ export async function transition(db: Database, input: TransitionInput, options: 
     throw new NotFoundError('integration', input.integrationId);
   }
   // Ask the validation provider before taking the row lock: it may be slow and is not ours.
-  const prePlan = planTransition(before.stage as OnboardingStage, input.to, before.paused_from_stage as OnboardingStage | null);
-  let validation = prePlan.allowed && prePlan.guards.includes('validation_passed') ? await askValidation(options, before.id) : undefined;
+  const prePlan = planTransition(
+    before.stage as OnboardingStage,
+    input.to,
+    before.paused_from_stage as OnboardingStage | null,
+  );
+  let validation =
+    prePlan.allowed && prePlan.guards.includes('validation_passed')
+      ? await askValidation(options, before.id)
+      : undefined;
 
   try {
     return await db.transaction().execute(async (trx) => {
@@ -120,11 +161,25 @@ export async function transition(db: Database, input: TransitionInput, options: 
       if (failures.length > 0) {
         throw guardRefusal(from, input.to, failures);
       }
-      return applyTransition(trx, row, { to: input.to, kind: plan.kind, actor: input.actor.trim(), note: input.note?.trim() ?? '', now, validation }, options);
+      return applyTransition(
+        trx,
+        row,
+        { to: input.to, kind: plan.kind, actor: input.actor.trim(), note: input.note?.trim() ?? '', now, validation },
+        options,
+      );
     });
   } catch (err) {
     if (err instanceof AppError && err.code === 'transition_refused') {
-      log().info({ integrationId: input.integrationId, from: before.stage, to: input.to, actor: input.actor, details: err.details }, 'transition refused');
+      log().info(
+        {
+          integrationId: input.integrationId,
+          from: before.stage,
+          to: input.to,
+          actor: input.actor,
+          details: err.details,
+        },
+        'transition refused',
+      );
     }
     throw err;
   }
@@ -133,7 +188,14 @@ export async function transition(db: Database, input: TransitionInput, options: 
 async function applyTransition(
   trx: Executor,
   row: repo.IntegrationLifecycleRow,
-  t: { to: OnboardingStage; kind: TransitionKind; actor: string; note: string; now: Date; validation: ValidationVerdict | undefined },
+  t: {
+    to: OnboardingStage;
+    kind: TransitionKind;
+    actor: string;
+    note: string;
+    now: Date;
+    validation: ValidationVerdict | undefined;
+  },
   options: OnboardingOptions,
 ): Promise<TransitionResult> {
   const from = row.stage as OnboardingStage;
@@ -147,15 +209,38 @@ async function applyTransition(
     ...(t.to === 'live' ? { live_at: t.now } : {}),
     updated_at: t.now,
   });
-  const history = await repo.insertTransition(trx, { organizationId: row.organization_id, integrationId: row.id, from, to: t.to, actor: t.actor, note: t.note, at: t.now });
-  const base = { integrationId: row.id, name: row.name, from, to: t.to, kind: t.kind, actor: t.actor, note: t.note, at: t.now.toISOString() };
-  const events: OutboxEventInput[] = [{
-    organizationId: row.organization_id, integrationId: row.id, type: 'integration.stage_changed',
-    payload: { ...base, stageDueAt: dueAt?.toISOString() ?? null },
-  }];
+  const history = await repo.insertTransition(trx, {
+    organizationId: row.organization_id,
+    integrationId: row.id,
+    from,
+    to: t.to,
+    actor: t.actor,
+    note: t.note,
+    at: t.now,
+  });
+  const base = {
+    integrationId: row.id,
+    name: row.name,
+    from,
+    to: t.to,
+    kind: t.kind,
+    actor: t.actor,
+    note: t.note,
+    at: t.now.toISOString(),
+  };
+  const events: OutboxEventInput[] = [
+    {
+      organizationId: row.organization_id,
+      integrationId: row.id,
+      type: 'integration.stage_changed',
+      payload: { ...base, stageDueAt: dueAt?.toISOString() ?? null },
+    },
+  ];
   if (t.to === 'live') {
     events.push({
-      organizationId: row.organization_id, integrationId: row.id, type: 'integration.live',
+      organizationId: row.organization_id,
+      integrationId: row.id,
+      type: 'integration.live',
       payload: { ...base, validationReportId: t.validation?.reportId ?? null },
     });
   }
@@ -170,6 +255,10 @@ export async function listTransitions(ex: Executor, integrationId: string): Prom
 }
 
 /** Milestone events of one integration (stage changes, live, overdue, certificates), oldest first. */
-export async function listMilestones(ex: Executor, integrationId: string, page: { afterId?: string; limit?: number } = {}): Promise<OutboxEventRow[]> {
+export async function listMilestones(
+  ex: Executor,
+  integrationId: string,
+  page: { afterId?: string; limit?: number } = {},
+): Promise<OutboxEventRow[]> {
   return listOutboxEvents(ex, { integrationId, ...page });
 }

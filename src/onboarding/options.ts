@@ -13,7 +13,10 @@ export type ValidationReportProvider = (integrationId: string) => Promise<Valida
  * pass: an integration must not reach `live` on data nobody proved complete.
  */
 export const refuseWithoutValidationProvider: ValidationReportProvider = () =>
-  Promise.resolve({ passed: false, reason: 'no validation report provider is configured, so no report can prove the data complete' });
+  Promise.resolve({
+    passed: false,
+    reason: 'no validation report provider is configured, so no report can prove the data complete',
+  });
 
 /** Dependencies and settings of the onboarding service; every field has a safe default. */
 export interface OnboardingOptions {

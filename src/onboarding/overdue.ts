@@ -25,7 +25,10 @@ export interface OverdueIntegration {
 
 function toOverdue(row: repo.IntegrationLifecycleRow, now: Date): OverdueIntegration {
   const kinds = overdueKinds(row, now);
-  const passed = [kinds.includes('stage') ? row.stage_due_at : null, kinds.includes('process') ? row.process_due_at : null]
+  const passed = [
+    kinds.includes('stage') ? row.stage_due_at : null,
+    kinds.includes('process') ? row.process_due_at : null,
+  ]
     .filter((d): d is Date => d !== null)
     .map((d) => d.getTime());
   return {
@@ -62,7 +65,10 @@ export async function flagOverdue(db: Database, now: Date = new Date()): Promise
     const processRows = await repo.flagProcessOverdue(trx, now);
     const flagged: FlagOverdueResult['flagged'] = [];
     const events: OutboxEventInput[] = [];
-    for (const [kind, rows] of [['stage', stage], ['process', processRows]] as const) {
+    for (const [kind, rows] of [
+      ['stage', stage],
+      ['process', processRows],
+    ] as const) {
       for (const row of rows) {
         const dueAt = (kind === 'stage' ? row.stage_due_at : row.process_due_at) ?? now;
         flagged.push({ integrationId: row.id, kind, stage: row.stage as OnboardingStage, dueAt });
@@ -71,8 +77,13 @@ export async function flagOverdue(db: Database, now: Date = new Date()): Promise
           integrationId: row.id,
           type: 'integration.overdue',
           payload: {
-            integrationId: row.id, name: row.name, kind, stage: row.stage, stageEnteredAt: row.stage_entered_at.toISOString(),
-            dueAt: dueAt.toISOString(), daysOverdue: Math.floor((now.getTime() - dueAt.getTime()) / DAY_MS),
+            integrationId: row.id,
+            name: row.name,
+            kind,
+            stage: row.stage,
+            stageEnteredAt: row.stage_entered_at.toISOString(),
+            dueAt: dueAt.toISOString(),
+            daysOverdue: Math.floor((now.getTime() - dueAt.getTime()) / DAY_MS),
           },
         });
       }

@@ -37,8 +37,14 @@ const inputSchema = z.object({
 
 function view(row: repo.SecurityAdminRow): SecurityAdminView {
   return {
-    id: row.id, integrationId: row.integration_id, side: row.side as SecurityAdminSide, name: row.name, email: row.email, role: row.role,
-    createdAt: row.created_at, updatedAt: row.updated_at,
+    id: row.id,
+    integrationId: row.integration_id,
+    side: row.side as SecurityAdminSide,
+    name: row.name,
+    email: row.email,
+    role: row.role,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 
@@ -49,7 +55,10 @@ export async function recordSecurityAdmin(
 ): Promise<SecurityAdminView> {
   const parsed = inputSchema.safeParse(input);
   if (!parsed.success) {
-    throw new ValidationError('the security administrator is incomplete', parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    throw new ValidationError(
+      'the security administrator is incomplete',
+      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
   }
   const integration = await findIntegrationLifecycle(db, input.integrationId);
   if (!integration) {
@@ -61,7 +70,10 @@ export async function recordSecurityAdmin(
     integrationId: integration.id,
     ...parsed.data,
   });
-  log().info({ integrationId: integration.id, securityAdminId: row.id, side: row.side, actor: input.actor }, 'security administrator recorded');
+  log().info(
+    { integrationId: integration.id, securityAdminId: row.id, side: row.side, actor: input.actor },
+    'security administrator recorded',
+  );
   return view(row);
 }
 
@@ -69,9 +81,15 @@ export async function listSecurityAdmins(ex: Executor, integrationId: string): P
   return (await repo.listSecurityAdmins(ex, integrationId)).map(view);
 }
 
-export async function removeSecurityAdmin(db: Database, input: { integrationId: string; securityAdminId: string; actor: string }): Promise<void> {
+export async function removeSecurityAdmin(
+  db: Database,
+  input: { integrationId: string; securityAdminId: string; actor: string },
+): Promise<void> {
   if (!(await repo.deleteSecurityAdmin(db, input.integrationId, input.securityAdminId))) {
     throw new NotFoundError('security administrator', input.securityAdminId);
   }
-  log().info({ integrationId: input.integrationId, securityAdminId: input.securityAdminId, actor: input.actor }, 'security administrator removed');
+  log().info(
+    { integrationId: input.integrationId, securityAdminId: input.securityAdminId, actor: input.actor },
+    'security administrator removed',
+  );
 }

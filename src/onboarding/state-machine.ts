@@ -11,13 +11,28 @@ import type { OnboardingStage } from '../domain/types.ts';
  * only to the stage it was paused from; `cancelled` is reachable from everywhere and is terminal.
  */
 export const PIPELINE = [
-  'requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live',
+  'requested',
+  'kickoff',
+  'technical_setup',
+  'security_admins',
+  'awaiting_approval',
+  'approved',
+  'validating',
+  'live',
 ] as const satisfies readonly OnboardingStage[];
 export type PipelineStage = (typeof PIPELINE)[number];
 
 export const GUARDS = [
-  'eligibility_complete', 'jpm_project_recorded', 'csr_generated', 'api_access_requested', 'security_admins_recorded',
-  'active_certificate', 'api_access_confirmed', 'accounts_configured', 'validation_passed', 'customer_signed_off',
+  'eligibility_complete',
+  'jpm_project_recorded',
+  'csr_generated',
+  'api_access_requested',
+  'security_admins_recorded',
+  'active_certificate',
+  'api_access_confirmed',
+  'accounts_configured',
+  'validation_passed',
+  'customer_signed_off',
 ] as const;
 export type GuardName = (typeof GUARDS)[number];
 
@@ -107,7 +122,11 @@ export function allowedTargets(from: OnboardingStage, pausedFrom: OnboardingStag
 }
 
 /** Whether `from → to` exists, what kind of move it is and which guards it must pass. */
-export function planTransition(from: OnboardingStage, to: OnboardingStage, pausedFrom: OnboardingStage | null): TransitionPlan {
+export function planTransition(
+  from: OnboardingStage,
+  to: OnboardingStage,
+  pausedFrom: OnboardingStage | null,
+): TransitionPlan {
   const targets = allowedTargets(from, pausedFrom);
   if (!targets.includes(to)) {
     const why = from === to ? `the integration is already ${from}` : `${from} → ${to} is not an allowed transition`;
@@ -147,7 +166,7 @@ export function checkGuard(guard: GuardName, facts: OnboardingFacts): string | u
     case 'jpm_project_recorded':
       return filled(facts.jpmProjectId) ? undefined : 'no J.P. Morgan developer-portal project id recorded';
     case 'csr_generated':
-      return facts.csrCount > 0 ? undefined : 'no CSR generated for the integration\'s environment';
+      return facts.csrCount > 0 ? undefined : "no CSR generated for the integration's environment";
     case 'api_access_requested': {
       if (!facts.apiAccessRequested) {
         return 'API access not requested yet (transaction details and balances)';
@@ -163,7 +182,9 @@ export function checkGuard(guard: GuardName, facts: OnboardingFacts): string | u
       return missing.length === 0 ? undefined : `not recorded: ${missing.join(' and ')}`;
     }
     case 'active_certificate':
-      return facts.activeCertificates > 0 ? undefined : 'no active, currently valid certificate installed for the integration\'s environment';
+      return facts.activeCertificates > 0
+        ? undefined
+        : "no active, currently valid certificate installed for the integration's environment";
     case 'api_access_confirmed':
       return facts.apiAccessConfirmed ? undefined : 'J.P. Morgan has not confirmed API access yet';
     case 'accounts_configured':
@@ -172,7 +193,9 @@ export function checkGuard(guard: GuardName, facts: OnboardingFacts): string | u
       if (!facts.validation) {
         return 'validation report not checked';
       }
-      return facts.validation.passed ? undefined : `validation report not passed: ${facts.validation.reason ?? 'no reason given'}`;
+      return facts.validation.passed
+        ? undefined
+        : `validation report not passed: ${facts.validation.reason ?? 'no reason given'}`;
     case 'customer_signed_off': {
       const c = facts.customerSignoff;
       if (!c?.required || (c.signedOff && !c.problemOpen)) {
@@ -183,7 +206,7 @@ export function checkGuard(guard: GuardName, facts: OnboardingFacts): string | u
       }
       return c.olderReportSignedOff
         ? 'the customer confirmed an earlier validation report; a newer one has passed since: send their controller a review link for it (POST /v1/integrations/{id}/review-links)'
-        : "the customer has not confirmed their data yet: their controller confirms it through the review link sent when validation passed";
+        : 'the customer has not confirmed their data yet: their controller confirms it through the review link sent when validation passed';
     }
   }
 }

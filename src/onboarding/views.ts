@@ -1,6 +1,12 @@
 import type { JpmEnvironment, OnboardingStage } from '../domain/types.ts';
 import type { IntegrationLifecycleRow, TransitionRow } from '../storage/integration-lifecycle.repo.ts';
-import { DEFAULT_EXPECTATIONS, mergeExpectations, parseExpectationsOverride, type Expectations, type ExpectationsOverride } from './expectations.ts';
+import {
+  DEFAULT_EXPECTATIONS,
+  mergeExpectations,
+  parseExpectationsOverride,
+  type Expectations,
+  type ExpectationsOverride,
+} from './expectations.ts';
 import type { OnboardingOptions } from './options.ts';
 import { isClockRunning, type EligibilityChecklist } from './state-machine.ts';
 
@@ -48,14 +54,24 @@ export function eligibilityOf(value: unknown): EligibilityChecklist {
   const v = (value ?? {}) as Record<string, unknown>;
   const bool = (x: unknown) => (typeof x === 'boolean' ? x : undefined);
   const text = (x: unknown) => (typeof x === 'string' ? x : null);
-  return { jpmAccessAccount: bool(v.jpmAccessAccount), notChaseConnect: bool(v.notChaseConnect), jpmRepresentative: text(v.jpmRepresentative), signingAuthority: text(v.signingAuthority) };
+  return {
+    jpmAccessAccount: bool(v.jpmAccessAccount),
+    notChaseConnect: bool(v.notChaseConnect),
+    jpmRepresentative: text(v.jpmRepresentative),
+    signingAuthority: text(v.signingAuthority),
+  };
 }
 
 export function integrationOverride(row: Pick<IntegrationLifecycleRow, 'expectations'>): ExpectationsOverride | null {
-  return row.expectations === null || row.expectations === undefined ? null : parseExpectationsOverride(row.expectations);
+  return row.expectations === null || row.expectations === undefined
+    ? null
+    : parseExpectationsOverride(row.expectations);
 }
 
-export function effectiveExpectations(row: Pick<IntegrationLifecycleRow, 'expectations'>, options: OnboardingOptions): Expectations {
+export function effectiveExpectations(
+  row: Pick<IntegrationLifecycleRow, 'expectations'>,
+  options: OnboardingOptions,
+): Expectations {
   return mergeExpectations(DEFAULT_EXPECTATIONS, options.expectations, integrationOverride(row));
 }
 
@@ -73,7 +89,11 @@ export function integrationView(row: IntegrationLifecycleRow, options: Onboardin
     syncStatusReason: row.sync_status_reason,
     eligibility: eligibilityOf(row.eligibility),
     jpmProjectId: row.jpm_project_id,
-    apiAccess: { products: row.api_access_products, requestedAt: row.api_access_requested_at, confirmedAt: row.api_access_confirmed_at },
+    apiAccess: {
+      products: row.api_access_products,
+      requestedAt: row.api_access_requested_at,
+      confirmedAt: row.api_access_confirmed_at,
+    },
     stageEnteredAt: row.stage_entered_at,
     stageDueAt: row.stage_due_at,
     processDueAt: row.process_due_at,
@@ -99,7 +119,10 @@ export function transitionView(row: TransitionRow): TransitionView {
 }
 
 /** Whether the row is past a due date at `now` (only while the clock runs). */
-export function overdueKinds(row: Pick<IntegrationLifecycleRow, 'stage' | 'stage_due_at' | 'process_due_at'>, now: Date): ('stage' | 'process')[] {
+export function overdueKinds(
+  row: Pick<IntegrationLifecycleRow, 'stage' | 'stage_due_at' | 'process_due_at'>,
+  now: Date,
+): ('stage' | 'process')[] {
   if (!isClockRunning(row.stage as OnboardingStage)) {
     return [];
   }

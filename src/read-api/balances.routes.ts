@@ -15,9 +15,11 @@ const TAGS = ['Balances'];
 function historyCursor(cursor: string): { asOfDate: string; kind: string } {
   const [asOfDate, kind] = decodeCursor(cursor, ['string', 'string']);
   if (!isIsoDate(asOfDate) || !(BALANCE_KINDS as readonly string[]).includes(kind)) {
-    throw new ValidationError('The cursor is invalid; pass the nextCursor of a previous page unchanged.', [
-      { path: 'query.cursor', message: 'invalid cursor' },
-    ], 'invalid_cursor');
+    throw new ValidationError(
+      'The cursor is invalid; pass the nextCursor of a previous page unchanged.',
+      [{ path: 'query.cursor', message: 'invalid cursor' }],
+      'invalid_cursor',
+    );
   }
   return { asOfDate, kind };
 }
@@ -40,7 +42,11 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
           ...PAGE_QUERY,
         }),
       },
-      response: { status: 200, schema: pageSchema(BalanceSchema).meta({ id: 'BalancePage' }), description: 'A page of balances' },
+      response: {
+        status: 200,
+        schema: pageSchema(BalanceSchema).meta({ id: 'BalancePage' }),
+        description: 'A page of balances',
+      },
       handler: async ({ params, query, access }) => {
         const account = await getAccount(deps.db, params.id);
         if (!account) {
@@ -48,7 +54,12 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
         }
         access.assert(account.organization_id, 'account', account.id);
         const after = query.cursor === undefined ? undefined : historyCursor(query.cursor);
-        const rows = await listBalanceHistory(deps.db, account.id, { from: query.from, to: query.to, kind: query.kind }, { after, limit: query.limit });
+        const rows = await listBalanceHistory(
+          deps.db,
+          account.id,
+          { from: query.from, to: query.to, kind: query.kind },
+          { after, limit: query.limit },
+        );
         const page = rows.slice(0, query.limit);
         const last = page[page.length - 1];
         return {
@@ -62,23 +73,38 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
       path: '/v1/balances/latest',
       permission: 'data:read',
       summary: 'Latest balances per account',
-      description: 'For each account (in id order): its newest final (closing) balance and its newest intraday balance; null when none was received yet.',
+      description:
+        'For each account (in id order): its newest final (closing) balance and its newest intraday balance; null when none was received yet.',
       tags: TAGS,
       request: {
         query: z.object({
           organizationId: Id.optional(),
           accountId: Id.optional(),
-          currency: z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code such as USD').optional(),
+          currency: z
+            .string()
+            .regex(/^[A-Z]{3}$/, 'ISO 4217 code such as USD')
+            .optional(),
           ...PAGE_QUERY,
         }),
       },
-      response: { status: 200, schema: pageSchema(LatestBalancesSchema).meta({ id: 'LatestBalancesPage' }), description: 'A page of accounts with their latest balances' },
+      response: {
+        status: 200,
+        schema: pageSchema(LatestBalancesSchema).meta({ id: 'LatestBalancesPage' }),
+        description: 'A page of accounts with their latest balances',
+      },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
         const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
-        const accounts = await listAccountsForBalances(deps.db, { organizationId, accountId: query.accountId, currency: query.currency }, { afterId, limit: query.limit });
+        const accounts = await listAccountsForBalances(
+          deps.db,
+          { organizationId, accountId: query.accountId, currency: query.currency },
+          { afterId, limit: query.limit },
+        );
         const page = accounts.slice(0, query.limit);
-        const balances = await latestBalancesOf(deps.db, page.map((a) => a.id));
+        const balances = await latestBalancesOf(
+          deps.db,
+          page.map((a) => a.id),
+        );
         const byKey = new Map(balances.map((b) => [`${b.account_id}|${b.kind}`, b]));
         const last = page[page.length - 1];
         return {

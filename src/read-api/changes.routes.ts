@@ -20,7 +20,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
       permission: 'data:read',
       summary: 'Read the change feed',
       description: [
-        'Events (`added`, `modified`, `removed`) in commit order after `cursor`; each carries the transaction\'s current state.',
+        "Events (`added`, `modified`, `removed`) in commit order after `cursor`; each carries the transaction's current state.",
         'Store `nextCursor` after applying a page and pass it back: a consumer that does so never misses an event and never sees one twice, also while many writers commit concurrently.',
         'Without a cursor the feed starts at the oldest retained event; `from=now` starts at the current end.',
         `Events are kept for the configured retention (${deps.retentionDays} days); an older cursor gets 410 \`cursor_expired\`.`,
@@ -29,17 +29,38 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
       errors: [410],
       request: {
         query: z.object({
-          cursor: z.string().min(1).max(256).optional().meta({ description: 'The nextCursor of the previous page (or an event cursor), unchanged' }),
-          from: z.enum(['now']).optional().meta({ description: '`now`: start at the end of the feed (ignored with a cursor)' }),
-          organizationId: Id.optional().meta({ description: 'Only this organization (for keys valid for all organizations)' }),
-          limit: z.coerce.number().int().min(1).max(1000).default(100).meta({ description: 'Events per page, 1 to 1000 (default 100)' }),
+          cursor: z
+            .string()
+            .min(1)
+            .max(256)
+            .optional()
+            .meta({ description: 'The nextCursor of the previous page (or an event cursor), unchanged' }),
+          from: z
+            .enum(['now'])
+            .optional()
+            .meta({ description: '`now`: start at the end of the feed (ignored with a cursor)' }),
+          organizationId: Id.optional().meta({
+            description: 'Only this organization (for keys valid for all organizations)',
+          }),
+          limit: z.coerce
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(100)
+            .meta({ description: 'Events per page, 1 to 1000 (default 100)' }),
         }),
       },
       response: { status: 200, schema: ChangePageSchema, description: 'A page of events' },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId) ?? null;
         const cursor = query.cursor ?? (query.from === 'now' ? await currentFeedCursor(deps.db) : null);
-        const page = await readChanges(deps.db, { organizationId, cursor, limit: query.limit, retentionDays: deps.retentionDays });
+        const page = await readChanges(deps.db, {
+          organizationId,
+          cursor,
+          limit: query.limit,
+          retentionDays: deps.retentionDays,
+        });
         return {
           data: page.events.map((e) => ({
             sequence: e.sequence,
@@ -62,7 +83,8 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
       path: '/v1/changes/cursor',
       permission: 'data:read',
       summary: 'A cursor at the current end of the change feed',
-      description: 'To (re)synchronise: take this cursor FIRST, then read the full state with GET /v1/transactions, then poll GET /v1/changes from this cursor. Changes made during the full read arrive again; apply events as upserts by id.',
+      description:
+        'To (re)synchronise: take this cursor FIRST, then read the full state with GET /v1/transactions, then poll GET /v1/changes from this cursor. Changes made during the full read arrive again; apply events as upserts by id.',
       tags: TAGS,
       response: {
         status: 200,

@@ -14,7 +14,9 @@ import type { TransactionDecisionRow, TransactionReadRow, TransactionVersionRow 
 export const Id = z.uuid().meta({ description: 'UUID' });
 export const Instant = z.iso.datetime().meta({ description: 'ISO 8601 instant, UTC' });
 export const IsoDate = z.iso.date().meta({ description: 'Calendar date YYYY-MM-DD (the bank business day)' });
-const Decimal = z.string().meta({ description: 'Decimal string with exactly the currency scale, e.g. "1250.00"', example: '1250.00' });
+const Decimal = z
+  .string()
+  .meta({ description: 'Decimal string with exactly the currency scale, e.g. "1250.00"', example: '1250.00' });
 const Minor = z.string().meta({ description: 'Integer amount in minor units, as a string', example: '125000' });
 
 export function iso(date: Date): string;
@@ -29,7 +31,8 @@ export const TransactionSchema = z
     organizationId: Id,
     accountId: Id,
     status: z.enum(['pending', 'posted', 'superseded', 'removed']).meta({
-      description: 'pending: intraday item; posted: booked; superseded: a pending item replaced by its posted item (supersededBy); removed: a pending item that never posted',
+      description:
+        'pending: intraday item; posted: booked; superseded: a pending item replaced by its posted item (supersededBy); removed: a pending item that never posted',
     }),
     direction: z.enum(['credit', 'debit']),
     amount: Decimal.meta({ description: 'Unsigned amount; the sign is `direction`' }),
@@ -38,22 +41,33 @@ export const TransactionSchema = z
     decimalLocation: z.number().int().meta({ description: 'The currency scale used for amount' }),
     bookingDate: IsoDate,
     valueDate: IsoDate.nullable(),
-    bankReference: z.string().meta({ description: "The bank's reference exactly as sent (padding, case and leading zeros kept); empty when none" }),
+    bankReference: z.string().meta({
+      description: "The bank's reference exactly as sent (padding, case and leading zeros kept); empty when none",
+    }),
     customerReference: z.string().meta({ description: "The customer's reference exactly as sent; empty when none" }),
     baiCode: z.string().nullable().meta({ description: 'BAI type code, e.g. "195" (incoming wire)' }),
     baiSummaryCode: z.string().nullable(),
-    description: z.string().meta({ description: 'A readable summary: short description, then narrative tags (trimmed). `narrative` has the exact text' }),
+    description: z.string().meta({
+      description:
+        'A readable summary: short description, then narrative tags (trimmed). `narrative` has the exact text',
+    }),
     narrative: z.unknown().meta({
-      description: "The bank's narrativeText exactly as sent (normally tag → text, tag keys keep their padding); null when none",
+      description:
+        "The bank's narrativeText exactly as sent (normally tag → text, tag keys keep their padding); null when none",
       example: { 'YOUR REF    ': 'INV 001   ' },
     }),
-    dataQuality: z.array(z.object({ field: z.string(), problem: z.string() })).nullable().meta({
-      description: 'Fields other than the money facts that were missing, null or odd when the bank sent the record, and what was done; also a field '
-        + "the record's channel left out that another channel's report of the item carries (left out by …; not kept from …): never kept from another "
-        + 'channel, since which of several look-alikes (same booking date, direction, amount and currency) is which item may be arbitrary; null when none',
-    }),
+    dataQuality: z
+      .array(z.object({ field: z.string(), problem: z.string() }))
+      .nullable()
+      .meta({
+        description:
+          'Fields other than the money facts that were missing, null or odd when the bank sent the record, and what was done; also a field ' +
+          "the record's channel left out that another channel's report of the item carries (left out by …; not kept from …): never kept from another " +
+          'channel, since which of several look-alikes (same booking date, direction, amount and currency) is which item may be arbitrary; null when none',
+      }),
     jpmTransactionId: z.string().nullable().meta({
-      description: "J.P. Morgan's id of the record (may change on re-identification; our id never does); null when the bank sent none",
+      description:
+        "J.P. Morgan's id of the record (may change on re-identification; our id never does); null when the bank sent none",
     }),
     supersededBy: Id.nullable().meta({ description: 'The posted transaction that replaced this pending one' }),
     supersedes: Id.nullable().meta({ description: 'The pending transaction this posted one replaced' }),
@@ -135,7 +149,9 @@ function amountText(text: string, scale: number): string {
   const negative = text.charCodeAt(0) === 45;
   const digits = (negative ? text.slice(1) : text).padStart(scale + 1, '0');
   const sign = negative ? '-' : '';
-  return scale === 0 ? sign + digits : `${sign}${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`;
+  return scale === 0
+    ? sign + digits
+    : `${sign}${digits.slice(0, digits.length - scale)}.${digits.slice(digits.length - scale)}`;
 }
 
 /* eslint-disable no-control-regex -- control characters are what JSON escapes */
@@ -165,18 +181,26 @@ const nullable = (text: string | null): string => (text === null ? 'null' : json
  * spliced in as it is, unless it holds escaped text (then decoded and serialized).
  */
 export function transactionItemJson(r: TransactionReadRow): string {
-  const narrative = r.narrative === null ? 'null' : MAY_BE_ESCAPED.test(r.narrative) ? JSON.stringify(storedJson(r.narrative)) : r.narrative;
-  const dataQuality = r.data_quality === null || r.data_quality === undefined ? 'null' : JSON.stringify(dataQualityDto(r.data_quality));
-  return `{"id":"${r.id}","organizationId":"${r.organization_id}","accountId":"${r.account_id}","status":${json(r.status)}`
-    + `,"direction":${json(r.direction)},"amount":"${amountText(r.amount_minor, r.decimal_location)}","amountMinor":"${minorText(r.amount_minor)}"`
-    + `,"currency":${json(r.currency)},"decimalLocation":${r.decimal_location},"bookingDate":"${r.booking_date}"`
-    + `,"valueDate":${r.value_date === null ? 'null' : `"${r.value_date}"`}`
-    + `,"bankReference":${storedTextJson(r.bank_reference)},"customerReference":${storedTextJson(r.customer_reference)}`
-    + `,"baiCode":${nullable(r.bai_type_code)},"baiSummaryCode":${nullable(r.bai_summary_code)},"description":${storedTextJson(r.description)}`
-    + `,"narrative":${narrative},"dataQuality":${dataQuality}`
-    + `,"jpmTransactionId":${r.jpm_transaction_id === '' ? 'null' : storedTextJson(r.jpm_transaction_id)}`
-    + `,"supersededBy":${r.superseded_by === null ? 'null' : `"${r.superseded_by}"`},"supersedes":${r.supersedes === null ? 'null' : `"${r.supersedes}"`}`
-    + `,"version":${r.version},"firstSeenAt":"${r.first_seen_at}","updatedAt":"${r.updated_at}"}`;
+  const narrative =
+    r.narrative === null
+      ? 'null'
+      : MAY_BE_ESCAPED.test(r.narrative)
+        ? JSON.stringify(storedJson(r.narrative))
+        : r.narrative;
+  const dataQuality =
+    r.data_quality === null || r.data_quality === undefined ? 'null' : JSON.stringify(dataQualityDto(r.data_quality));
+  return (
+    `{"id":"${r.id}","organizationId":"${r.organization_id}","accountId":"${r.account_id}","status":${json(r.status)}` +
+    `,"direction":${json(r.direction)},"amount":"${amountText(r.amount_minor, r.decimal_location)}","amountMinor":"${minorText(r.amount_minor)}"` +
+    `,"currency":${json(r.currency)},"decimalLocation":${r.decimal_location},"bookingDate":"${r.booking_date}"` +
+    `,"valueDate":${r.value_date === null ? 'null' : `"${r.value_date}"`}` +
+    `,"bankReference":${storedTextJson(r.bank_reference)},"customerReference":${storedTextJson(r.customer_reference)}` +
+    `,"baiCode":${nullable(r.bai_type_code)},"baiSummaryCode":${nullable(r.bai_summary_code)},"description":${storedTextJson(r.description)}` +
+    `,"narrative":${narrative},"dataQuality":${dataQuality}` +
+    `,"jpmTransactionId":${r.jpm_transaction_id === '' ? 'null' : storedTextJson(r.jpm_transaction_id)}` +
+    `,"supersededBy":${r.superseded_by === null ? 'null' : `"${r.superseded_by}"`},"supersedes":${r.supersedes === null ? 'null' : `"${r.supersedes}"`}` +
+    `,"version":${r.version},"firstSeenAt":"${r.first_seen_at}","updatedAt":"${r.updated_at}"}`
+  );
 }
 
 /** A list page `{ data, nextCursor }` as JSON text (the list route is `prebuilt`: sent without a runtime parse). */
@@ -196,9 +220,18 @@ export const TransactionVersionSchema = z
     changedFields: z.array(z.string()).meta({ description: 'Fields that differ in the next version' }),
     syncRunId: Id.nullable(),
     values: z.object({
-      status: z.string(), direction: z.string(), amount: Decimal, amountMinor: Minor, currency: z.string(), bookingDate: z.string(),
-      valueDate: z.string().nullable(), bankReference: z.string(), customerReference: z.string(), baiCode: z.string().nullable(),
-      description: z.string(), jpmTransactionId: z.string().nullable(),
+      status: z.string(),
+      direction: z.string(),
+      amount: Decimal,
+      amountMinor: Minor,
+      currency: z.string(),
+      bookingDate: z.string(),
+      valueDate: z.string().nullable(),
+      bankReference: z.string(),
+      customerReference: z.string(),
+      baiCode: z.string().nullable(),
+      description: z.string(),
+      jpmTransactionId: z.string().nullable(),
     }),
   })
   .meta({ id: 'TransactionVersion', description: 'A former state of the transaction' });
@@ -212,9 +245,17 @@ export function toVersionDto(v: TransactionVersionRow): z.input<typeof Transacti
     changedFields: v.changed_fields,
     syncRunId: v.sync_run_id,
     values: {
-      status: v.status, direction: v.direction, amount: formatMinorUnits(BigInt(v.amount_minor), scale), amountMinor: v.amount_minor,
-      currency: v.currency, bookingDate: v.booking_date, valueDate: v.value_date, bankReference: decodePgText(v.bank_reference),
-      customerReference: decodePgText(v.customer_reference), baiCode: v.bai_type_code, description: decodePgText(v.description),
+      status: v.status,
+      direction: v.direction,
+      amount: formatMinorUnits(BigInt(v.amount_minor), scale),
+      amountMinor: v.amount_minor,
+      currency: v.currency,
+      bookingDate: v.booking_date,
+      valueDate: v.value_date,
+      bankReference: decodePgText(v.bank_reference),
+      customerReference: decodePgText(v.customer_reference),
+      baiCode: v.bai_type_code,
+      description: decodePgText(v.description),
       jpmTransactionId: v.jpm_transaction_id === '' ? null : decodePgText(v.jpm_transaction_id),
     },
   };
@@ -226,13 +267,17 @@ export const DecisionSchema = z
     relatedTransactionId: Id.nullable(),
     decision: z.enum(['matched', 'superseded', 'removed', 're_identified', 'restored']),
     rule: z.string().meta({
-      description: 'The rule that decided, e.g. exact, reference_amount_changed, not_in_prior_day, withdrawn_intraday, shown_again_intraday, same_fingerprint_and_occurrence',
+      description:
+        'The rule that decided, e.g. exact, reference_amount_changed, not_in_prior_day, withdrawn_intraday, shown_again_intraday, same_fingerprint_and_occurrence',
     }),
     evidence: z.record(z.string(), z.unknown()).meta({ description: 'The facts the rule looked at' }),
     syncRunId: Id.nullable(),
     decidedAt: Instant,
   })
-  .meta({ id: 'TransactionDecision', description: 'Why a row has its status: which rule linked, replaced or removed it' });
+  .meta({
+    id: 'TransactionDecision',
+    description: 'Why a row has its status: which rule linked, replaced or removed it',
+  });
 
 export function toDecisionDto(d: TransactionDecisionRow): z.input<typeof DecisionSchema> {
   return {
@@ -259,7 +304,9 @@ export const BalanceSchema = z
     organizationId: Id,
     accountId: Id,
     asOfDate: IsoDate,
-    kind: z.enum(['current_day', 'final']).meta({ description: 'current_day: intraday position; final: the prior-day closing report' }),
+    kind: z
+      .enum(['current_day', 'final'])
+      .meta({ description: 'current_day: intraday position; final: the prior-day closing report' }),
     currency: z.string(),
     decimalLocation: z.number().int(),
     openingLedger: Decimal.nullable(),
@@ -311,9 +358,12 @@ export const LatestBalancesSchema = z
 
 export const ChangeEventSchema = z
   .object({
-    sequence: z.string().meta({ description: 'Unique event number. Not commit-ordered on its own: always resume from cursors' }),
+    sequence: z
+      .string()
+      .meta({ description: 'Unique event number. Not commit-ordered on its own: always resume from cursors' }),
     kind: z.enum(['added', 'modified', 'removed']).meta({
-      description: 'added: new row; modified: the bank changed it; removed: a pending item was superseded by its posted item or never posted',
+      description:
+        'added: new row; modified: the bank changed it; removed: a pending item was superseded by its posted item or never posted',
     }),
     entity: z.literal('transaction'),
     entityId: Id,
@@ -321,14 +371,18 @@ export const ChangeEventSchema = z
     organizationId: Id,
     occurredAt: Instant,
     cursor: z.string().meta({ description: 'Resume point just after this event' }),
-    transaction: TransactionSchema.nullable().meta({ description: "The transaction's current state (apply as an upsert by id)" }),
+    transaction: TransactionSchema.nullable().meta({
+      description: "The transaction's current state (apply as an upsert by id)",
+    }),
   })
   .meta({ id: 'ChangeEvent' });
 
 export const ChangePageSchema = z
   .object({
     data: z.array(ChangeEventSchema),
-    nextCursor: z.string().meta({ description: 'Store it and pass it back; never null (an empty page returns a cursor too)' }),
+    nextCursor: z
+      .string()
+      .meta({ description: 'Store it and pass it back; never null (an empty page returns a cursor too)' }),
     hasMore: z.boolean().meta({ description: 'More events are ready now: poll again immediately' }),
   })
   .meta({ id: 'ChangePage' });

@@ -13,7 +13,9 @@ export const WebhookEndpointSchema = z
     status: z.enum(['active', 'disabled', 'deleted']),
     secretVersion: z.number().int(),
     secretRotatedAt: Instant.nullable(),
-    previousSecretExpiresAt: Instant.nullable().meta({ description: 'Until then deliveries also carry a signature with the previous secret' }),
+    previousSecretExpiresAt: Instant.nullable().meta({
+      description: 'Until then deliveries also carry a signature with the previous secret',
+    }),
     createdBy: z.string(),
     createdAt: Instant,
     updatedAt: Instant,
@@ -47,7 +49,9 @@ export const DeliverySchema = z
     endpointId: Id,
     eventId: Id,
     eventType: z.string(),
-    status: z.enum(['pending', 'succeeded', 'failed']).meta({ description: 'failed: retries exhausted (a day) or the endpoint was disabled; replay it' }),
+    status: z
+      .enum(['pending', 'succeeded', 'failed'])
+      .meta({ description: 'failed: retries exhausted (a day) or the endpoint was disabled; replay it' }),
     attempts: z.number().int(),
     nextAttemptAt: Instant.nullable().meta({ description: 'When a pending delivery is tried next' }),
     giveUpAt: Instant,
@@ -107,7 +111,14 @@ export const AttemptSchema = z
   })
   .meta({ id: 'WebhookDeliveryAttempt' });
 
-export function toAttemptDto(a: { attempt: number; started_at: Date; duration_ms: number; outcome: string; response_status: number | null; error: string | null }): z.input<typeof AttemptSchema> {
+export function toAttemptDto(a: {
+  attempt: number;
+  started_at: Date;
+  duration_ms: number;
+  outcome: string;
+  response_status: number | null;
+  error: string | null;
+}): z.input<typeof AttemptSchema> {
   return {
     attempt: a.attempt,
     startedAt: iso(a.started_at),
@@ -120,5 +131,7 @@ export function toAttemptDto(a: { attempt: number; started_at: Date; duration_ms
 
 export const DeliveryDetailSchema = DeliverySchema.extend({
   attemptLog: z.array(AttemptSchema),
-  event: z.object({ id: Id, type: z.string(), createdAt: Instant, data: z.unknown() }).meta({ description: 'The event as delivered (the body is {id, type, organizationId, createdAt, data})' }),
+  event: z
+    .object({ id: Id, type: z.string(), createdAt: Instant, data: z.unknown() })
+    .meta({ description: 'The event as delivered (the body is {id, type, organizationId, createdAt, data})' }),
 }).meta({ id: 'WebhookDeliveryDetail' });

@@ -3,6 +3,23 @@
  * read-only page behind it, and the recorded answer ("complete and accurate" or "something is
  * wrong"). The public API of the module.
  */
-export { checkCsrf, csrfToken, deriveReviewKeys, reviewUrl, signReviewToken, verifyReviewToken, type ReviewKeys } from './links.ts';
+export {
+  checkCsrf,
+  csrfToken,
+  deriveReviewKeys,
+  reviewUrl,
+  signReviewToken,
+  verifyReviewToken,
+  type ReviewKeys,
+} from './links.ts';
 export { reviewRouter, type ReviewRouterDeps } from './router.ts';
-export { LINK_DAYS, openLink, parseAnswer, recordAnswer, resendReviewLink, ReviewLinkRefused, reviewPageData, type ReviewAnswer } from './service.ts';
+export {
+  LINK_DAYS,
+  openLink,
+  parseAnswer,
+  recordAnswer,
+  resendReviewLink,
+  ReviewLinkRefused,
+  reviewPageData,
+  type ReviewAnswer,
+} from './service.ts';

@@ -39,7 +39,8 @@ function sameMac(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export type TokenCheck = { ok: true; linkId: string; expiresAt: Date } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
+export type TokenCheck =
+  { ok: true; linkId: string; expiresAt: Date } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
 
 /** Checks the signature first (nothing about a forged token is looked up), then the expiry. */
 export function verifyReviewToken(keys: ReviewKeys, token: string, now: Date): TokenCheck {

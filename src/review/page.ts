@@ -43,21 +43,35 @@ label{font-weight:600;display:block;margin:.5rem 0 .25rem}
 }`;
 
 function dateText(iso: string): string {
-  return new Date(`${iso}T12:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+  return new Date(`${iso}T12:00:00Z`).toLocaleDateString('en-GB', {
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    timeZone: 'UTC',
+  });
 }
 
 function accountsTable(d: ReviewPageData): string {
-  const rows = d.report.accounts.map((a) => `<tr>
+  const rows = d.report.accounts
+    .map(
+      (a) => `<tr>
     <td data-label="Account">${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></td>
     <td data-label="Currency">${esc(a.currency)}</td>
     <td class="num" data-label="Credits">${esc(formatAmount(a.totals.creditsMinor, a.decimalLocation))} <span class="muted">(${a.totals.creditCount})</span></td>
     <td class="num" data-label="Debits">${esc(formatAmount(a.totals.debitsMinor, a.decimalLocation))} <span class="muted">(${a.totals.debitCount})</span></td>
-    <td class="num" data-label="Days checked">${a.days.proved} of ${a.days.proved + a.days.broken + a.days.unproved}</td></tr>`).join('');
+    <td class="num" data-label="Days checked">${a.days.proved} of ${a.days.proved + a.days.broken + a.days.unproved}</td></tr>`,
+    )
+    .join('');
   return `<table class="stack" id="totals"><thead><tr><th>Account</th><th>Currency</th><th class="num">Credits (count)</th><th class="num">Debits (count)</th><th class="num">Days that add up</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function calendars(d: ReviewPageData): string {
-  const each = d.report.accounts.map((a) => `<figure class="calendar"><figcaption>${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></figcaption><div class="scroll" tabindex="0" role="region" aria-label="Calendar of ${esc(a.accountMasked)}">${calendarSvg(a)}</div></figure>`).join('');
+  const each = d.report.accounts
+    .map(
+      (a) =>
+        `<figure class="calendar"><figcaption>${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></figcaption><div class="scroll" tabindex="0" role="region" aria-label="Calendar of ${esc(a.accountMasked)}">${calendarSvg(a)}</div></figure>`,
+    )
+    .join('');
   return `<div class="legend scroll" tabindex="0" role="region" aria-label="Legend">${legendSvg()}</div>${each}`;
 }
 
@@ -65,12 +79,16 @@ function transactionsTable(d: ReviewPageData): string {
   if (d.transactions.length === 0) {
     return `<p id="no-transactions">${d.query ? 'No transaction matches your search.' : 'No transactions in this period.'}</p>`;
   }
-  const rows = d.transactions.map((t) => `<tr data-transaction-id="${esc(t.id)}">
+  const rows = d.transactions
+    .map(
+      (t) => `<tr data-transaction-id="${esc(t.id)}">
     <td data-label="Mark"><input type="checkbox" form="problem-form" name="transactionIds" value="${esc(t.id)}" aria-label="Mark the transaction of ${esc(t.bookingDate)}, ${esc(formatAmount(t.amountMinor, t.decimalLocation))} ${esc(t.currency)}"></td>
     <td data-label="Date">${esc(t.bookingDate)}${t.status === 'pending' ? ' <span class="muted">(pending)</span>' : ''}</td>
     <td data-label="Account">${esc(`****${t.accountLast4}`)}</td>
     <td class="num" data-label="Amount">${t.direction === 'debit' ? '-' : ''}${esc(formatAmount(t.amountMinor, t.decimalLocation))} ${esc(t.currency)}</td>
-    <td class="desc" data-label="Description">${esc(t.description)}${t.reference ? ` <span class="muted">${esc(t.reference)}</span>` : ''}</td></tr>`).join('');
+    <td class="desc" data-label="Description">${esc(t.description)}${t.reference ? ` <span class="muted">${esc(t.reference)}</span>` : ''}</td></tr>`,
+    )
+    .join('');
   const more = d.truncated ? `<p class="muted">Showing the latest ${MAX_LISTED}; search to narrow the list.</p>` : '';
   return `<table class="stack" id="transactions"><thead><tr><th>Mark</th><th>Date</th><th>Account</th><th class="num">Amount</th><th>Description</th></tr></thead><tbody>${rows}</tbody></table>${more}`;
 }
@@ -86,11 +104,12 @@ export interface PageState {
 
 export function renderReviewPage(d: ReviewPageData, s: PageState): string {
   const r = d.report;
-  const done = s.done === 'accurate'
-    ? '<div class="notice ok" role="status" id="done">Thank you: we recorded that the data is complete and accurate.</div>'
-    : s.done === 'problem'
-      ? '<div class="notice ok" role="status" id="done">Thank you: we recorded your note and your account manager will be in touch.</div>'
-      : '';
+  const done =
+    s.done === 'accurate'
+      ? '<div class="notice ok" role="status" id="done">Thank you: we recorded that the data is complete and accurate.</div>'
+      : s.done === 'problem'
+        ? '<div class="notice ok" role="status" id="done">Thank you: we recorded your note and your account manager will be in touch.</div>'
+        : '';
   const error = s.error ? `<div class="notice error" role="alert" id="error">${esc(s.error)}</div>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -126,9 +145,10 @@ ${transactionsTable(d)}</section>
 
 /** The page for a refused link: no detail on why a forged link failed. */
 export function renderRefusedPage(kind: 'invalid' | 'expired'): string {
-  const text = kind === 'expired'
-    ? 'This review link has expired. Ask your account manager for a new one.'
-    : 'This review link is not valid. Please use the link from your email exactly as it was sent, or ask your account manager for a new one.';
+  const text =
+    kind === 'expired'
+      ? 'This review link has expired. Ask your account manager for a new one.'
+      : 'This review link is not valid. Please use the link from your email exactly as it was sent, or ask your account manager for a new one.';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>Review link</title><style>${STYLE}</style></head>
 <body><main><h1>Review link</h1><p id="refused">${esc(text)}</p></main></body></html>`;

@@ -17,11 +17,19 @@ export interface ReviewRouterDeps {
   now?: () => Date;
 }
 
-const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 function send(res: Response, status: number, html: string): void {
-  res.status(status).type('text/html; charset=utf-8')
-    .set({ 'Content-Security-Policy': CSP, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer', 'X-Robots-Tag': 'noindex' })
+  res
+    .status(status)
+    .type('text/html; charset=utf-8')
+    .set({
+      'Content-Security-Policy': CSP,
+      'Cache-Control': 'no-store',
+      'Referrer-Policy': 'no-referrer',
+      'X-Robots-Tag': 'noindex',
+    })
     .send(html);
 }
 
@@ -35,13 +43,26 @@ function query(req: Request): string {
   return typeof q === 'string' ? q.slice(0, 200) : '';
 }
 
-async function page(deps: ReviewRouterDeps, req: Request, res: Response, extra: { status?: number; error?: string; note?: string } = {}): Promise<void> {
+async function page(
+  deps: ReviewRouterDeps,
+  req: Request,
+  res: Response,
+  extra: { status?: number; error?: string; note?: string } = {},
+): Promise<void> {
   const link = await openLink(deps.db, deps.keys, token(req), deps.now?.() ?? new Date());
   const data = await reviewPageData(deps.db, link, query(req));
   const done = req.query.done === 'accurate' || req.query.done === 'problem' ? req.query.done : undefined;
-  send(res, extra.status ?? 200, renderReviewPage(data, {
-    csrf: csrfToken(deps.keys, link.id), path: `${req.baseUrl}/${encodeURIComponent(token(req))}`, done, error: extra.error, note: extra.note,
-  }));
+  send(
+    res,
+    extra.status ?? 200,
+    renderReviewPage(data, {
+      csrf: csrfToken(deps.keys, link.id),
+      path: `${req.baseUrl}/${encodeURIComponent(token(req))}`,
+      done,
+      error: extra.error,
+      note: extra.note,
+    }),
+  );
 }
 
 function refused(res: Response, err: unknown): boolean {
@@ -75,7 +96,11 @@ export function reviewRouter(deps: ReviewRouterDeps): Router {
         await recordAnswer(deps.db, link, parseAnswer(verdict, body));
       } catch (err) {
         if (err instanceof AppError && err.httpStatus === 400) {
-          await page(deps, req, res, { status: 400, error: err.message, note: typeof body.note === 'string' ? body.note : '' });
+          await page(deps, req, res, {
+            status: 400,
+            error: err.message,
+            note: typeof body.note === 'string' ? body.note : '',
+          });
           return;
         }
         throw err;

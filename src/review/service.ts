@@ -6,7 +6,13 @@ import type { Database, Executor } from '../storage/db.ts';
 import { insertNotifications } from '../storage/notifications.repo.ts';
 import { integrationNames } from '../storage/notifications.repo.ts';
 import {
-  getReviewLink, insertCustomerReview, latestPassedReport, renewReviewLink, reviewTransactions, transactionsOfIntegration, type ReviewLinkRow,
+  getReviewLink,
+  insertCustomerReview,
+  latestPassedReport,
+  renewReviewLink,
+  reviewTransactions,
+  transactionsOfIntegration,
+  type ReviewLinkRow,
 } from '../storage/reviews.repo.ts';
 import { getValidationReport, reportDocument, type ValidationReportDocument } from '../validation/index.ts';
 import { verifyReviewToken, type ReviewKeys } from './links.ts';
@@ -21,7 +27,8 @@ export class ReviewLinkRefused extends AppError {
   readonly kind: 'invalid' | 'expired';
   constructor(kind: 'invalid' | 'expired') {
     super(kind === 'expired' ? 'this review link has expired' : 'this review link is not valid', {
-      code: kind === 'expired' ? 'review_link_expired' : 'review_link_invalid', httpStatus: kind === 'expired' ? 410 : 403,
+      code: kind === 'expired' ? 'review_link_expired' : 'review_link_invalid',
+      httpStatus: kind === 'expired' ? 410 : 403,
     });
     this.kind = kind;
   }
@@ -36,8 +43,15 @@ export async function openLink(db: Executor, keys: ReviewKeys, token: string, no
     throw new ReviewLinkRefused(check.reason === 'expired' ? 'expired' : 'invalid');
   }
   const link = await getReviewLink(db, check.linkId);
-  if (!link || Math.floor(link.expires_at.getTime() / 1000) !== Math.floor(check.expiresAt.getTime() / 1000) || link.contact_removed_at !== null) {
-    log().info({ linkId: check.linkId, reason: link ? 'contact removed or expiry differs' : 'unknown link' }, 'review link refused');
+  if (
+    !link ||
+    Math.floor(link.expires_at.getTime() / 1000) !== Math.floor(check.expiresAt.getTime() / 1000) ||
+    link.contact_removed_at !== null
+  ) {
+    log().info(
+      { linkId: check.linkId, reason: link ? 'contact removed or expiry differs' : 'unknown link' },
+      'review link refused',
+    );
     throw new ReviewLinkRefused('invalid');
   }
   return link;
@@ -74,13 +88,29 @@ export async function reviewPageData(db: Executor, link: ReviewLinkRow, query: s
     throw new ReviewLinkRefused('invalid');
   }
   const rows = await reviewTransactions(db, {
-    organizationId: link.organization_id, integrationId: link.integration_id, from: stored.period_from, to: stored.period_to, q: query, limit: MAX_LISTED + 1,
+    organizationId: link.organization_id,
+    integrationId: link.integration_id,
+    from: stored.period_from,
+    to: stored.period_to,
+    q: query,
+    limit: MAX_LISTED + 1,
   });
   return {
-    link, report, query, truncated: rows.length > MAX_LISTED,
+    link,
+    report,
+    query,
+    truncated: rows.length > MAX_LISTED,
     transactions: rows.slice(0, MAX_LISTED).map((r) => ({
-      id: r.id, bookingDate: r.booking_date, status: r.status, direction: r.direction, amountMinor: String(r.amount_minor), currency: r.currency,
-      decimalLocation: r.decimal_location, description: r.description, reference: r.bank_reference || r.customer_reference, accountLast4: r.account_last4,
+      id: r.id,
+      bookingDate: r.booking_date,
+      status: r.status,
+      direction: r.direction,
+      amountMinor: String(r.amount_minor),
+      currency: r.currency,
+      decimalLocation: r.decimal_location,
+      description: r.description,
+      reference: r.bank_reference || r.customer_reference,
+      accountLast4: r.account_last4,
     })),
   };
 }
@@ -99,15 +129,23 @@ export const MAX_MARKED = 100;
 export function parseAnswer(verdict: 'accurate' | 'problem', body: Record<string, unknown>): ReviewAnswer {
   const note = typeof body.note === 'string' ? body.note.trim() : '';
   const raw = body.transactionIds;
-  const ids = (Array.isArray(raw) ? raw : raw === undefined || raw === '' ? [] : [raw]).map((x) => String(x).trim()).filter(Boolean);
+  const ids = (Array.isArray(raw) ? raw : raw === undefined || raw === '' ? [] : [raw])
+    .map((x) => String(x).trim())
+    .filter(Boolean);
   if (note.length > MAX_NOTE) {
-    throw new ValidationError(`Please keep the note under ${MAX_NOTE} characters.`, [{ path: 'note', message: 'too long' }]);
+    throw new ValidationError(`Please keep the note under ${MAX_NOTE} characters.`, [
+      { path: 'note', message: 'too long' },
+    ]);
   }
   if (verdict === 'problem' && note === '') {
-    throw new ValidationError('Please tell us what is wrong in the note, so we can look into it.', [{ path: 'note', message: 'required' }]);
+    throw new ValidationError('Please tell us what is wrong in the note, so we can look into it.', [
+      { path: 'note', message: 'required' },
+    ]);
   }
   if (ids.length > MAX_MARKED || ids.some((id) => !UUID.test(id))) {
-    throw new ValidationError(`Mark at most ${MAX_MARKED} transactions from the list.`, [{ path: 'transactionIds', message: 'invalid' }]);
+    throw new ValidationError(`Mark at most ${MAX_MARKED} transactions from the list.`, [
+      { path: 'transactionIds', message: 'invalid' },
+    ]);
   }
   return { verdict, note, transactionIds: [...new Set(ids.map((i) => i.toLowerCase()))] };
 }
@@ -120,25 +158,58 @@ export async function recordAnswer(db: Database, link: ReviewLinkRow, answer: Re
   return db.transaction().execute(async (trx) => {
     const own = await transactionsOfIntegration(trx, link.integration_id, answer.transactionIds);
     if (own.length !== answer.transactionIds.length) {
-      throw new ValidationError('Some marked transactions are not in this list; mark them again from the list below.', [{ path: 'transactionIds', message: 'unknown transaction' }]);
+      throw new ValidationError('Some marked transactions are not in this list; mark them again from the list below.', [
+        { path: 'transactionIds', message: 'unknown transaction' },
+      ]);
     }
     const review = await insertCustomerReview(trx, {
-      id: uuidv7(), organizationId: link.organization_id, integrationId: link.integration_id, linkId: link.id, reportId: link.report_id,
-      contactId: link.contact_id, reviewerName: link.contact_name, reviewerEmail: link.contact_email, verdict: answer.verdict, note: answer.note,
+      id: uuidv7(),
+      organizationId: link.organization_id,
+      integrationId: link.integration_id,
+      linkId: link.id,
+      reportId: link.report_id,
+      contactId: link.contact_id,
+      reviewerName: link.contact_name,
+      reviewerEmail: link.contact_email,
+      verdict: answer.verdict,
+      note: answer.note,
       transactionIds: answer.transactionIds,
     });
     if (answer.verdict === 'problem') {
       const managers = (await listContacts(trx, link.integration_id)).filter((c) => c.role === 'account_manager');
-      await insertNotifications(trx, managers.map((m) => ({
-        id: uuidv7(), organizationId: link.organization_id, integrationId: link.integration_id, source: 'customer_review' as const, sourceId: review.id,
-        milestone: 'review_problem_reported', contactId: m.id, recipientEmail: m.email, recipientRole: m.role,
-        params: {
-          integrationName: link.integration_name, organizationName: link.organization_name, recipientName: m.name, accountManager: null,
-          review: { reviewerName: link.contact_name, reviewerEmail: link.contact_email, note: answer.note, transactionCount: answer.transactionIds.length, reportId: link.report_id },
-        },
-      })), 7 * 86_400);
+      await insertNotifications(
+        trx,
+        managers.map((m) => ({
+          id: uuidv7(),
+          organizationId: link.organization_id,
+          integrationId: link.integration_id,
+          source: 'customer_review' as const,
+          sourceId: review.id,
+          milestone: 'review_problem_reported',
+          contactId: m.id,
+          recipientEmail: m.email,
+          recipientRole: m.role,
+          params: {
+            integrationName: link.integration_name,
+            organizationName: link.organization_name,
+            recipientName: m.name,
+            accountManager: null,
+            review: {
+              reviewerName: link.contact_name,
+              reviewerEmail: link.contact_email,
+              note: answer.note,
+              transactionCount: answer.transactionIds.length,
+              reportId: link.report_id,
+            },
+          },
+        })),
+        7 * 86_400,
+      );
     }
-    log().info({ integrationId: link.integration_id, reviewId: review.id, reportId: link.report_id, verdict: answer.verdict }, 'customer review recorded');
+    log().info(
+      { integrationId: link.integration_id, reviewId: review.id, reportId: link.report_id, verdict: answer.verdict },
+      'customer review recorded',
+    );
     return review;
   });
 }
@@ -159,7 +230,10 @@ export async function resendReviewLink(db: Database, input: { integrationId: str
       throw new NotFoundError('contact', input.contactId);
     }
     if (contact.role !== 'controller') {
-      throw new ConflictError(`review links go to the customer's controller; this contact is ${contact.role}`, 'not_a_controller');
+      throw new ConflictError(
+        `review links go to the customer's controller; this contact is ${contact.role}`,
+        'not_a_controller',
+      );
     }
     const report = await latestPassedReport(trx, input.integrationId);
     if (!report) {
@@ -167,19 +241,40 @@ export async function resendReviewLink(db: Database, input: { integrationId: str
     }
     const expiresAt = new Date(now.getTime() + LINK_DAYS * 86_400_000);
     const link = await renewReviewLink(trx, {
-      id: uuidv7(), organizationId: report.organization_id, integrationId: input.integrationId, reportId: report.id, contactId: contact.id, expiresAt,
+      id: uuidv7(),
+      organizationId: report.organization_id,
+      integrationId: input.integrationId,
+      reportId: report.id,
+      contactId: contact.id,
+      expiresAt,
     });
     const names = (await integrationNames(trx, [input.integrationId]))[0];
-    await insertNotifications(trx, [{
-      id: uuidv7(), organizationId: report.organization_id, integrationId: input.integrationId, source: 'validation_report',
-      // One message per renewal: the link and its new expiry name it.
-      sourceId: `${report.id}/${link.id}/${Math.floor(expiresAt.getTime() / 1000)}`,
-      milestone: 'validation_report_ready', contactId: contact.id, recipientEmail: contact.email, recipientRole: contact.role,
-      params: {
-        integrationName: names?.name ?? '', organizationName: names?.organization_name ?? '', recipientName: contact.name, accountManager: null,
-        report: { id: report.id, periodFrom: report.period_from, periodTo: report.period_to }, reviewLinkId: link.id,
-      },
-    }], 2 * 86_400);
+    await insertNotifications(
+      trx,
+      [
+        {
+          id: uuidv7(),
+          organizationId: report.organization_id,
+          integrationId: input.integrationId,
+          source: 'validation_report',
+          // One message per renewal: the link and its new expiry name it.
+          sourceId: `${report.id}/${link.id}/${Math.floor(expiresAt.getTime() / 1000)}`,
+          milestone: 'validation_report_ready',
+          contactId: contact.id,
+          recipientEmail: contact.email,
+          recipientRole: contact.role,
+          params: {
+            integrationName: names?.name ?? '',
+            organizationName: names?.organization_name ?? '',
+            recipientName: contact.name,
+            accountManager: null,
+            report: { id: report.id, periodFrom: report.period_from, periodTo: report.period_to },
+            reviewLinkId: link.id,
+          },
+        },
+      ],
+      2 * 86_400,
+    );
     log().info({ integrationId: input.integrationId, linkId: link.id, reportId: report.id }, 'review link re-sent');
     return { linkId: link.id, reportId: report.id, contactId: contact.id, expiresAt: link.expires_at };
   });

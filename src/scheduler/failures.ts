@@ -19,28 +19,53 @@ export interface FailedWindow {
  * `sync.integration_failed` / `sync.account_failed` outbox event) goes out only from the call that
  * changed the status, so a failure that every account of an integration hits alerts once.
  */
-export async function recordPermanentFailure(db: Database, log: Logger, w: FailedWindow, failure: Extract<Failure, { kind: 'permanent' }>): Promise<void> {
+export async function recordPermanentFailure(
+  db: Database,
+  log: Logger,
+  w: FailedWindow,
+  failure: Extract<Failure, { kind: 'permanent' }>,
+): Promise<void> {
   const reason = `${failure.code}: ${failure.message}`;
   const alerted = await db.transaction().execute(async (trx) => {
     await failRun(trx, w.parentRunId, { code: failure.code, message: failure.message });
     let changed = false;
     if (failure.scope === 'integration') {
       // An expired certificate gets its own status: it needs a renewal, not an investigation.
-      changed = await setIntegrationSyncStatus(trx, w.integrationId, failure.code === 'certificate_expired' ? 'certificate_expired' : 'failed', reason, ['ok', 'degraded']);
+      changed = await setIntegrationSyncStatus(
+        trx,
+        w.integrationId,
+        failure.code === 'certificate_expired' ? 'certificate_expired' : 'failed',
+        reason,
+        ['ok', 'degraded'],
+      );
     } else if (failure.scope === 'account') {
       changed = await markAccountFailedOnce(trx, w.accountId, reason);
     }
     if (changed) {
-      await insertOutboxEvents(trx, [{
-        organizationId: w.organizationId,
-        integrationId: w.integrationId,
-        type: failure.scope === 'integration' ? 'sync.integration_failed' : 'sync.account_failed',
-        payload: { integrationId: w.integrationId, accountId: w.accountId, runId: w.parentRunId, code: failure.code, reason: failure.message },
-      }]);
+      await insertOutboxEvents(trx, [
+        {
+          organizationId: w.organizationId,
+          integrationId: w.integrationId,
+          type: failure.scope === 'integration' ? 'sync.integration_failed' : 'sync.account_failed',
+          payload: {
+            integrationId: w.integrationId,
+            accountId: w.accountId,
+            runId: w.parentRunId,
+            code: failure.code,
+            reason: failure.message,
+          },
+        },
+      ]);
     }
     return changed;
   });
-  const fields = { integrationId: w.integrationId, accountId: w.accountId, runId: w.parentRunId, code: failure.code, scope: failure.scope };
+  const fields = {
+    integrationId: w.integrationId,
+    accountId: w.accountId,
+    runId: w.parentRunId,
+    code: failure.code,
+    scope: failure.scope,
+  };
   if (alerted || failure.scope === 'run') {
     // An error-level line is the alert (one per status change; per run for run-scoped failures).
     log.error({ ...fields, reason: failure.message }, 'sync stopped by a permanent failure');

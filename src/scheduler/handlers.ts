@@ -6,8 +6,14 @@ import { getAccount } from '../storage/accounts.repo.ts';
 import { analyzeChangedTables, BULK_WRITTEN_TABLES } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import {
-  completeWindow, finalizeRun, getIntegrationSyncState, markParentRunning, noteWindowError, setIntegrationSyncStatus,
-  STOPPED_SYNC_STATUSES, UNSCHEDULED_STAGES,
+  completeWindow,
+  finalizeRun,
+  getIntegrationSyncState,
+  markParentRunning,
+  noteWindowError,
+  setIntegrationSyncStatus,
+  STOPPED_SYNC_STATUSES,
+  UNSCHEDULED_STAGES,
 } from '../storage/orchestration.repo.ts';
 import { getSyncRun, markRunStarted } from '../storage/sync-runs.repo.ts';
 import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
@@ -99,8 +105,12 @@ async function runWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>, prob
   let counts: SyncCounts;
   try {
     counts = await syncAccountWindow(deps.sync, {
-      runId: p.windowRunId, accountId: p.accountId, mode: p.mode, kinds: p.kinds,
-      ...(p.from === undefined ? {} : { from: p.from }), ...(p.to === undefined ? {} : { to: p.to }),
+      runId: p.windowRunId,
+      accountId: p.accountId,
+      mode: p.mode,
+      kinds: p.kinds,
+      ...(p.from === undefined ? {} : { from: p.from }),
+      ...(p.to === undefined ? {} : { to: p.to }),
     });
   } catch (err) {
     return windowFailed(deps, ctx, err);
@@ -127,18 +137,33 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
   if (failure.kind === 'permanent') {
     await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'failed', error));
     const account = await getAccount(deps.db, p.accountId);
-    await recordPermanentFailure(deps.db, ctx.log, {
-      organizationId: account?.organization_id ?? '', integrationId: p.integrationId, accountId: p.accountId, parentRunId: p.parentRunId,
-    }, failure);
+    await recordPermanentFailure(
+      deps.db,
+      ctx.log,
+      {
+        organizationId: account?.organization_id ?? '',
+        integrationId: p.integrationId,
+        accountId: p.accountId,
+        parentRunId: p.parentRunId,
+      },
+      failure,
+    );
     // Never a retry loop: BullMQ fails the job now, whatever attempts are left.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }
   if (failure.bank || failure.retryAfterMs !== undefined) {
     const opened = await deps.guard.recordFailure(p.integrationId, {
-      countsAsFailure: failure.bank, ...(failure.retryAfterMs === undefined ? {} : { retryAfterMs: failure.retryAfterMs }),
+      countsAsFailure: failure.bank,
+      ...(failure.retryAfterMs === undefined ? {} : { retryAfterMs: failure.retryAfterMs }),
     });
     if (opened) {
-      await setIntegrationSyncStatus(deps.db, p.integrationId, 'degraded', `bank calls keep failing (last: ${failure.code}); circuit open`, ['ok']);
+      await setIntegrationSyncStatus(
+        deps.db,
+        p.integrationId,
+        'degraded',
+        `bank calls keep failing (last: ${failure.code}); circuit open`,
+        ['ok'],
+      );
       ctx.log.warn({ integrationId: p.integrationId, code: failure.code }, 'bank circuit opened');
     }
   }
@@ -169,7 +194,12 @@ async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): 
   }
   const run = await getSyncRun(deps.db, ctx.payload.runId);
   const warnings = Array.isArray(run?.warnings) ? (run.warnings as { code?: unknown; dates?: unknown }[]) : [];
-  const fields = { runId: ctx.payload.runId, accountId: ctx.payload.accountId, status: r.status, bankBusinessDay: run?.bank_business_day ?? null };
+  const fields = {
+    runId: ctx.payload.runId,
+    accountId: ctx.payload.accountId,
+    status: r.status,
+    bankBusinessDay: run?.bank_business_day ?? null,
+  };
   if (warnings.some((w) => w.code === 'fetched_nothing')) {
     // The bank returned nothing for a business day of an account that normally has activity.
     ctx.log.warn({ ...fields, warnings }, 'sync run finished: the bank reported no transaction on a business day');
@@ -184,17 +214,31 @@ async function scheduledSync(deps: HandlerDeps, ctx: JobContext<'scheduled-sync'
   const { accountId, mode } = ctx.payload;
   const account = await getAccount(deps.db, accountId);
   const integration = account ? await getIntegrationSyncState(deps.db, account.integration_id) : undefined;
-  const stopped = !account || account.status !== 'active' || !integration
-    || (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage)
-    || (STOPPED_SYNC_STATUSES as readonly string[]).includes(integration.sync_status);
+  const stopped =
+    !account ||
+    account.status !== 'active' ||
+    !integration ||
+    (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage) ||
+    (STOPPED_SYNC_STATUSES as readonly string[]).includes(integration.sync_status);
   if (stopped) {
     // The schedule outlived the state that justified it; reconcile removes it.
     ctx.log.info({ accountId, mode }, 'scheduled sync skipped: account not syncing');
     return { skipped: 'not_syncing' };
   }
   const { runs } = await triggerSync(
-    { db: deps.db, queues: deps.queues, now: () => deps.sync.now(), logger: deps.logger, lookbackDays: deps.sync.lookbackDays },
-    { accountId, request: { mode }, trigger: 'schedule', runId: deterministicUuid(`scheduled-sync:${ctx.job.id ?? ''}`) },
+    {
+      db: deps.db,
+      queues: deps.queues,
+      now: () => deps.sync.now(),
+      logger: deps.logger,
+      lookbackDays: deps.sync.lookbackDays,
+    },
+    {
+      accountId,
+      request: { mode },
+      trigger: 'schedule',
+      runId: deterministicUuid(`scheduled-sync:${ctx.job.id ?? ''}`),
+    },
   );
   return { runs };
 }

@@ -4,9 +4,32 @@
  */
 export { createQueues, enqueue, type Queues, type QueueSettings, type AppQueue } from './queues.ts';
 export { JOBS, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './jobs.ts';
-export { triggerSync, getRun, cancelRun, runView, type ProducerDeps, type TriggerInput, type TriggeredRun, type RunView } from './runs.ts';
-export { parseSyncRequest, syncRequestSchema, planRun, TRANSACTION_WINDOW_DAYS, BALANCE_WINDOW_DAYS, MAX_RANGE_DAYS } from './plan.ts';
-export { reconcileSchedules, accountSchedules, scheduleId, MAX_INTRADAY_RUNS, type ReconcileScope, type ReconcileResult } from './schedules.ts';
+export {
+  triggerSync,
+  getRun,
+  cancelRun,
+  runView,
+  type ProducerDeps,
+  type TriggerInput,
+  type TriggeredRun,
+  type RunView,
+} from './runs.ts';
+export {
+  parseSyncRequest,
+  syncRequestSchema,
+  planRun,
+  TRANSACTION_WINDOW_DAYS,
+  BALANCE_WINDOW_DAYS,
+  MAX_RANGE_DAYS,
+} from './plan.ts';
+export {
+  reconcileSchedules,
+  accountSchedules,
+  scheduleId,
+  MAX_INTRADAY_RUNS,
+  type ReconcileScope,
+  type ReconcileResult,
+} from './schedules.ts';
 export { startWorkers, STALL_SETTINGS, type WorkerOptions, type RunningWorkers } from './worker.ts';
 export type { MaintenanceHook } from './handlers.ts';
 export type { GuardSettings } from './integration-guard.ts';

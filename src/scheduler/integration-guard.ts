@@ -113,21 +113,45 @@ export interface IntegrationGuard {
   recordSuccess(integrationId: string): Promise<boolean>;
 }
 
-export function createIntegrationGuard(redis: Redis, prefix: string, settings: GuardSettings = DEFAULT_GUARD_SETTINGS): IntegrationGuard {
+export function createIntegrationGuard(
+  redis: Redis,
+  prefix: string,
+  settings: GuardSettings = DEFAULT_GUARD_SETTINGS,
+): IntegrationGuard {
   const circuitKey = (id: string) => `${prefix}:guard:circuit:${id}`;
   const bucketKey = (id: string) => `${prefix}:guard:bucket:${id}`;
   return {
     async acquire(integrationId) {
-      const r = (await redis.eval(ACQUIRE, 2, circuitKey(integrationId), bucketKey(integrationId),
-        settings.capacity, settings.refillPerSecond, settings.probeLeaseMs, IDLE_TTL_MS)) as [number, number, string];
+      const r = (await redis.eval(
+        ACQUIRE,
+        2,
+        circuitKey(integrationId),
+        bucketKey(integrationId),
+        settings.capacity,
+        settings.refillPerSecond,
+        settings.probeLeaseMs,
+        IDLE_TTL_MS,
+      )) as [number, number, string];
       if (r[0] === 1) {
         return { allowed: true, probe: r[2] === 'probe' };
       }
-      return { allowed: false, waitMs: Math.max(1, Number(r[1])), reason: r[2] as 'circuit_open' | 'circuit_probing' | 'retry_after' | 'rate_limited' };
+      return {
+        allowed: false,
+        waitMs: Math.max(1, Number(r[1])),
+        reason: r[2] as 'circuit_open' | 'circuit_probing' | 'retry_after' | 'rate_limited',
+      };
     },
     async recordFailure(integrationId, opts) {
-      const r = await redis.eval(FAILURE, 1, circuitKey(integrationId), opts.countsAsFailure ? '1' : '0', Math.ceil(opts.retryAfterMs ?? 0),
-        settings.failureThreshold, settings.cooldownMs, IDLE_TTL_MS);
+      const r = await redis.eval(
+        FAILURE,
+        1,
+        circuitKey(integrationId),
+        opts.countsAsFailure ? '1' : '0',
+        Math.ceil(opts.retryAfterMs ?? 0),
+        settings.failureThreshold,
+        settings.cooldownMs,
+        IDLE_TTL_MS,
+      );
       return Number(r) === 1;
     },
     async recordSuccess(integrationId) {

@@ -58,7 +58,10 @@ export const reconcileSchedulesPayload = z.object({ accountId: uuid.optional(), 
 
 const DAY_S = 86_400;
 /** Finished jobs kept for inspection (bull-board, `getRun`); the database is the record of truth. */
-const KEEP = { removeOnComplete: { count: 2_000, age: 7 * DAY_S }, removeOnFail: { count: 5_000, age: 30 * DAY_S } } as const;
+const KEEP = {
+  removeOnComplete: { count: 2_000, age: 7 * DAY_S },
+  removeOnFail: { count: 5_000, age: 30 * DAY_S },
+} as const;
 
 interface JobDefinition<S extends z.ZodType> {
   queue: QueueName;
@@ -102,13 +105,23 @@ export const JOBS = {
     queue: 'maintenance',
     schema: dailyMaintenancePayload,
     summary: 'Once a day: maintenance hooks (overdue onboarding, certificate expiry) and a full schedule reconcile',
-    options: { attempts: 3, backoff: { type: 'exponential', delay: 60_000, jitter: 0.5 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
+    options: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 60_000, jitter: 0.5 },
+      removeOnComplete: { count: 100 },
+      removeOnFail: { count: 100 },
+    },
   }),
   'reconcile-schedules': define({
     queue: 'maintenance',
     schema: reconcileSchedulesPayload,
     summary: 'After an account or integration changed state: upsert or remove its job schedulers',
-    options: { attempts: 5, backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 }, removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } },
+    options: {
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+      removeOnComplete: { count: 200 },
+      removeOnFail: { count: 500 },
+    },
   }),
 } as const;
 
@@ -138,7 +151,11 @@ export function parsePayload<N extends JobName>(name: N, data: unknown): JobPayl
 }
 
 /** Catalog defaults plus the deterministic job id, for `queue.add` and flow nodes. */
-export function jobOptions<N extends JobName>(name: N, payload: JobPayload<N>, overrides: JobsOptions = {}): JobsOptions {
+export function jobOptions<N extends JobName>(
+  name: N,
+  payload: JobPayload<N>,
+  overrides: JobsOptions = {},
+): JobsOptions {
   const def: JobDefinition<z.ZodType> = JOBS[name];
   const jobId = def.jobId?.(payload);
   return { ...def.options, ...(jobId === undefined ? {} : { jobId }), ...overrides };

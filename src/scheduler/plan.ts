@@ -41,7 +41,10 @@ export const syncRequestSchema = z.discriminatedUnion('mode', [
 export function parseSyncRequest(input: unknown): SyncRequest {
   const r = syncRequestSchema.safeParse(input);
   if (!r.success) {
-    throw new ValidationError('invalid sync request', r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+    throw new ValidationError(
+      'invalid sync request',
+      r.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+    );
   }
   return r.data;
 }
@@ -61,30 +64,54 @@ export function parseSyncRequest(input: unknown): SyncRequest {
 export function planRun(request: SyncRequest, today: IsoDate, lookbackDays: number): RunPlan {
   const yesterday = addDays(today, -1);
   if (request.mode === 'intraday') {
-    return { mode: 'intraday', from: today, to: today, windows: [{ kinds: ['transactions', 'balances'], shownFrom: today, shownTo: today }] };
+    return {
+      mode: 'intraday',
+      from: today,
+      to: today,
+      windows: [{ kinds: ['transactions', 'balances'], shownFrom: today, shownTo: today }],
+    };
   }
   if (request.mode === 'prior_day') {
     const from = addDays(yesterday, -lookbackDays);
-    return { mode: 'prior_day', from, to: yesterday, windows: [{ kinds: ['transactions', 'balances'], shownFrom: from, shownTo: yesterday }] };
+    return {
+      mode: 'prior_day',
+      from,
+      to: yesterday,
+      windows: [{ kinds: ['transactions', 'balances'], shownFrom: from, shownTo: yesterday }],
+    };
   }
   if (diffDays(request.from, request.to) < 0) {
-    throw new ValidationError(`range start ${request.from} is after its end ${request.to}`, [{ path: 'from', message: 'must not be after to' }]);
+    throw new ValidationError(`range start ${request.from} is after its end ${request.to}`, [
+      { path: 'from', message: 'must not be after to' },
+    ]);
   }
   // diffDays(a, b) = b − a: negative when the request ends after yesterday.
   const to = diffDays(request.to, yesterday) < 0 ? yesterday : request.to;
   if (diffDays(request.from, to) < 0) {
-    throw new ValidationError(`range ${request.from}..${request.to} holds no completed business day (today is ${today}); use intraday for today`, [
-      { path: 'from', message: 'must be before today' },
-    ]);
+    throw new ValidationError(
+      `range ${request.from}..${request.to} holds no completed business day (today is ${today}); use intraday for today`,
+      [{ path: 'from', message: 'must be before today' }],
+    );
   }
   if (diffDays(request.from, to) + 1 > MAX_RANGE_DAYS) {
-    throw new ValidationError(`range ${request.from}..${to} is longer than ${MAX_RANGE_DAYS} days; split it into several runs`, [
-      { path: 'to', message: `at most ${MAX_RANGE_DAYS} days after from` },
-    ]);
+    throw new ValidationError(
+      `range ${request.from}..${to} is longer than ${MAX_RANGE_DAYS} days; split it into several runs`,
+      [{ path: 'to', message: `at most ${MAX_RANGE_DAYS} days after from` }],
+    );
   }
   const windows: PlannedWindow[] = [
-    ...splitRange(request.from, to, TRANSACTION_WINDOW_DAYS).map((w) => ({ kinds: ['transactions'] as WindowKind[], ...w, shownFrom: w.from, shownTo: w.to })),
-    ...splitRange(request.from, to, BALANCE_WINDOW_DAYS).map((w) => ({ kinds: ['balances'] as WindowKind[], ...w, shownFrom: w.from, shownTo: w.to })),
+    ...splitRange(request.from, to, TRANSACTION_WINDOW_DAYS).map((w) => ({
+      kinds: ['transactions'] as WindowKind[],
+      ...w,
+      shownFrom: w.from,
+      shownTo: w.to,
+    })),
+    ...splitRange(request.from, to, BALANCE_WINDOW_DAYS).map((w) => ({
+      kinds: ['balances'] as WindowKind[],
+      ...w,
+      shownFrom: w.from,
+      shownTo: w.to,
+    })),
   ];
   return { mode: 'range', from: request.from, to, windows };
 }

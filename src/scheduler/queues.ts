@@ -84,7 +84,12 @@ export function createQueues(settings: QueueSettings): Queues {
  * Redis), catalog defaults and the deterministic job id are applied. Re-adding a job whose id is
  * still in Redis returns the existing job (BullMQ ignores the duplicate).
  */
-export async function enqueue<N extends JobName>(queues: Queues, name: N, payload: JobPayload<N>, overrides: JobsOptions = {}) {
+export async function enqueue<N extends JobName>(
+  queues: Queues,
+  name: N,
+  payload: JobPayload<N>,
+  overrides: JobsOptions = {},
+) {
   const data = parsePayload(name, payload);
   return queues.queue(JOBS[name].queue).add(name, data, jobOptions(name, data, overrides));
 }

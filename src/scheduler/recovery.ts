@@ -41,7 +41,10 @@ export async function recoverLostRuns(deps: RecoveryDeps): Promise<{ checked: nu
     }
   }
   if (requeued.length > 0) {
-    deps.logger.warn({ requeued: requeued.length, checked: ids.length }, 'unfinished runs had lost their jobs; enqueued again');
+    deps.logger.warn(
+      { requeued: requeued.length, checked: ids.length },
+      'unfinished runs had lost their jobs; enqueued again',
+    );
   }
   return { checked: ids.length, requeued };
 }

@@ -18,7 +18,12 @@ export type Failure =
  */
 export type PermanentScope = 'integration' | 'account' | 'run';
 
-const INTEGRATION_CODES = new Set(['jpm_certificate_refused', 'jpm_tls_failed', 'jpm_credential_invalid', 'certificate_expired']);
+const INTEGRATION_CODES = new Set([
+  'jpm_certificate_refused',
+  'jpm_tls_failed',
+  'jpm_credential_invalid',
+  'certificate_expired',
+]);
 const ACCOUNT_CODES = new Set(['jpm_not_entitled', 'jpm_account_error']);
 /** Retryable codes that are not the bank failing (our own shutdown); they do not count against the circuit. */
 const NOT_BANK_FAILURES = new Set(['jpm_aborted', 'jpm_client_closed', 'jpm_rate_limited']);
@@ -26,19 +31,29 @@ const NOT_BANK_FAILURES = new Set(['jpm_aborted', 'jpm_client_closed', 'jpm_rate
 export function classifyFailure(err: unknown): Failure {
   if (!isAppError(err)) {
     // Not one of ours (a bug, a dropped database connection): retry; the attempts bound it.
-    return { kind: 'retryable', code: 'internal_error', message: err instanceof Error ? err.message : String(err), bank: false };
+    return {
+      kind: 'retryable',
+      code: 'internal_error',
+      message: err instanceof Error ? err.message : String(err),
+      bank: false,
+    };
   }
   if (err.retryable) {
     const retryAfterMs = (err as { retryAfterMs?: unknown }).retryAfterMs;
     return {
-      kind: 'retryable', code: err.code, message: err.message,
+      kind: 'retryable',
+      code: err.code,
+      message: err.message,
       bank: err.code.startsWith('jpm_') && !NOT_BANK_FAILURES.has(err.code),
       ...(typeof retryAfterMs === 'number' && retryAfterMs > 0 ? { retryAfterMs } : {}),
     };
   }
-  const scope: PermanentScope = INTEGRATION_CODES.has(err.code) || err.code.startsWith('credential_') || err.code.startsWith('certificate_')
-    ? 'integration'
-    : ACCOUNT_CODES.has(err.code) ? 'account' : 'run';
+  const scope: PermanentScope =
+    INTEGRATION_CODES.has(err.code) || err.code.startsWith('credential_') || err.code.startsWith('certificate_')
+      ? 'integration'
+      : ACCOUNT_CODES.has(err.code)
+        ? 'account'
+        : 'run';
   return { kind: 'permanent', code: err.code, message: err.message, scope };
 }
 

@@ -7,7 +7,12 @@ import type { Logger } from '../shared/logger.ts';
 import { getAccount, listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import {
-  cancelRunTree, findActiveRun, getIntegrationSyncState, listWindowRuns, lockAccountTriggers, UNSCHEDULED_STAGES,
+  cancelRunTree,
+  findActiveRun,
+  getIntegrationSyncState,
+  listWindowRuns,
+  lockAccountTriggers,
+  UNSCHEDULED_STAGES,
 } from '../storage/orchestration.repo.ts';
 import { createSyncRun, getSyncRun, type RunWarning } from '../storage/sync-runs.repo.ts';
 import { estimateBusinessDay } from '../sync/business-calendar.ts';
@@ -52,7 +57,9 @@ export interface TriggeredRun {
 export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Promise<{ runs: TriggeredRun[] }> {
   const request = parseSyncRequest(input.request);
   if ((input.accountId === undefined) === (input.integrationId === undefined)) {
-    throw new ValidationError('give exactly one of accountId or integrationId', [{ path: 'accountId', message: 'exactly one of accountId, integrationId' }]);
+    throw new ValidationError('give exactly one of accountId or integrationId', [
+      { path: 'accountId', message: 'exactly one of accountId, integrationId' },
+    ]);
   }
   if (input.accountId !== undefined) {
     const account = await getAccount(deps.db, input.accountId);
@@ -74,13 +81,25 @@ export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Prom
   return { runs };
 }
 
-async function triggerAccount(deps: ProducerDeps, account: AccountRow, request: SyncRequest, trigger: SyncTrigger, wantedId: string | undefined): Promise<TriggeredRun> {
+async function triggerAccount(
+  deps: ProducerDeps,
+  account: AccountRow,
+  request: SyncRequest,
+  trigger: SyncTrigger,
+  wantedId: string | undefined,
+): Promise<TriggeredRun> {
   if (account.status !== 'active') {
-    throw new ConflictError(`account ${account.id} is ${account.status}${account.status_reason ? ` (${account.status_reason})` : ''}; only active accounts sync`, 'account_not_active');
+    throw new ConflictError(
+      `account ${account.id} is ${account.status}${account.status_reason ? ` (${account.status_reason})` : ''}; only active accounts sync`,
+      'account_not_active',
+    );
   }
   const integration = await getIntegrationSyncState(deps.db, account.integration_id);
   if (integration && (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage)) {
-    throw new ConflictError(`integration ${account.integration_id} is ${integration.stage}; resume it before syncing`, 'integration_paused');
+    throw new ConflictError(
+      `integration ${account.integration_id} is ${integration.stage}; resume it before syncing`,
+      'integration_paused',
+    );
   }
   // The bank's business day as it last reported it (the clock only moves the estimate on); each
   // window asks the bank again where its dates depend on it (sync/business-calendar.ts).
@@ -89,16 +108,34 @@ async function triggerAccount(deps: ProducerDeps, account: AccountRow, request: 
     await lockAccountTriggers(trx, account.id);
     // A caller-chosen id seen before (a re-processed tick) returns that run; otherwise an unfinished
     // run for the same request is joined.
-    const existing = (wantedId ? await getSyncRun(trx, wantedId) : undefined) ?? (await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to));
+    const existing =
+      (wantedId ? await getSyncRun(trx, wantedId) : undefined) ??
+      (await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to));
     if (existing) {
       return { runId: existing.id, joined: true, status: existing.status as SyncRunStatus };
     }
     const runId = wantedId ?? uuidv7();
-    const base = { organizationId: account.organization_id, integrationId: account.integration_id, accountId: account.id, trigger, mode: plan.mode };
-    await createSyncRun(trx, { ...base, id: runId, windowFrom: plan.from, windowTo: plan.to, windowsTotal: plan.windows.length });
+    const base = {
+      organizationId: account.organization_id,
+      integrationId: account.integration_id,
+      accountId: account.id,
+      trigger,
+      mode: plan.mode,
+    };
+    await createSyncRun(trx, {
+      ...base,
+      id: runId,
+      windowFrom: plan.from,
+      windowTo: plan.to,
+      windowsTotal: plan.windows.length,
+    });
     for (const w of plan.windows) {
       await createSyncRun(trx, {
-        ...base, parentRunId: runId, kind: w.kinds.length === 1 ? w.kinds[0] : 'all', windowFrom: w.shownFrom, windowTo: w.shownTo,
+        ...base,
+        parentRunId: runId,
+        kind: w.kinds.length === 1 ? w.kinds[0] : 'all',
+        windowFrom: w.shownFrom,
+        windowTo: w.shownTo,
       });
     }
     return { runId, joined: false, status: 'queued' as SyncRunStatus };
@@ -106,7 +143,17 @@ async function triggerAccount(deps: ProducerDeps, account: AccountRow, request: 
   if (result.status === 'queued' || result.status === 'running') {
     await ensureEnqueued(deps, result.runId);
   }
-  deps.logger.info({ runId: result.runId, accountId: account.id, mode: plan.mode, trigger, joined: result.joined, windows: plan.windows.length }, 'sync triggered');
+  deps.logger.info(
+    {
+      runId: result.runId,
+      accountId: account.id,
+      mode: plan.mode,
+      trigger,
+      joined: result.joined,
+      windows: plan.windows.length,
+    },
+    'sync triggered',
+  );
   return { ...result, accountId: account.id };
 }
 
@@ -132,12 +179,29 @@ export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, 
   for (const w of windows) {
     const kinds = w.kind === 'all' ? ['transactions', 'balances'] : [w.kind];
     const payload = parsePayload('sync-window', {
-      parentRunId: runId, windowRunId: w.id, accountId: run.account_id, integrationId: run.integration_id, mode: run.mode, kinds,
+      parentRunId: runId,
+      windowRunId: w.id,
+      accountId: run.account_id,
+      integrationId: run.integration_id,
+      mode: run.mode,
+      kinds,
       ...(run.mode === 'range' && w.window_from && w.window_to ? { from: w.window_from, to: w.window_to } : {}),
     });
-    chain = { name: 'sync-window', queueName: 'sync', data: payload, opts: jobOptions('sync-window', payload), ...(chain ? { children: [chain] } : {}) };
+    chain = {
+      name: 'sync-window',
+      queueName: 'sync',
+      data: payload,
+      opts: jobOptions('sync-window', payload),
+      ...(chain ? { children: [chain] } : {}),
+    };
   }
-  const flow: FlowJob = { name: 'sync-account', queueName: 'sync', data: rootPayload, opts: rootOptions, ...(chain ? { children: [chain] } : {}) };
+  const flow: FlowJob = {
+    name: 'sync-account',
+    queueName: 'sync',
+    data: rootPayload,
+    opts: rootOptions,
+    ...(chain ? { children: [chain] } : {}),
+  };
   await deps.queues.flows.add(flow);
   return true;
 }
@@ -153,7 +217,16 @@ export interface RunView {
   source: string;
   window: { from: string | null; to: string | null };
   status: SyncRunStatus;
-  counts: { fetched: number; inserted: number; updated: number; unchanged: number; superseded: number; removed: number; rejected: number; balances: number };
+  counts: {
+    fetched: number;
+    inserted: number;
+    updated: number;
+    unchanged: number;
+    superseded: number;
+    removed: number;
+    rejected: number;
+    balances: number;
+  };
   progress: { windowsTotal: number; windowsDone: number };
   error: { code: string; message: string | null } | null;
   /** The business day the bank answered for (see sync/business-calendar.ts). */
@@ -163,7 +236,15 @@ export interface RunView {
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
-  windows?: { runId: string; kind: string; from: string | null; to: string | null; status: SyncRunStatus; attempts: number; error: { code: string; message: string | null } | null }[];
+  windows?: {
+    runId: string;
+    kind: string;
+    from: string | null;
+    to: string | null;
+    status: SyncRunStatus;
+    attempts: number;
+    error: { code: string; message: string | null } | null;
+  }[];
 }
 
 type RunRow = NonNullable<Awaited<ReturnType<typeof getSyncRun>>>;
@@ -171,17 +252,32 @@ type RunRow = NonNullable<Awaited<ReturnType<typeof getSyncRun>>>;
 /** A `sync_runs` row as a RunView (without windows), e.g. for a page of runs listed in one query. */
 export function runView(r: RunRow): RunView {
   return {
-    runId: r.id, organizationId: r.organization_id, integrationId: r.integration_id, accountId: r.account_id, trigger: r.trigger, mode: r.mode, source: r.source,
+    runId: r.id,
+    organizationId: r.organization_id,
+    integrationId: r.integration_id,
+    accountId: r.account_id,
+    trigger: r.trigger,
+    mode: r.mode,
+    source: r.source,
     window: { from: r.window_from, to: r.window_to },
     status: r.status as SyncRunStatus,
     counts: {
-      fetched: r.fetched, inserted: r.inserted, updated: r.updated, unchanged: r.unchanged, superseded: r.superseded, removed: r.removed,
-      rejected: r.rejected, balances: r.balances,
+      fetched: r.fetched,
+      inserted: r.inserted,
+      updated: r.updated,
+      unchanged: r.unchanged,
+      superseded: r.superseded,
+      removed: r.removed,
+      rejected: r.rejected,
+      balances: r.balances,
     },
     progress: { windowsTotal: r.windows_total, windowsDone: r.windows_done },
     error: r.error_code ? { code: r.error_code, message: r.error_message } : null,
-    bankBusinessDay: r.bank_business_day, warnings: Array.isArray(r.warnings) ? (r.warnings as unknown as RunWarning[]) : [],
-    createdAt: r.created_at, startedAt: r.started_at, finishedAt: r.finished_at,
+    bankBusinessDay: r.bank_business_day,
+    warnings: Array.isArray(r.warnings) ? (r.warnings as unknown as RunWarning[]) : [],
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
   };
 }
 
@@ -190,7 +286,11 @@ export function runView(r: RunRow): RunView {
  * `windows`, each window too. A run is over when `finishedAt` is set (a run failed by a permanent
  * error shows `failed` at once, and `finishedAt` once its remaining windows have been skipped).
  */
-export async function getRun(deps: Pick<ProducerDeps, 'db'>, runId: string, opts: { windows?: boolean } = {}): Promise<RunView> {
+export async function getRun(
+  deps: Pick<ProducerDeps, 'db'>,
+  runId: string,
+  opts: { windows?: boolean } = {},
+): Promise<RunView> {
   const row = await getSyncRun(deps.db, runId);
   if (!row) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
@@ -198,7 +298,12 @@ export async function getRun(deps: Pick<ProducerDeps, 'db'>, runId: string, opts
   const out = runView(row);
   if (opts.windows) {
     out.windows = (await listWindowRuns(deps.db, runId)).map((w) => ({
-      runId: w.id, kind: w.kind, from: w.window_from, to: w.window_to, status: w.status as SyncRunStatus, attempts: w.attempts,
+      runId: w.id,
+      kind: w.kind,
+      from: w.window_from,
+      to: w.window_to,
+      status: w.status as SyncRunStatus,
+      attempts: w.attempts,
       error: w.error_code ? { code: w.error_code, message: w.error_message } : null,
     }));
   }

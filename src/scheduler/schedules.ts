@@ -55,12 +55,20 @@ export function accountSchedules(a: SchedulableAccount): ScheduleSpec[] {
   const hours = intradayHours(a.intraday_runs_per_day);
   if (hours.length > 0) {
     specs.push({
-      id: scheduleId(a.id, 'intraday'), queue: 'sync', job: 'scheduled-sync', pattern: `${at} ${hours.join(',')} * * 1-5`, tz: a.time_zone,
+      id: scheduleId(a.id, 'intraday'),
+      queue: 'sync',
+      job: 'scheduled-sync',
+      pattern: `${at} ${hours.join(',')} * * 1-5`,
+      tz: a.time_zone,
       data: parsePayload('scheduled-sync', { accountId: a.id, mode: 'intraday' }),
     });
   }
   specs.push({
-    id: scheduleId(a.id, 'prior_day'), queue: 'sync', job: 'scheduled-sync', pattern: `${at} ${BUSINESS_DAY.priorDayHour} * * 2-6`, tz: a.time_zone,
+    id: scheduleId(a.id, 'prior_day'),
+    queue: 'sync',
+    job: 'scheduled-sync',
+    pattern: `${at} ${BUSINESS_DAY.priorDayHour} * * 2-6`,
+    tz: a.time_zone,
     data: parsePayload('scheduled-sync', { accountId: a.id, mode: 'prior_day' }),
   });
   return specs;
@@ -87,18 +95,30 @@ export interface ReconcileResult {
  * created, paused, resumed, removed, failed) only that scope's account schedulers are touched.
  * Idempotent; safe to run from several processes at once (upsert and remove are atomic in Redis).
  */
-export async function reconcileSchedules(deps: { db: Database; queues: Queues; logger: Logger }, scope: ReconcileScope = {}): Promise<ReconcileResult> {
+export async function reconcileSchedules(
+  deps: { db: Database; queues: Queues; logger: Logger },
+  scope: ReconcileScope = {},
+): Promise<ReconcileResult> {
   const scoped = scope.accountId !== undefined || scope.integrationId !== undefined;
   const desired = (await listSchedulableAccounts(deps.db, scope)).flatMap(accountSchedules);
   if (!scoped) {
     desired.push({
-      id: MAINTENANCE_SCHEDULE.id, queue: 'maintenance', job: 'daily-maintenance', pattern: MAINTENANCE_SCHEDULE.pattern, tz: MAINTENANCE_SCHEDULE.tz,
+      id: MAINTENANCE_SCHEDULE.id,
+      queue: 'maintenance',
+      job: 'daily-maintenance',
+      pattern: MAINTENANCE_SCHEDULE.pattern,
+      tz: MAINTENANCE_SCHEDULE.tz,
       data: parsePayload('daily-maintenance', {}),
     });
   }
   // Which existing ids are ours to judge: every scheduler (full run) or those of the scope's accounts.
   const inScope = scoped
-    ? new Set((await listAccountIds(deps.db, scope)).flatMap((id) => [scheduleId(id, 'intraday'), scheduleId(id, 'prior_day')]))
+    ? new Set(
+        (await listAccountIds(deps.db, scope)).flatMap((id) => [
+          scheduleId(id, 'intraday'),
+          scheduleId(id, 'prior_day'),
+        ]),
+      )
     : undefined;
   const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
   for (const queueName of ['sync', 'maintenance'] as const) {
@@ -120,8 +140,17 @@ export async function reconcileSchedules(deps: { db: Database; queues: Queues; l
     // Many upserts in flight at once: ioredis pipelines them on the one connection, so 10,000
     // accounts cost a few hundred round trips instead of 20,000 (see bench/scheduler.ts).
     for (let i = 0; i < changed.length; i += UPSERT_BATCH) {
-      await Promise.all(changed.slice(i, i + UPSERT_BATCH).map((spec) =>
-        queue.upsertJobScheduler(spec.id, { pattern: spec.pattern, tz: spec.tz }, { name: spec.job, data: spec.data, opts: templateOptions(spec.job) })));
+      await Promise.all(
+        changed
+          .slice(i, i + UPSERT_BATCH)
+          .map((spec) =>
+            queue.upsertJobScheduler(
+              spec.id,
+              { pattern: spec.pattern, tz: spec.tz },
+              { name: spec.job, data: spec.data, opts: templateOptions(spec.job) },
+            ),
+          ),
+      );
       result.upserted += Math.min(UPSERT_BATCH, changed.length - i);
     }
   }

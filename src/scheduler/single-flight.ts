@@ -38,7 +38,9 @@ export function createSingleFlight(db: DbOptions, size: number, logger: Logger):
     async tryAcquire(accountId) {
       const client = await pool.connect();
       try {
-        const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [key(accountId)]);
+        const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [
+          key(accountId),
+        ]);
         if (!r.rows[0]?.ok) {
           client.release();
           return null;
@@ -55,7 +57,9 @@ export function createSingleFlight(db: DbOptions, size: number, logger: Logger):
           }
           released = true;
           try {
-            const r = await client.query<{ ok: boolean }>('select pg_advisory_unlock(hashtextextended($1, 0)) as ok', [key(accountId)]);
+            const r = await client.query<{ ok: boolean }>('select pg_advisory_unlock(hashtextextended($1, 0)) as ok', [
+              key(accountId),
+            ]);
             if (!r.rows[0]?.ok) {
               // The session was replaced under us (server restart): the lock was already gone.
               logger.warn({ accountId }, 'account lock was lost while the job ran');

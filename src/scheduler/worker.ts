@@ -5,9 +5,24 @@ import type { Logger } from '../shared/logger.ts';
 import { createRedis } from '../shared/redis.ts';
 import type { DbOptions } from '../storage/db.ts';
 import type { SyncDeps } from '../sync/sync-account.ts';
-import { HANDLERS, type Handler, type HandlerDeps, type HandlerTable, type JobContext, type MaintenanceHook } from './handlers.ts';
+import {
+  HANDLERS,
+  type Handler,
+  type HandlerDeps,
+  type HandlerTable,
+  type JobContext,
+  type MaintenanceHook,
+} from './handlers.ts';
 import { createIntegrationGuard, DEFAULT_GUARD_SETTINGS, type GuardSettings } from './integration-guard.ts';
-import { assertHandlers, isJobName, jobsOfQueue, parsePayload, QUEUE_NAMES, type JobName, type QueueName } from './jobs.ts';
+import {
+  assertHandlers,
+  isJobName,
+  jobsOfQueue,
+  parsePayload,
+  QUEUE_NAMES,
+  type JobName,
+  type QueueName,
+} from './jobs.ts';
 import type { JobData, Queues } from './queues.ts';
 import { watchForLostJobs } from './recovery.ts';
 import { bankBackoff } from './retry-policy.ts';
@@ -27,7 +42,11 @@ export interface StallSettings {
   maxStalledCount: number;
 }
 
-export const STALL_SETTINGS: Readonly<StallSettings> = { lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2 };
+export const STALL_SETTINGS: Readonly<StallSettings> = {
+  lockDuration: 60_000,
+  stalledInterval: 30_000,
+  maxStalledCount: 2,
+};
 
 export interface WorkerOptions {
   redisUrl: string;
@@ -62,7 +81,10 @@ export interface RunningWorkers {
  * its id, name and attempt, and its payload is validated again on receipt (a bad one fails the job
  * without retries).
  */
-export function startWorkers(deps: { queues: Queues; sync: SyncDeps; logger: Logger }, options: WorkerOptions): RunningWorkers {
+export function startWorkers(
+  deps: { queues: Queues; sync: SyncDeps; logger: Logger },
+  options: WorkerOptions,
+): RunningWorkers {
   const queueNames = options.queues ?? QUEUE_NAMES;
   const table: Partial<HandlerTable> = options.handlers ?? HANDLERS;
   assertHandlers(queueNames, Object.keys(table));
@@ -71,7 +93,10 @@ export function startWorkers(deps: { queues: Queues; sync: SyncDeps; logger: Log
     db: deps.sync.db,
     queues: deps.queues,
     sync: deps.sync,
-    guard: createIntegrationGuard(deps.queues.redis, deps.queues.prefix, { ...DEFAULT_GUARD_SETTINGS, ...options.guard }),
+    guard: createIntegrationGuard(deps.queues.redis, deps.queues.prefix, {
+      ...DEFAULT_GUARD_SETTINGS,
+      ...options.guard,
+    }),
     locks,
     logger: deps.logger,
     maintenanceHooks: options.maintenanceHooks ?? [],
@@ -81,23 +106,34 @@ export function startWorkers(deps: { queues: Queues; sync: SyncDeps; logger: Log
   const workers = queueNames.map((queueName) => {
     const connection = createRedis(options.redisUrl, 'worker');
     connections.push(connection);
-    const worker = new Worker<JobData, unknown, string>(queueName, (job, token) => dispatch(handlerDeps, table, queueName, job, token), {
-      connection,
-      prefix: deps.queues.prefix,
-      concurrency: options.concurrency,
-      ...STALL_SETTINGS,
-      ...options.stall,
-      settings: { backoffStrategy: bankBackoff },
-    });
+    const worker = new Worker<JobData, unknown, string>(
+      queueName,
+      (job, token) => dispatch(handlerDeps, table, queueName, job, token),
+      {
+        connection,
+        prefix: deps.queues.prefix,
+        concurrency: options.concurrency,
+        ...STALL_SETTINGS,
+        ...options.stall,
+        settings: { backoffStrategy: bankBackoff },
+      },
+    );
     // Errors of the worker itself (Redis hiccups); job failures are logged by the handlers.
     worker.on('error', (err) => deps.logger.warn({ err, queue: queueName }, 'queue worker error'));
     worker.on('stalled', (jobId) => deps.logger.warn({ jobId, queue: queueName }, 'stalled job moved back to wait'));
     return worker;
   });
-  deps.logger.info({ queues: queueNames, concurrency: options.concurrency, jobs: queueNames.flatMap(jobsOfQueue) }, 'queue workers started');
+  deps.logger.info(
+    { queues: queueNames, concurrency: options.concurrency, jobs: queueNames.flatMap(jobsOfQueue) },
+    'queue workers started',
+  );
   // A Redis that comes back without its data must not leave runs unfinished forever (recovery.ts).
   const recovery = connections[0]
-    ? watchForLostJobs({ db: deps.sync.db, queues: deps.queues, logger: deps.logger }, connections[0], options.recoveryIntervalMs ?? 300_000)
+    ? watchForLostJobs(
+        { db: deps.sync.db, queues: deps.queues, logger: deps.logger },
+        connections[0],
+        options.recoveryIntervalMs ?? 300_000,
+      )
     : undefined;
   return {
     workers,
@@ -112,7 +148,13 @@ export function startWorkers(deps: { queues: Queues; sync: SyncDeps; logger: Log
   };
 }
 
-async function dispatch(deps: HandlerDeps, table: Partial<HandlerTable>, queue: QueueName, job: Job, token: string | undefined): Promise<unknown> {
+async function dispatch(
+  deps: HandlerDeps,
+  table: Partial<HandlerTable>,
+  queue: QueueName,
+  job: Job,
+  token: string | undefined,
+): Promise<unknown> {
   const log = deps.logger.child({ jobId: job.id, job: job.name, attempt: job.attemptsMade + 1, queue });
   if (!isJobName(job.name)) {
     throw new UnrecoverableError(`unknown job ${job.name}`);

@@ -133,7 +133,16 @@ export class RepeatedNameError extends SyntaxError {
 /** From `lastIndex` (sticky): a number token by RFC 8259's grammar, longest match. */
 const EXACT_NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const HEX4 = /^[0-9a-fA-F]{4}$/;
-const SIMPLE_ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t']]);
+const SIMPLE_ESCAPES = new Map([
+  ['"', '"'],
+  ['\\', '\\'],
+  ['/', '/'],
+  ['b', '\b'],
+  ['f', '\f'],
+  ['n', '\n'],
+  ['r', '\r'],
+  ['t', '\t'],
+]);
 /** From `lastIndex` (sticky): characters a string holds as they are (no quote, backslash or control character). */
 // eslint-disable-next-line no-control-regex -- control characters are what a JSON string may not hold raw
 const PLAIN_CHARS = /[^"\\\x00-\x1f]*/y;
@@ -318,7 +327,12 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
       } else {
         if (frame.name in Object.prototype) {
           // `__proto__`, `toString`, …: an assignment would reach the inherited property.
-          Object.defineProperty(frame.object, frame.name, { value, writable: true, enumerable: true, configurable: true });
+          Object.defineProperty(frame.object, frame.name, {
+            value,
+            writable: true,
+            enumerable: true,
+            configurable: true,
+          });
         } else {
           frame.object[frame.name] = value;
         }
@@ -349,7 +363,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
  * way (a string that never closes gives "no"); then JSON.parse or `parseJsonExact` refuses the text.
  */
 function hasEscapedName(text: string): boolean {
-  for (let at = text.indexOf('\\'); at !== -1; ) {
+  for (let at = text.indexOf('\\'); at !== -1;) {
     const end = stringEnd(text, at);
     if (end === -1) {
       return false;

@@ -3,8 +3,23 @@ import pino, { type Logger, type LoggerOptions } from 'pino';
 export type { Logger } from 'pino';
 
 export type Subsystem =
-  | 'main' | 'config' | 'db' | 'redis' | 'jpm' | 'sync' | 'scheduler' | 'http' | 'onboarding'
-  | 'credentials' | 'events' | 'validation' | 'simulator' | 'cli' | 'demo' | 'notifications' | 'review';
+  | 'main'
+  | 'config'
+  | 'db'
+  | 'redis'
+  | 'jpm'
+  | 'sync'
+  | 'scheduler'
+  | 'http'
+  | 'onboarding'
+  | 'credentials'
+  | 'events'
+  | 'validation'
+  | 'simulator'
+  | 'cli'
+  | 'demo'
+  | 'notifications'
+  | 'review';
 
 /**
  * Paths blanked out before a line is written (pino's path syntax; `*` = any key): headers and key material by
@@ -12,10 +27,33 @@ export type Subsystem =
  * API keys, review tokens and long account numbers inside any string.
  */
 export const REDACT_PATHS = [
-  'authorization', '*.authorization', 'headers.authorization', 'req.headers.authorization', 'req.headers.cookie',
-  'req.headers["idempotency-key"]', 'res.headers["set-cookie"]', 'apiKey', '*.apiKey', 'key', '*.key', 'secret',
-  '*.secret', 'privateKey', '*.privateKey', 'privateKeyPem', '*.privateKeyPem', 'password', '*.password',
-  'masterKey', '*.masterKey', 'cert', '*.cert', 'certificatePem', '*.certificatePem', 'token', '*.token',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["idempotency-key"]',
+  'res.headers["set-cookie"]',
+  'apiKey',
+  '*.apiKey',
+  'key',
+  '*.key',
+  'secret',
+  '*.secret',
+  'privateKey',
+  '*.privateKey',
+  'privateKeyPem',
+  '*.privateKeyPem',
+  'password',
+  '*.password',
+  'masterKey',
+  '*.masterKey',
+  'cert',
+  '*.cert',
+  'certificatePem',
+  '*.certificatePem',
+  'token',
+  '*.token',
 ];
 
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g;
@@ -84,7 +122,7 @@ function redactTree(paths: readonly string[]): RedactNode {
     let node = root;
     for (const m of path.matchAll(/[^.[\]]+|\[["'`]?([^\]]*?)["'`]?\]/g)) {
       const key = m[1] ?? m[0];
-      const child = key === '*' ? (node.any ??= newNode()) : node.next.get(key) ?? newNode();
+      const child = key === '*' ? (node.any ??= newNode()) : (node.next.get(key) ?? newNode());
       if (key !== '*') {
         node.next.set(key, child);
       }
@@ -119,7 +157,7 @@ function prepareValue(value: unknown, depth: number, node: RedactNode | undefine
   const source = value as Record<string, unknown>;
   for (const key in source) {
     if (Object.hasOwn(source, key)) {
-      const child = node === undefined ? undefined : node.next.get(key) ?? node.any;
+      const child = node === undefined ? undefined : (node.next.get(key) ?? node.any);
       out[key] = child?.censor === true ? CENSOR : prepareValue(source[key], depth + 1, child);
     }
   }
@@ -160,7 +198,9 @@ function isPlainObject(value: object): value is Record<string, unknown> {
  */
 function interpolatedValue(value: object): unknown {
   if (Array.isArray(value)) {
-    return value.map((v: unknown) => (typeof v === 'object' && v !== null ? interpolatedValue(v) : prepareValue(v, 1, undefined)));
+    return value.map((v: unknown) =>
+      typeof v === 'object' && v !== null ? interpolatedValue(v) : prepareValue(v, 1, undefined),
+    );
   }
   if (value instanceof Error) {
     return errSerializer(value);
@@ -182,7 +222,11 @@ function redactBindings(bindings: Record<string, unknown>): Record<string, unkno
       // Left to the err serializer, as a line's `err` is.
       continue;
     }
-    if (child !== undefined && Object.hasOwn(bindings, key) && (child.censor || (typeof bindings[key] === 'object' && bindings[key] !== null))) {
+    if (
+      child !== undefined &&
+      Object.hasOwn(bindings, key) &&
+      (child.censor || (typeof bindings[key] === 'object' && bindings[key] !== null))
+    ) {
       out ??= { ...bindings };
       out[key] = child.censor ? (bindings[key] === undefined ? undefined : CENSOR) : redactOnly(bindings[key], child);
     }
@@ -244,7 +288,13 @@ export function initLogger(settings: LoggerSettings): Logger {
   if (settings.destination) {
     root = pino(options, settings.destination);
   } else if (settings.format === 'pretty') {
-    root = pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' } } });
+    root = pino({
+      ...options,
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' },
+      },
+    });
   } else {
     root = pino(options);
   }

@@ -17,34 +17,53 @@ const registers = [metricsRegistry];
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
 
 export const syncRunsTotal = new Counter({
-  name: 'jpm_sync_runs_total', help: 'Finished sync runs by outcome', labelNames: ['outcome'] as const, registers,
+  name: 'jpm_sync_runs_total',
+  help: 'Finished sync runs by outcome',
+  labelNames: ['outcome'] as const,
+  registers,
 });
 export const syncRunDurationSeconds = new Histogram({
-  name: 'jpm_sync_run_duration_seconds', help: 'Sync run duration by outcome', labelNames: ['outcome'] as const,
-  buckets: DURATION_BUCKETS, registers,
+  name: 'jpm_sync_run_duration_seconds',
+  help: 'Sync run duration by outcome',
+  labelNames: ['outcome'] as const,
+  buckets: DURATION_BUCKETS,
+  registers,
 });
 export const syncRecordsTotal = new Counter({
-  name: 'jpm_sync_records_total', help: 'Records handled by sync runs by outcome (inserted, updated, unchanged, rejected, ...)',
-  labelNames: ['outcome'] as const, registers,
+  name: 'jpm_sync_records_total',
+  help: 'Records handled by sync runs by outcome (inserted, updated, unchanged, rejected, ...)',
+  labelNames: ['outcome'] as const,
+  registers,
 });
 export const bankCallDurationSeconds = new Histogram({
-  name: 'jpm_bank_call_duration_seconds', help: 'J.P. Morgan API call latency by endpoint and outcome',
-  labelNames: ['endpoint', 'outcome'] as const, buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60], registers,
+  name: 'jpm_bank_call_duration_seconds',
+  help: 'J.P. Morgan API call latency by endpoint and outcome',
+  labelNames: ['endpoint', 'outcome'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+  registers,
 });
 export const bankErrorsTotal = new Counter({
-  name: 'jpm_bank_errors_total', help: 'J.P. Morgan API errors by class (timeout, rate_limited, server, auth, schema, ...)',
-  labelNames: ['class'] as const, registers,
+  name: 'jpm_bank_errors_total',
+  help: 'J.P. Morgan API errors by class (timeout, rate_limited, server, auth, schema, ...)',
+  labelNames: ['class'] as const,
+  registers,
 });
 export const queueDepth = new Gauge({
-  name: 'jpm_queue_depth', help: 'Jobs per queue and state (waiting, active, delayed, failed)', labelNames: ['queue', 'state'] as const, registers,
+  name: 'jpm_queue_depth',
+  help: 'Jobs per queue and state (waiting, active, delayed, failed)',
+  labelNames: ['queue', 'state'] as const,
+  registers,
 });
 export const certificateDaysToExpiry = new Gauge({
-  name: 'jpm_certificate_days_to_expiry', help: 'Days until the active client certificate of an integration expires',
-  labelNames: ['integration'] as const, registers,
+  name: 'jpm_certificate_days_to_expiry',
+  help: 'Days until the active client certificate of an integration expires',
+  labelNames: ['integration'] as const,
+  registers,
 });
 /** The same without ids, for scrapes that are not protected (see IDENTIFYING_METRICS). */
 export const certificateDaysToExpiryMin = new Gauge({
-  name: 'jpm_certificate_days_to_expiry_min', help: 'Fewest days until an active client certificate of any integration expires',
+  name: 'jpm_certificate_days_to_expiry_min',
+  help: 'Fewest days until an active client certificate of any integration expires',
   registers,
 });
 
@@ -54,16 +73,25 @@ export const certificateDaysToExpiryMin = new Gauge({
  */
 export const IDENTIFYING_METRICS: readonly string[] = ['jpm_certificate_days_to_expiry'];
 export const integrationsOverdue = new Gauge({
-  name: 'jpm_integrations_overdue', help: 'Integrations past an onboarding due date', registers,
+  name: 'jpm_integrations_overdue',
+  help: 'Integrations past an onboarding due date',
+  registers,
 });
 export const accountDays = new Gauge({
-  name: 'jpm_account_days', help: 'Account-days by balance-proof state (proved, broken, unproved)', labelNames: ['state'] as const, registers,
+  name: 'jpm_account_days',
+  help: 'Account-days by balance-proof state (proved, broken, unproved)',
+  labelNames: ['state'] as const,
+  registers,
 });
 export const searchIndexLagEvents = new Gauge({
-  name: 'jpm_search_index_lag_events', help: 'Transaction changes the text-search step has not applied yet (counted up to 100,000)', registers,
+  name: 'jpm_search_index_lag_events',
+  help: 'Transaction changes the text-search step has not applied yet (counted up to 100,000)',
+  registers,
 });
 export const searchIndexLagSeconds = new Gauge({
-  name: 'jpm_search_index_lag_seconds', help: 'Age of the oldest transaction change the text-search step has not applied yet', registers,
+  name: 'jpm_search_index_lag_seconds',
+  help: 'Age of the oldest transaction change the text-search step has not applied yet',
+  registers,
 });
 export const searchIndexYielding = new Gauge({
   name: 'jpm_search_index_yielding',
@@ -72,28 +100,40 @@ export const searchIndexYielding = new Gauge({
 });
 
 export const httpRequestsTotal = new Counter({
-  name: 'jpm_http_requests_total', help: 'HTTP requests by method, route template and status',
-  labelNames: ['method', 'route', 'status'] as const, registers,
+  name: 'jpm_http_requests_total',
+  help: 'HTTP requests by method, route template and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  registers,
 });
 export const httpRequestDurationSeconds = new Histogram({
-  name: 'jpm_http_request_duration_seconds', help: 'HTTP request duration by method, route template and status',
-  labelNames: ['method', 'route', 'status'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers,
+  name: 'jpm_http_request_duration_seconds',
+  help: 'HTTP request duration by method, route template and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers,
 });
 
 export const httpRequestsShedTotal = new Counter({
-  name: 'jpm_http_requests_shed_total', help: 'Requests answered 503 overloaded, by reason (queue_full, queue_timeout, db_pool)',
-  labelNames: ['reason'] as const, registers,
+  name: 'jpm_http_requests_shed_total',
+  help: 'Requests answered 503 overloaded, by reason (queue_full, queue_timeout, db_pool)',
+  labelNames: ['reason'] as const,
+  registers,
 });
 export const authFailuresTotal = new Counter({
-  name: 'jpm_auth_failures_total', help: 'Failed API key authentications by outcome (rejected = 401, throttled = 429)',
-  labelNames: ['outcome'] as const, registers,
+  name: 'jpm_auth_failures_total',
+  help: 'Failed API key authentications by outcome (rejected = 401, throttled = 429)',
+  labelNames: ['outcome'] as const,
+  registers,
 });
 export const apiKeyLookupsTotal = new Counter({
-  name: 'jpm_api_key_lookups_total', help: 'API key rows found for authentication, by source (cache, database)',
-  labelNames: ['source'] as const, registers,
+  name: 'jpm_api_key_lookups_total',
+  help: 'API key rows found for authentication, by source (cache, database)',
+  labelNames: ['source'] as const,
+  registers,
 });
 export const apiKeyCacheListening = new Gauge({
-  name: 'jpm_api_key_cache_listening', help: '1 while the API key cache is proven to receive key changes (its probe through the pool heard, the notifying triggers enabled) and is used, 0 while every request reads the key from Postgres',
+  name: 'jpm_api_key_cache_listening',
+  help: '1 while the API key cache is proven to receive key changes (its probe through the pool heard, the notifying triggers enabled) and is used, 0 while every request reads the key from Postgres',
   registers,
 });
 
@@ -136,7 +176,9 @@ function withoutIdentifyingMetrics(text: string): string {
  * The exposition text. A failing hook is logged and its gauge keeps its last value; the scrape still
  * answers. `withIdentifiers: false` (the default) leaves out IDENTIFYING_METRICS.
  */
-export async function renderMetrics(options: { withIdentifiers?: boolean } = {}): Promise<{ contentType: string; body: string }> {
+export async function renderMetrics(
+  options: { withIdentifiers?: boolean } = {},
+): Promise<{ contentType: string; body: string }> {
   const log = createLogger('main');
   await Promise.all(
     scrapeHooks.map(async (hook) => {
@@ -148,5 +190,8 @@ export async function renderMetrics(options: { withIdentifiers?: boolean } = {})
     }),
   );
   const body = await metricsRegistry.metrics();
-  return { contentType: metricsRegistry.contentType, body: options.withIdentifiers ? body : withoutIdentifyingMetrics(body) };
+  return {
+    contentType: metricsRegistry.contentType,
+    body: options.withIdentifiers ? body : withoutIdentifyingMetrics(body),
+  };
 }

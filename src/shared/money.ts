@@ -48,7 +48,9 @@ export function toMinorUnits(decimalText: string, decimalLocation: number): bigi
 export function toStorableMinorUnits(decimalText: string, decimalLocation: number): bigint {
   const minor = toMinorUnits(decimalText, decimalLocation);
   if ((minor < 0n ? -minor : minor) > MAX_MINOR_UNITS) {
-    throw new ValidationError(`amount ${decimalText} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`);
+    throw new ValidationError(
+      `amount ${decimalText} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`,
+    );
   }
   return minor;
 }

@@ -31,14 +31,15 @@ import { AppError } from './errors.ts';
  */
 
 export type AddressClass =
-  | 'public' | 'loopback' | 'private' | 'link_local' | 'cgnat' | 'multicast' | 'unspecified' | 'broadcast' | 'reserved';
+  'public' | 'loopback' | 'private' | 'link_local' | 'cgnat' | 'multicast' | 'unspecified' | 'broadcast' | 'reserved';
 
 /** A URL whose host is not allowed: a 400 `outbound_address_refused` when it reaches the API. */
 export class OutboundAddressError extends AppError {
   readonly addressClass: AddressClass | 'unresolvable';
   constructor(message: string, addressClass: AddressClass | 'unresolvable', options: { path?: string } = {}) {
     super(message, {
-      code: 'outbound_address_refused', httpStatus: 400,
+      code: 'outbound_address_refused',
+      httpStatus: 400,
       details: { fields: [{ path: options.path ?? 'url', message: 'address not allowed' }] },
     });
     this.addressClass = addressClass;
@@ -50,7 +51,11 @@ export const ADDRESS_REFUSED_CODE = 'EADDRNOTALLOWED';
 
 /** Whether an error (or its cause chain) is a connect-time refusal by the policy. */
 export function isAddressRefusal(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (e.code === ADDRESS_REFUSED_CODE || e instanceof OutboundAddressError) {
       return true;
     }
@@ -84,7 +89,10 @@ function ipv6ToBigInt(ip: string): bigint {
   const [head = '', tail] = text.split('::');
   const headGroups = head === '' ? [] : head.split(':');
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  const groups =
+    tail === undefined
+      ? headGroups
+      : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
@@ -112,19 +120,40 @@ function contains(cidr: Cidr, family: 4 | 6, value: bigint): boolean {
   return value >> shift === cidr.base >> shift;
 }
 
-const cidrs = (entries: [string, AddressClass][]): [Cidr, AddressClass][] => entries.map(([c, k]) => [parseCidr(c)!, k]);
+const cidrs = (entries: [string, AddressClass][]): [Cidr, AddressClass][] =>
+  entries.map(([c, k]) => [parseCidr(c)!, k]);
 
 const IPV4_RANGES = cidrs([
-  ['255.255.255.255/32', 'broadcast'], ['0.0.0.0/8', 'unspecified'], ['10.0.0.0/8', 'private'], ['100.64.0.0/10', 'cgnat'],
-  ['127.0.0.0/8', 'loopback'], ['169.254.0.0/16', 'link_local'], ['172.16.0.0/12', 'private'], ['192.0.0.0/24', 'reserved'],
-  ['192.0.2.0/24', 'reserved'], ['192.88.99.0/24', 'reserved'], ['192.168.0.0/16', 'private'], ['198.18.0.0/15', 'reserved'],
-  ['198.51.100.0/24', 'reserved'], ['203.0.113.0/24', 'reserved'], ['224.0.0.0/4', 'multicast'], ['240.0.0.0/4', 'reserved'],
+  ['255.255.255.255/32', 'broadcast'],
+  ['0.0.0.0/8', 'unspecified'],
+  ['10.0.0.0/8', 'private'],
+  ['100.64.0.0/10', 'cgnat'],
+  ['127.0.0.0/8', 'loopback'],
+  ['169.254.0.0/16', 'link_local'],
+  ['172.16.0.0/12', 'private'],
+  ['192.0.0.0/24', 'reserved'],
+  ['192.0.2.0/24', 'reserved'],
+  ['192.88.99.0/24', 'reserved'],
+  ['192.168.0.0/16', 'private'],
+  ['198.18.0.0/15', 'reserved'],
+  ['198.51.100.0/24', 'reserved'],
+  ['203.0.113.0/24', 'reserved'],
+  ['224.0.0.0/4', 'multicast'],
+  ['240.0.0.0/4', 'reserved'],
 ]);
 
 const IPV6_RANGES = cidrs([
-  ['::/128', 'unspecified'], ['::1/128', 'loopback'], ['64:ff9b:1::/48', 'private'], ['fc00::/7', 'private'],
-  ['fe80::/10', 'link_local'], ['fec0::/10', 'private'], ['ff00::/8', 'multicast'], ['2001:db8::/32', 'reserved'],
-  ['2001::/23', 'reserved'], ['3fff::/20', 'reserved'], ['100::/64', 'reserved'],
+  ['::/128', 'unspecified'],
+  ['::1/128', 'loopback'],
+  ['64:ff9b:1::/48', 'private'],
+  ['fc00::/7', 'private'],
+  ['fe80::/10', 'link_local'],
+  ['fec0::/10', 'private'],
+  ['ff00::/8', 'multicast'],
+  ['2001:db8::/32', 'reserved'],
+  ['2001::/23', 'reserved'],
+  ['3fff::/20', 'reserved'],
+  ['100::/64', 'reserved'],
 ]);
 const GLOBAL_UNICAST = parseCidr('2000::/3')!;
 const MAPPED = parseCidr('::ffff:0:0/96')!;
@@ -269,13 +298,18 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
       return new OutboundAddressError(REFUSED_MESSAGE, named, path ? { path } : {});
     }
     const bad = addresses.find((a) => !addressAllowed(a));
-    return bad === undefined ? undefined : new OutboundAddressError(REFUSED_MESSAGE, classifyAddress(bad), path ? { path } : {});
+    return bad === undefined
+      ? undefined
+      : new OutboundAddressError(REFUSED_MESSAGE, classifyAddress(bad), path ? { path } : {});
   };
 
   /** Connect time: resolver errors pass through as they are (ENOTFOUND…); forbidden addresses throw. */
   const resolveChecked = async (host: string): Promise<readonly LookupAddress[]> => {
     const addresses = await resolver(host);
-    const err = refusal(host, addresses.map((a) => a.address));
+    const err = refusal(
+      host,
+      addresses.map((a) => a.address),
+    );
     if (err) {
       throw err;
     }
@@ -316,7 +350,11 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
       if (addresses.length === 0 && !opts.allowUnresolvable && !allowHosts.has(host.toLowerCase())) {
         throw new OutboundAddressError(REFUSED_MESSAGE, 'unresolvable', opts.path ? { path: opts.path } : {});
       }
-      const err = refusal(host, addresses.map((a) => a.address), opts.path);
+      const err = refusal(
+        host,
+        addresses.map((a) => a.address),
+        opts.path,
+      );
       if (err) {
         throw err;
       }
@@ -325,12 +363,13 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
       const host = bareHost(hostname);
       const family = typeof lookupOptions.family === 'number' ? lookupOptions.family : 0;
       const literal = isIP(host);
-      const found: Promise<readonly LookupAddress[]> = literal !== 0
-        ? Promise.resolve().then(() => {
-          assertLiteralHost(host);
-          return [{ address: host, family: literal }];
-        })
-        : resolveChecked(host);
+      const found: Promise<readonly LookupAddress[]> =
+        literal !== 0
+          ? Promise.resolve().then(() => {
+              assertLiteralHost(host);
+              return [{ address: host, family: literal }];
+            })
+          : resolveChecked(host);
       found.then(
         (addresses) => {
           const usable = addresses.filter((a) => family === 0 || a.family === family);
@@ -338,7 +377,10 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
           if (!first) {
             callback(Object.assign(new Error(`${host} has no IPv${family} address`), { code: 'ENOTFOUND' }), '', 0);
           } else if (lookupOptions.all) {
-            callback(null, usable.map((a) => ({ address: a.address, family: a.family })));
+            callback(
+              null,
+              usable.map((a) => ({ address: a.address, family: a.family })),
+            );
           } else {
             callback(null, first.address, first.family);
           }
@@ -356,7 +398,9 @@ export function createOutboundPolicy(options: OutboundPolicyOptions = {}): Outbo
 }
 
 function refusedSocketError(err: unknown): NodeJS.ErrnoException {
-  const refused: NodeJS.ErrnoException = new Error(err instanceof Error ? err.message : 'address not allowed', { cause: err });
+  const refused: NodeJS.ErrnoException = new Error(err instanceof Error ? err.message : 'address not allowed', {
+    cause: err,
+  });
   refused.code = ADDRESS_REFUSED_CODE;
   return refused;
 }
@@ -368,7 +412,10 @@ function refusedSocketError(err: unknown): NodeJS.ErrnoException {
  * and the connect). TLS still verifies the certificate against the host name. Use it as
  * `new Agent({ connect: guardedConnector(policy, { cert, key, timeout }) })`.
  */
-export function guardedConnector(policy: OutboundPolicy, options: buildConnector.BuildOptions = {}): buildConnector.connector {
+export function guardedConnector(
+  policy: OutboundPolicy,
+  options: buildConnector.BuildOptions = {},
+): buildConnector.connector {
   const connect = buildConnector({ ...options, lookup: policy.lookup });
   return (opts, callback) => {
     try {

@@ -11,7 +11,10 @@ export interface PollingLoop {
  * milliseconds (a loop that yields to other work; `stop()` does not wait for the pause). A failing
  * pass is logged with `failure` and the loop goes on (the database may be restarting).
  */
-export function startPollingLoop(pass: () => Promise<boolean | number>, options: { intervalMs: number; log: Logger; failure: string }): PollingLoop {
+export function startPollingLoop(
+  pass: () => Promise<boolean | number>,
+  options: { intervalMs: number; log: Logger; failure: string },
+): PollingLoop {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<void> = Promise.resolve();

@@ -25,7 +25,9 @@ export async function pingRedis(url: string, timeoutMs = 3_000): Promise<void> {
   try {
     await Promise.race([
       redis.connect().then(() => redis.ping()),
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref()),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
+      ),
     ]);
   } finally {
     redis.disconnect();

@@ -18,12 +18,23 @@ export interface SimAccount {
   baseMinor: bigint;
 }
 
-const NAMES = ['OPERATING ACCOUNT', 'PAYROLL ACCOUNT', 'TOKYO SUBSIDIARY', 'COLLECTIONS', 'KUWAIT BRANCH', 'EUROPE TREASURY', 'TEST ACCOUNT NAME', 'LONDON OPERATIONS'];
+const NAMES = [
+  'OPERATING ACCOUNT',
+  'PAYROLL ACCOUNT',
+  'TOKYO SUBSIDIARY',
+  'COLLECTIONS',
+  'KUWAIT BRANCH',
+  'EUROPE TREASURY',
+  'TEST ACCOUNT NAME',
+  'LONDON OPERATIONS',
+];
 
 export const DEFAULT_ACCOUNT_COUNT = 8;
 
 export function buildAccounts(seed: string, accounts: number | AccountSpec[] | undefined): SimAccount[] {
-  const specs: AccountSpec[] = Array.isArray(accounts) ? accounts : Array.from({ length: accounts ?? DEFAULT_ACCOUNT_COUNT }, () => ({}));
+  const specs: AccountSpec[] = Array.isArray(accounts)
+    ? accounts
+    : Array.from({ length: accounts ?? DEFAULT_ACCOUNT_COUNT }, () => ({}));
   const used = new Set(specs.map((s) => s.accountId).filter((id): id is string => id !== undefined));
   const samples = SAMPLE_ACCOUNT_IDS.filter((id) => !used.has(id));
   const rng = new Prng(seed, 'accounts');

@@ -60,7 +60,14 @@ export function accountDayView(ledger: Ledger, clock: Clock, accountId: string, 
     throw new Error(`no simulated account ${accountId}`);
   }
   const age = diffDays(date, clock.today);
-  const base = { accountId, date, currency: account.currency.code, decimalLocation: account.currency.decimalLocation, final: null, unrevealedNetMinor: '0' };
+  const base = {
+    accountId,
+    date,
+    currency: account.currency.code,
+    decimalLocation: account.currency.decimalLocation,
+    final: null,
+    unrevealedNetMinor: '0',
+  };
   if (!ledger.calendar.isBusinessDay(date)) {
     return { ...base, state: 'closed-bank', records: [] };
   }

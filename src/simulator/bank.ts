@@ -35,7 +35,9 @@ export function handleBalance(ledger: Ledger, clock: Clock, rawBody: string, fai
   const request = parseBalanceRequest(ledger, rawBody);
   const dates = datesOf(ledger, request.dates, clock);
   const accountList = request.accounts.map((account) => {
-    const views = dates.map((d) => balanceFor(ledger, account, d, clock)).filter((v): v is BalanceView => v !== undefined);
+    const views = dates
+      .map((d) => balanceFor(ledger, account, d, clock))
+      .filter((v): v is BalanceView => v !== undefined);
     if (views.length === 0 || account.accountId === failAccountId) {
       return renderBalanceAccountError(account, GCA.noData, NO_DATA_MESSAGE);
     }
@@ -76,7 +78,12 @@ export class RecordsMemo {
   }
 }
 
-function collect(ledger: Ledger, clock: Clock, accounts: ReturnType<typeof parseTransactionsRequest>['accounts'], dates: IsoDate[]): Reported[] {
+function collect(
+  ledger: Ledger,
+  clock: Clock,
+  accounts: ReturnType<typeof parseTransactionsRequest>['accounts'],
+  dates: IsoDate[],
+): Reported[] {
   const out: Reported[] = [];
   for (const account of accounts) {
     for (const date of dates) {
@@ -92,7 +99,12 @@ function collect(ledger: Ledger, clock: Clock, accounts: ReturnType<typeof parse
  * date, then position in the day; a page past the end is a 200 with empty `data`.
  */
 export function handleTransactions(
-  ledger: Ledger, clock: Clock, params: URLSearchParams, version: 'v2' | 'v3', memo?: RecordsMemo, defaultPageSize?: number,
+  ledger: Ledger,
+  clock: Clock,
+  params: URLSearchParams,
+  version: 'v2' | 'v3',
+  memo?: RecordsMemo,
+  defaultPageSize?: number,
 ): TransactionsResult {
   const request = parseTransactionsRequest(ledger, params, defaultPageSize);
   const dates = datesOf(ledger, request.dates, clock);
@@ -101,7 +113,12 @@ export function handleTransactions(
   const build = () => collect(ledger, clock, request.accounts, dates);
   const records = memo ? memo.get(key, build) : build();
   if (version === 'v2') {
-    return { response: { status: 200, body: JSON.stringify({ data: records.map(renderTransaction) }) }, coversCurrentDay, pageNumber: 1, totalPages: 1 };
+    return {
+      response: { status: 200, body: JSON.stringify({ data: records.map(renderTransaction) }) },
+      coversCurrentDay,
+      pageNumber: 1,
+      totalPages: 1,
+    };
   }
   const { pageNumber, pageSize } = request;
   const totalPages = Math.max(1, Math.ceil(records.length / pageSize));

@@ -36,7 +36,7 @@ export class BankCalendar {
   addBusinessDays(date: IsoDate, count: number): IsoDate {
     let d = date;
     const step = count < 0 ? -1 : 1;
-    for (let left = Math.abs(count); left > 0; ) {
+    for (let left = Math.abs(count); left > 0;) {
       d = addDays(d, step);
       if (this.isBusinessDay(d)) {
         left--;

@@ -28,7 +28,8 @@ export interface ControlTarget {
 }
 
 const json = (status: number, value: unknown): BankResponse => ({ status, body: JSON.stringify(value) });
-const problem = (status: number, message: string) => json(status, { errors: [{ errorCode: 'SIM-CONTROL', errorMsg: message }] });
+const problem = (status: number, message: string) =>
+  json(status, { errors: [{ errorCode: 'SIM-CONTROL', errorMsg: message }] });
 
 function parseBody(rawBody: string): Record<string, unknown> {
   const value: unknown = rawBody.trim() === '' ? {} : JSON.parse(rawBody);

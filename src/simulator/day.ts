@@ -1,6 +1,15 @@
 import { addDays, type IsoDate } from '../shared/time.ts';
 import { WEEKDAYS, usDate, type BankCalendar } from './calendar.ts';
-import { BANKS, COUNTERPARTIES, FEE_KIND, reversalKind, tag, TXN_KINDS, type Direction, type TxnKind } from './catalog.ts';
+import {
+  BANKS,
+  COUNTERPARTIES,
+  FEE_KIND,
+  reversalKind,
+  tag,
+  TXN_KINDS,
+  type Direction,
+  type TxnKind,
+} from './catalog.ts';
 import { Prng } from './prng.ts';
 import type { Quirks } from './quirks.ts';
 import type { SimAccount } from './accounts.ts';
@@ -130,9 +139,22 @@ function draftItem(rng: Prng, account: SimAccount, date: IsoDate, kind: TxnKind,
   const day1Pct = deferred ? rng.pick([25, 50, 100]) : 0;
   const day2Pct = deferred && day1Pct < 100 ? rng.pick([0, 25]) : 0;
   return {
-    kind, direction: kind.direction, intradayMinor: amount, postedMinor: amount, day1Pct, day2Pct, valueDate,
-    secondOfDay: rng.int(8 * 3600, 18 * 3600), micros: rng.int(0, 999_999), bankRef, customerRef, narrative,
-    reversal: false, revealDate: null, withdrawal: null, marks: [],
+    kind,
+    direction: kind.direction,
+    intradayMinor: amount,
+    postedMinor: amount,
+    day1Pct,
+    day2Pct,
+    valueDate,
+    secondOfDay: rng.int(8 * 3600, 18 * 3600),
+    micros: rng.int(0, 999_999),
+    bankRef,
+    customerRef,
+    narrative,
+    reversal: false,
+    revealDate: null,
+    withdrawal: null,
+    marks: [],
   };
 }
 
@@ -148,7 +170,14 @@ function changedAmount(rng: Prng, posted: bigint): bigint {
  * made whatever the quirks say, so toggling one quirk leaves the content of all other items unchanged
  * (their `seq`, and so their ids, can move when an item is added or removed before them).
  */
-export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPerDay: number, quirks: Quirks, calendar: BankCalendar = WEEKDAYS): DayDraft {
+export function draftDay(
+  seed: string,
+  account: SimAccount,
+  date: IsoDate,
+  txPerDay: number,
+  quirks: Quirks,
+  calendar: BankCalendar = WEEKDAYS,
+): DayDraft {
   const rng = new Prng(seed, 'day', account.accountId, date);
   const count = Math.max(1, Math.round(txPerDay * (0.75 + rng.unit() * 0.5)));
   const drafts: Draft[] = [];
@@ -174,7 +203,13 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
   if (fees && quirks.identicalTransactions) {
     const amount = majorToMinor(account.currency.code === 'JPY' ? 2500n : 25n, dl);
     for (let i = 0; i < 3; i++) {
-      drafts.push({ ...feeItem, intradayMinor: amount, postedMinor: amount, narrative: { ...feeItem.narrative }, marks: ['identical'] });
+      drafts.push({
+        ...feeItem,
+        intradayMinor: amount,
+        postedMinor: amount,
+        narrative: { ...feeItem.narrative },
+        marks: ['identical'],
+      });
     }
   }
 
@@ -186,9 +221,20 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
     const kind = reversalKind(original.kind);
     const amount = original.postedMinor ?? original.intradayMinor ?? 1n;
     drafts.push({
-      ...original, kind, direction: kind.direction, intradayMinor: amount, postedMinor: amount, day1Pct: 0, day2Pct: 0,
-      secondOfDay: Math.min(original.secondOfDay + 1800, 18 * 3600 + 1800), bankRef: reversalRef, reversal: true,
-      narrative: { [tag('YOUR REF')]: original.customerRef || original.bankRef, [tag('REMARK')]: `REVERSAL OF ${original.bankRef}` },
+      ...original,
+      kind,
+      direction: kind.direction,
+      intradayMinor: amount,
+      postedMinor: amount,
+      day1Pct: 0,
+      day2Pct: 0,
+      secondOfDay: Math.min(original.secondOfDay + 1800, 18 * 3600 + 1800),
+      bankRef: reversalRef,
+      reversal: true,
+      narrative: {
+        [tag('YOUR REF')]: original.customerRef || original.bankRef,
+        [tag('REMARK')]: `REVERSAL OF ${original.bankRef}`,
+      },
       marks: ['reversal'],
     });
   }
@@ -197,7 +243,14 @@ export function draftDay(seed: string, account: SimAccount, date: IsoDate, txPer
   const largeItem = draftItem(special, account, date, special.weighted(TXN_KINDS), calendar);
   const largeAmount = BigInt(special.digits(15));
   if (large && quirks.extremeAmounts) {
-    drafts.push({ ...largeItem, intradayMinor: largeAmount, postedMinor: largeAmount, day1Pct: 0, day2Pct: 0, marks: ['extreme-large'] });
+    drafts.push({
+      ...largeItem,
+      intradayMinor: largeAmount,
+      postedMinor: largeAmount,
+      day1Pct: 0,
+      day2Pct: 0,
+      marks: ['extreme-large'],
+    });
   }
   const small = special.chance(0.2);
   const smallItem = draftItem(special, account, date, special.weighted(TXN_KINDS), calendar);

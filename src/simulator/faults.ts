@@ -20,7 +20,16 @@ export type FaultKind =
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
-  'rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'hang', 'reset', 'malformed-json', 'short-page', 'repeated-name', 'account-error',
+  'rate-limit',
+  'server-error',
+  'unavailable',
+  'gateway-fault',
+  'hang',
+  'reset',
+  'malformed-json',
+  'short-page',
+  'repeated-name',
+  'account-error',
   'not-entitled',
 ];
 
@@ -68,7 +77,9 @@ export function validateFaultPlan(plan: unknown): FaultPlan {
   }
   for (const rule of p.rules) {
     if (!FAULT_KINDS.includes((rule as FaultRule | null)?.kind as FaultKind)) {
-      throw new Error(`unknown fault kind ${JSON.stringify((rule as FaultRule | null)?.kind)}; use one of ${FAULT_KINDS.join(', ')}`);
+      throw new Error(
+        `unknown fault kind ${JSON.stringify((rule as FaultRule | null)?.kind)}; use one of ${FAULT_KINDS.join(', ')}`,
+      );
     }
   }
   return { rules: p.rules, ...(typeof p.seed === 'string' ? { seed: p.seed } : {}) };
@@ -83,7 +94,9 @@ export class FaultInjector {
   inject(plan: FaultPlan): void {
     const seed = plan.seed ?? 'faults';
     const base = this.#rules.length;
-    this.#rules.push(...plan.rules.map((rule, i) => ({ rule, seen: 0, fired: 0, rng: new Prng(seed, 'rule', base + i) })));
+    this.#rules.push(
+      ...plan.rules.map((rule, i) => ({ rule, seen: 0, fired: 0, rng: new Prng(seed, 'rule', base + i) })),
+    );
   }
 
   clear(): void {
@@ -134,7 +147,12 @@ export class FaultInjector {
 
 /** Account ids a raw bank request names (query `accountIds`, or the balance body's `accountList`). */
 export function requestedAccountIds(params: URLSearchParams, rawBody: string): string[] {
-  const fromQuery = params.getAll('accountIds').join(',').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const fromQuery = params
+    .getAll('accountIds')
+    .join(',')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (fromQuery.length > 0 || rawBody.trim() === '') {
     return fromQuery;
   }

@@ -84,7 +84,16 @@ function accountTruth(ledger: Ledger, account: SimAccount, days: IsoDate[], toda
     for (const item of day.items) {
       if (item.postedMinor !== null && item.revealDate !== null && !isRevealed(item, today)) {
         unrevealed.push({
-          ...toTruth({ account, date, item, postCode: 'P', transactionId: '', amount: item.postedMinor, recordDate: item.revealDate, oddSeed: null }),
+          ...toTruth({
+            account,
+            date,
+            item,
+            postCode: 'P',
+            transactionId: '',
+            amount: item.postedMinor,
+            recordDate: item.revealDate,
+            oddSeed: null,
+          }),
           revealDate: item.revealDate,
         });
       }
@@ -98,8 +107,14 @@ function accountTruth(ledger: Ledger, account: SimAccount, days: IsoDate[], toda
     });
   }
   return {
-    accountId: account.accountId, bankId: BANK.bankId, accountName: account.accountName, currency: account.currency.code,
-    decimalLocation: dl, transactions, balances, unrevealed,
+    accountId: account.accountId,
+    bankId: BANK.bankId,
+    accountName: account.accountName,
+    currency: account.currency.code,
+    decimalLocation: dl,
+    transactions,
+    balances,
+    unrevealed,
   };
 }
 

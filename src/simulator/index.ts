@@ -4,7 +4,15 @@
  * Never imported by production code.
  */
 export { startSimulator, type RunningSimulator, type SimulatorOptions } from './server.ts';
-export { ensureDevPki, signCsr, createClientCredential, PKI_FILES, type DevPki, type ClientCredential, type SignCsrOptions } from './pki.ts';
+export {
+  ensureDevPki,
+  signCsr,
+  createClientCredential,
+  PKI_FILES,
+  type DevPki,
+  type ClientCredential,
+  type SignCsrOptions,
+} from './pki.ts';
 export { ALL_QUIRKS, DEFAULT_QUIRKS, NO_QUIRKS, STRANGE_QUIRKS, type Quirks } from './quirks.ts';
 export { BankCalendar, WEEKDAYS } from './calendar.ts';
 export { accountDayView, type AccountDayView, type DayState, type ViewRecord } from './bank-view.ts';

@@ -132,11 +132,25 @@ export class Ledger {
       const amount = sweep > 0n ? sweep : -sweep;
       const rng = new Prng(this.seed, 'sweep', account.accountId, date);
       items.push({
-        seq: items.length + 1, kind, direction: kind.direction, intradayMinor: amount, postedMinor: amount,
-        day1Pct: 0, day2Pct: 0, valueDate: date, secondOfDay: 18 * 3600 + 45 * 60, micros: rng.int(0, 999_999),
-        bankRef: `${rng.digits(10)}SW`, customerRef: 'TARGET BALANCE',
-        narrative: { 'REMARK      ': `END OF DAY TARGET BALANCE SWEEP ${kind.direction === 'DEBIT' ? 'TO' : 'FROM'} LIQUIDITY FUND` },
-        reversal: false, revealDate: null, withdrawal: null, marks: ['sweep'],
+        seq: items.length + 1,
+        kind,
+        direction: kind.direction,
+        intradayMinor: amount,
+        postedMinor: amount,
+        day1Pct: 0,
+        day2Pct: 0,
+        valueDate: date,
+        secondOfDay: 18 * 3600 + 45 * 60,
+        micros: rng.int(0, 999_999),
+        bankRef: `${rng.digits(10)}SW`,
+        customerRef: 'TARGET BALANCE',
+        narrative: {
+          'REMARK      ': `END OF DAY TARGET BALANCE SWEEP ${kind.direction === 'DEBIT' ? 'TO' : 'FROM'} LIQUIDITY FUND`,
+        },
+        reversal: false,
+        revealDate: null,
+        withdrawal: null,
+        marks: ['sweep'],
       });
     }
     const lateRevealDate = items.find((i) => i.revealDate !== null)?.revealDate ?? null;
@@ -186,7 +200,9 @@ export class Ledger {
     if (!day) {
       return undefined;
     }
-    const postings = day.items.flatMap((item) => (item.postedMinor === null ? [] : [{ item, amount: item.postedMinor }]));
+    const postings = day.items.flatMap((item) =>
+      item.postedMinor === null ? [] : [{ item, amount: item.postedMinor }],
+    );
     return this.balances(account, date, postings);
   }
 }

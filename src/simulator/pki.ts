@@ -148,7 +148,9 @@ async function createServer(ca: { certPem: string; keyPem: string }): Promise<{ 
 async function readPki(dir: string): Promise<DevPki | undefined> {
   try {
     const [caCertPem, caKeyPem, serverCertPem, serverKeyPem] = await Promise.all(
-      [PKI_FILES.caCert, PKI_FILES.caKey, PKI_FILES.serverCert, PKI_FILES.serverKey].map((f) => readFile(join(dir, f), 'utf8')),
+      [PKI_FILES.caCert, PKI_FILES.caKey, PKI_FILES.serverCert, PKI_FILES.serverKey].map((f) =>
+        readFile(join(dir, f), 'utf8'),
+      ),
     );
     if (!caCertPem || !caKeyPem || !serverCertPem || !serverKeyPem) {
       return undefined;
@@ -178,7 +180,10 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
         throw err;
       }
       // A lock older than 30 s belongs to a process that died mid-write.
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > 30_000) {
         await rm(lock, { force: true });
       }

@@ -24,11 +24,21 @@ export function trimmedAmount(minor: bigint, decimalLocation: number): JsonNumbe
 }
 
 function txnCurrency(c: CurrencyInfo) {
-  return { code: c.code, description: c.description, decimalLocation: c.decimalLocation, currencySequence: c.currencySequence };
+  return {
+    code: c.code,
+    description: c.description,
+    decimalLocation: c.decimalLocation,
+    currencySequence: c.currencySequence,
+  };
 }
 
 function balanceCurrency(c: CurrencyInfo) {
-  return { code: c.code, currencySequence: c.currencySequence, decimalLocation: c.decimalLocation, description: c.description };
+  return {
+    code: c.code,
+    currencySequence: c.currencySequence,
+    decimalLocation: c.decimalLocation,
+    description: c.description,
+  };
 }
 
 function stamp(date: IsoDate, seconds: number): string {
@@ -53,9 +63,21 @@ export function renderTransaction(r: Reported): Record<string, unknown> {
 /** The record and the names of the odd field shapes it got (`strange.ts`, `ODD_FIELDS`). */
 export function renderTransactionWithOddities(r: Reported): { record: Record<string, unknown>; oddities: string[] } {
   const record = renderPlainTransaction(r);
-  const oddities = r.oddSeed === null
-    ? []
-    : applyOddFields(new Prng(r.oddSeed, 'odd-fields', r.account.accountId, r.date, r.item.bankRef, String(r.item.secondOfDay), r.postCode), record);
+  const oddities =
+    r.oddSeed === null
+      ? []
+      : applyOddFields(
+          new Prng(
+            r.oddSeed,
+            'odd-fields',
+            r.account.accountId,
+            r.date,
+            r.item.bankRef,
+            String(r.item.secondOfDay),
+            r.postCode,
+          ),
+          record,
+        );
   return { record, oddities };
 }
 
@@ -74,8 +96,13 @@ function renderPlainTransaction(r: Reported): Record<string, unknown> {
   const day2 = credit ? (r.amount * BigInt(item.day2Pct)) / 100n : 0n;
   return {
     account: {
-      accountId: account.accountId, accountName: account.accountName, bankId: BANK.bankId, branchId: '',
-      bankName: BANK.transactionBankName, currency: txnCurrency(c), aba: BANK.aba,
+      accountId: account.accountId,
+      accountName: account.accountName,
+      bankId: BANK.bankId,
+      branchId: '',
+      bankName: BANK.transactionBankName,
+      currency: txnCurrency(c),
+      aba: BANK.aba,
     },
     asOfDateTime: stamp(r.date, item.secondOfDay),
     valueDateTime: stamp(item.valueDate, item.secondOfDay),
@@ -87,9 +114,15 @@ function renderPlainTransaction(r: Reported): Record<string, unknown> {
     productGroup: { ...kind.productGroup },
     debitCreditCode: item.direction,
     baiType: {
-      typeCode: kind.typeCode, summaryTypeCode: kind.summaryTypeCode, description: kind.description,
-      shortDescription: kind.baiShortDescription, groupCode: kind.groupCode, groupDescription: kind.groupDescription,
-      productGroupCode: kind.productGroupCode, btrsTypeCode: kind.typeCode, germanTypeCode: kind.germanTypeCode,
+      typeCode: kind.typeCode,
+      summaryTypeCode: kind.summaryTypeCode,
+      description: kind.description,
+      shortDescription: kind.baiShortDescription,
+      groupCode: kind.groupCode,
+      groupDescription: kind.groupDescription,
+      productGroupCode: kind.productGroupCode,
+      btrsTypeCode: kind.typeCode,
+      germanTypeCode: kind.germanTypeCode,
       swiftTypeCode: kind.swiftTypeCode,
     },
     ddaTxnCode: kind.ddaTxnCode,
@@ -103,7 +136,10 @@ function renderPlainTransaction(r: Reported): Record<string, unknown> {
     day2PlusAvailable: null,
     day3PlusAvailable: new JsonNumber('0'),
     bankReferenceSearchable: { standardValue: item.bankRef, searchValue: item.bankRef },
-    customerReferenceSearchable: { standardValue: item.customerRef, searchValue: item.customerRef === '' ? null : item.customerRef },
+    customerReferenceSearchable: {
+      standardValue: item.customerRef,
+      searchValue: item.customerRef === '' ? null : item.customerRef,
+    },
     wireReferenceSearchable: null,
     repairCode: kind.productGroup.wire ? 'S' : 'N',
     reversal: item.reversal,
@@ -136,18 +172,28 @@ function renderPlainTransaction(r: Reported): Record<string, unknown> {
 
 function accountHeader(account: SimAccount) {
   return {
-    accountId: account.accountId, accountName: account.accountName, branchId: '', bankId: BANK.bankId,
-    bankName: BANK.bankName, currency: balanceCurrency(account.currency),
+    accountId: account.accountId,
+    accountName: account.accountName,
+    branchId: '',
+    bankId: BANK.bankId,
+    bankName: BANK.bankName,
+    currency: balanceCurrency(account.currency),
   };
 }
 
-export function renderBalanceAccount(account: SimAccount, views: readonly BalanceView[], progress: number): Record<string, unknown> {
+export function renderBalanceAccount(
+  account: SimAccount,
+  views: readonly BalanceView[],
+  progress: number,
+): Record<string, unknown> {
   const dl = account.currency.decimalLocation;
   return {
     ...accountHeader(account),
     balanceList: views.map((v) => ({
       asOfDate: v.date,
-      recordTimestamp: v.currentDay ? stamp(v.date, 8 * 3600 + Math.round(progress * 10 * 3600)) : stamp(v.date, 22 * 3600 + 30 * 60),
+      recordTimestamp: v.currentDay
+        ? stamp(v.date, 8 * 3600 + Math.round(progress * 10 * 3600))
+        : stamp(v.date, 22 * 3600 + 30 * 60),
       currentDay: v.currentDay,
       openingAvailableAmount: fixedAmount(v.amounts.openingAvailable, dl),
       openingLedgerAmount: fixedAmount(v.amounts.openingLedger, dl),
@@ -158,6 +204,10 @@ export function renderBalanceAccount(account: SimAccount, views: readonly Balanc
 }
 
 /** A per-account failure inside a 200 balance response, exactly as in `AccountBalances.json`. */
-export function renderBalanceAccountError(account: SimAccount, errorCode: string, errorMsg: string): Record<string, unknown> {
+export function renderBalanceAccountError(
+  account: SimAccount,
+  errorCode: string,
+  errorMsg: string,
+): Record<string, unknown> {
   return { ...accountHeader(account), errorCode, errorMsg };
 }

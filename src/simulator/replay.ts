@@ -28,11 +28,16 @@ export async function loadReplay(file: string): Promise<Replay> {
   const parsed = JSON.parse(raw.toString('utf8'), exactNumbers) as { data?: unknown[]; accountList?: unknown[] };
   if (Array.isArray(parsed.data)) {
     const count = parsed.data.length;
-    const v3Body = JSON.stringify({ pagination: { pageSize: Math.max(count, 1), totalPages: 1, pageNumber: 1, totalRecords: count }, data: parsed.data });
+    const v3Body = JSON.stringify({
+      pagination: { pageSize: Math.max(count, 1), totalPages: 1, pageNumber: 1, totalRecords: count },
+      data: parsed.data,
+    });
     return { kind: 'transactions', file, raw, v3Body };
   }
   if (Array.isArray(parsed.accountList)) {
     return { kind: 'balances', file, raw };
   }
-  throw new Error(`${file} is neither a transactions file ({ data: [...] }) nor a balances file ({ accountList: [...] })`);
+  throw new Error(
+    `${file} is neither a transactions file ({ data: [...] }) nor a balances file ({ accountList: [...] })`,
+  );
 }

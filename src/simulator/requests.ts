@@ -31,7 +31,8 @@ export class SimRequestError extends Error {
   }
 }
 
-export type DateSelection = { kind: 'relative'; relative: 'CURRENT_DAY' | 'PRIOR_DAY' } | { kind: 'range'; start: IsoDate; end: IsoDate };
+export type DateSelection =
+  { kind: 'relative'; relative: 'CURRENT_DAY' | 'PRIOR_DAY' } | { kind: 'range'; start: IsoDate; end: IsoDate };
 
 const bad = (message: string, code: string = GCA.invalidDates) => new SimRequestError(400, code, message);
 
@@ -41,7 +42,10 @@ const bad = (message: string, code: string = GCA.invalidDates) => new SimRequest
  * transactions). No dates at all means CURRENT_DAY.
  */
 export function selectDates(relative: unknown, start: unknown, end: unknown, maxSpan: number): DateSelection {
-  for (const [name, value] of [['startDate', start], ['endDate', end]] as const) {
+  for (const [name, value] of [
+    ['startDate', start],
+    ['endDate', end],
+  ] as const) {
     if (value !== undefined && (typeof value !== 'string' || !isIsoDate(value))) {
       throw bad(`${name} must be a date as yyyy-MM-dd`);
     }
@@ -123,7 +127,11 @@ export function parseBalanceRequest(ledger: Ledger, rawBody: string): BalanceReq
       throw bad('Each accountList entry needs an accountId', GCA.invalidRequest);
     }
     if (bankId !== undefined && bankId !== BANK.bankId) {
-      throw new SimRequestError(403, GCA.notEntitled, `Not entitled to account ${id} at bank ${JSON.stringify(bankId)}`);
+      throw new SimRequestError(
+        403,
+        GCA.notEntitled,
+        `Not entitled to account ${id} at bank ${JSON.stringify(bankId)}`,
+      );
     }
     return id;
   });
@@ -152,9 +160,20 @@ function positiveInt(params: URLSearchParams, name: string, fallback: number, ma
 }
 
 /** `GET /tsapi/v2|v3/transactions`: accountIds (≤ 10), a relative day or a ≤ 5-day range, v3 paging. */
-export function parseTransactionsRequest(ledger: Ledger, params: URLSearchParams, defaultPageSize = MAX_PAGE_SIZE): TransactionsRequest {
+export function parseTransactionsRequest(
+  ledger: Ledger,
+  params: URLSearchParams,
+  defaultPageSize = MAX_PAGE_SIZE,
+): TransactionsRequest {
   const rawIds = params.getAll('accountIds').join(',');
-  const ids = [...new Set(rawIds.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+  const ids = [
+    ...new Set(
+      rawIds
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+  ];
   if (ids.length === 0) {
     throw bad('accountIds is required', GCA.invalidRequest);
   }

@@ -11,7 +11,15 @@ import { accountDayView, type AccountDayView } from './bank-view.ts';
 import { BankCalendar } from './calendar.ts';
 import { errorsBody, handleBalance, handleTransactions, RecordsMemo, type BankResponse } from './bank.ts';
 import { handleControl } from './control.ts';
-import { FaultInjector, gatewayFault, repeatFirstArrayName, requestedAccountIds, type FaultMatch, type FaultPlan, type FaultRule } from './faults.ts';
+import {
+  FaultInjector,
+  gatewayFault,
+  repeatFirstArrayName,
+  requestedAccountIds,
+  type FaultMatch,
+  type FaultPlan,
+  type FaultRule,
+} from './faults.ts';
 import { groundTruth, type GroundTruth } from './ground-truth.ts';
 import { Ledger } from './ledger.ts';
 import { ensureDevPki, type DevPki } from './pki.ts';
@@ -98,7 +106,10 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function send(res: ServerResponse, r: BankResponse | { status: number; body: Buffer; headers?: Record<string, string> }): number {
+function send(
+  res: ServerResponse,
+  r: BankResponse | { status: number; body: Buffer; headers?: Record<string, string> },
+): number {
   const body = typeof r.body === 'string' ? Buffer.from(r.body) : r.body;
   res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': body.length, ...r.headers });
   res.end(body);
@@ -122,7 +133,10 @@ function shortPage(normal: BankResponse): BankResponse {
 
 function checkClock(clock: Clock): Clock {
   assertIsoDate(clock.today, 'today');
-  for (const [name, value] of [['progress', clock.progress], ['withdrawalsAt', clock.withdrawalsAt ?? 0]] as const) {
+  for (const [name, value] of [
+    ['progress', clock.progress],
+    ['withdrawalsAt', clock.withdrawalsAt ?? 0],
+  ] as const) {
     if (!Number.isFinite(value) || value < 0 || value > 1) {
       throw new Error(`${name} must be between 0 and 1, got ${value}`);
     }
@@ -170,45 +184,96 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     return fingerprint;
   };
   const control = {
-    clock: () => ({ ...clock }), setClock, injectFaults, clearFaults: () => faults.clear(), activeFaults: () => faults.activeRules,
-    groundTruth: () => groundTruth(ledger, clock), stats: () => stats.snapshot(faults.firedCount, cache), revokeCertificate,
+    clock: () => ({ ...clock }),
+    setClock,
+    injectFaults,
+    clearFaults: () => faults.clear(),
+    activeFaults: () => faults.activeRules,
+    groundTruth: () => groundTruth(ledger, clock),
+    stats: () => stats.snapshot(faults.firedCount, cache),
+    revokeCertificate,
   };
 
   /** The normal answer of a bank endpoint, or undefined for an unknown route. */
-  function bankAnswer(method: string, path: string, params: URLSearchParams, rawBody: string, failAccountId?: string): BankResponse | undefined {
+  function bankAnswer(
+    method: string,
+    path: string,
+    params: URLSearchParams,
+    rawBody: string,
+    failAccountId?: string,
+  ): BankResponse | undefined {
     if (path === '/accessapi/balance' && method === 'POST') {
-      return replay ? (replay.kind === 'balances' ? { status: 200, body: replay.raw.toString('utf8') } : undefined) : handleBalance(ledger, clock, rawBody, failAccountId);
+      return replay
+        ? replay.kind === 'balances'
+          ? { status: 200, body: replay.raw.toString('utf8') }
+          : undefined
+        : handleBalance(ledger, clock, rawBody, failAccountId);
     }
     const version = path === '/tsapi/v3/transactions' ? 'v3' : path === '/tsapi/v2/transactions' ? 'v2' : undefined;
     if (!version || method !== 'GET') {
       return undefined;
     }
     if (replay) {
-      return replay.kind === 'transactions' ? { status: 200, body: version === 'v2' ? replay.raw.toString('utf8') : (replay.v3Body ?? '') } : undefined;
+      return replay.kind === 'transactions'
+        ? { status: 200, body: version === 'v2' ? replay.raw.toString('utf8') : (replay.v3Body ?? '') }
+        : undefined;
     }
     const result = handleTransactions(ledger, clock, params, version, memo, options.defaultPageSize);
     // The intraday feed keeps growing while a client pages through it (bounded, so a restarting client converges).
-    if (version === 'v3' && result.coversCurrentDay && result.totalPages > 1 && ledger.quirks.shiftingPages && ledger.quirks.growingSnapshot && clock.progress < 1 && shifts < MAX_SHIFTS) {
+    if (
+      version === 'v3' &&
+      result.coversCurrentDay &&
+      result.totalPages > 1 &&
+      ledger.quirks.shiftingPages &&
+      ledger.quirks.growingSnapshot &&
+      clock.progress < 1 &&
+      shifts < MAX_SHIFTS
+    ) {
       shifts++;
       // Only growth moves: withdrawals stay decided at the progress the clock was set to.
-      clock = { ...clock, progress: Math.min(1, clock.progress + SHIFT_STEP), withdrawalsAt: clock.withdrawalsAt ?? clock.progress };
+      clock = {
+        ...clock,
+        progress: Math.min(1, clock.progress + SHIFT_STEP),
+        withdrawalsAt: clock.withdrawalsAt ?? clock.progress,
+      };
     }
     return result.response;
   }
 
-  function applyFault(res: ServerResponse, fault: FaultMatch, normal: () => BankResponse | undefined): number | undefined {
+  function applyFault(
+    res: ServerResponse,
+    fault: FaultMatch,
+    normal: () => BankResponse | undefined,
+  ): number | undefined {
     const retryAfter = String(fault.rule.retryAfterSeconds ?? 1);
     switch (fault.rule.kind) {
       case 'rate-limit':
-        return send(res, { status: 429, headers: { 'retry-after': retryAfter }, body: gatewayFault('Spike arrest violation. Allowed rate : 10ps', 'policies.ratelimit.SpikeArrestViolation') });
+        return send(res, {
+          status: 429,
+          headers: { 'retry-after': retryAfter },
+          body: gatewayFault('Spike arrest violation. Allowed rate : 10ps', 'policies.ratelimit.SpikeArrestViolation'),
+        });
       case 'server-error':
         return send(res, { status: 500, body: errorsBody(GCA.unavailable, 'System is Unavailable') });
       case 'unavailable':
-        return send(res, { status: 503, headers: { 'retry-after': retryAfter }, body: gatewayFault('The Service is temporarily unavailable', 'messaging.adaptors.http.flow.ServiceUnavailable') });
+        return send(res, {
+          status: 503,
+          headers: { 'retry-after': retryAfter },
+          body: gatewayFault(
+            'The Service is temporarily unavailable',
+            'messaging.adaptors.http.flow.ServiceUnavailable',
+          ),
+        });
       case 'gateway-fault':
-        return send(res, { status: fault.rule.status ?? 502, body: gatewayFault('Unexpected EOF at target', 'messaging.adaptors.http.flow.UnexpectedEOFAtTarget') });
+        return send(res, {
+          status: fault.rule.status ?? 502,
+          body: gatewayFault('Unexpected EOF at target', 'messaging.adaptors.http.flow.UnexpectedEOFAtTarget'),
+        });
       case 'not-entitled':
-        return send(res, { status: 403, body: errorsBody(GCA.notEntitled, `Not entitled to account(s): ${fault.accountId ?? 'requested'}`) });
+        return send(res, {
+          status: 403,
+          body: errorsBody(GCA.notEntitled, `Not entitled to account(s): ${fault.accountId ?? 'requested'}`),
+        });
       case 'hang':
         return undefined; // never answered; stop() or the client's timeout ends it
       case 'reset':
@@ -253,7 +318,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       const peer = (req.socket as TLSSocket).getPeerCertificate();
       if (revoked.has(peer.fingerprint256)) {
         status = 401;
-        bytes = send(res, { status, headers: { connection: 'close' }, body: errorsBody(GCA.unauthorized, 'Client certificate has been revoked') });
+        bytes = send(res, {
+          status,
+          headers: { connection: 'close' },
+          body: errorsBody(GCA.unauthorized, 'Client certificate has been revoked'),
+        });
         return;
       }
       if (path.startsWith('/_sim/')) {
@@ -264,20 +333,26 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       }
       const fault = faults.match(path, requestedAccountIds(url.searchParams, rawBody));
       // An account-error rule without an account hits the first one named, or the first entitled one (empty body).
-      const failAccountId = fault?.rule.kind === 'account-error' ? (fault.accountId ?? ledger.accounts[0]?.accountId) : undefined;
+      const failAccountId =
+        fault?.rule.kind === 'account-error' ? (fault.accountId ?? ledger.accounts[0]?.accountId) : undefined;
       const normal = () => bankAnswer(method, path, url.searchParams, rawBody, failAccountId);
       if (fault) {
         bytes = applyFault(res, fault, normal);
         status = fault.rule.kind === 'hang' ? 0 : res.statusCode;
         return;
       }
-      const key = cache ? `${method} ${path}?${[...url.searchParams].sort().join('&')}|${rawBody}|${clock.today}|${clock.progress}|${clock.withdrawalsAt ?? ''}` : '';
+      const key = cache
+        ? `${method} ${path}?${[...url.searchParams].sort().join('&')}|${rawBody}|${clock.today}|${clock.progress}|${clock.withdrawalsAt ?? ''}`
+        : '';
       const hit = cache?.get(key);
       if (hit) {
         bytes = send(res, { status: 200, body: hit });
         return;
       }
-      const answer = normal() ?? { status: 404, body: errorsBody(GCA.notFound, `Resource not found: ${method} ${path}`) };
+      const answer = normal() ?? {
+        status: 404,
+        body: errorsBody(GCA.notFound, `Resource not found: ${method} ${path}`),
+      };
       status = answer.status;
       if (cache && answer.status === 200) {
         cache.set(key, Buffer.from(answer.body));
@@ -289,7 +364,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         log.error({ err, path }, 'simulator request failed');
       }
       status = e?.status ?? 500;
-      bytes = send(res, { status, body: errorsBody(e?.errorCode ?? GCA.unavailable, e?.message ?? 'System is Unavailable') });
+      bytes = send(res, {
+        status,
+        body: errorsBody(e?.errorCode ?? GCA.unavailable, e?.message ?? 'System is Unavailable'),
+      });
     } finally {
       stats.record(path, status, bytes ?? 0, process.cpuUsage(cpuStart));
     }
@@ -309,7 +387,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
   });
   const { port, address } = server.address() as AddressInfo;
-  const host = address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
+  const host =
+    address === '0.0.0.0' || address === '::' ? '127.0.0.1' : address.includes(':') ? `[${address}]` : address;
   log.info({ port, accounts: ledger.accounts.length, replay: replay?.file }, 'simulator listening');
 
   return {

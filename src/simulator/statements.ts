@@ -40,13 +40,24 @@ function daysOf(ledger: Ledger, w: StatementWindow): DayData[][] {
   });
   return eachDay(w.from, w.to)
     .filter((date) => ledger.calendar.isBusinessDay(date) && ledger.hasData(date) && diffDays(date, w.clock.today) > 0)
-    .map((date) => accounts.flatMap((account) => {
-      const b = ledger.finalBalances(account, date);
-      return b ? [{
-        account, date, items: postedReported(ledger, account, date, w.clock.today),
-        opening: b.openingLedger, closing: b.endingLedger, openingAvailable: b.openingAvailable, closingAvailable: b.endingAvailable,
-      }] : [];
-    }))
+    .map((date) =>
+      accounts.flatMap((account) => {
+        const b = ledger.finalBalances(account, date);
+        return b
+          ? [
+              {
+                account,
+                date,
+                items: postedReported(ledger, account, date, w.clock.today),
+                opening: b.openingLedger,
+                closing: b.endingLedger,
+                openingAvailable: b.openingAvailable,
+                closingAvailable: b.endingAvailable,
+              },
+            ]
+          : [];
+      }),
+    )
     .filter((accounts) => accounts.length > 0);
 }
 
@@ -54,7 +65,9 @@ const yymmdd = (date: IsoDate) => date.slice(2).replace(/-/g, '');
 
 /** Narrative values on one line each; the bank's text never carries a line break into a file. */
 function tagLines(narrative: Record<string, string | null>): string[] {
-  return Object.entries(narrative).flatMap(([k, v]) => (v === null || k.trim() === '' ? [] : [`${k.trim()}: ${v.replace(/[\r\n\u2028\u2029]+/g, ' ')}`]));
+  return Object.entries(narrative).flatMap(([k, v]) =>
+    v === null || k.trim() === '' ? [] : [`${k.trim()}: ${v.replace(/[\r\n\u2028\u2029]+/g, ' ')}`],
+  );
 }
 
 /**
@@ -93,7 +106,9 @@ export interface Bai2Options {
 
 /** The window as a BAI2 file: one group per business day, one account record per account, CRLF line ends. */
 export function renderBai2(ledger: Ledger, w: StatementWindow, options: Bai2Options = {}): string {
-  const lines: string[] = [`01,${BANK.aba},CUSTOMER,${yymmdd(w.clock.today)},0200,${options.fileId ?? yymmdd(w.to)},80,,2/`];
+  const lines: string[] = [
+    `01,${BANK.aba},CUSTOMER,${yymmdd(w.clock.today)},0200,${options.fileId ?? yymmdd(w.to)},80,,2/`,
+  ];
   let fileTotal = 0n;
   let groups = 0;
   for (const day of daysOf(ledger, w)) {
@@ -104,12 +119,20 @@ export function renderBai2(ledger: Ledger, w: StatementWindow, options: Bai2Opti
     for (const d of day) {
       const accountStart = lines.length;
       const c = d.account.currency.code;
-      lines.push(...wrapFields(`03,${d.account.accountId},${c},010,${d.opening},,,040,${d.openingAvailable},,,015,${d.closing},,,045,${d.closingAvailable},,/`));
+      lines.push(
+        ...wrapFields(
+          `03,${d.account.accountId},${c},010,${d.opening},,,040,${d.openingAvailable},,,015,${d.closing},,,045,${d.closingAvailable},,/`,
+        ),
+      );
       let total = d.opening + d.openingAvailable + d.closing + d.closingAvailable;
       for (const r of d.items) {
         const item = r.item;
         total += r.amount;
-        lines.push(...wrap(`16,${item.kind.typeCode},${r.amount},V,${yymmdd(item.valueDate)},,${item.bankRef},${item.customerRef},${item.kind.shortDescription || '/'}`));
+        lines.push(
+          ...wrap(
+            `16,${item.kind.typeCode},${r.amount},V,${yymmdd(item.valueDate)},,${item.bankRef},${item.customerRef},${item.kind.shortDescription || '/'}`,
+          ),
+        );
         for (const tag of tagLines(item.narrative)) {
           lines.push(...wrap(`88,${tag}`));
         }
@@ -126,9 +149,17 @@ export function renderBai2(ledger: Ledger, w: StatementWindow, options: Bai2Opti
 }
 
 /** Text as XML 1.0 can carry it: escaped, and without the characters it cannot hold at all (NUL, most C0 controls, lone surrogates). */
-// eslint-disable-next-line no-control-regex -- the control characters XML 1.0 cannot hold are exactly what this removes
-const xml = (s: string) => s.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, ' ')
-  .replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const xml = (s: string) =>
+  s
+    .replace(
+      // eslint-disable-next-line no-control-regex -- the control characters XML 1.0 cannot hold are exactly what this removes
+      /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+      ' ',
+    )
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
 
 function amountXml(minor: bigint, account: SimAccount): string {
   return `<Amt Ccy="${account.currency.code}">${formatMinorUnits(minor < 0n ? -minor : minor, account.currency.decimalLocation)}</Amt>`;
@@ -154,19 +185,28 @@ export function renderCamt053(ledger: Ledger, w: StatementWindow, options: CamtO
   for (const day of daysOf(ledger, w)) {
     for (const d of day) {
       out.push(`<Stmt><Id>${d.account.accountId}-${d.date}</Id><CreDtTm>${w.clock.today}T02:00:00</CreDtTm>`);
-      out.push(`<Acct><Id><Othr><Id>${d.account.accountId}</Id></Othr></Id><Ccy>${d.account.currency.code}</Ccy></Acct>`);
-      out.push(balanceXml('OPBD', d.opening, d), balanceXml('CLBD', d.closing, d), balanceXml('OPAV', d.openingAvailable, d), balanceXml('CLAV', d.closingAvailable, d));
+      out.push(
+        `<Acct><Id><Othr><Id>${d.account.accountId}</Id></Othr></Id><Ccy>${d.account.currency.code}</Ccy></Acct>`,
+      );
+      out.push(
+        balanceXml('OPBD', d.opening, d),
+        balanceXml('CLBD', d.closing, d),
+        balanceXml('OPAV', d.openingAvailable, d),
+        balanceXml('CLAV', d.closingAvailable, d),
+      );
       for (const r of d.items) {
         const item = r.item;
         const sts = version === '02' ? '<Sts>BOOK</Sts>' : '<Sts><Cd>BOOK</Cd></Sts>';
-        const ustrd = tagLines(item.narrative).map((t) => `<Ustrd>${xml(t)}</Ustrd>`).join('');
+        const ustrd = tagLines(item.narrative)
+          .map((t) => `<Ustrd>${xml(t)}</Ustrd>`)
+          .join('');
         out.push(
-          `<Ntry>${amountXml(r.amount, d.account)}<CdtDbtInd>${item.direction === 'CREDIT' ? 'CRDT' : 'DBIT'}</CdtDbtInd>${sts}`
-          + `<BookgDt><Dt>${d.date}</Dt></BookgDt><ValDt><Dt>${item.valueDate}</Dt></ValDt><AcctSvcrRef>${xml(item.bankRef)}</AcctSvcrRef>`
-          + `<BkTxCd><Prtry><Cd>${item.kind.typeCode}</Cd><Issr>BAI</Issr></Prtry></BkTxCd>`
-          + `<NtryDtls><TxDtls><Refs><EndToEndId>${item.customerRef === '' ? 'NOTPROVIDED' : xml(item.customerRef)}</EndToEndId></Refs>`
-          + `${ustrd === '' ? '' : `<RmtInf>${ustrd}</RmtInf>`}</TxDtls></NtryDtls>`
-          + `<AddtlNtryInf>${xml(item.kind.shortDescription)}</AddtlNtryInf></Ntry>`,
+          `<Ntry>${amountXml(r.amount, d.account)}<CdtDbtInd>${item.direction === 'CREDIT' ? 'CRDT' : 'DBIT'}</CdtDbtInd>${sts}` +
+            `<BookgDt><Dt>${d.date}</Dt></BookgDt><ValDt><Dt>${item.valueDate}</Dt></ValDt><AcctSvcrRef>${xml(item.bankRef)}</AcctSvcrRef>` +
+            `<BkTxCd><Prtry><Cd>${item.kind.typeCode}</Cd><Issr>BAI</Issr></Prtry></BkTxCd>` +
+            `<NtryDtls><TxDtls><Refs><EndToEndId>${item.customerRef === '' ? 'NOTPROVIDED' : xml(item.customerRef)}</EndToEndId></Refs>` +
+            `${ustrd === '' ? '' : `<RmtInf>${ustrd}</RmtInf>`}</TxDtls></NtryDtls>` +
+            `<AddtlNtryInf>${xml(item.kind.shortDescription)}</AddtlNtryInf></Ntry>`,
         );
       }
       out.push('</Stmt>');
@@ -195,16 +235,22 @@ export function renderCamt052(ledger: Ledger, accountIds: readonly string[], clo
       continue;
     }
     const d = { account, date } as DayData;
-    out.push(`<Rpt><Id>${id}-${date}</Id><Acct><Id><Othr><Id>${id}</Id></Othr></Id><Ccy>${account.currency.code}</Ccy></Acct>`);
-    out.push(balanceXml('OPBD', balance.amounts.openingLedger, d), balanceXml('ITBD', balance.amounts.endingLedger, d), balanceXml('ITAV', balance.amounts.endingAvailable, d));
+    out.push(
+      `<Rpt><Id>${id}-${date}</Id><Acct><Id><Othr><Id>${id}</Id></Othr></Id><Ccy>${account.currency.code}</Ccy></Acct>`,
+    );
+    out.push(
+      balanceXml('OPBD', balance.amounts.openingLedger, d),
+      balanceXml('ITBD', balance.amounts.endingLedger, d),
+      balanceXml('ITAV', balance.amounts.endingAvailable, d),
+    );
     for (const r of intradayReported(ledger, account, clock)) {
       const item = r.item;
       out.push(
-        `<Ntry>${amountXml(r.amount, account)}<CdtDbtInd>${item.direction === 'CREDIT' ? 'CRDT' : 'DBIT'}</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts>`
-        + `<BookgDt><Dt>${date}</Dt></BookgDt><ValDt><Dt>${item.valueDate}</Dt></ValDt><AcctSvcrRef>${xml(item.bankRef)}</AcctSvcrRef>`
-        + `<BkTxCd><Prtry><Cd>${item.kind.typeCode}</Cd><Issr>BAI</Issr></Prtry></BkTxCd>`
-        + `<NtryDtls><TxDtls><Refs><EndToEndId>${item.customerRef === '' ? 'NOTPROVIDED' : xml(item.customerRef)}</EndToEndId></Refs></TxDtls></NtryDtls>`
-        + `<AddtlNtryInf>${xml(item.kind.shortDescription)}</AddtlNtryInf></Ntry>`,
+        `<Ntry>${amountXml(r.amount, account)}<CdtDbtInd>${item.direction === 'CREDIT' ? 'CRDT' : 'DBIT'}</CdtDbtInd><Sts><Cd>PDNG</Cd></Sts>` +
+          `<BookgDt><Dt>${date}</Dt></BookgDt><ValDt><Dt>${item.valueDate}</Dt></ValDt><AcctSvcrRef>${xml(item.bankRef)}</AcctSvcrRef>` +
+          `<BkTxCd><Prtry><Cd>${item.kind.typeCode}</Cd><Issr>BAI</Issr></Prtry></BkTxCd>` +
+          `<NtryDtls><TxDtls><Refs><EndToEndId>${item.customerRef === '' ? 'NOTPROVIDED' : xml(item.customerRef)}</EndToEndId></Refs></TxDtls></NtryDtls>` +
+          `<AddtlNtryInf>${xml(item.kind.shortDescription)}</AddtlNtryInf></Ntry>`,
       );
     }
     out.push('</Rpt>');

@@ -33,7 +33,14 @@ export const HOSTILE_TEXTS: readonly string[] = [
 ];
 
 /** Tag keys that are themselves odd, each exactly 12 UTF-16 units like J.P. Morgan's padded keys. */
-const HOSTILE_KEYS = ['NUL\u0000KEY    ', '備考        ', 'ملاحظة      ', 'EMOJI 👍    ', '            ', 'TAB\tKEY    '] as const;
+const HOSTILE_KEYS = [
+  'NUL\u0000KEY    ',
+  '備考        ',
+  'ملاحظة      ',
+  'EMOJI 👍    ',
+  '            ',
+  'TAB\tKEY    ',
+] as const;
 
 /** Counts code points, not UTF-16 units (an astral character is one code point, two units). */
 export function codePoints(text: string): number {
@@ -71,7 +78,9 @@ export function hostileNarrative(rng: Prng, base: Record<string, string | null>)
       break;
     case 'many-tags':
       for (let i = 1, n = rng.int(30, 40); i <= n; i++) {
-        out[tag(`TAG ${String(i).padStart(2, '0')}`)] = rng.chance(0.5) ? rng.pick(HOSTILE_TEXTS) : `VALUE ${rng.digits(8)}`;
+        out[tag(`TAG ${String(i).padStart(2, '0')}`)] = rng.chance(0.5)
+          ? rng.pick(HOSTILE_TEXTS)
+          : `VALUE ${rng.digits(8)}`;
       }
       break;
     case 'long':
@@ -117,10 +126,39 @@ export function drawWithdrawal(rng: Prng): Withdrawal {
 
 type WireRecord = Record<string, unknown>;
 
-const DESCRIPTIVE = ['shortDescription', 'wireType', 'ddaTxnCode', 'fundsTypeCode', 'repairCode', 'transactionStatus', 'narrativeTypeCode', 'floatSpreadCode'] as const;
-const AVAILABILITY = ['immediateAvailable', 'day1Available', 'day2Available', 'day2PlusAvailable', 'day3PlusAvailable'] as const;
-const TIMESTAMPS = ['asOfDateTime', 'valueDateTime', 'recordTimestamp', 'receivedTimestamp', 'loggedAt', 'lastUpdate'] as const;
-const LOCKBOX = ['lockboxSequenceCode', 'lockboxItems', 'lockboxNumber', 'lockboxDepositDate', 'lockboxDepositTime', 'checkNumber'] as const;
+const DESCRIPTIVE = [
+  'shortDescription',
+  'wireType',
+  'ddaTxnCode',
+  'fundsTypeCode',
+  'repairCode',
+  'transactionStatus',
+  'narrativeTypeCode',
+  'floatSpreadCode',
+] as const;
+const AVAILABILITY = [
+  'immediateAvailable',
+  'day1Available',
+  'day2Available',
+  'day2PlusAvailable',
+  'day3PlusAvailable',
+] as const;
+const TIMESTAMPS = [
+  'asOfDateTime',
+  'valueDateTime',
+  'recordTimestamp',
+  'receivedTimestamp',
+  'loggedAt',
+  'lastUpdate',
+] as const;
+const LOCKBOX = [
+  'lockboxSequenceCode',
+  'lockboxItems',
+  'lockboxNumber',
+  'lockboxDepositDate',
+  'lockboxDepositTime',
+  'checkNumber',
+] as const;
 
 function obj(value: unknown): WireRecord {
   return typeof value === 'object' && value !== null ? (value as WireRecord) : {};
@@ -128,33 +166,106 @@ function obj(value: unknown): WireRecord {
 
 /** The odd shapes of optional fields, by name (the name is kept in the record's marks for debugging). */
 export const ODD_FIELDS: Readonly<Record<string, (r: WireRecord) => void>> = {
-  'customerRef=null': (r) => { r.customerReferenceSearchable = null; },
-  'customerRef={}': (r) => { r.customerReferenceSearchable = {}; },
-  'customerRef=missing': (r) => { delete r.customerReferenceSearchable; },
-  'customerRef=nulls': (r) => { r.customerReferenceSearchable = { standardValue: null, searchValue: null }; },
-  'customerRef=empty': (r) => { r.customerReferenceSearchable = { standardValue: '', searchValue: '' }; },
-  'bankRef={}': (r) => { r.bankReferenceSearchable = {}; },
-  'bankRef=null': (r) => { r.bankReferenceSearchable = null; },
-  'bankRef=missing': (r) => { delete r.bankReferenceSearchable; },
-  'narrative=null': (r) => { r.narrativeText = null; },
-  'narrative={}': (r) => { r.narrativeText = {}; },
-  'narrative=missing': (r) => { delete r.narrativeText; },
-  'baiType=partial': (r) => { r.baiType = { typeCode: obj(r.baiType).typeCode }; },
-  'baiType=nulls': (r) => { r.baiType = Object.fromEntries(Object.keys(obj(r.baiType)).map((k) => [k, k === 'typeCode' ? obj(r.baiType).typeCode : null])); },
-  'baiType=missing': (r) => { delete r.baiType; },
-  'accountName=empty': (r) => { obj(r.account).accountName = ''; },
-  'accountName=null': (r) => { obj(r.account).accountName = null; },
-  'valueDate=null': (r) => { r.valueDate = null; r.valueDateTime = null; },
-  'valueDate=missing': (r) => { delete r.valueDate; delete r.valueDateTime; },
-  'timestamps=null': (r) => { for (const k of TIMESTAMPS) { r[k] = null; } },
-  'availability=null': (r) => { for (const k of AVAILABILITY) { r[k] = null; } },
-  'descriptive=empty': (r) => { for (const k of DESCRIPTIVE) { r[k] = ''; } },
-  'descriptive=missing': (r) => { for (const k of DESCRIPTIVE) { delete r[k]; } },
-  'productGroup={}': (r) => { r.productGroup = {}; },
-  'productGroup=null': (r) => { r.productGroup = null; },
-  'flags=null': (r) => { r.override = null; r.thirdPartyBank = null; r.sepaType = null; },
-  'lockbox=missing': (r) => { for (const k of LOCKBOX) { delete r[k]; } },
-  'lists=odd': (r) => { r.addenda = null; r.supplementalTextSet = null; r.achBatchItems = []; r.supplementalTextRecordList = []; },
+  'customerRef=null': (r) => {
+    r.customerReferenceSearchable = null;
+  },
+  'customerRef={}': (r) => {
+    r.customerReferenceSearchable = {};
+  },
+  'customerRef=missing': (r) => {
+    delete r.customerReferenceSearchable;
+  },
+  'customerRef=nulls': (r) => {
+    r.customerReferenceSearchable = { standardValue: null, searchValue: null };
+  },
+  'customerRef=empty': (r) => {
+    r.customerReferenceSearchable = { standardValue: '', searchValue: '' };
+  },
+  'bankRef={}': (r) => {
+    r.bankReferenceSearchable = {};
+  },
+  'bankRef=null': (r) => {
+    r.bankReferenceSearchable = null;
+  },
+  'bankRef=missing': (r) => {
+    delete r.bankReferenceSearchable;
+  },
+  'narrative=null': (r) => {
+    r.narrativeText = null;
+  },
+  'narrative={}': (r) => {
+    r.narrativeText = {};
+  },
+  'narrative=missing': (r) => {
+    delete r.narrativeText;
+  },
+  'baiType=partial': (r) => {
+    r.baiType = { typeCode: obj(r.baiType).typeCode };
+  },
+  'baiType=nulls': (r) => {
+    r.baiType = Object.fromEntries(
+      Object.keys(obj(r.baiType)).map((k) => [k, k === 'typeCode' ? obj(r.baiType).typeCode : null]),
+    );
+  },
+  'baiType=missing': (r) => {
+    delete r.baiType;
+  },
+  'accountName=empty': (r) => {
+    obj(r.account).accountName = '';
+  },
+  'accountName=null': (r) => {
+    obj(r.account).accountName = null;
+  },
+  'valueDate=null': (r) => {
+    r.valueDate = null;
+    r.valueDateTime = null;
+  },
+  'valueDate=missing': (r) => {
+    delete r.valueDate;
+    delete r.valueDateTime;
+  },
+  'timestamps=null': (r) => {
+    for (const k of TIMESTAMPS) {
+      r[k] = null;
+    }
+  },
+  'availability=null': (r) => {
+    for (const k of AVAILABILITY) {
+      r[k] = null;
+    }
+  },
+  'descriptive=empty': (r) => {
+    for (const k of DESCRIPTIVE) {
+      r[k] = '';
+    }
+  },
+  'descriptive=missing': (r) => {
+    for (const k of DESCRIPTIVE) {
+      delete r[k];
+    }
+  },
+  'productGroup={}': (r) => {
+    r.productGroup = {};
+  },
+  'productGroup=null': (r) => {
+    r.productGroup = null;
+  },
+  'flags=null': (r) => {
+    r.override = null;
+    r.thirdPartyBank = null;
+    r.sepaType = null;
+  },
+  'lockbox=missing': (r) => {
+    for (const k of LOCKBOX) {
+      delete r[k];
+    }
+  },
+  'lists=odd': (r) => {
+    r.addenda = null;
+    r.supplementalTextSet = null;
+    r.achBatchItems = [];
+    r.supplementalTextRecordList = [];
+  },
   'currency=sparse': (r) => {
     for (const c of [obj(r.currency), obj(obj(r.account).currency)]) {
       delete c.description;
@@ -167,7 +278,9 @@ export const ODD_FIELDS: Readonly<Record<string, (r: WireRecord) => void>> = {
       delete a[k];
     }
   },
-  'extraField': (r) => { r.remittanceInformation = { lines: ['ADDED LATER', null, ''], structured: {} }; },
+  extraField: (r) => {
+    r.remittanceInformation = { lines: ['ADDED LATER', null, ''], structured: {} };
+  },
 };
 
 const ODD_NAMES = Object.keys(ODD_FIELDS);

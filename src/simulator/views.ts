@@ -59,10 +59,18 @@ export function intradayReported(ledger: Ledger, account: SimAccount, clock: Clo
   const decidedAt = clock.withdrawalsAt ?? clock.progress;
   return intraday
     .slice(0, shown)
-    .filter((item, k) => !(ledger.quirks.withdrawals && isWithdrawn(item, growing ? k / intraday.length : 0, decidedAt)))
+    .filter(
+      (item, k) => !(ledger.quirks.withdrawals && isWithdrawn(item, growing ? k / intraday.length : 0, decidedAt)),
+    )
     .map((item) => ({
-      account, date: day.date, item, postCode: 'I', transactionId: `TXN-C-${batch}-${item.seq}`, amount: item.intradayMinor ?? 0n,
-      recordDate: day.date, oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
+      account,
+      date: day.date,
+      item,
+      postCode: 'I',
+      transactionId: `TXN-C-${batch}-${item.seq}`,
+      amount: item.intradayMinor ?? 0n,
+      recordDate: day.date,
+      oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
     }));
 }
 
@@ -99,10 +107,20 @@ export function postedReported(ledger: Ledger, account: SimAccount, date: IsoDat
     if (item.postedMinor === null || !isRevealed(item, today)) {
       continue;
     }
-    const transactionId = ledger.quirks.newIdsOnPosting || reissued ? `TXN-P-${pBatch}-${item.seq}` : `TXN-C-${cBatch}-${item.seq}`;
+    const transactionId =
+      ledger.quirks.newIdsOnPosting || reissued ? `TXN-P-${pBatch}-${item.seq}` : `TXN-C-${cBatch}-${item.seq}`;
     // Written by the overnight posting run of the next business day, a late one on its reveal date.
     const recordDate = item.revealDate ?? ledger.calendar.nextBusinessDay(date);
-    out.push({ account, date, item, postCode: 'P', transactionId, amount: item.postedMinor, recordDate, oddSeed: ledger.quirks.oddFields ? ledger.seed : null });
+    out.push({
+      account,
+      date,
+      item,
+      postCode: 'P',
+      transactionId,
+      amount: item.postedMinor,
+      recordDate,
+      oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
+    });
   }
   return out;
 }

@@ -9,11 +9,17 @@ export function amount(text: string | undefined, line: number, what: string, sig
     return null;
   }
   if (!(signed ? /^[+-]?\d+$/ : /^\d+$/).test(text)) {
-    throw new StatementFileError(`${what}: must be ${signed ? 'a whole number (implied decimals), optionally signed' : 'an unsigned whole number (implied decimals)'}, got ${JSON.stringify(text)}`, line);
+    throw new StatementFileError(
+      `${what}: must be ${signed ? 'a whole number (implied decimals), optionally signed' : 'an unsigned whole number (implied decimals)'}, got ${JSON.stringify(text)}`,
+      line,
+    );
   }
   const value = BigInt(text);
   if ((value < 0n ? -value : value) > MAX_MINOR_UNITS) {
-    throw new StatementFileError(`${what}: ${text} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`, line);
+    throw new StatementFileError(
+      `${what}: ${text} is beyond what can be stored (${MAX_MINOR_UNITS} minor units at most)`,
+      line,
+    );
   }
   return value;
 }
@@ -64,7 +70,11 @@ export function directionOfTypeCode(code: string): Direction | null {
  * after it. S: immediate, one-day, two-or-more-day amounts; V: value date and time; D: n distributions
  * of (days, amount); 0/1/2/Z or empty: none.
  */
-export function fundsType(fields: readonly string[], i: number, line: number): { next: number; valueDate: IsoDate | null; availability: Record<string, string> | null; amounts: bigint[] } {
+export function fundsType(
+  fields: readonly string[],
+  i: number,
+  line: number,
+): { next: number; valueDate: IsoDate | null; availability: Record<string, string> | null; amounts: bigint[] } {
   const type = fields[i] ?? '';
   switch (type) {
     case '':
@@ -75,18 +85,37 @@ export function fundsType(fields: readonly string[], i: number, line: number): {
       return { next: i + 1, valueDate: null, availability: type === '' ? null : { fundsType: type }, amounts: [] };
     case 'V': {
       const valueDate = date(fields[i + 1], line, 'value date (funds type V)');
-      return { next: i + 3, valueDate, availability: { fundsType: 'V', valueDate, valueTime: fields[i + 2] ?? '' }, amounts: [] };
+      return {
+        next: i + 3,
+        valueDate,
+        availability: { fundsType: 'V', valueDate, valueTime: fields[i + 2] ?? '' },
+        amounts: [],
+      };
     }
     case 'S': {
-      const parts = [fields[i + 1], fields[i + 2], fields[i + 3]].map((f, k) => amount(f, line, `availability ${k} (funds type S)`, true) ?? 0n);
-      return { next: i + 4, valueDate: null, availability: { fundsType: 'S', immediate: parts[0]!.toString(), oneDay: parts[1]!.toString(), twoOrMoreDays: parts[2]!.toString() }, amounts: [] };
+      const parts = [fields[i + 1], fields[i + 2], fields[i + 3]].map(
+        (f, k) => amount(f, line, `availability ${k} (funds type S)`, true) ?? 0n,
+      );
+      return {
+        next: i + 4,
+        valueDate: null,
+        availability: {
+          fundsType: 'S',
+          immediate: parts[0]!.toString(),
+          oneDay: parts[1]!.toString(),
+          twoOrMoreDays: parts[2]!.toString(),
+        },
+        amounts: [],
+      };
     }
     case 'D': {
       const n = count(fields[i + 1], line, 'number of distributions (funds type D)');
       const availability: Record<string, string> = { fundsType: 'D' };
       for (let k = 0; k < n; k++) {
         const days = count(fields[i + 2 + 2 * k], line, `distribution ${k + 1} days (funds type D)`);
-        availability[`day${days}`] = (amount(fields[i + 3 + 2 * k], line, `distribution ${k + 1} amount (funds type D)`, true) ?? 0n).toString();
+        availability[`day${days}`] = (
+          amount(fields[i + 3 + 2 * k], line, `distribution ${k + 1} amount (funds type D)`, true) ?? 0n
+        ).toString();
       }
       return { next: i + 2 + 2 * n, valueDate: null, availability, amounts: [] };
     }

@@ -21,5 +21,8 @@ export const DEFAULT_RECORD_LENGTH = 80;
 
 /** The fields of a record other than 16: each physical part ends at its `/`; parts join with a comma. */
 export function fieldsOf(r: Logical): string[] {
-  return r.parts.map((p) => p.body.replace(/\/.*$/, '')).join(',').split(',');
+  return r.parts
+    .map((p) => p.body.replace(/\/.*$/, ''))
+    .join(',')
+    .split(',');
 }

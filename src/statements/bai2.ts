@@ -3,7 +3,13 @@ import { impliedDecimals } from './currencies.ts';
 import { amount, count, currencyCode, date, directionOfTypeCode, fundsType } from './bai2-fields.ts';
 import { DEFAULT_RECORD_LENGTH, fieldsOf, type Logical, type Physical } from './bai2-records.ts';
 import { readNarrative, type TextLine } from './narrative.ts';
-import { StatementFileError, type ParsedStatement, type StatementAccount, type StatementBalance, type StatementEntry } from './types.ts';
+import {
+  StatementFileError,
+  type ParsedStatement,
+  type StatementAccount,
+  type StatementBalance,
+  type StatementEntry,
+} from './types.ts';
 
 export { directionOfTypeCode } from './bai2-fields.ts';
 
@@ -74,7 +80,9 @@ function detail(r: Logical, group: GroupState, currency: string): Detail {
   let previousFull = r.parts[r.parts.length - parts.length - 1]?.full ?? false;
   // A closing `/` ends a text; in a record that filled its physical length it is the text's own character.
   const unslash = (t: string, full: boolean) => (full ? t : t.replace(/\/$/, ''));
-  const lines: TextLine[] = [{ text: unslash(prefix ? buffer.slice(prefix.textStart) : '', previousFull), joined: false }];
+  const lines: TextLine[] = [
+    { text: unslash(prefix ? buffer.slice(prefix.textStart) : '', previousFull), joined: false },
+  ];
   for (const p of parts) {
     lines.push({ text: unslash(p.body, p.full), joined: previousFull });
     previousFull = p.full;
@@ -84,7 +92,10 @@ function detail(r: Logical, group: GroupState, currency: string): Detail {
   if (direction === null) {
     return {
       rawAmount: raw,
-      reject: { reason: `type code: ${JSON.stringify(typeCode)} is no credit (100–399, 920–959) or debit (400–699, 960–999) detail code`, fields: ['typeCode'] },
+      reject: {
+        reason: `type code: ${JSON.stringify(typeCode)} is no credit (100–399, 920–959) or debit (400–699, 960–999) detail code`,
+        fields: ['typeCode'],
+      },
     };
   }
   return {
@@ -110,7 +121,13 @@ function detail(r: Logical, group: GroupState, currency: string): Detail {
 }
 
 /** Status codes of the 03 record that are balances (API-NOTES §9): 010/015/040/045, intraday 030/060. */
-const BALANCE_CODES: Record<string, keyof Pick<StatementBalance, 'openingLedgerMinor' | 'closingLedgerMinor' | 'openingAvailableMinor' | 'closingAvailableMinor'>> = {
+const BALANCE_CODES: Record<
+  string,
+  keyof Pick<
+    StatementBalance,
+    'openingLedgerMinor' | 'closingLedgerMinor' | 'openingAvailableMinor' | 'closingAvailableMinor'
+  >
+> = {
   '010': 'openingLedgerMinor',
   '015': 'closingLedgerMinor',
   '040': 'openingAvailableMinor',
@@ -120,17 +137,30 @@ const BALANCE_CODES: Record<string, keyof Pick<StatementBalance, 'openingLedgerM
 };
 
 /** The 03 record: account number, currency, then (type code, amount, item count, funds type + sub-fields) repeated. */
-function accountHeader(r: Logical, group: GroupState): { account: StatementAccount; balance: StatementBalance | null; total: bigint } {
+function accountHeader(
+  r: Logical,
+  group: GroupState,
+): { account: StatementAccount; balance: StatementBalance | null; total: bigint } {
   const fields = fieldsOf(r);
   const accountNumber = fields[0] ?? '';
   if (accountNumber === '') {
-    throw new StatementFileError('account number: the account identifier (03) needs the customer account number', r.line);
+    throw new StatementFileError(
+      'account number: the account identifier (03) needs the customer account number',
+      r.line,
+    );
   }
   const currency = currencyCode(fields[1], group.currency, r.line);
   const decimalLocation = impliedDecimals(currency);
   const balance: StatementBalance = {
-    date: group.asOfDate, kind: group.sameDay ? 'current_day' : 'final', currency, decimalLocation,
-    openingLedgerMinor: null, closingLedgerMinor: null, openingAvailableMinor: null, closingAvailableMinor: null, at: { line: r.line },
+    date: group.asOfDate,
+    kind: group.sameDay ? 'current_day' : 'final',
+    currency,
+    decimalLocation,
+    openingLedgerMinor: null,
+    closingLedgerMinor: null,
+    openingAvailableMinor: null,
+    closingAvailableMinor: null,
+    at: { line: r.line },
   };
   let total = 0n;
   let hasBalance = false;
@@ -147,24 +177,50 @@ function accountHeader(r: Logical, group: GroupState): { account: StatementAccou
     total += value ?? 0n;
     const target = BALANCE_CODES[code];
     // The closing ledger (015) wins over a current ledger (030) on the same record.
-    if (target && value !== null && !(code === '030' && balance.closingLedgerMinor !== null) && !(code === '060' && balance.closingAvailableMinor !== null)) {
+    if (
+      target &&
+      value !== null &&
+      !(code === '030' && balance.closingLedgerMinor !== null) &&
+      !(code === '060' && balance.closingAvailableMinor !== null)
+    ) {
       balance[target] = value;
       hasBalance = true;
     }
     i = fundsType(fields, i + 3, r.line).next;
   }
-  return { account: { accountNumber, currency, entries: [], balances: [], rejects: [] }, balance: hasBalance ? balance : null, total };
+  return {
+    account: { accountNumber, currency, entries: [], balances: [], rejects: [] },
+    balance: hasBalance ? balance : null,
+    total,
+  };
 }
 
-function expectTotals(line: number, what: string, declared: { total?: bigint; records?: number; count?: number }, actual: { total?: bigint; records?: number; count?: number }): void {
+function expectTotals(
+  line: number,
+  what: string,
+  declared: { total?: bigint; records?: number; count?: number },
+  actual: { total?: bigint; records?: number; count?: number },
+): void {
   if (declared.total !== undefined && declared.total !== actual.total) {
-    throw new StatementFileError(`${what} control total ${declared.total} does not match the sum of its amounts, ${actual.total}: the file is incomplete or was altered`, line, 'statement_control_total');
+    throw new StatementFileError(
+      `${what} control total ${declared.total} does not match the sum of its amounts, ${actual.total}: the file is incomplete or was altered`,
+      line,
+      'statement_control_total',
+    );
   }
   if (declared.count !== undefined && declared.count !== actual.count) {
-    throw new StatementFileError(`${what} says ${declared.count} ${what === 'group' ? 'accounts' : 'groups'}, the file holds ${actual.count}`, line, 'statement_control_total');
+    throw new StatementFileError(
+      `${what} says ${declared.count} ${what === 'group' ? 'accounts' : 'groups'}, the file holds ${actual.count}`,
+      line,
+      'statement_control_total',
+    );
   }
   if (declared.records !== undefined && declared.records !== actual.records) {
-    throw new StatementFileError(`${what} says ${declared.records} records, the file holds ${actual.records}`, line, 'statement_control_total');
+    throw new StatementFileError(
+      `${what} says ${declared.records} records, the file holds ${actual.records}`,
+      line,
+      'statement_control_total',
+    );
   }
 }
 
@@ -205,14 +261,25 @@ class Bai2Reader {
       throw new StatementFileError(`a ${r.code} record after the file trailer (99)`, r.line);
     }
     switch (r.code) {
-      case '02': return this.groupHeader(r);
-      case '03': return this.accountHeader(r);
-      case '16': return this.detail(r);
-      case '49': return this.accountTrailer(r);
-      case '98': return this.groupTrailer(r);
-      case '99': return this.fileTrailer(r);
-      case '01': throw new StatementFileError('a second file header (01): one file per import', r.line);
-      default: throw new StatementFileError(`record code ${r.code}: a BAI2 file has 01, 02, 03, 16, 88, 49, 98 and 99 records`, r.line);
+      case '02':
+        return this.groupHeader(r);
+      case '03':
+        return this.accountHeader(r);
+      case '16':
+        return this.detail(r);
+      case '49':
+        return this.accountTrailer(r);
+      case '98':
+        return this.groupTrailer(r);
+      case '99':
+        return this.fileTrailer(r);
+      case '01':
+        throw new StatementFileError('a second file header (01): one file per import', r.line);
+      default:
+        throw new StatementFileError(
+          `record code ${r.code}: a BAI2 file has 01, 02, 03, 16, 88, 49, 98 and 99 records`,
+          r.line,
+        );
     }
   }
 
@@ -222,17 +289,30 @@ class Bai2Reader {
     }
     const f = fieldsOf(r);
     if (f[2] === '2' || f[2] === '4') {
-      throw new StatementFileError(`group status ${f[2]} (${f[2] === '2' ? 'deletion' : 'test only'}): such a group is not imported`, r.line);
+      throw new StatementFileError(
+        `group status ${f[2]} (${f[2] === '2' ? 'deletion' : 'test only'}): such a group is not imported`,
+        r.line,
+      );
     }
     this.group = {
-      asOfDate: date(f[3], r.line, 'as-of date'), currency: currencyCode(f[5], 'USD', r.line), sameDay: f[6] === '3' || f[6] === '4',
-      total: 0n, records: r.parts.length, accounts: 0, line: r.line,
+      asOfDate: date(f[3], r.line, 'as-of date'),
+      currency: currencyCode(f[5], 'USD', r.line),
+      sameDay: f[6] === '3' || f[6] === '4',
+      total: 0n,
+      records: r.parts.length,
+      accounts: 0,
+      line: r.line,
     };
   }
 
   private accountHeader(r: Logical): void {
     if (!this.group || this.account) {
-      throw new StatementFileError(this.group ? 'an account identifier (03) inside an account that has no trailer (49)' : 'an account identifier (03) outside a group', r.line);
+      throw new StatementFileError(
+        this.group
+          ? 'an account identifier (03) inside an account that has no trailer (49)'
+          : 'an account identifier (03) outside a group',
+        r.line,
+      );
     }
     const h = accountHeader(r, this.group);
     if (h.balance) {
@@ -252,7 +332,12 @@ class Bai2Reader {
     if (d.entry) {
       account.state.entries.push(d.entry);
     } else if (d.reject) {
-      account.state.rejects.push({ at: { line: r.line }, ...d.reject, bookingDate: group.asOfDate, text: r.parts.map((p) => `${p.code},${p.body}`).join('\n') });
+      account.state.rejects.push({
+        at: { line: r.line },
+        ...d.reject,
+        bookingDate: group.asOfDate,
+        text: r.parts.map((p) => `${p.code},${p.body}`).join('\n'),
+      });
     }
   }
 
@@ -263,8 +348,15 @@ class Bai2Reader {
     }
     const f = fieldsOf(r);
     account.records += r.parts.length;
-    expectTotals(r.line, 'account', { total: amount(f[0], r.line, 'account control total', true) ?? 0n, records: count(f[1], r.line, 'number of records') },
-      { total: account.total, records: account.records });
+    expectTotals(
+      r.line,
+      'account',
+      {
+        total: amount(f[0], r.line, 'account control total', true) ?? 0n,
+        records: count(f[1], r.line, 'number of records'),
+      },
+      { total: account.total, records: account.records },
+    );
     group.total += account.total;
     group.records += account.records;
     group.accounts++;
@@ -275,13 +367,25 @@ class Bai2Reader {
   private groupTrailer(r: Logical): void {
     const { group, account } = this;
     if (!group || account) {
-      throw new StatementFileError(group ? `a group trailer (98) while the account of line ${account!.line} has no trailer (49)` : 'a group trailer (98) without its header (02)', r.line);
+      throw new StatementFileError(
+        group
+          ? `a group trailer (98) while the account of line ${account!.line} has no trailer (49)`
+          : 'a group trailer (98) without its header (02)',
+        r.line,
+      );
     }
     const f = fieldsOf(r);
     group.records += r.parts.length;
-    expectTotals(r.line, 'group', {
-      total: amount(f[0], r.line, 'group control total', true) ?? 0n, count: count(f[1], r.line, 'number of accounts'), records: count(f[2], r.line, 'number of records'),
-    }, { total: group.total, count: group.accounts, records: group.records });
+    expectTotals(
+      r.line,
+      'group',
+      {
+        total: amount(f[0], r.line, 'group control total', true) ?? 0n,
+        count: count(f[1], r.line, 'number of accounts'),
+        records: count(f[2], r.line, 'number of records'),
+      },
+      { total: group.total, count: group.accounts, records: group.records },
+    );
     this.fileTotal += group.total;
     this.fileRecords += group.records;
     this.groups++;
@@ -290,13 +394,23 @@ class Bai2Reader {
 
   private fileTrailer(r: Logical): void {
     if (this.group) {
-      throw new StatementFileError(`the file trailer (99) while the group of line ${this.group.line} has no trailer (98)`, r.line);
+      throw new StatementFileError(
+        `the file trailer (99) while the group of line ${this.group.line} has no trailer (98)`,
+        r.line,
+      );
     }
     const f = fieldsOf(r);
     this.fileRecords += r.parts.length;
-    expectTotals(r.line, 'file', {
-      total: amount(f[0], r.line, 'file control total', true) ?? 0n, count: count(f[1], r.line, 'number of groups'), records: count(f[2], r.line, 'number of records'),
-    }, { total: this.fileTotal, count: this.groups, records: this.fileRecords });
+    expectTotals(
+      r.line,
+      'file',
+      {
+        total: amount(f[0], r.line, 'file control total', true) ?? 0n,
+        count: count(f[1], r.line, 'number of groups'),
+        records: count(f[2], r.line, 'number of records'),
+      },
+      { total: this.fileTotal, count: this.groups, records: this.fileRecords },
+    );
     this.ended = true;
   }
 }
@@ -360,7 +474,13 @@ export class Bai2Stream {
       const nonEmpty = held.filter((l) => l.trim() !== '');
       const first = nonEmpty[0] ?? '';
       const length = Number(first.split(',', 8)[6]);
-      if (nonEmpty.length === 1 && first.startsWith('01,') && Number.isInteger(length) && length >= 20 && first.length > length) {
+      if (
+        nonEmpty.length === 1 &&
+        first.startsWith('01,') &&
+        Number.isInteger(length) &&
+        length >= 20 &&
+        first.length > length
+      ) {
         // A blocked file: fixed-length pieces of the length its 01 record declares, numbered as records.
         this.lineNo = 0;
         for (let i = 0; i < first.length; i += length) {
@@ -417,7 +537,10 @@ export class Bai2Stream {
     }
     const m = /^(\d{2}),/.exec(trimmed);
     if (!m) {
-      throw new StatementFileError(`not a BAI2 record (a record starts with a two-digit record code and a comma): ${JSON.stringify(trimmed.slice(0, 20))}`, line);
+      throw new StatementFileError(
+        `not a BAI2 record (a record starts with a two-digit record code and a comma): ${JSON.stringify(trimmed.slice(0, 20))}`,
+        line,
+      );
     }
     const code = m[1]!;
     if (code === '01') {
@@ -449,7 +572,10 @@ export class Bai2Stream {
     }
     const header = fieldsOf(r);
     if (header[7] !== undefined && header[7] !== '' && header[7] !== '2') {
-      throw new StatementFileError(`version: only BAI2 (version number 2) is read, got ${JSON.stringify(header[7])}`, r.line);
+      throw new StatementFileError(
+        `version: only BAI2 (version number 2) is read, got ${JSON.stringify(header[7])}`,
+        r.line,
+      );
     }
     this.reader = new Bai2Reader(header[4] ?? '', r.parts.length);
   }

@@ -4,7 +4,14 @@ import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate, type IsoDate } from '../shared/time.ts';
 import { impliedDecimals } from './currencies.ts';
 import { readNarrative } from './narrative.ts';
-import { StatementFileError, type ParsedStatement, type StatementAccount, type StatementBalance, type StatementEntry, type StatementFormat } from './types.ts';
+import {
+  StatementFileError,
+  type ParsedStatement,
+  type StatementAccount,
+  type StatementBalance,
+  type StatementEntry,
+  type StatementFormat,
+} from './types.ts';
 
 /**
  * ISO 20022 camt.053 (BankToCustomerStatement, end of day) and camt.052 (BankToCustomerAccountReport,
@@ -66,13 +73,20 @@ function dateOf(text: string, line: number, what: string): IsoDate {
   return d;
 }
 
-function minor(amount: { text: string; ccy: string } | null, line: number, what: string): { minor: bigint; currency: string; decimalLocation: number } {
+function minor(
+  amount: { text: string; ccy: string } | null,
+  line: number,
+  what: string,
+): { minor: bigint; currency: string; decimalLocation: number } {
   if (!amount || !/^[A-Z]{3}$/.test(amount.ccy)) {
     throw new StatementFileError(`${what}: needs an amount with its Ccy (3-letter ISO 4217 code)`, line);
   }
   const decimalLocation = impliedDecimals(amount.ccy);
   if (!/^\d+(\.\d+)?$/.test(amount.text.trim())) {
-    throw new StatementFileError(`${what}: must be an unsigned decimal amount, got ${JSON.stringify(amount.text)}`, line);
+    throw new StatementFileError(
+      `${what}: must be an unsigned decimal amount, got ${JSON.stringify(amount.text)}`,
+      line,
+    );
   }
   try {
     return { minor: toStorableMinorUnits(amount.text.trim(), decimalLocation), currency: amount.ccy, decimalLocation };
@@ -91,10 +105,23 @@ function directionOf(code: string, line: number, what: string): Direction {
   throw new StatementFileError(`${what}: CdtDbtInd must be CRDT or DBIT, got ${JSON.stringify(code)}`, line);
 }
 
-const FINAL_CODES: Record<string, keyof Pick<StatementBalance, 'openingLedgerMinor' | 'closingLedgerMinor' | 'openingAvailableMinor' | 'closingAvailableMinor'>> = {
-  OPBD: 'openingLedgerMinor', PRCD: 'openingLedgerMinor', CLBD: 'closingLedgerMinor', OPAV: 'openingAvailableMinor', CLAV: 'closingAvailableMinor',
+const FINAL_CODES: Record<
+  string,
+  keyof Pick<
+    StatementBalance,
+    'openingLedgerMinor' | 'closingLedgerMinor' | 'openingAvailableMinor' | 'closingAvailableMinor'
+  >
+> = {
+  OPBD: 'openingLedgerMinor',
+  PRCD: 'openingLedgerMinor',
+  CLBD: 'closingLedgerMinor',
+  OPAV: 'openingAvailableMinor',
+  CLAV: 'closingAvailableMinor',
 };
-const INTERIM_CODES: Record<string, 'closingLedgerMinor' | 'closingAvailableMinor'> = { ITBD: 'closingLedgerMinor', ITAV: 'closingAvailableMinor' };
+const INTERIM_CODES: Record<string, 'closingLedgerMinor' | 'closingAvailableMinor'> = {
+  ITBD: 'closingLedgerMinor',
+  ITAV: 'closingAvailableMinor',
+};
 
 /** Balances by date; in an intraday report (camt.052) every balance is of the current day, OPBD included. */
 function balancesOf(drafts: readonly BalanceDraft[], intraday: boolean): StatementBalance[] {
@@ -111,8 +138,15 @@ function balancesOf(drafts: readonly BalanceDraft[], intraday: boolean): Stateme
     const kind = finalField && !intraday ? 'final' : 'current_day';
     const key = `${date}|${kind}`;
     const row = out.get(key) ?? {
-      date, kind, currency: m.currency, decimalLocation: m.decimalLocation,
-      openingLedgerMinor: null, closingLedgerMinor: null, openingAvailableMinor: null, closingAvailableMinor: null, at: { line: b.line },
+      date,
+      kind,
+      currency: m.currency,
+      decimalLocation: m.decimalLocation,
+      openingLedgerMinor: null,
+      closingLedgerMinor: null,
+      openingAvailableMinor: null,
+      closingAvailableMinor: null,
+      at: { line: b.line },
     };
     const field = finalField ?? interimField!;
     // OPBD wins over PRCD (previously closed booked) when both are there.
@@ -129,21 +163,47 @@ function entriesOf(format: StatementFormat, e: EntryDraft): StatementEntry[] {
   const direction = directionOf(e.cdtDbt, e.line, 'entry');
   const bookingDate = dateOf(e.bookingDate || e.valueDate, e.line, 'entry BookgDt');
   const valueDate = e.valueDate === '' ? null : dateOf(e.valueDate, e.line, 'entry ValDt');
-  const status: StatementEntry['status'] = format === 'camt052' || e.status === 'PDNG' || e.status === 'INFO' ? 'pending' : 'posted';
+  const status: StatementEntry['status'] =
+    format === 'camt052' || e.status === 'PDNG' || e.status === 'INFO' ? 'pending' : 'posted';
   const base = {
-    bookingDate, valueDate, direction, currency: total.currency, decimalLocation: total.decimalLocation, status,
-    typeCode: /^\d{3}$/.test(e.typeCode) ? e.typeCode : null, availability: null, at: { line: e.line }, source: e.source,
+    bookingDate,
+    valueDate,
+    direction,
+    currency: total.currency,
+    decimalLocation: total.decimalLocation,
+    status,
+    typeCode: /^\d{3}$/.test(e.typeCode) ? e.typeCode : null,
+    availability: null,
+    at: { line: e.line },
+    source: e.source,
   };
-  const text = (d: TxDetail | undefined) => readNarrative([{ text: e.addtl, joined: false }, ...(d?.lines ?? []).map((l) => ({ text: l, joined: false }))]);
+  const text = (d: TxDetail | undefined) =>
+    readNarrative([{ text: e.addtl, joined: false }, ...(d?.lines ?? []).map((l) => ({ text: l, joined: false }))]);
   // A batch entry whose details each carry their amount, adding up to the entry's: one transaction per detail.
   const amounts = e.details.map((d) => (d.amount ? minor(d.amount, e.line, 'transaction detail amount') : null));
-  if (e.details.length > 1 && amounts.every((a) => a !== null && a.currency === total.currency) && amounts.reduce((s, a) => s + a!.minor, 0n) === total.minor) {
+  if (
+    e.details.length > 1 &&
+    amounts.every((a) => a !== null && a.currency === total.currency) &&
+    amounts.reduce((s, a) => s + a!.minor, 0n) === total.minor
+  ) {
     return e.details.map((d, k) => ({
-      ...base, ...text(d), amountMinor: amounts[k]!.minor, bankReference: d.acctSvcrRef || e.acctSvcrRef, customerReference: d.endToEndId,
+      ...base,
+      ...text(d),
+      amountMinor: amounts[k]!.minor,
+      bankReference: d.acctSvcrRef || e.acctSvcrRef,
+      customerReference: d.endToEndId,
     }));
   }
   const d = e.details[0];
-  return [{ ...base, ...text(d), amountMinor: total.minor, bankReference: e.acctSvcrRef || d?.acctSvcrRef || '', customerReference: d?.endToEndId ?? '' }];
+  return [
+    {
+      ...base,
+      ...text(d),
+      amountMinor: total.minor,
+      bankReference: e.acctSvcrRef || d?.acctSvcrRef || '',
+      customerReference: d?.endToEndId ?? '',
+    },
+  ];
 }
 
 /** Parses a camt.053 or camt.052 document, or throws `StatementFileError` naming the line that is wrong. */
@@ -188,7 +248,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
     if (path.length === 0) {
       const m = CAMT_NS.exec(tag.uri);
       if (!m) {
-        failure ??= new StatementFileError(`not a camt.052 or camt.053 document (root namespace ${JSON.stringify(tag.uri)})`, parser.line);
+        failure ??= new StatementFileError(
+          `not a camt.052 or camt.053 document (root namespace ${JSON.stringify(tag.uri)})`,
+          parser.line,
+        );
         return;
       }
       ns = tag.uri;
@@ -202,14 +265,24 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
     buffer = '';
     if (tag.local === 'Amt' || tag.local === 'TxAmt') {
       const ccy = tag.attributes.Ccy;
-      amountCcy = typeof ccy === 'string' ? ccy : ccy?.value ?? '';
+      amountCcy = typeof ccy === 'string' ? ccy : (ccy?.value ?? '');
     }
     if ((tag.local === 'Stmt' || tag.local === 'Rpt') && path.length === 3) {
       stmt = { line: parser.line, account: '', currency: '', entries: [], balances: [] };
     } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
       entry = {
-        line: parser.line, amount: null, cdtDbt: '', status: '', bookingDate: '', valueDate: '', acctSvcrRef: '', typeCode: '', addtl: '', details: [],
-        start: base + kept.lastIndexOf('<', parser.position - 1 - base), source: '',
+        line: parser.line,
+        amount: null,
+        cdtDbt: '',
+        status: '',
+        bookingDate: '',
+        valueDate: '',
+        acctSvcrRef: '',
+        typeCode: '',
+        addtl: '',
+        details: [],
+        start: base + kept.lastIndexOf('<', parser.position - 1 - base),
+        source: '',
       };
     } else if (entry && tag.local === 'TxDtls') {
       detail = { amount: null, endToEndId: '', acctSvcrRef: '', lines: [] };
@@ -241,7 +314,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       closeInDetail(detail, name, value);
     } else if (entry) {
       closeInEntry(s, entry, name, value);
-    } else if ((name === 'IBAN' && within('Acct', 'Id', 'IBAN')) || (name === 'Id' && within('Acct', 'Id', 'Othr', 'Id'))) {
+    } else if (
+      (name === 'IBAN' && within('Acct', 'Id', 'IBAN')) ||
+      (name === 'Id' && within('Acct', 'Id', 'Othr', 'Id'))
+    ) {
       s.account = value;
     } else if (name === 'Ccy' && within('Acct', 'Ccy')) {
       s.currency = value;
@@ -271,7 +347,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       d.acctSvcrRef = value;
     } else if (name === 'Amt' && (within('TxDtls', 'AmtDtls', 'TxAmt', 'Amt') || within('TxDtls', 'Amt'))) {
       d.amount = { text: value, ccy: amountCcy };
-    } else if ((name === 'Ustrd' && within('RmtInf', 'Ustrd')) || (name === 'AddtlTxInf' && within('TxDtls', 'AddtlTxInf'))) {
+    } else if (
+      (name === 'Ustrd' && within('RmtInf', 'Ustrd')) ||
+      (name === 'AddtlTxInf' && within('TxDtls', 'AddtlTxInf'))
+    ) {
       d.lines.push(buffer);
     } else if (name === 'TxDtls') {
       detail = null;
@@ -319,7 +398,12 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
     }
   }
   const fail = (err: Error): never => {
-    throw err instanceof StatementFileError ? err : new StatementFileError(`not well-formed XML: ${err.message.replace(/^.*?:\d+:\d+: /, '')}`, failureLine ?? parser.line);
+    throw err instanceof StatementFileError
+      ? err
+      : new StatementFileError(
+          `not well-formed XML: ${err.message.replace(/^.*?:\d+:\d+: /, '')}`,
+          failureLine ?? parser.line,
+        );
   };
   return {
     write(chunk: string): void {
@@ -368,7 +452,13 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
     }
     const entries = s.entries.flatMap((e) => entriesOf(format, e));
     const currency = s.currency || entries[0]?.currency || s.balances[0]?.amount?.ccy || '';
-    const account: StatementAccount = { accountNumber: s.account, currency, entries, balances: balancesOf(s.balances, format === 'camt052'), rejects: [] };
+    const account: StatementAccount = {
+      accountNumber: s.account,
+      currency,
+      entries,
+      balances: balancesOf(s.balances, format === 'camt052'),
+      rejects: [],
+    };
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {
       same.entries.push(...account.entries);

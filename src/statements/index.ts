@@ -15,7 +15,8 @@ export function parseStatement(text: string): ParsedStatement {
   return reader.end();
 }
 
-const UNKNOWN_FORMAT = 'not a statement file this service reads: BAI2 (starts with an 01 record) or ISO 20022 camt.052 / camt.053 XML';
+const UNKNOWN_FORMAT =
+  'not a statement file this service reads: BAI2 (starts with an 01 record) or ISO 20022 camt.052 / camt.053 XML';
 
 /**
  * A statement file of any supported format read as it arrives: `write` each piece of text, `end` at

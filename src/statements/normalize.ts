@@ -1,6 +1,13 @@
 import type { RecordSource } from '../domain/types.ts';
 import { normalizeBalances, type NormalizedBalance } from '../normalization/balances.ts';
-import { contentHash, fingerprint, fingerprintKey, identityReference, OccurrenceCounter, type RecordClass } from '../normalization/identity.ts';
+import {
+  contentHash,
+  fingerprint,
+  fingerprintKey,
+  identityReference,
+  OccurrenceCounter,
+  type RecordClass,
+} from '../normalization/identity.ts';
 import { describe, type NormalizationReject, type NormalizedTransaction } from '../normalization/transactions.ts';
 import type { WireBalance, WireTransaction } from '../normalization/wire.ts';
 import { formatMinorUnits } from '../shared/money.ts';
@@ -36,7 +43,12 @@ export function sourceOf(statement: Pick<ParsedStatement, 'format'>): RecordSour
   return statement.format;
 }
 
-function wireOf(statement: ParsedStatement, e: StatementEntry, jpmAccountId: string, recordClass: RecordClass): WireTransaction {
+function wireOf(
+  statement: ParsedStatement,
+  e: StatementEntry,
+  jpmAccountId: string,
+  recordClass: RecordClass,
+): WireTransaction {
   return {
     account: { accountId: jpmAccountId },
     currency: { code: e.currency, decimalLocation: e.decimalLocation },
@@ -55,14 +67,24 @@ function wireOf(statement: ParsedStatement, e: StatementEntry, jpmAccountId: str
   };
 }
 
-export function normalizeStatementAccount(statement: ParsedStatement, account: StatementAccount, jpmAccountId: string): StatementBatch {
+export function normalizeStatementAccount(
+  statement: ParsedStatement,
+  account: StatementAccount,
+  jpmAccountId: string,
+): StatementBatch {
   const source = sourceOf(statement);
   const occurrences = new OccurrenceCounter();
   const records = account.entries.map((e): NormalizedTransaction => {
     const recordClass: RecordClass = e.status === 'pending' ? 'I' : 'P';
     const base = {
-      jpmAccountId, bookingDate: e.bookingDate, direction: e.direction, amountMinor: e.amountMinor, currency: e.currency,
-      baiTypeCode: e.typeCode, bankReference: e.bankReference, customerReference: e.customerReference,
+      jpmAccountId,
+      bookingDate: e.bookingDate,
+      direction: e.direction,
+      amountMinor: e.amountMinor,
+      currency: e.currency,
+      baiTypeCode: e.typeCode,
+      bankReference: e.bankReference,
+      customerReference: e.customerReference,
     };
     const fp = fingerprint(base);
     return {
@@ -79,7 +101,16 @@ export function normalizeStatementAccount(statement: ParsedStatement, account: S
       dataQuality: null,
       fingerprintKey: fingerprintKey(recordClass, fp, occurrences.next(recordClass, fp)),
       // References as identity compares them (trimmed): a camt element's text and a BAI2 field may pad differently.
-      contentHash: contentHash(['statement', e.amountMinor.toString(), e.direction, e.bookingDate, e.valueDate, e.typeCode, identityReference(e.bankReference), identityReference(e.customerReference)]),
+      contentHash: contentHash([
+        'statement',
+        e.amountMinor.toString(),
+        e.direction,
+        e.bookingDate,
+        e.valueDate,
+        e.typeCode,
+        identityReference(e.bankReference),
+        identityReference(e.customerReference),
+      ]),
       source,
       raw: wireOf(statement, e, jpmAccountId, recordClass),
     };
@@ -88,20 +119,38 @@ export function normalizeStatementAccount(statement: ParsedStatement, account: S
     index: r.at.line,
     reason: r.reason,
     fields: r.fields,
-    raw: { asOfDate: r.bookingDate, statement: { format: statement.format, fileId: statement.fileId, line: r.at.line, text: r.text } },
+    raw: {
+      asOfDate: r.bookingDate,
+      statement: { format: statement.format, fileId: statement.fileId, line: r.at.line, text: r.text },
+    },
   }));
   const wireBalances: WireBalance[] = account.balances.map((b) => ({
     asOfDate: b.date,
     currentDay: b.kind === 'current_day',
-    openingLedgerAmount: b.openingLedgerMinor === null ? null : formatMinorUnits(b.openingLedgerMinor, b.decimalLocation),
-    openingAvailableAmount: b.openingAvailableMinor === null ? null : formatMinorUnits(b.openingAvailableMinor, b.decimalLocation),
-    endingLedgerAmount: b.closingLedgerMinor === null ? null : formatMinorUnits(b.closingLedgerMinor, b.decimalLocation),
-    endingAvailableAmount: b.closingAvailableMinor === null ? null : formatMinorUnits(b.closingAvailableMinor, b.decimalLocation),
+    openingLedgerAmount:
+      b.openingLedgerMinor === null ? null : formatMinorUnits(b.openingLedgerMinor, b.decimalLocation),
+    openingAvailableAmount:
+      b.openingAvailableMinor === null ? null : formatMinorUnits(b.openingAvailableMinor, b.decimalLocation),
+    endingLedgerAmount:
+      b.closingLedgerMinor === null ? null : formatMinorUnits(b.closingLedgerMinor, b.decimalLocation),
+    endingAvailableAmount:
+      b.closingAvailableMinor === null ? null : formatMinorUnits(b.closingAvailableMinor, b.decimalLocation),
   }));
   const scale = account.balances[0]?.decimalLocation ?? records[0]?.decimalLocation ?? 2;
-  const normalized = normalizeBalances([{ accountId: jpmAccountId, currency: { code: account.currency, decimalLocation: scale }, balanceList: wireBalances }]);
+  const normalized = normalizeBalances([
+    {
+      accountId: jpmAccountId,
+      currency: { code: account.currency, decimalLocation: scale },
+      balanceList: wireBalances,
+    },
+  ]);
   const balances = normalized.balances.map((b) => ({ ...b, source }));
-  const balanceRejects: NormalizationReject[] = normalized.rejects.map((r) => ({ index: -1, reason: r.reason, raw: r.raw, fields: [] }));
+  const balanceRejects: NormalizationReject[] = normalized.rejects.map((r) => ({
+    index: -1,
+    reason: r.reason,
+    raw: r.raw,
+    fields: [],
+  }));
   const posted = new Set<IsoDate>([
     ...account.balances.filter((b) => b.kind === 'final').map((b) => b.date),
     ...records.filter((r) => r.status === 'posted').map((r) => r.bookingDate),
@@ -110,5 +159,13 @@ export function normalizeStatementAccount(statement: ParsedStatement, account: S
     ...account.balances.filter((b) => b.kind === 'current_day').map((b) => b.date),
     ...records.filter((r) => r.status === 'pending').map((r) => r.bookingDate),
   ]);
-  return { source, records, rejects, balances, balanceRejects, postedDates: [...posted].sort(), intradayDates: [...intraday].sort() };
+  return {
+    source,
+    records,
+    rejects,
+    balances,
+    balanceRejects,
+    postedDates: [...posted].sort(),
+    intradayDates: [...intraday].sort(),
+  };
 }

@@ -85,7 +85,11 @@ export interface ParsedStatement {
 export class StatementFileError extends ValidationError {
   readonly line: number | null;
   constructor(message: string, line: number | null, code = 'statement_invalid') {
-    super(line === null ? message : `line ${line}: ${message}`, [{ path: line === null ? 'file' : `line ${line}`, message }], code);
+    super(
+      line === null ? message : `line ${line}: ${message}`,
+      [{ path: line === null ? 'file' : `line ${line}`, message }],
+      code,
+    );
     this.line = line;
   }
 }

@@ -4,9 +4,24 @@ import type { Executor } from './db.ts';
 import { decodeCursor, pageOf, type Page } from './pagination.ts';
 
 export const ACCOUNT_COLUMNS = [
-  'id', 'organization_id', 'integration_id', 'jpm_account_id', 'bank_id', 'account_name', 'currency', 'decimal_location',
-  'time_zone', 'status', 'status_reason', 'schedule_override', 'last_synced_at', 'created_at', 'updated_at',
-  'bank_business_day', 'bank_prior_business_day', 'bank_calendar_at',
+  'id',
+  'organization_id',
+  'integration_id',
+  'jpm_account_id',
+  'bank_id',
+  'account_name',
+  'currency',
+  'decimal_location',
+  'time_zone',
+  'status',
+  'status_reason',
+  'schedule_override',
+  'last_synced_at',
+  'created_at',
+  'updated_at',
+  'bank_business_day',
+  'bank_prior_business_day',
+  'bank_calendar_at',
 ] as const;
 
 export async function getAccount(ex: Executor, id: string) {
@@ -16,7 +31,12 @@ export async function getAccount(ex: Executor, id: string) {
 export type AccountRow = NonNullable<Awaited<ReturnType<typeof getAccount>>>;
 
 export async function listAccountsOfIntegration(ex: Executor, integrationId: string) {
-  return ex.selectFrom('bank_accounts').select(ACCOUNT_COLUMNS).where('integration_id', '=', integrationId).orderBy('jpm_account_id').execute();
+  return ex
+    .selectFrom('bank_accounts')
+    .select(ACCOUNT_COLUMNS)
+    .where('integration_id', '=', integrationId)
+    .orderBy('jpm_account_id')
+    .execute();
 }
 
 export interface NewAccount {
@@ -57,8 +77,17 @@ export async function upsertAccount(ex: Executor, a: NewAccount): Promise<Accoun
     .executeTakeFirstOrThrow();
 }
 
-export async function setAccountStatus(ex: Executor, id: string, status: 'active' | 'paused' | 'removed' | 'failed', reason: string | null): Promise<void> {
-  await ex.updateTable('bank_accounts').set({ status, status_reason: reason, updated_at: new Date() }).where('id', '=', id).execute();
+export async function setAccountStatus(
+  ex: Executor,
+  id: string,
+  status: 'active' | 'paused' | 'removed' | 'failed',
+  reason: string | null,
+): Promise<void> {
+  await ex
+    .updateTable('bank_accounts')
+    .set({ status, status_reason: reason, updated_at: new Date() })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function touchAccountSynced(ex: Executor, id: string, at: Date): Promise<void> {
@@ -70,7 +99,12 @@ export async function touchAccountSynced(ex: Executor, id: string, at: Date): Pr
  * PRIOR_DAY balance answer). `bank_calendar_at` is when the current business day was heard (the
  * estimate moves on from it), so a PRIOR_DAY answer alone leaves it as it is.
  */
-export async function recordBankCalendar(ex: Executor, id: string, days: { businessDay?: string; priorBusinessDay?: string }, at: Date): Promise<void> {
+export async function recordBankCalendar(
+  ex: Executor,
+  id: string,
+  days: { businessDay?: string; priorBusinessDay?: string },
+  at: Date,
+): Promise<void> {
   await sql`
     update bank_accounts set
       bank_business_day = coalesce(${days.businessDay ?? null}::date, bank_business_day),
@@ -91,7 +125,11 @@ export interface AccountListFilter {
 
 /** A keyset page of accounts, oldest first (ids are uuidv7, so id order is registration order). */
 export async function listAccountsPage(ex: Executor, f: AccountListFilter): Promise<Page<AccountRow>> {
-  let q = ex.selectFrom('bank_accounts').select(ACCOUNT_COLUMNS).orderBy('id', 'asc').limit(f.limit + 1);
+  let q = ex
+    .selectFrom('bank_accounts')
+    .select(ACCOUNT_COLUMNS)
+    .orderBy('id', 'asc')
+    .limit(f.limit + 1);
   if (f.organizationId !== undefined) {
     q = q.where('organization_id', '=', f.organizationId);
   }
@@ -115,7 +153,11 @@ export async function listAccountsPage(ex: Executor, f: AccountListFilter): Prom
  * Sets (or clears, with null) an account's own schedule settings, which win over its integration's
  * (`schedule_override.intradayRunsPerDay`, read by `listSchedulableAccounts`).
  */
-export async function setAccountScheduleOverride(ex: Executor, id: string, override: { intradayRunsPerDay: number } | null): Promise<AccountRow | undefined> {
+export async function setAccountScheduleOverride(
+  ex: Executor,
+  id: string,
+  override: { intradayRunsPerDay: number } | null,
+): Promise<AccountRow | undefined> {
   return ex
     .updateTable('bank_accounts')
     .set({ schedule_override: override === null ? null : JSON.stringify(override), updated_at: new Date() })

@@ -10,7 +10,14 @@ import type { Executor } from './db.ts';
  * table another session is analyzing. ANALYZE samples at most 30,000 rows, so its cost does not grow with the
  * table, and the 10 % rule makes the number of analyzes during a backfill grow with the logarithm of its size.
  */
-export const BULK_WRITTEN_TABLES = ['transactions', 'change_events', 'transaction_versions', 'transaction_decisions', 'balances', 'transaction_search'] as const;
+export const BULK_WRITTEN_TABLES = [
+  'transactions',
+  'change_events',
+  'transaction_versions',
+  'transaction_decisions',
+  'balances',
+  'transaction_search',
+] as const;
 export type BulkWrittenTable = (typeof BULK_WRITTEN_TABLES)[number];
 
 const ANALYZE_THRESHOLD_ROWS = 50;
@@ -21,7 +28,9 @@ const lastAnalyzed = new Map<string, number>();
 
 /** Analyzes the tables among `tables` that changed enough since their last analyze; returns their names. */
 export async function analyzeChangedTables(
-  ex: Executor, tables: readonly BulkWrittenTable[], options: { now?: number; minIntervalMs?: number } = {},
+  ex: Executor,
+  tables: readonly BulkWrittenTable[],
+  options: { now?: number; minIntervalMs?: number } = {},
 ): Promise<string[]> {
   const now = options.now ?? Date.now();
   const minInterval = options.minIntervalMs ?? ANALYZE_MIN_INTERVAL_MS;

@@ -16,14 +16,41 @@ export interface ApiKeyRow {
   revokedAt: Date | null;
 }
 
-const COLUMNS = ['id', 'prefix', 'name', 'role', 'organization_id', 'created_by_key_id', 'created_at', 'last_used_at', 'revoked_at'] as const;
+const COLUMNS = [
+  'id',
+  'prefix',
+  'name',
+  'role',
+  'organization_id',
+  'created_by_key_id',
+  'created_at',
+  'last_used_at',
+  'revoked_at',
+] as const;
 
-type Selected = { id: string; prefix: string; name: string; role: string; organization_id: string | null; created_by_key_id: string | null; created_at: Date; last_used_at: Date | null; revoked_at: Date | null };
+type Selected = {
+  id: string;
+  prefix: string;
+  name: string;
+  role: string;
+  organization_id: string | null;
+  created_by_key_id: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+};
 
 function toRow(r: Selected): ApiKeyRow {
   return {
-    id: r.id, prefix: r.prefix, name: r.name, role: r.role as ApiKeyRole, organizationId: r.organization_id,
-    createdByKeyId: r.created_by_key_id, createdAt: r.created_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at,
+    id: r.id,
+    prefix: r.prefix,
+    name: r.name,
+    role: r.role as ApiKeyRole,
+    organizationId: r.organization_id,
+    createdByKeyId: r.created_by_key_id,
+    createdAt: r.created_at,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
   };
 }
 
@@ -41,8 +68,13 @@ export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKey
   const row = await db
     .insertInto('api_keys')
     .values({
-      id: key.id, prefix: key.prefix, key_hash: key.keyHash, name: key.name, role: key.role,
-      organization_id: key.organizationId, created_by_key_id: key.createdByKeyId,
+      id: key.id,
+      prefix: key.prefix,
+      key_hash: key.keyHash,
+      name: key.name,
+      role: key.role,
+      organization_id: key.organizationId,
+      created_by_key_id: key.createdByKeyId,
     })
     .returning(COLUMNS)
     .executeTakeFirstOrThrow();
@@ -50,8 +82,15 @@ export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKey
 }
 
 /** For authentication only: the one place the hash leaves the table. */
-export async function findApiKeyForAuth(db: Executor, prefix: string): Promise<(ApiKeyRow & { keyHash: string }) | undefined> {
-  const row = await db.selectFrom('api_keys').select([...COLUMNS, 'key_hash']).where('prefix', '=', prefix).executeTakeFirst();
+export async function findApiKeyForAuth(
+  db: Executor,
+  prefix: string,
+): Promise<(ApiKeyRow & { keyHash: string }) | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select([...COLUMNS, 'key_hash'])
+    .where('prefix', '=', prefix)
+    .executeTakeFirst();
   return row ? { ...toRow(row), keyHash: row.key_hash } : undefined;
 }
 
@@ -61,7 +100,9 @@ export async function touchApiKey(db: Executor, id: string): Promise<void> {
     .updateTable('api_keys')
     .set({ last_used_at: sql<Date>`now()` })
     .where('id', '=', id)
-    .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]))
+    .where((eb) =>
+      eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', sql<Date>`now() - interval '1 minute'`)]),
+    )
     .execute();
 }
 
@@ -84,7 +125,11 @@ export interface ApiKeyFilter {
 
 /** Newest first (ids are uuidv7). */
 export async function listApiKeys(db: Executor, filter: ApiKeyFilter): Promise<Page<ApiKeyRow>> {
-  let q = db.selectFrom('api_keys').select(COLUMNS).orderBy('id', 'desc').limit(filter.limit + 1);
+  let q = db
+    .selectFrom('api_keys')
+    .select(COLUMNS)
+    .orderBy('id', 'desc')
+    .limit(filter.limit + 1);
   if (filter.organizationId !== undefined) {
     q = q.where('organization_id', '=', filter.organizationId);
   }
@@ -128,7 +173,9 @@ export async function sendApiKeysNotification(db: Executor, payload: string): Pr
 export async function missingApiKeyTriggers(db: Executor): Promise<string[]> {
   const { rows } = await sql<{ tgname: string }>`
     select tgname from pg_trigger
-    where tgrelid = 'api_keys'::regclass and tgname = any(${[...API_KEYS_NOTIFY_TRIGGERS]}::text[]) and tgenabled in ('O', 'A')`.execute(db);
+    where tgrelid = 'api_keys'::regclass and tgname = any(${[...API_KEYS_NOTIFY_TRIGGERS]}::text[]) and tgenabled in ('O', 'A')`.execute(
+    db,
+  );
   const enabled = new Set(rows.map((r) => r.tgname));
   return API_KEYS_NOTIFY_TRIGGERS.filter((name) => !enabled.has(name));
 }

@@ -19,16 +19,32 @@ export interface AuditRow extends NewAuditEntry {
 }
 
 const COLUMNS = [
-  'id', 'occurred_at', 'request_id', 'api_key_id', 'api_key_prefix', 'organization_id', 'method', 'route', 'target_type',
-  'target_id', 'status_code',
+  'id',
+  'occurred_at',
+  'request_id',
+  'api_key_id',
+  'api_key_prefix',
+  'organization_id',
+  'method',
+  'route',
+  'target_type',
+  'target_id',
+  'status_code',
 ] as const;
 
 export async function insertAuditEntry(db: Executor, e: NewAuditEntry): Promise<void> {
   await db
     .insertInto('audit_log')
     .values({
-      request_id: e.requestId, api_key_id: e.apiKeyId, api_key_prefix: e.apiKeyPrefix, organization_id: e.organizationId,
-      method: e.method, route: e.route, target_type: e.targetType, target_id: e.targetId, status_code: e.statusCode,
+      request_id: e.requestId,
+      api_key_id: e.apiKeyId,
+      api_key_prefix: e.apiKeyPrefix,
+      organization_id: e.organizationId,
+      method: e.method,
+      route: e.route,
+      target_type: e.targetType,
+      target_id: e.targetId,
+      status_code: e.statusCode,
     })
     .execute();
 }
@@ -48,7 +64,11 @@ export interface AuditFilter {
 
 /** Newest first by id (a bigserial, so the key is exact). */
 export async function listAuditEntries(db: Executor, f: AuditFilter): Promise<Page<AuditRow>> {
-  let q = db.selectFrom('audit_log').select(COLUMNS).orderBy('id', 'desc').limit(f.limit + 1);
+  let q = db
+    .selectFrom('audit_log')
+    .select(COLUMNS)
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
   if (f.organizationId !== undefined) {
     q = q.where('organization_id', '=', f.organizationId);
   }
@@ -80,8 +100,16 @@ export async function listAuditEntries(db: Executor, f: AuditFilter): Promise<Pa
   const page = pageOf(await q.execute(), f.limit, (r) => [r.id]);
   return {
     rows: page.rows.map((r) => ({
-      id: r.id, occurredAt: r.occurred_at, requestId: r.request_id, apiKeyId: r.api_key_id, apiKeyPrefix: r.api_key_prefix,
-      organizationId: r.organization_id, method: r.method, route: r.route, targetType: r.target_type, targetId: r.target_id,
+      id: r.id,
+      occurredAt: r.occurred_at,
+      requestId: r.request_id,
+      apiKeyId: r.api_key_id,
+      apiKeyPrefix: r.api_key_prefix,
+      organizationId: r.organization_id,
+      method: r.method,
+      route: r.route,
+      targetType: r.target_type,
+      targetId: r.target_id,
       statusCode: r.status_code,
     })),
     nextCursor: page.nextCursor,

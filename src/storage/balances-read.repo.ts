@@ -3,9 +3,20 @@ import type { Executor } from './db.ts';
 
 /** Read side of balances for the read API. Explicit columns: `raw` and `content_hash` stay inside. */
 export const BALANCE_READ_COLUMNS = [
-  'b.id', 'b.organization_id', 'b.account_id', 'b.as_of_date', 'b.kind', 'b.currency', 'b.decimal_location',
-  'b.opening_ledger_minor', 'b.opening_available_minor', 'b.ending_ledger_minor', 'b.ending_available_minor',
-  'b.record_timestamp', 'b.first_seen_at', 'b.updated_at',
+  'b.id',
+  'b.organization_id',
+  'b.account_id',
+  'b.as_of_date',
+  'b.kind',
+  'b.currency',
+  'b.decimal_location',
+  'b.opening_ledger_minor',
+  'b.opening_available_minor',
+  'b.ending_ledger_minor',
+  'b.ending_available_minor',
+  'b.record_timestamp',
+  'b.first_seen_at',
+  'b.updated_at',
 ] as const;
 
 function selectBalances(ex: Executor) {
@@ -28,7 +39,10 @@ export interface BalanceKey {
 
 /** One account's balance history, newest date first; served by the (account_id, as_of_date, kind) unique index. */
 export async function listBalanceHistory(
-  ex: Executor, accountId: string, filter: BalanceHistoryFilter, page: { after?: BalanceKey | undefined; limit: number },
+  ex: Executor,
+  accountId: string,
+  filter: BalanceHistoryFilter,
+  page: { after?: BalanceKey | undefined; limit: number },
 ): Promise<BalanceReadRow[]> {
   let q = selectBalances(ex).where('b.account_id', '=', accountId);
   if (filter.from !== undefined) {
@@ -43,14 +57,22 @@ export async function listBalanceHistory(
   if (page.after) {
     q = q.where(sql<boolean>`(b.as_of_date, b.kind) < (${page.after.asOfDate}::date, ${page.after.kind}::text)`);
   }
-  return q.orderBy('b.as_of_date', 'desc').orderBy('b.kind', 'desc').limit(page.limit + 1).execute();
+  return q
+    .orderBy('b.as_of_date', 'desc')
+    .orderBy('b.kind', 'desc')
+    .limit(page.limit + 1)
+    .execute();
 }
 
 /** Accounts in id order (the latest-balances list pages over accounts, not over balance rows). */
 export async function listAccountsForBalances(
-  ex: Executor, filter: { organizationId?: string | undefined; accountId?: string | undefined; currency?: string | undefined }, page: { afterId?: string | undefined; limit: number },
+  ex: Executor,
+  filter: { organizationId?: string | undefined; accountId?: string | undefined; currency?: string | undefined },
+  page: { afterId?: string | undefined; limit: number },
 ) {
-  let q = ex.selectFrom('bank_accounts as a').select(['a.id', 'a.organization_id', 'a.currency', 'a.decimal_location', 'a.status']);
+  let q = ex
+    .selectFrom('bank_accounts as a')
+    .select(['a.id', 'a.organization_id', 'a.currency', 'a.decimal_location', 'a.status']);
   if (filter.organizationId !== undefined) {
     q = q.where('a.organization_id', '=', filter.organizationId);
   }
@@ -63,7 +85,10 @@ export async function listAccountsForBalances(
   if (page.afterId !== undefined) {
     q = q.where('a.id', '>', page.afterId);
   }
-  return q.orderBy('a.id', 'asc').limit(page.limit + 1).execute();
+  return q
+    .orderBy('a.id', 'asc')
+    .limit(page.limit + 1)
+    .execute();
 }
 
 /** The newest balance of each kind for each of these accounts (at most two rows per account). */

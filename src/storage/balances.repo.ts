@@ -22,7 +22,11 @@ export interface BalanceRow {
 }
 
 /** Existing content hashes for (date, kind) pairs, so unchanged snapshots are not rewritten. */
-export async function balanceHashes(ex: Executor, accountId: string, dates: readonly string[]): Promise<Map<string, { id: string; hash: string }>> {
+export async function balanceHashes(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<Map<string, { id: string; hash: string }>> {
   if (dates.length === 0) {
     return new Map();
   }
@@ -37,7 +41,10 @@ export async function balanceHashes(ex: Executor, accountId: string, dates: read
 
 /** Writes new or changed balance snapshots (one row per account, date and kind). Returns ids written. The raw
  *  record's strings travel through `pgJsonText` (U+0000 stored escaped, src/shared/pg-text.ts). */
-export async function upsertBalances(ex: Executor, rows: readonly BalanceRow[]): Promise<{ id: string; inserted: boolean }[]> {
+export async function upsertBalances(
+  ex: Executor,
+  rows: readonly BalanceRow[],
+): Promise<{ id: string; inserted: boolean }[]> {
   if (rows.length === 0) {
     return [];
   }
@@ -70,7 +77,11 @@ export interface StoredBalance {
 }
 
 /** The stored balances of `dates`, by `date|kind`, amounts as decimal strings of minor units. */
-export async function balancesOn(ex: Executor, accountId: string, dates: readonly string[]): Promise<Map<string, StoredBalance>> {
+export async function balancesOn(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<Map<string, StoredBalance>> {
   if (dates.length === 0) {
     return new Map();
   }

@@ -55,7 +55,12 @@ export async function upsertBankDayFetches(ex: Executor, rows: readonly BankDayF
  * Sets the state of fetched days that hold no transaction (a day with records is always `fetched`).
  * Returns the dates changed.
  */
-export async function setEmptyDayState(ex: Executor, accountId: string, dates: readonly string[], state: BankDayState): Promise<string[]> {
+export async function setEmptyDayState(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+  state: BankDayState,
+): Promise<string[]> {
   if (dates.length === 0) {
     return [];
   }
@@ -82,7 +87,12 @@ export async function emptyFetchedDays(ex: Executor, accountId: string, dates: r
  * Whether the account normally has activity: of its latest `sample` fetched business days (outside
  * `exclude`), how many had any transaction. Weekends and holidays (`no_business_day`) do not count.
  */
-export async function recentActivity(ex: Executor, accountId: string, exclude: readonly string[], sample = 10): Promise<{ days: number; active: number }> {
+export async function recentActivity(
+  ex: Executor,
+  accountId: string,
+  exclude: readonly string[],
+  sample = 10,
+): Promise<{ days: number; active: number }> {
   const r = await sql<{ days: number; active: number }>`
     select count(*)::int as days, (count(*) filter (where record_count > 0))::int as active from (
       select record_count from bank_day_fetches
@@ -93,11 +103,23 @@ export async function recentActivity(ex: Executor, accountId: string, exclude: r
 }
 
 /** The counts stored for `dates` (to tell a fetch that says the same from one that says more). */
-export async function bankDayFetchesOn(ex: Executor, accountId: string, dates: readonly string[]): Promise<Map<string, Pick<BankDayFetchRow, 'record_count' | 'credits_minor' | 'debits_minor' | 'repeated_fingerprints'>>> {
+export async function bankDayFetchesOn(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<
+  Map<string, Pick<BankDayFetchRow, 'record_count' | 'credits_minor' | 'debits_minor' | 'repeated_fingerprints'>>
+> {
   if (dates.length === 0) {
     return new Map();
   }
-  const r = await sql<{ day: string; record_count: number; credits_minor: string; debits_minor: string; repeated_fingerprints: Record<string, number> }>`
+  const r = await sql<{
+    day: string;
+    record_count: number;
+    credits_minor: string;
+    debits_minor: string;
+    repeated_fingerprints: Record<string, number>;
+  }>`
     select booking_date::text as day, record_count, credits_minor::text, debits_minor::text, repeated_fingerprints
     from bank_day_fetches where account_id = ${accountId} and booking_date = any(${[...dates]}::date[])`.execute(ex);
   return new Map(r.rows.map(({ day, ...rest }) => [day, rest]));

@@ -25,9 +25,26 @@ export interface CertificateRow {
 }
 
 const COLUMNS = [
-  'id', 'organization_id', 'integration_id', 'key_pair_id', 'environment', 'certificate_pem', 'chain_pem',
-  'fingerprint_sha256', 'serial_number', 'subject_cn', 'issuer', 'not_before', 'not_after', 'status', 'installed_by',
-  'installed_at', 'retired_by', 'retired_at', 'expired_at', 'expiry_warnings_sent',
+  'id',
+  'organization_id',
+  'integration_id',
+  'key_pair_id',
+  'environment',
+  'certificate_pem',
+  'chain_pem',
+  'fingerprint_sha256',
+  'serial_number',
+  'subject_cn',
+  'issuer',
+  'not_before',
+  'not_after',
+  'status',
+  'installed_by',
+  'installed_at',
+  'retired_by',
+  'retired_at',
+  'expired_at',
+  'expiry_warnings_sent',
 ] as const;
 
 export interface NewCertificate {
@@ -73,11 +90,24 @@ export async function insertCertificate(ex: Executor, row: NewCertificate): Prom
     .executeTakeFirstOrThrow();
 }
 
-export async function findCertificate(ex: Executor, integrationId: string, id: string): Promise<CertificateRow | undefined> {
-  return ex.selectFrom('certificates').select(COLUMNS).where('integration_id', '=', integrationId).where('id', '=', id).executeTakeFirst();
+export async function findCertificate(
+  ex: Executor,
+  integrationId: string,
+  id: string,
+): Promise<CertificateRow | undefined> {
+  return ex
+    .selectFrom('certificates')
+    .select(COLUMNS)
+    .where('integration_id', '=', integrationId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
-export async function findCertificateByFingerprint(ex: Executor, integrationId: string, fingerprint: string): Promise<CertificateRow | undefined> {
+export async function findCertificateByFingerprint(
+  ex: Executor,
+  integrationId: string,
+  fingerprint: string,
+): Promise<CertificateRow | undefined> {
   return ex
     .selectFrom('certificates')
     .select(COLUMNS)
@@ -86,7 +116,11 @@ export async function findCertificateByFingerprint(ex: Executor, integrationId: 
     .executeTakeFirst();
 }
 
-export async function listCertificates(ex: Executor, integrationId: string, filter: { status?: string; environment?: string } = {}): Promise<CertificateRow[]> {
+export async function listCertificates(
+  ex: Executor,
+  integrationId: string,
+  filter: { status?: string; environment?: string } = {},
+): Promise<CertificateRow[]> {
   let q = ex.selectFrom('certificates').select(COLUMNS).where('integration_id', '=', integrationId);
   if (filter.status !== undefined) {
     q = q.where('status', '=', filter.status);
@@ -97,7 +131,11 @@ export async function listCertificates(ex: Executor, integrationId: string, filt
   return q.orderBy('installed_at', 'desc').orderBy('id', 'desc').execute();
 }
 
-export async function countActiveByCommonName(ex: Executor, integrationId: string, commonName: string): Promise<number> {
+export async function countActiveByCommonName(
+  ex: Executor,
+  integrationId: string,
+  commonName: string,
+): Promise<number> {
   const row = await ex
     .selectFrom('certificates')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -109,7 +147,12 @@ export async function countActiveByCommonName(ex: Executor, integrationId: strin
 }
 
 /** Active certificates of an environment usable at `now` (inside their validity window), newest first. */
-export async function listUsableCertificates(ex: Executor, integrationId: string, environment: string, now: Date): Promise<CertificateRow[]> {
+export async function listUsableCertificates(
+  ex: Executor,
+  integrationId: string,
+  environment: string,
+  now: Date,
+): Promise<CertificateRow[]> {
   return ex
     .selectFrom('certificates')
     .select(COLUMNS)
@@ -124,7 +167,12 @@ export async function listUsableCertificates(ex: Executor, integrationId: string
     .execute();
 }
 
-export async function retireCertificateRow(ex: Executor, id: string, by: string, at: Date): Promise<CertificateRow | undefined> {
+export async function retireCertificateRow(
+  ex: Executor,
+  id: string,
+  by: string,
+  at: Date,
+): Promise<CertificateRow | undefined> {
   return ex
     .updateTable('certificates')
     .set({ status: 'retired', retired_by: by, retired_at: at })
@@ -161,16 +209,26 @@ export async function listExpiringCertificates(ex: Executor, now: Date, withinMs
 export async function recordExpiryWarnings(ex: Executor, id: string, thresholds: readonly number[]): Promise<void> {
   await ex
     .updateTable('certificates')
-    .set({ expiry_warnings_sent: sql<number[]>`array(select distinct unnest(expiry_warnings_sent || ${sql.val([...thresholds])}::integer[]) order by 1 desc)` })
+    .set({
+      expiry_warnings_sent: sql<
+        number[]
+      >`array(select distinct unnest(expiry_warnings_sent || ${sql.val([...thresholds])}::integer[]) order by 1 desc)`,
+    })
     .where('id', '=', id)
     .execute();
 }
 
 /** Id of the certificate `credentialFor` would pick at `now` (a cheap change check for credential caches). */
-export async function findUsableCertificateId(ex: Executor, integrationId: string, now: Date): Promise<string | undefined> {
+export async function findUsableCertificateId(
+  ex: Executor,
+  integrationId: string,
+  now: Date,
+): Promise<string | undefined> {
   const row = await ex
     .selectFrom('certificates as c')
-    .innerJoin('integrations as i', (j) => j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'))
+    .innerJoin('integrations as i', (j) =>
+      j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'),
+    )
     .select('c.id')
     .where('c.integration_id', '=', integrationId)
     .where('c.status', '=', 'active')

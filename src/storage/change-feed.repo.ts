@@ -29,7 +29,11 @@ export async function readFeedState(ex: Executor, options: { forUpdate?: boolean
   if (!row) {
     throw new Error('change_feed_state has no row: run the migrations');
   }
-  return { epoch: row.epoch, purgedThrough: { xid: row.purged_through_xid, id: row.purged_through_id }, xmin: row.xmin };
+  return {
+    epoch: row.epoch,
+    purgedThrough: { xid: row.purged_through_xid, id: row.purged_through_id },
+    xmin: row.xmin,
+  };
 }
 
 export interface ChangeEventRow {
@@ -49,7 +53,8 @@ export interface ChangeEventRow {
  * to the same snapshot as the rows. Served by change_events_xid_id_idx / change_events_org_xid_id_idx.
  */
 export async function committedChangeEventsAfter(
-  ex: Executor, filter: { organizationId: string | null; after: FeedPosition; limit: number },
+  ex: Executor,
+  filter: { organizationId: string | null; after: FeedPosition; limit: number },
 ): Promise<ChangeEventRow[]> {
   const org = filter.organizationId === null ? sql`` : sql`and e.organization_id = ${filter.organizationId}::uuid`;
   // ORDER BY names the table columns: a bare `id` would sort by the text alias below ("10" < "9").
@@ -70,7 +75,9 @@ export async function purgeChangeEventsThrough(ex: Executor, through: FeedPositi
     delete from change_events where (xid, id) <= (${through.xid}::xid8, ${through.id}::bigint)`.execute(ex);
   await sql`
     update change_feed_state set purged_through_xid = ${through.xid}::xid8, purged_through_id = ${through.id}::bigint, purged_at = now()
-    where id = 1 and (purged_through_xid, purged_through_id) < (${through.xid}::xid8, ${through.id}::bigint)`.execute(ex);
+    where id = 1 and (purged_through_xid, purged_through_id) < (${through.xid}::xid8, ${through.id}::bigint)`.execute(
+    ex,
+  );
   return Number(deleted.numAffectedRows ?? 0n);
 }
 
@@ -82,7 +89,9 @@ export async function purgeChangeEventsThrough(ex: Executor, through: FeedPositi
  */
 export async function resetFeed(ex: Executor, horizon: FeedPosition): Promise<number> {
   await sql`delete from change_events`.execute(ex);
-  await sql`update webhook_producer_state set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(ex);
+  await sql`update webhook_producer_state set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(
+    ex,
+  );
   const result = await sql<{ epoch: number }>`
     update change_feed_state set epoch = epoch + 1, purged_through_xid = ${horizon.xid}::xid8,
       purged_through_id = ${horizon.id}::bigint, reset_at = now()

@@ -2,7 +2,18 @@ import { sql } from 'kysely';
 import type { Executor } from './db.ts';
 
 /** The people of an integration who get milestone messages (integration_contacts). */
-export const CONTACT_COLUMNS = ['id', 'organization_id', 'integration_id', 'role', 'name', 'email', 'created_by', 'created_at', 'updated_at', 'removed_at'] as const;
+export const CONTACT_COLUMNS = [
+  'id',
+  'organization_id',
+  'integration_id',
+  'role',
+  'name',
+  'email',
+  'created_by',
+  'created_at',
+  'updated_at',
+  'removed_at',
+] as const;
 
 export interface ContactRow {
   id: string;
@@ -19,9 +30,13 @@ export interface ContactRow {
 
 /** Current (not removed) contacts of an integration, oldest first. */
 export async function listContacts(ex: Executor, integrationId: string): Promise<ContactRow[]> {
-  return ex.selectFrom('integration_contacts').select(CONTACT_COLUMNS)
-    .where('integration_id', '=', integrationId).where('removed_at', 'is', null)
-    .orderBy('id').execute();
+  return ex
+    .selectFrom('integration_contacts')
+    .select(CONTACT_COLUMNS)
+    .where('integration_id', '=', integrationId)
+    .where('removed_at', 'is', null)
+    .orderBy('id')
+    .execute();
 }
 
 export async function getContact(ex: Executor, id: string): Promise<ContactRow | undefined> {
@@ -34,7 +49,15 @@ export async function getContact(ex: Executor, id: string): Promise<ContactRow |
  */
 export async function upsertContact(
   ex: Executor,
-  c: { id: string; organizationId: string; integrationId: string; role: string; name: string; email: string; createdBy: string },
+  c: {
+    id: string;
+    organizationId: string;
+    integrationId: string;
+    role: string;
+    name: string;
+    email: string;
+    createdBy: string;
+  },
 ): Promise<ContactRow> {
   const r = await sql<ContactRow>`
     insert into integration_contacts (id, organization_id, integration_id, role, name, email, created_by)
@@ -50,9 +73,14 @@ export async function upsertContact(
 }
 
 export async function removeContact(ex: Executor, integrationId: string, id: string): Promise<ContactRow | undefined> {
-  return ex.updateTable('integration_contacts').set({ removed_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
-    .where('id', '=', id).where('integration_id', '=', integrationId).where('removed_at', 'is', null)
-    .returning(CONTACT_COLUMNS).executeTakeFirst();
+  return ex
+    .updateTable('integration_contacts')
+    .set({ removed_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('integration_id', '=', integrationId)
+    .where('removed_at', 'is', null)
+    .returning(CONTACT_COLUMNS)
+    .executeTakeFirst();
 }
 
 /** Current contacts of several integrations at once (the notification producer's batch). */
@@ -60,7 +88,11 @@ export async function contactsOfIntegrations(ex: Executor, integrationIds: reado
   if (integrationIds.length === 0) {
     return [];
   }
-  return ex.selectFrom('integration_contacts').select(CONTACT_COLUMNS)
-    .where('integration_id', 'in', integrationIds).where('removed_at', 'is', null)
-    .orderBy('id').execute();
+  return ex
+    .selectFrom('integration_contacts')
+    .select(CONTACT_COLUMNS)
+    .where('integration_id', 'in', integrationIds)
+    .where('removed_at', 'is', null)
+    .orderBy('id')
+    .execute();
 }

@@ -70,7 +70,10 @@ function callbackQueryPool(pool: pg.Pool): PostgresPool {
           });
         });
       };
-      adapted = { query: query as PostgresPoolClient['query'], release: (destroy?: boolean) => client.release(destroy) };
+      adapted = {
+        query: query as PostgresPoolClient['query'],
+        release: (destroy?: boolean) => client.release(destroy),
+      };
       clients.set(client, adapted);
     }
     return adapted;

@@ -29,7 +29,12 @@ export async function beginIdempotentRequest(db: Executor, r: IdempotencyRequest
     const claimed = await db
       .insertInto('idempotency_keys')
       .values({
-        api_key_id: r.apiKeyId, key: r.key, request_hash: r.requestHash, method: r.method, path: r.path, status: 'in_flight',
+        api_key_id: r.apiKeyId,
+        key: r.key,
+        request_hash: r.requestHash,
+        method: r.method,
+        path: r.path,
+        status: 'in_flight',
         expires_at: sql<Date>`now() + ${sql.lit(IDEMPOTENCY_TTL)}::interval`,
       })
       .onConflict((oc) =>
@@ -82,7 +87,13 @@ export async function beginIdempotentRequest(db: Executor, r: IdempotencyRequest
   return { kind: 'in_flight' };
 }
 
-export async function completeIdempotentRequest(db: Executor, apiKeyId: string, key: string, status: number, body: unknown): Promise<void> {
+export async function completeIdempotentRequest(
+  db: Executor,
+  apiKeyId: string,
+  key: string,
+  status: number,
+  body: unknown,
+): Promise<void> {
   await db
     .updateTable('idempotency_keys')
     .set({ status: 'done', response_status: status, response_body: JSON.stringify(body) })
@@ -92,11 +103,19 @@ export async function completeIdempotentRequest(db: Executor, apiKeyId: string, 
 }
 
 export async function releaseIdempotentRequest(db: Executor, apiKeyId: string, key: string): Promise<void> {
-  await db.deleteFrom('idempotency_keys').where('api_key_id', '=', apiKeyId).where('key', '=', key).where('status', '=', 'in_flight').execute();
+  await db
+    .deleteFrom('idempotency_keys')
+    .where('api_key_id', '=', apiKeyId)
+    .where('key', '=', key)
+    .where('status', '=', 'in_flight')
+    .execute();
 }
 
 /** Deletes expired records; returns how many. */
 export async function purgeExpiredIdempotencyKeys(db: Executor): Promise<number> {
-  const result = await db.deleteFrom('idempotency_keys').where('expires_at', '<', sql<Date>`now()`).executeTakeFirst();
+  const result = await db
+    .deleteFrom('idempotency_keys')
+    .where('expires_at', '<', sql<Date>`now()`)
+    .executeTakeFirst();
   return Number(result.numDeletedRows);
 }

@@ -5,10 +5,31 @@ import { decodeCursor, pageOf, type Page } from './pagination.ts';
 
 /** Integrations as the onboarding lifecycle sees them (settings, guard facts, due dates). */
 const COLUMNS = [
-  'id', 'organization_id', 'name', 'stage', 'environment', 'base_url', 'server_ca_pem', 'sync_status',
-  'sync_status_reason', 'eligibility', 'jpm_project_id', 'api_access_products', 'api_access_requested_at',
-  'api_access_confirmed_at', 'stage_entered_at', 'stage_due_at', 'stage_overdue_flagged_at', 'process_due_at',
-  'process_overdue_flagged_at', 'paused_from_stage', 'expectations', 'live_at', 'intraday_runs_per_day', 'created_at', 'updated_at',
+  'id',
+  'organization_id',
+  'name',
+  'stage',
+  'environment',
+  'base_url',
+  'server_ca_pem',
+  'sync_status',
+  'sync_status_reason',
+  'eligibility',
+  'jpm_project_id',
+  'api_access_products',
+  'api_access_requested_at',
+  'api_access_confirmed_at',
+  'stage_entered_at',
+  'stage_due_at',
+  'stage_overdue_flagged_at',
+  'process_due_at',
+  'process_overdue_flagged_at',
+  'paused_from_stage',
+  'expectations',
+  'live_at',
+  'intraday_runs_per_day',
+  'created_at',
+  'updated_at',
 ] as const;
 
 export interface IntegrationLifecycleRow {
@@ -87,7 +108,11 @@ export async function findIntegrationLifecycle(
 
 export type IntegrationPatch = Omit<Updateable<Integrations>, 'id' | 'organization_id' | 'created_at'>;
 
-export async function updateIntegrationLifecycle(ex: Executor, id: string, patch: IntegrationPatch): Promise<IntegrationLifecycleRow> {
+export async function updateIntegrationLifecycle(
+  ex: Executor,
+  id: string,
+  patch: IntegrationPatch,
+): Promise<IntegrationLifecycleRow> {
   return ex
     .updateTable('integrations')
     .set({ ...patch, updated_at: patch.updated_at ?? sql<Date>`now()` })
@@ -118,9 +143,19 @@ const CLOCK_STOPPED = ['paused', 'cancelled', 'live'];
  */
 export async function pageIntegrationsLifecycle(
   ex: Executor,
-  f: { organizationId?: string | undefined; stage?: string | undefined; overdueAt?: Date | undefined; cursor?: string | undefined; limit: number },
+  f: {
+    organizationId?: string | undefined;
+    stage?: string | undefined;
+    overdueAt?: Date | undefined;
+    cursor?: string | undefined;
+    limit: number;
+  },
 ): Promise<Page<IntegrationLifecycleRow>> {
-  let q = ex.selectFrom('integrations').select(COLUMNS).orderBy('id', 'asc').limit(f.limit + 1);
+  let q = ex
+    .selectFrom('integrations')
+    .select(COLUMNS)
+    .orderBy('id', 'asc')
+    .limit(f.limit + 1);
   if (f.organizationId !== undefined) {
     q = q.where('organization_id', '=', f.organizationId);
   }
@@ -129,7 +164,9 @@ export async function pageIntegrationsLifecycle(
   }
   const overdueAt = f.overdueAt;
   if (overdueAt !== undefined) {
-    q = q.where('stage', 'not in', CLOCK_STOPPED).where((eb) => eb.or([eb('stage_due_at', '<', overdueAt), eb('process_due_at', '<', overdueAt)]));
+    q = q
+      .where('stage', 'not in', CLOCK_STOPPED)
+      .where((eb) => eb.or([eb('stage_due_at', '<', overdueAt), eb('process_due_at', '<', overdueAt)]));
   }
   if (f.cursor !== undefined) {
     const [id] = decodeCursor(f.cursor, ['uuid']);
@@ -191,7 +228,15 @@ export interface TransitionRow {
 
 export async function insertTransition(
   ex: Executor,
-  row: { organizationId: string; integrationId: string; from: string | null; to: string; actor: string; note: string; at: Date },
+  row: {
+    organizationId: string;
+    integrationId: string;
+    from: string | null;
+    to: string;
+    actor: string;
+    note: string;
+    at: Date;
+  },
 ): Promise<TransitionRow> {
   return ex
     .insertInto('integration_transitions')

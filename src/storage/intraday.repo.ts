@@ -32,7 +32,9 @@ export async function databaseClock(ex: Executor): Promise<string> {
  */
 export async function hasPendingRows(ex: Executor, accountId: string, dates: readonly string[]): Promise<boolean> {
   const r = await sql<{ found: boolean }>`
-    select exists (select 1 from transactions where status = 'pending' and booking_date = any(${dates}::date[]) and account_id = ${accountId}) as found`.execute(ex);
+    select exists (select 1 from transactions where status = 'pending' and booking_date = any(${dates}::date[]) and account_id = ${accountId}) as found`.execute(
+    ex,
+  );
   return r.rows[0]?.found === true;
 }
 
@@ -40,7 +42,13 @@ export async function hasPendingRows(ex: Executor, accountId: string, dates: rea
  * Pending and removed intraday rows of one account-day (the organization predicate lets Postgres use
  * the `(organization_id, booking_date, id)` index instead of every intraday row of the account).
  */
-export async function intradayCandidates(ex: Executor, organizationId: string, accountId: string, day: string, since: string): Promise<IntradayCandidate[]> {
+export async function intradayCandidates(
+  ex: Executor,
+  organizationId: string,
+  accountId: string,
+  day: string,
+  since: string,
+): Promise<IntradayCandidate[]> {
   const r = await sql<IntradayCandidate>`
     select t.id, t.status, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction, t.amount_minor::text as amount_minor,
       t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule, d.created_at < ${since}::timestamptz as last_decision_before
@@ -61,7 +69,10 @@ export async function intradayCandidates(ex: Executor, organizationId: string, a
 }
 
 /** Moves rows between `pending` and `removed` when they still have the status we read; returns the ids moved. */
-export async function setIntradayStatus(ex: Executor, rows: readonly { id: string; from: 'pending' | 'removed'; to: 'pending' | 'removed' }[]): Promise<string[]> {
+export async function setIntradayStatus(
+  ex: Executor,
+  rows: readonly { id: string; from: 'pending' | 'removed'; to: 'pending' | 'removed' }[],
+): Promise<string[]> {
   if (rows.length === 0) {
     return [];
   }

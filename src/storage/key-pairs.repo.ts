@@ -37,13 +37,32 @@ export interface KeyPairSealedRow extends SealedKeyColumns {
 }
 
 const PUBLIC_COLUMNS = [
-  'id', 'organization_id', 'integration_id', 'environment', 'algorithm', 'subject', 'common_name', 'csr_pem',
-  'public_key_sha256', 'master_key_id', 'created_by', 'created_at', 'rewrapped_at',
+  'id',
+  'organization_id',
+  'integration_id',
+  'environment',
+  'algorithm',
+  'subject',
+  'common_name',
+  'csr_pem',
+  'public_key_sha256',
+  'master_key_id',
+  'created_by',
+  'created_at',
+  'rewrapped_at',
 ] as const;
 
 const SEALED_COLUMNS = [
-  'id', 'organization_id', 'integration_id', 'private_key_ciphertext', 'private_key_iv', 'private_key_auth_tag',
-  'wrapped_data_key', 'data_key_iv', 'data_key_auth_tag', 'master_key_id',
+  'id',
+  'organization_id',
+  'integration_id',
+  'private_key_ciphertext',
+  'private_key_iv',
+  'private_key_auth_tag',
+  'wrapped_data_key',
+  'data_key_iv',
+  'data_key_auth_tag',
+  'master_key_id',
 ] as const;
 
 export interface NewKeyPair extends SealedKeyColumns {
@@ -88,7 +107,12 @@ export async function insertKeyPair(ex: Executor, row: NewKeyPair): Promise<KeyP
 }
 
 export async function findKeyPair(ex: Executor, integrationId: string, id: string): Promise<KeyPairRow | undefined> {
-  return ex.selectFrom('key_pairs').select(PUBLIC_COLUMNS).where('integration_id', '=', integrationId).where('id', '=', id).executeTakeFirst();
+  return ex
+    .selectFrom('key_pairs')
+    .select(PUBLIC_COLUMNS)
+    .where('integration_id', '=', integrationId)
+    .where('id', '=', id)
+    .executeTakeFirst();
 }
 
 export async function listKeyPairs(ex: Executor, integrationId: string, environment?: string): Promise<KeyPairRow[]> {
@@ -99,7 +123,11 @@ export async function listKeyPairs(ex: Executor, integrationId: string, environm
   return q.orderBy('created_at', 'desc').orderBy('id', 'desc').execute();
 }
 
-export async function findKeyPairsByPublicKey(ex: Executor, integrationId: string, publicKeySha256: string): Promise<KeyPairRow[]> {
+export async function findKeyPairsByPublicKey(
+  ex: Executor,
+  integrationId: string,
+  publicKeySha256: string,
+): Promise<KeyPairRow[]> {
   return ex
     .selectFrom('key_pairs')
     .select(PUBLIC_COLUMNS)
@@ -113,7 +141,12 @@ export async function findKeyPairSealed(ex: Executor, id: string): Promise<KeyPa
 }
 
 /** Key pairs not wrapped by `currentMasterKeyId`, in id order after `afterId`; rows are locked (skip locked). */
-export async function listKeyPairsToRewrap(ex: Executor, currentMasterKeyId: string, afterId: string | null, limit: number): Promise<KeyPairSealedRow[]> {
+export async function listKeyPairsToRewrap(
+  ex: Executor,
+  currentMasterKeyId: string,
+  afterId: string | null,
+  limit: number,
+): Promise<KeyPairSealedRow[]> {
   let q = ex.selectFrom('key_pairs').select(SEALED_COLUMNS).where('master_key_id', '<>', currentMasterKeyId);
   if (afterId !== null) {
     q = q.where('id', '>', afterId);
@@ -124,7 +157,13 @@ export async function listKeyPairsToRewrap(ex: Executor, currentMasterKeyId: str
 export async function updateKeyWrapping(
   ex: Executor,
   id: string,
-  wrapping: { wrapped_data_key: Buffer; data_key_iv: Buffer; data_key_auth_tag: Buffer; master_key_id: string; rewrapped_at: Date },
+  wrapping: {
+    wrapped_data_key: Buffer;
+    data_key_iv: Buffer;
+    data_key_auth_tag: Buffer;
+    master_key_id: string;
+    rewrapped_at: Date;
+  },
 ): Promise<void> {
   await ex.updateTable('key_pairs').set(wrapping).where('id', '=', id).execute();
 }

@@ -2,8 +2,16 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  FileMigrationProvider, Migrator, NO_MIGRATIONS, sql,
-  type Kysely, type Migration, type MigrationProvider, type MigrationResult, type MigrationResultSet, type NoMigrations,
+  FileMigrationProvider,
+  Migrator,
+  NO_MIGRATIONS,
+  sql,
+  type Kysely,
+  type Migration,
+  type MigrationProvider,
+  type MigrationResult,
+  type MigrationResultSet,
+  type NoMigrations,
 } from 'kysely';
 
 export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'migrations');

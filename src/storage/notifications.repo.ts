@@ -34,7 +34,11 @@ export interface NewNotification {
 }
 
 /** Inserts pending deliveries; one that exists for the same source and address is left alone. Returns how many are new. */
-export async function insertNotifications(ex: Executor, rows: readonly NewNotification[], maxAgeSeconds: number): Promise<number> {
+export async function insertNotifications(
+  ex: Executor,
+  rows: readonly NewNotification[],
+  maxAgeSeconds: number,
+): Promise<number> {
   if (rows.length === 0) {
     return 0;
   }
@@ -82,8 +86,25 @@ export async function claimDueNotifications(ex: Executor, limit: number, lockSec
 }
 
 export const NOTIFICATION_COLUMNS = [
-  'id', 'organization_id', 'integration_id', 'source', 'source_id', 'milestone', 'contact_id', 'recipient_email', 'recipient_role',
-  'params', 'status', 'attempts', 'next_attempt_at', 'give_up_at', 'last_attempt_at', 'last_error', 'message_id', 'created_at', 'completed_at',
+  'id',
+  'organization_id',
+  'integration_id',
+  'source',
+  'source_id',
+  'milestone',
+  'contact_id',
+  'recipient_email',
+  'recipient_role',
+  'params',
+  'status',
+  'attempts',
+  'next_attempt_at',
+  'give_up_at',
+  'last_attempt_at',
+  'last_error',
+  'message_id',
+  'created_at',
+  'completed_at',
 ] as const;
 
 export async function getNotification(ex: Executor, id: string) {
@@ -105,10 +126,21 @@ export interface NotificationAttempt {
 }
 
 /** Logs the attempt and moves the delivery to sent, pending (retry later) or failed (gave up). */
-export async function recordNotificationAttempt(ex: Executor, a: NotificationAttempt): Promise<'sent' | 'pending' | 'failed'> {
-  await ex.insertInto('notification_attempts').values({
-    delivery_id: a.deliveryId, attempt: a.attempt, started_at: a.startedAt, duration_ms: a.durationMs, outcome: a.sent ? 'sent' : 'failed', error: a.error,
-  }).execute();
+export async function recordNotificationAttempt(
+  ex: Executor,
+  a: NotificationAttempt,
+): Promise<'sent' | 'pending' | 'failed'> {
+  await ex
+    .insertInto('notification_attempts')
+    .values({
+      delivery_id: a.deliveryId,
+      attempt: a.attempt,
+      started_at: a.startedAt,
+      duration_ms: a.durationMs,
+      outcome: a.sent ? 'sent' : 'failed',
+      error: a.error,
+    })
+    .execute();
   const retry = sql`now() + make_interval(secs => ${a.retryInMs / 1000}::double precision)`;
   const r = await sql<{ status: 'sent' | 'pending' | 'failed' }>`
     update notification_deliveries set
@@ -122,8 +154,15 @@ export async function recordNotificationAttempt(ex: Executor, a: NotificationAtt
 }
 
 /** An integration's deliveries, newest first, keyset-paginated on the id (uuidv7). */
-export async function listNotifications(ex: Executor, integrationId: string, opts: { limit: number; beforeId?: string | undefined }) {
-  let q = ex.selectFrom('notification_deliveries').select(NOTIFICATION_COLUMNS).where('integration_id', '=', integrationId);
+export async function listNotifications(
+  ex: Executor,
+  integrationId: string,
+  opts: { limit: number; beforeId?: string | undefined },
+) {
+  let q = ex
+    .selectFrom('notification_deliveries')
+    .select(NOTIFICATION_COLUMNS)
+    .where('integration_id', '=', integrationId);
   if (opts.beforeId !== undefined) {
     q = q.where('id', '<', opts.beforeId);
   }
@@ -134,8 +173,13 @@ export async function listNotificationAttempts(ex: Executor, deliveryIds: readon
   if (deliveryIds.length === 0) {
     return [];
   }
-  return ex.selectFrom('notification_attempts').select(['delivery_id', 'attempt', 'started_at', 'duration_ms', 'outcome', 'error'])
-    .where('delivery_id', 'in', deliveryIds).orderBy('delivery_id').orderBy('attempt').execute();
+  return ex
+    .selectFrom('notification_attempts')
+    .select(['delivery_id', 'attempt', 'started_at', 'duration_ms', 'outcome', 'error'])
+    .where('delivery_id', 'in', deliveryIds)
+    .orderBy('delivery_id')
+    .orderBy('attempt')
+    .execute();
 }
 
 /**
@@ -145,14 +189,36 @@ export async function listNotificationAttempts(ex: Executor, deliveryIds: readon
  * per request), so the scan is small.
  */
 export async function passedReportsToAnnounce(ex: Executor, since: Date, limit: number) {
-  return ex.selectFrom('validation_reports as r')
+  return ex
+    .selectFrom('validation_reports as r')
     .innerJoin('integrations as i', 'i.id', 'r.integration_id')
-    .select(['r.id', 'r.organization_id', 'r.integration_id', 'r.period_from', 'r.period_to', 'r.completed_at', 'i.name as integration_name'])
-    .where('r.status', '=', 'completed').where('r.passed', '=', true).where('r.completed_at', '>=', since).where('i.stage', '=', 'validating')
-    .where((eb) => eb.not(eb.exists(
-      eb.selectFrom('notification_deliveries as n').select('n.id').where('n.source', '=', 'validation_report').whereRef('n.source_id', '=', sql<string>`r.id::text`),
-    )))
-    .orderBy('r.completed_at').limit(limit).execute();
+    .select([
+      'r.id',
+      'r.organization_id',
+      'r.integration_id',
+      'r.period_from',
+      'r.period_to',
+      'r.completed_at',
+      'i.name as integration_name',
+    ])
+    .where('r.status', '=', 'completed')
+    .where('r.passed', '=', true)
+    .where('r.completed_at', '>=', since)
+    .where('i.stage', '=', 'validating')
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('notification_deliveries as n')
+            .select('n.id')
+            .where('n.source', '=', 'validation_report')
+            .whereRef('n.source_id', '=', sql<string>`r.id::text`),
+        ),
+      ),
+    )
+    .orderBy('r.completed_at')
+    .limit(limit)
+    .execute();
 }
 
 /** Names of integrations (and their organizations) for message text. */
@@ -160,7 +226,10 @@ export async function integrationNames(ex: Executor, integrationIds: readonly st
   if (integrationIds.length === 0) {
     return [];
   }
-  return ex.selectFrom('integrations as i').innerJoin('organizations as o', 'o.id', 'i.organization_id')
+  return ex
+    .selectFrom('integrations as i')
+    .innerJoin('organizations as o', 'o.id', 'i.organization_id')
     .select(['i.id', 'i.name', 'i.stage', 'i.stage_due_at', 'o.name as organization_name'])
-    .where('i.id', 'in', integrationIds).execute();
+    .where('i.id', 'in', integrationIds)
+    .execute();
 }

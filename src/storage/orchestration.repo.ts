@@ -9,7 +9,8 @@ import { SYNC_RUN_COLUMNS } from './sync-runs.repo.ts';
  * "mark once" status changes of permanent failures. Business rules live in src/scheduler.
  */
 
-type CountColumn = 'fetched' | 'inserted' | 'updated' | 'unchanged' | 'superseded' | 'removed' | 'rejected' | 'balances';
+type CountColumn =
+  'fetched' | 'inserted' | 'updated' | 'unchanged' | 'superseded' | 'removed' | 'rejected' | 'balances';
 
 /** Serialises triggers of one account (find-or-create of its active run) for this transaction. */
 export async function lockAccountTriggers(ex: Executor, accountId: string): Promise<void> {
@@ -17,7 +18,13 @@ export async function lockAccountTriggers(ex: Executor, accountId: string): Prom
 }
 
 /** The account's unfinished parent run for the same request, if any (a second trigger joins it). */
-export async function findActiveRun(ex: Executor, accountId: string, mode: SyncMode, windowFrom: string | null, windowTo: string | null) {
+export async function findActiveRun(
+  ex: Executor,
+  accountId: string,
+  mode: SyncMode,
+  windowFrom: string | null,
+  windowTo: string | null,
+) {
   return ex
     .selectFrom('sync_runs')
     .select(SYNC_RUN_COLUMNS)
@@ -33,8 +40,14 @@ export async function findActiveRun(ex: Executor, accountId: string, mode: SyncM
 
 export async function listWindowRuns(ex: Executor, parentRunId: string) {
   // Transactions windows first, then balances, each oldest first: the order the chain runs them.
-  return ex.selectFrom('sync_runs').select(SYNC_RUN_COLUMNS).where('parent_run_id', '=', parentRunId)
-    .orderBy(sql`kind = 'balances'`).orderBy('window_from').orderBy('id').execute();
+  return ex
+    .selectFrom('sync_runs')
+    .select(SYNC_RUN_COLUMNS)
+    .where('parent_run_id', '=', parentRunId)
+    .orderBy(sql`kind = 'balances'`)
+    .orderBy('window_from')
+    .orderBy('id')
+    .execute();
 }
 
 /** The parent turns `running` when its first window starts (never back from a final status). */
@@ -49,7 +62,11 @@ export async function markParentRunning(ex: Executor, parentRunId: string): Prom
  * of it, and the job ran again) is counted once.
  */
 export async function completeWindow(
-  ex: Executor, windowRunId: string, parentRunId: string, status: 'succeeded' | 'failed' | 'cancelled', error?: { code: string; message: string },
+  ex: Executor,
+  windowRunId: string,
+  parentRunId: string,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  error?: { code: string; message: string },
 ): Promise<boolean> {
   const ended = await sql<Record<CountColumn, number>>`
     update sync_runs set status = ${status}, finished_at = now(),
@@ -70,8 +87,14 @@ export async function completeWindow(
 }
 
 /** Records a failure on a window that will be retried (its status stays `running`). */
-export async function noteWindowError(ex: Executor, windowRunId: string, error: { code: string; message: string }): Promise<void> {
-  await sql`update sync_runs set error_code = ${error.code}, error_message = ${error.message} where id = ${windowRunId}`.execute(ex);
+export async function noteWindowError(
+  ex: Executor,
+  windowRunId: string,
+  error: { code: string; message: string },
+): Promise<void> {
+  await sql`update sync_runs set error_code = ${error.code}, error_message = ${error.message} where id = ${windowRunId}`.execute(
+    ex,
+  );
 }
 
 /** Windows not started yet are cancelled, and the parent's progress counts them as done. */
@@ -88,8 +111,13 @@ async function cancelQueuedWindows(ex: Executor, parentRunId: string): Promise<v
  * are cancelled (their jobs find them finished and end without calling the bank). `finished_at` is
  * left to `finalizeRun`, which the parent job runs once the chain has drained.
  */
-export async function failRun(ex: Executor, parentRunId: string, error: { code: string; message: string }): Promise<boolean> {
-  const r = await sql`update sync_runs set status = 'failed', error_code = ${error.code}, error_message = ${error.message}
+export async function failRun(
+  ex: Executor,
+  parentRunId: string,
+  error: { code: string; message: string },
+): Promise<boolean> {
+  const r =
+    await sql`update sync_runs set status = 'failed', error_code = ${error.code}, error_message = ${error.message}
     where id = ${parentRunId} and status in ('queued', 'running')`.execute(ex);
   await cancelQueuedWindows(ex, parentRunId);
   return (r.numAffectedRows ?? 0n) > 0n;
@@ -113,8 +141,16 @@ export async function cancelRunTree(ex: Executor, parentRunId: string): Promise<
  * windows, or all but with rejected records (unusable money facts, `sync_rejects`) → partial; none, or a
  * permanent error already failed the run → failed; a cancelled run stays cancelled.
  */
-export async function finalizeRun(ex: Executor, parentRunId: string): Promise<{ status: string; first: boolean; startedAt: Date | null } | undefined> {
-  const parent = await ex.selectFrom('sync_runs').select(['status', 'finished_at', 'started_at']).where('id', '=', parentRunId).forUpdate().executeTakeFirst();
+export async function finalizeRun(
+  ex: Executor,
+  parentRunId: string,
+): Promise<{ status: string; first: boolean; startedAt: Date | null } | undefined> {
+  const parent = await ex
+    .selectFrom('sync_runs')
+    .select(['status', 'finished_at', 'started_at'])
+    .where('id', '=', parentRunId)
+    .forUpdate()
+    .executeTakeFirst();
   if (!parent) {
     return undefined;
   }
@@ -151,7 +187,9 @@ export async function finalizeRun(ex: Executor, parentRunId: string): Promise<{ 
     from w where p.id = ${parentRunId}
     returning p.status`.execute(ex);
   const status = result.rows[0]?.status;
-  return status === undefined ? undefined : { status, first: parent.finished_at === null, startedAt: parent.started_at };
+  return status === undefined
+    ? undefined
+    : { status, first: parent.finished_at === null, startedAt: parent.started_at };
 }
 
 /** Marks an account failed once; true only for the call that changed it (so the alert goes out once). */
@@ -169,7 +207,11 @@ export type IntegrationSyncStatus = 'ok' | 'degraded' | 'failed' | 'certificate_
 
 /** Moves an integration's sync status from one of `from` to `to`; true when this call changed it. */
 export async function setIntegrationSyncStatus(
-  ex: Executor, integrationId: string, to: IntegrationSyncStatus, reason: string | null, from: readonly IntegrationSyncStatus[],
+  ex: Executor,
+  integrationId: string,
+  to: IntegrationSyncStatus,
+  reason: string | null,
+  from: readonly IntegrationSyncStatus[],
 ): Promise<boolean> {
   const r = await ex
     .updateTable('integrations')
@@ -204,13 +246,20 @@ export interface SchedulableAccount {
  * Accounts that should have job schedulers: active accounts of integrations that are neither paused
  * nor cancelled and whose syncs are not stopped. Optionally limited to one integration or account.
  */
-export async function listSchedulableAccounts(ex: Executor, scope: { integrationId?: string; accountId?: string } = {}): Promise<SchedulableAccount[]> {
+export async function listSchedulableAccounts(
+  ex: Executor,
+  scope: { integrationId?: string; accountId?: string } = {},
+): Promise<SchedulableAccount[]> {
   let q = ex
     .selectFrom('bank_accounts as a')
     .innerJoin('integrations as i', 'i.id', 'a.integration_id')
     .select(['a.id', 'a.integration_id', 'a.time_zone'])
     // An account's own schedule override (PUT /v1/accounts/{id}/schedule) wins over its integration's.
-    .select(sql<number>`coalesce((a.schedule_override->>'intradayRunsPerDay')::int, i.intraday_runs_per_day)`.as('intraday_runs_per_day'))
+    .select(
+      sql<number>`coalesce((a.schedule_override->>'intradayRunsPerDay')::int, i.intraday_runs_per_day)`.as(
+        'intraday_runs_per_day',
+      ),
+    )
     .where('a.status', '=', 'active')
     .where('i.stage', 'not in', [...UNSCHEDULED_STAGES])
     .where('i.sync_status', 'not in', [...STOPPED_SYNC_STATUSES])
@@ -225,7 +274,10 @@ export async function listSchedulableAccounts(ex: Executor, scope: { integration
 }
 
 /** Every account id of a scope, whatever its state (to find schedulers that must go). */
-export async function listAccountIds(ex: Executor, scope: { integrationId?: string; accountId?: string }): Promise<string[]> {
+export async function listAccountIds(
+  ex: Executor,
+  scope: { integrationId?: string; accountId?: string },
+): Promise<string[]> {
   let q = ex.selectFrom('bank_accounts').select(['id']);
   if (scope.integrationId !== undefined) {
     q = q.where('integration_id', '=', scope.integrationId);
@@ -238,7 +290,13 @@ export async function listAccountIds(ex: Executor, scope: { integrationId?: stri
 
 /** Parent runs not finished (queued or running), oldest first: what the lost-job recovery checks against Redis. */
 export async function listUnfinishedParentRunIds(ex: Executor, limit: number): Promise<string[]> {
-  const rows = await ex.selectFrom('sync_runs').select(['id']).where('parent_run_id', 'is', null)
-    .where('status', 'in', ['queued', 'running']).orderBy('created_at').limit(limit).execute();
+  const rows = await ex
+    .selectFrom('sync_runs')
+    .select(['id'])
+    .where('parent_run_id', 'is', null)
+    .where('status', 'in', ['queued', 'running'])
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
   return rows.map((r) => r.id);
 }

@@ -24,8 +24,15 @@ export async function findOrganization(db: Executor, id: string): Promise<Organi
 }
 
 /** Oldest first (ids are uuidv7, so id order is creation order). */
-export async function listOrganizations(db: Executor, f: { onlyId?: string | undefined; cursor?: string | undefined; limit: number }): Promise<Page<OrganizationRow>> {
-  let q = db.selectFrom('organizations').select(COLUMNS).orderBy('id', 'asc').limit(f.limit + 1);
+export async function listOrganizations(
+  db: Executor,
+  f: { onlyId?: string | undefined; cursor?: string | undefined; limit: number },
+): Promise<Page<OrganizationRow>> {
+  let q = db
+    .selectFrom('organizations')
+    .select(COLUMNS)
+    .orderBy('id', 'asc')
+    .limit(f.limit + 1);
   if (f.onlyId !== undefined) {
     q = q.where('id', '=', f.onlyId);
   }

@@ -28,12 +28,14 @@ export async function insertOutboxEvents(ex: Executor, events: readonly OutboxEv
   }
   await ex
     .insertInto('outbox_events')
-    .values(events.map((e) => ({
-      organization_id: e.organizationId,
-      integration_id: e.integrationId ?? null,
-      type: e.type,
-      payload: JSON.stringify(e.payload),
-    })))
+    .values(
+      events.map((e) => ({
+        organization_id: e.organizationId,
+        integration_id: e.integrationId ?? null,
+        type: e.type,
+        payload: JSON.stringify(e.payload),
+      })),
+    )
     .execute();
 }
 

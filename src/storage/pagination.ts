@@ -26,9 +26,11 @@ export function encodeCursor(key: readonly (string | number)[]): string {
 }
 
 function invalidCursor(): ValidationError {
-  return new ValidationError('The cursor is invalid; pass the nextCursor of a previous page unchanged.', [
-    { path: 'query.cursor', message: 'invalid cursor' },
-  ], 'invalid_cursor');
+  return new ValidationError(
+    'The cursor is invalid; pass the nextCursor of a previous page unchanged.',
+    [{ path: 'query.cursor', message: 'invalid cursor' }],
+    'invalid_cursor',
+  );
 }
 
 /** Decodes a cursor whose key has the given shape; anything else is a 400 `invalid_cursor`. */
@@ -49,10 +51,13 @@ export function decodeCursor<const K extends readonly CursorKind[]>(cursor: stri
   kinds.forEach((kind, i) => {
     const value: unknown = key[i];
     const ok =
-      kind === 'number' ? typeof value === 'number' && Number.isFinite(value)
-      : kind === 'uuid' ? typeof value === 'string' && isUuid(value)
-      : kind === 'int' ? typeof value === 'string' && /^-?\d{1,19}$/.test(value)
-      : typeof value === 'string' && value.length <= 256;
+      kind === 'number'
+        ? typeof value === 'number' && Number.isFinite(value)
+        : kind === 'uuid'
+          ? typeof value === 'string' && isUuid(value)
+          : kind === 'int'
+            ? typeof value === 'string' && /^-?\d{1,19}$/.test(value)
+            : typeof value === 'string' && value.length <= 256;
     if (!ok) {
       throw invalidCursor();
     }

@@ -177,7 +177,11 @@ export function pgListener(options: PgListenerOptions): PgListener {
       return;
     }
     try {
-      await within(heard, Math.max(0, sentAt + heartbeatTimeoutMs - performance.now()), 'listener did not hear its probe notification');
+      await within(
+        heard,
+        Math.max(0, sentAt + heartbeatTimeoutMs - performance.now()),
+        'listener did not hear its probe notification',
+      );
     } catch (err) {
       lost(c, err);
       return;

@@ -10,9 +10,25 @@ import type { Executor } from './db.ts';
  * the API key, so an org-scoped key cannot widen it.
  */
 export const TRANSACTION_READ_COLUMNS = [
-  't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
-  't.booking_date', 't.value_date', 't.bank_reference', 't.customer_reference', 't.bai_type_code', 't.bai_summary_code',
-  't.description', 't.jpm_transaction_id', 't.superseded_by', 't.version', 't.data_quality',
+  't.id',
+  't.organization_id',
+  't.account_id',
+  't.status',
+  't.direction',
+  't.amount_minor',
+  't.currency',
+  't.decimal_location',
+  't.booking_date',
+  't.value_date',
+  't.bank_reference',
+  't.customer_reference',
+  't.bai_type_code',
+  't.bai_summary_code',
+  't.description',
+  't.jpm_transaction_id',
+  't.superseded_by',
+  't.version',
+  't.data_quality',
 ] as const;
 
 /**
@@ -25,16 +41,26 @@ function isoInstant(column: 't.first_seen_at' | 't.updated_at') {
 }
 
 function buildSelectTransactions(ex: Executor) {
-  return ex
-    .selectFrom('transactions as t')
-    .select(TRANSACTION_READ_COLUMNS)
-    .select([isoInstant('t.first_seen_at').as('first_seen_at'), isoInstant('t.updated_at').as('updated_at')])
-    // The bank's narrativeText as sent: its own column since it was kept apart; for rows stored before that,
-    // read from the raw record (only then, so reads of newer rows never unpack `raw`). As JSON text: the DTO parses
-    // it and looks for escaped text in the string, not by walking the parsed object.
-    .select(sql<string | null>`coalesce(t.narrative, t.raw->'narrativeText')::text`.as('narrative'))
-    // The pending item this posted item replaced (one-to-one, see src/sync/supersede.ts), or null.
-    .select((eb) => eb.selectFrom('transactions as p').select('p.id').whereRef('p.superseded_by', '=', 't.id').orderBy('p.id').limit(1).as('supersedes'));
+  return (
+    ex
+      .selectFrom('transactions as t')
+      .select(TRANSACTION_READ_COLUMNS)
+      .select([isoInstant('t.first_seen_at').as('first_seen_at'), isoInstant('t.updated_at').as('updated_at')])
+      // The bank's narrativeText as sent: its own column since it was kept apart; for rows stored before that,
+      // read from the raw record (only then, so reads of newer rows never unpack `raw`). As JSON text: the DTO parses
+      // it and looks for escaped text in the string, not by walking the parsed object.
+      .select(sql<string | null>`coalesce(t.narrative, t.raw->'narrativeText')::text`.as('narrative'))
+      // The pending item this posted item replaced (one-to-one, see src/sync/supersede.ts), or null.
+      .select((eb) =>
+        eb
+          .selectFrom('transactions as p')
+          .select('p.id')
+          .whereRef('p.superseded_by', '=', 't.id')
+          .orderBy('p.id')
+          .limit(1)
+          .as('supersedes'),
+      )
+  );
 }
 
 type TransactionQuery = ReturnType<typeof buildSelectTransactions>;
@@ -172,7 +198,9 @@ function applyAfter(q: TransactionQuery, sort: TransactionSort, after: Transacti
   if (sort === 'firstSeen') {
     return q.where('t.id', '>', after.id);
   }
-  return q.where(sql<boolean>`(t.booking_date, t.id) ${sql.raw(sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`);
+  return q.where(
+    sql<boolean>`(t.booking_date, t.id) ${sql.raw(sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`,
+  );
 }
 
 function applyOrder(q: TransactionQuery, sort: TransactionSort, after: TransactionKey | undefined): TransactionQuery {
@@ -194,7 +222,13 @@ const MAX_MERGED_VALUE_DAYS = 31;
  */
 function mergedValueDays(filter: TransactionFilter, sort: TransactionSort): string[] | undefined {
   const { valueDateFrom: from, valueDateTo: to } = filter;
-  if (sort === 'firstSeen' || from === undefined || to === undefined || from >= to || diffDays(from, to) >= MAX_MERGED_VALUE_DAYS) {
+  if (
+    sort === 'firstSeen' ||
+    from === undefined ||
+    to === undefined ||
+    from >= to ||
+    diffDays(from, to) >= MAX_MERGED_VALUE_DAYS
+  ) {
     return undefined;
   }
   return Array.from({ length: diffDays(from, to) + 1 }, (_, i) => addDays(from, i));
@@ -240,7 +274,9 @@ function textCandidates(filter: TransactionFilter & { text: string }, page: Page
   const matches = sql`
     select s.transaction_id from transaction_search s
     where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}`;
-  const searchOnly = Object.entries(filter).every(([key, value]) => value === undefined || key === 'text' || key === 'organizationId');
+  const searchOnly = Object.entries(filter).every(
+    ([key, value]) => value === undefined || key === 'text' || key === 'organizationId',
+  );
   if (!searchOnly) {
     return sql`${matches} union select e.entity_id ${changedSince}`;
   }
@@ -258,9 +294,10 @@ function textCandidates(filter: TransactionFilter & { text: string }, page: Page
   // whose search rows are current: their first `limit + 1` matches in page order are then enough (constant limits,
   // so the planner prices the page as a page).
   const walkRows = WALK_ROWS_PER_PAGE_ROW * (page.limit + 1);
-  const keyOf = (alias: string) => (firstSeen
-    ? sql`${sql.ref(`${alias}.transaction_id`)} ${dir}`
-    : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.transaction_id`)} ${dir}`);
+  const keyOf = (alias: string) =>
+    firstSeen
+      ? sql`${sql.ref(`${alias}.transaction_id`)} ${dir}`
+      : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.transaction_id`)} ${dir}`;
   const notChanged = sql`not exists (select 1 from changed c where c.entity_id = s.transaction_id)`;
   return sql`
     with changed as materialized (
@@ -305,12 +342,15 @@ function matchesFrom(like: string, org: string | undefined) {
  */
 function textListQuery(ex: Executor, filter: TransactionFilter & { text: string }, page: Page) {
   const keys = applyAfter(applyFilter(selectTransactions(ex), filter), page.sort, page.after)
-    .clearSelect().select(['t.id', 't.booking_date'])
-    .whereRef('t.id', '=', sql.ref('k.id')).limit(1);
+    .clearSelect()
+    .select(['t.id', 't.booking_date'])
+    .whereRef('t.id', '=', sql.ref('k.id'))
+    .limit(1);
   const dir = sql.raw(page.sort === 'bookingDate' || page.sort === 'firstSeen' ? 'asc' : 'desc');
-  const order = (alias: string) => (page.sort === 'firstSeen'
-    ? sql`${sql.ref(`${alias}.id`)} ${dir}`
-    : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
+  const order = (alias: string) =>
+    page.sort === 'firstSeen'
+      ? sql`${sql.ref(`${alias}.id`)} ${dir}`
+      : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`;
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
   return sql<TransactionReadRow>`
     select r.* from (
@@ -331,7 +371,10 @@ function textListQuery(ex: Executor, filter: TransactionFilter & { text: string 
  */
 function pageBranches(filter: TransactionFilter, sort: TransactionSort): BranchFilter[] {
   if (filter.reference !== undefined) {
-    return [{ ...filter, referenceIn: 'bank' }, { ...filter, referenceIn: 'customer' }];
+    return [
+      { ...filter, referenceIn: 'bank' },
+      { ...filter, referenceIn: 'customer' },
+    ];
   }
   const days = mergedValueDays(filter, sort);
   if (days !== undefined) {
@@ -349,17 +392,28 @@ function pageBranches(filter: TransactionFilter, sort: TransactionSort): BranchF
 
 function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
   const branches = pageBranches(filter, page.sort);
-  const scan = (f: BranchFilter) => applyOrder(applyFilter(selectTransactions(ex), f), page.sort, page.after).limit(page.limit + 1);
+  const scan = (f: BranchFilter) =>
+    applyOrder(applyFilter(selectTransactions(ex), f), page.sort, page.after).limit(page.limit + 1);
   if (branches.length === 1) {
     return scan(branches[0]!);
   }
   const perBranch = branches.map((f, i) => ex.selectFrom(scan(f).as(`b${i}`)).selectAll());
-  const merged = ex.selectFrom(perBranch.slice(1).reduce((all, b) => all.unionAll(b), perBranch[0]!).as('t')).selectAll();
+  const merged = ex
+    .selectFrom(
+      perBranch
+        .slice(1)
+        .reduce((all, b) => all.unionAll(b), perBranch[0]!)
+        .as('t'),
+    )
+    .selectAll();
   if (page.sort === 'firstSeen') {
     return merged.orderBy('t.id', 'asc').limit(page.limit + 1);
   }
   const dir = page.sort === 'bookingDate' ? 'asc' : 'desc';
-  return merged.orderBy('t.booking_date', dir).orderBy('t.id', dir).limit(page.limit + 1);
+  return merged
+    .orderBy('t.booking_date', dir)
+    .orderBy('t.id', dir)
+    .limit(page.limit + 1);
 }
 
 /**
@@ -384,12 +438,21 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
  * jit_above_cost, and compiling took 700 ms for a page that runs in 1 ms.
  */
 function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Record<string, 'off'> | undefined {
-  if (filter.reference !== undefined || filter.text !== undefined || filter.valueDateFrom !== undefined || filter.valueDateTo !== undefined) {
+  if (
+    filter.reference !== undefined ||
+    filter.text !== undefined ||
+    filter.valueDateFrom !== undefined ||
+    filter.valueDateTo !== undefined
+  ) {
     return undefined;
   }
-  const refined = (filter.statuses?.length ?? 0) > 0 || filter.direction !== undefined || filter.currency !== undefined
-    || filter.baiCode !== undefined;
-  const narrowed = filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
+  const refined =
+    (filter.statuses?.length ?? 0) > 0 ||
+    filter.direction !== undefined ||
+    filter.currency !== undefined ||
+    filter.baiCode !== undefined;
+  const narrowed =
+    filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
   const ordered = sort !== 'firstSeen' || !narrowed;
   return refined && ordered ? { enable_sort: 'off', jit: 'off' } : undefined;
 }
@@ -399,13 +462,19 @@ function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Reco
  * BEGIN and the settings go in one message (a statement without parameters is sent as a simple query, which may
  * hold several), so a pinned page costs three round trips, not four (BEGIN, the settings, the page, COMMIT).
  */
-async function withSettings<T>(ex: Executor, settings: Record<string, 'off'>, fn: (trx: Executor) => Promise<T>): Promise<T> {
-  const set = Object.entries(settings).map(([name, value]) => {
-    if (!/^[a-z_]+$/.test(name)) {
-      throw new Error(`not a planner setting: ${name}`);
-    }
-    return `set local ${name} = ${value}`;
-  }).join('; ');
+async function withSettings<T>(
+  ex: Executor,
+  settings: Record<string, 'off'>,
+  fn: (trx: Executor) => Promise<T>,
+): Promise<T> {
+  const set = Object.entries(settings)
+    .map(([name, value]) => {
+      if (!/^[a-z_]+$/.test(name)) {
+        throw new Error(`not a planner setting: ${name}`);
+      }
+      return `set local ${name} = ${value}`;
+    })
+    .join('; ');
   if (ex.isTransaction) {
     await sql`${sql.raw(set)}`.execute(ex);
     return fn(ex);
@@ -458,7 +527,12 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   const firstSeen = sort === 'firstSeen';
   if (filter.reference !== undefined) {
     return firstSeen
-      ? [[{ reference: filter.reference, referenceIn: 'bank' }, { reference: filter.reference, referenceIn: 'customer' }]]
+      ? [
+          [
+            { reference: filter.reference, referenceIn: 'bank' },
+            { reference: filter.reference, referenceIn: 'customer' },
+          ],
+        ]
       : undefined;
   }
   const amount = filter.amountMin !== undefined || filter.amountMax !== undefined;
@@ -489,8 +563,20 @@ const COUNT_ROUNDS = 8;
 
 /** What a filter reads of a row (the walk's rows are checked against the whole filter outside its LIMIT). */
 const FILTER_COLUMNS = [
-  't.id', 't.organization_id', 't.account_id', 't.status', 't.direction', 't.amount_minor', 't.currency', 't.decimal_location',
-  't.booking_date', 't.value_date', 't.bank_reference', 't.customer_reference', 't.bai_type_code', 't.description',
+  't.id',
+  't.organization_id',
+  't.account_id',
+  't.status',
+  't.direction',
+  't.amount_minor',
+  't.currency',
+  't.decimal_location',
+  't.booking_date',
+  't.value_date',
+  't.bank_reference',
+  't.customer_reference',
+  't.bai_type_code',
+  't.description',
 ] as const;
 
 /**
@@ -530,42 +616,75 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
   // the account alone, not with the organization (a never-analyzed planner could walk the organization's index checking
   // the account); the organization is still checked on every walked row (`filterOver` with the whole filter). Removed
   // or pending items only keep the organization's partial indexes (none is led by the account).
-  const scope: TransactionFilter = page.sort === 'firstSeen'
-    ? (filter.accountId !== undefined && statuses === undefined ? { accountId: filter.accountId } : { organizationId: filter.organizationId })
-    : { organizationId: filter.organizationId, accountId: filter.accountId, bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo };
-  const ordered = <Q>(q: Q) => (applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q);
+  const scope: TransactionFilter =
+    page.sort === 'firstSeen'
+      ? filter.accountId !== undefined && statuses === undefined
+        ? { accountId: filter.accountId }
+        : { organizationId: filter.organizationId }
+      : {
+          organizationId: filter.organizationId,
+          accountId: filter.accountId,
+          bookingDateFrom: filter.bookingDateFrom,
+          bookingDateTo: filter.bookingDateTo,
+        };
+  const ordered = <Q>(q: Q) => applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q;
   const walkOf = (status: 'removed' | 'pending' | undefined) => {
-    const inScope = applyFilter(base as unknown as TransactionQuery, status === undefined ? scope : { ...scope, statuses: [status] }) as unknown as typeof base;
+    const inScope = applyFilter(
+      base as unknown as TransactionQuery,
+      status === undefined ? scope : { ...scope, statuses: [status] },
+    ) as unknown as typeof base;
     return ordered(inScope).limit(walkRows);
   };
   const perStatus = (statuses ?? [undefined]).map((status, i) => ex.selectFrom(walkOf(status).as(`w${i}`)).selectAll());
-  const walk = perStatus.length === 1
-    ? walkOf(statuses?.[0])
-    : ordered(ex.selectFrom(perStatus.slice(1).reduce((all, w) => all.unionAll(w), perStatus[0]!).as('t')).select(FILTER_COLUMNS) as unknown as typeof base)
-      .limit(walkRows);
-  const walked = ordered(filterOver(ex.selectFrom(walk.as('t')).select(['t.id', 't.booking_date']), filter)).limit(limit);
-  const branches = filter.reference !== undefined
-    ? [{ ...filter, referenceIn: 'bank' as const }, { ...filter, referenceIn: 'customer' as const }]
-    : [filter];
+  const walk =
+    perStatus.length === 1
+      ? walkOf(statuses?.[0])
+      : ordered(
+          ex
+            .selectFrom(
+              perStatus
+                .slice(1)
+                .reduce((all, w) => all.unionAll(w), perStatus[0]!)
+                .as('t'),
+            )
+            .select(FILTER_COLUMNS) as unknown as typeof base,
+        ).limit(walkRows);
+  const walked = ordered(filterOver(ex.selectFrom(walk.as('t')).select(['t.id', 't.booking_date']), filter)).limit(
+    limit,
+  );
+  const branches =
+    filter.reference !== undefined
+      ? [
+          { ...filter, referenceIn: 'bank' as const },
+          { ...filter, referenceIn: 'customer' as const },
+        ]
+      : [filter];
   // A reference, booking dates or a status are driven with the organization (their organization-led indexes): a scoped key
   // reads its own matches, not every organization's. An amount or an account is not: an index led by the
   // organization would win without statistics and read all its rows.
   const driverOf = (own: BranchFilter): BranchFilter => {
-    const withOrg = own.reference !== undefined || own.bookingDateFrom !== undefined || own.bookingDateTo !== undefined
-      || own.statuses !== undefined;
+    const withOrg =
+      own.reference !== undefined ||
+      own.bookingDateFrom !== undefined ||
+      own.bookingDateTo !== undefined ||
+      own.statuses !== undefined;
     return withOrg ? { ...own, organizationId: filter.organizationId } : own;
   };
-  const driven = (own: BranchFilter) => (applyFilter(base as unknown as TransactionQuery, driverOf(own)) as unknown as typeof base);
+  const driven = (own: BranchFilter) =>
+    applyFilter(base as unknown as TransactionQuery, driverOf(own)) as unknown as typeof base;
   // Each way's scans: a reference's two columns, each with its branch; two statuses, one scan of each.
-  const found = ways.map((drivers) => Array.from({ length: Math.max(drivers.length, branches.length) }, (_, i) => {
-    const f = branches[i] ?? branches[0]!;
-    const rows = driven(drivers[i] ?? drivers[0]!).offset(0);
-    return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
-  }));
+  const found = ways.map((drivers) =>
+    Array.from({ length: Math.max(drivers.length, branches.length) }, (_, i) => {
+      const f = branches[i] ?? branches[0]!;
+      const rows = driven(drivers[i] ?? drivers[0]!).offset(0);
+      return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
+    }),
+  );
   const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
-  const order = (alias: string) => (page.sort === 'firstSeen'
-    ? sql`${sql.ref(`${alias}.id`)} ${dir}`
-    : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`);
+  const order = (alias: string) =>
+    page.sort === 'firstSeen'
+      ? sql`${sql.ref(`${alias}.id`)} ${dir}`
+      : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`;
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
   // The way to read, when there is a choice: the fewest matches of its driving conditions, counted in rounds. The first
   // round counts each way up to the walk's length, each next way only up to the fewest counted before it (fewer is all
@@ -578,23 +697,37 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
   const cte = (r: number, k: number) => sql.raw(`c${r}_${k}`);
   // Each count as a scalar sub-select (not a join of the counts: planning their join orders took milliseconds).
   const n = (r: number, k: number) => sql`(select ${cte(r, k)}.n from ${cte(r, k)})`;
-  const counted = Array.from({ length: COUNT_ROUNDS }, (_, r) => ways.map((drivers, k) => {
-    const cap = sql.lit(walkRows * 2 ** r);
-    const earlier = ways.slice(0, k).map((_, j) => n(r, j));
-    const saturated = r > 0 ? sql`least(${sql.join(ways.map((_, j) => n(r - 1, j)))}) = ${sql.lit(walkRows * 2 ** (r - 1))}` : sql`true`;
-    const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end)`;
-    const scans = drivers.length === 1 ? driven(drivers[0]!) : sql`${sql.join(drivers.map((d) => sql`(${driven(d)})`), sql` union all `)}`;
-    return sql`${cte(r, k)} as materialized (select count(*) as n from (select 1 from (${scans}) as u limit ${upTo}) as x)`;
-  })).flat();
+  const counted = Array.from({ length: COUNT_ROUNDS }, (_, r) =>
+    ways.map((drivers, k) => {
+      const cap = sql.lit(walkRows * 2 ** r);
+      const earlier = ways.slice(0, k).map((_, j) => n(r, j));
+      const saturated =
+        r > 0
+          ? sql`least(${sql.join(ways.map((_, j) => n(r - 1, j)))}) = ${sql.lit(walkRows * 2 ** (r - 1))}`
+          : sql`true`;
+      const upTo = sql`(select case when ${saturated} then least(${sql.join([cap, ...earlier])}) else 0 end)`;
+      const scans =
+        drivers.length === 1
+          ? driven(drivers[0]!)
+          : sql`${sql.join(
+              drivers.map((d) => sql`(${driven(d)})`),
+              sql` union all `,
+            )}`;
+      return sql`${cte(r, k)} as materialized (select count(*) as n from (select 1 from (${scans}) as u limit ${upTo}) as x)`;
+    }),
+  ).flat();
   const rounds = Array.from({ length: COUNT_ROUNDS }, (_, r) => sql.raw(`n${r}`));
   const choices = ways.map((_, k) => sql`(${sql.lit(k)}, ${sql.join(rounds.map((_, r) => n(r, k)))})`);
-  const choice = ways.length > 1
-    ? sql`with ${sql.join(counted, sql`, `)}, choice as materialized (
+  const choice =
+    ways.length > 1
+      ? sql`with ${sql.join(counted, sql`, `)}, choice as materialized (
       select v.k from (values ${sql.join(choices)}) as v(k, ${sql.join(rounds)}) order by ${sql.join(rounds.map((n) => sql`v.${n}`))}, v.k limit 1)`
-    : sql``;
+      : sql``;
   // With a choice, each way's read behind a one-time filter on it: only the chosen way's scans run.
-  const fallbacks = found.map((scans, k) => sql`
-        select b.id, b.booking_date from (${sql.join(scans, sql` union all `)}) as b${ways.length > 1 ? sql` where (select c.k from choice c) = ${sql.lit(k)}` : sql``}`);
+  const fallbacks = found.map(
+    (scans, k) => sql`
+        select b.id, b.booking_date from (${sql.join(scans, sql` union all `)}) as b${ways.length > 1 ? sql` where (select c.k from choice c) = ${sql.lit(k)}` : sql``}`,
+  );
   const walkPage = sql<TransactionReadRow>`
     select r.* from (${walked}) as pg cross join lateral (${row}) as r
     order by ${order('r')}`;
@@ -613,24 +746,39 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
  * second statement. As one statement, every page planned all the counts (8 rounds per way) and the fallback, even
  * when the walk filled it.
  */
-async function boundedList(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]): Promise<TransactionReadRow[]> {
+async function boundedList(
+  ex: Executor,
+  filter: TransactionFilter,
+  page: Page,
+  ways: BranchFilter[][],
+): Promise<TransactionReadRow[]> {
   const { walk, fallback, limit } = boundedListQueries(ex, filter, page, ways);
   const rows = (await walk.execute(ex)).rows;
   return rows.length < limit ? (await fallback.execute(ex)).rows : rows;
 }
 
 /** One page (`limit` rows, plus one to tell whether another page follows). */
-export async function listTransactions(ex: Executor, filter: TransactionFilter, page: Page): Promise<TransactionReadRow[]> {
+export async function listTransactions(
+  ex: Executor,
+  filter: TransactionFilter,
+  page: Page,
+): Promise<TransactionReadRow[]> {
   const { text } = filter;
   if (text !== undefined) {
     // Without JIT: the page's plan prices the trigram fallback (every match, sorted) that runs only for a rare text,
     // and with statistics on a common word that price alone crossed jit_above_cost: 30-40 ms of compiling for a
     // page that reads a few hundred rows (hundreds of ms with inlining).
-    return withSettings(ex, { jit: 'off' }, async (trx) => (await textListQuery(trx, { ...filter, text }, page).execute(trx)).rows);
+    return withSettings(
+      ex,
+      { jit: 'off' },
+      async (trx) => (await textListQuery(trx, { ...filter, text }, page).execute(trx)).rows,
+    );
   }
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
-    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) => boundedList(trx, filter, page, drivers));
+    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) =>
+      boundedList(trx, filter, page, drivers),
+    );
   }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
@@ -690,7 +838,11 @@ export async function listTransactionVersions(ex: Executor, transactionId: strin
   return ex
     .selectFrom('transaction_versions as v')
     .select([
-      'v.version', 'v.reason', 'v.changed_fields', 'v.sync_run_id', 'v.changed_at',
+      'v.version',
+      'v.reason',
+      'v.changed_fields',
+      'v.sync_run_id',
+      'v.changed_at',
       sql<string>`v.previous->>'status'`.as('status'),
       sql<string>`v.previous->>'direction'`.as('direction'),
       sql<string>`v.previous->>'amount_minor'`.as('amount_minor'),
@@ -715,8 +867,19 @@ export type TransactionVersionRow = Awaited<ReturnType<typeof listTransactionVer
 export async function listTransactionDecisions(ex: Executor, transactionId: string) {
   return ex
     .selectFrom('transaction_decisions as d')
-    .select(['d.id', 'd.transaction_id', 'd.related_transaction_id', 'd.decision', 'd.rule', 'd.evidence', 'd.sync_run_id', 'd.created_at'])
-    .where((eb) => eb.or([eb('d.transaction_id', '=', transactionId), eb('d.related_transaction_id', '=', transactionId)]))
+    .select([
+      'd.id',
+      'd.transaction_id',
+      'd.related_transaction_id',
+      'd.decision',
+      'd.rule',
+      'd.evidence',
+      'd.sync_run_id',
+      'd.created_at',
+    ])
+    .where((eb) =>
+      eb.or([eb('d.transaction_id', '=', transactionId), eb('d.related_transaction_id', '=', transactionId)]),
+    )
     .orderBy('d.id', 'asc')
     .execute();
 }

@@ -9,10 +9,15 @@ import type { Executor } from './db.ts';
  */
 
 /** The search table's position, locked for this transaction; undefined when another step holds it (it is doing the work). */
-export async function lockSearchPosition(ex: Executor, options: { wait?: boolean } = {}): Promise<FeedPosition | undefined> {
+export async function lockSearchPosition(
+  ex: Executor,
+  options: { wait?: boolean } = {},
+): Promise<FeedPosition | undefined> {
   const lock = options.wait ? sql`for update` : sql`for update skip locked`;
   const result = await sql<FeedPosition>`
-    select position_xid::text as xid, position_id::text as id from transaction_search_state where id = 1 ${lock}`.execute(ex);
+    select position_xid::text as xid, position_id::text as id from transaction_search_state where id = 1 ${lock}`.execute(
+    ex,
+  );
   return result.rows[0];
 }
 

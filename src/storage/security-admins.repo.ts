@@ -13,12 +13,30 @@ export interface SecurityAdminRow {
   updated_at: Date;
 }
 
-const COLUMNS = ['id', 'organization_id', 'integration_id', 'side', 'name', 'email', 'role', 'created_at', 'updated_at'] as const;
+const COLUMNS = [
+  'id',
+  'organization_id',
+  'integration_id',
+  'side',
+  'name',
+  'email',
+  'role',
+  'created_at',
+  'updated_at',
+] as const;
 
 /** Inserts or updates (by integration, side and case-insensitive email) one security administrator. */
 export async function upsertSecurityAdmin(
   ex: Executor,
-  row: { id: string; organizationId: string; integrationId: string; side: string; name: string; email: string; role: string },
+  row: {
+    id: string;
+    organizationId: string;
+    integrationId: string;
+    side: string;
+    name: string;
+    email: string;
+    role: string;
+  },
 ): Promise<SecurityAdminRow> {
   return ex
     .insertInto('security_admins')
@@ -32,9 +50,12 @@ export async function upsertSecurityAdmin(
       role: row.role,
     })
     .onConflict((oc) =>
-      oc
-        .expression(sql`integration_id, side, lower(email)`)
-        .doUpdateSet((eb) => ({ name: eb.ref('excluded.name'), email: eb.ref('excluded.email'), role: eb.ref('excluded.role'), updated_at: sql<Date>`now()` })),
+      oc.expression(sql`integration_id, side, lower(email)`).doUpdateSet((eb) => ({
+        name: eb.ref('excluded.name'),
+        email: eb.ref('excluded.email'),
+        role: eb.ref('excluded.role'),
+        updated_at: sql<Date>`now()`,
+      })),
     )
     .returning(COLUMNS)
     .executeTakeFirstOrThrow();
@@ -51,11 +72,18 @@ export async function listSecurityAdmins(ex: Executor, integrationId: string): P
 }
 
 export async function deleteSecurityAdmin(ex: Executor, integrationId: string, id: string): Promise<boolean> {
-  const result = await ex.deleteFrom('security_admins').where('integration_id', '=', integrationId).where('id', '=', id).executeTakeFirst();
+  const result = await ex
+    .deleteFrom('security_admins')
+    .where('integration_id', '=', integrationId)
+    .where('id', '=', id)
+    .executeTakeFirst();
   return result.numDeletedRows > 0n;
 }
 
-export async function countSecurityAdminsBySide(ex: Executor, integrationId: string): Promise<{ customer: number; ours: number }> {
+export async function countSecurityAdminsBySide(
+  ex: Executor,
+  integrationId: string,
+): Promise<{ customer: number; ours: number }> {
   const rows = await ex
     .selectFrom('security_admins')
     .select(['side', (eb) => eb.fn.countAll<string>().as('n')])

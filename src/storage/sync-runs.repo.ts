@@ -21,10 +21,36 @@ export interface NewSyncRun {
 }
 
 export const SYNC_RUN_COLUMNS = [
-  'id', 'organization_id', 'integration_id', 'account_id', 'parent_run_id', 'trigger', 'mode', 'kind', 'window_from',
-  'window_to', 'status', 'fetched', 'inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances',
-  'windows_total', 'windows_done', 'attempts', 'error_code', 'error_message', 'created_at', 'started_at', 'finished_at',
-  'warnings', 'bank_business_day', 'source',
+  'id',
+  'organization_id',
+  'integration_id',
+  'account_id',
+  'parent_run_id',
+  'trigger',
+  'mode',
+  'kind',
+  'window_from',
+  'window_to',
+  'status',
+  'fetched',
+  'inserted',
+  'updated',
+  'unchanged',
+  'superseded',
+  'removed',
+  'rejected',
+  'balances',
+  'windows_total',
+  'windows_done',
+  'attempts',
+  'error_code',
+  'error_message',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'warnings',
+  'bank_business_day',
+  'source',
 ] as const;
 
 export async function createSyncRun(ex: Executor, run: NewSyncRun): Promise<string> {
@@ -85,7 +111,13 @@ export async function lockRunAndParent(ex: Executor, runId: string): Promise<{ i
  * intraday runs the dates actually fetched (the plan's dates were an estimate before the bank answered).
  */
 export async function writeRunNotes(
-  ex: Executor, id: string, note: { warnings: readonly RunWarning[]; bankBusinessDay?: string | undefined; window?: { from: string; to: string } | undefined },
+  ex: Executor,
+  id: string,
+  note: {
+    warnings: readonly RunWarning[];
+    bankBusinessDay?: string | undefined;
+    window?: { from: string; to: string } | undefined;
+  },
 ): Promise<void> {
   await sql`
     update sync_runs r set
@@ -106,7 +138,12 @@ export async function markRunStarted(ex: Executor, id: string): Promise<void> {
  * Sets a final status. Counts accumulate over attempts: `inserted`/`updated` are exact (a row is
  * written once), `fetched`/`unchanged` also count re-reads after a retry, and `attempts` says how many.
  */
-export async function finishRun(ex: Executor, id: string, status: SyncRunStatus, error?: { code: string; message: string }): Promise<void> {
+export async function finishRun(
+  ex: Executor,
+  id: string,
+  status: SyncRunStatus,
+  error?: { code: string; message: string },
+): Promise<void> {
   await sql`
     update sync_runs set status = ${status}, finished_at = now(),
       error_code = ${error?.code ?? null}, error_message = ${error?.message ?? null}
@@ -139,8 +176,12 @@ export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
     .orderBy('id', 'desc')
     .limit(f.limit + 1);
   for (const [column, value] of [
-    ['organization_id', f.organizationId], ['integration_id', f.integrationId], ['account_id', f.accountId],
-    ['status', f.status], ['trigger', f.trigger], ['mode', f.mode],
+    ['organization_id', f.organizationId],
+    ['integration_id', f.integrationId],
+    ['account_id', f.accountId],
+    ['status', f.status],
+    ['trigger', f.trigger],
+    ['mode', f.mode],
   ] as const) {
     if (value !== undefined) {
       q = q.where(column, '=', value);
@@ -148,7 +189,9 @@ export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
   }
   if (f.cursor !== undefined) {
     const [micros, id] = decodeCursor(f.cursor, ['int', 'uuid']);
-    q = q.where(sql<boolean>`(created_at, id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id}::uuid)`);
+    q = q.where(
+      sql<boolean>`(created_at, id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id}::uuid)`,
+    );
   }
   return pageOf(await q.execute(), f.limit, (r) => [r.created_key, r.id]);
 }

@@ -44,7 +44,9 @@ export async function insertAliases(ex: Executor, aliases: readonly TransactionA
  * posted items (`LOOSE_MATCH_CLASS`), and a row that left `posted` (removed, superseded) is no longer the item.
  */
 export async function findAliasedRows(
-  ex: Executor, accountId: string, keys: readonly { source: string; fingerprintKey: string }[],
+  ex: Executor,
+  accountId: string,
+  keys: readonly { source: string; fingerprintKey: string }[],
 ): Promise<(LooseCandidate & { alias_key: string; look_alikes: LookAlikes })[]> {
   if (keys.length === 0) {
     return [];

@@ -39,7 +39,11 @@ export interface MatchingTransaction extends ExistingTransaction {
  * Ids come back as the bank sent them (decoded, src/shared/pg-text.ts).
  */
 export async function findForMatching(
-  ex: Executor, accountId: string, jpmIds: readonly string[], fingerprintKeys: readonly string[], postCodes: readonly string[],
+  ex: Executor,
+  accountId: string,
+  jpmIds: readonly string[],
+  fingerprintKeys: readonly string[],
+  postCodes: readonly string[],
 ): Promise<MatchingTransaction[]> {
   if (jpmIds.length === 0 && fingerprintKeys.length === 0) {
     return [];
@@ -65,7 +69,10 @@ export async function findForMatching(
  * notes through the next change of the item, however it was found (ingest.ts).
  */
 export async function findFingerprintGroups(
-  ex: Executor, accountId: string, dates: readonly string[], fingerprints: readonly string[],
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+  fingerprints: readonly string[],
 ): Promise<MatchingTransaction[]> {
   const result = await sql<MatchingTransaction>`
     select id, post_code, jpm_transaction_id, fingerprint_key, content_hash, status, source,
@@ -98,7 +105,11 @@ export interface LooseCandidate extends ExistingTransaction {
  * those dates (its booking-date index), references decoded; only pages that insert ask.
  */
 export async function findLooseCandidates(
-  ex: Executor, accountId: string, dates: readonly string[], amounts: readonly string[], onlyApiRecords: boolean,
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+  amounts: readonly string[],
+  onlyApiRecords: boolean,
 ): Promise<LooseCandidate[]> {
   if (dates.length === 0) {
     return [];
@@ -111,7 +122,9 @@ export async function findLooseCandidates(
       t.direction, t.amount_minor::text as amount_minor, t.currency, t.bai_type_code, t.bank_reference, t.customer_reference
     from transactions t
     where t.account_id = ${accountId} and t.booking_date = any(${[...new Set(dates)]}::date[])
-      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P' and t.status = 'posted' ${channel}`.execute(ex);
+      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P' and t.status = 'posted' ${channel}`.execute(
+    ex,
+  );
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
     r.bank_reference = decodePgText(r.bank_reference);
@@ -121,7 +134,11 @@ export async function findLooseCandidates(
 }
 
 /** The pairs of channels (`source` and the evidence's `previousSource`, sorted, `|`-joined) already decided on each row by `rule`. */
-export async function decidedChannelPairs(ex: Executor, transactionIds: readonly string[], rule: string): Promise<Set<string>> {
+export async function decidedChannelPairs(
+  ex: Executor,
+  transactionIds: readonly string[],
+  rule: string,
+): Promise<Set<string>> {
   if (transactionIds.length === 0) {
     return new Set();
   }
@@ -176,7 +193,9 @@ function mayNeedEncoding(text: string): boolean {
 }
 
 function narrativeOf(raw: unknown): unknown {
-  return raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? (raw as { narrativeText?: unknown }).narrativeText : undefined;
+  return raw !== null && typeof raw === 'object' && !Array.isArray(raw)
+    ? (raw as { narrativeText?: unknown }).narrativeText
+    : undefined;
 }
 
 /**
@@ -207,7 +226,8 @@ export function rowsJsonText<T extends { raw: unknown; raw_json?: string }>(rows
     const { raw, raw_json: rawJson, narrative, ...rest } = row as T & { narrative?: unknown };
     // A narrative that is the raw record's narrativeText (every API row) is left out: Postgres takes it from `raw`
     // (NARRATIVE) instead of parsing it twice. Any other is sent.
-    const own = (narrative ?? null) === (narrativeOf(raw) ?? null) ? '' : `"narrative":${JSON.stringify(narrative ?? null)},`;
+    const own =
+      (narrative ?? null) === (narrativeOf(raw) ?? null) ? '' : `"narrative":${JSON.stringify(narrative ?? null)},`;
     const head = JSON.stringify(rest);
     return `${head === '{}' ? '{' : `${head.slice(0, -1)},`}${own}"raw":${rawJson as string}}`;
   });
@@ -258,7 +278,11 @@ export interface TransactionUpdate extends Omit<TransactionRow, 'status' | 'orga
  * Updates changed rows and keeps each previous version in transaction_versions, with the fields
  * that changed. All CTEs read one snapshot, so `old` holds the values before the update.
  */
-export async function updateTransactions(ex: Executor, rows: readonly TransactionUpdate[], syncRunId: string | null): Promise<number> {
+export async function updateTransactions(
+  ex: Executor,
+  rows: readonly TransactionUpdate[],
+  syncRunId: string | null,
+): Promise<number> {
   if (rows.length === 0) {
     return 0;
   }
@@ -316,7 +340,9 @@ export async function insertChangeEvents(ex: Executor, rows: readonly ChangeEven
   await sql`
     insert into change_events (organization_id, account_id, entity, entity_id, kind)
     select organization_id, account_id, coalesce(entity, 'transaction'), entity_id, kind
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, entity text, entity_id uuid, kind text)`.execute(ex);
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, entity text, entity_id uuid, kind text)`.execute(
+    ex,
+  );
 }
 
 export interface DecisionRow {
@@ -341,7 +367,9 @@ export async function insertDecisions(ex: Executor, rows: readonly DecisionRow[]
     select organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id,
       coalesce(r.source, (select t.source from transactions t where t.id = coalesce(r.related_transaction_id, r.transaction_id)))
     from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(organization_id uuid, account_id uuid, transaction_id uuid,
-      related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid, source text)`.execute(ex);
+      related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid, source text)`.execute(
+    ex,
+  );
 }
 
 export interface RejectRow {
@@ -375,7 +403,12 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
     return;
   }
   const hashed = rows.map((r) => ({
-    ...r, record_hash: r.record_hash ?? createHash('sha256').update(JSON.stringify([r.record_type, r.raw ?? null])).digest('base64url'),
+    ...r,
+    record_hash:
+      r.record_hash ??
+      createHash('sha256')
+        .update(JSON.stringify([r.record_type, r.raw ?? null]))
+        .digest('base64url'),
   }));
   // One row per hash within a statement: `on conflict do update` may not touch the same row twice.
   const unique = [...new Map(hashed.map((r) => [r.record_hash, r])).values()];
@@ -397,14 +430,21 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
  * Resolves open transaction rejects of an account whose record a later sync stored: same J.P. Morgan
  * id. `exceptHashes` are the bad records of the same page (still bad, so not resolved). Returns the count.
  */
-export async function resolveRejectsStored(ex: Executor, accountId: string, jpmIds: readonly string[], exceptHashes: readonly string[]): Promise<number> {
+export async function resolveRejectsStored(
+  ex: Executor,
+  accountId: string,
+  jpmIds: readonly string[],
+  exceptHashes: readonly string[],
+): Promise<number> {
   if (jpmIds.length === 0) {
     return 0;
   }
   const r = await sql`
     update sync_rejects set resolved_at = now(), resolution = 'stored'
     where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null
-      and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[]) and record_hash <> all(${exceptHashes}::text[])`.execute(ex);
+      and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[]) and record_hash <> all(${exceptHashes}::text[])`.execute(
+    ex,
+  );
   return Number(r.numAffectedRows ?? 0n);
 }
 
@@ -413,7 +453,12 @@ export async function resolveRejectsStored(ex: Executor, accountId: string, jpmI
  * of those dates that this run did not see again are resolved (`not_sent_again`): the bank no longer
  * sends that record, so nothing of it is missing from what we hold. Returns the count.
  */
-export async function resolveRejectsNotSentAgain(ex: Executor, accountId: string, dates: readonly string[], runId: string): Promise<number> {
+export async function resolveRejectsNotSentAgain(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+  runId: string,
+): Promise<number> {
   if (dates.length === 0) {
     return 0;
   }
@@ -438,8 +483,21 @@ export async function listRejectsPage(ex: Executor, f: RejectListFilter) {
   let q = ex
     .selectFrom('sync_rejects')
     .select([
-      'id', 'account_id', 'sync_run_id', 'record_type', 'reason', 'fields', 'jpm_transaction_id', 'record_index', 'booking_date',
-      'record_class', 'seen_count', 'created_at', 'last_seen_at', 'resolved_at', 'resolution',
+      'id',
+      'account_id',
+      'sync_run_id',
+      'record_type',
+      'reason',
+      'fields',
+      'jpm_transaction_id',
+      'record_index',
+      'booking_date',
+      'record_class',
+      'seen_count',
+      'created_at',
+      'last_seen_at',
+      'resolved_at',
+      'resolution',
     ])
     .where('account_id', '=', f.accountId)
     .orderBy('id', 'desc')
@@ -454,7 +512,9 @@ export async function listRejectsPage(ex: Executor, f: RejectListFilter) {
     q = q.where('id', '<', id);
   }
   const rows = (await q.execute()).map((r) => ({
-    ...r, reason: decodePgText(r.reason), fields: r.fields.map(decodePgText),
+    ...r,
+    reason: decodePgText(r.reason),
+    fields: r.fields.map(decodePgText),
     jpm_transaction_id: r.jpm_transaction_id === null ? null : decodePgText(r.jpm_transaction_id),
   }));
   return pageOf(rows, f.limit, (r) => [r.id]);
@@ -489,9 +549,15 @@ export async function accountWriteState(ex: Executor, accountId: string): Promis
   const r = await sql<{ open_rejects: boolean; aliases: boolean; other_channels: boolean }>`
     select exists (select 1 from sync_rejects where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null) as open_rejects,
       exists (select 1 from transaction_aliases where account_id = ${accountId}) as aliases,
-      exists (select 1 from transactions where account_id = ${accountId} and source <> 'jpm_api') as other_channels`.execute(ex);
+      exists (select 1 from transactions where account_id = ${accountId} and source <> 'jpm_api') as other_channels`.execute(
+    ex,
+  );
   const row = r.rows[0];
-  return { openRejects: row?.open_rejects ?? true, aliases: row?.aliases ?? true, otherChannels: row?.other_channels ?? true };
+  return {
+    openRejects: row?.open_rejects ?? true,
+    aliases: row?.aliases ?? true,
+    otherChannels: row?.other_channels ?? true,
+  };
 }
 
 export interface MatchCandidate {
@@ -508,7 +574,11 @@ export interface MatchCandidate {
 }
 
 /** Pending rows still live on these dates, and posted rows on them that no pending row points to yet. */
-export async function pendingAndUnclaimedPosted(ex: Executor, accountId: string, dates: readonly string[]): Promise<{ pending: MatchCandidate[]; posted: MatchCandidate[] }> {
+export async function pendingAndUnclaimedPosted(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<{ pending: MatchCandidate[]; posted: MatchCandidate[] }> {
   const result = await sql<MatchCandidate>`
     select t.id, t.status, t.booking_date, t.direction, t.amount_minor, t.bai_type_code, t.bank_reference,
       t.customer_reference, t.jpm_transaction_id, t.fingerprint_key
@@ -529,7 +599,10 @@ export async function pendingAndUnclaimedPosted(ex: Executor, accountId: string,
 }
 
 /** Marks pending rows superseded (with their posted replacement) or removed (never posted). */
-export async function resolvePendingRows(ex: Executor, rows: readonly { id: string; status: 'superseded' | 'removed'; superseded_by: string | null }[]): Promise<void> {
+export async function resolvePendingRows(
+  ex: Executor,
+  rows: readonly { id: string; status: 'superseded' | 'removed'; superseded_by: string | null }[],
+): Promise<void> {
   if (rows.length === 0) {
     return;
   }

@@ -7,8 +7,18 @@ import type { FeedPosition } from './change-feed.repo.ts';
  * `endpointSecrets` (for signing); every other query uses ENDPOINT_COLUMNS, which has none.
  */
 export const ENDPOINT_COLUMNS = [
-  'id', 'organization_id', 'url', 'description', 'event_types', 'status', 'secret_version', 'previous_secret_expires_at',
-  'secret_rotated_at', 'created_by', 'created_at', 'updated_at',
+  'id',
+  'organization_id',
+  'url',
+  'description',
+  'event_types',
+  'status',
+  'secret_version',
+  'previous_secret_expires_at',
+  'secret_rotated_at',
+  'created_by',
+  'created_at',
+  'updated_at',
 ] as const;
 
 export interface SealedSecretColumns {
@@ -18,15 +28,32 @@ export interface SealedSecretColumns {
   keyId: string;
 }
 
-export async function insertEndpoint(ex: Executor, e: {
-  id: string; organizationId: string; url: string; description: string; eventTypes: readonly string[]; createdBy: string; secret: SealedSecretColumns;
-}) {
+export async function insertEndpoint(
+  ex: Executor,
+  e: {
+    id: string;
+    organizationId: string;
+    url: string;
+    description: string;
+    eventTypes: readonly string[];
+    createdBy: string;
+    secret: SealedSecretColumns;
+  },
+) {
   return ex
     .insertInto('webhook_endpoints')
     .values({
-      id: e.id, organization_id: e.organizationId, url: e.url, description: e.description, event_types: [...e.eventTypes],
-      created_by: e.createdBy, secret_ciphertext: e.secret.ciphertext, secret_iv: e.secret.iv, secret_auth_tag: e.secret.authTag,
-      secret_key_id: e.secret.keyId, secret_version: 1,
+      id: e.id,
+      organization_id: e.organizationId,
+      url: e.url,
+      description: e.description,
+      event_types: [...e.eventTypes],
+      created_by: e.createdBy,
+      secret_ciphertext: e.secret.ciphertext,
+      secret_iv: e.secret.iv,
+      secret_auth_tag: e.secret.authTag,
+      secret_key_id: e.secret.keyId,
+      secret_version: 1,
     })
     .returning(ENDPOINT_COLUMNS)
     .executeTakeFirstOrThrow();
@@ -34,14 +61,26 @@ export async function insertEndpoint(ex: Executor, e: {
 
 /** An endpoint that was not deleted. */
 export async function getEndpoint(ex: Executor, id: string, options: { forUpdate?: boolean } = {}) {
-  const q = ex.selectFrom('webhook_endpoints').select(ENDPOINT_COLUMNS).where('id', '=', id).where('status', '<>', 'deleted');
+  const q = ex
+    .selectFrom('webhook_endpoints')
+    .select(ENDPOINT_COLUMNS)
+    .where('id', '=', id)
+    .where('status', '<>', 'deleted');
   return (options.forUpdate ? q.forUpdate() : q).executeTakeFirst();
 }
 
 export type EndpointRow = NonNullable<Awaited<ReturnType<typeof getEndpoint>>>;
 
-export async function listEndpoints(ex: Executor, f: { organizationId?: string | undefined; afterId?: string | undefined; limit: number }): Promise<EndpointRow[]> {
-  let q = ex.selectFrom('webhook_endpoints').select(ENDPOINT_COLUMNS).where('status', '<>', 'deleted').orderBy('id').limit(f.limit + 1);
+export async function listEndpoints(
+  ex: Executor,
+  f: { organizationId?: string | undefined; afterId?: string | undefined; limit: number },
+): Promise<EndpointRow[]> {
+  let q = ex
+    .selectFrom('webhook_endpoints')
+    .select(ENDPOINT_COLUMNS)
+    .where('status', '<>', 'deleted')
+    .orderBy('id')
+    .limit(f.limit + 1);
   if (f.organizationId !== undefined) {
     q = q.where('organization_id', '=', f.organizationId);
   }
@@ -51,7 +90,16 @@ export async function listEndpoints(ex: Executor, f: { organizationId?: string |
   return q.execute();
 }
 
-export async function updateEndpoint(ex: Executor, id: string, patch: { url?: string | undefined; description?: string | undefined; eventTypes?: readonly string[] | undefined; status?: string | undefined }): Promise<EndpointRow> {
+export async function updateEndpoint(
+  ex: Executor,
+  id: string,
+  patch: {
+    url?: string | undefined;
+    description?: string | undefined;
+    eventTypes?: readonly string[] | undefined;
+    status?: string | undefined;
+  },
+): Promise<EndpointRow> {
   return ex
     .updateTable('webhook_endpoints')
     .set({
@@ -71,8 +119,17 @@ export async function endpointSecrets(ex: Executor, id: string) {
   return ex
     .selectFrom('webhook_endpoints')
     .select([
-      'id', 'secret_ciphertext', 'secret_iv', 'secret_auth_tag', 'secret_key_id', 'secret_version', 'previous_secret_ciphertext',
-      'previous_secret_iv', 'previous_secret_auth_tag', 'previous_secret_key_id', 'previous_secret_version',
+      'id',
+      'secret_ciphertext',
+      'secret_iv',
+      'secret_auth_tag',
+      'secret_key_id',
+      'secret_version',
+      'previous_secret_ciphertext',
+      'previous_secret_iv',
+      'previous_secret_auth_tag',
+      'previous_secret_key_id',
+      'previous_secret_version',
       sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
     ])
     .where('id', '=', id)
@@ -80,7 +137,13 @@ export async function endpointSecrets(ex: Executor, id: string) {
 }
 
 /** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
-export async function rotateEndpointSecret(ex: Executor, id: string, next: SealedSecretColumns, nextVersion: number, previousValidSeconds: number): Promise<EndpointRow> {
+export async function rotateEndpointSecret(
+  ex: Executor,
+  id: string,
+  next: SealedSecretColumns,
+  nextVersion: number,
+  previousValidSeconds: number,
+): Promise<EndpointRow> {
   return ex
     .updateTable('webhook_endpoints')
     .set((eb) => ({
@@ -117,7 +180,10 @@ export async function activeEndpointsOf(ex: Executor, organizationIds: readonly 
 }
 
 /** Locks a producer's position; undefined when another producer holds it (it is doing the work). */
-export async function lockProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events'): Promise<FeedPosition | undefined> {
+export async function lockProducerPosition(
+  ex: Executor,
+  source: 'change_events' | 'outbox_events',
+): Promise<FeedPosition | undefined> {
   const r = await sql<{ xid: string; id: string }>`
     select position_xid::text as xid, position_id::text as id from webhook_producer_state
     where source = ${source} for update skip locked`.execute(ex);
@@ -125,13 +191,22 @@ export async function lockProducerPosition(ex: Executor, source: 'change_events'
 }
 
 /** The producer's position without locking it (the change-feed purge stops there: events after it are not read yet). */
-export async function readProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events'): Promise<FeedPosition | undefined> {
+export async function readProducerPosition(
+  ex: Executor,
+  source: 'change_events' | 'outbox_events',
+): Promise<FeedPosition | undefined> {
   const r = await sql<{ xid: string; id: string }>`
-    select position_xid::text as xid, position_id::text as id from webhook_producer_state where source = ${source}`.execute(ex);
+    select position_xid::text as xid, position_id::text as id from webhook_producer_state where source = ${source}`.execute(
+    ex,
+  );
   return r.rows[0];
 }
 
-export async function setProducerPosition(ex: Executor, source: 'change_events' | 'outbox_events', p: FeedPosition): Promise<void> {
+export async function setProducerPosition(
+  ex: Executor,
+  source: 'change_events' | 'outbox_events',
+  p: FeedPosition,
+): Promise<void> {
   await sql`update webhook_producer_state set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
     where source = ${source}`.execute(ex);
 }
@@ -147,7 +222,11 @@ export interface OutboxFeedRow {
 }
 
 /** Milestone events after `after` whose transaction is final (the change feed's rule, src/events/change-feed.ts). */
-export async function committedOutboxEventsAfter(ex: Executor, after: FeedPosition, limit: number): Promise<OutboxFeedRow[]> {
+export async function committedOutboxEventsAfter(
+  ex: Executor,
+  after: FeedPosition,
+  limit: number,
+): Promise<OutboxFeedRow[]> {
   const r = await sql<OutboxFeedRow>`
     select o.id::text as id, o.xid::text as xid, o.organization_id, o.integration_id, o.type, o.payload, o.created_at
     from outbox_events o
@@ -167,17 +246,35 @@ export interface NewWebhookEvent {
 }
 
 /** Stores events and one pending delivery per endpoint; retries stop `maxAgeSeconds` after creation. */
-export async function insertEventsWithDeliveries(ex: Executor, events: readonly NewWebhookEvent[], deliveryIds: () => string, maxAgeSeconds: number): Promise<number> {
+export async function insertEventsWithDeliveries(
+  ex: Executor,
+  events: readonly NewWebhookEvent[],
+  deliveryIds: () => string,
+  maxAgeSeconds: number,
+): Promise<number> {
   if (events.length === 0) {
     return 0;
   }
-  await ex.insertInto('webhook_events')
-    .values(events.map((e) => ({ id: e.id, organization_id: e.organizationId, type: e.type, payload: JSON.stringify(e.payload) })))
+  await ex
+    .insertInto('webhook_events')
+    .values(
+      events.map((e) => ({
+        id: e.id,
+        organization_id: e.organizationId,
+        type: e.type,
+        payload: JSON.stringify(e.payload),
+      })),
+    )
     .execute();
-  const deliveries = events.flatMap((e) => e.endpointIds.map((endpointId) => ({
-    id: deliveryIds(), organization_id: e.organizationId, endpoint_id: endpointId, event_id: e.id,
-    give_up_at: sql<Date>`now() + make_interval(secs => ${maxAgeSeconds}::double precision)`,
-  })));
+  const deliveries = events.flatMap((e) =>
+    e.endpointIds.map((endpointId) => ({
+      id: deliveryIds(),
+      organization_id: e.organizationId,
+      endpoint_id: endpointId,
+      event_id: e.id,
+      give_up_at: sql<Date>`now() + make_interval(secs => ${maxAgeSeconds}::double precision)`,
+    })),
+  );
   if (deliveries.length > 0) {
     await ex.insertInto('webhook_deliveries').values(deliveries).execute();
   }
@@ -185,8 +282,21 @@ export async function insertEventsWithDeliveries(ex: Executor, events: readonly 
 }
 
 export const DELIVERY_COLUMNS = [
-  'd.id', 'd.organization_id', 'd.endpoint_id', 'd.event_id', 'd.status', 'd.attempts', 'd.next_attempt_at', 'd.give_up_at',
-  'd.last_attempt_at', 'd.last_response_status', 'd.last_error', 'd.replay_of', 'd.created_at', 'd.completed_at', 'e.type',
+  'd.id',
+  'd.organization_id',
+  'd.endpoint_id',
+  'd.event_id',
+  'd.status',
+  'd.attempts',
+  'd.next_attempt_at',
+  'd.give_up_at',
+  'd.last_attempt_at',
+  'd.last_response_status',
+  'd.last_error',
+  'd.replay_of',
+  'd.created_at',
+  'd.completed_at',
+  'e.type',
 ] as const;
 
 /**
@@ -214,7 +324,18 @@ export async function deliveryForSending(ex: Executor, id: string) {
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
     .innerJoin('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
-    .select(['d.id', 'd.attempts', 'd.organization_id', 'd.endpoint_id', 'e.id as event_id', 'e.type', 'e.payload', 'e.created_at as event_created_at', 'w.url', 'w.status as endpoint_status'])
+    .select([
+      'd.id',
+      'd.attempts',
+      'd.organization_id',
+      'd.endpoint_id',
+      'e.id as event_id',
+      'e.type',
+      'e.payload',
+      'e.created_at as event_created_at',
+      'w.url',
+      'w.status as endpoint_status',
+    ])
     .where('d.id', '=', id)
     .executeTakeFirst();
 }
@@ -235,10 +356,20 @@ export interface AttemptResult {
 
 /** Logs the attempt and moves the delivery on: succeeded, pending again later, or failed for good. */
 export async function recordAttempt(ex: Executor, a: AttemptResult): Promise<'succeeded' | 'pending' | 'failed'> {
-  await ex.insertInto('webhook_delivery_attempts').values({
-    organization_id: a.organizationId, delivery_id: a.deliveryId, endpoint_id: a.endpointId, attempt: a.attempt, started_at: a.startedAt,
-    duration_ms: a.durationMs, outcome: a.succeeded ? 'succeeded' : 'failed', response_status: a.responseStatus, error: a.error,
-  }).execute();
+  await ex
+    .insertInto('webhook_delivery_attempts')
+    .values({
+      organization_id: a.organizationId,
+      delivery_id: a.deliveryId,
+      endpoint_id: a.endpointId,
+      attempt: a.attempt,
+      started_at: a.startedAt,
+      duration_ms: a.durationMs,
+      outcome: a.succeeded ? 'succeeded' : 'failed',
+      response_status: a.responseStatus,
+      error: a.error,
+    })
+    .execute();
   const r = await sql<{ status: 'succeeded' | 'pending' | 'failed' }>`
     update webhook_deliveries set
       status = case when ${a.succeeded}::boolean then 'succeeded'
@@ -251,7 +382,11 @@ export async function recordAttempt(ex: Executor, a: AttemptResult): Promise<'su
   return r.rows[0]?.status ?? 'failed';
 }
 
-export async function listDeliveries(ex: Executor, endpointId: string, f: { status?: string | undefined; before?: { createdAt: string; id: string } | undefined; limit: number }) {
+export async function listDeliveries(
+  ex: Executor,
+  endpointId: string,
+  f: { status?: string | undefined; before?: { createdAt: string; id: string } | undefined; limit: number },
+) {
   let q = ex
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
@@ -290,9 +425,21 @@ export async function listAttempts(ex: Executor, deliveryId: string) {
 }
 
 /** A new pending delivery of the same event to the same endpoint (replay), with a fresh retry window. */
-export async function insertReplay(ex: Executor, original: { id: string; organizationId: string; endpointId: string; eventId: string }, id: string, maxAgeSeconds: number): Promise<void> {
-  await ex.insertInto('webhook_deliveries').values({
-    id, organization_id: original.organizationId, endpoint_id: original.endpointId, event_id: original.eventId, replay_of: original.id,
-    give_up_at: sql<Date>`now() + make_interval(secs => ${maxAgeSeconds}::double precision)`,
-  }).execute();
+export async function insertReplay(
+  ex: Executor,
+  original: { id: string; organizationId: string; endpointId: string; eventId: string },
+  id: string,
+  maxAgeSeconds: number,
+): Promise<void> {
+  await ex
+    .insertInto('webhook_deliveries')
+    .values({
+      id,
+      organization_id: original.organizationId,
+      endpoint_id: original.endpointId,
+      event_id: original.eventId,
+      replay_of: original.id,
+      give_up_at: sql<Date>`now() + make_interval(secs => ${maxAgeSeconds}::double precision)`,
+    })
+    .execute();
 }

@@ -10,9 +10,7 @@ export interface AccountSelector {
 }
 
 export type TransactionQuery =
-  | { relativeDateType: 'CURRENT_DAY' | 'PRIOR_DAY' }
-  | { startDate: string; endDate: string }
-  | { empty: true };
+  { relativeDateType: 'CURRENT_DAY' | 'PRIOR_DAY' } | { startDate: string; endDate: string } | { empty: true };
 
 export type BalanceQuery = TransactionQuery;
 
@@ -27,6 +25,10 @@ export interface TransactionPage {
 }
 
 export interface BankClient {
-  transactionPages(query: Exclude<TransactionQuery, { empty: true }> & { accounts: AccountSelector[] }): AsyncIterable<TransactionPage>;
-  getBalances(query: Exclude<BalanceQuery, { empty: true }> & { accounts?: AccountSelector[] }): Promise<{ accounts: WireBalanceAccount[] }>;
+  transactionPages(
+    query: Exclude<TransactionQuery, { empty: true }> & { accounts: AccountSelector[] },
+  ): AsyncIterable<TransactionPage>;
+  getBalances(
+    query: Exclude<BalanceQuery, { empty: true }> & { accounts?: AccountSelector[] },
+  ): Promise<{ accounts: WireBalanceAccount[] }>;
 }

@@ -37,7 +37,8 @@ const RANGE_CHECK_DAYS = 3;
  * windows and intraday windows need no extra call (intraday learns its day from its own answers).
  */
 export async function bankDaysFor(
-  ctx: { db: Database; now: Date; client: BankClient; row: AccountRow; mode: SyncMode; to?: IsoDate | undefined }, notes: RunNotes,
+  ctx: { db: Database; now: Date; client: BankClient; row: AccountRow; mode: SyncMode; to?: IsoDate | undefined },
+  notes: RunNotes,
 ): Promise<BankDays> {
   const { db, now, client, row } = ctx;
   const estimate = estimateBusinessDay(row, now);
@@ -86,7 +87,12 @@ export async function noteRun(db: Database, runId: string, notes: RunNotes): Pro
  * says so); a business day with a balance but no transaction on an account that normally has
  * activity is `unexpectedly_empty` (a warning on the run and in coverage).
  */
-export async function classifyPostedDays(db: Database, account: AccountRef, dates: readonly IsoDate[], balanceDays: ReadonlySet<IsoDate>): Promise<RunWarning[]> {
+export async function classifyPostedDays(
+  db: Database,
+  account: AccountRef,
+  dates: readonly IsoDate[],
+  balanceDays: ReadonlySet<IsoDate>,
+): Promise<RunWarning[]> {
   const warnings: RunWarning[] = [];
   const noBusiness = dates.filter((d) => !balanceDays.has(d));
   await setEmptyDayState(db, account.id, noBusiness, 'no_business_day');

@@ -26,24 +26,38 @@ export interface BankDayAnswer {
 /** The business day a CURRENT_DAY / PRIOR_DAY balance answer names for one account. */
 export function answeredDay(accounts: readonly WireBalanceAccount[], jpmAccountId: string): BankDayAnswer {
   const ours = accounts.filter((a) => a.accountId === jpmAccountId);
-  const dates = ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d): d is string => typeof d === 'string' && isIsoDate(d)).sort();
+  const dates = ours
+    .flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate)))
+    .filter((d): d is string => typeof d === 'string' && isIsoDate(d))
+    .sort();
   const day = dates.at(-1);
   return day === undefined ? { noBusinessDay: true } : { day, noBusinessDay: false };
 }
 
 /** Asks the bank which day its CURRENT_DAY or PRIOR_DAY is for the account (one balance call). */
-export async function askBankDay(client: BankClient, row: AccountSelectorRow, relativeDateType: 'CURRENT_DAY' | 'PRIOR_DAY'): Promise<BankDayAnswer> {
-  const r = await client.getBalances({ relativeDateType, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] });
+export async function askBankDay(
+  client: BankClient,
+  row: AccountSelectorRow,
+  relativeDateType: 'CURRENT_DAY' | 'PRIOR_DAY',
+): Promise<BankDayAnswer> {
+  const r = await client.getBalances({
+    relativeDateType,
+    accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
+  });
   return answeredDay(r.accounts, row.jpm_account_id);
 }
 
 export { estimateBusinessDay } from '../domain/business-day.ts';
 
 const WARNINGS: Record<string, (dates: readonly IsoDate[]) => string> = {
-  no_business_day: (d) => `J.P. Morgan reports no business day on ${d.join(', ')} (a bank holiday): nothing owed, recorded as such`,
-  no_current_business_day: () => 'J.P. Morgan reports no current business day for the account (weekend or bank holiday): nothing to fetch',
-  fetched_nothing: (d) => `J.P. Morgan reported no transaction on business day(s) ${d.join(', ')}, although the account normally has activity`,
-  bank_business_day_unknown: () => 'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
+  no_business_day: (d) =>
+    `J.P. Morgan reports no business day on ${d.join(', ')} (a bank holiday): nothing owed, recorded as such`,
+  no_current_business_day: () =>
+    'J.P. Morgan reports no current business day for the account (weekend or bank holiday): nothing to fetch',
+  fetched_nothing: (d) =>
+    `J.P. Morgan reported no transaction on business day(s) ${d.join(', ')}, although the account normally has activity`,
+  bank_business_day_unknown: () =>
+    'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
 };
 
 /** A run warning with its standard message. */

@@ -79,7 +79,9 @@ export class PostedDayTally {
         credits_minor: (c?.credits ?? 0n).toString(),
         debits_minor: (c?.debits ?? 0n).toString(),
         // Sorted by key, as jsonb keeps them, so a stored row and a fresh one compare equal as JSON text.
-        repeated_fingerprints: Object.fromEntries([...(c?.fingerprints ?? [])].filter(([, n]) => n > 1).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+        repeated_fingerprints: Object.fromEntries(
+          [...(c?.fingerprints ?? [])].filter(([, n]) => n > 1).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        ),
       };
     });
   }
@@ -139,8 +141,14 @@ export class CurrentDaySnapshot {
     let w = this.#walks.get(walk);
     if (!w) {
       w = {
-        ids: new Set(), pages: new Set(), lastPage: false, totalPages: page.totalPages, totalRecords: page.totalRecords, seen: 0,
-        unidentifiedReject: false, dates: new Set(),
+        ids: new Set(),
+        pages: new Set(),
+        lastPage: false,
+        totalPages: page.totalPages,
+        totalRecords: page.totalRecords,
+        seen: 0,
+        unidentifiedReject: false,
+        dates: new Set(),
       };
       this.#walks.set(walk, w);
     }
@@ -182,7 +190,11 @@ export class CurrentDaySnapshot {
       }
     }
     return {
-      walk: this.#last, ids: w.ids, totalPages: w.totalPages, totalRecords: w.totalRecords, dates: [...w.dates].sort(),
+      walk: this.#last,
+      ids: w.ids,
+      totalPages: w.totalPages,
+      totalRecords: w.totalRecords,
+      dates: [...w.dates].sort(),
       provesAbsence: !w.unidentifiedReject && w.seen === w.totalRecords,
     };
   }

@@ -16,7 +16,10 @@ export interface DiscoveredAccounts {
  * operator can change per account.
  */
 export async function discoverAccounts(
-  db: Database, bank: BankClient, integration: { id: string; organizationId: string }, timeZone = 'America/New_York',
+  db: Database,
+  bank: BankClient,
+  integration: { id: string; organizationId: string },
+  timeZone = 'America/New_York',
 ): Promise<DiscoveredAccounts> {
   const response = await bank.getBalances({ relativeDateType: 'CURRENT_DAY' });
   const known = new Set((await listAccountsOfIntegration(db, integration.id)).map((a) => a.jpm_account_id));

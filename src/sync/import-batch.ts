@@ -54,10 +54,22 @@ const PAGE = 1_000;
  * Whether a balance confirms the stored one: every amount it reports equals the stored amount. An
  * amount it leaves out (a file with ledger figures only) never blanks one the row holds already.
  */
-function confirmsAmounts(b: NormalizedBalance, stored: { opening_ledger_minor: string | null; opening_available_minor: string | null; ending_ledger_minor: string | null; ending_available_minor: string | null }): boolean {
+function confirmsAmounts(
+  b: NormalizedBalance,
+  stored: {
+    opening_ledger_minor: string | null;
+    opening_available_minor: string | null;
+    ending_ledger_minor: string | null;
+    ending_available_minor: string | null;
+  },
+): boolean {
   const same = (v: bigint | null, s: string | null) => v === null || v.toString() === s;
-  return same(b.openingLedgerMinor, stored.opening_ledger_minor) && same(b.openingAvailableMinor, stored.opening_available_minor)
-    && same(b.endingLedgerMinor, stored.ending_ledger_minor) && same(b.endingAvailableMinor, stored.ending_available_minor);
+  return (
+    same(b.openingLedgerMinor, stored.opening_ledger_minor) &&
+    same(b.openingAvailableMinor, stored.opening_available_minor) &&
+    same(b.endingLedgerMinor, stored.ending_ledger_minor) &&
+    same(b.endingAvailableMinor, stored.ending_available_minor)
+  );
 }
 
 /**
@@ -68,7 +80,13 @@ function confirmsAmounts(b: NormalizedBalance, stored: { opening_ledger_minor: s
  * A balance whose amounts equal the stored ones is not rewritten, whichever channel reported it.
  */
 export async function importBatch(
-  deps: ImportDeps, input: { accountId: string; trigger: SyncTrigger; batch: SourceBatch; onProgress?: (stored: number, total: number) => void },
+  deps: ImportDeps,
+  input: {
+    accountId: string;
+    trigger: SyncTrigger;
+    batch: SourceBatch;
+    onProgress?: (stored: number, total: number) => void;
+  },
 ): Promise<ImportResult> {
   const row = await getAccount(deps.db, input.accountId);
   if (!row) {
@@ -79,8 +97,14 @@ export async function importBatch(
   const posted = [...batch.postedDates].sort();
   const dates = posted.length > 0 ? posted : [...batch.intradayDates].sort();
   const runId = await createSyncRun(deps.db, {
-    organizationId: row.organization_id, integrationId: row.integration_id, accountId: row.id, trigger: input.trigger,
-    mode: posted.length > 0 ? 'range' : 'intraday', windowFrom: dates[0] ?? null, windowTo: dates.at(-1) ?? null, source: batch.source,
+    organizationId: row.organization_id,
+    integrationId: row.integration_id,
+    accountId: row.id,
+    trigger: input.trigger,
+    mode: posted.length > 0 ? 'range' : 'intraday',
+    windowFrom: dates[0] ?? null,
+    windowTo: dates.at(-1) ?? null,
+    source: batch.source,
   });
   await markRunStarted(deps.db, runId);
   const log = deps.logger.child({ accountId: row.id, runId, source: batch.source });
@@ -100,55 +124,112 @@ export async function importBatch(
       if (records.length === 0 && rejects.length === 0) {
         break;
       }
-      add(await ingestTransactionPage(deps.db, account, { records, rejects, fetched: records.length + rejects.length }, runId, claims, landed));
+      add(
+        await ingestTransactionPage(
+          deps.db,
+          account,
+          { records, rejects, fetched: records.length + rejects.length },
+          runId,
+          claims,
+          landed,
+        ),
+      );
       input.onProgress?.(i + records.length, batch.records.length);
     }
     // A record that confirmed another channel's row with a field left out counts as that row's look-alike.
     const tally = new PostedDayTally();
-    tally.add(1, 1, 1, batch.records.map((r) => {
-      const key = landed.get(r);
-      return key === undefined ? r : { ...r, fingerprintKey: key };
-    }));
+    tally.add(
+      1,
+      1,
+      1,
+      batch.records.map((r) => {
+        const key = landed.get(r);
+        return key === undefined ? r : { ...r, fingerprintKey: key };
+      }),
+    );
     // resolvePending counts on the run itself.
     add(await resolvePending(deps.db, account, posted, runId));
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
     const stored = await bankDayFetchesOn(deps.db, account.id, posted);
     const fetchRows = tally.rows(account, posted, runId, deps.now()).filter((r) => {
       const s = stored.get(r.booking_date);
-      return !s || s.record_count !== r.record_count || s.credits_minor !== r.credits_minor || s.debits_minor !== r.debits_minor
-        || JSON.stringify(s.repeated_fingerprints) !== JSON.stringify(r.repeated_fingerprints);
+      return (
+        !s ||
+        s.record_count !== r.record_count ||
+        s.credits_minor !== r.credits_minor ||
+        s.debits_minor !== r.debits_minor ||
+        JSON.stringify(s.repeated_fingerprints) !== JSON.stringify(r.repeated_fingerprints)
+      );
     });
     await upsertBankDayFetches(deps.db, fetchRows);
     add(await storeBalances(deps.db, account, batch, runId));
     const status = counts.rejected > 0 ? 'partial' : 'succeeded';
-    await finishRun(deps.db, runId, status, status === 'partial' ? { code: 'records_rejected', message: `${counts.rejected} record(s) of the file could not be stored` } : undefined);
+    await finishRun(
+      deps.db,
+      runId,
+      status,
+      status === 'partial'
+        ? { code: 'records_rejected', message: `${counts.rejected} record(s) of the file could not be stored` }
+        : undefined,
+    );
     // A batch that changed nothing leaves the proofs as they stand (recomputing would only restamp their evidence).
-    const changed = counts.inserted + counts.updated + counts.superseded + counts.removed + counts.balances + counts.rejected + fetchRows.length > 0;
+    const changed =
+      counts.inserted +
+        counts.updated +
+        counts.superseded +
+        counts.removed +
+        counts.balances +
+        counts.rejected +
+        fetchRows.length >
+      0;
     if (deps.onPostedDays && posted.length > 0 && changed) {
       await deps.onPostedDays(row.id, posted).catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
     }
     log.info({ counts }, 'statement imported');
     return { runId, counts, status };
   } catch (err) {
-    await finishRun(deps.db, runId, 'failed', { code: 'import_failed', message: 'the import stopped part-way; importing the same file again completes it' });
+    await finishRun(deps.db, runId, 'failed', {
+      code: 'import_failed',
+      message: 'the import stopped part-way; importing the same file again completes it',
+    });
     throw err;
   }
 }
 
-async function storeBalances(db: Database, account: AccountRef, batch: SourceBatch, runId: string): Promise<Partial<SyncCounts>> {
+async function storeBalances(
+  db: Database,
+  account: AccountRef,
+  batch: SourceBatch,
+  runId: string,
+): Promise<Partial<SyncCounts>> {
   if (batch.balances.length === 0 && batch.balanceRejects.length === 0) {
     return {};
   }
   return db.transaction().execute(async (trx) => {
-    const stored = await balancesOn(trx, account.id, batch.balances.map((b) => b.asOfDate));
+    const stored = await balancesOn(
+      trx,
+      account.id,
+      batch.balances.map((b) => b.asOfDate),
+    );
     const changed = batch.balances.filter((b) => {
       const s = stored.get(`${b.asOfDate}|${b.kind}`);
       return !s || (s.content_hash !== b.contentHash && !confirmsAmounts(b, s));
     });
-    const written = await upsertBalances(trx, changed.map((b) => balanceRow(account, b, stored.get(`${b.asOfDate}|${b.kind}`)?.id)));
-    await insertRejects(trx, batch.balanceRejects.map((r) => ({
-      organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, record_type: 'balance' as const, reason: r.reason, raw: r.raw,
-    })));
+    const written = await upsertBalances(
+      trx,
+      changed.map((b) => balanceRow(account, b, stored.get(`${b.asOfDate}|${b.kind}`)?.id)),
+    );
+    await insertRejects(
+      trx,
+      batch.balanceRejects.map((r) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        sync_run_id: runId,
+        record_type: 'balance' as const,
+        reason: r.reason,
+        raw: r.raw,
+      })),
+    );
     const c: Partial<SyncCounts> = { balances: written.length, rejected: batch.balanceRejects.length };
     if (written.length + batch.balanceRejects.length > 0) {
       await addRunCounts(trx, runId, c);

@@ -7,13 +7,45 @@ import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
-  compareFields, LOOSE_FIELDS, LOOSE_MATCH_CLASS, LOOSE_MATCH_RULE, looseMatches, recordGroup, recordValue, rowGroup, type LooseField, type LooseMatch, type MissingField,
+  compareFields,
+  LOOSE_FIELDS,
+  LOOSE_MATCH_CLASS,
+  LOOSE_MATCH_RULE,
+  looseMatches,
+  recordGroup,
+  recordValue,
+  rowGroup,
+  type LooseField,
+  type LooseMatch,
+  type MissingField,
 } from './loose-match.ts';
-import { findAliasedRows, insertAliases, type LookAlikes, type TransactionAlias } from '../storage/transaction-aliases.repo.ts';
 import {
-  accountWriteState, decidedChannelPairs, findFingerprintGroups, findForMatching, findLooseCandidates, insertChangeEvents, insertDecisions, insertRejects, insertTransactions, lockAccountForWrite,
-  resolveRejectsNotSentAgain, resolveRejectsStored,
-  updateTransactions, type AccountWriteState, type DecisionRow, type ExistingTransaction, type LooseCandidate, type MatchingTransaction, type RejectRow, type TransactionRow,
+  findAliasedRows,
+  insertAliases,
+  type LookAlikes,
+  type TransactionAlias,
+} from '../storage/transaction-aliases.repo.ts';
+import {
+  accountWriteState,
+  decidedChannelPairs,
+  findFingerprintGroups,
+  findForMatching,
+  findLooseCandidates,
+  insertChangeEvents,
+  insertDecisions,
+  insertRejects,
+  insertTransactions,
+  lockAccountForWrite,
+  resolveRejectsNotSentAgain,
+  resolveRejectsStored,
+  updateTransactions,
+  type AccountWriteState,
+  type DecisionRow,
+  type ExistingTransaction,
+  type LooseCandidate,
+  type MatchingTransaction,
+  type RejectRow,
+  type TransactionRow,
   type TransactionUpdate,
 } from '../storage/transactions.repo.ts';
 import type { DataQualityNote } from '../jpm/records.ts';
@@ -56,7 +88,9 @@ function idKey(postCode: string, jpmTransactionId: string): string | undefined {
 }
 
 function member(value: unknown, key: string): unknown {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
 }
 
 /**
@@ -68,7 +102,12 @@ export function rejectRow(account: AccountRef, r: NormalizationReject, runId: st
   const date = member(r.raw, 'asOfDate');
   const postCode = member(r.raw, 'postCode');
   return {
-    organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, record_type: 'transaction', reason: r.reason, raw: r.raw,
+    organization_id: account.organizationId,
+    account_id: account.id,
+    sync_run_id: runId,
+    record_type: 'transaction',
+    reason: r.reason,
+    raw: r.raw,
     record_hash: contentHash(['transaction', r.raw ?? null]),
     record_index: r.index,
     jpm_transaction_id: typeof id === 'string' && id !== '' ? id : null,
@@ -102,7 +141,12 @@ export function requestedView(query: Exclude<TransactionQuery, { empty: true }>)
  * sends them. Bad records seen again stay open (their row now names this run). Without a run id (a
  * direct call), nothing can tell "seen again" apart, so nothing is resolved.
  */
-export async function resolveRejectsOfCompleteWalk(db: Database, account: AccountRef, dates: readonly string[], runId: string | null): Promise<number> {
+export async function resolveRejectsOfCompleteWalk(
+  db: Database,
+  account: AccountRef,
+  dates: readonly string[],
+  runId: string | null,
+): Promise<number> {
   return runId === null ? 0 : resolveRejectsNotSentAgain(db, account.id, dates, runId);
 }
 
@@ -134,14 +178,19 @@ export type WalkClaims = Set<string>;
  * bank listing id-less look-alikes in another order never makes a duplicate.
  */
 export function planPage(
-  account: AccountRef, records: readonly NormalizedTransaction[], existing: readonly (ExistingTransaction & Partial<NotedColumns>)[], runId: string | null,
+  account: AccountRef,
+  records: readonly NormalizedTransaction[],
+  existing: readonly (ExistingTransaction & Partial<NotedColumns>)[],
+  runId: string | null,
   earlier: ReadonlySet<string> = new Set(),
 ): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
-  const byId = new Map(existing.flatMap((e) => {
-    const k = idKey(e.post_code, e.jpm_transaction_id);
-    return k === undefined ? [] : [[k, e] as const];
-  }));
+  const byId = new Map(
+    existing.flatMap((e) => {
+      const k = idKey(e.post_code, e.jpm_transaction_id);
+      return k === undefined ? [] : [[k, e] as const];
+    }),
+  );
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
   const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed, insertRecords: [] };
@@ -151,7 +200,13 @@ export function planPage(
     if (!match) {
       const id = uuidv7();
       claimed.add(id);
-      plan.inserts.push({ id, organization_id: account.organizationId, account_id: account.id, status: t.status, ...columns(t) });
+      plan.inserts.push({
+        id,
+        organization_id: account.organizationId,
+        account_id: account.id,
+        status: t.status,
+        ...columns(t),
+      });
       plan.insertRecords.push(t);
       return;
     }
@@ -168,14 +223,30 @@ export function planPage(
       // Across channels (a file's line, then the API's record) the evidence names what matched.
       const across = match.source !== t.source;
       plan.decisions.push({
-        organization_id: account.organizationId, account_id: account.id, transaction_id: match.id, related_transaction_id: null,
-        decision: 're_identified', rule: across ? 'same_fingerprint_across_channels' : 'same_fingerprint_and_occurrence', sync_run_id: runId, source: t.source,
+        organization_id: account.organizationId,
+        account_id: account.id,
+        transaction_id: match.id,
+        related_transaction_id: null,
+        decision: 're_identified',
+        rule: across ? 'same_fingerprint_across_channels' : 'same_fingerprint_and_occurrence',
+        sync_run_id: runId,
+        source: t.source,
         evidence: {
-          previousJpmTransactionId: match.jpm_transaction_id, newJpmTransactionId: t.jpmTransactionId, fingerprintKey: t.fingerprintKey,
-          ...(across ? {
-            previousSource: match.source, source: t.source, bankReference: t.bankReference, customerReference: t.customerReference,
-            amountMinor: t.amountMinor.toString(), direction: t.direction, bookingDate: t.bookingDate, baiTypeCode: t.baiTypeCode,
-          } : {}),
+          previousJpmTransactionId: match.jpm_transaction_id,
+          newJpmTransactionId: t.jpmTransactionId,
+          fingerprintKey: t.fingerprintKey,
+          ...(across
+            ? {
+                previousSource: match.source,
+                source: t.source,
+                bankReference: t.bankReference,
+                customerReference: t.customerReference,
+                amountMinor: t.amountMinor.toString(),
+                direction: t.direction,
+                bookingDate: t.bookingDate,
+                baiTypeCode: t.baiTypeCode,
+              }
+            : {}),
         },
       });
     }
@@ -210,9 +281,13 @@ export function planPage(
     return plan;
   }
   const group = (key: string) => key.slice(0, key.lastIndexOf(':'));
-  const candidates = Map.groupBy(existing.filter((e) => !isIdentityId(e.jpm_transaction_id)), (e) => group(e.fingerprint_key));
+  const candidates = Map.groupBy(
+    existing.filter((e) => !isIdentityId(e.jpm_transaction_id)),
+    (e) => group(e.fingerprint_key),
+  );
   // Rows an earlier page of the walk took are not free either: the group's records may span two pages.
-  const free = (t: NormalizedTransaction) => (candidates.get(group(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
+  const free = (t: NormalizedTransaction) =>
+    (candidates.get(group(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
   const rest: NormalizedTransaction[] = [];
   for (const t of idless) {
     const same = free(t).find((e) => e.content_hash === t.contentHash);
@@ -259,19 +334,33 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * without rows of another channel no candidate of API records.
  */
 async function matchLoosely(
-  trx: Executor, account: AccountRef, plan: Plan, runId: string | null, earlier: ReadonlySet<string>, landed: LandedOn | undefined, state: AccountWriteState,
+  trx: Executor,
+  account: AccountRef,
+  plan: Plan,
+  runId: string | null,
+  earlier: ReadonlySet<string>,
+  landed: LandedOn | undefined,
+  state: AccountWriteState,
 ): Promise<void> {
   const insertedIds = new Set(plan.inserts.map((r) => r.id));
   const taken = new Set([...plan.claimed].filter((id) => !insertedIds.has(id)));
-  const aliased = state.aliases ? await findAliasedRows(trx, account.id, plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey }))) : [];
+  const aliased = state.aliases
+    ? await findAliasedRows(
+        trx,
+        account.id,
+        plan.insertRecords.map((t) => ({ source: t.source, fingerprintKey: t.fingerprintKey })),
+      )
+    : [];
   const byAlias = new Map(aliased.map((r) => [r.alias_key, r]));
   const aliasMatches: LooseMatch[] = [];
   for (const t of plan.insertRecords) {
     const row = byAlias.get(`${t.source}|${t.fingerprintKey}`);
     // The row must still be the live posted item of the record's look-alike group, and free: neither this page's
     // nor an earlier page's of the walk (that row is another item the bank reports, matched first).
-    const free = row && row.status === 'posted' && !taken.has(row.id) && !earlier.has(row.id) && recordGroup(t) === rowGroup(row);
-    const fit = row && free && !(t.identityById && isIdentityId(row.jpm_transaction_id)) ? compareFields(t, row) : undefined;
+    const free =
+      row && row.status === 'posted' && !taken.has(row.id) && !earlier.has(row.id) && recordGroup(t) === rowGroup(row);
+    const fit =
+      row && free && !(t.identityById && isIdentityId(row.jpm_transaction_id)) ? compareFields(t, row) : undefined;
     if (row && fit) {
       taken.add(row.id);
       // The group as it was when the alias was made: this page may see only part of it, or rows taken over since.
@@ -282,14 +371,26 @@ async function matchLoosely(
   const rest = plan.insertRecords.filter((t) => !byAliasRecord.has(t));
   const loose = rest.filter((t) => t.recordClass === LOOSE_MATCH_CLASS);
   const onlyApiRecords = loose.every((t) => t.source === 'jpm_api');
-  const candidates = loose.length === 0 || (onlyApiRecords && !state.otherChannels) ? [] : await findLooseCandidates(
-    trx, account.id, loose.map((t) => t.bookingDate), loose.map((t) => t.amountMinor.toString()), onlyApiRecords);
+  const candidates =
+    loose.length === 0 || (onlyApiRecords && !state.otherChannels)
+      ? []
+      : await findLooseCandidates(
+          trx,
+          account.id,
+          loose.map((t) => t.bookingDate),
+          loose.map((t) => t.amountMinor.toString()),
+          onlyApiRecords,
+        );
   const ruleMatches = candidates.length === 0 ? [] : looseMatches(rest, candidates, taken, earlier);
   const matches = [...aliasMatches, ...ruleMatches];
   if (matches.length === 0) {
     return;
   }
-  const decided = await decidedChannelPairs(trx, ruleMatches.map((m) => m.row.id), LOOSE_MATCH_RULE);
+  const decided = await decidedChannelPairs(
+    trx,
+    ruleMatches.map((m) => m.row.id),
+    LOOSE_MATCH_RULE,
+  );
   const matched = new Set(matches.map((m) => m.record));
   plan.inserts.forEach((r, i) => {
     if (matched.has(plan.insertRecords[i]!)) {
@@ -302,14 +403,31 @@ async function matchLoosely(
   for (const { record: t, row, missing, matched: same, group, lookAlikes } of matches) {
     plan.claimed.add(row.id);
     aliases.push(
-      { account_id: account.id, source: t.source, fingerprint_key: t.fingerprintKey, transaction_id: row.id, look_alikes: lookAlikes },
-      { account_id: account.id, source: row.source, fingerprint_key: row.fingerprint_key, transaction_id: row.id, look_alikes: lookAlikes },
+      {
+        account_id: account.id,
+        source: t.source,
+        fingerprint_key: t.fingerprintKey,
+        transaction_id: row.id,
+        look_alikes: lookAlikes,
+      },
+      {
+        account_id: account.id,
+        source: row.source,
+        fingerprint_key: row.fingerprint_key,
+        transaction_id: row.id,
+        look_alikes: lookAlikes,
+      },
     );
     // Only a record with the bank's id takes a row over (a row of another channel without one: the query and
     // looseMatches never pair two ids); a report without it never overwrites another channel's row.
     const takesOver = t.identityById;
     if (takesOver) {
-      plan.updates.push({ id: row.id, ...takeOverColumns(t, row, missing, lookAlikes), reason: 're_identified', sync_run_id: runId });
+      plan.updates.push({
+        id: row.id,
+        ...takeOverColumns(t, row, missing, lookAlikes),
+        reason: 're_identified',
+        sync_run_id: runId,
+      });
     } else {
       plan.unchanged++;
       landed?.set(t, row.fingerprint_key);
@@ -320,14 +438,34 @@ async function matchLoosely(
       continue;
     }
     plan.decisions.push({
-      organization_id: account.organizationId, account_id: account.id, transaction_id: row.id, related_transaction_id: null,
-      decision: 're_identified', rule: LOOSE_MATCH_RULE, sync_run_id: runId, source: t.source,
+      organization_id: account.organizationId,
+      account_id: account.id,
+      transaction_id: row.id,
+      related_transaction_id: null,
+      decision: 're_identified',
+      rule: LOOSE_MATCH_RULE,
+      sync_run_id: runId,
+      source: t.source,
       evidence: {
-        previousJpmTransactionId: row.jpm_transaction_id, newJpmTransactionId: takesOver ? t.jpmTransactionId : row.jpm_transaction_id,
-        fingerprintKey: t.fingerprintKey, rowFingerprintKey: row.fingerprint_key, previousSource: row.source, source: t.source, rowTakenOver: takesOver,
-        bookingDate: t.bookingDate, direction: t.direction, amountMinor: t.amountMinor.toString(), currency: t.currency, recordClass: t.recordClass,
-        baiTypeCode: t.baiTypeCode, bankReference: t.bankReference, customerReference: t.customerReference,
-        matched: ['bookingDate', 'direction', 'amountMinor', 'currency', ...same], missing, group, byAlias: byAliasRecord.has(t),
+        previousJpmTransactionId: row.jpm_transaction_id,
+        newJpmTransactionId: takesOver ? t.jpmTransactionId : row.jpm_transaction_id,
+        fingerprintKey: t.fingerprintKey,
+        rowFingerprintKey: row.fingerprint_key,
+        previousSource: row.source,
+        source: t.source,
+        rowTakenOver: takesOver,
+        bookingDate: t.bookingDate,
+        direction: t.direction,
+        amountMinor: t.amountMinor.toString(),
+        currency: t.currency,
+        recordClass: t.recordClass,
+        baiTypeCode: t.baiTypeCode,
+        bankReference: t.bankReference,
+        customerReference: t.customerReference,
+        matched: ['bookingDate', 'direction', 'amountMinor', 'currency', ...same],
+        missing,
+        group,
+        byAlias: byAliasRecord.has(t),
       },
     });
   }
@@ -357,7 +495,12 @@ const NOT_KEPT_NOTE = /^left out by (.+?); not kept from .+$/;
  * Every field the record left out that the row, or another row of its look-alike group, carried is noted in
  * data_quality (`notKeptNote`), alike on every row of the group.
  */
-export function takeOverColumns(t: NormalizedTransaction, row: LooseCandidate, missing: readonly MissingField[], lookAlikes: LookAlikes): Column {
+export function takeOverColumns(
+  t: NormalizedTransaction,
+  row: LooseCandidate,
+  missing: readonly MissingField[],
+  lookAlikes: LookAlikes,
+): Column {
   const out = columns(t);
   const notes = [...(t.dataQuality ?? [])];
   const from = [...new Set([row.source, ...lookAlikes.sources])].sort();
@@ -384,7 +527,12 @@ function carryingNotKeptNotes(t: NormalizedTransaction, match: ExistingTransacti
   for (const note of match.data_quality as unknown[]) {
     const field = member(note, 'field');
     const by = NOT_KEPT_NOTE.exec(String(member(note, 'problem')));
-    if (!by || by[1] !== t.source || typeof field !== 'string' || !(LOOSE_FIELDS as readonly string[]).includes(field)) {
+    if (
+      !by ||
+      by[1] !== t.source ||
+      typeof field !== 'string' ||
+      !(LOOSE_FIELDS as readonly string[]).includes(field)
+    ) {
       continue;
     }
     const f = field as LooseField;
@@ -417,14 +565,22 @@ export async function ingestTransactionPage(
     await lockAccountForWrite(trx, account.id);
     const state = await accountWriteState(trx, account.id);
     const existing: MatchingTransaction[] = await findForMatching(
-      trx, account.id, page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])), page.records.map((r) => r.fingerprintKey),
+      trx,
+      account.id,
+      page.records.flatMap((r) => (r.identityById ? [r.jpmTransactionId] : [])),
+      page.records.map((r) => r.fingerprintKey),
       page.records.map((r) => r.recordClass),
     );
     const idless = page.records.filter((r) => !r.identityById);
     if (idless.length > 0) {
       // Rows of the id-less records' fingerprint groups, whatever their occurrence number (see planPage).
       const known = new Set(existing.map((e) => e.id));
-      const group = await findFingerprintGroups(trx, account.id, idless.map((r) => r.bookingDate), idless.map((r) => r.fingerprintKey.split(':')[1] ?? ''));
+      const group = await findFingerprintGroups(
+        trx,
+        account.id,
+        idless.map((r) => r.bookingDate),
+        idless.map((r) => r.fingerprintKey.split(':')[1] ?? ''),
+      );
       existing.push(...group.filter((e) => !known.has(e.id)));
     }
     const plan = planPage(account, page.records, existing, runId, walk);
@@ -436,13 +592,25 @@ export async function ingestTransactionPage(
     const updated = await updateTransactions(trx, plan.updates, runId);
     await insertDecisions(trx, plan.decisions);
     // The inserted rows' `added` events were written with them (insertTransactions), before these.
-    await insertChangeEvents(trx, plan.updates.map((u) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: u.id, kind: 'modified' as const })));
+    await insertChangeEvents(
+      trx,
+      plan.updates.map((u) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        entity_id: u.id,
+        kind: 'modified' as const,
+      })),
+    );
     const rejects = page.rejects.map((r) => rejectRow(account, r, runId));
     // A bad record of an earlier sync that the bank now sends usable is resolved by this page; only when the account
     // had an open one (pages open them only under this lock, and this page's own come after).
     if (state.openRejects) {
-      await resolveRejectsStored(trx, account.id, page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
-        rejects.flatMap((r) => r.record_hash ?? []));
+      await resolveRejectsStored(
+        trx,
+        account.id,
+        page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
+        rejects.flatMap((r) => r.record_hash ?? []),
+      );
     }
     await insertRejects(trx, rejects);
     const counts: SyncCounts = {

@@ -30,8 +30,18 @@ export async function startIntradayWalk(db: Database): Promise<IntradayWalk> {
  * walk then reconciles that day's pending rows (supersede.ts `reconcileIntraday`).
  */
 export async function reconcileCurrentDay(
-  ctx: { db: Database; now: Date; client: BankClient; row: AccountRow; account: AccountRef; runId: string | null; log: Logger },
-  snapshot: IntradayWalk | undefined, balanceDays: ReadonlySet<IsoDate> | undefined, notes: RunNotes,
+  ctx: {
+    db: Database;
+    now: Date;
+    client: BankClient;
+    row: AccountRow;
+    account: AccountRef;
+    runId: string | null;
+    log: Logger;
+  },
+  snapshot: IntradayWalk | undefined,
+  balanceDays: ReadonlySet<IsoDate> | undefined,
+  notes: RunNotes,
 ): Promise<Partial<SyncCounts>> {
   const { client, row, log } = ctx;
   const complete = snapshot?.walk.complete();
@@ -64,10 +74,17 @@ export async function reconcileCurrentDay(
   if (!sameDay) {
     log.warn({ day, dates: complete.dates }, 'intraday walk held records of another business day; nothing removed');
   }
-  const r = await reconcileIntraday(ctx.db, ctx.account, {
-    day, ids: complete.ids, provesAbsence: complete.provesAbsence && sameDay,
-    walkStartedAt: snapshot.walkClock.get(complete.walk) ?? snapshot.firstClock,
-    evidence: { totalRecords: complete.totalRecords, totalPages: complete.totalPages, businessDaySource: source },
-  }, ctx.runId);
+  const r = await reconcileIntraday(
+    ctx.db,
+    ctx.account,
+    {
+      day,
+      ids: complete.ids,
+      provesAbsence: complete.provesAbsence && sameDay,
+      walkStartedAt: snapshot.walkClock.get(complete.walk) ?? snapshot.firstClock,
+      evidence: { totalRecords: complete.totalRecords, totalPages: complete.totalPages, businessDaySource: source },
+    },
+    ctx.runId,
+  );
   return { removed: r.removed, updated: r.restored };
 }

@@ -3,7 +3,9 @@ import type { WireBalanceAccount } from '../normalization/wire.ts';
 import type { BankClient, TransactionQuery } from './bank-client.ts';
 
 function window(q: Exclude<TransactionQuery, { empty: true }>) {
-  return 'relativeDateType' in q ? { relativeDateType: q.relativeDateType } : { startDate: q.startDate, endDate: q.endDate };
+  return 'relativeDateType' in q
+    ? { relativeDateType: q.relativeDateType }
+    : { startDate: q.startDate, endDate: q.endDate };
 }
 
 /**

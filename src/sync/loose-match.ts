@@ -30,9 +30,21 @@ export interface LooseMatch {
 }
 
 const FIELDS = [
-  { field: 'baiTypeCode', record: (t: NormalizedTransaction) => t.baiTypeCode ?? '', row: (e: LooseCandidate) => e.bai_type_code ?? '' },
-  { field: 'bankReference', record: (t: NormalizedTransaction) => identityReference(t.bankReference), row: (e: LooseCandidate) => identityReference(e.bank_reference) },
-  { field: 'customerReference', record: (t: NormalizedTransaction) => identityReference(t.customerReference), row: (e: LooseCandidate) => identityReference(e.customer_reference) },
+  {
+    field: 'baiTypeCode',
+    record: (t: NormalizedTransaction) => t.baiTypeCode ?? '',
+    row: (e: LooseCandidate) => e.bai_type_code ?? '',
+  },
+  {
+    field: 'bankReference',
+    record: (t: NormalizedTransaction) => identityReference(t.bankReference),
+    row: (e: LooseCandidate) => identityReference(e.bank_reference),
+  },
+  {
+    field: 'customerReference',
+    record: (t: NormalizedTransaction) => identityReference(t.customerReference),
+    row: (e: LooseCandidate) => identityReference(e.customer_reference),
+  },
 ] as const;
 
 export type LooseField = MissingField['field'];
@@ -48,7 +60,10 @@ export function recordValue(t: NormalizedTransaction, field: LooseField): string
 }
 
 /** The fields one side lacks and those both carry alike (as the fingerprint compares them); undefined when two values differ. */
-export function compareFields(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
+export function compareFields(
+  t: NormalizedTransaction,
+  e: LooseCandidate,
+): { missing: MissingField[]; matched: string[] } | undefined {
   const missing: MissingField[] = [];
   const matched: string[] = [];
   for (const f of FIELDS) {
@@ -73,7 +88,10 @@ export function compareFields(t: NormalizedTransaction, e: LooseCandidate): { mi
  * the other channel); the exception stays for such a row, which another file channel's report of the item, equal
  * to it everywhere, would never reach by key.
  */
-function compare(t: NormalizedTransaction, e: LooseCandidate): { missing: MissingField[]; matched: string[] } | undefined {
+function compare(
+  t: NormalizedTransaction,
+  e: LooseCandidate,
+): { missing: MissingField[]; matched: string[] } | undefined {
   const c = compareFields(t, e);
   const sameFingerprint = fingerprintOf(t.fingerprintKey) === fingerprintOf(e.fingerprint_key);
   return c === undefined || (c.missing.length === 0 && sameFingerprint) ? undefined : c;
@@ -87,7 +105,9 @@ function lookAlikesOf(recs: readonly NormalizedTransaction[], all: readonly Loos
   const own = new Set<string>(recs.map((t) => t.source));
   const others = all.filter((e) => !own.has(e.source));
   return {
-    records: recs.length, rows: others.length, sources: [...new Set(others.map((e) => e.source))].sort(),
+    records: recs.length,
+    rows: others.length,
+    sources: [...new Set(others.map((e) => e.source))].sort(),
     fields: FIELDS.filter((f) => others.some((e) => f.row(e) !== '')).map((f) => f.field),
   };
 }
@@ -129,12 +149,21 @@ const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
  * steps taken (pairs compared and union-find links followed): near-linear in the pairs.
  */
 export function looseMatches(
-  records: readonly NormalizedTransaction[], candidates: readonly LooseCandidate[], taken: ReadonlySet<string>, earlier: ReadonlySet<string>,
+  records: readonly NormalizedTransaction[],
+  candidates: readonly LooseCandidate[],
+  taken: ReadonlySet<string>,
+  earlier: ReadonlySet<string>,
   work?: { steps: number },
 ): LooseMatch[] {
-  const rowsByGroup = Map.groupBy(candidates.filter((e) => e.post_code === LOOSE_MATCH_CLASS), rowGroup);
+  const rowsByGroup = Map.groupBy(
+    candidates.filter((e) => e.post_code === LOOSE_MATCH_CLASS),
+    rowGroup,
+  );
   const out: LooseMatch[] = [];
-  for (const [group, recs] of Map.groupBy(records.filter((t) => t.recordClass === LOOSE_MATCH_CLASS), recordGroup)) {
+  for (const [group, recs] of Map.groupBy(
+    records.filter((t) => t.recordClass === LOOSE_MATCH_CLASS),
+    recordGroup,
+  )) {
     const all = rowsByGroup.get(group) ?? [];
     if (all.some((e) => earlier.has(e.id))) {
       continue;
@@ -181,7 +210,8 @@ export function looseMatches(
         if (work) {
           work.steps++;
         }
-        const c = e.source !== t.source && !(t.identityById && isIdentityId(e.jpm_transaction_id)) ? compare(t, e) : undefined;
+        const c =
+          e.source !== t.source && !(t.identityById && isIdentityId(e.jpm_transaction_id)) ? compare(t, e) : undefined;
         if (c) {
           edges[i]!.set(j, c);
           union(i, n + j);
@@ -213,11 +243,24 @@ export function looseMatches(
       if (!(oneRecordFingerprint || oneRowFingerprint)) {
         continue;
       }
-      const rowsInOrder = c.rows.map((j) => rows[j]!).sort((a, b) => occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const rowsInOrder = c.rows
+        .map((j) => rows[j]!)
+        .sort(
+          (a, b) =>
+            occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key) ||
+            (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+        );
       c.recs.forEach((i, k) => {
         const row = rowsInOrder[k]!;
         const fit = edges[i]!.get(index.get(row.id)!)!;
-        out.push({ record: recs[i]!, row, missing: fit.missing, matched: fit.matched, group: { records: c.recs.length, rows: c.rows.length }, lookAlikes });
+        out.push({
+          record: recs[i]!,
+          row,
+          missing: fit.missing,
+          matched: fit.matched,
+          group: { records: c.recs.length, rows: c.rows.length },
+          lookAlikes,
+        });
       });
     }
   }

@@ -1,11 +1,21 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { isIdentityId, matchingReference } from '../normalization/identity.ts';
 import type { Database } from '../storage/db.ts';
-import { hasPendingRows, intradayCandidates, setIntradayStatus, type IntradayCandidate } from '../storage/intraday.repo.ts';
+import {
+  hasPendingRows,
+  intradayCandidates,
+  setIntradayStatus,
+  type IntradayCandidate,
+} from '../storage/intraday.repo.ts';
 import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
-  insertChangeEvents, insertDecisions, lockAccountForWrite, pendingAndUnclaimedPosted, resolvePendingRows,
-  type DecisionRow, type MatchCandidate,
+  insertChangeEvents,
+  insertDecisions,
+  lockAccountForWrite,
+  pendingAndUnclaimedPosted,
+  resolvePendingRows,
+  type DecisionRow,
+  type MatchCandidate,
 } from '../storage/transactions.repo.ts';
 import type { AccountRef } from './ingest.ts';
 
@@ -33,8 +43,14 @@ const bankRef = (t: MatchCandidate) => matchingReference(t.bank_reference);
 const customerRef = (t: MatchCandidate) => matchingReference(t.customer_reference);
 
 const RULES: readonly Rule[] = [
-  { name: 'exact', key: (t) => [t.direction, t.amount_minor, t.bai_type_code ?? '', bankRef(t), customerRef(t)].join('|') },
-  { name: 'reference_amount_changed', key: (t) => (bankRef(t) ? [t.direction, t.bai_type_code ?? '', bankRef(t)].join('|') : null) },
+  {
+    name: 'exact',
+    key: (t) => [t.direction, t.amount_minor, t.bai_type_code ?? '', bankRef(t), customerRef(t)].join('|'),
+  },
+  {
+    name: 'reference_amount_changed',
+    key: (t) => (bankRef(t) ? [t.direction, t.bai_type_code ?? '', bankRef(t)].join('|') : null),
+  },
   {
     name: 'customer_reference_amount_changed',
     key: (t) => (!bankRef(t) && customerRef(t) ? [t.direction, t.bai_type_code ?? '', customerRef(t)].join('|') : null),
@@ -81,7 +97,12 @@ export function matchPending(pending: readonly MatchCandidate[], posted: readonl
  * Resolves pending items of `dates` (dates whose prior-day data is now complete) in one
  * transaction under the account's write lock. Idempotent: resolved items are no longer pending.
  */
-export async function resolvePending(db: Database, account: AccountRef, dates: readonly string[], runId: string | null): Promise<Pick<SyncCounts, 'superseded' | 'removed'>> {
+export async function resolvePending(
+  db: Database,
+  account: AccountRef,
+  dates: readonly string[],
+  runId: string | null,
+): Promise<Pick<SyncCounts, 'superseded' | 'removed'>> {
   if (dates.length === 0) {
     return { superseded: 0, removed: 0 };
   }
@@ -104,23 +125,52 @@ export async function resolvePending(db: Database, account: AccountRef, dates: r
     const base = { organization_id: account.organizationId, account_id: account.id, sync_run_id: runId };
     const decisions: DecisionRow[] = [
       ...r.superseded.map((s) => ({
-        ...base, transaction_id: s.pending.id, related_transaction_id: s.posted.id, decision: 'superseded' as const, rule: s.rule,
+        ...base,
+        transaction_id: s.pending.id,
+        related_transaction_id: s.posted.id,
+        decision: 'superseded' as const,
+        rule: s.rule,
         evidence: {
           bookingDate: s.pending.booking_date,
-          pending: { jpmTransactionId: s.pending.jpm_transaction_id, amountMinor: s.pending.amount_minor, bankReference: s.pending.bank_reference, customerReference: s.pending.customer_reference },
-          posted: { jpmTransactionId: s.posted.jpm_transaction_id, amountMinor: s.posted.amount_minor, bankReference: s.posted.bank_reference, customerReference: s.posted.customer_reference },
+          pending: {
+            jpmTransactionId: s.pending.jpm_transaction_id,
+            amountMinor: s.pending.amount_minor,
+            bankReference: s.pending.bank_reference,
+            customerReference: s.pending.customer_reference,
+          },
+          posted: {
+            jpmTransactionId: s.posted.jpm_transaction_id,
+            amountMinor: s.posted.amount_minor,
+            bankReference: s.posted.bank_reference,
+            customerReference: s.posted.customer_reference,
+          },
           amountChanged: s.pending.amount_minor !== s.posted.amount_minor,
         },
       })),
       ...r.removed.map((p) => ({
-        ...base, transaction_id: p.id, related_transaction_id: null, decision: 'removed' as const, rule: 'not_in_prior_day',
-        evidence: { bookingDate: p.booking_date, jpmTransactionId: p.jpm_transaction_id, amountMinor: p.amount_minor, postedItemsOnDate: posted.filter((x) => x.booking_date === p.booking_date).length },
+        ...base,
+        transaction_id: p.id,
+        related_transaction_id: null,
+        decision: 'removed' as const,
+        rule: 'not_in_prior_day',
+        evidence: {
+          bookingDate: p.booking_date,
+          jpmTransactionId: p.jpm_transaction_id,
+          amountMinor: p.amount_minor,
+          postedItemsOnDate: posted.filter((x) => x.booking_date === p.booking_date).length,
+        },
       })),
     ];
     await insertDecisions(trx, decisions);
-    await insertChangeEvents(trx, [...r.superseded.map((s) => s.pending), ...r.removed].map((p) => ({
-      organization_id: account.organizationId, account_id: account.id, entity_id: p.id, kind: 'removed' as const,
-    })));
+    await insertChangeEvents(
+      trx,
+      [...r.superseded.map((s) => s.pending), ...r.removed].map((p) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        entity_id: p.id,
+        kind: 'removed' as const,
+      })),
+    );
     const counts = { superseded: r.superseded.length, removed: r.removed.length };
     if (runId) {
       await addRunCounts(trx, runId, counts);
@@ -153,32 +203,91 @@ export interface IntradaySnapshot {
  * (by a newer walk that may know more) is neither removed nor restored by this older evidence; each
  * update re-checks the status it read. Crash safety: all or nothing; the next walk redoes it.
  */
-export async function reconcileIntraday(db: Database, account: AccountRef, snap: IntradaySnapshot, runId: string | null): Promise<{ removed: number; restored: number }> {
+export async function reconcileIntraday(
+  db: Database,
+  account: AccountRef,
+  snap: IntradaySnapshot,
+  runId: string | null,
+): Promise<{ removed: number; restored: number }> {
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const rows = await intradayCandidates(trx, account.organizationId, account.id, snap.day, snap.walkStartedAt);
     // A row without an id key (the bank sent none, or one too long) cannot be told apart by id: it is
     // never withdrawn intraday; the prior-day step resolves it (not_in_prior_day).
     const withdraw = snap.provesAbsence
-      ? rows.filter((r) => r.status === 'pending' && r.quiet_since && isIdentityId(r.jpm_transaction_id) && !snap.ids.has(r.jpm_transaction_id))
+      ? rows.filter(
+          (r) =>
+            r.status === 'pending' &&
+            r.quiet_since &&
+            isIdentityId(r.jpm_transaction_id) &&
+            !snap.ids.has(r.jpm_transaction_id),
+        )
       : [];
-    const restore = rows.filter((r) => r.status === 'removed' && r.last_rule === 'withdrawn_intraday' && r.last_decision_before === true && snap.ids.has(r.jpm_transaction_id));
-    const removedIds = new Set(await setIntradayStatus(trx, withdraw.map((r) => ({ id: r.id, from: 'pending' as const, to: 'removed' as const }))));
-    const restoredIds = new Set(await setIntradayStatus(trx, restore.map((r) => ({ id: r.id, from: 'removed' as const, to: 'pending' as const }))));
-    const base = { organization_id: account.organizationId, account_id: account.id, sync_run_id: runId, related_transaction_id: null };
+    const restore = rows.filter(
+      (r) =>
+        r.status === 'removed' &&
+        r.last_rule === 'withdrawn_intraday' &&
+        r.last_decision_before === true &&
+        snap.ids.has(r.jpm_transaction_id),
+    );
+    const removedIds = new Set(
+      await setIntradayStatus(
+        trx,
+        withdraw.map((r) => ({ id: r.id, from: 'pending' as const, to: 'removed' as const })),
+      ),
+    );
+    const restoredIds = new Set(
+      await setIntradayStatus(
+        trx,
+        restore.map((r) => ({ id: r.id, from: 'removed' as const, to: 'pending' as const })),
+      ),
+    );
+    const base = {
+      organization_id: account.organizationId,
+      account_id: account.id,
+      sync_run_id: runId,
+      related_transaction_id: null,
+    };
     const walk = { runId, itemsShown: snap.ids.size, ...snap.evidence };
-    const item = (r: IntradayCandidate) => ({ bookingDate: r.booking_date, jpmTransactionId: r.jpm_transaction_id, direction: r.direction, amountMinor: r.amount_minor });
+    const item = (r: IntradayCandidate) => ({
+      bookingDate: r.booking_date,
+      jpmTransactionId: r.jpm_transaction_id,
+      direction: r.direction,
+      amountMinor: r.amount_minor,
+    });
     await insertDecisions(trx, [
-      ...withdraw.filter((r) => removedIds.has(r.id)).map((r) => ({
-        ...base, transaction_id: r.id, decision: 'removed' as const, rule: 'withdrawn_intraday', evidence: { ...item(r), walk },
-      })),
-      ...restore.filter((r) => restoredIds.has(r.id)).map((r) => ({
-        ...base, transaction_id: r.id, decision: 'restored' as const, rule: 'shown_again_intraday', evidence: { ...item(r), walk },
-      })),
+      ...withdraw
+        .filter((r) => removedIds.has(r.id))
+        .map((r) => ({
+          ...base,
+          transaction_id: r.id,
+          decision: 'removed' as const,
+          rule: 'withdrawn_intraday',
+          evidence: { ...item(r), walk },
+        })),
+      ...restore
+        .filter((r) => restoredIds.has(r.id))
+        .map((r) => ({
+          ...base,
+          transaction_id: r.id,
+          decision: 'restored' as const,
+          rule: 'shown_again_intraday',
+          evidence: { ...item(r), walk },
+        })),
     ]);
     await insertChangeEvents(trx, [
-      ...[...removedIds].map((id) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: id, kind: 'removed' as const })),
-      ...[...restoredIds].map((id) => ({ organization_id: account.organizationId, account_id: account.id, entity_id: id, kind: 'modified' as const })),
+      ...[...removedIds].map((id) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        entity_id: id,
+        kind: 'removed' as const,
+      })),
+      ...[...restoredIds].map((id) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        entity_id: id,
+        kind: 'modified' as const,
+      })),
     ]);
     const counts = { removed: removedIds.size, restored: restoredIds.size };
     if (runId && (counts.removed > 0 || counts.restored > 0)) {

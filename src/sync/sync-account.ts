@@ -17,7 +17,14 @@ import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.t
 import { bankDaysFor, classifyPostedDays, noteRun, type BankDays, type RunNotes } from './bank-days.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
-import { ingestTransactionPage, requestedView, resolveRejectsOfCompleteWalk, type AccountRef, type LandedOn, type WalkClaims } from './ingest.ts';
+import {
+  ingestTransactionPage,
+  requestedView,
+  resolveRejectsOfCompleteWalk,
+  type AccountRef,
+  type LandedOn,
+  type WalkClaims,
+} from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
 import { resolvePending } from './supersede.ts';
 
@@ -62,7 +69,11 @@ interface Plan {
  */
 export function planWindow(job: WindowJob, bank: BankDays, lookbackDays: number): Plan {
   if (job.mode === 'intraday') {
-    return { transactions: { relativeDateType: 'CURRENT_DAY' }, balances: { relativeDateType: 'CURRENT_DAY' }, postedDates: [] };
+    return {
+      transactions: { relativeDateType: 'CURRENT_DAY' },
+      balances: { relativeDateType: 'CURRENT_DAY' },
+      postedDates: [],
+    };
   }
   const lastClosed = addDays(bank.currentDay, -1);
   let from: IsoDate;
@@ -84,7 +95,11 @@ export function planWindow(job: WindowJob, bank: BankDays, lookbackDays: number)
     // The whole range is the current business day or later: nothing final exists yet.
     return { transactions: { empty: true }, balances: { empty: true }, postedDates: [] };
   }
-  return { transactions: { startDate: from, endDate: to }, balances: { startDate: from, endDate: to }, postedDates: eachDay(from, to) };
+  return {
+    transactions: { startDate: from, endDate: to },
+    balances: { startDate: from, endDate: to },
+    postedDates: eachDay(from, to),
+  };
 }
 
 function add(total: SyncCounts, c: Partial<SyncCounts>): void {
@@ -109,7 +124,11 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   const account: AccountRef = { id: row.id, organizationId: row.organization_id };
   const client = await deps.clientFor(row.integration_id);
   const notes: RunNotes = { warnings: [] };
-  const plan = planWindow(job, await bankDaysFor({ db: deps.db, now: deps.now(), client, row, mode: job.mode, to: job.to }, notes), deps.lookbackDays);
+  const plan = planWindow(
+    job,
+    await bankDaysFor({ db: deps.db, now: deps.now(), client, row, mode: job.mode, to: job.to }, notes),
+    deps.lookbackDays,
+  );
   const counts: SyncCounts = { ...ZERO_COUNTS };
   const log = deps.logger.child({ accountId: row.id, runId: job.runId, mode: job.mode });
   const [first, last] = [plan.postedDates[0], plan.postedDates.at(-1)];
@@ -137,7 +156,15 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     balanceDays = b.days;
   }
   if (job.mode === 'intraday') {
-    add(counts, await reconcileCurrentDay({ db: deps.db, now: deps.now(), client, row, account, runId: job.runId, log }, snapshot, balanceDays, notes));
+    add(
+      counts,
+      await reconcileCurrentDay(
+        { db: deps.db, now: deps.now(), client, row, account, runId: job.runId, log },
+        snapshot,
+        balanceDays,
+        notes,
+      ),
+    );
   } else if (balanceDays && plan.postedDates.length > 0) {
     notes.warnings.push(...(await classifyPostedDays(deps.db, account, plan.postedDates, balanceDays)));
   }
@@ -146,21 +173,33 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   }
   await touchAccountSynced(deps.db, row.id, deps.now());
   if (deps.onPostedDays && plan.postedDates.length > 0) {
-    await deps.onPostedDays(row.id, plan.postedDates).catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
+    await deps
+      .onPostedDays(row.id, plan.postedDates)
+      .catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
   }
   log.debug({ counts, warnings: notes.warnings.map((w) => w.code) }, 'window synced');
   return counts;
 }
 
 async function walkTransactions(
-  deps: SyncDeps, client: BankClient, row: AccountRow, account: AccountRef, job: WindowJob, query: Exclude<TransactionQuery, { empty: true }>,
-  counts: SyncCounts, tally: PostedDayTally, snapshot: IntradayWalk | undefined,
+  deps: SyncDeps,
+  client: BankClient,
+  row: AccountRow,
+  account: AccountRef,
+  job: WindowJob,
+  query: Exclude<TransactionQuery, { empty: true }>,
+  counts: SyncCounts,
+  tally: PostedDayTally,
+  snapshot: IntradayWalk | undefined,
 ): Promise<void> {
   const occurrences = new OccurrenceCounter();
   // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
   const claims: WalkClaims = new Set();
   let walk: number | undefined;
-  for await (const page of client.transactionPages({ ...query, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] })) {
+  for await (const page of client.transactionPages({
+    ...query,
+    accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
+  })) {
     if (page.walk !== walk) {
       // A new walk (the client restarted because the data shifted, or moved to the next sub-range):
       // occurrence numbers count from the start of the walk again.
@@ -169,58 +208,124 @@ async function walkTransactions(
       walk = page.walk;
       if (snapshot) {
         // A restarted walk re-reads the whole snapshot: what earlier walks wrote is older than it.
-        snapshot.walkClock.set(page.walk, snapshot.walkClock.size === 0 ? snapshot.firstClock : await databaseClock(deps.db));
+        snapshot.walkClock.set(
+          page.walk,
+          snapshot.walkClock.size === 0 ? snapshot.firstClock : await databaseClock(deps.db),
+        );
       }
     }
     const ours = page.records.filter((r) => r.account.accountId === row.jpm_account_id);
     const normalized = normalizeTransactions(ours, occurrences, 0, { requested: requestedView(query) });
     const pageRejects = page.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw }));
     snapshot?.walk.add(
-      page.walk, { pageNumber: page.pageNumber, totalPages: page.totalPages, totalRecords: page.totalRecords, fetched: page.records.length + page.rejects.length },
-      normalized.records, [...pageRejects.filter((r) => rejectOfAccount(r.raw, row.jpm_account_id)), ...normalized.rejects],
+      page.walk,
+      {
+        pageNumber: page.pageNumber,
+        totalPages: page.totalPages,
+        totalRecords: page.totalRecords,
+        fetched: page.records.length + page.rejects.length,
+      },
+      normalized.records,
+      [...pageRejects.filter((r) => rejectOfAccount(r.raw, row.jpm_account_id)), ...normalized.rejects],
     );
     const rejects = [
       ...pageRejects,
-      ...page.records.filter((r) => r.account.accountId !== row.jpm_account_id).map((r) => ({ index: -1, reason: `record of another account (****${r.account.accountId.slice(-4)}) in this account's response`, raw: r })),
+      ...page.records
+        .filter((r) => r.account.accountId !== row.jpm_account_id)
+        .map((r) => ({
+          index: -1,
+          reason: `record of another account (****${r.account.accountId.slice(-4)}) in this account's response`,
+          raw: r,
+        })),
       ...normalized.rejects,
     ];
     const landed: LandedOn = new Map();
-    add(counts, await ingestTransactionPage(deps.db, account, { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length }, job.runId, claims, landed));
+    add(
+      counts,
+      await ingestTransactionPage(
+        deps.db,
+        account,
+        { records: normalized.records, rejects, fetched: page.records.length + page.rejects.length },
+        job.runId,
+        claims,
+        landed,
+      ),
+    );
     // A record without the bank's id that confirmed another channel's row with a field left out counts as
     // that row's look-alike (as in import-batch.ts), so the bank's reported look-alikes are the rows stored.
-    tally.add(page.walk, page.pageNumber, page.totalPages, normalized.records.map((r) => {
-      const key = landed.get(r);
-      return key === undefined ? r : { ...r, fingerprintKey: key };
-    }));
+    tally.add(
+      page.walk,
+      page.pageNumber,
+      page.totalPages,
+      normalized.records.map((r) => {
+        const key = landed.get(r);
+        return key === undefined ? r : { ...r, fingerprintKey: key };
+      }),
+    );
   }
 }
 
 /** A wire reject belongs to the account unless it names another one. */
 function rejectOfAccount(raw: unknown, jpmAccountId: string): boolean {
-  const acct = typeof raw === 'object' && raw !== null ? (raw as { account?: { accountId?: unknown } }).account?.accountId : undefined;
+  const acct =
+    typeof raw === 'object' && raw !== null
+      ? (raw as { account?: { accountId?: unknown } }).account?.accountId
+      : undefined;
   return typeof acct !== 'string' || acct === jpmAccountId;
 }
 
 async function syncBalances(
-  deps: SyncDeps, job: WindowJob, row: { integration_id: string; jpm_account_id: string; bank_id: string }, account: AccountRef, query: Exclude<BalanceQuery, { empty: true }>,
+  deps: SyncDeps,
+  job: WindowJob,
+  row: { integration_id: string; jpm_account_id: string; bank_id: string },
+  account: AccountRef,
+  query: Exclude<BalanceQuery, { empty: true }>,
 ): Promise<{ counts: Partial<SyncCounts>; days: ReadonlySet<IsoDate> }> {
   const client = await deps.clientFor(row.integration_id);
-  const response = await client.getBalances({ ...query, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] });
+  const response = await client.getBalances({
+    ...query,
+    accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
+  });
   const ours = response.accounts.filter((a) => a.accountId === row.jpm_account_id);
   // The business days the bank answered with a balance: its calendar (see business-calendar.ts).
-  const days = new Set(ours.flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate))).filter((d): d is string => typeof d === 'string' && isIsoDate(d)));
+  const days = new Set(
+    ours
+      .flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate)))
+      .filter((d): d is string => typeof d === 'string' && isIsoDate(d)),
+  );
   const { balances, rejects, accountErrors } = normalizeBalances(ours);
   for (const e of accountErrors) {
     // GCA-024 "no transaction was found … on the requested day" is an answer (no data), not a failure.
     if (e.errorCode !== 'GCA-024') {
-      throw new UpstreamRejectedError(`J.P. Morgan refused balances for account ****${e.jpmAccountId.slice(-4)}: ${e.errorCode} ${e.errorMsg}`, 'jpm_account_error', { details: { bankErrorCode: e.errorCode } });
+      throw new UpstreamRejectedError(
+        `J.P. Morgan refused balances for account ****${e.jpmAccountId.slice(-4)}: ${e.errorCode} ${e.errorMsg}`,
+        'jpm_account_error',
+        { details: { bankErrorCode: e.errorCode } },
+      );
     }
   }
   const counts = await deps.db.transaction().execute(async (trx) => {
-    const existing = await balanceHashes(trx, account.id, balances.map((b) => b.asOfDate));
+    const existing = await balanceHashes(
+      trx,
+      account.id,
+      balances.map((b) => b.asOfDate),
+    );
     const changed = balances.filter((b) => existing.get(`${b.asOfDate}|${b.kind}`)?.hash !== b.contentHash);
-    const written = await upsertBalances(trx, changed.map((b) => balanceRow(account, b, existing.get(`${b.asOfDate}|${b.kind}`)?.id)));
-    await insertRejects(trx, rejects.map((r) => ({ organization_id: account.organizationId, account_id: account.id, sync_run_id: job.runId, record_type: 'balance' as const, reason: r.reason, raw: r.raw })));
+    const written = await upsertBalances(
+      trx,
+      changed.map((b) => balanceRow(account, b, existing.get(`${b.asOfDate}|${b.kind}`)?.id)),
+    );
+    await insertRejects(
+      trx,
+      rejects.map((r) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        sync_run_id: job.runId,
+        record_type: 'balance' as const,
+        reason: r.reason,
+        raw: r.raw,
+      })),
+    );
     const c: Partial<SyncCounts> = { balances: written.length, rejected: rejects.length };
     if (job.runId) {
       await addRunCounts(trx, job.runId, c);

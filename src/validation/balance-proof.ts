@@ -24,7 +24,8 @@ import type { Executor } from '../storage/db.ts';
 export const ACCOUNT_DAY_STATES = ['proved', 'broken', 'unproved'] as const;
 export type AccountDayState = (typeof ACCOUNT_DAY_STATES)[number];
 
-export type UnprovedReason = 'rejected_record' | 'no_final_balance' | 'incomplete_final_balance' | 'transactions_not_fetched';
+export type UnprovedReason =
+  'rejected_record' | 'no_final_balance' | 'incomplete_final_balance' | 'transactions_not_fetched';
 
 export interface AccountDayChange {
   day: IsoDate;
@@ -38,7 +39,12 @@ export interface AccountDayChange {
  * reached). A day that becomes `proved` gets its heal-attempt budget back. Returns the changed days.
  * Call it whenever data for those days arrives (after a sync window, after a heal).
  */
-export async function recomputeAccountDays(ex: Executor, accountId: string, dates: readonly IsoDate[], now: Date = new Date()): Promise<AccountDayChange[]> {
+export async function recomputeAccountDays(
+  ex: Executor,
+  accountId: string,
+  dates: readonly IsoDate[],
+  now: Date = new Date(),
+): Promise<AccountDayChange[]> {
   if (dates.length === 0) {
     return [];
   }

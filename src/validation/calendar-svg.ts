@@ -66,14 +66,20 @@ export function calendarSvg(a: AccountReport): string {
     if (d?.explanation) {
       tip += `. ${d.explanation}`;
     }
-    parts.push(`<g class="day ${esc(key)}" data-day="${esc(day)}" data-state="${esc(key)}"><title>${esc(tip)}</title>`
-      + `<rect x="${x}" y="${y}" width="${CELL}" height="${CELL}" rx="3" fill="${style.fill}"/>`
-      + (style.mark ? `<text class="k" x="${x + CELL / 2}" y="${y + CELL - 4}">${esc(style.mark)}</text>` : '')
-      + '</g>');
+    parts.push(
+      `<g class="day ${esc(key)}" data-day="${esc(day)}" data-state="${esc(key)}"><title>${esc(tip)}</title>` +
+        `<rect x="${x}" y="${y}" width="${CELL}" height="${CELL}" rx="3" fill="${style.fill}"/>` +
+        (style.mark ? `<text class="k" x="${x + CELL / 2}" y="${y + CELL - 4}">${esc(style.mark)}</text>` : '') +
+        '</g>',
+    );
   }
-  const labels = WEEKDAYS.map((w, i) => (w ? `<text class="w" x="0" y="${TOP + i * (CELL + GAP) + CELL - 4}">${esc(w)}</text>` : '')).join('');
-  return `<svg class="calendar" role="img" aria-label="${esc(`Balance proof calendar of account ${a.accountMasked}, ${a.from} to ${a.to}`)}" `
-    + `xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${labels}${months}${parts.join('')}</svg>`;
+  const labels = WEEKDAYS.map((w, i) =>
+    w ? `<text class="w" x="0" y="${TOP + i * (CELL + GAP) + CELL - 4}">${esc(w)}</text>` : '',
+  ).join('');
+  return (
+    `<svg class="calendar" role="img" aria-label="${esc(`Balance proof calendar of account ${a.accountMasked}, ${a.from} to ${a.to}`)}" ` +
+    `xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${labels}${months}${parts.join('')}</svg>`
+  );
 }
 
 /**
@@ -100,7 +106,9 @@ function monthLabels(start: IsoDate, from: IsoDate, end: IsoDate, width: number)
   }
   return labels
     .filter((l) => l.x + LABEL_WIDTH - GAP <= width)
-    .map((l) => `<text class="m" x="${l.x}" y="${TOP - 6}">${esc(MONTHS[Number(l.month.slice(5, 7)) - 1] ?? '')}</text>`)
+    .map(
+      (l) => `<text class="m" x="${l.x}" y="${TOP - 6}">${esc(MONTHS[Number(l.month.slice(5, 7)) - 1] ?? '')}</text>`,
+    )
     .join('');
 }
 
@@ -109,9 +117,11 @@ export function legendSvg(): string {
   const items = keys.map((k, i) => {
     const s = STATE_STYLE[k];
     const x = i * 150;
-    return `<g class="legend-item" data-state="${k}"><rect x="${x}" y="2" width="${CELL}" height="${CELL}" rx="3" fill="${s.fill}"/>`
-      + (s.mark ? `<text class="k" x="${x + CELL / 2}" y="${2 + CELL - 4}">${esc(s.mark)}</text>` : '')
-      + `<text x="${x + CELL + 6}" y="${2 + CELL - 4}">${esc(s.label)}</text></g>`;
+    return (
+      `<g class="legend-item" data-state="${k}"><rect x="${x}" y="2" width="${CELL}" height="${CELL}" rx="3" fill="${s.fill}"/>` +
+      (s.mark ? `<text class="k" x="${x + CELL / 2}" y="${2 + CELL - 4}">${esc(s.mark)}</text>` : '') +
+      `<text x="${x + CELL + 6}" y="${2 + CELL - 4}">${esc(s.label)}</text></g>`
+    );
   });
   return `<svg class="legend" role="img" aria-label="Legend" xmlns="http://www.w3.org/2000/svg" width="${keys.length * 150}" height="${CELL + 4}" viewBox="0 0 ${keys.length * 150} ${CELL + 4}">${items.join('')}</svg>`;
 }

@@ -42,7 +42,13 @@ export interface Coverage {
 }
 
 export async function coverage(
-  ex: Executor, integrationId: string, accountIds: readonly string[], from: IsoDate, to: IsoDate, now: Date, staleHours: number,
+  ex: Executor,
+  integrationId: string,
+  accountIds: readonly string[],
+  from: IsoDate,
+  to: IsoDate,
+  now: Date,
+  staleHours: number,
 ): Promise<Coverage> {
   if (accountIds.length === 0) {
     return { daysNotFetched: [], failedWindows: [], staleAccounts: [], daysFetchedNothing: [], bankHolidays: [] };
@@ -53,8 +59,16 @@ export async function coverage(
       and evidence -> 'bankFetch' is null and evidence -> 'syncRun' is null
     order by account_id, day`.execute(ex);
   const failed = await sql<{
-    id: string; account_id: string | null; mode: string; status: string; window_from: string | null; window_to: string | null;
-    error_code: string | null; error_message: string | null; at: Date; recovered: boolean;
+    id: string;
+    account_id: string | null;
+    mode: string;
+    status: string;
+    window_from: string | null;
+    window_to: string | null;
+    error_code: string | null;
+    error_message: string | null;
+    at: Date;
+    recovered: boolean;
   }>`
     select r.id, r.account_id, r.mode, r.status, r.window_from::text as window_from, r.window_to::text as window_to,
       r.error_code, r.error_message, coalesce(r.finished_at, r.created_at) as at,
@@ -84,13 +98,28 @@ export async function coverage(
       and (state = 'unexpectedly_empty' or (state = 'no_business_day' and extract(isodow from booking_date) < 6))
     order by account_id, booking_date`.execute(ex);
   return {
-    daysFetchedNothing: flagged.rows.filter((r) => r.state === 'unexpectedly_empty').map((r) => ({ accountId: r.account_id, day: r.day, syncRunId: r.sync_run_id })),
-    bankHolidays: flagged.rows.filter((r) => r.state === 'no_business_day').map((r) => ({ accountId: r.account_id, day: r.day })),
+    daysFetchedNothing: flagged.rows
+      .filter((r) => r.state === 'unexpectedly_empty')
+      .map((r) => ({ accountId: r.account_id, day: r.day, syncRunId: r.sync_run_id })),
+    bankHolidays: flagged.rows
+      .filter((r) => r.state === 'no_business_day')
+      .map((r) => ({ accountId: r.account_id, day: r.day })),
     daysNotFetched: notFetched.rows.map((r) => ({ accountId: r.account_id, day: r.day })),
     failedWindows: failed.rows.map((r) => ({
-      runId: r.id, accountId: r.account_id, mode: r.mode, status: r.status, windowFrom: r.window_from, windowTo: r.window_to,
-      errorCode: r.error_code, errorMessage: r.error_message, at: new Date(r.at).toISOString(), recovered: r.recovered,
+      runId: r.id,
+      accountId: r.account_id,
+      mode: r.mode,
+      status: r.status,
+      windowFrom: r.window_from,
+      windowTo: r.window_to,
+      errorCode: r.error_code,
+      errorMessage: r.error_message,
+      at: new Date(r.at).toISOString(),
+      recovered: r.recovered,
     })),
-    staleAccounts: stale.rows.map((r) => ({ accountId: r.id, lastSyncedAt: r.last_synced_at ? new Date(r.last_synced_at).toISOString() : null })),
+    staleAccounts: stale.rows.map((r) => ({
+      accountId: r.id,
+      lastSyncedAt: r.last_synced_at ? new Date(r.last_synced_at).toISOString() : null,
+    })),
   };
 }

@@ -46,7 +46,9 @@ function brokenReason(f: DayFacts): BrokenReason | null {
   if (!bank || bank.creditsMinor == null || bank.debitsMinor == null || !ours) {
     return null;
   }
-  return bank.creditsMinor === ours.creditsMinor && bank.debitsMinor === ours.debitsMinor ? 'unreported_posting' : 'differs_from_bank';
+  return bank.creditsMinor === ours.creditsMinor && bank.debitsMinor === ours.debitsMinor
+    ? 'unreported_posting'
+    : 'differs_from_bank';
 }
 
 /** The reason code and its explanation for a day that is not proved (both null for a proved day). */
@@ -54,7 +56,8 @@ export function explainDay(f: DayFacts): { reason: string | null; explanation: s
   if (f.state === 'proved') {
     return { reason: null, explanation: null };
   }
-  const amount = (minor: string | null | undefined) => `${formatMinorUnits(BigInt(minor ?? '0'), f.decimalLocation)} ${f.currency}`;
+  const amount = (minor: string | null | undefined) =>
+    `${formatMinorUnits(BigInt(minor ?? '0'), f.decimalLocation)} ${f.currency}`;
   const retried = f.healAttempts > 0 ? ` Re-fetched ${plural(f.healAttempts, 'time')} so far.` : '';
   if (f.state === 'broken') {
     const reason = brokenReason(f);
@@ -65,7 +68,10 @@ export function explainDay(f: DayFacts): { reason: string | null; explanation: s
           explanation: `Late posting not reported yet: the bank's balance moved by ${amount(f.differenceMinor)} more than the transactions it reported for the day (we hold exactly those). The day heals when the bank reports it.${retried}`,
         };
       case 'duplicate_suspected':
-        return { reason, explanation: `Duplicate suspected: we hold more identical transactions than the bank reported for the day (${plural(f.openSuspicions, 'open suspicion')}, see below).` };
+        return {
+          reason,
+          explanation: `Duplicate suspected: we hold more identical transactions than the bank reported for the day (${plural(f.openSuspicions, 'open suspicion')}, see below).`,
+        };
       case 'differs_from_bank': {
         const bank = f.evidence?.bankFetch;
         const ours = f.evidence?.stored;
@@ -75,20 +81,37 @@ export function explainDay(f: DayFacts): { reason: string | null; explanation: s
         };
       }
       default:
-        return { reason: null, explanation: `Off by ${amount(f.differenceMinor)}; the bank's tallies of the day were not recorded, so the cause is not known yet.${retried}` };
+        return {
+          reason: null,
+          explanation: `Off by ${amount(f.differenceMinor)}; the bank's tallies of the day were not recorded, so the cause is not known yet.${retried}`,
+        };
     }
   }
   switch (f.reason) {
     case 'rejected_record': {
       const n = f.evidence?.rejectedRecords?.length ?? 0;
-      return { reason: f.reason, explanation: `Rejected record: the bank sent ${n > 0 ? plural(n, 'record') : 'a record'} of this day that could not be stored as it was; the day proves once a sync stores it or the bank no longer sends it.` };
+      return {
+        reason: f.reason,
+        explanation: `Rejected record: the bank sent ${n > 0 ? plural(n, 'record') : 'a record'} of this day that could not be stored as it was; the day proves once a sync stores it or the bank no longer sends it.`,
+      };
     }
     case 'no_final_balance':
-      return { reason: f.reason, explanation: 'No final (prior-day) balance from the bank for this day yet; the next prior-day sync or re-fetch brings it.' };
+      return {
+        reason: f.reason,
+        explanation:
+          'No final (prior-day) balance from the bank for this day yet; the next prior-day sync or re-fetch brings it.',
+      };
     case 'incomplete_final_balance':
-      return { reason: f.reason, explanation: "The bank's final balance for this day lacks its opening or closing ledger amount." };
+      return {
+        reason: f.reason,
+        explanation: "The bank's final balance for this day lacks its opening or closing ledger amount.",
+      };
     case 'transactions_not_fetched':
-      return { reason: f.reason, explanation: "Missing fetch: the day's posted transactions were never fetched completely; the next sync covering the day fetches them." };
+      return {
+        reason: f.reason,
+        explanation:
+          "Missing fetch: the day's posted transactions were never fetched completely; the next sync covering the day fetches them.",
+      };
     default:
       return { reason: f.reason, explanation: f.reason ? f.reason.replaceAll('_', ' ') : null };
   }

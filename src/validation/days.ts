@@ -17,10 +17,14 @@ export async function daysOwed(ex: Executor, accountId: string, from: IsoDate, t
   const withData = await sql<{ day: string }>`
     select as_of_date::text as day from balances where account_id = ${accountId} and kind = 'final' and as_of_date between ${from} and ${to}
     union
-    select booking_date::text from transactions where account_id = ${accountId} and status = 'posted' and booking_date between ${from} and ${to}`.execute(ex);
+    select booking_date::text from transactions where account_id = ${accountId} and status = 'posted' and booking_date between ${from} and ${to}`.execute(
+    ex,
+  );
   const closed = await sql<{ day: string }>`
     select booking_date::text as day from bank_day_fetches
-    where account_id = ${accountId} and state = 'no_business_day' and booking_date between ${from} and ${to}`.execute(ex);
+    where account_id = ${accountId} and state = 'no_business_day' and booking_date between ${from} and ${to}`.execute(
+    ex,
+  );
   const holidays = new Set(closed.rows.map((r) => r.day));
   const set = new Set(eachDay(from, to).filter((d) => !isWeekend(d) && !holidays.has(d)));
   for (const r of withData.rows) {

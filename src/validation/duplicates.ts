@@ -30,7 +30,13 @@ export interface DetectResult {
   cleared: number;
 }
 
-export async function detectDuplicateSuspicions(ex: Executor, accountId: string, from: IsoDate, to: IsoDate, now: Date = new Date()): Promise<DetectResult> {
+export async function detectDuplicateSuspicions(
+  ex: Executor,
+  accountId: string,
+  from: IsoDate,
+  to: IsoDate,
+  now: Date = new Date(),
+): Promise<DetectResult> {
   const at = now.toISOString();
   const found = await sql<{ id: string }>`
     with live as (
@@ -95,7 +101,12 @@ export interface SuspicionReview {
 }
 
 /** Records a person's verdict on a suspicion. Nothing about the transactions changes. */
-export async function reviewSuspicion(ex: Executor, id: string, review: SuspicionReview, now: Date = new Date()): Promise<void> {
+export async function reviewSuspicion(
+  ex: Executor,
+  id: string,
+  review: SuspicionReview,
+  now: Date = new Date(),
+): Promise<void> {
   const updated = await ex
     .updateTable('duplicate_suspicions')
     .set({ status: review.status, reviewed_by: review.reviewedBy, reviewed_at: now, review_note: review.note ?? null })
@@ -107,9 +118,25 @@ export async function reviewSuspicion(ex: Executor, id: string, review: Suspicio
 }
 
 export const SUSPICION_COLUMNS = [
-  'id', 'account_id', 'booking_date', 'fingerprint', 'direction', 'amount_minor', 'currency', 'decimal_location',
-  'transaction_ids', 'live_count', 'bank_count', 'evidence', 'active', 'status', 'reviewed_by', 'reviewed_at', 'review_note',
-  'first_detected_at', 'last_detected_at',
+  'id',
+  'account_id',
+  'booking_date',
+  'fingerprint',
+  'direction',
+  'amount_minor',
+  'currency',
+  'decimal_location',
+  'transaction_ids',
+  'live_count',
+  'bank_count',
+  'evidence',
+  'active',
+  'status',
+  'reviewed_by',
+  'reviewed_at',
+  'review_note',
+  'first_detected_at',
+  'last_detected_at',
 ] as const;
 
 /** Active suspicions of the given accounts in a period, oldest day first. */

@@ -18,12 +18,24 @@ export interface HealDiff {
   /** Live before, not live after: rows the bank's data no longer supports (e.g. a pending item resolved). */
   extra: Omit<RowSnapshot, 'contentHash'>[];
   /** Live in both with different content. */
-  changed: { id: string; jpmTransactionId: string; bookingDate: IsoDate; fields: string[]; before: Partial<RowSnapshot>; after: Partial<RowSnapshot> }[];
+  changed: {
+    id: string;
+    jpmTransactionId: string;
+    bookingDate: IsoDate;
+    fields: string[];
+    before: Partial<RowSnapshot>;
+    after: Partial<RowSnapshot>;
+  }[];
 }
 
 const LIVE = new Set(['posted', 'pending']);
 
-export async function snapshotRows(ex: Executor, accountId: string, from: IsoDate, to: IsoDate): Promise<Map<string, RowSnapshot>> {
+export async function snapshotRows(
+  ex: Executor,
+  accountId: string,
+  from: IsoDate,
+  to: IsoDate,
+): Promise<Map<string, RowSnapshot>> {
   const rows = await ex
     .selectFrom('transactions')
     .select(['id', 'jpm_transaction_id', 'booking_date', 'status', 'direction', 'amount_minor', 'content_hash'])
@@ -31,20 +43,40 @@ export async function snapshotRows(ex: Executor, accountId: string, from: IsoDat
     .where('booking_date', '>=', from)
     .where('booking_date', '<=', to)
     .execute();
-  return new Map(rows.map((r) => [r.id, {
-    id: r.id, jpmTransactionId: r.jpm_transaction_id, bookingDate: r.booking_date, status: r.status, direction: r.direction,
-    amountMinor: String(r.amount_minor), contentHash: r.content_hash,
-  }]));
+  return new Map(
+    rows.map((r) => [
+      r.id,
+      {
+        id: r.id,
+        jpmTransactionId: r.jpm_transaction_id,
+        bookingDate: r.booking_date,
+        status: r.status,
+        direction: r.direction,
+        amountMinor: String(r.amount_minor),
+        contentHash: r.content_hash,
+      },
+    ]),
+  );
 }
 
 function brief(r: RowSnapshot): Omit<RowSnapshot, 'contentHash'> {
-  return { id: r.id, jpmTransactionId: r.jpmTransactionId, bookingDate: r.bookingDate, status: r.status, direction: r.direction, amountMinor: r.amountMinor };
+  return {
+    id: r.id,
+    jpmTransactionId: r.jpmTransactionId,
+    bookingDate: r.bookingDate,
+    status: r.status,
+    direction: r.direction,
+    amountMinor: r.amountMinor,
+  };
 }
 
 const COMPARED = ['jpmTransactionId', 'bookingDate', 'status', 'direction', 'amountMinor', 'contentHash'] as const;
 
 /** Pure: what changed between two snapshots of the same account and window. */
-export function diffSnapshots(before: ReadonlyMap<string, RowSnapshot>, after: ReadonlyMap<string, RowSnapshot>): HealDiff {
+export function diffSnapshots(
+  before: ReadonlyMap<string, RowSnapshot>,
+  after: ReadonlyMap<string, RowSnapshot>,
+): HealDiff {
   const diff: HealDiff = { missing: [], extra: [], changed: [] };
   for (const [id, a] of after) {
     const b = before.get(id);
@@ -54,7 +86,14 @@ export function diffSnapshots(before: ReadonlyMap<string, RowSnapshot>, after: R
       const fields = COMPARED.filter((f) => a[f] !== b[f]);
       if (fields.length > 0) {
         const pick = (r: RowSnapshot) => Object.fromEntries(fields.map((f) => [f, r[f]])) as Partial<RowSnapshot>;
-        diff.changed.push({ id, jpmTransactionId: a.jpmTransactionId, bookingDate: a.bookingDate, fields, before: pick(b), after: pick(a) });
+        diff.changed.push({
+          id,
+          jpmTransactionId: a.jpmTransactionId,
+          bookingDate: a.bookingDate,
+          fields,
+          before: pick(b),
+          after: pick(a),
+        });
       }
     }
   }

@@ -66,7 +66,11 @@ export interface HealSummary {
 }
 
 /** Groups sorted days into windows: a new window starts after a gap or at the length limit. */
-export function windowsOf(days: readonly IsoDate[], maxGapDays: number, maxWindowDays: number): { from: IsoDate; to: IsoDate; days: IsoDate[] }[] {
+export function windowsOf(
+  days: readonly IsoDate[],
+  maxGapDays: number,
+  maxWindowDays: number,
+): { from: IsoDate; to: IsoDate; days: IsoDate[] }[] {
   const out: { from: IsoDate; to: IsoDate; days: IsoDate[] }[] = [];
   for (const day of [...days].sort()) {
     const last = out.at(-1);
@@ -103,18 +107,35 @@ export async function healAccountDays(deps: HealDeps, params: { accountId: strin
   };
   const candidates = open.rows.filter((r) => r.in_reach && !r.exhausted && r.due).map((r) => r.day);
   for (const w of windowsOf(candidates, opts.maxGapDays, opts.maxWindowDays)) {
-    const result = await healWindow(deps, { id: account.id, organizationId: account.organization_id }, w, opts, retryBefore);
+    const result = await healWindow(
+      deps,
+      { id: account.id, organizationId: account.organization_id },
+      w,
+      opts,
+      retryBefore,
+    );
     if (result) {
       summary.windows.push(result);
     }
   }
-  deps.logger?.info({ accountId: account.id, windows: summary.windows.length, outOfReach: summary.outOfReach, exhausted: summary.exhausted }, 'account days healed');
+  deps.logger?.info(
+    {
+      accountId: account.id,
+      windows: summary.windows.length,
+      outOfReach: summary.outOfReach,
+      exhausted: summary.exhausted,
+    },
+    'account days healed',
+  );
   return summary;
 }
 
 async function healWindow(
-  deps: HealDeps, account: { id: string; organizationId: string }, w: { from: IsoDate; to: IsoDate; days: IsoDate[] },
-  opts: HealOptions, retryBefore: string,
+  deps: HealDeps,
+  account: { id: string; organizationId: string },
+  w: { from: IsoDate; to: IsoDate; days: IsoDate[] },
+  opts: HealOptions,
+  retryBefore: string,
 ): Promise<HealWindowResult | undefined> {
   const now = deps.now();
   // Claim the days (counting the attempt before the bank call, so a crash still uses it up). The
@@ -130,11 +151,19 @@ async function healWindow(
   const before = await snapshotRows(deps.db, account.id, w.from, w.to);
   const healId = uuidv7();
   const statesBefore = Object.fromEntries(claimed.rows.map((r) => [r.day, r.state]));
-  await deps.db.insertInto('account_day_heals').values({
-    id: healId, organization_id: account.organizationId, account_id: account.id, window_from: w.from, window_to: w.to,
-    days: JSON.stringify(claimed.rows.map((r) => ({ day: r.day, attempt: r.heal_attempts }))),
-    states_before: JSON.stringify(statesBefore), started_at: now,
-  }).execute();
+  await deps.db
+    .insertInto('account_day_heals')
+    .values({
+      id: healId,
+      organization_id: account.organizationId,
+      account_id: account.id,
+      window_from: w.from,
+      window_to: w.to,
+      days: JSON.stringify(claimed.rows.map((r) => ({ day: r.day, attempt: r.heal_attempts }))),
+      states_before: JSON.stringify(statesBefore),
+      started_at: now,
+    })
+    .execute();
   let error: string | undefined;
   try {
     await deps.refetch(account.id, w.from, w.to);
@@ -146,16 +175,46 @@ async function healWindow(
   await recomputeAccountDays(deps.db, account.id, await daysOwed(deps.db, account.id, w.from, w.to), deps.now());
   const after = await snapshotRows(deps.db, account.id, w.from, w.to);
   const diff = diffSnapshots(before, after);
-  const states = await deps.db.selectFrom('account_days').select(['day', 'state']).where('account_id', '=', account.id)
-    .where('day', 'in', claimed.rows.map((r) => r.day)).execute();
+  const states = await deps.db
+    .selectFrom('account_days')
+    .select(['day', 'state'])
+    .where('account_id', '=', account.id)
+    .where(
+      'day',
+      'in',
+      claimed.rows.map((r) => r.day),
+    )
+    .execute();
   const stateAfter = new Map(states.map((s) => [s.day, s.state as AccountDayState]));
-  const outcome = error !== undefined ? 'refetch_failed' : claimed.rows.every((r) => stateAfter.get(r.day) === 'proved') ? 'healed' : 'still_open';
-  await deps.db.updateTable('account_day_heals').set({
-    outcome, error_message: error ?? null, diff: JSON.stringify(diff),
-    states_after: JSON.stringify(Object.fromEntries(stateAfter)), finished_at: deps.now(),
-  }).where('id', '=', healId).execute();
+  const outcome =
+    error !== undefined
+      ? 'refetch_failed'
+      : claimed.rows.every((r) => stateAfter.get(r.day) === 'proved')
+        ? 'healed'
+        : 'still_open';
+  await deps.db
+    .updateTable('account_day_heals')
+    .set({
+      outcome,
+      error_message: error ?? null,
+      diff: JSON.stringify(diff),
+      states_after: JSON.stringify(Object.fromEntries(stateAfter)),
+      finished_at: deps.now(),
+    })
+    .where('id', '=', healId)
+    .execute();
   return {
-    healId, from: w.from, to: w.to, outcome, diff, ...(error === undefined ? {} : { error }),
-    days: claimed.rows.map((r) => ({ day: r.day, attempt: r.heal_attempts, before: r.state, after: stateAfter.get(r.day) ?? null })),
+    healId,
+    from: w.from,
+    to: w.to,
+    outcome,
+    diff,
+    ...(error === undefined ? {} : { error }),
+    days: claimed.rows.map((r) => ({
+      day: r.day,
+      attempt: r.heal_attempts,
+      before: r.state,
+      after: stateAfter.get(r.day) ?? null,
+    })),
   };
 }

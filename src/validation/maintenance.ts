@@ -25,7 +25,12 @@ export interface MaintenanceDeps {
   sweepDays?: number;
 }
 
-export async function onPostedDays(db: Database, accountId: string, dates: readonly IsoDate[], now: Date = new Date()): Promise<void> {
+export async function onPostedDays(
+  db: Database,
+  accountId: string,
+  dates: readonly IsoDate[],
+  now: Date = new Date(),
+): Promise<void> {
   if (dates.length === 0) {
     return;
   }
@@ -51,11 +56,21 @@ export interface SweepResult {
 export async function validateRecentDays(deps: MaintenanceDeps): Promise<SweepResult> {
   const opts = { ...DEFAULT_HEAL_OPTIONS, ...deps.heal };
   const sweepDays = Math.min(deps.sweepDays ?? opts.reachDays, opts.reachDays);
-  const accounts = await sql<{ id: string; time_zone: string; bank_business_day: string | null; bank_calendar_at: Date | null }>`
+  const accounts = await sql<{
+    id: string;
+    time_zone: string;
+    bank_business_day: string | null;
+    bank_calendar_at: Date | null;
+  }>`
     select a.id, a.time_zone, a.bank_business_day::text as bank_business_day, a.bank_calendar_at from bank_accounts a join integrations i on i.id = a.integration_id
     where a.status = 'active' and i.stage not in ('paused', 'cancelled') and a.last_synced_at is not null
     order by a.id`.execute(deps.db);
-  const result: SweepResult = { accounts: accounts.rows.length, healedWindows: 0, stillOpenWindows: 0, failedAccounts: [] };
+  const result: SweepResult = {
+    accounts: accounts.rows.length,
+    healedWindows: 0,
+    stillOpenWindows: 0,
+    failedAccounts: [],
+  };
   for (const a of accounts.rows) {
     try {
       const now = deps.now();
@@ -68,7 +83,16 @@ export async function validateRecentDays(deps: MaintenanceDeps): Promise<SweepRe
       const start = first.rows[0]?.day && first.rows[0].day > from ? first.rows[0].day : from;
       await recomputeAccountDays(deps.db, a.id, await daysOwed(deps.db, a.id, start, to), now);
       await detectDuplicateSuspicions(deps.db, a.id, start, to, now);
-      const healed = await healAccountDays({ db: deps.db, refetch: deps.refetch, now: deps.now, options: opts, ...(deps.logger ? { logger: deps.logger } : {}) }, { accountId: a.id });
+      const healed = await healAccountDays(
+        {
+          db: deps.db,
+          refetch: deps.refetch,
+          now: deps.now,
+          options: opts,
+          ...(deps.logger ? { logger: deps.logger } : {}),
+        },
+        { accountId: a.id },
+      );
       result.healedWindows += healed.windows.filter((w) => w.outcome === 'healed').length;
       result.stillOpenWindows += healed.windows.filter((w) => w.outcome !== 'healed').length;
     } catch (err) {

@@ -39,9 +39,14 @@ function money(minor: string, decimalLocation: number, currency: string): string
 
 function accountSection(a: AccountReport): string {
   const issues = a.calendar.filter((d) => d.state !== 'proved');
-  const rows = issues.map((d) => `<tr><td>${esc(d.day)}</td><td>${esc(d.state)}</td>`
-    + `<td class="num">${d.differenceMinor === null ? '' : money(d.differenceMinor, a.decimalLocation, a.currency)}</td>`
-    + `<td>${esc(d.explanation ?? (d.reason ?? '').replaceAll('_', ' '))}</td></tr>`).join('');
+  const rows = issues
+    .map(
+      (d) =>
+        `<tr><td>${esc(d.day)}</td><td>${esc(d.state)}</td>` +
+        `<td class="num">${d.differenceMinor === null ? '' : money(d.differenceMinor, a.decimalLocation, a.currency)}</td>` +
+        `<td>${esc(d.explanation ?? (d.reason ?? '').replaceAll('_', ' '))}</td></tr>`,
+    )
+    .join('');
   return `<section class="account" data-account-id="${esc(a.accountId)}">
 <h2>Account ${esc(a.accountMasked)}${a.accountName ? ` · ${esc(a.accountName)}` : ''} <span class="muted">(${esc(a.currency)}, ${esc(a.from)} to ${esc(a.to)})</span></h2>
 <p class="muted">${a.days.proved} proved · ${a.days.broken} broken · ${a.days.unproved} unproved day(s) · ${a.openSuspicions} open duplicate suspicion(s)</p>
@@ -58,9 +63,14 @@ function suspicionsSection(doc: ValidationReportDocument): string {
   if (doc.suspicions.length === 0) {
     return '<section class="suspicions"><h2>Duplicate suspicions</h2><p>None: no day holds more identical transactions than the bank reported.</p></section>';
   }
-  const rows = doc.suspicions.map((s) => `<tr><td>${esc(s.accountMasked)}</td><td>${esc(s.bookingDate)}</td><td>${esc(s.direction)}</td>`
-    + `<td class="num">${money(s.amountMinor, s.decimalLocation, s.currency)}</td><td class="num">${s.liveCount}</td><td class="num">${s.bankCount}</td>`
-    + `<td>${esc(s.status.replaceAll('_', ' '))}</td><td><code>${esc(s.id)}</code></td></tr>`).join('');
+  const rows = doc.suspicions
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.accountMasked)}</td><td>${esc(s.bookingDate)}</td><td>${esc(s.direction)}</td>` +
+        `<td class="num">${money(s.amountMinor, s.decimalLocation, s.currency)}</td><td class="num">${s.liveCount}</td><td class="num">${s.bankCount}</td>` +
+        `<td>${esc(s.status.replaceAll('_', ' '))}</td><td><code>${esc(s.id)}</code></td></tr>`,
+    )
+    .join('');
   return `<section class="suspicions"><h2>Duplicate suspicions</h2>
 <p class="muted">Transactions that look the same (account, date, amount, direction, references) where we hold more than the bank reported. Nothing is merged automatically; each needs a person's review.</p>
 <div class="scroll"><table><thead><tr><th>Account</th><th>Day</th><th>Direction</th><th class="num">Amount</th><th class="num">Held</th><th class="num">Bank</th><th>Status</th><th>Id</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
@@ -74,24 +84,37 @@ function coverageSection(doc: ValidationReportDocument): string {
     items.push(`<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: no successful fetch of ${esc(d.day)}</li>`);
   }
   for (const w of c.failedWindows) {
-    items.push(`<li>${esc(w.mode)} sync ${esc(w.status)} for ${esc(w.windowFrom ?? '')}–${esc(w.windowTo ?? '')} at ${esc(w.at)}${w.errorCode ? ` (${esc(w.errorCode)})` : ''}: ${w.recovered ? 'covered again later' : 'not yet covered again'}</li>`);
+    items.push(
+      `<li>${esc(w.mode)} sync ${esc(w.status)} for ${esc(w.windowFrom ?? '')}–${esc(w.windowTo ?? '')} at ${esc(w.at)}${w.errorCode ? ` (${esc(w.errorCode)})` : ''}: ${w.recovered ? 'covered again later' : 'not yet covered again'}</li>`,
+    );
   }
   for (const s of c.staleAccounts) {
-    items.push(`<li>Account ${esc(mask.get(s.accountId) ?? s.accountId)}: not synced in ${c.staleHours} hours (last ${esc(s.lastSyncedAt ?? 'never')})</li>`);
+    items.push(
+      `<li>Account ${esc(mask.get(s.accountId) ?? s.accountId)}: not synced in ${c.staleHours} hours (last ${esc(s.lastSyncedAt ?? 'never')})</li>`,
+    );
   }
   for (const d of c.daysFetchedNothing ?? []) {
-    items.push(`<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: the bank reported no transaction on business day ${esc(d.day)}, although the account normally has activity</li>`);
+    items.push(
+      `<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: the bank reported no transaction on business day ${esc(d.day)}, although the account normally has activity</li>`,
+    );
   }
   for (const d of c.bankHolidays ?? []) {
-    items.push(`<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: ${esc(d.day)} is no business day at the bank (nothing owed)</li>`);
+    items.push(
+      `<li>Account ${esc(mask.get(d.accountId) ?? d.accountId)}: ${esc(d.day)} is no business day at the bank (nothing owed)</li>`,
+    );
   }
   return `<section class="coverage"><h2>Coverage</h2>${items.length === 0 ? '<p>No gaps: every day was fetched and every account synced recently.</p>' : `<ul>${items.join('')}</ul>`}</section>`;
 }
 
 export function renderValidationReportHtml(doc: ValidationReportDocument): string {
   const title = `Validation report · ${doc.integration.name} · ${doc.period.from} to ${doc.period.to}`;
-  const totals = doc.totalsByCurrency.map((t) => `<tr><td>${esc(t.currency)}</td><td class="num">${money(t.creditsMinor, t.decimalLocation, t.currency)}</td>`
-    + `<td class="num">${t.creditCount}</td><td class="num">${money(t.debitsMinor, t.decimalLocation, t.currency)}</td><td class="num">${t.debitCount}</td></tr>`).join('');
+  const totals = doc.totalsByCurrency
+    .map(
+      (t) =>
+        `<tr><td>${esc(t.currency)}</td><td class="num">${money(t.creditsMinor, t.decimalLocation, t.currency)}</td>` +
+        `<td class="num">${t.creditCount}</td><td class="num">${money(t.debitsMinor, t.decimalLocation, t.currency)}</td><td class="num">${t.debitCount}</td></tr>`,
+    )
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)}</title><style>${CSS}</style></head>

@@ -63,7 +63,14 @@ export interface ValidationReportDocument {
   reasons: string[];
   summary: Record<AccountDayState, number> & { accounts: number; openSuspicions: number };
   /** Credits and debits per currency over all accounts. */
-  totalsByCurrency: { currency: string; decimalLocation: number; creditsMinor: string; debitsMinor: string; creditCount: number; debitCount: number }[];
+  totalsByCurrency: {
+    currency: string;
+    decimalLocation: number;
+    creditsMinor: string;
+    debitsMinor: string;
+    creditCount: number;
+    debitCount: number;
+  }[];
   accounts: AccountReport[];
   suspicions: SuspicionEntry[];
   coverage: Coverage & { staleHours: number };

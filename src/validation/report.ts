@@ -37,8 +37,18 @@ export function mask(accountNumber: string): string {
   return accountNumber.length <= 4 ? accountNumber : `****${accountNumber.slice(-4)}`;
 }
 
-async function resolvePeriod(db: Database, integrationId: string, req: ReportRequest, accounts: readonly AccountRow[], now: Date) {
-  const latestClosed = accounts.map((a) => lastClosedDay(now, a.time_zone, a)).sort().at(-1) ?? lastClosedDay(now, 'UTC');
+async function resolvePeriod(
+  db: Database,
+  integrationId: string,
+  req: ReportRequest,
+  accounts: readonly AccountRow[],
+  now: Date,
+) {
+  const latestClosed =
+    accounts
+      .map((a) => lastClosedDay(now, a.time_zone, a))
+      .sort()
+      .at(-1) ?? lastClosedDay(now, 'UTC');
   const to = req.to ? assertIsoDate(req.to, 'to') : latestClosed;
   let from: IsoDate;
   let basis: ValidationReportDocument['period']['basis'] = 'requested';
@@ -53,23 +63,51 @@ async function resolvePeriod(db: Database, integrationId: string, req: ReportReq
     basis = day ? 'since_approval' : 'last_30_days';
   }
   if (diffDays(from, to) < 0) {
-    throw new ValidationError(`period start ${from} is after its end ${to}`, [{ path: 'from', message: 'must not be after to' }]);
+    throw new ValidationError(`period start ${from} is after its end ${to}`, [
+      { path: 'from', message: 'must not be after to' },
+    ]);
   }
   if (diffDays(from, to) >= MAX_PERIOD_DAYS) {
-    throw new ValidationError(`a validation period is at most ${MAX_PERIOD_DAYS} days`, [{ path: 'from', message: 'period too long' }]);
+    throw new ValidationError(`a validation period is at most ${MAX_PERIOD_DAYS} days`, [
+      { path: 'from', message: 'period too long' },
+    ]);
   }
   return { from, to, basis };
 }
 
-async function accountReport(deps: ReportDeps, a: AccountRow, from: IsoDate, periodTo: IsoDate, now: Date): Promise<AccountReport> {
+async function accountReport(
+  deps: ReportDeps,
+  a: AccountRow,
+  from: IsoDate,
+  periodTo: IsoDate,
+  now: Date,
+): Promise<AccountReport> {
   const closed = lastClosedDay(now, a.time_zone, a);
   const to = diffDays(periodTo, closed) < 0 ? closed : periodTo;
   const owed = await daysOwed(deps.db, a.id, from, to);
   await recomputeAccountDays(deps.db, a.id, owed, now);
   await detectDuplicateSuspicions(deps.db, a.id, from, to, now);
-  const rows = owed.length === 0 ? [] : await deps.db.selectFrom('account_days')
-    .select(['day', 'state', 'difference_minor', 'reason', 'credits_minor', 'debits_minor', 'credit_count', 'debit_count', 'evidence', 'heal_attempts'])
-    .where('account_id', '=', a.id).where('day', 'in', owed).orderBy('day').execute();
+  const rows =
+    owed.length === 0
+      ? []
+      : await deps.db
+          .selectFrom('account_days')
+          .select([
+            'day',
+            'state',
+            'difference_minor',
+            'reason',
+            'credits_minor',
+            'debits_minor',
+            'credit_count',
+            'debit_count',
+            'evidence',
+            'heal_attempts',
+          ])
+          .where('account_id', '=', a.id)
+          .where('day', 'in', owed)
+          .orderBy('day')
+          .execute();
   const suspectedOn = new Map<string, number>();
   for (const s of await listActiveSuspicions(deps.db, [a.id], from, to)) {
     if (s.status === 'open') {
@@ -86,15 +124,33 @@ async function accountReport(deps: ReportDeps, a: AccountRow, from: IsoDate, per
     totals.debitCount += r.debit_count;
   }
   return {
-    accountId: a.id, accountMasked: mask(a.jpm_account_id), accountName: a.account_name, currency: a.currency,
-    decimalLocation: a.decimal_location, timeZone: a.time_zone, from, to: diffDays(from, to) < 0 ? from : to, days,
-    totals: { creditsMinor: totals.credits.toString(), debitsMinor: totals.debits.toString(), creditCount: totals.creditCount, debitCount: totals.debitCount },
+    accountId: a.id,
+    accountMasked: mask(a.jpm_account_id),
+    accountName: a.account_name,
+    currency: a.currency,
+    decimalLocation: a.decimal_location,
+    timeZone: a.time_zone,
+    from,
+    to: diffDays(from, to) < 0 ? from : to,
+    days,
+    totals: {
+      creditsMinor: totals.credits.toString(),
+      debitsMinor: totals.debits.toString(),
+      creditCount: totals.creditCount,
+      debitCount: totals.debitCount,
+    },
     calendar: rows.map((r) => {
       const differenceMinor = r.difference_minor === null ? null : String(r.difference_minor);
       const state = r.state as AccountDayState;
       const why = explainDay({
-        state, reason: r.reason, differenceMinor, evidence: r.evidence as DayEvidence | null, healAttempts: r.heal_attempts,
-        openSuspicions: suspectedOn.get(r.day) ?? 0, decimalLocation: a.decimal_location, currency: a.currency,
+        state,
+        reason: r.reason,
+        differenceMinor,
+        evidence: r.evidence as DayEvidence | null,
+        healAttempts: r.heal_attempts,
+        openSuspicions: suspectedOn.get(r.day) ?? 0,
+        decimalLocation: a.decimal_location,
+        currency: a.currency,
       });
       return { day: r.day, state, differenceMinor, ...why };
     }),
@@ -114,13 +170,20 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
     }
     const broken = a.calendar.filter((d) => d.state === 'broken');
     if (broken.length > 0) {
-      const shown = broken.slice(0, 3).map((d) => `${d.day} off by ${formatMinorUnits(BigInt(d.differenceMinor ?? '0'), a.decimalLocation)} ${a.currency}${d.reason ? ` (${d.reason.replaceAll('_', ' ')})` : ''}`);
+      const shown = broken
+        .slice(0, 3)
+        .map(
+          (d) =>
+            `${d.day} off by ${formatMinorUnits(BigInt(d.differenceMinor ?? '0'), a.decimalLocation)} ${a.currency}${d.reason ? ` (${d.reason.replaceAll('_', ' ')})` : ''}`,
+        );
       reasons.push(`${label}: ${broken.length} broken day(s): ${shown.join(', ')}${broken.length > 3 ? ', …' : ''}`);
     }
     const unproved = a.calendar.filter((d) => d.state === 'unproved');
     if (unproved.length > 0) {
       const shown = unproved.slice(0, 3).map((d) => `${d.day} (${(d.reason ?? 'unknown').replaceAll('_', ' ')})`);
-      reasons.push(`${label}: ${unproved.length} unproved day(s): ${shown.join(', ')}${unproved.length > 3 ? ', …' : ''}`);
+      reasons.push(
+        `${label}: ${unproved.length} unproved day(s): ${shown.join(', ')}${unproved.length > 3 ? ', …' : ''}`,
+      );
     }
   }
   const open = doc.suspicions.filter((s) => s.status === 'open').length;
@@ -149,18 +212,29 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
  */
 export async function createValidationReport(deps: ReportDeps, req: ReportRequest): Promise<ValidationReportDocument> {
   const now = deps.now();
-  const integration = await deps.db.selectFrom('integrations').select(['id', 'organization_id', 'name', 'stage'])
-    .where('id', '=', req.integrationId).executeTakeFirst();
+  const integration = await deps.db
+    .selectFrom('integrations')
+    .select(['id', 'organization_id', 'name', 'stage'])
+    .where('id', '=', req.integrationId)
+    .executeTakeFirst();
   if (!integration) {
     throw new NotFoundError('integration', req.integrationId, 'integration_not_found');
   }
   const accounts = (await listAccountsOfIntegration(deps.db, integration.id)).filter((a) => a.status !== 'removed');
   const period = await resolvePeriod(deps.db, integration.id, req, accounts, now);
   const id = uuidv7();
-  await deps.db.insertInto('validation_reports').values({
-    id, organization_id: integration.organization_id, integration_id: integration.id, period_from: period.from,
-    period_to: period.to, requested_by: req.requestedBy, created_at: now,
-  }).execute();
+  await deps.db
+    .insertInto('validation_reports')
+    .values({
+      id,
+      organization_id: integration.organization_id,
+      integration_id: integration.id,
+      period_from: period.from,
+      period_to: period.to,
+      requested_by: req.requestedBy,
+      created_at: now,
+    })
+    .execute();
   try {
     const reports: AccountReport[] = [];
     for (const a of accounts) {
@@ -168,7 +242,15 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
       req.onProgress?.({ done: reports.length, total: accounts.length, accountId: a.id });
     }
     const staleHours = deps.staleHours ?? DEFAULT_STALE_HOURS;
-    const cov = await coverage(deps.db, integration.id, accounts.map((a) => a.id), period.from, period.to, now, staleHours);
+    const cov = await coverage(
+      deps.db,
+      integration.id,
+      accounts.map((a) => a.id),
+      period.from,
+      period.to,
+      now,
+      staleHours,
+    );
     const byId = new Map(reports.map((r) => [r.accountId, r]));
     for (const h of cov.bankHolidays ?? []) {
       const r = byId.get(h.accountId);
@@ -176,12 +258,28 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
         r.noBusinessDays = [...(r.noBusinessDays ?? []), h.day];
       }
     }
-    const suspicions: SuspicionEntry[] = (await listActiveSuspicions(deps.db, accounts.map((a) => a.id), period.from, period.to))
+    const suspicions: SuspicionEntry[] = (
+      await listActiveSuspicions(
+        deps.db,
+        accounts.map((a) => a.id),
+        period.from,
+        period.to,
+      )
+    )
       .filter((s) => s.status !== 'not_duplicate')
       .map((s) => ({
-        id: s.id, accountId: s.account_id, accountMasked: byId.get(s.account_id)?.accountMasked ?? '', bookingDate: s.booking_date,
-        direction: s.direction, amountMinor: String(s.amount_minor), currency: s.currency, decimalLocation: s.decimal_location,
-        liveCount: s.live_count, bankCount: s.bank_count, status: s.status, transactionIds: s.transaction_ids,
+        id: s.id,
+        accountId: s.account_id,
+        accountMasked: byId.get(s.account_id)?.accountMasked ?? '',
+        bookingDate: s.booking_date,
+        direction: s.direction,
+        amountMinor: String(s.amount_minor),
+        currency: s.currency,
+        decimalLocation: s.decimal_location,
+        liveCount: s.live_count,
+        bankCount: s.bank_count,
+        status: s.status,
+        transactionIds: s.transaction_ids,
       }));
     for (const s of suspicions) {
       const r = byId.get(s.accountId);
@@ -191,7 +289,12 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     }
     const body = {
       id,
-      integration: { id: integration.id, name: integration.name, organizationId: integration.organization_id, stage: integration.stage },
+      integration: {
+        id: integration.id,
+        name: integration.name,
+        organizationId: integration.organization_id,
+        stage: integration.stage,
+      },
       period,
       generatedAt: now.toISOString(),
       summary: {
@@ -208,30 +311,59 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     };
     const reasons = verdict(body);
     const doc: ValidationReportDocument = { ...body, passed: reasons.length === 0, reasons };
-    await deps.db.updateTable('validation_reports').set({
-      status: 'completed', passed: doc.passed, reasons: JSON.stringify(reasons), report: JSON.stringify(doc), completed_at: deps.now(),
-    }).where('id', '=', id).execute();
-    deps.logger?.info({ reportId: id, integrationId: integration.id, passed: doc.passed, ...body.summary }, 'validation report completed');
+    await deps.db
+      .updateTable('validation_reports')
+      .set({
+        status: 'completed',
+        passed: doc.passed,
+        reasons: JSON.stringify(reasons),
+        report: JSON.stringify(doc),
+        completed_at: deps.now(),
+      })
+      .where('id', '=', id)
+      .execute();
+    deps.logger?.info(
+      { reportId: id, integrationId: integration.id, passed: doc.passed, ...body.summary },
+      'validation report completed',
+    );
     return doc;
   } catch (err) {
-    await deps.db.updateTable('validation_reports').set({ status: 'failed', error_message: errorMessage(err), completed_at: deps.now() })
-      .where('id', '=', id).execute();
+    await deps.db
+      .updateTable('validation_reports')
+      .set({ status: 'failed', error_message: errorMessage(err), completed_at: deps.now() })
+      .where('id', '=', id)
+      .execute();
     throw err;
   }
 }
 
 function totalsByCurrency(reports: readonly AccountReport[]): ValidationReportDocument['totalsByCurrency'] {
-  const out = new Map<string, { decimalLocation: number; credits: bigint; debits: bigint; creditCount: number; debitCount: number }>();
+  const out = new Map<
+    string,
+    { decimalLocation: number; credits: bigint; debits: bigint; creditCount: number; debitCount: number }
+  >();
   for (const r of reports) {
-    const t = out.get(r.currency) ?? { decimalLocation: r.decimalLocation, credits: 0n, debits: 0n, creditCount: 0, debitCount: 0 };
+    const t = out.get(r.currency) ?? {
+      decimalLocation: r.decimalLocation,
+      credits: 0n,
+      debits: 0n,
+      creditCount: 0,
+      debitCount: 0,
+    };
     t.credits += BigInt(r.totals.creditsMinor);
     t.debits += BigInt(r.totals.debitsMinor);
     t.creditCount += r.totals.creditCount;
     t.debitCount += r.totals.debitCount;
     out.set(r.currency, t);
   }
-  return [...out].sort(([a], [b]) => a.localeCompare(b)).map(([currency, t]) => ({
-    currency, decimalLocation: t.decimalLocation, creditsMinor: t.credits.toString(), debitsMinor: t.debits.toString(),
-    creditCount: t.creditCount, debitCount: t.debitCount,
-  }));
+  return [...out]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([currency, t]) => ({
+      currency,
+      decimalLocation: t.decimalLocation,
+      creditsMinor: t.credits.toString(),
+      debitsMinor: t.debits.toString(),
+      creditCount: t.creditCount,
+      debitCount: t.debitCount,
+    }));
 }

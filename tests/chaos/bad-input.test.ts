@@ -21,7 +21,15 @@ import { createTenants, fingerprint, type Tenants } from './support/tenants.ts';
  */
 const BAD_RUNS = 30;
 const SOME_UUID = '01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11';
-const DB_HOSTILE = ['\u0000', 'a\u0000b', '\ud800', 'x'.repeat(4_000), "'; DROP TABLE organizations; --", '%_\\', '\u202e\ufeff𝕏'];
+const DB_HOSTILE = [
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  'x'.repeat(4_000),
+  "'; DROP TABLE organizations; --",
+  '%_\\',
+  '\u202e\ufeff𝕏',
+];
 /** Bodies also get a string far over any column's size (a query that long would exceed Node's 16 kB header limit: a bare 431 before the app). */
 const HUGE = 'x'.repeat(20_000);
 const ODD_RUNS = 12;
@@ -98,7 +106,12 @@ async function sendHostile(route: Route, r: HostileRequest) {
   return res;
 }
 
-function problemOk(res: { status: number; headers: Record<string, string>; body: unknown; text: string }): string | undefined {
+function problemOk(res: {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+  text: string;
+}): string | undefined {
   if (!/^application\/problem\+json/.test(res.headers['content-type'] ?? '')) {
     return `content-type ${res.headers['content-type']}`;
   }
@@ -143,18 +156,23 @@ describe('hostile input on every route of the registry', () => {
       }
       const before = route.method === 'get' ? undefined : await fingerprint(t.api);
       try {
-        await fc.assert(fc.asyncProperty(arb, async (r) => {
-          const res = await sendHostile(route, r);
-          if (res.status < 400 || res.status >= 500) {
-            throw new Error(`${res.status} for an invalid request: ${res.text.slice(0, 300)}`);
-          }
-          const bad = problemOk(res);
-          if (bad) {
-            throw new Error(`${res.status}: ${bad}`);
-          }
-        }), { numRuns: BAD_RUNS, seed: c.fcSeed(label(route)), endOnFailure: true });
+        await fc.assert(
+          fc.asyncProperty(arb, async (r) => {
+            const res = await sendHostile(route, r);
+            if (res.status < 400 || res.status >= 500) {
+              throw new Error(`${res.status} for an invalid request: ${res.text.slice(0, 300)}`);
+            }
+            const bad = problemOk(res);
+            if (bad) {
+              throw new Error(`${res.status}: ${bad}`);
+            }
+          }),
+          { numRuns: BAD_RUNS, seed: c.fcSeed(label(route)), endOnFailure: true },
+        );
       } catch (err) {
-        failures.push(`${label(route)}: ${(err as Error).message.slice(0, 1_500)} ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message.slice(0, 500) : ''}`);
+        failures.push(
+          `${label(route)}: ${(err as Error).message.slice(0, 1_500)} ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message.slice(0, 500) : ''}`,
+        );
       }
       if (before) {
         const after = await fingerprint(t.api);
@@ -164,7 +182,9 @@ describe('hostile input on every route of the registry', () => {
         }
       }
     }
-    console.log(`[chaos] bad-input: ${c.counters.badInputs} invalid requests over ${routes.length - untestable.length} routes (nothing to break on: ${untestable.join(', ') || 'none'})`);
+    console.log(
+      `[chaos] bad-input: ${c.counters.badInputs} invalid requests over ${routes.length - untestable.length} routes (nothing to break on: ${untestable.join(', ') || 'none'})`,
+    );
     expect(failures).toEqual([]);
   });
 
@@ -172,46 +192,81 @@ describe('hostile input on every route of the registry', () => {
     const failures: string[] = [];
     for (const route of routes) {
       try {
-        await fc.assert(fc.asyncProperty(oddRequests(route, pool), async (r) => {
-          const res = await sendHostile(route, r);
-          if (res.status >= 500) {
-            throw new Error(`${res.status}: ${res.text.slice(0, 300)}`);
-          }
-          const bad = res.status >= 400 ? problemOk(res) : undefined;
-          if (bad) {
-            throw new Error(`${res.status}: ${bad}`);
-          }
-        }), { numRuns: ODD_RUNS, seed: c.fcSeed(`odd ${label(route)}`), endOnFailure: true });
+        await fc.assert(
+          fc.asyncProperty(oddRequests(route, pool), async (r) => {
+            const res = await sendHostile(route, r);
+            if (res.status >= 500) {
+              throw new Error(`${res.status}: ${res.text.slice(0, 300)}`);
+            }
+            const bad = res.status >= 400 ? problemOk(res) : undefined;
+            if (bad) {
+              throw new Error(`${res.status}: ${bad}`);
+            }
+          }),
+          { numRuns: ODD_RUNS, seed: c.fcSeed(`odd ${label(route)}`), endOnFailure: true },
+        );
       } catch (err) {
-        failures.push(`${label(route)}: ${(err as Error).message.slice(0, 1_500)} ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message.slice(0, 500) : ''}`);
+        failures.push(
+          `${label(route)}: ${(err as Error).message.slice(0, 1_500)} ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message.slice(0, 500) : ''}`,
+        );
       }
     }
     // And a sweep, not left to chance: every string field and query parameter of every route gets each
     // text a database or parser is most likely to choke on (NUL, lone surrogate, huge, SQL).
     for (const route of routes) {
       const body = validBody(route) as Record<string, unknown> | undefined;
-      const fields = Object.entries(body ?? {}).filter(([, v]) => typeof v === 'string').map(([k]) => k);
+      const fields = Object.entries(body ?? {})
+        .filter(([, v]) => typeof v === 'string')
+        .map(([k]) => k);
       const keys = Object.keys(route.request.query?.shape ?? {});
-      const params = Object.fromEntries(paramNames(route).map((n) => [n, { value: pool.real[resourceOf(route, n)]?.[0] ?? SOME_UUID }]));
+      const params = Object.fromEntries(
+        paramNames(route).map((n) => [n, { value: pool.real[resourceOf(route, n)]?.[0] ?? SOME_UUID }]),
+      );
       for (const text of [...DB_HOSTILE, HUGE]) {
         const tries: HostileRequest[] = [
-          ...fields.map((f) => ({ params, query: validQuery(route), body: { kind: 'json' as const, value: { ...body, [f]: text } } })),
-          ...(text === HUGE ? [] : keys.map((k) => ({ params, query: { ...validQuery(route), [k]: text }, ...(body ? { body: { kind: 'json' as const, value: body } } : {}) }))),
+          ...fields.map((f) => ({
+            params,
+            query: validQuery(route),
+            body: { kind: 'json' as const, value: { ...body, [f]: text } },
+          })),
+          ...(text === HUGE
+            ? []
+            : keys.map((k) => ({
+                params,
+                query: { ...validQuery(route), [k]: text },
+                ...(body ? { body: { kind: 'json' as const, value: body } } : {}),
+              }))),
         ];
         if (text === HUGE) {
           // Ranges: reversed, and absurdly wide, wherever a route takes from/to.
-          for (const [from, to] of [['2025-03-10', '2025-03-01'], ['0001-01-01', '9999-12-31']] as const) {
+          for (const [from, to] of [
+            ['2025-03-10', '2025-03-01'],
+            ['0001-01-01', '9999-12-31'],
+          ] as const) {
             if ('from' in (route.request.query?.shape ?? {}) && 'to' in (route.request.query?.shape ?? {})) {
-              tries.push({ params, query: { ...validQuery(route), from, to }, ...(body ? { body: { kind: 'json' as const, value: body } } : {}) });
+              tries.push({
+                params,
+                query: { ...validQuery(route), from, to },
+                ...(body ? { body: { kind: 'json' as const, value: body } } : {}),
+              });
             }
             if (body && 'from' in ((route.request.body as { shape?: object }).shape ?? {})) {
-              tries.push({ params, query: validQuery(route), body: { kind: 'json' as const, value: { ...body, from, to } } });
+              tries.push({
+                params,
+                query: validQuery(route),
+                body: { kind: 'json' as const, value: { ...body, from, to } },
+              });
             }
           }
         }
         for (const r of tries) {
           const res = await sendHostile(route, r);
-          const bad = res.status >= 500 ? `${res.status}: ${res.text.slice(0, 300)}` : res.status >= 400 ? problemOk(res) : undefined;
+          const bad =
+            res.status >= 500
+              ? `${res.status}: ${res.text.slice(0, 300)}`
+              : res.status >= 400
+                ? problemOk(res)
+                : undefined;
           if (bad) {
             failures.push(`${label(route)} with ${JSON.stringify(text).slice(0, 40)}: ${bad}`);
           }
@@ -222,11 +277,15 @@ describe('hostile input on every route of the registry', () => {
   });
 
   it('leaked no secret in any response or log line', () => {
-    const responses = t.responses.map((r) => r
-      .replace(/-----BEGIN (CERTIFICATE|CERTIFICATE REQUEST|PUBLIC KEY)-----[^-]*-----END \1-----/g, '[public PEM]'));
+    const responses = t.responses.map((r) =>
+      r.replace(/-----BEGIN (CERTIFICATE|CERTIFICATE REQUEST|PUBLIC KEY)-----[^-]*-----END \1-----/g, '[public PEM]'),
+    );
     // What we sent ourselves (a PEM header, a key prefix) may be echoed in a validation message; that is no leak.
     const sent = (m: string) => sentText.some((s) => s.includes(m));
-    const leaks = [...findLeaks(logs, { accountNumbers: t.accountNumbers, secrets: t.secrets, sent }), ...findLeaks(responses, { accountNumbers: t.accountNumbers, secrets: t.secrets, sent })];
+    const leaks = [
+      ...findLeaks(logs, { accountNumbers: t.accountNumbers, secrets: t.secrets, sent }),
+      ...findLeaks(responses, { accountNumbers: t.accountNumbers, secrets: t.secrets, sent }),
+    ];
     c.count('secretsLeaked', leaks.length);
     expect(leaks).toEqual([]);
   });

@@ -32,8 +32,16 @@ const logs = captureLogs('info');
  * call those days proved (checked below).
  */
 const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
-  'rate-limit': 'succeeded', 'server-error': 'succeeded', unavailable: 'succeeded', 'gateway-fault': 'succeeded', hang: 'succeeded',
-  reset: 'succeeded', 'malformed-json': 'succeeded', 'repeated-name': 'succeeded', 'short-page': 'succeeded', 'account-error': 'succeeded',
+  'rate-limit': 'succeeded',
+  'server-error': 'succeeded',
+  unavailable: 'succeeded',
+  'gateway-fault': 'succeeded',
+  hang: 'succeeded',
+  reset: 'succeeded',
+  'malformed-json': 'succeeded',
+  'repeated-name': 'succeeded',
+  'short-page': 'succeeded',
+  'account-error': 'succeeded',
   'not-entitled': 'failed',
 };
 /**
@@ -49,7 +57,8 @@ let worker: RunningWorkers;
 const seenErrors = new Map<string, string[]>();
 
 function recording(inner: BankClient): BankClient {
-  const note = (id: string, err: unknown) => seenErrors.set(id, [...(seenErrors.get(id) ?? []), (err as { code?: string }).code ?? 'error']);
+  const note = (id: string, err: unknown) =>
+    seenErrors.set(id, [...(seenErrors.get(id) ?? []), (err as { code?: string }).code ?? 'error']);
   return {
     async *transactionPages(q) {
       try {
@@ -71,14 +80,27 @@ function recording(inner: BankClient): BankClient {
 }
 
 beforeAll(async () => {
-  env = await startChaosEnv({ name: 'bank-faults', today: TODAY, accounts: FAULT_KINDS.length + MIXED, historyDays: 14, txPerDay: 5 });
+  env = await startChaosEnv({
+    name: 'bank-faults',
+    today: TODAY,
+    accounts: FAULT_KINDS.length + MIXED,
+    historyDays: 14,
+    txPerDay: 5,
+  });
   // One integration per "alone" account; the mixed accounts share the harness's integration.
   for (const a of env.accounts.slice(0, FAULT_KINDS.length)) {
     const t = await createTenancy(env.t.db, { baseUrl: env.sim.url, name: `Faults ${a.jpmAccountId.slice(-4)}` });
     await env.t.db.updateTable('integrations').set({ stage: 'live' }).where('id', '=', t.integrationId).execute();
-    await env.t.db.updateTable('bank_accounts').set({ organization_id: t.organizationId, integration_id: t.integrationId }).where('id', '=', a.id).execute();
+    await env.t.db
+      .updateTable('bank_accounts')
+      .set({ organization_id: t.organizationId, integration_id: t.integrationId })
+      .where('id', '=', a.id)
+      .execute();
   }
-  worker = env.startWorker(recording(env.bank()), { concurrency: 12, guard: { cooldownMs: 2_000, probeLeaseMs: 10_000 } });
+  worker = env.startWorker(recording(env.bank()), {
+    concurrency: 12,
+    guard: { cooldownMs: 2_000, probeLeaseMs: 10_000 },
+  });
 });
 
 afterAll(async () => {
@@ -96,7 +118,10 @@ describe('bank faults during a backfill', () => {
     for (const [kind, a] of alone) {
       // Fires on the first or second matching request, once or twice (a permanent class ends the run at once).
       const rule: FaultRule = {
-        kind, accountId: a.jpmAccountId, count: 1, after: kind === 'account-error' ? 0 : c.rng.int(0, 1),
+        kind,
+        accountId: a.jpmAccountId,
+        count: 1,
+        after: kind === 'account-error' ? 0 : c.rng.int(0, 1),
         retryAfterSeconds: 1,
       };
       aloneRule.set(kind, rule);
@@ -108,7 +133,13 @@ describe('bank faults during a backfill', () => {
       for (const kind of kinds) {
         {
           const permanent = PERMANENT.has(kind);
-          rules.push({ kind, accountId: a.jpmAccountId, probability: permanent ? 0.05 : 0.1 + c.rng.unit() * 0.2, count: 1, retryAfterSeconds: 1 + c.rng.int(0, 1) });
+          rules.push({
+            kind,
+            accountId: a.jpmAccountId,
+            probability: permanent ? 0.05 : 0.1 + c.rng.unit() * 0.2,
+            count: 1,
+            retryAfterSeconds: 1 + c.rng.int(0, 1),
+          });
         }
       }
     }
@@ -121,15 +152,22 @@ describe('bank faults during a backfill', () => {
 
     const runOf = new Map<string, string>();
     for (const a of env.accounts) {
-      const { runs } = await triggerSync(env.producer(), { accountId: a.id, request: { mode: 'range', from: FROM, to: TO }, trigger: 'backfill' });
+      const { runs } = await triggerSync(env.producer(), {
+        accountId: a.id,
+        request: { mode: 'range', from: FROM, to: TO },
+        trigger: 'backfill',
+      });
       runOf.set(a.id, runs[0]!.runId);
     }
     await waitForAllRuns(env.t.db, c, 150_000);
     c.count('faultsInjected', env.sim.stats().faultsInjected);
     c.count('runsChecked', runOf.size);
 
-    const runs = await env.t.db.selectFrom('sync_runs').select(['id', 'account_id', 'status', 'error_code', 'error_message', 'windows_done', 'windows_total'])
-      .where('id', 'in', [...runOf.values()]).execute();
+    const runs = await env.t.db
+      .selectFrom('sync_runs')
+      .select(['id', 'account_id', 'status', 'error_code', 'error_message', 'windows_done', 'windows_total'])
+      .where('id', 'in', [...runOf.values()])
+      .execute();
     const windows = await windowsOf(env.t.db, [...runOf.values()]);
     const outcome: string[] = [];
     for (const r of runs) {
@@ -141,10 +179,23 @@ describe('bank faults during a backfill', () => {
       expect(r.windows_done).toBe(r.windows_total);
       if (kind !== undefined) {
         // The fault really happened to this account (a thrown bank error, or a per-account error in a 200).
-        const fired = (seenErrors.get(a.jpmAccountId) ?? []).length + (r.error_code ? 1 : 0)
+        const fired =
+          (seenErrors.get(a.jpmAccountId) ?? []).length +
+          (r.error_code ? 1 : 0) +
           // An absorbed fault leaves no error behind: the simulator's spent rule budget says it fired.
-          + (ABSORBED.has(kind) && !env.sim.activeFaults().includes(aloneRule.get(kind)!) ? 1 : 0)
-          + (kind === 'account-error' ? Number(await env.t.db.selectFrom('balances').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', a.id).executeTakeFirstOrThrow().then((x) => x.n)) === 0 ? 1 : 0 : 0);
+          (ABSORBED.has(kind) && !env.sim.activeFaults().includes(aloneRule.get(kind)!) ? 1 : 0) +
+          (kind === 'account-error'
+            ? Number(
+                await env.t.db
+                  .selectFrom('balances')
+                  .select((eb) => eb.fn.countAll<string>().as('n'))
+                  .where('account_id', '=', a.id)
+                  .executeTakeFirstOrThrow()
+                  .then((x) => x.n),
+              ) === 0
+              ? 1
+              : 0
+            : 0);
         expect(fired, `${kind} never fired`).toBeGreaterThan(0);
         if (OUTCOME[kind]) {
           expect(r.status, `${kind}: ${r.error_code ?? ''} ${r.error_message ?? ''}`).toBe(OUTCOME[kind]);
@@ -169,22 +220,52 @@ describe('bank faults during a backfill', () => {
       const a = env.accounts.find((x) => x.id === accountId)!;
       return { accountId: a.id, jpmAccountId: a.jpmAccountId, decimalLocation: a.decimalLocation };
     };
-    const claimed = await compareWithTruth(env.t.db, env.sim, windows.filter((w) => w.status === 'succeeded').map((w) => ({
-      ...scope(w.account_id!), from: w.window_from!, to: w.window_to!, kinds: w.kind === 'all' ? undefined : [w.kind as 'transactions' | 'balances'],
-    })));
+    const claimed = await compareWithTruth(
+      env.t.db,
+      env.sim,
+      windows
+        .filter((w) => w.status === 'succeeded')
+        .map((w) => ({
+          ...scope(w.account_id!),
+          from: w.window_from!,
+          to: w.window_to!,
+          kinds: w.kind === 'all' ? undefined : [w.kind as 'transactions' | 'balances'],
+        })),
+    );
     expect(claimed.problems.filter((p) => !/final balance of \S+ missing$/.test(p))).toEqual([]);
     // Balances the bank withheld (GCA-024) are absent, and the balance proof does not call those days proved.
     for (const m of claimed.missingBalances) {
       await recomputeAccountDays(env.t.db, m.accountId, [m.date], env.now());
     }
-    const proved = claimed.missingBalances.length === 0 ? [] : await env.t.db.selectFrom('account_days').select(['account_id', 'day', 'state'])
-      .where('state', '=', 'proved').where((eb) => eb.or(claimed.missingBalances.map((m) => eb.and([eb('account_id', '=', m.accountId), eb('day', '=', m.date)])))).execute();
+    const proved =
+      claimed.missingBalances.length === 0
+        ? []
+        : await env.t.db
+            .selectFrom('account_days')
+            .select(['account_id', 'day', 'state'])
+            .where('state', '=', 'proved')
+            .where((eb) =>
+              eb.or(
+                claimed.missingBalances.map((m) =>
+                  eb.and([eb('account_id', '=', m.accountId), eb('day', '=', m.date)]),
+                ),
+              ),
+            )
+            .execute();
     expect(proved).toEqual([]);
-    const everything = await compareWithTruth(env.t.db, env.sim, env.accounts.map((a) => ({ ...scope(a.id), from: FROM, to: TO })));
+    const everything = await compareWithTruth(
+      env.t.db,
+      env.sim,
+      env.accounts.map((a) => ({ ...scope(a.id), from: FROM, to: TO })),
+    );
     expect(everything.duplicates).toBe(0);
     expect(everything.mismatched).toBe(0);
     const succeededAccounts = runs.filter((r) => r.status === 'succeeded').map((r) => r.account_id!);
-    const complete = await compareWithTruth(env.t.db, env.sim, succeededAccounts.map((id) => ({ ...scope(id), from: FROM, to: TO })));
+    const complete = await compareWithTruth(
+      env.t.db,
+      env.sim,
+      succeededAccounts.map((id) => ({ ...scope(id), from: FROM, to: TO })),
+    );
     expect(complete.missing).toBe(complete.missingBalances.length);
     expect(complete.problems.filter((p) => !/final balance of \S+ missing$/.test(p))).toEqual([]);
     c.count('rowsCompared', claimed.rowsCompared + everything.rowsCompared);
@@ -192,7 +273,9 @@ describe('bank faults during a backfill', () => {
     c.count('mismatched', everything.mismatched);
     // Balances the bank itself withheld (GCA-024) are reported apart: the bank never gave them.
     c.count('missing', complete.missing - complete.missingBalances.length);
-    console.log(`[chaos] bank-faults: ${claimed.missingBalances.length} final balance(s) withheld by the bank (GCA-024), none proved`);
+    console.log(
+      `[chaos] bank-faults: ${claimed.missingBalances.length} final balance(s) withheld by the bank (GCA-024), none proved`,
+    );
     expect(await duplicateKeys(env.t.db)).toBe(0);
 
     const scan = scanLogs(logs, { accountNumbers: env.accounts.map((a) => a.jpmAccountId) });

@@ -46,16 +46,33 @@ describe('four workers, scheduled runs and manual triggers on the same accounts'
     // Real job schedulers, firing fast for a few seconds, as the scheduler role's would.
     const sync = env.queues.queue('sync');
     for (const a of env.accounts) {
-      await sync.upsertJobScheduler(`chaos-tick.${a.id}.intraday`, { every: 400 + c.rng.int(0, 400) }, { name: 'scheduled-sync', data: { accountId: a.id, mode: 'intraday' } });
-      await sync.upsertJobScheduler(`chaos-tick.${a.id}.prior`, { every: 600 + c.rng.int(0, 600) }, { name: 'scheduled-sync', data: { accountId: a.id, mode: 'prior_day' } });
+      await sync.upsertJobScheduler(
+        `chaos-tick.${a.id}.intraday`,
+        { every: 400 + c.rng.int(0, 400) },
+        { name: 'scheduled-sync', data: { accountId: a.id, mode: 'intraday' } },
+      );
+      await sync.upsertJobScheduler(
+        `chaos-tick.${a.id}.prior`,
+        { every: 600 + c.rng.int(0, 600) },
+        { name: 'scheduled-sync', data: { accountId: a.id, mode: 'prior_day' } },
+      );
     }
     const calls: Promise<unknown>[] = [];
     for (const a of env.accounts) {
       for (const request of [...requests, ...requests.filter(() => c.rng.chance(0.5))]) {
-        calls.push(triggerSync(env.producer(), { accountId: a.id, request, trigger: c.rng.chance(0.5) ? 'manual' : 'backfill' }));
+        calls.push(
+          triggerSync(env.producer(), { accountId: a.id, request, trigger: c.rng.chance(0.5) ? 'manual' : 'backfill' }),
+        );
       }
       for (let i = 0; i < 3; i++) {
-        calls.push(enqueue(env.queues, 'scheduled-sync', { accountId: a.id, mode: c.rng.pick(['intraday', 'prior_day'] as const) }, { jobId: `chaos-extra.${a.id}.${i}` }));
+        calls.push(
+          enqueue(
+            env.queues,
+            'scheduled-sync',
+            { accountId: a.id, mode: c.rng.pick(['intraday', 'prior_day'] as const) },
+            { jobId: `chaos-extra.${a.id}.${i}` },
+          ),
+        );
       }
     }
     // Fire them in a seeded order, all at once.
@@ -73,19 +90,35 @@ describe('four workers, scheduled runs and manual triggers on the same accounts'
 
     await waitForAllRuns(env.t.db, c, 120_000);
     // A scheduled tick already taken by a worker may still be creating its run: let the queue drain.
-    await expect.poll(async () => (await sync.getJobCounts('active', 'wait', 'delayed', 'waiting-children')), { timeout: 60_000, interval: 250 })
+    await expect
+      .poll(async () => await sync.getJobCounts('active', 'wait', 'delayed', 'waiting-children'), {
+        timeout: 60_000,
+        interval: 250,
+      })
       .toEqual({ active: 0, wait: 0, delayed: 0, 'waiting-children': 0 });
     expect(await unfinishedRuns(env.t.db)).toEqual([]);
 
-    const runs = await env.t.db.selectFrom('sync_runs').select(['id', 'status', 'trigger', 'error_code']).where('parent_run_id', 'is', null).execute();
+    const runs = await env.t.db
+      .selectFrom('sync_runs')
+      .select(['id', 'status', 'trigger', 'error_code'])
+      .where('parent_run_id', 'is', null)
+      .execute();
     c.count('runsChecked', runs.length);
-    console.log(`[chaos] concurrency: ${runs.length} runs (${runs.filter((r) => r.trigger === 'schedule').length} scheduled), ${calls.length} triggers`);
+    console.log(
+      `[chaos] concurrency: ${runs.length} runs (${runs.filter((r) => r.trigger === 'schedule').length} scheduled), ${calls.length} triggers`,
+    );
     expect(runs.filter((r) => r.trigger === 'schedule').length).toBeGreaterThan(0);
     expect(runs.filter((r) => r.status !== 'succeeded')).toEqual([]);
 
     // Single flight: windows of one account never overlap in time.
-    const windows = await env.t.db.selectFrom('sync_runs').select(['account_id', 'started_at', 'finished_at'])
-      .where('parent_run_id', 'is not', null).where('started_at', 'is not', null).orderBy('account_id').orderBy('started_at').execute();
+    const windows = await env.t.db
+      .selectFrom('sync_runs')
+      .select(['account_id', 'started_at', 'finished_at'])
+      .where('parent_run_id', 'is not', null)
+      .where('started_at', 'is not', null)
+      .orderBy('account_id')
+      .orderBy('started_at')
+      .execute();
     for (let i = 1; i < windows.length; i++) {
       const [prev, cur] = [windows[i - 1]!, windows[i]!];
       if (prev.account_id === cur.account_id) {
@@ -93,9 +126,17 @@ describe('four workers, scheduled runs and manual triggers on the same accounts'
       }
     }
 
-    const result = await compareWithTruth(env.t.db, env.sim, env.accounts.map((a) => ({
-      accountId: a.id, jpmAccountId: a.jpmAccountId, decimalLocation: a.decimalLocation, from: addDays(TODAY, -30), to: addDays(TODAY, -1),
-    })));
+    const result = await compareWithTruth(
+      env.t.db,
+      env.sim,
+      env.accounts.map((a) => ({
+        accountId: a.id,
+        jpmAccountId: a.jpmAccountId,
+        decimalLocation: a.decimalLocation,
+        from: addDays(TODAY, -30),
+        to: addDays(TODAY, -1),
+      })),
+    );
     const dupKeys = await duplicateKeys(env.t.db);
     c.count('rowsCompared', result.rowsCompared);
     c.count('duplicates', result.duplicates + dupKeys);
@@ -104,13 +145,19 @@ describe('four workers, scheduled runs and manual triggers on the same accounts'
     expect(result.problems).toEqual([]);
     expect(dupKeys).toBe(0);
     // Today's intraday items: one live row per fingerprint key (checked by duplicateKeys), all pending.
-    const today = await env.t.db.selectFrom('transactions').select(['status']).where('booking_date', '=', TODAY).execute();
+    const today = await env.t.db
+      .selectFrom('transactions')
+      .select(['status'])
+      .where('booking_date', '=', TODAY)
+      .execute();
     expect(today.length).toBeGreaterThan(0);
     expect(today.every((r) => r.status === 'pending')).toBe(true);
 
     // No deadlock: not in any worker's log, not in this process's, and not in Postgres' own count.
     await sleep(600); // statistics are flushed to pg_stat_database about once a second
-    const pgDeadlocks = await sql<{ n: number }>`select deadlocks::int as n from pg_stat_database where datname = ${env.t.name}`.execute(env.t.db);
+    const pgDeadlocks = await sql<{
+      n: number;
+    }>`select deadlocks::int as n from pg_stat_database where datname = ${env.t.name}`.execute(env.t.db);
     const scan = scanLogs([...env.childLogs, ...logs], { accountNumbers: env.accounts.map((a) => a.jpmAccountId) });
     c.count('deadlocks', scan.deadlocks + (pgDeadlocks.rows[0]?.n ?? 0));
     c.count('secretsLeaked', scan.leaks.length);

@@ -39,7 +39,11 @@ describe('workers SIGKILLed during a backfill', () => {
 
     const runIds: string[] = [];
     for (const a of env.accounts) {
-      const { runs } = await triggerSync(env.producer(), { accountId: a.id, request: { mode: 'range', from: FROM, to: TO }, trigger: 'backfill' });
+      const { runs } = await triggerSync(env.producer(), {
+        accountId: a.id,
+        request: { mode: 'range', from: FROM, to: TO },
+        trigger: 'backfill',
+      });
       runIds.push(runs[0]!.runId);
     }
 
@@ -67,14 +71,19 @@ describe('workers SIGKILLed during a backfill', () => {
       await child.exited;
     }
 
-    const runs = await env.t.db.selectFrom('sync_runs').select(['id', 'status', 'error_code', 'windows_done', 'windows_total'])
-      .where('id', 'in', runIds).execute();
+    const runs = await env.t.db
+      .selectFrom('sync_runs')
+      .select(['id', 'status', 'error_code', 'windows_done', 'windows_total'])
+      .where('id', 'in', runIds)
+      .execute();
     c.count('runsChecked', runs.length);
     const windows = await windowsOf(env.t.db, runIds);
     // The kills hit work in flight: windows had to run again after their worker died. How many depends on
     // where the seeded kill moments fall against the backfill (3 to 12 of 56 seen), so the floor is one.
     const rerun = windows.filter((w) => w.attempts > 1).length;
-    console.log(`[chaos] crash: ${kills} kills, ${rerun} of ${windows.length} windows ran again after a kill, ${env.childLogs.length} worker log lines`);
+    console.log(
+      `[chaos] crash: ${kills} kills, ${rerun} of ${windows.length} windows ran again after a kill, ${env.childLogs.length} worker log lines`,
+    );
     expect(rerun).toBeGreaterThanOrEqual(1);
     // A window BullMQ gave up on after repeated stalls (maxStalledCount) is reported, never counted as done.
     const givenUp = windows.filter((w) => w.status !== 'succeeded');
@@ -88,25 +97,44 @@ describe('workers SIGKILLed during a backfill', () => {
       expect(r.status).toBe(mine.every((w) => w.status === 'succeeded') ? 'succeeded' : 'partial');
     }
     // Every window that says succeeded holds exactly the bank's data for its days.
-    const claimed = await compareWithTruth(env.t.db, env.sim, windows.filter((w) => w.status === 'succeeded').map((w) => ({
-      ...scopeOf(w.account_id!), from: w.window_from!, to: w.window_to!, kinds: w.kind === 'all' ? undefined : [w.kind as 'transactions' | 'balances'],
-    })));
+    const claimed = await compareWithTruth(
+      env.t.db,
+      env.sim,
+      windows
+        .filter((w) => w.status === 'succeeded')
+        .map((w) => ({
+          ...scopeOf(w.account_id!),
+          from: w.window_from!,
+          to: w.window_to!,
+          kinds: w.kind === 'all' ? undefined : [w.kind as 'transactions' | 'balances'],
+        })),
+    );
     expect(claimed.problems).toEqual([]);
 
     // An operator re-runs what was given up (no kills now); then the whole range must be exact.
     c.count('stallGiveUps', givenUp.length);
     if (givenUp.length > 0) {
-      console.log(`[chaos] crash: ${givenUp.length} window(s) given up after repeated stalls; re-running their accounts`);
+      console.log(
+        `[chaos] crash: ${givenUp.length} window(s) given up after repeated stalls; re-running their accounts`,
+      );
       const w = env.startWorker(env.bank());
       for (const r of runs.filter((x) => x.status !== 'succeeded')) {
         const accountId = windows.find((x) => x.parent_run_id === r.id)!.account_id!;
-        await triggerSync(env.producer(), { accountId, request: { mode: 'range', from: FROM, to: TO }, trigger: 'manual' });
+        await triggerSync(env.producer(), {
+          accountId,
+          request: { mode: 'range', from: FROM, to: TO },
+          trigger: 'manual',
+        });
       }
       await waitForAllRuns(env.t.db, c, 60_000);
       await w.close();
     }
 
-    const result = await compareWithTruth(env.t.db, env.sim, env.accounts.map((a) => ({ ...scopeOf(a.id), from: FROM, to: TO })));
+    const result = await compareWithTruth(
+      env.t.db,
+      env.sim,
+      env.accounts.map((a) => ({ ...scopeOf(a.id), from: FROM, to: TO })),
+    );
     c.count('rowsCompared', result.rowsCompared);
     c.count('duplicates', result.duplicates + (await duplicateKeys(env.t.db)));
     c.count('missing', result.missing);
@@ -126,7 +154,13 @@ describe('workers SIGKILLed during a backfill', () => {
 async function waitForWorkInFlight(ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    const r = await env.t.db.selectFrom('sync_runs').select(['id']).where('parent_run_id', 'is not', null).where('status', '=', 'running').limit(1).execute();
+    const r = await env.t.db
+      .selectFrom('sync_runs')
+      .select(['id'])
+      .where('parent_run_id', 'is not', null)
+      .where('status', '=', 'running')
+      .limit(1)
+      .execute();
     if (r.length > 0) {
       return;
     }

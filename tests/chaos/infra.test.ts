@@ -32,8 +32,20 @@ let admin: pg.Client;
 
 beforeAll(async () => {
   redis = await startPrivateRedis();
-  env = await startChaosEnv({ name: 'infra', today: TODAY, accounts: 5, historyDays: 32, txPerDay: 8, redisUrl: redis.url });
-  const { config, secrets } = loadConfig({ NODE_ENV: 'test', DATABASE_URL: env.t.url, REDIS_URL: redis.url, QUEUE_PREFIX: env.prefix });
+  env = await startChaosEnv({
+    name: 'infra',
+    today: TODAY,
+    accounts: 5,
+    historyDays: 32,
+    txPerDay: 8,
+    redisUrl: redis.url,
+  });
+  const { config, secrets } = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: env.t.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: env.prefix,
+  });
   ctx = createContext(config, secrets);
   app = buildApiApp(ctx);
   admin = new pg.Client({ connectionString: PG_ADMIN_URL });
@@ -48,12 +60,23 @@ afterAll(async () => {
   c.flush();
 });
 
-const scopes = (from: string, to: string) => env.accounts.map((a) => ({ accountId: a.id, jpmAccountId: a.jpmAccountId, decimalLocation: a.decimalLocation, from, to }));
+const scopes = (from: string, to: string) =>
+  env.accounts.map((a) => ({
+    accountId: a.id,
+    jpmAccountId: a.jpmAccountId,
+    decimalLocation: a.decimalLocation,
+    from,
+    to,
+  }));
 
 async function backfill(from: string, to: string): Promise<string[]> {
   const ids: string[] = [];
   for (const a of env.accounts) {
-    const { runs } = await triggerSync(env.producer(), { accountId: a.id, request: { mode: 'range', from, to }, trigger: 'backfill' });
+    const { runs } = await triggerSync(env.producer(), {
+      accountId: a.id,
+      request: { mode: 'range', from, to },
+      trigger: 'backfill',
+    });
     ids.push(runs[0]!.runId);
   }
   return ids;
@@ -65,7 +88,9 @@ async function finishedAll(runIds: string[], timeout: number): Promise<{ id: str
 }
 
 async function schedulerIds(): Promise<string[]> {
-  const ids = await Promise.all(QUEUE_NAMES.map(async (q) => (await env.queues.queue(q).getJobSchedulers(0, -1)).map((s) => s.key)));
+  const ids = await Promise.all(
+    QUEUE_NAMES.map(async (q) => (await env.queues.queue(q).getJobSchedulers(0, -1)).map((s) => s.key)),
+  );
   return ids.flat().sort();
 }
 
@@ -101,20 +126,27 @@ describe('infrastructure faults', () => {
     const from = addDays(TODAY, -30);
     const to = addDays(TODAY, -16);
     const runIds = await backfill(from, to);
-    await expect.poll(() => windowsDone(runIds), { timeout: 60_000, interval: 50 }).toBeGreaterThanOrEqual(2 + c.rng.int(0, 2));
+    await expect
+      .poll(() => windowsDone(runIds), { timeout: 60_000, interval: 50 })
+      .toBeGreaterThanOrEqual(2 + c.rng.int(0, 2));
 
     await redis.crash();
     c.count('redisRestarts');
     const down = await request(app).get('/readyz');
     expect(down.status).toBe(503);
-    expect(down.body).toMatchObject({ status: 'not_ready', checks: { redis: { status: 'unavailable' }, postgres: { status: 'ok' } } });
+    expect(down.body).toMatchObject({
+      status: 'not_ready',
+      checks: { redis: { status: 'unavailable' }, postgres: { status: 'ok' } },
+    });
     // Meanwhile the runs are what they are: not finished, and not claimed done.
     const during = await env.t.db.selectFrom('sync_runs').select(['status']).where('id', 'in', runIds).execute();
     expect(during.every((r) => r.status === 'queued' || r.status === 'running')).toBe(true);
     await sleep(500 + c.rng.int(0, 1_500));
 
     await redis.start();
-    await expect.poll(async () => (await request(app).get('/readyz')).status, { timeout: 20_000, interval: 200 }).toBe(200);
+    await expect
+      .poll(async () => (await request(app).get('/readyz')).status, { timeout: 20_000, interval: 200 })
+      .toBe(200);
     const runs = await finishedAll(runIds, 90_000);
     expect(runs.map((r) => r.status)).toEqual(runIds.map(() => 'succeeded'));
     c.count('runsChecked', runs.length);
@@ -145,7 +177,9 @@ describe('infrastructure faults', () => {
       // transaction lasts milliseconds, so look often and strike at once (one statement).
       const r = await admin.query<{ pid: number }>(
         `select pid from pg_stat_activity where datname = $1 and pid <> pg_backend_pid() and xact_start is not null
-           and state in ('active', 'idle in transaction') and query not ilike '%pg_stat_activity%'`, [env.t.name]);
+           and state in ('active', 'idle in transaction') and query not ilike '%pg_stat_activity%'`,
+        [env.t.name],
+      );
       if (r.rows.length === 0) {
         await sleep(5);
         continue;
@@ -161,7 +195,11 @@ describe('infrastructure faults', () => {
     // Readiness recovers with the pool (dead connections are replaced), and every run finishes.
     await expect.poll(async () => (await request(app).get('/readyz')).status, { timeout: 10_000 }).toBe(200);
     await waitForAllRuns(env.t.db, c, 120_000);
-    const runs = await env.t.db.selectFrom('sync_runs').select(['id', 'status', 'error_code']).where('id', 'in', runIds).execute();
+    const runs = await env.t.db
+      .selectFrom('sync_runs')
+      .select(['id', 'status', 'error_code'])
+      .where('id', 'in', runIds)
+      .execute();
     expect(runs.map((r) => r.status)).toEqual(runIds.map(() => 'succeeded'));
     c.count('runsChecked', runs.length);
 

@@ -27,7 +27,13 @@ beforeAll(async () => {
   pkiDir = await mkdtemp(join(tmpdir(), 'model-bank-long-pki-'));
   const pki = await ensureDevPki(pkiDir);
   const issued = await createClientCredential(pki, { commonName: 'model-bank-long' });
-  env = { db: api.t.db, dbUrl: api.t.url, api: { app: api.app, key: api.adminKey }, pkiDir, credential: { id: 'model-bank-long-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
+  env = {
+    db: api.t.db,
+    dbUrl: api.t.url,
+    api: { app: api.app, key: api.adminKey },
+    pkiDir,
+    credential: { id: 'model-bank-long-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem },
+  };
 });
 
 afterAll(async () => {

@@ -59,7 +59,12 @@ async function send(route: Route, path: string, auth: Auth, body?: unknown, quer
 function expectProblemShape(res: { status: number; headers: Record<string, string>; body: unknown }, label: string) {
   expect(res.headers['content-type'], label).toMatch(/^application\/problem\+json/);
   const body = res.body as Record<string, unknown>;
-  expect(body, label).toMatchObject({ status: res.status, type: expect.stringMatching(/^urn:jpm-sync:problem:/) as unknown, title: expect.any(String) as unknown, code: expect.any(String) as unknown });
+  expect(body, label).toMatchObject({
+    status: res.status,
+    type: expect.stringMatching(/^urn:jpm-sync:problem:/) as unknown,
+    title: expect.any(String) as unknown,
+    code: expect.any(String) as unknown,
+  });
   expect(body.requestId, label).toBe(res.headers['x-request-id']);
 }
 
@@ -69,7 +74,12 @@ describe('authentication and authorization over every route', () => {
   it('answers 401 to every route without a key, and with a malformed or unknown one', async () => {
     for (const route of routes) {
       const path = fillPath(route, () => uuidv7());
-      for (const auth of [{}, bearer('nonsense'), bearer(`jpms_zzzzzzzz_${'A'.repeat(40)}`), { Authorization: `Basic ${Buffer.from('x:y').toString('base64')}` }]) {
+      for (const auth of [
+        {},
+        bearer('nonsense'),
+        bearer(`jpms_zzzzzzzz_${'A'.repeat(40)}`),
+        { Authorization: `Basic ${Buffer.from('x:y').toString('base64')}` },
+      ]) {
         const res = await send(route, path, auth, route.request.body ? {} : undefined);
         expect(res.status, label(route)).toBe(401);
         expectProblemShape(res, label(route));
@@ -78,14 +88,21 @@ describe('authentication and authorization over every route', () => {
   });
 
   it('gives each role exactly the routes src/domain/access.ts allows it (unscoped and organization-scoped keys)', async () => {
-    const unscoped = Object.fromEntries(await Promise.all(API_KEY_ROLES.map(async (r) => [r, await t.api.key(r)] as const)));
+    const unscoped = Object.fromEntries(
+      await Promise.all(API_KEY_ROLES.map(async (r) => [r, await t.api.key(r)] as const)),
+    );
     const before = await fingerprint(t.api);
     const checked: string[] = [];
     for (const role of API_KEY_ROLES) {
       for (const key of [unscoped[role]!, t.a.keys[role]]) {
         for (const route of routes) {
           // Nonexistent ids and a body no schema accepts: an allowed call gets 400 or 404, never a change.
-          const res = await send(route, fillPath(route, () => uuidv7()), bearer(key), route.request.body ? { __chaos: true } : undefined);
+          const res = await send(
+            route,
+            fillPath(route, () => uuidv7()),
+            bearer(key),
+            route.request.body ? { __chaos: true } : undefined,
+          );
           const allowed = roleAllows(role, route.permission);
           if (allowed) {
             expect([401, 403], `${role} ${label(route)} is allowed but got ${res.status}`).not.toContain(res.status);
@@ -109,7 +126,8 @@ describe('authentication and authorization over every route', () => {
 describe("organization A's keys against organization B", () => {
   const bIds = () => Object.values(t.b.ids);
   /** B's ids and account number in a response to A, except those A itself named before (an echo is no leak). */
-  const containsB = (text: string) => [...bIds(), t.b.organizationId, t.b.jpmAccountId].filter((id) => text.includes(id) && !sentByA.includes(id));
+  const containsB = (text: string) =>
+    [...bIds(), t.b.organizationId, t.b.jpmAccountId].filter((id) => text.includes(id) && !sentByA.includes(id));
 
   it('404 on every route with an id (with a body the route accepts), including the change feed and webhooks; B unchanged', async () => {
     const before = await fingerprint(t.api);
@@ -126,14 +144,17 @@ describe("organization A's keys against organization B", () => {
         "B's ids": (_p, resource) => {
           const id = t.b.ids[resource];
           if (!id) {
-            throw new Error(`${label(route)}: no id of organization B for resource "${resource}"; add one to tests/chaos/support/tenants.ts`);
+            throw new Error(
+              `${label(route)}: no id of organization B for resource "${resource}"; add one to tests/chaos/support/tenants.ts`,
+            );
           }
           return id;
         },
       };
       if (paramNames(route).length > 1) {
         // A's own parent with B's child: the child must not be reachable through A's parent either.
-        variants["A's parent, B's child"] = (p, resource) => (p === paramNames(route)[0] ? t.a.ids[resource]! : t.b.ids[resource]!);
+        variants["A's parent, B's child"] = (p, resource) =>
+          p === paramNames(route)[0] ? t.a.ids[resource]! : t.b.ids[resource]!;
       }
       for (const [name, value] of Object.entries(variants)) {
         for (const role of ['admin', 'operator', 'viewer'] as const) {
@@ -148,7 +169,10 @@ describe("organization A's keys against organization B", () => {
         }
       }
     }
-    expect(unbuildable, 'routes whose body no sample satisfies: add one to EXAMPLES in tests/chaos/support/samples.ts').toEqual([]);
+    expect(
+      unbuildable,
+      'routes whose body no sample satisfies: add one to EXAMPLES in tests/chaos/support/samples.ts',
+    ).toEqual([]);
     expect(await fingerprint(t.api)).toEqual(before);
   });
 
@@ -156,8 +180,12 @@ describe("organization A's keys against organization B", () => {
     const before = await fingerprint(t.api);
     const lists = routes.filter((r) => paramNames(r).length === 0);
     const filterFor: Record<string, string> = {
-      organizationId: t.b.organizationId, integrationId: t.b.ids.integrations!, accountId: t.b.ids.accounts!, webhookId: t.b.ids.webhooks!,
-      keyId: t.b.ids['api-keys']!, runId: t.b.ids['sync-runs']!,
+      organizationId: t.b.organizationId,
+      integrationId: t.b.ids.integrations!,
+      accountId: t.b.ids.accounts!,
+      webhookId: t.b.ids.webhooks!,
+      keyId: t.b.ids['api-keys']!,
+      runId: t.b.ids['sync-runs']!,
     };
     for (const route of lists) {
       const key = bearer(t.a.keys.admin);
@@ -199,14 +227,21 @@ describe("organization A's keys against organization B", () => {
 describe('secrets', () => {
   it('private keys in the database are ciphertext: no PEM, no DER, and only the master key opens them', async () => {
     const dump = await sql<{ name: string; hit: number }>`
-      select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r'`.execute(t.api.t.db);
+      select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r'`.execute(
+      t.api.t.db,
+    );
     const keyPairs = await t.api.t.db.selectFrom('key_pairs').selectAll().execute();
     expect(keyPairs.length).toBeGreaterThanOrEqual(2);
     const ders: Buffer[] = [];
     for (const k of keyPairs) {
       const sealed = {
-        privateKeyCiphertext: k.private_key_ciphertext, privateKeyIv: k.private_key_iv, privateKeyAuthTag: k.private_key_auth_tag,
-        wrappedDataKey: k.wrapped_data_key, dataKeyIv: k.data_key_iv, dataKeyAuthTag: k.data_key_auth_tag, masterKeyId: k.master_key_id,
+        privateKeyCiphertext: k.private_key_ciphertext,
+        privateKeyIv: k.private_key_iv,
+        privateKeyAuthTag: k.private_key_auth_tag,
+        wrappedDataKey: k.wrapped_data_key,
+        dataKeyIv: k.data_key_iv,
+        dataKeyAuthTag: k.data_key_auth_tag,
+        masterKeyId: k.master_key_id,
       };
       const der = openPrivateKey(sealed, t.api.ctx.secrets, k.id);
       expect(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).type).toBe('private');
@@ -216,7 +251,9 @@ describe('secrets', () => {
       expect(() => openPrivateKey(sealed, impostor, k.id)).toThrow(/unwrapped/);
     }
     for (const { name } of dump.rows) {
-      const rows = await sql<{ t: string }>`select to_jsonb(x)::text as t from ${sql.table(name)} x`.execute(t.api.t.db);
+      const rows = await sql<{ t: string }>`select to_jsonb(x)::text as t from ${sql.table(name)} x`.execute(
+        t.api.t.db,
+      );
       const text = rows.rows.map((r) => r.t).join('\n');
       expect(text, name).not.toMatch(/PRIVATE KEY/);
       for (const der of ders) {
@@ -228,14 +265,17 @@ describe('secrets', () => {
 
   it('no API key, PEM block, private key or full account number in any log line or response of this file', () => {
     // Public material the API serves by design (certificates, CSRs) is not a secret; private keys are.
-    const responses = t.responses.map((r) => r
-      .replace(/-----BEGIN (CERTIFICATE|CERTIFICATE REQUEST|PUBLIC KEY)-----[^-]*-----END \1-----/g, '[public PEM]'));
+    const responses = t.responses.map((r) =>
+      r.replace(/-----BEGIN (CERTIFICATE|CERTIFICATE REQUEST|PUBLIC KEY)-----[^-]*-----END \1-----/g, '[public PEM]'),
+    );
     const leaks = [
       ...findLeaks(logs, { accountNumbers: t.accountNumbers, secrets: t.secrets }),
       ...findLeaks(responses, { accountNumbers: t.accountNumbers, secrets: t.secrets }),
     ];
     c.count('secretsLeaked', leaks.length);
-    console.log(`[chaos] security: ${c.counters.requests} requests, ${logs.length} log lines and ${t.responses.length} responses scanned`);
+    console.log(
+      `[chaos] security: ${c.counters.requests} requests, ${logs.length} log lines and ${t.responses.length} responses scanned`,
+    );
     expect(logs.length).toBeGreaterThan(100);
     expect(leaks).toEqual([]);
   });

@@ -31,10 +31,23 @@ export async function createTestCa(name = 'CN=Test CA, O=jpm-sync tests', issuer
   const notAfter = new Date(Date.now() + 3650 * DAY_MS);
   const cert = issuer
     ? await x509.X509CertificateGenerator.create({
-      subject: name, issuer: issuer.cert.subject, notBefore, notAfter, signingAlgorithm: SIGNING, publicKey: keys.publicKey,
-      signingKey: issuer.keys.privateKey, extensions: [...extensions, await x509.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey)],
-    })
-    : await x509.X509CertificateGenerator.createSelfSigned({ name, notBefore, notAfter, signingAlgorithm: SIGNING, keys, extensions });
+        subject: name,
+        issuer: issuer.cert.subject,
+        notBefore,
+        notAfter,
+        signingAlgorithm: SIGNING,
+        publicKey: keys.publicKey,
+        signingKey: issuer.keys.privateKey,
+        extensions: [...extensions, await x509.AuthorityKeyIdentifierExtension.create(issuer.cert.publicKey)],
+      })
+    : await x509.X509CertificateGenerator.createSelfSigned({
+        name,
+        notBefore,
+        notAfter,
+        signingAlgorithm: SIGNING,
+        keys,
+        extensions,
+      });
   return { cert, certPem: cert.toString('pem'), keys };
 }
 
@@ -55,7 +68,12 @@ export async function issueFromCsr(ca: TestCa, csrPem: string, options: IssueOpt
   return issueFor(ca, csr.publicKey, options.subject ?? csr.subject, options);
 }
 
-export async function issueFor(ca: TestCa, publicKey: x509.PublicKey | webcrypto.CryptoKey, subject: string, options: IssueOptions = {}): Promise<string> {
+export async function issueFor(
+  ca: TestCa,
+  publicKey: x509.PublicKey | webcrypto.CryptoKey,
+  subject: string,
+  options: IssueOptions = {},
+): Promise<string> {
   const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
   const eku = options.eku ?? [x509.ExtendedKeyUsage.clientAuth];
   const cert = await x509.X509CertificateGenerator.create({

@@ -9,7 +9,11 @@ export async function createOrganization(db: Database, name = 'Acme Treasury'): 
 }
 
 /** A configured bank account (what the admin API adds before validation starts). */
-export async function addBankAccount(db: Database, integration: { id: string; organizationId: string }, jpmAccountId = '000000012345678'): Promise<string> {
+export async function addBankAccount(
+  db: Database,
+  integration: { id: string; organizationId: string },
+  jpmAccountId = '000000012345678',
+): Promise<string> {
   const id = uuidv7();
   await db
     .insertInto('bank_accounts')
@@ -26,6 +30,17 @@ export async function addBankAccount(db: Database, integration: { id: string; or
   return id;
 }
 
-export const CSR_SUBJECT = { country: 'US', state: 'New York', locality: 'New York', organization: 'Acme Treasury Inc.', organizationalUnit: 'Treasury Ops' };
+export const CSR_SUBJECT = {
+  country: 'US',
+  state: 'New York',
+  locality: 'New York',
+  organization: 'Acme Treasury Inc.',
+  organizationalUnit: 'Treasury Ops',
+};
 
-export const ELIGIBLE = { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Rita Representative', signingAuthority: 'Sam Signer' };
+export const ELIGIBLE = {
+  jpmAccessAccount: true,
+  notChaseConnect: true,
+  jpmRepresentative: 'Rita Representative',
+  signingAuthority: 'Sam Signer',
+};

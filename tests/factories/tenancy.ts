@@ -10,10 +10,19 @@ export interface Tenancy {
 export async function createTenancy(db: Database, opts: { baseUrl?: string; name?: string } = {}): Promise<Tenancy> {
   const organizationId = uuidv7();
   const integrationId = uuidv7();
-  await db.insertInto('organizations').values({ id: organizationId, name: opts.name ?? 'Acme Treasury' }).execute();
+  await db
+    .insertInto('organizations')
+    .values({ id: organizationId, name: opts.name ?? 'Acme Treasury' })
+    .execute();
   await db
     .insertInto('integrations')
-    .values({ id: integrationId, organization_id: organizationId, name: 'Acme J.P. Morgan', environment: 'simulator', base_url: opts.baseUrl ?? 'https://127.0.0.1:1' })
+    .values({
+      id: integrationId,
+      organization_id: organizationId,
+      name: 'Acme J.P. Morgan',
+      environment: 'simulator',
+      base_url: opts.baseUrl ?? 'https://127.0.0.1:1',
+    })
     .execute();
   return { organizationId, integrationId };
 }
@@ -24,7 +33,11 @@ export async function createAccount(
   opts: { jpmAccountId?: string; currency?: string; decimalLocation?: number; timeZone?: string; bankId?: string } = {},
 ): Promise<{ id: string; organizationId: string; jpmAccountId: string }> {
   const id = uuidv7();
-  const jpmAccountId = opts.jpmAccountId ?? `0000000${Math.floor(Math.random() * 1e8).toString().padStart(8, '0')}`;
+  const jpmAccountId =
+    opts.jpmAccountId ??
+    `0000000${Math.floor(Math.random() * 1e8)
+      .toString()
+      .padStart(8, '0')}`;
   await db
     .insertInto('bank_accounts')
     .values({

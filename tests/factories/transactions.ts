@@ -45,7 +45,11 @@ export function wireTransaction(o: WireOptions): WireTransaction {
 }
 
 /** Normalizes and ingests one page for an account, as a sync run would (no run id). */
-export async function ingestWire(db: Database, account: AccountRef, records: readonly WireTransaction[]): Promise<SyncCounts> {
+export async function ingestWire(
+  db: Database,
+  account: AccountRef,
+  records: readonly WireTransaction[],
+): Promise<SyncCounts> {
   const page = normalizeTransactions(records, new OccurrenceCounter());
   if (page.rejects.length > 0) {
     throw new Error(`test records rejected: ${page.rejects.map((r) => r.reason).join('; ')}`);

@@ -24,14 +24,24 @@ export interface TestApi {
 /** The real app over its own migrated database and Redis prefix, as main/api.ts builds it. */
 export async function createTestApi(options: ApiAppOptions & { env?: Record<string, string> } = {}): Promise<TestApi> {
   const t = await createTestDb();
-  const { config, secrets } = loadConfig({ NODE_ENV: 'test', DATABASE_URL: t.url, REDIS_URL, QUEUE_PREFIX: testQueuePrefix(), ...options.env });
+  const { config, secrets } = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: t.url,
+    REDIS_URL,
+    QUEUE_PREFIX: testQueuePrefix(),
+    ...options.env,
+  });
   const ctx = createContext(config, secrets);
   const app = buildApiApp(ctx, options);
   const key = async (role: ApiKeyRole, organizationId: string | null = null) =>
     (await createApiKey(ctx.db, { name: `test ${role}`, role, organizationId, createdByKeyId: null })).token;
   const adminKey = await key('admin');
   return {
-    t, ctx, app, adminKey, key,
+    t,
+    ctx,
+    app,
+    adminKey,
+    key,
     async close() {
       await ctx.close();
       await t.drop();
@@ -51,7 +61,11 @@ export function bodyOf<S extends z.ZodType>(schema: S, res: { body: unknown }): 
 export type ProblemBody = z.output<typeof ProblemSchema>;
 
 /** Asserts an RFC 9457 problem response (status, code, content type, request id) and returns its body. */
-export function expectProblem(res: { status: number; headers: Record<string, string>; body: unknown }, status: number, code: string): ProblemBody {
+export function expectProblem(
+  res: { status: number; headers: Record<string, string>; body: unknown },
+  status: number,
+  code: string,
+): ProblemBody {
   expect(res.status).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   const problem = ProblemSchema.strict().parse(res.body);

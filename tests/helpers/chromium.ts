@@ -33,7 +33,9 @@ async function unpackBundled(): Promise<string | undefined> {
   try {
     // Its exports map hides package.json; the entry point lives in <package>/build/.
     const entry = require.resolve('@sparticuz/chromium');
-    const pkg = JSON.parse(readFileSync(join(entry.slice(0, entry.lastIndexOf('/build/')), 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(
+      readFileSync(join(entry.slice(0, entry.lastIndexOf('/build/')), 'package.json'), 'utf8'),
+    ) as { version: string };
     version = pkg.version;
   } catch {
     return undefined;

@@ -31,7 +31,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();
   // Leftovers of crashed earlier runs (their owner process is gone): drop them.
-  const stale = await admin.query<{ datname: string }>("select datname from pg_database where datname ~ '^jpm_sync_(t|tpl)_[0-9]+_'");
+  const stale = await admin.query<{ datname: string }>(
+    "select datname from pg_database where datname ~ '^jpm_sync_(t|tpl)_[0-9]+_'",
+  );
   for (const row of stale.rows) {
     const pid = Number(/^jpm_sync_(?:t|tpl)_(\d+)_/.exec(row.datname)?.[1]);
     if (pid !== process.pid && !alive(pid)) {
@@ -41,7 +43,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await admin.query(`drop database if exists ${quoteIdent(template)} with (force)`);
   await admin.query(`create database ${quoteIdent(template)}`);
   await admin.end();
-  const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: dbUrl(template), max: 1 }) }) });
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: dbUrl(template), max: 1 }) }),
+  });
   const result = await migrateUp(db);
   await db.destroy();
   if (result.error) {
@@ -51,7 +55,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     const c = new pg.Client({ connectionString: PG_ADMIN_URL });
     await c.connect();
-    const mine = await c.query<{ datname: string }>('select datname from pg_database where datname like $1 or datname = $2', [`jpm_sync_t_${process.pid}_%`, template]);
+    const mine = await c.query<{ datname: string }>(
+      'select datname from pg_database where datname like $1 or datname = $2',
+      [`jpm_sync_t_${process.pid}_%`, template],
+    );
     for (const row of mine.rows) {
       await c.query(`drop database if exists ${quoteIdent(row.datname)} with (force)`);
     }

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { JpmClient, type JpmClientOptions } from '../../src/jpm/client.ts';
 import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
 import type { JpmCallEvent } from '../../src/jpm/transport.ts';
-import { createClientCredential, ensureDevPki, startSimulator, type DevPki, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/index.ts';
+import {
+  createClientCredential,
+  ensureDevPki,
+  startSimulator,
+  type DevPki,
+  type RunningSimulator,
+  type SimulatorOptions,
+} from '../../src/simulator/index.ts';
 
 /**
  * The J.P. Morgan simulator over real mTLS plus a credential its dev CA issued, for the client's
@@ -27,7 +34,11 @@ export async function startClientSim(options: Partial<SimulatorOptions> = {}): P
   const sim = await startSimulator({ pkiDir: dirs[0]!, today: '2025-03-12', seed: 'jpm-client', ...options });
   const calls: JpmCallEvent[] = [];
   const clients: JpmClient[] = [];
-  const credentialFrom = async (pki: DevPki, id: string, opts: { days?: number; notBefore?: Date } = {}): Promise<JpmCredential> => {
+  const credentialFrom = async (
+    pki: DevPki,
+    id: string,
+    opts: { days?: number; notBefore?: Date } = {},
+  ): Promise<JpmCredential> => {
     const issued = await createClientCredential(pki, { commonName: `jpm-client-${id}`, ...opts });
     return { id, certPem: issued.certPem, keyPem: issued.keyPem, caPem: sim.caCertPem };
   };

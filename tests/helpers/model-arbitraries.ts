@@ -27,7 +27,16 @@ export interface ScenarioLimits {
 export const BOUNDED: ScenarioLimits = {
   maxSteps: 10,
   size: 'medium',
-  faultKinds: ['rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json', 'short-page', 'not-entitled'],
+  faultKinds: [
+    'rate-limit',
+    'server-error',
+    'unavailable',
+    'gateway-fault',
+    'reset',
+    'malformed-json',
+    'short-page',
+    'not-entitled',
+  ],
   retryAfterSeconds: 0,
 };
 
@@ -35,7 +44,17 @@ export const BOUNDED: ScenarioLimits = {
 export const LONG: ScenarioLimits = {
   maxSteps: 24,
   size: 'max',
-  faultKinds: ['rate-limit', 'server-error', 'unavailable', 'gateway-fault', 'reset', 'malformed-json', 'short-page', 'hang', 'not-entitled'],
+  faultKinds: [
+    'rate-limit',
+    'server-error',
+    'unavailable',
+    'gateway-fault',
+    'reset',
+    'malformed-json',
+    'short-page',
+    'hang',
+    'not-entitled',
+  ],
   retryAfterSeconds: 0,
 };
 
@@ -48,8 +67,20 @@ export const QUEUED: ScenarioLimits = {
 };
 
 const QUIRK_NAMES: (keyof Quirks)[] = [
-  'growingSnapshot', 'newIdsOnPosting', 'amountChangesOnPosting', 'unpostedIntraday', 'latePostings', 'identicalTransactions',
-  'reissuedIds', 'shiftingPages', 'reversals', 'extremeAmounts', 'oddFields', 'oddReferences', 'hostileNarratives', 'withdrawals',
+  'growingSnapshot',
+  'newIdsOnPosting',
+  'amountChangesOnPosting',
+  'unpostedIntraday',
+  'latePostings',
+  'identicalTransactions',
+  'reissuedIds',
+  'shiftingPages',
+  'reversals',
+  'extremeAmounts',
+  'oddFields',
+  'oddReferences',
+  'hostileNarratives',
+  'withdrawals',
 ];
 
 /** Mondays in November/December 2026: every scenario starts on a business day (holidays aside). */
@@ -57,49 +88,106 @@ const BASE: IsoDate = '2026-11-02';
 
 function quirksArb(): fc.Arbitrary<Partial<Quirks>> {
   // Each quirk is on more often than off: the strange bank is the point.
-  const entries = QUIRK_NAMES.map((q) => [q, fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) })] as const);
+  const entries = QUIRK_NAMES.map(
+    (q) =>
+      [q, fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) })] as const,
+  );
   return fc.record(Object.fromEntries(entries) as Record<keyof Quirks, fc.Arbitrary<boolean>>);
 }
 
 function faultsArb(limits: ScenarioLimits): fc.Arbitrary<FaultRule[]> {
-  const rule = fc.record({
-    kind: fc.constantFrom(...limits.faultKinds),
-    count: fc.integer({ min: 1, max: 2 }),
-    after: fc.integer({ min: 0, max: 3 }),
-    path: fc.constantFrom(undefined, '/tsapi/v3/transactions', '/accessapi/balance'),
-  }).map(({ path, ...r }): FaultRule => ({ ...r, ...(path ? { path } : {}), retryAfterSeconds: limits.retryAfterSeconds }));
-  return fc.oneof({ weight: 2, arbitrary: fc.constant<FaultRule[]>([]) }, { weight: 1, arbitrary: fc.array(rule, { minLength: 1, maxLength: 2 }) });
+  const rule = fc
+    .record({
+      kind: fc.constantFrom(...limits.faultKinds),
+      count: fc.integer({ min: 1, max: 2 }),
+      after: fc.integer({ min: 0, max: 3 }),
+      path: fc.constantFrom(undefined, '/tsapi/v3/transactions', '/accessapi/balance'),
+    })
+    .map(({ path, ...r }): FaultRule => ({
+      ...r,
+      ...(path ? { path } : {}),
+      retryAfterSeconds: limits.retryAfterSeconds,
+    }));
+  return fc.oneof(
+    { weight: 2, arbitrary: fc.constant<FaultRule[]>([]) },
+    { weight: 1, arbitrary: fc.array(rule, { minLength: 1, maxLength: 2 }) },
+  );
 }
 
 /** Steps, mostly one at a time; sometimes a burst of intraday syncs through one day (withdrawals and returns show there). */
 function stepsArb(limits: ScenarioLimits): fc.Arbitrary<ModelStep[]> {
   const burst = fc
-    .record({ account: fc.nat(1), progresses: fc.uniqueArray(fc.integer({ min: 0, max: 20 }), { minLength: 2, maxLength: 6 }), faults: faultsArb(limits) })
+    .record({
+      account: fc.nat(1),
+      progresses: fc.uniqueArray(fc.integer({ min: 0, max: 20 }), { minLength: 2, maxLength: 6 }),
+      faults: faultsArb(limits),
+    })
     .map(({ account, progresses, faults }) =>
-      [...progresses].sort((a, b) => a - b).flatMap((p): ModelStep[] => [{ do: 'advance', days: 0, progress: p / 20 }, { do: 'sync', account, mode: 'intraday', faults }]));
-  const together = fc.array(syncArb(limits), { minLength: 2, maxLength: 2 }).map((syncs): ModelStep[] => [{ do: 'together', syncs }]);
-  return fc.oneof({ weight: 8, arbitrary: stepArb(limits).map((s) => [s]) }, { weight: 1, arbitrary: burst }, { weight: 1, arbitrary: together });
+      [...progresses]
+        .sort((a, b) => a - b)
+        .flatMap((p): ModelStep[] => [
+          { do: 'advance', days: 0, progress: p / 20 },
+          { do: 'sync', account, mode: 'intraday', faults },
+        ]),
+    );
+  const together = fc
+    .array(syncArb(limits), { minLength: 2, maxLength: 2 })
+    .map((syncs): ModelStep[] => [{ do: 'together', syncs }]);
+  return fc.oneof(
+    { weight: 8, arbitrary: stepArb(limits).map((s) => [s]) },
+    { weight: 1, arbitrary: burst },
+    { weight: 1, arbitrary: together },
+  );
 }
 
 function syncArb(limits: ScenarioLimits): fc.Arbitrary<SyncStep> {
   return fc.oneof(
-    fc.record({ do: fc.constant('sync' as const), account: fc.nat(1), mode: fc.constantFrom('intraday' as const, 'prior_day' as const), faults: faultsArb(limits) }),
-    fc.record({ do: fc.constant('range' as const), account: fc.nat(1), back: fc.integer({ min: 1, max: 12 }), length: fc.integer({ min: 1, max: 8 }), faults: faultsArb(limits) }),
+    fc.record({
+      do: fc.constant('sync' as const),
+      account: fc.nat(1),
+      mode: fc.constantFrom('intraday' as const, 'prior_day' as const),
+      faults: faultsArb(limits),
+    }),
+    fc.record({
+      do: fc.constant('range' as const),
+      account: fc.nat(1),
+      back: fc.integer({ min: 1, max: 12 }),
+      length: fc.integer({ min: 1, max: 8 }),
+      faults: faultsArb(limits),
+    }),
   );
 }
 
 function stepArb(limits: ScenarioLimits): fc.Arbitrary<ModelStep> {
   const progress = fc.integer({ min: 0, max: 20 }).map((n) => n / 20);
   return fc.oneof(
-    { weight: 4, arbitrary: fc.record({ do: fc.constant('advance' as const), days: fc.constantFrom(0, 0, 0, 1, 1, 2, 3), progress }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        do: fc.constant('advance' as const),
+        days: fc.constantFrom(0, 0, 0, 1, 1, 2, 3),
+        progress,
+      }),
+    },
     { weight: 1, arbitrary: fc.record({ do: fc.constant('skew' as const), days: fc.constantFrom(-1, 0, 0, 1) }) },
     {
       weight: 5,
-      arbitrary: fc.record({ do: fc.constant('sync' as const), account: fc.nat(1), mode: fc.constantFrom('intraday' as const, 'intraday' as const, 'prior_day' as const), faults: faultsArb(limits) }),
+      arbitrary: fc.record({
+        do: fc.constant('sync' as const),
+        account: fc.nat(1),
+        mode: fc.constantFrom('intraday' as const, 'intraday' as const, 'prior_day' as const),
+        faults: faultsArb(limits),
+      }),
     },
     {
       weight: 2,
-      arbitrary: fc.record({ do: fc.constant('range' as const), account: fc.nat(1), back: fc.integer({ min: 1, max: 12 }), length: fc.integer({ min: 1, max: 8 }), faults: faultsArb(limits) }),
+      arbitrary: fc.record({
+        do: fc.constant('range' as const),
+        account: fc.nat(1),
+        back: fc.integer({ min: 1, max: 12 }),
+        length: fc.integer({ min: 1, max: 8 }),
+        faults: faultsArb(limits),
+      }),
     },
   );
 }
@@ -115,7 +203,9 @@ export function scenarioArb(limits: ScenarioLimits): fc.Arbitrary<ModelScenario>
       currencies: fc.subarray(['USD', 'JPY', 'KWD', 'EUR'], { minLength: 1, maxLength: 2 }),
       txPerDay: fc.integer({ min: 2, max: 8 }),
       pageSize: fc.integer({ min: 2, max: 6 }),
-      steps: fc.array(stepsArb(limits), { minLength: 2, maxLength: limits.maxSteps, size: limits.size }).map((groups) => groups.flat()),
+      steps: fc
+        .array(stepsArb(limits), { minLength: 2, maxLength: limits.maxSteps, size: limits.size })
+        .map((groups) => groups.flat()),
     })
     .map(({ startOffset, holidayPicks, ...r }) => {
       let start = addDays(BASE, startOffset);
@@ -123,10 +213,16 @@ export function scenarioArb(limits: ScenarioLimits): fc.Arbitrary<ModelScenario>
         start = addDays(start, 1);
       }
       // Holidays among the weekdays around the scenario (history and the days it may move through).
-      const weekdays = eachDay(addDays(start, -r.historyDays), addDays(start, 25)).filter((d) => !isWeekend(d) && d !== start);
+      const weekdays = eachDay(addDays(start, -r.historyDays), addDays(start, 25)).filter(
+        (d) => !isWeekend(d) && d !== start,
+      );
       const holidays = [...new Set(holidayPicks.map((i) => weekdays[i % weekdays.length]!))].sort();
       // Every history ends with a sync of every account, so each run checks a settled state too.
-      const tail: ModelStep[] = r.currencies.map((_, account) => ({ do: 'sync' as const, account, mode: 'prior_day' as const }));
+      const tail: ModelStep[] = r.currencies.map((_, account) => ({
+        do: 'sync' as const,
+        account,
+        mode: 'prior_day' as const,
+      }));
       return { ...r, start, holidays, steps: [...r.steps, ...tail] };
     });
 }

@@ -4,13 +4,28 @@ import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { addDays, diffDays, eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { accountDayView, type AccountDayView } from '../../src/simulator/bank-view.ts';
-import { DEFAULT_QUIRKS, startSimulator, type FaultRule, type Quirks, type RunningSimulator } from '../../src/simulator/index.ts';
+import {
+  DEFAULT_QUIRKS,
+  startSimulator,
+  type FaultRule,
+  type Quirks,
+  type RunningSimulator,
+} from '../../src/simulator/index.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import type { SyncDeps } from '../../src/sync/sync-account.ts';
 import { onPostedDays } from '../../src/validation/index.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
-import { candidateOf, checkApi, dedupe, EMPTY_VIEW, exactProblem, looseProblem, ModelViolation, type DayModel } from './model-checks.ts';
+import {
+  candidateOf,
+  checkApi,
+  dedupe,
+  EMPTY_VIEW,
+  exactProblem,
+  looseProblem,
+  ModelViolation,
+  type DayModel,
+} from './model-checks.ts';
 import { storedLiveRows, storedProof } from './model-rows.ts';
 import { startQueuePath, syncThroughQueue, syncWithRetries, type QueuePath } from './model-service.ts';
 
@@ -97,7 +112,15 @@ export interface ScenarioRun {
 /** Totals over many scenarios, for a one-line summary of what a run exercised. */
 export class ModelTally {
   scenarios = 0;
-  readonly totals = { steps: 0, syncs: 0, failedSyncs: 0, rowsChecked: 0, pendingGone: 0, pendingBack: 0, faultsFired: 0 };
+  readonly totals = {
+    steps: 0,
+    syncs: 0,
+    failedSyncs: 0,
+    rowsChecked: 0,
+    pendingGone: 0,
+    pendingBack: 0,
+    faultsFired: 0,
+  };
   readonly seen: Record<string, number> = {};
 
   add(run: ScenarioRun): void {
@@ -112,7 +135,10 @@ export class ModelTally {
   }
 
   summary(label: string): string {
-    const marks = Object.entries(this.seen).sort(([a], [b]) => a.localeCompare(b)).map(([m, n]) => `${m} ${n}`).join(', ');
+    const marks = Object.entries(this.seen)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([m, n]) => `${m} ${n}`)
+      .join(', ');
     return `[model-bank] ${label}: ${this.scenarios} scenarios, ${JSON.stringify(this.totals)}; records by mark: ${marks}`;
   }
 }
@@ -120,15 +146,35 @@ export class ModelTally {
 /** Runs one scenario; throws `ModelViolation` (with the step and the account-day diff) on the first mismatch. */
 export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVia = 'direct'): Promise<ScenarioRun> {
   const sim = await startSimulator({
-    pkiDir: env.pkiDir, seed: sc.seed, accounts: sc.currencies.map((currency) => ({ currency })), today: sc.start, progress: 0.3,
-    historyDays: sc.historyDays, txPerDay: sc.txPerDay, quirks: { ...DEFAULT_QUIRKS, ...sc.quirks }, holidays: sc.holidays, defaultPageSize: sc.pageSize,
+    pkiDir: env.pkiDir,
+    seed: sc.seed,
+    accounts: sc.currencies.map((currency) => ({ currency })),
+    today: sc.start,
+    progress: 0.3,
+    historyDays: sc.historyDays,
+    txPerDay: sc.txPerDay,
+    quirks: { ...DEFAULT_QUIRKS, ...sc.quirks },
+    holidays: sc.holidays,
+    defaultPageSize: sc.pageSize,
   });
   const client = new JpmClient({
-    baseUrl: sim.url, credentials: () => Promise.resolve(env.credential), refusalProbeMs: 300,
+    baseUrl: sim.url,
+    credentials: () => Promise.resolve(env.credential),
+    refusalProbeMs: 300,
     timeouts: { connectMs: 2_000, headersMs: 1_500, bodyMs: 1_500, requestMs: 3_000 },
   });
   let queue: QueuePath | undefined;
-  const run: ScenarioRun = { stepsRun: 0, syncs: 0, failedSyncs: 0, rowsChecked: 0, seen: {}, pendingGone: 0, pendingBack: 0, faultsFired: 0, log: [] };
+  const run: ScenarioRun = {
+    stepsRun: 0,
+    syncs: 0,
+    failedSyncs: 0,
+    rowsChecked: 0,
+    seen: {},
+    pendingGone: 0,
+    pendingBack: 0,
+    faultsFired: 0,
+    log: [],
+  };
   const pendingBefore = new Map<string, Set<string>>();
   const everGone = new Set<string>();
   try {
@@ -136,13 +182,21 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
     const tenancy = await createTenancy(env.db, { baseUrl: sim.url, name: `model ${sc.seed}` });
     const accounts: { id: string; jpmAccountId: string }[] = [];
     for (const a of sim.accounts) {
-      const row = await createAccount(env.db, tenancy, { jpmAccountId: a.accountId, currency: a.currency.code, decimalLocation: a.currency.decimalLocation });
+      const row = await createAccount(env.db, tenancy, {
+        jpmAccountId: a.accountId,
+        currency: a.currency.code,
+        decimalLocation: a.currency.decimalLocation,
+      });
       accounts.push({ id: row.id, jpmAccountId: a.accountId });
     }
     let skew = 0;
     const now = () => new Date(`${addDays(sim.clock().today, skew)}T17:00:00Z`);
     const deps: SyncDeps = {
-      db: env.db, clientFor: () => Promise.resolve(bank), now, logger: createLogger('sync'), lookbackDays: LOOKBACK_DAYS,
+      db: env.db,
+      clientFor: () => Promise.resolve(bank),
+      now,
+      logger: createLogger('sync'),
+      lookbackDays: LOOKBACK_DAYS,
       onPostedDays: (accountId, dates) => onPostedDays(env.db, accountId, dates, now()),
     };
     if (via === 'queue') {
@@ -184,7 +238,9 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
           const prior = sim.calendar.priorBusinessDay(today);
           covers = one.mode === 'intraday' ? [today] : sim.calendar.businessDays(addDays(prior, -LOOKBACK_DAYS), prior);
         }
-        const outcome = producer ? await syncThroughQueue(producer, acct.id, job) : await syncWithRetries(deps, acct.id, job);
+        const outcome = producer
+          ? await syncThroughQueue(producer, acct.id, job)
+          : await syncWithRetries(deps, acct.id, job);
         const label = `${one.do === 'range' ? `range ${job.from}..${job.to}` : job.mode} acct ${ai} at ${today} p=${before.progress.toFixed(2)}`;
         return { ai, covers, outcome, label, intraday: job.mode === 'intraday' };
       }
@@ -203,7 +259,9 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
         sim.clearFaults();
         for (const r of results) {
           run.syncs++;
-          run.log.push(`#${index} ${r.label}${syncs.length > 1 ? ' (together)' : ''}: ${r.outcome.ok ? 'ok' : `failed (${r.outcome.code})`}`);
+          run.log.push(
+            `#${index} ${r.label}${syncs.length > 1 ? ' (together)' : ''}: ${r.outcome.ok ? 'ok' : `failed (${r.outcome.code})`}`,
+          );
           if (r.outcome.ok) {
             for (const date of r.covers) {
               const views = viewsDuring(sim, accounts[r.ai]!.jpmAccountId, date, before, r.intraday);
@@ -270,7 +328,14 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
     }
     if (env.api) {
       for (const [ai, acct] of accounts.entries()) {
-        await checkApi(env.api, env.db, acct.id, `account ${ai} (****${acct.jpmAccountId.slice(-4)})`, firstDate, addDays(sim.clock().today, 1));
+        await checkApi(
+          env.api,
+          env.db,
+          acct.id,
+          `account ${ai} (****${acct.jpmAccountId.slice(-4)})`,
+          firstDate,
+          addDays(sim.clock().today, 1),
+        );
       }
     }
     run.faultsFired = sim.stats().faultsInjected;
@@ -283,16 +348,32 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
 }
 
 /** The views a step may have stored for a day: for an intraday walk, every snapshot the clock passed through while pages shifted. */
-function viewsDuring(sim: RunningSimulator, jpmAccountId: string, date: IsoDate, before: { today: IsoDate; progress: number }, intraday: boolean): AccountDayView[] {
+function viewsDuring(
+  sim: RunningSimulator,
+  jpmAccountId: string,
+  date: IsoDate,
+  before: { today: IsoDate; progress: number },
+  intraday: boolean,
+): AccountDayView[] {
   const after = sim.clock();
   if (!intraday || after.progress === before.progress) {
     return [sim.view(jpmAccountId, date)];
   }
   const views: AccountDayView[] = [];
   for (let p = before.progress; p <= after.progress + 1e-9; p += 0.05) {
-    views.push(accountDayView(sim.ledger, { today: after.today, progress: Math.min(p, after.progress), withdrawalsAt: after.withdrawalsAt ?? before.progress }, jpmAccountId, date));
+    views.push(
+      accountDayView(
+        sim.ledger,
+        {
+          today: after.today,
+          progress: Math.min(p, after.progress),
+          withdrawalsAt: after.withdrawalsAt ?? before.progress,
+        },
+        jpmAccountId,
+        date,
+      ),
+    );
   }
   views.push(sim.view(jpmAccountId, date));
   return views;
 }
-

@@ -3,7 +3,15 @@ import request from 'supertest';
 import type { IsoDate } from '../../src/shared/time.ts';
 import type { AccountDayView } from '../../src/simulator/bank-view.ts';
 import type { Database } from '../../src/storage/db.ts';
-import { apiProjection, expectedRow, rowProjection, storedLiveRows, type ApiTransaction, type LiveRow, type StoredProof } from './model-rows.ts';
+import {
+  apiProjection,
+  expectedRow,
+  rowProjection,
+  storedLiveRows,
+  type ApiTransaction,
+  type LiveRow,
+  type StoredProof,
+} from './model-rows.ts';
 
 /**
  * The model-based test's judgements (tests/helpers/model-bank.ts runs the steps): per account-day, the
@@ -30,12 +38,22 @@ export function candidateOf(view: AccountDayView, required: boolean): Candidate 
     const row = expectedRow(view, r);
     rows.set(`${row.key}#${rows.size}`, row);
   }
-  const key = [...rows.values()].map((r) => r.key).sort().join('\n');
+  const key = [...rows.values()]
+    .map((r) => r.key)
+    .sort()
+    .join('\n');
   return { key, rows, view, required };
 }
 
 export const EMPTY_VIEW = (accountId: string, date: IsoDate): AccountDayView => ({
-  accountId, date, state: 'future', currency: '', decimalLocation: 0, records: [], final: null, unrevealedNetMinor: '0',
+  accountId,
+  date,
+  state: 'future',
+  currency: '',
+  decimalLocation: 0,
+  records: [],
+  final: null,
+  unrevealedNetMinor: '0',
 });
 
 export function dedupe(cs: Candidate[]): Candidate[] {
@@ -49,7 +67,10 @@ function describeRows(rows: Iterable<LiveRow>): string {
 
 /** Exact: the stored live rows are one of the allowed views, row for row; and its balance proof holds. */
 export function exactProblem(m: DayModel, stored: LiveRow[], proof: StoredProof | undefined): string | undefined {
-  const key = stored.map((r) => r.key).sort().join('\n');
+  const key = stored
+    .map((r) => r.key)
+    .sort()
+    .join('\n');
   const hit = m.candidates.find((c) => c.key === key);
   if (!hit) {
     const best = m.candidates.at(-1)!;
@@ -74,8 +95,18 @@ export function exactProblem(m: DayModel, stored: LiveRow[], proof: StoredProof 
     if (!proof) {
       return 'no balance proof (account_days) for a fetched closed day';
     }
-    const want = { opening: v.final.openingLedgerMinor, closing: v.final.endingLedgerMinor, difference: v.unrevealedNetMinor, state: v.unrevealedNetMinor === '0' ? 'proved' : 'broken' };
-    const got = { opening: proof.openingLedgerMinor, closing: proof.closingLedgerMinor, difference: proof.differenceMinor ?? '0', state: proof.state };
+    const want = {
+      opening: v.final.openingLedgerMinor,
+      closing: v.final.endingLedgerMinor,
+      difference: v.unrevealedNetMinor,
+      state: v.unrevealedNetMinor === '0' ? 'proved' : 'broken',
+    };
+    const got = {
+      opening: proof.openingLedgerMinor,
+      closing: proof.closingLedgerMinor,
+      difference: proof.differenceMinor ?? '0',
+      state: proof.state,
+    };
     if (JSON.stringify(want) !== JSON.stringify(got)) {
       return `balance proof: expected ${JSON.stringify(want)}, stored ${JSON.stringify(got)} (reason ${proof.reason ?? '-'})`;
     }
@@ -100,7 +131,9 @@ function diffFields(missing: LiveRow[], extra: LiveRow[]): string[] {
           at++;
         }
         const from = Math.max(0, at - 60);
-        out.push(`  ${twin.identity} ${f} differs at ${at}: bank …${want.slice(from, at + 120)}… / stored …${got.slice(from, at + 120)}…`);
+        out.push(
+          `  ${twin.identity} ${f} differs at ${at}: bank …${want.slice(from, at + 120)}… / stored …${got.slice(from, at + 120)}…`,
+        );
       }
     }
   }
@@ -133,7 +166,14 @@ export function looseProblem(m: DayModel, stored: LiveRow[]): string | undefined
 }
 
 /** GET /v1/transactions (live statuses, every page) against the stored live rows: the same rows, exact text. */
-export async function checkApi(api: { app: Express; key: string }, db: Database, accountId: string, label: string, from: IsoDate, to: IsoDate): Promise<void> {
+export async function checkApi(
+  api: { app: Express; key: string },
+  db: Database,
+  accountId: string,
+  label: string,
+  from: IsoDate,
+  to: IsoDate,
+): Promise<void> {
   const got: string[] = [];
   let cursor: string | null = null;
   do {

@@ -21,7 +21,7 @@ export function modelRunOptions(o: { numRuns: number; label: string }): Paramete
         const replay = `MODEL_SEED=${details.seed} MODEL_PATH=${details.counterexamplePath ?? ''}`;
         throw new Error(
           `model-based test failed after ${details.numRuns} case(s); replay with:\n  ${replay} npx vitest run ${o.label}\n` +
-          `counterexample: ${JSON.stringify(details.counterexample)}\n${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
+            `counterexample: ${JSON.stringify(details.counterexample)}\n${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
         );
       }
     },

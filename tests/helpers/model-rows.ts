@@ -48,7 +48,9 @@ export function canonical(value: unknown): string {
     return `[${value.map(canonical).join(',')}]`;
   }
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
@@ -64,7 +66,9 @@ function field(record: unknown, name: string): unknown {
 
 function narrativeOf(value: unknown): string {
   // Absent, null and {} all mean "no narrative".
-  return value === null || value === undefined || (typeof value === 'object' && Object.keys(value).length === 0) ? 'null' : canonical(value);
+  return value === null || value === undefined || (typeof value === 'object' && Object.keys(value).length === 0)
+    ? 'null'
+    : canonical(value);
 }
 
 function make(fields: LiveRow['fields']): LiveRow {
@@ -102,7 +106,12 @@ export function expectedRow(view: AccountDayView, r: ViewRecord): LiveRow {
 type StoredRow = Record<string, unknown> & { booking_date: string; raw: unknown };
 
 /** Our live rows (pending and posted) of an account, by booking date, read straight from Postgres. */
-export async function storedLiveRows(db: Database, accountId: string, from: IsoDate, to: IsoDate): Promise<Map<IsoDate, LiveRow[]>> {
+export async function storedLiveRows(
+  db: Database,
+  accountId: string,
+  from: IsoDate,
+  to: IsoDate,
+): Promise<Map<IsoDate, LiveRow[]>> {
   const { rows } = await sql<StoredRow>`
     select t.*, t.booking_date::text as booking_date, t.value_date::text as value_date, t.amount_minor::text as amount_minor
     from transactions t
@@ -112,7 +121,8 @@ export async function storedLiveRows(db: Database, accountId: string, from: IsoD
   for (const r of rows) {
     const raw = decodeStoredJson(r.raw);
     // The narrative column when the schema has one (the bank's narrativeText as sent), else the raw record's.
-    const narrative = 'narrative' in r ? narrativeOf(decodeStoredJson(r.narrative)) : narrativeOf(field(raw, 'narrativeText'));
+    const narrative =
+      'narrative' in r ? narrativeOf(decodeStoredJson(r.narrative)) : narrativeOf(field(raw, 'narrativeText'));
     const row = make({
       status: String(r.status),
       jpmTransactionId: decodeStoredText(String(r.jpm_transaction_id)),
@@ -147,10 +157,18 @@ export async function storedProof(db: Database, accountId: string): Promise<Map<
     select day::text as day, state, reason, difference_minor::text as difference_minor,
       opening_ledger_minor::text as opening_ledger_minor, closing_ledger_minor::text as closing_ledger_minor
     from account_days where account_id = ${accountId}`.execute(db);
-  return new Map(rows.map((r) => [String(r.day), {
-    state: String(r.state), reason: r.reason ?? null, differenceMinor: r.difference_minor ?? null,
-    openingLedgerMinor: r.opening_ledger_minor ?? null, closingLedgerMinor: r.closing_ledger_minor ?? null,
-  }]));
+  return new Map(
+    rows.map((r) => [
+      String(r.day),
+      {
+        state: String(r.state),
+        reason: r.reason ?? null,
+        differenceMinor: r.difference_minor ?? null,
+        openingLedgerMinor: r.opening_ledger_minor ?? null,
+        closingLedgerMinor: r.closing_ledger_minor ?? null,
+      },
+    ]),
+  );
 }
 
 /** A transaction as GET /v1/transactions returns it (the fields the model compares). */
@@ -172,15 +190,35 @@ export interface ApiTransaction {
 /** The fields a row and its API form share, as one comparable text (the raw record is not in the API). */
 export function apiProjection(t: ApiTransaction): string {
   return canonical([
-    t.status, t.jpmTransactionId, t.direction, t.amountMinor, t.currency, t.decimalLocation, t.bookingDate, t.valueDate, t.baiCode,
-    t.bankReference, t.customerReference, narrativeOf(t.narrative),
+    t.status,
+    t.jpmTransactionId,
+    t.direction,
+    t.amountMinor,
+    t.currency,
+    t.decimalLocation,
+    t.bookingDate,
+    t.valueDate,
+    t.baiCode,
+    t.bankReference,
+    t.customerReference,
+    narrativeOf(t.narrative),
   ]);
 }
 
 export function rowProjection(r: LiveRow): string {
   const f = r.fields;
   return canonical([
-    f.status, f.jpmTransactionId, f.direction, f.amountMinor, f.currency, f.decimalLocation, f.bookingDate, f.valueDate, f.baiTypeCode,
-    f.bankReference, f.customerReference, f.narrative,
+    f.status,
+    f.jpmTransactionId,
+    f.direction,
+    f.amountMinor,
+    f.currency,
+    f.decimalLocation,
+    f.bookingDate,
+    f.valueDate,
+    f.baiTypeCode,
+    f.bankReference,
+    f.customerReference,
+    f.narrative,
   ]);
 }

@@ -31,9 +31,16 @@ export interface QueuePath {
 /** Workers in this process over a queue prefix of their own, and a producer for `triggerSync`. */
 export async function startQueuePath(deps: SyncDeps, dbUrl: string, lookbackDays: number): Promise<QueuePath> {
   const queues = createQueues({ redisUrl: REDIS_URL, prefix: testQueuePrefix() });
-  const workers: RunningWorkers = startWorkers({ queues, sync: deps, logger: createLogger('scheduler') }, {
-    redisUrl: REDIS_URL, database: { url: dbUrl, poolMax: 2 }, concurrency: 2, stall: TEST_STALL, busyRetryMs: 100,
-  });
+  const workers: RunningWorkers = startWorkers(
+    { queues, sync: deps, logger: createLogger('scheduler') },
+    {
+      redisUrl: REDIS_URL,
+      database: { url: dbUrl, poolMax: 2 },
+      concurrency: 2,
+      stall: TEST_STALL,
+      busyRetryMs: 100,
+    },
+  );
   await Promise.all(workers.workers.map((w) => w.waitUntilReady()));
   return {
     producer: { db: deps.db, queues, now: () => deps.now(), logger: createLogger('scheduler'), lookbackDays },
@@ -47,9 +54,12 @@ export async function startQueuePath(deps: SyncDeps, dbUrl: string, lookbackDays
 
 /** A sync run through the queue: triggered as an operator would, finished when its row says so. */
 export async function syncThroughQueue(
-  producer: Parameters<typeof triggerSync>[0], accountId: string, job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
+  producer: Parameters<typeof triggerSync>[0],
+  accountId: string,
+  job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
 ): Promise<{ ok: true } | { ok: false; code: string }> {
-  const request = job.mode === 'range' ? { mode: 'range' as const, from: job.from ?? '', to: job.to ?? '' } : { mode: job.mode };
+  const request =
+    job.mode === 'range' ? { mode: 'range' as const, from: job.from ?? '', to: job.to ?? '' } : { mode: job.mode };
   let runId: string;
   try {
     const { runs } = await triggerSync(producer, { accountId, request, trigger: 'manual' });
@@ -71,7 +81,11 @@ export async function syncThroughQueue(
 }
 
 /** The sync unit of work, retried as the worker retries a window (retryable again, permanent stops), without the backoff. */
-export async function syncWithRetries(deps: SyncDeps, accountId: string, job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate }): Promise<{ ok: true } | { ok: false; code: string }> {
+export async function syncWithRetries(
+  deps: SyncDeps,
+  accountId: string,
+  job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
+): Promise<{ ok: true } | { ok: false; code: string }> {
   let last = 'unknown';
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
@@ -87,5 +101,3 @@ export async function syncWithRetries(deps: SyncDeps, accountId: string, job: { 
   }
   return { ok: false, code: `gave up after ${ATTEMPTS} attempts, last ${last}` };
 }
-
-

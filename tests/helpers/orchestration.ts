@@ -7,13 +7,25 @@ import { fileURLToPath } from 'node:url';
 import { JpmClient } from '../../src/jpm/client.ts';
 import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
 import {
-  createQueues, getRun, startWorkers, type ProducerDeps, type Queues, type RunningWorkers, type RunView, type WorkerOptions,
+  createQueues,
+  getRun,
+  startWorkers,
+  type ProducerDeps,
+  type Queues,
+  type RunningWorkers,
+  type RunView,
+  type WorkerOptions,
 } from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { IsoDate } from '../../src/shared/time.ts';
 import type { BankClient } from '../../src/sync/bank-client.ts';
 import type { SyncDeps } from '../../src/sync/sync-account.ts';
-import { createClientCredential, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/index.ts';
+import {
+  createClientCredential,
+  startSimulator,
+  type RunningSimulator,
+  type SimulatorOptions,
+} from '../../src/simulator/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from './db.ts';
 import { REDIS_URL } from './env.ts';
@@ -39,26 +51,47 @@ export interface Harness {
   syncDeps(bank: BankClient | ((integrationId: string) => BankClient)): SyncDeps;
   producer(): ProducerDeps;
   /** Starts queue workers in this process against the harness's database, Redis prefix and `bank`. */
-  startWorker(bank: BankClient | ((integrationId: string) => BankClient), options?: Partial<WorkerOptions>): RunningWorkers;
+  startWorker(
+    bank: BankClient | ((integrationId: string) => BankClient),
+    options?: Partial<WorkerOptions>,
+  ): RunningWorkers;
   /** Starts a worker in a child process (same database, prefix and simulator); resolves once it runs. */
   spawnWorker(opts?: { pageDelayMs?: number }): Promise<ChildProcess>;
   waitForRun(runId: string, timeoutMs?: number): Promise<RunView>;
   stop(): Promise<void>;
 }
 
-export async function startHarness(options: Partial<SimulatorOptions> & { today: IsoDate; accounts?: number }): Promise<Harness> {
+export async function startHarness(
+  options: Partial<SimulatorOptions> & { today: IsoDate; accounts?: number },
+): Promise<Harness> {
   const t = await createTestDb();
   const pkiDir = await mkdtemp(join(tmpdir(), 'orchestration-pki-'));
-  const sim = await startSimulator({ pkiDir, seed: 'orchestration', historyDays: 70, txPerDay: 6, ...options, accounts: options.accounts ?? 1 });
+  const sim = await startSimulator({
+    pkiDir,
+    seed: 'orchestration',
+    historyDays: 70,
+    txPerDay: 6,
+    ...options,
+    accounts: options.accounts ?? 1,
+  });
   const issued = await createClientCredential(sim.pki, { commonName: 'orchestration-test' });
-  const credential: JpmCredential = { id: 'orchestration-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: sim.caCertPem };
+  const credential: JpmCredential = {
+    id: 'orchestration-cert',
+    certPem: issued.certPem,
+    keyPem: issued.keyPem,
+    caPem: sim.caCertPem,
+  };
   const credFile = join(pkiDir, 'client-credential.json');
   await writeFile(credFile, JSON.stringify(credential), { mode: 0o600 });
   const tenancy = await createTenancy(t.db, { baseUrl: sim.url });
   await t.db.updateTable('integrations').set({ stage: 'live' }).where('id', '=', tenancy.integrationId).execute();
   const accounts = [];
   for (const a of sim.accounts) {
-    const row = await createAccount(t.db, tenancy, { jpmAccountId: a.accountId, currency: a.currency.code, decimalLocation: a.currency.decimalLocation });
+    const row = await createAccount(t.db, tenancy, {
+      jpmAccountId: a.accountId,
+      currency: a.currency.code,
+      decimalLocation: a.currency.decimalLocation,
+    });
     accounts.push({ id: row.id, jpmAccountId: a.accountId, decimalLocation: a.currency.decimalLocation });
   }
   const prefix = testQueuePrefix();
@@ -69,10 +102,22 @@ export async function startHarness(options: Partial<SimulatorOptions> & { today:
   // The service's clock follows the bank's business date: 13:00 in New York.
   const now = () => new Date(`${options.today}T17:00:00Z`);
   const syncDeps = (bank: BankClient | ((integrationId: string) => BankClient)): SyncDeps => ({
-    db: t.db, clientFor: (id) => Promise.resolve(typeof bank === 'function' ? bank(id) : bank), now, logger: createLogger('sync'), lookbackDays: 5,
+    db: t.db,
+    clientFor: (id) => Promise.resolve(typeof bank === 'function' ? bank(id) : bank),
+    now,
+    logger: createLogger('sync'),
+    lookbackDays: 5,
   });
   const h: Harness = {
-    t, sim, tenancy, accounts, prefix, queues, credential, today: options.today, now,
+    t,
+    sim,
+    tenancy,
+    accounts,
+    prefix,
+    queues,
+    credential,
+    today: options.today,
+    now,
     bankWith(c = credential) {
       const client = new JpmClient({ baseUrl: sim.url, credentials: () => Promise.resolve(c), refusalProbeMs: 500 });
       clients.push(client);
@@ -81,21 +126,43 @@ export async function startHarness(options: Partial<SimulatorOptions> & { today:
     syncDeps,
     producer: () => ({ db: t.db, queues, now, logger: createLogger('scheduler'), lookbackDays: 5 }),
     startWorker(bank, opts = {}) {
-      const w = startWorkers({ queues, sync: syncDeps(bank), logger: createLogger('scheduler') }, {
-        redisUrl: REDIS_URL, database: { url: t.url, poolMax: 4 }, concurrency: 4, stall: TEST_STALL, busyRetryMs: 200, ...opts,
-      });
+      const w = startWorkers(
+        { queues, sync: syncDeps(bank), logger: createLogger('scheduler') },
+        {
+          redisUrl: REDIS_URL,
+          database: { url: t.url, poolMax: 4 },
+          concurrency: 4,
+          stall: TEST_STALL,
+          busyRetryMs: 200,
+          ...opts,
+        },
+      );
       workers.push(w);
       return w;
     },
     async spawnWorker(opts = {}) {
-      const child = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'tests', 'helpers', 'orchestration-worker.ts')], {
-        cwd: ROOT,
-        env: {
-          ...process.env, NODE_ENV: 'test', TZ: 'UTC',
-          ORCH_WORKER: JSON.stringify({ dbUrl: t.url, redisUrl: REDIS_URL, prefix, simUrl: sim.url, credFile, today: options.today, pageDelayMs: opts.pageDelayMs ?? 0 }),
+      const child = spawn(
+        join(ROOT, 'node_modules', '.bin', 'node'),
+        [join(ROOT, 'tests', 'helpers', 'orchestration-worker.ts')],
+        {
+          cwd: ROOT,
+          env: {
+            ...process.env,
+            NODE_ENV: 'test',
+            TZ: 'UTC',
+            ORCH_WORKER: JSON.stringify({
+              dbUrl: t.url,
+              redisUrl: REDIS_URL,
+              prefix,
+              simUrl: sim.url,
+              credFile,
+              today: options.today,
+              pageDelayMs: opts.pageDelayMs ?? 0,
+            }),
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
         },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      );
       children.push(child);
       await new Promise<void>((resolve, reject) => {
         const lines = createInterface({ input: child.stdout });
@@ -104,7 +171,9 @@ export async function startHarness(options: Partial<SimulatorOptions> & { today:
             resolve();
           }
         });
-        child.once('exit', (code, signal) => reject(new Error(`worker child exited before it was ready (${code ?? signal})`)));
+        child.once('exit', (code, signal) =>
+          reject(new Error(`worker child exited before it was ready (${code ?? signal})`)),
+        );
       });
       return child;
     },

@@ -13,7 +13,10 @@ import { readSearchPosition } from '../../src/storage/search.repo.ts';
  * has ended (other test files share it), hence the short waits. The change-feed purge stops at this position.
  */
 export async function catchUpSearch(db: Database): Promise<void> {
-  const newest = await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
+  const newest =
+    await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(
+      db,
+    );
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
   for (let i = 0; i < 400; i++) {
     await runSearchIndexUntilCaughtUp(db, { batchSize: 500 });
@@ -30,11 +33,18 @@ export async function catchUpSearch(db: Database): Promise<void> {
  * as the worker's delivery loop would; the change-feed purge also stops at its position.
  */
 export async function catchUpWebhookProducer(db: Database): Promise<void> {
-  const newest = await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(db);
+  const newest =
+    await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(
+      db,
+    );
   const target = newest.rows[0] ?? { xid: '0', id: '0' };
   for (let i = 0; i < 400; i++) {
     await produceWebhookEvents(db);
-    const at = (await sql<FeedPosition>`select position_xid::text as xid, position_id::text as id from webhook_producer_state where source = 'change_events'`.execute(db)).rows[0];
+    const at = (
+      await sql<FeedPosition>`select position_xid::text as xid, position_id::text as id from webhook_producer_state where source = 'change_events'`.execute(
+        db,
+      )
+    ).rows[0];
     if (at && comparePositions(at, target) >= 0) {
       return;
     }

@@ -29,13 +29,18 @@ export interface TestSmtp {
 }
 
 function decodeQuotedPrintable(s: string): string {
-  const bytes = s.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+  const bytes = s
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-F]{2})/gi, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
   return Buffer.from(bytes, 'latin1').toString('utf8');
 }
 
 function decodeWord(s: string): string {
   return s.replace(/=\?utf-8\?([QB])\?([^?]*)\?=/gi, (_m, enc: string, text: string) =>
-    enc.toUpperCase() === 'B' ? Buffer.from(text, 'base64').toString('utf8') : decodeQuotedPrintable(text.replaceAll('_', ' ')));
+    enc.toUpperCase() === 'B'
+      ? Buffer.from(text, 'base64').toString('utf8')
+      : decodeQuotedPrintable(text.replaceAll('_', ' ')),
+  );
 }
 
 function splitHead(part: string): { headers: Map<string, string>; body: string } {
@@ -86,7 +91,10 @@ export function parseMail(raw: string): Pick<ReceivedMail, 'headers' | 'subject'
   return { headers, subject: decodeWord(headers.get('subject') ?? ''), text, html };
 }
 
-export async function startTestSmtp(tls: { keyPem: string; certPem: string }, options: Partial<SMTPServerOptions> = {}): Promise<TestSmtp> {
+export async function startTestSmtp(
+  tls: { keyPem: string; certPem: string },
+  options: Partial<SMTPServerOptions> = {},
+): Promise<TestSmtp> {
   const received: ReceivedMail[] = [];
   let failures = 0;
   let failCode = 451;
@@ -100,7 +108,9 @@ export async function startTestSmtp(tls: { keyPem: string; certPem: string }, op
     onRcptTo(_address, _session, callback) {
       if (failures > 0) {
         failures--;
-        const err = Object.assign(new Error(failCode >= 500 ? 'mailbox unavailable' : 'try again later'), { responseCode: failCode });
+        const err = Object.assign(new Error(failCode >= 500 ? 'mailbox unavailable' : 'try again later'), {
+          responseCode: failCode,
+        });
         callback(err);
         return;
       }
@@ -112,8 +122,11 @@ export async function startTestSmtp(tls: { keyPem: string; certPem: string }, op
       stream.on('end', () => {
         const raw = Buffer.concat(chunks).toString('utf8');
         received.push({
-          to: session.envelope.rcptTo.map((r) => r.address), from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          secure: session.secure, raw, ...parseMail(raw),
+          to: session.envelope.rcptTo.map((r) => r.address),
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          secure: session.secure,
+          raw,
+          ...parseMail(raw),
         });
         callback();
       });
@@ -123,7 +136,9 @@ export async function startTestSmtp(tls: { keyPem: string; certPem: string }, op
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const port = (server.server.address() as AddressInfo).port;
   return {
-    port, url: `smtp://127.0.0.1:${port}`, received,
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    received,
     failNext(n, responseCode = 451) {
       failures = n;
       failCode = responseCode;

@@ -7,7 +7,12 @@ import type { IsoDate } from '../../src/shared/time.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { syncAccountWindow, type SyncDeps } from '../../src/sync/sync-account.ts';
-import { createClientCredential, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator/index.ts';
+import {
+  createClientCredential,
+  startSimulator,
+  type RunningSimulator,
+  type SimulatorOptions,
+} from '../../src/simulator/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 
 /**
@@ -30,9 +35,19 @@ export interface ValidationSim {
   stop(): Promise<void>;
 }
 
-export async function startValidationSim(db: Database, options: Partial<SimulatorOptions> & { today: IsoDate }): Promise<ValidationSim> {
+export async function startValidationSim(
+  db: Database,
+  options: Partial<SimulatorOptions> & { today: IsoDate },
+): Promise<ValidationSim> {
   const pkiDir = await mkdtemp(join(tmpdir(), 'validation-pki-'));
-  const sim = await startSimulator({ pkiDir, seed: 'validation', accounts: 2, historyDays: 20, txPerDay: 10, ...options });
+  const sim = await startSimulator({
+    pkiDir,
+    seed: 'validation',
+    accounts: 2,
+    historyDays: 20,
+    txPerDay: 10,
+    ...options,
+  });
   const issued = await createClientCredential(sim.pki, { commonName: 'validation-test' });
   const credential = { id: 'validation-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: sim.caCertPem };
   const client = new JpmClient({ baseUrl: sim.url, credentials: () => Promise.resolve(credential) });
@@ -40,22 +55,48 @@ export async function startValidationSim(db: Database, options: Partial<Simulato
   const tenancy = await createTenancy(db, { baseUrl: sim.url });
   const accounts = [];
   for (const a of sim.accounts) {
-    const row = await createAccount(db, tenancy, { jpmAccountId: a.accountId, currency: a.currency.code, decimalLocation: a.currency.decimalLocation });
-    accounts.push({ id: row.id, jpmAccountId: a.accountId, decimalLocation: a.currency.decimalLocation, currency: a.currency.code });
+    const row = await createAccount(db, tenancy, {
+      jpmAccountId: a.accountId,
+      currency: a.currency.code,
+      decimalLocation: a.currency.decimalLocation,
+    });
+    accounts.push({
+      id: row.id,
+      jpmAccountId: a.accountId,
+      decimalLocation: a.currency.decimalLocation,
+      currency: a.currency.code,
+    });
   }
   let today = options.today;
   const now = () => new Date(`${today}T17:00:00Z`);
   const syncDeps: SyncDeps = {
-    db, clientFor: () => Promise.resolve(bank), now, logger: createLogger('sync'), lookbackDays: 5,
+    db,
+    clientFor: () => Promise.resolve(bank),
+    now,
+    logger: createLogger('sync'),
+    lookbackDays: 5,
   };
   return {
-    sim, tenancy, accounts, syncDeps, now,
+    sim,
+    tenancy,
+    accounts,
+    syncDeps,
+    now,
     setToday(d) {
       today = d;
       sim.setClock({ today: d });
     },
-    syncRange: (accountId, from, to) => syncAccountWindow(syncDeps, { runId: null, accountId, mode: 'range', from, to, kinds: ['transactions', 'balances'] }),
-    syncAccountBalancesOnly: (accountId, from, to) => syncAccountWindow(syncDeps, { runId: null, accountId, mode: 'range', from, to, kinds: ['balances'] }),
+    syncRange: (accountId, from, to) =>
+      syncAccountWindow(syncDeps, {
+        runId: null,
+        accountId,
+        mode: 'range',
+        from,
+        to,
+        kinds: ['transactions', 'balances'],
+      }),
+    syncAccountBalancesOnly: (accountId, from, to) =>
+      syncAccountWindow(syncDeps, { runId: null, accountId, mode: 'range', from, to, kinds: ['balances'] }),
     async stop() {
       await client.close();
       await sim.stop();

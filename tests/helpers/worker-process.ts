@@ -35,7 +35,13 @@ export interface WorkerProcessOptions {
    * With `applicationName` the step has a pool of its own under that name (the worker role shares one), so a
    * benchmark can tell its backends' CPU from ingestion's.
    */
-  searchIndex?: { batchSize: number; intervalMs?: number; busyShare: number; maxLagSeconds: number; applicationName?: string };
+  searchIndex?: {
+    batchSize: number;
+    intervalMs?: number;
+    busyShare: number;
+    maxLagSeconds: number;
+    applicationName?: string;
+  };
   worker: Omit<WorkerOptions, 'redisUrl' | 'database'> & { lockPoolMax?: number };
 }
 
@@ -43,21 +49,35 @@ export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
   const credential = JSON.parse(readFileSync(o.credFile, 'utf8')) as JpmCredential;
   const client = new JpmClient({ ...o.client, baseUrl: o.simUrl, credentials: () => Promise.resolve(credential) });
   const bank = (o.wrapBank ?? ((b) => b))(bankClientOf(client));
-  const db = createDb({ url: o.dbUrl, poolMax: o.poolMax ?? 6, ...(o.applicationName ? { applicationName: o.applicationName } : {}) });
+  const db = createDb({
+    url: o.dbUrl,
+    poolMax: o.poolMax ?? 6,
+    ...(o.applicationName ? { applicationName: o.applicationName } : {}),
+  });
   const queues = createQueues({ redisUrl: o.redisUrl, prefix: o.prefix });
   const { lockPoolMax, ...worker } = o.worker;
   const workers = startWorkers(
     {
       queues,
-      sync: { db, clientFor: () => Promise.resolve(bank), now: () => new Date(`${o.today}T17:00:00Z`), logger: createLogger('sync'), lookbackDays: 5 },
+      sync: {
+        db,
+        clientFor: () => Promise.resolve(bank),
+        now: () => new Date(`${o.today}T17:00:00Z`),
+        logger: createLogger('sync'),
+        lookbackDays: 5,
+      },
       logger: createLogger('scheduler'),
     },
     { ...worker, redisUrl: o.redisUrl, database: { url: o.dbUrl, ...(lockPoolMax ? { poolMax: lockPoolMax } : {}) } },
   );
-  const searchDb = o.searchIndex?.applicationName ? createDb({ url: o.dbUrl, poolMax: 2, applicationName: o.searchIndex.applicationName }) : db;
+  const searchDb = o.searchIndex?.applicationName
+    ? createDb({ url: o.dbUrl, poolMax: 2, applicationName: o.searchIndex.applicationName })
+    : db;
   const search = o.searchIndex
     ? startSearchIndexLoop(searchDb, {
-        batchSize: o.searchIndex.batchSize, intervalMs: o.searchIndex.intervalMs ?? 1_000, logger: createLogger('events'),
+        batchSize: o.searchIndex.batchSize,
+        intervalMs: o.searchIndex.intervalMs ?? 1_000,
+        logger: createLogger('events'),
         yield: { busyShare: o.searchIndex.busyShare, maxLagSeconds: o.searchIndex.maxLagSeconds },
       })
     : undefined;

@@ -11,7 +11,11 @@ import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/a
 const logLines = captureLogLines();
 
 const boom = defineRoute({
-  method: 'get', path: '/v1/test/boom', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+  method: 'get',
+  path: '/v1/test/boom',
+  permission: 'organizations:read',
+  summary: 'test only',
+  tags: ['Test'],
   response: { status: 200, schema: z.object({}), description: 'never' },
   handler: () => Promise.reject(new Error('connect ECONNREFUSED 10.0.0.7:5432 while reading jpms_abcdefgh_secret')),
 });
@@ -29,7 +33,18 @@ function send(app: Parameters<typeof request>[0], route: Route, headers: Record<
 interface OpenApiDoc {
   openapi: string;
   info: { title: string; version: string };
-  paths: Record<string, Record<string, { operationId: string; security?: unknown[]; parameters?: { in: string; name: string; required?: boolean }[]; responses: Record<string, { content?: Record<string, unknown> }> }>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        operationId: string;
+        security?: unknown[];
+        parameters?: { in: string; name: string; required?: boolean }[];
+        responses: Record<string, { content?: Record<string, unknown> }>;
+      }
+    >
+  >;
   components: { schemas: Record<string, unknown>; securitySchemes: Record<string, { type: string; scheme?: string }> };
 }
 
@@ -67,7 +82,9 @@ describe('API operations, OpenAPI and security surface', () => {
     const doc = res.body as OpenApiDoc;
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.title).toBeTruthy();
-    expect(doc.components.securitySchemes.bearerAuth).toEqual(expect.objectContaining({ type: 'http', scheme: 'bearer' }));
+    expect(doc.components.securitySchemes.bearerAuth).toEqual(
+      expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    );
     const operationIds = new Set<string>();
     for (const route of routes) {
       const op = doc.paths[route.path]?.[route.method];
@@ -124,7 +141,10 @@ describe('API operations, OpenAPI and security surface', () => {
   });
 
   it('logs request URLs with account numbers masked', async () => {
-    await request(api.app).get('/v1/transactions?reference=000000010975001').set(bearer(api.adminKey)).set('X-Request-Id', 'url-1');
+    await request(api.app)
+      .get('/v1/transactions?reference=000000010975001')
+      .set(bearer(api.adminKey))
+      .set('X-Request-Id', 'url-1');
     const lines = logLines.filter((l) => l.includes('url-1') && l.includes('request completed'));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.join('\n')).toContain('****5001');
@@ -135,18 +155,28 @@ describe('API operations, OpenAPI and security surface', () => {
     expect((await request(api.app).get('/healthz')).body).toEqual({ status: 'ok' });
     const ready = await request(api.app).get('/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body).toMatchObject({ status: 'ready', checks: { postgres: { status: 'ok' }, redis: { status: 'ok' } } });
+    expect(ready.body).toMatchObject({
+      status: 'ready',
+      checks: { postgres: { status: 'ok' }, redis: { status: 'ok' } },
+    });
 
     const noRedis = buildApiApp({ ...api.ctx, config: { ...api.ctx.config, redis: { url: 'redis://127.0.0.1:1' } } });
     const down = await request(noRedis).get('/readyz');
     expect(down.status).toBe(503);
-    expect(down.body).toMatchObject({ status: 'not_ready', checks: { postgres: { status: 'ok' }, redis: { status: 'unavailable' } } });
+    expect(down.body).toMatchObject({
+      status: 'not_ready',
+      checks: { postgres: { status: 'ok' }, redis: { status: 'unavailable' } },
+    });
     expect(JSON.stringify(down.body)).not.toContain('127.0.0.1');
 
-    const noWorkers = buildApiApp(api.ctx, { readiness: [{ name: 'queue-workers', check: () => Promise.reject(new Error('no worker heartbeat')) }] });
+    const noWorkers = buildApiApp(api.ctx, {
+      readiness: [{ name: 'queue-workers', check: () => Promise.reject(new Error('no worker heartbeat')) }],
+    });
     const stale = await request(noWorkers).get('/readyz');
     expect(stale.status).toBe(503);
-    expect(stale.body).toMatchObject({ checks: { 'queue-workers': { status: 'unavailable' }, redis: { status: 'ok' } } });
+    expect(stale.body).toMatchObject({
+      checks: { 'queue-workers': { status: 'unavailable' }, redis: { status: 'ok' } },
+    });
   });
 
   it('/metrics exposes the sync, bank, queue, certificate and HTTP metrics in Prometheus format', async () => {
@@ -155,9 +185,17 @@ describe('API operations, OpenAPI and security surface', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     for (const name of [
-      'jpm_sync_runs_total', 'jpm_sync_run_duration_seconds', 'jpm_sync_records_total', 'jpm_bank_call_duration_seconds',
-      'jpm_bank_errors_total', 'jpm_queue_depth', 'jpm_certificate_days_to_expiry_min', 'jpm_integrations_overdue', 'jpm_account_days',
-      'jpm_http_requests_total', 'jpm_http_request_duration_seconds',
+      'jpm_sync_runs_total',
+      'jpm_sync_run_duration_seconds',
+      'jpm_sync_records_total',
+      'jpm_bank_call_duration_seconds',
+      'jpm_bank_errors_total',
+      'jpm_queue_depth',
+      'jpm_certificate_days_to_expiry_min',
+      'jpm_integrations_overdue',
+      'jpm_account_days',
+      'jpm_http_requests_total',
+      'jpm_http_request_duration_seconds',
     ]) {
       expect(res.text).toContain(`# TYPE ${name} `);
     }
@@ -170,8 +208,14 @@ describe('API operations, OpenAPI and security surface', () => {
     expect(res.headers['content-security-policy']).toBeDefined();
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
 
-    const withCors = buildApiApp({ ...api.ctx, config: { ...api.ctx.config, http: { ...api.ctx.config.http, corsOrigins: ['https://ops.example'] } } });
-    const preflight = await request(withCors).options('/v1/organizations').set('Origin', 'https://ops.example').set('Access-Control-Request-Method', 'POST');
+    const withCors = buildApiApp({
+      ...api.ctx,
+      config: { ...api.ctx.config, http: { ...api.ctx.config.http, corsOrigins: ['https://ops.example'] } },
+    });
+    const preflight = await request(withCors)
+      .options('/v1/organizations')
+      .set('Origin', 'https://ops.example')
+      .set('Access-Control-Request-Method', 'POST');
     expect(preflight.status).toBe(204);
     expect(preflight.headers['access-control-allow-origin']).toBe('https://ops.example');
     expect(preflight.headers['access-control-allow-headers']).toContain('Idempotency-Key');
@@ -183,7 +227,13 @@ describe('API operations, OpenAPI and security surface', () => {
     const anonymous = await request(api.app).get('/admin/queues');
     expectProblem(anonymous, 401, 'unauthenticated');
     expect(String(anonymous.headers['www-authenticate'])).toContain('Basic');
-    expectProblem(await request(api.app).get('/admin/queues').set(bearer(await api.key('operator'))), 403, 'forbidden');
+    expectProblem(
+      await request(api.app)
+        .get('/admin/queues')
+        .set(bearer(await api.key('operator'))),
+      403,
+      'forbidden',
+    );
     const board = await request(api.app).get('/admin/queues').set(bearer(api.adminKey));
     expect(board.status).toBe(200);
     expect(board.text).toContain('<div id="root">');
@@ -194,7 +244,9 @@ describe('API operations, OpenAPI and security surface', () => {
   });
 
   it('serves the API reference at /docs from our own origin: every operation of /openapi.json, no script, strict CSP', async () => {
-    const spec = (await request(api.app).get('/openapi.json')).body as { paths: Record<string, Record<string, { operationId: string }>> };
+    const spec = (await request(api.app).get('/openapi.json')).body as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
     for (const path of ['/docs', '/docs/']) {
       const page = await request(api.app).get(path);
       expect(page.status).toBe(200);

@@ -47,33 +47,66 @@ describe('admin API', () => {
   describe('problem+json errors', () => {
     it('400 with field errors for an invalid body, and nothing is written', async () => {
       const before = await count(api, 'organizations');
-      const problem = expectProblem(await request(api.app).post('/v1/organizations').set(admin).send({ name: 42 }), 400, 'validation_failed');
+      const problem = expectProblem(
+        await request(api.app).post('/v1/organizations').set(admin).send({ name: 42 }),
+        400,
+        'validation_failed',
+      );
       expect(problem.errors).toEqual([{ path: 'body.name', message: expect.any(String) as string }]);
       expect(await count(api, 'organizations')).toBe(before);
     });
 
     it('rejects unknown body fields and unknown query parameters by name', async () => {
-      const body = expectProblem(await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Acme', colour: 'red' }), 400, 'validation_failed');
+      const body = expectProblem(
+        await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Acme', colour: 'red' }),
+        400,
+        'validation_failed',
+      );
       expect(body.errors).toContainEqual({ path: 'body.colour', message: 'unknown field' });
-      const query = expectProblem(await request(api.app).get('/v1/organizations?limt=5').set(admin), 400, 'validation_failed');
+      const query = expectProblem(
+        await request(api.app).get('/v1/organizations?limt=5').set(admin),
+        400,
+        'validation_failed',
+      );
       expect(query.errors).toContainEqual({ path: 'query.limt', message: 'unknown field' });
     });
 
     it('400 for malformed JSON, an invalid id, a bad limit and a forged cursor', async () => {
-      const malformed = await request(api.app).post('/v1/organizations').set(admin).set('Content-Type', 'application/json').send('{"name": "Ac');
+      const malformed = await request(api.app)
+        .post('/v1/organizations')
+        .set(admin)
+        .set('Content-Type', 'application/json')
+        .send('{"name": "Ac');
       expectProblem(malformed, 400, 'malformed_json');
       expectProblem(await request(api.app).get('/v1/organizations/not-a-uuid').set(admin), 400, 'validation_failed');
       expectProblem(await request(api.app).get('/v1/organizations?limit=501').set(admin), 400, 'validation_failed');
       expectProblem(await request(api.app).get('/v1/organizations?limit=abc').set(admin), 400, 'validation_failed');
-      const forged = Buffer.from(JSON.stringify({ v: 1, k: ["x'; drop table organizations; --"] })).toString('base64url');
-      const cursor = expectProblem(await request(api.app).get(`/v1/organizations?cursor=${forged}`).set(admin), 400, 'invalid_cursor');
+      const forged = Buffer.from(JSON.stringify({ v: 1, k: ["x'; drop table organizations; --"] })).toString(
+        'base64url',
+      );
+      const cursor = expectProblem(
+        await request(api.app).get(`/v1/organizations?cursor=${forged}`).set(admin),
+        400,
+        'invalid_cursor',
+      );
       expect(cursor.errors).toEqual([{ path: 'query.cursor', message: 'invalid cursor' }]);
       expectProblem(await request(api.app).get('/v1/audit?cursor=%25%25').set(admin), 400, 'invalid_cursor');
     });
 
     it('413 for a body over the limit, 415 for a body that is not JSON', async () => {
-      expectProblem(await request(api.app).post('/v1/organizations').set(admin).send({ name: 'x'.repeat(300_000) }), 413, 'payload_too_large');
-      const text = await request(api.app).post('/v1/organizations').set(admin).set('Content-Type', 'text/plain').send('name=Acme');
+      expectProblem(
+        await request(api.app)
+          .post('/v1/organizations')
+          .set(admin)
+          .send({ name: 'x'.repeat(300_000) }),
+        413,
+        'payload_too_large',
+      );
+      const text = await request(api.app)
+        .post('/v1/organizations')
+        .set(admin)
+        .set('Content-Type', 'text/plain')
+        .send('name=Acme');
       expectProblem(text, 415, 'unsupported_media_type');
     });
 
@@ -104,7 +137,11 @@ describe('admin API', () => {
         expect(res.headers['www-authenticate']).toContain('invalid_token');
       }
       const basic = `Basic ${Buffer.from(`x:${api.adminKey}`).toString('base64')}`;
-      expectProblem(await request(api.app).get('/v1/organizations').set('Authorization', basic), 401, 'invalid_api_key');
+      expectProblem(
+        await request(api.app).get('/v1/organizations').set('Authorization', basic),
+        401,
+        'invalid_api_key',
+      );
     });
 
     it('403 when the role lacks the permission (viewer writes, operator reads audit and keys)', async () => {
@@ -114,7 +151,11 @@ describe('admin API', () => {
       expect((await request(api.app).get('/v1/organizations').set(viewer)).status).toBe(200);
       expectProblem(await request(api.app).get('/v1/audit').set(operator), 403, 'forbidden');
       expectProblem(await request(api.app).get('/v1/api-keys').set(operator), 403, 'forbidden');
-      expectProblem(await request(api.app).post('/v1/api-keys').set(operator).send({ name: 'x', role: 'admin' }), 403, 'forbidden');
+      expectProblem(
+        await request(api.app).post('/v1/api-keys').set(operator).send({ name: 'x', role: 'admin' }),
+        403,
+        'forbidden',
+      );
     });
 
     it("404 for another organization's resources; an org key sees only its organization", async () => {
@@ -123,11 +164,31 @@ describe('admin API', () => {
       const scoped = bearer(await api.key('admin', mine));
       expect((await request(api.app).get(`/v1/organizations/${mine}`).set(scoped)).status).toBe(200);
       expectProblem(await request(api.app).get(`/v1/organizations/${theirs}`).set(scoped), 404, 'not_found');
-      expect(bodyOf(OrgPage, await request(api.app).get('/v1/organizations').set(scoped)).data.map((o) => o.id)).toEqual([mine]);
+      expect(
+        bodyOf(OrgPage, await request(api.app).get('/v1/organizations').set(scoped)).data.map((o) => o.id),
+      ).toEqual([mine]);
       expectProblem(await request(api.app).get(`/v1/api-keys?organizationId=${theirs}`).set(scoped), 404, 'not_found');
-      expectProblem(await request(api.app).post('/v1/organizations').set(scoped).send({ name: 'New' }), 403, 'organization_scope');
-      expectProblem(await request(api.app).post('/v1/api-keys').set(scoped).send({ name: 'k', role: 'viewer', organizationId: theirs }), 404, 'not_found');
-      expectProblem(await request(api.app).post('/v1/api-keys').set(scoped).send({ name: 'k', role: 'viewer', organizationId: null }), 403, 'organization_scope');
+      expectProblem(
+        await request(api.app).post('/v1/organizations').set(scoped).send({ name: 'New' }),
+        403,
+        'organization_scope',
+      );
+      expectProblem(
+        await request(api.app)
+          .post('/v1/api-keys')
+          .set(scoped)
+          .send({ name: 'k', role: 'viewer', organizationId: theirs }),
+        404,
+        'not_found',
+      );
+      expectProblem(
+        await request(api.app)
+          .post('/v1/api-keys')
+          .set(scoped)
+          .send({ name: 'k', role: 'viewer', organizationId: null }),
+        403,
+        'organization_scope',
+      );
       const theirKey = await createKey(admin, { name: 'their key', role: 'viewer', organizationId: theirs });
       expectProblem(await request(api.app).post(`/v1/api-keys/${theirKey.id}/revoke`).set(scoped), 404, 'not_found');
       const ownKey = await createKey(scoped, { name: 'own key', role: 'viewer' });
@@ -170,11 +231,23 @@ describe('admin API', () => {
     it('shows a key once, stores only its SHA-256, records use, and revocation takes effect at once', async () => {
       const created = await createKey(admin, { name: 'ledger reader', role: 'viewer' });
       expect(created.key).toMatch(/^jpms_[a-z0-9]{8}_[A-Za-z0-9]{40}$/);
-      expect(created).toMatchObject({ name: 'ledger reader', role: 'viewer', organizationId: null, prefix: created.key.split('_')[1], revokedAt: null });
-      const stored = await api.t.db.selectFrom('api_keys').select(['key_hash', 'last_used_at']).where('id', '=', created.id).executeTakeFirstOrThrow();
+      expect(created).toMatchObject({
+        name: 'ledger reader',
+        role: 'viewer',
+        organizationId: null,
+        prefix: created.key.split('_')[1],
+        revokedAt: null,
+      });
+      const stored = await api.t.db
+        .selectFrom('api_keys')
+        .select(['key_hash', 'last_used_at'])
+        .where('id', '=', created.id)
+        .executeTakeFirstOrThrow();
       expect(stored.key_hash).toBe(createHash('sha256').update(created.key).digest('hex'));
       expect(stored.last_used_at).toBeNull();
-      const dump = await sql<{ t: string }>`select string_agg(api_keys::text, ' ') as t from api_keys`.execute(api.t.db);
+      const dump = await sql<{ t: string }>`select string_agg(api_keys::text, ' ') as t from api_keys`.execute(
+        api.t.db,
+      );
       expect(dump.rows[0]?.t).not.toContain(created.key.split('_')[2]);
 
       expect((await request(api.app).get('/v1/organizations').set(bearer(created.key))).status).toBe(200);
@@ -187,15 +260,32 @@ describe('admin API', () => {
       const revoked = bodyOf(ApiKeySchema, await request(api.app).post(`/v1/api-keys/${created.id}/revoke`).set(admin));
       expect(revoked.revokedAt).not.toBeNull();
       expectProblem(await request(api.app).get('/v1/organizations').set(bearer(created.key)), 401, 'invalid_api_key');
-      expect(bodyOf(KeyPage, await request(api.app).get('/v1/api-keys').set(admin)).data.map((k) => k.id)).not.toContain(created.id);
-      expect(bodyOf(KeyPage, await request(api.app).get('/v1/api-keys?includeRevoked=true').set(admin)).data.map((k) => k.id)).toContain(created.id);
+      expect(
+        bodyOf(KeyPage, await request(api.app).get('/v1/api-keys').set(admin)).data.map((k) => k.id),
+      ).not.toContain(created.id);
+      expect(
+        bodyOf(KeyPage, await request(api.app).get('/v1/api-keys?includeRevoked=true').set(admin)).data.map(
+          (k) => k.id,
+        ),
+      ).toContain(created.id);
       expectProblem(await request(api.app).post(`/v1/api-keys/${uuidv7()}/revoke`).set(admin), 404, 'not_found');
     });
 
     it('validates the new key (role, organization)', async () => {
-      const bad = expectProblem(await request(api.app).post('/v1/api-keys').set(admin).send({ name: '', role: 'root' }), 400, 'validation_failed');
+      const bad = expectProblem(
+        await request(api.app).post('/v1/api-keys').set(admin).send({ name: '', role: 'root' }),
+        400,
+        'validation_failed',
+      );
       expect(bad.errors?.map((e) => e.path).sort()).toEqual(['body.name', 'body.role']);
-      expectProblem(await request(api.app).post('/v1/api-keys').set(admin).send({ name: 'x', role: 'viewer', organizationId: uuidv7() }), 404, 'not_found');
+      expectProblem(
+        await request(api.app)
+          .post('/v1/api-keys')
+          .set(admin)
+          .send({ name: 'x', role: 'viewer', organizationId: uuidv7() }),
+        404,
+        'not_found',
+      );
     });
 
     it('`jpm-sync apikey create --json` prints a working key once', async () => {
@@ -204,16 +294,27 @@ describe('admin API', () => {
         promisify(execFile)(process.execPath, ['src/main/cli.ts', 'apikey', ...args], {
           env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: api.t.url, LOG_LEVEL: 'silent' },
         });
-      const out = CreatedKey.parse(JSON.parse((await run(['create', '--name', 'bootstrap', '--role', 'admin', '--json'])).stdout));
+      const out = CreatedKey.parse(
+        JSON.parse((await run(['create', '--name', 'bootstrap', '--role', 'admin', '--json'])).stdout),
+      );
       expect(out).toMatchObject({ role: 'admin', organizationId: null, name: 'bootstrap' });
       expect((await request(api.app).get('/v1/audit').set(bearer(out.key))).status).toBe(200);
-      const scoped = CreatedKey.parse(JSON.parse((await run(['create', '--name', 'org viewer', '--role', 'viewer', '--org', org, '--json'])).stdout));
-      expectProblem(await request(api.app).get(`/v1/organizations/${uuidv7()}`).set(bearer(scoped.key)), 404, 'not_found');
+      const scoped = CreatedKey.parse(
+        JSON.parse((await run(['create', '--name', 'org viewer', '--role', 'viewer', '--org', org, '--json'])).stdout),
+      );
+      expectProblem(
+        await request(api.app).get(`/v1/organizations/${uuidv7()}`).set(bearer(scoped.key)),
+        404,
+        'not_found',
+      );
       expect((await request(api.app).get(`/v1/organizations/${org}`).set(bearer(scoped.key))).status).toBe(200);
       await expect(run(['create', '--name', 'x', '--role', 'root'])).rejects.toMatchObject({ code: 2 });
       await run(['revoke', out.prefix]);
       expectProblem(await request(api.app).get('/v1/audit').set(bearer(out.key)), 401, 'invalid_api_key');
-      const cliAudit = bodyOf(AuditPage, await request(api.app).get('/v1/audit').query({ method: 'CLI', targetId: out.id }).set(admin));
+      const cliAudit = bodyOf(
+        AuditPage,
+        await request(api.app).get('/v1/audit').query({ method: 'CLI', targetId: out.id }).set(admin),
+      );
       expect(cliAudit.data.map((e) => e.route).sort()).toEqual(['apikey create', 'apikey revoke']);
     });
   });
@@ -221,28 +322,51 @@ describe('admin API', () => {
   describe('audit log', () => {
     it('records every authenticated mutating call with who, what, target, organization, request id and outcome', async () => {
       const operator = await api.key('operator');
-      const created = await request(api.app).post('/v1/organizations').set(admin).set('X-Request-Id', 'audit-create-1').send({ name: 'Audited' });
+      const created = await request(api.app)
+        .post('/v1/organizations')
+        .set(admin)
+        .set('X-Request-Id', 'audit-create-1')
+        .send({ name: 'Audited' });
       const orgId = bodyOf(OrganizationSchema, created).id;
       await request(api.app).post('/v1/organizations').set(admin).set('X-Request-Id', 'audit-invalid-1').send({});
-      await request(api.app).post('/v1/api-keys').set(bearer(operator)).set('X-Request-Id', 'audit-denied-1').send({ name: 'x', role: 'admin' });
+      await request(api.app)
+        .post('/v1/api-keys')
+        .set(bearer(operator))
+        .set('X-Request-Id', 'audit-denied-1')
+        .send({ name: 'x', role: 'admin' });
       await request(api.app).post('/v1/organizations').set('X-Request-Id', 'audit-anon-1').send({ name: 'Anon' });
       await request(api.app).get('/v1/organizations').set(admin).set('X-Request-Id', 'audit-read-1');
 
       const entries = bodyOf(AuditPage, await request(api.app).get('/v1/audit?limit=500').set(admin)).data;
       const byRequest = new Map(entries.map((e) => [e.requestId, e]));
       expect(byRequest.get('audit-create-1')).toMatchObject({
-        method: 'POST', route: '/v1/organizations', targetType: 'organization', targetId: orgId,
-        organizationId: orgId, statusCode: 201, apiKeyPrefix: api.adminKey.split('_')[1],
+        method: 'POST',
+        route: '/v1/organizations',
+        targetType: 'organization',
+        targetId: orgId,
+        organizationId: orgId,
+        statusCode: 201,
+        apiKeyPrefix: api.adminKey.split('_')[1],
       });
       expect(byRequest.get('audit-invalid-1')).toMatchObject({ statusCode: 400, route: '/v1/organizations' });
-      expect(byRequest.get('audit-denied-1')).toMatchObject({ statusCode: 403, route: '/v1/api-keys', apiKeyPrefix: operator.split('_')[1] });
+      expect(byRequest.get('audit-denied-1')).toMatchObject({
+        statusCode: 403,
+        route: '/v1/api-keys',
+        apiKeyPrefix: operator.split('_')[1],
+      });
       expect(byRequest.has('audit-anon-1')).toBe(false);
       expect(byRequest.has('audit-read-1')).toBe(false);
 
-      const failures = bodyOf(AuditPage, await request(api.app).get('/v1/audit').query({ outcome: 'failure', route: '/v1/organizations' }).set(admin)).data;
+      const failures = bodyOf(
+        AuditPage,
+        await request(api.app).get('/v1/audit').query({ outcome: 'failure', route: '/v1/organizations' }).set(admin),
+      ).data;
       expect(failures.length).toBeGreaterThan(0);
       expect(failures.every((e) => e.statusCode >= 400 && e.route === '/v1/organizations')).toBe(true);
-      const target = bodyOf(AuditPage, await request(api.app).get('/v1/audit').query({ targetId: orgId }).set(admin)).data;
+      const target = bodyOf(
+        AuditPage,
+        await request(api.app).get('/v1/audit').query({ targetId: orgId }).set(admin),
+      ).data;
       expect(target.map((e) => e.requestId)).toEqual(['audit-create-1']);
     });
 
@@ -255,7 +379,10 @@ describe('admin API', () => {
       expect(seen.length).toBeGreaterThanOrEqual(2);
       expect(seen.every((e) => e.organizationId === org)).toBe(true);
       expect(seen.find((e) => e.requestId === 'audit-revoke-1')).toMatchObject({
-        route: '/v1/api-keys/{id}/revoke', targetType: 'api_key', targetId: key.id, statusCode: 200,
+        route: '/v1/api-keys/{id}/revoke',
+        targetType: 'api_key',
+        targetId: key.id,
+        statusCode: 200,
       });
     });
   });

@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AccountSchema } from '../../src/admin-api/accounts.routes.ts';
 import { MilestoneEventSchema } from '../../src/admin-api/events.routes.ts';
-import { CertificateSchema, ConnectionTestSchema, KeyPairSchema } from '../../src/admin-api/integration-credentials.routes.ts';
+import {
+  CertificateSchema,
+  ConnectionTestSchema,
+  KeyPairSchema,
+} from '../../src/admin-api/integration-credentials.routes.ts';
 import { IntegrationSchema, SecurityAdminSchema, TransitionSchema } from '../../src/admin-api/integrations.dto.ts';
 import { OrganizationSchema } from '../../src/admin-api/organizations.routes.ts';
 import { pageSchema } from '../../src/http/pagination.ts';
@@ -36,9 +40,23 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     api = await createTestApi();
     admin = bearer(api.adminKey);
     pkiDir = await mkdtemp(join(tmpdir(), 'admin-integrations-pki-'));
-    sim = await startSimulator({ pkiDir, today: localDate(new Date(), 'America/New_York'), seed: 'admin-integrations', accounts: 3, historyDays: 5, txPerDay: 4, quirks: NO_QUIRKS });
-    orgId = bodyOf(OrganizationSchema, await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Acme Treasury' })).id;
-    otherOrgId = bodyOf(OrganizationSchema, await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Other Corp' })).id;
+    sim = await startSimulator({
+      pkiDir,
+      today: localDate(new Date(), 'America/New_York'),
+      seed: 'admin-integrations',
+      accounts: 3,
+      historyDays: 5,
+      txPerDay: 4,
+      quirks: NO_QUIRKS,
+    });
+    orgId = bodyOf(
+      OrganizationSchema,
+      await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Acme Treasury' }),
+    ).id;
+    otherOrgId = bodyOf(
+      OrganizationSchema,
+      await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Other Corp' }),
+    ).id;
   });
   afterAll(async () => {
     await api.close();
@@ -47,11 +65,15 @@ describe('admin API: integrations and onboarding over HTTP', () => {
   });
 
   const create = async (auth: Auth, body: Record<string, unknown>) => {
-    const res = await request(api.app).post('/v1/integrations').set(auth).send({ baseUrl: sim.url, serverCaPem: sim.caCertPem, ...body });
+    const res = await request(api.app)
+      .post('/v1/integrations')
+      .set(auth)
+      .send({ baseUrl: sim.url, serverCaPem: sim.caCertPem, ...body });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     return bodyOf(IntegrationSchema, res);
   };
-  const post = (path: string, body: object = {}, auth: Auth = admin) => request(api.app).post(path).set(auth).send(body);
+  const post = (path: string, body: object = {}, auth: Auth = admin) =>
+    request(api.app).post(path).set(auth).send(body);
   const move = async (id: string, to: string, note?: string) => {
     const res = await post(`/v1/integrations/${id}/transitions`, { to, ...(note ? { note } : {}) });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
@@ -64,22 +86,47 @@ describe('admin API: integrations and onboarding over HTTP', () => {
   };
 
   it('walks an integration from requested to validating over HTTP, each guard refusing until its facts are recorded', async () => {
-    const created = await create(admin, { organizationId: orgId, name: 'Acme J.P. Morgan', expectations: { stageDays: { awaiting_approval: 21 } } });
+    const created = await create(admin, {
+      organizationId: orgId,
+      name: 'Acme J.P. Morgan',
+      expectations: { stageDays: { awaiting_approval: 21 } },
+    });
     const id = created.id;
-    expect(created).toMatchObject({ stage: 'requested', environment: 'simulator', baseUrl: sim.url, organizationId: orgId, overdue: [], intradayRunsPerDay: 4 });
+    expect(created).toMatchObject({
+      stage: 'requested',
+      environment: 'simulator',
+      baseUrl: sim.url,
+      organizationId: orgId,
+      overdue: [],
+      intradayRunsPerDay: 4,
+    });
     expect(created.expectations.stageDays.awaiting_approval).toBe(21);
 
     // 1. eligibility
     await refused(id, 'kickoff', 'eligibility_complete');
-    const partly = bodyOf(IntegrationSchema, await post(`/v1/integrations/${id}/eligibility`, { jpmAccessAccount: true, notChaseConnect: true }));
-    expect(partly.eligibility).toEqual({ jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: null, signingAuthority: null });
+    const partly = bodyOf(
+      IntegrationSchema,
+      await post(`/v1/integrations/${id}/eligibility`, { jpmAccessAccount: true, notChaseConnect: true }),
+    );
+    expect(partly.eligibility).toEqual({
+      jpmAccessAccount: true,
+      notChaseConnect: true,
+      jpmRepresentative: null,
+      signingAuthority: null,
+    });
     expect((await refused(id, 'kickoff', 'eligibility_complete')).detail).toContain('J.P. Morgan representative named');
-    await post(`/v1/integrations/${id}/eligibility`, { jpmRepresentative: 'Jordan Rep', signingAuthority: 'Sam Signer (CFO)' });
+    await post(`/v1/integrations/${id}/eligibility`, {
+      jpmRepresentative: 'Jordan Rep',
+      signingAuthority: 'Sam Signer (CFO)',
+    });
     expect((await move(id, 'kickoff', '1. eligible')).integration.stage).toBe('kickoff');
 
     // 2. kickoff → technical setup
     await refused(id, 'technical_setup', 'jpm_project_recorded');
-    expect(bodyOf(IntegrationSchema, await post(`/v1/integrations/${id}/jpm-project`, { projectId: 'dev-portal-42' })).jpmProjectId).toBe('dev-portal-42');
+    expect(
+      bodyOf(IntegrationSchema, await post(`/v1/integrations/${id}/jpm-project`, { projectId: 'dev-portal-42' }))
+        .jpmProjectId,
+    ).toBe('dev-portal-42');
     await move(id, 'technical_setup');
 
     // 3. CSR and API access
@@ -88,46 +135,86 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     const csrRes = await post(`/v1/integrations/${id}/csrs`, { subject: CSR_SUBJECT, algorithm: 'EC-P256' });
     expect(csrRes.status).toBe(201);
     const keyPair = bodyOf(KeyPairSchema, csrRes);
-    expect(keyPair).toMatchObject({ integrationId: id, environment: 'simulator', algorithm: 'EC-P256', commonName: 'acme-j-p-morgan-sim' });
+    expect(keyPair).toMatchObject({
+      integrationId: id,
+      environment: 'simulator',
+      algorithm: 'EC-P256',
+      commonName: 'acme-j-p-morgan-sim',
+    });
     expect(keyPair.csrPem).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
     expect(csrRes.text).not.toMatch(/PRIVATE KEY/);
-    const download = bodyOf(KeyPairSchema, await request(api.app).get(`/v1/integrations/${id}/csrs/${keyPair.id}`).set(admin));
+    const download = bodyOf(
+      KeyPairSchema,
+      await request(api.app).get(`/v1/integrations/${id}/csrs/${keyPair.id}`).set(admin),
+    );
     expect(download.csrPem).toBe(keyPair.csrPem);
     expectProblem(await request(api.app).get(`/v1/integrations/${id}/csrs/${uuidv7()}`).set(admin), 404, 'not_found');
-    const requested = bodyOf(IntegrationSchema, await post(`/v1/integrations/${id}/api-access`, { status: 'requested' }));
+    const requested = bodyOf(
+      IntegrationSchema,
+      await post(`/v1/integrations/${id}/api-access`, { status: 'requested' }),
+    );
     expect(requested.apiAccess.products).toEqual(['balances', 'transactions']);
     await move(id, 'security_admins');
 
     // 4. security administrators
     await refused(id, 'awaiting_approval', 'security_admins_recorded');
-    const customer = await post(`/v1/integrations/${id}/security-admins`, { side: 'customer', name: 'Casey Controller', email: 'casey@acme.example', role: 'Security administrator' });
+    const customer = await post(`/v1/integrations/${id}/security-admins`, {
+      side: 'customer',
+      name: 'Casey Controller',
+      email: 'casey@acme.example',
+      role: 'Security administrator',
+    });
     expect(customer.status).toBe(201);
-    await post(`/v1/integrations/${id}/security-admins`, { side: 'ours', name: 'Riley Reconciler', email: 'riley@jpm-sync.example', role: 'Security administrator' });
-    const admins = bodyOf(pageSchema(SecurityAdminSchema), await request(api.app).get(`/v1/integrations/${id}/security-admins`).set(admin));
+    await post(`/v1/integrations/${id}/security-admins`, {
+      side: 'ours',
+      name: 'Riley Reconciler',
+      email: 'riley@jpm-sync.example',
+      role: 'Security administrator',
+    });
+    const admins = bodyOf(
+      pageSchema(SecurityAdminSchema),
+      await request(api.app).get(`/v1/integrations/${id}/security-admins`).set(admin),
+    );
     // Stored and answered as `provider`; `ours`, its former name, is still accepted for one release.
     expect(admins.data.map((a) => a.side).sort()).toEqual(['customer', 'provider']);
     await move(id, 'awaiting_approval');
 
     // 5. J.P. Morgan approves: its CA signs our CSR; we install the certificate and test the connection.
     await refused(id, 'approved', 'active_certificate');
-    const certRes = await post(`/v1/integrations/${id}/certificates`, { certificatePem: await signCsr(sim.pki, keyPair.csrPem), chainPem: sim.caCertPem });
+    const certRes = await post(`/v1/integrations/${id}/certificates`, {
+      certificatePem: await signCsr(sim.pki, keyPair.csrPem),
+      chainPem: sim.caCertPem,
+    });
     expect(certRes.status, JSON.stringify(certRes.body)).toBe(201);
     const cert = bodyOf(CertificateSchema, certRes);
     expect(cert).toMatchObject({ keyPairId: keyPair.id, status: 'active', subjectCn: 'acme-j-p-morgan-sim' });
     expect(cert.daysToExpiry).toBeGreaterThan(300);
     const report = bodyOf(ConnectionTestSchema, await post(`/v1/integrations/${id}/test-connection`));
     expect(report).toMatchObject({ ok: true, failure: null, credentialId: cert.id, entitledAccounts: 3 });
-    expect(report.steps.map((s) => [s.step, s.ok])).toEqual([['credential', true], ['tls', true], ['balances', true]]);
+    expect(report.steps.map((s) => [s.step, s.ok])).toEqual([
+      ['credential', true],
+      ['tls', true],
+      ['balances', true],
+    ]);
     expect((await refused(id, 'approved', 'api_access_confirmed')).detail).not.toContain('active_certificate');
     await post(`/v1/integrations/${id}/api-access`, { status: 'confirmed' });
     await move(id, 'approved', '5. approved');
 
     // 6. accounts from J.P. Morgan, then validation
     await refused(id, 'validating', 'accounts_configured');
-    const discovered = bodyOf(Discovered, await post(`/v1/integrations/${id}/accounts/discover`, { timeZone: 'America/Chicago' }));
+    const discovered = bodyOf(
+      Discovered,
+      await post(`/v1/integrations/${id}/accounts/discover`, { timeZone: 'America/Chicago' }),
+    );
     expect(discovered.added).toBe(3);
-    expect(discovered.accounts.map((a) => a.jpmAccountMasked).sort()).toEqual(sim.accounts.map((a) => `****${a.accountId.slice(-4)}`).sort());
-    expect(discovered.accounts.every((a) => a.timeZone === 'America/Chicago' && a.status === 'active' && a.integrationId === id)).toBe(true);
+    expect(discovered.accounts.map((a) => a.jpmAccountMasked).sort()).toEqual(
+      sim.accounts.map((a) => `****${a.accountId.slice(-4)}`).sort(),
+    );
+    expect(
+      discovered.accounts.every(
+        (a) => a.timeZone === 'America/Chicago' && a.status === 'active' && a.integrationId === id,
+      ),
+    ).toBe(true);
     expect(bodyOf(Discovered, await post(`/v1/integrations/${id}/accounts/discover`)).added).toBe(0);
     await move(id, 'validating', '6. data flowing');
     const live = await refused(id, 'live', 'validation_passed');
@@ -136,13 +223,26 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     // History, milestones and the org-wide event feed tell the same story.
     const history = bodyOf(TransitionPage, await request(api.app).get(`/v1/integrations/${id}/transitions`).set(admin));
     expect(history.data.map((h) => [h.from, h.to])).toEqual([
-      [null, 'requested'], ['requested', 'kickoff'], ['kickoff', 'technical_setup'], ['technical_setup', 'security_admins'],
-      ['security_admins', 'awaiting_approval'], ['awaiting_approval', 'approved'], ['approved', 'validating'],
+      [null, 'requested'],
+      ['requested', 'kickoff'],
+      ['kickoff', 'technical_setup'],
+      ['technical_setup', 'security_admins'],
+      ['security_admins', 'awaiting_approval'],
+      ['awaiting_approval', 'approved'],
+      ['approved', 'validating'],
     ]);
-    expect(history.data[1]).toMatchObject({ note: '1. eligible', actor: expect.stringContaining(api.adminKey.split('_')[1] ?? '') as string });
-    const events = bodyOf(EventPage, await request(api.app).get(`/v1/integrations/${id}/events?limit=500`).set(admin)).data;
+    expect(history.data[1]).toMatchObject({
+      note: '1. eligible',
+      actor: expect.stringContaining(api.adminKey.split('_')[1] ?? '') as string,
+    });
+    const events = bodyOf(
+      EventPage,
+      await request(api.app).get(`/v1/integrations/${id}/events?limit=500`).set(admin),
+    ).data;
     const types = events.map((e) => e.type);
-    expect(types).toEqual(expect.arrayContaining(['integration.created', 'credentials.csr_generated', 'certificate.installed']));
+    expect(types).toEqual(
+      expect.arrayContaining(['integration.created', 'credentials.csr_generated', 'certificate.installed']),
+    );
     expect(events.every((e) => e.integrationId === id && e.organizationId === orgId)).toBe(true);
     expect(JSON.stringify(events)).not.toMatch(/PRIVATE KEY/);
   });
@@ -156,7 +256,10 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     let cursor: string | null = null;
     do {
       const q: Record<string, string | number> = cursor === null ? { limit: 2 } : { limit: 2, cursor };
-      const res: request.Response = await request(api.app).get(`/v1/integrations/${id}/transitions`).query(q).set(admin);
+      const res: request.Response = await request(api.app)
+        .get(`/v1/integrations/${id}/transitions`)
+        .query(q)
+        .set(admin);
       const page: z.output<typeof TransitionPage> = bodyOf(TransitionPage, res);
       seen.push(...page.data.map((t) => t.id));
       cursor = page.nextCursor;
@@ -167,21 +270,40 @@ describe('admin API: integrations and onboarding over HTTP', () => {
 
     const all = bodyOf(EventPage, await request(api.app).get('/v1/events?limit=500').set(admin)).data;
     const firstTwo = bodyOf(EventPage, await request(api.app).get('/v1/events?limit=2').set(admin));
-    const next = bodyOf(EventPage, await request(api.app).get('/v1/events').query({ limit: 2, cursor: firstTwo.nextCursor ?? '' }).set(admin));
+    const next = bodyOf(
+      EventPage,
+      await request(api.app)
+        .get('/v1/events')
+        .query({ limit: 2, cursor: firstTwo.nextCursor ?? '' })
+        .set(admin),
+    );
     expect([...firstTwo.data, ...next.data].map((e) => e.id)).toEqual(all.slice(0, 4).map((e) => e.id));
     expectProblem(await request(api.app).get('/v1/events?cursor=bm9wZQ').set(admin), 400, 'invalid_cursor');
   });
 
   it('lists with stage and overdue filters and keyset pages', async () => {
     const late = await create(admin, { organizationId: orgId, name: 'Late one' });
-    await api.t.db.updateTable('integrations').set({ stage_due_at: new Date(Date.now() - 3 * 86_400_000) }).where('id', '=', late.id).execute();
-    const overdue = bodyOf(IntegrationPage, await request(api.app).get('/v1/integrations?overdue=true').set(admin)).data;
+    await api.t.db
+      .updateTable('integrations')
+      .set({ stage_due_at: new Date(Date.now() - 3 * 86_400_000) })
+      .where('id', '=', late.id)
+      .execute();
+    const overdue = bodyOf(
+      IntegrationPage,
+      await request(api.app).get('/v1/integrations?overdue=true').set(admin),
+    ).data;
     expect(overdue.map((i) => i.id)).toEqual([late.id]);
     expect(overdue[0]?.overdue).toEqual(['stage']);
-    const validating = bodyOf(IntegrationPage, await request(api.app).get('/v1/integrations?stage=validating').set(admin)).data;
+    const validating = bodyOf(
+      IntegrationPage,
+      await request(api.app).get('/v1/integrations?stage=validating').set(admin),
+    ).data;
     expect(validating.length).toBe(1);
     expect(validating.every((i) => i.stage === 'validating')).toBe(true);
-    const everything = bodyOf(IntegrationPage, await request(api.app).get('/v1/integrations?limit=500').set(admin)).data;
+    const everything = bodyOf(
+      IntegrationPage,
+      await request(api.app).get('/v1/integrations?limit=500').set(admin),
+    ).data;
     const paged: string[] = [];
     let cursor: string | null = null;
     do {
@@ -199,13 +321,30 @@ describe('admin API: integrations and onboarding over HTTP', () => {
   it('updates settings: name, intraday runs, expectations and environment (checked before anything changes)', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'Settings' });
     const patch = (body: object) => request(api.app).patch(`/v1/integrations/${id}`).set(admin).send(body);
-    const renamed = bodyOf(IntegrationSchema, await patch({ name: 'Settings (renamed)', intradayRunsPerDay: 6, expectations: { processDays: 60, stageDays: { kickoff: 3 } } }));
-    expect(renamed).toMatchObject({ name: 'Settings (renamed)', intradayRunsPerDay: 6, expectationsOverride: { processDays: 60, stageDays: { kickoff: 3 } } });
+    const renamed = bodyOf(
+      IntegrationSchema,
+      await patch({
+        name: 'Settings (renamed)',
+        intradayRunsPerDay: 6,
+        expectations: { processDays: 60, stageDays: { kickoff: 3 } },
+      }),
+    );
+    expect(renamed).toMatchObject({
+      name: 'Settings (renamed)',
+      intradayRunsPerDay: 6,
+      expectationsOverride: { processDays: 60, stageDays: { kickoff: 3 } },
+    });
     expect(new Date(renamed.processDueAt ?? 0).getTime() - new Date(renamed.createdAt).getTime()).toBe(60 * 86_400_000);
 
-    const invalid = expectProblem(await patch({ name: 'Never applied', environment: 'simulator', baseUrl: 'http://insecure.example' }), 400, 'validation_failed');
+    const invalid = expectProblem(
+      await patch({ name: 'Never applied', environment: 'simulator', baseUrl: 'http://insecure.example' }),
+      400,
+      'validation_failed',
+    );
     expect(invalid.errors).toEqual([{ path: 'baseUrl', message: 'must be https' }]);
-    expect(bodyOf(IntegrationSchema, await request(api.app).get(`/v1/integrations/${id}`).set(admin)).name).toBe('Settings (renamed)');
+    expect(bodyOf(IntegrationSchema, await request(api.app).get(`/v1/integrations/${id}`).set(admin)).name).toBe(
+      'Settings (renamed)',
+    );
 
     const cat = bodyOf(IntegrationSchema, await patch({ environment: 'cat' }));
     expect(cat).toMatchObject({ environment: 'cat', baseUrl: 'https://apigatewaycat.jpmorgan.com', serverCaPem: null });
@@ -216,44 +355,81 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expectProblem(await patch({ intradayRunsPerDay: 11 }), 400, 'validation_failed');
     expectProblem(await patch({ expectations: { stageDays: { orbit: 3 } } }), 400, 'validation_failed');
     expectProblem(await patch({ stage: 'live' }), 400, 'validation_failed');
-    expectProblem(await request(api.app).patch(`/v1/integrations/${uuidv7()}`).set(admin).send({ name: 'x' }), 404, 'not_found');
+    expectProblem(
+      await request(api.app).patch(`/v1/integrations/${uuidv7()}`).set(admin).send({ name: 'x' }),
+      404,
+      'not_found',
+    );
   });
 
   it('accepts the onboarding facts through PATCH too, and points security administrators to their own route', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'Facts by PATCH' });
     const patch = (body: object) => request(api.app).patch(`/v1/integrations/${id}`).set(admin).send(body);
-    const facts = bodyOf(IntegrationSchema, await patch({
-      eligibility: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep', signingAuthority: 'Sam Signer (CFO)' },
-      jpmProjectId: 'dev-portal-7', apiAccess: { status: 'requested' },
-    }));
+    const facts = bodyOf(
+      IntegrationSchema,
+      await patch({
+        eligibility: {
+          jpmAccessAccount: true,
+          notChaseConnect: true,
+          jpmRepresentative: 'Jordan Rep',
+          signingAuthority: 'Sam Signer (CFO)',
+        },
+        jpmProjectId: 'dev-portal-7',
+        apiAccess: { status: 'requested' },
+      }),
+    );
     expect(facts).toMatchObject({
-      eligibility: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Jordan Rep', signingAuthority: 'Sam Signer (CFO)' },
-      jpmProjectId: 'dev-portal-7', apiAccess: { requestedAt: expect.any(String) as string, confirmedAt: null },
+      eligibility: {
+        jpmAccessAccount: true,
+        notChaseConnect: true,
+        jpmRepresentative: 'Jordan Rep',
+        signingAuthority: 'Sam Signer (CFO)',
+      },
+      jpmProjectId: 'dev-portal-7',
+      apiAccess: { requestedAt: expect.any(String) as string, confirmedAt: null },
     });
     // The same facts as the POST routes record: the guards now let the integration through. A stage
     // move answers the integration (the resource it changed); the move itself is in the history.
     const moved = await post(`/v1/integrations/${id}/stage`, { to: 'kickoff', note: 'eligible (facts by PATCH)' });
     expect(moved.status, JSON.stringify(moved.body)).toBe(200);
     expect(bodyOf(IntegrationSchema, moved)).toMatchObject({ id, stage: 'kickoff' });
-    const history = (await request(api.app).get(`/v1/integrations/${id}/transitions`).set(admin)).body as { data: { to: string; note: string | null }[] };
+    const history = (await request(api.app).get(`/v1/integrations/${id}/transitions`).set(admin)).body as {
+      data: { to: string; note: string | null }[];
+    };
     expect(history.data.at(-1)).toMatchObject({ to: 'kickoff', note: 'eligible (facts by PATCH)' });
     expectProblem(await post(`/v1/integrations/${id}/stage`, { to: 'live' }), 409, 'transition_refused');
     // Merged like POST …/eligibility: a later PATCH changes only what it names.
-    expect(bodyOf(IntegrationSchema, await patch({ eligibility: { jpmRepresentative: 'Robin Rep' } })).eligibility)
-      .toEqual({ jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Robin Rep', signingAuthority: 'Sam Signer (CFO)' });
+    expect(
+      bodyOf(IntegrationSchema, await patch({ eligibility: { jpmRepresentative: 'Robin Rep' } })).eligibility,
+    ).toEqual({
+      jpmAccessAccount: true,
+      notChaseConnect: true,
+      jpmRepresentative: 'Robin Rep',
+      signingAuthority: 'Sam Signer (CFO)',
+    });
     expectProblem(await patch({ eligibility: { jpmAccessAccount: 'yes' } }), 400, 'validation_failed');
     expectProblem(await patch({ eligibility: { chaseConnect: false } }), 400, 'validation_failed');
     expectProblem(await patch({ apiAccess: { status: 'granted' } }), 400, 'validation_failed');
-    const admins = expectProblem(await patch({ securityAdmins: [{ side: 'customer', name: 'Casey', email: 'c@x.example', role: 'r' }] }), 400, 'validation_failed');
+    const admins = expectProblem(
+      await patch({ securityAdmins: [{ side: 'customer', name: 'Casey', email: 'c@x.example', role: 'r' }] }),
+      400,
+      'validation_failed',
+    );
     expect(admins.detail).toContain(`POST /v1/integrations/${id}/security-admins`);
-    expect(admins.errors).toEqual([{ path: 'body.securityAdmins', message: `use POST /v1/integrations/${id}/security-admins` }]);
+    expect(admins.errors).toEqual([
+      { path: 'body.securityAdmins', message: `use POST /v1/integrations/${id}/security-admins` },
+    ]);
   });
 
   it('documents the renamed routes: new paths in the OpenAPI document, the old ones as deprecated aliases', async () => {
-    const doc = (await request(api.app).get('/openapi.json')).body as { paths: Record<string, Record<string, { deprecated?: boolean; description?: string }>> };
+    const doc = (await request(api.app).get('/openapi.json')).body as {
+      paths: Record<string, Record<string, { deprecated?: boolean; description?: string }>>;
+    };
     for (const [now, old] of [
-      ['/v1/integrations/{id}/stage', '/v1/integrations/{id}/transitions'], ['/v1/integrations/{id}/key-pairs', '/v1/integrations/{id}/csrs'],
-      ['/v1/accounts/{id}/sync-runs', '/v1/accounts/{id}/syncs'], ['/v1/integrations/{id}/sync-runs', '/v1/integrations/{id}/syncs'],
+      ['/v1/integrations/{id}/stage', '/v1/integrations/{id}/transitions'],
+      ['/v1/integrations/{id}/key-pairs', '/v1/integrations/{id}/csrs'],
+      ['/v1/accounts/{id}/sync-runs', '/v1/accounts/{id}/syncs'],
+      ['/v1/integrations/{id}/sync-runs', '/v1/integrations/{id}/syncs'],
     ] as const) {
       expect(doc.paths[now]!.post!.deprecated, now).toBeUndefined();
       expect(doc.paths[old]!.post!.deprecated, old).toBe(true);
@@ -266,23 +442,68 @@ describe('admin API: integrations and onboarding over HTTP', () => {
 
   it('refuses transitions that do not exist, validates bodies, and names the allowed stages', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'Refusals' });
-    const jump = expectProblem(await post(`/v1/integrations/${id}/transitions`, { to: 'live' }), 409, 'transition_refused');
+    const jump = expectProblem(
+      await post(`/v1/integrations/${id}/transitions`, { to: 'live' }),
+      409,
+      'transition_refused',
+    );
     expect(jump.detail).toContain('from requested it may go to kickoff, paused, cancelled');
     expectProblem(await post(`/v1/integrations/${id}/transitions`, { to: 'orbit' }), 400, 'validation_failed');
-    expectProblem(await post('/v1/integrations', { organizationId: orgId, name: 'Bad env', environment: 'mars' }), 400, 'validation_failed');
-    const noBase = expectProblem(await post('/v1/integrations', { organizationId: orgId, name: 'No base URL' }), 400, 'validation_failed');
+    expectProblem(
+      await post('/v1/integrations', { organizationId: orgId, name: 'Bad env', environment: 'mars' }),
+      400,
+      'validation_failed',
+    );
+    const noBase = expectProblem(
+      await post('/v1/integrations', { organizationId: orgId, name: 'No base URL' }),
+      400,
+      'validation_failed',
+    );
     expect(noBase.errors).toEqual([{ path: 'baseUrl', message: 'required for simulator' }]);
-    const noOrg = expectProblem(await post('/v1/integrations', { name: 'Whose?', baseUrl: sim.url }), 400, 'validation_failed');
+    const noOrg = expectProblem(
+      await post('/v1/integrations', { name: 'Whose?', baseUrl: sim.url }),
+      400,
+      'validation_failed',
+    );
     expect(noOrg.errors).toEqual([{ path: 'body.organizationId', message: 'required' }]);
-    expectProblem(await post('/v1/integrations', { organizationId: uuidv7(), name: 'Ghost org', baseUrl: sim.url }), 404, 'not_found');
-    const badCsr = expectProblem(await post(`/v1/integrations/${id}/csrs`, { subject: { ...CSR_SUBJECT, country: 'usa' } }), 400, 'validation_failed');
+    expectProblem(
+      await post('/v1/integrations', { organizationId: uuidv7(), name: 'Ghost org', baseUrl: sim.url }),
+      404,
+      'not_found',
+    );
+    const badCsr = expectProblem(
+      await post(`/v1/integrations/${id}/csrs`, { subject: { ...CSR_SUBJECT, country: 'usa' } }),
+      400,
+      'validation_failed',
+    );
     expect(badCsr.errors).toEqual([{ path: 'subject.country', message: expect.any(String) as string }]);
-    expectProblem(await post(`/v1/integrations/${id}/csrs`, { subject: { ...CSR_SUBJECT, colour: 'red' } }), 400, 'validation_failed');
-    expectProblem(await post(`/v1/integrations/${id}/security-admins`, { side: 'theirs', name: 'x', email: 'not-an-email', role: 'r' }), 400, 'validation_failed');
-    expectProblem(await post(`/v1/integrations/${id}/eligibility`, { jpmAccessAccount: 'yes' }), 400, 'validation_failed');
+    expectProblem(
+      await post(`/v1/integrations/${id}/csrs`, { subject: { ...CSR_SUBJECT, colour: 'red' } }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await post(`/v1/integrations/${id}/security-admins`, {
+        side: 'theirs',
+        name: 'x',
+        email: 'not-an-email',
+        role: 'r',
+      }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await post(`/v1/integrations/${id}/eligibility`, { jpmAccessAccount: 'yes' }),
+      400,
+      'validation_failed',
+    );
     const cancelled = await move(id, 'cancelled');
     expect(cancelled.kind).toBe('cancel');
-    const final = expectProblem(await post(`/v1/integrations/${id}/transitions`, { to: 'kickoff' }), 409, 'transition_refused');
+    const final = expectProblem(
+      await post(`/v1/integrations/${id}/transitions`, { to: 'kickoff' }),
+      409,
+      'transition_refused',
+    );
     expect(final.detail).toContain('cancelled is final');
   });
 
@@ -293,26 +514,65 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     const second = await csr();
     const other = await create(admin, { organizationId: orgId, name: 'Another' });
     const foreign = bodyOf(KeyPairSchema, await post(`/v1/integrations/${other.id}/csrs`, { subject: CSR_SUBJECT }));
-    const refusedCert = expectProblem(await post(`/v1/integrations/${id}/certificates`, { certificatePem: await signCsr(sim.pki, foreign.csrPem) }), 422, 'certificate_refused');
+    const refusedCert = expectProblem(
+      await post(`/v1/integrations/${id}/certificates`, { certificatePem: await signCsr(sim.pki, foreign.csrPem) }),
+      422,
+      'certificate_refused',
+    );
     expect(refusedCert.detail).toContain('does not match any key pair');
-    expectProblem(await post(`/v1/integrations/${id}/certificates`, { certificatePem: 'not a certificate' }), 400, 'certificate_invalid');
+    expectProblem(
+      await post(`/v1/integrations/${id}/certificates`, { certificatePem: 'not a certificate' }),
+      400,
+      'certificate_invalid',
+    );
 
-    const certA = bodyOf(CertificateSchema, await post(`/v1/integrations/${id}/certificates`, { certificatePem: await signCsr(sim.pki, first.csrPem), chainPem: sim.caCertPem }));
-    const again = bodyOf(CertificateSchema, await post(`/v1/integrations/${id}/certificates`, { certificatePem: certA.certificatePem, chainPem: sim.caCertPem }));
+    const certA = bodyOf(
+      CertificateSchema,
+      await post(`/v1/integrations/${id}/certificates`, {
+        certificatePem: await signCsr(sim.pki, first.csrPem),
+        chainPem: sim.caCertPem,
+      }),
+    );
+    const again = bodyOf(
+      CertificateSchema,
+      await post(`/v1/integrations/${id}/certificates`, {
+        certificatePem: certA.certificatePem,
+        chainPem: sim.caCertPem,
+      }),
+    );
     expect(again.id).toBe(certA.id);
     // Once syncing (approved and later), the only usable certificate cannot be retired without force.
     await api.t.db.updateTable('integrations').set({ stage: 'approved' }).where('id', '=', id).execute();
     expectProblem(await post(`/v1/integrations/${id}/certificates/${certA.id}/retire`), 409, 'last_usable_certificate');
-    const certB = bodyOf(CertificateSchema, await post(`/v1/integrations/${id}/certificates`, { certificatePem: await signCsr(sim.pki, second.csrPem), chainPem: sim.caCertPem }));
+    const certB = bodyOf(
+      CertificateSchema,
+      await post(`/v1/integrations/${id}/certificates`, {
+        certificatePem: await signCsr(sim.pki, second.csrPem),
+        chainPem: sim.caCertPem,
+      }),
+    );
     const retired = bodyOf(CertificateSchema, await post(`/v1/integrations/${id}/certificates/${certA.id}/retire`));
-    expect(retired).toMatchObject({ id: certA.id, status: 'retired', retiredBy: expect.stringContaining('api-key:') as string });
+    expect(retired).toMatchObject({
+      id: certA.id,
+      status: 'retired',
+      retiredBy: expect.stringContaining('api-key:') as string,
+    });
     expectProblem(await post(`/v1/integrations/${id}/certificates/${certA.id}/retire`), 409, 'certificate_not_active');
     expectProblem(await post(`/v1/integrations/${id}/certificates/${uuidv7()}/retire`), 404, 'not_found');
-    const active = bodyOf(pageSchema(CertificateSchema), await request(api.app).get(`/v1/integrations/${id}/certificates?status=active`).set(admin));
+    const active = bodyOf(
+      pageSchema(CertificateSchema),
+      await request(api.app).get(`/v1/integrations/${id}/certificates?status=active`).set(admin),
+    );
     expect(active.data.map((c) => c.id)).toEqual([certB.id]);
-    const all = bodyOf(pageSchema(CertificateSchema), await request(api.app).get(`/v1/integrations/${id}/certificates`).set(admin));
+    const all = bodyOf(
+      pageSchema(CertificateSchema),
+      await request(api.app).get(`/v1/integrations/${id}/certificates`).set(admin),
+    );
     expect(all.data.map((c) => c.id)).toEqual([certA.id, certB.id]);
-    const csrs = bodyOf(pageSchema(KeyPairSchema), await request(api.app).get(`/v1/integrations/${id}/csrs?limit=1`).set(admin));
+    const csrs = bodyOf(
+      pageSchema(KeyPairSchema),
+      await request(api.app).get(`/v1/integrations/${id}/csrs?limit=1`).set(admin),
+    );
     expect(csrs.data.map((k) => k.id)).toEqual([first.id]);
     expect(csrs.nextCursor).not.toBeNull();
   });
@@ -323,11 +583,23 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(report).toMatchObject({ ok: false, credentialId: null, steps: [] });
     expect(report.credentialProblem?.code).toBeTruthy();
     expect(report.failure).toBe(report.credentialProblem?.code);
-    const created = bodyOf(SecurityAdminSchema, await post(`/v1/integrations/${id}/security-admins`, { side: 'provider', name: 'Temp', email: 't@x.example', role: 'r' }));
+    const created = bodyOf(
+      SecurityAdminSchema,
+      await post(`/v1/integrations/${id}/security-admins`, {
+        side: 'provider',
+        name: 'Temp',
+        email: 't@x.example',
+        role: 'r',
+      }),
+    );
     expect(created.side).toBe('provider');
     const removed = await request(api.app).delete(`/v1/integrations/${id}/security-admins/${created.id}`).set(admin);
     expect(bodyOf(SecurityAdminSchema, removed).id).toBe(created.id);
-    expectProblem(await request(api.app).delete(`/v1/integrations/${id}/security-admins/${created.id}`).set(admin), 404, 'not_found');
+    expectProblem(
+      await request(api.app).delete(`/v1/integrations/${id}/security-admins/${created.id}`).set(admin),
+      404,
+      'not_found',
+    );
   });
 
   it("scopes everything to the key's organization (404), lets viewers read but not write (403), and audits writes", async () => {
@@ -337,22 +609,36 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     const viewer = bearer(await api.key('viewer', orgId));
     const created = await create(scoped, { name: 'Created by a scoped key' });
     expect(created.organizationId).toBe(orgId);
-    expectProblem(await post('/v1/integrations', { organizationId: otherOrgId, name: 'x', baseUrl: sim.url }, scoped), 404, 'not_found');
+    expectProblem(
+      await post('/v1/integrations', { organizationId: otherOrgId, name: 'x', baseUrl: sim.url }, scoped),
+      404,
+      'not_found',
+    );
     // Valid requests all (an invalid one is a 400 before anything is looked up).
     for (const [method, path, body] of [
-      ['get', `/v1/integrations/${theirs.id}`, undefined], ['patch', `/v1/integrations/${theirs.id}`, { name: 'x' }],
-      ['post', `/v1/integrations/${theirs.id}/transitions`, { to: 'kickoff' }], ['get', `/v1/integrations/${theirs.id}/transitions`, undefined],
-      ['get', `/v1/integrations/${theirs.id}/events`, undefined], ['post', `/v1/integrations/${theirs.id}/eligibility`, { jpmAccessAccount: true }],
-      ['post', `/v1/integrations/${theirs.id}/csrs`, { subject: CSR_SUBJECT }], ['get', `/v1/integrations/${theirs.id}/certificates`, undefined],
-      ['post', `/v1/integrations/${theirs.id}/test-connection`, {}], ['get', `/v1/integrations/${theirs.id}/security-admins`, undefined],
-      ['post', `/v1/integrations/${theirs.id}/accounts/discover`, {}], ['post', `/v1/integrations/${theirs.id}/api-access`, { status: 'requested' }],
+      ['get', `/v1/integrations/${theirs.id}`, undefined],
+      ['patch', `/v1/integrations/${theirs.id}`, { name: 'x' }],
+      ['post', `/v1/integrations/${theirs.id}/transitions`, { to: 'kickoff' }],
+      ['get', `/v1/integrations/${theirs.id}/transitions`, undefined],
+      ['get', `/v1/integrations/${theirs.id}/events`, undefined],
+      ['post', `/v1/integrations/${theirs.id}/eligibility`, { jpmAccessAccount: true }],
+      ['post', `/v1/integrations/${theirs.id}/csrs`, { subject: CSR_SUBJECT }],
+      ['get', `/v1/integrations/${theirs.id}/certificates`, undefined],
+      ['post', `/v1/integrations/${theirs.id}/test-connection`, {}],
+      ['get', `/v1/integrations/${theirs.id}/security-admins`, undefined],
+      ['post', `/v1/integrations/${theirs.id}/accounts/discover`, {}],
+      ['post', `/v1/integrations/${theirs.id}/api-access`, { status: 'requested' }],
     ] as const) {
       expectProblem(await request(api.app)[method](path).set(scoped).send(body), 404, 'not_found');
     }
     const listed = bodyOf(IntegrationPage, await request(api.app).get('/v1/integrations?limit=500').set(scoped)).data;
     expect(listed.length).toBeGreaterThan(1);
     expect(listed.every((i) => i.organizationId === orgId)).toBe(true);
-    expectProblem(await request(api.app).get(`/v1/integrations?organizationId=${otherOrgId}`).set(scoped), 404, 'not_found');
+    expectProblem(
+      await request(api.app).get(`/v1/integrations?organizationId=${otherOrgId}`).set(scoped),
+      404,
+      'not_found',
+    );
     const events = bodyOf(EventPage, await request(api.app).get('/v1/events?limit=500').set(viewer)).data;
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.organizationId === orgId)).toBe(true);
@@ -361,15 +647,35 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect((await request(api.app).get(`/v1/integrations/${mine.id}`).set(viewer)).status).toBe(200);
     expect((await request(api.app).get(`/v1/integrations/${mine.id}/transitions`).set(viewer)).status).toBe(200);
     for (const [path, body] of [
-      ['/v1/integrations', { name: 'v' }], [`/v1/integrations/${mine.id}/transitions`, { to: 'kickoff' }], [`/v1/integrations/${mine.id}/csrs`, { subject: CSR_SUBJECT }],
-      [`/v1/integrations/${mine.id}/test-connection`, {}], [`/v1/integrations/${mine.id}/jpm-project`, { projectId: 'p' }],
+      ['/v1/integrations', { name: 'v' }],
+      [`/v1/integrations/${mine.id}/transitions`, { to: 'kickoff' }],
+      [`/v1/integrations/${mine.id}/csrs`, { subject: CSR_SUBJECT }],
+      [`/v1/integrations/${mine.id}/test-connection`, {}],
+      [`/v1/integrations/${mine.id}/jpm-project`, { projectId: 'p' }],
     ] as const) {
       expectProblem(await post(path, body, viewer), 403, 'forbidden');
     }
-    expectProblem(await request(api.app).patch(`/v1/integrations/${mine.id}`).set(viewer).send({ name: 'v' }), 403, 'forbidden');
+    expectProblem(
+      await request(api.app).patch(`/v1/integrations/${mine.id}`).set(viewer).send({ name: 'v' }),
+      403,
+      'forbidden',
+    );
 
-    const audit = await api.t.db.selectFrom('audit_log').select(['route', 'target_type', 'target_id', 'organization_id', 'status_code'])
-      .where('route', '=', '/v1/integrations').where('status_code', '=', 201).where('target_id', '=', created.id).execute();
-    expect(audit).toEqual([{ route: '/v1/integrations', target_type: 'integration', target_id: created.id, organization_id: orgId, status_code: 201 }]);
+    const audit = await api.t.db
+      .selectFrom('audit_log')
+      .select(['route', 'target_type', 'target_id', 'organization_id', 'status_code'])
+      .where('route', '=', '/v1/integrations')
+      .where('status_code', '=', 201)
+      .where('target_id', '=', created.id)
+      .execute();
+    expect(audit).toEqual([
+      {
+        route: '/v1/integrations',
+        target_type: 'integration',
+        target_id: created.id,
+        organization_id: orgId,
+        status_code: 201,
+      },
+    ]);
   });
 });

@@ -9,7 +9,13 @@ import { ApiKeyCache } from '../../src/http/api-key-cache.ts';
 import { authenticateKey, UnauthenticatedError, type ApiKeyStore } from '../../src/http/auth.ts';
 import { buildApiApp } from '../../src/main/api.ts';
 import { apiKeyLookupsTotal } from '../../src/shared/metrics.ts';
-import { API_KEYS_CHANNEL, findApiKeyForAuth, missingApiKeyTriggers, sendApiKeysNotification, touchApiKey } from '../../src/storage/api-keys.repo.ts';
+import {
+  API_KEYS_CHANNEL,
+  findApiKeyForAuth,
+  missingApiKeyTriggers,
+  sendApiKeysNotification,
+  touchApiKey,
+} from '../../src/storage/api-keys.repo.ts';
 import { pgListener, PROBE_PAYLOAD_PREFIX, type PgListener } from '../../src/storage/pg-listener.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 import { createTestDb } from '../helpers/db.ts';
@@ -49,8 +55,17 @@ describe('API key cache', () => {
   });
 
   async function newKey(): Promise<{ id: string; token: string; hash: string }> {
-    const { row, token } = await createApiKey(api.ctx.db, { name: 'cached reader', role: 'viewer', organizationId: null, createdByKeyId: null });
-    const stored = await api.t.db.selectFrom('api_keys').select('key_hash').where('id', '=', row.id).executeTakeFirstOrThrow();
+    const { row, token } = await createApiKey(api.ctx.db, {
+      name: 'cached reader',
+      role: 'viewer',
+      organizationId: null,
+      createdByKeyId: null,
+    });
+    const stored = await api.t.db
+      .selectFrom('api_keys')
+      .select('key_hash')
+      .where('id', '=', row.id)
+      .executeTakeFirstOrThrow();
     secrets.push(token, stored.key_hash);
     return { id: row.id, token, hash: stored.key_hash };
   }
@@ -85,7 +100,16 @@ describe('API key cache', () => {
     // Instance A's key store, counting the times the admin API tells it that a key change was committed.
     let forgotten = 0;
     const store = api.ctx.apiKeys;
-    const appA = buildApiApp({ ...api.ctx, apiKeys: { ...store, forget: () => { forgotten++; store.forget?.(); } } });
+    const appA = buildApiApp({
+      ...api.ctx,
+      apiKeys: {
+        ...store,
+        forget: () => {
+          forgotten++;
+          store.forget?.();
+        },
+      },
+    });
     const appB = buildApiApp(other);
     for (let round = 0; round < 5; round++) {
       const key = await newKey();
@@ -137,8 +161,12 @@ describe('API key cache', () => {
       const events: string[] = [];
       const notified: string[] = [];
       const listener = pgListener({
-        url, channel: API_KEYS_CHANNEL, applicationName, retry: { baseMs: retryMs, maxMs: retryMs },
-        heartbeatMs: HEARTBEAT_MS, heartbeatTimeoutMs: TIMEOUT_MS,
+        url,
+        channel: API_KEYS_CHANNEL,
+        applicationName,
+        retry: { baseMs: retryMs, maxMs: retryMs },
+        heartbeatMs: HEARTBEAT_MS,
+        heartbeatTimeoutMs: TIMEOUT_MS,
         probe: (payload) => sendApiKeysNotification(api.t.db, payload),
         verify: async () => {
           const missing = await missingApiKeyTriggers(api.t.db);
@@ -160,7 +188,10 @@ describe('API key cache', () => {
       });
       listeners.push(listener);
       listener.start();
-      const terminate = () => sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${applicationName}`.execute(api.t.db);
+      const terminate = () =>
+        sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${applicationName}`.execute(
+          api.t.db,
+        );
       return { cache, events, notified, terminate, listener };
     }
 
@@ -228,15 +259,19 @@ describe('API key cache', () => {
       proxy.deaf = true;
       await sql`update api_keys set revoked_at = now() where id = ${key.id}`.execute(api.t.db);
       const revokedAt = performance.now();
-      await until('the revoked key to be refused', async () => {
-        try {
-          await authenticateKey(cache, key.token);
-          return false;
-        } catch (err) {
-          expect(err).toBeInstanceOf(UnauthenticatedError);
-          return true;
-        }
-      }, 5_000);
+      await until(
+        'the revoked key to be refused',
+        async () => {
+          try {
+            await authenticateKey(cache, key.token);
+            return false;
+          } catch (err) {
+            expect(err).toBeInstanceOf(UnauthenticatedError);
+            return true;
+          }
+        },
+        5_000,
+      );
       // Bounded by the age of the last proof (at most heartbeat + timeout), plus this loop's own steps; not the TTL.
       expect(performance.now() - revokedAt).toBeLessThan(HEARTBEAT_MS + TIMEOUT_MS + 1_000);
       await until('the listener to count itself down', () => events.includes('down'));
@@ -292,7 +327,9 @@ describe('API key cache', () => {
         await sleep((HEARTBEAT_MS + TIMEOUT_MS) * 2);
         expect(ups(events)).toBe(1);
         // One statement, so no heartbeat's check sees both triggers enabled in between.
-        await sql`alter table api_keys enable trigger api_keys_notify_update, disable trigger api_keys_notify_delete`.execute(api.t.db);
+        await sql`alter table api_keys enable trigger api_keys_notify_update, disable trigger api_keys_notify_delete`.execute(
+          api.t.db,
+        );
         await sleep((HEARTBEAT_MS + TIMEOUT_MS) * 2);
         expect(ups(events)).toBe(1);
       } finally {

@@ -2,7 +2,12 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CursorExpiredError, currentFeedCursor, purgeChangeFeed, readChanges, resetChangeFeed, type ChangeFeedEvent,
+  CursorExpiredError,
+  currentFeedCursor,
+  purgeChangeFeed,
+  readChanges,
+  resetChangeFeed,
+  type ChangeFeedEvent,
 } from '../../src/events/change-feed.ts';
 import { getTransactionsByIds, type TransactionReadRow } from '../../src/storage/read.repo.ts';
 import { resolvePending } from '../../src/sync/supersede.ts';
@@ -22,7 +27,11 @@ async function settle(waiting: boolean): Promise<void> {
 }
 
 /** Reads the whole feed from `cursor` until it reports nothing more. */
-async function drain(t: TestDb, cursor: string | null, organizationId: string | null = null): Promise<{ events: ChangeFeedEvent[]; cursor: string }> {
+async function drain(
+  t: TestDb,
+  cursor: string | null,
+  organizationId: string | null = null,
+): Promise<{ events: ChangeFeedEvent[]; cursor: string }> {
   const events: ChangeFeedEvent[] = [];
   let c = cursor;
   for (;;) {
@@ -82,8 +91,12 @@ describe('change feed', () => {
     // transaction, so writers hold sequence numbers uncommitted while others commit around them.
     await sql`create or replace function test_random_sleep() returns trigger language plpgsql as $$
       begin perform pg_sleep(random() * 0.03); return null; end $$`.execute(t.db);
-    await sql`create trigger change_events_random_sleep after insert on change_events for each statement execute function test_random_sleep()`.execute(t.db);
-    await sql`create trigger transactions_random_sleep before insert or update on transactions for each statement execute function test_random_sleep()`.execute(t.db);
+    await sql`create trigger change_events_random_sleep after insert on change_events for each statement execute function test_random_sleep()`.execute(
+      t.db,
+    );
+    await sql`create trigger transactions_random_sleep before insert or update on transactions for each statement execute function test_random_sleep()`.execute(
+      t.db,
+    );
     const start = await currentFeedCursor(t.db);
     const accounts = await Promise.all([0, 1, 2, 3].map(() => createAccount(t.db, tenancy)));
     const ROUNDS = 12;
@@ -94,18 +107,29 @@ describe('change feed', () => {
       for (let round = 0; round < ROUNDS; round++) {
         const date = `2026-11-${String(2 + (round % 20)).padStart(2, '0')}`;
         // New pending (intraday) items and new posted items.
-        const fresh = Array.from({ length: 1 + Math.floor(rnd() * 6) }, (_, i) => wireTransaction({
-          transactionId: `W${w}-R${round}-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: date,
-          postCode: i % 2 === 0 ? 'I' : 'P', amount: `${1 + Math.floor(rnd() * 9000)}.${String(Math.floor(rnd() * 100)).padStart(2, '0')}`,
-        }));
+        const fresh = Array.from({ length: 1 + Math.floor(rnd() * 6) }, (_, i) =>
+          wireTransaction({
+            transactionId: `W${w}-R${round}-${i}`,
+            jpmAccountId: account.jpmAccountId,
+            asOfDate: date,
+            postCode: i % 2 === 0 ? 'I' : 'P',
+            amount: `${1 + Math.floor(rnd() * 9000)}.${String(Math.floor(rnd() * 100)).padStart(2, '0')}`,
+          }),
+        );
         await ingestWire(t.db, account, fresh);
         // The bank corrects an earlier posted record (modified).
         if (round > 0) {
           const prev = `W${w}-R${round - 1}-1`;
-          await ingestWire(t.db, account, [wireTransaction({
-            transactionId: prev, jpmAccountId: account.jpmAccountId, asOfDate: `2026-11-${String(2 + ((round - 1) % 20)).padStart(2, '0')}`,
-            postCode: 'P', amount: '1.00', remark: `corrected in round ${round}`,
-          })]);
+          await ingestWire(t.db, account, [
+            wireTransaction({
+              transactionId: prev,
+              jpmAccountId: account.jpmAccountId,
+              asOfDate: `2026-11-${String(2 + ((round - 1) % 20)).padStart(2, '0')}`,
+              postCode: 'P',
+              amount: '1.00',
+              remark: `corrected in round ${round}`,
+            }),
+          ]);
         }
         // The day closes: pending items are superseded or removed.
         if (round % 3 === 2) {
@@ -136,8 +160,11 @@ describe('change feed', () => {
         }
         cursor = page.nextCursor;
         if (done && !page.hasMore) {
-          const total = await t.db.selectFrom('change_events').select((eb) => eb.fn.countAll<string>().as('n'))
-            .where('organization_id', '=', tenancy.organizationId).executeTakeFirstOrThrow();
+          const total = await t.db
+            .selectFrom('change_events')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('organization_id', '=', tenancy.organizationId)
+            .executeTakeFirstOrThrow();
           if (seen.size === Number(total.n)) {
             return;
           }
@@ -155,15 +182,26 @@ describe('change feed', () => {
     await sql`drop trigger transactions_random_sleep on transactions`.execute(t.db);
 
     expect(duplicates).toBe(0);
-    const eventIds = await t.db.selectFrom('change_events').select('id').where('organization_id', '=', tenancy.organizationId).execute();
+    const eventIds = await t.db
+      .selectFrom('change_events')
+      .select('id')
+      .where('organization_id', '=', tenancy.organizationId)
+      .execute();
     expect([...seen].sort()).toEqual(eventIds.map((r) => r.id).sort());
-    const ids = (await t.db.selectFrom('transactions').select('id').where('organization_id', '=', tenancy.organizationId).execute()).map((r) => r.id);
+    const ids = (
+      await t.db.selectFrom('transactions').select('id').where('organization_id', '=', tenancy.organizationId).execute()
+    ).map((r) => r.id);
     const truth = await getTransactionsByIds(t.db, ids);
     expect(state.size).toBe(truth.length);
     for (const row of truth) {
       expect(state.get(row.id)).toEqual(row);
     }
-    const kinds = await t.db.selectFrom('change_events').select('kind').distinct().where('organization_id', '=', tenancy.organizationId).execute();
+    const kinds = await t.db
+      .selectFrom('change_events')
+      .select('kind')
+      .distinct()
+      .where('organization_id', '=', tenancy.organizationId)
+      .execute();
     expect(kinds.map((k) => k.kind).sort()).toEqual(['added', 'modified', 'removed']);
   });
 
@@ -192,8 +230,13 @@ describe('change feed', () => {
     await catchUpSearch(t.db);
     const future = new Date(Date.now() + 10 * 86_400_000);
     await purgeChangeFeed(t.db, { retentionDays: 7, now: future });
-    const mine = () => t.db.selectFrom('change_events as e').innerJoin('transactions as x', 'x.id', 'e.entity_id')
-      .select('x.jpm_transaction_id').where('x.account_id', '=', account.id).execute();
+    const mine = () =>
+      t.db
+        .selectFrom('change_events as e')
+        .innerJoin('transactions as x', 'x.id', 'e.entity_id')
+        .select('x.jpm_transaction_id')
+        .where('x.account_id', '=', account.id)
+        .execute();
     expect((await mine()).map((r) => r.jpm_transaction_id)).toEqual(['W-1']);
     await catchUpWebhookProducer(t.db);
     await purgeChangeFeed(t.db, { retentionDays: 7, now: future });
@@ -210,7 +253,12 @@ describe('change feed', () => {
     await catchUpFeedReaders(t.db);
     const purged = await purgeChangeFeed(t.db, { retentionDays: 7, now: future, batchSize: 3 });
     expect(purged.deleted).toBeGreaterThan(0);
-    const err = await readChanges(t.db, { organizationId: null, cursor: old.cursor, limit: 10, retentionDays: 7 }).catch((e: unknown) => e);
+    const err = await readChanges(t.db, {
+      organizationId: null,
+      cursor: old.cursor,
+      limit: 10,
+      retentionDays: 7,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CursorExpiredError);
     expect((err as CursorExpiredError).httpStatus).toBe(410);
     expect((err as CursorExpiredError).message).toMatch(/GET \/v1\/changes\/cursor/);
@@ -238,7 +286,9 @@ describe('change feed', () => {
   });
 
   it('rejects a malformed cursor with 400', async () => {
-    const err = await readChanges(t.db, { organizationId: null, cursor: 'not-a-cursor', limit: 10 }).catch((e: unknown) => e);
+    const err = await readChanges(t.db, { organizationId: null, cursor: 'not-a-cursor', limit: 10 }).catch(
+      (e: unknown) => e,
+    );
     expect((err as { code?: string }).code).toBe('invalid_cursor');
   });
 });

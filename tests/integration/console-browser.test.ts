@@ -35,14 +35,25 @@ import { TEST_STALL } from '../helpers/recording-bank.ts';
  * must request nothing from another origin, and must fit 420 px and 1280 px; screenshots go to
  * test-artifacts/console/.
  */
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ZONE = 'America/New_York';
 const OPS = 'ops@jpm-sync.example';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'console');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-interface Watched { page: Page; errors: string[]; foreign: string[] }
+interface Watched {
+  page: Page;
+  errors: string[];
+  foreign: string[];
+}
 
 describe('operator console in headless chromium', () => {
   let api: TestApi;
@@ -69,20 +80,59 @@ describe('operator console in headless chromium', () => {
     const address = server.address();
     base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     pkiDir = await mkdtemp(join(tmpdir(), 'console-pki-'));
-    sim = await startSimulator({ pkiDir, today, seed: 'console', accounts: [{ currency: 'USD' }], historyDays: 30, txPerDay: 4, quirks: NO_QUIRKS });
+    sim = await startSimulator({
+      pkiDir,
+      today,
+      seed: 'console',
+      accounts: [{ currency: 'USD' }],
+      historyDays: 30,
+      txPerDay: 4,
+      quirks: NO_QUIRKS,
+    });
     // A customer name with markup: it must show as text everywhere.
     orgId = await createOrganization(api.t.db, 'Acme <b>Treasury</b>');
-    onboardingId = (await createIntegration(api.t.db, { organizationId: orgId, name: 'Acme <i>Onboarding</i>', actor: OPS, environment: 'simulator', baseUrl: sim.url })).id;
+    onboardingId = (
+      await createIntegration(api.t.db, {
+        organizationId: orgId,
+        name: 'Acme <i>Onboarding</i>',
+        actor: OPS,
+        environment: 'simulator',
+        baseUrl: sim.url,
+      })
+    ).id;
     const syncs = await createIntegration(api.t.db, {
-      organizationId: orgId, name: 'Acme Syncs', environment: 'simulator', baseUrl: sim.url, serverCaPem: sim.caCertPem, actor: OPS,
+      organizationId: orgId,
+      name: 'Acme Syncs',
+      environment: 'simulator',
+      baseUrl: sim.url,
+      serverCaPem: sim.caCertPem,
+      actor: OPS,
     });
     syncsId = syncs.id;
-    const kp = await generateCsr(api.t.db, api.ctx.secrets, { integrationId: syncsId, subject: CSR_SUBJECT, actor: OPS });
-    await installCertificate(api.t.db, { integrationId: syncsId, certificatePem: await signCsr(sim.pki, kp.csrPem), chainPem: sim.caCertPem, actor: OPS });
+    const kp = await generateCsr(api.t.db, api.ctx.secrets, {
+      integrationId: syncsId,
+      subject: CSR_SUBJECT,
+      actor: OPS,
+    });
+    await installCertificate(api.t.db, {
+      integrationId: syncsId,
+      certificatePem: await signCsr(sim.pki, kp.csrPem),
+      chainPem: sim.caCertPem,
+      actor: OPS,
+    });
     await api.t.db.updateTable('integrations').set({ stage: 'validating' }).where('id', '=', syncsId).execute();
-    accountId = (await createAccount(api.t.db, { organizationId: orgId, integrationId: syncsId }, {
-      jpmAccountId: sim.accounts[0]!.accountId, currency: 'USD', decimalLocation: 2, timeZone: ZONE,
-    })).id;
+    accountId = (
+      await createAccount(
+        api.t.db,
+        { organizationId: orgId, integrationId: syncsId },
+        {
+          jpmAccountId: sim.accounts[0]!.accountId,
+          currency: 'USD',
+          decimalLocation: 2,
+          timeZone: ZONE,
+        },
+      )
+    ).id;
     operatorKey = await api.key('operator', orgId);
     viewerKey = await api.key('viewer', orgId);
     await mkdir(ARTIFACTS, { recursive: true });
@@ -108,8 +158,24 @@ describe('operator console in headless chromium', () => {
   /** Queue workers, one job at a time (so a backfill's windows finish one after another). */
   function startWorker(): void {
     worker ??= startWorkers(
-      { queues: api.ctx.queues, sync: { db: api.ctx.db, clientFor: (id) => api.ctx.clientFor(id), now: () => new Date(), logger: createLogger('sync'), lookbackDays: 2 }, logger: createLogger('scheduler') },
-      { redisUrl: REDIS_URL, database: { url: api.t.url, poolMax: 3 }, concurrency: 1, stall: TEST_STALL, busyRetryMs: 200 },
+      {
+        queues: api.ctx.queues,
+        sync: {
+          db: api.ctx.db,
+          clientFor: (id) => api.ctx.clientFor(id),
+          now: () => new Date(),
+          logger: createLogger('sync'),
+          lookbackDays: 2,
+        },
+        logger: createLogger('scheduler'),
+      },
+      {
+        redisUrl: REDIS_URL,
+        database: { url: api.t.url, poolMax: 3 },
+        concurrency: 1,
+        stall: TEST_STALL,
+        busyRetryMs: 200,
+      },
     );
   }
 
@@ -143,12 +209,18 @@ describe('operator console in headless chromium', () => {
   /** axe-core from node_modules, run in the page (evaluate is not subject to the page's CSP). */
   async function axe(page: Page): Promise<string[]> {
     await page.evaluate(`${AXE}\n;void 0`);
-    const result = await page.evaluate<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }>(
-      `axe.run(document, { resultTypes: ['violations'] })`,
-    );
+    const result = await page.evaluate<{
+      violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[];
+    }>(`axe.run(document, { resultTypes: ['violations'] })`);
     return result.violations
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+      .map(
+        (v) =>
+          `${v.id} (${v.impact}): ${v.nodes
+            .slice(0, 3)
+            .map((n) => n.target.join(' '))
+            .join(', ')}`,
+      );
   }
 
   /** Accessibility, layout at both widths, a screenshot of each; no console error, nothing foreign. */
@@ -157,7 +229,10 @@ describe('operator console in headless chromium', () => {
       await w.page.setViewportSize({ width, height: 900 });
       // At both widths: on a phone, wide tables scroll sideways and must be reachable by keyboard.
       expect(await axe(w.page), `${name} at ${width}px: axe serious/critical violations`).toEqual([]);
-      expect(await w.page.evaluate<number>('document.documentElement.scrollWidth'), `${name} fits ${width}px`).toBeLessThanOrEqual(width);
+      expect(
+        await w.page.evaluate<number>('document.documentElement.scrollWidth'),
+        `${name} fits ${width}px`,
+      ).toBeLessThanOrEqual(width);
       await w.page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
     }
     await w.page.setViewportSize({ width: 1280, height: 900 });
@@ -172,9 +247,16 @@ describe('operator console in headless chromium', () => {
     await inspect(w, 'sign-in');
     await w.page.getByLabel('API key').fill('jpms_abcdefgh_wrongwrongwrongwrongwrongwrongwrongwron');
     await w.page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => w.page.getByRole('alert').textContent()).toContain('The API key is malformed, unknown or revoked.');
+    await expect
+      .poll(() => w.page.getByRole('alert').textContent())
+      .toContain('The API key is malformed, unknown or revoked.');
 
-    const { row, token } = await createApiKey(api.t.db, { name: 'Olivia Operator', role: 'operator', organizationId: orgId, createdByKeyId: null });
+    const { row, token } = await createApiKey(api.t.db, {
+      name: 'Olivia Operator',
+      role: 'operator',
+      organizationId: orgId,
+      createdByKeyId: null,
+    });
     await signIn(w, token);
     await expect.poll(() => w.page.getByRole('heading', { level: 1 }).textContent()).toBe('Onboarding board');
     expect(await w.page.locator('header.top').textContent()).toContain('Olivia Operator');
@@ -189,13 +271,26 @@ describe('operator console in headless chromium', () => {
     expect(stored.join(' ')).not.toContain(session!.value);
 
     // The customer's name is text, not markup.
-    expect(await w.page.locator(`[data-integration-id="${onboardingId}"] h3`).textContent()).toBe('Acme <i>Onboarding</i>');
+    expect(await w.page.locator(`[data-integration-id="${onboardingId}"] h3`).textContent()).toBe(
+      'Acme <i>Onboarding</i>',
+    );
     expect(await w.page.locator('main i').count()).toBe(0);
 
     // A form post without the session's CSRF token is refused and changes nothing.
-    const forged = await w.page.context().request.post(`${base}/console/integrations/${onboardingId}/actions/stage`, { form: { to: 'cancelled' }, maxRedirects: 0 });
+    const forged = await w.page.context().request.post(`${base}/console/integrations/${onboardingId}/actions/stage`, {
+      form: { to: 'cancelled' },
+      maxRedirects: 0,
+    });
     expect(forged.status()).toBe(403);
-    expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', onboardingId).executeTakeFirstOrThrow()).stage).toBe('requested');
+    expect(
+      (
+        await api.t.db
+          .selectFrom('integrations')
+          .select('stage')
+          .where('id', '=', onboardingId)
+          .executeTakeFirstOrThrow()
+      ).stage,
+    ).toBe('requested');
 
     const revoked = await request(api.app).post(`/v1/api-keys/${row.id}/revoke`).set(bearer(api.adminKey));
     expect(revoked.status).toBe(200);
@@ -204,7 +299,7 @@ describe('operator console in headless chromium', () => {
     expect(await api.ctx.queues.redis.exists(stored[0]!)).toBe(0);
   });
 
-  it('shows what blocks the next move, refuses a move with the API\'s reason, records the missing facts, then moves one stage', async () => {
+  it("shows what blocks the next move, refuses a move with the API's reason, records the missing facts, then moves one stage", async () => {
     const w = await open();
     await signIn(w, operatorKey);
     const card = () => w.page.locator(`[data-integration-id="${onboardingId}"]`);
@@ -212,15 +307,27 @@ describe('operator console in headless chromium', () => {
     expect(await card().locator('ul.blockers li').allTextContents()).toEqual([
       'eligibility checklist incomplete: J.P. Morgan Access account confirmed; not a Chase Connect account; J.P. Morgan representative named; person with signing authority named',
     ]);
-    expect((await card().locator('p.meta').nth(1).textContent())!.replace(/\s+/g, ' ')).toMatch(/^0 day\(s\) in requested · live due \d{4}-\d{2}-\d{2}/);
+    expect((await card().locator('p.meta').nth(1).textContent())!.replace(/\s+/g, ' ')).toMatch(
+      /^0 day\(s\) in requested · live due \d{4}-\d{2}-\d{2}/,
+    );
     await inspect(w, 'board');
 
     await card().getByLabel('Move to', { exact: true }).selectOption('kickoff');
     await card().getByRole('button', { name: 'Move' }).click();
     await w.page.waitForURL(`${base}/console/`);
     const refusal = await w.page.getByRole('alert').textContent();
-    expect(refusal).toContain('Not done: cannot move the integration from requested to kickoff: guard eligibility_complete failed (eligibility checklist incomplete');
-    expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', onboardingId).executeTakeFirstOrThrow()).stage).toBe('requested');
+    expect(refusal).toContain(
+      'Not done: cannot move the integration from requested to kickoff: guard eligibility_complete failed (eligibility checklist incomplete',
+    );
+    expect(
+      (
+        await api.t.db
+          .selectFrom('integrations')
+          .select('stage')
+          .where('id', '=', onboardingId)
+          .executeTakeFirstOrThrow()
+      ).stage,
+    ).toBe('requested');
 
     // The missing facts, recorded with the form the failed guard asks for.
     await card().getByText('Record what is missing').click();
@@ -229,7 +336,9 @@ describe('operator console in headless chromium', () => {
     await card().getByLabel('J.P. Morgan representative').fill('Rita Representative');
     await card().getByLabel('Person with signing authority').fill('Sam Signer');
     await card().getByRole('button', { name: 'Record eligibility' }).click();
-    await expect.poll(() => w.page.getByRole('status').first().textContent()).toContain('Eligibility answers recorded.');
+    await expect
+      .poll(() => w.page.getByRole('status').first().textContent())
+      .toContain('Eligibility answers recorded.');
     expect(await card().locator('.ready').textContent()).toBe('Ready to move to kickoff.');
 
     await card().getByLabel('Move to', { exact: true }).selectOption('kickoff');
@@ -237,12 +346,27 @@ describe('operator console in headless chromium', () => {
     await card().getByRole('button', { name: 'Move' }).click();
     await expect.poll(() => w.page.getByRole('status').first().textContent()).toContain('Moved to kickoff.');
     expect(await w.page.locator('#stage-kickoff').locator(`[data-integration-id="${onboardingId}"]`).count()).toBe(1);
-    const history = await api.t.db.selectFrom('integration_transitions').select(['from_stage', 'to_stage', 'actor', 'note'])
-      .where('integration_id', '=', onboardingId).orderBy('id').execute();
-    expect(history.at(-1)).toMatchObject({ from_stage: 'requested', to_stage: 'kickoff', note: 'kick-off call booked' });
+    const history = await api.t.db
+      .selectFrom('integration_transitions')
+      .select(['from_stage', 'to_stage', 'actor', 'note'])
+      .where('integration_id', '=', onboardingId)
+      .orderBy('id')
+      .execute();
+    expect(history.at(-1)).toMatchObject({
+      from_stage: 'requested',
+      to_stage: 'kickoff',
+      note: 'kick-off call booked',
+    });
     // The console's calls are in the audit log as the API's own: the refusal and the move.
-    const audit = await api.t.db.selectFrom('audit_log').select(['route', 'status_code']).where('target_id', '=', onboardingId).orderBy('id').execute();
-    expect(audit.filter((a) => a.route === '/v1/integrations/{id}/stage').map((a) => a.status_code)).toEqual([409, 200]);
+    const audit = await api.t.db
+      .selectFrom('audit_log')
+      .select(['route', 'status_code'])
+      .where('target_id', '=', onboardingId)
+      .orderBy('id')
+      .execute();
+    expect(audit.filter((a) => a.route === '/v1/integrations/{id}/stage').map((a) => a.status_code)).toEqual([
+      409, 200,
+    ]);
     expect(w.errors).toEqual([]);
 
     // A viewer sees the board but no action; a forged post with its own token is refused by the API's role table.
@@ -251,12 +375,23 @@ describe('operator console in headless chromium', () => {
     expect(await v.page.locator(`[data-integration-id="${onboardingId}"] form`).count()).toBe(0);
     const csrf = await v.page.locator('header form input[name="_csrf"]').getAttribute('value');
     const refused = await v.page.context().request.post(`${base}/console/integrations/${onboardingId}/actions/stage`, {
-      form: { _csrf: csrf!, _back: '/console/', to: 'cancelled' }, maxRedirects: 0,
+      form: { _csrf: csrf!, _back: '/console/', to: 'cancelled' },
+      maxRedirects: 0,
     });
     expect(refused.status()).toBe(303);
     await v.page.reload();
-    expect(await v.page.getByRole('alert').textContent()).toContain('The viewer role does not have the integrations:write permission.');
-    expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', onboardingId).executeTakeFirstOrThrow()).stage).toBe('kickoff');
+    expect(await v.page.getByRole('alert').textContent()).toContain(
+      'The viewer role does not have the integrations:write permission.',
+    );
+    expect(
+      (
+        await api.t.db
+          .selectFrom('integrations')
+          .select('stage')
+          .where('id', '=', onboardingId)
+          .executeTakeFirstOrThrow()
+      ).stage,
+    ).toBe('kickoff');
   });
 
   it('queues a re-sync range and its progress bar advances on the page while the backfill runs, without a reload', async () => {
@@ -299,7 +434,10 @@ describe('operator console in headless chromium', () => {
     expect(status).toBe('succeeded');
     expect(seen[0]).toBe(0);
     expect(seen.at(-1)).toBe(total);
-    expect(seen.some((v) => v > 0 && v < total), `an intermediate value among ${seen.join(', ')}`).toBe(true);
+    expect(
+      seen.some((v) => v > 0 && v < total),
+      `an intermediate value among ${seen.join(', ')}`,
+    ).toBe(true);
     console.log(`progress values seen on the page: ${seen.join(' → ')} of ${total}`);
     for (let i = 1; i < seen.length; i++) {
       expect(seen[i]!).toBeGreaterThan(seen[i - 1]!);
@@ -323,8 +461,12 @@ describe('operator console in headless chromium', () => {
 
     await w.page.getByRole('link', { name: `****${sim.accounts[0]!.accountId.slice(-4)}` }).click();
     await w.page.waitForURL(`${base}/console/accounts/${accountId}`);
-    const days = await api.t.db.selectFrom('account_days').select(['day', 'state', 'opening_ledger_minor', 'closing_ledger_minor', 'credit_count', 'debit_count'])
-      .where('account_id', '=', accountId).orderBy('day').execute();
+    const days = await api.t.db
+      .selectFrom('account_days')
+      .select(['day', 'state', 'opening_ledger_minor', 'closing_ledger_minor', 'credit_count', 'debit_count'])
+      .where('account_id', '=', accountId)
+      .orderBy('day')
+      .execute();
     const proved = days.filter((d) => d.state === 'proved');
     expect(proved.length).toBeGreaterThan(0);
     expect(await w.page.locator('svg.calendar a').count()).toBe(days.length);
@@ -338,13 +480,22 @@ describe('operator console in headless chromium', () => {
     expect(await w.page.getByRole('heading', { level: 1 }).textContent()).toContain(day.day);
     expect(await w.page.locator('.day-state').getAttribute('data-state')).toBe('proved');
     const row = (name: string) => w.page.locator('tr', { has: w.page.locator(`th:text-is("${name}")`) });
-    expect(await row('Opening ledger').locator('td').last().textContent()).toBe(`${formatMinorUnits(BigInt(day.opening_ledger_minor!), 2).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} USD`);
-    expect(await row('Closing ledger').locator('td').last().textContent()).toBe(`${formatMinorUnits(BigInt(day.closing_ledger_minor!), 2).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} USD`);
-    const stored = await api.t.db.selectFrom('transactions').select('id').where('account_id', '=', accountId).where('booking_date', '=', day.day).execute();
+    expect(await row('Opening ledger').locator('td').last().textContent()).toBe(
+      `${formatMinorUnits(BigInt(day.opening_ledger_minor!), 2).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} USD`,
+    );
+    expect(await row('Closing ledger').locator('td').last().textContent()).toBe(
+      `${formatMinorUnits(BigInt(day.closing_ledger_minor!), 2).replace(/\B(?=(\d{3})+(?!\d))/g, ',')} USD`,
+    );
+    const stored = await api.t.db
+      .selectFrom('transactions')
+      .select('id')
+      .where('account_id', '=', accountId)
+      .where('booking_date', '=', day.day)
+      .execute();
     expect(await w.page.locator('tr[data-transaction-id]').count()).toBe(stored.length);
     await inspect(w, 'day');
   });
-  it('creates a customer\'s integration and takes it from requested to live using only the console', async () => {
+  it("creates a customer's integration and takes it from requested to live using only the console", async () => {
     const w = await open();
     await signIn(w, operatorKey);
     // Created from the board (a key scoped to one organization creates it there).
@@ -359,10 +510,16 @@ describe('operator console in headless chromium', () => {
     const walkId = w.page.url().split('/').at(-1)!;
     const pageUrl = `${base}/console/integrations/${walkId}`;
     expect(await w.page.locator('.flash').textContent()).toContain('Integration Acme Walk requested.');
-    expect((await api.t.db.selectFrom('integrations').select(['organization_id', 'stage']).where('id', '=', walkId).executeTakeFirstOrThrow()))
-      .toEqual({ organization_id: orgId, stage: 'requested' });
+    expect(
+      await api.t.db
+        .selectFrom('integrations')
+        .select(['organization_id', 'stage'])
+        .where('id', '=', walkId)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ organization_id: orgId, stage: 'requested' });
     // The first such form: the one the next move asks for (rotation forms further down repeat some).
-    const form = (action: string) => w.page.locator(`form[action$="/integrations/${walkId}/actions/${action}"]`).first();
+    const form = (action: string) =>
+      w.page.locator(`form[action$="/integrations/${walkId}/actions/${action}"]`).first();
     const ok = async (text: string) => {
       await w.page.waitForURL(pageUrl);
       const flash = await w.page.locator('.flash').textContent();
@@ -375,7 +532,10 @@ describe('operator console in headless chromium', () => {
     };
     const open_ = async () => {
       const summary = w.page.getByText('Record what is missing');
-      if (await summary.count() > 0 && (await w.page.locator('details:has(> summary:text("Record what is missing"))').getAttribute('open')) === null) {
+      if (
+        (await summary.count()) > 0 &&
+        (await w.page.locator('details:has(> summary:text("Record what is missing"))').getAttribute('open')) === null
+      ) {
         await summary.click();
       }
     };
@@ -387,8 +547,12 @@ describe('operator console in headless chromium', () => {
     await form('contact').getByLabel('Email').fill('fiona@acme.example');
     await form('contact').getByRole('button').click();
     await ok('Fiona Finance will be told about the milestones.');
-    expect(await w.page.locator('section[aria-labelledby="h-told"] h3 + ul li').allTextContents()).toEqual(['finance owner: Fiona Finance (fiona@acme.example)']);
-    expect(await w.page.locator('section[aria-labelledby="h-told"]').textContent()).toContain('No answer from the customer yet.');
+    expect(await w.page.locator('section[aria-labelledby="h-told"] h3 + ul li').allTextContents()).toEqual([
+      'finance owner: Fiona Finance (fiona@acme.example)',
+    ]);
+    expect(await w.page.locator('section[aria-labelledby="h-told"]').textContent()).toContain(
+      'No answer from the customer yet.',
+    );
 
     await open_();
     await form('eligibility').getByLabel('Has a J.P. Morgan Access account').selectOption('yes');
@@ -417,15 +581,21 @@ describe('operator console in headless chromium', () => {
     await form('key-pair').getByLabel('Organization').fill('Acme Walk Inc.');
     await form('key-pair').getByRole('button').click();
     await ok('Key pair and CSR generated.');
-    const [download] = await Promise.all([w.page.waitForEvent('download'), w.page.locator('.flash a', { hasText: 'Download the CSR' }).click()]);
-    const csrPem = readFileSync((await download.path()), 'utf8');
+    const [download] = await Promise.all([
+      w.page.waitForEvent('download'),
+      w.page.locator('.flash a', { hasText: 'Download the CSR' }).click(),
+    ]);
+    const csrPem = readFileSync(await download.path(), 'utf8');
     expect(csrPem).toMatch(/^-----BEGIN CERTIFICATE REQUEST-----/);
     await open_();
     await form('api-access').getByRole('button', { name: 'Record: API access requested' }).click();
     await ok('API access recorded as requested.');
     await move('security_admins');
 
-    for (const [side, name] of [['customer', 'Cara Customer'], ['provider', 'Pat Provider']] as const) {
+    for (const [side, name] of [
+      ['customer', 'Cara Customer'],
+      ['provider', 'Pat Provider'],
+    ] as const) {
       await open_();
       const admin = form('security-admin').first();
       await admin.getByLabel('Side').selectOption(side);
@@ -441,9 +611,19 @@ describe('operator console in headless chromium', () => {
     await open_();
     // The certificate is chosen as the file J.P. Morgan sent (static/console.js reads it into the form); the chain is pasted.
     const issuedPem = await signCsr(sim.pki, csrPem);
-    await form('certificate').getByLabel('Or choose the certificate file').setInputFiles({ name: 'acme-walk.crt', mimeType: 'application/x-x509-ca-cert', buffer: Buffer.from(issuedPem) });
-    await expect.poll(() => form('certificate').getByRole('textbox', { name: /^Certificate/ }).inputValue()).toBe(issuedPem);
-    await form('certificate').getByRole('textbox', { name: /^Chain/ }).fill(sim.caCertPem);
+    await form('certificate')
+      .getByLabel('Or choose the certificate file')
+      .setInputFiles({ name: 'acme-walk.crt', mimeType: 'application/x-x509-ca-cert', buffer: Buffer.from(issuedPem) });
+    await expect
+      .poll(() =>
+        form('certificate')
+          .getByRole('textbox', { name: /^Certificate/ })
+          .inputValue(),
+      )
+      .toBe(issuedPem);
+    await form('certificate')
+      .getByRole('textbox', { name: /^Chain/ })
+      .fill(sim.caCertPem);
     await form('certificate').getByRole('button', { name: 'Install certificate' }).click();
     await ok('Certificate installed');
     await open_();
@@ -463,7 +643,9 @@ describe('operator console in headless chromium', () => {
     await resync.getByLabel('To').fill(addDays(today, -3));
     await resync.getByRole('button').click();
     await ok('queued: 1 run(s)');
-    await expect.poll(() => w.page.locator('.run-progress').first().getAttribute('data-status'), { timeout: 120_000 }).toBe('succeeded');
+    await expect
+      .poll(() => w.page.locator('.run-progress').first().getAttribute('data-status'), { timeout: 120_000 })
+      .toBe('succeeded');
     await w.page.reload();
     await open_();
     await form('validation').getByLabel('From').fill(addDays(today, -14));
@@ -471,9 +653,26 @@ describe('operator console in headless chromium', () => {
     await form('validation').getByRole('button').click();
     await ok('Validation report passed.');
     await move('live');
-    expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', walkId).executeTakeFirstOrThrow()).stage).toBe('live');
-    const steps = await api.t.db.selectFrom('integration_transitions').select('to_stage').where('integration_id', '=', walkId).orderBy('id').execute();
-    expect(steps.map((t) => t.to_stage)).toEqual(['requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live']);
+    expect(
+      (await api.t.db.selectFrom('integrations').select('stage').where('id', '=', walkId).executeTakeFirstOrThrow())
+        .stage,
+    ).toBe('live');
+    const steps = await api.t.db
+      .selectFrom('integration_transitions')
+      .select('to_stage')
+      .where('integration_id', '=', walkId)
+      .orderBy('id')
+      .execute();
+    expect(steps.map((t) => t.to_stage)).toEqual([
+      'requested',
+      'kickoff',
+      'technical_setup',
+      'security_admins',
+      'awaiting_approval',
+      'approved',
+      'validating',
+      'live',
+    ]);
     // Day-to-day operations on the same page: the connection test, an account paused and resumed,
     // and the last certificate refused retirement with the API's reason.
     await form('test-connection').getByRole('button').click();
@@ -488,16 +687,45 @@ describe('operator console in headless chromium', () => {
 
     // The customer answers "something is wrong" on their review page (rows as the review page writes
     // them); the operator sees the answer and resolves its follow-up here.
-    const report = await api.t.db.selectFrom('validation_reports').select('id').where('integration_id', '=', walkId).orderBy('created_at', 'desc').executeTakeFirstOrThrow();
-    const contact = await api.t.db.selectFrom('integration_contacts').select('id').where('integration_id', '=', walkId).executeTakeFirstOrThrow();
-    const [link] = await insertReviewLinks(api.t.db, [{ id: uuidv7(), organizationId: orgId, integrationId: walkId, reportId: report.id, contactId: contact.id, expiresAt: new Date(Date.now() + 86_400_000) }]);
+    const report = await api.t.db
+      .selectFrom('validation_reports')
+      .select('id')
+      .where('integration_id', '=', walkId)
+      .orderBy('created_at', 'desc')
+      .executeTakeFirstOrThrow();
+    const contact = await api.t.db
+      .selectFrom('integration_contacts')
+      .select('id')
+      .where('integration_id', '=', walkId)
+      .executeTakeFirstOrThrow();
+    const [link] = await insertReviewLinks(api.t.db, [
+      {
+        id: uuidv7(),
+        organizationId: orgId,
+        integrationId: walkId,
+        reportId: report.id,
+        contactId: contact.id,
+        expiresAt: new Date(Date.now() + 86_400_000),
+      },
+    ]);
     await insertCustomerReview(api.t.db, {
-      id: uuidv7(), organizationId: orgId, integrationId: walkId, linkId: link!.id, reportId: report.id, contactId: contact.id,
-      reviewerName: 'Fiona Finance', reviewerEmail: 'fiona@acme.example', verdict: 'problem', note: 'a wire of <b>5 Dec</b> is missing', transactionIds: [],
+      id: uuidv7(),
+      organizationId: orgId,
+      integrationId: walkId,
+      linkId: link!.id,
+      reportId: report.id,
+      contactId: contact.id,
+      reviewerName: 'Fiona Finance',
+      reviewerEmail: 'fiona@acme.example',
+      verdict: 'problem',
+      note: 'a wire of <b>5 Dec</b> is missing',
+      transactionIds: [],
     });
     await w.page.goto(pageUrl);
     const told = w.page.locator('section[aria-labelledby="h-told"]');
-    expect((await told.textContent())!.replace(/\s+/g, ' ')).toContain('Fiona Finance answered something is wrong: “a wire of <b>5 Dec</b> is missing” (follow-up open)');
+    expect((await told.textContent())!.replace(/\s+/g, ' ')).toContain(
+      'Fiona Finance answered something is wrong: “a wire of <b>5 Dec</b> is missing” (follow-up open)',
+    );
     await form('resolve-review').getByRole('button', { name: 'Resolve the follow-up' }).click();
     await ok('Follow-up resolved.');
     expect((await told.textContent())!.replace(/\s+/g, ' ')).toContain('(follow-up resolved)');

@@ -15,7 +15,14 @@ import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
  * decision and the rule, as GET /v1/transactions/{id} records them. The bank is the simulator with
  * its quirks on (amounts that change on posting, items that never post).
  */
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 function nextWeekday(d: IsoDate): IsoDate {
   let n = addDays(d, 1);
@@ -33,7 +40,12 @@ describe('operator console: decisions on the day page', () => {
 
   beforeAll(async () => {
     api = await createTestApi();
-    env = await startSimBank(api.t.db, { today: '2026-03-02', historyDays: 20, txPerDay: 14, accounts: [{ currency: 'USD' }] });
+    env = await startSimBank(api.t.db, {
+      today: '2026-03-02',
+      historyDays: 20,
+      txPerDay: 14,
+      accounts: [{ currency: 'USD' }],
+    });
     const simUsd = env.sim.accounts[0]!;
     // A business day whose pending items change amount on posting and include one that never posts.
     for (let d: IsoDate = '2026-03-02'; ; d = nextWeekday(d)) {
@@ -84,15 +96,22 @@ describe('operator console: decisions on the day page', () => {
       const accountId = env.accounts[0]!.id;
       await page.goto(`${base}/console/accounts/${accountId}/days/${day}`);
 
-      const decided = await api.t.db.selectFrom('transaction_decisions as d').innerJoin('transactions as t', 't.id', 'd.transaction_id')
-        .select(['t.id', 't.status', 'd.decision', 'd.rule']).where('t.account_id', '=', accountId).where('t.booking_date', '=', day)
-        .where('t.status', 'in', ['superseded', 'removed']).execute();
+      const decided = await api.t.db
+        .selectFrom('transaction_decisions as d')
+        .innerJoin('transactions as t', 't.id', 'd.transaction_id')
+        .select(['t.id', 't.status', 'd.decision', 'd.rule'])
+        .where('t.account_id', '=', accountId)
+        .where('t.booking_date', '=', day)
+        .where('t.status', 'in', ['superseded', 'removed'])
+        .execute();
       expect(decided.some((d) => d.decision === 'superseded')).toBe(true);
       for (const d of decided) {
         const row = page.locator(`tr[data-transaction-id="${d.id}"]`);
         expect(await row.locator('td').first().textContent()).toBe(d.status);
         await row.locator('summary').click();
-        expect(await row.locator('details li').allTextContents()).toContainEqual(expect.stringMatching(new RegExp(`${d.decision.replaceAll('_', ' ')} by rule ${d.rule}`)));
+        expect(await row.locator('details li').allTextContents()).toContainEqual(
+          expect.stringMatching(new RegExp(`${d.decision.replaceAll('_', ' ')} by rule ${d.rule}`)),
+        );
       }
       await page.close();
     } finally {
@@ -102,15 +121,37 @@ describe('operator console: decisions on the day page', () => {
 
   it('shows an open duplicate suspicion on the account calendar and the day page, and not once it is reviewed', async () => {
     const accountId = env.accounts[0]!.id;
-    const rows = await api.t.db.selectFrom('transactions').select(['id', 'organization_id', 'currency', 'decimal_location']).where('account_id', '=', accountId)
-      .where('booking_date', '=', day).where('status', '=', 'posted').orderBy('id').limit(2).execute();
+    const rows = await api.t.db
+      .selectFrom('transactions')
+      .select(['id', 'organization_id', 'currency', 'decimal_location'])
+      .where('account_id', '=', accountId)
+      .where('booking_date', '=', day)
+      .where('status', '=', 'posted')
+      .orderBy('id')
+      .limit(2)
+      .execute();
     expect(rows).toHaveLength(2);
     const suspicionId = uuidv7();
-    await api.t.db.insertInto('duplicate_suspicions').values({
-      id: suspicionId, organization_id: rows[0]!.organization_id, account_id: accountId, booking_date: day, fingerprint: 'console-test',
-      direction: 'debit', amount_minor: '2500', currency: rows[0]!.currency, decimal_location: rows[0]!.decimal_location,
-      live_count: 2, bank_count: 1, transaction_ids: rows.map((r) => r.id), evidence: JSON.stringify({}), first_detected_at: new Date(), last_detected_at: new Date(),
-    }).execute();
+    await api.t.db
+      .insertInto('duplicate_suspicions')
+      .values({
+        id: suspicionId,
+        organization_id: rows[0]!.organization_id,
+        account_id: accountId,
+        booking_date: day,
+        fingerprint: 'console-test',
+        direction: 'debit',
+        amount_minor: '2500',
+        currency: rows[0]!.currency,
+        decimal_location: rows[0]!.decimal_location,
+        live_count: 2,
+        bank_count: 1,
+        transaction_ids: rows.map((r) => r.id),
+        evidence: JSON.stringify({}),
+        first_detected_at: new Date(),
+        last_detected_at: new Date(),
+      })
+      .execute();
     const server = await new Promise<Server>((resolve) => {
       const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -126,7 +167,11 @@ describe('operator console: decisions on the day page', () => {
         expect(await item.innerText()).toContain(r.id.slice(-8));
       }
       // Reviewed (not a duplicate): no longer open, so no longer shown.
-      await api.t.db.updateTable('duplicate_suspicions').set({ status: 'not_duplicate', reviewed_by: 'test', reviewed_at: new Date() }).where('id', '=', suspicionId).execute();
+      await api.t.db
+        .updateTable('duplicate_suspicions')
+        .set({ status: 'not_duplicate', reviewed_by: 'test', reviewed_at: new Date() })
+        .where('id', '=', suspicionId)
+        .execute();
       await page.reload();
       expect(await page.locator(`li[data-suspicion="${suspicionId}"]`).count()).toBe(0);
       await page.close();

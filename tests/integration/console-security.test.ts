@@ -35,11 +35,19 @@ function valueOf(setCookie: string | undefined): string {
   return (setCookie ?? '').split(';')[0]!.split('=').slice(1).join('=');
 }
 
-async function signIn(app: express.Express, key: string, names = { pre: 'jpms_console_signin', session: 'jpms_console' }): Promise<{ cookie: string; csrf: string; res: request.Response }> {
+async function signIn(
+  app: express.Express,
+  key: string,
+  names = { pre: 'jpms_console_signin', session: 'jpms_console' },
+): Promise<{ cookie: string; csrf: string; res: request.Response }> {
   const form = await request(app).get('/console/sign-in');
   const pre = valueOf(cookieOf(form, names.pre));
   const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
-  const res = await request(app).post('/console/sign-in').set('Cookie', `${names.pre}=${pre}`).type('form').send({ _csrf: token, apiKey: key });
+  const res = await request(app)
+    .post('/console/sign-in')
+    .set('Cookie', `${names.pre}=${pre}`)
+    .type('form')
+    .send({ _csrf: token, apiKey: key });
   const cookie = `${names.session}=${valueOf(cookieOf(res, names.session))}`;
   const board = await request(app).get('/console/').set('Cookie', cookie);
   const csrf = /name="_csrf" value="([^"]+)"/.exec(board.text)?.[1] ?? '';
@@ -58,8 +66,24 @@ describe('operator console: security', () => {
     api = await createTestApi({ env: { AUTH_FAILURES_PER_ADDRESS: '3' } });
     orgId = await createOrganization(api.t.db, 'Mine');
     const otherOrg = await createOrganization(api.t.db, 'Theirs');
-    mineId = (await createIntegration(api.t.db, { organizationId: orgId, name: 'Mine', actor: 'ops', environment: 'simulator', baseUrl: 'https://127.0.0.1:1' })).id;
-    otherId = (await createIntegration(api.t.db, { organizationId: otherOrg, name: 'Theirs', actor: 'ops', environment: 'simulator', baseUrl: 'https://127.0.0.1:1' })).id;
+    mineId = (
+      await createIntegration(api.t.db, {
+        organizationId: orgId,
+        name: 'Mine',
+        actor: 'ops',
+        environment: 'simulator',
+        baseUrl: 'https://127.0.0.1:1',
+      })
+    ).id;
+    otherId = (
+      await createIntegration(api.t.db, {
+        organizationId: otherOrg,
+        name: 'Theirs',
+        actor: 'ops',
+        environment: 'simulator',
+        baseUrl: 'https://127.0.0.1:1',
+      })
+    ).id;
     operatorKey = await api.key('operator', orgId);
   });
 
@@ -82,7 +106,10 @@ describe('operator console: security', () => {
       expect(csp).not.toContain('unsafe');
       expect(res.headers['cache-control']).toBe('no-store');
       const scripts = [...res.text.matchAll(/<script\b([^>]*)>/g)].map((m) => m[1]!);
-      expect(scripts.map((attrs) => /src="([^"]+)"/.exec(attrs)?.[1])).toEqual(['/console/static/htmx.min.js', '/console/static/console.js']);
+      expect(scripts.map((attrs) => /src="([^"]+)"/.exec(attrs)?.[1])).toEqual([
+        '/console/static/htmx.min.js',
+        '/console/static/console.js',
+      ]);
       expect(res.text).not.toMatch(/\sstyle=|<style|\son[a-z]+=|javascript:|https?:\/\//);
     }
     const htmx = await request(api.app).get('/console/static/htmx.min.js');
@@ -104,7 +131,9 @@ describe('operator console: security', () => {
     expect(forged.status).toBe(403);
     expect(cookieOf(forged, 'jpms_console')).toBeUndefined();
     // A session cookie someone made up is no session.
-    const madeUp = await request(api.app).get('/console/').set('Cookie', `jpms_console=${'A'.repeat(43)}`);
+    const madeUp = await request(api.app)
+      .get('/console/')
+      .set('Cookie', `jpms_console=${'A'.repeat(43)}`);
     expect(madeUp.status).toBe(303);
   });
 
@@ -142,14 +171,23 @@ describe('operator console: security', () => {
       expect(res.text).not.toMatch(NO_STACK);
     }
     // A move of another organization's integration is refused as the API refuses it, and changes nothing.
-    const move = await request(api.app).post(`/console/integrations/${otherId}/actions/stage`).set('Cookie', cookie).type('form')
+    const move = await request(api.app)
+      .post(`/console/integrations/${otherId}/actions/stage`)
+      .set('Cookie', cookie)
+      .type('form')
       .send({ _csrf: csrf, _back: '/console/', to: 'cancelled' });
     expect(move.status).toBe(303);
     const after = await request(api.app).get('/console/').set('Cookie', cookie);
     expect(after.text).toContain(`integration ${otherId} was not found`);
-    expect((await api.t.db.selectFrom('integrations').select('stage').where('id', '=', otherId).executeTakeFirstOrThrow()).stage).toBe('requested');
+    expect(
+      (await api.t.db.selectFrom('integrations').select('stage').where('id', '=', otherId).executeTakeFirstOrThrow())
+        .stage,
+    ).toBe('requested');
     // A redirect target outside the console is ignored.
-    const away = await request(api.app).post(`/console/integrations/${mineId}/actions/jpm-project`).set('Cookie', cookie).type('form')
+    const away = await request(api.app)
+      .post(`/console/integrations/${mineId}/actions/jpm-project`)
+      .set('Cookie', cookie)
+      .type('form')
       .send({ _csrf: csrf, _back: '//evil.example/', projectId: '' });
     expect(away.headers.location).toBe(`/console/integrations/${mineId}`);
     const shown = await request(api.app).get(`/console/integrations/${mineId}`).set('Cookie', cookie);
@@ -157,7 +195,7 @@ describe('operator console: security', () => {
     expect(shown.text).toContain('body.projectId');
   });
 
-  it('shows a viewer every page but no form that changes anything; a key for all organizations sees each card\'s organization', async () => {
+  it("shows a viewer every page but no form that changes anything; a key for all organizations sees each card's organization", async () => {
     const { cookie } = await signIn(api.app, await api.key('viewer', orgId));
     for (const path of ['/console/', `/console/integrations/${mineId}`]) {
       const res = await request(api.app).get(path).set('Cookie', cookie);
@@ -179,16 +217,22 @@ describe('operator console: security', () => {
     const db = api.ctx.db;
     const app = express();
     app.use(requestIdMiddleware(createLogger('http')));
-    app.use('/console', consoleRouter({
-      ...consoleDeps(api.ctx, {
-        routes: apiRoutes(api.ctx),
-        apiKeys: { findByPrefix: (prefix) => findApiKeyForAuth(db, prefix), markUsed: (id) => touchApiKey(db, id) },
-        audit: { record: (e) => insertAuditEntry(db, e) },
-        authThrottle: undefined,
+    app.use(
+      '/console',
+      consoleRouter({
+        ...consoleDeps(api.ctx, {
+          routes: apiRoutes(api.ctx),
+          apiKeys: { findByPrefix: (prefix) => findApiKeyForAuth(db, prefix), markUsed: (id) => touchApiKey(db, id) },
+          audit: { record: (e) => insertAuditEntry(db, e) },
+          authThrottle: undefined,
+        }),
+        secureCookies: true,
       }),
-      secureCookies: true,
-    }));
-    const { res } = await signIn(app, operatorKey, { pre: '__Host-jpms_console_signin', session: '__Host-jpms_console' });
+    );
+    const { res } = await signIn(app, operatorKey, {
+      pre: '__Host-jpms_console_signin',
+      session: '__Host-jpms_console',
+    });
     const session = cookieOf(res, '__Host-jpms_console');
     expect(session).toBeDefined();
     expect(session).toMatch(/; Path=\/;/);
@@ -200,8 +244,14 @@ describe('operator console: security', () => {
   it('signs out: the session is gone from Redis and its cookie no longer opens a page', async () => {
     const { cookie, csrf } = await signIn(api.app, operatorKey);
     const before = await api.ctx.queues.redis.keys(`${api.ctx.queues.prefix}:console:session:*`);
-    expect((await request(api.app).post('/console/sign-out').set('Cookie', cookie).type('form').send({})).status).toBe(403);
-    const out = await request(api.app).post('/console/sign-out').set('Cookie', cookie).type('form').send({ _csrf: csrf });
+    expect((await request(api.app).post('/console/sign-out').set('Cookie', cookie).type('form').send({})).status).toBe(
+      403,
+    );
+    const out = await request(api.app)
+      .post('/console/sign-out')
+      .set('Cookie', cookie)
+      .type('form')
+      .send({ _csrf: csrf });
     expect(out.status).toBe(303);
     expect(out.headers.location).toBe('/console/sign-in');
     const after = await api.ctx.queues.redis.keys(`${api.ctx.queues.prefix}:console:session:*`);
@@ -211,7 +261,10 @@ describe('operator console: security', () => {
 
   it('reports a failed connection test as an outcome, not as a refused action', async () => {
     const { cookie, csrf } = await signIn(api.app, operatorKey);
-    const res = await request(api.app).post(`/console/integrations/${mineId}/actions/test-connection`).set('Cookie', cookie).type('form')
+    const res = await request(api.app)
+      .post(`/console/integrations/${mineId}/actions/test-connection`)
+      .set('Cookie', cookie)
+      .type('form')
       .send({ _csrf: csrf, _back: `/console/integrations/${mineId}` });
     expect(res.status).toBe(303);
     const shown = await request(api.app).get(`/console/integrations/${mineId}`).set('Cookie', cookie);
@@ -219,12 +272,16 @@ describe('operator console: security', () => {
     expect(flash).toMatch(/^Connection test failed: no_certificate/);
   });
 
-  it('counts failed sign-ins against the API\'s own throttle; the right key still signs in', async () => {
+  it("counts failed sign-ins against the API's own throttle; the right key still signs in", async () => {
     const attempt = async (key: string) => {
       const form = await request(api.app).get('/console/sign-in');
       const pre = valueOf(cookieOf(form, 'jpms_console_signin'));
       const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
-      return request(api.app).post('/console/sign-in').set('Cookie', `jpms_console_signin=${pre}`).type('form').send({ _csrf: token, apiKey: key });
+      return request(api.app)
+        .post('/console/sign-in')
+        .set('Cookie', `jpms_console_signin=${pre}`)
+        .type('form')
+        .send({ _csrf: token, apiKey: key });
     };
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
@@ -234,7 +291,13 @@ describe('operator console: security', () => {
     const throttled = await attempt(`jpms_zzzzzzzz_${'y'.repeat(40)}`);
     expect(throttled.text).toMatch(/Too many failed sign-ins. Try again in \d+ seconds./);
     // The same counter as the API's: a wrong bearer token from here is throttled too.
-    expect((await request(api.app).get('/v1/integrations').set('Authorization', `Bearer jpms_zzzzzzzz_${'z'.repeat(40)}`)).status).toBe(429);
+    expect(
+      (
+        await request(api.app)
+          .get('/v1/integrations')
+          .set('Authorization', `Bearer jpms_zzzzzzzz_${'z'.repeat(40)}`)
+      ).status,
+    ).toBe(429);
     const ok = await attempt(operatorKey);
     expect(ok.status).toBe(303);
     expect(ok.headers.location).toBe('/console/');

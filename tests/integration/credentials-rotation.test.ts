@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  credentialSource, generateCsr, installCertificate, retireCertificate, testConnection, type ConnectionTesterFactory,
+  credentialSource,
+  generateCsr,
+  installCertificate,
+  retireCertificate,
+  testConnection,
+  type ConnectionTesterFactory,
 } from '../../src/credentials/index.ts';
 import { JpmClient } from '../../src/jpm/client.ts';
 import type { ConnectionTestResult } from '../../src/jpm/connection-test.ts';
@@ -38,7 +43,14 @@ describe('certificate rotation against the simulator', () => {
   beforeAll(async () => {
     t = await createTestDb();
     pkiDir = await mkdtemp(join(tmpdir(), 'jpm-sync-rotation-pki-'));
-    sim = await startSimulator({ pkiDir, today: '2025-03-12', seed: 'rotation', accounts: 2, historyDays: 3, quirks: NO_QUIRKS });
+    sim = await startSimulator({
+      pkiDir,
+      today: '2025-03-12',
+      seed: 'rotation',
+      accounts: 2,
+      historyDays: 3,
+      quirks: NO_QUIRKS,
+    });
     organizationId = await createOrganization(t.db);
   });
   afterAll(async () => {
@@ -49,18 +61,40 @@ describe('certificate rotation against the simulator', () => {
   });
 
   const newIntegration = (name: string) =>
-    createIntegration(t.db, { organizationId, name, environment: 'simulator', baseUrl: sim.url, serverCaPem: sim.caCertPem, actor: ops });
+    createIntegration(t.db, {
+      organizationId,
+      name,
+      environment: 'simulator',
+      baseUrl: sim.url,
+      serverCaPem: sim.caCertPem,
+      actor: ops,
+    });
 
   async function issue(integrationId: string): Promise<string> {
-    const kp = await generateCsr(t.db, secrets, { integrationId, subject: CSR_SUBJECT, algorithm: 'EC-P256', actor: ops });
-    const cert = await installCertificate(t.db, { integrationId, certificatePem: await signCsr(sim.pki, kp.csrPem), chainPem: sim.caCertPem, actor: ops });
+    const kp = await generateCsr(t.db, secrets, {
+      integrationId,
+      subject: CSR_SUBJECT,
+      algorithm: 'EC-P256',
+      actor: ops,
+    });
+    const cert = await installCertificate(t.db, {
+      integrationId,
+      certificatePem: await signCsr(sim.pki, kp.csrPem),
+      chainPem: sim.caCertPem,
+      actor: ops,
+    });
     return cert.id;
   }
 
   it('switches to the new certificate with no failed call in between, and the old one can then be revoked', async () => {
     const { id, baseUrl } = await newIntegration('Rotating Treasury');
     const certA = await issue(id);
-    const client = new JpmClient({ baseUrl, credentials: credentialSource(t.db, secrets, id), refusalProbeMs: 500, onCall: (e) => calls.push(e) });
+    const client = new JpmClient({
+      baseUrl,
+      credentials: credentialSource(t.db, secrets, id),
+      refusalProbeMs: 500,
+      onCall: (e) => calls.push(e),
+    });
     clients.push(client);
     const balances = async () => (await client.getBalances({ relativeDateType: 'CURRENT_DAY' })).accounts.length;
 
@@ -87,7 +121,9 @@ describe('certificate rotation against the simulator', () => {
     expect(await background).toBeGreaterThan(0);
     // J.P. Morgan side: the old certificate stops working (once no call is in flight on it any more);
     // the client no longer presents it.
-    const certAPem = (await t.db.selectFrom('certificates').select('certificate_pem').where('id', '=', certA).executeTakeFirstOrThrow()).certificate_pem;
+    const certAPem = (
+      await t.db.selectFrom('certificates').select('certificate_pem').where('id', '=', certA).executeTakeFirstOrThrow()
+    ).certificate_pem;
     sim.revokeCertificate(certAPem);
     expect(await balances()).toBe(2);
 
@@ -108,11 +144,23 @@ describe('certificate rotation against the simulator', () => {
 
     const certId = await issue(id);
     const ok = await testConnection(t.db, secrets, id, factory);
-    expect(ok).toMatchObject({ integrationId: id, environment: 'simulator', baseUrl: sim.url, credentialId: certId, report: { ok: true, credentialId: certId, entitledAccounts: 2 } });
-    expect(ok.report?.steps.map((s) => [s.step, s.ok])).toEqual([['credential', true], ['tls', true], ['balances', true]]);
+    expect(ok).toMatchObject({
+      integrationId: id,
+      environment: 'simulator',
+      baseUrl: sim.url,
+      credentialId: certId,
+      report: { ok: true, credentialId: certId, entitledAccounts: 2 },
+    });
+    expect(ok.report?.steps.map((s) => [s.step, s.ok])).toEqual([
+      ['credential', true],
+      ['tls', true],
+      ['balances', true],
+    ]);
 
     // The bank no longer accepts the certificate: the client's report says so.
-    const pem = (await t.db.selectFrom('certificates').select('certificate_pem').where('id', '=', certId).executeTakeFirstOrThrow()).certificate_pem;
+    const pem = (
+      await t.db.selectFrom('certificates').select('certificate_pem').where('id', '=', certId).executeTakeFirstOrThrow()
+    ).certificate_pem;
     sim.revokeCertificate(pem);
     const refused = await testConnection(t.db, secrets, id, factory);
     expect(refused.report).toMatchObject({ ok: false });
@@ -126,9 +174,16 @@ describe('certificate rotation against the simulator', () => {
   it('a sync with only an expired certificate fails with certificate_expired, not a TLS error', async () => {
     const { id, baseUrl } = await newIntegration('Expired Co');
     await issue(id);
-    const client = new JpmClient({ baseUrl, credentials: credentialSource(t.db, secrets, id, () => new Date(Date.now() + 400 * DAY)), refusalProbeMs: 500 });
+    const client = new JpmClient({
+      baseUrl,
+      credentials: credentialSource(t.db, secrets, id, () => new Date(Date.now() + 400 * DAY)),
+      refusalProbeMs: 500,
+    });
     clients.push(client);
-    const err = await client.getBalances({ relativeDateType: 'CURRENT_DAY' }).then(() => undefined, (e: unknown) => e);
+    const err = await client.getBalances({ relativeDateType: 'CURRENT_DAY' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ code: 'certificate_expired', retryable: false });
     expect((err as Error).message).toMatch(/certificate of integration .* expired on/);
   });

@@ -29,13 +29,28 @@ const FIXTURES = join(import.meta.dirname, '../fixtures/jpm/ok');
 
 type Json = Record<string, unknown>;
 
-const fee = (custRef: string): Bai2Item => ({ type: '698', amount: 2500n, bankRef: '6680134283FA', custRef, text: 'SERVICE FEE' });
+const fee = (custRef: string): Bai2Item => ({
+  type: '698',
+  amount: 2500n,
+  bankRef: '6680134283FA',
+  custRef,
+  text: 'SERVICE FEE',
+});
 
 /** The API's record of a $25.00 fee without the customer reference the file carries. */
 function apiFee(jpmAccountId: string, o: Partial<WireOptions> = {}): WireTransaction {
   return wireTransaction({
-    transactionId: 'FEE-1', jpmAccountId, asOfDate: DAY, valueDate: null, direction: 'DEBIT', amount: '25.00',
-    baiTypeCode: '698', bankReference: '6680134283FA', customerReference: '', shortDescription: 'SERVICE FEE', ...o,
+    transactionId: 'FEE-1',
+    jpmAccountId,
+    asOfDate: DAY,
+    valueDate: null,
+    direction: 'DEBIT',
+    amount: '25.00',
+    baiTypeCode: '698',
+    bankReference: '6680134283FA',
+    customerReference: '',
+    shortDescription: 'SERVICE FEE',
+    ...o,
   });
 }
 
@@ -61,7 +76,12 @@ describe('a page sees what the page before it wrote while it waited for the acco
    * Until `n` transactions wait for the account's lock. A page that ends first (its error, or done without ever
    * waiting) fails the test with that error, not with a timeout; the wait is bounded all the same (30 s).
    */
-  async function untilWaiting(accountId: string, n: number, page: string, pages: readonly Promise<unknown>[]): Promise<void> {
+  async function untilWaiting(
+    accountId: string,
+    n: number,
+    page: string,
+    pages: readonly Promise<unknown>[],
+  ): Promise<void> {
     const tick = Symbol('tick');
     const ended = Promise.race(pages).then(
       () => new Error(`a page ended before ${page} waited for the account lock`),
@@ -124,48 +144,94 @@ describe('a page sees what the page before it wrote while it waited for the acco
     return Promise.all([pageA, pageB]);
   }
 
-  it('open reject: the bad record\'s reject opened by page A is resolved as stored by page B, which has the record usable', async () => {
+  it("open reject: the bad record's reject opened by page A is resolved as stored by page B, which has the record usable", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     // A record in the bank's JSON shape (what the wire check reads), its amount missing on page A.
-    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json }).record;
-    const good = { ...base, transactionId: 'BAD-1', account: { ...(base.account as Json), accountId: account.jpmAccountId }, postCode: 'P', asOfDate: DAY, debitCreditCode: 'CREDIT' };
+    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json })
+      .record;
+    const good = {
+      ...base,
+      transactionId: 'BAD-1',
+      account: { ...(base.account as Json), accountId: account.jpmAccountId },
+      postCode: 'P',
+      asOfDate: DAY,
+      debitCreditCode: 'CREDIT',
+    };
     const bad = { ...good, amount: null };
     // As a sync reads a page: the wire check names the bad record, normalization the rest.
     const page = (records: readonly unknown[]) => {
       const wire = parseTransactionRecords(records);
       const p = normalizeTransactions(wire.records, new OccurrenceCounter(), 0, { requested: 'prior_day' });
-      return ingestTransactionPage(t.db, account, { records: p.records, rejects: [...wire.rejects, ...p.rejects], fetched: records.length }, null);
+      return ingestTransactionPage(
+        t.db,
+        account,
+        { records: p.records, rejects: [...wire.rejects, ...p.rejects], fetched: records.length },
+        null,
+      );
     };
-    const [a, b] = await raced(account, () => page([bad]), () => page([good]));
+    const [a, b] = await raced(
+      account,
+      () => page([bad]),
+      () => page([good]),
+    );
     expect(a).toMatchObject({ inserted: 0, rejected: 1 });
     expect(b).toMatchObject({ inserted: 1, rejected: 0 });
-    const rejects = await t.db.selectFrom('sync_rejects').select(['jpm_transaction_id', 'resolution']).where('account_id', '=', account.id).execute();
+    const rejects = await t.db
+      .selectFrom('sync_rejects')
+      .select(['jpm_transaction_id', 'resolution'])
+      .where('account_id', '=', account.id)
+      .execute();
     expect(rejects).toEqual([{ jpm_transaction_id: 'BAD-1', resolution: 'stored' }]);
   });
 
-  it('alias: two API fees without ids that page A matched to the file\'s two rows; page B with one of them finds its alias, storing nothing', async () => {
+  it("alias: two API fees without ids that page A matched to the file's two rows; page B with one of them finds its alias, storing nothing", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
-    await importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]), trigger: 'manual' });
+    await importStatementFile(t.db, {
+      accountId: account.id,
+      text: bai2File(account.jpmAccountId, [fee('FEE-A'), fee('FEE-B')]),
+      trigger: 'manual',
+    });
     const idless = apiFee(account.jpmAccountId, { transactionId: '' });
     // A: 2 against 2, paired by the rule and recorded as aliases. B alone is 1 against 2, which the rule leaves
     // apart: only the alias of its key (occurrence 1) says which row it is.
-    const [a, b] = await raced(account, () => ingestWire(t.db, account, [idless, idless]), () => ingestWire(t.db, account, [idless]));
+    const [a, b] = await raced(
+      account,
+      () => ingestWire(t.db, account, [idless, idless]),
+      () => ingestWire(t.db, account, [idless]),
+    );
     expect(a).toMatchObject({ inserted: 0, unchanged: 2 });
     expect(b).toMatchObject({ inserted: 0, unchanged: 1 });
-    const rows = await t.db.selectFrom('transactions').select(['source', 'customer_reference']).where('account_id', '=', account.id).orderBy('customer_reference').execute();
-    expect(rows).toEqual([{ source: 'bai2', customer_reference: 'FEE-A' }, { source: 'bai2', customer_reference: 'FEE-B' }]);
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['source', 'customer_reference'])
+      .where('account_id', '=', account.id)
+      .orderBy('customer_reference')
+      .execute();
+    expect(rows).toEqual([
+      { source: 'bai2', customer_reference: 'FEE-A' },
+      { source: 'bai2', customer_reference: 'FEE-B' },
+    ]);
   });
 
-  it('other channel: the file\'s row page A stored is taken over by the API\'s record of the item on page B, not stored twice', async () => {
+  it("other channel: the file's row page A stored is taken over by the API's record of the item on page B, not stored twice", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const [a, b] = await raced(
       account,
-      () => importStatementFile(t.db, { accountId: account.id, text: bai2File(account.jpmAccountId, [fee('FEE-A')]), trigger: 'manual' }),
+      () =>
+        importStatementFile(t.db, {
+          accountId: account.id,
+          text: bai2File(account.jpmAccountId, [fee('FEE-A')]),
+          trigger: 'manual',
+        }),
       () => ingestWire(t.db, account, [apiFee(account.jpmAccountId)]),
     );
     expect(a.counts).toMatchObject({ inserted: 1 });
     expect(b).toMatchObject({ inserted: 0, updated: 1 });
-    const rows = await t.db.selectFrom('transactions').select(['source', 'jpm_transaction_id', 'customer_reference']).where('account_id', '=', account.id).execute();
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['source', 'jpm_transaction_id', 'customer_reference'])
+      .where('account_id', '=', account.id)
+      .execute();
     expect(rows).toEqual([{ source: 'jpm_api', jpm_transaction_id: 'FEE-1', customer_reference: '' }]);
   });
 });

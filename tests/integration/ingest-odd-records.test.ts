@@ -19,7 +19,12 @@ import { upsertBankDayFetches } from '../../src/storage/bank-day-fetches.repo.ts
 import type { Database } from '../../src/storage/db.ts';
 import { finalizeRun } from '../../src/storage/orchestration.repo.ts';
 import { addRunCounts, createSyncRun, finishRun } from '../../src/storage/sync-runs.repo.ts';
-import { ingestTransactionPage, resolveRejectsOfCompleteWalk, type AccountRef, type WalkClaims } from '../../src/sync/ingest.ts';
+import {
+  ingestTransactionPage,
+  resolveRejectsOfCompleteWalk,
+  type AccountRef,
+  type WalkClaims,
+} from '../../src/sync/ingest.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { bearer, bodyOf, createTestApi, type TestApi } from '../helpers/api-app.ts';
@@ -46,7 +51,11 @@ function canon(value: unknown): string {
       return v.map(norm);
     }
     if (v !== null && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, norm((v as Json)[k])]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, norm((v as Json)[k])]),
+      );
     }
     return v;
   };
@@ -60,9 +69,13 @@ function standardValue(v: unknown): string {
 
 /** One posted day of the account built from every ok/ scenario, each made unique where it had the shared sample id. */
 function oddDay(jpmAccountId: string): Json[] {
-  const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort();
+  const files = readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const records = files.map((file, i) => {
-    const record = structuredClone((parseJsonLossless(readFileSync(join(FIXTURES, file), 'utf8')) as { record: Json }).record);
+    const record = structuredClone(
+      (parseJsonLossless(readFileSync(join(FIXTURES, file), 'utf8')) as { record: Json }).record,
+    );
     record.account = { ...(record.account as Json), accountId: jpmAccountId };
     record.asOfDate = DAY;
     if (record.transactionId === 'TXN-C-FX-0001' || record.transactionId === 'TXN-C-779702312-7') {
@@ -97,15 +110,39 @@ async function ingest(db: Database, account: AccountRef, records: readonly unkno
 
 async function provable(db: Database, account: AccountRef, day: string, net: bigint): Promise<void> {
   const opening = 1_000_000n;
-  await upsertBalances(db, [{
-    id: uuidv7(), organization_id: account.organizationId, account_id: account.id, as_of_date: day, kind: 'final', currency: 'USD',
-    decimal_location: 2, opening_ledger_minor: opening.toString(), opening_available_minor: null,
-    ending_ledger_minor: (opening + net).toString(), ending_available_minor: null, record_timestamp: null, content_hash: `h-${day}-${net}`, raw: {},
-  }]);
-  await upsertBankDayFetches(db, [{
-    account_id: account.id, organization_id: account.organizationId, booking_date: day, sync_run_id: null, fetched_at: new Date().toISOString(),
-    record_count: 0, credit_count: 0, debit_count: 0, credits_minor: '0', debits_minor: '0', repeated_fingerprints: {},
-  }]);
+  await upsertBalances(db, [
+    {
+      id: uuidv7(),
+      organization_id: account.organizationId,
+      account_id: account.id,
+      as_of_date: day,
+      kind: 'final',
+      currency: 'USD',
+      decimal_location: 2,
+      opening_ledger_minor: opening.toString(),
+      opening_available_minor: null,
+      ending_ledger_minor: (opening + net).toString(),
+      ending_available_minor: null,
+      record_timestamp: null,
+      content_hash: `h-${day}-${net}`,
+      raw: {},
+    },
+  ]);
+  await upsertBankDayFetches(db, [
+    {
+      account_id: account.id,
+      organization_id: account.organizationId,
+      booking_date: day,
+      sync_run_id: null,
+      fetched_at: new Date().toISOString(),
+      record_count: 0,
+      credit_count: 0,
+      debit_count: 0,
+      credits_minor: '0',
+      debits_minor: '0',
+      repeated_fingerprints: {},
+    },
+  ]);
 }
 
 describe('a day of odd records, through the real path', () => {
@@ -128,39 +165,73 @@ describe('a day of odd records, through the real path', () => {
     const first = await ingest(api.t.db, account, records);
     expect(first).toMatchObject({ inserted: records.length, rejected: 0, updated: 0 });
     for (const again of [records, [...records].reverse()]) {
-      expect(await ingest(api.t.db, account, again)).toMatchObject({ inserted: 0, updated: 0, unchanged: records.length, rejected: 0 });
+      expect(await ingest(api.t.db, account, again)).toMatchObject({
+        inserted: 0,
+        updated: 0,
+        unchanged: records.length,
+        rejected: 0,
+      });
     }
-    const n = await sql<{ n: string }>`select count(*)::text as n from transactions where account_id = ${account.id}`.execute(api.t.db);
+    const n = await sql<{
+      n: string;
+    }>`select count(*)::text as n from transactions where account_id = ${account.id}`.execute(api.t.db);
     expect(Number(n.rows[0]!.n)).toBe(records.length);
-    const rejects = await api.t.db.selectFrom('sync_rejects').select('id').where('account_id', '=', account.id).execute();
+    const rejects = await api.t.db
+      .selectFrom('sync_rejects')
+      .select('id')
+      .where('account_id', '=', account.id)
+      .execute();
     expect(rejects).toEqual([]);
   });
 
   it('keeps every raw record exactly as sent, U+0000 included (stored escaped, read back exact)', async () => {
-    const rows = await api.t.db.selectFrom('transactions').select(['raw', 'data_quality']).where('account_id', '=', account.id).execute();
+    const rows = await api.t.db
+      .selectFrom('transactions')
+      .select(['raw', 'data_quality'])
+      .where('account_id', '=', account.id)
+      .execute();
     expect(rows.map((r) => canon(decodePgJson(r.raw))).sort()).toEqual(records.map((r) => canon(r)).sort());
-    const stored = await sql<{ nul: boolean }>`select bool_or(raw::text like '%\\u0000%') as nul from transactions where account_id = ${account.id}`.execute(api.t.db);
+    const stored = await sql<{
+      nul: boolean;
+    }>`select bool_or(raw::text like '%\\u0000%') as nul from transactions where account_id = ${account.id}`.execute(
+      api.t.db,
+    );
     expect(stored.rows[0]!.nul).toBe(false);
     expect(rows.filter((r) => r.data_quality !== null).length).toBeGreaterThan(10);
     // The narrative column is the raw record's narrativeText as sent (null when absent or null), for every record.
-    const narratives = await api.t.db.selectFrom('transactions').select(['narrative', 'raw']).where('account_id', '=', account.id).execute();
+    const narratives = await api.t.db
+      .selectFrom('transactions')
+      .select(['narrative', 'raw'])
+      .where('account_id', '=', account.id)
+      .execute();
     expect(narratives.filter((r) => r.narrative !== null).length).toBeGreaterThan(10);
     for (const r of narratives) {
       expect(r.narrative).toEqual((r.raw as Json).narrativeText ?? null);
     }
   });
 
-  it('the read API returns the bank\'s exact text: references, narrative, id (null when none sent)', async () => {
-    const res = await request(api.app).get(`/v1/transactions?accountId=${account.id}&limit=200`).set(bearer(api.adminKey));
+  it("the read API returns the bank's exact text: references, narrative, id (null when none sent)", async () => {
+    const res = await request(api.app)
+      .get(`/v1/transactions?accountId=${account.id}&limit=200`)
+      .set(bearer(api.adminKey));
     expect(res.status).toBe(200);
     const body = bodyOf(pageSchema(TransactionSchema), res);
-    const served = body.data.map((t) => canon([t.jpmTransactionId, t.bankReference, t.customerReference, t.narrative ?? null, t.amount])).sort();
-    const sent = records.map((r) => {
-      const id = typeof r.transactionId === 'string' && r.transactionId !== '' ? r.transactionId : null;
-      const amount = toMinorUnits(String(r.amount), 2);
-      return canon([id, standardValue(r.bankReferenceSearchable), standardValue(r.customerReferenceSearchable), r.narrativeText ?? null,
-        `${amount / 100n}.${(amount % 100n).toString().padStart(2, '0')}`]);
-    }).sort();
+    const served = body.data
+      .map((t) => canon([t.jpmTransactionId, t.bankReference, t.customerReference, t.narrative ?? null, t.amount]))
+      .sort();
+    const sent = records
+      .map((r) => {
+        const id = typeof r.transactionId === 'string' && r.transactionId !== '' ? r.transactionId : null;
+        const amount = toMinorUnits(String(r.amount), 2);
+        return canon([
+          id,
+          standardValue(r.bankReferenceSearchable),
+          standardValue(r.customerReferenceSearchable),
+          r.narrativeText ?? null,
+          `${amount / 100n}.${(amount % 100n).toString().padStart(2, '0')}`,
+        ]);
+      })
+      .sort();
     expect(served).toEqual(sent);
     const padded = body.data.find((t) => t.customerReference === '000123')!;
     expect(padded.bankReference).toBe('INV 001   ');
@@ -171,7 +242,9 @@ describe('a day of odd records, through the real path', () => {
     expect(idless.length).toBeGreaterThanOrEqual(5);
     expect(idless.every((t) => t.dataQuality?.some((q) => q.field === 'transactionId'))).toBe(true);
     // The exact reference finds its record (the filter compares the stored, escaped text).
-    const byRef = await request(api.app).get(`/v1/transactions?accountId=${account.id}&reference=${encodeURIComponent('INV 001   ')}`).set(bearer(api.adminKey));
+    const byRef = await request(api.app)
+      .get(`/v1/transactions?accountId=${account.id}&reference=${encodeURIComponent('INV 001   ')}`)
+      .set(bearer(api.adminKey));
     expect(bodyOf(pageSchema(TransactionSchema), byRef).data.map((t) => t.customerReference)).toEqual(['000123']);
   });
 
@@ -195,7 +268,8 @@ describe('rows stored before references were kept exactly', () => {
   it('a re-sync corrects the trimmed reference in place: same row, same identity, one version, no second row', async () => {
     const tenancy = await createTenancy(api.t.db);
     const account = await createAccount(api.t.db, tenancy);
-    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json }).record;
+    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json })
+      .record;
     const padded = { ...base, account: { ...(base.account as Json), accountId: account.jpmAccountId }, postCode: 'P' };
     const idless = { ...padded, transactionId: null, amount: '4.00' };
     await ingest(api.t.db, account, [padded, idless]);
@@ -203,23 +277,53 @@ describe('rows stored before references were kept exactly', () => {
     const wire = parseTransactionRecords([padded, idless]).records;
     const now = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'prior_day' }).records;
     for (const t of now) {
-      const formerHash = contentHash([t.amountMinor.toString(), t.direction, t.bookingDate, t.valueDate, t.baiTypeCode, t.baiSummaryCode,
-        t.bankReference.trim(), t.customerReference.trim(), t.description, t.raw.transactionId, t.raw]);
+      const formerHash = contentHash([
+        t.amountMinor.toString(),
+        t.direction,
+        t.bookingDate,
+        t.valueDate,
+        t.baiTypeCode,
+        t.baiSummaryCode,
+        t.bankReference.trim(),
+        t.customerReference.trim(),
+        t.description,
+        t.raw.transactionId,
+        t.raw,
+      ]);
       await sql`update transactions set bank_reference = ${t.bankReference.trim()}, content_hash = ${formerHash}, narrative = null
         where account_id = ${account.id} and fingerprint_key = ${t.fingerprintKey}`.execute(api.t.db);
     }
     // A row from before the narrative column still serves the bank's narrative (from its raw record).
     const old = await request(api.app).get(`/v1/transactions?accountId=${account.id}`).set(bearer(api.adminKey));
-    expect(bodyOf(pageSchema(TransactionSchema), old).data.map((t) => t.narrative)).toEqual([base.narrativeText, base.narrativeText]);
-    const before = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key']).where('account_id', '=', account.id).orderBy('id').execute();
+    expect(bodyOf(pageSchema(TransactionSchema), old).data.map((t) => t.narrative)).toEqual([
+      base.narrativeText,
+      base.narrativeText,
+    ]);
+    const before = await api.t.db
+      .selectFrom('transactions')
+      .select(['id', 'fingerprint_key'])
+      .where('account_id', '=', account.id)
+      .orderBy('id')
+      .execute();
     expect(await ingest(api.t.db, account, [padded, idless])).toMatchObject({ inserted: 0, updated: 2 });
-    const after = await api.t.db.selectFrom('transactions').select(['id', 'fingerprint_key', 'bank_reference', 'version', 'narrative'])
-      .where('account_id', '=', account.id).orderBy('id').execute();
+    const after = await api.t.db
+      .selectFrom('transactions')
+      .select(['id', 'fingerprint_key', 'bank_reference', 'version', 'narrative'])
+      .where('account_id', '=', account.id)
+      .orderBy('id')
+      .execute();
     expect(after.map((r) => [r.id, r.fingerprint_key])).toEqual(before.map((r) => [r.id, r.fingerprint_key]));
     // The update writes the narrative column again, from the record's narrativeText.
     expect(after.map((r) => r.narrative)).toEqual([base.narrativeText, base.narrativeText]);
-    expect(after.map((r) => [r.bank_reference, r.version])).toEqual([['INV 001   ', 2], ['INV 001   ', 2]]);
-    const versions = await api.t.db.selectFrom('transaction_versions').select(['changed_fields']).where('organization_id', '=', tenancy.organizationId).execute();
+    expect(after.map((r) => [r.bank_reference, r.version])).toEqual([
+      ['INV 001   ', 2],
+      ['INV 001   ', 2],
+    ]);
+    const versions = await api.t.db
+      .selectFrom('transaction_versions')
+      .select(['changed_fields'])
+      .where('organization_id', '=', tenancy.organizationId)
+      .execute();
     expect(versions.map((v) => v.changed_fields)).toEqual([['references'], ['references']]);
     expect(await ingest(api.t.db, account, [padded, idless])).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
   });
@@ -237,16 +341,31 @@ describe('a record whose money facts are unusable', () => {
     api = await createTestApi();
     tenancy = await createTenancy(api.t.db);
     account = await createAccount(api.t.db, tenancy);
-    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json }).record;
+    const base = (parseJsonLossless(readFileSync(join(FIXTURES, 'padded-references.json'), 'utf8')) as { record: Json })
+      .record;
     good = { ...base, account: { ...(base.account as Json), accountId: account.jpmAccountId }, postCode: 'P' };
   });
   afterAll(async () => {
     await api.close();
   });
 
-  const openRejects = (db: Database) => db.selectFrom('sync_rejects')
-    .select(['id', 'jpm_transaction_id', 'record_index', 'booking_date', 'fields', 'seen_count', 'resolved_at', 'resolution', 'reason'])
-    .where('account_id', '=', account.id).orderBy('id').execute();
+  const openRejects = (db: Database) =>
+    db
+      .selectFrom('sync_rejects')
+      .select([
+        'id',
+        'jpm_transaction_id',
+        'record_index',
+        'booking_date',
+        'fields',
+        'seen_count',
+        'resolved_at',
+        'resolution',
+        'reason',
+      ])
+      .where('account_id', '=', account.id)
+      .orderBy('id')
+      .execute();
 
   it('is named (id, index, field), blocks its day as rejected_record, never piles up, and resolves once the bank sends it usable', async () => {
     const g = { ...good, transactionId: 'G-1', asOfDate: DAY2, amount: '10.00', debitCreditCode: 'CREDIT' };
@@ -255,25 +374,55 @@ describe('a record whose money facts are unusable', () => {
       expect(await ingest(api.t.db, account, [g, bad])).toMatchObject({ rejected: 1 });
     }
     let rejects = await openRejects(api.t.db);
-    expect(rejects).toEqual([expect.objectContaining({
-      jpm_transaction_id: 'BAD-1', record_index: 1, booking_date: DAY2, fields: ['amount'], seen_count: 3, resolved_at: null,
-      reason: 'amount: expected string, got null',
-    })]);
+    expect(rejects).toEqual([
+      expect.objectContaining({
+        jpm_transaction_id: 'BAD-1',
+        record_index: 1,
+        booking_date: DAY2,
+        fields: ['amount'],
+        seen_count: 3,
+        resolved_at: null,
+        reason: 'amount: expected string, got null',
+      }),
+    ]);
     // The bank's balance has the item's 7.00; we hold only G-1: the proof names the reject.
     await provable(api.t.db, account, DAY2, 1700n);
     const [blocked] = await recomputeAccountDays(api.t.db, account.id, [DAY2]);
     expect(blocked?.state).toBe('unproved');
-    const day = await api.t.db.selectFrom('account_days').select(['reason', 'evidence']).where('account_id', '=', account.id).where('day', '=', DAY2).executeTakeFirstOrThrow();
+    const day = await api.t.db
+      .selectFrom('account_days')
+      .select(['reason', 'evidence'])
+      .where('account_id', '=', account.id)
+      .where('day', '=', DAY2)
+      .executeTakeFirstOrThrow();
     expect(day.reason).toBe('rejected_record');
     expect((day.evidence as { rejectedRecords?: unknown }).rejectedRecords).toEqual([rejects[0]!.id]);
     // Operators see it named, over the admin API.
     const listed = await request(api.app).get(`/v1/accounts/${account.id}/rejects`).set(bearer(api.adminKey));
     expect(listed.status).toBe(200);
-    expect(listed.body).toMatchObject({ data: [{ id: rejects[0]!.id, recordType: 'transaction', jpmTransactionId: 'BAD-1', recordIndex: 1, bookingDate: DAY2,
-      fields: ['amount'], reason: 'amount: expected string, got null', seenCount: 3, resolvedAt: null, resolution: null }], nextCursor: null });
+    expect(listed.body).toMatchObject({
+      data: [
+        {
+          id: rejects[0]!.id,
+          recordType: 'transaction',
+          jpmTransactionId: 'BAD-1',
+          recordIndex: 1,
+          bookingDate: DAY2,
+          fields: ['amount'],
+          reason: 'amount: expected string, got null',
+          seenCount: 3,
+          resolvedAt: null,
+          resolution: null,
+        },
+      ],
+      nextCursor: null,
+    });
 
     // The next sync gets it with an amount: stored, the reject resolved, the day proves.
-    expect(await ingest(api.t.db, account, [g, { ...bad, amount: '7.00' }])).toMatchObject({ inserted: 1, rejected: 0 });
+    expect(await ingest(api.t.db, account, [g, { ...bad, amount: '7.00' }])).toMatchObject({
+      inserted: 1,
+      rejected: 0,
+    });
     rejects = await openRejects(api.t.db);
     expect(rejects).toEqual([expect.objectContaining({ jpm_transaction_id: 'BAD-1', resolution: 'stored' })]);
     expect(rejects[0]!.resolved_at).not.toBeNull();
@@ -281,13 +430,27 @@ describe('a record whose money facts are unusable', () => {
     expect(proved?.state).toBe('proved');
     const open = await request(api.app).get(`/v1/accounts/${account.id}/rejects?state=open`).set(bearer(api.adminKey));
     expect(open.body).toEqual({ data: [], nextCursor: null });
-    const resolved = await request(api.app).get(`/v1/accounts/${account.id}/rejects?state=resolved`).set(bearer(api.adminKey));
+    const resolved = await request(api.app)
+      .get(`/v1/accounts/${account.id}/rejects?state=resolved`)
+      .set(bearer(api.adminKey));
     expect(resolved.body).toMatchObject({ data: [{ jpmTransactionId: 'BAD-1', resolution: 'stored' }] });
   });
 
   it('a bad record the bank stops sending is resolved by the next complete walk, not by the walk that saw it', async () => {
-    const runA = await createSyncRun(api.t.db, { organizationId: tenancy.organizationId, integrationId: tenancy.integrationId, accountId: account.id, trigger: 'manual', mode: 'range' });
-    const runB = await createSyncRun(api.t.db, { organizationId: tenancy.organizationId, integrationId: tenancy.integrationId, accountId: account.id, trigger: 'manual', mode: 'range' });
+    const runA = await createSyncRun(api.t.db, {
+      organizationId: tenancy.organizationId,
+      integrationId: tenancy.integrationId,
+      accountId: account.id,
+      trigger: 'manual',
+      mode: 'range',
+    });
+    const runB = await createSyncRun(api.t.db, {
+      organizationId: tenancy.organizationId,
+      integrationId: tenancy.integrationId,
+      accountId: account.id,
+      trigger: 'manual',
+      mode: 'range',
+    });
     const g = { ...good, transactionId: 'G-3', asOfDate: DAY3 };
     const bad = { ...good, transactionId: undefined, asOfDate: DAY3, debitCreditCode: 'SIDEWAYS' };
     expect(await ingest(api.t.db, account, [g, bad], runA)).toMatchObject({ rejected: 1 });
@@ -295,18 +458,32 @@ describe('a record whose money facts are unusable', () => {
     expect(await ingest(api.t.db, account, [g], runB)).toMatchObject({ rejected: 0, unchanged: 1 });
     expect(await resolveRejectsOfCompleteWalk(api.t.db, account, [DAY3], runB)).toBe(1);
     const rejects = await openRejects(api.t.db);
-    expect(rejects.find((r) => r.booking_date === DAY3)).toMatchObject({ jpm_transaction_id: null, resolution: 'not_sent_again', fields: ['debitCreditCode'] });
+    expect(rejects.find((r) => r.booking_date === DAY3)).toMatchObject({
+      jpm_transaction_id: null,
+      resolution: 'not_sent_again',
+      fields: ['debitCreditCode'],
+    });
   });
 
   it('a run whose windows all succeeded but rejected records ends partial, named records_rejected', async () => {
-    const base = { organizationId: tenancy.organizationId, integrationId: tenancy.integrationId, accountId: account.id, trigger: 'manual' as const, mode: 'range' as const };
+    const base = {
+      organizationId: tenancy.organizationId,
+      integrationId: tenancy.integrationId,
+      accountId: account.id,
+      trigger: 'manual' as const,
+      mode: 'range' as const,
+    };
     const outcome = async (rejected: number) => {
       const parent = await createSyncRun(api.t.db, { ...base, windowsTotal: 1 });
       const window = await createSyncRun(api.t.db, { ...base, parentRunId: parent });
       await addRunCounts(api.t.db, window, { fetched: 2, inserted: 1, rejected });
       await finishRun(api.t.db, window, 'succeeded');
       await finalizeRun(api.t.db, parent);
-      return api.t.db.selectFrom('sync_runs').select(['status', 'rejected', 'error_code']).where('id', '=', parent).executeTakeFirstOrThrow();
+      return api.t.db
+        .selectFrom('sync_runs')
+        .select(['status', 'rejected', 'error_code'])
+        .where('id', '=', parent)
+        .executeTakeFirstOrThrow();
     };
     expect(await outcome(1)).toEqual({ status: 'partial', rejected: 1, error_code: 'records_rejected' });
     expect(await outcome(0)).toEqual({ status: 'succeeded', rejected: 0, error_code: null });
@@ -329,7 +506,11 @@ describe('the real sync path over mTLS: the bank (the simulator replaying a file
     // As the bank sends it: amounts as JSON numbers from their exact text, U+0000 as the JSON escape.
     const asSent = records.map((r) => (typeof r.amount === 'string' ? { ...r, amount: new JsonNumber(r.amount) } : r));
     await writeFile(join(dir, 'day.json'), JSON.stringify({ data: asSent }));
-    env = await startSimBank(t.db, { today: '2026-11-20', replayFile: join(dir, 'day.json'), accounts: [{ accountId: JPM_ACCOUNT, currency: 'USD' }] });
+    env = await startSimBank(t.db, {
+      today: '2026-11-20',
+      replayFile: join(dir, 'day.json'),
+      accounts: [{ accountId: JPM_ACCOUNT, currency: 'USD' }],
+    });
   });
   afterAll(async () => {
     await env.stop();
@@ -339,24 +520,57 @@ describe('the real sync path over mTLS: the bank (the simulator replaying a file
 
   it('stores every usable record exactly (postCode decided by the history request), names the unusable one, and a re-sync adds nothing', async () => {
     const account = env.accounts[0]!;
-    const run = (n: number) => createSyncRun(t.db, {
-      organizationId: env.tenancy.organizationId, integrationId: env.tenancy.integrationId, accountId: account.id, trigger: 'manual', mode: 'range',
-      windowFrom: DAY, windowTo: DAY, id: uuidv7(), windowsTotal: n,
+    const run = (n: number) =>
+      createSyncRun(t.db, {
+        organizationId: env.tenancy.organizationId,
+        integrationId: env.tenancy.integrationId,
+        accountId: account.id,
+        trigger: 'manual',
+        mode: 'range',
+        windowFrom: DAY,
+        windowTo: DAY,
+        id: uuidv7(),
+        windowsTotal: n,
+      });
+    const first = await env.sync(account.id, {
+      mode: 'range',
+      from: DAY,
+      to: DAY,
+      kinds: ['transactions'],
+      runId: await run(1),
     });
-    const first = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['transactions'], runId: await run(1) });
     expect(first).toMatchObject({ inserted: records.length - 1, rejected: 1, updated: 0 });
-    const rows = await t.db.selectFrom('transactions').select(['raw', 'status', 'post_code']).where('account_id', '=', account.id).execute();
-    expect(rows.map((r) => canon(decodePgJson(r.raw))).sort()).toEqual(records.slice(0, -1).map((r) => canon(r)).sort());
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['raw', 'status', 'post_code'])
+      .where('account_id', '=', account.id)
+      .execute();
+    expect(rows.map((r) => canon(decodePgJson(r.raw))).sort()).toEqual(
+      records
+        .slice(0, -1)
+        .map((r) => canon(r))
+        .sort(),
+    );
     expect(new Set(rows.map((r) => `${r.post_code}/${r.status}`))).toEqual(new Set(['P/posted']));
-    const second = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['transactions'], runId: await run(1) });
+    const second = await env.sync(account.id, {
+      mode: 'range',
+      from: DAY,
+      to: DAY,
+      kinds: ['transactions'],
+      runId: await run(1),
+    });
     expect(second).toMatchObject({ inserted: 0, updated: 0, unchanged: records.length - 1, rejected: 1 });
-    const rejects = await t.db.selectFrom('sync_rejects').select(['jpm_transaction_id', 'fields', 'booking_date', 'seen_count', 'resolved_at'])
-      .where('account_id', '=', account.id).execute();
+    const rejects = await t.db
+      .selectFrom('sync_rejects')
+      .select(['jpm_transaction_id', 'fields', 'booking_date', 'seen_count', 'resolved_at'])
+      .where('account_id', '=', account.id)
+      .execute();
     // Seen by both runs, so neither complete walk resolved it: one open row, seen twice.
-    expect(rejects).toEqual([{ jpm_transaction_id: 'BAD-R', fields: ['amount'], booking_date: DAY, seen_count: 2, resolved_at: null }]);
+    expect(rejects).toEqual([
+      { jpm_transaction_id: 'BAD-R', fields: ['amount'], booking_date: DAY, seen_count: 2, resolved_at: null },
+    ]);
   });
 });
-
 
 describe('id-less look-alikes of a day on two pages of one walk', () => {
   let t: TestDb;
@@ -369,15 +583,20 @@ describe('id-less look-alikes of a day on two pages of one walk', () => {
 
   /** One walk of two bank pages: a distinct record and two of three identical id-less fees on the first, the third fee on the second. */
   async function walk(db: Database, account: AccountRef, jpmAccountId: string) {
-    const record = (amount: string, id = '') => parseJsonLossless(`{${id === '' ? '' : `"transactionId":"${id}",`}"account":{"accountId":"${jpmAccountId}"},`
-      + `"currency":{"code":"USD","decimalLocation":2},"asOfDate":"${DAY}","debitCreditCode":"DEBIT","amount":${amount},"postCode":"P","baiType":{"typeCode":"698"}}`);
+    const record = (amount: string, id = '') =>
+      parseJsonLossless(
+        `{${id === '' ? '' : `"transactionId":"${id}",`}"account":{"accountId":"${jpmAccountId}"},` +
+          `"currency":{"code":"USD","decimalLocation":2},"asOfDate":"${DAY}","debitCreditCode":"DEBIT","amount":${amount},"postCode":"P","baiType":{"typeCode":"698"}}`,
+      );
     const pages = [[record('10.00', 'CHK-1'), record('25.00'), record('25.00')], [record('25.00')]];
     const occurrences = new OccurrenceCounter();
     const claims: WalkClaims = new Set();
     let inserted = 0;
     let unchanged = 0;
     for (const records of pages) {
-      const page = normalizeTransactions(parseTransactionRecords(records).records, occurrences, 0, { requested: 'prior_day' });
+      const page = normalizeTransactions(parseTransactionRecords(records).records, occurrences, 0, {
+        requested: 'prior_day',
+      });
       const counts = await ingestTransactionPage(db, account, { ...page, fetched: records.length }, null, claims);
       inserted += counts.inserted;
       unchanged += counts.unchanged;
@@ -390,7 +609,12 @@ describe('id-less look-alikes of a day on two pages of one walk', () => {
     const ref = { id: account.id, organizationId: account.organizationId };
     expect(await walk(t.db, ref, account.jpmAccountId)).toEqual({ inserted: 4, unchanged: 0 });
     expect(await walk(t.db, ref, account.jpmAccountId)).toEqual({ inserted: 0, unchanged: 4 });
-    const rows = await t.db.selectFrom('transactions').select('fingerprint_key').where('account_id', '=', account.id).where('jpm_transaction_id', '=', '').execute();
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select('fingerprint_key')
+      .where('account_id', '=', account.id)
+      .where('jpm_transaction_id', '=', '')
+      .execute();
     expect(rows.map((r) => r.fingerprint_key.split(':')[2]).sort()).toEqual(['1', '2', '3']);
   });
 });

@@ -9,7 +9,10 @@ import { ingestTransactionPage } from '../../src/sync/ingest.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
-const FILES = ['tests/fixtures/jpm/unicorn-finance/uf-transactions.json', 'tests/fixtures/jpm/jpmorganchase-payments/uf-transactions.json'];
+const FILES = [
+  'tests/fixtures/jpm/unicorn-finance/uf-transactions.json',
+  'tests/fixtures/jpm/jpmorganchase-payments/uf-transactions.json',
+];
 
 /** Cents straight from the file text, by string surgery only: an independent oracle for toMinorUnits. */
 function centsFromText(text: string): { id: string; cents: bigint }[] {
@@ -47,8 +50,14 @@ describe('J.P. Morgan sample transactions', () => {
       }
       const byAccount = Map.groupBy(records, (r) => r.account.accountId);
       for (const [jpmAccountId, recs] of byAccount) {
-        const existing = await t.db.selectFrom('bank_accounts').select(['id', 'organization_id']).where('jpm_account_id', '=', jpmAccountId).executeTakeFirst();
-        const account = existing ? { id: existing.id, organizationId: existing.organization_id } : await createAccount(t.db, tenancy, { jpmAccountId });
+        const existing = await t.db
+          .selectFrom('bank_accounts')
+          .select(['id', 'organization_id'])
+          .where('jpm_account_id', '=', jpmAccountId)
+          .executeTakeFirst();
+        const account = existing
+          ? { id: existing.id, organizationId: existing.organization_id }
+          : await createAccount(t.db, tenancy, { jpmAccountId });
         for (let pass = 0; pass < 2; pass++) {
           const page = normalizeTransactions(recs, new OccurrenceCounter());
           expect(page.rejects).toEqual([]);
@@ -59,7 +68,10 @@ describe('J.P. Morgan sample transactions', () => {
       }
     }
     expect(total).toBe(304);
-    const rows = await t.db.selectFrom('transactions').select(['jpm_transaction_id', 'amount_minor', 'status']).execute();
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['jpm_transaction_id', 'amount_minor', 'status'])
+      .execute();
     expect(rows).toHaveLength(304);
     for (const r of rows) {
       expect(BigInt(r.amount_minor)).toBe(expected.get(r.jpm_transaction_id));

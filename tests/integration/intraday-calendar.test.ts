@@ -20,13 +20,22 @@ import { startSimBank, type SimAccountRow, type SimBank } from '../helpers/sim-b
 const QUIRKS = { ...NO_QUIRKS, growingSnapshot: true };
 
 async function newRun(env: SimBank, accountId: string, mode: 'intraday' | 'prior_day' | 'range'): Promise<string> {
-  return createSyncRun(env.deps.db, { organizationId: env.tenancy.organizationId, integrationId: env.tenancy.integrationId, accountId, trigger: 'manual', mode });
+  return createSyncRun(env.deps.db, {
+    organizationId: env.tenancy.organizationId,
+    integrationId: env.tenancy.integrationId,
+    accountId,
+    trigger: 'manual',
+    mode,
+  });
 }
 
 /** The ids the bank shows right now in its CURRENT_DAY view of the account (its own walk). */
 async function bankIntradayIds(env: SimBank, account: SimAccountRow): Promise<Set<string>> {
   const ids = new Set<string>();
-  for await (const p of env.bank.transactionPages({ relativeDateType: 'CURRENT_DAY', accounts: [{ accountId: account.jpmAccountId }] })) {
+  for await (const p of env.bank.transactionPages({
+    relativeDateType: 'CURRENT_DAY',
+    accounts: [{ accountId: account.jpmAccountId }],
+  })) {
     for (const r of p.records) {
       ids.add(String(r.transactionId));
     }
@@ -35,8 +44,14 @@ async function bankIntradayIds(env: SimBank, account: SimAccountRow): Promise<Se
 }
 
 async function intradayRows(env: SimBank, accountId: string, day: IsoDate) {
-  return env.deps.db.selectFrom('transactions').select(['id', 'jpm_transaction_id', 'status'])
-    .where('account_id', '=', accountId).where('post_code', '=', 'I').where('booking_date', '=', day).orderBy('id').execute();
+  return env.deps.db
+    .selectFrom('transactions')
+    .select(['id', 'jpm_transaction_id', 'status'])
+    .where('account_id', '=', accountId)
+    .where('post_code', '=', 'I')
+    .where('booking_date', '=', day)
+    .orderBy('id')
+    .execute();
 }
 
 describe('intraday reconciliation (simulator over mTLS)', () => {
@@ -48,7 +63,14 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
 
   beforeAll(async () => {
     api = await createTestApi();
-    env = await startSimBank(api.t.db, { today: DAY, historyDays: 20, txPerDay: 16, accounts: [{ currency: 'USD' }], quirks: QUIRKS, seed: 'intraday-reconcile' });
+    env = await startSimBank(api.t.db, {
+      today: DAY,
+      historyDays: 20,
+      txPerDay: 16,
+      accounts: [{ currency: 'USD' }],
+      quirks: QUIRKS,
+      seed: 'intraday-reconcile',
+    });
     account = env.accounts[0]!;
     key = await api.key('viewer');
   });
@@ -58,7 +80,11 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
   });
 
   async function liveIdsFromApi(): Promise<string[]> {
-    const res = await request(api.app).get(`/v1/transactions?accountId=${account.id}&status=pending,posted&bookingDateFrom=${DAY}&bookingDateTo=${DAY}&limit=200`).set(bearer(key));
+    const res = await request(api.app)
+      .get(
+        `/v1/transactions?accountId=${account.id}&status=pending,posted&bookingDateFrom=${DAY}&bookingDateTo=${DAY}&limit=200`,
+      )
+      .set(bearer(key));
     expect(res.status).toBe(200);
     return (res.body as { data: { jpmTransactionId: string }[] }).data.map((t) => t.jpmTransactionId).sort();
   }
@@ -69,12 +95,20 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
    * older transaction on the server has ended, which the read API's own tests cover).
    */
   async function eventsAbout(afterId: string, ids: readonly string[]) {
-    return env.deps.db.selectFrom('change_events').select(['kind', 'entity_id']).where('id', '>', afterId)
-      .where('entity_id', 'in', [...ids]).orderBy('id').execute();
+    return env.deps.db
+      .selectFrom('change_events')
+      .select(['kind', 'entity_id'])
+      .where('id', '>', afterId)
+      .where('entity_id', 'in', [...ids])
+      .orderBy('id')
+      .execute();
   }
 
   async function lastEventId(): Promise<string> {
-    const r = await env.deps.db.selectFrom('change_events').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
+    const r = await env.deps.db
+      .selectFrom('change_events')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirst();
     return String(r?.id ?? 0);
   }
 
@@ -104,21 +138,37 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     const run = await getSyncRun(env.deps.db, runId);
     expect(run).toMatchObject({ removed: withdrawn.length, bank_business_day: DAY, window_from: DAY, window_to: DAY });
 
-    const decisions = await env.deps.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision', 'rule', 'evidence', 'sync_run_id'])
-      .where('transaction_id', 'in', withdrawn.map((r) => r.id)).execute();
+    const decisions = await env.deps.db
+      .selectFrom('transaction_decisions')
+      .select(['transaction_id', 'decision', 'rule', 'evidence', 'sync_run_id'])
+      .where(
+        'transaction_id',
+        'in',
+        withdrawn.map((r) => r.id),
+      )
+      .execute();
     expect(decisions).toHaveLength(withdrawn.length);
     for (const d of decisions) {
       expect(d).toMatchObject({ decision: 'removed', rule: 'withdrawn_intraday', sync_run_id: runId });
-      expect(d.evidence).toMatchObject({ bookingDate: DAY, walk: { runId, itemsShown: shown.size, totalRecords: shown.size, businessDaySource: 'current_day_balance' } });
+      expect(d.evidence).toMatchObject({
+        bookingDate: DAY,
+        walk: { runId, itemsShown: shown.size, totalRecords: shown.size, businessDaySource: 'current_day_balance' },
+      });
     }
 
     // The read API's live set is exactly the bank's snapshot; the feed says `removed` for each withdrawn item.
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
-    const events = await eventsAbout(sinceEvent, after.map((r) => r.id));
+    const events = await eventsAbout(
+      sinceEvent,
+      after.map((r) => r.id),
+    );
     expect(events.map((e) => [e.kind, e.entity_id]).sort()).toEqual(withdrawn.map((r) => ['removed', r.id]).sort());
     const one = await request(api.app).get(`/v1/transactions/${withdrawn[0]!.id}`).set(bearer(key));
     expect(one.status).toBe(200);
-    expect(one.body).toMatchObject({ status: 'removed', decisions: [expect.objectContaining({ decision: 'removed', rule: 'withdrawn_intraday' })] });
+    expect(one.body).toMatchObject({
+      status: 'removed',
+      decisions: [expect.objectContaining({ decision: 'removed', rule: 'withdrawn_intraday' })],
+    });
 
     // Syncing the same snapshot again changes nothing.
     expect((await env.sync(account.id, { mode: 'intraday' })).removed).toBe(0);
@@ -139,11 +189,17 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     expect(after.every((r) => r.status === 'pending')).toBe(true);
     expect(after.map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
     expect(counts).toMatchObject({ removed: 0, inserted: 0 });
-    const decisions = await env.deps.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision', 'rule'])
-      .where('sync_run_id', '=', runId).execute();
+    const decisions = await env.deps.db
+      .selectFrom('transaction_decisions')
+      .select(['transaction_id', 'decision', 'rule'])
+      .where('sync_run_id', '=', runId)
+      .execute();
     expect(decisions.map((d) => d.transaction_id).sort()).toEqual(removed.map((r) => r.id).sort());
     expect(decisions.every((d) => d.decision === 'restored' && d.rule === 'shown_again_intraday')).toBe(true);
-    const events = await eventsAbout(sinceEvent, after.map((r) => r.id));
+    const events = await eventsAbout(
+      sinceEvent,
+      after.map((r) => r.id),
+    );
     expect(events.map((e) => [e.kind, e.entity_id]).sort()).toEqual(removed.map((r) => ['modified', r.id]).sort());
     expect(await liveIdsFromApi()).toEqual([...shown].sort());
   });
@@ -156,19 +212,31 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
 
     env.sim.injectFaults([{ kind: 'server-error', path: '/tsapi/v3/transactions', count: 1 }]);
     await expect(env.sync(account.id, { mode: 'intraday' })).rejects.toThrow();
-    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(pendingBefore);
+    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(
+      pendingBefore,
+    );
 
     // Every page answered, but with half of its records: the walk cannot prove anything absent. The
     // client walks again (within its restart budget) and then fails retryably, never succeeding short.
     env.sim.injectFaults([{ kind: 'short-page', path: '/tsapi/v3/transactions', count: 6 }]);
-    await expect(env.sync(account.id, { mode: 'intraday' })).rejects.toMatchObject({ code: 'jpm_unstable_pages', retryable: true });
-    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(pendingBefore);
+    await expect(env.sync(account.id, { mode: 'intraday' })).rejects.toMatchObject({
+      code: 'jpm_unstable_pages',
+      retryable: true,
+    });
+    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending')).toHaveLength(
+      pendingBefore,
+    );
     env.sim.clearFaults();
 
     const counts = await env.sync(account.id, { mode: 'intraday' });
     expect(counts.removed).toBe(pendingBefore - shown.size);
     const rows = await intradayRows(env, account.id, DAY);
-    expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+    expect(
+      rows
+        .filter((r) => r.status === 'pending')
+        .map((r) => r.jpm_transaction_id)
+        .sort(),
+    ).toEqual([...shown].sort());
   });
 
   it('concurrent intraday syncs of one account decide each withdrawal and each return exactly once', async () => {
@@ -183,8 +251,12 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     const shown = await bankIntradayIds(env, account);
     const gone = await Promise.all([1, 2, 3].map(() => env.sync(account.id, { mode: 'intraday' })));
     expect(gone.reduce((n, c) => n + c.removed, 0)).toBe(rows.length - shown.size);
-    const decided = await env.deps.db.selectFrom('transaction_decisions').select(['transaction_id', 'decision'])
-      .where('account_id', '=', account.id).orderBy('id').execute();
+    const decided = await env.deps.db
+      .selectFrom('transaction_decisions')
+      .select(['transaction_id', 'decision'])
+      .where('account_id', '=', account.id)
+      .orderBy('id')
+      .execute();
     // Per row, decisions alternate removed / restored: never the same decision twice in a row.
     const byRow = new Map<string, string[]>();
     for (const d of decided) {
@@ -193,7 +265,12 @@ describe('intraday reconciliation (simulator over mTLS)', () => {
     for (const seq of byRow.values()) {
       expect(seq.every((d, i) => d === (i % 2 === 0 ? 'removed' : 'restored'))).toBe(true);
     }
-    expect((await intradayRows(env, account.id, DAY)).filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+    expect(
+      (await intradayRows(env, account.id, DAY))
+        .filter((r) => r.status === 'pending')
+        .map((r) => r.jpm_transaction_id)
+        .sort(),
+    ).toEqual([...shown].sort());
   });
 });
 
@@ -207,7 +284,12 @@ describe('intraday reconciliation when the pages shift under the walk (simulator
     t = await createTestDb();
     // Small pages and a snapshot that grows with every page request: walks restart.
     env = await startSimBank(t.db, {
-      today: DAY, historyDays: 10, txPerDay: 20, accounts: [{ currency: 'USD' }], quirks: { ...QUIRKS, shiftingPages: true }, seed: 'intraday-shift',
+      today: DAY,
+      historyDays: 10,
+      txPerDay: 20,
+      accounts: [{ currency: 'USD' }],
+      quirks: { ...QUIRKS, shiftingPages: true },
+      seed: 'intraday-shift',
       defaultPageSize: 4,
     });
     account = env.accounts[0]!;
@@ -217,7 +299,7 @@ describe('intraday reconciliation when the pages shift under the walk (simulator
     await t.drop();
   });
 
-  it('walks cut short by a restart remove nothing; the complete walk that follows leaves exactly the bank\'s snapshot', async () => {
+  it("walks cut short by a restart remove nothing; the complete walk that follows leaves exactly the bank's snapshot", async () => {
     env.setToday(DAY, 1);
     await env.sync(account.id, { mode: 'intraday' });
     const all = await intradayRows(env, account.id, DAY);
@@ -232,11 +314,20 @@ describe('intraday reconciliation when the pages shift under the walk (simulator
     const shown = await bankIntradayIds(env, account);
     const rows = await intradayRows(env, account.id, DAY);
     expect(rows.map((r) => r.id)).toEqual(all.map((r) => r.id));
-    expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+    expect(
+      rows
+        .filter((r) => r.status === 'pending')
+        .map((r) => r.jpm_transaction_id)
+        .sort(),
+    ).toEqual([...shown].sort());
     expect(counts.removed).toBe(all.length - shown.size);
     // The removal's evidence is the complete walk: as many items as that walk's totalRecords.
-    const d = await env.deps.db.selectFrom('transaction_decisions').select(['evidence']).where('account_id', '=', account.id)
-      .where('rule', '=', 'withdrawn_intraday').executeTakeFirstOrThrow();
+    const d = await env.deps.db
+      .selectFrom('transaction_decisions')
+      .select(['evidence'])
+      .where('account_id', '=', account.id)
+      .where('rule', '=', 'withdrawn_intraday')
+      .executeTakeFirstOrThrow();
     expect(d.evidence).toMatchObject({ walk: { itemsShown: shown.size, totalRecords: shown.size } });
     const totalPages = (d.evidence as { walk: { totalPages: number } }).walk.totalPages;
     expect(totalPages).toBeGreaterThan(1);
@@ -252,8 +343,12 @@ describe("intraday reconciliation through a day of the simulator's withdrawals (
   beforeAll(async () => {
     t = await createTestDb();
     env = await startSimBank(t.db, {
-      today: '2026-03-02', historyDays: 10, txPerDay: 30, accounts: [{ currency: 'USD' }, { currency: 'JPY' }],
-      quirks: { ...QUIRKS, withdrawals: true }, seed: 'intraday-withdrawals',
+      today: '2026-03-02',
+      historyDays: 10,
+      txPerDay: 30,
+      accounts: [{ currency: 'USD' }, { currency: 'JPY' }],
+      quirks: { ...QUIRKS, withdrawals: true },
+      seed: 'intraday-withdrawals',
     });
   });
   afterAll(async () => {
@@ -261,7 +356,7 @@ describe("intraday reconciliation through a day of the simulator's withdrawals (
     await t.drop();
   });
 
-  it('after every intraday sync the live intraday rows are exactly the bank\'s snapshot, one row per item ever shown', async () => {
+  it("after every intraday sync the live intraday rows are exactly the bank's snapshot, one row per item ever shown", async () => {
     // A business day on which some item is withdrawn for good and some comes back.
     const day = ['2026-03-02', '2026-03-03', '2026-03-04', '2026-03-05', '2026-03-06'].find((d) => {
       const marks = env.sim.accounts.flatMap((a) => env.sim.ledger.day(a, d)?.items.flatMap((i) => i.marks) ?? []);
@@ -279,7 +374,12 @@ describe("intraday reconciliation through a day of the simulator's withdrawals (
           everShown.get(account.id)!.add(id);
         }
         const rows = await intradayRows(env, account.id, day!);
-        expect(rows.filter((r) => r.status === 'pending').map((r) => r.jpm_transaction_id).sort()).toEqual([...shown].sort());
+        expect(
+          rows
+            .filter((r) => r.status === 'pending')
+            .map((r) => r.jpm_transaction_id)
+            .sort(),
+        ).toEqual([...shown].sort());
         expect(rows.map((r) => r.jpm_transaction_id).sort()).toEqual([...everShown.get(account.id)!].sort());
       }
     }
@@ -300,7 +400,13 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
   beforeAll(async () => {
     api = await createTestApi();
     env = await startSimBank(api.t.db, {
-      today: TODAY, historyDays: 20, txPerDay: 8, accounts: [{ currency: 'USD' }], quirks: QUIRKS, seed: 'bank-calendar', holidays: [HOLIDAY],
+      today: TODAY,
+      historyDays: 20,
+      txPerDay: 8,
+      accounts: [{ currency: 'USD' }],
+      quirks: QUIRKS,
+      seed: 'bank-calendar',
+      holidays: [HOLIDAY],
     });
     account = env.accounts[0]!;
   });
@@ -310,8 +416,12 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
   });
 
   async function fetches() {
-    return env.deps.db.selectFrom('bank_day_fetches').select(['booking_date', 'state', 'record_count'])
-      .where('account_id', '=', account.id).orderBy('booking_date').execute();
+    return env.deps.db
+      .selectFrom('bank_day_fetches')
+      .select(['booking_date', 'state', 'record_count'])
+      .where('account_id', '=', account.id)
+      .orderBy('booking_date')
+      .execute();
   }
 
   it('a holiday inside the look-back window is recorded as no business day: the run neither fails nor succeeds with nothing', async () => {
@@ -322,8 +432,12 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
     // PRIOR_DAY is Wednesday the 4th; look-back 5 days: Friday 27th .. Wednesday 4th.
     const days = await fetches();
     expect(days.map((d) => [d.booking_date, d.state])).toEqual([
-      ['2026-02-27', 'fetched'], ['2026-02-28', 'no_business_day'], ['2026-03-01', 'no_business_day'],
-      ['2026-03-02', 'fetched'], [HOLIDAY, 'no_business_day'], ['2026-03-04', 'fetched'],
+      ['2026-02-27', 'fetched'],
+      ['2026-02-28', 'no_business_day'],
+      ['2026-03-01', 'no_business_day'],
+      ['2026-03-02', 'fetched'],
+      [HOLIDAY, 'no_business_day'],
+      ['2026-03-04', 'fetched'],
     ]);
     expect(days.filter((d) => d.state === 'fetched').every((d) => d.record_count > 0)).toBe(true);
     const run = await getSyncRun(env.deps.db, runId);
@@ -332,8 +446,20 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
     expect(run?.warnings).toEqual([expect.objectContaining({ code: 'no_business_day', dates: [HOLIDAY] })]);
 
     // Validation owes no proof for the holiday, and coverage names it as the bank's holiday.
-    expect(await daysOwed(env.deps.db, account.id, '2026-02-27', '2026-03-04')).toEqual(['2026-02-27', '2026-03-02', '2026-03-04']);
-    const cov = await coverage(env.deps.db, env.tenancy.integrationId, [account.id], '2026-02-27', '2026-03-04', env.deps.now(), 26);
+    expect(await daysOwed(env.deps.db, account.id, '2026-02-27', '2026-03-04')).toEqual([
+      '2026-02-27',
+      '2026-03-02',
+      '2026-03-04',
+    ]);
+    const cov = await coverage(
+      env.deps.db,
+      env.tenancy.integrationId,
+      [account.id],
+      '2026-02-27',
+      '2026-03-04',
+      env.deps.now(),
+      26,
+    );
     expect(cov.bankHolidays).toEqual([{ accountId: account.id, day: HOLIDAY }]);
     expect(cov.daysFetchedNothing).toEqual([]);
   });
@@ -350,7 +476,10 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
     env.setToday('2026-03-04', 0.5);
     const prior = await newRun(env, account.id, 'prior_day');
     await env.sync(account.id, { mode: 'prior_day', runId: prior });
-    expect(await getSyncRun(env.deps.db, prior)).toMatchObject({ bank_business_day: '2026-03-02', window_to: '2026-03-02' });
+    expect(await getSyncRun(env.deps.db, prior)).toMatchObject({
+      bank_business_day: '2026-03-02',
+      window_to: '2026-03-02',
+    });
   });
 
   it("follows the bank's day when our clock is a day ahead of it (another zone, clock skew)", async () => {
@@ -362,22 +491,34 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
       const prior = await newRun(env, account.id, 'prior_day');
       await env.sync(account.id, { mode: 'prior_day', runId: prior });
       // Its prior business day is Wednesday the 4th, not "yesterday" (the 5th, which is still open).
-      expect(await getSyncRun(env.deps.db, prior)).toMatchObject({ bank_business_day: '2026-03-04', window_to: '2026-03-04' });
+      expect(await getSyncRun(env.deps.db, prior)).toMatchObject({
+        bank_business_day: '2026-03-04',
+        window_to: '2026-03-04',
+      });
       expect((await fetches()).map((d) => d.booking_date)).not.toContain(TODAY);
 
       // A range asked up to our "yesterday" (the bank's current day) clips before the bank's day.
       const range = await env.sync(account.id, { mode: 'range', from: '2026-03-04', to: '2026-03-05' });
       expect(range.inserted).toBe(0);
       expect((await fetches()).map((d) => d.booking_date)).not.toContain(TODAY);
-      const posted = await env.deps.db.selectFrom('transactions').select('id').where('account_id', '=', account.id)
-        .where('booking_date', '=', TODAY).where('post_code', '=', 'P').execute();
+      const posted = await env.deps.db
+        .selectFrom('transactions')
+        .select('id')
+        .where('account_id', '=', account.id)
+        .where('booking_date', '=', TODAY)
+        .where('post_code', '=', 'P')
+        .execute();
       expect(posted).toHaveLength(0);
 
       // Intraday reconciles the bank's current day, the 5th, not our clock's.
       const intraday = await newRun(env, account.id, 'intraday');
       await env.sync(account.id, { mode: 'intraday', runId: intraday });
       expect(await getSyncRun(env.deps.db, intraday)).toMatchObject({ bank_business_day: TODAY, window_from: TODAY });
-      const account_ = await env.deps.db.selectFrom('bank_accounts').select(['bank_business_day', 'bank_prior_business_day']).where('id', '=', account.id).executeTakeFirstOrThrow();
+      const account_ = await env.deps.db
+        .selectFrom('bank_accounts')
+        .select(['bank_business_day', 'bank_prior_business_day'])
+        .where('id', '=', account.id)
+        .executeTakeFirstOrThrow();
       expect(account_).toEqual({ bank_business_day: TODAY, bank_prior_business_day: '2026-03-04' });
     } finally {
       env.deps.now = realNow;
@@ -402,7 +543,12 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
 
   it('on a weekend a range reaching today still fetches the Friday, even after a failed prior-day run', async () => {
     const FRIDAY = '2026-03-06';
-    const calendarOf = () => env.deps.db.selectFrom('bank_accounts').select(['bank_business_day', 'bank_calendar_at']).where('id', '=', account.id).executeTakeFirstOrThrow();
+    const calendarOf = () =>
+      env.deps.db
+        .selectFrom('bank_accounts')
+        .select(['bank_business_day', 'bank_calendar_at'])
+        .where('id', '=', account.id)
+        .executeTakeFirstOrThrow();
     const realNow = env.deps.now.bind(env.deps);
     try {
       // Friday afternoon: the intraday run hears the bank's current business day.
@@ -416,7 +562,9 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
       env.setToday('2026-03-07', 0.3);
       env.deps.now = () => new Date('2026-03-07T15:00:00Z');
       env.sim.injectFaults([{ kind: 'not-entitled', count: 1, path: '/tsapi/v3/transactions' }]);
-      await expect(env.sync(account.id, { mode: 'prior_day', runId: await newRun(env, account.id, 'prior_day') })).rejects.toThrow(/not entitled/i);
+      await expect(
+        env.sync(account.id, { mode: 'prior_day', runId: await newRun(env, account.id, 'prior_day') }),
+      ).rejects.toThrow(/not entitled/i);
       env.sim.clearFaults();
       // A PRIOR_DAY answer does not restart the estimate of the current business day: Friday was heard on Friday.
       expect(await calendarOf()).toEqual(heard);
@@ -424,11 +572,20 @@ describe("the bank's business calendar (simulator over mTLS)", () => {
 
       // Even when what we heard is stale (Friday, heard on Saturday by a clock running ahead), a range
       // up to Sunday asks the closed bank for its PRIOR_DAY and fetches Friday's final data.
-      await env.deps.db.updateTable('bank_accounts').set({ bank_calendar_at: new Date('2026-03-07T15:00:00Z') }).where('id', '=', account.id).execute();
+      await env.deps.db
+        .updateTable('bank_accounts')
+        .set({ bank_calendar_at: new Date('2026-03-07T15:00:00Z') })
+        .where('id', '=', account.id)
+        .execute();
       await env.sync(account.id, { mode: 'range', from: '2026-03-05', to: '2026-03-08' });
       expect(await fetches()).toContainEqual(expect.objectContaining({ booking_date: FRIDAY, state: 'fetched' }));
-      const friday = await env.deps.db.selectFrom('transactions').select(['status']).where('account_id', '=', account.id)
-        .where('booking_date', '=', FRIDAY).where('status', 'in', ['pending', 'posted']).execute();
+      const friday = await env.deps.db
+        .selectFrom('transactions')
+        .select(['status'])
+        .where('account_id', '=', account.id)
+        .where('booking_date', '=', FRIDAY)
+        .where('status', 'in', ['pending', 'posted'])
+        .execute();
       expect(friday.length).toBeGreaterThan(0);
       expect(friday.every((r) => r.status === 'posted')).toBe(true);
     } finally {
@@ -460,10 +617,21 @@ describe('a prior day that fetched nothing on an account that normally has activ
 
   beforeAll(async () => {
     api = await createTestApi();
-    env = await startSimBank(api.t.db, { today: TODAY, historyDays: 30, txPerDay: 8, accounts: [{ currency: 'USD' }], quirks: QUIRKS, seed: 'fetched-nothing' });
+    env = await startSimBank(api.t.db, {
+      today: TODAY,
+      historyDays: 30,
+      txPerDay: 8,
+      accounts: [{ currency: 'USD' }],
+      quirks: QUIRKS,
+      seed: 'fetched-nothing',
+    });
     account = env.accounts[0]!;
     env.setToday(TODAY, 0.5);
-    for (const [from, to] of [['2026-02-23', '2026-02-27'], ['2026-02-28', '2026-03-04'], ['2026-03-05', '2026-03-06']]) {
+    for (const [from, to] of [
+      ['2026-02-23', '2026-02-27'],
+      ['2026-02-28', '2026-03-04'],
+      ['2026-03-05', '2026-03-06'],
+    ]) {
       await env.sync(account.id, { mode: 'range', from: from!, to: to! });
     }
   });
@@ -474,23 +642,51 @@ describe('a prior day that fetched nothing on an account that normally has activ
 
   it('is flagged in the run and in coverage, not reported as a plain success; a later fetch with data clears it', async () => {
     const runId = await newRun(env, account.id, 'prior_day');
-    await syncAccountWindow({ ...env.deps, clientFor: () => Promise.resolve(hidingDay(env.bank, PRIOR)) }, {
-      runId, accountId: account.id, mode: 'prior_day', kinds: ['transactions', 'balances'],
-    });
+    await syncAccountWindow(
+      { ...env.deps, clientFor: () => Promise.resolve(hidingDay(env.bank, PRIOR)) },
+      {
+        runId,
+        accountId: account.id,
+        mode: 'prior_day',
+        kinds: ['transactions', 'balances'],
+      },
+    );
     const run = await getSyncRun(env.deps.db, runId);
     expect(run?.bank_business_day).toBe(PRIOR);
     expect(run?.warnings).toContainEqual(expect.objectContaining({ code: 'fetched_nothing', dates: [PRIOR] }));
-    const row = await env.deps.db.selectFrom('bank_day_fetches').select(['state', 'record_count']).where('account_id', '=', account.id)
-      .where('booking_date', '=', PRIOR).executeTakeFirstOrThrow();
+    const row = await env.deps.db
+      .selectFrom('bank_day_fetches')
+      .select(['state', 'record_count'])
+      .where('account_id', '=', account.id)
+      .where('booking_date', '=', PRIOR)
+      .executeTakeFirstOrThrow();
     expect(row).toEqual({ state: 'unexpectedly_empty', record_count: 0 });
-    const cov = await coverage(env.deps.db, env.tenancy.integrationId, [account.id], '2026-02-23', PRIOR, env.deps.now(), 26);
+    const cov = await coverage(
+      env.deps.db,
+      env.tenancy.integrationId,
+      [account.id],
+      '2026-02-23',
+      PRIOR,
+      env.deps.now(),
+      26,
+    );
     expect(cov.daysFetchedNothing).toEqual([{ accountId: account.id, day: PRIOR, syncRunId: runId }]);
 
     // The bank's data arrives on the next fetch: the day is an ordinary fetched day again.
     const again = await newRun(env, account.id, 'prior_day');
     await env.sync(account.id, { mode: 'prior_day', runId: again });
-    expect((await getSyncRun(env.deps.db, again))?.warnings).not.toContainEqual(expect.objectContaining({ code: 'fetched_nothing' }));
-    const after = await coverage(env.deps.db, env.tenancy.integrationId, [account.id], '2026-02-23', PRIOR, env.deps.now(), 26);
+    expect((await getSyncRun(env.deps.db, again))?.warnings).not.toContainEqual(
+      expect.objectContaining({ code: 'fetched_nothing' }),
+    );
+    const after = await coverage(
+      env.deps.db,
+      env.tenancy.integrationId,
+      [account.id],
+      '2026-02-23',
+      PRIOR,
+      env.deps.now(),
+      26,
+    );
     expect(after.daysFetchedNothing).toEqual([]);
   });
 });

@@ -29,11 +29,31 @@ describe('JpmClient failure mapping', () => {
   };
 
   it.each([
-    ['rate-limit', { kind: 'rate-limit', retryAfterSeconds: 7 }, { code: 'jpm_rate_limited', upstreamStatus: 429, retryAfterMs: 7000 }],
-    ['server-error (GCA-099)', { kind: 'server-error' }, { code: 'jpm_unavailable', upstreamStatus: 500, bankErrorCode: 'GCA-099' }],
-    ['unavailable (503)', { kind: 'unavailable', retryAfterSeconds: 2 }, { code: 'jpm_unavailable', upstreamStatus: 503, retryAfterMs: 2000 }],
-    ['gateway fault (502)', { kind: 'gateway-fault' }, { code: 'jpm_unavailable', upstreamStatus: 502, bankErrorCode: GATEWAY_EOF }],
-    ['gateway fault inside a 200', { kind: 'gateway-fault', status: 200 }, { code: 'jpm_unavailable', upstreamStatus: 200, bankErrorCode: GATEWAY_EOF }],
+    [
+      'rate-limit',
+      { kind: 'rate-limit', retryAfterSeconds: 7 },
+      { code: 'jpm_rate_limited', upstreamStatus: 429, retryAfterMs: 7000 },
+    ],
+    [
+      'server-error (GCA-099)',
+      { kind: 'server-error' },
+      { code: 'jpm_unavailable', upstreamStatus: 500, bankErrorCode: 'GCA-099' },
+    ],
+    [
+      'unavailable (503)',
+      { kind: 'unavailable', retryAfterSeconds: 2 },
+      { code: 'jpm_unavailable', upstreamStatus: 503, retryAfterMs: 2000 },
+    ],
+    [
+      'gateway fault (502)',
+      { kind: 'gateway-fault' },
+      { code: 'jpm_unavailable', upstreamStatus: 502, bankErrorCode: GATEWAY_EOF },
+    ],
+    [
+      'gateway fault inside a 200',
+      { kind: 'gateway-fault', status: 200 },
+      { code: 'jpm_unavailable', upstreamStatus: 200, bankErrorCode: GATEWAY_EOF },
+    ],
     ['connection reset mid-body', { kind: 'reset' }, { code: 'jpm_unavailable', upstreamStatus: 200 }],
     ['malformed JSON', { kind: 'malformed-json' }, { code: 'jpm_malformed_response', upstreamStatus: 200 }],
   ] as const)('%s is a retryable JpmUnavailableError', async (_name, rule, expected) => {
@@ -54,9 +74,16 @@ describe('JpmClient failure mapping', () => {
     const accountId = env.sim.accounts[0]!.accountId;
     env.sim.injectFaults([{ kind: 'not-entitled', count: 1, accountId }]);
     const client = env.client();
-    const err = await caught(() => client.transactionPages({ accountIds: [accountId], relativeDateType: 'PRIOR_DAY' }).next());
+    const err = await caught(() =>
+      client.transactionPages({ accountIds: [accountId], relativeDateType: 'PRIOR_DAY' }).next(),
+    );
     expect(err).toBeInstanceOf(JpmRejectedError);
-    expect(err).toMatchObject({ code: 'jpm_not_entitled', retryable: false, upstreamStatus: 403, bankErrorCode: 'GCA-004' });
+    expect(err).toMatchObject({
+      code: 'jpm_not_entitled',
+      retryable: false,
+      upstreamStatus: 403,
+      bankErrorCode: 'GCA-004',
+    });
     expect(err.message).not.toContain(accountId);
     expect(err.message).toContain(`****${accountId.slice(-4)}`);
   });
@@ -85,7 +112,9 @@ describe('JpmClient certificates', () => {
   afterAll(() => env.stop());
 
   const refusedWith = async (credential: JpmCredential) => {
-    const err = await caught(() => env.client({ credentials: () => Promise.resolve(credential) }).getBalances({ relativeDateType: 'CURRENT_DAY' }));
+    const err = await caught(() =>
+      env.client({ credentials: () => Promise.resolve(credential) }).getBalances({ relativeDateType: 'CURRENT_DAY' }),
+    );
     expect(err).toBeInstanceOf(JpmRejectedError);
     expect(err).toMatchObject({ code: 'jpm_certificate_refused', retryable: false });
     expect(err.requestId).toMatch(UUID);
@@ -103,7 +132,9 @@ describe('JpmClient certificates', () => {
 
   it('a revoked certificate (HTTP 401) is refused', async () => {
     const credential = await env.issue('revoked-1');
-    await env.client({ credentials: () => Promise.resolve(credential) }).getBalances({ relativeDateType: 'CURRENT_DAY' });
+    await env
+      .client({ credentials: () => Promise.resolve(credential) })
+      .getBalances({ relativeDateType: 'CURRENT_DAY' });
     env.sim.revokeCertificate(credential.certPem);
     const err = await refusedWith(credential);
     expect(err).toMatchObject({ upstreamStatus: 401, bankErrorCode: 'GCA-005' });
@@ -111,18 +142,28 @@ describe('JpmClient certificates', () => {
 
   it('a handshake without any client certificate is refused (probe)', async () => {
     const none = { id: 'none', certPem: '', keyPem: '', caPem: env.sim.caCertPem };
-    await expect(probeTls({ url: env.sim.url, credential: none, connectTimeoutMs: 5000, holdMs: 500 })).resolves.toMatchObject({ kind: 'refused' });
-    const err = await caught(() => env.client({ credentials: () => Promise.resolve(none) }).getBalances({ relativeDateType: 'CURRENT_DAY' }));
+    await expect(
+      probeTls({ url: env.sim.url, credential: none, connectTimeoutMs: 5000, holdMs: 500 }),
+    ).resolves.toMatchObject({ kind: 'refused' });
+    const err = await caught(() =>
+      env.client({ credentials: () => Promise.resolve(none) }).getBalances({ relativeDateType: 'CURRENT_DAY' }),
+    );
     expect(err).toMatchObject({ code: 'jpm_credential_invalid', retryable: false });
   });
 
   it('an untrusted server certificate is a permanent jpm_tls_failed; a key that does not match is jpm_credential_invalid', async () => {
     const { caPem: _ca, ...publicRootsOnly } = env.credential;
-    const err = await caught(() => env.client({ credentials: () => Promise.resolve(publicRootsOnly) }).getBalances({ relativeDateType: 'CURRENT_DAY' }));
+    const err = await caught(() =>
+      env
+        .client({ credentials: () => Promise.resolve(publicRootsOnly) })
+        .getBalances({ relativeDateType: 'CURRENT_DAY' }),
+    );
     expect(err).toMatchObject({ code: 'jpm_tls_failed', retryable: false });
     const other = await env.issue('other');
     const mismatched = { ...env.credential, id: 'mismatch', keyPem: other.keyPem };
-    const bad = await caught(() => env.client({ credentials: () => Promise.resolve(mismatched) }).getBalances({ relativeDateType: 'CURRENT_DAY' }));
+    const bad = await caught(() =>
+      env.client({ credentials: () => Promise.resolve(mismatched) }).getBalances({ relativeDateType: 'CURRENT_DAY' }),
+    );
     expect(bad).toMatchObject({ code: 'jpm_credential_invalid', retryable: false });
     expect(bad.message).not.toMatch(/BEGIN|PRIVATE/);
   });
@@ -146,13 +187,21 @@ describe('JpmClient certificates', () => {
     expect(a.accounts).toHaveLength(2);
     expect(b.accounts).toHaveLength(2);
     expect(client.activeCredentialId).toBe('rotate-2');
-    expect(env.calls.slice(before).map((c) => [c.credentialId, c.outcome])).toEqual([['rotate-2', 'ok'], ['rotate-2', 'ok']]);
+    expect(env.calls.slice(before).map((c) => [c.credentialId, c.outcome])).toEqual([
+      ['rotate-2', 'ok'],
+      ['rotate-2', 'ok'],
+    ]);
   });
 
   it('testConnection reports each step, and which one failed', async () => {
     const ok = await env.client({ baseUrl: env.sim.url.replace('127.0.0.1', 'localhost') }).testConnection();
     expect(ok).toMatchObject({ ok: true, credentialId: 'cert-1', entitledAccounts: 2, tls: { protocol: 'TLSv1.3' } });
-    expect(ok.steps.map((s) => [s.step, s.ok])).toEqual([['credential', true], ['dns', true], ['tls', true], ['balances', true]]);
+    expect(ok.steps.map((s) => [s.step, s.ok])).toEqual([
+      ['credential', true],
+      ['dns', true],
+      ['tls', true],
+      ['balances', true],
+    ]);
     expect(ok.requestId).toMatch(UUID);
 
     const foreign = await env.foreign('foreign-2');

@@ -39,7 +39,11 @@ describe('JpmClient against the simulator', () => {
     expect(result.accountErrors).toEqual([]);
     expect(result.requestIds).toHaveLength(1);
     expect(result.requestIds[0]).toMatch(UUID);
-    expect(result.accounts.every((a) => a.balanceList.length === 1 && a.balanceList[0]!.currentDay && a.balanceList[0]!.asOfDate === TODAY)).toBe(true);
+    expect(
+      result.accounts.every(
+        (a) => a.balanceList.length === 1 && a.balanceList[0]!.currentDay && a.balanceList[0]!.asOfDate === TODAY,
+      ),
+    ).toBe(true);
     expect(new Set(result.accounts.map((a) => a.currency.decimalLocation))).toEqual(new Set([0, 2, 3]));
   });
 
@@ -57,14 +61,20 @@ describe('JpmClient against the simulator', () => {
     let compared = 0;
     for (const account of truth.accounts) {
       const ours = result.accounts.find((a) => a.accountId === account.accountId)!;
-      const expected = account.balances.filter((b) => diffDays(startDate, b.asOfDate) >= 0 && diffDays(b.asOfDate, endDate) >= 0);
+      const expected = account.balances.filter(
+        (b) => diffDays(startDate, b.asOfDate) >= 0 && diffDays(b.asOfDate, endDate) >= 0,
+      );
       expect(ours.balanceList.map((b) => b.asOfDate)).toEqual(expected.map((b) => b.asOfDate));
       ours.balanceList.forEach((b, i) => {
         const minor = balanceAmountsMinor(b, ours.currency);
         const text = (m: bigint | null) => (m === null ? null : formatMinorUnits(m, account.decimalLocation));
         const want = expected[i]!;
-        expect([text(minor.openingLedger), text(minor.endingLedger), text(minor.openingAvailable), text(minor.endingAvailable)])
-          .toEqual([want.openingLedger, want.endingLedger, want.openingAvailable, want.endingAvailable]);
+        expect([
+          text(minor.openingLedger),
+          text(minor.endingLedger),
+          text(minor.openingAvailable),
+          text(minor.endingAvailable),
+        ]).toEqual([want.openingLedger, want.endingLedger, want.openingAvailable, want.endingAvailable]);
         compared++;
       });
     }
@@ -75,12 +85,19 @@ describe('JpmClient against the simulator', () => {
     const client = env.client();
     const [failing, fine] = env.sim.accounts;
     env.sim.injectFaults([{ kind: 'account-error', accountId: failing!.accountId, count: 1 }]);
-    const result = await client.getBalances({ relativeDateType: 'PRIOR_DAY', accounts: [{ accountId: failing!.accountId }, { accountId: fine!.accountId }] });
+    const result = await client.getBalances({
+      relativeDateType: 'PRIOR_DAY',
+      accounts: [{ accountId: failing!.accountId }, { accountId: fine!.accountId }],
+    });
     expect(result.accounts.map((a) => a.accountId)).toEqual([fine!.accountId]);
     expect(result.accountErrors).toHaveLength(1);
     const [error] = result.accountErrors;
     expect(error).toMatchObject({ window: { relativeDateType: 'PRIOR_DAY' }, requestId: result.requestIds[0] });
-    expect(error!.entry).toMatchObject({ accountId: failing!.accountId, errorCode: 'GCA-024', errorMsg: 'No transaction was found for this account on the requested day.' });
+    expect(error!.entry).toMatchObject({
+      accountId: failing!.accountId,
+      errorCode: 'GCA-024',
+      errorMsg: 'No transaction was found for this account on the requested day.',
+    });
     expect(error!.entry).not.toHaveProperty('balanceList');
   });
 
@@ -105,7 +122,9 @@ describe('JpmClient against the simulator', () => {
     expect(v2.rejects).toEqual([]);
     expect(ids(v2.records)).toEqual(ids(records));
 
-    const truth = env.sim.groundTruth().accounts.flatMap((a) => a.transactions.map((t) => ({ ...t, decimalLocation: a.decimalLocation })))
+    const truth = env.sim
+      .groundTruth()
+      .accounts.flatMap((a) => a.transactions.map((t) => ({ ...t, decimalLocation: a.decimalLocation })))
       .filter((t) => diffDays(req.startDate, t.asOfDate) >= 0 && diffDays(t.asOfDate, req.endDate) >= 0);
     expect(ids(records)).toEqual(truth.map((t) => t.transactionId).sort());
     const byId = new Map(truth.map((t) => [t.transactionId, t]));
@@ -120,17 +139,25 @@ describe('JpmClient against the simulator', () => {
     const client = env.client();
     const before = env.calls.length;
     const startDate = addDays(TODAY, -12);
-    const events = await collect(client.transactionPages({ accountIds: [env.sim.accounts[0]!.accountId], startDate, endDate: addDays(TODAY, -1) }));
+    const events = await collect(
+      client.transactionPages({ accountIds: [env.sim.accounts[0]!.accountId], startDate, endDate: addDays(TODAY, -1) }),
+    );
     const calls = env.calls.slice(before);
     expect(calls.map((c) => c.endpoint)).toEqual(['transactions_v3', 'transactions_v3', 'transactions_v3']);
     expect(new Set(calls.map((c) => c.requestId)).size).toBe(3);
     const windows = pagesOf(events).map((p) => ('startDate' in p.slice ? [p.slice.startDate, p.slice.endDate] : []));
     expect(windows).toEqual([
-      [startDate, addDays(startDate, 4)], [addDays(startDate, 5), addDays(startDate, 9)], [addDays(startDate, 10), addDays(TODAY, -1)],
+      [startDate, addDays(startDate, 4)],
+      [addDays(startDate, 5), addDays(startDate, 9)],
+      [addDays(startDate, 10), addDays(TODAY, -1)],
     ]);
     for (const page of pagesOf(events)) {
       const slice = page.slice as { startDate: string; endDate: string };
-      expect(page.records.every((r) => diffDays(slice.startDate, r.asOfDate) >= 0 && diffDays(r.asOfDate, slice.endDate) >= 0)).toBe(true);
+      expect(
+        page.records.every(
+          (r) => diffDays(slice.startDate, r.asOfDate) >= 0 && diffDays(r.asOfDate, slice.endDate) >= 0,
+        ),
+      ).toBe(true);
     }
   });
 });
@@ -169,7 +196,14 @@ describe('JpmClient page walk over a shifting current day', () => {
   it('gives up with a retryable jpm_unstable_pages after the restart budget', async () => {
     env.sim.setClock({ progress: 0.5 });
     const client = env.client({ maxWalkRestarts: 0 });
-    const err = await caught(() => collect(client.transactionPages({ accountIds: env.sim.accounts.map((a) => a.accountId), relativeDateType: 'CURRENT_DAY' })));
+    const err = await caught(() =>
+      collect(
+        client.transactionPages({
+          accountIds: env.sim.accounts.map((a) => a.accountId),
+          relativeDateType: 'CURRENT_DAY',
+        }),
+      ),
+    );
     expect(err).toBeInstanceOf(JpmUnavailableError);
     expect(err).toMatchObject({ code: 'jpm_unstable_pages', retryable: true });
   });

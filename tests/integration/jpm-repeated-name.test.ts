@@ -25,16 +25,29 @@ afterAll(async () => {
 });
 
 const stored = async (accountId: string) =>
-  (await h.t.db.selectFrom('transactions').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirstOrThrow()).n;
+  (
+    await h.t.db
+      .selectFrom('transactions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('account_id', '=', accountId)
+      .executeTakeFirstOrThrow()
+  ).n;
 
 describe('a bank page that repeats a name', () => {
   it('fails the window like malformed JSON, naming the name, and stores nothing', async () => {
     const a = h.accounts[0]!;
     h.sim.injectFaults([{ kind: 'repeated-name', path: '/tsapi/v3/transactions', accountId: a.jpmAccountId }]);
     try {
-      const window = syncAccountWindow(h.syncDeps(h.bankWith()), { runId: null, accountId: a.id, mode: 'prior_day', kinds: ['transactions'] });
+      const window = syncAccountWindow(h.syncDeps(h.bankWith()), {
+        runId: null,
+        accountId: a.id,
+        mode: 'prior_day',
+        kinds: ['transactions'],
+      });
       await expect(window).rejects.toMatchObject({
-        code: 'jpm_malformed_response', retryable: true, upstreamStatus: 200,
+        code: 'jpm_malformed_response',
+        retryable: true,
+        upstreamStatus: 200,
         message: expect.stringContaining('is refused: the JSON text repeats the name "data" in one object') as unknown,
       });
       expect(await stored(a.id)).toBe('0');
@@ -48,17 +61,27 @@ describe('a bank page that repeats a name', () => {
     h.sim.injectFaults([{ kind: 'repeated-name', path: '/tsapi/v3/transactions', accountId: a.jpmAccountId }]);
     let cleared = false;
     try {
-      const { runs } = await triggerSync(h.producer(), { accountId: a.id, request: { mode: 'prior_day' }, trigger: 'manual' });
+      const { runs } = await triggerSync(h.producer(), {
+        accountId: a.id,
+        request: { mode: 'prior_day' },
+        trigger: 'manual',
+      });
       const runId = runs[0]!.runId;
       // Every attempt gets the page with the repeated name while the fault is on: wait for the first one's error.
       let run = await getRun({ db: h.t.db }, runId, { windows: true });
-      for (const deadline = Date.now() + 60_000; run.windows?.[0]?.error === undefined || run.windows[0].error === null; ) {
+      for (
+        const deadline = Date.now() + 60_000;
+        run.windows?.[0]?.error === undefined || run.windows[0].error === null;
+      ) {
         expect(Date.now(), 'no window error recorded').toBeLessThan(deadline);
         await new Promise((r) => setTimeout(r, 100));
         run = await getRun({ db: h.t.db }, runId, { windows: true });
       }
       expect(run.finishedAt).toBeNull();
-      expect(run.windows[0].error).toMatchObject({ code: 'jpm_malformed_response', message: expect.stringContaining('repeats the name "data"') as unknown });
+      expect(run.windows[0].error).toMatchObject({
+        code: 'jpm_malformed_response',
+        message: expect.stringContaining('repeats the name "data"') as unknown,
+      });
       expect(await stored(a.id)).toBe('0');
 
       h.sim.clearFaults();

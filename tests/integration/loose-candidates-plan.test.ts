@@ -20,9 +20,19 @@ describe('loose cross-channel candidates of an API page', () => {
   beforeAll(async () => {
     t = await createTestDb();
     account = await createAccount(t.db, await createTenancy(t.db));
-    await ingestWire(t.db, account, amounts.map((minor, i) => wireTransaction({
-      transactionId: `P-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: DAY, amount: `${Number(minor) / 100}.00`, bankReference: `BR-${i}`,
-    })));
+    await ingestWire(
+      t.db,
+      account,
+      amounts.map((minor, i) =>
+        wireTransaction({
+          transactionId: `P-${i}`,
+          jpmAccountId: account.jpmAccountId,
+          asOfDate: DAY,
+          amount: `${Number(minor) / 100}.00`,
+          bankReference: `BR-${i}`,
+        }),
+      ),
+    );
   });
   afterAll(async () => {
     await t?.drop();
@@ -48,9 +58,12 @@ describe('loose cross-channel candidates of an API page', () => {
   });
 
   it('finds a file row of the day, reading only it', async () => {
-    await sql`update transactions set source = 'bai2' where account_id = ${account.id} and jpm_transaction_id = 'P-7'`.execute(t.db);
-    const found = await t.db.transaction().execute(async (trx) =>
-      findLooseCandidates(trx, account.id, [DAY], amounts, true));
+    await sql`update transactions set source = 'bai2' where account_id = ${account.id} and jpm_transaction_id = 'P-7'`.execute(
+      t.db,
+    );
+    const found = await t.db
+      .transaction()
+      .execute(async (trx) => findLooseCandidates(trx, account.id, [DAY], amounts, true));
     expect(found.map((r) => [r.jpm_transaction_id, r.source])).toEqual([['P-7', 'bai2']]);
     expect(await fetched(true)).toEqual({ rows: 1, read: 1 });
   });

@@ -21,7 +21,11 @@ describe('migrations', () => {
     expect(status.every((m) => m.executedAt)).toBe(true);
     const down = await migrateDown(t.db, true);
     expect(down.error).toBeUndefined();
-    const tables = await sql<{ n: string }>`select count(*)::text as n from information_schema.tables where table_schema = 'public' and table_name not like 'kysely_%'`.execute(t.db);
+    const tables = await sql<{
+      n: string;
+    }>`select count(*)::text as n from information_schema.tables where table_schema = 'public' and table_name not like 'kysely_%'`.execute(
+      t.db,
+    );
     expect(tables.rows[0]?.n).toBe('0');
     const up = await migrateUp(t.db);
     expect(up.error).toBeUndefined();
@@ -37,7 +41,9 @@ describe('migrations', () => {
     await sql`create index transactions_by_bank_reference_idx on transactions (bank_reference, organization_id, booking_date, id)
       where bank_reference <> '' and char_length(bank_reference) <= 200`.execute(t.db);
     await sql`create index transactions_by_org_customer_reference_idx on transactions (id)`.execute(t.db);
-    await sql`update pg_index set indisvalid = false where indexrelid = 'transactions_by_org_customer_reference_idx'::regclass`.execute(t.db);
+    await sql`update pg_index set indisvalid = false where indexrelid = 'transactions_by_org_customer_reference_idx'::regclass`.execute(
+      t.db,
+    );
     const up = await migrateUp(t.db);
     expect(up.error).toBeUndefined();
     const indexes = await sql<{ name: string; def: string; valid: boolean }>`
@@ -54,7 +60,9 @@ describe('migrations', () => {
 
   it('validate the foreign key while a writer holds transactions; dropping the old keys gives up after the lock timeout and runs on a later try', async () => {
     const migrator = createMigrator(t.db);
-    expect((await migrator.migrateTo('20261206T104000000Z-transactions-account-org-foreign-key-not-valid')).error).toBeUndefined();
+    expect(
+      (await migrator.migrateTo('20261206T104000000Z-transactions-account-org-foreign-key-not-valid')).error,
+    ).toBeUndefined();
     const writer = new pg.Client({ connectionString: t.url });
     await writer.connect();
     try {
@@ -63,19 +71,28 @@ describe('migrations', () => {
       await writer.query('lock table transactions in row exclusive mode');
       const validate = await migrator.migrateUp();
       expect(validate.error).toBeUndefined();
-      expect(validate.results?.map((r) => [r.migrationName, r.status])).toEqual([['20261206T104100000Z-transactions-account-org-foreign-key-validate', 'Success']]);
+      expect(validate.results?.map((r) => [r.migrationName, r.status])).toEqual([
+        ['20261206T104100000Z-transactions-account-org-foreign-key-validate', 'Success'],
+      ]);
       // Dropping a key needs ACCESS EXCLUSIVE: it fails after its lock timeout instead of queueing (and stopping every
       // read and write queued behind it), and stays pending.
       const drop = await migrator.migrateUp();
       expect(String(drop.error)).toMatch(/lock timeout/);
-      expect((await migrationStatus(t.db)).find((m) => !m.executedAt)?.name).toBe('20261206T104200000Z-transactions-drop-single-column-foreign-keys');
+      expect((await migrationStatus(t.db)).find((m) => !m.executedAt)?.name).toBe(
+        '20261206T104200000Z-transactions-drop-single-column-foreign-keys',
+      );
     } finally {
       await writer.query('rollback');
       await writer.end();
     }
     expect((await migrateUp(t.db)).error).toBeUndefined();
-    const keys = await sql<{ name: string; valid: boolean }>`select conname as name, convalidated as valid from pg_constraint
-      where conrelid = 'transactions'::regclass and contype = 'f' and confrelid <> 'transactions'::regclass order by conname`.execute(t.db);
+    const keys = await sql<{
+      name: string;
+      valid: boolean;
+    }>`select conname as name, convalidated as valid from pg_constraint
+      where conrelid = 'transactions'::regclass and contype = 'f' and confrelid <> 'transactions'::regclass order by conname`.execute(
+      t.db,
+    );
     expect(keys.rows).toEqual([{ name: 'transactions_account_organization_fkey', valid: true }]);
   });
 
@@ -117,8 +134,12 @@ describe('migrations', () => {
     try {
       const down = await createMigrator(t.db.withPlugin(writerAfterAdd)).migrateTo(validate);
       expect(down.error).toBeUndefined();
-      expect((await early.query<{ n: string }>(`select count(*)::text as n from pg_locks
-        where locktype = 'relation' and relation = 'transactions'::regclass and pid = pg_backend_pid()`)).rows[0]?.n).toBe('1');
+      expect(
+        (
+          await early.query<{ n: string }>(`select count(*)::text as n from pg_locks
+        where locktype = 'relation' and relation = 'transactions'::regclass and pid = pg_backend_pid()`)
+        ).rows[0]?.n,
+      ).toBe('1');
     } finally {
       await early.query('rollback');
       await early.end();
@@ -128,7 +149,9 @@ describe('migrations', () => {
     // in one statement needs SHARE ROW EXCLUSIVE through its scan, and would give up after the lock timeout).
     expect((await migrator.migrateTo(drop)).error).toBeUndefined();
     await addNotValid.execute(t.db);
-    await sql`alter table transactions add constraint transactions_organization_id_fkey foreign key (organization_id) references organizations (id) not valid`.execute(t.db);
+    await sql`alter table transactions add constraint transactions_organization_id_fkey foreign key (organization_id) references organizations (id) not valid`.execute(
+      t.db,
+    );
     const writer = new pg.Client({ connectionString: t.url });
     await writer.connect();
     try {

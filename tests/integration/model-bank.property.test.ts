@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
 import { createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { BOUNDED, scenarioArb } from '../helpers/model-arbitraries.ts';
-import { ModelTally, runScenario, type ModelEnv, type ModelScenario, type ModelStep, type ScenarioRun } from '../helpers/model-bank.ts';
+import {
+  ModelTally,
+  runScenario,
+  type ModelEnv,
+  type ModelScenario,
+  type ModelStep,
+  type ScenarioRun,
+} from '../helpers/model-bank.ts';
 import { modelRunOptions } from '../helpers/model-replay.ts';
 
 /**
@@ -26,7 +33,13 @@ beforeAll(async () => {
   pkiDir = await mkdtemp(join(tmpdir(), 'model-bank-pki-'));
   const pki = await ensureDevPki(pkiDir);
   const issued = await createClientCredential(pki, { commonName: 'model-bank-test' });
-  env = { db: api.t.db, dbUrl: api.t.url, api: { app: api.app, key: api.adminKey }, pkiDir, credential: { id: 'model-bank-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem } };
+  env = {
+    db: api.t.db,
+    dbUrl: api.t.url,
+    api: { app: api.app, key: api.adminKey },
+    pkiDir,
+    credential: { id: 'model-bank-cert', certPem: issued.certPem, keyPem: issued.keyPem, caPem: pki.caCertPem },
+  };
 });
 
 afterAll(async () => {
@@ -40,8 +53,20 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
   {
     name: 'a day of null and padded references and hostile narratives is stored exactly and proves',
     scenario: {
-      seed: 'odd-day', quirks: { oddFields: true, oddReferences: true, hostileNarratives: true, withdrawals: false, latePostings: false },
-      holidays: [], currencies: ['USD', 'KWD'], txPerDay: 12, pageSize: 5, start: '2026-11-10', historyDays: 6,
+      seed: 'odd-day',
+      quirks: {
+        oddFields: true,
+        oddReferences: true,
+        hostileNarratives: true,
+        withdrawals: false,
+        latePostings: false,
+      },
+      holidays: [],
+      currencies: ['USD', 'KWD'],
+      txPerDay: 12,
+      pageSize: 5,
+      start: '2026-11-10',
+      historyDays: 6,
       steps: [
         { do: 'sync', account: 0, mode: 'intraday' },
         { do: 'advance', days: 1, progress: 0.4 },
@@ -59,13 +84,21 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
   {
     name: 'an intraday item withdrawn during the day leaves the live set at the next intraday sync, and comes back if the bank shows it again',
     scenario: {
-      seed: 'withdrawals-4', quirks: { withdrawals: true, growingSnapshot: true, shiftingPages: false }, holidays: [], currencies: ['USD'],
-      txPerDay: 16, pageSize: 4, start: '2026-11-17', historyDays: 4,
+      seed: 'withdrawals-4',
+      quirks: { withdrawals: true, growingSnapshot: true, shiftingPages: false },
+      holidays: [],
+      currencies: ['USD'],
+      txPerDay: 16,
+      pageSize: 4,
+      start: '2026-11-17',
+      historyDays: 4,
       steps: [
         ...[0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1].flatMap((progress): ModelStep[] => [
-          { do: 'advance', days: 0, progress }, { do: 'sync', account: 0, mode: 'intraday' },
+          { do: 'advance', days: 0, progress },
+          { do: 'sync', account: 0, mode: 'intraday' },
         ]),
-        { do: 'advance', days: 1, progress: 0.1 }, { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'advance', days: 1, progress: 0.1 },
+        { do: 'sync', account: 0, mode: 'prior_day' },
       ],
     },
     exercised: (run) => {
@@ -74,14 +107,23 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
     },
   },
   {
-    name: 'a bank holiday inside the look-back window neither fails nor succeeds with nothing; prior-day is the bank\'s prior business day',
+    name: "a bank holiday inside the look-back window neither fails nor succeeds with nothing; prior-day is the bank's prior business day",
     scenario: {
-      seed: 'holiday', quirks: {}, holidays: ['2026-11-26', '2026-11-27'], currencies: ['USD'], txPerDay: 6, pageSize: 4,
-      start: '2026-11-25', historyDays: 10,
+      seed: 'holiday',
+      quirks: {},
+      holidays: ['2026-11-26', '2026-11-27'],
+      currencies: ['USD'],
+      txPerDay: 6,
+      pageSize: 4,
+      start: '2026-11-25',
+      historyDays: 10,
       steps: [
         { do: 'sync', account: 0, mode: 'intraday' },
-        { do: 'advance', days: 1, progress: 0.5 }, { do: 'sync', account: 0, mode: 'intraday' }, { do: 'sync', account: 0, mode: 'prior_day' },
-        { do: 'advance', days: 4, progress: 0.3 }, { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'advance', days: 1, progress: 0.5 },
+        { do: 'sync', account: 0, mode: 'intraday' },
+        { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'advance', days: 4, progress: 0.3 },
+        { do: 'sync', account: 0, mode: 'prior_day' },
         { do: 'range', account: 0, back: 8, length: 8 },
       ],
     },
@@ -90,10 +132,20 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
   {
     name: 'our clock a day ahead of the bank: the bank decides the business dates',
     scenario: {
-      seed: 'skew', quirks: {}, holidays: [], currencies: ['EUR'], txPerDay: 5, pageSize: 3, start: '2026-12-02', historyDays: 8,
+      seed: 'skew',
+      quirks: {},
+      holidays: [],
+      currencies: ['EUR'],
+      txPerDay: 5,
+      pageSize: 3,
+      start: '2026-12-02',
+      historyDays: 8,
       steps: [
-        { do: 'skew', days: 1 }, { do: 'sync', account: 0, mode: 'intraday' }, { do: 'sync', account: 0, mode: 'prior_day' },
-        { do: 'advance', days: 1, progress: 0.6 }, { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'skew', days: 1 },
+        { do: 'sync', account: 0, mode: 'intraday' },
+        { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'advance', days: 1, progress: 0.6 },
+        { do: 'sync', account: 0, mode: 'prior_day' },
       ],
     },
     exercised: (run) => expect(run.rowsChecked).toBeGreaterThan(0),
@@ -105,12 +157,21 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
     // fails against the old memo key.
     name: 'a withdrawal decided at a new clock setting holds through the page shifts of the walk',
     scenario: {
-      seed: 'memo-0', quirks: { oddFields: true, oddReferences: true, hostileNarratives: true, withdrawals: true },
-      holidays: [], currencies: ['JPY', 'EUR'], txPerDay: 3, pageSize: 2, start: '2026-12-03', historyDays: 11,
+      seed: 'memo-0',
+      quirks: { oddFields: true, oddReferences: true, hostileNarratives: true, withdrawals: true },
+      holidays: [],
+      currencies: ['JPY', 'EUR'],
+      txPerDay: 3,
+      pageSize: 2,
+      start: '2026-12-03',
+      historyDays: 11,
       steps: [
-        { do: 'advance', days: 0, progress: 0.4 }, { do: 'sync', account: 1, mode: 'intraday' },
-        { do: 'advance', days: 0, progress: 0.5 }, { do: 'sync', account: 1, mode: 'intraday' },
-        { do: 'advance', days: 0, progress: 0.55 }, { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 0, progress: 0.4 },
+        { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 0, progress: 0.5 },
+        { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 0, progress: 0.55 },
+        { do: 'sync', account: 1, mode: 'intraday' },
       ],
     },
     exercised: (run) => expect(run.rowsChecked).toBeGreaterThan(0),
@@ -121,20 +182,36 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
     // intraday and posted. The client now walks again when the pages do not add up to totalRecords.
     name: 'a short page (well-formed, half its records) never lets a sync succeed with records missing',
     scenario: {
-      seed: 'short-page', quirks: { withdrawals: false, shiftingPages: false, latePostings: false }, holidays: [], currencies: ['USD'],
-      txPerDay: 6, pageSize: 3, start: '2026-12-03', historyDays: 6,
+      seed: 'short-page',
+      quirks: { withdrawals: false, shiftingPages: false, latePostings: false },
+      holidays: [],
+      currencies: ['USD'],
+      txPerDay: 6,
+      pageSize: 3,
+      start: '2026-12-03',
+      historyDays: 6,
       steps: [
         { do: 'advance', days: 0, progress: 1 },
-        { do: 'sync', account: 0, mode: 'intraday', faults: [{ kind: 'short-page', count: 1, after: 1, path: '/tsapi/v3/transactions' }] },
+        {
+          do: 'sync',
+          account: 0,
+          mode: 'intraday',
+          faults: [{ kind: 'short-page', count: 1, after: 1, path: '/tsapi/v3/transactions' }],
+        },
         { do: 'advance', days: 1, progress: 0.2 },
-        { do: 'sync', account: 0, mode: 'prior_day', faults: [{ kind: 'short-page', count: 2, after: 1, path: '/tsapi/v3/transactions' }] },
+        {
+          do: 'sync',
+          account: 0,
+          mode: 'prior_day',
+          faults: [{ kind: 'short-page', count: 2, after: 1, path: '/tsapi/v3/transactions' }],
+        },
       ],
     },
     exercised: (run) => expect(run.faultsFired).toBe(3),
   },
 ];
 
-describe('model-based differential test: the stored live set equals the bank\'s own view', () => {
+describe("model-based differential test: the stored live set equals the bank's own view", () => {
   for (const { name, scenario, exercised } of REGRESSIONS) {
     it(name, async () => {
       exercised(await runScenario(env, scenario));

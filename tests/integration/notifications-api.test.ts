@@ -5,7 +5,11 @@ import { createOrganization } from '../factories/onboarding.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
 /** Contacts and the milestone email log through the admin API: validation, scope, audit. */
-interface Contact { id: string; role: string; name: string }
+interface Contact {
+  id: string;
+  role: string;
+  name: string;
+}
 const one = (res: { body: unknown }) => res.body as Contact;
 const page = (res: { body: unknown }) => (res.body as { data: Contact[] }).data;
 let api: TestApi;
@@ -17,7 +21,14 @@ beforeAll(async () => {
   api = await createTestApi();
   orgId = await createOrganization(api.ctx.db, 'Acme Corp');
   otherOrgId = await createOrganization(api.ctx.db, 'Other Corp');
-  integrationId = (await createIntegration(api.ctx.db, { organizationId: orgId, name: 'Acme Treasury', environment: 'cat', actor: 'test' })).id;
+  integrationId = (
+    await createIntegration(api.ctx.db, {
+      organizationId: orgId,
+      name: 'Acme Treasury',
+      environment: 'cat',
+      actor: 'test',
+    })
+  ).id;
 });
 
 afterAll(async () => {
@@ -28,30 +39,73 @@ describe('integration contacts (admin API)', () => {
   it('adds, lists and removes contacts, audits each change, and logs the welcome email as pending', async () => {
     const key = await api.key('operator', orgId);
     const path = `/v1/integrations/${integrationId}/contacts`;
-    const created = await request(api.app).post(path).set(bearer(key)).send({ role: 'controller', name: 'Cora Controller', email: 'cora@acme.example' });
+    const created = await request(api.app)
+      .post(path)
+      .set(bearer(key))
+      .send({ role: 'controller', name: 'Cora Controller', email: 'cora@acme.example' });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ integrationId, role: 'controller', name: 'Cora Controller', email: 'cora@acme.example' });
+    expect(created.body).toMatchObject({
+      integrationId,
+      role: 'controller',
+      name: 'Cora Controller',
+      email: 'cora@acme.example',
+    });
     // The same role and address renames the contact instead of adding a second one.
-    const renamed = await request(api.app).post(path).set(bearer(key)).send({ role: 'controller', name: 'Cora C. Controller', email: 'CORA@acme.example' });
+    const renamed = await request(api.app)
+      .post(path)
+      .set(bearer(key))
+      .send({ role: 'controller', name: 'Cora C. Controller', email: 'CORA@acme.example' });
     expect(renamed.status).toBe(201);
     expect(one(renamed).id).toBe(one(created).id);
-    await request(api.app).post(path).set(bearer(key)).send({ role: 'account_manager', name: 'Max Manager', email: 'max@jpm-sync.example' }).expect(201);
+    await request(api.app)
+      .post(path)
+      .set(bearer(key))
+      .send({ role: 'account_manager', name: 'Max Manager', email: 'max@jpm-sync.example' })
+      .expect(201);
 
     const list = await request(api.app).get(path).set(bearer(key)).expect(200);
-    expect(page(list).map((c) => [c.role, c.name])).toEqual([['controller', 'Cora C. Controller'], ['account_manager', 'Max Manager']]);
+    expect(page(list).map((c) => [c.role, c.name])).toEqual([
+      ['controller', 'Cora C. Controller'],
+      ['account_manager', 'Max Manager'],
+    ]);
 
-    const emails = await request(api.app).get(`/v1/integrations/${integrationId}/milestone-emails`).set(bearer(key)).expect(200);
+    const emails = await request(api.app)
+      .get(`/v1/integrations/${integrationId}/milestone-emails`)
+      .set(bearer(key))
+      .expect(200);
     // The integration is still `requested`: the customer contact gets "request received"; our account manager does not.
-    expect((emails.body as { data: unknown[] }).data).toEqual([expect.objectContaining({ milestone: 'request_received', recipientEmail: 'cora@acme.example', recipientRole: 'controller', status: 'pending', attempts: 0, attemptLog: [] })]);
+    expect((emails.body as { data: unknown[] }).data).toEqual([
+      expect.objectContaining({
+        milestone: 'request_received',
+        recipientEmail: 'cora@acme.example',
+        recipientRole: 'controller',
+        status: 'pending',
+        attempts: 0,
+        attemptLog: [],
+      }),
+    ]);
 
-    const removed = await request(api.app).delete(`${path}/${one(created).id}`).set(bearer(key)).expect(200);
+    const removed = await request(api.app)
+      .delete(`${path}/${one(created).id}`)
+      .set(bearer(key))
+      .expect(200);
     expect(one(removed).id).toBe(one(created).id);
-    expectProblem(await request(api.app).delete(`${path}/${one(created).id}`).set(bearer(key)), 404, 'not_found');
+    expectProblem(
+      await request(api.app)
+        .delete(`${path}/${one(created).id}`)
+        .set(bearer(key)),
+      404,
+      'not_found',
+    );
     const after = await request(api.app).get(path).set(bearer(key)).expect(200);
     expect(page(after).map((c) => c.role)).toEqual(['account_manager']);
 
-    const audit = await api.t.db.selectFrom('audit_log').select(['route', 'target_type', 'target_id', 'organization_id', 'status_code'])
-      .where('target_type', '=', 'integration_contact').orderBy('id').execute();
+    const audit = await api.t.db
+      .selectFrom('audit_log')
+      .select(['route', 'target_type', 'target_id', 'organization_id', 'status_code'])
+      .where('target_type', '=', 'integration_contact')
+      .orderBy('id')
+      .execute();
     expect(audit.map((a) => [a.route, a.target_id, a.organization_id, a.status_code])).toEqual([
       ['/v1/integrations/{id}/contacts', one(created).id, orgId, 201],
       ['/v1/integrations/{id}/contacts', one(created).id, orgId, 201],
@@ -63,19 +117,65 @@ describe('integration contacts (admin API)', () => {
 
   it('refuses bad input with a 400 that says what to fix, and hides other organizations (404) and writes from viewers (403)', async () => {
     const path = `/v1/integrations/${integrationId}/contacts`;
-    const bad = expectProblem(await request(api.app).post(path).set(bearer(api.adminKey)).send({ role: 'ceo', name: 'X', email: 'x@acme.example' }), 400, 'validation_failed');
+    const bad = expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(api.adminKey))
+        .send({ role: 'ceo', name: 'X', email: 'x@acme.example' }),
+      400,
+      'validation_failed',
+    );
     expect(JSON.stringify(bad)).toContain('role');
-    const badEmail = expectProblem(await request(api.app).post(path).set(bearer(api.adminKey)).send({ role: 'controller', name: 'X', email: 'not-an-address' }), 400, 'validation_failed');
+    const badEmail = expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(api.adminKey))
+        .send({ role: 'controller', name: 'X', email: 'not-an-address' }),
+      400,
+      'validation_failed',
+    );
     expect(JSON.stringify(badEmail)).toContain('email');
-    expectProblem(await request(api.app).post(path).set(bearer(api.adminKey)).send({ role: 'controller', name: '  ', email: 'x@acme.example' }), 400, 'validation_failed');
-    expectProblem(await request(api.app).post(path).set(bearer(api.adminKey)).send({ role: 'controller', name: 'X', email: 'x@acme.example', extra: 1 }), 400, 'validation_failed');
+    expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(api.adminKey))
+        .send({ role: 'controller', name: '  ', email: 'x@acme.example' }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(api.adminKey))
+        .send({ role: 'controller', name: 'X', email: 'x@acme.example', extra: 1 }),
+      400,
+      'validation_failed',
+    );
 
     const other = await api.key('admin', otherOrgId);
     expectProblem(await request(api.app).get(path).set(bearer(other)), 404, 'not_found');
-    expectProblem(await request(api.app).post(path).set(bearer(other)).send({ role: 'controller', name: 'X', email: 'x@acme.example' }), 404, 'not_found');
-    expectProblem(await request(api.app).get(`/v1/integrations/${integrationId}/milestone-emails`).set(bearer(other)), 404, 'not_found');
+    expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(other))
+        .send({ role: 'controller', name: 'X', email: 'x@acme.example' }),
+      404,
+      'not_found',
+    );
+    expectProblem(
+      await request(api.app).get(`/v1/integrations/${integrationId}/milestone-emails`).set(bearer(other)),
+      404,
+      'not_found',
+    );
     const viewer = await api.key('viewer', orgId);
-    expectProblem(await request(api.app).post(path).set(bearer(viewer)).send({ role: 'controller', name: 'X', email: 'x@acme.example' }), 403, 'forbidden');
+    expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(viewer))
+        .send({ role: 'controller', name: 'X', email: 'x@acme.example' }),
+      403,
+      'forbidden',
+    );
     await request(api.app).get(path).set(bearer(viewer)).expect(200);
   });
 });
@@ -83,9 +183,15 @@ describe('integration contacts (admin API)', () => {
 describe('review links without email', () => {
   it('refuses to re-send a review link while milestone emails are off (409 email_off), saying how to turn them on', async () => {
     const key = await api.key('operator', orgId);
-    const contact = await request(api.app).post(`/v1/integrations/${integrationId}/contacts`).set(bearer(key))
-      .send({ role: 'controller', name: 'Rita Reviewer', email: 'rita@acme.example' }).expect(201);
-    const res = await request(api.app).post(`/v1/integrations/${integrationId}/review-links`).set(bearer(key)).send({ contactId: one(contact).id });
+    const contact = await request(api.app)
+      .post(`/v1/integrations/${integrationId}/contacts`)
+      .set(bearer(key))
+      .send({ role: 'controller', name: 'Rita Reviewer', email: 'rita@acme.example' })
+      .expect(201);
+    const res = await request(api.app)
+      .post(`/v1/integrations/${integrationId}/review-links`)
+      .set(bearer(key))
+      .send({ contactId: one(contact).id });
     expect(JSON.stringify(expectProblem(res, 409, 'email_off'))).toContain('SMTP_URL');
   });
 
@@ -99,11 +205,24 @@ describe('review links without email', () => {
       const other = await createTestApi({ env });
       try {
         const org = await createOrganization(other.ctx.db, 'Acme Corp');
-        const integration = (await createIntegration(other.ctx.db, { organizationId: org, name: 'Acme Treasury', environment: 'cat', actor: 'test' })).id;
+        const integration = (
+          await createIntegration(other.ctx.db, {
+            organizationId: org,
+            name: 'Acme Treasury',
+            environment: 'cat',
+            actor: 'test',
+          })
+        ).id;
         const key = await other.key('operator', org);
-        const contact = await request(other.app).post(`/v1/integrations/${integration}/contacts`).set(bearer(key))
-          .send({ role: 'controller', name: 'Rita Reviewer', email: 'rita@acme.example' }).expect(201);
-        const res = await request(other.app).post(`/v1/integrations/${integration}/review-links`).set(bearer(key)).send({ contactId: one(contact).id });
+        const contact = await request(other.app)
+          .post(`/v1/integrations/${integration}/contacts`)
+          .set(bearer(key))
+          .send({ role: 'controller', name: 'Rita Reviewer', email: 'rita@acme.example' })
+          .expect(201);
+        const res = await request(other.app)
+          .post(`/v1/integrations/${integration}/review-links`)
+          .set(bearer(key))
+          .send({ contactId: one(contact).id });
         expect(JSON.stringify(expectProblem(res, 409, code))).toContain(says);
       } finally {
         await other.close();

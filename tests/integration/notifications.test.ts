@@ -4,9 +4,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
-import { addContact, createMailer, removeContact, runNotificationPass, type Mailer, type Milestone } from '../../src/notifications/index.ts';
 import {
-  createIntegration, flagOverdue, recordApiAccess, recordEligibility, recordJpmProject, recordSecurityAdmin, transition,
+  addContact,
+  createMailer,
+  removeContact,
+  runNotificationPass,
+  type Mailer,
+  type Milestone,
+} from '../../src/notifications/index.ts';
+import {
+  createIntegration,
+  flagOverdue,
+  recordApiAccess,
+  recordEligibility,
+  recordJpmProject,
+  recordSecurityAdmin,
+  transition,
 } from '../../src/onboarding/index.ts';
 import type { OnboardingStage } from '../../src/domain/types.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
@@ -66,10 +79,16 @@ afterAll(async () => {
 });
 
 const pass = (overrides: Partial<Parameters<typeof runNotificationPass>[0]> = {}) =>
-  runNotificationPass({ db: t.db, mailer, retry: { baseMs: 1, maxMs: 1 }, reviewUrl: async (id) => {
-    const link = await getReviewLink(t.db, id);
-    return link ? reviewUrl(BASE, keys, link) : undefined;
-  }, ...overrides });
+  runNotificationPass({
+    db: t.db,
+    mailer,
+    retry: { baseMs: 1, maxMs: 1 },
+    reviewUrl: async (id) => {
+      const link = await getReviewLink(t.db, id);
+      return link ? reviewUrl(BASE, keys, link) : undefined;
+    },
+    ...overrides,
+  });
 
 /**
  * Passes until `done()` (at most 30 s). The producer reads an outbox event only once every older
@@ -100,39 +119,92 @@ function recipients(mails: readonly ReceivedMail[]): string[] {
 /** A passed report as the validation module stores it (its making is tested in validation-report.test.ts). */
 async function insertPassedReport(integrationId: string, accountId: string): Promise<string> {
   const id = uuidv7();
-  const calendar = ['2026-11-02', '2026-11-03'].map((day) => ({ day, state: 'proved' as const, differenceMinor: null, reason: null }));
+  const calendar = ['2026-11-02', '2026-11-03'].map((day) => ({
+    day,
+    state: 'proved' as const,
+    differenceMinor: null,
+    reason: null,
+  }));
   const totals = { creditsMinor: '0', debitsMinor: '0', creditCount: 0, debitCount: 0 };
   const doc: ValidationReportDocument = {
-    id, integration: { id: integrationId, name: 'Acme Treasury', organizationId, stage: 'validating' }, period: { from: '2026-11-02', to: '2026-11-03', basis: 'since_approval' },
-    generatedAt: new Date().toISOString(), passed: true, reasons: [], summary: { accounts: 1, openSuspicions: 0, proved: 2, broken: 0, unproved: 0 },
+    id,
+    integration: { id: integrationId, name: 'Acme Treasury', organizationId, stage: 'validating' },
+    period: { from: '2026-11-02', to: '2026-11-03', basis: 'since_approval' },
+    generatedAt: new Date().toISOString(),
+    passed: true,
+    reasons: [],
+    summary: { accounts: 1, openSuspicions: 0, proved: 2, broken: 0, unproved: 0 },
     totalsByCurrency: [{ currency: 'USD', decimalLocation: 2, ...totals }],
-    accounts: [{
-      accountId, accountMasked: `****${ACCOUNT_NUMBER.slice(-4)}`, accountName: 'OPERATING', currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York',
-      from: '2026-11-02', to: '2026-11-03', days: { proved: 2, broken: 0, unproved: 0 }, totals, calendar, openSuspicions: 0,
-    }],
-    suspicions: [], coverage: { staleHours: 26, daysNotFetched: [], failedWindows: [], staleAccounts: [] },
+    accounts: [
+      {
+        accountId,
+        accountMasked: `****${ACCOUNT_NUMBER.slice(-4)}`,
+        accountName: 'OPERATING',
+        currency: 'USD',
+        decimalLocation: 2,
+        timeZone: 'America/New_York',
+        from: '2026-11-02',
+        to: '2026-11-03',
+        days: { proved: 2, broken: 0, unproved: 0 },
+        totals,
+        calendar,
+        openSuspicions: 0,
+      },
+    ],
+    suspicions: [],
+    coverage: { staleHours: 26, daysNotFetched: [], failedWindows: [], staleAccounts: [] },
   };
-  await t.db.insertInto('validation_reports').values({
-    id, organization_id: organizationId, integration_id: integrationId, period_from: '2026-11-02', period_to: '2026-11-03', requested_by: 'test',
-    status: 'completed', passed: true, reasons: JSON.stringify([]), completed_at: new Date(), report: JSON.stringify(doc),
-  }).execute();
+  await t.db
+    .insertInto('validation_reports')
+    .values({
+      id,
+      organization_id: organizationId,
+      integration_id: integrationId,
+      period_from: '2026-11-02',
+      period_to: '2026-11-03',
+      requested_by: 'test',
+      status: 'completed',
+      passed: true,
+      reasons: JSON.stringify([]),
+      completed_at: new Date(),
+      report: JSON.stringify(doc),
+    })
+    .execute();
   return id;
 }
 
 describe('milestone emails over SMTP with STARTTLS', () => {
   it('walks requested → live and mails each milestone once to the right people', async () => {
     const ops = 'ops@jpm-sync.example';
-    const { id } = await createIntegration(t.db, { organizationId, name: 'Acme Treasury', environment: 'simulator', baseUrl: 'https://127.0.0.1:8443', serverCaPem: pki.caCertPem, actor: ops });
+    const { id } = await createIntegration(t.db, {
+      organizationId,
+      name: 'Acme Treasury',
+      environment: 'simulator',
+      baseUrl: 'https://127.0.0.1:8443',
+      serverCaPem: pki.caCertPem,
+      actor: ops,
+    });
     for (const p of Object.values(PEOPLE)) {
       await addContact(t.db, { integrationId: id, ...p, actor: ops });
     }
-    const move = (to: OnboardingStage) => transition(t.db, { integrationId: id, to, actor: ops }, { validationReportPassed: () => Promise.resolve({ passed: true, reportId: 'r' }) });
+    const move = (to: OnboardingStage) =>
+      transition(
+        t.db,
+        { integrationId: id, to, actor: ops },
+        { validationReportPassed: () => Promise.resolve({ passed: true, reportId: 'r' }) },
+      );
     const sent: { milestone: Milestone; mails: ReceivedMail[] }[] = [];
     const customer = [PEOPLE.finance.email, PEOPLE.security.email, PEOPLE.controller.email].sort();
     const expected: Record<string, string[]> = {
-      request_received: customer, kickoff_scheduled: customer, csr_submitted: [PEOPLE.finance.email, PEOPLE.security.email].sort(),
-      security_admins_needed: [PEOPLE.finance.email, PEOPLE.security.email].sort(), waiting_for_jpm: customer, approved: customer,
-      data_flowing: customer, validation_report_ready: [PEOPLE.controller.email, PEOPLE.finance.email].sort(), live: customer,
+      request_received: customer,
+      kickoff_scheduled: customer,
+      csr_submitted: [PEOPLE.finance.email, PEOPLE.security.email].sort(),
+      security_admins_needed: [PEOPLE.finance.email, PEOPLE.security.email].sort(),
+      waiting_for_jpm: customer,
+      approved: customer,
+      data_flowing: customer,
+      validation_report_ready: [PEOPLE.controller.email, PEOPLE.finance.email].sort(),
+      live: customer,
     };
     const step = async (milestone: Milestone, act: () => Promise<unknown>) => {
       const before = smtp.received.length;
@@ -157,12 +229,31 @@ describe('milestone emails over SMTP with STARTTLS', () => {
       await move('security_admins');
     });
     await step('waiting_for_jpm', async () => {
-      await recordSecurityAdmin(t.db, { integrationId: id, side: 'customer', name: 'Sid Security', email: 'sid@acme.example', role: 'Access admin', actor: ops });
-      await recordSecurityAdmin(t.db, { integrationId: id, side: 'ours', name: 'Omar Ours', email: 'omar@jpm-sync.example', role: 'Platform', actor: ops });
+      await recordSecurityAdmin(t.db, {
+        integrationId: id,
+        side: 'customer',
+        name: 'Sid Security',
+        email: 'sid@acme.example',
+        role: 'Access admin',
+        actor: ops,
+      });
+      await recordSecurityAdmin(t.db, {
+        integrationId: id,
+        side: 'ours',
+        name: 'Omar Ours',
+        email: 'omar@jpm-sync.example',
+        role: 'Platform',
+        actor: ops,
+      });
       await move('awaiting_approval');
     });
     await step('approved', async () => {
-      await installCertificate(t.db, { integrationId: id, certificatePem: await signCsr(pki, keyPair!.csrPem), chainPem: pki.caCertPem, actor: ops });
+      await installCertificate(t.db, {
+        integrationId: id,
+        certificatePem: await signCsr(pki, keyPair!.csrPem),
+        chainPem: pki.caCertPem,
+        actor: ops,
+      });
       await recordApiAccess(t.db, { integrationId: id, status: 'confirmed', actor: ops });
       await move('approved');
     });
@@ -172,26 +263,39 @@ describe('milestone emails over SMTP with STARTTLS', () => {
       await move('validating');
     });
     // Going live waits for the customer's sign-off on this integration.
-    await request(api.app).put(`/v1/integrations/${id}/customer-review-settings`).set(bearer(api.adminKey)).send({ requireSignoffForLive: true }).expect(200);
+    await request(api.app)
+      .put(`/v1/integrations/${id}/customer-review-settings`)
+      .set(bearer(api.adminKey))
+      .send({ requireSignoffForLive: true })
+      .expect(200);
     let reportId = '';
     await step('validation_report_ready', async () => {
       reportId = await insertPassedReport(id, accountId);
     });
     await expect(move('live')).rejects.toThrow(/guard customer_signed_off failed/);
     // The controller follows the link from their email and confirms the data.
-    const link = /Review your data: (\S+)/.exec(sent.at(-1)!.mails.find((m) => m.to.includes(PEOPLE.controller.email))!.text)?.[1];
+    const link = /Review your data: (\S+)/.exec(
+      sent.at(-1)!.mails.find((m) => m.to.includes(PEOPLE.controller.email))!.text,
+    )?.[1];
     expect(link).toMatch(/^https:\/\/sync\.example\/review\//);
     const path = new URL(link!).pathname;
     const page = await request(api.app).get(path).expect(200);
     expect(page.text).toContain('Review your data: Acme Treasury');
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)?.[1];
     await request(api.app).post(`${path}/accurate`).type('form').send({ csrf }).expect(303);
-    const reviews = await t.db.selectFrom('customer_reviews').select(['verdict', 'report_id', 'reviewer_email']).where('integration_id', '=', id).execute();
+    const reviews = await t.db
+      .selectFrom('customer_reviews')
+      .select(['verdict', 'report_id', 'reviewer_email'])
+      .where('integration_id', '=', id)
+      .execute();
     expect(reviews).toEqual([{ verdict: 'accurate', report_id: reportId, reviewer_email: PEOPLE.controller.email }]);
     await step('live', () => move('live'));
 
     for (const s of sent) {
-      expect({ milestone: s.milestone, to: recipients(s.mails) }).toEqual({ milestone: s.milestone, to: expected[s.milestone] });
+      expect({ milestone: s.milestone, to: recipients(s.mails) }).toEqual({
+        milestone: s.milestone,
+        to: expected[s.milestone],
+      });
     }
     const all = sent.flatMap((s) => s.mails);
     for (const m of all) {
@@ -206,7 +310,9 @@ describe('milestone emails over SMTP with STARTTLS', () => {
       expect(m.raw).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY/);
     }
     const byMilestone = (m: Milestone) => sent.find((s) => s.milestone === m)!.mails;
-    expect(byMilestone('request_received')[0]?.subject).toBe('We have your request to connect Acme Treasury to J.P. Morgan');
+    expect(byMilestone('request_received')[0]?.subject).toBe(
+      'We have your request to connect Acme Treasury to J.P. Morgan',
+    );
     const admins = byMilestone('security_admins_needed').find((m) => m.to.includes(PEOPLE.security.email))!;
     expect(admins.text).toContain('What we need from you:');
     expect(admins.text).toContain('Security Administrator in your J.P. Morgan Access profile');
@@ -214,7 +320,9 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     expect(waiting.text).toMatch(/we expect their approval by \w+day, \d{1,2} \w+ 20\d\d\./);
     // The controller's "report ready" carries the review link; the finance owner's does not.
     const ready = byMilestone('validation_report_ready');
-    expect(ready.find((m) => m.to.includes(PEOPLE.controller.email))!.text).toMatch(/Review your data: https:\/\/sync\.example\/review\/[0-9a-f-]{36}\.\d+\.[\w-]{43}\r?\n/);
+    expect(ready.find((m) => m.to.includes(PEOPLE.controller.email))!.text).toMatch(
+      /Review your data: https:\/\/sync\.example\/review\/[0-9a-f-]{36}\.\d+\.[\w-]{43}\r?\n/,
+    );
     expect(ready.find((m) => m.to.includes(PEOPLE.finance.email))!.text).not.toContain('/review/');
     // Each message has its own stable Message-ID.
     expect(new Set(all.map((m) => m.headers.get('message-id'))).size).toBe(all.length);
@@ -224,13 +332,22 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     await pass();
     await pass();
     expect(smtp.received.length).toBe(before);
-    const log = await t.db.selectFrom('notification_deliveries').select(['milestone', 'status', 'attempts']).where('integration_id', '=', id).execute();
+    const log = await t.db
+      .selectFrom('notification_deliveries')
+      .select(['milestone', 'status', 'attempts'])
+      .where('integration_id', '=', id)
+      .execute();
     expect(log).toHaveLength(all.length);
     expect(log.every((l) => l.status === 'sent' && l.attempts === 1)).toBe(true);
   });
 
   it('retries a temporary SMTP refusal, logging each attempt, and sends once', async () => {
-    const { id } = await createIntegration(t.db, { organizationId, name: 'Retry Co', environment: 'cat', actor: 'ops' });
+    const { id } = await createIntegration(t.db, {
+      organizationId,
+      name: 'Retry Co',
+      environment: 'cat',
+      actor: 'ops',
+    });
     smtp.failNext(1);
     await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
     const before = smtp.received.length;
@@ -243,31 +360,63 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     const second = await pass(retry);
     expect(second).toMatchObject({ attempted: 1, sent: 1 });
     expect(recipients(since(before))).toEqual([PEOPLE.finance.email]);
-    const attempts = await t.db.selectFrom('notification_attempts as a').innerJoin('notification_deliveries as d', 'd.id', 'a.delivery_id')
-      .select(['a.attempt', 'a.outcome', 'a.error']).where('d.integration_id', '=', id).orderBy('a.attempt').execute();
-    expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([[1, 'failed'], [2, 'sent']]);
+    const attempts = await t.db
+      .selectFrom('notification_attempts as a')
+      .innerJoin('notification_deliveries as d', 'd.id', 'a.delivery_id')
+      .select(['a.attempt', 'a.outcome', 'a.error'])
+      .where('d.integration_id', '=', id)
+      .orderBy('a.attempt')
+      .execute();
+    expect(attempts.map((a) => [a.attempt, a.outcome])).toEqual([
+      [1, 'failed'],
+      [2, 'sent'],
+    ]);
     expect(attempts[0]?.error).toContain('SMTP 451');
   });
 
   it('does not retry an address the server refuses for good (5xx)', async () => {
-    const { id } = await createIntegration(t.db, { organizationId, name: 'Bounce Co', environment: 'cat', actor: 'ops' });
+    const { id } = await createIntegration(t.db, {
+      organizationId,
+      name: 'Bounce Co',
+      environment: 'cat',
+      actor: 'ops',
+    });
     smtp.failNext(1, 550);
     await addContact(t.db, { integrationId: id, ...PEOPLE.controller, actor: 'ops' });
     expect(await pass()).toMatchObject({ attempted: 1, sent: 0, retrying: 0, failed: 1 });
     await new Promise((r) => setTimeout(r, 20));
     expect(await pass()).toMatchObject({ attempted: 0 });
-    const log = await t.db.selectFrom('notification_deliveries').select(['status', 'attempts', 'last_error']).where('integration_id', '=', id).execute();
-    expect(log).toEqual([{ status: 'failed', attempts: 1, last_error: expect.stringContaining('SMTP 550') as unknown }]);
+    const log = await t.db
+      .selectFrom('notification_deliveries')
+      .select(['status', 'attempts', 'last_error'])
+      .where('integration_id', '=', id)
+      .execute();
+    expect(log).toEqual([
+      { status: 'failed', attempts: 1, last_error: expect.stringContaining('SMTP 550') as unknown },
+    ]);
   });
 
   it('does not send a message that missed its window (email off, server away): it ends failed', async () => {
-    const { id } = await createIntegration(t.db, { organizationId, name: 'Late Mail Co', environment: 'cat', actor: 'ops' });
+    const { id } = await createIntegration(t.db, {
+      organizationId,
+      name: 'Late Mail Co',
+      environment: 'cat',
+      actor: 'ops',
+    });
     await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
-    await t.db.updateTable('notification_deliveries').set({ give_up_at: new Date(Date.now() - 1000) }).where('integration_id', '=', id).execute();
+    await t.db
+      .updateTable('notification_deliveries')
+      .set({ give_up_at: new Date(Date.now() - 1000) })
+      .where('integration_id', '=', id)
+      .execute();
     const before = smtp.received.length;
     expect(await pass()).toMatchObject({ expired: 1 });
     expect(since(before).filter((m) => m.subject.includes('Late Mail Co'))).toEqual([]);
-    const log = await t.db.selectFrom('notification_deliveries').select(['status', 'attempts', 'last_error']).where('integration_id', '=', id).execute();
+    const log = await t.db
+      .selectFrom('notification_deliveries')
+      .select(['status', 'attempts', 'last_error'])
+      .where('integration_id', '=', id)
+      .execute();
     expect(log).toEqual([{ status: 'failed', attempts: 0, last_error: 'not sent in time: too late to be news' }]);
   });
 
@@ -278,7 +427,11 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     const before = smtp.received.length;
     await pass();
     expect(since(before)).toEqual([]);
-    const log = await t.db.selectFrom('notification_deliveries').select(['status', 'last_error']).where('integration_id', '=', id).execute();
+    const log = await t.db
+      .selectFrom('notification_deliveries')
+      .select(['status', 'last_error'])
+      .where('integration_id', '=', id)
+      .execute();
     expect(log).toEqual([{ status: 'failed', last_error: 'the contact was removed before the message was sent' }]);
   });
 
@@ -290,10 +443,22 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     await pass();
     const before = smtp.received.length;
     await flagOverdue(t.db, new Date(Date.now() + 60 * 86_400_000));
-    await t.db.insertInto('outbox_events').values({
-      organization_id: organizationId, integration_id: id, type: 'certificate.expiring',
-      payload: JSON.stringify({ integrationId: id, commonName: 'late-co', environment: 'cat', thresholdDays: 30, daysLeft: 29, notAfter: '2027-01-05T00:00:00.000Z' }),
-    }).execute();
+    await t.db
+      .insertInto('outbox_events')
+      .values({
+        organization_id: organizationId,
+        integration_id: id,
+        type: 'certificate.expiring',
+        payload: JSON.stringify({
+          integrationId: id,
+          commonName: 'late-co',
+          environment: 'cat',
+          thresholdDays: 30,
+          daysLeft: 29,
+          notAfter: '2027-01-05T00:00:00.000Z',
+        }),
+      })
+      .execute();
     await passUntil(() => since(before).length >= 3);
     const mails = since(before);
     // The whole process is past its 42 days (the requested stage has no due date of its own).
@@ -306,14 +471,21 @@ describe('milestone emails over SMTP with STARTTLS', () => {
   });
 
   it('refuses a server without STARTTLS and one whose certificate it does not trust', async () => {
-    const plain = await startTestSmtp({ keyPem: pki.serverKeyPem, certPem: pki.serverCertPem }, { disabledCommands: ['STARTTLS', 'AUTH'] });
+    const plain = await startTestSmtp(
+      { keyPem: pki.serverKeyPem, certPem: pki.serverCertPem },
+      { disabledCommands: ['STARTTLS', 'AUTH'] },
+    );
     const other = await ensureDevPki(join(pkiDir, 'other-ca'));
     try {
       const noTls = createMailer({ url: plain.url, from: FROM, caPem: pki.caCertPem, timeoutMs: 5_000 });
-      await expect(noTls.send({ to: 'x@acme.example', subject: 's', text: 't', html: '<p>t</p>', messageId: '<a@b>' })).rejects.toThrow();
+      await expect(
+        noTls.send({ to: 'x@acme.example', subject: 's', text: 't', html: '<p>t</p>', messageId: '<a@b>' }),
+      ).rejects.toThrow();
       noTls.close();
       const wrongCa = createMailer({ url: smtp.url, from: FROM, caPem: other.caCertPem, timeoutMs: 5_000 });
-      await expect(wrongCa.send({ to: 'x@acme.example', subject: 's', text: 't', html: '<p>t</p>', messageId: '<c@d>' })).rejects.toThrow(/certificate/i);
+      await expect(
+        wrongCa.send({ to: 'x@acme.example', subject: 's', text: 't', html: '<p>t</p>', messageId: '<c@d>' }),
+      ).rejects.toThrow(/certificate/i);
       wrongCa.close();
       expect(plain.received).toHaveLength(0);
     } finally {

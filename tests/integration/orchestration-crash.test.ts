@@ -22,7 +22,11 @@ afterAll(async () => {
 });
 
 async function transactionsOf(accountId: string) {
-  return h.t.db.selectFrom('transactions').select(['jpm_transaction_id', 'amount_minor', 'booking_date']).where('account_id', '=', accountId).execute();
+  return h.t.db
+    .selectFrom('transactions')
+    .select(['jpm_transaction_id', 'amount_minor', 'booking_date'])
+    .where('account_id', '=', accountId)
+    .execute();
 }
 
 describe('a worker killed in the middle of a backfill', () => {
@@ -31,20 +35,37 @@ describe('a worker killed in the middle of a backfill', () => {
     const from = addDays(TODAY, -60);
     const to = addDays(TODAY, -1);
     const first = await h.spawnWorker({ pageDelayMs: 300 });
-    const { runs } = await triggerSync(h.producer(), { accountId: a.id, request: { mode: 'range', from, to }, trigger: 'backfill' });
+    const { runs } = await triggerSync(h.producer(), {
+      accountId: a.id,
+      request: { mode: 'range', from, to },
+      trigger: 'backfill',
+    });
     const runId = runs[0]!.runId;
 
     // Wait until a few windows are done and another one is in flight, then kill the worker outright.
-    await expect.poll(async () => {
-      const w = await sql<{ done: number; running: number }>`
+    await expect
+      .poll(
+        async () => {
+          const w = await sql<{ done: number; running: number }>`
         select count(*) filter (where status = 'succeeded')::int as done, count(*) filter (where status = 'running')::int as running
         from sync_runs where parent_run_id = ${runId}`.execute(h.t.db);
-      return w.rows[0]!.done >= 3 && w.rows[0]!.running === 1;
-    }, { timeout: 60_000, interval: 25 }).toBe(true);
-    const killedWindow = (await sql<{ id: string }>`select id from sync_runs where parent_run_id = ${runId} and status = 'running'`.execute(h.t.db)).rows[0]!.id;
+          return w.rows[0]!.done >= 3 && w.rows[0]!.running === 1;
+        },
+        { timeout: 60_000, interval: 25 },
+      )
+      .toBe(true);
+    const killedWindow = (
+      await sql<{ id: string }>`select id from sync_runs where parent_run_id = ${runId} and status = 'running'`.execute(
+        h.t.db,
+      )
+    ).rows[0]!.id;
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
-    const before = await h.t.db.selectFrom('sync_runs').select(['status', 'windows_done']).where('id', '=', runId).executeTakeFirstOrThrow();
+    const before = await h.t.db
+      .selectFrom('sync_runs')
+      .select(['status', 'windows_done'])
+      .where('id', '=', runId)
+      .executeTakeFirstOrThrow();
     expect(before.status).toBe('running');
     expect(before.windows_done).toBeLessThan(14);
 
@@ -60,14 +81,28 @@ describe('a worker killed in the middle of a backfill', () => {
 
     // Nothing missing, nothing twice: exactly the bank's transactions, each stored once, never rewritten.
     const truth = h.sim.groundTruth().accounts.find((x) => x.accountId === a.jpmAccountId)!;
-    const expected = truth.transactions.filter((x) => x.asOfDate >= from && x.asOfDate <= to).map((x) => x.transactionId).sort();
+    const expected = truth.transactions
+      .filter((x) => x.asOfDate >= from && x.asOfDate <= to)
+      .map((x) => x.transactionId)
+      .sort();
     const stored = await transactionsOf(a.id);
     expect(stored.map((s) => s.jpm_transaction_id).sort()).toEqual(expected);
     expect(run.counts.inserted).toBe(stored.length);
-    const versions = await sql<{ n: number }>`select count(*)::int as n from transaction_versions v join transactions t on t.id = v.transaction_id where t.account_id = ${a.id}`.execute(h.t.db);
+    const versions = await sql<{
+      n: number;
+    }>`select count(*)::int as n from transaction_versions v join transactions t on t.id = v.transaction_id where t.account_id = ${a.id}`.execute(
+      h.t.db,
+    );
     expect(versions.rows[0]!.n).toBe(0);
-    const balances = await h.t.db.selectFrom('balances').select(['as_of_date']).where('account_id', '=', a.id).where('kind', '=', 'final').execute();
-    expect(balances.map((b) => b.as_of_date).sort()).toEqual(truth.balances.filter((b) => b.asOfDate >= from && b.asOfDate <= to).map((b) => b.asOfDate));
+    const balances = await h.t.db
+      .selectFrom('balances')
+      .select(['as_of_date'])
+      .where('account_id', '=', a.id)
+      .where('kind', '=', 'final')
+      .execute();
+    expect(balances.map((b) => b.as_of_date).sort()).toEqual(
+      truth.balances.filter((b) => b.asOfDate >= from && b.asOfDate <= to).map((b) => b.asOfDate),
+    );
   });
 });
 
@@ -80,22 +115,48 @@ describe('single flight', () => {
     try {
       const p = h.producer();
       const results = await Promise.all([
-        triggerSync(p, { accountId: b.id, request: { mode: 'range', from: addDays(TODAY, -20), to: addDays(TODAY, -1) }, trigger: 'backfill' }),
+        triggerSync(p, {
+          accountId: b.id,
+          request: { mode: 'range', from: addDays(TODAY, -20), to: addDays(TODAY, -1) },
+          trigger: 'backfill',
+        }),
         triggerSync(p, { accountId: b.id, request: { mode: 'intraday' }, trigger: 'manual' }),
         triggerSync(p, { accountId: b.id, request: { mode: 'prior_day' }, trigger: 'manual' }),
-        triggerSync(p, { accountId: b.id, request: { mode: 'range', from: addDays(TODAY, -40), to: addDays(TODAY, -21) }, trigger: 'manual' }),
+        triggerSync(p, {
+          accountId: b.id,
+          request: { mode: 'range', from: addDays(TODAY, -40), to: addDays(TODAY, -21) },
+          trigger: 'manual',
+        }),
       ]);
       // And a schedule tick at the same moment.
       await enqueue(h.queues, 'scheduled-sync', { accountId: b.id, mode: 'intraday' }, { jobId: 'tick.concurrent' });
       for (const r of results) {
         expect((await h.waitForRun(r.runs[0]!.runId)).status).toBe('succeeded');
       }
-      await expect.poll(async () => (await h.t.db.selectFrom('sync_runs').select(['status']).where('account_id', '=', b.id)
-        .where('parent_run_id', 'is', null).where('status', 'in', ['queued', 'running']).execute()).length, { timeout: 60_000 }).toBe(0);
+      await expect
+        .poll(
+          async () =>
+            (
+              await h.t.db
+                .selectFrom('sync_runs')
+                .select(['status'])
+                .where('account_id', '=', b.id)
+                .where('parent_run_id', 'is', null)
+                .where('status', 'in', ['queued', 'running'])
+                .execute()
+            ).length,
+          { timeout: 60_000 },
+        )
+        .toBe(0);
 
       // Windows of this account, as each held the account lock: no two overlap in time.
-      const windows = await h.t.db.selectFrom('sync_runs').select(['id', 'parent_run_id', 'started_at', 'finished_at', 'status'])
-        .where('account_id', '=', b.id).where('parent_run_id', 'is not', null).orderBy('started_at').execute();
+      const windows = await h.t.db
+        .selectFrom('sync_runs')
+        .select(['id', 'parent_run_id', 'started_at', 'finished_at', 'status'])
+        .where('account_id', '=', b.id)
+        .where('parent_run_id', 'is not', null)
+        .orderBy('started_at')
+        .execute();
       // 4 + 1 (range), 1 (intraday), 1 (prior day), 4 + 1 (range), and the tick's intraday unless it joined.
       expect(windows.length).toBeGreaterThanOrEqual(12);
       expect(windows.every((w) => w.status === 'succeeded')).toBe(true);

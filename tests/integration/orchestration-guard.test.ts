@@ -11,7 +11,13 @@ import { REDIS_URL } from '../helpers/env.ts';
  */
 const redis = createRedis(REDIS_URL, 'producer');
 const prefix = testQueuePrefix();
-const settings: GuardSettings = { capacity: 3, refillPerSecond: 1, failureThreshold: 3, cooldownMs: 400, probeLeaseMs: 60_000 };
+const settings: GuardSettings = {
+  capacity: 3,
+  refillPerSecond: 1,
+  failureThreshold: 3,
+  cooldownMs: 400,
+  probeLeaseMs: 60_000,
+};
 const guard = createIntegrationGuard(redis, prefix, settings);
 
 beforeAll(async () => {
@@ -36,7 +42,11 @@ describe('rate limiter', () => {
     for (let i = 0; i < 4; i++) {
       decisions.push(await slow.acquire(a));
     }
-    expect(decisions.slice(0, 3)).toEqual([{ allowed: true, probe: false }, { allowed: true, probe: false }, { allowed: true, probe: false }]);
+    expect(decisions.slice(0, 3)).toEqual([
+      { allowed: true, probe: false },
+      { allowed: true, probe: false },
+      { allowed: true, probe: false },
+    ]);
     expect(decisions[3]).toMatchObject({ allowed: false, reason: 'rate_limited' });
     const wait = (decisions[3] as { waitMs: number }).waitMs;
     expect(wait).toBeGreaterThan(0);
@@ -68,7 +78,9 @@ describe('circuit breaker', () => {
     expect(await guard.recordFailure(a, { countsAsFailure: true })).toBe(true);
     expect(await guard.acquire(a)).toMatchObject({ allowed: false, reason: 'circuit_open' });
 
-    await expect.poll(() => guard.acquire(a), { timeout: 5_000, interval: 100 }).toEqual({ allowed: true, probe: true });
+    await expect
+      .poll(() => guard.acquire(a), { timeout: 5_000, interval: 100 })
+      .toEqual({ allowed: true, probe: true });
     // While the probe runs, everyone else waits.
     expect(await guard.acquire(a)).toMatchObject({ allowed: false, reason: 'circuit_probing' });
     expect(await guard.recordSuccess(a)).toBe(true);
@@ -80,7 +92,9 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 3; i++) {
       await guard.recordFailure(a, { countsAsFailure: true });
     }
-    await expect.poll(() => guard.acquire(a), { timeout: 5_000, interval: 100 }).toEqual({ allowed: true, probe: true });
+    await expect
+      .poll(() => guard.acquire(a), { timeout: 5_000, interval: 100 })
+      .toEqual({ allowed: true, probe: true });
     expect(await guard.recordFailure(a, { countsAsFailure: true })).toBe(false);
     expect(await guard.acquire(a)).toMatchObject({ allowed: false, reason: 'circuit_open' });
   });

@@ -3,7 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChanges } from '../../src/events/change-feed.ts';
 import { createPool, type DB, type Database } from '../../src/storage/db.ts';
 import {
-  compileBoundedFallback, getTransaction, listTransactionDecisions, listTransactionVersions, listTransactions, TRANSACTION_SORTS, type TransactionFilter, type TransactionSort,
+  compileBoundedFallback,
+  getTransaction,
+  listTransactionDecisions,
+  listTransactionVersions,
+  listTransactions,
+  TRANSACTION_SORTS,
+  type TransactionFilter,
+  type TransactionSort,
 } from '../../src/storage/read.repo.ts';
 import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
@@ -34,8 +41,26 @@ import { createTestDb, type TestDb } from '../helpers/db.ts';
  * index (how `reference=` with an all-organizations key once read `(organization_id, bank_reference)`: 1.8 s a page
  * on 1.6M rows).
  */
-const GUARDED = new Set(['transactions', 'change_events', 'transaction_versions', 'transaction_decisions', 'duplicate_suspicions', 'account_days']);
-const DAYS = ['2026-11-02', '2026-11-03', '2026-11-04', '2026-11-05', '2026-11-06', '2026-11-09', '2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13'];
+const GUARDED = new Set([
+  'transactions',
+  'change_events',
+  'transaction_versions',
+  'transaction_decisions',
+  'duplicate_suspicions',
+  'account_days',
+]);
+const DAYS = [
+  '2026-11-02',
+  '2026-11-03',
+  '2026-11-04',
+  '2026-11-05',
+  '2026-11-06',
+  '2026-11-09',
+  '2026-11-10',
+  '2026-11-11',
+  '2026-11-12',
+  '2026-11-13',
+];
 const PER_DAY = 100;
 
 /** A page's planner settings (`set local …`, sent with its BEGIN in one message), as sent. */
@@ -66,17 +91,34 @@ const leadingColumns = new Map<string, string[]>();
  */
 const READ_WHOLE = new Set(['transactions_pending_booking_id_idx', 'transactions_pending_id_idx']);
 /** The same for a statement of every organization (no `organization_id =` in it): all the pending rows, in another order. */
-const READ_WHOLE_EVERY_ORGANIZATION = new Set(['transactions_pending_org_booking_id_idx', 'transactions_pending_org_id_idx']);
+const READ_WHOLE_EVERY_ORGANIZATION = new Set([
+  'transactions_pending_org_booking_id_idx',
+  'transactions_pending_org_id_idx',
+]);
 
-function badScans(node: PlanNode, parent: PlanNode | undefined, out: string[], walk = false, everyOrganization = false): string[] {
+function badScans(
+  node: PlanNode,
+  parent: PlanNode | undefined,
+  out: string[],
+  walk = false,
+  everyOrganization = false,
+): string[] {
   const index = node['Index Name'];
   const cond = node['Index Cond'];
   const lead = index === undefined ? undefined : leadingColumns.get(index);
-  if (lead !== undefined && lead.length > 0 && cond !== undefined && !lead.some((column) => new RegExp(`\\b${column}\\b`).test(cond))) {
-    out.push(`${node['Node Type']} using ${index} with an index condition off its leading column (${lead.join(', ')}): ${cond}`);
+  if (
+    lead !== undefined &&
+    lead.length > 0 &&
+    cond !== undefined &&
+    !lead.some((column) => new RegExp(`\\b${column}\\b`).test(cond))
+  ) {
+    out.push(
+      `${node['Node Type']} using ${index} with an index condition off its leading column (${lead.join(', ')}): ${cond}`,
+    );
   }
   const relation = node['Relation Name'];
-  const readWhole = READ_WHOLE.has(index ?? '') || (everyOrganization && READ_WHOLE_EVERY_ORGANIZATION.has(index ?? ''));
+  const readWhole =
+    READ_WHOLE.has(index ?? '') || (everyOrganization && READ_WHOLE_EVERY_ORGANIZATION.has(index ?? ''));
   if (relation !== undefined && GUARDED.has(relation) && !readWhole) {
     const type = node['Node Type'];
     if (type === 'Seq Scan') {
@@ -86,7 +128,9 @@ function badScans(node: PlanNode, parent: PlanNode | undefined, out: string[], w
       // by the refinement test below).
       const orderedPage = parent?.['Node Type'] === 'Limit' && (node.Filter === undefined || walk);
       if (!orderedPage) {
-        out.push(`${type} on ${relation} using ${node['Index Name'] ?? '?'} without an index condition${node.Filter ? ` (filter ${node.Filter})` : ''}`);
+        out.push(
+          `${type} on ${relation} using ${node['Index Name'] ?? '?'} without an index condition${node.Filter ? ` (filter ${node.Filter})` : ''}`,
+        );
       }
     }
   }
@@ -133,7 +177,10 @@ function recordingDb(url: string): { db: Database; take(): CompiledQuery[] } {
 }
 
 function touchesGuarded(q: CompiledQuery): boolean {
-  return /^\s*(select|with|insert|update|delete)\b/i.test(q.sql) && [...GUARDED].some((table) => new RegExp(`\\b${table}\\b`).test(q.sql));
+  return (
+    /^\s*(select|with|insert|update|delete)\b/i.test(q.sql) &&
+    [...GUARDED].some((table) => new RegExp(`\\b${table}\\b`).test(q.sql))
+  );
 }
 
 describe('query plans on a never-analyzed table with half of its rows superseded', () => {
@@ -169,7 +216,11 @@ describe('query plans on a never-analyzed table with half of its rows superseded
    * `unsent`: statements the call may send but did not here (a bounded page's fallback), planned with its settings too.
    */
   async function check(
-    label: string, fn: (db: Database) => Promise<unknown>, indexed?: RegExp, walk?: boolean, unsent: (CompiledQuery | undefined)[] = [],
+    label: string,
+    fn: (db: Database) => Promise<unknown>,
+    indexed?: RegExp,
+    walk?: boolean,
+    unsent: (CompiledQuery | undefined)[] = [],
   ): Promise<{ label: string; statements: number; bad: { sql: string; scans: string[] }[] }> {
     rec.take();
     await fn(rec.db);
@@ -201,7 +252,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     // With `indexed`, some statement must have been held to it: a page whose every statement is a bounded walk (the
     // fallback not sent) would pass without its index ever being looked at.
     if (indexed && checkedIndexed === 0) {
-      bad.push({ sql: '', scans: [`no statement on transactions checked for ${String(indexed)}: every one a bounded walk`] });
+      bad.push({
+        sql: '',
+        scans: [`no statement on transactions checked for ${String(indexed)}: every one a bounded walk`],
+      });
     }
     return { label, statements: statements.length, bad };
   }
@@ -219,7 +273,8 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     const visit = (node: PlanNode & Record<string, unknown>) => {
       if (node['Relation Name'] === 'transactions') {
         const n = (key: string) => Number(node[key] ?? 0);
-        total += (n('Actual Rows') + n('Rows Removed by Filter') + n('Rows Removed by Index Recheck')) * n('Actual Loops');
+        total +=
+          (n('Actual Rows') + n('Rows Removed by Filter') + n('Rows Removed by Index Recheck')) * n('Actual Loops');
       }
       for (const child of node.Plans ?? []) {
         visit(child as PlanNode & Record<string, unknown>);
@@ -230,7 +285,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         for (const st of settings) {
           await trx.executeQuery(st);
         }
-        const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...q, sql: `explain (analyze, format json) ${q.sql}` });
+        const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+          ...q,
+          sql: `explain (analyze, format json) ${q.sql}`,
+        });
         visit(r.rows[0]!['QUERY PLAN'][0]!.Plan as PlanNode & Record<string, unknown>);
       });
     }
@@ -259,19 +317,33 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   }
 
   function plainOrder(sort: TransactionSort) {
-    return sort === 'firstSeen' ? sql`t.id` : sort === 'bookingDate' ? sql`t.booking_date, t.id` : sql`t.booking_date desc, t.id desc`;
+    return sort === 'firstSeen'
+      ? sql`t.id`
+      : sort === 'bookingDate'
+        ? sql`t.booking_date, t.id`
+        : sql`t.booking_date desc, t.id desc`;
   }
 
   /** The page's ids (limit + 1 of them) by a plain ORDER BY query. */
-  async function plainPage(filter: TransactionFilter, sort: TransactionSort, after: { bookingDate: string; id: string } | undefined, limit: number) {
+  async function plainPage(
+    filter: TransactionFilter,
+    sort: TransactionSort,
+    after: { bookingDate: string; id: string } | undefined,
+    limit: number,
+  ) {
     const conds = plainConds(filter);
     if (after !== undefined) {
-      conds.push(sort === 'firstSeen'
-        ? sql`t.id > ${after.id}::uuid`
-        : sql`(t.booking_date, t.id) ${sql.raw(sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`);
+      conds.push(
+        sort === 'firstSeen'
+          ? sql`t.id > ${after.id}::uuid`
+          : sql`(t.booking_date, t.id) ${sql.raw(sort === 'bookingDate' ? '>' : '<')} (${after.bookingDate}::date, ${after.id}::uuid)`,
+      );
     }
-    const r = await sql<{ id: string }>`select t.id from transactions t where ${sql.join(conds, sql` and `)} order by ${plainOrder(sort)} limit ${limit + 1}`
-      .execute(t.db);
+    const r = await sql<{
+      id: string;
+    }>`select t.id from transactions t where ${sql.join(conds, sql` and `)} order by ${plainOrder(sort)} limit ${limit + 1}`.execute(
+      t.db,
+    );
     return r.rows.map((x) => x.id);
   }
 
@@ -285,18 +357,34 @@ describe('query plans on a never-analyzed table with half of its rows superseded
    */
   async function otherPending(): Promise<{ rows: number; done: () => Promise<void> }> {
     if (otherPendingIds.length === 0) {
-      const items = DAYS.flatMap((day, d) => Array.from({ length: 4 }, (_, i) => wireTransaction({
-        transactionId: `O-${d}-${i}`, jpmAccountId: otherAccount.jpmAccountId, asOfDate: day, amount: `${d * 4 + i + 1}.50`,
-        direction: i % 2 === 0 ? 'DEBIT' : 'CREDIT', bankReference: `BR-O-${d}-${i}`, customerReference: 'NEW', postCode: 'I',
-      })));
+      const items = DAYS.flatMap((day, d) =>
+        Array.from({ length: 4 }, (_, i) =>
+          wireTransaction({
+            transactionId: `O-${d}-${i}`,
+            jpmAccountId: otherAccount.jpmAccountId,
+            asOfDate: day,
+            amount: `${d * 4 + i + 1}.50`,
+            direction: i % 2 === 0 ? 'DEBIT' : 'CREDIT',
+            bankReference: `BR-O-${d}-${i}`,
+            customerReference: 'NEW',
+            postCode: 'I',
+          }),
+        ),
+      );
       await ingestWire(t.db, otherAccount, items);
-      const r = await sql<{ id: string }>`select id from transactions where account_id = ${otherAccount.id}`.execute(t.db);
+      const r = await sql<{ id: string }>`select id from transactions where account_id = ${otherAccount.id}`.execute(
+        t.db,
+      );
       otherPendingIds = r.rows.map((x) => x.id);
     }
     await sql`update transactions set status = 'pending' where id = any(${otherPendingIds}::uuid[])`.execute(t.db);
     return {
       rows: otherPendingIds.length,
-      done: async () => { await sql`update transactions set status = 'superseded' where id = any(${otherPendingIds}::uuid[])`.execute(t.db); },
+      done: async () => {
+        await sql`update transactions set status = 'superseded' where id = any(${otherPendingIds}::uuid[])`.execute(
+          t.db,
+        );
+      },
     };
   }
 
@@ -308,16 +396,31 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     accounts = [await createAccount(t.db, tenancy), await createAccount(t.db, tenancy)];
     // Intraday: every item first arrives pending; the posted record supersedes it the next morning.
     for (const account of accounts) {
-      const items: WireOptions[] = DAYS.flatMap((day, d) => Array.from({ length: PER_DAY }, (_, i) => ({
-        transactionId: `${d}-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: day, amount: `${(d * PER_DAY + i + 1) * 3}.25`,
-        direction: i % 3 === 0 ? 'DEBIT' as const : 'CREDIT' as const, baiTypeCode: i % 5 === 0 ? '475' : '399',
-        bankReference: `BR-${account.jpmAccountId}-${d}-${i}`, customerReference: i % 7 === 0 ? `INV-${d}-${i}` : 'NEW',
-        shortDescription: i % 11 === 0 ? `WIRE TO ACME SUPPLIES ${i}` : `ACH CREDIT PAYROLL ${d} ${i}`,
-      })));
+      const items: WireOptions[] = DAYS.flatMap((day, d) =>
+        Array.from({ length: PER_DAY }, (_, i) => ({
+          transactionId: `${d}-${i}`,
+          jpmAccountId: account.jpmAccountId,
+          asOfDate: day,
+          amount: `${(d * PER_DAY + i + 1) * 3}.25`,
+          direction: i % 3 === 0 ? ('DEBIT' as const) : ('CREDIT' as const),
+          baiTypeCode: i % 5 === 0 ? '475' : '399',
+          bankReference: `BR-${account.jpmAccountId}-${d}-${i}`,
+          customerReference: i % 7 === 0 ? `INV-${d}-${i}` : 'NEW',
+          shortDescription: i % 11 === 0 ? `WIRE TO ACME SUPPLIES ${i}` : `ACH CREDIT PAYROLL ${d} ${i}`,
+        })),
+      );
       for (let i = 0; i < items.length; i += 500) {
         const slice = items.slice(i, i + 500);
-        await ingestWire(t.db, account, slice.map((o) => wireTransaction({ ...o, transactionId: `I-${o.transactionId}`, postCode: 'I' })));
-        await ingestWire(t.db, account, slice.map((o) => wireTransaction({ ...o, transactionId: `P-${o.transactionId}`, postCode: 'P' })));
+        await ingestWire(
+          t.db,
+          account,
+          slice.map((o) => wireTransaction({ ...o, transactionId: `I-${o.transactionId}`, postCode: 'I' })),
+        );
+        await ingestWire(
+          t.db,
+          account,
+          slice.map((o) => wireTransaction({ ...o, transactionId: `P-${o.transactionId}`, postCode: 'P' })),
+        );
       }
       await resolvePending(t.db, account, DAYS, null);
     }
@@ -327,7 +430,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       from pg_index x join pg_class i on i.oid = x.indexrelid join pg_class r on r.oid = x.indrelid
       where r.relname = any(${[...GUARDED]}::text[]) and r.relnamespace = current_schema()::regnamespace`.execute(t.db);
     for (const { name, lead, columns } of indexes.rows) {
-      leadingColumns.set(name, columns.filter((c) => new RegExp(`\\b${c}\\b`).test(lead)));
+      leadingColumns.set(
+        name,
+        columns.filter((c) => new RegExp(`\\b${c}\\b`).test(lead)),
+      );
     }
     otherAccount = await createAccount(t.db, await createTenancy(t.db, { name: 'Other Treasury' }));
     rec = recordingDb(t.url);
@@ -343,10 +449,18 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   });
 
   it('the data has the intended shape and no statistics', async () => {
-    const counts = await sql<{ status: string; n: string }>`select status, count(*)::text as n from transactions group by status order by status`.execute(t.db);
-    expect(Object.fromEntries(counts.rows.map((r) => [r.status, Number(r.n)]))).toEqual({ posted: 2000, superseded: 2000 });
+    const counts = await sql<{
+      status: string;
+      n: string;
+    }>`select status, count(*)::text as n from transactions group by status order by status`.execute(t.db);
+    expect(Object.fromEntries(counts.rows.map((r) => [r.status, Number(r.n)]))).toEqual({
+      posted: 2000,
+      superseded: 2000,
+    });
     const stats = await sql<{ n: string }>`
-      select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename in ('transactions', 'change_events')`.execute(t.db);
+      select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename in ('transactions', 'change_events')`.execute(
+      t.db,
+    );
     expect(stats.rows[0]!.n).toBe('0');
     const analyzed = await sql<{ n: string }>`
       select count(*)::text as n from pg_stat_user_tables where relname in ('transactions', 'change_events')
@@ -357,36 +471,59 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   it('the checker fails the plan this test exists for (`supersedes` over a single-column superseded_by index) and a seq scan', async () => {
     const supersedes = sql`
       select t.id, (select p.id from transactions p where p.superseded_by = t.id order by p.id limit 1) as supersedes
-      from transactions t where t.booking_date = ${somePosted.booking_date}::date order by t.booking_date, t.id limit 100`.compile(t.db);
+      from transactions t where t.booking_date = ${somePosted.booking_date}::date order by t.booking_date, t.id limit 100`.compile(
+      t.db,
+    );
     expect(badScans(await plan(supersedes), undefined, [])).toEqual([]);
     // The index set before: (superseded_by) alone. On the issue's 93,752 rows the planner chose, without
     // statistics, to walk the primary key in id order for every row returned (33 s a page); on this small table
     // it would sort a bitmap scan instead, so sorting is priced out here to get the plan it chose at scale.
     const rolledBack = new Error('rolled back');
     let old: string[] = [];
-    await t.db.transaction().execute(async (trx) => {
-      await sql`drop index transactions_superseded_by_id_idx`.execute(trx);
-      await sql`create index transactions_superseded_by_idx on transactions (superseded_by) where superseded_by is not null`.execute(trx);
-      await sql`set local enable_sort = off`.execute(trx);
-      const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...supersedes, sql: `explain (format json) ${supersedes.sql}` });
-      old = badScans(r.rows[0]!['QUERY PLAN'][0]!.Plan, undefined, []);
-      throw rolledBack;
-    }).catch((err: unknown) => {
-      if (err !== rolledBack) {
-        throw err;
-      }
-    });
-    expect(old).toEqual([expect.stringContaining('Index Scan on transactions using transactions_pkey without an index condition')]);
-    const seq = badScans(await plan(sql`select id from transactions where description like '%ACME%'`.compile(t.db)), undefined, []);
+    await t.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`drop index transactions_superseded_by_id_idx`.execute(trx);
+        await sql`create index transactions_superseded_by_idx on transactions (superseded_by) where superseded_by is not null`.execute(
+          trx,
+        );
+        await sql`set local enable_sort = off`.execute(trx);
+        const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+          ...supersedes,
+          sql: `explain (format json) ${supersedes.sql}`,
+        });
+        old = badScans(r.rows[0]!['QUERY PLAN'][0]!.Plan, undefined, []);
+        throw rolledBack;
+      })
+      .catch((err: unknown) => {
+        if (err !== rolledBack) {
+          throw err;
+        }
+      });
+    expect(old).toEqual([
+      expect.stringContaining('Index Scan on transactions using transactions_pkey without an index condition'),
+    ]);
+    const seq = badScans(
+      await plan(sql`select id from transactions where description like '%ACME%'`.compile(t.db)),
+      undefined,
+      [],
+    );
     expect(seq).toEqual(['Seq Scan on transactions']);
     // A condition on the second column of an index only: every entry of the index is read.
     const offLead = await t.db.transaction().execute(async (trx) => {
       await sql`set local enable_seqscan = off`.execute(trx);
       const q = sql`select account_id from transactions where fingerprint_key = 'x'`.compile(trx);
-      const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...q, sql: `explain (format json) ${q.sql}` });
+      const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+        ...q,
+        sql: `explain (format json) ${q.sql}`,
+      });
       return badScans(r.rows[0]!['QUERY PLAN'][0]!.Plan, undefined, []);
     });
-    expect(offLead).toEqual([expect.stringContaining('using transactions_account_fingerprint_idx with an index condition off its leading column (account_id)')]);
+    expect(offLead).toEqual([
+      expect.stringContaining(
+        'using transactions_account_fingerprint_idx with an index condition off its leading column (account_id)',
+      ),
+    ]);
   });
 
   it('read API: every list filter, order and cursor, the single get, versions and decisions', async () => {
@@ -396,7 +533,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['organization', { organizationId }],
       ['account', { organizationId, accountId: account.id }],
       ['booking date range', { organizationId, bookingDateFrom: '2026-11-04', bookingDateTo: '2026-11-05' }],
-      ['account and booking date range', { organizationId, accountId: account.id, bookingDateFrom: '2026-11-04', bookingDateTo: '2026-11-05' }],
+      [
+        'account and booking date range',
+        { organizationId, accountId: account.id, bookingDateFrom: '2026-11-04', bookingDateTo: '2026-11-05' },
+      ],
       ['value date range', { organizationId, valueDateFrom: '2026-11-04', valueDateTo: '2026-11-05' }],
       ['reference', { organizationId, reference: somePosted.bank_reference }],
       ['text', { organizationId, text: 'acme supplies' }],
@@ -410,7 +550,10 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['all organizations: account', { accountId: account.id }],
       ['all organizations: booking date range', { bookingDateFrom: '2026-11-04', bookingDateTo: '2026-11-05' }],
       ['all organizations: reference', { reference: somePosted.bank_reference }],
-      ['all organizations: account, status and amount', { accountId: account.id, statuses: ['pending'], amountMin: '1.00' }],
+      [
+        'all organizations: account, status and amount',
+        { accountId: account.id, statuses: ['pending'], amountMin: '1.00' },
+      ],
       ['all organizations: pending', { statuses: ['pending'] }],
       ['pending', { organizationId, statuses: ['pending'] }],
       // Text: the search table's matches plus the rows changed since the search step's position, each looked up
@@ -422,7 +565,11 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     for (const [name, filter] of filters) {
       for (const sort of TRANSACTION_SORTS) {
         for (const after of [undefined, { bookingDate: somePosted.booking_date, id: somePosted.id }]) {
-          results.push(await check(`list ${name} ${sort}${after ? ' after' : ''}`, (db) => listTransactions(db, filter, { sort, after, limit: 100 })));
+          results.push(
+            await check(`list ${name} ${sort}${after ? ' after' : ''}`, (db) =>
+              listTransactions(db, filter, { sort, after, limit: 100 }),
+            ),
+          );
         }
       }
     }
@@ -432,8 +579,16 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     const ownIndex: [string, TransactionFilter, RegExp][] = [
       ['value day', { organizationId, valueDateFrom: day, valueDateTo: day }, /value_date = /],
       ['all organizations: value day', { valueDateFrom: day, valueDateTo: day }, /value_date = /],
-      ['amount range', { organizationId, amountMin: '100.00', amountMax: '250.00' }, /amount_minor.*>= 100\.00.*<= 250\.00/],
-      ['all organizations: amount range', { amountMin: '100.00', amountMax: '250.00' }, /amount_minor.*>= 100\.00.*<= 250\.00/],
+      [
+        'amount range',
+        { organizationId, amountMin: '100.00', amountMax: '250.00' },
+        /amount_minor.*>= 100\.00.*<= 250\.00/,
+      ],
+      [
+        'all organizations: amount range',
+        { amountMin: '100.00', amountMax: '250.00' },
+        /amount_minor.*>= 100\.00.*<= 250\.00/,
+      ],
       // Either reference column, each from an index that leads with it (an organization-led one meant the whole index
       // for a key of every organization).
       ['reference', { organizationId, reference: somePosted.bank_reference }, /bank_reference = /],
@@ -443,13 +598,25 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     ];
     // A short value-date range in a booking-date order: one ordered scan per value day, merged.
     const valueDays: TransactionFilter = { valueDateFrom: DAYS[2], valueDateTo: DAYS[6] };
-    ownIndex.push(['value days', { organizationId, ...valueDays }, /value_date = /], ['all organizations: value days', valueDays, /value_date = /]);
+    ownIndex.push(
+      ['value days', { organizationId, ...valueDays }, /value_date = /],
+      ['all organizations: value days', valueDays, /value_date = /],
+    );
     for (const [name, filter, cond] of ownIndex) {
-      for (const sort of filter.valueDateFrom !== filter.valueDateTo ? (['-bookingDate', 'bookingDate'] as const) : TRANSACTION_SORTS) {
+      for (const sort of filter.valueDateFrom !== filter.valueDateTo
+        ? (['-bookingDate', 'bookingDate'] as const)
+        : TRANSACTION_SORTS) {
         for (const after of [undefined, { bookingDate: somePosted.booking_date, id: somePosted.id }]) {
           const page = { sort, after, limit: 100 };
-          results.push(await check(`list ${name} ${sort}${after ? ' after' : ''}`, (db) => listTransactions(db, filter, page), cond, false,
-            [compileBoundedFallback(t.db, filter, page)]));
+          results.push(
+            await check(
+              `list ${name} ${sort}${after ? ' after' : ''}`,
+              (db) => listTransactions(db, filter, page),
+              cond,
+              false,
+              [compileBoundedFallback(t.db, filter, page)],
+            ),
+          );
         }
       }
     }
@@ -464,8 +631,15 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         for (const sort of TRANSACTION_SORTS) {
           for (const after of [undefined, { bookingDate: somePosted.booking_date, id: somePosted.id }]) {
             const page = { sort, after, limit: 100 };
-            results.push(await check(`list ${name} at 1.6M rows ${sort}${after ? ' after' : ''}`,
-              (db) => listTransactions(db, filter, page), /amount_minor.*>= 100\.00.*<= 250\.00/, false, [compileBoundedFallback(t.db, filter, page)]));
+            results.push(
+              await check(
+                `list ${name} at 1.6M rows ${sort}${after ? ' after' : ''}`,
+                (db) => listTransactions(db, filter, page),
+                /amount_minor.*>= 100\.00.*<= 250\.00/,
+                false,
+                [compileBoundedFallback(t.db, filter, page)],
+              ),
+            );
           }
         }
       }
@@ -501,7 +675,14 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       const narrowed = filter.accountId !== undefined || filter.bookingDateFrom !== undefined;
       for (const sort of !narrowed ? TRANSACTION_SORTS : (['-bookingDate', 'bookingDate'] as const)) {
         for (const after of [undefined, { bookingDate: somePosted.booking_date, id: somePosted.id }]) {
-          results.push(await check(`list ${name} ${sort}${after ? ' after' : ''}`, (db) => listTransactions(db, filter, { sort, after, limit: 100 }), undefined, true));
+          results.push(
+            await check(
+              `list ${name} ${sort}${after ? ' after' : ''}`,
+              (db) => listTransactions(db, filter, { sort, after, limit: 100 }),
+              undefined,
+              true,
+            ),
+          );
         }
       }
     }
@@ -529,8 +710,16 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['all organizations: wide amount range', { amountMin: '1.00', amountMax: '2500.00' }, TRANSACTION_SORTS],
       ['account and status', { organizationId, accountId: account.id, statuses: ['posted'] }, ['firstSeen']],
       ['all organizations: account and status', { accountId: account.id, statuses: ['posted'] }, ['firstSeen']],
-      ['booking dates and direction', { organizationId, bookingDateFrom: DAYS[0], bookingDateTo: DAYS[8], direction: 'debit' }, ['firstSeen']],
-      ['all organizations: booking dates and BAI code', { bookingDateFrom: DAYS[0], bookingDateTo: DAYS[8], baiCode: '399' }, ['firstSeen']],
+      [
+        'booking dates and direction',
+        { organizationId, bookingDateFrom: DAYS[0], bookingDateTo: DAYS[8], direction: 'debit' },
+        ['firstSeen'],
+      ],
+      [
+        'all organizations: booking dates and BAI code',
+        { bookingDateFrom: DAYS[0], bookingDateTo: DAYS[8], baiCode: '399' },
+        ['firstSeen'],
+      ],
     ];
     const over: string[] = [];
     for (const [name, filter, sorts] of cases) {
@@ -547,10 +736,19 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     // 2,000 of the account's rows.
     const walkRows = 100 * (limit + 1);
     const choices: [string, TransactionFilter][] = [
-      ['wide amount and one booking day', { organizationId, amountMin: '1.00', bookingDateFrom: DAYS[9], bookingDateTo: DAYS[9] }],
-      ['all organizations: wide amount and one booking day', { amountMin: '1.00', bookingDateFrom: DAYS[9], bookingDateTo: DAYS[9] }],
+      [
+        'wide amount and one booking day',
+        { organizationId, amountMin: '1.00', bookingDateFrom: DAYS[9], bookingDateTo: DAYS[9] },
+      ],
+      [
+        'all organizations: wide amount and one booking day',
+        { amountMin: '1.00', bookingDateFrom: DAYS[9], bookingDateTo: DAYS[9] },
+      ],
       ['account and a rare amount', { organizationId, accountId: account.id, amountMin: '2990.00' }],
-      ['all organizations: account, a rare amount and booking dates', { accountId: account.id, amountMin: '2990.00', bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9] }],
+      [
+        'all organizations: account, a rare amount and booking dates',
+        { accountId: account.id, amountMin: '2990.00', bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9] },
+      ],
     ];
     // At most: the walk, the two counts and the chosen way's matches (400 rows of a day here).
     for (const [name, filter] of choices) {
@@ -572,7 +770,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       const ids = (await listTransactions(t.db, filter, { sort: 'firstSeen', limit: 2 })).map((r) => r.id);
       const first = await sql<{ id: string }>`
         select id from transactions where booking_date = ${DAYS[9]}::date
-          ${filter.organizationId === undefined ? sql`` : sql`and organization_id = ${filter.organizationId}`} order by id limit 3`.execute(t.db);
+          ${filter.organizationId === undefined ? sql`` : sql`and organization_id = ${filter.organizationId}`} order by id limit 3`.execute(
+        t.db,
+      );
       expect(ids).toEqual(first.rows.map((r) => r.id));
     }
     // Whichever way is read, the page is the filter's first rows.
@@ -584,21 +784,26 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(over).toEqual([]);
   });
 
-  it('read API: paged walks of reference with other filters, and of q= with a reference, are the plain query\'s rows', async () => {
+  it("read API: paged walks of reference with other filters, and of q= with a reference, are the plain query's rows", async () => {
     // The reference is either column: its two conditions joined by OR must stay one condition among the others (AND
     // binds first). Without the brackets a page in firstSeen order (a bounded walk) and every q= page kept any row of
     // the customer reference whatever its status, direction, account or dates, and a cursor past every row
     // gave the same rows again (a client following nextCursor paged for ever).
-    const [a0, a1] = accounts as [typeof accounts[number], typeof accounts[number]];
+    const [a0, a1] = accounts as [(typeof accounts)[number], (typeof accounts)[number]];
     const other = await sql<{ bank_reference: string }>`
-      select bank_reference from transactions where description not ilike '%acme%' and account_id = ${a1.id} order by id limit 1`.execute(t.db);
+      select bank_reference from transactions where description not ilike '%acme%' and account_id = ${a1.id} order by id limit 1`.execute(
+      t.db,
+    );
     const filters: TransactionFilter[] = [
       { reference: 'NEW', statuses: ['superseded'], bookingDateFrom: DAYS[3], bookingDateTo: DAYS[3] },
       { reference: 'NEW', direction: 'debit', accountId: a0.id, bookingDateFrom: DAYS[2], bookingDateTo: DAYS[3] },
       { reference: 'NEW', statuses: ['removed'] },
       { reference: 'INV-3-7', statuses: ['posted'] },
       { reference: 'INV-4-14', accountId: a1.id, direction: 'credit' },
-      { reference: somePosted.bank_reference, accountId: somePosted.bank_reference.includes(a0.jpmAccountId) ? a1.id : a0.id },
+      {
+        reference: somePosted.bank_reference,
+        accountId: somePosted.bank_reference.includes(a0.jpmAccountId) ? a1.id : a0.id,
+      },
       { text: 'ACME', reference: other.rows[0]!.bank_reference },
       { text: 'acme', reference: 'NEW', direction: 'credit', bookingDateFrom: DAYS[4], bookingDateTo: DAYS[5] },
       { text: 'payroll', reference: 'INV-2-21', statuses: ['superseded'] },
@@ -609,8 +814,13 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       for (const scoped of [true, false]) {
         const filter: TransactionFilter = scoped ? { ...base, organizationId } : base;
         for (const sort of TRANSACTION_SORTS) {
-          const expected = (await sql<{ id: string }>`select t.id from transactions t where ${sql.join(plainConds(filter), sql` and `)} order by ${plainOrder(sort)}`
-            .execute(t.db)).rows.map((r) => r.id);
+          const expected = (
+            await sql<{
+              id: string;
+            }>`select t.id from transactions t where ${sql.join(plainConds(filter), sql` and `)} order by ${plainOrder(sort)}`.execute(
+              t.db,
+            )
+          ).rows.map((r) => r.id);
           for (const limit of [3, 40]) {
             walks += 1;
             const got: string[] = [];
@@ -626,7 +836,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
               after = { bookingDate: String(last.booking_date), id: last.id };
             }
             if (after !== undefined || JSON.stringify(got) !== JSON.stringify(expected)) {
-              failed.push(`${JSON.stringify(filter)} ${sort} limit ${limit}: ${got.length} ids${after ? ' and a next page' : ''}, ${expected.length} expected`);
+              failed.push(
+                `${JSON.stringify(filter)} ${sort} limit ${limit}: ${got.length} ids${after ? ' and a next page' : ''}, ${expected.length} expected`,
+              );
             }
           }
         }
@@ -666,8 +878,17 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       // pending ones, and for all organizations the other's too), and two lookups per row of the page for the walk and
       // for the fallback. Which 40 rows are removed follows the ids' random bits, so a few of them may fall on the
       // page's days: the lookups are bounded by the page, not left to luck.
-      const statusRows = (f: TransactionFilter) => (f.statuses ?? []).reduce((n, s) => n + (s === 'removed' ? removed.rows.length
-        : s === 'pending' ? pending.rows.length + (f.organizationId === undefined ? other.rows : 0) : 0), 0);
+      const statusRows = (f: TransactionFilter) =>
+        (f.statuses ?? []).reduce(
+          (n, s) =>
+            n +
+            (s === 'removed'
+              ? removed.rows.length
+              : s === 'pending'
+                ? pending.rows.length + (f.organizationId === undefined ? other.rows : 0)
+                : 0),
+          0,
+        );
       const bounded = 'bounded' as const;
       const over: string[] = [];
       // A common refinement fills a page of 5 along the page order within 600 rows (the pending items superseded first); a removed item is read from
@@ -686,13 +907,31 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         ['removed and an amount', { organizationId, statuses: ['removed'], amountMin: '1.00' }, bounded],
         ['all organizations: removed and an amount', { statuses: ['removed'], amountMin: '1.00' }, bounded],
         ['removed, account', { organizationId, statuses: ['removed'], accountId: accounts[0]!.id }, bounded],
-        ['all organizations: removed, booking dates', { statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8] }, bounded],
-        ['removed, booking dates and an amount', { organizationId, statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8], amountMax: '2000.00' }, bounded],
+        [
+          'all organizations: removed, booking dates',
+          { statuses: ['removed'], bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8] },
+          bounded,
+        ],
+        [
+          'removed, booking dates and an amount',
+          {
+            organizationId,
+            statuses: ['removed'],
+            bookingDateFrom: DAYS[1],
+            bookingDateTo: DAYS[8],
+            amountMax: '2000.00',
+          },
+          bounded,
+        ],
         // Pending items: their partial indexes are read, nothing else; an organization's page reads none of the other
         // organization's pending items (before, its booking-date orders walked every organization's pending items in
         // date order, and its firstSeen order read them all and sorted them).
         ['organization: pending', { organizationId, statuses: ['pending'] }, 2 * (limit + 1)],
-        ['organization: pending, debit', { organizationId, statuses: ['pending'], direction: 'debit' }, pending.rows.length + 2 * (limit + 1)],
+        [
+          'organization: pending, debit',
+          { organizationId, statuses: ['pending'], direction: 'debit' },
+          pending.rows.length + 2 * (limit + 1),
+        ],
         ['all organizations: pending', { statuses: ['pending'] }, 2 * (limit + 1)],
         ['pending and an amount', { organizationId, statuses: ['pending'], amountMin: '1.00' }, bounded],
         ['all organizations: pending, account', { statuses: ['pending'], accountId: accounts[0]!.id }, bounded],
@@ -700,19 +939,47 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       // Removed and pending items together: one ordered scan of each status's partial index in page order, for the
       // organization or all, each up to a page, and the page's lookups (a walk checking each row read 115-3,869 rows a
       // page here; an organization's pages read the other organization's pending items too).
-      for (const filter of [{ statuses: ['removed', 'pending'] }, { organizationId, statuses: ['pending', 'removed'] }]) {
-        cases.push([`${filter.organizationId ? 'organization' : 'all organizations'}: removed and pending`, filter, 4 * (limit + 1)]);
+      for (const filter of [
+        { statuses: ['removed', 'pending'] },
+        { organizationId, statuses: ['pending', 'removed'] },
+      ]) {
+        cases.push([
+          `${filter.organizationId ? 'organization' : 'all organizations'}: removed and pending`,
+          filter,
+          4 * (limit + 1),
+        ]);
       }
       // Removed and pending items together with an amount, an account or booking dates (bounded pages): the statuses are
       // a way of their own, one scan of each index, and in a booking-date order the walk is each status's, merged. As a
       // walk of the scope's index, or the amount's, the account's or the days' rows, they read up to all 4,000 rows.
       cases.push(
-        ['removed and pending, booking dates, direction', { statuses: ['removed', 'pending'], bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9], direction: 'credit' }, bounded],
-        ['removed and pending, an amount', { statuses: ['pending', 'removed'], amountMin: '1.00', direction: 'credit' }, bounded],
-        ['organization: removed and pending, account', { organizationId, statuses: ['removed', 'pending'], accountId: accounts[0]!.id }, bounded],
-        ['organization: removed and pending, account, an amount, booking dates', {
-          organizationId, statuses: ['removed', 'pending'], accountId: accounts[0]!.id, amountMax: '2000.00', bookingDateFrom: DAYS[1], bookingDateTo: DAYS[8],
-        }, bounded],
+        [
+          'removed and pending, booking dates, direction',
+          { statuses: ['removed', 'pending'], bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9], direction: 'credit' },
+          bounded,
+        ],
+        [
+          'removed and pending, an amount',
+          { statuses: ['pending', 'removed'], amountMin: '1.00', direction: 'credit' },
+          bounded,
+        ],
+        [
+          'organization: removed and pending, account',
+          { organizationId, statuses: ['removed', 'pending'], accountId: accounts[0]!.id },
+          bounded,
+        ],
+        [
+          'organization: removed and pending, account, an amount, booking dates',
+          {
+            organizationId,
+            statuses: ['removed', 'pending'],
+            accountId: accounts[0]!.id,
+            amountMax: '2000.00',
+            bookingDateFrom: DAYS[1],
+            bookingDateTo: DAYS[8],
+          },
+          bounded,
+        ],
       );
       for (const [name, filter, bound] of cases) {
         for (const sort of TRANSACTION_SORTS) {
@@ -776,7 +1043,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       try {
         await sweep(pending.rows.length);
       } finally {
-        await sql`update transactions set status = 'posted' where id = any(${pending.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+        await sql`update transactions set status = 'posted' where id = any(${pending.rows.map((r) => r.id)}::uuid[])`.execute(
+          t.db,
+        );
       }
     } finally {
       await other.done();
@@ -786,20 +1055,40 @@ describe('query plans on a never-analyzed table with half of its rows superseded
 
   it('a page with planner settings is three round trips: BEGIN with its settings, the page, COMMIT', async () => {
     rec.take();
-    const rows = await listTransactions(rec.db, { organizationId, statuses: ['posted'] }, { sort: '-bookingDate', limit: 5 });
+    const rows = await listTransactions(
+      rec.db,
+      { organizationId, statuses: ['posted'] },
+      { sort: '-bookingDate', limit: 5 },
+    );
     const sent = rec.take().map((q) => q.sql.replace(/\s+/g, ' ').trim().slice(0, 60));
     expect(rows).toHaveLength(6);
-    expect(sent).toEqual(['begin; set local enable_sort = off; set local jit = off', expect.stringMatching(/^select /), 'commit']);
+    expect(sent).toEqual([
+      'begin; set local enable_sort = off; set local jit = off',
+      expect.stringMatching(/^select /),
+      'commit',
+    ]);
   });
 
   it('a bounded page sends its counts and fallback only when its walk comes up short', async () => {
     // Three ways (an account, an amount, booking dates), firstSeen: planning the counts of each way (eight rounds) and the
     // choice took more than the walk ran; a page the walk fills has no use for them.
-    const ways = { organizationId, accountId: accounts[0]!.id, amountMin: '1.00', bookingDateFrom: DAYS[0], bookingDateTo: DAYS[9] };
+    const ways = {
+      organizationId,
+      accountId: accounts[0]!.id,
+      amountMin: '1.00',
+      bookingDateFrom: DAYS[0],
+      bookingDateTo: DAYS[9],
+    };
     const sent = async (filter: TransactionFilter) => {
       rec.take();
       const rows = await listTransactions(rec.db, filter, { sort: 'firstSeen', limit: 5 });
-      return { rows: rows.length, statements: rec.take().filter((q) => !SETTINGS.test(q.sql) && q.sql.trim() !== 'commit').map((q) => q.sql) };
+      return {
+        rows: rows.length,
+        statements: rec
+          .take()
+          .filter((q) => !SETTINGS.test(q.sql) && q.sql.trim() !== 'commit')
+          .map((q) => q.sql),
+      };
     };
     const filled = await sent(ways);
     expect(filled.rows).toBe(6);
@@ -823,8 +1112,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     });
     const one = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     try {
-      await expect(listTransactions(one, { organizationId, statuses: ['posted'] }, { sort: '-bookingDate', limit: 5 }))
-        .rejects.toThrow(/division by zero/);
+      await expect(
+        listTransactions(one, { organizationId, statuses: ['posted'] }, { sort: '-bookingDate', limit: 5 }),
+      ).rejects.toThrow(/division by zero/);
       const after = await sql<{ open: boolean }>`select now() <> statement_timestamp() as open`.execute(one);
       expect(after.rows[0]!.open).toBe(false);
     } finally {
@@ -835,11 +1125,15 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   it('change feed: first page, a middle page, one organization', async () => {
     const results = [];
     let cursor: string | null = null;
-    results.push(await check('feed first page', async (db) => {
-      cursor = (await readChanges(db, { organizationId: null, cursor: null, limit: 1000 })).nextCursor;
-    }));
+    results.push(
+      await check('feed first page', async (db) => {
+        cursor = (await readChanges(db, { organizationId: null, cursor: null, limit: 1000 })).nextCursor;
+      }),
+    );
     results.push(await check('feed next page', (db) => readChanges(db, { organizationId: null, cursor, limit: 1000 })));
-    results.push(await check('feed of one organization', (db) => readChanges(db, { organizationId, cursor, limit: 1000 })));
+    results.push(
+      await check('feed of one organization', (db) => readChanges(db, { organizationId, cursor, limit: 1000 })),
+    );
     expect(results.every((r) => r.statements > 0)).toBe(true);
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
   });
@@ -849,9 +1143,17 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     const from = DAYS[0]!;
     const to = DAYS.at(-1)!;
     const results = [
-      await check('validation report', (db) => createValidationReport({ db, now: () => new Date('2026-11-16T15:00:00Z') }, {
-        integrationId, from, to, requestedBy: 'query-plans test',
-      })),
+      await check('validation report', (db) =>
+        createValidationReport(
+          { db, now: () => new Date('2026-11-16T15:00:00Z') },
+          {
+            integrationId,
+            from,
+            to,
+            requestedBy: 'query-plans test',
+          },
+        ),
+      ),
       await check('days owed', (db) => daysOwed(db, account.id, from, to)),
       await check('balance proof', (db) => recomputeAccountDays(db, account.id, DAYS.slice(2, 5))),
       await check('duplicate suspicions', (db) => detectDuplicateSuspicions(db, account.id, from, to)),
@@ -859,10 +1161,17 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       await check('heal snapshot', (db) => snapshotRows(db, account.id, DAYS[3]!, DAYS[4]!)),
       await check('identity matching', (db) => findForMatching(db, account.id, ['P-3-1', 'P-3-2'], ['P:x:1'], ['P'])),
       await check('pending and unclaimed posted', (db) => pendingAndUnclaimedPosted(db, account.id, DAYS.slice(0, 2))),
-      await check('ingest a page (insert, update, events)', (db) => ingestWire(db, account, [
-        wireTransaction({ transactionId: 'P-0-1', jpmAccountId: account.jpmAccountId, asOfDate: DAYS[0]!, amount: '999.99' }),
-        wireTransaction({ transactionId: 'P-new-1', jpmAccountId: account.jpmAccountId, asOfDate: DAYS[0]! }),
-      ])),
+      await check('ingest a page (insert, update, events)', (db) =>
+        ingestWire(db, account, [
+          wireTransaction({
+            transactionId: 'P-0-1',
+            jpmAccountId: account.jpmAccountId,
+            asOfDate: DAYS[0]!,
+            amount: '999.99',
+          }),
+          wireTransaction({ transactionId: 'P-new-1', jpmAccountId: account.jpmAccountId, asOfDate: DAYS[0]! }),
+        ]),
+      ),
     ];
     expect(results.every((r) => r.statements > 0)).toBe(true);
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
@@ -876,16 +1185,28 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     const tenancy = { organizationId, integrationId };
     const large = await createAccount(t.db, tenancy);
     const small = await createAccount(t.db, tenancy);
-    const wire = (account: typeof large, n: number, prefix: string) => Array.from({ length: n }, (_, i) => wireTransaction({
-      transactionId: `${prefix}-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: DAYS[i % DAYS.length]!, amount: `${i + 1}.75`,
-      direction: i % 2 === 0 ? 'DEBIT' : 'CREDIT', bankReference: `BR-${prefix}-${i}`, customerReference: 'NEW', postCode: 'P',
-    }));
+    const wire = (account: typeof large, n: number, prefix: string) =>
+      Array.from({ length: n }, (_, i) =>
+        wireTransaction({
+          transactionId: `${prefix}-${i}`,
+          jpmAccountId: account.jpmAccountId,
+          asOfDate: DAYS[i % DAYS.length]!,
+          amount: `${i + 1}.75`,
+          direction: i % 2 === 0 ? 'DEBIT' : 'CREDIT',
+          bankReference: `BR-${prefix}-${i}`,
+          customerReference: 'NEW',
+          postCode: 'P',
+        }),
+      );
     // The large account's 10,200 rows, the small one's first 150, 10,200 more of the large one, 150 more of the small
     // one: page 2 (from the small account's 100th row) finds 50 of its rows in an organization walk of 10,100.
-    const inserted = () => sql<{ relname: string; ins: string; n: string }>`
+    const inserted = () =>
+      sql<{ relname: string; ins: string; n: string }>`
       select s.relname, s.n_tup_ins::text as ins,
         (case s.relname when 'transactions' then (select count(*) from transactions) else (select count(*) from change_events) end)::text as n
-      from pg_stat_user_tables s where s.relname in ('transactions', 'change_events') and s.schemaname = current_schema()`.execute(t.db);
+      from pg_stat_user_tables s where s.relname in ('transactions', 'change_events') and s.schemaname = current_schema()`.execute(
+        t.db,
+      );
     const start = new Map((await inserted()).rows.map((r) => [r.relname, r]));
     for (const half of ['A', 'B']) {
       const largeItems = wire(large, 10_200, `L${half}`);
@@ -898,11 +1219,13 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     // the test after this one counts the changes since its ANALYZE, and a late report was a change after it.
     for (let i = 0; ; i += 1) {
       const rows = (await inserted()).rows;
-      const reported = rows.every((r) => Number(r.ins) - Number(start.get(r.relname)!.ins) >= Number(r.n) - Number(start.get(r.relname)!.n));
+      const reported = rows.every(
+        (r) => Number(r.ins) - Number(start.get(r.relname)!.ins) >= Number(r.n) - Number(start.get(r.relname)!.n),
+      );
       if (reported) {
         break;
       }
-      expect(i, 'the ingest\'s inserts never reached pg_stat_user_tables').toBeLessThan(300);
+      expect(i, "the ingest's inserts never reached pg_stat_user_tables").toBeLessThan(300);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const before = await sql<{ n: string }>`
@@ -910,12 +1233,17 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         and id < (select id from transactions where account_id = ${small.id} order by id limit 1)`.execute(t.db);
     expect(Number(before.rows[0]!.n)).toBeGreaterThan(10_100);
     const stats = await sql<{ n: string }>`
-      select count(*)::text as n from pg_stat_user_tables where relname = 'transactions' and (last_analyze is not null or last_autoanalyze is not null)`.execute(t.db);
+      select count(*)::text as n from pg_stat_user_tables where relname = 'transactions' and (last_analyze is not null or last_autoanalyze is not null)`.execute(
+      t.db,
+    );
     expect(stats.rows[0]!.n).toBe('0');
     const limit = 100;
     const over: string[] = [];
     const results: Awaited<ReturnType<typeof check>>[] = [];
-    for (const filter of [{ organizationId, accountId: small.id, statuses: ['posted' as const] }, { accountId: small.id, statuses: ['posted' as const] }]) {
+    for (const filter of [
+      { organizationId, accountId: small.id, statuses: ['posted' as const] },
+      { accountId: small.id, statuses: ['posted' as const] },
+    ]) {
       const name = filter.organizationId === undefined ? 'all organizations' : 'organization';
       const first = await listTransactions(t.db, filter, { sort: 'firstSeen', limit });
       const last = first[limit - 1]!;
@@ -946,9 +1274,14 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   // Last: it analyzes the tables the earlier tests needed unanalyzed.
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
     const now = Date.now();
-    expect(await analyzeChangedTables(t.db, ['transactions', 'change_events', 'balances'], { now })).toEqual(['change_events', 'transactions']);
+    expect(await analyzeChangedTables(t.db, ['transactions', 'change_events', 'balances'], { now })).toEqual([
+      'change_events',
+      'transactions',
+    ]);
     const stats = await sql<{ n: string }>`
-      select count(distinct tablename)::text as n from pg_stats where schemaname = current_schema() and tablename in ('transactions', 'change_events')`.execute(t.db);
+      select count(distinct tablename)::text as n from pg_stats where schemaname = current_schema() and tablename in ('transactions', 'change_events')`.execute(
+      t.db,
+    );
     expect(stats.rows[0]!.n).toBe('2');
     // Within the minute: not even looked at. After it: nothing changed enough.
     expect(await analyzeChangedTables(t.db, ['transactions', 'change_events'], { now: now + 1_000 })).toEqual([]);
@@ -956,20 +1289,32 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   });
 
   // After the test above: the tables are analyzed now.
-  it('after ANALYZE the unfiltered keyset pages (the read-API benchmark\'s load) are still ordered walks that stop at the page', async () => {
+  it("after ANALYZE the unfiltered keyset pages (the read-API benchmark's load) are still ordered walks that stop at the page", async () => {
     // The benchmark's load is this page at 1,000 cursors spread over the table, with statistics and without. With
     // statistics the planner knows how few rows lie past a deep cursor and could sort them instead of walking the
     // index; it must keep the walk: no sort, the page's rows and their `supersedes` lookups read, at the top, in the
     // middle and at the end of the table, in each order, the same rows as plain SQL.
-    const stats = await sql<{ n: string }>`select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename = 'transactions'`.execute(t.db);
+    const stats = await sql<{
+      n: string;
+    }>`select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename = 'transactions'`.execute(
+      t.db,
+    );
     expect(Number(stats.rows[0]!.n)).toBeGreaterThan(0);
     const limit = 100;
     const over: string[] = [];
     for (const sort of TRANSACTION_SORTS) {
       const all = await sql<{ id: string; booking_date: string }>`
-        select t.id, t.booking_date::text as booking_date from transactions t order by ${plainOrder(sort)}`.execute(t.db);
+        select t.id, t.booking_date::text as booking_date from transactions t order by ${plainOrder(sort)}`.execute(
+        t.db,
+      );
       const n = all.rows.length;
-      const cursors = [undefined, ...[0, Math.floor(n / 2), n - limit / 2, n - 2].map((i) => ({ bookingDate: all.rows[i]!.booking_date, id: all.rows[i]!.id }))];
+      const cursors = [
+        undefined,
+        ...[0, Math.floor(n / 2), n - limit / 2, n - 2].map((i) => ({
+          bookingDate: all.rows[i]!.booking_date,
+          id: all.rows[i]!.id,
+        })),
+      ];
       for (const after of cursors) {
         const label = `${sort} ${after ? `after ${all.rows.findIndex((r) => r.id === after.id)}` : 'first page'}`;
         const result = await check(label, (db) => listTransactions(db, {}, { sort, after, limit }), undefined, true);

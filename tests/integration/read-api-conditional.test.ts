@@ -25,9 +25,18 @@ describe('read API: ETag and conditional requests', () => {
     auth = bearer(await api.key('viewer'));
     const org = await createTenancy(api.t.db, { name: 'Conditional Co' });
     account = await createAccount(api.t.db, org, { currency: 'USD', decimalLocation: 2 });
-    await ingestWire(api.t.db, account, Array.from({ length: 30 }, (_, i) => wireTransaction({
-      transactionId: `ETAG-${i}`, jpmAccountId: account.jpmAccountId, amount: `${i + 1}.05`, remark: `naïve café ${i} \u2013 “quoted”`,
-    })));
+    await ingestWire(
+      api.t.db,
+      account,
+      Array.from({ length: 30 }, (_, i) =>
+        wireTransaction({
+          transactionId: `ETAG-${i}`,
+          jpmAccountId: account.jpmAccountId,
+          amount: `${i + 1}.05`,
+          remark: `naïve café ${i} \u2013 “quoted”`,
+        }),
+      ),
+    );
   });
   afterAll(async () => {
     await api.close();
@@ -56,9 +65,13 @@ describe('read API: ETag and conditional requests', () => {
     expect(again.headers['content-length']).toBeUndefined();
     expect((await request(api.app).get(PAGE).set(auth).set('If-None-Match', `W/"1-x", ${etag}`)).status).toBe(304);
     // A client that asks not to be served from cache gets the body (Cache-Control: no-cache).
-    expect((await request(api.app).get(PAGE).set(auth).set('If-None-Match', etag).set('Cache-Control', 'no-cache')).status).toBe(200);
+    expect(
+      (await request(api.app).get(PAGE).set(auth).set('If-None-Match', etag).set('Cache-Control', 'no-cache')).status,
+    ).toBe(200);
 
-    await ingestWire(api.t.db, account, [wireTransaction({ transactionId: 'ETAG-NEW', jpmAccountId: account.jpmAccountId, amount: '99.00' })]);
+    await ingestWire(api.t.db, account, [
+      wireTransaction({ transactionId: 'ETAG-NEW', jpmAccountId: account.jpmAccountId, amount: '99.00' }),
+    ]);
     const changed = await request(api.app).get(PAGE).set(auth).set('If-None-Match', etag);
     expect(changed.status).toBe(200);
     expect(changed.headers['etag']).not.toBe(etag);
@@ -72,7 +85,11 @@ describe('read API: ETag and conditional requests', () => {
     expect(head.text ?? '').toBe('');
     expect(head.headers['etag']).toBe(get.headers['etag']);
     expect(head.headers['content-length']).toBe(get.headers['content-length']);
-    const problem = expectProblem(await request(api.app).get('/v1/transactions?limit=0').set(auth), 400, 'validation_failed');
+    const problem = expectProblem(
+      await request(api.app).get('/v1/transactions?limit=0').set(auth),
+      400,
+      'validation_failed',
+    );
     expect(problem.status).toBe(400);
     expectProblem(await request(api.app).get(PAGE), 401, 'unauthenticated');
   });

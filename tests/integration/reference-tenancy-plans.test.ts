@@ -43,7 +43,10 @@ describe('reference= of one organization on a never-analyzed table holding other
   let otherRows = 0;
 
   /** Rows of `transactions` read and shared buffers touched by the page's statements (planning excluded). */
-  async function cost(filter: TransactionFilter, sort: 'bookingDate' | '-bookingDate'): Promise<{ rows: number; buffers: number }> {
+  async function cost(
+    filter: TransactionFilter,
+    sort: 'bookingDate' | '-bookingDate',
+  ): Promise<{ rows: number; buffers: number }> {
     seen = [];
     await listTransactions(rec, filter, { sort, limit: 20 });
     const sent = seen;
@@ -52,7 +55,9 @@ describe('reference= of one organization on a never-analyzed table holding other
     let buffers = 0;
     const visit = (n: PlanNode) => {
       if (n['Relation Name'] === 'transactions') {
-        rows += ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) * (n['Actual Loops'] ?? 1);
+        rows +=
+          ((n['Actual Rows'] ?? 0) + (n['Rows Removed by Filter'] ?? 0) + (n['Rows Removed by Index Recheck'] ?? 0)) *
+          (n['Actual Loops'] ?? 1);
       }
       for (const c of n.Plans ?? []) {
         visit(c);
@@ -63,7 +68,10 @@ describe('reference= of one organization on a never-analyzed table holding other
         for (const s of settings) {
           await trx.executeQuery(s);
         }
-        const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...q, sql: `explain (analyze, buffers, format json) ${q.sql}` });
+        const r = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+          ...q,
+          sql: `explain (analyze, buffers, format json) ${q.sql}`,
+        });
         const plan = r.rows[0]!['QUERY PLAN'][0]!.Plan;
         visit(plan);
         buffers += (plan['Shared Hit Blocks'] ?? 0) + (plan['Shared Read Blocks'] ?? 0);
@@ -74,10 +82,17 @@ describe('reference= of one organization on a never-analyzed table holding other
 
   /** `n` more rows of the other organization, every one carrying the references the scoped one asks for. */
   async function addOtherRows(n: number): Promise<void> {
-    const rows = Array.from({ length: n }, (_, i) => wireTransaction({
-      transactionId: `O-${otherRows + i}`, jpmAccountId: other.jpmAccountId, asOfDate: DAYS[i % DAYS.length]!, amount: `${i + 1}.00`, postCode: 'P',
-      bankReference: i % 2 === 0 ? 'SHARED-BANK-REF' : 'ONLY-ELSEWHERE-BANK', customerReference: i % 2 === 0 ? 'SHARED-REF' : 'ONLY-ELSEWHERE',
-    }));
+    const rows = Array.from({ length: n }, (_, i) =>
+      wireTransaction({
+        transactionId: `O-${otherRows + i}`,
+        jpmAccountId: other.jpmAccountId,
+        asOfDate: DAYS[i % DAYS.length]!,
+        amount: `${i + 1}.00`,
+        postCode: 'P',
+        bankReference: i % 2 === 0 ? 'SHARED-BANK-REF' : 'ONLY-ELSEWHERE-BANK',
+        customerReference: i % 2 === 0 ? 'SHARED-REF' : 'ONLY-ELSEWHERE',
+      }),
+    );
     for (let i = 0; i < rows.length; i += 500) {
       await ingestWire(t.db, other, rows.slice(i, i + 500));
     }
@@ -92,10 +107,21 @@ describe('reference= of one organization on a never-analyzed table holding other
     const mine = await createAccount(t.db, a);
     other = await createAccount(t.db, b);
     // The scoped organization: 200 rows, 4 of them with the references the other one has many of.
-    await ingestWire(t.db, mine, Array.from({ length: 200 }, (_, i) => wireTransaction({
-      transactionId: `A-${i}`, jpmAccountId: mine.jpmAccountId, asOfDate: DAYS[i % DAYS.length]!, amount: `${i + 1}.50`, postCode: 'P',
-      bankReference: i % 50 === 0 ? 'SHARED-BANK-REF' : `BR-A-${i}`, customerReference: i % 50 === 0 ? 'SHARED-REF' : `C-A-${i}`,
-    })));
+    await ingestWire(
+      t.db,
+      mine,
+      Array.from({ length: 200 }, (_, i) =>
+        wireTransaction({
+          transactionId: `A-${i}`,
+          jpmAccountId: mine.jpmAccountId,
+          asOfDate: DAYS[i % DAYS.length]!,
+          amount: `${i + 1}.50`,
+          postCode: 'P',
+          bankReference: i % 50 === 0 ? 'SHARED-BANK-REF' : `BR-A-${i}`,
+          customerReference: i % 50 === 0 ? 'SHARED-REF' : `C-A-${i}`,
+        }),
+      ),
+    );
     // Enough for the reference indexes to have more than one level already.
     await addOtherRows(1000);
     rec = new Kysely<DB>({
@@ -113,7 +139,7 @@ describe('reference= of one organization on a never-analyzed table holding other
     await t.drop();
   });
 
-  it("reads the same rows and pages whether the other organization holds 1,000 or 5,000 rows of the reference", async () => {
+  it('reads the same rows and pages whether the other organization holds 1,000 or 5,000 rows of the reference', async () => {
     const cases: [string, TransactionFilter][] = [
       ['a customer reference it has 4 rows of', { organizationId: own.organizationId, reference: 'SHARED-REF' }],
       ['a bank reference it has 4 rows of', { organizationId: own.organizationId, reference: 'SHARED-BANK-REF' }],
@@ -144,15 +170,24 @@ describe('reference= of one organization on a never-analyzed table holding other
     // reference through whatever the other filters said (AND binds first); the organization held only because the
     // walk and the reads that feed the filter are scoped to it.
     const extras: [TransactionFilter, number][] = [
-      [{ statuses: ['posted'] }, 4], [{ statuses: ['removed'] }, 0], [{ direction: 'debit' }, 0], [{ amountMax: '1.00' }, 0],
-      [{ text: 'misc' }, 4], [{ text: 'misc', statuses: ['removed'] }, 0], [{ text: 'no such words' }, 0],
+      [{ statuses: ['posted'] }, 4],
+      [{ statuses: ['removed'] }, 0],
+      [{ direction: 'debit' }, 0],
+      [{ amountMax: '1.00' }, 0],
+      [{ text: 'misc' }, 4],
+      [{ text: 'misc', statuses: ['removed'] }, 0],
+      [{ text: 'no such words' }, 0],
     ];
     for (const [extra, n] of extras) {
       for (const sort of ['firstSeen', 'bookingDate', '-bookingDate'] as const) {
         const filter: TransactionFilter = { organizationId: own.organizationId, reference: 'SHARED-REF', ...extra };
         const rows = await listTransactions(t.db, filter, { sort, limit: 20 });
-        expect([JSON.stringify(extra), sort, rows.length, rows.every((r) => r.organization_id === own.organizationId)])
-          .toEqual([JSON.stringify(extra), sort, n, true]);
+        expect([
+          JSON.stringify(extra),
+          sort,
+          rows.length,
+          rows.every((r) => r.organization_id === own.organizationId),
+        ]).toEqual([JSON.stringify(extra), sort, n, true]);
       }
     }
   });

@@ -15,28 +15,42 @@ let release: (() => void) | undefined;
 let started: (() => void) | undefined;
 const routes = [
   defineRoute({
-    method: 'get', path: '/v1/test/fail', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+    method: 'get',
+    path: '/v1/test/fail',
+    permission: 'organizations:read',
+    summary: 'test only',
+    tags: ['Test'],
     response: { status: 200, schema: z.object({}), description: 'never' },
     handler: () => Promise.reject(new Error('database exploded')),
   }),
   defineRoute({
-    method: 'get', path: '/v1/test/overloaded', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+    method: 'get',
+    path: '/v1/test/overloaded',
+    permission: 'organizations:read',
+    summary: 'test only',
+    tags: ['Test'],
     response: { status: 200, schema: z.object({}), description: 'never' },
     handler: () => Promise.reject(new Error('timeout exceeded when trying to connect')),
   }),
   defineRoute({
-    method: 'get', path: '/v1/test/slow', permission: 'organizations:read', summary: 'test only', tags: ['Test'],
+    method: 'get',
+    path: '/v1/test/slow',
+    permission: 'organizations:read',
+    summary: 'test only',
+    tags: ['Test'],
     response: { status: 200, schema: z.object({}), description: 'empty' },
-    handler: () => new Promise<Record<string, never>>((resolve) => {
-      release = () => resolve({});
-      started?.();
-    }),
+    handler: () =>
+      new Promise<Record<string, never>>((resolve) => {
+        release = () => resolve({});
+        started?.();
+      }),
   }),
 ];
 
 /** helmet's default headers (helmet 8), as the API has always sent them. */
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
+  'content-security-policy':
+    "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
   'origin-agent-cluster': '?1',
@@ -67,7 +81,11 @@ function linesOf(requestId: string): Line[] {
 
 /** The request log line (the error middleware's own "request failed" line has no `req`). */
 function accessLines(requestId: string): Line[] {
-  return linesOf(requestId).filter((l) => l.req !== undefined && (l.msg === 'request completed' || l.msg === 'request failed' || l.msg === 'request aborted'));
+  return linesOf(requestId).filter(
+    (l) =>
+      l.req !== undefined &&
+      (l.msg === 'request completed' || l.msg === 'request failed' || l.msg === 'request aborted'),
+  );
 }
 
 function accessLine(requestId: string): Line {
@@ -89,12 +107,20 @@ describe('request log and security headers', () => {
   });
 
   it('writes one line per request: level, service, subsystem, req, res, responseTime and message, in that order', async () => {
-    await request(api.app).get('/v1/transactions?limit=1&reference=000000010975001').set(auth).set('X-Request-Id', 'log-ok').expect(200);
+    await request(api.app)
+      .get('/v1/transactions?limit=1&reference=000000010975001')
+      .set(auth)
+      .set('X-Request-Id', 'log-ok')
+      .expect(200);
     const line = accessLine('log-ok');
     expect(Object.keys(line)).toEqual(['level', 'time', 'service', 'subsystem', 'req', 'res', 'responseTime', 'msg']);
     expect(line).toMatchObject({
-      level: 30, service: 'jpm-sync', subsystem: 'http', msg: 'request completed',
-      req: { id: 'log-ok', method: 'GET', url: '/v1/transactions?limit=1&reference=****5001' }, res: { statusCode: 200 },
+      level: 30,
+      service: 'jpm-sync',
+      subsystem: 'http',
+      msg: 'request completed',
+      req: { id: 'log-ok', method: 'GET', url: '/v1/transactions?limit=1&reference=****5001' },
+      res: { statusCode: 200 },
     });
     expect(Object.keys(line.req!)).toEqual(['id', 'method', 'url']);
     expect(line.responseTime).toEqual(expect.any(Number));
@@ -117,14 +143,38 @@ describe('request log and security headers', () => {
   it('logs a 500 as "request failed" at error with a short error and no stack, and a 503 at warn', async () => {
     await request(api.app).get('/v1/test/fail').set(auth).set('X-Request-Id', 'log-500').expect(500);
     const failed = accessLine('log-500');
-    expect(Object.keys(failed)).toEqual(['level', 'time', 'service', 'subsystem', 'req', 'res', 'err', 'responseTime', 'msg']);
-    expect(failed).toMatchObject({ level: 50, msg: 'request failed', res: { statusCode: 500 }, err: { type: 'Error', message: 'failed with status code 500' } });
+    expect(Object.keys(failed)).toEqual([
+      'level',
+      'time',
+      'service',
+      'subsystem',
+      'req',
+      'res',
+      'err',
+      'responseTime',
+      'msg',
+    ]);
+    expect(failed).toMatchObject({
+      level: 50,
+      msg: 'request failed',
+      res: { statusCode: 500 },
+      err: { type: 'Error', message: 'failed with status code 500' },
+    });
     expect(Object.keys(failed.err as object)).toEqual(['type', 'message']);
     // The cause is logged by the error middleware through the request's logger.
-    expect(linesOf('log-500').some((l) => l.requestId === 'log-500' && l.level === 50 && JSON.stringify(l).includes('database exploded'))).toBe(true);
+    expect(
+      linesOf('log-500').some(
+        (l) => l.requestId === 'log-500' && l.level === 50 && JSON.stringify(l).includes('database exploded'),
+      ),
+    ).toBe(true);
 
     await request(api.app).get('/v1/test/overloaded').set(auth).set('X-Request-Id', 'log-503').expect(503);
-    expect(accessLine('log-503')).toMatchObject({ level: 40, msg: 'request failed', res: { statusCode: 503 }, err: { message: 'failed with status code 503' } });
+    expect(accessLine('log-503')).toMatchObject({
+      level: 40,
+      msg: 'request failed',
+      res: { statusCode: 503 },
+      err: { message: 'failed with status code 503' },
+    });
     expect(logLines.join('\n')).not.toMatch(/"stack"|\n\s+at /);
   });
 
@@ -152,7 +202,15 @@ describe('request log and security headers', () => {
       expect(text).not.toContain(secret);
     }
     // A sane id that is no secret is still kept, for correlation.
-    expect((await request(api.app).get('/v1/transactions?limit=0').set(auth).set('X-Request-Id', 'trace-0190a3b4.7').expect(400)).headers['x-request-id']).toBe('trace-0190a3b4.7');
+    expect(
+      (
+        await request(api.app)
+          .get('/v1/transactions?limit=0')
+          .set(auth)
+          .set('X-Request-Id', 'trace-0190a3b4.7')
+          .expect(400)
+      ).headers['x-request-id'],
+    ).toBe('trace-0190a3b4.7');
   });
 
   it('logs a review page URL without its token, however it is spelled (percent-encoded, tampered, with a sub-path or query)', async () => {
@@ -189,14 +247,24 @@ describe('request log and security headers', () => {
       const inHandler = new Promise<void>((resolve) => {
         started = resolve;
       });
-      const req = httpRequest({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/v1/test/slow', headers: { ...auth, 'X-Request-Id': 'log-abort' } });
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port: (server.address() as AddressInfo).port,
+        path: '/v1/test/slow',
+        headers: { ...auth, 'X-Request-Id': 'log-abort' },
+      });
       req.on('error', () => undefined);
       req.end();
       await inHandler;
       req.destroy();
       await expect.poll(() => accessLines('log-abort').length, { timeout: 5_000 }).toBe(1);
       const line = accessLine('log-abort');
-      expect(line).toMatchObject({ req: { id: 'log-abort', method: 'GET', url: '/v1/test/slow' }, msg: 'request aborted', aborted: true, level: 40 });
+      expect(line).toMatchObject({
+        req: { id: 'log-abort', method: 'GET', url: '/v1/test/slow' },
+        msg: 'request aborted',
+        aborted: true,
+        level: 40,
+      });
       expect(line.responseTime).toBeGreaterThanOrEqual(0);
     } finally {
       release?.();

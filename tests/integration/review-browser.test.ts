@@ -27,7 +27,14 @@ import { resolveChromium } from '../helpers/chromium.ts';
  */
 const logLines = captureLogLines();
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const HOSTILE = 'REFUND <img src=x onerror="window.__xss=1"> & CO';
 const ACCOUNT_NUMBER = '000000555501234';
 
@@ -37,45 +44,136 @@ let base: string;
 let browser: Browser;
 let keys: ReviewKeys;
 
-interface Side { organizationId: string; integrationId: string; accountId: string; txIds: string[]; reportId: string; linkId: string; expiresAt: Date }
+interface Side {
+  organizationId: string;
+  integrationId: string;
+  accountId: string;
+  txIds: string[];
+  reportId: string;
+  linkId: string;
+  expiresAt: Date;
+}
 let a: Side;
 let b: Side;
 
-function reportDoc(s: { id: string; organizationId: string; integrationId: string; accountId: string; masked: string }): ValidationReportDocument {
+function reportDoc(s: {
+  id: string;
+  organizationId: string;
+  integrationId: string;
+  accountId: string;
+  masked: string;
+}): ValidationReportDocument {
   const days = ['2026-11-02', '2026-11-03', '2026-11-04', '2026-11-05', '2026-11-06'];
   return {
-    id: s.id, integration: { id: s.integrationId, name: 'Acme Treasury', organizationId: s.organizationId, stage: 'validating' },
-    period: { from: '2026-11-02', to: '2026-11-06', basis: 'since_approval' }, generatedAt: '2026-11-07T08:00:00.000Z', passed: true, reasons: [],
+    id: s.id,
+    integration: { id: s.integrationId, name: 'Acme Treasury', organizationId: s.organizationId, stage: 'validating' },
+    period: { from: '2026-11-02', to: '2026-11-06', basis: 'since_approval' },
+    generatedAt: '2026-11-07T08:00:00.000Z',
+    passed: true,
+    reasons: [],
     summary: { accounts: 1, openSuspicions: 0, proved: 5, broken: 0, unproved: 0 },
-    totalsByCurrency: [{ currency: 'USD', decimalLocation: 2, creditsMinor: '1234567', debitsMinor: '4500', creditCount: 2, debitCount: 1 }],
-    accounts: [{
-      accountId: s.accountId, accountMasked: s.masked, accountName: 'OPERATING', currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York',
-      from: '2026-11-02', to: '2026-11-06', days: { proved: 5, broken: 0, unproved: 0 },
-      totals: { creditsMinor: '1234567', debitsMinor: '4500', creditCount: 2, debitCount: 1 },
-      calendar: days.map((day) => ({ day, state: 'proved' as const, differenceMinor: null, reason: null })), openSuspicions: 0,
-    }],
-    suspicions: [], coverage: { staleHours: 26, daysNotFetched: [], failedWindows: [], staleAccounts: [] },
+    totalsByCurrency: [
+      {
+        currency: 'USD',
+        decimalLocation: 2,
+        creditsMinor: '1234567',
+        debitsMinor: '4500',
+        creditCount: 2,
+        debitCount: 1,
+      },
+    ],
+    accounts: [
+      {
+        accountId: s.accountId,
+        accountMasked: s.masked,
+        accountName: 'OPERATING',
+        currency: 'USD',
+        decimalLocation: 2,
+        timeZone: 'America/New_York',
+        from: '2026-11-02',
+        to: '2026-11-06',
+        days: { proved: 5, broken: 0, unproved: 0 },
+        totals: { creditsMinor: '1234567', debitsMinor: '4500', creditCount: 2, debitCount: 1 },
+        calendar: days.map((day) => ({ day, state: 'proved' as const, differenceMinor: null, reason: null })),
+        openSuspicions: 0,
+      },
+    ],
+    suspicions: [],
+    coverage: { staleHours: 26, daysNotFetched: [], failedWindows: [], staleAccounts: [] },
   };
 }
 
 async function side(name: string, accountNumber: string, descriptions: string[]): Promise<Side> {
   const db = api.ctx.db;
   const organizationId = await createOrganization(db, name);
-  const { id: integrationId } = await createIntegration(db, { organizationId, name: 'Acme Treasury', environment: 'cat', actor: 'test' });
-  await addContact(db, { integrationId, role: 'controller', name: `${name} Controller`, email: `controller@${name.toLowerCase()}.example`, actor: 'test' });
-  await addContact(db, { integrationId, role: 'account_manager', name: 'Max Manager', email: 'max@jpm-sync.example', actor: 'test' });
+  const { id: integrationId } = await createIntegration(db, {
+    organizationId,
+    name: 'Acme Treasury',
+    environment: 'cat',
+    actor: 'test',
+  });
+  await addContact(db, {
+    integrationId,
+    role: 'controller',
+    name: `${name} Controller`,
+    email: `controller@${name.toLowerCase()}.example`,
+    actor: 'test',
+  });
+  await addContact(db, {
+    integrationId,
+    role: 'account_manager',
+    name: 'Max Manager',
+    email: 'max@jpm-sync.example',
+    actor: 'test',
+  });
   const account = await createAccount(db, { organizationId, integrationId }, { jpmAccountId: accountNumber });
-  await ingestWire(db, { id: account.id, organizationId }, descriptions.map((d, i) => wireTransaction({
-    transactionId: `${name}-${i}`, jpmAccountId: accountNumber, asOfDate: `2026-11-0${2 + i}`, shortDescription: d,
-    amount: i === 2 ? '45.00' : i === 0 ? '12300.67' : '45.00', direction: i === 2 ? 'DEBIT' : 'CREDIT',
-  })));
-  const txIds = (await db.selectFrom('transactions').select('id').where('account_id', '=', account.id).orderBy('booking_date').execute()).map((r) => r.id);
+  await ingestWire(
+    db,
+    { id: account.id, organizationId },
+    descriptions.map((d, i) =>
+      wireTransaction({
+        transactionId: `${name}-${i}`,
+        jpmAccountId: accountNumber,
+        asOfDate: `2026-11-0${2 + i}`,
+        shortDescription: d,
+        amount: i === 2 ? '45.00' : i === 0 ? '12300.67' : '45.00',
+        direction: i === 2 ? 'DEBIT' : 'CREDIT',
+      }),
+    ),
+  );
+  const txIds = (
+    await db
+      .selectFrom('transactions')
+      .select('id')
+      .where('account_id', '=', account.id)
+      .orderBy('booking_date')
+      .execute()
+  ).map((r) => r.id);
   const reportId = uuidv7();
-  await db.insertInto('validation_reports').values({
-    id: reportId, organization_id: organizationId, integration_id: integrationId, period_from: '2026-11-02', period_to: '2026-11-06', requested_by: 'test',
-    status: 'completed', passed: true, reasons: JSON.stringify([]), completed_at: new Date(),
-    report: JSON.stringify(reportDoc({ id: reportId, organizationId, integrationId, accountId: account.id, masked: `****${accountNumber.slice(-4)}` })),
-  }).execute();
+  await db
+    .insertInto('validation_reports')
+    .values({
+      id: reportId,
+      organization_id: organizationId,
+      integration_id: integrationId,
+      period_from: '2026-11-02',
+      period_to: '2026-11-06',
+      requested_by: 'test',
+      status: 'completed',
+      passed: true,
+      reasons: JSON.stringify([]),
+      completed_at: new Date(),
+      report: JSON.stringify(
+        reportDoc({
+          id: reportId,
+          organizationId,
+          integrationId,
+          accountId: account.id,
+          masked: `****${accountNumber.slice(-4)}`,
+        }),
+      ),
+    })
+    .execute();
   return { organizationId, integrationId, accountId: account.id, txIds, reportId, linkId: '', expiresAt: new Date() };
 }
 
@@ -84,11 +182,18 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 /** axe-core's serious and critical findings (run through evaluate, which the page's CSP does not govern). */
 async function axe(page: Page): Promise<string[]> {
   await page.evaluate(`${AXE}\n;void 0`);
-  const result = await page.evaluate<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }>(
-    `axe.run(document, { resultTypes: ['violations'] })`,
-  );
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
+  const result = await page.evaluate<{
+    violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[];
+  }>(`axe.run(document, { resultTypes: ['violations'] })`);
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.nodes
+          .slice(0, 3)
+          .map((n) => n.target.join(' '))
+          .join(', ')}`,
+    );
 }
 
 const url = (s: Pick<Side, 'linkId' | 'expiresAt'>) => `${base}/review/${signReviewToken(keys, s.linkId, s.expiresAt)}`;
@@ -113,7 +218,13 @@ async function open(width: number, target: string): Promise<{ page: Page; foreig
 beforeAll(async () => {
   // Milestone emails and the links' public base URL configured (this process only queues emails; no test here
   // sends one): a link can be re-sent.
-  api = await createTestApi({ env: { SMTP_URL: 'smtp://127.0.0.1:9', SMTP_FROM: 'onboarding@jpm-sync.example', PUBLIC_BASE_URL: 'https://sync.jpm-sync.example' } });
+  api = await createTestApi({
+    env: {
+      SMTP_URL: 'smtp://127.0.0.1:9',
+      SMTP_FROM: 'onboarding@jpm-sync.example',
+      PUBLIC_BASE_URL: 'https://sync.jpm-sync.example',
+    },
+  });
   keys = deriveReviewKeys(api.ctx.secrets.masterKey.key);
   server = await new Promise<Server>((resolve) => {
     const s = api.app.listen(0, '127.0.0.1', () => resolve(s));
@@ -122,11 +233,19 @@ beforeAll(async () => {
   a = await side('Acme', ACCOUNT_NUMBER, ['PAYROLL ACME NOVEMBER', HOSTILE, 'WIRE FEE']);
   b = await side('Other', '000000777709999', ['OTHER ORG SECRET PAYMENT']);
   // Reports are announced (and links made) while an integration is validating; the stages before are walked in notifications.test.ts.
-  await api.ctx.db.updateTable('integrations').set({ stage: 'validating' }).where('id', 'in', [a.integrationId, b.integrationId]).execute();
+  await api.ctx.db
+    .updateTable('integrations')
+    .set({ stage: 'validating' })
+    .where('id', 'in', [a.integrationId, b.integrationId])
+    .execute();
   // The producer makes one link per controller when a passed report is announced.
   await produceNotifications(api.ctx.db);
   for (const s of [a, b]) {
-    const link = await api.ctx.db.selectFrom('review_links').select(['id', 'expires_at']).where('report_id', '=', s.reportId).executeTakeFirstOrThrow();
+    const link = await api.ctx.db
+      .selectFrom('review_links')
+      .select(['id', 'expires_at'])
+      .where('report_id', '=', s.reportId)
+      .executeTakeFirstOrThrow();
     s.linkId = link.id;
     s.expiresAt = link.expires_at;
   }
@@ -141,7 +260,7 @@ afterAll(async () => {
 });
 
 describe('customer review page (headless Chromium)', () => {
-  it('shows one organization\'s report and transactions at 420 px, searches, and loads nothing from elsewhere', async () => {
+  it("shows one organization's report and transactions at 420 px, searches, and loads nothing from elsewhere", async () => {
     const { page, foreign } = await open(420, url(a));
     expect(await page.title()).toBe('Review your data: Acme Treasury');
     expect(await page.locator('#totals').innerText()).toContain('****1234');
@@ -174,7 +293,7 @@ describe('customer review page (headless Chromium)', () => {
     await page.close();
   });
 
-  it('refuses tampered, expired and foreign links, and forms without the link\'s CSRF token', async () => {
+  it("refuses tampered, expired and foreign links, and forms without the link's CSRF token", async () => {
     const good = url(a);
     const tampered = `${good.slice(0, -2)}${good.endsWith('AA') ? 'BB' : 'AA'}`;
     const { page } = await open(800, tampered);
@@ -185,7 +304,9 @@ describe('customer review page (headless Chromium)', () => {
     expect((await request(api.app).get(new URL(longer).pathname)).status).toBe(403);
     expect((await request(api.app).get('/review/not-a-token')).status).toBe(403);
     // Another organization's link with this link's signature: refused.
-    expect((await request(api.app).get(`/review/${b.linkId}.${good.split('.')[1]!}.${good.split('.')[2]!}`)).status).toBe(403);
+    expect(
+      (await request(api.app).get(`/review/${b.linkId}.${good.split('.')[1]!}.${good.split('.')[2]!}`)).status,
+    ).toBe(403);
 
     const expired = new Date(Date.now() - 60_000);
     await api.ctx.db.updateTable('review_links').set({ expires_at: expired }).where('id', '=', b.linkId).execute();
@@ -205,7 +326,10 @@ describe('customer review page (headless Chromium)', () => {
     expect((await request(api.app).post(`${path}/accurate`).type('form').send({})).status).toBe(403);
     expect((await request(api.app).post(`${path}/accurate`).type('form').send({ csrf: csrfB })).status).toBe(403);
     // A transaction of another organization cannot be marked.
-    const foreignTx = await request(api.app).post(`${path}/problem`).type('form').send({ csrf: csrfA, note: 'x', transactionIds: b.txIds[0] });
+    const foreignTx = await request(api.app)
+      .post(`${path}/problem`)
+      .type('form')
+      .send({ csrf: csrfA, note: 'x', transactionIds: b.txIds[0] });
     expect(foreignTx.status).toBe(400);
     expect(foreignTx.text).toContain('not in this list');
     const none = await api.ctx.db.selectFrom('customer_reviews').select('id').execute();
@@ -214,9 +338,20 @@ describe('customer review page (headless Chromium)', () => {
 
   it('records both answers with the report id; "something is wrong" opens a follow-up, tells the account manager, and holds `live` when sign-off is required', async () => {
     const admin = bearer(api.adminKey);
-    await request(api.app).put(`/v1/integrations/${a.integrationId}/customer-review-settings`).set(admin).send({ requireSignoffForLive: true }).expect(200);
-    const goLive = () => transition(api.ctx.db, { integrationId: a.integrationId, to: 'live', actor: 'ops' }, { validationReportPassed: () => Promise.resolve({ passed: true, reportId: a.reportId }) });
-    await expect(goLive()).rejects.toThrow(/guard customer_signed_off failed \(the customer has not confirmed their data yet/);
+    await request(api.app)
+      .put(`/v1/integrations/${a.integrationId}/customer-review-settings`)
+      .set(admin)
+      .send({ requireSignoffForLive: true })
+      .expect(200);
+    const goLive = () =>
+      transition(
+        api.ctx.db,
+        { integrationId: a.integrationId, to: 'live', actor: 'ops' },
+        { validationReportPassed: () => Promise.resolve({ passed: true, reportId: a.reportId }) },
+      );
+    await expect(goLive()).rejects.toThrow(
+      /guard customer_signed_off failed \(the customer has not confirmed their data yet/,
+    );
 
     const { page } = await open(420, url(a));
     await page.fill('#note', 'The wire fee on 4 November is not ours');
@@ -224,14 +359,38 @@ describe('customer review page (headless Chromium)', () => {
     await Promise.all([page.waitForURL(/done=problem/), page.click('#problem-form button')]);
     expect(await page.locator('#done').innerText()).toContain('account manager will be in touch');
 
-    let reviews = (await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(admin).expect(200)).body as { data: { id: string; verdict: string; reportId: string; reviewer: { email: string }; note: string; transactionIds: string[]; followUp: { status: string } | null }[] };
-    expect(reviews.data).toEqual([expect.objectContaining({
-      verdict: 'problem', reportId: a.reportId, reviewer: expect.objectContaining({ email: 'controller@acme.example' }) as unknown,
-      note: 'The wire fee on 4 November is not ours', transactionIds: [a.txIds[2]], followUp: expect.objectContaining({ status: 'open' }) as unknown,
-    })]);
-    const told = await api.ctx.db.selectFrom('notification_deliveries').select(['milestone', 'recipient_email', 'source'])
-      .where('integration_id', '=', a.integrationId).where('source', '=', 'customer_review').execute();
-    expect(told).toEqual([{ milestone: 'review_problem_reported', recipient_email: 'max@jpm-sync.example', source: 'customer_review' }]);
+    let reviews = (
+      await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(admin).expect(200)
+    ).body as {
+      data: {
+        id: string;
+        verdict: string;
+        reportId: string;
+        reviewer: { email: string };
+        note: string;
+        transactionIds: string[];
+        followUp: { status: string } | null;
+      }[];
+    };
+    expect(reviews.data).toEqual([
+      expect.objectContaining({
+        verdict: 'problem',
+        reportId: a.reportId,
+        reviewer: expect.objectContaining({ email: 'controller@acme.example' }) as unknown,
+        note: 'The wire fee on 4 November is not ours',
+        transactionIds: [a.txIds[2]],
+        followUp: expect.objectContaining({ status: 'open' }) as unknown,
+      }),
+    ]);
+    const told = await api.ctx.db
+      .selectFrom('notification_deliveries')
+      .select(['milestone', 'recipient_email', 'source'])
+      .where('integration_id', '=', a.integrationId)
+      .where('source', '=', 'customer_review')
+      .execute();
+    expect(told).toEqual([
+      { milestone: 'review_problem_reported', recipient_email: 'max@jpm-sync.example', source: 'customer_review' },
+    ]);
 
     await Promise.all([page.waitForURL(/done=accurate/), page.click('#accurate-form button')]);
     expect(await page.locator('#done').innerText()).toContain('complete and accurate');
@@ -239,44 +398,88 @@ describe('customer review page (headless Chromium)', () => {
     // The follow-up is still open: live waits for an operator to resolve it.
     await expect(goLive()).rejects.toThrow(/the customer reported a problem with their data/);
     const problem = reviews.data[0]!;
-    await request(api.app).post(`/v1/integrations/${a.integrationId}/customer-reviews/${problem.id}/resolve`).set(admin).expect(200);
-    await request(api.app).post(`/v1/integrations/${a.integrationId}/customer-reviews/${problem.id}/resolve`).set(admin).expect(409);
+    await request(api.app)
+      .post(`/v1/integrations/${a.integrationId}/customer-reviews/${problem.id}/resolve`)
+      .set(admin)
+      .expect(200);
+    await request(api.app)
+      .post(`/v1/integrations/${a.integrationId}/customer-reviews/${problem.id}/resolve`)
+      .set(admin)
+      .expect(409);
     // The answer vouches for the report the customer saw: while a newer report has passed, it does not count.
-    const newer = await api.ctx.db.selectFrom('validation_reports').selectAll().where('id', '=', a.reportId).executeTakeFirstOrThrow();
+    const newer = await api.ctx.db
+      .selectFrom('validation_reports')
+      .selectAll()
+      .where('id', '=', a.reportId)
+      .executeTakeFirstOrThrow();
     const newerId = uuidv7();
-    await api.ctx.db.insertInto('validation_reports').values({ ...newer, id: newerId, reasons: JSON.stringify(newer.reasons), report: JSON.stringify(newer.report) }).execute();
-    await expect(goLive()).rejects.toThrow(/the customer confirmed an earlier validation report; a newer one has passed since/);
+    await api.ctx.db
+      .insertInto('validation_reports')
+      .values({ ...newer, id: newerId, reasons: JSON.stringify(newer.reasons), report: JSON.stringify(newer.report) })
+      .execute();
+    await expect(goLive()).rejects.toThrow(
+      /the customer confirmed an earlier validation report; a newer one has passed since/,
+    );
     await api.ctx.db.deleteFrom('validation_reports').where('id', '=', newerId).execute();
     const live = await goLive();
     expect(live.integration.stage).toBe('live');
 
-    reviews = (await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(admin).expect(200)).body as typeof reviews;
-    expect(reviews.data.map((r) => [r.verdict, r.reportId, r.followUp?.status ?? null])).toEqual([['accurate', a.reportId, null], ['problem', a.reportId, 'resolved']]);
+    reviews = (
+      await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(admin).expect(200)
+    ).body as typeof reviews;
+    expect(reviews.data.map((r) => [r.verdict, r.reportId, r.followUp?.status ?? null])).toEqual([
+      ['accurate', a.reportId, null],
+      ['problem', a.reportId, 'resolved'],
+    ]);
     const other = await api.key('admin', b.organizationId);
-    expect((await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(bearer(other))).status).toBe(404);
+    expect(
+      (await request(api.app).get(`/v1/integrations/${a.integrationId}/customer-reviews`).set(bearer(other))).status,
+    ).toBe(404);
   });
 
   it('re-sends a fresh link to a controller only; the old one stops working', async () => {
     const admin = bearer(api.adminKey);
-    const contacts = await api.ctx.db.selectFrom('integration_contacts').select(['id', 'role']).where('integration_id', '=', a.integrationId).execute();
+    const contacts = await api.ctx.db
+      .selectFrom('integration_contacts')
+      .select(['id', 'role'])
+      .where('integration_id', '=', a.integrationId)
+      .execute();
     const controller = contacts.find((c) => c.role === 'controller')!;
     const manager = contacts.find((c) => c.role === 'account_manager')!;
     const before = url(a);
-    const res = await request(api.app).post(`/v1/integrations/${a.integrationId}/review-links`).set(admin).send({ contactId: controller.id }).expect(201);
+    const res = await request(api.app)
+      .post(`/v1/integrations/${a.integrationId}/review-links`)
+      .set(admin)
+      .send({ contactId: controller.id })
+      .expect(201);
     const body = res.body as { linkId: string; reportId: string; expiresAt: string };
     expect(body).toMatchObject({ linkId: a.linkId, reportId: a.reportId, contactId: controller.id });
     expect(JSON.stringify(res.body)).not.toContain(before.split('.').at(-1)!);
     expect((await request(api.app).get(new URL(before).pathname)).status).toBe(403);
     a.expiresAt = new Date(body.expiresAt);
     expect((await request(api.app).get(new URL(url(a)).pathname)).status).toBe(200);
-    const queued = await api.ctx.db.selectFrom('notification_deliveries').select(['milestone', 'recipient_role', 'status'])
-      .where('integration_id', '=', a.integrationId).where('source_id', 'like', `${a.reportId}/${a.linkId}/%`).execute();
+    const queued = await api.ctx.db
+      .selectFrom('notification_deliveries')
+      .select(['milestone', 'recipient_role', 'status'])
+      .where('integration_id', '=', a.integrationId)
+      .where('source_id', 'like', `${a.reportId}/${a.linkId}/%`)
+      .execute();
     expect(queued).toEqual([{ milestone: 'validation_report_ready', recipient_role: 'controller', status: 'pending' }]);
-    const refused = await request(api.app).post(`/v1/integrations/${a.integrationId}/review-links`).set(admin).send({ contactId: manager.id });
+    const refused = await request(api.app)
+      .post(`/v1/integrations/${a.integrationId}/review-links`)
+      .set(admin)
+      .send({ contactId: manager.id });
     expect(refused.status).toBe(409);
     expect((refused.body as { code: string }).code).toBe('not_a_controller');
     const other = await api.key('admin', b.organizationId);
-    expect((await request(api.app).post(`/v1/integrations/${a.integrationId}/review-links`).set(bearer(other)).send({ contactId: controller.id })).status).toBe(404);
+    expect(
+      (
+        await request(api.app)
+          .post(`/v1/integrations/${a.integrationId}/review-links`)
+          .set(bearer(other))
+          .send({ contactId: controller.id })
+      ).status,
+    ).toBe(404);
   });
 
   it('wrote no review link credential (its HMAC) and no full account number into any log line', () => {

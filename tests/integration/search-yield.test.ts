@@ -1,6 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { refreshSearchLagMetric, searchYieldDelayAfter, startSearchIndexLoop, type SearchYieldSettings } from '../../src/events/search-index.ts';
+import {
+  refreshSearchLagMetric,
+  searchYieldDelayAfter,
+  startSearchIndexLoop,
+  type SearchYieldSettings,
+} from '../../src/events/search-index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { searchIndexYielding } from '../../src/shared/metrics.ts';
 import { feedActivityQuery, readSearchPosition } from '../../src/storage/search.repo.ts';
@@ -24,7 +29,11 @@ describe('search step yield to ingestion', () => {
   async function ingest(n: number): Promise<void> {
     const records = Array.from({ length: n }, () => {
       seq += 1;
-      return wireTransaction({ transactionId: `yield-${seq}`, jpmAccountId: account.jpmAccountId, shortDescription: `Yield payment ${seq}` });
+      return wireTransaction({
+        transactionId: `yield-${seq}`,
+        jpmAccountId: account.jpmAccountId,
+        shortDescription: `Yield payment ${seq}`,
+      });
     });
     await ingestWire(t.db, account, records);
   }
@@ -52,7 +61,12 @@ describe('search step yield to ingestion', () => {
 
   /** Runs the loop (batches of 2) for `ms`, then stops it; returns how long stop() took. */
   async function runLoop(ms: number, busyShare: number): Promise<number> {
-    const loop = startSearchIndexLoop(t.db, { batchSize: 2, intervalMs: 50, logger: createLogger('events'), yield: { ...settings, busyShare } });
+    const loop = startSearchIndexLoop(t.db, {
+      batchSize: 2,
+      intervalMs: 50,
+      logger: createLogger('events'),
+      yield: { ...settings, busyShare },
+    });
     await new Promise((r) => setTimeout(r, ms));
     const before = performance.now();
     await loop.stop();
@@ -61,7 +75,12 @@ describe('search step yield to ingestion', () => {
 
   /** Runs the loop until no event is left after its position (at most ~5 s). */
   async function waitUntilCaughtUp(busyShare: number): Promise<void> {
-    const loop = startSearchIndexLoop(t.db, { batchSize: 2, intervalMs: 50, logger: createLogger('events'), yield: { ...settings, busyShare } });
+    const loop = startSearchIndexLoop(t.db, {
+      batchSize: 2,
+      intervalMs: 50,
+      logger: createLogger('events'),
+      yield: { ...settings, busyShare },
+    });
     try {
       for (let i = 0; i < 200 && (await pending()) > 0; i++) {
         await new Promise((r) => setTimeout(r, 25));
@@ -87,16 +106,27 @@ describe('search step yield to ingestion', () => {
 
   it('reads the feed by its (xid, id) index from both ends, without statistics (no sort, no sequential scan)', async () => {
     await ingest(8);
-    interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] }
+    interface PlanNode {
+      'Node Type': string;
+      'Relation Name'?: string;
+      'Index Name'?: string;
+      Plans?: PlanNode[];
+    }
     const q = feedActivityQuery(await readSearchPosition(t.db)).compile(t.db);
-    const r = await t.db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...q, sql: `explain (format json) ${q.sql}` });
+    const r = await t.db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+      ...q,
+      sql: `explain (format json) ${q.sql}`,
+    });
     const nodes: string[] = [];
     const visit = (node: PlanNode) => {
       nodes.push(`${node['Node Type']}${node['Index Name'] ? ` ${node['Index Name']}` : ''}`);
       node.Plans?.forEach(visit);
     };
     visit(r.rows[0]!['QUERY PLAN'][0]!.Plan);
-    expect(nodes.filter((n) => n.startsWith('Index Scan'))).toEqual(['Index Scan change_events_xid_id_idx', 'Index Scan change_events_xid_id_idx']);
+    expect(nodes.filter((n) => n.startsWith('Index Scan'))).toEqual([
+      'Index Scan change_events_xid_id_idx',
+      'Index Scan change_events_xid_id_idx',
+    ]);
     expect(nodes.filter((n) => n === 'Sort' || n === 'Seq Scan')).toEqual([]);
   });
 

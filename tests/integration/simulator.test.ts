@@ -6,7 +6,13 @@ import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseJsonLossless, RepeatedNameError } from '../../src/shared/json.ts';
 import { splitRange } from '../../src/shared/time.ts';
-import { createClientCredential, ensureDevPki, startSimulator, type FaultRule, type RunningSimulator } from '../../src/simulator/index.ts';
+import {
+  createClientCredential,
+  ensureDevPki,
+  startSimulator,
+  type FaultRule,
+  type RunningSimulator,
+} from '../../src/simulator/index.ts';
 
 const TODAY = '2026-11-25'; // a Wednesday
 const FIXTURES = join(import.meta.dirname, '../fixtures/jpm');
@@ -23,7 +29,16 @@ let agent: Agent;
 let pkiDir: string;
 let ids: string[];
 
-async function call(path: string, init: { method?: 'GET' | 'POST' | 'DELETE'; body?: string; dispatcher?: Agent; headersTimeout?: number; base?: string } = {}): Promise<Reply> {
+async function call(
+  path: string,
+  init: {
+    method?: 'GET' | 'POST' | 'DELETE';
+    body?: string;
+    dispatcher?: Agent;
+    headersTimeout?: number;
+    base?: string;
+  } = {},
+): Promise<Reply> {
   const res = await request(`${init.base ?? sim.url}${path}`, {
     method: init.method ?? 'GET',
     dispatcher: init.dispatcher ?? agent,
@@ -34,12 +49,23 @@ async function call(path: string, init: { method?: 'GET' | 'POST' | 'DELETE'; bo
 }
 
 /** A raw TLS client that sends one HTTP request: what came back (bytes) and how the connection ended. */
-function tlsProbe(credential: { cert?: string; key?: string }): Promise<{ data: string; errorCode: string | undefined }> {
+function tlsProbe(credential: {
+  cert?: string;
+  key?: string;
+}): Promise<{ data: string; errorCode: string | undefined }> {
   return new Promise((resolve) => {
     let data = '';
     let errorCode: string | undefined;
-    const socket = connect({ host: '127.0.0.1', port: sim.port, ca: sim.caCertPem, servername: 'localhost', ...credential });
-    socket.on('secureConnect', () => socket.write('GET /_sim/clock HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
+    const socket = connect({
+      host: '127.0.0.1',
+      port: sim.port,
+      ca: sim.caCertPem,
+      servername: 'localhost',
+      ...credential,
+    });
+    socket.on('secureConnect', () =>
+      socket.write('GET /_sim/clock HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'),
+    );
     socket.on('data', (chunk: Buffer) => (data += chunk.toString()));
     socket.on('error', (err: NodeJS.ErrnoException) => (errorCode = err.code));
     socket.on('close', () => resolve({ data, errorCode }));
@@ -48,7 +74,8 @@ function tlsProbe(credential: { cert?: string; key?: string }): Promise<{ data: 
 
 const json = (r: Reply) => JSON.parse(r.text) as Json;
 const balance = (body: unknown) => call('/accessapi/balance', { method: 'POST', body: JSON.stringify(body) });
-const txns = (query: Record<string, string>, version = 'v3') => call(`/tsapi/${version}/transactions?${new URLSearchParams(query).toString()}`);
+const txns = (query: Record<string, string>, version = 'v3') =>
+  call(`/tsapi/${version}/transactions?${new URLSearchParams(query).toString()}`);
 
 async function sampleJson(file: string): Promise<Json> {
   return JSON.parse(await readFile(join(FIXTURES, file), 'utf8')) as Json;
@@ -56,7 +83,14 @@ async function sampleJson(file: string): Promise<Json> {
 
 beforeAll(async () => {
   pkiDir = await mkdtemp(join(tmpdir(), 'jpm-sim-it-'));
-  sim = await startSimulator({ pkiDir, today: TODAY, progress: 0.5, seed: 'integration', txPerDay: 12, historyDays: 21 });
+  sim = await startSimulator({
+    pkiDir,
+    today: TODAY,
+    progress: 0.5,
+    seed: 'integration',
+    txPerDay: 12,
+    historyDays: 21,
+  });
   const cred = await createClientCredential(sim.pki, { commonName: 'integration-test' });
   agent = new Agent({ connect: { cert: cred.certPem, key: cred.keyPem, ca: sim.caCertPem } });
   ids = sim.accounts.map((a) => a.accountId);
@@ -105,7 +139,9 @@ describe('simulator mTLS', () => {
     sim.revokeCertificate(cred.certPem);
     const refused = await call('/accessapi/balance', { method: 'POST', body: '{}', dispatcher: revokedAgent });
     expect(refused.status).toBe(401);
-    expect(json(refused)).toEqual({ errors: [{ errorCode: 'GCA-005', errorMsg: 'Client certificate has been revoked' }] });
+    expect(json(refused)).toEqual({
+      errors: [{ errorCode: 'GCA-005', errorMsg: 'Client certificate has been revoked' }],
+    });
     expect((await call('/_sim/clock')).status).toBe(200);
     await revokedAgent.close();
   });
@@ -129,21 +165,48 @@ describe('simulator endpoints', () => {
   });
 
   it('returns PRIOR_DAY and historical ranges (business days only) that match the ground truth', async () => {
-    const prior = json(await balance({ relativeDateType: 'PRIOR_DAY', accountList: [{ accountId: ids[0], bankId: '02100002' }] }));
-    expect((prior.accountList as Json[])[0]!.balanceList).toMatchObject([{ asOfDate: '2026-11-24', currentDay: false }]);
-    const reply = await call('/accessapi/balance', { method: 'POST', body: JSON.stringify({ startDate: '2026-11-16', endDate: '2026-11-24', accountList: [{ accountId: ids[2] }] }) });
-    const rows = (parseJsonLossless(reply.text) as { accountList: { balanceList: Record<string, string>[] }[] }).accountList[0]!.balanceList;
-    expect(rows.map((r) => r.asOfDate)).toEqual(['2026-11-16', '2026-11-17', '2026-11-18', '2026-11-19', '2026-11-20', '2026-11-23', '2026-11-24']);
+    const prior = json(
+      await balance({ relativeDateType: 'PRIOR_DAY', accountList: [{ accountId: ids[0], bankId: '02100002' }] }),
+    );
+    expect((prior.accountList as Json[])[0]!.balanceList).toMatchObject([
+      { asOfDate: '2026-11-24', currentDay: false },
+    ]);
+    const reply = await call('/accessapi/balance', {
+      method: 'POST',
+      body: JSON.stringify({ startDate: '2026-11-16', endDate: '2026-11-24', accountList: [{ accountId: ids[2] }] }),
+    });
+    const rows = (parseJsonLossless(reply.text) as { accountList: { balanceList: Record<string, string>[] }[] })
+      .accountList[0]!.balanceList;
+    expect(rows.map((r) => r.asOfDate)).toEqual([
+      '2026-11-16',
+      '2026-11-17',
+      '2026-11-18',
+      '2026-11-19',
+      '2026-11-20',
+      '2026-11-23',
+      '2026-11-24',
+    ]);
     const truth = sim.groundTruth().accounts.find((a) => a.accountId === ids[2])!;
     for (const row of rows) {
       const t = truth.balances.find((b) => b.asOfDate === row.asOfDate)!;
-      expect([row.openingLedgerAmount, row.endingLedgerAmount, row.openingAvailableAmount, row.endingAvailableAmount]).toEqual([t.openingLedger, t.endingLedger, t.openingAvailable, t.endingAvailable]);
+      expect([
+        row.openingLedgerAmount,
+        row.endingLedgerAmount,
+        row.openingAvailableAmount,
+        row.endingAvailableAmount,
+      ]).toEqual([t.openingLedger, t.endingLedger, t.openingAvailable, t.endingAvailable]);
     }
   });
 
   it('puts a per-account GCA-024 entry inside a 200 for a day without data, as in AccountBalances.json', async () => {
-    const sampleError = ((await sampleJson('unicorn-finance/AccountBalances.json')).accountList as Json[]).find((a) => 'errorCode' in a)!;
-    const reply = await balance({ startDate: '2026-09-01', endDate: '2026-09-05', accountList: [{ accountId: ids[0] }] });
+    const sampleError = ((await sampleJson('unicorn-finance/AccountBalances.json')).accountList as Json[]).find(
+      (a) => 'errorCode' in a,
+    )!;
+    const reply = await balance({
+      startDate: '2026-09-01',
+      endDate: '2026-09-05',
+      accountList: [{ accountId: ids[0] }],
+    });
     expect(reply.status).toBe(200);
     const [entry] = json(reply).accountList as Json[];
     expect(Object.keys(entry!)).toEqual(Object.keys(sampleError));
@@ -151,11 +214,19 @@ describe('simulator endpoints', () => {
   });
 
   it('rejects invalid balance requests with the errors envelope and a 4xx', async () => {
-    for (const body of [{ relativeDateType: 'CURRENT_DAY', startDate: '2026-11-02' }, { startDate: '2026-10-01', endDate: '2026-11-20' }, { accountList: [{ accountId: '123456789012345' }] }]) {
+    for (const body of [
+      { relativeDateType: 'CURRENT_DAY', startDate: '2026-11-02' },
+      { startDate: '2026-10-01', endDate: '2026-11-20' },
+      { accountList: [{ accountId: '123456789012345' }] },
+    ]) {
       const reply = await balance(body);
       expect(reply.status).toBeGreaterThanOrEqual(400);
       expect(reply.status).toBeLessThan(500);
-      expect(json(reply)).toEqual({ errors: [{ errorCode: expect.stringMatching(/^GCA-\d{3}$/) as unknown, errorMsg: expect.any(String) as unknown }] });
+      expect(json(reply)).toEqual({
+        errors: [
+          { errorCode: expect.stringMatching(/^GCA-\d{3}$/) as unknown, errorMsg: expect.any(String) as unknown },
+        ],
+      });
     }
   });
 
@@ -166,9 +237,16 @@ describe('simulator endpoints', () => {
     const expected = (all.data as Json[]).map((r) => r.transactionId);
     const walked: unknown[] = [];
     for (let page = 1, total = 1; page <= total; page++) {
-      const body = json(await txns({ accountIds: ids[0]!, relativeDateType: 'PRIOR_DAY', pageNumber: String(page), pageSize: '5' }));
+      const body = json(
+        await txns({ accountIds: ids[0]!, relativeDateType: 'PRIOR_DAY', pageNumber: String(page), pageSize: '5' }),
+      );
       expect(Object.keys(body)).toEqual(['pagination', 'data']);
-      expect(body.pagination).toEqual({ pageSize: 5, totalPages: Math.ceil(expected.length / 5), pageNumber: page, totalRecords: expected.length });
+      expect(body.pagination).toEqual({
+        pageSize: 5,
+        totalPages: Math.ceil(expected.length / 5),
+        pageNumber: page,
+        totalRecords: expected.length,
+      });
       total = (body.pagination as { totalPages: number }).totalPages;
       for (const record of body.data as Json[]) {
         expect(Object.keys(record)).toEqual(Object.keys(sampleRecord));
@@ -181,19 +259,40 @@ describe('simulator endpoints', () => {
 
   it('enforces at most 10 accounts, at most 5 days and entitlement on transaction queries', async () => {
     const many = Array.from({ length: 11 }, (_, i) => String(100000000000000 + i)).join(',');
-    expect(json(await txns({ accountIds: many, relativeDateType: 'PRIOR_DAY' }))).toMatchObject({ errors: [{ errorCode: 'GCA-003' }] });
+    expect(json(await txns({ accountIds: many, relativeDateType: 'PRIOR_DAY' }))).toMatchObject({
+      errors: [{ errorCode: 'GCA-003' }],
+    });
     expect((await txns({ accountIds: ids[0]!, startDate: '2026-11-10', endDate: '2026-11-20' })).status).toBe(400);
     const foreign = await txns({ accountIds: '999999999999999', relativeDateType: 'PRIOR_DAY' });
-    expect([foreign.status, json(foreign)]).toEqual([403, { errors: [{ errorCode: 'GCA-004', errorMsg: expect.any(String) as unknown }] }]);
+    expect([foreign.status, json(foreign)]).toEqual([
+      403,
+      { errors: [{ errorCode: 'GCA-004', errorMsg: expect.any(String) as unknown }] },
+    ]);
   });
 
   it('shifts current-day pages while a client walks them (totalRecords grows mid-walk)', async () => {
     sim.setClock({ progress: 0.3 });
-    const first = json(await txns({ accountIds: ids.slice(0, 3).join(','), relativeDateType: 'CURRENT_DAY', pageSize: '5', pageNumber: '1' }));
-    const second = json(await txns({ accountIds: ids.slice(0, 3).join(','), relativeDateType: 'CURRENT_DAY', pageSize: '5', pageNumber: '2' }));
+    const first = json(
+      await txns({
+        accountIds: ids.slice(0, 3).join(','),
+        relativeDateType: 'CURRENT_DAY',
+        pageSize: '5',
+        pageNumber: '1',
+      }),
+    );
+    const second = json(
+      await txns({
+        accountIds: ids.slice(0, 3).join(','),
+        relativeDateType: 'CURRENT_DAY',
+        pageSize: '5',
+        pageNumber: '2',
+      }),
+    );
     const total = (b: Json) => (b.pagination as { totalRecords: number }).totalRecords;
     expect(total(second)).toBeGreaterThan(total(first));
-    expect((first.data as Json[]).every((r) => r.postCode === 'I' && String(r.transactionId).startsWith('TXN-C-'))).toBe(true);
+    expect(
+      (first.data as Json[]).every((r) => r.postCode === 'I' && String(r.transactionId).startsWith('TXN-C-')),
+    ).toBe(true);
   });
 
   it('returns exactly the ground truth when a client walks the history in 5-day windows', async () => {
@@ -201,7 +300,9 @@ describe('simulator endpoints', () => {
     for (const account of truth.accounts.slice(0, 3)) {
       const seen: string[] = [];
       for (const w of splitRange(truth.firstDate, truth.lastClosedDate, 5)) {
-        const body = parseJsonLossless((await txns({ accountIds: account.accountId, startDate: w.from, endDate: w.to, pageSize: '1000' })).text) as { data: Record<string, string>[] };
+        const body = parseJsonLossless(
+          (await txns({ accountIds: account.accountId, startDate: w.from, endDate: w.to, pageSize: '1000' })).text,
+        ) as { data: Record<string, string>[] };
         seen.push(...body.data.map((r) => `${r.transactionId}|${r.asOfDate}|${r.debitCreditCode}`));
       }
       expect(seen).toEqual(account.transactions.map((t) => `${t.transactionId}|${t.asOfDate}|${t.debitCreditCode}`));
@@ -213,7 +314,9 @@ describe('simulator endpoints', () => {
     const late = account.unrevealed[0]!;
     const query = { accountIds: account.accountId, startDate: late.asOfDate, endDate: late.asOfDate };
     const before = json(await txns(query)).data as Json[];
-    const clock = json(await call('/_sim/clock', { method: 'POST', body: JSON.stringify({ today: late.revealDate, progress: 0.1 }) }));
+    const clock = json(
+      await call('/_sim/clock', { method: 'POST', body: JSON.stringify({ today: late.revealDate, progress: 0.1 }) }),
+    );
     expect(clock).toEqual({ today: late.revealDate, progress: 0.1 });
     const after = json(await txns(query)).data as Json[];
     const refs = (rs: Json[]) => rs.map((r) => (r.bankReferenceSearchable as Json).standardValue);
@@ -225,7 +328,10 @@ describe('simulator endpoints', () => {
 
   it('exports the ground truth and drives faults through /_sim control endpoints', async () => {
     expect(JSON.parse((await call('/_sim/ground-truth')).text)).toEqual(JSON.parse(JSON.stringify(sim.groundTruth())));
-    await call('/_sim/faults', { method: 'POST', body: JSON.stringify({ rules: [{ kind: 'server-error', count: 1 }] }) });
+    await call('/_sim/faults', {
+      method: 'POST',
+      body: JSON.stringify({ rules: [{ kind: 'server-error', count: 1 }] }),
+    });
     expect((await balance({})).status).toBe(500);
     expect((await balance({})).status).toBe(200);
   });
@@ -233,17 +339,39 @@ describe('simulator endpoints', () => {
 
 describe('simulator faults', () => {
   const cases: [FaultRule, (r: Reply) => void][] = [
-    [{ kind: 'rate-limit', retryAfterSeconds: 7 }, (r) => expect([r.status, r.headers['retry-after'], 'fault' in json(r)]).toEqual([429, '7', true])],
-    [{ kind: 'server-error' }, (r) => expect([r.status, json(r)]).toEqual([500, { errors: [{ errorCode: 'GCA-099', errorMsg: 'System is Unavailable' }] }])],
+    [
+      { kind: 'rate-limit', retryAfterSeconds: 7 },
+      (r) => expect([r.status, r.headers['retry-after'], 'fault' in json(r)]).toEqual([429, '7', true]),
+    ],
+    [
+      { kind: 'server-error' },
+      (r) =>
+        expect([r.status, json(r)]).toEqual([
+          500,
+          { errors: [{ errorCode: 'GCA-099', errorMsg: 'System is Unavailable' }] },
+        ]),
+    ],
     [{ kind: 'unavailable' }, (r) => expect([r.status, r.headers['retry-after'] !== undefined]).toEqual([503, true])],
     [{ kind: 'gateway-fault' }, (r) => expect([r.status, Object.keys(json(r))]).toEqual([502, ['fault']])],
-    [{ kind: 'malformed-json' }, (r) => { expect(r.status).toBe(200); expect(() => JSON.parse(r.text) as unknown).toThrow(); }],
-    [{ kind: 'repeated-name' }, (r) => {
-      expect(r.status).toBe(200);
-      expect(() => JSON.parse(r.text) as unknown).not.toThrow();
-      expect(() => parseJsonLossless(r.text)).toThrow(new RepeatedNameError('data'));
-    }],
-    [{ kind: 'not-entitled' }, (r) => expect([r.status, (json(r).errors as Json[])[0]!.errorCode]).toEqual([403, 'GCA-004'])],
+    [
+      { kind: 'malformed-json' },
+      (r) => {
+        expect(r.status).toBe(200);
+        expect(() => JSON.parse(r.text) as unknown).toThrow();
+      },
+    ],
+    [
+      { kind: 'repeated-name' },
+      (r) => {
+        expect(r.status).toBe(200);
+        expect(() => JSON.parse(r.text) as unknown).not.toThrow();
+        expect(() => parseJsonLossless(r.text)).toThrow(new RepeatedNameError('data'));
+      },
+    ],
+    [
+      { kind: 'not-entitled' },
+      (r) => expect([r.status, (json(r).errors as Json[])[0]!.errorCode]).toEqual([403, 'GCA-004']),
+    ],
   ];
   it.each(cases)('injects %o', async (rule, check) => {
     sim.injectFaults({ rules: [{ ...rule, path: '/tsapi/v3/transactions', count: 1 }] });
@@ -253,7 +381,9 @@ describe('simulator faults', () => {
 
   it('hangs without answering', async () => {
     sim.injectFaults([{ kind: 'hang', count: 1 }]);
-    await expect(call('/accessapi/balance', { method: 'POST', body: '{}', headersTimeout: 300 })).rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
+    await expect(call('/accessapi/balance', { method: 'POST', body: '{}', headersTimeout: 300 })).rejects.toMatchObject(
+      { code: 'UND_ERR_HEADERS_TIMEOUT' },
+    );
   });
 
   it('resets the connection mid-body', async () => {
@@ -264,7 +394,8 @@ describe('simulator faults', () => {
 
   it('puts a GCA-024 entry for one account inside a 200 balance response', async () => {
     sim.injectFaults([{ kind: 'account-error', accountId: ids[1] }]);
-    const list = json(await balance({ accountList: [{ accountId: ids[0] }, { accountId: ids[1] }] })).accountList as Json[];
+    const list = json(await balance({ accountList: [{ accountId: ids[0] }, { accountId: ids[1] }] }))
+      .accountList as Json[];
     expect(list[0]).toHaveProperty('balanceList');
     expect(list[1]).toMatchObject({ accountId: ids[1], errorCode: 'GCA-024' });
     expect(list[1]).not.toHaveProperty('balanceList');
@@ -293,12 +424,17 @@ describe('simulator faults', () => {
 describe('J.P. Morgan artefacts against the simulator', () => {
   it('runs the Postman collection balance and transaction requests with only the host swapped', async () => {
     const collection = await sampleJson('unicorn-finance/Unicorn Finance.postman_collection.json');
-    const items = (collection.item as { name: string; request: { method: string; url: { raw: string }; body?: { raw: string } } }[])
-      .filter((i) => /\/(accessapi\/balance|tsapi\/v\d\/transactions)/.test(i.request.url.raw));
+    const items = (
+      collection.item as { name: string; request: { method: string; url: { raw: string }; body?: { raw: string } } }[]
+    ).filter((i) => /\/(accessapi\/balance|tsapi\/v\d\/transactions)/.test(i.request.url.raw));
     expect(items.map((i) => i.name)).toEqual(['Balance API', 'Transactions']);
     for (const item of items) {
       const url = item.request.url.raw.replace('https://apigatewaycat.jpmorgan.com', sim.url);
-      const res = await request(url, { method: item.request.method as 'GET' | 'POST', dispatcher: agent, ...(item.request.body ? { body: item.request.body.raw } : {}) });
+      const res = await request(url, {
+        method: item.request.method as 'GET' | 'POST',
+        dispatcher: agent,
+        ...(item.request.body ? { body: item.request.body.raw } : {}),
+      });
       const body = (await res.body.json()) as Json;
       expect(res.statusCode).toBe(200);
       expect(body).not.toHaveProperty('errors');
@@ -311,8 +447,12 @@ describe('J.P. Morgan artefacts against the simulator', () => {
     const replay = await startSimulator({ pkiDir, today: TODAY, replayFile: file });
     try {
       const raw = await readFile(file, 'utf8');
-      expect((await call('/tsapi/v2/transactions?relativeDateType=CURRENT_DAY&accountIds=1', { base: replay.url })).text).toBe(raw);
-      const v3 = parseJsonLossless((await call('/tsapi/v3/transactions?accountIds=1', { base: replay.url })).text) as Json;
+      expect(
+        (await call('/tsapi/v2/transactions?relativeDateType=CURRENT_DAY&accountIds=1', { base: replay.url })).text,
+      ).toBe(raw);
+      const v3 = parseJsonLossless(
+        (await call('/tsapi/v3/transactions?accountIds=1', { base: replay.url })).text,
+      ) as Json;
       expect(v3.data).toEqual((parseJsonLossless(raw) as Json).data);
       expect(v3.pagination).toEqual({ pageSize: '49', totalPages: '1', pageNumber: '1', totalRecords: '49' });
     } finally {
@@ -328,7 +468,12 @@ describe('J.P. Morgan artefacts against the simulator', () => {
       const second = await call(path, { base: bench.url });
       expect(second.text).toBe(first.text);
       const stats = bench.stats();
-      expect(stats).toMatchObject({ requests: 2, cacheHits: 1, byStatus: { '200': 2 }, bytesSent: first.text.length * 2 });
+      expect(stats).toMatchObject({
+        requests: 2,
+        cacheHits: 1,
+        byStatus: { '200': 2 },
+        bytesSent: first.text.length * 2,
+      });
       expect(stats.cpuMicros).toBeGreaterThan(0);
     } finally {
       await bench.stop();
@@ -339,7 +484,9 @@ describe('J.P. Morgan artefacts against the simulator', () => {
     const file = join(FIXTURES, 'unicorn-finance/AccountBalances.json');
     const replay = await startSimulator({ pkiDir, today: TODAY, replayFile: file });
     try {
-      expect((await call('/accessapi/balance', { method: 'POST', body: '{}', base: replay.url })).text).toBe(await readFile(file, 'utf8'));
+      expect((await call('/accessapi/balance', { method: 'POST', body: '{}', base: replay.url })).text).toBe(
+        await readFile(file, 'utf8'),
+      );
     } finally {
       await replay.stop();
     }

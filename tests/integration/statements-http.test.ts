@@ -13,7 +13,11 @@ import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
 const ImportSchema = z.object({
-  run: SyncRunSchema, format: z.enum(['bai2', 'camt053', 'camt052']), fileId: z.string(), days: z.array(z.string()), otherAccounts: z.number(),
+  run: SyncRunSchema,
+  format: z.enum(['bai2', 'camt053', 'camt052']),
+  fileId: z.string(),
+  days: z.array(z.string()),
+  otherAccounts: z.number(),
 });
 
 describe('POST /v1/accounts/{id}/statements', () => {
@@ -23,16 +27,33 @@ describe('POST /v1/accounts/{id}/statements', () => {
   let bai2: string;
   let camt: string;
   const seed = 'statements-http';
-  const ledger = new Ledger({ seed, accounts: buildAccounts(seed, 2), firstDate: '2026-10-01', txPerDay: 15, quirks: DEFAULT_QUIRKS });
+  const ledger = new Ledger({
+    seed,
+    accounts: buildAccounts(seed, 2),
+    firstDate: '2026-10-01',
+    txPerDay: 15,
+    quirks: DEFAULT_QUIRKS,
+  });
 
   beforeAll(async () => {
     api = await createTestApi();
     const tenancy = await createTenancy(api.t.db);
     const sim = ledger.accounts[0]!;
-    accountId = (await createAccount(api.t.db, tenancy, { jpmAccountId: sim.accountId, currency: sim.currency.code, decimalLocation: sim.currency.decimalLocation })).id;
+    accountId = (
+      await createAccount(api.t.db, tenancy, {
+        jpmAccountId: sim.accountId,
+        currency: sim.currency.code,
+        decimalLocation: sim.currency.decimalLocation,
+      })
+    ).id;
     const other = await createTenancy(api.t.db, { name: 'Other Org' });
     otherOrgKey = await api.key('admin', other.organizationId);
-    const window = { accountIds: [sim.accountId, ledger.accounts[1]!.accountId], from: '2026-10-05', to: '2026-10-16', clock: { today: '2026-10-30', progress: 0.5 } };
+    const window = {
+      accountIds: [sim.accountId, ledger.accounts[1]!.accountId],
+      from: '2026-10-05',
+      to: '2026-10-16',
+      clock: { today: '2026-10-30', progress: 0.5 },
+    };
     bai2 = renderBai2(ledger, window);
     camt = renderCamt053(ledger, window);
   });
@@ -64,21 +85,42 @@ describe('POST /v1/accounts/{id}/statements', () => {
         }
       },
     });
-    return fetch(`${base}/v1/accounts/${id}/statements`, { method: 'POST', headers: { ...bearer(key), 'Content-Type': type }, body, duplex: 'half' });
+    return fetch(`${base}/v1/accounts/${id}/statements`, {
+      method: 'POST',
+      headers: { ...bearer(key), 'Content-Type': type },
+      body,
+      duplex: 'half',
+    });
   };
 
   /** An account of the ledger's first account number in an organization of its own, and that organization's key. */
   const freshAccount = async (name: string) => {
     const tenancy = await createTenancy(api.t.db, { name });
     const sim = ledger.accounts[0]!;
-    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: sim.accountId, currency: sim.currency.code, decimalLocation: sim.currency.decimalLocation });
+    const acct = await createAccount(api.t.db, tenancy, {
+      jpmAccountId: sim.accountId,
+      currency: sim.currency.code,
+      decimalLocation: sim.currency.decimalLocation,
+    });
     return { id: acct.id, key: await api.key('admin', tenancy.organizationId) };
   };
 
   const writtenFor = async (id: string) => {
-    const count = async (table: 'sync_runs' | 'transactions' | 'balances') => Number((await api.t.db.selectFrom(table)
-      .select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', id).executeTakeFirstOrThrow()).n);
-    return { runs: await count('sync_runs'), transactions: await count('transactions'), balances: await count('balances') };
+    const count = async (table: 'sync_runs' | 'transactions' | 'balances') =>
+      Number(
+        (
+          await api.t.db
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .where('account_id', '=', id)
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
+    return {
+      runs: await count('sync_runs'),
+      transactions: await count('transactions'),
+      balances: await count('balances'),
+    };
   };
 
   const post = (body: string, type: string, key = api.adminKey) =>
@@ -87,15 +129,31 @@ describe('POST /v1/accounts/{id}/statements', () => {
   it('imports a BAI2 file as a sync run (201), then the camt.053 of the same days changes nothing', async () => {
     const first = bodyOf(ImportSchema, await post(bai2, 'text/plain').expect(201));
     expect(first.format).toBe('bai2');
-    expect(first.run).toMatchObject({ accountId, status: 'succeeded', mode: 'range', source: 'bai2', window: { from: '2026-10-05', to: '2026-10-16' } });
+    expect(first.run).toMatchObject({
+      accountId,
+      status: 'succeeded',
+      mode: 'range',
+      source: 'bai2',
+      window: { from: '2026-10-05', to: '2026-10-16' },
+    });
     expect(first.run.counts.inserted).toBeGreaterThan(50);
     expect(first.days).toHaveLength(10);
     expect(first.otherAccounts).toBe(1);
     const second = bodyOf(ImportSchema, await post(camt, 'application/xml').expect(201));
     expect(second.format).toBe('camt053');
     expect(second.run.source).toBe('camt053');
-    expect(second.run.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: first.run.counts.inserted, rejected: 0, balances: 0 });
-    const stored = await api.t.db.selectFrom('transactions').select((eb) => eb.fn.countAll<string>().as('n')).where('account_id', '=', accountId).executeTakeFirstOrThrow();
+    expect(second.run.counts).toMatchObject({
+      inserted: 0,
+      updated: 0,
+      unchanged: first.run.counts.inserted,
+      rejected: 0,
+      balances: 0,
+    });
+    const stored = await api.t.db
+      .selectFrom('transactions')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('account_id', '=', accountId)
+      .executeTakeFirstOrThrow();
     expect(Number(stored.n)).toBe(first.run.counts.inserted);
     // The run is listed like any other.
     const run = await request(api.app).get(`/v1/sync-runs/${first.run.id}`).set(bearer(api.adminKey)).expect(200);
@@ -109,32 +167,62 @@ describe('POST /v1/accounts/{id}/statements', () => {
     const refused = expectProblem(await post(lines.join('\r\n'), 'text/plain'), 400, 'statement_control_total');
     expect(refused.detail).toContain(`line ${at + 1}`);
     expectProblem(await post(JSON.stringify({ file: bai2 }), 'application/json'), 415, 'unsupported_media_type');
-    expect(expectProblem(await post(bai2, 'text/plain; charset=x-no-such-charset'), 415, 'unsupported_media_type').detail).toContain('x-no-such-charset');
+    expect(
+      expectProblem(await post(bai2, 'text/plain; charset=x-no-such-charset'), 415, 'unsupported_media_type').detail,
+    ).toContain('x-no-such-charset');
     expectProblem(await post('   ', 'text/plain'), 400, 'statement_empty');
-    expectProblem(await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(api.adminKey)), 400, 'statement_empty');
+    expectProblem(
+      await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(api.adminKey)),
+      400,
+      'statement_empty',
+    );
     // Without a body, another organization's account is not found before anything is said about the body.
-    expectProblem(await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(otherOrgKey)), 404, 'not_found');
+    expectProblem(
+      await request(api.app).post(`/v1/accounts/${accountId}/statements`).set(bearer(otherOrgKey)),
+      404,
+      'not_found',
+    );
     expectProblem(await post(bai2, 'text/plain', otherOrgKey), 404, 'not_found');
   });
 
   it('a file with a record that cannot be stored: the run ends partial, the record is a reject with its line, its day unproved', async () => {
     const tenancy = await createTenancy(api.t.db, { name: 'Ugly Org' });
-    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: '000000123456789', currency: 'USD', decimalLocation: 2 });
-    const res = await request(api.app).post(`/v1/accounts/${acct.id}/statements`).set(bearer(api.adminKey)).set('Content-Type', 'application/octet-stream')
+    const acct = await createAccount(api.t.db, tenancy, {
+      jpmAccountId: '000000123456789',
+      currency: 'USD',
+      decimalLocation: 2,
+    });
+    const res = await request(api.app)
+      .post(`/v1/accounts/${acct.id}/statements`)
+      .set(bearer(api.adminKey))
+      .set('Content-Type', 'application/octet-stream')
       .send(readFileSync('tests/fixtures/statements/ugly.bai2'));
     expect(res.status).toBe(201);
     const body = bodyOf(ImportSchema, res);
-    expect(body.run).toMatchObject({ status: 'partial', error: { code: 'records_rejected' }, counts: { inserted: 6, rejected: 1, balances: 1 } });
+    expect(body.run).toMatchObject({
+      status: 'partial',
+      error: { code: 'records_rejected' },
+      counts: { inserted: 6, rejected: 1, balances: 1 },
+    });
     expect(body.otherAccounts).toBe(1);
     const rejects = await request(api.app).get(`/v1/accounts/${acct.id}/rejects`).set(bearer(api.adminKey)).expect(200);
-    expect((rejects.body as { data: unknown[] }).data).toEqual([expect.objectContaining({ recordIndex: 14, fields: ['typeCode'], bookingDate: '2026-11-30' })]);
-    const day = await api.t.db.selectFrom('account_days').select(['state', 'reason']).where('account_id', '=', acct.id).execute();
+    expect((rejects.body as { data: unknown[] }).data).toEqual([
+      expect.objectContaining({ recordIndex: 14, fields: ['typeCode'], bookingDate: '2026-11-30' }),
+    ]);
+    const day = await api.t.db
+      .selectFrom('account_days')
+      .select(['state', 'reason'])
+      .where('account_id', '=', acct.id)
+      .execute();
     expect(day).toEqual([{ state: 'unproved', reason: 'rejected_record' }]);
   });
 
   it('refuses a body over the limit (413) whether its length is declared or not, and stores nothing of it', async () => {
     const { id, key } = await freshAccount('Over Cap Org');
-    const declared = await request(api.app).post(`/v1/accounts/${id}/statements`).set(bearer(key)).set('Content-Type', 'text/plain')
+    const declared = await request(api.app)
+      .post(`/v1/accounts/${id}/statements`)
+      .set(bearer(key))
+      .set('Content-Type', 'text/plain')
       .send(`${bai2}${' '.repeat(33 * 1024 * 1024)}`);
     expect(expectProblem(declared, 413, 'payload_too_large').detail).toContain('32MB');
     // Chunked, no Content-Length: counted as it arrives; the file's records are all there before the cap is passed.
@@ -145,23 +233,38 @@ describe('POST /v1/accounts/{id}/statements', () => {
       }
     });
     expect(chunked.status).toBe(413);
-    expect((await chunked.json() as { code: string }).code).toBe('payload_too_large');
+    expect(((await chunked.json()) as { code: string }).code).toBe('payload_too_large');
     expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
   });
 
   it('streams a large file in small, oddly cut pieces (chunked, no Content-Length): the same rows as the file sent whole', async () => {
-    const big = new Ledger({ seed: 'statements-http-big', accounts: buildAccounts('statements-http-big', 1), firstDate: '2026-09-01', txPerDay: 300, quirks: DEFAULT_QUIRKS });
+    const big = new Ledger({
+      seed: 'statements-http-big',
+      accounts: buildAccounts('statements-http-big', 1),
+      firstDate: '2026-09-01',
+      txPerDay: 300,
+      quirks: DEFAULT_QUIRKS,
+    });
     const sim = big.accounts[0]!;
-    const file = renderBai2(big, { accountIds: [sim.accountId], from: '2026-09-01', to: '2026-09-30', clock: { today: '2026-10-30', progress: 0.5 } });
+    const file = renderBai2(big, {
+      accountIds: [sim.accountId],
+      from: '2026-09-01',
+      to: '2026-09-30',
+      clock: { today: '2026-10-30', progress: 0.5 },
+    });
     expect(file.length).toBeGreaterThan(1_000_000);
     const tenancy = await createTenancy(api.t.db, { name: 'Big File Org' });
-    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: sim.accountId, currency: sim.currency.code, decimalLocation: sim.currency.decimalLocation });
+    const acct = await createAccount(api.t.db, tenancy, {
+      jpmAccountId: sim.accountId,
+      currency: sim.currency.code,
+      decimalLocation: sim.currency.decimalLocation,
+    });
     const bytes = Buffer.from(file, 'utf8');
     // Pieces of 1..4096 bytes: line ends, CRLF pairs and multi-byte characters fall across pieces.
     let pieces = 0;
     const res = await postStream(acct.id, api.adminKey, 'text/plain; charset=utf-8', function* () {
       let at = 0;
-      for (let n = 1; at < bytes.length; n = (n * 7919 + 13) % 4096 + 1) {
+      for (let n = 1; at < bytes.length; n = ((n * 7919 + 13) % 4096) + 1) {
         yield bytes.subarray(at, at + n);
         at += n;
         pieces++;
@@ -175,7 +278,15 @@ describe('POST /v1/accounts/{id}/statements', () => {
     const records = file.split('\r\n').filter((l) => l.startsWith('16,')).length;
     expect(streamed.run.counts).toMatchObject({ inserted: records, rejected: 0 });
     // The same file sent whole (Content-Length) is the same file: nothing new.
-    const again = bodyOf(ImportSchema, await request(api.app).post(`/v1/accounts/${acct.id}/statements`).set(bearer(api.adminKey)).set('Content-Type', 'text/plain').send(file).expect(201));
+    const again = bodyOf(
+      ImportSchema,
+      await request(api.app)
+        .post(`/v1/accounts/${acct.id}/statements`)
+        .set(bearer(api.adminKey))
+        .set('Content-Type', 'text/plain')
+        .send(file)
+        .expect(201),
+    );
     expect(again.run.counts).toMatchObject({ inserted: 0, updated: 0, unchanged: records, balances: 0 });
   });
 
@@ -190,7 +301,7 @@ describe('POST /v1/accounts/{id}/statements', () => {
       }
     });
     expect(res.status).toBe(400);
-    const problem = await res.json() as { code: string; detail: string };
+    const problem = (await res.json()) as { code: string; detail: string };
     expect(problem).toMatchObject({ code: 'statement_control_total' });
     expect(problem.detail).toContain(`line ${at + 1}`);
     // An early bad record is refused as soon as it is read; the rest of the body is read off, the answer is whole.
@@ -199,7 +310,7 @@ describe('POST /v1/accounts/{id}/statements', () => {
       yield '16,195,100,Z,REF,,x/\r\n'.repeat(100_000);
     });
     expect(early.status).toBe(400);
-    const earlyProblem = await early.json() as { code: string; detail: string };
+    const earlyProblem = (await early.json()) as { code: string; detail: string };
     expect(earlyProblem.code).toBe('statement_invalid');
     expect(earlyProblem.detail).toContain('line 3');
     expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
@@ -207,17 +318,33 @@ describe('POST /v1/accounts/{id}/statements', () => {
 
   it('takes the file as the one file part of a multipart/form-data body; refuses two files or none', async () => {
     const { id, key } = await freshAccount('Multipart Org');
-    const form = (parts: { name: string; filename?: string; content: string }[], boundary = '----jpm-sync-test-boundary') => {
-      const body = parts.map((p) => `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n`
-        + `Content-Type: ${p.filename ? 'text/plain' : 'text/plain; charset=utf-8'}\r\n\r\n${p.content}\r\n`).join('') + `--${boundary}--\r\n`;
+    const form = (
+      parts: { name: string; filename?: string; content: string }[],
+      boundary = '----jpm-sync-test-boundary',
+    ) => {
+      const body =
+        parts
+          .map(
+            (p) =>
+              `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${p.filename ? `; filename="${p.filename}"` : ''}\r\n` +
+              `Content-Type: ${p.filename ? 'text/plain' : 'text/plain; charset=utf-8'}\r\n\r\n${p.content}\r\n`,
+          )
+          .join('') + `--${boundary}--\r\n`;
       return { body, type: `multipart/form-data; boundary=${boundary}` };
     };
-    const send = (f: { body: string; type: string }) => request(api.app).post(`/v1/accounts/${id}/statements`).set(bearer(key)).set('Content-Type', f.type).send(f.body);
-    const two = form([{ name: 'file', filename: 'a.bai2', content: bai2 }, { name: 'file2', filename: 'b.bai2', content: bai2 }]);
+    const send = (f: { body: string; type: string }) =>
+      request(api.app).post(`/v1/accounts/${id}/statements`).set(bearer(key)).set('Content-Type', f.type).send(f.body);
+    const two = form([
+      { name: 'file', filename: 'a.bai2', content: bai2 },
+      { name: 'file2', filename: 'b.bai2', content: bai2 },
+    ]);
     expectProblem(await send(two), 400, 'statement_multipart_invalid');
     expectProblem(await send(form([{ name: 'note', content: 'no file here' }])), 400, 'statement_multipart_invalid');
     expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
-    const one = form([{ name: 'note', content: 'October, from Access' }, { name: 'file', filename: 'statement.xml', content: camt }]);
+    const one = form([
+      { name: 'note', content: 'October, from Access' },
+      { name: 'file', filename: 'statement.xml', content: camt },
+    ]);
     const res = bodyOf(ImportSchema, await send(one).expect(201));
     expect(res).toMatchObject({ format: 'camt053', days: expect.any(Array) as unknown, otherAccounts: 1 });
     expect(res.run.counts.inserted).toBeGreaterThan(50);
@@ -226,10 +353,19 @@ describe('POST /v1/accounts/{id}/statements', () => {
 
   it('is in the OpenAPI document with its media types', async () => {
     const doc = (await request(api.app).get('/openapi.json').expect(200)).body as {
-      paths: Record<string, { post: { requestBody: { content: Record<string, unknown> }; responses: Record<string, unknown> } }>;
+      paths: Record<
+        string,
+        { post: { requestBody: { content: Record<string, unknown> }; responses: Record<string, unknown> } }
+      >;
     };
     const op = doc.paths['/v1/accounts/{id}/statements']!.post;
-    expect(Object.keys(op.requestBody.content)).toEqual(['text/plain', 'application/octet-stream', 'application/xml', 'text/xml', 'multipart/form-data']);
+    expect(Object.keys(op.requestBody.content)).toEqual([
+      'text/plain',
+      'application/octet-stream',
+      'application/xml',
+      'text/xml',
+      'multipart/form-data',
+    ]);
     expect(Object.keys(op.responses)).toEqual(expect.arrayContaining(['201', '400', '404', '413', '415']));
   });
 });

@@ -29,9 +29,21 @@ describe('pending resolution of dates with posted rows only', () => {
         }
       },
     });
-    await ingestWire(t.db, account, DAYS.flatMap((day, d) => [1, 2, 3].map((i) => wireTransaction({
-      transactionId: `P-${d}-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: day, amount: `${i}0.00`, bankReference: `BR-${d}-${i}`,
-    }))));
+    await ingestWire(
+      t.db,
+      account,
+      DAYS.flatMap((day, d) =>
+        [1, 2, 3].map((i) =>
+          wireTransaction({
+            transactionId: `P-${d}-${i}`,
+            jpmAccountId: account.jpmAccountId,
+            asOfDate: day,
+            amount: `${i}0.00`,
+            bankReference: `BR-${d}-${i}`,
+          }),
+        ),
+      ),
+    );
   });
   afterAll(async () => {
     await rec?.destroy();
@@ -46,9 +58,16 @@ describe('pending resolution of dates with posted rows only', () => {
   });
 
   it('still supersedes a pending row of such a date once there is one', async () => {
-    await ingestWire(t.db, account, [wireTransaction({
-      transactionId: 'I-0-1', postCode: 'I', jpmAccountId: account.jpmAccountId, asOfDate: DAYS[0]!, amount: '10.00', bankReference: 'BR-0-1',
-    })]);
+    await ingestWire(t.db, account, [
+      wireTransaction({
+        transactionId: 'I-0-1',
+        postCode: 'I',
+        jpmAccountId: account.jpmAccountId,
+        asOfDate: DAYS[0]!,
+        amount: '10.00',
+        bankReference: 'BR-0-1',
+      }),
+    ]);
     expect(await resolvePending(rec, account, DAYS, null)).toEqual({ superseded: 1, removed: 0 });
     const rows = await sql<{ status: string; by: string | null }>`
       select p.status, q.jpm_transaction_id as by from transactions p left join transactions q on q.id = p.superseded_by

@@ -34,7 +34,10 @@ async function migrateTo(db: Database, name: string): Promise<void> {
  * ingestion, which also reads `transaction_aliases` (a later migration, independent of the search table): that
  * table is made ahead, as its own migration makes it (which then finds it there).
  */
-async function beforeSearchTable(): Promise<{ t: TestDb; account: { id: string; organizationId: string; jpmAccountId: string } }> {
+async function beforeSearchTable(): Promise<{
+  t: TestDb;
+  account: { id: string; organizationId: string; jpmAccountId: string };
+}> {
   const t = await createTestDb();
   await migrateTo(t.db, BEFORE_SEARCH);
   await createAliasesTable(t.db);
@@ -43,7 +46,12 @@ async function beforeSearchTable(): Promise<{ t: TestDb; account: { id: string; 
 }
 
 async function idOf(db: Database, accountId: string, jpmTransactionId: string): Promise<string> {
-  const r = await db.selectFrom('transactions').select('id').where('account_id', '=', accountId).where('jpm_transaction_id', '=', jpmTransactionId).executeTakeFirstOrThrow();
+  const r = await db
+    .selectFrom('transactions')
+    .select('id')
+    .where('account_id', '=', accountId)
+    .where('jpm_transaction_id', '=', jpmTransactionId)
+    .executeTakeFirstOrThrow();
   return r.id;
 }
 
@@ -59,8 +67,12 @@ function heldCommitDb(url: string): { db: Database; atCommit: Promise<void>; rel
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   let reached!: () => void;
   let release!: () => void;
-  const atCommit = new Promise<void>((r) => { reached = r; });
-  const released = new Promise<void>((r) => { release = r; });
+  const atCommit = new Promise<void>((r) => {
+    reached = r;
+  });
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
   const held: PostgresPool = {
     async connect() {
       const client = await pool.connect();
@@ -111,9 +123,15 @@ function afterFill(after: () => Promise<void>): { plugin: KyselyPlugin; ran: () 
  * first fill batch reached), to give the fill more than one batch.
  */
 async function insertCopies(db: Database, jpmTransactionId: string, count: number): Promise<void> {
-  const columns = (await sql<{ name: string }>`select column_name as name from information_schema.columns
-    where table_schema = current_schema() and table_name = 'transactions' and is_generated = 'NEVER' order by ordinal_position`.execute(db)).rows.map((r) => r.name);
-  const copy = columns.map((c) => (c === 'id' ? sql`gen_random_uuid()` : c === 'jpm_transaction_id' ? sql`jpm_transaction_id || '-' || g` : sql.ref(c)));
+  const columns = (
+    await sql<{ name: string }>`select column_name as name from information_schema.columns
+    where table_schema = current_schema() and table_name = 'transactions' and is_generated = 'NEVER' order by ordinal_position`.execute(
+      db,
+    )
+  ).rows.map((r) => r.name);
+  const copy = columns.map((c) =>
+    c === 'id' ? sql`gen_random_uuid()` : c === 'jpm_transaction_id' ? sql`jpm_transaction_id || '-' || g` : sql.ref(c),
+  );
   await sql`insert into transactions (${sql.join(columns.map((c) => sql.ref(c)))})
     select ${sql.join(copy)} from transactions cross join generate_series(1, ${count}) g
     where jpm_transaction_id = ${jpmTransactionId}`.execute(db);
@@ -128,7 +146,9 @@ async function eventsReadable(db: Database): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const r = await sql<{ held: boolean }>`
-      select exists (select 1 from change_events e where e.xid >= pg_snapshot_xmin(pg_current_snapshot())) as held`.execute(db);
+      select exists (select 1 from change_events e where e.xid >= pg_snapshot_xmin(pg_current_snapshot())) as held`.execute(
+      db,
+    );
     if (!r.rows[0]!.held) {
       return;
     }
@@ -144,7 +164,8 @@ describe('the search table migration', () => {
     const { t, account } = await beforeSearchTable();
     const writer = heldCommitDb(t.url);
     try {
-      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      const wire = (transactionId: string, shortDescription: string) =>
+        wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
       await ingestWire(t.db, account, [wire('E-1', 'EARLIER EGRET TRADING')]);
       // The writer's page is written (rows and change events, its xid below the migration's) and waits to commit.
       const writing = ingestWire(writer.db, account, [wire('W-1', 'WRITER WREN SUPPLY')]);
@@ -164,7 +185,11 @@ describe('the search table migration', () => {
       expect(await search(t.db, 'wren')).toEqual([wren]);
       await catchUpSearch(t.db);
       expect(await search(t.db, 'wren')).toEqual([wren]);
-      const rows = await t.db.selectFrom('transaction_search').select(['transaction_id', 'description', 'booking_date']).orderBy('description').execute();
+      const rows = await t.db
+        .selectFrom('transaction_search')
+        .select(['transaction_id', 'description', 'booking_date'])
+        .orderBy('description')
+        .execute();
       expect(rows.map((r) => r.description)).toEqual(['EARLIER EGRET TRADING', 'WRITER WREN SUPPLY']);
     } finally {
       await writer.db.destroy();
@@ -175,7 +200,8 @@ describe('the search table migration', () => {
   it('fills in batches that commit one by one; a run stopped after a batch completes on the next, exact for every row written meanwhile', async () => {
     const { t, account } = await beforeSearchTable();
     try {
-      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      const wire = (transactionId: string, shortDescription: string) =>
+        wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
       await ingestWire(t.db, account, [wire('A-0', 'ALPHA ANTELOPE'), wire('A-1', 'ALPHA AVOCET')]);
       // More rows than one batch: copies of A-1.
       await insertCopies(t.db, 'A-1', FILL_BATCH_ROWS);
@@ -184,11 +210,19 @@ describe('the search table migration', () => {
       const stopped = afterFill(async () => {
         // The first batch has committed (another session sees it) and no session holds a transaction id between
         // batches, so change-feed readers are not held back by the fill.
-        seen = (await sql<{ filled: string; xids: string }>`select (select count(*) from transaction_search_fill)::text as filled,
+        seen = (
+          await sql<{
+            filled: string;
+            xids: string;
+          }>`select (select count(*) from transaction_search_fill)::text as filled,
           (select count(*) from pg_stat_activity where datname = current_database() and backend_type = 'client backend'
-            and backend_xid is not null)::text as xids`.execute(t.db)).rows[0];
+            and backend_xid is not null)::text as xids`.execute(t.db)
+        ).rows[0];
         // Writers commit between two batches: a new row and a change to a row the batch copied.
-        await ingestWire(t.db, account, [wire('W-1', 'WRITER WREN SUPPLY'), wire('A-0', 'ALPHA ANTELOPE RENAMED RAVEN')]);
+        await ingestWire(t.db, account, [
+          wire('W-1', 'WRITER WREN SUPPLY'),
+          wire('A-0', 'ALPHA ANTELOPE RENAMED RAVEN'),
+        ]);
         throw new Error('stopped after the first batch');
       });
       const first = await createMigrator(t.db.withPlugin(stopped.plugin)).migrateToLatest();
@@ -216,8 +250,14 @@ describe('the search table migration', () => {
           and not exists (select 1 from change_events e where e.entity = 'transaction' and e.entity_id = t.id
             and (e.xid, e.id) > (select p.position_xid, p.position_id from transaction_search_state p))`;
       expect((await missing.execute(t.db)).rows[0]!.n).toBe('0');
-      expect((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(t.db)).rows[0]!.n).toBe(String(total + 2));
-      const ids = { w1: await idOf(t.db, account.id, 'W-1'), w2: await idOf(t.db, account.id, 'W-2'), a0: await idOf(t.db, account.id, 'A-0') };
+      expect((await sql<{ n: string }>`select count(*)::text as n from transactions`.execute(t.db)).rows[0]!.n).toBe(
+        String(total + 2),
+      );
+      const ids = {
+        w1: await idOf(t.db, account.id, 'W-1'),
+        w2: await idOf(t.db, account.id, 'W-2'),
+        a0: await idOf(t.db, account.id, 'A-0'),
+      };
       for (const read of ['before the step', 'after it']) {
         expect([read, await search(t.db, 'wren')]).toEqual([read, [ids.w1]]);
         expect([read, await search(t.db, 'wigeon')]).toEqual([read, [ids.w2]]);
@@ -238,19 +278,28 @@ describe('the search table migration', () => {
   it('starts over on a run after the change feed was purged past the position while it was stopped: exact for rows changed meanwhile', async () => {
     const { t, account } = await beforeSearchTable();
     try {
-      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      const wire = (transactionId: string, shortDescription: string) =>
+        wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
       await ingestWire(t.db, account, [wire('P-0', 'PLOVER PIPIT'), wire('P-1', 'PLOVER PUFFIN')]);
       await insertCopies(t.db, 'P-1', FILL_BATCH_ROWS);
-      const first = await createMigrator(t.db.withPlugin(afterFill(() => Promise.reject(new Error('stopped after the first batch'))).plugin)).migrateToLatest();
+      const first = await createMigrator(
+        t.db.withPlugin(afterFill(() => Promise.reject(new Error('stopped after the first batch'))).plugin),
+      ).migrateToLatest();
       expect(String(first.error)).toMatch(/stopped after the first batch/);
       const position = await readSearchPosition(t.db);
       // While stopped, the release still running changes a row the first batch copied (P-0 or P-1, whichever is
       // below the id it reached) and stores a new one; then its purge, by age alone, deletes their events.
       const copied = await sql<{ jpm: string; id: string }>`select t.jpm_transaction_id as jpm, t.id from transactions t
-        join transaction_search_fill f on f.transaction_id = t.id where t.jpm_transaction_id in ('P-0', 'P-1') order by 1 limit 1`.execute(t.db);
+        join transaction_search_fill f on f.transaction_id = t.id where t.jpm_transaction_id in ('P-0', 'P-1') order by 1 limit 1`.execute(
+        t.db,
+      );
       const changed = copied.rows[0]!;
       await ingestWire(t.db, account, [wire(changed.jpm, 'RENAMED ROOK'), wire('S-1', 'STORED SHRIKE')]);
-      const newest = (await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(t.db)).rows[0]!;
+      const newest = (
+        await sql<FeedPosition>`select e.xid::text as xid, e.id::text as id from change_events e order by e.xid desc, e.id desc limit 1`.execute(
+          t.db,
+        )
+      ).rows[0]!;
       expect(comparePositions(newest, position)).toBeGreaterThan(0);
       // The purge deletes old events, every one below the oldest transaction running in the cluster; a parallel test
       // file's open transaction could hold that below the newest event here, and the run's new position with it.
@@ -281,10 +330,13 @@ describe('the search table migration', () => {
   it('starts over on a run after the change feed was reset while it was stopped (its horizon not past the position)', async () => {
     const { t, account } = await beforeSearchTable();
     try {
-      const wire = (transactionId: string, shortDescription: string) => wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
+      const wire = (transactionId: string, shortDescription: string) =>
+        wireTransaction({ transactionId, jpmAccountId: account.jpmAccountId, shortDescription });
       await ingestWire(t.db, account, [wire('R-0', 'RESET REDPOLL'), wire('R-1', 'RESET RUFF')]);
       // The first batch copies both rows; the run stops before its next statement.
-      const first = await createMigrator(t.db.withPlugin(afterFill(() => Promise.reject(new Error('stopped after the first batch'))).plugin)).migrateToLatest();
+      const first = await createMigrator(
+        t.db.withPlugin(afterFill(() => Promise.reject(new Error('stopped after the first batch'))).plugin),
+      ).migrateToLatest();
       expect(String(first.error)).toMatch(/stopped after the first batch/);
       const position = await readSearchPosition(t.db);
       await ingestWire(t.db, account, [wire('R-0', 'RESET RENAMED ROBIN')]);
@@ -308,14 +360,31 @@ describe('the search table migration', () => {
   it('creates the table with its booking dates and indexes; the later search-table migrations then rewrite nothing', async () => {
     const { t, account } = await beforeSearchTable();
     try {
-      await ingestWire(t.db, account, Array.from({ length: 30 }, (_, i) => wireTransaction({
-        transactionId: `F-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: `2026-11-${String(2 + (i % 5)).padStart(2, '0')}`, shortDescription: `FILLED FINCH ${i}`,
-      })));
+      await ingestWire(
+        t.db,
+        account,
+        Array.from({ length: 30 }, (_, i) =>
+          wireTransaction({
+            transactionId: `F-${i}`,
+            jpmAccountId: account.jpmAccountId,
+            asOfDate: `2026-11-${String(2 + (i % 5)).padStart(2, '0')}`,
+            shortDescription: `FILLED FINCH ${i}`,
+          }),
+        ),
+      );
       await migrateTo(t.db, SEARCH);
-      const indexes = async (table: string) => (await sql<{ indexname: string }>`
-        select indexname from pg_indexes where schemaname = 'public' and tablename = ${table} order by indexname`.execute(t.db)).rows.map((r) => r.indexname);
+      const indexes = async (table: string) =>
+        (
+          await sql<{ indexname: string }>`
+        select indexname from pg_indexes where schemaname = 'public' and tablename = ${table} order by indexname`.execute(
+            t.db,
+          )
+        ).rows.map((r) => r.indexname);
       expect(await indexes('transaction_search')).toEqual([
-        'transaction_search_booking_idx', 'transaction_search_description_trgm_idx', 'transaction_search_org_booking_idx', 'transaction_search_pkey',
+        'transaction_search_booking_idx',
+        'transaction_search_description_trgm_idx',
+        'transaction_search_org_booking_idx',
+        'transaction_search_pkey',
       ]);
       expect(await indexes('transactions')).not.toContain('transactions_description_trgm_idx');
       const mismatched = sql<{ n: string }>`
@@ -340,24 +409,40 @@ describe('the search table migration', () => {
   it('still brings a table made by the earlier version (no booking date, no btrees) up to date', async () => {
     const { t, account } = await beforeSearchTable();
     try {
-      await ingestWire(t.db, account, Array.from({ length: 10 }, (_, i) => wireTransaction({
-        transactionId: `O-${i}`, jpmAccountId: account.jpmAccountId, asOfDate: `2026-11-${String(2 + (i % 5)).padStart(2, '0')}`, shortDescription: `OLDER OSPREY ${i}`,
-      })));
+      await ingestWire(
+        t.db,
+        account,
+        Array.from({ length: 10 }, (_, i) =>
+          wireTransaction({
+            transactionId: `O-${i}`,
+            jpmAccountId: account.jpmAccountId,
+            asOfDate: `2026-11-${String(2 + (i % 5)).padStart(2, '0')}`,
+            shortDescription: `OLDER OSPREY ${i}`,
+          }),
+        ),
+      );
       await migrateTo(t.db, SEARCH);
       // What the earlier version left: the table without the column (its btrees go with it).
       await sql`alter table transaction_search drop column booking_date`.execute(t.db);
       const result = await createMigrator(t.db).migrateToLatest();
       expect(result.error).toBeUndefined();
       const column = await sql<{ attnotnull: boolean }>`
-        select attnotnull from pg_attribute where attrelid = 'transaction_search'::regclass and attname = 'booking_date' and not attisdropped`.execute(t.db);
+        select attnotnull from pg_attribute where attrelid = 'transaction_search'::regclass and attname = 'booking_date' and not attisdropped`.execute(
+        t.db,
+      );
       expect(column.rows).toEqual([{ attnotnull: true }]);
       const mismatched = await sql<{ n: string }>`
         select count(*)::text as n from transactions t full join transaction_search s on s.transaction_id = t.id
         where s.transaction_id is null or t.id is null or s.booking_date <> t.booking_date`.execute(t.db);
       expect(mismatched.rows[0]!.n).toBe('0');
       const btrees = await sql<{ indexname: string }>`
-        select indexname from pg_indexes where tablename = 'transaction_search' and indexname like '%booking_idx' order by indexname`.execute(t.db);
-      expect(btrees.rows.map((r) => r.indexname)).toEqual(['transaction_search_booking_idx', 'transaction_search_org_booking_idx']);
+        select indexname from pg_indexes where tablename = 'transaction_search' and indexname like '%booking_idx' order by indexname`.execute(
+        t.db,
+      );
+      expect(btrees.rows.map((r) => r.indexname)).toEqual([
+        'transaction_search_booking_idx',
+        'transaction_search_org_booking_idx',
+      ]);
     } finally {
       await t.drop();
     }

@@ -3,7 +3,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { comparePositions, purgeChangeFeed, resetChangeFeed } from '../../src/events/change-feed.ts';
 import { runSearchIndexBatch } from '../../src/events/search-index.ts';
-import { compileListTransactions, listTransactions, TRANSACTION_SORTS, type TransactionFilter, type TransactionSort } from '../../src/storage/read.repo.ts';
+import {
+  compileListTransactions,
+  listTransactions,
+  TRANSACTION_SORTS,
+  type TransactionFilter,
+  type TransactionSort,
+} from '../../src/storage/read.repo.ts';
 import { readSearchPosition } from '../../src/storage/search.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
@@ -29,16 +35,28 @@ describe('text search after commit', () => {
   let a2: { id: string; organizationId: string; jpmAccountId: string };
   let b1: { id: string; organizationId: string; jpmAccountId: string };
 
-  const wire = (account: { jpmAccountId: string }, o: Omit<WireOptions, 'jpmAccountId'>) => wireTransaction({ ...o, jpmAccountId: account.jpmAccountId });
+  const wire = (account: { jpmAccountId: string }, o: Omit<WireOptions, 'jpmAccountId'>) =>
+    wireTransaction({ ...o, jpmAccountId: account.jpmAccountId });
 
   const catchUp = () => catchUpSearch(t.db);
 
-  async function searchRow(transactionId: string): Promise<{ description: string; organization_id: string } | undefined> {
-    return t.db.selectFrom('transaction_search').select(['description', 'organization_id']).where('transaction_id', '=', transactionId).executeTakeFirst();
+  async function searchRow(
+    transactionId: string,
+  ): Promise<{ description: string; organization_id: string } | undefined> {
+    return t.db
+      .selectFrom('transaction_search')
+      .select(['description', 'organization_id'])
+      .where('transaction_id', '=', transactionId)
+      .executeTakeFirst();
   }
 
   async function idOf(accountId: string, jpmTransactionId: string): Promise<string> {
-    const r = await t.db.selectFrom('transactions').select('id').where('account_id', '=', accountId).where('jpm_transaction_id', '=', jpmTransactionId).executeTakeFirstOrThrow();
+    const r = await t.db
+      .selectFrom('transactions')
+      .select('id')
+      .where('account_id', '=', accountId)
+      .where('jpm_transaction_id', '=', jpmTransactionId)
+      .executeTakeFirstOrThrow();
     return r.id;
   }
 
@@ -54,14 +72,17 @@ describe('text search after commit', () => {
   async function waitUntilFeedReadable(): Promise<void> {
     for (let i = 0; i < 400; i++) {
       const r = await sql<{ readable: boolean }>`
-        select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select e.xid from change_events e order by e.xid desc, e.id desc limit 1), true) as readable`
-        .execute(t.db);
+        select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > (select e.xid from change_events e order by e.xid desc, e.id desc limit 1), true) as readable`.execute(
+        t.db,
+      );
       if (r.rows[0]?.readable) {
         return;
       }
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error('the newest change event stayed unreadable for 10 s: another session of the cluster holds an older write transaction open');
+    throw new Error(
+      'the newest change event stayed unreadable for 10 s: another session of the cluster holds an older write transaction open',
+    );
   }
 
   /** Every page of a listing, `limit` rows at a time, following the cursor as the API does. */
@@ -116,12 +137,21 @@ describe('text search after commit', () => {
   it('reads the rows changed since the position through the (xid, id) indexes, never a scan of the feed or the table (never analyzed)', async () => {
     // A feed of a few thousand events (a third of it looks like a scan to a planner without statistics).
     for (let p = 0; p < 8; p++) {
-      await ingestWire(t.db, a1, Array.from({ length: 500 }, (_, i) => wire(a1, { transactionId: `X-${p}-${i}`, shortDescription: `PLAN CHECK ${p} ${i}` })));
+      await ingestWire(
+        t.db,
+        a1,
+        Array.from({ length: 500 }, (_, i) =>
+          wire(a1, { transactionId: `X-${p}-${i}`, shortDescription: `PLAN CHECK ${p} ${i}` }),
+        ),
+      );
     }
     // The scans of `transactions` and `change_events` in the plan, as "<node type> <table>".
     const scans = async (filter: TransactionFilter): Promise<string[]> => {
       const q = compileListTransactions(t.db, filter, { sort: '-bookingDate', limit: 100 });
-      const r = await t.db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({ ...q, sql: `explain (format json) ${q.sql}` });
+      const r = await t.db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+        ...q,
+        sql: `explain (format json) ${q.sql}`,
+      });
       const out: string[] = [];
       const visit = (node: PlanNode) => {
         if (node['Relation Name'] === 'transactions' || node['Relation Name'] === 'change_events') {
@@ -134,8 +164,14 @@ describe('text search after commit', () => {
     };
     for (const filter of [{ text: 'plan check' }, { text: 'plan check', organizationId: orgA }]) {
       const found = await scans(filter);
-      expect(found.some((s) => s.endsWith('change_events')), JSON.stringify(filter)).toBe(true);
-      expect(found.filter((s) => s.startsWith('Seq Scan')), JSON.stringify(filter)).toEqual([]);
+      expect(
+        found.some((s) => s.endsWith('change_events')),
+        JSON.stringify(filter),
+      ).toBe(true);
+      expect(
+        found.filter((s) => s.startsWith('Seq Scan')),
+        JSON.stringify(filter),
+      ).toEqual([]);
     }
   });
 
@@ -172,17 +208,28 @@ describe('text search after commit', () => {
 
   it('pages every sort and filter combination exactly, with part of the rows not yet searched and part changed since', async () => {
     const days = ['2026-11-02', '2026-11-03', '2026-11-04', '2026-11-05'];
-    const batch = (prefix: string, account: typeof a1, n: number, word: (i: number) => string) => Array.from({ length: n }, (_, i) => wire(account, {
-      transactionId: `${prefix}-${i}`, asOfDate: days[i % days.length]!, valueDate: days[(i + 1) % days.length]!,
-      direction: i % 3 === 0 ? 'DEBIT' : 'CREDIT', amount: `${i + 1}.00`, shortDescription: `PAYMENT ${word(i)} REF ${prefix}${i}`,
-    }));
+    const batch = (prefix: string, account: typeof a1, n: number, word: (i: number) => string) =>
+      Array.from({ length: n }, (_, i) =>
+        wire(account, {
+          transactionId: `${prefix}-${i}`,
+          asOfDate: days[i % days.length]!,
+          valueDate: days[(i + 1) % days.length]!,
+          direction: i % 3 === 0 ? 'DEBIT' : 'CREDIT',
+          amount: `${i + 1}.00`,
+          shortDescription: `PAYMENT ${word(i)} REF ${prefix}${i}`,
+        }),
+      );
     const word = (i: number) => (i % 4 === 0 ? 'KIWI FARMS' : i % 4 === 1 ? 'kiwi farms ltd' : 'OTHER VENDOR');
     await ingestWire(t.db, a1, batch('P1', a1, 60, word));
     await ingestWire(t.db, b1, batch('P1', b1, 30, word));
     await catchUp();
     // After the step: new rows, and rows whose description changes in or out of a match.
     await ingestWire(t.db, a2, batch('P2', a2, 40, word));
-    await ingestWire(t.db, a1, batch('P1', a1, 20, (i) => (i % 2 === 0 ? 'OTHER VENDOR' : 'KIWI FARMS AGAIN')));
+    await ingestWire(
+      t.db,
+      a1,
+      batch('P1', a1, 20, (i) => (i % 2 === 0 ? 'OTHER VENDOR' : 'KIWI FARMS AGAIN')),
+    );
     const filters: (TransactionFilter & { text: string })[] = [
       { text: 'kiwi farms' },
       { text: 'KIWI', organizationId: orgA },
@@ -203,7 +250,9 @@ describe('text search after commit', () => {
       for (const filter of filters) {
         for (const sort of TRANSACTION_SORTS) {
           const want = await expected(filter, sort);
-          expect(await walk(filter, sort, 7), `${JSON.stringify(filter)} ${sort} stepped: ${String(stepped)}`).toEqual(want);
+          expect(await walk(filter, sort, 7), `${JSON.stringify(filter)} ${sort} stepped: ${String(stepped)}`).toEqual(
+            want,
+          );
         }
       }
     }
@@ -217,9 +266,23 @@ describe('text search after commit', () => {
     const tc = await createTenancy(t.db, { name: 'Org C' });
     const c1 = await createAccount(t.db, tc);
     const rows = [
-      ...Array.from({ length: 2 }, (_, i) => wire(c1, { transactionId: `N-new-${i}`, asOfDate: '2026-11-20', shortDescription: `NEEDLE NEW ${i}` })),
-      ...Array.from({ length: 330 }, (_, i) => wire(c1, { transactionId: `H-${i}`, asOfDate: i % 2 === 0 ? '2026-11-18' : '2026-11-17', shortDescription: `HAY ${i}` })),
-      ...Array.from({ length: 12 }, (_, i) => wire(c1, { transactionId: `N-old-${i}`, asOfDate: i % 2 === 0 ? '2026-11-03' : '2026-11-04', shortDescription: `needle old ${i}` })),
+      ...Array.from({ length: 2 }, (_, i) =>
+        wire(c1, { transactionId: `N-new-${i}`, asOfDate: '2026-11-20', shortDescription: `NEEDLE NEW ${i}` }),
+      ),
+      ...Array.from({ length: 330 }, (_, i) =>
+        wire(c1, {
+          transactionId: `H-${i}`,
+          asOfDate: i % 2 === 0 ? '2026-11-18' : '2026-11-17',
+          shortDescription: `HAY ${i}`,
+        }),
+      ),
+      ...Array.from({ length: 12 }, (_, i) =>
+        wire(c1, {
+          transactionId: `N-old-${i}`,
+          asOfDate: i % 2 === 0 ? '2026-11-03' : '2026-11-04',
+          shortDescription: `needle old ${i}`,
+        }),
+      ),
     ];
     await ingestWire(t.db, c1, rows);
     await catchUp();
@@ -237,7 +300,10 @@ describe('text search after commit', () => {
           const want = await expected(filter, sort);
           expect(want.length, `${JSON.stringify(filter)} ${sort}`).toBe(14);
           for (const limit of [1, 2, 5]) {
-            expect(await walk(filter, sort, limit), `${JSON.stringify(filter)} ${sort} limit ${limit} stepped: ${String(stepped)}`).toEqual(want);
+            expect(
+              await walk(filter, sort, limit),
+              `${JSON.stringify(filter)} ${sort} limit ${limit} stepped: ${String(stepped)}`,
+            ).toEqual(want);
           }
         }
       }
@@ -263,7 +329,10 @@ describe('text search after commit', () => {
   });
 
   it('a batch that dies half way is applied again whole by the next one: nothing missed, nothing twice', async () => {
-    await ingestWire(t.db, a1, [wire(a1, { transactionId: 'K-1', shortDescription: 'KESTREL ONE' }), wire(a1, { transactionId: 'K-2', shortDescription: 'KESTREL TWO' })]);
+    await ingestWire(t.db, a1, [
+      wire(a1, { transactionId: 'K-1', shortDescription: 'KESTREL ONE' }),
+      wire(a1, { transactionId: 'K-2', shortDescription: 'KESTREL TWO' }),
+    ]);
     const k1 = await idOf(a1.id, 'K-1');
     await catchUp();
     await ingestWire(t.db, a1, [
@@ -280,9 +349,11 @@ describe('text search after commit', () => {
       await holder.query('begin');
       await holder.query('select 1 from transaction_search where transaction_id = $1 for update', [k1]);
       let settled = false;
-      const batch = runSearchIndexBatch(t.db, { batchSize: 500 }).catch((err: unknown) => err).finally(() => {
-        settled = true;
-      });
+      const batch = runSearchIndexBatch(t.db, { batchSize: 500 })
+        .catch((err: unknown) => err)
+        .finally(() => {
+          settled = true;
+        });
       let killed = false;
       for (let i = 0; i < 400 && !killed && !settled; i++) {
         await new Promise((r) => setTimeout(r, 25));
@@ -293,7 +364,9 @@ describe('text search after commit', () => {
       }
       if (!killed && settled) {
         const r = await batch;
-        throw new Error(`the batch finished without blocking on the held search row: ${r instanceof Error ? r.message : JSON.stringify(r)}`);
+        throw new Error(
+          `the batch finished without blocking on the held search row: ${r instanceof Error ? r.message : JSON.stringify(r)}`,
+        );
       }
       expect(killed, 'the batch was never seen waiting on the held search row').toBe(true);
       expect(await batch).toBeInstanceOf(Error);
@@ -309,9 +382,13 @@ describe('text search after commit', () => {
     await catchUp();
     const mismatches = await sql<{ n: string }>`
       select count(*)::text as n from transactions t full join transaction_search s on s.transaction_id = t.id
-      where s.transaction_id is null or t.id is null or s.description <> t.description or s.organization_id <> t.organization_id`.execute(t.db);
+      where s.transaction_id is null or t.id is null or s.description <> t.description or s.organization_id <> t.organization_id`.execute(
+      t.db,
+    );
     expect(mismatches.rows[0]!.n).toBe('0');
-    const twice = await sql<{ n: string }>`select (count(*) - count(distinct transaction_id))::text as n from transaction_search`.execute(t.db);
+    const twice = await sql<{
+      n: string;
+    }>`select (count(*) - count(distinct transaction_id))::text as n from transaction_search`.execute(t.db);
     expect(twice.rows[0]!.n).toBe('0');
     expect((await searchRow(k1))?.description).toBe('KESTREL ONE RENAMED');
     expect(await search({ text: 'kestrel one renamed' })).toEqual([k1]);

@@ -1,7 +1,11 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays, eachDay, isWeekend } from '../../src/shared/time.ts';
-import { renderValidationReportHtml, type AccountReport, type ValidationReportDocument } from '../../src/validation/index.ts';
+import {
+  renderValidationReportHtml,
+  type AccountReport,
+  type ValidationReportDocument,
+} from '../../src/validation/index.ts';
 import { resolveChromium } from '../helpers/chromium.ts';
 
 /**
@@ -11,62 +15,140 @@ import { resolveChromium } from '../helpers/chromium.ts';
  * (checked on a real screenshot, decoded pixel by pixel), and never run injected markup.
  * Without a Chromium this test fails, it is never skipped.
  */
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const HOSTILE = 'Acme <img src=x onerror="window.__xss=1"> "Treasury" & Co';
 const FROM = '2026-08-03';
 const TO = '2026-10-16';
 
-function account(i: number, broken: Set<string>, unproved: Set<string>, from = FROM, to = TO, closed = new Set<string>()): AccountReport {
-  const calendar = eachDay(from, to).filter((d) => !isWeekend(d) && !closed.has(d)).map((day) => ({
-    day,
-    state: broken.has(day) ? 'broken' as const : unproved.has(day) ? 'unproved' as const : 'proved' as const,
-    differenceMinor: broken.has(day) ? '-2500' : null,
-    reason: unproved.has(day) ? 'no_final_balance' : null,
-  }));
+function account(
+  i: number,
+  broken: Set<string>,
+  unproved: Set<string>,
+  from = FROM,
+  to = TO,
+  closed = new Set<string>(),
+): AccountReport {
+  const calendar = eachDay(from, to)
+    .filter((d) => !isWeekend(d) && !closed.has(d))
+    .map((day) => ({
+      day,
+      state: broken.has(day) ? ('broken' as const) : unproved.has(day) ? ('unproved' as const) : ('proved' as const),
+      differenceMinor: broken.has(day) ? '-2500' : null,
+      reason: unproved.has(day) ? 'no_final_balance' : null,
+    }));
   const count = (s: string) => calendar.filter((d) => d.state === s).length;
   return {
-    accountId: `01900000-0000-7000-8000-00000000000${i}`, accountMasked: `****900${i}`, accountName: i === 1 ? HOSTILE : `ACCOUNT ${i}`,
-    currency: 'USD', decimalLocation: 2, timeZone: 'America/New_York', from, to,
+    accountId: `01900000-0000-7000-8000-00000000000${i}`,
+    accountMasked: `****900${i}`,
+    accountName: i === 1 ? HOSTILE : `ACCOUNT ${i}`,
+    currency: 'USD',
+    decimalLocation: 2,
+    timeZone: 'America/New_York',
+    from,
+    to,
     days: { proved: count('proved'), broken: count('broken'), unproved: count('unproved') },
     totals: { creditsMinor: '123456789012', debitsMinor: '98765432101', creditCount: 812, debitCount: 640 },
-    calendar, noBusinessDays: [...closed], openSuspicions: i === 0 ? 1 : 0,
+    calendar,
+    noBusinessDays: [...closed],
+    openSuspicions: i === 0 ? 1 : 0,
   };
 }
 
 const ACCOUNTS = [
-  account(0, new Set(['2026-08-12', '2026-09-03', '2026-09-04']), new Set(['2026-10-15', '2026-10-16']), FROM, TO, new Set(['2026-09-07'])),
+  account(
+    0,
+    new Set(['2026-08-12', '2026-09-03', '2026-09-04']),
+    new Set(['2026-10-15', '2026-10-16']),
+    FROM,
+    TO,
+    new Set(['2026-09-07']),
+  ),
   account(1, new Set(), new Set()),
   account(2, new Set(['2026-10-01']), new Set(['2026-08-03'])),
 ];
 
 const DOC: ValidationReportDocument = {
   id: '01900000-0000-7000-8000-0000000000d0',
-  integration: { id: '01900000-0000-7000-8000-0000000000e0', name: HOSTILE, organizationId: '01900000-0000-7000-8000-0000000000f0', stage: 'validating' },
+  integration: {
+    id: '01900000-0000-7000-8000-0000000000e0',
+    name: HOSTILE,
+    organizationId: '01900000-0000-7000-8000-0000000000f0',
+    stage: 'validating',
+  },
   period: { from: FROM, to: TO, basis: 'since_approval' },
   generatedAt: '2026-10-17T08:00:00.000Z',
   passed: false,
   reasons: ['account ****9000: 3 broken day(s): 2026-08-12 off by -25.00 USD, …', `a reason with ${HOSTILE}`],
   summary: {
-    accounts: 3, openSuspicions: 1,
-    proved: ACCOUNTS.reduce((n, a) => n + a.days.proved, 0), broken: ACCOUNTS.reduce((n, a) => n + a.days.broken, 0), unproved: ACCOUNTS.reduce((n, a) => n + a.days.unproved, 0),
+    accounts: 3,
+    openSuspicions: 1,
+    proved: ACCOUNTS.reduce((n, a) => n + a.days.proved, 0),
+    broken: ACCOUNTS.reduce((n, a) => n + a.days.broken, 0),
+    unproved: ACCOUNTS.reduce((n, a) => n + a.days.unproved, 0),
   },
-  totalsByCurrency: [{ currency: 'USD', decimalLocation: 2, creditsMinor: '370370367036', debitsMinor: '296296296303', creditCount: 2436, debitCount: 1920 }],
+  totalsByCurrency: [
+    {
+      currency: 'USD',
+      decimalLocation: 2,
+      creditsMinor: '370370367036',
+      debitsMinor: '296296296303',
+      creditCount: 2436,
+      debitCount: 1920,
+    },
+  ],
   accounts: ACCOUNTS,
-  suspicions: [{
-    id: '01900000-0000-7000-8000-0000000000c0', accountId: ACCOUNTS[0]!.accountId, accountMasked: '****9000', bookingDate: '2026-09-03', direction: 'debit',
-    amountMinor: '2500', currency: 'USD', decimalLocation: 2, liveCount: 4, bankCount: 3, status: 'open', transactionIds: [],
-  }],
+  suspicions: [
+    {
+      id: '01900000-0000-7000-8000-0000000000c0',
+      accountId: ACCOUNTS[0]!.accountId,
+      accountMasked: '****9000',
+      bookingDate: '2026-09-03',
+      direction: 'debit',
+      amountMinor: '2500',
+      currency: 'USD',
+      decimalLocation: 2,
+      liveCount: 4,
+      bankCount: 3,
+      status: 'open',
+      transactionIds: [],
+    },
+  ],
   coverage: {
     staleHours: 26,
     daysNotFetched: [{ accountId: ACCOUNTS[2]!.accountId, day: '2026-08-03' }],
-    failedWindows: [{ runId: '01900000-0000-7000-8000-0000000000b0', accountId: ACCOUNTS[0]!.accountId, mode: 'range', status: 'failed', windowFrom: '2026-10-15', windowTo: '2026-10-16', errorCode: 'jpm_unavailable', errorMessage: 'timeout', at: '2026-10-17T06:00:00.000Z', recovered: false }],
+    failedWindows: [
+      {
+        runId: '01900000-0000-7000-8000-0000000000b0',
+        accountId: ACCOUNTS[0]!.accountId,
+        mode: 'range',
+        status: 'failed',
+        windowFrom: '2026-10-15',
+        windowTo: '2026-10-16',
+        errorCode: 'jpm_unavailable',
+        errorMessage: 'timeout',
+        at: '2026-10-17T06:00:00.000Z',
+        recovered: false,
+      },
+    ],
     staleAccounts: [],
   },
 };
 
 type Box = { x: number; y: number; width: number; height: number };
-const overlaps = (a: Box, b: Box) => a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5;
-const inside = (inner: Box, outer: Box) => inner.x >= outer.x - 0.5 && inner.y >= outer.y - 0.5 && inner.x + inner.width <= outer.x + outer.width + 0.5 && inner.y + inner.height <= outer.y + outer.height + 0.5;
+const overlaps = (a: Box, b: Box) =>
+  a.x < b.x + b.width - 0.5 && b.x < a.x + a.width - 0.5 && a.y < b.y + b.height - 0.5 && b.y < a.y + a.height - 0.5;
+const inside = (inner: Box, outer: Box) =>
+  inner.x >= outer.x - 0.5 &&
+  inner.y >= outer.y - 0.5 &&
+  inner.x + inner.width <= outer.x + outer.width + 0.5 &&
+  inner.y + inner.height <= outer.y + outer.height + 0.5;
 
 let browser: Browser;
 
@@ -154,7 +236,12 @@ describe('validation report page in headless chromium', () => {
     expect(await page.title()).toBe(`Validation report · ${HOSTILE} · ${FROM} to ${TO}`);
     expect(await page.locator('section.account').count()).toBe(3);
     expect(await page.locator('section.account svg.calendar').count()).toBe(3);
-    expect(await page.locator('svg.legend .legend-item').allTextContents()).toEqual(['Proved', '!Broken', '?Unproved', 'No business day']);
+    expect(await page.locator('svg.legend .legend-item').allTextContents()).toEqual([
+      'Proved',
+      '!Broken',
+      '?Unproved',
+      'No business day',
+    ]);
     expect(await page.locator('.verdict').textContent()).toBe('FAILED');
     expect(await page.locator('h1').textContent()).toBe(`${HOSTILE}: data validation report`);
     expect(await page.evaluate<unknown>('window.__xss')).toBeUndefined();
@@ -163,10 +250,14 @@ describe('validation report page in headless chromium', () => {
     const first = page.locator('section.account').first();
     expect(await first.locator('g.day.broken').count()).toBe(3);
     expect(await first.locator('g.day.unproved').count()).toBe(2);
-    expect(await first.locator('g.day[data-day="2026-08-12"] title').textContent()).toBe('2026-08-12: Broken, off by -25.00 USD');
+    expect(await first.locator('g.day[data-day="2026-08-12"] title').textContent()).toBe(
+      '2026-08-12: Broken, off by -25.00 USD',
+    );
     // A weekday the bank reported as no business day (Labor Day) is grey and says why.
     expect(await first.locator('g.day[data-day="2026-09-07"]').getAttribute('data-state')).toBe('none');
-    expect(await first.locator('g.day[data-day="2026-09-07"] title').textContent()).toBe('2026-09-07: No business day (the bank reported it as no business day: nothing owed)');
+    expect(await first.locator('g.day[data-day="2026-09-07"] title').textContent()).toBe(
+      '2026-09-07: No business day (the bank reported it as no business day: nothing owed)',
+    );
     await page.close();
   });
 
@@ -177,7 +268,9 @@ describe('validation report page in headless chromium', () => {
       const blocks = await boxes(page, 'main > header, main > .cards, main > section');
       expect(blocks.length).toBe(8); // header, cards, how, 3 accounts, suspicions, coverage
       for (let i = 1; i < blocks.length; i++) {
-        expect(blocks[i]!.y, `block ${i} starts below block ${i - 1}`).toBeGreaterThanOrEqual(blocks[i - 1]!.y + blocks[i - 1]!.height - 0.5);
+        expect(blocks[i]!.y, `block ${i} starts below block ${i - 1}`).toBeGreaterThanOrEqual(
+          blocks[i - 1]!.y + blocks[i - 1]!.height - 0.5,
+        );
       }
       // Nothing is cut off: a text element sticking out of its box must be inside a scrollable
       // container (wide tables on a phone scroll sideways), never clipped or off the page.
@@ -212,7 +305,10 @@ describe('validation report page in headless chromium', () => {
   it('labels each month once, and month labels never overlap, whatever day the period starts on', async () => {
     // Periods starting at a month's end put two months' first columns side by side ("AugSep").
     const starts = ['2026-08-28', '2026-08-29', '2026-08-30', '2026-08-31', '2026-09-01', '2026-09-05', '2026-09-27'];
-    const accounts = starts.map((from, i) => ({ ...account(i, new Set(), new Set(), from, addDays(from, 120)), accountId: `01900000-0000-7000-8000-00000000010${i}` }));
+    const accounts = starts.map((from, i) => ({
+      ...account(i, new Set(), new Set(), from, addDays(from, 120)),
+      accountId: `01900000-0000-7000-8000-00000000010${i}`,
+    }));
     const page = await open(1280, { ...DOC, accounts, suspicions: [] });
     for (const [i, from] of starts.entries()) {
       const svg = page.locator(`section.account[data-account-id="${accounts[i]!.accountId}"] svg.calendar`);
@@ -221,15 +317,23 @@ describe('validation report page in headless chromium', () => {
       // Every month of the period in order, once. The first may give way when it has a single week
       // column before the next month starts (a period beginning on a month's last days), the last
       // when no week column starts in it (a period ending on its first days).
-      const months = [...new Set(eachDay(from, accounts[i]!.to).map((d) => d.slice(0, 7)))]
-        .map((m) => new Date(`${m}-01T00:00:00Z`).toLocaleString('en-US', { month: 'short', timeZone: 'UTC' }));
+      const months = [...new Set(eachDay(from, accounts[i]!.to).map((d) => d.slice(0, 7)))].map((m) =>
+        new Date(`${m}-01T00:00:00Z`).toLocaleString('en-US', { month: 'short', timeZone: 'UTC' }),
+      );
       const n = months.length;
       expect([months, months.slice(1), months.slice(0, n - 1), months.slice(1, n - 1)], from).toContainEqual(texts);
       const c = (await svg.boundingBox())!;
-      const label = await boxes(page, `section.account[data-account-id="${accounts[i]!.accountId}"] svg.calendar text.m`);
+      const label = await boxes(
+        page,
+        `section.account[data-account-id="${accounts[i]!.accountId}"] svg.calendar text.m`,
+      );
       label.forEach((a, j) => {
         expect(inside(a, c), `${from}: label ${texts[j]} inside its calendar`).toBe(true);
-        label.slice(j + 1).forEach((b, k) => expect(overlaps(a, b), `${from}: ${texts[j]} and ${texts[j + k + 1]} overlap`).toBe(false));
+        label
+          .slice(j + 1)
+          .forEach((b, k) =>
+            expect(overlaps(a, b), `${from}: ${texts[j]} and ${texts[j + k + 1]} overlap`).toBe(false),
+          );
       });
     }
     await page.close();

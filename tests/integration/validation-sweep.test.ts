@@ -19,7 +19,13 @@ let v: ValidationSim;
 
 beforeAll(async () => {
   t = await createTestDb();
-  v = await startValidationSim(t.db, { today: TODAY, seed: 'validation-late', historyDays: 14, txPerDay: 8, accounts: 3 });
+  v = await startValidationSim(t.db, {
+    today: TODAY,
+    seed: 'validation-late',
+    historyDays: 14,
+    txPerDay: 8,
+    accounts: 3,
+  });
 });
 
 afterAll(async () => {
@@ -35,27 +41,77 @@ describe('continuous validation wiring', () => {
     const account = v.accounts.find((a) => a.jpmAccountId === acc.accountId)!;
     const sync = withValidationHook(v.syncDeps);
     // A backfill through sync only: the hook computes every day's proof as its window lands.
-    await syncAccountWindow(sync, { runId: null, accountId: account.id, mode: 'range', from: truth.firstDate, to: lastClosed, kinds: ['transactions', 'balances'] });
-    const lateDays = [...new Set(acc.unrevealed.filter((u) => diffDays(u.asOfDate, lastClosed) >= 0).map((u) => u.asOfDate))].sort();
-    const broken = await t.db.selectFrom('account_days').select('day').where('account_id', '=', account.id).where('state', '=', 'broken').orderBy('day').execute();
+    await syncAccountWindow(sync, {
+      runId: null,
+      accountId: account.id,
+      mode: 'range',
+      from: truth.firstDate,
+      to: lastClosed,
+      kinds: ['transactions', 'balances'],
+    });
+    const lateDays = [
+      ...new Set(acc.unrevealed.filter((u) => diffDays(u.asOfDate, lastClosed) >= 0).map((u) => u.asOfDate)),
+    ].sort();
+    const broken = await t.db
+      .selectFrom('account_days')
+      .select('day')
+      .where('account_id', '=', account.id)
+      .where('state', '=', 'broken')
+      .orderBy('day')
+      .execute();
     expect(broken.map((r) => r.day)).toEqual(lateDays);
-    expect(await t.db.selectFrom('account_days').select('day').where('account_id', '=', account.id).where('state', '=', 'proved').execute()).not.toHaveLength(0);
+    expect(
+      await t.db
+        .selectFrom('account_days')
+        .select('day')
+        .where('account_id', '=', account.id)
+        .where('state', '=', 'proved')
+        .execute(),
+    ).not.toHaveLength(0);
 
     // After every reveal date, the sweep heals them all.
-    const lastReveal = acc.unrevealed.map((u) => u.revealDate).sort().at(-1)!;
+    const lastReveal = acc.unrevealed
+      .map((u) => u.revealDate)
+      .sort()
+      .at(-1)!;
     v.setToday(lastReveal);
-    const result = await validateRecentDays({ db: t.db, refetch: validationRefetch(t.db, sync), now: v.now, heal: { retryAfterMinutes: 0 } });
+    const result = await validateRecentDays({
+      db: t.db,
+      refetch: validationRefetch(t.db, sync),
+      now: v.now,
+      heal: { retryAfterMinutes: 0 },
+    });
     expect(result).toMatchObject({ accounts: 1, failedAccounts: [] });
     // Newly closed days may carry late postings of their own (still open); the old ones are healed.
     expect(result.healedWindows + result.stillOpenWindows).toBeGreaterThan(0);
-    const heals = await t.db.selectFrom('account_day_heals').select(['states_before', 'states_after']).where('account_id', '=', account.id).execute();
+    const heals = await t.db
+      .selectFrom('account_day_heals')
+      .select(['states_before', 'states_after'])
+      .where('account_id', '=', account.id)
+      .execute();
     for (const day of lateDays) {
-      expect(heals.some((h) => (h.states_before as Record<string, string>)[day] === 'broken' && (h.states_after as Record<string, string>)[day] === 'proved'), day).toBe(true);
+      expect(
+        heals.some(
+          (h) =>
+            (h.states_before as Record<string, string>)[day] === 'broken' &&
+            (h.states_after as Record<string, string>)[day] === 'proved',
+        ),
+        day,
+      ).toBe(true);
     }
-    const open = await t.db.selectFrom('account_days').select(['day', 'state', 'reason']).where('account_id', '=', account.id).where('state', '<>', 'proved')
-      .where('day', '<=', lateDays.at(-1)!).execute();
+    const open = await t.db
+      .selectFrom('account_days')
+      .select(['day', 'state', 'reason'])
+      .where('account_id', '=', account.id)
+      .where('state', '<>', 'proved')
+      .where('day', '<=', lateDays.at(-1)!)
+      .execute();
     expect(open).toEqual([]);
-    const runs = await t.db.selectFrom('sync_runs').select(['trigger', 'mode', 'status', 'window_from', 'window_to']).where('account_id', '=', account.id).execute();
+    const runs = await t.db
+      .selectFrom('sync_runs')
+      .select(['trigger', 'mode', 'status', 'window_from', 'window_to'])
+      .where('account_id', '=', account.id)
+      .execute();
     expect(runs.length).toBeGreaterThan(0);
     expect(runs.every((r) => r.trigger === 'validation' && r.mode === 'range' && r.status === 'succeeded')).toBe(true);
 

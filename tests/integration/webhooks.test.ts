@@ -9,7 +9,12 @@ import { runWebhookDeliveries, type PassResult } from '../../src/events/webhook-
 import { verifySignature } from '../../src/events/webhook-signing.ts';
 import { pageSchema } from '../../src/http/pagination.ts';
 import { ChangePageSchema } from '../../src/read-api/dto.ts';
-import { CreatedWebhookSchema, DeliveryDetailSchema, DeliverySchema, WebhookEndpointSchema } from '../../src/read-api/webhooks.dto.ts';
+import {
+  CreatedWebhookSchema,
+  DeliveryDetailSchema,
+  DeliverySchema,
+  WebhookEndpointSchema,
+} from '../../src/read-api/webhooks.dto.ts';
 import { insertOutboxEvents } from '../../src/storage/outbox.repo.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
@@ -29,7 +34,12 @@ function receiverVerifies(header: string | undefined, rawBody: string, secret: s
     return false;
   }
   const expected = createHmac('sha256', secret).update(`${t}.${rawBody}`).digest();
-  return fields.some(([k, v]) => k === 'v1' && Buffer.from(v, 'hex').length === expected.length && timingSafeEqual(Buffer.from(v, 'hex'), expected));
+  return fields.some(
+    ([k, v]) =>
+      k === 'v1' &&
+      Buffer.from(v, 'hex').length === expected.length &&
+      timingSafeEqual(Buffer.from(v, 'hex'), expected),
+  );
 }
 
 interface Received {
@@ -72,7 +82,13 @@ class Receiver {
   }
 }
 
-const Body = z.object({ id: z.uuid(), type: z.string(), organizationId: z.uuid(), createdAt: z.string(), data: z.record(z.string(), z.unknown()) });
+const Body = z.object({
+  id: z.uuid(),
+  type: z.string(),
+  organizationId: z.uuid(),
+  createdAt: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
 
 describe('webhooks', () => {
   let api: TestApi;
@@ -87,7 +103,13 @@ describe('webhooks', () => {
   async function deliverUntil(done: () => boolean, options: { maxAgeSeconds?: number } = {}): Promise<PassResult[]> {
     const passes: PassResult[] = [];
     for (let i = 0; i < 1_000 && !done(); i++) {
-      const r = await runWebhookDeliveries({ db: api.ctx.db, keys: api.ctx.secrets, retry: { baseMs: 10, maxMs: 40 }, timeoutMs: 5_000, ...options });
+      const r = await runWebhookDeliveries({
+        db: api.ctx.db,
+        keys: api.ctx.secrets,
+        retry: { baseMs: 10, maxMs: 40 },
+        timeoutMs: 5_000,
+        ...options,
+      });
       passes.push(r);
       if (r.attempted === 0) {
         await new Promise((res) => setTimeout(res, 15));
@@ -126,7 +148,11 @@ describe('webhooks', () => {
 
   it('delivers signed transactions.changed and milestone events per organization, retrying after failures', async () => {
     const a = await register(adminA, { url: receiverA.url, eventTypes: ['transactions.changed', 'certificate.*'] });
-    const b = await register(api.adminKey, { organizationId: orgB.organizationId, url: receiverB.url, eventTypes: ['*'] });
+    const b = await register(api.adminKey, {
+      organizationId: orgB.organizationId,
+      url: receiverB.url,
+      eventTypes: ['*'],
+    });
     expect(a.secret).toMatch(/^whsec_/);
     // The secret is shown once: reading the endpoint never returns it.
     const read = await request(api.app).get(`/v1/webhooks/${a.id}`).set(bearer(adminA));
@@ -135,12 +161,30 @@ describe('webhooks', () => {
 
     const accountA = await createAccount(api.t.db, orgA);
     const accountB = await createAccount(api.t.db, orgB);
-    await ingestWire(api.t.db, accountA, [1, 2, 3].map((i) => wireTransaction({ transactionId: `A-${i}`, jpmAccountId: accountA.jpmAccountId })));
-    await ingestWire(api.t.db, accountA, [wireTransaction({ transactionId: 'A-1', jpmAccountId: accountA.jpmAccountId, amount: '5.00' })]);
-    await ingestWire(api.t.db, accountB, [wireTransaction({ transactionId: 'B-1', jpmAccountId: accountB.jpmAccountId })]);
+    await ingestWire(
+      api.t.db,
+      accountA,
+      [1, 2, 3].map((i) => wireTransaction({ transactionId: `A-${i}`, jpmAccountId: accountA.jpmAccountId })),
+    );
+    await ingestWire(api.t.db, accountA, [
+      wireTransaction({ transactionId: 'A-1', jpmAccountId: accountA.jpmAccountId, amount: '5.00' }),
+    ]);
+    await ingestWire(api.t.db, accountB, [
+      wireTransaction({ transactionId: 'B-1', jpmAccountId: accountB.jpmAccountId }),
+    ]);
     await insertOutboxEvents(api.t.db, [
-      { organizationId: orgA.organizationId, integrationId: orgA.integrationId, type: 'certificate.installed', payload: { certificateId: 'c-1' } },
-      { organizationId: orgA.organizationId, integrationId: orgA.integrationId, type: 'integration.stage_changed', payload: { to: 'kickoff' } },
+      {
+        organizationId: orgA.organizationId,
+        integrationId: orgA.integrationId,
+        type: 'certificate.installed',
+        payload: { certificateId: 'c-1' },
+      },
+      {
+        organizationId: orgA.organizationId,
+        integrationId: orgA.integrationId,
+        type: 'integration.stage_changed',
+        payload: { to: 'kickoff' },
+      },
     ]);
 
     receiverA.failFirst = 2;
@@ -158,7 +202,9 @@ describe('webhooks', () => {
     // A saw the failures and then the same events again (retries carry the same event id and body).
     expect(receiverA.received.slice(0, 2).map((r) => r.status)).toEqual([500, 500]);
     const firstFailed = receiverA.received[0]!;
-    const retried = receiverA.ok().find((r) => r.headers['jpm-sync-event-id'] === firstFailed.headers['jpm-sync-event-id']);
+    const retried = receiverA
+      .ok()
+      .find((r) => r.headers['jpm-sync-event-id'] === firstFailed.headers['jpm-sync-event-id']);
     expect(retried?.body).toBe(firstFailed.body);
     expect(Number(retried?.headers['jpm-sync-delivery-attempt'])).toBeGreaterThan(1);
 
@@ -167,33 +213,55 @@ describe('webhooks', () => {
     expect(bodiesA.map((x) => x.type).sort()).toEqual(['certificate.installed', 'transactions.changed']);
     expect(bodiesA.every((x) => x.organizationId === orgA.organizationId)).toBe(true);
     const changed = bodiesA.find((x) => x.type === 'transactions.changed')!;
-    expect(changed.data).toMatchObject({ changes: { added: 3, modified: 1, removed: 0, total: 4 }, accountIds: [accountA.id] });
+    expect(changed.data).toMatchObject({
+      changes: { added: 3, modified: 1, removed: 0, total: 4 },
+      accountIds: [accountA.id],
+    });
     const bodiesB = receiverB.ok().map((r) => Body.parse(JSON.parse(r.body)));
     expect(bodiesB.map((x) => x.organizationId)).toEqual([orgB.organizationId]);
     expect(bodiesB[0]!.data).toMatchObject({ changes: { added: 1, total: 1 } });
 
     // The cursor range fetches exactly those changes from the feed.
     const range = changed.data.cursor as { from: string; to: string };
-    const feed = bodyOf(ChangePageSchema, await request(api.app).get(`/v1/changes?cursor=${range.from}`).set(bearer(adminA)));
+    const feed = bodyOf(
+      ChangePageSchema,
+      await request(api.app).get(`/v1/changes?cursor=${range.from}`).set(bearer(adminA)),
+    );
     const upTo = feed.data.findIndex((e) => e.cursor === range.to);
     expect(feed.data.slice(0, upTo + 1).map((e) => [e.kind, e.transaction?.jpmTransactionId])).toEqual([
-      ['added', 'A-1'], ['added', 'A-2'], ['added', 'A-3'], ['modified', 'A-1'],
+      ['added', 'A-1'],
+      ['added', 'A-2'],
+      ['added', 'A-3'],
+      ['modified', 'A-1'],
     ]);
 
     // The delivery log shows each attempt with its response code and duration.
-    const log = bodyOf(pageSchema(DeliverySchema), await request(api.app).get(`/v1/webhooks/${a.id}/deliveries`).set(bearer(adminA)));
+    const log = bodyOf(
+      pageSchema(DeliverySchema),
+      await request(api.app).get(`/v1/webhooks/${a.id}/deliveries`).set(bearer(adminA)),
+    );
     expect(log.data.every((d) => d.status === 'succeeded')).toBe(true);
     const failedOnce = log.data.find((d) => d.eventId === firstFailed.headers['jpm-sync-event-id'])!;
-    const detail = bodyOf(DeliveryDetailSchema, await request(api.app).get(`/v1/webhooks/${a.id}/deliveries/${failedOnce.id}`).set(bearer(adminA)));
+    const detail = bodyOf(
+      DeliveryDetailSchema,
+      await request(api.app).get(`/v1/webhooks/${a.id}/deliveries/${failedOnce.id}`).set(bearer(adminA)),
+    );
     expect(detail.attemptLog.map((x) => [x.outcome, x.responseStatus])).toEqual([
-      ...Array.from({ length: detail.attemptLog.length - 1 }, () => ['failed', 500]), ['succeeded', 200],
+      ...Array.from({ length: detail.attemptLog.length - 1 }, () => ['failed', 500]),
+      ['succeeded', 200],
     ]);
     expect(detail.attemptLog.every((x) => x.durationMs >= 0)).toBe(true);
   });
 
   it('rotation: both secrets sign during the grace period, only the new one after', async () => {
     const created = await register(adminA, { url: receiverA.url, eventTypes: ['webhook.ping'] });
-    const rotated = bodyOf(CreatedWebhookSchema, await request(api.app).post(`/v1/webhooks/${created.id}/rotate-secret`).set(bearer(adminA)).send({ gracePeriodHours: 1 }));
+    const rotated = bodyOf(
+      CreatedWebhookSchema,
+      await request(api.app)
+        .post(`/v1/webhooks/${created.id}/rotate-secret`)
+        .set(bearer(adminA))
+        .send({ gracePeriodHours: 1 }),
+    );
     expect(rotated.secret).not.toBe(created.secret);
     expect(rotated.secretVersion).toBe(2);
     expect(rotated.previousSecretExpiresAt).not.toBeNull();
@@ -204,7 +272,13 @@ describe('webhooks', () => {
     expect(receiverVerifies(during.headers['jpm-sync-signature'] as string, during.body, created.secret)).toBe(true);
     expect(receiverVerifies(during.headers['jpm-sync-signature'] as string, during.body, rotated.secret)).toBe(true);
 
-    const again = bodyOf(CreatedWebhookSchema, await request(api.app).post(`/v1/webhooks/${created.id}/rotate-secret`).set(bearer(adminA)).send({ gracePeriodHours: 0 }));
+    const again = bodyOf(
+      CreatedWebhookSchema,
+      await request(api.app)
+        .post(`/v1/webhooks/${created.id}/rotate-secret`)
+        .set(bearer(adminA))
+        .send({ gracePeriodHours: 0 }),
+    );
     await request(api.app).post(`/v1/webhooks/${created.id}/ping`).set(bearer(adminA)).expect(202);
     await deliverUntil(() => receiverA.ok().length === 2);
     const after = receiverA.ok()[1]!;
@@ -215,13 +289,24 @@ describe('webhooks', () => {
 
   it('gives up when the retry window ends, and a replay delivers the same event again', async () => {
     const created = await register(adminA, { url: receiverA.url, eventTypes: ['integration.*'] });
-    await insertOutboxEvents(api.t.db, [{ organizationId: orgA.organizationId, integrationId: orgA.integrationId, type: 'integration.live', payload: {} }]);
+    await insertOutboxEvents(api.t.db, [
+      { organizationId: orgA.organizationId, integrationId: orgA.integrationId, type: 'integration.live', payload: {} },
+    ]);
     receiverA.status = 503;
-    const log = async () => bodyOf(pageSchema(DeliverySchema), await request(api.app).get(`/v1/webhooks/${created.id}/deliveries`).set(bearer(adminA))).data;
+    const log = async () =>
+      bodyOf(
+        pageSchema(DeliverySchema),
+        await request(api.app).get(`/v1/webhooks/${created.id}/deliveries`).set(bearer(adminA)),
+      ).data;
     let deliveries: z.output<typeof DeliverySchema>[] = [];
     // A retry window of one second stands in for the production day.
     for (let i = 0; i < 400 && deliveries[0]?.status !== 'failed'; i++) {
-      await runWebhookDeliveries({ db: api.ctx.db, keys: api.ctx.secrets, retry: { baseMs: 10, maxMs: 40 }, maxAgeSeconds: 1 });
+      await runWebhookDeliveries({
+        db: api.ctx.db,
+        keys: api.ctx.secrets,
+        retry: { baseMs: 10, maxMs: 40 },
+        maxAgeSeconds: 1,
+      });
       deliveries = await log();
       await new Promise((res) => setTimeout(res, 10));
     }
@@ -230,44 +315,97 @@ describe('webhooks', () => {
     expect(deliveries[0]!.attempts).toBeGreaterThan(1);
 
     receiverA.status = 200;
-    const replay = await request(api.app).post(`/v1/webhooks/${created.id}/deliveries/${deliveries[0]!.id}/replay`).set(bearer(adminA));
+    const replay = await request(api.app)
+      .post(`/v1/webhooks/${created.id}/deliveries/${deliveries[0]!.id}/replay`)
+      .set(bearer(adminA));
     expect(replay.status).toBe(202);
     // A queued delivery is answered as the delivery itself (deliveryId: its former answer, one release).
     const queued = replay.body as { id: string; deliveryId: string; replayOf: string; status: string; eventId: string };
-    expect(queued).toMatchObject({ id: queued.deliveryId, replayOf: deliveries[0]!.id, status: 'pending', eventId: deliveries[0]!.eventId });
+    expect(queued).toMatchObject({
+      id: queued.deliveryId,
+      replayOf: deliveries[0]!.id,
+      status: 'pending',
+      eventId: deliveries[0]!.eventId,
+    });
     await deliverUntil(() => receiverA.ok().length === 1);
     const replayed = receiverA.ok()[0]!;
     expect(replayed.headers['jpm-sync-event-id']).toBe(deliveries[0]!.eventId);
     expect(replayed.body).toBe(receiverA.received[0]!.body);
     const after = await log();
-    expect(after.find((d) => d.id === (replay.body as { deliveryId: string }).deliveryId)).toMatchObject({ status: 'succeeded', replayOf: deliveries[0]!.id });
+    expect(after.find((d) => d.id === (replay.body as { deliveryId: string }).deliveryId)).toMatchObject({
+      status: 'succeeded',
+      replayOf: deliveries[0]!.id,
+    });
   });
 
-  it('organization scope: another organization\'s endpoints and deliveries are 404, lists are empty', async () => {
+  it("organization scope: another organization's endpoints and deliveries are 404, lists are empty", async () => {
     const a = await register(adminA, { url: receiverA.url, eventTypes: ['*'] });
     expectProblem(await request(api.app).get(`/v1/webhooks/${a.id}`).set(bearer(adminB)), 404, 'not_found');
     expectProblem(await request(api.app).get(`/v1/webhooks/${a.id}/deliveries`).set(bearer(adminB)), 404, 'not_found');
-    expectProblem(await request(api.app).post(`/v1/webhooks/${a.id}/rotate-secret`).set(bearer(adminB)).send({}), 404, 'not_found');
-    expectProblem(await request(api.app).patch(`/v1/webhooks/${a.id}`).set(bearer(adminB)).send({ status: 'disabled' }), 404, 'not_found');
+    expectProblem(
+      await request(api.app).post(`/v1/webhooks/${a.id}/rotate-secret`).set(bearer(adminB)).send({}),
+      404,
+      'not_found',
+    );
+    expectProblem(
+      await request(api.app).patch(`/v1/webhooks/${a.id}`).set(bearer(adminB)).send({ status: 'disabled' }),
+      404,
+      'not_found',
+    );
     expectProblem(await request(api.app).delete(`/v1/webhooks/${a.id}`).set(bearer(adminB)), 404, 'not_found');
-    expectProblem(await request(api.app).post('/v1/webhooks').set(bearer(adminB)).send({ organizationId: orgA.organizationId, url: receiverB.url, eventTypes: ['*'] }), 404, 'not_found');
-    const listB = bodyOf(pageSchema(WebhookEndpointSchema), await request(api.app).get('/v1/webhooks').set(bearer(adminB)));
+    expectProblem(
+      await request(api.app)
+        .post('/v1/webhooks')
+        .set(bearer(adminB))
+        .send({ organizationId: orgA.organizationId, url: receiverB.url, eventTypes: ['*'] }),
+      404,
+      'not_found',
+    );
+    const listB = bodyOf(
+      pageSchema(WebhookEndpointSchema),
+      await request(api.app).get('/v1/webhooks').set(bearer(adminB)),
+    );
     expect(listB.data.some((e) => e.id === a.id)).toBe(false);
     // A viewer may look (src/domain/access.ts gives every role webhooks:read) but not change anything.
     const viewer = await api.key('viewer', orgA.organizationId);
     expect((await request(api.app).get('/v1/webhooks').set(bearer(viewer))).status).toBe(200);
-    expectProblem(await request(api.app).post('/v1/webhooks').set(bearer(viewer)).send({ url: receiverA.url, eventTypes: ['*'] }), 403, 'forbidden');
-    expectProblem(await request(api.app).post(`/v1/webhooks/${a.id}/rotate-secret`).set(bearer(viewer)).send({}), 403, 'forbidden');
+    expectProblem(
+      await request(api.app)
+        .post('/v1/webhooks')
+        .set(bearer(viewer))
+        .send({ url: receiverA.url, eventTypes: ['*'] }),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await request(api.app).post(`/v1/webhooks/${a.id}/rotate-secret`).set(bearer(viewer)).send({}),
+      403,
+      'forbidden',
+    );
   });
 
   it('validates URLs and event types, and never stores a secret in clear', async () => {
-    const bad = expectProblem(await request(api.app).post('/v1/webhooks').set(bearer(adminA)).send({ url: 'ftp://x', eventTypes: ['transactions.chnaged'] }), 400, 'validation_failed');
+    const bad = expectProblem(
+      await request(api.app)
+        .post('/v1/webhooks')
+        .set(bearer(adminA))
+        .send({ url: 'ftp://x', eventTypes: ['transactions.chnaged'] }),
+      400,
+      'validation_failed',
+    );
     expect(bad.errors?.[0]?.path).toMatch(/body\.(url|eventTypes)/);
     const created = await register(adminA, { url: receiverA.url, eventTypes: ['transactions.changed'] });
-    const rotated = bodyOf(CreatedWebhookSchema, await request(api.app).post(`/v1/webhooks/${created.id}/rotate-secret`).set(bearer(adminA)).send({}));
+    const rotated = bodyOf(
+      CreatedWebhookSchema,
+      await request(api.app).post(`/v1/webhooks/${created.id}/rotate-secret`).set(bearer(adminA)).send({}),
+    );
     for (const secret of [created.secret, rotated.secret]) {
       for (const table of ['webhook_endpoints', 'idempotency_keys', 'audit_log', 'webhook_events']) {
-        const r = await sql<{ n: string }>`select count(*)::text as n from ${sql.table(table)} x where x::text like ${`%${secret.slice(6)}%`}`.execute(api.t.db);
+        const r = await sql<{
+          n: string;
+        }>`select count(*)::text as n from ${sql.table(table)} x where x::text like ${`%${secret.slice(6)}%`}`.execute(
+          api.t.db,
+        );
         expect(r.rows[0]?.n, table).toBe('0');
       }
     }

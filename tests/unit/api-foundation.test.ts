@@ -13,7 +13,11 @@ describe('keyset cursors', () => {
   it('round-trip a compound key and stay opaque base64url', () => {
     const cursor = encodeCursor(['2026-11-25 10:00:00.123456+00', '01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11', 42]);
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(decodeCursor(cursor, ['string', 'uuid', 'number'])).toEqual(['2026-11-25 10:00:00.123456+00', '01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11', 42]);
+    expect(decodeCursor(cursor, ['string', 'uuid', 'number'])).toEqual([
+      '2026-11-25 10:00:00.123456+00',
+      '01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11',
+      42,
+    ]);
   });
 
   it.each([
@@ -86,18 +90,34 @@ describe('problem mapping', () => {
     expect(result.success).toBe(false);
     const { problem, internal } = toProblem(result.error, 'r1');
     expect(internal).toBe(false);
-    expect(problem).toMatchObject({ status: 400, code: 'validation_failed', requestId: 'r1', type: 'urn:jpm-sync:problem:validation_failed' });
-    expect(problem.errors).toEqual(expect.arrayContaining([
-      { path: 'name', message: expect.any(String) as string },
-      { path: 'colour', message: 'unknown field' },
-      { path: 'size', message: 'unknown field' },
-    ]));
+    expect(problem).toMatchObject({
+      status: 400,
+      code: 'validation_failed',
+      requestId: 'r1',
+      type: 'urn:jpm-sync:problem:validation_failed',
+    });
+    expect(problem.errors).toEqual(
+      expect.arrayContaining([
+        { path: 'name', message: expect.any(String) as string },
+        { path: 'colour', message: 'unknown field' },
+        { path: 'size', message: 'unknown field' },
+      ]),
+    );
   });
 
   it('never turns a client mistake into a 500, and hides the message of unknown errors', () => {
-    expect(toProblem(Object.assign(new Error('x'), { status: 413, type: 'entity.too.large', expose: true }), 'r').problem).toMatchObject({ status: 413, code: 'payload_too_large' });
-    expect(toProblem(Object.assign(new Error('invalid input syntax for type uuid'), { code: '22P02', severity: 'ERROR' }), 'r').problem).toMatchObject({ status: 400, code: 'invalid_value' });
-    expect(toProblem(Object.assign(new Error('dup'), { code: '23505', severity: 'ERROR' }), 'r').problem).toMatchObject({ status: 409 });
+    expect(
+      toProblem(Object.assign(new Error('x'), { status: 413, type: 'entity.too.large', expose: true }), 'r').problem,
+    ).toMatchObject({ status: 413, code: 'payload_too_large' });
+    expect(
+      toProblem(
+        Object.assign(new Error('invalid input syntax for type uuid'), { code: '22P02', severity: 'ERROR' }),
+        'r',
+      ).problem,
+    ).toMatchObject({ status: 400, code: 'invalid_value' });
+    expect(toProblem(Object.assign(new Error('dup'), { code: '23505', severity: 'ERROR' }), 'r').problem).toMatchObject(
+      { status: 409 },
+    );
     const unknown = toProblem(new Error('password=hunter2 at db.ts:12'), 'r');
     expect(unknown.internal).toBe(true);
     expect(unknown.problem).toMatchObject({ status: 500, code: 'internal_error' });

@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { ApiKeyCache } from '../../src/http/api-key-cache.ts';
 import type { ApiKeyStore, StoredApiKey } from '../../src/http/auth.ts';
 
-const KEY: StoredApiKey = { id: 'k1', prefix: 'abcdefgh', keyHash: '00', name: 'reader', role: 'viewer', organizationId: null, revokedAt: null };
+const KEY: StoredApiKey = {
+  id: 'k1',
+  prefix: 'abcdefgh',
+  keyHash: '00',
+  name: 'reader',
+  role: 'viewer',
+  organizationId: null,
+  revokedAt: null,
+};
 
 /** A store whose answers the test releases by hand, counting lookups. */
 function heldStore() {

@@ -18,6 +18,8 @@ describe('mapLimited', () => {
 
   it('answers an empty list with an empty list, and passes a failure on', async () => {
     expect(await mapLimited([], 4, () => Promise.resolve(1))).toEqual([]);
-    await expect(mapLimited([1, 2], 2, (n) => (n === 2 ? Promise.reject(new Error('boom')) : Promise.resolve(n)))).rejects.toThrow('boom');
+    await expect(
+      mapLimited([1, 2], 2, (n) => (n === 2 ? Promise.reject(new Error('boom')) : Promise.resolve(n))),
+    ).rejects.toThrow('boom');
   });
 });

@@ -15,7 +15,14 @@ describe('loadConfig', () => {
 
   it('lists every problem at once', () => {
     try {
-      loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'nope', PORT: 'x', ROLES: 'api,bogus', QUEUE_PREFIX: 'no-tag', CREDENTIALS_MASTER_KEY: 'short' });
+      loadConfig({
+        NODE_ENV: 'test',
+        DATABASE_URL: 'nope',
+        PORT: 'x',
+        ROLES: 'api,bogus',
+        QUEUE_PREFIX: 'no-tag',
+        CREDENTIALS_MASTER_KEY: 'short',
+      });
       expect.unreachable();
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
@@ -42,20 +49,31 @@ describe('loadConfig', () => {
   });
 
   it("reads the search step's yield settings: defaults, a fraction in (0, 1], whole seconds", () => {
-    expect(loadConfig({ NODE_ENV: 'test' }).config.search).toEqual({ batchSize: 5000, busyShare: 0.25, maxLagSeconds: 600 });
-    expect(loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BUSY_SHARE: '1', SEARCH_INDEX_MAX_LAG_SECONDS: '60' }).config.search)
-      .toMatchObject({ busyShare: 1, maxLagSeconds: 60 });
+    expect(loadConfig({ NODE_ENV: 'test' }).config.search).toEqual({
+      batchSize: 5000,
+      busyShare: 0.25,
+      maxLagSeconds: 600,
+    });
+    expect(
+      loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BUSY_SHARE: '1', SEARCH_INDEX_MAX_LAG_SECONDS: '60' }).config.search,
+    ).toMatchObject({ busyShare: 1, maxLagSeconds: 60 });
     for (const bad of ['0', '1.5', '-0.5', 'half', '']) {
       expect(() => loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_BUSY_SHARE: bad })).toThrow(/SEARCH_INDEX_BUSY_SHARE/);
     }
-    expect(() => loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_MAX_LAG_SECONDS: '0' })).toThrow(/SEARCH_INDEX_MAX_LAG_SECONDS/);
+    expect(() => loadConfig({ NODE_ENV: 'test', SEARCH_INDEX_MAX_LAG_SECONDS: '0' })).toThrow(
+      /SEARCH_INDEX_MAX_LAG_SECONDS/,
+    );
   });
 
   it('`npm start` with a bad DATABASE_URL exits 2 with one message and no stack', () => {
     let status = 0;
     let stderr = '';
     try {
-      execFileSync(process.execPath, ['src/main/start.ts'], { env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: 'nope', PORT: '-1' }, encoding: 'utf8', stdio: 'pipe' });
+      execFileSync(process.execPath, ['src/main/start.ts'], {
+        env: { ...process.env, NODE_ENV: 'test', DATABASE_URL: 'nope', PORT: '-1' },
+        encoding: 'utf8',
+        stdio: 'pipe',
+      });
     } catch (err) {
       status = (err as { status: number }).status;
       stderr = (err as { stderr: string }).stderr;

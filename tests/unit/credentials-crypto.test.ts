@@ -2,14 +2,31 @@ import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { Pkcs10CertificateRequest } from '@peculiar/x509';
 import { describe, expect, it } from 'vitest';
-import { chainProblems, parseCertificatePem, usageProblems, validityProblem } from '../../src/credentials/certificate-check.ts';
+import {
+  chainProblems,
+  parseCertificatePem,
+  usageProblems,
+  validityProblem,
+} from '../../src/credentials/certificate-check.ts';
 import { commonNameFor, generateKeyAndCsr, KEY_ALGORITHMS, publicKeySha256 } from '../../src/credentials/csr.ts';
 import { openPrivateKey, rewrapDataKey, sealPrivateKey } from '../../src/credentials/envelope.ts';
 import { AppError, ValidationError } from '../../src/shared/errors.ts';
-import { createTestCa, issueForForeignKey, issueFromCsr, KEY_CERT_SIGN_ONLY, SERVER_AUTH_ONLY } from '../factories/certificates.ts';
+import {
+  createTestCa,
+  issueForForeignKey,
+  issueFromCsr,
+  KEY_CERT_SIGN_ONLY,
+  SERVER_AUTH_ONLY,
+} from '../factories/certificates.ts';
 
 const master = (id: string) => ({ id, key: randomBytes(32) });
-const SUBJECT = { country: 'US', state: 'New York', locality: 'New York', organization: 'Acme, Inc.', organizationalUnit: 'Treasury' };
+const SUBJECT = {
+  country: 'US',
+  state: 'New York',
+  locality: 'New York',
+  organization: 'Acme, Inc.',
+  organizationalUnit: 'Treasury',
+};
 
 describe('envelope encryption', () => {
   const plaintext = randomBytes(1200);
@@ -36,14 +53,18 @@ describe('envelope encryption', () => {
   it('refuses a ciphertext moved to another key pair id (bound as associated data)', () => {
     const m = master('m1');
     const sealed = sealPrivateKey(plaintext, m, 'kp-1');
-    expect(() => openPrivateKey(sealed, { masterKey: m, previousMasterKeys: [] }, 'kp-2')).toThrow(expect.objectContaining({ code: 'key_unwrap_failed' }));
+    expect(() => openPrivateKey(sealed, { masterKey: m, previousMasterKeys: [] }, 'kp-2')).toThrow(
+      expect.objectContaining({ code: 'key_unwrap_failed' }),
+    );
   });
 
   it('refuses a tampered ciphertext', () => {
     const m = master('m1');
     const sealed = sealPrivateKey(plaintext, m, 'kp-1');
     sealed.privateKeyCiphertext[10] = (sealed.privateKeyCiphertext[10] ?? 0) ^ 0xff;
-    expect(() => openPrivateKey(sealed, { masterKey: m, previousMasterKeys: [] }, 'kp-1')).toThrow(expect.objectContaining({ code: 'key_decrypt_failed' }));
+    expect(() => openPrivateKey(sealed, { masterKey: m, previousMasterKeys: [] }, 'kp-1')).toThrow(
+      expect.objectContaining({ code: 'key_decrypt_failed' }),
+    );
   });
 
   it('needs the master key named by the row; previous keys unwrap and rewrap moves to the current one', () => {
@@ -85,7 +106,9 @@ describe('common name per environment', () => {
   });
 
   it("refuses another environment's CN", () => {
-    expect(() => commonNameFor('prod', 'acme-jpm-cat', 'x')).toThrow(/is for cat; a prod CSR needs a CN ending in -prod/);
+    expect(() => commonNameFor('prod', 'acme-jpm-cat', 'x')).toThrow(
+      /is for cat; a prod CSR needs a CN ending in -prod/,
+    );
     expect(() => commonNameFor('cat', 'acme jpm', 'x')).toThrow(ValidationError);
   });
 });
@@ -108,8 +131,12 @@ describe('key pair and CSR generation', () => {
   });
 
   it('refuses a bad subject', async () => {
-    await expect(generateKeyAndCsr('RSA-2048', { ...SUBJECT, country: 'USA' }, 'a-cat')).rejects.toThrow(ValidationError);
-    await expect(generateKeyAndCsr('RSA-2048', { ...SUBJECT, organization: ' ' }, 'a-cat')).rejects.toThrow(ValidationError);
+    await expect(generateKeyAndCsr('RSA-2048', { ...SUBJECT, country: 'USA' }, 'a-cat')).rejects.toThrow(
+      ValidationError,
+    );
+    await expect(generateKeyAndCsr('RSA-2048', { ...SUBJECT, organization: ' ' }, 'a-cat')).rejects.toThrow(
+      ValidationError,
+    );
   });
 });
 
@@ -117,7 +144,9 @@ describe('certificate checks', () => {
   it('validity window: not yet valid and expired, with the dates', () => {
     const nb = new Date('2026-01-01T00:00:00Z');
     const na = new Date('2027-01-01T00:00:00Z');
-    expect(validityProblem(nb, na, new Date('2025-12-31T23:59:59Z'))).toBe('the certificate is not yet valid: valid from 2026-01-01T00:00:00.000Z');
+    expect(validityProblem(nb, na, new Date('2025-12-31T23:59:59Z'))).toBe(
+      'the certificate is not yet valid: valid from 2026-01-01T00:00:00.000Z',
+    );
     expect(validityProblem(nb, na, na)).toBe('the certificate expired on 2027-01-01T00:00:00.000Z');
     expect(validityProblem(nb, na, new Date('2026-06-01T00:00:00Z'))).toBeUndefined();
   });
@@ -129,7 +158,11 @@ describe('certificate checks', () => {
     expect(usageProblems(parseCertificatePem(await issueFromCsr(ca, csrPem, { eku: SERVER_AUTH_ONLY })).cert)).toEqual([
       'extended key usage does not include clientAuth (TLS client authentication)',
     ]);
-    expect(usageProblems(parseCertificatePem(await issueFromCsr(ca, csrPem, { keyUsage: KEY_CERT_SIGN_ONLY, isCa: true })).cert)).toEqual([
+    expect(
+      usageProblems(
+        parseCertificatePem(await issueFromCsr(ca, csrPem, { keyUsage: KEY_CERT_SIGN_ONLY, isCa: true })).cert,
+      ),
+    ).toEqual([
       'the certificate is a CA certificate, not a client certificate',
       'key usage does not include digitalSignature, which a TLS client certificate needs',
     ]);

@@ -5,7 +5,12 @@ import { CurrentDaySnapshot } from '../../src/sync/day-tally.ts';
 function rec(id: string, recordClass: 'I' | 'P' = 'I', bookingDate = '2026-03-04'): NormalizedTransaction {
   return { jpmTransactionId: id, recordClass, bookingDate } as NormalizedTransaction;
 }
-const page = (pageNumber: number, totalPages: number, totalRecords: number, fetched: number) => ({ pageNumber, totalPages, totalRecords, fetched });
+const page = (pageNumber: number, totalPages: number, totalRecords: number, fetched: number) => ({
+  pageNumber,
+  totalPages,
+  totalRecords,
+  fetched,
+});
 
 describe('CurrentDaySnapshot: only a complete last walk may remove anything', () => {
   it('a walk that saw every page and every record proves absence; its ids are the intraday ones', () => {

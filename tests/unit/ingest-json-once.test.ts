@@ -10,28 +10,56 @@ const json = fc.jsonValue({ maxDepth: 3 });
 
 describe('a raw record serialized once (content hash and insert document)', () => {
   it('hashes exactly what contentHash hashes', () => {
-    fc.assert(fc.property(fc.array(fc.oneof(json, fc.constant(undefined)), { maxLength: 6 }), json, (parts, last) => {
-      expect(contentHashWithLast(parts, JSON.stringify(last))).toBe(contentHash([...parts, last]));
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.array(fc.oneof(json, fc.constant(undefined)), { maxLength: 6 }), json, (parts, last) => {
+        expect(contentHashWithLast(parts, JSON.stringify(last))).toBe(contentHash([...parts, last]));
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('keeps the content hash of a normalized record what it always was', () => {
     const raw: WireTransaction = {
-      transactionId: 'TXN-P-1', account: { accountId: '000000010975001' }, currency: { code: 'USD', decimalLocation: '2' }, asOfDate: '2026-03-02',
-      valueDate: '2026-02-27', debitCreditCode: 'DEBIT', amount: '25.00', postCode: 'P', baiType: { typeCode: '698', summaryTypeCode: '690' },
-      bankReferenceSearchable: { standardValue: ' 00FEE0302 ' }, shortDescription: 'SERVICE FEE', narrativeText: { 'REMARK      ': '  MONTHLY   FEE ' },
+      transactionId: 'TXN-P-1',
+      account: { accountId: '000000010975001' },
+      currency: { code: 'USD', decimalLocation: '2' },
+      asOfDate: '2026-03-02',
+      valueDate: '2026-02-27',
+      debitCreditCode: 'DEBIT',
+      amount: '25.00',
+      postCode: 'P',
+      baiType: { typeCode: '698', summaryTypeCode: '690' },
+      bankReferenceSearchable: { standardValue: ' 00FEE0302 ' },
+      shortDescription: 'SERVICE FEE',
+      narrativeText: { 'REMARK      ': '  MONTHLY   FEE ' },
     };
     const [t] = normalizeTransactions([raw], new OccurrenceCounter()).records;
     expect(t?.rawJson).toBe(JSON.stringify(raw));
-    expect(t?.contentHash).toBe(contentHash([
-      '2500', 'debit', '2026-03-02', '2026-02-27', '698', '690', ' 00FEE0302 ', '', 'SERVICE FEE | REMARK: MONTHLY FEE', 'TXN-P-1', raw,
-    ]));
+    expect(t?.contentHash).toBe(
+      contentHash([
+        '2500',
+        'debit',
+        '2026-03-02',
+        '2026-02-27',
+        '698',
+        '690',
+        ' 00FEE0302 ',
+        '',
+        'SERVICE FEE | REMARK: MONTHLY FEE',
+        'TXN-P-1',
+        raw,
+      ]),
+    );
   });
 
-  it('leaves out a narrative that is the raw record\'s narrativeText (Postgres takes it from raw), and only such a one', () => {
+  it("leaves out a narrative that is the raw record's narrativeText (Postgres takes it from raw), and only such a one", () => {
     const narrativeText = { 'YOUR REF    ': 'NBVI2343260' };
     const raw = { transactionId: 'T-1', narrativeText };
-    const doc = (rows: { raw: unknown; narrative: unknown }[]) => JSON.parse(rowsJsonText(rows.map((r) => ({ ...r, raw_json: JSON.stringify(r.raw) })))) as Record<string, unknown>[];
+    const doc = (rows: { raw: unknown; narrative: unknown }[]) =>
+      JSON.parse(rowsJsonText(rows.map((r) => ({ ...r, raw_json: JSON.stringify(r.raw) })))) as Record<
+        string,
+        unknown
+      >[];
     expect(doc([{ raw, narrative: narrativeText }])[0]).toEqual({ raw });
     expect(doc([{ raw: { transactionId: 'T-2' }, narrative: null }])[0]).toEqual({ raw: { transactionId: 'T-2' } });
     expect(doc([{ raw: { narrativeText: null }, narrative: null }])[0]).toEqual({ raw: { narrativeText: null } });
@@ -43,10 +71,18 @@ describe('a raw record serialized once (content hash and insert document)', () =
 
   it('sends the same document as pgJsonText of the rows, NUL and escape characters included', () => {
     const text = fc.string({ unit: fc.constantFrom('a', '\u0000', '\u2400', '\u241b', '"', '\\', ' ', '0') });
-    const row = fc.record({ id: fc.uuid(), description: text, bank_reference: text, raw: fc.dictionary(text, fc.oneof(text, json), { maxKeys: 4 }) });
-    fc.assert(fc.property(fc.array(row, { minLength: 1, maxLength: 5 }), fc.boolean(), (rows, withJson) => {
-      const sent = withJson ? rows.map((r) => ({ ...r, raw_json: JSON.stringify(r.raw) })) : rows;
-      expect(JSON.parse(rowsJsonText(sent))).toEqual(JSON.parse(pgJsonText(rows)));
-    }), { numRuns: 1000 });
+    const row = fc.record({
+      id: fc.uuid(),
+      description: text,
+      bank_reference: text,
+      raw: fc.dictionary(text, fc.oneof(text, json), { maxKeys: 4 }),
+    });
+    fc.assert(
+      fc.property(fc.array(row, { minLength: 1, maxLength: 5 }), fc.boolean(), (rows, withJson) => {
+        const sent = withJson ? rows.map((r) => ({ ...r, raw_json: JSON.stringify(r.raw) })) : rows;
+        expect(JSON.parse(rowsJsonText(sent))).toEqual(JSON.parse(pgJsonText(rows)));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

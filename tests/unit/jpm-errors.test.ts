@@ -1,14 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { validateCredential } from '../../src/jpm/credential-agents.ts';
 import { JpmRejectedError, JpmUnavailableError, RETRYABLE_HTTP_STATUSES } from '../../src/jpm/errors.ts';
-import { bankFailureOf, classifyResponse, classifyTransportError, parseRetryAfterMs } from '../../src/jpm/http-errors.ts';
+import {
+  bankFailureOf,
+  classifyResponse,
+  classifyTransportError,
+  parseRetryAfterMs,
+} from '../../src/jpm/http-errors.ts';
 import { formatPath } from '../../src/jpm/records.ts';
 import { slicesOf } from '../../src/jpm/transactions.ts';
 import { AppError } from '../../src/shared/errors.ts';
 
 const ctx = { requestId: 'req-1', endpoint: 'GET /tsapi/v3/transactions' };
 const errors = (errorCode: string, errorMsg = 'x') => bankFailureOf({ errors: [{ errorCode, errorMsg }] });
-const fault = bankFailureOf({ fault: { faultstring: 'Gateway Timeout', detail: { errorcode: 'messaging.GatewayTimeout' } } });
+const fault = bankFailureOf({
+  fault: { faultstring: 'Gateway Timeout', detail: { errorcode: 'messaging.GatewayTimeout' } },
+});
 
 describe('classifyResponse', () => {
   it.each([
@@ -32,7 +39,13 @@ describe('classifyResponse', () => {
     const err = classifyResponse(status, failure, undefined, ctx);
     expect(err).toBeInstanceOf(retryable ? JpmUnavailableError : JpmRejectedError);
     expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({ code, retryable, requestId: 'req-1', upstreamStatus: status, bankErrorCode: failure?.errorCode });
+    expect(err).toMatchObject({
+      code,
+      retryable,
+      requestId: 'req-1',
+      upstreamStatus: status,
+      bankErrorCode: failure?.errorCode,
+    });
   });
 
   it('uses the one allow-list: every listed status is retryable, every other 4xx/5xx is not', () => {
@@ -94,11 +107,17 @@ describe('classifyTransportError', () => {
 describe('request planning and credentials', () => {
   it('cuts ≤ 10 accounts × ≤ 5-day windows; 12 days and 23 accounts are 3 × 3 slices', () => {
     const accountIds = Array.from({ length: 23 }, (_, i) => String(1000 + i));
-    const slices = slicesOf({ accountIds: [...accountIds, accountIds[0]!], startDate: '2025-03-01', endDate: '2025-03-12' });
+    const slices = slicesOf({
+      accountIds: [...accountIds, accountIds[0]!],
+      startDate: '2025-03-01',
+      endDate: '2025-03-12',
+    });
     expect(slices).toHaveLength(9);
     expect(slices.map((s) => s.accountIds.length)).toEqual([10, 10, 10, 10, 10, 10, 3, 3, 3]);
     expect(slices.slice(0, 3).map((s) => ('startDate' in s ? `${s.startDate}..${s.endDate}` : ''))).toEqual([
-      '2025-03-01..2025-03-05', '2025-03-06..2025-03-10', '2025-03-11..2025-03-12',
+      '2025-03-01..2025-03-05',
+      '2025-03-06..2025-03-10',
+      '2025-03-11..2025-03-12',
     ]);
     expect(() => slicesOf({ accountIds: [], relativeDateType: 'PRIOR_DAY' })).toThrow(/at least one account/);
     expect(() => slicesOf({ accountIds: ['1'], startDate: '2025-02-30', endDate: '2025-03-01' })).toThrow(/startDate/);
@@ -108,7 +127,11 @@ describe('request planning and credentials', () => {
     expect(() => validateCredential({ id: 'c', certPem: '', keyPem: '' })).toThrow(JpmRejectedError);
     let err: unknown;
     try {
-      validateCredential({ id: 'c', certPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', keyPem: 'garbage' });
+      validateCredential({
+        id: 'c',
+        certPem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----',
+        keyPem: 'garbage',
+      });
     } catch (e) {
       err = e;
     }

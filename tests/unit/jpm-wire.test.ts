@@ -1,12 +1,23 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { balanceAmountsMinor, signedTransactionAmountMinor, transactionAmountMinor, wireAmountToMinor } from '../../src/jpm/amounts.ts';
+import {
+  balanceAmountsMinor,
+  signedTransactionAmountMinor,
+  transactionAmountMinor,
+  wireAmountToMinor,
+} from '../../src/jpm/amounts.ts';
 import { JpmRejectedError } from '../../src/jpm/errors.ts';
 import { dataQualityOf, parseEnvelope, parseTransactionRecords } from '../../src/jpm/records.ts';
 import {
-  balancesResponseSchema, errorsEnvelopeSchema, gatewayFaultSchema, isBalanceAccount, transactionsV2EnvelopeSchema,
-  transactionsV3EnvelopeSchema, type WireBalanceAccount, type WireTransaction,
+  balancesResponseSchema,
+  errorsEnvelopeSchema,
+  gatewayFaultSchema,
+  isBalanceAccount,
+  transactionsV2EnvelopeSchema,
+  transactionsV3EnvelopeSchema,
+  type WireBalanceAccount,
+  type WireTransaction,
 } from '../../src/jpm/wire.schemas.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
 
@@ -85,7 +96,10 @@ describe('Transaction Details samples', () => {
     };
     walk(record, '');
     expect(numbers.sort()).toEqual([
-      'account.currency.currencySequence', 'account.currency.decimalLocation', 'currency.currencySequence', 'currency.decimalLocation',
+      'account.currency.currencySequence',
+      'account.currency.decimalLocation',
+      'currency.currencySequence',
+      'currency.decimalLocation',
     ]);
     expect(typeof record!.amount).toBe('string');
   });
@@ -98,7 +112,12 @@ describe('Account Balances samples', () => {
     { file: 'jpmorganchase-payments/uf-balances.json', accounts: 48, errors: 0 },
     { file: 'jpmorganchase-payments/uf-balances-prior.json', accounts: 2, errors: 0 },
   ];
-  const AMOUNT_KEYS = ['openingAvailableAmount', 'openingLedgerAmount', 'endingAvailableAmount', 'endingLedgerAmount'] as const;
+  const AMOUNT_KEYS = [
+    'openingAvailableAmount',
+    'openingLedgerAmount',
+    'endingAvailableAmount',
+    'endingLedgerAmount',
+  ] as const;
   const MINOR_KEYS = ['openingAvailable', 'openingLedger', 'endingAvailable', 'endingLedger'] as const;
 
   it.each(files)('$file: $accounts accounts and $errors error entries, amounts exact', ({ file, accounts, errors }) => {
@@ -108,7 +127,9 @@ describe('Account Balances samples', () => {
     expect(withBalances).toHaveLength(accounts);
     expect(response.accountList.length - withBalances.length).toBe(errors);
 
-    const balances = withBalances.flatMap((a: WireBalanceAccount) => a.balanceList.map((b) => ({ b, currency: a.currency })));
+    const balances = withBalances.flatMap((a: WireBalanceAccount) =>
+      a.balanceList.map((b) => ({ b, currency: a.currency })),
+    );
     for (const [k, key] of AMOUNT_KEYS.entries()) {
       const texts = numbersInText(text, key);
       expect(texts).toHaveLength(balances.length);
@@ -122,33 +143,76 @@ describe('Account Balances samples', () => {
     const response = balancesResponseSchema.parse(parseJsonLossless(read('unicorn-finance/AccountBalances.json')));
     const errorEntries = response.accountList.filter((a) => !isBalanceAccount(a));
     expect(errorEntries).toEqual([
-      expect.objectContaining({ accountId: '000000011230554', errorCode: 'GCA-024', errorMsg: 'No transaction was found for this account on the requested day.' }),
+      expect.objectContaining({
+        accountId: '000000011230554',
+        errorCode: 'GCA-024',
+        errorMsg: 'No transaction was found for this account on the requested day.',
+      }),
     ]);
     expect(errorEntries[0]).not.toHaveProperty('balanceList');
   });
 
   it('accepts a balance account whose descriptive fields, timestamp and available amounts are null or absent', () => {
     const entry = {
-      accountId: '1', accountName: null, bankId: null, currency: { code: 'USD', description: 'US DOLLAR', decimalLocation: '2', currencySequence: '0' },
-      balanceList: [{ asOfDate: '2025-01-02', recordTimestamp: null, currentDay: false, openingLedgerAmount: '10.00', endingLedgerAmount: '12.50', openingAvailableAmount: null }],
+      accountId: '1',
+      accountName: null,
+      bankId: null,
+      currency: { code: 'USD', description: 'US DOLLAR', decimalLocation: '2', currencySequence: '0' },
+      balanceList: [
+        {
+          asOfDate: '2025-01-02',
+          recordTimestamp: null,
+          currentDay: false,
+          openingLedgerAmount: '10.00',
+          endingLedgerAmount: '12.50',
+          openingAvailableAmount: null,
+        },
+      ],
     };
     const response = parseEnvelope(balancesResponseSchema, { accountList: [entry] }, 'balances', {});
     const [account] = response.accountList.filter(isBalanceAccount);
-    expect(balanceAmountsMinor(account!.balanceList[0]!, account!.currency)).toEqual({ openingAvailable: null, openingLedger: 1000n, endingAvailable: null, endingLedger: 1250n });
+    expect(balanceAmountsMinor(account!.balanceList[0]!, account!.currency)).toEqual({
+      openingAvailable: null,
+      openingLedger: 1000n,
+      endingAvailable: null,
+      endingLedger: 1250n,
+    });
   });
 
   it('passes an odd balance on as sent (normalization decides, per balance); the envelope still needs exactly one of balanceList or errorCode', () => {
-    const entry = { accountId: '1', accountName: '', branchId: '', bankId: '1', bankName: 'X', currency: { code: 'JPY', description: 'YEN', decimalLocation: '0', currencySequence: '0' } };
+    const entry = {
+      accountId: '1',
+      accountName: '',
+      branchId: '',
+      bankId: '1',
+      bankName: 'X',
+      currency: { code: 'JPY', description: 'YEN', decimalLocation: '0', currencySequence: '0' },
+    };
     const bad = (body: unknown) => () => parseEnvelope(balancesResponseSchema, body, 'balances', { requestId: 'r-1' });
     expect(bad({ accountList: [entry] })).toThrow('accountList[0]: must have exactly one of balanceList or errorCode');
-    const odd = { asOfDate: '2025-01-02', recordTimestamp: 'noon', currentDay: true, openingAvailableAmount: '1.5', openingLedgerAmount: '1', endingLedgerAmount: '1', extra: ['kept'] };
-    const response = parseEnvelope(balancesResponseSchema, { accountList: [{ ...entry, balanceList: [odd, null] }] }, 'balances', {});
+    const odd = {
+      asOfDate: '2025-01-02',
+      recordTimestamp: 'noon',
+      currentDay: true,
+      openingAvailableAmount: '1.5',
+      openingLedgerAmount: '1',
+      endingLedgerAmount: '1',
+      extra: ['kept'],
+    };
+    const response = parseEnvelope(
+      balancesResponseSchema,
+      { accountList: [{ ...entry, balanceList: [odd, null] }] },
+      'balances',
+      {},
+    );
     expect((response.accountList[0] as WireBalanceAccount).balanceList).toEqual([odd, null]);
   });
 });
 
 describe('records whose money facts are unusable (tests/fixtures/jpm/reject)', () => {
-  const scenarios = readdirSync(join(FIXTURES, 'reject')).filter((f) => f.endsWith('.json')).sort();
+  const scenarios = readdirSync(join(FIXTURES, 'reject'))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
   const [valid] = (parseJsonLossless(read('unicorn-finance/uf-transactions.json')) as { data: unknown[] }).data;
 
   it('has scenarios', () => {
@@ -169,7 +233,10 @@ describe('envelopes', () => {
   const record = parseJsonLossless(read('unicorn-finance/uf-transactions.json')) as { data: unknown[] };
 
   it('parses the v3 page envelope with its pagination block as numbers', () => {
-    const body = { pagination: { pageSize: '1000', totalPages: '3', pageNumber: '2', totalRecords: '2501' }, data: record.data.slice(0, 2) };
+    const body = {
+      pagination: { pageSize: '1000', totalPages: '3', pageNumber: '2', totalRecords: '2501' },
+      data: record.data.slice(0, 2),
+    };
     const page = parseEnvelope(transactionsV3EnvelopeSchema, body, 'transactions', {});
     expect(page.pagination).toEqual({ pageSize: 1000, totalPages: 3, pageNumber: 2, totalRecords: 2501 });
     expect(page.data).toHaveLength(2);
@@ -178,29 +245,46 @@ describe('envelopes', () => {
   it('is strict about the envelope: a violation is a permanent schema error with the request id', () => {
     let caught: unknown;
     try {
-      parseEnvelope(transactionsV3EnvelopeSchema, { data: [] }, 'transactions', { requestId: 'req-42', upstreamStatus: 200 });
+      parseEnvelope(transactionsV3EnvelopeSchema, { data: [] }, 'transactions', {
+        requestId: 'req-42',
+        upstreamStatus: 200,
+      });
     } catch (err) {
       caught = err;
     }
     expect(caught).toBeInstanceOf(JpmRejectedError);
-    expect(caught).toMatchObject({ code: 'jpm_schema_violation', retryable: false, requestId: 'req-42', upstreamStatus: 200 });
+    expect(caught).toMatchObject({
+      code: 'jpm_schema_violation',
+      retryable: false,
+      requestId: 'req-42',
+      upstreamStatus: 200,
+    });
     expect((caught as Error).message).toContain('pagination: is required but missing');
-    expect(() => parseEnvelope(transactionsV2EnvelopeSchema, { data: {} }, 'transactions', {})).toThrow('data: expected array, got an object');
+    expect(() => parseEnvelope(transactionsV2EnvelopeSchema, { data: {} }, 'transactions', {})).toThrow(
+      'data: expected array, got an object',
+    );
   });
 
   it('recognises the errors envelope and the gateway fault body', () => {
     const errors = parseJsonLossless('{"errors":[{"errorCode":"GCA-099","errorMsg":"System is Unavailable"}]}');
     expect(errorsEnvelopeSchema.parse(errors).errors[0]?.errorCode).toBe('GCA-099');
     expect(errorsEnvelopeSchema.safeParse({ errors: [] }).success).toBe(false);
-    const fault = { fault: { faultstring: 'Gateway Timeout', detail: { errorcode: 'messaging.adaptors.http.flow.GatewayTimeout' } } };
+    const fault = {
+      fault: { faultstring: 'Gateway Timeout', detail: { errorcode: 'messaging.adaptors.http.flow.GatewayTimeout' } },
+    };
     expect(gatewayFaultSchema.parse(fault).fault.detail?.errorcode).toBe('messaging.adaptors.http.flow.GatewayTimeout');
   });
 });
 
 describe('amounts in other scales and sizes', () => {
-  const [base] = (parseJsonLossless(read('unicorn-finance/uf-transactions.json')) as { data: Record<string, unknown>[] }).data;
+  const [base] = (
+    parseJsonLossless(read('unicorn-finance/uf-transactions.json')) as { data: Record<string, unknown>[] }
+  ).data;
   const withAmount = (amount: string, decimalLocation: string, code: string) => ({
-    ...base, amount, immediateAvailable: amount, currency: { code, description: code, decimalLocation, currencySequence: '0' },
+    ...base,
+    amount,
+    immediateAvailable: amount,
+    currency: { code, description: code, decimalLocation, currencySequence: '0' },
   });
 
   it.each([

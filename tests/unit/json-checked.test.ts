@@ -3,11 +3,22 @@ import { parseJsonChecked, RepeatedNameError } from '../../src/shared/json.ts';
 
 describe('parseJsonChecked', () => {
   it("gives JSON.parse's values, numbers as numbers, on the native path and on our parser's", () => {
-    for (const text of ['{"a": 1.5, "b": [-0, 1e2, 3.0, true, null], "c": {"d": "x\\"y"}}', '[{"a":1},{"a":2}]', '{"a":{"a":{"a":1}}}', '{"__proto__": {"x": 1}}', '"s"', '12']) {
+    for (const text of [
+      '{"a": 1.5, "b": [-0, 1e2, 3.0, true, null], "c": {"d": "x\\"y"}}',
+      '[{"a":1},{"a":2}]',
+      '{"a":{"a":{"a":1}}}',
+      '{"__proto__": {"x": 1}}',
+      '"s"',
+      '12',
+    ]) {
       expect(parseJsonChecked(text), text).toEqual(JSON.parse(text));
     }
     // An escaped name: our parser, the same values (numbers as numbers).
-    expect(parseJsonChecked(String.raw`{"n\u0061me": 1.25, "list": [{"x\u00e9": -0.5e1}], "s": "\u00e9"}`)).toEqual({ name: 1.25, list: [{ xé: -5 }], s: 'é' });
+    expect(parseJsonChecked(String.raw`{"n\u0061me": 1.25, "list": [{"x\u00e9": -0.5e1}], "s": "\u00e9"}`)).toEqual({
+      name: 1.25,
+      list: [{ xé: -5 }],
+      s: 'é',
+    });
     expect(Object.is((parseJsonChecked(String.raw`{"\u0061": -0}`) as { a: number }).a, -0)).toBe(true);
   });
 

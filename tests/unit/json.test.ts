@@ -3,19 +3,27 @@ import { JsonNumber, parseJsonExact, parseJsonLossless, RepeatedNameError } from
 
 /** JSON.parse keeping every number's source text: what the fast path must give. */
 function reviver(text: string): unknown {
-  return JSON.parse(text, (_k: string, v: unknown, ctx?: { source?: string }): unknown => (typeof v === 'number' && ctx?.source !== undefined ? ctx.source : v));
+  return JSON.parse(text, (_k: string, v: unknown, ctx?: { source?: string }): unknown =>
+    typeof v === 'number' && ctx?.source !== undefined ? ctx.source : v,
+  );
 }
 
 describe('parseJsonLossless', () => {
   it('returns every number as its exact source text', () => {
-    const parsed = parseJsonLossless('{"a": 32163647.96, "b": [0.1, 3.0, 1e2], "c": "x", "d": null, "e": 90071992547409.93}');
+    const parsed = parseJsonLossless(
+      '{"a": 32163647.96, "b": [0.1, 3.0, 1e2], "c": "x", "d": null, "e": 90071992547409.93}',
+    );
     expect(parsed).toEqual({ a: '32163647.96', b: ['0.1', '3.0', '1e2'], c: 'x', d: null, e: '90071992547409.93' });
   });
 
   it('gives the same value as the reviver for numbers next to strings, escapes and literals', () => {
     for (const text of [
       '{"a":"12\\"3","b":-0.5e-7,"c":"x\\\\","d":[1,-2,3.25E+2],"e":"-1 and 2","f":true,"g":false,"h":null}',
-      '  [ 0 , -0 , 1e2, "\\u0031" ]  ', '42', '"7"', '{"narrative":{"REF 1 ":"9,5"},"n":[[[1]]]}', '[]',
+      '  [ 0 , -0 , 1e2, "\\u0031" ]  ',
+      '42',
+      '"7"',
+      '{"narrative":{"REF 1 ":"9,5"},"n":[[[1]]]}',
+      '[]',
     ]) {
       expect(parseJsonLossless(text)).toEqual(reviver(text));
     }
@@ -55,7 +63,11 @@ describe('parseJsonLossless', () => {
       return undefined;
     })();
     expect(err).toBeInstanceOf(SyntaxError);
-    expect(err).toMatchObject({ name: 'RepeatedNameError', repeated: 'amount', message: 'the JSON text repeats the name "amount" in one object' });
+    expect(err).toMatchObject({
+      name: 'RepeatedNameError',
+      repeated: 'amount',
+      message: 'the JSON text repeats the name "amount" in one object',
+    });
   });
 
   it('accepts a name used again by a sibling object, a child or a parent, and names equal only before unescaping', () => {
@@ -82,8 +94,11 @@ describe('parseJsonLossless', () => {
   it('reads an escaped name right where V8 misreads it (Node 24.21: "\u00e9" after a "\\" at the same place gave "\\")', () => {
     expect(parseJsonLossless(String.raw`{"aa":0,"\\":1}`)).toEqual({ aa: '0', '\\': '1' });
     expect(parseJsonLossless(String.raw`{"aa":0,"\u00e9":1}`)).toEqual({ aa: '0', é: '1' });
-    expect(parseJsonLossless(String.raw`[{"aa":0,"\\":1},{"aa":0,"\u00e9":1},{"aa":0,"\\":1,"\u00e9":2}]`))
-      .toEqual([{ aa: '0', '\\': '1' }, { aa: '0', é: '1' }, { aa: '0', '\\': '1', é: '2' }]);
+    expect(parseJsonLossless(String.raw`[{"aa":0,"\\":1},{"aa":0,"\u00e9":1},{"aa":0,"\\":1,"\u00e9":2}]`)).toEqual([
+      { aa: '0', '\\': '1' },
+      { aa: '0', é: '1' },
+      { aa: '0', '\\': '1', é: '2' },
+    ]);
   });
 
   it('accepts texts whose name count is off only because of white space or a ":" in a string', () => {
@@ -98,21 +113,32 @@ describe('parseJsonLossless', () => {
   });
 
   it('refuses a repeat hidden among values that hold ":" or escaped quotes', () => {
-    for (const text of ['{"a":"\\":","a":1}', '{"x":":","a":1,"a":2}', '{"a":1, "a":":"}', '{"a":1,"a" :2,"b":"\\"c\\":"}']) {
+    for (const text of [
+      '{"a":"\\":","a":1}',
+      '{"x":":","a":1,"a":2}',
+      '{"a":1, "a":":"}',
+      '{"a":1,"a" :2,"b":"\\"c\\":"}',
+    ]) {
       expect(() => parseJsonLossless(text), text).toThrow(new RepeatedNameError('a'));
     }
   });
 
   it('refuses a number standing where a name must be, alone or offsetting a repeated name, with a SyntaxError', () => {
-    for (const text of ['{1:2}', '{"amount":1.00,"amount":100.00,0:0}', '{"amount": 1.00, "amount": 100.00, 0 : 0}',
-      '{"a":1,-2.5e1\n:3}', '[{"x":"y",0\t:0}]', '{"a":{"b":1,"b":2,3:4}}']) {
+    for (const text of [
+      '{1:2}',
+      '{"amount":1.00,"amount":100.00,0:0}',
+      '{"amount": 1.00, "amount": 100.00, 0 : 0}',
+      '{"a":1,-2.5e1\n:3}',
+      '[{"x":"y",0\t:0}]',
+      '{"a":{"b":1,"b":2,3:4}}',
+    ]) {
       expect(() => JSON.parse(text) as unknown, text).toThrow(SyntaxError);
       expect(() => parseJsonLossless(text), text).toThrow(SyntaxError);
       expect(() => parseJsonLossless(text), text).not.toThrow(RepeatedNameError);
     }
   });
 
-  it('reads strings with escapes and runs without numbers of every length around the scan\'s bounds', () => {
+  it("reads strings with escapes and runs without numbers of every length around the scan's bounds", () => {
     for (const n of [1, 255, 256, 257, 300, 1000]) {
       for (const escape of ['\\"', '\\\\', '\\n', '\\u0031']) {
         const text = `[{"a":"-1 ${escape.repeat(n)}0","b":-1.0},"${escape.repeat(n)}",2e1,"x${escape}"]`;
@@ -147,7 +173,12 @@ describe('parseJsonLossless', () => {
   });
 
   it('does not count a name Object.prototype was given', () => {
-    Object.defineProperty(Object.prototype, 'polluted', { value: 1, enumerable: true, configurable: true, writable: true });
+    Object.defineProperty(Object.prototype, 'polluted', {
+      value: 1,
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
     try {
       expect(() => parseJsonLossless('{"a":1,"a":2}')).toThrow(new RepeatedNameError('a'));
       expect(parseJsonLossless('{"a":1}')).toEqual({ a: '1' });
@@ -159,8 +190,11 @@ describe('parseJsonLossless', () => {
 
 describe('parseJsonExact', () => {
   it('reads what JSON.parse reads, numbers as their text, escapes decoded (a surrogate pair as its character)', () => {
-    expect(parseJsonExact(String.raw` {"a\u0062" : [1, -0.5e-7, 3.0E+2, true, false, null, {}, []], "s": "\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\u2028", "z": "\udc00"} `))
-      .toEqual({ ab: ['1', '-0.5e-7', '3.0E+2', true, false, null, {}, []], s: '"\\/\b\f\n\r\té😀\u2028', z: '\udc00' });
+    expect(
+      parseJsonExact(
+        String.raw` {"a\u0062" : [1, -0.5e-7, 3.0E+2, true, false, null, {}, []], "s": "\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00\u2028", "z": "\udc00"} `,
+      ),
+    ).toEqual({ ab: ['1', '-0.5e-7', '3.0E+2', true, false, null, {}, []], s: '"\\/\b\f\n\r\té😀\u2028', z: '\udc00' });
     expect(parseJsonExact('"x"')).toBe('x');
     expect(parseJsonExact('-12')).toBe('-12');
     const proto = parseJsonExact('{"__proto__": {"x": 1}, "toString": 2}') as Record<string, unknown>;
@@ -170,8 +204,40 @@ describe('parseJsonExact', () => {
   });
 
   it('refuses malformed JSON with a SyntaxError, a repeated name with RepeatedNameError', () => {
-    for (const text of ['{"a": 01}', '[1.]', '[-]', '[1-2]', '{"a": .5}', '{"a": "x}', '[1 2]', '', ' ', '{', '[', '{"a"}', '{"a":}', '{,}', '[1,]', '{"a":1,}',
-      '"\\x"', '"\\u12"', '"\\u12G4"', '"a\nb"', '"\t"', 'tru', 'nul', '1 1', '{"a":1}}', '[]]', '\ufeff[]', '{a:1}', "{'a':1}", '+1', 'NaN', '"\\']) {
+    for (const text of [
+      '{"a": 01}',
+      '[1.]',
+      '[-]',
+      '[1-2]',
+      '{"a": .5}',
+      '{"a": "x}',
+      '[1 2]',
+      '',
+      ' ',
+      '{',
+      '[',
+      '{"a"}',
+      '{"a":}',
+      '{,}',
+      '[1,]',
+      '{"a":1,}',
+      '"\\x"',
+      '"\\u12"',
+      '"\\u12G4"',
+      '"a\nb"',
+      '"\t"',
+      'tru',
+      'nul',
+      '1 1',
+      '{"a":1}}',
+      '[]]',
+      '\ufeff[]',
+      '{a:1}',
+      "{'a':1}",
+      '+1',
+      'NaN',
+      '"\\',
+    ]) {
       expect(() => parseJsonExact(text), JSON.stringify(text)).toThrow(SyntaxError);
       expect(() => JSON.parse(text) as unknown, JSON.stringify(text)).toThrow(SyntaxError);
     }
@@ -206,6 +272,8 @@ describe('parseJsonExact', () => {
 
 describe('JsonNumber', () => {
   it('writes JsonNumber back as a bare JSON number', () => {
-    expect(JSON.stringify({ amount: new JsonNumber('10.50'), n: [new JsonNumber('0')] })).toBe('{"amount":10.50,"n":[0]}');
+    expect(JSON.stringify({ amount: new JsonNumber('10.50'), n: [new JsonNumber('0')] })).toBe(
+      '{"amount":10.50,"n":[0]}',
+    );
   });
 });

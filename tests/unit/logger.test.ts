@@ -10,7 +10,16 @@ function capture(): { lines: () => Record<string, unknown>[]; stream: Writable }
       cb();
     },
   });
-  return { stream, lines: () => chunks.join('').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('logger', () => {
@@ -19,20 +28,25 @@ describe('logger', () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
     early.info({ accountId: 'a1' }, 'bank call done');
-    expect(out.lines()).toEqual([expect.objectContaining({ subsystem: 'jpm', component: 'early', accountId: 'a1', msg: 'bank call done' })]);
+    expect(out.lines()).toEqual([
+      expect.objectContaining({ subsystem: 'jpm', component: 'early', accountId: 'a1', msg: 'bank call done' }),
+    ]);
   });
 
   it('redacts authorization headers, keys, PEM blocks and full account numbers', () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
     const log = createLogger('http');
-    log.info({
-      req: { headers: { authorization: 'Bearer jpms_abcdefgh_secretsecret' } },
-      privateKey: 'x',
-      note: 'cert -----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY----- done',
-      account: 'account 000000010975001 moved',
-      apiKeyText: 'jpms_abcdefgh_secretsecret',
-    }, 'request');
+    log.info(
+      {
+        req: { headers: { authorization: 'Bearer jpms_abcdefgh_secretsecret' } },
+        privateKey: 'x',
+        note: 'cert -----BEGIN PRIVATE KEY-----\nMIIEvQ\n-----END PRIVATE KEY----- done',
+        account: 'account 000000010975001 moved',
+        apiKeyText: 'jpms_abcdefgh_secretsecret',
+      },
+      'request',
+    );
     const text = JSON.stringify(out.lines());
     expect(text).not.toContain('secretsecret');
     expect(text).not.toContain('MIIEvQ');
@@ -46,18 +60,32 @@ describe('logger', () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
     const log = createLogger('http').child({ apiKey: 'abcd1234', nested: { token: 't0', ok: 1 } });
-    log.info({
-      authorization: 'a', password: 'p', count: 3, absent: undefined,
-      headers: { authorization: 'h', accept: 'x' },
-      req: { headers: { authorization: 'b', cookie: 'c', 'idempotency-key': 'i', accept: 'j' }, token: 't1', id: 'r1' },
-      res: { headers: { 'set-cookie': 's', etag: 'e' }, statusCode: 200 },
-      job: { key: 'k', deep: { key: 'kept two levels down' } },
-      list: [{ token: 'kept in an array' }],
-    }, 'request');
+    log.info(
+      {
+        authorization: 'a',
+        password: 'p',
+        count: 3,
+        absent: undefined,
+        headers: { authorization: 'h', accept: 'x' },
+        req: {
+          headers: { authorization: 'b', cookie: 'c', 'idempotency-key': 'i', accept: 'j' },
+          token: 't1',
+          id: 'r1',
+        },
+        res: { headers: { 'set-cookie': 's', etag: 'e' }, statusCode: 200 },
+        job: { key: 'k', deep: { key: 'kept two levels down' } },
+        list: [{ token: 'kept in an array' }],
+      },
+      'request',
+    );
     const [line] = out.lines();
     const R = '[REDACTED]';
     expect(line).toMatchObject({
-      apiKey: R, nested: { token: R, ok: 1 }, authorization: R, password: R, count: 3,
+      apiKey: R,
+      nested: { token: R, ok: 1 },
+      authorization: R,
+      password: R,
+      count: 3,
       headers: { authorization: R, accept: 'x' },
       req: { headers: { authorization: R, cookie: R, 'idempotency-key': R, accept: 'j' }, token: R, id: 'r1' },
       res: { headers: { 'set-cookie': R, etag: 'e' }, statusCode: 200 },
@@ -71,9 +99,24 @@ describe('logger', () => {
   it('blanks every REDACT_PATHS key at the top and one level down (each path named once)', () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
-    const named = ['authorization', 'apiKey', 'key', 'secret', 'privateKey', 'privateKeyPem', 'password', 'masterKey', 'cert', 'certificatePem', 'token'];
+    const named = [
+      'authorization',
+      'apiKey',
+      'key',
+      'secret',
+      'privateKey',
+      'privateKeyPem',
+      'password',
+      'masterKey',
+      'cert',
+      'certificatePem',
+      'token',
+    ];
     const fields = Object.fromEntries(named.map((k) => [k, `top-${k}-value`]));
-    createLogger('http').info({ ...fields, inner: { ...Object.fromEntries(named.map((k) => [k, `inner-${k}-value`])) } }, 'paths');
+    createLogger('http').info(
+      { ...fields, inner: { ...Object.fromEntries(named.map((k) => [k, `inner-${k}-value`])) } },
+      'paths',
+    );
     const text = JSON.stringify(out.lines());
     for (const k of named) {
       expect(text, k).not.toContain(`top-${k}-value`);
@@ -85,15 +128,31 @@ describe('logger', () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
     const log = createLogger('http');
-    const err = Object.assign(new Error('boom'), { token: 'err-token-value', headers: { authorization: 'err-auth-value' } });
+    const err = Object.assign(new Error('boom'), {
+      token: 'err-token-value',
+      headers: { authorization: 'err-auth-value' },
+    });
     log.info('items %j', [{ token: 'array-token-value', password: 'array-password', ok: 1 }]);
     log.info('item %j', { apiKey: 'object-key-value', ok: 2 });
     log.info('failed %j', err);
     log.info('at %s and %j', new Date(0), new Date(0));
-    log.info('url %s', new URL('https://user:pw@example.test/review/0193a0b2-0000-7000-8000-000000000000.1700000000.abcdefghijklmnopqrstuvwx'));
+    log.info(
+      'url %s',
+      new URL(
+        'https://user:pw@example.test/review/0193a0b2-0000-7000-8000-000000000000.1700000000.abcdefghijklmnopqrstuvwx',
+      ),
+    );
     const lines = out.lines().map((l) => String(l.msg));
     const text = lines.join('\n');
-    for (const secret of ['array-token-value', 'array-password', 'object-key-value', 'err-token-value', 'err-auth-value', 'abcdefghijklmnopqrstuvwx', 'at Error']) {
+    for (const secret of [
+      'array-token-value',
+      'array-password',
+      'object-key-value',
+      'err-token-value',
+      'err-auth-value',
+      'abcdefghijklmnopqrstuvwx',
+      'at Error',
+    ]) {
       expect(text, secret).not.toContain(secret);
     }
     expect(lines[0]).toContain('"ok":1');
@@ -106,7 +165,9 @@ describe('logger', () => {
   it("a child's bound err is written by the err serializer (type and message, no stack)", () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
-    createLogger('http').child({ err: new Error('bound failure') }).info('with a bound error');
+    createLogger('http')
+      .child({ err: new Error('bound failure') })
+      .info('with a bound error');
     const [line] = out.lines();
     expect(line).toMatchObject({ err: { type: 'Error', message: 'bound failure' } });
     expect(JSON.stringify(line)).not.toContain('logger.test');
@@ -114,12 +175,15 @@ describe('logger', () => {
 
   it("masks a review page URL's whole token, however it is spelled, and keeps the rest of the URL", () => {
     const link = '0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b';
-    expect(scrubSecrets(`GET /review/${link}.1767225600.%41bcdefghijklmnopqrstuvwxyz0123?q=x`)).toBe('GET /review/[REDACTED]?q=x');
-    expect(scrubSecrets(`"https://sync.example/review/${link}%2E1767225600%2Eabc/accurate" next`)).toBe('"https://sync.example/review/[REDACTED]/accurate" next');
-    expect(scrubSecrets('/review/x#y /review/\'z\'')).toBe("/review/[REDACTED]#y /review/'z'");
+    expect(scrubSecrets(`GET /review/${link}.1767225600.%41bcdefghijklmnopqrstuvwxyz0123?q=x`)).toBe(
+      'GET /review/[REDACTED]?q=x',
+    );
+    expect(scrubSecrets(`"https://sync.example/review/${link}%2E1767225600%2Eabc/accurate" next`)).toBe(
+      '"https://sync.example/review/[REDACTED]/accurate" next',
+    );
+    expect(scrubSecrets("/review/x#y /review/'z'")).toBe("/review/[REDACTED]#y /review/'z'");
     // A bare token outside a review URL keeps its link id and loses its HMAC, as before.
     expect(scrubSecrets(`token ${link}.1767225600.abcdefghijklmnopqrstuvwxyz`)).toBe(`token ${link}.[REDACTED]`);
     expect(scrubSecrets('/v1/integrations/1/review-links')).toBe('/v1/integrations/1/review-links');
   });
 });
-

@@ -30,15 +30,25 @@ describe('normalizeTransactions', () => {
     expect(rejects).toEqual([]);
     const t = records[0]!;
     expect(t).toMatchObject({
-      amountMinor: 2500n, direction: 'debit', bookingDate: '2026-03-02', valueDate: '2026-02-27', status: 'posted',
-      baiTypeCode: '698', baiSummaryCode: '690', bankReference: 'FEE0302', description: 'SERVICE FEE | REMARK: MONTHLY FEE',
+      amountMinor: 2500n,
+      direction: 'debit',
+      bookingDate: '2026-03-02',
+      valueDate: '2026-02-27',
+      status: 'posted',
+      baiTypeCode: '698',
+      baiSummaryCode: '690',
+      bankReference: 'FEE0302',
+      description: 'SERVICE FEE | REMARK: MONTHLY FEE',
     });
   });
 
   it('gives identical same-day records distinct occurrence keys, stable across walks', () => {
     const three = [wire({ transactionId: 'a' }), wire({ transactionId: 'b' }), wire({ transactionId: 'c' })];
     const first = normalizeTransactions(three, new OccurrenceCounter()).records.map((r) => r.fingerprintKey);
-    const again = normalizeTransactions(three.map((t, i) => ({ ...t, transactionId: `new-${i}` })), new OccurrenceCounter()).records.map((r) => r.fingerprintKey);
+    const again = normalizeTransactions(
+      three.map((t, i) => ({ ...t, transactionId: `new-${i}` })),
+      new OccurrenceCounter(),
+    ).records.map((r) => r.fingerprintKey);
     expect(new Set(first).size).toBe(3);
     expect(again).toEqual(first);
   });
@@ -53,13 +63,16 @@ describe('normalizeTransactions', () => {
   });
 
   it('rejects a bad record with a reason and keeps the rest of the page', () => {
-    const { records, rejects } = normalizeTransactions([
-      wire({ transactionId: 'ok' }),
-      wire({ transactionId: 'bad-amount', amount: '1.234' }),
-      wire({ transactionId: 'bad-dc', debitCreditCode: 'SIDEWAYS' }),
-      wire({ transactionId: 'bad-date', asOfDate: '2026-02-30' }),
-      wire({ transactionId: 'bad-post', postCode: 'X' }),
-    ], new OccurrenceCounter());
+    const { records, rejects } = normalizeTransactions(
+      [
+        wire({ transactionId: 'ok' }),
+        wire({ transactionId: 'bad-amount', amount: '1.234' }),
+        wire({ transactionId: 'bad-dc', debitCreditCode: 'SIDEWAYS' }),
+        wire({ transactionId: 'bad-date', asOfDate: '2026-02-30' }),
+        wire({ transactionId: 'bad-post', postCode: 'X' }),
+      ],
+      new OccurrenceCounter(),
+    );
     expect(records.map((r) => r.jpmTransactionId)).toEqual(['ok']);
     expect(rejects.map((r) => r.index)).toEqual([1, 2, 3, 4]);
     expect(rejects[0]!.reason).toMatch(/more than 2 decimal places/);
@@ -69,42 +82,67 @@ describe('normalizeTransactions', () => {
   });
 
   it('handles 0- and 3-decimal currencies', () => {
-    const { records } = normalizeTransactions([
-      wire({ transactionId: 'jpy', currency: { code: 'JPY', decimalLocation: '0' }, amount: '1500000' }),
-      wire({ transactionId: 'kwd', currency: { code: 'KWD', decimalLocation: '3' }, amount: '12.345' }),
-    ], new OccurrenceCounter());
+    const { records } = normalizeTransactions(
+      [
+        wire({ transactionId: 'jpy', currency: { code: 'JPY', decimalLocation: '0' }, amount: '1500000' }),
+        wire({ transactionId: 'kwd', currency: { code: 'KWD', decimalLocation: '3' }, amount: '12.345' }),
+      ],
+      new OccurrenceCounter(),
+    );
     expect(records.map((r) => r.amountMinor)).toEqual([1500000n, 12345n]);
   });
 
   it('builds descriptions from padded tag keys', () => {
-    expect(describeTx('INBND FED WIRE', { 'B/O CUSTOMER': 'ACME CORP', 'FED REF     ': ' 123 ' })).toBe('INBND FED WIRE | B/O CUSTOMER: ACME CORP; FED REF: 123');
+    expect(describeTx('INBND FED WIRE', { 'B/O CUSTOMER': 'ACME CORP', 'FED REF     ': ' 123 ' })).toBe(
+      'INBND FED WIRE | B/O CUSTOMER: ACME CORP; FED REF: 123',
+    );
     expect(describeTx('', null)).toBe('');
   });
 });
 
 function cand(id: string, over: Partial<MatchCandidate>): MatchCandidate {
   return {
-    id, status: 'pending', booking_date: '2026-03-02', direction: 'debit', amount_minor: '2500', bai_type_code: '698',
-    bank_reference: 'R1', customer_reference: '', jpm_transaction_id: id, fingerprint_key: id, ...over,
+    id,
+    status: 'pending',
+    booking_date: '2026-03-02',
+    direction: 'debit',
+    amount_minor: '2500',
+    bai_type_code: '698',
+    bank_reference: 'R1',
+    customer_reference: '',
+    jpm_transaction_id: id,
+    fingerprint_key: id,
+    ...over,
   };
 }
 
 describe('matchPending', () => {
   it('links exact matches one to one, then amount changes by reference, and removes the rest', () => {
-    const pending = [cand('p1', {}), cand('p2', {}), cand('p3', { bank_reference: 'R2', amount_minor: '1000' }), cand('p4', { bank_reference: 'GONE' })];
+    const pending = [
+      cand('p1', {}),
+      cand('p2', {}),
+      cand('p3', { bank_reference: 'R2', amount_minor: '1000' }),
+      cand('p4', { bank_reference: 'GONE' }),
+    ];
     const posted = [
-      cand('q1', { status: 'posted' }), cand('q2', { status: 'posted' }),
+      cand('q1', { status: 'posted' }),
+      cand('q2', { status: 'posted' }),
       cand('q3', { status: 'posted', bank_reference: 'R2', amount_minor: '1010' }),
     ];
     const r = matchPending(pending, posted);
     expect(r.superseded.map((s) => [s.pending.id, s.posted.id, s.rule])).toEqual([
-      ['p1', 'q1', 'exact'], ['p2', 'q2', 'exact'], ['p3', 'q3', 'reference_amount_changed'],
+      ['p1', 'q1', 'exact'],
+      ['p2', 'q2', 'exact'],
+      ['p3', 'q3', 'reference_amount_changed'],
     ]);
     expect(r.removed.map((p) => p.id)).toEqual(['p4']);
   });
 
   it('never matches across dates', () => {
-    const r = matchPending([cand('p1', { booking_date: '2026-03-02' })], [cand('q1', { status: 'posted', booking_date: '2026-03-03' })]);
+    const r = matchPending(
+      [cand('p1', { booking_date: '2026-03-02' })],
+      [cand('q1', { status: 'posted', booking_date: '2026-03-03' })],
+    );
     expect(r.superseded).toEqual([]);
     expect(r.removed).toHaveLength(1);
   });

@@ -41,7 +41,9 @@ function numbersAsText(value: unknown): unknown {
   return value;
 }
 
-const scenarios = readdirSync(join(FIXTURES, 'ok')).filter((f) => f.endsWith('.json')).sort();
+const scenarios = readdirSync(join(FIXTURES, 'ok'))
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const load = (file: string) => parseJsonLossless(readFileSync(join(FIXTURES, 'ok', file), 'utf8')) as OkScenario;
 
 describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
@@ -53,7 +55,12 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
     const s = load(file);
     const { records, rejects } = parseTransactionRecords([s.record]);
     expect(rejects).toEqual([]);
-    const page = normalizeTransactions(records, new OccurrenceCounter(), 0, s.requested ? { requested: s.requested } : {});
+    const page = normalizeTransactions(
+      records,
+      new OccurrenceCounter(),
+      0,
+      s.requested ? { requested: s.requested } : {},
+    );
     expect(page.rejects).toEqual([]);
     const t = page.records[0]!;
     expect((t.dataQuality ?? []).map((n) => n.field)).toEqual(s.dataQuality);
@@ -68,9 +75,14 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
 
   it('keeps references byte-exact but identifies by their trimmed form, as always', () => {
     const s = load('padded-references.json');
-    const padded = normalizeTransactions(parseTransactionRecords([s.record]).records, new OccurrenceCounter()).records[0]!;
+    const padded = normalizeTransactions(parseTransactionRecords([s.record]).records, new OccurrenceCounter())
+      .records[0]!;
     const record = s.record as Record<string, unknown>;
-    const trimmed = { ...record, bankReferenceSearchable: { standardValue: 'INV 001' }, customerReferenceSearchable: { standardValue: '000123' } };
+    const trimmed = {
+      ...record,
+      bankReferenceSearchable: { standardValue: 'INV 001' },
+      customerReferenceSearchable: { standardValue: '000123' },
+    };
     const plain = normalizeTransactions([trimmed as WireTransaction], new OccurrenceCounter()).records[0]!;
     expect(padded.bankReference).toBe('INV 001   ');
     expect(padded.customerReference).toBe('000123');
@@ -88,7 +100,11 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
   it('id-less identical records are separate occurrences with stable keys', () => {
     const s = load('missing-transaction-id.json');
     const three = [s.record, s.record, s.record];
-    const keys = () => normalizeTransactions(parseTransactionRecords(three).records as WireTransaction[], new OccurrenceCounter()).records.map((r) => r.fingerprintKey);
+    const keys = () =>
+      normalizeTransactions(
+        parseTransactionRecords(three).records as WireTransaction[],
+        new OccurrenceCounter(),
+      ).records.map((r) => r.fingerprintKey);
     expect(new Set(keys()).size).toBe(3);
     expect(keys()).toEqual(keys());
   });
@@ -96,7 +112,16 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
 
 describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
   const samples = [
-    '', 'plain', '\u0000', 'a\u0000b', '\u2400', '\u241b', '\u241b\u2400', '\u2400\u0000\u241b\u241b', 'end\u241b', '\\u0000',
+    '',
+    'plain',
+    '\u0000',
+    'a\u0000b',
+    '\u2400',
+    '\u241b',
+    '\u241b\u2400',
+    '\u2400\u0000\u241b\u241b',
+    'end\u241b',
+    '\\u0000',
     '東京 👩\u200d👩\u200d👧 e\u0301 \u2028\u2029\t\n"\\',
   ];
 
@@ -140,18 +165,39 @@ describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
 
 describe('balances with odd fields (normalizeBalances)', () => {
   const account = (balanceList: unknown[]) => ({
-    accountId: '000000010975001', currency: { code: 'USD', decimalLocation: '2' }, balanceList: balanceList as WireBalance[],
+    accountId: '000000010975001',
+    currency: { code: 'USD', decimalLocation: '2' },
+    balanceList: balanceList as WireBalance[],
   });
-  const good = { asOfDate: '2026-11-03', currentDay: false, openingLedgerAmount: '100.00', endingLedgerAmount: '125.50' };
+  const good = {
+    asOfDate: '2026-11-03',
+    currentDay: false,
+    openingLedgerAmount: '100.00',
+    endingLedgerAmount: '125.50',
+  };
 
   it('stores a balance whose timestamp and available amounts are missing, null or unreadable, with nulls for them', () => {
-    const { balances, rejects } = normalizeBalances([account([
-      { ...good, recordTimestamp: 'noon', openingAvailableAmount: '1,5', endingAvailableAmount: { x: 1 } },
-      { ...good, asOfDate: '2026-11-04', recordTimestamp: null },
-    ])]);
+    const { balances, rejects } = normalizeBalances([
+      account([
+        { ...good, recordTimestamp: 'noon', openingAvailableAmount: '1,5', endingAvailableAmount: { x: 1 } },
+        { ...good, asOfDate: '2026-11-04', recordTimestamp: null },
+      ]),
+    ]);
     expect(rejects).toEqual([]);
-    expect(balances.map((b) => [b.asOfDate, b.kind, b.openingLedgerMinor, b.endingLedgerMinor, b.openingAvailableMinor, b.endingAvailableMinor, b.recordTimestamp]))
-      .toEqual([['2026-11-03', 'final', 10000n, 12550n, null, null, null], ['2026-11-04', 'final', 10000n, 12550n, null, null, null]]);
+    expect(
+      balances.map((b) => [
+        b.asOfDate,
+        b.kind,
+        b.openingLedgerMinor,
+        b.endingLedgerMinor,
+        b.openingAvailableMinor,
+        b.endingAvailableMinor,
+        b.recordTimestamp,
+      ]),
+    ).toEqual([
+      ['2026-11-03', 'final', 10000n, 12550n, null, null, null],
+      ['2026-11-04', 'final', 10000n, 12550n, null, null, null],
+    ]);
     expect(balances[0]!.raw).toMatchObject({ recordTimestamp: 'noon', openingAvailableAmount: '1,5' });
   });
 
@@ -159,7 +205,11 @@ describe('balances with odd fields (normalizeBalances)', () => {
     ['no booking date', { ...good, asOfDate: undefined }, 'asOfDate: must be YYYY-MM-DD, got null'],
     ['currentDay not a boolean', { ...good, currentDay: 'false' }, 'currentDay: must be true or false'],
     ['a closing ledger amount that is not a number', { ...good, endingLedgerAmount: 'abc' }, 'endingLedgerAmount:'],
-    ['a ledger amount of another type', { ...good, openingLedgerAmount: ['1'] }, 'openingLedgerAmount: must be a decimal number, got object'],
+    [
+      'a ledger amount of another type',
+      { ...good, openingLedgerAmount: ['1'] },
+      'openingLedgerAmount: must be a decimal number, got object',
+    ],
     ['a ledger amount finer than the currency', { ...good, openingLedgerAmount: '1.005' }, 'openingLedgerAmount:'],
     ['not an object', null, '(balance): expected object'],
   ])('rejects a balance with %s, naming the field, and keeps the others', (_, bad, reason) => {
@@ -173,14 +223,26 @@ describe('balances with odd fields (normalizeBalances)', () => {
 
 describe('pending-to-posted matching compares references trimmed and case-folded (stored text stays exact)', () => {
   const cand = (id: string, over: Partial<MatchCandidate>): MatchCandidate => ({
-    id, status: 'pending', booking_date: '2026-11-03', direction: 'credit', amount_minor: '100', bai_type_code: '195',
-    bank_reference: 'INV 001   ', customer_reference: '000123', jpm_transaction_id: id, fingerprint_key: id, ...over,
+    id,
+    status: 'pending',
+    booking_date: '2026-11-03',
+    direction: 'credit',
+    amount_minor: '100',
+    bai_type_code: '195',
+    bank_reference: 'INV 001   ',
+    customer_reference: '000123',
+    jpm_transaction_id: id,
+    fingerprint_key: id,
+    ...over,
   });
 
   it('links a padded pending reference to its posted one re-cased and trimmed, and keeps leading zeros significant', () => {
     const r = matchPending(
       [cand('p1', {}), cand('p2', { bank_reference: '', customer_reference: '000124', amount_minor: '50' })],
-      [cand('q1', { status: 'posted', bank_reference: 'inv 001' }), cand('q2', { status: 'posted', bank_reference: '', customer_reference: '124', amount_minor: '55' })],
+      [
+        cand('q1', { status: 'posted', bank_reference: 'inv 001' }),
+        cand('q2', { status: 'posted', bank_reference: '', customer_reference: '124', amount_minor: '55' }),
+      ],
     );
     expect(r.superseded.map((s) => [s.pending.id, s.posted.id, s.rule])).toEqual([['p1', 'q1', 'exact']]);
     expect(r.removed.map((p) => p.id)).toEqual(['p2']);

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
-  DEFAULT_EXPECTATIONS, mergeExpectations, parseExpectationsOverride, processDueAt, stageDueAt,
+  DEFAULT_EXPECTATIONS,
+  mergeExpectations,
+  parseExpectationsOverride,
+  processDueAt,
+  stageDueAt,
 } from '../../src/onboarding/expectations.ts';
 import { ValidationError } from '../../src/shared/errors.ts';
 
@@ -22,7 +26,12 @@ describe('onboarding expectations', () => {
   });
 
   it('layers overrides stage by stage: defaults < deployment < integration', () => {
-    const merged = mergeExpectations(DEFAULT_EXPECTATIONS, { stageDays: { awaiting_approval: 21 }, processDays: 35 }, { stageDays: { kickoff: 3 } }, null);
+    const merged = mergeExpectations(
+      DEFAULT_EXPECTATIONS,
+      { stageDays: { awaiting_approval: 21 }, processDays: 35 },
+      { stageDays: { kickoff: 3 } },
+      null,
+    );
     expect(merged).toEqual({ stageDays: { kickoff: 3, technical_setup: 7, awaiting_approval: 21 }, processDays: 35 });
     expect(DEFAULT_EXPECTATIONS.stageDays.awaiting_approval).toBe(28);
   });

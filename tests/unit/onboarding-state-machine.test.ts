@@ -1,13 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { ONBOARDING_STAGES, type OnboardingStage } from '../../src/domain/types.ts';
 import {
-  ADVANCE_GUARDS, GUARDS, PIPELINE, allowedTargets, checkGuard, evaluateGuards, planTransition, type GuardName,
+  ADVANCE_GUARDS,
+  GUARDS,
+  PIPELINE,
+  allowedTargets,
+  checkGuard,
+  evaluateGuards,
+  planTransition,
+  type GuardName,
   type OnboardingFacts,
 } from '../../src/onboarding/state-machine.ts';
 
 /** Facts under which every guard passes. */
 const ALL_MET: OnboardingFacts = {
-  eligibility: { jpmAccessAccount: true, notChaseConnect: true, jpmRepresentative: 'Rita Rep', signingAuthority: 'Sam Signer' },
+  eligibility: {
+    jpmAccessAccount: true,
+    notChaseConnect: true,
+    jpmRepresentative: 'Rita Rep',
+    signingAuthority: 'Sam Signer',
+  },
   jpmProjectId: 'proj-123',
   csrCount: 1,
   apiAccessRequested: true,
@@ -49,7 +61,16 @@ function expected(from: OnboardingStage, to: OnboardingStage, pausedFrom: Onboar
   if (to === 'paused') {
     return { kind: 'pause', guards: [] };
   }
-  const order: OnboardingStage[] = ['requested', 'kickoff', 'technical_setup', 'security_admins', 'awaiting_approval', 'approved', 'validating', 'live'];
+  const order: OnboardingStage[] = [
+    'requested',
+    'kickoff',
+    'technical_setup',
+    'security_admins',
+    'awaiting_approval',
+    'approved',
+    'validating',
+    'live',
+  ];
   const guards: Partial<Record<OnboardingStage, GuardName[]>> = {
     kickoff: ['eligibility_complete'],
     technical_setup: ['jpm_project_recorded'],
@@ -59,12 +80,16 @@ function expected(from: OnboardingStage, to: OnboardingStage, pausedFrom: Onboar
     validating: ['active_certificate', 'accounts_configured'],
     live: ['validation_passed', 'customer_signed_off'],
   };
-  return order.indexOf(to) === order.indexOf(from) + 1 && order.includes(from) ? { kind: 'advance', guards: guards[to] ?? [] } : null;
+  return order.indexOf(to) === order.indexOf(from) + 1 && order.includes(from)
+    ? { kind: 'advance', guards: guards[to] ?? [] }
+    : null;
 }
 
 const PAUSED_FROM_CASES: (OnboardingStage | null)[] = [null, ...PIPELINE];
 const cases = ONBOARDING_STAGES.flatMap((from) =>
-  ONBOARDING_STAGES.flatMap((to) => (from === 'paused' ? PAUSED_FROM_CASES : [null]).map((pausedFrom) => ({ from, to, pausedFrom }))),
+  ONBOARDING_STAGES.flatMap((to) =>
+    (from === 'paused' ? PAUSED_FROM_CASES : [null]).map((pausedFrom) => ({ from, to, pausedFrom })),
+  ),
 );
 
 describe('onboarding state machine: every pair of stages', () => {
@@ -106,7 +131,11 @@ describe('allowed targets', () => {
 
   it('refuses a transition with a sentence that says where the integration may go', () => {
     const plan = planTransition('requested', 'approved', null);
-    expect(plan).toMatchObject({ allowed: false, reason: 'requested → approved is not an allowed transition; from requested it may go to kickoff, paused, cancelled' });
+    expect(plan).toMatchObject({
+      allowed: false,
+      reason:
+        'requested → approved is not an allowed transition; from requested it may go to kickoff, paused, cancelled',
+    });
   });
 });
 
@@ -117,27 +146,64 @@ describe('guards', () => {
   });
 
   it.each([
-    ['eligibility_complete', { eligibility: { jpmAccessAccount: true, notChaseConnect: false, jpmRepresentative: 'R', signingAuthority: ' ' } }, 'not a Chase Connect account; person with signing authority named'],
+    [
+      'eligibility_complete',
+      {
+        eligibility: { jpmAccessAccount: true, notChaseConnect: false, jpmRepresentative: 'R', signingAuthority: ' ' },
+      },
+      'not a Chase Connect account; person with signing authority named',
+    ],
     ['jpm_project_recorded', { jpmProjectId: '  ' }, 'no J.P. Morgan developer-portal project id recorded'],
     ['csr_generated', { csrCount: 0 }, 'no CSR generated'],
-    ['api_access_requested', { apiAccessRequested: true, apiAccessProducts: ['balances'] }, 'API access requested without: transactions'],
+    [
+      'api_access_requested',
+      { apiAccessRequested: true, apiAccessProducts: ['balances'] },
+      'API access requested without: transactions',
+    ],
     ['api_access_requested', { apiAccessRequested: false }, 'API access not requested yet'],
-    ['security_admins_recorded', { securityAdmins: { customer: 1, ours: 0 } }, 'not recorded: our security administrator'],
-    ['security_admins_recorded', { securityAdmins: { customer: 0, ours: 2 } }, "not recorded: the customer's security administrator"],
+    [
+      'security_admins_recorded',
+      { securityAdmins: { customer: 1, ours: 0 } },
+      'not recorded: our security administrator',
+    ],
+    [
+      'security_admins_recorded',
+      { securityAdmins: { customer: 0, ours: 2 } },
+      "not recorded: the customer's security administrator",
+    ],
     ['active_certificate', { activeCertificates: 0 }, 'no active, currently valid certificate'],
     ['api_access_confirmed', { apiAccessConfirmed: false }, 'J.P. Morgan has not confirmed API access yet'],
     ['accounts_configured', { activeAccounts: 0 }, 'no active bank account configured'],
-    ['validation_passed', { validation: { passed: false, reason: 'coverage gap on 2026-11-02' } }, 'validation report not passed: coverage gap on 2026-11-02'],
+    [
+      'validation_passed',
+      { validation: { passed: false, reason: 'coverage gap on 2026-11-02' } },
+      'validation report not passed: coverage gap on 2026-11-02',
+    ],
     ['validation_passed', { validation: undefined }, 'validation report not checked'],
-    ['customer_signed_off', { customerSignoff: { required: true, signedOff: false, problemOpen: false } }, 'the customer has not confirmed their data yet'],
-    ['customer_signed_off', { customerSignoff: { required: true, signedOff: true, problemOpen: true } }, 'the customer reported a problem with their data'],
-    ['customer_signed_off', { customerSignoff: { required: true, signedOff: false, problemOpen: false, olderReportSignedOff: true } }, 'the customer confirmed an earlier validation report'],
-  ] as [GuardName, Partial<OnboardingFacts>, string][])('%s fails with a reason a person can act on', (guard, patch, reason) => {
-    const facts = { ...ALL_MET, ...patch };
-    if ('validation' in patch && patch.validation === undefined) {
-      delete facts.validation;
-    }
-    expect(checkGuard(guard, facts)).toContain(reason);
-    expect(checkGuard(guard, ALL_MET)).toBeUndefined();
-  });
+    [
+      'customer_signed_off',
+      { customerSignoff: { required: true, signedOff: false, problemOpen: false } },
+      'the customer has not confirmed their data yet',
+    ],
+    [
+      'customer_signed_off',
+      { customerSignoff: { required: true, signedOff: true, problemOpen: true } },
+      'the customer reported a problem with their data',
+    ],
+    [
+      'customer_signed_off',
+      { customerSignoff: { required: true, signedOff: false, problemOpen: false, olderReportSignedOff: true } },
+      'the customer confirmed an earlier validation report',
+    ],
+  ] as [GuardName, Partial<OnboardingFacts>, string][])(
+    '%s fails with a reason a person can act on',
+    (guard, patch, reason) => {
+      const facts = { ...ALL_MET, ...patch };
+      if ('validation' in patch && patch.validation === undefined) {
+        delete facts.validation;
+      }
+      expect(checkGuard(guard, facts)).toContain(reason);
+      expect(checkGuard(guard, ALL_MET)).toBeUndefined();
+    },
+  );
 });

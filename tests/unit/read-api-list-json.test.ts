@@ -6,10 +6,33 @@ import { encodePgJson, encodePgText } from '../../src/shared/pg-text.ts';
 import type { TransactionReadRow } from '../../src/storage/read.repo.ts';
 
 /** Bank text as stored: any characters, NUL and the escape's own characters included, escaped as ingestion stores it. */
-const bankText = fc.string({ unit: fc.oneof(fc.constantFrom('\u0000', '\u001f', '\u007f', '\u2400', '\u241b', '"', '\\', '\n', '\u2028', 'é', '😀', '\ud800', '\udc00'), fc.string({ unit: 'grapheme', maxLength: 1 })) });
+const bankText = fc.string({
+  unit: fc.oneof(
+    fc.constantFrom(
+      '\u0000',
+      '\u001f',
+      '\u007f',
+      '\u2400',
+      '\u241b',
+      '"',
+      '\\',
+      '\n',
+      '\u2028',
+      'é',
+      '😀',
+      '\ud800',
+      '\udc00',
+    ),
+    fc.string({ unit: 'grapheme', maxLength: 1 }),
+  ),
+});
 const stored = bankText.map(encodePgText);
 const json = fc.jsonValue({ maxDepth: 3 });
-const date = fc.date({ min: new Date('1990-01-01T00:00:00Z'), max: new Date('2099-12-31T00:00:00Z'), noInvalidDate: true });
+const date = fc.date({
+  min: new Date('1990-01-01T00:00:00Z'),
+  max: new Date('2099-12-31T00:00:00Z'),
+  noInvalidDate: true,
+});
 
 const row: fc.Arbitrary<TransactionReadRow> = fc.record({
   id: fc.uuid(),
@@ -35,7 +58,11 @@ const row: fc.Arbitrary<TransactionReadRow> = fc.record({
   first_seen_at: date.map((d) => d.toISOString()),
   updated_at: date.map((d) => d.toISOString()),
   // The stored jsonb as Postgres prints it (escaped text inside, when the bank sent the escape's characters).
-  narrative: fc.option(fc.oneof(json, fc.dictionary(bankText, bankText, { maxKeys: 4 })).map((v) => JSON.stringify(encodePgJson(v), null, 1))),
+  narrative: fc.option(
+    fc
+      .oneof(json, fc.dictionary(bankText, bankText, { maxKeys: 4 }))
+      .map((v) => JSON.stringify(encodePgJson(v), null, 1)),
+  ),
   supersedes: fc.option(fc.uuid()),
 });
 
@@ -44,25 +71,36 @@ const received = (text: string): unknown => JSON.parse(Buffer.from(text, 'utf8')
 
 describe('the transaction list written as JSON text', () => {
   it('is the JSON of toTransactionDto, field for field and in the same order', () => {
-    fc.assert(fc.property(row, (r) => {
-      const parsed = received(transactionItemJson(r)) as Record<string, unknown>;
-      const dto = toTransactionDto(r);
-      expect(parsed).toEqual(received(JSON.stringify(dto)));
-      expect(Object.keys(parsed)).toEqual(Object.keys(dto));
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(row, (r) => {
+        const parsed = received(transactionItemJson(r)) as Record<string, unknown>;
+        const dto = toTransactionDto(r);
+        expect(parsed).toEqual(received(JSON.stringify(dto)));
+        expect(Object.keys(parsed)).toEqual(Object.keys(dto));
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('writes amounts exactly as formatMinorUnits of the stored minor units', () => {
-    fc.assert(fc.property(row, (r) => {
-      const dto = toTransactionDto(r);
-      expect(dto.amount).toBe(formatMinorUnits(BigInt(r.amount_minor), r.decimal_location));
-      expect(dto.amountMinor).toBe(BigInt(r.amount_minor).toString());
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(row, (r) => {
+        const dto = toTransactionDto(r);
+        expect(dto.amount).toBe(formatMinorUnits(BigInt(r.amount_minor), r.decimal_location));
+        expect(dto.amountMinor).toBe(BigInt(r.amount_minor).toString());
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   it('is a page { data, nextCursor } of those items', () => {
-    fc.assert(fc.property(fc.array(row, { maxLength: 5 }), fc.option(fc.base64String()), (rows, cursor) => {
-      expect(received(transactionPageJson(rows, cursor).text)).toEqual(received(JSON.stringify({ data: rows.map(toTransactionDto), nextCursor: cursor })));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 5 }), fc.option(fc.base64String()), (rows, cursor) => {
+        expect(received(transactionPageJson(rows, cursor).text)).toEqual(
+          received(JSON.stringify({ data: rows.map(toTransactionDto), nextCursor: cursor })),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 });

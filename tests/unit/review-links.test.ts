@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { checkCsrf, csrfToken, deriveReviewKeys, reviewUrl, signReviewToken, verifyReviewToken } from '../../src/review/index.ts';
+import {
+  checkCsrf,
+  csrfToken,
+  deriveReviewKeys,
+  reviewUrl,
+  signReviewToken,
+  verifyReviewToken,
+} from '../../src/review/index.ts';
 
 /** Review link tokens: only the service's key makes one, only until its expiry, for one link. */
 const keys = deriveReviewKeys(randomBytes(32));
@@ -20,14 +27,25 @@ describe('review link tokens', () => {
     const token = signReviewToken(keys, LINK, LATER);
     const [id, exp, mac] = token.split('.') as [string, string, string];
     expect(verifyReviewToken(other, token, NOW)).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verifyReviewToken(keys, `${id.replace('e0', 'e1')}.${exp}.${mac}`, NOW)).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verifyReviewToken(keys, `${id}.${Number(exp) + 86_400}.${mac}`, NOW)).toMatchObject({ ok: false, reason: 'bad_signature' });
-    expect(verifyReviewToken(keys, `${id}.${exp}.${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`, NOW)).toMatchObject({ ok: false, reason: 'bad_signature' });
+    expect(verifyReviewToken(keys, `${id.replace('e0', 'e1')}.${exp}.${mac}`, NOW)).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(verifyReviewToken(keys, `${id}.${Number(exp) + 86_400}.${mac}`, NOW)).toMatchObject({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(
+      verifyReviewToken(keys, `${id}.${exp}.${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`, NOW),
+    ).toMatchObject({ ok: false, reason: 'bad_signature' });
   });
 
-  it.each(['', 'x', `${LINK}.1`, `${LINK}.abc.def`, `not-a-uuid.1799999999.abc`, `${LINK}.1799999999.abc.extra`])('refuses the malformed token %j', (t) => {
-    expect(verifyReviewToken(keys, t, NOW)).toEqual({ ok: false, reason: 'malformed' });
-  });
+  it.each(['', 'x', `${LINK}.1`, `${LINK}.abc.def`, `not-a-uuid.1799999999.abc`, `${LINK}.1799999999.abc.extra`])(
+    'refuses the malformed token %j',
+    (t) => {
+      expect(verifyReviewToken(keys, t, NOW)).toEqual({ ok: false, reason: 'malformed' });
+    },
+  );
 
   it('binds the CSRF token to the link and the key', () => {
     const csrf = csrfToken(keys, LINK);
@@ -41,6 +59,8 @@ describe('review link tokens', () => {
   });
 
   it('builds the page URL under the public base URL', () => {
-    expect(reviewUrl('https://sync.example/', keys, { id: LINK, expires_at: LATER })).toBe(`https://sync.example/review/${signReviewToken(keys, LINK, LATER)}`);
+    expect(reviewUrl('https://sync.example/', keys, { id: LINK, expires_at: LATER })).toBe(
+      `https://sync.example/review/${signReviewToken(keys, LINK, LATER)}`,
+    );
   });
 });

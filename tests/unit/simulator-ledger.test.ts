@@ -25,7 +25,9 @@ function content(item: DayItem) {
 }
 
 function allItems(ledger: Ledger): { date: IsoDate; item: DayItem }[] {
-  return ledger.accounts.flatMap((a) => DAYS.flatMap((date) => (ledger.day(a, date)?.items ?? []).map((item) => ({ date, item }))));
+  return ledger.accounts.flatMap((a) =>
+    DAYS.flatMap((date) => (ledger.day(a, date)?.items ?? []).map((item) => ({ date, item }))),
+  );
 }
 
 describe('simulator ledger', () => {
@@ -56,7 +58,10 @@ describe('simulator ledger', () => {
       for (const date of DAYS) {
         const day = ledger.day(account, date)!;
         const final = ledger.finalBalances(account, date)!;
-        const net = day.items.reduce((sum, i) => (i.postedMinor === null ? sum : sum + signed(i.direction, i.postedMinor)), 0n);
+        const net = day.items.reduce(
+          (sum, i) => (i.postedMinor === null ? sum : sum + signed(i.direction, i.postedMinor)),
+          0n,
+        );
         expect(final.endingLedger).toBe(final.openingLedger + net);
         // Days chain: tonight's ending ledger is the next business day's opening.
         expect(final.endingLedger).toBe(ledger.openingLedger(account, nextBusinessDay(date)));
@@ -87,7 +92,9 @@ describe('simulator ledger', () => {
           expect(rec.amount!.split('.')[1]?.length ?? 0).toBeLessThanOrEqual(dl);
         }
         const view = balanceFor(ledger, account, date, { today: DAYS.at(-1)!, progress: 0.5 })!;
-        const body = parseJsonLossless(JSON.stringify(renderBalanceAccount(account, [view], 0.5))) as { balanceList: Record<string, string>[] };
+        const body = parseJsonLossless(JSON.stringify(renderBalanceAccount(account, [view], 0.5))) as {
+          balanceList: Record<string, string>[];
+        };
         const bal = body.balanceList[0]!;
         expect(toMinorUnits(bal.endingLedgerAmount!, dl)).toBe(view.amounts.endingLedger);
         expect(bal.endingLedgerAmount!.split('.')[1]?.length ?? 0).toBe(dl);
@@ -96,7 +103,18 @@ describe('simulator ledger', () => {
   });
 
   it('uses J.P. Morgan BAI codes, summary codes and 12-character narrative tags', () => {
-    const summary: Record<string, string> = { '195': '190', '216': '190', '354': '390', '399': '390', '249': '230', '495': '490', '516': '490', '549': '530', '698': '690', '699': '690' };
+    const summary: Record<string, string> = {
+      '195': '190',
+      '216': '190',
+      '354': '390',
+      '399': '390',
+      '249': '230',
+      '495': '490',
+      '516': '490',
+      '549': '530',
+      '698': '690',
+      '699': '690',
+    };
     const items = allItems(makeLedger(DEFAULT_QUIRKS));
     for (const { item } of items.slice(0, 3000)) {
       expect(summary[item.kind.typeCode]).toBe(item.kind.summaryTypeCode);
@@ -121,20 +139,32 @@ describe('simulator ledger', () => {
   });
 
   const QUIRK_MARKS: [keyof Quirks, string][] = [
-    ['amountChangesOnPosting', 'amount-changed'], ['unpostedIntraday', 'never-posted'], ['latePostings', 'late'],
-    ['identicalTransactions', 'identical'], ['reversals', 'reversal'], ['extremeAmounts', 'extreme-large'], ['extremeAmounts', 'extreme-small'],
+    ['amountChangesOnPosting', 'amount-changed'],
+    ['unpostedIntraday', 'never-posted'],
+    ['latePostings', 'late'],
+    ['identicalTransactions', 'identical'],
+    ['reversals', 'reversal'],
+    ['extremeAmounts', 'extreme-large'],
+    ['extremeAmounts', 'extreme-small'],
   ];
   it.each(QUIRK_MARKS)('switches %s on alone (%s items appear, nothing else unusual)', (quirk, mark) => {
     const items = allItems(makeLedger({ ...NO_QUIRKS, [quirk]: true }));
     expect(items.some(({ item }) => item.marks.includes(mark))).toBe(true);
-    const own = new Set(QUIRK_MARKS.filter(([q]) => q === quirk).map(([, m]) => m).concat('sweep'));
+    const own = new Set(
+      QUIRK_MARKS.filter(([q]) => q === quirk)
+        .map(([, m]) => m)
+        .concat('sweep'),
+    );
     expect(items.every(({ item }) => item.marks.every((m) => own.has(m)))).toBe(true);
   });
 
   it('leaves other items unchanged when one quirk is switched off', () => {
     const on = makeLedger(DEFAULT_QUIRKS);
     const off = makeLedger({ ...DEFAULT_QUIRKS, latePostings: false });
-    const pick = (l: Ledger) => allItems(l).filter(({ item }) => !item.marks.includes('late') && !item.marks.includes('sweep')).map(({ item }) => content(item));
+    const pick = (l: Ledger) =>
+      allItems(l)
+        .filter(({ item }) => !item.marks.includes('late') && !item.marks.includes('sweep'))
+        .map(({ item }) => content(item));
     expect(pick(off)).toEqual(pick(on));
   });
 });
@@ -157,7 +187,11 @@ describe('simulator bank views', () => {
   });
 
   it('reports the day again as posted records with new ids, final amounts and without unposted items', () => {
-    const date = DAYS.find((d) => ledger.day(account, d)!.items.some((i) => i.marks.includes('amount-changed')) && ledger.day(account, d)!.items.some((i) => i.marks.includes('never-posted')))!;
+    const date = DAYS.find(
+      (d) =>
+        ledger.day(account, d)!.items.some((i) => i.marks.includes('amount-changed')) &&
+        ledger.day(account, d)!.items.some((i) => i.marks.includes('never-posted')),
+    )!;
     expect(date).toBeDefined();
     const intraday = intradayReported(ledger, account, { today: date, progress: 1 });
     const posted = postedReported(ledger, account, date, nextBusinessDay(date));
@@ -187,8 +221,12 @@ describe('simulator bank views', () => {
   });
 
   it('has legitimately identical transactions that differ only in their ids', () => {
-    const date = DAYS.find((d) => ledger.day(account, d)!.items.filter((i) => i.marks.includes('identical')).length === 3)!;
-    const posted = postedReported(ledger, account, date, nextBusinessDay(date)).filter((r) => r.item.marks.includes('identical'));
+    const date = DAYS.find(
+      (d) => ledger.day(account, d)!.items.filter((i) => i.marks.includes('identical')).length === 3,
+    )!;
+    const posted = postedReported(ledger, account, date, nextBusinessDay(date)).filter((r) =>
+      r.item.marks.includes('identical'),
+    );
     const records = posted.map((r) => ({ ...renderTransaction(r), transactionId: undefined }));
     expect(records).toHaveLength(3);
     expect(records[1]).toEqual(records[0]);

@@ -17,12 +17,23 @@ const LAST: IsoDate = '2026-11-27';
 const HOLIDAYS = ['2026-11-11', '2026-11-26'];
 
 function makeLedger(quirks: Quirks, holidays: string[] = []): Ledger {
-  return new Ledger({ seed: 'strange', accounts: buildAccounts('strange', 4), firstDate: FIRST, txPerDay: 30, quirks, calendar: new BankCalendar(holidays) });
+  return new Ledger({
+    seed: 'strange',
+    accounts: buildAccounts('strange', 4),
+    firstDate: FIRST,
+    txPerDay: 30,
+    quirks,
+    calendar: new BankCalendar(holidays),
+  });
 }
 
 function items(ledger: Ledger): { key: string; date: IsoDate; item: DayItem }[] {
   const days = eachDay(FIRST, LAST).filter((d) => ledger.calendar.isBusinessDay(d));
-  return ledger.accounts.flatMap((a) => days.flatMap((date) => (ledger.day(a, date)?.items ?? []).map((item) => ({ key: `${a.accountId}|${date}|${item.seq}`, date, item }))));
+  return ledger.accounts.flatMap((a) =>
+    days.flatMap((date) =>
+      (ledger.day(a, date)?.items ?? []).map((item) => ({ key: `${a.accountId}|${date}|${item.seq}`, date, item })),
+    ),
+  );
 }
 
 describe('simulator: a bank stranger than the real one', () => {
@@ -34,7 +45,9 @@ describe('simulator: a bank stranger than the real one', () => {
     expect(ledger.calendar.priorBusinessDay('2026-11-12')).toBe('2026-11-10');
     expect(ledger.calendar.currentBusinessDay('2026-11-26')).toBeNull();
     expect(intradayReported(ledger, account, { today: '2026-11-26', progress: 0.5 })).toEqual([]);
-    expect(accountDayView(ledger, { today: '2026-11-27', progress: 0.5 }, account.accountId, '2026-11-26').state).toBe('closed-bank');
+    expect(accountDayView(ledger, { today: '2026-11-27', progress: 0.5 }, account.accountId, '2026-11-26').state).toBe(
+      'closed-bank',
+    );
     // Days still chain across a holiday: the day before it closes at the opening of the day after it.
     expect(ledger.finalBalances(account, '2026-11-10')!.endingLedger).toBe(ledger.openingLedger(account, '2026-11-12'));
   });
@@ -45,9 +58,13 @@ describe('simulator: a bank stranger than the real one', () => {
     expect(all.some(({ item }) => item.marks.includes('withdrawn'))).toBe(true);
     expect(all.some(({ item }) => item.marks.includes('withdrawn-returned'))).toBe(true);
     const account = ledger.accounts[0]!;
-    const date = eachDay(FIRST, LAST).find((d) => ledger.day(account, d)?.items.some((i) => i.marks.includes('withdrawn-returned')))!;
+    const date = eachDay(FIRST, LAST).find((d) =>
+      ledger.day(account, d)?.items.some((i) => i.marks.includes('withdrawn-returned')),
+    )!;
     const target = ledger.day(account, date)!.items.find((i) => i.marks.includes('withdrawn-returned'))!;
-    const seen = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1].map((progress) => intradayReported(ledger, account, { today: date, progress }).some((r) => r.item === target));
+    const seen = [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1].map((progress) =>
+      intradayReported(ledger, account, { today: date, progress }).some((r) => r.item === target),
+    );
     // Visible, then gone, then back: the pattern contains true → false → true.
     expect(seen.join('')).toMatch(/true.*false.*true/);
     const nextDay = ledger.calendar.nextBusinessDay(date);
@@ -64,19 +81,44 @@ describe('simulator: a bank stranger than the real one', () => {
     for (const account of ledger.accounts) {
       for (const date of eachDay('2026-11-16', LAST)) {
         for (const r of accountDayView(ledger, clock, account.accountId, date).records) {
-          const wire = parseJsonLossless(r.wire) as Record<string, unknown> & { account: { accountId: string }; currency: { code: string; decimalLocation: string } };
+          const wire = parseJsonLossless(r.wire) as Record<string, unknown> & {
+            account: { accountId: string };
+            currency: { code: string; decimalLocation: string };
+          };
           expect(toMinorUnits(wire.amount as string, account.currency.decimalLocation)).toBe(BigInt(r.amountMinor));
           expect(wire.debitCreditCode).toBe(r.direction);
-          expect([wire.asOfDate, wire.transactionId, wire.postCode, wire.account.accountId, wire.currency.code]).toEqual([date, r.transactionId, r.postCode, account.accountId, account.currency.code]);
+          expect([
+            wire.asOfDate,
+            wire.transactionId,
+            wire.postCode,
+            wire.account.accountId,
+            wire.currency.code,
+          ]).toEqual([date, r.transactionId, r.postCode, account.accountId, account.currency.code]);
           expect(Number(wire.currency.decimalLocation)).toBe(account.currency.decimalLocation);
-          for (const field of ['customerReferenceSearchable', 'bankReferenceSearchable', 'narrativeText', 'baiType', 'valueDate']) {
+          for (const field of [
+            'customerReferenceSearchable',
+            'bankReferenceSearchable',
+            'narrativeText',
+            'baiType',
+            'valueDate',
+          ]) {
             const v = wire[field];
-            odd.add(`${field}:${v === undefined ? 'missing' : v === null ? 'null' : typeof v === 'object' && Object.keys(v).length === 0 ? '{}' : 'value'}`);
+            odd.add(
+              `${field}:${v === undefined ? 'missing' : v === null ? 'null' : typeof v === 'object' && Object.keys(v).length === 0 ? '{}' : 'value'}`,
+            );
           }
         }
       }
     }
-    for (const shape of ['customerReferenceSearchable:null', 'customerReferenceSearchable:{}', 'customerReferenceSearchable:missing', 'bankReferenceSearchable:{}', 'narrativeText:null', 'baiType:missing', 'valueDate:null']) {
+    for (const shape of [
+      'customerReferenceSearchable:null',
+      'customerReferenceSearchable:{}',
+      'customerReferenceSearchable:missing',
+      'bankReferenceSearchable:{}',
+      'narrativeText:null',
+      'baiType:missing',
+      'valueDate:null',
+    ]) {
       expect(odd).toContain(shape);
     }
   });
@@ -86,7 +128,9 @@ describe('simulator: a bank stranger than the real one', () => {
     const refs = all.flatMap(({ item }) => [item.bankRef, item.customerRef]);
     expect(refs.some((r) => /\S {2,}$/.test(r))).toBe(true);
     expect(refs.some((r) => /^0\d+$/.test(r))).toBe(true);
-    const values = all.flatMap(({ item }) => Object.values(item.narrative)).filter((v): v is string => typeof v === 'string');
+    const values = all
+      .flatMap(({ item }) => Object.values(item.narrative))
+      .filter((v): v is string => typeof v === 'string');
     expect(values.some((v) => codePoints(v) >= 16_384)).toBe(true);
     expect(all.some(({ item }) => Object.keys(item.narrative).length >= 30)).toBe(true);
     for (const needle of ['\u0000', '\u2028', '\u200D', 'ش', '株', '\\', '"', '\t', '\n', '\u0301']) {
@@ -97,15 +141,26 @@ describe('simulator: a bank stranger than the real one', () => {
 
   it('decides withdrawals at the clock setting, also for a page-shifted snapshot served from its memo', () => {
     const ledger = makeLedger({ ...NO_QUIRKS, growingSnapshot: true, withdrawals: true });
-    const account = ledger.accounts.find((a) => eachDay(FIRST, LAST).some((d) => ledger.day(a, d)?.items.some((i) => i.withdrawal !== null)))!;
+    const account = ledger.accounts.find((a) =>
+      eachDay(FIRST, LAST).some((d) => ledger.day(a, d)?.items.some((i) => i.withdrawal !== null)),
+    )!;
     const date = eachDay(FIRST, LAST).find((d) => ledger.day(account, d)?.items.some((i) => i.withdrawal !== null))!;
     const params = new URLSearchParams({ accountIds: account.accountId, relativeDateType: 'CURRENT_DAY' });
     const ids = (clock: { progress: number; withdrawalsAt?: number }, memo: RecordsMemo) =>
-      (JSON.parse(handleTransactions(ledger, { today: date, ...clock }, params, 'v3', memo).response.body) as { data: { transactionId: string }[] }).data.map((r) => r.transactionId);
+      (
+        JSON.parse(handleTransactions(ledger, { today: date, ...clock }, params, 'v3', memo).response.body) as {
+          data: { transactionId: string }[];
+        }
+      ).data.map((r) => r.transactionId);
     // The same progress with different withdrawal points must never share a memo entry.
     const memo = new RecordsMemo();
-    const differing = [0.2, 0.4, 0.6, 0.8].flatMap((early) => [0.3, 0.5, 0.7, 0.9].filter((late) => late > early).map((late) => ({ early, late })))
-      .find(({ early, late }) => ids({ progress: 1, withdrawalsAt: early }, new RecordsMemo()).join() !== ids({ progress: 1, withdrawalsAt: late }, new RecordsMemo()).join())!;
+    const differing = [0.2, 0.4, 0.6, 0.8]
+      .flatMap((early) => [0.3, 0.5, 0.7, 0.9].filter((late) => late > early).map((late) => ({ early, late })))
+      .find(
+        ({ early, late }) =>
+          ids({ progress: 1, withdrawalsAt: early }, new RecordsMemo()).join() !==
+          ids({ progress: 1, withdrawalsAt: late }, new RecordsMemo()).join(),
+      )!;
     expect(differing).toBeDefined();
     const first = ids({ progress: 1, withdrawalsAt: differing.early }, memo);
     expect(ids({ progress: 1, withdrawalsAt: differing.late }, memo)).not.toEqual(first);
@@ -114,7 +169,9 @@ describe('simulator: a bank stranger than the real one', () => {
   it('leaves every other item as it was when the strange quirks are switched on', () => {
     const plain = items(makeLedger(DEFAULT_QUIRKS));
     const strange = items(makeLedger({ ...ALL_QUIRKS, withdrawals: false }));
-    const untouched = strange.filter(({ item }) => !item.marks.some((m) => m === 'odd-reference' || m === 'hostile-narrative'));
+    const untouched = strange.filter(
+      ({ item }) => !item.marks.some((m) => m === 'odd-reference' || m === 'hostile-narrative'),
+    );
     const byKey = new Map(plain.map(({ key, item }) => [key, item]));
     expect(untouched.length).toBeGreaterThan(100);
     for (const { key, item } of untouched) {

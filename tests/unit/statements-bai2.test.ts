@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { directionOfTypeCode, parseBai2, parseStatement, StatementFileError, normalizeStatementAccount } from '../../src/statements/index.ts';
+import {
+  directionOfTypeCode,
+  parseBai2,
+  parseStatement,
+  StatementFileError,
+  normalizeStatementAccount,
+} from '../../src/statements/index.ts';
 
 const UGLY = readFileSync('tests/fixtures/statements/ugly.bai2', 'utf8');
 
@@ -12,16 +18,30 @@ describe('BAI2: the hand-made ugly file', () => {
 
   it('reads both groups, the defaulted currency and the continued 03 record', () => {
     expect(parsed.fileId).toBe('FILE42');
-    expect(parsed.accounts.map((a) => [a.accountNumber, a.currency])).toEqual([['000000123456789', 'USD'], ['000000987654321', 'JPY']]);
-    expect(usd.balances).toEqual([expect.objectContaining({
-      date: '2026-11-30', kind: 'final', decimalLocation: 2,
-      openingLedgerMinor: 1000000n, closingLedgerMinor: 1210050n, openingAvailableMinor: 990000n, closingAvailableMinor: null,
-    })]);
-    expect(jpy.balances).toEqual([expect.objectContaining({ decimalLocation: 0, openingLedgerMinor: -5000n, closingLedgerMinor: -3000n })]);
+    expect(parsed.accounts.map((a) => [a.accountNumber, a.currency])).toEqual([
+      ['000000123456789', 'USD'],
+      ['000000987654321', 'JPY'],
+    ]);
+    expect(usd.balances).toEqual([
+      expect.objectContaining({
+        date: '2026-11-30',
+        kind: 'final',
+        decimalLocation: 2,
+        openingLedgerMinor: 1000000n,
+        closingLedgerMinor: 1210050n,
+        openingAvailableMinor: 990000n,
+        closingAvailableMinor: null,
+      }),
+    ]);
+    expect(jpy.balances).toEqual([
+      expect.objectContaining({ decimalLocation: 0, openingLedgerMinor: -5000n, closingLedgerMinor: -3000n }),
+    ]);
   });
 
   it('reads every detail with its funds type, references and text, amounts exact', () => {
-    expect(usd.entries.map((e) => [e.typeCode, e.direction, e.amountMinor, e.bankReference, e.customerReference, e.text])).toEqual([
+    expect(
+      usd.entries.map((e) => [e.typeCode, e.direction, e.amountMinor, e.bankReference, e.customerReference, e.text]),
+    ).toEqual([
       ['195', 'credit', 250000n, '1234567890AB', 'INV-001', 'FED WIRE CREDIT'],
       ['698', 'debit', 2500n, 'BANKREF0001', '', 'SERVICE CHARGE'],
       ['698', 'debit', 2500n, 'BANKREF0001', '', 'SERVICE CHARGE'],
@@ -31,7 +51,12 @@ describe('BAI2: the hand-made ugly file', () => {
     ]);
     expect(usd.entries[0]!.valueDate).toBe('2026-11-30');
     expect(usd.entries[0]!.availability).toEqual({ fundsType: 'V', valueDate: '2026-11-30', valueTime: '1200' });
-    expect(usd.entries[4]!.availability).toEqual({ fundsType: 'S', immediate: '40000', oneDay: '0', twoOrMoreDays: '0' });
+    expect(usd.entries[4]!.availability).toEqual({
+      fundsType: 'S',
+      immediate: '40000',
+      oneDay: '0',
+      twoOrMoreDays: '0',
+    });
     expect(usd.entries[5]!.availability).toEqual({ fundsType: 'D', day1: '5000', day2: '2550' });
     expect(jpy.entries.map((e) => [e.amountMinor, e.decimalLocation, e.availability])).toEqual([[2000n, 0, null]]);
   });
@@ -45,7 +70,9 @@ describe('BAI2: the hand-made ugly file', () => {
   });
 
   it('keeps a detail whose type code names no direction as a reject of that record, with its line', () => {
-    expect(usd.rejects).toEqual([expect.objectContaining({ at: { line: 14 }, fields: ['typeCode'], bookingDate: '2026-11-30' })]);
+    expect(usd.rejects).toEqual([
+      expect.objectContaining({ at: { line: 14 }, fields: ['typeCode'], bookingDate: '2026-11-30' }),
+    ]);
     expect(usd.rejects[0]!.reason).toContain('"050"');
   });
 
@@ -61,11 +88,16 @@ describe('BAI2: the hand-made ugly file', () => {
 
 describe('BAI2: a blocked file (fixed 80-byte records, no line ends)', () => {
   it('reads the same as the file with line ends', () => {
-    const blocked = UGLY.split('\r\n').filter((l) => l !== '').map((l) => l.trimEnd().padEnd(80, ' ')).join('');
+    const blocked = UGLY.split('\r\n')
+      .filter((l) => l !== '')
+      .map((l) => l.trimEnd().padEnd(80, ' '))
+      .join('');
     expect(blocked).not.toMatch(/[\r\n]/);
     const a = parseBai2(UGLY);
     const b = parseBai2(blocked);
-    expect(b.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line]))).toEqual(a.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line])));
+    expect(b.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line]))).toEqual(
+      a.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line])),
+    );
     expect(b.accounts.map((x) => x.balances)).toEqual(a.accounts.map((x) => x.balances));
   });
 });
@@ -83,9 +115,16 @@ describe('BAI2: what refuses a file', () => {
   };
 
   it('an account, group or file control total that does not add up, naming the trailer line', () => {
-    for (const [prefix, line] of [['49,', 15], ['98,', 16], ['99,', 22]] as const) {
+    for (const [prefix, line] of [
+      ['49,', 15],
+      ['98,', 16],
+      ['99,', 22],
+    ] as const) {
       const i = lines.findIndex((l) => l.startsWith(prefix));
-      const changed = lines.with(i, lines[i]!.replace(/^(\d\d),(-?\d+)/, (_m, c: string, n: string) => `${c},${BigInt(n) + 1n}`));
+      const changed = lines.with(
+        i,
+        lines[i]!.replace(/^(\d\d),(-?\d+)/, (_m, c: string, n: string) => `${c},${BigInt(n) + 1n}`),
+      );
       const err = refused(changed.join('\r\n'));
       expect(err.code).toBe('statement_control_total');
       expect(err.line).toBe(line);
@@ -101,8 +140,14 @@ describe('BAI2: what refuses a file', () => {
     expect(refused(lines.slice(0, 12).join('\r\n')).message).toMatch(/without its trailer \(99\)/);
     expect(refused(UGLY.replace('16,195,250000,V,', '16,195,250000,Q,')).message).toMatch(/line 5: funds type/);
     expect(refused(UGLY.replace('02,CUSTOMER,021000021,1,261130,,JPY,2/', '03,X/')).line).toBe(17);
-    expect(refused(UGLY.replace('16,698,2500,0,BANKREF0001,,SERVICE CHARGE     ', '16,698,25.00,0,BANKREF0001,,SERVICE CHARGE')).message).toMatch(/line 9: amount/);
-    expect(() => parseStatement("hello")).toThrow(expect.objectContaining({ code: "statement_format_unknown" }) as Error);
+    expect(
+      refused(
+        UGLY.replace('16,698,2500,0,BANKREF0001,,SERVICE CHARGE     ', '16,698,25.00,0,BANKREF0001,,SERVICE CHARGE'),
+      ).message,
+    ).toMatch(/line 9: amount/);
+    expect(() => parseStatement('hello')).toThrow(
+      expect.objectContaining({ code: 'statement_format_unknown' }) as Error,
+    );
   });
 });
 
@@ -110,12 +155,17 @@ describe('BAI2: type code ranges', () => {
   it('credits, debits and the codes that are neither', () => {
     expect(['100', '195', '399', '920', '959'].map(directionOfTypeCode)).toEqual(Array(5).fill('credit'));
     expect(['400', '495', '699', '960', '999'].map(directionOfTypeCode)).toEqual(Array(5).fill('debit'));
-    expect(['010', '099', '700', '899', '900', '919', '12', 'ABC'].map(directionOfTypeCode)).toEqual(Array(8).fill(null));
+    expect(['010', '099', '700', '899', '900', '919', '12', 'ABC'].map(directionOfTypeCode)).toEqual(
+      Array(8).fill(null),
+    );
   });
 });
 
 /** A test-side BAI2 writer (not the simulator's): a record wrapped at `width` (at least 64, so the fields before the text fit the first record, as BAI2 requires) into 88 records, the text split anywhere. */
-function writeFile(details: { code: string; amount: bigint; bank: string; cust: string; text: string; tags: [string, string][] }[], width: number): string {
+function writeFile(
+  details: { code: string; amount: bigint; bank: string; cust: string; text: string; tags: [string, string][] }[],
+  width: number,
+): string {
   const wrap = (record: string) => {
     const out = [record.slice(0, width)];
     for (let i = width; i < record.length; i += width - 3) {
@@ -133,7 +183,12 @@ function writeFile(details: { code: string; amount: bigint; bank: string; cust: 
     }
   }
   body.push(`49,${total},${body.length + 1}/`);
-  const lines = [`01,A,B,261201,0200,F1,${width},,2/`, '02,B,A,1,261130,,USD,2/', ...body, `98,${total},1,${body.length + 2}/`];
+  const lines = [
+    `01,A,B,261201,0200,F1,${width},,2/`,
+    '02,B,A,1,261130,,USD,2/',
+    ...body,
+    `98,${total},1,${body.length + 2}/`,
+  ];
   lines.push(`99,${total},1,${lines.length + 1}/`);
   return lines.join('\n');
 }
@@ -146,40 +201,64 @@ const detail = fc.record({
   bank: ref,
   cust: ref,
   text: word,
-  tags: fc.uniqueArray(fc.tuple(fc.constantFrom('YOUR REF', 'B/O CUSTOMER', 'REC FROM', 'OBI', 'FED REF'), word), { selector: ([k]) => k, maxLength: 4 }),
+  tags: fc.uniqueArray(fc.tuple(fc.constantFrom('YOUR REF', 'B/O CUSTOMER', 'REC FROM', 'OBI', 'FED REF'), word), {
+    selector: ([k]) => k,
+    maxLength: 4,
+  }),
 });
 
 describe('BAI2: properties (fast-check)', () => {
   it('every detail comes back exactly, whatever the amounts, texts and record width', () => {
-    fc.assert(fc.property(fc.array(detail, { maxLength: 12 }), fc.integer({ min: 64, max: 120 }), (details, width) => {
-      const parsed = parseBai2(writeFile(details, width));
-      const entries = parsed.accounts[0]?.entries ?? [];
-      expect(entries.map((e) => [e.typeCode, e.amountMinor, e.bankReference, e.customerReference, e.text])).toEqual(details.map((d) => [d.code, d.amount, d.bank, d.cust, d.text]));
-      expect(entries.map((e) => e.narrative ?? {})).toEqual(details.map((d) => Object.fromEntries(d.tags)));
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.array(detail, { maxLength: 12 }), fc.integer({ min: 64, max: 120 }), (details, width) => {
+        const parsed = parseBai2(writeFile(details, width));
+        const entries = parsed.accounts[0]?.entries ?? [];
+        expect(entries.map((e) => [e.typeCode, e.amountMinor, e.bankReference, e.customerReference, e.text])).toEqual(
+          details.map((d) => [d.code, d.amount, d.bank, d.cust, d.text]),
+        );
+        expect(entries.map((e) => e.narrative ?? {})).toEqual(details.map((d) => Object.fromEntries(d.tags)));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('any amount digit changed in a detail is caught by the control totals', () => {
-    fc.assert(fc.property(fc.array(detail, { minLength: 1, maxLength: 6 }), fc.nat(), fc.integer({ min: 1, max: 9 }), (details, pick, delta) => {
-      const i = pick % details.length;
-      const text = writeFile(details, 200);
-      const tampered = text.split('\n').map((l, k, all) => {
-        const nth = all.slice(0, k).filter((x) => x.startsWith('16,')).length;
-        return l.startsWith('16,') && nth === i ? l.replace(/^16,(\d{3}),(\d+),/, (_m, c: string, a: string) => `16,${c},${BigInt(a) + BigInt(delta)},`) : l;
-      }).join('\n');
-      expect(() => parseBai2(tampered)).toThrow(StatementFileError);
-    }), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.array(detail, { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 9 }),
+        (details, pick, delta) => {
+          const i = pick % details.length;
+          const text = writeFile(details, 200);
+          const tampered = text
+            .split('\n')
+            .map((l, k, all) => {
+              const nth = all.slice(0, k).filter((x) => x.startsWith('16,')).length;
+              return l.startsWith('16,') && nth === i
+                ? l.replace(/^16,(\d{3}),(\d+),/, (_m, c: string, a: string) => `16,${c},${BigInt(a) + BigInt(delta)},`)
+                : l;
+            })
+            .join('\n');
+          expect(() => parseBai2(tampered)).toThrow(StatementFileError);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('a damaged file is read or refused with a StatementFileError, never anything else', () => {
-    fc.assert(fc.property(fc.nat(), fc.nat({ max: 3 }), fc.string({ maxLength: 3 }), (at, drop, insert) => {
-      const i = at % UGLY.length;
-      const damaged = UGLY.slice(0, i) + insert + UGLY.slice(i + drop);
-      try {
-        parseStatement(damaged);
-      } catch (err) {
-        expect(err).toBeInstanceOf(StatementFileError);
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.nat(), fc.nat({ max: 3 }), fc.string({ maxLength: 3 }), (at, drop, insert) => {
+        const i = at % UGLY.length;
+        const damaged = UGLY.slice(0, i) + insert + UGLY.slice(i + drop);
+        try {
+          parseStatement(damaged);
+        } catch (err) {
+          expect(err).toBeInstanceOf(StatementFileError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { normalizeStatementAccount, parseCamt, parseStatement, StatementFileError } from '../../src/statements/index.ts';
+import {
+  normalizeStatementAccount,
+  parseCamt,
+  parseStatement,
+  StatementFileError,
+} from '../../src/statements/index.ts';
 
 const UGLY = readFileSync('tests/fixtures/statements/ugly.camt053.xml', 'utf8');
 
@@ -13,13 +18,30 @@ describe('camt.053: the hand-made ugly file', () => {
     expect(parsed.format).toBe('camt053');
     expect(parsed.fileId).toBe('STMT-2026-11-30-001');
     expect(parsed.accounts.map((a) => [a.accountNumber, a.currency])).toEqual([['000000123456789', 'USD']]);
-    expect(account.balances).toEqual([expect.objectContaining({
-      date: '2026-11-30', kind: 'final', openingLedgerMinor: 1000000n, closingLedgerMinor: 1202450n, closingAvailableMinor: -25000n, openingAvailableMinor: null,
-    })]);
+    expect(account.balances).toEqual([
+      expect.objectContaining({
+        date: '2026-11-30',
+        kind: 'final',
+        openingLedgerMinor: 1000000n,
+        closingLedgerMinor: 1202450n,
+        closingAvailableMinor: -25000n,
+        openingAvailableMinor: null,
+      }),
+    ]);
   });
 
   it('reads entries: references, type code, status, value date, narrative; a batch split by its details', () => {
-    expect(account.entries.map((e) => [e.direction, e.amountMinor, e.status, e.bankReference, e.customerReference, e.typeCode, e.valueDate])).toEqual([
+    expect(
+      account.entries.map((e) => [
+        e.direction,
+        e.amountMinor,
+        e.status,
+        e.bankReference,
+        e.customerReference,
+        e.typeCode,
+        e.valueDate,
+      ]),
+    ).toEqual([
       ['credit', 250000n, 'posted', '1234567890AB', 'INV-001', '195', '2026-11-30'],
       ['debit', 40000n, 'posted', 'B77-1', 'PAY-1', null, null],
       ['debit', 7550n, 'posted', 'B77-2', '', null, null],
@@ -29,26 +51,37 @@ describe('camt.053: the hand-made ugly file', () => {
     expect(account.entries[0]!.text).toBe('FED WIRE CREDIT');
     expect(account.entries[0]!.narrative).toEqual({ 'YOUR REF': 'INV-001', 'B/O CUSTOMER': 'ACME CORP & SONS <NY>' });
     // The entry's own text, exactly as the file has it (kept with the stored row).
-    expect(account.entries[0]!.source).toMatch(/^<c:Ntry>\r\n[^]*<c:AcctSvcrRef>1234567890AB<\/c:AcctSvcrRef>[^]*<\/c:Ntry>$/);
+    expect(account.entries[0]!.source).toMatch(
+      /^<c:Ntry>\r\n[^]*<c:AcctSvcrRef>1234567890AB<\/c:AcctSvcrRef>[^]*<\/c:Ntry>$/,
+    );
     expect(UGLY).toContain(account.entries[0]!.source);
   });
 
   it('normalizes to posted (P) and pending (I) records of source camt053', () => {
     const batch = normalizeStatementAccount(parsed, account, '000000123456789');
     expect(batch.source).toBe('camt053');
-    expect(batch.records.map((r) => [r.recordClass, r.status])).toEqual([['P', 'posted'], ['P', 'posted'], ['P', 'posted'], ['I', 'pending']]);
+    expect(batch.records.map((r) => [r.recordClass, r.status])).toEqual([
+      ['P', 'posted'],
+      ['P', 'posted'],
+      ['P', 'posted'],
+      ['I', 'pending'],
+    ]);
     expect(batch.postedDates).toEqual(['2026-11-30']);
     expect(batch.intradayDates).toEqual(['2026-11-30']);
     expect(batch.balances[0]!.source).toBe('camt053');
   });
 
   it('a camt.052 report of the same entries is intraday: every entry pending, ITBD an intraday balance', () => {
-    const report = UGLY.replace('camt.053.001.02', 'camt.052.001.08').replace(/BkToCstmrStmt/g, 'BkToCstmrAcctRpt').replace(/c:Stmt>/g, 'c:Rpt>')
+    const report = UGLY.replace('camt.053.001.02', 'camt.052.001.08')
+      .replace(/BkToCstmrStmt/g, 'BkToCstmrAcctRpt')
+      .replace(/c:Stmt>/g, 'c:Rpt>')
       .replace(/<c:Cd>CLBD<\/c:Cd>/, '<c:Cd>ITBD</c:Cd>');
     const p = parseStatement(report);
     expect(p.format).toBe('camt052');
     expect(p.accounts[0]!.entries.every((e) => e.status === 'pending')).toBe(true);
-    expect(p.accounts[0]!.balances.find((b) => b.kind === 'current_day')).toEqual(expect.objectContaining({ closingLedgerMinor: 1202450n }));
+    expect(p.accounts[0]!.balances.find((b) => b.kind === 'current_day')).toEqual(
+      expect.objectContaining({ closingLedgerMinor: 1202450n }),
+    );
   });
 });
 
@@ -64,11 +97,18 @@ describe('camt: what refuses a file', () => {
   };
 
   it('another XML document, broken XML, an amount with more decimals than its currency, a CdtDbtInd that is neither', () => {
-    expect(refused('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"/>').message).toMatch(/not a camt\.052 or camt\.053/);
+    expect(refused('<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"/>').message).toMatch(
+      /not a camt\.052 or camt\.053/,
+    );
     expect(refused(UGLY.replace('</c:Ntry>', '')).message).toMatch(/not well-formed XML/);
     expect(refused(UGLY.replace('2500.00</c:Amt>', '2500.001</c:Amt>')).message).toMatch(/more than 2 decimal places/);
-    expect(refused(UGLY.replace('<c:CdtDbtInd>DBIT</c:CdtDbtInd><c:Sts>PDNG', '<c:CdtDbtInd>X</c:CdtDbtInd><c:Sts>PDNG')).message).toMatch(/CdtDbtInd must be CRDT or DBIT/);
-    expect(refused(UGLY.replace('<c:Amt Ccy="USD">1.00</c:Amt>', '<c:Amt Ccy="USD">-1.00</c:Amt>')).message).toMatch(/unsigned decimal amount/);
+    expect(
+      refused(UGLY.replace('<c:CdtDbtInd>DBIT</c:CdtDbtInd><c:Sts>PDNG', '<c:CdtDbtInd>X</c:CdtDbtInd><c:Sts>PDNG'))
+        .message,
+    ).toMatch(/CdtDbtInd must be CRDT or DBIT/);
+    expect(refused(UGLY.replace('<c:Amt Ccy="USD">1.00</c:Amt>', '<c:Amt Ccy="USD">-1.00</c:Amt>')).message).toMatch(
+      /unsigned decimal amount/,
+    );
   });
 
   it('names the line of the entry', () => {
@@ -78,18 +118,24 @@ describe('camt: what refuses a file', () => {
   });
 
   it('an entity declaration is not expanded (no DTD, no external entities)', () => {
-    const xxe = UGLY.replace('<c:Document', '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\r\n<c:Document').replace('FED WIRE CREDIT', '&x;');
+    const xxe = UGLY.replace(
+      '<c:Document',
+      '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>\r\n<c:Document',
+    ).replace('FED WIRE CREDIT', '&x;');
     expect(refused(xxe).code).toBe('statement_invalid');
   });
 
   it('a damaged document is read or refused with a StatementFileError, never anything else (fast-check)', () => {
-    fc.assert(fc.property(fc.nat(), fc.nat({ max: 4 }), fc.string({ maxLength: 4 }), (at, drop, insert) => {
-      const i = at % UGLY.length;
-      try {
-        parseStatement(UGLY.slice(0, i) + insert + UGLY.slice(i + drop));
-      } catch (err) {
-        expect(err).toBeInstanceOf(StatementFileError);
-      }
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(fc.nat(), fc.nat({ max: 4 }), fc.string({ maxLength: 4 }), (at, drop, insert) => {
+        const i = at % UGLY.length;
+        try {
+          parseStatement(UGLY.slice(0, i) + insert + UGLY.slice(i + drop));
+        } catch (err) {
+          expect(err).toBeInstanceOf(StatementFileError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });

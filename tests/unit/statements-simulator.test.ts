@@ -15,7 +15,13 @@ import { normalizeStatementAccount, parseBai2, parseCamt, parseStatement } from 
 
 const FIRST: IsoDate = '2026-09-01';
 const seed = 'statements-unit';
-const ledger = new Ledger({ seed, accounts: buildAccounts(seed, 8), firstDate: FIRST, txPerDay: 30, quirks: DEFAULT_QUIRKS });
+const ledger = new Ledger({
+  seed,
+  accounts: buildAccounts(seed, 8),
+  firstDate: FIRST,
+  txPerDay: 30,
+  quirks: DEFAULT_QUIRKS,
+});
 const today: IsoDate = '2026-10-01';
 const window = { from: '2026-09-14', to: '2026-09-25', clock: { today, progress: 0.5 } };
 
@@ -23,7 +29,9 @@ const window = { from: '2026-09-14', to: '2026-09-25', clock: { today, progress:
 function apiRecords(accountId: string) {
   const account = ledger.account(accountId)!;
   const days = eachDay(window.from, window.to);
-  const wire = days.flatMap((d) => postedReported(ledger, account, d, today)).map((r) => parseJsonLossless(JSON.stringify(renderTransaction(r))) as WireTransaction);
+  const wire = days
+    .flatMap((d) => postedReported(ledger, account, d, today))
+    .map((r) => parseJsonLossless(JSON.stringify(renderTransaction(r))) as WireTransaction);
   return normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'history' }).records;
 }
 
@@ -32,8 +40,11 @@ describe('statement files rendered from the simulator ledger', () => {
     it(`BAI2 and camt.053 give the API's identity for every item (${account.currency.code} ****${account.accountId.slice(-4)})`, () => {
       const api = apiRecords(account.accountId);
       expect(api.length).toBeGreaterThan(100);
-      const files = [renderBai2(ledger, { ...window, accountIds: [account.accountId] }), renderCamt053(ledger, { ...window, accountIds: [account.accountId] }),
-        renderCamt053(ledger, { ...window, accountIds: [account.accountId] }, { version: '02' })];
+      const files = [
+        renderBai2(ledger, { ...window, accountIds: [account.accountId] }),
+        renderCamt053(ledger, { ...window, accountIds: [account.accountId] }),
+        renderCamt053(ledger, { ...window, accountIds: [account.accountId] }, { version: '02' }),
+      ];
       const hashes: string[][] = [];
       for (const text of files) {
         const parsed = parseStatement(text);
@@ -41,7 +52,9 @@ describe('statement files rendered from the simulator ledger', () => {
         const batch = normalizeStatementAccount(parsed, parsed.accounts[0]!, account.accountId);
         expect(batch.rejects).toEqual([]);
         expect(batch.records.map((r) => r.fingerprintKey).sort()).toEqual(api.map((r) => r.fingerprintKey).sort());
-        expect(batch.records.map((r) => `${r.direction}:${r.amountMinor}`).sort()).toEqual(api.map((r) => `${r.direction}:${r.amountMinor}`).sort());
+        expect(batch.records.map((r) => `${r.direction}:${r.amountMinor}`).sort()).toEqual(
+          api.map((r) => `${r.direction}:${r.amountMinor}`).sort(),
+        );
         hashes.push(batch.records.map((r) => r.contentHash).sort());
         // Every business day of the window has its final balance, and the ledger's proof holds on it.
         expect(batch.balances.map((b) => b.asOfDate)).toEqual(batch.postedDates);
@@ -59,8 +72,12 @@ describe('statement files rendered from the simulator ledger', () => {
 
   it('a file of several accounts holds each of them, and the parsers are told apart by content', () => {
     const ids = ledger.accounts.slice(0, 3).map((a) => a.accountId);
-    expect(parseBai2(renderBai2(ledger, { ...window, accountIds: ids })).accounts.map((a) => a.accountNumber)).toEqual(ids);
-    expect(parseCamt(renderCamt053(ledger, { ...window, accountIds: ids })).accounts.map((a) => a.accountNumber)).toEqual(ids);
+    expect(parseBai2(renderBai2(ledger, { ...window, accountIds: ids })).accounts.map((a) => a.accountNumber)).toEqual(
+      ids,
+    );
+    expect(
+      parseCamt(renderCamt053(ledger, { ...window, accountIds: ids })).accounts.map((a) => a.accountNumber),
+    ).toEqual(ids);
   });
 
   it('three identical fees stay three occurrences', () => {
@@ -79,22 +96,36 @@ describe('statement files rendered from the simulator ledger', () => {
 describe('statement files of any simulated ledger (fast-check over seeds)', () => {
   /** Odd references (padded, zero-led, re-cased) and hostile narratives (NUL, CJK, RTL, 16k characters) included. */
   const quirks: Quirks = { ...DEFAULT_QUIRKS, oddReferences: true, hostileNarratives: true };
-  it('BAI2 and camt.053 give the API\'s fingerprint keys and amounts, and the same content hashes', () => {
-    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.nat({ max: 7 }), (s, k) => {
-      const l = new Ledger({ seed: s, accounts: buildAccounts(s, 8), firstDate: FIRST, txPerDay: 12, quirks });
-      const account = l.accounts[k]!;
-      const w = { accountIds: [account.accountId], from: '2026-09-21', to: '2026-09-25', clock: { today, progress: 0.5 } };
-      const wire = eachDay(w.from, w.to).flatMap((d) => postedReported(l, account, d, today)).map((r) => parseJsonLossless(JSON.stringify(renderTransaction(r))) as WireTransaction);
-      const api = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'history' }).records;
-      const batches = [renderBai2(l, w), renderCamt053(l, w)].map((text) => {
-        const parsed = parseStatement(text);
-        return normalizeStatementAccount(parsed, parsed.accounts[0]!, account.accountId);
-      });
-      for (const b of batches) {
-        expect(b.rejects).toEqual([]);
-        expect(b.records.map((r) => `${r.fingerprintKey}|${r.amountMinor}`).sort()).toEqual(api.map((r) => `${r.fingerprintKey}|${r.amountMinor}`).sort());
-      }
-      expect(batches[1]!.records.map((r) => r.contentHash).sort()).toEqual(batches[0]!.records.map((r) => r.contentHash).sort());
-    }), { numRuns: 12 });
+  it("BAI2 and camt.053 give the API's fingerprint keys and amounts, and the same content hashes", () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 12 }), fc.nat({ max: 7 }), (s, k) => {
+        const l = new Ledger({ seed: s, accounts: buildAccounts(s, 8), firstDate: FIRST, txPerDay: 12, quirks });
+        const account = l.accounts[k]!;
+        const w = {
+          accountIds: [account.accountId],
+          from: '2026-09-21',
+          to: '2026-09-25',
+          clock: { today, progress: 0.5 },
+        };
+        const wire = eachDay(w.from, w.to)
+          .flatMap((d) => postedReported(l, account, d, today))
+          .map((r) => parseJsonLossless(JSON.stringify(renderTransaction(r))) as WireTransaction);
+        const api = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'history' }).records;
+        const batches = [renderBai2(l, w), renderCamt053(l, w)].map((text) => {
+          const parsed = parseStatement(text);
+          return normalizeStatementAccount(parsed, parsed.accounts[0]!, account.accountId);
+        });
+        for (const b of batches) {
+          expect(b.rejects).toEqual([]);
+          expect(b.records.map((r) => `${r.fingerprintKey}|${r.amountMinor}`).sort()).toEqual(
+            api.map((r) => `${r.fingerprintKey}|${r.amountMinor}`).sort(),
+          );
+        }
+        expect(batches[1]!.records.map((r) => r.contentHash).sort()).toEqual(
+          batches[0]!.records.map((r) => r.contentHash).sort(),
+        );
+      }),
+      { numRuns: 12 },
+    );
   });
 });

@@ -5,7 +5,12 @@ import { buildAccounts } from '../../src/simulator/accounts.ts';
 import { Ledger } from '../../src/simulator/ledger.ts';
 import { DEFAULT_QUIRKS } from '../../src/simulator/quirks.ts';
 import { renderBai2, renderCamt053 } from '../../src/simulator/statements.ts';
-import { parseStatement, StatementFileError, StatementReader, type ParsedStatement } from '../../src/statements/index.ts';
+import {
+  parseStatement,
+  StatementFileError,
+  StatementReader,
+  type ParsedStatement,
+} from '../../src/statements/index.ts';
 
 /** The file handed over in pieces cut at `cuts` (character offsets), as a request body or a file stream arrives. */
 function readInPieces(text: string, cuts: readonly number[]): ParsedStatement {
@@ -32,8 +37,19 @@ function refusal(read: () => unknown): { line: number | null; code: string } | n
 }
 
 const seed = 'statements-stream';
-const ledger = new Ledger({ seed, accounts: buildAccounts(seed, 2), firstDate: '2026-10-01', txPerDay: 12, quirks: DEFAULT_QUIRKS });
-const window = { accountIds: ledger.accounts.map((a) => a.accountId), from: '2026-10-05', to: '2026-10-09', clock: { today: '2026-10-30', progress: 0.5 } };
+const ledger = new Ledger({
+  seed,
+  accounts: buildAccounts(seed, 2),
+  firstDate: '2026-10-01',
+  txPerDay: 12,
+  quirks: DEFAULT_QUIRKS,
+});
+const window = {
+  accountIds: ledger.accounts.map((a) => a.accountId),
+  from: '2026-10-05',
+  to: '2026-10-09',
+  clock: { today: '2026-10-30', progress: 0.5 },
+};
 const FILES: Record<string, string> = {
   'simulated BAI2': renderBai2(ledger, window),
   'simulated camt.053': renderCamt053(ledger, window),
@@ -47,22 +63,40 @@ describe('statement files read in pieces', () => {
     it(`${name}: any cut gives the same statement as the whole text, entry texts included`, () => {
       const whole = parseStatement(text);
       expect(whole.accounts.flatMap((a) => a.entries).length).toBeGreaterThan(0);
-      fc.assert(fc.property(fc.array(fc.nat({ max: text.length }), { maxLength: 40 }), (cuts) => {
-        expect(readInPieces(text, cuts)).toEqual(whole);
-      }), { numRuns: 40 });
+      fc.assert(
+        fc.property(fc.array(fc.nat({ max: text.length }), { maxLength: 40 }), (cuts) => {
+          expect(readInPieces(text, cuts)).toEqual(whole);
+        }),
+        { numRuns: 40 },
+      );
       // One character at a time: every CRLF and every tag split.
-      expect(readInPieces(text, Array.from({ length: Math.min(text.length, 6000) }, (_, i) => i))).toEqual(whole);
+      expect(
+        readInPieces(
+          text,
+          Array.from({ length: Math.min(text.length, 6000) }, (_, i) => i),
+        ),
+      ).toEqual(whole);
     });
   }
 
   it('a blocked BAI2 file (no line ends) read in pieces is the same as whole', () => {
     const lines = FILES['ugly BAI2']!.split(/\r\n|\n/).filter((l) => l.trim() !== '');
     const length = 80;
-    const blocked = lines.map((l) => l.replace(/^(01,(?:[^,]*,){5})[^,]*/, `$1${length}`).padEnd(length, ' ').slice(0, length)).join('');
+    const blocked = lines
+      .map((l) =>
+        l
+          .replace(/^(01,(?:[^,]*,){5})[^,]*/, `$1${length}`)
+          .padEnd(length, ' ')
+          .slice(0, length),
+      )
+      .join('');
     const whole = refusal(() => parseStatement(blocked)) ?? parseStatement(blocked);
-    fc.assert(fc.property(fc.array(fc.nat({ max: blocked.length }), { maxLength: 20 }), (cuts) => {
-      expect(refusal(() => readInPieces(blocked, cuts)) ?? readInPieces(blocked, cuts)).toEqual(whole);
-    }), { numRuns: 30 });
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: blocked.length }), { maxLength: 20 }), (cuts) => {
+        expect(refusal(() => readInPieces(blocked, cuts)) ?? readInPieces(blocked, cuts)).toEqual(whole);
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('a tampered control total or a broken record is refused with the same line however the file is cut', () => {
@@ -71,17 +105,26 @@ describe('statement files read in pieces', () => {
     const at = lines.findIndex((l) => l.startsWith('49,'));
     lines[at] = lines[at]!.replace(/^49,(-?\d+),/, (_m, n: string) => `49,${BigInt(n) + 1n},`);
     const tampered = lines.join('\r\n');
-    fc.assert(fc.property(fc.array(fc.nat({ max: tampered.length }), { maxLength: 20 }), (cuts) => {
-      expect(refusal(() => readInPieces(tampered, cuts))).toEqual({ line: at + 1, code: 'statement_control_total' });
-    }), { numRuns: 30 });
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: tampered.length }), { maxLength: 20 }), (cuts) => {
+        expect(refusal(() => readInPieces(tampered, cuts))).toEqual({ line: at + 1, code: 'statement_control_total' });
+      }),
+      { numRuns: 30 },
+    );
     const camt = FILES['simulated camt.053']!;
     const broken = camt.replace('</Ntry>', '</Ntr>');
     const expected = refusal(() => parseStatement(broken));
     // The line of the wrong end tag itself (not where the reader stopped).
-    expect(expected).toEqual({ code: 'statement_invalid', line: camt.slice(0, camt.indexOf('</Ntry>')).split('\n').length });
-    fc.assert(fc.property(fc.array(fc.nat({ max: broken.length }), { maxLength: 20 }), (cuts) => {
-      expect(refusal(() => readInPieces(broken, cuts))).toEqual(expected);
-    }), { numRuns: 30 });
+    expect(expected).toEqual({
+      code: 'statement_invalid',
+      line: camt.slice(0, camt.indexOf('</Ntry>')).split('\n').length,
+    });
+    fc.assert(
+      fc.property(fc.array(fc.nat({ max: broken.length }), { maxLength: 20 }), (cuts) => {
+        expect(refusal(() => readInPieces(broken, cuts))).toEqual(expected);
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('tells the format from the first characters, even when they arrive one by one; blank is no content', () => {

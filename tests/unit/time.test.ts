@@ -1,6 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { addDays, cachedFormatterCount, diffDays, eachDay, isIsoDate, localDate, localMinuteOfDay, splitRange } from '../../src/shared/time.ts';
+import {
+  addDays,
+  cachedFormatterCount,
+  diffDays,
+  eachDay,
+  isIsoDate,
+  localDate,
+  localMinuteOfDay,
+  splitRange,
+} from '../../src/shared/time.ts';
 
 describe('date helpers', () => {
   it('does calendar arithmetic on YYYY-MM-DD', () => {
@@ -46,10 +55,16 @@ describe('date helpers', () => {
     const name = 'America/New_York';
     const letters = [...name].flatMap((c, i) => (c.toLowerCase() === c.toUpperCase() ? [] : [i]));
     for (let mask = 0; mask < 1024; mask++) {
-      const spelling = [...name].map((c, i) => {
-        const bit = letters.indexOf(i);
-        return bit >= 0 && bit < 10 && (mask >> bit) & 1 ? c.toLowerCase() === c ? c.toUpperCase() : c.toLowerCase() : c;
-      }).join('');
+      const spelling = [...name]
+        .map((c, i) => {
+          const bit = letters.indexOf(i);
+          return bit >= 0 && bit < 10 && (mask >> bit) & 1
+            ? c.toLowerCase() === c
+              ? c.toUpperCase()
+              : c.toLowerCase()
+            : c;
+        })
+        .join('');
       expect(localDate(instant, spelling)).toBe('2026-03-09');
       expect(localMinuteOfDay(instant, spelling)).toBe(23 * 60 + 30);
       expect(cachedFormatterCount()).toBeLessThanOrEqual(256);
@@ -78,12 +93,21 @@ describe('date helpers', () => {
       console.log(JSON.stringify([addDays('2026-03-08', 1), localDate(new Date('2026-03-10T03:30:00Z'), 'America/New_York'), splitRange('2026-03-01', '2026-03-12', 5)]));
     `;
     const run = (tz: string) =>
-      execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, TZ: tz }, encoding: 'utf8' });
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+        env: { ...process.env, TZ: tz },
+        encoding: 'utf8',
+      });
     const utc = run('UTC');
     expect(run('Pacific/Kiritimati')).toBe(utc);
     expect(run('America/Los_Angeles')).toBe(utc);
-    expect(JSON.parse(utc)).toEqual(['2026-03-09', '2026-03-09', [
-      { from: '2026-03-01', to: '2026-03-05' }, { from: '2026-03-06', to: '2026-03-10' }, { from: '2026-03-11', to: '2026-03-12' },
-    ]]);
+    expect(JSON.parse(utc)).toEqual([
+      '2026-03-09',
+      '2026-03-09',
+      [
+        { from: '2026-03-01', to: '2026-03-05' },
+        { from: '2026-03-06', to: '2026-03-10' },
+        { from: '2026-03-11', to: '2026-03-12' },
+      ],
+    ]);
   });
 });

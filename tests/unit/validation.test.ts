@@ -12,17 +12,31 @@ describe('heal windows', () => {
       { from: '2025-03-03', to: '2025-03-07', days: ['2025-03-03', '2025-03-04', '2025-03-07'] },
       { from: '2025-03-20', to: '2025-03-20', days: ['2025-03-20'] },
     ]);
-    expect(windowsOf(['2025-03-01', '2025-03-02', '2025-03-03'], 5, 2).map((w) => [w.from, w.to])).toEqual([['2025-03-01', '2025-03-02'], ['2025-03-03', '2025-03-03']]);
+    expect(windowsOf(['2025-03-01', '2025-03-02', '2025-03-03'], 5, 2).map((w) => [w.from, w.to])).toEqual([
+      ['2025-03-01', '2025-03-02'],
+      ['2025-03-03', '2025-03-03'],
+    ]);
     expect(windowsOf([], 5, 31)).toEqual([]);
   });
 });
 
 describe('heal diff', () => {
   const row = (id: string, over: Partial<RowSnapshot> = {}): RowSnapshot => ({
-    id, jpmTransactionId: `J-${id}`, bookingDate: '2025-03-05', status: 'posted', direction: 'credit', amountMinor: '100', contentHash: `h-${id}`, ...over,
+    id,
+    jpmTransactionId: `J-${id}`,
+    bookingDate: '2025-03-05',
+    status: 'posted',
+    direction: 'credit',
+    amountMinor: '100',
+    contentHash: `h-${id}`,
+    ...over,
   });
   it('names missing, extra and changed rows', () => {
-    const before = new Map([['a', row('a')], ['b', row('b')], ['p', row('p', { status: 'pending' })]]);
+    const before = new Map([
+      ['a', row('a')],
+      ['b', row('b')],
+      ['p', row('p', { status: 'pending' })],
+    ]);
     const after = new Map([
       ['a', row('a', { jpmTransactionId: 'J-a2', contentHash: 'h-a2' })],
       ['b', row('b')],
@@ -30,15 +44,35 @@ describe('heal diff', () => {
       ['c', row('c', { amountMinor: '9007199254740993' })],
     ]);
     const d = diffSnapshots(before, after);
-    expect(d.missing).toEqual([{ id: 'c', jpmTransactionId: 'J-c', bookingDate: '2025-03-05', status: 'posted', direction: 'credit', amountMinor: '9007199254740993' }]);
+    expect(d.missing).toEqual([
+      {
+        id: 'c',
+        jpmTransactionId: 'J-c',
+        bookingDate: '2025-03-05',
+        status: 'posted',
+        direction: 'credit',
+        amountMinor: '9007199254740993',
+      },
+    ]);
     expect(d.extra.map((x) => x.id)).toEqual(['p']);
-    expect(d.changed).toEqual([{ id: 'a', jpmTransactionId: 'J-a2', bookingDate: '2025-03-05', fields: ['jpmTransactionId', 'contentHash'], before: { jpmTransactionId: 'J-a', contentHash: 'h-a' }, after: { jpmTransactionId: 'J-a2', contentHash: 'h-a2' } }]);
+    expect(d.changed).toEqual([
+      {
+        id: 'a',
+        jpmTransactionId: 'J-a2',
+        bookingDate: '2025-03-05',
+        fields: ['jpmTransactionId', 'contentHash'],
+        before: { jpmTransactionId: 'J-a', contentHash: 'h-a' },
+        after: { jpmTransactionId: 'J-a2', contentHash: 'h-a2' },
+      },
+    ]);
   });
 });
 
 describe('report page helpers', () => {
   it('escapes every HTML-significant character', () => {
-    expect(escapeHtml(`<a href="x" onclick='y'>&\`</a>`)).toBe('&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&#96;&lt;/a&gt;');
+    expect(escapeHtml(`<a href="x" onclick='y'>&\`</a>`)).toBe(
+      '&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;&#96;&lt;/a&gt;',
+    );
     expect(escapeHtml(null)).toBe('');
   });
 
@@ -51,8 +85,15 @@ describe('report page helpers', () => {
 
   it('draws one square per day of the period, weekday rows, with state marks and tooltips', () => {
     const a: AccountReport = {
-      accountId: 'x', accountMasked: '****0001', accountName: '', currency: 'USD', decimalLocation: 2, timeZone: 'UTC',
-      from: '2025-03-05', to: '2025-03-11', days: { proved: 3, broken: 1, unproved: 1 },
+      accountId: 'x',
+      accountMasked: '****0001',
+      accountName: '',
+      currency: 'USD',
+      decimalLocation: 2,
+      timeZone: 'UTC',
+      from: '2025-03-05',
+      to: '2025-03-11',
+      days: { proved: 3, broken: 1, unproved: 1 },
       totals: { creditsMinor: '0', debitsMinor: '0', creditCount: 0, debitCount: 0 },
       calendar: [
         { day: '2025-03-05', state: 'proved', differenceMinor: null, reason: null },

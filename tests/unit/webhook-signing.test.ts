@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../../src/shared/backoff.ts';
-import { generateWebhookSecret, openSecret, sealSecret, signatureHeader, verifySignature } from '../../src/events/webhook-signing.ts';
+import {
+  generateWebhookSecret,
+  openSecret,
+  sealSecret,
+  signatureHeader,
+  verifySignature,
+} from '../../src/events/webhook-signing.ts';
 import { comparePositions, decodeFeedCursor, encodeFeedCursor } from '../../src/events/change-feed.ts';
 
-const keys = { masterKey: { id: 'k1', key: Buffer.alloc(32, 7) }, previousMasterKeys: [{ id: 'k0', key: Buffer.alloc(32, 3) }] };
+const keys = {
+  masterKey: { id: 'k1', key: Buffer.alloc(32, 7) },
+  previousMasterKeys: [{ id: 'k0', key: Buffer.alloc(32, 3) }],
+};
 
 describe('webhook signing', () => {
   it('seals a secret so that only the same endpoint and version open it', () => {
@@ -16,7 +25,9 @@ describe('webhook signing', () => {
     // After a master key rotation the former key still opens it.
     const rotated = { masterKey: { id: 'k2', key: Buffer.alloc(32, 9) }, previousMasterKeys: [keys.masterKey] };
     expect(openSecret(sealed, rotated, 'endpoint-1', 1)).toBe(secret);
-    expect(() => openSecret(sealed, { masterKey: rotated.masterKey, previousMasterKeys: [] }, 'endpoint-1', 1)).toThrow(/not configured/);
+    expect(() => openSecret(sealed, { masterKey: rotated.masterKey, previousMasterKeys: [] }, 'endpoint-1', 1)).toThrow(
+      /not configured/,
+    );
   });
 
   it('verifies t and any v1, rejects tampering, other secrets and stale timestamps', () => {

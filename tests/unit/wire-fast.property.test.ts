@@ -16,10 +16,14 @@ import { parseJsonLossless } from '../../src/shared/json.ts';
 const FIXTURES = join(import.meta.dirname, '../fixtures/jpm');
 const readJson = (file: string): unknown => parseJsonLossless(readFileSync(join(FIXTURES, file), 'utf8'));
 
-const samples = ['unicorn-finance/uf-transactions.json', 'jpmorganchase-payments/uf-transactions.json']
-  .flatMap((file) => (readJson(file) as { data: unknown[] }).data);
-const scenarios = ['ok', 'reject'].flatMap((dir) => readdirSync(join(FIXTURES, dir)).filter((f) => f.endsWith('.json'))
-  .map((f) => ({ file: `${dir}/${f}`, record: (readJson(`${dir}/${f}`) as { record: unknown }).record })));
+const samples = ['unicorn-finance/uf-transactions.json', 'jpmorganchase-payments/uf-transactions.json'].flatMap(
+  (file) => (readJson(file) as { data: unknown[] }).data,
+);
+const scenarios = ['ok', 'reject'].flatMap((dir) =>
+  readdirSync(join(FIXTURES, dir))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => ({ file: `${dir}/${f}`, record: (readJson(`${dir}/${f}`) as { record: unknown }).record })),
+);
 
 /** The value written out with its key order, each value's type and each object's prototype: equal text, same value. */
 function exact(value: unknown): string {
@@ -49,10 +53,58 @@ function agrees(raw: unknown, fromJson: boolean): void {
 
 /** Values a field may be given: nulls, empties, every kind of JSON value, and texts near each grammar's edges. */
 const ODD_VALUES: unknown[] = [
-  null, '', 'x', ' ', '0', '1', '01', '-1', '-0', '12.5', '12.50', '12.500', '12.505', '0.001', '1e2', '1E-2', '1.5e-1', '12,50', '+1',
-  '9223372036854775808', '1e400', '2024-02-29', '2023-02-29', '0099-01-01', '2022-09-30T15:00:12Z', '2022-09-30T15:00:12.5+01:00',
-  '2022-09-30T11:00:12.722739', '1T16:59:22Z', 'CREDIT', 'DEBIT', 'credit', 'USD', 'usd', 'US', '123', '12a', '18', '19', '1000000',
-  '1000001', 'I', 'P', true, false, 0, [], ['a', null], {}, { a: 'b' }, { 'YOUR REF    ': 'x', k: null }, { k: 1 }, { k: {} },
+  null,
+  '',
+  'x',
+  ' ',
+  '0',
+  '1',
+  '01',
+  '-1',
+  '-0',
+  '12.5',
+  '12.50',
+  '12.500',
+  '12.505',
+  '0.001',
+  '1e2',
+  '1E-2',
+  '1.5e-1',
+  '12,50',
+  '+1',
+  '9223372036854775808',
+  '1e400',
+  '2024-02-29',
+  '2023-02-29',
+  '0099-01-01',
+  '2022-09-30T15:00:12Z',
+  '2022-09-30T15:00:12.5+01:00',
+  '2022-09-30T11:00:12.722739',
+  '1T16:59:22Z',
+  'CREDIT',
+  'DEBIT',
+  'credit',
+  'USD',
+  'usd',
+  'US',
+  '123',
+  '12a',
+  '18',
+  '19',
+  '1000000',
+  '1000001',
+  'I',
+  'P',
+  true,
+  false,
+  0,
+  [],
+  ['a', null],
+  {},
+  { a: 'b' },
+  { 'YOUR REF    ': 'x', k: null },
+  { k: 1 },
+  { k: {} },
 ];
 
 /** Where a mutation lands: top-level fields, nested fields, and keys the schema does not name. */
@@ -64,9 +116,24 @@ const PATHS: string[][] = [
   ...['typeCode', 'summaryTypeCode', 'extra'].map((k) => ['baiType', k]),
   ...['groupCode', 'wire'].map((k) => ['productGroup', k]),
   ...['standardValue', 'searchValue', 'extra'].map((k) => ['bankReferenceSearchable', k]),
-  ['customerReferenceSearchable', 'searchValue'], ['wireReferenceSearchable'], ['narrativeText', 'REF '], ['narrativeText', '__proto__'],
-  ['lockbox'], ['lockbox', 'number'], ['lockbox', '__proto__'], ['supplementalTextSet'], ['supplementalTextSet', 'k'], ['addenda'],
-  ['achBatchItems'], ['day2PlusAvailable'], ['lockboxItems'], ['extraField'], ['__proto__'], ['constructor'], ['toString'], ['0'],
+  ['customerReferenceSearchable', 'searchValue'],
+  ['wireReferenceSearchable'],
+  ['narrativeText', 'REF '],
+  ['narrativeText', '__proto__'],
+  ['lockbox'],
+  ['lockbox', 'number'],
+  ['lockbox', '__proto__'],
+  ['supplementalTextSet'],
+  ['supplementalTextSet', 'k'],
+  ['addenda'],
+  ['achBatchItems'],
+  ['day2PlusAvailable'],
+  ['lockboxItems'],
+  ['extraField'],
+  ['__proto__'],
+  ['constructor'],
+  ['toString'],
+  ['0'],
 ];
 
 type Mutation = { path: string[]; value: unknown; raw?: boolean } | { path: string[]; delete: true };
@@ -76,7 +143,10 @@ function mutate(base: unknown, mutations: readonly Mutation[]): unknown {
   for (const m of mutations) {
     let parent: unknown = record;
     for (const key of m.path.slice(0, -1)) {
-      parent = parent !== null && typeof parent === 'object' && Object.hasOwn(parent, key) ? (parent as Record<string, unknown>)[key] : undefined;
+      parent =
+        parent !== null && typeof parent === 'object' && Object.hasOwn(parent, key)
+          ? (parent as Record<string, unknown>)[key]
+          : undefined;
     }
     if (parent === null || typeof parent !== 'object' || Array.isArray(parent)) {
       continue;
@@ -97,14 +167,18 @@ function mutate(base: unknown, mutations: readonly Mutation[]): unknown {
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ path: fc.constantFrom(...PATHS), value: fc.constantFrom(...ODD_VALUES) }),
-  fc.record({ path: fc.constantFrom(...PATHS), value: fc.oneof(fc.string(), fc.stringMatching(/^(0|[1-9]\d{0,20})(\.\d{1,4})?([eE][+-]?\d{1,2})?$/)) }),
+  fc.record({
+    path: fc.constantFrom(...PATHS),
+    value: fc.oneof(fc.string(), fc.stringMatching(/^(0|[1-9]\d{0,20})(\.\d{1,4})?([eE][+-]?\d{1,2})?$/)),
+  }),
   fc.record({ path: fc.constantFrom(...PATHS), delete: fc.constant(true as const) }),
 );
-const mutatedRecord = fc.tuple(fc.constantFrom(...samples, ...scenarios.map((s) => s.record)), fc.array(mutation, { maxLength: 4 }))
+const mutatedRecord = fc
+  .tuple(fc.constantFrom(...samples, ...scenarios.map((s) => s.record)), fc.array(mutation, { maxLength: 4 }))
   .map(([base, mutations]) => mutate(base, mutations));
 
 describe('checkTransactionFast: the wire schema without zod (property)', () => {
-  it('takes every J.P. Morgan sample record, with zod\'s value', () => {
+  it("takes every J.P. Morgan sample record, with zod's value", () => {
     expect(samples).toHaveLength(304);
     for (const raw of samples) {
       expect(checkTransactionFast(raw)).toBeDefined();
@@ -116,17 +190,29 @@ describe('checkTransactionFast: the wire schema without zod (property)', () => {
     agrees(record, true);
   });
 
-  it('agrees with zod on records with fields removed, nulled, retyped or near their grammar\'s edges, as read from JSON', () => {
-    fc.assert(fc.property(mutatedRecord, (record) => {
-      agrees(parseJsonLossless(JSON.stringify(record)), true);
-    }), { numRuns: 3000 });
+  it("agrees with zod on records with fields removed, nulled, retyped or near their grammar's edges, as read from JSON", () => {
+    fc.assert(
+      fc.property(mutatedRecord, (record) => {
+        agrees(parseJsonLossless(JSON.stringify(record)), true);
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('never answers differently from zod on values JSON cannot make (undefined, other prototypes, holes)', () => {
-    const odd = fc.constantFrom<unknown>(undefined, new Date(0), Object.create(null), Object.assign(Object.create(null), { a: 'b' }), new Array<unknown>(2).fill('x', 1), new Map());
-    fc.assert(fc.property(mutatedRecord, fc.constantFrom(...PATHS), odd, (record, path, value) => {
-      agrees(mutate(record, [{ path, value, raw: true }]), false);
-    }), { numRuns: 1500 });
+    const odd = fc.constantFrom<unknown>(
+      undefined,
+      new Date(0),
+      Object.create(null),
+      Object.assign(Object.create(null), { a: 'b' }),
+      new Array<unknown>(2).fill('x', 1),
+      new Map(),
+    );
+    fc.assert(
+      fc.property(mutatedRecord, fc.constantFrom(...PATHS), odd, (record, path, value) => {
+        agrees(mutate(record, [{ path, value, raw: true }]), false);
+      }),
+      { numRuns: 1500 },
+    );
   });
-
 });

@@ -7,11 +7,21 @@ import { fileURLToPath } from 'node:url';
 import { JpmClient } from '../../../src/jpm/client.ts';
 import type { JpmCredential } from '../../../src/jpm/credential-agents.ts';
 import {
-  createQueues, startWorkers, type ProducerDeps, type Queues, type RunningWorkers, type WorkerOptions,
+  createQueues,
+  startWorkers,
+  type ProducerDeps,
+  type Queues,
+  type RunningWorkers,
+  type WorkerOptions,
 } from '../../../src/scheduler/index.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import type { IsoDate } from '../../../src/shared/time.ts';
-import { createClientCredential, startSimulator, type RunningSimulator, type SimulatorOptions } from '../../../src/simulator/index.ts';
+import {
+  createClientCredential,
+  startSimulator,
+  type RunningSimulator,
+  type SimulatorOptions,
+} from '../../../src/simulator/index.ts';
 import type { BankClient } from '../../../src/sync/bank-client.ts';
 import { bankClientOf } from '../../../src/sync/jpm-bank.ts';
 import type { SyncDeps } from '../../../src/sync/sync-account.ts';
@@ -68,16 +78,32 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
   const t = await createTestDb();
   const pkiDir = await mkdtemp(join(tmpdir(), `chaos-${options.name}-`));
   const { name: _name, redisUrl: redisOpt, ...simOptions } = options;
-  const sim = await startSimulator({ pkiDir, seed: `chaos-${options.name}`, historyDays: 40, txPerDay: 8, accounts: 2, ...simOptions });
+  const sim = await startSimulator({
+    pkiDir,
+    seed: `chaos-${options.name}`,
+    historyDays: 40,
+    txPerDay: 8,
+    accounts: 2,
+    ...simOptions,
+  });
   const issued = await createClientCredential(sim.pki, { commonName: `chaos-${options.name}` });
-  const credential: JpmCredential = { id: `chaos-${options.name}-cert`, certPem: issued.certPem, keyPem: issued.keyPem, caPem: sim.caCertPem };
+  const credential: JpmCredential = {
+    id: `chaos-${options.name}-cert`,
+    certPem: issued.certPem,
+    keyPem: issued.keyPem,
+    caPem: sim.caCertPem,
+  };
   const credFile = join(pkiDir, 'client-credential.json');
   await writeFile(credFile, JSON.stringify(credential), { mode: 0o600 });
   const tenancy = await createTenancy(t.db, { baseUrl: sim.url, name: `Chaos ${options.name}` });
   await t.db.updateTable('integrations').set({ stage: 'live' }).where('id', '=', tenancy.integrationId).execute();
   const accounts: ChaosAccount[] = [];
   for (const a of sim.accounts) {
-    const row = await createAccount(t.db, tenancy, { jpmAccountId: a.accountId, currency: a.currency.code, decimalLocation: a.currency.decimalLocation });
+    const row = await createAccount(t.db, tenancy, {
+      jpmAccountId: a.accountId,
+      currency: a.currency.code,
+      decimalLocation: a.currency.decimalLocation,
+    });
     accounts.push({ id: row.id, jpmAccountId: a.accountId, decimalLocation: a.currency.decimalLocation });
   }
   const redisUrl = redisOpt ?? REDIS_URL;
@@ -89,34 +115,73 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
   const childLogs: string[] = [];
   const now = () => new Date(`${options.today}T17:00:00Z`);
   const syncDeps = (bank: BankClient): SyncDeps => ({
-    db: t.db, clientFor: () => Promise.resolve(bank), now, logger: createLogger('sync'), lookbackDays: 5,
+    db: t.db,
+    clientFor: () => Promise.resolve(bank),
+    now,
+    logger: createLogger('sync'),
+    lookbackDays: 5,
   });
   return {
-    t, sim, tenancy, accounts, prefix, redisUrl, queues, today: options.today, now, childLogs,
+    t,
+    sim,
+    tenancy,
+    accounts,
+    prefix,
+    redisUrl,
+    queues,
+    today: options.today,
+    now,
+    childLogs,
     bank(opts = {}) {
-      const client = new JpmClient({ baseUrl: sim.url, credentials: () => Promise.resolve(credential), refusalProbeMs: 500, timeouts: CHAOS_TIMEOUTS });
+      const client = new JpmClient({
+        baseUrl: sim.url,
+        credentials: () => Promise.resolve(credential),
+        refusalProbeMs: 500,
+        timeouts: CHAOS_TIMEOUTS,
+      });
       clients.push(client);
       return slowBank(bankClientOf(client), opts.pageDelayMs ?? 0);
     },
     producer: () => ({ db: t.db, queues, now, logger: createLogger('scheduler'), lookbackDays: 5 }),
     syncDeps,
     startWorker(bank, opts = {}) {
-      const w = startWorkers({ queues, sync: syncDeps(bank), logger: createLogger('scheduler') }, {
-        redisUrl, database: { url: t.url, poolMax: 4 }, concurrency: 4, stall: CHAOS_STALL, busyRetryMs: 200, ...opts,
-      });
+      const w = startWorkers(
+        { queues, sync: syncDeps(bank), logger: createLogger('scheduler') },
+        {
+          redisUrl,
+          database: { url: t.url, poolMax: 4 },
+          concurrency: 4,
+          stall: CHAOS_STALL,
+          busyRetryMs: 200,
+          ...opts,
+        },
+      );
       workers.push(w);
       return w;
     },
     async spawnWorker(opts = {}) {
       const cfg: ChildConfig = {
-        dbUrl: t.url, redisUrl, prefix, simUrl: sim.url, credFile, today: options.today, pageDelayMs: opts.pageDelayMs ?? 0,
-        logLevel: opts.logLevel ?? 'info', concurrency: opts.concurrency ?? 4, stall: CHAOS_STALL, timeouts: CHAOS_TIMEOUTS,
+        dbUrl: t.url,
+        redisUrl,
+        prefix,
+        simUrl: sim.url,
+        credFile,
+        today: options.today,
+        pageDelayMs: opts.pageDelayMs ?? 0,
+        logLevel: opts.logLevel ?? 'info',
+        concurrency: opts.concurrency ?? 4,
+        stall: CHAOS_STALL,
+        timeouts: CHAOS_TIMEOUTS,
       };
-      const proc = spawn(join(ROOT, 'node_modules', '.bin', 'node'), [join(ROOT, 'tests', 'chaos', 'support', 'worker-child.ts')], {
-        cwd: ROOT,
-        env: { ...process.env, NODE_ENV: 'test', TZ: 'UTC', CHAOS_WORKER: JSON.stringify(cfg) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const proc = spawn(
+        join(ROOT, 'node_modules', '.bin', 'node'),
+        [join(ROOT, 'tests', 'chaos', 'support', 'worker-child.ts')],
+        {
+          cwd: ROOT,
+          env: { ...process.env, NODE_ENV: 'test', TZ: 'UTC', CHAOS_WORKER: JSON.stringify(cfg) },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
       const child = { proc, exited };
       children.push(child);
@@ -130,7 +195,9 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
             childLogs.push(l);
           }
         });
-        proc.once('exit', (code, signal) => reject(new Error(`worker child exited before it was ready (${code ?? signal})`)));
+        proc.once('exit', (code, signal) =>
+          reject(new Error(`worker child exited before it was ready (${code ?? signal})`)),
+        );
       });
       return child;
     },
@@ -151,4 +218,3 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
     },
   };
 }
-

@@ -34,8 +34,15 @@ interface JsonSchema {
 
 /** Bodies for routes whose schema a generic sample cannot satisfy. Keyed `METHOD /path`. */
 export const EXAMPLES: Record<string, unknown> = {
-  'POST /v1/integrations/{id}/certificates': { certificatePem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' },
-  'POST /v1/integrations/{id}/accounts': { jpmAccountId: 'CHAOS-0001', bankId: '02100002', currency: 'USD', timeZone: 'America/New_York' },
+  'POST /v1/integrations/{id}/certificates': {
+    certificatePem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----',
+  },
+  'POST /v1/integrations/{id}/accounts': {
+    jpmAccountId: 'CHAOS-0001',
+    bankId: '02100002',
+    currency: 'USD',
+    timeZone: 'America/New_York',
+  },
 };
 
 const SAMPLE_UUID = '01935f3c-8e3a-7c2e-9a51-0d2f6f1f9b11';
@@ -147,7 +154,9 @@ export function validQuery(route: Route): Record<string, string> {
     return {};
   }
   const v = validSample(q) as Record<string, Json> | undefined;
-  return Object.fromEntries(Object.entries(v ?? {}).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)]));
+  return Object.fromEntries(
+    Object.entries(v ?? {}).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)]),
+  );
 }
 
 /** The names of a route's path parameters, in order. */
@@ -163,5 +172,7 @@ export function resourceOf(route: Route, param: string): string {
 
 /** The route's path with each parameter replaced by `value(name, resource)`. */
 export function fillPath(route: Route, value: (param: string, resource: string) => string): string {
-  return route.path.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(value(name, resourceOf(route, name))));
+  return route.path.replace(/\{([^}]+)\}/g, (_, name: string) =>
+    encodeURIComponent(value(name, resourceOf(route, name))),
+  );
 }

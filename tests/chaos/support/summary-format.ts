@@ -1,7 +1,20 @@
 /** The counters every chaos test file adds to, and how the run's summary prints them. */
 export const COUNTERS = [
-  'kills', 'stallGiveUps', 'redisRestarts', 'pgBackendsKilled', 'faultsInjected', 'runsChecked', 'badInputs', 'requests', 'rowsCompared',
-  'duplicates', 'missing', 'mismatched', 'secretsLeaked', 'deadlocks', 'stuckRuns',
+  'kills',
+  'stallGiveUps',
+  'redisRestarts',
+  'pgBackendsKilled',
+  'faultsInjected',
+  'runsChecked',
+  'badInputs',
+  'requests',
+  'rowsCompared',
+  'duplicates',
+  'missing',
+  'mismatched',
+  'secretsLeaked',
+  'deadlocks',
+  'stuckRuns',
 ] as const;
 export type CounterName = (typeof COUNTERS)[number];
 export type Counters = Record<CounterName, number>;

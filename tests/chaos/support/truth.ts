@@ -45,7 +45,11 @@ function merge(into: Comparison, c: Comparison): Comparison {
   return into;
 }
 
-export async function compareWithTruth(db: Database, sim: RunningSimulator, scopes: readonly Scope[]): Promise<Comparison> {
+export async function compareWithTruth(
+  db: Database,
+  sim: RunningSimulator,
+  scopes: readonly Scope[],
+): Promise<Comparison> {
   const truth = sim.groundTruth();
   const total = emptyComparison();
   for (const s of scopes) {
@@ -54,22 +58,32 @@ export async function compareWithTruth(db: Database, sim: RunningSimulator, scop
       throw new Error(`no ground truth for account ${s.jpmAccountId}`);
     }
     const c = emptyComparison();
-    const problem = (text: string) => c.problems.length < 20 && c.problems.push(`${s.accountId} ${s.from}..${s.to}: ${text}`);
+    const problem = (text: string) =>
+      c.problems.length < 20 && c.problems.push(`${s.accountId} ${s.from}..${s.to}: ${text}`);
     const kinds = s.kinds ?? ['transactions', 'balances'];
     if (kinds.includes('transactions')) {
       const expected = new Map<string, string>();
       for (const x of gt.transactions.filter((x) => x.asOfDate >= s.from && x.asOfDate <= s.to)) {
-        expected.set(x.transactionId, `${toMinorUnits(x.amount, s.decimalLocation)}|${x.debitCreditCode.toLowerCase()}|${x.asOfDate}|${x.valueDate}|posted`);
+        expected.set(
+          x.transactionId,
+          `${toMinorUnits(x.amount, s.decimalLocation)}|${x.debitCreditCode.toLowerCase()}|${x.asOfDate}|${x.valueDate}|posted`,
+        );
       }
-      const rows = await db.selectFrom('transactions')
+      const rows = await db
+        .selectFrom('transactions')
         .select(['jpm_transaction_id', 'amount_minor', 'direction', 'booking_date', 'value_date', 'status'])
-        .where('account_id', '=', s.accountId).where('booking_date', '>=', s.from).where('booking_date', '<=', s.to).execute();
+        .where('account_id', '=', s.accountId)
+        .where('booking_date', '>=', s.from)
+        .where('booking_date', '<=', s.to)
+        .execute();
       const seen = new Set<string>();
       for (const r of rows) {
         const want = expected.get(r.jpm_transaction_id);
         if (want === undefined || seen.has(r.jpm_transaction_id)) {
           c.duplicates++;
-          problem(`row ${r.jpm_transaction_id} (${r.booking_date} ${r.direction} ${String(r.amount_minor)} ${r.status}) is not the bank's`);
+          problem(
+            `row ${r.jpm_transaction_id} (${r.booking_date} ${r.direction} ${String(r.amount_minor)} ${r.status}) is not the bank's`,
+          );
           continue;
         }
         seen.add(r.jpm_transaction_id);
@@ -88,9 +102,20 @@ export async function compareWithTruth(db: Database, sim: RunningSimulator, scop
       c.rowsCompared += expected.size;
     }
     if (kinds.includes('balances')) {
-      const rows = await db.selectFrom('balances')
-        .select(['as_of_date', 'opening_ledger_minor', 'ending_ledger_minor', 'opening_available_minor', 'ending_available_minor'])
-        .where('account_id', '=', s.accountId).where('kind', '=', 'final').where('as_of_date', '>=', s.from).where('as_of_date', '<=', s.to).execute();
+      const rows = await db
+        .selectFrom('balances')
+        .select([
+          'as_of_date',
+          'opening_ledger_minor',
+          'ending_ledger_minor',
+          'opening_available_minor',
+          'ending_available_minor',
+        ])
+        .where('account_id', '=', s.accountId)
+        .where('kind', '=', 'final')
+        .where('as_of_date', '>=', s.from)
+        .where('as_of_date', '<=', s.to)
+        .execute();
       const byDate = new Map(rows.map((r) => [r.as_of_date, r]));
       const str = (v: string | number | bigint | null) => (v === null ? 'null' : BigInt(v).toString());
       for (const b of gt.balances.filter((b) => b.asOfDate >= s.from && b.asOfDate <= s.to)) {
@@ -103,8 +128,12 @@ export async function compareWithTruth(db: Database, sim: RunningSimulator, scop
           problem(`final balance of ${b.asOfDate} missing`);
           continue;
         }
-        const want = [b.openingLedger, b.endingLedger, b.openingAvailable, b.endingAvailable].map((v) => toMinorUnits(v, s.decimalLocation).toString()).join('|');
-        const got = [r.opening_ledger_minor, r.ending_ledger_minor, r.opening_available_minor, r.ending_available_minor].map(str).join('|');
+        const want = [b.openingLedger, b.endingLedger, b.openingAvailable, b.endingAvailable]
+          .map((v) => toMinorUnits(v, s.decimalLocation).toString())
+          .join('|');
+        const got = [r.opening_ledger_minor, r.ending_ledger_minor, r.opening_available_minor, r.ending_available_minor]
+          .map(str)
+          .join('|');
         if (want !== got) {
           c.mismatched++;
           problem(`final balance of ${b.asOfDate}: stored ${got}, bank ${want}`);
@@ -122,8 +151,12 @@ export async function compareWithTruth(db: Database, sim: RunningSimulator, scop
 
 /** Parent runs not finished (queued or running, or without finished_at) in the database. */
 export async function unfinishedRuns(db: Database): Promise<{ id: string; status: string }[]> {
-  return db.selectFrom('sync_runs').select(['id', 'status']).where('parent_run_id', 'is', null)
-    .where((eb) => eb.or([eb('status', 'in', ['queued', 'running']), eb('finished_at', 'is', null)])).execute();
+  return db
+    .selectFrom('sync_runs')
+    .select(['id', 'status'])
+    .where('parent_run_id', 'is', null)
+    .where((eb) => eb.or([eb('status', 'in', ['queued', 'running']), eb('finished_at', 'is', null)]))
+    .execute();
 }
 
 /** Windows of runs, with the dates and kinds they claim, for the "never partial data presented as complete" check. */
@@ -131,8 +164,22 @@ export async function windowsOf(db: Database, parentRunIds: readonly string[]) {
   if (parentRunIds.length === 0) {
     return [];
   }
-  return db.selectFrom('sync_runs').select(['id', 'parent_run_id', 'account_id', 'kind', 'window_from', 'window_to', 'status', 'error_code', 'error_message', 'attempts'])
-    .where('parent_run_id', 'in', parentRunIds).execute();
+  return db
+    .selectFrom('sync_runs')
+    .select([
+      'id',
+      'parent_run_id',
+      'account_id',
+      'kind',
+      'window_from',
+      'window_to',
+      'status',
+      'error_code',
+      'error_message',
+      'attempts',
+    ])
+    .where('parent_run_id', 'in', parentRunIds)
+    .execute();
 }
 
 /** Same J.P. Morgan id twice for an account, or two live rows with one fingerprint key: zero if the unique keys hold. */
@@ -140,6 +187,8 @@ export async function duplicateKeys(db: Database): Promise<number> {
   const r = await sql<{ n: number }>`
     select (select count(*) from (select account_id, jpm_transaction_id from transactions where status in ('posted', 'pending') group by 1, 2 having count(*) > 1) a)
          + (select count(*) from (select account_id, fingerprint_key from transactions where status in ('posted', 'pending') group by 1, 2 having count(*) > 1) b)
-         + (select count(*) from (select account_id, as_of_date, kind from balances group by 1, 2, 3 having count(*) > 1) c) as n`.execute(db);
+         + (select count(*) from (select account_id, as_of_date, kind from balances group by 1, 2, 3 having count(*) > 1) c) as n`.execute(
+    db,
+  );
   return Number(r.rows[0]?.n ?? 0);
 }

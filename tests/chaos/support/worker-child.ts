@@ -13,5 +13,11 @@ await runWorkerProcess({
   ...cfg,
   client: { refusalProbeMs: 500, ...(cfg.timeouts ? { timeouts: cfg.timeouts } : {}) },
   wrapBank: (bank) => slowBank(bank, cfg.pageDelayMs),
-  worker: { concurrency: cfg.concurrency, stall: cfg.stall, ...(cfg.guard ? { guard: cfg.guard } : {}), busyRetryMs: 200, lockPoolMax: 4 },
+  worker: {
+    concurrency: cfg.concurrency,
+    stall: cfg.stall,
+    ...(cfg.guard ? { guard: cfg.guard } : {}),
+    busyRetryMs: 200,
+    lockPoolMax: 4,
+  },
 });
