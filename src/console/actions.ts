@@ -165,10 +165,7 @@ function actionForm(
   cls = '',
 ): Html {
   return html`<form method="post" action="${BASE}/integrations/${integrationId}/actions/${action}" class="${cls}">
-    ${csrfField(session)}<input type="hidden" name="_back" value="${back}" />${fields}<button type="submit">
-      ${button}
-    </button>
-  </form>`;
+    ${csrfField(session)}<input type="hidden" name="_back" value="${back}">${fields}<button type="submit">${button}</button></form>`;
 }
 
 let seq = 0;
@@ -184,27 +181,14 @@ function input(
   opts: { type?: string; required?: boolean; hint?: string; value?: string; autocomplete?: string } = {},
 ): Html {
   const id = uid(name);
-  return html`<div class="field">
-    <label for="${id}">${label}${opts.hint ? html` <span class="hint">(${opts.hint})</span>` : ''}</label>
-    <input
-      id="${id}"
-      name="${name}"
-      type="${opts.type ?? 'text'}"
-      ${opts.required ? html`required` : ''}
-      value="${opts.value ?? ''}"
-      autocomplete="${opts.autocomplete ?? 'off'}"
-    />
-  </div>`;
+  return html`<div class="field"><label for="${id}">${label}${opts.hint ? html` <span class="hint">(${opts.hint})</span>` : ''}</label>
+    <input id="${id}" name="${name}" type="${opts.type ?? 'text'}" ${opts.required ? html`required` : ''} value="${opts.value ?? ''}" autocomplete="${opts.autocomplete ?? 'off'}"></div>`;
 }
 
 function select(name: string, label: string, options: readonly (readonly [string, string])[]): Html {
   const id = uid(name);
-  return html`<div class="field">
-    <label for="${id}">${label}</label
-    ><select id="${id}" name="${name}">
-      ${options.map(([v, t]) => html`<option value="${v}">${t}</option>`)}
-    </select>
-  </div>`;
+  return html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}">
+    ${options.map(([v, t]) => html`<option value="${v}">${t}</option>`)}</select></div>`;
 }
 
 function textarea(name: string, label: string, hint: string, required = false, file?: string): Html {
@@ -212,12 +196,10 @@ function textarea(name: string, label: string, hint: string, required = false, f
   // A PEM may also be chosen as a file: static/console.js reads it into the text area (the form still posts text).
   const picker = file
     ? html`<label class="file" for="${id}-file">${file}</label>
-        <input type="file" id="${id}-file" data-fills="${id}" accept=".pem,.crt,.cer,text/plain" />`
+    <input type="file" id="${id}-file" data-fills="${id}" accept=".pem,.crt,.cer,text/plain">`
     : '';
-  return html`<div class="field">
-    <label for="${id}">${label} <span class="hint">(${hint})</span></label>
-    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea>${picker}
-  </div>`;
+  return html`<div class="field"><label for="${id}">${label} <span class="hint">(${hint})</span></label>
+    <textarea id="${id}" name="${name}" ${required ? html`required` : ''} spellcheck="false"></textarea>${picker}</div>`;
 }
 
 /** The form that records what a failed guard needs. */
@@ -234,7 +216,8 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
         integrationId,
         'eligibility',
         back,
-        html` ${select('jpmAccessAccount', 'Has a J.P. Morgan Access account', yes)}
+        html`
+        ${select('jpmAccessAccount', 'Has a J.P. Morgan Access account', yes)}
         ${select('notChaseConnect', 'The account is not Chase Connect', yes)}
         ${input('jpmRepresentative', 'J.P. Morgan representative')}
         ${input('signingAuthority', 'Person with signing authority')}`,
@@ -255,7 +238,8 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
         integrationId,
         'key-pair',
         back,
-        html` ${input('country', 'Country', { hint: 'two letters, e.g. US', required: true })}
+        html`
+        ${input('country', 'Country', { hint: 'two letters, e.g. US', required: true })}
         ${input('organization', 'Organization', { required: true })}
         ${input('commonName', 'Common Name', { hint: 'optional; derived from the integration name' })}`,
         'Generate key pair and CSR',
@@ -268,7 +252,7 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
         integrationId,
         'api-access',
         back,
-        html`<input type="hidden" name="status" value="${status}" />`,
+        html`<input type="hidden" name="status" value="${status}">`,
         status === 'requested' ? 'Record: API access requested' : 'Record: J.P. Morgan confirmed API access',
       );
     }
@@ -278,7 +262,8 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
         integrationId,
         'security-admin',
         back,
-        html` ${select('side', 'Side', [
+        html`
+        ${select('side', 'Side', [
           ['customer', 'customer'],
           ['provider', 'provider (us)'],
         ])}
@@ -291,7 +276,8 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
         integrationId,
         'certificate',
         back,
-        html` ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true, 'Or choose the certificate file')}
+        html`
+        ${textarea('certificatePem', 'Certificate', 'PEM, as J.P. Morgan issued it', true, 'Or choose the certificate file')}
         ${textarea('chainPem', 'Chain', 'PEM, optional', false, 'Or choose the chain file')}`,
         'Install certificate',
       );
@@ -305,16 +291,15 @@ export function factForm(session: Session, integrationId: string, guard: GuardNa
         'Discover accounts at J.P. Morgan',
       );
     case 'customer_signed_off':
-      return html`<p class="hint">
-        The customer's controller confirms the data through the review link sent when validation passed.
-      </p>`;
+      return html`<p class="hint">The customer's controller confirms the data through the review link sent when validation passed.</p>`;
     case 'validation_passed':
       return actionForm(
         session,
         integrationId,
         'validation',
         back,
-        html` ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`,
+        html`
+        ${input('from', 'From', { type: 'date', hint: 'optional' })}${input('to', 'To', { type: 'date', hint: 'optional' })}`,
         'Run a validation report',
         'inline',
       );
@@ -338,7 +323,7 @@ export function buttonForm(
     integrationId,
     action,
     back,
-    html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}" />`)}`,
+    html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}`,
     label,
     'inline',
   );
@@ -346,8 +331,7 @@ export function buttonForm(
 
 /** A new integration (starts in `requested`); a key for all organizations picks the organization. */
 export function createForm(session: Session, organizations: readonly { id: string; name: string }[] | undefined): Html {
-  return html`<form method="post" action="${BASE}/integrations">
-    ${csrfField(session)}
+  return html`<form method="post" action="${BASE}/integrations">${csrfField(session)}
     ${
       organizations
         ? select(
@@ -365,8 +349,7 @@ export function createForm(session: Session, organizations: readonly { id: strin
     ])}
     ${input('baseUrl', 'Base URL', { hint: 'only for the simulator or an approved gateway' })}
     ${textarea('serverCaPem', 'Server CA', 'PEM, only for the simulator or a test gateway')}
-    <button type="submit">Create integration</button>
-  </form>`;
+    <button type="submit">Create integration</button></form>`;
 }
 
 /** Who the customer's milestone emails go to (roles as the contacts API names them). */
@@ -376,7 +359,8 @@ export function contactForm(session: Session, integrationId: string, back: strin
     integrationId,
     'contact',
     back,
-    html` ${select('role', 'Role', [
+    html`
+    ${select('role', 'Role', [
       ['finance_owner', "customer's finance owner"],
       ['security_admin', "customer's security administrator"],
       ['controller', "customer's controller"],
@@ -396,7 +380,8 @@ export function moveForm(session: Session, integrationId: string, targets: reado
     integrationId,
     'stage',
     back,
-    html` ${select(
+    html`
+    ${select(
       'to',
       'Move to',
       targets.map((t) => [t, stageLabel(t)] as const),

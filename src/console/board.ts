@@ -60,22 +60,18 @@ async function all<T>(
 /** Days in stage, due date and overdue flag, next move and what blocks it. */
 export function onboardingSummary(i: IntegrationDto, move: NextMove | undefined, now: Date): Html {
   const overdue = i.overdue.length > 0;
-  return html` <p class="meta">
-      ${daysSince(i.stageEnteredAt, now)} day(s) in
-      ${stageLabel(i.stage)}${i.stageDueAt ? html` · due ${i.stageDueAt.slice(0, 10)}` : ''}
+  return html`
+    <p class="meta">${daysSince(i.stageEnteredAt, now)} day(s) in ${stageLabel(i.stage)}${i.stageDueAt ? html` · due ${i.stageDueAt.slice(0, 10)}` : ''}
       ${i.processDueAt && !i.liveAt ? html` · live due ${i.processDueAt.slice(0, 10)}` : ''}
       ${overdue ? html` <span class="badge bad">Overdue (${i.overdue.join(' and ')})</span>` : ''}
       ${i.stage === 'paused' && i.pausedFromStage ? html` · paused from ${stageLabel(i.pausedFromStage)}` : ''}
-      ${i.liveAt ? html` · live since ${when(i.liveAt)}` : ''}
-    </p>
+      ${i.liveAt ? html` · live since ${when(i.liveAt)}` : ''}</p>
     ${
       move?.to
         ? move.failed.length === 0
           ? html`<p class="ready">Ready to move to ${stageLabel(move.to)}.</p>`
           : html`<p class="meta">Before it can move to ${stageLabel(move.to)}:</p>
-              <ul class="blockers" aria-label="What blocks the move to ${stageLabel(move.to)}">
-                ${move.failed.map((f) => html`<li>${f.reason}</li>`)}
-              </ul>`
+        <ul class="blockers" aria-label="What blocks the move to ${stageLabel(move.to)}">${move.failed.map((f) => html`<li>${f.reason}</li>`)}</ul>`
         : ''
     }`;
 }
@@ -93,15 +89,14 @@ export function onboardingActions(
     return html``;
   }
   const needed = [...new Set(move.failed.map((f) => f.guard))];
-  return html` ${
-    needed.length > 0
-      ? html`<details>
-          <summary>Record what is missing (${needed.length})</summary>
-          ${needed.map((g) => factForm(session, i.id, g, back))}
-        </details>`
-      : ''
-  }
-  ${moveForm(session, i.id, move.targets, back)}`;
+  return html`
+    ${
+      needed.length > 0
+        ? html`<details><summary>Record what is missing (${needed.length})</summary>
+      ${needed.map((g) => factForm(session, i.id, g, back))}</details>`
+        : ''
+    }
+    ${moveForm(session, i.id, move.targets, back)}`;
 }
 
 function card(
@@ -112,17 +107,11 @@ function card(
   now: Date,
   organization: string | undefined,
 ): Html {
-  return html`<article
-    class="card${i.overdue.length > 0 ? ' overdue' : ''}"
-    data-integration-id="${i.id}"
-    aria-labelledby="n-${i.id}"
-  >
+  return html`<article class="card${i.overdue.length > 0 ? ' overdue' : ''}" data-integration-id="${i.id}" aria-labelledby="n-${i.id}">
     <h3 id="n-${i.id}"><a href="${BASE}/integrations/${i.id}">${i.name}</a></h3>
-    <p class="meta">
-      ${organization ? html`${organization} · ` : ''}${i.environment} · sync
-      ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}
-    </p>
-    ${onboardingSummary(i, move, now)} ${onboardingActions(deps, session, i, move, `${BASE}/`)}
+    <p class="meta">${organization ? html`${organization} · ` : ''}${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
+    ${onboardingSummary(i, move, now)}
+    ${onboardingActions(deps, session, i, move, `${BASE}/`)}
   </article>`;
 }
 
@@ -151,18 +140,9 @@ export async function boardPage(
   const orgChoices =
     session.principal.organizationId === null ? [...organizations].map(([id, name]) => ({ id, name })) : undefined;
   return html`<h1>Onboarding board</h1>
-    ${
-      canCreate
-        ? html`<details>
-            <summary>New integration</summary>
-            ${createForm(session, orgChoices)}
-          </details>`
-        : ''
-    }
-    <p>
-      ${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.
-      ${onlyOverdue ? html`<a href="${BASE}/">Show all</a>` : html`<a href="${BASE}/?overdue=true">Show only overdue</a>`}
-    </p>
+    ${canCreate ? html`<details><summary>New integration</summary>${createForm(session, orgChoices)}</details>` : ''}
+    <p>${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.
+      ${onlyOverdue ? html`<a href="${BASE}/">Show all</a>` : html`<a href="${BASE}/?overdue=true">Show only overdue</a>`}</p>
     ${ONBOARDING_STAGES.map((stage) => {
       const here = integrations.filter((i) => i.stage === stage);
       return html`<section class="stage" id="stage-${stage}" aria-labelledby="h-${stage}">

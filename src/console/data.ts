@@ -167,22 +167,11 @@ export async function accountPage(
   const body = html`<p><a href="${BASE}/integrations/${a.integrationId}">← Integration</a></p>
     <h1>Account ${a.jpmAccountMasked}${a.accountName ? html` · ${a.accountName}` : ''}</h1>
     <p class="meta">${a.currency} · ${a.timeZone} · ${a.status} · last sync ${when(a.lastSyncedAt)}</p>
-    <section aria-labelledby="h-cal">
-      <h2 id="h-cal">Balance proof, ${from} to ${to}</h2>
-      <p>
-        ${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s), ${suspicions.length}
-        open duplicate suspicion(s). Choose a day for its proof and transactions.
-      </p>
+    <section aria-labelledby="h-cal"><h2 id="h-cal">Balance proof, ${from} to ${to}</h2>
+      <p>${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s), ${suspicions.length} open duplicate suspicion(s). Choose a day for its proof and transactions.</p>
       <div class="calendar-wrap">${raw(linkDays(calendarOf(a, rows, from, to, suspectedOn), a.id))}</div>
       <div class="calendar-wrap">${raw(legendSvg())}</div>
-      ${
-        attention.length > 0
-          ? html`<h3>Days that need attention</h3>
-              <ul>
-                ${attention.map((r) => html`<li><a href="${dayHref(a.id, r.day)}">${r.day}</a>: ${r.state}${r.reason ? html` (${r.reason.replaceAll('_', ' ')})` : ''}${suspectedOn.has(r.day) ? html`, ${suspectedOn.get(r.day)} open duplicate suspicion(s)` : ''}</li>`)}
-              </ul>`
-          : ''
-      }
+      ${attention.length > 0 ? html`<h3>Days that need attention</h3><ul>${attention.map((r) => html`<li><a href="${dayHref(a.id, r.day)}">${r.day}</a>: ${r.state}${r.reason ? html` (${r.reason.replaceAll('_', ' ')})` : ''}${suspectedOn.has(r.day) ? html`, ${suspectedOn.get(r.day)} open duplicate suspicion(s)` : ''}</li>`)}</ul>` : ''}
     </section>`;
   return { title: `Account ${a.jpmAccountMasked}`, body };
 }
@@ -199,93 +188,29 @@ function proofTable(a: AccountDto, r: AccountDayRow): Html {
     expectedClosingMinor?: string;
   };
   const bank = e.bankFetch;
-  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Proof of the day">
-    <table>
-      <caption class="skip">
-        Proof of the day
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Figure</th>
-          <th scope="col" class="num">Ours</th>
-          <th scope="col" class="num">The bank's</th>
-        </tr>
-      </thead>
-      <tbody>
-        <tr>
-          <th scope="row">Opening ledger</th>
-          <td class="num">—</td>
-          <td class="num">${money(r.opening_ledger_minor, a)}</td>
-        </tr>
-        <tr>
-          <th scope="row">Credits (posted)</th>
-          <td class="num">${money(r.credits_minor, a)} (${r.credit_count})</td>
-          <td class="num">${bank ? money(bank.creditsMinor, a) : '—'}</td>
-        </tr>
-        <tr>
-          <th scope="row">Debits (posted)</th>
-          <td class="num">${money(r.debits_minor, a)} (${r.debit_count})</td>
-          <td class="num">${bank ? money(bank.debitsMinor, a) : '—'}</td>
-        </tr>
-        <tr>
-          <th scope="row">Closing ledger</th>
-          <td class="num">${money(e.expectedClosingMinor, a)}</td>
-          <td class="num">${money(r.closing_ledger_minor, a)}</td>
-        </tr>
-        ${
-          r.difference_minor !== null
-            ? html`<tr>
-                <th scope="row">Difference</th>
-                <td class="num" colspan="2">${money(r.difference_minor, a)}</td>
-              </tr>`
-            : ''
-        }
-        ${
-          bank
-            ? html`<tr>
-                <th scope="row">Records the bank reported</th>
-                <td class="num" colspan="2">
-                  ${bank.recordCount ?? '—'}${bank.fetchedAt ? html` (fetched ${when(bank.fetchedAt)})` : ''}
-                </td>
-              </tr>`
-            : ''
-        }
-      </tbody>
-    </table>
-  </div>`;
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Proof of the day"><table><caption class="skip">Proof of the day</caption>
+    <thead><tr><th scope="col">Figure</th><th scope="col" class="num">Ours</th><th scope="col" class="num">The bank's</th></tr></thead>
+    <tbody>
+      <tr><th scope="row">Opening ledger</th><td class="num">—</td><td class="num">${money(r.opening_ledger_minor, a)}</td></tr>
+      <tr><th scope="row">Credits (posted)</th><td class="num">${money(r.credits_minor, a)} (${r.credit_count})</td><td class="num">${bank ? money(bank.creditsMinor, a) : '—'}</td></tr>
+      <tr><th scope="row">Debits (posted)</th><td class="num">${money(r.debits_minor, a)} (${r.debit_count})</td><td class="num">${bank ? money(bank.debitsMinor, a) : '—'}</td></tr>
+      <tr><th scope="row">Closing ledger</th><td class="num">${money(e.expectedClosingMinor, a)}</td><td class="num">${money(r.closing_ledger_minor, a)}</td></tr>
+      ${r.difference_minor !== null ? html`<tr><th scope="row">Difference</th><td class="num" colspan="2">${money(r.difference_minor, a)}</td></tr>` : ''}
+      ${bank ? html`<tr><th scope="row">Records the bank reported</th><td class="num" colspan="2">${bank.recordCount ?? '—'}${bank.fetchedAt ? html` (fetched ${when(bank.fetchedAt)})` : ''}</td></tr>` : ''}
+    </tbody></table></div>`;
 }
 
 function txRow(t: TxDto, detail: TxDetail | undefined): Html {
-  return html`<tr data-transaction-id="${t.id}">
-    <td>${t.status}</td>
-    <td>${t.direction}</td>
-    <td class="num">${t.amount} ${t.currency}</td>
-    <td class="mono">${t.bankReference || '—'}</td>
-    <td>
-      ${t.description}
-      ${
-        detail && (detail.decisions.length > 0 || detail.history.length > 0)
-          ? html`<details>
-              <summary>Decisions (${detail.decisions.length}) and versions (${detail.history.length})</summary>
-              ${
-                detail.decisions.length > 0
-                  ? html`<ul>
-                      ${detail.decisions.map((d) => html`<li>${when(d.decidedAt)}: <strong>${d.decision.replaceAll('_', ' ')}</strong> by rule <code>${d.rule}</code>${d.relatedTransactionId ? html` (related: <code>${d.relatedTransactionId.slice(-8)}</code>)` : ''}</li>`)}
-                    </ul>`
-                  : ''
-              }
-              ${
-                detail.history.length > 0
-                  ? html`<ul>
-                      ${detail.history.map((v) => html`<li>version ${v.version} replaced ${when(v.replacedAt)} (${v.reason.replaceAll('_', ' ')}): ${v.changedFields.join(', ')}</li>`)}
-                    </ul>`
-                  : ''
-              }
-            </details>`
-          : ''
-      }
-    </td>
-  </tr>`;
+  return html`<tr data-transaction-id="${t.id}"><td>${t.status}</td><td>${t.direction}</td><td class="num">${t.amount} ${t.currency}</td>
+    <td class="mono">${t.bankReference || '—'}</td><td>${t.description}
+    ${
+      detail && (detail.decisions.length > 0 || detail.history.length > 0)
+        ? html`<details><summary>Decisions (${detail.decisions.length}) and versions (${detail.history.length})</summary>
+      ${detail.decisions.length > 0 ? html`<ul>${detail.decisions.map((d) => html`<li>${when(d.decidedAt)}: <strong>${d.decision.replaceAll('_', ' ')}</strong> by rule <code>${d.rule}</code>${d.relatedTransactionId ? html` (related: <code>${d.relatedTransactionId.slice(-8)}</code>)` : ''}</li>`)}</ul>` : ''}
+      ${detail.history.length > 0 ? html`<ul>${detail.history.map((v) => html`<li>version ${v.version} replaced ${when(v.replacedAt)} (${v.reason.replaceAll('_', ' ')}): ${v.changedFields.join(', ')}</li>`)}</ul>` : ''}
+    </details>`
+        : ''
+    }</td></tr>`;
 }
 
 export async function dayPage(
@@ -336,63 +261,31 @@ export async function dayPage(
   const next = addDays(day, 1);
   const body = html`<p><a href="${BASE}/accounts/${a.id}">← Account ${a.jpmAccountMasked}</a></p>
     <h1>${day} · account ${a.jpmAccountMasked}</h1>
-    <nav aria-label="Days">
-      <a href="${dayHref(a.id, prev)}">← ${prev}</a
-      >${diffDays(next, deps.now().toISOString().slice(0, 10)) >= 0 ? html` · <a href="${dayHref(a.id, next)}">${next} →</a>` : ''}
-    </nav>
-    <section aria-labelledby="h-proof">
-      <h2 id="h-proof">Proof</h2>
+    <nav aria-label="Days"><a href="${dayHref(a.id, prev)}">← ${prev}</a>${diffDays(next, deps.now().toISOString().slice(0, 10)) >= 0 ? html` · <a href="${dayHref(a.id, next)}">${next} →</a>` : ''}</nav>
+    <section aria-labelledby="h-proof"><h2 id="h-proof">Proof</h2>
       ${
         row
-          ? html`<p class="day-state" data-state="${row.state}">
-                <span class="badge ${row.state === 'proved' ? 'ok' : row.state === 'broken' ? 'bad' : 'warn'}"
-                  >${row.state}</span
-                >
-                ${why?.explanation ? html` ${why.explanation}` : ''}
-              </p>
-              ${proofTable(a, row)}
-              <p class="meta">Computed ${when(row.computed_at.toISOString())}.</p>`
+          ? html`<p class="day-state" data-state="${row.state}"><span class="badge ${row.state === 'proved' ? 'ok' : row.state === 'broken' ? 'bad' : 'warn'}">${row.state}</span>
+          ${why?.explanation ? html` ${why.explanation}` : ''}</p>${proofTable(a, row)}<p class="meta">Computed ${when(row.computed_at.toISOString())}.</p>`
           : html`<p>No proof stored for this day (not a business day, or not validated yet).</p>`
       }
     </section>
     ${
       suspicions.length > 0
-        ? html`<section aria-labelledby="h-dup">
-            <h2 id="h-dup">Open duplicate suspicions (${suspicions.length})</h2>
-            <p class="meta">
-              We hold more identical transactions than the bank reported. Nothing is merged or deleted: a person reviews
-              each (<code>POST /v1/duplicate-suspicions/{id}/review</code>).
-            </p>
-            <ul>
-              ${suspicions.map((s) => html`<li data-suspicion="${s.id}">${s.direction.toLowerCase()} ${money(s.amountMinor, a)}: we hold ${s.liveCount}, the bank reported ${s.bankCount}; transactions ${s.transactionIds.map((id, i) => html`${i > 0 ? ', ' : ''}<code>${id.slice(-8)}</code>`)}</li>`)}
-            </ul>
-          </section>`
+        ? html`<section aria-labelledby="h-dup"><h2 id="h-dup">Open duplicate suspicions (${suspicions.length})</h2>
+      <p class="meta">We hold more identical transactions than the bank reported. Nothing is merged or deleted: a person reviews each
+        (<code>POST /v1/duplicate-suspicions/{id}/review</code>).</p>
+      <ul>${suspicions.map((s) => html`<li data-suspicion="${s.id}">${s.direction.toLowerCase()} ${money(s.amountMinor, a)}: we hold ${s.liveCount}, the bank reported ${s.bankCount}; transactions ${s.transactionIds.map((id, i) => html`${i > 0 ? ', ' : ''}<code>${id.slice(-8)}</code>`)}</li>`)}</ul>
+    </section>`
         : ''
     }
-    <section aria-labelledby="h-tx">
-      <h2 id="h-tx">Transactions booked on ${day} (${page.data.length})</h2>
+    <section aria-labelledby="h-tx"><h2 id="h-tx">Transactions booked on ${day} (${page.data.length})</h2>
       ${
         page.data.length === 0
           ? html`<p class="meta">None.</p>`
-          : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Transactions">
-              <table>
-                <caption class="skip">
-                  Transactions
-                </caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Status</th>
-                    <th scope="col">Direction</th>
-                    <th scope="col" class="num">Amount</th>
-                    <th scope="col">Bank reference</th>
-                    <th scope="col">Description</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  ${page.data.map((t) => txRow(t, details.get(t.id)))}
-                </tbody>
-              </table>
-            </div>`
+          : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Transactions"><table><caption class="skip">Transactions</caption>
+        <thead><tr><th scope="col">Status</th><th scope="col">Direction</th><th scope="col" class="num">Amount</th><th scope="col">Bank reference</th><th scope="col">Description</th></tr></thead>
+        <tbody>${page.data.map((t) => txRow(t, details.get(t.id)))}</tbody></table></div>`
       }
     </section>`;
   return { title: `${day} · ${a.jpmAccountMasked}`, body };

@@ -129,8 +129,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         res,
         403,
         'Refused',
-        html`<h1>Refused</h1>
-          <p>The form's security token is missing or stale. Go back, reload the page and try again.</p>`,
+        html`<h1>Refused</h1><p>The form's security token is missing or stale. Go back, reload the page and try again.</p>`,
         session,
       );
       return;
@@ -162,8 +161,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
           res,
           status,
           status === 404 ? 'Not found' : 'Error',
-          html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1>
-            <p><a href="${BASE}/">Back to the board</a></p>`,
+          html`<h1>${status === 404 ? 'Not found' : 'Something went wrong'}</h1><p><a href="${BASE}/">Back to the board</a></p>`,
           session,
           problem,
         );

@@ -125,90 +125,41 @@ async function customerSide(
       ).data
     : undefined;
   const label = (s: string) => s.replaceAll('_', ' ');
-  return html`<section aria-labelledby="h-told">
-    <h2 id="h-told">What the customer was told</h2>
+  return html`<section aria-labelledby="h-told"><h2 id="h-told">What the customer was told</h2>
     ${
       emails.data.length === 0
         ? html`<p class="meta">No milestone email yet.</p>`
-        : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Milestone emails">
-            <table>
-              <caption class="skip">
-                Milestone emails
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Milestone</th>
-                  <th scope="col">To</th>
-                  <th scope="col">Status</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${emails.data.map(
-                  (e) =>
-                    html`<tr>
-                      <td>${when(e.completedAt ?? e.createdAt)}</td>
-                      <td>${label(e.milestone)}</td>
-                      <td>${e.recipientEmail} (${label(e.recipientRole)})</td>
-                      <td>
-                        ${e.status}${e.status !== 'sent' && e.lastError ? html`: ${e.lastError}` : ''}${e.attempts > 1 ? html` (${e.attempts} attempts)` : ''}
-                      </td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Milestone emails"><table><caption class="skip">Milestone emails</caption>
+      <thead><tr><th scope="col">When</th><th scope="col">Milestone</th><th scope="col">To</th><th scope="col">Status</th></tr></thead>
+      <tbody>${emails.data.map(
+        (
+          e,
+        ) => html`<tr><td>${when(e.completedAt ?? e.createdAt)}</td><td>${label(e.milestone)}</td><td>${e.recipientEmail} (${label(e.recipientRole)})</td>
+        <td>${e.status}${e.status !== 'sent' && e.lastError ? html`: ${e.lastError}` : ''}${e.attempts > 1 ? html` (${e.attempts} attempts)` : ''}</td></tr>`,
+      )}</tbody></table></div>`
     }
     ${
       reviews
-        ? html`<h3>Customer review</h3>
-            ${
-              reviews.length === 0
-                ? html`<p class="meta">No answer from the customer yet.</p>`
-                : html`<ul>
-                    ${reviews.map(
-                      (r) =>
-                        html`<li>
-                          ${when(r.createdAt)}: ${r.reviewer.name} answered
-                          <strong
-                            >${r.verdict === 'accurate' ? 'the data is complete and accurate' : 'something is wrong'}</strong
-                          >${r.note ? html`: “${r.note}”` : ''}
-                          ${r.followUp ? html` (follow-up ${r.followUp.status})` : ''}
-                          ${
-                            r.followUp?.status === 'open' &&
-                            deps.api.allows(p, 'post', '/v1/integrations/{id}/customer-reviews/{reviewId}/resolve')
-                              ? buttonForm(
-                                  session,
-                                  id,
-                                  'resolve-review',
-                                  back,
-                                  { reviewId: r.id },
-                                  'Resolve the follow-up',
-                                )
-                              : ''
-                          }
-                        </li>`,
-                    )}
-                  </ul>`
-            }`
+        ? html`<h3>Customer review</h3>${
+            reviews.length === 0
+              ? html`<p class="meta">No answer from the customer yet.</p>`
+              : html`<ul>${reviews.map(
+                  (r) => html`<li>${when(r.createdAt)}: ${r.reviewer.name} answered
+        <strong>${r.verdict === 'accurate' ? 'the data is complete and accurate' : 'something is wrong'}</strong>${r.note ? html`: “${r.note}”` : ''}
+        ${r.followUp ? html` (follow-up ${r.followUp.status})` : ''}
+        ${
+          r.followUp?.status === 'open' &&
+          deps.api.allows(p, 'post', '/v1/integrations/{id}/customer-reviews/{reviewId}/resolve')
+            ? buttonForm(session, id, 'resolve-review', back, { reviewId: r.id }, 'Resolve the follow-up')
+            : ''
+        }</li>`,
+                )}</ul>`
+          }`
         : ''
     }
     <h3>Contacts</h3>
-    ${
-      contacts.data.length === 0
-        ? html`<p class="meta">Nobody is told yet.</p>`
-        : html`<ul>
-            ${contacts.data.map((c) => html`<li>${label(c.role)}: ${c.name} (${c.email})</li>`)}
-          </ul>`
-    }
-    ${
-      deps.api.allows(p, 'post', '/v1/integrations/{id}/contacts')
-        ? html`<details>
-            <summary>Add a contact</summary>
-            ${contactForm(session, id, back)}
-          </details>`
-        : ''
-    }
+    ${contacts.data.length === 0 ? html`<p class="meta">Nobody is told yet.</p>` : html`<ul>${contacts.data.map((c) => html`<li>${label(c.role)}: ${c.name} (${c.email})</li>`)}</ul>`}
+    ${deps.api.allows(p, 'post', '/v1/integrations/{id}/contacts') ? html`<details><summary>Add a contact</summary>${contactForm(session, id, back)}</details>` : ''}
   </section>`;
 }
 
@@ -274,70 +225,36 @@ function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Act
           : 'One active certificate.'
         : 'No active certificate.';
   const { session, integrationId, back } = acts;
-  return html`<section aria-labelledby="h-certs">
-    <h2 id="h-certs">Certificates</h2>
-    <p>${rotation}</p>
+  return html`<section aria-labelledby="h-certs"><h2 id="h-certs">Certificates</h2><p>${rotation}</p>
     ${
       certs.length === 0
         ? html`<p class="meta">None installed.</p>`
-        : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Certificates">
-            <table>
-              <caption class="skip">
-                Certificates
-              </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Common Name</th>
-                  <th scope="col">Environment</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">Valid until</th>
-                  <th scope="col">Expires in</th>
-                  ${acts.credentials ? html`<th scope="col">Action</th>` : ''}
-                </tr>
-              </thead>
-              <tbody>
-                ${certs.map(
-                  (c) =>
-                    html`<tr data-certificate-id="${c.id}">
-                      <td class="mono">${c.subjectCn}</td>
-                      <td>${c.environment}</td>
-                      <td>${c.status}</td>
-                      <td>${c.notAfter.slice(0, 10)}</td>
-                      <td>
-                        ${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}
-                      </td>
-                      ${acts.credentials ? html`<td>${c.status === 'active' ? buttonForm(session, integrationId, 'retire-certificate', back, { certificateId: c.id }, 'Retire') : ''}</td>` : ''}
-                    </tr>`,
-                )}
-              </tbody>
-            </table>
-          </div>`
+        : html`<div class="table-wrap" tabindex="0" role="region" aria-label="Certificates"><table><caption class="skip">Certificates</caption>
+      <thead><tr><th scope="col">Common Name</th><th scope="col">Environment</th><th scope="col">Status</th><th scope="col">Valid until</th><th scope="col">Expires in</th>${acts.credentials ? html`<th scope="col">Action</th>` : ''}</tr></thead>
+      <tbody>${certs.map(
+        (
+          c,
+        ) => html`<tr data-certificate-id="${c.id}"><td class="mono">${c.subjectCn}</td><td>${c.environment}</td><td>${c.status}</td><td>${c.notAfter.slice(0, 10)}</td>
+        <td>${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}</td>
+        ${acts.credentials ? html`<td>${c.status === 'active' ? buttonForm(session, integrationId, 'retire-certificate', back, { certificateId: c.id }, 'Retire') : ''}</td>` : ''}</tr>`,
+      )}</tbody></table></div>`
     }
     ${acts.credentials && active.length > 0 ? buttonForm(session, integrationId, 'test-connection', back, {}, 'Test the connection to J.P. Morgan') : ''}
     <h3>Key pairs and CSRs</h3>
     ${
       keyPairs.length === 0
         ? html`<p class="meta">None generated.</p>`
-        : html`<ul>
-            ${keyPairs.map(
-              (k) =>
-                html`<li>
-                  <span class="mono">${k.commonName}</span> (${k.environment}, ${k.algorithm}, ${when(k.createdAt)}) ·
-                  <a href="${BASE}/integrations/${integrationId}/key-pairs/${k.id}/csr" download>Download the CSR</a>
-                </li>`,
-            )}
-          </ul>`
+        : html`<ul>${keyPairs.map(
+            (
+              k,
+            ) => html`<li><span class="mono">${k.commonName}</span> (${k.environment}, ${k.algorithm}, ${when(k.createdAt)})
+      · <a href="${BASE}/integrations/${integrationId}/key-pairs/${k.id}/csr" download>Download the CSR</a></li>`,
+          )}</ul>`
     }
     ${
       acts.credentials
-        ? html`<details>
-              <summary>Generate a new key pair and CSR (rotation)</summary>
-              ${factForm(session, integrationId, 'csr_generated', back)}
-            </details>
-            <details>
-              <summary>Install a certificate</summary>
-              ${factForm(session, integrationId, 'active_certificate', back)}
-            </details>`
+        ? html`<details><summary>Generate a new key pair and CSR (rotation)</summary>${factForm(session, integrationId, 'csr_generated', back)}</details>
+      <details><summary>Install a certificate</summary>${factForm(session, integrationId, 'active_certificate', back)}</details>`
         : ''
     }
   </section>`;
@@ -348,44 +265,20 @@ function accountsTable(accounts: AccountDto[], next: Map<string, number | undefi
     return html`<p class="meta">No accounts yet.</p>`;
   }
   const { session, integrationId, back } = acts;
-  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Accounts">
-    <table>
-      <caption class="skip">
-        Accounts
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Account</th>
-          <th scope="col">Name</th>
-          <th scope="col">Currency</th>
-          <th scope="col">Status</th>
-          <th scope="col">Last sync</th>
-          <th scope="col">Next scheduled sync</th>
-          ${acts.accounts ? html`<th scope="col">Action</th>` : ''}
-        </tr>
-      </thead>
-      <tbody>
-        ${accounts.map((a) => {
-          const n = next.get(a.id);
-          const action =
-            a.status === 'active'
-              ? buttonForm(session, integrationId, 'pause-account', back, { accountId: a.id }, 'Pause')
-              : a.status === 'removed'
-                ? ''
-                : buttonForm(session, integrationId, 'resume-account', back, { accountId: a.id }, 'Resume');
-          return html`<tr data-account-id="${a.id}">
-            <td><a href="${BASE}/accounts/${a.id}">${a.jpmAccountMasked}</a></td>
-            <td>${a.accountName}</td>
-            <td>${a.currency}</td>
-            <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td>
-            <td>${when(a.lastSyncedAt)}</td>
-            <td>${n === undefined ? '—' : when(new Date(n).toISOString())}</td>
-            ${acts.accounts ? html`<td>${action}</td>` : ''}
-          </tr>`;
-        })}
-      </tbody>
-    </table>
-  </div>`;
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Accounts"><table><caption class="skip">Accounts</caption>
+    <thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Currency</th><th scope="col">Status</th><th scope="col">Last sync</th><th scope="col">Next scheduled sync</th>${acts.accounts ? html`<th scope="col">Action</th>` : ''}</tr></thead>
+    <tbody>${accounts.map((a) => {
+      const n = next.get(a.id);
+      const action =
+        a.status === 'active'
+          ? buttonForm(session, integrationId, 'pause-account', back, { accountId: a.id }, 'Pause')
+          : a.status === 'removed'
+            ? ''
+            : buttonForm(session, integrationId, 'resume-account', back, { accountId: a.id }, 'Resume');
+      return html`<tr data-account-id="${a.id}"><td><a href="${BASE}/accounts/${a.id}">${a.jpmAccountMasked}</a></td><td>${a.accountName}</td><td>${a.currency}</td>
+        <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td><td>${when(a.lastSyncedAt)}</td><td>${n === undefined ? '—' : when(new Date(n).toISOString())}</td>
+        ${acts.accounts ? html`<td>${action}</td>` : ''}</tr>`;
+    })}</tbody></table></div>`;
 }
 
 function runsTable(runs: RunDto[], accounts: AccountDto[], acts: Acts): Html {
@@ -393,59 +286,24 @@ function runsTable(runs: RunDto[], accounts: AccountDto[], acts: Acts): Html {
     return html`<p class="meta">No sync runs yet.</p>`;
   }
   const masked = new Map(accounts.map((a) => [a.id, a.jpmAccountMasked]));
-  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Recent sync runs">
-    <table>
-      <caption class="skip">
-        Recent sync runs
-      </caption>
-      <thead>
-        <tr>
-          <th scope="col">Started</th>
-          <th scope="col">Account</th>
-          <th scope="col">Mode</th>
-          <th scope="col">Window</th>
-          <th scope="col">Progress</th>
-          ${acts.syncs ? html`<th scope="col">Action</th>` : ''}
-        </tr>
-      </thead>
-      <tbody>
-        ${runs.map(
-          (r) =>
-            html`<tr data-run-id="${r.id}">
-              <td>${when(r.createdAt)}</td>
-              <td>${r.accountId ? (masked.get(r.accountId) ?? r.accountId) : 'all'}</td>
-              <td>${r.mode}</td>
-              <td>
-                ${r.window.from ?? ''}${r.window.to && r.window.to !== r.window.from ? html` to ${r.window.to}` : ''}
-              </td>
-              <td>${runProgress(r)}</td>
-              ${acts.syncs ? html`<td>${r.finishedAt === null ? buttonForm(acts.session, acts.integrationId, 'cancel-run', acts.back, { runId: r.id }, 'Cancel') : ''}</td>` : ''}
-            </tr>`,
-        )}
-      </tbody>
-    </table>
-  </div>`;
+  return html`<div class="table-wrap" tabindex="0" role="region" aria-label="Recent sync runs"><table><caption class="skip">Recent sync runs</caption>
+    <thead><tr><th scope="col">Started</th><th scope="col">Account</th><th scope="col">Mode</th><th scope="col">Window</th><th scope="col">Progress</th>${acts.syncs ? html`<th scope="col">Action</th>` : ''}</tr></thead>
+    <tbody>${runs.map(
+      (
+        r,
+      ) => html`<tr data-run-id="${r.id}"><td>${when(r.createdAt)}</td><td>${r.accountId ? (masked.get(r.accountId) ?? r.accountId) : 'all'}</td>
+      <td>${r.mode}</td><td>${r.window.from ?? ''}${r.window.to && r.window.to !== r.window.from ? html` to ${r.window.to}` : ''}</td><td>${runProgress(r)}</td>
+      ${acts.syncs ? html`<td>${r.finishedAt === null ? buttonForm(acts.session, acts.integrationId, 'cancel-run', acts.back, { runId: r.id }, 'Cancel') : ''}</td>` : ''}</tr>`,
+    )}</tbody></table></div>`;
 }
 
 function resyncForm(session: Session, integrationId: string, accounts: AccountDto[], today: string): Html {
-  return html`<form method="post" action="${BASE}/integrations/${integrationId}/resync" class="inline">
-    ${csrfField(session)}
-    <div class="field">
-      <label for="rs-account">Account</label
-      ><select id="rs-account" name="accountId">
-        <option value="">every active account</option>
-        ${accounts.filter((a) => a.status === 'active').map((a) => html`<option value="${a.id}">${a.jpmAccountMasked} ${a.currency}</option>`)}
-      </select>
-    </div>
-    <div class="field">
-      <label for="rs-from">From</label
-      ><input id="rs-from" name="from" type="date" required value="${addDays(today, -7)}" />
-    </div>
-    <div class="field">
-      <label for="rs-to">To</label><input id="rs-to" name="to" type="date" required value="${addDays(today, -1)}" />
-    </div>
-    <button type="submit">Re-sync range</button>
-  </form>`;
+  return html`<form method="post" action="${BASE}/integrations/${integrationId}/resync" class="inline">${csrfField(session)}
+    <div class="field"><label for="rs-account">Account</label><select id="rs-account" name="accountId"><option value="">every active account</option>
+      ${accounts.filter((a) => a.status === 'active').map((a) => html`<option value="${a.id}">${a.jpmAccountMasked} ${a.currency}</option>`)}</select></div>
+    <div class="field"><label for="rs-from">From</label><input id="rs-from" name="from" type="date" required value="${addDays(today, -7)}"></div>
+    <div class="field"><label for="rs-to">To</label><input id="rs-to" name="to" type="date" required value="${addDays(today, -1)}"></div>
+    <button type="submit">Re-sync range</button></form>`;
 }
 
 export async function integrationPage(
@@ -488,55 +346,22 @@ export async function integrationPage(
   };
   const body = html`<p><a href="${BASE}/">← Onboarding board</a></p>
     <h1>${i.name} <span class="badge ${i.overdue.length > 0 ? 'bad' : 'ok'}">${stageLabel(i.stage)}</span></h1>
-    <p class="meta">
-      ${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}
-    </p>
+    <p class="meta">${i.environment} · sync ${i.syncStatus}${i.syncStatusReason ? html`: ${i.syncStatusReason}` : ''}</p>
     <div class="grid2">
-      <section aria-labelledby="h-onb">
-        <h2 id="h-onb">Onboarding</h2>
-        ${onboardingSummary(i, move, now)} ${onboardingActions(deps, session, i, move, back)}
-        ${
-          canWrite && move?.to && !move.failed.some((f) => f.guard === 'security_admins_recorded')
-            ? html`<details>
-                <summary>Record a security administrator</summary>
-                ${factForm(session, id, 'security_admins_recorded', back)}
-              </details>`
-            : ''
-        }
-        ${
-          admins.data.length > 0
-            ? html`<h3>Security administrators</h3>
-                <ul>
-                  ${admins.data.map((a) => html`<li>${a.side}: ${a.name} (${a.role}, ${a.email})</li>`)}
-                </ul>`
-            : ''
-        }
+      <section aria-labelledby="h-onb"><h2 id="h-onb">Onboarding</h2>
+        ${onboardingSummary(i, move, now)}
+        ${onboardingActions(deps, session, i, move, back)}
+        ${canWrite && move?.to && !move.failed.some((f) => f.guard === 'security_admins_recorded') ? html`<details><summary>Record a security administrator</summary>${factForm(session, id, 'security_admins_recorded', back)}</details>` : ''}
+        ${admins.data.length > 0 ? html`<h3>Security administrators</h3><ul>${admins.data.map((a) => html`<li>${a.side}: ${a.name} (${a.role}, ${a.email})</li>`)}</ul>` : ''}
       </section>
-      <section aria-labelledby="h-ms">
-        <h2 id="h-ms">Milestones</h2>
-        ${
-          events.data.length === 0
-            ? html`<p class="meta">None yet.</p>`
-            : html`<ol class="timeline">
-                ${events.data.map((m) => html`<li><time datetime="${m.createdAt}">${when(m.createdAt)}</time>${milestoneText(m)}</li>`)}
-              </ol>`
-        }
+      <section aria-labelledby="h-ms"><h2 id="h-ms">Milestones</h2>
+        ${events.data.length === 0 ? html`<p class="meta">None yet.</p>` : html`<ol class="timeline">${events.data.map((m) => html`<li><time datetime="${m.createdAt}">${when(m.createdAt)}</time>${milestoneText(m)}</li>`)}</ol>`}
       </section>
     </div>
-    ${await customerSide(deps, session, ctx, id, back)} ${certificates(certs.data, keyPairs.data, acts)}
-    <section aria-labelledby="h-acc">
-      <h2 id="h-acc">Accounts</h2>
-      ${accountsTable(accounts.data, next, acts)}
-    </section>
-    <section aria-labelledby="h-runs">
-      <h2 id="h-runs">Recent sync runs</h2>
-      ${runsTable(runs.data, accounts.data, acts)}
-      ${
-        canSync && accounts.data.length > 0
-          ? html`<h3>Re-sync a range</h3>
-              ${resyncForm(session, id, accounts.data, now.toISOString().slice(0, 10))}`
-          : ''
-      }
-    </section>`;
+    ${await customerSide(deps, session, ctx, id, back)}
+    ${certificates(certs.data, keyPairs.data, acts)}
+    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts</h2>${accountsTable(accounts.data, next, acts)}</section>
+    <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, accounts.data, acts)}
+      ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, now.toISOString().slice(0, 10))}` : ''}</section>`;
   return { title: i.name, body };
 }

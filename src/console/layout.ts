@@ -10,7 +10,7 @@ const HTMX_CONFIG =
   '{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"historyCacheSize":0}';
 
 export function csrfField(session: Session): Html {
-  return html`<input type="hidden" name="_csrf" value="${session.csrf}" />`;
+  return html`<input type="hidden" name="_csrf" value="${session.csrf}">`;
 }
 
 export function flashBox(flash: Flash | undefined): Html {
@@ -20,13 +20,7 @@ export function flashBox(flash: Flash | undefined): Html {
   return html`<div class="flash ${flash.kind}" role="${flash.kind === 'error' ? 'alert' : 'status'}">
     <p>${flash.kind === 'error' && !flash.outcome ? 'Not done: ' : ''}${flash.text}</p>
     ${flash.link ? html`<p><a href="${flash.link.href}" download>${flash.link.text}</a></p>` : ''}
-    ${
-      flash.fields && flash.fields.length > 0
-        ? html`<ul>
-            ${flash.fields.map((f) => html`<li><code>${f.path}</code>: ${f.message}</li>`)}
-          </ul>`
-        : ''
-    }
+    ${flash.fields && flash.fields.length > 0 ? html`<ul>${flash.fields.map((f) => html`<li><code>${f.path}</code>: ${f.message}</li>`)}</ul>` : ''}
   </div>`;
 }
 
@@ -38,43 +32,34 @@ export function page(opts: {
 }): string {
   const s = opts.session;
   return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="htmx-config" content="${HTMX_CONFIG}" />
-        <title>${opts.title} · jpm-sync console</title>
-        <link rel="stylesheet" href="${BASE}/static/console.css" />
-        <script src="${BASE}/static/htmx.min.js" defer></script>
-        <script src="${BASE}/static/console.js" defer></script>
-      </head>
-      <body>
-        <a class="skip" href="#main">Skip to content</a>
-        <header class="top">
-          <a class="brand" href="${BASE}/">jpm-sync console</a>
-          ${
-            s
-              ? html`<nav aria-label="Main">
-                    <ul>
-                      <li><a href="${BASE}/">Onboarding board</a></li>
-                    </ul>
-                  </nav>
-                  <div class="who">
-                    <span
-                      >Signed in as
-                      <strong>${s.principal.name}</strong>
-                      (${s.principal.role}${s.principal.organizationId ? ', one organization' : ', all organizations'})</span
-                    >
-                    <form method="post" action="${BASE}/sign-out">
-                      ${csrfField(s)}<button type="submit">Sign out</button>
-                    </form>
-                  </div>`
-              : ''
-          }
-        </header>
-        <main id="main" tabindex="-1">${flashBox(opts.flash)} ${opts.body}</main>
-      </body>
-    </html>`.text;
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="htmx-config" content="${HTMX_CONFIG}">
+<title>${opts.title} · jpm-sync console</title>
+<link rel="stylesheet" href="${BASE}/static/console.css">
+<script src="${BASE}/static/htmx.min.js" defer></script>
+<script src="${BASE}/static/console.js" defer></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+  <a class="brand" href="${BASE}/">jpm-sync console</a>
+  ${
+    s
+      ? html`<nav aria-label="Main"><ul><li><a href="${BASE}/">Onboarding board</a></li></ul></nav>
+  <div class="who"><span>Signed in as <strong>${s.principal.name}</strong> (${s.principal.role}${s.principal.organizationId ? ', one organization' : ', all organizations'})</span>
+    <form method="post" action="${BASE}/sign-out">${csrfField(s)}<button type="submit">Sign out</button></form></div>`
+      : ''
+  }
+</header>
+<main id="main" tabindex="-1">
+${flashBox(opts.flash)}
+${opts.body}
+</main>
+</body>
+</html>`.text;
 }
 
 const DAY_MS = 86_400_000;

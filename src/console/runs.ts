@@ -26,20 +26,9 @@ export function runProgress(r: RunDto): Html {
   const done = r.finishedAt !== null;
   const total = Math.max(r.progress.windowsTotal, 1);
   const label = `${r.progress.windowsDone} of ${r.progress.windowsTotal} window(s), ${r.status}`;
-  return html`<div
-    class="run-progress"
-    data-status="${r.status}"
-    id="run-${r.id}"
-    ${done ? '' : html`hx-get="${BASE}/runs/${r.id}/progress" hx-trigger="${POLL}" hx-swap="outerHTML"`}
-  >
-    <progress
-      max="${total}"
-      value="${Math.min(r.progress.windowsDone, total)}"
-      aria-label="Progress of run ${r.id.slice(-6)}"
-    >
-      ${label}
-    </progress>
-    <span role="status">${label}</span
-    >${r.error ? html` <span class="meta">(${r.error.code}${r.error.message ? html`: ${r.error.message}` : ''})</span>` : ''}
+  return html`<div class="run-progress" data-status="${r.status}" id="run-${r.id}"
+    ${done ? '' : html`hx-get="${BASE}/runs/${r.id}/progress" hx-trigger="${POLL}" hx-swap="outerHTML"`}>
+    <progress max="${total}" value="${Math.min(r.progress.windowsDone, total)}" aria-label="Progress of run ${r.id.slice(-6)}">${label}</progress>
+    <span role="status">${label}</span>${r.error ? html` <span class="meta">(${r.error.code}${r.error.message ? html`: ${r.error.message}` : ''})</span>` : ''}
   </div>`;
 }
