@@ -9,7 +9,7 @@ import { suspicionOrganization } from '../storage/validation-duplicate-suspicion
 import { getValidationReport, type StoredReport } from '../storage/validation-reports.repo.ts';
 
 /**
- * Helpers shared by the integration, account and sync routes: who the actor is in histories and
+ * Helpers shared by the integration, account, sync and validation routes: who the actor is in histories and
  * logs, and loading a resource under the key's organization scope (another organization's → 404).
  */
 
