@@ -3,10 +3,13 @@ import type { OrgAccess } from '../http/auth.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { getAccount, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Executor } from '../storage/db.ts';
+import { integrationOrganizationId } from '../storage/integration-lifecycle.repo.ts';
 import { decodeCursor, pageOf, type Page } from '../storage/pagination.ts';
+import { suspicionOrganization } from '../storage/validation-duplicate-suspicions.repo.ts';
+import { getValidationReport, type StoredReport } from '../storage/validation-reports.repo.ts';
 
 /**
- * Helpers shared by the integration, account and sync routes: who the actor is in histories and
+ * Helpers shared by the integration, account, sync and validation routes: who the actor is in histories and
  * logs, and loading a resource under the key's organization scope (another organization's → 404).
  */
 
@@ -17,16 +20,32 @@ export function actorOf(principal: Principal): string {
 
 /** The integration's organization, after the scope check; 404 when unknown or another organization's. */
 export async function integrationOrganization(ex: Executor, access: OrgAccess, integrationId: string): Promise<string> {
-  const row = await ex
-    .selectFrom('integrations')
-    .select('organization_id')
-    .where('id', '=', integrationId)
-    .executeTakeFirst();
-  if (!row) {
+  const organizationId = await integrationOrganizationId(ex, integrationId);
+  if (organizationId === undefined) {
     throw new NotFoundError('integration', integrationId);
   }
-  access.assert(row.organization_id, 'integration', integrationId);
-  return row.organization_id;
+  access.assert(organizationId, 'integration', integrationId);
+  return organizationId;
+}
+
+/** A validation report, after the scope check; 404 when unknown or another organization's. */
+export async function scopedValidationReport(ex: Executor, access: OrgAccess, id: string): Promise<StoredReport> {
+  const row = await getValidationReport(ex, id);
+  if (!row) {
+    throw new NotFoundError('validation report', id);
+  }
+  access.assert(row.organization_id, 'validation report', id);
+  return row;
+}
+
+/** A duplicate suspicion's organization, after the scope check; 404 when unknown or another organization's. */
+export async function duplicateSuspicionOrganization(ex: Executor, access: OrgAccess, id: string): Promise<string> {
+  const organizationId = await suspicionOrganization(ex, id);
+  if (organizationId === undefined) {
+    throw new NotFoundError('duplicate suspicion', id);
+  }
+  access.assert(organizationId, 'duplicate suspicion', id);
+  return organizationId;
 }
 
 export async function scopedAccount(ex: Executor, access: OrgAccess, accountId: string): Promise<AccountRow> {

@@ -1,21 +1,22 @@
 import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
+import type { ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
+  completedReportDocument,
   createValidationReport,
   getValidationReport,
-  listActiveSuspicions,
+  listIntegrationSuspicions,
   listValidationReports,
   renderValidationReportHtml,
   reportDocument,
   reviewSuspicion,
   SUSPICION_STATUSES,
-  type ValidationReportDocument,
 } from '../validation/index.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
+import { duplicateSuspicionOrganization, integrationOrganization, scopedValidationReport } from './lookup.ts';
 
 /**
  * Validation reports (issue 9): run one for an integration, list and read them as JSON, or get the
@@ -181,21 +182,7 @@ const SuspicionSchema = z
   })
   .meta({ id: 'DuplicateSuspicion' });
 
-interface SummaryRow {
-  id: string;
-  integration_id: string;
-  status: string;
-  passed: boolean | null;
-  reasons: unknown;
-  period_from: string;
-  period_to: string;
-  requested_by: string;
-  error_message: string | null;
-  created_at: Date;
-  completed_at: Date | null;
-}
-
-function toSummary(r: SummaryRow): z.input<typeof ReportSummarySchema> {
+function toSummary(r: ValidationReportRow): z.input<typeof ReportSummarySchema> {
   return {
     id: r.id,
     integrationId: r.integration_id,
@@ -209,14 +196,6 @@ function toSummary(r: SummaryRow): z.input<typeof ReportSummarySchema> {
     createdAt: iso(new Date(r.created_at)),
     completedAt: r.completed_at ? iso(new Date(r.completed_at)) : null,
   };
-}
-
-async function integrationOrg(db: Database, id: string): Promise<string> {
-  const row = await db.selectFrom('integrations').select('organization_id').where('id', '=', id).executeTakeFirst();
-  if (!row) {
-    throw new NotFoundError('integration', id);
-  }
-  return row.organization_id;
 }
 
 const TAGS = ['Validation'];
@@ -236,8 +215,7 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       request: { params: IdParams, body: z.object({ from: Day.optional(), to: Day.optional() }) },
       response: { status: 201, schema: ReportSchema, description: 'The completed report' },
       handler: async ({ params, body, access, audit, principal }) => {
-        const org = await integrationOrg(deps.db, params.id);
-        access.assert(org, 'integration', params.id);
+        const org = await integrationOrganization(deps.db, access, params.id);
         const doc = await createValidationReport(
           { db: deps.db, now },
           {
@@ -266,7 +244,7 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
         description: 'A page of reports',
       },
       handler: async ({ params, query, access }) => {
-        access.assert(await integrationOrg(deps.db, params.id), 'integration', params.id);
+        await integrationOrganization(deps.db, access, params.id);
         const before = query.cursor ? decodeCursor(query.cursor, ['uuid'] as const)[0] : undefined;
         const rows = await listValidationReports(deps.db, params.id, {
           limit: query.limit + 1,
@@ -292,7 +270,10 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       request: { params: IdParams },
       response: { status: 200, schema: z.string(), description: 'The HTML page', mediaType: 'text/html' },
       errors: [409],
-      handler: async ({ params, access }) => renderValidationReportHtml(await loadDocument(deps.db, params.id, access)),
+      handler: async ({ params, access }) =>
+        renderValidationReportHtml(
+          completedReportDocument(await scopedValidationReport(deps.db, access, params.id), params.id),
+        ),
     }),
     defineRoute({
       method: 'get',
@@ -303,11 +284,7 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       request: { params: IdParams },
       response: { status: 200, schema: ReportSchema, description: 'The report with its document' },
       handler: async ({ params, access }) => {
-        const row = await getValidationReport(deps.db, params.id);
-        if (!row) {
-          throw new NotFoundError('validation report', params.id);
-        }
-        access.assert(row.organization_id, 'validation report', params.id);
+        const row = await scopedValidationReport(deps.db, access, params.id);
         return { ...toSummary(row), report: reportDocument(row) };
       },
     }),
@@ -322,18 +299,8 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       request: { params: IdParams, query: z.object({ from: Day, to: Day }) },
       response: { status: 200, schema: z.object({ data: z.array(SuspicionSchema) }), description: 'The suspicions' },
       handler: async ({ params, query, access }) => {
-        access.assert(await integrationOrg(deps.db, params.id), 'integration', params.id);
-        const accounts = await deps.db
-          .selectFrom('bank_accounts')
-          .select('id')
-          .where('integration_id', '=', params.id)
-          .execute();
-        const rows = await listActiveSuspicions(
-          deps.db,
-          accounts.map((a) => a.id),
-          query.from,
-          query.to,
-        );
+        await integrationOrganization(deps.db, access, params.id);
+        const rows = await listIntegrationSuspicions(deps.db, params.id, query.from, query.to);
         return {
           data: rows.map((s) => ({
             id: s.id,
@@ -373,40 +340,12 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
         description: 'The recorded review',
       },
       handler: async ({ params, body, access, audit, principal }) => {
-        const s = await deps.db
-          .selectFrom('duplicate_suspicions')
-          .select(['organization_id'])
-          .where('id', '=', params.id)
-          .executeTakeFirst();
-        if (!s) {
-          throw new NotFoundError('duplicate suspicion', params.id);
-        }
-        access.assert(s.organization_id, 'duplicate suspicion', params.id);
-        audit.target({ id: params.id, organizationId: s.organization_id });
+        const organizationId = await duplicateSuspicionOrganization(deps.db, access, params.id);
+        audit.target({ id: params.id, organizationId });
         const reviewedBy = `${principal.name} (${principal.keyPrefix})`;
         await reviewSuspicion(deps.db, params.id, { status: body.status, reviewedBy, note: body.note ?? null }, now());
         return { id: params.id, status: body.status, reviewedBy };
       },
     }),
   ];
-}
-
-async function loadDocument(
-  db: Database,
-  id: string,
-  access: { assert(org: string, resource: string, id: string): void },
-): Promise<ValidationReportDocument> {
-  const row = await getValidationReport(db, id);
-  if (!row) {
-    throw new NotFoundError('validation report', id);
-  }
-  access.assert(row.organization_id, 'validation report', id);
-  const doc = reportDocument(row);
-  if (!doc) {
-    throw new ConflictError(
-      `validation report ${id} is ${row.status}; only a completed report has a page`,
-      'report_not_completed',
-    );
-  }
-  return doc;
 }

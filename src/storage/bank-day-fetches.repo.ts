@@ -124,3 +124,31 @@ export async function bankDayFetchesOn(
     from bank_day_fetches where account_id = ${accountId} and booking_date = any(${[...dates]}::date[])`.execute(ex);
   return new Map(r.rows.map(({ day, ...rest }) => [day, rest]));
 }
+
+/** Days of [from, to] the bank reported as no business day for the account. */
+export async function noBusinessDays(ex: Executor, accountId: string, from: string, to: string): Promise<string[]> {
+  const closed = await sql<{ day: string }>`
+    select booking_date::text as day from bank_day_fetches
+    where account_id = ${accountId} and state = 'no_business_day' and booking_date between ${from} and ${to}`.execute(
+    ex,
+  );
+  return closed.rows.map((r) => r.day);
+}
+
+/**
+ * Days of [from, to] worth a person's look in coverage: `unexpectedly_empty` business days, and weekdays
+ * the bank reported as no business day (holidays). In account and day order.
+ */
+export async function flaggedBankDays(
+  ex: Executor,
+  accountIds: readonly string[],
+  from: string,
+  to: string,
+): Promise<{ account_id: string; day: string; state: string; sync_run_id: string | null }[]> {
+  const flagged = await sql<{ account_id: string; day: string; state: string; sync_run_id: string | null }>`
+    select account_id, booking_date::text as day, state, sync_run_id from bank_day_fetches
+    where account_id = any(${accountIds}::uuid[]) and booking_date between ${from} and ${to}
+      and (state = 'unexpectedly_empty' or (state = 'no_business_day' and extract(isodow from booking_date) < 6))
+    order by account_id, booking_date`.execute(ex);
+  return flagged.rows;
+}

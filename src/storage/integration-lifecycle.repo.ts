@@ -271,3 +271,30 @@ export async function countActiveAccounts(ex: Executor, integrationId: string): 
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** The integration's organization, or undefined when there is no such integration. */
+export async function integrationOrganizationId(ex: Executor, integrationId: string): Promise<string | undefined> {
+  const row = await ex
+    .selectFrom('integrations')
+    .select('organization_id')
+    .where('id', '=', integrationId)
+    .executeTakeFirst();
+  return row?.organization_id;
+}
+
+/** The integration's name and stage as a validation report heads with them. */
+export async function findIntegrationHeading(ex: Executor, integrationId: string) {
+  return ex
+    .selectFrom('integrations')
+    .select(['id', 'organization_id', 'name', 'stage'])
+    .where('id', '=', integrationId)
+    .executeTakeFirst();
+}
+
+/** The UTC date of the integration's latest transition to `approved`, or null when it was never approved. */
+export async function lastApprovalDay(ex: Executor, integrationId: string): Promise<string | null> {
+  const approved = await sql<{ day: string | null }>`
+      select (max(created_at) at time zone 'UTC')::date::text as day from integration_transitions
+      where integration_id = ${integrationId} and to_stage = 'approved'`.execute(ex);
+  return approved.rows[0]?.day ?? null;
+}

@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
 import { addDays, diffDays, eachDay, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
+import { noBusinessDays } from '../storage/bank-day-fetches.repo.ts';
 import type { Executor } from '../storage/db.ts';
+import { daysWithLedgerData } from '../storage/validation-ledger.repo.ts';
 import { lastClosedBusinessDay, type BankCalendarFacts } from '../domain/business-day.ts';
 
 /**
@@ -14,21 +15,11 @@ export async function daysOwed(ex: Executor, accountId: string, from: IsoDate, t
   if (diffDays(from, to) < 0) {
     return [];
   }
-  const withData = await sql<{ day: string }>`
-    select as_of_date::text as day from balances where account_id = ${accountId} and kind = 'final' and as_of_date between ${from} and ${to}
-    union
-    select booking_date::text from transactions where account_id = ${accountId} and status = 'posted' and booking_date between ${from} and ${to}`.execute(
-    ex,
-  );
-  const closed = await sql<{ day: string }>`
-    select booking_date::text as day from bank_day_fetches
-    where account_id = ${accountId} and state = 'no_business_day' and booking_date between ${from} and ${to}`.execute(
-    ex,
-  );
-  const holidays = new Set(closed.rows.map((r) => r.day));
+  const withData = await daysWithLedgerData(ex, accountId, from, to);
+  const holidays = new Set(await noBusinessDays(ex, accountId, from, to));
   const set = new Set(eachDay(from, to).filter((d) => !isWeekend(d) && !holidays.has(d)));
-  for (const r of withData.rows) {
-    set.add(r.day);
+  for (const day of withData) {
+    set.add(day);
   }
   return [...set].sort();
 }

@@ -1,5 +1,6 @@
 import type { IsoDate } from '../shared/time.ts';
 import type { Executor } from '../storage/db.ts';
+import { transactionSnapshots } from '../storage/validation-ledger.repo.ts';
 
 /** A stored transaction as the heal diff sees it (amounts as decimal strings of minor units). */
 export interface RowSnapshot {
@@ -36,13 +37,7 @@ export async function snapshotRows(
   from: IsoDate,
   to: IsoDate,
 ): Promise<Map<string, RowSnapshot>> {
-  const rows = await ex
-    .selectFrom('transactions')
-    .select(['id', 'jpm_transaction_id', 'booking_date', 'status', 'direction', 'amount_minor', 'content_hash'])
-    .where('account_id', '=', accountId)
-    .where('booking_date', '>=', from)
-    .where('booking_date', '<=', to)
-    .execute();
+  const rows = await transactionSnapshots(ex, accountId, from, to);
   return new Map(
     rows.map((r) => [
       r.id,

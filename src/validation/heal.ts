@@ -1,8 +1,14 @@
-import { sql } from 'kysely';
 import { NotFoundError, errorMessage } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { addDays, diffDays, type IsoDate } from '../shared/time.ts';
+import {
+  accountDayStates,
+  claimDaysForHeal,
+  finishHeal,
+  insertHeal,
+  listOpenDays,
+} from '../storage/account-days.repo.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
@@ -94,18 +100,19 @@ export async function healAccountDays(deps: HealDeps, params: { accountId: strin
   const yesterday = lastClosedDay(now, account.time_zone, account);
   const reachStart = addDays(yesterday, -(opts.reachDays - 1));
   const retryBefore = new Date(now.getTime() - opts.retryAfterMinutes * 60_000).toISOString();
-  const open = await sql<{ day: string; in_reach: boolean; exhausted: boolean; due: boolean }>`
-    select day::text as day, day >= ${reachStart}::date as in_reach, heal_attempts >= ${opts.maxAttempts} as exhausted,
-      (last_heal_at is null or last_heal_at <= ${retryBefore}::timestamptz) as due
-    from account_days where account_id = ${account.id} and state <> 'proved' and day <= ${yesterday}
-    order by day`.execute(deps.db);
+  const open = await listOpenDays(deps.db, account.id, {
+    reachStart,
+    upTo: yesterday,
+    maxAttempts: opts.maxAttempts,
+    retryBefore,
+  });
   const summary: HealSummary = {
     accountId: account.id,
     windows: [],
-    outOfReach: open.rows.filter((r) => !r.in_reach).length,
-    exhausted: open.rows.filter((r) => r.in_reach && r.exhausted).length,
+    outOfReach: open.filter((r) => !r.in_reach).length,
+    exhausted: open.filter((r) => r.in_reach && r.exhausted).length,
   };
-  const candidates = open.rows.filter((r) => r.in_reach && !r.exhausted && r.due).map((r) => r.day);
+  const candidates = open.filter((r) => r.in_reach && !r.exhausted && r.due).map((r) => r.day);
   for (const w of windowsOf(candidates, opts.maxGapDays, opts.maxWindowDays)) {
     const result = await healWindow(
       deps,
@@ -140,30 +147,28 @@ async function healWindow(
   const now = deps.now();
   // Claim the days (counting the attempt before the bank call, so a crash still uses it up). The
   // conditions make a concurrent healer claim nothing.
-  const claimed = await sql<{ day: string; heal_attempts: number; state: AccountDayState }>`
-    update account_days set heal_attempts = heal_attempts + 1, last_heal_at = ${now.toISOString()}::timestamptz
-    where account_id = ${account.id} and day = any(${w.days}::date[]) and state <> 'proved'
-      and heal_attempts < ${opts.maxAttempts} and (last_heal_at is null or last_heal_at <= ${retryBefore}::timestamptz)
-    returning day::text as day, heal_attempts, state`.execute(deps.db);
-  if (claimed.rows.length === 0) {
+  const claimed = await claimDaysForHeal(deps.db, account.id, {
+    days: w.days,
+    maxAttempts: opts.maxAttempts,
+    retryBefore,
+    now,
+  });
+  if (claimed.length === 0) {
     return undefined;
   }
   const before = await snapshotRows(deps.db, account.id, w.from, w.to);
   const healId = uuidv7();
-  const statesBefore = Object.fromEntries(claimed.rows.map((r) => [r.day, r.state]));
-  await deps.db
-    .insertInto('account_day_heals')
-    .values({
-      id: healId,
-      organization_id: account.organizationId,
-      account_id: account.id,
-      window_from: w.from,
-      window_to: w.to,
-      days: JSON.stringify(claimed.rows.map((r) => ({ day: r.day, attempt: r.heal_attempts }))),
-      states_before: JSON.stringify(statesBefore),
-      started_at: now,
-    })
-    .execute();
+  const statesBefore = Object.fromEntries(claimed.map((r) => [r.day, r.state]));
+  await insertHeal(deps.db, {
+    id: healId,
+    organizationId: account.organizationId,
+    accountId: account.id,
+    windowFrom: w.from,
+    windowTo: w.to,
+    days: JSON.stringify(claimed.map((r) => ({ day: r.day, attempt: r.heal_attempts }))),
+    statesBefore: JSON.stringify(statesBefore),
+    startedAt: now,
+  });
   let error: string | undefined;
   try {
     await deps.refetch(account.id, w.from, w.to);
@@ -175,34 +180,25 @@ async function healWindow(
   await recomputeAccountDays(deps.db, account.id, await daysOwed(deps.db, account.id, w.from, w.to), deps.now());
   const after = await snapshotRows(deps.db, account.id, w.from, w.to);
   const diff = diffSnapshots(before, after);
-  const states = await deps.db
-    .selectFrom('account_days')
-    .select(['day', 'state'])
-    .where('account_id', '=', account.id)
-    .where(
-      'day',
-      'in',
-      claimed.rows.map((r) => r.day),
-    )
-    .execute();
+  const states = await accountDayStates(
+    deps.db,
+    account.id,
+    claimed.map((r) => r.day),
+  );
   const stateAfter = new Map(states.map((s) => [s.day, s.state as AccountDayState]));
   const outcome =
     error !== undefined
       ? 'refetch_failed'
-      : claimed.rows.every((r) => stateAfter.get(r.day) === 'proved')
+      : claimed.every((r) => stateAfter.get(r.day) === 'proved')
         ? 'healed'
         : 'still_open';
-  await deps.db
-    .updateTable('account_day_heals')
-    .set({
-      outcome,
-      error_message: error ?? null,
-      diff: JSON.stringify(diff),
-      states_after: JSON.stringify(Object.fromEntries(stateAfter)),
-      finished_at: deps.now(),
-    })
-    .where('id', '=', healId)
-    .execute();
+  await finishHeal(deps.db, healId, {
+    outcome,
+    errorMessage: error ?? null,
+    diff: JSON.stringify(diff),
+    statesAfter: JSON.stringify(Object.fromEntries(stateAfter)),
+    finishedAt: deps.now(),
+  });
   return {
     healId,
     from: w.from,
@@ -210,10 +206,10 @@ async function healWindow(
     outcome,
     diff,
     ...(error === undefined ? {} : { error }),
-    days: claimed.rows.map((r) => ({
+    days: claimed.map((r) => ({
       day: r.day,
       attempt: r.heal_attempts,
-      before: r.state,
+      before: r.state as AccountDayState,
       after: stateAfter.get(r.day) ?? null,
     })),
   };

@@ -13,7 +13,7 @@ export { daysOwed, lastClosedDay } from './days.ts';
 export {
   SUSPICION_STATUSES,
   detectDuplicateSuspicions,
-  listActiveSuspicions,
+  listIntegrationSuspicions,
   reviewSuspicion,
   type SuspicionReview,
   type SuspicionStatus,
@@ -34,6 +34,7 @@ export { DEFAULT_STALE_HOURS, createValidationReport, type ReportDeps, type Repo
 export { renderValidationReportHtml } from './report-html.ts';
 export type { AccountReport, CalendarDay, SuspicionEntry, ValidationReportDocument } from './report-types.ts';
 export {
+  completedReportDocument,
   createValidationReportProvider,
   getValidationReport,
   listValidationReports,

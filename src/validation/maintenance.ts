@@ -1,8 +1,9 @@
-import { sql } from 'kysely';
 import { errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { addDays, type IsoDate } from '../shared/time.ts';
 import type { Database } from '../storage/db.ts';
+import { listSweepAccounts } from '../storage/validation-accounts.repo.ts';
+import { firstLedgerDay } from '../storage/validation-ledger.repo.ts';
 import { recomputeAccountDays } from './balance-proof.ts';
 import { daysOwed, lastClosedDay } from './days.ts';
 import { detectDuplicateSuspicions } from './duplicates.ts';
@@ -56,31 +57,21 @@ export interface SweepResult {
 export async function validateRecentDays(deps: MaintenanceDeps): Promise<SweepResult> {
   const opts = { ...DEFAULT_HEAL_OPTIONS, ...deps.heal };
   const sweepDays = Math.min(deps.sweepDays ?? opts.reachDays, opts.reachDays);
-  const accounts = await sql<{
-    id: string;
-    time_zone: string;
-    bank_business_day: string | null;
-    bank_calendar_at: Date | null;
-  }>`
-    select a.id, a.time_zone, a.bank_business_day::text as bank_business_day, a.bank_calendar_at from bank_accounts a join integrations i on i.id = a.integration_id
-    where a.status = 'active' and i.stage not in ('paused', 'cancelled') and a.last_synced_at is not null
-    order by a.id`.execute(deps.db);
+  const accounts = await listSweepAccounts(deps.db);
   const result: SweepResult = {
-    accounts: accounts.rows.length,
+    accounts: accounts.length,
     healedWindows: 0,
     stillOpenWindows: 0,
     failedAccounts: [],
   };
-  for (const a of accounts.rows) {
+  for (const a of accounts) {
     try {
       const now = deps.now();
       const to = lastClosedDay(now, a.time_zone, a);
       const from = addDays(to, -(sweepDays - 1));
       // Only days since the account's first stored data: before that there is nothing to prove.
-      const first = await sql<{ day: string | null }>`
-        select least((select min(as_of_date) from balances where account_id = ${a.id}),
-          (select min(booking_date) from transactions where account_id = ${a.id}))::text as day`.execute(deps.db);
-      const start = first.rows[0]?.day && first.rows[0].day > from ? first.rows[0].day : from;
+      const first = await firstLedgerDay(deps.db, a.id);
+      const start = first && first > from ? first : from;
       await recomputeAccountDays(deps.db, a.id, await daysOwed(deps.db, a.id, start, to), now);
       await detectDuplicateSuspicions(deps.db, a.id, start, to, now);
       const healed = await healAccountDays(

@@ -1,16 +1,13 @@
-import { sql } from 'kysely';
 import { accountDays, onScrape } from '../shared/metrics.ts';
+import { countAccountDaysByState } from '../storage/account-days.repo.ts';
 import type { Executor } from '../storage/db.ts';
 import { ACCOUNT_DAY_STATES } from './balance-proof.ts';
 
 /** Sets `jpm_account_days{state}` from the stored proofs (every state gets a value, zero included). */
 export async function refreshAccountDayMetrics(ex: Executor): Promise<Record<string, number>> {
-  const rows = await sql<{
-    state: string;
-    n: string;
-  }>`select state, count(*)::text as n from account_days group by state`.execute(ex);
+  const rows = await countAccountDaysByState(ex);
   const counts: Record<string, number> = Object.fromEntries(ACCOUNT_DAY_STATES.map((s) => [s, 0]));
-  for (const r of rows.rows) {
+  for (const r of rows) {
     counts[r.state] = Number(r.n);
   }
   for (const [state, n] of Object.entries(counts)) {

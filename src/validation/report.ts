@@ -1,11 +1,17 @@
-import { sql } from 'kysely';
 import { NotFoundError, ValidationError, errorMessage } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { formatMinorUnits } from '../shared/money.ts';
 import { addDays, assertIsoDate, diffDays, type IsoDate } from '../shared/time.ts';
 import { listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
+import { listReportDays } from '../storage/account-days.repo.ts';
 import type { Database } from '../storage/db.ts';
+import { findIntegrationHeading, lastApprovalDay } from '../storage/integration-lifecycle.repo.ts';
+import {
+  completeValidationReport,
+  failValidationReport,
+  insertValidationReport,
+} from '../storage/validation-reports.repo.ts';
 import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
 import { coverage } from './coverage.ts';
 import { explainDay, type DayEvidence } from './day-reasons.ts';
@@ -55,10 +61,7 @@ async function resolvePeriod(
   if (req.from) {
     from = assertIsoDate(req.from, 'from');
   } else {
-    const approved = await sql<{ day: string }>`
-      select (max(created_at) at time zone 'UTC')::date::text as day from integration_transitions
-      where integration_id = ${integrationId} and to_stage = 'approved'`.execute(db);
-    const day = approved.rows[0]?.day ?? null;
+    const day = await lastApprovalDay(db, integrationId);
     from = day ?? addDays(to, -29);
     basis = day ? 'since_approval' : 'last_30_days';
   }
@@ -87,27 +90,7 @@ async function accountReport(
   const owed = await daysOwed(deps.db, a.id, from, to);
   await recomputeAccountDays(deps.db, a.id, owed, now);
   await detectDuplicateSuspicions(deps.db, a.id, from, to, now);
-  const rows =
-    owed.length === 0
-      ? []
-      : await deps.db
-          .selectFrom('account_days')
-          .select([
-            'day',
-            'state',
-            'difference_minor',
-            'reason',
-            'credits_minor',
-            'debits_minor',
-            'credit_count',
-            'debit_count',
-            'evidence',
-            'heal_attempts',
-          ])
-          .where('account_id', '=', a.id)
-          .where('day', 'in', owed)
-          .orderBy('day')
-          .execute();
+  const rows = owed.length === 0 ? [] : await listReportDays(deps.db, a.id, owed);
   const suspectedOn = new Map<string, number>();
   for (const s of await listActiveSuspicions(deps.db, [a.id], from, to)) {
     if (s.status === 'open') {
@@ -212,29 +195,22 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
  */
 export async function createValidationReport(deps: ReportDeps, req: ReportRequest): Promise<ValidationReportDocument> {
   const now = deps.now();
-  const integration = await deps.db
-    .selectFrom('integrations')
-    .select(['id', 'organization_id', 'name', 'stage'])
-    .where('id', '=', req.integrationId)
-    .executeTakeFirst();
+  const integration = await findIntegrationHeading(deps.db, req.integrationId);
   if (!integration) {
     throw new NotFoundError('integration', req.integrationId, 'integration_not_found');
   }
   const accounts = (await listAccountsOfIntegration(deps.db, integration.id)).filter((a) => a.status !== 'removed');
   const period = await resolvePeriod(deps.db, integration.id, req, accounts, now);
   const id = uuidv7();
-  await deps.db
-    .insertInto('validation_reports')
-    .values({
-      id,
-      organization_id: integration.organization_id,
-      integration_id: integration.id,
-      period_from: period.from,
-      period_to: period.to,
-      requested_by: req.requestedBy,
-      created_at: now,
-    })
-    .execute();
+  await insertValidationReport(deps.db, {
+    id,
+    organizationId: integration.organization_id,
+    integrationId: integration.id,
+    periodFrom: period.from,
+    periodTo: period.to,
+    requestedBy: req.requestedBy,
+    createdAt: now,
+  });
   try {
     const reports: AccountReport[] = [];
     for (const a of accounts) {
@@ -311,28 +287,19 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     };
     const reasons = verdict(body);
     const doc: ValidationReportDocument = { ...body, passed: reasons.length === 0, reasons };
-    await deps.db
-      .updateTable('validation_reports')
-      .set({
-        status: 'completed',
-        passed: doc.passed,
-        reasons: JSON.stringify(reasons),
-        report: JSON.stringify(doc),
-        completed_at: deps.now(),
-      })
-      .where('id', '=', id)
-      .execute();
+    await completeValidationReport(deps.db, id, {
+      passed: doc.passed,
+      reasons: JSON.stringify(reasons),
+      report: JSON.stringify(doc),
+      completedAt: deps.now(),
+    });
     deps.logger?.info(
       { reportId: id, integrationId: integration.id, passed: doc.passed, ...body.summary },
       'validation report completed',
     );
     return doc;
   } catch (err) {
-    await deps.db
-      .updateTable('validation_reports')
-      .set({ status: 'failed', error_message: errorMessage(err), completed_at: deps.now() })
-      .where('id', '=', id)
-      .execute();
+    await failValidationReport(deps.db, id, { errorMessage: errorMessage(err), completedAt: deps.now() });
     throw err;
   }
 }

@@ -1,47 +1,30 @@
+import { ConflictError } from '../shared/errors.ts';
 import type { Executor } from '../storage/db.ts';
+import {
+  getValidationReport,
+  latestCompletedValidationReport,
+  listValidationReports,
+  type StoredReport,
+} from '../storage/validation-reports.repo.ts';
 import type { ValidationReportDocument } from './report-types.ts';
 
 /** Reading stored validation reports, and the answer the onboarding `live` guard asks for. */
-export const REPORT_COLUMNS = [
-  'id',
-  'organization_id',
-  'integration_id',
-  'period_from',
-  'period_to',
-  'status',
-  'passed',
-  'reasons',
-  'requested_by',
-  'error_message',
-  'created_at',
-  'completed_at',
-] as const;
-
-export async function getValidationReport(ex: Executor, id: string) {
-  return ex
-    .selectFrom('validation_reports')
-    .select([...REPORT_COLUMNS, 'report'])
-    .where('id', '=', id)
-    .executeTakeFirst();
-}
-
-export type StoredReport = NonNullable<Awaited<ReturnType<typeof getValidationReport>>>;
+export { getValidationReport, listValidationReports };
 
 export function reportDocument(row: StoredReport): ValidationReportDocument | null {
   return (row.report ?? null) as ValidationReportDocument | null;
 }
 
-/** Newest first, keyset-paginated on the id (uuidv7, so time-ordered; no timestamp precision traps). */
-export async function listValidationReports(
-  ex: Executor,
-  integrationId: string,
-  opts: { limit: number; beforeId?: string },
-) {
-  let q = ex.selectFrom('validation_reports').select(REPORT_COLUMNS).where('integration_id', '=', integrationId);
-  if (opts.beforeId) {
-    q = q.where('id', '<', opts.beforeId);
+/** The document of a completed report (`id` as the caller asked for it); a running or failed report has none (409). */
+export function completedReportDocument(row: StoredReport, id: string): ValidationReportDocument {
+  const doc = reportDocument(row);
+  if (!doc) {
+    throw new ConflictError(
+      `validation report ${id} is ${row.status}; only a completed report has a page`,
+      'report_not_completed',
+    );
   }
-  return q.orderBy('id', 'desc').limit(opts.limit).execute();
+  return doc;
 }
 
 /** The shape onboarding's `ValidationReportProvider` returns (kept structural: validation does not import onboarding). */
@@ -66,14 +49,7 @@ export async function validationReportPassed(
   integrationId: string,
   opts: PassedOptions = {},
 ): Promise<ValidationVerdict> {
-  const latest = await ex
-    .selectFrom('validation_reports')
-    .select(['id', 'passed', 'reasons', 'completed_at'])
-    .where('integration_id', '=', integrationId)
-    .where('status', '=', 'completed')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const latest = await latestCompletedValidationReport(ex, integrationId);
   if (!latest) {
     return { passed: false, reason: 'no validation report has been completed for this integration' };
   }
