@@ -1,3 +1,4 @@
+import { findApiKeyForAuth } from './admin-api/api-keys.service.ts';
 import type { Config, Secrets } from './config/index.ts';
 import { credentialSource } from './credentials/credential-source.ts';
 import { ApiKeyCache } from './http/api-key-cache.ts';
@@ -12,7 +13,6 @@ import { apiKeyCacheListening } from './shared/metrics.ts';
 import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
 import {
   API_KEYS_CHANNEL,
-  findApiKeyForAuth,
   missingApiKeyTriggers,
   sendApiKeysNotification,
   touchApiKey,
