@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from './db.ts';
 
 /** Counts of one integration's stored data (decimal strings: `count(*)` is a bigint), for the demo's summary. */
-export interface IntegrationTotalsRow {
+interface IntegrationTotalsRow {
   accounts: string;
   transactions: string;
   pending: string;
