@@ -124,6 +124,55 @@ export default tseslint.config(
     },
   },
   {
+    // Storage is the only room that speaks SQL (../shared/STYLE.md §22, CONTRIBUTING.md "Storage"): elsewhere no value
+    // from kysely (`sql`, `Kysely`, expression helpers; `import type` is fine) and no query built. A CTE
+    // (`db.with(name, (qb) => qb.selectFrom(…))`) is caught by the builder calls inside and after it;
+    // `db.transaction()` stays allowed (the owning module holds the transaction and passes it to repositories).
+    files: ['src/**/*.ts'],
+    ignores: [
+      'src/storage/**',
+      // TODO(18): A/B moving these (validation's queries into validation-*.repo.ts); the lead removes this list.
+      'src/validation/balance-proof.ts',
+      'src/validation/coverage.ts',
+      'src/validation/days.ts',
+      'src/validation/duplicates.ts',
+      'src/validation/heal-diff.ts',
+      'src/validation/heal.ts',
+      'src/validation/maintenance.ts',
+      'src/validation/metrics.ts',
+      'src/validation/report.ts',
+      'src/validation/reports.ts',
+      'src/admin-api/lookup.ts',
+      'src/admin-api/validations.routes.ts',
+    ],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'kysely',
+              allowTypeImports: true,
+              message: 'queries belong in src/storage (STYLE.md §22); import only types from kysely here.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector:
+            "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto|executeQuery)$/]",
+          message: 'queries belong in src/storage (STYLE.md §22): call a repository function instead.',
+        },
+        {
+          selector: "TaggedTemplateExpression[tag.name='sql'], CallExpression[callee.object.name='sql']",
+          message: 'queries belong in src/storage (STYLE.md §22): call a repository function instead.',
+        },
+      ],
+    },
+  },
+  {
     // Migrations run on Kysely<any> by design (they must not depend on src types that change later).
     files: ['migrations/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

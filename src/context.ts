@@ -1,3 +1,4 @@
+import { findApiKeyForAuth } from './admin-api/api-keys.service.ts';
 import type { Config, Secrets } from './config/index.ts';
 import { credentialSource } from './credentials/credential-source.ts';
 import { ApiKeyCache } from './http/api-key-cache.ts';
@@ -12,12 +13,12 @@ import { apiKeyCacheListening } from './shared/metrics.ts';
 import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
 import {
   API_KEYS_CHANNEL,
-  findApiKeyForAuth,
   missingApiKeyTriggers,
   sendApiKeysNotification,
   touchApiKey,
 } from './storage/api-keys.repo.ts';
 import { createDb, type Database } from './storage/db.ts';
+import { findIntegrationBaseUrl } from './storage/integrations.repo.ts';
 import { ListenerPreconditionError, pgListener } from './storage/pg-listener.ts';
 
 /**
@@ -69,11 +70,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     close: async () => void (await Promise.all([...clients.values()].map((c) => c.client.close()))),
   });
   async function clientFor(integrationId: string): Promise<BankClient> {
-    const row = await db
-      .selectFrom('integrations')
-      .select(['base_url'])
-      .where('id', '=', integrationId)
-      .executeTakeFirst();
+    const row = await findIntegrationBaseUrl(db, integrationId);
     if (!row) {
       throw new NotFoundError('integration', integrationId);
     }

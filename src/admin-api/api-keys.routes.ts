@@ -32,10 +32,10 @@ export function toApiKeyDto(row: ApiKeyRow): z.input<typeof ApiKeySchema> {
     prefix: row.prefix,
     name: row.name,
     role: row.role,
-    organizationId: row.organizationId,
-    createdAt: iso(row.createdAt),
-    lastUsedAt: iso(row.lastUsedAt),
-    revokedAt: iso(row.revokedAt),
+    organizationId: row.organization_id,
+    createdAt: iso(row.created_at),
+    lastUsedAt: iso(row.last_used_at),
+    revokedAt: iso(row.revoked_at),
   };
 }
 
@@ -131,10 +131,10 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
       response: { status: 200, schema: ApiKeySchema, description: 'The revoked key' },
       handler: async ({ params, access, audit }) => {
         const key = await findApiKey(deps.db, params.id);
-        if (!key || (access.organizationId !== null && key.organizationId !== access.organizationId)) {
+        if (!key || (access.organizationId !== null && key.organization_id !== access.organizationId)) {
           throw new NotFoundError('api key', params.id);
         }
-        audit.target({ organizationId: key.organizationId });
+        audit.target({ organizationId: key.organization_id });
         const revoked = await revokeApiKey(deps.db, key.id);
         deps.apiKeyChanged?.();
         if (!revoked) {

@@ -1,9 +1,10 @@
 import type { ApiKeyRole } from '../domain/access.ts';
 import { generateApiKey } from '../http/api-key-token.ts';
+import type { StoredApiKey } from '../http/auth.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
-import type { Database } from '../storage/db.ts';
-import { insertApiKey, type ApiKeyRow } from '../storage/api-keys.repo.ts';
+import { findApiKeyWithHash, insertApiKey, type ApiKeyRow } from '../storage/api-keys.repo.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import { findOrganization } from '../storage/organizations.repo.ts';
 
 export interface CreateApiKeyInput {
@@ -42,4 +43,23 @@ export async function createApiKey(db: Database, input: CreateApiKeyInput): Prom
       }
     }
   }
+}
+
+/**
+ * A key as authentication sees it (`ApiKeyStore.findByPrefix`, src/http/auth.ts), hash included: what main/ wires
+ * behind the API's key cache.
+ */
+export async function findApiKeyForAuth(ex: Executor, prefix: string): Promise<StoredApiKey | undefined> {
+  const row = await findApiKeyWithHash(ex, prefix);
+  return row === undefined
+    ? undefined
+    : {
+        id: row.id,
+        prefix: row.prefix,
+        keyHash: row.key_hash,
+        name: row.name,
+        role: row.role,
+        organizationId: row.organization_id,
+        revokedAt: row.revoked_at,
+      };
 }

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import { createLogger } from '../shared/logger.ts';
 import * as certificatesRepo from '../storage/certificates.repo.ts';
 import type { Database } from '../storage/db.ts';
@@ -95,30 +94,11 @@ export async function watchCertificateExpiry(db: Database, now: Date = new Date(
     if (affected.length > 0) {
       // Integrations whose current environment has no usable certificate left: syncs will fail with
       // `certificate_expired`, so say so on the integration too.
-      const stranded = await trx
-        .updateTable('integrations as i')
-        .set({
-          sync_status: 'certificate_expired',
-          sync_status_reason: "every certificate for the integration's environment has expired",
-          updated_at: now,
-        })
-        .where('i.id', 'in', affected)
-        .where((eb) =>
-          eb.not(
-            eb.exists(
-              eb
-                .selectFrom('certificates as c')
-                .select(sql`1`.as('one'))
-                .whereRef('c.integration_id', '=', 'i.id')
-                .whereRef('c.environment', '=', 'i.environment')
-                .where('c.status', '=', 'active')
-                .where('c.not_after', '>', now),
-            ),
-          ),
-        )
-        .returning('i.id')
-        .execute();
-      result.integrationsWithoutCertificate = stranded.map((r) => r.id);
+      result.integrationsWithoutCertificate = await certificatesRepo.markIntegrationsWithoutUsableCertificate(
+        trx,
+        affected,
+        now,
+      );
     }
 
     await insertOutboxEvents(trx, events);

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
 import { certificateDaysToExpiry, certificateDaysToExpiryMin } from '../shared/metrics.ts';
+import { latestCertificateExpiryPerIntegration } from '../storage/certificates.repo.ts';
 import type { Executor } from '../storage/db.ts';
 
 const DAY_MS = 86_400_000;
@@ -12,16 +12,7 @@ const DAY_MS = 86_400_000;
  * `onScrape(() => refreshCertificateExpiryMetric(ctx.db))`.
  */
 export async function refreshCertificateExpiryMetric(ex: Executor, now: Date = new Date()): Promise<void> {
-  const rows = await ex
-    .selectFrom('certificates as c')
-    .innerJoin('integrations as i', (j) =>
-      j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'),
-    )
-    .select(['c.integration_id', sql<Date>`max(c.not_after)`.as('not_after')])
-    .where('c.status', 'in', ['active', 'expired'])
-    .where('i.stage', '<>', 'cancelled')
-    .groupBy('c.integration_id')
-    .execute();
+  const rows = await latestCertificateExpiryPerIntegration(ex);
   certificateDaysToExpiry.reset();
   certificateDaysToExpiryMin.reset();
   let min: number | undefined;

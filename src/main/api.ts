@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
-import { sql } from 'kysely';
 import { adminApiRoutes } from '../admin-api/index.ts';
 import { statementRoutes } from '../admin-api/statements.routes.ts';
 import type { AppContext } from '../context.ts';
@@ -13,6 +12,7 @@ import { readApiRoutes } from '../read-api/index.ts';
 import { QUEUE_NAMES } from '../scheduler/index.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
+import { pingDatabase } from '../storage/db.ts';
 import {
   beginIdempotentRequest,
   completeIdempotentRequest,
@@ -81,7 +81,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     routes,
     ...stores(ctx),
     readiness: [
-      { name: 'postgres', check: async () => void (await sql`select 1`.execute(ctx.db)) },
+      { name: 'postgres', check: () => pingDatabase(ctx.db) },
       { name: 'redis', check: () => pingRedis(ctx.config.redis.url, 1_000) },
       ...(options.readiness ?? []),
     ],

@@ -30,10 +30,10 @@ function describe(k: ApiKeyRow): Record<string, unknown> {
     prefix: k.prefix,
     name: k.name,
     role: k.role,
-    organizationId: k.organizationId,
-    createdAt: k.createdAt.toISOString(),
-    lastUsedAt: k.lastUsedAt?.toISOString() ?? null,
-    revokedAt: k.revokedAt?.toISOString() ?? null,
+    organizationId: k.organization_id,
+    createdAt: k.created_at.toISOString(),
+    lastUsedAt: k.last_used_at?.toISOString() ?? null,
+    revokedAt: k.revoked_at?.toISOString() ?? null,
   };
 }
 
@@ -42,7 +42,7 @@ async function audit(db: Database, action: string, target: ApiKeyRow): Promise<v
     requestId: requestId(),
     apiKeyId: null,
     apiKeyPrefix: null,
-    organizationId: target.organizationId,
+    organizationId: target.organization_id,
     method: 'CLI',
     route: `apikey ${action}`,
     targetType: 'api_key',
@@ -81,7 +81,7 @@ async function create(db: Database, argv: string[]): Promise<number> {
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ...describe(row), key: token })}\n`);
   } else {
-    const scope = row.organizationId === null ? 'all organizations' : `organization ${row.organizationId}`;
+    const scope = row.organization_id === null ? 'all organizations' : `organization ${row.organization_id}`;
     process.stdout.write(
       `Created ${row.role} key "${row.name}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`,
     );
@@ -118,11 +118,11 @@ async function list(db: Database, argv: string[]): Promise<number> {
     return 0;
   }
   for (const k of rows) {
-    const state = k.revokedAt
-      ? `revoked ${k.revokedAt.toISOString()}`
-      : `last used ${k.lastUsedAt?.toISOString() ?? 'never'}`;
+    const state = k.revoked_at
+      ? `revoked ${k.revoked_at.toISOString()}`
+      : `last used ${k.last_used_at?.toISOString() ?? 'never'}`;
     process.stdout.write(
-      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organizationId ?? 'all organizations').padEnd(36)}  ${k.name}  (${state})\n`,
+      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organization_id ?? 'all organizations').padEnd(36)}  ${k.name}  (${state})\n`,
     );
   }
   return 0;

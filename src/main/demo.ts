@@ -1,6 +1,5 @@
 import './node-version.ts';
 import { parseArgs } from 'node:util';
-import { sql } from 'kysely';
 import { createApiKey } from '../admin-api/api-keys.service.ts';
 import { createContext, type AppContext } from '../context.ts';
 import { generateCsr, installCertificate } from '../credentials/index.ts';
@@ -20,6 +19,8 @@ import { addDays, isWeekend, localDate, type IsoDate } from '../shared/time.ts';
 import { startSimulator, signCsr, type RunningSimulator } from '../simulator/index.ts';
 import { listAccountsOfIntegration } from '../storage/accounts.repo.ts';
 import { migrateUp } from '../storage/migrator.ts';
+import { insertOrganization } from '../storage/organizations.repo.ts';
+import { integrationTotals, postedTransactionKeys } from '../storage/transaction-totals.repo.ts';
 import { discoverAccounts } from '../sync/discover-accounts.ts';
 import {
   createValidationReport,
@@ -193,39 +194,12 @@ interface Summary {
 }
 
 async function summarize(ctx: AppContext, sim: RunningSimulator, integrationId: string): Promise<Summary> {
-  const q = await sql<{
-    accounts: string;
-    transactions: string;
-    pending: string;
-    superseded: string;
-    removed: string;
-    balances: string;
-    duplicates: string;
-  }>`
-    select
-      (select count(*) from bank_accounts where integration_id = ${integrationId})::text as accounts,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'posted')::text as transactions,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'pending')::text as pending,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'superseded')::text as superseded,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'removed')::text as removed,
-      (select count(*) from balances b join bank_accounts a on a.id = b.account_id where a.integration_id = ${integrationId})::text as balances,
-      (select count(*) from (select t.account_id, t.post_code, t.jpm_transaction_id from transactions t join bank_accounts a on a.id = t.account_id
-         where a.integration_id = ${integrationId} group by 1, 2, 3 having count(*) > 1) d)::text as duplicates`.execute(
-    ctx.db,
-  );
-  const row = q.rows[0]!;
+  const row = await integrationTotals(ctx.db, integrationId);
   // Compare every posted row with the bank's own final ledger (ids and amounts to the minor unit).
   const truth = sim.groundTruth();
-  const rows = await sql<{
-    jpm_account_id: string;
-    jpm_transaction_id: string;
-    amount_minor: string;
-    booking_date: string;
-  }>`
-    select a.jpm_account_id, t.jpm_transaction_id, t.amount_minor::text, t.booking_date from transactions t join bank_accounts a on a.id = t.account_id
-    where a.integration_id = ${integrationId} and t.status = 'posted'`.execute(ctx.db);
-  const from = rows.rows.reduce((m, r) => (r.booking_date < m ? r.booking_date : m), '9999-12-31');
-  const ours = new Set(rows.rows.map((r) => `${r.jpm_account_id}|${r.jpm_transaction_id}|${r.amount_minor}`));
+  const posted = await postedTransactionKeys(ctx.db, integrationId);
+  const from = posted.reduce((m, r) => (r.booking_date < m ? r.booking_date : m), '9999-12-31');
+  const ours = new Set(posted.map((r) => `${r.jpm_account_id}|${r.jpm_transaction_id}|${r.amount_minor}`));
   const theirs = new Set(
     truth.accounts.flatMap((a) =>
       a.transactions
@@ -441,7 +415,7 @@ async function main(): Promise<void> {
   out(`  simulator listening at ${sim.url} (mutual TLS, dev CA in ${config.simulator.pkiDir})`);
 
   const organizationId = uuidv7();
-  await ctx.db.insertInto('organizations').values({ id: organizationId, name: 'Demo Treasury Inc' }).execute();
+  await insertOrganization(ctx.db, { id: organizationId, name: 'Demo Treasury Inc' });
   const integrationId = await onboard(ctx, sim, organizationId);
   const discovered = await discoverAccounts(
     ctx.db,

@@ -3,6 +3,7 @@ import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import * as repo from '../storage/contacts.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
+import { findIntegrationStage } from '../storage/integrations.repo.ts';
 import { insertNotifications } from '../storage/notifications.repo.ts';
 import { listOutboxEvents } from '../storage/outbox.repo.ts';
 import { DEFAULT_MAX_AGE_SECONDS, notificationsForEvents, type ContactRole } from './produce.ts';
@@ -41,11 +42,7 @@ export function contactView(r: repo.ContactRow): ContactView {
 }
 
 async function integrationOf(ex: Executor, integrationId: string) {
-  const row = await ex
-    .selectFrom('integrations')
-    .select(['id', 'organization_id', 'stage'])
-    .where('id', '=', integrationId)
-    .executeTakeFirst();
+  const row = await findIntegrationStage(ex, integrationId);
   if (!row) {
     throw new NotFoundError('integration', integrationId);
   }

@@ -9,11 +9,11 @@ export interface ApiKeyRow {
   prefix: string;
   name: string;
   role: ApiKeyRole;
-  organizationId: string | null;
-  createdByKeyId: string | null;
-  createdAt: Date;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
+  organization_id: string | null;
+  created_by_key_id: string | null;
+  created_at: Date;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
 }
 
 const COLUMNS = [
@@ -28,31 +28,8 @@ const COLUMNS = [
   'revoked_at',
 ] as const;
 
-type Selected = {
-  id: string;
-  prefix: string;
-  name: string;
-  role: string;
-  organization_id: string | null;
-  created_by_key_id: string | null;
-  created_at: Date;
-  last_used_at: Date | null;
-  revoked_at: Date | null;
-};
-
-function toRow(r: Selected): ApiKeyRow {
-  return {
-    id: r.id,
-    prefix: r.prefix,
-    name: r.name,
-    role: r.role as ApiKeyRole,
-    organizationId: r.organization_id,
-    createdByKeyId: r.created_by_key_id,
-    createdAt: r.created_at,
-    lastUsedAt: r.last_used_at,
-    revokedAt: r.revoked_at,
-  };
-}
+/** The role column is text; only `ApiKeyRole` values are ever written to it. */
+type RoleNarrowing = { role: ApiKeyRole };
 
 export interface NewApiKey {
   id: string;
@@ -65,7 +42,7 @@ export interface NewApiKey {
 }
 
 export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKeyRow> {
-  const row = await db
+  return db
     .insertInto('api_keys')
     .values({
       id: key.id,
@@ -77,21 +54,21 @@ export async function insertApiKey(db: Executor, key: NewApiKey): Promise<ApiKey
       created_by_key_id: key.createdByKeyId,
     })
     .returning(COLUMNS)
+    .$narrowType<RoleNarrowing>()
     .executeTakeFirstOrThrow();
-  return toRow(row);
 }
 
 /** For authentication only: the one place the hash leaves the table. */
-export async function findApiKeyForAuth(
+export async function findApiKeyWithHash(
   db: Executor,
   prefix: string,
-): Promise<(ApiKeyRow & { keyHash: string }) | undefined> {
-  const row = await db
+): Promise<(ApiKeyRow & { key_hash: string }) | undefined> {
+  return db
     .selectFrom('api_keys')
     .select([...COLUMNS, 'key_hash'])
     .where('prefix', '=', prefix)
+    .$narrowType<RoleNarrowing>()
     .executeTakeFirst();
-  return row ? { ...toRow(row), keyHash: row.key_hash } : undefined;
 }
 
 /** Records use at most once a minute per key, so authentication does not write on every request. */
@@ -107,13 +84,16 @@ export async function touchApiKey(db: Executor, id: string): Promise<void> {
 }
 
 export async function findApiKey(db: Executor, id: string): Promise<ApiKeyRow | undefined> {
-  const row = await db.selectFrom('api_keys').select(COLUMNS).where('id', '=', id).executeTakeFirst();
-  return row ? toRow(row) : undefined;
+  return db.selectFrom('api_keys').select(COLUMNS).where('id', '=', id).$narrowType<RoleNarrowing>().executeTakeFirst();
 }
 
 export async function findApiKeyByPrefix(db: Executor, prefix: string): Promise<ApiKeyRow | undefined> {
-  const row = await db.selectFrom('api_keys').select(COLUMNS).where('prefix', '=', prefix).executeTakeFirst();
-  return row ? toRow(row) : undefined;
+  return db
+    .selectFrom('api_keys')
+    .select(COLUMNS)
+    .where('prefix', '=', prefix)
+    .$narrowType<RoleNarrowing>()
+    .executeTakeFirst();
 }
 
 export interface ApiKeyFilter {
@@ -128,6 +108,7 @@ export async function listApiKeys(db: Executor, filter: ApiKeyFilter): Promise<P
   let q = db
     .selectFrom('api_keys')
     .select(COLUMNS)
+    .$narrowType<RoleNarrowing>()
     .orderBy('id', 'desc')
     .limit(filter.limit + 1);
   if (filter.organizationId !== undefined) {
@@ -140,19 +121,18 @@ export async function listApiKeys(db: Executor, filter: ApiKeyFilter): Promise<P
     const [id] = decodeCursor(filter.cursor, ['uuid']);
     q = q.where('id', '<', id);
   }
-  const page = pageOf(await q.execute(), filter.limit, (r) => [r.id]);
-  return { rows: page.rows.map(toRow), nextCursor: page.nextCursor };
+  return pageOf(await q.execute(), filter.limit, (r) => [r.id]);
 }
 
 /** Revokes once; revoking a revoked key keeps the first timestamp. */
 export async function revokeApiKey(db: Executor, id: string): Promise<ApiKeyRow | undefined> {
-  const row = await db
+  return db
     .updateTable('api_keys')
     .set({ revoked_at: sql<Date>`coalesce(revoked_at, now())` })
     .where('id', '=', id)
     .returning(COLUMNS)
+    .$narrowType<RoleNarrowing>()
     .executeTakeFirst();
-  return row ? toRow(row) : undefined;
 }
 
 /** The channel the api_keys triggers NOTIFY on every change authentication depends on (migration 20261206T074000000Z). */

@@ -241,3 +241,57 @@ export async function findUsableCertificateId(
     .executeTakeFirst();
   return row?.id;
 }
+
+/**
+ * Per integration (cancelled ones left out), the latest `not_after` among its active and expired certificates of
+ * its current environment; integrations without such a certificate have no row.
+ */
+export async function latestCertificateExpiryPerIntegration(
+  ex: Executor,
+): Promise<{ integration_id: string; not_after: Date }[]> {
+  return ex
+    .selectFrom('certificates as c')
+    .innerJoin('integrations as i', (j) =>
+      j.onRef('i.id', '=', 'c.integration_id').onRef('i.environment', '=', 'c.environment'),
+    )
+    .select(['c.integration_id', sql<Date>`max(c.not_after)`.as('not_after')])
+    .where('c.status', 'in', ['active', 'expired'])
+    .where('i.stage', '<>', 'cancelled')
+    .groupBy('c.integration_id')
+    .execute();
+}
+
+/**
+ * Of `integrationIds`, sets `certificate_expired` on those whose current environment has no usable (active,
+ * unexpired at `now`) certificate left; returns the ids it changed.
+ */
+export async function markIntegrationsWithoutUsableCertificate(
+  ex: Executor,
+  integrationIds: readonly string[],
+  now: Date,
+): Promise<string[]> {
+  const rows = await ex
+    .updateTable('integrations as i')
+    .set({
+      sync_status: 'certificate_expired',
+      sync_status_reason: "every certificate for the integration's environment has expired",
+      updated_at: now,
+    })
+    .where('i.id', 'in', [...integrationIds])
+    .where((eb) =>
+      eb.not(
+        eb.exists(
+          eb
+            .selectFrom('certificates as c')
+            .select(sql`1`.as('one'))
+            .whereRef('c.integration_id', '=', 'i.id')
+            .whereRef('c.environment', '=', 'i.environment')
+            .where('c.status', '=', 'active')
+            .where('c.not_after', '>', now),
+        ),
+      ),
+    )
+    .returning('i.id')
+    .execute();
+  return rows.map((r) => r.id);
+}

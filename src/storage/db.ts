@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from './db.types.ts';
 
@@ -84,6 +84,11 @@ function callbackQueryPool(pool: pg.Pool): PostgresPool {
 /** Creates the Kysely instance. `destroy()` ends the pool; main/ owns calling it on shutdown. */
 export function createDb(options: DbOptions): Database {
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool: callbackQueryPool(createPool(options)) }) });
+}
+
+/** `select 1` through the pool: the readiness check of Postgres (it fails when no connection can be had). */
+export async function pingDatabase(ex: Executor): Promise<void> {
+  await sql`select 1`.execute(ex);
 }
 
 /** The database name in a postgres URL. */

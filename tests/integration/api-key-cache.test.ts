@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
+import { createApiKey, findApiKeyForAuth } from '../../src/admin-api/api-keys.service.ts';
 import { createContext, type AppContext } from '../../src/context.ts';
 import { ApiKeyCache } from '../../src/http/api-key-cache.ts';
 import { authenticateKey, UnauthenticatedError, type ApiKeyStore } from '../../src/http/auth.ts';
@@ -11,7 +11,6 @@ import { buildApiApp } from '../../src/main/api.ts';
 import { apiKeyLookupsTotal } from '../../src/shared/metrics.ts';
 import {
   API_KEYS_CHANNEL,
-  findApiKeyForAuth,
   missingApiKeyTriggers,
   sendApiKeysNotification,
   touchApiKey,
