@@ -141,6 +141,13 @@ export default tseslint.config(
               message: 'queries belong in src/storage (STYLE.md §22); import only types from kysely here.',
             },
           ],
+          patterns: [
+            {
+              group: ['kysely/*'],
+              allowTypeImports: true,
+              message: 'queries belong in src/storage (STYLE.md §22); import only types from kysely here.',
+            },
+          ],
         },
       ],
       'no-restricted-syntax': [

@@ -270,6 +270,9 @@ export async function markIntegrationsWithoutUsableCertificate(
   integrationIds: readonly string[],
   now: Date,
 ): Promise<string[]> {
+  if (integrationIds.length === 0) {
+    return [];
+  }
   const rows = await ex
     .updateTable('integrations as i')
     .set({
