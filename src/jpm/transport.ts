@@ -34,7 +34,7 @@ export interface JpmTimeouts {
   keepAliveMs: number;
 }
 
-export type JpmEndpoint = 'balance' | 'transactions_v2' | 'transactions_v3';
+export type JpmEndpoint = 'balance' | 'transactions_v3';
 
 /** One finished call, for metrics and tests. `outcome` is `ok` or the error code. */
 export interface JpmCallEvent {
