@@ -2,10 +2,9 @@ import type { IsoDate } from '../shared/time.ts';
 
 /** Canonical vocabulary shared by every module. No I/O, no clock. */
 
-export const TRANSACTION_STATUSES = ['pending', 'posted', 'superseded', 'removed'] as const;
 /** pending: current-day (intraday) item; posted: prior-day/history item; superseded: a pending item
  *  replaced by its posted item; removed: a pending item that never posted. */
-export type TransactionStatus = (typeof TRANSACTION_STATUSES)[number];
+export const TRANSACTION_STATUSES = ['pending', 'posted', 'superseded', 'removed'] as const;
 
 export const DIRECTIONS = ['credit', 'debit'] as const;
 export type Direction = (typeof DIRECTIONS)[number];

@@ -4,7 +4,7 @@ import { parseJsonLossless, RepeatedNameError } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { bankCallDurationSeconds, bankErrorsTotal } from '../shared/metrics.ts';
 import { CredentialAgents, type ActiveAgent, type CredentialSource } from './credential-agents.ts';
-import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmError, type JpmErrorContext } from './errors.ts';
+import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmErrorContext } from './errors.ts';
 import {
   bankFailureOf,
   classifyResponse,
@@ -273,5 +273,3 @@ export class JpmTransport {
     this.#options.onCall?.({ endpoint, requestId, credentialId, status, outcome, durationMs });
   }
 }
-
-export type { JpmError };

@@ -188,7 +188,6 @@ export const paginationSchema = z.looseObject({
   pageNumber: intText(10_000_000),
   totalRecords: intText(1_000_000_000),
 });
-export type WirePagination = z.output<typeof paginationSchema>;
 
 /**
  * v2 envelope, the shape of J.P. Morgan's sample files (tests/fixtures/jpm); the client calls v3. Records stay
@@ -288,7 +287,6 @@ export function isBalanceAccount(entry: WireBalanceAccountEntry): entry is WireA
 
 /** `POST /accessapi/balance` 200 response. */
 export const balancesResponseSchema = z.looseObject({ accountList: z.array(balanceAccountEntrySchema) });
-export type WireBalancesResponse = z.output<typeof balancesResponseSchema>;
 
 /**
  * An account entry as normalization (`normalizeBalances`) and the business calendar read it: an account
@@ -307,7 +305,6 @@ export interface WireBalanceAccount {
 export const errorsEnvelopeSchema = z.looseObject({
   errors: z.array(z.looseObject({ errorCode: z.string(), errorMsg: z.string() })).min(1),
 });
-export type WireErrorsEnvelope = z.output<typeof errorsEnvelopeSchema>;
 
 /** API-gateway (Apigee-style) fault body: `{"fault":{"faultstring":"…","detail":{"errorcode":"…"}}}`. */
 export const gatewayFaultSchema = z.looseObject({
@@ -316,4 +313,3 @@ export const gatewayFaultSchema = z.looseObject({
     detail: z.looseObject({ errorcode: z.string().optional() }).optional(),
   }),
 });
-export type WireGatewayFault = z.output<typeof gatewayFaultSchema>;

@@ -29,8 +29,6 @@ import {
 import { storedLiveRows, storedProof } from './model-rows.ts';
 import { startQueuePath, syncThroughQueue, syncWithRetries, type QueuePath } from './model-service.ts';
 
-export { ModelViolation } from './model-checks.ts';
-
 /**
  * The model-based differential test's runner: one generated bank history (a simulator with the
  * scenario's seed, quirks and holidays) and one generated sync schedule, run against the real sync

@@ -34,7 +34,7 @@ import { TEST_STALL } from './recording-bank.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export { recordingBank, TEST_STALL, type BankCall } from './recording-bank.ts';
+export { recordingBank, type BankCall } from './recording-bank.ts';
 
 export interface Harness {
   t: TestDb;
