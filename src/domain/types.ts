@@ -79,3 +79,13 @@ export const ZERO_COUNTS: Readonly<SyncCounts> = Object.freeze({
  */
 export const RECORD_SOURCES = ['jpm_api', 'bai2', 'camt053', 'camt052'] as const;
 export type RecordSource = (typeof RECORD_SOURCES)[number];
+
+/**
+ * Whether the validation gate lets an integration go live: the latest completed validation report
+ * passed and is recent (validation answers it, onboarding's guards read it; neither imports the other).
+ */
+export interface ValidationVerdict {
+  passed: boolean;
+  reportId?: string;
+  reason?: string;
+}
