@@ -1,8 +1,5 @@
 import { z } from 'zod';
 
-/** Booleans are spelled out; `z.coerce.boolean()` would turn "false" into true. */
-export const booleanString = z.enum(['true', 'false']).transform((v) => v === 'true');
-
 const intString = (min: number, max: number) =>
   z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 

@@ -16,7 +16,8 @@ import { mapLimited } from '../shared/concurrency.ts';
  * transactions, the decisions about them and their former versions. Reads the stored proof: looking
  * never recomputes it (the validation sweep and reports do).
  */
-interface AccountDto {
+/** An account as `GET /v1/accounts` and `/v1/accounts/{id}` answer it (the fields the console reads). */
+export interface AccountDto {
   id: string;
   integrationId: string;
   jpmAccountMasked: string;
@@ -25,6 +26,7 @@ interface AccountDto {
   decimalLocation: number;
   timeZone: string;
   status: string;
+  statusReason: string | null;
   lastSyncedAt: string | null;
 }
 interface TxDto {
@@ -56,7 +58,7 @@ interface DecisionDto {
   evidence: Record<string, unknown>;
   decidedAt: string;
 }
-interface TxDetail extends TxDto {
+interface TxDetailDto extends TxDto {
   history: VersionDto[];
   decisions: DecisionDto[];
 }
@@ -200,7 +202,7 @@ function proofTable(a: AccountDto, r: AccountDayRow): Html {
     </tbody></table></div>`;
 }
 
-function txRow(t: TxDto, detail: TxDetail | undefined): Html {
+function txRow(t: TxDto, detail: TxDetailDto | undefined): Html {
   return html`<tr data-transaction-id="${t.id}"><td>${t.status}</td><td>${t.direction}</td><td class="num">${t.amount} ${t.currency}</td>
     <td class="mono">${t.bankReference || '—'}</td><td>${t.description}
     ${
@@ -242,7 +244,10 @@ export async function dayPage(
       changed,
       4,
       async (t) =>
-        [t.id, await deps.api.call<TxDetail>(ctx, 'get', '/v1/transactions/{id}', { params: { id: t.id } })] as const,
+        [
+          t.id,
+          await deps.api.call<TxDetailDto>(ctx, 'get', '/v1/transactions/{id}', { params: { id: t.id } }),
+        ] as const,
     ),
   );
   const why = row

@@ -6,6 +6,7 @@ import type { CallContext } from './api-client.ts';
 import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
 import { html, type Html } from './html.ts';
 import { BASE, csrfField, stageLabel, when } from './layout.ts';
+import type { AccountDto } from './data.ts';
 import { nextMove } from './next-move.ts';
 import { runProgress, type RunDto } from './runs.ts';
 import type { Session } from './session.ts';
@@ -19,7 +20,7 @@ export interface IntegrationPageDeps extends PageDeps {
   queues: Queues;
 }
 
-interface Page<T> {
+interface ListDto<T> {
   data: T[];
   nextCursor: string | null;
 }
@@ -47,16 +48,6 @@ interface KeyPairDto {
   commonName: string;
   algorithm: string;
   createdAt: string;
-}
-interface AccountDto {
-  id: string;
-  jpmAccountMasked: string;
-  accountName: string;
-  currency: string;
-  status: string;
-  statusReason: string | null;
-  lastSyncedAt: string | null;
-  timeZone: string;
 }
 interface AdminDto {
   side: string;
@@ -107,18 +98,18 @@ async function customerSide(
     return html``;
   }
   const [emails, contacts] = await Promise.all([
-    deps.api.call<Page<EmailDto>>(ctx, 'get', '/v1/integrations/{id}/milestone-emails', {
+    deps.api.call<ListDto<EmailDto>>(ctx, 'get', '/v1/integrations/{id}/milestone-emails', {
       params: { id },
       query: { limit: '50' },
     }),
-    deps.api.call<Page<ContactDto>>(ctx, 'get', '/v1/integrations/{id}/contacts', {
+    deps.api.call<ListDto<ContactDto>>(ctx, 'get', '/v1/integrations/{id}/contacts', {
       params: { id },
       query: { limit: '100' },
     }),
   ]);
   const reviews = deps.api.allows(p, 'get', '/v1/integrations/{id}/customer-reviews')
     ? (
-        await deps.api.call<Page<ReviewDto>>(ctx, 'get', '/v1/integrations/{id}/customer-reviews', {
+        await deps.api.call<ListDto<ReviewDto>>(ctx, 'get', '/v1/integrations/{id}/customer-reviews', {
           params: { id },
           query: { limit: '20' },
         })
@@ -316,18 +307,24 @@ export async function integrationPage(
   const params = { id };
   const i: IntegrationDto = await deps.api.call(ctx, 'get', '/v1/integrations/{id}', { params });
   const [events, certs, keyPairs, admins, accounts, runs] = await Promise.all([
-    deps.api.call<Page<MilestoneDto>>(ctx, 'get', '/v1/integrations/{id}/events', { params, query: { limit: '200' } }),
-    deps.api.call<Page<CertificateDto>>(ctx, 'get', '/v1/integrations/{id}/certificates', {
+    deps.api.call<ListDto<MilestoneDto>>(ctx, 'get', '/v1/integrations/{id}/events', {
+      params,
+      query: { limit: '200' },
+    }),
+    deps.api.call<ListDto<CertificateDto>>(ctx, 'get', '/v1/integrations/{id}/certificates', {
       params,
       query: { limit: '100' },
     }),
-    deps.api.call<Page<KeyPairDto>>(ctx, 'get', '/v1/integrations/{id}/key-pairs', { params, query: { limit: '100' } }),
-    deps.api.call<Page<AdminDto>>(ctx, 'get', '/v1/integrations/{id}/security-admins', {
+    deps.api.call<ListDto<KeyPairDto>>(ctx, 'get', '/v1/integrations/{id}/key-pairs', {
       params,
       query: { limit: '100' },
     }),
-    deps.api.call<Page<AccountDto>>(ctx, 'get', '/v1/accounts', { query: { integrationId: id, limit: '500' } }),
-    deps.api.call<Page<RunDto>>(ctx, 'get', '/v1/sync-runs', { query: { integrationId: id, limit: '10' } }),
+    deps.api.call<ListDto<AdminDto>>(ctx, 'get', '/v1/integrations/{id}/security-admins', {
+      params,
+      query: { limit: '100' },
+    }),
+    deps.api.call<ListDto<AccountDto>>(ctx, 'get', '/v1/accounts', { query: { integrationId: id, limit: '500' } }),
+    deps.api.call<ListDto<RunDto>>(ctx, 'get', '/v1/sync-runs', { query: { integrationId: id, limit: '10' } }),
   ]);
   const move = await nextMove(deps.db, id, deps.onboarding, now);
   const next = new Map(

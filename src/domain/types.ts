@@ -2,10 +2,9 @@ import type { IsoDate } from '../shared/time.ts';
 
 /** Canonical vocabulary shared by every module. No I/O, no clock. */
 
-export const TRANSACTION_STATUSES = ['pending', 'posted', 'superseded', 'removed'] as const;
 /** pending: current-day (intraday) item; posted: prior-day/history item; superseded: a pending item
  *  replaced by its posted item; removed: a pending item that never posted. */
-export type TransactionStatus = (typeof TRANSACTION_STATUSES)[number];
+export const TRANSACTION_STATUSES = ['pending', 'posted', 'superseded', 'removed'] as const;
 
 export const DIRECTIONS = ['credit', 'debit'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
@@ -80,3 +79,13 @@ export const ZERO_COUNTS: Readonly<SyncCounts> = Object.freeze({
  */
 export const RECORD_SOURCES = ['jpm_api', 'bai2', 'camt053', 'camt052'] as const;
 export type RecordSource = (typeof RECORD_SOURCES)[number];
+
+/**
+ * Whether the validation gate lets an integration go live: the latest completed validation report
+ * passed and is recent (validation answers it, onboarding's guards read it; neither imports the other).
+ */
+export interface ValidationVerdict {
+  passed: boolean;
+  reportId?: string;
+  reason?: string;
+}

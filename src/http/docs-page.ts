@@ -8,12 +8,13 @@
  * client from /openapi.json); the page only reads.
  */
 
-type Json = Record<string, unknown>;
+type JsonObject = Record<string, unknown>;
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-const obj = (v: unknown): Json => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+const obj = (v: unknown): JsonObject =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : {};
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 const inline = (text: string): string => esc(text).replace(/`([^`]+)`/g, '<code>$1</code>');
@@ -33,7 +34,7 @@ const refName = (ref: string): string => ref.replace(/^#\/components\/schemas\//
 const anchor = (prefix: string, name: string): string => `${prefix}-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`;
 
 /** One line naming a schema's type: `string (uuid)`, `array of Account`, `"a" | "b"`, … */
-function typeLabel(schema: Json): string {
+function typeLabel(schema: JsonObject): string {
   if (typeof schema.$ref === 'string') {
     const name = refName(schema.$ref);
     return `<a href="#${anchor('schema', name)}">${esc(name)}</a>`;
@@ -75,7 +76,7 @@ function typeLabel(schema: Json): string {
 }
 
 /** The fields of an object schema (also inside arrays and unions), nested up to `depth`. */
-function fields(schema: Json, depth: number): string {
+function fields(schema: JsonObject, depth: number): string {
   const target = schema.type === 'array' ? obj(schema.items) : schema;
   const variants = [...arr(target.oneOf), ...arr(target.anyOf), ...arr(target.allOf)]
     .map(obj)
@@ -104,7 +105,7 @@ function schemaBlock(schema: unknown): string {
   return `<div class="schema"><span class="type">${typeLabel(s)}</span>${fields(s, 3)}</div>`;
 }
 
-function parameters(op: Json): string {
+function parameters(op: JsonObject): string {
   const params = arr(op.parameters).map(obj);
   if (params.length === 0) {
     return '';
@@ -122,7 +123,7 @@ function content(c: unknown): string {
     .join('');
 }
 
-function operation(method: string, path: string, op: Json): string {
+function operation(method: string, path: string, op: JsonObject): string {
   const id = typeof op.operationId === 'string' ? op.operationId : `${method}-${path}`;
   const body = obj(op.requestBody);
   const responses = Object.entries(obj(op.responses)).map(([status, r]) => {

@@ -6,7 +6,7 @@ import {
   balancesResponseSchema,
   isBalanceAccount,
   type RelativeDateType,
-  type WireBalanceAccount,
+  type WireAccountWithBalances,
   type WireBalanceAccountError,
 } from './wire.schemas.ts';
 
@@ -34,7 +34,7 @@ export type BalanceWindow = { relativeDateType: RelativeDateType } | { startDate
 export type BalancesRequest = BalanceWindow & { accounts?: readonly BalanceAccountRef[]; signal?: AbortSignal };
 
 /** A per-account error entry (GCA-024 …) kept as data, with the window and call it came from. */
-export interface BalanceAccountError {
+export interface AccountErrorEntry {
   entry: WireBalanceAccountError;
   window: BalanceWindow;
   requestId: string;
@@ -42,8 +42,8 @@ export interface BalanceAccountError {
 
 export interface BalancesResult {
   /** One entry per account (`bankId`+`accountId`), `balanceList` merged over every window, by `asOfDate`. */
-  accounts: WireBalanceAccount[];
-  accountErrors: BalanceAccountError[];
+  accounts: WireAccountWithBalances[];
+  accountErrors: AccountErrorEntry[];
   /** Every call made, in order. */
   requestIds: string[];
 }
@@ -88,8 +88,8 @@ function requestBody(window: BalanceWindow, accounts: BalanceAccountRef[] | unde
 
 /** Fetches balances, one call per (window × ≤10 accounts), sequentially (the bank prefers few, calm calls). */
 export async function getBalances(transport: JpmTransport, req: BalancesRequest): Promise<BalancesResult> {
-  const byAccount = new Map<string, WireBalanceAccount>();
-  const accountErrors: BalanceAccountError[] = [];
+  const byAccount = new Map<string, WireAccountWithBalances>();
+  const accountErrors: AccountErrorEntry[] = [];
   const requestIds: string[] = [];
   for (const window of windowsOf(req)) {
     for (const accounts of accountChunks(req.accounts)) {

@@ -6,7 +6,6 @@ import { JpmTransport, type JpmCallEvent, type JpmTimeouts } from './transport.t
 import {
   DEFAULT_MAX_WALK_RESTARTS,
   transactionPages,
-  transactionsV2,
   type TransactionPageEvent,
   type TransactionsRequest,
 } from './transactions.ts';
@@ -94,11 +93,6 @@ export class JpmClient {
    */
   transactionPages(req: TransactionsRequest): AsyncGenerator<TransactionPageEvent, void, undefined> {
     return transactionPages(this.#transport, req, this.#maxWalkRestarts);
-  }
-
-  /** `GET /tsapi/v2/transactions` (unpaged), for accounts where v3 is not offered. */
-  transactionsV2(req: TransactionsRequest): ReturnType<typeof transactionsV2> {
-    return transactionsV2(this.#transport, req);
   }
 
   /** Onboarding check: credential, DNS, TLS handshake and a minimal balance call; never throws. */

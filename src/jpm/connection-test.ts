@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { errorMessage } from '../shared/errors.ts';
 import { getBalances } from './balances.ts';
-import type { JpmCredential } from './credential-agents.ts';
+import type { TlsCredential } from './credential-agents.ts';
 import { isJpmError } from './errors.ts';
 import { probeTls, type ServerCertificateInfo } from './tls-probe.ts';
 import type { JpmTransport } from './transport.ts';
@@ -96,7 +96,7 @@ export async function testConnection(
     steps.push({ step: 'credential', ok: false, code, detail: errorMessage(cred.error), durationMs: cred.durationMs });
     return fail('credential_invalid');
   }
-  const credential: JpmCredential = cred.value.credential;
+  const credential: TlsCredential = cred.value.credential;
   steps.push({ step: 'credential', ok: true, durationMs: cred.durationMs });
   const credentialId = credential.id;
 

@@ -9,9 +9,9 @@ import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
  * The client certificate J.P. Morgan knows us by. `id` labels one certificate version (for example
  * the certificate row id or its fingerprint) and MUST change when the certificate is rotated; it is
  * logged, the PEMs never are. `caPem` is only for non-public server CAs (the simulator's dev CA);
- * without it Node's public root store verifies the bank.
+ * without it Node's public root store verifies the bank. The credentials module's `JpmCredential` is one.
  */
-export interface JpmCredential {
+export interface TlsCredential {
   id: string;
   certPem: string;
   keyPem: string;
@@ -23,7 +23,7 @@ export interface JpmCredential {
  * decrypted key and re-read only on change); returning a credential with a new `id` switches every
  * following request to a new connection pool, so a rotated certificate is used without a restart.
  */
-export type CredentialSource = () => Promise<JpmCredential>;
+export type CredentialSource = () => Promise<TlsCredential>;
 
 export interface AgentSettings {
   connectTimeoutMs: number;
@@ -37,7 +37,7 @@ export interface AgentSettings {
 }
 
 export interface ActiveAgent {
-  credential: JpmCredential;
+  credential: TlsCredential;
   agent: Agent;
 }
 
@@ -72,7 +72,7 @@ export class CredentialAgents {
   async acquire<T>(use: (active: ActiveAgent) => Promise<T>): Promise<T> {
     this.#assertOpen();
     const seq = ++this.#fetchSeq;
-    let credential: JpmCredential;
+    let credential: TlsCredential;
     try {
       credential = await this.#source();
     } catch (err) {
@@ -128,7 +128,7 @@ export class CredentialAgents {
     this.#draining.add(done);
   }
 
-  #buildAgent(credential: JpmCredential): Agent {
+  #buildAgent(credential: TlsCredential): Agent {
     const s = this.#settings;
     const tls = {
       cert: credential.certPem,
@@ -153,7 +153,7 @@ export class CredentialAgents {
  * fails here, clearly and permanently, instead of as an opaque error on the first connection.
  * Only OpenSSL's error code goes into the error: its message could quote input.
  */
-export function validateCredential(credential: JpmCredential): void {
+export function validateCredential(credential: TlsCredential): void {
   // Node treats an empty cert/key as "none": the handshake would go out without a client certificate.
   if (credential.certPem.trim() === '' || credential.keyPem.trim() === '') {
     throw new JpmRejectedError(

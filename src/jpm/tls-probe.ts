@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { ADDRESS_REFUSED_CODE, type OutboundPolicy } from '../shared/outbound-policy.ts';
-import type { JpmCredential } from './credential-agents.ts';
+import type { TlsCredential } from './credential-agents.ts';
 
 /**
  * A bare TLS handshake with our client certificate, no HTTP. Two uses:
@@ -58,7 +58,7 @@ export type TlsProbeOutcome =
 
 export interface TlsProbeOptions {
   url: string;
-  credential: JpmCredential;
+  credential: TlsCredential;
   connectTimeoutMs: number;
   /** How long an accepted connection must stay open after the handshake. */
   holdMs: number;

@@ -4,16 +4,10 @@ import { assertIsoDate, splitRange, type IsoDate } from '../shared/time.ts';
 import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
 import { parseEnvelope, parseTransactionRecords, type Reject } from './records.ts';
 import type { JpmTransport } from './transport.ts';
-import {
-  transactionsV2EnvelopeSchema,
-  transactionsV3EnvelopeSchema,
-  type RelativeDateType,
-  type WireTransactionRecord,
-} from './wire.schemas.ts';
+import { transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransactionRecord } from './wire.schemas.ts';
 
 /**
- * Transaction Details (`GET /tsapi/v3/transactions`, paged; `/tsapi/v2/transactions`, one response),
- * API-NOTES §5. J.P. Morgan's limits are enforced here: ≤ 10 accounts and ≤ 5 days per call, so a
+ * Transaction Details (`GET /tsapi/v3/transactions`, paged), API-NOTES §5. J.P. Morgan's limits are enforced here: ≤ 10 accounts and ≤ 5 days per call, so a
  * request is cut into slices (account chunk × date window) that are fetched one after another.
  */
 export const TRANSACTIONS_MAX_RANGE_DAYS = 5;
@@ -28,7 +22,7 @@ export type TransactionsRequest = TransactionsWindow & { accountIds: readonly st
 export type TransactionSlice = TransactionsWindow & { index: number; accountIds: string[] };
 
 /** A validated v3 page. `walk` identifies the pass over the slice this page belongs to. */
-export interface TransactionPage {
+export interface FetchedTransactionPage {
   type: 'page';
   walk: number;
   slice: TransactionSlice;
@@ -55,7 +49,7 @@ export interface WalkRestart {
   totalRecords: number;
 }
 
-export type TransactionPageEvent = TransactionPage | WalkRestart;
+export type TransactionPageEvent = FetchedTransactionPage | WalkRestart;
 
 const log = createLogger('jpm');
 
@@ -205,35 +199,4 @@ export async function* transactionPages(
       pageNumber = 1;
     }
   }
-}
-
-/** `/tsapi/v2/transactions`: no paging (v3 is not available for accounts in India branches, §5.1). */
-export async function transactionsV2(
-  transport: JpmTransport,
-  req: TransactionsRequest,
-): Promise<{ records: WireTransactionRecord[]; rejects: (Reject & { slice: number })[]; requestIds: string[] }> {
-  const records: WireTransactionRecord[] = [];
-  const rejects: (Reject & { slice: number })[] = [];
-  const requestIds: string[] = [];
-  const path = '/tsapi/v2/transactions';
-  for (const slice of slicesOf(req)) {
-    const result = await transport.call({
-      endpoint: 'transactions_v2',
-      method: 'GET',
-      path,
-      query: sliceQuery(slice),
-      ...(req.signal ? { signal: req.signal } : {}),
-    });
-    requestIds.push(result.requestId);
-    const envelope = parseEnvelope(transactionsV2EnvelopeSchema, result.body, 'transactions', {
-      requestId: result.requestId,
-      upstreamStatus: result.status,
-      endpoint: `GET ${path}`,
-      credentialId: result.credentialId,
-    });
-    const page = parseTransactionRecords(envelope.data);
-    records.push(...page.records);
-    rejects.push(...page.rejects.map((r) => ({ ...r, slice: slice.index })));
-  }
-  return { records, rejects, requestIds };
 }

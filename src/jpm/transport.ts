@@ -4,7 +4,7 @@ import { parseJsonLossless, RepeatedNameError } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { bankCallDurationSeconds, bankErrorsTotal } from '../shared/metrics.ts';
 import { CredentialAgents, type ActiveAgent, type CredentialSource } from './credential-agents.ts';
-import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmError, type JpmErrorContext } from './errors.ts';
+import { isJpmError, JpmRejectedError, JpmUnavailableError, type JpmErrorContext } from './errors.ts';
 import {
   bankFailureOf,
   classifyResponse,
@@ -34,7 +34,7 @@ export interface JpmTimeouts {
   keepAliveMs: number;
 }
 
-export type JpmEndpoint = 'balance' | 'transactions_v2' | 'transactions_v3';
+export type JpmEndpoint = 'balance' | 'transactions_v3';
 
 /** One finished call, for metrics and tests. `outcome` is `ok` or the error code. */
 export interface JpmCallEvent {
@@ -273,5 +273,3 @@ export class JpmTransport {
     this.#options.onCall?.({ endpoint, requestId, credentialId, status, outcome, durationMs });
   }
 }
-
-export type { JpmError };

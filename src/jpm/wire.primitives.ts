@@ -5,7 +5,7 @@ import { toMinorUnits } from '../shared/money.ts';
 /**
  * Building blocks of the wire schemas. Bank JSON is parsed with `parseJsonLossless`, so every JSON
  * number arrives here as its exact source text (a string). Amounts stay text (validated by regex and
- * turned into bigint minor units only by `jpm/amounts.ts`); small integers such as `decimalLocation`
+ * turned into bigint minor units only by normalization, `shared/money.ts`); small integers such as `decimalLocation`
  * or page numbers are safe as JS numbers and are converted here.
  */
 

@@ -130,7 +130,7 @@ export const transactionSchema = z
     }
   });
 
-export type WireTransaction = z.output<typeof transactionSchema>;
+export type WireTransactionDetails = z.output<typeof transactionSchema>;
 
 /**
  * What decides whether a transaction record can be stored: its money facts. The account, the booking
@@ -152,9 +152,34 @@ export const storableTransactionSchema = z
 
 /**
  * A record as it leaves the client: every field the bank sent (loose), the money facts validated. The
- * other fields match `WireTransaction` unless the record carries data-quality notes (`records.ts`).
+ * other fields match `WireTransactionDetails` unless the record carries data-quality notes (`records.ts`).
  */
 export type WireTransactionRecord = z.output<typeof storableTransactionSchema>;
+
+/**
+ * A transaction record as normalization reads it (`normalizeTransactions`): a `WireTransactionRecord`
+ * from the client, the record a statement file's line becomes, or lossless JSON of one that skipped the
+ * schemas (src/shared/json.ts: numbers are exact decimal text, so amounts are strings and
+ * `decimalLocation` may be too). Only the money facts (account, currency, booking date, direction,
+ * amount) are sure to be there: the client keeps a record whose other fields are null, missing or odd
+ * (with data-quality notes, `records.ts`), so normalization reads every other field defensively.
+ */
+export interface WireTransaction {
+  transactionId?: unknown;
+  account: { accountId: string; bankId?: unknown; [key: string]: unknown };
+  currency: { code: string; decimalLocation: number | string; [key: string]: unknown };
+  asOfDate: string;
+  valueDate?: unknown;
+  debitCreditCode: string;
+  amount: string;
+  postCode?: unknown;
+  baiType?: unknown;
+  bankReferenceSearchable?: unknown;
+  customerReferenceSearchable?: unknown;
+  shortDescription?: unknown;
+  narrativeText?: unknown;
+  [key: string]: unknown;
+}
 
 /** v3 paging block. `pageNumber` is 1-based; `totalPages` is 0 when there are no records. */
 export const paginationSchema = z.looseObject({
@@ -163,9 +188,11 @@ export const paginationSchema = z.looseObject({
   pageNumber: intText(10_000_000),
   totalRecords: intText(1_000_000_000),
 });
-export type WirePagination = z.output<typeof paginationSchema>;
 
-/** v2 envelope. Records stay `unknown` here and are validated one by one (`parseTransactionRecords`). */
+/**
+ * v2 envelope, the shape of J.P. Morgan's sample files (tests/fixtures/jpm); the client calls v3. Records stay
+ * `unknown` here and are validated one by one (`parseTransactionRecords`).
+ */
 export const transactionsV2EnvelopeSchema = z.looseObject({ data: z.array(z.unknown()) });
 /** v3 envelope: the page plus its `pagination` block. */
 export const transactionsV3EnvelopeSchema = z.looseObject({ pagination: paginationSchema, data: z.array(z.unknown()) });
@@ -184,13 +211,24 @@ export const balanceSchema = z.looseObject({
   endingAvailableAmount: signedDecimalText.nullish(),
   endingLedgerAmount: signedDecimalText,
 });
-export type WireBalance = z.output<typeof balanceSchema>;
 
 /**
  * A `balanceList[]` element as the client passes it on: `balanceSchema`'s output when it matches, else
  * the element exactly as sent. One odd balance never fails the whole response; normalization
- * (`normalizeBalances`) stores what it can and rejects a balance whose proof facts are unusable.
+ * (`normalizeBalances`) reads every field defensively, stores what it can and rejects a balance whose
+ * proof facts are unusable.
  */
+export interface WireBalance {
+  /** A string on every balance that matched the schema; checked again by `normalizeBalances`. */
+  asOfDate: string;
+  recordTimestamp?: unknown;
+  currentDay: unknown;
+  openingAvailableAmount?: unknown;
+  openingLedgerAmount?: unknown;
+  endingAvailableAmount?: unknown;
+  endingLedgerAmount?: unknown;
+}
+
 const balanceElement = z.unknown().transform((value): WireBalance => {
   const parsed = balanceSchema.safeParse(value);
   return parsed.success ? parsed.data : (value as WireBalance);
@@ -236,26 +274,37 @@ export const balanceAccountEntrySchema = z
 
 export type WireBalanceAccountEntry = z.output<typeof balanceAccountEntrySchema>;
 /** An account entry that carries balances (every descriptive field present). */
-export type WireBalanceAccount = WireBalanceAccountEntry & {
+export type WireAccountWithBalances = WireBalanceAccountEntry & {
   currency: WireCurrency;
   balanceList: WireBalance[];
 };
 /** A per-account error entry (GCA-024 "No transaction was found…" and the like). */
 export type WireBalanceAccountError = WireBalanceAccountEntry & { errorCode: string; errorMsg: string };
 
-export function isBalanceAccount(entry: WireBalanceAccountEntry): entry is WireBalanceAccount {
+export function isBalanceAccount(entry: WireBalanceAccountEntry): entry is WireAccountWithBalances {
   return entry.balanceList !== undefined;
 }
 
 /** `POST /accessapi/balance` 200 response. */
 export const balancesResponseSchema = z.looseObject({ accountList: z.array(balanceAccountEntrySchema) });
-export type WireBalancesResponse = z.output<typeof balancesResponseSchema>;
+
+/**
+ * An account entry as normalization (`normalizeBalances`) and the business calendar read it: an account
+ * with its balances (from the client, or built from a statement file), or a per-account error entry.
+ */
+export interface WireBalanceAccount {
+  accountId: string;
+  bankId?: string | null;
+  currency: { code: string; decimalLocation: number | string };
+  balanceList?: WireBalance[] | null;
+  errorCode?: string | null;
+  errorMsg?: string | null;
+}
 
 /** J.P. Morgan's whole-request error envelope: `{"errors":[{"errorCode":"GCA-099","errorMsg":"…"}]}`. */
 export const errorsEnvelopeSchema = z.looseObject({
   errors: z.array(z.looseObject({ errorCode: z.string(), errorMsg: z.string() })).min(1),
 });
-export type WireErrorsEnvelope = z.output<typeof errorsEnvelopeSchema>;
 
 /** API-gateway (Apigee-style) fault body: `{"fault":{"faultstring":"…","detail":{"errorcode":"…"}}}`. */
 export const gatewayFaultSchema = z.looseObject({
@@ -264,4 +313,3 @@ export const gatewayFaultSchema = z.looseObject({
     detail: z.looseObject({ errorcode: z.string().optional() }).optional(),
   }),
 });
-export type WireGatewayFault = z.output<typeof gatewayFaultSchema>;

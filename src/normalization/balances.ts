@@ -1,8 +1,8 @@
 import type { BalanceKind, RecordSource } from '../domain/types.ts';
+import type { WireBalance, WireBalanceAccount } from '../jpm/wire.schemas.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { contentHash } from './identity.ts';
-import type { WireBalance, WireBalanceAccount } from './wire.ts';
 
 export interface NormalizedBalance {
   jpmAccountId: string;

@@ -1,5 +1,6 @@
 import type { Direction, RecordSource } from '../domain/types.ts';
 import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
+import type { WireTransaction } from '../jpm/wire.schemas.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import {
@@ -10,7 +11,6 @@ import {
   type OccurrenceCounter,
   type RecordClass,
 } from './identity.ts';
-import type { WireTransaction } from './wire.ts';
 
 /** A J.P. Morgan transaction record mapped to our model; pure, no I/O, no clock. */
 export interface NormalizedTransaction {

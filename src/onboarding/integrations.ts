@@ -122,14 +122,6 @@ export async function getIntegration(
   return integrationView(row, options);
 }
 
-export async function listIntegrations(
-  ex: Executor,
-  filter: { organizationId?: string; stage?: OnboardingStage } = {},
-  options: OnboardingOptions = {},
-): Promise<IntegrationView[]> {
-  return (await repo.listIntegrationsLifecycle(ex, filter)).map((r) => integrationView(r, options));
-}
-
 /**
  * A keyset page of integrations (oldest first) for the admin API; `overdue` limits it to those past
  * a due date now. `nextCursor` is opaque (src/storage/pagination.ts).

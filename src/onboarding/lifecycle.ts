@@ -1,4 +1,4 @@
-import { ONBOARDING_STAGES, type OnboardingStage } from '../domain/types.ts';
+import { ONBOARDING_STAGES, type OnboardingStage, type ValidationVerdict } from '../domain/types.ts';
 import { AppError, NotFoundError, ValidationError, errorMessage } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { listUsableCertificates } from '../storage/certificates.repo.ts';
@@ -21,7 +21,6 @@ import {
   type GuardFailure,
   type OnboardingFacts,
   type TransitionKind,
-  type ValidationVerdict,
 } from './state-machine.ts';
 import {
   effectiveExpectations,

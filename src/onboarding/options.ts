@@ -1,6 +1,6 @@
 import type { ConnectionPolicy } from '../credentials/environment.ts';
 import type { ExpectationsOverride } from './expectations.ts';
-import type { ValidationVerdict } from './state-machine.ts';
+import type { ValidationVerdict } from '../domain/types.ts';
 
 /**
  * Answers whether an integration has a passed validation report (issue 9 provides the real one).

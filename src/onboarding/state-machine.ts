@@ -1,4 +1,4 @@
-import type { OnboardingStage } from '../domain/types.ts';
+import type { OnboardingStage, ValidationVerdict } from '../domain/types.ts';
 
 /**
  * The onboarding lifecycle as a pure state machine: which transitions exist, which guards each one
@@ -59,12 +59,6 @@ export interface EligibilityChecklist {
   jpmRepresentative?: string | null;
   /** Name of the person with signing authority for the customer. */
   signingAuthority?: string | null;
-}
-
-export interface ValidationVerdict {
-  passed: boolean;
-  reportId?: string;
-  reason?: string;
 }
 
 /** What the guards look at. `lifecycle.ts` builds it from the database (and the validation provider). */

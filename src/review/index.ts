@@ -12,14 +12,5 @@ export {
   verifyReviewToken,
   type ReviewKeys,
 } from './links.ts';
-export { reviewRouter, type ReviewRouterDeps } from './router.ts';
-export {
-  LINK_DAYS,
-  openLink,
-  parseAnswer,
-  recordAnswer,
-  resendReviewLink,
-  ReviewLinkRefused,
-  reviewPageData,
-  type ReviewAnswer,
-} from './service.ts';
+export { reviewRouter } from './router.ts';
+export { resendReviewLink } from './service.ts';

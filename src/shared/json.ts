@@ -4,7 +4,9 @@
  * the number's original text, which we keep as a string. The float V8 builds internally is thrown
  * away without being read, so no amount ever passes through a JS number in our code.
  */
-interface ReviverContext {
+
+/** The third argument V8 passes a `JSON.parse` reviver: the source text of a primitive. */
+export interface ReviverContext {
   source?: string;
 }
 

@@ -359,7 +359,3 @@ export function createLogger(subsystem: Subsystem, bindings: Record<string, unkn
     },
   });
 }
-
-export function rootLogger(): Logger {
-  return root;
-}

@@ -29,7 +29,8 @@ export const syncRunDurationSeconds = new Histogram({
   buckets: DURATION_BUCKETS,
   registers,
 });
-export const syncRecordsTotal = new Counter({
+// TODO(18): registered so /metrics lists it, but nothing in the service counts into it.
+new Counter({
   name: 'jpm_sync_records_total',
   help: 'Records handled by sync runs by outcome (inserted, updated, unchanged, rejected, ...)',
   labelNames: ['outcome'] as const,
@@ -48,7 +49,8 @@ export const bankErrorsTotal = new Counter({
   labelNames: ['class'] as const,
   registers,
 });
-export const queueDepth = new Gauge({
+// TODO(18): registered so /metrics lists it, but nothing sets it (no scrape hook reads the queues).
+new Gauge({
   name: 'jpm_queue_depth',
   help: 'Jobs per queue and state (waiting, active, delayed, failed)',
   labelNames: ['queue', 'state'] as const,

@@ -63,12 +63,3 @@ export function formatMinorUnits(minor: bigint, decimalLocation: number): string
   const frac = decimalLocation === 0 ? '' : `.${abs.slice(abs.length - decimalLocation)}`;
   return `${negative ? '-' : ''}${whole}${frac}`;
 }
-
-/** Parses a decimal string a person typed (API filters) into minor units, or undefined when invalid. */
-export function tryToMinorUnits(decimalText: string, decimalLocation: number): bigint | undefined {
-  try {
-    return toMinorUnits(decimalText, decimalLocation);
-  } catch {
-    return undefined;
-  }
-}

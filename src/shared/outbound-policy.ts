@@ -427,6 +427,3 @@ export function guardedConnector(
     connect(opts, callback);
   };
 }
-
-/** Allows every address: for tools and tests that talk to local fakes on purpose. */
-export const ALLOW_ALL_OUTBOUND: OutboundPolicy = createOutboundPolicy({ allow: ['0.0.0.0/0', '::/0'] });

@@ -1,4 +1,3 @@
-import { formatMinorUnits } from '../shared/money.ts';
 import { diffDays, type IsoDate } from '../shared/time.ts';
 import type { Ledger } from './ledger.ts';
 import { renderTransactionWithOddities } from './render.ts';
@@ -108,9 +107,4 @@ export function accountDayView(ledger: Ledger, clock: Clock, accountId: string, 
       }
     : null;
   return { ...base, state: 'closed', records, final, unrevealedNetMinor: unrevealed.toString() };
-}
-
-/** Decimal text of a view amount with the currency's scale (for messages). */
-export function viewAmount(view: Pick<AccountDayView, 'decimalLocation'>, minor: string): string {
-  return formatMinorUnits(BigInt(minor), view.decimalLocation);
 }

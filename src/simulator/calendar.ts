@@ -87,11 +87,6 @@ export function addBusinessDays(date: IsoDate, count: number): IsoDate {
   return WEEKDAYS.addBusinessDays(date, count);
 }
 
-/** The business day before `date` (PRIOR_DAY when `date` is today), weekends only. */
-export function previousBusinessDay(date: IsoDate): IsoDate {
-  return WEEKDAYS.previousBusinessDay(date);
-}
-
 export function nextBusinessDay(date: IsoDate): IsoDate {
   return WEEKDAYS.nextBusinessDay(date);
 }

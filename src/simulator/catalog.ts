@@ -51,13 +51,13 @@ export const BANK = {
   aba: '021000021',
 } as const;
 
-export type Direction = 'CREDIT' | 'DEBIT';
+export type DebitCreditCode = 'CREDIT' | 'DEBIT';
 export type WireType = 'FED' | 'CHIP' | 'BOOK' | 'EMPTY';
 export type NarrativeStyle = 'fed' | 'chip' | 'book' | 'remark' | 'fee';
 
 export interface TxnKind {
   key: string;
-  direction: Direction;
+  direction: DebitCreditCode;
   weight: number;
   typeCode: string;
   summaryTypeCode: string;

@@ -7,7 +7,7 @@ import {
   reversalKind,
   tag,
   TXN_KINDS,
-  type Direction,
+  type DebitCreditCode,
   type TxnKind,
 } from './catalog.ts';
 import { Prng } from './prng.ts';
@@ -25,7 +25,7 @@ export interface DayItem {
   /** 1-based position in the day; part of the transaction ids, so ids are stable as the day grows. */
   seq: number;
   kind: TxnKind;
-  direction: Direction;
+  direction: DebitCreditCode;
   /** Amount in the intraday snapshot; null when the item was never reported intraday (late posting). */
   intradayMinor: bigint | null;
   /** Final posted amount; null when the intraday item never posts. */

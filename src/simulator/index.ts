@@ -4,22 +4,7 @@
  * Never imported by production code.
  */
 export { startSimulator, type RunningSimulator, type SimulatorOptions } from './server.ts';
-export {
-  ensureDevPki,
-  signCsr,
-  createClientCredential,
-  PKI_FILES,
-  type DevPki,
-  type ClientCredential,
-  type SignCsrOptions,
-} from './pki.ts';
-export { ALL_QUIRKS, DEFAULT_QUIRKS, NO_QUIRKS, STRANGE_QUIRKS, type Quirks } from './quirks.ts';
-export { BankCalendar, WEEKDAYS } from './calendar.ts';
-export { accountDayView, type AccountDayView, type DayState, type ViewRecord } from './bank-view.ts';
-export { FAULT_KINDS, type FaultKind, type FaultPlan, type FaultRule } from './faults.ts';
-export type { GroundTruth, GroundTruthAccount, GroundTruthBalance, GroundTruthTransaction } from './ground-truth.ts';
-export type { AccountSpec, SimAccount } from './accounts.ts';
-export type { SimulatorStats } from './stats.ts';
-export type { Clock } from './views.ts';
-export { Ledger } from './ledger.ts';
-export { GCA } from './requests.ts';
+export { ensureDevPki, signCsr, createClientCredential, PKI_FILES, type DevPki } from './pki.ts';
+export { DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from './quirks.ts';
+export { accountDayView } from './bank-view.ts';
+export { FAULT_KINDS, type FaultKind, type FaultRule } from './faults.ts';

@@ -76,14 +76,6 @@ export const ALL_QUIRKS: Quirks = {
   withdrawals: true,
 };
 
-/** The quirks that are off by default (the model-based test switches them per scenario). */
-export const STRANGE_QUIRKS = [
-  'oddFields',
-  'oddReferences',
-  'hostileNarratives',
-  'withdrawals',
-] as const satisfies readonly (keyof Quirks)[];
-
 export const NO_QUIRKS: Quirks = {
   growingSnapshot: false,
   newIdsOnPosting: false,

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { JsonNumber } from '../shared/json.ts';
+import { JsonNumber, type ReviverContext } from '../shared/json.ts';
 
 /**
  * Replay mode: serve one J.P. Morgan sample file as it is. A transactions file (`{ "data": [...] }`)
@@ -13,10 +13,6 @@ export interface Replay {
   file: string;
   raw: Buffer;
   v3Body?: string;
-}
-
-interface ReviverContext {
-  source?: string;
 }
 
 function exactNumbers(this: unknown, _key: string, value: unknown, context?: ReviverContext): unknown {

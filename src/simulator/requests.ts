@@ -138,7 +138,7 @@ export function parseBalanceRequest(ledger: Ledger, rawBody: string): BalanceReq
   return { dates, accounts: resolveAccounts(ledger, ids) };
 }
 
-export interface TransactionsRequest {
+export interface SimTransactionsRequest {
   dates: DateSelection;
   accounts: SimAccount[];
   pageNumber: number;
@@ -164,7 +164,7 @@ export function parseTransactionsRequest(
   ledger: Ledger,
   params: URLSearchParams,
   defaultPageSize = MAX_PAGE_SIZE,
-): TransactionsRequest {
+): SimTransactionsRequest {
   const rawIds = params.getAll('accountIds').join(',');
   const ids = [
     ...new Set(

@@ -2,10 +2,9 @@ import { Bai2Stream } from './bai2.ts';
 import { camtStream } from './camt.ts';
 import { StatementFileError, type ParsedStatement } from './types.ts';
 
-export { Bai2Stream, parseBai2, directionOfTypeCode } from './bai2.ts';
-export { camtStream, parseCamt } from './camt.ts';
-export { impliedDecimals } from './currencies.ts';
-export { normalizeStatementAccount, sourceOf, type StatementBatch } from './normalize.ts';
+export { parseBai2, directionOfTypeCode } from './bai2.ts';
+export { parseCamt } from './camt.ts';
+export { normalizeStatementAccount } from './normalize.ts';
 export * from './types.ts';
 
 /** Reads a statement file of any supported format, told apart by its first characters. */

@@ -9,7 +9,6 @@ import {
   type RecordClass,
 } from '../normalization/identity.ts';
 import { describe, type NormalizationReject, type NormalizedTransaction } from '../normalization/transactions.ts';
-import type { WireBalance, WireTransaction } from '../normalization/wire.ts';
 import { formatMinorUnits } from '../shared/money.ts';
 import type { IsoDate } from '../shared/time.ts';
 import type { ParsedStatement, StatementAccount, StatementEntry } from './types.ts';
@@ -48,7 +47,7 @@ function wireOf(
   e: StatementEntry,
   jpmAccountId: string,
   recordClass: RecordClass,
-): WireTransaction {
+): NormalizedTransaction['raw'] {
   return {
     account: { accountId: jpmAccountId },
     currency: { code: e.currency, decimalLocation: e.decimalLocation },
@@ -124,7 +123,7 @@ export function normalizeStatementAccount(
       statement: { format: statement.format, fileId: statement.fileId, line: r.at.line, text: r.text },
     },
   }));
-  const wireBalances: WireBalance[] = account.balances.map((b) => ({
+  const wireBalances: NormalizedBalance['raw'][] = account.balances.map((b) => ({
     asOfDate: b.date,
     currentDay: b.kind === 'current_day',
     openingLedgerAmount:

@@ -39,10 +39,6 @@ export async function listContacts(ex: Executor, integrationId: string): Promise
     .execute();
 }
 
-export async function getContact(ex: Executor, id: string): Promise<ContactRow | undefined> {
-  return ex.selectFrom('integration_contacts').select(CONTACT_COLUMNS).where('id', '=', id).executeTakeFirst();
-}
-
 /**
  * Adds a contact, or updates the name of the current one with the same role and address (the
  * partial unique index makes the pair unique among current contacts).

@@ -121,20 +121,6 @@ export async function updateIntegrationLifecycle(
     .executeTakeFirstOrThrow();
 }
 
-export async function listIntegrationsLifecycle(
-  ex: Executor,
-  filter: { organizationId?: string; stage?: string } = {},
-): Promise<IntegrationLifecycleRow[]> {
-  let q = ex.selectFrom('integrations').select(COLUMNS).orderBy('created_at', 'asc').orderBy('id', 'asc');
-  if (filter.organizationId !== undefined) {
-    q = q.where('organization_id', '=', filter.organizationId);
-  }
-  if (filter.stage !== undefined) {
-    q = q.where('stage', '=', filter.stage);
-  }
-  return q.execute();
-}
-
 const CLOCK_STOPPED = ['paused', 'cancelled', 'live'];
 
 /**

@@ -111,8 +111,6 @@ export async function getNotification(ex: Executor, id: string) {
   return ex.selectFrom('notification_deliveries').select(NOTIFICATION_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
-export type NotificationRow = NonNullable<Awaited<ReturnType<typeof getNotification>>>;
-
 export interface NotificationAttempt {
   deliveryId: string;
   attempt: number;

@@ -1,4 +1,4 @@
-import type { WireBalanceAccount, WireTransaction } from '../normalization/wire.ts';
+import type { WireBalanceAccount, WireTransaction } from '../jpm/wire.schemas.ts';
 
 /**
  * What `sync` needs from the bank: the J.P. Morgan client (src/jpm) satisfies it. Kept as a port so

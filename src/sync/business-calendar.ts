@@ -1,4 +1,4 @@
-import type { WireBalanceAccount } from '../normalization/wire.ts';
+import type { WireBalanceAccount } from '../jpm/wire.schemas.ts';
 import type { RunWarning } from '../storage/sync-runs.repo.ts';
 import { isIsoDate, type IsoDate } from '../shared/time.ts';
 import type { BankClient } from './bank-client.ts';

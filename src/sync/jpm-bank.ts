@@ -1,5 +1,5 @@
 import type { JpmClient } from '../jpm/client.ts';
-import type { WireBalanceAccount } from '../normalization/wire.ts';
+import type { WireBalanceAccount } from '../jpm/wire.schemas.ts';
 import type { BankClient, TransactionQuery } from './bank-client.ts';
 
 function window(q: Exclude<TransactionQuery, { empty: true }>) {

@@ -1,6 +1,6 @@
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import type { SyncCounts } from '../../src/domain/types.ts';
 import type { Database } from '../../src/storage/db.ts';
 import { ingestTransactionPage, type AccountRef } from '../../src/sync/ingest.ts';

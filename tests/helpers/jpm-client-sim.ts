@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JpmClient, type JpmClientOptions } from '../../src/jpm/client.ts';
-import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import type { TlsCredential } from '../../src/jpm/credential-agents.ts';
 import type { JpmCallEvent } from '../../src/jpm/transport.ts';
 import {
   createClientCredential,
@@ -19,13 +19,13 @@ import {
  */
 export interface ClientSim {
   sim: RunningSimulator;
-  credential: JpmCredential;
+  credential: TlsCredential;
   calls: JpmCallEvent[];
   client(overrides?: Partial<JpmClientOptions>): JpmClient;
   /** A credential issued by the simulator's CA (fresh key pair) with the given id. */
-  issue(id: string, opts?: { days?: number; notBefore?: Date }): Promise<JpmCredential>;
+  issue(id: string, opts?: { days?: number; notBefore?: Date }): Promise<TlsCredential>;
   /** A credential from a different CA: the simulator must refuse it. */
-  foreign(id: string): Promise<JpmCredential>;
+  foreign(id: string): Promise<TlsCredential>;
   stop(): Promise<void>;
 }
 
@@ -38,7 +38,7 @@ export async function startClientSim(options: Partial<SimulatorOptions> = {}): P
     pki: DevPki,
     id: string,
     opts: { days?: number; notBefore?: Date } = {},
-  ): Promise<JpmCredential> => {
+  ): Promise<TlsCredential> => {
     const issued = await createClientCredential(pki, { commonName: `jpm-client-${id}`, ...opts });
     return { id, certPem: issued.certPem, keyPem: issued.keyPem, caPem: sim.caCertPem };
   };

@@ -1,6 +1,6 @@
 import type { Express } from 'express';
 import { JpmClient } from '../../src/jpm/client.ts';
-import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import type { TlsCredential } from '../../src/jpm/credential-agents.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { addDays, diffDays, eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { accountDayView, type AccountDayView } from '../../src/simulator/bank-view.ts';
@@ -28,8 +28,6 @@ import {
 } from './model-checks.ts';
 import { storedLiveRows, storedProof } from './model-rows.ts';
 import { startQueuePath, syncThroughQueue, syncWithRetries, type QueuePath } from './model-service.ts';
-
-export { ModelViolation } from './model-checks.ts';
 
 /**
  * The model-based differential test's runner: one generated bank history (a simulator with the
@@ -78,7 +76,7 @@ export interface ModelEnv {
   /** The database's URL (the queue path's single-flight lock pool connects to it). */
   dbUrl: string;
   pkiDir: string;
-  credential: JpmCredential;
+  credential: TlsCredential;
   /** The read API over the same database: after the last step its live set must be the stored one, field for field. */
   api?: { app: Express; key: string };
 }

@@ -12,13 +12,13 @@ import { TEST_STALL } from './recording-bank.ts';
  * How the model-based test's sync steps reach the service: the sync unit of work with the worker's
  * retry rule (direct), or runs triggered through BullMQ and waited for (queue).
  */
-export interface SyncJob {
+interface SyncJob {
   mode: 'intraday' | 'prior_day' | 'range';
   from?: IsoDate;
   to?: IsoDate;
 }
 
-export type SyncOutcome = { ok: true } | { ok: false; code: string };
+type SyncOutcome = { ok: true } | { ok: false; code: string };
 
 /** The sync-window job's attempts (src/scheduler/jobs.ts). */
 const ATTEMPTS = 8;
@@ -56,8 +56,8 @@ export async function startQueuePath(deps: SyncDeps, dbUrl: string, lookbackDays
 export async function syncThroughQueue(
   producer: Parameters<typeof triggerSync>[0],
   accountId: string,
-  job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
-): Promise<{ ok: true } | { ok: false; code: string }> {
+  job: SyncJob,
+): Promise<SyncOutcome> {
   const request =
     job.mode === 'range' ? { mode: 'range' as const, from: job.from ?? '', to: job.to ?? '' } : { mode: job.mode };
   let runId: string;
@@ -81,11 +81,7 @@ export async function syncThroughQueue(
 }
 
 /** The sync unit of work, retried as the worker retries a window (retryable again, permanent stops), without the backoff. */
-export async function syncWithRetries(
-  deps: SyncDeps,
-  accountId: string,
-  job: { mode: 'intraday' | 'prior_day' | 'range'; from?: IsoDate; to?: IsoDate },
-): Promise<{ ok: true } | { ok: false; code: string }> {
+export async function syncWithRetries(deps: SyncDeps, accountId: string, job: SyncJob): Promise<SyncOutcome> {
   let last = 'unknown';
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { JpmClient } from '../../src/jpm/client.ts';
-import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import type { TlsCredential } from '../../src/jpm/credential-agents.ts';
 import {
   createQueues,
   getRun,
@@ -34,7 +34,7 @@ import { TEST_STALL } from './recording-bank.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export { recordingBank, TEST_STALL, type BankCall } from './recording-bank.ts';
+export { recordingBank, type BankCall } from './recording-bank.ts';
 
 export interface Harness {
   t: TestDb;
@@ -43,11 +43,11 @@ export interface Harness {
   accounts: { id: string; jpmAccountId: string; decimalLocation: number }[];
   prefix: string;
   queues: Queues;
-  credential: JpmCredential;
+  credential: TlsCredential;
   today: IsoDate;
   now(): Date;
   /** A J.P. Morgan client with `credential` (or another), adapted to the sync port. */
-  bankWith(credential?: JpmCredential): BankClient;
+  bankWith(credential?: TlsCredential): BankClient;
   syncDeps(bank: BankClient | ((integrationId: string) => BankClient)): SyncDeps;
   producer(): ProducerDeps;
   /** Starts queue workers in this process against the harness's database, Redis prefix and `bank`. */
@@ -75,7 +75,7 @@ export async function startHarness(
     accounts: options.accounts ?? 1,
   });
   const issued = await createClientCredential(sim.pki, { commonName: 'orchestration-test' });
-  const credential: JpmCredential = {
+  const credential: TlsCredential = {
     id: 'orchestration-cert',
     certPem: issued.certPem,
     keyPem: issued.keyPem,

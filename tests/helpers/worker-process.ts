@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { JpmClient, type JpmClientOptions } from '../../src/jpm/client.ts';
-import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import type { TlsCredential } from '../../src/jpm/credential-agents.ts';
 import { startSearchIndexLoop } from '../../src/events/search-index.ts';
 import { createQueues, startWorkers, type WorkerOptions } from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
@@ -46,7 +46,7 @@ export interface WorkerProcessOptions {
 }
 
 export async function runWorkerProcess(o: WorkerProcessOptions): Promise<void> {
-  const credential = JSON.parse(readFileSync(o.credFile, 'utf8')) as JpmCredential;
+  const credential = JSON.parse(readFileSync(o.credFile, 'utf8')) as TlsCredential;
   const client = new JpmClient({ ...o.client, baseUrl: o.simUrl, credentials: () => Promise.resolve(credential) });
   const bank = (o.wrapBank ?? ((b) => b))(bankClientOf(client));
   const db = createDb({

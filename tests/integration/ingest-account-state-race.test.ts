@@ -7,7 +7,7 @@ import { importStatementFile } from '../../src/main/statement-import.ts';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { lockAccountForWrite } from '../../src/storage/transactions.repo.ts';
 import { ingestTransactionPage, type AccountRef } from '../../src/sync/ingest.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
 import { ingestTransactionPage } from '../../src/sync/ingest.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JpmCredential } from '../../src/jpm/credential-agents.ts';
+import type { TlsCredential } from '../../src/jpm/credential-agents.ts';
 import { JpmRejectedError, JpmUnavailableError } from '../../src/jpm/errors.ts';
 import { probeTls } from '../../src/jpm/tls-probe.ts';
 import { NO_QUIRKS, type FaultRule } from '../../src/simulator/index.ts';
@@ -111,7 +111,7 @@ describe('JpmClient certificates', () => {
   });
   afterAll(() => env.stop());
 
-  const refusedWith = async (credential: JpmCredential) => {
+  const refusedWith = async (credential: TlsCredential) => {
     const err = await caught(() =>
       env.client({ credentials: () => Promise.resolve(credential) }).getBalances({ relativeDateType: 'CURRENT_DAY' }),
     );

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { balanceAmountsMinor, transactionAmountMinor } from '../../src/jpm/amounts.ts';
 import { JpmUnavailableError } from '../../src/jpm/errors.ts';
-import type { TransactionPage, TransactionPageEvent, WalkRestart } from '../../src/jpm/transactions.ts';
+import type { FetchedTransactionPage, TransactionPageEvent, WalkRestart } from '../../src/jpm/transactions.ts';
 import type { WireTransactionRecord } from '../../src/jpm/wire.schemas.ts';
+import { normalizeBalances } from '../../src/normalization/balances.ts';
+import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import { formatMinorUnits } from '../../src/shared/money.ts';
 import { addDays, diffDays } from '../../src/shared/time.ts';
 import { NO_QUIRKS } from '../../src/simulator/index.ts';
@@ -21,7 +23,8 @@ async function collect(events: AsyncIterable<TransactionPageEvent>): Promise<Tra
   return out;
 }
 
-const pagesOf = (events: TransactionPageEvent[]) => events.filter((e): e is TransactionPage => e.type === 'page');
+const pagesOf = (events: TransactionPageEvent[]) =>
+  events.filter((e): e is FetchedTransactionPage => e.type === 'page');
 const recordsOf = (events: TransactionPageEvent[]) => pagesOf(events).flatMap((p) => p.records);
 const ids = (records: readonly WireTransactionRecord[]) => records.map((r) => String(r.transactionId)).sort();
 
@@ -65,15 +68,16 @@ describe('JpmClient against the simulator', () => {
         (b) => diffDays(startDate, b.asOfDate) >= 0 && diffDays(b.asOfDate, endDate) >= 0,
       );
       expect(ours.balanceList.map((b) => b.asOfDate)).toEqual(expected.map((b) => b.asOfDate));
-      ours.balanceList.forEach((b, i) => {
-        const minor = balanceAmountsMinor(b, ours.currency);
+      const normalized = normalizeBalances([ours]);
+      expect(normalized.rejects).toEqual([]);
+      normalized.balances.forEach((minor, i) => {
         const text = (m: bigint | null) => (m === null ? null : formatMinorUnits(m, account.decimalLocation));
         const want = expected[i]!;
         expect([
-          text(minor.openingLedger),
-          text(minor.endingLedger),
-          text(minor.openingAvailable),
-          text(minor.endingAvailable),
+          text(minor.openingLedgerMinor),
+          text(minor.endingLedgerMinor),
+          text(minor.openingAvailableMinor),
+          text(minor.endingAvailableMinor),
         ]).toEqual([want.openingLedger, want.endingLedger, want.openingAvailable, want.endingAvailable]);
         compared++;
       });
@@ -101,7 +105,7 @@ describe('JpmClient against the simulator', () => {
     expect(error!.entry).not.toHaveProperty('balanceList');
   });
 
-  it('walks every v3 page of ≤ 10-account slices; records equal v2 and the ground truth', async () => {
+  it('walks every v3 page of ≤ 10-account slices; records equal the ground truth', async () => {
     const client = env.client();
     const accountIds = env.sim.accounts.map((a) => a.accountId);
     const req = { accountIds, startDate: addDays(TODAY, -5), endDate: addDays(TODAY, -1) };
@@ -118,21 +122,19 @@ describe('JpmClient against the simulator', () => {
     expect(pages.flatMap((p) => p.rejects)).toEqual([]);
     const records = recordsOf(events);
 
-    const v2 = await client.transactionsV2(req);
-    expect(v2.rejects).toEqual([]);
-    expect(ids(v2.records)).toEqual(ids(records));
-
     const truth = env.sim
       .groundTruth()
       .accounts.flatMap((a) => a.transactions.map((t) => ({ ...t, decimalLocation: a.decimalLocation })))
       .filter((t) => diffDays(req.startDate, t.asOfDate) >= 0 && diffDays(t.asOfDate, req.endDate) >= 0);
     expect(ids(records)).toEqual(truth.map((t) => t.transactionId).sort());
     const byId = new Map(truth.map((t) => [t.transactionId, t]));
-    for (const record of records) {
+    const normalized = normalizeTransactions(records, new OccurrenceCounter());
+    expect(normalized.rejects).toEqual([]);
+    records.forEach((record, i) => {
       const want = byId.get(String(record.transactionId))!;
-      expect(formatMinorUnits(transactionAmountMinor(record), want.decimalLocation)).toBe(want.amount);
+      expect(formatMinorUnits(normalized.records[i]!.amountMinor, want.decimalLocation)).toBe(want.amount);
       expect(record.debitCreditCode).toBe(want.debitCreditCode);
-    }
+    });
   });
 
   it('cuts a 12-day range into 3 calls of at most 5 days', async () => {
@@ -189,8 +191,6 @@ describe('JpmClient page walk over a shifting current day', () => {
     expect(final).toHaveLength(last[0]!.totalRecords);
     expect(pagesOf(events).flatMap((p) => p.rejects)).toEqual([]);
     expect(final.every((r) => r.postCode === 'I')).toBe(true);
-    const v2 = await client.transactionsV2(req);
-    expect(ids(final)).toEqual(ids(v2.records));
   });
 
   it('gives up with a retryable jpm_unstable_pages after the restart budget', async () => {

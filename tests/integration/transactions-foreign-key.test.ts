@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { ingestTransactionPage } from '../../src/sync/ingest.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { contentHash, contentHashWithLast, OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { pgJsonText } from '../../src/shared/pg-text.ts';
 import { rowsJsonText } from '../../src/storage/transactions.repo.ts';
 

@@ -1,12 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  balanceAmountsMinor,
-  signedTransactionAmountMinor,
-  transactionAmountMinor,
-  wireAmountToMinor,
-} from '../../src/jpm/amounts.ts';
 import { JpmRejectedError } from '../../src/jpm/errors.ts';
 import { dataQualityOf, parseEnvelope, parseTransactionRecords } from '../../src/jpm/records.ts';
 import {
@@ -16,10 +10,14 @@ import {
   isBalanceAccount,
   transactionsV2EnvelopeSchema,
   transactionsV3EnvelopeSchema,
-  type WireBalanceAccount,
-  type WireTransaction,
+  type WireAccountWithBalances,
+  type WireTransactionDetails,
 } from '../../src/jpm/wire.schemas.ts';
+import { normalizeBalances } from '../../src/normalization/balances.ts';
+import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
+import { toMinorUnits } from '../../src/shared/money.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/jpm');
 const read = (file: string) => readFileSync(join(FIXTURES, file), 'utf8');
@@ -44,13 +42,13 @@ function numbersInText(text: string, key: string): string[] {
   return [...text.matchAll(new RegExp(`"${key}"\\s*:\\s*(-?[0-9][0-9.eE+-]*)`, 'g'))].map((m) => m[1]!);
 }
 
-function parseTransactionsFile(file: string): { text: string; records: WireTransaction[]; rejects: number } {
+function parseTransactionsFile(file: string): { text: string; records: WireTransactionDetails[]; rejects: number } {
   const text = read(file);
   const envelope = parseEnvelope(transactionsV2EnvelopeSchema, parseJsonLossless(text), 'transactions', {});
   const { records, rejects } = parseTransactionRecords(envelope.data);
   // Every sample record has everything J.P. Morgan normally sends: no data-quality notes.
   expect(records.filter((r) => dataQualityOf(r).length > 0)).toEqual([]);
-  return { text, records: records as WireTransaction[], rejects: rejects.length };
+  return { text, records: records as WireTransactionDetails[], rejects: rejects.length };
 }
 
 describe('Transaction Details samples', () => {
@@ -68,12 +66,15 @@ describe('Transaction Details samples', () => {
     const amounts = numbersInText(text, 'amount');
     const immediate = numbersInText(text, 'immediateAvailable');
     expect(amounts).toHaveLength(count);
+    const normalized = normalizeTransactions(records, new OccurrenceCounter());
+    expect(normalized.rejects).toEqual([]);
     records.forEach((record, i) => {
       expect(record.amount).toBe(amounts[i]);
-      expect(transactionAmountMinor(record)).toBe(oracleMinor(amounts[i]!, 2));
-      expect(wireAmountToMinor(record.immediateAvailable, record.currency)).toBe(oracleMinor(immediate[i]!, 2));
-      const signed = signedTransactionAmountMinor(record);
-      expect(signed < 0n).toBe(record.debitCreditCode === 'DEBIT' && signed !== 0n);
+      expect(normalized.records[i]!.amountMinor).toBe(oracleMinor(amounts[i]!, 2));
+      expect(normalized.records[i]!.direction).toBe(record.debitCreditCode === 'DEBIT' ? 'debit' : 'credit');
+      expect(toMinorUnits(record.immediateAvailable, record.currency.decimalLocation)).toBe(
+        oracleMinor(immediate[i]!, 2),
+      );
     });
   });
 
@@ -118,7 +119,12 @@ describe('Account Balances samples', () => {
     'endingAvailableAmount',
     'endingLedgerAmount',
   ] as const;
-  const MINOR_KEYS = ['openingAvailable', 'openingLedger', 'endingAvailable', 'endingLedger'] as const;
+  const MINOR_KEYS = [
+    'openingAvailableMinor',
+    'openingLedgerMinor',
+    'endingAvailableMinor',
+    'endingLedgerMinor',
+  ] as const;
 
   it.each(files)('$file: $accounts accounts and $errors error entries, amounts exact', ({ file, accounts, errors }) => {
     const text = read(file);
@@ -127,14 +133,13 @@ describe('Account Balances samples', () => {
     expect(withBalances).toHaveLength(accounts);
     expect(response.accountList.length - withBalances.length).toBe(errors);
 
-    const balances = withBalances.flatMap((a: WireBalanceAccount) =>
-      a.balanceList.map((b) => ({ b, currency: a.currency })),
-    );
+    const { balances, rejects } = normalizeBalances(withBalances);
+    expect(rejects).toEqual([]);
     for (const [k, key] of AMOUNT_KEYS.entries()) {
       const texts = numbersInText(text, key);
       expect(texts).toHaveLength(balances.length);
-      balances.forEach(({ b, currency }, i) => {
-        expect(balanceAmountsMinor(b, currency)[MINOR_KEYS[k]!]).toBe(oracleMinor(texts[i]!, 2));
+      balances.forEach((b, i) => {
+        expect(b[MINOR_KEYS[k]!]).toBe(oracleMinor(texts[i]!, 2));
       });
     }
   });
@@ -170,12 +175,12 @@ describe('Account Balances samples', () => {
       ],
     };
     const response = parseEnvelope(balancesResponseSchema, { accountList: [entry] }, 'balances', {});
-    const [account] = response.accountList.filter(isBalanceAccount);
-    expect(balanceAmountsMinor(account!.balanceList[0]!, account!.currency)).toEqual({
-      openingAvailable: null,
-      openingLedger: 1000n,
-      endingAvailable: null,
-      endingLedger: 1250n,
+    const { balances } = normalizeBalances(response.accountList.filter(isBalanceAccount));
+    expect(balances[0]).toMatchObject({
+      openingAvailableMinor: null,
+      openingLedgerMinor: 1000n,
+      endingAvailableMinor: null,
+      endingLedgerMinor: 1250n,
     });
   });
 
@@ -205,7 +210,7 @@ describe('Account Balances samples', () => {
       'balances',
       {},
     );
-    expect((response.accountList[0] as WireBalanceAccount).balanceList).toEqual([odd, null]);
+    expect((response.accountList[0] as WireAccountWithBalances).balanceList).toEqual([odd, null]);
   });
 });
 
@@ -299,7 +304,7 @@ describe('amounts in other scales and sizes', () => {
   ])('%s with decimalLocation %s (%s) is %s minor units', (amount, scale, code, minor) => {
     const { records, rejects } = parseTransactionRecords([withAmount(amount, scale, code)]);
     expect(rejects).toEqual([]);
-    expect(transactionAmountMinor(records[0]!)).toBe(minor);
+    expect(normalizeTransactions(records, new OccurrenceCounter()).records[0]!.amountMinor).toBe(minor);
   });
 
   it('rejects a decimal amount in a zero-decimal currency (the available amounts are not money facts)', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { describe as describeTx, normalizeTransactions } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { matchPending } from '../../src/sync/supersede.ts';
 import type { MatchCandidate } from '../../src/storage/transactions.repo.ts';
 

@@ -5,7 +5,7 @@ import { parseTransactionRecords } from '../../src/jpm/records.ts';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions, type NormalizeContext } from '../../src/normalization/transactions.ts';
 import { normalizeBalances } from '../../src/normalization/balances.ts';
-import type { WireBalance, WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireBalance, WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
 import type { MatchCandidate } from '../../src/storage/transactions.repo.ts';
 import { matchPending } from '../../src/sync/supersede.ts';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
-import type { WireTransaction } from '../../src/normalization/wire.ts';
+import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { parseJsonLossless } from '../../src/shared/json.ts';
 import { eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { buildAccounts } from '../../src/simulator/accounts.ts';

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { JpmClient } from '../../../src/jpm/client.ts';
-import type { JpmCredential } from '../../../src/jpm/credential-agents.ts';
+import type { TlsCredential } from '../../../src/jpm/credential-agents.ts';
 import {
   createQueues,
   startWorkers,
@@ -87,7 +87,7 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
     ...simOptions,
   });
   const issued = await createClientCredential(sim.pki, { commonName: `chaos-${options.name}` });
-  const credential: JpmCredential = {
+  const credential: TlsCredential = {
     id: `chaos-${options.name}-cert`,
     certPem: issued.certPem,
     keyPem: issued.keyPem,
