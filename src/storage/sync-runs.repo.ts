@@ -4,6 +4,11 @@ import { uuidv7 } from '../shared/ids.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf } from './pagination.ts';
 
+/**
+ * `sync_runs`: queries only. The run's lifecycle and every status decision belong to
+ * src/sync/sync-run.ts, the one module that calls the writes below.
+ */
+
 export interface NewSyncRun {
   id?: string;
   organizationId: string;
@@ -20,7 +25,7 @@ export interface NewSyncRun {
   source?: string;
 }
 
-export const SYNC_RUN_COLUMNS = [
+const SYNC_RUN_COLUMNS = [
   'id',
   'organization_id',
   'integration_id',
@@ -196,8 +201,7 @@ export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
   return pageOf(await q.execute(), f.limit, (r) => [r.created_key, r.id]);
 }
 
-// The run tree (issue 5): one parent row per account and request, one child row per window. These
-// are the queries only; src/sync/sync-run.ts owns the lifecycle and decides every status.
+// The run tree (issue 5): one parent row per account and request, one child row per window.
 
 type CountColumn =
   'fetched' | 'inserted' | 'updated' | 'unchanged' | 'superseded' | 'removed' | 'rejected' | 'balances';
