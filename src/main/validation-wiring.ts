@@ -1,11 +1,9 @@
 import type { MaintenanceHook } from '../scheduler/index.ts';
-import { errorMessage, isAppError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
-import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { createSyncRun, finishRun, markRunStarted } from '../storage/sync-runs.repo.ts';
-import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
+import { refetchRange } from '../sync/refetch.ts';
+import type { SyncDeps } from '../sync/sync-account.ts';
 import {
   createValidationReportProvider,
   onPostedDays,
@@ -26,49 +24,13 @@ export function withValidationHook(deps: Omit<SyncDeps, 'onPostedDays'>): SyncDe
 /**
  * A heal's re-fetch: one range window of the account through the normal sync unit of work, run in
  * the maintenance job itself (a heal needs the data stored before it can compare), and recorded as
- * a sync run with trigger `validation` so coverage and the run list show it. It does not take the
- * scheduler's per-account single-flight lock; overlapping with a scheduled window is safe because
- * every page write takes the account's write lock and matches rows by identity (idempotent).
+ * a sync run with trigger `validation` (sync/refetch.ts).
  */
 export function validationRefetch(
   db: Database,
   sync: SyncDeps,
 ): (accountId: string, from: IsoDate, to: IsoDate) => Promise<unknown> {
-  return async (accountId, from, to) => {
-    const account = await getAccount(db, accountId);
-    if (!account) {
-      throw new Error(`account ${accountId} is gone`);
-    }
-    const runId = await createSyncRun(db, {
-      organizationId: account.organization_id,
-      integrationId: account.integration_id,
-      accountId,
-      trigger: 'validation',
-      mode: 'range',
-      windowFrom: from,
-      windowTo: to,
-      windowsTotal: 1,
-    });
-    await markRunStarted(db, runId);
-    try {
-      const counts = await syncAccountWindow(sync, {
-        runId,
-        accountId,
-        mode: 'range',
-        from,
-        to,
-        kinds: ['transactions', 'balances'],
-      });
-      await finishRun(db, runId, 'succeeded');
-      return counts;
-    } catch (err) {
-      await finishRun(db, runId, 'failed', {
-        code: isAppError(err) ? err.code : 'internal_error',
-        message: errorMessage(err),
-      });
-      throw err;
-    }
-  };
+  return (accountId, from, to) => refetchRange(db, sync, { accountId, from, to, trigger: 'validation' });
 }
 
 export function validationMaintenanceHook(db: Database, sync: SyncDeps): MaintenanceHook {

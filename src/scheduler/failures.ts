@@ -1,7 +1,9 @@
 import type { Logger } from '../shared/logger.ts';
 import type { Database } from '../storage/db.ts';
-import { failRun, markAccountFailedOnce, setIntegrationSyncStatus } from '../storage/orchestration.repo.ts';
+import { markAccountFailedOnce } from '../storage/accounts.repo.ts';
+import { setIntegrationSyncStatus } from '../storage/integrations.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
+import { failRun } from '../sync/sync-run.ts';
 import type { Failure } from './retry-policy.ts';
 
 export interface FailedWindow {

@@ -1,22 +1,23 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { isSyncStopped, isUnscheduledStage } from '../domain/sync-rules.ts';
 import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import { syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { analyzeChangedTables, BULK_WRITTEN_TABLES } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
+import { getIntegrationSyncState, setIntegrationSyncStatus } from '../storage/integrations.repo.ts';
+import { getSyncRun } from '../storage/sync-runs.repo.ts';
+import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
 import {
   completeWindow,
+  failWindow,
   finalizeRun,
-  getIntegrationSyncState,
-  markParentRunning,
   noteWindowError,
-  setIntegrationSyncStatus,
-  STOPPED_SYNC_STATUSES,
-  UNSCHEDULED_STAGES,
-} from '../storage/orchestration.repo.ts';
-import { getSyncRun, markRunStarted } from '../storage/sync-runs.repo.ts';
-import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
+  startWindow,
+  windowSkipReason,
+  type WindowIds,
+} from '../sync/sync-run.ts';
 import { recordPermanentFailure } from './failures.ts';
 import type { IntegrationGuard } from './integration-guard.ts';
 import type { JobName, JobPayload } from './jobs.ts';
@@ -63,23 +64,21 @@ async function delayJob(ctx: JobContext<JobName>, waitMs: number, reason: string
   throw new DelayedError(reason);
 }
 
-const FINISHED = ['succeeded', 'failed', 'cancelled'];
+const windowIds = (p: JobPayload<'sync-window'>): WindowIds => ({
+  parentRunId: p.parentRunId,
+  windowRunId: p.windowRunId,
+});
 
 /** One window of a run: single flight per account, guarded by the integration's limiter and circuit. */
 async function syncWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>): Promise<unknown> {
   const p = ctx.payload;
-  const [parent, window] = await Promise.all([getSyncRun(deps.db, p.parentRunId), getSyncRun(deps.db, p.windowRunId)]);
-  if (!parent || !window) {
-    ctx.log.warn('sync window has no run rows; nothing to do');
-    return { skipped: 'run_missing' };
-  }
-  if (FINISHED.includes(window.status)) {
-    // Finished and recorded before a crash kept BullMQ from hearing about it.
-    return { skipped: 'window_finished' };
-  }
-  if (parent.status === 'cancelled' || parent.status === 'failed') {
-    await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'cancelled'));
-    return { skipped: `run_${parent.status}` };
+  // A window already ended (before a crash kept BullMQ from hearing of it), or of a run that ended, skips.
+  const skipped = await windowSkipReason(deps.db, windowIds(p));
+  if (skipped !== undefined) {
+    if (skipped === 'run_missing') {
+      ctx.log.warn('sync window has no run rows; nothing to do');
+    }
+    return { skipped };
   }
   const lock = await deps.locks.tryAcquire(p.accountId);
   if (!lock) {
@@ -98,10 +97,7 @@ async function syncWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>): Pr
 
 async function runWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>, probe: boolean): Promise<SyncCounts> {
   const p = ctx.payload;
-  await deps.db.transaction().execute(async (trx) => {
-    await markRunStarted(trx, p.windowRunId);
-    await markParentRunning(trx, p.parentRunId);
-  });
+  await startWindow(deps.db, windowIds(p));
   let counts: SyncCounts;
   try {
     counts = await syncAccountWindow(deps.sync, {
@@ -115,7 +111,7 @@ async function runWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>, prob
   } catch (err) {
     return windowFailed(deps, ctx, err);
   }
-  await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'succeeded'));
+  await completeWindow(deps.db, windowIds(p));
   // Bulk work leaves statistics behind (autovacuum is off or outrun): analyze what changed, cheaply.
   // Never fails the window: its data is committed.
   await analyzeChangedTables(deps.db, BULK_WRITTEN_TABLES).then(
@@ -135,7 +131,7 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
   const failure = classifyFailure(err);
   const error = { code: failure.code, message: failure.message };
   if (failure.kind === 'permanent') {
-    await deps.db.transaction().execute((trx) => completeWindow(trx, p.windowRunId, p.parentRunId, 'failed', error));
+    await failWindow(deps.db, windowIds(p), error);
     const account = await getAccount(deps.db, p.accountId);
     await recordPermanentFailure(
       deps.db,
@@ -168,20 +164,18 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
     }
   }
   const final = ctx.job.attemptsMade + 1 >= (ctx.job.opts.attempts ?? 1);
-  await deps.db.transaction().execute(async (trx) => {
-    if (final) {
-      await completeWindow(trx, p.windowRunId, p.parentRunId, 'failed', error);
-    } else {
-      await noteWindowError(trx, p.windowRunId, error);
-    }
-  });
+  if (final) {
+    await failWindow(deps.db, windowIds(p), error);
+  } else {
+    await noteWindowError(deps.db, windowIds(p), error);
+  }
   ctx.log.warn({ err, final, retryAfterMs: failure.retryAfterMs }, 'sync window failed');
   throw err;
 }
 
 /** The parent of a run: runs after every window ended (succeeded or gave up) and records the outcome. */
 async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): Promise<unknown> {
-  const r = await deps.db.transaction().execute((trx) => finalizeRun(trx, ctx.payload.runId));
+  const r = await finalizeRun(deps.db, ctx.payload.runId);
   if (!r) {
     ctx.log.warn({ runId: ctx.payload.runId }, 'sync run row missing');
     return { skipped: 'run_missing' };
@@ -218,8 +212,8 @@ async function scheduledSync(deps: HandlerDeps, ctx: JobContext<'scheduled-sync'
     !account ||
     account.status !== 'active' ||
     !integration ||
-    (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage) ||
-    (STOPPED_SYNC_STATUSES as readonly string[]).includes(integration.sync_status);
+    isUnscheduledStage(integration.stage) ||
+    isSyncStopped(integration.sync_status);
   if (stopped) {
     // The schedule outlived the state that justified it; reconcile removes it.
     ctx.log.info({ accountId, mode }, 'scheduled sync skipped: account not syncing');

@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
 import type { Database } from '../storage/db.ts';
-import { listUnfinishedParentRunIds } from '../storage/orchestration.repo.ts';
-import { getSyncRun } from '../storage/sync-runs.repo.ts';
+import { getSyncRun, listUnfinishedParentRunIds } from '../storage/sync-runs.repo.ts';
 import { MAINTENANCE_SCHEDULE, reconcileSchedules } from './schedules.ts';
 import type { Queues } from './queues.ts';
 import { ensureEnqueued } from './runs.ts';

@@ -1,21 +1,15 @@
 import { createHash } from 'node:crypto';
 import type { FlowJob, FlowJobNode } from 'bullmq';
 import type { SyncRequest, SyncRunStatus, SyncTrigger } from '../domain/types.ts';
+import { isUnscheduledStage } from '../domain/sync-rules.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
-import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { getAccount, listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import {
-  cancelRunTree,
-  findActiveRun,
-  getIntegrationSyncState,
-  listWindowRuns,
-  lockAccountTriggers,
-  UNSCHEDULED_STAGES,
-} from '../storage/orchestration.repo.ts';
-import { createSyncRun, getSyncRun, type RunWarning } from '../storage/sync-runs.repo.ts';
+import { getIntegrationSyncState } from '../storage/integrations.repo.ts';
+import { getSyncRun, listWindowRuns, type RunWarning } from '../storage/sync-runs.repo.ts';
 import { estimateBusinessDay } from '../sync/business-calendar.ts';
+import { cancelRunTree, openRun } from '../sync/sync-run.ts';
 import { jobOptions, parsePayload, type JobPayload } from './jobs.ts';
 import { parseSyncRequest, planRun } from './plan.ts';
 import type { Queues } from './queues.ts';
@@ -95,7 +89,7 @@ async function triggerAccount(
     );
   }
   const integration = await getIntegrationSyncState(deps.db, account.integration_id);
-  if (integration && (UNSCHEDULED_STAGES as readonly string[]).includes(integration.stage)) {
+  if (integration && isUnscheduledStage(integration.stage)) {
     throw new ConflictError(
       `integration ${account.integration_id} is ${integration.stage}; resume it before syncing`,
       'integration_paused',
@@ -104,42 +98,8 @@ async function triggerAccount(
   // The bank's business day as it last reported it (the clock only moves the estimate on); each
   // window asks the bank again where its dates depend on it (sync/business-calendar.ts).
   const plan = planRun(request, estimateBusinessDay(account, deps.now()), deps.lookbackDays);
-  const result = await deps.db.transaction().execute(async (trx) => {
-    await lockAccountTriggers(trx, account.id);
-    // A caller-chosen id seen before (a re-processed tick) returns that run; otherwise an unfinished
-    // run for the same request is joined.
-    const existing =
-      (wantedId ? await getSyncRun(trx, wantedId) : undefined) ??
-      (await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to));
-    if (existing) {
-      return { runId: existing.id, joined: true, status: existing.status as SyncRunStatus };
-    }
-    const runId = wantedId ?? uuidv7();
-    const base = {
-      organizationId: account.organization_id,
-      integrationId: account.integration_id,
-      accountId: account.id,
-      trigger,
-      mode: plan.mode,
-    };
-    await createSyncRun(trx, {
-      ...base,
-      id: runId,
-      windowFrom: plan.from,
-      windowTo: plan.to,
-      windowsTotal: plan.windows.length,
-    });
-    for (const w of plan.windows) {
-      await createSyncRun(trx, {
-        ...base,
-        parentRunId: runId,
-        kind: w.kinds.length === 1 ? w.kinds[0] : 'all',
-        windowFrom: w.shownFrom,
-        windowTo: w.shownTo,
-      });
-    }
-    return { runId, joined: false, status: 'queued' as SyncRunStatus };
-  });
+  // Joins the account's unfinished run for the same request, or creates the run tree (sync/sync-run.ts).
+  const result = await openRun(deps.db, { account, trigger, plan, runId: wantedId });
   if (result.status === 'queued' || result.status === 'running') {
     await ensureEnqueued(deps, result.runId);
   }
@@ -316,13 +276,7 @@ export async function getRun(
  * sees the cancellation and ends without calling the bank. Throws ConflictError for a finished run.
  */
 export async function cancelRun(deps: Pick<ProducerDeps, 'db' | 'logger'>, runId: string): Promise<RunView> {
-  const row = await getSyncRun(deps.db, runId);
-  if (!row || row.parent_run_id !== null) {
-    throw new NotFoundError('sync run', runId, 'run_not_found');
-  }
-  if (!(await deps.db.transaction().execute((trx) => cancelRunTree(trx, runId)))) {
-    throw new ConflictError(`run ${runId} already ended (${row.status})`, 'run_finished');
-  }
+  await cancelRunTree(deps.db, runId);
   deps.logger.info({ runId }, 'sync run cancelled');
   return getRun(deps, runId);
 }

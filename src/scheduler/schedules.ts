@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../shared/logger.ts';
 import type { Database } from '../storage/db.ts';
-import { listAccountIds, listSchedulableAccounts, type SchedulableAccount } from '../storage/orchestration.repo.ts';
+import { listAccountIds, listSchedulableAccounts, type SchedulableAccount } from '../storage/accounts.repo.ts';
 import { JOBS, jobIdOf, parsePayload, type JobName, type QueueName } from './jobs.ts';
 import type { Queues } from './queues.ts';
 

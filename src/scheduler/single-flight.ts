@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../shared/logger.ts';
-import { createPool, type DbOptions } from '../storage/db.ts';
+import { createLockPool, tryLockAccountSync, unlockAccountSync } from '../storage/advisory-locks.repo.ts';
+import type { DbOptions } from '../storage/db.ts';
 
 /**
  * At most one sync per account at a time, across every worker and machine: a window job holds a
@@ -9,7 +10,7 @@ import { createPool, type DbOptions } from '../storage/db.ts';
  * transaction: no transaction is ever held open across a bank call (STYLE §11), and page writes
  * use the main pool. Released in `finally`; if the process dies, Postgres ends the session and the
  * lock goes with it. Per-session TCP keepalives make the server notice a vanished machine within
- * about a minute instead of the OS default of hours.
+ * about a minute instead of the OS default of hours (storage/advisory-locks.repo.ts).
  *
  * The key space (`account-sync:<id>`) is distinct from ingestion's per-transaction write lock
  * (`account-write:<id>`), which a page transaction of the lock holder takes on another connection.
@@ -25,23 +26,13 @@ export interface SingleFlight {
   close(): Promise<void>;
 }
 
-const KEEPALIVE_SQL = 'set tcp_keepalives_idle = 30; set tcp_keepalives_interval = 10; set tcp_keepalives_count = 3';
-
 export function createSingleFlight(db: DbOptions, size: number, logger: Logger): SingleFlight {
-  const pool: pg.Pool = createPool({ ...db, poolMax: size, applicationName: 'jpm-sync-locks' });
-  pool.on('connect', (client) => {
-    // Best effort: a server that refuses the settings still gives us a working lock.
-    client.query(KEEPALIVE_SQL).catch(() => undefined);
-  });
-  const key = (accountId: string) => `account-sync:${accountId}`;
+  const pool: pg.Pool = createLockPool(db, size);
   return {
     async tryAcquire(accountId) {
       const client = await pool.connect();
       try {
-        const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [
-          key(accountId),
-        ]);
-        if (!r.rows[0]?.ok) {
+        if (!(await tryLockAccountSync(client, accountId))) {
           client.release();
           return null;
         }
@@ -57,10 +48,7 @@ export function createSingleFlight(db: DbOptions, size: number, logger: Logger):
           }
           released = true;
           try {
-            const r = await client.query<{ ok: boolean }>('select pg_advisory_unlock(hashtextextended($1, 0)) as ok', [
-              key(accountId),
-            ]);
-            if (!r.rows[0]?.ok) {
+            if (!(await unlockAccountSync(client, accountId))) {
               // The session was replaced under us (server restart): the lock was already gone.
               logger.warn({ accountId }, 'account lock was lost while the job ran');
             }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { STOPPED_SYNC_STATUSES, UNSCHEDULED_STAGES } from '../domain/sync-rules.ts';
 import { encodePgText } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf, type Page } from './pagination.ts';
@@ -164,4 +165,69 @@ export async function setAccountScheduleOverride(
     .where('id', '=', id)
     .returning(ACCOUNT_COLUMNS)
     .executeTakeFirst();
+}
+
+/** Marks an account failed once; true only for the call that changed it (so the alert goes out once). */
+export async function markAccountFailedOnce(ex: Executor, accountId: string, reason: string): Promise<boolean> {
+  const r = await ex
+    .updateTable('bank_accounts')
+    .set({ status: 'failed', status_reason: reason, updated_at: new Date() })
+    .where('id', '=', accountId)
+    .where('status', 'in', ['active', 'paused'])
+    .executeTakeFirst();
+  return r.numUpdatedRows > 0n;
+}
+
+export interface SchedulableAccount {
+  id: string;
+  integration_id: string;
+  time_zone: string;
+  intraday_runs_per_day: number;
+}
+
+/**
+ * Accounts that should have job schedulers: active accounts of integrations that are neither paused
+ * nor cancelled and whose syncs are not stopped (domain/sync-rules.ts). Optionally limited to one
+ * integration or account.
+ */
+export async function listSchedulableAccounts(
+  ex: Executor,
+  scope: { integrationId?: string; accountId?: string } = {},
+): Promise<SchedulableAccount[]> {
+  let q = ex
+    .selectFrom('bank_accounts as a')
+    .innerJoin('integrations as i', 'i.id', 'a.integration_id')
+    .select(['a.id', 'a.integration_id', 'a.time_zone'])
+    // An account's own schedule override (PUT /v1/accounts/{id}/schedule) wins over its integration's.
+    .select(
+      sql<number>`coalesce((a.schedule_override->>'intradayRunsPerDay')::int, i.intraday_runs_per_day)`.as(
+        'intraday_runs_per_day',
+      ),
+    )
+    .where('a.status', '=', 'active')
+    .where('i.stage', 'not in', [...UNSCHEDULED_STAGES])
+    .where('i.sync_status', 'not in', [...STOPPED_SYNC_STATUSES])
+    .orderBy('a.id');
+  if (scope.integrationId !== undefined) {
+    q = q.where('a.integration_id', '=', scope.integrationId);
+  }
+  if (scope.accountId !== undefined) {
+    q = q.where('a.id', '=', scope.accountId);
+  }
+  return q.execute();
+}
+
+/** Every account id of a scope, whatever its state (to find schedulers that must go). */
+export async function listAccountIds(
+  ex: Executor,
+  scope: { integrationId?: string; accountId?: string },
+): Promise<string[]> {
+  let q = ex.selectFrom('bank_accounts').select(['id']);
+  if (scope.integrationId !== undefined) {
+    q = q.where('integration_id', '=', scope.integrationId);
+  }
+  if (scope.accountId !== undefined) {
+    q = q.where('id', '=', scope.accountId);
+  }
+  return (await q.execute()).map((r) => r.id);
 }

@@ -4,6 +4,11 @@ import { uuidv7 } from '../shared/ids.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf } from './pagination.ts';
 
+/**
+ * `sync_runs`: queries only. The run's lifecycle and every status decision belong to
+ * src/sync/sync-run.ts, the one module that calls the writes below.
+ */
+
 export interface NewSyncRun {
   id?: string;
   organizationId: string;
@@ -20,7 +25,7 @@ export interface NewSyncRun {
   source?: string;
 }
 
-export const SYNC_RUN_COLUMNS = [
+const SYNC_RUN_COLUMNS = [
   'id',
   'organization_id',
   'integration_id',
@@ -194,4 +199,206 @@ export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
     );
   }
   return pageOf(await q.execute(), f.limit, (r) => [r.created_key, r.id]);
+}
+
+// The run tree (issue 5): one parent row per account and request, one child row per window.
+
+type CountColumn =
+  'fetched' | 'inserted' | 'updated' | 'unchanged' | 'superseded' | 'removed' | 'rejected' | 'balances';
+
+export interface RunError {
+  code: string;
+  message: string;
+}
+
+/** The account's unfinished parent run for the same request, if any (a second trigger joins it). */
+export async function findActiveRun(
+  ex: Executor,
+  accountId: string,
+  mode: SyncMode,
+  windowFrom: string | null,
+  windowTo: string | null,
+) {
+  return ex
+    .selectFrom('sync_runs')
+    .select(SYNC_RUN_COLUMNS)
+    .where('account_id', '=', accountId)
+    .where('parent_run_id', 'is', null)
+    .where('status', 'in', ['queued', 'running'])
+    .where('mode', '=', mode)
+    .where(sql<boolean>`window_from is not distinct from ${windowFrom}::date`)
+    .where(sql<boolean>`window_to is not distinct from ${windowTo}::date`)
+    .orderBy('created_at', 'desc')
+    .executeTakeFirst();
+}
+
+export async function listWindowRuns(ex: Executor, parentRunId: string) {
+  // Transactions windows first, then balances, each oldest first: the order the chain runs them.
+  return ex
+    .selectFrom('sync_runs')
+    .select(SYNC_RUN_COLUMNS)
+    .where('parent_run_id', '=', parentRunId)
+    .orderBy(sql`kind = 'balances'`)
+    .orderBy('window_from')
+    .orderBy('id')
+    .execute();
+}
+
+/** The parent turns `running` when its first window starts (never back from a final status). */
+export async function markParentRunning(ex: Executor, parentRunId: string): Promise<void> {
+  await sql`update sync_runs set status = 'running', started_at = coalesce(started_at, now())
+    where id = ${parentRunId} and status = 'queued'`.execute(ex);
+}
+
+/**
+ * Ends a window and adds its counts and one done window to its parent (run both in one transaction).
+ * Guarded by the window's own status, so a window ended twice is counted once: false when it had ended.
+ */
+export async function endWindowRun(
+  ex: Executor,
+  windowRunId: string,
+  parentRunId: string,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  error?: RunError,
+): Promise<boolean> {
+  const ended = await sql<Record<CountColumn, number>>`
+    update sync_runs set status = ${status}, finished_at = now(),
+      error_code = ${error?.code ?? null}, error_message = ${error?.message ?? null}
+    where id = ${windowRunId} and status in ('queued', 'running')
+    returning fetched, inserted, updated, unchanged, superseded, removed, rejected, balances`.execute(ex);
+  const c = ended.rows[0];
+  if (!c) {
+    return false;
+  }
+  await sql`
+    update sync_runs set windows_done = windows_done + 1,
+      fetched = fetched + ${c.fetched}, inserted = inserted + ${c.inserted}, updated = updated + ${c.updated},
+      unchanged = unchanged + ${c.unchanged}, superseded = superseded + ${c.superseded}, removed = removed + ${c.removed},
+      rejected = rejected + ${c.rejected}, balances = balances + ${c.balances}
+    where id = ${parentRunId}`.execute(ex);
+  return true;
+}
+
+/** Writes a run's last error without changing its status. */
+export async function setRunError(ex: Executor, runId: string, error: RunError): Promise<void> {
+  await sql`update sync_runs set error_code = ${error.code}, error_message = ${error.message} where id = ${runId}`.execute(
+    ex,
+  );
+}
+
+/** Windows not started yet become cancelled, and the parent's progress is recounted from its windows. */
+export async function cancelQueuedWindows(ex: Executor, parentRunId: string): Promise<void> {
+  await sql`update sync_runs set status = 'cancelled', finished_at = now()
+    where parent_run_id = ${parentRunId} and status = 'queued'`.execute(ex);
+  await sql`update sync_runs p set windows_done = (
+      select count(*) from sync_runs w where w.parent_run_id = p.id and w.status in ('succeeded', 'failed', 'cancelled'))
+    where p.id = ${parentRunId}`.execute(ex);
+}
+
+/** Sets an unfinished run `failed` with its error, `finished_at` untouched; true when this call changed it. */
+export async function markRunFailed(ex: Executor, runId: string, error: RunError): Promise<boolean> {
+  const r =
+    await sql`update sync_runs set status = 'failed', error_code = ${error.code}, error_message = ${error.message}
+    where id = ${runId} and status in ('queued', 'running')`.execute(ex);
+  return (r.numAffectedRows ?? 0n) > 0n;
+}
+
+/** Sets an unfinished parent run `cancelled` and finished; true when this call changed it. */
+export async function markParentCancelled(ex: Executor, parentRunId: string): Promise<boolean> {
+  const r = await sql`update sync_runs set status = 'cancelled', finished_at = now()
+    where id = ${parentRunId} and parent_run_id is null and status in ('queued', 'running')`.execute(ex);
+  return (r.numAffectedRows ?? 0n) > 0n;
+}
+
+/** Locks a run's row for the rest of the transaction (`for update`) and returns what its end depends on. */
+export async function lockRunForUpdate(ex: Executor, runId: string) {
+  return ex
+    .selectFrom('sync_runs')
+    .select(['status', 'finished_at', 'started_at', 'error_code', 'error_message'])
+    .where('id', '=', runId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/**
+ * Ends the windows of a parent still queued or running with `status`; an error is written only
+ * where the window has none of its own.
+ */
+export async function endUnfinishedWindows(
+  ex: Executor,
+  parentRunId: string,
+  status: 'failed' | 'cancelled',
+  error: RunError | null,
+): Promise<void> {
+  await sql`update sync_runs set status = ${status}, finished_at = now(),
+      error_code = coalesce(error_code, ${error?.code ?? null}),
+      error_message = coalesce(error_message, ${error?.message ?? null})
+    where parent_run_id = ${parentRunId} and status in ('queued', 'running')`.execute(ex);
+}
+
+/** What a parent's windows add up to: how many, how many succeeded or ended, their counts, and a failed window's error. */
+export interface WindowTotals extends Record<CountColumn, number> {
+  total: number;
+  ok: number;
+  done: number;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+export async function sumWindowRuns(ex: Executor, parentRunId: string): Promise<WindowTotals> {
+  const r = await sql<WindowTotals>`
+    select count(*)::int as total,
+      count(*) filter (where status = 'succeeded')::int as ok,
+      count(*) filter (where status in ('succeeded', 'failed', 'cancelled'))::int as done,
+      coalesce(sum(fetched), 0)::int as fetched, coalesce(sum(inserted), 0)::int as inserted,
+      coalesce(sum(updated), 0)::int as updated, coalesce(sum(unchanged), 0)::int as unchanged,
+      coalesce(sum(superseded), 0)::int as superseded, coalesce(sum(removed), 0)::int as removed,
+      coalesce(sum(rejected), 0)::int as rejected, coalesce(sum(balances), 0)::int as balances,
+      max(error_code) filter (where status = 'failed') as error_code,
+      max(error_message) filter (where status = 'failed') as error_message
+    from sync_runs where parent_run_id = ${parentRunId}`.execute(ex);
+  const row = r.rows[0];
+  if (!row) {
+    throw new Error('an aggregate query returned no row');
+  }
+  return row;
+}
+
+/**
+ * Writes a parent's outcome: status, progress and counts, its error code and message each where the
+ * row has none yet, and its start and end times where they are not set yet.
+ */
+export async function writeParentOutcome(
+  ex: Executor,
+  parentRunId: string,
+  o: {
+    status: SyncRunStatus;
+    windowsDone: number;
+    counts: SyncCounts;
+    errorCode: string | null;
+    errorMessage: string | null;
+  },
+): Promise<void> {
+  const c = o.counts;
+  await sql`
+    update sync_runs set status = ${o.status},
+      windows_done = ${o.windowsDone}, fetched = ${c.fetched}, inserted = ${c.inserted}, updated = ${c.updated},
+      unchanged = ${c.unchanged}, superseded = ${c.superseded}, removed = ${c.removed}, rejected = ${c.rejected},
+      balances = ${c.balances},
+      error_code = coalesce(error_code, ${o.errorCode}), error_message = coalesce(error_message, ${o.errorMessage}),
+      started_at = coalesce(started_at, now()), finished_at = coalesce(finished_at, now())
+    where id = ${parentRunId}`.execute(ex);
+}
+
+/** Parent runs not finished (queued or running), oldest first: what the lost-job recovery checks against Redis. */
+export async function listUnfinishedParentRunIds(ex: Executor, limit: number): Promise<string[]> {
+  const rows = await ex
+    .selectFrom('sync_runs')
+    .select(['id'])
+    .where('parent_run_id', 'is', null)
+    .where('status', 'in', ['queued', 'running'])
+    .orderBy('created_at')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
 }

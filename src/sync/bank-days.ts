@@ -3,20 +3,14 @@ import { addDays, diffDays, isWeekend, localDate, type IsoDate } from '../shared
 import { recordBankCalendar, type AccountRow } from '../storage/accounts.repo.ts';
 import { emptyFetchedDays, recentActivity, setEmptyDayState } from '../storage/bank-day-fetches.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { lockRunAndParent, writeRunNotes, type RunWarning } from '../storage/sync-runs.repo.ts';
+import type { RunWarning } from '../storage/sync-runs.repo.ts';
 import type { BankClient } from './bank-client.ts';
-import { askBankDay, estimateBusinessDay, mergeWarnings, warningOf } from './business-calendar.ts';
+import { askBankDay, estimateBusinessDay, warningOf } from './business-calendar.ts';
 import type { AccountRef } from './ingest.ts';
+import type { RunNotes } from './sync-run.ts';
 
 // What one sync window learns about the bank's business days (see business-calendar.ts), records on
 // the account and in `bank_day_fetches`, and notes on its run.
-
-/** What a window learned about the bank's business days, noted on its run. */
-export interface RunNotes {
-  warnings: RunWarning[];
-  bankBusinessDay?: IsoDate;
-  window?: { from: IsoDate; to: IsoDate };
-}
 
 /**
  * The account's business days as the bank reported them for this window (see business-calendar.ts):
@@ -70,15 +64,6 @@ export async function bankDaysFor(
     }
   }
   return { currentDay: estimate };
-}
-
-/** Adds a window's notes to its run and to the run's parent (warnings merged by code, dates united). */
-export async function noteRun(db: Database, runId: string, notes: RunNotes): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    for (const row of await lockRunAndParent(trx, runId)) {
-      await writeRunNotes(trx, row.id, { ...notes, warnings: mergeWarnings(row.warnings, notes.warnings) });
-    }
-  });
 }
 
 /**

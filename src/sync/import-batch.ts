@@ -9,12 +9,12 @@ import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetc
 import { balancesOn, upsertBalances } from '../storage/balances.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { addRunCounts, createSyncRun, finishRun, markRunStarted } from '../storage/sync-runs.repo.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
 import { ingestTransactionPage, type AccountRef, type LandedOn, type WalkClaims } from './ingest.ts';
 import { resolvePending } from './supersede.ts';
+import { countOnRun, finishStandaloneRun, startStandaloneRun } from './sync-run.ts';
 
 /**
  * The source port: one account's normalized records and balances from any channel, ready for
@@ -96,7 +96,7 @@ export async function importBatch(
   const { batch } = input;
   const posted = [...batch.postedDates].sort();
   const dates = posted.length > 0 ? posted : [...batch.intradayDates].sort();
-  const runId = await createSyncRun(deps.db, {
+  const runId = await startStandaloneRun(deps.db, {
     organizationId: row.organization_id,
     integrationId: row.integration_id,
     accountId: row.id,
@@ -106,7 +106,6 @@ export async function importBatch(
     windowTo: dates.at(-1) ?? null,
     source: batch.source,
   });
-  await markRunStarted(deps.db, runId);
   const log = deps.logger.child({ accountId: row.id, runId, source: batch.source });
   const counts: SyncCounts = { ...ZERO_COUNTS };
   const add = (c: Partial<SyncCounts>) => {
@@ -164,7 +163,7 @@ export async function importBatch(
     await upsertBankDayFetches(deps.db, fetchRows);
     add(await storeBalances(deps.db, account, batch, runId));
     const status = counts.rejected > 0 ? 'partial' : 'succeeded';
-    await finishRun(
+    await finishStandaloneRun(
       deps.db,
       runId,
       status,
@@ -188,7 +187,7 @@ export async function importBatch(
     log.info({ counts }, 'statement imported');
     return { runId, counts, status };
   } catch (err) {
-    await finishRun(deps.db, runId, 'failed', {
+    await finishStandaloneRun(deps.db, runId, 'failed', {
       code: 'import_failed',
       message: 'the import stopped part-way; importing the same file again completes it',
     });
@@ -232,7 +231,7 @@ async function storeBalances(
     );
     const c: Partial<SyncCounts> = { balances: written.length, rejected: batch.balanceRejects.length };
     if (written.length + batch.balanceRejects.length > 0) {
-      await addRunCounts(trx, runId, c);
+      await countOnRun(trx, runId, c);
     }
     return c;
   });

@@ -5,7 +5,7 @@ import { uuidv7 } from '../shared/ids.ts';
 import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
-import { addRunCounts } from '../storage/sync-runs.repo.ts';
+import { countOnRun } from './sync-run.ts';
 import {
   compareFields,
   LOOSE_FIELDS,
@@ -625,7 +625,7 @@ export async function ingestTransactionPage(
       balances: 0,
     };
     if (runId) {
-      await addRunCounts(trx, runId, counts);
+      await countOnRun(trx, runId, counts);
     }
     return counts;
   });

@@ -5,7 +5,7 @@ import { recordBankCalendar, type AccountRow } from '../storage/accounts.repo.ts
 import type { Database } from '../storage/db.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
 import type { BankClient } from './bank-client.ts';
-import type { RunNotes } from './bank-days.ts';
+import type { RunNotes } from './sync-run.ts';
 import { askBankDay, warningOf } from './business-calendar.ts';
 import { CurrentDaySnapshot } from './day-tally.ts';
 import type { AccountRef } from './ingest.ts';

@@ -7,7 +7,6 @@ import {
   setIntradayStatus,
   type IntradayCandidate,
 } from '../storage/intraday.repo.ts';
-import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import {
   insertChangeEvents,
   insertDecisions,
@@ -18,6 +17,7 @@ import {
   type MatchCandidate,
 } from '../storage/transactions.repo.ts';
 import type { AccountRef } from './ingest.ts';
+import { countOnRun } from './sync-run.ts';
 
 /**
  * Pending → posted. When J.P. Morgan's prior-day data for a date has been stored in full, each
@@ -173,7 +173,7 @@ export async function resolvePending(
     );
     const counts = { superseded: r.superseded.length, removed: r.removed.length };
     if (runId) {
-      await addRunCounts(trx, runId, counts);
+      await countOnRun(trx, runId, counts);
     }
     return counts;
   });
@@ -292,7 +292,7 @@ export async function reconcileIntraday(
     const counts = { removed: removedIds.size, restored: restoredIds.size };
     if (runId && (counts.removed > 0 || counts.restored > 0)) {
       // A restore is an update of the row (its status), so the run counts it as updated.
-      await addRunCounts(trx, runId, { removed: counts.removed, updated: counts.restored });
+      await countOnRun(trx, runId, { removed: counts.removed, updated: counts.restored });
     }
     return counts;
   });

@@ -11,10 +11,9 @@ import { balanceHashes, upsertBalances } from '../storage/balances.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
-import { addRunCounts } from '../storage/sync-runs.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.ts';
-import { bankDaysFor, classifyPostedDays, noteRun, type BankDays, type RunNotes } from './bank-days.ts';
+import { bankDaysFor, classifyPostedDays, type BankDays } from './bank-days.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
 import {
@@ -27,6 +26,7 @@ import {
 } from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
 import { resolvePending } from './supersede.ts';
+import { countOnRun, noteRun, type RunNotes } from './sync-run.ts';
 
 export type { BankDays } from './bank-days.ts';
 
@@ -328,7 +328,7 @@ async function syncBalances(
     );
     const c: Partial<SyncCounts> = { balances: written.length, rejected: rejects.length };
     if (job.runId) {
-      await addRunCounts(trx, job.runId, c);
+      await countOnRun(trx, job.runId, c);
     }
     return c;
   });

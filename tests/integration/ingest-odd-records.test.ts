@@ -17,7 +17,7 @@ import { decodePgJson } from '../../src/shared/pg-text.ts';
 import { upsertBalances } from '../../src/storage/balances.repo.ts';
 import { upsertBankDayFetches } from '../../src/storage/bank-day-fetches.repo.ts';
 import type { Database } from '../../src/storage/db.ts';
-import { finalizeRun } from '../../src/storage/orchestration.repo.ts';
+import { finalizeRun } from '../../src/sync/sync-run.ts';
 import { addRunCounts, createSyncRun, finishRun } from '../../src/storage/sync-runs.repo.ts';
 import {
   ingestTransactionPage,

@@ -1,0 +1,51 @@
+import { sql } from 'kysely';
+import type pg from 'pg';
+import { createPool, type DbOptions, type Executor } from './db.ts';
+
+/**
+ * Postgres advisory locks (no table): keys are text, hashed with `hashtextextended`. Each key space
+ * serialises one thing per account:
+ * - `account-trigger:<id>` (transaction-level): find-or-create of the account's active run;
+ * - `account-sync:<id>` (session-level, on a dedicated connection): at most one window job of the
+ *   account at a time (scheduler/single-flight.ts holds it across bank calls, never in a transaction);
+ * - `account-write:<id>` (transaction-level, transactions.repo.ts): page writes of the account.
+ */
+
+/** Serialises triggers of one account (find-or-create of its active run) for this transaction. */
+export async function lockAccountTriggers(ex: Executor, accountId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`account-trigger:${accountId}`}, 0))`.execute(ex);
+}
+
+const KEEPALIVE_SQL = 'set tcp_keepalives_idle = 30; set tcp_keepalives_interval = 10; set tcp_keepalives_count = 3';
+
+/**
+ * A small pool of its own for session-level locks (one connection per lock held). Per-session TCP
+ * keepalives make the server notice a vanished machine within about a minute instead of the OS
+ * default of hours, so a dead holder's lock goes with its session.
+ */
+export function createLockPool(db: DbOptions, size: number): pg.Pool {
+  const pool = createPool({ ...db, poolMax: size, applicationName: 'jpm-sync-locks' });
+  pool.on('connect', (client) => {
+    // Best effort: a server that refuses the settings still gives us a working lock.
+    client.query(KEEPALIVE_SQL).catch(() => undefined);
+  });
+  return pool;
+}
+
+const accountSyncKey = (accountId: string) => `account-sync:${accountId}`;
+
+/** Takes the account's sync lock on this session if free; false when another session holds it. */
+export async function tryLockAccountSync(client: pg.PoolClient, accountId: string): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [
+    accountSyncKey(accountId),
+  ]);
+  return r.rows[0]?.ok === true;
+}
+
+/** Releases the account's sync lock of this session; false when the session did not hold it. */
+export async function unlockAccountSync(client: pg.PoolClient, accountId: string): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>('select pg_advisory_unlock(hashtextextended($1, 0)) as ok', [
+    accountSyncKey(accountId),
+  ]);
+  return r.rows[0]?.ok === true;
+}

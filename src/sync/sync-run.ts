@@ -1,0 +1,321 @@
+import type { SyncCounts, SyncMode, SyncRunStatus } from '../domain/types.ts';
+import { ConflictError, NotFoundError } from '../shared/errors.ts';
+import { uuidv7 } from '../shared/ids.ts';
+import type { IsoDate } from '../shared/time.ts';
+import { lockAccountTriggers } from '../storage/advisory-locks.repo.ts';
+import type { Database, Executor } from '../storage/db.ts';
+import {
+  addRunCounts,
+  cancelQueuedWindows,
+  createSyncRun,
+  endUnfinishedWindows,
+  endWindowRun,
+  findActiveRun,
+  finishRun,
+  getSyncRun,
+  lockRunAndParent,
+  lockRunForUpdate,
+  markParentCancelled,
+  markParentRunning,
+  markRunFailed,
+  markRunStarted,
+  setRunError,
+  sumWindowRuns,
+  writeParentOutcome,
+  writeRunNotes,
+  type NewSyncRun,
+  type RunError,
+  type RunWarning,
+  type WindowTotals,
+} from '../storage/sync-runs.repo.ts';
+import { mergeWarnings } from './business-calendar.ts';
+
+/**
+ * The one owner of a sync run (STYLE §21): only this module creates, starts, counts, ends, fails,
+ * cancels and finalizes `sync_runs` rows, and it alone decides their statuses. Handlers, validation's
+ * re-fetch, statement imports and the admin API call it; storage/sync-runs.repo.ts only runs its queries.
+ *
+ * Two shapes of run:
+ * - a run tree (the scheduler's): a parent row per account and request with one child row per
+ *   window. `openRun` → per window `startWindow`, `countOnRun`/`noteRun` per page, then
+ *   `completeWindow` or `failWindow`/`noteWindowError` → `failRun` (permanent error) or
+ *   `cancelRunTree` (a person) at any time → `finalizeRun` once, by the parent job, after the chain;
+ * - a standalone run of one range (validation's re-fetch, a statement import): `startStandaloneRun`
+ *   → `countOnRun` → `finishStandaloneRun`.
+ */
+
+const FINISHED: readonly string[] = ['succeeded', 'failed', 'cancelled'];
+
+/** The run and window ids a window job carries. */
+export interface WindowIds {
+  parentRunId: string;
+  windowRunId: string;
+}
+
+/** What a run tree is made of: the request's dates and one entry per window (scheduler/plan.ts). */
+export interface RunTreePlan {
+  mode: SyncMode;
+  from: IsoDate | null;
+  to: IsoDate | null;
+  windows: readonly { kinds: readonly ('transactions' | 'balances')[]; shownFrom: IsoDate; shownTo: IsoDate }[];
+}
+
+export interface OpenedRun {
+  runId: string;
+  /** True when an unfinished run for the same account and request already existed and was returned. */
+  joined: boolean;
+  status: SyncRunStatus;
+}
+
+/**
+ * Finds or creates the account's run for a request, under the account's trigger lock (one
+ * transaction): a caller-chosen id seen before (a re-processed tick) returns that run; otherwise an
+ * unfinished run for the same request is joined; otherwise a parent row (queued) is created with one
+ * child row per window.
+ */
+export async function openRun(
+  db: Database,
+  input: {
+    account: { id: string; organization_id: string; integration_id: string };
+    trigger: NewSyncRun['trigger'];
+    plan: RunTreePlan;
+    runId?: string | undefined;
+  },
+): Promise<OpenedRun> {
+  const { account, plan } = input;
+  return db.transaction().execute(async (trx) => {
+    await lockAccountTriggers(trx, account.id);
+    const existing =
+      (input.runId ? await getSyncRun(trx, input.runId) : undefined) ??
+      (await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to));
+    if (existing) {
+      return { runId: existing.id, joined: true, status: existing.status as SyncRunStatus };
+    }
+    const runId = input.runId ?? uuidv7();
+    const base = {
+      organizationId: account.organization_id,
+      integrationId: account.integration_id,
+      accountId: account.id,
+      trigger: input.trigger,
+      mode: plan.mode,
+    };
+    await createSyncRun(trx, {
+      ...base,
+      id: runId,
+      windowFrom: plan.from,
+      windowTo: plan.to,
+      windowsTotal: plan.windows.length,
+    });
+    for (const w of plan.windows) {
+      await createSyncRun(trx, {
+        ...base,
+        parentRunId: runId,
+        kind: w.kinds.length === 1 ? w.kinds[0] : 'all',
+        windowFrom: w.shownFrom,
+        windowTo: w.shownTo,
+      });
+    }
+    return { runId, joined: false, status: 'queued' as SyncRunStatus };
+  });
+}
+
+/**
+ * Why a window's job has nothing to do, or undefined when it should run: its rows are missing, the
+ * window already ended (recorded before a crash kept BullMQ from hearing of it), or its run was
+ * cancelled or failed, in which case the window is ended `cancelled` here (`run_cancelled`, `run_failed`).
+ */
+export async function windowSkipReason(db: Database, ids: WindowIds): Promise<string | undefined> {
+  const [parent, window] = await Promise.all([getSyncRun(db, ids.parentRunId), getSyncRun(db, ids.windowRunId)]);
+  if (!parent || !window) {
+    return 'run_missing';
+  }
+  if (FINISHED.includes(window.status)) {
+    return 'window_finished';
+  }
+  if (parent.status === 'cancelled' || parent.status === 'failed') {
+    await endWindow(db, ids, 'cancelled');
+    return `run_${parent.status}`;
+  }
+  return undefined;
+}
+
+/** A window's attempt starts: the window counts the attempt, and the parent turns `running` with its first window. */
+export async function startWindow(db: Database, ids: WindowIds): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await markRunStarted(trx, ids.windowRunId);
+    await markParentRunning(trx, ids.parentRunId);
+  });
+}
+
+/**
+ * Ends a window and adds it to its parent's progress in one transaction. Guarded by the window's
+ * own status, so a window completed twice (a worker crashed after this commit, before BullMQ heard
+ * of it, and the job ran again) is counted once; false when it had ended already.
+ */
+function endWindow(
+  db: Database,
+  ids: WindowIds,
+  status: 'succeeded' | 'failed' | 'cancelled',
+  error?: RunError,
+): Promise<boolean> {
+  return db.transaction().execute((trx) => endWindowRun(trx, ids.windowRunId, ids.parentRunId, status, error));
+}
+
+export function completeWindow(db: Database, ids: WindowIds): Promise<boolean> {
+  return endWindow(db, ids, 'succeeded');
+}
+
+/** The window gave up (a permanent error, or its last attempt failed). */
+export function failWindow(db: Database, ids: WindowIds, error: RunError): Promise<boolean> {
+  return endWindow(db, ids, 'failed', error);
+}
+
+/** Records a failure on a window that will be retried (its status stays `running`). */
+export async function noteWindowError(db: Database, ids: WindowIds, error: RunError): Promise<void> {
+  await db.transaction().execute((trx) => setRunError(trx, ids.windowRunId, error));
+}
+
+/** Adds counts to a run, inside the caller's transaction (the page write and its progress commit together). */
+export async function countOnRun(ex: Executor, runId: string, counts: Partial<SyncCounts>): Promise<void> {
+  await addRunCounts(ex, runId, counts);
+}
+
+/** What a window learned about the bank's business days, noted on its run (sync/bank-days.ts). */
+export interface RunNotes {
+  warnings: RunWarning[];
+  bankBusinessDay?: IsoDate;
+  window?: { from: IsoDate; to: IsoDate };
+}
+
+/** Adds a window's notes to its run and to the run's parent (warnings merged by code, dates united). */
+export async function noteRun(db: Database, runId: string, notes: RunNotes): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    for (const row of await lockRunAndParent(trx, runId)) {
+      await writeRunNotes(trx, row.id, { ...notes, warnings: mergeWarnings(row.warnings, notes.warnings) });
+    }
+  });
+}
+
+/**
+ * A permanent error ends the whole run at once: the run is failed and its windows not started yet
+ * are cancelled (their jobs find them finished and end without calling the bank). `finished_at` is
+ * left to `finalizeRun`, which the parent job runs once the chain has drained. Runs inside the
+ * caller's transaction (the failure's marks and outbox event commit with it).
+ */
+export async function failRun(ex: Executor, parentRunId: string, error: RunError): Promise<boolean> {
+  const changed = await markRunFailed(ex, parentRunId, error);
+  await cancelQueuedWindows(ex, parentRunId);
+  return changed;
+}
+
+/**
+ * Cancels an unfinished parent run and its windows not started yet (a window already running
+ * finishes its current page). NotFoundError for an unknown run or a window's id, ConflictError
+ * (`run_finished`) when the run had already ended.
+ */
+export async function cancelRunTree(db: Database, runId: string): Promise<void> {
+  const row = await getSyncRun(db, runId);
+  if (!row || row.parent_run_id !== null) {
+    throw new NotFoundError('sync run', runId, 'run_not_found');
+  }
+  const cancelled = await db.transaction().execute(async (trx) => {
+    if (!(await markParentCancelled(trx, runId))) {
+      return false;
+    }
+    await cancelQueuedWindows(trx, runId);
+    return true;
+  });
+  if (!cancelled) {
+    throw new ConflictError(`run ${runId} already ended (${row.status})`, 'run_finished');
+  }
+}
+
+/**
+ * A parent's final status from its windows: all windows succeeded and no record was rejected →
+ * succeeded; some windows, or all but with rejected records (unusable money facts, `sync_rejects`)
+ * → partial; none → failed. A run a permanent error already failed, or a person cancelled, keeps
+ * that status. (A run without windows counts as all succeeded.)
+ */
+function parentOutcome(current: string, w: WindowTotals): SyncRunStatus {
+  if (current === 'cancelled' || current === 'failed') {
+    return current;
+  }
+  if (w.ok === w.total && w.rejected === 0) {
+    return 'succeeded';
+  }
+  return w.ok > 0 ? 'partial' : 'failed';
+}
+
+/**
+ * Final bookkeeping of a parent run, idempotent, in one transaction that first locks the parent row
+ * (`for update`): windows still unfinished (their job failed outside the handler, e.g. stalled too
+ * often) are closed — `cancelled` under a cancelled run, else `failed` with `window_not_finished` —,
+ * counts and progress are recomputed from the windows, and the status is decided (`parentOutcome`).
+ * The parent's own error wins over a failed window's, which wins over `records_rejected`. While the
+ * lock is held nothing else can change the parent (every window end and status change updates it
+ * too), so deciding here from the locked row equals deciding inside the update. `first` is true only
+ * for the call that finished the run (so its outcome is counted once).
+ */
+export async function finalizeRun(
+  db: Database,
+  parentRunId: string,
+): Promise<{ status: string; first: boolean; startedAt: Date | null } | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const parent = await lockRunForUpdate(trx, parentRunId);
+    if (!parent) {
+      return undefined;
+    }
+    if (parent.status === 'cancelled') {
+      await endUnfinishedWindows(trx, parentRunId, 'cancelled', null);
+    } else {
+      await endUnfinishedWindows(trx, parentRunId, 'failed', {
+        code: 'window_not_finished',
+        message: 'the window job ended without finishing its window',
+      });
+    }
+    const w = await sumWindowRuns(trx, parentRunId);
+    const status = parentOutcome(parent.status, w);
+    const rejected = w.rejected > 0;
+    await writeParentOutcome(trx, parentRunId, {
+      status,
+      windowsDone: w.done,
+      counts: {
+        fetched: w.fetched,
+        inserted: w.inserted,
+        updated: w.updated,
+        unchanged: w.unchanged,
+        superseded: w.superseded,
+        removed: w.removed,
+        rejected: w.rejected,
+        balances: w.balances,
+      },
+      errorCode: w.error_code ?? (rejected ? 'records_rejected' : null),
+      errorMessage:
+        w.error_message ??
+        (rejected
+          ? `${w.rejected} record(s) rejected (unusable money facts); they are retried on the next sync`
+          : null),
+    });
+    return { status, first: parent.finished_at === null, startedAt: parent.started_at };
+  });
+}
+
+/** Creates a run of one range outside any tree (windows_total as given, 0 by default) and starts it. */
+export async function startStandaloneRun(db: Database, run: Omit<NewSyncRun, 'id' | 'parentRunId'>): Promise<string> {
+  const runId = await createSyncRun(db, run);
+  await markRunStarted(db, runId);
+  return runId;
+}
+
+/**
+ * Ends a standalone run. Counts accumulate over attempts: `inserted`/`updated` are exact (a row is
+ * written once), `fetched`/`unchanged` also count re-reads after a retry.
+ */
+export async function finishStandaloneRun(
+  db: Database,
+  runId: string,
+  status: 'succeeded' | 'partial' | 'failed',
+  error?: RunError,
+): Promise<void> {
+  await finishRun(db, runId, status, error);
+}
