@@ -8,13 +8,13 @@
  * client from /openapi.json); the page only reads.
  */
 
-type JsonObject = Record<string, unknown>;
+type JsonRecord = Record<string, unknown>;
 
 const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
-const obj = (v: unknown): JsonObject =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as JsonObject) : {};
+const obj = (v: unknown): JsonRecord =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as JsonRecord) : {};
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 const inline = (text: string): string => esc(text).replace(/`([^`]+)`/g, '<code>$1</code>');
@@ -34,7 +34,7 @@ const refName = (ref: string): string => ref.replace(/^#\/components\/schemas\//
 const anchor = (prefix: string, name: string): string => `${prefix}-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`;
 
 /** One line naming a schema's type: `string (uuid)`, `array of Account`, `"a" | "b"`, … */
-function typeLabel(schema: JsonObject): string {
+function typeLabel(schema: JsonRecord): string {
   if (typeof schema.$ref === 'string') {
     const name = refName(schema.$ref);
     return `<a href="#${anchor('schema', name)}">${esc(name)}</a>`;
@@ -76,7 +76,7 @@ function typeLabel(schema: JsonObject): string {
 }
 
 /** The fields of an object schema (also inside arrays and unions), nested up to `depth`. */
-function fields(schema: JsonObject, depth: number): string {
+function fields(schema: JsonRecord, depth: number): string {
   const target = schema.type === 'array' ? obj(schema.items) : schema;
   const variants = [...arr(target.oneOf), ...arr(target.anyOf), ...arr(target.allOf)]
     .map(obj)
@@ -105,7 +105,7 @@ function schemaBlock(schema: unknown): string {
   return `<div class="schema"><span class="type">${typeLabel(s)}</span>${fields(s, 3)}</div>`;
 }
 
-function parameters(op: JsonObject): string {
+function parameters(op: JsonRecord): string {
   const params = arr(op.parameters).map(obj);
   if (params.length === 0) {
     return '';
@@ -123,7 +123,7 @@ function content(c: unknown): string {
     .join('');
 }
 
-function operation(method: string, path: string, op: JsonObject): string {
+function operation(method: string, path: string, op: JsonRecord): string {
   const id = typeof op.operationId === 'string' ? op.operationId : `${method}-${path}`;
   const body = obj(op.requestBody);
   const responses = Object.entries(obj(op.responses)).map(([status, r]) => {

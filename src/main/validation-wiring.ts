@@ -4,18 +4,13 @@ import type { IsoDate } from '../shared/time.ts';
 import type { Database } from '../storage/db.ts';
 import { refetchRange } from '../sync/refetch.ts';
 import type { SyncDeps } from '../sync/sync-account.ts';
-import {
-  createValidationReportProvider,
-  onPostedDays,
-  validateRecentDays,
-  type ValidationVerdict,
-} from '../validation/index.ts';
+import { onPostedDays, validateRecentDays } from '../validation/index.ts';
 
 /**
  * How validation plugs into the rest of the service (composition only):
  * - sync calls `onPostedDays` after storing a day's final data → the day's proof is recomputed;
  * - the worker's daily maintenance runs the sweep: recompute recent days, heal open ones;
- * - onboarding's `live` guard asks `validationReportPassed`.
+ * (onboarding's `live` guard, `validationReportPassed`, is wired in admin-wiring.ts.)
  */
 export function withValidationHook(deps: Omit<SyncDeps, 'onPostedDays'>): SyncDeps {
   return { ...deps, onPostedDays: (accountId, dates) => onPostedDays(deps.db, accountId, dates, deps.now()) };
@@ -48,9 +43,4 @@ export function validationMaintenanceHook(db: Database, sync: SyncDeps): Mainten
       }
     },
   };
-}
-
-/** What onboarding's `OnboardingOptions.validationReportPassed` takes. */
-export function validationGuard(db: Database): (integrationId: string) => Promise<ValidationVerdict> {
-  return createValidationReportProvider(db);
 }

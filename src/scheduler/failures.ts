@@ -6,7 +6,7 @@ import { insertOutboxEvents } from '../storage/outbox.repo.ts';
 import { failRun } from '../sync/sync-run.ts';
 import type { Failure } from './retry-policy.ts';
 
-export interface FailedWindow {
+export interface PermanentlyFailedWindow {
   organizationId: string;
   integrationId: string;
   accountId: string;
@@ -24,7 +24,7 @@ export interface FailedWindow {
 export async function recordPermanentFailure(
   db: Database,
   log: Logger,
-  w: FailedWindow,
+  w: PermanentlyFailedWindow,
   failure: Extract<Failure, { kind: 'permanent' }>,
 ): Promise<void> {
   const reason = `${failure.code}: ${failure.message}`;

@@ -2,35 +2,12 @@
  * The scheduler's public API: what the admin API, the CLI and main/ may use. Everything else in
  * src/scheduler is internal.
  */
-export { createQueues, enqueue, type Queues, type QueueSettings, type AppQueue } from './queues.ts';
-export { JOBS, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './jobs.ts';
-export {
-  triggerSync,
-  getRun,
-  cancelRun,
-  runView,
-  type ProducerDeps,
-  type TriggerInput,
-  type TriggeredRun,
-  type RunView,
-} from './runs.ts';
-export {
-  parseSyncRequest,
-  syncRequestSchema,
-  planRun,
-  TRANSACTION_WINDOW_DAYS,
-  BALANCE_WINDOW_DAYS,
-  MAX_RANGE_DAYS,
-} from './plan.ts';
-export {
-  reconcileSchedules,
-  accountSchedules,
-  scheduleId,
-  MAX_INTRADAY_RUNS,
-  type ReconcileScope,
-  type ReconcileResult,
-} from './schedules.ts';
-export { startWorkers, STALL_SETTINGS, type WorkerOptions, type RunningWorkers } from './worker.ts';
+export { createQueues, enqueue, type Queues } from './queues.ts';
+export { QUEUE_NAMES } from './jobs.ts';
+export { triggerSync, getRun, cancelRun, runView, type ProducerDeps, type TriggeredRun, type RunView } from './runs.ts';
+export { planRun, MAX_RANGE_DAYS } from './plan.ts';
+export { reconcileSchedules, scheduleId, MAX_INTRADAY_RUNS, type ReconcileScope } from './schedules.ts';
+export { startWorkers, type WorkerOptions, type RunningWorkers } from './worker.ts';
 export type { MaintenanceHook } from './handlers.ts';
 export type { GuardSettings } from './integration-guard.ts';
 

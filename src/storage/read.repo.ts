@@ -63,12 +63,12 @@ function buildSelectTransactions(ex: Executor) {
   );
 }
 
-type TransactionQuery = ReturnType<typeof buildSelectTransactions>;
+type TransactionSelect = ReturnType<typeof buildSelectTransactions>;
 
 // Query builders are immutable: the select list is built once per executor, not on every page.
-const baseQueries = new WeakMap<Executor, TransactionQuery>();
+const baseQueries = new WeakMap<Executor, TransactionSelect>();
 
-function selectTransactions(ex: Executor): TransactionQuery {
+function selectTransactions(ex: Executor): TransactionSelect {
   let q = baseQueries.get(ex);
   if (q === undefined) {
     q = buildSelectTransactions(ex);
@@ -76,7 +76,7 @@ function selectTransactions(ex: Executor): TransactionQuery {
   }
   return q;
 }
-export type TransactionReadRow = Awaited<ReturnType<TransactionQuery['executeTakeFirstOrThrow']>>;
+export type TransactionReadRow = Awaited<ReturnType<TransactionSelect['executeTakeFirstOrThrow']>>;
 
 export interface TransactionFilter {
   /** undefined = every organization (only for keys valid for all organizations). */
@@ -120,7 +120,7 @@ const AMOUNT_MAJOR = sql`(t.amount_minor * power(10::numeric, -t.decimal_locatio
  */
 type BranchFilter = TransactionFilter & { referenceIn?: 'bank' | 'customer' | undefined };
 
-function applyFilter(q: TransactionQuery, f: BranchFilter): TransactionQuery {
+function applyFilter(q: TransactionSelect, f: BranchFilter): TransactionSelect {
   let out = q;
   if (f.organizationId !== undefined) {
     out = out.where('t.organization_id', '=', f.organizationId);
@@ -191,7 +191,7 @@ function applyFilter(q: TransactionQuery, f: BranchFilter): TransactionQuery {
 }
 
 /** Rows after the previous page's last row in the chosen order. */
-function applyAfter(q: TransactionQuery, sort: TransactionSort, after: TransactionKey | undefined): TransactionQuery {
+function applyAfter(q: TransactionSelect, sort: TransactionSort, after: TransactionKey | undefined): TransactionSelect {
   if (!after) {
     return q;
   }
@@ -203,7 +203,7 @@ function applyAfter(q: TransactionQuery, sort: TransactionSort, after: Transacti
   );
 }
 
-function applyOrder(q: TransactionQuery, sort: TransactionSort, after: TransactionKey | undefined): TransactionQuery {
+function applyOrder(q: TransactionSelect, sort: TransactionSort, after: TransactionKey | undefined): TransactionSelect {
   if (sort === 'firstSeen') {
     return applyAfter(q.orderBy('t.id', 'asc'), sort, after);
   }
@@ -234,7 +234,7 @@ function mergedValueDays(filter: TransactionFilter, sort: TransactionSort): stri
   return Array.from({ length: diffDays(from, to) + 1 }, (_, i) => addDays(from, i));
 }
 
-type Page = { sort: TransactionSort; after?: TransactionKey | undefined; limit: number };
+type PageRequest = { sort: TransactionSort; after?: TransactionKey | undefined; limit: number };
 
 /**
  * `q=`: the ids whose description may contain the text. Text search is not indexed on `transactions` (its trigram
@@ -257,7 +257,7 @@ type Page = { sort: TransactionSort; after?: TransactionKey | undefined; limit: 
  *   walk would read the whole table for a word that is not there: seconds).
  * With other filters every match is a candidate.
  */
-function textCandidates(filter: TransactionFilter & { text: string }, page: Page) {
+function textCandidates(filter: TransactionFilter & { text: string }, page: PageRequest) {
   const like = `%${escapeLike(filter.text)}%`;
   const org = filter.organizationId;
   // The position as two scalar sub-selects (InitPlans, evaluated once), so the row comparison is an index condition
@@ -340,7 +340,7 @@ function matchesFrom(like: string, org: string | undefined) {
  * a scan of `transactions`), checked against every filter, the text and the cursor; the page's keys are sorted,
  * then only the page's rows get their full select list (`supersedes`, the narrative, the instants).
  */
-function textListQuery(ex: Executor, filter: TransactionFilter & { text: string }, page: Page) {
+function textListQuery(ex: Executor, filter: TransactionFilter & { text: string }, page: PageRequest) {
   const keys = applyAfter(applyFilter(selectTransactions(ex), filter), page.sort, page.after)
     .clearSelect()
     .select(['t.id', 't.booking_date'])
@@ -390,7 +390,7 @@ function pageBranches(filter: TransactionFilter, sort: TransactionSort): BranchF
   return [filter];
 }
 
-function listQuery(ex: Executor, filter: TransactionFilter, page: Page) {
+function listQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
   const branches = pageBranches(filter, page.sort);
   const scan = (f: BranchFilter) =>
     applyOrder(applyFilter(selectTransactions(ex), f), page.sort, page.after).limit(page.limit + 1);
@@ -584,7 +584,7 @@ const FILTER_COLUMNS = [
  * the subquery's LIMIT or OFFSET, so they are checked on its rows and never choose its index.
  */
 function filterOver<Q>(q: Q, f: BranchFilter): Q {
-  return applyFilter(q as unknown as TransactionQuery, f) as unknown as Q;
+  return applyFilter(q as unknown as TransactionSelect, f) as unknown as Q;
 }
 
 /**
@@ -605,7 +605,7 @@ function filterOver<Q>(q: Q, f: BranchFilter): Q {
  *   `fallback`), sent only when the walk (the `walk`) came up short, and it alone answers the page.
  * Only the page's rows then get their full select list, by primary key.
  */
-function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page, ways: BranchFilter[][]) {
+function boundedListQueries(ex: Executor, filter: TransactionFilter, page: PageRequest, ways: BranchFilter[][]) {
   const limit = page.limit + 1;
   const walkRows = WALK_ROWS_PER_PAGE_ROW * limit;
   const base = ex.selectFrom('transactions as t').select(FILTER_COLUMNS);
@@ -627,10 +627,10 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
           bookingDateFrom: filter.bookingDateFrom,
           bookingDateTo: filter.bookingDateTo,
         };
-  const ordered = <Q>(q: Q) => applyOrder(q as unknown as TransactionQuery, page.sort, page.after) as unknown as Q;
+  const ordered = <Q>(q: Q) => applyOrder(q as unknown as TransactionSelect, page.sort, page.after) as unknown as Q;
   const walkOf = (status: 'removed' | 'pending' | undefined) => {
     const inScope = applyFilter(
-      base as unknown as TransactionQuery,
+      base as unknown as TransactionSelect,
       status === undefined ? scope : { ...scope, statuses: [status] },
     ) as unknown as typeof base;
     return ordered(inScope).limit(walkRows);
@@ -671,13 +671,13 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
     return withOrg ? { ...own, organizationId: filter.organizationId } : own;
   };
   const driven = (own: BranchFilter) =>
-    applyFilter(base as unknown as TransactionQuery, driverOf(own)) as unknown as typeof base;
+    applyFilter(base as unknown as TransactionSelect, driverOf(own)) as unknown as typeof base;
   // Each way's scans: a reference's two columns, each with its branch; two statuses, one scan of each.
   const found = ways.map((drivers) =>
     Array.from({ length: Math.max(drivers.length, branches.length) }, (_, i) => {
       const f = branches[i] ?? branches[0]!;
       const rows = driven(drivers[i] ?? drivers[0]!).offset(0);
-      return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionQuery, page.sort, page.after)}) as a`;
+      return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionSelect, page.sort, page.after)}) as a`;
     }),
   );
   const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
@@ -749,7 +749,7 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: Page,
 async function boundedList(
   ex: Executor,
   filter: TransactionFilter,
-  page: Page,
+  page: PageRequest,
   ways: BranchFilter[][],
 ): Promise<TransactionReadRow[]> {
   const { walk, fallback, limit } = boundedListQueries(ex, filter, page, ways);
@@ -761,7 +761,7 @@ async function boundedList(
 export async function listTransactions(
   ex: Executor,
   filter: TransactionFilter,
-  page: Page,
+  page: PageRequest,
 ): Promise<TransactionReadRow[]> {
   const { text } = filter;
   if (text !== undefined) {
@@ -788,7 +788,7 @@ export async function listTransactions(
 }
 
 /** The same query, compiled, for EXPLAIN checks in tests (of a bounded page, its walk). */
-export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: Page): CompiledQuery {
+export function compileListTransactions(ex: Executor, filter: TransactionFilter, page: PageRequest): CompiledQuery {
   const { text } = filter;
   if (text !== undefined) {
     return textListQuery(ex, { ...filter, text }, page).compile(ex);
@@ -804,7 +804,11 @@ export function compileListTransactions(ex: Executor, filter: TransactionFilter,
  * A bounded page's fallback (see `boundedListQueries`), compiled, for EXPLAIN checks in tests: it is sent only when the
  * walk comes up short, so a page its walk fills never shows it. Undefined when the page is not a bounded one.
  */
-export function compileBoundedFallback(ex: Executor, filter: TransactionFilter, page: Page): CompiledQuery | undefined {
+export function compileBoundedFallback(
+  ex: Executor,
+  filter: TransactionFilter,
+  page: PageRequest,
+): CompiledQuery | undefined {
   const drivers = filter.text === undefined ? boundedDrivers(filter, page.sort) : undefined;
   return drivers === undefined ? undefined : boundedListQueries(ex, filter, page, drivers).fallback.compile(ex);
 }

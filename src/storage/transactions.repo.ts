@@ -325,7 +325,7 @@ export async function updateTransactions(
   return Number(result.rows[0]?.n ?? 0);
 }
 
-export interface ChangeEventRow {
+export interface NewChangeEvent {
   organization_id: string;
   account_id: string;
   entity_id: string;
@@ -333,7 +333,7 @@ export interface ChangeEventRow {
   entity?: 'transaction' | 'balance';
 }
 
-export async function insertChangeEvents(ex: Executor, rows: readonly ChangeEventRow[]): Promise<void> {
+export async function insertChangeEvents(ex: Executor, rows: readonly NewChangeEvent[]): Promise<void> {
   if (rows.length === 0) {
     return;
   }

@@ -634,5 +634,3 @@ export async function ingestTransactionPage(
   }
   return result;
 }
-
-export type { Executor };

@@ -251,9 +251,11 @@ function parentOutcome(current: string, w: WindowTotals): SyncRunStatus {
  * (`for update`): windows still unfinished (their job failed outside the handler, e.g. stalled too
  * often) are closed — `cancelled` under a cancelled run, else `failed` with `window_not_finished` —,
  * counts and progress are recomputed from the windows, and the status is decided (`parentOutcome`).
- * The parent's own error wins over a failed window's, which wins over `records_rejected`. While the
- * lock is held nothing else can change the parent (every window end and status change updates it
- * too), so deciding here from the locked row equals deciding inside the update. `first` is true only
+ * The parent's own error wins over a failed window's, which wins over `records_rejected`. The totals
+ * are read in their own statement after the lock, and that equals reading them inside the update:
+ * closing the unfinished windows row-locks every live one, so a page's counts or a window's end wait
+ * for this transaction, and a window's end (`endWindowRun`) cannot commit without the parent's lock;
+ * writes to windows already ended were as unordered against the old single statement. `first` is true only
  * for the call that finished the run (so its outcome is counted once).
  */
 export async function finalizeRun(

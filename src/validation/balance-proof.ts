@@ -24,9 +24,6 @@ import type { Executor } from '../storage/db.ts';
 export const ACCOUNT_DAY_STATES = ['proved', 'broken', 'unproved'] as const;
 export type AccountDayState = (typeof ACCOUNT_DAY_STATES)[number];
 
-export type UnprovedReason =
-  'rejected_record' | 'no_final_balance' | 'incomplete_final_balance' | 'transactions_not_fetched';
-
 export interface AccountDayChange {
   day: IsoDate;
   state: AccountDayState;

@@ -1,3 +1,4 @@
+import type { ValidationVerdict } from '../domain/types.ts';
 import { ConflictError } from '../shared/errors.ts';
 import type { Executor } from '../storage/db.ts';
 import {
@@ -25,13 +26,6 @@ export function completedReportDocument(row: StoredReport, id: string): Validati
     );
   }
   return doc;
-}
-
-/** The shape onboarding's `ValidationReportProvider` returns (kept structural: validation does not import onboarding). */
-export interface ValidationVerdict {
-  passed: boolean;
-  reportId?: string;
-  reason?: string;
 }
 
 export interface PassedOptions {
