@@ -390,14 +390,24 @@ export async function writeParentOutcome(
     where id = ${parentRunId}`.execute(ex);
 }
 
-/** Parent runs not finished (queued or running), oldest first: what the lost-job recovery checks against Redis. */
+/**
+ * Run trees not finished (queued or running), oldest first: what the lost-job recovery checks against Redis.
+ * Standalone runs (statement imports, validation re-fetches) have no flow to lose: the process working one ends it.
+ */
 export async function listUnfinishedParentRunIds(ex: Executor, limit: number): Promise<string[]> {
   const rows = await ex
-    .selectFrom('sync_runs')
-    .select(['id'])
-    .where('parent_run_id', 'is', null)
-    .where('status', 'in', ['queued', 'running'])
-    .orderBy('created_at')
+    .selectFrom('sync_runs as p')
+    .select(['p.id'])
+    .where('p.parent_run_id', 'is', null)
+    .where('p.status', 'in', ['queued', 'running'])
+    // A run tree: it has windows, or it is still queued (a standalone run starts `running` and never has any).
+    .where((eb) =>
+      eb.or([
+        eb('p.status', '=', 'queued'),
+        eb.exists(eb.selectFrom('sync_runs as w').select('w.id').whereRef('w.parent_run_id', '=', 'p.id')),
+      ]),
+    )
+    .orderBy('p.created_at')
     .limit(limit)
     .execute();
   return rows.map((r) => r.id);
