@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccountSchema } from '../../src/admin-api/accounts.routes.ts';
+import { AccountSchema } from '../../src/admin-api/accounts.dto.ts';
 import { MilestoneEventSchema } from '../../src/admin-api/events.routes.ts';
 import {
   CertificateSchema,
