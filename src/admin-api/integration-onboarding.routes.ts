@@ -18,7 +18,10 @@ import type { Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
 import { MilestoneEventPageSchema, milestonePage } from './events.routes.ts';
 import {
+  ApiAccessBody,
+  EligibilityBody,
   IntegrationSchema,
+  JpmProjectBody,
   SecurityAdminSchema,
   SideInput,
   storedSide,
@@ -34,19 +37,6 @@ import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
  * security administrators) and what an integration went through (stage history, milestones).
  */
 const TAGS = ['Integration onboarding'];
-
-/** Bodies of the fact routes, shared with PATCH /v1/integrations/{id}, which accepts the same facts. */
-export const EligibilityBody = z.strictObject({
-  jpmAccessAccount: z.boolean().optional(),
-  notChaseConnect: z.boolean().optional(),
-  jpmRepresentative: z.string().trim().max(200).nullable().optional(),
-  signingAuthority: z.string().trim().max(200).nullable().optional(),
-});
-export const JpmProjectBody = z.strictObject({ projectId: z.string().trim().min(1).max(200) });
-export const ApiAccessBody = z.strictObject({
-  status: z.enum(['requested', 'confirmed']),
-  products: z.array(z.string().trim().min(1).max(100)).max(20).optional(),
-});
 
 export function integrationOnboardingRoutes(deps: { db: Database; onboarding: OnboardingOptions }): Route[] {
   const opts = deps.onboarding;
