@@ -9,8 +9,6 @@ import {
   setExpectations,
   transition,
   type OnboardingOptions,
-  type TransitionInput,
-  type TransitionResult,
 } from '../onboarding/index.ts';
 import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import type { Database } from '../storage/db.ts';
@@ -33,7 +31,10 @@ export interface IntegrationServiceDeps {
 export type IntegrationSettings = Omit<z.output<typeof IntegrationUpdateBody>, 'securityAdmins'>;
 
 /** Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel. */
-export async function moveIntegration(deps: IntegrationServiceDeps, input: TransitionInput): Promise<TransitionResult> {
+export async function moveIntegration(
+  deps: IntegrationServiceDeps,
+  input: Parameters<typeof transition>[1],
+): Promise<Awaited<ReturnType<typeof transition>>> {
   const result = await transition(deps.db, input, deps.onboarding);
   if (result.kind !== 'advance') {
     // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.

@@ -10,7 +10,7 @@ import {
   CertificateSchema,
   ConnectionTestSchema,
   KeyPairSchema,
-} from '../../src/admin-api/integration-credentials.routes.ts';
+} from '../../src/admin-api/integration-credentials.dto.ts';
 import { IntegrationSchema, SecurityAdminSchema, TransitionSchema } from '../../src/admin-api/integrations.dto.ts';
 import { OrganizationSchema } from '../../src/admin-api/organizations.routes.ts';
 import { pageSchema } from '../../src/http/pagination.ts';
