@@ -2,18 +2,21 @@ import type { z } from 'zod';
 import { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
 import {
   getIntegration,
+  listSecurityAdmins,
   parseExpectationsOverride,
   recordApiAccess,
   recordEligibility,
   recordJpmProject,
+  removeSecurityAdmin,
   setExpectations,
   transition,
   type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
+import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
-import type { IntegrationUpdateBody } from './integrations.dto.ts';
+import type { EligibilityBody, IntegrationUpdateBody } from './integrations.dto.ts';
 
 /**
  * What the integration routes do beyond the onboarding service: a stage move or a settings change
@@ -102,8 +105,7 @@ export async function updateIntegrationSettings(
     await setExpectations(deps.db, { integrationId, expectations: changes.expectations, actor }, opts);
   }
   if (changes.eligibility !== undefined) {
-    const checklist = Object.fromEntries(Object.entries(changes.eligibility).filter(([, v]) => v !== undefined));
-    await recordEligibility(deps.db, { integrationId, checklist, actor }, opts);
+    await recordEligibilityAnswers(deps, integrationId, changes.eligibility, actor);
   }
   if (changes.jpmProjectId !== undefined) {
     await recordJpmProject(deps.db, { integrationId, projectId: changes.jpmProjectId, actor }, opts);
@@ -115,4 +117,28 @@ export async function updateIntegrationSettings(
   if (changes.intradayRunsPerDay !== undefined && changes.intradayRunsPerDay !== current.intradayRunsPerDay) {
     await requestScheduleReconcile(deps.queues, { integrationId });
   }
+}
+
+/** Merges the given eligibility answers (those not given stay as they are) into the checklist. */
+export async function recordEligibilityAnswers(
+  deps: Pick<IntegrationServiceDeps, 'db' | 'onboarding'>,
+  integrationId: string,
+  answers: z.output<typeof EligibilityBody>,
+  actor: string,
+) {
+  const checklist = Object.fromEntries(Object.entries(answers).filter(([, v]) => v !== undefined));
+  return recordEligibility(deps.db, { integrationId, checklist, actor }, deps.onboarding);
+}
+
+/** Removes one of the integration's security administrators (404 when not its) and returns who it was. */
+export async function removeIntegrationSecurityAdmin(
+  db: Database,
+  input: { integrationId: string; securityAdminId: string; actor: string },
+) {
+  const admin = (await listSecurityAdmins(db, input.integrationId)).find((a) => a.id === input.securityAdminId);
+  if (!admin) {
+    throw new NotFoundError('security administrator', input.securityAdminId);
+  }
+  await removeSecurityAdmin(db, { integrationId: input.integrationId, securityAdminId: admin.id, actor: input.actor });
+  return admin;
 }

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AccountSchema } from '../../src/admin-api/accounts.dto.ts';
-import { MilestoneEventSchema } from '../../src/admin-api/events.routes.ts';
+import { MilestoneEventSchema } from '../../src/admin-api/events.dto.ts';
 import {
   CertificateSchema,
   ConnectionTestSchema,
