@@ -30,7 +30,7 @@ export interface AccountServiceDeps {
 /** The time zone discovered accounts get when the caller names none (J.P. Morgan does not report one). */
 export const DEFAULT_TIME_ZONE = 'America/New_York';
 
-export interface RegisterAccountInput {
+interface RegisterAccountInput {
   organizationId: string;
   integrationId: string;
   jpmAccountId: string;

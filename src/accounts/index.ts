@@ -10,5 +10,4 @@ export {
   resumeAccount,
   setAccountSchedule,
   type AccountServiceDeps,
-  type RegisterAccountInput,
 } from './accounts.ts';

@@ -22,7 +22,7 @@ export const MilestoneEventSchema = z
 
 export const MilestoneEventPageSchema = pageSchema(MilestoneEventSchema).meta({ id: 'MilestoneEventPage' });
 
-export function toMilestoneEventDto(row: OutboxEventRow): z.input<typeof MilestoneEventSchema> {
+function toMilestoneEventDto(row: OutboxEventRow): z.input<typeof MilestoneEventSchema> {
   return {
     id: String(row.id),
     organizationId: row.organization_id,

@@ -37,7 +37,7 @@ export interface WebhookEndpointDeps {
 }
 
 /** A subscription is a known type, `*` (everything) or `<group>.*` (e.g. `certificate.*`). */
-export function isValidSubscription(s: string): boolean {
+function isValidSubscription(s: string): boolean {
   if (s === '*' || (WEBHOOK_EVENT_TYPES as readonly string[]).includes(s)) {
     return true;
   }
@@ -45,7 +45,7 @@ export function isValidSubscription(s: string): boolean {
   return group !== undefined && WEBHOOK_EVENT_TYPES.some((t) => t.startsWith(`${group}.`));
 }
 
-export function assertSubscriptions(eventTypes: readonly string[]): void {
+function assertSubscriptions(eventTypes: readonly string[]): void {
   const bad = eventTypes.filter((s) => !isValidSubscription(s));
   if (bad.length > 0) {
     throw new ValidationError(
@@ -61,7 +61,7 @@ export function assertSubscriptions(eventTypes: readonly string[]): void {
  * private, link-local or metadata address (400 `outbound_address_refused`). Delivery checks again
  * at connect time, so a host that later resolves elsewhere (DNS rebinding) is still refused.
  */
-export async function assertEndpointUrl(url: string, allowHttp: boolean, outbound?: OutboundPolicy): Promise<void> {
+async function assertEndpointUrl(url: string, allowHttp: boolean, outbound?: OutboundPolicy): Promise<void> {
   let parsed: URL;
   try {
     parsed = new URL(url);

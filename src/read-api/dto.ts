@@ -237,7 +237,7 @@ export const TransactionVersionSchema = z
   })
   .meta({ id: 'TransactionVersion', description: 'A former state of the transaction' });
 
-export function toVersionDto(v: TransactionVersionRow): z.input<typeof TransactionVersionSchema> {
+function toVersionDto(v: TransactionVersionRow): z.input<typeof TransactionVersionSchema> {
   const scale = Number(v.decimal_location);
   return {
     version: v.version,
@@ -280,7 +280,7 @@ export const DecisionSchema = z
     description: 'Why a row has its status: which rule linked, replaced or removed it',
   });
 
-export function toDecisionDto(d: TransactionDecisionRow): z.input<typeof DecisionSchema> {
+function toDecisionDto(d: TransactionDecisionRow): z.input<typeof DecisionSchema> {
   return {
     transactionId: d.transaction_id,
     relatedTransactionId: d.related_transaction_id,
