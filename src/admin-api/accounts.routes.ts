@@ -1,128 +1,39 @@
 import { z } from 'zod';
-import { ACCOUNT_STATUSES, type AccountStatus } from '../domain/types.ts';
+import {
+  DEFAULT_TIME_ZONE,
+  discoverIntegrationAccounts,
+  pauseAccount,
+  registerAccount,
+  resumeAccount,
+  setAccountSchedule,
+  type AccountServiceDeps,
+} from '../accounts/index.ts';
+import { ACCOUNT_STATUSES } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { assertPermission } from '../http/auth.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
-import { ConflictError } from '../shared/errors.ts';
-import { uuidv7 } from '../shared/ids.ts';
-import { maskAccount } from '../shared/logger.ts';
-import { decodePgText } from '../shared/pg-text.ts';
-import { isValidTimeZone } from '../shared/time.ts';
+import { MAX_INTRADAY_RUNS } from '../scheduler/index.ts';
+import { listAccountsPage } from '../storage/accounts.repo.ts';
 import {
-  getAccount,
-  listAccountsPage,
-  setAccountScheduleOverride,
-  setAccountStatus,
-  upsertAccount,
-  type AccountRow,
-} from '../storage/accounts.repo.ts';
-import type { Database } from '../storage/db.ts';
-import { Id, IdParams, Instant, iso } from './dto.ts';
+  AccountSchema,
+  DiscoveredAccountsSchema,
+  TimeZone,
+  toAccountDto,
+  toDiscoveredAccountsDto,
+} from './accounts.dto.ts';
+import { Id, IdParams } from './dto.ts';
 import { integrationOrganization, scopedAccount } from './lookup.ts';
 
 /**
  * Bank accounts: register (by hand or discovered from J.P. Morgan), list, pause and resume, and an
- * account's own schedule. Every state change asks a worker to reconcile the account's job
- * schedulers (`requestScheduleReconcile`), so a paused account stops being synced on schedule.
+ * account's own schedule. The changes are the accounts service's (src/accounts), which asks a worker
+ * to reconcile the account's job schedulers, so a paused account stops being synced on schedule.
  */
-export interface AccountRouteDeps {
-  db: Database;
-  queues: Queues;
-  /**
-   * Asks J.P. Morgan which accounts the integration's certificate sees and registers new ones
-   * (main/ wires src/sync/discover-accounts.ts with the integration's bank client).
-   */
-  discoverAccounts(
-    integration: { id: string; organizationId: string },
-    timeZone: string,
-  ): Promise<{ accounts: AccountRow[]; added: number }>;
-}
+export type AccountRouteDeps = AccountServiceDeps;
 
 const TAGS = ['Accounts'];
-const DEFAULT_TIME_ZONE = 'America/New_York';
-const TimeZone = z.string().min(1).max(64).refine(isValidTimeZone, 'unknown IANA time zone').meta({
-  description: "IANA time zone of the account's business day, e.g. America/New_York",
-  example: 'America/New_York',
-});
-
-export const AccountSchema = z
-  .object({
-    id: Id,
-    organizationId: Id,
-    integrationId: Id,
-    // Responses never carry a full account number (security review): the last four digits tell
-    // accounts apart; the full number stays in the database and goes only to J.P. Morgan.
-    jpmAccountMasked: z
-      .string()
-      .meta({ example: '****6789', description: 'The J.P. Morgan account number, masked to its last four digits' }),
-    bankId: z.string(),
-    accountName: z.string(),
-    currency: z.string(),
-    decimalLocation: z
-      .number()
-      .int()
-      .meta({ description: 'Minor-unit digits of the currency (2 for USD, 0 for JPY, 3 for KWD)' }),
-    timeZone: z.string(),
-    status: z.enum(ACCOUNT_STATUSES),
-    statusReason: z.string().nullable(),
-    scheduleOverride: z
-      .object({ intradayRunsPerDay: z.number().int() })
-      .nullable()
-      .meta({ description: "The account's own schedule; null = its integration's intradayRunsPerDay" }),
-    lastSyncedAt: Instant.nullable(),
-    createdAt: Instant,
-    updatedAt: Instant,
-  })
-  .meta({ id: 'Account', description: 'A bank account at J.P. Morgan that we sync' });
-
-function scheduleOverrideOf(value: unknown): { intradayRunsPerDay: number } | null {
-  const runs = (value as { intradayRunsPerDay?: unknown } | null)?.intradayRunsPerDay;
-  return typeof runs === 'number' ? { intradayRunsPerDay: runs } : null;
-}
-
-export function toAccountDto(a: AccountRow): z.input<typeof AccountSchema> {
-  return {
-    id: a.id,
-    organizationId: a.organization_id,
-    integrationId: a.integration_id,
-    jpmAccountMasked: maskAccount(a.jpm_account_id),
-    bankId: a.bank_id,
-    accountName: decodePgText(a.account_name),
-    currency: a.currency,
-    decimalLocation: a.decimal_location,
-    timeZone: a.time_zone,
-    status: a.status as AccountStatus,
-    statusReason: a.status_reason,
-    scheduleOverride: scheduleOverrideOf(a.schedule_override),
-    lastSyncedAt: iso(a.last_synced_at),
-    createdAt: iso(a.created_at),
-    updatedAt: iso(a.updated_at),
-  };
-}
-
-/** The currency's minor-unit digits per ISO 4217 (as Intl knows them), when the caller does not say. */
-function currencyDigits(currency: string): number {
-  return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-}
 
 export function accountRoutes(deps: AccountRouteDeps): Route[] {
-  const reconcile = (accountId: string) => requestScheduleReconcile(deps.queues, { accountId });
-  /** Moves an account to `to` (no-op when it is there already); a removed account stays removed. */
-  const setStatus = async (
-    account: AccountRow,
-    to: 'active' | 'paused',
-    reason: string | null,
-  ): Promise<AccountRow> => {
-    if (account.status === 'removed') {
-      throw new ConflictError(`account ${account.id} was removed; register it again instead`, 'account_removed');
-    }
-    if (account.status !== to) {
-      await setAccountStatus(deps.db, account.id, to, reason);
-    }
-    await reconcile(account.id);
-    return (await getAccount(deps.db, account.id)) ?? account;
-  };
   return [
     defineRoute({
       method: 'post',
@@ -157,19 +68,9 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       handler: async ({ params, body, access, audit }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ organizationId });
-        const account = await upsertAccount(deps.db, {
-          id: uuidv7(),
-          organizationId,
-          integrationId: params.id,
-          jpmAccountId: body.jpmAccountId,
-          bankId: body.bankId,
-          accountName: body.accountName ?? '',
-          currency: body.currency,
-          decimalLocation: body.decimalLocation ?? currencyDigits(body.currency),
-          timeZone: body.timeZone,
-        });
-        audit.target({ id: account.id });
-        await reconcile(account.id);
+        const account = await registerAccount(deps, { organizationId, integrationId: params.id, ...body }, (stored) =>
+          audit.target({ id: stored.id }),
+        );
         return toAccountDto(account);
       },
     }),
@@ -190,28 +91,16 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       },
       response: {
         status: 200,
-        schema: z
-          .object({
-            data: z.array(AccountSchema),
-            added: z.number().int().meta({ description: 'How many of them were new' }),
-            accounts: z
-              .array(AccountSchema)
-              .meta({ description: 'Same as `data` (the former field; kept for one release)' }),
-          })
-          .meta({ id: 'DiscoveredAccounts' }),
+        schema: DiscoveredAccountsSchema,
         description:
           'Every account J.P. Morgan reported (a call that touches several resources answers them as a list, `data`), and how many were new',
       },
       handler: async ({ params, body, access, audit }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ id: params.id, organizationId });
-        const found = await deps.discoverAccounts(
-          { id: params.id, organizationId },
-          body.timeZone ?? DEFAULT_TIME_ZONE,
+        return toDiscoveredAccountsDto(
+          await discoverIntegrationAccounts(deps, { id: params.id, organizationId }, body.timeZone),
         );
-        await requestScheduleReconcile(deps.queues, { integrationId: params.id });
-        const accounts = found.accounts.map(toAccountDto);
-        return { data: accounts, added: found.added, accounts };
       },
     }),
     defineRoute({
@@ -286,7 +175,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       handler: async ({ params, body, access, audit }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ organizationId: account.organization_id });
-        return toAccountDto(await setStatus(account, 'paused', body.reason ?? 'paused by an operator'));
+        return toAccountDto(await pauseAccount(deps, account, body.reason));
       },
     }),
     defineRoute({
@@ -304,7 +193,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       handler: async ({ params, access, audit }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ organizationId: account.organization_id });
-        return toAccountDto(await setStatus(account, 'active', null));
+        return toAccountDto(await resumeAccount(deps, account));
       },
     }),
     defineRoute({
@@ -323,13 +212,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       handler: async ({ params, body, access, audit }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ organizationId: account.organization_id });
-        const updated = await setAccountScheduleOverride(
-          deps.db,
-          account.id,
-          body.intradayRunsPerDay === null ? null : { intradayRunsPerDay: body.intradayRunsPerDay },
-        );
-        await reconcile(account.id);
-        return toAccountDto(updated ?? account);
+        return toAccountDto(await setAccountSchedule(deps, account, body.intradayRunsPerDay));
       },
     }),
   ];

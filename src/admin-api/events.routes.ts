@@ -1,51 +1,16 @@
 import { z } from 'zod';
-import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
+import { PAGE_QUERY } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { Database } from '../storage/db.ts';
-import { listOutboxEvents, type OutboxEventRow } from '../storage/outbox.repo.ts';
-import { decodeCursor, pageOf } from '../storage/pagination.ts';
-import { Id, Instant, iso } from './dto.ts';
+import { listOutboxEvents } from '../storage/outbox.repo.ts';
+import { Id } from './dto.ts';
+import { MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
+import { pageMilestoneEvents } from './events.service.ts';
 
 /**
- * Milestone events (the onboarding outbox): integration created and stage changes, live, overdue,
- * CSRs generated, certificates installed, retired, expiring. Oldest first, keyset by the event's
- * sequence number, so a poller can keep its `nextCursor` and read only what is new.
+ * Milestone events (the onboarding outbox), oldest first, keyset by the event's sequence number, so
+ * a poller can keep its `nextCursor` and read only what is new.
  */
-export const MilestoneEventSchema = z
-  .object({
-    id: z.string().meta({ description: 'Sequence number (string: a 64-bit integer); events are ordered by it' }),
-    organizationId: Id,
-    integrationId: Id.nullable(),
-    type: z.string().meta({ example: 'integration.stage_changed' }),
-    payload: z.record(z.string(), z.unknown()),
-    createdAt: Instant,
-  })
-  .meta({ id: 'MilestoneEvent', description: 'A milestone of an integration (onboarding, certificates)' });
-
-export const MilestoneEventPageSchema = pageSchema(MilestoneEventSchema).meta({ id: 'MilestoneEventPage' });
-
-export function toMilestoneEventDto(row: OutboxEventRow): z.input<typeof MilestoneEventSchema> {
-  return {
-    id: String(row.id),
-    organizationId: row.organization_id,
-    integrationId: row.integration_id,
-    type: row.type,
-    payload: (row.payload ?? {}) as Record<string, unknown>,
-    createdAt: iso(row.created_at),
-  };
-}
-
-/** One keyset page of milestone events; `fetch` reads rows after an event id (listMilestones, listOutboxEvents). */
-export async function milestonePage(
-  page: { cursor?: string | undefined; limit: number },
-  fetch: (p: { afterId?: string; limit: number }) => Promise<OutboxEventRow[]>,
-): Promise<z.input<typeof MilestoneEventPageSchema>> {
-  const afterId = page.cursor === undefined ? undefined : decodeCursor(page.cursor, ['int'])[0];
-  const rows = await fetch({ ...(afterId !== undefined ? { afterId } : {}), limit: page.limit + 1 });
-  const result = pageOf(rows, page.limit, (r) => [String(r.id)]);
-  return { data: result.rows.map(toMilestoneEventDto), nextCursor: result.nextCursor };
-}
-
 export function eventRoutes(deps: { db: Database }): Route[] {
   return [
     defineRoute({
@@ -69,15 +34,17 @@ export function eventRoutes(deps: { db: Database }): Route[] {
         }),
       },
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
-      handler: ({ query, access }) => {
+      handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
-        return milestonePage(query, (p) =>
-          listOutboxEvents(deps.db, {
-            ...p,
-            ...(organizationId !== undefined ? { organizationId } : {}),
-            ...(query.integrationId !== undefined ? { integrationId: query.integrationId } : {}),
-            ...(query.type !== undefined ? { type: query.type } : {}),
-          }),
+        return toMilestoneEventPageDto(
+          await pageMilestoneEvents(query, (p) =>
+            listOutboxEvents(deps.db, {
+              ...p,
+              ...(organizationId !== undefined ? { organizationId } : {}),
+              ...(query.integrationId !== undefined ? { integrationId: query.integrationId } : {}),
+              ...(query.type !== undefined ? { type: query.type } : {}),
+            }),
+          ),
         );
       },
     }),

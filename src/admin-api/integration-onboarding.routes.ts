@@ -6,19 +6,20 @@ import {
   listSecurityAdmins,
   listTransitions,
   recordApiAccess,
-  recordEligibility,
   recordJpmProject,
   recordSecurityAdmin,
-  removeSecurityAdmin,
   REQUIRED_API_PRODUCTS,
   type OnboardingOptions,
 } from '../onboarding/index.ts';
-import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
-import { MilestoneEventPageSchema, milestonePage } from './events.routes.ts';
+import { MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
+import { pageMilestoneEvents } from './events.service.ts';
 import {
+  ApiAccessBody,
+  EligibilityBody,
   IntegrationSchema,
+  JpmProjectBody,
   SecurityAdminSchema,
   SideInput,
   storedSide,
@@ -27,6 +28,7 @@ import {
   toTransitionDto,
   TransitionSchema,
 } from './integrations.dto.ts';
+import { recordEligibilityAnswers, removeIntegrationSecurityAdmin } from './integrations.service.ts';
 import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
 
 /**
@@ -34,19 +36,6 @@ import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
  * security administrators) and what an integration went through (stage history, milestones).
  */
 const TAGS = ['Integration onboarding'];
-
-/** Bodies of the fact routes, shared with PATCH /v1/integrations/{id}, which accepts the same facts. */
-export const EligibilityBody = z.strictObject({
-  jpmAccessAccount: z.boolean().optional(),
-  notChaseConnect: z.boolean().optional(),
-  jpmRepresentative: z.string().trim().max(200).nullable().optional(),
-  signingAuthority: z.string().trim().max(200).nullable().optional(),
-});
-export const JpmProjectBody = z.strictObject({ projectId: z.string().trim().min(1).max(200) });
-export const ApiAccessBody = z.strictObject({
-  status: z.enum(['requested', 'confirmed']),
-  products: z.array(z.string().trim().min(1).max(100)).max(20).optional(),
-});
 
 export function integrationOnboardingRoutes(deps: { db: Database; onboarding: OnboardingOptions }): Route[] {
   const opts = deps.onboarding;
@@ -70,11 +59,7 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       response: updated,
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const checklist = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-        return toIntegrationDto(
-          await recordEligibility(deps.db, { integrationId: params.id, checklist, actor: actorOf(principal) }, opts),
-          now(),
-        );
+        return toIntegrationDto(await recordEligibilityAnswers(deps, params.id, body, actorOf(principal)), now());
       },
     }),
     defineRoute({
@@ -188,13 +173,9 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
           id: params.securityAdminId,
           organizationId: await integrationOrganization(deps.db, access, params.id),
         });
-        const admin = (await listSecurityAdmins(deps.db, params.id)).find((a) => a.id === params.securityAdminId);
-        if (!admin) {
-          throw new NotFoundError('security administrator', params.securityAdminId);
-        }
-        await removeSecurityAdmin(deps.db, {
+        const admin = await removeIntegrationSecurityAdmin(deps.db, {
           integrationId: params.id,
-          securityAdminId: admin.id,
+          securityAdminId: params.securityAdminId,
           actor: actorOf(principal),
         });
         return toSecurityAdminDto(admin);
@@ -231,7 +212,7 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ params, query, access }) => {
         await integrationOrganization(deps.db, access, params.id);
-        return milestonePage(query, (p) => listMilestones(deps.db, params.id, p));
+        return toMilestoneEventPageDto(await pageMilestoneEvents(query, (p) => listMilestones(deps.db, params.id, p)));
       },
     }),
   ];

@@ -8,6 +8,7 @@ import {
   type SecurityAdminView,
   type TransitionView,
 } from '../onboarding/index.ts';
+import { MAX_INTRADAY_RUNS } from '../scheduler/index.ts';
 import { Id, Instant, iso } from './dto.ts';
 
 /** DTOs of integrations and their onboarding facts (camelCase, ISO instants, never key material). */
@@ -155,6 +156,26 @@ export const SecurityAdminSchema = z
       "A security administrator: the customer's (approves access at J.P. Morgan) or ours (manages certificates)",
   });
 
+/** The answer of the stage move's old path (POST /v1/integrations/{id}/transitions). */
+export const IntegrationTransitionResultSchema = z
+  .object({
+    integration: IntegrationSchema,
+    transition: TransitionSchema,
+    kind: z.enum(['advance', 'pause', 'resume', 'cancel']),
+  })
+  .meta({ id: 'IntegrationTransitionResult' });
+
+export function toTransitionResultDto(
+  result: { integration: IntegrationView; transition: TransitionView; kind: 'advance' | 'pause' | 'resume' | 'cancel' },
+  now: Date,
+): z.input<typeof IntegrationTransitionResultSchema> {
+  return {
+    integration: toIntegrationDto(result.integration, now),
+    transition: toTransitionDto(result.transition),
+    kind: result.kind,
+  };
+}
+
 export function toSecurityAdminDto(a: SecurityAdminView): z.input<typeof SecurityAdminSchema> {
   return {
     id: a.id,
@@ -167,3 +188,56 @@ export function toSecurityAdminDto(a: SecurityAdminView): z.input<typeof Securit
     updatedAt: iso(a.updatedAt),
   };
 }
+
+/** Bodies of the fact routes, shared with PATCH /v1/integrations/{id}, which accepts the same facts. */
+export const EligibilityBody = z.strictObject({
+  jpmAccessAccount: z.boolean().optional(),
+  notChaseConnect: z.boolean().optional(),
+  jpmRepresentative: z.string().trim().max(200).nullable().optional(),
+  signingAuthority: z.string().trim().max(200).nullable().optional(),
+});
+export const JpmProjectBody = z.strictObject({ projectId: z.string().trim().min(1).max(200) });
+export const ApiAccessBody = z.strictObject({
+  status: z.enum(['requested', 'confirmed']),
+  products: z.array(z.string().trim().min(1).max(100)).max(20).optional(),
+});
+
+export const MAX_PEM = 100_000;
+const IntradayRuns = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_INTRADAY_RUNS)
+  .meta({ description: `Scheduled intraday syncs per business day (0 to ${MAX_INTRADAY_RUNS}; 0 = prior-day only)` });
+
+/** PATCH /v1/integrations/{id}: any of the settings and onboarding facts. */
+export const IntegrationUpdateBody = z.object({
+  name: z.string().trim().min(1).max(200).optional(),
+  intradayRunsPerDay: IntradayRuns.optional(),
+  expectations: ExpectationsOverrideSchema.nullable()
+    .optional()
+    .meta({ description: 'null clears the override (deployment defaults apply)' }),
+  environment: z.enum(ENVIRONMENTS).optional(),
+  baseUrl: z
+    .string()
+    .max(2000)
+    .nullable()
+    .optional()
+    .meta({ description: "null = the environment's default (cat, prod)" }),
+  serverCaPem: z.string().max(MAX_PEM).nullable().optional(),
+  // The onboarding facts, here too (also POST /v1/integrations/{id}/eligibility, /jpm-project, /api-access).
+  eligibility: EligibilityBody.optional().meta({
+    description: 'Merged into the eligibility checklist (as POST …/eligibility)',
+  }),
+  jpmProjectId: JpmProjectBody.shape.projectId
+    .optional()
+    .meta({ description: 'The J.P. Morgan developer-portal project (as POST …/jpm-project)' }),
+  apiAccess: ApiAccessBody.optional().meta({ description: 'API access requested or confirmed (as POST …/api-access)' }),
+  securityAdmins: z.unknown().optional().meta({
+    description:
+      'Not settable here: security administrators are a list of their own, POST /v1/integrations/{id}/security-admins (400 points there)',
+  }),
+});
+
+/** POST /v1/integrations/{id}/stage (and its old path). */
+export const StageBody = z.object({ to: Stage, note: z.string().trim().max(2000).optional() });

@@ -1,113 +1,39 @@
 import { z } from 'zod';
-import { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
-import {
-  createIntegration,
-  getIntegration,
-  pageIntegrations,
-  parseExpectationsOverride,
-  recordApiAccess,
-  recordEligibility,
-  recordJpmProject,
-  setExpectations,
-  transition,
-  type OnboardingOptions,
-} from '../onboarding/index.ts';
-import { MAX_INTRADAY_RUNS, requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
+import { createIntegration, getIntegration, pageIntegrations } from '../onboarding/index.ts';
 import { ValidationError } from '../shared/errors.ts';
-import type { Database } from '../storage/db.ts';
-import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
-import { ApiAccessBody, EligibilityBody, JpmProjectBody } from './integration-onboarding.routes.ts';
 import {
   ExpectationsOverrideSchema,
   IntegrationSchema,
+  IntegrationTransitionResultSchema,
+  IntegrationUpdateBody,
+  MAX_PEM,
   Stage,
+  StageBody,
   toIntegrationDto,
-  toTransitionDto,
-  TransitionSchema,
+  toTransitionResultDto,
 } from './integrations.dto.ts';
+import { moveIntegration, updateIntegrationSettings, type IntegrationServiceDeps } from './integrations.service.ts';
 import { actorOf, integrationOrganization } from './lookup.ts';
 
 /**
  * Integrations: create, read, list (stage and overdue filters), update settings, and move through
  * the onboarding stages. The onboarding facts, security administrators and history are in
  * integration-onboarding.routes.ts; CSRs, certificates and the connection test in
- * integration-credentials.routes.ts.
+ * integration-credentials.routes.ts. Moves and settings changes are integrations.service.ts's.
  */
-export interface IntegrationRouteDeps {
-  db: Database;
-  queues: Queues;
-  /** The onboarding service's options (clock, expectations, the `live` guard's validation provider). */
-  onboarding: OnboardingOptions;
-}
+export type IntegrationRouteDeps = IntegrationServiceDeps;
 
 const TAGS = ['Integrations'];
-const MAX_PEM = 100_000;
-const IntradayRuns = z
-  .number()
-  .int()
-  .min(0)
-  .max(MAX_INTRADAY_RUNS)
-  .meta({ description: `Scheduled intraday syncs per business day (0 to ${MAX_INTRADAY_RUNS}; 0 = prior-day only)` });
-
-const UpdateBody = z.object({
-  name: z.string().trim().min(1).max(200).optional(),
-  intradayRunsPerDay: IntradayRuns.optional(),
-  expectations: ExpectationsOverrideSchema.nullable()
-    .optional()
-    .meta({ description: 'null clears the override (deployment defaults apply)' }),
-  environment: z.enum(ENVIRONMENTS).optional(),
-  baseUrl: z
-    .string()
-    .max(2000)
-    .nullable()
-    .optional()
-    .meta({ description: "null = the environment's default (cat, prod)" }),
-  serverCaPem: z.string().max(MAX_PEM).nullable().optional(),
-  // The onboarding facts, here too (also POST /v1/integrations/{id}/eligibility, /jpm-project, /api-access).
-  eligibility: EligibilityBody.optional().meta({
-    description: 'Merged into the eligibility checklist (as POST …/eligibility)',
-  }),
-  jpmProjectId: JpmProjectBody.shape.projectId
-    .optional()
-    .meta({ description: 'The J.P. Morgan developer-portal project (as POST …/jpm-project)' }),
-  apiAccess: ApiAccessBody.optional().meta({ description: 'API access requested or confirmed (as POST …/api-access)' }),
-  securityAdmins: z.unknown().optional().meta({
-    description:
-      'Not settable here: security administrators are a list of their own, POST /v1/integrations/{id}/security-admins (400 points there)',
-  }),
-});
-
-/** Where the integration connects after a PATCH: a new environment starts from its own defaults. */
-function environmentChange(
-  current: { environment: string; baseUrl: string; serverCaPem: string | null },
-  body: Pick<z.output<typeof UpdateBody>, 'environment' | 'baseUrl' | 'serverCaPem'>,
-  approvedHosts: readonly string[] = [],
-) {
-  if (body.environment === undefined && body.baseUrl === undefined && body.serverCaPem === undefined) {
-    return undefined;
-  }
-  const environment = body.environment ?? current.environment;
-  const switched = environment !== current.environment;
-  return resolveEnvironmentSettings(
-    {
-      environment,
-      baseUrl: body.baseUrl !== undefined ? body.baseUrl : switched ? null : current.baseUrl,
-      serverCaPem: body.serverCaPem !== undefined ? body.serverCaPem : switched ? null : current.serverCaPem,
-    },
-    approvedHosts,
-  );
-}
 
 export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
   const opts = deps.onboarding;
   const now = () => (opts.now ? opts.now() : new Date());
   const dto = async (id: string) => toIntegrationDto(await getIntegration(deps.db, id, opts), now());
-  const StageBody = z.object({ to: Stage, note: z.string().trim().max(2000).optional() });
-  /** Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel. */
+  /** The scope check, then the move (src/admin-api/integrations.service.ts). */
   const move = async ({
     params,
     body,
@@ -116,21 +42,12 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
     principal,
   }: HandlerInput<z.output<typeof IdParams>, unknown, z.output<typeof StageBody>>) => {
     audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-    const result = await transition(
-      deps.db,
-      {
-        integrationId: params.id,
-        to: body.to,
-        actor: actorOf(principal),
-        ...(body.note !== undefined ? { note: body.note } : {}),
-      },
-      opts,
-    );
-    if (result.kind !== 'advance') {
-      // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
-      await requestScheduleReconcile(deps.queues, { integrationId: params.id });
-    }
-    return result;
+    return moveIntegration(deps, {
+      integrationId: params.id,
+      to: body.to,
+      actor: actorOf(principal),
+      ...(body.note !== undefined ? { note: body.note } : {}),
+    });
   };
   const stage = defineRoute({
     method: 'post',
@@ -254,7 +171,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
         "Any of: name; intradayRunsPerDay (the accounts' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment's are used); " +
         'the onboarding facts eligibility, jpmProjectId and apiAccess (the same as their own POST routes). Everything is checked before anything is changed. ' +
         'Security administrators are a list of their own: POST /v1/integrations/{id}/security-admins.',
-      request: { params: IdParams, body: UpdateBody },
+      request: { params: IdParams, body: IntegrationUpdateBody },
       response: { status: 200, schema: IntegrationSchema, description: 'The updated integration' },
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
@@ -269,50 +186,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
             { path: 'body', message: 'empty' },
           ]);
         }
-        const current = await getIntegration(deps.db, params.id, opts);
-        const settings = environmentChange(current, body, opts.connectionPolicy?.jpmBaseUrlHosts);
-        if (settings) {
-          await checkBaseUrlAddress(settings, opts.connectionPolicy);
-        }
-        if (body.expectations) {
-          parseExpectationsOverride(body.expectations);
-        }
-        const actor = actorOf(principal);
-        if (body.name !== undefined || body.intradayRunsPerDay !== undefined) {
-          await updateIntegrationLifecycle(deps.db, params.id, {
-            ...(body.name !== undefined ? { name: body.name } : {}),
-            ...(body.intradayRunsPerDay !== undefined ? { intraday_runs_per_day: body.intradayRunsPerDay } : {}),
-          });
-        }
-        if (settings) {
-          await setEnvironment(deps.db, {
-            integrationId: params.id,
-            ...settings,
-            actor,
-            ...(opts.connectionPolicy ? { policy: opts.connectionPolicy } : {}),
-          });
-        }
-        if (body.expectations !== undefined) {
-          await setExpectations(deps.db, { integrationId: params.id, expectations: body.expectations, actor }, opts);
-        }
-        if (body.eligibility !== undefined) {
-          const checklist = Object.fromEntries(Object.entries(body.eligibility).filter(([, v]) => v !== undefined));
-          await recordEligibility(deps.db, { integrationId: params.id, checklist, actor }, opts);
-        }
-        if (body.jpmProjectId !== undefined) {
-          await recordJpmProject(deps.db, { integrationId: params.id, projectId: body.jpmProjectId, actor }, opts);
-        }
-        if (body.apiAccess !== undefined) {
-          const { status, products } = body.apiAccess;
-          await recordApiAccess(
-            deps.db,
-            { integrationId: params.id, status, actor, ...(products ? { products } : {}) },
-            opts,
-          );
-        }
-        if (body.intradayRunsPerDay !== undefined && body.intradayRunsPerDay !== current.intradayRunsPerDay) {
-          await requestScheduleReconcile(deps.queues, { integrationId: params.id });
-        }
+        await updateIntegrationSettings(deps, params.id, body, actorOf(principal));
         return dto(params.id);
       },
     }),
@@ -321,24 +195,11 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
     deprecatedAlias(stage, '/v1/integrations/{id}/transitions', {
       response: {
         status: 201,
-        schema: z
-          .object({
-            integration: IntegrationSchema,
-            transition: TransitionSchema,
-            kind: z.enum(['advance', 'pause', 'resume', 'cancel']),
-          })
-          .meta({ id: 'IntegrationTransitionResult' }),
+        schema: IntegrationTransitionResultSchema,
         description: 'The integration in its new stage and the history row',
         mediaType: 'application/json',
       },
-      handler: async (input) => {
-        const result = await move(input as Parameters<typeof move>[0]);
-        return {
-          integration: toIntegrationDto(result.integration, now()),
-          transition: toTransitionDto(result.transition),
-          kind: result.kind,
-        };
-      },
+      handler: async (input) => toTransitionResultDto(await move(input as Parameters<typeof move>[0]), now()),
     }),
   ];
 }

@@ -2,27 +2,11 @@ import { z } from 'zod';
 import { BALANCE_KINDS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import { NotFoundError, ValidationError } from '../shared/errors.ts';
-import { isIsoDate } from '../shared/time.ts';
-import { getAccount } from '../storage/accounts.repo.ts';
-import { latestBalancesOf, listAccountsForBalances, listBalanceHistory } from '../storage/balances-read.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
-import { BalanceSchema, Id, IsoDate, LatestBalancesSchema, toBalanceDto } from './dto.ts';
+import { pageBalanceHistory, pageLatestBalances } from './balances.service.ts';
+import { BalanceSchema, Id, IsoDate, LatestBalancesSchema, toBalanceDto, toLatestBalancesDto } from './dto.ts';
 
 const TAGS = ['Balances'];
-
-function historyCursor(cursor: string): { asOfDate: string; kind: string } {
-  const [asOfDate, kind] = decodeCursor(cursor, ['string', 'string']);
-  if (!isIsoDate(asOfDate) || !(BALANCE_KINDS as readonly string[]).includes(kind)) {
-    throw new ValidationError(
-      'The cursor is invalid; pass the nextCursor of a previous page unchanged.',
-      [{ path: 'query.cursor', message: 'invalid cursor' }],
-      'invalid_cursor',
-    );
-  }
-  return { asOfDate, kind };
-}
 
 export function balanceRoutes(deps: { db: Database }): Route[] {
   return [
@@ -48,24 +32,14 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
         description: 'A page of balances',
       },
       handler: async ({ params, query, access }) => {
-        const account = await getAccount(deps.db, params.id);
-        if (!account) {
-          throw new NotFoundError('account', params.id);
-        }
-        access.assert(account.organization_id, 'account', account.id);
-        const after = query.cursor === undefined ? undefined : historyCursor(query.cursor);
-        const rows = await listBalanceHistory(
+        const page = await pageBalanceHistory(
           deps.db,
-          account.id,
+          access,
+          params.id,
           { from: query.from, to: query.to, kind: query.kind },
-          { after, limit: query.limit },
+          query,
         );
-        const page = rows.slice(0, query.limit);
-        const last = page[page.length - 1];
-        return {
-          data: page.map(toBalanceDto),
-          nextCursor: rows.length > query.limit && last ? encodeCursor([last.as_of_date, last.kind]) : null,
-        };
+        return { data: page.rows.map(toBalanceDto), nextCursor: page.nextCursor };
       },
     }),
     defineRoute({
@@ -94,33 +68,12 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
       },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
-        const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
-        const accounts = await listAccountsForBalances(
+        const page = await pageLatestBalances(
           deps.db,
           { organizationId, accountId: query.accountId, currency: query.currency },
-          { afterId, limit: query.limit },
+          query,
         );
-        const page = accounts.slice(0, query.limit);
-        const balances = await latestBalancesOf(
-          deps.db,
-          page.map((a) => a.id),
-        );
-        const byKey = new Map(balances.map((b) => [`${b.account_id}|${b.kind}`, b]));
-        const last = page[page.length - 1];
-        return {
-          data: page.map((a) => {
-            const final = byKey.get(`${a.id}|final`);
-            const current = byKey.get(`${a.id}|current_day`);
-            return {
-              accountId: a.id,
-              organizationId: a.organization_id,
-              currency: a.currency,
-              final: final ? toBalanceDto(final) : null,
-              currentDay: current ? toBalanceDto(current) : null,
-            };
-          }),
-          nextCursor: accounts.length > query.limit && last ? encodeCursor([last.id]) : null,
-        };
+        return { data: page.rows.map(toLatestBalancesDto), nextCursor: page.nextCursor };
       },
     }),
   ];

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { currentFeedCursor, readChanges } from '../events/change-feed.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { Database } from '../storage/db.ts';
-import { ChangePageSchema, Id, iso, toTransactionDto } from './dto.ts';
+import { ChangePageSchema, Id, toChangeEventDto } from './dto.ts';
 
 const TAGS = ['Change feed'];
 
@@ -62,17 +62,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
           retentionDays: deps.retentionDays,
         });
         return {
-          data: page.events.map((e) => ({
-            sequence: e.sequence,
-            kind: e.kind,
-            entity: e.entity,
-            entityId: e.entityId,
-            accountId: e.accountId,
-            organizationId: e.organizationId,
-            occurredAt: iso(e.occurredAt),
-            cursor: e.cursor,
-            transaction: e.transaction ? toTransactionDto(e.transaction) : null,
-          })),
+          data: page.events.map(toChangeEventDto),
           nextCursor: page.nextCursor,
           hasMore: page.hasMore,
         };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ChangeFeedEvent } from '../events/change-feed.ts';
 import { RawJson } from '../http/respond.ts';
 import { formatMinorUnits } from '../shared/money.ts';
 import { decodePgJson, decodePgText } from '../shared/pg-text.ts';
@@ -236,7 +237,7 @@ export const TransactionVersionSchema = z
   })
   .meta({ id: 'TransactionVersion', description: 'A former state of the transaction' });
 
-export function toVersionDto(v: TransactionVersionRow): z.input<typeof TransactionVersionSchema> {
+function toVersionDto(v: TransactionVersionRow): z.input<typeof TransactionVersionSchema> {
   const scale = Number(v.decimal_location);
   return {
     version: v.version,
@@ -279,7 +280,7 @@ export const DecisionSchema = z
     description: 'Why a row has its status: which rule linked, replaced or removed it',
   });
 
-export function toDecisionDto(d: TransactionDecisionRow): z.input<typeof DecisionSchema> {
+function toDecisionDto(d: TransactionDecisionRow): z.input<typeof DecisionSchema> {
   return {
     transactionId: d.transaction_id,
     relatedTransactionId: d.related_transaction_id,
@@ -295,6 +296,18 @@ export const TransactionDetailSchema = TransactionSchema.extend({
   history: z.array(TransactionVersionSchema).meta({ description: 'Former versions, oldest first' }),
   decisions: z.array(DecisionSchema).meta({ description: 'Decisions about this row, or naming it as the related row' }),
 }).meta({ id: 'TransactionDetail' });
+
+export function toTransactionDetailDto(
+  row: TransactionReadRow,
+  versions: readonly TransactionVersionRow[],
+  decisions: readonly TransactionDecisionRow[],
+): z.input<typeof TransactionDetailSchema> {
+  return {
+    ...toTransactionDto(row),
+    history: versions.map(toVersionDto),
+    decisions: decisions.map(toDecisionDto),
+  };
+}
 
 const money = (minor: string | null, scale: number) => (minor === null ? null : formatMinorUnits(BigInt(minor), scale));
 
@@ -356,6 +369,20 @@ export const LatestBalancesSchema = z
   })
   .meta({ id: 'LatestBalances' });
 
+export function toLatestBalancesDto(r: {
+  account: { id: string; organization_id: string; currency: string };
+  final: BalanceReadRow | undefined;
+  current: BalanceReadRow | undefined;
+}): z.input<typeof LatestBalancesSchema> {
+  return {
+    accountId: r.account.id,
+    organizationId: r.account.organization_id,
+    currency: r.account.currency,
+    final: r.final ? toBalanceDto(r.final) : null,
+    currentDay: r.current ? toBalanceDto(r.current) : null,
+  };
+}
+
 export const ChangeEventSchema = z
   .object({
     sequence: z
@@ -376,6 +403,20 @@ export const ChangeEventSchema = z
     }),
   })
   .meta({ id: 'ChangeEvent' });
+
+export function toChangeEventDto(e: ChangeFeedEvent): z.input<typeof ChangeEventSchema> {
+  return {
+    sequence: e.sequence,
+    kind: e.kind,
+    entity: e.entity,
+    entityId: e.entityId,
+    accountId: e.accountId,
+    organizationId: e.organizationId,
+    occurredAt: iso(e.occurredAt),
+    cursor: e.cursor,
+    transaction: e.transaction ? toTransactionDto(e.transaction) : null,
+  };
+}
 
 export const ChangePageSchema = z
   .object({

@@ -1,33 +1,18 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TRANSACTION_STATUSES } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import { NotFoundError, ValidationError } from '../shared/errors.ts';
-import { isIsoDate } from '../shared/time.ts';
-import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
-import {
-  getTransaction,
-  listTransactionDecisions,
-  listTransactions,
-  listTransactionVersions,
-  TRANSACTION_SORTS,
-  type TransactionFilter,
-  type TransactionKey,
-  type TransactionSort,
-} from '../storage/read.repo.ts';
+import { TRANSACTION_SORTS, type TransactionFilter } from '../storage/read.repo.ts';
 import {
   Id,
   IsoDate,
   TransactionDetailSchema,
   TransactionSchema,
-  toDecisionDto,
-  toTransactionDto,
-  toVersionDto,
+  toTransactionDetailDto,
   transactionPageJson,
 } from './dto.ts';
+import { getTransactionDetail, pageTransactions } from './transactions.service.ts';
 
 const TAGS = ['Transactions'];
 const DECIMAL = /^\d{1,18}(\.\d{1,18})?$/;
@@ -104,26 +89,6 @@ function filterOf(q: Query, organizationId: string | undefined): TransactionFilt
   };
 }
 
-/** A cursor only continues the query that issued it: it carries the sort and a digest of the filters. */
-function queryDigest(filter: TransactionFilter, sort: TransactionSort): string {
-  return createHash('sha256')
-    .update(JSON.stringify([sort, filter]))
-    .digest('base64url')
-    .slice(0, 16);
-}
-
-function decodeTransactionCursor(cursor: string, digest: string): TransactionKey {
-  const [d, bookingDate, id] = decodeCursor(cursor, ['string', 'string', 'uuid']);
-  if (d !== digest || !isIsoDate(bookingDate)) {
-    throw new ValidationError(
-      'The cursor belongs to a different query (filters or sort changed); start again without a cursor.',
-      [{ path: 'query.cursor', message: 'cursor does not match this query' }],
-      'invalid_cursor',
-    );
-  }
-  return { bookingDate, id };
-}
-
 export function transactionRoutes(deps: { db: Database }): Route[] {
   return [
     defineRoute({
@@ -147,24 +112,9 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
         prebuilt: true,
       },
       handler: async ({ query, access }) => {
-        const organizationId = access.filter(query.organizationId);
-        if (query.accountId !== undefined) {
-          const account = await getAccount(deps.db, query.accountId);
-          if (!account) {
-            throw new NotFoundError('account', query.accountId);
-          }
-          access.assert(account.organization_id, 'account', account.id);
-        }
-        const filter = filterOf(query, organizationId);
-        const digest = queryDigest(filter, query.sort);
-        const after = query.cursor === undefined ? undefined : decodeTransactionCursor(query.cursor, digest);
-        const rows = await listTransactions(deps.db, filter, { sort: query.sort, after, limit: query.limit });
-        const page = rows.slice(0, query.limit);
-        const last = page[page.length - 1];
-        return transactionPageJson(
-          page,
-          rows.length > query.limit && last ? encodeCursor([digest, last.booking_date, last.id]) : null,
-        );
+        const filter = filterOf(query, access.filter(query.organizationId));
+        const page = await pageTransactions(deps.db, access, filter, query);
+        return transactionPageJson(page.rows, page.nextCursor);
       },
     }),
     defineRoute({
@@ -178,20 +128,8 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
       request: { params: z.object({ id: Id }) },
       response: { status: 200, schema: TransactionDetailSchema, description: 'The transaction' },
       handler: async ({ params, access }) => {
-        const row = await getTransaction(deps.db, params.id);
-        if (!row) {
-          throw new NotFoundError('transaction', params.id);
-        }
-        access.assert(row.organization_id, 'transaction', row.id);
-        const [versions, decisions] = await Promise.all([
-          listTransactionVersions(deps.db, row.id),
-          listTransactionDecisions(deps.db, row.id),
-        ]);
-        return {
-          ...toTransactionDto(row),
-          history: versions.map(toVersionDto),
-          decisions: decisions.map(toDecisionDto),
-        };
+        const detail = await getTransactionDetail(deps.db, access, params.id);
+        return toTransactionDetailDto(detail.row, detail.versions, detail.decisions);
       },
     }),
   ];

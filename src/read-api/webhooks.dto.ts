@@ -1,8 +1,28 @@
 import { z } from 'zod';
+import type { CreatedEndpoint } from '../events/webhook-endpoints.ts';
+import { WEBHOOK_EVENT_TYPES } from '../events/webhooks.ts';
 import type { EndpointRow } from '../storage/webhooks.repo.ts';
 import { Id, Instant, iso } from './dto.ts';
 
 /** Webhook endpoint and delivery DTOs. Secrets appear only in CreatedWebhook (create and rotate). */
+
+/** Request fields of the endpoint routes. */
+export const EndpointParams = z.object({ id: Id });
+export const DeliveryParams = z.object({ id: Id, deliveryId: Id });
+export const EventTypes = z
+  .array(z.string().min(1).max(100))
+  .min(1)
+  .max(50)
+  .meta({
+    description: `Event types: ${WEBHOOK_EVENT_TYPES.join(', ')}; or * (all) or <group>.* (e.g. certificate.*)`,
+    example: ['transactions.changed', 'integration.*'],
+  });
+export const Url = z
+  .string()
+  .min(1)
+  .max(2000)
+  .meta({ description: 'https URL that receives POSTs', example: 'https://ledger.example.com/hooks/jpm-sync' });
+
 export const WebhookEndpointSchema = z
   .object({
     id: Id,
@@ -25,6 +45,11 @@ export const WebhookEndpointSchema = z
 export const CreatedWebhookSchema = WebhookEndpointSchema.extend({
   secret: z.string().meta({ description: 'The signing secret (whsec_…). Shown only in this response: store it now.' }),
 }).meta({ id: 'WebhookEndpointWithSecret' });
+
+/** An endpoint with its secret: the one answer (create, rotate) that shows the secret. */
+export function toCreatedWebhookDto(created: CreatedEndpoint): z.input<typeof CreatedWebhookSchema> {
+  return { ...toEndpointDto(created.endpoint), secret: created.secret };
+}
 
 export function toEndpointDto(e: EndpointRow): z.input<typeof WebhookEndpointSchema> {
   return {
@@ -100,6 +125,15 @@ export function toDeliveryDto(d: DeliveryRowLike): z.input<typeof DeliverySchema
   };
 }
 
+/** A new delivery as POSTs that queue one answer it: the delivery itself (`deliveryId`, its former answer, kept one release). */
+export const QueuedDeliverySchema = DeliverySchema.extend({
+  deliveryId: Id.meta({ description: 'Same as `id` (the former answer; kept for one release)' }),
+}).meta({ id: 'QueuedWebhookDelivery' });
+
+export function toQueuedDeliveryDto(d: DeliveryRowLike): z.input<typeof QueuedDeliverySchema> {
+  return { ...toDeliveryDto(d), deliveryId: d.id };
+}
+
 export const AttemptSchema = z
   .object({
     attempt: z.number().int(),
@@ -135,3 +169,19 @@ export const DeliveryDetailSchema = DeliverySchema.extend({
     .object({ id: Id, type: z.string(), createdAt: Instant, data: z.unknown() })
     .meta({ description: 'The event as delivered (the body is {id, type, organizationId, createdAt, data})' }),
 }).meta({ id: 'WebhookDeliveryDetail' });
+
+export function toDeliveryDetailDto(
+  delivery: DeliveryRowLike & { event_created_at: Date; payload: unknown },
+  attempts: readonly Parameters<typeof toAttemptDto>[0][],
+): z.input<typeof DeliveryDetailSchema> {
+  return {
+    ...toDeliveryDto(delivery),
+    attemptLog: attempts.map(toAttemptDto),
+    event: {
+      id: delivery.event_id,
+      type: delivery.type,
+      createdAt: delivery.event_created_at.toISOString(),
+      data: delivery.payload,
+    },
+  };
+}

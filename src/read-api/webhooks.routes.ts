@@ -1,92 +1,55 @@
 import { z } from 'zod';
 import {
+  changeWebhookEndpoint,
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getDeliveryDetail,
+  getEndpointDelivery,
+  getWebhookEndpoint,
+  pageEndpointDeliveries,
+  pageWebhookEndpoints,
   pingEndpoint,
   replayDelivery,
   rotateWebhookSecret,
-  createWebhookEndpoint,
-  assertEndpointUrl,
-  assertSubscriptions,
-  WEBHOOK_EVENT_TYPES,
-} from '../events/webhooks.ts';
-import type { SealingKeys } from '../events/webhook-signing.ts';
+  type WebhookEndpointDeps,
+} from '../events/webhook-endpoints.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { OrgAccess } from '../http/auth.ts';
-import { NotFoundError, ValidationError } from '../shared/errors.ts';
-import type { OutboundPolicy } from '../shared/outbound-policy.ts';
+import { ValidationError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
-import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
-import {
-  getDelivery,
-  getEndpoint,
-  listAttempts,
-  listDeliveries,
-  listEndpoints,
-  updateEndpoint,
-  type EndpointRow,
-} from '../storage/webhooks.repo.ts';
+import type { EndpointRow } from '../storage/webhooks.repo.ts';
 import { Id } from './dto.ts';
 import {
   CreatedWebhookSchema,
   DeliveryDetailSchema,
+  DeliveryParams,
   DeliverySchema,
+  EndpointParams,
+  EventTypes,
+  QueuedDeliverySchema,
+  Url,
   WebhookEndpointSchema,
-  toAttemptDto,
+  toCreatedWebhookDto,
+  toDeliveryDetailDto,
   toDeliveryDto,
   toEndpointDto,
+  toQueuedDeliveryDto,
 } from './webhooks.dto.ts';
 
 const TAGS = ['Webhooks'];
 
-export interface WebhookRouteDeps {
-  db: Database;
-  /** The credentials master keys (Secrets), which seal signing secrets at rest. */
-  keys: SealingKeys;
-  /** Plain-http endpoint URLs (development and tests only). */
-  allowHttpEndpoints: boolean;
-  /** The deployment's outbound address policy, checked when a URL is registered (and again at delivery). */
-  outbound?: OutboundPolicy;
-}
+/** What the webhook routes need: the endpoint service's dependencies (src/events/webhook-endpoints.ts). */
+export type WebhookRouteDeps = WebhookEndpointDeps;
 
-const EventTypes = z
-  .array(z.string().min(1).max(100))
-  .min(1)
-  .max(50)
-  .meta({
-    description: `Event types: ${WEBHOOK_EVENT_TYPES.join(', ')}; or * (all) or <group>.* (e.g. certificate.*)`,
-    example: ['transactions.changed', 'integration.*'],
-  });
-const Url = z
-  .string()
-  .min(1)
-  .max(2000)
-  .meta({ description: 'https URL that receives POSTs', example: 'https://ledger.example.com/hooks/jpm-sync' });
-
-async function loadEndpoint(db: Database, access: OrgAccess, id: string): Promise<EndpointRow> {
-  const endpoint = await getEndpoint(db, id);
-  if (!endpoint) {
-    throw new NotFoundError('webhook endpoint', id);
-  }
+/** The endpoint under the key's organization scope (another organization's → 404). */
+async function scopedEndpoint(db: Database, access: OrgAccess, id: string): Promise<EndpointRow> {
+  const endpoint = await getWebhookEndpoint(db, id);
   access.assert(endpoint.organization_id, 'webhook endpoint', id);
   return endpoint;
 }
 
-async function loadDelivery(db: Database, endpoint: EndpointRow, deliveryId: string) {
-  const delivery = await getDelivery(db, deliveryId);
-  if (!delivery || delivery.endpoint_id !== endpoint.id) {
-    throw new NotFoundError('webhook delivery', deliveryId);
-  }
-  return delivery;
-}
-
-/** A new delivery as POSTs that queue one answer it: the delivery itself (`deliveryId`, its former answer, kept one release). */
-const QueuedDeliverySchema = DeliverySchema.extend({
-  deliveryId: Id.meta({ description: 'Same as `id` (the former answer; kept for one release)' }),
-}).meta({ id: 'QueuedWebhookDelivery' });
-
 export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
-  const EndpointParams = z.object({ id: Id });
-  const DeliveryParams = z.object({ id: Id, deliveryId: Id });
   return [
     defineRoute({
       method: 'post',
@@ -114,8 +77,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
             { path: 'body.organizationId', message: 'required' },
           ]);
         }
-        await assertEndpointUrl(body.url, deps.allowHttpEndpoints, deps.outbound);
-        const created = await createWebhookEndpoint(deps.db, deps.keys, {
+        const created = await createWebhookEndpoint(deps, {
           organizationId,
           url: body.url,
           eventTypes: body.eventTypes,
@@ -123,7 +85,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
           createdBy: `api_key:${principal.keyPrefix}`,
         });
         audit.target({ id: created.endpoint.id, organizationId });
-        return { ...toEndpointDto(created.endpoint), secret: created.secret };
+        return toCreatedWebhookDto(created);
       },
     }),
     defineRoute({
@@ -139,18 +101,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         description: 'A page of endpoints',
       },
       handler: async ({ query, access }) => {
-        const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ['uuid'])[0];
-        const rows = await listEndpoints(deps.db, {
+        const page = await pageWebhookEndpoints(deps.db, {
           organizationId: access.filter(query.organizationId),
-          afterId,
+          cursor: query.cursor,
           limit: query.limit,
         });
-        const page = rows.slice(0, query.limit);
-        const last = page[page.length - 1];
-        return {
-          data: page.map(toEndpointDto),
-          nextCursor: rows.length > query.limit && last ? encodeCursor([last.id]) : null,
-        };
+        return { data: page.rows.map(toEndpointDto), nextCursor: page.nextCursor };
       },
     }),
     defineRoute({
@@ -161,7 +117,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       tags: TAGS,
       request: { params: EndpointParams },
       response: { status: 200, schema: WebhookEndpointSchema, description: 'The endpoint' },
-      handler: async ({ params, access }) => toEndpointDto(await loadEndpoint(deps.db, access, params.id)),
+      handler: async ({ params, access }) => toEndpointDto(await scopedEndpoint(deps.db, access, params.id)),
     }),
     defineRoute({
       method: 'patch',
@@ -181,15 +137,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       },
       response: { status: 200, schema: WebhookEndpointSchema, description: 'The endpoint' },
       handler: async ({ params, body, access, audit }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
-        if (body.url !== undefined) {
-          await assertEndpointUrl(body.url, deps.allowHttpEndpoints, deps.outbound);
-        }
-        if (body.eventTypes !== undefined) {
-          assertSubscriptions(body.eventTypes);
-        }
-        return toEndpointDto(await updateEndpoint(deps.db, endpoint.id, body));
+        return toEndpointDto(await changeWebhookEndpoint(deps, endpoint.id, body));
       },
     }),
     defineRoute({
@@ -203,9 +153,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       request: { params: EndpointParams },
       response: { status: 200, schema: WebhookEndpointSchema, description: 'The deleted endpoint' },
       handler: async ({ params, access, audit }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
-        return toEndpointDto(await updateEndpoint(deps.db, endpoint.id, { status: 'deleted' }));
+        return toEndpointDto(await deleteWebhookEndpoint(deps.db, endpoint.id));
       },
     }),
     defineRoute({
@@ -232,10 +182,11 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       },
       response: { status: 200, schema: CreatedWebhookSchema, description: 'The endpoint and its new secret' },
       handler: async ({ params, body, access, audit }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
-        const rotated = await rotateWebhookSecret(deps.db, deps.keys, endpoint.id, body.gracePeriodHours * 3600);
-        return { ...toEndpointDto(rotated.endpoint), secret: rotated.secret };
+        return toCreatedWebhookDto(
+          await rotateWebhookSecret(deps.db, deps.keys, endpoint.id, body.gracePeriodHours * 3600),
+        );
       },
     }),
     defineRoute({
@@ -248,10 +199,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       request: { params: EndpointParams },
       response: { status: 202, schema: QueuedDeliverySchema, description: 'The queued delivery' },
       handler: async ({ params, access, audit }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
-        const deliveryId = await pingEndpoint(deps.db, endpoint);
-        return { ...toDeliveryDto(await loadDelivery(deps.db, endpoint, deliveryId)), deliveryId };
+        return toQueuedDeliveryDto(await pingEndpoint(deps.db, endpoint));
       },
     }),
     defineRoute({
@@ -271,18 +221,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         description: 'A page of deliveries',
       },
       handler: async ({ params, query, access }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
-        const before =
-          query.cursor === undefined
-            ? undefined
-            : (([createdAt, id]) => ({ createdAt, id }))(decodeCursor(query.cursor, ['string', 'uuid']));
-        const rows = await listDeliveries(deps.db, endpoint.id, { status: query.status, before, limit: query.limit });
-        const page = rows.slice(0, query.limit);
-        const last = page[page.length - 1];
-        return {
-          data: page.map(toDeliveryDto),
-          nextCursor: rows.length > query.limit && last ? encodeCursor([last.created_at_key, last.id]) : null,
-        };
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
+        const page = await pageEndpointDeliveries(deps.db, endpoint.id, query);
+        return { data: page.rows.map(toDeliveryDto), nextCursor: page.nextCursor };
       },
     }),
     defineRoute({
@@ -294,18 +235,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       request: { params: DeliveryParams },
       response: { status: 200, schema: DeliveryDetailSchema, description: 'The delivery' },
       handler: async ({ params, access }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
-        const delivery = await loadDelivery(deps.db, endpoint, params.deliveryId);
-        return {
-          ...toDeliveryDto(delivery),
-          attemptLog: (await listAttempts(deps.db, delivery.id)).map(toAttemptDto),
-          event: {
-            id: delivery.event_id,
-            type: delivery.type,
-            createdAt: delivery.event_created_at.toISOString(),
-            data: delivery.payload,
-          },
-        };
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
+        const detail = await getDeliveryDetail(deps.db, endpoint.id, params.deliveryId);
+        return toDeliveryDetailDto(detail.delivery, detail.attempts);
       },
     }),
     defineRoute({
@@ -324,16 +256,10 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         description: 'The new delivery (`replayOf`: the one replayed)',
       },
       handler: async ({ params, access, audit }) => {
-        const endpoint = await loadEndpoint(deps.db, access, params.id);
-        const delivery = await loadDelivery(deps.db, endpoint, params.deliveryId);
+        const endpoint = await scopedEndpoint(deps.db, access, params.id);
+        const delivery = await getEndpointDelivery(deps.db, endpoint.id, params.deliveryId);
         audit.target({ id: delivery.id, organizationId: endpoint.organization_id });
-        const deliveryId = await replayDelivery(deps.db, {
-          id: delivery.id,
-          organizationId: delivery.organization_id,
-          endpointId: endpoint.id,
-          eventId: delivery.event_id,
-        });
-        return { ...toDeliveryDto(await loadDelivery(deps.db, endpoint, deliveryId)), deliveryId };
+        return toQueuedDeliveryDto(await replayDelivery(deps.db, delivery));
       },
     }),
   ];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccountSchema } from '../../src/admin-api/accounts.routes.ts';
+import { AccountSchema } from '../../src/admin-api/accounts.dto.ts';
 import { SyncRunSchema } from '../../src/admin-api/syncs.routes.ts';
 import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
 import { pageSchema } from '../../src/http/pagination.ts';

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { AccountSchema } from '../../src/admin-api/accounts.routes.ts';
-import { MilestoneEventSchema } from '../../src/admin-api/events.routes.ts';
+import { AccountSchema } from '../../src/admin-api/accounts.dto.ts';
+import { MilestoneEventSchema } from '../../src/admin-api/events.dto.ts';
 import {
   CertificateSchema,
   ConnectionTestSchema,
   KeyPairSchema,
-} from '../../src/admin-api/integration-credentials.routes.ts';
+} from '../../src/admin-api/integration-credentials.dto.ts';
 import { IntegrationSchema, SecurityAdminSchema, TransitionSchema } from '../../src/admin-api/integrations.dto.ts';
 import { OrganizationSchema } from '../../src/admin-api/organizations.routes.ts';
 import { pageSchema } from '../../src/http/pagination.ts';

@@ -1,0 +1,144 @@
+import type { z } from 'zod';
+import { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
+import {
+  getIntegration,
+  listSecurityAdmins,
+  parseExpectationsOverride,
+  recordApiAccess,
+  recordEligibility,
+  recordJpmProject,
+  removeSecurityAdmin,
+  setExpectations,
+  transition,
+  type OnboardingOptions,
+} from '../onboarding/index.ts';
+import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import type { Database } from '../storage/db.ts';
+import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
+import type { EligibilityBody, IntegrationUpdateBody } from './integrations.dto.ts';
+
+/**
+ * What the integration routes do beyond the onboarding service: a stage move or a settings change
+ * that alters an integration's schedules asks a worker to reconcile them (onboarding itself does
+ * not reach the scheduler), and a PATCH spans onboarding, credentials (environment) and settings.
+ */
+export interface IntegrationServiceDeps {
+  db: Database;
+  queues: Queues;
+  /** The onboarding service's options (clock, expectations, the `live` guard's validation provider). */
+  onboarding: OnboardingOptions;
+}
+
+/** The settings a PATCH may change (`securityAdmins` is refused by the route before this is called). */
+export type IntegrationSettings = Omit<z.output<typeof IntegrationUpdateBody>, 'securityAdmins'>;
+
+/** Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel. */
+export async function moveIntegration(
+  deps: IntegrationServiceDeps,
+  input: Parameters<typeof transition>[1],
+): Promise<Awaited<ReturnType<typeof transition>>> {
+  const result = await transition(deps.db, input, deps.onboarding);
+  if (result.kind !== 'advance') {
+    // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
+    await requestScheduleReconcile(deps.queues, { integrationId: input.integrationId });
+  }
+  return result;
+}
+
+/** Where the integration connects after a PATCH: a new environment starts from its own defaults. */
+function environmentChange(
+  current: { environment: string; baseUrl: string; serverCaPem: string | null },
+  body: Pick<IntegrationSettings, 'environment' | 'baseUrl' | 'serverCaPem'>,
+  approvedHosts: readonly string[] = [],
+) {
+  if (body.environment === undefined && body.baseUrl === undefined && body.serverCaPem === undefined) {
+    return undefined;
+  }
+  const environment = body.environment ?? current.environment;
+  const switched = environment !== current.environment;
+  return resolveEnvironmentSettings(
+    {
+      environment,
+      baseUrl: body.baseUrl !== undefined ? body.baseUrl : switched ? null : current.baseUrl,
+      serverCaPem: body.serverCaPem !== undefined ? body.serverCaPem : switched ? null : current.serverCaPem,
+    },
+    approvedHosts,
+  );
+}
+
+/**
+ * Changes an integration's settings and onboarding facts. Everything that can be refused (the new
+ * environment and its address, the expectations) is checked before anything is changed; a new
+ * intradayRunsPerDay has its accounts' schedules reconciled.
+ */
+export async function updateIntegrationSettings(
+  deps: IntegrationServiceDeps,
+  integrationId: string,
+  changes: IntegrationSettings,
+  actor: string,
+): Promise<void> {
+  const opts = deps.onboarding;
+  const current = await getIntegration(deps.db, integrationId, opts);
+  const settings = environmentChange(current, changes, opts.connectionPolicy?.jpmBaseUrlHosts);
+  if (settings) {
+    await checkBaseUrlAddress(settings, opts.connectionPolicy);
+  }
+  if (changes.expectations) {
+    parseExpectationsOverride(changes.expectations);
+  }
+  if (changes.name !== undefined || changes.intradayRunsPerDay !== undefined) {
+    await updateIntegrationLifecycle(deps.db, integrationId, {
+      ...(changes.name !== undefined ? { name: changes.name } : {}),
+      ...(changes.intradayRunsPerDay !== undefined ? { intraday_runs_per_day: changes.intradayRunsPerDay } : {}),
+    });
+  }
+  if (settings) {
+    await setEnvironment(deps.db, {
+      integrationId,
+      ...settings,
+      actor,
+      ...(opts.connectionPolicy ? { policy: opts.connectionPolicy } : {}),
+    });
+  }
+  if (changes.expectations !== undefined) {
+    await setExpectations(deps.db, { integrationId, expectations: changes.expectations, actor }, opts);
+  }
+  if (changes.eligibility !== undefined) {
+    await recordEligibilityAnswers(deps, integrationId, changes.eligibility, actor);
+  }
+  if (changes.jpmProjectId !== undefined) {
+    await recordJpmProject(deps.db, { integrationId, projectId: changes.jpmProjectId, actor }, opts);
+  }
+  if (changes.apiAccess !== undefined) {
+    const { status, products } = changes.apiAccess;
+    await recordApiAccess(deps.db, { integrationId, status, actor, ...(products ? { products } : {}) }, opts);
+  }
+  if (changes.intradayRunsPerDay !== undefined && changes.intradayRunsPerDay !== current.intradayRunsPerDay) {
+    await requestScheduleReconcile(deps.queues, { integrationId });
+  }
+}
+
+/** Merges the given eligibility answers (those not given stay as they are) into the checklist. */
+export async function recordEligibilityAnswers(
+  deps: Pick<IntegrationServiceDeps, 'db' | 'onboarding'>,
+  integrationId: string,
+  answers: z.output<typeof EligibilityBody>,
+  actor: string,
+) {
+  const checklist = Object.fromEntries(Object.entries(answers).filter(([, v]) => v !== undefined));
+  return recordEligibility(deps.db, { integrationId, checklist, actor }, deps.onboarding);
+}
+
+/** Removes one of the integration's security administrators (404 when not its) and returns who it was. */
+export async function removeIntegrationSecurityAdmin(
+  db: Database,
+  input: { integrationId: string; securityAdminId: string; actor: string },
+) {
+  const admin = (await listSecurityAdmins(db, input.integrationId)).find((a) => a.id === input.securityAdminId);
+  if (!admin) {
+    throw new NotFoundError('security administrator', input.securityAdminId);
+  }
+  await removeSecurityAdmin(db, { integrationId: input.integrationId, securityAdminId: admin.id, actor: input.actor });
+  return admin;
+}
