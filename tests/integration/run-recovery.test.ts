@@ -45,14 +45,14 @@ describe('recovery of lost jobs', () => {
     await countOnRun(h.t.db, standaloneId, { fetched: 40, inserted: 40 });
     await obliterate(h.queues);
 
-    const result = await recoverLostRuns({ db: h.t.db, queues: h.queues, logger: createLogger('recovery') });
+    const result = await recoverLostRuns({ db: h.t.db, queues: h.queues, logger: createLogger('scheduler') });
 
     expect(result.requeued).toEqual([treeRunId]);
     const standalone = await getSyncRun(h.t.db, standaloneId);
     expect(standalone).toMatchObject({ status: 'running', fetched: 40, inserted: 40, finished_at: null });
     // A second sweep finds the tree's flow in place and adds nothing.
     expect(
-      (await recoverLostRuns({ db: h.t.db, queues: h.queues, logger: createLogger('recovery') })).requeued,
+      (await recoverLostRuns({ db: h.t.db, queues: h.queues, logger: createLogger('scheduler') })).requeued,
     ).toEqual([]);
   });
 });
