@@ -7,7 +7,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config/index.ts';
-import type { AppContext } from '../src/context.ts';
+import type { AppContext } from '../src/main/context.ts';
 import { buildApiApp } from '../src/main/api.ts';
 import type { Queues } from '../src/scheduler/index.ts';
 import { createOutboundPolicy } from '../src/shared/outbound-policy.ts';

@@ -6,7 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config/index.ts';
-import { createContext } from '../../src/context.ts';
+import { createContext } from '../../src/main/context.ts';
 import { buildApiApp } from '../../src/main/api.ts';
 import { initLogger } from '../../src/shared/logger.ts';
 

@@ -1,6 +1,6 @@
 import type { AdminApiDeps } from '../admin-api/index.ts';
 import type { ConsoleDeps } from '../console/index.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 import { JpmClient } from '../jpm/client.ts';
 import { createLogger } from '../shared/logger.ts';
 import { discoverAccounts } from '../sync/discover-accounts.ts';

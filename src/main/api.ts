@@ -3,7 +3,7 @@ import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
 import { adminApiRoutes } from '../admin-api/index.ts';
 import { statementRoutes } from '../admin-api/statements.routes.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 import { createApp, type HealthCheck } from '../http/app.ts';
 import { redisAuthThrottle } from '../http/auth-throttle.ts';
 import { metricsHandler } from '../http/ops.ts';

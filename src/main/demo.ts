@@ -1,7 +1,7 @@
 import './node-version.ts';
 import { parseArgs } from 'node:util';
 import { createApiKey } from '../admin-api/api-keys.service.ts';
-import { createContext, type AppContext } from '../context.ts';
+import { createContext, type AppContext } from './context.ts';
 import { generateCsr, installCertificate } from '../credentials/index.ts';
 import {
   createIntegration,

@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 import { purgeChangeFeed } from '../events/change-feed.ts';
 import { startSearchIndexLoop } from '../events/search-index.ts';
 import { startWebhookDeliveryLoop, type DeliveryLoop } from '../events/webhook-delivery.ts';

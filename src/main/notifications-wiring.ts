@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 import { createMailer, startNotificationLoop, type NotificationLoop } from '../notifications/index.ts';
 import { deriveReviewKeys, reviewUrl } from '../review/index.ts';
 import { createLogger } from '../shared/logger.ts';

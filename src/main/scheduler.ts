@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 import { reconcileSchedules } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Stoppable } from './lifecycle.ts';

@@ -1,12 +1,12 @@
 import './node-version.ts';
-import { createContext } from '../context.ts';
+import { createContext } from './context.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { onShutdown, type Stoppable } from './lifecycle.ts';
 import { startApi } from './api.ts';
 import { startScheduler } from './scheduler.ts';
 import { startWorker } from './worker.ts';
 import type { Role } from '../config/index.ts';
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 
 /**
  * `npm start`: runs the roles named in ROLES (default api,worker,scheduler) in one process. Each role

@@ -1,4 +1,4 @@
-import type { AppContext } from '../context.ts';
+import type { AppContext } from './context.ts';
 import { watchCertificateExpiry } from '../credentials/index.ts';
 import { flagOverdue } from '../onboarding/index.ts';
 import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';

@@ -2,7 +2,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
-import { createContext, type AppContext } from '../../src/context.ts';
+import { createContext, type AppContext } from '../../src/main/context.ts';
 import { buildApiApp } from '../../src/main/api.ts';
 import { QUEUE_NAMES, reconcileSchedules, triggerSync, type RunningWorkers } from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';

@@ -15,7 +15,7 @@ import { ADDRESS_REFUSED, CONNECTION_FAILED, runWebhookDeliveries } from '../../
 import { defineRoute } from '../../src/http/routes.ts';
 import { JpmClient } from '../../src/jpm/client.ts';
 import { buildApiApp, startApi } from '../../src/main/api.ts';
-import { createContext } from '../../src/context.ts';
+import { createContext } from '../../src/main/context.ts';
 import { authFailuresTotal, certificateDaysToExpiry, httpRequestsShedTotal } from '../../src/shared/metrics.ts';
 import { createOutboundPolicy, type Resolver } from '../../src/shared/outbound-policy.ts';
 import { createClientCredential, ensureDevPki, signCsr } from '../../src/simulator/index.ts';

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import type { z } from 'zod';
 import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
 import { loadConfig } from '../../src/config/index.ts';
-import { createContext, type AppContext } from '../../src/context.ts';
+import { createContext, type AppContext } from '../../src/main/context.ts';
 import type { ApiKeyRole } from '../../src/domain/access.ts';
 import { ProblemSchema } from '../../src/http/openapi.ts';
 import { buildApiApp, type ApiAppOptions } from '../../src/main/api.ts';

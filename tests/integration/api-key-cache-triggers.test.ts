@@ -6,7 +6,7 @@ import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { captureLogLines } from '../helpers/log-capture.ts';
 
 /**
- * The API process's key cache as wired in src/context.ts, on a database whose key-change trigger is disabled:
+ * The API process's key cache as wired in src/main/context.ts, on a database whose key-change trigger is disabled:
  * the cache stays off (metric 0), one warning says why, and it comes back once the trigger is enabled.
  */
 const logLines = captureLogLines('debug');

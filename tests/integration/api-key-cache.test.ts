@@ -4,7 +4,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey, findApiKeyForAuth } from '../../src/admin-api/api-keys.service.ts';
-import { createContext, type AppContext } from '../../src/context.ts';
+import { createContext, type AppContext } from '../../src/main/context.ts';
 import { ApiKeyCache } from '../../src/http/api-key-cache.ts';
 import { authenticateKey, UnauthenticatedError, type ApiKeyStore } from '../../src/http/auth.ts';
 import { buildApiApp } from '../../src/main/api.ts';

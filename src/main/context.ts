@@ -1,25 +1,25 @@
-import { findApiKeyForAuth } from './admin-api/api-keys.service.ts';
-import type { Config, Secrets } from './config/index.ts';
-import { credentialSource } from './credentials/credential-source.ts';
-import { ApiKeyCache } from './http/api-key-cache.ts';
-import type { ApiKeyStore } from './http/auth.ts';
-import { JpmClient } from './jpm/client.ts';
-import { createQueues, type Queues } from './scheduler/index.ts';
-import type { BankClient } from './sync/bank-client.ts';
-import { bankClientOf } from './sync/jpm-bank.ts';
-import { NotFoundError } from './shared/errors.ts';
-import { createLogger, type Logger } from './shared/logger.ts';
-import { apiKeyCacheListening } from './shared/metrics.ts';
-import { createOutboundPolicy, type OutboundPolicy } from './shared/outbound-policy.ts';
+import { findApiKeyForAuth } from '../admin-api/api-keys.service.ts';
+import type { Config, Secrets } from '../config/index.ts';
+import { credentialSource } from '../credentials/credential-source.ts';
+import { ApiKeyCache } from '../http/api-key-cache.ts';
+import type { ApiKeyStore } from '../http/auth.ts';
+import { JpmClient } from '../jpm/client.ts';
+import { createQueues, type Queues } from '../scheduler/index.ts';
+import type { BankClient } from '../sync/bank-client.ts';
+import { bankClientOf } from '../sync/jpm-bank.ts';
+import { NotFoundError } from '../shared/errors.ts';
+import { createLogger, type Logger } from '../shared/logger.ts';
+import { apiKeyCacheListening } from '../shared/metrics.ts';
+import { createOutboundPolicy, type OutboundPolicy } from '../shared/outbound-policy.ts';
 import {
   API_KEYS_CHANNEL,
   missingApiKeyTriggers,
   sendApiKeysNotification,
   touchApiKey,
-} from './storage/api-keys.repo.ts';
-import { createDb, type Database } from './storage/db.ts';
-import { findIntegrationBaseUrl } from './storage/integrations.repo.ts';
-import { ListenerPreconditionError, pgListener } from './storage/pg-listener.ts';
+} from '../storage/api-keys.repo.ts';
+import { createDb, type Database } from '../storage/db.ts';
+import { findIntegrationBaseUrl } from '../storage/integrations.repo.ts';
+import { ListenerPreconditionError, pgListener } from '../storage/pg-listener.ts';
 
 /**
  * The composition root: everything a process role needs, built once from config. Each entry point
