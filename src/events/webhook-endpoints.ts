@@ -132,12 +132,20 @@ export async function changeWebhookEndpoint(
   if (changes.eventTypes !== undefined) {
     assertSubscriptions(changes.eventTypes);
   }
-  return updateEndpoint(deps.db, id, changes);
+  return changedOrGone(id, await updateEndpoint(deps.db, id, changes));
 }
 
 /** No further deliveries (pending ones fail); the delivery log is kept. */
 export async function deleteWebhookEndpoint(db: Database, id: string): Promise<EndpointRow> {
-  return updateEndpoint(db, id, { status: 'deleted' });
+  return changedOrGone(id, await updateEndpoint(db, id, { status: 'deleted' }));
+}
+
+/** An endpoint deleted after the caller's scope check (a concurrent delete) is a 404, never brought back. */
+function changedOrGone(id: string, row: EndpointRow | undefined): EndpointRow {
+  if (!row) {
+    throw new NotFoundError('webhook endpoint', id);
+  }
+  return row;
 }
 
 /**

@@ -99,7 +99,7 @@ export async function updateEndpoint(
     eventTypes?: readonly string[] | undefined;
     status?: string | undefined;
   },
-): Promise<EndpointRow> {
+): Promise<EndpointRow | undefined> {
   return ex
     .updateTable('webhook_endpoints')
     .set({
@@ -110,8 +110,10 @@ export async function updateEndpoint(
       updated_at: sql<Date>`now()`,
     })
     .where('id', '=', id)
+    // A deleted endpoint stays deleted: a change that read it before a concurrent delete finds nothing.
+    .where('status', '<>', 'deleted')
     .returning(ENDPOINT_COLUMNS)
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
 }
 
 /** The sealed secrets for signing: the current one, and the previous one while its grace period runs. */

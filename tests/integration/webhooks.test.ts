@@ -15,6 +15,11 @@ import {
   DeliverySchema,
   WebhookEndpointSchema,
 } from '../../src/read-api/webhooks.dto.ts';
+import {
+  changeWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getWebhookEndpoint,
+} from '../../src/events/webhook-endpoints.ts';
 import { insertOutboxEvents } from '../../src/storage/outbox.repo.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
@@ -381,6 +386,30 @@ describe('webhooks', () => {
       await request(api.app).post(`/v1/webhooks/${a.id}/rotate-secret`).set(bearer(viewer)).send({}),
       403,
       'forbidden',
+    );
+  });
+
+  it('a change that passed its scope check before a concurrent delete is a 404 and does not bring the endpoint back', async () => {
+    const created = await register(adminA, { url: receiverA.url, eventTypes: ['transactions.changed'] });
+    // The route checked the endpoint (not deleted, this organization's), then a DELETE committed.
+    expect((await getWebhookEndpoint(api.ctx.db, created.id)).status).toBe('active');
+    await deleteWebhookEndpoint(api.ctx.db, created.id);
+    const deps = { db: api.ctx.db, keys: api.ctx.secrets, allowHttpEndpoints: true };
+    await expect(changeWebhookEndpoint(deps, created.id, { status: 'active' })).rejects.toMatchObject({
+      httpStatus: 404,
+      code: 'not_found',
+    });
+    await expect(deleteWebhookEndpoint(api.ctx.db, created.id)).rejects.toMatchObject({ httpStatus: 404 });
+    const row = await api.t.db
+      .selectFrom('webhook_endpoints')
+      .select(['status'])
+      .where('id', '=', created.id)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('deleted');
+    expectProblem(
+      await request(api.app).patch(`/v1/webhooks/${created.id}`).set(bearer(adminA)).send({ status: 'active' }),
+      404,
+      'not_found',
     );
   });
 
