@@ -91,11 +91,14 @@ async function setStatus(
   to: 'active' | 'paused',
   reason: string | null,
 ): Promise<AccountRow> {
+  const removed = () =>
+    new ConflictError(`account ${account.id} was removed; register it again instead`, 'account_removed');
   if (account.status === 'removed') {
-    throw new ConflictError(`account ${account.id} was removed; register it again instead`, 'account_removed');
+    throw removed();
   }
-  if (account.status !== to) {
-    await setAccountStatus(deps.db, account.id, to, reason);
+  // The row read before may be stale: a removal that committed since must win (never reactivated).
+  if (account.status !== to && !(await setAccountStatus(deps.db, account.id, to, reason))) {
+    throw removed();
   }
   await requestScheduleReconcile(deps.queues, { accountId: account.id });
   return (await getAccount(deps.db, account.id)) ?? account;

@@ -78,17 +78,20 @@ export async function upsertAccount(ex: Executor, a: NewAccount): Promise<Accoun
     .executeTakeFirstOrThrow();
 }
 
+/** Sets an account's status unless it was removed (a removed account stays removed); false when it was. */
 export async function setAccountStatus(
   ex: Executor,
   id: string,
-  status: 'active' | 'paused' | 'removed' | 'failed',
+  status: 'active' | 'paused' | 'failed',
   reason: string | null,
-): Promise<void> {
-  await ex
+): Promise<boolean> {
+  const result = await ex
     .updateTable('bank_accounts')
     .set({ status, status_reason: reason, updated_at: new Date() })
     .where('id', '=', id)
-    .execute();
+    .where('status', '<>', 'removed')
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
 export async function touchAccountSynced(ex: Executor, id: string, at: Date): Promise<void> {
