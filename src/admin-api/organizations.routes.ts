@@ -17,7 +17,7 @@ export const OrganizationSchema = z
   .meta({ id: 'Organization', description: 'A corporate customer (tenant)' });
 
 export function toOrganizationDto(row: OrganizationRow): z.input<typeof OrganizationSchema> {
-  return { id: row.id, name: row.name, createdAt: iso(row.createdAt), updatedAt: iso(row.updatedAt) };
+  return { id: row.id, name: row.name, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
 }
 
 const TAGS = ['Organizations'];
