@@ -1,12 +1,10 @@
 import { z } from 'zod';
 import { API_KEY_ROLES } from '../domain/access.ts';
-import { ForbiddenError } from '../http/auth.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import { NotFoundError } from '../shared/errors.ts';
-import { findApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from '../storage/api-keys.repo.ts';
+import { listApiKeys, type ApiKeyRow } from '../storage/api-keys.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { createApiKey } from './api-keys.service.ts';
+import { createScopedApiKey, revokeScopedApiKey } from './api-keys.service.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
 
 export const ApiKeySchema = z
@@ -69,23 +67,12 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
         description: 'The new key, including its secret (shown once)',
       },
       handler: async ({ body, principal, access, audit }) => {
-        let organizationId = body.organizationId ?? null;
-        if (access.organizationId !== null) {
-          if (body.organizationId === null) {
-            throw new ForbiddenError(
-              'A key scoped to one organization cannot create a key for all organizations.',
-              'organization_scope',
-            );
-          }
-          organizationId = access.filter(body.organizationId) ?? null;
-        }
-        const { row, token } = await createApiKey(deps.db, {
-          name: body.name,
-          role: body.role,
-          organizationId,
-          createdByKeyId: principal.keyId,
-        });
-        audit.target({ id: row.id, organizationId });
+        const { row, token } = await createScopedApiKey(
+          deps.db,
+          access,
+          { name: body.name, role: body.role, organizationId: body.organizationId, createdByKeyId: principal.keyId },
+          (target) => audit.target(target),
+        );
         return { ...toApiKeyDto(row), key: token };
       },
     }),
@@ -130,16 +117,13 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
       request: { params: IdParams },
       response: { status: 200, schema: ApiKeySchema, description: 'The revoked key' },
       handler: async ({ params, access, audit }) => {
-        const key = await findApiKey(deps.db, params.id);
-        if (!key || (access.organizationId !== null && key.organization_id !== access.organizationId)) {
-          throw new NotFoundError('api key', params.id);
-        }
-        audit.target({ organizationId: key.organization_id });
-        const revoked = await revokeApiKey(deps.db, key.id);
-        deps.apiKeyChanged?.();
-        if (!revoked) {
-          throw new NotFoundError('api key', params.id);
-        }
+        const revoked = await revokeScopedApiKey(
+          deps.db,
+          access,
+          params.id,
+          (organizationId) => audit.target({ organizationId }),
+          () => deps.apiKeyChanged?.(),
+        );
         return toApiKeyDto(revoked);
       },
     }),

@@ -22,7 +22,19 @@ export const AuditEntrySchema = z
   .meta({ id: 'AuditEntry', description: 'One authenticated mutating API call' });
 
 function toDto(r: AuditRow): z.input<typeof AuditEntrySchema> {
-  return { ...r, occurredAt: iso(r.occurredAt) };
+  return {
+    id: r.id,
+    occurredAt: iso(r.occurred_at),
+    requestId: r.request_id,
+    apiKeyId: r.api_key_id,
+    apiKeyPrefix: r.api_key_prefix,
+    organizationId: r.organization_id,
+    method: r.method,
+    route: r.route,
+    targetType: r.target_type,
+    targetId: r.target_id,
+    statusCode: r.status_code,
+  };
 }
 
 export function auditRoutes(deps: { db: Database }): Route[] {

@@ -14,7 +14,6 @@ import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { ConnectionTestResult } from '../jpm/connection-test.ts';
-import { NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import {
@@ -26,6 +25,7 @@ import {
   toConnectionTestDto,
   toKeyPairDto,
 } from './integration-credentials.dto.ts';
+import { getKeyPair } from './integration-credentials.service.ts';
 import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
 
 /**
@@ -120,14 +120,8 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       description: 'The key pair with its CSR in `csrPem`, to save as a .csr/.pem file and submit to J.P. Morgan.',
       request: { params: z.object({ id: Id, keyPairId: Id }) },
       response: { status: 200, schema: KeyPairSchema, description: 'The key pair with its CSR (PEM)' },
-      handler: async ({ params, access }) => {
-        await scope(deps.db, access, params.id);
-        const kp = (await listKeyPairs(deps.db, params.id)).find((k) => k.id === params.keyPairId);
-        if (!kp) {
-          throw new NotFoundError('key pair', params.keyPairId);
-        }
-        return toKeyPairDto(kp);
-      },
+      handler: async ({ params, access }) =>
+        toKeyPairDto(await getKeyPair(deps.db, access, params.id, params.keyPairId)),
     }),
   ];
   return [

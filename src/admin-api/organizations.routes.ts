@@ -1,23 +1,17 @@
 import { z } from 'zod';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
-import { NotFoundError } from '../shared/errors.ts';
-import { uuidv7 } from '../shared/ids.ts';
 import type { Database } from '../storage/db.ts';
-import {
-  findOrganization,
-  insertOrganization,
-  listOrganizations,
-  type OrganizationRow,
-} from '../storage/organizations.repo.ts';
+import { listOrganizations, type OrganizationRow } from '../storage/organizations.repo.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
+import { createOrganization, getOrganization } from './organizations.service.ts';
 
 export const OrganizationSchema = z
   .object({ id: Id, name: z.string(), createdAt: Instant, updatedAt: Instant })
   .meta({ id: 'Organization', description: 'A corporate customer (tenant)' });
 
 export function toOrganizationDto(row: OrganizationRow): z.input<typeof OrganizationSchema> {
-  return { id: row.id, name: row.name, createdAt: iso(row.createdAt), updatedAt: iso(row.updatedAt) };
+  return { id: row.id, name: row.name, createdAt: iso(row.created_at), updatedAt: iso(row.updated_at) };
 }
 
 const TAGS = ['Organizations'];
@@ -35,10 +29,9 @@ export function organizationRoutes(deps: { db: Database }): Route[] {
       request: { body: z.object({ name: z.string().trim().min(1).max(200) }) },
       response: { status: 201, schema: OrganizationSchema, description: 'The new organization' },
       handler: async ({ body, access, audit }) => {
-        access.requireAllOrgs('create organizations');
-        const id = uuidv7();
-        audit.target({ id, organizationId: id });
-        return toOrganizationDto(await insertOrganization(deps.db, { id, name: body.name }));
+        return toOrganizationDto(
+          await createOrganization(deps.db, access, body.name, (target) => audit.target(target)),
+        );
       },
     }),
     defineRoute({
@@ -49,14 +42,7 @@ export function organizationRoutes(deps: { db: Database }): Route[] {
       tags: TAGS,
       request: { params: IdParams },
       response: { status: 200, schema: OrganizationSchema, description: 'The organization' },
-      handler: async ({ params, access }) => {
-        access.assert(params.id, 'organization', params.id);
-        const org = await findOrganization(deps.db, params.id);
-        if (!org) {
-          throw new NotFoundError('organization', params.id);
-        }
-        return toOrganizationDto(org);
-      },
+      handler: async ({ params, access }) => toOrganizationDto(await getOrganization(deps.db, access, params.id)),
     }),
     defineRoute({
       method: 'get',

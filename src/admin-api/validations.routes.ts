@@ -2,14 +2,10 @@ import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { Database } from '../storage/db.ts';
-import { decodeCursor, encodeCursor } from '../storage/pagination.ts';
 import type { ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
   completedReportDocument,
-  createValidationReport,
-  getValidationReport,
   listIntegrationSuspicions,
-  listValidationReports,
   renderValidationReportHtml,
   reportDocument,
   reviewSuspicion,
@@ -17,6 +13,7 @@ import {
 } from '../validation/index.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
 import { duplicateSuspicionOrganization, integrationOrganization, scopedValidationReport } from './lookup.ts';
+import { pageValidationReports, runValidationReport } from './validations.service.ts';
 
 /**
  * Validation reports (issue 9): run one for an integration, list and read them as JSON, or get the
@@ -215,19 +212,14 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       request: { params: IdParams, body: z.object({ from: Day.optional(), to: Day.optional() }) },
       response: { status: 201, schema: ReportSchema, description: 'The completed report' },
       handler: async ({ params, body, access, audit, principal }) => {
-        const org = await integrationOrganization(deps.db, access, params.id);
-        const doc = await createValidationReport(
+        const { row, report } = await runValidationReport(
           { db: deps.db, now },
-          {
-            integrationId: params.id,
-            requestedBy: `api-key:${principal.keyPrefix}`,
-            ...(body.from ? { from: body.from } : {}),
-            ...(body.to ? { to: body.to } : {}),
-          },
+          access,
+          params.id,
+          { requestedBy: `api-key:${principal.keyPrefix}`, from: body.from, to: body.to },
+          (target) => audit.target(target),
         );
-        audit.target({ id: doc.id, organizationId: org });
-        const row = await getValidationReport(deps.db, doc.id);
-        return { ...toSummary(row!), report: doc };
+        return { ...toSummary(row), report };
       },
     }),
     defineRoute({
@@ -244,18 +236,8 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
         description: 'A page of reports',
       },
       handler: async ({ params, query, access }) => {
-        await integrationOrganization(deps.db, access, params.id);
-        const before = query.cursor ? decodeCursor(query.cursor, ['uuid'] as const)[0] : undefined;
-        const rows = await listValidationReports(deps.db, params.id, {
-          limit: query.limit + 1,
-          ...(before ? { beforeId: before } : {}),
-        });
-        const page = rows.slice(0, query.limit);
-        const last = page.at(-1);
-        return {
-          data: page.map(toSummary),
-          nextCursor: rows.length > query.limit && last ? encodeCursor([last.id]) : null,
-        };
+        const page = await pageValidationReports(deps.db, access, params.id, query);
+        return { data: page.rows.map(toSummary), nextCursor: page.nextCursor };
       },
     }),
     // Registered before `/v1/validations/{id}` so `<id>.html` is not read as an id.

@@ -13,9 +13,18 @@ export interface NewAuditEntry {
   statusCode: number;
 }
 
-export interface AuditRow extends NewAuditEntry {
+export interface AuditRow {
   id: string;
-  occurredAt: Date;
+  occurred_at: Date;
+  request_id: string;
+  api_key_id: string | null;
+  api_key_prefix: string | null;
+  organization_id: string | null;
+  method: string;
+  route: string;
+  target_type: string | null;
+  target_id: string | null;
+  status_code: number;
 }
 
 const COLUMNS = [
@@ -97,21 +106,5 @@ export async function listAuditEntries(db: Executor, f: AuditFilter): Promise<Pa
     const [id] = decodeCursor(f.cursor, ['int']);
     q = q.where('id', '<', id);
   }
-  const page = pageOf(await q.execute(), f.limit, (r) => [r.id]);
-  return {
-    rows: page.rows.map((r) => ({
-      id: r.id,
-      occurredAt: r.occurred_at,
-      requestId: r.request_id,
-      apiKeyId: r.api_key_id,
-      apiKeyPrefix: r.api_key_prefix,
-      organizationId: r.organization_id,
-      method: r.method,
-      route: r.route,
-      targetType: r.target_type,
-      targetId: r.target_id,
-      statusCode: r.status_code,
-    })),
-    nextCursor: page.nextCursor,
-  };
+  return pageOf(await q.execute(), f.limit, (r) => [r.id]);
 }

@@ -4,23 +4,18 @@ import { decodeCursor, pageOf, type Page } from './pagination.ts';
 export interface OrganizationRow {
   id: string;
   name: string;
-  createdAt: Date;
-  updatedAt: Date;
+  created_at: Date;
+  updated_at: Date;
 }
 
 const COLUMNS = ['id', 'name', 'created_at', 'updated_at'] as const;
 
-function toRow(r: { id: string; name: string; created_at: Date; updated_at: Date }): OrganizationRow {
-  return { id: r.id, name: r.name, createdAt: r.created_at, updatedAt: r.updated_at };
-}
-
 export async function insertOrganization(db: Executor, org: { id: string; name: string }): Promise<OrganizationRow> {
-  return toRow(await db.insertInto('organizations').values(org).returning(COLUMNS).executeTakeFirstOrThrow());
+  return db.insertInto('organizations').values(org).returning(COLUMNS).executeTakeFirstOrThrow();
 }
 
 export async function findOrganization(db: Executor, id: string): Promise<OrganizationRow | undefined> {
-  const row = await db.selectFrom('organizations').select(COLUMNS).where('id', '=', id).executeTakeFirst();
-  return row ? toRow(row) : undefined;
+  return db.selectFrom('organizations').select(COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
 /** Oldest first (ids are uuidv7, so id order is creation order). */
@@ -40,6 +35,5 @@ export async function listOrganizations(
     const [id] = decodeCursor(f.cursor, ['uuid']);
     q = q.where('id', '>', id);
   }
-  const page = pageOf(await q.execute(), f.limit, (r) => [r.id]);
-  return { rows: page.rows.map(toRow), nextCursor: page.nextCursor };
+  return pageOf(await q.execute(), f.limit, (r) => [r.id]);
 }
