@@ -30,7 +30,9 @@ export async function pageCustomerReviews(
   );
 }
 
-/** Resolves the open follow-up of a "something is wrong" answer: 404 for another integration's, 409 when none is open. */
+/**
+ * Resolves the open follow-up of a "something is wrong" answer: 404 for another integration's, 409 when none is open.
+ */
 export async function resolveReviewFollowUp(
   db: Database,
   integrationId: string,

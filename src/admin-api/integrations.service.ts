@@ -33,7 +33,9 @@ export interface IntegrationServiceDeps {
 /** The settings a PATCH may change (`securityAdmins` is refused by the route before this is called). */
 export type IntegrationSettings = Omit<z.output<typeof IntegrationUpdateBody>, 'securityAdmins'>;
 
-/** Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel. */
+/**
+ * Moves the integration (onboarding's transition, with its guards) and reconciles schedules on pause, resume, cancel.
+ */
 export async function moveIntegration(
   deps: IntegrationServiceDeps,
   input: Parameters<typeof transition>[1],

@@ -28,7 +28,10 @@ export interface StatementRouteDeps {
   importStatement(accountId: string, text: StatementText): Promise<StatementImportOutcome>;
 }
 
-/** Bounded (413 beyond): a year of a busy account's prior-day BAI2 is a few MB. The body is parsed as it arrives (never held whole as text); its parsed records are held until the import. */
+/**
+ * Bounded (413 beyond): a year of a busy account's prior-day BAI2 is a few MB. The body is parsed as it arrives (never
+ * held whole as text); its parsed records are held until the import.
+ */
 export const STATEMENT_BODY_LIMIT = '32mb';
 
 const StatementImportSchema = z

@@ -46,7 +46,10 @@ export interface Config {
   simulator: { host: string; port: number; pkiDir: string };
   jpm: { connectTimeoutMs: number; requestTimeoutMs: number };
   changeFeed: { retentionDays: number };
-  /** The search step (src/events/search-index.ts): change events per batch, its share while ingestion is busy, its lag bound. */
+  /**
+   * The search step (src/events/search-index.ts): change events per batch, its share while ingestion is busy, its lag
+   * bound.
+   */
   search: { batchSize: number; busyShare: number; maxLagSeconds: number };
   sync: { lookbackDays: number };
   /** Milestone emails: the From address and the SMTP server's CA file ('' = system CAs). SMTP_URL is a secret. */

@@ -72,7 +72,8 @@ export class ApiClient {
         log: ctx.log,
         audit: { target: (t) => Object.assign(target, t) },
       });
-      // A prebuilt route may answer with its JSON text (the list page): parsed here, so the console reads what a client reads.
+      // A prebuilt route may answer with its JSON text (the list page): parsed here, so the console reads what a client
+      // reads.
       const parsed = route.response.schema.safeParse(result instanceof RawJson ? JSON.parse(result.text) : result);
       if (!parsed.success) {
         throw new Error(`response of ${route.method.toUpperCase()} ${route.path} does not match its schema`);

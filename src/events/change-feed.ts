@@ -41,8 +41,9 @@ import { readProducerPosition } from '../storage/webhooks.repo.ts';
  * at or after its last change).
  *
  * RETENTION: `purgeChangeFeed` (daily job) deletes a prefix of the feed older than the retention and
- * not after the search step's position (search-index.ts) or the webhook producer's (webhooks.ts), recording the last purged (xid, id) as the horizon. A cursor below the horizon might have missed
- * purged events and gets 410 `cursor_expired`; so does a cursor of an older epoch (feed reset).
+ * not after the search step's position (search-index.ts) or the webhook producer's (webhooks.ts), recording the last
+ * purged (xid, id) as the horizon. A cursor below the horizon might have missed purged events and gets 410
+ * `cursor_expired`; so does a cursor of an older epoch (feed reset).
  */
 
 const MAX_ID = '9223372036854775807';

@@ -34,7 +34,10 @@ export class RawJson {
 
 const PROBLEM_TYPE = `${PROBLEM_CONTENT_TYPE}; charset=utf-8`;
 
-/** Express's default weak ETag, computed the same way (length and SHA-1 of the bytes), so clients' stored tags stay valid. */
+/**
+ * Express's default weak ETag, computed the same way (length and SHA-1 of the bytes), so clients' stored tags stay
+ * valid.
+ */
 export function weakEtag(bytes: Buffer): string {
   return `W/"${bytes.length.toString(16)}-${hash('sha1', bytes, 'base64').slice(0, 27)}"`;
 }

@@ -62,7 +62,9 @@ export interface TlsProbeOptions {
   connectTimeoutMs: number;
   /** How long an accepted connection must stay open after the handshake. */
   holdMs: number;
-  /** The outbound address policy: a forbidden address is `unreachable` with code EADDRNOTALLOWED, never connected to. */
+  /**
+   * The outbound address policy: a forbidden address is `unreachable` with code EADDRNOTALLOWED, never connected to.
+   */
   outbound?: OutboundPolicy | undefined;
 }
 

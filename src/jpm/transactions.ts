@@ -7,8 +7,9 @@ import type { JpmTransport } from './transport.ts';
 import { transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransactionRecord } from './wire.schemas.ts';
 
 /**
- * Transaction Details (`GET /tsapi/v3/transactions`, paged), API-NOTES §5. J.P. Morgan's limits are enforced here: ≤ 10 accounts and ≤ 5 days per call, so a
- * request is cut into slices (account chunk × date window) that are fetched one after another.
+ * Transaction Details (`GET /tsapi/v3/transactions`, paged), API-NOTES §5. J.P. Morgan's limits are enforced here: ≤ 10
+ * accounts and ≤ 5 days per call, so a request is cut into slices (account chunk × date window) that are fetched one
+ * after another.
  */
 export const TRANSACTIONS_MAX_RANGE_DAYS = 5;
 export const TRANSACTIONS_MAX_ACCOUNTS_PER_CALL = 10;

@@ -161,7 +161,10 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
 
 export type NotificationLoop = PollingLoop;
 
-/** Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. Stopping closes the mailer. */
+/**
+ * Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. Stopping closes the
+ * mailer.
+ */
 export function startNotificationLoop(
   deps: NotificationRunnerDeps,
   options: { intervalMs?: number } = {},

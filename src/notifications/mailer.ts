@@ -25,7 +25,9 @@ export interface OutgoingMessage {
   subject: string;
   text: string;
   html: string;
-  /** Stable per delivery: a retry after a lost answer carries the same Message-ID, so mail clients can fold duplicates. */
+  /**
+   * Stable per delivery: a retry after a lost answer carries the same Message-ID, so mail clients can fold duplicates.
+   */
   messageId: string;
 }
 

@@ -25,7 +25,10 @@ export interface OnboardingOptions {
   /** Deployment-wide override of DEFAULT_EXPECTATIONS; an integration's own override wins over it. */
   expectations?: ExpectationsOverride;
   validationReportPassed?: ValidationReportProvider;
-  /** Where integrations may connect (outbound address policy, approved cat/prod hosts); absent = J.P. Morgan hosts, no address check. */
+  /**
+   * Where integrations may connect (outbound address policy, approved cat/prod hosts); absent = J.P. Morgan hosts, no
+   * address check.
+   */
   connectionPolicy?: ConnectionPolicy;
 }
 

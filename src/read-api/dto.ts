@@ -81,7 +81,10 @@ export type TransactionDto = z.input<typeof TransactionSchema>;
 
 const MAY_BE_ESCAPED = /[\u2400\u241b]/;
 
-/** A jsonb value read as text: parsed, and decoded only when the text holds the escape's characters (src/shared/pg-text.ts). */
+/**
+ * A jsonb value read as text: parsed, and decoded only when the text holds the escape's characters
+ * (src/shared/pg-text.ts).
+ */
 function storedJson(text: string | null): unknown {
   if (text === null) {
     return null;
@@ -99,7 +102,10 @@ function dataQualityDto(stored: unknown): TransactionDto['dataQuality'] {
   return notes.map((n) => ({ field: n.field, problem: n.problem }));
 }
 
-/** Builds every field explicitly (the detail route's and the change feed's item; the list route sends transactionPageJson). */
+/**
+ * Builds every field explicitly (the detail route's and the change feed's item; the list route sends
+ * transactionPageJson).
+ */
 export function toTransactionDto(r: TransactionReadRow): TransactionDto {
   return {
     id: r.id,
@@ -158,7 +164,10 @@ function amountText(text: string, scale: number): string {
 /* eslint-disable no-control-regex -- control characters are what JSON escapes */
 /** A string JSON.stringify writes as it is between quotes: no quote, backslash, control character or surrogate. */
 const PLAIN_JSON_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
-/** The same for stored bank text, which also holds none of the escape's characters (so decodePgText returns it as it is). */
+/**
+ * The same for stored bank text, which also holds none of the escape's characters (so decodePgText returns it as it
+ * is).
+ */
 const PLAIN_STORED_TEXT = /^[^"\\\u0000-\u001f\ud800-\udfff\u2400\u241b]*$/;
 /* eslint-enable no-control-regex */
 

@@ -125,7 +125,10 @@ export function toDeliveryDto(d: DeliveryRowLike): z.input<typeof DeliverySchema
   };
 }
 
-/** A new delivery as POSTs that queue one answer it: the delivery itself (`deliveryId`, its former answer, kept one release). */
+/**
+ * A new delivery as POSTs that queue one answer it: the delivery itself (`deliveryId`, its former answer, kept one
+ * release).
+ */
 export const QueuedDeliverySchema = DeliverySchema.extend({
   deliveryId: Id.meta({ description: 'Same as `id` (the former answer; kept for one release)' }),
 }).meta({ id: 'QueuedWebhookDelivery' });

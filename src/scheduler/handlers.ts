@@ -27,7 +27,9 @@ import { deterministicUuid, triggerSync } from './runs.ts';
 import { reconcileSchedules } from './schedules.ts';
 import type { SingleFlight } from './single-flight.ts';
 
-/** A job of another subsystem run once a day (overdue onboarding, certificate expiry): idempotent, throws on failure. */
+/**
+ * A job of another subsystem run once a day (overdue onboarding, certificate expiry): idempotent, throws on failure.
+ */
 export interface MaintenanceHook {
   name: string;
   run(): Promise<void>;

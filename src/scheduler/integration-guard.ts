@@ -75,7 +75,10 @@ if probe == 1 then
 end
 return {1, 0, probe == 1 and 'probe' or 'ok'}`;
 
-/** KEYS: circuit. ARGV: countsAsFailure (0|1), retryAfterMs, threshold, cooldownMs, idleTtlMs. Returns 1 when this call opened a closed circuit. */
+/**
+ * KEYS: circuit. ARGV: countsAsFailure (0|1), retryAfterMs, threshold, cooldownMs, idleTtlMs. Returns 1 when this call
+ * opened a closed circuit.
+ */
 const FAILURE = `${NOW}
 local c = KEYS[1]
 local ra = tonumber(ARGV[2])
@@ -107,7 +110,10 @@ return 0`;
 export interface IntegrationGuard {
   /** Takes a token for one window job of `integrationId`, or says how long to wait and why. */
   acquire(integrationId: string): Promise<GuardDecision>;
-  /** A bank call failed retryably; `countsAsFailure` is false for 429 (it only blocks until Retry-After). Resolves true when the circuit just opened. */
+  /**
+   * A bank call failed retryably; `countsAsFailure` is false for 429 (it only blocks until Retry-After). Resolves true
+   * when the circuit just opened.
+   */
   recordFailure(integrationId: string, opts: { countsAsFailure: boolean; retryAfterMs?: number }): Promise<boolean>;
   /** A window succeeded; resolves true when this closed an open circuit. */
   recordSuccess(integrationId: string): Promise<boolean>;

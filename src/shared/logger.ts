@@ -308,7 +308,10 @@ export function initLogger(settings: LoggerSettings): Logger {
   return root;
 }
 
-/** The name of the function in a stack's first frame (`at name (file:line)`); none for an anonymous frame (`at file:line`), whose text is a path. */
+/**
+ * The name of the function in a stack's first frame (`at name (file:line)`); none for an anonymous frame
+ * (`at file:line`), whose text is a path.
+ */
 function throwingFunction(stack: string | undefined): string | undefined {
   const frame = stack?.split('\n')[1]?.trim();
   return frame === undefined ? undefined : /^at (.+?) \(/.exec(frame)?.[1];

@@ -92,7 +92,8 @@ export function isWeekend(date: IsoDate): boolean {
  * (about 45 µs to make one, 2 µs to format with it; every sync window asked for a few). Time zones are the accounts'
  * few, but Intl also accepts other spellings of a zone ('america/new_york', offsets such as '+01:00'), each a key of
  * its own at about 37 KB a formatter: past `MAX_FORMATTERS` the cache starts again, so odd spellings cost time,
- * never unbounded memory. No zone (undefined from an untyped caller) is the process's zone, which may change: never cached.
+ * never unbounded memory. No zone (undefined from an untyped caller) is the process's zone, which may change: never
+ * cached.
  */
 const formatters = new Map<string, Intl.DateTimeFormat>();
 const MAX_FORMATTERS = 256;

@@ -29,7 +29,10 @@ export interface ViewRecord {
   wire: string;
   /** 1-based position of the item in the bank's day (stable across the day's records and clocks). */
   seq: number;
-  /** The item's marks (`late`, `withdrawn-returned`, `hostile-narrative`, …) and this record's odd fields (`odd:customerRef=null`). */
+  /**
+   * The item's marks (`late`, `withdrawn-returned`, `hostile-narrative`, …) and this record's odd fields
+   * (`odd:customerRef=null`).
+   */
   marks: string[];
 }
 

@@ -16,7 +16,10 @@ export interface Quirks {
   amountChangesOnPosting: boolean;
   /** A few intraday items never post. */
   unpostedIntraday: boolean;
-  /** An item dated 3 business days back appears in history only from its reveal date; balances include it from the start. */
+  /**
+   * An item dated 3 business days back appears in history only from its reveal date; balances include it from the
+   * start.
+   */
   latePostings: boolean;
   /** Legitimately identical transactions on one day (three 25.00 fees with identical references). */
   identicalTransactions: boolean;

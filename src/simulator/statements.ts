@@ -90,7 +90,9 @@ function wrapFields(record: string, width = 80): string[] {
   return out;
 }
 
-/** A record whose last field is text (16, 88 narrative) cut into 80-column physical records, continued in 88 records. */
+/**
+ * A record whose last field is text (16, 88 narrative) cut into 80-column physical records, continued in 88 records.
+ */
 function wrap(record: string, width = 80): string[] {
   const out = [record.slice(0, width)];
   for (let i = width; i < record.length; i += width - 3) {
@@ -148,7 +150,10 @@ export function renderBai2(ledger: Ledger, w: StatementWindow, options: Bai2Opti
   return `${lines.join('\r\n')}\r\n`;
 }
 
-/** Text as XML 1.0 can carry it: escaped, and without the characters it cannot hold at all (NUL, most C0 controls, lone surrogates). */
+/**
+ * Text as XML 1.0 can carry it: escaped, and without the characters it cannot hold at all (NUL, most C0 controls, lone
+ * surrogates).
+ */
 const xml = (s: string) =>
   s
     .replace(

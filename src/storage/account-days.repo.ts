@@ -88,7 +88,8 @@ export async function upsertDayProofs(
       select as_of_date, opening_ledger_minor, ending_ledger_minor, currency, decimal_location, record_timestamp
       from balances where account_id = ${accountId} and kind = 'final' and as_of_date = any(${days}::date[])
     ), intraday as (
-      select as_of_date from balances where account_id = ${accountId} and kind = 'current_day' and as_of_date = any(${days}::date[])
+      select as_of_date from balances where account_id = ${accountId} and kind = 'current_day'
+        and as_of_date = any(${days}::date[])
     ), tx as (
       select booking_date,
         coalesce(sum(amount_minor) filter (where direction = 'credit'), 0)::bigint as credits,
@@ -102,8 +103,10 @@ export async function upsertDayProofs(
       select booking_date, fetched_at, sync_run_id, record_count, credits_minor, debits_minor
       from bank_day_fetches where account_id = ${accountId} and booking_date = any(${days}::date[])
     ), run as (
-      select d.day, (array_agg(r.id order by r.finished_at desc nulls last))[1] as run_id, max(r.finished_at) as finished_at
-      from d join sync_runs r on r.account_id = ${accountId} and r.status = 'succeeded' and r.mode in ('prior_day', 'range')
+      select d.day, (array_agg(r.id order by r.finished_at desc nulls last))[1] as run_id,
+        max(r.finished_at) as finished_at
+      from d join sync_runs r on r.account_id = ${accountId} and r.status = 'succeeded'
+        and r.mode in ('prior_day', 'range')
         and r.kind in ('all', 'transactions') and d.day between r.window_from and r.window_to
       group by d.day
     ), rej as (
@@ -114,15 +117,15 @@ export async function upsertDayProofs(
       group by booking_date
     ), calc as (
       select d.day, acct.organization_id,
-        coalesce(bal.currency, acct.currency) as currency, coalesce(bal.decimal_location, acct.decimal_location) as decimal_location,
-        bal.as_of_date is not null as has_balance, bal.opening_ledger_minor as opening, bal.ending_ledger_minor as closing,
-        bal.record_timestamp, intraday.as_of_date is not null as has_intraday,
+        coalesce(bal.currency, acct.currency) as currency,
+        coalesce(bal.decimal_location, acct.decimal_location) as decimal_location,
+        bal.as_of_date is not null as has_balance, bal.opening_ledger_minor as opening,
+        bal.ending_ledger_minor as closing, bal.record_timestamp, intraday.as_of_date is not null as has_intraday,
         coalesce(tx.credits, 0)::bigint as credits, coalesce(tx.debits, 0)::bigint as debits,
         coalesce(tx.credit_count, 0) as credit_count, coalesce(tx.debit_count, 0) as debit_count,
-        (f.booking_date is not null or run.day is not null) as fetched,
-        f.fetched_at, f.sync_run_id as fetch_run_id, f.record_count as bank_record_count,
-        f.credits_minor as bank_credits, f.debits_minor as bank_debits, run.run_id, run.finished_at as run_finished_at,
-        rej.ids as rejected_ids,
+        (f.booking_date is not null or run.day is not null) as fetched, f.fetched_at, f.sync_run_id as fetch_run_id,
+        f.record_count as bank_record_count, f.credits_minor as bank_credits, f.debits_minor as bank_debits, run.run_id,
+        run.finished_at as run_finished_at, rej.ids as rejected_ids,
         bal.ending_ledger_minor - (bal.opening_ledger_minor + coalesce(tx.credits, 0) - coalesce(tx.debits, 0)) as diff
       from d cross join acct
       left join bal on bal.as_of_date = d.day
@@ -147,21 +150,26 @@ export async function upsertDayProofs(
     ), prev as (
       select day, state from account_days where account_id = ${accountId} and day = any(${days}::date[])
     ), up as (
-      insert into account_days as a (account_id, day, organization_id, state, difference_minor, reason, currency, decimal_location,
-        opening_ledger_minor, closing_ledger_minor, credits_minor, debits_minor, credit_count, debit_count, evidence, computed_at)
-      select ${accountId}::uuid, day, organization_id, state, case when state = 'broken' then diff end, reason, currency, decimal_location,
+      insert into account_days as a (account_id, day, organization_id, state, difference_minor, reason, currency,
+        decimal_location, opening_ledger_minor, closing_ledger_minor, credits_minor, debits_minor, credit_count,
+        debit_count, evidence, computed_at)
+      select ${accountId}::uuid, day, organization_id, state,
+        case when state = 'broken' then diff end, reason, currency, decimal_location,
         opening, closing, credits, debits, credit_count, debit_count,
         jsonb_strip_nulls(jsonb_build_object(
           'rule', 'opening_ledger + posted_credits - posted_debits = closing_ledger',
           'finalBalance', case when has_balance then jsonb_build_object(
-            'openingLedgerMinor', opening::text, 'closingLedgerMinor', closing::text, 'recordTimestamp', record_timestamp) end,
+            'openingLedgerMinor', opening::text, 'closingLedgerMinor', closing::text, 'recordTimestamp',
+            record_timestamp) end,
           'intradayBalanceOnly', case when not has_balance and has_intraday then true end,
           'expectedClosingMinor', (opening + credits - debits)::text,
           'stored', jsonb_build_object('creditsMinor', credits::text, 'debitsMinor', debits::text,
             'creditCount', credit_count, 'debitCount', debit_count),
-          'bankFetch', case when fetched_at is not null then jsonb_build_object('fetchedAt', fetched_at, 'syncRunId', fetch_run_id,
+          'bankFetch', case when fetched_at is not null
+            then jsonb_build_object('fetchedAt', fetched_at, 'syncRunId', fetch_run_id,
             'recordCount', bank_record_count, 'creditsMinor', bank_credits::text, 'debitsMinor', bank_debits::text) end,
-          'syncRun', case when run_id is not null then jsonb_build_object('id', run_id, 'finishedAt', run_finished_at) end,
+          'syncRun', case when run_id is not null
+            then jsonb_build_object('id', run_id, 'finishedAt', run_finished_at) end,
           'rejectedRecords', to_jsonb(rejected_ids)
         )),
         ${now.toISOString()}::timestamptz

@@ -113,7 +113,8 @@ export async function recordBankCalendar(
     update bank_accounts set
       bank_business_day = coalesce(${days.businessDay ?? null}::date, bank_business_day),
       bank_prior_business_day = coalesce(${days.priorBusinessDay ?? null}::date, bank_prior_business_day),
-      bank_calendar_at = case when ${days.businessDay ?? null}::date is null then bank_calendar_at else ${at.toISOString()}::timestamptz end
+      bank_calendar_at = case when ${days.businessDay ?? null}::date is null then bank_calendar_at
+        else ${at.toISOString()}::timestamptz end
     where id = ${id}`.execute(ex);
 }
 

@@ -135,7 +135,9 @@ export async function revokeApiKey(db: Executor, id: string): Promise<ApiKeyRow 
     .executeTakeFirst();
 }
 
-/** The channel the api_keys triggers NOTIFY on every change authentication depends on (migration 20261206T074000000Z). */
+/**
+ * The channel the api_keys triggers NOTIFY on every change authentication depends on (migration 20261206T074000000Z).
+ */
 export const API_KEYS_CHANNEL = 'api_keys_changed';
 
 /** The triggers that must fire for every revocation, change and deletion of a key. */
@@ -153,9 +155,8 @@ export async function sendApiKeysNotification(db: Executor, payload: string): Pr
 export async function missingApiKeyTriggers(db: Executor): Promise<string[]> {
   const { rows } = await sql<{ tgname: string }>`
     select tgname from pg_trigger
-    where tgrelid = 'api_keys'::regclass and tgname = any(${[...API_KEYS_NOTIFY_TRIGGERS]}::text[]) and tgenabled in ('O', 'A')`.execute(
-    db,
-  );
+    where tgrelid = 'api_keys'::regclass and tgname = any(${[...API_KEYS_NOTIFY_TRIGGERS]}::text[])
+      and tgenabled in ('O', 'A')`.execute(db);
   const enabled = new Set(rows.map((r) => r.tgname));
   return API_KEYS_NOTIFY_TRIGGERS.filter((name) => !enabled.has(name));
 }

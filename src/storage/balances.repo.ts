@@ -49,19 +49,21 @@ export async function upsertBalances(
     return [];
   }
   const result = await sql<{ id: string; inserted: boolean }>`
-    insert into balances (id, organization_id, account_id, as_of_date, kind, currency, decimal_location, opening_ledger_minor,
-      opening_available_minor, ending_ledger_minor, ending_available_minor, record_timestamp, content_hash, raw, source)
+    insert into balances (id, organization_id, account_id, as_of_date, kind, currency, decimal_location,
+      opening_ledger_minor, opening_available_minor, ending_ledger_minor, ending_available_minor, record_timestamp,
+      content_hash, raw, source)
     select id, organization_id, account_id, as_of_date, kind, currency, decimal_location, opening_ledger_minor,
       opening_available_minor, ending_ledger_minor, ending_available_minor, record_timestamp, content_hash, raw,
       coalesce(source, 'jpm_api')
-    from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(id uuid, organization_id uuid, account_id uuid, as_of_date date,
-      kind text, currency text, decimal_location smallint, opening_ledger_minor bigint, opening_available_minor bigint,
-      ending_ledger_minor bigint, ending_available_minor bigint, record_timestamp timestamptz, content_hash text, raw jsonb, source text)
+    from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(id uuid, organization_id uuid, account_id uuid,
+      as_of_date date, kind text, currency text, decimal_location smallint, opening_ledger_minor bigint,
+      opening_available_minor bigint, ending_ledger_minor bigint, ending_available_minor bigint,
+      record_timestamp timestamptz, content_hash text, raw jsonb, source text)
     on conflict (account_id, as_of_date, kind) do update set
       opening_ledger_minor = excluded.opening_ledger_minor, opening_available_minor = excluded.opening_available_minor,
       ending_ledger_minor = excluded.ending_ledger_minor, ending_available_minor = excluded.ending_available_minor,
-      record_timestamp = excluded.record_timestamp, content_hash = excluded.content_hash, raw = excluded.raw, source = excluded.source,
-      updated_at = now()
+      record_timestamp = excluded.record_timestamp, content_hash = excluded.content_hash, raw = excluded.raw,
+      source = excluded.source, updated_at = now()
     where balances.content_hash is distinct from excluded.content_hash
     returning id, (xmax = 0) as inserted`.execute(ex);
   return result.rows;

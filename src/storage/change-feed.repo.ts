@@ -59,7 +59,8 @@ export async function committedChangeEventsAfter(
   const org = filter.organizationId === null ? sql`` : sql`and e.organization_id = ${filter.organizationId}::uuid`;
   // ORDER BY names the table columns: a bare `id` would sort by the text alias below ("10" < "9").
   const result = await sql<ChangeEventRow>`
-    select e.id::text as id, e.xid::text as xid, e.organization_id, e.account_id, e.entity, e.entity_id, e.kind, e.created_at
+    select e.id::text as id, e.xid::text as xid, e.organization_id, e.account_id, e.entity, e.entity_id, e.kind,
+      e.created_at
     from change_events e
     where e.xid < (select pg_snapshot_xmin(pg_current_snapshot()))
       and (e.xid, e.id) > (${filter.after.xid}::xid8, ${filter.after.id}::bigint)
@@ -74,7 +75,8 @@ export async function purgeChangeEventsThrough(ex: Executor, through: FeedPositi
   const deleted = await sql`
     delete from change_events where (xid, id) <= (${through.xid}::xid8, ${through.id}::bigint)`.execute(ex);
   await sql`
-    update change_feed_state set purged_through_xid = ${through.xid}::xid8, purged_through_id = ${through.id}::bigint, purged_at = now()
+    update change_feed_state set purged_through_xid = ${through.xid}::xid8, purged_through_id = ${through.id}::bigint,
+      purged_at = now()
     where id = 1 and (purged_through_xid, purged_through_id) < (${through.xid}::xid8, ${through.id}::bigint)`.execute(
     ex,
   );
@@ -89,9 +91,8 @@ export async function purgeChangeEventsThrough(ex: Executor, through: FeedPositi
  */
 export async function resetFeed(ex: Executor, horizon: FeedPosition): Promise<number> {
   await sql`delete from change_events`.execute(ex);
-  await sql`update webhook_producer_state set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(
-    ex,
-  );
+  await sql`update webhook_producer_state
+      set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(ex);
   const result = await sql<{ epoch: number }>`
     update change_feed_state set epoch = epoch + 1, purged_through_xid = ${horizon.xid}::xid8,
       purged_through_id = ${horizon.id}::bigint, reset_at = now()

@@ -32,9 +32,8 @@ export async function databaseClock(ex: Executor): Promise<string> {
  */
 export async function hasPendingRows(ex: Executor, accountId: string, dates: readonly string[]): Promise<boolean> {
   const r = await sql<{ found: boolean }>`
-    select exists (select 1 from transactions where status = 'pending' and booking_date = any(${dates}::date[]) and account_id = ${accountId}) as found`.execute(
-    ex,
-  );
+    select exists (select 1 from transactions where status = 'pending' and booking_date = any(${dates}::date[])
+      and account_id = ${accountId}) as found`.execute(ex);
   return r.rows[0]?.found === true;
 }
 
@@ -50,8 +49,9 @@ export async function intradayCandidates(
   since: string,
 ): Promise<IntradayCandidate[]> {
   const r = await sql<IntradayCandidate>`
-    select t.id, t.status, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction, t.amount_minor::text as amount_minor,
-      t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule, d.created_at < ${since}::timestamptz as last_decision_before
+    select t.id, t.status, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction,
+      t.amount_minor::text as amount_minor, t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule,
+      d.created_at < ${since}::timestamptz as last_decision_before
     from transactions t
     left join lateral (
       -- The latest decision that set the row's status (a re_identified decision changes its id, not its status).

@@ -14,7 +14,8 @@ export async function lockNotificationPosition(ex: Executor): Promise<FeedPositi
 }
 
 export async function setNotificationPosition(ex: Executor, p: FeedPosition): Promise<void> {
-  await sql`update notification_producer_state set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
+  await sql`update notification_producer_state
+      set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
     where source = 'outbox_events'`.execute(ex);
 }
 
@@ -33,7 +34,9 @@ export interface NewNotification {
   params: Record<string, unknown>;
 }
 
-/** Inserts pending deliveries; one that exists for the same source and address is left alone. Returns how many are new. */
+/**
+ * Inserts pending deliveries; one that exists for the same source and address is left alone. Returns how many are new.
+ */
 export async function insertNotifications(
   ex: Executor,
   rows: readonly NewNotification[],
@@ -44,12 +47,15 @@ export async function insertNotifications(
   }
   const r = await sql<{ id: string }>`
     insert into notification_deliveries
-      (id, organization_id, integration_id, source, source_id, milestone, contact_id, recipient_email, recipient_role, params, give_up_at)
+      (id, organization_id, integration_id, source, source_id, milestone, contact_id, recipient_email, recipient_role,
+        params, give_up_at)
     select * from unnest(
-      ${rows.map((n) => n.id)}::uuid[], ${rows.map((n) => n.organizationId)}::uuid[], ${rows.map((n) => n.integrationId)}::uuid[],
-      ${rows.map((n) => n.source)}::text[], ${rows.map((n) => n.sourceId)}::text[], ${rows.map((n) => n.milestone)}::text[],
-      ${rows.map((n) => n.contactId)}::uuid[], ${rows.map((n) => n.recipientEmail)}::text[], ${rows.map((n) => n.recipientRole)}::text[],
-      ${rows.map((n) => JSON.stringify(n.params))}::jsonb[], array_fill(now() + make_interval(secs => ${maxAgeSeconds}::double precision), array[${rows.length}::int])
+      ${rows.map((n) => n.id)}::uuid[], ${rows.map((n) => n.organizationId)}::uuid[],
+      ${rows.map((n) => n.integrationId)}::uuid[], ${rows.map((n) => n.source)}::text[],
+      ${rows.map((n) => n.sourceId)}::text[], ${rows.map((n) => n.milestone)}::text[],
+      ${rows.map((n) => n.contactId)}::uuid[], ${rows.map((n) => n.recipientEmail)}::text[],
+      ${rows.map((n) => n.recipientRole)}::text[], ${rows.map((n) => JSON.stringify(n.params))}::jsonb[],
+      array_fill(now() + make_interval(secs => ${maxAgeSeconds}::double precision), array[${rows.length}::int])
     )
     on conflict (source, source_id, lower(recipient_email)) do nothing
     returning id`.execute(ex);
@@ -72,10 +78,12 @@ export async function expireStaleNotifications(ex: Executor): Promise<number> {
 /** Claims due deliveries for one runner (SKIP LOCKED: concurrent runners never take the same one). */
 export async function claimDueNotifications(ex: Executor, limit: number, lockSeconds: number): Promise<string[]> {
   const r = await sql<{ id: string }>`
-    update notification_deliveries d set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision), attempts = d.attempts + 1
+    update notification_deliveries d
+      set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision), attempts = d.attempts + 1
     from (
       select id from notification_deliveries
-      where status = 'pending' and next_attempt_at <= now() and give_up_at > now() and (locked_until is null or locked_until < now())
+      where status = 'pending' and next_attempt_at <= now() and give_up_at > now()
+        and (locked_until is null or locked_until < now())
       order by next_attempt_at
       limit ${limit}
       for update skip locked
@@ -145,7 +153,8 @@ export async function recordNotificationAttempt(
       status = case when ${a.sent}::boolean then 'sent' when ${retry} > give_up_at then 'failed' else 'pending' end,
       next_attempt_at = ${retry},
       completed_at = case when ${a.sent}::boolean or ${retry} > give_up_at then now() end,
-      locked_until = null, last_attempt_at = ${a.startedAt}, last_error = ${a.error}, message_id = coalesce(${a.messageId}, message_id)
+      locked_until = null, last_attempt_at = ${a.startedAt}, last_error = ${a.error},
+      message_id = coalesce(${a.messageId}, message_id)
     where id = ${a.deliveryId}
     returning status`.execute(ex);
   return r.rows[0]?.status ?? 'failed';

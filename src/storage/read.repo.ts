@@ -316,7 +316,8 @@ function textCandidates(filter: TransactionFilter & { text: string }, page: Page
     (select m.transaction_id from (
       select f.transaction_id, f.booking_date from first_matches f
       union
-      select a.transaction_id, a.booking_date from all_matches a where (select count(*) from first_matches) < ${page.limit + 1}
+      select a.transaction_id, a.booking_date from all_matches a
+        where (select count(*) from first_matches) < ${page.limit + 1}
     ) as m
     order by ${keyOf('m')} limit ${page.limit + 1})
     union
@@ -332,7 +333,8 @@ function textCandidates(filter: TransactionFilter & { text: string }, page: Page
 const WALK_ROWS_PER_PAGE_ROW = 100;
 
 function matchesFrom(like: string, org: string | undefined) {
-  return sql`from transaction_search s where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}`;
+  return sql`from transaction_search s
+      where s.description ilike ${like} ${org === undefined ? sql`` : sql`and s.organization_id = ${org}::uuid`}`;
 }
 
 /**
@@ -428,9 +430,9 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
  *   did so from the second page on (the cursor's range looks like a third of the table): every row of the table
  *   sorted, 420-810 ms a page at 400k-1M rows. In `firstSeen` order the organization, the whole table and an account
  *   have an index in that order (an account's or a booking-date range's pages there are bounded walks, see
- *   `boundedDrivers`; an account's walk is of its own index). `status=removed` and `status=pending` have partial indexes of their own in each order, for
- *   one organization or all (few rows each): the walk is then of those, and reads only that status's rows of the
- *   organization.
+ *   `boundedDrivers`; an account's walk is of its own index). `status=removed` and `status=pending` have partial
+ *   indexes of their own in each order, for one organization or all (few rows each): the walk is then of those, and
+ *   reads only that status's rows of the organization.
  *
  * Pages with an amount are bounded walks; with a reference, a value date or a text they are answered by those indexes
  * as they are (a reference in `firstSeen` order by a bounded walk). JIT is off for these
@@ -659,8 +661,8 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: PageR
           { ...filter, referenceIn: 'customer' as const },
         ]
       : [filter];
-  // A reference, booking dates or a status are driven with the organization (their organization-led indexes): a scoped key
-  // reads its own matches, not every organization's. An amount or an account is not: an index led by the
+  // A reference, booking dates or a status are driven with the organization (their organization-led indexes): a scoped
+  // key reads its own matches, not every organization's. An amount or an account is not: an index led by the
   // organization would win without statistics and read all its rows.
   const driverOf = (own: BranchFilter): BranchFilter => {
     const withOrg =
@@ -677,7 +679,8 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: PageR
     Array.from({ length: Math.max(drivers.length, branches.length) }, (_, i) => {
       const f = branches[i] ?? branches[0]!;
       const rows = driven(drivers[i] ?? drivers[0]!).offset(0);
-      return sql`select a.id, a.booking_date from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionSelect, page.sort, page.after)}) as a`;
+      return sql`select a.id, a.booking_date
+          from (${applyAfter(filterOver(ex.selectFrom(rows.as('t')).select(['t.id', 't.booking_date']), f) as unknown as TransactionSelect, page.sort, page.after)}) as a`;
     }),
   );
   const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
@@ -713,7 +716,8 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: PageR
               drivers.map((d) => sql`(${driven(d)})`),
               sql` union all `,
             )}`;
-      return sql`${cte(r, k)} as materialized (select count(*) as n from (select 1 from (${scans}) as u limit ${upTo}) as x)`;
+      return sql`${cte(r, k)} as materialized (select count(*) as n
+          from (select 1 from (${scans}) as u limit ${upTo}) as x)`;
     }),
   ).flat();
   const rounds = Array.from({ length: COUNT_ROUNDS }, (_, r) => sql.raw(`n${r}`));
@@ -721,7 +725,8 @@ function boundedListQueries(ex: Executor, filter: TransactionFilter, page: PageR
   const choice =
     ways.length > 1
       ? sql`with ${sql.join(counted, sql`, `)}, choice as materialized (
-      select v.k from (values ${sql.join(choices)}) as v(k, ${sql.join(rounds)}) order by ${sql.join(rounds.map((n) => sql`v.${n}`))}, v.k limit 1)`
+      select v.k from (values ${sql.join(choices)}) as v(k, ${sql.join(rounds)})
+        order by ${sql.join(rounds.map((n) => sql`v.${n}`))}, v.k limit 1)`
       : sql``;
   // With a choice, each way's read behind a one-time filter on it: only the chosen way's scans run.
   const fallbacks = found.map(

@@ -8,7 +8,10 @@ import type { Executor } from './db.ts';
  * complete. The step that fills it is src/events/search-index.ts; the read that uses it is `q=` in read.repo.ts.
  */
 
-/** The search table's position, locked for this transaction; undefined when another step holds it (it is doing the work). */
+/**
+ * The search table's position, locked for this transaction; undefined when another step holds it (it is doing the
+ * work).
+ */
 export async function lockSearchPosition(
   ex: Executor,
   options: { wait?: boolean } = {},
@@ -51,9 +54,11 @@ export async function refreshSearchRows(ex: Executor, ids: readonly string[]): P
     insert into transaction_search (transaction_id, organization_id, booking_date, description)
     select t.id, t.organization_id, t.booking_date, t.description
     from unnest(${[...ids]}::uuid[]) as k(id)
-    cross join lateral (select t.id, t.organization_id, t.booking_date, t.description from transactions t where t.id = k.id limit 1) as t
+    cross join lateral (select t.id, t.organization_id, t.booking_date, t.description from transactions t
+      where t.id = k.id limit 1) as t
     on conflict (transaction_id) do update
-      set organization_id = excluded.organization_id, booking_date = excluded.booking_date, description = excluded.description
+      set organization_id = excluded.organization_id, booking_date = excluded.booking_date,
+        description = excluded.description
     where (transaction_search.organization_id, transaction_search.booking_date, transaction_search.description)
       is distinct from (excluded.organization_id, excluded.booking_date, excluded.description)`.execute(ex);
   await sql`

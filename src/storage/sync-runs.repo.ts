@@ -89,9 +89,10 @@ export async function getSyncRun(ex: Executor, id: string) {
 export async function addRunCounts(ex: Executor, id: string, c: Partial<SyncCounts>): Promise<void> {
   await sql`
     update sync_runs set
-      fetched = fetched + ${c.fetched ?? 0}, inserted = inserted + ${c.inserted ?? 0}, updated = updated + ${c.updated ?? 0},
-      unchanged = unchanged + ${c.unchanged ?? 0}, superseded = superseded + ${c.superseded ?? 0},
-      removed = removed + ${c.removed ?? 0}, rejected = rejected + ${c.rejected ?? 0}, balances = balances + ${c.balances ?? 0}
+      fetched = fetched + ${c.fetched ?? 0}, inserted = inserted + ${c.inserted ?? 0},
+      updated = updated + ${c.updated ?? 0}, unchanged = unchanged + ${c.unchanged ?? 0},
+      superseded = superseded + ${c.superseded ?? 0}, removed = removed + ${c.removed ?? 0},
+      rejected = rejected + ${c.rejected ?? 0}, balances = balances + ${c.balances ?? 0}
     where id = ${id}`.execute(ex);
 }
 
@@ -128,8 +129,10 @@ export async function writeRunNotes(
     update sync_runs r set
       warnings = ${JSON.stringify(note.warnings)}::jsonb,
       bank_business_day = coalesce(${note.bankBusinessDay ?? null}::date, r.bank_business_day),
-      window_from = case when r.mode in ('prior_day', 'intraday') then coalesce(${note.window?.from ?? null}::date, r.window_from) else r.window_from end,
-      window_to = case when r.mode in ('prior_day', 'intraday') then coalesce(${note.window?.to ?? null}::date, r.window_to) else r.window_to end
+      window_from = case when r.mode in ('prior_day', 'intraday')
+        then coalesce(${note.window?.from ?? null}::date, r.window_from) else r.window_from end,
+      window_to = case when r.mode in ('prior_day', 'intraday')
+        then coalesce(${note.window?.to ?? null}::date, r.window_to) else r.window_to end
     where r.id = ${id}`.execute(ex);
 }
 
@@ -273,8 +276,8 @@ export async function endWindowRun(
   await sql`
     update sync_runs set windows_done = windows_done + 1,
       fetched = fetched + ${c.fetched}, inserted = inserted + ${c.inserted}, updated = updated + ${c.updated},
-      unchanged = unchanged + ${c.unchanged}, superseded = superseded + ${c.superseded}, removed = removed + ${c.removed},
-      rejected = rejected + ${c.rejected}, balances = balances + ${c.balances}
+      unchanged = unchanged + ${c.unchanged}, superseded = superseded + ${c.superseded},
+      removed = removed + ${c.removed}, rejected = rejected + ${c.rejected}, balances = balances + ${c.balances}
     where id = ${parentRunId}`.execute(ex);
   return true;
 }
@@ -291,7 +294,8 @@ export async function cancelQueuedWindows(ex: Executor, parentRunId: string): Pr
   await sql`update sync_runs set status = 'cancelled', finished_at = now()
     where parent_run_id = ${parentRunId} and status = 'queued'`.execute(ex);
   await sql`update sync_runs p set windows_done = (
-      select count(*) from sync_runs w where w.parent_run_id = p.id and w.status in ('succeeded', 'failed', 'cancelled'))
+      select count(*) from sync_runs w where w.parent_run_id = p.id
+        and w.status in ('succeeded', 'failed', 'cancelled'))
     where p.id = ${parentRunId}`.execute(ex);
 }
 
@@ -336,7 +340,9 @@ export async function endUnfinishedWindows(
     where parent_run_id = ${parentRunId} and status in ('queued', 'running')`.execute(ex);
 }
 
-/** What a parent's windows add up to: how many, how many succeeded or ended, their counts, and a failed window's error. */
+/**
+ * What a parent's windows add up to: how many, how many succeeded or ended, their counts, and a failed window's error.
+ */
 export interface WindowTotals extends Record<CountColumn, number> {
   total: number;
   ok: number;

@@ -40,8 +40,9 @@ export async function insertAliases(ex: Executor, aliases: readonly TransactionA
 
 /**
  * The posted rows that these channels' fingerprint keys are aliases of, by exact key, with the columns
- * `looseMatches` compares and the alias's look-alike group; `alias_key` is `source|fingerprint_key`. Only posted ones: aliases are made between
- * posted items (`LOOSE_MATCH_CLASS`), and a row that left `posted` (removed, superseded) is no longer the item.
+ * `looseMatches` compares and the alias's look-alike group; `alias_key` is `source|fingerprint_key`. Only posted ones:
+ * aliases are made between posted items (`LOOSE_MATCH_CLASS`), and a row that left `posted` (removed, superseded) is no
+ * longer the item.
  */
 export async function findAliasedRows(
   ex: Executor,
@@ -53,12 +54,14 @@ export async function findAliasedRows(
   }
   const result = await sql<LooseCandidate & { alias_key: string; look_alikes: LookAlikes }>`
     select a.source || '|' || a.fingerprint_key as alias_key, a.look_alikes,
-      t.id, t.post_code, t.jpm_transaction_id, t.fingerprint_key, t.content_hash, t.status, t.source, t.booking_date::text as booking_date,
-      t.direction, t.amount_minor::text as amount_minor, t.currency, t.bai_type_code, t.bank_reference, t.customer_reference
+      t.id, t.post_code, t.jpm_transaction_id, t.fingerprint_key, t.content_hash, t.status, t.source,
+      t.booking_date::text as booking_date, t.direction, t.amount_minor::text as amount_minor, t.currency,
+      t.bai_type_code, t.bank_reference, t.customer_reference
     from transaction_aliases a
     join transactions t on t.id = a.transaction_id
     where a.account_id = ${accountId}
-      and (a.source, a.fingerprint_key) in (select * from unnest(${keys.map((k) => k.source)}::text[], ${keys.map((k) => k.fingerprintKey)}::text[]))
+      and (a.source, a.fingerprint_key) in (select *
+        from unnest(${keys.map((k) => k.source)}::text[], ${keys.map((k) => k.fingerprintKey)}::text[]))
       and t.account_id = ${accountId} and t.status = 'posted'`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);

@@ -17,12 +17,18 @@ export async function integrationTotals(ex: Executor, integrationId: string): Pr
   const q = await sql<IntegrationTotalsRow>`
     select
       (select count(*) from bank_accounts where integration_id = ${integrationId})::text as accounts,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'posted')::text as transactions,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'pending')::text as pending,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'superseded')::text as superseded,
-      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id where a.integration_id = ${integrationId} and t.status = 'removed')::text as removed,
-      (select count(*) from balances b join bank_accounts a on a.id = b.account_id where a.integration_id = ${integrationId})::text as balances,
-      (select count(*) from (select t.account_id, t.post_code, t.jpm_transaction_id from transactions t join bank_accounts a on a.id = t.account_id
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id
+        where a.integration_id = ${integrationId} and t.status = 'posted')::text as transactions,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id
+        where a.integration_id = ${integrationId} and t.status = 'pending')::text as pending,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id
+        where a.integration_id = ${integrationId} and t.status = 'superseded')::text as superseded,
+      (select count(*) from transactions t join bank_accounts a on a.id = t.account_id
+        where a.integration_id = ${integrationId} and t.status = 'removed')::text as removed,
+      (select count(*) from balances b join bank_accounts a on a.id = b.account_id
+        where a.integration_id = ${integrationId})::text as balances,
+      (select count(*) from (select t.account_id, t.post_code, t.jpm_transaction_id from transactions t
+        join bank_accounts a on a.id = t.account_id
          where a.integration_id = ${integrationId} group by 1, 2, 3 having count(*) > 1) d)::text as duplicates`.execute(
     ex,
   );
@@ -40,7 +46,8 @@ export async function postedTransactionKeys(
     amount_minor: string;
     booking_date: string;
   }>`
-    select a.jpm_account_id, t.jpm_transaction_id, t.amount_minor::text, t.booking_date from transactions t join bank_accounts a on a.id = t.account_id
+    select a.jpm_account_id, t.jpm_transaction_id, t.amount_minor::text, t.booking_date from transactions t
+      join bank_accounts a on a.id = t.account_id
     where a.integration_id = ${integrationId} and t.status = 'posted'`.execute(ex);
   return q.rows;
 }

@@ -53,7 +53,8 @@ export async function findForMatching(
       data_quality
     from transactions
     where account_id = ${accountId}
-      and ((post_code = any(${[...new Set(postCodes)]}::text[]) and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
+      and ((post_code = any(${[...new Set(postCodes)]}::text[])
+        and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
           and jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200)
         or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
   for (const r of result.rows) {
@@ -86,7 +87,9 @@ export async function findFingerprintGroups(
   return result.rows;
 }
 
-/** A stored row that a record may be the same item as although their fingerprints differ (ingest.ts, `looseMatches`). */
+/**
+ * A stored row that a record may be the same item as although their fingerprints differ (ingest.ts, `looseMatches`).
+ */
 export interface LooseCandidate extends ExistingTransaction {
   booking_date: string;
   direction: string;
@@ -118,13 +121,13 @@ export async function findLooseCandidates(
   // partial index of those rows (migration 20261206T170000000Z), not every row of the page's days.
   const channel = onlyApiRecords ? sql`and t.source <> 'jpm_api'` : sql``;
   const result = await sql<LooseCandidate>`
-    select t.id, t.post_code, t.jpm_transaction_id, t.fingerprint_key, t.content_hash, t.status, t.source, t.booking_date::text as booking_date,
-      t.direction, t.amount_minor::text as amount_minor, t.currency, t.bai_type_code, t.bank_reference, t.customer_reference
+    select t.id, t.post_code, t.jpm_transaction_id, t.fingerprint_key, t.content_hash, t.status, t.source,
+      t.booking_date::text as booking_date, t.direction, t.amount_minor::text as amount_minor, t.currency,
+      t.bai_type_code, t.bank_reference, t.customer_reference
     from transactions t
     where t.account_id = ${accountId} and t.booking_date = any(${[...new Set(dates)]}::date[])
-      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P' and t.status = 'posted' ${channel}`.execute(
-    ex,
-  );
+      and t.amount_minor = any(${[...new Set(amounts)]}::bigint[]) and t.post_code = 'P'
+        and t.status = 'posted' ${channel}`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
     r.bank_reference = decodePgText(r.bank_reference);
@@ -133,7 +136,10 @@ export async function findLooseCandidates(
   return result.rows;
 }
 
-/** The pairs of channels (`source` and the evidence's `previousSource`, sorted, `|`-joined) already decided on each row by `rule`. */
+/**
+ * The pairs of channels (`source` and the evidence's `previousSource`, sorted, `|`-joined) already decided on each row
+ * by `rule`.
+ */
 export async function decidedChannelPairs(
   ex: Executor,
   transactionIds: readonly string[],
@@ -250,14 +256,16 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
   }
   const result = await sql<{ id: string }>`
     with ins as (
-      insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
-        booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality, source)
+      insert into transactions (id, organization_id, account_id, status, direction, amount_minor, currency,
+        decimal_location, booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference,
+        description, jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, narrative, data_quality, source)
       select id, organization_id, account_id, status, direction, amount_minor, currency, decimal_location,
         booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
-        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, ${NARRATIVE}, nullif(data_quality, 'null'::jsonb), source
+        jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, ${NARRATIVE},
+        nullif(data_quality, 'null'::jsonb), source
       from jsonb_to_recordset(${rowsJsonText(rows)}::jsonb) as r ${RECORDSET}
-      on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
+      on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> ''
+        and char_length(jpm_transaction_id) <= 200
       do nothing
       returning id, organization_id, account_id
     ), events as (
@@ -293,17 +301,19 @@ export async function updateTransactions(
       select t.* from transactions t join r on r.id = t.id
     ), upd as (
       update transactions t set
-        direction = r.direction, amount_minor = r.amount_minor, currency = r.currency, decimal_location = r.decimal_location,
-        booking_date = r.booking_date, value_date = r.value_date, bai_type_code = r.bai_type_code,
-        bai_summary_code = r.bai_summary_code, bank_reference = r.bank_reference, customer_reference = r.customer_reference,
-        description = r.description, jpm_transaction_id = r.jpm_transaction_id, post_code = r.post_code,
-        fingerprint_key = r.fingerprint_key, content_hash = r.content_hash, raw = r.raw,
-        narrative = ${NARRATIVE}, data_quality = nullif(r.data_quality, 'null'::jsonb), source = r.source,
-        version = t.version + 1, updated_at = now()
+        direction = r.direction, amount_minor = r.amount_minor, currency = r.currency,
+        decimal_location = r.decimal_location, booking_date = r.booking_date, value_date = r.value_date,
+        bai_type_code = r.bai_type_code, bai_summary_code = r.bai_summary_code, bank_reference = r.bank_reference,
+        customer_reference = r.customer_reference, description = r.description,
+        jpm_transaction_id = r.jpm_transaction_id, post_code = r.post_code, fingerprint_key = r.fingerprint_key,
+        content_hash = r.content_hash, raw = r.raw, narrative = ${NARRATIVE},
+        data_quality = nullif(r.data_quality, 'null'::jsonb), source = r.source, version = t.version + 1,
+        updated_at = now()
       from r where t.id = r.id and t.content_hash is distinct from r.content_hash
       returning t.id
     ), hist as (
-      insert into transaction_versions (organization_id, transaction_id, version, reason, changed_fields, previous, sync_run_id, source)
+      insert into transaction_versions (organization_id, transaction_id, version, reason, changed_fields, previous,
+        sync_run_id, source)
       select old.organization_id, old.id, old.version, r.reason,
         array_remove(array[
           case when old.amount_minor <> r.amount_minor then 'amount' end,
@@ -311,7 +321,8 @@ export async function updateTransactions(
           case when old.booking_date <> r.booking_date then 'booking_date' end,
           case when old.value_date is distinct from r.value_date then 'value_date' end,
           case when old.description <> r.description then 'description' end,
-          case when old.bank_reference <> r.bank_reference or old.customer_reference <> r.customer_reference then 'references' end,
+          case when old.bank_reference <> r.bank_reference or old.customer_reference <> r.customer_reference
+            then 'references' end,
           case when old.bai_type_code is distinct from r.bai_type_code then 'bai_type_code' end,
           case when old.jpm_transaction_id <> r.jpm_transaction_id then 'jpm_transaction_id' end,
           case when old.raw <> r.raw then 'raw' end,
@@ -340,9 +351,8 @@ export async function insertChangeEvents(ex: Executor, rows: readonly NewChangeE
   await sql`
     insert into change_events (organization_id, account_id, entity, entity_id, kind)
     select organization_id, account_id, coalesce(entity, 'transaction'), entity_id, kind
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, entity text, entity_id uuid, kind text)`.execute(
-    ex,
-  );
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(organization_id uuid, account_id uuid, entity text,
+      entity_id uuid, kind text)`.execute(ex);
 }
 
 export interface DecisionRow {
@@ -363,9 +373,11 @@ export async function insertDecisions(ex: Executor, rows: readonly DecisionRow[]
     return;
   }
   await sql`
-    insert into transaction_decisions (organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id, source)
+    insert into transaction_decisions (organization_id, account_id, transaction_id, related_transaction_id, decision,
+      rule, evidence, sync_run_id, source)
     select organization_id, account_id, transaction_id, related_transaction_id, decision, rule, evidence, sync_run_id,
-      coalesce(r.source, (select t.source from transactions t where t.id = coalesce(r.related_transaction_id, r.transaction_id)))
+      coalesce(r.source, (select t.source from transactions t
+        where t.id = coalesce(r.related_transaction_id, r.transaction_id)))
     from jsonb_to_recordset(${pgJsonText(rows)}::jsonb) as r(organization_id uuid, account_id uuid, transaction_id uuid,
       related_transaction_id uuid, decision text, rule text, evidence jsonb, sync_run_id uuid, source text)`.execute(
     ex,
@@ -413,14 +425,14 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
   // One row per hash within a statement: `on conflict do update` may not touch the same row twice.
   const unique = [...new Map(hashed.map((r) => [r.record_hash, r])).values()];
   await sql`
-    insert into sync_rejects as s (organization_id, account_id, sync_run_id, record_type, reason, raw, record_hash, record_index,
-      jpm_transaction_id, booking_date, record_class, fields)
+    insert into sync_rejects as s (organization_id, account_id, sync_run_id, record_type, reason, raw, record_hash,
+      record_index, jpm_transaction_id, booking_date, record_class, fields)
     select organization_id, account_id, sync_run_id, record_type, reason, coalesce(raw, 'null'::jsonb),
       record_hash, record_index, jpm_transaction_id, booking_date, record_class,
       coalesce(fields, '{}'::text[])
     from jsonb_to_recordset(${pgJsonText(unique)}::jsonb) as r(organization_id uuid, account_id uuid, sync_run_id uuid,
-      record_type text, reason text, raw jsonb, record_hash text, record_index int, jpm_transaction_id text, booking_date date,
-      record_class text, fields text[])
+      record_type text, reason text, raw jsonb, record_hash text, record_index int, jpm_transaction_id text,
+      booking_date date, record_class text, fields text[])
     on conflict (account_id, record_type, record_hash) where resolved_at is null do update set
       seen_count = s.seen_count + 1, last_seen_at = now(), sync_run_id = coalesce(excluded.sync_run_id, s.sync_run_id),
       reason = excluded.reason, record_index = excluded.record_index, fields = excluded.fields`.execute(ex);
@@ -533,7 +545,9 @@ export interface AccountWriteState {
   openRejects: boolean;
   /** The account has some alias (`findAliasedRows` can find something). */
   aliases: boolean;
-  /** The account has some row of a channel other than the API (`findLooseCandidates` of API records can find something). */
+  /**
+   * The account has some row of a channel other than the API (`findLooseCandidates` of API records can find something).
+   */
   otherChannels: boolean;
 }
 
@@ -547,7 +561,8 @@ export interface AccountWriteState {
  */
 export async function accountWriteState(ex: Executor, accountId: string): Promise<AccountWriteState> {
   const r = await sql<{ open_rejects: boolean; aliases: boolean; other_channels: boolean }>`
-    select exists (select 1 from sync_rejects where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null) as open_rejects,
+    select exists (select 1 from sync_rejects where account_id = ${accountId} and record_type = 'transaction'
+      and resolved_at is null) as open_rejects,
       exists (select 1 from transaction_aliases where account_id = ${accountId}) as aliases,
       exists (select 1 from transactions where account_id = ${accountId} and source <> 'jpm_api') as other_channels`.execute(
     ex,
@@ -607,7 +622,8 @@ export async function resolvePendingRows(
     return;
   }
   await sql`
-    update transactions t set status = r.status, superseded_by = r.superseded_by, version = t.version + 1, updated_at = now()
+    update transactions t set status = r.status, superseded_by = r.superseded_by, version = t.version + 1,
+      updated_at = now()
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, status text, superseded_by uuid)
     where t.id = r.id and t.status = 'pending'`.execute(ex);
 }

@@ -22,11 +22,13 @@ export async function upsertDuplicateSuspicions(
 ): Promise<string[]> {
   const found = await sql<{ id: string }>`
     with live as (
-      select t.id, t.organization_id, t.booking_date, t.direction, t.amount_minor, t.currency, t.decimal_location, t.status,
-        t.jpm_transaction_id, t.fingerprint_key, t.first_seen_at, split_part(t.fingerprint_key, ':', 1) as cls,
-        split_part(t.fingerprint_key, ':', 2) as fp, nullif(split_part(t.fingerprint_key, ':', 3), '')::int as occ
+      select t.id, t.organization_id, t.booking_date, t.direction, t.amount_minor, t.currency, t.decimal_location,
+        t.status, t.jpm_transaction_id, t.fingerprint_key, t.first_seen_at,
+        split_part(t.fingerprint_key, ':', 1) as cls, split_part(t.fingerprint_key, ':', 2) as fp,
+        nullif(split_part(t.fingerprint_key, ':', 3), '')::int as occ
       from transactions t
-      where t.account_id = ${accountId} and t.booking_date between ${from} and ${to} and t.status in ('posted', 'pending')
+      where t.account_id = ${accountId} and t.booking_date between ${from} and ${to}
+        and t.status in ('posted', 'pending')
     ), groups as (
       select booking_date, fp, min(organization_id::text)::uuid as organization_id, min(direction) as direction,
         min(amount_minor) as amount_minor, min(currency) as currency, min(decimal_location) as decimal_location,
@@ -41,7 +43,8 @@ export async function upsertDuplicateSuspicions(
       from live group by booking_date, fp having count(*) > 1
     ), judged as (
       select g.*, f.fetched_at,
-        case when f.booking_date is not null then coalesce((f.repeated_fingerprints ->> g.fp)::int, 1) end as fetched_count
+        case when f.booking_date is not null
+          then coalesce((f.repeated_fingerprints ->> g.fp)::int, 1) end as fetched_count
       from groups g left join bank_day_fetches f on f.account_id = ${accountId} and f.booking_date = g.booking_date
     ), suspicious as (
       select judged.*,
@@ -50,8 +53,9 @@ export async function upsertDuplicateSuspicions(
       where (fetched_count is not null and live_count > fetched_count)
         or (fetched_count is null and (posted_count > posted_occ or pending_count > pending_occ))
     )
-    insert into duplicate_suspicions as s (id, organization_id, account_id, booking_date, fingerprint, direction, amount_minor,
-      currency, decimal_location, transaction_ids, live_count, bank_count, evidence, active, status, first_detected_at, last_detected_at)
+    insert into duplicate_suspicions as s (id, organization_id, account_id, booking_date, fingerprint, direction,
+      amount_minor, currency, decimal_location, transaction_ids, live_count, bank_count, evidence, active, status,
+      first_detected_at, last_detected_at)
     select gen_random_uuid(), organization_id, ${accountId}::uuid, booking_date, fp, direction, amount_minor, currency,
       decimal_location, ids, live_count, bank_count,
       jsonb_build_object(
@@ -64,8 +68,10 @@ export async function upsertDuplicateSuspicions(
       transaction_ids = excluded.transaction_ids, live_count = excluded.live_count, bank_count = excluded.bank_count,
       evidence = excluded.evidence, active = true, last_detected_at = excluded.last_detected_at,
       status = case when s.transaction_ids is distinct from excluded.transaction_ids then 'open' else s.status end,
-      reviewed_by = case when s.transaction_ids is distinct from excluded.transaction_ids then null else s.reviewed_by end,
-      reviewed_at = case when s.transaction_ids is distinct from excluded.transaction_ids then null else s.reviewed_at end
+      reviewed_by = case when s.transaction_ids is distinct from excluded.transaction_ids then null
+        else s.reviewed_by end,
+      reviewed_at = case when s.transaction_ids is distinct from excluded.transaction_ids then null
+        else s.reviewed_at end
     returning s.id`.execute(ex);
   return found.rows.map((r) => r.id);
 }

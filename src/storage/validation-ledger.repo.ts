@@ -16,11 +16,11 @@ export async function daysWithLedgerData(
   to: IsoDate,
 ): Promise<string[]> {
   const withData = await sql<{ day: string }>`
-    select as_of_date::text as day from balances where account_id = ${accountId} and kind = 'final' and as_of_date between ${from} and ${to}
+    select as_of_date::text as day from balances where account_id = ${accountId} and kind = 'final'
+      and as_of_date between ${from} and ${to}
     union
-    select booking_date::text from transactions where account_id = ${accountId} and status = 'posted' and booking_date between ${from} and ${to}`.execute(
-    ex,
-  );
+    select booking_date::text from transactions where account_id = ${accountId} and status = 'posted'
+      and booking_date between ${from} and ${to}`.execute(ex);
   return withData.rows.map((r) => r.day);
 }
 

@@ -37,7 +37,8 @@ export async function listFailedWindows(
       exists (
         select 1 from sync_runs s
         where s.status = 'succeeded' and s.mode = r.mode and s.kind in ('all', r.kind)
-          and (s.account_id = r.account_id or (r.account_id is null and s.integration_id = r.integration_id and s.account_id is null))
+          and (s.account_id = r.account_id
+            or (r.account_id is null and s.integration_id = r.integration_id and s.account_id is null))
           and s.created_at > r.created_at
           and (r.window_from is null or (s.window_from <= r.window_from and s.window_to >= r.window_to))
       ) as recovered

@@ -209,7 +209,8 @@ export async function setProducerPosition(
   source: 'change_events' | 'outbox_events',
   p: FeedPosition,
 ): Promise<void> {
-  await sql`update webhook_producer_state set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
+  await sql`update webhook_producer_state
+      set position_xid = ${p.xid}::xid8, position_id = ${p.id}::bigint, updated_at = now()
     where source = ${source}`.execute(ex);
 }
 
@@ -307,7 +308,8 @@ export const DELIVERY_COLUMNS = [
  */
 export async function claimDueDeliveries(ex: Executor, limit: number, lockSeconds: number): Promise<string[]> {
   const r = await sql<{ id: string }>`
-    update webhook_deliveries d set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision), attempts = d.attempts + 1
+    update webhook_deliveries d set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision),
+      attempts = d.attempts + 1
     from (
       select id from webhook_deliveries
       where status = 'pending' and next_attempt_at <= now() and (locked_until is null or locked_until < now())
@@ -375,10 +377,13 @@ export async function recordAttempt(ex: Executor, a: AttemptResult): Promise<'su
   const r = await sql<{ status: 'succeeded' | 'pending' | 'failed' }>`
     update webhook_deliveries set
       status = case when ${a.succeeded}::boolean then 'succeeded'
-        when now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then 'failed' else 'pending' end,
+        when now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then 'failed'
+          else 'pending' end,
       next_attempt_at = now() + make_interval(secs => ${a.retryInMs / 1000}::double precision),
-      completed_at = case when ${a.succeeded}::boolean or now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then now() end,
-      locked_until = null, last_attempt_at = ${a.startedAt}, last_response_status = ${a.responseStatus}, last_error = ${a.error}
+      completed_at = case when ${a.succeeded}::boolean
+        or now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then now() end,
+      locked_until = null, last_attempt_at = ${a.startedAt}, last_response_status = ${a.responseStatus},
+      last_error = ${a.error}
     where id = ${a.deliveryId}
     returning status`.execute(ex);
   return r.rows[0]?.status ?? 'failed';

@@ -328,8 +328,9 @@ export type LandedOn = Map<NormalizedTransaction, string>;
  * (re-identified, the previous version kept; the fields it left out stay empty, each noted in data_quality as not
  * kept from the other channel: `takeOverColumns`), any other confirms it and writes
  * nothing to it. A `re_identified` decision (rule `missing_field_across_channels`) names the matched facts and the
- * missing field: for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under the
- * account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees its.
+ * missing field: for every takeover, and for a rule match's confirmation once per row and pair of channels. Runs under
+ * the account's write lock, so a concurrent import of the same day sees this one's rows and aliases, or this one sees
+ * its.
  * `state`: what the account held when the page took the lock (`accountWriteState`): without aliases none is looked up,
  * without rows of another channel no candidate of API records.
  */

@@ -3,7 +3,10 @@ import type { NormalizedTransaction } from '../normalization/transactions.ts';
 import type { LookAlikes } from '../storage/transaction-aliases.repo.ts';
 import type { LooseCandidate } from '../storage/transactions.repo.ts';
 
-/** The rule of a match made although one channel left out a field the other carries (README, "One identity across channels"). */
+/**
+ * The rule of a match made although one channel left out a field the other carries (README, "One identity across
+ * channels").
+ */
 export const LOOSE_MATCH_RULE = 'missing_field_across_channels';
 
 /** A field one side left out: which one, the channel that left it out, and the other side's value. */
@@ -59,7 +62,10 @@ export function recordValue(t: NormalizedTransaction, field: LooseField): string
   return FIELDS.find((f) => f.field === field)!.record(t);
 }
 
-/** The fields one side lacks and those both carry alike (as the fingerprint compares them); undefined when two values differ. */
+/**
+ * The fields one side lacks and those both carry alike (as the fingerprint compares them); undefined when two values
+ * differ.
+ */
 export function compareFields(
   t: NormalizedTransaction,
   e: LooseCandidate,
@@ -143,10 +149,10 @@ const occurrenceOf = (key: string) => Number(key.split(':')[2] ?? 0);
  * compatible; each connected set is merged only when it is unambiguous: every record is compatible with every
  * row, there are as many records as rows, and one side is indistinguishable (one fingerprint), so any
  * one-to-one mapping states the same facts (a takeover keeps none of a row's values: `lookAlikes`). It is made in
- * occurrence order (records in walk order, rows by occurrence number then id). A group that a row taken by an earlier page of the walk belongs to is left alone
- * (the walk's part of it is not all on this page). Everything else stays apart. A match made is recorded as an
- * alias of the row (ingest.ts), which later walks find by exact key, whatever their pages. `work` counts the
- * steps taken (pairs compared and union-find links followed): near-linear in the pairs.
+ * occurrence order (records in walk order, rows by occurrence number then id). A group that a row taken by an earlier
+ * page of the walk belongs to is left alone (the walk's part of it is not all on this page). Everything else stays
+ * apart. A match made is recorded as an alias of the row (ingest.ts), which later walks find by exact key, whatever
+ * their pages. `work` counts the steps taken (pairs compared and union-find links followed): near-linear in the pairs.
  */
 export function looseMatches(
   records: readonly NormalizedTransaction[],
