@@ -100,20 +100,22 @@ export async function updateEndpoint(
     status?: string | undefined;
   },
 ): Promise<EndpointRow | undefined> {
-  return ex
-    .updateTable('webhook_endpoints')
-    .set({
-      ...(patch.url === undefined ? {} : { url: patch.url }),
-      ...(patch.description === undefined ? {} : { description: patch.description }),
-      ...(patch.eventTypes === undefined ? {} : { event_types: [...patch.eventTypes] }),
-      ...(patch.status === undefined ? {} : { status: patch.status }),
-      updated_at: sql<Date>`now()`,
-    })
-    .where('id', '=', id)
-    // A deleted endpoint stays deleted: a change that read it before a concurrent delete finds nothing.
-    .where('status', '<>', 'deleted')
-    .returning(ENDPOINT_COLUMNS)
-    .executeTakeFirst();
+  return (
+    ex
+      .updateTable('webhook_endpoints')
+      .set({
+        ...(patch.url === undefined ? {} : { url: patch.url }),
+        ...(patch.description === undefined ? {} : { description: patch.description }),
+        ...(patch.eventTypes === undefined ? {} : { event_types: [...patch.eventTypes] }),
+        ...(patch.status === undefined ? {} : { status: patch.status }),
+        updated_at: sql<Date>`now()`,
+      })
+      .where('id', '=', id)
+      // A deleted endpoint stays deleted: a change that read it before a concurrent delete finds nothing.
+      .where('status', '<>', 'deleted')
+      .returning(ENDPOINT_COLUMNS)
+      .executeTakeFirst()
+  );
 }
 
 /** The sealed secrets for signing: the current one, and the previous one while its grace period runs. */
