@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { createClientCredential, ensureDevPki } from '../../src/simulator/index.ts';
 import { createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { LONG, QUEUED, scenarioArb } from '../helpers/model-arbitraries.ts';
-import { ModelTally, runScenario, type ModelEnv } from '../helpers/model-bank.ts';
+import { ModelTally, runScenario, type ModelEnv, type ModelScenario } from '../helpers/model-bank.ts';
 import { modelRunOptions } from '../helpers/model-replay.ts';
 
 /**
@@ -43,7 +43,59 @@ afterAll(async () => {
   await rm(pkiDir, { recursive: true, force: true });
 });
 
+/**
+ * A history the random search found: our clock a day behind the bank, which the service has never heard
+ * from, then a range ending on the bank's last closed day. The run planner cut the range at the day
+ * before our clock's date and reported success without that closed day.
+ */
+const CLOCK_BEHIND_THE_BANK: ModelScenario = {
+  seed: 'model-ccbde',
+  quirks: {
+    growingSnapshot: true,
+    newIdsOnPosting: true,
+    amountChangesOnPosting: false,
+    unpostedIntraday: false,
+    latePostings: true,
+    identicalTransactions: true,
+    reissuedIds: true,
+    shiftingPages: true,
+    reversals: false,
+    extremeAmounts: true,
+    oddFields: true,
+    oddReferences: true,
+    hostileNarratives: true,
+    withdrawals: false,
+  },
+  historyDays: 13,
+  currencies: ['USD', 'EUR'],
+  txPerDay: 7,
+  pageSize: 3,
+  steps: [
+    { do: 'skew', days: -1 },
+    { do: 'advance', days: 0, progress: 0.45 },
+    { do: 'advance', days: 0, progress: 0.7 },
+    {
+      do: 'range',
+      account: 0,
+      back: 2,
+      length: 2,
+      faults: [
+        { kind: 'unavailable', count: 2, after: 1, path: '/tsapi/v3/transactions', retryAfterSeconds: 1 },
+        { kind: 'unavailable', count: 1, after: 2, retryAfterSeconds: 1 },
+      ],
+    },
+    { do: 'sync', account: 0, mode: 'prior_day' },
+    { do: 'sync', account: 1, mode: 'prior_day' },
+  ],
+  start: '2026-11-04',
+  holidays: [],
+};
+
 describe('model-based differential test, long run', () => {
+  it('a range run with our clock a day behind the bank stores the closed day the bank has (found by the search)', async () => {
+    queued.add(await runScenario(env, CLOCK_BEHIND_THE_BANK, 'queue'));
+  }, 300_000);
+
   it('holds for long random histories with timeouts (sync unit of work)', async () => {
     await fc.assert(
       fc.asyncProperty(scenarioArb(LONG), async (scenario) => {
