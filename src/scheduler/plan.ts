@@ -58,9 +58,8 @@ export function parseSyncRequest(input: unknown): SyncRequest {
  *   window; the client splits it into ≤ 5-day requests. Its dates are fixed when the window runs,
  *   from the bank's PRIOR_DAY answer (a Monday's prior day is the Friday, a holiday is skipped).
  * - range: ≤ 5-day transaction windows and ≤ 31-day balance windows, oldest first. Only completed
- *   business days have final data, so what a range fetches ends before the current business day (that
- *   day is intraday's): the plan cuts the range at our estimate of that day, and the windows near its
- *   end ask the bank for its current day before fetching and stop before it.
+ *   business days have final data, so the range ends before the current business day (that day is
+ *   intraday's); the windows near its end ask the bank for its current day again before fetching.
  */
 export function planRun(request: SyncRequest, today: IsoDate, lookbackDays: number): RunPlan {
   const yesterday = addDays(today, -1);
@@ -86,12 +85,9 @@ export function planRun(request: SyncRequest, today: IsoDate, lookbackDays: numb
       { path: 'from', message: 'must not be after to' },
     ]);
   }
-  // diffDays(a, b) = b − a: negative when the request ends after `today`. The range may reach our
-  // estimate of the current business day: the estimate can lag the bank (our clock behind, the bank
-  // never heard from), and a window ending there asks the bank for its day and stops before it
-  // (planWindow), so the day the bank has closed is fetched and the bank's current day never is.
-  const to = diffDays(request.to, today) < 0 ? today : request.to;
-  if (diffDays(request.from, yesterday) < 0) {
+  // diffDays(a, b) = b − a: negative when the request ends after yesterday.
+  const to = diffDays(request.to, yesterday) < 0 ? yesterday : request.to;
+  if (diffDays(request.from, to) < 0) {
     throw new ValidationError(
       `range ${request.from}..${request.to} holds no completed business day (today is ${today}); use intraday for today`,
       [{ path: 'from', message: 'must be before today' }],

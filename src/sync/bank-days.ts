@@ -20,6 +20,12 @@ import type { RunNotes } from './sync-run.ts';
 export interface BankDays {
   currentDay: IsoDate;
   priorDay?: IsoDate;
+  /**
+   * Days the bank's CURRENT_DAY answer is ahead of our estimate (our clock behind the bank, which was
+   * never heard from or not lately), for a range window ending where the plan cut the range (the day
+   * before the estimate): the cut was that much too early. Unset otherwise.
+   */
+  aheadOfEstimate?: number;
 }
 
 /** A range window this close to our estimate of the current business day asks the bank where its day is. */
@@ -52,7 +58,12 @@ export async function bankDaysFor(
     const answer = await askBankDay(client, row, 'CURRENT_DAY');
     if (answer.day) {
       await recordBankCalendar(db, row.id, { businessDay: answer.day }, now);
-      return { currentDay: answer.day };
+      // A window ending where the plan cut the range (the day before our estimate, or before our clock's
+      // date: an attempt before this one may have recorded the bank's day, moving the estimate on)
+      // reaches the days the bank has closed beyond it.
+      const cut = [estimate, clockDay].find((day) => ctx.to === addDays(day, -1));
+      const ahead = cut === undefined ? 0 : diffDays(cut, answer.day);
+      return { currentDay: answer.day, ...(ahead > 0 ? { aheadOfEstimate: ahead } : {}) };
     }
     // The bank is closed today (a weekend, a holiday): its PRIOR_DAY is then final, and every day
     // up to it may be fetched. Our estimate may lag (it moves on from the last business day heard).

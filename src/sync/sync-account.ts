@@ -88,8 +88,11 @@ export function planWindow(job: WindowJob, bank: BankDays, lookbackDays: number)
       throw new Error('range window needs from and to');
     }
     from = job.from;
+    // The run's plan cut the range at the day before our estimate of the current business day; when the
+    // bank's answer shows the estimate lagged, the days it closed since belong to the range too.
+    const reach = bank.aheadOfEstimate ? addDays(job.to, bank.aheadOfEstimate) : job.to;
     // A range never reaches the bank's current business day (only ever a snapshot).
-    to = diffDays(job.to, lastClosed) < 0 ? lastClosed : job.to;
+    to = diffDays(reach, lastClosed) < 0 ? lastClosed : reach;
   }
   if (diffDays(from, to) < 0) {
     // The whole range is the current business day or later: nothing final exists yet.

@@ -73,13 +73,10 @@ describe('planRun', () => {
     expect(bal.map((w) => diffDays(w.from!, w.to!) + 1)).toEqual([31, 29]);
   });
 
-  it('ranges end at the estimated current day at the latest (the window stops before the current day the bank names); intraday is today; prior day is yesterday plus the look-back', () => {
+  it('ranges end yesterday at the latest; intraday is today; prior day is yesterday plus the look-back', () => {
     expect(planRun({ mode: 'range', from: '2025-03-01', to: '2025-03-31' }, TODAY, 5)).toMatchObject({
       from: '2025-03-01',
-      to: TODAY,
-    });
-    expect(planRun({ mode: 'range', from: '2025-03-01', to: '2025-03-10' }, TODAY, 5)).toMatchObject({
-      to: '2025-03-10',
+      to: '2025-03-11',
     });
     expect(planRun({ mode: 'intraday' }, TODAY, 5)).toMatchObject({
       from: TODAY,

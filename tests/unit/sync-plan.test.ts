@@ -21,6 +21,21 @@ describe('planWindow', () => {
     });
   });
 
+  it('a range cut at the day before a lagging estimate reaches the days the bank has closed since, never its current day', () => {
+    // Our estimate was the 24th (the plan cut the range at the 23rd); the bank answered the 25th.
+    const lagging = { currentDay: '2026-11-25', aheadOfEstimate: 1 };
+    expect(
+      planWindow({ ...job, mode: 'range', from: '2026-11-20', to: '2026-11-23' }, lagging, 5).transactions,
+    ).toEqual({
+      startDate: '2026-11-20',
+      endDate: '2026-11-24',
+    });
+    expect(
+      planWindow({ ...job, mode: 'range', from: '2026-11-20', to: '2026-11-23' }, { ...lagging, aheadOfEstimate: 5 }, 5)
+        .transactions,
+    ).toEqual({ startDate: '2026-11-20', endDate: '2026-11-24' });
+  });
+
   it("prior day reads the bank's prior business day plus the look-back; intraday reads the current day", () => {
     // The bank named Friday 2026-11-20 as the prior business day of Monday the 23rd.
     expect(
