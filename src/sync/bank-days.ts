@@ -55,15 +55,20 @@ export async function bankDaysFor(
   const clockDay = localDate(now, row.time_zone);
   const earliest = diffDays(estimate, clockDay) < 0 ? clockDay : estimate;
   if (ctx.mode === 'range' && ctx.to && diffDays(addDays(earliest, -RANGE_CHECK_DAYS), ctx.to) >= 0) {
+    const to = ctx.to;
+    // A window ending where the plan cut the range (the day before our estimate, or before our clock's
+    // date: an attempt before this one may have recorded the bank's day, moving the estimate on)
+    // reaches the days the bank has closed beyond it (at most RANGE_CHECK_DAYS: an answer far ahead is
+    // not trusted to widen a range).
+    const cut = [estimate, clockDay].find((day) => to === addDays(day, -1));
+    const aheadOf = (closedUpTo: IsoDate) => {
+      const ahead = cut === undefined ? 0 : Math.min(diffDays(cut, addDays(closedUpTo, 1)), RANGE_CHECK_DAYS);
+      return ahead > 0 ? { aheadOfEstimate: ahead } : {};
+    };
     const answer = await askBankDay(client, row, 'CURRENT_DAY');
     if (answer.day) {
       await recordBankCalendar(db, row.id, { businessDay: answer.day }, now);
-      // A window ending where the plan cut the range (the day before our estimate, or before our clock's
-      // date: an attempt before this one may have recorded the bank's day, moving the estimate on)
-      // reaches the days the bank has closed beyond it.
-      const cut = [estimate, clockDay].find((day) => ctx.to === addDays(day, -1));
-      const ahead = cut === undefined ? 0 : diffDays(cut, answer.day);
-      return { currentDay: answer.day, ...(ahead > 0 ? { aheadOfEstimate: ahead } : {}) };
+      return { currentDay: answer.day, ...aheadOf(addDays(answer.day, -1)) };
     }
     // The bank is closed today (a weekend, a holiday): its PRIOR_DAY is then final, and every day
     // up to it may be fetched. Our estimate may lag (it moves on from the last business day heard).
@@ -71,7 +76,7 @@ export async function bankDaysFor(
     if (prior.day) {
       await recordBankCalendar(db, row.id, { priorBusinessDay: prior.day }, now);
       const afterPrior = addDays(prior.day, 1);
-      return { currentDay: diffDays(estimate, afterPrior) > 0 ? afterPrior : estimate };
+      return { currentDay: diffDays(estimate, afterPrior) > 0 ? afterPrior : estimate, ...aheadOf(prior.day) };
     }
   }
   return { currentDay: estimate };
