@@ -21,9 +21,10 @@ export interface BankDays {
   currentDay: IsoDate;
   priorDay?: IsoDate;
   /**
-   * Days the bank's CURRENT_DAY answer is ahead of our estimate (our clock behind the bank, which was
-   * never heard from or not lately), for a range window ending where the plan cut the range (the day
-   * before the estimate): the cut was that much too early. Unset otherwise.
+   * Days the bank has closed beyond the plan's cut (our clock behind the bank, which was never heard
+   * from or not lately): its CURRENT_DAY, or on a bank weekend or holiday the day after its PRIOR_DAY,
+   * is that much later than the estimate the plan cut the range at. Set only for a range window ending
+   * at the cut (the day before the estimate), at most RANGE_CHECK_DAYS.
    */
   aheadOfEstimate?: number;
 }
