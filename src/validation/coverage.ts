@@ -2,8 +2,8 @@ import type { IsoDate } from '../shared/time.ts';
 import { listDaysNotFetched } from '../storage/account-days.repo.ts';
 import { flaggedBankDays } from '../storage/bank-day-fetches.repo.ts';
 import type { Executor } from '../storage/db.ts';
-import { listStaleAccounts } from '../storage/validation-accounts.repo.ts';
-import { listFailedWindows } from '../storage/validation-sync-runs.repo.ts';
+import { listStaleAccounts } from '../storage/accounts.repo.ts';
+import { listFailedWindows } from '../storage/sync-runs.repo.ts';
 
 /**
  * Coverage: where our data cannot be complete because we never (successfully) asked the bank.

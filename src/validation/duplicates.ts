@@ -1,7 +1,7 @@
 import { NotFoundError } from '../shared/errors.ts';
 import type { IsoDate } from '../shared/time.ts';
 import type { Executor } from '../storage/db.ts';
-import { listAccountIdsOfIntegration } from '../storage/validation-accounts.repo.ts';
+import { listAccountIds } from '../storage/accounts.repo.ts';
 import {
   deactivateSuspicionsExcept,
   listActiveSuspicions,
@@ -78,5 +78,5 @@ export { listActiveSuspicions };
 
 /** Active suspicions of all the integration's accounts in a period, oldest day first. */
 export async function listIntegrationSuspicions(ex: Executor, integrationId: string, from: IsoDate, to: IsoDate) {
-  return listActiveSuspicions(ex, await listAccountIdsOfIntegration(ex, integrationId), from, to);
+  return listActiveSuspicions(ex, await listAccountIds(ex, { integrationId }), from, to);
 }

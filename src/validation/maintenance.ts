@@ -2,7 +2,7 @@ import { errorMessage } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { addDays, type IsoDate } from '../shared/time.ts';
 import type { Database } from '../storage/db.ts';
-import { listSweepAccounts } from '../storage/validation-accounts.repo.ts';
+import { listSweepAccounts } from '../storage/accounts.repo.ts';
 import { firstLedgerDay } from '../storage/validation-ledger.repo.ts';
 import { recomputeAccountDays } from './balance-proof.ts';
 import { daysOwed, lastClosedDay } from './days.ts';
