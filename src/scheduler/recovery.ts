@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
 import type { Database } from '../storage/db.ts';
 import { getSyncRun, listUnfinishedParentRunIds } from '../storage/sync-runs.repo.ts';
+import { failQuietRuns } from '../sync/sync-run.ts';
 import { MAINTENANCE_SCHEDULE, reconcileSchedules } from './schedules.ts';
 import type { Queues } from './queues.ts';
 import { ensureEnqueued } from './runs.ts';
@@ -14,7 +15,7 @@ import { ensureEnqueued } from './runs.ts';
  * by deterministic job ids); windows already finished skip themselves, the one a worker was in the
  * middle of runs again from the start (idempotent writes), the rest run as usual. Job schedulers
  * live in Redis too: when the daily maintenance scheduler is gone after a reconnect, every
- * scheduler is reconciled from the database.
+ * scheduler is reconciled from the database. The same sweep fails standalone runs whose process stopped.
  *
  * Workers run it when their Redis connection becomes ready (at start and after every reconnect) and
  * every `intervalMs`, one sweep at a time.
@@ -48,6 +49,18 @@ export async function recoverLostRuns(deps: RecoveryDeps): Promise<{ checked: nu
   return { checked: ids.length, requeued };
 }
 
+/** Fails the standalone runs (statement imports, re-fetches) whose process stopped in the middle (sync-run.ts). */
+export async function failAbandonedRuns(deps: RecoveryDeps): Promise<number> {
+  const failed = await failQuietRuns(deps.db);
+  if (failed.length > 0) {
+    deps.logger.warn(
+      { runs: failed.map((r) => ({ runId: r.id, accountId: r.account_id, lastHeartbeat: r.heartbeat_at })) },
+      'standalone runs whose process stopped marked failed (interrupted)',
+    );
+  }
+  return failed.length;
+}
+
 /** Reconciles every job scheduler when the maintenance scheduler (always present once reconciled) is gone. */
 export async function restoreLostSchedules(deps: RecoveryDeps): Promise<boolean> {
   if (await deps.queues.queue('maintenance').getJobScheduler(MAINTENANCE_SCHEDULE.id)) {
@@ -73,6 +86,7 @@ export function watchForLostJobs(deps: RecoveryDeps, redis: Redis, intervalMs: n
   const run = async (opts: { schedules: boolean }): Promise<void> => {
     try {
       await recoverLostRuns(deps);
+      await failAbandonedRuns(deps);
       if (opts.schedules) {
         await restoreLostSchedules(deps);
       }

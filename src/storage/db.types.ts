@@ -436,6 +436,7 @@ export interface SyncRuns {
   error_message: string | null;
   fetched: Generated<number>;
   finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
   id: string;
   inserted: Generated<number>;
   integration_id: string;

@@ -420,6 +420,29 @@ export async function listUnfinishedParentRunIds(ex: Executor, limit: number): P
   return rows.map((r) => r.id);
 }
 
+/** Says the process working a standalone run is alive (database time, as the sweep below compares). */
+export async function touchRunHeartbeat(ex: Executor, id: string): Promise<void> {
+  await sql`update sync_runs set heartbeat_at = now() where id = ${id} and status = 'running'`.execute(ex);
+}
+
+/**
+ * Fails the standalone runs still `running` whose owner has not said it is alive for `quietSeconds` (run trees
+ * never have a heartbeat). Served by `sync_runs_unfinished_idx`. Returns the runs failed.
+ */
+export async function failQuietStandaloneRuns(
+  ex: Executor,
+  quietSeconds: number,
+  error: { code: string; message: string },
+): Promise<{ id: string; account_id: string | null; heartbeat_at: Date }[]> {
+  const r = await sql<{ id: string; account_id: string | null; heartbeat_at: Date }>`
+    update sync_runs set status = 'failed', finished_at = now(), error_code = ${error.code},
+      error_message = ${error.message}
+    where parent_run_id is null and status = 'running'
+      and heartbeat_at < now() - make_interval(secs => ${quietSeconds})
+    returning id, account_id, heartbeat_at`.execute(ex);
+  return r.rows;
+}
+
 /** A failed or partial run of validation's coverage (see listFailedWindows). */
 export interface FailedWindowRow {
   id: string;

@@ -10,6 +10,7 @@ import {
   createSyncRun,
   endUnfinishedWindows,
   endWindowRun,
+  failQuietStandaloneRuns,
   findActiveRun,
   finishRun,
   getSyncRun,
@@ -21,6 +22,7 @@ import {
   markRunStarted,
   setRunError,
   sumWindowRuns,
+  touchRunHeartbeat,
   writeParentOutcome,
   writeRunNotes,
   type NewSyncRun,
@@ -41,7 +43,8 @@ import { mergeWarnings } from './business-calendar.ts';
  *   `completeWindow` or `failWindow`/`noteWindowError` → `failRun` (permanent error) or
  *   `cancelRunTree` (a person) at any time → `finalizeRun` once, by the parent job, after the chain;
  * - a standalone run of one range (validation's re-fetch, a statement import): `startStandaloneRun`
- *   → `countOnRun` → `finishStandaloneRun`.
+ *   → `countOnRun` → `finishStandaloneRun`. No queue job stands behind it, so its owner keeps a heartbeat
+ *   while it works, and `failQuietRuns` (the workers' recovery sweep) fails one whose owner stopped.
  */
 
 const FINISHED: readonly string[] = ['succeeded', 'failed', 'cancelled'];
@@ -302,10 +305,29 @@ export async function finalizeRun(
   });
 }
 
-/** Creates a run of one range outside any tree (windows_total as given, 0 by default) and starts it. */
-export async function startStandaloneRun(db: Database, run: Omit<NewSyncRun, 'id' | 'parentRunId'>): Promise<string> {
+/** How often the owner of a standalone run says it is alive, and how long a silence means it stopped. */
+export const STANDALONE_HEARTBEAT = { everyMs: 30_000, quietAfterSeconds: 300 } as const;
+
+/** The heartbeats this process keeps, per standalone run it is working. */
+const heartbeats = new Map<string, NodeJS.Timeout>();
+
+/**
+ * Creates a run of one range outside any tree (windows_total as given, 0 by default), starts it and keeps its
+ * heartbeat until `finishStandaloneRun` (`heartbeatMs` only for tests). A beat that fails (the database away for a
+ * moment) is skipped: the next one catches up, and only minutes of silence fail the run.
+ */
+export async function startStandaloneRun(
+  db: Database,
+  run: Omit<NewSyncRun, 'id' | 'parentRunId'>,
+  heartbeatMs: number = STANDALONE_HEARTBEAT.everyMs,
+): Promise<string> {
   const runId = await createSyncRun(db, run);
   await markRunStarted(db, runId);
+  await touchRunHeartbeat(db, runId);
+  const timer = setInterval(() => void touchRunHeartbeat(db, runId).catch(() => undefined), heartbeatMs);
+  // The heartbeat alone must not keep a finished CLI alive.
+  timer.unref();
+  heartbeats.set(runId, timer);
   return runId;
 }
 
@@ -319,5 +341,24 @@ export async function finishStandaloneRun(
   status: 'succeeded' | 'partial' | 'failed',
   error?: RunError,
 ): Promise<void> {
+  clearInterval(heartbeats.get(runId));
+  heartbeats.delete(runId);
   await finishRun(db, runId, status, error);
+}
+
+/**
+ * Fails the standalone runs whose owner has been silent for `quietAfterSeconds` (its process died or hung in the
+ * middle of an import or a re-fetch): without this they would read `running` for ever. What they stored stays (every
+ * write is idempotent); the message tells a person to start it again. Returns the runs failed.
+ */
+export async function failQuietRuns(
+  db: Database,
+  quietAfterSeconds: number = STANDALONE_HEARTBEAT.quietAfterSeconds,
+): Promise<{ id: string; account_id: string | null; heartbeat_at: Date }[]> {
+  return failQuietStandaloneRuns(db, quietAfterSeconds, {
+    code: 'interrupted',
+    message:
+      `the process working this run stopped (no sign of life for ${quietAfterSeconds} s); what it stored is kept: ` +
+      'start the import or re-fetch again to complete it',
+  });
 }

@@ -1,16 +1,20 @@
+import { Kysely, PostgresDialect, sql, type CompiledQuery } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { triggerSync } from '../../src/scheduler/index.ts';
-import { recoverLostRuns } from '../../src/scheduler/recovery.ts';
+import { failAbandonedRuns, recoverLostRuns } from '../../src/scheduler/recovery.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { getSyncRun } from '../../src/storage/sync-runs.repo.ts';
-import { countOnRun, startStandaloneRun } from '../../src/sync/sync-run.ts';
+import { createPool } from '../../src/storage/db.ts';
+import type { DB } from '../../src/storage/db.types.ts';
+import { createSyncRun, getSyncRun, markRunStarted } from '../../src/storage/sync-runs.repo.ts';
+import { countOnRun, finishStandaloneRun, startStandaloneRun } from '../../src/sync/sync-run.ts';
 import { obliterate, startHarness, type Harness } from '../helpers/orchestration.ts';
 
 /**
  * Recovery after Redis lost its data re-enqueues the flows of unfinished run trees. A standalone run
  * (a statement import, a validation re-fetch) has no flow: the process that started it works it and
  * ends it. Re-enqueuing it would finalize it from its (absent) windows while it is still working, as
- * `succeeded` with every count zero, and a crashed import would read as a finished one.
+ * `succeeded` with every count zero, and a crashed import would read as a finished one. Instead its owner keeps a
+ * heartbeat, and the same sweep fails a standalone run whose owner has gone quiet.
  */
 const TODAY = '2025-03-12';
 let h: Harness;
@@ -54,5 +58,117 @@ describe('recovery of lost jobs', () => {
     expect(
       (await recoverLostRuns({ db: h.t.db, queues: h.queues, logger: createLogger('scheduler') })).requeued,
     ).toEqual([]);
+  });
+
+  const heartbeatOf = async (id: string) =>
+    (await sql<{ heartbeat_at: Date | null }>`select heartbeat_at from sync_runs where id = ${id}`.execute(h.t.db))
+      .rows[0]!.heartbeat_at;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const standalone = (from: string) => ({
+    organizationId: h.tenancy.organizationId,
+    integrationId: h.tenancy.integrationId,
+    accountId: h.accounts[0]!.id,
+    trigger: 'manual' as const,
+    mode: 'range' as const,
+    windowFrom: from,
+    windowTo: from,
+    source: 'bai2',
+  });
+
+  it('a standalone run beats while its process works it, and stops beating when it ends', async () => {
+    const id = await startStandaloneRun(h.t.db, standalone('2025-01-06'), 100);
+    const first = await heartbeatOf(id);
+    expect(first).toBeInstanceOf(Date);
+    await sleep(400);
+    const later = await heartbeatOf(id);
+    expect(later!.getTime()).toBeGreaterThan(first!.getTime());
+    await finishStandaloneRun(h.t.db, id, 'succeeded');
+    const atEnd = await heartbeatOf(id);
+    await sleep(400);
+    expect(await heartbeatOf(id)).toEqual(atEnd);
+    expect(await getSyncRun(h.t.db, id)).toMatchObject({ status: 'succeeded' });
+  });
+
+  it('the sweep fails a standalone run whose process went quiet, and leaves a live one and a run tree alone', async () => {
+    const logger = createLogger('scheduler');
+    // What a process that died mid-import leaves: a running standalone run whose last heartbeat is old.
+    const dead = await createSyncRun(h.t.db, standalone('2025-01-07'));
+    await markRunStarted(h.t.db, dead);
+    await countOnRun(h.t.db, dead, { fetched: 12, inserted: 12 });
+    await sql`update sync_runs set heartbeat_at = now() - interval '301 seconds' where id = ${dead}`.execute(h.t.db);
+    // Quiet, but not for long enough yet.
+    const slow = await createSyncRun(h.t.db, standalone('2025-01-08'));
+    await markRunStarted(h.t.db, slow);
+    await sql`update sync_runs set heartbeat_at = now() - interval '200 seconds' where id = ${slow}`.execute(h.t.db);
+    const live = await startStandaloneRun(h.t.db, standalone('2025-01-09'));
+    const tree = await triggerSync(h.producer(), {
+      accountId: h.accounts[0]!.id,
+      request: { mode: 'range', from: '2025-03-03', to: '2025-03-04' },
+      trigger: 'manual',
+    });
+    const treeRunId = tree.runs[0]!.runId;
+    await sql`update sync_runs set status = 'running', started_at = now() - interval '1 hour' where id = ${treeRunId}`.execute(
+      h.t.db,
+    );
+
+    expect(await failAbandonedRuns({ db: h.t.db, queues: h.queues, logger })).toBe(1);
+
+    expect(await getSyncRun(h.t.db, dead)).toMatchObject({
+      status: 'failed',
+      error_code: 'interrupted',
+      fetched: 12,
+      inserted: 12,
+    });
+    expect((await getSyncRun(h.t.db, dead))!.finished_at).toBeInstanceOf(Date);
+    expect(await getSyncRun(h.t.db, slow)).toMatchObject({ status: 'running', finished_at: null });
+    expect(await getSyncRun(h.t.db, live)).toMatchObject({ status: 'running', finished_at: null });
+    expect(await getSyncRun(h.t.db, treeRunId)).toMatchObject({ status: 'running', finished_at: null });
+    // Once failed, it is not failed again.
+    expect(await failAbandonedRuns({ db: h.t.db, queues: h.queues, logger })).toBe(0);
+    await finishStandaloneRun(h.t.db, live, 'succeeded');
+  });
+
+  it("the sweep's queries read the unfinished runs' index, not the history, on a never-analyzed table", async () => {
+    // A history of finished top-level runs, each with a window: what years of schedules leave.
+    await sql`
+      with parents as (
+        insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, status, source,
+          started_at, finished_at, created_at)
+        select gen_random_uuid(), ${h.tenancy.organizationId}, ${h.tenancy.integrationId}, ${h.accounts[0]!.id},
+          'schedule', 'prior_day', 'succeeded', 'jpm_api', now() - make_interval(mins => g), now() - make_interval(mins => g),
+          now() - make_interval(mins => g)
+        from generate_series(1, 20000) g
+        returning id, created_at)
+      insert into sync_runs (id, organization_id, integration_id, account_id, parent_run_id, trigger, mode, status,
+        source, created_at)
+      select gen_random_uuid(), ${h.tenancy.organizationId}, ${h.tenancy.integrationId}, ${h.accounts[0]!.id}, id,
+        'schedule', 'prior_day', 'succeeded', 'jpm_api', created_at
+      from parents`.execute(h.t.db);
+    const seen: CompiledQuery[] = [];
+    const db = new Kysely<DB>({
+      dialect: new PostgresDialect({ pool: createPool({ url: h.t.url, poolMax: 1 }) }),
+      log(event) {
+        if (event.level === 'query') {
+          seen.push(event.query);
+        }
+      },
+    });
+    try {
+      await recoverLostRuns({ db, queues: h.queues, logger: createLogger('scheduler') });
+      await failAbandonedRuns({ db, queues: h.queues, logger: createLogger('scheduler') });
+      const sweeps = seen.filter((q) => /\bsync_runs\b/.test(q.sql) && /parent_run_id"? is null/.test(q.sql));
+      expect(sweeps.length).toBe(2);
+      for (const q of sweeps) {
+        const plan = await db.executeQuery<{ 'QUERY PLAN': unknown }>({
+          ...q,
+          sql: `explain (format json) ${q.sql}`,
+        });
+        const text = JSON.stringify(plan.rows[0]!['QUERY PLAN']);
+        expect(text, q.sql).toContain('sync_runs_unfinished_idx');
+        expect(text, q.sql).not.toContain('Seq Scan');
+      }
+    } finally {
+      await db.destroy();
+    }
   });
 });
