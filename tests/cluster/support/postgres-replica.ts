@@ -44,8 +44,9 @@ async function freePort(): Promise<number> {
   });
 }
 
-function serverOptions(port: number, socketDir: string): string {
+function serverOptions(port: number, socketDir: string, extra: readonly string[]): string {
   return [
+    ...extra.map((setting) => `-c ${setting}`),
     `-p ${port}`,
     "-c listen_addresses='127.0.0.1'",
     `-c unix_socket_directories='${socketDir}'`,
@@ -68,6 +69,8 @@ function serverOptions(port: number, socketDir: string): string {
 export async function startPostgresPair(
   database: string,
   prepare: (primaryUrl: string) => Promise<void>,
+  /** More `name=value` server settings for both (e.g. `shared_preload_libraries=pg_stat_statements`). */
+  settings: readonly string[] = [],
 ): Promise<PostgresPair> {
   const root = mkdtempSync(path.join(tmpdir(), 'jpm-pg-pair-'));
   chownSync(root, uid('postgres'), gid('postgres'));
@@ -85,7 +88,7 @@ export async function startPostgresPair(
       '-l',
       path.join(root, `${path.basename(dir)}.log`),
       '-o',
-      serverOptions(port, root),
+      serverOptions(port, root, settings),
       'start',
     );
     if (!started.includes(dir)) {
