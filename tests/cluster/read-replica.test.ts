@@ -141,6 +141,16 @@ async function listBankIds(): Promise<string[]> {
     .sort();
 }
 
+async function searchBankIds(text: string): Promise<string[]> {
+  const res = await request(api.app)
+    .get(`/v1/transactions?q=${encodeURIComponent(text)}&organizationId=${account.organizationId}`)
+    .set(bearer(api.key));
+  expect(res.status).toBe(200);
+  return bodyOf(pageSchema(TransactionSchema), res)
+    .data.map((t) => t.jpmTransactionId ?? '')
+    .sort();
+}
+
 async function latestFinal(): Promise<string | null | undefined> {
   const res = await request(api.app).get(`/v1/balances/latest?accountId=${account.id}`).set(bearer(api.key));
   expect(res.status).toBe(200);
@@ -181,6 +191,10 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
     const list = await servedBy(listBankIds);
     expect(list.result).toEqual(['T1']);
     expect(list.by).toEqual({ 'replica/caught_up': 1 });
+    // Text search reads the search step's position and the change feed's index in one snapshot: on the standby too.
+    const search = await servedBy(() => searchBankIds('misc credit'));
+    expect(search.result).toEqual(['T1']);
+    expect(search.by).toEqual({ 'replica/caught_up': 1 });
     const balance = await servedBy(latestFinal);
     expect(balance.result).toBe('100.00');
     expect(balance.by).toEqual({ 'replica/caught_up': 1 });
@@ -199,6 +213,9 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
     const list = await servedBy(listBankIds);
     expect(list.result).toEqual(['T1', 'T2']);
     expect(list.by).toEqual({ 'primary/replica_behind': 1 });
+    const search = await servedBy(() => searchBankIds('misc credit'));
+    expect(search.result).toEqual(['T1', 'T2']);
+    expect(search.by).toEqual({ 'primary/replica_behind': 1 });
     const balance = await servedBy(latestFinal);
     expect(balance.result).toBe('200.00');
     expect(balance.by).toEqual({ 'primary/replica_behind': 1 });
