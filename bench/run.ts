@@ -14,6 +14,7 @@ import { createRunContext, type RunContext } from './lib/context.ts';
 import { dropLeftoverDbs, loadAverage, printResult, scaleFrom, writeResult, type BenchResult } from './lib/env.ts';
 import { runNaive } from './naive.ts';
 import { runReadApi } from './read-api.ts';
+import { runReadReplica } from './read-replica.ts';
 import { runScale } from './scale.ts';
 import { runScheduler } from './scheduler.ts';
 import { runStatements } from './statements.ts';
@@ -34,6 +35,7 @@ const BENCHES: Bench[] = [
   { names: ['naive'], run: (ctx) => runNaive(ctx).then((r) => [r]) },
   { names: ['read-api'], run: (ctx) => runReadApi(ctx).then((r) => [r]) },
   { names: ['change-feed'], run: (ctx) => runChangeFeed(ctx).then((r) => [r]) },
+  { names: ['read-replica'], run: (ctx) => runReadReplica(ctx).then((r) => [r]), optIn: true },
   { names: ['scheduler'], run: (ctx) => runScheduler(ctx).then((r) => [r]) },
   { names: ['statements'], run: (ctx) => runStatements(ctx).then((r) => [r]) },
   { names: ['scale', 'scale-read-api', 'scale-change-feed'], run: runScale, optIn: true },

@@ -12,6 +12,7 @@ import { buildApiApp } from '../src/main/api.ts';
 import type { Queues } from '../src/scheduler/index.ts';
 import { createOutboundPolicy } from '../src/shared/outbound-policy.ts';
 import { createDb } from '../src/storage/db.ts';
+import { primaryReads } from '../src/storage/read-replica.ts';
 
 const { config, secrets } = loadConfig({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent' });
 // A pool that connects only on first use, which never comes; queues and bank clients are never touched.
@@ -23,6 +24,7 @@ const ctx: AppContext = {
   config,
   secrets,
   db,
+  reads: primaryReads(db),
   logger: undefined as unknown as AppContext['logger'],
   queues: {
     prefix: config.queue.prefix,

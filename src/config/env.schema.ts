@@ -29,6 +29,10 @@ export type Role = (typeof ROLES)[number];
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db'),
+  /** A streaming replica of DATABASE_URL for the read API's queries; empty = every read on DATABASE_URL. */
+  DATABASE_READ_URL: z.union([z.literal(''), url(['postgres:', 'postgresql:'], 'postgres://user@replica:5432/db')]),
+  /** Longest wait for the replica to replay what the primary had when a read arrived; then the primary serves it. */
+  DATABASE_READ_MAX_WAIT_MS: intString(0, 10_000),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
   PORT: intString(0, 65535),
   HOST: z.string().min(1),

@@ -20,7 +20,14 @@ export interface MasterKey {
 
 export interface Config {
   env: 'development' | 'test' | 'production';
-  database: { url: string; poolMax: number; poolWaitMs: number };
+  database: {
+    url: string;
+    poolMax: number;
+    poolWaitMs: number;
+    /** DATABASE_READ_URL: a streaming replica for read API queries (README, "Read replica"); undefined = none. */
+    readUrl: string | undefined;
+    readMaxWaitMs: number;
+  };
   redis: { url: string };
   http: {
     port: number;
@@ -144,7 +151,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const master = s.CREDENTIALS_MASTER_KEY ? Buffer.from(s.CREDENTIALS_MASTER_KEY, 'base64') : DEV_MASTER_KEY;
   const config: Config = {
     env: e.NODE_ENV,
-    database: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX, poolWaitMs: e.DB_POOL_WAIT_MS },
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DB_POOL_MAX,
+      poolWaitMs: e.DB_POOL_WAIT_MS,
+      readUrl: e.DATABASE_READ_URL === '' ? undefined : e.DATABASE_READ_URL,
+      readMaxWaitMs: e.DATABASE_READ_MAX_WAIT_MS,
+    },
     redis: { url: e.REDIS_URL },
     http: {
       port: e.PORT,
@@ -210,7 +223,11 @@ export function redacted(config: Config): Record<string, unknown> {
   };
   return {
     ...config,
-    database: { ...config.database, url: mask(config.database.url) },
+    database: {
+      ...config.database,
+      url: mask(config.database.url),
+      readUrl: config.database.readUrl === undefined ? undefined : mask(config.database.readUrl),
+    },
     redis: { url: mask(config.redis.url) },
   };
 }

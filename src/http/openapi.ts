@@ -154,7 +154,7 @@ const OPS_PATHS: RouteConfig[] = [
     tags: ['Operations'],
     security: [],
     description:
-      'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`).',
+      'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`); 200 `degraded` when only an optional dependency is down (the read replica: the primary serves its reads).',
     responses: {
       200: {
         description: 'Ready',

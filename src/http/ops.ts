@@ -16,6 +16,11 @@ export interface HealthCheck {
   check(): Promise<void>;
   /** Longest wait before the check counts as failed (default 2 s). */
   timeoutMs?: number;
+  /**
+   * false: the process still serves everything without it (a read replica: the primary takes its reads), so
+   * failing shows `unavailable` and the status `degraded`, still 200 (default true: 503 `not_ready`).
+   */
+  required?: boolean;
 }
 
 async function runCheck(
@@ -57,8 +62,10 @@ export function readinessHandler(
   return async (_req, res) => {
     const results = await Promise.all(checks.map((c) => runCheck(c, log)));
     const load = admission?.();
-    const ready = results.every(([, r]) => r.status === 'ok') && !load?.saturated;
-    const status = ready ? 'ready' : results.every(([, r]) => r.status === 'ok') ? 'saturated' : 'not_ready';
+    const failed = (optional: boolean) =>
+      results.some(([, r], i) => r.status !== 'ok' && (checks[i]?.required === false) === optional);
+    const ready = !failed(false) && !load?.saturated;
+    const status = !ready ? (failed(false) ? 'not_ready' : 'saturated') : failed(true) ? 'degraded' : 'ready';
     res.status(ready ? 200 : 503).json({
       status,
       checks: {

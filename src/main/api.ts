@@ -45,6 +45,7 @@ export function apiRoutes(ctx: AppContext): Route[] {
     ...adminApiRoutes(adminApiDeps(ctx)),
     ...readApiRoutes({
       db: ctx.db,
+      reads: ctx.reads,
       retentionDays: ctx.config.changeFeed.retentionDays,
       keys: ctx.secrets,
       allowHttpEndpoints: ctx.config.env !== 'production',
@@ -83,6 +84,8 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     readiness: [
       { name: 'postgres', check: () => pingDatabase(ctx.db) },
       { name: 'redis', check: () => pingRedis(ctx.config.redis.url, 1_000) },
+      // Not required: while the replica is down or behind, the primary serves every read.
+      ...(ctx.reads.replicaCheck ? [{ name: 'postgres-replica', check: ctx.reads.replicaCheck, required: false }] : []),
       ...(options.readiness ?? []),
     ],
     queues: options.queues ?? QUEUE_NAMES.map((name) => ctx.queues.queue(name)),

@@ -18,6 +18,7 @@ import {
   touchApiKey,
 } from '../storage/api-keys.repo.ts';
 import { createDb, type Database } from '../storage/db.ts';
+import { primaryReads, replicaReads, type ReadDatabase } from '../storage/read-replica.ts';
 import { findIntegrationBaseUrl } from '../storage/integrations.repo.ts';
 import { ListenerPreconditionError, pgListener } from '../storage/pg-listener.ts';
 
@@ -29,6 +30,12 @@ export interface AppContext {
   config: Config;
   secrets: Secrets;
   db: Database;
+  /**
+   * Where the read API's queries run: the replica in DATABASE_READ_URL when it has replayed every commit the
+   * primary had when the read arrived, else the primary (src/storage/read-replica.ts). Everything that writes,
+   * and the change feed, use `db`.
+   */
+  reads: ReadDatabase;
   logger: Logger;
   /** BullMQ producers (queues, flow producer) under `config.queue.prefix`, on one fail-fast Redis connection. */
   queues: Queues;
@@ -62,6 +69,20 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     { name: 'db', close: () => db.destroy() },
     { name: 'queues', close: () => queues.close() },
   ];
+  let reads = primaryReads(db);
+  const readUrl = config.database.readUrl;
+  if (readUrl !== undefined) {
+    // Its pool connects on the first read, so roles that serve no reads open no connection to it.
+    const replica = createDb({
+      url: readUrl,
+      password: secrets.databasePassword,
+      poolMax: config.database.poolMax,
+      connectionTimeoutMs: config.database.poolWaitMs,
+      applicationName: 'jpm-sync-reads',
+    });
+    closers.push({ name: 'db-replica', close: () => replica.destroy() });
+    reads = replicaReads({ primary: db, replica, maxWaitMs: config.database.readMaxWaitMs });
+  }
   const apiKeys = apiKeyStore(config, secrets, db, logger);
   closers.push({ name: 'api-key-listener', close: apiKeys.close });
   const clients = new Map<string, { baseUrl: string; client: JpmClient; bank: BankClient }>();
@@ -95,6 +116,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     config,
     secrets,
     db,
+    reads,
     logger,
     queues,
     clientFor,

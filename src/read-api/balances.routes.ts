@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { BALANCE_KINDS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import type { Database } from '../storage/db.ts';
+import type { ReadDatabase } from '../storage/read-replica.ts';
 import { pageBalanceHistory, pageLatestBalances } from './balances.service.ts';
 import { BalanceSchema, Id, IsoDate, LatestBalancesSchema, toBalanceDto, toLatestBalancesDto } from './dto.ts';
 
 const TAGS = ['Balances'];
 
-export function balanceRoutes(deps: { db: Database }): Route[] {
+export function balanceRoutes(deps: { reads: ReadDatabase }): Route[] {
   return [
     defineRoute({
       method: 'get',
@@ -31,14 +31,9 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
         schema: pageSchema(BalanceSchema).meta({ id: 'BalancePage' }),
         description: 'A page of balances',
       },
-      handler: async ({ params, query, access }) => {
-        const page = await pageBalanceHistory(
-          deps.db,
-          access,
-          params.id,
-          { from: query.from, to: query.to, kind: query.kind },
-          query,
-        );
+      handler: async ({ params, query, access, log }) => {
+        const filter = { from: query.from, to: query.to, kind: query.kind };
+        const page = await deps.reads.run((db) => pageBalanceHistory(db, access, params.id, filter, query), log);
         return { data: page.rows.map(toBalanceDto), nextCursor: page.nextCursor };
       },
     }),
@@ -66,12 +61,11 @@ export function balanceRoutes(deps: { db: Database }): Route[] {
         schema: pageSchema(LatestBalancesSchema).meta({ id: 'LatestBalancesPage' }),
         description: 'A page of accounts with their latest balances',
       },
-      handler: async ({ query, access }) => {
-        const organizationId = access.filter(query.organizationId);
-        const page = await pageLatestBalances(
-          deps.db,
-          { organizationId, accountId: query.accountId, currency: query.currency },
-          query,
+      handler: async ({ query, access, log }) => {
+        const filter = { organizationId: access.filter(query.organizationId), accountId: query.accountId };
+        const page = await deps.reads.run(
+          (db) => pageLatestBalances(db, { ...filter, currency: query.currency }, query),
+          log,
         );
         return { data: page.rows.map(toLatestBalancesDto), nextCursor: page.nextCursor };
       },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TRANSACTION_STATUSES } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import type { Database } from '../storage/db.ts';
+import type { ReadDatabase } from '../storage/read-replica.ts';
 import { TRANSACTION_SORTS, type TransactionFilter } from '../storage/read.repo.ts';
 import {
   Id,
@@ -89,7 +89,7 @@ function filterOf(q: Query, organizationId: string | undefined): TransactionFilt
   };
 }
 
-export function transactionRoutes(deps: { db: Database }): Route[] {
+export function transactionRoutes(deps: { reads: ReadDatabase }): Route[] {
   return [
     defineRoute({
       method: 'get',
@@ -111,9 +111,9 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
         description: 'A page of transactions',
         prebuilt: true,
       },
-      handler: async ({ query, access }) => {
+      handler: async ({ query, access, log }) => {
         const filter = filterOf(query, access.filter(query.organizationId));
-        const page = await pageTransactions(deps.db, access, filter, query);
+        const page = await deps.reads.run((db) => pageTransactions(db, access, filter, query), log);
         return transactionPageJson(page.rows, page.nextCursor);
       },
     }),
@@ -127,8 +127,8 @@ export function transactionRoutes(deps: { db: Database }): Route[] {
       tags: TAGS,
       request: { params: z.object({ id: Id }) },
       response: { status: 200, schema: TransactionDetailSchema, description: 'The transaction' },
-      handler: async ({ params, access }) => {
-        const detail = await getTransactionDetail(deps.db, access, params.id);
+      handler: async ({ params, access, log }) => {
+        const detail = await deps.reads.run((db) => getTransactionDetail(db, access, params.id), log);
         return toTransactionDetailDto(detail.row, detail.versions, detail.decisions);
       },
     }),

@@ -133,6 +133,12 @@ export const apiKeyLookupsTotal = new Counter({
   labelNames: ['source'] as const,
   registers,
 });
+export const readDbRequestsTotal = new Counter({
+  name: 'jpm_read_db_requests_total',
+  help: 'Read API requests by the database that served them (primary, replica) and why (no_replica, caught_up, replica_behind, replica_unavailable, replica_error, replica_refused)',
+  labelNames: ['db', 'reason'] as const,
+  registers,
+});
 export const apiKeyCacheListening = new Gauge({
   name: 'jpm_api_key_cache_listening',
   help: '1 while the API key cache is proven to receive key changes (its probe through the pool heard, the notifying triggers enabled) and is used, 0 while every request reads the key from Postgres',

@@ -1,0 +1,313 @@
+import type { Express } from 'express';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { pageSchema } from '../../src/http/pagination.ts';
+import { buildApiApp } from '../../src/main/api.ts';
+import { createContext, type AppContext } from '../../src/main/context.ts';
+import {
+  ChangePageSchema,
+  LatestBalancesSchema,
+  TransactionDetailSchema,
+  TransactionSchema,
+} from '../../src/read-api/dto.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
+import { readDbRequestsTotal } from '../../src/shared/metrics.ts';
+import { upsertBalances } from '../../src/storage/balances.repo.ts';
+import { migrateUp } from '../../src/storage/migrator.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { ingestWire, wireTransaction } from '../factories/transactions.ts';
+import { bearer, bodyOf } from '../helpers/api-app.ts';
+import { testQueuePrefix } from '../helpers/db.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+import { startPostgresPair, type PostgresPair } from './support/postgres-replica.ts';
+
+/**
+ * DATABASE_READ_URL against a real streaming standby (README, "Read replica"): a private primary and a hot standby
+ * made with pg_basebackup, the real API app over both. Which database served each read comes from
+ * `jpm_read_db_requests_total`; that a stale read was possible is shown on the standby itself.
+ */
+const MAX_WAIT_MS = 1_500;
+
+let pair: PostgresPair | undefined;
+const apps: { ctx: AppContext; app: Express }[] = [];
+let api: { ctx: AppContext; app: Express; key: string };
+let account: { id: string; organizationId: string; jpmAccountId: string };
+
+function pg2(): PostgresPair {
+  if (!pair) {
+    throw new Error('no postgres pair');
+  }
+  return pair;
+}
+
+async function migrate(url: string): Promise<void> {
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+  });
+  const result = await migrateUp(db);
+  await db.destroy();
+  if (result.error) {
+    throw result.error instanceof Error ? result.error : new Error('migrating the private primary failed');
+  }
+}
+
+function apiOver(env: Record<string, string>): { ctx: AppContext; app: Express } {
+  const { config, secrets } = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: pg2().primaryUrl,
+    REDIS_URL,
+    QUEUE_PREFIX: testQueuePrefix(),
+    ...env,
+  });
+  const ctx = createContext(config, secrets);
+  const built = { ctx, app: buildApiApp(ctx) };
+  apps.push(built);
+  return built;
+}
+
+/** `db/reason` → count of read API requests, from the process's metric. */
+async function servedCounts(): Promise<Map<string, number>> {
+  const metric = await readDbRequestsTotal.get();
+  return new Map(metric.values.map((v) => [`${String(v.labels.db)}/${String(v.labels.reason)}`, v.value]));
+}
+
+/** Runs `fn` and answers which database served the reads it made (the metric's increments). */
+async function servedBy<T>(fn: () => Promise<T>): Promise<{ result: T; by: Record<string, number> }> {
+  const before = await servedCounts();
+  const result = await fn();
+  const by: Record<string, number> = {};
+  for (const [k, v] of await servedCounts()) {
+    if (v !== (before.get(k) ?? 0)) {
+      by[k] = v - (before.get(k) ?? 0);
+    }
+  }
+  return { result, by };
+}
+
+/** Waits until the standby has replayed everything the primary has flushed. */
+async function replicaCaughtUp(): Promise<void> {
+  const [primary] = await pg2().query<{ lsn: string }>('primary', 'select pg_current_wal_flush_lsn()::text as lsn');
+  for (let i = 0; ; i++) {
+    const [row] = await pg2().query<{ done: boolean }>(
+      'standby',
+      `select pg_last_wal_replay_lsn() >= '${primary?.lsn ?? ''}'::pg_lsn as done`,
+    );
+    if (row?.done === true) {
+      return;
+    }
+    if (i > 500) {
+      throw new Error('the standby did not catch up');
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function ingest(bankId: string, amount: string): Promise<void> {
+  await ingestWire(api.ctx.db, account, [
+    wireTransaction({ transactionId: bankId, jpmAccountId: account.jpmAccountId, amount, asOfDate: '2026-11-02' }),
+  ]);
+}
+
+async function storeBalance(asOfDate: string, endingMinor: string): Promise<void> {
+  await upsertBalances(api.ctx.db, [
+    {
+      id: uuidv7(),
+      organization_id: account.organizationId,
+      account_id: account.id,
+      as_of_date: asOfDate,
+      kind: 'final',
+      currency: 'USD',
+      decimal_location: 2,
+      opening_ledger_minor: null,
+      opening_available_minor: null,
+      ending_ledger_minor: endingMinor,
+      ending_available_minor: null,
+      record_timestamp: null,
+      content_hash: `test-${asOfDate}-${endingMinor}`,
+      raw: {},
+    },
+  ]);
+}
+
+async function listBankIds(): Promise<string[]> {
+  const res = await request(api.app).get(`/v1/transactions?accountId=${account.id}`).set(bearer(api.key));
+  expect(res.status).toBe(200);
+  return bodyOf(pageSchema(TransactionSchema), res)
+    .data.map((t) => t.jpmTransactionId ?? '')
+    .sort();
+}
+
+async function searchBankIds(text: string): Promise<string[]> {
+  const res = await request(api.app)
+    .get(`/v1/transactions?q=${encodeURIComponent(text)}&organizationId=${account.organizationId}`)
+    .set(bearer(api.key));
+  expect(res.status).toBe(200);
+  return bodyOf(pageSchema(TransactionSchema), res)
+    .data.map((t) => t.jpmTransactionId ?? '')
+    .sort();
+}
+
+async function latestFinal(): Promise<string | null | undefined> {
+  const res = await request(api.app).get(`/v1/balances/latest?accountId=${account.id}`).set(bearer(api.key));
+  expect(res.status).toBe(200);
+  return bodyOf(pageSchema(LatestBalancesSchema), res).data[0]?.final?.endingLedger;
+}
+
+async function onStandby(bankId: string): Promise<number> {
+  const rows = await pg2().query<{ n: string }>(
+    'standby',
+    `select count(*)::text as n from transactions where jpm_transaction_id = '${bankId}'`,
+  );
+  return Number(rows[0]?.n);
+}
+
+beforeAll(async () => {
+  pair = await startPostgresPair('jpm_sync_replica', migrate);
+  const built = apiOver({ DATABASE_READ_URL: pair.standbyUrl, DATABASE_READ_MAX_WAIT_MS: String(MAX_WAIT_MS) });
+  const key = (
+    await createApiKey(built.ctx.db, { name: 'reader', role: 'viewer', organizationId: null, createdByKeyId: null })
+  ).token;
+  api = { ...built, key };
+  const tenancy = await createTenancy(api.ctx.db);
+  account = await createAccount(api.ctx.db, tenancy);
+}, 120_000);
+
+afterAll(async () => {
+  for (const a of apps) {
+    await a.ctx.close();
+  }
+  await pair?.destroy();
+});
+
+describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
+  it('serves transactions and balances from the replica once it has replayed them', async () => {
+    await ingest('T1', '100.00');
+    await storeBalance('2026-11-02', '10000');
+    await replicaCaughtUp();
+    const list = await servedBy(listBankIds);
+    expect(list.result).toEqual(['T1']);
+    expect(list.by).toEqual({ 'replica/caught_up': 1 });
+    // Text search reads the search step's position and the change feed's index in one snapshot: on the standby too.
+    const search = await servedBy(() => searchBankIds('misc credit'));
+    expect(search.result).toEqual(['T1']);
+    expect(search.by).toEqual({ 'replica/caught_up': 1 });
+    const balance = await servedBy(latestFinal);
+    expect(balance.result).toBe('100.00');
+    expect(balance.by).toEqual({ 'replica/caught_up': 1 });
+  });
+
+  it('never serves what the primary had committed before the request from a replica that has not replayed it', async () => {
+    const cursorRes = await request(api.app).get('/v1/changes?from=now').set(bearer(api.key));
+    const cursor = bodyOf(ChangePageSchema, cursorRes).nextCursor;
+    await pg2().pauseReplay();
+    // What a sync run writes before it reports done: its transactions, a new closing balance.
+    await ingest('T2', '200.00');
+    await storeBalance('2026-11-03', '20000');
+    // The standby really lacks them: a read there would be stale.
+    expect(await onStandby('T2')).toBe(0);
+
+    const list = await servedBy(listBankIds);
+    expect(list.result).toEqual(['T1', 'T2']);
+    expect(list.by).toEqual({ 'primary/replica_behind': 1 });
+    const search = await servedBy(() => searchBankIds('misc credit'));
+    expect(search.result).toEqual(['T1', 'T2']);
+    expect(search.by).toEqual({ 'primary/replica_behind': 1 });
+    const balance = await servedBy(latestFinal);
+    expect(balance.result).toBe('200.00');
+    expect(balance.by).toEqual({ 'primary/replica_behind': 1 });
+    const t2 = bodyOf(
+      pageSchema(TransactionSchema),
+      await request(api.app).get(`/v1/transactions?accountId=${account.id}&reference=BR-T2`).set(bearer(api.key)),
+    ).data[0];
+    const detail = await servedBy(() =>
+      request(api.app)
+        .get(`/v1/transactions/${t2?.id ?? ''}`)
+        .set(bearer(api.key)),
+    );
+    expect(detail.result.status).toBe(200);
+    expect(bodyOf(TransactionDetailSchema, detail.result).jpmTransactionId).toBe('T2');
+    expect(detail.by).toEqual({ 'primary/replica_behind': 1 });
+    // The change feed reads the primary whatever the replica does: T2's event is there, no read routed.
+    const feed = await servedBy(() => request(api.app).get(`/v1/changes?cursor=${cursor}`).set(bearer(api.key)));
+    expect(bodyOf(ChangePageSchema, feed.result).data.map((e) => e.transaction?.jpmTransactionId)).toEqual(['T2']);
+    expect(feed.by).toEqual({});
+    expect(await onStandby('T2')).toBe(0);
+  });
+
+  it('waits for a replica that replays within DATABASE_READ_MAX_WAIT_MS and then reads there', async () => {
+    await pg2().resumeReplay();
+    await replicaCaughtUp();
+    expect((await servedBy(listBankIds)).by).toEqual({ 'replica/caught_up': 1 });
+    await pg2().pauseReplay();
+    await ingest('T3', '300.00');
+    const [clock] = await pg2().query<{ now: string }>('standby', 'select now()::text as now');
+    const pending = servedBy(listBankIds);
+    // Resume only once the API is looking at the paused standby's replay position (waiting for T3's commit).
+    for (let i = 0; !(await lookedAtReplay(clock?.now ?? '')); i++) {
+      expect(i).toBeLessThan(500);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await onStandby('T3')).toBe(0);
+    await pg2().resumeReplay();
+    const { result, by } = await pending;
+    expect(result).toEqual(['T1', 'T2', 'T3']);
+    expect(by).toEqual({ 'replica/caught_up': 1 });
+  });
+
+  it('reads from the primary while the replica is down, says so on /readyz, and returns to it', async () => {
+    const ready = await request(api.app).get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({ status: 'ready', checks: { 'postgres-replica': { status: 'ok' } } });
+    await pg2().stopStandby();
+    for (let i = 0; i < 2; i++) {
+      const { result, by } = await servedBy(listBankIds);
+      expect(result).toEqual(['T1', 'T2', 'T3']);
+      expect(Object.keys(by)).toHaveLength(1);
+      expect(Object.keys(by)[0]).toMatch(/^primary\/replica_(error|unavailable)$/);
+    }
+    const degraded = await request(api.app).get('/readyz');
+    expect(degraded.status).toBe(200);
+    expect(degraded.body).toMatchObject({
+      status: 'degraded',
+      checks: { postgres: { status: 'ok' }, 'postgres-replica': { status: 'unavailable' } },
+    });
+    await pg2().startStandby();
+    await replicaCaughtUp();
+    // After the retry interval (5 s) the replica serves again.
+    let by: Record<string, number> = {};
+    for (let i = 0; !by['replica/caught_up']; i++) {
+      expect(i).toBeLessThan(100);
+      await new Promise((r) => setTimeout(r, 100));
+      ({ by } = await servedBy(listBankIds));
+    }
+    const back = await request(api.app).get('/readyz');
+    expect(back.status).toBe(200);
+    expect(back.body).toMatchObject({ status: 'ready', checks: { 'postgres-replica': { status: 'ok' } } });
+  });
+
+  it('without DATABASE_READ_URL reads the primary and /readyz has no replica check', async () => {
+    const plain = apiOver({});
+    const { result, by } = await servedBy(() =>
+      request(plain.app).get(`/v1/transactions?accountId=${account.id}`).set(bearer(api.key)),
+    );
+    expect(result.status).toBe(200);
+    expect(by).toEqual({ 'primary/no_replica': 1 });
+    const ready = await request(plain.app).get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(Object.keys((ready.body as { checks: object }).checks)).not.toContain('postgres-replica');
+  });
+});
+
+/** Has an API replica session looked at the standby's replay position since `since` (the standby's clock)? */
+async function lookedAtReplay(since: string): Promise<boolean> {
+  const [row] = await pg2().query<{ n: string }>(
+    'standby',
+    `select count(*)::text as n from pg_stat_activity where application_name = 'jpm-sync-reads'
+       and query like '%pg_last_wal_replay_lsn%' and query_start > '${since}'::timestamptz`,
+  );
+  return Number(row?.n) > 0;
+}
