@@ -239,8 +239,23 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
   );
 
   // 2. A day of scheduled syncs at the default schedule, at one bank clock (midday): 4 intraday runs, 1 prior-day run.
-  const day: Record<string, { requests: number; byPath: Record<string, number>; cpu: ReturnType<typeof ingestCpu> }> =
-    {};
+  const day: Record<
+    string,
+    {
+      requests: number;
+      byPath: Record<string, number>;
+      cpu: ReturnType<typeof ingestCpu>;
+      /** Records the runs read from the bank and rows they inserted (sync_runs counters of the runs). */
+      fetched: number;
+      inserted: number;
+    }
+  > = {};
+  const runTotals = async () => {
+    const r = await sql<{ fetched: string; inserted: string }>`
+      select coalesce(sum(fetched), 0)::text as fetched, coalesce(sum(inserted), 0)::text as inserted
+      from sync_runs where parent_run_id is null`.execute(bdb.db);
+    return { fetched: Number(r.rows[0]?.fetched ?? 0), inserted: Number(r.rows[0]?.inserted ?? 0) };
+  };
   const daySizes0 = await relationSizes(bdb.db);
   const dayCounts0 = await counts(bdb.db);
   const dayWal = await walAround(bdb, async () => {
@@ -253,7 +268,9 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
     ];
     for (const [label, request] of runs) {
       const before = await bank.sim.stats();
+      const totals0 = await runTotals();
       const m = await pipe.run(label, [request]);
+      const totals1 = await runTotals();
       const after = await bank.sim.stats();
       const byPath: Record<string, number> = {};
       for (const [p, n] of Object.entries(after.byPath)) {
@@ -265,7 +282,13 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
       if (m.failedRuns > 0) {
         throw new Error(`capacity: ${m.failedRuns} ${label} runs failed`);
       }
-      day[label] = { requests: m.simRequests, byPath, cpu: ingestCpu(m) };
+      day[label] = {
+        requests: m.simRequests,
+        byPath,
+        cpu: ingestCpu(m),
+        fetched: totals1.fetched - totals0.fetched,
+        inserted: totals1.inserted - totals0.inserted,
+      };
     }
   });
   const daySizes = sizeDelta(daySizes0, await relationSizes(bdb.db));
