@@ -65,9 +65,11 @@ const msPerRecordRead = (prior.cpu - readOnly.cpu) / (prior.fetched - readOnly.f
 const msPerWindow = readOnly.cpu - msPerRecordRead * readOnly.fetched;
 /** CPU per row a scheduled run stores (the first intraday run stored what it read). */
 const msPerRowStored = (first.cpu - msPerWindow - msPerRecordRead * first.fetched) / (first.inserted || 1);
-const workerShare =
-  Object.values(runs).reduce((s, r) => s + r.cpu.worker, 0) /
-  Object.values(runs).reduce((s, r) => s + r.cpu.worker + r.cpu.postgres, 0);
+/** The worker process's share of that CPU: of reading (the read-only runs) and of storing rows (the backfill's). */
+const readRuns = [...['intraday 2', 'intraday 3', 'intraday 4'].map((k) => runs[k]!), runs['prior-day']!];
+const readWorkerShare =
+  readRuns.reduce((s, r) => s + r.cpu.worker, 0) / readRuns.reduce((s, r) => s + r.cpu.worker + r.cpu.postgres, 0);
+const storeWorkerShare = u.cpuMsPer1kTransactionsIngested.worker! / u.cpuMsPer1kTransactionsIngested.total!;
 const bookkeepingBytesPerAccountDay =
   Object.entries(f.scheduledDay.tableBytes)
     .filter(([t]) => !['transactions', 'change_events', 'transaction_search'].includes(t))
@@ -82,11 +84,14 @@ function model(accounts: number, tx: number) {
   const recordsRead = INTRADAY_PROGRESS.reduce((s, p) => s + p * tx, 0) + (3.6 + 0.7) * tx;
   const cpuDayMs = WINDOWS_PER_DAY * msPerWindow + recordsRead * msPerRecordRead + rowsPerDay * msPerRowStored;
   // The prior-day hour: each account's prior-day run (its reads, and storing the day's posted rows).
-  const peakMs = msPerWindow + (3.6 + 0.7) * tx * msPerRecordRead + tx * msPerRowStored;
-  const workerCpuProcesses = (accounts * peakMs * workerShare) / 1000 / (3600 * CORE_BUDGET);
+  const peakReadMs = msPerWindow + (3.6 + 0.7) * tx * msPerRecordRead;
+  const peakStoreMs = tx * msPerRowStored;
+  const peakWorkerMs = peakReadMs * readWorkerShare + peakStoreMs * storeWorkerShare;
+  const peakPostgresMs = peakReadMs + peakStoreMs - peakWorkerMs;
+  const workerCpuProcesses = (accounts * peakWorkerMs) / 1000 / (3600 * CORE_BUDGET);
   const latencyProcesses = (accounts * priorCalls * BANK_LATENCY_S) / (WORKER_CONCURRENCY * 3600 * CORE_BUDGET);
   const workers = Math.max(MIN_PROCESSES, Math.ceil(Math.max(workerCpuProcesses, latencyProcesses)));
-  const postgresPeakCores = (accounts * peakMs * (1 - workerShare)) / 1000 / 3600;
+  const postgresPeakCores = (accounts * peakPostgresMs) / 1000 / 3600;
   const readApiMs =
     READ_PAGES_PER_ACCOUNT_DAY * f.reads.transactions.apiCpuMsPerPage +
     pages(eventsPerDay) * f.reads.changes.apiCpuMsPerPage;
@@ -130,7 +135,7 @@ const bytes = (b: number) =>
 const fixed = (x: number, d = 1) => x.toFixed(d);
 
 console.log(
-  `Derived: ${fixed(msPerWindow)} ms CPU per window, ${fixed(msPerRecordRead, 3)} ms per record read again, ${fixed(msPerRowStored, 3)} ms per row stored by a scheduled run; worker share of that CPU ${fixed(workerShare * 100, 0)} %; bookkeeping ${bytes(bookkeepingBytesPerAccountDay)} per account-day`,
+  `Derived: ${fixed(msPerWindow)} ms CPU per window, ${fixed(msPerRecordRead, 3)} ms per record read again, ${fixed(msPerRowStored, 3)} ms per row stored by a scheduled run; the worker process's share ${fixed(readWorkerShare * 100, 0)} % of reading, ${fixed(storeWorkerShare * 100, 0)} % of storing; bookkeeping ${bytes(bookkeepingBytesPerAccountDay)} per account-day`,
 );
 console.log(
   '\n| Accounts | Tx a day per account | Bank calls per account-day | Worker processes (CPU / latency bound) | Postgres cores in the prior-day hour | API replicas | Redis memory | Postgres after a year | WAL per day |',
