@@ -7,6 +7,7 @@
  * which are removed at the end (also on Ctrl-C). The data come from a fixed seed: the same rows every run.
  */
 import { runBackfillSuite } from './backfill.ts';
+import { runCapacity } from './capacity.ts';
 import { runChangeFeed } from './change-feed.ts';
 import { runIndexCosts } from './index-costs.ts';
 import { killChildren } from './lib/children.ts';
@@ -18,6 +19,7 @@ import { runReadReplica } from './read-replica.ts';
 import { runScale } from './scale.ts';
 import { runScheduler } from './scheduler.ts';
 import { runStatements } from './statements.ts';
+import { runWorkers } from './workers.ts';
 import { initLogger } from '../src/shared/logger.ts';
 
 interface Bench {
@@ -39,6 +41,8 @@ const BENCHES: Bench[] = [
   { names: ['scheduler'], run: (ctx) => runScheduler(ctx).then((r) => [r]) },
   { names: ['statements'], run: (ctx) => runStatements(ctx).then((r) => [r]) },
   { names: ['scale', 'scale-read-api', 'scale-change-feed'], run: runScale, optIn: true },
+  { names: ['capacity'], run: (ctx) => runCapacity(ctx).then((r) => [r]), optIn: true },
+  { names: ['workers'], run: (ctx) => runWorkers(ctx).then((r) => [r]), optIn: true },
 ];
 const ALL = BENCHES.flatMap((b) => b.names);
 

@@ -19,6 +19,8 @@ const ORDER = [
   'scale',
   'scale-read-api',
   'scale-change-feed',
+  'capacity',
+  'workers',
 ];
 
 type Figures = Record<string, unknown>;
@@ -73,6 +75,17 @@ function measured(r: BenchResult): string {
       return `${n(get(f, 'txPerSecond'))} tx/s; the pipeline is **${n(get(f, 'pipelineSpeedup'))} ×** faster`;
     case 'statements':
       return `${n(get(f, 'inserted'))} BAI2 records (${n(get(r.parameters, 'files'))} files, ${n(Math.round(Number(get(r.parameters, 'fileBytes')) / 1e5) / 10)} MB) in ${n(get(f, 'seconds'))} s = **${n(get(f, 'recordsPerSecond'))} records/s**; bare COPY ${n(get(f, 'bareCopy.rowsPerSecond'))} rows/s (ratio **${n(get(f, 'ratioToBareCopy'))}**); indexed COPY ${n(get(f, 'copy.rowsPerSecond'))} rows/s (ratio ${n(get(f, 'ratioToCopy'))}); CPU per row: import ${n(get(f, 'cpuPerRow.importProcessMicroseconds'))} µs, Postgres ${n(get(f, 'cpuPerRow.postgresMicroseconds'))} µs vs bare COPY ${n(get(f, 'cpuPerRow.bareCopyBackendMicroseconds'))} µs; re-import ${n(get(f, 'reimport.recordsPerSecond'))} records/s, ${n(get(f, 'reimport.inserted'))} inserted, ${n(get(f, 'reimport.updated'))} updated`;
+    case 'capacity':
+      return `CPU per 1k tx ingested **${n(get(f, 'unitCosts.cpuMsPer1kTransactionsIngested.total'))} ms** (worker ${n(get(f, 'unitCosts.cpuMsPer1kTransactionsIngested.worker'))}, Postgres ${n(get(f, 'unitCosts.cpuMsPer1kTransactionsIngested.postgresIngest'))}, search step ${n(get(f, 'unitCosts.cpuMsPer1kTransactionsIngested.postgresSearchStep'))}); per read-API page (100) **${n(get(f, 'unitCosts.cpuMsPerReadApiPage100'))} ms**, per change-feed page (1000) **${n(get(f, 'unitCosts.cpuMsPerChangeFeedPage1000'))} ms**; Postgres ${n(get(f, 'unitCosts.postgresBytesPerTransaction'))} B per transaction, ${n(get(f, 'unitCosts.postgresBytesPerChangeEvent'))} B per change event; WAL ${n(get(f, 'unitCosts.walBytesPerTransactionBackfill'))} B per transaction; Redis ${n(get(f, 'unitCosts.redisBytesPerScheduledAccount'))} B per scheduled account; bank calls per account-day ${n(get(f, 'unitCosts.bankCallsPerAccountDayBackfill'))} (backfill), ${n(get(f, 'unitCosts.bankCallsPerAccountDayScheduled'))} (a scheduled day)`;
+    case 'workers': {
+      const c = (get(f, 'configurations') ?? []) as {
+        label: string;
+        txPerSecond: number;
+        accountDaysPerSecond: number;
+        windowsPerSecond: number;
+      }[];
+      return `${n(get(r.parameters, 'bankLatencyMs'))} ms per bank call: ${c.map((x) => `${x.label} **${n(x.txPerSecond)} tx/s**, ${n(x.accountDaysPerSecond)} account-days/s, ${n(x.windowsPerSecond)} windows/s`).join('; ')}; 3 / 1 workers ${n(get(f, 'speedup3vs1'))} ×`;
+    }
     default:
       return '';
   }

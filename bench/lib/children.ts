@@ -84,6 +84,40 @@ export async function spawnReady(
   return handle;
 }
 
+/**
+ * Spawns `node <args>` (e.g. the service's own `src/main/start.ts`) with `env` added and resolves once a stdout line
+ * passes `isReady`. Every stdout line goes to `onLine` (drained either way); stderr is passed through.
+ */
+export async function spawnNode(
+  args: string[],
+  env: Record<string, string>,
+  isReady: (line: string) => boolean,
+  onLine?: (line: string) => void,
+): Promise<Child> {
+  const child = spawn(NODE, args, {
+    cwd: ROOT,
+    env: { ...process.env, TZ: 'UTC', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const handle = track(child);
+  await new Promise<void>((resolve, reject) => {
+    let ready = false;
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      onLine?.(l);
+      if (!ready && isReady(l)) {
+        ready = true;
+        resolve();
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (!ready) {
+        reject(new Error(`node ${args.join(' ')} exited before it was ready (${code ?? signal})`));
+      }
+    });
+  });
+  return handle;
+}
+
 export interface SimChild extends Child {
   info: Extract<SimChildMessage, { type: 'ready' }>;
   stats(): Promise<Extract<SimChildMessage, { type: 'stats' }>['stats']>;

@@ -7,6 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { JpmClient } from '../../src/jpm/client.ts';
 import {
   createQueues,
@@ -16,6 +17,7 @@ import {
   type ProducerDeps,
   type Queues,
 } from '../../src/scheduler/index.ts';
+import type { SyncRequest } from '../../src/domain/types.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { addDays, splitRange } from '../../src/shared/time.ts';
@@ -27,7 +29,6 @@ import {
   deletePrefix,
   machineCpuSeconds,
   memoryOf,
-  newRedis,
   postgresCpu,
   postgresCpuBetween,
   processCpuSeconds,
@@ -246,8 +247,11 @@ export interface RunMeasure {
 export interface Pipeline {
   queues: Queues;
   prefix: string;
-  /** Starts a worker child, triggers the range for every account, waits for every run to end, stops the worker. */
-  run(label: string): Promise<RunMeasure>;
+  /**
+   * Starts a worker child, triggers the range for every account (or `requests`, each for every account), waits for
+   * every run to end, stops the worker.
+   */
+  run(label: string, requests?: readonly SyncRequest[]): Promise<RunMeasure>;
   close(): Promise<void>;
 }
 
@@ -256,10 +260,11 @@ export function createPipeline(
   bank: Bank,
   ds: Dataset,
   accounts: readonly BenchAccount[],
-  options: { concurrency: number; poolMax: number; nodeArgs?: string[] },
+  options: { concurrency: number; poolMax: number; nodeArgs?: string[]; redisUrl?: string },
 ): Pipeline {
   const prefix = benchPrefix('pipeline');
-  const queues = createQueues({ redisUrl: REDIS_URL, prefix });
+  const redisUrl = options.redisUrl ?? REDIS_URL;
+  const queues = createQueues({ redisUrl, prefix });
   const producer: ProducerDeps = {
     db: bdb.db,
     queues,
@@ -270,13 +275,13 @@ export function createPipeline(
   return {
     queues,
     prefix,
-    async run(label) {
+    async run(label, requests) {
       const worker: Child = await spawnReady(
         'worker-child.ts',
         {
           BENCH_WORKER: JSON.stringify({
             dbUrl: bdb.url,
-            redisUrl: REDIS_URL,
+            redisUrl,
             prefix,
             simUrl: bank.sim.info.url,
             credFile: bank.credFile,
@@ -318,10 +323,10 @@ export function createPipeline(
       }, 100);
       const runIds: string[] = [];
       for (const a of accounts) {
-        for (const range of rangesOf(ds)) {
+        for (const request of requests ?? rangesOf(ds).map((r) => ({ mode: 'range' as const, ...r }))) {
           const { runs } = await triggerSync(producer, {
             accountId: a.id,
-            request: { mode: 'range', ...range },
+            request,
             trigger: 'backfill',
           });
           runIds.push(...runs.map((r) => r.runId));
@@ -388,7 +393,7 @@ export function createPipeline(
       };
     },
     async close() {
-      const redis = newRedis();
+      const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
       try {
         await deletePrefix(redis, prefix);
       } finally {

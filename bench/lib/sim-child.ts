@@ -17,6 +17,8 @@ export interface SimChildOptions {
   txPerDay: number;
   historyDays: number;
   prerenderMaxBytes: number;
+  /** The simulator's CA folder, when the parent signs CSRs with it (kept at the end); default a temporary one. */
+  pkiDir?: string;
 }
 
 export type SimChildMessage =
@@ -32,7 +34,7 @@ export type SimChildMessage =
 
 const options = JSON.parse(process.env.BENCH_SIM ?? '{}') as SimChildOptions;
 initLogger({ level: 'warn', format: 'json' });
-const pkiDir = await mkdtemp(join(tmpdir(), 'jpm-sync-bench-pki-'));
+const pkiDir = options.pkiDir ?? (await mkdtemp(join(tmpdir(), 'jpm-sync-bench-pki-')));
 const simOptions: SimulatorOptions = {
   pkiDir,
   seed: options.seed,
@@ -64,7 +66,9 @@ async function stop(): Promise<void> {
   }
   stopping = true;
   await sim.stop();
-  await rm(pkiDir, { recursive: true, force: true });
+  if (!options.pkiDir) {
+    await rm(pkiDir, { recursive: true, force: true });
+  }
   process.exit(0);
 }
 process.once('SIGTERM', () => void stop());
