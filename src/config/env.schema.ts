@@ -30,6 +30,18 @@ export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db'),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  /** Seed nodes of a Redis Cluster (`host:port`, comma-separated); empty = the single Redis at REDIS_URL. */
+  REDIS_CLUSTER_NODES: list.pipe(
+    z.array(
+      z
+        .string()
+        .regex(
+          /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):([1-9]\d{0,4})$/,
+          'must list seed nodes as host:port, comma-separated (e.g. 10.0.0.1:7000,10.0.0.2:7000), or be empty for a single Redis',
+        )
+        .refine((node) => Number(node.slice(node.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535'),
+    ),
+  ),
   PORT: intString(0, 65535),
   HOST: z.string().min(1),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

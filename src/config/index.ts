@@ -21,7 +21,8 @@ export interface MasterKey {
 export interface Config {
   env: 'development' | 'test' | 'production';
   database: { url: string; poolMax: number; poolWaitMs: number };
-  redis: { url: string };
+  /** REDIS_URL, and the seed nodes of a Redis Cluster (empty = a single Redis at `url`). */
+  redis: { url: string; clusterNodes?: readonly string[] | undefined };
   http: {
     port: number;
     host: string;
@@ -136,6 +137,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   if (parsed.success && parsedSecrets.success && parsedSecrets.data.SMTP_URL && !parsed.data.SMTP_FROM) {
     problems.push('SMTP_FROM: required when SMTP_URL is set (the From address of milestone emails)');
   }
+  if (
+    parsed.success &&
+    parsed.data.REDIS_CLUSTER_NODES.length > 0 &&
+    !/^\/?0?$/.test(new URL(parsed.data.REDIS_URL).pathname)
+  ) {
+    problems.push('REDIS_URL: a Redis Cluster has only database 0; drop the database number from the URL');
+  }
   if (!parsed.success || !parsedSecrets.success || problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -145,7 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   const config: Config = {
     env: e.NODE_ENV,
     database: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX, poolWaitMs: e.DB_POOL_WAIT_MS },
-    redis: { url: e.REDIS_URL },
+    redis: { url: e.REDIS_URL, clusterNodes: e.REDIS_CLUSTER_NODES },
     http: {
       port: e.PORT,
       host: e.HOST,
@@ -211,7 +219,7 @@ export function redacted(config: Config): Record<string, unknown> {
   return {
     ...config,
     database: { ...config.database, url: mask(config.database.url) },
-    redis: { url: mask(config.redis.url) },
+    redis: { ...config.redis, url: mask(config.redis.url) },
   };
 }
 

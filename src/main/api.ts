@@ -82,7 +82,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     ...stores(ctx),
     readiness: [
       { name: 'postgres', check: () => pingDatabase(ctx.db) },
-      { name: 'redis', check: () => pingRedis(ctx.config.redis.url, 1_000) },
+      { name: 'redis', check: () => pingRedis(ctx.config.redis, 1_000) },
       ...(options.readiness ?? []),
     ],
     queues: options.queues ?? QUEUE_NAMES.map((name) => ctx.queues.queue(name)),
