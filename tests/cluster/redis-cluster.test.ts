@@ -475,4 +475,20 @@ describe('the service on a 3-master Redis Cluster', () => {
     }
     expect(() => keyspace('jpm-sync')).toThrow(/hash tag/);
   });
+
+  // Last: it empties a third of the cluster.
+  it('a master lost without a replica: /readyz says 503 once the cluster reports the failure, 200 once it is back', async () => {
+    expect((await request(app).get('/readyz')).status).toBe(200);
+    await redisCluster.kill(2);
+    // Every node still answers PING; only CLUSTER INFO tells that a third of the slots has no master.
+    await expect
+      .poll(async () => (await request(app).get('/readyz')).body as unknown, { timeout: 20_000, interval: 250 })
+      .toMatchObject({ status: 'not_ready', checks: { redis: { status: 'unavailable' } } });
+    expect(await redisCluster.direct()[0]!.ping()).toBe('PONG');
+    // The node back (empty, its slots again): ready again.
+    await redisCluster.restart(2);
+    await expect
+      .poll(async () => (await request(app).get('/readyz')).status, { timeout: 20_000, interval: 250 })
+      .toBe(200);
+  });
 });

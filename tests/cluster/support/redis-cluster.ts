@@ -18,6 +18,10 @@ export interface PrivateRedisCluster {
   nodes: string[];
   /** One direct (non-cluster) connection per node, for looking at what each master holds. */
   direct(): Redis[];
+  /** SIGKILLs node `index` (a lost master); without replicas the cluster fails after the node timeout. */
+  kill(index: number): Promise<void>;
+  /** Starts node `index` again (empty) on its port; resolves once the cluster is ok again. */
+  restart(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +56,9 @@ async function untilTrue(what: string, check: () => Promise<boolean>, timeoutMs 
   }
 }
 
+/** Nodes call a silent peer failed after this long (Redis's default is 15 s; a test should not wait that long). */
+const NODE_TIMEOUT_MS = 3_000;
+
 export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'redis-cluster-'));
   const taken = new Set<number>();
@@ -61,91 +68,88 @@ export async function startRedisCluster(masters = 3): Promise<PrivateRedisCluste
   }
   const procs: ChildProcess[] = [];
   const directs: Redis[] = [];
-  // A test process that dies (a timeout, a kill) must not leave cluster nodes behind.
-  const killAll = () => procs.forEach((p) => p.exitCode === null && p.signalCode === null && p.kill('SIGKILL'));
-  process.once('exit', killAll);
-  const stop = async () => {
-    process.off('exit', killAll);
-    for (const r of directs) {
-      r.disconnect();
-    }
-    await Promise.all(
-      procs.map(async (p) => {
-        if (p.exitCode === null && p.signalCode === null) {
-          const gone = new Promise((r) => p.once('exit', r));
-          p.kill('SIGKILL');
-          await gone;
-        }
-      }),
-    );
-    await rm(dir, { recursive: true, force: true });
+  const connection = (port: number) => {
+    const r = new Redis({
+      host: '127.0.0.1',
+      port,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => undefined);
+    return r;
   };
-  try {
-    for (const port of ports) {
-      procs.push(
-        spawn(
-          'redis-server',
-          [
-            '--port',
-            String(port),
-            '--bind',
-            '127.0.0.1',
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, `nodes-${port}.conf`),
-            '--save',
-            '',
-            '--appendonly',
-            'no',
-            '--dir',
-            dir,
-          ],
-          { stdio: 'ignore' },
-        ),
-      );
-      const r = new Redis({
-        host: '127.0.0.1',
-        port,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      r.on('error', () => undefined);
-      directs.push(r);
-    }
-    const ping = async (port: number) => {
-      const r = new Redis({
-        host: '127.0.0.1',
-        port,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      r.on('error', () => undefined);
+  // Its node file stays in `dir`, so a node started again on its port rejoins the cluster with its slots (and no data).
+  const startNode = async (i: number) => {
+    const port = ports[i]!;
+    procs[i] = spawn(
+      'redis-server',
+      [
+        ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+        ...['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`)],
+        ...['--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--save', '', '--appendonly', 'no'],
+      ],
+      { stdio: 'ignore' },
+    );
+    directs[i]?.disconnect();
+    directs[i] = connection(port);
+    await untilTrue(`node ${port} up`, async () => {
+      const r = connection(port);
       try {
         await r.connect();
         return (await r.ping()) === 'PONG';
       } finally {
         r.disconnect();
       }
-    };
-    for (const port of ports) {
-      await untilTrue(`node ${port} up`, () => ping(port));
+    });
+    await directs[i].connect();
+  };
+  // Every node must know the whole slot map (gossip takes a moment after create or a restart).
+  const untilOk = () =>
+    untilTrue('cluster_state:ok on every node', async () => {
+      const infos = await Promise.all(directs.map((r) => r.cluster('INFO')));
+      return infos.every((i) => /cluster_state:ok/.test(String(i)) && /cluster_slots_ok:16384/.test(String(i)));
+    });
+  // A test process that dies (a timeout, a kill) must not leave cluster nodes behind.
+  const killAll = () => procs.forEach((p) => p.exitCode === null && p.signalCode === null && p.kill('SIGKILL'));
+  process.once('exit', killAll);
+  const kill = async (p: ChildProcess | undefined) => {
+    if (p && p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await gone;
+    }
+  };
+  const stop = async () => {
+    process.off('exit', killAll);
+    for (const r of directs) {
+      r.disconnect();
+    }
+    await Promise.all(procs.map(kill));
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      await startNode(i);
     }
     const nodes = ports.map((p) => `127.0.0.1:${p}`);
     await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], {
       timeout: 30_000,
     });
-    for (const r of directs) {
-      await r.connect();
-    }
-    // Every node must know the whole slot map (gossip takes a moment after create).
-    await untilTrue('cluster_state:ok on every node', async () => {
-      const infos = await Promise.all(directs.map((r) => r.cluster('INFO')));
-      return infos.every((i) => /cluster_state:ok/.test(String(i)) && /cluster_slots_ok:16384/.test(String(i)));
-    });
-    return { nodes, direct: () => directs, stop };
+    await untilOk();
+    return {
+      nodes,
+      direct: () => directs,
+      async kill(index) {
+        directs[index]?.disconnect();
+        await kill(procs[index]);
+      },
+      async restart(index) {
+        await startNode(index);
+        await untilOk();
+      },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
