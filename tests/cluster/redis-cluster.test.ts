@@ -381,6 +381,18 @@ describe('the service on a 3-master Redis Cluster', () => {
     }
   });
 
+  it("the queue board (bull-board) reads the cluster: both queues, the backfills' finished jobs", async () => {
+    const admin = (
+      await createApiKey(ctx.db, { name: 'admin', role: 'admin', organizationId: null, createdByKeyId: null })
+    ).token;
+    const res = await request(app).get('/admin/queues/api/queues').set('Authorization', `Bearer ${admin}`);
+    expect(res.status).toBe(200);
+    const body = res.body as { queues: { name: string; counts: Record<string, number> }[] };
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['maintenance', 'sync']);
+    // 3 runs' parents and 15 windows of the backfills, the scheduled tick's run (a parent and its window).
+    expect(body.queues.find((q) => q.name === 'sync')?.counts.completed).toBeGreaterThanOrEqual(18);
+  });
+
   it('auth throttle: 429 after 3 failures for a key prefix, counted across two API replicas; the real key passes', async () => {
     const key = (
       await createApiKey(ctx.db, { name: 'viewer', role: 'viewer', organizationId: null, createdByKeyId: null })
