@@ -34,6 +34,18 @@ export const envSchema = z.object({
   /** Longest wait for the replica to replay what the primary had when a read arrived; then the primary serves it. */
   DATABASE_READ_MAX_WAIT_MS: intString(0, 10_000),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  /** Seed nodes of a Redis Cluster (`host:port`, comma-separated); empty = the single Redis at REDIS_URL. */
+  REDIS_CLUSTER_NODES: list.pipe(
+    z.array(
+      z
+        .string()
+        .regex(
+          /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):([1-9]\d{0,4})$/,
+          'must list seed nodes as host:port, comma-separated (e.g. 10.0.0.1:7000,10.0.0.2:7000), or be empty for a single Redis',
+        )
+        .refine((node) => Number(node.slice(node.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535'),
+    ),
+  ),
   PORT: intString(0, 65535),
   HOST: z.string().min(1),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

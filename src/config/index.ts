@@ -28,7 +28,8 @@ export interface Config {
     readUrl: string | undefined;
     readMaxWaitMs: number;
   };
-  redis: { url: string };
+  /** REDIS_URL, and the seed nodes of a Redis Cluster (empty = a single Redis at `url`). */
+  redis: { url: string; clusterNodes?: readonly string[] | undefined };
   http: {
     port: number;
     host: string;
@@ -143,6 +144,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   if (parsed.success && parsedSecrets.success && parsedSecrets.data.SMTP_URL && !parsed.data.SMTP_FROM) {
     problems.push('SMTP_FROM: required when SMTP_URL is set (the From address of milestone emails)');
   }
+  if (
+    parsed.success &&
+    parsed.data.REDIS_CLUSTER_NODES.length > 0 &&
+    !/^\/?0?$/.test(new URL(parsed.data.REDIS_URL).pathname)
+  ) {
+    problems.push('REDIS_URL: a Redis Cluster has only database 0; drop the database number from the URL');
+  }
   if (!parsed.success || !parsedSecrets.success || problems.length > 0) {
     throw new ConfigError(problems);
   }
@@ -158,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
       readUrl: e.DATABASE_READ_URL === '' ? undefined : e.DATABASE_READ_URL,
       readMaxWaitMs: e.DATABASE_READ_MAX_WAIT_MS,
     },
-    redis: { url: e.REDIS_URL },
+    redis: { url: e.REDIS_URL, clusterNodes: e.REDIS_CLUSTER_NODES },
     http: {
       port: e.PORT,
       host: e.HOST,
@@ -228,7 +236,7 @@ export function redacted(config: Config): Record<string, unknown> {
       url: mask(config.database.url),
       readUrl: config.database.readUrl === undefined ? undefined : mask(config.database.readUrl),
     },
-    redis: { url: mask(config.redis.url) },
+    redis: { ...config.redis, url: mask(config.redis.url) },
   };
 }
 

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import express, { type Request, type Response, type Router } from 'express';
-import type { Redis } from 'ioredis';
 import type { AuditSink } from '../http/audit.ts';
 import type { ApiKeyStore } from '../http/auth.ts';
 import type { AuthThrottle } from '../http/auth-throttle.ts';
@@ -10,6 +9,7 @@ import type { Route } from '../http/routes.ts';
 import type { OnboardingOptions } from '../onboarding/index.ts';
 import type { Queues } from '../scheduler/index.ts';
 import { ValidationError } from '../shared/errors.ts';
+import type { RedisConnection } from '../shared/redis.ts';
 import type { Database } from '../storage/db.ts';
 import { ACTIONS, type Form } from './actions.ts';
 import { ApiClient, type CallContext } from './api-client.ts';
@@ -35,7 +35,7 @@ export interface ConsoleDeps {
   audit: AuditSink;
   db: Database;
   queues: Queues;
-  redis: Redis;
+  redis: RedisConnection;
   /** Redis key prefix for sessions (the queue prefix). */
   keyPrefix: string;
   onboarding: OnboardingOptions;

@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { Redis } from 'ioredis';
 import type { Principal } from '../domain/access.ts';
 import type { ApiKeyStore } from '../http/auth.ts';
+import { keyspace, type RedisConnection } from '../shared/redis.ts';
 
 /**
  * Console sessions. Signing in with an API key creates a session held server-side in Redis; the
@@ -42,7 +42,7 @@ const IDLE_MS = 8 * 3_600_000;
 const ABSOLUTE_MS = 12 * 3_600_000;
 
 export interface SessionSettings {
-  redis: Redis;
+  redis: RedisConnection;
   keyPrefix: string;
   /** Secure cookies (everywhere but development and test over plain http). */
   secure: boolean;
@@ -80,15 +80,17 @@ export class SessionStore {
   readonly cookieName: string;
   readonly preCookieName: string;
   private readonly s: SessionSettings;
+  private readonly keys: (...parts: string[]) => string;
 
   constructor(settings: SessionSettings) {
     this.s = settings;
+    this.keys = keyspace(settings.keyPrefix);
     this.cookieName = settings.secure ? '__Host-jpms_console' : 'jpms_console';
     this.preCookieName = settings.secure ? '__Host-jpms_console_signin' : 'jpms_console_signin';
   }
 
   private key(token: string): string {
-    return `${this.s.keyPrefix}:console:session:${createHash('sha256').update(token).digest('hex')}`;
+    return this.keys('console', 'session', createHash('sha256').update(token).digest('hex'));
   }
 
   cookie(res: Response, name: string, value: string, maxAgeMs: number): void {

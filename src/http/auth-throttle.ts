@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
-import type { Redis } from 'ioredis';
 import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import { authFailuresTotal } from '../shared/metrics.ts';
 import { ipv6Network64 } from '../shared/outbound-policy.ts';
+import { keyspace, type RedisConnection } from '../shared/redis.ts';
 
 /**
  * Throttling of failed authentications, per source address and per key prefix, shared by every API
@@ -73,13 +73,18 @@ export function addressKey(address: string): string {
   return isIP(bare) === 6 ? `${ipv6Network64(bare)}/64` : bare;
 }
 
-export function redisAuthThrottle(redis: Redis, keyPrefix: string, settings: AuthThrottleSettings): AuthThrottle {
+export function redisAuthThrottle(
+  redis: RedisConnection,
+  keyPrefix: string,
+  settings: AuthThrottleSettings,
+): AuthThrottle {
+  const key = keyspace(keyPrefix);
   return {
     async recordFailure(address, apiKeyPrefix, log) {
-      const keys = [`${keyPrefix}:auth-fail:addr:${addressKey(address)}`];
+      const keys = [key('auth-fail', 'addr', addressKey(address))];
       const limits = [settings.perAddress];
       if (apiKeyPrefix !== undefined) {
-        keys.push(`${keyPrefix}:auth-fail:key:${apiKeyPrefix}`);
+        keys.push(key('auth-fail', 'key', apiKeyPrefix));
         limits.push(settings.perKey);
       }
       let timer: NodeJS.Timeout | undefined;

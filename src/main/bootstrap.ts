@@ -72,13 +72,17 @@ export async function checkDependencies(
   }
   if (options.redis) {
     try {
-      await pingRedis(config.redis.url);
+      await pingRedis(config.redis);
     } catch (err) {
       const u = new URL(config.redis.url);
+      const cluster = config.redis.clusterNodes ?? [];
       problems.push(
-        `REDIS_URL: cannot reach Redis at ${u.host} (${(err as Error).message}); start it: ` +
-          '`docker compose -f docker/compose.yml up -d redis`, or locally ' +
-          '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`',
+        cluster.length > 0
+          ? `REDIS_CLUSTER_NODES: cannot reach a healthy Redis Cluster through ${cluster.join(', ')} (${(err as Error).message}); ` +
+              'check that the nodes are up and `redis-cli -h <node host> -p <node port> cluster info` says cluster_state:ok'
+          : `REDIS_URL: cannot reach Redis at ${u.host} (${(err as Error).message}); start it: ` +
+              '`docker compose -f docker/compose.yml up -d redis`, or locally ' +
+              '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`',
       );
     }
   }

@@ -93,7 +93,11 @@ async function syncCommand(argv: string[]): Promise<number> {
   const { config, secrets } = loadConfigOrExit();
   await checkDependencies(config, secrets, { redis: true }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
-  const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
+  const queues = createQueues({
+    redisUrl: config.redis.url,
+    redisClusterNodes: config.redis.clusterNodes,
+    prefix: config.queue.prefix,
+  });
   const deps: ProducerDeps = {
     db,
     queues,

@@ -64,7 +64,11 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
   });
   const outbound = createOutboundPolicy({ allow: config.outbound.allow });
   const logger = createLogger('main');
-  const queues = createQueues({ redisUrl: config.redis.url, prefix: config.queue.prefix });
+  const queues = createQueues({
+    redisUrl: config.redis.url,
+    redisClusterNodes: config.redis.clusterNodes,
+    prefix: config.queue.prefix,
+  });
   const closers: { name: string; close: () => Promise<void> }[] = [
     { name: 'db', close: () => db.destroy() },
     { name: 'queues', close: () => queues.close() },

@@ -462,6 +462,7 @@ async function main(): Promise<void> {
     },
     {
       redisUrl: config.redis.url,
+      redisClusterNodes: config.redis.clusterNodes,
       database: { url: config.database.url, password: secrets.databasePassword },
       concurrency: config.queue.concurrency,
     },

@@ -38,6 +38,7 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
     },
     {
       redisUrl: config.redis.url,
+      redisClusterNodes: config.redis.clusterNodes,
       database: { url: config.database.url, password: secrets.databasePassword },
       concurrency: config.queue.concurrency,
       maintenanceHooks,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { keyspace, type RedisConnection } from '../shared/redis.ts';
 
 /**
  * Per-integration protection of the bank, shared by every worker through Redis (one integration =
@@ -120,12 +120,13 @@ export interface IntegrationGuard {
 }
 
 export function createIntegrationGuard(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   settings: GuardSettings = DEFAULT_GUARD_SETTINGS,
 ): IntegrationGuard {
-  const circuitKey = (id: string) => `${prefix}:guard:circuit:${id}`;
-  const bucketKey = (id: string) => `${prefix}:guard:bucket:${id}`;
+  const key = keyspace(prefix);
+  const circuitKey = (id: string) => key('guard', 'circuit', id);
+  const bucketKey = (id: string) => key('guard', 'bucket', id);
   return {
     async acquire(integrationId) {
       const r = (await redis.eval(

@@ -1,13 +1,14 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createLogger } from '../shared/logger.ts';
-import { createRedis } from '../shared/redis.ts';
+import { createRedis, type RedisConnection } from '../shared/redis.ts';
 import { JOBS, jobOptions, parsePayload, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './jobs.ts';
 
 const log = createLogger('redis');
 
 export interface QueueSettings {
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster (`config.redis.clusterNodes`); empty or absent = a single Redis at `redisUrl`. */
+  redisClusterNodes?: readonly string[] | undefined;
   /** `config.queue.prefix`; its `{hash tag}` keeps every key of a queue on one Redis Cluster slot. */
   prefix: string;
 }
@@ -27,14 +28,14 @@ export type AppQueue = Queue<JobData, unknown, string>;
  */
 export interface Queues {
   readonly prefix: string;
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly flows: FlowProducer;
   queue(name: QueueName): AppQueue;
   close(): Promise<void>;
 }
 
 export function createQueues(settings: QueueSettings): Queues {
-  const redis = createRedis(settings.redisUrl, 'producer');
+  const redis = createRedis({ url: settings.redisUrl, clusterNodes: settings.redisClusterNodes }, 'producer');
   const byName = new Map<QueueName, AppQueue>();
   for (const name of QUEUE_NAMES) {
     byName.set(name, new Queue<JobData, unknown, string>(name, { connection: redis, prefix: settings.prefix }));

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from '../shared/logger.ts';
+import type { RedisConnection } from '../shared/redis.ts';
 import type { Database } from '../storage/db.ts';
 import { getSyncRun, listUnfinishedParentRunIds } from '../storage/sync-runs.repo.ts';
 import { failQuietRuns } from '../sync/sync-run.ts';
@@ -78,7 +78,7 @@ export interface RecoveryWatch {
   stop(): Promise<void>;
 }
 
-export function watchForLostJobs(deps: RecoveryDeps, redis: Redis, intervalMs: number): RecoveryWatch {
+export function watchForLostJobs(deps: RecoveryDeps, redis: RedisConnection, intervalMs: number): RecoveryWatch {
   let running: Promise<void> | undefined;
   let again: { schedules: boolean } | undefined;
   let stopped = false;

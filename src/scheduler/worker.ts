@@ -1,8 +1,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { isAppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
-import { createRedis } from '../shared/redis.ts';
+import { createRedis, type RedisConnection } from '../shared/redis.ts';
 import type { DbOptions } from '../storage/db.ts';
 import type { SyncDeps } from '../sync/sync-account.ts';
 import {
@@ -50,6 +49,8 @@ export const STALL_SETTINGS: Readonly<StallSettings> = {
 
 export interface WorkerOptions {
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster; empty or absent = a single Redis at `redisUrl`. */
+  redisClusterNodes?: readonly string[] | undefined;
   /** Postgres settings for the single-flight lock pool (its own small pool). */
   database: DbOptions;
   /** Jobs this process runs at once per queue (`config.queue.concurrency`). */
@@ -102,9 +103,9 @@ export function startWorkers(
     maintenanceHooks: options.maintenanceHooks ?? [],
     busyRetryMs: options.busyRetryMs ?? 2_000,
   };
-  const connections: Redis[] = [];
+  const connections: RedisConnection[] = [];
   const workers = queueNames.map((queueName) => {
-    const connection = createRedis(options.redisUrl, 'worker');
+    const connection = createRedis({ url: options.redisUrl, clusterNodes: options.redisClusterNodes }, 'worker');
     connections.push(connection);
     const worker = new Worker<JobData, unknown, string>(
       queueName,

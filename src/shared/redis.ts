@@ -1,27 +1,81 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+/** A single Redis or a Redis Cluster: BullMQ and every Redis use of ours take either. */
+export type RedisConnection = Redis | Cluster;
+
+/** Where Redis is (`config.redis`). */
+export interface RedisTarget {
+  /**
+   * `redis://` or `rediss://` (TLS). With `clusterNodes`, its scheme, user name and password apply to every node of the
+   * cluster and its host is not used.
+   */
+  url: string;
+  /** Seed nodes (`host:port`) of a Redis Cluster; empty or absent = a single Redis at `url`. */
+  clusterNodes?: readonly string[] | undefined;
+}
+
+type Role = 'worker' | 'producer' | 'probe';
 
 /**
  * ioredis connections as BullMQ's production guide asks: workers need `maxRetriesPerRequest: null`
  * (a blocking command must not fail after N retries) and reconnect forever with a capped backoff;
- * queues (producers) fail fast so an API request does not hang while Redis is down.
+ * queues (producers) fail fast so an API request does not hang while Redis is down. With cluster nodes
+ * configured the connection is an ioredis `Cluster` with the same behaviour per role: it learns the
+ * slot map from any seed, follows MOVED/ASK redirections and refreshes the map on failover.
  */
-export function createRedis(url: string, role: 'worker' | 'producer' | 'probe'): Redis {
-  const options: RedisOptions = {
-    maxRetriesPerRequest: role === 'worker' ? null : role === 'producer' ? 2 : 0,
-    enableOfflineQueue: role !== 'probe',
-    lazyConnect: role === 'probe',
-    connectTimeout: 5_000,
-    retryStrategy: role === 'probe' ? () => null : (times) => Math.min(times * 200, 5_000),
-  };
-  const redis = new Redis(url, options);
+export function createRedis(target: RedisTarget | string, role: Role): RedisConnection {
+  const { url, clusterNodes = [] } = typeof target === 'string' ? { url: target } : target;
+  const retry = role === 'probe' ? () => null : (times: number) => Math.min(times * 200, 5_000);
+  const maxRetriesPerRequest = role === 'worker' ? null : role === 'producer' ? 2 : 0;
+  let redis: RedisConnection;
+  if (clusterNodes.length === 0) {
+    const options: RedisOptions = {
+      maxRetriesPerRequest,
+      enableOfflineQueue: role !== 'probe',
+      lazyConnect: role === 'probe',
+      connectTimeout: 5_000,
+      retryStrategy: retry,
+    };
+    redis = new Redis(url, options);
+  } else {
+    const u = new URL(url);
+    const tls = u.protocol === 'rediss:';
+    const options: ClusterOptions = {
+      enableOfflineQueue: role !== 'probe',
+      lazyConnect: role === 'probe',
+      enableReadyCheck: true,
+      clusterRetryStrategy: retry,
+      // Keep host names as given: ioredis would otherwise connect by resolved address, which a TLS certificate
+      // does not name (the usual managed-cluster setting).
+      ...(tls ? { dnsLookup: (address: string, done: (e: null, a: string) => void) => done(null, address) } : {}),
+      redisOptions: {
+        maxRetriesPerRequest,
+        connectTimeout: 5_000,
+        ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+        ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+        ...(tls ? { tls: {} } : {}),
+      },
+    };
+    redis = new Cluster(clusterNodes.map(parseNode), options);
+  }
   // Errors surface through commands and readiness checks; an unhandled 'error' event would crash.
   redis.on('error', () => undefined);
   return redis;
 }
 
-/** One PING with a deadline, for startup checks and /readyz. */
-export async function pingRedis(url: string, timeoutMs = 3_000): Promise<void> {
-  const redis = createRedis(url, 'probe');
+/** `host:port` or `[v6 address]:port`, as REDIS_CLUSTER_NODES lists them (validated by the config schema). */
+function parseNode(node: string): { host: string; port: number } {
+  const at = node.lastIndexOf(':');
+  return { host: node.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(node.slice(at + 1)) };
+}
+
+/**
+ * One PING with a deadline, for startup checks and /readyz. A cluster client connects only once it has the slot map and
+ * the node it asks says `cluster_state:ok` (ioredis's ready check, on for every role), so a cluster that lost a master
+ * without a replica is not ready although its other nodes still answer PING.
+ */
+export async function pingRedis(target: RedisTarget | string, timeoutMs = 3_000): Promise<void> {
+  const redis = createRedis(target, 'probe');
   try {
     await Promise.race([
       redis.connect().then(() => redis.ping()),
@@ -32,4 +86,18 @@ export async function pingRedis(url: string, timeoutMs = 3_000): Promise<void> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The naming rule of every Redis key of ours (BullMQ's own keys follow it too: `<prefix>:<queue>:…`): the deployment's
+ * prefix (`QUEUE_PREFIX`), which starts with a Redis Cluster hash tag such as `{jpm-sync}`, then the parts, joined by
+ * `:`. Redis hashes only the first `{…}` of a key, so every key built here sits in the prefix's one slot, whatever the
+ * parts hold (an API key prefix, an address): a Lua script or MULTI over several of them never fails with CROSSSLOT,
+ * and BullMQ's scripts and flows (which span queues) keep working next to them.
+ */
+export function keyspace(prefix: string): (...parts: string[]) => string {
+  if (!/^\{[^{}]+\}/.test(prefix)) {
+    throw new Error(`Redis key prefix ${JSON.stringify(prefix)} must start with a hash tag such as {jpm-sync}`);
+  }
+  return (...parts) => [prefix, ...parts].join(':');
 }
