@@ -47,6 +47,7 @@ async function runServer(argv: string[]): Promise<number> {
       prerender: { type: 'boolean', default: false },
       strange: { type: 'boolean', default: false },
       holidays: { type: 'string' },
+      'latency-ms': { type: 'string' },
     },
   });
   const { config, logger } = loadConfigOrExit();
@@ -91,6 +92,9 @@ async function runServer(argv: string[]): Promise<number> {
     ...(values.strange ? { quirks: ALL_QUIRKS } : {}),
     holidays,
     prerender: values.prerender,
+    ...(values['latency-ms'] !== undefined
+      ? { latencyMs: intOption(values['latency-ms'], 'latency-ms', 0, 600_000) }
+      : {}),
   });
   process.stdout.write(
     `J.P. Morgan simulator listening on ${sim.url} (today ${today}, progress ${progress})\n` +
@@ -161,7 +165,7 @@ async function simulatorCommand(argv: string[]): Promise<number> {
 registerCommand(
   'simulator',
   simulatorCommand,
-  'simulator [--host --port --seed --today --progress --replay FILE --accounts N --tx-per-day N --history-days N --no-quirks --prerender]\n' +
+  'simulator [--host --port --seed --today --progress --replay FILE --accounts N --tx-per-day N --history-days N --no-quirks --prerender --latency-ms N]\n' +
     '                                       Run the J.P. Morgan simulator (mTLS) until Ctrl-C\n' +
     '  simulator pki                        Create the dev CA + server certificate (and a dev client certificate); print paths\n' +
     '  simulator sign-csr --in req.pem --out cert.pem [--days N]   Issue a client certificate for a CSR with the dev CA',

@@ -57,6 +57,29 @@ export interface SimulatorOptions {
   holidays?: IsoDate[];
   /** v3 page size when a request names none (default 1000); small pages make multi-page walks, and page shifts. */
   defaultPageSize?: number;
+  /**
+   * Bank latency: every bank call (not the `/_sim/` control endpoints) is answered this much later (default 0), so
+   * a client's concurrency matters as it does against J.P. Morgan.
+   */
+  latencyMs?: number;
+  /** Keep a log of every bank call (`requestLog()`): when it arrived, which client certificate, which accounts. */
+  recordRequests?: boolean;
+}
+
+/** One bank call as the simulator saw it (`recordRequests`). */
+export interface SimRequestRecord {
+  /** Arrival, ms since the epoch (the simulator's clock). */
+  at: number;
+  method: string;
+  path: string;
+  /** The query string (`?…`, or empty) and the request body as sent. */
+  query: string;
+  body: string;
+  /** SHA-256 fingerprint of the client certificate (`X509Certificate.fingerprint256`): one per integration. */
+  client: string;
+  accountIds: readonly string[];
+  /** Status answered; 0 when the call was never answered (a hang fault). */
+  status: number;
 }
 
 export interface RunningSimulator {
@@ -79,6 +102,8 @@ export interface RunningSimulator {
   /** The bank's own view of one account-day at the current clock (`bank-view.ts`). */
   view(accountId: string, date: IsoDate): AccountDayView;
   stats(): SimulatorStats;
+  /** Bank calls so far, oldest first (empty unless `recordRequests`). */
+  requestLog(): readonly SimRequestRecord[];
   stop(): Promise<void>;
 }
 
@@ -169,6 +194,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   const revoked = new Set<string>();
   const stats = new SimStats();
   const cache = options.prerender ? new ResponseCache(options.prerenderMaxBytes ?? 256 * 1024 * 1024) : undefined;
+  const latencyMs = options.latencyMs ?? 0;
+  if (!Number.isInteger(latencyMs) || latencyMs < 0) {
+    throw new Error(`latencyMs must be a whole number of milliseconds ≥ 0, got ${latencyMs}`);
+  }
+  const requestLog: SimRequestRecord[] = [];
 
   const setClock = (next: Partial<Clock>): Clock => {
     // A clock set anew decides withdrawals at its own progress unless told otherwise.
@@ -310,12 +340,17 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     const url = new URL(req.url ?? '/', 'https://simulator.local');
     const method = req.method ?? 'GET';
     const path = url.pathname;
+    const at = Date.now();
     const rawBody = await readBody(req);
+    const bankCall = !path.startsWith('/_sim/');
+    if (bankCall && latencyMs > 0) {
+      await new Promise((resolve) => setTimeout(resolve, latencyMs));
+    }
     const cpuStart = process.cpuUsage();
     let bytes: number | undefined = 0;
     let status = 200;
+    const peer = (req.socket as TLSSocket).getPeerCertificate();
     try {
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
       if (revoked.has(peer.fingerprint256)) {
         status = 401;
         bytes = send(res, {
@@ -370,6 +405,18 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       });
     } finally {
       stats.record(path, status, bytes ?? 0, process.cpuUsage(cpuStart));
+      if (options.recordRequests && bankCall) {
+        requestLog.push({
+          at,
+          method,
+          path,
+          query: url.search,
+          body: rawBody,
+          client: peer.fingerprint256,
+          accountIds: requestedAccountIds(url.searchParams, rawBody),
+          status,
+        });
+      }
     }
   }
 
@@ -408,6 +455,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     groundTruth: control.groundTruth,
     view: (accountId, date) => accountDayView(ledger, clock, accountId, date),
     stats: control.stats,
+    requestLog: () => requestLog,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

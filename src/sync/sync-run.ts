@@ -73,8 +73,8 @@ export interface OpenedRun {
 /**
  * Finds or creates the account's run for a request, under the account's trigger lock (one
  * transaction): a caller-chosen id seen before (a re-processed tick) returns that run; otherwise an
- * unfinished run for the same request is joined; otherwise a parent row (queued) is created with one
- * child row per window.
+ * unfinished run for the same request is joined (for intraday and prior-day only while none of its windows
+ * started); otherwise a parent row (queued) is created with one child row per window.
  */
 export async function openRun(
   db: Database,
@@ -88,9 +88,14 @@ export async function openRun(
   const { account, plan } = input;
   return db.transaction().execute(async (trx) => {
     await lockAccountTriggers(trx, account.id);
-    const existing =
-      (input.runId ? await getSyncRun(trx, input.runId) : undefined) ??
-      (await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to));
+    const own = input.runId ? await getSyncRun(trx, input.runId) : undefined;
+    const active = own ? undefined : await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to);
+    // An intraday or prior-day request joins a run none of whose windows started yet: a started window took its
+    // dates from the bank's answer then, and the bank may have closed another day since (a prior-day request after
+    // the bank's close would get the day before's data, reported succeeded). A range names its dates: any unfinished
+    // run for them does.
+    const joinable = active && (plan.mode === 'range' || active.status === 'queued') ? active : undefined;
+    const existing = own ?? joinable;
     if (existing) {
       return { runId: existing.id, joined: true, status: existing.status as SyncRunStatus };
     }

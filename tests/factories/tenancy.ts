@@ -30,9 +30,16 @@ export async function createTenancy(db: Database, opts: { baseUrl?: string; name
 export async function createAccount(
   db: Database,
   t: Tenancy,
-  opts: { jpmAccountId?: string; currency?: string; decimalLocation?: number; timeZone?: string; bankId?: string } = {},
+  opts: {
+    id?: string;
+    jpmAccountId?: string;
+    currency?: string;
+    decimalLocation?: number;
+    timeZone?: string;
+    bankId?: string;
+  } = {},
 ): Promise<{ id: string; organizationId: string; jpmAccountId: string }> {
-  const id = uuidv7();
+  const id = opts.id ?? uuidv7();
   const jpmAccountId =
     opts.jpmAccountId ??
     `0000000${Math.floor(Math.random() * 1e8)

@@ -492,3 +492,44 @@ describe('J.P. Morgan artefacts against the simulator', () => {
     }
   });
 });
+
+describe('simulator bank latency and request log', () => {
+  it('answers each bank call latencyMs later and logs it with its client certificate; control calls are not logged', async () => {
+    const slow = await startSimulator({ pkiDir, today: TODAY, accounts: 2, latencyMs: 300, recordRequests: true });
+    try {
+      const started = performance.now();
+      const res = await call('/accessapi/balance', { method: 'POST', body: '{}', base: slow.url });
+      expect(res.status).toBe(200);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+      const q = `?accountIds=${slow.accounts[0]!.accountId}&relativeDateType=CURRENT_DAY`;
+      expect((await call(`/tsapi/v3/transactions${q}`, { base: slow.url })).status).toBe(200);
+      expect((await call('/_sim/clock', { base: slow.url })).status).toBe(200);
+      const log = slow.requestLog();
+      expect(
+        log.map(({ method, path, query, body, accountIds, status }) => ({
+          method,
+          path,
+          query,
+          body,
+          accountIds,
+          status,
+        })),
+      ).toEqual([
+        { method: 'POST', path: '/accessapi/balance', query: '', body: '{}', accountIds: [], status: 200 },
+        {
+          method: 'GET',
+          path: '/tsapi/v3/transactions',
+          query: q,
+          body: '',
+          accountIds: [slow.accounts[0]!.accountId],
+          status: 200,
+        },
+      ]);
+      expect(new Set(log.map((r) => r.client)).size).toBe(1);
+      expect(log[0]!.client).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      expect(sim.requestLog()).toEqual([]); // not recording unless asked
+    } finally {
+      await slow.stop();
+    }
+  });
+});

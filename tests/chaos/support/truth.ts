@@ -45,10 +45,19 @@ function merge(into: Comparison, c: Comparison): Comparison {
   return into;
 }
 
+export interface CompareOptions {
+  /**
+   * Compare only live rows (posted or pending): rows a later version replaced (`superseded`, e.g. an intraday row
+   * once the final day is in) or the bank withdrew (`removed`) are history, not the ledger. Default: every row.
+   */
+  liveOnly?: boolean;
+}
+
 export async function compareWithTruth(
   db: Database,
   sim: RunningSimulator,
   scopes: readonly Scope[],
+  options: CompareOptions = {},
 ): Promise<Comparison> {
   const truth = sim.groundTruth();
   const total = emptyComparison();
@@ -75,6 +84,7 @@ export async function compareWithTruth(
         .where('account_id', '=', s.accountId)
         .where('booking_date', '>=', s.from)
         .where('booking_date', '<=', s.to)
+        .$if(options.liveOnly === true, (q) => q.where('status', 'in', ['posted', 'pending']))
         .execute();
       const seen = new Set<string>();
       for (const r of rows) {

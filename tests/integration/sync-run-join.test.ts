@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planRun } from '../../src/scheduler/plan.ts';
+import { listWindowRuns } from '../../src/storage/sync-runs.repo.ts';
+import { openRun, startWindow } from '../../src/sync/sync-run.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+
+/**
+ * A second trigger of the same request joins the account's unfinished run, but an intraday or prior-day run whose
+ * windows started has fixed its dates from the bank's answer then: after the bank closed another day, joining it
+ * would answer a prior-day request with the day before's data, reported succeeded (found by the cluster test: an
+ * operator's prior-day round after the bank's close joined a scheduled run that had fetched the day before).
+ */
+describe('joining an unfinished run', () => {
+  let t: TestDb;
+  let account: { id: string; organization_id: string; integration_id: string };
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    const tenancy = await createTenancy(t.db);
+    const a = await createAccount(t.db, tenancy);
+    account = { id: a.id, organization_id: tenancy.organizationId, integration_id: tenancy.integrationId };
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  const start = async (runId: string) => {
+    const [w] = await listWindowRuns(t.db, runId);
+    await startWindow(t.db, { parentRunId: runId, windowRunId: w!.id });
+  };
+
+  it('a prior-day or intraday request joins a queued run, not one whose windows started', async () => {
+    for (const mode of ['prior_day', 'intraday'] as const) {
+      const plan = planRun({ mode }, '2026-12-09', 5);
+      const first = await openRun(t.db, { account, trigger: 'schedule', plan });
+      expect(first.joined).toBe(false);
+      expect(await openRun(t.db, { account, trigger: 'manual', plan })).toMatchObject({
+        runId: first.runId,
+        joined: true,
+      });
+      await start(first.runId);
+      const after = await openRun(t.db, { account, trigger: 'manual', plan });
+      expect(after.joined, mode).toBe(false);
+      expect(after.runId).not.toBe(first.runId);
+      // A re-processed tick still finds its own run.
+      expect(await openRun(t.db, { account, trigger: 'schedule', plan, runId: first.runId })).toMatchObject({
+        runId: first.runId,
+        joined: true,
+      });
+    }
+  });
+
+  it('a range request joins the unfinished run for its dates, started or not', async () => {
+    const plan = planRun({ mode: 'range', from: '2026-12-01', to: '2026-12-04' }, '2026-12-09', 5);
+    const first = await openRun(t.db, { account, trigger: 'backfill', plan });
+    await start(first.runId);
+    expect(await openRun(t.db, { account, trigger: 'backfill', plan })).toMatchObject({
+      runId: first.runId,
+      joined: true,
+    });
+  });
+});
