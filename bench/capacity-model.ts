@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_RANGE_DAYS, planRun } from '../src/scheduler/index.ts';
+import { addDays, splitRange } from '../src/shared/time.ts';
 import { RESULTS_DIR, type BenchResult } from './lib/env.ts';
 
 const capacity = JSON.parse(readFileSync(join(RESULTS_DIR, 'capacity.json'), 'utf8')) as BenchResult;
@@ -161,3 +163,15 @@ for (const accounts of [100, 1_000, 10_000]) {
     );
   }
 }
+
+// The per-integration rate limit against backfills: the windows of a 2-year backfill (as the producer plans it) and
+// how many accounts' two years one integration can backfill in an hour at its refill rate.
+const BACKFILL_TODAY = '2026-11-25';
+const twoYearWindows = splitRange(addDays(BACKFILL_TODAY, -730), addDays(BACKFILL_TODAY, -1), MAX_RANGE_DAYS).reduce(
+  (n, r) => n + planRun({ mode: 'range', ...r }, BACKFILL_TODAY, 5).windows.length,
+  0,
+);
+const refill = Number((workersFile.parameters.rateLimit as { refillPerSecond: number }).refillPerSecond);
+console.log(
+  `\nRate limit: a 2-year backfill is ${twoYearWindows} windows per account; one integration (${refill} windows/s) backfills at most ${Math.floor((refill * 3600) / twoYearWindows)} accounts' two years an hour; a scheduled account-day is ${WINDOWS_PER_DAY} windows.`,
+);
