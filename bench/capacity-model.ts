@@ -5,6 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_RANGE_DAYS, planRun } from '../src/scheduler/index.ts';
+import { addDays, splitRange } from '../src/shared/time.ts';
 import { RESULTS_DIR, type BenchResult } from './lib/env.ts';
 
 const capacity = JSON.parse(readFileSync(join(RESULTS_DIR, 'capacity.json'), 'utf8')) as BenchResult;
@@ -40,12 +42,24 @@ const CHANGE_FEED_RETENTION_BUSINESS_DAYS = Math.round((90 * 5) / 7);
 const READ_PAGES_PER_ACCOUNT_DAY = 50;
 /** The busiest hour of reads carries a quarter of the day's reads; the prior-day hour carries every account's prior-day run. */
 const READ_PEAK_SHARE = 0.25;
-const BANK_LATENCY_S = Number(workersFile.parameters.bankLatencyMs ?? 150) / 1000;
+/**
+ * How long one bank call holds a window slot, measured: the `workers` benchmark's 1-worker configuration (each of its
+ * windows is one bank call), slots × wall seconds / windows, at that benchmark's bank latency (bankLatencyMs).
+ */
+const oneWorker = (workersFile.figures.configurations as { workers: number; slotSecondsPerWindow: number }[]).find(
+  (c) => c.workers === 1,
+)!;
+const SLOT_SECONDS_PER_CALL = oneWorker.slotSecondsPerWindow;
+const BANK_LATENCY_MS = Number(workersFile.parameters.bankLatencyMs);
+/** Production's default windows in flight per worker process (config/default.json WORKER_CONCURRENCY). */
 const WORKER_CONCURRENCY = 4;
 /** A process is sized to 70 % of one core; at least 2 of each role for availability. */
 const CORE_BUDGET = 0.7;
 const MIN_PROCESSES = 2;
 const PAGE = 1000;
+/** Finished jobs BullMQ keeps (src/scheduler/jobs.ts KEEP: removeOnComplete count, removeOnFail count). */
+const KEEP_COMPLETED = 2_000;
+const KEEP_FAILED = 5_000;
 
 // --- Derived CPU costs of a scheduled run (ms of worker + Postgres CPU per account) ---
 const runs = f.scheduledDay.runs;
@@ -89,7 +103,7 @@ function model(accounts: number, tx: number) {
   const peakWorkerMs = peakReadMs * readWorkerShare + peakStoreMs * storeWorkerShare;
   const peakPostgresMs = peakReadMs + peakStoreMs - peakWorkerMs;
   const workerCpuProcesses = (accounts * peakWorkerMs) / 1000 / (3600 * CORE_BUDGET);
-  const latencyProcesses = (accounts * priorCalls * BANK_LATENCY_S) / (WORKER_CONCURRENCY * 3600 * CORE_BUDGET);
+  const latencyProcesses = (accounts * priorCalls * SLOT_SECONDS_PER_CALL) / (WORKER_CONCURRENCY * 3600 * CORE_BUDGET);
   const workers = Math.max(MIN_PROCESSES, Math.ceil(Math.max(workerCpuProcesses, latencyProcesses)));
   const postgresPeakCores = (accounts * peakPostgresMs) / 1000 / 3600;
   const readApiMs =
@@ -100,7 +114,7 @@ function model(accounts: number, tx: number) {
   const redisBytes =
     accounts * u.redisBytesPerScheduledAccount! +
     accounts * 2 * u.redisBytesPerFinishedJobKept! + // a run and its window per account in flight in the prior-day hour
-    2_000 * u.redisBytesPerFinishedJobKept!; // the completed jobs BullMQ keeps
+    (KEEP_COMPLETED + KEEP_FAILED) * u.redisBytesPerFinishedJobKept!; // the finished jobs BullMQ keeps, at most
   const postgresYear =
     BUSINESS_DAYS_PER_YEAR *
       accounts *
@@ -135,7 +149,7 @@ const bytes = (b: number) =>
 const fixed = (x: number, d = 1) => x.toFixed(d);
 
 console.log(
-  `Derived: ${fixed(msPerWindow)} ms CPU per window, ${fixed(msPerRecordRead, 3)} ms per record read again, ${fixed(msPerRowStored, 3)} ms per row stored by a scheduled run; the worker process's share ${fixed(readWorkerShare * 100, 0)} % of reading, ${fixed(storeWorkerShare * 100, 0)} % of storing; bookkeeping ${bytes(bookkeepingBytesPerAccountDay)} per account-day`,
+  `Derived: ${fixed(msPerWindow)} ms CPU per window, ${fixed(msPerRecordRead, 3)} ms per record read again, ${fixed(msPerRowStored, 3)} ms per row stored by a scheduled run; the worker process's share ${fixed(readWorkerShare * 100, 0)} % of reading, ${fixed(storeWorkerShare * 100, 0)} % of storing; bookkeeping ${bytes(bookkeepingBytesPerAccountDay)} per account-day; a bank call holds a window slot ${fixed(SLOT_SECONDS_PER_CALL, 3)} s (workers, 1 worker, bank latency ${BANK_LATENCY_MS} ms)`,
 );
 console.log(
   '\n| Accounts | Tx a day per account | Bank calls per account-day | Worker processes (CPU / latency bound) | Postgres cores in the prior-day hour | API replicas | Redis memory | Postgres after a year | WAL per day |',
@@ -149,3 +163,15 @@ for (const accounts of [100, 1_000, 10_000]) {
     );
   }
 }
+
+// The per-integration rate limit against backfills: the windows of a 2-year backfill (as the producer plans it) and
+// how many accounts' two years one integration can backfill in an hour at its refill rate.
+const BACKFILL_TODAY = '2026-11-25';
+const twoYearWindows = splitRange(addDays(BACKFILL_TODAY, -730), addDays(BACKFILL_TODAY, -1), MAX_RANGE_DAYS).reduce(
+  (n, r) => n + planRun({ mode: 'range', ...r }, BACKFILL_TODAY, 5).windows.length,
+  0,
+);
+const refill = Number((workersFile.parameters.rateLimit as { refillPerSecond: number }).refillPerSecond);
+console.log(
+  `\nRate limit: a 2-year backfill is ${twoYearWindows} windows per account; one integration (${refill} windows/s) backfills at most ${Math.floor((refill * 3600) / twoYearWindows)} accounts' two years an hour; a scheduled account-day is ${WINDOWS_PER_DAY} windows.`,
+);

@@ -18,7 +18,6 @@
  * CPU figures are CPU time (from /proc), which other work on a shared machine changes far less than wall time; the
  * rates (pages/s, seconds) are wall-clock and are given only as context.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
@@ -34,11 +33,11 @@ import { spawnServer } from './lib/children.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import {
   adminQuery,
+  commitOf,
   createBenchDb,
+  liveProcessCpuSeconds,
   postgresCpu,
   postgresCpuBetween,
-  processCpuSeconds,
-  ROOT,
   round,
   target,
   type BenchDb,
@@ -55,14 +54,6 @@ const SCHEDULED_ACCOUNTS = 5_000;
 const READ_SECONDS = Number(process.env.BENCH_CAPACITY_READ_SECONDS ?? 10);
 /** The default schedule (bank_accounts.intraday_runs_per_day defaults to 4) plus the prior-day run. */
 const INTRADAY_RUNS = 4;
-
-export function commitOf(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** pg_total_relation_size (heap, indexes, TOAST) of every table of the database, in bytes. */
 async function relationSizes(db: Database): Promise<Record<string, number>> {
@@ -83,10 +74,12 @@ function sizeDelta(before: Record<string, number>, after: Record<string, number>
   return out;
 }
 
-async function counts(db: Database): Promise<{ transactions: number; events: number }> {
-  const r = await sql<{ t: string; e: string }>`
-    select (select count(*) from transactions)::text as t, (select count(*) from change_events)::text as e`.execute(db);
-  return { transactions: Number(r.rows[0]?.t ?? 0), events: Number(r.rows[0]?.e ?? 0) };
+async function counts(db: Database): Promise<{ transactions: number; events: number; searchRows: number }> {
+  const r = await sql<{ t: string; e: string; s: string }>`
+    select (select count(*) from transactions)::text as t, (select count(*) from change_events)::text as e,
+      (select count(*) from transaction_search)::text as s`.execute(db);
+  const row = r.rows[0]!;
+  return { transactions: Number(row.t), events: Number(row.e), searchRows: Number(row.s) };
 }
 
 async function walLsn(): Promise<string> {
@@ -101,6 +94,8 @@ async function walDiff(from: string, to: string): Promise<number> {
   ]);
   return Number(row!.n);
 }
+
+const WALDUMP = 'pg_waldump, records of this database';
 
 /** WAL between two moments: this database's records (pg_waldump) when readable, and the whole cluster's. */
 async function walAround<T>(
@@ -118,7 +113,7 @@ async function walAround<T>(
       result,
       bytes: own?.bytes ?? clusterBytes,
       clusterBytes,
-      source: own ? 'pg_waldump, records of this database' : 'cluster-wide LSN difference',
+      source: own ? WALDUMP : 'cluster-wide LSN difference',
     };
   } finally {
     await hold.release();
@@ -126,7 +121,11 @@ async function walAround<T>(
 }
 
 function usedMemory(info: string): number {
-  return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
+  const m = /^used_memory:(\d+)/m.exec(info);
+  if (!m) {
+    throw new Error('capacity: no used_memory line in Redis INFO memory');
+  }
+  return Number(m[1]);
 }
 
 /** CPU seconds of ingestion: the worker process and the database's backends, without the benchmark's own polling. */
@@ -157,7 +156,7 @@ async function walkPages(
   headers: Record<string, string>,
   opts: { clients: number; seconds: number; apiPid: number; database: string },
 ): Promise<WalkResult> {
-  const cpu0 = { api: processCpuSeconds(opts.apiPid), pg: await postgresCpu(opts.database) };
+  const cpu0 = { api: liveProcessCpuSeconds(opts.apiPid), pg: await postgresCpu(opts.database) };
   const started = performance.now();
   const deadline = started + opts.seconds * 1000;
   let pages = 0;
@@ -177,7 +176,7 @@ async function walkPages(
   };
   await Promise.all(Array.from({ length: opts.clients }, (_, i) => walker(paths[i % paths.length]!)));
   const seconds = (performance.now() - started) / 1000;
-  const apiSeconds = processCpuSeconds(opts.apiPid) - cpu0.api;
+  const apiSeconds = liveProcessCpuSeconds(opts.apiPid) - cpu0.api;
   const postgresSeconds = postgresCpuBetween(cpu0.pg, await postgresCpu(opts.database));
   const per = (s: number) => round((s * 1000) / (pages || 1), 3);
   return {
@@ -195,6 +194,7 @@ async function walkPages(
 
 export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
   const finish = startResult(ctx, 'capacity', 'Unit costs for the capacity model');
+  const commit = commitOf();
   // The backfill dataset's accounts and daily volume, over a shorter history (35 calendar days at scale 1).
   const base = datasetFor(1);
   const historyDays = Math.max(7, Math.round(35 * ctx.scale));
@@ -256,6 +256,16 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
       from sync_runs where parent_run_id is null`.execute(bdb.db);
     return { fetched: Number(r.rows[0]?.fetched ?? 0), inserted: Number(r.rows[0]?.inserted ?? 0) };
   };
+  // One warm worker child for the whole day (as a deployment's long-running worker): a prior-day run first, not
+  // measured, so start-up, JIT warm-up and new connections are not in the runs' CPU.
+  await pipe.holdWorker();
+  const warmTotals0 = await runTotals();
+  const warmUp = await pipe.run('warm-up (prior-day, not measured)', [{ mode: 'prior_day' }]);
+  const warmTotals1 = await runTotals();
+  const warmUpInserted = warmTotals1.inserted - warmTotals0.inserted;
+  if (warmUp.failedRuns > 0) {
+    throw new Error(`capacity: ${warmUp.failedRuns} warm-up runs failed`);
+  }
   const daySizes0 = await relationSizes(bdb.db);
   const dayCounts0 = await counts(bdb.db);
   const dayWal = await walAround(bdb, async () => {
@@ -291,6 +301,7 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
       };
     }
   });
+  await pipe.releaseWorker();
   const daySizes = sizeDelta(daySizes0, await relationSizes(bdb.db));
   const dayCounts1 = await counts(bdb.db);
   const dayRequests = Object.values(day).reduce((n, d) => n + d.requests, 0);
@@ -432,7 +443,7 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
   };
   return finish({
     parameters: {
-      commit: commitOf(),
+      commit,
       accounts: ds.accounts,
       txPerBusinessDay: ds.txPerDay,
       calendarDays,
@@ -467,6 +478,12 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
         },
       },
       scheduledDay: {
+        warmUp: {
+          note: 'one worker child held for the warm-up and the five runs; this prior-day run is not counted',
+          requests: warmUp.simRequests,
+          cpu: ingestCpu(warmUp),
+          inserted: warmUpInserted,
+        },
         runs: day,
         bankCallsPerAccount: round(dayRequests / ds.accounts, 2),
         newTransactions: dayCounts1.transactions - dayCounts0.transactions,
@@ -491,12 +508,54 @@ export async function runCapacity(ctx: RunContext): Promise<BenchResult> {
       target('job schedulers registered', reconciled.upserted, '==', 2 * SCHEDULED_ACCOUNTS),
       target('read API pages read', reads.transactions.pages, '>=', 1),
       target('change feed pages read', reads.changes.pages, '>=', 1),
+      // Preconditions: a measurement that silently became zero or fell back fails the run instead.
+      ...[fillWal, searchWal, dayWal].map((w, i) =>
+        target(
+          `WAL of ${['the backfill', 'the search catch-up', 'the scheduled day'][i]} read from pg_waldump (1 = yes)`,
+          w.source === WALDUMP ? 1 : 0,
+          '==',
+          1,
+        ),
+      ),
+      target('backfill: transactions bytes', fillSizes.transactions ?? 0, '>=', 1),
+      target('backfill: transaction_search bytes', fillSizes.transaction_search ?? 0, '>=', 1),
+      target('backfill: change_events bytes', fillSizes.change_events ?? 0, '>=', 1),
+      target('search rows - transactions after the backfill', afterFill.searchRows - afterFill.transactions, '==', 0),
+      target('search rows - transactions at the end', finalCounts.searchRows - finalCounts.transactions, '==', 0),
+      target('intraday history: transactions bytes', histSizes.transactions ?? 0, '>=', 1),
+      target('intraday history: transaction_search bytes', histSizes.transaction_search ?? 0, '>=', 1),
+      target('warm-up run: rows inserted', warmUpInserted, '==', 0),
+      target('scheduled day: intraday 1 rows inserted', day['intraday 1']!.inserted, '>=', 1),
+      target(
+        'scheduled day: new transactions - rows intraday 1 inserted',
+        dayCounts1.transactions - dayCounts0.transactions - day['intraday 1']!.inserted,
+        '==',
+        0,
+      ),
+      target(
+        'scheduled day: rows inserted by intraday 2-4 and prior-day (they read what is stored)',
+        ['intraday 2', 'intraday 3', 'intraday 4', 'prior-day'].reduce((n, k) => n + day[k]!.inserted, 0),
+        '==',
+        0,
+      ),
+      target(
+        'scheduled day: records read, intraday 2 = intraday 1 (the same half day)',
+        day['intraday 2']!.fetched - day['intraday 1']!.fetched,
+        '==',
+        0,
+      ),
+      target(
+        'scheduled day: records read by prior-day - by intraday 2 (the model splits by it)',
+        day['prior-day']!.fetched - day['intraday 2']!.fetched,
+        '>=',
+        1,
+      ),
     ],
     notes: [
       'CPU: /proc CPU seconds of the worker child process and of every Postgres backend of the database (the benchmark’s own polling backends left out); cpuMsPer1kTransactionsIngested.postgresSearchStep is the search step’s backends during the run plus its catch-up afterwards. The simulator’s CPU is the bank’s, not ours, and is not counted. seconds, txPerSecondWall and pagesPerSecondWall are wall-clock: context only on a shared machine.',
       'Bytes: pg_total_relation_size (heap, indexes, TOAST) before and after, on a database with autovacuum off and no updates to the new rows yet (no dead tuples; production adds bloat). postgresBytesPerTransaction includes the search table row (transaction_search, GIN trigram included); postgresBytesPerPendingRow and postgresBytesPerChangeEventIntraday come from the intraday history (bench/lib/intraday.ts) written by SQL, not by the pipeline.',
       'WAL: this database’s records from pg_waldump over the LSN range (a temporary replication slot holds the segments), falling back to the cluster-wide LSN difference; the backfill range includes the search step’s catch-up. Full-page images depend on checkpoint timing (max_wal_size 1GB, checkpoint_timeout 5min here).',
-      'Scheduled day: the worker’s and the simulator’s clocks stay at midday of one business day (progress 0.5), so the 4 intraday runs see the same half day (the first one stores it, the others only read) and the prior-day run re-reads the prior day and the 5 lookback days, all already stored: bank calls are those of a day at this volume; the rows and events a day adds in production are modelled from the intraday history instead.',
+      'Scheduled day: one worker child runs the whole day (a warm process, as in a deployment): a prior-day run first warms it and is not counted, then the 4 intraday runs and the prior-day run are measured. The worker’s and the simulator’s clocks stay at midday of one business day (progress 0.5), so the 4 intraday runs see the same half day (the first one stores it, the others only read) and the prior-day run re-reads the prior day and the 5 lookback days, all already stored: bank calls are those of a day at this volume; the rows and events a day adds in production are modelled from the intraday history instead.',
       'Redis: a private redis-server (INFO used_memory, no other client). redisBytesPerFinishedJobKept: memory after the runs over the empty server, per completed or failed job BullMQ still holds (removeOnComplete keeps 2,000 per queue, 7 days). redisBytesPerScheduledAccount: the two job schedulers (intraday, prior-day) of each of the accounts and their next delayed job.',
       'Reads: the real API app (api-child.ts, production mode) over the database after the intraday history and VACUUM ANALYZE; 4 clients walking transaction pages (newest first, oldest first, one account, status=posted) and 2 walking the change feed from its start, each following nextCursor, one request at a time per client.',
     ],

@@ -83,8 +83,11 @@ function measured(r: BenchResult): string {
         txPerSecond: number;
         accountDaysPerSecond: number;
         windowsPerSecond: number;
+        coresUsed: number;
+        bankConnections: number;
+        proxyHeldMsMean: number;
       }[];
-      return `${n(get(r.parameters, 'bankLatencyMs'))} ms per bank call: ${c.map((x) => `${x.label} **${n(x.txPerSecond)} tx/s**, ${n(x.accountDaysPerSecond)} account-days/s, ${n(x.windowsPerSecond)} windows/s`).join('; ')}; 3 / 1 workers ${n(get(f, 'speedup3vs1'))} ×`;
+      return `${n(get(r.parameters, 'bankLatencyMs'))} ms per bank call (measured in the proxy: ${c.map((x) => n(x.proxyHeldMsMean)).join(' / ')} ms), ${n(get(r.parameters, 'workerConcurrency'))} windows in flight per worker: ${c.map((x) => `${x.label} **${n(x.txPerSecond)} tx/s**, ${n(x.windowsPerSecond)} windows/s, ${n(x.coresUsed)} cores, ${n(x.bankConnections)} bank connections`).join('; ')}; 3 / 1 workers **${n(get(f, 'speedup3vs1'))} ×**`;
     }
     default:
       return '';

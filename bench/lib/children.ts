@@ -93,6 +93,7 @@ export async function spawnNode(
   env: Record<string, string>,
   isReady: (line: string) => boolean,
   onLine?: (line: string) => void,
+  readyTimeoutMs = 60_000,
 ): Promise<Child> {
   const child = spawn(NODE, args, {
     cwd: ROOT,
@@ -100,21 +101,35 @@ export async function spawnNode(
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const handle = track(child);
-  await new Promise<void>((resolve, reject) => {
-    let ready = false;
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      onLine?.(l);
-      if (!ready && isReady(l)) {
-        ready = true;
-        resolve();
-      }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let ready = false;
+      // A process that never reports its start fails the benchmark instead of hanging it.
+      timer = setTimeout(() => {
+        if (!ready) {
+          reject(new Error(`node ${args.join(' ')} did not report ready within ${readyTimeoutMs} ms`));
+        }
+      }, readyTimeoutMs);
+      createInterface({ input: child.stdout }).on('line', (l) => {
+        onLine?.(l);
+        if (!ready && isReady(l)) {
+          ready = true;
+          resolve();
+        }
+      });
+      child.once('exit', (code, signal) => {
+        if (!ready) {
+          reject(new Error(`node ${args.join(' ')} exited before it was ready (${code ?? signal})`));
+        }
+      });
     });
-    child.once('exit', (code, signal) => {
-      if (!ready) {
-        reject(new Error(`node ${args.join(' ')} exited before it was ready (${code ?? signal})`));
-      }
-    });
-  });
+  } catch (err) {
+    await handle.stop(5_000);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
   return handle;
 }
 

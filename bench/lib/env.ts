@@ -4,7 +4,7 @@
  * cleaned up, CPU accounting from /proc, and the result files.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -190,6 +190,29 @@ export function processCpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * The code a benchmark runs: the commit, with `-dirty` when tracked files outside bench/results differ from it (the
+ * result files a run writes do not count). Call it when the benchmark starts.
+ */
+export function commitOf(): string {
+  try {
+    const git = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    const hash = git(['rev-parse', '--short', 'HEAD']);
+    const changed = git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':(exclude)bench/results']);
+    return changed ? `${hash}-dirty` : hash;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** processCpuSeconds of a process that must still be running: a dead pid throws instead of reading as 0. */
+export function liveProcessCpuSeconds(pid: number): number {
+  if (pid <= 0 || !existsSync(`/proc/${pid}/stat`)) {
+    throw new Error(`process ${pid} is not running: its CPU time cannot be read`);
+  }
+  return processCpuSeconds(pid);
 }
 
 const CLOCK_TICKS = Number(firstLine('getconf', ['CLK_TCK'])) || 100;

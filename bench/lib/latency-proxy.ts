@@ -12,12 +12,15 @@ export interface LatencyProxy {
   url: string;
   /** Connections accepted so far. */
   connections(): number;
+  /** The delay the proxy really added (arrival of a client chunk to its write upstream), measured, since the start. */
+  held(): { chunks: number; meanMs: number; minMs: number; maxMs: number };
   stop(): Promise<void>;
 }
 
 export async function startLatencyProxy(target: URL, latencyMs: number): Promise<LatencyProxy> {
   const sockets = new Set<Socket>();
   let accepted = 0;
+  const delay = { chunks: 0, totalMs: 0, minMs: Infinity, maxMs: 0 };
   const server = createServer((client) => {
     accepted++;
     const upstream = connect(Number(target.port), target.hostname);
@@ -25,7 +28,8 @@ export async function startLatencyProxy(target: URL, latencyMs: number): Promise
     // Chunks in flight to the bank; each leaves latencyMs after it arrived, in arrival order.
     let chain = Promise.resolve();
     client.on('data', (chunk) => {
-      const due = performance.now() + latencyMs;
+      const arrived = performance.now();
+      const due = arrived + latencyMs;
       chain = chain.then(async () => {
         const wait = due - performance.now();
         if (wait > 0) {
@@ -33,6 +37,11 @@ export async function startLatencyProxy(target: URL, latencyMs: number): Promise
         }
         if (!upstream.destroyed) {
           upstream.write(chunk);
+          const ms = performance.now() - arrived;
+          delay.chunks++;
+          delay.totalMs += ms;
+          delay.minMs = Math.min(delay.minMs, ms);
+          delay.maxMs = Math.max(delay.maxMs, ms);
         }
       });
     });
@@ -55,6 +64,12 @@ export async function startLatencyProxy(target: URL, latencyMs: number): Promise
   return {
     url: `https://127.0.0.1:${port}`,
     connections: () => accepted,
+    held: () => ({
+      chunks: delay.chunks,
+      meanMs: delay.chunks ? delay.totalMs / delay.chunks : 0,
+      minMs: delay.chunks ? delay.minMs : 0,
+      maxMs: delay.maxMs,
+    }),
     async stop() {
       for (const s of sockets) {
         s.destroy();

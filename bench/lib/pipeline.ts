@@ -248,8 +248,14 @@ export interface Pipeline {
   queues: Queues;
   prefix: string;
   /**
-   * Starts a worker child, triggers the range for every account (or `requests`, each for every account), waits for
-   * every run to end, stops the worker.
+   * Starts a worker child kept for every following run until releaseWorker() (a warm process: no start-up, JIT
+   * warm-up or new connections in what those runs measure).
+   */
+  holdWorker(): Promise<void>;
+  releaseWorker(): Promise<void>;
+  /**
+   * Starts a worker child (or uses the held one), triggers the range for every account (or `requests`, each for every account), waits for
+   * every run to end, stops the worker (unless held).
    */
   run(label: string, requests?: readonly SyncRequest[]): Promise<RunMeasure>;
   close(): Promise<void>;
@@ -272,35 +278,46 @@ export function createPipeline(
     logger: createLogger('scheduler'),
     lookbackDays: 5,
   };
+  let held: Child | undefined;
+  const spawnWorker = (): Promise<Child> =>
+    spawnReady(
+      'worker-child.ts',
+      {
+        BENCH_WORKER: JSON.stringify({
+          dbUrl: bdb.url,
+          redisUrl,
+          prefix,
+          simUrl: bank.sim.info.url,
+          credFile: bank.credFile,
+          today: ds.today,
+          concurrency: options.concurrency,
+          poolMax: options.poolMax,
+        }),
+      },
+      (line) => {
+        if (process.env.BENCH_DEBUG) {
+          console.log(`  worker: ${line}`);
+        }
+      },
+      [
+        ...(options.nodeArgs ?? WORKER_NODE_ARGS),
+        ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+      ],
+    );
   return {
     queues,
     prefix,
+    async holdWorker() {
+      held ??= await spawnWorker();
+    },
+    async releaseWorker() {
+      const w = held;
+      held = undefined;
+      await w?.stop();
+    },
     async run(label, requests) {
-      const worker: Child = await spawnReady(
-        'worker-child.ts',
-        {
-          BENCH_WORKER: JSON.stringify({
-            dbUrl: bdb.url,
-            redisUrl,
-            prefix,
-            simUrl: bank.sim.info.url,
-            credFile: bank.credFile,
-            today: ds.today,
-            concurrency: options.concurrency,
-            poolMax: options.poolMax,
-          }),
-        },
-        (line) => {
-          if (process.env.BENCH_DEBUG) {
-            console.log(`  worker: ${line}`);
-          }
-        },
-        [
-          ...(options.nodeArgs ?? WORKER_NODE_ARGS),
-          ...(process.env.BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-          ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
-        ],
-      );
+      const worker: Child = held ?? (await spawnWorker());
       const memory: MemorySample[] = [];
       let peakHwmMB = 0;
       const simBefore = await bank.sim.stats();
@@ -379,7 +396,12 @@ export function createPipeline(
         machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
         machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),
       };
-      await worker.stop();
+      if (worker.process.exitCode !== null || worker.process.signalCode !== null) {
+        throw new Error(`${label}: the worker child exited during the run; its CPU figures would be wrong`);
+      }
+      if (worker !== held) {
+        await worker.stop();
+      }
       return {
         seconds,
         runs: runIds.length,
@@ -393,6 +415,8 @@ export function createPipeline(
       };
     },
     async close() {
+      await held?.stop();
+      held = undefined;
       const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
       try {
         await deletePrefix(redis, prefix);
