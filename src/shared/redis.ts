@@ -56,11 +56,39 @@ export function createRedis(target: RedisTarget | string, role: Role): RedisConn
         ...(tls ? { tls: {} } : {}),
       },
     };
-    redis = new Cluster(clusterNodes.map(parseNode), options);
+    const cluster = new Cluster(clusterNodes.map(parseNode), options);
+    if (role === 'producer') {
+      // maxRetriesPerRequest reaches only the node connections: a Cluster that lost every node queues commands in its
+      // own offline queue, unbounded, until it is ready again (never, while the cluster is down), and an API request
+      // would hang. So its offline queue serves only the first connect (BullMQ and the first requests wait for the
+      // slot map); once ready, a command while the cluster is away fails at once (isRedisUnavailable, a 503).
+      cluster.once('ready', () => {
+        cluster.options.enableOfflineQueue = false;
+      });
+    }
+    redis = cluster;
   }
   // Errors surface through commands and readiness checks; an unhandled 'error' event would crash.
   redis.on('error', () => undefined);
   return redis;
+}
+
+/**
+ * An error that says Redis (or the cluster) is not reachable now, not that a command was wrong: the API answers it
+ * 503 and the client comes back later. ioredis's messages: no retries left, a closed connection, a cluster without
+ * its offline queue that is not ready, a cluster that cannot load its slot map; a node's CLUSTERDOWN / TRYAGAIN.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) {
+    return false;
+  }
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    err.name === 'ClusterAllFailedError' ||
+    /^(Connection is closed\.|Cluster isn't ready|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections)/.test(
+      err.message,
+    )
+  );
 }
 
 /** `host:port` or `[v6 address]:port`, as REDIS_CLUSTER_NODES lists them (validated by the config schema). */
