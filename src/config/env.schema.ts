@@ -40,7 +40,7 @@ export const envSchema = z.object({
       z
         .string()
         .regex(
-          /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):([1-9]\d{0,4})$/,
+          /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):([1-9]\d{0,4})$/,
           'must list seed nodes as host:port, comma-separated (e.g. 10.0.0.1:7000,10.0.0.2:7000), or be empty for a single Redis',
         )
         .refine((node) => Number(node.slice(node.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535'),

@@ -103,7 +103,12 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], source: Record<string
   return issues.map((issue) => {
     const key = String(issue.path[0] ?? '(root)');
     const secret = (SECRET_KEYS as readonly string[]).includes(key);
-    const shown = secret || source[key] === undefined ? '' : ` (got ${JSON.stringify(source[key])})`;
+    const value = source[key];
+    // A URL or a node list may carry a password (`redis://:pw@…`, `pw@host:6379`): say what is wrong, not the value.
+    const shown =
+      secret || value === undefined || value.includes('@') || value.includes('://')
+        ? ''
+        : ` (got ${JSON.stringify(value)})`;
     return `${key}: ${issue.message}${shown}`;
   });
 }

@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import { ZodError } from 'zod';
 import { isAppError, type FieldError } from '../shared/errors.ts';
 import { httpRequestsShedTotal } from '../shared/metrics.ts';
+import { isRedisUnavailable } from '../shared/redis.ts';
 import { findRequestContext } from './request-context.ts';
 import { sendJson } from './respond.ts';
 
@@ -169,6 +170,18 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
       internal: false,
     };
   }
+  if (isRedisUnavailable(err)) {
+    // Redis (the queues, sessions) is away: a 503 to come back later, not a 500 (/readyz says so too).
+    return {
+      problem: buildProblem(
+        503,
+        'redis_unavailable',
+        `The job queue store is unavailable; retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds.`,
+        requestId,
+      ),
+      internal: false,
+    };
+  }
   const pgErr = postgresClientError(err);
   if (pgErr) {
     return { problem: buildProblem(pgErr.status, pgErr.code, pgErr.detail, requestId), internal: false };
@@ -207,6 +220,8 @@ export function errorMiddleware(): ErrorRequestHandler {
     const { problem, internal } = toProblem(err, requestId);
     if (internal) {
       ctx?.log.error({ err, status: problem.status, route: ctx.route?.path }, 'request failed');
+    } else if (problem.code === 'redis_unavailable') {
+      ctx?.log.warn({ route: ctx.route?.path, err }, 'request failed: Redis unavailable');
     } else if (problem.code === 'overloaded') {
       httpRequestsShedTotal.inc({ reason: 'db_pool' });
       ctx?.log.warn({ route: ctx.route?.path }, 'request shed: no database connection free in time');
@@ -224,7 +239,10 @@ export function errorMiddleware(): ErrorRequestHandler {
     if (res.headersSent) {
       return;
     }
-    const retryAfter = problem.code === 'overloaded' ? OVERLOAD_RETRY_AFTER_SECONDS : retryAfterOf(err);
+    const retryAfter =
+      problem.code === 'overloaded' || problem.code === 'redis_unavailable'
+        ? OVERLOAD_RETRY_AFTER_SECONDS
+        : retryAfterOf(err);
     if (retryAfter !== undefined) {
       res.setHeader('Retry-After', String(retryAfter));
     }

@@ -83,7 +83,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     ...stores(ctx),
     readiness: [
       { name: 'postgres', check: () => pingDatabase(ctx.db) },
-      { name: 'redis', check: () => pingRedis(ctx.config.redis, 1_000) },
+      { name: 'redis', check: () => pingRedis(ctx.config.redis, ctx.config.queue.prefix, 1_000) },
       // Not required: while the replica is down or behind, the primary serves every read.
       ...(ctx.reads.replicaCheck ? [{ name: 'postgres-replica', check: ctx.reads.replicaCheck, required: false }] : []),
       ...(options.readiness ?? []),

@@ -72,7 +72,7 @@ export async function checkDependencies(
   }
   if (options.redis) {
     try {
-      await pingRedis(config.redis);
+      await pingRedis(config.redis, config.queue.prefix);
     } catch (err) {
       const u = new URL(config.redis.url);
       const cluster = config.redis.clusterNodes ?? [];

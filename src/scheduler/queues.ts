@@ -1,6 +1,6 @@
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import { createLogger } from '../shared/logger.ts';
-import { createRedis, type RedisConnection } from '../shared/redis.ts';
+import { createRedis, keyspace, type RedisConnection } from '../shared/redis.ts';
 import { JOBS, jobOptions, parsePayload, QUEUE_NAMES, type JobName, type JobPayload, type QueueName } from './jobs.ts';
 
 const log = createLogger('redis');
@@ -50,12 +50,31 @@ export function createQueues(settings: QueueSettings): Queues {
       log.warn({ err, prefix: settings.prefix }, 'queue connection to Redis lost');
     }
   };
-  redis.on('ready', () => {
+  const restored = () => {
     if (down) {
       down = false;
       log.info({ prefix: settings.prefix }, 'queue connection to Redis restored');
     }
-  });
+  };
+  redis.on('ready', restored);
+  // A Redis Cluster connection stays ready while one master is away, so 'ready' never comes after that outage and a
+  // later one would go unlogged. When it reloads its slot map or regains a node, ask the prefix's slot: an answer
+  // means the outage is over.
+  let asking = false;
+  const askSlot = () => {
+    if (!down || asking) {
+      return;
+    }
+    asking = true;
+    redis
+      .exists(keyspace(settings.prefix)('probe'))
+      .then(restored, () => undefined)
+      .finally(() => {
+        asking = false;
+      });
+  };
+  redis.on('refresh', askSlot);
+  redis.on('+node', askSlot);
   for (const q of byName.values()) {
     q.on('error', onError);
   }

@@ -17,8 +17,9 @@ import { ensureEnqueued } from './runs.ts';
  * live in Redis too: when the daily maintenance scheduler is gone after a reconnect, every
  * scheduler is reconciled from the database. The same sweep fails standalone runs whose process stopped.
  *
- * Workers run it when their Redis connection becomes ready (at start and after every reconnect) and
- * every `intervalMs`, one sweep at a time.
+ * Workers run it when their Redis connection becomes ready (at start and after every reconnect), when a
+ * Redis Cluster connection gains a node connection (a master back after a restart), and every `intervalMs`,
+ * one sweep at a time. Every sweep after the first connect also checks that the schedulers are there.
  */
 export interface RecoveryDeps {
   db: Database;
@@ -120,11 +121,21 @@ export function watchForLostJobs(deps: RecoveryDeps, redis: RedisConnection, int
     void sweep({ schedules: connectedBefore });
     connectedBefore = true;
   };
+  // A Cluster stays ready while one master restarts (empty): its connection to that node comes back ('+node'), and
+  // the runs and schedulers it held are looked for then rather than at the next interval.
+  const onNode = () => {
+    if (connectedBefore) {
+      void sweep({ schedules: true });
+    }
+  };
   redis.on('ready', onReady);
+  redis.on('+node', onNode);
   if (redis.status === 'ready') {
     onReady();
   }
-  const timer = setInterval(() => void sweep(), intervalMs);
+  // Every interval checks the schedulers too (one getJobScheduler call): a Redis Cluster master that restarts without
+  // its data loses them while the Cluster connection stays ready. At first start the scheduler role owns them.
+  const timer = setInterval(() => void sweep({ schedules: connectedBefore }), intervalMs);
   timer.unref();
   return {
     sweep,
@@ -132,6 +143,7 @@ export function watchForLostJobs(deps: RecoveryDeps, redis: RedisConnection, int
       stopped = true;
       clearInterval(timer);
       redis.off('ready', onReady);
+      redis.off('+node', onNode);
       await running;
     },
   };

@@ -43,7 +43,9 @@ export function createRedis(target: RedisTarget | string, role: Role): RedisConn
     const options: ClusterOptions = {
       enableOfflineQueue: role !== 'probe',
       lazyConnect: role === 'probe',
-      enableReadyCheck: true,
+      // The probe checks the prefix's own slot and its master's cluster_state itself (pingRedis); the ready check would
+      // ask a random node, and fail whenever that one is a dead master although the prefix's master is fine.
+      enableReadyCheck: role !== 'probe',
       clusterRetryStrategy: retry,
       // Keep host names as given: ioredis would otherwise connect by resolved address, which a TLS certificate
       // does not name (the usual managed-cluster setting).
@@ -56,11 +58,39 @@ export function createRedis(target: RedisTarget | string, role: Role): RedisConn
         ...(tls ? { tls: {} } : {}),
       },
     };
-    redis = new Cluster(clusterNodes.map(parseNode), options);
+    const cluster = new Cluster(clusterNodes.map(parseNode), options);
+    if (role === 'producer') {
+      // maxRetriesPerRequest reaches only the node connections: a Cluster that lost every node queues commands in its
+      // own offline queue, unbounded, until it is ready again (never, while the cluster is down), and an API request
+      // would hang. So its offline queue serves only the first connect (BullMQ and the first requests wait for the
+      // slot map); once ready, a command while the cluster is away fails at once (isRedisUnavailable, a 503).
+      cluster.once('ready', () => {
+        cluster.options.enableOfflineQueue = false;
+      });
+    }
+    redis = cluster;
   }
   // Errors surface through commands and readiness checks; an unhandled 'error' event would crash.
   redis.on('error', () => undefined);
   return redis;
+}
+
+/**
+ * An error that says Redis (or the cluster) is not reachable now, not that a command was wrong: the API answers it
+ * 503 and the client comes back later. ioredis's messages: no retries left, a closed connection, a cluster without
+ * its offline queue that is not ready, a cluster that cannot load its slot map; a node's CLUSTERDOWN / TRYAGAIN.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) {
+    return false;
+  }
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    err.name === 'ClusterAllFailedError' ||
+    /^(Connection is closed\.|Cluster isn't ready|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections)/.test(
+      err.message,
+    )
+  );
 }
 
 /** `host:port` or `[v6 address]:port`, as REDIS_CLUSTER_NODES lists them (validated by the config schema). */
@@ -70,15 +100,34 @@ function parseNode(node: string): { host: string; port: number } {
 }
 
 /**
- * One PING with a deadline, for startup checks and /readyz. A cluster client connects only once it has the slot map and
- * the node it asks says `cluster_state:ok` (ioredis's ready check, on for every role), so a cluster that lost a master
- * without a replica is not ready although its other nodes still answer PING.
+ * One check with a deadline, for startup checks and /readyz. A single Redis: PING. A cluster: `EXISTS <prefix>:probe`,
+ * which the client routes to the master of the prefix's slot (where every key of ours lives), then `CLUSTER INFO` on
+ * that master, which must say `cluster_state:ok` (else it refuses our keys with CLUSTERDOWN anyway). A dead master
+ * elsewhere does not fail the check until the nodes declare the cluster failed; one that holds our slot fails it at
+ * once.
  */
-export async function pingRedis(target: RedisTarget | string, timeoutMs = 3_000): Promise<void> {
+export async function pingRedis(target: RedisTarget | string, prefix: string, timeoutMs = 3_000): Promise<void> {
   const redis = createRedis(target, 'probe');
   try {
     await Promise.race([
-      redis.connect().then(() => redis.ping()),
+      redis.connect().then(async () => {
+        if (!(redis instanceof Cluster)) {
+          await redis.ping();
+          return;
+        }
+        const key = keyspace(prefix)('probe');
+        await redis.exists(key);
+        const owner = redis.slots[keySlot(key)]?.[0];
+        const master = redis.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner);
+        if (!master) {
+          throw new Error(`no master known for the slot of ${prefix}`);
+        }
+        const info = String(await master.cluster('INFO'));
+        const state = /cluster_state:(\w+)/.exec(info)?.[1];
+        if (state !== 'ok') {
+          throw new Error(`the master of the slot of ${prefix} says cluster_state:${state ?? 'unknown'}`);
+        }
+      }),
       new Promise((_, reject) =>
         setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs).unref(),
       ),
@@ -86,6 +135,21 @@ export async function pingRedis(target: RedisTarget | string, timeoutMs = 3_000)
   } finally {
     redis.disconnect();
   }
+}
+
+/** The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag (the first non-empty `{…}`) or of the whole key. */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key);
+  let crc = 0;
+  for (const byte of hashed) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc % 16_384;
 }
 
 /**

@@ -45,6 +45,8 @@ import { startRedisCluster, type PrivateRedisCluster } from './support/redis-clu
  * and the same multi-key commands without the hash tag are refused with CROSSSLOT.
  */
 const TODAY = '2025-03-12'; // a Wednesday
+// Every node requires it; REDIS_URL carries it URL-escaped (its characters would otherwise end the user info).
+const PASSWORD = 'cl/ust:er p@ss%w#rd?';
 const GUARD = { capacity: 2, refillPerSecond: 3 };
 const log = createLogger('scheduler');
 
@@ -63,7 +65,7 @@ let calls: BankCall[];
 let workers: RunningWorkers;
 
 beforeAll(async () => {
-  redisCluster = await startRedisCluster(3);
+  redisCluster = await startRedisCluster(3, PASSWORD);
   t = await createTestDb();
   pkiDir = await mkdtemp(join(tmpdir(), 'redis-cluster-pki-'));
   sim = await startSimulator({
@@ -91,7 +93,7 @@ beforeAll(async () => {
   const loaded = loadConfig({
     NODE_ENV: 'test',
     DATABASE_URL: t.url,
-    REDIS_URL: 'redis://127.0.0.1:1',
+    REDIS_URL: `redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:1`,
     REDIS_CLUSTER_NODES: redisCluster.nodes.join(','),
     QUEUE_PREFIX: prefix,
     AUTH_FAILURES_PER_KEY: '3',
@@ -128,6 +130,7 @@ beforeAll(async () => {
       stall: TEST_STALL,
       busyRetryMs: 200,
       guard: GUARD,
+      recoveryIntervalMs: 2_000,
     },
   );
   await within(20_000, 'queue workers ready', Promise.all(workers.workers.map((w) => w.waitUntilReady())));
@@ -197,6 +200,30 @@ async function keysPerNode(pattern: string): Promise<Map<string, string[]>> {
 }
 
 const cluster = () => ctx.queues.redis as Cluster;
+
+let adminToken: string | undefined;
+async function adminPost(path: string, body: object) {
+  adminToken ??= (
+    await createApiKey(ctx.db, { name: 'admin-post', role: 'admin', organizationId: null, createdByKeyId: null })
+  ).token;
+  return request(app).post(path).set('Authorization', `Bearer ${adminToken}`).send(body);
+}
+
+/** Signs in to the console with a new operator key; the session cookie. */
+async function signIn(): Promise<string> {
+  const key = (await createApiKey(ctx.db, { name: 'op', role: 'operator', organizationId: null, createdByKeyId: null }))
+    .token;
+  const form = await request(app).get('/console/sign-in');
+  const pre = /jpms_console_signin=([^;]+)/.exec(String(form.headers['set-cookie']))![1]!;
+  const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+  const signedIn = await request(app)
+    .post('/console/sign-in')
+    .set('Cookie', `jpms_console_signin=${pre}`)
+    .type('form')
+    .send({ _csrf: token, apiKey: key });
+  expect(signedIn.status).toBe(303);
+  return `jpms_console=${/jpms_console=([^;]+)/.exec(String(signedIn.headers['set-cookie']))![1]!}`;
+}
 
 describe('REDIS_CLUSTER_NODES', () => {
   const problems = (env: Record<string, string>) => {
@@ -488,19 +515,128 @@ describe('the service on a 3-master Redis Cluster', () => {
     expect(() => keyspace('jpm-sync')).toThrow(/hash tag/);
   });
 
-  // Last: it empties a third of the cluster.
-  it('a master lost without a replica: /readyz says 503 once the cluster reports the failure, 200 once it is back', async () => {
+  it("the prefix's master restarts empty: the job schedulers come back and a run asked for meanwhile finishes", async () => {
+    const maintenance = () => ctx.queues.queue('maintenance').getJobScheduler('daily-maintenance');
+    expect(await maintenance()).toBeTruthy();
+    const owner = await redisCluster.ownerOf(prefix);
+    await redisCluster.kill(owner);
+    // Asked for while the master is down: a clean 503; the run is recorded (queued) but its jobs never reached Redis.
+    const started = new Date();
+    const res = await adminPost(`/v1/accounts/${accounts[2]!.id}/sync-runs`, { mode: 'intraday' });
+    expect([res.status, (res.body as { code?: string }).code]).toEqual([503, 'redis_unavailable']);
+    await redisCluster.restart(owner);
+    // Every BullMQ key went with the master; the Cluster connection never stopped being ready, so only the workers'
+    // sweeps (a node back, every 2 s here) notice and put the schedulers and the run's jobs back.
+    await expect.poll(maintenance, { timeout: 20_000, interval: 250 }).toBeTruthy();
+    const run = await t.db
+      .selectFrom('sync_runs')
+      .select('id')
+      .where('account_id', '=', accounts[2]!.id)
+      .where('parent_run_id', 'is', null)
+      .where('trigger', '=', 'manual')
+      .where('created_at', '>=', started)
+      .executeTakeFirstOrThrow();
+    expect((await waitForRun(run.id, 30_000)).status).toBe('succeeded');
+    // Restored from the database: the accounts' schedules too. Real ticks must not fire into the rest of the file.
+    const sync = ctx.queues.queue('sync');
+    for (const s of await sync.getJobSchedulers(0, -1)) {
+      await sync.removeJobScheduler(s.key);
+    }
+  });
+
+  it("/readyz asks the prefix's own master: 200 while another master is down but the cluster still ok, 503 once the nodes report the failure", async () => {
     expect((await request(app).get('/readyz')).status).toBe(200);
-    await redisCluster.kill(2);
-    // Every node still answers PING; only CLUSTER INFO tells that a third of the slots has no master.
+    const owner = await redisCluster.ownerOf(prefix);
+    const other = [0, 1, 2].find((i) => i !== owner)!;
+    const third = [0, 1, 2].find((i) => i !== owner && i !== other)!;
+    await redisCluster.kill(other);
+    // Until the nodes notice (the node timeout, 3 s), the prefix's slot is served: ready, every time (a probe that
+    // asked a random node failed whenever it picked the dead one).
+    const whileOk: number[] = [];
+    while ((await redisCluster.state(owner)) === 'ok') {
+      const status = (await request(app).get('/readyz')).status;
+      if ((await redisCluster.state(owner)) === 'ok') {
+        whileOk.push(status);
+      }
+    }
+    expect(
+      whileOk.every((s) => s === 200),
+      JSON.stringify(whileOk),
+    ).toBe(true);
+    // Every node left says the cluster failed: every probe answers 503, not just the unlucky ones.
     await expect
-      .poll(async () => (await request(app).get('/readyz')).body as unknown, { timeout: 20_000, interval: 250 })
-      .toMatchObject({ status: 'not_ready', checks: { redis: { status: 'unavailable' } } });
-    expect(await redisCluster.direct()[0]!.ping()).toBe('PONG');
+      .poll(() => Promise.all([owner, third].map((i) => redisCluster.state(i))), { timeout: 20_000 })
+      .toEqual(['fail', 'fail']);
+    expect(await redisCluster.direct()[owner]!.ping()).toBe('PONG');
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await request(app).get('/readyz');
+      statuses.push(res.status);
+      expect(res.body).toMatchObject({ status: 'not_ready', checks: { redis: { status: 'unavailable' } } });
+    }
+    expect(statuses).toEqual([503, 503, 503, 503, 503]);
     // The node back (empty, its slots again): ready again.
-    await redisCluster.restart(2);
+    await redisCluster.restart(other);
     await expect
       .poll(async () => (await request(app).get('/readyz')).status, { timeout: 20_000, interval: 250 })
       .toBe(200);
+  });
+
+  // Last: it stops the whole cluster.
+  it('every node down: an enqueue and a console page fail at once with a clean 503; the run asked for is enqueued again once the cluster is back', async () => {
+    const cookie = await signIn();
+    expect((await request(app).get('/console/').set('Cookie', cookie)).status).toBe(200);
+    for (const i of [0, 1, 2]) {
+      await redisCluster.kill(i);
+    }
+    const started = new Date();
+    const timed = async <T>(what: Promise<T>) => {
+      const t0 = performance.now();
+      const out = await within(10_000, 'a request while Redis is down', what);
+      return { out, ms: performance.now() - t0 };
+    };
+    const enqueueRes = await timed(adminPost(`/v1/accounts/${accounts[1]!.id}/sync-runs`, { mode: 'intraday' }));
+    const consoleRes = await timed(Promise.resolve(request(app).get('/console/').set('Cookie', cookie)));
+    const queued = await timed(
+      enqueue(ctx.queues, 'scheduled-sync', { accountId: accounts[1]!.id, mode: 'intraday' }).then(
+        () => 'added',
+        (err: unknown) => String(err),
+      ),
+    );
+    for (const [res, ms] of [
+      [enqueueRes.out, enqueueRes.ms],
+      [consoleRes.out, consoleRes.ms],
+    ] as const) {
+      expect([res.status, (res.body as { code?: string }).code, res.headers['retry-after']]).toEqual([
+        503,
+        'redis_unavailable',
+        '2',
+      ]);
+      expect(res.text).not.toMatch(/\bat .*\.ts:\d+/);
+      expect(ms).toBeLessThan(2_000);
+    }
+    expect(queued.out).toMatch(/Cluster isn't ready/);
+    expect(queued.ms).toBeLessThan(2_000);
+    // Back (every node empty): the run the API recorded is enqueued again. (Not awaited to the end: BullMQ's workers
+    // on a cluster do not take jobs again after a CLUSTERDOWN spell like the one of the test before.)
+    await redisCluster.restart(0, 1, 2);
+    const run = await t.db
+      .selectFrom('sync_runs')
+      .select('id')
+      .where('account_id', '=', accounts[1]!.id)
+      .where('parent_run_id', 'is', null)
+      .where('trigger', '=', 'manual')
+      .where('created_at', '>=', started)
+      .executeTakeFirstOrThrow();
+    const sync = ctx.queues.queue('sync');
+    await expect
+      .poll(
+        async () =>
+          (await sync.getJobs(['waiting', 'waiting-children', 'prioritized', 'delayed', 'active'])).some(
+            (j) => j.name === 'sync-account' && (j.data as { runId?: string }).runId === run.id,
+          ),
+        { timeout: 20_000, interval: 250 },
+      )
+      .toBe(true);
   });
 });

@@ -35,6 +35,29 @@ describe('loadConfig', () => {
     }
   });
 
+  it('never echoes a value that may hold a password (a Redis URL, a node with user info)', () => {
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig({ NODE_ENV: 'test', ...env });
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    };
+    // A password in front of a seed node is refused, not kept (it would be logged with the node list).
+    for (const nodes of ['hunter2@10.0.0.1:7000', ':hunter2@redis-a:7000', 'redis://:hunter2@10.0.0.1:7000']) {
+      const problems = problemsOf({ REDIS_CLUSTER_NODES: nodes });
+      expect(problems, nodes).toMatch(/^REDIS_CLUSTER_NODES: must list seed nodes as host:port/);
+      expect(problems, nodes).not.toContain('hunter2');
+    }
+    const badUrl = problemsOf({ REDIS_URL: 'http://:hunter2@redis.internal:6379' });
+    expect(badUrl).toMatch(/^REDIS_URL: must be a URL like/);
+    expect(badUrl).not.toContain('hunter2');
+    // Values without user info are still shown, to help.
+    expect(problemsOf({ REDIS_CLUSTER_NODES: '10.0.0.1' })).toContain('(got "10.0.0.1")');
+    expect(problemsOf({ REDIS_CLUSTER_NODES: 'redis_a.internal:7000,[::1]:7001' })).toBe('');
+  });
+
   it('requires a real master key in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/CREDENTIALS_MASTER_KEY: required in production/);
     const key = Buffer.alloc(32, 7).toString('base64');
