@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { ConfigError, loadConfig } from '../../src/config/index.ts';
 import { NotFoundError, ValidationError } from '../../src/shared/errors.ts';
 import { classifyReadError, FreshAnswer, lsnValue } from '../../src/storage/read-replica.ts';
 
@@ -139,5 +140,37 @@ describe('lsnValue', () => {
   it('orders WAL positions across the high word', () => {
     expect(lsnValue('1/0') > lsnValue('0/FFFFFFFF')).toBe(true);
     expect(() => lsnValue('nope')).toThrow('not a WAL position');
+  });
+});
+
+describe('DATABASE_READ_URL', () => {
+  const problemsOf = (env: Record<string, string>): string => {
+    try {
+      loadConfig({ NODE_ENV: 'test', DATABASE_URL: 'postgres://app@db.internal:5432/jpm', ...env });
+      return '';
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      return (err as ConfigError).problems.join('\n');
+    }
+  };
+
+  it('says what a valid value looks like', () => {
+    expect(problemsOf({ DATABASE_READ_URL: 'replica:5432/jpm' })).toMatch(
+      /DATABASE_READ_URL: must be a URL like postgres:\/\/user@replica:5432\/db, or empty/,
+    );
+    expect(problemsOf({ DATABASE_READ_URL: 'mysql://replica/jpm' })).toMatch(/DATABASE_READ_URL: must be a URL like/);
+  });
+
+  it('refuses the primary itself, in any spelling of the same server and database', () => {
+    for (const same of ['postgres://app@db.internal:5432/jpm', 'postgresql://reader@DB.internal/jpm']) {
+      expect(problemsOf({ DATABASE_READ_URL: same })).toMatch(/DATABASE_READ_URL: names the same server and database/);
+    }
+  });
+
+  it('accepts a replica, or nothing', () => {
+    expect(problemsOf({ DATABASE_READ_URL: 'postgres://app@replica.internal:5432/jpm' })).toBe('');
+    expect(problemsOf({ DATABASE_READ_URL: '' })).toBe('');
+    const { config } = loadConfig({ NODE_ENV: 'test', DATABASE_READ_URL: 'postgres://app@replica.internal/jpm' });
+    expect(config.database.readUrl).toBe('postgres://app@replica.internal/jpm');
   });
 });
