@@ -272,6 +272,9 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
   });
 
   it("answers a client's mistake from the replica as a 4xx, not run again on the primary", async () => {
+    // Two rows of its own, so that a first page of one has a next cursor whatever ran before.
+    await ingest('M1', '1.00');
+    await ingest('M2', '2.00');
     await pg2().resumeReplay();
     await replicaCaughtUp();
     expect((await servedBy(listBankIds)).by).toEqual({ 'replica/caught_up': 1 });
