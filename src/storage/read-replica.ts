@@ -419,6 +419,7 @@ export function replicaReads(options: ReplicaReadsOptions): ReadDatabase & { clo
         stage = 'replica';
         await checkSession(client);
         const first = look(client);
+        first.catch(() => undefined); // awaited below, unless the position fails first
         stage = 'position';
         const wanted = await target;
         stage = 'replica';
