@@ -1,4 +1,5 @@
 import type { Express } from 'express';
+import { createServer, type AddressInfo } from 'node:net';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import request from 'supertest';
@@ -295,13 +296,18 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
     }
   });
 
-  it('with a DATABASE_READ_URL that cannot serve (no such database, nothing listening) reads answer from the primary', async () => {
+  it('with a DATABASE_READ_URL that cannot serve (no such database, nothing listening, no answer) reads answer from the primary', async () => {
     const standby = new URL(pg2().standbyUrl);
     const noDatabase = new URL(standby);
     noDatabase.pathname = '/no_such_database';
     const noServer = new URL(standby);
     noServer.port = '1';
-    for (const wrong of [noDatabase, noServer]) {
+    // Accepts connections and never answers: the replica phase's time bound (wait + 1 s) gives it up.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const silentUrl = new URL(standby);
+    silentUrl.port = String((silent.address() as AddressInfo).port);
+    for (const wrong of [noDatabase, noServer, silentUrl]) {
       const misconfigured = apiOver({ DATABASE_READ_URL: wrong.toString(), DATABASE_READ_MAX_WAIT_MS: '100' });
       const served: string[] = [];
       for (let i = 0; i < 2; i++) {
@@ -321,6 +327,7 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
         checks: { 'postgres-replica': { status: 'unavailable' } },
       });
     }
+    silent.close();
   });
 
   it('reads from the primary while the replica is down, says so on /readyz, and returns to it', async () => {
