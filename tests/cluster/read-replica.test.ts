@@ -330,6 +330,39 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
     silent.close();
   });
 
+  it('gives up a replica session that stops answering after it connected, and reads from the primary', async () => {
+    await pg2().resumeReplay();
+    await replicaCaughtUp();
+    const [clock] = await pg2().query<{ now: string }>('standby', 'select clock_timestamp()::text as now');
+    const stuck = apiOver({ DATABASE_READ_URL: pg2().standbyUrl, DATABASE_READ_MAX_WAIT_MS: '100' });
+    expect((await servedBy(() => listBankIds(stuck.app))).by).toEqual({ 'replica/caught_up': 1 });
+    // That API's replica session (its backend on the standby, started just now) freezes.
+    const backends = await pg2().query<{ pid: number }>(
+      'standby',
+      `select pid from pg_stat_activity where application_name = 'jpm-sync-reads'
+         and backend_start > '${clock?.now ?? ''}'::timestamptz`,
+    );
+    expect(backends.length).toBeGreaterThan(0);
+    const pids = backends.map((b) => b.pid);
+    for (const pid of pids) {
+      process.kill(pid, 'SIGSTOP');
+    }
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the read waited on the frozen replica session')), 20_000);
+      });
+      const { result, by } = await Promise.race([servedBy(() => listBankIds(stuck.app)), hung]);
+      clearTimeout(timer);
+      expect(result).toContain('T1');
+      expect(by).toEqual({ 'primary/replica_error': 1 });
+    } finally {
+      for (const pid of pids) {
+        process.kill(pid, 'SIGCONT');
+      }
+    }
+  });
+
   it('reads from the primary while the replica is down, says so on /readyz, and returns to it', async () => {
     const ready = await request(api.app).get('/readyz');
     expect(ready.status).toBe(200);
