@@ -30,7 +30,16 @@ export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']),
   DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db'),
   /** A streaming replica of DATABASE_URL for the read API's queries; empty = every read on DATABASE_URL. */
-  DATABASE_READ_URL: z.union([z.literal(''), url(['postgres:', 'postgresql:'], 'postgres://user@replica:5432/db')]),
+  DATABASE_READ_URL: z.string().refine(
+    (v) => {
+      try {
+        return v === '' || ['postgres:', 'postgresql:'].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be a URL like postgres://user@replica:5432/db, or empty for no replica' },
+  ),
   /** Longest wait for the replica to replay what the primary had when a read arrived; then the primary serves it. */
   DATABASE_READ_MAX_WAIT_MS: intString(0, 10_000),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),

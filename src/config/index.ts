@@ -75,6 +75,15 @@ export interface Secrets {
   smtpUrl: string | undefined;
 }
 
+/** DATABASE_READ_URL on the same host, port and database as DATABASE_URL (the user may differ: still not a replica). */
+function sameDatabase(e: { DATABASE_URL: string; DATABASE_READ_URL: string }): boolean {
+  const where = (u: string) => {
+    const url = new URL(u);
+    return `${url.hostname.toLowerCase()}:${url.port || '5432'}${decodeURIComponent(url.pathname)}`;
+  };
+  return where(e.DATABASE_URL) === where(e.DATABASE_READ_URL);
+}
+
 export class ConfigError extends Error {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
@@ -148,6 +157,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
   }
   if (parsed.success && parsedSecrets.success && parsedSecrets.data.SMTP_URL && !parsed.data.SMTP_FROM) {
     problems.push('SMTP_FROM: required when SMTP_URL is set (the From address of milestone emails)');
+  }
+  if (parsed.success && parsed.data.DATABASE_READ_URL !== '' && sameDatabase(parsed.data)) {
+    problems.push(
+      'DATABASE_READ_URL: names the same server and database as DATABASE_URL; set it to a streaming replica of it, or leave it empty',
+    );
   }
   if (
     parsed.success &&

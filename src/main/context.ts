@@ -18,7 +18,7 @@ import {
   touchApiKey,
 } from '../storage/api-keys.repo.ts';
 import { createDb, type Database } from '../storage/db.ts';
-import { primaryReads, replicaReads, type ReadDatabase } from '../storage/read-replica.ts';
+import { createReplicaPool, primaryReads, replicaReads, type ReadDatabase } from '../storage/read-replica.ts';
 import { findIntegrationBaseUrl } from '../storage/integrations.repo.ts';
 import { ListenerPreconditionError, pgListener } from '../storage/pg-listener.ts';
 
@@ -77,15 +77,18 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
   const readUrl = config.database.readUrl;
   if (readUrl !== undefined) {
     // Its pool connects on the first read, so roles that serve no reads open no connection to it.
-    const replica = createDb({
-      url: readUrl,
-      password: secrets.databasePassword,
-      poolMax: config.database.poolMax,
-      connectionTimeoutMs: config.database.poolWaitMs,
-      applicationName: 'jpm-sync-reads',
+    const replica = replicaReads({
+      primary: db,
+      replica: createReplicaPool({
+        url: readUrl,
+        password: secrets.databasePassword,
+        poolMax: config.database.poolMax,
+        connectionTimeoutMs: config.database.poolWaitMs,
+      }),
+      maxWaitMs: config.database.readMaxWaitMs,
     });
-    closers.push({ name: 'db-replica', close: () => replica.destroy() });
-    reads = replicaReads({ primary: db, replica, maxWaitMs: config.database.readMaxWaitMs });
+    closers.push({ name: 'db-replica', close: () => replica.close() });
+    reads = replica;
   }
   const apiKeys = apiKeyStore(config, secrets, db, logger);
   closers.push({ name: 'api-key-listener', close: apiKeys.close });

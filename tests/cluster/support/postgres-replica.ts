@@ -101,24 +101,42 @@ export async function startPostgresPair(
       return;
     }
     destroyed = true;
+    let stillRunning = false;
     for (const dir of started) {
+      const pgCtlSync = (...args: string[]) =>
+        execFileSync('runuser', ['-u', 'postgres', '--', path.join(BIN, 'pg_ctl'), '-D', dir, ...args], {
+          stdio: 'ignore',
+          timeout: 30_000,
+        });
       try {
-        execFileSync(
-          'runuser',
-          ['-u', 'postgres', '--', path.join(BIN, 'pg_ctl'), '-D', dir, '-m', 'immediate', 'stop'],
-          {
-            stdio: 'ignore',
-            timeout: 30_000,
-          },
-        );
+        pgCtlSync('-m', 'immediate', 'stop');
       } catch {
-        // Not running (stopped by the test, or never started).
+        // Not running (stopped by the test, or never started) is fine; a postmaster still running is not.
+        try {
+          pgCtlSync('status');
+          stillRunning = true;
+        } catch {
+          // pg_ctl status fails: no server runs there.
+        }
       }
+    }
+    if (stillRunning) {
+      // Removing the data directory under a live postmaster would leave it running on nothing: keep both.
+      process.stderr.write(`postgres-replica: a postmaster did not stop; left ${root} in place\n`);
+      return;
     }
     rmSync(root, { recursive: true, force: true });
   };
-  // A crashed or interrupted test run still stops its postmasters.
+  // A crashed or interrupted test run still stops its postmasters (Ctrl-C, a CI runner's SIGTERM).
+  const onSignal = (signal: NodeJS.Signals) => {
+    destroySync();
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, signal);
+  };
   process.once('exit', destroySync);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const url = (port: number, db: string) => `postgres://postgres@127.0.0.1:${port}/${db}`;
   try {
     await asPostgres('initdb', ['-D', primaryDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']);
@@ -164,6 +182,8 @@ export async function startPostgresPair(
     startStandby: () => start(standbyDir, standbyPort),
     destroy: () => {
       process.removeListener('exit', destroySync);
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       destroySync();
       return Promise.resolve();
     },
