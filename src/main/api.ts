@@ -9,7 +9,7 @@ import { redisAuthThrottle } from '../http/auth-throttle.ts';
 import { metricsHandler } from '../http/ops.ts';
 import type { Route } from '../http/routes.ts';
 import { readApiRoutes } from '../read-api/index.ts';
-import { QUEUE_NAMES } from '../scheduler/index.ts';
+import { QUEUE_NAMES, refreshQueueDepthMetric } from '../scheduler/index.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
 import { pingDatabase } from '../storage/db.ts';
@@ -129,8 +129,9 @@ export async function startApi(
   ctx: AppContext,
 ): Promise<Stoppable & { server: Server; metricsServer: Server | undefined }> {
   const app = buildApiApp(ctx);
-  // Gauges whose value lives in Postgres are refreshed at scrape time.
+  // Gauges whose value lives in Postgres or Redis are refreshed at scrape time.
   const stopHooks = [
+    onScrape(() => refreshQueueDepthMetric(ctx.queues)),
     registerAccountDayMetrics(ctx.db),
     onScrape(() => refreshCertificateExpiryMetric(ctx.db)),
     onScrape(async () => void (await refreshOverdueMetric(ctx.db))),

@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { isSyncStopped, isUnscheduledStage } from '../domain/sync-rules.ts';
 import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
-import { syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
+import { syncRecordsTotal, syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { analyzeChangedTables, BULK_WRITTEN_TABLES } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
@@ -175,6 +175,8 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
   throw err;
 }
 
+const RECORD_OUTCOMES = ['inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances'] as const;
+
 /** The parent of a run: runs after every window ended (succeeded or gave up) and records the outcome. */
 async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): Promise<unknown> {
   const r = await finalizeRun(deps.db, ctx.payload.runId);
@@ -189,6 +191,13 @@ async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): 
     }
   }
   const run = await getSyncRun(deps.db, ctx.payload.runId);
+  if (r.first && run) {
+    for (const outcome of RECORD_OUTCOMES) {
+      if (run[outcome] > 0) {
+        syncRecordsTotal.inc({ outcome }, run[outcome]);
+      }
+    }
+  }
   const warnings = Array.isArray(run?.warnings) ? (run.warnings as { code?: unknown; dates?: unknown }[]) : [];
   const fields = {
     runId: ctx.payload.runId,

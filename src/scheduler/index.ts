@@ -4,6 +4,7 @@
  */
 export { createQueues, enqueue, type Queues } from './queues.ts';
 export { QUEUE_NAMES } from './jobs.ts';
+export { refreshQueueDepthMetric } from './queue-metrics.ts';
 export { triggerSync, getRun, cancelRun, runView, type ProducerDeps, type TriggeredRun, type RunView } from './runs.ts';
 export { planRun, MAX_RANGE_DAYS } from './plan.ts';
 export { reconcileSchedules, scheduleId, MAX_INTRADAY_RUNS, type ReconcileScope } from './schedules.ts';

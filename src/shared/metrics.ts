@@ -29,8 +29,8 @@ export const syncRunDurationSeconds = new Histogram({
   buckets: DURATION_BUCKETS,
   registers,
 });
-// TODO(18): registered so /metrics lists it, but nothing in the service counts into it.
-new Counter({
+/** What finished run trees did with the bank's records, counted once per run when it is finalized. */
+export const syncRecordsTotal = new Counter({
   name: 'jpm_sync_records_total',
   help: 'Records handled by sync runs by outcome (inserted, updated, unchanged, rejected, ...)',
   labelNames: ['outcome'] as const,
@@ -49,10 +49,10 @@ export const bankErrorsTotal = new Counter({
   labelNames: ['class'] as const,
   registers,
 });
-// TODO(18): registered so /metrics lists it, but nothing sets it (no scrape hook reads the queues).
-new Gauge({
+/** Set at scrape time from Redis (scheduler/queue-metrics.ts). */
+export const queueDepth = new Gauge({
   name: 'jpm_queue_depth',
-  help: 'Jobs per queue and state (waiting, active, delayed, failed)',
+  help: 'Jobs per queue and state (wait, active, delayed, failed), read from Redis at scrape time',
   labelNames: ['queue', 'state'] as const,
   registers,
 });
