@@ -137,7 +137,10 @@ export const SyncRunSchema = z
   .meta({ id: 'SyncRun', description: 'One sync of one account: a parent run with one window per bank request range' });
 
 export const TriggeredRunSchema = SyncRunSchema.extend({
-  joined: z.boolean().meta({ description: 'An unfinished run for the same request existed and was joined' }),
+  joined: z.boolean().meta({
+    description:
+      'An unfinished run for the same request was joined: for a range, any for its dates; for intraday and prior-day, only one still queued',
+  }),
 }).meta({ id: 'TriggeredSyncRun' });
 export const TriggeredListSchema = z.object({ data: z.array(TriggeredRunSchema) }).meta({ id: 'TriggeredSyncRunList' });
 /** The answer of the old `…/syncs` paths (one release): the runs under `runs`. */

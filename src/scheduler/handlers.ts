@@ -214,7 +214,7 @@ async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): 
   return { status: r.status };
 }
 
-/** A schedule tick: starts (or joins) the account's run unless the account or integration stopped syncing. */
+/** A schedule tick: starts the account's run, or joins one still queued for the same mode, unless the account or integration stopped syncing. */
 async function scheduledSync(deps: HandlerDeps, ctx: JobContext<'scheduled-sync'>): Promise<unknown> {
   const { accountId, mode } = ctx.payload;
   const account = await getAccount(deps.db, accountId);

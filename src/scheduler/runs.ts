@@ -37,16 +37,17 @@ export interface TriggerInput {
 export interface TriggeredRun {
   runId: string;
   accountId: string;
-  /** True when an unfinished run for the same account and request already existed and was returned. */
+  /** True when the account's unfinished run for the same request was returned (a range's, or a still-queued one). */
   joined: boolean;
   status: SyncRunStatus;
 }
 
 /**
- * Starts a sync (the contract the admin API puts behind HTTP). For each account: finds the account's
- * unfinished run for the same request and joins it, or creates a parent `sync_runs` row (queued) with
- * one child row per window, then enqueues the run as a BullMQ flow. A different request for the same
- * account queues behind the running one (the per-account lock serialises windows); it never races it.
+ * Starts a sync (the contract the admin API puts behind HTTP). For each account: joins the account's
+ * unfinished run for the same request where it may (a range joins the unfinished run for its dates; intraday
+ * and prior-day join only a run still queued), or creates a parent `sync_runs` row (queued) with one child
+ * row per window, then enqueues the run as a BullMQ flow. A new run for an account with one running queues
+ * behind it (the per-account lock runs their windows one after the other); it never races it.
  */
 export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Promise<{ runs: TriggeredRun[] }> {
   const request = parseSyncRequest(input.request);

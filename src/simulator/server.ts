@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { JsonNumber } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { addDays, assertIsoDate, type IsoDate } from '../shared/time.ts';
@@ -75,7 +75,7 @@ export interface SimRequestRecord {
   /** The query string (`?…`, or empty) and the request body as sent. */
   query: string;
   body: string;
-  /** SHA-256 fingerprint of the client certificate (`X509Certificate.fingerprint256`): one per integration. */
+  /** SHA-256 fingerprint of the client certificate (`X509Certificate.fingerprint256`): one per integration; empty when the client had gone before it was read. */
   client: string;
   accountIds: readonly string[];
   /** Status answered; 0 when the call was never answered (a hang fault). */
@@ -349,9 +349,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     const cpuStart = process.cpuUsage();
     let bytes: number | undefined = 0;
     let status = 200;
-    const peer = (req.socket as TLSSocket).getPeerCertificate();
+    let client = '';
     try {
-      if (revoked.has(peer.fingerprint256)) {
+      // After the latency sleep the client may have gone: a destroyed socket has no certificate (null), and the
+      // call is still recorded (with no client) rather than crashing the handler.
+      const peer = ((req.socket as TLSSocket).getPeerCertificate() as Partial<PeerCertificate> | null) ?? {};
+      client = peer.fingerprint256 ?? '';
+      if (revoked.has(client)) {
         status = 401;
         bytes = send(res, {
           status,
@@ -412,7 +416,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           path,
           query: url.search,
           body: rawBody,
-          client: peer.fingerprint256,
+          client,
           accountIds: requestedAccountIds(url.searchParams, rawBody),
           status,
         });

@@ -215,7 +215,11 @@ export interface RunError {
   message: string;
 }
 
-/** The account's unfinished parent run for the same request, if any (a second trigger joins it). */
+/**
+ * The account's unfinished run tree for the same request, if any (a second trigger may join it). Only a run
+ * tree: queued, or with window rows (as `listUnfinishedParentRunIds`); a standalone run (a validation re-fetch,
+ * a statement import) has neither and is never joined: its owner finishes it, no flow of windows does.
+ */
 export async function findActiveRun(
   ex: Executor,
   accountId: string,
@@ -232,6 +236,12 @@ export async function findActiveRun(
     .where('mode', '=', mode)
     .where(sql<boolean>`window_from is not distinct from ${windowFrom}::date`)
     .where(sql<boolean>`window_to is not distinct from ${windowTo}::date`)
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'queued'),
+        eb.exists(eb.selectFrom('sync_runs as w').select('w.id').whereRef('w.parent_run_id', '=', 'sync_runs.id')),
+      ]),
+    )
     .orderBy('created_at', 'desc')
     .executeTakeFirst();
 }

@@ -75,6 +75,10 @@ export interface OpenedRun {
  * transaction): a caller-chosen id seen before (a re-processed tick) returns that run; otherwise an
  * unfinished run for the same request is joined (for intraday and prior-day only while none of its windows
  * started); otherwise a parent row (queued) is created with one child row per window.
+ *
+ * Known gap: a tick that joined another trigger's queued run keeps no trace of it under its own id, so if it is
+ * re-processed (a crash before BullMQ heard it finish) after that run started, it creates a second run under its own
+ * id: the same dates are fetched again (bank calls spent), the data stays exactly once (writes are idempotent).
  */
 export async function openRun(
   db: Database,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planRun } from '../../src/scheduler/plan.ts';
 import { listWindowRuns } from '../../src/storage/sync-runs.repo.ts';
-import { openRun, startWindow } from '../../src/sync/sync-run.ts';
+import { finishStandaloneRun, openRun, startStandaloneRun, startWindow } from '../../src/sync/sync-run.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
@@ -59,5 +59,30 @@ describe('joining an unfinished run', () => {
       runId: first.runId,
       joined: true,
     });
+  });
+
+  it('a range request never joins a standalone run (a validation re-fetch) for the same dates', async () => {
+    const from = '2026-11-02';
+    const to = '2026-11-03';
+    // As validation's re-fetch starts it: running, one window counted, no window rows behind it.
+    const standalone = await startStandaloneRun(t.db, {
+      organizationId: account.organization_id,
+      integrationId: account.integration_id,
+      accountId: account.id,
+      trigger: 'manual',
+      mode: 'range',
+      windowFrom: from,
+      windowTo: to,
+      windowsTotal: 1,
+    });
+    try {
+      const plan = planRun({ mode: 'range', from, to }, '2026-12-09', 5);
+      const opened = await openRun(t.db, { account, trigger: 'backfill', plan });
+      expect(opened.joined).toBe(false);
+      expect(opened.runId).not.toBe(standalone);
+      expect((await listWindowRuns(t.db, opened.runId)).length).toBeGreaterThan(0);
+    } finally {
+      await finishStandaloneRun(t.db, standalone, 'succeeded');
+    }
   });
 });

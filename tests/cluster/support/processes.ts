@@ -10,11 +10,13 @@ import { fileURLToPath } from 'node:url';
  * role with an environment, SIGTERM / SIGKILL / replace them, and keep every line they print (pino JSON) for the
  * error and secret scans. A process counts as started when it logs `jpm-sync started` (so LOG_LEVEL must be info or
  * lower); an api process also reports the port it listens on. `stopAll()` (call it from `afterAll`) SIGKILLs whatever
- * is still running, so a failed test leaves no process behind.
+ * is still running, so a failed test leaves no process behind, and nothing starts after it; a process also exits
+ * when the process that started it dies (exit-with-parent.ts), so a killed test run leaves no orphan either.
  */
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const NODE = join(ROOT, 'node_modules', '.bin', 'node');
 const SHIFTED_CLOCK = join(ROOT, 'tests', 'cluster', 'support', 'shifted-clock.ts');
+const EXIT_WITH_PARENT = join(ROOT, 'tests', 'cluster', 'support', 'exit-with-parent.ts');
 
 export type ProcessRole = 'api' | 'worker' | 'scheduler';
 
@@ -54,6 +56,8 @@ export class ProcessGroup {
   readonly #options: StartOptions;
   readonly #entries: Entry[] = [];
   readonly #counts = new Map<ProcessRole, number>();
+  /** Set by `stopAll()`: nothing starts after it (a start still under way is killed as it begins). */
+  #closed = false;
 
   constructor(options: StartOptions) {
     this.#options = options;
@@ -113,6 +117,7 @@ export class ProcessGroup {
 
   /** SIGKILLs every process still running and waits for them (afterAll). */
   async stopAll(): Promise<void> {
+    this.#closed = true;
     for (const e of this.#entries) {
       if (e.proc.exitCode === null && e.proc.signalCode === null) {
         e.proc.kill('SIGKILL');
@@ -136,10 +141,18 @@ export class ProcessGroup {
   }
 
   async #startOne(role: ProcessRole): Promise<ProductProcess> {
+    if (this.#closed) {
+      throw new Error(`the process group is stopped: ${role} not started`);
+    }
     const n = (this.#counts.get(role) ?? 0) + 1;
     this.#counts.set(role, n);
     const offset = this.#options.clockOffsetMs ?? 0;
-    const args = [...(offset === 0 ? [] : ['--import', SHIFTED_CLOCK]), join(ROOT, 'src', 'main', 'start.ts')];
+    const args = [
+      '--import',
+      EXIT_WITH_PARENT,
+      ...(offset === 0 ? [] : ['--import', SHIFTED_CLOCK]),
+      join(ROOT, 'src', 'main', 'start.ts'),
+    ];
     const proc = spawn(NODE, args, {
       cwd: ROOT,
       env: {
