@@ -32,6 +32,7 @@ import { createClientCredential, startSimulator, type RunningSimulator } from '.
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
+import { waitForRunIn } from '../helpers/orchestration.ts';
 import { recordingBank, TEST_STALL, type BankCall } from '../helpers/recording-bank.ts';
 import { startRedisCluster, type PrivateRedisCluster } from './support/redis-cluster.ts';
 
@@ -169,18 +170,8 @@ const producer = () => ({
   lookbackDays: 5,
 });
 
-async function waitForRun(runId: string, timeoutMs = 40_000): Promise<RunView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await getRun({ db: t.db }, runId, { windows: true });
-    if (run.finishedAt !== null) {
-      return run;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms: ${JSON.stringify(run.progress)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function waitForRun(runId: string, timeoutMs = 40_000): Promise<RunView> {
+  return waitForRunIn(t.db, runId, timeoutMs);
 }
 
 /** Every key under `pattern` on each master, by a direct (non-cluster) connection to it. */

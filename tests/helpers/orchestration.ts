@@ -31,6 +31,7 @@ import { createTestDb, testQueuePrefix, type TestDb } from './db.ts';
 import { REDIS_URL } from './env.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { TEST_STALL } from './recording-bank.ts';
+import type { Database } from '../../src/storage/db.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -59,6 +60,21 @@ export interface Harness {
   spawnWorker(opts?: { pageDelayMs?: number }): Promise<ChildProcess>;
   waitForRun(runId: string, timeoutMs?: number): Promise<RunView>;
   stop(): Promise<void>;
+}
+
+/** Polls the run until it has finished (with its windows), or throws after `timeoutMs` with its progress. */
+export async function waitForRunIn(db: Database, runId: string, timeoutMs: number): Promise<RunView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await getRun({ db }, runId, { windows: true });
+    if (run.finishedAt !== null) {
+      return run;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms: ${JSON.stringify(run.progress)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 export async function startHarness(
@@ -177,18 +193,8 @@ export async function startHarness(
       });
       return child;
     },
-    async waitForRun(runId, timeoutMs = 90_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const run = await getRun({ db: t.db }, runId, { windows: true });
-        if (run.finishedAt !== null) {
-          return run;
-        }
-        if (Date.now() > deadline) {
-          throw new Error(`run ${runId} still ${run.status} after ${timeoutMs} ms: ${JSON.stringify(run.progress)}`);
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    waitForRun(runId, timeoutMs = 90_000) {
+      return waitForRunIn(t.db, runId, timeoutMs);
     },
     async stop() {
       for (const c of children) {

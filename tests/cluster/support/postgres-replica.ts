@@ -1,10 +1,10 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from '../../helpers/free-port.ts';
 
 /**
  * A private Postgres primary and a streaming hot standby of it for one test, on free loopback ports, in a temp
@@ -31,18 +31,6 @@ const BIN = process.env.PG_BIN_DIR ?? '/usr/lib/postgresql/15/bin';
 const run = promisify(execFile);
 const asPostgres = (cmd: string, args: readonly string[]) =>
   run('runuser', ['-u', 'postgres', '--', path.join(BIN, cmd), ...args], { timeout: 60_000 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const address = s.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function serverOptions(port: number, socketDir: string, extra: readonly string[]): string {
   return [
