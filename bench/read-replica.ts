@@ -10,14 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { createApiKey } from '../src/admin-api/api-keys.service.ts';
 import { createDb } from '../src/storage/db.ts';
-import { migrateUp } from '../src/storage/migrator.ts';
 import { createAccount, createTenancy } from '../tests/factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../tests/factories/transactions.ts';
-import { startPostgresPair } from '../tests/cluster/support/postgres-replica.ts';
+import { migrate, startPostgresPair } from '../tests/cluster/support/postgres-replica.ts';
 import { spawnServer } from './lib/children.ts';
 import { startResult, type RunContext } from './lib/context.ts';
 import { benchPrefix, processCpuSeconds, REDIS_URL, round, target, type BenchResult } from './lib/env.ts';
@@ -55,17 +53,6 @@ function serverCpuSeconds(dataDir: string): number {
     }
   }
   return total;
-}
-
-async function migrate(url: string): Promise<void> {
-  const db = new Kysely<unknown>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
-  });
-  const result = await migrateUp(db);
-  await db.destroy();
-  if (result.error) {
-    throw result.error instanceof Error ? result.error : new Error('migrating the bench primary failed');
-  }
 }
 
 async function servedCounts(base: string): Promise<Map<string, number>> {

@@ -1,6 +1,5 @@
 import type { Express } from 'express';
 import { createServer, type AddressInfo } from 'node:net';
-import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,13 +17,12 @@ import {
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { readDbRequestsTotal } from '../../src/shared/metrics.ts';
 import { upsertBalances } from '../../src/storage/balances.repo.ts';
-import { migrateUp } from '../../src/storage/migrator.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { bearer, bodyOf, expectProblem } from '../helpers/api-app.ts';
 import { testQueuePrefix } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
-import { startPostgresPair, type PostgresPair } from './support/postgres-replica.ts';
+import { migrate, startPostgresPair, type PostgresPair } from './support/postgres-replica.ts';
 
 /**
  * DATABASE_READ_URL against a real streaming standby (README, "Read replica"): a private primary and a hot standby
@@ -45,17 +43,6 @@ function pg2(): PostgresPair {
     throw new Error('no postgres pair');
   }
   return pair;
-}
-
-async function migrate(url: string): Promise<void> {
-  const db = new Kysely<unknown>({
-    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
-  });
-  const result = await migrateUp(db);
-  await db.destroy();
-  if (result.error) {
-    throw result.error instanceof Error ? result.error : new Error('migrating the private primary failed');
-  }
 }
 
 function apiOver(env: Record<string, string>): { ctx: AppContext; app: Express } {

@@ -3,7 +3,9 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { migrateUp } from '../../../src/storage/migrator.ts';
 import { freePort } from '../../helpers/free-port.ts';
 
 /**
@@ -217,4 +219,16 @@ function uid(user: string): number {
 
 function gid(user: string): number {
   return Number(execFileSync('id', ['-g', user]).toString().trim());
+}
+
+/** Migrates the database at `url` (the pair's primary; the standby follows by replication). */
+export async function migrate(url: string): Promise<void> {
+  const db = new Kysely<unknown>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 1 }) }),
+  });
+  const result = await migrateUp(db);
+  await db.destroy();
+  if (result.error) {
+    throw result.error instanceof Error ? result.error : new Error('migrating the private primary failed');
+  }
 }
