@@ -609,8 +609,9 @@ describe('the service on a 3-master Redis Cluster', () => {
     }
     expect(queued.out).toMatch(/Cluster isn't ready/);
     expect(queued.ms).toBeLessThan(5_000);
-    // Back (every node empty): the run the API recorded is enqueued again. (Not awaited to the end: BullMQ's workers
-    // on a cluster do not take jobs again after a CLUSTERDOWN spell like the one of the test before.)
+    // Back (every node empty): the run the API recorded is enqueued again. Its job may already have run when we look
+    // (the workers here took jobs again after this spell in most runs, not in every one: README, "Known limitation"),
+    // so it is looked for in every state; before the sweep it is in none (the enqueue above failed).
     await redisCluster.restart(0, 1, 2);
     const run = await t.db
       .selectFrom('sync_runs')
@@ -624,9 +625,17 @@ describe('the service on a 3-master Redis Cluster', () => {
     await expect
       .poll(
         async () =>
-          (await sync.getJobs(['waiting', 'waiting-children', 'prioritized', 'delayed', 'active'])).some(
-            (j) => j.name === 'sync-account' && (j.data as { runId?: string }).runId === run.id,
-          ),
+          (
+            await sync.getJobs([
+              'waiting',
+              'waiting-children',
+              'prioritized',
+              'delayed',
+              'active',
+              'completed',
+              'failed',
+            ])
+          ).some((j) => j.name === 'sync-account' && (j.data as { runId?: string }).runId === run.id),
         // The workers' sweep runs every 2 s here, but the nodes must first agree the cluster is whole again (node
         // timeout 3 s, more on a loaded machine): a minute, not seconds.
         { timeout: 60_000, interval: 250 },
