@@ -169,7 +169,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
       summary: 'Update integration settings',
       description:
         "Any of: name; intradayRunsPerDay (the accounts' schedules are reconciled); expectations (due dates recomputed; null clears); environment, baseUrl, serverCaPem (certificates are per environment: after a switch only the new environment's are used); " +
-        'the onboarding facts eligibility, jpmProjectId and apiAccess (the same as their own POST routes). Everything is checked before anything is changed. ' +
+        'the onboarding facts eligibility, jpmProjectId and apiAccess (the same as their own POST routes). Everything is checked before anything is changed, and every part is applied in one transaction: all of it or none. ' +
         'Security administrators are a list of their own: POST /v1/integrations/{id}/security-admins.',
       request: { params: IdParams, body: IntegrationUpdateBody },
       response: { status: 200, schema: IntegrationSchema, description: 'The updated integration' },

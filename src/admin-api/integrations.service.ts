@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from '../credentials/index.ts';
+import { applyEnvironment, checkBaseUrlAddress, resolveEnvironmentSettings } from '../credentials/index.ts';
 import {
   getIntegration,
   listSecurityAdmins,
@@ -14,7 +14,7 @@ import {
 } from '../onboarding/index.ts';
 import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import { NotFoundError } from '../shared/errors.ts';
-import type { Database } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import type { EligibilityBody, IntegrationUpdateBody } from './integrations.dto.ts';
 
@@ -70,9 +70,10 @@ function environmentChange(
 }
 
 /**
- * Changes an integration's settings and onboarding facts. Everything that can be refused (the new
- * environment and its address, the expectations) is checked before anything is changed; a new
- * intradayRunsPerDay has its accounts' schedules reconciled.
+ * Changes an integration's settings and onboarding facts, all or nothing. Everything that can be refused (the new
+ * environment and its address, the expectations) is checked before anything is changed, and every part is written in
+ * one transaction: a failure in any part (a database error, a refusal) leaves the integration as it was. A new
+ * intradayRunsPerDay has its accounts' schedules reconciled once committed.
  */
 export async function updateIntegrationSettings(
   deps: IntegrationServiceDeps,
@@ -89,33 +90,30 @@ export async function updateIntegrationSettings(
   if (changes.expectations) {
     parseExpectationsOverride(changes.expectations);
   }
-  if (changes.name !== undefined || changes.intradayRunsPerDay !== undefined) {
-    await updateIntegrationLifecycle(deps.db, integrationId, {
-      ...(changes.name !== undefined ? { name: changes.name } : {}),
-      ...(changes.intradayRunsPerDay !== undefined ? { intraday_runs_per_day: changes.intradayRunsPerDay } : {}),
-    });
-  }
-  if (settings) {
-    await setEnvironment(deps.db, {
-      integrationId,
-      ...settings,
-      actor,
-      ...(opts.connectionPolicy ? { policy: opts.connectionPolicy } : {}),
-    });
-  }
-  if (changes.expectations !== undefined) {
-    await setExpectations(deps.db, { integrationId, expectations: changes.expectations, actor }, opts);
-  }
-  if (changes.eligibility !== undefined) {
-    await recordEligibilityAnswers(deps, integrationId, changes.eligibility, actor);
-  }
-  if (changes.jpmProjectId !== undefined) {
-    await recordJpmProject(deps.db, { integrationId, projectId: changes.jpmProjectId, actor }, opts);
-  }
-  if (changes.apiAccess !== undefined) {
-    const { status, products } = changes.apiAccess;
-    await recordApiAccess(deps.db, { integrationId, status, actor, ...(products ? { products } : {}) }, opts);
-  }
+  await inTransaction(deps.db, async (trx) => {
+    if (changes.name !== undefined || changes.intradayRunsPerDay !== undefined) {
+      await updateIntegrationLifecycle(trx, integrationId, {
+        ...(changes.name !== undefined ? { name: changes.name } : {}),
+        ...(changes.intradayRunsPerDay !== undefined ? { intraday_runs_per_day: changes.intradayRunsPerDay } : {}),
+      });
+    }
+    if (settings) {
+      await applyEnvironment(trx, integrationId, settings, actor);
+    }
+    if (changes.expectations !== undefined) {
+      await setExpectations(trx, { integrationId, expectations: changes.expectations, actor }, opts);
+    }
+    if (changes.eligibility !== undefined) {
+      await recordEligibilityAnswers({ db: trx, onboarding: opts }, integrationId, changes.eligibility, actor);
+    }
+    if (changes.jpmProjectId !== undefined) {
+      await recordJpmProject(trx, { integrationId, projectId: changes.jpmProjectId, actor }, opts);
+    }
+    if (changes.apiAccess !== undefined) {
+      const { status, products } = changes.apiAccess;
+      await recordApiAccess(trx, { integrationId, status, actor, ...(products ? { products } : {}) }, opts);
+    }
+  });
   if (changes.intradayRunsPerDay !== undefined && changes.intradayRunsPerDay !== current.intradayRunsPerDay) {
     await requestScheduleReconcile(deps.queues, { integrationId });
   }
@@ -123,7 +121,7 @@ export async function updateIntegrationSettings(
 
 /** Merges the given eligibility answers (those not given stay as they are) into the checklist. */
 export async function recordEligibilityAnswers(
-  deps: Pick<IntegrationServiceDeps, 'db' | 'onboarding'>,
+  deps: { db: Executor; onboarding: OnboardingOptions },
   integrationId: string,
   answers: z.output<typeof EligibilityBody>,
   actor: string,

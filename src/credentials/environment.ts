@@ -5,7 +5,7 @@ import { DEFAULT_BASE_URLS, ENVIRONMENTS, type JpmEnvironment } from '../domain/
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { OutboundPolicy } from '../shared/outbound-policy.ts';
-import type { Database } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 
 // Resolved per call: the root logger is configured by main/ after modules are imported.
@@ -159,10 +159,24 @@ export interface SetEnvironmentInput {
 export async function setEnvironment(db: Database, input: SetEnvironmentInput): Promise<EnvironmentSettings> {
   const settings = resolveEnvironmentSettings(input, input.policy?.jpmBaseUrlHosts);
   await checkBaseUrlAddress(settings, input.policy);
-  const row = await db.transaction().execute(async (trx) => {
-    const integration = await findIntegrationLifecycle(trx, input.integrationId, { forUpdate: true });
+  await applyEnvironment(db, input.integrationId, settings, input.actor);
+  return settings;
+}
+
+/**
+ * Writes settings that `resolveEnvironmentSettings` and `checkBaseUrlAddress` have passed (no address is resolved here:
+ * a caller that checked once is not refused by a second DNS answer), in the caller's transaction when it has one.
+ */
+export async function applyEnvironment(
+  ex: Executor,
+  integrationId: string,
+  settings: EnvironmentSettings,
+  actor: string,
+): Promise<void> {
+  const row = await inTransaction(ex, async (trx) => {
+    const integration = await findIntegrationLifecycle(trx, integrationId, { forUpdate: true });
     if (!integration) {
-      throw new NotFoundError('integration', input.integrationId);
+      throw new NotFoundError('integration', integrationId);
     }
     return updateIntegrationLifecycle(trx, integration.id, {
       environment: settings.environment,
@@ -171,8 +185,7 @@ export async function setEnvironment(db: Database, input: SetEnvironmentInput): 
     });
   });
   log().info(
-    { integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor: input.actor },
+    { integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor },
     'integration environment set',
   );
-  return settings;
 }

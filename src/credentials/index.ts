@@ -9,6 +9,6 @@ export { credentialSource } from './credential-source.ts';
 export { testConnection, type ConnectionTesterFactory } from './test-connection.ts';
 export { watchCertificateExpiry } from './expiry-watch.ts';
 export { rewrapKeys } from './rewrap.ts';
-export { checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from './environment.ts';
+export { applyEnvironment, checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from './environment.ts';
 export { KEY_ALGORITHMS } from './csr.ts';
 export { refreshCertificateExpiryMetric } from './metrics.ts';

@@ -4,7 +4,7 @@ import type { JpmEnvironment, OnboardingStage } from '../domain/types.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { findOrganization } from '../storage/organizations.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
@@ -159,7 +159,7 @@ const eligibilitySchema = z
 
 /** Merges answers into the eligibility checklist (the guard for leaving `requested`). */
 export async function recordEligibility(
-  db: Database,
+  db: Executor,
   input: { integrationId: string; checklist: EligibilityChecklist; actor: string },
   options: OnboardingOptions = {},
 ): Promise<IntegrationView> {
@@ -170,7 +170,7 @@ export async function recordEligibility(
       parsed.error.issues.map((i) => ({ path: ['checklist', ...i.path].join('.'), message: i.message })),
     );
   }
-  const row = await db.transaction().execute(async (trx) => {
+  const row = await inTransaction(db, async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
     const merged = { ...eligibilityOf(current.eligibility), ...parsed.data };
     return repo.updateIntegrationLifecycle(trx, current.id, { eligibility: JSON.stringify(merged) });
@@ -181,12 +181,12 @@ export async function recordEligibility(
 
 /** Records the J.P. Morgan developer-portal project id (the guard for leaving `kickoff`). */
 export async function recordJpmProject(
-  db: Database,
+  db: Executor,
   input: { integrationId: string; projectId: string; actor: string },
   options: OnboardingOptions = {},
 ): Promise<IntegrationView> {
   const projectId = requireText(input.projectId, 'projectId');
-  const row = await db.transaction().execute(async (trx) => {
+  const row = await inTransaction(db, async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
     return repo.updateIntegrationLifecycle(trx, current.id, { jpm_project_id: projectId });
   });
@@ -199,7 +199,7 @@ export async function recordJpmProject(
  * and balances) or that J.P. Morgan confirmed it. Confirming implies it was requested.
  */
 export async function recordApiAccess(
-  db: Database,
+  db: Executor,
   input: {
     integrationId: string;
     status: 'requested' | 'confirmed';
@@ -215,7 +215,7 @@ export async function recordApiAccess(
     ]);
   }
   const at = input.at ?? clock(options);
-  const row = await db.transaction().execute(async (trx) => {
+  const row = await inTransaction(db, async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
     const products = [
       ...new Set([...current.api_access_products, ...(input.products ?? REQUIRED_API_PRODUCTS)]),
@@ -232,12 +232,12 @@ export async function recordApiAccess(
 
 /** Sets (or clears, with null) the integration's own expectations and recomputes its due dates. */
 export async function setExpectations(
-  db: Database,
+  db: Executor,
   input: { integrationId: string; expectations: unknown; actor: string },
   options: OnboardingOptions = {},
 ): Promise<IntegrationView> {
   const override = input.expectations === null ? null : parseExpectationsOverride(input.expectations);
-  const row = await db.transaction().execute(async (trx) => {
+  const row = await inTransaction(db, async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
     const expectations = effectiveExpectations({ expectations: override }, options);
     return repo.updateIntegrationLifecycle(trx, current.id, {

@@ -86,6 +86,14 @@ export function createDb(options: DbOptions): Database {
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool: callbackQueryPool(createPool(options)) }) });
 }
 
+/**
+ * Runs `fn` in a transaction: the caller's when `ex` is one already (so several services' changes commit or roll back
+ * together, e.g. an integration PATCH), else a new one of its own.
+ */
+export function inTransaction<T>(ex: Executor, fn: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  return ex.isTransaction ? fn(ex as Transaction<DB>) : ex.transaction().execute(fn);
+}
+
 /** `select 1` through the pool: the readiness check of Postgres (it fails when no connection can be had). */
 export async function pingDatabase(ex: Executor): Promise<void> {
   await sql`select 1`.execute(ex);

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { z } from 'zod';
 import { AccountSchema } from '../../src/admin-api/accounts.dto.ts';
 import { MilestoneEventSchema } from '../../src/admin-api/events.dto.ts';
@@ -360,6 +361,47 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       404,
       'not_found',
     );
+  });
+
+  it('applies a PATCH all or nothing: a part that fails in the database leaves every other part unapplied', async () => {
+    const { id } = await create(admin, { organizationId: orgId, name: 'All or nothing' });
+    const patch = (body: object) => request(api.app).patch(`/v1/integrations/${id}`).set(admin).send(body);
+    const before = bodyOf(IntegrationSchema, await request(api.app).get(`/v1/integrations/${id}`).set(admin));
+    // The last part the service writes (API access) fails inside Postgres, for this integration only.
+    await sql`create function test_refuse_api_access() returns trigger language plpgsql as $$
+      begin raise exception 'test: api access refused'; end $$`.execute(api.t.db);
+    await sql`create trigger test_refuse_api_access before update on integrations for each row
+      when (new.id = ${sql.lit(id)}::uuid and new.api_access_requested_at is not null)
+      execute function test_refuse_api_access()`.execute(api.t.db);
+    try {
+      const res = await patch({
+        name: 'Half written?',
+        intradayRunsPerDay: 5,
+        environment: 'cat',
+        expectations: { processDays: 40 },
+        eligibility: { jpmAccessAccount: true },
+        jpmProjectId: 'proj-half',
+        apiAccess: { status: 'requested' },
+      });
+      expect(res.status).toBe(500);
+      expect(res.text).not.toMatch(/api access refused|\bat .*\.ts:\d+/);
+      const after = bodyOf(IntegrationSchema, await request(api.app).get(`/v1/integrations/${id}`).set(admin));
+      expect(after).toEqual(before);
+    } finally {
+      await sql`drop trigger test_refuse_api_access on integrations`.execute(api.t.db);
+      await sql`drop function test_refuse_api_access()`.execute(api.t.db);
+    }
+    // Without the fault the same PATCH applies every part.
+    const applied = bodyOf(
+      IntegrationSchema,
+      await patch({
+        name: 'Whole',
+        environment: 'cat',
+        jpmProjectId: 'proj-whole',
+        apiAccess: { status: 'requested' },
+      }),
+    );
+    expect(applied).toMatchObject({ name: 'Whole', environment: 'cat', jpmProjectId: 'proj-whole' });
   });
 
   it('accepts the onboarding facts through PATCH too, and points security administrators to their own route', async () => {
