@@ -426,6 +426,12 @@ export interface SyncRejects {
   sync_run_id: string | null;
 }
 
+export interface SyncRunJoins {
+  created_at: Generated<Timestamp>;
+  request_id: string;
+  run_id: string;
+}
+
 export interface SyncRuns {
   account_id: string | null;
   attempts: Generated<number>;
@@ -653,6 +659,7 @@ export interface DB {
   review_links: ReviewLinks;
   security_admins: SecurityAdmins;
   sync_rejects: SyncRejects;
+  sync_run_joins: SyncRunJoins;
   sync_runs: SyncRuns;
   transaction_aliases: TransactionAliases;
   transaction_decisions: TransactionDecisions;

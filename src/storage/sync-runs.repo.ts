@@ -86,6 +86,24 @@ export async function getSyncRun(ex: Executor, id: string) {
   return ex.selectFrom('sync_runs').select(SYNC_RUN_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
+/** The run a caller-chosen id joined (`recordRunJoin`), if it joined one. */
+export async function findJoinedRun(ex: Executor, requestId: string) {
+  return ex
+    .selectFrom('sync_runs')
+    .select(SYNC_RUN_COLUMNS)
+    .where('id', '=', (eb) => eb.selectFrom('sync_run_joins').select('run_id').where('request_id', '=', requestId))
+    .executeTakeFirst();
+}
+
+/** Records that a caller-chosen id joined `runId` (the first record stands). */
+export async function recordRunJoin(ex: Executor, requestId: string, runId: string): Promise<void> {
+  await ex
+    .insertInto('sync_run_joins')
+    .values({ request_id: requestId, run_id: runId })
+    .onConflict((oc) => oc.column('request_id').doNothing())
+    .execute();
+}
+
 /** Adds counts to a run, inside the caller's transaction (the page write and its progress commit together). */
 export async function addRunCounts(ex: Executor, id: string, c: Partial<SyncCounts>): Promise<void> {
   await sql`

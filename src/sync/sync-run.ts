@@ -12,6 +12,7 @@ import {
   endWindowRun,
   failQuietStandaloneRuns,
   findActiveRun,
+  findJoinedRun,
   finishRun,
   getSyncRun,
   lockRunAndParent,
@@ -20,6 +21,7 @@ import {
   markParentRunning,
   markRunFailed,
   markRunStarted,
+  recordRunJoin,
   setRunError,
   sumWindowRuns,
   touchRunHeartbeat,
@@ -76,9 +78,8 @@ export interface OpenedRun {
  * unfinished run for the same request is joined (for intraday and prior-day only while none of its windows
  * started); otherwise a parent row (queued) is created with one child row per window.
  *
- * Known gap: a tick that joined another trigger's queued run keeps no trace of it under its own id, so if it is
- * re-processed (a crash before BullMQ heard it finish) after that run started, it creates a second run under its own
- * id: the same dates are fetched again (bank calls spent), the data stays exactly once (writes are idempotent).
+ * A caller-chosen id that joins another run is recorded with it (`sync_run_joins`), so the same id asked again (a
+ * tick re-processed after a crash, once the run it joined has started or finished) returns that run, not a second.
  */
 export async function openRun(
   db: Database,
@@ -92,7 +93,11 @@ export async function openRun(
   const { account, plan } = input;
   return db.transaction().execute(async (trx) => {
     await lockAccountTriggers(trx, account.id);
-    const own = input.runId ? await getSyncRun(trx, input.runId) : undefined;
+    // The id asked for before: its own run, or the run it joined then (started or finished since, it is still the
+    // answer: a re-processed tick must not open a second run for the same request).
+    const own = input.runId
+      ? ((await getSyncRun(trx, input.runId)) ?? (await findJoinedRun(trx, input.runId)))
+      : undefined;
     const active = own ? undefined : await findActiveRun(trx, account.id, plan.mode, plan.from, plan.to);
     // An intraday or prior-day request joins a run none of whose windows started yet: a started window took its
     // dates from the bank's answer then, and the bank may have closed another day since (a prior-day request after
@@ -101,6 +106,9 @@ export async function openRun(
     const joinable = active && (plan.mode === 'range' || active.status === 'queued') ? active : undefined;
     const existing = own ?? joinable;
     if (existing) {
+      if (input.runId && !own) {
+        await recordRunJoin(trx, input.runId, existing.id);
+      }
       return { runId: existing.id, joined: true, status: existing.status as SyncRunStatus };
     }
     const runId = input.runId ?? uuidv7();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { planRun } from '../../src/scheduler/plan.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
 import { listWindowRuns } from '../../src/storage/sync-runs.repo.ts';
 import { finishStandaloneRun, openRun, startStandaloneRun, startWindow } from '../../src/sync/sync-run.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
@@ -49,6 +50,54 @@ describe('joining an unfinished run', () => {
         joined: true,
       });
     }
+  });
+
+  it("a tick that joined another trigger's run and is processed again gets that run, started or finished, not a second", async () => {
+    const tenancy = await createTenancy(t.db);
+    const a = await createAccount(t.db, tenancy);
+    const other = { id: a.id, organization_id: tenancy.organizationId, integration_id: tenancy.integrationId };
+    const plan = planRun({ mode: 'intraday' }, '2026-12-09', 5);
+    const manual = await openRun(t.db, { account: other, trigger: 'manual', plan });
+    const tick = uuidv7();
+    expect(await openRun(t.db, { account: other, trigger: 'schedule', plan, runId: tick })).toEqual({
+      runId: manual.runId,
+      joined: true,
+      status: 'queued',
+    });
+    const runsOf = async () =>
+      (
+        await t.db
+          .selectFrom('sync_runs')
+          .select('id')
+          .where('account_id', '=', other.id)
+          .where('parent_run_id', 'is', null)
+          .execute()
+      ).map((r) => r.id);
+    // The run it joined started (its windows fixed their dates), then finished: the tick, re-processed after a
+    // crash, still names it and opens nothing.
+    await start(manual.runId);
+    expect(await openRun(t.db, { account: other, trigger: 'schedule', plan, runId: tick })).toEqual({
+      runId: manual.runId,
+      joined: true,
+      status: 'running',
+    });
+    await t.db
+      .updateTable('sync_runs')
+      .set({ status: 'succeeded', finished_at: new Date() })
+      .where('id', '=', manual.runId)
+      .execute();
+    expect(await openRun(t.db, { account: other, trigger: 'schedule', plan, runId: tick })).toMatchObject({
+      runId: manual.runId,
+      joined: true,
+      status: 'succeeded',
+    });
+    expect(await runsOf()).toEqual([manual.runId]);
+    // Another tick after that run finished gets a run of its own, under its id.
+    const next = uuidv7();
+    expect(await openRun(t.db, { account: other, trigger: 'schedule', plan, runId: next })).toMatchObject({
+      runId: next,
+      joined: false,
+    });
   });
 
   it('a range request joins the unfinished run for its dates, started or not', async () => {
