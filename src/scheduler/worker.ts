@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isAppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -76,6 +77,9 @@ export interface RunningWorkers {
   close(): Promise<void>;
 }
 
+/** This process's name on the jobs it takes: `host:pid`. */
+const WORKER_NAME = `${hostname()}:${process.pid}`;
+
 /**
  * Starts BullMQ workers for `queues` (default: all) against the shared catalog. Fails before
  * consuming anything when a job lacks exactly one handler. Each job gets a child logger bound to
@@ -114,6 +118,8 @@ export function startWorkers(
         connection,
         prefix: deps.queues.prefix,
         concurrency: options.concurrency,
+        // Stored on every job this worker takes (`processedBy`): which host and process holds or held a job.
+        name: WORKER_NAME,
         ...STALL_SETTINGS,
         ...options.stall,
         settings: { backoffStrategy: bankBackoff },

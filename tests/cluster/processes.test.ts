@@ -1,6 +1,6 @@
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.ts';
@@ -326,14 +326,25 @@ describe('cluster: 2 api, 3 worker, 2 scheduler processes through a rolling rest
         ]);
         note(`rolling restart ${i + 1}/3 done`);
       }
-      // Then one SIGKILL per role while windows run, each replaced: the killed worker's jobs stall and come back.
+      // Then one SIGKILL per role while windows run, each replaced: the worker killed is one that holds a job (BullMQ
+      // stores each worker's `host:pid` on the jobs it takes), whose jobs stall and come back.
+      let holder: ProductProcess | undefined;
       await expect
-        .poll(async () => (await queues.queue('sync').getJobCounts('active')).active, { timeout: 30_000 })
-        .toBeGreaterThan(0);
-      await Promise.all(
-        (['api', 'worker', 'scheduler'] as const).map(async (role) => g.replace(g.running(role)[0]!, 'SIGKILL')),
-      );
-      note('one process of each role SIGKILLed and replaced');
+        .poll(
+          async () => {
+            const active = await queues.queue('sync').getJobs(['active']);
+            const holders = new Set(active.map((j) => j.processedBy));
+            holder = g.running('worker').find((p) => holders.has(`${hostname()}:${p.pid}`));
+            return holder !== undefined;
+          },
+          { timeout: 30_000, interval: 100 },
+        )
+        .toBe(true);
+      await Promise.all([
+        g.replace(holder!, 'SIGKILL'),
+        ...(['api', 'scheduler'] as const).map(async (role) => g.replace(g.running(role)[0]!, 'SIGKILL')),
+      ]);
+      note(`one process of each role SIGKILLed and replaced (the worker ${holder!.name} held a job)`);
       // The bank closes the day: its next business day starts; the prior-day round fetches the closed one.
       sim.setClock({ today: nextDay, progress: 0.3 });
       await round({ mode: 'prior_day' });
