@@ -392,6 +392,45 @@ describe('read API on a streaming replica (DATABASE_READ_URL)', () => {
     expect(ready.status).toBe(200);
     expect(Object.keys((ready.body as { checks: object }).checks)).not.toContain('postgres-replica');
   });
+
+  // Last: it promotes the standby.
+  it('refuses a replica that follows a node promoted away from the primary (another timeline) and the promoted node itself: reads from the primary', async () => {
+    await pg2().resumeReplay();
+    await replicaCaughtUp();
+    const followerUrl = await pg2().promoteStandbyWithFollower();
+    // The primary goes on taking writes that neither the promoted node nor its follower will ever have.
+    await ingest('T-after-failover', '7.00');
+    const state = async (url: string) => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        const { rows } = await c.query<{ standby: boolean; tli: number; system: string }>(
+          `select pg_is_in_recovery() as standby, (select timeline_id from pg_control_checkpoint()) as tli,
+             (select system_identifier::text from pg_control_system()) as system`,
+        );
+        return rows[0]!;
+      } finally {
+        await c.end();
+      }
+    };
+    const primary = await state(pg2().primaryUrl);
+    // The follower is a standby of the same cluster (the identity check passes), on the promoted node's timeline.
+    await expect.poll(async () => (await state(followerUrl)).tli, { timeout: 20_000 }).toBeGreaterThan(primary.tli);
+    expect(await state(followerUrl)).toMatchObject({ standby: true, system: primary.system });
+    expect(await state(pg2().standbyUrl)).toMatchObject({ standby: false, system: primary.system });
+    for (const readUrl of [followerUrl, pg2().standbyUrl]) {
+      const diverged = apiOver({ DATABASE_READ_URL: readUrl, DATABASE_READ_MAX_WAIT_MS: '100' });
+      const { result, by } = await servedBy(() => listBankIds(diverged.app));
+      expect(result).toContain('T-after-failover');
+      expect(by).toEqual({ 'primary/replica_refused': 1 });
+      const ready = await request(diverged.app).get('/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body).toMatchObject({
+        status: 'degraded',
+        checks: { 'postgres-replica': { status: 'unavailable' } },
+      });
+    }
+  });
 });
 
 /** Has an API replica session looked at the standby's replay position since `since` (the standby's clock)? */

@@ -25,6 +25,11 @@ export interface PostgresPair {
   /** Stops the standby's postmaster (fast shutdown) / starts it again on the same port. */
   stopStandby(): Promise<void>;
   startStandby(): Promise<void>;
+  /**
+   * A failover the service was not moved for: promotes the standby (a new timeline, taking writes of its own) and
+   * starts a standby of it, streaming; resolves with that follower's URL. The original primary goes on as it was.
+   */
+  promoteStandbyWithFollower(): Promise<string>;
   /** Stops both postmasters and removes the directory; safe to call twice. */
   destroy(): Promise<void>;
 }
@@ -142,6 +147,19 @@ export async function startPostgresPair(
     destroySync();
     throw err;
   }
+  // Until `upstream` sees a standby streaming from it.
+  const untilStreaming = async (upstream: 'primary' | 'standby') => {
+    for (let i = 0; ; i++) {
+      const rows = await pair.query<{ state: string }>(upstream, 'select state from pg_stat_replication');
+      if (rows[0]?.state === 'streaming') {
+        return;
+      }
+      if (i > 500) {
+        throw new Error(`no standby is streaming from the ${upstream}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
   const pair: PostgresPair = {
     primaryUrl: url(primaryPort, database),
     standbyUrl: url(standbyPort, database),
@@ -170,6 +188,18 @@ export async function startPostgresPair(
       await pgCtl(standbyDir, '-m', 'fast', '-w', 'stop');
     },
     startStandby: () => start(standbyDir, standbyPort),
+    async promoteStandbyWithFollower() {
+      await pgCtl(standbyDir, '-w', '-t', '30', 'promote');
+      const followerDir = path.join(root, 'follower');
+      const followerPort = await freePort();
+      await asPostgres('pg_basebackup', [
+        ...['-h', '127.0.0.1', '-p', String(standbyPort), '-U', 'postgres', '-D', followerDir],
+        ...['-R', '-X', 'stream', '-c', 'fast', '--no-sync'],
+      ]);
+      await start(followerDir, followerPort);
+      await untilStreaming('standby');
+      return url(followerPort, database);
+    },
     destroy: () => {
       process.removeListener('exit', destroySync);
       process.removeListener('SIGINT', onSignal);
@@ -186,16 +216,7 @@ export async function startPostgresPair(
       ...['-R', '-X', 'stream', '-c', 'fast', '--no-sync'],
     ]);
     await start(standbyDir, standbyPort);
-    for (let i = 0; ; i++) {
-      const rows = await pair.query<{ state: string }>('primary', 'select state from pg_stat_replication');
-      if (rows[0]?.state === 'streaming') {
-        break;
-      }
-      if (i > 500) {
-        throw new Error('the standby is not streaming from the primary');
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await untilStreaming('primary');
   } catch (err) {
     destroySync();
     throw err;
