@@ -4,8 +4,8 @@ import { sql, type Kysely } from 'kysely';
  * `sync_run_joins`: a caller-chosen run id (a scheduled tick's, derived from its job id) that joined another
  * trigger's unfinished run instead of creating its own. A tick re-processed after a crash (BullMQ never heard it
  * finish) asks for the same id again and gets the run it joined, even after that run started; without the record it
- * created a second run under its own id and fetched the same dates again. One row per joining tick, removed with
- * its run.
+ * created a second run under its own id and fetched the same dates again. One row per joining tick (rare: a tick
+ * that meets another trigger's queued run); the foreign key cascades if a run is ever deleted.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema

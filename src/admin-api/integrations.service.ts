@@ -14,8 +14,9 @@ import {
 } from '../onboarding/index.ts';
 import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import { NotFoundError } from '../shared/errors.ts';
+import { createLogger } from '../shared/logger.ts';
 import { inTransaction, type Database, type Executor } from '../storage/db.ts';
-import { updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
+import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import type { EligibilityBody, IntegrationUpdateBody } from './integrations.dto.ts';
 
 /**
@@ -29,6 +30,8 @@ export interface IntegrationServiceDeps {
   /** The onboarding service's options (clock, expectations, the `live` guard's validation provider). */
   onboarding: OnboardingOptions;
 }
+
+const log = () => createLogger('onboarding');
 
 /** The settings a PATCH may change (`securityAdmins` is refused by the route before this is called). */
 export type IntegrationSettings = Omit<z.output<typeof IntegrationUpdateBody>, 'securityAdmins'>;
@@ -83,14 +86,16 @@ export async function updateIntegrationSettings(
 ): Promise<void> {
   const opts = deps.onboarding;
   const current = await getIntegration(deps.db, integrationId, opts);
-  const settings = environmentChange(current, changes, opts.connectionPolicy?.jpmBaseUrlHosts);
-  if (settings) {
-    await checkBaseUrlAddress(settings, opts.connectionPolicy);
-  }
+  const resolved = environmentChange(current, changes, opts.connectionPolicy?.jpmBaseUrlHosts);
+  const settings = resolved ? await checkBaseUrlAddress(resolved, opts.connectionPolicy) : undefined;
   if (changes.expectations) {
     parseExpectationsOverride(changes.expectations);
   }
   await inTransaction(deps.db, async (trx) => {
+    // The row lock first: every part then writes under it (no lock upgrade half-way through).
+    if (!(await findIntegrationLifecycle(trx, integrationId, { forUpdate: true }))) {
+      throw new NotFoundError('integration', integrationId);
+    }
     if (changes.name !== undefined || changes.intradayRunsPerDay !== undefined) {
       await updateIntegrationLifecycle(trx, integrationId, {
         ...(changes.name !== undefined ? { name: changes.name } : {}),
@@ -114,6 +119,15 @@ export async function updateIntegrationSettings(
       await recordApiAccess(trx, { integrationId, status, actor, ...(products ? { products } : {}) }, opts);
     }
   });
+  log().info(
+    {
+      integrationId,
+      actor,
+      changed: Object.keys(changes).filter((k) => changes[k as keyof IntegrationSettings] !== undefined),
+      ...(settings ? { environment: settings.environment, baseUrl: settings.baseUrl } : {}),
+    },
+    'integration settings updated',
+  );
   if (changes.intradayRunsPerDay !== undefined && changes.intradayRunsPerDay !== current.intradayRunsPerDay) {
     await requestScheduleReconcile(deps.queues, { integrationId });
   }

@@ -132,15 +132,20 @@ function checkCaBundle(pem: string): void {
 export async function checkBaseUrlAddress(
   settings: EnvironmentSettings,
   policy: ConnectionPolicy | undefined,
-): Promise<void> {
+): Promise<CheckedEnvironment> {
   if (
     settings.environment !== 'simulator' &&
     JPM_HOSTS[settings.environment].includes(new URL(settings.baseUrl).hostname.toLowerCase())
   ) {
-    return;
+    return settings as CheckedEnvironment;
   }
   await policy?.outbound.checkUrl(settings.baseUrl, { path: 'baseUrl' });
+  return settings as CheckedEnvironment;
 }
+
+declare const checked: unique symbol;
+/** Settings `checkBaseUrlAddress` has passed (after `resolveEnvironmentSettings`): the only ones `applyEnvironment` takes. */
+export type CheckedEnvironment = EnvironmentSettings & { readonly [checked]: true };
 
 export interface SetEnvironmentInput {
   integrationId: string;
@@ -157,8 +162,10 @@ export interface SetEnvironmentInput {
  * environment), so after a switch `credentialFor` uses the target environment's certificates only.
  */
 export async function setEnvironment(db: Database, input: SetEnvironmentInput): Promise<EnvironmentSettings> {
-  const settings = resolveEnvironmentSettings(input, input.policy?.jpmBaseUrlHosts);
-  await checkBaseUrlAddress(settings, input.policy);
+  const settings = await checkBaseUrlAddress(
+    resolveEnvironmentSettings(input, input.policy?.jpmBaseUrlHosts),
+    input.policy,
+  );
   await applyEnvironment(db, input.integrationId, settings, input.actor);
   return settings;
 }
@@ -170,7 +177,7 @@ export async function setEnvironment(db: Database, input: SetEnvironmentInput): 
 export async function applyEnvironment(
   ex: Executor,
   integrationId: string,
-  settings: EnvironmentSettings,
+  settings: CheckedEnvironment,
   actor: string,
 ): Promise<void> {
   const row = await inTransaction(ex, async (trx) => {
@@ -184,8 +191,11 @@ export async function applyEnvironment(
       server_ca_pem: settings.serverCaPem,
     });
   });
-  log().info(
-    { integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor },
-    'integration environment set',
-  );
+  // Inside a caller's transaction the caller says what it changed, once committed.
+  if (!ex.isTransaction) {
+    log().info(
+      { integrationId: row.id, environment: settings.environment, baseUrl: settings.baseUrl, actor },
+      'integration environment set',
+    );
+  }
 }

@@ -175,7 +175,10 @@ export async function recordEligibility(
     const merged = { ...eligibilityOf(current.eligibility), ...parsed.data };
     return repo.updateIntegrationLifecycle(trx, current.id, { eligibility: JSON.stringify(merged) });
   });
-  log().info({ integrationId: row.id, actor: input.actor }, 'eligibility checklist updated');
+  // Inside a caller's transaction the caller says what it changed, once committed.
+  if (!db.isTransaction) {
+    log().info({ integrationId: row.id, actor: input.actor }, 'eligibility checklist updated');
+  }
   return integrationView(row, options);
 }
 
@@ -190,7 +193,10 @@ export async function recordJpmProject(
     const current = await lockIntegration(trx, input.integrationId);
     return repo.updateIntegrationLifecycle(trx, current.id, { jpm_project_id: projectId });
   });
-  log().info({ integrationId: row.id, actor: input.actor }, 'J.P. Morgan project id recorded');
+  // Inside a caller's transaction the caller says what it changed, once committed.
+  if (!db.isTransaction) {
+    log().info({ integrationId: row.id, actor: input.actor }, 'J.P. Morgan project id recorded');
+  }
   return integrationView(row, options);
 }
 
@@ -226,7 +232,10 @@ export async function recordApiAccess(
       ...(input.status === 'confirmed' ? { api_access_confirmed_at: at } : {}),
     });
   });
-  log().info({ integrationId: row.id, status: input.status, actor: input.actor }, 'API access recorded');
+  // Inside a caller's transaction the caller says what it changed, once committed.
+  if (!db.isTransaction) {
+    log().info({ integrationId: row.id, status: input.status, actor: input.actor }, 'API access recorded');
+  }
   return integrationView(row, options);
 }
 
@@ -246,6 +255,9 @@ export async function setExpectations(
       process_due_at: processDueAt(current.created_at, expectations),
     });
   });
-  log().info({ integrationId: row.id, actor: input.actor }, 'integration expectations set');
+  // Inside a caller's transaction the caller says what it changed, once committed.
+  if (!db.isTransaction) {
+    log().info({ integrationId: row.id, actor: input.actor }, 'integration expectations set');
+  }
   return integrationView(row, options);
 }

@@ -37,7 +37,10 @@ export interface TriggerInput {
 export interface TriggeredRun {
   runId: string;
   accountId: string;
-  /** True when the account's unfinished run for the same request was returned (a range's, or a still-queued one). */
+  /**
+   * True when an existing run was returned: the account's unfinished run for the same request (a range's, or a
+   * still-queued one), or, for a tick processed again, the run it opened or joined the first time (maybe finished).
+   */
   joined: boolean;
   status: SyncRunStatus;
 }

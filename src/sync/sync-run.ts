@@ -67,7 +67,10 @@ export interface RunTreePlan {
 
 export interface OpenedRun {
   runId: string;
-  /** True when an unfinished run for the same account and request already existed and was returned. */
+  /**
+   * True when an existing run was returned: an unfinished one for the same account and request, or the one a
+   * caller-chosen id asked for before (its own or the one it joined then, which may have finished since).
+   */
   joined: boolean;
   status: SyncRunStatus;
 }

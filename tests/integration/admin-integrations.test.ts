@@ -391,17 +391,28 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       await sql`drop trigger test_refuse_api_access on integrations`.execute(api.t.db);
       await sql`drop function test_refuse_api_access()`.execute(api.t.db);
     }
-    // Without the fault the same PATCH applies every part.
+    // Without the fault, a PATCH of the same parts applies every one.
     const applied = bodyOf(
       IntegrationSchema,
       await patch({
         name: 'Whole',
+        intradayRunsPerDay: 5,
         environment: 'cat',
+        expectations: { processDays: 40 },
+        eligibility: { jpmAccessAccount: true },
         jpmProjectId: 'proj-whole',
         apiAccess: { status: 'requested' },
       }),
     );
-    expect(applied).toMatchObject({ name: 'Whole', environment: 'cat', jpmProjectId: 'proj-whole' });
+    expect(applied).toMatchObject({
+      name: 'Whole',
+      intradayRunsPerDay: 5,
+      environment: 'cat',
+      expectationsOverride: { processDays: 40 },
+      eligibility: { jpmAccessAccount: true },
+      jpmProjectId: 'proj-whole',
+    });
+    expect(applied.apiAccess.requestedAt).not.toBeNull();
   });
 
   it('accepts the onboarding facts through PATCH too, and points security administrators to their own route', async () => {
