@@ -373,45 +373,31 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     await sql`create trigger test_refuse_api_access before update on integrations for each row
       when (new.id = ${sql.lit(id)}::uuid and new.api_access_requested_at is not null)
       execute function test_refuse_api_access()`.execute(api.t.db);
+    // Every part a PATCH takes; API access is written last.
+    const everyPart = {
+      name: 'Whole',
+      intradayRunsPerDay: 5,
+      environment: 'cat',
+      expectations: { processDays: 40 },
+      eligibility: { jpmAccessAccount: true },
+      jpmProjectId: 'proj-whole',
+      apiAccess: { status: 'requested' },
+    };
     try {
-      const res = await patch({
-        name: 'Half written?',
-        intradayRunsPerDay: 5,
-        environment: 'cat',
-        expectations: { processDays: 40 },
-        eligibility: { jpmAccessAccount: true },
-        jpmProjectId: 'proj-half',
-        apiAccess: { status: 'requested' },
-      });
+      const res = await patch(everyPart);
       expect(res.status).toBe(500);
       expect(res.text).not.toMatch(/api access refused|\bat .*\.ts:\d+/);
       const after = bodyOf(IntegrationSchema, await request(api.app).get(`/v1/integrations/${id}`).set(admin));
       expect(after).toEqual(before);
+      expect(before.name).not.toBe(everyPart.name);
     } finally {
       await sql`drop trigger test_refuse_api_access on integrations`.execute(api.t.db);
       await sql`drop function test_refuse_api_access()`.execute(api.t.db);
     }
-    // Without the fault, a PATCH of the same parts applies every one.
-    const applied = bodyOf(
-      IntegrationSchema,
-      await patch({
-        name: 'Whole',
-        intradayRunsPerDay: 5,
-        environment: 'cat',
-        expectations: { processDays: 40 },
-        eligibility: { jpmAccessAccount: true },
-        jpmProjectId: 'proj-whole',
-        apiAccess: { status: 'requested' },
-      }),
-    );
-    expect(applied).toMatchObject({
-      name: 'Whole',
-      intradayRunsPerDay: 5,
-      environment: 'cat',
-      expectationsOverride: { processDays: 40 },
-      eligibility: { jpmAccessAccount: true },
-      jpmProjectId: 'proj-whole',
-    });
+    // Without the fault, the same PATCH applies every part.
+    const applied = bodyOf(IntegrationSchema, await patch(everyPart));
+    const { expectations, apiAccess: _requested, ...asGiven } = everyPart;
+    expect(applied).toMatchObject({ ...asGiven, expectationsOverride: expectations });
     expect(applied.apiAccess.requestedAt).not.toBeNull();
   });
 
