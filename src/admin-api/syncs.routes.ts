@@ -64,7 +64,7 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
     tags: TAGS,
     auditTarget: 'integration',
     summary: 'Sync every active account of an integration',
-    description: `One run per active account, listed under \`data\`. ${TRIGGER_DESCRIPTION}`,
+    description: `One run per active account, listed under \`data\`. Every account is checked and planned before any run is opened: a request refused for one account (each has its own business day) opens none and names that account. ${TRIGGER_DESCRIPTION}`,
     request: { params: IdParams, body: SyncRequestSchema },
     response: { status: 202, schema: TriggeredListSchema, description: 'The runs, one per active account' },
     errors: [409],

@@ -64,7 +64,8 @@ export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Prom
     if (!account) {
       throw new NotFoundError('account', input.accountId, 'account_not_found');
     }
-    return { runs: [await triggerAccount(deps, account, request, input.trigger, input.runId)] };
+    const prepared = await prepareAccount(deps, account, request);
+    return { runs: [await openAndEnqueue(deps, prepared, input.trigger, input.runId)] };
   }
   const integrationId = input.integrationId ?? '';
   const integration = await getIntegrationSyncState(deps.db, integrationId);
@@ -72,20 +73,38 @@ export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Prom
     throw new NotFoundError('integration', integrationId, 'integration_not_found');
   }
   const accounts = (await listAccountsOfIntegration(deps.db, integrationId)).filter((a) => a.status === 'active');
-  const runs: TriggeredRun[] = [];
+  // Every account's plan first (each account has its own business day, so a range can be refused for one and not
+  // another): a request refused for any account opens no run for the others.
+  const prepared: PreparedAccount[] = [];
   for (const account of accounts) {
-    runs.push(await triggerAccount(deps, account, request, input.trigger, undefined));
+    try {
+      prepared.push(await prepareAccount(deps, account, request));
+    } catch (err) {
+      // Which account refused it: the dates are each account's own.
+      if (err instanceof ValidationError) {
+        throw new ValidationError(
+          `account ${account.id}: ${err.message}; no account of the integration was synced`,
+          err.fields,
+          err.code,
+        );
+      }
+      throw err;
+    }
+  }
+  const runs: TriggeredRun[] = [];
+  for (const p of prepared) {
+    runs.push(await openAndEnqueue(deps, p, input.trigger, undefined));
   }
   return { runs };
 }
 
-async function triggerAccount(
-  deps: ProducerDeps,
-  account: AccountRow,
-  request: SyncRequest,
-  trigger: SyncTrigger,
-  wantedId: string | undefined,
-): Promise<TriggeredRun> {
+interface PreparedAccount {
+  account: AccountRow;
+  plan: ReturnType<typeof planRun>;
+}
+
+/** Checks that the account may sync and plans its run (nothing written): refusals are thrown here. */
+async function prepareAccount(deps: ProducerDeps, account: AccountRow, request: SyncRequest): Promise<PreparedAccount> {
   if (account.status !== 'active') {
     throw new ConflictError(
       `account ${account.id} is ${account.status}${account.status_reason ? ` (${account.status_reason})` : ''}; only active accounts sync`,
@@ -101,7 +120,15 @@ async function triggerAccount(
   }
   // The bank's business day as it last reported it (the clock only moves the estimate on); each
   // window asks the bank again where its dates depend on it (sync/business-calendar.ts).
-  const plan = planRun(request, estimateBusinessDay(account, deps.now()), deps.lookbackDays);
+  return { account, plan: planRun(request, estimateBusinessDay(account, deps.now()), deps.lookbackDays) };
+}
+
+async function openAndEnqueue(
+  deps: ProducerDeps,
+  { account, plan }: PreparedAccount,
+  trigger: SyncTrigger,
+  wantedId: string | undefined,
+): Promise<TriggeredRun> {
   // Joins the account's unfinished run for the same request, or creates the run tree (sync/sync-run.ts).
   const result = await openRun(deps.db, { account, trigger, plan, runId: wantedId });
   if (result.status === 'queued' || result.status === 'running') {
