@@ -13,7 +13,7 @@ import {
   type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
-import { NotFoundError } from '../shared/errors.ts';
+import { isAppError, NotFoundError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
@@ -43,7 +43,17 @@ export async function moveIntegration(
   deps: IntegrationServiceDeps,
   input: Parameters<typeof transition>[1],
 ): Promise<Awaited<ReturnType<typeof transition>>> {
-  const result = await transition(deps.db, input, deps.onboarding);
+  let result: Awaited<ReturnType<typeof transition>>;
+  try {
+    result = await transition(deps.db, input, deps.onboarding);
+  } catch (err) {
+    // Refused because the integration is already there: most likely the retry of a move that committed but whose
+    // schedule reconcile failed (Redis away). Asking for the reconcile again makes that retry repair the schedules.
+    if (isAppError(err) && err.code === 'transition_refused' && err.details?.from === err.details?.to) {
+      await requestScheduleReconcile(deps.queues, { integrationId: input.integrationId });
+    }
+    throw err;
+  }
   if (result.kind !== 'advance') {
     // Paused and cancelled integrations get no scheduled syncs; a resume brings them back.
     await requestScheduleReconcile(deps.queues, { integrationId: input.integrationId });
@@ -128,7 +138,8 @@ export async function updateIntegrationSettings(
     },
     'integration settings updated',
   );
-  if (changes.intradayRunsPerDay !== undefined && changes.intradayRunsPerDay !== current.intradayRunsPerDay) {
+  // Whenever the value is given, changed or not: a retry of a PATCH whose reconcile failed after commit repairs it.
+  if (changes.intradayRunsPerDay !== undefined) {
     await requestScheduleReconcile(deps.queues, { integrationId });
   }
 }

@@ -401,6 +401,30 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(applied.apiAccess.requestedAt).not.toBeNull();
   });
 
+  it('a pause retried after it committed (409: already there) and a PATCH of intradayRunsPerDay ask for the schedule reconcile again', async () => {
+    const { id } = await create(admin, { organizationId: orgId, name: 'Retried pause' });
+    const move = (to: string) => request(api.app).post(`/v1/integrations/${id}/stage`).set(admin).send({ to });
+    const maintenance = api.ctx.queues.queue('maintenance');
+    const reconciles = async () =>
+      (await maintenance.getJobs(['waiting', 'delayed', 'prioritized'])).filter(
+        (j) => j.name === 'reconcile-schedules' && (j.data as { integrationId?: string }).integrationId === id,
+      ).length;
+    expect((await move('paused')).status).toBe(200);
+    // As if that reconcile had been lost (Redis away after the commit: the caller saw a 500 and retries).
+    await maintenance.drain(true);
+    expect(await reconciles()).toBe(0);
+    expectProblem(await move('paused'), 409, 'transition_refused');
+    expect(await reconciles()).toBe(1);
+    // A move refused for another reason asks for nothing.
+    await maintenance.drain(true);
+    expectProblem(await move('live'), 409, 'transition_refused');
+    expect(await reconciles()).toBe(0);
+    // A PATCH of intradayRunsPerDay asks for it even when the value is the stored one (its retry after a lost one).
+    const patched = await request(api.app).patch(`/v1/integrations/${id}`).set(admin).send({ intradayRunsPerDay: 4 });
+    expect(bodyOf(IntegrationSchema, patched).intradayRunsPerDay).toBe(4);
+    expect(await reconciles()).toBe(1);
+  });
+
   it('accepts the onboarding facts through PATCH too, and points security administrators to their own route', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'Facts by PATCH' });
     const patch = (body: object) => request(api.app).patch(`/v1/integrations/${id}`).set(admin).send(body);
