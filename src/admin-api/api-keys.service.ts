@@ -25,7 +25,7 @@ export interface CreateApiKeyInput {
  * the caller shows it once (API response or CLI output) and it is never stored or logged.
  * Used by `POST /v1/api-keys` and `jpm-sync apikey create`.
  */
-export async function createApiKey(db: Database, input: CreateApiKeyInput): Promise<{ row: ApiKeyRow; token: string }> {
+export async function createApiKey(db: Executor, input: CreateApiKeyInput): Promise<{ row: ApiKeyRow; token: string }> {
   if (input.organizationId !== null && !(await findOrganization(db, input.organizationId))) {
     throw new NotFoundError('organization', input.organizationId);
   }

@@ -5,7 +5,7 @@ import { isAppError } from '../shared/errors.ts';
 import { isUuid, requestId } from '../shared/ids.ts';
 import { findApiKey, findApiKeyByPrefix, listApiKeys, revokeApiKey, type ApiKeyRow } from '../storage/api-keys.repo.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
-import { createDb, type Database } from '../storage/db.ts';
+import { createDb, inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { registerCommand } from './commands.ts';
 
@@ -37,7 +37,7 @@ function describe(k: ApiKeyRow): Record<string, unknown> {
   };
 }
 
-async function audit(db: Database, action: string, target: ApiKeyRow): Promise<void> {
+async function audit(db: Executor, action: string, target: ApiKeyRow): Promise<void> {
   await insertAuditEntry(db, {
     requestId: requestId(),
     apiKeyId: null,
@@ -71,13 +71,17 @@ async function create(db: Database, argv: string[]): Promise<number> {
   if (values.org !== undefined && !isUuid(values.org)) {
     return fail('--org must be an organization id (UUID)');
   }
-  const { row, token } = await createApiKey(db, {
-    name,
-    role: values.role as ApiKeyRole,
-    organizationId: values.org ?? null,
-    createdByKeyId: null,
+  // The key and its audit row commit together: a key nobody saw the secret of is never left active.
+  const { row, token } = await inTransaction(db, async (trx) => {
+    const created = await createApiKey(trx, {
+      name,
+      role: values.role as ApiKeyRole,
+      organizationId: values.org ?? null,
+      createdByKeyId: null,
+    });
+    await audit(trx, 'create', created.row);
+    return created;
   });
-  await audit(db, 'create', row);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ ...describe(row), key: token })}\n`);
   } else {

@@ -21,7 +21,15 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`jpm-sync: unknown command ${JSON.stringify(name)}\n\n${usageText()}`);
     return 2;
   }
-  return command(rest);
+  try {
+    return await command(rest);
+  } catch (err) {
+    // A failure no command handled (the database refused a write, a connection dropped): one line saying what
+    // failed, never a stack trace; nothing the command wrote in a transaction is left behind.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`jpm-sync ${name}: failed: ${message.split('\n')[0] ?? ''}\n`);
+    return 1;
+  }
 }
 
 if (import.meta.main) {

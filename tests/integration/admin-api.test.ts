@@ -317,6 +317,28 @@ describe('admin API', () => {
       );
       expect(cliAudit.data.map((e) => e.route).sort()).toEqual(['apikey create', 'apikey revoke']);
     });
+
+    it('`jpm-sync apikey create` whose audit row cannot be written leaves no key behind', async () => {
+      const run = (args: string[]) =>
+        promisify(execFile)(process.execPath, ['src/main/cli.ts', 'apikey', ...args], {
+          env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: api.t.url, LOG_LEVEL: 'silent' },
+        });
+      await sql`create function test_refuse_cli_audit() returns trigger language plpgsql as $$
+        begin raise exception 'test: audit refused'; end $$`.execute(api.t.db);
+      await sql`create trigger test_refuse_cli_audit before insert on audit_log for each row
+        when (new.route = 'apikey create') execute function test_refuse_cli_audit()`.execute(api.t.db);
+      try {
+        await expect(run(['create', '--name', 'never audited', '--role', 'viewer', '--json'])).rejects.toMatchObject({
+          stdout: '',
+          stderr: expect.not.stringMatching(/\bat .*\.ts:\d+/) as unknown,
+        });
+      } finally {
+        await sql`drop trigger test_refuse_cli_audit on audit_log`.execute(api.t.db);
+        await sql`drop function test_refuse_cli_audit()`.execute(api.t.db);
+      }
+      const left = await api.t.db.selectFrom('api_keys').select('id').where('name', '=', 'never audited').execute();
+      expect(left).toEqual([]);
+    });
   });
 
   describe('audit log', () => {
