@@ -92,6 +92,13 @@ export function validateSubject(subject: CsrSubject): void {
   ] as const) {
     if (value !== undefined && (value.length > 64 || /[\r\n]/.test(value))) {
       fields.push({ path: `subject.${path}`, message: 'at most 64 characters, one line' });
+    } else if (value !== undefined && (!value.isWellFormed() || /\p{Cc}/u.test(value))) {
+      // A lone UTF-16 surrogate cannot be encoded as the certificate's UTF8String; control characters have no
+      // place in a distinguished name.
+      fields.push({
+        path: `subject.${path}`,
+        message: 'printable text only: no control characters or lone surrogates',
+      });
     }
   }
   if (fields.length > 0) {

@@ -545,6 +545,19 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       400,
       'validation_failed',
     );
+    // Text a certificate cannot carry (a lone surrogate would not encode: it was a 500) is the client's to fix.
+    for (const [field, value] of [
+      ['organization', '\ud800'],
+      ['locality', 'New\udfffYork'],
+      ['state', 'N\u0000Y'],
+    ] as const) {
+      const bad = expectProblem(
+        await post(`/v1/integrations/${id}/key-pairs`, { subject: { ...CSR_SUBJECT, [field]: value } }),
+        400,
+        'validation_failed',
+      );
+      expect(bad.errors).toEqual([{ path: `subject.${field}`, message: expect.stringMatching(/printable/) as string }]);
+    }
     expectProblem(
       await post(`/v1/integrations/${id}/security-admins`, {
         side: 'theirs',
