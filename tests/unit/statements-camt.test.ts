@@ -111,6 +111,16 @@ describe('camt: what refuses a file', () => {
     );
   });
 
+  it('elements nested past 64 levels: refused at the 65th, not read to the end (the parser slows with depth)', () => {
+    const open = '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">';
+    const deep = (n: number) => `${open}\n${'<a>\n'.repeat(n)}${'</a>'.repeat(n)}</Document>`;
+    const err = refused(deep(100_000));
+    expect(err.message).toMatch(/nested deeper than 64 levels/);
+    expect(err.line).toBe(65);
+    // Under the bound the same shape is read (a document with no statement in it).
+    expect(() => parseStatement(deep(60))).not.toThrow();
+  });
+
   it('names the line of the entry', () => {
     const lines = UGLY.split('\r\n');
     const line = lines.findIndex((l) => l.includes('PEND-1')) - 2;
