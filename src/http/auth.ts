@@ -63,7 +63,12 @@ export function presentedKey(req: Request, allowBasic = false): string | undefin
   if (!header) {
     return undefined;
   }
-  const [scheme, value] = header.trim().split(/\s+/, 2);
+  const parts = header.trim().split(/\s+/);
+  if (parts.length !== 2) {
+    // `Bearer <key> anything`: not a credential we read part of.
+    return '';
+  }
+  const [scheme, value] = parts;
   if (scheme?.toLowerCase() === 'bearer' && value) {
     return value;
   }

@@ -136,6 +136,14 @@ describe('admin API', () => {
         expectProblem(res, 401, 'invalid_api_key');
         expect(res.headers['www-authenticate']).toContain('invalid_token');
       }
+      // The real key with anything after it is not a key.
+      for (const header of [`Bearer ${api.adminKey} extra`, `Bearer  ${api.adminKey} ${api.adminKey}`]) {
+        expectProblem(
+          await request(api.app).get('/v1/organizations').set('Authorization', header),
+          401,
+          'invalid_api_key',
+        );
+      }
       const basic = `Basic ${Buffer.from(`x:${api.adminKey}`).toString('base64')}`;
       expectProblem(
         await request(api.app).get('/v1/organizations').set('Authorization', basic),
