@@ -126,6 +126,24 @@ describe('admin API', () => {
   });
 
   describe('authentication and authorization', () => {
+    it('400 naming the field for text holding U+0000 (body, query), never the database\'s "malformed value"', async () => {
+      const named = expectProblem(
+        await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Acme\u0000Corp' }),
+        400,
+        'validation_failed',
+      );
+      expect(named.errors).toEqual([{ path: 'body.name', message: 'must not contain U+0000' }]);
+      const searched = expectProblem(
+        await request(api.app).get('/v1/transactions').query({ q: 'wire\u0000' }).set(admin),
+        400,
+        'validation_failed',
+      );
+      expect(searched.errors).toEqual([{ path: 'query.q', message: 'must not contain U+0000' }]);
+      expect(
+        await api.t.db.selectFrom('organizations').select('id').where('name', 'like', 'Acme%Corp').execute(),
+      ).toEqual([]);
+    });
+
     it('401 with WWW-Authenticate for a missing, malformed, unknown or wrong key', async () => {
       const missing = await request(api.app).get('/v1/organizations');
       expectProblem(missing, 401, 'unauthenticated');

@@ -549,7 +549,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     for (const [field, value] of [
       ['organization', '\ud800'],
       ['locality', 'New\udfffYork'],
-      ['state', 'N\u0000Y'],
+      ['state', 'N\u0007Y'],
     ] as const) {
       const bad = expectProblem(
         await post(`/v1/integrations/${id}/key-pairs`, { subject: { ...CSR_SUBJECT, [field]: value } }),
