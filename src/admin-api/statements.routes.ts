@@ -6,6 +6,7 @@ import type { Database } from '../storage/db.ts';
 import { IdParams } from './dto.ts';
 import { scopedAccount } from './lookup.ts';
 import { SyncRunSchema, toSyncRunDto } from './syncs.routes.ts';
+import { isoDay } from '../http/validate.ts';
 
 /**
  * Statement files over HTTP: a customer's BAI2, camt.053 or camt.052 file (downloaded from J.P. Morgan
@@ -43,7 +44,7 @@ const StatementImportSchema = z
     format: z.enum(['bai2', 'camt053', 'camt052']),
     fileId: z.string().meta({ description: "The file's own id (BAI2 01 record file id, camt GrpHdr/MsgId)" }),
     days: z
-      .array(z.iso.date())
+      .array(isoDay())
       .meta({ description: 'Business days whose posted data the file holds (their balance proofs were recomputed)' }),
     otherAccounts: z.number().int().meta({ description: 'Accounts in the file other than this one (not imported)' }),
   })

@@ -3,9 +3,10 @@ import { RECORD_SOURCES, SYNC_MODES, SYNC_RUN_STATUSES, SYNC_TRIGGERS } from '..
 import { MAX_RANGE_DAYS, type RunView } from '../scheduler/index.ts';
 import type { RejectListRow } from '../storage/transactions.repo.ts';
 import { Id, Instant, iso } from './dto.ts';
+import { isoDay } from '../http/validate.ts';
 
 /** DTOs of sync runs, sync requests and rejected records (camelCase, ISO instants). */
-const Day = z.iso.date().meta({ description: 'Business date, YYYY-MM-DD' });
+const Day = isoDay().meta({ description: 'Business date, YYYY-MM-DD' });
 export const Status = z.enum(SYNC_RUN_STATUSES);
 const ErrorSchema = z.object({ code: z.string(), message: z.string().nullable() }).nullable();
 

@@ -14,13 +14,14 @@ import {
 import { Id, IdParams, Instant, iso } from './dto.ts';
 import { duplicateSuspicionOrganization, integrationOrganization, scopedValidationReport } from './lookup.ts';
 import { pageValidationReports, runValidationReport } from './validations.service.ts';
+import { isoDay } from '../http/validate.ts';
 
 /**
  * Validation reports (issue 9): run one for an integration, list and read them as JSON, or get the
  * printable HTML page to send the customer; review duplicate suspicions. Reports are computed
  * synchronously: the work is a few bulk SQL statements per account.
  */
-const Day = z.iso.date().meta({ description: 'Business date, YYYY-MM-DD' });
+const Day = isoDay().meta({ description: 'Business date, YYYY-MM-DD' });
 const Minor = z
   .string()
   .regex(/^-?\d+$/)

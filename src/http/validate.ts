@@ -16,6 +16,14 @@ export function strictTop<S extends z.ZodType>(schema: S): S {
 
 export type Part = 'params' | 'query' | 'body';
 
+/**
+ * A calendar date `YYYY-MM-DD` that Postgres can store: `z.iso.date()` takes year 0000, which Postgres refuses (a
+ * generic "value out of range" answer naming no field); here it is a 400 on the field.
+ */
+export function isoDay() {
+  return z.iso.date().refine((d) => d >= '0001-01-01', { message: 'a date from 0001-01-01 on' });
+}
+
 /** Parses one part of a request; failures become a ValidationError whose field paths start with the part. */
 export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: Part): z.output<S> {
   const nul = nulPaths(value, part);

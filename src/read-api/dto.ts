@@ -5,6 +5,7 @@ import { formatMinorUnits } from '../shared/money.ts';
 import { decodePgJson, decodePgText } from '../shared/pg-text.ts';
 import type { BalanceReadRow } from '../storage/balances-read.repo.ts';
 import type { TransactionDecisionRow, TransactionReadRow, TransactionVersionRow } from '../storage/read.repo.ts';
+import { isoDay } from '../http/validate.ts';
 
 /**
  * The read API's contract with downstream services (ledger, reconciliation, reporting): camelCase,
@@ -14,7 +15,7 @@ import type { TransactionDecisionRow, TransactionReadRow, TransactionVersionRow 
  */
 export const Id = z.uuid().meta({ description: 'UUID' });
 export const Instant = z.iso.datetime().meta({ description: 'ISO 8601 instant, UTC' });
-export const IsoDate = z.iso.date().meta({ description: 'Calendar date YYYY-MM-DD (the bank business day)' });
+export const IsoDate = isoDay().meta({ description: 'Calendar date YYYY-MM-DD (the bank business day)' });
 const Decimal = z
   .string()
   .meta({ description: 'Decimal string with exactly the currency scale, e.g. "1250.00"', example: '1250.00' });

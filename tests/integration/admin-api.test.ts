@@ -144,6 +144,18 @@ describe('admin API', () => {
       ).toEqual([]);
     });
 
+    it('400 naming the field for a date of year 0000 (Postgres has no year 0)', async () => {
+      const bad = expectProblem(
+        await request(api.app).get('/v1/transactions').query({ bookingDateFrom: '0000-01-01' }).set(admin),
+        400,
+        'validation_failed',
+      );
+      expect(bad.errors).toEqual([{ path: 'query.bookingDateFrom', message: 'a date from 0001-01-01 on' }]);
+      expect(
+        (await request(api.app).get('/v1/transactions').query({ bookingDateFrom: '0001-01-01' }).set(admin)).status,
+      ).toBe(200);
+    });
+
     it('401 with WWW-Authenticate for a missing, malformed, unknown or wrong key', async () => {
       const missing = await request(api.app).get('/v1/organizations');
       expectProblem(missing, 401, 'unauthenticated');
