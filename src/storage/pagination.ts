@@ -34,6 +34,12 @@ function invalidCursor(): ValidationError {
 }
 
 /** Decodes a cursor whose key has the given shape; anything else is a 400 `invalid_cursor`. */
+/** Within Postgres's bigint (19 digits can exceed it: 9999999999999999999 would reach the database and fail there). */
+function inInt8(value: string): boolean {
+  const n = BigInt(value);
+  return n >= -9223372036854775808n && n <= 9223372036854775807n;
+}
+
 export function decodeCursor<const K extends readonly CursorKind[]>(cursor: string, kinds: K): CursorKey<K> {
   if (cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
     throw invalidCursor();
@@ -56,7 +62,7 @@ export function decodeCursor<const K extends readonly CursorKind[]>(cursor: stri
         : kind === 'uuid'
           ? typeof value === 'string' && isUuid(value)
           : kind === 'int'
-            ? typeof value === 'string' && /^-?\d{1,19}$/.test(value)
+            ? typeof value === 'string' && /^-?\d{1,19}$/.test(value) && inInt8(value)
             : typeof value === 'string' && value.length <= 256;
     if (!ok) {
       throw invalidCursor();

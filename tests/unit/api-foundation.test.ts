@@ -28,6 +28,8 @@ describe('keyset cursors', () => {
     ['wrong arity', encodeCursor(['1', '2'])],
     ['wrong kind', encodeCursor([7])],
     ['not an int', encodeCursor(['1; drop table audit_log'])],
+    ['an int past bigint', encodeCursor(['9999999999999999999'])],
+    ['an int before bigint', encodeCursor(['-9223372036854775809'])],
     ['too long', 'A'.repeat(2000)],
   ])('reject a cursor that is %s with a 400 invalid_cursor', (_name, cursor) => {
     let caught: unknown;
@@ -38,6 +40,11 @@ describe('keyset cursors', () => {
     }
     expect(caught).toBeInstanceOf(ValidationError);
     expect(caught).toMatchObject({ code: 'invalid_cursor', httpStatus: 400 });
+  });
+
+  it('takes the ends of bigint', () => {
+    expect(decodeCursor(encodeCursor(['9223372036854775807']), ['int'])).toEqual(['9223372036854775807']);
+    expect(decodeCursor(encodeCursor(['-9223372036854775808']), ['int'])).toEqual(['-9223372036854775808']);
   });
 
   it('page: the next cursor points at the last row shown, and is null on the last page', () => {
