@@ -36,6 +36,7 @@ const TITLES: Record<string, string> = {
   forbidden: 'Permission denied',
   not_found: 'Resource not found',
   route_not_found: 'No such route',
+  malformed_path: 'Malformed URL path',
   method_not_allowed: 'Method not allowed',
   idempotency_key_reused: 'Idempotency key reused with a different request',
   idempotency_request_in_progress: 'A request with this idempotency key is in progress',
@@ -185,6 +186,18 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   const pgErr = postgresClientError(err);
   if (pgErr) {
     return { problem: buildProblem(pgErr.status, pgErr.code, pgErr.detail, requestId), internal: false };
+  }
+  if (isHttpLibraryError(err) && err.status === 400 && err instanceof URIError) {
+    // The router could not percent-decode a path segment (`%E0%A4%A`, a lone `%`).
+    return {
+      problem: buildProblem(
+        400,
+        'malformed_path',
+        'The URL path holds malformed percent-encoding (each % must start a complete UTF-8 escape such as %20); encode the path again.',
+        requestId,
+      ),
+      internal: false,
+    };
   }
   if (isHttpLibraryError(err)) {
     const known = err.type === undefined ? undefined : BODY_PARSER_CODES[err.type];

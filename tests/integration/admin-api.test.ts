@@ -144,6 +144,13 @@ describe('admin API', () => {
       ).toEqual([]);
     });
 
+    it('400 malformed_path for a path whose percent-encoding does not decode', async () => {
+      for (const path of ['/v1/accounts/%E0%A4%A', '/v1/accounts/%']) {
+        const res = expectProblem(await request(api.app).get(path).set(admin), 400, 'malformed_path');
+        expect(res.detail).toMatch(/percent-encoding/);
+      }
+    });
+
     it('400 naming the field for a date of year 0000 (Postgres has no year 0)', async () => {
       const bad = expectProblem(
         await request(api.app).get('/v1/transactions').query({ bookingDateFrom: '0000-01-01' }).set(admin),
