@@ -333,19 +333,23 @@ describe('admin API', () => {
       );
     });
 
+    /** `jpm-sync apikey …` as an operator runs it, against this test's database. */
+    const apikeyCli = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['src/main/cli.ts', 'apikey', ...args], {
+        env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: api.t.url, LOG_LEVEL: 'silent' },
+      });
+
     it('`jpm-sync apikey create --json` prints a working key once', async () => {
       const org = await createOrg('CLI org');
-      const run = (args: string[]) =>
-        promisify(execFile)(process.execPath, ['src/main/cli.ts', 'apikey', ...args], {
-          env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: api.t.url, LOG_LEVEL: 'silent' },
-        });
       const out = CreatedKey.parse(
-        JSON.parse((await run(['create', '--name', 'bootstrap', '--role', 'admin', '--json'])).stdout),
+        JSON.parse((await apikeyCli(['create', '--name', 'bootstrap', '--role', 'admin', '--json'])).stdout),
       );
       expect(out).toMatchObject({ role: 'admin', organizationId: null, name: 'bootstrap' });
       expect((await request(api.app).get('/v1/audit').set(bearer(out.key))).status).toBe(200);
       const scoped = CreatedKey.parse(
-        JSON.parse((await run(['create', '--name', 'org viewer', '--role', 'viewer', '--org', org, '--json'])).stdout),
+        JSON.parse(
+          (await apikeyCli(['create', '--name', 'org viewer', '--role', 'viewer', '--org', org, '--json'])).stdout,
+        ),
       );
       expectProblem(
         await request(api.app).get(`/v1/organizations/${uuidv7()}`).set(bearer(scoped.key)),
@@ -353,8 +357,8 @@ describe('admin API', () => {
         'not_found',
       );
       expect((await request(api.app).get(`/v1/organizations/${org}`).set(bearer(scoped.key))).status).toBe(200);
-      await expect(run(['create', '--name', 'x', '--role', 'root'])).rejects.toMatchObject({ code: 2 });
-      await run(['revoke', out.prefix]);
+      await expect(apikeyCli(['create', '--name', 'x', '--role', 'root'])).rejects.toMatchObject({ code: 2 });
+      await apikeyCli(['revoke', out.prefix]);
       expectProblem(await request(api.app).get('/v1/audit').set(bearer(out.key)), 401, 'invalid_api_key');
       const cliAudit = bodyOf(
         AuditPage,
@@ -364,16 +368,14 @@ describe('admin API', () => {
     });
 
     it('`jpm-sync apikey create` whose audit row cannot be written leaves no key behind', async () => {
-      const run = (args: string[]) =>
-        promisify(execFile)(process.execPath, ['src/main/cli.ts', 'apikey', ...args], {
-          env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: api.t.url, LOG_LEVEL: 'silent' },
-        });
       await sql`create function test_refuse_cli_audit() returns trigger language plpgsql as $$
         begin raise exception 'test: audit refused'; end $$`.execute(api.t.db);
       await sql`create trigger test_refuse_cli_audit before insert on audit_log for each row
         when (new.route = 'apikey create') execute function test_refuse_cli_audit()`.execute(api.t.db);
       try {
-        await expect(run(['create', '--name', 'never audited', '--role', 'viewer', '--json'])).rejects.toMatchObject({
+        await expect(
+          apikeyCli(['create', '--name', 'never audited', '--role', 'viewer', '--json']),
+        ).rejects.toMatchObject({
           stdout: '',
           stderr: expect.not.stringMatching(/\bat .*\.ts:\d+/) as unknown,
         });
