@@ -50,7 +50,11 @@ export async function moveIntegration(
     // Refused because the integration is already there: most likely the retry of a move that committed but whose
     // schedule reconcile failed (Redis away). Asking for the reconcile again makes that retry repair the schedules.
     if (isAppError(err) && err.code === 'transition_refused' && err.details?.from === err.details?.to) {
-      await requestScheduleReconcile(deps.queues, { integrationId: input.integrationId });
+      // The refusal is the answer; a reconcile that cannot be asked for now (Redis away) does not replace it.
+      await requestScheduleReconcile(deps.queues, { integrationId: input.integrationId }).catch(
+        (reconcileErr: unknown) =>
+          log().warn({ err: reconcileErr, integrationId: input.integrationId }, 'schedule reconcile not requested'),
+      );
     }
     throw err;
   }

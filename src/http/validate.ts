@@ -21,7 +21,9 @@ export type Part = 'params' | 'query' | 'body';
  * generic "value out of range" answer naming no field); here it is a 400 on the field.
  */
 export function isoDay() {
-  return z.iso.date().refine((d) => d >= '0001-01-01', { message: 'a date from 0001-01-01 on' });
+  return z.iso
+    .date()
+    .refine((d) => d >= '0001-01-01', { message: 'a date from 0001-01-01 on', when: (p) => p.issues.length === 0 });
 }
 
 /** Parses one part of a request; failures become a ValidationError whose field paths start with the part. */

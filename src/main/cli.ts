@@ -26,8 +26,11 @@ export async function runCli(argv: string[]): Promise<number> {
   } catch (err) {
     // A failure no command handled (the database refused a write, a connection dropped): one line saying what
     // failed, never a stack trace; nothing the command wrote in a transaction is left behind.
-    const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`jpm-sync ${name}: failed: ${message.split('\n')[0] ?? ''}\n`);
+    const message =
+      (err instanceof Error ? err.message || (err as { code?: string }).code || err.name : String(err)).split(
+        '\n',
+      )[0] ?? '';
+    process.stderr.write(`jpm-sync ${name}: failed: ${message}\n`);
     return 1;
   }
 }

@@ -260,11 +260,11 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
     if (path.length === 0) {
       const m = CAMT_NS.exec(tag.uri);
       if (!m) {
-        failure ??= new StatementFileError(
+        // Thrown like the depth bound: nothing after a foreign root is read (not even nested to any depth).
+        throw new StatementFileError(
           `not a camt.052 or camt.053 document (root namespace ${JSON.stringify(tag.uri)})`,
           parser.line,
         );
-        return;
       }
       ns = tag.uri;
       format = m[1] === '3' ? 'camt053' : 'camt052';

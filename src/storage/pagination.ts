@@ -33,13 +33,13 @@ function invalidCursor(): ValidationError {
   );
 }
 
-/** Decodes a cursor whose key has the given shape; anything else is a 400 `invalid_cursor`. */
 /** Within Postgres's bigint (19 digits can exceed it: 9999999999999999999 would reach the database and fail there). */
 function inInt8(value: string): boolean {
   const n = BigInt(value);
   return n >= -9223372036854775808n && n <= 9223372036854775807n;
 }
 
+/** Decodes a cursor whose key has the given shape; anything else is a 400 `invalid_cursor`. */
 export function decodeCursor<const K extends readonly CursorKind[]>(cursor: string, kinds: K): CursorKey<K> {
   if (cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
     throw invalidCursor();

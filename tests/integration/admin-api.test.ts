@@ -158,6 +158,13 @@ describe('admin API', () => {
         'validation_failed',
       );
       expect(bad.errors).toEqual([{ path: 'query.bookingDateFrom', message: 'a date from 0001-01-01 on' }]);
+      // Not a date at all: one error, the format's.
+      const notADate = expectProblem(
+        await request(api.app).get('/v1/transactions').query({ bookingDateFrom: '0000-02-30' }).set(admin),
+        400,
+        'validation_failed',
+      );
+      expect(notADate.errors).toHaveLength(1);
       expect(
         (await request(api.app).get('/v1/transactions').query({ bookingDateFrom: '0001-01-01' }).set(admin)).status,
       ).toBe(200);

@@ -117,6 +117,11 @@ describe('camt: what refuses a file', () => {
     const err = refused(deep(100_000));
     expect(err.message).toMatch(/nested deeper than 64 levels/);
     expect(err.line).toBe(65);
+    // Under another root the refusal comes at the root: nothing nested under it is read (before, the whole file was,
+    // for minutes, and only then refused).
+    const foreign = refused(deep(100_000).replace('camt.053.001.08', 'pain.001.001.03'));
+    expect(foreign.message).toMatch(/not a camt\.052 or camt\.053 document/);
+    expect(foreign.line).toBe(1);
     // Under the bound the same shape is read (a document with no statement in it).
     expect(() => parseStatement(deep(60))).not.toThrow();
   });
