@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { isoDay } from '../http/validate.ts';
 import { getRun } from '../scheduler/index.ts';
 import { ValidationError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { IdParams } from './dto.ts';
 import { scopedAccount } from './lookup.ts';
 import { SyncRunSchema, toSyncRunDto } from './syncs.routes.ts';
-import { isoDay } from '../http/validate.ts';
 
 /**
  * Statement files over HTTP: a customer's BAI2, camt.053 or camt.052 file (downloaded from J.P. Morgan

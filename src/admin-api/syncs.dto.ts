@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { RECORD_SOURCES, SYNC_MODES, SYNC_RUN_STATUSES, SYNC_TRIGGERS } from '../domain/types.ts';
+import { isoDay } from '../http/validate.ts';
 import { MAX_RANGE_DAYS, type RunView } from '../scheduler/index.ts';
 import type { RejectListRow } from '../storage/transactions.repo.ts';
 import { Id, Instant, iso } from './dto.ts';
-import { isoDay } from '../http/validate.ts';
 
 /** DTOs of sync runs, sync requests and rejected records (camelCase, ISO instants). */
 const Day = isoDay().meta({ description: 'Business date, YYYY-MM-DD' });

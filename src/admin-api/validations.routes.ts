@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { isoDay } from '../http/validate.ts';
 import type { Database } from '../storage/db.ts';
 import type { ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
@@ -14,7 +15,6 @@ import {
 import { Id, IdParams, Instant, iso } from './dto.ts';
 import { duplicateSuspicionOrganization, integrationOrganization, scopedValidationReport } from './lookup.ts';
 import { pageValidationReports, runValidationReport } from './validations.service.ts';
-import { isoDay } from '../http/validate.ts';
 
 /**
  * Validation reports (issue 9): run one for an integration, list and read them as JSON, or get the

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { ChangeFeedEvent } from '../events/change-feed.ts';
 import { RawJson } from '../http/respond.ts';
+import { isoDay } from '../http/validate.ts';
 import { formatMinorUnits } from '../shared/money.ts';
 import { decodePgJson, decodePgText } from '../shared/pg-text.ts';
 import type { BalanceReadRow } from '../storage/balances-read.repo.ts';
 import type { TransactionDecisionRow, TransactionReadRow, TransactionVersionRow } from '../storage/read.repo.ts';
-import { isoDay } from '../http/validate.ts';
 
 /**
  * The read API's contract with downstream services (ledger, reconciliation, reporting): camelCase,
