@@ -35,10 +35,13 @@ export interface BalanceAccountError {
   errorMsg: string;
 }
 
-/** A ledger amount: the proof needs it, so one that is there but unreadable rejects the balance. */
-function amount(text: unknown, scale: number, field: string): bigint | null {
+/**
+ * A ledger amount: the proof needs it, so one that is missing, null or unreadable rejects the balance (a stored
+ * balance is never overwritten with a ledger amount the bank did not give).
+ */
+function amount(text: unknown, scale: number, field: string): bigint {
   if (text === null || text === undefined) {
-    return null;
+    throw new Error(`${field}: is required but ${text === null ? 'null' : 'missing'}`);
   }
   try {
     if (typeof text !== 'string') {
@@ -116,5 +119,30 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
       }
     }
   }
-  return { balances, rejects, accountErrors };
+  return { balances: oncePerDay(balances, rejects), rejects, accountErrors };
+}
+
+/**
+ * One balance per account, day and kind: an answer that gives the same one twice (a repeated element, or the account
+ * listed twice) stores it once; copies that differ are each a reject, and the stored balance of that day stays as it
+ * is (which copy is right is not ours to guess).
+ */
+function oncePerDay(balances: NormalizedBalance[], rejects: BalanceReject[]): NormalizedBalance[] {
+  const groups = Map.groupBy(balances, (b) => `${b.jpmAccountId}|${b.asOfDate}|${b.kind}`);
+  const kept: NormalizedBalance[] = [];
+  for (const group of groups.values()) {
+    const first = group[0] as NormalizedBalance;
+    if (group.every((b) => b.contentHash === first.contentHash)) {
+      kept.push(first);
+      continue;
+    }
+    for (const b of group) {
+      rejects.push({
+        jpmAccountId: b.jpmAccountId,
+        reason: `(balance): the answer gives the ${b.kind === 'final' ? 'final' : 'current-day'} balance of ${b.asOfDate} ${group.length} times with different content`,
+        raw: b.raw,
+      });
+    }
+  }
+  return kept;
 }

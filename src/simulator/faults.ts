@@ -17,6 +17,8 @@ export type FaultKind =
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
+  | 'null-ledger' // balances: 200, but the first balance of the answer has `endingLedgerAmount: null`
+  | 'repeated-balance' // balances: 200, but the first balance of the answer comes twice, identical
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -30,8 +32,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'short-page',
   'repeated-name',
   'account-error',
+  'null-ledger',
+  'repeated-balance',
   'not-entitled',
 ];
+
+const BALANCE_ONLY = new Set<FaultKind>(['account-error', 'null-ledger', 'repeated-balance']);
 
 export interface FaultRule {
   kind: FaultKind;
@@ -124,7 +130,7 @@ export class FaultInjector {
       if (rule.accountId !== undefined && !accountIds.includes(rule.accountId)) {
         continue;
       }
-      if (rule.kind === 'account-error' && !path.startsWith('/accessapi/balance')) {
+      if (BALANCE_ONLY.has(rule.kind) && !path.startsWith('/accessapi/balance')) {
         continue;
       }
       if (rule.kind === 'short-page' && !path.startsWith('/tsapi/v3/transactions')) {

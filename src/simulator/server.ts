@@ -156,6 +156,27 @@ function shortPage(normal: BankResponse): BankResponse {
   }
 }
 
+/**
+ * A balances answer with its first balance changed: its closing ledger amount null (`null-ledger`), or the balance
+ * given twice (`repeated-balance`, identical). Amounts keep their exact text (`JsonNumber`).
+ */
+function oddBalance(normal: BankResponse, kind: 'null-ledger' | 'repeated-balance'): BankResponse {
+  const exact = (_key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === 'number' && context?.source !== undefined ? new JsonNumber(context.source) : value;
+  try {
+    const answer = JSON.parse(normal.body, exact) as { accountList?: { balanceList?: Record<string, unknown>[] }[] };
+    const list = answer.accountList?.find((a) => Array.isArray(a.balanceList) && a.balanceList.length > 0)?.balanceList;
+    if (normal.status !== 200 || !list) {
+      return normal;
+    }
+    const first = list[0] as Record<string, unknown>;
+    list.splice(0, 1, ...(kind === 'null-ledger' ? [{ ...first, endingLedgerAmount: null }] : [first, { ...first }]));
+    return { ...normal, body: JSON.stringify(answer) };
+  } catch {
+    return normal;
+  }
+}
+
 function checkClock(clock: Clock): Clock {
   assertIsoDate(clock.today, 'today');
   for (const [name, value] of [
@@ -325,6 +346,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       }
       case 'account-error':
         return send(res, normal() ?? { status: 404, body: errorsBody(GCA.notFound, 'Resource not found') });
+      case 'null-ledger':
+      case 'repeated-balance':
+        return send(res, oddBalance(safeNormal(normal), fault.rule.kind));
     }
   }
 

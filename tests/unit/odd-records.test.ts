@@ -212,12 +212,41 @@ describe('balances with odd fields (normalizeBalances)', () => {
     ],
     ['a ledger amount finer than the currency', { ...good, openingLedgerAmount: '1.005' }, 'openingLedgerAmount:'],
     ['not an object', null, '(balance): expected object'],
+    [
+      'a closing ledger amount that is null',
+      { ...good, endingLedgerAmount: null },
+      'endingLedgerAmount: is required but null',
+    ],
+    [
+      'no opening ledger amount',
+      { ...good, openingLedgerAmount: undefined },
+      'openingLedgerAmount: is required but missing',
+    ],
   ])('rejects a balance with %s, naming the field, and keeps the others', (_, bad, reason) => {
     const { balances, rejects } = normalizeBalances([account([good, bad])]);
     expect(balances).toHaveLength(1);
     expect(rejects).toHaveLength(1);
     expect(rejects[0]!.reason).toContain(reason);
     expect(rejects[0]!.raw).toEqual(bad);
+  });
+
+  it('keeps one of a balance given twice alike, and rejects each copy of one given twice with different amounts', () => {
+    const other = { ...good, asOfDate: '2026-11-04' };
+    const { balances, rejects } = normalizeBalances([
+      account([good, { ...good }, other, { ...other, endingLedgerAmount: '125.51' }]),
+    ]);
+    expect(balances.map((b) => [b.asOfDate, b.kind, b.endingLedgerMinor])).toEqual([['2026-11-03', 'final', 12550n]]);
+    expect(rejects.map((r) => r.reason)).toEqual([
+      '(balance): the answer gives the final balance of 2026-11-04 2 times with different content',
+      '(balance): the answer gives the final balance of 2026-11-04 2 times with different content',
+    ]);
+    expect(rejects.map((r) => r.raw)).toEqual([other, { ...other, endingLedgerAmount: '125.51' }]);
+  });
+
+  it('keeps the final and the current-day balance of one day apart', () => {
+    const { balances, rejects } = normalizeBalances([account([good, { ...good, currentDay: true }])]);
+    expect(rejects).toEqual([]);
+    expect(balances.map((b) => b.kind)).toEqual(['final', 'current_day']);
   });
 });
 

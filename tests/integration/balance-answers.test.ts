@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
+
+/**
+ * Balance answers stranger than J.P. Morgan's samples, from the simulator over real mTLS into Postgres: a closing
+ * ledger amount that comes back null, and a balance the answer gives twice.
+ */
+const TODAY = '2026-03-04';
+const DAY = '2026-03-02';
+
+describe('odd balance answers', () => {
+  let t: TestDb;
+  let env: SimBank;
+  beforeAll(async () => {
+    t = await createTestDb();
+    env = await startSimBank(t.db, { today: TODAY, historyDays: 10, txPerDay: 3, accounts: 2 });
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+  });
+
+  const finalBalances = (accountId: string) =>
+    t.db
+      .selectFrom('balances')
+      .select(['as_of_date', 'opening_ledger_minor', 'ending_ledger_minor', 'updated_at'])
+      .where('account_id', '=', accountId)
+      .where('kind', '=', 'final')
+      .execute();
+  const rejects = (accountId: string) =>
+    t.db.selectFrom('sync_rejects').select(['record_type', 'reason']).where('account_id', '=', accountId).execute();
+
+  it('a closing ledger amount that comes back null is a balance reject and leaves the stored balance as it was', async () => {
+    const account = env.accounts[0]!;
+    await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    const before = await finalBalances(account.id);
+    expect(before).toHaveLength(1);
+    expect(before[0]!.ending_ledger_minor).not.toBeNull();
+
+    // Every balance answer for the account in this window (the window may ask the bank's business days first).
+    env.sim.injectFaults([{ kind: 'null-ledger', accountId: account.jpmAccountId }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    expect(env.sim.stats().faultsInjected).toBeGreaterThan(0);
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ balances: 0, rejected: 1 });
+    expect(await finalBalances(account.id)).toEqual(before);
+    expect(await rejects(account.id)).toEqual([
+      { record_type: 'balance', reason: 'endingLedgerAmount: is required but null' },
+    ]);
+  });
+
+  it('a balance the answer gives twice is stored once, not a failed window', async () => {
+    const account = env.accounts[1]!;
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'repeated-balance', accountId: account.jpmAccountId }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    expect(env.sim.stats().faultsInjected).toBeGreaterThan(fired);
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ balances: 1, rejected: 0 });
+    expect((await finalBalances(account.id)).map((b) => b.as_of_date)).toEqual([DAY]);
+    expect(await rejects(account.id)).toEqual([]);
+  });
+});
