@@ -370,7 +370,8 @@ export async function endUnfinishedWindows(
 }
 
 /**
- * What a parent's windows add up to: how many, how many succeeded or ended, their counts, and a failed window's error.
+ * What a parent's windows add up to: how many, how many succeeded or ended, their counts, and the error of the earliest
+ * failed window (its code and its message, from the same window).
  */
 export interface WindowTotals extends Record<CountColumn, number> {
   total: number;
@@ -389,8 +390,8 @@ export async function sumWindowRuns(ex: Executor, parentRunId: string): Promise<
       coalesce(sum(updated), 0)::int as updated, coalesce(sum(unchanged), 0)::int as unchanged,
       coalesce(sum(superseded), 0)::int as superseded, coalesce(sum(removed), 0)::int as removed,
       coalesce(sum(rejected), 0)::int as rejected, coalesce(sum(balances), 0)::int as balances,
-      max(error_code) filter (where status = 'failed') as error_code,
-      max(error_message) filter (where status = 'failed') as error_message
+      (array_agg(error_code order by window_from, id) filter (where status = 'failed'))[1] as error_code,
+      (array_agg(error_message order by window_from, id) filter (where status = 'failed'))[1] as error_message
     from sync_runs where parent_run_id = ${parentRunId}`.execute(ex);
   const row = r.rows[0];
   if (!row) {
