@@ -37,6 +37,8 @@ export interface ApiAppOptions {
   readiness?: readonly HealthCheck[];
   /** Routes beyond the product's (tests only). */
   extraRoutes?: readonly Route[];
+  /** How old an in-flight Idempotency-Key claim must be before a retry takes it over (tests only; default 2 min). */
+  idempotencyTakeoverMs?: number;
 }
 
 /** Every API route the service serves. Add a module's routes here (`...readApiRoutes({ db })`). */
@@ -58,14 +60,14 @@ export function apiRoutes(ctx: AppContext): Route[] {
   ];
 }
 
-function stores(ctx: AppContext) {
+function stores(ctx: AppContext, options: ApiAppOptions = {}) {
   const db = ctx.db;
   return {
     apiKeys: ctx.apiKeys,
     audit: { record: (e: Parameters<typeof insertAuditEntry>[1]) => insertAuditEntry(db, e) },
     idempotency: {
       begin: (s: { apiKeyId: string; key: string }, r: { requestHash: string; method: string; path: string }) =>
-        beginIdempotentRequest(db, { ...s, ...r }),
+        beginIdempotentRequest(db, { ...s, ...r }, options.idempotencyTakeoverMs),
       complete: (s: { apiKeyId: string; key: string }, status: number, body: unknown) =>
         completeIdempotentRequest(db, s.apiKeyId, s.key, status, body),
       release: (s: { apiKeyId: string; key: string }) => releaseIdempotentRequest(db, s.apiKeyId, s.key),
@@ -80,7 +82,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
   return createApp({
     config: ctx.config,
     routes,
-    ...stores(ctx),
+    ...stores(ctx, options),
     readiness: [
       { name: 'postgres', check: () => pingDatabase(ctx.db) },
       { name: 'redis', check: () => pingRedis(ctx.config.redis, ctx.config.queue.prefix, 1_000) },
@@ -92,7 +94,7 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     metricsToken: ctx.secrets.metricsToken,
     authThrottle,
     mounts: [
-      { path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx), authThrottle })) },
+      { path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx, options), authThrottle })) },
       // The customer's review page: the signed link is the credential (no API key).
       { path: '/review', handler: reviewRouter({ db: ctx.db, keys: deriveReviewKeys(ctx.secrets.masterKey.key) }) },
     ],

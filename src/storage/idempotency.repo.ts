@@ -7,7 +7,7 @@ import type { Executor } from './db.ts';
  */
 export const IDEMPOTENCY_TTL = '24 hours';
 /** An in-flight record older than this belongs to a request whose process died; a retry may take it over. */
-export const IN_FLIGHT_TAKEOVER = '2 minutes';
+const IN_FLIGHT_TAKEOVER_MS = 2 * 60 * 1_000;
 
 export type BeginResult =
   | { kind: 'started' }
@@ -23,7 +23,11 @@ export interface IdempotencyRequest {
   path: string;
 }
 
-export async function beginIdempotentRequest(db: Executor, r: IdempotencyRequest): Promise<BeginResult> {
+export async function beginIdempotentRequest(
+  db: Executor,
+  r: IdempotencyRequest,
+  takeoverAfterMs: number = IN_FLIGHT_TAKEOVER_MS,
+): Promise<BeginResult> {
   for (let attempt = 0; attempt < 3; attempt++) {
     // Insert, or take over a row that expired or whose request died with the same body.
     const claimed = await db
@@ -57,7 +61,11 @@ export async function beginIdempotentRequest(db: Executor, r: IdempotencyRequest
               eb.and([
                 eb('idempotency_keys.status', '=', 'in_flight'),
                 eb('idempotency_keys.request_hash', '=', eb.ref('excluded.request_hash')),
-                eb('idempotency_keys.locked_at', '<', sql<Date>`now() - ${sql.lit(IN_FLIGHT_TAKEOVER)}::interval`),
+                eb(
+                  'idempotency_keys.locked_at',
+                  '<',
+                  sql<Date>`now() - ${takeoverAfterMs}::int * interval '1 millisecond'`,
+                ),
               ]),
             ]),
           ),
