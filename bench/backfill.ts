@@ -20,7 +20,12 @@ import { createPipeline, seedTenancy, WORKER_NODE_ARGS, type MemorySample, type 
 import { catchUpSearch, sampleSearchLag } from './lib/search-step.ts';
 import { holdWal, walBytesOfDatabase } from './lib/wal.ts';
 
-const WORKER = { concurrency: 4, poolMax: 10 };
+/**
+ * Two worker processes, the least the capacity model deploys (README, *Capacity model*) and one per core here: a
+ * Node process runs its JavaScript on one core, so with one process the re-import (all worker CPU) left the
+ * other core mostly idle. `BENCH_WORKER_PROCESSES` sets another count.
+ */
+const WORKER = { concurrency: 4, poolMax: 10, processes: Number(process.env.BENCH_WORKER_PROCESSES ?? 2) };
 
 async function walLsn(): Promise<string> {
   const [row] = await adminQuery<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
@@ -120,6 +125,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
     txPerBusinessDay: ds.txPerDay,
     calendarDays: ds.historyDays,
     range: `${ds.from}..${ds.to}`,
+    workerProcesses: WORKER.processes,
     workerConcurrency: WORKER.concurrency,
     workerDbPool: WORKER.poolMax,
     workerNodeArgs: WORKER_NODE_ARGS.join(' '),
@@ -193,7 +199,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
       'Bare COPY: the same file into a table with the same columns, defaults and checks and only the primary key and the identity key (account_id, post_code, jpm_transaction_id): no other index, no foreign key. The ingest ceiling the issue measures against.',
       'The pipeline also writes a change event per transaction, balances, per-day bank tallies and run bookkeeping; COPY writes only the transaction rows.',
       "CPU shares are of the machine's busy CPU during the run, which includes other work on the machine when the load average is high.",
-      "cpuPerRow: CPU seconds of the worker, the database backends and the simulator per stored transaction, against the CPU of the COPY backends per row; cpuBoundBareRatio = bare COPY µs × cores / pipeline µs, the ratio a machine with nothing else running could show (an estimate). postgresMicroseconds is every backend of the database; postgresSearchStepMicroseconds the search step's (its own pool in the bench worker, by application_name), postgresBenchMicroseconds the benchmark's own queries (progress polling, the lag sampler), postgresIngestMicroseconds the rest; the step's share is paid on the machine during the run, so pipelineMicroseconds and cpuBoundBareRatio include it (the *WithoutSearchStep figures leave it out; the worker's own CPU includes the step's small Node side either way). searchStepPostgresMicrosecondsPerEvent: the step's backend CPU per transaction event it applied during the run.",
+      "cpuPerRow: CPU seconds of the worker processes (together), the database backends and the simulator per stored transaction, against the CPU of the COPY backends per row; cpuBoundBareRatio = bare COPY µs × cores / pipeline µs, the ratio a machine with nothing else running could show (an estimate). postgresMicroseconds is every backend of the database; postgresSearchStepMicroseconds the search step's (its own pool in the bench worker, by application_name), postgresBenchMicroseconds the benchmark's own queries (progress polling, the lag sampler), postgresIngestMicroseconds the rest; the step's share is paid on the machine during the run, so pipelineMicroseconds and cpuBoundBareRatio include it (the *WithoutSearchStep figures leave it out; the worker's own CPU includes the step's small Node side either way). searchStepPostgresMicrosecondsPerEvent: the step's backend CPU per transaction event it applied during the run.",
       'The per-integration bank rate limiter (a courtesy towards J.P. Morgan, 5 windows/s) is lifted in the benchmark worker.',
       "searchStep: text search is filled after commit by the search step, which runs in the worker process during the backfill as in production, with production's defaults (SEARCH_INDEX_BUSY_SHARE, SEARCH_INDEX_MAX_LAG_SECONDS: it yields to the busy ingestion until its lag reaches the bound; BENCH_SEARCH_STEP=off leaves it out), so its CPU is in the run's figures. maxLagEvents / maxLagSeconds: the most transaction change events it had not applied yet and the age of the oldest, sampled every 5 s (q= reads those rows from transactions directly); samples are [s since start, events, age s]. catchUp: what it had left when the last run finished, applied alone on one connection afterwards (seconds, events/s, that backend's CPU per event). searchableTxPerSecond: transactions / (backfill + catch-up).",
     ],
@@ -221,8 +227,8 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
       ),
     ],
     notes: [
-      'Sampled every 100 ms from /proc/<worker pid>/status of the worker child process; MB = 10^6 bytes.',
-      `The worker runs with ${WORKER_NODE_ARGS.join(' ')} (the worker role's NODE_OPTIONS in docker/compose.yml); with V8's defaults a 10 % run (--scale 0.1) peaked at 520-550 MB, most of it garbage V8 had not collected yet.`,
+      'Sampled every 100 ms from /proc/<pid>/status of each worker child process, the largest of them at each sample (the limit is per process); MB = 10^6 bytes.',
+      `Each worker runs with ${WORKER_NODE_ARGS.join(' ')} (the worker role's NODE_OPTIONS in docker/compose.yml); with V8's defaults a 10 % run (--scale 0.1) peaked at 520-550 MB, most of it garbage V8 had not collected yet.`,
     ],
   });
 
@@ -239,7 +245,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
   try {
     lsn0 = await walLsn();
     again = await pipe.run('re-import');
-    // Counters are flushed when the writing backends exit (the worker child has exited by now).
+    // Counters are flushed when the writing backends exit (the worker children have exited by now).
     await sleep(1_500);
     lsn1 = await walLsn();
     ownWal = await walBytesOfDatabase(bdb.name, lsn0, lsn1);
@@ -286,7 +292,7 @@ export async function runBackfillSuite(ctx: RunContext): Promise<BenchResult[]> 
       target('failed runs', again.failedRuns, '==', 0),
     ],
     notes: [
-      'Rows updated: pg_stat_user_tables deltas read after the worker child (and so its backends) exited; sync_runs, bank_day_fetches and bank_accounts rows are run bookkeeping written on every sync by design.',
+      'Rows updated: pg_stat_user_tables deltas read after the worker children (and so their backends) exited; sync_runs, bank_day_fetches and bank_accounts rows are run bookkeeping written on every sync by design.',
       "WAL: pg_waldump over the run's LSN range, counting records that touch this database's relations and their commit records; clusterWalBytes is the pg_current_wal_lsn() difference, which includes other databases' activity on this machine (backgroundWalEstimateForRun: the rate of the 5 s before, scaled to the run).",
     ],
   });

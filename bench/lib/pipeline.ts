@@ -1,7 +1,7 @@
 /**
  * The backfill through the real pipeline: a simulator child process with pre-rendered pages, our
  * accounts for its accounts, `triggerSync` (the producer the API and CLI use) enqueueing BullMQ flows,
- * and a worker child process (`startWorkers`, JpmClient over mTLS, normalization, storage) draining
+ * and worker child processes (`startWorkers`, JpmClient over mTLS, normalization, storage) draining
  * them into the benchmark's database.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -248,14 +248,14 @@ export interface Pipeline {
   queues: Queues;
   prefix: string;
   /**
-   * Starts a worker child kept for every following run until releaseWorker() (a warm process: no start-up, JIT
-   * warm-up or new connections in what those runs measure).
+   * Starts the worker children kept for every following run until releaseWorker() (warm processes: no start-up,
+   * JIT warm-up or new connections in what those runs measure).
    */
   holdWorker(): Promise<void>;
   releaseWorker(): Promise<void>;
   /**
-   * Starts a worker child (or uses the held one), triggers the range for every account (or `requests`, each for every account), waits for
-   * every run to end, stops the worker (unless held).
+   * Starts the worker children (or uses the held ones), triggers the range for every account (or `requests`, each for
+   * every account), waits for every run to end, stops the workers (unless held).
    */
   run(label: string, requests?: readonly SyncRequest[]): Promise<RunMeasure>;
   close(): Promise<void>;
@@ -266,8 +266,16 @@ export function createPipeline(
   bank: Bank,
   ds: Dataset,
   accounts: readonly BenchAccount[],
-  options: { concurrency: number; poolMax: number; nodeArgs?: string[]; redisUrl?: string },
+  options: {
+    concurrency: number;
+    poolMax: number;
+    /** Worker processes draining the queues (default 1), each with `concurrency` jobs and a pool of `poolMax`. */
+    processes?: number;
+    nodeArgs?: string[];
+    redisUrl?: string;
+  },
 ): Pipeline {
+  const processes = options.processes ?? 1;
   const prefix = benchPrefix('pipeline');
   const redisUrl = options.redisUrl ?? REDIS_URL;
   const queues = createQueues({ redisUrl, prefix });
@@ -278,7 +286,7 @@ export function createPipeline(
     logger: createLogger('scheduler'),
     lookbackDays: 5,
   };
-  let held: Child | undefined;
+  let held: Child[] | undefined;
   const spawnWorker = (): Promise<Child> =>
     spawnReady(
       'worker-child.ts',
@@ -305,25 +313,39 @@ export function createPipeline(
         ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
       ],
     );
+  // Started one after another: each loads the service's modules, which on two cores is quicker than all at once.
+  const spawnWorkers = async (): Promise<Child[]> => {
+    const started: Child[] = [];
+    try {
+      for (let i = 0; i < processes; i++) {
+        started.push(await spawnWorker());
+      }
+    } catch (error) {
+      await Promise.all(started.map((w) => w.stop()));
+      throw error;
+    }
+    return started;
+  };
   return {
     queues,
     prefix,
     async holdWorker() {
-      held ??= await spawnWorker();
+      held ??= await spawnWorkers();
     },
     async releaseWorker() {
-      const w = held;
+      const ws = held ?? [];
       held = undefined;
-      await w?.stop();
+      await Promise.all(ws.map((w) => w.stop()));
     },
     async run(label, requests) {
-      const worker: Child = held ?? (await spawnWorker());
+      const workers: Child[] = held ?? (await spawnWorkers());
+      const workersCpu = () => workers.reduce((sum, w) => sum + processCpuSeconds(w.pid), 0);
       const memory: MemorySample[] = [];
       let peakHwmMB = 0;
       const simBefore = await bank.sim.stats();
       const cpu0 = {
         sim: processCpuSeconds(bank.sim.pid),
-        worker: processCpuSeconds(worker.pid),
+        worker: workersCpu(),
         pg: await postgresCpu(bdb.name),
         pgSearch: await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME),
         pgBench: await postgresCpu(bdb.name, bdb.applicationName),
@@ -331,11 +353,13 @@ export function createPipeline(
         machine: machineCpuSeconds(),
       };
       const started = performance.now();
+      // With several worker processes, each sample is the largest of them (the limit is per process).
       const sampler = setInterval(() => {
-        const m = memoryOf(worker.pid);
-        if (m) {
-          memory.push({ t: round((performance.now() - started) / 1000, 2), rssMB: round(m.rssMB, 1) });
-          peakHwmMB = Math.max(peakHwmMB, m.hwmMB);
+        const ms = workers.flatMap((w) => memoryOf(w.pid) ?? []);
+        if (ms.length > 0) {
+          const rssMB = Math.max(...ms.map((m) => m.rssMB));
+          memory.push({ t: round((performance.now() - started) / 1000, 2), rssMB: round(rssMB, 1) });
+          peakHwmMB = Math.max(peakHwmMB, ...ms.map((m) => m.hwmMB));
         }
       }, 100);
       const runIds: string[] = [];
@@ -382,7 +406,7 @@ export function createPipeline(
       const machine = machineCpuSeconds();
       const cpu = {
         simulatorSeconds: round(processCpuSeconds(bank.sim.pid) - cpu0.sim, 2),
-        workerSeconds: round(processCpuSeconds(worker.pid) - cpu0.worker, 2),
+        workerSeconds: round(workersCpu() - cpu0.worker, 2),
         postgresSeconds: round(postgresCpuBetween(cpu0.pg, await postgresCpu(bdb.name)), 2),
         postgresSearchStepSeconds: round(
           postgresCpuBetween(cpu0.pgSearch, await postgresCpu(bdb.name, SEARCH_STEP_APPLICATION_NAME)),
@@ -396,11 +420,11 @@ export function createPipeline(
         machineBusySeconds: round(machine.busy - cpu0.machine.busy, 2),
         machineTotalSeconds: round(machine.total - cpu0.machine.total, 2),
       };
-      if (worker.process.exitCode !== null || worker.process.signalCode !== null) {
-        throw new Error(`${label}: the worker child exited during the run; its CPU figures would be wrong`);
+      if (workers.some((w) => w.process.exitCode !== null || w.process.signalCode !== null)) {
+        throw new Error(`${label}: a worker child exited during the run; its CPU figures would be wrong`);
       }
-      if (worker !== held) {
-        await worker.stop();
+      if (workers !== held) {
+        await Promise.all(workers.map((w) => w.stop()));
       }
       return {
         seconds,
@@ -415,7 +439,7 @@ export function createPipeline(
       };
     },
     async close() {
-      await held?.stop();
+      await Promise.all((held ?? []).map((w) => w.stop()));
       held = undefined;
       const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
       try {
