@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { AppError, ConflictError, ValidationError } from '../shared/errors.ts';
+import type { Logger } from '../shared/logger.ts';
 import { requestContext } from './request-context.ts';
 import { sendJson } from './respond.ts';
 
@@ -12,8 +13,13 @@ import { sendJson } from './respond.ts';
  *  - same key while the first request is still running: 409 `idempotency_request_in_progress`.
  * A 5xx is not stored: the key is released so the client's retry runs again (our failures are
  * retryable by definition). Requests that fail validation never reach this middleware, so they do
- * not consume the key either. A process that dies mid-request leaves an `in_flight` row that a retry
- * takes over once its lock is older than the store's takeover timeout.
+ * not consume the key either.
+ *
+ * The first request's claim lives as long as the request: it renews the claim every `renewEveryMs`
+ * until its response is produced, however long the operation takes. A process that dies mid-request
+ * stops renewing, and a retry takes the claim over once it has gone unrenewed for the store's
+ * takeover window (several renewals). Each claim carries a token of its own request: a request
+ * whose claim was taken over (its process stalled past the window) stores and releases nothing.
  */
 export type IdempotencyBegin =
   | { kind: 'started' }
@@ -21,9 +27,11 @@ export type IdempotencyBegin =
   | { kind: 'in_flight' }
   | { kind: 'mismatch' };
 
+/** A key of an API key, as claimed by one request (`owner`: a token fresh to that request). */
 export interface IdempotencyScope {
   apiKeyId: string;
   key: string;
+  owner: string;
 }
 
 /** main/ wires it to src/storage/idempotency.repo.ts. */
@@ -32,7 +40,12 @@ export interface IdempotencyStore {
     scope: IdempotencyScope,
     request: { requestHash: string; method: string; path: string },
   ): Promise<IdempotencyBegin>;
-  complete(scope: IdempotencyScope, status: number, body: unknown): Promise<void>;
+  /** How often a running request renews its claim: well within the store's takeover window. */
+  renewEveryMs: number;
+  /** Marks the claim alive; false when it is no longer this request's. */
+  renew(scope: IdempotencyScope): Promise<boolean>;
+  /** Stores the response; false (nothing stored) when the claim is no longer this request's. */
+  complete(scope: IdempotencyScope, status: number, body: unknown): Promise<boolean>;
   release(scope: IdempotencyScope): Promise<void>;
 }
 
@@ -78,7 +91,7 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
       next();
       return;
     }
-    const scope = { apiKeyId: ctx.principal.keyId, key };
+    const scope = { apiKeyId: ctx.principal.keyId, key, owner: randomUUID() };
     const begun = await store.begin(scope, {
       requestHash: requestHash(req.method, req.path, req.body),
       method: req.method,
@@ -99,12 +112,61 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
         res.setHeader('Idempotent-Replayed', 'true');
         await sendJson(req, res, begun.status, begun.body);
         return;
-      case 'started':
+      case 'started': {
+        const stopRenewing = keepClaimAlive(store, scope, ctx.log);
+        // A response sent some other way (never through the hooks) still ends the renewals.
+        res.once('finish', stopRenewing);
         ctx.beforeSend.push(async (status, body) => {
-          await (status >= 500 ? store.release(scope) : store.complete(scope, status, body));
+          stopRenewing();
+          if (status >= 500) {
+            await store.release(scope);
+          } else if (!(await store.complete(scope, status, body))) {
+            ctx.log.warn({ status }, 'idempotency claim was taken over while the request ran; response not stored');
+          }
         });
         next();
         return;
+      }
     }
+  };
+}
+
+/**
+ * Renews the claim every `renewEveryMs` (each renewal after the previous one answered, so a slow database
+ * never piles them up) until the returned stop function is called or the claim turns out lost.
+ */
+function keepClaimAlive(store: IdempotencyStore, scope: IdempotencyScope, log: Logger): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => {
+      store.renew(scope).then(
+        (held) => {
+          if (stopped) {
+            return;
+          }
+          if (held) {
+            schedule();
+          } else {
+            stopped = true;
+            log.warn('idempotency claim was taken over while the request ran');
+          }
+        },
+        (err: unknown) => {
+          // A failed renewal is retried at the next tick; the takeover window spans several.
+          log.warn({ err }, 'idempotency claim renewal failed');
+          if (!stopped) {
+            schedule();
+          }
+        },
+      );
+    }, store.renewEveryMs);
+    // A request in flight must not keep the process alive on its own.
+    timer.unref();
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
   };
 }

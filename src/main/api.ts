@@ -16,8 +16,11 @@ import { pingDatabase } from '../storage/db.ts';
 import {
   beginIdempotentRequest,
   completeIdempotentRequest,
+  IN_FLIGHT_TAKEOVER_MS,
   purgeExpiredIdempotencyKeys,
   releaseIdempotentRequest,
+  renewIdempotentClaim,
+  type IdempotencyClaim,
 } from '../storage/idempotency.repo.ts';
 import { adminApiDeps, consoleDeps } from './admin-wiring.ts';
 import { consoleRouter } from '../console/index.ts';
@@ -62,15 +65,18 @@ export function apiRoutes(ctx: AppContext): Route[] {
 
 function stores(ctx: AppContext, options: ApiAppOptions = {}) {
   const db = ctx.db;
+  const takeoverMs = options.idempotencyTakeoverMs ?? IN_FLIGHT_TAKEOVER_MS;
   return {
     apiKeys: ctx.apiKeys,
     audit: { record: (e: Parameters<typeof insertAuditEntry>[1]) => insertAuditEntry(db, e) },
     idempotency: {
-      begin: (s: { apiKeyId: string; key: string }, r: { requestHash: string; method: string; path: string }) =>
-        beginIdempotentRequest(db, { ...s, ...r }, options.idempotencyTakeoverMs),
-      complete: (s: { apiKeyId: string; key: string }, status: number, body: unknown) =>
-        completeIdempotentRequest(db, s.apiKeyId, s.key, status, body),
-      release: (s: { apiKeyId: string; key: string }) => releaseIdempotentRequest(db, s.apiKeyId, s.key),
+      begin: (s: IdempotencyClaim, r: { requestHash: string; method: string; path: string }) =>
+        beginIdempotentRequest(db, { ...s, ...r }, takeoverMs),
+      // Four renewals per takeover window: a claim is taken over only after several missed in a row.
+      renewEveryMs: takeoverMs / 4,
+      renew: (s: IdempotencyClaim) => renewIdempotentClaim(db, s),
+      complete: (s: IdempotencyClaim, status: number, body: unknown) => completeIdempotentRequest(db, s, status, body),
+      release: (s: IdempotencyClaim) => releaseIdempotentRequest(db, s),
     },
   };
 }

@@ -245,6 +245,7 @@ export interface IdempotencyKeys {
   key: string;
   locked_at: Generated<Timestamp>;
   method: string;
+  owner_token: string | null;
   path: string;
   request_hash: string;
   response_body: Json | null;

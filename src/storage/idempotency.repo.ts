@@ -3,11 +3,16 @@ import type { Executor } from './db.ts';
 
 /**
  * Storage of `Idempotency-Key` records (semantics: src/http/idempotency.ts). The unique primary key
- * (api_key_id, key) is the lock: of two concurrent first uses, exactly one insert wins.
+ * (api_key_id, key) is the lock: of two concurrent first uses, exactly one insert wins. The winner's
+ * `owner_token` names the request that holds the claim; renewing, completing and releasing check it, so
+ * a request whose claim was taken over touches nothing of its successor's.
  */
 export const IDEMPOTENCY_TTL = '24 hours';
-/** An in-flight record older than this belongs to a request whose process died; a retry may take it over. */
-const IN_FLIGHT_TAKEOVER_MS = 2 * 60 * 1_000;
+/**
+ * An in-flight claim not renewed for this long belongs to a request whose process died; a retry may take it
+ * over. A live request renews its claim several times within this window (src/http/idempotency.ts).
+ */
+export const IN_FLIGHT_TAKEOVER_MS = 2 * 60 * 1_000;
 
 export type BeginResult =
   | { kind: 'started' }
@@ -15,9 +20,14 @@ export type BeginResult =
   | { kind: 'in_flight' }
   | { kind: 'mismatch' };
 
-export interface IdempotencyRequest {
+/** Who holds a key: `owner` is a token fresh to one request (a uuid); the claim is its own while the row carries it. */
+export interface IdempotencyClaim {
   apiKeyId: string;
   key: string;
+  owner: string;
+}
+
+export interface IdempotencyRequest extends IdempotencyClaim {
   requestHash: string;
   method: string;
   path: string;
@@ -39,6 +49,7 @@ export async function beginIdempotentRequest(
         method: r.method,
         path: r.path,
         status: 'in_flight',
+        owner_token: r.owner,
         expires_at: sql<Date>`now() + ${sql.lit(IDEMPOTENCY_TTL)}::interval`,
       })
       .onConflict((oc) =>
@@ -49,6 +60,7 @@ export async function beginIdempotentRequest(
             method: (eb) => eb.ref('excluded.method'),
             path: (eb) => eb.ref('excluded.path'),
             status: 'in_flight',
+            owner_token: (eb) => eb.ref('excluded.owner_token'),
             response_status: null,
             response_body: null,
             created_at: sql<Date>`now()`,
@@ -95,27 +107,45 @@ export async function beginIdempotentRequest(
   return { kind: 'in_flight' };
 }
 
-export async function completeIdempotentRequest(
-  db: Executor,
-  apiKeyId: string,
-  key: string,
-  status: number,
-  body: unknown,
-): Promise<void> {
-  await db
+/** Marks the claim alive now; false when it is no longer this owner's (taken over, or already finished). */
+export async function renewIdempotentClaim(db: Executor, c: IdempotencyClaim): Promise<boolean> {
+  const result = await db
     .updateTable('idempotency_keys')
-    .set({ status: 'done', response_status: status, response_body: JSON.stringify(body) })
-    .where('api_key_id', '=', apiKeyId)
-    .where('key', '=', key)
-    .execute();
+    .set({ locked_at: sql<Date>`now()` })
+    .where('api_key_id', '=', c.apiKeyId)
+    .where('key', '=', c.key)
+    .where('status', '=', 'in_flight')
+    .where('owner_token', '=', c.owner)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
 }
 
-export async function releaseIdempotentRequest(db: Executor, apiKeyId: string, key: string): Promise<void> {
+/** Stores the response of the claim's request; false (nothing stored) when the claim is no longer its own. */
+export async function completeIdempotentRequest(
+  db: Executor,
+  c: IdempotencyClaim,
+  status: number,
+  body: unknown,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('idempotency_keys')
+    .set({ status: 'done', response_status: status, response_body: JSON.stringify(body) })
+    .where('api_key_id', '=', c.apiKeyId)
+    .where('key', '=', c.key)
+    .where('status', '=', 'in_flight')
+    .where('owner_token', '=', c.owner)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Frees the key for a retry, if the claim is still this owner's. */
+export async function releaseIdempotentRequest(db: Executor, c: IdempotencyClaim): Promise<void> {
   await db
     .deleteFrom('idempotency_keys')
-    .where('api_key_id', '=', apiKeyId)
-    .where('key', '=', key)
+    .where('api_key_id', '=', c.apiKeyId)
+    .where('key', '=', c.key)
     .where('status', '=', 'in_flight')
+    .where('owner_token', '=', c.owner)
     .execute();
 }
 

@@ -51,13 +51,77 @@ function flakyRoute() {
   return { route, calls: () => calls };
 }
 
+interface HeldCall {
+  succeed(): void;
+  fail(): void;
+}
+
+/**
+ * A route whose every call is held until the test ends it, with success or with an unexpected error (a 500), so
+ * two requests with the same key can be in the handler at once and end in the order the test chooses.
+ */
+function heldRoute(path: `/${string}`) {
+  let calls = 0;
+  const arrived: HeldCall[] = [];
+  const waiting: ((call: HeldCall) => void)[] = [];
+  const route = defineRoute({
+    method: 'post',
+    path,
+    permission: 'organizations:write',
+    summary: 'test only',
+    tags: ['Test'],
+    request: { body: z.object({ n: z.number() }) },
+    response: { status: 201, schema: z.object({ n: z.number(), call: z.number() }), description: 'test' },
+    handler: ({ body }) =>
+      new Promise((resolve, reject) => {
+        const call = ++calls;
+        const held = {
+          succeed: () => resolve({ n: body.n, call }),
+          fail: () => reject(new Error('the backend fell over')),
+        };
+        const waiter = waiting.shift();
+        if (waiter) {
+          waiter(held);
+        } else {
+          arrived.push(held);
+        }
+      }),
+  });
+  /** The next call to reach the handler. */
+  const nextCall = () =>
+    new Promise<HeldCall>((resolve) => {
+      const held = arrived.shift();
+      if (held) {
+        resolve(held);
+      } else {
+        waiting.push(resolve);
+      }
+    });
+  return { route, path, nextCall, calls: () => calls };
+}
+
+/**
+ * Sends a request expected to be refused before the handler. Should it reach the handler instead (the defect under
+ * test), that call is let through so the test ends with a failed assertion rather than a timeout.
+ */
+async function refusedBeforeHandler(held: ReturnType<typeof heldRoute>, send: () => Promise<request.Response>) {
+  const response = send();
+  const entered = await Promise.race([response.then(() => undefined), held.nextCall()]);
+  entered?.succeed();
+  return response;
+}
+
 describe('Idempotency-Key', () => {
   let api: TestApi;
   let admin: { Authorization: string };
   const gated = gatedRoute();
   const flaky = flakyRoute();
+  const takenOverFails = heldRoute('/v1/test/taken-over-fails');
+  const takenOverSucceeds = heldRoute('/v1/test/taken-over-succeeds');
   beforeAll(async () => {
-    api = await createTestApi({ extraRoutes: [gated.route, flaky.route] });
+    api = await createTestApi({
+      extraRoutes: [gated.route, flaky.route, takenOverFails.route, takenOverSucceeds.route],
+    });
     admin = bearer(api.adminKey);
   });
   afterAll(async () => {
@@ -189,6 +253,57 @@ describe('Idempotency-Key', () => {
     expect(flaky.calls()).toBe(2);
   });
 
+  /** Makes the key's claim look abandoned: its request's process stopped renewing it 3 minutes ago. */
+  const abandon = (key: string) =>
+    api.t.db
+      .updateTable('idempotency_keys')
+      .set({ locked_at: new Date(Date.now() - 3 * 60_000) })
+      .where('key', '=', key)
+      .execute();
+
+  it("a request whose claim was taken over and then fails does not release the new owner's claim", async () => {
+    const held = takenOverFails;
+    const post = () =>
+      request(api.app).post(held.path).set(admin).set('Idempotency-Key', 'taken-over-1').send({ n: 1 });
+    const first = post().then((r) => r);
+    const a = await held.nextCall();
+    await abandon('taken-over-1');
+    // The claim looks abandoned (a process that died): a retry takes it over and runs.
+    const second = post().then((r) => r);
+    const b = await held.nextCall();
+    a.fail();
+    expectProblem(await first, 500, 'internal_error');
+    // The first request's 500 must not free the key while the second is still running.
+    expectProblem(await refusedBeforeHandler(held, post), 409, 'idempotency_request_in_progress');
+    b.succeed();
+    expect((await second).body).toEqual({ n: 1, call: 2 });
+    const replay = await post();
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual({ n: 1, call: 2 });
+    expect(held.calls()).toBe(2);
+  });
+
+  it("a request whose claim was taken over does not store its response over the new owner's", async () => {
+    const held = takenOverSucceeds;
+    const post = () =>
+      request(api.app).post(held.path).set(admin).set('Idempotency-Key', 'taken-over-2').send({ n: 2 });
+    const first = post().then((r) => r);
+    const a = await held.nextCall();
+    await abandon('taken-over-2');
+    const second = post().then((r) => r);
+    const b = await held.nextCall();
+    a.succeed();
+    expect((await first).body).toEqual({ n: 2, call: 1 });
+    // The key belongs to the second request now: still in progress, not a replay of the first's answer.
+    expectProblem(await refusedBeforeHandler(held, post), 409, 'idempotency_request_in_progress');
+    b.succeed();
+    expect((await second).body).toEqual({ n: 2, call: 2 });
+    const replay = await post();
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual({ n: 2, call: 2 });
+    expect(held.calls()).toBe(2);
+  });
+
   it('scopes keys to the API key that sent them, and rejects an unusable key', async () => {
     const other = bearer(await api.key('admin'));
     const a = await request(api.app)
@@ -210,5 +325,34 @@ describe('Idempotency-Key', () => {
       .set('Idempotency-Key', 'k'.repeat(256))
       .send({ name: 'Zeta' });
     expectProblem(tooLong, 400, 'invalid_idempotency_key');
+  });
+});
+
+describe('Idempotency-Key on a request that runs longer than the takeover window', () => {
+  // 1 s instead of 2 min, so the test can outlast it.
+  const TAKEOVER_MS = 1_000;
+  let api: TestApi;
+  const held = heldRoute('/v1/test/long-running');
+  beforeAll(async () => {
+    api = await createTestApi({ extraRoutes: [held.route], idempotencyTakeoverMs: TAKEOVER_MS });
+  });
+  afterAll(async () => {
+    await api.close();
+  });
+
+  it('keeps the key while the request lives: a retry is a 409 and the operation runs once', async () => {
+    const post = () =>
+      request(api.app).post(held.path).set(bearer(api.adminKey)).set('Idempotency-Key', 'long-1').send({ n: 1 });
+    const first = post().then((r) => r);
+    const running = await held.nextCall();
+    // Alive but slow: the first request is still in its handler well past the takeover window.
+    await new Promise((r) => setTimeout(r, TAKEOVER_MS * 2));
+    expectProblem(await refusedBeforeHandler(held, post), 409, 'idempotency_request_in_progress');
+    running.succeed();
+    expect((await first).body).toEqual({ n: 1, call: 1 });
+    const replay = await post();
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual({ n: 1, call: 1 });
+    expect(held.calls()).toBe(1);
   });
 });
