@@ -329,8 +329,8 @@ describe('Idempotency-Key', () => {
 });
 
 describe('Idempotency-Key on a request that runs longer than the takeover window', () => {
-  // 1 s instead of 2 min, so the test can outlast it.
-  const TAKEOVER_MS = 1_000;
+  // 2 s instead of 2 min, so the test can outlast it (renewed every 500 ms).
+  const TAKEOVER_MS = 2_000;
   let api: TestApi;
   const held = heldRoute('/v1/test/long-running');
   beforeAll(async () => {
@@ -346,7 +346,7 @@ describe('Idempotency-Key on a request that runs longer than the takeover window
     const first = post().then((r) => r);
     const running = await held.nextCall();
     // Alive but slow: the first request is still in its handler well past the takeover window.
-    await new Promise((r) => setTimeout(r, TAKEOVER_MS * 2));
+    await new Promise((r) => setTimeout(r, TAKEOVER_MS * 1.5));
     expectProblem(await refusedBeforeHandler(held, post), 409, 'idempotency_request_in_progress');
     running.succeed();
     expect((await first).body).toEqual({ n: 1, call: 1 });
