@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../shared/logger.ts';
-import type { Database } from '../storage/db.ts';
-import { listAccountIds, listSchedulableAccounts, type SchedulableAccount } from '../storage/accounts.repo.ts';
+import {
+  getAccount,
+  listAccountIds,
+  listSchedulableAccounts,
+  type SchedulableAccount,
+} from '../storage/accounts.repo.ts';
+import { lockFullScheduleReconcile, lockScopedScheduleReconcile } from '../storage/advisory-locks.repo.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import { JOBS, jobIdOf, parsePayload, type JobName, type QueueName } from './jobs.ts';
 import type { Queues } from './queues.ts';
 
@@ -93,14 +99,43 @@ export interface ReconcileResult {
  * startup, daily maintenance) every scheduler on our queues is checked: missing or changed ones are
  * upserted, unknown or stale ids removed. With a scope (an account or integration changed state:
  * created, paused, resumed, removed, failed) only that scope's account schedulers are touched.
- * Idempotent; safe to run from several processes at once (upsert and remove are atomic in Redis).
+ *
+ * Reconciles run in several worker slots and processes at once, and a pause's reconcile may still be
+ * between its read and its Redis changes when the resume's runs. So each one holds a Postgres advisory
+ * lock from before it reads the database until its Redis changes are done: scoped reconciles of one
+ * integration (an account's included) take turns, a full one runs alone, and the last to run applies
+ * the state as it is then, never one a later change replaced. The lock is transaction-level: it ends
+ * with the transaction (only advisory locks and reads, no rows are locked), whatever happens.
  */
 export async function reconcileSchedules(
   deps: { db: Database; queues: Queues; logger: Logger },
   scope: ReconcileScope = {},
 ): Promise<ReconcileResult> {
+  const result = await deps.db.transaction().execute(async (trx) => {
+    const scoped = scope.accountId !== undefined || scope.integrationId !== undefined;
+    if (scoped) {
+      const integrationId =
+        scope.integrationId ??
+        (scope.accountId === undefined ? undefined : (await getAccount(trx, scope.accountId))?.integration_id);
+      await lockScopedScheduleReconcile(trx, integrationId);
+    } else {
+      await lockFullScheduleReconcile(trx);
+    }
+    return applyToRedis(deps.queues, await desiredSchedules(trx, scope));
+  });
+  deps.logger.info({ ...scope, ...result }, 'job schedulers reconciled');
+  return result;
+}
+
+interface DesiredSchedules {
+  desired: ScheduleSpec[];
+  /** Which existing ids are ours to judge: every scheduler (undefined: full run) or those of the scope's accounts. */
+  inScope: Set<string> | undefined;
+}
+
+async function desiredSchedules(ex: Executor, scope: ReconcileScope): Promise<DesiredSchedules> {
   const scoped = scope.accountId !== undefined || scope.integrationId !== undefined;
-  const desired = (await listSchedulableAccounts(deps.db, scope)).flatMap(accountSchedules);
+  const desired = (await listSchedulableAccounts(ex, scope)).flatMap(accountSchedules);
   if (!scoped) {
     desired.push({
       id: MAINTENANCE_SCHEDULE.id,
@@ -111,18 +146,18 @@ export async function reconcileSchedules(
       data: parsePayload('daily-maintenance', {}),
     });
   }
-  // Which existing ids are ours to judge: every scheduler (full run) or those of the scope's accounts.
   const inScope = scoped
     ? new Set(
-        (await listAccountIds(deps.db, scope)).flatMap((id) => [
-          scheduleId(id, 'intraday'),
-          scheduleId(id, 'prior_day'),
-        ]),
+        (await listAccountIds(ex, scope)).flatMap((id) => [scheduleId(id, 'intraday'), scheduleId(id, 'prior_day')]),
       )
     : undefined;
+  return { desired, inScope };
+}
+
+async function applyToRedis(queues: Queues, { desired, inScope }: DesiredSchedules): Promise<ReconcileResult> {
   const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
   for (const queueName of ['sync', 'maintenance'] as const) {
-    const queue = deps.queues.queue(queueName);
+    const queue = queues.queue(queueName);
     const want = new Map(desired.filter((d) => d.queue === queueName).map((d) => [d.id, d]));
     const existing = await queue.getJobSchedulers(0, -1);
     const have = new Map(existing.map((s) => [s.key, s]));
@@ -154,7 +189,6 @@ export async function reconcileSchedules(
       result.upserted += Math.min(UPSERT_BATCH, changed.length - i);
     }
   }
-  deps.logger.info({ ...scope, ...result }, 'job schedulers reconciled');
   return result;
 }
 

@@ -8,12 +8,38 @@ import { createPool, type DbOptions, type Executor } from './db.ts';
  * - `account-trigger:<id>` (transaction-level): find-or-create of the account's active run;
  * - `account-sync:<id>` (session-level, on a dedicated connection): at most one window job of the
  *   account at a time (scheduler/single-flight.ts holds it across bank calls, never in a transaction);
- * - `account-write:<id>` (transaction-level, transactions.repo.ts): page writes of the account.
+ * - `account-write:<id>` (transaction-level, transactions.repo.ts): page writes of the account;
+ * - `schedules` and `schedules:<integration id>` (transaction-level): job-scheduler reconciles
+ *   (scheduler/schedules.ts), a full one alone, scoped ones one per integration at a time.
  */
 
 /** Serialises triggers of one account (find-or-create of its active run) for this transaction. */
 export async function lockAccountTriggers(ex: Executor, accountId: string): Promise<void> {
   await sql`select pg_advisory_xact_lock(hashtextextended(${`account-trigger:${accountId}`}, 0))`.execute(ex);
+}
+
+/**
+ * How long a reconcile waits for another to finish (it holds a pool connection meanwhile). Past it the wait fails
+ * with `lock_not_available` and the job is retried later, so a holder stuck on Redis does not pile waiters up.
+ */
+const SCHEDULE_LOCK_WAIT = '30s';
+
+/** A full job-scheduler reconcile, for this transaction: waits for every other reconcile and holds them all off. */
+export async function lockFullScheduleReconcile(ex: Executor): Promise<void> {
+  await sql`select set_config('lock_timeout', ${SCHEDULE_LOCK_WAIT}, true)`.execute(ex);
+  await sql`select pg_advisory_xact_lock(hashtextextended('schedules', 0))`.execute(ex);
+}
+
+/**
+ * A scoped job-scheduler reconcile, for this transaction: shares the full reconcile's key (so waits for a full
+ * one) and excludes the other reconciles of its integration (none when the scope matched no integration).
+ */
+export async function lockScopedScheduleReconcile(ex: Executor, integrationId: string | undefined): Promise<void> {
+  await sql`select set_config('lock_timeout', ${SCHEDULE_LOCK_WAIT}, true)`.execute(ex);
+  await sql`select pg_advisory_xact_lock_shared(hashtextextended('schedules', 0))`.execute(ex);
+  if (integrationId !== undefined) {
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`schedules:${integrationId}`}, 0))`.execute(ex);
+  }
 }
 
 const KEEPALIVE_SQL = 'set tcp_keepalives_idle = 30; set tcp_keepalives_interval = 10; set tcp_keepalives_count = 3';

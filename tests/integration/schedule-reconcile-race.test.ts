@@ -1,0 +1,131 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pauseAccount, resumeAccount } from '../../src/accounts/index.ts';
+import {
+  createQueues,
+  reconcileSchedules,
+  scheduleId,
+  type Queues,
+  type ReconcileScope,
+} from '../../src/scheduler/index.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { getAccount } from '../../src/storage/accounts.repo.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+
+/**
+ * Reconciles of the same account run in different worker slots and processes at once: the one a pause asked for
+ * may still be between reading the database and changing Redis when the resume and its own reconcile happen.
+ * Whatever the interleaving, the reconcile that changes Redis last must apply the account's current state.
+ */
+let t: TestDb;
+let queues: Queues;
+const logger = createLogger('scheduler');
+
+beforeAll(async () => {
+  t = await createTestDb();
+  queues = createQueues({ redisUrl: REDIS_URL, prefix: testQueuePrefix() });
+});
+
+afterAll(async () => {
+  await queues?.close();
+  await t?.drop();
+});
+
+/** Queues whose `sync` queue holds the reconcile at its first Redis read until the test lets it go. */
+function heldAtRedis(): { queues: Queues; reached: Promise<void>; release: () => void } {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  let reached: () => void = () => undefined;
+  const atRedis = new Promise<void>((r) => (reached = r));
+  const held: Queues = {
+    ...queues,
+    queue: (name) => {
+      const q = queues.queue(name);
+      return new Proxy(q, {
+        get(target, prop, receiver) {
+          if (prop === 'getJobSchedulers' && name === 'sync') {
+            return async (start?: number, end?: number) => {
+              reached();
+              await gate;
+              return target.getJobSchedulers(start, end);
+            };
+          }
+          const value: unknown = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    },
+  };
+  return { queues: held, reached: atRedis, release };
+}
+
+/** Resolves once `work` has ended or is waiting for a lock in the test's database (it cannot end before then). */
+async function endedOrBlocked(work: Promise<unknown>): Promise<void> {
+  let ended = false;
+  work.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
+  while (!ended) {
+    const { rows } = await sql<{ n: string }>`
+      select count(*) as n from pg_locks
+      where not granted and database = (select oid from pg_database where datname = current_database())`.execute(t.db);
+    if (Number(rows[0]?.n) > 0) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function schedulersOf(accountId: string): Promise<string[]> {
+  const keys = new Set((await queues.queue('sync').getJobSchedulers(0, -1)).map((s) => s.key));
+  return [scheduleId(accountId, 'intraday'), scheduleId(accountId, 'prior_day')].filter((id) => keys.has(id));
+}
+
+/**
+ * The account is paused; a reconcile over `staleScope` reads it paused and is held before Redis. The account is
+ * resumed and the resume's own account reconcile runs; then the held one goes on.
+ */
+async function pauseThenResumeWhileStaleReconcileIsHeld(
+  staleScope: (ids: { accountId: string; integrationId: string }) => ReconcileScope,
+) {
+  const tenancy = await createTenancy(t.db);
+  await t.db.updateTable('integrations').set({ stage: 'live' }).where('id', '=', tenancy.integrationId).execute();
+  const { id } = await createAccount(t.db, tenancy);
+  await reconcileSchedules({ db: t.db, queues, logger }, { accountId: id });
+  expect(await schedulersOf(id)).toHaveLength(2);
+
+  await pauseAccount({ db: t.db, queues }, (await getAccount(t.db, id))!);
+  const held = heldAtRedis();
+  const stale = reconcileSchedules(
+    { db: t.db, queues: held.queues, logger },
+    staleScope({ accountId: id, integrationId: tenancy.integrationId }),
+  );
+  await held.reached;
+  await resumeAccount({ db: t.db, queues }, (await getAccount(t.db, id))!);
+  const fresh = reconcileSchedules({ db: t.db, queues, logger }, { accountId: id });
+  await endedOrBlocked(fresh);
+  held.release();
+  await Promise.all([stale, fresh]);
+  expect((await getAccount(t.db, id))?.status).toBe('active');
+  return schedulersOf(id);
+}
+
+describe('schedule reconciles racing', () => {
+  it("pause then resume: the pause's account reconcile, held before Redis, does not leave the active account unscheduled", async () => {
+    const left = await pauseThenResumeWhileStaleReconcileIsHeld(({ accountId }) => ({ accountId }));
+    expect(left).toHaveLength(2);
+  });
+
+  it("an integration reconcile that read the account paused does not undo the resume's account reconcile", async () => {
+    const left = await pauseThenResumeWhileStaleReconcileIsHeld(({ integrationId }) => ({ integrationId }));
+    expect(left).toHaveLength(2);
+  });
+
+  it("a full reconcile that read the account paused does not undo the resume's account reconcile", async () => {
+    const left = await pauseThenResumeWhileStaleReconcileIsHeld(() => ({}));
+    expect(left).toHaveLength(2);
+  });
+});
