@@ -30,6 +30,11 @@ export interface WrappedDataKey {
 
 const ALGORITHM = 'aes-256-gcm';
 const IV_BYTES = 12;
+/**
+ * GCM's tag is 16 bytes, and only a 16-byte tag is accepted: without `authTagLength` Node takes a shorter tag
+ * (down to 4 bytes) and checks only that many, so a row with a truncated tag would be forgeable by trying 2^32 values.
+ */
+const TAG_BYTES = 16;
 
 function seal(key: Buffer, plaintext: Buffer, aad: string): { ciphertext: Buffer; iv: Buffer; tag: Buffer } {
   const iv = randomBytes(IV_BYTES);
@@ -40,7 +45,10 @@ function seal(key: Buffer, plaintext: Buffer, aad: string): { ciphertext: Buffer
 }
 
 function open(key: Buffer, ciphertext: Buffer, iv: Buffer, tag: Buffer, aad: string): Buffer {
-  const decipher = createDecipheriv(ALGORITHM, key, iv);
+  if (tag.length !== TAG_BYTES) {
+    throw new Error(`the authentication tag is ${tag.length} bytes, not ${TAG_BYTES}`);
+  }
+  const decipher = createDecipheriv(ALGORITHM, key, iv, { authTagLength: TAG_BYTES });
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(tag);
   return Buffer.concat([decipher.update(ciphertext), decipher.final()]);

@@ -39,6 +39,8 @@ export function generateWebhookSecret(): string {
   return `${SECRET_PREFIX}${randomBytes(32).toString('base64url')}`;
 }
 
+const TAG_BYTES = 16;
+
 const aad = (endpointId: string, version: number) =>
   Buffer.from(`jpm-sync:webhook_endpoint:${endpointId}:secret:${version}`, 'utf8');
 
@@ -60,7 +62,12 @@ export function openSecret(sealed: SealedSecret, keys: SealingKeys, endpointId: 
     });
   }
   try {
-    const decipher = createDecipheriv('aes-256-gcm', master.key, sealed.iv);
+    // Only a full 16-byte tag: without `authTagLength` Node accepts a truncated one (down to 4 bytes) and checks
+    // only that many bytes of it.
+    if (sealed.authTag.length !== TAG_BYTES) {
+      throw new Error(`the authentication tag is ${sealed.authTag.length} bytes, not ${TAG_BYTES}`);
+    }
+    const decipher = createDecipheriv('aes-256-gcm', master.key, sealed.iv, { authTagLength: TAG_BYTES });
     decipher.setAAD(aad(endpointId, version));
     decipher.setAuthTag(sealed.authTag);
     return Buffer.concat([decipher.update(sealed.ciphertext), decipher.final()]).toString('utf8');

@@ -67,6 +67,26 @@ describe('envelope encryption', () => {
     );
   });
 
+  it('refuses an authentication tag shorter than 16 bytes, even a true prefix of the right one', () => {
+    const m = master('m1');
+    const secrets = { masterKey: m, previousMasterKeys: [] };
+    for (const bytes of [4, 8, 12, 15]) {
+      const keyTag = sealPrivateKey(plaintext, m, 'kp-1');
+      keyTag.privateKeyAuthTag = keyTag.privateKeyAuthTag.subarray(0, bytes);
+      expect(() => openPrivateKey(keyTag, secrets, 'kp-1'), `${bytes}-byte key tag`).toThrow(
+        expect.objectContaining({ code: 'key_decrypt_failed' }),
+      );
+      const dataKeyTag = sealPrivateKey(plaintext, m, 'kp-1');
+      dataKeyTag.dataKeyAuthTag = dataKeyTag.dataKeyAuthTag.subarray(0, bytes);
+      expect(() => openPrivateKey(dataKeyTag, secrets, 'kp-1'), `${bytes}-byte data key tag`).toThrow(
+        expect.objectContaining({ code: 'key_unwrap_failed' }),
+      );
+      expect(() => rewrapDataKey(dataKeyTag, secrets, 'kp-1'), `${bytes}-byte tag, rewrap`).toThrow(
+        expect.objectContaining({ code: 'key_unwrap_failed' }),
+      );
+    }
+  });
+
   it('needs the master key named by the row; previous keys unwrap and rewrap moves to the current one', () => {
     const old = master('old');
     const next = master('new');

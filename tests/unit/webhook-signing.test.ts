@@ -30,6 +30,16 @@ describe('webhook signing', () => {
     );
   });
 
+  it('refuses an authentication tag shorter than 16 bytes, even a true prefix of the right one', () => {
+    const sealed = sealSecret(generateWebhookSecret(), keys, 'endpoint-1', 1);
+    for (const bytes of [4, 8, 12, 15]) {
+      const truncated = { ...sealed, authTag: sealed.authTag.subarray(0, bytes) };
+      expect(() => openSecret(truncated, keys, 'endpoint-1', 1), `${bytes}-byte tag`).toThrow(
+        expect.objectContaining({ code: 'webhook_secret_unreadable' }),
+      );
+    }
+  });
+
   it('verifies t and any v1, rejects tampering, other secrets and stale timestamps', () => {
     const now = 1_764_000_000_000;
     const t = now / 1000;
