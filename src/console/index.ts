@@ -68,20 +68,27 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   const now = deps.now ?? (() => new Date());
   const pageDeps = { api, db: deps.db, onboarding: deps.onboarding, now, queues: deps.queues };
   const require = createRequire(import.meta.url);
-  const assets: Partial<Record<string, { type: string; body: Buffer }>> = {
-    'htmx.min.js': {
-      type: 'text/javascript; charset=utf-8',
-      body: staticFile(require.resolve('htmx.org/dist/htmx.min.js')),
-    },
-    'console.css': {
-      type: 'text/css; charset=utf-8',
-      body: staticFile(new URL('./static/console.css', import.meta.url).pathname),
-    },
-    'console.js': {
-      type: 'text/javascript; charset=utf-8',
-      body: staticFile(new URL('./static/console.js', import.meta.url).pathname),
-    },
-  };
+  // A Map, not an object literal: the name is the URL's, and `__proto__` or `toString` must find nothing.
+  const assets = new Map<string, { type: string; body: Buffer }>([
+    [
+      'htmx.min.js',
+      { type: 'text/javascript; charset=utf-8', body: staticFile(require.resolve('htmx.org/dist/htmx.min.js')) },
+    ],
+    [
+      'console.css',
+      {
+        type: 'text/css; charset=utf-8',
+        body: staticFile(new URL('./static/console.css', import.meta.url).pathname),
+      },
+    ],
+    [
+      'console.js',
+      {
+        type: 'text/javascript; charset=utf-8',
+        body: staticFile(new URL('./static/console.js', import.meta.url).pathname),
+      },
+    ],
+  ]);
   const forms = express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 50 });
 
   router.use((_req, res, next) => {
@@ -91,7 +98,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   });
 
   router.get('/static/:file', (req, res) => {
-    const asset = assets[req.params.file];
+    const asset = assets.get(req.params.file);
     if (!asset) {
       res.status(404).type('text/plain').send('Not found');
       return;

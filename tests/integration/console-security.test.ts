@@ -120,6 +120,14 @@ describe('operator console: security', () => {
     expect((await request(api.app).get('/console/static/..%2Fpackage.json')).status).toBe(404);
   });
 
+  it("answers 404 for a static asset named like one of Object's own properties (no session needed)", async () => {
+    for (const name of ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']) {
+      const res = await request(api.app).get(`/console/static/${name}`);
+      expect(res.status, name).toBe(404);
+      expect(res.text, name).toBe('Not found');
+    }
+  });
+
   it('requires a session for every page and the sign-in form token to sign in', async () => {
     const anonymous = await request(api.app).get(`/console/integrations/${mineId}`);
     expect(anonymous.status).toBe(303);
