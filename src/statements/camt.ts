@@ -105,30 +105,31 @@ function directionOf(code: string, line: number, what: string): Direction {
   throw new StatementFileError(`${what}: CdtDbtInd must be CRDT or DBIT, got ${JSON.stringify(code)}`, line);
 }
 
-const FINAL_CODES: Record<
+// Maps, not object literals: the code is the file's text, and `constructor` or `toString` must find nothing.
+const FINAL_CODES = new Map<
   string,
   keyof Pick<
     StatementBalance,
     'openingLedgerMinor' | 'closingLedgerMinor' | 'openingAvailableMinor' | 'closingAvailableMinor'
   >
-> = {
-  OPBD: 'openingLedgerMinor',
-  PRCD: 'openingLedgerMinor',
-  CLBD: 'closingLedgerMinor',
-  OPAV: 'openingAvailableMinor',
-  CLAV: 'closingAvailableMinor',
-};
-const INTERIM_CODES: Record<string, 'closingLedgerMinor' | 'closingAvailableMinor'> = {
-  ITBD: 'closingLedgerMinor',
-  ITAV: 'closingAvailableMinor',
-};
+>([
+  ['OPBD', 'openingLedgerMinor'],
+  ['PRCD', 'openingLedgerMinor'],
+  ['CLBD', 'closingLedgerMinor'],
+  ['OPAV', 'openingAvailableMinor'],
+  ['CLAV', 'closingAvailableMinor'],
+]);
+const INTERIM_CODES = new Map<string, 'closingLedgerMinor' | 'closingAvailableMinor'>([
+  ['ITBD', 'closingLedgerMinor'],
+  ['ITAV', 'closingAvailableMinor'],
+]);
 
 /** Balances by date; in an intraday report (camt.052) every balance is of the current day, OPBD included. */
 function balancesOf(drafts: readonly BalanceDraft[], intraday: boolean): StatementBalance[] {
   const out = new Map<string, StatementBalance>();
   for (const b of drafts) {
-    const finalField = FINAL_CODES[b.code];
-    const interimField = INTERIM_CODES[b.code];
+    const finalField = FINAL_CODES.get(b.code);
+    const interimField = INTERIM_CODES.get(b.code);
     if (!finalField && !interimField) {
       continue;
     }

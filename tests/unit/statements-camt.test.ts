@@ -71,6 +71,23 @@ describe('camt.053: the hand-made ugly file', () => {
     expect(batch.balances[0]!.source).toBe('camt053');
   });
 
+  it("skips a balance whose code it does not know, Object's own property names included (no phantom balance)", () => {
+    // PRCD moved to another day: its code decides whether that day gets a balance row.
+    const withCode = (code: string) =>
+      parseCamt(
+        UGLY.replace('<c:Cd>PRCD</c:Cd>', `<c:Cd>${code}</c:Cd>`).replace(
+          '<c:Amt Ccy="USD">9999.99</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:Dt><c:Dt>2026-11-30',
+          '<c:Amt Ccy="USD">9999.99</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:Dt><c:Dt>2026-11-29',
+        ),
+      ).accounts[0]!.balances;
+    expect(withCode('PRCD').map((b) => b.date)).toEqual(['2026-11-29', '2026-11-30']);
+    const unknown = withCode('XXXX');
+    expect(unknown.map((b) => b.date)).toEqual(['2026-11-30']);
+    for (const code of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+      expect(withCode(code), code).toEqual(unknown);
+    }
+  });
+
   it('a camt.052 report of the same entries is intraday: every entry pending, ITBD an intraday balance', () => {
     const report = UGLY.replace('camt.053.001.02', 'camt.052.001.08')
       .replace(/BkToCstmrStmt/g, 'BkToCstmrAcctRpt')
