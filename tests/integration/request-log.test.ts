@@ -6,6 +6,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineRoute } from '../../src/http/routes.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { captureLogLines } from '../helpers/log-capture.ts';
 import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
 
@@ -231,6 +232,74 @@ describe('request log and security headers', () => {
     const text = logLines.join('\n');
     expect(text).not.toContain(tail);
     expect(text).not.toContain(tail.slice(0, 12));
+  });
+
+  it("logs an account lookup's number masked however it is written: letters next to the digits, percent-encoded", async () => {
+    const t = await createTenancy(api.ctx.db);
+    await createAccount(api.ctx.db, t, { jpmAccountId: 'GB0012345678901' });
+    await createAccount(api.ctx.db, t, { jpmAccountId: '000000010962009' });
+    const operator = bearer(await api.key('operator'));
+    const encoded = [...'000000010962009'].map((d) => `%3${d}`).join('');
+    const cases: [string, string, number][] = [
+      ['accountNumber=GB0012345678901', 'accountNumber=****8901', 1],
+      [`accountNumber=${encoded}`, 'accountNumber=****2009', 1],
+      // The name percent-encoded is the same parameter to the route, and to the log.
+      ['account%4Eumber=GB0012345678901', 'accountNumber=****8901', 1],
+      ['accountNumber=GB00-1234-5678-901&limit=5', 'accountNumber=****-901&limit=5', 0],
+    ];
+    for (const [i, [query, logged, found]] of cases.entries()) {
+      const id = `log-account-${i}`;
+      const res = await request(api.app).get(`/v1/accounts?${query}`).set(operator).set('X-Request-Id', id);
+      expect(res.status, query).toBe(200);
+      expect((res.body as { data: unknown[] }).data, query).toHaveLength(found);
+      expect(accessLine(id).req?.url, query).toBe(`/v1/accounts?${logged}`);
+    }
+    // A number in the path (a mistaken lookup by number instead of id) is masked too.
+    await request(api.app).get('/v1/accounts/GB0012345678901').set(operator).set('X-Request-Id', 'log-account-path');
+    expect(accessLine('log-account-path').req?.url).toBe('/v1/accounts/GB****8901');
+    await request(api.app).get(`/v1/accounts/${encoded}`).set(operator).set('X-Request-Id', 'log-account-path-enc');
+    expect(accessLine('log-account-path-enc').req?.url).toBe('/v1/accounts/****2009');
+    const text = logLines.join('\n');
+    for (const secret of ['12345678901', '0010962009', encoded.slice(0, 24), '1234-5678']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+
+  it('logs other query values readable, digit runs in free text masked and a secret-named parameter blanked', async () => {
+    const org = '01935f3c-8e3a-7c2e-9a51-a12345678901';
+    const cases: [string, string][] = [
+      // Filters stay as an operator needs them: ids whole, dates, lists.
+      [
+        `/v1/transactions?organizationId=${org}&status=pending,posted&bookingDateFrom=2026-11-01&limit=2`,
+        `/v1/transactions?organizationId=${org}&status=pending,posted&bookingDateFrom=2026-11-01&limit=2`,
+      ],
+      [
+        '/v1/transactions?q=paid%20from%20GB0012345678901&limit=2',
+        '/v1/transactions?q=paid%20from%20GB****8901&limit=2',
+      ],
+      [
+        '/v1/transactions?token=s3cr3t-value&api_key=abcdef&limit=2',
+        '/v1/transactions?token=[REDACTED]&api_key=[REDACTED]&limit=2',
+      ],
+    ];
+    for (const [i, [url, logged]] of cases.entries()) {
+      const id = `log-query-${i}`;
+      await request(api.app).get(url).set(auth).set('X-Request-Id', id);
+      expect(accessLine(id).req?.url, url).toBe(logged);
+    }
+    // Secrets the logger finds by their shape are found after decoding, where the encoding hid them.
+    const mac = 'VGhlSE1BQ09mQVJldmlld0xpbmtJblFVRVJZ';
+    const apiKey = 'jpms_abcdefgh_SecretPartOfAnApiKeyInAQuery';
+    const hidden = `next=0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b%2E1767225600%2E${mac}&x=${encodeURIComponent(apiKey).replace('_', '%5F')}`;
+    await request(api.app).get(`/v1/transactions?${hidden}`).set(auth).set('X-Request-Id', 'log-query-hidden');
+    expect(accessLine('log-query-hidden').req?.url).toMatch(
+      /^\/v1\/transactions\?next=.*\[REDACTED\]&x=jpms_\[REDACTED\]$/,
+    );
+    const text = logLines.join('\n');
+    expect(text).not.toContain('GB0012345678901');
+    expect(text).not.toContain('s3cr3t-value');
+    expect(text).not.toContain(mac);
+    expect(text).not.toContain('SecretPartOfAnApiKey');
   });
 
   it('does not log probes and metrics', async () => {
