@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import type { ErrorRequestHandler, RequestHandler, Router } from 'express';
+import { createLogger, scrubSecrets } from '../shared/logger.ts';
 import type { AuditSink } from './audit.ts';
 import { registerAudit } from './audit.ts';
 import { authenticate, authorize, ForbiddenError, type ApiKeyStore } from './auth.ts';
@@ -11,6 +12,30 @@ import { requestContext } from './request-context.ts';
 import { runBeforeSend } from './respond.ts';
 
 export const QUEUES_BASE_PATH = '/admin/queues';
+
+const log = createLogger('http');
+
+/**
+ * A board answer with every job's `stacktrace` cut to the first line of each entry (`Name: message`, scrubbed):
+ * BullMQ stores a failed job's whole stack (source paths and lines), and a job may have been failed by a process
+ * that did not cut it as our worker does (src/scheduler/worker.ts), or before it did.
+ */
+function withoutStacks(value: unknown, depth = 0): unknown {
+  if (depth > 32 || value === null || typeof value !== 'object') {
+    return value;
+  }
+  if (Array.isArray(value)) {
+    return value.map((v: unknown) => withoutStacks(v, depth + 1));
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] =
+      key === 'stacktrace' && Array.isArray(v)
+        ? v.map((trace: unknown) => scrubSecrets(String(trace).split('\n', 1)[0] ?? ''))
+        : withoutStacks(v, depth + 1);
+  }
+  return out;
+}
 
 /**
  * bull-board (queue inspection, retry, pause) behind an admin key valid for all organizations. A
@@ -38,7 +63,27 @@ export function queuesBoard(
   createBullBoard({
     queues: queues.map((q) => new BullMQAdapter(q)),
     serverAdapter: serverAdapter as unknown as BoardAdapter,
-    options: { uiConfig: { boardTitle: 'jpm-sync queues' } },
+    options: {
+      uiConfig: { boardTitle: 'jpm-sync queues' },
+      handlerHooks: {
+        after: (_context, result) => ({ ...result, body: withoutStacks(result.body) as typeof result.body }),
+      },
+    },
+  });
+  // bull-board's own error answer adds the stack when NODE_ENV is development, and a 500 quotes whatever was
+  // thrown. Replaced (the adapter reads its handler when an error happens): a 4xx (a body that is not JSON, too
+  // large) says what was wrong, a 5xx says nothing and is logged, like every other 500 of the API.
+  type ErrorAnswer = ReturnType<Parameters<ExpressAdapter['setErrorHandler']>[0]>;
+  serverAdapter.setErrorHandler((error: Error & { statusCode?: unknown }): ErrorAnswer => {
+    const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+    if (status >= 400 && status < 500) {
+      return {
+        status: status as ErrorAnswer['status'],
+        body: { error: { key: 'ERRORS.INVALID_REQUEST_BODY' }, message: scrubSecrets(error.message) },
+      };
+    }
+    log.error({ err: error }, 'queue board request failed');
+    return { status: 500, body: { error: { key: 'ERRORS.INTERNAL_SERVER_ERROR' }, message: 'Internal server error' } };
   });
   const markRoute: RequestHandler = (req, _res, next) => {
     const ctx = requestContext(req);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isAppError } from '../shared/errors.ts';
-import type { Logger } from '../shared/logger.ts';
+import { scrubSecrets, type Logger } from '../shared/logger.ts';
 import { createRedis, type RedisConnection } from '../shared/redis.ts';
 import type { DbOptions } from '../storage/db.ts';
 import type { SyncDeps } from '../sync/sync-account.ts';
@@ -113,7 +113,10 @@ export function startWorkers(
     connections.push(connection);
     const worker = new Worker<JobData, unknown, string>(
       queueName,
-      (job, token) => dispatch(handlerDeps, table, queueName, job, token),
+      (job, token) =>
+        dispatch(handlerDeps, table, queueName, job, token).catch((err: unknown) => {
+          throw storableFailure(err);
+        }),
       {
         connection,
         prefix: deps.queues.prefix,
@@ -153,6 +156,19 @@ export function startWorkers(
       }
     },
   };
+}
+
+/**
+ * What BullMQ keeps of a failed attempt is the error's message (`failedReason`) and its stack (`stacktrace`), both
+ * shown by the queue board. A stack names source paths and lines, so it is cut to `name: message`, and the message
+ * is scrubbed as a log line is. The same error is thrown on: BullMQ still tells an UnrecoverableError or a
+ * DelayedError by its class and name, and the backoff strategy still reads its fields (retryAfterMs).
+ */
+function storableFailure(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  e.message = scrubSecrets(e.message);
+  e.stack = `${e.name}: ${e.message}`;
+  return e;
 }
 
 async function dispatch(
