@@ -52,11 +52,9 @@ function mapJson(value: unknown, f: (s: string) => string, test: RegExp): unknow
     return value.map((v) => mapJson(v, f, test));
   }
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      out[test.test(k) ? f(k) : k] = mapJson(v, f, test);
-    }
-    return out;
+    // fromEntries defines each name as an own property: an assignment would take a "__proto__" name for the
+    // prototype and drop it (and its value) from the stored record.
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [test.test(k) ? f(k) : k, mapJson(v, f, test)]));
   }
   return value;
 }

@@ -147,6 +147,13 @@ describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
     expect(pgJsonText(clean)).toBe(JSON.stringify(clean));
   });
 
+  it('keeps a "__proto__" name (an own property, as JSON.parse makes it) through the escape both ways', () => {
+    const value = JSON.parse('{"__proto__":{"x":"\\u0000"},"a":["\\u0000",{"__proto__":"\\u2400"}]}') as unknown;
+    const json = pgJsonText(value);
+    expect(json).toBe('{"__proto__":{"x":"\u2400"},"a":["\u2400",{"__proto__":"\u241b\u2400"}]}');
+    expect(JSON.stringify(decodePgJson(JSON.parse(json)))).toBe(JSON.stringify(value));
+  });
+
   it('is unambiguous for every string over a small alphabet (exhaustive to length 4)', () => {
     const alphabet = ['\u0000', '\u2400', '\u241b', 'a'];
     let words = [''];
