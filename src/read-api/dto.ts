@@ -120,7 +120,7 @@ export function toTransactionDto(r: TransactionReadRow): TransactionDto {
     decimalLocation: r.decimal_location,
     bookingDate: r.booking_date,
     valueDate: r.value_date,
-    // Stored bank text is escaped (U+0000, src/shared/pg-text.ts): decoded, it is exactly what the bank sent.
+    // Stored bank text is escaped (U+0000, lone surrogates; src/shared/pg-text.ts): decoded, it is what the bank sent.
     bankReference: decodePgText(r.bank_reference),
     customerReference: decodePgText(r.customer_reference),
     baiCode: r.bai_type_code,

@@ -62,7 +62,7 @@ export async function upsertAccount(ex: Executor, a: NewAccount): Promise<Accoun
       integration_id: a.integrationId,
       jpm_account_id: a.jpmAccountId,
       bank_id: a.bankId,
-      // The bank's name as sent; U+0000 stored escaped (src/shared/pg-text.ts).
+      // The bank's name as sent; U+0000 and a lone surrogate stored escaped (src/shared/pg-text.ts).
       account_name: encodePgText(a.accountName),
       currency: a.currency,
       decimal_location: a.decimalLocation,

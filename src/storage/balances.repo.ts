@@ -40,7 +40,7 @@ export async function balanceHashes(
 }
 
 /** Writes new or changed balance snapshots (one row per account, date and kind). Returns ids written. The raw
- *  record's strings travel through `pgJsonText` (U+0000 stored escaped, src/shared/pg-text.ts). */
+ *  record's strings travel through `pgJsonText` (U+0000 and lone surrogates stored escaped, src/shared/pg-text.ts). */
 export async function upsertBalances(
   ex: Executor,
   rows: readonly BalanceRow[],

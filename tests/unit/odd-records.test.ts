@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseTransactionRecords } from '../../src/jpm/records.ts';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
@@ -110,7 +111,18 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
   });
 });
 
-describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
+/** Every string and key of a JSON value, for checking what a jsonb document would hold. */
+function stringsOf(value: unknown): string[] {
+  if (typeof value === 'string') {
+    return [value];
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => [k, ...stringsOf(v)]);
+  }
+  return [];
+}
+
+describe('U+0000 and lone-surrogate escape for Postgres (src/shared/pg-text.ts)', () => {
   const samples = [
     '',
     'plain',
@@ -123,26 +135,52 @@ describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
     'end\u241b',
     '\\u0000',
     '東京 👩\u200d👩\u200d👧 e\u0301 \u2028\u2029\t\n"\\',
+    // Text cut between the two halves of an emoji, either half alone, halves in the wrong order.
+    'PAYMENT THANKS \ud83d',
+    '\ude00 low first',
+    '\udc00\ud800',
+    '\ud800\ud800\udfff',
+    '\ud83d\u241bD83D',
+    '\u241bD83D',
+    '\u241b\ud83dD83D',
+    '\\ud83d',
   ];
 
-  it.each(samples.map((s) => [JSON.stringify(s), s]))('%s round-trips and the stored text has no NUL', (_, text) => {
-    const stored = encodePgText(text);
-    expect(stored).not.toContain('\u0000');
-    expect(decodePgText(stored)).toBe(text);
-  });
+  it.each(samples.map((s) => [JSON.stringify(s), s]))(
+    '%s round-trips, and the stored text has no NUL and no lone surrogate',
+    (_, text) => {
+      const stored = encodePgText(text);
+      expect(stored).not.toContain('\u0000');
+      expect(stored.isWellFormed()).toBe(true);
+      expect(decodePgText(stored)).toBe(text);
+    },
+  );
 
-  it('leaves text without NUL, ␀ or ␛ exactly as it is', () => {
-    for (const text of ['INV 001   ', '000123', '東京 "quoted" \\ back', '\u2028']) {
+  it('leaves text without NUL, ␀, ␛ or a lone surrogate exactly as it is', () => {
+    for (const text of ['INV 001   ', '000123', '東京 "quoted" \\ back', '\u2028', '😀 \ud83d\ude01', 'D83D \\ud83d']) {
       expect(encodePgText(text)).toBe(text);
     }
   });
 
-  it('escapes every string and key of a JSON value, and the JSON text has no \\u0000', () => {
-    const value = { 'k\u0000': ['\u0000', { '\u2400': 'x\u241by' }], n: '12.50', b: true, z: null };
+  it('writes a lone surrogate as ␛ and its hex digits', () => {
+    expect(encodePgText('THANKS \ud83d')).toBe('THANKS \u241bD83D');
+    expect(encodePgText('\udfff\ud800')).toBe('\u241bDFFF\u241bD800');
+  });
+
+  it('escapes every string and key of a JSON value, and the JSON text has no \\u0000 and no lone surrogate', () => {
+    const value = {
+      'k\u0000': ['\u0000', { '\u2400': 'x\u241by' }],
+      n: '12.50',
+      b: true,
+      z: null,
+      'cut \ud83d': { narrative: ['PAYMENT THANKS \ud83d', '\ude00', '😀'] },
+    };
     const json = pgJsonText(value);
     expect(json).not.toContain('\\u0000');
+    expect(json).not.toMatch(/\\ud[89a-f]/i);
+    expect(stringsOf(JSON.parse(json)).every((s) => s.isWellFormed())).toBe(true);
     expect(decodePgJson(JSON.parse(json))).toEqual(value);
-    const clean = { a: 'b', c: ['d'] };
+    const clean = { a: 'b', c: ['d', '😀'] };
     expect(encodePgJson(clean)).toBe(clean);
     expect(pgJsonText(clean)).toBe(JSON.stringify(clean));
   });
@@ -155,7 +193,8 @@ describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
   });
 
   it('is unambiguous for every string over a small alphabet (exhaustive to length 4)', () => {
-    const alphabet = ['\u0000', '\u2400', '\u241b', 'a'];
+    // Lone halves that make a pair when adjacent, and text that looks like the escape of one.
+    const alphabet = ['\u0000', '\u2400', '\u241b', 'a', '\ud83d', '\ude00', 'D83D'];
     let words = [''];
     const seen = new Map<string, string>();
     for (let len = 1; len <= 4; len++) {
@@ -164,9 +203,29 @@ describe('U+0000 escape for Postgres (src/shared/pg-text.ts)', () => {
         const e = encodePgText(w);
         expect(seen.get(e) ?? w).toBe(w);
         seen.set(e, w);
+        expect(e.isWellFormed()).toBe(true);
         expect(decodePgText(e)).toBe(w);
       }
     }
+  });
+
+  it('round-trips any UTF-16 string, lone surrogates included (property)', () => {
+    const unit = fc.oneof(
+      fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+      fc.constantFrom('\u0000', '\u2400', '\u241b', '\ud83d', '\ude00', 'D', '8', '3'),
+    );
+    fc.assert(
+      fc.property(fc.string({ unit }), (text) => {
+        const stored = encodePgText(text);
+        expect(stored.isWellFormed()).toBe(true);
+        expect(stored).not.toContain('\u0000');
+        expect(decodePgText(stored)).toBe(text);
+        if (text.isWellFormed() && !['\u0000', '\u2400', '\u241b'].some((c) => text.includes(c))) {
+          expect(stored).toBe(text);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
