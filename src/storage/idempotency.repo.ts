@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { decodePgJson, encodePgJson, jsonMayNeedPgEncoding } from '../shared/pg-text.ts';
 import type { Executor } from './db.ts';
 
 /**
@@ -13,6 +14,28 @@ export const IDEMPOTENCY_TTL = '24 hours';
  * over. A live request renews its claim several times within this window (src/http/idempotency.ts).
  */
 export const IN_FLIGHT_TAKEOVER_MS = 2 * 60 * 1_000;
+
+/**
+ * A response body may hold bank text that `jsonb` cannot take: U+0000 or a lone surrogate (an account name cut
+ * between the two halves of an emoji). Such a body is kept escaped (src/shared/pg-text.ts) under this one name and
+ * decoded for the replay; any other body is kept as it is, so bodies stored before read as they always did.
+ */
+const ESCAPED_BODY = 'pgTextEscapedBody';
+
+function storedBody(body: unknown): string | undefined {
+  const json = JSON.stringify(body) as string | undefined;
+  return json !== undefined && jsonMayNeedPgEncoding(json)
+    ? JSON.stringify({ [ESCAPED_BODY]: encodePgJson(body) })
+    : json;
+}
+
+function replayedBody(stored: unknown): unknown {
+  const escaped =
+    stored !== null && typeof stored === 'object' && !Array.isArray(stored) && Object.keys(stored).length === 1
+      ? Object.getOwnPropertyDescriptor(stored, ESCAPED_BODY)
+      : undefined;
+  return escaped === undefined ? stored : decodePgJson(escaped.value as unknown);
+}
 
 export type BeginResult =
   | { kind: 'started' }
@@ -102,7 +125,7 @@ export async function beginIdempotentRequest(
     if (existing.status === 'in_flight' || existing.response_status === null) {
       return { kind: 'in_flight' };
     }
-    return { kind: 'replay', status: existing.response_status, body: existing.response_body };
+    return { kind: 'replay', status: existing.response_status, body: replayedBody(existing.response_body) };
   }
   return { kind: 'in_flight' };
 }
@@ -129,7 +152,7 @@ export async function completeIdempotentRequest(
 ): Promise<boolean> {
   const result = await db
     .updateTable('idempotency_keys')
-    .set({ status: 'done', response_status: status, response_body: JSON.stringify(body) })
+    .set({ status: 'done', response_status: status, response_body: storedBody(body) })
     .where('api_key_id', '=', c.apiKeyId)
     .where('key', '=', c.key)
     .where('status', '=', 'in_flight')

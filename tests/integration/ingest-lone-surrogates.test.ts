@@ -194,7 +194,7 @@ describe('a page with text cut between the two halves of an emoji (lone surrogat
     expect(detail.history[0]!.values.description).toContain('THANKS \ud83d');
   });
 
-  it('an account name the bank cut is stored escaped and served exactly (not as U+FFFD)', async () => {
+  it('an account name the bank cut is stored escaped and served exactly (not as U+FFFD), also by an idempotent replay', async () => {
     const name = '東京 OFFICE \ud83d';
     const row = await upsertAccount(api.t.db, {
       id: uuidv7(),
@@ -216,5 +216,21 @@ describe('a page with text cut between the two halves of an emoji (lone surrogat
       await request(api.app).get(`/v1/accounts/${row.id}`).set(bearer(api.adminKey)),
     );
     expect(served.accountName).toBe(name);
+
+    // A mutating call answering the account under an Idempotency-Key: its response is kept for replays (jsonb).
+    const pause = () =>
+      request(api.app)
+        .post(`/v1/accounts/${row.id}/pause`)
+        .set(bearer(api.adminKey))
+        .set('Idempotency-Key', 'pause-cut-name')
+        .send({ reason: 'half an emoji' });
+    const first = await pause();
+    expect(first.status).toBe(200);
+    expect(bodyOf(AccountSchema, first).accountName).toBe(name);
+    const replay = await pause();
+    expect(replay.status).toBe(200);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    expect(bodyOf(AccountSchema, replay).accountName).toBe(name);
   });
 });
