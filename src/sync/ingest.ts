@@ -251,11 +251,15 @@ export function planPage(
       });
     }
   };
-  /** The exact fingerprint key's row, when its own id is absent from this page (else that record claims it by id). */
+  /**
+   * The exact fingerprint key's row, when its own id is absent from this page (else that record claims it by id) and
+   * no record of this page or an earlier page of the walk took it (a look-alike of a day cut by the pages).
+   */
   const byFingerprintKey = (t: NormalizedTransaction) => {
     const fp = byFingerprint.get(t.fingerprintKey);
     const fpKey = fp ? idKey(fp.post_code, fp.jpm_transaction_id) : undefined;
-    return fp && !claimed.has(fp.id) && (fpKey === undefined || !pageIds.has(fpKey)) ? fp : undefined;
+    const free = fp && !claimed.has(fp.id) && !earlier.has(fp.id);
+    return free && (fpKey === undefined || !pageIds.has(fpKey)) ? fp : undefined;
   };
   for (const t of records) {
     if (!t.identityById) {
