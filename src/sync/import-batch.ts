@@ -12,7 +12,14 @@ import type { Database } from '../storage/db.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
-import { ingestTransactionPage, type AccountRef, type LandedOn, type WalkClaims } from './ingest.ts';
+import {
+  ingestTransactionPage,
+  storeHeldRecords,
+  type AccountRef,
+  type HeldRecords,
+  type LandedOn,
+  type WalkClaims,
+} from './ingest.ts';
 import { resolvePending } from './supersede.ts';
 import { countOnRun, finishStandaloneRun, startStandaloneRun } from './sync-run.ts';
 
@@ -116,6 +123,7 @@ export async function importBatch(
   try {
     // The batch is one walk: identical items of a day may fall on two pages (ingest.ts, WalkClaims).
     const claims: WalkClaims = new Set();
+    const held: HeldRecords = [];
     const landed: LandedOn = new Map();
     for (let i = 0; i < Math.max(batch.records.length, 1); i += PAGE) {
       const records = batch.records.slice(i, i + PAGE);
@@ -131,10 +139,12 @@ export async function importBatch(
           runId,
           claims,
           landed,
+          held,
         ),
       );
       input.onProgress?.(i + records.length, batch.records.length);
     }
+    add(await storeHeldRecords(deps.db, account, held, runId, claims, landed));
     // A record that confirmed another channel's row with a field left out counts as that row's look-alike.
     const tally = new PostedDayTally();
     tally.add(

@@ -1,4 +1,5 @@
 import type { SyncCounts } from '../domain/types.ts';
+import { ZERO_COUNTS } from '../domain/types.ts';
 import { contentHash, isIdentityId } from '../normalization/identity.ts';
 import type { NormalizedTransaction, NormalizationReject, RequestedView } from '../normalization/transactions.ts';
 import { uuidv7 } from '../shared/ids.ts';
@@ -159,6 +160,8 @@ interface Plan {
   claimed: Set<string>;
   /** The record of each insert, by position (`looseMatches` may turn an insert into a match). */
   insertRecords: NormalizedTransaction[];
+  /** Records whose re-identification waits for the walk's later pages (`HeldRecords`). */
+  held: NormalizedTransaction[];
 }
 
 /**
@@ -171,11 +174,25 @@ interface Plan {
 export type WalkClaims = Set<string>;
 
 /**
+ * Records of a walk that would re-identify a row (take over a row of the same fingerprint key whose id is not on their
+ * page): that row's own id may still come on a later page of the walk, and then the record is a new look-alike of the
+ * day, not the row's new id. Held until the walk's pages are all stored (`storeHeldRecords`), when every row a record
+ * of the walk matched by id is among the walk's claims. Start one with each walk, as `WalkClaims`.
+ */
+export type HeldRecords = NormalizedTransaction[];
+
+/** Held records beyond which a walk stores them with the ids it has seen so far, so a walk's memory stays bounded. */
+const MAX_HELD = 5000;
+/** Held records are stored in pages no larger than the bank's. */
+const HELD_PAGE = 1000;
+
+/**
  * Decides, for each record, insert / update / nothing. Match order: the bank's id for this account,
  * then the fingerprint key (same content, same occurrence) when the bank re-issued ids for a day.
  * Records without an id key (`identityById` false) come last and match rows without one of their
  * fingerprint group: first a row with the same content, then the same occurrence, then any; so the
- * bank listing id-less look-alikes in another order never makes a duplicate.
+ * bank listing id-less look-alikes in another order never makes a duplicate. `holding`: a record with an id that
+ * would take a row with an id by fingerprint waits in `held` (`HeldRecords`) instead.
  */
 export function planPage(
   account: AccountRef,
@@ -183,6 +200,7 @@ export function planPage(
   existing: readonly (ExistingTransaction & Partial<NotedColumns>)[],
   runId: string | null,
   earlier: ReadonlySet<string> = new Set(),
+  holding = false,
 ): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
   const byId = new Map(
@@ -193,7 +211,7 @@ export function planPage(
   );
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
-  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed, insertRecords: [] };
+  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed, insertRecords: [], held: [] };
   const seenIds = new Set<string>();
   const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
   const apply = (t: NormalizedTransaction, match: ExistingTransaction | undefined, reason: string) => {
@@ -277,6 +295,11 @@ export function planPage(
       apply(t, match, 'bank_changed_record');
     } else {
       const fp = byFingerprintKey(t);
+      if (holding && fp && idKey(fp.post_code, fp.jpm_transaction_id) !== undefined) {
+        // The row's own id may be on a later page of the walk (HeldRecords).
+        plan.held.push(t);
+        continue;
+      }
       apply(t, fp, 're_identified');
     }
   }
@@ -555,7 +578,9 @@ function carryingNotKeptNotes(t: NormalizedTransaction, match: ExistingTransacti
  * Writes one page of normalized records and the run's progress in ONE database transaction, under
  * the account's write lock; nothing is written for unchanged records (no row versions, no WAL).
  * Never called with a bank request in flight inside the transaction. `walk`: the rows earlier pages of
- * the same walk took (`WalkClaims`); this page's are added to it once the page has committed.
+ * the same walk took (`WalkClaims`); this page's are added to it once the page has committed. `held`: the walk's
+ * records that wait for its later pages (`HeldRecords`), this page's added to it; without it, the page is decided
+ * as if it were the walk's last. Past `MAX_HELD` records they are stored at once (counted in this page's counts).
  */
 export async function ingestTransactionPage(
   db: Database,
@@ -564,8 +589,10 @@ export async function ingestTransactionPage(
   runId: string | null,
   walk?: WalkClaims,
   landed?: LandedOn,
+  held?: HeldRecords,
 ): Promise<SyncCounts> {
   let claimed: ReadonlySet<string> = new Set();
+  let heldHere: readonly NormalizedTransaction[] = [];
   const result = await db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const state = await accountWriteState(trx, account.id);
@@ -588,7 +615,8 @@ export async function ingestTransactionPage(
       );
       existing.push(...group.filter((e) => !known.has(e.id)));
     }
-    const plan = planPage(account, page.records, existing, runId, walk);
+    const plan = planPage(account, page.records, existing, runId, walk, held !== undefined);
+    heldHere = plan.held;
     if (plan.insertRecords.length > 0) {
       await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state);
     }
@@ -610,10 +638,11 @@ export async function ingestTransactionPage(
     // A bad record of an earlier sync that the bank now sends usable is resolved by this page; only when the account
     // had an open one (pages open them only under this lock, and this page's own come after).
     if (state.openRejects) {
+      const waiting = new Set(plan.held);
       await resolveRejectsStored(
         trx,
         account.id,
-        page.records.flatMap((r) => (r.jpmTransactionId === '' ? [] : [r.jpmTransactionId])),
+        page.records.flatMap((r) => (r.jpmTransactionId === '' || waiting.has(r) ? [] : [r.jpmTransactionId])),
         rejects.flatMap((r) => r.record_hash ?? []),
       );
     }
@@ -637,5 +666,42 @@ export async function ingestTransactionPage(
   for (const id of claimed) {
     walk?.add(id);
   }
+  if (held) {
+    held.push(...heldHere);
+    if (held.length > MAX_HELD) {
+      addCounts(result, await storeHeldRecords(db, account, held, runId, walk, landed));
+    }
+  }
   return result;
+}
+
+/**
+ * Stores a walk's held records (`HeldRecords`) once its pages are all stored (also when the client restarts the walk:
+ * they are the records of a walk it stopped), decided against every row the walk's pages took, so a record
+ * re-identifies only a row whose id the walk did not send and no other record took. Empties `held`; its counts fetch
+ * nothing (their pages counted them as fetched).
+ */
+export async function storeHeldRecords(
+  db: Database,
+  account: AccountRef,
+  held: HeldRecords,
+  runId: string | null,
+  walk?: WalkClaims,
+  landed?: LandedOn,
+): Promise<SyncCounts> {
+  const total: SyncCounts = { ...ZERO_COUNTS };
+  while (held.length > 0) {
+    const records = held.splice(0, HELD_PAGE);
+    addCounts(
+      total,
+      await ingestTransactionPage(db, account, { records, rejects: [], fetched: 0 }, runId, walk, landed),
+    );
+  }
+  return total;
+}
+
+function addCounts(total: SyncCounts, c: SyncCounts): void {
+  for (const k of Object.keys(c) as (keyof SyncCounts)[]) {
+    total[k] += c[k];
+  }
 }

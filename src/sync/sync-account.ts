@@ -20,7 +20,9 @@ import {
   ingestTransactionPage,
   requestedView,
   resolveRejectsOfCompleteWalk,
+  storeHeldRecords,
   type AccountRef,
+  type HeldRecords,
   type LandedOn,
   type WalkClaims,
 } from './ingest.ts';
@@ -198,6 +200,8 @@ async function walkTransactions(
   const occurrences = new OccurrenceCounter();
   // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
   const claims: WalkClaims = new Set();
+  // Records that would re-identify a row whose id a later page of the walk may still send (ingest.ts).
+  const held: HeldRecords = [];
   let walk: number | undefined;
   for await (const page of client.transactionPages({
     ...query,
@@ -205,7 +209,8 @@ async function walkTransactions(
   })) {
     if (page.walk !== walk) {
       // A new walk (the client restarted because the data shifted, or moved to the next sub-range):
-      // occurrence numbers count from the start of the walk again.
+      // occurrence numbers count from the start of the walk again, after the last walk's held records are stored.
+      add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
       occurrences.reset();
       claims.clear();
       walk = page.walk;
@@ -252,6 +257,7 @@ async function walkTransactions(
         job.runId,
         claims,
         landed,
+        held,
       ),
     );
     // A record without the bank's id that confirmed another channel's row with a field left out counts as
@@ -266,6 +272,8 @@ async function walkTransactions(
       }),
     );
   }
+  // The walk's ids are all known. A walk that threw stores none of its held records: the run fails and is retried.
+  add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
 }
 
 /** A wire reject belongs to the account unless it names another one. */

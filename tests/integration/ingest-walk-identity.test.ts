@@ -3,7 +3,16 @@ import type { WireTransaction } from '../../src/jpm/wire.schemas.ts';
 import { OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import type { Database } from '../../src/storage/db.ts';
-import { ingestTransactionPage, type AccountRef, type WalkClaims } from '../../src/sync/ingest.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
+import {
+  ingestTransactionPage,
+  storeHeldRecords,
+  type AccountRef,
+  type HeldRecords,
+  type WalkClaims,
+} from '../../src/sync/ingest.ts';
+import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -27,19 +36,53 @@ const fee = (jpmAccountId: string, transactionId: string): WireTransaction =>
     shortDescription: 'SERVICE FEE',
   });
 
-/** Stores one walk of the bank's pages as a sync does: one occurrence count and one set of claims for the walk. */
+/**
+ * Stores one walk of the bank's pages as a sync does: one occurrence count, one set of claims and one set of held
+ * records for the walk, the held records stored once its pages are all in.
+ */
 async function walk(db: Database, account: AccountRef, pages: readonly (readonly WireTransaction[])[]) {
   const occurrences = new OccurrenceCounter();
   const claims: WalkClaims = new Set();
+  const held: HeldRecords = [];
   const total = { inserted: 0, updated: 0, unchanged: 0, rejected: 0 };
-  for (const records of pages) {
-    const page = normalizeTransactions(records, occurrences, 0, { requested: 'prior_day' });
-    const counts = await ingestTransactionPage(db, account, { ...page, fetched: records.length }, null, claims);
+  const add = (counts: typeof total) => {
     for (const k of Object.keys(total) as (keyof typeof total)[]) {
       total[k] += counts[k];
     }
+  };
+  for (const records of pages) {
+    const page = normalizeTransactions(records, occurrences, 0, { requested: 'prior_day' });
+    add(await ingestTransactionPage(db, account, { ...page, fetched: records.length }, null, claims, undefined, held));
   }
+  add(await storeHeldRecords(db, account, held, null, claims));
   return total;
+}
+
+/**
+ * The bank's side of the sync port answering each transactions call with the next scripted walk (its pages as the
+ * J.P. Morgan client yields them after parsing): the page cuts of a day are what these tests are about.
+ */
+function scriptedBank(walks: readonly (readonly (readonly WireTransaction[])[])[]): BankClient {
+  let call = 0;
+  return {
+    async *transactionPages() {
+      const pages = walks[call++] ?? [];
+      const totalRecords = pages.reduce((n, p) => n + p.length, 0);
+      const answers = pages.map((records, i): TransactionPage => ({
+        walk: 1,
+        pageNumber: i + 1,
+        totalPages: pages.length,
+        totalRecords,
+        records: [...records],
+        rejects: [],
+      }));
+      for (const page of answers) {
+        // Each page is its own answer, as a bank call's is.
+        yield await Promise.resolve(page);
+      }
+    },
+    getBalances: () => Promise.resolve({ accounts: [] }),
+  };
 }
 
 describe('records with their own ids among look-alikes on several pages of one walk', () => {
@@ -86,6 +129,74 @@ describe('records with their own ids among look-alikes on several pages of one w
     const after = await stored(ref.id);
     expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
     // A and B keep their rows; C is a row of its own; nobody was re-identified.
+    expect(after.rows.filter((r) => r.jpm_transaction_id !== 'TXN-C')).toEqual(before.rows);
+    expect(after.decisions).toEqual([]);
+  });
+
+  it('a new look-alike on page 1 never takes the row of a record whose id comes on a later page', async () => {
+    const { ref, f } = await setUp();
+    await walk(t.db, ref, [[f('TXN-A'), f('TXN-B')]]);
+    const before = await stored(ref.id);
+    // A late fee C first; A and B, each with its id, on the next page: C's fingerprint key is A's of the last sync.
+    expect(await walk(t.db, ref, [[f('TXN-C')], [f('TXN-A'), f('TXN-B')]])).toEqual({
+      inserted: 1,
+      updated: 0,
+      unchanged: 2,
+      rejected: 0,
+    });
+    const after = await stored(ref.id);
+    expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
+    expect(after.rows.filter((r) => r.jpm_transaction_id !== 'TXN-C')).toEqual(before.rows);
+    expect(after.decisions).toEqual([]);
+  });
+
+  it('re-identifies a row whose id no page of the walk sent, when its new id came on an earlier page', async () => {
+    const { ref, f } = await setUp();
+    await walk(t.db, ref, [[f('TXN-A'), f('TXN-B')]]);
+    const before = await stored(ref.id);
+    // The bank re-issued A's id as X; B, still B, on the next page.
+    expect(await walk(t.db, ref, [[f('TXN-X')], [f('TXN-B')]])).toEqual({
+      inserted: 0,
+      updated: 1,
+      unchanged: 1,
+      rejected: 0,
+    });
+    const after = await stored(ref.id);
+    const rowA = before.rows.find((r) => r.jpm_transaction_id === 'TXN-A')!;
+    expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-B', 'TXN-X']);
+    expect(after.rows.find((r) => r.jpm_transaction_id === 'TXN-X')!.id).toBe(rowA.id);
+    expect(after.decisions).toMatchObject([
+      {
+        transaction_id: rowA.id,
+        decision: 're_identified',
+        evidence: { previousJpmTransactionId: 'TXN-A', newJpmTransactionId: 'TXN-X' },
+      },
+    ]);
+  });
+
+  it('a sync whose walk sends the new look-alike first keeps every fee on its own row', async () => {
+    const { ref, f } = await setUp();
+    const bank = scriptedBank([[[f('TXN-A'), f('TXN-B')]], [[f('TXN-C')], [f('TXN-A')], [f('TXN-B')]]]);
+    const deps = {
+      db: t.db,
+      clientFor: () => Promise.resolve(bank),
+      now: () => new Date('2026-10-07T17:00:00Z'),
+      logger: createLogger('sync'),
+      lookbackDays: 5,
+    };
+    const job = {
+      runId: null,
+      accountId: ref.id,
+      mode: 'range' as const,
+      from: DAY,
+      to: DAY,
+      kinds: ['transactions' as const],
+    };
+    await syncAccountWindow(deps, job);
+    const before = await stored(ref.id);
+    expect(await syncAccountWindow(deps, job)).toMatchObject({ fetched: 3, inserted: 1, updated: 0, unchanged: 2 });
+    const after = await stored(ref.id);
+    expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
     expect(after.rows.filter((r) => r.jpm_transaction_id !== 'TXN-C')).toEqual(before.rows);
     expect(after.decisions).toEqual([]);
   });
