@@ -433,13 +433,15 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
 
 /**
  * Resolves open transaction rejects of an account whose record a later sync stored: same J.P. Morgan
- * id. `exceptHashes` are the bad records of the same page (still bad, so not resolved). Returns the count.
+ * id. `exceptHashes` are the bad records of the same page (still bad, so not resolved); `exceptReasons`,
+ * rejects that storing a record with their id does not resolve. Returns the count.
  */
 export async function resolveRejectsStored(
   ex: Executor,
   accountId: string,
   jpmIds: readonly string[],
   exceptHashes: readonly string[],
+  exceptReasons: readonly string[] = [],
 ): Promise<number> {
   if (jpmIds.length === 0) {
     return 0;
@@ -447,9 +449,8 @@ export async function resolveRejectsStored(
   const r = await sql`
     update sync_rejects set resolved_at = now(), resolution = 'stored'
     where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null
-      and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[]) and record_hash <> all(${exceptHashes}::text[])`.execute(
-    ex,
-  );
+      and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[]) and record_hash <> all(${exceptHashes}::text[])
+      and reason <> all(${exceptReasons}::text[])`.execute(ex);
   return Number(r.numAffectedRows ?? 0n);
 }
 

@@ -162,6 +162,21 @@ interface Plan {
   insertRecords: NormalizedTransaction[];
   /** Records whose re-identification waits for the walk's later pages (`HeldRecords`). */
   held: NormalizedTransaction[];
+  /** Records whose id a record before them in the walk had, with other content: rejects (`conflictReject`). */
+  conflicts: NormalizationReject[];
+}
+
+/** The reason of a record whose id an earlier record of the walk had, with other content. */
+const ID_CONFLICT_REASON = 'transactionId: sent again in the same walk with other content; the first copy is stored';
+
+/**
+ * A record whose `transactionId` an earlier record of the same walk (this page or an earlier one) had, with other
+ * content: one id is one row, so the first copy is stored and this one is a reject, named, never dropped in silence
+ * (an identical copy is the same record, the bank's pages shifted under the walk: unchanged). `index`: the record's
+ * position among the page's records.
+ */
+function conflictReject(t: NormalizedTransaction, index: number): NormalizationReject {
+  return { index, reason: ID_CONFLICT_REASON, raw: t.raw, fields: ['transactionId'] };
 }
 
 /**
@@ -211,8 +226,18 @@ export function planPage(
   );
   const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
   const claimed = new Set<string>();
-  const plan: Plan = { inserts: [], updates: [], decisions: [], unchanged: 0, claimed, insertRecords: [], held: [] };
-  const seenIds = new Set<string>();
+  const plan: Plan = {
+    inserts: [],
+    updates: [],
+    decisions: [],
+    unchanged: 0,
+    claimed,
+    insertRecords: [],
+    held: [],
+    conflicts: [],
+  };
+  // The first record of each id on this page, by id key.
+  const seenIds = new Map<string, NormalizedTransaction>();
   const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
   const apply = (t: NormalizedTransaction, match: ExistingTransaction | undefined, reason: string) => {
     if (!match) {
@@ -279,19 +304,27 @@ export function planPage(
     const free = fp && !claimed.has(fp.id) && !earlier.has(fp.id);
     return free && (fpKey === undefined || !pageIds.has(fpKey)) ? fp : undefined;
   };
-  for (const t of records) {
+  for (const [index, t] of records.entries()) {
     if (!t.identityById) {
       continue;
     }
     const key = `${t.recordClass}|${t.jpmTransactionId}`;
-    if (seenIds.has(key)) {
-      // The same id twice in one walk (pages shifted under us): the first copy wins.
-      plan.unchanged++;
+    const first = seenIds.get(key);
+    if (first) {
+      // The same id twice on one page: the same record again (pages shifted under us), or a conflict.
+      if (first.contentHash === t.contentHash) {
+        plan.unchanged++;
+      } else {
+        plan.conflicts.push(conflictReject(t, index));
+      }
       continue;
     }
-    seenIds.add(key);
+    seenIds.set(key, t);
     const match = byId.get(key);
-    if (match && !claimed.has(match.id)) {
+    if (match && earlier.has(match.id) && match.content_hash !== t.contentHash) {
+      // An earlier page of the walk sent this id (its row took it then) with other content: the first copy stands.
+      plan.conflicts.push(conflictReject(t, index));
+    } else if (match && !claimed.has(match.id)) {
       apply(t, match, 'bank_changed_record');
     } else {
       const fp = byFingerprintKey(t);
@@ -634,7 +667,7 @@ export async function ingestTransactionPage(
         kind: 'modified' as const,
       })),
     );
-    const rejects = page.rejects.map((r) => rejectRow(account, r, runId));
+    const rejects = [...page.rejects, ...plan.conflicts].map((r) => rejectRow(account, r, runId));
     // A bad record of an earlier sync that the bank now sends usable is resolved by this page; only when the account
     // had an open one (pages open them only under this lock, and this page's own come after).
     if (state.openRejects) {
@@ -644,6 +677,8 @@ export async function ingestTransactionPage(
         account.id,
         page.records.flatMap((r) => (r.jpmTransactionId === '' || waiting.has(r) ? [] : [r.jpmTransactionId])),
         rejects.flatMap((r) => r.record_hash ?? []),
+        // Storing a record with the id of a conflict's reject is storing its first copy: that resolves nothing.
+        [ID_CONFLICT_REASON],
       );
     }
     await insertRejects(trx, rejects);
@@ -655,7 +690,7 @@ export async function ingestTransactionPage(
       unchanged: plan.unchanged + (plan.inserts.length - insertedIds.length) + (plan.updates.length - updated),
       superseded: 0,
       removed: 0,
-      rejected: page.rejects.length,
+      rejected: page.rejects.length + plan.conflicts.length,
       balances: 0,
     };
     if (runId) {

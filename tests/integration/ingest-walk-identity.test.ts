@@ -201,3 +201,73 @@ describe('records with their own ids among look-alikes on several pages of one w
     expect(after.decisions).toEqual([]);
   });
 });
+
+describe('the same transactionId twice in one walk', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  async function setUp() {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const ref: AccountRef = { id: account.id, organizationId: account.organizationId };
+    const first = wireTransaction({ transactionId: 'TXN-7', jpmAccountId: account.jpmAccountId, asOfDate: DAY });
+    // The same id, other money facts: another day, direction and amount.
+    const other = wireTransaction({
+      transactionId: 'TXN-7',
+      jpmAccountId: account.jpmAccountId,
+      asOfDate: '2026-10-06',
+      amount: '999.00',
+      direction: 'DEBIT',
+    });
+    return { ref, first, other };
+  }
+
+  async function outcome(accountId: string) {
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['jpm_transaction_id', 'booking_date', 'amount_minor', 'direction'])
+      .where('account_id', '=', accountId)
+      .execute();
+    const rejects = await t.db
+      .selectFrom('sync_rejects')
+      .select(['jpm_transaction_id', 'booking_date', 'fields', 'reason', 'seen_count', 'resolved_at'])
+      .where('account_id', '=', accountId)
+      .execute();
+    return { rows, rejects };
+  }
+
+  const FIRST_STORED = [{ jpm_transaction_id: 'TXN-7', booking_date: DAY, amount_minor: '10000', direction: 'credit' }];
+  const OTHER_REJECTED = {
+    jpm_transaction_id: 'TXN-7',
+    booking_date: '2026-10-06',
+    fields: ['transactionId'],
+    reason: expect.stringMatching(/^transactionId: sent again in the same walk with other content/) as unknown,
+    resolved_at: null,
+  };
+
+  it('on one page with other content: the first copy is stored, the other is a reject naming the id', async () => {
+    const { ref, first, other } = await setUp();
+    expect(await walk(t.db, ref, [[first, other]])).toEqual({ inserted: 1, updated: 0, unchanged: 0, rejected: 1 });
+    expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [{ ...OTHER_REJECTED, seen_count: 1 }] });
+  });
+
+  it('on two pages with other content: the same outcome as on one page', async () => {
+    const { ref, first, other } = await setUp();
+    expect(await walk(t.db, ref, [[first], [other]])).toEqual({ inserted: 1, updated: 0, unchanged: 0, rejected: 1 });
+    expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [{ ...OTHER_REJECTED, seen_count: 1 }] });
+    // The same walk again: the stored first copy does not resolve the other's reject; it is seen again, still open.
+    expect(await walk(t.db, ref, [[first], [other]])).toEqual({ inserted: 0, updated: 0, unchanged: 1, rejected: 1 });
+    expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [{ ...OTHER_REJECTED, seen_count: 2 }] });
+  });
+
+  it('an identical copy (the pages shifted under the walk) is the same record, unchanged, on one page or two', async () => {
+    const { ref, first } = await setUp();
+    expect(await walk(t.db, ref, [[first, first]])).toEqual({ inserted: 1, updated: 0, unchanged: 1, rejected: 0 });
+    expect(await walk(t.db, ref, [[first], [first]])).toEqual({ inserted: 0, updated: 0, unchanged: 2, rejected: 0 });
+    expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [] });
+  });
+});
