@@ -28,13 +28,16 @@ export function isoDay() {
 
 /** Parses one part of a request; failures become a ValidationError whose field paths start with the part. */
 export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: Part): z.output<S> {
-  const nul = nulPaths(value, part);
-  if (nul.length > 0) {
-    // Postgres text cannot hold U+0000: refused here with the field named, not by the database as "a value is
-    // malformed".
+  const unstorable = unstorableText(value, part);
+  if (unstorable.length > 0) {
+    // Postgres text cannot hold U+0000, and a lone UTF-16 surrogate (half of a character) would be stored as U+FFFD:
+    // refused here with the field named, not by the database as "a value is malformed" nor changed silently.
+    const nul = unstorable.some((f) => f.message === NUL_MESSAGE);
     throw new ValidationError(
-      'A text value holds the NUL character (U+0000), which cannot be stored; remove it.',
-      nul.map((path) => ({ path, message: 'must not contain U+0000' })),
+      nul
+        ? 'A text value holds the NUL character (U+0000), which cannot be stored; remove it.'
+        : 'A text value holds half of a character (a lone UTF-16 surrogate), which cannot be stored; send whole characters.',
+      unstorable,
     );
   }
   const result = schema.safeParse(value);
@@ -51,24 +54,41 @@ export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: 
   return result.data;
 }
 
-/** The paths of the strings (and object keys) in `value` that hold U+0000; at most 20, to a depth of 32. */
-function nulPaths(value: unknown, path: string, out: string[] = [], depth = 0): string[] {
+const NUL_MESSAGE = 'must not contain U+0000';
+const SURROGATE_MESSAGE = 'must not contain a lone UTF-16 surrogate (half of a character)';
+
+function problemOf(text: string): string | undefined {
+  return text.includes('\u0000') ? NUL_MESSAGE : text.isWellFormed() ? undefined : SURROGATE_MESSAGE;
+}
+
+/**
+ * The strings (and object keys) in `value` that cannot be stored as sent (U+0000, a lone surrogate), with their paths;
+ * at most 20, to a depth of 32.
+ */
+function unstorableText(
+  value: unknown,
+  path: string,
+  out: { path: string; message: string }[] = [],
+  depth = 0,
+): { path: string; message: string }[] {
   if (out.length >= 20 || depth > 32) {
     return out;
   }
   if (typeof value === 'string') {
-    if (value.includes('\u0000')) {
-      out.push(path);
+    const message = problemOf(value);
+    if (message) {
+      out.push({ path, message });
     }
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => nulPaths(v, `${path}.${i}`, out, depth + 1));
+    value.forEach((v, i) => unstorableText(v, `${path}.${i}`, out, depth + 1));
   } else if (typeof value === 'object' && value !== null) {
     for (const [k, v] of Object.entries(value)) {
-      const at = `${path}.${k.replaceAll('\u0000', '\\u0000')}`;
-      if (k.includes('\u0000')) {
-        out.push(at);
+      const at = `${path}.${JSON.stringify(k).slice(1, -1)}`;
+      const message = problemOf(k);
+      if (message) {
+        out.push({ path: at, message });
       }
-      nulPaths(v, at, out, depth + 1);
+      unstorableText(v, at, out, depth + 1);
     }
   }
   return out;

@@ -144,6 +144,25 @@ describe('admin API', () => {
       ).toEqual([]);
     });
 
+    it('400 naming the field for text holding half of a character (a lone surrogate), never stored as U+FFFD', async () => {
+      const named = expectProblem(
+        await request(api.app)
+          .post('/v1/organizations')
+          .set(admin)
+          .set('content-type', 'application/json')
+          .send('{"name":"Acme \\ud83d Corp"}'),
+        400,
+        'validation_failed',
+      );
+      expect(named.errors).toEqual([
+        { path: 'body.name', message: 'must not contain a lone UTF-16 surrogate (half of a character)' },
+      ]);
+      expect(named.detail).toMatch(/half of a character/);
+      expect(
+        await api.t.db.selectFrom('organizations').select('id').where('name', 'like', 'Acme %Corp').execute(),
+      ).toEqual([]);
+    });
+
     it('400 malformed_path for a path whose percent-encoding does not decode', async () => {
       for (const path of ['/v1/accounts/%E0%A4%A', '/v1/accounts/%']) {
         const res = expectProblem(await request(api.app).get(path).set(admin), 400, 'malformed_path');
