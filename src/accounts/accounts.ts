@@ -104,7 +104,10 @@ async function setStatus(
   return (await getAccount(deps.db, account.id)) ?? account;
 }
 
-/** No scheduled syncs (its job schedulers are removed) and no manual ones until resumed. 409 when removed. */
+/**
+ * No scheduled syncs (its job schedulers are removed) and no manual ones until resumed; a run requested before stops
+ * before its next window (sync/sync-run.ts). 409 when removed.
+ */
 export async function pauseAccount(
   deps: Pick<AccountServiceDeps, 'db' | 'queues'>,
   account: AccountRow,

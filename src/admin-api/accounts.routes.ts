@@ -168,7 +168,9 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       auditTarget: 'account',
       summary: 'Pause an account',
       description:
-        'No scheduled syncs (its job schedulers are removed) and no manual ones until resumed. Pausing a paused account changes nothing.',
+        'No scheduled syncs (its job schedulers are removed) and no manual ones until resumed. A run requested before the ' +
+        'pause ends `cancelled` (error `account_paused`) before its next window calls the bank; a window already running ' +
+        'finishes. Pausing a paused account changes nothing.',
       request: { params: IdParams, body: z.object({ reason: z.string().trim().max(500).optional() }) },
       response: { status: 200, schema: AccountSchema, description: 'The paused account' },
       errors: [409],

@@ -74,13 +74,11 @@ const windowIds = (p: JobPayload<'sync-window'>): WindowIds => ({
 /** One window of a run: single flight per account, guarded by the integration's limiter and circuit. */
 async function syncWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>): Promise<unknown> {
   const p = ctx.payload;
-  // A window already ended (before a crash kept BullMQ from hearing of it), or of a run that ended, skips.
+  // A window already ended (before a crash kept BullMQ from hearing of it), of a run that ended, or of an account
+  // that stopped syncing, skips; startWindow asks again once the account's lock is held.
   const skipped = await windowSkipReason(deps.db, windowIds(p));
   if (skipped !== undefined) {
-    if (skipped === 'run_missing') {
-      ctx.log.warn('sync window has no run rows; nothing to do');
-    }
-    return { skipped };
+    return windowSkipped(ctx, skipped);
   }
   const lock = await deps.locks.tryAcquire(p.accountId);
   if (!lock) {
@@ -97,9 +95,25 @@ async function syncWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>): Pr
   }
 }
 
-async function runWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>, probe: boolean): Promise<SyncCounts> {
+function windowSkipped(ctx: JobContext<'sync-window'>, skipped: string): { skipped: string } {
+  if (skipped === 'run_missing') {
+    ctx.log.warn('sync window has no run rows; nothing to do');
+  } else if (skipped.startsWith('account_') || skipped.startsWith('integration_')) {
+    ctx.log.info({ reason: skipped }, 'sync run cancelled: the account stopped syncing');
+  }
+  return { skipped };
+}
+
+async function runWindow(
+  deps: HandlerDeps,
+  ctx: JobContext<'sync-window'>,
+  probe: boolean,
+): Promise<SyncCounts | { skipped: string }> {
   const p = ctx.payload;
-  await startWindow(deps.db, windowIds(p));
+  const skipped = await startWindow(deps.db, windowIds(p));
+  if (skipped !== undefined) {
+    return windowSkipped(ctx, skipped);
+  }
   let counts: SyncCounts;
   try {
     counts = await syncAccountWindow(deps.sync, {

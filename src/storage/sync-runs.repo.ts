@@ -155,10 +155,12 @@ export async function writeRunNotes(
     where r.id = ${id}`.execute(ex);
 }
 
-export async function markRunStarted(ex: Executor, id: string): Promise<void> {
-  await sql`
+/** Counts an attempt on an unfinished run (`running` from then on); false when the run had ended, so must not start. */
+export async function markRunStarted(ex: Executor, id: string): Promise<boolean> {
+  const r = await sql`
     update sync_runs set status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1
-    where id = ${id} and status in ('queued', 'running', 'failed')`.execute(ex);
+    where id = ${id} and status in ('queued', 'running')`.execute(ex);
+  return (r.numAffectedRows ?? 0n) > 0n;
 }
 
 /**
@@ -336,9 +338,11 @@ export async function markRunFailed(ex: Executor, runId: string, error: RunError
   return (r.numAffectedRows ?? 0n) > 0n;
 }
 
-/** Sets an unfinished parent run `cancelled` and finished; true when this call changed it. */
-export async function markParentCancelled(ex: Executor, parentRunId: string): Promise<boolean> {
-  const r = await sql`update sync_runs set status = 'cancelled', finished_at = now()
+/** Sets an unfinished parent run `cancelled` and finished, with why when given; true when this call changed it. */
+export async function markParentCancelled(ex: Executor, parentRunId: string, error?: RunError): Promise<boolean> {
+  const r = await sql`update sync_runs set status = 'cancelled', finished_at = now(),
+      error_code = coalesce(${error?.code ?? null}, error_code),
+      error_message = coalesce(${error?.message ?? null}, error_message)
     where id = ${parentRunId} and parent_run_id is null and status in ('queued', 'running')`.execute(ex);
   return (r.numAffectedRows ?? 0n) > 0n;
 }
@@ -347,7 +351,7 @@ export async function markParentCancelled(ex: Executor, parentRunId: string): Pr
 export async function lockRunForUpdate(ex: Executor, runId: string) {
   return ex
     .selectFrom('sync_runs')
-    .select(['status', 'finished_at', 'started_at', 'error_code', 'error_message'])
+    .select(['status', 'account_id', 'finished_at', 'started_at', 'error_code', 'error_message'])
     .where('id', '=', runId)
     .forUpdate()
     .executeTakeFirst();

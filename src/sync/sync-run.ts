@@ -1,9 +1,12 @@
+import { isUnscheduledStage } from '../domain/sync-rules.ts';
 import type { SyncCounts, SyncMode, SyncRunStatus } from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { IsoDate } from '../shared/time.ts';
+import { getAccount } from '../storage/accounts.repo.ts';
 import { lockAccountTriggers } from '../storage/advisory-locks.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
+import { getIntegrationSyncState } from '../storage/integrations.repo.ts';
 import {
   addRunCounts,
   cancelQueuedWindows,
@@ -143,12 +146,46 @@ export async function openRun(
 }
 
 /**
- * Why a window's job has nothing to do, or undefined when it should run: its rows are missing, the
- * window already ended (recorded before a crash kept BullMQ from hearing of it), or its run was
- * cancelled or failed, in which case the window is ended `cancelled` here (`run_cancelled`, `run_failed`).
+ * Why a window's job must not run now, or undefined when it may (`stopReason`). Checked before the job waits for the
+ * account's lock, so a window of a run that ended or of an account that stopped syncing does not wait at all;
+ * `startWindow` checks again once the lock is held.
  */
 export async function windowSkipReason(db: Database, ids: WindowIds): Promise<string | undefined> {
-  const [parent, window] = await Promise.all([getSyncRun(db, ids.parentRunId), getSyncRun(db, ids.windowRunId)]);
+  return db.transaction().execute((trx) => stopReason(trx, ids));
+}
+
+/**
+ * A window's attempt starts, unless it must not (`stopReason`, in the same transaction as the start, so a cancel or a
+ * pause that committed while the job waited for the account's lock is seen, and a window that ended is never started
+ * again). The window counts the attempt, and the parent turns `running` with its first window. Returns why the window
+ * must not run (its job then ends without calling the bank), or undefined when it runs.
+ */
+export async function startWindow(db: Database, ids: WindowIds): Promise<string | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const stop = await stopReason(trx, ids);
+    if (stop !== undefined) {
+      return stop;
+    }
+    if (!(await markRunStarted(trx, ids.windowRunId))) {
+      return 'window_finished';
+    }
+    await markParentRunning(trx, ids.parentRunId);
+    return undefined;
+  });
+}
+
+/**
+ * Why a window must not run, inside the caller's transaction: its rows are missing (`run_missing`); the window already
+ * ended, recorded before a crash kept BullMQ from hearing of it (`window_finished`); its run was cancelled or failed,
+ * and the window is ended `cancelled` (`run_cancelled`, `run_failed`); or its account or integration stopped syncing
+ * since the run was requested (paused, removed, failed): the run is cancelled with that as its error
+ * (`account_paused`, `integration_paused`, …), with this window and those not started yet, as a person's cancel would.
+ */
+async function stopReason(trx: Executor, ids: WindowIds): Promise<string | undefined> {
+  // The parent's row first, as cancelRunTree and finalizeRun lock it (then its windows): a cancel that committed
+  // before this lock is seen below, and one that comes after waits until this window has started.
+  const parent = await lockRunForUpdate(trx, ids.parentRunId);
+  const window = await getSyncRun(trx, ids.windowRunId);
   if (!parent || !window) {
     return 'run_missing';
   }
@@ -156,18 +193,44 @@ export async function windowSkipReason(db: Database, ids: WindowIds): Promise<st
     return 'window_finished';
   }
   if (parent.status === 'cancelled' || parent.status === 'failed') {
-    await endWindow(db, ids, 'cancelled');
+    await endWindowRun(trx, ids.windowRunId, ids.parentRunId, 'cancelled');
     return `run_${parent.status}`;
+  }
+  const stopped = parent.account_id === null ? undefined : await syncStopped(trx, parent.account_id);
+  if (stopped) {
+    await markParentCancelled(trx, ids.parentRunId, stopped);
+    await endWindowRun(trx, ids.windowRunId, ids.parentRunId, 'cancelled');
+    await cancelQueuedWindows(trx, ids.parentRunId);
+    return stopped.code;
   }
   return undefined;
 }
 
-/** A window's attempt starts: the window counts the attempt, and the parent turns `running` with its first window. */
-export async function startWindow(db: Database, ids: WindowIds): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await markRunStarted(trx, ids.windowRunId);
-    await markParentRunning(trx, ids.parentRunId);
-  });
+/**
+ * Why an account may not sync any more, by the rule a trigger applies (the account active, its integration in a stage
+ * that syncs): a pause, a removal or an entitlement failure after the run was requested stops its windows not
+ * started yet. A stopped `sync_status` (certificate failure) does not: a person's trigger is how its fix is tried.
+ */
+async function syncStopped(ex: Executor, accountId: string): Promise<RunError | undefined> {
+  const account = await getAccount(ex, accountId);
+  if (!account) {
+    return undefined;
+  }
+  if (account.status !== 'active') {
+    const why = account.status_reason ? ` (${account.status_reason})` : '';
+    return {
+      code: `account_${account.status}`,
+      message: `account ${account.status}${why} after the run was requested; windows not started yet were cancelled`,
+    };
+  }
+  const integration = await getIntegrationSyncState(ex, account.integration_id);
+  if (integration && isUnscheduledStage(integration.stage)) {
+    return {
+      code: `integration_${integration.stage}`,
+      message: `integration ${integration.stage} after the run was requested; windows not started yet were cancelled`,
+    };
+  }
+  return undefined;
 }
 
 /**
