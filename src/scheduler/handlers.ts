@@ -2,17 +2,14 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { isSyncStopped, isUnscheduledStage } from '../domain/sync-rules.ts';
 import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
-import { syncRecordsTotal, syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { analyzeChangedTables, BULK_WRITTEN_TABLES } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getIntegrationSyncState, setIntegrationSyncStatus } from '../storage/integrations.repo.ts';
-import { getSyncRun } from '../storage/sync-runs.repo.ts';
 import { syncAccountWindow, type SyncDeps } from '../sync/sync-account.ts';
 import {
   completeWindow,
   failWindow,
-  finalizeRun,
   noteWindowError,
   startWindow,
   windowSkipReason,
@@ -23,7 +20,7 @@ import type { IntegrationGuard } from './integration-guard.ts';
 import type { JobName, JobPayload } from './jobs.ts';
 import type { Queues } from './queues.ts';
 import { classifyFailure } from './retry-policy.ts';
-import { deterministicUuid, triggerSync } from './runs.ts';
+import { deterministicUuid, endRun, triggerSync } from './runs.ts';
 import { reconcileSchedules } from './schedules.ts';
 import type { SingleFlight } from './single-flight.ts';
 
@@ -189,41 +186,11 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
   throw err;
 }
 
-const RECORD_OUTCOMES = ['inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances'] as const;
-
 /** The parent of a run: runs after every window ended (succeeded or gave up) and records the outcome. */
 async function syncAccount(deps: HandlerDeps, ctx: JobContext<'sync-account'>): Promise<unknown> {
-  const r = await finalizeRun(deps.db, ctx.payload.runId);
+  const r = await endRun(deps.db, ctx.log, ctx.payload.runId);
   if (!r) {
-    ctx.log.warn({ runId: ctx.payload.runId }, 'sync run row missing');
     return { skipped: 'run_missing' };
-  }
-  if (r.first) {
-    syncRunsTotal.inc({ outcome: r.status });
-    if (r.startedAt) {
-      syncRunDurationSeconds.observe({ outcome: r.status }, (Date.now() - r.startedAt.getTime()) / 1000);
-    }
-  }
-  const run = await getSyncRun(deps.db, ctx.payload.runId);
-  if (r.first && run) {
-    for (const outcome of RECORD_OUTCOMES) {
-      if (run[outcome] > 0) {
-        syncRecordsTotal.inc({ outcome }, run[outcome]);
-      }
-    }
-  }
-  const warnings = Array.isArray(run?.warnings) ? (run.warnings as { code?: unknown; dates?: unknown }[]) : [];
-  const fields = {
-    runId: ctx.payload.runId,
-    accountId: ctx.payload.accountId,
-    status: r.status,
-    bankBusinessDay: run?.bank_business_day ?? null,
-  };
-  if (warnings.some((w) => w.code === 'fetched_nothing')) {
-    // The bank returned nothing for a business day of an account that normally has activity.
-    ctx.log.warn({ ...fields, warnings }, 'sync run finished: the bank reported no transaction on a business day');
-  } else {
-    ctx.log.info({ ...fields, warnings: warnings.map((w) => w.code) }, 'sync run finished');
   }
   return { status: r.status };
 }

@@ -13,7 +13,9 @@ import { ensureEnqueued } from './runs.ts';
  * `queued` or `running` there must have its flow in Redis, or nothing will ever finish it. So each
  * unfinished run whose parent job is missing gets its flow added again (`ensureEnqueued`, idempotent
  * by deterministic job ids); windows already finished skip themselves, the one a worker was in the
- * middle of runs again from the start (idempotent writes), the rest run as usual. Job schedulers
+ * middle of runs again from the start (idempotent writes), the rest run as usual. A run whose parent job is in Redis
+ * but ended without finishing it (failed: its attempts at the final bookkeeping spent while the database was away;
+ * completed: that bookkeeping's commit lost) is finalized by the sweep instead (`ensureEnqueued`). Job schedulers
  * live in Redis too: when the daily maintenance scheduler is gone after a reconnect, every
  * scheduler is reconciled from the database. The same sweep fails standalone runs whose process stopped.
  *
@@ -29,17 +31,35 @@ export interface RecoveryDeps {
 
 const BATCH = 1_000;
 
-export async function recoverLostRuns(deps: RecoveryDeps): Promise<{ checked: number; requeued: string[] }> {
+export async function recoverLostRuns(
+  deps: RecoveryDeps,
+): Promise<{ checked: number; requeued: string[]; finalized: string[] }> {
   const ids = await listUnfinishedParentRunIds(deps.db, BATCH);
   const requeued: string[] = [];
+  const finalized: string[] = [];
+  const failed: { runId: string; err: unknown }[] = [];
   for (const runId of ids) {
     const run = await getSyncRun(deps.db, runId);
     if (!run || (run.status !== 'queued' && run.status !== 'running')) {
       continue;
     }
-    if (await ensureEnqueued(deps, runId)) {
-      requeued.push(runId);
+    try {
+      const outcome = await ensureEnqueued(deps, runId);
+      if (outcome === 'enqueued') {
+        requeued.push(runId);
+      } else if (outcome === 'finalized') {
+        finalized.push(runId);
+      }
+    } catch (err) {
+      // One run whose repair fails (its bookkeeping keeps failing) must not keep the sweep from the runs after it.
+      failed.push({ runId, err });
     }
+  }
+  if (failed.length > 0) {
+    deps.logger.warn(
+      { failed: failed.length, runIds: failed.slice(0, 20).map((f) => f.runId), err: failed[0]?.err },
+      'unfinished runs could not be recovered; the next sweep tries again',
+    );
   }
   if (requeued.length > 0) {
     deps.logger.warn(
@@ -47,7 +67,13 @@ export async function recoverLostRuns(deps: RecoveryDeps): Promise<{ checked: nu
       'unfinished runs had lost their jobs; enqueued again',
     );
   }
-  return { checked: ids.length, requeued };
+  if (finalized.length > 0) {
+    deps.logger.warn(
+      { runIds: finalized, checked: ids.length },
+      'unfinished runs whose final job had ended without finishing them; finalized',
+    );
+  }
+  return { checked: ids.length, requeued, finalized };
 }
 
 /** Fails the standalone runs (statement imports, re-fetches) whose process stopped in the middle (sync-run.ts). */

@@ -4,12 +4,13 @@ import type { SyncRequest, SyncRunStatus, SyncTrigger } from '../domain/types.ts
 import { isUnscheduledStage } from '../domain/sync-rules.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
+import { syncRecordsTotal, syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
 import { getAccount, listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getIntegrationSyncState } from '../storage/integrations.repo.ts';
 import { getSyncRun, listWindowRuns, type RunWarning } from '../storage/sync-runs.repo.ts';
 import { estimateBusinessDay } from '../sync/business-calendar.ts';
-import { cancelRunTree, openRun } from '../sync/sync-run.ts';
+import { cancelRunTree, finalizeRun, openRun } from '../sync/sync-run.ts';
 import { jobOptions, parsePayload, type JobPayload } from './jobs.ts';
 import { parseSyncRequest, planRun } from './plan.ts';
 import type { Queues } from './queues.ts';
@@ -130,9 +131,14 @@ async function openAndEnqueue(
   wantedId: string | undefined,
 ): Promise<TriggeredRun> {
   // Joins the account's unfinished run for the same request, or creates the run tree (sync/sync-run.ts).
-  const result = await openRun(deps.db, { account, trigger, plan, runId: wantedId });
-  if (result.status === 'queued' || result.status === 'running') {
-    await ensureEnqueued(deps, result.runId);
+  let result = await openRun(deps.db, { account, trigger, plan, runId: wantedId });
+  if (isUnfinished(result.status) && (await ensureEnqueued(deps, result.runId)) === 'finalized' && result.joined) {
+    // The run joined was dead (its final job had ended without finishing it): finished now, it is no longer
+    // joined, and this request gets a run of its own that runs (a tick's id returns the run it joined, finished).
+    result = await openRun(deps.db, { account, trigger, plan, runId: wantedId });
+    if (isUnfinished(result.status)) {
+      await ensureEnqueued(deps, result.runId);
+    }
   }
   deps.logger.info(
     {
@@ -148,22 +154,44 @@ async function openAndEnqueue(
   return { ...result, accountId: account.id };
 }
 
+const isUnfinished = (status: string): boolean => status === 'queued' || status === 'running';
+
+/** What `ensureEnqueued` found and did. */
+type EnsureOutcome = 'present' | 'enqueued' | 'finalized';
+
 /**
- * Puts a run's flow into Redis unless it is there already: the parent `sync-account` job with its
- * windows as a chain of children (the first window deepest, so it runs first; each next window
- * becomes runnable when the one before it finished). The chain keeps an account's windows in order
- * without them contending for the account lock. Job ids are deterministic, so adding twice is a no-op.
- * Returns true when it added the flow (false: the run's parent job was already in Redis).
+ * Makes sure an unfinished run will be finished. Its flow goes into Redis unless it is there already: the parent
+ * `sync-account` job with its windows as a chain of children (the first window deepest, so it runs first; each next
+ * window becomes runnable when the one before it finished). The chain keeps an account's windows in order without
+ * them contending for the account lock. Job ids are deterministic, so adding twice is a no-op.
+ *
+ * A parent job that has ended (`failed`: its attempts at the final bookkeeping were spent, e.g. while the database
+ * was away; `completed`: its bookkeeping's commit was lost, e.g. in a database failover) will never finish the run,
+ * and while it is in Redis the flow cannot be added again. Its windows have all ended by then (the parent runs only
+ * after its chain), so the run is finalized here, as that job would have done (`finalizeRun`, idempotent: a parent job
+ * that finished the run between our reads changes nothing).
+ * Returns `enqueued` when it added the flow, `finalized` when it finished the run, `present` otherwise.
  */
-export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, runId: string): Promise<boolean> {
+export async function ensureEnqueued(
+  deps: Pick<ProducerDeps, 'db' | 'queues' | 'logger'>,
+  runId: string,
+): Promise<EnsureOutcome> {
   const run = await getSyncRun(deps.db, runId);
   if (!run?.account_id) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
   }
   const rootPayload: JobPayload<'sync-account'> = parsePayload('sync-account', { runId, accountId: run.account_id });
   const rootOptions = jobOptions('sync-account', rootPayload);
-  if (rootOptions.jobId && (await deps.queues.queue('sync').getJob(rootOptions.jobId))) {
-    return false;
+  const root = rootOptions.jobId ? await deps.queues.queue('sync').getJob(rootOptions.jobId) : undefined;
+  const state = root ? await root.getState() : 'unknown';
+  if (state === 'failed' || state === 'completed') {
+    // Read again: the parent job may have finished the run since the read above, and then there is nothing to do.
+    const current = await getSyncRun(deps.db, runId);
+    const ended = current && isUnfinished(current.status) ? await endRun(deps.db, deps.logger, runId) : undefined;
+    return ended?.first ? 'finalized' : 'present';
+  }
+  if (state !== 'unknown') {
+    return 'present';
   }
   const windows = await listWindowRuns(deps.db, runId);
   let chain: FlowJobNode | undefined;
@@ -194,7 +222,52 @@ export async function ensureEnqueued(deps: Pick<ProducerDeps, 'db' | 'queues'>, 
     ...(chain ? { children: [chain] } : {}),
   };
   await deps.queues.flows.add(flow);
-  return true;
+  return 'enqueued';
+}
+
+const RECORD_OUTCOMES = ['inserted', 'updated', 'unchanged', 'superseded', 'removed', 'rejected', 'balances'] as const;
+
+/**
+ * A run tree's final bookkeeping (`finalizeRun`), by its parent job or by `ensureEnqueued` for a run whose parent job
+ * ended without it: the run's metrics counted by the call that finished it (once), and the log line saying how it
+ * ended. Undefined when the run's row is missing.
+ */
+export async function endRun(
+  db: Database,
+  log: Logger,
+  runId: string,
+): Promise<{ status: string; first: boolean } | undefined> {
+  const r = await finalizeRun(db, runId);
+  if (!r) {
+    log.warn({ runId }, 'sync run row missing');
+    return undefined;
+  }
+  const run = await getSyncRun(db, runId);
+  if (r.first) {
+    syncRunsTotal.inc({ outcome: r.status });
+    if (r.startedAt) {
+      syncRunDurationSeconds.observe({ outcome: r.status }, (Date.now() - r.startedAt.getTime()) / 1000);
+    }
+    for (const outcome of RECORD_OUTCOMES) {
+      if (run && run[outcome] > 0) {
+        syncRecordsTotal.inc({ outcome }, run[outcome]);
+      }
+    }
+  }
+  const warnings = Array.isArray(run?.warnings) ? (run.warnings as { code?: unknown; dates?: unknown }[]) : [];
+  const fields = {
+    runId,
+    accountId: run?.account_id ?? null,
+    status: r.status,
+    bankBusinessDay: run?.bank_business_day ?? null,
+  };
+  if (warnings.some((w) => w.code === 'fetched_nothing')) {
+    // The bank returned nothing for a business day of an account that normally has activity.
+    log.warn({ ...fields, warnings }, 'sync run finished: the bank reported no transaction on a business day');
+  } else {
+    log.info({ ...fields, warnings: warnings.map((w) => w.code) }, 'sync run finished');
+  }
+  return { status: r.status, first: r.first };
 }
 
 export interface RunView {
