@@ -44,9 +44,10 @@ import { mergeWarnings } from './business-calendar.ts';
  *
  * Two shapes of run:
  * - a run tree (the scheduler's): a parent row per account and request with one child row per
- *   window. `openRun` → per window `startWindow`, `countOnRun`/`noteRun` per page, then
- *   `completeWindow` or `failWindow`/`noteWindowError` → `failRun` (permanent error) or
- *   `cancelRunTree` (a person) at any time → `finalizeRun` once, by the parent job, after the chain;
+ *   window. `openRun` → per window `startWindow` (which cancels the run instead when its account stopped
+ *   syncing), `countOnRun`/`noteRun` per page, then `completeWindow` or `failWindow`/`noteWindowError` →
+ *   `failRun` (permanent error) or `cancelRunTree` (a person) at any time → `finalizeRun` once, by the parent
+ *   job after the chain (or by the recovery sweep when that job ended without it);
  * - a standalone run of one range (validation's re-fetch, a statement import): `startStandaloneRun`
  *   → `countOnRun` → `finishStandaloneRun`. No queue job stands behind it, so its owner keeps a heartbeat
  *   while it works, and `failQuietRuns` (the workers' recovery sweep) fails one whose owner stopped.
