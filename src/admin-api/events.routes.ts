@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { PAGE_QUERY } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { Database } from '../storage/db.ts';
-import { listOutboxEvents } from '../storage/outbox.repo.ts';
+import { committedOutboxEventsAfter, OUTBOX_FEED_START } from '../storage/outbox.repo.ts';
 import { Id } from './dto.ts';
-import { MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
+import { MILESTONE_CURSOR, MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
 import { pageMilestoneEvents } from './events.service.ts';
 
 /**
- * Milestone events (the onboarding outbox), oldest first, keyset by the event's sequence number, so
- * a poller can keep its `nextCursor` and read only what is new.
+ * Milestone events (the onboarding outbox) in commit order, keyset by the event's (transaction, sequence number),
+ * so a poller can keep a cursor (a page's `nextCursor`, or the last event's `cursor`) and read only what is new.
  */
 export function eventRoutes(deps: { db: Database }): Route[] {
   return [
@@ -18,11 +18,16 @@ export function eventRoutes(deps: { db: Database }): Route[] {
       path: '/v1/events',
       permission: 'events:read',
       summary: 'List milestone events',
-      description: 'Milestones of every integration the key may see, oldest first (by sequence number).',
+      description:
+        'Milestones of every integration the key may see, in commit order: an event appears once its transaction and ' +
+        'every older write transaction have ended, and never behind a cursor already handed out, so a poller that ' +
+        'keeps a cursor (nextCursor, or the cursor of the last event read) misses nothing and reads nothing twice. A cursor of ' +
+        'the former format (before the feed was commit-ordered) is a 400 invalid_cursor: read again without a cursor.',
       tags: ['Events'],
       request: {
         query: z.object({
           ...PAGE_QUERY,
+          cursor: MILESTONE_CURSOR,
           organizationId: Id.optional(),
           integrationId: Id.optional(),
           type: z
@@ -38,11 +43,10 @@ export function eventRoutes(deps: { db: Database }): Route[] {
         const organizationId = access.filter(query.organizationId);
         return toMilestoneEventPageDto(
           await pageMilestoneEvents(query, (p) =>
-            listOutboxEvents(deps.db, {
-              ...p,
-              ...(organizationId !== undefined ? { organizationId } : {}),
-              ...(query.integrationId !== undefined ? { integrationId: query.integrationId } : {}),
-              ...(query.type !== undefined ? { type: query.type } : {}),
+            committedOutboxEventsAfter(deps.db, p.after ?? OUTBOX_FEED_START, p.limit, {
+              organizationId,
+              integrationId: query.integrationId,
+              type: query.type,
             }),
           ),
         );

@@ -13,7 +13,7 @@ import {
 } from '../onboarding/index.ts';
 import type { Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
-import { MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
+import { MILESTONE_CURSOR, MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
 import { pageMilestoneEvents } from './events.service.ts';
 import {
   ApiAccessBody,
@@ -207,8 +207,10 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       tags: TAGS,
       summary: 'Milestone events of an integration',
       description:
-        'Oldest first: created, stage changes, live, overdue, CSRs generated, certificates installed, retired and expiring.',
-      request: { params: IdParams, query: z.object(PAGE_QUERY) },
+        'Created, stage changes, live, overdue, CSRs generated, certificates installed, retired and expiring, in ' +
+        'commit order (as GET /v1/events): a poller that keeps a cursor (nextCursor, or the cursor of the last event read) ' +
+        'misses nothing and reads nothing twice.',
+      request: { params: IdParams, query: z.object({ ...PAGE_QUERY, cursor: MILESTONE_CURSOR }) },
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ params, query, access }) => {
         await integrationOrganization(deps.db, access, params.id);

@@ -1,9 +1,9 @@
 import { uuidv7 } from '../shared/ids.ts';
 import { committedChangeEventsAfter, readFeedState, type ChangeEventRow } from '../storage/change-feed.repo.ts';
 import type { Database } from '../storage/db.ts';
+import { committedOutboxEventsAfter } from '../storage/outbox.repo.ts';
 import {
   activeEndpointsOf,
-  committedOutboxEventsAfter,
   insertEventsWithDeliveries,
   lockProducerPosition,
   setProducerPosition,

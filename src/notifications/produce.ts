@@ -9,9 +9,8 @@ import {
   setNotificationPosition,
   type NewNotification,
 } from '../storage/notifications.repo.ts';
-import type { OutboxEventRow } from '../storage/outbox.repo.ts';
+import { committedOutboxEventsAfter, type OutboxEventRow } from '../storage/outbox.repo.ts';
 import { insertReviewLinks } from '../storage/reviews.repo.ts';
-import { committedOutboxEventsAfter } from '../storage/webhooks.repo.ts';
 import type { MessageParams, Milestone, Person } from './templates.ts';
 
 /**

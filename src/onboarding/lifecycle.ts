@@ -5,11 +5,13 @@ import { listUsableCertificates } from '../storage/certificates.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { listKeyPairs } from '../storage/key-pairs.repo.ts';
+import type { FeedPosition } from '../storage/change-feed.repo.ts';
 import {
+  committedOutboxEventsAfter,
   insertOutboxEvents,
-  listOutboxEvents,
+  OUTBOX_FEED_START,
   type OutboxEventInput,
-  type OutboxEventRow,
+  type OutboxFeedRow,
 } from '../storage/outbox.repo.ts';
 import { countSecurityAdminsBySide } from '../storage/security-admins.repo.ts';
 import { signoffState } from '../storage/reviews.repo.ts';
@@ -253,11 +255,14 @@ export async function listTransitions(ex: Executor, integrationId: string): Prom
   return (await repo.listTransitions(ex, integrationId)).map(transitionView);
 }
 
-/** Milestone events of one integration (stage changes, live, overdue, certificates), oldest first. */
+/**
+ * Milestone events of one integration (stage changes, live, overdue, certificates) after `after`, in commit order:
+ * only events of finished transactions, so one that commits late is never behind a position already handed out.
+ */
 export async function listMilestones(
   ex: Executor,
   integrationId: string,
-  page: { afterId?: string; limit?: number } = {},
-): Promise<OutboxEventRow[]> {
-  return listOutboxEvents(ex, { integrationId, ...page });
+  page: { after?: FeedPosition; limit?: number } = {},
+): Promise<OutboxFeedRow[]> {
+  return committedOutboxEventsAfter(ex, page.after ?? OUTBOX_FEED_START, page.limit ?? 100, { integrationId });
 }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { FeedPosition } from './change-feed.repo.ts';
 import type { Executor } from './db.ts';
 
 /**
@@ -39,26 +40,55 @@ export async function insertOutboxEvents(ex: Executor, events: readonly OutboxEv
     .execute();
 }
 
+/**
+ * Milestone events by sequence number: a lookup (onboarding's own `integration.created`), never a feed (a lower id
+ * can commit after a higher one was read; feeds use `committedOutboxEventsAfter`).
+ */
 export async function listOutboxEvents(
   ex: Executor,
-  filter: { organizationId?: string; integrationId?: string; type?: string; afterId?: string; limit?: number },
+  filter: { integrationId: string; type: string; limit: number },
 ): Promise<OutboxEventRow[]> {
-  let q = ex
+  return ex
     .selectFrom('outbox_events')
     .select(['id', 'organization_id', 'integration_id', 'type', 'payload', 'created_at'])
+    .where('integration_id', '=', filter.integrationId)
+    .where('type', '=', filter.type)
     .orderBy('id', 'asc')
-    .limit(filter.limit ?? 100);
-  if (filter.organizationId !== undefined) {
-    q = q.where('organization_id', '=', filter.organizationId);
-  }
-  if (filter.integrationId !== undefined) {
-    q = q.where('integration_id', '=', filter.integrationId);
-  }
-  if (filter.type !== undefined) {
-    q = q.where('type', '=', filter.type);
-  }
-  if (filter.afterId !== undefined) {
-    q = q.where('id', '>', sql<string>`${filter.afterId}::bigint`);
-  }
-  return q.execute();
+    .limit(filter.limit)
+    .execute();
+}
+
+export interface OutboxFeedRow extends OutboxEventRow {
+  xid: string;
+}
+
+/** Where the outbox feed starts: before every event. */
+export const OUTBOX_FEED_START: FeedPosition = { xid: '0', id: '0' };
+
+/**
+ * Milestone events after `after` whose transaction is final, in (xid, id) order: the change feed's rule
+ * (src/events/change-feed.ts), so a reader resuming after the last (xid, id) it got skips and repeats nothing.
+ * Served by `outbox_events_xid_id_idx`, or `outbox_events_org_xid_id_idx` / `outbox_events_integration_xid_id_idx`
+ * for one organization or integration (a `type` alone is checked along the first).
+ */
+export async function committedOutboxEventsAfter(
+  ex: Executor,
+  after: FeedPosition,
+  limit: number,
+  filter: { organizationId?: string | undefined; integrationId?: string | undefined; type?: string | undefined } = {},
+): Promise<OutboxFeedRow[]> {
+  const org = filter.organizationId === undefined ? sql`` : sql`and o.organization_id = ${filter.organizationId}::uuid`;
+  const integration =
+    filter.integrationId === undefined ? sql`` : sql`and o.integration_id = ${filter.integrationId}::uuid`;
+  const type = filter.type === undefined ? sql`` : sql`and o.type = ${filter.type}`;
+  // ORDER BY names the table columns: a bare `id` would sort by the text alias below ("10" < "9").
+  const r = await sql<OutboxFeedRow>`
+    select o.id::text as id, o.xid::text as xid, o.organization_id, o.integration_id, o.type, o.payload, o.created_at
+    from outbox_events o
+    where o.xid < (select pg_snapshot_xmin(pg_current_snapshot()))
+      and (o.xid, o.id) > (${after.xid}::xid8, ${after.id}::bigint)
+      ${org} ${integration} ${type}
+    order by o.xid, o.id
+    limit ${limit}`.execute(ex);
+  return r.rows;
 }

@@ -216,32 +216,6 @@ export async function setProducerPosition(
     where source = ${source}`.execute(ex);
 }
 
-export interface OutboxFeedRow {
-  id: string;
-  xid: string;
-  organization_id: string;
-  integration_id: string | null;
-  type: string;
-  payload: unknown;
-  created_at: Date;
-}
-
-/** Milestone events after `after` whose transaction is final (the change feed's rule, src/events/change-feed.ts). */
-export async function committedOutboxEventsAfter(
-  ex: Executor,
-  after: FeedPosition,
-  limit: number,
-): Promise<OutboxFeedRow[]> {
-  const r = await sql<OutboxFeedRow>`
-    select o.id::text as id, o.xid::text as xid, o.organization_id, o.integration_id, o.type, o.payload, o.created_at
-    from outbox_events o
-    where o.xid < (select pg_snapshot_xmin(pg_current_snapshot()))
-      and (o.xid, o.id) > (${after.xid}::xid8, ${after.id}::bigint)
-    order by o.xid, o.id
-    limit ${limit}`.execute(ex);
-  return r.rows;
-}
-
 export interface NewWebhookEvent {
   id: string;
   organizationId: string;
