@@ -3,7 +3,13 @@ import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
 import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { guardedConnector, isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
-import { claimDueDeliveries, deliveryForSending, endpointSecrets, recordAttempt } from '../storage/webhooks.repo.ts';
+import {
+  claimDueDeliveries,
+  deliveryForSending,
+  endpointSecrets,
+  recordAttempt,
+  type DeliveryClaim,
+} from '../storage/webhooks.repo.ts';
 import { openSecret, SIGNATURE_HEADER, signatureHeader, type SealingKeys } from './webhook-signing.ts';
 import { DEFAULT_MAX_AGE_SECONDS, produceWebhookEvents } from './webhooks.ts';
 import { retryDelayMs } from '../shared/backoff.ts';
@@ -14,6 +20,13 @@ import { retryDelayMs } from '../shared/backoff.ts';
  * without sending anything twice in parallel), POST each signed body, log the attempt, and schedule
  * the next try with exponential backoff and jitter (30 s, 1 min, 2 min … capped at 1 h) until a day
  * after the delivery was created; then it is `failed` and can be replayed.
+ *
+ * Each delivery is claimed just before it is sent, so its hold (2 × timeout + 30 s) covers one send, never a queue
+ * of sends waiting behind slow receivers: a claim taken for a whole batch ran out while its later deliveries still
+ * waited, another runner took and sent them too, and the first runner's late record put acknowledged deliveries back
+ * to pending. A claim can still run out (a stalled process): the claim token then changes hands, and the former
+ * holder's record only logs its attempt (or, for a success, marks the delivery succeeded: the receiver has it).
+ * Attempt numbers are given at the claim, so no two attempts of a delivery share one.
  *
  * Why a loop in the worker role rather than a BullMQ job: the retry schedule of each delivery lives
  * in its database row (it must survive Redis loss and be visible in the delivery log), and the
@@ -28,7 +41,7 @@ export interface WebhookRunnerDeps {
   timeoutMs?: number;
   retry?: { baseMs: number; maxMs: number };
   maxAgeSeconds?: number;
-  /** Deliveries claimed per pass (default 50), sent `concurrency` at a time (default 8). */
+  /** Deliveries sent per pass (default 50), `concurrency` at a time (default 8), each claimed just before its send. */
   batchSize?: number;
   concurrency?: number;
   /**
@@ -132,10 +145,18 @@ export function webhookBody(e: {
   });
 }
 
-async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promise<'succeeded' | 'pending' | 'failed'> {
-  const d = await deliveryForSending(deps.db, id);
-  const sealed = await endpointSecrets(deps.db, d?.endpoint_id ?? id);
-  if (!d || !sealed) {
+async function sendOne(
+  deps: WebhookRunnerDeps,
+  claim: DeliveryClaim,
+  log: Logger,
+): Promise<'succeeded' | 'pending' | 'failed' | 'superseded'> {
+  const d = await deliveryForSending(deps.db, claim);
+  if (!d) {
+    // The claim ran out and another runner holds the delivery now, or it is final: nothing to send.
+    return 'superseded';
+  }
+  const sealed = await endpointSecrets(deps.db, d.endpoint_id);
+  if (!sealed) {
     return 'failed';
   }
   const startedAt = new Date();
@@ -190,7 +211,7 @@ async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promis
         'JPM-Sync-Event-Id': d.event_id,
         'JPM-Sync-Event-Type': d.type,
         'JPM-Sync-Delivery-Id': d.id,
-        'JPM-Sync-Delivery-Attempt': String(d.attempts),
+        'JPM-Sync-Delivery-Attempt': String(claim.attempt),
       },
       body,
       deps.timeoutMs ?? 10_000,
@@ -200,9 +221,10 @@ async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promis
   }
   const status = await recordAttempt(deps.db, {
     deliveryId: d.id,
+    claimToken: claim.token,
     organizationId: d.organization_id,
     endpointId: d.endpoint_id,
-    attempt: d.attempts,
+    attempt: claim.attempt,
     startedAt,
     durationMs: Math.round(performance.now() - started),
     ...outcome,
@@ -211,14 +233,14 @@ async function sendOne(deps: WebhookRunnerDeps, id: string, log: Logger): Promis
       ? 0
       : d.endpoint_status !== 'active'
         ? NEVER_MS
-        : retryDelayMs(d.attempts, deps.retry ?? DEFAULT_RETRY),
+        : retryDelayMs(claim.attempt, deps.retry ?? DEFAULT_RETRY),
   });
   if (!outcome.succeeded) {
     log.info(
       {
         deliveryId: d.id,
         endpointId: d.endpoint_id,
-        attempt: d.attempts,
+        attempt: claim.attempt,
         responseStatus: outcome.responseStatus,
         status,
       },
@@ -235,17 +257,32 @@ export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<Pas
     maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
   });
   const timeoutMs = deps.timeoutMs ?? 10_000;
-  // The claim outlives the slowest possible send, so no other runner takes the delivery meanwhile.
-  const ids = await claimDueDeliveries(deps.db, deps.batchSize ?? 50, Math.ceil((timeoutMs * 2) / 1000) + 30);
-  const result: PassResult = { produced, attempted: ids.length, succeeded: 0, retrying: 0, failed: 0 };
-  const queue = [...ids];
-  const workers = Array.from({ length: Math.min(deps.concurrency ?? 8, queue.length) }, async () => {
-    for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
-      const status = await sendOne(deps, id, log);
-      result[status === 'pending' ? 'retrying' : status]++;
+  // A claim outlives the slowest possible send of ONE delivery (each is claimed just before it is sent).
+  const lockSeconds = Math.ceil((timeoutMs * 2) / 1000) + 30;
+  const result: PassResult = { produced, attempted: 0, succeeded: 0, retrying: 0, failed: 0 };
+  let budget = deps.batchSize ?? 50;
+  const claimNext = async (): Promise<DeliveryClaim | undefined> => {
+    if (budget <= 0) {
+      return undefined;
     }
-  });
-  await Promise.all(workers);
+    budget--;
+    return (await claimDueDeliveries(deps.db, 1, lockSeconds))[0];
+  };
+  const work = async (claim: DeliveryClaim | undefined): Promise<void> => {
+    for (let c = claim; c !== undefined; c = await claimNext()) {
+      result.attempted++;
+      const status = await sendOne(deps, c, log);
+      if (status !== 'superseded') {
+        result[status === 'pending' ? 'retrying' : status]++;
+      }
+    }
+  };
+  // The first claim alone: an idle pass (the usual one) costs one query, not one per worker.
+  const first = await claimNext();
+  if (first !== undefined) {
+    const others = Math.max(1, deps.concurrency ?? 8) - 1;
+    await Promise.all([work(first), ...Array.from({ length: others }, async () => work(await claimNext()))]);
+  }
   return result;
 }
 

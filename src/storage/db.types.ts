@@ -565,6 +565,7 @@ export interface ValidationReports {
 
 export interface WebhookDeliveries {
   attempts: Generated<number>;
+  claim_token: string | null;
   completed_at: Timestamp | null;
   created_at: Generated<Timestamp>;
   endpoint_id: string;

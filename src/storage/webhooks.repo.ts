@@ -278,14 +278,23 @@ export const DELIVERY_COLUMNS = [
   'e.type',
 ] as const;
 
+/** A claimed delivery: the attempt it is (numbered at the claim) and the token that proves the claim is still ours. */
+export interface DeliveryClaim {
+  id: string;
+  attempt: number;
+  token: string;
+}
+
 /**
- * Claims due deliveries for this runner: each is locked for `lockSeconds` (a crashed runner's claim
- * expires) and its attempt counted. SKIP LOCKED lets any number of runners share the work.
+ * Claims due deliveries for this runner: each is locked for `lockSeconds` (a crashed runner's claim expires), its
+ * attempt counted and a fresh claim token set. SKIP LOCKED lets any number of runners share the work. A claim that
+ * expired may be taken by another runner: the token then changes, and the former holder can no longer move the
+ * delivery on (see `recordAttempt`).
  */
-export async function claimDueDeliveries(ex: Executor, limit: number, lockSeconds: number): Promise<string[]> {
-  const r = await sql<{ id: string }>`
+export async function claimDueDeliveries(ex: Executor, limit: number, lockSeconds: number): Promise<DeliveryClaim[]> {
+  const r = await sql<DeliveryClaim>`
     update webhook_deliveries d set locked_until = now() + make_interval(secs => ${lockSeconds}::double precision),
-      attempts = d.attempts + 1
+      attempts = d.attempts + 1, claim_token = gen_random_uuid()
     from (
       select id from webhook_deliveries
       where status = 'pending' and next_attempt_at <= now() and (locked_until is null or locked_until < now())
@@ -294,19 +303,18 @@ export async function claimDueDeliveries(ex: Executor, limit: number, lockSecond
       for update skip locked
     ) due
     where d.id = due.id
-    returning d.id`.execute(ex);
-  return r.rows.map((x) => x.id);
+    returning d.id, d.attempts as attempt, d.claim_token::text as token`.execute(ex);
+  return r.rows;
 }
 
-/** What sending one claimed delivery needs: the delivery, its event and its endpoint. */
-export async function deliveryForSending(ex: Executor, id: string) {
+/** What sending one claimed delivery needs: the delivery, its event and its endpoint; undefined once the claim is lost. */
+export async function deliveryForSending(ex: Executor, claim: DeliveryClaim) {
   return ex
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
     .innerJoin('webhook_endpoints as w', 'w.id', 'd.endpoint_id')
     .select([
       'd.id',
-      'd.attempts',
       'd.organization_id',
       'd.endpoint_id',
       'e.id as event_id',
@@ -316,12 +324,16 @@ export async function deliveryForSending(ex: Executor, id: string) {
       'w.url',
       'w.status as endpoint_status',
     ])
-    .where('d.id', '=', id)
+    .where('d.id', '=', claim.id)
+    .where('d.claim_token', '=', claim.token)
+    .where('d.status', '=', 'pending')
     .executeTakeFirst();
 }
 
 export interface AttemptResult {
   deliveryId: string;
+  /** The claim's token: only its holder moves a failed delivery on. */
+  claimToken: string;
   organizationId: string;
   endpointId: string;
   attempt: number;
@@ -334,35 +346,40 @@ export interface AttemptResult {
   retryInMs: number;
 }
 
-/** Logs the attempt and moves the delivery on: succeeded, pending again later, or failed for good. */
-export async function recordAttempt(ex: Executor, a: AttemptResult): Promise<'succeeded' | 'pending' | 'failed'> {
-  await ex
-    .insertInto('webhook_delivery_attempts')
-    .values({
-      organization_id: a.organizationId,
-      delivery_id: a.deliveryId,
-      endpoint_id: a.endpointId,
-      attempt: a.attempt,
-      started_at: a.startedAt,
-      duration_ms: a.durationMs,
-      outcome: a.succeeded ? 'succeeded' : 'failed',
-      response_status: a.responseStatus,
-      error: a.error,
-    })
-    .execute();
-  const r = await sql<{ status: 'succeeded' | 'pending' | 'failed' }>`
-    update webhook_deliveries set
-      status = case when ${a.succeeded}::boolean then 'succeeded'
-        when now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then 'failed'
+/**
+ * Logs the attempt and moves the delivery on: succeeded, pending again later, or failed for good. In one statement,
+ * so the log and the state agree. A success is final whoever sent it (the receiver has the event; a newer claim's
+ * own record then changes nothing); a failure moves the delivery on only while the claim is still ours and the
+ * delivery pending, so a runner whose claim expired never puts an acknowledged delivery back to pending nor
+ * reschedules one another runner now holds. `superseded`: the attempt is logged, the delivery's state is another
+ * claim's (or already final).
+ */
+export async function recordAttempt(
+  ex: Executor,
+  a: AttemptResult,
+): Promise<'succeeded' | 'pending' | 'failed' | 'superseded'> {
+  const retry = sql`now() + make_interval(secs => ${a.retryInMs / 1000}::double precision)`;
+  const r = await sql<{ status: 'succeeded' | 'pending' | 'failed' | null }>`
+    with logged as (
+      insert into webhook_delivery_attempts
+        (organization_id, delivery_id, endpoint_id, attempt, started_at, duration_ms, outcome, response_status, error)
+      values (${a.organizationId}, ${a.deliveryId}, ${a.endpointId}, ${a.attempt}, ${a.startedAt}, ${a.durationMs},
+        ${a.succeeded ? 'succeeded' : 'failed'}, ${a.responseStatus}, ${a.error})
+    ), moved as (
+      update webhook_deliveries set
+        status = case when ${a.succeeded}::boolean then 'succeeded' when ${retry} > give_up_at then 'failed'
           else 'pending' end,
-      next_attempt_at = now() + make_interval(secs => ${a.retryInMs / 1000}::double precision),
-      completed_at = case when ${a.succeeded}::boolean
-        or now() + make_interval(secs => ${a.retryInMs / 1000}::double precision) > give_up_at then now() end,
-      locked_until = null, last_attempt_at = ${a.startedAt}, last_response_status = ${a.responseStatus},
-      last_error = ${a.error}
-    where id = ${a.deliveryId}
-    returning status`.execute(ex);
-  return r.rows[0]?.status ?? 'failed';
+        next_attempt_at = ${retry},
+        completed_at = case when ${a.succeeded}::boolean or ${retry} > give_up_at then now() end,
+        locked_until = null, claim_token = null, last_attempt_at = ${a.startedAt},
+        last_response_status = ${a.responseStatus}, last_error = ${a.error}
+      where id = ${a.deliveryId}
+        and case when ${a.succeeded}::boolean then status <> 'succeeded'
+          else status = 'pending' and claim_token = ${a.claimToken}::uuid end
+      returning status
+    )
+    select (select status from moved) as status`.execute(ex);
+  return r.rows[0]?.status ?? 'superseded';
 }
 
 export async function listDeliveries(
