@@ -209,7 +209,8 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       description:
         'Created, stage changes, live, overdue, CSRs generated, certificates installed, retired and expiring, in ' +
         'commit order (as GET /v1/events): a poller that keeps a cursor (nextCursor, or the cursor of the last event read) ' +
-        'misses nothing and reads nothing twice.',
+        'misses nothing and reads nothing twice. A cursor of the former format (before the feed was commit-ordered) ' +
+        'is a 400 invalid_cursor: read again without a cursor.',
       request: { params: IdParams, query: z.object({ ...PAGE_QUERY, cursor: MILESTONE_CURSOR }) },
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ params, query, access }) => {
