@@ -89,6 +89,8 @@ export class PostedDayTally {
 
 interface SnapshotWalk {
   ids: Set<string>;
+  /** One key per item of the walk (every record and reject, any account). */
+  shown: Set<string>;
   pages: Set<number>;
   lastPage: boolean;
   totalPages: number;
@@ -108,8 +110,31 @@ export interface CompleteSnapshot {
   totalRecords: number;
   /** Booking dates of the intraday records in the walk. */
   dates: readonly IsoDate[];
-  /** False when a record could not be identified: the walk may restore rows but not remove any. */
+  /**
+   * Every item of the walk, keyed by the bank's id (or, without one, its fingerprint and occurrence): what two
+   * walks compare to tell whether the snapshot held still between them (see `sameItems`).
+   */
+  shown: ReadonlySet<string>;
+  /**
+   * False when a record could not be identified, the walk saw fewer or more records than `totalRecords`, or
+   * an item twice: the walk may restore rows but not remove any.
+   */
   provesAbsence: boolean;
+}
+
+/**
+ * Whether two complete walks showed the same items. J.P. Morgan pages the current day by page number over a
+ * snapshot that may change between two pages of one walk without changing `totalRecords` (an item withdrawn
+ * on a page already read, another added): items after the withdrawn one move up one place, and the one that
+ * crosses into the page already read is never seen, though the bank shows it throughout. A walk that saw
+ * exactly `totalRecords` distinct items and still missed a shown item must have seen an item that the bank
+ * withdrew during the walk (it saw as many items as the snapshot holds, one of them not in the snapshot at its
+ * end). A later walk no longer shows that item, so the two walks differ. Two complete walks, one after the
+ * other, that show the same items therefore prove that what the first lacks was not in the bank's snapshot
+ * while it was read (unless a withdrawn item came back within those seconds; the next walk then restores it).
+ */
+export function sameItems(a: CompleteSnapshot, b: CompleteSnapshot): boolean {
+  return a.shown.size === b.shown.size && [...a.shown].every((k) => b.shown.has(k));
 }
 
 function rejectId(raw: unknown): string | undefined {
@@ -126,22 +151,34 @@ function rejectId(raw: unknown): string | undefined {
  * walk a stored pending item the bank no longer shows can leave the live set. Only the LAST walk
  * counts, and only when it is complete: every page 1..totalPages seen, and as many records as the
  * bank's `totalRecords`. A walk that restarted (the data shifted), failed or stopped early never
- * reaches `complete()`.
+ * reaches `complete()`. Even a complete walk's gaps are withdrawals only once another walk shows the same
+ * items (`sameItems`, used by intraday.ts).
  */
 export class CurrentDaySnapshot {
   readonly #walks = new Map<number, SnapshotWalk>();
   #last: number | undefined;
 
+  /** The number of the last walk added (0 before any): a second walk of the same snapshot numbers its walks on. */
+  get lastWalk(): number {
+    return this.#last ?? 0;
+  }
+
+  /**
+   * `otherItems`: the keys of the page's records and rejects that name another account (their bank id with
+   * the account), undefined for one without an id.
+   */
   add(
     walk: number,
     page: { pageNumber: number; totalPages: number; totalRecords: number; fetched: number },
     records: readonly NormalizedTransaction[],
     rejectsOfAccount: readonly { raw: unknown }[],
+    otherItems: readonly (string | undefined)[] = [],
   ): void {
     let w = this.#walks.get(walk);
     if (!w) {
       w = {
         ids: new Set(),
+        shown: new Set(),
         pages: new Set(),
         lastPage: false,
         totalPages: page.totalPages,
@@ -164,6 +201,8 @@ export class CurrentDaySnapshot {
         w.ids.add(r.jpmTransactionId);
         w.dates.add(r.bookingDate);
       }
+      const key = r.identityById ? r.jpmTransactionId : `fingerprint ${r.fingerprintKey}`;
+      w.shown.add(r.recordClass === 'I' ? key : `${r.recordClass} ${key}`);
     }
     for (const r of rejectsOfAccount) {
       const id = rejectId(r.raw);
@@ -171,6 +210,14 @@ export class CurrentDaySnapshot {
         w.unidentifiedReject = true;
       } else {
         w.ids.add(id);
+        w.shown.add(id);
+      }
+    }
+    for (const key of otherItems) {
+      if (key === undefined) {
+        w.unidentifiedReject = true;
+      } else {
+        w.shown.add(`other ${key}`);
       }
     }
     if (page.pageNumber >= page.totalPages) {
@@ -195,7 +242,9 @@ export class CurrentDaySnapshot {
       totalPages: w.totalPages,
       totalRecords: w.totalRecords,
       dates: [...w.dates].sort(),
-      provesAbsence: !w.unidentifiedReject && w.seen === w.totalRecords,
+      shown: w.shown,
+      // Distinct items, as many as the bank counts: the premise of `sameItems`.
+      provesAbsence: !w.unidentifiedReject && w.seen === w.totalRecords && w.shown.size === w.seen,
     };
   }
 }

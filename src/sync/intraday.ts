@@ -7,9 +7,9 @@ import { databaseClock } from '../storage/intraday.repo.ts';
 import type { BankClient } from './bank-client.ts';
 import type { RunNotes } from './sync-run.ts';
 import { askBankDay, warningOf } from './business-calendar.ts';
-import { CurrentDaySnapshot } from './day-tally.ts';
+import { CurrentDaySnapshot, sameItems, type CompleteSnapshot } from './day-tally.ts';
 import type { AccountRef } from './ingest.ts';
-import { reconcileIntraday } from './supersede.ts';
+import { reconcileIntraday, wouldWithdraw } from './supersede.ts';
 
 /** The current-day walk of an intraday window, and the database clock when each of its walks began. */
 export interface IntradayWalk {
@@ -27,7 +27,9 @@ export async function startIntradayWalk(db: Database): Promise<IntradayWalk> {
  * After an intraday window: the bank's current business day is the `asOfDate` of its CURRENT_DAY
  * balance answer (asked AFTER the walk, so a day that rolled over during the walk is never taken for
  * the walk's day), or, when it named none, the one booking date of the walk's records. A complete
- * walk then reconciles that day's pending rows (supersede.ts `reconcileIntraday`).
+ * walk then reconciles that day's pending rows (supersede.ts `reconcileIntraday`): it restores what it shows
+ * again; it removes what it lacks only once `rewalk` (another walk of the current day, stored as any walk)
+ * showed the same items.
  */
 export async function reconcileCurrentDay(
   ctx: {
@@ -42,6 +44,7 @@ export async function reconcileCurrentDay(
   snapshot: IntradayWalk | undefined,
   balanceDays: ReadonlySet<IsoDate> | undefined,
   notes: RunNotes,
+  rewalk: () => Promise<void>,
 ): Promise<Partial<SyncCounts>> {
   const { client, row, log } = ctx;
   const complete = snapshot?.walk.complete();
@@ -74,17 +77,70 @@ export async function reconcileCurrentDay(
   if (!sameDay) {
     log.warn({ day, dates: complete.dates }, 'intraday walk held records of another business day; nothing removed');
   }
+  const clockOf = (w: CompleteSnapshot) => snapshot.walkClock.get(w.walk) ?? snapshot.firstClock;
+  let evidenceWalk = complete;
+  let proved: { walkStartedAt: string; walksAgreeing: number } | undefined;
+  const proves = (w: CompleteSnapshot) => w.provesAbsence && w.dates.every((d) => d === day);
+  if (
+    proves(complete) &&
+    (await wouldWithdraw(ctx.db, ctx.account, { day, ids: complete.ids, walkStartedAt: clockOf(complete) }))
+  ) {
+    // One walk that lacks an item is no proof that the bank withdrew it: the snapshot may have shifted
+    // between two of its pages (`sameItems` in day-tally.ts). Walk again; remove only what two walks in a
+    // row, showing the same items, both lack.
+    const agreed = await confirmingWalk(snapshot, complete, proves, rewalk);
+    evidenceWalk = agreed.latest;
+    if (agreed.first) {
+      proved = { walkStartedAt: clockOf(agreed.first), walksAgreeing: 2 };
+    } else {
+      log.info({ day }, 'current-day snapshot kept changing between walks; nothing removed this time');
+    }
+  }
   const r = await reconcileIntraday(
     ctx.db,
     ctx.account,
     {
       day,
-      ids: complete.ids,
-      provesAbsence: complete.provesAbsence && sameDay,
-      walkStartedAt: snapshot.walkClock.get(complete.walk) ?? snapshot.firstClock,
-      evidence: { totalRecords: complete.totalRecords, totalPages: complete.totalPages, businessDaySource: source },
+      ids: evidenceWalk.ids,
+      provesAbsence: proved !== undefined,
+      walkStartedAt: proved?.walkStartedAt ?? clockOf(evidenceWalk),
+      evidence: {
+        totalRecords: evidenceWalk.totalRecords,
+        totalPages: evidenceWalk.totalPages,
+        businessDaySource: source,
+        ...(proved ? { walksAgreeing: proved.walksAgreeing } : {}),
+      },
     },
     ctx.runId,
   );
   return { removed: r.removed, updated: r.restored };
+}
+
+/** Walks of the current day spent confirming that an absence is real, before giving up until the next sync. */
+const MAX_CONFIRMING_WALKS = 2;
+
+/**
+ * Walks the current day again (storing what it shows, as any walk) until two complete walks in a row show the
+ * same items, at most `MAX_CONFIRMING_WALKS` times. `first` is the earlier walk of the agreeing pair (its start
+ * bounds the rows the removal may touch), undefined when none agreed; `latest` is the last complete walk.
+ */
+async function confirmingWalk(
+  snapshot: IntradayWalk,
+  complete: CompleteSnapshot,
+  proves: (w: CompleteSnapshot) => boolean,
+  rewalk: () => Promise<void>,
+): Promise<{ first?: CompleteSnapshot; latest: CompleteSnapshot }> {
+  let previous = complete;
+  for (let i = 0; i < MAX_CONFIRMING_WALKS; i++) {
+    await rewalk();
+    const next = snapshot.walk.complete();
+    if (!next || next.walk === previous.walk) {
+      return { latest: previous };
+    }
+    if (proves(previous) && proves(next) && sameItems(previous, next)) {
+      return { first: previous, latest: next };
+    }
+    previous = next;
+  }
+  return { latest: previous };
 }

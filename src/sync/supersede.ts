@@ -185,11 +185,42 @@ export interface IntradaySnapshot {
   day: string;
   /** J.P. Morgan ids of the account's intraday items in the walk. */
   ids: ReadonlySet<string>;
-  /** False when the walk could not prove absence (an unidentifiable record): restore only. */
+  /**
+   * False when the walk could not prove absence (an unidentifiable record, a count that does not add up, no
+   * second walk showing the same items): restore only.
+   */
   provesAbsence: boolean;
   /** The database clock before the walk's first page: rows written after it are left alone. */
   walkStartedAt: string;
-  evidence: { totalRecords: number; totalPages: number; businessDaySource: string };
+  evidence: { totalRecords: number; totalPages: number; businessDaySource: string; walksAgreeing?: number };
+}
+
+/**
+ * The pending rows of the day that a walk showing `snap.ids` no longer shows. A row without an id key (the bank
+ * sent none, or one too long) cannot be told apart by id: it is never withdrawn intraday; the prior-day step
+ * resolves it (not_in_prior_day).
+ */
+function withdrawable(rows: readonly IntradayCandidate[], snap: Pick<IntradaySnapshot, 'ids'>): IntradayCandidate[] {
+  return rows.filter(
+    (r) =>
+      r.status === 'pending' &&
+      r.quiet_since &&
+      isIdentityId(r.jpm_transaction_id) &&
+      !snap.ids.has(r.jpm_transaction_id),
+  );
+}
+
+/**
+ * Whether a walk would withdraw anything (read without the lock: `reconcileIntraday` decides under it). Only
+ * then does the current-day step spend a second walk confirming the snapshot held still (intraday.ts).
+ */
+export async function wouldWithdraw(
+  db: Database,
+  account: AccountRef,
+  snap: Pick<IntradaySnapshot, 'day' | 'ids' | 'walkStartedAt'>,
+): Promise<boolean> {
+  const rows = await intradayCandidates(db, account.organizationId, account.id, snap.day, snap.walkStartedAt);
+  return withdrawable(rows, snap).length > 0;
 }
 
 /**
@@ -212,17 +243,7 @@ export async function reconcileIntraday(
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
     const rows = await intradayCandidates(trx, account.organizationId, account.id, snap.day, snap.walkStartedAt);
-    // A row without an id key (the bank sent none, or one too long) cannot be told apart by id: it is
-    // never withdrawn intraday; the prior-day step resolves it (not_in_prior_day).
-    const withdraw = snap.provesAbsence
-      ? rows.filter(
-          (r) =>
-            r.status === 'pending' &&
-            r.quiet_since &&
-            isIdentityId(r.jpm_transaction_id) &&
-            !snap.ids.has(r.jpm_transaction_id),
-        )
-      : [];
+    const withdraw = snap.provesAbsence ? withdrawable(rows, snap) : [];
     const restore = rows.filter(
       (r) =>
         r.status === 'removed' &&

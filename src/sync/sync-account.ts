@@ -168,6 +168,11 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
         snapshot,
         balanceDays,
         notes,
+        async () => {
+          if (tally && !('empty' in plan.transactions)) {
+            await walkTransactions(deps, client, row, account, job, plan.transactions, counts, tally, snapshot);
+          }
+        },
       ),
     );
   } else if (balanceDays && plan.postedDates.length > 0) {
@@ -203,10 +208,13 @@ async function walkTransactions(
   // Records that would re-identify a row whose id a later page of the walk may still send (ingest.ts).
   const held: HeldRecords = [];
   let walk: number | undefined;
-  for await (const page of client.transactionPages({
+  // A confirming walk of the current day (intraday.ts) numbers its walks after the ones already collected.
+  const base = snapshot?.walk.lastWalk ?? 0;
+  for await (const bankPage of client.transactionPages({
     ...query,
     accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
   })) {
+    const page = base === 0 ? bankPage : { ...bankPage, walk: base + bankPage.walk };
     if (page.walk !== walk) {
       // A new walk (the client restarted because the data shifted, or moved to the next sub-range):
       // occurrence numbers count from the start of the walk again, after the last walk's held records are stored.
@@ -235,6 +243,10 @@ async function walkTransactions(
       },
       normalized.records,
       [...pageRejects.filter((r) => rejectOfAccount(r.raw, row.jpm_account_id)), ...normalized.rejects],
+      [
+        ...page.records.filter((r) => r.account.accountId !== row.jpm_account_id).map((r) => r as unknown),
+        ...pageRejects.filter((r) => !rejectOfAccount(r.raw, row.jpm_account_id)).map((r) => r.raw),
+      ].map(otherItemKey),
     );
     const rejects = [
       ...pageRejects,
@@ -274,6 +286,17 @@ async function walkTransactions(
   }
   // The walk's ids are all known. A walk that threw stores none of its held records: the run fails and is retried.
   add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
+}
+
+/** A record or reject of another account, as the current-day snapshot counts it: its account and id. */
+function otherItemKey(raw: unknown): string | undefined {
+  const r =
+    typeof raw === 'object' && raw !== null
+      ? (raw as { account?: { accountId?: unknown }; transactionId?: unknown })
+      : {};
+  return typeof r.transactionId === 'string' && r.transactionId !== ''
+    ? `${String(r.account?.accountId)} ${r.transactionId}`
+    : undefined;
 }
 
 /** A wire reject belongs to the account unless it names another one. */

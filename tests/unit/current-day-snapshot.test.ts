@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { NormalizedTransaction } from '../../src/normalization/transactions.ts';
-import { CurrentDaySnapshot } from '../../src/sync/day-tally.ts';
+import { CurrentDaySnapshot, sameItems, type CompleteSnapshot } from '../../src/sync/day-tally.ts';
 
 function rec(id: string, recordClass: 'I' | 'P' = 'I', bookingDate = '2026-03-04'): NormalizedTransaction {
-  return { jpmTransactionId: id, recordClass, bookingDate } as NormalizedTransaction;
+  return {
+    jpmTransactionId: id,
+    identityById: id !== '',
+    fingerprintKey: `${recordClass}:fp-${id}:1`,
+    recordClass,
+    bookingDate,
+  } as NormalizedTransaction;
 }
 const page = (pageNumber: number, totalPages: number, totalRecords: number, fetched: number) => ({
   pageNumber,
@@ -63,5 +69,45 @@ describe('CurrentDaySnapshot: only a complete last walk may remove anything', ()
     const s = new CurrentDaySnapshot();
     s.add(1, page(1, 1, 2, 2), [rec('a'), rec('p', 'P')], []);
     expect([...(s.complete()?.ids ?? [])]).toEqual(['a']);
+  });
+
+  it('a walk that saw an item twice, or a record of another account without an id, proves nothing absent', () => {
+    const twice = new CurrentDaySnapshot();
+    twice.add(1, page(1, 2, 4, 2), [rec('a'), rec('b')], []);
+    twice.add(1, page(2, 2, 4, 2), [rec('b'), rec('c')], []);
+    expect(twice.complete()).toMatchObject({ provesAbsence: false });
+    const other = new CurrentDaySnapshot();
+    other.add(1, page(1, 1, 2, 2), [rec('a')], [], [undefined]);
+    expect(other.complete()).toMatchObject({ provesAbsence: false });
+    const otherWithId = new CurrentDaySnapshot();
+    otherWithId.add(1, page(1, 1, 2, 2), [rec('a')], [], ['0001 x']);
+    expect(otherWithId.complete()).toMatchObject({ provesAbsence: true });
+    expect([...(otherWithId.complete()?.ids ?? [])]).toEqual(['a']);
+  });
+
+  it('two walks agree when they show the same items, whatever the pages they were on', () => {
+    const walk = (n: number, pages: NormalizedTransaction[][]): CompleteSnapshot => {
+      const s = new CurrentDaySnapshot();
+      const total = pages.reduce((k, p) => k + p.length, 0);
+      pages.forEach((p, i) => s.add(n, page(i + 1, pages.length, total, p.length), p, []));
+      return s.complete()!;
+    };
+    const shifted = walk(1, [
+      [rec('a'), rec('b')],
+      [rec('d'), rec('e')],
+    ]);
+    const settled = walk(2, [
+      [rec('b'), rec('c')],
+      [rec('d'), rec('e')],
+    ]);
+    const again = walk(3, [
+      [rec('b'), rec('d')],
+      [rec('c'), rec('e')],
+    ]);
+    expect(sameItems(shifted, settled)).toBe(false);
+    expect(sameItems(settled, again)).toBe(true);
+    // An id-less item is one by its fingerprint and occurrence; a posted record is not the intraday one of its id.
+    expect(sameItems(walk(4, [[rec(''), rec('a')]]), walk(5, [[rec(''), rec('a')]]))).toBe(true);
+    expect(sameItems(walk(6, [[rec('a', 'P')]]), walk(7, [[rec('a')]]))).toBe(false);
   });
 });

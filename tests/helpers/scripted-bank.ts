@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { parseTransactionRecords } from '../../src/jpm/records.ts';
+import type { WireBalanceAccount } from '../../src/jpm/wire.schemas.ts';
+import { parseJsonLossless } from '../../src/shared/json.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import type { Database } from '../../src/storage/db.ts';
+import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
+import type { SyncDeps } from '../../src/sync/sync-account.ts';
+
+/*
+ * A bank whose answers a test writes page by page, for orders of events the simulator does not produce (a
+ * snapshot that changes between two pages of one walk without changing its totals; a record readable in one
+ * answer and not in the next). Each page is the JSON text J.P. Morgan would send, read the way the client reads it
+ * (lossless JSON, each record validated on its own), and goes through the real sync into real Postgres.
+ */
+
+/** A J.P. Morgan sample record (passes the full wire schema), the template of every scripted record. */
+const SAMPLE = (
+  JSON.parse(
+    readFileSync(new URL('../fixtures/jpm/jpmorganchase-payments/uf-transactions.json', import.meta.url), 'utf8'),
+  ) as { data: Record<string, unknown>[] }
+).data[0]!;
+
+interface ScriptedRecord {
+  id: string;
+  account: string;
+  date: string;
+  /** The amount as JSON text, exactly as the bank would write it (`12.50`, or `"12,50"` for an unreadable one). */
+  amount: string;
+  postCode: 'I' | 'P';
+  bankReference: string;
+}
+
+/** The JSON text of one record: the sample with the given money facts and identity. */
+export function recordJson(r: ScriptedRecord): string {
+  const currency = { code: 'USD', description: 'US Dollar', decimalLocation: 2, currencySequence: 0 };
+  const account = { ...(SAMPLE.account as Record<string, unknown>), accountId: r.account, currency };
+  const o: Record<string, unknown> = {
+    ...structuredClone(SAMPLE),
+    account,
+    asOfDate: r.date,
+    valueDate: r.date,
+    debitCreditCode: 'CREDIT',
+    postCode: r.postCode,
+    bankReferenceSearchable: { standardValue: r.bankReference, searchValue: r.bankReference },
+    customerReferenceSearchable: { standardValue: '', searchValue: null },
+    currency,
+    transactionId: r.id,
+    amount: '@@AMOUNT@@',
+    immediateAvailable: 0,
+  };
+  return JSON.stringify(o).replace('"@@AMOUNT@@"', r.amount);
+}
+
+/** One v3 page (its records' JSON texts) as the client yields it, `walk` as the client numbers walks. */
+export function scriptedPage(
+  records: readonly string[],
+  p: { walk?: number; pageNumber: number; totalPages: number; totalRecords: number },
+): TransactionPage {
+  const text =
+    `{"pagination":{"pageSize":${Math.max(1, records.length)},"totalPages":${p.totalPages},` +
+    `"pageNumber":${p.pageNumber},"totalRecords":${p.totalRecords}},"data":[${records.join(',')}]}`;
+  const env = parseJsonLossless(text) as { data: unknown[] };
+  const { records: parsed, rejects } = parseTransactionRecords(env.data);
+  return {
+    walk: p.walk ?? 1,
+    pageNumber: p.pageNumber,
+    totalPages: p.totalPages,
+    totalRecords: p.totalRecords,
+    records: parsed,
+    rejects,
+  };
+}
+
+/**
+ * A bank answering its n-th transactions request with the n-th scripted walk (its pages in order; no pages once
+ * the script ran out), and every balance request with `balances`.
+ */
+export function scriptedBank(
+  walks: readonly (readonly TransactionPage[])[],
+  balances: () => WireBalanceAccount[] = () => [],
+): BankClient & { transactionRequests(): number } {
+  let n = 0;
+  return {
+    transactionRequests: () => n,
+    transactionPages() {
+      const pages = walks[n++] ?? [];
+      return (async function* () {
+        for (const page of pages) {
+          yield await Promise.resolve(page);
+        }
+      })();
+    },
+    getBalances() {
+      return Promise.resolve({ accounts: balances() });
+    },
+  };
+}
+
+/** A CURRENT_DAY balance answer naming `day` as the account's business day. */
+export function currentDayBalance(jpmAccountId: string, day: string): WireBalanceAccount[] {
+  return [
+    {
+      accountId: jpmAccountId,
+      currency: { code: 'USD', decimalLocation: 2 },
+      balanceList: [
+        { asOfDate: day, currentDay: true, openingLedgerAmount: '0', endingLedgerAmount: '0', recordTimestamp: null },
+      ],
+    },
+  ];
+}
+
+export function scriptedDeps(db: Database, bank: BankClient, today: string): SyncDeps {
+  return {
+    db,
+    clientFor: () => Promise.resolve(bank),
+    now: () => new Date(`${today}T17:00:00Z`),
+    logger: createLogger('sync'),
+    lookbackDays: 5,
+  };
+}
