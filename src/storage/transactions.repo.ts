@@ -607,10 +607,45 @@ export async function pendingAndUnclaimedPosted(
   };
 }
 
-/** Marks pending rows superseded (with their posted replacement) or removed (never posted). */
+/**
+ * Intraday rows of these dates that pending → posted resolution removed (`not_in_prior_day`, the latest decision
+ * on their status) and that no posted row replaces: a posted record stored later may still be theirs.
+ */
+export async function removedNotInPriorDay(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<MatchCandidate[]> {
+  const result = await sql<MatchCandidate>`
+    select t.id, t.status, t.booking_date, t.direction, t.amount_minor, t.bai_type_code, t.bank_reference,
+      t.customer_reference, t.jpm_transaction_id, t.fingerprint_key
+    from transactions t
+    where t.status = 'removed' and t.booking_date = any(${dates}::date[]) and t.account_id = ${accountId}
+      and t.post_code = 'I' and t.superseded_by is null
+      and (select d.rule from transaction_decisions d
+        where d.transaction_id = t.id and d.decision in ('removed', 'restored', 'superseded')
+        order by d.id desc limit 1) = 'not_in_prior_day'
+    order by t.booking_date, t.fingerprint_key, t.id`.execute(ex);
+  for (const r of result.rows) {
+    r.bank_reference = decodePgText(r.bank_reference);
+    r.customer_reference = decodePgText(r.customer_reference);
+    r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
+  }
+  return result.rows;
+}
+
+/**
+ * Marks intraday rows superseded (with their posted replacement) or removed (never posted), each only while it
+ * still has the status it was read with (`from`).
+ */
 export async function resolvePendingRows(
   ex: Executor,
-  rows: readonly { id: string; status: 'superseded' | 'removed'; superseded_by: string | null }[],
+  rows: readonly {
+    id: string;
+    from: 'pending' | 'removed';
+    status: 'superseded' | 'removed';
+    superseded_by: string | null;
+  }[],
 ): Promise<void> {
   if (rows.length === 0) {
     return;
@@ -618,6 +653,6 @@ export async function resolvePendingRows(
   await sql`
     update transactions t set status = r.status, superseded_by = r.superseded_by, version = t.version + 1,
       updated_at = now()
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, status text, superseded_by uuid)
-    where t.id = r.id and t.status = 'pending'`.execute(ex);
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, "from" text, status text, superseded_by uuid)
+    where t.id = r.id and t.status = r."from"`.execute(ex);
 }

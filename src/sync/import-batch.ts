@@ -20,7 +20,7 @@ import {
   type LandedOn,
   type WalkClaims,
 } from './ingest.ts';
-import { resolvePending } from './supersede.ts';
+import { noteUnreadable, resolvePending } from './supersede.ts';
 import { countOnRun, finishStandaloneRun, startStandaloneRun } from './sync-run.ts';
 
 /**
@@ -156,8 +156,13 @@ export async function importBatch(
         return key === undefined ? r : { ...r, fingerprintKey: key };
       }),
     );
-    // resolvePending counts on the run itself.
-    add(await resolvePending(deps.db, account, posted, runId));
+    // resolvePending counts on the run itself. A day of the file holding an unreadable record removes nothing.
+    const unreadable = { dates: new Set<IsoDate>(), undated: false };
+    noteUnreadable(
+      unreadable,
+      batch.rejects.map((r) => r.raw),
+    );
+    add(await resolvePending(deps.db, account, posted, runId, unreadable));
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
     const stored = await bankDayFetchesOn(deps.db, account.id, posted);
     const fetchRows = tally.rows(account, posted, runId, deps.now()).filter((r) => {

@@ -1,5 +1,6 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { isIdentityId, matchingReference } from '../normalization/identity.ts';
+import { isIsoDate } from '../shared/time.ts';
 import type { Database } from '../storage/db.ts';
 import {
   hasPendingRows,
@@ -12,6 +13,7 @@ import {
   insertDecisions,
   lockAccountForWrite,
   pendingAndUnclaimedPosted,
+  removedNotInPriorDay,
   resolvePendingRows,
   type DecisionRow,
   type MatchCandidate,
@@ -94,33 +96,85 @@ export function matchPending(pending: readonly MatchCandidate[], posted: readonl
 }
 
 /**
+ * What the walk (or file) could not read on the dates it covered: transaction records whose money facts were
+ * unusable, by booking date, and whether one of them named no readable date. Such a record may be the posted
+ * counterpart of a pending item, so its day proves no pending item absent.
+ */
+interface UnreadableRecords {
+  dates: ReadonlySet<string>;
+  undated: boolean;
+}
+
+const NO_UNREADABLE_RECORDS: UnreadableRecords = { dates: new Set(), undated: false };
+
+/** Notes the booking dates (`asOfDate`) of the account's unusable records into `into`. */
+export function noteUnreadable(into: { dates: Set<string>; undated: boolean }, raws: readonly unknown[]): void {
+  for (const raw of raws) {
+    const date = typeof raw === 'object' && raw !== null ? (raw as { asOfDate?: unknown }).asOfDate : undefined;
+    if (typeof date === 'string' && isIsoDate(date)) {
+      into.dates.add(date);
+    } else {
+      into.undated = true;
+    }
+  }
+}
+
+/**
  * Resolves pending items of `dates` (dates whose prior-day data is now complete) in one
  * transaction under the account's write lock. Idempotent: resolved items are no longer pending.
+ *
+ * A pending item without a counterpart is removed only when its date's walk read every record: while the
+ * bank's answer for that date holds a record we could not read (`unreadable`), the item stays pending, and the
+ * next walk that reads it links them. An item removed here (`not_in_prior_day`) is still linked, removed →
+ * superseded, when a posted record of its date stored later matches it (a late posting): a live pending item of
+ * the date is matched first.
  */
 export async function resolvePending(
   db: Database,
   account: AccountRef,
   dates: readonly string[],
   runId: string | null,
+  unreadable: UnreadableRecords = NO_UNREADABLE_RECORDS,
 ): Promise<Pick<SyncCounts, 'superseded' | 'removed'>> {
   if (dates.length === 0) {
     return { superseded: 0, removed: 0 };
   }
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    const removedBefore = await removedNotInPriorDay(trx, account.id, dates);
     // Most dates have no pending row left (every backfill's): then their posted rows, all of them unclaimed, are not
     // read and sent only to be dropped.
-    if (!(await hasPendingRows(trx, account.id, dates))) {
+    const anyPending = await hasPendingRows(trx, account.id, dates);
+    if (!anyPending && removedBefore.length === 0) {
       return { superseded: 0, removed: 0 };
     }
-    const { pending, posted } = await pendingAndUnclaimedPosted(trx, account.id, dates);
-    if (pending.length === 0) {
+    const { pending, posted } = await pendingAndUnclaimedPosted(
+      trx,
+      account.id,
+      anyPending ? dates : [...new Set(removedBefore.map((p) => p.booking_date))],
+    );
+    if (pending.length === 0 && removedBefore.length === 0) {
       return { superseded: 0, removed: 0 };
     }
-    const r = matchPending(pending, posted);
+    const r = matchPending([...pending, ...removedBefore], posted);
+    // Only a live pending item can be removed, and only on a date whose every record was read.
+    r.removed = r.removed.filter(
+      (p) => p.status === 'pending' && !unreadable.undated && !unreadable.dates.has(p.booking_date),
+    );
+    const from = (p: MatchCandidate) => (p.status === 'removed' ? ('removed' as const) : ('pending' as const));
     await resolvePendingRows(trx, [
-      ...r.superseded.map((s) => ({ id: s.pending.id, status: 'superseded' as const, superseded_by: s.posted.id })),
-      ...r.removed.map((p) => ({ id: p.id, status: 'removed' as const, superseded_by: null })),
+      ...r.superseded.map((s) => ({
+        id: s.pending.id,
+        from: from(s.pending),
+        status: 'superseded' as const,
+        superseded_by: s.posted.id,
+      })),
+      ...r.removed.map((p) => ({
+        id: p.id,
+        from: 'pending' as const,
+        status: 'removed' as const,
+        superseded_by: null,
+      })),
     ]);
     const base = { organization_id: account.organizationId, account_id: account.id, sync_run_id: runId };
     const decisions: DecisionRow[] = [
@@ -145,6 +199,7 @@ export async function resolvePending(
             customerReference: s.posted.customer_reference,
           },
           amountChanged: s.pending.amount_minor !== s.posted.amount_minor,
+          ...(s.pending.status === 'removed' ? { previousStatus: 'removed', previousRule: 'not_in_prior_day' } : {}),
         },
       })),
       ...r.removed.map((p) => ({
@@ -168,7 +223,8 @@ export async function resolvePending(
         organization_id: account.organizationId,
         account_id: account.id,
         entity_id: p.id,
-        kind: 'removed' as const,
+        // A row that had left the live set already only gains its link.
+        kind: p.status === 'removed' ? ('modified' as const) : ('removed' as const),
       })),
     );
     const counts = { superseded: r.superseded.length, removed: r.removed.length };

@@ -27,7 +27,7 @@ import {
   type WalkClaims,
 } from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
-import { resolvePending } from './supersede.ts';
+import { noteUnreadable, resolvePending } from './supersede.ts';
 import { countOnRun, noteRun, type RunNotes } from './sync-run.ts';
 
 export type { BankDays } from './bank-days.ts';
@@ -143,12 +143,19 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
 
   let snapshot: IntradayWalk | undefined;
   let tally: PostedDayTally | undefined;
+  // A walk of the window's transactions; intraday reconciliation may ask for another (intraday.ts).
+  let walk: () => Promise<void> = () => Promise.resolve();
   if (job.kinds.includes('transactions') && !('empty' in plan.transactions)) {
     tally = new PostedDayTally();
     // Noted before the first request: rows written after it were written by someone who may know more.
     snapshot = job.mode === 'intraday' ? await startIntradayWalk(deps.db) : undefined;
-    await walkTransactions(deps, client, row, account, job, plan.transactions, counts, tally, snapshot);
-    add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId));
+    // The account's unreadable records by date: a day holding one proves no pending item absent (supersede.ts).
+    const unreadable = { dates: new Set<IsoDate>(), undated: false };
+    const query = plan.transactions;
+    const dayTally = tally;
+    walk = () => walkTransactions(deps, client, row, account, job, query, counts, dayTally, snapshot, unreadable);
+    await walk();
+    add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable));
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
     await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now()));
     await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId);
@@ -168,11 +175,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
         snapshot,
         balanceDays,
         notes,
-        async () => {
-          if (tally && !('empty' in plan.transactions)) {
-            await walkTransactions(deps, client, row, account, job, plan.transactions, counts, tally, snapshot);
-          }
-        },
+        walk,
       ),
     );
   } else if (balanceDays && plan.postedDates.length > 0) {
@@ -201,6 +204,7 @@ async function walkTransactions(
   counts: SyncCounts,
   tally: PostedDayTally,
   snapshot: IntradayWalk | undefined,
+  unreadable: { dates: Set<IsoDate>; undated: boolean },
 ): Promise<void> {
   const occurrences = new OccurrenceCounter();
   // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
@@ -259,6 +263,10 @@ async function walkTransactions(
         })),
       ...normalized.rejects,
     ];
+    noteUnreadable(unreadable, [
+      ...pageRejects.filter((x) => rejectOfAccount(x.raw, row.jpm_account_id)).map((x) => x.raw),
+      ...normalized.rejects.map((x) => x.raw),
+    ]);
     const landed: LandedOn = new Map();
     add(
       counts,
