@@ -201,6 +201,15 @@ const MAX_HELD = 5000;
 /** Held records are stored in pages no larger than the bank's. */
 const HELD_PAGE = 1000;
 
+/** A fingerprint key without its occurrence number: the record class and fingerprint of a look-alike group. */
+function lookAlikeGroup(key: string): string {
+  return key.slice(0, key.lastIndexOf(':'));
+}
+
+function occurrenceOf(key: string): number {
+  return Number(key.slice(key.lastIndexOf(':') + 1));
+}
+
 /**
  * Decides, for each record, insert / update / nothing. Match order: the bank's id for this account,
  * then the fingerprint key (same content, same occurrence) when the bank re-issued ids for a day.
@@ -224,7 +233,11 @@ export function planPage(
       return k === undefined ? [] : [[k, e] as const];
     }),
   );
-  const byFingerprint = new Map(existing.map((e) => [e.fingerprint_key, e]));
+  // Rows by look-alike group (record class and fingerprint, any occurrence), lowest occurrence first.
+  const byGroup = Map.groupBy(
+    existing.toSorted((a, b) => occurrenceOf(a.fingerprint_key) - occurrenceOf(b.fingerprint_key)),
+    (e) => lookAlikeGroup(e.fingerprint_key),
+  );
   const claimed = new Set<string>();
   const plan: Plan = {
     inserts: [],
@@ -265,19 +278,26 @@ export function planPage(
     if (reason === 're_identified') {
       // Across channels (a file's line, then the API's record) the evidence names what matched.
       const across = match.source !== t.source;
+      // A look-alike of another occurrence number (`reIdentify`): the row's key is named too.
+      const otherOccurrence = match.fingerprint_key !== t.fingerprintKey;
       plan.decisions.push({
         organization_id: account.organizationId,
         account_id: account.id,
         transaction_id: match.id,
         related_transaction_id: null,
         decision: 're_identified',
-        rule: across ? 'same_fingerprint_across_channels' : 'same_fingerprint_and_occurrence',
+        rule: across
+          ? 'same_fingerprint_across_channels'
+          : otherOccurrence
+            ? 'same_fingerprint_look_alike'
+            : 'same_fingerprint_and_occurrence',
         sync_run_id: runId,
         source: t.source,
         evidence: {
           previousJpmTransactionId: match.jpm_transaction_id,
           newJpmTransactionId: t.jpmTransactionId,
           fingerprintKey: t.fingerprintKey,
+          ...(otherOccurrence ? { rowFingerprintKey: match.fingerprint_key } : {}),
           ...(across
             ? {
                 previousSource: match.source,
@@ -295,14 +315,51 @@ export function planPage(
     }
   };
   /**
-   * The exact fingerprint key's row, when its own id is absent from this page (else that record claims it by id) and
-   * no record of this page or an earlier page of the walk took it (a look-alike of a day cut by the pages).
+   * Whether a row may be re-identified by a record of this page: its own id is absent from this page (else that record
+   * claims it by id) and no record of this page or an earlier page of the walk took it (a look-alike of a day cut by
+   * the pages).
    */
-  const byFingerprintKey = (t: NormalizedTransaction) => {
-    const fp = byFingerprint.get(t.fingerprintKey);
-    const fpKey = fp ? idKey(fp.post_code, fp.jpm_transaction_id) : undefined;
-    const free = fp && !claimed.has(fp.id) && !earlier.has(fp.id);
-    return free && (fpKey === undefined || !pageIds.has(fpKey)) ? fp : undefined;
+  const isFree = (e: ExistingTransaction) => {
+    const k = idKey(e.post_code, e.jpm_transaction_id);
+    return !claimed.has(e.id) && !earlier.has(e.id) && (k === undefined || !pageIds.has(k));
+  };
+  /** The free rows of a record's look-alike group, lowest occurrence first. */
+  const freeLookAlikes = (t: NormalizedTransaction) =>
+    (byGroup.get(lookAlikeGroup(t.fingerprintKey)) ?? []).filter(isFree);
+  /** The free row of the record's exact fingerprint key (same content, same occurrence). */
+  const byFingerprintKey = (t: NormalizedTransaction) =>
+    freeLookAlikes(t).find((e) => e.fingerprint_key === t.fingerprintKey);
+  const hasId = (e: ExistingTransaction) => idKey(e.post_code, e.jpm_transaction_id) !== undefined;
+  // Records with an id that no row of their class has: the bank may have re-issued the day's ids.
+  const unknownIds: NormalizedTransaction[] = [];
+  /**
+   * A record whose id is unknown re-identifies a free row of its look-alike group: the row of its exact fingerprint key
+   * first (all of the page's records), then any (lowest occurrence first). The occurrence number of a row matched by
+   * id stays what it was when the row was written (it is not part of the content hash), so after a look-alike came
+   * earlier in the day's order two rows may share a key and a key have no row; any look-alike is the same money
+   * movement. `hold`: a record that would take a row with an id waits (`HeldRecords`): that row's own id may be on a
+   * later page of the walk.
+   */
+  const reIdentify = (unknown: readonly NormalizedTransaction[], hold: boolean) => {
+    const other: NormalizedTransaction[] = [];
+    for (const t of unknown) {
+      const exact = byFingerprintKey(t);
+      if (!exact) {
+        other.push(t);
+      } else if (hold && hasId(exact)) {
+        plan.held.push(t);
+      } else {
+        apply(t, exact, 're_identified');
+      }
+    }
+    for (const t of other) {
+      const rows = freeLookAlikes(t);
+      if (hold && rows.some(hasId)) {
+        plan.held.push(t);
+      } else {
+        apply(t, rows[0], 're_identified');
+      }
+    }
   };
   for (const [index, t] of records.entries()) {
     if (!t.identityById) {
@@ -327,27 +384,21 @@ export function planPage(
     } else if (match && !claimed.has(match.id)) {
       apply(t, match, 'bank_changed_record');
     } else {
-      const fp = byFingerprintKey(t);
-      if (holding && fp && idKey(fp.post_code, fp.jpm_transaction_id) !== undefined) {
-        // The row's own id may be on a later page of the walk (HeldRecords).
-        plan.held.push(t);
-        continue;
-      }
-      apply(t, fp, 're_identified');
+      unknownIds.push(t);
     }
   }
+  reIdentify(unknownIds, holding);
   const idless = records.filter((t) => !t.identityById);
   if (idless.length === 0) {
     return plan;
   }
-  const group = (key: string) => key.slice(0, key.lastIndexOf(':'));
   const candidates = Map.groupBy(
     existing.filter((e) => !isIdentityId(e.jpm_transaction_id)),
-    (e) => group(e.fingerprint_key),
+    (e) => lookAlikeGroup(e.fingerprint_key),
   );
   // Rows an earlier page of the walk took are not free either: the group's records may span two pages.
   const free = (t: NormalizedTransaction) =>
-    (candidates.get(group(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
+    (candidates.get(lookAlikeGroup(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
   const rest: NormalizedTransaction[] = [];
   for (const t of idless) {
     const same = free(t).find((e) => e.content_hash === t.contentHash);
@@ -357,16 +408,18 @@ export function planPage(
       rest.push(t);
     }
   }
+  const noIdlessRow: NormalizedTransaction[] = [];
   for (const t of rest) {
     const rows = free(t);
     const idlessRow = rows.find((e) => e.fingerprint_key === t.fingerprintKey) ?? rows[0];
     if (idlessRow) {
       apply(t, idlessRow, 'bank_changed_record');
     } else {
-      // A row that had an id the bank no longer sends (it dropped the id): the same item, re-identified.
-      apply(t, byFingerprintKey(t), 're_identified');
+      noIdlessRow.push(t);
     }
   }
+  // A row that had an id the bank no longer sends (it dropped the id): the same item, re-identified.
+  reIdentify(noIdlessRow, false);
   return plan;
 }
 
@@ -636,15 +689,19 @@ export async function ingestTransactionPage(
       page.records.map((r) => r.fingerprintKey),
       page.records.map((r) => r.recordClass),
     );
-    const idless = page.records.filter((r) => !r.identityById);
-    if (idless.length > 0) {
-      // Rows of the id-less records' fingerprint groups, whatever their occurrence number (see planPage).
+    // Records without an id key, and records whose id no row of their class has (the bank may have re-issued the
+    // day's ids): they match rows of their fingerprint group, whatever their occurrence number (see planPage).
+    const knownIds = new Set(existing.flatMap((e) => idKey(e.post_code, e.jpm_transaction_id) ?? []));
+    const byGroup = page.records.filter(
+      (r) => !r.identityById || !knownIds.has(idKey(r.recordClass, r.jpmTransactionId) ?? ''),
+    );
+    if (byGroup.length > 0) {
       const known = new Set(existing.map((e) => e.id));
       const group = await findFingerprintGroups(
         trx,
         account.id,
-        idless.map((r) => r.bookingDate),
-        idless.map((r) => r.fingerprintKey.split(':')[1] ?? ''),
+        byGroup.map((r) => r.bookingDate),
+        byGroup.map((r) => r.fingerprintKey.split(':')[1] ?? ''),
       );
       existing.push(...group.filter((e) => !known.has(e.id)));
     }

@@ -271,3 +271,110 @@ describe('the same transactionId twice in one walk', () => {
     expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [] });
   });
 });
+
+describe('a day whose ids the bank re-issues after a new look-alike shifted the occurrence numbers', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  async function setUp() {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const ref: AccountRef = { id: account.id, organizationId: account.organizationId };
+    return { ref, f: (id: string) => fee(account.jpmAccountId, id) };
+  }
+
+  async function rows(accountId: string) {
+    return t.db
+      .selectFrom('transactions')
+      .select(['id', 'jpm_transaction_id', 'content_hash'])
+      .where('account_id', '=', accountId)
+      .orderBy('jpm_transaction_id')
+      .execute();
+  }
+
+  async function reIdentified(accountId: string) {
+    const decisions = await t.db
+      .selectFrom('transaction_decisions')
+      .select(['transaction_id', 'decision', 'rule', 'evidence'])
+      .where('account_id', '=', accountId)
+      .execute();
+    return decisions.map((d) => ({
+      transactionId: d.transaction_id,
+      decision: d.decision,
+      rule: d.rule,
+      from: (d.evidence as { previousJpmTransactionId: string }).previousJpmTransactionId,
+      to: (d.evidence as { newJpmTransactionId: string }).newJpmTransactionId,
+    }));
+  }
+
+  // Sync 1 stores fees A and B (occurrences 1 and 2). Sync 2: a late fee C comes first, so C is occurrence 1 and A, B
+  // (matched by id, unchanged) 2 and 3, while their rows keep keys 1 and 2. Sync 3: the bank re-issued every id of the
+  // day (identical content otherwise), on one page or a page each.
+  const second: Record<string, (f: (id: string) => WireTransaction) => WireTransaction[][]> = {
+    'on one page': (f) => [[f('TXN-C'), f('TXN-A'), f('TXN-B')]],
+    'on a page each': (f) => [[f('TXN-C')], [f('TXN-A')], [f('TXN-B')]],
+  };
+  const third: Record<string, (f: (id: string) => WireTransaction) => WireTransaction[][]> = {
+    'on one page': (f) => [[f('TXN-X'), f('TXN-Y'), f('TXN-Z')]],
+    'on a page each': (f) => [[f('TXN-X')], [f('TXN-Y')], [f('TXN-Z')]],
+  };
+  for (const [secondName, secondWalk] of Object.entries(second)) {
+    for (const [thirdName, thirdWalk] of Object.entries(third)) {
+      it(`each fee keeps its one row when the new look-alike came first (${secondName}) and the ids are re-issued (${thirdName})`, async () => {
+        const { ref, f } = await setUp();
+        await walk(t.db, ref, [[f('TXN-A'), f('TXN-B')]]);
+        expect(await walk(t.db, ref, secondWalk(f))).toEqual({ inserted: 1, updated: 0, unchanged: 2, rejected: 0 });
+        const before = await rows(ref.id);
+        expect(before.map((r) => r.jpm_transaction_id)).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
+        expect(await walk(t.db, ref, thirdWalk(f))).toEqual({ inserted: 0, updated: 3, unchanged: 0, rejected: 0 });
+        const after = await rows(ref.id);
+        // Three fees, three rows: the same rows, each with one of the new ids.
+        expect(after.map((r) => r.jpm_transaction_id)).toEqual(['TXN-X', 'TXN-Y', 'TXN-Z']);
+        expect(after.map((r) => r.id).sort()).toEqual(before.map((r) => r.id).sort());
+        const decisions = await reIdentified(ref.id);
+        expect(decisions.map((d) => d.decision)).toEqual(['re_identified', 're_identified', 're_identified']);
+        expect(decisions.map((d) => d.from).sort()).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
+        expect(decisions.map((d) => d.to).sort()).toEqual(['TXN-X', 'TXN-Y', 'TXN-Z']);
+        expect(new Set(decisions.map((d) => d.transactionId)).size).toBe(3);
+        // Two rows had key 1 and none key 3: the third fee took the look-alike of another occurrence, and says so.
+        expect(decisions.map((d) => d.rule).sort()).toEqual([
+          'same_fingerprint_and_occurrence',
+          'same_fingerprint_and_occurrence',
+          'same_fingerprint_look_alike',
+        ]);
+        // The same walk again: nothing to do.
+        expect(await walk(t.db, ref, thirdWalk(f))).toEqual({ inserted: 0, updated: 0, unchanged: 3, rejected: 0 });
+        expect(await rows(ref.id)).toEqual(after);
+      });
+    }
+  }
+
+  it('each fee keeps its one row when the new look-alike came first and the bank then drops the ids', async () => {
+    const { ref, f } = await setUp();
+    await walk(t.db, ref, [[f('TXN-A'), f('TXN-B')]]);
+    await walk(t.db, ref, [[f('TXN-C'), f('TXN-A'), f('TXN-B')]]);
+    const before = await rows(ref.id);
+    // Without ids a record's identity is its fingerprint key: the third fee's key (occurrence 3) is no row's.
+    expect(await walk(t.db, ref, [[f(''), f(''), f('')]])).toEqual({
+      inserted: 0,
+      updated: 3,
+      unchanged: 0,
+      rejected: 0,
+    });
+    const after = await rows(ref.id);
+    expect(after.map((r) => r.id).sort()).toEqual(before.map((r) => r.id).sort());
+    expect(after.map((r) => r.jpm_transaction_id)).toEqual(['', '', '']);
+    expect((await reIdentified(ref.id)).map((d) => d.from).sort()).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
+    expect(await walk(t.db, ref, [[f(''), f(''), f('')]])).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 3,
+      rejected: 0,
+    });
+    expect(await rows(ref.id)).toEqual(after);
+  });
+});
