@@ -166,9 +166,20 @@ export function startWorkers(
  */
 function storableFailure(err: unknown): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  e.message = scrubSecrets(e.message);
-  e.stack = `${e.name}: ${e.message}`;
-  return e;
+  const message = scrubSecrets(e.message);
+  try {
+    e.message = message;
+    e.stack = `${e.name}: ${message}`;
+    return e;
+  } catch {
+    // An error whose message or stack cannot be set (a DOMException: undici's AbortError, TimeoutError) is thrown on
+    // as a plain Error of the same name and code.
+    const plain = new Error(message);
+    plain.name = e.name;
+    Object.assign(plain, { code: (e as { code?: unknown }).code });
+    plain.stack = `${plain.name}: ${message}`;
+    return plain;
+  }
 }
 
 async function dispatch(

@@ -44,6 +44,8 @@ beforeAll(async () => {
       handlers: {
         ...Object.fromEntries(jobsOfQueue('maintenance').map((n) => [n, HANDLERS[n]])),
         'daily-maintenance': failing,
+        // undici's AbortError and TimeoutError are DOMExceptions, whose message cannot be set.
+        'reconcile-schedules': () => Promise.reject(new DOMException('The operation was aborted', 'AbortError')),
       },
     },
   );
@@ -72,6 +74,10 @@ describe('failed jobs: what is stored and what the queue board shows', () => {
     expect(refused.attemptsMade).toBe(1);
     expect(refused.failedReason).toBe('unknown job not-a-job');
     expect(refused.stacktrace).toEqual(['UnrecoverableError: unknown job not-a-job']);
+    // An error whose message cannot be set fails the job with its own name and message, not a TypeError of ours.
+    const aborted = await failed('maintenance', await maintenance.add('reconcile-schedules', {}, { attempts: 1 }));
+    expect(aborted.failedReason).toBe('The operation was aborted');
+    expect(aborted.stacktrace).toEqual(['AbortError: The operation was aborted']);
 
     const board = await request(api.app)
       .get('/admin/queues/api/queues')
