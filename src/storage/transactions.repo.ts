@@ -609,7 +609,9 @@ export async function pendingAndUnclaimedPosted(
 
 /**
  * Intraday rows of these dates that pending → posted resolution removed (`not_in_prior_day`, the latest decision
- * on their status) and that no posted row replaces: a posted record stored later may still be theirs.
+ * on their status) and that no posted row replaces: a posted record stored later may still be theirs. Served by
+ * `transactions_removed_intraday_account_booking_idx`, whose predicate is these conditions: the account's own such rows
+ * of the dates, none of another account's.
  */
 export async function removedNotInPriorDay(
   ex: Executor,

@@ -14,7 +14,11 @@ import {
 } from '../../src/storage/read.repo.ts';
 import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
-import { findForMatching, pendingAndUnclaimedPosted } from '../../src/storage/transactions.repo.ts';
+import {
+  findForMatching,
+  pendingAndUnclaimedPosted,
+  removedNotInPriorDay,
+} from '../../src/storage/transactions.repo.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { daysOwed } from '../../src/validation/days.ts';
 import { detectDuplicateSuspicions, listActiveSuspicions } from '../../src/validation/duplicates.ts';
@@ -117,6 +121,16 @@ function badScans(
     );
   }
   const relation = node['Relation Name'];
+  if (
+    node['Node Type'] === 'Bitmap Index Scan' &&
+    lead !== undefined &&
+    cond === undefined &&
+    !READ_WHOLE.has(index!)
+  ) {
+    // A bitmap scan's index read whole: every entry of a partial index (e.g. every organization's removed rows), or
+    // of the whole table's, ANDed with another index's.
+    out.push(`Bitmap Index Scan using ${index!} without an index condition`);
+  }
   const readWhole =
     READ_WHOLE.has(index ?? '') || (everyOrganization && READ_WHOLE_EVERY_ORGANIZATION.has(index ?? ''));
   if (relation !== undefined && GUARDED.has(relation) && !readWhole) {
@@ -1176,6 +1190,72 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(results.every((r) => r.statements > 0)).toBe(true);
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
   });
+  it("pending resolution's removed intraday items read only the account's own, not every account's removed rows of the dates", async () => {
+    // Every resolvePending (each prior-day run, each backfill window, under the account's write lock) first reads the
+    // account's intraday items it removed earlier (`not_in_prior_day`), which a late posted record may still supersede.
+    // Here another account holds 1,000 such items on the same dates (its whole intraday history withdrawn), the account
+    // itself 4. Before, the dates were read from the removed rows' `(booking_date, id)` index, every account's of every
+    // organization, and the account checked row by row: 1,004 rows read for 4.
+    const [other, account] = [accounts[0]!, accounts[1]!];
+    const moved = await sql<{ id: string; superseded_by: string; account_id: string }>`
+      update transactions t set status = 'removed', superseded_by = null
+      from (
+        select id, superseded_by from transactions where account_id = ${other.id} and status = 'superseded'
+        union all
+        (select id, superseded_by from transactions where account_id = ${account.id} and status = 'superseded'
+          order by id limit 4)) as s
+      where t.id = s.id
+      returning t.id, s.superseded_by, t.account_id`.execute(t.db);
+    try {
+      const own = moved.rows.filter((r) => r.account_id === account.id).map((r) => r.id);
+      expect([own.length, moved.rows.length]).toEqual([4, 1004]);
+      await sql`
+        insert into transaction_decisions (organization_id, account_id, transaction_id, decision, rule, evidence)
+        select organization_id, account_id, id, 'removed', 'not_in_prior_day', '{}'::jsonb from transactions
+        where id = any(${moved.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+      const found = await removedNotInPriorDay(t.db, account.id, DAYS);
+      expect(found.map((r) => r.id).sort()).toEqual([...own].sort());
+      const result = await check(
+        'removed not_in_prior_day',
+        (db) => removedNotInPriorDay(db, account.id, DAYS),
+        /account_id = /,
+      );
+      expect(result.statements).toBe(1);
+      expect(result.bad).toEqual([]);
+      expect(await rowsRead((db) => removedNotInPriorDay(db, account.id, DAYS))).toBe(own.length);
+      // The index entries behind them: the account's own candidates, not every account's removed rows (a bitmap of a
+      // partial index read whole) nor the account's whole history (its `account_id` index).
+      rec.take();
+      await removedNotInPriorDay(rec.db, account.id, DAYS);
+      const [q] = rec.take();
+      const analyzed = await t.db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+        ...q!,
+        sql: `explain (analyze, format json) ${q!.sql}`,
+      });
+      const entries: string[] = [];
+      type Analyzed = PlanNode & { 'Actual Rows'?: number; 'Actual Loops'?: number; 'Rows Removed by Filter'?: number };
+      const visit = (node: Analyzed) => {
+        const read = (node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0);
+        if (
+          node['Index Name']?.startsWith('transactions_') &&
+          (node['Node Type'] === 'Bitmap Index Scan' || node['Relation Name'] === 'transactions')
+        ) {
+          entries.push(`${node['Node Type']} using ${node['Index Name']}: ${read * (node['Actual Loops'] ?? 1)}`);
+        }
+        (node.Plans ?? []).forEach(visit);
+      };
+      visit(analyzed.rows[0]!['QUERY PLAN'][0]!.Plan);
+      expect(entries).toEqual([expect.stringMatching(new RegExp(`using transactions_\\w+: ${own.length}$`))]);
+    } finally {
+      await sql`delete from transaction_decisions where rule = 'not_in_prior_day'
+        and transaction_id = any(${moved.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+      await sql`
+        update transactions t set status = 'superseded', superseded_by = r.superseded_by
+        from jsonb_to_recordset(${JSON.stringify(moved.rows)}::jsonb) as r(id uuid, superseded_by uuid)
+        where t.id = r.id`.execute(t.db);
+    }
+  });
+
   it('read API: a small account after a large one in firstSeen order walks its own rows in id order, page 1 and page 2', async () => {
     // An account whose next matches lie more than a walk (WALK_ROWS_PER_PAGE_ROW × (limit + 1) = 10,100 rows) into its
     // organization's id order, on page 1 and on page 2: another account of the organization has 10,200 rows before
