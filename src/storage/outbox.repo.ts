@@ -68,8 +68,9 @@ export const OUTBOX_FEED_START: FeedPosition = { xid: '0', id: '0' };
 /**
  * Milestone events after `after` whose transaction is final, in (xid, id) order: the change feed's rule
  * (src/events/change-feed.ts), so a reader resuming after the last (xid, id) it got skips and repeats nothing.
- * Served by `outbox_events_xid_id_idx`, or `outbox_events_org_xid_id_idx` / `outbox_events_integration_xid_id_idx`
- * for one organization or integration (a `type` alone is checked along the first).
+ * Served by `outbox_events_xid_id_idx`, `outbox_events_org_xid_id_idx` / `outbox_events_integration_xid_id_idx` for one
+ * organization or integration, `outbox_events_type_xid_id_idx` for a type, and `outbox_events_org_type_xid_id_idx` /
+ * `outbox_events_integration_type_xid_id_idx` for a type of one organization or integration.
  */
 export async function committedOutboxEventsAfter(
   ex: Executor,

@@ -321,10 +321,23 @@ describe('milestone event feed: query plans without statistics', () => {
       expect(
         await badScans(() => committedOutboxEventsAfter(rec, after, 51, { organizationId }), /organization_id =/),
       ).toEqual([]);
+      // A scope with a type: both in the index condition, whatever the sizes of the scope's and the type's indexes.
       expect(
         await badScans(
           () => committedOutboxEventsAfter(rec, after, 51, { organizationId, type: 'integration.live' }),
-          /organization_id =/,
+          /^(?=.*organization_id =)(?=.*type =)/,
+        ),
+      ).toEqual([]);
+      expect(
+        await badScans(
+          () => committedOutboxEventsAfter(rec, after, 51, { integrationId, type: 'integration.live' }),
+          /^(?=.*integration_id =)(?=.*type =)/,
+        ),
+      ).toEqual([]);
+      expect(
+        await badScans(
+          () => committedOutboxEventsAfter(rec, after, 51, { organizationId, integrationId, type: 'integration.live' }),
+          /^(?=.*(integration_id|organization_id) =)(?=.*type =)/,
         ),
       ).toEqual([]);
       expect(
