@@ -3,7 +3,7 @@ import { AppError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { checkCsrf, csrfToken, type ReviewKeys } from './links.ts';
 import { renderRefusedPage, renderReviewPage } from './page.ts';
-import { openLink, parseAnswer, recordAnswer, ReviewLinkRefused, reviewPageData } from './service.ts';
+import { openLink, parseAnswer, recordAnswer, ReviewLinkRefused, reviewPageData, storableText } from './service.ts';
 
 /**
  * The customer's review page at /review/<token>: no API key, the signed link is the credential.
@@ -50,17 +50,23 @@ async function page(
   extra: { status?: number; error?: string; note?: string } = {},
 ): Promise<void> {
   const link = await openLink(deps.db, deps.keys, token(req), deps.now?.() ?? new Date());
-  const data = await reviewPageData(deps.db, link, query(req));
+  const q = query(req);
+  // A search for text Postgres cannot hold is not sent to it: the page without a search, saying why.
+  const searchable = storableText(q);
+  const data = await reviewPageData(deps.db, link, searchable ? q : '');
   const done = req.query.done === 'accurate' || req.query.done === 'problem' ? req.query.done : undefined;
   send(
     res,
-    extra.status ?? 200,
+    searchable ? (extra.status ?? 200) : 400,
     renderReviewPage(data, {
       csrf: csrfToken(deps.keys, link.id),
       path: `${req.baseUrl}/${encodeURIComponent(token(req))}`,
       done,
-      error: extra.error,
-      note: extra.note,
+      error: searchable
+        ? extra.error
+        : 'The search text holds a character that cannot be searched for (NUL or half of a character); remove it.',
+      // What the customer typed, back in the form, without what the page cannot show either.
+      note: extra.note?.replaceAll('\u0000', '').toWellFormed(),
     }),
   );
 }

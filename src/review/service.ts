@@ -125,6 +125,15 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const MAX_NOTE = 4000;
 export const MAX_MARKED = 100;
 
+/**
+ * Whether Postgres can store or search for the text as typed: `text` cannot hold U+0000, and a lone UTF-16 surrogate
+ * (half of a character) would reach it as U+FFFD. The review page's forms are not the API's (`parsePart` refuses these
+ * with a problem document there): the page says so itself.
+ */
+export function storableText(text: string): boolean {
+  return !text.includes('\u0000') && text.isWellFormed();
+}
+
 /** Checks a form's answer; the messages are shown to the customer above the form. */
 export function parseAnswer(verdict: 'accurate' | 'problem', body: Record<string, unknown>): ReviewAnswer {
   const note = typeof body.note === 'string' ? body.note.trim() : '';
@@ -136,6 +145,12 @@ export function parseAnswer(verdict: 'accurate' | 'problem', body: Record<string
     throw new ValidationError(`Please keep the note under ${MAX_NOTE} characters.`, [
       { path: 'note', message: 'too long' },
     ]);
+  }
+  if (!storableText(note)) {
+    throw new ValidationError(
+      'The note holds a character that cannot be stored (NUL or half of a character); remove it and send it again.',
+      [{ path: 'note', message: 'unstorable character' }],
+    );
   }
   if (verdict === 'problem' && note === '') {
     throw new ValidationError('Please tell us what is wrong in the note, so we can look into it.', [

@@ -336,6 +336,28 @@ describe('customer review page (headless Chromium)', () => {
     expect(none).toEqual([]);
   });
 
+  it('refuses a note or a search holding NUL with the page and its own message (400), before Postgres sees it', async () => {
+    // Postgres text cannot hold U+0000: sent on, the note or the search text failed in the database and the customer
+    // got the API's JSON problem document instead of the page. (A lone surrogate cannot arrive: an undecodable escape
+    // stays as typed, `%ED%A0%80`.)
+    const path = new URL(url(a)).pathname;
+    const csrf = /name="csrf" value="([^"]+)"/.exec((await request(api.app).get(path).expect(200)).text)?.[1];
+    expect(csrf).toBeTruthy();
+    const note = await request(api.app)
+      .post(`${path}/problem`)
+      .type('form')
+      .send(`csrf=${encodeURIComponent(csrf!)}&note=the%20fee%00is%20not%20ours`);
+    expect(note.status).toBe(400);
+    expect(note.headers['content-type']).toMatch(/^text\/html/);
+    expect(note.text).toMatch(/id="error">The note holds a character that cannot be stored/);
+    expect(note.text).toContain('>the feeis not ours</textarea>');
+    const search = await request(api.app).get(`${path}?q=fee%00`);
+    expect(search.status).toBe(400);
+    expect(search.headers['content-type']).toMatch(/^text\/html/);
+    expect(search.text).toMatch(/id="error">The search text holds a character that cannot be searched for/);
+    expect(await api.ctx.db.selectFrom('customer_reviews').select('id').execute()).toEqual([]);
+  });
+
   it('records both answers with the report id; "something is wrong" opens a follow-up, tells the account manager, and holds `live` when sign-off is required', async () => {
     const admin = bearer(api.adminKey);
     await request(api.app)
