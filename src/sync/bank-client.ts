@@ -17,6 +17,11 @@ export type BalanceQuery = TransactionQuery;
 export interface TransactionPage {
   /** Changes when the client starts a new walk (restart after the data shifted, or next sub-range). */
   walk: number;
+  /**
+   * The sub-range of the request (accounts × ≤ 5-day window) the page belongs to: a new `walk` of the same slice is a
+   * restart (the walk before it stopped part-way and its records come again from page 1), of another the next slice.
+   */
+  slice: number;
   pageNumber: number;
   totalPages: number;
   totalRecords: number;

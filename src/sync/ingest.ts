@@ -768,10 +768,10 @@ export async function ingestTransactionPage(
 }
 
 /**
- * Stores a walk's held records (`HeldRecords`) once its pages are all stored (also when the client restarts the walk:
- * they are the records of a walk it stopped), decided against every row the walk's pages took, so a record
- * re-identifies only a row whose id the walk did not send and no other record took. Empties `held`; its counts fetch
- * nothing (their pages counted them as fetched).
+ * Stores a walk's held records (`HeldRecords`) once its pages are all stored (never when the client restarts the walk:
+ * the stopped walk's held records are dropped, the new walk sends them again), decided against every row the walk's
+ * pages took, so a record re-identifies only a row whose id the walk did not send and no other record took. Empties
+ * `held`; its counts fetch nothing (their pages counted them as fetched).
  */
 export async function storeHeldRecords(
   db: Database,

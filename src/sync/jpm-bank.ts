@@ -20,6 +20,7 @@ export function bankClientOf(client: JpmClient): BankClient {
         if (e.type === 'page') {
           yield {
             walk: e.slice.index * 1_000 + e.walk,
+            slice: e.slice.index,
             pageNumber: e.pageNumber,
             totalPages: e.totalPages,
             totalRecords: e.totalRecords,

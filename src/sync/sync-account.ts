@@ -212,6 +212,7 @@ async function walkTransactions(
   // Records that would re-identify a row whose id a later page of the walk may still send (ingest.ts).
   const held: HeldRecords = [];
   let walk: number | undefined;
+  let slice: number | undefined;
   // A confirming walk of the current day (intraday.ts) numbers its walks after the ones already collected.
   const base = snapshot?.walk.lastWalk ?? 0;
   for await (const bankPage of client.transactionPages({
@@ -220,12 +221,19 @@ async function walkTransactions(
   })) {
     const page = base === 0 ? bankPage : { ...bankPage, walk: base + bankPage.walk };
     if (page.walk !== walk) {
-      // A new walk (the client restarted because the data shifted, or moved to the next sub-range):
-      // occurrence numbers count from the start of the walk again, after the last walk's held records are stored.
-      add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
+      // A new walk: occurrence numbers and claims count from its start again. After the client moved to the next
+      // sub-range, the finished walk's held records are stored (every id it sent is known). After a restart (the data
+      // shifted) they are dropped: the stopped walk never reached the pages that may send the ids of the rows they
+      // would take, and the new walk sends them again from page 1.
+      if (page.slice === slice) {
+        held.length = 0;
+      } else {
+        add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
+      }
       occurrences.reset();
       claims.clear();
       walk = page.walk;
+      slice = page.slice;
       if (snapshot) {
         // A restarted walk re-reads the whole snapshot: what earlier walks wrote is older than it.
         snapshot.walkClock.set(

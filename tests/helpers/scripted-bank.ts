@@ -52,10 +52,13 @@ export function recordJson(r: ScriptedRecord): string {
   return JSON.stringify(o).replace('"@@AMOUNT@@"', r.amount);
 }
 
-/** One v3 page (its records' JSON texts) as the client yields it, `walk` as the client numbers walks. */
+/**
+ * One v3 page (its records' JSON texts) as the client yields it, `walk` as the client numbers walks (another walk of
+ * the same `slice` is a restart).
+ */
 export function scriptedPage(
   records: readonly string[],
-  p: { walk?: number; pageNumber: number; totalPages: number; totalRecords: number },
+  p: { walk?: number; slice?: number; pageNumber: number; totalPages: number; totalRecords: number },
 ): TransactionPage {
   const text =
     `{"pagination":{"pageSize":${Math.max(1, records.length)},"totalPages":${p.totalPages},` +
@@ -64,6 +67,7 @@ export function scriptedPage(
   const { records: parsed, rejects } = parseTransactionRecords(env.data);
   return {
     walk: p.walk ?? 1,
+    slice: p.slice ?? 0,
     pageNumber: p.pageNumber,
     totalPages: p.totalPages,
     totalRecords: p.totalRecords,

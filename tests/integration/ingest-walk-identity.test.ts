@@ -12,10 +12,17 @@ import {
   type HeldRecords,
   type WalkClaims,
 } from '../../src/sync/ingest.ts';
-import { syncAccountWindow } from '../../src/sync/sync-account.ts';
+import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import {
+  currentDayBalance,
+  recordJson,
+  scriptedBank as scriptedJsonBank,
+  scriptedDeps,
+  scriptedPage,
+} from '../helpers/scripted-bank.ts';
 
 /**
  * Identity across the pages of one walk, through the real path (normalization → ingestTransactionPage into
@@ -58,27 +65,41 @@ async function walk(db: Database, account: AccountRef, pages: readonly (readonly
   return total;
 }
 
+type Pages = readonly (readonly WireTransaction[])[];
+
 /**
  * The bank's side of the sync port answering each transactions call with the next scripted walk (its pages as the
  * J.P. Morgan client yields them after parsing): the page cuts of a day are what these tests are about.
  */
-function scriptedBank(walks: readonly (readonly (readonly WireTransaction[])[])[]): BankClient {
+function scriptedBank(walks: readonly Pages[]): BankClient {
+  return walkingBank(walks.map((pages) => [{ slice: 0, pages }]));
+}
+
+/**
+ * As `scriptedBank`, each call answered by several walks, numbered as the J.P. Morgan client numbers them (jpm-bank.ts
+ * `bankClientOf`): a walk of the slice before it is a restart (the bank's pages shifted), a walk of another slice the
+ * request's next sub-range.
+ */
+function walkingBank(requests: readonly (readonly { slice: number; pages: Pages }[])[]): BankClient {
   let call = 0;
   return {
     async *transactionPages() {
-      const pages = walks[call++] ?? [];
-      const totalRecords = pages.reduce((n, p) => n + p.length, 0);
-      const answers = pages.map((records, i): TransactionPage => ({
-        walk: 1,
-        pageNumber: i + 1,
-        totalPages: pages.length,
-        totalRecords,
-        records: [...records],
-        rejects: [],
-      }));
-      for (const page of answers) {
-        // Each page is its own answer, as a bank call's is.
-        yield await Promise.resolve(page);
+      const walks = requests[call++] ?? [];
+      for (const [n, { slice, pages }] of walks.entries()) {
+        const totalRecords = pages.reduce((k, p) => k + p.length, 0);
+        const answers = pages.map((records, i): TransactionPage => ({
+          walk: slice * 1_000 + n + 1,
+          slice,
+          pageNumber: i + 1,
+          totalPages: pages.length,
+          totalRecords,
+          records: [...records],
+          rejects: [],
+        }));
+        for (const page of answers) {
+          // Each page is its own answer, as a bank call's is.
+          yield await Promise.resolve(page);
+        }
       }
     },
     getBalances: () => Promise.resolve({ accounts: [] }),
@@ -199,6 +220,75 @@ describe('records with their own ids among look-alikes on several pages of one w
     expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
     expect(after.rows.filter((r) => r.jpm_transaction_id !== 'TXN-C')).toEqual(before.rows);
     expect(after.decisions).toEqual([]);
+  });
+
+  /** Two syncs of the day through the real sync (`syncAccountWindow`), the bank answering each with `bank`. */
+  function syncs(ref: AccountRef, bank: BankClient) {
+    const deps = {
+      db: t.db,
+      clientFor: () => Promise.resolve(bank),
+      now: () => new Date('2026-10-07T17:00:00Z'),
+      logger: createLogger('sync'),
+      lookbackDays: 5,
+    };
+    const job = {
+      runId: null,
+      accountId: ref.id,
+      mode: 'range' as const,
+      from: DAY,
+      to: DAY,
+      kinds: ['transactions' as const],
+    };
+    return () => syncAccountWindow(deps, job);
+  }
+
+  it('a walk the client restarted re-identifies no row whose id it stopped before reaching', async () => {
+    const { ref, f } = await setUp();
+    // Sync 2: a late fee C first; the bank's pages shift after page 1, so the client walks the slice again from
+    // page 1, where A and B, each with its id, follow C. The stopped walk never reached A's id.
+    const sync = syncs(
+      ref,
+      walkingBank([
+        [{ slice: 0, pages: [[f('TXN-A'), f('TXN-B')]] }],
+        [
+          { slice: 0, pages: [[f('TXN-C')]] },
+          { slice: 0, pages: [[f('TXN-C')], [f('TXN-A'), f('TXN-B')]] },
+        ],
+      ]),
+    );
+    await sync();
+    const before = await stored(ref.id);
+    expect(await sync()).toMatchObject({ fetched: 4, inserted: 1, updated: 0, unchanged: 2 });
+    const after = await stored(ref.id);
+    expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
+    // A and B keep their rows (uuid, versions, decisions); C is a row of its own; nobody was re-identified.
+    expect(after.rows.filter((r) => r.jpm_transaction_id !== 'TXN-C')).toEqual(before.rows);
+    expect(after.decisions).toEqual([]);
+  });
+
+  it("a walk that moves on to the request's next slice stores the held records of the slice it finished", async () => {
+    const { ref, f } = await setUp();
+    // Sync 2: the bank re-issued A's id as X; B, still B, on the next page; then the request's next slice.
+    const sync = syncs(
+      ref,
+      walkingBank([
+        [{ slice: 0, pages: [[f('TXN-A'), f('TXN-B')]] }],
+        [
+          { slice: 0, pages: [[f('TXN-X')], [f('TXN-B')]] },
+          { slice: 1, pages: [[]] },
+        ],
+      ]),
+    );
+    await sync();
+    const before = await stored(ref.id);
+    expect(await sync()).toMatchObject({ fetched: 2, inserted: 0, updated: 1, unchanged: 1 });
+    const after = await stored(ref.id);
+    const rowA = before.rows.find((r) => r.jpm_transaction_id === 'TXN-A')!;
+    expect(after.rows.map((r) => r.jpm_transaction_id)).toEqual(['TXN-B', 'TXN-X']);
+    expect(after.rows.find((r) => r.jpm_transaction_id === 'TXN-X')!.id).toBe(rowA.id);
+    expect(after.decisions).toMatchObject([
+      { transaction_id: rowA.id, evidence: { previousJpmTransactionId: 'TXN-A', newJpmTransactionId: 'TXN-X' } },
+    ]);
   });
 });
 
@@ -376,5 +466,65 @@ describe('a day whose ids the bank re-issues after a new look-alike shifted the 
       rejected: 0,
     });
     expect(await rows(ref.id)).toEqual(after);
+  });
+});
+
+describe('look-alike pending items of the current day when the client restarts its walk', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  const TODAY = '2026-11-20';
+  const JPM_ACCOUNT = '000000011116605';
+
+  it('a restarted current-day walk re-identifies no item whose id the stopped walk had not reached', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
+    // Identical pending fees, each with its own id.
+    const item = (id: string) =>
+      recordJson({ id, account: JPM_ACCOUNT, date: TODAY, amount: '25.00', postCode: 'I', bankReference: 'FEE' });
+    const job: WindowJob = { runId: null, accountId: account.id, mode: 'intraday', kinds: ['transactions'] };
+    const sync = (walks: TransactionPage[][]) =>
+      syncAccountWindow(
+        scriptedDeps(
+          t.db,
+          scriptedJsonBank(walks, () => currentDayBalance(JPM_ACCOUNT, TODAY)),
+          TODAY,
+        ),
+        job,
+      );
+    const rows = () =>
+      t.db
+        .selectFrom('transactions')
+        .select(['id', 'jpm_transaction_id', 'status'])
+        .where('account_id', '=', account.id)
+        .orderBy('jpm_transaction_id')
+        .execute();
+    await sync([[scriptedPage([item('A'), item('B')], { pageNumber: 1, totalPages: 1, totalRecords: 2 })]]);
+    const before = await rows();
+    // A new fee C comes first; the snapshot grows after page 1, so the client walks the day again from page 1.
+    await sync([
+      [
+        scriptedPage([item('C')], { walk: 1, pageNumber: 1, totalPages: 2, totalRecords: 2 }),
+        scriptedPage([item('C')], { walk: 2, pageNumber: 1, totalPages: 2, totalRecords: 3 }),
+        scriptedPage([item('A'), item('B')], { walk: 2, pageNumber: 2, totalPages: 2, totalRecords: 3 }),
+      ],
+    ]);
+    const after = await rows();
+    expect(after.map((r) => [r.jpm_transaction_id, r.status])).toEqual([
+      ['A', 'pending'],
+      ['B', 'pending'],
+      ['C', 'pending'],
+    ]);
+    expect(after.filter((r) => r.jpm_transaction_id !== 'C')).toEqual(before);
+    const decisions = await t.db
+      .selectFrom('transaction_decisions')
+      .select('decision')
+      .where('account_id', '=', account.id)
+      .execute();
+    expect(decisions).toEqual([]);
   });
 });

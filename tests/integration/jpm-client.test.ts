@@ -8,6 +8,8 @@ import { normalizeTransactions } from '../../src/normalization/transactions.ts';
 import { formatMinorUnits } from '../../src/shared/money.ts';
 import { addDays, diffDays } from '../../src/shared/time.ts';
 import { NO_QUIRKS } from '../../src/simulator/index.ts';
+import type { TransactionPage } from '../../src/sync/bank-client.ts';
+import { bankClientOf } from '../../src/sync/jpm-bank.ts';
 import { caught, startClientSim, UUID, type ClientSim } from '../helpers/jpm-client-sim.ts';
 
 /** The client against the simulator over real mTLS: every endpoint, splitting, paging, restarts. */
@@ -191,6 +193,33 @@ describe('JpmClient page walk over a shifting current day', () => {
     expect(final).toHaveLength(last[0]!.totalRecords);
     expect(pagesOf(events).flatMap((p) => p.rejects)).toEqual([]);
     expect(final.every((r) => r.postCode === 'I')).toBe(true);
+  });
+
+  it("tells sync a restart (another walk of the slice) from the request's next slice (another slice)", async () => {
+    env.sim.setClock({ progress: 0.5 });
+    const bank = bankClientOf(env.client());
+    const accounts = env.sim.accounts.map((a) => ({ accountId: a.accountId }));
+    const pagesOfPort = async (q: Parameters<typeof bank.transactionPages>[0]) => {
+      const out: TransactionPage[] = [];
+      for await (const p of bank.transactionPages(q)) {
+        out.push(p);
+      }
+      return out;
+    };
+    const firstPages = (pages: TransactionPage[]) => pages.filter((p, i) => i === 0 || p.walk !== pages[i - 1]!.walk);
+    // The growing current day: the client restarts its one slice, so every walk is of slice 0.
+    const current = firstPages(await pagesOfPort({ relativeDateType: 'CURRENT_DAY', accounts }));
+    expect(current.length).toBeGreaterThan(1);
+    expect(current.map((p) => [p.slice, p.pageNumber])).toEqual(current.map(() => [0, 1]));
+    // Three ≤ 5-day windows of history (the data holds still): one walk per slice, each of its own slice.
+    const history = firstPages(
+      await pagesOfPort({
+        startDate: addDays(TODAY, -12),
+        endDate: addDays(TODAY, -1),
+        accounts: accounts.slice(0, 1),
+      }),
+    );
+    expect(history.map((p) => p.slice)).toEqual([0, 1, 2]);
   });
 
   it('gives up with a retryable jpm_unstable_pages after the restart budget', async () => {
