@@ -215,8 +215,10 @@ function occurrenceOf(key: string): number {
  * then the fingerprint key (same content, same occurrence) when the bank re-issued ids for a day.
  * Records without an id key (`identityById` false) come last and match rows without one of their
  * fingerprint group: first a row with the same content, then the same occurrence, then any; so the
- * bank listing id-less look-alikes in another order never makes a duplicate. `holding`: a record with an id that
- * would take a row with an id by fingerprint waits in `held` (`HeldRecords`) instead.
+ * bank listing id-less look-alikes in another order never makes a duplicate. `held`: the walk's records held so far
+ * (`HeldRecords`), when the walk holds records: a record with an id that would take a row with an id by fingerprint
+ * waits in the plan's `held` instead, and a held record is the first copy of its id (a later one is the same record
+ * again, or a conflict), as a record stored by an earlier page is.
  */
 export function planPage(
   account: AccountRef,
@@ -224,7 +226,7 @@ export function planPage(
   existing: readonly (ExistingTransaction & Partial<NotedColumns>)[],
   runId: string | null,
   earlier: ReadonlySet<string> = new Set(),
-  holding = false,
+  held?: readonly NormalizedTransaction[],
 ): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
   const byId = new Map(
@@ -249,8 +251,10 @@ export function planPage(
     held: [],
     conflicts: [],
   };
-  // The first record of each id on this page, by id key.
-  const seenIds = new Map<string, NormalizedTransaction>();
+  // The first record of each id on this page or held by an earlier page of the walk (not yet stored), by id key.
+  const seenIds = new Map<string, NormalizedTransaction>(
+    (held ?? []).map((t) => [`${t.recordClass}|${t.jpmTransactionId}`, t]),
+  );
   const pageIds = new Set(records.flatMap((r) => idKey(r.recordClass, r.jpmTransactionId) ?? []));
   const apply = (t: NormalizedTransaction, match: ExistingTransaction | undefined, reason: string) => {
     if (!match) {
@@ -368,7 +372,8 @@ export function planPage(
     const key = `${t.recordClass}|${t.jpmTransactionId}`;
     const first = seenIds.get(key);
     if (first) {
-      // The same id twice on one page: the same record again (pages shifted under us), or a conflict.
+      // The same id twice on one page, or held by an earlier one: the same record again (pages shifted under us), or a
+      // conflict.
       if (first.contentHash === t.contentHash) {
         plan.unchanged++;
       } else {
@@ -387,7 +392,7 @@ export function planPage(
       unknownIds.push(t);
     }
   }
-  reIdentify(unknownIds, holding);
+  reIdentify(unknownIds, held !== undefined);
   const idless = records.filter((t) => !t.identityById);
   if (idless.length === 0) {
     return plan;
@@ -705,7 +710,7 @@ export async function ingestTransactionPage(
       );
       existing.push(...group.filter((e) => !known.has(e.id)));
     }
-    const plan = planPage(account, page.records, existing, runId, walk, held !== undefined);
+    const plan = planPage(account, page.records, existing, runId, walk, held);
     heldHere = plan.held;
     if (plan.insertRecords.length > 0) {
       await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state);
@@ -728,11 +733,14 @@ export async function ingestTransactionPage(
     // A bad record of an earlier sync that the bank now sends usable is resolved by this page; only when the account
     // had an open one (pages open them only under this lock, and this page's own come after).
     if (state.openRejects) {
-      const waiting = new Set(plan.held);
+      // A held record's id is stored at the walk's end (a later copy of it waits with it).
+      const waiting = new Set([...(held ?? []), ...plan.held].map((r) => r.jpmTransactionId));
       await resolveRejectsStored(
         trx,
         account.id,
-        page.records.flatMap((r) => (r.jpmTransactionId === '' || waiting.has(r) ? [] : [r.jpmTransactionId])),
+        page.records.flatMap((r) =>
+          r.jpmTransactionId === '' || waiting.has(r.jpmTransactionId) ? [] : [r.jpmTransactionId],
+        ),
         rejects.flatMap((r) => r.record_hash ?? []),
         // Storing a record with the id of a conflict's reject is storing its first copy: that resolves nothing.
         [ID_CONFLICT_REASON],

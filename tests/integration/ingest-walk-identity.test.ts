@@ -354,6 +354,26 @@ describe('the same transactionId twice in one walk', () => {
     expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [{ ...OTHER_REJECTED, seen_count: 2 }] });
   });
 
+  // The first copy would re-identify the row of TXN-6 (its look-alike, whose id no page sends), so it waits for the
+  // walk's end (`HeldRecords`); the other copy must not take its place.
+  const held: Record<string, (first: WireTransaction, other: WireTransaction) => WireTransaction[][]> = {
+    'on one page': (first, other) => [[first, other]],
+    'on two pages': (first, other) => [[first], [other]],
+  };
+  for (const [name, pages] of Object.entries(held)) {
+    it(`a first copy held for the walk's end is the copy stored, the other a reject (${name})`, async () => {
+      const { ref, first, other } = await setUp();
+      await walk(t.db, ref, [[{ ...first, transactionId: 'TXN-6' }]]);
+      expect(await walk(t.db, ref, pages(first, other))).toEqual({
+        inserted: 0,
+        updated: 1,
+        unchanged: 0,
+        rejected: 1,
+      });
+      expect(await outcome(ref.id)).toEqual({ rows: FIRST_STORED, rejects: [{ ...OTHER_REJECTED, seen_count: 1 }] });
+    });
+  }
+
   it('an identical copy (the pages shifted under the walk) is the same record, unchanged, on one page or two', async () => {
     const { ref, first } = await setUp();
     expect(await walk(t.db, ref, [[first, first]])).toEqual({ inserted: 1, updated: 0, unchanged: 1, rejected: 0 });
