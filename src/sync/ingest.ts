@@ -357,7 +357,10 @@ export function planPage(
       }
     }
     for (const t of other) {
-      const rows = freeLookAlikes(t);
+      // Any occurrence only among posted rows: the bank re-issues the ids of a closed day's posted items. An intraday
+      // item keeps its id through the day (a withdrawn one comes back under it), so a new intraday look-alike never
+      // takes a withdrawn or superseded row of another occurrence.
+      const rows = freeLookAlikes(t).filter((e) => e.status === 'posted');
       if (hold && rows.some(hasId)) {
         plan.held.push(t);
       } else {
