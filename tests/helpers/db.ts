@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createDb, quoteIdent, type Database } from '../../src/storage/db.ts';
@@ -56,4 +57,26 @@ export async function createTestDb(): Promise<TestDb> {
 /** A Redis key prefix of its own for one test file (BullMQ prefix with a Cluster hash tag). */
 export function testQueuePrefix(): string {
   return `{jpm-sync-test-${randomBytes(4).toString('hex')}}`;
+}
+
+/**
+ * Waits until every transaction of the Postgres cluster that began before this call has ended: the commit-order feeds
+ * (the change feed, the milestone feed) show an event only once no older transaction is open, and other test files
+ * share the cluster, so a test reads a feed right after its own writes only after this.
+ */
+export async function feedSettled(db: Database, timeoutMs = 30_000): Promise<void> {
+  const { rows } = await sql<{ xid: string }>`select pg_current_xact_id()::text as xid`.execute(db);
+  const xid = rows[0]!.xid;
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await sql<{ settled: boolean }>`
+      select pg_snapshot_xmin(pg_current_snapshot()) > ${xid}::xid8 as settled`.execute(db);
+    if (r.rows[0]?.settled) {
+      return;
+    }
+    if (Date.now() > until) {
+      throw new Error(`feedSettled: a transaction older than ${xid} is still open after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }

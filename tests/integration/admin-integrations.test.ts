@@ -20,6 +20,7 @@ import { localDate } from '../../src/shared/time.ts';
 import { NO_QUIRKS, signCsr, startSimulator, type RunningSimulator } from '../../src/simulator/index.ts';
 import { CSR_SUBJECT } from '../factories/onboarding.ts';
 import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
+import { feedSettled } from '../helpers/db.ts';
 
 const IntegrationPage = pageSchema(IntegrationSchema);
 const TransitionPage = pageSchema(TransitionSchema);
@@ -236,6 +237,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       note: '1. eligible',
       actor: expect.stringContaining(api.adminKey.split('_')[1] ?? '') as string,
     });
+    await feedSettled(api.t.db);
     const events = bodyOf(
       EventPage,
       await request(api.app).get(`/v1/integrations/${id}/events?limit=500`).set(admin),
@@ -269,6 +271,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(new Set(seen).size).toBe(5);
     expect(seen.map(BigInt)).toEqual([...seen.map(BigInt)].sort((a, b) => (a < b ? -1 : 1)));
 
+    await feedSettled(api.t.db);
     const all = bodyOf(EventPage, await request(api.app).get('/v1/events?limit=500').set(admin)).data;
     const firstTwo = bodyOf(EventPage, await request(api.app).get('/v1/events?limit=2').set(admin));
     const next = bodyOf(
@@ -716,6 +719,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       404,
       'not_found',
     );
+    await feedSettled(api.t.db);
     const events = bodyOf(EventPage, await request(api.app).get('/v1/events?limit=500').set(viewer)).data;
     expect(events.length).toBeGreaterThan(0);
     expect(events.every((e) => e.organizationId === orgId)).toBe(true);

@@ -28,7 +28,7 @@ import { createClientCredential, ensureDevPki, signCsr, type DevPki } from '../.
 import { updateIntegrationLifecycle } from '../../src/storage/integration-lifecycle.repo.ts';
 import { createTestCa, issueForForeignKey, issueFromCsr, SERVER_AUTH_ONLY } from '../factories/certificates.ts';
 import { createOrganization, CSR_SUBJECT } from '../factories/onboarding.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
 
 const DAY = 86_400_000;
 const m1 = { id: 'master-1', key: randomBytes(32) };
@@ -241,6 +241,7 @@ describe('credentials (Postgres, simulator CA)', () => {
     await refusedWith(credentialFor(t.db, secrets, id), 'no_certificate');
 
     expect((await listCertificates(t.db, id)).map((c) => c.status)).toEqual(['retired', 'retired', 'retired']);
+    await feedSettled(t.db);
     const types = (await listMilestones(t.db, id)).map((e) => e.type);
     expect(types.filter((x) => x === 'certificate.installed')).toHaveLength(3);
     expect(types.filter((x) => x === 'certificate.retired')).toHaveLength(3);
@@ -292,6 +293,7 @@ describe('credentials (Postgres, simulator CA)', () => {
     );
     expect(err.retryable).toBe(false);
 
+    await feedSettled(t.db);
     const events = (await listMilestones(t.db, id)).filter((e) => e.type.startsWith('certificate.exp'));
     expect(events.map((e) => [e.type, (e.payload as { thresholdDays?: number }).thresholdDays])).toEqual([
       ['certificate.expiring', 60],

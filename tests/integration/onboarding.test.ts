@@ -25,7 +25,7 @@ import { AppError } from '../../src/shared/errors.ts';
 import { integrationsOverdue } from '../../src/shared/metrics.ts';
 import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
 import { addBankAccount, createOrganization, CSR_SUBJECT, ELIGIBLE } from '../factories/onboarding.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
 
 const secrets = { masterKey: { id: 'test-master', key: randomBytes(32) }, previousMasterKeys: [] };
 const DAY = 86_400_000;
@@ -183,6 +183,7 @@ describe('onboarding lifecycle (Postgres, simulator CA)', () => {
     expect(history.at(-1)?.note).toBe('customer signed off the validation report');
 
     // Milestones in the outbox: one stage_changed per transition (none for the refusals), and live.
+    await feedSettled(t.db);
     const events = await listMilestones(t.db, id);
     const types = events.map((e) => e.type);
     expect(types.filter((x) => x === 'integration.stage_changed')).toHaveLength(7);
