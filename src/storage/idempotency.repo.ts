@@ -130,17 +130,28 @@ export async function beginIdempotentRequest(
   return { kind: 'in_flight' };
 }
 
-/** Marks the claim alive now; false when it is no longer this owner's (taken over, or already finished). */
-export async function renewIdempotentClaim(db: Executor, c: IdempotencyClaim): Promise<boolean> {
+/** Updates the claim's row while the claim is still this owner's; false when it is not (taken over, or finished). */
+async function updateOwnClaim(
+  db: Executor,
+  c: IdempotencyClaim,
+  set:
+    | { locked_at: ReturnType<typeof sql<Date>> }
+    | { status: 'done'; response_status: number; response_body: string | undefined },
+): Promise<boolean> {
   const result = await db
     .updateTable('idempotency_keys')
-    .set({ locked_at: sql<Date>`now()` })
+    .set(set)
     .where('api_key_id', '=', c.apiKeyId)
     .where('key', '=', c.key)
     .where('status', '=', 'in_flight')
     .where('owner_token', '=', c.owner)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
+}
+
+/** Marks the claim alive now; false when it is no longer this owner's (taken over, or already finished). */
+export async function renewIdempotentClaim(db: Executor, c: IdempotencyClaim): Promise<boolean> {
+  return updateOwnClaim(db, c, { locked_at: sql<Date>`now()` });
 }
 
 /** Stores the response of the claim's request; false (nothing stored) when the claim is no longer its own. */
@@ -150,15 +161,7 @@ export async function completeIdempotentRequest(
   status: number,
   body: unknown,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('idempotency_keys')
-    .set({ status: 'done', response_status: status, response_body: storedBody(body) })
-    .where('api_key_id', '=', c.apiKeyId)
-    .where('key', '=', c.key)
-    .where('status', '=', 'in_flight')
-    .where('owner_token', '=', c.owner)
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+  return updateOwnClaim(db, c, { status: 'done', response_status: status, response_body: storedBody(body) });
 }
 
 /** Frees the key for a retry, if the claim is still this owner's. */
