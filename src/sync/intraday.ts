@@ -88,7 +88,7 @@ export async function reconcileCurrentDay(
     // One walk that lacks an item is no proof that the bank withdrew it: the snapshot may have shifted
     // between two of its pages (`sameItems` in day-tally.ts). Walk again; remove only what two walks in a
     // row, showing the same items, both lack.
-    const agreed = await confirmingWalk(snapshot, complete, proves, rewalk, log);
+    const agreed = await confirmingWalk(snapshot, complete, proves, rewalk);
     evidenceWalk = agreed.latest;
     if (agreed.first) {
       proved = { walkStartedAt: clockOf(agreed.first), walksAgreeing: 2 };
@@ -122,28 +122,17 @@ const MAX_CONFIRMING_WALKS = 2;
 /**
  * Walks the current day again (storing what it shows, as any walk) until two complete walks in a row show the
  * same items, at most `MAX_CONFIRMING_WALKS` times. `first` is the earlier walk of the agreeing pair (its start
- * bounds the rows the removal may touch), undefined when none agreed; `latest` is the last complete walk. A
- * confirming walk that fails (a bank fault) proves nothing and fails nothing: the window's own walk is stored
- * already, so the sync removes nothing this time and the next one tries again.
+ * bounds the rows the removal may touch), undefined when none agreed; `latest` is the last complete walk.
  */
 async function confirmingWalk(
   snapshot: IntradayWalk,
   complete: CompleteSnapshot,
   proves: (w: CompleteSnapshot) => boolean,
   rewalk: () => Promise<void>,
-  log: Logger,
 ): Promise<{ first?: CompleteSnapshot; latest: CompleteSnapshot }> {
   let previous = complete;
   for (let i = 0; i < MAX_CONFIRMING_WALKS; i++) {
-    try {
-      await rewalk();
-    } catch (err) {
-      log.warn(
-        { err: { code: (err as { code?: unknown }).code, message: (err as Error).message } },
-        'confirming walk of the current day failed; nothing removed this time',
-      );
-      return { latest: previous };
-    }
+    await rewalk();
     const next = snapshot.walk.complete();
     if (!next || next.walk === previous.walk) {
       return { latest: previous };

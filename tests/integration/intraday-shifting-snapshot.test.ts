@@ -168,37 +168,4 @@ describe('intraday reconciliation when the snapshot changes under a walk without
     expect(await sync(bankOf([still, still]))).toMatchObject({ removed: 1 });
     expect((await statuses()).B).toBe('removed');
   });
-
-  it('a confirming walk the bank fails removes nothing and fails nothing: the window stands, the next sync removes', async () => {
-    const { walk, statuses, sync, bankOf } = await setUp();
-    await sync(
-      bankOf([
-        walk([
-          ['A', 'B'],
-          ['C', 'D'],
-        ]),
-      ]),
-    );
-    const lacksB = walk([['A', 'C'], ['D']]);
-    const scripted = bankOf([lacksB]);
-    let requests = 0;
-    const failsSecond: typeof scripted = {
-      ...scripted,
-      transactionPages(query) {
-        if (++requests === 2) {
-          return (async function* () {
-            yield* [];
-            await Promise.resolve();
-            throw Object.assign(new Error('System is Unavailable'), { code: 'jpm_unavailable' });
-          })();
-        }
-        return scripted.transactionPages(query);
-      },
-    };
-    expect(await sync(failsSecond)).toMatchObject({ removed: 0 });
-    expect(requests).toBe(2);
-    expect(await statuses()).toEqual({ A: 'pending', B: 'pending', C: 'pending', D: 'pending' });
-    expect(await sync(bankOf([lacksB, lacksB]))).toMatchObject({ removed: 1 });
-    expect((await statuses()).B).toBe('removed');
-  });
 });
