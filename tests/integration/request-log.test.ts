@@ -89,10 +89,10 @@ function accessLines(requestId: string): Line[] {
   );
 }
 
-function accessLine(requestId: string): Line {
-  const lines = accessLines(requestId);
-  expect(lines).toHaveLength(1);
-  return lines[0]!;
+/** The request's one access line: written when the response has finished, which may be just after the client has it. */
+async function accessLine(requestId: string): Promise<Line> {
+  await expect.poll(() => accessLines(requestId).length, { timeout: 5_000 }).toBe(1);
+  return accessLines(requestId)[0]!;
 }
 
 describe('request log and security headers', () => {
@@ -113,7 +113,7 @@ describe('request log and security headers', () => {
       .set(auth)
       .set('X-Request-Id', 'log-ok')
       .expect(200);
-    const line = accessLine('log-ok');
+    const line = await accessLine('log-ok');
     expect(Object.keys(line)).toEqual(['level', 'time', 'service', 'subsystem', 'req', 'res', 'responseTime', 'msg']);
     expect(line).toMatchObject({
       level: 30,
@@ -130,7 +130,11 @@ describe('request log and security headers', () => {
 
   it('logs a 4xx at info, and a debug line through the request logger with the request id and key binding', async () => {
     await request(api.app).get('/v1/transactions?limit=0').set(auth).set('X-Request-Id', 'log-400').expect(400);
-    expect(accessLine('log-400')).toMatchObject({ level: 30, msg: 'request completed', res: { statusCode: 400 } });
+    expect(await accessLine('log-400')).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      res: { statusCode: 400 },
+    });
     const rejected = linesOf('log-400').find((l) => l.msg === 'request rejected');
     expect(rejected).toMatchObject({ level: 20, subsystem: 'http', requestId: 'log-400' });
     // The key's binding is there, blanked by the logger's redaction (`apiKey`).
@@ -143,7 +147,7 @@ describe('request log and security headers', () => {
 
   it('logs a 500 as "request failed" at error with a short error and no stack, and a 503 at warn', async () => {
     await request(api.app).get('/v1/test/fail').set(auth).set('X-Request-Id', 'log-500').expect(500);
-    const failed = accessLine('log-500');
+    const failed = await accessLine('log-500');
     expect(Object.keys(failed)).toEqual([
       'level',
       'time',
@@ -170,7 +174,7 @@ describe('request log and security headers', () => {
     ).toBe(true);
 
     await request(api.app).get('/v1/test/overloaded').set(auth).set('X-Request-Id', 'log-503').expect(503);
-    expect(accessLine('log-503')).toMatchObject({
+    expect(await accessLine('log-503')).toMatchObject({
       level: 40,
       msg: 'request failed',
       res: { statusCode: 503 },
@@ -194,7 +198,7 @@ describe('request log and security headers', () => {
       expect((bad.body as { requestId: string }).requestId).toBe(fresh);
       // The request logger's binding and the request log line both carry the fresh id.
       expect(linesOf(fresh!).find((l) => l.msg === 'request rejected')).toMatchObject({ requestId: fresh });
-      expect(accessLine(fresh!).req?.id).toBe(fresh);
+      expect((await accessLine(fresh!)).req?.id).toBe(fresh);
       const failed = await request(api.app).get('/v1/test/fail').set(auth).set('X-Request-Id', id).expect(500);
       expect(failed.headers['x-request-id']).not.toBe(id);
     }
@@ -227,7 +231,7 @@ describe('request log and security headers', () => {
       const id = `log-review-${i}`;
       const res = await request(api.app)[method as 'get' | 'post'](path).set('X-Request-Id', id);
       expect(res.status).toBeGreaterThanOrEqual(400);
-      expect(accessLine(id).req?.url).toBe(logged);
+      expect((await accessLine(id)).req?.url).toBe(logged);
     }
     const text = logLines.join('\n');
     expect(text).not.toContain(tail);
@@ -252,13 +256,13 @@ describe('request log and security headers', () => {
       const res = await request(api.app).get(`/v1/accounts?${query}`).set(operator).set('X-Request-Id', id);
       expect(res.status, query).toBe(200);
       expect((res.body as { data: unknown[] }).data, query).toHaveLength(found);
-      expect(accessLine(id).req?.url, query).toBe(`/v1/accounts?${logged}`);
+      expect((await accessLine(id)).req?.url, query).toBe(`/v1/accounts?${logged}`);
     }
     // A number in the path (a mistaken lookup by number instead of id) is masked too.
     await request(api.app).get('/v1/accounts/GB0012345678901').set(operator).set('X-Request-Id', 'log-account-path');
-    expect(accessLine('log-account-path').req?.url).toBe('/v1/accounts/GB****8901');
+    expect((await accessLine('log-account-path')).req?.url).toBe('/v1/accounts/GB****8901');
     await request(api.app).get(`/v1/accounts/${encoded}`).set(operator).set('X-Request-Id', 'log-account-path-enc');
-    expect(accessLine('log-account-path-enc').req?.url).toBe('/v1/accounts/****2009');
+    expect((await accessLine('log-account-path-enc')).req?.url).toBe('/v1/accounts/****2009');
     const text = logLines.join('\n');
     for (const secret of ['12345678901', '0010962009', encoded.slice(0, 24), '1234-5678']) {
       expect(text).not.toContain(secret);
@@ -285,14 +289,14 @@ describe('request log and security headers', () => {
     for (const [i, [url, logged]] of cases.entries()) {
       const id = `log-query-${i}`;
       await request(api.app).get(url).set(auth).set('X-Request-Id', id);
-      expect(accessLine(id).req?.url, url).toBe(logged);
+      expect((await accessLine(id)).req?.url, url).toBe(logged);
     }
     // Secrets the logger finds by their shape are found after decoding, where the encoding hid them.
     const mac = 'VGhlSE1BQ09mQVJldmlld0xpbmtJblFVRVJZ';
     const apiKey = 'jpms_abcdefgh_SecretPartOfAnApiKeyInAQuery';
     const hidden = `next=0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b%2E1767225600%2E${mac}&x=${encodeURIComponent(apiKey).replace('_', '%5F')}`;
     await request(api.app).get(`/v1/transactions?${hidden}`).set(auth).set('X-Request-Id', 'log-query-hidden');
-    expect(accessLine('log-query-hidden').req?.url).toMatch(
+    expect((await accessLine('log-query-hidden')).req?.url).toMatch(
       /^\/v1\/transactions\?next=.*\[REDACTED\]&x=jpms_\[REDACTED\]$/,
     );
     const text = logLines.join('\n');
@@ -327,7 +331,7 @@ describe('request log and security headers', () => {
       await inHandler;
       req.destroy();
       await expect.poll(() => accessLines('log-abort').length, { timeout: 5_000 }).toBe(1);
-      const line = accessLine('log-abort');
+      const line = await accessLine('log-abort');
       expect(line).toMatchObject({
         req: { id: 'log-abort', method: 'GET', url: '/v1/test/slow' },
         msg: 'request aborted',
