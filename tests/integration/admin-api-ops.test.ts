@@ -145,9 +145,10 @@ describe('API operations, OpenAPI and security surface', () => {
       .get('/v1/transactions?reference=000000010975001')
       .set(bearer(api.adminKey))
       .set('X-Request-Id', 'url-1');
-    const lines = logLines.filter((l) => l.includes('url-1') && l.includes('request completed'));
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.join('\n')).toContain('****5001');
+    // The access line is written when the response has finished, which may be just after the client has it.
+    const lines = () => logLines.filter((l) => l.includes('url-1') && l.includes('request completed'));
+    await expect.poll(() => lines().length, { timeout: 5_000 }).toBeGreaterThan(0);
+    expect(lines().join('\n')).toContain('****5001');
     expect(logLines.join('\n')).not.toContain('000000010975001');
   });
 
