@@ -230,9 +230,11 @@ describe('onboarding lifecycle (Postgres, simulator CA)', () => {
   it('a refused transition writes nothing, and concurrent identical moves apply once', async () => {
     const ops = 'ops';
     const { id } = await createIntegration(t.db, { organizationId, name: 'Gamma', environment: 'prod', actor: ops });
+    await feedSettled(t.db);
     const before = (await listMilestones(t.db, id)).length;
     await refusal(transition(t.db, { integrationId: id, to: 'kickoff', actor: ops }));
     expect(await listTransitions(t.db, id)).toHaveLength(1);
+    await feedSettled(t.db);
     expect(await listMilestones(t.db, id)).toHaveLength(before);
     expect((await getIntegration(t.db, id)).stage).toBe('requested');
 
@@ -324,6 +326,7 @@ describe('onboarding lifecycle (Postgres, simulator CA)', () => {
     ]);
     expect((await flagged(at(92))).filter((f) => f.kind === 'process')).toEqual([]);
 
+    await feedSettled(t.db);
     const overdueEvents = (await listMilestones(t.db, id)).filter((e) => e.type === 'integration.overdue');
     expect(
       overdueEvents.map(
