@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ValidationError } from '../shared/errors.ts';
+import { unstorableCharacter } from '../shared/pg-text.ts';
 import { zodFieldErrors } from './errors.ts';
 
 /**
@@ -58,7 +59,8 @@ const NUL_MESSAGE = 'must not contain U+0000';
 const SURROGATE_MESSAGE = 'must not contain a lone UTF-16 surrogate (half of a character)';
 
 function problemOf(text: string): string | undefined {
-  return text.includes('\u0000') ? NUL_MESSAGE : text.isWellFormed() ? undefined : SURROGATE_MESSAGE;
+  const found = unstorableCharacter(text);
+  return found === 'nul' ? NUL_MESSAGE : found === 'lone_surrogate' ? SURROGATE_MESSAGE : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { AppError, ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
+import { unstorableCharacter } from '../shared/pg-text.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { insertNotifications } from '../storage/notifications.repo.ts';
@@ -131,7 +132,7 @@ export const MAX_MARKED = 100;
  * with a problem document there): the page says so itself.
  */
 export function storableText(text: string): boolean {
-  return !text.includes('\u0000') && text.isWellFormed();
+  return unstorableCharacter(text) === undefined;
 }
 
 /** Checks a form's answer; the messages are shown to the customer above the form. */

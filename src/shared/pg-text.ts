@@ -23,6 +23,15 @@ const NEEDS_DECODING = /[\u2400\u241b]/;
 /** "␛" and a surrogate's four hex digits, as `encodePgText` writes them. */
 const SURROGATE_HEX = /^[Dd][89A-Fa-f][0-9A-Fa-f]{2}$/;
 
+/**
+ * Why text a client typed cannot be stored as sent: U+0000 (Postgres `text` holds none) or half of a character (a lone
+ * UTF-16 surrogate, which the driver would turn into U+FFFD); undefined when it can. Bank text is escaped instead
+ * (`encodePgText`); a client's is refused with the field named (src/http/validate.ts, the review page).
+ */
+export function unstorableCharacter(text: string): 'nul' | 'lone_surrogate' | undefined {
+  return text.includes(NUL) ? 'nul' : text.isWellFormed() ? undefined : 'lone_surrogate';
+}
+
 function needsEncoding(text: string): boolean {
   return HAS_ESCAPED_CHARACTER.test(text) || !text.isWellFormed();
 }

@@ -141,12 +141,17 @@ function send(
   return body.length;
 }
 
+/** A rendered body parsed for a fault to change it, every number kept as its exact text (`JsonNumber`). */
+function parseKeepingNumbers(body: string): unknown {
+  return JSON.parse(body, (_key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === 'number' && context?.source !== undefined ? new JsonNumber(context.source) : value,
+  );
+}
+
 /** A v3 page whose `data` lost its second half while `pagination` still counts every record. */
 function shortPage(normal: BankResponse): BankResponse {
-  const exact = (_key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === 'number' && context?.source !== undefined ? new JsonNumber(context.source) : value;
   try {
-    const page = JSON.parse(normal.body, exact) as { data?: unknown[] };
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
     if (normal.status !== 200 || !Array.isArray(page.data)) {
       return normal;
     }
@@ -161,10 +166,10 @@ function shortPage(normal: BankResponse): BankResponse {
  * given twice (`repeated-balance`, identical). Amounts keep their exact text (`JsonNumber`).
  */
 function oddBalance(normal: BankResponse, kind: 'null-ledger' | 'repeated-balance'): BankResponse {
-  const exact = (_key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === 'number' && context?.source !== undefined ? new JsonNumber(context.source) : value;
   try {
-    const answer = JSON.parse(normal.body, exact) as { accountList?: { balanceList?: Record<string, unknown>[] }[] };
+    const answer = parseKeepingNumbers(normal.body) as {
+      accountList?: { balanceList?: Record<string, unknown>[] }[];
+    };
     const list = answer.accountList?.find((a) => Array.isArray(a.balanceList) && a.balanceList.length > 0)?.balanceList;
     if (normal.status !== 200 || !list) {
       return normal;
