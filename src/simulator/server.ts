@@ -75,7 +75,7 @@ export interface SimRequestRecord {
   /** The query string (`?…`, or empty) and the request body as sent. */
   query: string;
   body: string;
-  /** SHA-256 fingerprint of the client certificate (`X509Certificate.fingerprint256`): one per integration; empty when the client had gone before it was read. */
+  /** SHA-256 fingerprint of the client certificate (`X509Certificate.fingerprint256`): one per integration; read when the connection's handshake ended, so a client that has gone since is still named. */
   client: string;
   accountIds: readonly string[];
   /** Status answered; 0 when the call was never answered (a hang fault). */
@@ -378,12 +378,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     const cpuStart = process.cpuUsage();
     let bytes: number | undefined = 0;
     let status = 200;
-    let client = '';
+    const client = clientOf(req.socket as TLSSocket);
     try {
-      // After the latency sleep the client may have gone: a destroyed socket has no certificate (null), and the
-      // call is still recorded (with no client) rather than crashing the handler.
-      const peer = ((req.socket as TLSSocket).getPeerCertificate() as Partial<PeerCertificate> | null) ?? {};
-      client = peer.fingerprint256 ?? '';
       if (revoked.has(client)) {
         status = 401;
         bytes = send(res, {
@@ -453,6 +449,17 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     }
   }
 
+  // A connection's client certificate, read once the handshake is done: a client that goes away before its call is
+  // handled (a killed worker) still has its call counted against its own certificate.
+  const clients = new WeakMap<TLSSocket, string>();
+  function fingerprintOf(socket: TLSSocket): string {
+    const peer = (socket.getPeerCertificate() as Partial<PeerCertificate> | null) ?? {};
+    return peer.fingerprint256 ?? '';
+  }
+  function clientOf(socket: TLSSocket): string {
+    return clients.get(socket) || fingerprintOf(socket);
+  }
+
   const server: Server = createServer(
     { key: pki.serverKeyPem, cert: pki.serverCertPem, ca: pki.caCertPem, requestCert: true, rejectUnauthorized: true },
     (req, res) => {
@@ -462,6 +469,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       });
     },
   );
+  server.on('secureConnection', (socket: TLSSocket) => clients.set(socket, fingerprintOf(socket)));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());

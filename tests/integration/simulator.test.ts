@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -528,6 +529,34 @@ describe('simulator bank latency and request log', () => {
       expect(new Set(log.map((r) => r.client)).size).toBe(1);
       expect(log[0]!.client).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
       expect(sim.requestLog()).toEqual([]); // not recording unless asked
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  it('names the client certificate of a call whose client went away before the answer (a killed worker)', async () => {
+    const slow = await startSimulator({ pkiDir, today: TODAY, accounts: 1, latencyMs: 300, recordRequests: true });
+    try {
+      const cred = await createClientCredential(slow.pki, { commonName: 'killed-worker' });
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect({
+          host: '127.0.0.1',
+          port: slow.port,
+          ca: slow.caCertPem,
+          servername: 'localhost',
+          cert: cred.certPem,
+          key: cred.keyPem,
+        });
+        socket.on('secureConnect', () => {
+          socket.write('POST /accessapi/balance HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n{}');
+          // Gone while the bank is still "thinking" (the latency sleep).
+          setTimeout(() => socket.destroy(), 50);
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve());
+      });
+      await expect.poll(() => slow.requestLog().length, { timeout: 5_000 }).toBe(1);
+      expect(slow.requestLog()[0]!.client).toBe(new X509Certificate(cred.certPem).fingerprint256);
     } finally {
       await slow.stop();
     }
