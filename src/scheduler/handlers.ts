@@ -43,6 +43,11 @@ export interface HandlerDeps {
   maintenanceHooks: readonly MaintenanceHook[];
   /** How long a window waits before trying again when its account is busy (plus jitter). */
   busyRetryMs: number;
+  /**
+   * Fires when the worker starts to stop: a window's bank call in flight is aborted and the window goes back to the
+   * queue (no attempt spent, no failure counted), so a stop takes one page's write, not a window's bank calls.
+   */
+  stopping: AbortSignal;
 }
 
 export interface JobContext<N extends JobName> {
@@ -120,8 +125,14 @@ async function runWindow(
       kinds: p.kinds,
       ...(p.from === undefined ? {} : { from: p.from }),
       ...(p.to === undefined ? {} : { to: p.to }),
+      signal: deps.stopping,
     });
   } catch (err) {
+    if (deps.stopping.aborted) {
+      // What it stored stays (each page committed with its counts); the next worker runs the window from its start
+      // and finds those pages unchanged.
+      return delayJob(ctx, 0, 'worker_stopping');
+    }
     return windowFailed(deps, ctx, err);
   }
   await completeWindow(deps.db, windowIds(p));

@@ -70,8 +70,9 @@ export interface WorkerOptions {
 export interface RunningWorkers {
   workers: readonly Worker[];
   /**
-   * Graceful stop: each Worker stops taking jobs and waits for its active jobs to finish (their
-   * locks are released, nothing stalls), then the lock pool and worker connections are closed.
+   * Graceful stop: each Worker stops taking jobs; a sync window in flight has its bank call aborted and goes back to
+   * the queue without spending an attempt; the other active jobs (short) finish. Nothing stalls. Then the lock pool
+   * and worker connections are closed.
    * The producer `queues` passed in stay open: their owner closes them.
    */
   close(): Promise<void>;
@@ -94,6 +95,7 @@ export function startWorkers(
   const table: Partial<HandlerTable> = options.handlers ?? HANDLERS;
   assertHandlers(queueNames, Object.keys(table));
   const locks = createSingleFlight(options.database, Math.max(1, options.concurrency), deps.logger);
+  const stopping = new AbortController();
   const handlerDeps: HandlerDeps = {
     db: deps.sync.db,
     queues: deps.queues,
@@ -106,6 +108,7 @@ export function startWorkers(
     logger: deps.logger,
     maintenanceHooks: options.maintenanceHooks ?? [],
     busyRetryMs: options.busyRetryMs ?? 2_000,
+    stopping: stopping.signal,
   };
   const connections: RedisConnection[] = [];
   const workers = queueNames.map((queueName) => {
@@ -149,7 +152,10 @@ export function startWorkers(
     workers,
     async close() {
       await recovery?.stop();
-      await Promise.allSettled(workers.map((w) => w.close()));
+      // Stop taking jobs first, then release the windows in flight (their bank calls aborted), then wait for them.
+      const closed = Promise.allSettled(workers.map((w) => w.close()));
+      stopping.abort(new Error('worker stopping'));
+      await closed;
       await locks.close().catch((err: unknown) => deps.logger.warn({ err }, 'lock pool close failed'));
       for (const c of connections) {
         await c.quit().catch(() => c.disconnect());

@@ -29,11 +29,27 @@ export interface TransactionPage {
   rejects: { index: number; reason: string; raw: unknown }[];
 }
 
+/** Aborts the call in flight, and every call after it (a worker stopping: its windows go back to the queue). */
+export interface Abortable {
+  signal?: AbortSignal;
+}
+
 export interface BankClient {
   transactionPages(
-    query: Exclude<TransactionQuery, { empty: true }> & { accounts: AccountSelector[] },
+    query: Exclude<TransactionQuery, { empty: true }> & { accounts: AccountSelector[] } & Abortable,
   ): AsyncIterable<TransactionPage>;
   getBalances(
-    query: Exclude<BalanceQuery, { empty: true }> & { accounts?: AccountSelector[] },
+    query: Exclude<BalanceQuery, { empty: true }> & { accounts?: AccountSelector[] } & Abortable,
   ): Promise<{ accounts: WireBalanceAccount[] }>;
+}
+
+/** `client` with `signal` on every call it makes. */
+export function withSignal(client: BankClient, signal: AbortSignal | undefined): BankClient {
+  if (!signal) {
+    return client;
+  }
+  return {
+    transactionPages: (query) => client.transactionPages({ ...query, signal }),
+    getBalances: (query) => client.getBalances({ ...query, signal }),
+  };
 }

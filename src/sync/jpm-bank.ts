@@ -16,7 +16,11 @@ function window(q: Exclude<TransactionQuery, { empty: true }>) {
 export function bankClientOf(client: JpmClient): BankClient {
   return {
     async *transactionPages(q) {
-      for await (const e of client.transactionPages({ ...window(q), accountIds: q.accounts.map((a) => a.accountId) })) {
+      for await (const e of client.transactionPages({
+        ...window(q),
+        accountIds: q.accounts.map((a) => a.accountId),
+        ...(q.signal ? { signal: q.signal } : {}),
+      })) {
         if (e.type === 'page') {
           yield {
             walk: e.slice.index * 1_000 + e.walk,
@@ -32,7 +36,11 @@ export function bankClientOf(client: JpmClient): BankClient {
     },
     async getBalances(q) {
       const accounts = q.accounts?.map((a) => ({ accountId: a.accountId, ...(a.bankId ? { bankId: a.bankId } : {}) }));
-      const r = await client.getBalances({ ...window(q), ...(accounts ? { accounts } : {}) });
+      const r = await client.getBalances({
+        ...window(q),
+        ...(accounts ? { accounts } : {}),
+        ...(q.signal ? { signal: q.signal } : {}),
+      });
       const errors: WireBalanceAccount[] = r.accountErrors.map((e) => ({
         accountId: e.entry.accountId,
         currency: { code: e.entry.currency?.code ?? '', decimalLocation: e.entry.currency?.decimalLocation ?? 0 },

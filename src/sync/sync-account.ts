@@ -12,7 +12,7 @@ import type { Database } from '../storage/db.ts';
 import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
-import type { BankClient, BalanceQuery, TransactionQuery } from './bank-client.ts';
+import { withSignal, type BankClient, type BalanceQuery, type TransactionQuery } from './bank-client.ts';
 import { bankDaysFor, classifyPostedDays, type BankDays } from './bank-days.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
@@ -56,6 +56,11 @@ export interface WindowJob {
   from?: IsoDate;
   to?: IsoDate;
   kinds: readonly SyncKind[];
+  /**
+   * Aborts the window's bank calls (the worker is stopping). Pages already stored stay; the call in flight and
+   * every later one fail with `jpm_aborted`, so the window ends at once and runs again from its start elsewhere.
+   */
+  signal?: AbortSignal;
 }
 
 interface Plan {
@@ -127,7 +132,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     throw new NotFoundError('account', job.accountId, 'account_not_found');
   }
   const account: AccountRef = { id: row.id, organizationId: row.organization_id };
-  const client = await deps.clientFor(row.integration_id);
+  const client = withSignal(await deps.clientFor(row.integration_id), job.signal);
   const notes: RunNotes = { warnings: [] };
   const plan = planWindow(
     job,
@@ -331,7 +336,7 @@ async function syncBalances(
   account: AccountRef,
   query: Exclude<BalanceQuery, { empty: true }>,
 ): Promise<{ counts: Partial<SyncCounts>; days: ReadonlySet<IsoDate> }> {
-  const client = await deps.clientFor(row.integration_id);
+  const client = withSignal(await deps.clientFor(row.integration_id), job.signal);
   const response = await client.getBalances({
     ...query,
     accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
