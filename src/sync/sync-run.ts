@@ -405,9 +405,15 @@ export async function startStandaloneRun(
   run: Omit<NewSyncRun, 'id' | 'parentRunId'>,
   heartbeatMs: number = STANDALONE_HEARTBEAT.everyMs,
 ): Promise<string> {
-  const runId = await createSyncRun(db, run);
-  await markRunStarted(db, runId);
-  await touchRunHeartbeat(db, runId);
+  // One transaction: a run left `queued` (a crash after its insert) would read as a run tree to the recovery sweep,
+  // which would finalize it from its absent windows as `succeeded`; one left `running` without a heartbeat would
+  // never be failed by it. The owner never learns the id of a run whose start did not commit.
+  const runId = await db.transaction().execute(async (trx) => {
+    const id = await createSyncRun(trx, run);
+    await markRunStarted(trx, id);
+    await touchRunHeartbeat(trx, id);
+    return id;
+  });
   const timer = setInterval(() => void touchRunHeartbeat(db, runId).catch(() => undefined), heartbeatMs);
   // The heartbeat alone must not keep a finished CLI alive.
   timer.unref();

@@ -128,6 +128,52 @@ describe('recovery of lost jobs', () => {
     await finishStandaloneRun(h.t.db, live, 'succeeded');
   });
 
+  it('a connection lost while a standalone run starts leaves no run the sweep would report succeeded or never end', async () => {
+    const logger = createLogger('scheduler');
+    const db = h.t.db;
+    // The connection dies in the middle of starting the run: at the statement that starts it, or at its first
+    // heartbeat (the backend terminates itself from a trigger, as an operator's pg_terminate_backend or a failover
+    // would). The import or re-fetch behind it never gets its run id, so nothing will ever end that run but the sweep.
+    await sql`
+      create function test_die_mid_start() returns trigger language plpgsql as $$
+      begin
+        perform pg_terminate_backend(pg_backend_pid());
+        return new;
+      end $$`.execute(db);
+    await sql`
+      create trigger test_die_at_start before update on sync_runs for each row
+      when (old.window_from in ('2025-01-20', '2025-01-21') and old.parent_run_id is null and (
+        (old.window_from = '2025-01-20' and old.status = 'queued' and new.status = 'running') or
+        (old.window_from = '2025-01-21' and old.heartbeat_at is null and new.heartbeat_at is not null)))
+      execute function test_die_mid_start()`.execute(db);
+    try {
+      await expect(startStandaloneRun(db, standalone('2025-01-20'))).rejects.toThrow();
+      await expect(startStandaloneRun(db, standalone('2025-01-21'))).rejects.toThrow();
+    } finally {
+      await sql`drop trigger test_die_at_start on sync_runs`.execute(db);
+      await sql`drop function test_die_mid_start()`.execute(db);
+    }
+    const left = async () =>
+      (
+        await sql<{ id: string; status: string }>`
+          select id, status from sync_runs
+          where parent_run_id is null and window_from in ('2025-01-20', '2025-01-21')`.execute(db)
+      ).rows;
+    // Long after: a run left behind by the half-done start is now either absent or ended as not succeeded.
+    await sql`update sync_runs set heartbeat_at = now() - interval '1 hour'
+      where parent_run_id is null and window_from in ('2025-01-20', '2025-01-21') and heartbeat_at is not null`.execute(
+      db,
+    );
+    const leftover = (await left()).map((r) => r.id);
+    const swept = await recoverLostRuns({ db, queues: h.queues, logger });
+    await failAbandonedRuns({ db, queues: h.queues, logger });
+    // A flow added for it would finalize it from its (absent) windows as `succeeded`.
+    expect(swept.requeued.filter((id) => leftover.includes(id))).toEqual([]);
+    for (const run of await left()) {
+      expect(['failed', 'cancelled'], `run ${run.id} of a start that died reads ${run.status}`).toContain(run.status);
+    }
+  });
+
   it("the sweep's queries read the unfinished runs' index, not the history, on a never-analyzed table", async () => {
     // A history of finished top-level runs, each with a window: what years of schedules leave.
     await sql`
