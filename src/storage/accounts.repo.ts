@@ -54,7 +54,16 @@ export interface NewAccount {
 
 /** Registers an account; registering the same J.P. Morgan account twice returns the existing row. */
 export async function upsertAccount(ex: Executor, a: NewAccount): Promise<AccountRow> {
-  await ex
+  await insertAccountIfAbsent(ex, a);
+  return getAccountOfIntegration(ex, a.integrationId, a.jpmAccountId);
+}
+
+/**
+ * Inserts the account unless its integration has it already; true when this statement inserted it (a concurrent
+ * insert of the same account waits for the other transaction and then inserts nothing).
+ */
+export async function insertAccountIfAbsent(ex: Executor, a: NewAccount): Promise<boolean> {
+  const inserted = await ex
     .insertInto('bank_accounts')
     .values({
       id: a.id,
@@ -69,12 +78,22 @@ export async function upsertAccount(ex: Executor, a: NewAccount): Promise<Accoun
       time_zone: a.timeZone,
     })
     .onConflict((oc) => oc.columns(['integration_id', 'jpm_account_id']).doNothing())
-    .execute();
+    .returning('id')
+    .executeTakeFirst();
+  return inserted !== undefined;
+}
+
+/** The integration's account of a J.P. Morgan account id (throws when there is none). */
+export async function getAccountOfIntegration(
+  ex: Executor,
+  integrationId: string,
+  jpmAccountId: string,
+): Promise<AccountRow> {
   return ex
     .selectFrom('bank_accounts')
     .select(ACCOUNT_COLUMNS)
-    .where('integration_id', '=', a.integrationId)
-    .where('jpm_account_id', '=', a.jpmAccountId)
+    .where('integration_id', '=', integrationId)
+    .where('jpm_account_id', '=', jpmAccountId)
     .executeTakeFirstOrThrow();
 }
 

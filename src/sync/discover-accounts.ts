@@ -1,5 +1,5 @@
 import { uuidv7 } from '../shared/ids.ts';
-import { listAccountsOfIntegration, upsertAccount, type AccountRow } from '../storage/accounts.repo.ts';
+import { getAccountOfIntegration, insertAccountIfAbsent, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import type { BankClient } from './bank-client.ts';
 
@@ -12,8 +12,10 @@ export interface DiscoveredAccounts {
 /**
  * Asks J.P. Morgan which accounts the integration's certificate is entitled to (an empty balance
  * request returns every cash-reporting account, API-NOTES §3.1) and registers the ones we do not
- * know yet. The bank does not report an account's time zone: new accounts get `timeZone`, which an
- * operator can change per account.
+ * know yet, all in one transaction (after the bank's answer): a crash or a lost connection part-way registers none,
+ * and `added` counts the accounts this call inserted, so two discoveries at once add each account once between them.
+ * Inserted in account-id order, so two at once never deadlock. The bank does not report an account's time zone: new
+ * accounts get `timeZone`, which an operator can change per account.
  */
 export async function discoverAccounts(
   db: Database,
@@ -22,23 +24,27 @@ export async function discoverAccounts(
   timeZone = 'America/New_York',
 ): Promise<DiscoveredAccounts> {
   const response = await bank.getBalances({ relativeDateType: 'CURRENT_DAY' });
-  const known = new Set((await listAccountsOfIntegration(db, integration.id)).map((a) => a.jpm_account_id));
-  const accounts: AccountRow[] = [];
-  let added = 0;
-  for (const a of response.accounts) {
-    const row = await upsertAccount(db, {
-      id: uuidv7(),
-      organizationId: integration.organizationId,
-      integrationId: integration.id,
-      jpmAccountId: a.accountId,
-      bankId: a.bankId ?? '',
-      accountName: (a as { accountName?: string }).accountName ?? '',
-      currency: a.currency.code,
-      decimalLocation: Number(a.currency.decimalLocation),
-      timeZone,
-    });
-    added += known.has(a.accountId) ? 0 : 1;
-    accounts.push(row);
-  }
-  return { accounts, added };
+  const reported = new Map(response.accounts.map((a) => [a.accountId, a]));
+  return db.transaction().execute(async (trx) => {
+    let added = 0;
+    for (const a of [...reported.values()].sort((x, y) => (x.accountId < y.accountId ? -1 : 1))) {
+      const inserted = await insertAccountIfAbsent(trx, {
+        id: uuidv7(),
+        organizationId: integration.organizationId,
+        integrationId: integration.id,
+        jpmAccountId: a.accountId,
+        bankId: a.bankId ?? '',
+        accountName: (a as { accountName?: string }).accountName ?? '',
+        currency: a.currency.code,
+        decimalLocation: Number(a.currency.decimalLocation),
+        timeZone,
+      });
+      added += inserted ? 1 : 0;
+    }
+    const accounts: AccountRow[] = [];
+    for (const jpmAccountId of reported.keys()) {
+      accounts.push(await getAccountOfIntegration(trx, integration.id, jpmAccountId));
+    }
+    return { accounts, added };
+  });
 }
