@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { isSyncStopped, isUnscheduledStage } from '../domain/sync-rules.ts';
+import { isSyncStopped, isUnscheduledStage, STOPPED_SYNC_STATUSES } from '../domain/sync-rules.ts';
 import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
@@ -18,7 +18,7 @@ import {
 import { recordPermanentFailure } from './failures.ts';
 import type { IntegrationGuard } from './integration-guard.ts';
 import type { JobName, JobPayload } from './jobs.ts';
-import type { Queues } from './queues.ts';
+import { enqueue, type Queues } from './queues.ts';
 import { classifyFailure } from './retry-policy.ts';
 import { deterministicUuid, endRun, triggerSync } from './runs.ts';
 import { reconcileSchedules } from './schedules.ts';
@@ -145,6 +145,13 @@ async function runWindow(
   if (await deps.guard.recordSuccess(p.integrationId)) {
     await setIntegrationSyncStatus(deps.db, p.integrationId, 'ok', null, ['degraded']);
     ctx.log.info({ integrationId: p.integrationId, probe }, 'bank circuit closed');
+  }
+  // A stopped integration (a refused certificate, an expired one) whose window the bank answered has been fixed: the
+  // person's trigger was the try the stop waits for. It syncs on schedule again, its schedulers restored; without this
+  // nothing ever cleared the stop, and the integration stayed off its schedules for good.
+  if (await setIntegrationSyncStatus(deps.db, p.integrationId, 'ok', null, [...STOPPED_SYNC_STATUSES])) {
+    ctx.log.info({ integrationId: p.integrationId }, 'stopped integration answered by the bank; syncs resumed');
+    await enqueue(deps.queues, 'reconcile-schedules', { integrationId: p.integrationId });
   }
   ctx.log.debug({ counts }, 'sync window done');
   return counts;
