@@ -14,6 +14,8 @@ import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { ConnectionTestResult } from '../jpm/connection-test.ts';
+import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
+import { createLogger } from '../shared/logger.ts';
 import type { Database } from '../storage/db.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import {
@@ -36,6 +38,8 @@ import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
  */
 export interface CredentialRouteDeps {
   db: Database;
+  /** A certificate installed for an integration whose certificates had expired brings its schedules back. */
+  queues: Queues;
   secrets: Pick<Secrets, 'masterKey' | 'previousMasterKeys'>;
   /** Builds the J.P. Morgan client the connection test runs with (main/ wires `new JpmClient(...)`). */
   connectionTester: ConnectionTesterFactory<ConnectionTestResult>;
@@ -156,6 +160,12 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
           now: now(),
         });
         audit.target({ id: cert.id });
+        // The install may have ended a `certificate_expired` stop (its schedulers were removed): reconcile them now,
+        // not at the next daily reconcile. The certificate is installed either way; a request that cannot be sent
+        // (Redis away) leaves that to the daily reconcile rather than failing an install a retry could not repeat.
+        await requestScheduleReconcile(deps.queues, { integrationId: params.id }).catch((err: unknown) =>
+          createLogger('credentials').warn({ err, integrationId: params.id }, 'schedule reconcile not requested'),
+        );
         return toCertificateDto(cert, now());
       },
     }),
