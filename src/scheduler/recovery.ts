@@ -3,7 +3,7 @@ import type { RedisConnection } from '../shared/redis.ts';
 import type { Database } from '../storage/db.ts';
 import { getSyncRun, listUnfinishedParentRunIds } from '../storage/sync-runs.repo.ts';
 import { failQuietRuns } from '../sync/sync-run.ts';
-import { MAINTENANCE_SCHEDULE, reconcileSchedules } from './schedules.ts';
+import { MAINTENANCE_SCHEDULE, reconcileDriftedSchedules, reconcileSchedules } from './schedules.ts';
 import type { Queues } from './queues.ts';
 import { ensureEnqueued } from './runs.ts';
 
@@ -88,9 +88,20 @@ export async function failAbandonedRuns(deps: RecoveryDeps): Promise<number> {
   return failed.length;
 }
 
-/** Reconciles every job scheduler when the maintenance scheduler (always present once reconciled) is gone. */
+/**
+ * Reconciles every job scheduler when the maintenance scheduler (always present once reconciled) is gone; otherwise
+ * the integrations whose accounts changed state without their reconcile reaching Redis (a request lost in a crash
+ * after the change committed). True when every scheduler was reconciled.
+ */
 export async function restoreLostSchedules(deps: RecoveryDeps): Promise<boolean> {
   if (await deps.queues.queue('maintenance').getJobScheduler(MAINTENANCE_SCHEDULE.id)) {
+    const drifted = await reconcileDriftedSchedules(deps);
+    if (drifted.length > 0) {
+      deps.logger.warn(
+        { integrationIds: drifted },
+        'accounts whose state changed without their schedules being reconciled; reconciled',
+      );
+    }
     return false;
   }
   const result = await reconcileSchedules(deps);

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../shared/logger.ts';
 import {
   getAccount,
-  listAccountIds,
-  listSchedulableAccounts,
+  listAccountScheduleStates,
+  listIntegrationsWithScheduleDrift,
+  markSchedulesApplied,
+  type AccountScheduleState,
   type SchedulableAccount,
 } from '../storage/accounts.repo.ts';
 import { lockFullScheduleReconcile, lockScopedScheduleReconcile } from '../storage/advisory-locks.repo.ts';
@@ -121,7 +123,12 @@ export async function reconcileSchedules(
     } else {
       await lockFullScheduleReconcile(trx);
     }
-    return applyToRedis(deps.queues, await desiredSchedules(trx, scope));
+    const desired = await desiredSchedules(trx, scope);
+    const applied = await applyToRedis(deps.queues, desired);
+    // What Redis now holds for each account of the scope, recorded under the same lock: the recovery sweep compares
+    // it with the accounts' state to find a change whose reconcile request was lost (`reconcileDriftedSchedules`).
+    await markSchedulesApplied(trx, desired.accounts);
+    return applied;
   });
   deps.logger.info({ ...scope, ...result }, 'job schedulers reconciled');
   return result;
@@ -131,11 +138,14 @@ interface DesiredSchedules {
   desired: ScheduleSpec[];
   /** Which existing ids are ours to judge: every scheduler (undefined: full run) or those of the scope's accounts. */
   inScope: Set<string> | undefined;
+  /** Every account of the scope with the state its schedulers follow. */
+  accounts: AccountScheduleState[];
 }
 
 async function desiredSchedules(ex: Executor, scope: ReconcileScope): Promise<DesiredSchedules> {
   const scoped = scope.accountId !== undefined || scope.integrationId !== undefined;
-  const desired = (await listSchedulableAccounts(ex, scope)).flatMap(accountSchedules);
+  const accounts = await listAccountScheduleStates(ex, scope);
+  const desired = accounts.filter((a) => a.schedulable).flatMap(accountSchedules);
   if (!scoped) {
     desired.push({
       id: MAINTENANCE_SCHEDULE.id,
@@ -147,11 +157,30 @@ async function desiredSchedules(ex: Executor, scope: ReconcileScope): Promise<De
     });
   }
   const inScope = scoped
-    ? new Set(
-        (await listAccountIds(ex, scope)).flatMap((id) => [scheduleId(id, 'intraday'), scheduleId(id, 'prior_day')]),
-      )
+    ? new Set(accounts.flatMap((a) => [scheduleId(a.id, 'intraday'), scheduleId(a.id, 'prior_day')]))
     : undefined;
-  return { desired, inScope };
+  return { desired, inScope, accounts };
+}
+
+/** Integrations reconciled per recovery sweep at most (the rest at the next one). */
+const DRIFT_BATCH = 100;
+
+/**
+ * Reconciles the integrations with an account whose state is not what its last reconcile applied: a pause, resume,
+ * schedule change or stop whose reconcile request was lost (the process died after the change committed, before the
+ * request reached Redis), or an account never reconciled. Run by the workers' recovery sweep; returns the
+ * integrations reconciled.
+ */
+export async function reconcileDriftedSchedules(deps: {
+  db: Database;
+  queues: Queues;
+  logger: Logger;
+}): Promise<string[]> {
+  const drifted = await listIntegrationsWithScheduleDrift(deps.db, DRIFT_BATCH);
+  for (const integrationId of drifted) {
+    await reconcileSchedules(deps, { integrationId });
+  }
+  return drifted;
 }
 
 async function applyToRedis(queues: Queues, { desired, inScope }: DesiredSchedules): Promise<ReconcileResult> {

@@ -175,7 +175,7 @@ export async function listAccountsPage(ex: Executor, f: AccountListFilter): Prom
 
 /**
  * Sets (or clears, with null) an account's own schedule settings, which win over its integration's
- * (`schedule_override.intradayRunsPerDay`, read by `listSchedulableAccounts`).
+ * (`schedule_override.intradayRunsPerDay`, read by `listAccountScheduleStates`).
  */
 export async function setAccountScheduleOverride(
   ex: Executor,
@@ -208,28 +208,39 @@ export interface SchedulableAccount {
   intraday_runs_per_day: number;
 }
 
+/** An account of a reconcile's scope: what its schedules follow from, and whether it gets any. */
+export interface AccountScheduleState extends SchedulableAccount {
+  /**
+   * Active account of an integration neither paused nor cancelled whose syncs are not stopped (domain/sync-rules.ts).
+   */
+  schedulable: boolean;
+  /** The state its schedulers follow, as `schedules_applied` records it once applied: `<runs> <time zone>` or `none`. */
+  state: string;
+}
+
+/** Whether an account gets schedulers (`a` the account, `i` its integration): the rule of `listAccountScheduleStates`. */
+const schedulableSql = sql<boolean>`(a.status = 'active'
+  and i.stage <> all(${[...UNSCHEDULED_STAGES]}::text[]) and i.sync_status <> all(${[...STOPPED_SYNC_STATUSES]}::text[]))`;
+// An account's own schedule override (PUT /v1/accounts/{id}/schedule) wins over its integration's.
+const runsPerDaySql = sql<number>`coalesce((a.schedule_override->>'intradayRunsPerDay')::int, i.intraday_runs_per_day)`;
+const scheduleStateSql = sql<string>`case when ${schedulableSql} then ${runsPerDaySql}::text || ' ' || a.time_zone
+  else 'none' end`;
+
 /**
- * Accounts that should have job schedulers: active accounts of integrations that are neither paused
- * nor cancelled and whose syncs are not stopped (domain/sync-rules.ts). Optionally limited to one
- * integration or account.
+ * Every account of the scope (all, an integration's or one) with what its job schedulers follow from, read in one
+ * statement, so the schedulers a reconcile applies and the `state` it records as applied are the same state.
  */
-export async function listSchedulableAccounts(
+export async function listAccountScheduleStates(
   ex: Executor,
   scope: { integrationId?: string; accountId?: string } = {},
-): Promise<SchedulableAccount[]> {
+): Promise<AccountScheduleState[]> {
   let q = ex
     .selectFrom('bank_accounts as a')
     .innerJoin('integrations as i', 'i.id', 'a.integration_id')
     .select(['a.id', 'a.integration_id', 'a.time_zone'])
-    // An account's own schedule override (PUT /v1/accounts/{id}/schedule) wins over its integration's.
-    .select(
-      sql<number>`coalesce((a.schedule_override->>'intradayRunsPerDay')::int, i.intraday_runs_per_day)`.as(
-        'intraday_runs_per_day',
-      ),
-    )
-    .where('a.status', '=', 'active')
-    .where('i.stage', 'not in', [...UNSCHEDULED_STAGES])
-    .where('i.sync_status', 'not in', [...STOPPED_SYNC_STATUSES])
+    .select(runsPerDaySql.as('intraday_runs_per_day'))
+    .select(schedulableSql.as('schedulable'))
+    .select(scheduleStateSql.as('state'))
     .orderBy('a.id');
   if (scope.integrationId !== undefined) {
     q = q.where('a.integration_id', '=', scope.integrationId);
@@ -238,6 +249,32 @@ export async function listSchedulableAccounts(
     q = q.where('a.id', '=', scope.accountId);
   }
   return q.execute();
+}
+
+/** Records the states a reconcile made Redis hold (`listAccountScheduleStates`), in its transaction. */
+export async function markSchedulesApplied(
+  ex: Executor,
+  applied: readonly Pick<AccountScheduleState, 'id' | 'state'>[],
+): Promise<void> {
+  if (applied.length === 0) {
+    return;
+  }
+  await sql`
+    update bank_accounts a set schedules_applied = s.state
+    from unnest(${applied.map((r) => r.id)}::uuid[], ${applied.map((r) => r.state)}::text[]) as s(id, state)
+    where a.id = s.id and a.schedules_applied is distinct from s.state`.execute(ex);
+}
+
+/**
+ * Integrations with an account whose state differs from what the last reconcile applied for it: a state change whose
+ * reconcile request never reached Redis (or an account never reconciled). At most `limit`.
+ */
+export async function listIntegrationsWithScheduleDrift(ex: Executor, limit: number): Promise<string[]> {
+  const r = await sql<{ integration_id: string }>`
+    select distinct a.integration_id from bank_accounts a join integrations i on i.id = a.integration_id
+    where a.schedules_applied is distinct from ${scheduleStateSql}
+    limit ${limit}`.execute(ex);
+  return r.rows.map((row) => row.integration_id);
 }
 
 /** Every account id of a scope, whatever its state (to find schedulers that must go). */

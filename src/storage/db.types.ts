@@ -125,6 +125,7 @@ export interface BankAccounts {
   last_synced_at: Timestamp | null;
   organization_id: string;
   schedule_override: Json | null;
+  schedules_applied: string | null;
   status: Generated<string>;
   status_reason: string | null;
   time_zone: Generated<string>;
