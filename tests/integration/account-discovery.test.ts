@@ -30,7 +30,7 @@ afterAll(async () => {
   await t?.drop();
 });
 
-/** Read on a connection of its own (the pool may still hold one a test's fault terminated). */
+/** Read on a connection of its own, outside the pool under test. */
 const accountsOf = async (integrationId: string) => {
   const c = new pg.Client({ connectionString: t.url });
   await c.connect();
@@ -51,8 +51,7 @@ describe('account discovery', () => {
     const integration = { id: tenancy.integrationId, organizationId: tenancy.organizationId };
     const reported = bank.sim.accounts.map((a) => a.accountId).sort();
     // The backend serving the discovery terminates itself as the last account is inserted (what an operator's
-    // pg_terminate_backend or a failover does to a write in flight). Set up and removed on a connection of its own: the
-    // pool may hand out the dead one once more before it notices.
+    // pg_terminate_backend or a failover does to a write in flight). Set up and removed on a connection of its own.
     const fault = new pg.Client({ connectionString: t.url });
     await fault.connect();
     try {
