@@ -42,7 +42,16 @@ export async function refetchRange(
       to,
       kinds: ['transactions', 'balances'],
     });
-    await finishStandaloneRun(db, runId, 'succeeded');
+    // Records or balances it could not store (unusable money facts, `sync_rejects`) make it partial, as they make a
+    // run tree (sync-run.ts) and a statement import: a `succeeded` re-fetch would mark earlier failures recovered.
+    if (counts.rejected > 0) {
+      await finishStandaloneRun(db, runId, 'partial', {
+        code: 'records_rejected',
+        message: `${counts.rejected} record(s) rejected (unusable money facts); they are retried on the next sync`,
+      });
+    } else {
+      await finishStandaloneRun(db, runId, 'succeeded');
+    }
     return counts;
   } catch (err) {
     await finishStandaloneRun(db, runId, 'failed', {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refetchRange } from '../../src/sync/refetch.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
 
@@ -14,7 +15,7 @@ describe('odd balance answers', () => {
   let env: SimBank;
   beforeAll(async () => {
     t = await createTestDb();
-    env = await startSimBank(t.db, { today: TODAY, historyDays: 10, txPerDay: 3, accounts: 2 });
+    env = await startSimBank(t.db, { today: TODAY, historyDays: 10, txPerDay: 3, accounts: 3 });
   });
   afterAll(async () => {
     await env.stop();
@@ -48,6 +49,27 @@ describe('odd balance answers', () => {
     expect(await rejects(account.id)).toEqual([
       { record_type: 'balance', reason: 'endingLedgerAmount: is required but null' },
     ]);
+  });
+
+  it("validation's re-fetch of a day it could not store whole ends partial (records_rejected), as a run tree would", async () => {
+    const account = env.accounts[2]!;
+    env.sim.injectFaults([{ kind: 'null-ledger', accountId: account.jpmAccountId }]);
+    const counts = await refetchRange(t.db, env.deps, {
+      accountId: account.id,
+      from: DAY,
+      to: DAY,
+      trigger: 'validation',
+    });
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ rejected: 1 });
+    const runs = await t.db
+      .selectFrom('sync_runs')
+      .select(['status', 'error_code', 'rejected'])
+      .where('account_id', '=', account.id)
+      .where('trigger', '=', 'validation')
+      .execute();
+    // Recorded `succeeded`, it would mark the day's earlier failed or partial runs recovered in the coverage report.
+    expect(runs).toEqual([{ status: 'partial', error_code: 'records_rejected', rejected: 1 }]);
   });
 
   it('a balance the answer gives twice is stored once, not a failed window', async () => {
