@@ -177,10 +177,17 @@ export async function reconcileDriftedSchedules(deps: {
   logger: Logger;
 }): Promise<string[]> {
   const drifted = await listIntegrationsWithScheduleDrift(deps.db, DRIFT_BATCH);
+  const reconciled: string[] = [];
   for (const integrationId of drifted) {
-    await reconcileSchedules(deps, { integrationId });
+    try {
+      await reconcileSchedules(deps, { integrationId });
+      reconciled.push(integrationId);
+    } catch (err) {
+      // One integration whose reconcile fails must not keep the others from theirs; the next sweep tries it again.
+      deps.logger.warn({ err, integrationId }, 'schedule reconcile of a drifted integration failed');
+    }
   }
-  return drifted;
+  return reconciled;
 }
 
 async function applyToRedis(queues: Queues, { desired, inScope }: DesiredSchedules): Promise<ReconcileResult> {
