@@ -28,8 +28,6 @@ import {
 export const RELATIVE_DATE_TYPES = ['CURRENT_DAY', 'PRIOR_DAY'] as const;
 export type RelativeDateType = (typeof RELATIVE_DATE_TYPES)[number];
 
-export type WireCurrency = z.output<typeof currencySchema>;
-
 const searchableSchema = z.looseObject({
   standardValue: z.string(),
   searchValue: z.string().nullish(),
@@ -237,22 +235,41 @@ const balanceElement = z.unknown().transform((value): WireBalance => {
 const ACCOUNT_DETAILS = ['currency'] as const;
 
 /**
+ * A descriptive text of a balance account (name, bank, branch, the currency's description, an error's message): as
+ * sent when it is text (a JSON number is its text already), absent when absent, and null when it is anything else
+ * (`{}`, `false`, an array). It describes, it decides nothing, so an odd one never fails the answer of every account.
+ */
+const descriptiveText = z.string().nullish().catch(null);
+
+/**
+ * The currency of a balance account: its code and decimal location scale the amounts (strict, as on a record); its
+ * description and `currencySequence` only describe, and are null when odd or missing (the balances are still read).
+ */
+const balanceCurrencySchema = z.looseObject({
+  code: currencySchema.shape.code,
+  description: descriptiveText,
+  decimalLocation: currencySchema.shape.decimalLocation,
+  currencySequence: currencySchema.shape.currencySequence.nullish().catch(null),
+});
+
+/**
  * One `accountList[]` entry of `POST /accessapi/balance`: either an account with its `balanceList`, or
  * a per-account error (`errorCode` such as GCA-024, `errorMsg`, no `balanceList`) inside an HTTP 200.
- * Accounts with balances must carry their currency (it scales the amounts); the descriptive fields
- * (name, bank, branch) may be null or absent: they describe, they decide nothing.
+ * Accounts with balances must carry their currency code and decimal location (they scale the amounts); the
+ * descriptive fields (name, bank, branch, the currency's description and sequence, an error's message) may be
+ * null, absent or of another type: they describe, they decide nothing (`descriptiveText`).
  */
 export const balanceAccountEntrySchema = z
   .looseObject({
     accountId: z.string().min(1),
-    accountName: z.string().nullish(),
-    branchId: z.string().nullish(),
-    bankId: z.string().nullish(),
-    bankName: z.string().nullish(),
-    currency: currencySchema.optional(),
+    accountName: descriptiveText,
+    branchId: descriptiveText,
+    bankId: descriptiveText,
+    bankName: descriptiveText,
+    currency: balanceCurrencySchema.optional(),
     balanceList: z.array(balanceElement).optional(),
     errorCode: z.string().min(1).optional(),
-    errorMsg: z.string().optional(),
+    errorMsg: descriptiveText,
   })
   .superRefine((entry, ctx) => {
     if ((entry.balanceList === undefined) === (entry.errorCode === undefined)) {
@@ -260,9 +277,6 @@ export const balanceAccountEntrySchema = z
       return;
     }
     if (entry.errorCode !== undefined) {
-      if (entry.errorMsg === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['errorMsg'], message: 'is required with errorCode' });
-      }
       return;
     }
     for (const field of ACCOUNT_DETAILS) {
@@ -273,13 +287,13 @@ export const balanceAccountEntrySchema = z
   });
 
 export type WireBalanceAccountEntry = z.output<typeof balanceAccountEntrySchema>;
-/** An account entry that carries balances (every descriptive field present). */
+/** An account entry that carries balances (its currency present). */
 export type WireAccountWithBalances = WireBalanceAccountEntry & {
-  currency: WireCurrency;
+  currency: z.output<typeof balanceCurrencySchema>;
   balanceList: WireBalance[];
 };
 /** A per-account error entry (GCA-024 "No transaction was found…" and the like). */
-export type WireBalanceAccountError = WireBalanceAccountEntry & { errorCode: string; errorMsg: string };
+export type WireBalanceAccountError = WireBalanceAccountEntry & { errorCode: string };
 
 export function isBalanceAccount(entry: WireBalanceAccountEntry): entry is WireAccountWithBalances {
   return entry.balanceList !== undefined;

@@ -19,6 +19,7 @@ export type FaultKind =
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
   | 'null-ledger' // balances: 200, but the first balance of the answer has `endingLedgerAmount: null`
   | 'repeated-balance' // balances: 200, but the first balance of the answer comes twice, identical
+  | 'odd-account' // balances: 200, but the first account's descriptive fields are odd (name false, bank name {}, no branch, currency description null, no currencySequence)
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -34,10 +35,11 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'account-error',
   'null-ledger',
   'repeated-balance',
+  'odd-account',
   'not-entitled',
 ];
 
-const BALANCE_ONLY = new Set<FaultKind>(['account-error', 'null-ledger', 'repeated-balance']);
+const BALANCE_ONLY = new Set<FaultKind>(['account-error', 'null-ledger', 'repeated-balance', 'odd-account']);
 
 export interface FaultRule {
   kind: FaultKind;

@@ -163,16 +163,25 @@ function shortPage(normal: BankResponse): BankResponse {
 
 /**
  * A balances answer with its first balance changed: its closing ledger amount null (`null-ledger`), or the balance
- * given twice (`repeated-balance`, identical). Amounts keep their exact text (`JsonNumber`).
+ * given twice (`repeated-balance`, identical); or with the descriptive fields of its first account odd (`odd-account`:
+ * the name false, the bank name `{}`, no branch, the currency's description null and no `currencySequence`; the
+ * money facts, account id, currency code and decimal location, as they were). Amounts keep their exact text (`JsonNumber`).
  */
-function oddBalance(normal: BankResponse, kind: 'null-ledger' | 'repeated-balance'): BankResponse {
+function oddBalance(normal: BankResponse, kind: 'null-ledger' | 'repeated-balance' | 'odd-account'): BankResponse {
   try {
     const answer = parseKeepingNumbers(normal.body) as {
-      accountList?: { balanceList?: Record<string, unknown>[] }[];
+      accountList?: { balanceList?: Record<string, unknown>[]; [key: string]: unknown }[];
     };
-    const list = answer.accountList?.find((a) => Array.isArray(a.balanceList) && a.balanceList.length > 0)?.balanceList;
-    if (normal.status !== 200 || !list) {
+    const account = answer.accountList?.find((a) => Array.isArray(a.balanceList) && a.balanceList.length > 0);
+    const list = account?.balanceList;
+    if (normal.status !== 200 || !account || !list) {
       return normal;
+    }
+    if (kind === 'odd-account') {
+      const { currencySequence: _sequence, ...currency } = account.currency as Record<string, unknown>;
+      delete account.branchId;
+      Object.assign(account, { accountName: false, bankName: {}, currency: { ...currency, description: null } });
+      return { ...normal, body: JSON.stringify(answer) };
     }
     const first = list[0] as Record<string, unknown>;
     list.splice(0, 1, ...(kind === 'null-ledger' ? [{ ...first, endingLedgerAmount: null }] : [first, { ...first }]));
@@ -353,6 +362,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, normal() ?? { status: 404, body: errorsBody(GCA.notFound, 'Resource not found') });
       case 'null-ledger':
       case 'repeated-balance':
+      case 'odd-account':
         return send(res, oddBalance(safeNormal(normal), fault.rule.kind));
     }
   }

@@ -44,15 +44,17 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',
+  'odd-account': 'succeeded',
   'not-entitled': 'failed',
 };
 /**
  * Faults that leave no error behind by design: a short page is walked again by the client, a per-account
  * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
- * balance given twice is stored once.
+ * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
+ * read as null.
  */
-const ABSORBED = new Set<FaultKind>(['short-page', 'account-error', 'null-ledger', 'repeated-balance']);
+const ABSORBED = new Set<FaultKind>(['short-page', 'account-error', 'null-ledger', 'repeated-balance', 'odd-account']);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 
 let env: ChaosEnv;

@@ -83,4 +83,22 @@ describe('odd balance answers', () => {
     expect((await finalBalances(account.id)).map((b) => b.as_of_date)).toEqual([DAY]);
     expect(await rejects(account.id)).toEqual([]);
   });
+
+  it('an account whose name, bank, branch or currency description is odd still has its balances stored, not a failed window', async () => {
+    const account = env.accounts[2]!;
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'odd-account', accountId: account.jpmAccountId }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    expect(env.sim.stats().faultsInjected).toBeGreaterThan(fired);
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ balances: 1, rejected: 0 });
+    const stored = await finalBalances(account.id);
+    expect(stored.map((b) => b.as_of_date)).toEqual([DAY]);
+    const truth = env.sim.view(account.jpmAccountId, DAY).final!;
+    expect(stored[0]).toMatchObject({
+      opening_ledger_minor: truth.openingLedgerMinor.toString(),
+      ending_ledger_minor: truth.endingLedgerMinor.toString(),
+    });
+    expect(await rejects(account.id)).toEqual([]);
+  });
 });
