@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import { parseJsonLossless, RepeatedNameError } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -83,6 +84,74 @@ function queryString(query: CallSpec['query']): string {
     return '';
   }
   return `?${query.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v).replace(/%2C/gi, ',')}`).join('&')}`;
+}
+
+/**
+ * The content codings of a response (`content-encoding`), in the order the server applied them, `identity` left
+ * out. We name no `accept-encoding`, which by HTTP's rules lets a server (or a proxy on the way) choose any coding.
+ */
+function contentCodings(header: string | string[] | undefined): string[] {
+  return (Array.isArray(header) ? header.join(',') : (header ?? ''))
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== '' && c !== 'identity');
+}
+
+/** "deflate" is zlib-wrapped by the standard; some servers send the raw stream. */
+function inflateEither(bytes: Buffer, options: { maxOutputLength: number }): Buffer {
+  try {
+    return inflateSync(bytes, options);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw err;
+    }
+    return inflateRawSync(bytes, options);
+  }
+}
+
+/**
+ * A compressed body as text: the codings undone last one first (gzip, deflate, br), never more than `maxBytes`
+ * decompressed (`jpm_response_too_large`, as a plain body over the limit), then UTF-8 without a BOM, as undici
+ * reads a plain body. A coding we cannot undo, or data that does not decompress, is an answer we cannot read:
+ * retryable, as a body that is not JSON.
+ */
+function decodeBody(bytes: Buffer, codings: readonly string[], maxBytes: number, ctx: JpmErrorContext): string {
+  let body = bytes;
+  for (const coding of [...codings].reverse()) {
+    const options = { maxOutputLength: maxBytes };
+    try {
+      if (coding === 'gzip' || coding === 'x-gzip') {
+        body = gunzipSync(body, options);
+      } else if (coding === 'deflate') {
+        body = inflateEither(body, options);
+      } else if (coding === 'br') {
+        body = brotliDecompressSync(body, options);
+      } else {
+        throw new JpmUnavailableError(
+          `J.P. Morgan's answer to ${ctx.endpoint} has a content coding we cannot read (${coding.slice(0, 40)})`,
+          'jpm_malformed_response',
+          ctx,
+        );
+      }
+    } catch (err) {
+      if (isJpmError(err)) {
+        throw err;
+      }
+      if ((err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new JpmRejectedError(
+          `J.P. Morgan's answer to ${ctx.endpoint} exceeded the size limit once decompressed`,
+          'jpm_response_too_large',
+          { ...ctx, cause: err },
+        );
+      }
+      throw new JpmUnavailableError(
+        `J.P. Morgan's answer to ${ctx.endpoint} does not decompress as ${coding}`,
+        'jpm_malformed_response',
+        { ...ctx, cause: err },
+      );
+    }
+  }
+  return new TextDecoder().decode(body);
 }
 
 export class JpmTransport {
@@ -178,8 +247,18 @@ export class JpmTransport {
     }
     let text: string;
     try {
-      text = await response.body.text();
+      const encoding = contentCodings(response.headers['content-encoding']);
+      text =
+        encoding.length === 0
+          ? await response.body.text()
+          : decodeBody(Buffer.from(await response.body.arrayBuffer()), encoding, this.#options.maxResponseBytes, {
+              ...ctx,
+              upstreamStatus: response.statusCode,
+            });
     } catch (err) {
+      if (isJpmError(err)) {
+        throw err;
+      }
       throw await this.#transportFailure(
         err,
         { ...ctx, upstreamStatus: response.statusCode },

@@ -14,6 +14,7 @@ export type FaultKind =
   | 'hang' // headers never sent; the socket stays open until the client gives up
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'malformed-json' // 200 whose body is cut off mid-JSON
+  | 'compressed' // the answer as it would be, gzip-compressed with `content-encoding: gzip` (the request named no encoding)
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
@@ -30,6 +31,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'hang',
   'reset',
   'malformed-json',
+  'compressed',
   'short-page',
   'repeated-name',
   'account-error',

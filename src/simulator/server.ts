@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
+import { gzipSync } from 'node:zlib';
 import { JsonNumber } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { addDays, assertIsoDate, type IsoDate } from '../shared/time.ts';
@@ -351,6 +352,14 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
         res.write(half, () => res.socket?.destroy());
         return half.length;
+      }
+      case 'compressed': {
+        const answer = safeNormal(normal);
+        return send(res, {
+          ...answer,
+          headers: { ...answer.headers, 'content-encoding': 'gzip' },
+          body: gzipSync(answer.body),
+        });
       }
       case 'short-page':
         return send(res, shortPage(safeNormal(normal)));

@@ -39,6 +39,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   hang: 'succeeded',
   reset: 'succeeded',
   'malformed-json': 'succeeded',
+  compressed: 'succeeded',
   'repeated-name': 'succeeded',
   'short-page': 'succeeded',
   'account-error': 'succeeded',
@@ -52,9 +53,16 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
- * read as null.
+ * read as null; a compressed answer is decompressed.
  */
-const ABSORBED = new Set<FaultKind>(['short-page', 'account-error', 'null-ledger', 'repeated-balance', 'odd-account']);
+const ABSORBED = new Set<FaultKind>([
+  'short-page',
+  'account-error',
+  'null-ledger',
+  'repeated-balance',
+  'odd-account',
+  'compressed',
+]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 
 let env: ChaosEnv;

@@ -139,6 +139,54 @@ describe('JpmClient against the simulator', () => {
     });
   });
 
+  it('reads an answer the bank compressed (content-encoding gzip) exactly as the same answer sent plain', async () => {
+    const client = env.client();
+    const accountIds = env.sim.accounts.slice(0, 2).map((a) => a.accountId);
+    const req = { accountIds, startDate: addDays(TODAY, -3), endDate: addDays(TODAY, -1) };
+    const plainPages = pagesOf(await collect(client.transactionPages(req)));
+    const plainBalances = await client.getBalances({
+      relativeDateType: 'PRIOR_DAY',
+      accounts: [{ accountId: accountIds[0]! }],
+    });
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'compressed' }]);
+    try {
+      const pages = pagesOf(await collect(client.transactionPages(req)));
+      const balances = await client.getBalances({
+        relativeDateType: 'PRIOR_DAY',
+        accounts: [{ accountId: accountIds[0]! }],
+      });
+      expect(env.sim.stats().faultsInjected - fired).toBe(pages.length + 1);
+      expect(pages.map((p) => [p.pageNumber, p.totalRecords])).toEqual(
+        plainPages.map((p) => [p.pageNumber, p.totalRecords]),
+      );
+      expect(recordsOf(pages).length).toBeGreaterThan(0);
+      expect(recordsOf(pages)).toEqual(recordsOf(plainPages));
+      expect(balances.accounts).toEqual(plainBalances.accounts);
+    } finally {
+      env.sim.clearFaults();
+    }
+  });
+
+  it('holds a compressed answer to the size limit once decompressed: a permanent jpm_response_too_large', async () => {
+    const plain = await env.client().getBalances({ relativeDateType: 'PRIOR_DAY' });
+    const size = JSON.stringify(plain.accounts).length;
+    env.sim.injectFaults([{ kind: 'compressed', count: 1 }]);
+    try {
+      const err = await caught(() =>
+        env.client({ maxResponseBytes: Math.floor(size / 2) }).getBalances({ relativeDateType: 'PRIOR_DAY' }),
+      );
+      expect(err).toMatchObject({
+        code: 'jpm_response_too_large',
+        retryable: false,
+        upstreamStatus: 200,
+        message: expect.stringContaining('once decompressed') as unknown,
+      });
+    } finally {
+      env.sim.clearFaults();
+    }
+  });
+
   it('cuts a 12-day range into 3 calls of at most 5 days', async () => {
     const client = env.client();
     const before = env.calls.length;
