@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
+import { parse as parseContentType } from 'content-type';
 import { request, type Dispatcher } from 'undici';
 import { parseJsonLossless, RepeatedNameError } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -109,13 +110,43 @@ function inflateEither(bytes: Buffer, options: { maxOutputLength: number }): Buf
   }
 }
 
+/** Charsets whose bytes are the body as undici reads it by default (UTF-8, of which ASCII is a part). */
+const UTF8_LABELS = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'us-ascii', 'ascii']);
+/** ISO-8859-1 proper: one character per byte, U+0000 to U+00FF (TextDecoder would read these labels as windows-1252). */
+const LATIN1_LABELS = new Set(['iso-8859-1', 'iso8859-1', 'iso_8859-1', 'latin1', 'l1', 'cp819', 'ibm819']);
+
+/**
+ * The character set a response declares (`content-type: application/json; charset=…`), lower case, when it is
+ * another than UTF-8. JSON is UTF-8 by its RFC, but a gateway that re-encodes an answer says so here; reading its
+ * bytes as UTF-8 would turn every character beyond ASCII into U+FFFD, stored as if the bank had sent it.
+ */
+function declaredCharset(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined) {
+    return undefined;
+  }
+  let charset: string | undefined;
+  try {
+    charset = parseContentType(value).parameters.charset?.toLowerCase();
+  } catch {
+    return undefined;
+  }
+  return charset === undefined || UTF8_LABELS.has(charset) ? undefined : charset;
+}
+
 /**
  * A compressed body as text: the codings undone last one first (gzip, deflate, br), never more than `maxBytes`
  * decompressed (`jpm_response_too_large`, as a plain body over the limit), then UTF-8 without a BOM, as undici
  * reads a plain body. A coding we cannot undo, or data that does not decompress, is an answer we cannot read:
  * retryable, as a body that is not JSON.
  */
-function decodeBody(bytes: Buffer, codings: readonly string[], maxBytes: number, ctx: JpmErrorContext): string {
+function decodeBody(
+  bytes: Buffer,
+  codings: readonly string[],
+  charset: string | undefined,
+  maxBytes: number,
+  ctx: JpmErrorContext,
+): string {
   let body = bytes;
   for (const coding of [...codings].reverse()) {
     const options = { maxOutputLength: maxBytes };
@@ -151,7 +182,21 @@ function decodeBody(bytes: Buffer, codings: readonly string[], maxBytes: number,
       );
     }
   }
-  return new TextDecoder().decode(body);
+  if (charset === undefined) {
+    return new TextDecoder().decode(body);
+  }
+  if (LATIN1_LABELS.has(charset)) {
+    return body.toString('latin1');
+  }
+  try {
+    return new TextDecoder(charset, { fatal: true }).decode(body);
+  } catch (err) {
+    throw new JpmUnavailableError(
+      `J.P. Morgan's answer to ${ctx.endpoint} is not readable in its declared charset (${charset.slice(0, 40)})`,
+      'jpm_malformed_response',
+      { ...ctx, cause: err },
+    );
+  }
 }
 
 export class JpmTransport {
@@ -248,13 +293,17 @@ export class JpmTransport {
     let text: string;
     try {
       const encoding = contentCodings(response.headers['content-encoding']);
+      const charset = declaredCharset(response.headers['content-type']);
       text =
-        encoding.length === 0
+        encoding.length === 0 && charset === undefined
           ? await response.body.text()
-          : decodeBody(Buffer.from(await response.body.arrayBuffer()), encoding, this.#options.maxResponseBytes, {
-              ...ctx,
-              upstreamStatus: response.statusCode,
-            });
+          : decodeBody(
+              Buffer.from(await response.body.arrayBuffer()),
+              encoding,
+              charset,
+              this.#options.maxResponseBytes,
+              { ...ctx, upstreamStatus: response.statusCode },
+            );
     } catch (err) {
       if (isJpmError(err)) {
         throw err;

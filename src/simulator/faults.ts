@@ -15,6 +15,7 @@ export type FaultKind =
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'malformed-json' // 200 whose body is cut off mid-JSON
   | 'compressed' // the answer as it would be, gzip-compressed with `content-encoding: gzip` (the request named no encoding)
+  | 'latin1' // the answer as it would be, in ISO-8859-1 with `content-type: application/json; charset=iso-8859-1` (a character beyond it as '?')
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
@@ -32,6 +33,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'reset',
   'malformed-json',
   'compressed',
+  'latin1',
   'short-page',
   'repeated-name',
   'account-error',

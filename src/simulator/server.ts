@@ -361,6 +361,15 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           body: gzipSync(answer.body),
         });
       }
+      case 'latin1': {
+        const answer = safeNormal(normal);
+        return send(res, {
+          ...answer,
+          headers: { ...answer.headers, 'content-type': 'application/json; charset=iso-8859-1' },
+          // eslint-disable-next-line no-control-regex -- every character ISO-8859-1 cannot hold
+          body: Buffer.from(answer.body.replace(/[^\x00-\xff]/gu, '?'), 'latin1'),
+        });
+      }
       case 'short-page':
         return send(res, shortPage(safeNormal(normal)));
       case 'repeated-name': {

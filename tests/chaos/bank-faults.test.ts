@@ -40,6 +40,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   reset: 'succeeded',
   'malformed-json': 'succeeded',
   compressed: 'succeeded',
+  latin1: 'succeeded',
   'repeated-name': 'succeeded',
   'short-page': 'succeeded',
   'account-error': 'succeeded',
@@ -53,7 +54,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
- * read as null; a compressed answer is decompressed.
+ * read as null; a compressed answer is decompressed, one in ISO-8859-1 read in it.
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
@@ -62,6 +63,7 @@ const ABSORBED = new Set<FaultKind>([
   'repeated-balance',
   'odd-account',
   'compressed',
+  'latin1',
 ]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 

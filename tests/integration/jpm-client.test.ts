@@ -214,6 +214,38 @@ describe('JpmClient against the simulator', () => {
   });
 });
 
+describe('JpmClient reading an answer in another character set', () => {
+  let env: ClientSim;
+  beforeAll(async () => {
+    env = await startClientSim({
+      today: TODAY,
+      accounts: [{ accountName: 'SOCIÉTÉ GÉNÉRALE – PARIS' }, { accountName: 'ZÜRICH ÆØÅ ½ ÿ' }],
+      historyDays: 5,
+      txPerDay: 5,
+      quirks: NO_QUIRKS,
+    });
+  });
+  afterAll(() => env.stop());
+
+  it('reads an ISO-8859-1 answer (declared in content-type) to the exact characters, not U+FFFD', async () => {
+    const client = env.client();
+    const accountIds = env.sim.accounts.map((a) => a.accountId);
+    const req = { accountIds, startDate: addDays(TODAY, -3), endDate: addDays(TODAY, -1) };
+    env.sim.injectFaults([{ kind: 'latin1' }]);
+    try {
+      const balances = await client.getBalances({ relativeDateType: 'PRIOR_DAY' });
+      expect(balances.accounts.map((a) => a.accountName)).toEqual(['SOCIÉTÉ GÉNÉRALE ? PARIS', 'ZÜRICH ÆØÅ ½ ÿ']);
+      const records = recordsOf(await collect(client.transactionPages(req)));
+      expect(records.length).toBeGreaterThan(0);
+      expect(new Set(records.map((r) => (r.account as { accountName?: unknown }).accountName))).toEqual(
+        new Set(['SOCIÉTÉ GÉNÉRALE ? PARIS', 'ZÜRICH ÆØÅ ½ ÿ']),
+      );
+    } finally {
+      env.sim.clearFaults();
+    }
+  });
+});
+
 describe('JpmClient page walk over a shifting current day', () => {
   let env: ClientSim;
   beforeAll(async () => {
