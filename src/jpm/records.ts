@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { JpmRejectedError, type JpmErrorContext } from './errors.ts';
-import { checkTransactionFast } from './wire.fast.ts';
+import { checkTransactionFast, keepProtoNames } from './wire.fast.ts';
 import { describeInput } from './wire.primitives.ts';
 import { storableTransactionSchema, transactionSchema, type WireTransactionRecord } from './wire.schemas.ts';
 
@@ -109,6 +109,7 @@ export function parseTransactionRecords(data: readonly unknown[]): {
     }
     const result = transactionSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
+      keepProtoNames(raw, result.data);
       records.push(result.data);
       return;
     }
@@ -125,6 +126,7 @@ export function parseTransactionRecords(data: readonly unknown[]): {
     const notes = result.error.issues
       .slice(0, MAX_DATA_QUALITY_NOTES)
       .map((i) => ({ field: clip(formatPath(i.path)), problem: clip(problem(i)) }));
+    keepProtoNames(raw, storable.data);
     Object.defineProperty(storable.data, DATA_QUALITY, { value: notes, enumerable: false });
     records.push(storable.data);
   });

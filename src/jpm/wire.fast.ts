@@ -76,15 +76,52 @@ const array: Check = (v) => {
   return out;
 };
 
-/** `z.record(z.string(), value)` over a plain JSON object: a new object, `__proto__` left out. */
+/**
+ * A `__proto__` name of the bank's object, as its own field of our copy (an assignment would change the copy's
+ * prototype instead): put last, where `keepProtoNames` puts it on zod's copy.
+ */
+function defineProto(out: Record<string, unknown>, value: unknown): void {
+  Object.defineProperty(out, '__proto__', { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * What `parseTransactionRecords` makes of zod's copy of `raw`: every `__proto__` name of `raw` (zod leaves it out)
+ * put back as an own field of the copy of its object, last, with its value as sent, so the stored raw record and its
+ * hash hold what the bank sent. Objects the copy shares with `raw` are left as they are (they hold it already).
+ */
+export function keepProtoNames(raw: unknown, out: unknown): void {
+  if (raw === out || typeof raw !== 'object' || raw === null || typeof out !== 'object' || out === null) {
+    return;
+  }
+  if (Array.isArray(raw)) {
+    if (Array.isArray(out)) {
+      raw.forEach((item, i) => keepProtoNames(item, out[i]));
+    }
+    return;
+  }
+  const copy = out as Record<string, unknown>;
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === '__proto__') {
+      if (!Object.hasOwn(copy, key)) {
+        defineProto(copy, value);
+      }
+    } else if (Object.hasOwn(copy, key)) {
+      keepProtoNames(value, copy[key]);
+    }
+  }
+}
+
+/** `z.record(z.string(), value)` over a plain JSON object: a new object, a `__proto__` name kept last as sent. */
 function record(value: Check): Check {
   return (v) => {
     if (!isJsonObject(v)) {
       return FAIL;
     }
     const out: Record<string, unknown> = {};
+    let proto = false;
     for (const key in v) {
       if (key === '__proto__') {
+        proto = true;
         continue;
       }
       const r = value(v[key]);
@@ -93,9 +130,20 @@ function record(value: Check): Check {
       }
       out[key] = r;
     }
+    if (proto) {
+      defineProto(out, v.__proto__);
+    }
     return out;
   };
 }
+
+/**
+ * The generated code's copy of the names the shape does not know, in the order sent; a `__proto__` name last, as
+ * its own field (`defineProto`).
+ */
+const REST = `let proto = false;
+      for (const key in input) { if (!known.has(key)) { if (key === '__proto__') { proto = true; } else { out[key] = input[key]; } } }
+      if (proto) { defineProto(out, input.__proto__); }`;
 
 /** Compiled layouts kept per object shape: the sets of absent nullish keys seen first (a bank sends a few). */
 const MAX_LAYOUTS = 32;
@@ -130,11 +178,16 @@ function looseObject(fields: readonly Field[]): Check {
       let v${present.map(({ i }) => `, r${i}`).join('')};
       ${lines.join('\n      ')}
       const out = { ${present.map(({ key, i }) => `${JSON.stringify(key)}: r${i}`).join(', ')} };
-      for (const key in input) { if (!known.has(key) && key !== '__proto__') { out[key] = input[key]; } }
+      ${REST}
       return out;
     };`;
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the constant field list above, no outside text
-    return (new Function('checks', 'known', 'FAIL', body) as (...args: unknown[]) => Check)(checks, known, FAIL);
+    return (new Function('checks', 'known', 'FAIL', 'defineProto', body) as (...args: unknown[]) => Check)(
+      checks,
+      known,
+      FAIL,
+      defineProto,
+    );
   };
   // Which nullish keys are absent, as a bit mask (bit j: the j-th nullish field).
   const maskBody = `return function absentMask(input) {
@@ -155,15 +208,17 @@ function looseObject(fields: readonly Field[]): Check {
     const out = {};
     let v, r;
     ${lines.join('\n    ')}
-    for (const key in input) { if (!known.has(key) && key !== '__proto__') { out[key] = input[key]; } }
+    ${REST}
     return out;
   };`;
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the constant field list above, no outside text
-  const incremental = (new Function('checks', 'known', 'FAIL', incrementalBody) as (...args: unknown[]) => Check)(
-    checks,
-    known,
-    FAIL,
-  );
+  const incremental =
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated from the constant field list above, no outside text
+    (new Function('checks', 'known', 'FAIL', 'defineProto', incrementalBody) as (...args: unknown[]) => Check)(
+      checks,
+      known,
+      FAIL,
+      defineProto,
+    );
   const layouts = new Map<number, Check>();
   return (input) => {
     if (!isJsonObject(input)) {

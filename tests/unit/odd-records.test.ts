@@ -45,7 +45,8 @@ function numbersAsText(value: unknown): unknown {
 const scenarios = readdirSync(join(FIXTURES, 'ok'))
   .filter((f) => f.endsWith('.json'))
   .sort();
-const load = (file: string) => parseJsonLossless(readFileSync(join(FIXTURES, 'ok', file), 'utf8')) as OkScenario;
+const readJson = (file: string): unknown => parseJsonLossless(readFileSync(join(FIXTURES, file), 'utf8'));
+const load = (file: string) => readJson(join('ok', file)) as OkScenario;
 
 describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
   it('has scenarios', () => {
@@ -96,6 +97,34 @@ describe('records with odd but storable fields (tests/fixtures/jpm/ok)', () => {
     const page = normalizeTransactions(parseTransactionRecords([s.record]).records, new OccurrenceCounter());
     expect(page.records).toEqual([]);
     expect(page.rejects).toEqual([expect.objectContaining({ index: 0, fields: ['postCode'] })]);
+  });
+
+  it('keeps a "__proto__" name the bank sends (in the record, its narrative, a nested object) as an own field, in the raw record and its hash', () => {
+    const sample = (readJson('unicorn-finance/uf-transactions.json') as { data: Record<string, unknown>[] }).data[0]!;
+    const odd = (record: Record<string, unknown>) =>
+      JSON.stringify(record)
+        .replace('{', '{"__proto__":{"a":"1"},')
+        .replace('"narrativeText":{', '"narrativeText":{"__proto__":"TAG",')
+        .replace('"baiType":{', '"baiType":{"__proto__":null,');
+    // One record J.P. Morgan's schema takes (the fast check), one it does not (zod, then the money facts).
+    for (const text of [odd(sample), odd({ ...sample, reversal: 'no' })]) {
+      const { records, rejects } = parseTransactionRecords([parseJsonLossless(text)]);
+      expect(rejects).toEqual([]);
+      const t = normalizeTransactions(records, new OccurrenceCounter()).records[0]!;
+      for (const [value, key] of [
+        [t.raw, '{"a":"1"}'],
+        [t.raw.narrativeText, '"TAG"'],
+        [t.narrative, '"TAG"'],
+        [t.raw.baiType, 'null'],
+      ] as const) {
+        expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+        expect(Object.hasOwn(value as object, '__proto__')).toBe(true);
+        expect(JSON.stringify((value as Record<string, unknown>)['__proto__'])).toBe(key);
+      }
+      // The raw record's JSON (stored, and hashed) holds the three, as sent.
+      expect(t.rawJson!.match(/"__proto__":/g)).toHaveLength(3);
+      expect(t.rawJson).toContain('"__proto__":{"a":"1"}');
+    }
   });
 
   it('id-less identical records are separate occurrences with stable keys', () => {
