@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
 import { SYNC_MODES, type SyncRequest } from '../domain/types.ts';
 import { createQueues, getRun, triggerSync, type ProducerDeps, type RunView } from '../scheduler/index.ts';
-import { isAppError } from '../shared/errors.ts';
+import { isAppError, ValidationError } from '../shared/errors.ts';
+import { isUuid } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
+import { isIsoDate } from '../shared/time.ts';
 import { createDb } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { registerCommand } from './commands.ts';
@@ -34,6 +36,14 @@ function requestOf(values: {
   if (mode === 'range') {
     if (values.from === undefined || values.to === undefined) {
       return '--mode range needs --from and --to';
+    }
+    for (const [option, value] of [
+      ['--from', values.from],
+      ['--to', values.to],
+    ] as const) {
+      if (!isIsoDate(value)) {
+        return `${option} must be a calendar date YYYY-MM-DD, not ${JSON.stringify(value)}`;
+      }
     }
     return { mode: 'range', from: values.from, to: values.to };
   }
@@ -84,10 +94,18 @@ async function syncCommand(argv: string[]): Promise<number> {
   }
   const { values } = parsed;
   const request = requestOf(values);
-  if (typeof request === 'string' || (values.account === undefined) === (values.integration === undefined)) {
-    process.stderr.write(
-      `jpm-sync sync: ${typeof request === 'string' ? request : 'give --account ID (or --integration ID)'}\nusage: jpm-sync ${USAGE}\n`,
-    );
+  const problem =
+    typeof request === 'string'
+      ? request
+      : (values.account === undefined) === (values.integration === undefined)
+        ? 'give --account ID (or --integration ID)'
+        : values.account !== undefined && !isUuid(values.account)
+          ? '--account must be an account id (a UUID)'
+          : values.integration !== undefined && !isUuid(values.integration)
+            ? '--integration must be an integration id (a UUID)'
+            : undefined;
+  if (problem !== undefined || typeof request === 'string') {
+    process.stderr.write(`jpm-sync sync: ${problem ?? ''}\nusage: jpm-sync ${USAGE}\n`);
     return 2;
   }
   const { config, secrets } = loadConfigOrExit();
@@ -131,7 +149,11 @@ async function syncCommand(argv: string[]): Promise<number> {
     }
     return ok ? 0 : 1;
   } catch (err) {
-    process.stderr.write(`jpm-sync sync: ${isAppError(err) && err.expose ? err.message : (err as Error).message}\n`);
+    // A refused request names each field and what is wrong with it, as the API's problem document does.
+    const fields = err instanceof ValidationError ? err.fields.map((f) => `\n  ${f.path}: ${f.message}`).join('') : '';
+    process.stderr.write(
+      `jpm-sync sync: ${isAppError(err) && err.expose ? err.message : (err as Error).message}${fields}\n`,
+    );
     return isAppError(err) && err.httpStatus < 500 ? 2 : 1;
   } finally {
     await queues.close();
