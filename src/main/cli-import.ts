@@ -50,13 +50,19 @@ async function importCommand(argv: string[]): Promise<number> {
   if (!values.account || !isUuid(values.account)) {
     return fail('--account ID (a UUID) is required');
   }
-  const size = await stat(file).then(
-    (s) => s.size,
-    () => -1,
+  const found = await stat(file).then(
+    (s) => s,
+    () => undefined,
   );
-  if (size < 0) {
+  if (!found) {
     return fail(`cannot read ${file}`);
   }
+  if (!found.isFile()) {
+    return fail(
+      `cannot read ${file}: it is ${found.isDirectory() ? 'a directory' : 'not a regular file'}, not a statement file`,
+    );
+  }
+  const size = found.size;
   if (size > MAX_STATEMENT_BYTES) {
     return fail(
       `${file} is ${size} bytes; at most ${MAX_STATEMENT_BYTES} are imported at once (split the file by date)`,
@@ -100,6 +106,10 @@ async function importCommand(argv: string[]): Promise<number> {
     }
     return result.status === 'succeeded' ? 0 : 1;
   } catch (err) {
+    if (isAppError(err) && err.code === 'statement_empty') {
+      // The route's wording ("send the file as the request body") would not tell an operator what to fix.
+      return fail(`${file} holds no statement: it is empty or blank`, 1);
+    }
     if (isAppError(err) && err.httpStatus < 500) {
       return fail(err.message, 1);
     }
