@@ -1,9 +1,19 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { AppError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import { checkCsrf, csrfToken, type ReviewKeys } from './links.ts';
 import { renderRefusedPage, renderReviewPage } from './page.ts';
-import { openLink, parseAnswer, recordAnswer, ReviewLinkRefused, reviewPageData, storableText } from './service.ts';
+import {
+  MAX_LISTED,
+  MAX_MARKED,
+  MAX_NOTE,
+  openLink,
+  parseAnswer,
+  recordAnswer,
+  ReviewLinkRefused,
+  reviewPageData,
+  storableText,
+} from './service.ts';
 
 /**
  * The customer's review page at /review/<token>: no API key, the signed link is the credential.
@@ -118,7 +128,31 @@ export function reviewRouter(deps: ReviewRouterDeps): Router {
       }
     }
   };
-  const form = express.urlencoded({ extended: false, limit: '32kb', parameterLimit: 200 });
+  // Room for every answer the page's form can send: a note of MAX_NOTE characters, each up to 9 bytes form-encoded
+  // (a Chinese character is %XX%XX%XX), every listed transaction ticked, and the CSRF token. Beyond that (a forged
+  // post) the customer still gets the page with a message, not the API's problem document.
+  const parser = express.urlencoded({
+    extended: false,
+    limit: MAX_NOTE * 9 + MAX_LISTED * 64 + 4096,
+    parameterLimit: MAX_LISTED + 8,
+  });
+  const form = (req: Request, res: Response, next: NextFunction) => {
+    parser(req, res, (err?: unknown) => {
+      const type = (err as { type?: unknown } | undefined)?.type;
+      if (type !== 'entity.too.large' && type !== 'parameters.too.many') {
+        next(err);
+        return;
+      }
+      page(deps, req, res, {
+        status: 413,
+        error: `The answer is too long to send: keep the note under ${MAX_NOTE} characters and mark at most ${MAX_MARKED} transactions.`,
+      }).catch((e: unknown) => {
+        if (!refused(res, e)) {
+          next(e);
+        }
+      });
+    });
+  };
   router.post('/:token/accurate', form, answer('accurate'));
   router.post('/:token/problem', form, answer('problem'));
   return router;

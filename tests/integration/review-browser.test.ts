@@ -358,6 +358,47 @@ describe('customer review page (headless Chromium)', () => {
     expect(await api.ctx.db.selectFrom('customer_reviews').select('id').execute()).toEqual([]);
   });
 
+  it('takes every answer the form allows: a note of the full length in any script, and too many ticks get the page with its own message', async () => {
+    // A note of 4000 characters (the field's maxlength) in Chinese is 36 kB once form-encoded: the parser's 32 kB limit
+    // refused it with the API's JSON problem document instead of recording it.
+    const path = new URL(url(b)).pathname;
+    const csrf = /name="csrf" value="([^"]+)"/.exec((await request(api.app).get(path).expect(200)).text)?.[1];
+    expect(csrf).toBeTruthy();
+    const form = (note: string, ticks: readonly string[]) =>
+      [`csrf=${encodeURIComponent(csrf!)}`, `note=${encodeURIComponent(note)}`]
+        .concat(ticks.map((id) => `transactionIds=${id}`))
+        .join('&');
+    const ticks = Array.from({ length: 199 }, () => b.txIds[0]!);
+    const tooMany = await request(api.app).post(`${path}/problem`).type('form').send(form('the fee is wrong', ticks));
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.headers['content-type']).toMatch(/^text\/html/);
+    expect(tooMany.text).toMatch(/id="error">Mark at most 100 transactions/);
+    const forged = await request(api.app)
+      .post(`${path}/problem`)
+      .type('form')
+      .send(
+        form(
+          'the fee is wrong',
+          Array.from({ length: 1000 }, () => b.txIds[0]!),
+        ),
+      );
+    expect(forged.status).toBe(413);
+    expect(forged.headers['content-type']).toMatch(/^text\/html/);
+    expect(forged.text).toMatch(/id="error">The answer is too long to send/);
+    const note = '\u6578\u64da'.repeat(2000);
+    const recorded = await request(api.app)
+      .post(`${path}/problem`)
+      .type('form')
+      .send(form(note, [b.txIds[0]!]));
+    expect(recorded.status, recorded.text.slice(0, 300)).toBe(303);
+    const stored = await api.ctx.db
+      .selectFrom('customer_reviews')
+      .select(['note', 'report_id'])
+      .where('integration_id', '=', b.integrationId)
+      .execute();
+    expect(stored).toEqual([{ note, report_id: b.reportId }]);
+  });
+
   it('records both answers with the report id; "something is wrong" opens a follow-up, tells the account manager, and holds `live` when sign-off is required', async () => {
     const admin = bearer(api.adminKey);
     await request(api.app)
