@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { assertQueryRanges, compareInstants } from '../http/validate.ts';
 import { listAuditEntries, type AuditRow } from '../storage/audit.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { Id, Instant, iso } from './dto.ts';
@@ -69,6 +70,7 @@ export function auditRoutes(deps: { db: Database }): Route[] {
         description: 'A page of audit entries',
       },
       handler: async ({ query, access }) => {
+        assertQueryRanges([{ from: ['from', query.from], to: ['to', query.to], compare: compareInstants }]);
         const page = await listAuditEntries(deps.db, {
           organizationId: access.filter(query.organizationId),
           apiKeyId: query.apiKeyId,

@@ -27,6 +27,46 @@ export function isoDay() {
     .refine((d) => d >= '0001-01-01', { message: 'a date from 0001-01-01 on', when: (p) => p.issues.length === 0 });
 }
 
+/** One range of a query: its two parameters' names and values, and how their values compare (negative: a before b). */
+export interface QueryRange {
+  from: readonly [name: string, value: string | undefined];
+  to: readonly [name: string, value: string | undefined];
+  compare: (a: string, b: string) => number;
+}
+
+/**
+ * A range whose lower bound is above its upper bound is a client mistake (two parameters swapped), refused with the
+ * lower bound named: answering an empty page would tell a reconciling client there is no such data. Equal bounds
+ * are a range of one value.
+ */
+export function assertQueryRanges(ranges: readonly QueryRange[]): void {
+  const fields = ranges.flatMap(({ from: [fromName, from], to: [toName, to], compare }) =>
+    from !== undefined && to !== undefined && compare(from, to) > 0
+      ? [{ path: `query.${fromName}`, message: `must not be above ${toName} (${from} > ${to}); swap them?` }]
+      : [],
+  );
+  if (fields.length > 0) {
+    throw new ValidationError('The request query string is invalid; see errors.', fields);
+  }
+}
+
+/** Orders `YYYY-MM-DD` dates (text order is date order). */
+export const compareIsoDates = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Orders ISO 8601 instants by the moment they name (offsets differ in text). */
+export const compareInstants = (a: string, b: string): number => Date.parse(a) - Date.parse(b);
+
+/** Orders unsigned decimals (`1250`, `1250.5`, at most 18 fraction digits) exactly, never through a float. */
+export function compareDecimals(a: string, b: string): number {
+  const scaled = (d: string) => {
+    const [whole = '0', fraction = ''] = d.split('.');
+    return BigInt(whole + fraction.padEnd(18, '0'));
+  };
+  const x = scaled(a);
+  const y = scaled(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /** Parses one part of a request; failures become a ValidationError whose field paths start with the part. */
 export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: Part): z.output<S> {
   const unstorable = unstorableText(value, part);

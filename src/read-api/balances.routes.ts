@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { BALANCE_KINDS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { assertQueryRanges, compareIsoDates } from '../http/validate.ts';
 import type { ReadDatabase } from '../storage/read-replica.ts';
 import { pageBalanceHistory, pageLatestBalances } from './balances.service.ts';
 import { BalanceSchema, Id, IsoDate, LatestBalancesSchema, toBalanceDto, toLatestBalancesDto } from './dto.ts';
@@ -32,6 +33,7 @@ export function balanceRoutes(deps: { reads: ReadDatabase }): Route[] {
         description: 'A page of balances',
       },
       handler: async ({ params, query, access, log }) => {
+        assertQueryRanges([{ from: ['from', query.from], to: ['to', query.to], compare: compareIsoDates }]);
         const filter = { from: query.from, to: query.to, kind: query.kind };
         const page = await deps.reads.run((db) => pageBalanceHistory(db, access, params.id, filter, query), log);
         return { data: page.rows.map(toBalanceDto), nextCursor: page.nextCursor };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { TRANSACTION_STATUSES } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { assertQueryRanges, compareDecimals, compareIsoDates } from '../http/validate.ts';
 import type { ReadDatabase } from '../storage/read-replica.ts';
 import { TRANSACTION_SORTS, type TransactionFilter } from '../storage/read.repo.ts';
 import {
@@ -112,6 +113,19 @@ export function transactionRoutes(deps: { reads: ReadDatabase }): Route[] {
         prebuilt: true,
       },
       handler: async ({ query, access, log }) => {
+        assertQueryRanges([
+          {
+            from: ['bookingDateFrom', query.bookingDateFrom],
+            to: ['bookingDateTo', query.bookingDateTo],
+            compare: compareIsoDates,
+          },
+          {
+            from: ['valueDateFrom', query.valueDateFrom],
+            to: ['valueDateTo', query.valueDateTo],
+            compare: compareIsoDates,
+          },
+          { from: ['amountMin', query.amountMin], to: ['amountMax', query.amountMax], compare: compareDecimals },
+        ]);
         const filter = filterOf(query, access.filter(query.organizationId));
         const page = await deps.reads.run((db) => pageTransactions(db, access, filter, query), log);
         return transactionPageJson(page.rows, page.nextCursor);
