@@ -1,5 +1,6 @@
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
+import { isIsoDate } from '../shared/time.ts';
 import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { decodeCursor, pageOf, type Page } from '../storage/pagination.ts';
@@ -191,9 +192,30 @@ export async function pageEndpointDeliveries(
   const before =
     query.cursor === undefined
       ? undefined
-      : (([createdAt, id]) => ({ createdAt, id }))(decodeCursor(query.cursor, ['string', 'uuid']));
+      : (([createdAt, id]) => ({ createdAt: deliveryPosition(createdAt), id }))(
+          decodeCursor(query.cursor, ['string', 'uuid']),
+        );
   const rows = await listDeliveries(db, endpointId, { status: query.status, before, limit: query.limit });
   return pageOf(rows, query.limit, (r) => [r.created_at_key, r.id]);
+}
+
+/** `created_at::text` as Postgres wrote it into the cursor: `2026-12-07 05:22:24.123456+00`. */
+const TIMESTAMPTZ_TEXT = /^(\d{4}-\d{2}-\d{2}) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?[+-]\d{2}(:[0-5]\d){0,2}$/;
+
+/**
+ * The cursor's instant, checked before it reaches Postgres as a timestamptz: anything else (a malformed date, or
+ * words Postgres reads as instants, `now`, `infinity`) is a tampered cursor, not a position to page from.
+ */
+function deliveryPosition(createdAt: string): string {
+  const m = TIMESTAMPTZ_TEXT.exec(createdAt);
+  if (!m || !isIsoDate(m[1] ?? '')) {
+    throw new ValidationError(
+      'The cursor is invalid; pass the nextCursor of a previous page unchanged.',
+      [{ path: 'query.cursor', message: 'invalid cursor' }],
+      'invalid_cursor',
+    );
+  }
+  return createdAt;
 }
 
 /** A delivery of this endpoint with every attempt, oldest first. */
