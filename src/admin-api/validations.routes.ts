@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
-import { isoDay } from '../http/validate.ts';
+import { assertQueryRanges, compareIsoDates, isoDay } from '../http/validate.ts';
 import type { Database } from '../storage/db.ts';
 import type { ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
@@ -282,6 +282,7 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       request: { params: IdParams, query: z.object({ from: Day, to: Day }) },
       response: { status: 200, schema: z.object({ data: z.array(SuspicionSchema) }), description: 'The suspicions' },
       handler: async ({ params, query, access }) => {
+        assertQueryRanges([{ from: ['from', query.from], to: ['to', query.to], compare: compareIsoDates }]);
         await integrationOrganization(deps.db, access, params.id);
         const rows = await listIntegrationSuspicions(deps.db, params.id, query.from, query.to);
         return {

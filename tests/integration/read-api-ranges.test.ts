@@ -11,12 +11,14 @@ import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/a
  */
 let api: TestApi;
 let accountId: string;
+let integrationId: string;
 
 beforeAll(async () => {
   api = await createTestApi();
   const tenancy = await createTenancy(api.t.db);
   const account = await createAccount(api.t.db, tenancy);
   accountId = account.id;
+  integrationId = tenancy.integrationId;
   await ingestWire(api.t.db, { id: account.id, organizationId: tenancy.organizationId }, [
     wireTransaction({
       transactionId: 'R-1',
@@ -61,7 +63,7 @@ describe('reversed range filters', () => {
     expect((one.body as { data: unknown[] }).data).toHaveLength(1);
   });
 
-  it('refuses a balance history or audit range that ends before it starts', async () => {
+  it('refuses a balance history, audit or duplicate-suspicion range that ends before it starts', async () => {
     const admin = bearer(api.adminKey);
     const balances = expectProblem(
       await request(api.app).get(`/v1/accounts/${accountId}/balances?from=2026-11-05&to=2026-11-01`).set(admin),
@@ -75,6 +77,14 @@ describe('reversed range filters', () => {
       'validation_failed',
     );
     expect(audit.errors?.map((e) => e.path)).toEqual(['query.from']);
+    const suspicions = expectProblem(
+      await request(api.app)
+        .get(`/v1/integrations/${integrationId}/duplicate-suspicions?from=2026-11-05&to=2026-11-01`)
+        .set(admin),
+      400,
+      'validation_failed',
+    );
+    expect(suspicions.errors?.map((e) => e.path)).toEqual(['query.from']);
     expect(
       (await request(api.app).get(`/v1/accounts/${accountId}/balances?from=2026-11-01&to=2026-11-01`).set(admin))
         .status,
