@@ -24,6 +24,12 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      // An option the command does not know, or one missing its value: the operator's to fix, before anything ran.
+      process.stderr.write(`jpm-sync ${name}: ${(err as Error).message}\n\n${usageText()}`);
+      return 2;
+    }
     // A failure no command handled (the database refused a write, a connection dropped): one line saying what
     // failed, never a stack trace; nothing the command wrote in a transaction is left behind.
     const message =
