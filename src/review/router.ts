@@ -50,7 +50,12 @@ function token(req: Request): string {
 
 function query(req: Request): string {
   const q = req.query.q;
-  return typeof q === 'string' ? q.slice(0, 200) : '';
+  if (typeof q !== 'string') {
+    return '';
+  }
+  const cut = q.slice(0, 200);
+  // A cut between the two halves of a character outside the BMP (an emoji) keeps the text before that character.
+  return cut.length === 200 && /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
 }
 
 async function page(

@@ -358,6 +358,15 @@ describe('customer review page (headless Chromium)', () => {
     expect(await api.ctx.db.selectFrom('customer_reviews').select('id').execute()).toEqual([]);
   });
 
+  it('searches for a long text ending in a character outside the BMP: the cut at 200 keeps whole characters', async () => {
+    // The search is cut to 200 UTF-16 units; cutting an emoji in half left a lone surrogate, and the page answered 400
+    // "half of a character" for text the customer typed whole.
+    const path = new URL(url(a)).pathname;
+    const res = await request(api.app).get(`${path}?q=${encodeURIComponent(`${'w'.repeat(199)}\u{1F600}`)}`);
+    expect(res.status).toBe(200);
+    expect(res.text).not.toMatch(/id="error"/);
+  });
+
   it('takes every answer the form allows: a note of the full length in any script, and too many ticks get the page with its own message', async () => {
     // A note of 4000 characters (the field's maxlength) in Chinese is 36 kB once form-encoded: the parser's 32 kB limit
     // refused it with the API's JSON problem document instead of recording it.
