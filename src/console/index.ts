@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { AuditSink } from '../http/audit.ts';
 import type { ApiKeyStore } from '../http/auth.ts';
 import type { AuthThrottle } from '../http/auth-throttle.ts';
@@ -89,7 +89,23 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       },
     ],
   ]);
-  const forms = express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 50 });
+  const parseForm = express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 50 });
+  // A form beyond what any console form holds gets a console page saying so, not the API's JSON problem document.
+  const forms = (req: Request, res: Response, next: NextFunction) => {
+    parseForm(req, res, (err?: unknown) => {
+      const type = (err as { type?: unknown } | undefined)?.type;
+      if (type !== 'entity.too.large' && type !== 'parameters.too.many') {
+        next(err);
+        return;
+      }
+      send(
+        res,
+        413,
+        'Refused',
+        html`<h1>Refused</h1><p>The form is too large to send (at most 200 kB and 50 fields). Go back and shorten what you pasted.</p><p><a href="${BASE}/">Back to the board</a></p>`,
+      );
+    });
+  };
 
   router.use((_req, res, next) => {
     res.set('Content-Security-Policy', CSP);

@@ -250,6 +250,23 @@ describe('operator console: security', () => {
     expect(session).toMatch(/; SameSite=Strict/);
   });
 
+  it("answers a form too large to take with a console page saying so, not the API's JSON problem document", async () => {
+    const { cookie, csrf } = await signIn(api.app, operatorKey);
+    for (const extra of [
+      { certificatePem: 'x'.repeat(300_000) },
+      Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`field${i}`, 'x'])),
+    ]) {
+      const res = await request(api.app)
+        .post(`/console/integrations/${mineId}/actions/certificate`)
+        .set('Cookie', cookie)
+        .type('form')
+        .send({ _csrf: csrf, ...extra });
+      expect(res.status).toBe(413);
+      expect(res.headers['content-type']).toMatch(/^text\/html/);
+      expect(res.text).toContain('The form is too large to send');
+    }
+  });
+
   it('signs out: the session is gone from Redis and its cookie no longer opens a page', async () => {
     const { cookie, csrf } = await signIn(api.app, operatorKey);
     const before = await api.ctx.queues.redis.keys(`${api.ctx.queues.prefix}:console:session:*`);
