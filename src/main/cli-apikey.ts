@@ -19,6 +19,14 @@ const USAGE =
   '  apikey list [--org ID] [--revoked] [--json]     List API keys (never their secrets)\n' +
   '  apikey revoke ID|PREFIX                        Revoke an API key (immediately)';
 
+/**
+ * A key's name as the terminal shows it: names come from the API too (an organization's admin names its keys), so a
+ * control character (an escape sequence, a line break) is written escaped and cannot forge lines or drive the terminal.
+ */
+function shown(name: string): string {
+  return name.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+}
+
 function fail(message: string, code = 2): number {
   process.stderr.write(`jpm-sync apikey: ${message}\n`);
   return code;
@@ -87,7 +95,7 @@ async function create(db: Database, argv: string[]): Promise<number> {
   } else {
     const scope = row.organization_id === null ? 'all organizations' : `organization ${row.organization_id}`;
     process.stdout.write(
-      `Created ${row.role} key "${row.name}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`,
+      `Created ${row.role} key "${shown(row.name)}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`,
     );
   }
   return 0;
@@ -126,7 +134,7 @@ async function list(db: Database, argv: string[]): Promise<number> {
       ? `revoked ${k.revoked_at.toISOString()}`
       : `last used ${k.last_used_at?.toISOString() ?? 'never'}`;
     process.stdout.write(
-      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organization_id ?? 'all organizations').padEnd(36)}  ${k.name}  (${state})\n`,
+      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organization_id ?? 'all organizations').padEnd(36)}  ${shown(k.name)}  (${state})\n`,
     );
   }
   return 0;
@@ -148,7 +156,7 @@ async function revoke(db: Database, argv: string[]): Promise<number> {
   if (revoked) {
     await audit(db, 'revoke', revoked);
   }
-  process.stdout.write(`Revoked key ${key.prefix} ("${key.name}").\n`);
+  process.stdout.write(`Revoked key ${key.prefix} ("${shown(key.name)}").\n`);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 let t: TestDb;
@@ -40,5 +41,18 @@ describe('jpm-sync options it does not know', () => {
       // expiry-watch marks expired certificates: with an option it does not know (a dry run?) it must not run at all.
       expect(out.stdout).toBe('');
     }
+  });
+});
+
+describe('jpm-sync apikey list', () => {
+  it('prints a key name holding control characters escaped: a name cannot forge lines or drive the terminal', async () => {
+    // Names come from the API too, where an organization's admin names its keys.
+    const name = 'ci\u001b[2J\u001b[1;1Hjpmsfake1  admin     all organizations  root  (last used never)\r\nx';
+    await createApiKey(t.db, { name, role: 'viewer', organizationId: null, createdByKeyId: null });
+    const out = await cli(['apikey', 'list']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout.replaceAll('\n', '')).not.toMatch(/\p{Cc}/u);
+    expect(out.stdout.trimEnd().split('\n')).toHaveLength(1);
+    expect(out.stdout).toContain('ci\\u001b[2J\\u001b[1;1Hjpmsfake1');
   });
 });
