@@ -7,7 +7,7 @@ import { findApiKey, findApiKeyByPrefix, listApiKeys, revokeApiKey, type ApiKeyR
 import { insertAuditEntry } from '../storage/audit.repo.ts';
 import { createDb, inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { registerCommand } from './commands.ts';
+import { registerCommand, terminalText } from './commands.ts';
 
 /**
  * `jpm-sync apikey create|list|revoke`: bootstrap and emergency key management straight against the
@@ -18,14 +18,6 @@ const USAGE =
   'apikey create --name NAME --role admin|operator|viewer [--org ID] [--json]   Create an API key; prints it once\n' +
   '  apikey list [--org ID] [--revoked] [--json]     List API keys (never their secrets)\n' +
   '  apikey revoke ID|PREFIX                        Revoke an API key (immediately)';
-
-/**
- * A key's name as the terminal shows it: names come from the API too (an organization's admin names its keys), so a
- * control character (an escape sequence, a line break) is written escaped and cannot forge lines or drive the terminal.
- */
-function shown(name: string): string {
-  return name.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
-}
 
 function fail(message: string, code = 2): number {
   process.stderr.write(`jpm-sync apikey: ${message}\n`);
@@ -95,7 +87,7 @@ async function create(db: Database, argv: string[]): Promise<number> {
   } else {
     const scope = row.organization_id === null ? 'all organizations' : `organization ${row.organization_id}`;
     process.stdout.write(
-      `Created ${row.role} key "${shown(row.name)}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`,
+      `Created ${row.role} key "${terminalText(row.name)}" (prefix ${row.prefix}, ${scope}).\n\n  ${token}\n\nStore it now: it is shown only this once. Use it as: Authorization: Bearer <key>\n`,
     );
   }
   return 0;
@@ -134,7 +126,7 @@ async function list(db: Database, argv: string[]): Promise<number> {
       ? `revoked ${k.revoked_at.toISOString()}`
       : `last used ${k.last_used_at?.toISOString() ?? 'never'}`;
     process.stdout.write(
-      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organization_id ?? 'all organizations').padEnd(36)}  ${shown(k.name)}  (${state})\n`,
+      `${k.prefix}  ${k.role.padEnd(8)}  ${(k.organization_id ?? 'all organizations').padEnd(36)}  ${terminalText(k.name)}  (${state})\n`,
     );
   }
   return 0;
@@ -156,7 +148,7 @@ async function revoke(db: Database, argv: string[]): Promise<number> {
   if (revoked) {
     await audit(db, 'revoke', revoked);
   }
-  process.stdout.write(`Revoked key ${key.prefix} ("${shown(key.name)}").\n`);
+  process.stdout.write(`Revoked key ${key.prefix} ("${terminalText(key.name)}").\n`);
   return 0;
 }
 

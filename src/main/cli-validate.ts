@@ -11,7 +11,7 @@ import {
   type ValidationReportDocument,
 } from '../validation/index.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { registerCommand } from './commands.ts';
+import { registerCommand, terminalText } from './commands.ts';
 
 /**
  * `jpm-sync validate --integration ID [--from YYYY-MM-DD --to YYYY-MM-DD] [--html out.html] [--json]`:
@@ -36,10 +36,10 @@ export function progressBar(done: number, total: number, width = 24): string {
 function summary(doc: ValidationReportDocument): string {
   const lines = [
     `Validation report ${doc.id}`,
-    `  integration ${doc.integration.name} (${doc.integration.id}), ${doc.period.from} to ${doc.period.to}`,
+    `  integration ${terminalText(doc.integration.name)} (${doc.integration.id}), ${doc.period.from} to ${doc.period.to}`,
     `  ${doc.summary.accounts} account(s): ${doc.summary.proved} day(s) proved, ${doc.summary.broken} broken, ${doc.summary.unproved} unproved; ${doc.summary.openSuspicions} open duplicate suspicion(s)`,
     `  verdict: ${doc.passed ? 'PASSED' : 'FAILED'}`,
-    ...doc.reasons.map((r) => `    - ${r}`),
+    ...doc.reasons.map((r) => `    - ${terminalText(r)}`),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -27,3 +27,11 @@ export function usageText(): string {
   const lines = [...registry.values()].map((e) => `  ${e.usage}`);
   return `Usage: jpm-sync <command> [options]\n\nCommands:\n${lines.join('\n')}\n  help                                 This text\n`;
 }
+
+/**
+ * Text that came from outside (a name set through the API, a bank's text) as a terminal shows it: a control character
+ * (an escape sequence, a line break) is written escaped, so it cannot forge lines or drive the operator's terminal.
+ */
+export function terminalText(text: string): string {
+  return text.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${(c.codePointAt(0) ?? 0).toString(16).padStart(4, '0')}`);
+}

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
+import { createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 let t: TestDb;
@@ -54,5 +55,19 @@ describe('jpm-sync apikey list', () => {
     expect(out.stdout.replaceAll('\n', '')).not.toMatch(/\p{Cc}/u);
     expect(out.stdout.trimEnd().split('\n')).toHaveLength(1);
     expect(out.stdout).toContain('ci\\u001b[2J\\u001b[1;1Hjpmsfake1');
+  });
+});
+
+describe('jpm-sync validate', () => {
+  it("prints an integration's name holding control characters escaped", async () => {
+    const { integrationId } = await createTenancy(t.db);
+    await t.db
+      .updateTable('integrations')
+      .set({ name: 'Acme\u001b[2J\r\nverdict: PASSED' })
+      .where('id', '=', integrationId)
+      .execute();
+    const out = await cli(['validate', '--integration', integrationId, '--from', '2026-11-02', '--to', '2026-11-03']);
+    expect(out.stdout).toContain('integration Acme\\u001b[2J\\u000d\\u000averdict: PASSED (');
+    expect(out.stdout.replaceAll('\n', '')).not.toMatch(/\p{Cc}/u);
   });
 });
