@@ -60,8 +60,13 @@ export function isIdentityId(id: string): boolean {
   if (id === '') {
     return false;
   }
+  const stored = encodePgText(id);
+  if (stored.length <= MAX_IDENTITY_ID_CHARS) {
+    // A text has at most as many code points as UTF-16 units: no count needed (every id J.P. Morgan sends).
+    return true;
+  }
   let n = 0;
-  for (const _ of encodePgText(id)) {
+  for (const _ of stored) {
     if (++n > MAX_IDENTITY_ID_CHARS) {
       return false;
     }

@@ -225,16 +225,14 @@ export function normalizeTransaction(
     throw new RecordError('account.accountId', 'account.accountId: is required but missing');
   }
   const currency = currencyOf(raw);
-  const base = {
-    jpmAccountId,
-    bookingDate: bookingDate(raw.asOfDate),
-    direction: direction(raw.debitCreditCode),
-    amountMinor: minorUnits(raw, currency.decimalLocation),
-    currency: currency.code,
-    baiTypeCode: text(member(raw.baiType, 'typeCode')),
-    bankReference: text(member(raw.bankReferenceSearchable, 'standardValue')) ?? '',
-    customerReference: text(member(raw.customerReferenceSearchable, 'standardValue')) ?? '',
-  };
+  // The money facts in the order they are checked (the first bad one names the reject), held in locals: the result
+  // is one object literal, not a spread of a second object.
+  const booking = bookingDate(raw.asOfDate);
+  const dir = direction(raw.debitCreditCode);
+  const amountMinor = minorUnits(raw, currency.decimalLocation);
+  const baiTypeCode = text(member(raw.baiType, 'typeCode'));
+  const bankReference = text(member(raw.bankReferenceSearchable, 'standardValue')) ?? '';
+  const customerReference = text(member(raw.customerReferenceSearchable, 'standardValue')) ?? '';
   const cls = recordClass(raw.postCode, context, notes);
   const jpmTransactionId = text(raw.transactionId) ?? '';
   const identityById = isIdentityId(jpmTransactionId);
@@ -248,13 +246,29 @@ export function normalizeTransaction(
     });
   }
   // The fingerprint compares references trimmed (identityReference), exactly as it always has.
-  const fp = fingerprint(base);
+  const fp = fingerprint({
+    jpmAccountId,
+    bookingDate: booking,
+    direction: dir,
+    amountMinor,
+    currency: currency.code,
+    baiTypeCode,
+    bankReference,
+    customerReference,
+  });
   const value = valueDate(raw.valueDate, notes);
   const description = describe(raw.shortDescription, raw.narrativeText);
   const baiSummaryCode = text(member(raw.baiType, 'summaryTypeCode'));
   const rawJson = JSON.stringify(raw);
   return {
-    ...base,
+    jpmAccountId,
+    bookingDate: booking,
+    direction: dir,
+    amountMinor,
+    currency: currency.code,
+    baiTypeCode,
+    bankReference,
+    customerReference,
     jpmTransactionId,
     identityById,
     recordClass: cls,
@@ -269,14 +283,14 @@ export function normalizeTransaction(
     // Unchanged formula: for a record that was valid before, the hash (hence "unchanged") is what it was.
     contentHash: contentHashWithLast(
       [
-        base.amountMinor.toString(),
-        base.direction,
-        base.bookingDate,
+        amountMinor.toString(),
+        dir,
+        booking,
         value,
-        base.baiTypeCode,
+        baiTypeCode,
         baiSummaryCode,
-        base.bankReference,
-        base.customerReference,
+        bankReference,
+        customerReference,
         description,
         raw.transactionId,
       ],
