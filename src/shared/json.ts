@@ -23,7 +23,7 @@ const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
  * RangeError ("Maximum call stack size exceeded") at about 3.3 million of them, which a few MB of
  * strings without numbers, or one string of escapes, reach. With at most 4096 × (256 + 1) repetitions
  * a match stays far below that; a run cut short by the bound, or a string with more than 256 escapes,
- * is taken up again after the match (`quoteNumbers`).
+ * is taken up again after the match (`scanNumbers`).
  */
 const NO_NUMBER_RUN = /(?:[^"\-0-9]+|"[^"\\]*(?:\\[^][^"\\]*){0,256}"){0,4096}/y;
 /** From `lastIndex` (sticky): a number token's characters (checked against NUMBER after). */
@@ -63,25 +63,30 @@ function colonAfter(text: string, at: number): boolean {
   return COLON_AFTER.test(text);
 }
 
+/** The number tokens of a text (outside strings), in order, and where each one ends. */
+interface NumberTokens {
+  tokens: string[];
+  ends: number[];
+}
+
 /**
- * The same text with every number token (outside strings) wrapped in quotes, or undefined when the
- * text is not plain well-formed JSON as far as this scan can tell (then the caller takes the slow path).
- * Two native regular-expression matches per number (a page of 1000 bank records has ~11,000): the runs
- * of strings and punctuation between numbers are skipped inside the regex engine, not char by char.
- * A number followed by ':' stands where a member name must be: quoted, it would become a name (`{1:2}`
- * read as `{"1":"2"}`, and a name the counts of `parseJsonLossless` do not see), so such a text is
- * refused here and JSON.parse refuses it on the slow path.
+ * Every number token (outside strings) of the text, in order, or undefined when the text is not plain well-formed
+ * JSON as far as this scan can tell (then the caller takes the slow path). Two native regular-expression matches per
+ * number (a page of 1000 bank records has ~11,000): the runs of strings and punctuation between numbers are skipped
+ * inside the regex engine, not char by char. A number followed by ':' stands where a member name must be: quoted, it
+ * would become a name (`{1:2}` read as `{"1":"2"}`, and a name the counts of `parseJsonLossless` do not see), so such
+ * a text is refused here and JSON.parse refuses it on the slow path.
  */
-function quoteNumbers(text: string): string | undefined {
-  let out = '';
-  let pos = 0;
+function scanNumbers(text: string): NumberTokens | undefined {
+  const tokens: string[] = [];
+  const ends: number[] = [];
   let scan = 0;
   for (;;) {
     NO_NUMBER_RUN.lastIndex = scan;
     NO_NUMBER_RUN.test(text);
     const start = NO_NUMBER_RUN.lastIndex;
     if (start === text.length) {
-      return out + text.slice(pos);
+      return { tokens, ends };
     }
     const c = text.charCodeAt(start);
     if (c === 0x22) {
@@ -108,10 +113,82 @@ function quoteNumbers(text: string): string | undefined {
     if (!NUMBER.test(token) || colonAfter(text, end)) {
       return undefined;
     }
-    out += `${text.slice(pos, start)}"${token}"`;
-    pos = end;
+    tokens.push(token);
+    ends.push(end);
     scan = end;
   }
+}
+
+/** The same text with every number token of `scanNumbers` wrapped in quotes. */
+function quoteNumbers(text: string, { tokens, ends }: NumberTokens): string {
+  let out = '';
+  let pos = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    const end = ends[i] as number;
+    out += `${text.slice(pos, end - token.length)}"${token}"`;
+    pos = end;
+  }
+  return out + text.slice(pos);
+}
+
+/** `withNumberText` could not put the numbers' text in (a name it does not walk, nesting too deep, a count off). */
+const NOT_PUT: unique symbol = Symbol('not put');
+/** A name that may be an array index (`for…in` lists those first): digits only. */
+const ALL_DIGITS = /^[0-9]+$/;
+/** Deeper nesting than this takes the number-quoted path (`withNumberText` walks by recursion). */
+const MAX_PUT_DEPTH = 256;
+
+/**
+ * What `JSON.parse` made of a text, with each number replaced by its token, in the order of the text: the value
+ * `JSON.parse` gives for the number-quoted text, without making that text. JSON.parse builds a number's double, which
+ * is replaced without being read. An object's names are walked with `for…in`, which is the text's order except for
+ * names that are array indices (V8 lists those first): an object with a name of digits only is not walked and the
+ * text takes the number-quoted path (NOT_PUT). So does a text that nests deeper than `MAX_PUT_DEPTH`, and, as a
+ * safeguard, one whose numbers do not all find a place (a name given twice drops a member's value; the counts of
+ * `parseJsonLossless` refuse such a text on either path, as they look at names and lengths, the same in both values).
+ * A `__proto__` name is an own data property of what JSON.parse makes, so an assignment replaces its value.
+ * Only called when `Object.prototype` has no enumerable name (`objectsInheritNames`), which `for…in` would visit.
+ */
+function withNumberText(parsed: unknown, tokens: readonly string[]): unknown {
+  if (typeof parsed === 'number') {
+    return tokens.length === 1 ? tokens[0] : NOT_PUT;
+  }
+  let next = 0;
+  const put = (v: object, depth: number): boolean => {
+    if (depth > MAX_PUT_DEPTH) {
+      return false;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (typeof x === 'number') {
+          v[i] = tokens[next++];
+        } else if (typeof x === 'object' && x !== null && !put(x, depth + 1)) {
+          return false;
+        }
+      }
+      return true;
+    }
+    const o = v as Record<string, unknown>;
+    for (const name in o) {
+      const c = name.charCodeAt(0);
+      if (c >= 0x30 && c <= 0x39 && ALL_DIGITS.test(name)) {
+        return false;
+      }
+      const x = o[name];
+      if (typeof x === 'number') {
+        o[name] = tokens[next++];
+      } else if (typeof x === 'object' && x !== null && !put(x, depth + 1)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  if (typeof parsed === 'object' && parsed !== null && !put(parsed, 0)) {
+    return NOT_PUT;
+  }
+  return next === tokens.length ? parsed : NOT_PUT;
 }
 
 /**
@@ -412,7 +489,7 @@ function atomLength(v: unknown): number {
  * The length of the JSON text a parsed value would be written as without white space, strings taken as
  * they are (no escapes): every string as its length and two quotes, every object's names the same
  * way plus a ':', a ',' between members or elements, two brackets a container. One walk with its own
- * stack. Only ever given what `JSON.parse` made of the number-quoted text, so numbers are strings there.
+ * stack. Only ever given a value whose numbers are their text (`withNumberText`, or the number-quoted text parsed).
  */
 function compactLength(root: unknown): number {
   let n = 0;
@@ -478,11 +555,13 @@ function countNames(root: unknown): number {
  * object repeats a name (compared unescaped) is refused with a `RepeatedNameError` (a `SyntaxError`),
  * never read either way.
  *
- * Fast path: number tokens are quoted by a linear scan and the result goes through the native
- * JSON.parse without a reviver: the same value as the reviver gives (every number as its source
- * text, everything else as JSON.parse makes it), about three times faster on bank pages, and without
+ * Fast path: a linear scan finds the number tokens, the native JSON.parse reads the text without a
+ * reviver, and each number's text is put where the number stood (`withNumberText`): the same value as
+ * the reviver gives (every number as its source text, everything else as JSON.parse makes it), without
  * a context object per value (a reviver call per value was a fifth of a worker's CPU in the backfill
- * benchmark). Text the scan does not vouch for (a malformed number, an unterminated string, a number
+ * benchmark). A text that walk does not take (an object with a name of digits only, deep nesting)
+ * goes through JSON.parse with its number tokens quoted, as every text did before (a sixth more CPU on a
+ * bank page). Text the scan does not vouch for (a malformed number, an unterminated string, a number
  * where a member name must be) takes the reviver path, so JSON.parse refuses what it would refuse.
  * Malformed JSON always throws a `SyntaxError`, the error type JSON.parse throws; its message and
  * position are JSON.parse's or `parseJsonExact`'s, depending on which one read the text.
@@ -525,12 +604,24 @@ export function parseJsonLossless(text: string): unknown {
   if (text.includes('\\') && hasEscapedName(text)) {
     return parseJsonExact(text);
   }
-  const quoted = quoteNumbers(text);
-  const value: unknown = quoted === undefined ? JSON.parse(text, keepNumberText) : JSON.parse(quoted);
+  const numbers = scanNumbers(text);
+  let value: unknown = NOT_PUT;
+  if (numbers !== undefined && !objectsInheritNames()) {
+    try {
+      value = withNumberText(JSON.parse(text), numbers.tokens);
+    } catch {
+      // Malformed: read below as before, which throws what it always threw.
+    }
+  }
+  if (value === NOT_PUT) {
+    value = numbers === undefined ? JSON.parse(text, keepNumberText) : JSON.parse(quoteNumbers(text, numbers));
+  }
   if (objectsInheritNames()) {
     return parseJsonExact(text);
   }
-  if (quoted !== undefined && !quoted.includes('\n') && compactLength(value) === quoted.length) {
+  // The number-quoted text's length: the text's and two quotes a number.
+  const quotedLength = numbers === undefined ? -1 : text.length + 2 * numbers.tokens.length;
+  if (quotedLength >= 0 && !text.includes('\n') && compactLength(value) === quotedLength) {
     return value;
   }
   return nameMarks(text) === 2 * countNames(value) ? value : parseJsonExact(text);

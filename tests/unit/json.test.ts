@@ -29,6 +29,33 @@ describe('parseJsonLossless', () => {
     }
   });
 
+  it("puts each number's text back where it stood, names in their order, whatever V8 lists first", () => {
+    // The page is parsed as it came and each number's text put in the order of the text: names that are array
+    // indices (listed first by V8), `__proto__` and deep nesting must still give each number its own text.
+    const deep = (n: number) => `${'{"a":1,"b":['.repeat(n)}2${']}'.repeat(n)}`;
+    for (const text of [
+      '{"b":1,"2":3,"a":4,"0":[5,6],"10":{"x":7,"1":8}}',
+      '[{"z":1,"1":2},{"1":3,"z":4},{"1a":5,"b":6},{"-1":7,"c":8},{"01":9,"d":10},{"4294967295":11,"e":12}]',
+      '{"narrativeText":{"1ST REF     ":"A","2ND REF     ":"B"},"amount":1.50,"x":{"9":0.1,"y":0.2}}',
+      '{"x":1,"__proto__":2,"y":3}',
+      '{"__proto__":{"a":1},"b":2}',
+      '{"amount":944.20,"immediateAvailable":0,"day1Available":-0,"n":[1e2,1.50,-3E-2]}',
+      deep(10),
+      deep(300),
+      '-0.0',
+      '1.10',
+      '[1.0,[2.0,[3.0]],4.0]',
+    ]) {
+      const expected = reviver(text);
+      const value = parseJsonLossless(text);
+      expect(value, text).toEqual(expected);
+      expect(JSON.stringify(value), text).toBe(JSON.stringify(expected));
+    }
+    // A name given twice whose dropped member held no number: every number finds a place, and the name is refused.
+    expect(() => parseJsonLossless('{"a":"s","b":2,"a":5}')).toThrow(RepeatedNameError);
+    expect(() => parseJsonLossless('{"a":{"c":"x"},"b":[2,3],"a":[5]}')).toThrow(RepeatedNameError);
+  });
+
   it('rejects malformed JSON as JSON.parse does, numbers included', () => {
     for (const text of ['{"a": 01}', '[1.]', '[-]', '[1-2]', '{"a": 1.2.3}', '{"a": "x}', '[1 2]', '{"a": .5}', '']) {
       expect(() => parseJsonLossless(text), text).toThrow(SyntaxError);
