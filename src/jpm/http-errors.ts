@@ -1,4 +1,5 @@
 import { scrubSecrets } from '../shared/logger.ts';
+import { cutText } from '../shared/pg-text.ts';
 import {
   JpmRejectedError,
   JpmUnavailableError,
@@ -30,7 +31,7 @@ export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: n
 
 /** The bank's own explanation, scrubbed (it may quote an account number) and clipped. */
 function bankText(text: string | undefined): string {
-  return text ? `: ${scrubSecrets(text).slice(0, 200)}` : '';
+  return text ? `: ${cutText(scrubSecrets(text), 200)}` : '';
 }
 
 export interface BankFailure {

@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { cutText } from '../shared/pg-text.ts';
 import { JpmRejectedError, type JpmErrorContext } from './errors.ts';
 import { checkTransactionFast, keepProtoNames } from './wire.fast.ts';
 import { describeInput } from './wire.primitives.ts';
@@ -79,7 +80,7 @@ function problem(issue: z.core.$ZodIssue): string {
 
 /** Notes are for people: a 16k-character narrative key does not need to be repeated in full. */
 function clip(text: string): string {
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return text.length > 200 ? `${cutText(text, 200)}…` : text;
 }
 
 /** One line naming every problem precisely (path + what is wrong); values are echoed only for amounts/dates. */

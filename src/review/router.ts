@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { AppError } from '../shared/errors.ts';
+import { cutText } from '../shared/pg-text.ts';
 import type { Database } from '../storage/db.ts';
 import { checkCsrf, csrfToken, type ReviewKeys } from './links.ts';
 import { renderRefusedPage, renderReviewPage } from './page.ts';
@@ -53,9 +54,8 @@ function query(req: Request): string {
   if (typeof q !== 'string') {
     return '';
   }
-  const cut = q.slice(0, 200);
-  // A cut between the two halves of a character outside the BMP (an emoji) keeps the text before that character.
-  return cut.length === 200 && /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut;
+  // Cut between whole characters: half an emoji is text the page refuses.
+  return cutText(q, 200);
 }
 
 async function page(

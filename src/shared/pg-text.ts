@@ -32,6 +32,19 @@ export function unstorableCharacter(text: string): 'nul' | 'lone_surrogate' | un
   return text.includes(NUL) ? 'nul' : text.isWellFormed() ? undefined : 'lone_surrogate';
 }
 
+/**
+ * The first `max` UTF-16 units of `text`, or one fewer when the cut would fall between the two halves of a character
+ * outside the BMP (an emoji): a clipped note or message never ends in half a character, which `jsonb` refuses and the
+ * driver turns into U+FFFD. Text of at most `max` units is returned as it is.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) {
+    return text;
+  }
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 function needsEncoding(text: string): boolean {
   return HAS_ESCAPED_CHARACTER.test(text) || !text.isWellFormed();
 }

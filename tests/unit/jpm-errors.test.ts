@@ -10,6 +10,7 @@ import {
 import { formatPath } from '../../src/jpm/records.ts';
 import { slicesOf } from '../../src/jpm/transactions.ts';
 import { AppError } from '../../src/shared/errors.ts';
+import { cutText } from '../../src/shared/pg-text.ts';
 
 const ctx = { requestId: 'req-1', endpoint: 'GET /tsapi/v3/transactions' };
 const errors = (errorCode: string, errorMsg = 'x') => bankFailureOf({ errors: [{ errorCode, errorMsg }] });
@@ -61,6 +62,13 @@ describe('classifyResponse', () => {
     const limited = classifyResponse(429, undefined, 3000, ctx);
     expect(limited).toMatchObject({ retryAfterMs: 3000 });
     expect(limited.details).toMatchObject({ retryAfterMs: 3000, requestId: 'req-1', upstreamStatus: 429 });
+  });
+
+  it("clips the bank's explanation between whole characters: an emoji at the cut is left out, not halved", () => {
+    const said = `${'x'.repeat(199)}\u{1F4B8} and more`;
+    const err = classifyResponse(400, errors('GCA-002', said), undefined, ctx);
+    expect(err.message.isWellFormed()).toBe(true);
+    expect(err.message.endsWith(`: ${'x'.repeat(199)}`)).toBe(true);
   });
 });
 
@@ -144,5 +152,20 @@ describe('request planning and credentials', () => {
     expect(formatPath(['account', 'currency', 'decimalLocation'])).toBe('account.currency.decimalLocation');
     expect(formatPath(['narrativeText', 'YOUR REF    '])).toBe('narrativeText["YOUR REF    "]');
     expect(formatPath(['accountList', 3, 'balanceList', 0])).toBe('accountList[3].balanceList[0]');
+  });
+});
+
+describe('cutText', () => {
+  it('cuts at max units, one fewer when that would halve a character outside the BMP, and leaves short text alone', () => {
+    expect(cutText('abcdef', 4)).toBe('abcd');
+    expect(cutText('abc', 4)).toBe('abc');
+    expect(cutText('abc\u{1F4B8}', 5)).toBe('abc\u{1F4B8}');
+    expect(cutText('abc\u{1F4B8}z', 4)).toBe('abc');
+    expect(cutText('ab\u{1F4B8}z', 4)).toBe('ab\u{1F4B8}');
+    for (let max = 1; max < 12; max++) {
+      const cut = cutText('a\u{1F4B8}b\u{1F4B8}\u{1F4B8}cd', max);
+      expect(cut.isWellFormed()).toBe(true);
+      expect(cut.length === max || cut.length === max - 1).toBe(true);
+    }
   });
 });
