@@ -9,12 +9,19 @@ import { z } from 'zod';
 export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
 
+/**
+ * A count in a query string (`?limit=20`): digits only, read as a whole number from `min` to `max`. `0x10`, `1e2`,
+ * ` 5`, `+5` and `1.0` are refused (a number coerced from them would page by something the client did not write).
+ */
+export function countParam(min: number, max: number) {
+  return z.preprocess(
+    (v) => (typeof v === 'string' && /^[0-9]{1,9}$/.test(v) ? Number(v) : v),
+    z.number({ error: `expected a whole number written in digits, ${min} to ${max}` }).int().min(min).max(max),
+  );
+}
+
 export const PAGE_QUERY = {
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(MAX_LIMIT)
+  limit: countParam(1, MAX_LIMIT)
     .default(DEFAULT_LIMIT)
     .meta({ description: `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT})` }),
   cursor: z

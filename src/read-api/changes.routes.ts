@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { currentFeedCursor, readChanges } from '../events/change-feed.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { countParam } from '../http/pagination.ts';
 import type { Database } from '../storage/db.ts';
 import { ChangePageSchema, Id, toChangeEventDto } from './dto.ts';
 
@@ -42,11 +43,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
           organizationId: Id.optional().meta({
             description: 'Only this organization (for keys valid for all organizations)',
           }),
-          limit: z.coerce
-            .number()
-            .int()
-            .min(1)
-            .max(1000)
+          limit: countParam(1, 1000)
             .default(100)
             .meta({ description: 'Events per page, 1 to 1000 (default 100)' }),
         }),

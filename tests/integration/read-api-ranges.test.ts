@@ -91,3 +91,25 @@ describe('reversed range filters', () => {
     ).toBe(200);
   });
 });
+
+describe('page size', () => {
+  it('takes a limit written in digits and refuses any other spelling of a number, naming limit', async () => {
+    const admin = bearer(api.adminKey);
+    for (const path of ['/v1/organizations', '/v1/transactions', '/v1/changes']) {
+      for (const limit of ['0x10', '1e2', '%205', '%2B5', '1.0', '-1', '0', '', 'ten', '99999999999']) {
+        const problem = expectProblem(
+          await request(api.app).get(`${path}?limit=${limit}`).set(admin),
+          400,
+          'validation_failed',
+        );
+        expect(
+          problem.errors?.map((e) => e.path),
+          `${path}?limit=${limit}`,
+        ).toEqual(['query.limit']);
+      }
+      const res = await request(api.app).get(`${path}?limit=2`).set(admin);
+      expect(res.status, path).toBe(200);
+      expect((res.body as { data: unknown[] }).data.length).toBeLessThanOrEqual(2);
+    }
+  });
+});
