@@ -91,7 +91,7 @@ function accessLines(requestId: string): Line[] {
 
 /** The request's one access line: written when the response has finished, which may be just after the client has it. */
 async function accessLine(requestId: string): Promise<Line> {
-  await expect.poll(() => accessLines(requestId).length, { timeout: 5_000 }).toBe(1);
+  await expect.poll(() => accessLines(requestId).length, { timeout: 15_000 }).toBe(1);
   return accessLines(requestId)[0]!;
 }
 
