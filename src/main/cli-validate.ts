@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isAppError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
@@ -69,6 +69,15 @@ async function validateCommand(argv: string[]): Promise<number> {
       return fail(`--${key} must be a date as YYYY-MM-DD`);
     }
   }
+  // The page's file is opened before any work: a path that cannot be written stores no report.
+  let page: FileHandle | undefined;
+  if (values.html) {
+    try {
+      page = await open(values.html, 'w');
+    } catch (err) {
+      return fail(`--html ${values.html} cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
   const { config, secrets } = loadConfigOrExit();
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
@@ -89,8 +98,8 @@ async function validateCommand(argv: string[]): Promise<number> {
     if (tty) {
       process.stderr.write('\n');
     }
-    if (values.html) {
-      await writeFile(values.html, renderValidationReportHtml(doc), 'utf8');
+    if (page) {
+      await page.writeFile(renderValidationReportHtml(doc), 'utf8');
     }
     process.stdout.write(values.json ? `${JSON.stringify(doc)}\n` : summary(doc));
     if (values.html && !values.json) {
@@ -103,6 +112,7 @@ async function validateCommand(argv: string[]): Promise<number> {
     }
     throw err;
   } finally {
+    await page?.close();
     await db.destroy();
   }
 }

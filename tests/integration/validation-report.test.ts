@@ -301,6 +301,25 @@ describe('validation report and the onboarding live guard', () => {
       expect(bad.stdout).toMatch(/1 unproved day\(s\): .*no final balance/);
 
       expect((await run(['--integration', 'nope'])).code).toBe(2);
+
+      // An HTML path that cannot be written is a usage error before any work: no report is stored.
+      const count = async () =>
+        Number(
+          (
+            await api.ctx.db
+              .selectFrom('validation_reports')
+              .select((eb) => eb.fn.countAll().as('n'))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      const reports = await count();
+      for (const html of [join(dir, 'no-such-dir', 'x.html'), dir]) {
+        const refused = await run(['--integration', v.tenancy.integrationId, '--from', from, '--to', to, '--html', html]);
+        expect(refused.code, html).toBe(2);
+        expect(refused.stderr).toContain('--html');
+        expect(refused.stdout).toBe('');
+      }
+      expect(await count()).toBe(reports);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
