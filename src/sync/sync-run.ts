@@ -245,7 +245,12 @@ function endWindow(
   status: 'succeeded' | 'failed' | 'cancelled',
   error?: RunError,
 ): Promise<boolean> {
-  return db.transaction().execute((trx) => endWindowRun(trx, ids.windowRunId, ids.parentRunId, status, error));
+  return db.transaction().execute(async (trx) => {
+    // The parent's row first, as startWindow, cancelRunTree and finalizeRun take their locks: a window ending while
+    // its run is finalized (the window's job stalled out, its worker still running) waits, never deadlocks.
+    await lockRunForUpdate(trx, ids.parentRunId);
+    return endWindowRun(trx, ids.windowRunId, ids.parentRunId, status, error);
+  });
 }
 
 export function completeWindow(db: Database, ids: WindowIds): Promise<boolean> {
