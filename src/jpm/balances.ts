@@ -41,7 +41,11 @@ export interface AccountErrorEntry {
 }
 
 export interface BalancesResult {
-  /** One entry per account (`bankId`+`accountId`), `balanceList` merged over every window, by `asOfDate`. */
+  /**
+   * One entry per account (`bankId`+`accountId`) and currency (code and decimal location as the answer gave them),
+   * `balanceList` merged over the windows that gave that currency, by `asOfDate`: a window that reports another
+   * currency for the account is an entry of its own, so each balance is scaled by the currency of its own answer.
+   */
   accounts: WireAccountWithBalances[];
   accountErrors: AccountErrorEntry[];
   /** Every call made, in order. */
@@ -112,7 +116,8 @@ export async function getBalances(transport: JpmTransport, req: BalancesRequest)
           accountErrors.push({ entry: entry as WireBalanceAccountError, window, requestId: result.requestId });
           continue;
         }
-        const key = `${entry.bankId}|${entry.accountId}`;
+        const currency = entry.currency as { code?: unknown; decimalLocation?: unknown } | undefined;
+        const key = JSON.stringify([entry.bankId, entry.accountId, currency?.code, currency?.decimalLocation]);
         const seen = byAccount.get(key);
         byAccount.set(key, seen ? { ...seen, balanceList: [...seen.balanceList, ...entry.balanceList] } : entry);
       }

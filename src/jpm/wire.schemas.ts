@@ -232,8 +232,6 @@ const balanceElement = z.unknown().transform((value): WireBalance => {
   return parsed.success ? parsed.data : (value as WireBalance);
 });
 
-const ACCOUNT_DETAILS = ['currency'] as const;
-
 /**
  * A descriptive text of a balance account (name, bank, branch, the currency's description, an error's message): as
  * sent when it is text (a JSON number is its text already), absent when absent, and null when it is anything else
@@ -251,12 +249,52 @@ const balanceCurrencySchema = z.looseObject({
   decimalLocation: currencySchema.shape.decimalLocation,
   currencySequence: currencySchema.shape.currencySequence.nullish().catch(null),
 });
+export type WireBalanceCurrency = z.output<typeof balanceCurrencySchema>;
+
+/**
+ * An account entry's currency as the client passes it on: `balanceCurrencySchema`'s output when it matches, else the
+ * value exactly as sent (absent stays absent). One account's unusable currency (`"usd"`, a decimal location of `2.5`)
+ * never fails the answer of every account: normalization (`normalizeBalances`) checks it again and makes that
+ * account's balances rejects naming the field (`balanceCurrencyProblem`).
+ */
+const balanceCurrency = z.unknown().transform((value): WireBalanceCurrency | undefined => {
+  if (value === undefined) {
+    return undefined;
+  }
+  const parsed = balanceCurrencySchema.safeParse(value);
+  return parsed.success ? parsed.data : (value as WireBalanceCurrency);
+});
+
+/**
+ * What makes an account entry's currency unusable for scaling its amounts (`currency.code: must be a 3-letter ISO 4217
+ * code, got "usd"`), or undefined when it is usable. A decimal location may be a JSON number (a statement file's) or
+ * its exact text (the API's).
+ */
+export function balanceCurrencyProblem(currency: unknown): string | undefined {
+  if (currency === undefined || currency === null) {
+    return `currency: is required for an account with balanceList, got ${currency === null ? 'null' : 'nothing'}`;
+  }
+  if (typeof currency !== 'object' || Array.isArray(currency)) {
+    return 'currency: must be an object with code and decimalLocation';
+  }
+  const c = currency as { code?: unknown; decimalLocation?: unknown };
+  const code = currencySchema.shape.code.safeParse(c.code);
+  if (!code.success) {
+    return `currency.code: ${code.error.issues[0]?.message ?? 'must be a 3-letter ISO 4217 code'}`;
+  }
+  const dl = typeof c.decimalLocation === 'number' ? String(c.decimalLocation) : c.decimalLocation;
+  const scale = currencySchema.shape.decimalLocation.safeParse(dl);
+  if (!scale.success) {
+    return `currency.decimalLocation: ${scale.error.issues[0]?.message ?? 'must be a non-negative integer'}`;
+  }
+  return undefined;
+}
 
 /**
  * One `accountList[]` entry of `POST /accessapi/balance`: either an account with its `balanceList`, or
  * a per-account error (`errorCode` such as GCA-024, `errorMsg`, no `balanceList`) inside an HTTP 200.
- * Accounts with balances must carry their currency code and decimal location (they scale the amounts); the
- * descriptive fields (name, bank, branch, the currency's description and sequence, an error's message) may be
+ * Accounts with balances need their currency code and decimal location (they scale the amounts): one that is
+ * missing or unusable is that account's problem (`balanceCurrency`), never the answer's. The descriptive fields (name, bank, branch, the currency's description and sequence, an error's message) may be
  * null, absent or of another type: they describe, they decide nothing (`descriptiveText`).
  */
 export const balanceAccountEntrySchema = z
@@ -266,7 +304,7 @@ export const balanceAccountEntrySchema = z
     branchId: descriptiveText,
     bankId: descriptiveText,
     bankName: descriptiveText,
-    currency: balanceCurrencySchema.optional(),
+    currency: balanceCurrency,
     balanceList: z.array(balanceElement).optional(),
     errorCode: z.string().min(1).optional(),
     errorMsg: descriptiveText,
@@ -274,22 +312,16 @@ export const balanceAccountEntrySchema = z
   .superRefine((entry, ctx) => {
     if ((entry.balanceList === undefined) === (entry.errorCode === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'must have exactly one of balanceList or errorCode' });
-      return;
-    }
-    if (entry.errorCode !== undefined) {
-      return;
-    }
-    for (const field of ACCOUNT_DETAILS) {
-      if (entry[field] === undefined) {
-        ctx.addIssue({ code: 'custom', path: [field], message: 'is required for an account with balanceList' });
-      }
     }
   });
 
 export type WireBalanceAccountEntry = z.output<typeof balanceAccountEntrySchema>;
-/** An account entry that carries balances (its currency present). */
+/**
+ * An account entry that carries balances. Its currency is usable unless `balanceCurrencyProblem` names a problem
+ * (then it is the value as sent, or absent).
+ */
 export type WireAccountWithBalances = WireBalanceAccountEntry & {
-  currency: z.output<typeof balanceCurrencySchema>;
+  currency: WireBalanceCurrency;
   balanceList: WireBalance[];
 };
 /** A per-account error entry (GCA-024 "No transaction was found…" and the like). */

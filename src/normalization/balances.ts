@@ -1,5 +1,5 @@
 import type { BalanceKind, RecordSource } from '../domain/types.ts';
-import type { WireBalance, WireBalanceAccount } from '../jpm/wire.schemas.ts';
+import { balanceCurrencyProblem, type WireBalance, type WireBalanceAccount } from '../jpm/wire.schemas.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { contentHash } from './identity.ts';
@@ -79,6 +79,18 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
         errorCode: account.errorCode,
         errorMsg: account.errorMsg ?? '',
       });
+      continue;
+    }
+    const currencyProblem = balanceCurrencyProblem(account.currency);
+    if (currencyProblem !== undefined) {
+      // The currency scales every amount of the account: none of its balances can be read, each is a reject.
+      for (const b of account.balanceList ?? []) {
+        rejects.push({
+          jpmAccountId: account.accountId,
+          reason: `${currencyProblem} (the account's balances cannot be scaled)`,
+          raw: b,
+        });
+      }
       continue;
     }
     const scale = Number(account.currency.decimalLocation);

@@ -22,6 +22,8 @@ export type FaultKind =
   | 'null-ledger' // balances: 200, but the first balance of the answer has `endingLedgerAmount: null`
   | 'repeated-balance' // balances: 200, but the first balance of the answer comes twice, identical
   | 'odd-account' // balances: 200, but the first account's descriptive fields are odd (name false, bank name {}, no branch, currency description null, no currencySequence)
+  | 'odd-currency' // balances: 200, but the rule's account (else the first with balances) has an unusable currency code, lower case ("usd")
+  | 'other-currency' // balances: 200, but the rule's account (else the first with balances) is reported in another currency (EUR, or USD for EUR) with 3 decimal places, amounts unchanged
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -40,10 +42,19 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'null-ledger',
   'repeated-balance',
   'odd-account',
+  'odd-currency',
+  'other-currency',
   'not-entitled',
 ];
 
-const BALANCE_ONLY = new Set<FaultKind>(['account-error', 'null-ledger', 'repeated-balance', 'odd-account']);
+const BALANCE_ONLY = new Set<FaultKind>([
+  'account-error',
+  'null-ledger',
+  'repeated-balance',
+  'odd-account',
+  'odd-currency',
+  'other-currency',
+]);
 
 export interface FaultRule {
   kind: FaultKind;

@@ -166,14 +166,24 @@ function shortPage(normal: BankResponse): BankResponse {
  * A balances answer with its first balance changed: its closing ledger amount null (`null-ledger`), or the balance
  * given twice (`repeated-balance`, identical); or with the descriptive fields of its first account odd (`odd-account`:
  * the name false, the bank name `{}`, no branch, the currency's description null and no `currencySequence`; the
- * money facts, account id, currency code and decimal location, as they were). Amounts keep their exact text (`JsonNumber`).
+ * money facts, account id, currency code and decimal location, as they were); or with the currency of the rule's account
+ * (else the first with balances) unusable (`odd-currency`: its code in lower case) or another (`other-currency`: EUR, or
+ * USD for EUR, with 3 decimal places, the amounts' text unchanged). Amounts keep their exact text (`JsonNumber`).
  */
-function oddBalance(normal: BankResponse, kind: 'null-ledger' | 'repeated-balance' | 'odd-account'): BankResponse {
+function oddBalance(
+  normal: BankResponse,
+  kind: 'null-ledger' | 'repeated-balance' | 'odd-account' | 'odd-currency' | 'other-currency',
+  accountId?: string,
+): BankResponse {
   try {
     const answer = parseKeepingNumbers(normal.body) as {
       accountList?: { balanceList?: Record<string, unknown>[]; [key: string]: unknown }[];
     };
-    const account = answer.accountList?.find((a) => Array.isArray(a.balanceList) && a.balanceList.length > 0);
+    const withBalances = (answer.accountList ?? []).filter(
+      (a) => Array.isArray(a.balanceList) && a.balanceList.length > 0,
+    );
+    const account =
+      (accountId !== undefined ? withBalances.find((a) => a.accountId === accountId) : undefined) ?? withBalances[0];
     const list = account?.balanceList;
     if (normal.status !== 200 || !account || !list) {
       return normal;
@@ -182,6 +192,15 @@ function oddBalance(normal: BankResponse, kind: 'null-ledger' | 'repeated-balanc
       const { currencySequence: _sequence, ...currency } = account.currency as Record<string, unknown>;
       delete account.branchId;
       Object.assign(account, { accountName: false, bankName: {}, currency: { ...currency, description: null } });
+      return { ...normal, body: JSON.stringify(answer) };
+    }
+    if (kind === 'odd-currency' || kind === 'other-currency') {
+      const currency = account.currency as Record<string, unknown>;
+      const code = String(currency.code);
+      account.currency =
+        kind === 'odd-currency'
+          ? { ...currency, code: code.toLowerCase() }
+          : { ...currency, code: code === 'EUR' ? 'USD' : 'EUR', decimalLocation: new JsonNumber('3') };
       return { ...normal, body: JSON.stringify(answer) };
     }
     const first = list[0] as Record<string, unknown>;
@@ -381,7 +400,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'null-ledger':
       case 'repeated-balance':
       case 'odd-account':
-        return send(res, oddBalance(safeNormal(normal), fault.rule.kind));
+      case 'odd-currency':
+      case 'other-currency':
+        return send(res, oddBalance(safeNormal(normal), fault.rule.kind, fault.rule.accountId));
     }
   }
 

@@ -1,7 +1,11 @@
+import { balanceCurrencyProblem } from '../jpm/wire.schemas.ts';
 import { uuidv7 } from '../shared/ids.ts';
+import { createLogger } from '../shared/logger.ts';
 import { getAccountOfIntegration, insertAccountIfAbsent, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
 import type { BankClient } from './bank-client.ts';
+
+const log = createLogger('sync');
 
 export interface DiscoveredAccounts {
   accounts: AccountRow[];
@@ -15,7 +19,9 @@ export interface DiscoveredAccounts {
  * know yet, all in one transaction (after the bank's answer): a crash or a lost connection part-way registers none,
  * and `added` counts the accounts this call inserted, so two discoveries at once add each account once between them.
  * Inserted in account-id order, so two at once never deadlock. The bank does not report an account's time zone: new
- * accounts get `timeZone`, which an operator can change per account.
+ * accounts get `timeZone`, which an operator can change per account. An account whose currency is unusable (`"usd"`,
+ * no decimal location) cannot be registered (its currency scales every amount): it is left out with a warning naming the
+ * field, and the others are registered; a later discovery registers it once the bank reports it usable.
  */
 export async function discoverAccounts(
   db: Database,
@@ -24,7 +30,19 @@ export async function discoverAccounts(
   timeZone = 'America/New_York',
 ): Promise<DiscoveredAccounts> {
   const response = await bank.getBalances({ relativeDateType: 'CURRENT_DAY' });
-  const reported = new Map(response.accounts.map((a) => [a.accountId, a]));
+  const reported = new Map<string, (typeof response.accounts)[number]>();
+  for (const a of response.accounts) {
+    // An error entry (GCA-024 …) registers as it always did; an account with balances needs a usable currency.
+    const problem = a.errorCode ? undefined : balanceCurrencyProblem(a.currency);
+    if (problem !== undefined) {
+      log.warn(
+        { account: `****${a.accountId.slice(-4)}`, problem },
+        'J.P. Morgan reported an account with an unusable currency: not registered',
+      );
+      continue;
+    }
+    reported.set(a.accountId, a);
+  }
   return db.transaction().execute(async (trx) => {
     let added = 0;
     for (const a of [...reported.values()].sort((x, y) => (x.accountId < y.accountId ? -1 : 1))) {

@@ -332,7 +332,7 @@ function rejectOfAccount(raw: unknown, jpmAccountId: string): boolean {
 async function syncBalances(
   deps: SyncDeps,
   job: WindowJob,
-  row: { integration_id: string; jpm_account_id: string; bank_id: string },
+  row: { integration_id: string; jpm_account_id: string; bank_id: string; currency: string; decimal_location: number },
   account: AccountRef,
   query: Exclude<BalanceQuery, { empty: true }>,
 ): Promise<{ counts: Partial<SyncCounts>; days: ReadonlySet<IsoDate> }> {
@@ -348,7 +348,25 @@ async function syncBalances(
       .flatMap((a) => (a.errorCode ? [] : (a.balanceList ?? []).map((b) => b.asOfDate)))
       .filter((d): d is string => typeof d === 'string' && isIsoDate(d)),
   );
-  const { balances, rejects, accountErrors } = normalizeBalances(ours);
+  const normalized = normalizeBalances(ours);
+  const { accountErrors } = normalized;
+  // The account's proofs count in its own currency and scale: a balance the bank gave in another (one window of a
+  // long range answering with another code or decimal location) is a reject naming the mismatch, never stored.
+  const balances = normalized.balances.filter(
+    (b) => b.currency === row.currency && b.decimalLocation === row.decimal_location,
+  );
+  const rejects = [
+    ...normalized.rejects,
+    ...normalized.balances
+      .filter((b) => !balances.includes(b))
+      .map((b) => ({
+        jpmAccountId: b.jpmAccountId,
+        reason:
+          `currency: the answer gives this balance in ${b.currency} with ${b.decimalLocation} decimal places, ` +
+          `the account is in ${row.currency} with ${row.decimal_location}; its amounts cannot be stored as the account's`,
+        raw: b.raw,
+      })),
+  ];
   for (const e of accountErrors) {
     // GCA-024 "no transaction was found … on the requested day" is an answer (no data), not a failure.
     if (e.errorCode !== 'GCA-024') {

@@ -47,6 +47,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',
   'odd-account': 'succeeded',
+  'odd-currency': 'succeeded',
+  'other-currency': 'succeeded',
   'not-entitled': 'failed',
 };
 /**
@@ -54,7 +56,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
- * read as null; a compressed answer is decompressed, one in ISO-8859-1 read in it.
+ * read as null; an account's unusable currency (`usd`), or another currency than the account's, makes its balances
+ * rejects (those days' balances are missing); a compressed answer is decompressed, one in ISO-8859-1 read in it.
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
@@ -62,6 +65,8 @@ const ABSORBED = new Set<FaultKind>([
   'null-ledger',
   'repeated-balance',
   'odd-account',
+  'odd-currency',
+  'other-currency',
   'compressed',
   'latin1',
 ]);

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeBalances } from '../../src/normalization/balances.ts';
+import { addDays } from '../../src/shared/time.ts';
+import { discoverAccounts } from '../../src/sync/discover-accounts.ts';
 import { refetchRange } from '../../src/sync/refetch.ts';
+import { createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
 
@@ -86,6 +90,8 @@ describe('odd balance answers', () => {
 
   it('an account whose name, bank, branch or currency description is odd still has its balances stored, not a failed window', async () => {
     const account = env.accounts[2]!;
+    // The re-fetch test above left a reject on this account; this answer must add none.
+    const rejectsBefore = await rejects(account.id);
     const fired = env.sim.stats().faultsInjected;
     env.sim.injectFaults([{ kind: 'odd-account', accountId: account.jpmAccountId }]);
     const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
@@ -99,6 +105,111 @@ describe('odd balance answers', () => {
       opening_ledger_minor: truth.openingLedgerMinor.toString(),
       ending_ledger_minor: truth.endingLedgerMinor.toString(),
     });
-    expect(await rejects(account.id)).toEqual([]);
+    expect(await rejects(account.id)).toEqual(rejectsBefore);
+  });
+
+  it("an account whose currency is unusable ('usd') has its balances as rejects naming the field, not a failed answer", async () => {
+    const account = env.accounts[1]!;
+    const before = await finalBalances(account.id);
+    const rejectsBefore = (await rejects(account.id)).length;
+    env.sim.injectFaults([{ kind: 'odd-currency', accountId: account.jpmAccountId }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ balances: 0, rejected: 1 });
+    expect(await finalBalances(account.id)).toEqual(before);
+    expect((await rejects(account.id)).slice(rejectsBefore)).toEqual([
+      {
+        record_type: 'balance',
+        reason: expect.stringMatching(/^currency\.code: must be a 3-letter ISO 4217 code, got "usd"/) as string,
+      },
+    ]);
+  });
+
+  it('one account with an unusable currency in the answer for every account leaves the others readable and registrable', async () => {
+    // No account named: the fault changes the first account of the answer.
+    env.sim.injectFaults([{ kind: 'odd-currency', path: '/accessapi/balance' }]);
+    const answer = await env.client.getBalances({ relativeDateType: 'PRIOR_DAY' });
+    const normalized = normalizeBalances(answer.accounts);
+    const odd = answer.accounts[0]!.accountId;
+    expect(normalized.balances.map((b) => b.jpmAccountId).sort()).toEqual(
+      env.accounts
+        .map((a) => a.jpmAccountId)
+        .filter((id) => id !== odd)
+        .sort(),
+    );
+    expect(normalized.rejects).toEqual([
+      expect.objectContaining({ jpmAccountId: odd, reason: expect.stringContaining('currency.code') as string }),
+    ]);
+
+    const tenancy = await createTenancy(t.db);
+    const found = await discoverAccounts(t.db, env.bank, {
+      id: tenancy.integrationId,
+      organizationId: tenancy.organizationId,
+    });
+    env.sim.clearFaults();
+    expect(found.added).toBe(env.accounts.length - 1);
+    expect(found.accounts.map((a) => a.jpm_account_id)).not.toContain(odd);
+  });
+
+  it('a balance the bank gives in another currency or scale than the account is a reject naming the mismatch, never stored', async () => {
+    env.sim.clearFaults();
+    const account = env.accounts[0]!;
+    const before = await finalBalances(account.id);
+    const rejectsBefore = (await rejects(account.id)).length;
+    env.sim.injectFaults([{ kind: 'other-currency', accountId: account.jpmAccountId }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ balances: 0, rejected: 1 });
+    expect(await finalBalances(account.id)).toEqual(before);
+    const after = await rejects(account.id);
+    expect(after.slice(rejectsBefore)).toEqual([
+      {
+        record_type: 'balance',
+        reason: expect.stringContaining(
+          `in EUR with 3 decimal places, the account is in ${account.currency} with 2`,
+        ) as string,
+      },
+    ]);
+  });
+});
+
+describe('a balance range longer than one call (31 days)', () => {
+  let t: TestDb;
+  let env: SimBank;
+  beforeAll(async () => {
+    t = await createTestDb();
+    env = await startSimBank(t.db, { today: TODAY, historyDays: 45, txPerDay: 1, accounts: 1 });
+  });
+  afterAll(async () => {
+    await env.stop();
+    await t.drop();
+  });
+
+  it("keeps each window's own currency and scale: a later window in another currency is never scaled by the first's", async () => {
+    const account = env.accounts[0]!;
+    const from = addDays(DAY, -40);
+    // The first window answers as usual, every later one in EUR with 3 decimal places (amounts as sent).
+    env.sim.injectFaults([{ kind: 'other-currency', path: '/accessapi/balance', after: 1 }]);
+    const answer = await env.client.getBalances({
+      startDate: from,
+      endDate: DAY,
+      accounts: [{ accountId: account.jpmAccountId }],
+    });
+    env.sim.clearFaults();
+    expect(answer.requestIds.length).toBeGreaterThan(1);
+    const { balances } = normalizeBalances(answer.accounts);
+    const firstWindowEnd = addDays(from, 30);
+    expect(balances.length).toBeGreaterThan(0);
+    for (const b of balances) {
+      const truth = env.sim.view(account.jpmAccountId, b.asOfDate).final!;
+      if (b.asOfDate <= firstWindowEnd) {
+        expect(b).toMatchObject({ currency: account.currency, decimalLocation: 2 });
+        expect(b.endingLedgerMinor).toBe(BigInt(truth.endingLedgerMinor));
+      } else {
+        expect(b).toMatchObject({ currency: 'EUR', decimalLocation: 3 });
+        expect(b.endingLedgerMinor).toBe(BigInt(truth.endingLedgerMinor) * 10n);
+      }
+    }
+    expect(balances.some((b) => b.asOfDate > firstWindowEnd)).toBe(true);
   });
 });
