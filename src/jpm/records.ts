@@ -43,6 +43,20 @@ export function dataQualityOf(record: object): readonly DataQualityNote[] {
   return (record as { [DATA_QUALITY]?: readonly DataQualityNote[] })[DATA_QUALITY] ?? [];
 }
 
+/**
+ * A record's index on the bank's page (0-based, counting every element of `data`, rejects too), carried like
+ * `DATA_QUALITY`: a reject made later (normalization) names the record's place on the page, not among the usable ones.
+ */
+export const PAGE_INDEX: unique symbol = Symbol('jpm-sync.pageIndex');
+
+export function pageIndexOf(record: object): number | undefined {
+  return (record as { [PAGE_INDEX]?: number })[PAGE_INDEX];
+}
+
+function markPageIndex(record: object, index: number): void {
+  Object.defineProperty(record, PAGE_INDEX, { value: index, enumerable: false });
+}
+
 const SIMPLE_KEY = /^[A-Za-z_$][\w$]*$/;
 
 /** `["account","currency","decimalLocation"]` → `account.currency.decimalLocation`; `narrativeText["YOUR REF    "]`. */
@@ -105,12 +119,14 @@ export function parseTransactionRecords(data: readonly unknown[]): {
     // The common case without zod: the same value as `transactionSchema`'s parse (wire.fast.ts).
     const fast = checkTransactionFast(raw);
     if (fast !== undefined) {
+      markPageIndex(fast, index);
       records.push(fast);
       return;
     }
     const result = transactionSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
       keepProtoNames(raw, result.data);
+      markPageIndex(result.data, index);
       records.push(result.data);
       return;
     }
@@ -129,6 +145,7 @@ export function parseTransactionRecords(data: readonly unknown[]): {
       .map((i) => ({ field: clip(formatPath(i.path)), problem: clip(problem(i)) }));
     keepProtoNames(raw, storable.data);
     Object.defineProperty(storable.data, DATA_QUALITY, { value: notes, enumerable: false });
+    markPageIndex(storable.data, index);
     records.push(storable.data);
   });
   return { records, rejects };

@@ -1,5 +1,5 @@
 import type { Direction, RecordSource } from '../domain/types.ts';
-import { dataQualityOf, type DataQualityNote } from '../jpm/records.ts';
+import { dataQualityOf, pageIndexOf, type DataQualityNote } from '../jpm/records.ts';
 import type { WireTransaction } from '../jpm/wire.schemas.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
@@ -321,7 +321,9 @@ export function normalizeTransactions(
       if (!(err instanceof RecordError)) {
         throw err;
       }
-      out.rejects.push({ index: startIndex + i, reason: err.message, raw, fields: [err.field] });
+      // The record's index on the bank's page when the client marked it; else its place in `records` after `startIndex`.
+      const index = (typeof raw === 'object' && raw !== null ? pageIndexOf(raw) : undefined) ?? startIndex + i;
+      out.rejects.push({ index, reason: err.message, raw, fields: [err.field] });
     }
   });
   return out;

@@ -1,6 +1,7 @@
 import type { SyncCounts, SyncMode } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
 import { OccurrenceCounter } from '../normalization/identity.ts';
+import { pageIndexOf } from '../jpm/records.ts';
 import { normalizeBalances } from '../normalization/balances.ts';
 import { normalizeTransactions } from '../normalization/transactions.ts';
 import { NotFoundError, UpstreamRejectedError } from '../shared/errors.ts';
@@ -270,7 +271,7 @@ async function walkTransactions(
       ...page.records
         .filter((r) => r.account.accountId !== row.jpm_account_id)
         .map((r) => ({
-          index: -1,
+          index: pageIndexOf(r) ?? -1,
           reason: `record of another account (****${r.account.accountId.slice(-4)}) in this account's response`,
           raw: r,
         })),
