@@ -122,6 +122,29 @@ async function fetchPage(
 }
 
 /**
+ * Whether a page repeats earlier pages of its walk: every bank id (account and `transactionId`) it gives was given by
+ * an earlier page (the same page served under another page number). Adds the page's ids to `ids`. A page without ids
+ * is no repeat (identical id-less records are real), nor is one id sent again beside new ones (`ingest.ts` handles it).
+ */
+function repeatsEarlierPages(data: readonly unknown[], ids: Set<string>): boolean {
+  const page = new Set<string>();
+  for (const raw of data) {
+    const r = (typeof raw === 'object' && raw !== null ? raw : {}) as {
+      transactionId?: unknown;
+      account?: { accountId?: unknown } | null;
+    };
+    if (typeof r.transactionId === 'string' && r.transactionId !== '') {
+      page.add(`${String(r.account?.accountId)} ${r.transactionId}`);
+    }
+  }
+  const repeated = page.size > 0 && [...page].every((id) => ids.has(id));
+  for (const id of page) {
+    ids.add(id);
+  }
+  return repeated;
+}
+
+/**
  * Walks every page of every slice. Lifecycle: lazy (nothing is fetched until the first `next()`), one
  * call in flight at a time, stops early when the consumer breaks out of its loop; `signal` aborts the
  * call in flight. Throws the typed errors of `errors.ts`; a malformed record is a `Reject` in its
@@ -138,6 +161,8 @@ export async function* transactionPages(
     let restarts = 0;
     let expected: { totalRecords: number; totalPages: number } | undefined;
     let seen = 0;
+    // The bank's ids (account and transactionId) the walk's pages gave: a page of only those is a page served again.
+    let ids = new Set<string>();
     for (let pageNumber = 1; ;) {
       const { envelope, requestId } = await fetchPage(transport, slice, pageNumber, req.signal);
       const { totalRecords, totalPages } = envelope.pagination;
@@ -161,33 +186,56 @@ export async function* transactionPages(
         };
         expected = undefined;
         seen = 0;
+        ids = new Set();
         pageNumber = 1;
         continue;
       }
       expected ??= { totalRecords, totalPages };
+      if (envelope.data.length === 0 && pageNumber < totalPages) {
+        if (seen === totalRecords) {
+          // Every record is in and the bank claimed more pages than it has: the walk is done (never 10⁶ empty calls).
+          log.warn(
+            { slice: slice.index, pageNumber, totalPages },
+            'jpm page walk ended at an empty page: all records seen',
+          );
+          break;
+        }
+        // An empty page before the records add up: the pagination does not describe the answer.
+        throw new JpmUnavailableError(
+          `J.P. Morgan's transaction page ${pageNumber} of ${totalPages} is empty with ${seen} of ${totalRecords} records seen (slice ${slice.index})`,
+          'jpm_malformed_response',
+          { requestId, endpoint: 'GET /tsapi/v3/transactions' },
+        );
+      }
+      const repeated = repeatsEarlierPages(envelope.data, ids);
       const { records, rejects } = parseTransactionRecords(envelope.data);
       seen += envelope.data.length;
       // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
       // not something the worker's heap carries while the consumer stores the page.
       envelope.data.length = 0;
       yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
-      if (pageNumber < totalPages) {
+      const lie = repeated
+        ? `repeated earlier records as page ${pageNumber}`
+        : seen > totalRecords
+          ? `held more records than totalRecords by page ${pageNumber} (${seen} of ${totalRecords})`
+          : undefined;
+      if (lie === undefined && pageNumber < totalPages) {
         pageNumber += 1;
         continue;
       }
-      if (seen === totalRecords) {
+      if (lie === undefined && seen === totalRecords) {
         break;
       }
-      // The pages did not add up to totalRecords (a short page): the walk missed records, so it is no
-      // complete answer. Walk again, within the same restart budget; then fail retryably, never succeed
-      // with records missing.
+      // The pages did not add up to totalRecords (a short page, a page given again under another number, more
+      // records than announced): the walk missed records, so it is no complete answer. Walk again, within the same
+      // restart budget; then fail retryably, never succeed with records missing.
       log.warn(
-        { slice: slice.index, seen, totalRecords },
-        'jpm page walk saw a different record count than totalRecords',
+        { slice: slice.index, seen, totalRecords, ...(lie ? { lie } : {}) },
+        'jpm page walk saw a different record count than totalRecords, or a page again',
       );
       if (restarts >= maxWalkRestarts) {
         throw new JpmUnavailableError(
-          `J.P. Morgan's transaction pages held ${seen} of ${totalRecords} records (${restarts} restarts of slice ${slice.index})`,
+          `J.P. Morgan's transaction pages ${lie ?? `held ${seen} of ${totalRecords} records`} (${restarts} restarts of slice ${slice.index})`,
           'jpm_unstable_pages',
           { requestId, endpoint: 'GET /tsapi/v3/transactions' },
         );
@@ -197,6 +245,7 @@ export async function* transactionPages(
       yield { type: 'restart', walk, slice, restart: restarts, previousTotalRecords: totalRecords, totalRecords };
       expected = undefined;
       seen = 0;
+      ids = new Set();
       pageNumber = 1;
     }
   }

@@ -17,6 +17,8 @@ export type FaultKind =
   | 'compressed' // the answer as it would be, gzip-compressed with `content-encoding: gzip` (the request named no encoding)
   | 'latin1' // the answer as it would be, in ISO-8859-1 with `content-type: application/json; charset=iso-8859-1` (a character beyond it as '?')
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
+  | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
+  | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
   | 'null-ledger' // balances: 200, but the first balance of the answer has `endingLedgerAmount: null`
@@ -37,6 +39,8 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'compressed',
   'latin1',
   'short-page',
+  'empty-pages',
+  'repeated-page',
   'repeated-name',
   'account-error',
   'null-ledger',
@@ -150,7 +154,10 @@ export class FaultInjector {
       if (BALANCE_ONLY.has(rule.kind) && !path.startsWith('/accessapi/balance')) {
         continue;
       }
-      if (rule.kind === 'short-page' && !path.startsWith('/tsapi/v3/transactions')) {
+      if (
+        (rule.kind === 'short-page' || rule.kind === 'empty-pages' || rule.kind === 'repeated-page') &&
+        !path.startsWith('/tsapi/v3/transactions')
+      ) {
         continue;
       }
       active.seen++;

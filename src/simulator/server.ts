@@ -162,6 +162,39 @@ function shortPage(normal: BankResponse): BankResponse {
   }
 }
 
+/** A v3 page as it is, but claiming 1,000,000 pages: the pages past its real end come empty. */
+function endlessPages(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { pagination?: Record<string, unknown> };
+    if (normal.status !== 200 || typeof page.pagination !== 'object' || page.pagination === null) {
+      return normal;
+    }
+    return { ...normal, body: JSON.stringify({ ...page, pagination: { ...page.pagination, totalPages: 1_000_000 } }) };
+  } catch {
+    return normal;
+  }
+}
+
+/**
+ * A v3 page from page 2 on carrying page 1's records (as many as the real page has) under its own page number and
+ * pagination: the same records served twice under different page numbers, the counts still adding up.
+ */
+function repeatedPage(normal: BankResponse, first: BankResponse | undefined): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[]; pagination?: { pageNumber?: unknown } };
+    const one = first && first.status === 200 ? (parseKeepingNumbers(first.body) as { data?: unknown[] }) : undefined;
+    if (normal.status !== 200 || !Array.isArray(page.data) || !Array.isArray(one?.data)) {
+      return normal;
+    }
+    if (String(page.pagination?.pageNumber) === '1') {
+      return normal;
+    }
+    return { ...normal, body: JSON.stringify({ ...page, data: one.data.slice(0, page.data.length) }) };
+  } catch {
+    return normal;
+  }
+}
+
 /**
  * A balances answer with its first balance changed: its closing ledger amount null (`null-ledger`), or the balance
  * given twice (`repeated-balance`, identical); or with the descriptive fields of its first account odd (`odd-account`:
@@ -329,6 +362,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     res: ServerResponse,
     fault: FaultMatch,
     normal: () => BankResponse | undefined,
+    firstPage: () => BankResponse | undefined = () => undefined,
   ): number | undefined {
     const retryAfter = String(fault.rule.retryAfterSeconds ?? 1);
     switch (fault.rule.kind) {
@@ -391,6 +425,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       }
       case 'short-page':
         return send(res, shortPage(safeNormal(normal)));
+      case 'empty-pages':
+        return send(res, endlessPages(safeNormal(normal)));
+      case 'repeated-page':
+        return send(res, repeatedPage(safeNormal(normal), firstPage()));
       case 'repeated-name': {
         const page = safeNormal(normal);
         return send(res, { ...page, body: repeatFirstArrayName(page.body) });
@@ -450,7 +488,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         fault?.rule.kind === 'account-error' ? (fault.accountId ?? ledger.accounts[0]?.accountId) : undefined;
       const normal = () => bankAnswer(method, path, url.searchParams, rawBody, failAccountId);
       if (fault) {
-        bytes = applyFault(res, fault, normal);
+        const firstPage = () => {
+          const params = new URLSearchParams(url.searchParams);
+          params.set('pageNumber', '1');
+          return bankAnswer(method, path, params, rawBody, failAccountId);
+        };
+        bytes = applyFault(res, fault, normal, firstPage);
         status = fault.rule.kind === 'hang' ? 0 : res.statusCode;
         return;
       }

@@ -43,6 +43,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   latin1: 'succeeded',
   'repeated-name': 'succeeded',
   'short-page': 'succeeded',
+  'empty-pages': 'succeeded',
+  'repeated-page': 'succeeded',
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',
@@ -52,7 +54,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'not-entitled': 'failed',
 };
 /**
- * Faults that leave no error behind by design: a short page is walked again by the client, a per-account
+ * Faults that leave no error behind by design: a short page, or a page giving records of an earlier one again, is
+ * walked again by the client, a walk claiming pages past its records ends at the first empty one, a per-account
  * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
@@ -61,6 +64,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
+  'empty-pages',
+  'repeated-page',
   'account-error',
   'null-ledger',
   'repeated-balance',

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JpmUnavailableError } from '../../src/jpm/errors.ts';
+import type { TransactionPageEvent } from '../../src/jpm/transactions.ts';
+import { NO_QUIRKS } from '../../src/simulator/index.ts';
+import { addDays } from '../../src/shared/time.ts';
+import { caught, startClientSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
+
+/**
+ * Pagination that lies, from the simulator over real mTLS: a `totalPages` far beyond the answer's pages (the pages past
+ * its end come empty), and page 1's records served again under later page numbers with the counts still adding up.
+ * Neither may make the client walk a million pages, nor pass for a complete walk.
+ */
+const TODAY = '2025-03-12';
+const FROM = addDays(TODAY, -8);
+const TO = addDays(TODAY, -4);
+
+describe('v3 pagination that does not describe the answer', () => {
+  let env: ClientSim;
+  let accountId: string;
+  beforeAll(async () => {
+    env = await startClientSim({
+      today: TODAY,
+      accounts: 1,
+      historyDays: 12,
+      txPerDay: 4,
+      quirks: NO_QUIRKS,
+      defaultPageSize: 2,
+    });
+    accountId = env.sim.accounts[0]!.accountId;
+  });
+  afterAll(() => env.stop());
+
+  const walk = async () => {
+    const events: TransactionPageEvent[] = [];
+    for await (const e of env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] })) {
+      events.push(e);
+    }
+    return events;
+  };
+  const pageCalls = () => env.calls.filter((c) => c.endpoint === 'transactions_v3').length;
+
+  it('a totalPages far beyond the records ends the walk at the first empty page once every record is in', async () => {
+    env.sim.clearFaults();
+    const clean = await walk();
+    const pages = clean.filter((e) => e.type === 'page');
+    const totalRecords = pages[0]!.totalRecords;
+    expect(pages.length).toBeGreaterThan(1);
+
+    // Bounded, so a client that walks every claimed page still ends (after 40 calls, when the pagination changes).
+    env.sim.injectFaults([{ kind: 'empty-pages', count: 40 }]);
+    const before = pageCalls();
+    const lied = await walk();
+    env.sim.clearFaults();
+    expect(pageCalls() - before).toBe(pages.length + 1);
+    const ids = lied.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
+    expect(ids).toHaveLength(totalRecords);
+    expect(ids).toEqual(pages.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : [])));
+  });
+
+  it("page 1's records served again under later page numbers is no complete walk: walked again, then a retryable failure", async () => {
+    env.sim.clearFaults();
+    env.sim.injectFaults([{ kind: 'repeated-page' }]);
+    const err = await caught(walk);
+    env.sim.clearFaults();
+    expect(err).toBeInstanceOf(JpmUnavailableError);
+    expect(err).toMatchObject({ code: 'jpm_unstable_pages' });
+    expect(err.message).toContain('repeated earlier records as page 2');
+  });
+});
