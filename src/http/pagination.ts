@@ -16,7 +16,11 @@ export const MAX_LIMIT = 500;
 export function countParam(min: number, max: number) {
   return z.preprocess(
     (v) => (typeof v === 'string' && /^[0-9]{1,9}$/.test(v) ? Number(v) : v),
-    z.number({ error: `expected a whole number written in digits, ${min} to ${max}` }).int().min(min).max(max),
+    z
+      .number({ error: `expected a whole number written in digits, ${min} to ${max}` })
+      .int()
+      .min(min)
+      .max(max),
   );
 }
 

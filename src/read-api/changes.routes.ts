@@ -43,9 +43,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
           organizationId: Id.optional().meta({
             description: 'Only this organization (for keys valid for all organizations)',
           }),
-          limit: countParam(1, 1000)
-            .default(100)
-            .meta({ description: 'Events per page, 1 to 1000 (default 100)' }),
+          limit: countParam(1, 1000).default(100).meta({ description: 'Events per page, 1 to 1000 (default 100)' }),
         }),
       },
       response: { status: 200, schema: ChangePageSchema, description: 'A page of events' },

@@ -314,7 +314,16 @@ describe('validation report and the onboarding live guard', () => {
         );
       const reports = await count();
       for (const html of [join(dir, 'no-such-dir', 'x.html'), dir]) {
-        const refused = await run(['--integration', v.tenancy.integrationId, '--from', from, '--to', to, '--html', html]);
+        const refused = await run([
+          '--integration',
+          v.tenancy.integrationId,
+          '--from',
+          from,
+          '--to',
+          to,
+          '--html',
+          html,
+        ]);
         expect(refused.code, html).toBe(2);
         expect(refused.stderr).toContain('--html');
         expect(refused.stdout).toBe('');
