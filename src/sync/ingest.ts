@@ -85,37 +85,10 @@ function columns(t: NormalizedTransaction): Column {
 
 /**
  * The row inserting a record: `{ id, organization_id, account_id, status, ...columns(t) }` (the same keys in the same
- * order, hence the same insert document), built as one object literal: no intermediate object per record.
+ * order, hence the same insert document), built as one object literal: no intermediate object per record. A record
+ * without `rawJson` has `raw_json: undefined`, which the insert document leaves out as `columns` does (rowsJsonText).
  */
 function insertRow(account: AccountRef, id: string, t: NormalizedTransaction): TransactionRow {
-  const rawJson = t.rawJson;
-  if (rawJson === undefined) {
-    return {
-      id,
-      organization_id: account.organizationId,
-      account_id: account.id,
-      status: t.status,
-      direction: t.direction,
-      amount_minor: t.amountMinor.toString(),
-      currency: t.currency,
-      decimal_location: t.decimalLocation,
-      booking_date: t.bookingDate,
-      value_date: t.valueDate,
-      bai_type_code: t.baiTypeCode,
-      bai_summary_code: t.baiSummaryCode,
-      bank_reference: t.bankReference,
-      customer_reference: t.customerReference,
-      description: t.description,
-      jpm_transaction_id: t.jpmTransactionId,
-      post_code: t.recordClass,
-      fingerprint_key: t.fingerprintKey,
-      content_hash: t.contentHash,
-      raw: t.raw,
-      narrative: t.narrative,
-      data_quality: t.dataQuality,
-      source: t.source,
-    };
-  }
   return {
     id,
     organization_id: account.organizationId,
@@ -137,7 +110,7 @@ function insertRow(account: AccountRef, id: string, t: NormalizedTransaction): T
     fingerprint_key: t.fingerprintKey,
     content_hash: t.contentHash,
     raw: t.raw,
-    raw_json: rawJson,
+    raw_json: t.rawJson,
     narrative: t.narrative,
     data_quality: t.dataQuality,
     source: t.source,

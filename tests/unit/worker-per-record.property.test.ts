@@ -136,8 +136,10 @@ describe("the worker's per-record code, made cheaper, gives what it gave (proper
       expect(plan.inserts.length).toBeGreaterThan(20);
       const before = plan.inserts.map((row, i) => insertRowAsBefore(account, row.id, plan.insertRecords[i]!));
       for (const [i, row] of plan.inserts.entries()) {
-        expect(Object.keys(row)).toEqual(Object.keys(before[i]!));
-        expect(row).toStrictEqual(before[i]);
+        // Without the raw record's JSON the row says `raw_json: undefined`, which the insert document leaves out.
+        const present = Object.entries(row).filter(([, v]) => v !== undefined);
+        expect(present.map(([k]) => k)).toEqual(Object.keys(before[i]!));
+        expect(Object.fromEntries(present)).toStrictEqual(before[i]);
       }
       expect(rowsJsonText(plan.inserts)).toBe(rowsJsonText(before as never[]));
     }
