@@ -253,10 +253,19 @@ export class JpmTransport {
       const code = isJpmError(err) ? err.code : 'error';
       status = isJpmError(err) ? err.upstreamStatus : undefined;
       this.#record(spec.endpoint, requestId, this.#agents.activeCredentialId, status, code, started);
-      log.warn(
-        { requestId, endpoint: spec.endpoint, status, code, credentialId: this.#agents.activeCredentialId },
-        'jpm call failed',
-      );
+      const fields = {
+        requestId,
+        endpoint: spec.endpoint,
+        status,
+        code,
+        credentialId: this.#agents.activeCredentialId,
+      };
+      if (code === 'jpm_aborted' && spec.signal?.aborted) {
+        // The caller stopped it (a worker stopping gives its windows back): not a failure of the bank or of ours.
+        log.info(fields, 'jpm call aborted by its caller');
+      } else {
+        log.warn(fields, 'jpm call failed');
+      }
       throw err;
     }
   }
@@ -288,7 +297,7 @@ export class JpmTransport {
         ...(spec.body === undefined ? {} : { body: JSON.stringify(spec.body) }),
       });
     } catch (err) {
-      throw await this.#transportFailure(err, ctx, timeout.aborted, active, true);
+      throw await this.#transportFailure(err, ctx, timeout.aborted, active, true, spec.signal);
     }
     let text: string;
     try {
@@ -314,6 +323,7 @@ export class JpmTransport {
         timeout.aborted,
         active,
         false,
+        spec.signal,
       );
     }
     return this.#interpret(response.statusCode, response.headers, text, ctx, active);
@@ -356,7 +366,12 @@ export class JpmTransport {
     timedOut: boolean,
     active: ActiveAgent,
     beforeResponse: boolean,
+    callerSignal: AbortSignal | undefined,
   ): Promise<unknown> {
+    if (callerSignal?.aborted && !timedOut) {
+      // The caller stopped the call, whatever its signal's reason (undici fails the call with that reason).
+      return new JpmUnavailableError(`the ${ctx.endpoint} call was aborted`, 'jpm_aborted', { ...ctx, cause: err });
+    }
     if (isAddressRefusal(err)) {
       // Configuration, not weather: retrying will not change where the base URL points.
       return new JpmRejectedError(

@@ -154,7 +154,8 @@ export function startWorkers(
       await recovery?.stop();
       // Stop taking jobs first, then release the windows in flight (their bank calls aborted), then wait for them.
       const closed = Promise.allSettled(workers.map((w) => w.close()));
-      stopping.abort(new Error('worker stopping'));
+      // No reason of our own: undici then fails the call with an AbortError, which the client reads as `jpm_aborted`.
+      stopping.abort();
       await closed;
       await locks.close().catch((err: unknown) => deps.logger.warn({ err }, 'lock pool close failed'));
       for (const c of connections) {

@@ -317,3 +317,22 @@ describe('JpmClient page walk over a shifting current day', () => {
     expect(err).toMatchObject({ code: 'jpm_unstable_pages', retryable: true });
   });
 });
+
+describe('JpmClient call stopped by its caller', () => {
+  let env: ClientSim;
+  beforeAll(async () => {
+    env = await startClientSim({ today: TODAY, accounts: 1, historyDays: 5, txPerDay: 2, latencyMs: 2_000 });
+  });
+  afterAll(() => env.stop());
+
+  it('fails a call whose signal fires with a retryable jpm_aborted, whatever reason the signal gives', async () => {
+    const client = env.client();
+    for (const reason of [undefined, new Error('worker stopping')]) {
+      const stop = new AbortController();
+      setTimeout(() => stop.abort(reason), 200);
+      const err = await caught(() => client.getBalances({ relativeDateType: 'CURRENT_DAY', signal: stop.signal }));
+      expect(err).toBeInstanceOf(JpmUnavailableError);
+      expect({ code: err.code, retryable: err.retryable }).toEqual({ code: 'jpm_aborted', retryable: true });
+    }
+  });
+});
