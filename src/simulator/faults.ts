@@ -18,7 +18,7 @@ export type FaultKind =
   | 'latin1' // the answer as it would be, in ISO-8859-1 with `content-type: application/json; charset=iso-8859-1` (a character beyond it as '?')
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
-  | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged
+  | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged; waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
   | 'null-ledger' // balances: 200, but the first balance of the answer has `endingLedgerAmount: null`
@@ -138,8 +138,11 @@ export class FaultInjector {
     return this.#rules.filter((r) => r.rule.count === undefined || r.fired < r.rule.count).map((r) => r.rule);
   }
 
-  /** The fault to apply to a bank request on `path` naming `accountIds`, consuming the rule's budget. */
-  match(path: string, accountIds: readonly string[]): FaultMatch | undefined {
+  /**
+   * The fault to apply to a bank request on `path` naming `accountIds` (asking for page `pageNumber`), consuming the
+   * rule's budget. A `repeated-page` rule waits for a page past the first (page 1 has nothing earlier to repeat).
+   */
+  match(path: string, accountIds: readonly string[], pageNumber = 1): FaultMatch | undefined {
     for (const active of this.#rules) {
       const { rule } = active;
       if (rule.count !== undefined && active.fired >= rule.count) {
@@ -158,6 +161,9 @@ export class FaultInjector {
         (rule.kind === 'short-page' || rule.kind === 'empty-pages' || rule.kind === 'repeated-page') &&
         !path.startsWith('/tsapi/v3/transactions')
       ) {
+        continue;
+      }
+      if (rule.kind === 'repeated-page' && !(pageNumber > 1)) {
         continue;
       }
       active.seen++;

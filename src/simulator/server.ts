@@ -482,7 +482,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         bytes = send(res, answer);
         return;
       }
-      const fault = faults.match(path, requestedAccountIds(url.searchParams, rawBody));
+      const fault = faults.match(
+        path,
+        requestedAccountIds(url.searchParams, rawBody),
+        Number(url.searchParams.get('pageNumber') ?? '1'),
+      );
       // An account-error rule without an account hits the first one named, or the first entitled one (empty body).
       const failAccountId =
         fault?.rule.kind === 'account-error' ? (fault.accountId ?? ledger.accounts[0]?.accountId) : undefined;

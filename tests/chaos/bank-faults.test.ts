@@ -118,6 +118,9 @@ beforeAll(async () => {
     accounts: FAULT_KINDS.length + MIXED,
     historyDays: 14,
     txPerDay: 5,
+    // Several pages a window, so the paging faults (a short page, pages past the end, a page served again) have
+    // pages to lie about.
+    defaultPageSize: 8,
   });
   // One integration per "alone" account; the mixed accounts share the harness's integration.
   for (const a of env.accounts.slice(0, FAULT_KINDS.length)) {

@@ -66,4 +66,19 @@ describe('v3 pagination that does not describe the answer', () => {
     expect(err).toMatchObject({ code: 'jpm_unstable_pages' });
     expect(err.message).toContain('repeated earlier records as page 2');
   });
+
+  it('a repeated-page fault of one call waits for page 2: the walk is walked again once and ends with every record', async () => {
+    env.sim.clearFaults();
+    const clean = await walk();
+    const idsOf = (events: TransactionPageEvent[]) =>
+      events.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
+    env.sim.injectFaults([{ kind: 'repeated-page', count: 1 }]);
+    const events = await walk();
+    const left = env.sim.activeFaults();
+    env.sim.clearFaults();
+    expect(left).toEqual([]);
+    expect(events.filter((e) => e.type === 'restart')).toHaveLength(1);
+    const afterRestart = events.slice(events.findIndex((e) => e.type === 'restart') + 1);
+    expect(idsOf(afterRestart)).toEqual(idsOf(clean));
+  });
 });
