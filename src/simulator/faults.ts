@@ -19,6 +19,7 @@ export type FaultKind =
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
   | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged; waits for page 2
+  | 'blank-page' // 200, a v3 page past the first with no records, pagination unchanged (records missing behind an empty page); waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
   | 'null-ledger' // balances: 200, but the first balance of the answer has `endingLedgerAmount: null`
@@ -41,6 +42,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'short-page',
   'empty-pages',
   'repeated-page',
+  'blank-page',
   'repeated-name',
   'account-error',
   'null-ledger',
@@ -50,6 +52,9 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'other-currency',
   'not-entitled',
 ];
+
+/** Faults of a v3 transaction page's records or pagination: only transaction requests meet them. */
+const PAGING = new Set<FaultKind>(['short-page', 'empty-pages', 'repeated-page', 'blank-page']);
 
 const BALANCE_ONLY = new Set<FaultKind>([
   'account-error',
@@ -140,7 +145,8 @@ export class FaultInjector {
 
   /**
    * The fault to apply to a bank request on `path` naming `accountIds` (asking for page `pageNumber`), consuming the
-   * rule's budget. A `repeated-page` rule waits for a page past the first (page 1 has nothing earlier to repeat).
+   * rule's budget. A `repeated-page` or `blank-page` rule waits for a page past the first (page 1 has nothing earlier to
+   * repeat, and an empty page 1 is a true answer when the range has no records).
    */
   match(path: string, accountIds: readonly string[], pageNumber = 1): FaultMatch | undefined {
     for (const active of this.#rules) {
@@ -157,13 +163,10 @@ export class FaultInjector {
       if (BALANCE_ONLY.has(rule.kind) && !path.startsWith('/accessapi/balance')) {
         continue;
       }
-      if (
-        (rule.kind === 'short-page' || rule.kind === 'empty-pages' || rule.kind === 'repeated-page') &&
-        !path.startsWith('/tsapi/v3/transactions')
-      ) {
+      if (PAGING.has(rule.kind) && !path.startsWith('/tsapi/v3/transactions')) {
         continue;
       }
-      if (rule.kind === 'repeated-page' && !(pageNumber > 1)) {
+      if ((rule.kind === 'repeated-page' || rule.kind === 'blank-page') && !(pageNumber > 1)) {
         continue;
       }
       active.seen++;

@@ -162,6 +162,19 @@ function shortPage(normal: BankResponse): BankResponse {
   }
 }
 
+/** A v3 page with no records, its pagination unchanged: the records it should hold are missing behind an empty page. */
+function blankPage(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data)) {
+      return normal;
+    }
+    return { ...normal, body: JSON.stringify({ ...page, data: [] }) };
+  } catch {
+    return normal;
+  }
+}
+
 /** A v3 page as it is, but claiming 1,000,000 pages: the pages past its real end come empty. */
 function endlessPages(normal: BankResponse): BankResponse {
   try {
@@ -429,6 +442,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, endlessPages(safeNormal(normal)));
       case 'repeated-page':
         return send(res, repeatedPage(safeNormal(normal), firstPage()));
+      case 'blank-page':
+        return send(res, blankPage(safeNormal(normal)));
       case 'repeated-name': {
         const page = safeNormal(normal);
         return send(res, { ...page, body: repeatFirstArrayName(page.body) });

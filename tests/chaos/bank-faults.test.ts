@@ -45,6 +45,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'short-page': 'succeeded',
   'empty-pages': 'succeeded',
   'repeated-page': 'succeeded',
+  'blank-page': 'succeeded',
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',

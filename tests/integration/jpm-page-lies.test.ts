@@ -67,6 +67,19 @@ describe('v3 pagination that does not describe the answer', () => {
     expect(err.message).toContain('repeated earlier records as page 2');
   });
 
+  it('an empty page 2 while records are still missing is no complete walk: a retryable failure naming the page', async () => {
+    env.sim.clearFaults();
+    env.sim.injectFaults([{ kind: 'blank-page', count: 1 }]);
+    const err = await caught(walk);
+    env.sim.clearFaults();
+    expect(err).toBeInstanceOf(JpmUnavailableError);
+    expect(err).toMatchObject({ code: 'jpm_malformed_response' });
+    expect(err.message).toMatch(/transaction page 2 of \d+ is empty with 2 of \d+ records seen/);
+    // The next walk (the job's retry) gets every record.
+    const again = await walk();
+    expect(again.filter((e) => e.type === 'restart')).toEqual([]);
+  });
+
   it('a repeated-page fault of one call waits for page 2: the walk is walked again once and ends with every record', async () => {
     env.sim.clearFaults();
     const clean = await walk();
