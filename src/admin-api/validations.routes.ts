@@ -85,6 +85,10 @@ const ReportDocumentSchema = z
           .array(Day)
           .optional()
           .meta({ description: 'Weekdays the bank reported as no business day (holidays: nothing owed)' }),
+        undatedRejects: z.number().int().optional().meta({
+          description:
+            'Open rejects of records whose booking date could not be read (no day can count them; the report fails); absent when none',
+        }),
         openSuspicions: z.number().int(),
       }),
     ),

@@ -8,7 +8,11 @@ import type { Executor } from './db.ts';
  * attempt compares before and after its re-fetch.
  */
 
-/** Days of [from, to] with a final balance or a posted transaction (not sorted). */
+/**
+ * Days of [from, to] the bank reported something for (not sorted): a final balance, a posted transaction, or a
+ * record that is an open reject of a day (posted or of unknown class, the rejects that block a proof): the bank
+ * booked it on that day even when the day is a weekend or a holiday, so the day is owed a proof.
+ */
 export async function daysWithLedgerData(
   ex: Executor,
   accountId: string,
@@ -20,6 +24,10 @@ export async function daysWithLedgerData(
       and as_of_date between ${from} and ${to}
     union
     select booking_date::text from transactions where account_id = ${accountId} and status = 'posted'
+      and booking_date between ${from} and ${to}
+    union
+    select booking_date::text from sync_rejects where account_id = ${accountId} and resolved_at is null
+      and record_type = 'transaction' and record_class is distinct from 'I'
       and booking_date between ${from} and ${to}`.execute(ex);
   return withData.rows.map((r) => r.day);
 }
@@ -41,4 +49,17 @@ export async function transactionSnapshots(ex: Executor, accountId: string, from
     .where('booking_date', '>=', from)
     .where('booking_date', '<=', to)
     .execute();
+}
+
+/**
+ * How many records the bank sent the account that are open rejects naming no day (their date unreadable), posted or
+ * of unknown class, seen again on or after `since`: no day's proof can count them, yet something the bank booked is
+ * not stored. A record of another account in this account's answer (index -1) is not this account's.
+ */
+export async function countUndatedOpenRejects(ex: Executor, accountId: string, since: IsoDate): Promise<number> {
+  const r = await sql<{ n: number }>`
+    select count(*)::int as n from sync_rejects where account_id = ${accountId} and resolved_at is null
+      and record_type = 'transaction' and booking_date is null and record_class is distinct from 'I'
+      and record_index is distinct from -1 and last_seen_at >= ${since}::date`.execute(ex);
+  return r.rows[0]?.n ?? 0;
 }

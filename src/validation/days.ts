@@ -6,7 +6,8 @@ import { lastClosedBusinessDay, type BankCalendarFacts } from '../domain/busines
 
 /**
  * Which days a proof is owed for. J.P. Morgan books on business days: a weekend carries no postings
- * and no balances, so it is only judged when the bank did report something for it. A weekday the
+ * and no balances, so it is only judged when the bank did report something for it (a final balance, a
+ * posted transaction, or a posted record of the day we could not store: an open reject). A weekday the
  * bank itself reported as no business day (a bank holiday: `bank_day_fetches.state =
  * 'no_business_day'`, neither a balance nor a transaction) is not owed either; we keep no holiday
  * table of our own. A weekday holiday not yet fetched shows as `unproved` (`no_final_balance`).

@@ -36,6 +36,8 @@ export interface AccountReport {
   calendar: CalendarDay[];
   /** Weekdays of the period the bank reported as no business day (holidays: nothing owed). */
   noBusinessDays?: IsoDate[];
+  /** Open rejects of records whose booking date could not be read (no day's proof counts them); absent when none. */
+  undatedRejects?: number;
   openSuspicions: number;
 }
 

@@ -5,6 +5,7 @@ import { formatMinorUnits } from '../shared/money.ts';
 import { addDays, assertIsoDate, diffDays, type IsoDate } from '../shared/time.ts';
 import { listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
 import { listReportDays } from '../storage/account-days.repo.ts';
+import { countUndatedOpenRejects } from '../storage/validation-ledger.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { findIntegrationHeading, lastApprovalDay } from '../storage/integration-lifecycle.repo.ts';
 import {
@@ -97,6 +98,7 @@ async function accountReport(
       suspectedOn.set(s.booking_date, (suspectedOn.get(s.booking_date) ?? 0) + 1);
     }
   }
+  const undatedRejects = await countUndatedOpenRejects(deps.db, a.id, from);
   const days: Record<AccountDayState, number> = { proved: 0, broken: 0, unproved: 0 };
   const totals = { credits: 0n, debits: 0n, creditCount: 0, debitCount: 0 };
   for (const r of rows) {
@@ -137,6 +139,7 @@ async function accountReport(
       });
       return { day: r.day, state, differenceMinor, ...why };
     }),
+    ...(undatedRejects > 0 ? { undatedRejects } : {}),
     openSuspicions: 0,
   };
 }
@@ -160,6 +163,11 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
             `${d.day} off by ${formatMinorUnits(BigInt(d.differenceMinor ?? '0'), a.decimalLocation)} ${a.currency}${d.reason ? ` (${d.reason.replaceAll('_', ' ')})` : ''}`,
         );
       reasons.push(`${label}: ${broken.length} broken day(s): ${shown.join(', ')}${broken.length > 3 ? ', …' : ''}`);
+    }
+    if (a.undatedRejects) {
+      reasons.push(
+        `${label}: ${a.undatedRejects} rejected record(s) with no readable booking date still open (see the account's rejects)`,
+      );
     }
     const unproved = a.calendar.filter((d) => d.state === 'unproved');
     if (unproved.length > 0) {
