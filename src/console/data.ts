@@ -215,11 +215,15 @@ function txRow(t: TxDto, detail: TxDetailDto | undefined): Html {
     }</td></tr>`;
 }
 
+/** Transactions per page of a day (the API's largest page); a busier day pages on with the API's cursor. */
+const DAY_PAGE_SIZE = 500;
+
 export async function dayPage(
   deps: PageDeps,
   ctx: CallContext,
   id: string,
   dayParam: string,
+  cursor?: string,
 ): Promise<{ title: string; body: Html }> {
   const a: AccountDto = await deps.api.call(ctx, 'get', '/v1/accounts/{id}', { params: { id } });
   const day = assertIsoDate(dayParam, 'day');
@@ -227,9 +231,24 @@ export async function dayPage(
     getAccountDay(deps.db, a.id, day),
     openSuspicions(deps, ctx, a, day, day),
   ]);
-  const page: { data: TxDto[] } = await deps.api.call(ctx, 'get', '/v1/transactions', {
-    query: { accountId: a.id, bookingDateFrom: day, bookingDateTo: day, sort: 'bookingDate', limit: '500' },
+  const page: { data: TxDto[]; nextCursor: string | null } = await deps.api.call(ctx, 'get', '/v1/transactions', {
+    query: {
+      accountId: a.id,
+      bookingDateFrom: day,
+      bookingDateTo: day,
+      sort: 'bookingDate',
+      limit: String(DAY_PAGE_SIZE),
+      ...(cursor ? { cursor } : {}),
+    },
   });
+  // Part of the day is never counted as all of it: a page that is not the whole day says so and links on.
+  const whole = !cursor && page.nextCursor === null;
+  const txCount = whole
+    ? html`(${page.data.length})`
+    : html`(${page.data.length} on this page${page.nextCursor ? ', more on the next' : ''})`;
+  const pager = whole
+    ? ''
+    : html`<nav aria-label="Pages of transactions"><a href="${dayHref(a.id, day)}">First page</a>${page.nextCursor ? html` · <a rel="next" href="${dayHref(a.id, day)}?cursor=${encodeURIComponent(page.nextCursor)}">Next page →</a>` : ''}</nav>`;
   // Decisions and versions exist for rows the sync changed, replaced or linked.
   const changed = page.data.filter(
     (x) =>
@@ -284,7 +303,7 @@ export async function dayPage(
     </section>`
         : ''
     }
-    <section aria-labelledby="h-tx"><h2 id="h-tx">Transactions booked on ${day} (${page.data.length})</h2>
+    <section aria-labelledby="h-tx"><h2 id="h-tx">Transactions booked on ${day} ${txCount}</h2>
       ${
         page.data.length === 0
           ? html`<p class="meta">None.</p>`
@@ -292,6 +311,7 @@ export async function dayPage(
         <thead><tr><th scope="col">Status</th><th scope="col">Direction</th><th scope="col" class="num">Amount</th><th scope="col">Bank reference</th><th scope="col">Description</th></tr></thead>
         <tbody>${page.data.map((t) => txRow(t, details.get(t.id)))}</tbody></table></div>`
       }
+      ${pager}
     </section>`;
   return { title: `${day} · ${a.jpmAccountMasked}`, body };
 }

@@ -213,7 +213,15 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   );
   router.get(
     '/accounts/:id/days/:day',
-    render((req) => dayPage(pageDeps, callCtx(req), String(req.params.id), String(req.params.day))),
+    render((req) =>
+      dayPage(
+        pageDeps,
+        callCtx(req),
+        String(req.params.id),
+        String(req.params.day),
+        typeof req.query.cursor === 'string' && req.query.cursor !== '' ? req.query.cursor : undefined,
+      ),
+    ),
   );
 
   router.get('/runs/:id/progress', async (req, res) => {
