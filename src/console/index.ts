@@ -344,5 +344,25 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   router.use((_req, res) => {
     res.status(404).type('text/plain').send('Not found');
   });
+  // What no route caught (a session that could not be read while Redis is away): a console page with the API's own
+  // words, not the API's JSON problem document.
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const { status, flash } = describeError(err, req);
+    if (status === 503) {
+      res.set('Retry-After', '2');
+    }
+    send(
+      res,
+      status,
+      'Error',
+      html`<h1>${status === 503 ? 'Unavailable for a moment' : 'Something went wrong'}</h1><p><a href="${BASE}/">Back to the board</a></p>`,
+      undefined,
+      flash,
+    );
+  });
   return router;
 }

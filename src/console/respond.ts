@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { toProblem } from '../http/errors.ts';
 import { requestContext } from '../http/request-context.ts';
 import { AppError, ValidationError } from '../shared/errors.ts';
 import type { Form } from './actions.ts';
@@ -34,6 +35,16 @@ export function describeError(err: unknown, req: Request): { status: number; fla
       status: err.httpStatus,
       flash: { kind: 'error', text: err.message, ...(fields.length > 0 ? { fields } : {}) },
     };
+  }
+  // What the API answers as a client mistake or as a state of the service rather than a fault (the database
+  // read-only, Redis away, no connection free in time): its own words and status, so a person knows to fix the
+  // request or come back later rather than report a bug.
+  const { problem, internal } = toProblem(err, ctx.requestId);
+  if (!internal) {
+    if (problem.status >= 500) {
+      ctx.log.warn({ err, code: problem.code }, 'console request failed: service unavailable');
+    }
+    return { status: problem.status, flash: { kind: 'error', text: problem.detail } };
   }
   ctx.log.error({ err }, 'console request failed');
   return {

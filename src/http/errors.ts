@@ -111,8 +111,20 @@ function postgresClientError(err: unknown): { status: number; code: string; deta
   return undefined;
 }
 
+/**
+ * Postgres takes no writes (SQLSTATE 25006: a primary demoted or set read-only, a connection that reached a standby
+ * during a failover): the service is degraded, not broken, and the request was not the client's mistake. A 503 with
+ * Retry-After; reads go on.
+ */
+export function isDatabaseReadOnly(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === '25006' && typeof e.severity === 'string';
+}
+
 /** Seconds a client is asked to wait after a 503 caused by load. */
 const OVERLOAD_RETRY_AFTER_SECONDS = 2;
+/** A failover takes longer than a burst of load. */
+const DB_READ_ONLY_RETRY_AFTER_SECONDS = 30;
 
 /**
  * No Postgres connection became free within DB_POOL_WAIT_MS (pg-pool's own message): the process is
@@ -183,6 +195,17 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
       internal: false,
     };
   }
+  if (isDatabaseReadOnly(err)) {
+    return {
+      problem: buildProblem(
+        503,
+        'database_read_only',
+        `The database takes no writes at the moment (read-only, as during a failover); nothing was changed. Retry after ${DB_READ_ONLY_RETRY_AFTER_SECONDS} seconds.`,
+        requestId,
+      ),
+      internal: false,
+    };
+  }
   const pgErr = postgresClientError(err);
   if (pgErr) {
     return { problem: buildProblem(pgErr.status, pgErr.code, pgErr.detail, requestId), internal: false };
@@ -235,6 +258,8 @@ export function errorMiddleware(): ErrorRequestHandler {
       ctx?.log.error({ err, status: problem.status, route: ctx.route?.path }, 'request failed');
     } else if (problem.code === 'redis_unavailable') {
       ctx?.log.warn({ route: ctx.route?.path, err }, 'request failed: Redis unavailable');
+    } else if (problem.code === 'database_read_only') {
+      ctx?.log.warn({ route: ctx.route?.path, err }, 'request failed: the database takes no writes (read-only)');
     } else if (problem.code === 'overloaded') {
       httpRequestsShedTotal.inc({ reason: 'db_pool' });
       ctx?.log.warn({ route: ctx.route?.path }, 'request shed: no database connection free in time');
@@ -255,7 +280,9 @@ export function errorMiddleware(): ErrorRequestHandler {
     const retryAfter =
       problem.code === 'overloaded' || problem.code === 'redis_unavailable'
         ? OVERLOAD_RETRY_AFTER_SECONDS
-        : retryAfterOf(err);
+        : problem.code === 'database_read_only'
+          ? DB_READ_ONLY_RETRY_AFTER_SECONDS
+          : retryAfterOf(err);
     if (retryAfter !== undefined) {
       res.setHeader('Retry-After', String(retryAfter));
     }
