@@ -312,21 +312,22 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
   }
 }
 
+/**
+ * Credits and debits per currency over all accounts, exact: accounts of one currency may keep different scales (an
+ * account registered with its own decimal location), so each currency is added at its finest scale, every amount
+ * brought to it by a power of ten (bigint), never minor units of one scale added to another's.
+ */
 function totalsByCurrency(reports: readonly AccountReport[]): ValidationReportDocument['totalsByCurrency'] {
-  const out = new Map<
-    string,
-    { decimalLocation: number; credits: bigint; debits: bigint; creditCount: number; debitCount: number }
-  >();
+  const scale = new Map<string, number>();
   for (const r of reports) {
-    const t = out.get(r.currency) ?? {
-      decimalLocation: r.decimalLocation,
-      credits: 0n,
-      debits: 0n,
-      creditCount: 0,
-      debitCount: 0,
-    };
-    t.credits += BigInt(r.totals.creditsMinor);
-    t.debits += BigInt(r.totals.debitsMinor);
+    scale.set(r.currency, Math.max(scale.get(r.currency) ?? 0, r.decimalLocation));
+  }
+  const out = new Map<string, { credits: bigint; debits: bigint; creditCount: number; debitCount: number }>();
+  for (const r of reports) {
+    const factor = 10n ** BigInt(scale.get(r.currency)! - r.decimalLocation);
+    const t = out.get(r.currency) ?? { credits: 0n, debits: 0n, creditCount: 0, debitCount: 0 };
+    t.credits += BigInt(r.totals.creditsMinor) * factor;
+    t.debits += BigInt(r.totals.debitsMinor) * factor;
     t.creditCount += r.totals.creditCount;
     t.debitCount += r.totals.debitCount;
     out.set(r.currency, t);
@@ -335,7 +336,7 @@ function totalsByCurrency(reports: readonly AccountReport[]): ValidationReportDo
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([currency, t]) => ({
       currency,
-      decimalLocation: t.decimalLocation,
+      decimalLocation: scale.get(currency)!,
       creditsMinor: t.credits.toString(),
       debitsMinor: t.debits.toString(),
       creditCount: t.creditCount,
