@@ -56,11 +56,20 @@ async function resolvePeriod(
       .map((a) => lastClosedDay(now, a.time_zone, a))
       .sort()
       .at(-1) ?? lastClosedDay(now, 'UTC');
-  const to = req.to ? assertIsoDate(req.to, 'to') : latestClosed;
+  // No day after the last closed one has final data yet: a period reaching past it ends there (as every account's
+  // proofs do), and one starting after it has nothing to prove.
+  const asked = req.to ? assertIsoDate(req.to, 'to') : latestClosed;
+  const to = diffDays(asked, latestClosed) < 0 ? latestClosed : asked;
   let from: IsoDate;
   let basis: ValidationReportDocument['period']['basis'] = 'requested';
   if (req.from) {
     from = assertIsoDate(req.from, 'from');
+    if (diffDays(from, latestClosed) < 0) {
+      throw new ValidationError(
+        `period start ${from} is after ${latestClosed}, the last day whose final data can exist; ask for a period starting on or before it`,
+        [{ path: 'from', message: `must be ${latestClosed} or before` }],
+      );
+    }
   } else {
     const day = await lastApprovalDay(db, integrationId);
     from = day ?? addDays(to, -29);

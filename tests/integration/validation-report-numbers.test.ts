@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../src/shared/errors.ts';
 import { createValidationReport } from '../../src/validation/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
@@ -58,5 +59,36 @@ describe('validation report: totals per currency', () => {
       // 1.05 + 1.001 = 2.051 USD.
       { currency: 'USD', decimalLocation: 3, creditsMinor: '2051', debitsMinor: '0', creditCount: 3, debitCount: 0 },
     ]);
+  });
+});
+
+describe('validation report: its period', () => {
+  it('refuses a period that starts after the last day whose final data can exist (nothing stored), naming from', async () => {
+    const before = await t.db.selectFrom('validation_reports').select('id').execute();
+    const err = await createValidationReport(
+      { db: t.db, now },
+      { integrationId: tenancy.integrationId, from: '2026-11-10', to: '2026-11-12', requestedBy: 'test' },
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).message).toMatch(/2026-11-10 .*2026-11-04/);
+    expect((err as ValidationError).fields).toEqual([{ path: 'from', message: 'must be 2026-11-04 or before' }]);
+    expect(await t.db.selectFrom('validation_reports').select('id').execute()).toEqual(before);
+  });
+
+  it('ends a period reaching past the last closed day at that day, in the stored period too', async () => {
+    const doc = await createValidationReport(
+      { db: t.db, now },
+      { integrationId: tenancy.integrationId, from: DAY, to: '2026-12-31', requestedBy: 'test' },
+    );
+    expect(doc.period).toMatchObject({ from: DAY, to: '2026-11-04' });
+    const row = await t.db
+      .selectFrom('validation_reports')
+      .select('period_to')
+      .where('id', '=', doc.id)
+      .executeTakeFirstOrThrow();
+    expect(row.period_to).toBe('2026-11-04');
   });
 });
