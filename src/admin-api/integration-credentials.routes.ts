@@ -61,7 +61,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       auditTarget: 'key_pair',
       summary: 'Generate a key pair and CSR',
       description:
-        "The private key is sealed (envelope encryption) before it is stored and is never returned. The Common Name gets the environment's suffix (-sim, -cat, -prod); without one it derives from the integration name.",
+        "The private key is sealed (envelope encryption) before it is stored and is never returned. The Common Name gets the environment's suffix (-sim, -cat, -prod); without one it derives from the integration name. 409 `integration_cancelled` for a cancelled integration.",
       request: {
         params: IdParams,
         body: z.object({
@@ -78,6 +78,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
         }),
       },
       response: { status: 201, schema: KeyPairSchema, description: 'The key pair with its CSR (PEM)' },
+      errors: [409],
       handler: async ({ params, body, access, audit, principal }) => {
         audit.target({ organizationId: await scope(deps.db, access, params.id) });
         const kp = await generateCsr(deps.db, deps.secrets, {
@@ -140,7 +141,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       auditTarget: 'certificate',
       summary: 'Install an issued certificate',
       description:
-        'It must match a key pair generated for this integration, be valid now, be a TLS client certificate, chain to `chainPem` when given, and keep its Common Name at two active certificates at most. Installing the same certificate again returns it. Refused: 422 `certificate_refused` listing every problem; 409 `too_many_active_certificates`.',
+        'It must match a key pair generated for this integration, be valid now, be a TLS client certificate, chain to `chainPem` when given, and keep its Common Name at two active certificates at most. Installing the same certificate again returns it. Refused: 422 `certificate_refused` listing every problem; 409 `too_many_active_certificates`, or `integration_cancelled` for a cancelled integration.',
       request: {
         params: IdParams,
         body: z.object({

@@ -7,6 +7,7 @@ import type { Database, Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { findKeyPairsByPublicKey } from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
+import { refuseCancelled } from './key-pairs.ts';
 import { chainProblems, parseCertificatePem, usageProblems, validityProblem } from './certificate-check.ts';
 
 // Resolved per call: the root logger is configured by main/ after modules are imported.
@@ -102,6 +103,7 @@ export async function installCertificate(db: Database, input: InstallCertificate
     if (!integration) {
       throw new NotFoundError('integration', input.integrationId);
     }
+    refuseCancelled(integration, 'install a certificate for it');
     const [keyPair] = await findKeyPairsByPublicKey(trx, integration.id, parsed.publicKeySha256);
     if (!keyPair) {
       problems.unshift(

@@ -1,10 +1,10 @@
 import type { Secrets } from '../config/index.ts';
 import { ENVIRONMENTS, type JpmEnvironment } from '../domain/types.ts';
-import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import type { Database, Executor } from '../storage/db.ts';
-import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
+import { findIntegrationLifecycle, type IntegrationLifecycleRow } from '../storage/integration-lifecycle.repo.ts';
 import * as keyPairsRepo from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
 import {
@@ -86,6 +86,7 @@ export async function generateCsr(
   if (!integration) {
     throw new NotFoundError('integration', input.integrationId);
   }
+  refuseCancelled(integration, 'generate a key pair for it');
   const environment = input.environment ?? (integration.environment as JpmEnvironment);
   const commonName = commonNameFor(environment, input.subject.commonName, integration.name);
   const generated = await generateKeyAndCsr(algorithm, input.subject, commonName);
@@ -99,6 +100,12 @@ export async function generateCsr(
   })();
   const now = input.now ?? new Date();
   const row = await db.transaction().execute(async (trx) => {
+    // Under the integration's row lock, as stage changes are: a cancel that committed meanwhile is seen here.
+    const current = await findIntegrationLifecycle(trx, integration.id, { forUpdate: true });
+    if (!current) {
+      throw new NotFoundError('integration', input.integrationId);
+    }
+    refuseCancelled(current, 'generate a key pair for it');
     const inserted = await keyPairsRepo.insertKeyPair(trx, {
       id,
       organizationId: integration.organization_id,
@@ -142,6 +149,17 @@ export async function generateCsr(
     'key pair and CSR generated',
   );
   return keyPairView(row);
+}
+
+/** A cancelled integration is final: no new key material or certificate is made or installed for it. */
+export function refuseCancelled(integration: Pick<IntegrationLifecycleRow, 'id' | 'stage'>, what: string): void {
+  if (integration.stage === 'cancelled') {
+    throw new ConflictError(
+      `integration ${integration.id} is cancelled, which is final; cannot ${what}. Create a new integration instead`,
+      'integration_cancelled',
+      { integrationId: integration.id },
+    );
+  }
 }
 
 export async function listKeyPairs(

@@ -1,0 +1,151 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addContact, createMailer, runNotificationPass, type Mailer } from '../../src/notifications/index.ts';
+import {
+  createIntegration,
+  recordApiAccess,
+  recordEligibility,
+  recordJpmProject,
+  recordSecurityAdmin,
+  transition,
+} from '../../src/onboarding/index.ts';
+import type { OnboardingStage } from '../../src/domain/types.ts';
+import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
+import { KeyPairSchema } from '../../src/admin-api/integration-credentials.dto.ts';
+import { CSR_SUBJECT, createOrganization, ELIGIBLE } from '../factories/onboarding.ts';
+import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
+import { startTestSmtp, type ReceivedMail, type TestSmtp } from '../helpers/smtp-server.ts';
+
+/**
+ * What the customer reads in milestone emails after the first pass through a stage: a CSR made again (J.P. Morgan
+ * rejected the first, or the certificate is being renewed after go-live), and an overdue notice on the day a step
+ * became late. Real admin API, real Postgres, a real SMTP server over STARTTLS.
+ */
+const FROM = '"Acme onboarding" <onboarding@jpm-sync.example>';
+const OPS = 'ops@jpm-sync.example';
+const PEOPLE = {
+  finance: { role: 'finance_owner', name: 'Fiona Finance', email: 'fiona@acme.example' },
+  security: { role: 'security_admin', name: 'Sid Security', email: 'sid@acme.example' },
+  manager: { role: 'account_manager', name: 'Max Manager', email: 'max@jpm-sync.example' },
+} as const;
+
+let api: TestApi;
+let pki: DevPki;
+let pkiDir: string;
+let smtp: TestSmtp;
+let mailer: Mailer;
+let organizationId: string;
+
+beforeAll(async () => {
+  api = await createTestApi();
+  pkiDir = await mkdtemp(join(tmpdir(), 'jpm-sync-mail-wording-pki-'));
+  pki = await ensureDevPki(pkiDir);
+  smtp = await startTestSmtp({ keyPem: pki.serverKeyPem, certPem: pki.serverCertPem });
+  mailer = createMailer({ url: smtp.url, from: FROM, caPem: pki.caCertPem, timeoutMs: 10_000 });
+  organizationId = await createOrganization(api.t.db, 'Acme Corp');
+});
+
+afterAll(async () => {
+  mailer.close();
+  await smtp.close();
+  await api.close();
+  await rm(pkiDir, { recursive: true, force: true });
+});
+
+/** Passes until `done()` (the producer sees an event once every older transaction of the cluster has ended). */
+async function passUntil(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await runNotificationPass({ db: api.t.db, mailer, retry: { baseMs: 1, maxMs: 1 } });
+    expect(r.failed).toBe(0);
+    if (done() || Date.now() > deadline) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const mailsOf = (name: string, subject: string): ReceivedMail[] =>
+  smtp.received.filter((m) => m.subject === `${name}: ${subject}`);
+
+async function newIntegration(name: string, expectations?: unknown): Promise<string> {
+  const { id } = await createIntegration(api.t.db, {
+    organizationId,
+    name,
+    environment: 'simulator',
+    baseUrl: 'https://127.0.0.1:8443',
+    serverCaPem: pki.caCertPem,
+    actor: OPS,
+    ...(expectations ? { expectations } : {}),
+  });
+  for (const p of Object.values(PEOPLE)) {
+    await addContact(api.t.db, { integrationId: id, ...p, actor: OPS });
+  }
+  return id;
+}
+
+const postKeyPair = (id: string) =>
+  request(api.app).post(`/v1/integrations/${id}/key-pairs`).set(bearer(api.adminKey)).send({ subject: CSR_SUBJECT });
+
+async function moveTo(id: string, to: OnboardingStage): Promise<void> {
+  await transition(api.t.db, { integrationId: id, to, actor: OPS });
+}
+
+/** Walks a fresh integration to awaiting_approval through the admin API's CSR route; returns the first CSR. */
+async function toAwaitingApproval(id: string): Promise<string> {
+  await recordEligibility(api.t.db, { integrationId: id, checklist: ELIGIBLE, actor: OPS });
+  await moveTo(id, 'kickoff');
+  await recordJpmProject(api.t.db, { integrationId: id, projectId: 'jpm-1', actor: OPS });
+  await moveTo(id, 'technical_setup');
+  const first = bodyOf(KeyPairSchema, await postKeyPair(id).expect(201));
+  await recordApiAccess(api.t.db, { integrationId: id, status: 'requested', actor: OPS });
+  await moveTo(id, 'security_admins');
+  for (const side of ['customer', 'ours'] as const) {
+    await recordSecurityAdmin(api.t.db, {
+      integrationId: id,
+      side,
+      name: `${side} admin`,
+      email: `${side}@acme.example`,
+      role: 'Access admin',
+      actor: OPS,
+    });
+  }
+  await moveTo(id, 'awaiting_approval');
+  return first.csrPem;
+}
+
+const CSR_SUBJECT_LINE = 'certificate request prepared for J.P. Morgan';
+
+describe('milestone emails after a stage was passed', () => {
+  it('a cancelled integration gets no new key pair or certificate, and its customer no mail about one', async () => {
+    const name = 'Cancelled Treasury';
+    const id = await newIntegration(name);
+    const csrPem = await toAwaitingApproval(id);
+    await moveTo(id, 'cancelled');
+    await passUntil(() => mailsOf(name, CSR_SUBJECT_LINE).length >= 2);
+    const mailsBefore = smtp.received.length;
+
+    expectProblem(await postKeyPair(id), 409, 'integration_cancelled');
+    expectProblem(
+      await request(api.app)
+        .post(`/v1/integrations/${id}/certificates`)
+        .set(bearer(api.adminKey))
+        .send({ certificatePem: await signCsr(pki, csrPem), chainPem: pki.caCertPem }),
+      409,
+      'integration_cancelled',
+    );
+    const keyPairs = await api.t.db.selectFrom('key_pairs').select('id').where('integration_id', '=', id).execute();
+    expect(keyPairs).toHaveLength(1);
+    const certificates = await api.t.db
+      .selectFrom('certificates')
+      .select('id')
+      .where('integration_id', '=', id)
+      .execute();
+    expect(certificates).toHaveLength(0);
+    await runNotificationPass({ db: api.t.db, mailer });
+    expect(smtp.received.slice(mailsBefore).filter((m) => m.subject.startsWith(`${name}:`))).toEqual([]);
+  });
+});
