@@ -137,6 +137,9 @@ export async function generateCsr(
           environment,
           commonName,
           algorithm,
+          // The onboarding step it was made in (the one paused from, when paused): a CSR made again after the first
+          // replaces a rejected one or renews the certificate, and the customer is told so.
+          stage: current.stage === 'paused' ? (current.paused_from_stage ?? current.stage) : current.stage,
           actor: input.actor,
           at: now.toISOString(),
         },

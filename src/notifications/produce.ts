@@ -65,8 +65,11 @@ export function milestoneOf(
   switch (e.type) {
     case 'integration.created':
       return { milestone: 'request_received', extra: {} };
-    case 'credentials.csr_generated':
-      return { milestone: 'csr_submitted', extra: {} };
+    case 'credentials.csr_generated': {
+      // The step it was made in says whether it is the first CSR, a replacement or a renewal.
+      const stage = str('stage');
+      return { milestone: 'csr_submitted', extra: stage ? { stage } : {} };
+    }
     case 'integration.live':
       return { milestone: 'live', extra: {} };
     case 'integration.overdue':

@@ -96,6 +96,39 @@ const STAGE_WORDS: Record<string, string> = {
   live: 'live',
 };
 
+const CSR_MADE = 'The private key never leaves our systems.';
+
+/**
+ * The first CSR belongs to the technical set-up; one made later replaces a CSR J.P. Morgan rejected (before approval)
+ * or renews the certificate of an approved connection, and the customer must not read that onboarding starts over.
+ */
+function csrParts(stage: string | undefined): Pick<Parts, 'body' | 'next'> {
+  const approval =
+    "your security administrators may be asked to approve it in J.P. Morgan Access; we write again when J.P. Morgan's answer is in.";
+  if (stage === 'security_admins' || stage === 'awaiting_approval') {
+    return {
+      body: [
+        `We have prepared a new certificate request (CSR) for J.P. Morgan to sign; it replaces the earlier one. ${CSR_MADE}`,
+      ],
+      next: `J.P. Morgan reviews the new request; ${approval}`,
+    };
+  }
+  if (stage === 'approved' || stage === 'validating' || stage === 'live') {
+    return {
+      body: [
+        `We have prepared a certificate request (CSR) to renew the certificate that secures the connection to J.P. Morgan. ${CSR_MADE}`,
+      ],
+      next: `J.P. Morgan signs the new certificate and we install it; the current certificate keeps working until then, so nothing stops. Meanwhile ${approval}`,
+    };
+  }
+  return {
+    body: [
+      `We have prepared the certificate request (CSR) that J.P. Morgan signs to secure the connection. ${CSR_MADE}`,
+    ],
+    next: 'Next we ask J.P. Morgan for access to transaction details and balances, and we will ask you to name your security administrators.',
+  };
+}
+
 function expected(p: MessageParams, fallback: string): string {
   const day = formatDay(p.expectedBy);
   return day ? `We expect this by ${day}.` : fallback;
@@ -117,13 +150,7 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
         next: `After the kickoff we register the connection with J.P. Morgan and prepare the certificate that secures it. ${expected(p, '')}`.trim(),
       };
     case 'csr_submitted':
-      return {
-        subject: `${name}: certificate request prepared for J.P. Morgan`,
-        body: [
-          'We have prepared the certificate request (CSR) that J.P. Morgan signs to secure the connection. The private key never leaves our systems.',
-        ],
-        next: 'Next we ask J.P. Morgan for access to transaction details and balances, and we will ask you to name your security administrators.',
-      };
+      return { subject: `${name}: certificate request prepared for J.P. Morgan`, ...csrParts(p.stage) };
     case 'security_admins_needed':
       return {
         subject: `${name}: we need your J.P. Morgan Access security administrators`,

@@ -13,6 +13,7 @@ import {
   transition,
 } from '../../src/onboarding/index.ts';
 import type { OnboardingStage } from '../../src/domain/types.ts';
+import { installCertificate } from '../../src/credentials/index.ts';
 import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
 import { KeyPairSchema } from '../../src/admin-api/integration-credentials.dto.ts';
 import { CSR_SUBJECT, createOrganization, ELIGIBLE } from '../factories/onboarding.ts';
@@ -118,8 +119,50 @@ async function toAwaitingApproval(id: string): Promise<string> {
 }
 
 const CSR_SUBJECT_LINE = 'certificate request prepared for J.P. Morgan';
+const ONBOARDING_NEXT = 'we will ask you to name your security administrators';
 
 describe('milestone emails after a stage was passed', () => {
+  it('a CSR made again (rejected by J.P. Morgan, or a renewal when live) does not repeat the onboarding steps', async () => {
+    const name = 'Renewal Treasury';
+    const id = await newIntegration(name);
+    const firstCsr = await toAwaitingApproval(id);
+    await passUntil(() => mailsOf(name, CSR_SUBJECT_LINE).length >= 2);
+    const first = mailsOf(name, CSR_SUBJECT_LINE);
+    expect(first).toHaveLength(2);
+    expect(first[0]!.text).toContain(ONBOARDING_NEXT);
+
+    // J.P. Morgan rejected the CSR while the integration awaits approval: a new one replaces it.
+    await postKeyPair(id).expect(201);
+    await passUntil(() => mailsOf(name, CSR_SUBJECT_LINE).length >= 4);
+    const replacement = mailsOf(name, CSR_SUBJECT_LINE).slice(2);
+    expect(replacement).toHaveLength(2);
+    for (const m of replacement) {
+      expect(m.text).not.toContain(ONBOARDING_NEXT);
+      expect(m.text).not.toContain('Next we ask J.P. Morgan for access');
+      expect(m.text).toContain('replaces the earlier one');
+    }
+
+    // Months after approval the certificate is renewed: the customer must not be told onboarding starts over.
+    await installCertificate(api.t.db, {
+      integrationId: id,
+      certificatePem: await signCsr(pki, firstCsr),
+      chainPem: pki.caCertPem,
+      actor: OPS,
+    });
+    await recordApiAccess(api.t.db, { integrationId: id, status: 'confirmed', actor: OPS });
+    await moveTo(id, 'approved');
+    await postKeyPair(id).expect(201);
+    await passUntil(() => mailsOf(name, CSR_SUBJECT_LINE).length >= 6);
+    const renewal = mailsOf(name, CSR_SUBJECT_LINE).slice(4);
+    expect(renewal).toHaveLength(2);
+    for (const m of renewal) {
+      expect(m.text).not.toContain(ONBOARDING_NEXT);
+      expect(m.text).not.toContain('Next we ask J.P. Morgan for access');
+      expect(m.text).toContain('renew');
+      expect(m.text).toContain('the current certificate keeps working');
+    }
+  });
+
   it('a cancelled integration gets no new key pair or certificate, and its customer no mail about one', async () => {
     const name = 'Cancelled Treasury';
     const id = await newIntegration(name);
