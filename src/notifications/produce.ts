@@ -77,6 +77,7 @@ export function milestoneOf(
         milestone: 'overdue',
         extra: {
           stage: str('stage') ?? '',
+          expectedBy: str('dueAt'),
           daysOverdue: typeof p.daysOverdue === 'number' ? p.daysOverdue : 0,
           overdueKind: p.kind === 'process' ? 'process' : 'stage',
         },

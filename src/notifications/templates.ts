@@ -129,6 +129,25 @@ function csrParts(stage: string | undefined): Pick<Parts, 'body' | 'next'> {
   };
 }
 
+/** Late by whole days once a day has passed; on the day itself, the date it was due (never "0 days"). */
+function overdueSentence(p: MessageParams): string {
+  const days = p.daysOverdue ?? 0;
+  const due = formatDay(p.expectedBy);
+  if (p.overdueKind === 'process') {
+    if (days >= 1) {
+      return `Getting connected is taking longer than we planned: ${days} day(s) past the date we expected to be live${due ? ` (${due})` : ''}.`;
+    }
+    return `Getting connected is taking longer than we planned: we expected to be live by ${due ?? 'now'}.`;
+  }
+  const step = STAGE_WORDS[p.stage ?? ''] ?? p.stage ?? 'current step';
+  if (days >= 1) {
+    return `The step "${step}" is ${days} day(s) past the date we expected${due ? ` (${due})` : ''}.`;
+  }
+  return due
+    ? `The step "${step}" was due by ${due} and is not done yet.`
+    : `The step "${step}" is taking longer than we expected.`;
+}
+
 function expected(p: MessageParams, fallback: string): string {
   const day = formatDay(p.expectedBy);
   return day ? `We expect this by ${day}.` : fallback;
@@ -222,11 +241,7 @@ function parts(m: Milestone, p: MessageParams, ctx: RenderContext): Parts {
     case 'overdue':
       return {
         subject: `${name}: a step is taking longer than expected`,
-        body: [
-          p.overdueKind === 'process'
-            ? `Getting connected is taking longer than we planned: ${p.daysOverdue ?? 0} day(s) past the date we expected to be live.`
-            : `The step "${STAGE_WORDS[p.stage ?? ''] ?? p.stage ?? 'current step'}" is ${p.daysOverdue ?? 0} day(s) past the date we expected.`,
-        ],
+        body: [overdueSentence(p)],
         next: 'Your account manager will be in touch about what is holding it up and what, if anything, we need from you.',
       };
     case 'certificate_expiring': {

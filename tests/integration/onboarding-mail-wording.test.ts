@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addContact, createMailer, runNotificationPass, type Mailer } from '../../src/notifications/index.ts';
 import {
   createIntegration,
+  flagOverdue,
   recordApiAccess,
   recordEligibility,
   recordJpmProject,
@@ -190,5 +191,40 @@ describe('milestone emails after a stage was passed', () => {
     expect(certificates).toHaveLength(0);
     await runNotificationPass({ db: api.t.db, mailer });
     expect(smtp.received.slice(mailsBefore).filter((m) => m.subject.startsWith(`${name}:`))).toEqual([]);
+  });
+
+  it('an overdue notice on the day a step became late names the date it was due, not "0 day(s)"', async () => {
+    const name = 'Late Treasury';
+    const id = await newIntegration(name, { stageDays: { kickoff: 2 } });
+    await recordEligibility(api.t.db, { integrationId: id, checklist: ELIGIBLE, actor: OPS });
+    await moveTo(id, 'kickoff');
+    const row = await api.t.db
+      .selectFrom('integrations')
+      .select('stage_due_at')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+    const due = row.stage_due_at!;
+    // The daily job runs three hours after the step's due moment.
+    await flagOverdue(api.t.db, new Date(due.getTime() + 3 * 3_600_000));
+    const subject = 'a step is taking longer than expected';
+    await passUntil(() => mailsOf(name, subject).length >= 2);
+    const mails = mailsOf(name, subject);
+    expect(
+      mails
+        .map((m) => m.to)
+        .flat()
+        .sort(),
+    ).toEqual([PEOPLE.manager.email, PEOPLE.finance.email].sort());
+    const day = new Intl.DateTimeFormat('en-GB', {
+      weekday: 'long',
+      day: 'numeric',
+      month: 'long',
+      year: 'numeric',
+      timeZone: 'UTC',
+    }).format(due);
+    for (const m of mails) {
+      expect(m.text).not.toContain('0 day(s)');
+      expect(m.text).toContain(`The step "the kickoff with J.P. Morgan" was due by ${day}`);
+    }
   });
 });

@@ -56,6 +56,18 @@ describe('milestone messages', () => {
     },
   );
 
+  it('an overdue notice names the date it was due, and whole days late only once a day has passed', () => {
+    const at = (overdueKind: 'stage' | 'process', daysOverdue: number) =>
+      renderMessage('overdue', { ...PARAMS, overdueKind, daysOverdue }, CTX).text;
+    expect(at('stage', 0)).toContain(`The step "J.P. Morgan's approval" was due by Sunday, 3 January 2027`);
+    expect(at('process', 0)).toContain('we expected to be live by Sunday, 3 January 2027.');
+    expect(at('stage', 3)).toContain('is 3 day(s) past the date we expected (Sunday, 3 January 2027).');
+    expect(at('process', 3)).toContain('3 day(s) past the date we expected to be live (Sunday, 3 January 2027).');
+    for (const kind of ['stage', 'process'] as const) {
+      expect(at(kind, 0)).not.toContain('0 day(s)');
+    }
+  });
+
   it('without an account manager, customers are told to reply or write to the From address', () => {
     const msg = renderMessage('approved', { ...PARAMS, accountManager: null }, CTX);
     expect(msg.text).toContain('Reply to this email or write to onboarding@jpm-sync.example.');
