@@ -64,3 +64,19 @@ export function stageDueAt(stage: OnboardingStage, enteredAt: Date, expectations
 export function processDueAt(startedAt: Date, expectations: Expectations): Date {
   return new Date(startedAt.getTime() + expectations.processDays * DAY_MS);
 }
+
+/**
+ * A due date kept across a change of expectations: moved by the difference in days, so the time the step already
+ * used and any pause it was stopped for still count. `fallback` when there was no due date to move.
+ */
+export function movedDueAt(
+  due: Date | null,
+  oldDays: number | undefined,
+  newDays: number | undefined,
+  fallback: () => Date | null,
+): Date | null {
+  if (newDays === undefined) {
+    return null;
+  }
+  return due !== null && oldDays !== undefined ? new Date(due.getTime() + (newDays - oldDays) * DAY_MS) : fallback();
+}

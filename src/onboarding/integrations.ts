@@ -8,7 +8,7 @@ import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { findOrganization } from '../storage/organizations.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
-import { parseExpectationsOverride, processDueAt, stageDueAt } from './expectations.ts';
+import { movedDueAt, parseExpectationsOverride, processDueAt, stageDueAt } from './expectations.ts';
 import { clock, type OnboardingOptions } from './options.ts';
 import { REQUIRED_API_PRODUCTS, type EligibilityChecklist } from './state-machine.ts';
 import { effectiveExpectations, eligibilityOf, integrationView, type IntegrationView } from './views.ts';
@@ -248,11 +248,20 @@ export async function setExpectations(
   const override = input.expectations === null ? null : parseExpectationsOverride(input.expectations);
   const row = await inTransaction(db, async (trx) => {
     const current = await lockIntegration(trx, input.integrationId);
+    const before = effectiveExpectations(current, options);
     const expectations = effectiveExpectations({ expectations: override }, options);
+    // Due dates move by the change in days, keeping the time already used and any pause's extension; while paused
+    // the kept due date belongs to the stage paused from.
+    const paused = current.stage === 'paused';
+    const stage = (paused ? (current.paused_from_stage ?? current.stage) : current.stage) as OnboardingStage;
     return repo.updateIntegrationLifecycle(trx, current.id, {
       expectations: override === null ? null : JSON.stringify(override),
-      stage_due_at: stageDueAt(current.stage as OnboardingStage, current.stage_entered_at, expectations),
-      process_due_at: processDueAt(current.created_at, expectations),
+      stage_due_at: movedDueAt(current.stage_due_at, before.stageDays[stage], expectations.stageDays[stage], () =>
+        paused ? null : stageDueAt(stage, current.stage_entered_at, expectations),
+      ),
+      process_due_at: movedDueAt(current.process_due_at, before.processDays, expectations.processDays, () =>
+        processDueAt(current.created_at, expectations),
+      ),
     });
   });
   // Inside a caller's transaction the caller says what it changed, once committed.

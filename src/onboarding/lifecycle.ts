@@ -200,12 +200,12 @@ async function applyTransition(
   options: OnboardingOptions,
 ): Promise<TransitionResult> {
   const from = row.stage as OnboardingStage;
-  const dueAt = stageDueAt(t.to, t.now, effectiveExpectations(row, options));
+  const due = dueDatesOnEntry(row, t, options);
+  const dueAt = t.kind === 'pause' ? null : due.stage_due_at;
   const updated = await repo.updateIntegrationLifecycle(trx, row.id, {
     stage: t.to,
     stage_entered_at: t.now,
-    stage_due_at: dueAt,
-    stage_overdue_flagged_at: null,
+    ...due,
     paused_from_stage: t.kind === 'pause' ? from : null,
     ...(t.to === 'live' ? { live_at: t.now } : {}),
     updated_at: t.now,
@@ -248,6 +248,41 @@ async function applyTransition(
   await insertOutboxEvents(trx, events);
   log().info({ integrationId: row.id, from, to: t.to, kind: t.kind, actor: t.actor }, 'integration stage changed');
   return { integration: integrationView(updated, options), transition: transitionView(history), kind: t.kind };
+}
+
+type DueDates = Required<
+  Pick<repo.IntegrationPatch, 'stage_due_at' | 'stage_overdue_flagged_at' | 'process_due_at'>
+> & { stage_due_at: Date | null };
+
+/**
+ * Due dates on entering a stage. Advancing starts a new stage occurrence with its own due date. A pause stops the
+ * clock: the due dates are kept as they were (not in force while paused, the overdue queries skip paused), and the
+ * resume moves the step's and the whole process's due dates by the pause's length and keeps the step's overdue flag,
+ * so a pause neither makes the process late nor gives a late step a fresh due date (or a second overdue notice).
+ */
+function dueDatesOnEntry(
+  row: repo.IntegrationLifecycleRow,
+  t: { to: OnboardingStage; kind: TransitionKind; now: Date },
+  options: OnboardingOptions,
+): DueDates {
+  const kept = {
+    stage_due_at: row.stage_due_at,
+    stage_overdue_flagged_at: row.stage_overdue_flagged_at,
+    process_due_at: row.process_due_at,
+  };
+  if (t.kind === 'pause') {
+    return kept;
+  }
+  const fresh = stageDueAt(t.to, t.now, effectiveExpectations(row, options));
+  if (t.kind !== 'resume') {
+    return { stage_due_at: fresh, stage_overdue_flagged_at: null, process_due_at: row.process_due_at };
+  }
+  // While paused, stage_entered_at is when the pause began.
+  const pausedMs = Math.max(0, t.now.getTime() - row.stage_entered_at.getTime());
+  const moved = (d: Date | null) => (d === null ? null : new Date(d.getTime() + pausedMs));
+  return row.stage_due_at === null
+    ? { stage_due_at: fresh, stage_overdue_flagged_at: null, process_due_at: moved(row.process_due_at) }
+    : { ...kept, stage_due_at: moved(row.stage_due_at), process_due_at: moved(row.process_due_at) };
 }
 
 /** The integration's stage history, oldest first (the first row is its creation). */

@@ -55,7 +55,7 @@ export interface FlagOverdueResult {
 
 /**
  * For the daily job: emits one `integration.overdue` event per stage occurrence whose due date has
- * passed (a transition starts a new occurrence), plus one per integration past the whole-process
+ * passed (moving on to another stage starts a new occurrence; a pause and its resume continue the same one), plus one per integration past the whole-process
  * due date. Safe to run any number of times or concurrently: the flag columns are set by a
  * conditional update in the same transaction as the events.
  */

@@ -95,7 +95,8 @@ export function integrationView(row: IntegrationLifecycleRow, options: Onboardin
       confirmedAt: row.api_access_confirmed_at,
     },
     stageEnteredAt: row.stage_entered_at,
-    stageDueAt: row.stage_due_at,
+    // Paused, the clock stands still: the kept due date is not in force until the resume moves it.
+    stageDueAt: row.stage === 'paused' ? null : row.stage_due_at,
     processDueAt: row.process_due_at,
     expectationsOverride: integrationOverride(row),
     expectations: effectiveExpectations(row, options),

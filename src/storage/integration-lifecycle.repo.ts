@@ -175,7 +175,7 @@ export async function listOverdueIntegrations(ex: Executor, now: Date): Promise<
 
 /**
  * Marks integrations whose stage is overdue and not yet flagged for this stage occurrence (a
- * transition clears the flag). Conditional update: two daily jobs racing flag each row once.
+ * move to another stage clears the flag; a pause and its resume keep it). Conditional update: two daily jobs racing flag each row once.
  */
 export async function flagStageOverdue(ex: Executor, now: Date): Promise<IntegrationLifecycleRow[]> {
   return ex
