@@ -10,6 +10,7 @@ import {
   getReviewLink,
   insertCustomerReview,
   latestPassedReport,
+  lockLinkLatestAnswer,
   renewReviewLink,
   reviewTransactions,
   transactionsOfIntegration,
@@ -166,12 +167,34 @@ export function parseAnswer(verdict: 'accurate' | 'problem', body: Record<string
   return { verdict, note, transactionIds: [...new Set(ids.map((i) => i.toLowerCase()))] };
 }
 
+function sameAnswer(
+  given: { verdict: string; note: string; transaction_ids: readonly string[] },
+  answer: ReviewAnswer,
+): boolean {
+  const ids = (list: readonly string[]) => [...list].map((i) => i.toLowerCase()).sort();
+  return (
+    given.verdict === answer.verdict &&
+    given.note === answer.note &&
+    ids(given.transaction_ids).join() === ids(answer.transactionIds).join()
+  );
+}
+
 /**
  * Records the answer with who gave it, when, and the report they saw. "Something is wrong" opens a
- * follow-up on the integration and tells our account manager(s), in the same transaction.
+ * follow-up on the integration and tells our account manager(s), in the same transaction. The same
+ * answer posted again through the link (a double click, a retried or replayed post) while it is
+ * still the link's latest is that answer, not a second one: no second follow-up, no second mail.
  */
 export async function recordAnswer(db: Database, link: ReviewLinkRow, answer: ReviewAnswer) {
   return db.transaction().execute(async (trx) => {
+    const latest = await lockLinkLatestAnswer(trx, link.id);
+    if (latest && sameAnswer(latest, answer)) {
+      log().info(
+        { integrationId: link.integration_id, reviewId: latest.id, verdict: answer.verdict },
+        'customer review repeated: already recorded',
+      );
+      return latest;
+    }
     const own = await transactionsOfIntegration(trx, link.integration_id, answer.transactionIds);
     if (own.length !== answer.transactionIds.length) {
       throw new ValidationError('Some marked transactions are not in this list; mark them again from the list below.', [

@@ -127,6 +127,21 @@ export async function insertCustomerReview(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Locks a review link's row, so two answers through one link are recorded one after the other; returns the latest
+ * answer given through it (or undefined).
+ */
+export async function lockLinkLatestAnswer(ex: Executor, linkId: string) {
+  await ex.selectFrom('review_links').select('id').where('id', '=', linkId).forUpdate().executeTakeFirst();
+  return ex
+    .selectFrom('customer_reviews')
+    .select(REVIEW_COLUMNS)
+    .where('link_id', '=', linkId)
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
 export async function listCustomerReviews(
   ex: Executor,
   integrationId: string,
