@@ -193,12 +193,18 @@ export async function markExpiredCertificates(ex: Executor, now: Date): Promise<
     .execute();
 }
 
-/** Active certificates expiring within `withinMs` of `now`, locked so two watchers never warn twice. */
+/**
+ * Active certificates expiring within `withinMs` of `now`, locked so two watchers never warn twice. A cancelled
+ * integration's are left out: nobody renews them, so warning our team would only be noise.
+ */
 export async function listExpiringCertificates(ex: Executor, now: Date, withinMs: number): Promise<CertificateRow[]> {
   return ex
     .selectFrom('certificates')
     .select(COLUMNS)
     .where('status', '=', 'active')
+    .where('integration_id', 'not in', (eb) =>
+      eb.selectFrom('integrations').select('id').where('stage', '=', 'cancelled'),
+    )
     .where('not_after', '>', now)
     .where('not_after', '<=', new Date(now.getTime() + withinMs))
     .orderBy('not_after', 'asc')

@@ -14,7 +14,7 @@ import {
   transition,
 } from '../../src/onboarding/index.ts';
 import type { OnboardingStage } from '../../src/domain/types.ts';
-import { installCertificate } from '../../src/credentials/index.ts';
+import { installCertificate, watchCertificateExpiry } from '../../src/credentials/index.ts';
 import { ensureDevPki, signCsr, type DevPki } from '../../src/simulator/index.ts';
 import { KeyPairSchema } from '../../src/admin-api/integration-credentials.dto.ts';
 import { CSR_SUBJECT, createOrganization, ELIGIBLE } from '../factories/onboarding.ts';
@@ -191,6 +191,29 @@ describe('milestone emails after a stage was passed', () => {
     expect(certificates).toHaveLength(0);
     await runNotificationPass({ db: api.t.db, mailer });
     expect(smtp.received.slice(mailsBefore).filter((m) => m.subject.startsWith(`${name}:`))).toEqual([]);
+  });
+
+  it("a cancelled integration's certificate raises no expiry warning for our team", async () => {
+    const name = 'Gone Treasury';
+    const id = await newIntegration(name);
+    const csrPem = await toAwaitingApproval(id);
+    const live = await installCertificate(api.t.db, {
+      integrationId: id,
+      certificatePem: await signCsr(pki, csrPem, { days: 20 }),
+      chainPem: pki.caCertPem,
+      actor: OPS,
+    });
+    await moveTo(id, 'cancelled');
+    const watched = await watchCertificateExpiry(api.t.db);
+    expect(watched.warned.filter((w) => w.certificateId === live.id)).toEqual([]);
+    await runNotificationPass({ db: api.t.db, mailer });
+    const expiring = await api.t.db
+      .selectFrom('notification_deliveries')
+      .select('id')
+      .where('integration_id', '=', id)
+      .where('milestone', '=', 'certificate_expiring')
+      .execute();
+    expect(expiring).toEqual([]);
   });
 
   it('an overdue notice on the day a step became late names the date it was due, not "0 day(s)"', async () => {
