@@ -400,7 +400,7 @@ export const ChangeEventSchema = z
       .meta({ description: 'Unique event number. Not commit-ordered on its own: always resume from cursors' }),
     kind: z.enum(['added', 'modified', 'removed']).meta({
       description:
-        'added: new row; modified: the bank changed it; removed: a pending item was superseded by its posted item or never posted',
+        'added: new row; modified: the bank changed it, a withdrawn item came back, or a row gained a link (a posted item now names the pending item it replaced in supersedes); removed: a pending item was superseded by its posted item or never posted',
     }),
     entity: z.literal('transaction'),
     entityId: Id,

@@ -638,7 +638,9 @@ export async function removedNotInPriorDay(
 
 /**
  * Marks intraday rows superseded (with their posted replacement) or removed (never posted), each only while it
- * still has the status it was read with (`from`).
+ * still has the status it was read with (`from`). A posted row that gains its link changes too: the read API shows
+ * it as `supersedes`, so it gets a new version (and `updated_at`) like any other change. Returns the ids of those
+ * posted rows (each needs its own `modified` event).
  */
 export async function resolvePendingRows(
   ex: Executor,
@@ -648,13 +650,20 @@ export async function resolvePendingRows(
     status: 'superseded' | 'removed';
     superseded_by: string | null;
   }[],
-): Promise<void> {
+): Promise<string[]> {
   if (rows.length === 0) {
-    return;
+    return [];
   }
-  await sql`
-    update transactions t set status = r.status, superseded_by = r.superseded_by, version = t.version + 1,
-      updated_at = now()
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, "from" text, status text, superseded_by uuid)
-    where t.id = r.id and t.status = r."from"`.execute(ex);
+  const result = await sql<{ id: string }>`
+    with resolved as (
+      update transactions t set status = r.status, superseded_by = r.superseded_by, version = t.version + 1,
+        updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, "from" text, status text, superseded_by uuid)
+      where t.id = r.id and t.status = r."from"
+      returning t.superseded_by
+    )
+    update transactions t set version = t.version + 1, updated_at = now()
+    where t.id in (select superseded_by from resolved where superseded_by is not null)
+    returning t.id`.execute(ex);
+  return result.rows.map((r) => r.id);
 }

@@ -162,7 +162,7 @@ export async function resolvePending(
       (p) => p.status === 'pending' && !unreadable.undated && !unreadable.dates.has(p.booking_date),
     );
     const from = (p: MatchCandidate) => (p.status === 'removed' ? ('removed' as const) : ('pending' as const));
-    await resolvePendingRows(trx, [
+    const linkedPosted = await resolvePendingRows(trx, [
       ...r.superseded.map((s) => ({
         id: s.pending.id,
         from: from(s.pending),
@@ -225,6 +225,17 @@ export async function resolvePending(
         entity_id: p.id,
         // A row that had left the live set already only gains its link.
         kind: p.status === 'removed' ? ('modified' as const) : ('removed' as const),
+      })),
+    );
+    // Each posted row that replaced one of them now shows it (`supersedes`): a consumer applying the feed as upserts
+    // by id learns it from this event; without it the posted row's copy kept `supersedes: null` for good.
+    await insertChangeEvents(
+      trx,
+      linkedPosted.map((id) => ({
+        organization_id: account.organizationId,
+        account_id: account.id,
+        entity_id: id,
+        kind: 'modified' as const,
       })),
     );
     const counts = { superseded: r.superseded.length, removed: r.removed.length };
