@@ -2,7 +2,8 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { ChangePageSchema, TransactionDetailSchema, type TransactionDto } from '../../src/read-api/dto.ts';
-import { resolvePending } from '../../src/sync/supersede.ts';
+import { databaseClock } from '../../src/storage/intraday.repo.ts';
+import { reconcileIntraday, resolvePending } from '../../src/sync/supersede.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { bearer, bodyOf, createTestApi, type TestApi } from '../helpers/api-app.ts';
@@ -118,6 +119,86 @@ describe('change feed as a ledger reads it', () => {
     expect(pending.supersededBy).toBe(posted.id);
     // The ledger's copy of the posted row knows which pending item it replaced, as the API does.
     expect(posted.supersedes).toBe(pending.id);
+    expect(await ledger.truth()).toEqual(ledger.rows);
+  });
+
+  it('every state a ledger needs arrives as an event with exact money: withdrawn, shown again, corrected, reversed, posted', async () => {
+    const account = await createAccount(api.t.db, tenancy, { currency: 'JPY', decimalLocation: 0 });
+    const ledger = await startLedger();
+    const day = '2026-11-12';
+    const item = (id: string, o: Partial<Parameters<typeof wireTransaction>[0]> = {}) =>
+      wireTransaction({
+        transactionId: id,
+        jpmAccountId: account.jpmAccountId,
+        currency: 'JPY',
+        decimalLocation: 0,
+        asOfDate: day,
+        ...o,
+      });
+    const walk = async (ids: string[]) => {
+      const walkStartedAt = await databaseClock(api.t.db);
+      await ingestWire(
+        api.t.db,
+        account,
+        ids.map((id) => item(id, { postCode: 'I', amount: '1250', bankReference: `REF-${id}` })),
+      );
+      return reconcileIntraday(
+        api.t.db,
+        account,
+        {
+          day,
+          ids: new Set(ids),
+          provesAbsence: true,
+          walkStartedAt,
+          evidence: { totalRecords: ids.length, totalPages: 1, businessDaySource: 'test' },
+        },
+        null,
+      );
+    };
+    const settled = (n: number) => (events: readonly ChangeEventDto[]) => events.length >= n;
+    await walk(['I-1', 'I-2']);
+    await ledger.pollUntil(settled(2));
+    // I-2 withdrawn intraday, then shown again.
+    expect(await walk(['I-1'])).toEqual({ removed: 1, restored: 0 });
+    await ledger.pollUntil(settled(3));
+    const i2 = () => [...ledger.rows.values()].find((r) => r.jpmTransactionId === 'I-2')!;
+    expect(i2().status).toBe('removed');
+    expect(await walk(['I-1', 'I-2'])).toEqual({ removed: 0, restored: 1 });
+    await ledger.pollUntil(settled(4));
+    expect(i2().status).toBe('pending');
+    // A posted item, then the bank corrects its amount; a reversal comes as its own item.
+    await ingestWire(api.t.db, account, [item('P-1', { amount: '98765432101', bankReference: 'REF-P-1' })]);
+    await ingestWire(api.t.db, account, [
+      item('P-1', { amount: '98765432109', bankReference: 'REF-P-1', remark: 'corrected' }),
+    ]);
+    await ingestWire(api.t.db, account, [
+      item('P-1R', { amount: '98765432109', direction: 'DEBIT', bankReference: 'REF-P-1', remark: 'reversal' }),
+    ]);
+    // The day closes: I-1 posts as P-I1, I-2 never posts.
+    await ingestWire(api.t.db, account, [item('P-I1', { amount: '1250', bankReference: 'REF-I-1' })]);
+    await ledger.pollUntil(settled(8));
+    expect(await resolvePending(api.t.db, account, [day], null)).toEqual({ superseded: 1, removed: 1 });
+    await ledger.pollUntil(settled(11));
+
+    const byId = new Map([...ledger.rows.values()].map((r) => [r.jpmTransactionId, r]));
+    expect(byId.get('P-1')).toMatchObject({ amount: '98765432109', amountMinor: '98765432109', version: 2 });
+    expect(byId.get('P-1R')).toMatchObject({ direction: 'debit', amount: '98765432109', decimalLocation: 0 });
+    expect(byId.get('I-2')?.status).toBe('removed');
+    expect(byId.get('I-1')).toMatchObject({ status: 'superseded', supersededBy: byId.get('P-I1')?.id });
+    expect(byId.get('P-I1')?.supersedes).toBe(byId.get('I-1')?.id);
+    expect(ledger.events.map((e) => e.kind)).toEqual([
+      'added',
+      'added',
+      'removed',
+      'modified',
+      'added',
+      'modified',
+      'added',
+      'added',
+      'removed',
+      'removed',
+      'modified',
+    ]);
     expect(await ledger.truth()).toEqual(ledger.rows);
   });
 });
