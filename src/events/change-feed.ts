@@ -47,6 +47,7 @@ import { readProducerPosition } from '../storage/webhooks.repo.ts';
  */
 
 const MAX_ID = '9223372036854775807';
+const MAX_XID = 18446744073709551615n;
 const CURSOR_VERSION = 1;
 
 interface Cursor extends FeedPosition {
@@ -87,7 +88,10 @@ export function decodeFeedCursor(text: string): Cursor {
     typeof p.x !== 'string' ||
     !/^\d{1,20}$/.test(p.x) ||
     typeof p.i !== 'string' ||
-    !/^\d{1,19}$/.test(p.i)
+    !/^\d{1,19}$/.test(p.i) ||
+    // xid8 and bigint ranges: Postgres reads a larger xid8 as the largest one (a position the feed never passes).
+    BigInt(p.x) > MAX_XID ||
+    BigInt(p.i) > BigInt(MAX_ID)
   ) {
     throw invalidCursor();
   }

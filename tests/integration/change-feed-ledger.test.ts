@@ -1,12 +1,13 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
+import { encodeFeedCursor } from '../../src/events/change-feed.ts';
 import { ChangePageSchema, TransactionDetailSchema, type TransactionDto } from '../../src/read-api/dto.ts';
 import { databaseClock } from '../../src/storage/intraday.repo.ts';
 import { reconcileIntraday, resolvePending } from '../../src/sync/supersede.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
-import { bearer, bodyOf, createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
 /**
  * A downstream ledger built on the read API: it copies transactions by polling GET /v1/changes over HTTP and
@@ -200,5 +201,23 @@ describe('change feed as a ledger reads it', () => {
       'modified',
     ]);
     expect(await ledger.truth()).toEqual(ledger.rows);
+  });
+
+  it('a cursor whose position is outside 64-bit range is a 400 invalid_cursor naming the cursor, not read as another position', async () => {
+    for (const position of [
+      // One above the largest xid8: Postgres reads it as the largest, and the feed would wait there for ever.
+      { xid: '18446744073709551616', id: '1' },
+      { xid: '99999999999999999999', id: '1' },
+      // One above the largest bigint.
+      { xid: '1', id: '9223372036854775808' },
+    ]) {
+      const cursor = encodeFeedCursor({ epoch: 1, ...position });
+      const problem = expectProblem(
+        await request(api.app).get(`/v1/changes?cursor=${cursor}`).set(bearer(key)),
+        400,
+        'invalid_cursor',
+      );
+      expect(problem.errors?.map((e) => e.path)).toEqual(['query.cursor']);
+    }
   });
 });
