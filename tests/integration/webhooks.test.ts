@@ -21,6 +21,7 @@ import {
   getWebhookEndpoint,
 } from '../../src/events/webhook-endpoints.ts';
 import { insertOutboxEvents } from '../../src/storage/outbox.repo.ts';
+import { createOutboundPolicy } from '../../src/shared/outbound-policy.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
@@ -433,6 +434,52 @@ describe('webhooks', () => {
       404,
       'not_found',
     );
+  });
+
+  it('a receiver that redirects (here to an internal address) is a failed attempt: the redirect is never followed', async () => {
+    let internalHits = 0;
+    const internal = createServer((_req, res) => {
+      internalHits++;
+      res.end('metadata');
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.2', resolve));
+    const target = `http://127.0.0.2:${(internal.address() as AddressInfo).port}/latest/meta-data/`;
+    const redirecting = createServer((_req, res) => {
+      res.statusCode = 307;
+      res.setHeader('location', target);
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
+    try {
+      const created = await register(adminA, {
+        url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hooks`,
+        eventTypes: ['webhook.ping'],
+      });
+      const ping = await request(api.app).post(`/v1/webhooks/${created.id}/ping`).set(bearer(adminA)).expect(202);
+      // The deployment's policy allows the receiver's address only, as a production policy would.
+      const r = await runWebhookDeliveries({
+        db: api.ctx.db,
+        keys: api.ctx.secrets,
+        timeoutMs: 5_000,
+        outbound: createOutboundPolicy({ allow: ['127.0.0.1'] }),
+      });
+      expect(r).toMatchObject({ attempted: 1, succeeded: 0, retrying: 1 });
+      const detail = bodyOf(
+        DeliveryDetailSchema,
+        await request(api.app)
+          .get(`/v1/webhooks/${created.id}/deliveries/${(ping.body as { id: string }).id}`)
+          .set(bearer(adminA)),
+      );
+      expect(detail).toMatchObject({
+        status: 'pending',
+        lastResponseStatus: 307,
+        lastError: 'receiver answered HTTP 307',
+      });
+      expect(internalHits).toBe(0);
+    } finally {
+      await new Promise((resolve) => redirecting.close(resolve));
+      await new Promise((resolve) => internal.close(resolve));
+    }
   });
 
   it('validates URLs and event types, and never stores a secret in clear', async () => {
