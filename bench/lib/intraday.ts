@@ -3,7 +3,8 @@
  * benchmarks: two of every three posted items were first seen intraday as pending items that the posted
  * record superseded (so 40 % of all rows are superseded pending items, as in a user's 20-day history with
  * three intraday syncs a day), and one posted item in a hundred has a withdrawn intraday twin that never
- * posted (status `removed`). Each pending row has its `added` and `modified` change events.
+ * posted (status `removed`). Each pending row has its `added` and `modified` change events, and each posted row that
+ * superseded one its `modified` event (its `supersedes` link).
  *
  * Written with SQL in one statement per kind rather than through the pipeline (the simulator's intraday
  * clock would need a sync per day and account): the rows have the shape the supersede step writes
@@ -42,11 +43,19 @@ export async function addIntradayHistory(db: Database): Promise<IntradayHistory>
       value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description, 'W' || jpm_transaction_id, 'I',
       'I' || substr(fingerprint_key, 2) || 'w', content_hash, raw, null, 2, first_seen_at - interval '14 hours', first_seen_at
     from transactions where status = 'posted' and abs(hashtext(id::text || 'w')) % 100 = 0`.execute(db);
+  // A posted row that superseded a pending one shows it (`supersedes`): version 2 and a `modified` event of its own,
+  // as the supersede step writes them.
+  await sql`
+    update transactions set version = version + 1
+    where status = 'posted' and id in (select superseded_by from transactions where status = 'superseded')`.execute(db);
   const events = await sql`
     insert into change_events (organization_id, account_id, entity, entity_id, kind, created_at)
     select organization_id, account_id, 'transaction', id, k.kind, first_seen_at
     from transactions cross join (values ('added'), ('modified')) as k(kind)
-    where post_code = 'I'`.execute(db);
+    where post_code = 'I'
+    union all
+    select organization_id, account_id, 'transaction', id, 'modified', updated_at
+    from transactions where status = 'posted' and version = 2`.execute(db);
   const counts = await sql<{ superseded: string; total: string }>`
     select count(*) filter (where status = 'superseded')::text as superseded, count(*)::text as total from transactions`.execute(
     db,
