@@ -124,16 +124,37 @@ const INTERIM_CODES = new Map<string, 'closingLedgerMinor' | 'closingAvailableMi
   ['ITAV', 'closingAvailableMinor'],
 ]);
 
-/** Balances by date; in an intraday report (camt.052) every balance is of the current day, OPBD included. */
-function balancesOf(drafts: readonly BalanceDraft[], intraday: boolean): StatementBalance[] {
+/** Balance codes that open the reporting period: the balance the previous period closed with. */
+const OPENING_CODES = new Set(['OPBD', 'PRCD', 'OPAV']);
+
+/**
+ * Balances by date; in an intraday report (camt.052) every balance is of the current day, OPBD included.
+ * An opening balance (OPBD, PRCD, OPAV) is the opening of the statement's first day: many banks date it
+ * on the day the previous statement closed (PRCD is that closing by definition), which is the same
+ * amount, since no entry lies between. Dated before the statement's first day (its earliest booking
+ * date or closing balance date), it is moved to that day; it never makes a balance of the previous day.
+ */
+function balancesOf(
+  drafts: readonly BalanceDraft[],
+  intraday: boolean,
+  entryDays: readonly IsoDate[],
+): StatementBalance[] {
   const out = new Map<string, StatementBalance>();
+  const days = [
+    ...entryDays,
+    ...drafts
+      .filter((b) => !OPENING_CODES.has(b.code) && (FINAL_CODES.has(b.code) || INTERIM_CODES.has(b.code)))
+      .map((b) => dateOf(b.date, b.line, `balance ${b.code} date`)),
+  ].sort();
+  const firstDay = days[0];
   for (const b of drafts) {
     const finalField = FINAL_CODES.get(b.code);
     const interimField = INTERIM_CODES.get(b.code);
     if (!finalField && !interimField) {
       continue;
     }
-    const date = dateOf(b.date, b.line, `balance ${b.code} date`);
+    const dated = dateOf(b.date, b.line, `balance ${b.code} date`);
+    const date = OPENING_CODES.has(b.code) && firstDay !== undefined && dated < firstDay ? firstDay : dated;
     const m = minor(b.amount, b.line, `balance ${b.code}`);
     const signedMinor = directionOf(b.cdtDbt, b.line, `balance ${b.code}`) === 'debit' ? -m.minor : m.minor;
     const kind = finalField && !intraday ? 'final' : 'current_day';
@@ -469,7 +490,11 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
       accountNumber: s.account,
       currency,
       entries,
-      balances: balancesOf(s.balances, format === 'camt052'),
+      balances: balancesOf(
+        s.balances,
+        format === 'camt052',
+        entries.map((e) => e.bookingDate),
+      ),
       rejects: [],
     };
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);

@@ -72,7 +72,8 @@ describe('camt.053: the hand-made ugly file', () => {
   });
 
   it("skips a balance whose code it does not know, Object's own property names included (no phantom balance)", () => {
-    // PRCD moved to another day: its code decides whether that day gets a balance row.
+    // The PRCD balance recoded and moved to another day: its code decides whether that day gets a balance row (a
+    // closing balance does; an opening one dated before the statement's first day is that day's opening).
     const withCode = (code: string) =>
       parseCamt(
         UGLY.replace('<c:Cd>PRCD</c:Cd>', `<c:Cd>${code}</c:Cd>`).replace(
@@ -80,7 +81,8 @@ describe('camt.053: the hand-made ugly file', () => {
           '<c:Amt Ccy="USD">9999.99</c:Amt><c:CdtDbtInd>CRDT</c:CdtDbtInd><c:Dt><c:Dt>2026-11-29',
         ),
       ).accounts[0]!.balances;
-    expect(withCode('PRCD').map((b) => b.date)).toEqual(['2026-11-29', '2026-11-30']);
+    expect(withCode('CLBD').map((b) => b.date)).toEqual(['2026-11-29', '2026-11-30']);
+    expect(withCode('PRCD').map((b) => b.date)).toEqual(['2026-11-30']);
     const unknown = withCode('XXXX');
     expect(unknown.map((b) => b.date)).toEqual(['2026-11-30']);
     for (const code of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {

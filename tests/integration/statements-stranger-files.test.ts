@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importStatementFile } from '../../src/main/statement-import.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+
+/**
+ * Statement files as banks other than our simulator write them, through the real import path and
+ * Postgres: each test is a file shape our tidy samples do not have.
+ */
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+interface CamtEntry {
+  amount: string;
+  cdtDbt: 'CRDT' | 'DBIT';
+  day: string;
+  ref: string;
+}
+
+function camtBalance(code: string, amount: string, day: string): string {
+  return (
+    `<Bal><Tp><CdOrPrtry><Cd>${code}</Cd></CdOrPrtry></Tp><Amt Ccy="USD">${amount}</Amt>` +
+    `<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>${day}</Dt></Dt></Bal>`
+  );
+}
+
+function camt053(account: string, id: string, balances: string[], entries: CamtEntry[]): string {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>',
+    `<GrpHdr><MsgId>${id}</MsgId><CreDtTm>2026-12-01T02:00:00</CreDtTm></GrpHdr>`,
+    `<Stmt><Id>${id}</Id><Acct><Id><Othr><Id>${account}</Id></Othr></Id><Ccy>USD</Ccy></Acct>`,
+    ...balances,
+    ...entries.map(
+      (e) =>
+        `<Ntry><Amt Ccy="USD">${e.amount}</Amt><CdtDbtInd>${e.cdtDbt}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>` +
+        `<BookgDt><Dt>${e.day}</Dt></BookgDt><AcctSvcrRef>${e.ref}</AcctSvcrRef>` +
+        `<BkTxCd><Prtry><Cd>${e.cdtDbt === 'CRDT' ? '195' : '495'}</Cd></Prtry></BkTxCd></Ntry>`,
+    ),
+    '</Stmt></BkToCstmrStmt></Document>',
+  ].join('\n');
+}
+
+describe('camt.053: an opening balance dated the previous statement day (PRCD, the previously closed balance)', () => {
+  it("is the opening of the statement's day: the previous day's balance, fetch evidence and proof stay as they were", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const friday = camt053(
+      account.jpmAccountId,
+      'FRI',
+      [camtBalance('OPBD', '1000.00', '2026-11-27'), camtBalance('CLBD', '1150.00', '2026-11-27')],
+      [
+        { amount: '200.00', cdtDbt: 'CRDT', day: '2026-11-27', ref: 'F1' },
+        { amount: '50.00', cdtDbt: 'DBIT', day: '2026-11-27', ref: 'F2' },
+      ],
+    );
+    const first = await importStatementFile(t.db, { accountId: account.id, text: friday, trigger: 'manual' });
+    expect(first.days).toEqual(['2026-11-27']);
+    const snapshot = async (day: string) => ({
+      balances: await t.db
+        .selectFrom('balances')
+        .select(['kind', 'opening_ledger_minor', 'ending_ledger_minor'])
+        .where('account_id', '=', account.id)
+        .where('as_of_date', '=', day)
+        .execute(),
+      fetches: await t.db
+        .selectFrom('bank_day_fetches')
+        .select(['record_count', 'credits_minor', 'debits_minor'])
+        .where('account_id', '=', account.id)
+        .where('booking_date', '=', day)
+        .execute(),
+      proof: await t.db
+        .selectFrom('account_days')
+        .select(['state', 'opening_ledger_minor', 'closing_ledger_minor'])
+        .where('account_id', '=', account.id)
+        .where('day', '=', day)
+        .execute(),
+    });
+    const fridayBefore = await snapshot('2026-11-27');
+    expect(fridayBefore.balances).toEqual([
+      { kind: 'final', opening_ledger_minor: '100000', ending_ledger_minor: '115000' },
+    ]);
+    expect(fridayBefore.proof).toEqual([
+      expect.objectContaining({ opening_ledger_minor: '100000', closing_ledger_minor: '115000' }),
+    ]);
+
+    // Monday's statement states Friday's closing as its PRCD, dated Friday (as e.g. German banks write it).
+    const monday = camt053(
+      account.jpmAccountId,
+      'MON',
+      [camtBalance('PRCD', '1150.00', '2026-11-27'), camtBalance('CLBD', '1175.00', '2026-11-30')],
+      [{ amount: '25.00', cdtDbt: 'CRDT', day: '2026-11-30', ref: 'M1' }],
+    );
+    const second = await importStatementFile(t.db, { accountId: account.id, text: monday, trigger: 'manual' });
+    expect(second.days).toEqual(['2026-11-30']);
+    expect(second.status).toBe('succeeded');
+    expect(await snapshot('2026-11-27')).toEqual(fridayBefore);
+    const mondayAfter = await snapshot('2026-11-30');
+    expect(mondayAfter.balances).toEqual([
+      { kind: 'final', opening_ledger_minor: '115000', ending_ledger_minor: '117500' },
+    ]);
+    expect(mondayAfter.proof).toEqual([
+      expect.objectContaining({ state: fridayBefore.proof[0]!.state, opening_ledger_minor: '115000' }),
+    ]);
+  });
+});
