@@ -71,7 +71,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
       description:
         "The file is the request body. Its records are stored under the same identity as the API's (a transaction seen in a file and later over the API is one row), " +
         'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, ' +
-        'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored; a file without a section for this account is refused (`statement_account_missing`). ' +
+        'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored, as is a camt statement whose pages are not all in the file (`statement_incomplete`); a file without a section for this account is refused (`statement_account_missing`). ' +
         'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. ' +
         'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
       request: { params: IdParams },

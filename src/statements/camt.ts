@@ -56,12 +56,20 @@ interface BalanceDraft {
   date: string;
 }
 
+/** A page number and last-page indicator (`StmtPgntn`, `RptPgntn`, `MsgPgntn`), as written. */
+interface Pagination {
+  line: number;
+  page: string;
+  last: string;
+}
+
 interface StatementDraft {
   line: number;
   account: string;
   currency: string;
   entries: EntryDraft[];
   balances: BalanceDraft[];
+  pagination: Pagination | null;
 }
 
 function dateOf(text: string, line: number, what: string): IsoDate {
@@ -253,6 +261,7 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
   let ns = '';
   let format: StatementFormat | null = null;
   let fileId = '';
+  let messagePage: Pagination | null = null;
   const statements: StatementDraft[] = [];
   let stmt: StatementDraft | null = null;
   let entry: EntryDraft | null = null;
@@ -302,7 +311,7 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       amountCcy = typeof ccy === 'string' ? ccy : (ccy?.value ?? '');
     }
     if ((tag.local === 'Stmt' || tag.local === 'Rpt') && path.length === 3) {
-      stmt = { line: parser.line, account: '', currency: '', entries: [], balances: [] };
+      stmt = { line: parser.line, account: '', currency: '', entries: [], balances: [], pagination: null };
     } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
       entry = {
         line: parser.line,
@@ -336,6 +345,9 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       closeInStatement(stmt, name, value);
     } else if (ours && within('GrpHdr', 'MsgId')) {
       fileId = value;
+    } else if (ours && within('GrpHdr', 'MsgPgntn', name) && (name === 'PgNb' || name === 'LastPgInd')) {
+      messagePage ??= { line: parser.line, page: '', last: '' };
+      messagePage[name === 'PgNb' ? 'page' : 'last'] = value;
     }
     path.pop();
     buffer = '';
@@ -355,6 +367,13 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       s.account = value;
     } else if (name === 'Ccy' && within('Acct', 'Ccy')) {
       s.currency = value;
+    } else if (
+      (name === 'PgNb' || name === 'LastPgInd') &&
+      path.length === 5 &&
+      (within('StmtPgntn', name) || within('RptPgntn', name))
+    ) {
+      s.pagination ??= { line: parser.line, page: '', last: '' };
+      s.pagination[name === 'PgNb' ? 'page' : 'last'] = value;
     } else if ((name === 'Stmt' || name === 'Rpt') && path.length === 3) {
       statements.push(s);
       stmt = null;
@@ -473,9 +492,68 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       if (!format) {
         throw new StatementFileError('not a camt.052 or camt.053 document (no root element)', null);
       }
+      if (messagePage && !(pageNumber(messagePage) === 1 && lastPage(messagePage))) {
+        throw new StatementFileError(
+          `the message is page ${messagePage.page} of several (GrpHdr/MsgPgntn): its statements go on in another file. ` +
+            'Import the statement as one file (every page of a day in one file), or items on different pages could be taken for one another',
+          messagePage.line,
+          'statement_incomplete',
+        );
+      }
       return { format, fileId, accounts: accountsOf(format, statements) };
     },
   };
+}
+
+function pageNumber(p: Pagination): number | null {
+  return /^\d{1,5}$/.test(p.page) ? Number(p.page) : null;
+}
+
+function lastPage(p: Pagination): boolean {
+  return p.last === 'true' || p.last === '1';
+}
+
+/**
+ * A statement split into pages (`StmtPgntn` / `RptPgntn`) is read only whole: every page of an account's
+ * statement in this file, in order, the last one saying so. A page alone cannot be imported, since the
+ * identity of an item counts its identical items of the day (three $25.00 fees are occurrences 1, 2, 3),
+ * and a fee on page 2 would be taken for the fee on page 1.
+ */
+function checkPages(statements: readonly StatementDraft[]): void {
+  const open = new Map<string, number>();
+  for (const s of statements) {
+    const p = s.pagination;
+    const expected = (open.get(s.account) ?? 0) + 1;
+    const number = p ? pageNumber(p) : 1;
+    const last = p ? lastPage(p) : true;
+    if (number === null) {
+      throw new StatementFileError(`PgNb: must be a page number, got ${JSON.stringify(p!.page)}`, p!.line);
+    }
+    if (number !== expected) {
+      throw new StatementFileError(
+        expected === 1
+          ? `the statement is page ${number} of several: its first pages are not in this file. ` +
+              'Import the statement as one file (every page of a day in one file)'
+          : `the statement goes on from page ${expected - 1} with page ${number}: pages are missing or out of order`,
+        (p ?? s).line,
+        'statement_incomplete',
+      );
+    }
+    if (last) {
+      open.delete(s.account);
+    } else {
+      open.set(s.account, number);
+    }
+  }
+  const unfinished = statements.findLast((s) => open.has(s.account));
+  if (unfinished) {
+    throw new StatementFileError(
+      `the statement is page ${open.get(unfinished.account)} of several and the file ends before its last page. ` +
+        'Import the statement as one file (every page of a day in one file)',
+      (unfinished.pagination ?? unfinished).line,
+      'statement_incomplete',
+    );
+  }
 }
 
 function accountsOf(format: StatementFormat, statements: readonly StatementDraft[]): StatementAccount[] {
@@ -484,6 +562,9 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
     if (s.account === '') {
       throw new StatementFileError('statement without an account identifier (Acct/Id/IBAN or Acct/Id/Othr/Id)', s.line);
     }
+  }
+  checkPages(statements);
+  for (const s of statements) {
     const entries = s.entries.flatMap((e) => entriesOf(format, e));
     const currency = s.currency || entries[0]?.currency || s.balances[0]?.amount?.ccy || '';
     const account: StatementAccount = {
@@ -500,10 +581,35 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {
       same.entries.push(...account.entries);
-      same.balances.push(...account.balances);
+      for (const b of account.balances) {
+        mergeBalance(same.balances, b);
+      }
     } else {
       out.push(account);
     }
   }
   return out;
+}
+
+const AMOUNT_FIELDS = [
+  'openingLedgerMinor',
+  'closingLedgerMinor',
+  'openingAvailableMinor',
+  'closingAvailableMinor',
+] as const;
+
+/**
+ * A balance of a day another statement of the file reported too (pages of one statement: the opening on the
+ * first, the closing on the last) completes that day's balance; two different amounts of one field stay two
+ * balances (each a reject, as for the API).
+ */
+function mergeBalance(into: StatementBalance[], b: StatementBalance): void {
+  const same = into.find((x) => x.date === b.date && x.kind === b.kind && x.currency === b.currency);
+  if (!same || AMOUNT_FIELDS.some((f) => same[f] !== null && b[f] !== null && same[f] !== b[f])) {
+    into.push(b);
+    return;
+  }
+  for (const f of AMOUNT_FIELDS) {
+    same[f] ??= b[f];
+  }
 }

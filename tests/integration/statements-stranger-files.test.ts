@@ -29,21 +29,32 @@ function camtBalance(code: string, amount: string, day: string): string {
   );
 }
 
-function camt053(account: string, id: string, balances: string[], entries: CamtEntry[]): string {
+function camtStmt(account: string, id: string, balances: string[], entries: CamtEntry[], pagination = ''): string {
   return [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>',
-    `<GrpHdr><MsgId>${id}</MsgId><CreDtTm>2026-12-01T02:00:00</CreDtTm></GrpHdr>`,
-    `<Stmt><Id>${id}</Id><Acct><Id><Othr><Id>${account}</Id></Othr></Id><Ccy>USD</Ccy></Acct>`,
+    `<Stmt><Id>${id}</Id>${pagination}<Acct><Id><Othr><Id>${account}</Id></Othr></Id><Ccy>USD</Ccy></Acct>`,
     ...balances,
     ...entries.map(
       (e) =>
         `<Ntry><Amt Ccy="USD">${e.amount}</Amt><CdtDbtInd>${e.cdtDbt}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>` +
-        `<BookgDt><Dt>${e.day}</Dt></BookgDt><AcctSvcrRef>${e.ref}</AcctSvcrRef>` +
+        `<BookgDt><Dt>${e.day}</Dt></BookgDt>${e.ref === '' ? '' : `<AcctSvcrRef>${e.ref}</AcctSvcrRef>`}` +
         `<BkTxCd><Prtry><Cd>${e.cdtDbt === 'CRDT' ? '195' : '495'}</Cd></Prtry></BkTxCd></Ntry>`,
     ),
-    '</Stmt></BkToCstmrStmt></Document>',
+    '</Stmt>',
   ].join('\n');
+}
+
+function camtDocument(id: string, statements: string[], groupHeader = ''): string {
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>',
+    `<GrpHdr><MsgId>${id}</MsgId><CreDtTm>2026-12-01T02:00:00</CreDtTm>${groupHeader}</GrpHdr>`,
+    ...statements,
+    '</BkToCstmrStmt></Document>',
+  ].join('\n');
+}
+
+function camt053(account: string, id: string, balances: string[], entries: CamtEntry[]): string {
+  return camtDocument(id, [camtStmt(account, id, balances, entries)]);
 }
 
 describe('camt.053: an opening balance dated the previous statement day (PRCD, the previously closed balance)', () => {
@@ -106,5 +117,67 @@ describe('camt.053: an opening balance dated the previous statement day (PRCD, t
     expect(mondayAfter.proof).toEqual([
       expect.objectContaining({ state: fridayBefore.proof[0]!.state, opening_ledger_minor: '115000' }),
     ]);
+  });
+});
+
+describe('camt.053: a statement split into pages (StmtPgntn, MsgPgntn)', () => {
+  const page = (n: number, last: boolean) => `<StmtPgntn><PgNb>${n}</PgNb><LastPgInd>${last}</LastPgInd></StmtPgntn>`;
+  // One identical $25.00 fee without references on each page: two items of the day.
+  const fee: CamtEntry = { amount: '25.00', cdtDbt: 'DBIT', day: '2026-11-30', ref: '' };
+  const feeRows = (accountId: string) =>
+    t.db
+      .selectFrom('transactions')
+      .select(['fingerprint_key'])
+      .where('account_id', '=', accountId)
+      .orderBy('fingerprint_key')
+      .execute();
+
+  it('pages in separate files are refused, each naming its page, and store nothing (one fee would be taken for the other)', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const first = camtDocument('P1', [
+      camtStmt(account.jpmAccountId, 'S1', [camtBalance('OPBD', '100.00', '2026-11-30')], [fee], page(1, false)),
+    ]);
+    const second = camtDocument('P2', [
+      camtStmt(account.jpmAccountId, 'S1', [camtBalance('CLBD', '50.00', '2026-11-30')], [fee], page(2, true)),
+    ]);
+    for (const [text, line] of [
+      [first, 4],
+      [second, 4],
+    ] as const) {
+      await expect(importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' })).rejects.toMatchObject(
+        {
+          code: 'statement_incomplete',
+          httpStatus: 400,
+          message: expect.stringMatching(new RegExp(`^line ${line}: .*page`)) as unknown,
+        },
+      );
+    }
+    // A message split into pages (GrpHdr/MsgPgntn) likewise.
+    const message = camtDocument(
+      'M2',
+      [camtStmt(account.jpmAccountId, 'S1', [], [fee])],
+      '<MsgPgntn><PgNb>2</PgNb><LastPgInd>true</LastPgInd></MsgPgntn>',
+    );
+    await expect(
+      importStatementFile(t.db, { accountId: account.id, text: message, trigger: 'manual' }),
+    ).rejects.toMatchObject({ code: 'statement_incomplete' });
+    expect(await feeRows(account.id)).toEqual([]);
+    const runs = await t.db.selectFrom('sync_runs').select('id').where('account_id', '=', account.id).execute();
+    expect(runs).toEqual([]);
+  });
+
+  it('every page of the statement in one file: both fees stored', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const text = camtDocument(
+      'ALL',
+      [
+        camtStmt(account.jpmAccountId, 'S1', [camtBalance('OPBD', '100.00', '2026-11-30')], [fee], page(1, false)),
+        camtStmt(account.jpmAccountId, 'S1', [camtBalance('CLBD', '50.00', '2026-11-30')], [fee], page(2, true)),
+      ],
+      '<MsgPgntn><PgNb>1</PgNb><LastPgInd>true</LastPgInd></MsgPgntn>',
+    );
+    const result = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    expect(result.status).toBe('succeeded');
+    expect((await feeRows(account.id)).map((r) => r.fingerprint_key.split(':').at(-1))).toEqual(['1', '2']);
   });
 });

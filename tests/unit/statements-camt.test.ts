@@ -145,6 +145,44 @@ describe('camt: what refuses a file', () => {
     expect(() => parseStatement(deep(60))).not.toThrow();
   });
 
+  it('a statement split into pages is read only whole: every page in order, the last saying so', () => {
+    const paged = (pages: [string, string][]) =>
+      UGLY.replace(/<c:Stmt>[^]*<\/c:Stmt>/, (stmt) =>
+        pages
+          .map(([n, last]) =>
+            stmt.replace(
+              '<c:Id>S1</c:Id>',
+              `<c:Id>S1</c:Id><c:StmtPgntn><c:PgNb>${n}</c:PgNb><c:LastPgInd>${last}</c:LastPgInd></c:StmtPgntn>`,
+            ),
+          )
+          .join('\r\n'),
+      );
+    expect(parseStatement(paged([['1', 'true']])).accounts[0]!.entries).toHaveLength(4);
+    expect(
+      parseStatement(
+        paged([
+          ['1', 'false'],
+          ['2', 'true'],
+        ]),
+      ).accounts[0]!.entries,
+    ).toHaveLength(8);
+    for (const pages of [
+      [['2', 'true']],
+      [['1', 'false']],
+      [
+        ['1', 'false'],
+        ['3', 'true'],
+      ],
+      [
+        ['1', 'true'],
+        ['2', 'true'],
+      ],
+    ] as [string, string][][]) {
+      expect(refused(paged(pages)).code, JSON.stringify(pages)).toBe('statement_incomplete');
+    }
+    expect(refused(paged([['one', 'true']])).message).toMatch(/PgNb: must be a page number/);
+  });
+
   it('names the line of the entry', () => {
     const lines = UGLY.split('\r\n');
     const line = lines.findIndex((l) => l.includes('PEND-1')) - 2;
