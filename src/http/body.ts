@@ -155,16 +155,16 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
         throw tooLarge();
       }
       const type = req.get('content-type') ?? '';
-      const charset = /;\s*charset="?([^";\s]+)"?/i.exec(type)?.[1] ?? 'utf-8';
-      let decoder: TextDecoder;
+      const charset = /;\s*charset="?([^";\s]+)"?/i.exec(type)?.[1] ?? null;
+      let decoder: DocumentDecoder;
       try {
-        decoder = new TextDecoder(charset);
-      } catch {
-        await drain(req);
-        throw new AppError(
-          `The charset ${JSON.stringify(charset)} is not supported; send the file as UTF-8 (or name its charset, such as ISO-8859-1).`,
-          { code: 'unsupported_media_type', httpStatus: 415 },
+        decoder = new DocumentDecoder(
+          charset,
+          'name its charset in the Content-Type, such as text/plain; charset=ISO-8859-1',
         );
+      } catch (err) {
+        await drain(req);
+        throw err;
       }
       let multipart: MultipartFile | null;
       try {
@@ -175,7 +175,7 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
         throw err;
       }
       const text = (bytes: Uint8Array) => {
-        const t = decoder.decode(bytes, { stream: true });
+        const t = decoder.write(bytes);
         if (t !== '') {
           onText(t);
         }
@@ -195,7 +195,7 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
           }
         }
         multipart?.end();
-        const rest = decoder.decode();
+        const rest = decoder.end();
         if (rest !== '') {
           onText(rest);
         }
@@ -205,6 +205,124 @@ export function streamedBody(req: Request, limit: string): StreamedBody {
       }
     },
   };
+}
+
+/** Byte order marks and the charsets they say (the decoder drops the mark). */
+const BOMS: readonly (readonly number[])[] = [
+  [0xef, 0xbb, 0xbf],
+  [0xff, 0xfe],
+  [0xfe, 0xff],
+];
+const BOM_CHARSETS = ['utf-8', 'utf-16le', 'utf-16be'];
+
+/** How many bytes an XML declaration is looked for in. */
+const DECLARATION_BYTES = 1024;
+
+function unsupportedCharset(charset: string, where: string): AppError {
+  return new AppError(
+    `The charset ${JSON.stringify(charset)}${where} is not supported; send the file as UTF-8 (or name its charset, such as ISO-8859-1).`,
+    { code: 'unsupported_media_type', httpStatus: 415 },
+  );
+}
+
+/**
+ * A document's bytes to text as they arrive. The charset is the one named (Content-Type, or the CLI's
+ * --charset); else what the bytes say: a byte order mark (UTF-8, UTF-16), else the encoding of an XML
+ * declaration (`<?xml version="1.0" encoding="ISO-8859-1"?>`), else UTF-8. Bytes that are no text in
+ * that charset are refused (400 `body_encoding_invalid`), never read as U+FFFD: a reference read
+ * wrong is another item's reference, and the file's text is kept with what is stored.
+ */
+export class DocumentDecoder {
+  private decoder: TextDecoder | null = null;
+  private head: Buffer = Buffer.alloc(0);
+  private decoded = 0;
+  private readonly fix: string;
+
+  /** `named`: the charset the sender named, if any; `fix`: how the sender names one (said when the bytes are not in it). */
+  constructor(named: string | null, fix: string) {
+    this.fix = fix;
+    if (named !== null) {
+      this.decoder = this.open(named, '');
+    }
+  }
+
+  write(bytes: Uint8Array): string {
+    if (!this.decoder) {
+      this.head = Buffer.concat([this.head, bytes]);
+      if (!this.sniffable()) {
+        return '';
+      }
+      this.decoder = this.open(this.sniff(), ' named by the file');
+      const head = this.head;
+      this.head = Buffer.alloc(0);
+      return this.decode(head, true);
+    }
+    return this.decode(bytes, true);
+  }
+
+  end(): string {
+    if (!this.decoder) {
+      this.decoder = this.open(this.sniff(), ' named by the file');
+      const head = this.head;
+      this.head = Buffer.alloc(0);
+      return this.decode(head, true) + this.decode(new Uint8Array(0), false);
+    }
+    return this.decode(new Uint8Array(0), false);
+  }
+
+  private open(charset: string, where: string): TextDecoder {
+    try {
+      return new TextDecoder(charset, { fatal: true });
+    } catch {
+      throw unsupportedCharset(charset, where);
+    }
+  }
+
+  /** Enough of the start is here to tell its charset: a whole byte order mark, a declaration's end, or none. */
+  private sniffable(): boolean {
+    const h = this.head;
+    if (BOMS.some((b) => h.length < b.length && h.every((x, i) => x === b[i]))) {
+      return false;
+    }
+    const utf8Bom = BOMS[0]!.every((x, i) => h[i] === x);
+    const start = h.subarray(utf8Bom ? 3 : 0, DECLARATION_BYTES).toString('latin1');
+    if (start.length < 5) {
+      return !'<?xml'.startsWith(start);
+    }
+    return !start.startsWith('<?xml') || start.includes('?>') || h.length >= DECLARATION_BYTES;
+  }
+
+  private sniff(): string {
+    const h = this.head;
+    const bom = BOMS.findIndex((b) => b.every((x, i) => h[i] === x));
+    if (bom >= 0) {
+      return BOM_CHARSETS[bom]!;
+    }
+    const declaration = /^<\?xml[^>]*?\sencoding\s*=\s*["']([^"'\s]+)["']/.exec(
+      h.subarray(0, DECLARATION_BYTES).toString('latin1'),
+    );
+    return declaration?.[1] ?? 'utf-8';
+  }
+
+  private decode(bytes: Uint8Array, stream: boolean): string {
+    const decoder = this.decoder!;
+    try {
+      const text = decoder.decode(bytes, { stream });
+      this.decoded += bytes.length;
+      return text;
+    } catch {
+      const name = decoder.encoding.toUpperCase();
+      const where =
+        bytes.length === 0
+          ? 'it ends within a character'
+          : `a byte that is no ${name} character within bytes ${this.decoded} to ${this.decoded + bytes.length}`;
+      throw new ValidationError(
+        `The file is not valid ${name} text (${where}): ${this.fix}, or send it as ${name}.`,
+        [{ path: 'body', message: `not valid ${name}` }],
+        'body_encoding_invalid',
+      );
+    }
+  }
 }
 
 const CRLF = Buffer.from('\r\n');

@@ -8,7 +8,7 @@ import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bo
 import { registerCommand } from './commands.ts';
 import { importStatementFile } from './statement-import.ts';
 import { STATEMENT_BODY_LIMIT } from '../admin-api/statements.routes.ts';
-import { limitBytes } from '../http/body.ts';
+import { DocumentDecoder, limitBytes } from '../http/body.ts';
 
 /**
  * `jpm-sync import FILE --account ID [--json]`: imports a BAI2 or camt.052/053 statement file into an
@@ -16,7 +16,8 @@ import { limitBytes } from '../http/body.ts';
  * Exit code 0 when every record was stored, 1 when the file was refused or some records were
  * rejected, 2 on bad usage.
  */
-const USAGE = 'import FILE --account ID [--json]   Import a BAI2 or camt.052/camt.053 statement file into an account';
+const USAGE =
+  'import FILE --account ID [--charset NAME] [--json]   Import a BAI2 or camt.052/camt.053 statement file into an account';
 /** The same bound as the HTTP route: a year of a busy account's prior-day file is far below it. */
 const MAX_STATEMENT_BYTES = limitBytes(STATEMENT_BODY_LIMIT);
 
@@ -37,7 +38,7 @@ async function importCommand(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: { account: { type: 'string' }, json: { type: 'boolean', default: false } },
+      options: { account: { type: 'string' }, charset: { type: 'string' }, json: { type: 'boolean', default: false } },
     });
   } catch (err) {
     return fail((err as Error).message);
@@ -68,6 +69,16 @@ async function importCommand(argv: string[]): Promise<number> {
       `${file} is ${size} bytes; at most ${MAX_STATEMENT_BYTES} are imported at once (split the file by date)`,
     );
   }
+  let decoder: DocumentDecoder;
+  try {
+    // The file's charset: --charset, else its byte order mark or XML declaration, else UTF-8 (bytes that are not are refused).
+    decoder = new DocumentDecoder(
+      values.charset ?? null,
+      'name its charset with --charset, such as --charset ISO-8859-1',
+    );
+  } catch {
+    return fail(`--charset ${values.charset}: not a charset this command reads`);
+  }
   const { config, secrets } = loadConfigOrExit();
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
@@ -79,8 +90,15 @@ async function importCommand(argv: string[]): Promise<number> {
       trigger: 'manual',
       // Parsed as it is read: the file is never held whole as text.
       text: async (onText) => {
-        for await (const chunk of createReadStream(file, { encoding: 'utf8' })) {
-          onText(chunk as string);
+        for await (const chunk of createReadStream(file)) {
+          const text = decoder.write(chunk as Buffer);
+          if (text !== '') {
+            onText(text);
+          }
+        }
+        const rest = decoder.end();
+        if (rest !== '') {
+          onText(rest);
         }
       },
       onProgress: (stored, total) =>

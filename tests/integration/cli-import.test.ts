@@ -55,3 +55,41 @@ describe('jpm-sync import on a file that is no statement', () => {
     expect(await t.db.selectFrom('sync_runs').select('id').execute()).toEqual([]);
   });
 });
+
+describe('jpm-sync import of a file not in UTF-8', () => {
+  it('is refused naming --charset, storing nothing; with --charset it is read as that charset', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: '000000555000333' });
+    const file = join(dir, 'latin1.bai');
+    await writeFile(
+      file,
+      Buffer.from(
+        [
+          '01,021000021,CUSTOMER,261201,0200,LATIN1,80,,2/',
+          '02,CUSTOMER,021000021,1,261130,,USD,2/',
+          '03,000000555000333,USD,010,1000,,,015,2250,,/',
+          '16,195,1250,0,R1,FACTURA-Ñ7,CRÉDITO',
+          '49,4500,3/',
+          '98,4500,1,5/',
+          '99,4500,1,7/',
+          '',
+        ].join('\r\n'),
+        'latin1',
+      ),
+    );
+    const refused = await cli([file, '--account', account.id]);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toMatch(/not valid UTF-8 .*--charset ISO-8859-1/);
+    const runs = () => t.db.selectFrom('sync_runs').select('id').where('account_id', '=', account.id).execute();
+    expect(await runs()).toEqual([]);
+
+    const read = await cli([file, '--account', account.id, '--charset', 'ISO-8859-1']);
+    expect(read.code, read.stderr).toBe(0);
+    const stored = await t.db
+      .selectFrom('transactions')
+      .select(['customer_reference'])
+      .where('account_id', '=', account.id)
+      .execute();
+    expect(stored).toEqual([{ customer_reference: 'FACTURA-Ñ7' }]);
+    expect((await cli([file, '--account', account.id, '--charset', 'x-no-such'])).code).toBe(2);
+  });
+});

@@ -316,6 +316,74 @@ describe('POST /v1/accounts/{id}/statements', () => {
     expect(await writtenFor(id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
   });
 
+  it('reads a camt file in the encoding its XML declaration names; refuses bytes that are not the charset it is read in, storing nothing', async () => {
+    const tenancy = await createTenancy(api.t.db, { name: 'Latin-1 Org' });
+    const acct = await createAccount(api.t.db, tenancy, { jpmAccountId: '000000555000111' });
+    const camtLatin1 = Buffer.from(
+      [
+        '<?xml version="1.0" encoding="ISO-8859-1"?>',
+        '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>',
+        '<GrpHdr><MsgId>LATIN1</MsgId></GrpHdr><Stmt><Id>1</Id>',
+        '<Acct><Id><Othr><Id>000000555000111</Id></Othr></Id><Ccy>USD</Ccy></Acct>',
+        '<Ntry><Amt Ccy="USD">12.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-11-30</Dt></BookgDt>',
+        '<AcctSvcrRef>R1</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>FACTURA-Ñ7</EndToEndId></Refs>',
+        '<RmtInf><Ustrd>B/O CUSTOMER: MÜLLER GMBH</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>',
+        '</Stmt></BkToCstmrStmt></Document>',
+      ].join('\n'),
+      'latin1',
+    );
+    // Sent as application/xml without a charset, in pieces of 3 bytes: the declaration decides.
+    const res = await postStream(acct.id, api.adminKey, 'application/xml', function* () {
+      for (let at = 0; at < camtLatin1.length; at += 3) {
+        yield camtLatin1.subarray(at, at + 3);
+      }
+    });
+    expect(res.status).toBe(201);
+    const stored = await api.t.db
+      .selectFrom('transactions')
+      .select(['customer_reference', 'narrative'])
+      .where('account_id', '=', acct.id)
+      .execute();
+    expect(stored).toEqual([{ customer_reference: 'FACTURA-Ñ7', narrative: { 'B/O CUSTOMER': 'MÜLLER GMBH' } }]);
+
+    // A BAI2 file with a Latin-1 byte, sent with no charset (read as UTF-8) or as UTF-8: refused, naming the charset.
+    const other = await createAccount(api.t.db, tenancy, { jpmAccountId: '000000555000222' });
+    const bai2Latin1 = Buffer.from(
+      [
+        '01,021000021,CUSTOMER,261201,0200,LATIN1,80,,2/',
+        '02,CUSTOMER,021000021,1,261130,,USD,2/',
+        '03,000000555000222,USD,010,1000,,,015,2250,,/',
+        '16,195,1250,0,R1,FACTURA-Ñ7,CRÉDITO',
+        '49,4500,3/',
+        '98,4500,1,5/',
+        '99,4500,1,7/',
+      ].join('\r\n'),
+      'latin1',
+    );
+    for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/octet-stream']) {
+      const refused = await request(api.app)
+        .post(`/v1/accounts/${other.id}/statements`)
+        .set(bearer(api.adminKey))
+        .set('Content-Type', type)
+        .send(bai2Latin1);
+      expect(expectProblem(refused, 400, 'body_encoding_invalid').detail, type).toMatch(/not valid UTF-8.*charset=/);
+    }
+    expect(await writtenFor(other.id)).toEqual({ runs: 0, transactions: 0, balances: 0 });
+    // Named, it is read.
+    await request(api.app)
+      .post(`/v1/accounts/${other.id}/statements`)
+      .set(bearer(api.adminKey))
+      .set('Content-Type', 'text/plain; charset=ISO-8859-1')
+      .send(bai2Latin1)
+      .expect(201);
+    const named = await api.t.db
+      .selectFrom('transactions')
+      .select(['customer_reference'])
+      .where('account_id', '=', other.id)
+      .execute();
+    expect(named).toEqual([{ customer_reference: 'FACTURA-Ñ7' }]);
+  });
+
   it('takes the file as the one file part of a multipart/form-data body; refuses two files or none', async () => {
     const { id, key } = await freshAccount('Multipart Org');
     const form = (
