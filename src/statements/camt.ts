@@ -337,6 +337,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
   parser.on('text', (t) => {
     buffer += t;
   });
+  // A CDATA section is text written without escapes: the same characters.
+  parser.on('cdata', (t) => {
+    buffer += t;
+  });
   parser.on('closetag', (tag: SaxesTagNS) => {
     const value = buffer.trim();
     const name = path.at(-1) ?? '';

@@ -90,6 +90,16 @@ describe('camt.053: the hand-made ugly file', () => {
     }
   });
 
+  it('reads text written as CDATA like any other text: a reference, a remittance line, an amount', () => {
+    const p = parseCamt(
+      UGLY.replace('<c:EndToEndId>INV-001</c:EndToEndId>', '<c:EndToEndId><![CDATA[INV-001]]></c:EndToEndId>')
+        .replace('<c:Ustrd>YOUR REF: INV-001</c:Ustrd>', '<c:Ustrd><![CDATA[YOUR REF: INV-001]]></c:Ustrd>')
+        .replace('<c:Amt Ccy="USD">2500.00</c:Amt>', '<c:Amt Ccy="USD"><![CDATA[2500.00]]></c:Amt>'),
+    );
+    const before = account.entries[0]!;
+    expect(p.accounts[0]!.entries[0]).toEqual({ ...before, source: expect.any(String) as unknown });
+  });
+
   it('a camt.052 report of the same entries is intraday: every entry pending, ITBD an intraday balance', () => {
     const report = UGLY.replace('camt.053.001.02', 'camt.052.001.08')
       .replace(/BkToCstmrStmt/g, 'BkToCstmrAcctRpt')
