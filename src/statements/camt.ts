@@ -188,13 +188,27 @@ function balancesOf(
   return [...out.values()];
 }
 
+/**
+ * BOOK (or no status, as versions before .001.08 may leave it) is posted; PDNG, INFO and FUTR (booked for a future
+ * date: not in the day's closing balance, and reported again as BOOK on its day) are pending, as is every entry of a
+ * camt.052. Another status is refused: taken as posted, an entry the bank did not book would be stored as booked.
+ */
+function statusOf(format: StatementFormat, e: EntryDraft): StatementEntry['status'] {
+  if (e.status !== '' && e.status !== 'BOOK' && e.status !== 'PDNG' && e.status !== 'INFO' && e.status !== 'FUTR') {
+    throw new StatementFileError(
+      `entry Sts: must be BOOK, PDNG, INFO or FUTR, got ${JSON.stringify(e.status)}`,
+      e.line,
+    );
+  }
+  return format === 'camt052' || (e.status !== '' && e.status !== 'BOOK') ? 'pending' : 'posted';
+}
+
 function entriesOf(format: StatementFormat, e: EntryDraft): StatementEntry[] {
   const total = minor(e.amount, e.line, 'entry amount');
   const direction = directionOf(e.cdtDbt, e.line, 'entry');
   const bookingDate = dateOf(e.bookingDate || e.valueDate, e.line, 'entry BookgDt');
   const valueDate = e.valueDate === '' ? null : dateOf(e.valueDate, e.line, 'entry ValDt');
-  const status: StatementEntry['status'] =
-    format === 'camt052' || e.status === 'PDNG' || e.status === 'INFO' ? 'pending' : 'posted';
+  const status = statusOf(format, e);
   const base = {
     bookingDate,
     valueDate,
@@ -424,6 +438,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       case 'Sts':
         // Text up to version .001.07, a code (`<Sts><Cd>BOOK</Cd></Sts>`) from .001.08 on.
         e.status = within('Ntry', 'Sts') && value !== '' ? value : e.status;
+        return;
+      case 'Prtry':
+        // A proprietary status (refused unless it reads as a known code).
+        e.status = within('Ntry', 'Sts', 'Prtry') ? value : e.status;
         return;
       case 'Cd':
         if (within('Ntry', 'Sts', 'Cd')) {

@@ -20,6 +20,8 @@ interface CamtEntry {
   cdtDbt: 'CRDT' | 'DBIT';
   day: string;
   ref: string;
+  /** The entry's `Sts/Cd`: BOOK when not given. */
+  status?: string;
 }
 
 function camtBalance(code: string, amount: string, day: string): string {
@@ -35,7 +37,7 @@ function camtStmt(account: string, id: string, balances: string[], entries: Camt
     ...balances,
     ...entries.map(
       (e) =>
-        `<Ntry><Amt Ccy="USD">${e.amount}</Amt><CdtDbtInd>${e.cdtDbt}</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>` +
+        `<Ntry><Amt Ccy="USD">${e.amount}</Amt><CdtDbtInd>${e.cdtDbt}</CdtDbtInd><Sts><Cd>${e.status ?? 'BOOK'}</Cd></Sts>` +
         `<BookgDt><Dt>${e.day}</Dt></BookgDt>${e.ref === '' ? '' : `<AcctSvcrRef>${e.ref}</AcctSvcrRef>`}` +
         `<BkTxCd><Prtry><Cd>${e.cdtDbt === 'CRDT' ? '195' : '495'}</Cd></Prtry></BkTxCd></Ntry>`,
     ),
@@ -179,5 +181,40 @@ describe('camt.053: a statement split into pages (StmtPgntn, MsgPgntn)', () => {
     const result = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
     expect(result.status).toBe('succeeded');
     expect((await feeRows(account.id)).map((r) => r.fingerprint_key.split(':').at(-1))).toEqual(['1', '2']);
+  });
+});
+
+describe('camt.053: an entry whose status is not BOOK', () => {
+  it('a future-dated entry (Sts FUTR) is not stored as posted; a status of no known code refuses the file', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const statement = (status: string) =>
+      camt053(
+        account.jpmAccountId,
+        'FUT',
+        [camtBalance('OPBD', '100.00', '2026-11-30'), camtBalance('CLBD', '125.00', '2026-11-30')],
+        [
+          { amount: '25.00', cdtDbt: 'CRDT', day: '2026-11-30', ref: 'BOOKED-1' },
+          { amount: '40.00', cdtDbt: 'CRDT', day: '2026-12-01', ref: 'FUTURE-1', status },
+        ],
+      );
+    const result = await importStatementFile(t.db, {
+      accountId: account.id,
+      text: statement('FUTR'),
+      trigger: 'manual',
+    });
+    expect(result.days).toEqual(['2026-11-30']);
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['bank_reference', 'status'])
+      .where('account_id', '=', account.id)
+      .orderBy('bank_reference')
+      .execute();
+    expect(rows).toEqual([
+      { bank_reference: 'BOOKED-1', status: 'posted' },
+      { bank_reference: 'FUTURE-1', status: 'pending' },
+    ]);
+    await expect(
+      importStatementFile(t.db, { accountId: account.id, text: statement('RJCT'), trigger: 'manual' }),
+    ).rejects.toMatchObject({ code: 'statement_invalid', message: expect.stringContaining('Sts') as unknown });
   });
 });

@@ -193,6 +193,15 @@ describe('camt: what refuses a file', () => {
     expect(refused(paged([['one', 'true']])).message).toMatch(/PgNb: must be a page number/);
   });
 
+  it('an entry status of no known code, or a proprietary one, refuses the file with the entry line', () => {
+    const at = (status: string) => UGLY.replace('<c:Sts>PDNG</c:Sts>', status);
+    expect(refused(at('<c:Sts>RJCT</c:Sts>')).message).toMatch(
+      /entry Sts: must be BOOK, PDNG, INFO or FUTR, got "RJCT"/,
+    );
+    expect(refused(at('<c:Sts><c:Prtry>HELD</c:Prtry></c:Sts>')).message).toMatch(/got "HELD"/);
+    expect(parseCamt(at('<c:Sts><c:Cd>FUTR</c:Cd></c:Sts>')).accounts[0]!.entries[3]!.status).toBe('pending');
+  });
+
   it('names the line of the entry', () => {
     const lines = UGLY.split('\r\n');
     const line = lines.findIndex((l) => l.includes('PEND-1')) - 2;
