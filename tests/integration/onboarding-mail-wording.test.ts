@@ -189,8 +189,22 @@ describe('milestone emails after a stage was passed', () => {
       .where('integration_id', '=', id)
       .execute();
     expect(certificates).toHaveLength(0);
+    // Nothing for the producer to mail: no CSR or certificate event was written for the refused requests.
+    const events = await api.t.db
+      .selectFrom('outbox_events')
+      .select('type')
+      .where('integration_id', '=', id)
+      .where('type', 'in', ['credentials.csr_generated', 'certificate.installed'])
+      .execute();
+    expect(events.map((e) => e.type)).toEqual(['credentials.csr_generated']);
     await runNotificationPass({ db: api.t.db, mailer });
-    expect(smtp.received.slice(mailsBefore).filter((m) => m.subject.startsWith(`${name}:`))).toEqual([]);
+    // Earlier milestones of the walk may still be arriving (the producer waits for older transactions): only a mail
+    // about a key pair or certificate would be about the refused requests.
+    expect(
+      smtp.received
+        .slice(mailsBefore)
+        .filter((m) => m.subject.startsWith(`${name}:`) && /certificate|approved/.test(m.subject)),
+    ).toEqual([]);
   });
 
   it("a cancelled integration's certificate raises no expiry warning for our team", async () => {
