@@ -529,9 +529,11 @@ describe('read API', () => {
       wireTransaction({ transactionId: 'FEED-OTHER', jpmAccountId: other.jpmAccountId }),
     ]);
     const events: z.output<typeof ChangePageSchema>['data'] = [];
-    // Events appear once every older write transaction of the (shared) Postgres cluster has ended.
+    // Events appear once every older write transaction of the (shared) Postgres cluster has ended: other test files'
+    // transactions may hold them back for seconds on a busy machine (at most 30 s here).
     let cursor = start.nextCursor;
-    for (let i = 0; i < 400 && !events.some((e) => e.transaction?.jpmTransactionId === 'FEED-1'); i++) {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !events.some((e) => e.transaction?.jpmTransactionId === 'FEED-1')) {
       const page = bodyOf(
         ChangePageSchema,
         await request(api.app).get(`/v1/changes?cursor=${cursor}`).set(bearer(keyA)),
