@@ -310,15 +310,17 @@ export async function cancelRunTree(db: Database, runId: string): Promise<void> 
   if (!row || row.parent_run_id !== null) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
   }
-  const cancelled = await db.transaction().execute(async (trx) => {
+  const endedAs = await db.transaction().execute(async (trx) => {
     if (!(await markParentCancelled(trx, runId))) {
-      return false;
+      // The run ended after it was read above (its end won the race): quote the status it ended with, read again
+      // (a new statement sees what committed since), not the one read before.
+      return (await getSyncRun(trx, runId))?.status ?? row.status;
     }
     await cancelQueuedWindows(trx, runId);
-    return true;
+    return undefined;
   });
-  if (!cancelled) {
-    throw new ConflictError(`run ${runId} already ended (${row.status})`, 'run_finished');
+  if (endedAs !== undefined) {
+    throw new ConflictError(`run ${runId} already ended (${endedAs})`, 'run_finished');
   }
 }
 

@@ -143,24 +143,24 @@ describe('a run whose account stops syncing before its windows start', () => {
   });
 });
 
-describe('starting a window, in the transaction that starts it', () => {
-  /** A run of two windows (transactions, balances) on an account of its own, and its first window's ids. */
-  async function openedRun() {
-    const tenancy = await createTenancy(h.t.db);
-    const a = await createAccount(h.t.db, tenancy);
-    const account = { id: a.id, organization_id: tenancy.organizationId, integration_id: tenancy.integrationId };
-    const { runId } = await openRun(h.t.db, {
-      account,
-      trigger: 'manual',
-      plan: planRun(range('2025-03-03', '2025-03-05'), TODAY, 5),
-    });
-    const [first] = await listWindowRuns(h.t.db, runId);
-    const ids = { parentRunId: runId, windowRunId: first!.id };
-    // The job's check before it waited for the account's lock: the window may run.
-    expect(await windowSkipReason(h.t.db, ids)).toBeUndefined();
-    return { ids, account: a, tenancy };
-  }
+/** A run of two windows (transactions, balances) on an account of its own, and its first window's ids. */
+async function openedRun() {
+  const tenancy = await createTenancy(h.t.db);
+  const a = await createAccount(h.t.db, tenancy);
+  const account = { id: a.id, organization_id: tenancy.organizationId, integration_id: tenancy.integrationId };
+  const { runId } = await openRun(h.t.db, {
+    account,
+    trigger: 'manual',
+    plan: planRun(range('2025-03-03', '2025-03-05'), TODAY, 5),
+  });
+  const [first] = await listWindowRuns(h.t.db, runId);
+  const ids = { parentRunId: runId, windowRunId: first!.id };
+  // The job's check before it waited for the account's lock: the window may run.
+  expect(await windowSkipReason(h.t.db, ids)).toBeUndefined();
+  return { ids, account: a, tenancy };
+}
 
+describe('starting a window, in the transaction that starts it', () => {
   it('a run cancelled after the window was checked: the window does not start', async () => {
     const { ids } = await openedRun();
     await cancelRunTree(h.t.db, ids.parentRunId);
@@ -217,5 +217,51 @@ describe('starting a window, in the transaction that starts it', () => {
     expect(await completeWindow(h.t.db, ids)).toBe(false);
     expect(await getSyncRun(h.t.db, ids.parentRunId)).toMatchObject({ status: 'running', windows_done: 1 });
     expect(again).toBe('window_finished');
+  });
+});
+
+/** Resolves once another session waits for a lock in the test's database. */
+async function someoneWaitsForALock(): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { rows } = await sql<{ n: string }>`
+      select count(*) as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(
+      h.t.db,
+    );
+    if (Number(rows[0]?.n) > 0) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error('nobody ever waited for a lock');
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('a cancel that loses the race with the run end', () => {
+  it("answers run_finished quoting the run's final status, not the one it read before the race", async () => {
+    const { ids } = await openedRun();
+    // The run's end holds its row while the cancel reads the run (still queued) and then waits to update it.
+    const ending = new pg.Client({ connectionString: h.t.url });
+    await ending.connect();
+    try {
+      await ending.query('begin');
+      await ending.query('select 1 from sync_runs where id = $1 for update', [ids.parentRunId]);
+      const cancel = cancelRunTree(h.t.db, ids.parentRunId).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      await someoneWaitsForALock();
+      await ending.query(`update sync_runs set status = 'succeeded', finished_at = now() where id = $1`, [
+        ids.parentRunId,
+      ]);
+      await ending.query('commit');
+
+      const err = await cancel;
+      expect(err).toMatchObject({ code: 'run_finished', httpStatus: 409 });
+      expect((err as Error).message).toBe(`run ${ids.parentRunId} already ended (succeeded)`);
+    } finally {
+      await ending.end();
+    }
   });
 });
