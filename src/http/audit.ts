@@ -1,5 +1,7 @@
 import type { Request } from 'express';
+import { buildProblem, isPoolExhausted, OVERLOAD_RETRY_AFTER_SECONDS } from './errors.ts';
 import { requestContext } from './request-context.ts';
+import { ReplacedAnswer } from './respond.ts';
 
 /** One audit row: who (key), what (method + route template), target, organization, request id, outcome. */
 export interface AuditEntry {
@@ -19,11 +21,20 @@ export interface AuditSink {
   record(entry: AuditEntry): Promise<void>;
 }
 
+/** Tries of an audit row's write when no pool connection came free in time (each waits DB_POOL_WAIT_MS for one). */
+const AUDIT_WRITE_TRIES = 3;
+
 /**
  * Registers the audit write for an authenticated mutating request. It runs just before the response
  * is written (success, 4xx or 5xx alike), so when a client sees the answer the row exists. The
  * target defaults to the route's `{id}` parameter and the key's organization; handlers refine it with
  * `audit.target(...)` (e.g. the id of what they just created).
+ *
+ * Under load the pool may have no connection free for the row: the write is tried again (`AUDIT_WRITE_TRIES`; a
+ * pool timeout never reached the database, so a try again cannot write the row twice). If the row still cannot be
+ * written, a refusal (4xx: nothing was changed) is answered 503 `overloaded` with Retry-After instead, so no
+ * refusal goes out without its row and the client asks again; a call that took effect keeps its answer (the change
+ * is committed) and the row's content is logged at error level, to be restored from the log.
  */
 export function registerAudit(req: Request, sink: AuditSink, defaults: { targetType: string | undefined }): void {
   const ctx = requestContext(req);
@@ -33,7 +44,7 @@ export function registerAudit(req: Request, sink: AuditSink, defaults: { targetT
       return;
     }
     const paramId = typeof req.params.id === 'string' ? req.params.id : undefined;
-    await sink.record({
+    const entry: AuditEntry = {
       requestId: ctx.requestId,
       apiKeyId: principal.keyId,
       apiKeyPrefix: principal.keyPrefix,
@@ -43,6 +54,37 @@ export function registerAudit(req: Request, sink: AuditSink, defaults: { targetT
       targetType: ctx.audit.type ?? defaults.targetType ?? null,
       targetId: ctx.audit.id ?? (paramId !== undefined && paramId.length <= 200 ? paramId : null),
       statusCode: status,
-    });
+    };
+    try {
+      await recordTrying(sink, entry);
+    } catch (err) {
+      if (status >= 400 && status < 500) {
+        ctx.log.warn({ err, status }, 'audit row of a refused call not written: answered 503 overloaded instead');
+        throw new ReplacedAnswer(
+          503,
+          buildProblem(
+            503,
+            'overloaded',
+            `The service is at capacity; retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds.`,
+            ctx.requestId,
+          ),
+          { 'Retry-After': String(OVERLOAD_RETRY_AFTER_SECONDS) },
+        );
+      }
+      ctx.log.error({ err, status, audit: entry }, 'audit row not written');
+    }
   });
+}
+
+async function recordTrying(sink: AuditSink, entry: AuditEntry): Promise<void> {
+  for (let tried = 1; ; tried++) {
+    try {
+      await sink.record(entry);
+      return;
+    } catch (err) {
+      if (tried >= AUDIT_WRITE_TRIES || !isPoolExhausted(err)) {
+        throw err;
+      }
+    }
+  }
 }

@@ -122,7 +122,7 @@ export function isDatabaseReadOnly(err: unknown): boolean {
 }
 
 /** Seconds a client is asked to wait after a 503 caused by load. */
-const OVERLOAD_RETRY_AFTER_SECONDS = 2;
+export const OVERLOAD_RETRY_AFTER_SECONDS = 2;
 /** A failover takes longer than a burst of load. */
 const DB_READ_ONLY_RETRY_AFTER_SECONDS = 30;
 
@@ -130,7 +130,7 @@ const DB_READ_ONLY_RETRY_AFTER_SECONDS = 30;
  * No Postgres connection became free within DB_POOL_WAIT_MS (pg-pool's own message): the process is
  * overloaded, not broken. A 503 with Retry-After tells the client to come back; a 500 would say we failed.
  */
-function isPoolExhausted(err: unknown): boolean {
+export function isPoolExhausted(err: unknown): boolean {
   return err instanceof Error && /^timeout exceeded when trying to connect$/i.test(err.message);
 }
 

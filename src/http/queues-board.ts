@@ -9,7 +9,7 @@ import { registerAudit } from './audit.ts';
 import { authenticate, authorize, ForbiddenError, type ApiKeyStore } from './auth.ts';
 import type { AuthThrottle } from './auth-throttle.ts';
 import { requestContext } from './request-context.ts';
-import { runBeforeSend } from './respond.ts';
+import { runBeforeSend, writeJson } from './respond.ts';
 
 export const QUEUES_BASE_PATH = '/admin/queues';
 
@@ -104,8 +104,15 @@ export function queuesBoard(
           return send(body);
         }
         sending = true;
-        // runBeforeSend never throws (a failing hook is logged); the answer goes out after it either way.
-        void runBeforeSend(req, res.statusCode, null).then(() => send(body));
+        // runBeforeSend never throws (a failing hook is logged); the answer goes out after it, bull-board's own
+        // unless a hook replaced it (an action refused whose audit row could not be written: a 503 problem).
+        void runBeforeSend(req, res.statusCode, null).then((answer) => {
+          if (answer.replaced) {
+            writeJson(req, res, answer);
+          } else {
+            send(body);
+          }
+        });
         return res;
       };
     }

@@ -7,7 +7,7 @@ import { authenticate, authorize, orgAccess, type ApiKeyStore, type OrgAccess } 
 import type { AuthThrottle } from './auth-throttle.ts';
 import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
-import { RawJson, runBeforeSend, sendJson } from './respond.ts';
+import { RawJson, runBeforeSend, sendJson, writeJson } from './respond.ts';
 import { parsePart, strictTop } from './validate.ts';
 import { jsonBody, streamedBody, streamedBodyCheck, type StreamedBody } from './body.ts';
 
@@ -224,7 +224,11 @@ function handlerFor(route: Route): RequestHandler {
       );
     }
     if (route.response.mediaType === 'text/html') {
-      await runBeforeSend(req, route.response.status, null);
+      const answer = await runBeforeSend(req, route.response.status, null);
+      if (answer.replaced) {
+        writeJson(req, res, answer);
+        return;
+      }
       // A self-contained page: nothing it may load from elsewhere, no scripts.
       res
         .status(route.response.status)
