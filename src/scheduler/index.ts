@@ -18,7 +18,8 @@ import type { ReconcileScope } from './schedules.ts';
 /**
  * Asks a worker to reconcile the job schedulers of an account or integration whose state changed
  * (created, paused, resumed, removed): cheap for the caller, and it works from any process that can
- * reach Redis. Call `reconcileSchedules` directly instead when the caller must know it is done.
+ * reach Redis. Call `reconcileSchedules` directly instead when the caller must know it is done (or, `deferred`,
+ * handed to the reconcile holding the lock, which applies it once its own is done).
  */
 export async function requestScheduleReconcile(queues: Queues, scope: ReconcileScope): Promise<void> {
   await enqueue(queues, 'reconcile-schedules', scope);

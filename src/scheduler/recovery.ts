@@ -3,7 +3,7 @@ import type { RedisConnection } from '../shared/redis.ts';
 import type { Database } from '../storage/db.ts';
 import { getSyncRun, listUnfinishedParentRunIds } from '../storage/sync-runs.repo.ts';
 import { failQuietRuns } from '../sync/sync-run.ts';
-import { MAINTENANCE_SCHEDULE, reconcileDriftedSchedules, reconcileSchedules } from './schedules.ts';
+import { MAINTENANCE_SCHEDULE, reconcileDeferred, reconcileSchedules } from './schedules.ts';
 import type { Queues } from './queues.ts';
 import { ensureEnqueued } from './runs.ts';
 
@@ -91,11 +91,12 @@ export async function failAbandonedRuns(deps: RecoveryDeps): Promise<number> {
 /**
  * Reconciles every job scheduler when the maintenance scheduler (always present once reconciled) is gone; otherwise
  * the integrations whose accounts changed state without their reconcile reaching Redis (a request lost in a crash
- * after the change committed). True when every scheduler was reconciled.
+ * after the change committed, or turned away by the lock of another reconcile). True when every scheduler was
+ * reconciled here.
  */
 export async function restoreLostSchedules(deps: RecoveryDeps): Promise<boolean> {
   if (await deps.queues.queue('maintenance').getJobScheduler(MAINTENANCE_SCHEDULE.id)) {
-    const drifted = await reconcileDriftedSchedules(deps);
+    const drifted = await reconcileDeferred(deps);
     if (drifted.length > 0) {
       deps.logger.warn(
         { integrationIds: drifted },
@@ -105,8 +106,13 @@ export async function restoreLostSchedules(deps: RecoveryDeps): Promise<boolean>
     return false;
   }
   const result = await reconcileSchedules(deps);
-  deps.logger.warn({ ...result }, 'job schedulers were missing from Redis; reconciled');
-  return true;
+  deps.logger.warn(
+    { ...result },
+    result.deferred
+      ? 'job schedulers were missing from Redis; their reconcile is left to the one holding the lock'
+      : 'job schedulers were missing from Redis; reconciled',
+  );
+  return !result.deferred;
 }
 
 export interface RecoveryWatch {

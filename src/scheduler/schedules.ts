@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../shared/logger.ts';
+import { keyspace } from '../shared/redis.ts';
 import {
   getAccount,
   listAccountScheduleStates,
@@ -8,7 +9,11 @@ import {
   type AccountScheduleState,
   type SchedulableAccount,
 } from '../storage/accounts.repo.ts';
-import { lockFullScheduleReconcile, lockScopedScheduleReconcile } from '../storage/advisory-locks.repo.ts';
+import {
+  lockFullScheduleReconcile,
+  lockScopedScheduleReconcile,
+  ScheduleReconcileBusy,
+} from '../storage/advisory-locks.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { JOBS, jobIdOf, parsePayload, type JobName, type QueueName } from './jobs.ts';
 import type { Queues } from './queues.ts';
@@ -94,7 +99,15 @@ export interface ReconcileResult {
   upserted: number;
   removed: number;
   unchanged: number;
+  /**
+   * Another reconcile held the lock: nothing was done here, and the holder (or, should it die, the recovery sweep)
+   * applies what this one was asked to.
+   */
+  deferred: boolean;
 }
+
+/** What one reconcile changed in Redis. */
+type Applied = Omit<ReconcileResult, 'deferred'>;
 
 /**
  * Makes Redis hold exactly the schedulers the database asks for. Without a scope (scheduler-role
@@ -102,36 +115,91 @@ export interface ReconcileResult {
  * upserted, unknown or stale ids removed. With a scope (an account or integration changed state:
  * created, paused, resumed, removed, failed) only that scope's account schedulers are touched.
  *
- * Reconciles run in several worker slots and processes at once, and a pause's reconcile may still be
- * between its read and its Redis changes when the resume's runs. So each one holds a Postgres advisory
- * lock from before it reads the database until its Redis changes are done: scoped reconciles of one
- * integration (an account's included) take turns, a full one runs alone, and the last to run applies
- * the state as it is then, never one a later change replaced. The lock is transaction-level: it ends
- * with the transaction (only advisory locks and reads, no rows are locked), whatever happens.
+ * Reconciles run in several worker slots and processes at once, and a pause's reconcile may still be between its
+ * read and its Redis changes when the resume's runs. So a reconcile holds a Postgres advisory lock (transaction-level:
+ * it ends with the transaction whatever happens; only advisory locks and reads, no rows are locked) from before it
+ * reads the database until its Redis changes are done: scoped reconciles of one integration (an account's included)
+ * exclude each other, a full one excludes all. Only the holder writes to Redis, and it writes the state it read after
+ * taking the lock, so no reconcile ever writes older state after another wrote newer.
+ *
+ * The lock is waited for briefly only (2 s): a holder may freeze in the middle (Redis slow, the process paused) and
+ * the others must not pile up behind it, each holding a pool connection, to fail. One that does not get the lock in
+ * time hands its work to the holder and returns `deferred`. A scoped request needs no record: its change committed
+ * before it, so the accounts' state now differs from what `schedules_applied` says was applied (that is how the
+ * recovery sweep finds drift); a full request sets a flag in Redis. A holder, once its transaction committed, drains
+ * both (`reconcileDeferred`); it looks after releasing the lock, so a request turned away just before the release is
+ * still seen. A holder that dies leaves them to the workers' recovery sweep (every 5 minutes), which drains the same
+ * way.
+ *
+ * The lock lasts as long as the holder's database session: a session the server or network ends while its process
+ * still writes to Redis is the one way an older write can land after a newer one (the daily full reconcile repairs it).
+ *
+ * Why not fence instead (let others go on, and refuse a frozen holder's writes by a generation checked in Redis):
+ * the schedulers are written by BullMQ's own scripts (`upsertJobScheduler`, `removeJobScheduler`), which cannot be
+ * made conditional on a key of ours in the same atomic step; a check before them leaves the gap a freeze falls into.
  */
 export async function reconcileSchedules(
   deps: { db: Database; queues: Queues; logger: Logger },
   scope: ReconcileScope = {},
 ): Promise<ReconcileResult> {
-  const result = await deps.db.transaction().execute(async (trx) => {
-    const scoped = scope.accountId !== undefined || scope.integrationId !== undefined;
-    if (scoped) {
-      const integrationId =
-        scope.integrationId ??
-        (scope.accountId === undefined ? undefined : (await getAccount(trx, scope.accountId))?.integration_id);
-      await lockScopedScheduleReconcile(trx, integrationId);
-    } else {
-      await lockFullScheduleReconcile(trx);
-    }
-    const desired = await desiredSchedules(trx, scope);
-    const applied = await applyToRedis(deps.queues, desired);
-    // What Redis now holds for each account of the scope, recorded under the same lock: the recovery sweep compares
-    // it with the accounts' state to find a change whose reconcile request was lost (`reconcileDriftedSchedules`).
-    await markSchedulesApplied(trx, desired.accounts);
-    return applied;
-  });
-  deps.logger.info({ ...scope, ...result }, 'job schedulers reconciled');
+  const result = await reconcileOnce(deps, scope);
+  if (!result.deferred) {
+    await reconcileDeferred(deps);
+  }
   return result;
+}
+
+/** The flag a full reconcile turned away sets; the holder of the lock (or the recovery sweep) runs one for it. */
+const fullWantedKey = (queues: Queues) => keyspace(queues.prefix)('schedules', 'full-reconcile-wanted');
+
+/** One reconcile under the lock, if it comes within its short wait (`deferred` otherwise); see `reconcileSchedules`. */
+async function reconcileOnce(
+  deps: { db: Database; queues: Queues; logger: Logger },
+  scope: ReconcileScope,
+): Promise<ReconcileResult> {
+  const scoped = scope.accountId !== undefined || scope.integrationId !== undefined;
+  const redis = deps.queues.redis;
+  if (!scoped) {
+    // Before trying the lock: a holder that turns this one away finds the flag once it has committed.
+    await redis.set(fullWantedKey(deps.queues), '1');
+  }
+  let result: Applied;
+  try {
+    result = await deps.db.transaction().execute(async (trx) => {
+      if (scoped) {
+        const integrationId =
+          scope.integrationId ??
+          (scope.accountId === undefined ? undefined : (await getAccount(trx, scope.accountId))?.integration_id);
+        await lockScopedScheduleReconcile(trx, integrationId);
+      } else {
+        await lockFullScheduleReconcile(trx);
+        // Cleared before reading: every full request made up to here is served by this reconcile's read.
+        await redis.del(fullWantedKey(deps.queues));
+      }
+      try {
+        const desired = await desiredSchedules(trx, scope);
+        const applied = await applyToRedis(deps.queues, desired);
+        // What Redis now holds for each account of the scope, recorded under the same lock: the recovery sweep
+        // compares it with the accounts' state to find a change whose reconcile request was lost or deferred.
+        await markSchedulesApplied(trx, desired.accounts);
+        return applied;
+      } catch (err) {
+        if (!scoped) {
+          // Still wanted: the next holder or sweep runs it (best effort; this reconcile fails either way).
+          await redis.set(fullWantedKey(deps.queues), '1').catch(() => undefined);
+        }
+        throw err;
+      }
+    });
+  } catch (err) {
+    if (!(err instanceof ScheduleReconcileBusy)) {
+      throw err;
+    }
+    deps.logger.info({ ...scope }, 'job scheduler reconcile deferred to the reconcile holding the lock');
+    return { upserted: 0, removed: 0, unchanged: 0, deferred: true };
+  }
+  deps.logger.info({ ...scope, ...result }, 'job schedulers reconciled');
+  return { ...result, deferred: false };
 }
 
 interface DesiredSchedules {
@@ -162,36 +230,50 @@ async function desiredSchedules(ex: Executor, scope: ReconcileScope): Promise<De
   return { desired, inScope, accounts };
 }
 
-/** Integrations reconciled per recovery sweep at most (the rest at the next one). */
+/** Integrations reconciled per drain pass at most (the rest at the next pass or sweep). */
 const DRIFT_BATCH = 100;
+/** Passes of a drain: each takes what was deferred (or lost) while the one before ran. */
+const DRAIN_PASSES = 3;
 
 /**
- * Reconciles the integrations with an account whose state is not what its last reconcile applied: a pause, resume,
- * schedule change or stop whose reconcile request was lost (the process died after the change committed, before the
- * request reached Redis), or an account never reconciled. Run by the workers' recovery sweep; returns the
- * integrations reconciled.
+ * Runs the reconciles that were deferred to the lock's holder or lost: a full one when its flag is set, then one per
+ * integration with an account whose state is not what its last reconcile applied (a pause, resume, schedule change or
+ * stop whose request was turned away by the lock, or lost because the process died after the change committed, before
+ * the request reached Redis; or an account never reconciled). Run by each reconcile after it committed and by the
+ * workers' recovery sweep. Returns the integrations reconciled.
  */
-export async function reconcileDriftedSchedules(deps: {
-  db: Database;
-  queues: Queues;
-  logger: Logger;
-}): Promise<string[]> {
-  const drifted = await listIntegrationsWithScheduleDrift(deps.db, DRIFT_BATCH);
+export async function reconcileDeferred(deps: { db: Database; queues: Queues; logger: Logger }): Promise<string[]> {
   const reconciled: string[] = [];
-  for (const integrationId of drifted) {
-    try {
-      await reconcileSchedules(deps, { integrationId });
-      reconciled.push(integrationId);
-    } catch (err) {
-      // One integration whose reconcile fails must not keep the others from theirs; the next sweep tries it again.
-      deps.logger.warn({ err, integrationId }, 'schedule reconcile of a drifted integration failed');
+  for (let pass = 0; pass < DRAIN_PASSES; pass++) {
+    let progressed = false;
+    if ((await deps.queues.redis.exists(fullWantedKey(deps.queues))) > 0) {
+      try {
+        progressed = !(await reconcileOnce(deps, {})).deferred;
+      } catch (err) {
+        // Its flag is set again: the next drain or sweep tries it again.
+        deps.logger.warn({ err }, 'deferred full schedule reconcile failed');
+      }
+    }
+    for (const integrationId of await listIntegrationsWithScheduleDrift(deps.db, DRIFT_BATCH)) {
+      try {
+        if (!(await reconcileOnce(deps, { integrationId })).deferred) {
+          reconciled.push(integrationId);
+          progressed = true;
+        }
+      } catch (err) {
+        // One integration whose reconcile fails must not keep the others from theirs; the next sweep tries it again.
+        deps.logger.warn({ err, integrationId }, 'schedule reconcile of a drifted integration failed');
+      }
+    }
+    if (!progressed) {
+      break;
     }
   }
   return reconciled;
 }
 
-async function applyToRedis(queues: Queues, { desired, inScope }: DesiredSchedules): Promise<ReconcileResult> {
-  const result: ReconcileResult = { upserted: 0, removed: 0, unchanged: 0 };
+async function applyToRedis(queues: Queues, { desired, inScope }: DesiredSchedules): Promise<Applied> {
+  const result: Applied = { upserted: 0, removed: 0, unchanged: 0 };
   for (const queueName of ['sync', 'maintenance'] as const) {
     const queue = queues.queue(queueName);
     const want = new Map(desired.filter((d) => d.queue === queueName).map((d) => [d.id, d]));

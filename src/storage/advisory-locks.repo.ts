@@ -9,7 +9,7 @@ import { createPool, type DbOptions, type Executor } from './db.ts';
  * - `account-sync:<id>` (session-level, on a dedicated connection): at most one window job of the
  *   account at a time (scheduler/single-flight.ts holds it across bank calls, never in a transaction);
  * - `account-write:<id>` (transaction-level, transactions.repo.ts): page writes of the account;
- * - `schedules` and `schedules:<integration id>` (transaction-level): job-scheduler reconciles
+ * - `schedules` and `schedules:<integration id>` (transaction-level, waited for briefly): job-scheduler reconciles
  *   (scheduler/schedules.ts), a full one alone, scoped ones one per integration at a time.
  */
 
@@ -19,15 +19,24 @@ export async function lockAccountTriggers(ex: Executor, accountId: string): Prom
 }
 
 /**
- * How long a reconcile waits for another to finish (it holds a pool connection meanwhile). Past it the wait fails
- * with `lock_not_available` and the job is retried later, so a holder stuck on Redis does not pile waiters up.
+ * How long a reconcile waits for another to finish (holding a pool connection meanwhile). Past it the lock function
+ * throws `ScheduleReconcileBusy` and the reconcile hands its work to the holder (scheduler/schedules.ts): a holder
+ * frozen on Redis does not pile waiters up, nor make them fail.
  */
-const SCHEDULE_LOCK_WAIT = '30s';
+const SCHEDULE_LOCK_WAIT = '2s';
+
+/** The schedules lock was not had within `SCHEDULE_LOCK_WAIT`; the transaction is aborted. */
+export class ScheduleReconcileBusy extends Error {
+  constructor() {
+    super('another job-scheduler reconcile holds the lock');
+  }
+}
 
 /** A full job-scheduler reconcile, for this transaction: waits for every other reconcile and holds them all off. */
 export async function lockFullScheduleReconcile(ex: Executor): Promise<void> {
-  await sql`select set_config('lock_timeout', ${SCHEDULE_LOCK_WAIT}, true)`.execute(ex);
-  await sql`select pg_advisory_xact_lock(hashtextextended('schedules', 0))`.execute(ex);
+  await waitingBriefly(ex, async () => {
+    await sql`select pg_advisory_xact_lock(hashtextextended('schedules', 0))`.execute(ex);
+  });
 }
 
 /**
@@ -35,11 +44,28 @@ export async function lockFullScheduleReconcile(ex: Executor): Promise<void> {
  * one) and excludes the other reconciles of its integration (none when the scope matched no integration).
  */
 export async function lockScopedScheduleReconcile(ex: Executor, integrationId: string | undefined): Promise<void> {
+  await waitingBriefly(ex, async () => {
+    await sql`select pg_advisory_xact_lock_shared(hashtextextended('schedules', 0))`.execute(ex);
+    if (integrationId !== undefined) {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`schedules:${integrationId}`}, 0))`.execute(ex);
+    }
+  });
+}
+
+/**
+ * Takes the locks with `lock_timeout` at `SCHEDULE_LOCK_WAIT`, then puts it back, so the reconcile's own writes
+ * (`markSchedulesApplied`'s row locks) wait as any other statement does.
+ */
+async function waitingBriefly(ex: Executor, lock: () => Promise<void>): Promise<void> {
+  const { rows } = await sql<{ before: string }>`select current_setting('lock_timeout') as before`.execute(ex);
   await sql`select set_config('lock_timeout', ${SCHEDULE_LOCK_WAIT}, true)`.execute(ex);
-  await sql`select pg_advisory_xact_lock_shared(hashtextextended('schedules', 0))`.execute(ex);
-  if (integrationId !== undefined) {
-    await sql`select pg_advisory_xact_lock(hashtextextended(${`schedules:${integrationId}`}, 0))`.execute(ex);
+  try {
+    await lock();
+  } catch (err) {
+    // SQLSTATE 55P03 lock_not_available: the wait ran out.
+    throw (err as { code?: unknown } | null)?.code === '55P03' ? new ScheduleReconcileBusy() : err;
   }
+  await sql`select set_config('lock_timeout', ${rows[0]?.before ?? '0'}, true)`.execute(ex);
 }
 
 const KEEPALIVE_SQL = 'set tcp_keepalives_idle = 30; set tcp_keepalives_interval = 10; set tcp_keepalives_count = 3';

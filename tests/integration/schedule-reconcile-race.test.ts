@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pauseAccount, resumeAccount } from '../../src/accounts/index.ts';
 import {
@@ -8,6 +9,8 @@ import {
   type Queues,
   type ReconcileScope,
 } from '../../src/scheduler/index.ts';
+import { restoreLostSchedules } from '../../src/scheduler/recovery.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { getAccount } from '../../src/storage/accounts.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
@@ -127,5 +130,90 @@ describe('schedule reconciles racing', () => {
   it("a full reconcile that read the account paused does not undo the resume's account reconcile", async () => {
     const left = await pauseThenResumeWhileStaleReconcileIsHeld(() => ({}));
     expect(left).toHaveLength(2);
+  });
+});
+
+/**
+ * A reconcile that holds the schedules lock may freeze in the middle (Redis slow, the process paused). The others
+ * must not wait for it and fail; what they were asked to apply is applied once it goes on, never older state after
+ * newer.
+ */
+describe('a reconcile frozen while it holds the lock', () => {
+  async function liveAccount() {
+    const tenancy = await createTenancy(t.db);
+    await t.db.updateTable('integrations').set({ stage: 'live' }).where('id', '=', tenancy.integrationId).execute();
+    const { id } = await createAccount(t.db, tenancy);
+    await reconcileSchedules({ db: t.db, queues, logger }, { accountId: id });
+    expect(await schedulersOf(id)).toHaveLength(2);
+    return { id, tenancy };
+  }
+
+  it("does not make an account's reconcile fail, and on resuming leaves the account's newer state applied", async () => {
+    const { id } = await liveAccount();
+    const held = heldAtRedis();
+    // A full reconcile reads the account active, then freezes before its Redis changes.
+    const frozen = reconcileSchedules({ db: t.db, queues: held.queues, logger });
+    await held.reached;
+    try {
+      await pauseAccount({ db: t.db, queues }, (await getAccount(t.db, id))!);
+      // The pause's own reconcile answers at once instead of waiting for the frozen one (and failing after 30 s).
+      const other = await reconcileSchedules({ db: t.db, queues, logger }, { accountId: id });
+      expect(other).toMatchObject({ deferred: true });
+    } finally {
+      held.release();
+    }
+    expect(await frozen).toMatchObject({ deferred: false });
+    // The frozen one, gone on, did not leave the active schedules it had read: the pause is what Redis holds.
+    expect(await schedulersOf(id)).toEqual([]);
+    const applied = await t.db.selectFrom('bank_accounts').select('schedules_applied').where('id', '=', id).execute();
+    expect(applied).toEqual([{ schedules_applied: 'none' }]);
+  });
+
+  it('a full reconcile asked for meanwhile is run once the frozen holder is done', async () => {
+    const { tenancy } = await liveAccount();
+    const unknown = scheduleId(uuidv7(), 'intraday');
+    await queues.queue('sync').upsertJobScheduler(unknown, { pattern: '0 0 9 * * 1-5', tz: 'UTC' }, { name: 'x' });
+    const held = heldAtRedis();
+    const frozen = reconcileSchedules(
+      { db: t.db, queues: held.queues, logger },
+      { integrationId: tenancy.integrationId },
+    );
+    await held.reached;
+    try {
+      expect(await reconcileSchedules({ db: t.db, queues, logger })).toMatchObject({ deferred: true });
+    } finally {
+      held.release();
+    }
+    await frozen;
+    // Only a full reconcile removes a scheduler of no account.
+    expect(await queues.queue('sync').getJobScheduler(unknown)).toBeUndefined();
+  });
+
+  it('what was left to a holder that died is done by the recovery sweep', async () => {
+    const { id, tenancy } = await liveAccount();
+    const unknown = scheduleId(uuidv7(), 'prior_day');
+    await queues.queue('sync').upsertJobScheduler(unknown, { pattern: '0 0 6 * * 2-6', tz: 'UTC' }, { name: 'x' });
+    // A holder of the integration's reconcile lock (another process), which dies before it is done.
+    const holder = new pg.Client({ connectionString: t.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`select pg_advisory_xact_lock_shared(hashtextextended('schedules', 0))`);
+      await holder.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [
+        `schedules:${tenancy.integrationId}`,
+      ]);
+      await pauseAccount({ db: t.db, queues }, (await getAccount(t.db, id))!);
+      expect(await reconcileSchedules({ db: t.db, queues, logger }, { accountId: id })).toMatchObject({
+        deferred: true,
+      });
+      expect(await reconcileSchedules({ db: t.db, queues, logger })).toMatchObject({ deferred: true });
+    } finally {
+      await holder.end();
+    }
+    expect(await schedulersOf(id)).toHaveLength(2);
+
+    await restoreLostSchedules({ db: t.db, queues, logger });
+    expect(await schedulersOf(id)).toEqual([]);
+    expect(await queues.queue('sync').getJobScheduler(unknown)).toBeUndefined();
   });
 });
