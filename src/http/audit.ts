@@ -21,8 +21,11 @@ export interface AuditSink {
   record(entry: AuditEntry): Promise<void>;
 }
 
-/** Tries of an audit row's write when no pool connection came free in time (each waits DB_POOL_WAIT_MS for one). */
-const AUDIT_WRITE_TRIES = 3;
+/**
+ * Tries of the audit row of a call that took effect, when no pool connection came free in time (each waits
+ * DB_POOL_WAIT_MS for one). A refusal or a failure is tried once: waiting longer would only hold up its answer.
+ */
+const AUDIT_WRITE_TRIES_DONE = 3;
 
 /**
  * Registers the audit write for an authenticated mutating request. It runs just before the response
@@ -30,11 +33,11 @@ const AUDIT_WRITE_TRIES = 3;
  * target defaults to the route's `{id}` parameter and the key's organization; handlers refine it with
  * `audit.target(...)` (e.g. the id of what they just created).
  *
- * Under load the pool may have no connection free for the row: the write is tried again (`AUDIT_WRITE_TRIES`; a
- * pool timeout never reached the database, so a try again cannot write the row twice). If the row still cannot be
- * written, a refusal (4xx: nothing was changed) is answered 503 `overloaded` with Retry-After instead, so no
- * refusal goes out without its row and the client asks again; a call that took effect keeps its answer (the change
- * is committed) and the row's content is logged at error level, to be restored from the log.
+ * Under load the pool may have no connection free for the row. A refusal (4xx: nothing was changed) whose row
+ * cannot be written is answered 503 `overloaded` with Retry-After instead, so no refusal goes out without its row and
+ * the client asks again. A call that took effect keeps its answer (the change is committed): its row is tried again
+ * (`AUDIT_WRITE_TRIES_DONE`; a pool timeout never reached the database, so a try again cannot write the row twice)
+ * and, if it still cannot be written, its content is logged at error level, to be restored from the log.
  */
 export function registerAudit(req: Request, sink: AuditSink, defaults: { targetType: string | undefined }): void {
   const ctx = requestContext(req);
@@ -56,7 +59,7 @@ export function registerAudit(req: Request, sink: AuditSink, defaults: { targetT
       statusCode: status,
     };
     try {
-      await recordTrying(sink, entry);
+      await recordTrying(sink, entry, status < 400 ? AUDIT_WRITE_TRIES_DONE : 1);
     } catch (err) {
       if (status >= 400 && status < 500) {
         ctx.log.warn({ err, status }, 'audit row of a refused call not written: answered 503 overloaded instead');
@@ -76,13 +79,13 @@ export function registerAudit(req: Request, sink: AuditSink, defaults: { targetT
   });
 }
 
-async function recordTrying(sink: AuditSink, entry: AuditEntry): Promise<void> {
+async function recordTrying(sink: AuditSink, entry: AuditEntry, tries: number): Promise<void> {
   for (let tried = 1; ; tried++) {
     try {
       await sink.record(entry);
       return;
     } catch (err) {
-      if (tried >= AUDIT_WRITE_TRIES || !isPoolExhausted(err)) {
+      if (tried >= tries || !isPoolExhausted(err)) {
         throw err;
       }
     }
