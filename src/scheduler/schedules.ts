@@ -240,26 +240,32 @@ const DRAIN_PASSES = 3;
  * integration with an account whose state is not what its last reconcile applied (a pause, resume, schedule change or
  * stop whose request was turned away by the lock, or lost because the process died after the change committed, before
  * the request reached Redis; or an account never reconciled). Run by each reconcile after it committed and by the
- * workers' recovery sweep. Returns the integrations reconciled.
+ * workers' recovery sweep. Stops at the first reconcile the lock turns away: its holder drains all of it once it has
+ * committed (a frozen holder thus costs one wait, not one per integration). Returns the integrations reconciled.
  */
 export async function reconcileDeferred(deps: { db: Database; queues: Queues; logger: Logger }): Promise<string[]> {
   const reconciled: string[] = [];
   for (let pass = 0; pass < DRAIN_PASSES; pass++) {
     let progressed = false;
-    if ((await deps.queues.redis.exists(fullWantedKey(deps.queues))) > 0) {
-      try {
-        progressed = !(await reconcileOnce(deps, {})).deferred;
-      } catch (err) {
-        // Its flag is set again: the next drain or sweep tries it again.
-        deps.logger.warn({ err }, 'deferred full schedule reconcile failed');
+    try {
+      if ((await deps.queues.redis.exists(fullWantedKey(deps.queues))) > 0) {
+        if ((await reconcileOnce(deps, {})).deferred) {
+          // Another holds the lock: it drains everything once it has committed (see reconcileSchedules).
+          return reconciled;
+        }
+        progressed = true;
       }
+    } catch (err) {
+      // Its flag is set again: the next drain or sweep tries it again.
+      deps.logger.warn({ err }, 'deferred full schedule reconcile failed');
     }
     for (const integrationId of await listIntegrationsWithScheduleDrift(deps.db, DRIFT_BATCH)) {
       try {
-        if (!(await reconcileOnce(deps, { integrationId })).deferred) {
-          reconciled.push(integrationId);
-          progressed = true;
+        if ((await reconcileOnce(deps, { integrationId })).deferred) {
+          return reconciled;
         }
+        reconciled.push(integrationId);
+        progressed = true;
       } catch (err) {
         // One integration whose reconcile fails must not keep the others from theirs; the next sweep tries it again.
         deps.logger.warn({ err, integrationId }, 'schedule reconcile of a drifted integration failed');

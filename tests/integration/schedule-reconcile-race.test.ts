@@ -10,18 +10,21 @@ import {
   type ReconcileScope,
 } from '../../src/scheduler/index.ts';
 import { restoreLostSchedules } from '../../src/scheduler/recovery.ts';
+import { reconcileDeferred } from '../../src/scheduler/schedules.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { getAccount } from '../../src/storage/accounts.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
 
 /**
  * Reconciles of the same account run in different worker slots and processes at once: the one a pause asked for
  * may still be between reading the database and changing Redis when the resume and its own reconcile happen.
  * Whatever the interleaving, the reconcile that changes Redis last must apply the account's current state.
  */
+const logLines = captureLogLines('info');
 let t: TestDb;
 let queues: Queues;
 const logger = createLogger('scheduler');
@@ -215,5 +218,32 @@ describe('a reconcile frozen while it holds the lock', () => {
     await restoreLostSchedules({ db: t.db, queues, logger });
     expect(await schedulersOf(id)).toEqual([]);
     expect(await queues.queue('sync').getJobScheduler(unknown)).toBeUndefined();
+  });
+
+  it('a drain that a frozen full reconcile turns away waits once, not once per integration', async () => {
+    const accounts = [await liveAccount(), await liveAccount()];
+    for (const { id } of accounts) {
+      // Paused without their reconcile (a request lost): both integrations drift.
+      await sql`update bank_accounts set status = 'paused' where id = ${id}`.execute(t.db);
+    }
+    const holder = new pg.Client({ connectionString: t.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`select pg_advisory_xact_lock(hashtextextended('schedules', 0))`);
+      const before = logLines.length;
+      expect(await reconcileDeferred({ db: t.db, queues, logger })).toEqual([]);
+      const deferrals = logLines
+        .slice(before)
+        .filter((l) => l.includes('job scheduler reconcile deferred to the reconcile holding the lock'));
+      expect(deferrals).toHaveLength(1);
+    } finally {
+      await holder.end();
+    }
+    // The holder gone, the next drain (here the sweep's) reconciles both.
+    await reconcileDeferred({ db: t.db, queues, logger });
+    for (const { id } of accounts) {
+      expect(await schedulersOf(id)).toEqual([]);
+    }
   });
 });
