@@ -129,7 +129,7 @@ type Applied = Omit<ReconcileResult, 'deferred'>;
  * recovery sweep finds drift); a full request sets a flag in Redis. A holder, once its transaction committed, drains
  * both (`reconcileDeferred`); it looks after releasing the lock, so a request turned away just before the release is
  * still seen. A holder that dies leaves them to the workers' recovery sweep (every 5 minutes), which drains the same
- * way.
+ * way. The price: while a holder stays frozen, what was left to it waits (late, never lost nor out of order).
  *
  * The lock lasts as long as the holder's database session: a session the server or network ends while its process
  * still writes to Redis is the one way an older write can land after a newer one (the daily full reconcile repairs it).
