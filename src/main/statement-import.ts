@@ -82,6 +82,7 @@ export async function importStatementFile(
     entries: ours.flatMap((a) => a.entries),
     balances: ours.flatMap((a) => a.balances),
     rejects: ours.flatMap((a) => a.rejects),
+    interimDays: [...new Set(ours.flatMap((a) => a.interimDays))],
   };
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
   const now = input.now ?? (() => new Date());

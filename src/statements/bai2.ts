@@ -28,6 +28,8 @@ interface GroupState {
   asOfDate: IsoDate;
   currency: string;
   sameDay: boolean;
+  /** An interim previous-day report (as-of-date modifier 1): posted items, but not yet all of the day's. */
+  interim: boolean;
 }
 
 interface Detail {
@@ -189,8 +191,16 @@ function accountHeader(
     i = fundsType(fields, i + 3, r.line).next;
   }
   return {
-    account: { accountNumber, currency, entries: [], balances: [], rejects: [] },
-    balance: hasBalance ? balance : null,
+    account: {
+      accountNumber,
+      currency,
+      entries: [],
+      balances: [],
+      rejects: [],
+      interimDays: group.interim ? [group.asOfDate] : [],
+    },
+    // An interim previous-day balance is not the day's final balance (it would pass for it, or replace it).
+    balance: hasBalance && !group.interim ? balance : null,
     total,
   };
 }
@@ -294,10 +304,12 @@ class Bai2Reader {
         r.line,
       );
     }
+    // As-of-date modifier: 1 interim previous-day, 2 final previous-day, 3 interim same-day, 4 final same-day.
     this.group = {
       asOfDate: date(f[3], r.line, 'as-of date'),
       currency: currencyCode(f[5], 'USD', r.line),
       sameDay: f[6] === '3' || f[6] === '4',
+      interim: f[6] === '1',
       total: 0n,
       records: r.parts.length,
       accounts: 0,
@@ -591,4 +603,5 @@ function mergeAccount(statement: ParsedStatement, a: StatementAccount): void {
   same.entries.push(...a.entries);
   same.balances.push(...a.balances);
   same.rejects.push(...a.rejects);
+  same.interimDays.push(...a.interimDays.filter((d) => !same.interimDays.includes(d)));
 }

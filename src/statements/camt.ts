@@ -599,6 +599,7 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
         entries.map((e) => e.bookingDate),
       ),
       rejects: [],
+      interimDays: [],
     };
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {

@@ -34,6 +34,8 @@ export interface StatementBatch {
   balanceRejects: NormalizationReject[];
   /** Days whose posted items the file reports in full (a final balance or a posted item of that day). */
   postedDates: IsoDate[];
+  /** Days whose posted items the file holds only in part (an interim previous-day report). */
+  interimDates: IsoDate[];
   /** Days with pending (intraday) items or an intraday balance. */
   intradayDates: IsoDate[];
 }
@@ -150,10 +152,14 @@ export function normalizeStatementAccount(
     raw: r.raw,
     fields: [],
   }));
-  const posted = new Set<IsoDate>([
-    ...account.balances.filter((b) => b.kind === 'final').map((b) => b.date),
-    ...records.filter((r) => r.status === 'posted').map((r) => r.bookingDate),
-  ]);
+  // A day of an interim previous-day report is not reported in full, whatever else the file says of it.
+  const interim = new Set<IsoDate>(account.interimDays);
+  const posted = new Set<IsoDate>(
+    [
+      ...account.balances.filter((b) => b.kind === 'final').map((b) => b.date),
+      ...records.filter((r) => r.status === 'posted').map((r) => r.bookingDate),
+    ].filter((d) => !interim.has(d)),
+  );
   const intraday = new Set<IsoDate>([
     ...account.balances.filter((b) => b.kind === 'current_day').map((b) => b.date),
     ...records.filter((r) => r.status === 'pending').map((r) => r.bookingDate),
@@ -165,6 +171,7 @@ export function normalizeStatementAccount(
     balances,
     balanceRejects,
     postedDates: [...posted].sort(),
+    interimDates: [...interim].sort(),
     intradayDates: [...intraday].sort(),
   };
 }

@@ -69,6 +69,12 @@ export interface StatementAccount {
   entries: StatementEntry[];
   balances: StatementBalance[];
   rejects: StatementReject[];
+  /**
+   * Days the file reports only in an interim previous-day report (BAI2 as-of-date modifier 1): their posted
+   * items are stored, but the report is no complete answer for the day (more items may post, the balance may
+   * change), so it proves no pending item absent and is no evidence of the day's full report.
+   */
+  interimDays: IsoDate[];
 }
 
 export interface ParsedStatement {

@@ -38,6 +38,11 @@ export interface SourceBatch {
   balanceRejects: readonly NormalizationReject[];
   /** Days whose posted items the batch holds in full (the proof may count them as fetched). */
   postedDates: readonly IsoDate[];
+  /**
+   * Days whose posted items the batch holds only in part (an interim report): stored, but never taken as the
+   * day's complete report (no pending item of them resolved or removed, no fetch evidence written).
+   */
+  interimDates: readonly IsoDate[];
   intradayDates: readonly IsoDate[];
 }
 
@@ -102,13 +107,14 @@ export async function importBatch(
   const account: AccountRef = { id: row.id, organizationId: row.organization_id };
   const { batch } = input;
   const posted = [...batch.postedDates].sort();
-  const dates = posted.length > 0 ? posted : [...batch.intradayDates].sort();
+  const reported = [...new Set([...posted, ...batch.interimDates])].sort();
+  const dates = reported.length > 0 ? reported : [...batch.intradayDates].sort();
   const runId = await startStandaloneRun(deps.db, {
     organizationId: row.organization_id,
     integrationId: row.integration_id,
     accountId: row.id,
     trigger: input.trigger,
-    mode: posted.length > 0 ? 'range' : 'intraday',
+    mode: reported.length > 0 ? 'range' : 'intraday',
     windowFrom: dates[0] ?? null,
     windowTo: dates.at(-1) ?? null,
     source: batch.source,
@@ -164,9 +170,9 @@ export async function importBatch(
     );
     add(await resolvePending(deps.db, account, posted, runId, unreadable));
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
-    const stored = await bankDayFetchesOn(deps.db, account.id, posted);
+    const evidence = await bankDayFetchesOn(deps.db, account.id, posted);
     const fetchRows = tally.rows(account, posted, runId, deps.now()).filter((r) => {
-      const s = stored.get(r.booking_date);
+      const s = evidence.get(r.booking_date);
       return (
         !s ||
         s.record_count !== r.record_count ||
@@ -196,8 +202,8 @@ export async function importBatch(
         counts.rejected +
         fetchRows.length >
       0;
-    if (deps.onPostedDays && posted.length > 0 && changed) {
-      await deps.onPostedDays(row.id, posted).catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
+    if (deps.onPostedDays && reported.length > 0 && changed) {
+      await deps.onPostedDays(row.id, reported).catch((err: unknown) => log.warn({ err }, 'posted-days hook failed'));
     }
     log.info({ counts }, 'statement imported');
     return { runId, counts, status };

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importStatementFile } from '../../src/main/statement-import.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { bai2Groups, type Bai2Item } from '../factories/bai2.ts';
+
+/**
+ * What a BAI2 group header says about its group (as-of-date modifier, group status), through the real import
+ * path and Postgres.
+ */
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+const DAY = '2026-11-30';
+const item = (type: string, amount: bigint, bankRef: string): Bai2Item => ({
+  type,
+  amount,
+  bankRef,
+  custRef: '',
+  text: `ITEM ${bankRef}`,
+});
+const P1 = item('195', 50_000n, 'P1');
+const P2 = item('495', 20_000n, 'P2');
+const P3 = item('495', 7_500n, 'P3');
+
+async function rows(accountId: string) {
+  return t.db
+    .selectFrom('transactions')
+    .select(['bank_reference', 'status', 'source'])
+    .where('account_id', '=', accountId)
+    .orderBy('bank_reference')
+    .orderBy('status')
+    .execute();
+}
+
+async function evidence(accountId: string) {
+  return t.db
+    .selectFrom('bank_day_fetches')
+    .select(['booking_date', 'record_count'])
+    .where('account_id', '=', accountId)
+    .execute();
+}
+
+describe('BAI2: an interim previous-day group (as-of-date modifier 1)', () => {
+  it("adds its items but is not the day's complete report: no pending item removed, no fetch evidence, no final balance", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    // The day's intraday report (interim same-day): P1 and P2 pending.
+    const sameDay = bai2Groups([{ date: '261130', modifier: '3', account: acct, items: [P1, P2] }]);
+    const intraday = await importStatementFile(t.db, { accountId: account.id, text: sameDay, trigger: 'manual' });
+    expect(intraday.counts.inserted).toBe(2);
+
+    // Early next morning, an interim previous-day report holding P1 only (P2 not posted yet, or not yet reported).
+    const interim = bai2Groups([
+      {
+        date: '261130',
+        modifier: '1',
+        account: acct,
+        summary: [
+          ['010', 100_000n],
+          ['015', 150_000n],
+        ],
+        items: [P1],
+      },
+    ]);
+    const early = await importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' });
+    expect(early.status).toBe('succeeded');
+    expect(early.counts.removed).toBe(0);
+    expect(early.days).toEqual([]);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'pending', source: 'bai2' },
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P2', status: 'pending', source: 'bai2' },
+    ]);
+    expect(await evidence(account.id)).toEqual([]);
+    const finals = await t.db
+      .selectFrom('balances')
+      .select(['kind'])
+      .where('account_id', '=', account.id)
+      .where('kind', '=', 'final')
+      .execute();
+    expect(finals).toEqual([]);
+    const run = await t.db
+      .selectFrom('sync_runs')
+      .select(['mode', 'window_from', 'window_to'])
+      .where('id', '=', early.runId)
+      .executeTakeFirstOrThrow();
+    expect({ ...run, window_from: String(run.window_from), window_to: String(run.window_to) }).toEqual({
+      mode: 'range',
+      window_from: DAY,
+      window_to: DAY,
+    });
+
+    // The final previous-day report: P1 and P3 posted; now P2 is known never to have posted.
+    const final = bai2Groups([
+      {
+        date: '261130',
+        modifier: '2',
+        account: acct,
+        summary: [
+          ['010', 100_000n],
+          ['015', 142_500n],
+        ],
+        items: [P1, P3],
+      },
+    ]);
+    const late = await importStatementFile(t.db, { accountId: account.id, text: final, trigger: 'manual' });
+    expect(late.days).toEqual([DAY]);
+    expect(late.counts).toEqual(expect.objectContaining({ inserted: 1, superseded: 1, removed: 1 }));
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P1', status: 'superseded', source: 'bai2' },
+      { bank_reference: 'P2', status: 'removed', source: 'bai2' },
+      { bank_reference: 'P3', status: 'posted', source: 'bai2' },
+    ]);
+    expect((await evidence(account.id)).map((e) => [String(e.booking_date), e.record_count])).toEqual([[DAY, 2]]);
+  });
+});
