@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
-import { balancesOn, upsertBalances } from '../storage/balances.repo.ts';
+import { balancesOn, upsertBalances, type BalanceRow, type StoredBalance } from '../storage/balances.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { NotFoundError } from '../shared/errors.ts';
@@ -64,17 +64,9 @@ const PAGE = 1_000;
 
 /**
  * Whether a balance confirms the stored one: every amount it reports equals the stored amount. An
- * amount it leaves out (a file with ledger figures only) never blanks one the row holds already.
+ * amount it leaves out (a file with ledger figures only) says nothing either way (see `keepLeftOut`).
  */
-function confirmsAmounts(
-  b: NormalizedBalance,
-  stored: {
-    opening_ledger_minor: string | null;
-    opening_available_minor: string | null;
-    ending_ledger_minor: string | null;
-    ending_available_minor: string | null;
-  },
-): boolean {
+function confirmsAmounts(b: NormalizedBalance, stored: StoredBalance): boolean {
   const same = (v: bigint | null, s: string | null) => v === null || v.toString() === s;
   return (
     same(b.openingLedgerMinor, stored.opening_ledger_minor) &&
@@ -216,6 +208,24 @@ export async function importBatch(
   }
 }
 
+/**
+ * A file's balance that disagrees with the stored one replaces the amounts it carries; an amount it leaves out
+ * (a BAI2 file with ledger figures only) keeps the stored value, never blanked. The row then states the file's
+ * channel and raw record, as any replaced balance does.
+ */
+function keepLeftOut(row: BalanceRow, stored: StoredBalance | undefined): BalanceRow {
+  if (!stored) {
+    return row;
+  }
+  return {
+    ...row,
+    opening_ledger_minor: row.opening_ledger_minor ?? stored.opening_ledger_minor,
+    opening_available_minor: row.opening_available_minor ?? stored.opening_available_minor,
+    ending_ledger_minor: row.ending_ledger_minor ?? stored.ending_ledger_minor,
+    ending_available_minor: row.ending_available_minor ?? stored.ending_available_minor,
+  };
+}
+
 async function storeBalances(
   db: Database,
   account: AccountRef,
@@ -237,7 +247,12 @@ async function storeBalances(
     });
     const written = await upsertBalances(
       trx,
-      changed.map((b) => balanceRow(account, b, stored.get(`${b.asOfDate}|${b.kind}`)?.id)),
+      changed.map((b) =>
+        keepLeftOut(
+          balanceRow(account, b, stored.get(`${b.asOfDate}|${b.kind}`)?.id),
+          stored.get(`${b.asOfDate}|${b.kind}`),
+        ),
+      ),
     );
     await insertRejects(
       trx,

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importStatementFile } from '../../src/main/statement-import.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { bai2Groups } from '../factories/bai2.ts';
 
 /**
  * Statement files as banks other than our simulator write them, through the real import path and
@@ -216,5 +217,79 @@ describe('camt.053: an entry whose status is not BOOK', () => {
     await expect(
       importStatementFile(t.db, { accountId: account.id, text: statement('RJCT'), trigger: 'manual' }),
     ).rejects.toMatchObject({ code: 'statement_invalid', message: expect.stringContaining('Sts') as unknown });
+  });
+});
+
+describe('a balance from a file that disagrees with the stored one', () => {
+  it('replaces the amounts the file carries and keeps those it leaves out (a BAI2 file with ledger figures only)', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const day = '2026-11-30';
+    const camt = camt053(
+      account.jpmAccountId,
+      'FULL',
+      [
+        camtBalance('OPBD', '1000.00', day),
+        camtBalance('CLBD', '1000.00', day),
+        camtBalance('OPAV', '990.00', day),
+        camtBalance('CLAV', '995.00', day),
+      ],
+      [],
+    );
+    await importStatementFile(t.db, { accountId: account.id, text: camt, trigger: 'manual' });
+    const balance = () =>
+      t.db
+        .selectFrom('balances')
+        .select([
+          'kind',
+          'opening_ledger_minor',
+          'ending_ledger_minor',
+          'opening_available_minor',
+          'ending_available_minor',
+          'source',
+        ])
+        .where('account_id', '=', account.id)
+        .execute();
+    expect(await balance()).toEqual([
+      {
+        kind: 'final',
+        opening_ledger_minor: '100000',
+        ending_ledger_minor: '100000',
+        opening_available_minor: '99000',
+        ending_available_minor: '99500',
+        source: 'camt053',
+      },
+    ]);
+
+    // The BAI2 file of the day states the ledger amounts only (010, 015), its closing another than the stored one.
+    const ledgerOnly = bai2Groups([
+      {
+        date: '261130',
+        modifier: '2',
+        account: account.jpmAccountId,
+        summary: [
+          ['010', 100_000n],
+          ['015', 101_000n],
+        ],
+        items: [],
+      },
+    ]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: ledgerOnly, trigger: 'manual' });
+    expect(imported.counts.balances).toBe(1);
+    const replaced = [
+      {
+        kind: 'final',
+        opening_ledger_minor: '100000',
+        ending_ledger_minor: '101000',
+        opening_available_minor: '99000',
+        ending_available_minor: '99500',
+        source: 'bai2',
+      },
+    ];
+    expect(await balance()).toEqual(replaced);
+
+    // The same file again confirms the row: nothing written.
+    const again = await importStatementFile(t.db, { accountId: account.id, text: ledgerOnly, trigger: 'manual' });
+    expect(again.counts.balances).toBe(0);
+    expect(await balance()).toEqual(replaced);
   });
 });
