@@ -450,7 +450,8 @@ export class Bai2Stream {
   /** Lines up to and including the first non-blank one, held while that one could be a blocked file. */
   private held: string[] | null = [];
   private heldDecided = false;
-  private recordLength = DEFAULT_RECORD_LENGTH;
+  /** The 01 record's physical record length; null when it leaves it blank (variable-length records). */
+  private recordLength: number | null = DEFAULT_RECORD_LENGTH;
   private open: Logical | null = null;
   private lastLine = 0;
   private reader: Bai2Reader | null = null;
@@ -556,11 +557,15 @@ export class Bai2Stream {
     }
     const code = m[1]!;
     if (code === '01') {
-      const length = Number(trimmed.split(',')[6]);
-      this.recordLength = Number.isInteger(length) && length > 0 ? length : DEFAULT_RECORD_LENGTH;
+      const field = (trimmed.split(',')[6] ?? '').replace(/\/.*$/, '').trim();
+      const length = Number(field);
+      // Variable-length records have no length to fill: a record is continued in an 88 by the sender's choice,
+      // never cut mid-word by its length, so an 88 after it always starts a new line of text.
+      this.recordLength = field === '' ? null : Number.isInteger(length) && length > 0 ? length : DEFAULT_RECORD_LENGTH;
     }
     this.lastLine = line;
-    const p: Physical = { line, code, body: trimmed.slice(3), full: trimmed.length >= this.recordLength };
+    const full = this.recordLength !== null && trimmed.length >= this.recordLength;
+    const p: Physical = { line, code, body: trimmed.slice(3), full };
     if (p.code === '88') {
       if (!this.open) {
         throw new StatementFileError('an 88 continuation record before any record it could continue', p.line);

@@ -5,6 +5,8 @@ export interface Bai2Item {
   bankRef: string;
   custRef: string;
   text: string;
+  /** Text of 88 records continuing the detail (written by `bai2Groups` only). */
+  more?: string[];
 }
 
 /**
@@ -56,7 +58,10 @@ export function bai2Groups(
     const summary = g.summary ?? [];
     const account = [
       `03,${g.account},USD,${summary.map(([code, amount]) => `${code},${amount},,`).join(',')}/`,
-      ...g.items.map((i) => `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`),
+      ...g.items.flatMap((i) => [
+        `16,${i.type},${i.amount},0,${i.bankRef},${i.custRef},${i.text}`,
+        ...(i.more ?? []).map((m) => `88,${m}`),
+      ]),
     ];
     const total = [...summary.map(([, a]) => a), ...g.items.map((i) => i.amount)].reduce((s, a) => s + a, 0n);
     fileTotal += total;

@@ -121,3 +121,41 @@ describe('BAI2: an interim previous-day group (as-of-date modifier 1)', () => {
     expect((await evidence(account.id)).map((e) => [String(e.booking_date), e.record_count])).toEqual([[DAY, 2]]);
   });
 });
+
+describe('BAI2: variable-length records (the 01 record leaves the physical record length blank)', () => {
+  it('an 88 record after a record longer than 80 characters starts a new word, as after any other', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const text = 'PAYMENT FROM ACME CORPORATION FOR INVOICE NUMBER 12345 DATED THE THIRTIETH OF';
+    const tag = 'B/O CUSTOMER: ACME CORPORATION 1 MAIN STREET NEW YORK NY 10001 UNITED STATES OF';
+    const file = bai2Groups(
+      [
+        {
+          date: '261130',
+          modifier: '2',
+          account: account.jpmAccountId,
+          summary: [
+            ['010', 100_000n],
+            ['015', 150_000n],
+          ],
+          items: [{ ...P1, text, more: ['NOVEMBER', tag, 'AMERICA'] }],
+        },
+      ],
+      { recordLength: '' },
+    );
+    const lines = file.split('\r\n');
+    expect(lines.filter((l) => l.length > 80).map((l) => l.slice(0, 3))).toEqual(['16,', '88,']);
+    await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const row = await t.db
+      .selectFrom('transactions')
+      .select(['description', 'narrative'])
+      .where('account_id', '=', account.id)
+      .executeTakeFirstOrThrow();
+    expect(row.narrative).toEqual({
+      'B/O CUSTOMER': 'ACME CORPORATION 1 MAIN STREET NEW YORK NY 10001 UNITED STATES OF AMERICA',
+    });
+    expect(row.description).toBe(
+      'PAYMENT FROM ACME CORPORATION FOR INVOICE NUMBER 12345 DATED THE THIRTIETH OF NOVEMBER | ' +
+        'B/O CUSTOMER: ACME CORPORATION 1 MAIN STREET NEW YORK NY 10001 UNITED STATES OF AMERICA',
+    );
+  });
+});
