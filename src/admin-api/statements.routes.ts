@@ -72,6 +72,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
         "The file is the request body. Its records are stored under the same identity as the API's (a transaction seen in a file and later over the API is one row), " +
         'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, ' +
         'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored, as is a camt statement whose pages are not all in the file (`statement_incomplete`); a file without a section for this account is refused (`statement_account_missing`). ' +
+        'A BAI2 correction group (group status 3) of a day whose posted items are stored is refused (409 `statement_correction_conflict`, naming the days): stored items are never taken back. ' +
         'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. ' +
         'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
       request: { params: IdParams },
@@ -82,6 +83,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
         description: `The file as downloaded: BAI2 (text/plain or application/octet-stream) or camt XML (application/xml), or a multipart/form-data form with one file part; at most ${STATEMENT_BODY_LIMIT}`,
       },
       response: { status: 201, schema: StatementImportSchema, description: 'The import and its sync run' },
+      errors: [409],
       handler: async ({ params, bodyStream, access, audit }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ id: account.id, organizationId: account.organization_id });

@@ -1,7 +1,8 @@
 import type { SyncTrigger } from '../domain/types.ts';
-import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
+import { datesWithPostedRows } from '../storage/transactions.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
 import {
@@ -32,6 +33,26 @@ export interface StatementImport extends ImportResult {
 /** The file writes the account number as the bank does; some files drop its leading zeros. */
 function sameNumber(a: string, b: string): boolean {
   return a.trim() === b.trim() || a.trim().replace(/^0+/, '') === b.trim().replace(/^0+/, '');
+}
+
+/**
+ * A BAI2 correction group (group status 3) replaces a group the bank sent before. Nothing stored is ever taken
+ * back (a posted row missing from a later report of its day stays), so stored over a day we hold, the corrected
+ * items would land beside the ones they correct (an amount corrected: both amounts posted). Such a file is
+ * refused, nothing written; over a day we hold nothing of, the correction is simply the day's report.
+ */
+async function refuseCorrectionOfStoredDays(db: Database, accountId: string, days: readonly string[]): Promise<void> {
+  const held = await datesWithPostedRows(db, accountId, days);
+  if (held.length > 0) {
+    throw new ConflictError(
+      `the file holds a correction group (group status 3) for ${held.join(', ')}, a day whose posted items are ` +
+        'stored already: a correction replaces items the bank sent before, and stored items are never taken back, ' +
+        'so the corrected items would be stored beside those they correct. Nothing was imported; a correction is ' +
+        'imported only for a day with no posted item stored',
+      'statement_correction_conflict',
+      { days: held },
+    );
+  }
 }
 
 export async function importStatementFile(
@@ -83,7 +104,9 @@ export async function importStatementFile(
     balances: ours.flatMap((a) => a.balances),
     rejects: ours.flatMap((a) => a.rejects),
     interimDays: [...new Set(ours.flatMap((a) => a.interimDays))],
+    correctionDays: [...new Set(ours.flatMap((a) => a.correctionDays))],
   };
+  await refuseCorrectionOfStoredDays(db, row.id, section.correctionDays);
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
   const now = input.now ?? (() => new Date());
   const result = await importBatch(

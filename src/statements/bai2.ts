@@ -30,6 +30,8 @@ interface GroupState {
   sameDay: boolean;
   /** An interim previous-day report (as-of-date modifier 1): posted items, but not yet all of the day's. */
   interim: boolean;
+  /** Group status 3: the group replaces (corrects) a group of the same date sent before. */
+  correction: boolean;
 }
 
 interface Detail {
@@ -198,6 +200,7 @@ function accountHeader(
       balances: [],
       rejects: [],
       interimDays: group.interim ? [group.asOfDate] : [],
+      correctionDays: group.correction ? [group.asOfDate] : [],
     },
     // An interim previous-day balance is not the day's final balance (it would pass for it, or replace it).
     balance: hasBalance && !group.interim ? balance : null,
@@ -310,6 +313,8 @@ class Bai2Reader {
       currency: currencyCode(f[5], 'USD', r.line),
       sameDay: f[6] === '3' || f[6] === '4',
       interim: f[6] === '1',
+      // Group status: 1 update, 2 deletion, 3 correction, 4 test only.
+      correction: f[2] === '3',
       total: 0n,
       records: r.parts.length,
       accounts: 0,
@@ -609,4 +614,5 @@ function mergeAccount(statement: ParsedStatement, a: StatementAccount): void {
   same.balances.push(...a.balances);
   same.rejects.push(...a.rejects);
   same.interimDays.push(...a.interimDays.filter((d) => !same.interimDays.includes(d)));
+  same.correctionDays.push(...a.correctionDays.filter((d) => !same.correctionDays.includes(d)));
 }

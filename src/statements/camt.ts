@@ -600,6 +600,7 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
       ),
       rejects: [],
       interimDays: [],
+      correctionDays: [],
     };
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {

@@ -75,6 +75,11 @@ export interface StatementAccount {
    * change), so it proves no pending item absent and is no evidence of the day's full report.
    */
   interimDays: IsoDate[];
+  /**
+   * Days the file reports in a correction group (BAI2 group status 3): the group replaces one the bank sent
+   * before, so it may be stored only where nothing of the day was (an item stored is never taken back).
+   */
+  correctionDays: IsoDate[];
 }
 
 export interface ParsedStatement {

@@ -667,3 +667,19 @@ export async function resolvePendingRows(
     returning t.id`.execute(ex);
   return result.rows.map((r) => r.id);
 }
+
+/** The dates among `dates` on which the account holds a posted row (any channel). */
+export async function datesWithPostedRows(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<string[]> {
+  if (dates.length === 0) {
+    return [];
+  }
+  const r = await sql<{ day: string }>`
+    select distinct booking_date::text as day from transactions
+    where account_id = ${accountId} and status = 'posted' and booking_date = any(${[...dates]}::date[])
+    order by 1`.execute(ex);
+  return r.rows.map((row) => row.day);
+}

@@ -159,3 +159,55 @@ describe('BAI2: variable-length records (the 01 record leaves the physical recor
     );
   });
 });
+
+describe('BAI2: a correction group (group status 3)', () => {
+  const P2changed = { ...P2, amount: 21_000n };
+  const summary: [string, bigint][] = [
+    ['010', 100_000n],
+    ['015', 130_000n],
+  ];
+
+  it('for a day already stored is refused (409), naming the day, and stores nothing', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const original = bai2Groups([{ date: '261130', modifier: '2', account: acct, summary, items: [P1, P2] }]);
+    await importStatementFile(t.db, { accountId: account.id, text: original, trigger: 'manual' });
+    const before = await rows(account.id);
+    const runsBefore = await t.db
+      .selectFrom('sync_runs')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('account_id', '=', account.id)
+      .executeTakeFirstOrThrow();
+
+    const correction = bai2Groups([
+      { date: '261130', status: '3', modifier: '2', account: acct, summary, items: [P1, P2changed] },
+    ]);
+    const refused = await importStatementFile(t.db, {
+      accountId: account.id,
+      text: correction,
+      trigger: 'manual',
+    }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ httpStatus: 409, code: 'statement_correction_conflict' });
+    expect((refused as Error).message).toContain('2026-11-30');
+    expect(await rows(account.id)).toEqual(before);
+    const runsAfter = await t.db
+      .selectFrom('sync_runs')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('account_id', '=', account.id)
+      .executeTakeFirstOrThrow();
+    expect(runsAfter).toEqual(runsBefore);
+  });
+
+  it('for a day with nothing stored is the report of that day', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const correction = bai2Groups([
+      { date: '261130', status: '3', modifier: '2', account: account.jpmAccountId, summary, items: [P1, P2changed] },
+    ]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: correction, trigger: 'manual' });
+    expect(imported.days).toEqual([DAY]);
+    expect(imported.counts.inserted).toBe(2);
+  });
+});

@@ -160,6 +160,19 @@ describe('POST /v1/accounts/{id}/statements', () => {
     expect(run.body).toMatchObject({ id: first.run.id, status: 'succeeded' });
   });
 
+  it('refuses a correction group (group status 3) of days already stored (409), naming them, and stores nothing', async () => {
+    await post(bai2, 'text/plain').expect(201);
+    const before = await writtenFor(accountId);
+    const correction = bai2
+      .split('\r\n')
+      .map((l) => l.replace(/^02,([^,]*),([^,]*),1,/, '02,$1,$2,3,'))
+      .join('\r\n');
+    expect(correction).not.toBe(bai2);
+    const refused = expectProblem(await post(correction, 'text/plain'), 409, 'statement_correction_conflict');
+    expect(refused.detail).toContain('2026-10-05');
+    expect(await writtenFor(accountId)).toEqual(before);
+  });
+
   it('refuses a tampered file with the line (400), another media type (415), an empty body, another organization', async () => {
     const lines = bai2.split('\r\n');
     const at = lines.findIndex((l) => l.startsWith('98,'));
