@@ -24,7 +24,7 @@ import { onPostedDays } from '../validation/index.ts';
 export interface StatementImport extends ImportResult {
   format: StatementFormat;
   fileId: string;
-  /** Business days whose posted data the file holds (their proofs were recomputed). */
+  /** Business days whose posted data the file holds in full (their proofs were recomputed); no interim previous-day day. */
   days: string[];
   /** Accounts in the file other than this one (not imported). */
   otherAccounts: number;
