@@ -43,12 +43,10 @@ const StatementImportSchema = z
     }),
     format: z.enum(['bai2', 'camt053', 'camt052']),
     fileId: z.string().meta({ description: "The file's own id (BAI2 01 record file id, camt GrpHdr/MsgId)" }),
-    days: z
-      .array(isoDay())
-      .meta({
-        description:
-          'Business days whose posted data the file holds in full (their balance proofs were recomputed); the days of a BAI2 interim previous-day group are not among them',
-      }),
+    days: z.array(isoDay()).meta({
+      description:
+        'Business days whose posted data the file holds in full (their balance proofs were recomputed); the days of a BAI2 interim previous-day group are not among them',
+    }),
     otherAccounts: z.number().int().meta({ description: 'Accounts in the file other than this one (not imported)' }),
   })
   .meta({ id: 'StatementImport', description: 'A statement file imported into an account' });
