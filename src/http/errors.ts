@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
-import { isAppError, type FieldError } from '../shared/errors.ts';
+import { isAppError, isDatabaseSessionLost, type FieldError } from '../shared/errors.ts';
 import { httpRequestsShedTotal } from '../shared/metrics.ts';
 import { isRedisUnavailable } from '../shared/redis.ts';
 import { findRequestContext } from './request-context.ts';
@@ -206,6 +206,19 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
       internal: false,
     };
   }
+  if (isDatabaseSessionLost(err)) {
+    // A failover or restart ended the request's database session: a state of the service, not a bug. A write whose
+    // session ended may or may not have committed, so the client is told how to retry safely.
+    return {
+      problem: buildProblem(
+        503,
+        'database_unavailable',
+        `The database connection was lost (as during a failover or restart); retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds. A write may or may not have been applied: retry it with the same Idempotency-Key, or read its result first.`,
+        requestId,
+      ),
+      internal: false,
+    };
+  }
   const pgErr = postgresClientError(err);
   if (pgErr) {
     return { problem: buildProblem(pgErr.status, pgErr.code, pgErr.detail, requestId), internal: false };
@@ -258,6 +271,8 @@ export function errorMiddleware(): ErrorRequestHandler {
       ctx?.log.error({ err, status: problem.status, route: ctx.route?.path }, 'request failed');
     } else if (problem.code === 'redis_unavailable') {
       ctx?.log.warn({ route: ctx.route?.path, err }, 'request failed: Redis unavailable');
+    } else if (problem.code === 'database_unavailable') {
+      ctx?.log.warn({ route: ctx.route?.path, err }, 'request failed: the database session was lost');
     } else if (problem.code === 'database_read_only') {
       ctx?.log.warn({ route: ctx.route?.path, err }, 'request failed: the database takes no writes (read-only)');
     } else if (problem.code === 'overloaded') {
@@ -278,7 +293,7 @@ export function errorMiddleware(): ErrorRequestHandler {
       return;
     }
     const retryAfter =
-      problem.code === 'overloaded' || problem.code === 'redis_unavailable'
+      problem.code === 'overloaded' || problem.code === 'redis_unavailable' || problem.code === 'database_unavailable'
         ? OVERLOAD_RETRY_AFTER_SECONDS
         : problem.code === 'database_read_only'
           ? DB_READ_ONLY_RETRY_AFTER_SECONDS

@@ -80,3 +80,23 @@ export function errorMessage(err: unknown): string {
   }
   return String(err);
 }
+
+/**
+ * The error says the database session ended or could not be had (57P01 admin shutdown or pg_terminate_backend,
+ * 57P02/57P03 crash or not accepting connections, any FATAL, a connection exception 08xxx) or its socket failed
+ * (ECONNRESET, ECONNREFUSED …): the connection is dead, as during a failover or a restart, whatever the statement was.
+ */
+export function isDatabaseSessionLost(err: unknown): boolean {
+  if (!(err instanceof Error)) {
+    return false;
+  }
+  const e = err as Error & { code?: unknown; severity?: unknown };
+  const code = typeof e.code === 'string' ? e.code : '';
+  return (
+    code.startsWith('57P') ||
+    code.startsWith('08') ||
+    /^E[A-Z]+$/.test(code) ||
+    e.severity === 'FATAL' ||
+    /connection terminated|not queryable/i.test(err.message)
+  );
+}

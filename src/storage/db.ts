@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient, type Transaction } from 'kysely';
 import pg from 'pg';
+import { isDatabaseSessionLost } from '../shared/errors.ts';
 import type { DB } from './db.types.ts';
 
 export type { DB } from './db.types.ts';
@@ -43,23 +44,6 @@ export function createPool(options: DbOptions): pg.Pool {
 }
 
 /**
- * The error says the server ended the session (57P01 admin shutdown or pg_terminate_backend, 57P02/57P03 crash or
- * not accepting connections, any FATAL, a connection exception 08xxx) or the socket failed (ECONNRESET …): the
- * connection is dead.
- */
-function sessionEnded(err: Error): boolean {
-  const e = err as Error & { code?: unknown; severity?: unknown };
-  const code = typeof e.code === 'string' ? e.code : '';
-  return (
-    code.startsWith('57P') ||
-    code.startsWith('08') ||
-    /^E[A-Z]+$/.test(code) ||
-    e.severity === 'FATAL' ||
-    /connection terminated|not queryable/i.test(err.message)
-  );
-}
-
-/**
  * The pool as Kysely sees it: its clients run a statement through pg's callback form of `query`. Through pg's
  * promise form, nearly every object a result holds survived two young-generation collections and was promoted to
  * the old space (V8 `--trace-gc-nvp`: 98–99.8 % promotion rate, scavenge pauses of 12–28 ms, against 0–2 % and
@@ -82,7 +66,7 @@ function callbackQueryPool(pool: pg.Pool): PostgresPool {
         return new Promise((resolve, reject) => {
           client.query(sqlOrCursor, parameters as unknown[], (err: Error | undefined, result: pg.QueryResult) => {
             if (err) {
-              dead ||= sessionEnded(err);
+              dead ||= isDatabaseSessionLost(err);
               // The callback runs from the socket read; Kysely adds the caller's frames to the error it rethrows.
               reject(err);
             } else {

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toProblem } from '../../src/http/errors.ts';
 import { createDb, type Database } from '../../src/storage/db.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
@@ -39,5 +40,25 @@ describe('a connection terminated under a statement', () => {
     ).rejects.toThrow();
     const next = await db.transaction().execute(async (trx) => sql<{ one: number }>`select 1 as one`.execute(trx));
     expect(next.rows).toEqual([{ one: 1 }]);
+  });
+
+  it('is a 503 database_unavailable to an API client (a state of the service to retry, not a 500 bug)', async () => {
+    const ended: unknown = await sql`select pg_terminate_backend(pg_backend_pid())`
+      .execute(db)
+      .catch((e: unknown) => e);
+    expect(toProblem(ended, 'req-1')).toMatchObject({
+      internal: false,
+      problem: { status: 503, code: 'database_unavailable' },
+    });
+    const away = createDb({ url: 'postgres://postgres@127.0.0.1:1/none', poolMax: 1 });
+    try {
+      const refused: unknown = await sql`select 1`.execute(away).catch((e: unknown) => e);
+      expect(toProblem(refused, 'req-2')).toMatchObject({ problem: { status: 503, code: 'database_unavailable' } });
+    } finally {
+      await away.destroy();
+    }
+    // A statement's own error is not a lost session.
+    const own: unknown = await sql`select 1/0`.execute(db).catch((e: unknown) => e);
+    expect(toProblem(own, 'req-3').problem.code).not.toBe('database_unavailable');
   });
 });
