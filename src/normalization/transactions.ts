@@ -74,6 +74,33 @@ export interface NormalizeContext {
   requested?: RequestedView;
   /** The channel, recorded on the rows: `jpm_api` unless an adapter says otherwise. */
   source?: RecordSource;
+  /** The account's currency and scale: a record in another is a reject (`accountCurrencyProblem`). */
+  account?: AccountCurrency;
+}
+
+/** The currency an account is held in, and its decimal location: the scale its balance proof counts in. */
+export interface AccountCurrency {
+  currency: string;
+  decimalLocation: number;
+}
+
+/**
+ * Why a record cannot be stored as its account's, or undefined when its currency and scale are the account's. The
+ * account's proofs add its amounts as minor units of its own currency and scale: a record in another (one window of a
+ * range answering with another code or decimal location, one entry of a statement in another currency) would be
+ * summed at the wrong value, so it is a reject naming both, as a balance in another currency is.
+ */
+export function accountCurrencyProblem(
+  record: { currency: string; decimalLocation: number },
+  account: AccountCurrency,
+): string | undefined {
+  if (record.currency === account.currency && record.decimalLocation === account.decimalLocation) {
+    return undefined;
+  }
+  return (
+    `currency: the record is in ${record.currency} with ${record.decimalLocation} decimal places, ` +
+    `the account is in ${account.currency} with ${account.decimalLocation}; its amount cannot be counted as the account's`
+  );
 }
 
 class RecordError extends Error {
@@ -225,6 +252,12 @@ export function normalizeTransaction(
     throw new RecordError('account.accountId', 'account.accountId: is required but missing');
   }
   const currency = currencyOf(raw);
+  const foreign = context.account
+    ? accountCurrencyProblem({ currency: currency.code, decimalLocation: currency.decimalLocation }, context.account)
+    : undefined;
+  if (foreign !== undefined) {
+    throw new RecordError('currency', foreign);
+  }
   // The money facts in the order they are checked (the first bad one names the reject), held in locals: the result
   // is one object literal, not a spread of a second object.
   const booking = bookingDate(raw.asOfDate);

@@ -1,7 +1,12 @@
 import type { RecordSource, SyncCounts, SyncTrigger } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
 import type { NormalizedBalance } from '../normalization/balances.ts';
-import type { NormalizationReject, NormalizedTransaction } from '../normalization/transactions.ts';
+import {
+  accountCurrencyProblem,
+  type AccountCurrency,
+  type NormalizationReject,
+  type NormalizedTransaction,
+} from '../normalization/transactions.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
@@ -97,7 +102,7 @@ export async function importBatch(
     throw new NotFoundError('account', input.accountId, 'account_not_found');
   }
   const account: AccountRef = { id: row.id, organizationId: row.organization_id };
-  const { batch } = input;
+  const batch = inAccountCurrency(input.batch, { currency: row.currency, decimalLocation: row.decimal_location });
   const posted = [...batch.postedDates].sort();
   const reported = [...new Set([...posted, ...batch.interimDates])].sort();
   const dates = reported.length > 0 ? reported : [...batch.intradayDates].sort();
@@ -224,6 +229,53 @@ function keepLeftOut(row: BalanceRow, stored: StoredBalance | undefined): Balanc
     ending_ledger_minor: row.ending_ledger_minor ?? stored.ending_ledger_minor,
     ending_available_minor: row.ending_available_minor ?? stored.ending_available_minor,
   };
+}
+
+/**
+ * The batch with every record and balance in another currency or scale than the account's turned into a reject naming
+ * both (`accountCurrencyProblem`), as the API's walk does: the account's proofs count in its own scale, so none is
+ * stored and summed as the account's. A record's reject keeps its place (the file's line) and its booking date, so its
+ * day is unproved as `rejected_record`.
+ */
+function inAccountCurrency(batch: SourceBatch, account: AccountCurrency): SourceBatch {
+  const foreign = new Map<NormalizedTransaction, string>();
+  for (const r of batch.records) {
+    const problem = accountCurrencyProblem(r, account);
+    if (problem !== undefined) {
+      foreign.set(r, problem);
+    }
+  }
+  const foreignBalances = batch.balances.flatMap((b) => {
+    const problem = accountCurrencyProblem(b, account);
+    return problem === undefined ? [] : [{ b, problem }];
+  });
+  if (foreign.size === 0 && foreignBalances.length === 0) {
+    return batch;
+  }
+  return {
+    ...batch,
+    records: batch.records.filter((r) => !foreign.has(r)),
+    rejects: [
+      ...batch.rejects,
+      ...[...foreign].map(([r, reason]) => ({
+        index: lineOf(r.raw) ?? 0,
+        reason,
+        raw: r.raw,
+        fields: ['currency'],
+      })),
+    ],
+    balances: batch.balances.filter((b) => !foreignBalances.some((f) => f.b === b)),
+    balanceRejects: [
+      ...batch.balanceRejects,
+      ...foreignBalances.map(({ b, problem }) => ({ index: -1, reason: problem, raw: b.raw, fields: ['currency'] })),
+    ],
+  };
+}
+
+/** The statement line a record came from, when its channel names one. */
+function lineOf(raw: unknown): number | undefined {
+  const line = (raw as { statement?: { line?: unknown } } | null)?.statement?.line;
+  return typeof line === 'number' && line >= 0 ? line : undefined;
 }
 
 async function storeBalances(

@@ -249,7 +249,10 @@ async function walkTransactions(
       }
     }
     const ours = page.records.filter((r) => r.account.accountId === row.jpm_account_id);
-    const normalized = normalizeTransactions(ours, occurrences, 0, { requested: requestedView(query) });
+    const normalized = normalizeTransactions(ours, occurrences, 0, {
+      requested: requestedView(query),
+      account: { currency: row.currency, decimalLocation: row.decimal_location },
+    });
     const pageRejects = page.rejects.map((r) => ({ index: r.index, reason: r.reason, raw: r.raw }));
     snapshot?.walk.add(
       page.walk,
