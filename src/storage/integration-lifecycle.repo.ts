@@ -277,10 +277,13 @@ export async function findIntegrationHeading(ex: Executor, integrationId: string
     .executeTakeFirst();
 }
 
-/** The UTC date of the integration's latest transition to `approved`, or null when it was never approved. */
-export async function lastApprovalDay(ex: Executor, integrationId: string): Promise<string | null> {
-  const approved = await sql<{ day: string | null }>`
-      select (max(created_at) at time zone 'UTC')::date::text as day from integration_transitions
-      where integration_id = ${integrationId} and to_stage = 'approved'`.execute(ex);
-  return approved.rows[0]?.day ?? null;
+/** The instant of the integration's latest transition to `approved`, or null when it was never approved. */
+export async function lastApprovalAt(ex: Executor, integrationId: string): Promise<Date | null> {
+  const approved = await ex
+    .selectFrom('integration_transitions')
+    .select((eb) => eb.fn.max('created_at').as('at'))
+    .where('integration_id', '=', integrationId)
+    .where('to_stage', '=', 'approved')
+    .executeTakeFirst();
+  return approved?.at ? new Date(approved.at) : null;
 }

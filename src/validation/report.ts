@@ -7,7 +7,8 @@ import { listAccountsOfIntegration, type AccountRow } from '../storage/accounts.
 import { listReportDays } from '../storage/account-days.repo.ts';
 import { countUndatedOpenRejects } from '../storage/validation-ledger.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { findIntegrationHeading, lastApprovalDay } from '../storage/integration-lifecycle.repo.ts';
+import { findIntegrationHeading, lastApprovalAt } from '../storage/integration-lifecycle.repo.ts';
+import { businessDayAt } from '../domain/business-day.ts';
 import {
   completeValidationReport,
   failValidationReport,
@@ -62,6 +63,7 @@ async function resolvePeriod(
   const to = diffDays(asked, latestClosed) < 0 ? latestClosed : asked;
   let from: IsoDate;
   let basis: ValidationReportDocument['period']['basis'] = 'requested';
+  let startOf = new Map<string, IsoDate>();
   if (req.from) {
     from = assertIsoDate(req.from, 'from');
     if (diffDays(from, latestClosed) < 0) {
@@ -71,9 +73,18 @@ async function resolvePeriod(
       );
     }
   } else {
-    const day = await lastApprovalDay(db, integrationId);
-    from = day ?? addDays(to, -29);
-    basis = day ? 'since_approval' : 'last_30_days';
+    const approvedAt = await lastApprovalAt(db, integrationId);
+    if (approvedAt) {
+      // Each account from its own business day at the approval (its zone, its bank's calendar); the period from the
+      // earliest of them, so it holds every account's.
+      const starts = accounts.map((a) => [a.id, businessDayAt(a, approvedAt)] as const);
+      startOf = new Map(starts);
+      from = starts.map(([, d]) => d).sort()[0] ?? businessDayAt({ time_zone: 'UTC', ...NO_BANK_DAY }, approvedAt);
+      basis = 'since_approval';
+    } else {
+      from = addDays(to, -29);
+      basis = 'last_30_days';
+    }
   }
   if (diffDays(from, to) < 0) {
     throw new ValidationError(`period start ${from} is after its end ${to}`, [
@@ -85,8 +96,11 @@ async function resolvePeriod(
       { path: 'from', message: 'period too long' },
     ]);
   }
-  return { from, to, basis };
+  // An account's own start is never before the period's (a requested period starts every account on its `from`).
+  return { from, to, basis, fromOf: (a: AccountRow) => startOf.get(a.id) ?? from };
 }
+
+const NO_BANK_DAY = { bank_business_day: null, bank_calendar_at: null } as const;
 
 async function accountReport(
   deps: ReportDeps,
@@ -217,7 +231,7 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     throw new NotFoundError('integration', req.integrationId, 'integration_not_found');
   }
   const accounts = (await listAccountsOfIntegration(deps.db, integration.id)).filter((a) => a.status !== 'removed');
-  const period = await resolvePeriod(deps.db, integration.id, req, accounts, now);
+  const { fromOf, ...period } = await resolvePeriod(deps.db, integration.id, req, accounts, now);
   const id = uuidv7();
   await insertValidationReport(deps.db, {
     id,
@@ -231,7 +245,7 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
   try {
     const reports: AccountReport[] = [];
     for (const a of accounts) {
-      reports.push(await accountReport(deps, a, period.from, period.to, now));
+      reports.push(await accountReport(deps, a, fromOf(a), period.to, now));
       req.onProgress?.({ done: reports.length, total: accounts.length, accountId: a.id });
     }
     const staleHours = deps.staleHours ?? DEFAULT_STALE_HOURS;
@@ -247,7 +261,7 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     const byId = new Map(reports.map((r) => [r.accountId, r]));
     for (const h of cov.bankHolidays ?? []) {
       const r = byId.get(h.accountId);
-      if (r) {
+      if (r && h.day >= r.from) {
         r.noBusinessDays = [...(r.noBusinessDays ?? []), h.day];
       }
     }
@@ -259,7 +273,8 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
         period.to,
       )
     )
-      .filter((s) => s.status !== 'not_duplicate')
+      // Each account's own period (since approval, its business day then).
+      .filter((s) => s.status !== 'not_duplicate' && s.booking_date >= (byId.get(s.account_id)?.from ?? period.from))
       .map((s) => ({
         id: s.id,
         accountId: s.account_id,

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createValidationReport } from '../../src/validation/index.ts';
+import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+
+/**
+ * A validation report's default period starts on the business day the integration was approved, as each account's
+ * bank counts days (its time zone, and the business day the bank last reported), never on the machine clock's UTC
+ * date of the approval: an approval late on a New York evening is that New York business day, one early on a Tokyo
+ * morning is that Tokyo day. Real Postgres, the report as the API builds it.
+ */
+const NOW = new Date('2026-11-20T17:00:00Z');
+// 21:30 on Monday 9 November in New York; 06:30 on Tuesday 10 November in Tokyo (10 November in UTC as well).
+const APPROVED_AT = new Date('2026-11-10T02:30:00Z');
+// 02:30 on Wednesday 11 November in Tokyo; still 10 November in UTC and in New York.
+const APPROVED_LATE_UTC = new Date('2026-11-10T17:30:00Z');
+
+let t: TestDb;
+
+beforeAll(async () => {
+  t = await createTestDb();
+});
+
+afterAll(async () => {
+  await t.drop();
+});
+
+async function approvedAt(tenancy: Tenancy, at: Date) {
+  await t.db
+    .insertInto('integration_transitions')
+    .values({
+      organization_id: tenancy.organizationId,
+      integration_id: tenancy.integrationId,
+      from_stage: 'testing',
+      to_stage: 'approved',
+      actor: 'test',
+      created_at: at,
+    })
+    .execute();
+}
+
+const report = (tenancy: Tenancy) =>
+  createValidationReport({ db: t.db, now: () => NOW }, { integrationId: tenancy.integrationId, requestedBy: 'test' });
+
+describe('validation report: the period since approval', () => {
+  it("starts on each account's business day at the approval, in its own time zone, not the approval's UTC date", async () => {
+    const tenancy = await createTenancy(t.db, { name: 'Approval Day Org' });
+    const ny = await createAccount(t.db, tenancy, { timeZone: 'America/New_York' });
+    const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo' });
+    await approvedAt(tenancy, APPROVED_AT);
+    const doc = await report(tenancy);
+    expect(doc.period).toMatchObject({ basis: 'since_approval', from: '2026-11-09' });
+    const fromOf = (id: string) => doc.accounts.find((a) => a.accountId === id)?.from;
+    expect(fromOf(ny.id)).toBe('2026-11-09');
+    expect(fromOf(tokyo.id)).toBe('2026-11-10');
+  });
+
+  it('an approval already on the next day in the account zone starts the period on that day', async () => {
+    const tenancy = await createTenancy(t.db, { name: 'Approval Day Org 2' });
+    const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo' });
+    await approvedAt(tenancy, APPROVED_LATE_UTC);
+    const doc = await report(tenancy);
+    expect(doc.period).toMatchObject({ basis: 'since_approval', from: '2026-11-11' });
+    expect(doc.accounts.map((a) => [a.accountId, a.from])).toEqual([[tokyo.id, '2026-11-11']]);
+  });
+
+  it('follows the business day the bank last reported for the account, not the clock, when they differ', async () => {
+    const tenancy = await createTenancy(t.db, { name: 'Approval Day Org 3' });
+    const ny = await createAccount(t.db, tenancy, { timeZone: 'America/New_York' });
+    // The bank answered at noon New York on 19 November that its current business day was still 18 November.
+    await t.db
+      .updateTable('bank_accounts')
+      .set({ bank_business_day: '2026-11-18', bank_calendar_at: new Date('2026-11-19T17:00:00Z') })
+      .where('id', '=', ny.id)
+      .execute();
+    await approvedAt(tenancy, APPROVED_LATE_UTC);
+    const doc = await report(tenancy);
+    // Approved at 12:30 on 10 November in New York, on the bank's business day 9 November.
+    expect(doc.accounts.map((a) => a.from)).toEqual(['2026-11-09']);
+  });
+});
