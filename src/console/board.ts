@@ -4,7 +4,7 @@ import type { Database } from '../storage/db.ts';
 import { createForm, factForm, moveForm } from './actions.ts';
 import type { ApiClient, CallContext } from './api-client.ts';
 import { html, type Html } from './html.ts';
-import { BASE, daysSince, stageLabel, when } from './layout.ts';
+import { BASE, daysSince, listPaging, stageLabel, when } from './layout.ts';
 import { nextMove, type NextMove } from './next-move.ts';
 import type { Session } from './session.ts';
 import { mapLimited } from '../shared/concurrency.ts';
@@ -35,7 +35,10 @@ export interface PageDeps {
 
 const MAX_PAGES = 20;
 
-/** Every page of a list route (bounded: the board is for hundreds of integrations, not millions). */
+/** Integrations per page of the board (the API's largest page); more page on with the API's cursor. */
+const BOARD_PAGE_SIZE = 500;
+
+/** Every page of a list route (bounded: the names of organizations, for hundreds of them, not millions). */
 async function all<T>(
   deps: PageDeps,
   ctx: CallContext,
@@ -120,9 +123,26 @@ export async function boardPage(
   session: Session,
   ctx: CallContext,
   onlyOverdue: boolean,
+  cursor?: string,
 ): Promise<Html> {
   const now = deps.now();
-  const integrations = await all<IntegrationDto>(deps, ctx, '/v1/integrations', onlyOverdue ? { overdue: 'true' } : {});
+  const filter: Record<string, string> = onlyOverdue ? { overdue: 'true' } : {};
+  const page: { data: IntegrationDto[]; nextCursor: string | null } = await deps.api.call(
+    ctx,
+    'get',
+    '/v1/integrations',
+    {
+      query: { ...filter, limit: String(BOARD_PAGE_SIZE), ...(cursor ? { cursor } : {}) },
+    },
+  );
+  const integrations = page.data;
+  // Part of the board is never counted as all of it: a page that is not every integration says so and links on.
+  const shown = listPaging({
+    cursor,
+    nextCursor: page.nextCursor,
+    href: (c) => `${BASE}/?${new URLSearchParams({ ...filter, ...(c ? { cursor: c } : {}) }).toString()}`,
+    label: 'Pages of integrations',
+  });
   // A key for all organizations sees many customers: each card names its organization.
   const organizations =
     session.principal.organizationId === null
@@ -141,7 +161,7 @@ export async function boardPage(
     session.principal.organizationId === null ? [...organizations].map(([id, name]) => ({ id, name })) : undefined;
   return html`<h1>Onboarding board</h1>
     ${canCreate ? html`<details><summary>New integration</summary>${createForm(session, orgChoices)}</details>` : ''}
-    <p>${integrations.length} integration(s)${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.
+    <p>${integrations.length} integration(s)${shown.note}${overdue > 0 ? html`, <strong>${overdue} overdue</strong>` : ''}.
       ${onlyOverdue ? html`<a href="${BASE}/">Show all</a>` : html`<a href="${BASE}/?overdue=true">Show only overdue</a>`}</p>
     ${ONBOARDING_STAGES.map((stage) => {
       const here = integrations.filter((i) => i.stage === stage);
@@ -149,5 +169,6 @@ export async function boardPage(
         <h2 id="h-${stage}">${stageLabel(stage)} <span class="meta">(${here.length})</span></h2>
         ${here.length === 0 ? html`<p class="meta">None.</p>` : html`<div class="cards">${here.map((i) => card(deps, session, i, moves.get(i.id), now, organizations.get(i.organizationId)))}</div>`}
       </section>`;
-    })}`;
+    })}
+    ${shown.pager}`;
 }

@@ -56,6 +56,11 @@ function staticFile(path: string): Buffer {
   return readFileSync(path);
 }
 
+/** The `?cursor=` of a paged list page (the API's cursor, passed on unchanged; the API refuses a bad one). */
+function cursorOf(req: Request): string | undefined {
+  return typeof req.query.cursor === 'string' && req.query.cursor !== '' ? req.query.cursor : undefined;
+}
+
 export function consoleRouter(deps: ConsoleDeps): Router {
   const router = express.Router();
   const api = new ApiClient(deps.routes, deps.audit);
@@ -200,12 +205,12 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     '/',
     render(async (req, s) => ({
       title: 'Onboarding board',
-      body: await boardPage(pageDeps, s, callCtx(req), req.query.overdue === 'true'),
+      body: await boardPage(pageDeps, s, callCtx(req), req.query.overdue === 'true', cursorOf(req)),
     })),
   );
   router.get(
     '/integrations/:id',
-    render((req) => integrationPage(pageDeps, sessionOf.get(req)!, callCtx(req), String(req.params.id))),
+    render((req) => integrationPage(pageDeps, sessionOf.get(req)!, callCtx(req), String(req.params.id), cursorOf(req))),
   );
   router.get(
     '/accounts/:id',
@@ -213,15 +218,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
   );
   router.get(
     '/accounts/:id/days/:day',
-    render((req) =>
-      dayPage(
-        pageDeps,
-        callCtx(req),
-        String(req.params.id),
-        String(req.params.day),
-        typeof req.query.cursor === 'string' && req.query.cursor !== '' ? req.query.cursor : undefined,
-      ),
-    ),
+    render((req) => dayPage(pageDeps, callCtx(req), String(req.params.id), String(req.params.day), cursorOf(req))),
   );
 
   router.get('/runs/:id/progress', async (req, res) => {

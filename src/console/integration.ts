@@ -5,7 +5,7 @@ import { buttonForm, contactForm, factForm } from './actions.ts';
 import type { CallContext } from './api-client.ts';
 import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
 import { html, type Html } from './html.ts';
-import { BASE, csrfField, stageLabel, when } from './layout.ts';
+import { BASE, csrfField, listPaging, stageLabel, when } from './layout.ts';
 import type { AccountDto } from './data.ts';
 import { nextMove } from './next-move.ts';
 import { runProgress, type RunDto } from './runs.ts';
@@ -272,6 +272,24 @@ function accountsTable(accounts: AccountDto[], next: Map<string, number | undefi
     })}</tbody></table></div>`;
 }
 
+/** Accounts per page of the integration's list (the API's largest page); more page on with the API's cursor. */
+const ACCOUNTS_PAGE_SIZE = 500;
+
+/** The accounts the runs name: those on the page, and each other one fetched (a recent run names a few at most). */
+async function accountsOfRuns(
+  deps: PageDeps,
+  ctx: CallContext,
+  runs: readonly RunDto[],
+  shown: readonly AccountDto[],
+): Promise<AccountDto[]> {
+  const known = new Set(shown.map((a) => a.id));
+  const missing = [...new Set(runs.flatMap((r) => (r.accountId && !known.has(r.accountId) ? [r.accountId] : [])))];
+  const fetched = await mapLimited(missing, 4, (accountId) =>
+    deps.api.call<AccountDto>(ctx, 'get', '/v1/accounts/{id}', { params: { id: accountId } }),
+  );
+  return [...shown, ...fetched];
+}
+
 function runsTable(runs: RunDto[], accounts: AccountDto[], acts: Acts): Html {
   if (runs.length === 0) {
     return html`<p class="meta">No sync runs yet.</p>`;
@@ -302,6 +320,7 @@ export async function integrationPage(
   session: Session,
   ctx: CallContext,
   id: string,
+  accountsCursor?: string,
 ): Promise<{ title: string; body: Html }> {
   const now = deps.now();
   const params = { id };
@@ -323,10 +342,24 @@ export async function integrationPage(
       params,
       query: { limit: '100' },
     }),
-    deps.api.call<ListDto<AccountDto>>(ctx, 'get', '/v1/accounts', { query: { integrationId: id, limit: '500' } }),
+    deps.api.call<ListDto<AccountDto>>(ctx, 'get', '/v1/accounts', {
+      query: {
+        integrationId: id,
+        limit: String(ACCOUNTS_PAGE_SIZE),
+        ...(accountsCursor ? { cursor: accountsCursor } : {}),
+      },
+    }),
     deps.api.call<ListDto<RunDto>>(ctx, 'get', '/v1/sync-runs', { query: { integrationId: id, limit: '10' } }),
   ]);
   const move = await nextMove(deps.db, id, deps.onboarding, now);
+  const accountsShown = listPaging({
+    cursor: accountsCursor,
+    nextCursor: accounts.nextCursor,
+    href: (cursor) => `${BASE}/integrations/${id}${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}#h-acc`,
+    label: 'Pages of accounts',
+  });
+  // A run of an account on another page of the list is still named by its masked number.
+  const runAccounts = await accountsOfRuns(deps, ctx, runs.data, accounts.data);
   const next = new Map(
     await mapLimited(accounts.data, 16, async (a) => [a.id, await nextScheduled(deps.queues, a.id)] as const),
   );
@@ -357,8 +390,8 @@ export async function integrationPage(
     </div>
     ${await customerSide(deps, session, ctx, id, back)}
     ${certificates(certs.data, keyPairs.data, acts)}
-    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts</h2>${accountsTable(accounts.data, next, acts)}</section>
-    <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, accounts.data, acts)}
+    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts (${accounts.data.length}${accountsShown.note})</h2>${accountsTable(accounts.data, next, acts)}${accountsShown.pager}</section>
+    <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, runAccounts, acts)}
       ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, now.toISOString().slice(0, 10))}` : ''}</section>`;
   return { title: i.name, body };
 }

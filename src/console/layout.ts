@@ -76,3 +76,25 @@ export function when(iso: string | null | undefined): string {
 export function stageLabel(stage: string): string {
   return stage.replaceAll('_', ' ');
 }
+
+/**
+ * How a list read a page at a time with the API's cursor says what it shows: nothing more than its count when the page
+ * is the whole list, else `note` (" on this page", and whether more follow) to put after the count, with links to the
+ * first and the next page. Part of a list is never counted as all of it. `href` builds the page's own address for a
+ * cursor (none: the first page).
+ */
+export function listPaging(opts: {
+  cursor: string | undefined;
+  nextCursor: string | null;
+  href: (cursor?: string) => string;
+  label: string;
+}): { note: Html; pager: Html } {
+  const { cursor, nextCursor, href, label } = opts;
+  if (!cursor && nextCursor === null) {
+    return { note: html``, pager: html`` };
+  }
+  return {
+    note: html` on this page${nextCursor ? ', more on the next' : ''}`,
+    pager: html`<nav aria-label="${label}"><a href="${href()}">First page</a>${nextCursor ? html` · <a rel="next" href="${href(nextCursor)}">Next page →</a>` : ''}</nav>`,
+  };
+}
