@@ -6,7 +6,7 @@ import type { Database } from '../storage/db.ts';
 import type { ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
   completedReportDocument,
-  listIntegrationSuspicions,
+  pageIntegrationSuspicions,
   renderValidationReportHtml,
   reportDocument,
   reviewSuspicion,
@@ -282,15 +282,23 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       tags: TAGS,
       summary: 'Duplicate suspicions of an integration',
       description:
-        'Active suspicions (the evidence still holds) in a period, oldest day first: rows that look the same where we hold more than the bank reported.',
-      request: { params: IdParams, query: z.object({ from: Day, to: Day }) },
-      response: { status: 200, schema: z.object({ data: z.array(SuspicionSchema) }), description: 'The suspicions' },
+        'Active suspicions (the evidence still holds) in a period, oldest day first (then by id): rows that look the same where we hold more than the bank reported. Paged like every list (`limit`, default 50, at most 500; pass `nextCursor` back as `cursor` with the same filters; null on the last page).',
+      request: {
+        params: IdParams,
+        query: z.object({
+          from: Day,
+          to: Day,
+          accountId: Id.optional().meta({ description: 'Only this account of the integration' }),
+          ...PAGE_QUERY,
+        }),
+      },
+      response: { status: 200, schema: pageSchema(SuspicionSchema), description: 'A page of the suspicions' },
       handler: async ({ params, query, access }) => {
         assertQueryRanges([{ from: ['from', query.from], to: ['to', query.to], compare: compareIsoDates }]);
         await integrationOrganization(deps.db, access, params.id);
-        const rows = await listIntegrationSuspicions(deps.db, params.id, query.from, query.to);
+        const page = await pageIntegrationSuspicions(deps.db, params.id, query);
         return {
-          data: rows.map((s) => ({
+          data: page.rows.map((s) => ({
             id: s.id,
             accountId: s.account_id,
             bookingDate: s.booking_date,
@@ -307,6 +315,7 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
             reviewedAt: s.reviewed_at ? iso(new Date(s.reviewed_at)) : null,
             reviewNote: s.review_note,
           })),
+          nextCursor: page.nextCursor,
         };
       },
     }),

@@ -74,19 +74,39 @@ interface SuspicionDto {
   status: string;
 }
 
-/** The account's open duplicate suspicions in a period (through the API, so the key's scope applies). */
+/** Pages of suspicions read for one account and period (500 each): far beyond any real account's. */
+const MAX_SUSPICION_PAGES = 20;
+
+/**
+ * The account's open duplicate suspicions in a period (through the API, so the key's scope applies), read a page at a
+ * time; `complete` is false when there were more than `MAX_SUSPICION_PAGES` pages (the page then says "at least").
+ */
 async function openSuspicions(
   deps: PageDeps,
   ctx: CallContext,
   a: AccountDto,
   from: string,
   to: string,
-): Promise<SuspicionDto[]> {
-  const res = await deps.api.call<{ data: SuspicionDto[] }>(ctx, 'get', '/v1/integrations/{id}/duplicate-suspicions', {
-    params: { id: a.integrationId },
-    query: { from, to },
-  });
-  return res.data.filter((s) => s.accountId === a.id && s.status === 'open');
+): Promise<{ open: SuspicionDto[]; complete: boolean }> {
+  const open: SuspicionDto[] = [];
+  let cursor: string | null = null;
+  for (let i = 0; i < MAX_SUSPICION_PAGES; i++) {
+    const page: { data: SuspicionDto[]; nextCursor: string | null } = await deps.api.call(
+      ctx,
+      'get',
+      '/v1/integrations/{id}/duplicate-suspicions',
+      {
+        params: { id: a.integrationId },
+        query: { from, to, accountId: a.id, limit: '500', ...(cursor ? { cursor } : {}) },
+      },
+    );
+    open.push(...page.data.filter((s) => s.accountId === a.id && s.status === 'open'));
+    cursor = page.nextCursor;
+    if (cursor === null) {
+      return { open, complete: true };
+    }
+  }
+  return { open, complete: false };
 }
 
 function countByDay(suspicions: readonly SuspicionDto[]): Map<string, number> {
@@ -159,7 +179,7 @@ export async function accountPage(
   const a: AccountDto = await deps.api.call(ctx, 'get', '/v1/accounts/{id}', { params: { id } });
   const to = (await lastAccountDay(deps.db, a.id)) ?? deps.now().toISOString().slice(0, 10);
   const from = addDays(to, -(PERIOD_DAYS - 1));
-  const [rows, suspicions] = await Promise.all([
+  const [rows, { open: suspicions, complete }] = await Promise.all([
     listAccountDays(deps.db, a.id, from, to),
     openSuspicions(deps, ctx, a, from, to),
   ]);
@@ -170,7 +190,7 @@ export async function accountPage(
     <h1>Account ${a.jpmAccountMasked}${a.accountName ? html` · ${a.accountName}` : ''}</h1>
     <p class="meta">${a.currency} · ${a.timeZone} · ${a.status} · last sync ${when(a.lastSyncedAt)}</p>
     <section aria-labelledby="h-cal"><h2 id="h-cal">Balance proof, ${from} to ${to}</h2>
-      <p>${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s), ${suspicions.length} open duplicate suspicion(s). Choose a day for its proof and transactions.</p>
+      <p>${count('proved')} proved, ${count('broken')} broken, ${count('unproved')} unproved day(s), ${complete ? '' : 'at least '}${suspicions.length} open duplicate suspicion(s). Choose a day for its proof and transactions.</p>
       <div class="calendar-wrap">${raw(linkDays(calendarOf(a, rows, from, to, suspectedOn), a.id))}</div>
       <div class="calendar-wrap">${raw(legendSvg())}</div>
       ${attention.length > 0 ? html`<h3>Days that need attention</h3><ul>${attention.map((r) => html`<li><a href="${dayHref(a.id, r.day)}">${r.day}</a>: ${r.state}${r.reason ? html` (${r.reason.replaceAll('_', ' ')})` : ''}${suspectedOn.has(r.day) ? html`, ${suspectedOn.get(r.day)} open duplicate suspicion(s)` : ''}</li>`)}</ul>` : ''}
@@ -227,7 +247,7 @@ export async function dayPage(
 ): Promise<{ title: string; body: Html }> {
   const a: AccountDto = await deps.api.call(ctx, 'get', '/v1/accounts/{id}', { params: { id } });
   const day = assertIsoDate(dayParam, 'day');
-  const [row, suspicions] = await Promise.all([
+  const [row, { open: suspicions }] = await Promise.all([
     getAccountDay(deps.db, a.id, day),
     openSuspicions(deps, ctx, a, day, day),
   ]);

@@ -1,5 +1,6 @@
 import { ValidationError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
+import { isIsoDate } from '../shared/time.ts';
 
 /**
  * Keyset pagination: a page is "rows after this key in this order", never an offset, so pages
@@ -13,8 +14,11 @@ import { isUuid } from '../shared/ids.ts';
  *   const rows = await q.where(...keyset after decodeCursor(cursor, ['string']) ...).limit(limit + 1).execute();
  *   return pageOf(rows, limit, (r) => [r.id]);
  */
-/** `uuid`: a UUID string; `int`: a bigint as a decimal string (int8 columns arrive as strings). */
-export type CursorKind = 'string' | 'number' | 'uuid' | 'int';
+/**
+ * `uuid`: a UUID string; `int`: a bigint as a decimal string (int8 columns arrive as strings); `date`: a calendar date
+ * `YYYY-MM-DD` (a date column's text), so a forged one is a 400, never a database error.
+ */
+export type CursorKind = 'string' | 'number' | 'uuid' | 'int' | 'date';
 type KindValue<K> = K extends 'number' ? number : string;
 export type CursorKey<K extends readonly CursorKind[]> = { -readonly [I in keyof K]: KindValue<K[I]> };
 
@@ -63,7 +67,9 @@ export function decodeCursor<const K extends readonly CursorKind[]>(cursor: stri
           ? typeof value === 'string' && isUuid(value)
           : kind === 'int'
             ? typeof value === 'string' && /^-?\d{1,19}$/.test(value) && inInt8(value)
-            : typeof value === 'string' && value.length <= 256;
+            : kind === 'date'
+              ? typeof value === 'string' && isIsoDate(value)
+              : typeof value === 'string' && value.length <= 256;
     if (!ok) {
       throw invalidCursor();
     }

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { IsoDate } from '../shared/time.ts';
 import type { Executor } from './db.ts';
+import { decodeCursor, pageOf } from './pagination.ts';
 
 /**
  * `duplicate_suspicions`: groups of live transactions that look the same where we hold more than the
@@ -154,4 +155,34 @@ export async function listActiveSuspicions(ex: Executor, accountIds: readonly st
     .orderBy('booking_date')
     .orderBy('id')
     .execute();
+}
+
+/**
+ * A keyset page of the active suspicions of the given accounts in a period, oldest day first, then by id (the order of
+ * `listActiveSuspicions`); the cursor is the last row's day and id.
+ */
+export async function pageActiveSuspicions(
+  ex: Executor,
+  f: { accountIds: readonly string[]; from: IsoDate; to: IsoDate; limit: number; cursor?: string | undefined },
+) {
+  let q = ex
+    .selectFrom('duplicate_suspicions')
+    .select(SUSPICION_COLUMNS)
+    .where('booking_date', '>=', f.from)
+    .where('booking_date', '<=', f.to)
+    .where('active', '=', true)
+    .orderBy('booking_date')
+    .orderBy('id')
+    .limit(f.limit + 1);
+  if (f.cursor !== undefined) {
+    const [day, id] = decodeCursor(f.cursor, ['date', 'uuid']);
+    q = q.where((eb) =>
+      eb.or([eb('booking_date', '>', day), eb.and([eb('booking_date', '=', day), eb('id', '>', id)])]),
+    );
+  }
+  if (f.accountIds.length === 0) {
+    return { rows: [], nextCursor: null };
+  }
+  const rows = await q.where('account_id', 'in', f.accountIds).execute();
+  return pageOf(rows, f.limit, (r) => [r.booking_date, r.id]);
 }

@@ -5,6 +5,7 @@ import { listAccountIds } from '../storage/accounts.repo.ts';
 import {
   deactivateSuspicionsExcept,
   listActiveSuspicions,
+  pageActiveSuspicions,
   updateSuspicionReview,
   upsertDuplicateSuspicions,
 } from '../storage/validation-duplicate-suspicions.repo.ts';
@@ -76,7 +77,18 @@ export async function reviewSuspicion(
 /** Active suspicions of the given accounts in a period, oldest day first. */
 export { listActiveSuspicions };
 
-/** Active suspicions of all the integration's accounts in a period, oldest day first. */
-export async function listIntegrationSuspicions(ex: Executor, integrationId: string, from: IsoDate, to: IsoDate) {
-  return listActiveSuspicions(ex, await listAccountIds(ex, { integrationId }), from, to);
+/**
+ * A page of the active suspicions of the integration's accounts (or of one of them, `accountId`) in a period, oldest day
+ * first: an integration's suspicions over a long period are many, so they are read a page at a time.
+ */
+export async function pageIntegrationSuspicions(
+  ex: Executor,
+  integrationId: string,
+  f: { from: IsoDate; to: IsoDate; accountId?: string | undefined; limit: number; cursor?: string | undefined },
+) {
+  const accountIds = await listAccountIds(ex, {
+    integrationId,
+    ...(f.accountId !== undefined ? { accountId: f.accountId } : {}),
+  });
+  return pageActiveSuspicions(ex, { accountIds, from: f.from, to: f.to, limit: f.limit, cursor: f.cursor });
 }

@@ -7,7 +7,7 @@ export { daysOwed } from './days.ts';
 export {
   SUSPICION_STATUSES,
   detectDuplicateSuspicions,
-  listIntegrationSuspicions,
+  pageIntegrationSuspicions,
   reviewSuspicion,
 } from './duplicates.ts';
 export { healAccountDays, windowsOf } from './heal.ts';
