@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CONTACT_ROLES, MILESTONES, type ContactView } from '../notifications/index.ts';
+import { emailAddress } from '../shared/email.ts';
 import { Id, Instant, iso } from './dto.ts';
 import type { MilestoneEmail, MilestoneEmailAttempt } from './contacts.service.ts';
 
@@ -66,7 +67,7 @@ export const NotificationSchema = z
 export const CreateContactBody = z.object({
   role: z.enum(CONTACT_ROLES),
   name: z.string().trim().min(1).max(200),
-  email: z.email().max(320),
+  email: emailAddress(),
 });
 
 export function toMilestoneEmailDto(

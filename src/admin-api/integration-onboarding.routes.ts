@@ -11,6 +11,7 @@ import {
   REQUIRED_API_PRODUCTS,
   type OnboardingOptions,
 } from '../onboarding/index.ts';
+import { emailAddress } from '../shared/email.ts';
 import type { Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
 import { MILESTONE_CURSOR, MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
@@ -123,7 +124,7 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
         body: z.object({
           side: SideInput,
           name: z.string().trim().min(1).max(200),
-          email: z.email().max(320),
+          email: emailAddress(),
           role: z.string().trim().min(1).max(200),
         }),
       },

@@ -1,4 +1,5 @@
-import { NotFoundError } from '../shared/errors.ts';
+import { canonicalEmail } from '../shared/email.ts';
+import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import * as repo from '../storage/contacts.repo.ts';
@@ -64,6 +65,12 @@ export async function addContact(
   input: { integrationId: string; role: ContactRole; name: string; email: string; actor: string },
   now: Date = new Date(),
 ): Promise<ContactView> {
+  const email = canonicalEmail(input.email);
+  if (!email.ok) {
+    throw new ValidationError("The contact's email address is invalid; see errors.", [
+      { path: 'email', message: email.message },
+    ]);
+  }
   const contact = await db.transaction().execute(async (trx) => {
     const integration = await integrationOf(trx, input.integrationId);
     const row = await repo.upsertContact(trx, {
@@ -72,7 +79,7 @@ export async function addContact(
       integrationId: integration.id,
       role: input.role,
       name: input.name.trim(),
-      email: input.email.trim(),
+      email: email.address,
       createdBy: input.actor,
     });
     if (integration.stage === 'requested') {

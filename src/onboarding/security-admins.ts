@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { emailAddress } from '../shared/email.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -31,7 +32,7 @@ export interface SecurityAdminView {
 const inputSchema = z.object({
   side: z.enum(SECURITY_ADMIN_SIDES),
   name: z.string().trim().min(1).max(200),
-  email: z.email().max(320),
+  email: emailAddress(),
   role: z.string().trim().min(1).max(200),
 });
 

@@ -115,6 +115,48 @@ describe('integration contacts (admin API)', () => {
     ]);
   });
 
+  it('accepts an internationalized domain, stores it in punycode (the form SMTP carries) and takes both forms for one contact', async () => {
+    const key = await api.key('operator', orgId);
+    const path = `/v1/integrations/${integrationId}/contacts`;
+    const unicode = await request(api.app)
+      .post(path)
+      .set(bearer(key))
+      .send({ role: 'finance_owner', name: 'Anna Bücher', email: 'anna@bücher.example' });
+    expect(unicode.status).toBe(201);
+    expect(unicode.body).toMatchObject({ email: 'anna@xn--bcher-kva.example' });
+    // The punycode form, in other case, and the Unicode domain in capitals are the same person.
+    for (const email of ['ANNA@XN--BCHER-KVA.EXAMPLE', 'Anna@BÜCHER.example']) {
+      const again = await request(api.app)
+        .post(path)
+        .set(bearer(key))
+        .send({ role: 'finance_owner', name: 'Anna B.', email });
+      expect(again.status).toBe(201);
+      expect(one(again).id).toBe(one(unicode).id);
+    }
+    const list = await request(api.app).get(path).set(bearer(key)).expect(200);
+    expect(page(list).filter((c) => c.role === 'finance_owner')).toHaveLength(1);
+
+    // A non-ASCII mailbox name needs SMTPUTF8 end to end: refused, saying so and what to give instead.
+    const local = expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(key))
+        .send({ role: 'finance_owner', name: 'Jörg', email: 'jörg@acme.example' }),
+      400,
+      'validation_failed',
+    );
+    expect(JSON.stringify(local)).toMatch(/body\.email.*SMTPUTF8.*ASCII/);
+    const domain = expectProblem(
+      await request(api.app)
+        .post(path)
+        .set(bearer(key))
+        .send({ role: 'finance_owner', name: 'X', email: 'x@bad domain.example' }),
+      400,
+      'validation_failed',
+    );
+    expect(JSON.stringify(domain)).toContain('body.email');
+  });
+
   it('refuses bad input with a 400 that says what to fix, and hides other organizations (404) and writes from viewers (403)', async () => {
     const path = `/v1/integrations/${integrationId}/contacts`;
     const bad = expectProblem(

@@ -374,6 +374,35 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     expect(attempts[0]?.error).toContain('SMTP 451');
   });
 
+  it('mails a contact whose domain is internationalized, to its punycode form (no SMTPUTF8 needed)', async () => {
+    const { id } = await createIntegration(t.db, {
+      organizationId,
+      name: 'Bücher AG',
+      environment: 'cat',
+      actor: 'ops',
+    });
+    const contact = await addContact(t.db, {
+      integrationId: id,
+      role: 'finance_owner',
+      name: 'Anna Bücher',
+      email: 'Anna@Bücher.example',
+      actor: 'ops',
+    });
+    expect(contact.email).toBe('Anna@xn--bcher-kva.example');
+    const before = smtp.received.length;
+    expect(await pass()).toMatchObject({ attempted: 1, sent: 1 });
+    const [mail] = since(before);
+    // On the wire the address is ASCII (the test server decodes the envelope's domain back to Unicode).
+    expect(mail?.headers.get('to')).toContain('Anna@xn--bcher-kva.example');
+    expect(mail?.to).toEqual(['Anna@bücher.example']);
+    const log = await t.db
+      .selectFrom('notification_deliveries')
+      .select(['recipient_email', 'status'])
+      .where('integration_id', '=', id)
+      .execute();
+    expect(log).toEqual([{ recipient_email: 'Anna@xn--bcher-kva.example', status: 'sent' }]);
+  });
+
   it('does not retry an address the server refuses for good (5xx)', async () => {
     const { id } = await createIntegration(t.db, {
       organizationId,
