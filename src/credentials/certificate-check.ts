@@ -33,15 +33,54 @@ export interface ParsedCertificate {
 }
 
 const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+const BASE64_LINE = /^[A-Za-z0-9+/]+={0,2}$/;
 
-function certificateBlocks(text: string, field: string): X509Certificate[] {
+/**
+ * The certificate blocks of a paste, each as a clean PEM. A PEM copied out of YAML, JSON or an
+ * indented email has whitespace before (and after) its lines; that is not part of the encoding
+ * (RFC 7468 lets a parser ignore it) and is dropped. Anything else between the markers that is not
+ * base64 is refused with what to fix: a reply's `>` quoting is not stripped, since a paste that
+ * went through a mail client may have been rewrapped or cut too, and the person should paste the
+ * certificate as issued.
+ */
+export function certificatePemBlocks(text: string, field: string): string[] {
   const blocks = text.match(CERT_BLOCK) ?? [];
   return blocks.map((block, i) => {
+    const what = `${field}: certificate ${i + 1}`;
+    const refuse = (message: string, fix: string): never => {
+      throw new ValidationError(`${what} ${message}; ${fix}`, [{ path: field, message }], 'certificate_invalid');
+    };
+    const body = block
+      .split(/\r\n|\r|\n/)
+      .slice(1, -1)
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
+    if (body.some((line) => line.startsWith('>'))) {
+      refuse(
+        "is quoted with '>' (as in a reply email)",
+        "remove the '>' at the start of each line, or better, paste the certificate from the file J.P. Morgan issued",
+      );
+    }
+    const bad = body.findIndex((line) => !BASE64_LINE.test(line));
+    if (body.length === 0 || bad >= 0) {
+      refuse(
+        body.length === 0
+          ? 'is empty between its BEGIN and END lines'
+          : `has a line that is not base64 (line ${bad + 2} of the block)`,
+        'paste the certificate unchanged, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (leading spaces on a line are fine)',
+      );
+    }
+    return ['-----BEGIN CERTIFICATE-----', ...body, '-----END CERTIFICATE-----'].join('\n');
+  });
+}
+
+function certificateBlocks(text: string, field: string): X509Certificate[] {
+  return certificatePemBlocks(text, field).map((block, i) => {
     try {
       return new X509Certificate(block);
     } catch {
       throw new ValidationError(
-        `${field}: certificate ${i + 1} is not a valid X.509 certificate`,
+        `${field}: certificate ${i + 1} is base64 but not a valid X.509 certificate; paste the certificate as issued, complete and unchanged`,
         [{ path: field, message: 'not a parsable certificate' }],
         'certificate_invalid',
       );

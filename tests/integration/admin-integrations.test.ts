@@ -657,6 +657,48 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(csrs.nextCursor).not.toBeNull();
   });
 
+  it('installs a certificate pasted with indented lines (from YAML or an email), and refuses a quoted or broken paste saying what to fix', async () => {
+    const { id } = await create(admin, { organizationId: orgId, name: 'Indented paste' });
+    const keyPair = bodyOf(KeyPairSchema, await post(`/v1/integrations/${id}/csrs`, { subject: CSR_SUBJECT }));
+    const pem = await signCsr(sim.pki, keyPair.csrPem);
+    const indent = (text: string, prefix: string) =>
+      text
+        .trim()
+        .split('\n')
+        .map((line) => prefix + line)
+        .join('\r\n');
+
+    const installed = bodyOf(
+      CertificateSchema,
+      await post(`/v1/integrations/${id}/certificates`, {
+        certificatePem: indent(pem, '    '),
+        chainPem: indent(sim.caCertPem, '\t  '),
+      }),
+    );
+    // Stored clean: the same certificate pasted without indentation is the same installation.
+    expect(installed.certificatePem.trim()).toBe(pem.trim());
+    const again = bodyOf(
+      CertificateSchema,
+      await post(`/v1/integrations/${id}/certificates`, { certificatePem: pem, chainPem: sim.caCertPem }),
+    );
+    expect(again.id).toBe(installed.id);
+
+    const quoted = expectProblem(
+      await post(`/v1/integrations/${id}/certificates`, { certificatePem: indent(pem, '> ') }),
+      400,
+      'certificate_invalid',
+    );
+    expect(quoted.detail).toMatch(/quoted with '>'.*remove/);
+    const lines = pem.trim().split('\n');
+    const broken = [...lines.slice(0, 2), `${lines[2] ?? ''}!`, ...lines.slice(3)].join('\n');
+    const bad = expectProblem(
+      await post(`/v1/integrations/${id}/certificates`, { certificatePem: broken }),
+      400,
+      'certificate_invalid',
+    );
+    expect(bad.detail).toContain('base64');
+  });
+
   it('reports a connection test without a certificate (the bank is not called) and removes security administrators', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'No certificate' });
     const report = bodyOf(ConnectionTestSchema, await post(`/v1/integrations/${id}/test-connection`));
