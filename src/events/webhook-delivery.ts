@@ -9,6 +9,7 @@ import {
   endpointSecrets,
   recordAttempt,
   type DeliveryClaim,
+  type SealedSecretColumns,
 } from '../storage/webhooks.repo.ts';
 import { openSecret, SIGNATURE_HEADER, signatureHeader, type SealingKeys } from './webhook-signing.ts';
 import { DEFAULT_MAX_AGE_SECONDS, produceWebhookEvents } from './webhooks.ts';
@@ -178,27 +179,8 @@ async function sendOne(
         sealed.secret_version,
       ),
     ];
-    if (
-      sealed.previous_valid &&
-      sealed.previous_secret_ciphertext &&
-      sealed.previous_secret_iv &&
-      sealed.previous_secret_auth_tag &&
-      sealed.previous_secret_key_id &&
-      sealed.previous_secret_version !== null
-    ) {
-      secrets.push(
-        openSecret(
-          {
-            ciphertext: sealed.previous_secret_ciphertext,
-            iv: sealed.previous_secret_iv,
-            authTag: sealed.previous_secret_auth_tag,
-            keyId: sealed.previous_secret_key_id,
-          },
-          deps.keys,
-          d.endpoint_id,
-          sealed.previous_secret_version,
-        ),
-      );
+    for (const earlier of earlierSecrets(sealed)) {
+      secrets.push(openSecret(earlier.sealed, deps.keys, d.endpoint_id, earlier.version));
     }
     const body = webhookBody(d);
     const timestamp = Math.floor(Date.now() / 1000);
@@ -303,5 +285,34 @@ export function startWebhookDeliveryLoop(deps: WebhookRunnerDeps, options: { int
       log: deps.logger ?? createLogger('events'),
       failure: 'webhook delivery pass failed',
     },
+  );
+}
+
+type EndpointSecrets = NonNullable<Awaited<ReturnType<typeof endpointSecrets>>>;
+
+/** The earlier secrets still in their grace period (previous, then older), each with the version it was sealed under. */
+function earlierSecrets(s: EndpointSecrets): { sealed: SealedSecretColumns; version: number }[] {
+  const slots = [
+    {
+      valid: s.previous_valid,
+      version: s.previous_secret_version,
+      ciphertext: s.previous_secret_ciphertext,
+      iv: s.previous_secret_iv,
+      authTag: s.previous_secret_auth_tag,
+      keyId: s.previous_secret_key_id,
+    },
+    {
+      valid: s.older_valid,
+      version: s.older_secret_version,
+      ciphertext: s.older_secret_ciphertext,
+      iv: s.older_secret_iv,
+      authTag: s.older_secret_auth_tag,
+      keyId: s.older_secret_key_id,
+    },
+  ];
+  return slots.flatMap(({ valid, version, ciphertext, iv, authTag, keyId }) =>
+    valid && version !== null && ciphertext && iv && authTag && keyId
+      ? [{ sealed: { ciphertext, iv, authTag, keyId }, version }]
+      : [],
   );
 }

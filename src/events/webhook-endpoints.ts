@@ -150,8 +150,11 @@ function changedOrGone(id: string, row: EndpointRow | undefined): EndpointRow {
 }
 
 /**
- * New secret, shown once. The old one keeps signing (a second `v1=`) for `graceSeconds`, so
- * receivers can switch without dropping deliveries; 0 ends it at once.
+ * New secret, shown once. The replaced one keeps signing (another `v1=`) for `graceSeconds`, so receivers can
+ * switch without dropping deliveries. An earlier secret still in its own grace (a second rotation within the first's
+ * grace) keeps signing until that grace ends; at most two earlier secrets sign, so a rotation while two are still
+ * in their grace is refused (409 `secret_rotation_too_soon`, saying when it is allowed). `graceSeconds` 0 ends every
+ * earlier secret at once (e.g. after a leak) and is never refused.
  */
 export async function rotateWebhookSecret(
   db: Database,
@@ -165,11 +168,38 @@ export async function rotateWebhookSecret(
     if (!current || !sealed) {
       throw new ConflictError('the endpoint was deleted', 'endpoint_deleted');
     }
+    const endEarlier = graceSeconds === 0;
+    if (!endEarlier && sealed.previous_valid && sealed.older_valid) {
+      throw tooSoon(sealed);
+    }
     const secret = generateWebhookSecret();
     const version = sealed.secret_version + 1;
-    const endpoint = await rotateEndpointSecret(trx, id, sealSecret(secret, keys, id, version), version, graceSeconds);
+    const endpoint = await rotateEndpointSecret(
+      trx,
+      id,
+      sealSecret(secret, keys, id, version),
+      version,
+      graceSeconds,
+      endEarlier,
+    );
     return { endpoint, secret };
   });
+}
+
+function tooSoon(sealed: NonNullable<Awaited<ReturnType<typeof endpointSecrets>>>): ConflictError {
+  const ends = [
+    { version: sealed.older_secret_version, until: sealed.older_secret_expires_at },
+    { version: sealed.previous_secret_version, until: sealed.previous_secret_expires_at },
+  ].flatMap((e) => (e.until ? [{ version: e.version, until: new Date(e.until) }] : []));
+  ends.sort((a, b) => a.until.getTime() - b.until.getTime());
+  const first = ends[0]?.until.toISOString() ?? '';
+  return new ConflictError(
+    `two earlier secrets still sign (${ends.map((e) => `version ${e.version} until ${e.until.toISOString()}`).join(', ')}), ` +
+      `and a rotation now would stop one before its grace period ends; rotate again after ${first}, or with ` +
+      'gracePeriodHours 0 to end every earlier secret now',
+    'secret_rotation_too_soon',
+    { allowedAfter: first },
+  );
 }
 
 type DeliveryRow = NonNullable<Awaited<ReturnType<typeof getDelivery>>>;

@@ -36,6 +36,10 @@ export const WebhookEndpointSchema = z
     previousSecretExpiresAt: Instant.nullable().meta({
       description: 'Until then deliveries also carry a signature with the previous secret',
     }),
+    olderSecretExpiresAt: Instant.nullable().meta({
+      description:
+        'Set after a rotation within the previous rotation’s grace period: until then deliveries also carry a signature with the secret before the previous one',
+    }),
     createdBy: z.string(),
     createdAt: Instant,
     updatedAt: Instant,
@@ -62,6 +66,7 @@ export function toEndpointDto(e: EndpointRow): z.input<typeof WebhookEndpointSch
     secretVersion: e.secret_version,
     secretRotatedAt: iso(e.secret_rotated_at),
     previousSecretExpiresAt: iso(e.previous_secret_expires_at),
+    olderSecretExpiresAt: iso(e.older_secret_expires_at),
     createdBy: e.created_by,
     createdAt: iso(e.created_at),
     updatedAt: iso(e.updated_at),

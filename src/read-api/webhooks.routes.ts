@@ -164,7 +164,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       permission: 'webhooks:write',
       summary: 'Rotate the signing secret',
       description:
-        'Returns the new secret ONCE. During the grace period deliveries carry two signatures (new and old secret), so receivers can switch without dropping any.',
+        'Returns the new secret ONCE. During the grace period deliveries carry two signatures (new and old secret), so receivers can switch without dropping any. Rotating again within the grace keeps the first old secret signing until its own grace ends; at most two earlier secrets sign, so a rotation while two are in their grace is refused with 409 `secret_rotation_too_soon` (saying when it is allowed). `gracePeriodHours: 0` ends every earlier secret at once and is never refused.',
       tags: TAGS,
       auditTarget: 'webhook_endpoint',
       idempotent: false,
@@ -177,7 +177,10 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
             .min(0)
             .max(168)
             .default(24)
-            .meta({ description: 'How long the old secret keeps signing (default 24 h)' }),
+            .meta({
+              description:
+                'How long the replaced secret keeps signing (default 24 h); 0 stops every earlier secret now',
+            }),
         }),
       },
       response: { status: 200, schema: CreatedWebhookSchema, description: 'The endpoint and its new secret' },

@@ -602,6 +602,12 @@ export interface WebhookEndpoints {
   description: Generated<string>;
   event_types: string[];
   id: string;
+  older_secret_auth_tag: Buffer | null;
+  older_secret_ciphertext: Buffer | null;
+  older_secret_expires_at: Timestamp | null;
+  older_secret_iv: Buffer | null;
+  older_secret_key_id: string | null;
+  older_secret_version: number | null;
   organization_id: string;
   previous_secret_auth_tag: Buffer | null;
   previous_secret_ciphertext: Buffer | null;

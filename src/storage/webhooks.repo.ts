@@ -15,6 +15,7 @@ export const ENDPOINT_COLUMNS = [
   'status',
   'secret_version',
   'previous_secret_expires_at',
+  'older_secret_expires_at',
   'secret_rotated_at',
   'created_by',
   'created_at',
@@ -118,7 +119,10 @@ export async function updateEndpoint(
   );
 }
 
-/** The sealed secrets for signing: the current one, and the previous one while its grace period runs. */
+/**
+ * The sealed secrets for signing: the current one, and each earlier one (previous, older) while its grace period
+ * runs.
+ */
 export async function endpointSecrets(ex: Executor, id: string) {
   return ex
     .selectFrom('webhook_endpoints')
@@ -134,29 +138,56 @@ export async function endpointSecrets(ex: Executor, id: string) {
       'previous_secret_auth_tag',
       'previous_secret_key_id',
       'previous_secret_version',
+      'previous_secret_expires_at',
       sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
+      'older_secret_ciphertext',
+      'older_secret_iv',
+      'older_secret_auth_tag',
+      'older_secret_key_id',
+      'older_secret_version',
+      'older_secret_expires_at',
+      sql<boolean>`coalesce(older_secret_expires_at > now(), false)`.as('older_valid'),
     ])
     .where('id', '=', id)
     .executeTakeFirst();
 }
 
-/** Moves the current secret to `previous` (valid until `previousExpiresAt`) and stores the new one. */
+/**
+ * Stores the new secret. The current one becomes `previous`, signing for `previousValidSeconds` more; of the earlier
+ * ones, the one still in its grace moves to (or stays in) `older` with its own end. The caller refuses a rotation
+ * while both are in their grace (one would be pushed out). With `endEarlier` every earlier secret stops signing now.
+ */
 export async function rotateEndpointSecret(
   ex: Executor,
   id: string,
   next: SealedSecretColumns,
   nextVersion: number,
   previousValidSeconds: number,
+  endEarlier: boolean,
 ): Promise<EndpointRow> {
+  // Every right-hand side reads the row as it was before the update.
+  const earlier = <T>(field: string) =>
+    endEarlier
+      ? sql<T>`null`
+      : sql<T>`case when previous_secret_expires_at > now() then ${sql.ref(`previous_secret_${field}`)}
+          when older_secret_expires_at > now() then ${sql.ref(`older_secret_${field}`)} end`;
   return ex
     .updateTable('webhook_endpoints')
     .set((eb) => ({
+      older_secret_ciphertext: earlier<Buffer>('ciphertext'),
+      older_secret_iv: earlier<Buffer>('iv'),
+      older_secret_auth_tag: earlier<Buffer>('auth_tag'),
+      older_secret_key_id: earlier<string>('key_id'),
+      older_secret_version: earlier<number>('version'),
+      older_secret_expires_at: earlier<Date>('expires_at'),
       previous_secret_ciphertext: eb.ref('secret_ciphertext'),
       previous_secret_iv: eb.ref('secret_iv'),
       previous_secret_auth_tag: eb.ref('secret_auth_tag'),
       previous_secret_key_id: eb.ref('secret_key_id'),
       previous_secret_version: eb.ref('secret_version'),
-      previous_secret_expires_at: sql<Date>`now() + make_interval(secs => ${previousValidSeconds}::double precision)`,
+      previous_secret_expires_at: endEarlier
+        ? sql<Date>`now()`
+        : sql<Date>`now() + make_interval(secs => ${previousValidSeconds}::double precision)`,
       secret_ciphertext: next.ciphertext,
       secret_iv: next.iv,
       secret_auth_tag: next.authTag,

@@ -315,6 +315,46 @@ describe('webhooks', () => {
     expect(receiverVerifies(after.headers['jpm-sync-signature'] as string, after.body, rotated.secret)).toBe(false);
   });
 
+  it('rotation twice within the grace period: every secret still in its grace signs; a third is refused until one ends, or ends them all with grace 0', async () => {
+    const created = await register(adminA, { url: receiverA.url, eventTypes: ['webhook.ping'] });
+    const rotate = (gracePeriodHours: number) =>
+      request(api.app).post(`/v1/webhooks/${created.id}/rotate-secret`).set(bearer(adminA)).send({ gracePeriodHours });
+    const second = bodyOf(CreatedWebhookSchema, await rotate(2));
+    const third = bodyOf(CreatedWebhookSchema, await rotate(1));
+    expect(third.secretVersion).toBe(3);
+    await request(api.app).post(`/v1/webhooks/${created.id}/ping`).set(bearer(adminA)).expect(202);
+    await deliverUntil(() => receiverA.ok().length === 1);
+    const during = receiverA.ok()[0]!;
+    const header = during.headers['jpm-sync-signature'] as string;
+    expect(header.match(/v1=/g)).toHaveLength(3);
+    for (const secret of [created.secret, second.secret, third.secret]) {
+      expect(receiverVerifies(header, during.body, secret)).toBe(true);
+    }
+    // The first secret's window (2 h) outlasts the second's (1 h): each keeps its own.
+    expect(Date.parse(third.olderSecretExpiresAt ?? '')).toBeGreaterThan(
+      Date.parse(third.previousSecretExpiresAt ?? ''),
+    );
+
+    // A third rotation would push out a secret still in its grace: refused, saying when it is allowed.
+    const refused = expectProblem(await rotate(1), 409, 'secret_rotation_too_soon');
+    expect(refused.detail).toContain(third.previousSecretExpiresAt);
+    expect(refused.detail).toContain('gracePeriodHours 0');
+    const unchanged = bodyOf(
+      WebhookEndpointSchema,
+      await request(api.app).get(`/v1/webhooks/${created.id}`).set(bearer(adminA)),
+    );
+    expect(unchanged.secretVersion).toBe(3);
+
+    // Grace 0 ends every earlier secret at once (e.g. after a leak).
+    const fourth = bodyOf(CreatedWebhookSchema, await rotate(0));
+    expect(fourth).toMatchObject({ secretVersion: 4, olderSecretExpiresAt: null });
+    await request(api.app).post(`/v1/webhooks/${created.id}/ping`).set(bearer(adminA)).expect(202);
+    await deliverUntil(() => receiverA.ok().length === 2);
+    const after = receiverA.ok()[1]!;
+    expect((after.headers['jpm-sync-signature'] as string).match(/v1=/g)).toHaveLength(1);
+    expect(receiverVerifies(after.headers['jpm-sync-signature'] as string, after.body, fourth.secret)).toBe(true);
+  });
+
   it('gives up when the retry window ends, and a replay delivers the same event again', async () => {
     const created = await register(adminA, { url: receiverA.url, eventTypes: ['integration.*'] });
     await insertOutboxEvents(api.t.db, [
