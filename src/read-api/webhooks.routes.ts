@@ -124,6 +124,8 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       path: '/v1/webhooks/{id}',
       permission: 'webhooks:write',
       summary: 'Change a webhook endpoint (URL, event types, description, enabled)',
+      description:
+        '`status: disabled` pauses the endpoint: it gets no events for changes and milestones made while it is disabled, also after it is enabled again (events are made only for active endpoints, and are not made later). Deliveries already queued fail at their next attempt (logged as `endpoint is disabled`, not retried); replay them (`POST …/deliveries/{deliveryId}/replay`) once it is enabled. To catch up after enabling, read the change feed (`GET /v1/changes`) from the `data.cursor.to` of the last `transactions.changed` you processed (or your own stored cursor), and the milestone feed (`GET /v1/events`) from a cursor you stored, or from the start keeping the events that occurred after the endpoint was disabled.',
       tags: TAGS,
       auditTarget: 'webhook_endpoint',
       request: {
@@ -171,16 +173,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       request: {
         params: EndpointParams,
         body: z.object({
-          gracePeriodHours: z
-            .number()
-            .int()
-            .min(0)
-            .max(168)
-            .default(24)
-            .meta({
-              description:
-                'How long the replaced secret keeps signing (default 24 h); 0 stops every earlier secret now',
-            }),
+          gracePeriodHours: z.number().int().min(0).max(168).default(24).meta({
+            description: 'How long the replaced secret keeps signing (default 24 h); 0 stops every earlier secret now',
+          }),
         }),
       },
       response: { status: 200, schema: CreatedWebhookSchema, description: 'The endpoint and its new secret' },

@@ -355,6 +355,53 @@ describe('webhooks', () => {
     expect(receiverVerifies(after.headers['jpm-sync-signature'] as string, after.body, fourth.secret)).toBe(true);
   });
 
+  it('a disabled endpoint gets no events for changes made meanwhile, also once enabled again; the change feed has them, as documented', async () => {
+    const doc = (await request(api.app).get('/openapi.json')).body as {
+      paths: Record<string, Record<string, { description?: string }>>;
+    };
+    expect(doc.paths['/v1/webhooks/{id}']?.patch?.description).toMatch(/disabled[^.]*no events[\s\S]*\/v1\/changes/);
+
+    const endpoint = await register(adminA, {
+      url: receiverA.url,
+      eventTypes: ['transactions.changed', 'webhook.ping'],
+    });
+    const account = await createAccount(api.t.db, orgA);
+    const cursor = (
+      (await request(api.app).get('/v1/changes/cursor').set(bearer(adminA)).expect(200)).body as { cursor: string }
+    ).cursor;
+    const patch = (status: string) =>
+      request(api.app).patch(`/v1/webhooks/${endpoint.id}`).set(bearer(adminA)).send({ status }).expect(200);
+    await patch('disabled');
+    await ingestWire(api.t.db, account, [
+      wireTransaction({ transactionId: 'WHILE-DISABLED', jpmAccountId: account.jpmAccountId }),
+    ]);
+    // The producer passes the change while the endpoint is disabled.
+    const produced = async () => {
+      const r = await sql<{ done: boolean }>`
+        select coalesce((select position_id from webhook_producer_state where source = 'change_events')
+          >= (select max(id) from change_events), false) as done`.execute(api.t.db);
+      return r.rows[0]?.done === true;
+    };
+    for (let i = 0; i < 200 && !(await produced()); i++) {
+      await runWebhookDeliveries({ db: api.ctx.db, keys: api.ctx.secrets });
+      await new Promise((res) => setTimeout(res, 15));
+    }
+    expect(await produced()).toBe(true);
+
+    await patch('active');
+    await request(api.app).post(`/v1/webhooks/${endpoint.id}/ping`).set(bearer(adminA)).expect(202);
+    await deliverUntil(() => receiverA.ok().length >= 1);
+    expect(receiverA.received.map((r) => r.headers['jpm-sync-event-type'])).toEqual(['webhook.ping']);
+    // Catching up: the change feed from a cursor kept before disabling.
+    const feed = bodyOf(
+      ChangePageSchema,
+      await request(api.app)
+        .get(`/v1/changes?cursor=${encodeURIComponent(cursor)}`)
+        .set(bearer(adminA)),
+    );
+    expect(JSON.stringify(feed.data)).toContain('WHILE-DISABLED');
+  });
+
   it('gives up when the retry window ends, and a replay delivers the same event again', async () => {
     const created = await register(adminA, { url: receiverA.url, eventTypes: ['integration.*'] });
     await insertOutboxEvents(api.t.db, [
