@@ -18,7 +18,8 @@ import type { MessageParams, Milestone, Person } from './templates.ts';
  * in commit-safe order after this producer's own position, which advances in the same transaction
  * as the deliveries it creates, exactly like the webhook producer), and passed validation reports
  * (announced once: the deliveries carry the report id). The unique index on (source, source id,
- * address) makes a milestone mail each person at most once, whatever runs twice.
+ * address) makes one delivery per milestone and person, whatever runs twice; sending it is at least once (a lost
+ * SMTP answer, or a crash between the send and its record, sends it again with the same Message-ID).
  */
 export const CONTACT_ROLES = ['finance_owner', 'security_admin', 'controller', 'account_manager'] as const;
 export type ContactRole = (typeof CONTACT_ROLES)[number];

@@ -403,6 +403,42 @@ describe('milestone emails over SMTP with STARTTLS', () => {
     expect(log).toEqual([{ recipient_email: 'Anna@xn--bcher-kva.example', status: 'sent' }]);
   });
 
+  it('is at least once: a send whose answer is lost is sent again, with the same Message-ID, from the one delivery row', async () => {
+    const { id } = await createIntegration(t.db, {
+      organizationId,
+      name: 'Lost Answer Co',
+      environment: 'cat',
+      actor: 'ops',
+    });
+    await addContact(t.db, { integrationId: id, ...PEOPLE.finance, actor: 'ops' });
+    // The server takes the message, then the answer never reaches us (a timeout, or a crash before the record).
+    const losing: Mailer = {
+      from: mailer.from,
+      async send(m) {
+        await mailer.send(m);
+        throw Object.assign(new Error('Timeout'), { code: 'ETIMEDOUT' });
+      },
+      close: () => undefined,
+    };
+    const before = smtp.received.length;
+    const retry = { retry: { baseMs: 300, maxMs: 300 } };
+    expect(await pass({ ...retry, mailer: losing })).toMatchObject({ attempted: 1, sent: 0, retrying: 1 });
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await pass(retry)).toMatchObject({ attempted: 1, sent: 1 });
+    const mails = since(before);
+    expect(recipients(mails)).toEqual([PEOPLE.finance.email, PEOPLE.finance.email]);
+    const [first, second] = mails.map((m) => m.headers.get('message-id'));
+    expect(first).toBeTruthy();
+    expect(second).toBe(first);
+    const rows = await t.db
+      .selectFrom('notification_deliveries')
+      .select(['id', 'status', 'attempts'])
+      .where('integration_id', '=', id)
+      .execute();
+    expect(rows).toEqual([{ id: expect.any(String) as string, status: 'sent', attempts: 2 }]);
+    expect(first).toContain(rows[0]?.id);
+  });
+
   it('does not retry an address the server refuses for good (5xx)', async () => {
     const { id } = await createIntegration(t.db, {
       organizationId,
