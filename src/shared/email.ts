@@ -52,7 +52,7 @@ export function canonicalEmail(raw: string): CanonicalEmail {
 export function emailAddress() {
   return z
     .string()
-    .max(MAX_LENGTH * 4)
+    .max(MAX_LENGTH)
     .transform((value, ctx) => {
       const c = canonicalEmail(value);
       if (!c.ok) {
@@ -64,6 +64,6 @@ export function emailAddress() {
     .meta({
       description:
         'An email address; an internationalized domain (bücher.example) is accepted and stored in punycode (xn--bcher-kva.example). The part before @ must be ASCII.',
-      format: 'email',
+      format: 'idn-email',
     });
 }
