@@ -1,6 +1,7 @@
 // @peculiar/x509 resolves its internals through tsyringe, which needs the Reflect metadata API loaded first.
 import 'reflect-metadata';
 import { X509Certificate } from '@peculiar/x509';
+import { certificatePemBlocks } from './certificate-check.ts';
 import { DEFAULT_BASE_URLS, ENVIRONMENTS, type JpmEnvironment } from '../domain/types.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -93,20 +94,24 @@ export function resolveEnvironmentSettings(
     ]);
   }
   assertJpmHost(environment, parsed, approvedHosts);
-  const serverCaPem = input.serverCaPem ?? null;
-  if (serverCaPem !== null) {
-    checkCaBundle(serverCaPem);
-  }
+  const serverCaPem = input.serverCaPem == null ? null : checkedCaBundle(input.serverCaPem);
   return { environment, baseUrl: parsed.toString().replace(/\/$/, ''), serverCaPem };
 }
 
-function checkCaBundle(pem: string): void {
+/** The bundle's certificates as clean PEM (indentation from YAML or an email dropped), each checked to parse. */
+function checkedCaBundle(pem: string): string {
   if (/PRIVATE KEY-----/.test(pem)) {
     throw new ValidationError('serverCaPem contains a private key; a CA bundle holds certificates only', [
       { path: 'serverCaPem', message: 'contains a private key' },
     ]);
   }
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  let blocks: string[];
+  try {
+    blocks = certificatePemBlocks(pem, 'serverCaPem');
+  } catch (err) {
+    // The same reason and fix, under this field's error code.
+    throw err instanceof ValidationError ? new ValidationError(err.message, err.fields) : err;
+  }
   if (blocks.length === 0) {
     throw new ValidationError('serverCaPem holds no PEM certificate', [
       { path: 'serverCaPem', message: 'no certificate found' },
@@ -121,6 +126,7 @@ function checkCaBundle(pem: string): void {
       ]);
     }
   }
+  return blocks.join('\n');
 }
 
 /**

@@ -699,6 +699,27 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     expect(bad.detail).toContain('base64');
   });
 
+  it('takes a server CA bundle pasted with indented lines, stored clean, and refuses a quoted one saying what to fix', async () => {
+    const indented = sim.caCertPem
+      .trim()
+      .split('\n')
+      .map((line) => `      ${line}`)
+      .join('\n');
+    const created = await create(admin, { organizationId: orgId, name: 'Indented CA', serverCaPem: indented });
+    expect(created.serverCaPem?.trim()).toBe(sim.caCertPem.trim());
+    const quoted = expectProblem(
+      await post('/v1/integrations', {
+        organizationId: orgId,
+        name: 'Quoted CA',
+        baseUrl: sim.url,
+        serverCaPem: indented.replaceAll('      ', '> '),
+      }),
+      400,
+      'validation_failed',
+    );
+    expect(quoted.detail).toContain("'>'");
+  });
+
   it('reports a connection test without a certificate (the bank is not called) and removes security administrators', async () => {
     const { id } = await create(admin, { organizationId: orgId, name: 'No certificate' });
     const report = bodyOf(ConnectionTestSchema, await post(`/v1/integrations/${id}/test-connection`));
