@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { rewrapKeys, watchCertificateExpiry } from '../credentials/index.ts';
+import { resealWebhookSecrets } from '../events/webhook-reseal.ts';
 import { flagOverdue, listOverdue } from '../onboarding/index.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { createDb, type Database } from '../storage/db.ts';
@@ -40,8 +41,10 @@ async function credentialsCommand(argv: string[]): Promise<number> {
     }
     return withDb(async (db, secrets) => {
       const result = await rewrapKeys(db, secrets, { batchSize });
-      print({ masterKeyId: secrets.masterKey.id, ...result });
-      return result.failed.length === 0 ? 0 : 1;
+      // Webhook signing secrets are sealed under the master key as well: the old key may go only when both are done.
+      const webhookSecrets = await resealWebhookSecrets(db, secrets, { batchSize });
+      print({ masterKeyId: secrets.masterKey.id, ...result, webhookSecrets });
+      return result.failed.length === 0 && webhookSecrets.failed.length === 0 ? 0 : 1;
     });
   }
   if (action === 'expiry-watch') {

@@ -474,3 +474,136 @@ export async function insertReplay(
     })
     .execute();
 }
+
+/** The three sealed secret slots of an endpoint: current, previous and older (each null but the current when unused). */
+export const SECRET_SLOTS = ['secret', 'previous_secret', 'older_secret'] as const;
+export type SecretSlot = (typeof SECRET_SLOTS)[number];
+
+export interface SealedSlot {
+  ciphertext: Buffer;
+  iv: Buffer;
+  authTag: Buffer;
+  keyId: string;
+  version: number;
+}
+
+/**
+ * Endpoints (deleted ones too) with a secret sealed under another master key than `masterKeyId`, by id after `afterId`,
+ * each with its sealed slots: the current secret and the earlier ones still in their grace (`slots`), and the earlier
+ * ones whose grace has ended (`ended`: never used again). For master-key rotation.
+ */
+export async function listEndpointSecretsToReseal(
+  ex: Executor,
+  masterKeyId: string,
+  afterId: string | null,
+  limit: number,
+): Promise<{ id: string; slots: Partial<Record<SecretSlot, SealedSlot>>; ended: SecretSlot[] }[]> {
+  const rows = await ex
+    .selectFrom('webhook_endpoints')
+    .select([
+      'id',
+      'secret_ciphertext',
+      'secret_iv',
+      'secret_auth_tag',
+      'secret_key_id',
+      'secret_version',
+      'previous_secret_ciphertext',
+      'previous_secret_iv',
+      'previous_secret_auth_tag',
+      'previous_secret_key_id',
+      'previous_secret_version',
+      'older_secret_ciphertext',
+      'older_secret_iv',
+      'older_secret_auth_tag',
+      'older_secret_key_id',
+      'older_secret_version',
+      sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
+      sql<boolean>`coalesce(older_secret_expires_at > now(), false)`.as('older_valid'),
+    ])
+    .where((eb) =>
+      eb.or([
+        eb('secret_key_id', '<>', masterKeyId),
+        eb('previous_secret_key_id', '<>', masterKeyId),
+        eb('older_secret_key_id', '<>', masterKeyId),
+      ]),
+    )
+    .$if(afterId !== null, (qb) => qb.where('id', '>', afterId as string))
+    .orderBy('id')
+    .limit(limit)
+    .forUpdate()
+    .execute();
+  return rows.map((r) => {
+    const slot = (
+      ciphertext: Buffer | null,
+      iv: Buffer | null,
+      authTag: Buffer | null,
+      keyId: string | null,
+      version: number | null,
+    ): SealedSlot | undefined =>
+      ciphertext && iv && authTag && keyId && version !== null
+        ? { ciphertext, iv, authTag, keyId, version }
+        : undefined;
+    const slots: Partial<Record<SecretSlot, SealedSlot>> = {};
+    const ended: SecretSlot[] = [];
+    const current = slot(r.secret_ciphertext, r.secret_iv, r.secret_auth_tag, r.secret_key_id, r.secret_version);
+    const previous = slot(
+      r.previous_secret_ciphertext,
+      r.previous_secret_iv,
+      r.previous_secret_auth_tag,
+      r.previous_secret_key_id,
+      r.previous_secret_version,
+    );
+    const older = slot(
+      r.older_secret_ciphertext,
+      r.older_secret_iv,
+      r.older_secret_auth_tag,
+      r.older_secret_key_id,
+      r.older_secret_version,
+    );
+    if (current) {
+      slots.secret = current;
+    }
+    if (previous) {
+      if (r.previous_valid) {
+        slots.previous_secret = previous;
+      } else if (previous.keyId !== masterKeyId) {
+        ended.push('previous_secret');
+      }
+    }
+    if (older) {
+      if (r.older_valid) {
+        slots.older_secret = older;
+      } else if (older.keyId !== masterKeyId) {
+        ended.push('older_secret');
+      }
+    }
+    return { id: r.id, slots, ended };
+  });
+}
+
+/**
+ * Stores re-sealed secrets in their slots (the same secrets and versions, sealed under another master key), and
+ * empties the earlier slots in `clear` (secrets whose grace has ended).
+ */
+export async function updateEndpointSealing(
+  ex: Executor,
+  id: string,
+  slots: Partial<Record<SecretSlot, SealedSecretColumns>>,
+  clear: readonly SecretSlot[] = [],
+): Promise<void> {
+  const set: Record<string, Buffer | string | number | Date | null> = {};
+  for (const [name, s] of Object.entries(slots) as [SecretSlot, SealedSecretColumns][]) {
+    set[`${name}_ciphertext`] = s.ciphertext;
+    set[`${name}_iv`] = s.iv;
+    set[`${name}_auth_tag`] = s.authTag;
+    set[`${name}_key_id`] = s.keyId;
+  }
+  for (const name of clear.filter((c) => c !== 'secret')) {
+    for (const column of ['ciphertext', 'iv', 'auth_tag', 'key_id', 'version', 'expires_at']) {
+      set[`${name}_${column}`] = null;
+    }
+  }
+  if (Object.keys(set).length > 0) {
+    await ex.updateTable('webhook_endpoints').set(set).where('id', '=', id).execute();
+  }
+}
