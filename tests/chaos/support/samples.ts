@@ -107,6 +107,7 @@ function sample(s: JsonSchema, defs: Record<string, JsonSchema>, all: boolean): 
         case 'date-time':
           return '2025-03-03T12:00:00.000Z';
         case 'email':
+        case 'idn-email':
           return 'chaos@example.com';
         case 'uri':
         case 'url':
