@@ -92,8 +92,8 @@ export async function upsertDayProofs(
         and as_of_date = any(${days}::date[])
     ), tx as (
       select booking_date,
-        coalesce(sum(amount_minor) filter (where direction = 'credit'), 0)::bigint as credits,
-        coalesce(sum(amount_minor) filter (where direction = 'debit'), 0)::bigint as debits,
+        coalesce(sum(amount_minor) filter (where direction = 'credit'), 0) as credits,
+        coalesce(sum(amount_minor) filter (where direction = 'debit'), 0) as debits,
         (count(*) filter (where direction = 'credit'))::int as credit_count,
         (count(*) filter (where direction = 'debit'))::int as debit_count
       from transactions
@@ -121,7 +121,7 @@ export async function upsertDayProofs(
         coalesce(bal.decimal_location, acct.decimal_location) as decimal_location,
         bal.as_of_date is not null as has_balance, bal.opening_ledger_minor as opening,
         bal.ending_ledger_minor as closing, bal.record_timestamp, intraday.as_of_date is not null as has_intraday,
-        coalesce(tx.credits, 0)::bigint as credits, coalesce(tx.debits, 0)::bigint as debits,
+        coalesce(tx.credits, 0)::numeric as credits, coalesce(tx.debits, 0)::numeric as debits,
         coalesce(tx.credit_count, 0) as credit_count, coalesce(tx.debit_count, 0) as debit_count,
         (f.booking_date is not null or run.day is not null) as fetched, f.fetched_at, f.sync_run_id as fetch_run_id,
         f.record_count as bank_record_count, f.credits_minor as bank_credits, f.debits_minor as bank_debits, run.run_id,

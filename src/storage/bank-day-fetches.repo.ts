@@ -41,7 +41,7 @@ export async function upsertBankDayFetches(ex: Executor, rows: readonly BankDayF
       credits_minor, debits_minor, repeated_fingerprints
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(account_id uuid, organization_id uuid,
       booking_date date, sync_run_id uuid, fetched_at timestamptz, record_count integer, credit_count integer,
-      debit_count integer, credits_minor bigint, debits_minor bigint, repeated_fingerprints jsonb)
+      debit_count integer, credits_minor numeric, debits_minor numeric, repeated_fingerprints jsonb)
     on conflict (account_id, booking_date) do update set
       organization_id = excluded.organization_id, sync_run_id = excluded.sync_run_id, fetched_at = excluded.fetched_at,
       record_count = excluded.record_count, credit_count = excluded.credit_count, debit_count = excluded.debit_count,

@@ -24,6 +24,8 @@ export type JsonPrimitive = boolean | number | string | null;
 
 export type JsonValue = JsonArray | JsonObject | JsonPrimitive;
 
+export type Numeric = ColumnType<string, number | string, number | string>;
+
 export type Timestamp = ColumnType<Date, Date | string, Date | string>;
 
 export interface AccountDayHeals {
@@ -47,13 +49,13 @@ export interface AccountDays {
   closing_ledger_minor: Int8 | null;
   computed_at: Timestamp;
   credit_count: Generated<number>;
-  credits_minor: Generated<Int8>;
+  credits_minor: Generated<Numeric>;
   currency: string;
   day: string;
   debit_count: Generated<number>;
-  debits_minor: Generated<Int8>;
+  debits_minor: Generated<Numeric>;
   decimal_location: number;
-  difference_minor: Int8 | null;
+  difference_minor: Numeric | null;
   evidence: Json;
   heal_attempts: Generated<number>;
   last_heal_at: Timestamp | null;
@@ -136,9 +138,9 @@ export interface BankDayFetches {
   account_id: string;
   booking_date: string;
   credit_count: number;
-  credits_minor: Int8;
+  credits_minor: Numeric;
   debit_count: number;
-  debits_minor: Int8;
+  debits_minor: Numeric;
   fetched_at: Timestamp;
   organization_id: string;
   record_count: number;

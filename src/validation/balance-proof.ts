@@ -19,7 +19,8 @@ import type { Executor } from '../storage/db.ts';
  *              in `evidence.rejectedRecords`; it blocks the day until a later sync stores it or no longer
  *              receives it). Rejected intraday records never block: the proof counts posted items only.
  *
- * All arithmetic happens in Postgres on bigint; nothing passes through a JS number.
+ * All arithmetic happens in Postgres, exactly: amounts are bigint, a day's totals and the difference numeric (a day's
+ * credits may sum beyond bigint though each amount fits); nothing passes through a JS number.
  */
 export const ACCOUNT_DAY_STATES = ['proved', 'broken', 'unproved'] as const;
 export type AccountDayState = (typeof ACCOUNT_DAY_STATES)[number];
