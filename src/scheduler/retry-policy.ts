@@ -28,6 +28,9 @@ const ACCOUNT_CODES = new Set(['jpm_not_entitled', 'jpm_account_error']);
 /** Retryable codes that are not the bank failing (our own shutdown); they do not count against the circuit. */
 const NOT_BANK_FAILURES = new Set(['jpm_aborted', 'jpm_client_closed', 'jpm_rate_limited']);
 
+/** The longest a bank's `Retry-After` is honoured (the job's wait and the integration's block). */
+const MAX_RETRY_AFTER_MS = 60 * 60_000;
+
 export function classifyFailure(err: unknown): Failure {
   if (!isAppError(err)) {
     // Not one of ours (a bug, a dropped database connection): retry; the attempts bound it.
@@ -45,7 +48,11 @@ export function classifyFailure(err: unknown): Failure {
       code: err.code,
       message: err.message,
       bank: err.code.startsWith('jpm_') && !NOT_BANK_FAILURES.has(err.code),
-      ...(typeof retryAfterMs === 'number' && retryAfterMs > 0 ? { retryAfterMs } : {}),
+      // Bounded here, so the job's backoff and the integration's block in Redis (integration-guard.ts) agree: a bank
+      // or gateway asking for a year (or a wrong clock in an HTTP date) waits an hour, then asks again.
+      ...(typeof retryAfterMs === 'number' && retryAfterMs > 0
+        ? { retryAfterMs: Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) }
+        : {}),
     };
   }
   const scope: PermanentScope =
@@ -58,7 +65,6 @@ export function classifyFailure(err: unknown): Failure {
 }
 
 const MAX_BACKOFF_MS = 15 * 60_000;
-const MAX_RETRY_AFTER_MS = 60 * 60_000;
 
 /**
  * The sync worker's custom backoff (`settings.backoffStrategy`, job option `backoff: { type: 'bank' }`).
@@ -72,8 +78,7 @@ export function bankBackoff(attemptsMade: number, type?: string, err?: Error, jo
   }
   const failure = classifyFailure(err);
   if (failure.kind === 'retryable' && failure.retryAfterMs !== undefined) {
-    const ra = Math.min(failure.retryAfterMs, MAX_RETRY_AFTER_MS);
-    return Math.ceil(ra * (1 + Math.random() * 0.1));
+    return Math.ceil(failure.retryAfterMs * (1 + Math.random() * 0.1));
   }
   const backoff = job?.opts.backoff;
   const base = typeof backoff === 'object' && backoff.delay ? backoff.delay : 10_000;
