@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.
 import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { datesWithPostedRows } from '../storage/transactions.repo.ts';
-import type { Database } from '../storage/db.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
 import {
   normalizeStatementAccount,
@@ -40,9 +40,14 @@ function sameNumber(a: string, b: string): boolean {
  * back (a posted row missing from a later report of its day stays), so stored over a day we hold, the corrected
  * items would land beside the ones they correct (an amount corrected: both amounts posted). Such a file is
  * refused, nothing written; over a day we hold nothing of, the correction is simply the day's report.
+ *
+ * Checked twice: once before anything is written (a plain refusal, no run recorded), and again in the transaction of
+ * the import's first page under the account's write lock, with every record of those days in that page: an API sync
+ * storing such a day between the first check and the import's write is seen there (the import is refused, nothing of
+ * it stored, its run recorded as failed with this error).
  */
-async function refuseCorrectionOfStoredDays(db: Database, accountId: string, days: readonly string[]): Promise<void> {
-  const held = await datesWithPostedRows(db, accountId, days);
+async function refuseCorrectionOfStoredDays(ex: Executor, accountId: string, days: readonly string[]): Promise<void> {
+  const held = await datesWithPostedRows(ex, accountId, days);
   if (held.length > 0) {
     throw new ConflictError(
       `the file holds a correction group (group status 3) for ${held.join(', ')}, a day whose posted items are ` +
@@ -116,7 +121,20 @@ export async function importStatementFile(
       logger: createLogger('sync'),
       onPostedDays: (accountId, dates) => onPostedDays(db, accountId, dates, now()),
     },
-    { accountId: row.id, trigger: input.trigger, batch, ...(input.onProgress ? { onProgress: input.onProgress } : {}) },
+    {
+      accountId: row.id,
+      trigger: input.trigger,
+      batch,
+      ...(input.onProgress ? { onProgress: input.onProgress } : {}),
+      ...(section.correctionDays.length > 0
+        ? {
+            firstPage: {
+              dates: section.correctionDays,
+              check: (ex: Executor) => refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays),
+            },
+          }
+        : {}),
+    },
   );
   return {
     ...result,

@@ -13,8 +13,8 @@ import { getAccount } from '../storage/accounts.repo.ts';
 import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { balancesOn, upsertBalances, type BalanceRow, type StoredBalance } from '../storage/balances.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
-import type { Database } from '../storage/db.ts';
-import { NotFoundError } from '../shared/errors.ts';
+import type { Database, Executor } from '../storage/db.ts';
+import { AppError, NotFoundError } from '../shared/errors.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
 import {
@@ -95,6 +95,13 @@ export async function importBatch(
     trigger: SyncTrigger;
     batch: SourceBatch;
     onProgress?: (stored: number, total: number) => void;
+    /**
+     * A check of what the account holds, run under the account's write lock in the transaction of the batch's first
+     * page, before that page writes: no other writer of the account (an API sync's page) can store anything between
+     * the check and the write. The records of `dates` all go into that first page, so a check about those days that
+     * throws refuses the batch before any of its records is stored.
+     */
+    firstPage?: { dates: readonly IsoDate[]; check: (ex: Executor) => Promise<void> };
   },
 ): Promise<ImportResult> {
   const row = await getAccount(deps.db, input.accountId);
@@ -128,8 +135,14 @@ export async function importBatch(
     const claims: WalkClaims = new Set();
     const held: HeldRecords = [];
     const landed: LandedOn = new Map();
-    for (let i = 0; i < Math.max(batch.records.length, 1); i += PAGE) {
-      const records = batch.records.slice(i, i + PAGE);
+    // The first page's days first (each day's records keep their order, which is all their identity depends on).
+    const leadDates = new Set<string>(input.firstPage?.dates ?? []);
+    const lead = batch.records.filter((r) => leadDates.has(r.bookingDate));
+    const ordered =
+      lead.length === 0 ? batch.records : [...lead, ...batch.records.filter((r) => !leadDates.has(r.bookingDate))];
+    for (let i = 0; i < Math.max(ordered.length, 1);) {
+      const size = i === 0 ? Math.max(PAGE, lead.length) : PAGE;
+      const records = ordered.slice(i, i + size);
       const rejects = i === 0 ? [...batch.rejects] : [];
       if (records.length === 0 && rejects.length === 0) {
         break;
@@ -143,9 +156,11 @@ export async function importBatch(
           claims,
           landed,
           held,
+          i === 0 ? input.firstPage?.check : undefined,
         ),
       );
-      input.onProgress?.(i + records.length, batch.records.length);
+      input.onProgress?.(i + records.length, ordered.length);
+      i += size;
     }
     add(await storeHeldRecords(deps.db, account, held, runId, claims, landed));
     // A record that confirmed another channel's row with a field left out counts as that row's look-alike.
@@ -205,10 +220,15 @@ export async function importBatch(
     log.info({ counts }, 'statement imported');
     return { runId, counts, status };
   } catch (err) {
-    await finishStandaloneRun(deps.db, runId, 'failed', {
-      code: 'import_failed',
-      message: 'the import stopped part-way; importing the same file again completes it',
-    });
+    await finishStandaloneRun(
+      deps.db,
+      runId,
+      'failed',
+      // The first page's check refused the batch: nothing of it was stored, and importing it again is refused again.
+      err instanceof AppError && err.httpStatus < 500 && counts.fetched === 0
+        ? { code: err.code, message: err.message }
+        : { code: 'import_failed', message: 'the import stopped part-way; importing the same file again completes it' },
+    );
     throw err;
   }
 }

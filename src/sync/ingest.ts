@@ -703,6 +703,8 @@ function carryingNotKeptNotes(t: NormalizedTransaction, match: ExistingTransacti
  * the same walk took (`WalkClaims`); this page's are added to it once the page has committed. `held`: the walk's
  * records that wait for its later pages (`HeldRecords`), this page's added to it; without it, the page is decided
  * as if it were the walk's last. Past `MAX_HELD` records they are stored at once (counted in this page's counts).
+ * `beforeWrite`: runs in the page's transaction once the lock is had, before anything is read or written (a check
+ * that throws refuses the page, nothing written, and no other writer of the account can act between it and the page).
  */
 export async function ingestTransactionPage(
   db: Database,
@@ -712,11 +714,13 @@ export async function ingestTransactionPage(
   walk?: WalkClaims,
   landed?: LandedOn,
   held?: HeldRecords,
+  beforeWrite?: (trx: Executor) => Promise<void>,
 ): Promise<SyncCounts> {
   let claimed: ReadonlySet<string> = new Set();
   let heldHere: readonly NormalizedTransaction[] = [];
   const result = await db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    await beforeWrite?.(trx);
     const state = await accountWriteState(trx, account.id);
     const existing: MatchingTransaction[] = await findForMatching(
       trx,

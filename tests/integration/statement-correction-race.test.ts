@@ -1,0 +1,167 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importStatementFile } from '../../src/main/statement-import.ts';
+import { lockAccountForWrite } from '../../src/storage/transactions.repo.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { bai2Groups, type Bai2Item } from '../factories/bai2.ts';
+import { ingestWire, wireTransaction } from '../factories/transactions.ts';
+
+/**
+ * A BAI2 correction group (group status 3) is refused for a day whose posted items are stored. The refusal must hold
+ * against a writer storing that day at the same time: an API sync's page queued for the account's write lock before
+ * the import looked, and granted it before the import's first page. Each test queues the API page, then the import,
+ * behind a transaction holding the lock (both confirmed waiting in pg_locks, no timing); the API page commits the
+ * day's posted items first, so the import, which looked before they were there, must still refuse.
+ */
+const DAY = '2026-11-30';
+const item = (type: string, amount: bigint, bankRef: string): Bai2Item => ({
+  type,
+  amount,
+  bankRef,
+  custRef: '',
+  text: `ITEM ${bankRef}`,
+});
+const P1 = item('195', 50_000n, 'P1');
+const P2changed = item('495', 21_000n, 'P2');
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await createTestDb();
+});
+afterAll(async () => {
+  await t.drop();
+});
+
+/** Transactions of this database waiting for the account's write lock. */
+async function waiting(accountId: string): Promise<number> {
+  const r = await sql<{ n: number }>`
+    select count(*)::int as n from pg_locks l, (select hashtextextended(${`account-write:${accountId}`}, 0) as k) key
+    where l.locktype = 'advisory' and not l.granted and l.database = (select oid from pg_database where datname = current_database())
+      and l.classid::bigint = (key.k >> 32) & 4294967295 and l.objid::bigint = key.k & 4294967295`.execute(t.db);
+  return r.rows[0]!.n;
+}
+
+/** Until `n` transactions wait for the account's lock; a writer that ends first fails the test with its outcome. */
+async function untilWaiting(accountId: string, n: number, what: string, started: readonly Promise<unknown>[]) {
+  const tick = Symbol('tick');
+  const ended = Promise.race(started).then(
+    () => new Error(`a writer ended before ${what} waited for the account lock`),
+    (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+  );
+  for (const deadline = Date.now() + 30_000; ;) {
+    const w = await waiting(accountId);
+    if (w >= n) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${what} never waited for the account lock (${w} waiting)`);
+    }
+    const err = await Promise.race([ended, new Promise<typeof tick>((r) => setTimeout(r, 10, tick))]);
+    if (err !== tick) {
+      throw err;
+    }
+  }
+}
+
+/** Runs `a`, then `b`, each queued behind a transaction holding the account's write lock; settles both. */
+async function raced(accountId: string, a: () => Promise<unknown>, b: () => Promise<unknown>) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const holding = new Promise<void>((r) => (locked = r));
+  const holder = t.db.transaction().execute(async (trx) => {
+    await lockAccountForWrite(trx, accountId);
+    locked();
+    await released;
+  });
+  const started: Promise<unknown>[] = [];
+  try {
+    await Promise.race([holding, holder]);
+    started.push(a());
+    await untilWaiting(accountId, 1, 'the first writer', started);
+    started.push(b());
+    await untilWaiting(accountId, 2, 'the second writer', started);
+  } finally {
+    release();
+  }
+  await holder;
+  return Promise.allSettled(started);
+}
+
+describe('statement import: a correction group against an API sync storing its day at the same time', () => {
+  it('is refused (409) when the API page storing the day commits between its check and its first write', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const api = [
+      wireTransaction({
+        transactionId: 'API-P1',
+        jpmAccountId: acct,
+        asOfDate: DAY,
+        direction: 'CREDIT',
+        amount: '500.00',
+        baiTypeCode: '195',
+        bankReference: 'P1',
+        shortDescription: 'ITEM P1',
+      }),
+      wireTransaction({
+        transactionId: 'API-P2',
+        jpmAccountId: acct,
+        asOfDate: DAY,
+        direction: 'DEBIT',
+        amount: '200.00',
+        baiTypeCode: '495',
+        bankReference: 'P2',
+        shortDescription: 'ITEM P2',
+      }),
+    ];
+    const correction = bai2Groups([
+      {
+        date: '261130',
+        status: '3',
+        modifier: '2',
+        account: acct,
+        summary: [
+          ['010', 100_000n],
+          ['015', 129_000n],
+        ],
+        items: [P1, P2changed],
+      },
+    ]);
+    const [apiPage, imported] = await raced(
+      account.id,
+      () => ingestWire(t.db, account, api),
+      () => importStatementFile(t.db, { accountId: account.id, text: correction, trigger: 'manual' }),
+    );
+    expect(apiPage).toMatchObject({ status: 'fulfilled', value: { inserted: 2 } });
+    expect(imported).toMatchObject({
+      status: 'rejected',
+      reason: { httpStatus: 409, code: 'statement_correction_conflict', details: { days: [DAY] } },
+    });
+    // Only the API's items: the corrected P2 (210.00) is not stored beside the one it corrects (200.00).
+    const stored = await t.db
+      .selectFrom('transactions')
+      .select(['bank_reference', 'amount_minor', 'status', 'source'])
+      .where('account_id', '=', account.id)
+      .orderBy('bank_reference')
+      .execute();
+    expect(stored).toEqual([
+      { bank_reference: 'P1', amount_minor: '50000', status: 'posted', source: 'jpm_api' },
+      { bank_reference: 'P2', amount_minor: '20000', status: 'posted', source: 'jpm_api' },
+    ]);
+    const balances = await t.db
+      .selectFrom('balances')
+      .select('id')
+      .where('account_id', '=', account.id)
+      .where('source', '<>', 'jpm_api')
+      .execute();
+    expect(balances).toEqual([]);
+    // The import's run says why it stopped (not that importing the file again would complete it).
+    const runs = await t.db
+      .selectFrom('sync_runs')
+      .select(['status', 'error_code'])
+      .where('account_id', '=', account.id)
+      .execute();
+    expect(runs).toEqual([{ status: 'failed', error_code: 'statement_correction_conflict' }]);
+  });
+});
