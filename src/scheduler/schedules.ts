@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from '../shared/logger.ts';
 import { keyspace } from '../shared/redis.ts';
 import {
@@ -126,7 +126,8 @@ type Applied = Omit<ReconcileResult, 'deferred'>;
  * the others must not pile up behind it, each holding a pool connection, to fail. One that does not get the lock in
  * time hands its work to the holder and returns `deferred`. A scoped request needs no record: its change committed
  * before it, so the accounts' state now differs from what `schedules_applied` says was applied (that is how the
- * recovery sweep finds drift); a full request sets a flag in Redis. A holder, once its transaction committed, drains
+ * recovery sweep finds drift); a full request sets a flag in Redis, which only a full reconcile that committed clears
+ * (and only the requests its read served). A holder, once its transaction committed, drains
  * both (`reconcileDeferred`); it looks after releasing the lock, so a request turned away just before the release is
  * still seen. A holder that dies leaves them to the workers' recovery sweep (every 5 minutes), which drains the same
  * way. The price: while a holder stays frozen, what was left to it waits (late, never lost nor out of order).
@@ -149,8 +150,15 @@ export async function reconcileSchedules(
   return result;
 }
 
-/** The flag a full reconcile turned away sets; the holder of the lock (or the recovery sweep) runs one for it. */
+/**
+ * The flag a full reconcile sets before it tries the lock; the holder of the lock (or the recovery sweep) runs one
+ * for it when it was turned away. Its value is a fresh token per request: a full reconcile reads it once it holds the
+ * lock (its read of the database then serves every request up to that token) and removes it only after it committed,
+ * and only if no newer request replaced it meanwhile (`CLEAR_IF_SERVED`). A reconcile that fails or dies before then
+ * leaves the flag set, so what was left to it is never lost.
+ */
 const fullWantedKey = (queues: Queues) => keyspace(queues.prefix)('schedules', 'full-reconcile-wanted');
+const CLEAR_IF_SERVED = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
 /** One reconcile under the lock, if it comes within its short wait (`deferred` otherwise); see `reconcileSchedules`. */
 async function reconcileOnce(
@@ -161,8 +169,10 @@ async function reconcileOnce(
   const redis = deps.queues.redis;
   if (!scoped) {
     // Before trying the lock: a holder that turns this one away finds the flag once it has committed.
-    await redis.set(fullWantedKey(deps.queues), '1');
+    await redis.set(fullWantedKey(deps.queues), randomUUID());
   }
+  // The full requests this reconcile's read serves (the flag's token once it holds the lock).
+  let served: string | null = null;
   let result: Applied;
   try {
     result = await deps.db.transaction().execute(async (trx) => {
@@ -173,23 +183,16 @@ async function reconcileOnce(
         await lockScopedScheduleReconcile(trx, integrationId);
       } else {
         await lockFullScheduleReconcile(trx);
-        // Cleared before reading: every full request made up to here is served by this reconcile's read.
-        await redis.del(fullWantedKey(deps.queues));
+        // Read before the database: every full request made up to here is served by this reconcile's read. The flag
+        // stays until this reconcile has committed (a holder that dies meanwhile leaves it to the next).
+        served = await redis.get(fullWantedKey(deps.queues));
       }
-      try {
-        const desired = await desiredSchedules(trx, scope);
-        const applied = await applyToRedis(deps.queues, desired);
-        // What Redis now holds for each account of the scope, recorded under the same lock: the recovery sweep
-        // compares it with the accounts' state to find a change whose reconcile request was lost or deferred.
-        await markSchedulesApplied(trx, desired.accounts);
-        return applied;
-      } catch (err) {
-        if (!scoped) {
-          // Still wanted: the next holder or sweep runs it (best effort; this reconcile fails either way).
-          await redis.set(fullWantedKey(deps.queues), '1').catch(() => undefined);
-        }
-        throw err;
-      }
+      const desired = await desiredSchedules(trx, scope);
+      const applied = await applyToRedis(deps.queues, desired);
+      // What Redis now holds for each account of the scope, recorded under the same lock: the recovery sweep
+      // compares it with the accounts' state to find a change whose reconcile request was lost or deferred.
+      await markSchedulesApplied(trx, desired.accounts);
+      return applied;
     });
   } catch (err) {
     if (!(err instanceof ScheduleReconcileBusy)) {
@@ -197,6 +200,12 @@ async function reconcileOnce(
     }
     deps.logger.info({ ...scope }, 'job scheduler reconcile deferred to the reconcile holding the lock');
     return { upserted: 0, removed: 0, unchanged: 0, deferred: true };
+  }
+  if (served !== null) {
+    // Best effort: a flag left set costs one more full reconcile, never a lost one.
+    await redis
+      .eval(CLEAR_IF_SERVED, 1, fullWantedKey(deps.queues), served)
+      .catch((err: unknown) => deps.logger.warn({ err }, 'full schedule reconcile request left set'));
   }
   deps.logger.info({ ...scope, ...result }, 'job schedulers reconciled');
   return { ...result, deferred: false };

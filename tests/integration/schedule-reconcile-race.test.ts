@@ -220,6 +220,45 @@ describe('a reconcile frozen while it holds the lock', () => {
     expect(await queues.queue('sync').getJobScheduler(unknown)).toBeUndefined();
   });
 
+  it('a full reconcile left to the holder is still run by the recovery sweep when the drain that took it up dies', async () => {
+    await liveAccount();
+    // Every scheduler in place (the maintenance one too: the sweep then drains what is pending, no more).
+    expect(await reconcileSchedules({ db: t.db, queues, logger })).toMatchObject({ deferred: false });
+    const unknown = scheduleId(uuidv7(), 'intraday');
+    await queues.queue('sync').upsertJobScheduler(unknown, { pattern: '0 0 9 * * 1-5', tz: 'UTC' }, { name: 'x' });
+    // A full reconcile (e.g. a scheduler's startup) is turned away by a holder of the lock (another process), and
+    // answers `deferred`: its work is left to the holder.
+    const other = new pg.Client({ connectionString: t.url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query(`select pg_advisory_xact_lock(hashtextextended('schedules', 0))`);
+      expect(await reconcileSchedules({ db: t.db, queues, logger })).toMatchObject({ deferred: true });
+    } finally {
+      await other.end();
+    }
+    // A drain (a reconcile's after it committed, or a sweep) takes the full reconcile up, freezes before its Redis
+    // changes, and its process dies: its database session ends, nothing of it runs again.
+    const held = heldAtRedis();
+    const drain = reconcileDeferred({ db: t.db, queues: held.queues, logger });
+    drain.catch(() => undefined);
+    await held.reached;
+    try {
+      const { rows } = await sql<{ pid: number }>`
+        select pid from pg_locks where locktype = 'advisory' and granted and mode = 'ExclusiveLock'
+          and database = (select oid from pg_database where datname = current_database())
+          and objid::bigint = hashtextextended('schedules', 0) & 4294967295`.execute(t.db);
+      expect(rows).toHaveLength(1);
+      await sql`select pg_terminate_backend(${rows[0]!.pid})`.execute(t.db);
+      // The next sweep runs what was left: only a full reconcile removes a scheduler of no account.
+      await restoreLostSchedules({ db: t.db, queues, logger });
+      expect(await queues.queue('sync').getJobScheduler(unknown)).toBeUndefined();
+    } finally {
+      held.release();
+      await drain.catch(() => undefined);
+    }
+  });
+
   it('a drain that a frozen full reconcile turns away waits once, not once per integration', async () => {
     const accounts = [await liveAccount(), await liveAccount()];
     for (const { id } of accounts) {
