@@ -128,7 +128,6 @@ export async function transition(
       { path: 'actor', message: 'required' },
     ]);
   }
-  const now = clock(options);
   const before = await repo.findIntegrationLifecycle(db, input.integrationId);
   if (!before) {
     throw new NotFoundError('integration', input.integrationId);
@@ -150,6 +149,10 @@ export async function transition(
       if (!row) {
         throw new NotFoundError('integration', input.integrationId);
       }
+      // Read once the row is ours: a transition that waited (for the pool, the validation provider or the transition
+      // before it) happens now, after the one it waited for, not when it was asked (a resume timed before the pause it
+      // ends would count no paused time and show in the history before it).
+      const now = clock(options);
       const from = row.stage as OnboardingStage;
       const plan = planTransition(from, input.to, row.paused_from_stage as OnboardingStage | null);
       if (!plan.allowed) {
