@@ -70,8 +70,48 @@ export function certificatePemBlocks(text: string, field: string): string[] {
         'paste the certificate unchanged, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (leading spaces on a line are fine)',
       );
     }
+    const base64 = body.join('');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(base64) || base64.length % 4 !== 0) {
+      refuse(
+        'is not one base64 text (padding "=" inside it, or a character missing)',
+        'paste the certificate unchanged, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----, each certificate in its own block',
+      );
+    }
+    if (!isOneDerElement(Buffer.from(base64, 'base64'))) {
+      // A parser reads the first DER element and ignores the rest: whatever follows (another certificate, a private
+      // key) would be stored with it and counted in its fingerprint.
+      refuse(
+        'holds more than one certificate: data follows the certificate inside the same block',
+        'paste the certificate unchanged, each certificate between its own BEGIN and END lines (and never a private key)',
+      );
+    }
     return ['-----BEGIN CERTIFICATE-----', ...body, '-----END CERTIFICATE-----'].join('\n');
   });
+}
+
+/** Whether `der` is exactly one DER element (a tag, a definite length, and that many bytes; nothing after it). */
+function isOneDerElement(der: Buffer): boolean {
+  if (der.length < 2) {
+    return false;
+  }
+  const first = der[1]!;
+  let length: number;
+  let header: number;
+  if (first < 0x80) {
+    length = first;
+    header = 2;
+  } else {
+    const octets = first & 0x7f;
+    if (octets === 0 || octets > 4 || der.length < 2 + octets) {
+      return false;
+    }
+    length = 0;
+    for (let i = 0; i < octets; i++) {
+      length = length * 256 + der[2 + i]!;
+    }
+    header = 2 + octets;
+  }
+  return header + length === der.length;
 }
 
 function certificateBlocks(text: string, field: string): X509Certificate[] {

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -697,6 +698,50 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       'certificate_invalid',
     );
     expect(bad.detail).toContain('base64');
+  });
+
+  it('refuses a certificate block carrying more than the certificate (a private key appended to its base64), storing nothing', async () => {
+    const { id } = await create(admin, { organizationId: orgId, name: 'Smuggled key' });
+    const keyPair = bodyOf(KeyPairSchema, await post(`/v1/integrations/${id}/csrs`, { subject: CSR_SUBJECT }));
+    const pem = await signCsr(sim.pki, keyPair.csrPem);
+    const base64Of = (block: string) =>
+      block
+        .trim()
+        .split('\n')
+        .filter((line) => !line.startsWith('-----'))
+        .join('');
+    const keyDer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const wrap = (base64: string) =>
+      ['-----BEGIN CERTIFICATE-----', ...(base64.match(/.{1,64}/g) ?? []), '-----END CERTIFICATE-----'].join('\n');
+    // One base64 text of the certificate's bytes followed by the key's, and the key's base64 lines pasted after the
+    // certificate's (padding in between): a parser reads the certificate and ignores what follows.
+    const appended = wrap(Buffer.concat([Buffer.from(base64Of(pem), 'base64'), keyDer]).toString('base64'));
+    const pastedAfter = pem.replace(
+      '-----END CERTIFICATE-----',
+      `${keyDer.toString('base64')}\n-----END CERTIFICATE-----`,
+    );
+    const caAppended = wrap(Buffer.concat([Buffer.from(base64Of(sim.caCertPem), 'base64'), keyDer]).toString('base64'));
+    for (const certificatePem of [appended, pastedAfter]) {
+      const res = await post(`/v1/integrations/${id}/certificates`, { certificatePem });
+      const problem = expectProblem(res, 400, 'certificate_invalid');
+      expect(problem.detail).toContain('more than one certificate');
+      expect(JSON.stringify(res.body)).not.toContain(keyDer.toString('base64').slice(0, 40));
+    }
+    const chained = await post(`/v1/integrations/${id}/certificates`, { certificatePem: pem, chainPem: caAppended });
+    expectProblem(chained, 400, 'certificate_invalid');
+    const stored = await api.t.db.selectFrom('certificates').select('id').where('integration_id', '=', id).execute();
+    expect(stored).toHaveLength(0);
+
+    const ca = await post('/v1/integrations', {
+      organizationId: orgId,
+      name: 'Smuggled CA',
+      baseUrl: sim.url,
+      serverCaPem: caAppended,
+    });
+    expect(expectProblem(ca, 400, 'validation_failed').detail).toContain('more than one certificate');
   });
 
   it('takes a server CA bundle pasted with indented lines, stored clean, and refuses a quoted one saying what to fix', async () => {
