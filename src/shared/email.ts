@@ -13,11 +13,23 @@ import { z } from 'zod';
  */
 const ASCII_ADDRESS = z.email();
 const MAX_LENGTH = 320;
+/** RFC 5321 4.5.3.1: a mailbox name of at most 64 octets, a domain of at most 255 (253 written out), labels of 63. */
+const MAX_LOCAL = 64;
+const MAX_DOMAIN = 253;
+const MAX_LABEL = 63;
+/** A label of a domain in its ASCII form: letters, digits and inner hyphens (`xn--` labels included). */
+const ASCII_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 
 export type CanonicalEmail = { ok: true; address: string } | { ok: false; message: string };
 
 export function canonicalEmail(raw: string): CanonicalEmail {
   const input = raw.trim();
+  // The domain-to-ASCII step drops tabs and line breaks without a word, so `anna@exa\r\nmple.com` would become
+  // another address than the one shown; a space or a control character is never part of an address we send to.
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f\u0080-\u009f]/.test(input)) {
+    return { ok: false, message: 'Invalid email address: it holds a space, a line break or a control character' };
+  }
   const at = input.lastIndexOf('@');
   if (at <= 0 || at === input.length - 1) {
     return { ok: false, message: 'Invalid email address: expected name@domain' };
@@ -31,6 +43,9 @@ export function canonicalEmail(raw: string): CanonicalEmail {
         'the part before @ holds non-ASCII characters, which mail can carry only over SMTPUTF8 and is not sent that way; give an ASCII address for this person (an internationalized domain after @ is fine)',
     };
   }
+  if (local.length > MAX_LOCAL) {
+    return { ok: false, message: `Invalid email address: the part before @ is longer than ${MAX_LOCAL} characters` };
+  }
   const domain = domainToASCII(input.slice(at + 1));
   if (domain === '') {
     return {
@@ -38,10 +53,25 @@ export function canonicalEmail(raw: string): CanonicalEmail {
       message: 'Invalid email address: the domain after @ is not a valid (internationalized) domain name',
     };
   }
-  const address = `${local}@${domain}`;
-  if (!ASCII_ADDRESS.safeParse(address).success) {
+  const labels = domain.split('.');
+  if (domain.length > MAX_DOMAIN || labels.some((l) => l.length > MAX_LABEL)) {
+    return {
+      ok: false,
+      message: `Invalid email address: the domain (in punycode) is longer than ${MAX_DOMAIN} characters or has a part longer than ${MAX_LABEL}`,
+    };
+  }
+  // The mailbox name is checked by z.email(); the domain here, since z.email() wants a top-level domain of letters
+  // and refuses an internationalized one (`.рф` is `.xn--p1ai`).
+  const tld = labels.at(-1) ?? '';
+  if (
+    labels.length < 2 ||
+    !labels.every((l) => ASCII_LABEL.test(l)) ||
+    !(/^[a-z]{2,}$/.test(tld) || /^xn--[a-z0-9-]+$/.test(tld)) ||
+    !ASCII_ADDRESS.safeParse(`${local}@example.com`).success
+  ) {
     return { ok: false, message: 'Invalid email address' };
   }
+  const address = `${local}@${domain}`;
   if (address.length > MAX_LENGTH) {
     return { ok: false, message: `Too long: at most ${MAX_LENGTH} characters (with the domain in punycode)` };
   }

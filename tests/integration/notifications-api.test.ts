@@ -9,6 +9,7 @@ interface Contact {
   id: string;
   role: string;
   name: string;
+  email: string;
 }
 const one = (res: { body: unknown }) => res.body as Contact;
 const page = (res: { body: unknown }) => (res.body as { data: Contact[] }).data;
@@ -155,6 +156,32 @@ describe('integration contacts (admin API)', () => {
       'validation_failed',
     );
     expect(JSON.stringify(domain)).toContain('body.email');
+  });
+
+  it('takes an internationalized top-level domain, and refuses a line break inside an address and over-long parts instead of changing them', async () => {
+    const key = await api.key('operator', orgId);
+    const path = `/v1/integrations/${integrationId}/contacts`;
+    const add = (name: string, email: string) =>
+      request(api.app).post(path).set(bearer(key)).send({ role: 'security_admin', name, email });
+    const idnTld = await add('Ivan', 'ivan@пример.рф');
+    expect(idnTld.status, JSON.stringify(idnTld.body)).toBe(201);
+    expect(idnTld.body).toMatchObject({ email: 'ivan@xn--e1afmkfd.xn--p1ai' });
+
+    // A line break or tab inside the domain was dropped by the domain's conversion, storing another address.
+    for (const email of ['mallory@exa\r\nmple.example', 'mallory@exa\tmple.example']) {
+      const refused = expectProblem(await add('Mallory', email), 400, 'validation_failed');
+      expect(JSON.stringify(refused)).toMatch(/body\.email.*line break/);
+    }
+    // SMTP's limits: 64 characters before @, 63 in a label of the domain (in punycode).
+    for (const email of [`${'a'.repeat(65)}@acme.example`, `anna@${'b'.repeat(64)}.example`]) {
+      expectProblem(await add('Long', email), 400, 'validation_failed');
+    }
+    const list = await request(api.app).get(path).set(bearer(key)).expect(200);
+    expect(
+      page(list)
+        .filter((c) => c.role === 'security_admin')
+        .map((c) => c.email),
+    ).toEqual(['ivan@xn--e1afmkfd.xn--p1ai']);
   });
 
   it('refuses bad input with a 400 that says what to fix, and hides other organizations (404) and writes from viewers (403)', async () => {
