@@ -1,4 +1,4 @@
-import { escapeHtml } from '../shared/html.ts';
+import { closeBidi, escapeHtml } from '../shared/html.ts';
 
 /**
  * One message per milestone, in the customer's words: what happened, what happens next, what (if
@@ -283,8 +283,30 @@ function contactLine(p: MessageParams, ctx: RenderContext, internal: boolean): s
 
 const INTERNAL: ReadonlySet<Milestone> = new Set(['certificate_expiring', 'review_problem_reported']);
 
-/** The message for one recipient. Every value from the database or a customer is escaped in the HTML. */
-export function renderMessage(m: Milestone, p: MessageParams, ctx: RenderContext): RenderedMessage {
+/**
+ * Every text of the params with the bidirectional controls it leaves open closed at its end (`closeBidi`): the values
+ * are put into sentences, subjects and the plain text part, where an override left open by a name would reverse the
+ * words after it (a date, our own words) to the end of the line.
+ */
+function closedParams<T>(value: T): T {
+  if (typeof value === 'string') {
+    return closeBidi(value) as T;
+  }
+  if (Array.isArray(value)) {
+    return value.map(closedParams) as T;
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, closedParams(v)])) as T;
+  }
+  return value;
+}
+
+/**
+ * The message for one recipient. Every value from the database or a customer is escaped in the HTML, and ends the
+ * bidirectional controls it opens where it ends, in the subject and plain text as well.
+ */
+export function renderMessage(m: Milestone, params: MessageParams, ctx: RenderContext): RenderedMessage {
+  const p = closedParams(params);
   const x = parts(m, p, ctx);
   const internal = INTERNAL.has(m);
   const greeting = `Hello ${p.recipientName},`;

@@ -41,11 +41,19 @@ function bidiClosers(value: string): string {
 }
 
 /**
+ * The text with the bidirectional embeddings, overrides and isolates it leaves open closed at its end
+ * (`bidiClosers`), for a value put into a sentence before it is escaped or sent as plain text (a mail's subject and
+ * text part): escaping the whole sentence would close them only where the sentence ends.
+ */
+export function closeBidi(text: string): string {
+  return BIDI_CONTROL.test(text) ? text + bidiClosers(text) : text;
+}
+
+/**
  * Escapes text for HTML element content and quoted attribute values alike. Every value goes through it. A value that
  * leaves a bidirectional embedding, override or isolate open is closed at its end (`bidiClosers`).
  */
 export function escapeHtml(value: string | number | boolean | null | undefined): string {
   const text = String(value ?? '');
-  const escaped = text.replace(/[&<>"'`]/g, (c) => ENTITIES[c] ?? c);
-  return BIDI_CONTROL.test(text) ? escaped + bidiClosers(text) : escaped;
+  return closeBidi(text).replace(/[&<>"'`]/g, (c) => ENTITIES[c] ?? c);
 }

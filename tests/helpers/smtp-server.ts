@@ -36,11 +36,14 @@ function decodeQuotedPrintable(s: string): string {
 }
 
 function decodeWord(s: string): string {
-  return s.replace(/=\?utf-8\?([QB])\?([^?]*)\?=/gi, (_m, enc: string, text: string) =>
-    enc.toUpperCase() === 'B'
-      ? Buffer.from(text, 'base64').toString('utf8')
-      : decodeQuotedPrintable(text.replaceAll('_', ' ')),
-  );
+  // RFC 2047 6.2: white space between adjacent encoded words (a folded header) is not part of the text.
+  return s
+    .replace(/(\?=)\s+(?==\?)/g, '$1')
+    .replace(/=\?utf-8\?([QB])\?([^?]*)\?=/gi, (_m, enc: string, text: string) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(text, 'base64').toString('utf8')
+        : decodeQuotedPrintable(text.replaceAll('_', ' ')),
+    );
 }
 
 function splitHead(part: string): { headers: Map<string, string>; body: string } {

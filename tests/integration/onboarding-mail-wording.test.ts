@@ -264,4 +264,34 @@ describe('milestone emails after a stage was passed', () => {
       expect(m.text).toContain(`The step "the kickoff with J.P. Morgan" was due by ${day}`);
     }
   });
+
+  it('a right-to-left override in a name ends with the name in the subject, the plain text and the HTML, not at the end of the sentence', async () => {
+    const RLO = '\u202e';
+    const RLE = '\u202b';
+    const PDF = '\u202c';
+    const name = `Bidi ${RLO}Treasury`;
+    const id = await newIntegration(name);
+    // A contact named over the API, with an embedding left open.
+    await request(api.app)
+      .post(`/v1/integrations/${id}/contacts`)
+      .set(bearer(api.adminKey))
+      .send({ role: 'controller', name: `Dana ${RLE}Ops`, email: 'dana@acme.example' })
+      .expect(201);
+    const received = () => smtp.received.filter((m) => m.subject.includes('Treasury') && m.subject.includes('Bidi'));
+    await passUntil(() => received().some((m) => m.to.includes('dana@acme.example')));
+    const mails = received();
+    expect(mails.length).toBeGreaterThanOrEqual(3);
+    for (const m of mails) {
+      // Without its closer, the override runs on over "to J.P. Morgan" (a mail client shows it reversed).
+      expect(m.subject).toBe(`We have your request to connect Bidi ${RLO}Treasury${PDF} to J.P. Morgan`);
+      expect(m.text).toContain(`into Bidi ${RLO}Treasury${PDF}.`);
+      expect(m.html).toContain(`into Bidi ${RLO}Treasury${PDF}.</p>`);
+      expect(m.html).toContain(
+        `<title>We have your request to connect Bidi ${RLO}Treasury${PDF} to J.P. Morgan</title>`,
+      );
+    }
+    const dana = mails.find((m) => m.to.includes('dana@acme.example'))!;
+    expect(dana.text).toContain(`Hello Dana ${RLE}Ops${PDF},`);
+    expect(dana.html).toContain(`Hello Dana ${RLE}Ops${PDF},</p>`);
+  });
 });
