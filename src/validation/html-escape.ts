@@ -1,6 +1,6 @@
 import { formatMinorUnits } from '../shared/money.ts';
 
-export { escapeHtml } from '../shared/html.ts';
+export { closeBidi, escapeHtml } from '../shared/html.ts';
 
 /** Minor units (decimal string) as a grouped decimal amount: "-1234567" with 2 → "-12,345.67". */
 export function formatAmount(minor: string, decimalLocation: number): string {

@@ -1,5 +1,5 @@
 import { calendarSvg, legendSvg } from './calendar-svg.ts';
-import { escapeHtml as esc, formatAmount } from './html-escape.ts';
+import { closeBidi, escapeHtml as esc, formatAmount } from './html-escape.ts';
 import type { AccountReport, ValidationReportDocument } from './report-types.ts';
 
 /**
@@ -107,7 +107,8 @@ function coverageSection(doc: ValidationReportDocument): string {
 }
 
 export function renderValidationReportHtml(doc: ValidationReportDocument): string {
-  const title = `Validation report · ${doc.integration.name} · ${doc.period.from} to ${doc.period.to}`;
+  // The name ends its own bidirectional controls: escaping the whole title would close them after the period.
+  const title = `Validation report · ${closeBidi(doc.integration.name)} · ${doc.period.from} to ${doc.period.to}`;
   const totals = doc.totalsByCurrency
     .map(
       (t) =>

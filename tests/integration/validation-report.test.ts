@@ -24,7 +24,8 @@ let from: string;
 let to: string;
 let admin: { Authorization: string };
 
-const HOSTILE = 'Acme <script>alert("x")</script> & Sons';
+// Markup, and a right-to-left override left open (it must end with the name, not reverse the period after it).
+const HOSTILE = 'Acme <script>alert("x")</script> & \u202eSons';
 
 beforeAll(async () => {
   api = await createTestApi();
@@ -194,7 +195,7 @@ describe('validation report and the onboarding live guard', () => {
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.headers['content-security-policy']).toContain("default-src 'none'");
     expect(page.text).toContain(
-      '<title>Validation report · Acme &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Sons',
+      `<title>Validation report · Acme &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; \u202eSons\u202c · ${from} to ${to}</title>`,
     );
     expect(page.text).not.toContain('<script>');
     expect(page.text.match(/<svg class="calendar"/g)).toHaveLength(v.accounts.length);
