@@ -1,4 +1,4 @@
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { z } from 'zod';
 
 /**
@@ -19,6 +19,43 @@ const MAX_DOMAIN = 253;
 const MAX_LABEL = 63;
 /** A label of a domain in its ASCII form: letters, digits and inner hyphens (`xn--` labels included). */
 const ASCII_LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+
+/** Scripts told apart in a domain label; a letter of any other script counts as `other`. */
+const SCRIPTS: readonly [string, RegExp][] = [
+  ['Latin', /\p{Script=Latin}/u],
+  ['Cyrillic', /\p{Script=Cyrillic}/u],
+  ['Greek', /\p{Script=Greek}/u],
+  ['Armenian', /\p{Script=Armenian}/u],
+  ['Georgian', /\p{Script=Georgian}/u],
+  ['Cherokee', /\p{Script=Cherokee}/u],
+  ['Han', /\p{Script=Han}/u],
+  ['Hiragana', /\p{Script=Hiragana}/u],
+  ['Katakana', /\p{Script=Katakana}/u],
+  ['Hangul', /\p{Script=Hangul}/u],
+  ['Bopomofo', /\p{Script=Bopomofo}/u],
+];
+/** The mixes of scripts one label may hold (UTS #39 "highly restrictive"): Japanese, Chinese and Korean with Latin. */
+const ALLOWED_MIXES: readonly ReadonlySet<string>[] = [
+  new Set(['Latin', 'Han', 'Hiragana', 'Katakana']),
+  new Set(['Latin', 'Han', 'Bopomofo']),
+  new Set(['Latin', 'Han', 'Hangul']),
+];
+
+/**
+ * Whether a label of the domain (in Unicode) mixes scripts the way a look-alike does (`аpple` with a Cyrillic а is
+ * another domain than `apple`, and reads the same): more than one script, other than the mixes Japanese, Chinese and
+ * Korean names use. Digits, hyphens and marks belong to every script.
+ */
+function mixesScripts(label: string): boolean {
+  const found = new Set<string>();
+  for (const c of label) {
+    if (!/\p{L}/u.test(c) || /\p{Script=Common}|\p{Script=Inherited}/u.test(c)) {
+      continue;
+    }
+    found.add(SCRIPTS.find(([, re]) => re.test(c))?.[0] ?? 'other');
+  }
+  return found.size > 1 && !ALLOWED_MIXES.some((mix) => [...found].every((script) => mix.has(script)));
+}
 
 export type CanonicalEmail = { ok: true; address: string } | { ok: false; message: string };
 
@@ -70,6 +107,13 @@ export function canonicalEmail(raw: string): CanonicalEmail {
     !ASCII_ADDRESS.safeParse(`${local}@example.com`).success
   ) {
     return { ok: false, message: 'Invalid email address' };
+  }
+  if (domainToUnicode(domain).split('.').some(mixesScripts)) {
+    return {
+      ok: false,
+      message:
+        'Invalid email address: a part of the domain mixes alphabets (e.g. a Cyrillic letter among Latin ones), as a look-alike of another domain does (in Unicode or punycode alike); check the address and type the domain again',
+    };
   }
   const address = `${local}@${domain}`;
   if (address.length > MAX_LENGTH) {

@@ -158,7 +158,7 @@ describe('integration contacts (admin API)', () => {
     expect(JSON.stringify(domain)).toContain('body.email');
   });
 
-  it('takes an internationalized top-level domain, and refuses a line break inside an address and over-long parts instead of changing them', async () => {
+  it('takes an internationalized top-level domain, and refuses a line break inside an address, a look-alike domain mixing alphabets and over-long parts', async () => {
     const key = await api.key('operator', orgId);
     const path = `/v1/integrations/${integrationId}/contacts`;
     const add = (name: string, email: string) =>
@@ -171,6 +171,11 @@ describe('integration contacts (admin API)', () => {
     for (const email of ['mallory@exa\r\nmple.example', 'mallory@exa\tmple.example']) {
       const refused = expectProblem(await add('Mallory', email), 400, 'validation_failed');
       expect(JSON.stringify(refused)).toMatch(/body\.email.*line break/);
+    }
+    // A look-alike domain: a Cyrillic а among Latin letters (in Unicode and in punycode), or a Greek α.
+    for (const email of ['mallory@\u0430cme.example', 'mallory@xn--cme-5cd.example', 'mallory@\u03b1cme.example']) {
+      const refused = expectProblem(await add('Mallory', email), 400, 'validation_failed');
+      expect(JSON.stringify(refused)).toMatch(/body\.email.*mixes alphabets/);
     }
     // SMTP's limits: 64 characters before @, 63 in a label of the domain (in punycode).
     for (const email of [`${'a'.repeat(65)}@acme.example`, `anna@${'b'.repeat(64)}.example`]) {
