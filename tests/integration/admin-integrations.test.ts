@@ -727,7 +727,8 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     for (const certificatePem of [appended, pastedAfter]) {
       const res = await post(`/v1/integrations/${id}/certificates`, { certificatePem });
       const problem = expectProblem(res, 400, 'certificate_invalid');
-      expect(problem.detail).toContain('more than one certificate');
+      // Padding inside the text when the certificate's length leaves some, else bytes after the certificate.
+      expect(problem.detail).toMatch(/more than one certificate|padding "=" inside it/);
       expect(JSON.stringify(res.body)).not.toContain(keyDer.toString('base64').slice(0, 40));
     }
     const chained = await post(`/v1/integrations/${id}/certificates`, { certificatePem: pem, chainPem: caAppended });
