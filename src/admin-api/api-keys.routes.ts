@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { displayName } from '../http/validate.ts';
 import { API_KEY_ROLES } from '../domain/access.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
@@ -54,7 +55,7 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
       idempotent: false,
       request: {
         body: z.object({
-          name: z.string().trim().min(1).max(100),
+          name: displayName(100),
           role: z.enum(API_KEY_ROLES),
           organizationId: Id.nullable()
             .optional()

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { displayName } from '../http/validate.ts';
 import { CONTACT_ROLES, MILESTONES, type ContactView } from '../notifications/index.ts';
 import { emailAddress } from '../shared/email.ts';
 import { Id, Instant, iso } from './dto.ts';
@@ -66,7 +67,7 @@ export const NotificationSchema = z
 
 export const CreateContactBody = z.object({
   role: z.enum(CONTACT_ROLES),
-  name: z.string().trim().min(1).max(200),
+  name: displayName(200),
   email: emailAddress(),
 });
 

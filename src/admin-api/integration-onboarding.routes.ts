@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { displayName } from '../http/validate.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import {
@@ -123,9 +124,9 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
         params: IdParams,
         body: z.object({
           side: SideInput,
-          name: z.string().trim().min(1).max(200),
+          name: displayName(200),
           email: emailAddress(),
-          role: z.string().trim().min(1).max(200),
+          role: displayName(200),
         }),
       },
       response: { status: 201, schema: SecurityAdminSchema, description: 'The recorded administrator' },

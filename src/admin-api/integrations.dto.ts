@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { displayName } from '../http/validate.ts';
 import { ENVIRONMENTS, ONBOARDING_STAGES } from '../domain/types.ts';
 import {
   overdueKinds,
@@ -212,7 +213,7 @@ const IntradayRuns = z
 
 /** PATCH /v1/integrations/{id}: any of the settings and onboarding facts. */
 export const IntegrationUpdateBody = z.object({
-  name: z.string().trim().min(1).max(200).optional(),
+  name: displayName(200).optional(),
   intradayRunsPerDay: IntradayRuns.optional(),
   expectations: ExpectationsOverrideSchema.nullable()
     .optional()

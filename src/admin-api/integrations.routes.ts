@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { displayName } from '../http/validate.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
@@ -78,7 +79,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
       request: {
         body: z.object({
           organizationId: Id.optional(),
-          name: z.string().trim().min(1).max(200),
+          name: displayName(200),
           environment: z.enum(ENVIRONMENTS).optional().meta({ description: 'Default: simulator' }),
           baseUrl: z.string().max(2000).optional(),
           serverCaPem: z.string().max(MAX_PEM).nullable().optional(),

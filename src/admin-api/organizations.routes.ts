@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { displayName } from '../http/validate.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import type { Database } from '../storage/db.ts';
@@ -26,7 +27,7 @@ export function organizationRoutes(deps: { db: Database }): Route[] {
       description: 'Only a key valid for all organizations may create one.',
       tags: TAGS,
       auditTarget: 'organization',
-      request: { body: z.object({ name: z.string().trim().min(1).max(200) }) },
+      request: { body: z.object({ name: displayName(200) }) },
       response: { status: 201, schema: OrganizationSchema, description: 'The new organization' },
       handler: async ({ body, access, audit }) => {
         return toOrganizationDto(

@@ -27,6 +27,26 @@ export function isoDay() {
     .refine((d) => d >= '0001-01-01', { message: 'a date from 0001-01-01 on', when: (p) => p.issues.length === 0 });
 }
 
+/**
+ * A name people read (an organization, an integration, a contact, an API key): one line of text, trimmed, 1 to `max`
+ * characters. A line break, tab or other control character is refused: a name is put into mail subjects, the plain
+ * text of milestone mails, log lines and pages, where a line break would start a line that looks like our own words.
+ */
+export function displayName(max: number) {
+  return (
+    z
+      .string()
+      .trim()
+      .min(1)
+      .max(max)
+      // eslint-disable-next-line no-control-regex -- the control characters themselves are what is refused
+      .refine((v) => !/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(v), {
+        message: 'one line of text: no line break, tab or other control character',
+        when: (p) => p.issues.length === 0,
+      })
+  );
+}
+
 /** One range of a query: its two parameters' names and values, and how their values compare (negative: a before b). */
 export interface QueryRange {
   from: readonly [name: string, value: string | undefined];
