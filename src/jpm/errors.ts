@@ -22,7 +22,7 @@ export const JPM_RETRYABLE_CODES = [
   'jpm_unavailable', // 5xx, GCA-099, gateway fault, connection reset mid-response
   'jpm_timeout', // connect/headers/body/overall timeout, 408, 504
   'jpm_unreachable', // DNS failure, connection refused, no route
-  'jpm_malformed_response', // a body that is not JSON (typically truncated)
+  'jpm_malformed_response', // a body that is not JSON (typically truncated), or a 200 holding nothing ({}, [], null)
   'jpm_unstable_pages', // v3 page walk restarted too often because the data set kept changing
   'jpm_aborted', // the caller's signal fired (shutdown)
   'jpm_client_closed', // the client was closed while the call was pending

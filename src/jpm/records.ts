@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { cutText } from '../shared/pg-text.ts';
-import { JpmRejectedError, type JpmErrorContext } from './errors.ts';
+import { JpmRejectedError, JpmUnavailableError, type JpmErrorContext } from './errors.ts';
 import { checkTransactionFast, keepProtoNames } from './wire.fast.ts';
 import { describeInput } from './wire.primitives.ts';
 import { storableTransactionSchema, transactionSchema, type WireTransactionRecord } from './wire.schemas.ts';
@@ -151,13 +151,32 @@ export function parseTransactionRecords(data: readonly unknown[]): {
   return { records, rejects };
 }
 
-/** Strict envelope parse: a mismatch is a permanent `jpm_schema_violation` naming the first problems. */
+/**
+ * A 200 that holds nothing at all: `{}`, `[]` or `null`. A gateway or proxy answers that way when the back end
+ * behind it sent nothing (a hiccup), so it says nothing about the bank's schema.
+ */
+function isEmptyAnswer(body: unknown): boolean {
+  return body === null || (typeof body === 'object' && Object.keys(body).length === 0);
+}
+
+/**
+ * Strict envelope parse. An empty answer (`{}`, `[]`, `null`: no `data` or `accountList` at all) is a retryable
+ * `jpm_malformed_response`, bounded by the job's attempts; any other mismatch (an answer with content that breaks
+ * the schema) is a permanent `jpm_schema_violation` naming the first problems.
+ */
 export function parseEnvelope<S extends z.ZodType>(
   schema: S,
   body: unknown,
   what: string,
   context: JpmErrorContext,
 ): z.output<S> {
+  if (isEmptyAnswer(body)) {
+    throw new JpmUnavailableError(
+      `J.P. Morgan ${what} response is empty (${body === null ? 'null' : Array.isArray(body) ? '[]' : '{}'})`,
+      'jpm_malformed_response',
+      context,
+    );
+  }
   const result = schema.safeParse(body, { reportInput: true });
   if (result.success) {
     return result.data;

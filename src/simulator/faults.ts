@@ -14,6 +14,8 @@ export type FaultKind =
   | 'hang' // headers never sent; the socket stays open until the client gives up
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'malformed-json' // 200 whose body is cut off mid-JSON
+  | 'empty-object' // 200 whose body is `{}` (a gateway answering for a back end that sent nothing)
+  | 'empty-array' // 200 whose body is `[]`
   | 'compressed' // the answer as it would be, gzip-compressed with `content-encoding: gzip` (the request named no encoding)
   | 'latin1' // the answer as it would be, in ISO-8859-1 with `content-type: application/json; charset=iso-8859-1` (a character beyond it as '?')
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
@@ -37,6 +39,8 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'hang',
   'reset',
   'malformed-json',
+  'empty-object',
+  'empty-array',
   'compressed',
   'latin1',
   'short-page',

@@ -419,6 +419,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         res.write(half, () => res.socket?.destroy());
         return half.length;
       }
+      case 'empty-object':
+        return send(res, { status: 200, body: Buffer.from('{}') });
+      case 'empty-array':
+        return send(res, { status: 200, body: Buffer.from('[]') });
       case 'compressed': {
         const answer = safeNormal(normal);
         return send(res, {

@@ -39,6 +39,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   hang: 'succeeded',
   reset: 'succeeded',
   'malformed-json': 'succeeded',
+  'empty-object': 'succeeded',
+  'empty-array': 'succeeded',
   compressed: 'succeeded',
   latin1: 'succeeded',
   'repeated-name': 'succeeded',

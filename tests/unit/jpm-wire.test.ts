@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { JpmRejectedError } from '../../src/jpm/errors.ts';
+import { JpmRejectedError, JpmUnavailableError } from '../../src/jpm/errors.ts';
 import { dataQualityOf, parseEnvelope, parseTransactionRecords } from '../../src/jpm/records.ts';
 import {
   balancesResponseSchema,
@@ -268,6 +268,22 @@ describe('envelopes', () => {
     expect(() => parseEnvelope(transactionsV2EnvelopeSchema, { data: {} }, 'transactions', {})).toThrow(
       'data: expected array, got an object',
     );
+  });
+
+  it('an answer holding nothing ({}, [], null) is retryable; one with content that breaks the schema is not', () => {
+    for (const text of ['{}', '[]', 'null', ' { } ']) {
+      let caught: unknown;
+      try {
+        parseEnvelope(balancesResponseSchema, parseJsonLossless(text), 'balance', { upstreamStatus: 200 });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(JpmUnavailableError);
+      expect(caught).toMatchObject({ code: 'jpm_malformed_response', retryable: true, upstreamStatus: 200 });
+    }
+    for (const body of [{ accountList: {} }, { accountList: null }, [{}], { balances: [] }]) {
+      expect(() => parseEnvelope(balancesResponseSchema, body, 'balance', {})).toThrow(JpmRejectedError);
+    }
   });
 
   it('recognises the errors envelope and the gateway fault body', () => {
