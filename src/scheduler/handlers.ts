@@ -19,7 +19,7 @@ import { recordPermanentFailure } from './failures.ts';
 import type { IntegrationGuard } from './integration-guard.ts';
 import type { JobName, JobPayload } from './jobs.ts';
 import { enqueue, type Queues } from './queues.ts';
-import { classifyFailure } from './retry-policy.ts';
+import { classifyFailure, integrationBlockMs } from './retry-policy.ts';
 import { deterministicUuid, endRun, triggerSync } from './runs.ts';
 import { reconcileSchedules } from './schedules.ts';
 import type { SingleFlight } from './single-flight.ts';
@@ -178,10 +178,11 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
     // Never a retry loop: BullMQ fails the job now, whatever attempts are left.
     throw new UnrecoverableError(`${failure.code}: ${failure.message}`);
   }
-  if (failure.bank || failure.retryAfterMs !== undefined) {
+  const blockMs = integrationBlockMs(failure, ctx.job);
+  if (failure.bank || blockMs !== undefined) {
     const opened = await deps.guard.recordFailure(p.integrationId, {
       countsAsFailure: failure.bank,
-      ...(failure.retryAfterMs === undefined ? {} : { retryAfterMs: failure.retryAfterMs }),
+      ...(blockMs === undefined ? {} : { retryAfterMs: blockMs }),
     });
     if (opened) {
       await setIntegrationSyncStatus(
@@ -200,7 +201,7 @@ async function windowFailed(deps: HandlerDeps, ctx: JobContext<'sync-window'>, e
   } else {
     await noteWindowError(deps.db, windowIds(p), error);
   }
-  ctx.log.warn({ err, final, retryAfterMs: failure.retryAfterMs }, 'sync window failed');
+  ctx.log.warn({ err, final, retryAfterMs: failure.retryAfterMs, blockMs }, 'sync window failed');
   throw err;
 }
 

@@ -9,7 +9,8 @@ import { keyspace, type RedisConnection } from '../shared/redis.ts';
  *   a queue, and group keys are BullMQ Pro) and over a queue per integration (thousands of queues,
  *   workers to match): one queue, any number of integrations, each limited on its own.
  * - **Retry-After**: a 429/503 with `Retry-After` blocks the whole integration until then, not just
- *   the job that got it, so its siblings do not walk into the same wall.
+ *   the job that got it, so its siblings do not walk into the same wall; a 429 without one blocks it
+ *   for the job's first backoff (`integrationBlockMs`, retry-policy.ts).
  * - **Circuit breaker**: after `failureThreshold` consecutive retryable bank failures (timeouts, 5xx,
  *   resets; not 429, which the block above handles) the circuit opens for `cooldownMs`: jobs of that
  *   integration are delayed, not run. Then it half-opens: ONE probe job runs (a lease); its success

@@ -65,6 +65,30 @@ export function classifyFailure(err: unknown): Failure {
 }
 
 const MAX_BACKOFF_MS = 15 * 60_000;
+/** The `bank` backoff's base step when the job names none (the catalog gives `sync-window` 10 s). */
+const DEFAULT_BACKOFF_BASE_MS = 10_000;
+
+function backoffBaseMs(job: MinimalJob | undefined): number {
+  const backoff = job?.opts.backoff;
+  return typeof backoff === 'object' && backoff.delay ? backoff.delay : DEFAULT_BACKOFF_BASE_MS;
+}
+
+/**
+ * How long a retryable failure blocks the whole integration (integration-guard.ts), if at all: until the bank's
+ * `Retry-After`; for a 429 without one, the job's first backoff (its base step, the longest its own first wait can
+ * be). The bank said "too many" for the certificate, not for this job: without the block, the integration's other
+ * windows would walk into the same limit while this one waits. Another failure blocks nothing (5xx and timeouts
+ * count against the circuit instead).
+ */
+export function integrationBlockMs(failure: Failure, job?: MinimalJob): number | undefined {
+  if (failure.kind !== 'retryable') {
+    return undefined;
+  }
+  if (failure.retryAfterMs !== undefined) {
+    return failure.retryAfterMs;
+  }
+  return failure.code === 'jpm_rate_limited' ? backoffBaseMs(job) : undefined;
+}
 
 /**
  * The sync worker's custom backoff (`settings.backoffStrategy`, job option `backoff: { type: 'bank' }`).
@@ -80,8 +104,7 @@ export function bankBackoff(attemptsMade: number, type?: string, err?: Error, jo
   if (failure.kind === 'retryable' && failure.retryAfterMs !== undefined) {
     return Math.ceil(failure.retryAfterMs * (1 + Math.random() * 0.1));
   }
-  const backoff = job?.opts.backoff;
-  const base = typeof backoff === 'object' && backoff.delay ? backoff.delay : 10_000;
+  const base = backoffBaseMs(job);
   const step = Math.min(MAX_BACKOFF_MS, base * 2 ** Math.max(0, attemptsMade - 1));
   return Math.round(step / 2 + Math.random() * (step / 2));
 }

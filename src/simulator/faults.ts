@@ -81,8 +81,8 @@ export interface FaultRule {
   probability?: number;
   /** Only requests naming this account (and, for account-error / not-entitled, the account affected). */
   accountId?: string;
-  /** `Retry-After` seconds for rate-limit / unavailable (default 1). */
-  retryAfterSeconds?: number;
+  /** `Retry-After` seconds for rate-limit / unavailable (default 1); `null` sends no `Retry-After` at all. */
+  retryAfterSeconds?: number | null;
   /** HTTP status for gateway-fault (default 502). */
   status?: number;
 }

@@ -377,12 +377,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     normal: () => BankResponse | undefined,
     firstPage: () => BankResponse | undefined = () => undefined,
   ): number | undefined {
-    const retryAfter = String(fault.rule.retryAfterSeconds ?? 1);
+    const retryAfter: Record<string, string> =
+      fault.rule.retryAfterSeconds === null ? {} : { 'retry-after': String(fault.rule.retryAfterSeconds ?? 1) };
     switch (fault.rule.kind) {
       case 'rate-limit':
         return send(res, {
           status: 429,
-          headers: { 'retry-after': retryAfter },
+          headers: retryAfter,
           body: gatewayFault('Spike arrest violation. Allowed rate : 10ps', 'policies.ratelimit.SpikeArrestViolation'),
         });
       case 'server-error':
@@ -390,7 +391,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'unavailable':
         return send(res, {
           status: 503,
-          headers: { 'retry-after': retryAfter },
+          headers: retryAfter,
           body: gatewayFault(
             'The Service is temporarily unavailable',
             'messaging.adaptors.http.flow.ServiceUnavailable',

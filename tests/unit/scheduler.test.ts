@@ -11,7 +11,7 @@ import {
   QUEUE_NAMES,
 } from '../../src/scheduler/jobs.ts';
 import { MAX_RANGE_DAYS, parseSyncRequest, planRun } from '../../src/scheduler/plan.ts';
-import { bankBackoff, classifyFailure } from '../../src/scheduler/retry-policy.ts';
+import { bankBackoff, classifyFailure, integrationBlockMs } from '../../src/scheduler/retry-policy.ts';
 import { deterministicUuid } from '../../src/scheduler/runs.ts';
 import { accountOffsetSeconds, accountSchedules, intradayHours } from '../../src/scheduler/schedules.ts';
 import { AppError, UpstreamRejectedError, UpstreamUnavailableError } from '../../src/shared/errors.ts';
@@ -134,6 +134,21 @@ describe('retry policy', () => {
       expect(e).toBeLessThanOrEqual(40_000);
       expect(bankBackoff(30, BANK_BACKOFF, new Error('x'), job)).toBeLessThanOrEqual(15 * 60_000);
     }
+  });
+
+  it("blocks the integration until Retry-After, or for a 429 without one for the job's first backoff", () => {
+    const bare429 = new UpstreamUnavailableError('429', 'jpm_rate_limited');
+    const limited = Object.assign(new UpstreamUnavailableError('429', 'jpm_rate_limited'), { retryAfterMs: 7_000 });
+    const unavailable = Object.assign(new UpstreamUnavailableError('503', 'jpm_unavailable'), { retryAfterMs: 3_000 });
+    expect(integrationBlockMs(classifyFailure(bare429), job)).toBe(10_000);
+    expect(integrationBlockMs(classifyFailure(limited), job)).toBe(7_000);
+    expect(integrationBlockMs(classifyFailure(unavailable), job)).toBe(3_000);
+    expect(integrationBlockMs(classifyFailure(new UpstreamUnavailableError('5', 'jpm_unavailable')), job)).toBe(
+      undefined,
+    );
+    expect(integrationBlockMs(classifyFailure(new UpstreamRejectedError('s', 'jpm_schema_violation')), job)).toBe(
+      undefined,
+    );
   });
 
   it('sorts failures: retryable bank, retryable other, permanent by scope', () => {
