@@ -683,3 +683,20 @@ export async function datesWithPostedRows(
     order by 1`.execute(ex);
   return r.rows.map((row) => row.day);
 }
+
+/**
+ * Sets the occurrence key of rows matched by their id whose key a complete walk numbered otherwise. Internal to
+ * identity (no read shows it): no new version, no change event.
+ */
+export async function rekeyTransactions(
+  ex: Executor,
+  rows: readonly { id: string; fingerprint_key: string }[],
+): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  await sql`
+    update transactions t set fingerprint_key = r.fingerprint_key
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, fingerprint_key text)
+    where t.id = r.id and t.fingerprint_key is distinct from r.fingerprint_key`.execute(ex);
+}

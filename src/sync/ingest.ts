@@ -39,6 +39,7 @@ import {
   lockAccountForWrite,
   resolveRejectsNotSentAgain,
   resolveRejectsStored,
+  rekeyTransactions,
   updateTransactions,
   type AccountWriteState,
   type DecisionRow,
@@ -188,6 +189,11 @@ export async function resolveRejectsOfCompleteWalk(
 interface Plan {
   inserts: TransactionRow[];
   updates: TransactionUpdate[];
+  /**
+   * Rows matched by their id whose content is the record's but whose occurrence key is another (`rekeyTransactions`):
+   * a walk stopped part way (a short page, data that shifted) numbered a day's look-alikes from a partial view.
+   */
+  rekeys: { id: string; fingerprint_key: string }[];
   decisions: DecisionRow[];
   unchanged: number;
   /** The rows this page's records took: matched, or inserted (by their new ids). */
@@ -278,6 +284,7 @@ export function planPage(
   const plan: Plan = {
     inserts: [],
     updates: [],
+    rekeys: [],
     decisions: [],
     unchanged: 0,
     claimed,
@@ -304,6 +311,16 @@ export function planPage(
     const confirms = !t.identityById && isIdentityId(match.jpm_transaction_id) && match.source !== t.source;
     if (match.content_hash === t.contentHash || confirms) {
       plan.unchanged++;
+      if (
+        !confirms &&
+        t.identityById &&
+        match.jpm_transaction_id === t.jpmTransactionId &&
+        match.fingerprint_key !== t.fingerprintKey
+      ) {
+        // The same record, numbered by a walk that saw the day whole: its key follows, so two look-alikes never share
+        // one (a file's or an id-less record's match by fingerprint and occurrence finds one row, the right one).
+        plan.rekeys.push({ id: match.id, fingerprint_key: t.fingerprintKey });
+      }
       return;
     }
     plan.updates.push({ id: match.id, ...carryingNotKeptNotes(t, match), reason, sync_run_id: runId });
@@ -753,6 +770,7 @@ export async function ingestTransactionPage(
     claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);
+    await rekeyTransactions(trx, plan.rekeys);
     await insertDecisions(trx, plan.decisions);
     // The inserted rows' `added` events were written with them (insertTransactions), before these.
     await insertChangeEvents(

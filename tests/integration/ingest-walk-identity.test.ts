@@ -136,6 +136,29 @@ describe('records with their own ids among look-alikes on several pages of one w
     return { rows, decisions };
   }
 
+  it('a walk stopped part way numbered look-alikes from a partial view: the complete walk gives each its own key', async () => {
+    const { ref, f } = await setUp();
+    // The first walk's page 1 came short (F-1 cut), so F-2 and F-3 were numbered 1 and 2; the walk was then walked again.
+    await walk(t.db, ref, [[f('F-2')], [f('F-3')]]);
+    await walk(t.db, ref, [[f('F-1'), f('F-2')], [f('F-3')]]);
+    const rows = await t.db
+      .selectFrom('transactions')
+      .select(['jpm_transaction_id', 'fingerprint_key', 'version'])
+      .where('account_id', '=', ref.id)
+      .orderBy('jpm_transaction_id')
+      .execute();
+    expect(rows.map((r) => [r.jpm_transaction_id, r.fingerprint_key.split(':').at(-1), r.version])).toEqual([
+      ['F-1', '1', 1],
+      ['F-2', '2', 1],
+      ['F-3', '3', 1],
+    ]);
+    // Nothing a ledger reads changed for F-2 and F-3: no new version, no change event beyond their `added`.
+    const events = await t.db.selectFrom('change_events').select('kind').where('account_id', '=', ref.id).execute();
+    expect(events.map((e) => e.kind)).toEqual(['added', 'added', 'added']);
+    // A third, complete walk changes nothing.
+    expect(await walk(t.db, ref, [[f('F-1'), f('F-2')], [f('F-3')]])).toMatchObject({ inserted: 0, updated: 0 });
+  });
+
   it('a new look-alike on page 2 never takes the row a record on page 1 matched by its id', async () => {
     const { ref, f } = await setUp();
     await walk(t.db, ref, [[f('TXN-A'), f('TXN-B')]]);
@@ -450,11 +473,12 @@ describe('a day whose ids the bank re-issues after a new look-alike shifted the 
         expect(decisions.map((d) => d.from).sort()).toEqual(['TXN-A', 'TXN-B', 'TXN-C']);
         expect(decisions.map((d) => d.to).sort()).toEqual(['TXN-X', 'TXN-Y', 'TXN-Z']);
         expect(new Set(decisions.map((d) => d.transactionId)).size).toBe(3);
-        // Two rows had key 1 and none key 3: the third fee took the look-alike of another occurrence, and says so.
-        expect(decisions.map((d) => d.rule).sort()).toEqual([
+        // The second walk gave each row the key of its place in the day (the new look-alike 1, the others 2 and 3), so
+        // no two rows share a key and each new id took the row of its own occurrence.
+        expect(decisions.map((d) => d.rule)).toEqual([
           'same_fingerprint_and_occurrence',
           'same_fingerprint_and_occurrence',
-          'same_fingerprint_look_alike',
+          'same_fingerprint_and_occurrence',
         ]);
         // The same walk again: nothing to do.
         expect(await walk(t.db, ref, thirdWalk(f))).toEqual({ inserted: 0, updated: 0, unchanged: 3, rejected: 0 });
