@@ -44,7 +44,8 @@ async function credentialsCommand(argv: string[]): Promise<number> {
       // Webhook signing secrets are sealed under the master key as well: the old key may go only when both are done.
       const webhookSecrets = await resealWebhookSecrets(db, secrets, { batchSize });
       print({ masterKeyId: secrets.masterKey.id, ...result, webhookSecrets });
-      return result.failed.length === 0 && webhookSecrets.failed.length === 0 ? 0 : 1;
+      const complete = result.stopped === undefined && webhookSecrets.stopped === undefined;
+      return complete && result.failed.length === 0 && webhookSecrets.failed.length === 0 ? 0 : 1;
     });
   }
   if (action === 'expiry-watch') {

@@ -1,11 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { keyId } from '../../src/config/index.ts';
+import { sealPrivateKey } from '../../src/credentials/envelope.ts';
 import { rotateWebhookSecret } from '../../src/events/webhook-endpoints.ts';
 import { generateWebhookSecret, openSecret, sealSecret } from '../../src/events/webhook-signing.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
+import { insertKeyPair } from '../../src/storage/key-pairs.repo.ts';
 import { endpointSecrets, insertEndpoint } from '../../src/storage/webhooks.repo.ts';
 import { createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -29,11 +33,14 @@ const masterKey = () => {
   return { id: keyId(key), key };
 };
 
-async function rewrap(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+async function rewrap(
+  env: Record<string, string>,
+  batchSize = 1,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      ['src/main/cli.ts', 'credentials', 'rewrap', '--batch-size', '1'],
+      ['src/main/cli.ts', 'credentials', 'rewrap', '--batch-size', String(batchSize)],
       { env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: t.url, LOG_LEVEL: 'silent', ...env } },
     );
     return { code: 0, stdout, stderr };
@@ -142,5 +149,113 @@ describe('jpm-sync credentials rewrap and webhook secrets', () => {
       previous_secret_key_id: null,
       previous_secret_ciphertext: null,
     });
+  });
+});
+
+describe('jpm-sync credentials rewrap when the database refuses a write mid-batch', () => {
+  let own: TestDb;
+  beforeAll(async () => {
+    own = await createTestDb();
+  });
+  afterAll(async () => {
+    await own.drop();
+  });
+
+  /** A real database error on one row's update, as a constraint or a lost connection would raise it. */
+  async function refuseUpdatesOf(table: 'webhook_endpoints' | 'key_pairs', id: string): Promise<void> {
+    await sql
+      .raw(
+        `create function refuse_${table}() returns trigger language plpgsql as $$
+          begin raise exception 'refused by test trigger'; end $$;
+        create trigger refuse_${table} before update on ${table} for each row
+          when (new.id = '${id}') execute function refuse_${table}()`,
+      )
+      .execute(own.db);
+  }
+
+  it('counts only what committed and names every endpoint and key pair of a rolled-back batch; exit 1', async () => {
+    const oldKey = masterKey();
+    const newKey = masterKey();
+    const old = { masterKey: oldKey, previousMasterKeys: [] };
+    const tenancy = await createTenancy(own.db, { name: 'Rollback Co' });
+    // Ids in creation order, so with batches of 2 the first two share a batch and the third is alone.
+    const endpoints: string[] = [];
+    const keyPairs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const id = uuidv7();
+      await insertEndpoint(own.db, {
+        id,
+        organizationId: tenancy.organizationId,
+        url: `https://hooks.example/${i}`,
+        description: '',
+        eventTypes: ['*'],
+        createdBy: 'test',
+        secret: sealSecret(generateWebhookSecret(), old, id, 1),
+      });
+      endpoints.push(id);
+      const kpId = uuidv7();
+      const sealed = sealPrivateKey(randomBytes(64), oldKey, kpId);
+      await insertKeyPair(own.db, {
+        id: kpId,
+        organizationId: tenancy.organizationId,
+        integrationId: tenancy.integrationId,
+        environment: 'simulator',
+        algorithm: 'EC-P256',
+        subject: 'CN=rollback',
+        commonName: 'rollback',
+        csrPem: 'not used here',
+        publicKeySha256: randomBytes(32).toString('hex'),
+        createdBy: 'test',
+        createdAt: new Date(),
+        private_key_ciphertext: sealed.privateKeyCiphertext,
+        private_key_iv: sealed.privateKeyIv,
+        private_key_auth_tag: sealed.privateKeyAuthTag,
+        wrapped_data_key: sealed.wrappedDataKey,
+        data_key_iv: sealed.dataKeyIv,
+        data_key_auth_tag: sealed.dataKeyAuthTag,
+        master_key_id: sealed.masterKeyId,
+      });
+      keyPairs.push(kpId);
+    }
+    // The second row of the first batch is refused: the first, already updated in that batch, is rolled back too.
+    await refuseUpdatesOf('webhook_endpoints', endpoints[1]!);
+    await refuseUpdatesOf('key_pairs', keyPairs[1]!);
+
+    const out = await rewrap(
+      {
+        DATABASE_URL: own.url,
+        CREDENTIALS_MASTER_KEY: newKey.key.toString('base64'),
+        CREDENTIALS_PREVIOUS_MASTER_KEYS: oldKey.key.toString('base64'),
+      },
+      2,
+    );
+    expect(out.code, out.stderr).toBe(1);
+    const report = z
+      .object({
+        rewrapped: z.number(),
+        failed: z.array(z.object({ keyPairId: z.string(), reason: z.string() })),
+        webhookSecrets: z.object({
+          resealed: z.number(),
+          failed: z.array(z.object({ endpointId: z.string(), reason: z.string() })),
+        }),
+      })
+      .parse(JSON.parse(out.stdout));
+
+    // What the database holds under the new key is exactly what the report counts.
+    const underNew = async (table: 'webhook_endpoints' | 'key_pairs', column: 'secret_key_id' | 'master_key_id') =>
+      (
+        await sql<{ id: string }>`select id from ${sql.table(table)} where ${sql.ref(column)} = ${newKey.id}
+          order by id`.execute(own.db)
+      ).rows.map((r) => r.id);
+    expect(await underNew('webhook_endpoints', 'secret_key_id')).toEqual([endpoints[2]]);
+    expect(await underNew('key_pairs', 'master_key_id')).toEqual([keyPairs[2]]);
+    expect(report.webhookSecrets.resealed).toBe(1);
+    expect(report.rewrapped).toBe(1);
+    // Every one not re-sealed is named, with why.
+    expect(report.webhookSecrets.failed.map((f) => f.endpointId).sort()).toEqual([endpoints[0], endpoints[1]]);
+    expect(report.failed.map((f) => f.keyPairId).sort()).toEqual([keyPairs[0], keyPairs[1]]);
+    for (const f of [...report.failed, ...report.webhookSecrets.failed]) {
+      expect(f.reason).toMatch(/refused by test trigger/);
+    }
   });
 });
