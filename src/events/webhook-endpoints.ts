@@ -5,8 +5,10 @@ import type { OutboundPolicy } from '../shared/outbound-policy.ts';
 import type { Database } from '../storage/db.ts';
 import { decodeCursor, pageOf, type Page } from '../storage/pagination.ts';
 import {
+  endPendingDeliveriesOf,
   endpointSecrets,
   getDelivery,
+  heldDeliveriesOf,
   getEndpoint,
   insertEndpoint,
   insertEventsWithDeliveries,
@@ -136,10 +138,34 @@ export async function changeWebhookEndpoint(
   return changedOrGone(id, await updateEndpoint(deps.db, id, changes));
 }
 
-/** No further deliveries (pending ones fail); the delivery log is kept. */
+/** What a delivery ended by its endpoint's deletion says in the log. */
+export const ENDPOINT_DELETED = 'endpoint deleted';
+
+/**
+ * Deletes an endpoint: once this returns, its receiver gets no further request. Its pending deliveries end at once
+ * (failed, `endpoint deleted`; the delivery log is kept). A delivery a runner holds at that moment may have read the
+ * endpoint as active just before and be sending: the deletion waits for it to be recorded (or for the runner's hold
+ * to run out, a stalled runner), then ends it too if it was to be retried. A runner that reads the endpoint after
+ * the deletion sends nothing (src/events/webhook-delivery.ts).
+ */
 export async function deleteWebhookEndpoint(db: Database, id: string): Promise<EndpointRow> {
-  return changedOrGone(id, await updateEndpoint(db, id, { status: 'deleted' }));
+  const row = await db.transaction().execute(async (trx) => {
+    const deleted = await updateEndpoint(trx, id, { status: 'deleted' });
+    if (deleted) {
+      await endPendingDeliveriesOf(trx, id, ENDPOINT_DELETED);
+    }
+    return deleted;
+  });
+  const endpoint = changedOrGone(id, row);
+  // Polled rather than locked: a runner holds no transaction (nor lock) while it sends (STYLE §11).
+  while ((await heldDeliveriesOf(db, id)) > 0) {
+    await new Promise((resolve) => setTimeout(resolve, SEND_POLL_MS));
+  }
+  await endPendingDeliveriesOf(db, id, ENDPOINT_DELETED);
+  return endpoint;
 }
+
+const SEND_POLL_MS = 50;
 
 /** An endpoint deleted after the caller's scope check (a concurrent delete) is a 404, never brought back. */
 function changedOrGone(id: string, row: EndpointRow | undefined): EndpointRow {

@@ -149,7 +149,8 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       path: '/v1/webhooks/{id}',
       permission: 'webhooks:write',
       summary: 'Delete a webhook endpoint',
-      description: 'No further deliveries; pending ones fail. The delivery log is kept.',
+      description:
+        'No further deliveries: once this answers, the receiver gets no further request. Pending deliveries end at once (failed, `endpoint deleted`); one being sent at that moment is let finish first (within the delivery timeout, unless its runner stalls). The delivery log is kept.',
       tags: TAGS,
       auditTarget: 'webhook_endpoint',
       request: { params: EndpointParams },

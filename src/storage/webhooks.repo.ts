@@ -361,6 +361,39 @@ export async function deliveryForSending(ex: Executor, claim: DeliveryClaim) {
     .executeTakeFirst();
 }
 
+/**
+ * Ends an endpoint's pending deliveries that no runner holds (unclaimed, or their claim ran out): failed now with
+ * `reason`, never sent. A delivery a runner holds is left to it (see `heldDeliveriesOf`).
+ */
+export async function endPendingDeliveriesOf(ex: Executor, endpointId: string, reason: string): Promise<number> {
+  const r = await ex
+    .updateTable('webhook_deliveries')
+    .set({
+      status: 'failed',
+      completed_at: sql<Date>`now()`,
+      last_error: reason,
+      locked_until: null,
+      claim_token: null,
+    })
+    .where('endpoint_id', '=', endpointId)
+    .where('status', '=', 'pending')
+    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
+}
+
+/** How many of an endpoint's pending deliveries a runner holds now (claimed, its hold not run out). */
+export async function heldDeliveriesOf(ex: Executor, endpointId: string): Promise<number> {
+  const r = await ex
+    .selectFrom('webhook_deliveries')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('endpoint_id', '=', endpointId)
+    .where('status', '=', 'pending')
+    .where('locked_until', '>=', sql<Date>`now()`)
+    .executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
 export interface AttemptResult {
   deliveryId: string;
   /** The claim's token: only its holder moves a failed delivery on. */
