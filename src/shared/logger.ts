@@ -58,8 +58,12 @@ export const REDACT_PATHS = [
 
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g;
 const API_KEY = /\bjpms_[A-Za-z0-9_]{8,}\b/g;
-/** Bank account numbers are 8+ digits; keep the last four so a person can still tell them apart. */
-const LONG_DIGITS = /\b\d{4,}(\d{4})\b/g;
+/**
+ * Bank account numbers are 8+ digits; keep the last four so a person can still tell them apart. A UUID is matched
+ * whole first and kept: one in 40 starts with 8 decimal digits (`73272230-107f-…`), and an id masked in a log line
+ * (a request id, a run's id) no longer finds its other lines.
+ */
+const UUID_OR_LONG_DIGITS = /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b\d{4,}(\d{4})\b/gi;
 /** A customer review link's token (`<link id>.<expiry>.<HMAC>`, src/review/links.ts): the HMAC is the credential. */
 const REVIEW_TOKEN = /\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.\d{1,12}\.[A-Za-z0-9_-]{20,}/g;
 /**
@@ -84,7 +88,9 @@ export function scrubSecrets(text: string): string {
     .replace(REVIEW_PATH, '/review/[REDACTED]')
     .replace(API_KEY, 'jpms_[REDACTED]')
     .replace(REVIEW_TOKEN, '$1.[REDACTED]')
-    .replace(LONG_DIGITS, (match, tail: string) => (match.length >= 8 ? `****${tail}` : match));
+    .replace(UUID_OR_LONG_DIGITS, (match, tail: string | undefined) =>
+      tail !== undefined && match.length >= 8 ? `****${tail}` : match,
+    );
 }
 
 /** Masks an account number to its last four digits, for log fields. */

@@ -56,6 +56,26 @@ describe('logger', () => {
     expect(maskAccount('000000010975001')).toBe('****5001');
   });
 
+  it('keeps a UUID whole, though one in 40 starts with 8 decimal digits (a request or run id must find its lines)', () => {
+    for (const id of [
+      '73272230-107f-4af5-9eea-6f5241ddf8f5',
+      '12345678-1234-4234-8234-123456789012',
+      'ABCDEF12-3456-7890-ABCD-EF1234567890',
+    ]) {
+      expect(scrubSecrets(`request ${id} done`)).toBe(`request ${id} done`);
+      expect(scrubSecrets(`/v1/accounts/${id}/balances`)).toBe(`/v1/accounts/${id}/balances`);
+    }
+    // An account number next to one is still masked; a run of digits that only looks like part of a UUID too.
+    expect(scrubSecrets('73272230-107f-4af5-9eea-6f5241ddf8f5 000000010975001')).toBe(
+      '73272230-107f-4af5-9eea-6f5241ddf8f5 ****5001',
+    );
+    expect(scrubSecrets('73272230-107f')).toBe('****2230-107f');
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    createLogger('http').info({ req: { id: '73272230-107f-4af5-9eea-6f5241ddf8f5' } }, 'request completed');
+    expect(JSON.stringify(out.lines())).toContain('"id":"73272230-107f-4af5-9eea-6f5241ddf8f5"');
+  });
+
   it('blanks the REDACT_PATHS values as pino does: named keys at the top and one level down, the named headers, child bindings', () => {
     const out = capture();
     initLogger({ level: 'info', format: 'json', destination: out.stream });
