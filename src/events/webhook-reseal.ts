@@ -1,5 +1,6 @@
 import { errorMessage } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
+import { inCommittedBatches } from '../storage/batches.ts';
 import type { Database } from '../storage/db.ts';
 import {
   listEndpointSecretsToReseal,
@@ -25,7 +26,6 @@ export interface ResealResult {
 }
 
 type ResealRow = Awaited<ReturnType<typeof listEndpointSecretsToReseal>>[number];
-type Failure = ResealResult['failed'][number];
 
 /** The row's secrets sealed under the current key; throws (with the key that sealed it) when one cannot be opened. */
 function resealRow(row: ResealRow, keys: SealingKeys): Partial<Record<SecretSlot, SealedSecretColumns>> {
@@ -57,71 +57,39 @@ function sealingKeyOf(row: ResealRow, keys: SealingKeys): string {
  *
  * A database error rolls its whole batch back, so an endpoint counts as re-sealed only once its batch committed;
  * every endpoint of a rolled-back batch is in `failed`, and the run goes on with the next batch. When a batch
- * cannot even be read, the run stops and `stopped` says from where nothing was looked at.
+ * cannot even be read, the run stops and `stopped` says from where nothing was looked at (`inCommittedBatches`).
  */
 export async function resealWebhookSecrets(
   db: Database,
   keys: SealingKeys,
   options: { batchSize?: number } = {},
 ): Promise<ResealResult> {
-  const batchSize = options.batchSize ?? 100;
-  const result: ResealResult = { resealed: 0, failed: [] };
-  let afterId: string | null = null;
-  for (;;) {
-    const cursor: string | null = afterId;
-    let rows: ResealRow[] = [];
-    let resealed = 0;
-    let writing: string | undefined;
-    const unopened: Failure[] = [];
-    try {
-      await db.transaction().execute(async (trx) => {
-        rows = await listEndpointSecretsToReseal(trx, keys.masterKey.id, cursor, batchSize);
-        for (const row of rows) {
-          let next: Partial<Record<SecretSlot, SealedSecretColumns>>;
-          try {
-            next = resealRow(row, keys);
-          } catch (err) {
-            const masterKeyId = (err as { masterKeyId?: string }).masterKeyId ?? '';
-            unopened.push({ endpointId: row.id, masterKeyId, reason: errorMessage(err) });
-            continue;
-          }
-          writing = row.id;
-          // An earlier secret whose grace has ended signs nothing any more: dropped rather than re-sealed.
-          await updateEndpointSealing(trx, row.id, next, row.ended);
-          resealed++;
-        }
-        writing = undefined;
-      });
-    } catch (err) {
-      if (rows.length === 0) {
-        result.stopped = { afterEndpointId: cursor, reason: errorMessage(err) };
-        break;
+  const run = await inCommittedBatches<ResealRow>(db, {
+    batchSize: options.batchSize ?? 100,
+    noun: 'endpoint',
+    read: (trx, afterId, limit) => listEndpointSecretsToReseal(trx, keys.masterKey.id, afterId, limit),
+    keyOf: (row) => sealingKeyOf(row, keys),
+    step: async (trx, row) => {
+      let next: Partial<Record<SecretSlot, SealedSecretColumns>>;
+      try {
+        next = resealRow(row, keys);
+      } catch (err) {
+        return {
+          written: false,
+          keyId: (err as { masterKeyId?: string }).masterKeyId ?? '',
+          reason: errorMessage(err),
+        };
       }
-      // Nothing of this batch is stored: each of its endpoints is named, none counted.
-      const failedAt = writing === undefined ? 'the commit' : `endpoint ${writing}`;
-      for (const row of rows) {
-        result.failed.push(
-          unopened.find((u) => u.endpointId === row.id) ?? {
-            endpointId: row.id,
-            masterKeyId: sealingKeyOf(row, keys),
-            reason:
-              row.id === writing
-                ? errorMessage(err)
-                : `not stored: its batch was rolled back by a database error at ${failedAt} (${errorMessage(err)})`,
-          },
-        );
-      }
-      resealed = 0;
-      unopened.length = 0;
-    }
-    result.resealed += resealed;
-    result.failed.push(...unopened);
-    const last = rows.at(-1);
-    if (!last || rows.length < batchSize) {
-      break;
-    }
-    afterId = last.id;
-  }
+      // An earlier secret whose grace has ended signs nothing any more: dropped rather than re-sealed.
+      await updateEndpointSealing(trx, row.id, next, row.ended);
+      return { written: true };
+    },
+  });
+  const result: ResealResult = {
+    resealed: run.written,
+    failed: run.failed.map((f) => ({ endpointId: f.id, masterKeyId: f.keyId, reason: f.reason })),
+    ...(run.stopped ? { stopped: { afterEndpointId: run.stopped.afterId, reason: run.stopped.reason } } : {}),
+  };
   log().info(
     {
       resealed: result.resealed,
