@@ -60,7 +60,7 @@ const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$
 const API_KEY = /\bjpms_[A-Za-z0-9_]{8,}\b/g;
 /**
  * Bank account numbers are 8+ digits; keep the last four so a person can still tell them apart. A UUID is matched
- * whole first and kept: one in 40 starts with 8 decimal digits (`73272230-107f-…`), and an id masked in a log line
+ * whole first and kept: about one in 43 starts with 8 decimal digits (`73272230-107f-…`), and an id masked in a log line
  * (a request id, a run's id) no longer finds its other lines.
  */
 const UUID_OR_LONG_DIGITS = /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b\d{4,}(\d{4})\b/gi;

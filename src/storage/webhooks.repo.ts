@@ -120,34 +120,39 @@ export async function updateEndpoint(
 }
 
 /**
+ * An endpoint's three sealed secret slots (current, previous, older) and whether each earlier one is still in its
+ * grace: what signing reads (`endpointSecrets`) and what a master-key rotation re-seals
+ * (`listEndpointSecretsToReseal`).
+ */
+const SEALED_SECRETS = [
+  'id',
+  'secret_ciphertext',
+  'secret_iv',
+  'secret_auth_tag',
+  'secret_key_id',
+  'secret_version',
+  'previous_secret_ciphertext',
+  'previous_secret_iv',
+  'previous_secret_auth_tag',
+  'previous_secret_key_id',
+  'previous_secret_version',
+  'older_secret_ciphertext',
+  'older_secret_iv',
+  'older_secret_auth_tag',
+  'older_secret_key_id',
+  'older_secret_version',
+  sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
+  sql<boolean>`coalesce(older_secret_expires_at > now(), false)`.as('older_valid'),
+] as const;
+
+/**
  * The sealed secrets for signing: the current one, and each earlier one (previous, older) while its grace period
  * runs.
  */
 export async function endpointSecrets(ex: Executor, id: string) {
   return ex
     .selectFrom('webhook_endpoints')
-    .select([
-      'id',
-      'secret_ciphertext',
-      'secret_iv',
-      'secret_auth_tag',
-      'secret_key_id',
-      'secret_version',
-      'previous_secret_ciphertext',
-      'previous_secret_iv',
-      'previous_secret_auth_tag',
-      'previous_secret_key_id',
-      'previous_secret_version',
-      'previous_secret_expires_at',
-      sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
-      'older_secret_ciphertext',
-      'older_secret_iv',
-      'older_secret_auth_tag',
-      'older_secret_key_id',
-      'older_secret_version',
-      'older_secret_expires_at',
-      sql<boolean>`coalesce(older_secret_expires_at > now(), false)`.as('older_valid'),
-    ])
+    .select([...SEALED_SECRETS, 'previous_secret_expires_at', 'older_secret_expires_at'])
     .where('id', '=', id)
     .executeTakeFirst();
 }
@@ -533,26 +538,7 @@ export async function listEndpointSecretsToReseal(
 ): Promise<{ id: string; slots: Partial<Record<SecretSlot, SealedSlot>>; ended: SecretSlot[] }[]> {
   const rows = await ex
     .selectFrom('webhook_endpoints')
-    .select([
-      'id',
-      'secret_ciphertext',
-      'secret_iv',
-      'secret_auth_tag',
-      'secret_key_id',
-      'secret_version',
-      'previous_secret_ciphertext',
-      'previous_secret_iv',
-      'previous_secret_auth_tag',
-      'previous_secret_key_id',
-      'previous_secret_version',
-      'older_secret_ciphertext',
-      'older_secret_iv',
-      'older_secret_auth_tag',
-      'older_secret_key_id',
-      'older_secret_version',
-      sql<boolean>`coalesce(previous_secret_expires_at > now(), false)`.as('previous_valid'),
-      sql<boolean>`coalesce(older_secret_expires_at > now(), false)`.as('older_valid'),
-    ])
+    .select(SEALED_SECRETS)
     .where((eb) =>
       eb.or([
         eb('secret_key_id', '<>', masterKeyId),
