@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+
+/**
+ * An intraday item that did not post on its day (removed as not in the prior day) and that the bank's current-day
+ * snapshot of a later business day shows again under the same id: one id is one row, so the row moves to the day the
+ * bank now dates it, and it must be live there (pending), as the bank shows it, until that day's posting resolves it.
+ * Through the real sync into real Postgres, with a bank scripted page by page (the simulator never carries an item
+ * over).
+ */
+const D1 = '2026-11-19';
+const D2 = '2026-11-20';
+const JPM_ACCOUNT = '000000011116605';
+
+describe('an intraday item the bank shows again on a later business day', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  it('is pending on the later day (restored, with a decision and an event), and superseded once it posts there', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
+    const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string) =>
+      recordJson({ id, account: JPM_ACCOUNT, date, amount: '1.00', postCode, bankReference: ref });
+    const walk = (records: string[]) => [
+      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
+    ];
+    /** One window against a bank answering one walk, its balance answers naming `bankDay`. */
+    const sync = (mode: WindowJob['mode'], bankDay: string, today: string, records: string[]) =>
+      syncAccountWindow(
+        scriptedDeps(
+          t.db,
+          scriptedBank([walk(records), walk(records)], () => currentDayBalance(JPM_ACCOUNT, bankDay)),
+          today,
+        ),
+        { runId: null, accountId: account.id, mode, kinds: ['transactions', 'balances'] },
+      );
+    const rows = async () =>
+      Object.fromEntries(
+        (
+          await t.db
+            .selectFrom('transactions')
+            .select(['jpm_transaction_id', 'status', 'booking_date'])
+            .where('account_id', '=', account.id)
+            .execute()
+        ).map((r) => [r.jpm_transaction_id, `${r.status} ${String(r.booking_date)}`]),
+      );
+    const idOf = async (jpmId: string) =>
+      (
+        await t.db
+          .selectFrom('transactions')
+          .select('id')
+          .where('account_id', '=', account.id)
+          .where('jpm_transaction_id', '=', jpmId)
+          .executeTakeFirstOrThrow()
+      ).id;
+
+    await sync('intraday', D1, D1, [rec('C-A', D1, 'I', 'RA'), rec('C-B', D1, 'I', 'RB')]);
+    // D1 closes: A posts, B does not.
+    await sync('prior_day', D1, D2, [rec('P-A', D1, 'P', 'RA')]);
+    expect(await rows()).toEqual({
+      'C-A': `superseded ${D1}`,
+      'C-B': `removed ${D1}`,
+      'P-A': `posted ${D1}`,
+    });
+    const lastEvent = await t.db
+      .selectFrom('change_events')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .executeTakeFirstOrThrow();
+
+    // D2's snapshot shows B again, dated D2, under its id.
+    const counts = await sync('intraday', D2, D2, [rec('C-B', D2, 'I', 'RB'), rec('C-C', D2, 'I', 'RC')]);
+    expect(await rows()).toEqual({
+      'C-A': `superseded ${D1}`,
+      'C-B': `pending ${D2}`,
+      'C-C': `pending ${D2}`,
+      'P-A': `posted ${D1}`,
+    });
+    expect(counts).toMatchObject({ inserted: 1, removed: 0 });
+    const b = await idOf('C-B');
+    const decided = await t.db
+      .selectFrom('transaction_decisions')
+      .select(['decision', 'rule', 'evidence'])
+      .where('transaction_id', '=', b)
+      .orderBy('id')
+      .execute();
+    expect(decided.map((d) => [d.decision, d.rule])).toEqual([
+      ['removed', 'not_in_prior_day'],
+      ['restored', 'shown_again_intraday'],
+    ]);
+    expect(decided[1]!.evidence).toMatchObject({ bookingDate: D2, previousRule: 'not_in_prior_day' });
+    const events = await t.db
+      .selectFrom('change_events')
+      .select('kind')
+      .where('entity_id', '=', b)
+      .where('id', '>', String(lastEvent.id))
+      .execute();
+    expect(events.map((e) => e.kind)).toContain('modified');
+
+    // D2 closes with B posted: its pending row is superseded, never a second live row.
+    await sync('prior_day', D2, '2026-11-23', [rec('P-B', D2, 'P', 'RB'), rec('P-C', D2, 'P', 'RC')]);
+    expect(await rows()).toEqual({
+      'C-A': `superseded ${D1}`,
+      'C-B': `superseded ${D2}`,
+      'C-C': `superseded ${D2}`,
+      'P-A': `posted ${D1}`,
+      'P-B': `posted ${D2}`,
+      'P-C': `posted ${D2}`,
+    });
+  });
+});
