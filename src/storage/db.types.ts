@@ -123,6 +123,7 @@ export interface BankAccounts {
   decimal_location: number;
   id: string;
   integration_id: string;
+  intraday_walk_at: Timestamp | null;
   jpm_account_id: string;
   last_synced_at: Timestamp | null;
   organization_id: string;

@@ -15,7 +15,10 @@ export interface IntradayCandidate {
   amount_minor: string;
   /** No one wrote the row since `since` (a newer writer may know more than the walk that started then). */
   quiet_since: boolean;
-  /** The rule of the row's latest status decision, and whether that decision is older than `since`. */
+  /**
+   * The rule of the row's latest status decision, and whether that decision's evidence is older than `since`: the
+   * start of the latest walk it was decided on (`walk.startedAt`), else when it was made.
+   */
   last_rule: string | null;
   last_decision_before: boolean | null;
 }
@@ -51,11 +54,12 @@ export async function intradayCandidates(
   const r = await sql<IntradayCandidate>`
     select t.id, t.status, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction,
       t.amount_minor::text as amount_minor, t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule,
-      d.created_at < ${since}::timestamptz as last_decision_before
+      coalesce((d.evidence->'walk'->>'startedAt')::timestamptz, d.created_at) < ${since}::timestamptz
+        as last_decision_before
     from transactions t
     left join lateral (
       -- The latest decision that set the row's status (a re_identified decision changes its id, not its status).
-      select rule, created_at from transaction_decisions
+      select rule, created_at, evidence from transaction_decisions
       where transaction_id = t.id and decision in ('removed', 'restored', 'superseded') order by id desc limit 1
     ) d on true
     where t.organization_id = ${organizationId} and t.account_id = ${accountId} and t.booking_date = ${day}
@@ -66,6 +70,24 @@ export async function intradayCandidates(
     row.jpm_transaction_id = decodePgText(row.jpm_transaction_id);
   }
   return r.rows;
+}
+
+/**
+ * Notes that a current-day walk of the account that began at `walkStartedAt` (database clock) is reconciling, and
+ * answers whether it is the newest to do so: false when a walk that began later has reconciled already (its evidence
+ * is newer than this one's). Call under the account's write lock.
+ */
+export async function noteIntradayWalk(ex: Executor, accountId: string, walkStartedAt: string): Promise<boolean> {
+  const r = await sql<{ newest: boolean }>`
+    with before as (select intraday_walk_at from bank_accounts where id = ${accountId}),
+    noted as (
+      update bank_accounts set intraday_walk_at = greatest(intraday_walk_at, ${walkStartedAt}::timestamptz)
+      where id = ${accountId}
+    )
+    select coalesce((select intraday_walk_at <= ${walkStartedAt}::timestamptz from before), true) as newest`.execute(
+    ex,
+  );
+  return r.rows[0]?.newest !== false;
 }
 
 /** Moves rows between `pending` and `removed` when they still have the status we read; returns the ids moved. */

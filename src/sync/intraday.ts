@@ -104,6 +104,7 @@ export async function reconcileCurrentDay(
       ids: evidenceWalk.ids,
       provesAbsence: proved !== undefined,
       walkStartedAt: proved?.walkStartedAt ?? clockOf(evidenceWalk),
+      latestWalkStartedAt: clockOf(evidenceWalk),
       evidence: {
         totalRecords: evidenceWalk.totalRecords,
         totalPages: evidenceWalk.totalPages,

@@ -5,6 +5,7 @@ import type { Database } from '../storage/db.ts';
 import {
   hasPendingRows,
   intradayCandidates,
+  noteIntradayWalk,
   setIntradayStatus,
   type IntradayCandidate,
 } from '../storage/intraday.repo.ts';
@@ -259,6 +260,12 @@ export interface IntradaySnapshot {
   provesAbsence: boolean;
   /** The database clock before the walk's first page: rows written after it are left alone. */
   walkStartedAt: string;
+  /**
+   * When the latest walk of the evidence began (`walkStartedAt` for a single walk): a walk of the account that began
+   * later and reconciled already read the bank after this one, so this one withdraws nothing; a removal decided on
+   * walks older than this one's is undone when this walk shows the item.
+   */
+  latestWalkStartedAt?: string;
   evidence: { totalRecords: number; totalPages: number; businessDaySource: string; walksAgreeing?: number };
 }
 
@@ -317,8 +324,11 @@ export async function reconcileIntraday(
 ): Promise<{ removed: number; restored: number }> {
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    const latest = snap.latestWalkStartedAt ?? snap.walkStartedAt;
+    // Two syncs of the account may walk at once: the one that read the bank last decides.
+    const newest = await noteIntradayWalk(trx, account.id, latest);
     const rows = await intradayCandidates(trx, account.organizationId, account.id, snap.day, snap.walkStartedAt);
-    const withdraw = snap.provesAbsence ? withdrawable(rows, snap) : [];
+    const withdraw = snap.provesAbsence && newest ? withdrawable(rows, snap) : [];
     const restore = rows.filter(
       (r) =>
         r.status === 'removed' &&
@@ -345,7 +355,7 @@ export async function reconcileIntraday(
       sync_run_id: runId,
       related_transaction_id: null,
     };
-    const walk = { runId, itemsShown: snap.ids.size, ...snap.evidence };
+    const walk = { runId, itemsShown: snap.ids.size, ...snap.evidence, startedAt: latest };
     const item = (r: IntradayCandidate) => ({
       bookingDate: r.booking_date,
       jpmTransactionId: r.jpm_transaction_id,
