@@ -73,14 +73,13 @@ export async function reconcileCurrentDay(
     // Restarted to the limit, failed or not walked: such a walk removes nothing.
     return {};
   }
-  const sameDay = complete.dates.every((d) => d === day);
-  if (!sameDay) {
+  if (!ofDay(complete.dates, day)) {
     log.warn({ day, dates: complete.dates }, 'intraday walk held records of another business day; nothing removed');
   }
   const clockOf = (w: CompleteSnapshot) => snapshot.walkClock.get(w.walk) ?? snapshot.firstClock;
   let evidenceWalk = complete;
   let proved: { walkStartedAt: string; walksAgreeing: number } | undefined;
-  const proves = (w: CompleteSnapshot) => w.provesAbsence && w.dates.every((d) => d === day);
+  const proves = (w: CompleteSnapshot) => w.provesAbsence && ofDay(w.dates, day);
   if (
     proves(complete) &&
     (await wouldWithdraw(ctx.db, ctx.account, { day, ids: complete.ids, walkStartedAt: clockOf(complete) }))
@@ -115,6 +114,16 @@ export async function reconcileCurrentDay(
     ctx.runId,
   );
   return { removed: r.removed, updated: r.restored };
+}
+
+/**
+ * Whether a walk whose intraday records carry `dates` is a walk of the business day `day`, so what it lacks of the
+ * day's rows may be withdrawn: it holds records of the day (or none at all), and none dated after it (a day that
+ * rolled over while we walked, or answers that disagree). A record dated before the day is an earlier day's item the
+ * bank still shows (not posted yet): it belongs to the snapshot, and its own day is resolved by the prior-day step.
+ */
+function ofDay(dates: readonly IsoDate[], day: IsoDate): boolean {
+  return (dates.length === 0 || dates.includes(day)) && dates.every((d) => d <= day);
 }
 
 /** Walks of the current day spent confirming that an absence is real, before giving up until the next sync. */
