@@ -8,7 +8,9 @@ import type { Executor } from './db.ts';
  */
 export interface IntradayCandidate {
   id: string;
-  status: 'pending' | 'removed';
+  status: 'pending' | 'removed' | 'superseded';
+  /** The posted row a superseded row is linked to. */
+  superseded_by: string | null;
   jpm_transaction_id: string;
   booking_date: string;
   direction: string;
@@ -21,6 +23,8 @@ export interface IntradayCandidate {
    */
   last_rule: string | null;
   last_decision_before: boolean | null;
+  /** The booking date the row had when that decision was made (its evidence's `bookingDate`). */
+  decided_on: string | null;
 }
 
 /** The database's clock: a walk notes it before its first page, to recognise rows written after it began. */
@@ -41,7 +45,7 @@ export async function hasPendingRows(ex: Executor, accountId: string, dates: rea
 }
 
 /**
- * Pending and removed intraday rows of one account-day (the organization predicate lets Postgres use
+ * Pending, removed and superseded intraday rows of one account-day (the organization predicate lets Postgres use
  * the `(organization_id, booking_date, id)` index instead of every intraday row of the account).
  */
 export async function intradayCandidates(
@@ -52,10 +56,10 @@ export async function intradayCandidates(
   since: string,
 ): Promise<IntradayCandidate[]> {
   const r = await sql<IntradayCandidate>`
-    select t.id, t.status, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction,
+    select t.id, t.status, t.superseded_by, t.jpm_transaction_id, t.booking_date::text as booking_date, t.direction,
       t.amount_minor::text as amount_minor, t.updated_at < ${since}::timestamptz as quiet_since, d.rule as last_rule,
       coalesce((d.evidence->'walk'->>'startedAt')::timestamptz, d.created_at) < ${since}::timestamptz
-        as last_decision_before
+        as last_decision_before, d.evidence->>'bookingDate' as decided_on
     from transactions t
     left join lateral (
       -- The latest decision that set the row's status (a re_identified decision changes its id, not its status).
@@ -63,7 +67,8 @@ export async function intradayCandidates(
       where transaction_id = t.id and decision in ('removed', 'restored', 'superseded') order by id desc limit 1
     ) d on true
     where t.organization_id = ${organizationId} and t.account_id = ${accountId} and t.booking_date = ${day}
-      and t.post_code = 'I' and t.status in ('pending', 'removed') and t.superseded_by is null
+      and t.post_code = 'I'
+      and (t.status in ('pending', 'removed') and t.superseded_by is null or t.status = 'superseded')
     order by t.id`.execute(ex);
   for (const row of r.rows) {
     // Ids are stored escaped (U+0000, src/shared/pg-text.ts); the walk's ids are the bank's text.
@@ -105,4 +110,34 @@ export async function setIntradayStatus(
     where t.id = r.id and t.status = r.from_status
     returning t.id`.execute(ex);
   return r.rows.map((x) => x.id);
+}
+
+/**
+ * Unlinks superseded intraday rows from the posted rows they were linked to (back to `pending`), each only while it is
+ * still linked to the posted row read; the posted rows change too (the read API shows the link as `supersedes`).
+ * Returns the ids of the rows unlinked and of their posted rows.
+ */
+export async function unlinkSuperseded(
+  ex: Executor,
+  rows: readonly { id: string; superseded_by: string }[],
+): Promise<{ unlinked: string[]; posted: string[] }> {
+  if (rows.length === 0) {
+    return { unlinked: [], posted: [] };
+  }
+  const r = await sql<{ id: string; posted: boolean }>`
+    with unlinked as (
+      update transactions t set status = 'pending', superseded_by = null, version = t.version + 1, updated_at = now()
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(id uuid, superseded_by uuid)
+      where t.id = r.id and t.status = 'superseded' and t.superseded_by = r.superseded_by
+      returning t.id, r.superseded_by
+    ), posted as (
+      update transactions t set version = t.version + 1, updated_at = now()
+      where t.id in (select superseded_by from unlinked)
+      returning t.id
+    )
+    select id, false as posted from unlinked union all select id, true from posted`.execute(ex);
+  return {
+    unlinked: r.rows.filter((x) => !x.posted).map((x) => x.id),
+    posted: r.rows.filter((x) => x.posted).map((x) => x.id),
+  };
 }

@@ -7,6 +7,7 @@ import {
   intradayCandidates,
   noteIntradayWalk,
   setIntradayStatus,
+  unlinkSuperseded,
   type IntradayCandidate,
 } from '../storage/intraday.repo.ts';
 import {
@@ -337,6 +338,22 @@ export async function reconcileIntraday(
         r.last_decision_before === true &&
         snap.ids.has(r.jpm_transaction_id),
     );
+    // A row linked to a posted item of an earlier day that the bank shows pending again on this one (ingest moved it
+    // here): the link was wrong (a look-alike's posting), or the bank presents the item anew; either way it is live.
+    const unlink = rows.filter(
+      (r) =>
+        r.status === 'superseded' &&
+        r.superseded_by !== null &&
+        r.decided_on !== null &&
+        r.decided_on < snap.day &&
+        r.last_decision_before === true &&
+        snap.ids.has(r.jpm_transaction_id),
+    );
+    const unlinked = await unlinkSuperseded(
+      trx,
+      unlink.map((r) => ({ id: r.id, superseded_by: r.superseded_by ?? '' })),
+    );
+    const unlinkedIds = new Set(unlinked.unlinked);
     const removedIds = new Set(
       await setIntradayStatus(
         trx,
@@ -362,6 +379,11 @@ export async function reconcileIntraday(
       direction: r.direction,
       amountMinor: r.amount_minor,
     });
+    // What the restore undoes: the rule, and the day the row had then when the bank has dated it anew since.
+    const previous = (r: IntradayCandidate) => ({
+      previousRule: r.last_rule,
+      ...(r.decided_on !== null && r.decided_on !== r.booking_date ? { previousBookingDate: r.decided_on } : {}),
+    });
     await insertDecisions(trx, [
       ...withdraw
         .filter((r) => removedIds.has(r.id))
@@ -379,7 +401,17 @@ export async function reconcileIntraday(
           transaction_id: r.id,
           decision: 'restored' as const,
           rule: 'shown_again_intraday',
-          evidence: { ...item(r), previousRule: r.last_rule, walk },
+          evidence: { ...item(r), ...previous(r), walk },
+        })),
+      ...unlink
+        .filter((r) => unlinkedIds.has(r.id))
+        .map((r) => ({
+          ...base,
+          transaction_id: r.id,
+          related_transaction_id: r.superseded_by,
+          decision: 'restored' as const,
+          rule: 'shown_again_intraday',
+          evidence: { ...item(r), ...previous(r), walk },
         })),
     ]);
     await insertChangeEvents(trx, [
@@ -389,14 +421,14 @@ export async function reconcileIntraday(
         entity_id: id,
         kind: 'removed' as const,
       })),
-      ...[...restoredIds].map((id) => ({
+      ...[...restoredIds, ...unlinked.unlinked, ...unlinked.posted].map((id) => ({
         organization_id: account.organizationId,
         account_id: account.id,
         entity_id: id,
         kind: 'modified' as const,
       })),
     ]);
-    const counts = { removed: removedIds.size, restored: restoredIds.size };
+    const counts = { removed: removedIds.size, restored: restoredIds.size + unlinkedIds.size };
     if (runId && (counts.removed > 0 || counts.restored > 0)) {
       // A restore is an update of the row (its status), so the run counts it as updated.
       await countOnRun(trx, runId, { removed: counts.removed, updated: counts.restored });

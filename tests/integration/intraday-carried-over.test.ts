@@ -24,7 +24,7 @@ describe('an intraday item the bank shows again on a later business day', () => 
     await t.drop();
   });
 
-  it('is pending on the later day (restored, with a decision and an event), and superseded once it posts there', async () => {
+  async function setUp() {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
     const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string) =>
       recordJson({ id, account: JPM_ACCOUNT, date, amount: '1.00', postCode, bankReference: ref });
@@ -61,6 +61,11 @@ describe('an intraday item the bank shows again on a later business day', () => 
           .executeTakeFirstOrThrow()
       ).id;
 
+    return { rec, sync, rows, idOf, account };
+  }
+
+  it('is pending on the later day (restored, with a decision and an event), and superseded once it posts there', async () => {
+    const { rec, sync, rows, idOf } = await setUp();
     await sync('intraday', D1, D1, [rec('C-A', D1, 'I', 'RA'), rec('C-B', D1, 'I', 'RB')]);
     // D1 closes: A posts, B does not.
     await sync('prior_day', D1, D2, [rec('P-A', D1, 'P', 'RA')]);
@@ -112,6 +117,62 @@ describe('an intraday item the bank shows again on a later business day', () => 
       'P-A': `posted ${D1}`,
       'P-B': `posted ${D2}`,
       'P-C': `posted ${D2}`,
+    });
+  });
+  it('is pending on the later day when it had been linked to a posted look-alike, which a look-alike then takes', async () => {
+    const { rec, sync, rows, idOf } = await setUp();
+    // Two identical pending items on D1 (same reference and amount); D1 posts one of them.
+    await sync('intraday', D1, D1, [rec('C-A1', D1, 'I', 'RA'), rec('C-A2', D1, 'I', 'RA')]);
+    await sync('prior_day', D1, D2, [rec('P-A', D1, 'P', 'RA')]);
+    expect(await rows()).toEqual({
+      'C-A1': `superseded ${D1}`,
+      'C-A2': `removed ${D1}`,
+      'P-A': `posted ${D1}`,
+    });
+    const posted = await idOf('P-A');
+
+    // The one we linked is the one the bank shows pending on D2: the link was the look-alike's.
+    const counts = await sync('intraday', D2, D2, [rec('C-A1', D2, 'I', 'RA')]);
+    expect(counts).toMatchObject({ removed: 0 });
+    expect(await rows()).toEqual({
+      'C-A1': `pending ${D2}`,
+      'C-A2': `removed ${D1}`,
+      'P-A': `posted ${D1}`,
+    });
+    const a1 = await idOf('C-A1');
+    const link = await t.db
+      .selectFrom('transactions')
+      .select('superseded_by')
+      .where('id', '=', a1)
+      .executeTakeFirstOrThrow();
+    expect(link.superseded_by).toBeNull();
+    const decided = await t.db
+      .selectFrom('transaction_decisions')
+      .select(['decision', 'rule', 'related_transaction_id', 'evidence'])
+      .where('transaction_id', '=', a1)
+      .orderBy('id')
+      .execute();
+    expect(decided.map((d) => [d.decision, d.rule])).toEqual([
+      ['superseded', 'exact'],
+      ['restored', 'shown_again_intraday'],
+    ]);
+    expect(decided[1]!.related_transaction_id).toBe(posted);
+    expect(decided[1]!.evidence).toMatchObject({ bookingDate: D2, previousRule: 'exact', previousBookingDate: D1 });
+    // The posted row no longer names it (`supersedes`): it changed, with an event.
+    const postedEvents = await t.db
+      .selectFrom('change_events')
+      .select('kind')
+      .where('entity_id', '=', posted)
+      .execute();
+    expect(postedEvents.map((e) => e.kind)).toEqual(['added', 'modified', 'modified']);
+
+    // D2 closes (its look-back covers D1): the look-alike takes the D1 posting, C-A1 its own D2 posting.
+    await sync('prior_day', D2, '2026-11-23', [rec('P-A', D1, 'P', 'RA'), rec('P-A1', D2, 'P', 'RA')]);
+    expect(await rows()).toEqual({
+      'C-A1': `superseded ${D2}`,
+      'C-A2': `superseded ${D1}`,
+      'P-A': `posted ${D1}`,
+      'P-A1': `posted ${D2}`,
     });
   });
 });
