@@ -50,6 +50,11 @@ export interface Quirks {
    * later that day under the same id. An item withdrawn for good never posts.
    */
   withdrawals: boolean;
+  /**
+   * An intraday item that never posted (quirk `unpostedIntraday`) is in the next business day's CURRENT_DAY snapshot
+   * again, under the same id, dated that day (the bank presents it anew); it never posts then either.
+   */
+  carriedOver: boolean;
 }
 
 /** What a simulator started without `quirks` does: the behaviours of J.P. Morgan's own samples. */
@@ -68,6 +73,7 @@ export const DEFAULT_QUIRKS: Quirks = {
   oddReferences: false,
   hostileNarratives: false,
   withdrawals: false,
+  carriedOver: false,
 };
 
 /** Every quirk on: stranger than the real bank. */
@@ -77,6 +83,7 @@ export const ALL_QUIRKS: Quirks = {
   oddReferences: true,
   hostileNarratives: true,
   withdrawals: true,
+  carriedOver: true,
 };
 
 export const NO_QUIRKS: Quirks = {
@@ -94,6 +101,7 @@ export const NO_QUIRKS: Quirks = {
   oddReferences: false,
   hostileNarratives: false,
   withdrawals: false,
+  carriedOver: false,
 };
 
 export function resolveQuirks(partial: Partial<Quirks> | undefined): Quirks {

@@ -57,7 +57,8 @@ export function intradayReported(ledger: Ledger, account: SimAccount, clock: Clo
   const shown = growing ? visibleCount(intraday.length, clock.progress) : intraday.length;
   const batch = batchNumber(ledger.seed, account.accountId, day.date, 'C');
   const decidedAt = clock.withdrawalsAt ?? clock.progress;
-  return intraday
+  const carried = ledger.quirks.carriedOver ? carriedOverReported(ledger, account, day.date) : [];
+  const own: Reported[] = intraday
     .slice(0, shown)
     .filter(
       (item, k) => !(ledger.quirks.withdrawals && isWithdrawn(item, growing ? k / intraday.length : 0, decidedAt)),
@@ -70,6 +71,32 @@ export function intradayReported(ledger: Ledger, account: SimAccount, clock: Clo
       transactionId: `TXN-C-${batch}-${item.seq}`,
       amount: item.intradayMinor ?? 0n,
       recordDate: day.date,
+      oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
+    }));
+  return [...carried, ...own];
+}
+
+/**
+ * Quirk `carriedOver`: the previous business day's intraday items that never posted (not withdrawn ones), shown from
+ * the start of `today` under their ids, dated `today`.
+ */
+function carriedOverReported(ledger: Ledger, account: SimAccount, today: IsoDate): Reported[] {
+  const previous = ledger.calendar.previousBusinessDay(today);
+  const day = ledger.day(account, previous);
+  if (!day) {
+    return [];
+  }
+  const batch = batchNumber(ledger.seed, account.accountId, previous, 'C');
+  return day.items
+    .filter((item) => item.intradayMinor !== null && item.postedMinor === null && item.withdrawal === null)
+    .map((item) => ({
+      account,
+      date: today,
+      item,
+      postCode: 'I',
+      transactionId: `TXN-C-${batch}-${item.seq}`,
+      amount: item.intradayMinor ?? 0n,
+      recordDate: today,
       oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
     }));
 }
