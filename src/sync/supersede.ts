@@ -299,18 +299,24 @@ export async function wouldWithdraw(
 }
 
 /**
- * The removals a current-day snapshot showing the item undoes: a withdrawal during the day, and a removal as never
- * posted (`not_in_prior_day`) of an item the bank shows again on a later business day under its id (one id is one
- * row: ingest moved the row to the day the bank now dates it, and the bank shows it pending there).
+ * Whether a current-day snapshot showing a removed row undoes its removal: a withdrawal during the day does; so does a
+ * removal as never posted (`not_in_prior_day`) of an item the bank shows again on a LATER business day under its id
+ * (one id is one row: ingest moved the row to the day the bank now dates it, and the bank shows it pending there).
+ * A snapshot still dating it on its own day, whose final data is in, undoes nothing: that day's resolution stands.
  */
-const RESTORABLE_RULES: ReadonlySet<string> = new Set(['withdrawn_intraday', 'not_in_prior_day']);
+function restorable(r: IntradayCandidate, day: string): boolean {
+  return (
+    r.last_rule === 'withdrawn_intraday' ||
+    (r.last_rule === 'not_in_prior_day' && r.decided_on !== null && r.decided_on < day)
+  );
+}
 
 /**
  * Intraday reconciliation. The current-day view is a full snapshot: after a COMPLETE walk of it, a
  * stored pending intraday item of that business day that the bank no longer shows was withdrawn,
  * and leaves the live set (`removed`, rule `withdrawn_intraday`); a withdrawn item the bank shows
  * again is restored to `pending` (rule `shown_again_intraday`) in the same row, never duplicated, as is
- * an item removed as never posted that a later day's snapshot shows again (`RESTORABLE_RULES`).
+ * an item removed as never posted that a later day's snapshot shows again (`restorable`).
  * Each change has a decision row with its evidence and a change event (`removed` / `modified`).
  *
  * Race safety: one transaction under the account's write lock; a row written after the walk began
@@ -333,8 +339,7 @@ export async function reconcileIntraday(
     const restore = rows.filter(
       (r) =>
         r.status === 'removed' &&
-        r.last_rule !== null &&
-        RESTORABLE_RULES.has(r.last_rule) &&
+        restorable(r, snap.day) &&
         r.last_decision_before === true &&
         snap.ids.has(r.jpm_transaction_id),
     );

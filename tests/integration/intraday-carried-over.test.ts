@@ -175,4 +175,19 @@ describe('an intraday item the bank shows again on a later business day', () => 
       'P-A1': `posted ${D2}`,
     });
   });
+  it("keeps an item removed as never posted when a snapshot naming the item's own, closed day shows it", async () => {
+    const { rec, sync, rows } = await setUp();
+    await sync('intraday', D1, D1, [rec('C-A', D1, 'I', 'RA'), rec('C-B', D1, 'I', 'RB')]);
+    await sync('prior_day', D1, D2, [rec('P-A', D1, 'P', 'RA')]);
+    // Answers that disagree: a current-day snapshot and balance still on D1 after its prior-day data was final. The
+    // resolution of the closed day stands; only an item the bank dates on a later day is pending again.
+    expect(await sync('intraday', D1, D2, [rec('C-A', D1, 'I', 'RA'), rec('C-B', D1, 'I', 'RB')])).toMatchObject({
+      updated: 0,
+    });
+    expect(await rows()).toEqual({
+      'C-A': `superseded ${D1}`,
+      'C-B': `removed ${D1}`,
+      'P-A': `posted ${D1}`,
+    });
+  });
 });
