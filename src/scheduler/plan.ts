@@ -49,6 +49,15 @@ export function parseSyncRequest(input: unknown): SyncRequest {
   return r.data;
 }
 
+/** A range that ends before it starts is refused (400 naming `from`), whatever business day any account has. */
+export function assertRangeOrder(request: SyncRequest): void {
+  if (request.mode === 'range' && diffDays(request.from, request.to) < 0) {
+    throw new ValidationError(`range start ${request.from} is after its end ${request.to}`, [
+      { path: 'from', message: 'must not be after to' },
+    ]);
+  }
+}
+
 /**
  * Splits a request into the windows of one run, given the account's current business day `today` as
  * the bank last reported it (`estimateBusinessDay`: the clock only moves it on; never the clock's
@@ -80,11 +89,7 @@ export function planRun(request: SyncRequest, today: IsoDate, lookbackDays: numb
       windows: [{ kinds: ['transactions', 'balances'], shownFrom: from, shownTo: yesterday }],
     };
   }
-  if (diffDays(request.from, request.to) < 0) {
-    throw new ValidationError(`range start ${request.from} is after its end ${request.to}`, [
-      { path: 'from', message: 'must not be after to' },
-    ]);
-  }
+  assertRangeOrder(request);
   // diffDays(a, b) = b − a: negative when the request ends after yesterday.
   const to = diffDays(request.to, yesterday) < 0 ? yesterday : request.to;
   if (diffDays(request.from, to) < 0) {

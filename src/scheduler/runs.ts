@@ -12,7 +12,7 @@ import { getSyncRun, listWindowRuns, type RunWarning } from '../storage/sync-run
 import { estimateBusinessDay } from '../sync/business-calendar.ts';
 import { cancelRunTree, finalizeRun, openRun } from '../sync/sync-run.ts';
 import { jobOptions, parsePayload, type JobPayload } from './jobs.ts';
-import { parseSyncRequest, planRun } from './plan.ts';
+import { assertRangeOrder, parseSyncRequest, planRun } from './plan.ts';
 import type { Queues } from './queues.ts';
 
 /** What the producer side needs (api role, CLI, scheduled ticks): the database, the queues, a clock. */
@@ -55,6 +55,8 @@ export interface TriggeredRun {
  */
 export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Promise<{ runs: TriggeredRun[] }> {
   const request = parseSyncRequest(input.request);
+  // Refused for every account alike: said even when no account is active to plan it (a whole integration's).
+  assertRangeOrder(request);
   if ((input.accountId === undefined) === (input.integrationId === undefined)) {
     throw new ValidationError('give exactly one of accountId or integrationId', [
       { path: 'accountId', message: 'exactly one of accountId, integrationId' },
@@ -73,6 +75,8 @@ export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Prom
   if (!integration) {
     throw new NotFoundError('integration', integrationId, 'integration_not_found');
   }
+  // Refused here too, not only by each active account's plan: with none active, a 202 naming no run said "done".
+  assertIntegrationSyncs(integrationId, integration.stage);
   const accounts = (await listAccountsOfIntegration(deps.db, integrationId)).filter((a) => a.status === 'active');
   // Every account's plan first (each account has its own business day, so a range can be refused for one and not
   // another): a request refused for any account opens no run for the others.
@@ -104,6 +108,13 @@ interface PreparedAccount {
   plan: ReturnType<typeof planRun>;
 }
 
+/** A paused or cancelled integration takes no sync: 409 `integration_paused`. */
+function assertIntegrationSyncs(integrationId: string, stage: string): void {
+  if (isUnscheduledStage(stage)) {
+    throw new ConflictError(`integration ${integrationId} is ${stage}; resume it before syncing`, 'integration_paused');
+  }
+}
+
 /** Checks that the account may sync and plans its run (nothing written): refusals are thrown here. */
 async function prepareAccount(deps: ProducerDeps, account: AccountRow, request: SyncRequest): Promise<PreparedAccount> {
   if (account.status !== 'active') {
@@ -113,11 +124,8 @@ async function prepareAccount(deps: ProducerDeps, account: AccountRow, request: 
     );
   }
   const integration = await getIntegrationSyncState(deps.db, account.integration_id);
-  if (integration && isUnscheduledStage(integration.stage)) {
-    throw new ConflictError(
-      `integration ${account.integration_id} is ${integration.stage}; resume it before syncing`,
-      'integration_paused',
-    );
+  if (integration) {
+    assertIntegrationSyncs(account.integration_id, integration.stage);
   }
   // The bank's business day as it last reported it (the clock only moves the estimate on); each
   // window asks the bank again where its dates depend on it (sync/business-calendar.ts).

@@ -1,0 +1,68 @@
+import { sql } from 'kysely';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
+
+/**
+ * POST /v1/integrations/{id}/sync-runs refuses what it cannot do whatever the integration's accounts are: a range
+ * that ends before it starts is a 400 naming `from`, a paused or cancelled integration a 409, also when no account of
+ * the integration is active (then no account's plan would have refused it, and a 202 with no run said "done").
+ */
+let api: TestApi;
+
+beforeAll(async () => {
+  api = await createTestApi();
+});
+
+afterAll(async () => {
+  await api?.close();
+});
+
+/** An integration whose one account is paused: it has accounts, none of them active. */
+async function integrationWithoutActiveAccounts(): Promise<Tenancy> {
+  const t = await createTenancy(api.t.db);
+  const account = await createAccount(api.t.db, t);
+  await api.t.db.updateTable('bank_accounts').set({ status: 'paused' }).where('id', '=', account.id).execute();
+  return t;
+}
+
+const runsOf = async (integrationId: string) =>
+  (await api.t.db.selectFrom('sync_runs').select('id').where('integration_id', '=', integrationId).execute()).length;
+
+describe('triggering a sync of a whole integration', () => {
+  it('400 for a range that ends before it starts, naming from, with no active account to plan it', async () => {
+    for (const t of [await createTenancy(api.t.db), await integrationWithoutActiveAccounts()]) {
+      const res = await request(api.app)
+        .post(`/v1/integrations/${t.integrationId}/sync-runs`)
+        .set(bearer(api.adminKey))
+        .send({ mode: 'range', from: '2025-03-10', to: '2025-03-01' });
+      const problem = expectProblem(res, 400, 'validation_failed');
+      expect(problem.detail).toContain('2025-03-10 is after its end 2025-03-01');
+      expect(problem.errors).toEqual([{ path: 'from', message: 'must not be after to' }]);
+      expect(await runsOf(t.integrationId)).toBe(0);
+    }
+  });
+
+  it('409 integration_paused for a paused or cancelled integration, with no active account', async () => {
+    for (const stage of ['paused', 'cancelled'] as const) {
+      for (const t of [await createTenancy(api.t.db), await integrationWithoutActiveAccounts()]) {
+        await sql`update integrations set stage = ${stage}, paused_from_stage = ${stage === 'paused' ? 'requested' : null}
+          where id = ${t.integrationId}`.execute(api.t.db);
+        for (const body of [
+          { mode: 'intraday' },
+          { mode: 'prior_day' },
+          { mode: 'range', from: '2025-03-01', to: '2025-03-02' },
+        ]) {
+          const res = await request(api.app)
+            .post(`/v1/integrations/${t.integrationId}/sync-runs`)
+            .set(bearer(api.adminKey))
+            .send(body);
+          const problem = expectProblem(res, 409, 'integration_paused');
+          expect(problem.detail).toContain(`integration ${t.integrationId} is ${stage}`);
+        }
+        expect(await runsOf(t.integrationId)).toBe(0);
+      }
+    }
+  });
+});
