@@ -12,8 +12,10 @@ import { sendJson } from './respond.ts';
  *  - same key, different request: 422 `idempotency_key_reused`;
  *  - same key while the first request is still running: 409 `idempotency_request_in_progress`.
  * A 5xx is not stored: the key is released so the client's retry runs again (our failures are
- * retryable by definition). Requests that fail validation never reach this middleware, so they do
- * not consume the key either.
+ * retryable by definition). Requests that fail validation do not consume the key either: those the
+ * route's schemas refuse never reach this middleware, and a 400 from the handler's own checks (a range
+ * that holds no completed business day, a missing organizationId) releases it like a 5xx, so the fixed
+ * request runs (a 400 changed nothing).
  *
  * The first request's claim lives as long as the request: it renews the claim every `renewEveryMs`
  * until its response is produced, however long the operation takes. A process that dies mid-request
@@ -118,7 +120,7 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
         res.once('finish', stopRenewing);
         ctx.beforeSend.push(async (status, body) => {
           stopRenewing();
-          if (status >= 500) {
+          if (status >= 500 || status === 400) {
             await store.release(scope);
           } else if (!(await store.complete(scope, status, body))) {
             ctx.log.warn({ status }, 'idempotency claim was taken over while the request ran; response not stored');

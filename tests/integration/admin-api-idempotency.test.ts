@@ -253,6 +253,50 @@ describe('Idempotency-Key', () => {
     expect(flaky.calls()).toBe(2);
   });
 
+  it("does not consume the key on a 400 from the handler's own checks either, so the fixed request runs", async () => {
+    const organization = bodyOf(
+      OrganizationSchema,
+      await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Theta' }),
+    );
+    const integrationCount = async () =>
+      (
+        await api.t.db
+          .selectFrom('integrations')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n;
+    const before = await integrationCount();
+    // The schema takes the body; the handler refuses it (a key for all organizations must name one).
+    const refused = expectProblem(
+      await request(api.app)
+        .post('/v1/integrations')
+        .set(admin)
+        .set('Idempotency-Key', 'handler-400')
+        .send({ name: 'Theta J.P. Morgan', baseUrl: 'https://127.0.0.1:1' }),
+      400,
+      'validation_failed',
+    );
+    expect(refused.errors).toEqual([{ path: 'body.organizationId', message: 'required' }]);
+    expect(await integrationCount()).toBe(before);
+    const fixed = await request(api.app)
+      .post('/v1/integrations')
+      .set(admin)
+      .set('Idempotency-Key', 'handler-400')
+      .send({ organizationId: organization.id, name: 'Theta J.P. Morgan', baseUrl: 'https://127.0.0.1:1' });
+    expect(fixed.status, fixed.text).toBe(201);
+    expect(fixed.headers['idempotent-replayed']).toBeUndefined();
+    expect(Number(await integrationCount())).toBe(Number(before) + 1);
+    // The key now belongs to the request that ran: its answer is replayed.
+    const replay = await request(api.app)
+      .post('/v1/integrations')
+      .set(admin)
+      .set('Idempotency-Key', 'handler-400')
+      .send({ organizationId: organization.id, name: 'Theta J.P. Morgan', baseUrl: 'https://127.0.0.1:1' });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual(fixed.body);
+    expect(Number(await integrationCount())).toBe(Number(before) + 1);
+  });
+
   /** Makes the key's claim look abandoned: its request's process stopped renewing it 3 minutes ago. */
   const abandon = (key: string) =>
     api.t.db
