@@ -40,7 +40,7 @@ const toTriggeredDto = (t: TriggeredRunView) => ({ ...toSyncRunDto(t.run), joine
 
 export function syncRoutes(deps: SyncsServiceDeps): Route[] {
   const TRIGGER_DESCRIPTION =
-    'Runs on the queue workers: the 202 carries the queued run, or a joined one: a range joins the unfinished run for its dates; intraday and prior-day join only a run still queued, otherwise a new run queues behind the running one (the account lock runs them one after the other). Follow it at GET /v1/sync-runs/{id}. 409 when the account is not active or its integration is paused or cancelled.';
+    'Runs on the queue workers: the 202 carries the queued run, or a joined one: a range joins the unfinished run for its dates; intraday and prior-day join only a run still queued, otherwise a new run queues behind the running one (the account lock runs them one after the other). Follow it at GET /v1/sync-runs/{id}. 409 when the account is not active (`account_not_active`) or its integration is paused (`integration_paused`) or cancelled (`integration_cancelled`: final).';
   const accountSync = defineRoute({
     method: 'post',
     path: '/v1/accounts/{id}/sync-runs',

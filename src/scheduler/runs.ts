@@ -108,8 +108,17 @@ interface PreparedAccount {
   plan: ReturnType<typeof planRun>;
 }
 
-/** A paused or cancelled integration takes no sync: 409 `integration_paused`. */
+/**
+ * A paused integration takes no sync until resumed (409 `integration_paused`); a cancelled one never again: cancelled
+ * is final, so there is nothing to resume (409 `integration_cancelled`, the code its runs end with too).
+ */
 function assertIntegrationSyncs(integrationId: string, stage: string): void {
+  if (stage === 'cancelled') {
+    throw new ConflictError(
+      `integration ${integrationId} is cancelled, which is final: it takes no syncs`,
+      'integration_cancelled',
+    );
+  }
   if (isUnscheduledStage(stage)) {
     throw new ConflictError(`integration ${integrationId} is ${stage}; resume it before syncing`, 'integration_paused');
   }

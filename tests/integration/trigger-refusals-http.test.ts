@@ -6,8 +6,9 @@ import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/a
 
 /**
  * POST /v1/integrations/{id}/sync-runs refuses what it cannot do whatever the integration's accounts are: a range
- * that ends before it starts is a 400 naming `from`, a paused or cancelled integration a 409, also when no account of
- * the integration is active (then no account's plan would have refused it, and a 202 with no run said "done").
+ * that ends before it starts is a 400 naming `from`, a paused integration a 409 `integration_paused` and a cancelled one
+ * (final) a 409 `integration_cancelled`, also when no account of the integration is active (then no account's plan
+ * would have refused it, and a 202 with no run said "done").
  */
 let api: TestApi;
 
@@ -27,6 +28,8 @@ async function integrationWithoutActiveAccounts(): Promise<Tenancy> {
   return t;
 }
 
+const BODIES = [{ mode: 'intraday' }, { mode: 'prior_day' }, { mode: 'range', from: '2025-03-01', to: '2025-03-02' }];
+
 const runsOf = async (integrationId: string) =>
   (await api.t.db.selectFrom('sync_runs').select('id').where('integration_id', '=', integrationId).execute()).length;
 
@@ -44,25 +47,40 @@ describe('triggering a sync of a whole integration', () => {
     }
   });
 
-  it('409 integration_paused for a paused or cancelled integration, with no active account', async () => {
-    for (const stage of ['paused', 'cancelled'] as const) {
-      for (const t of [await createTenancy(api.t.db), await integrationWithoutActiveAccounts()]) {
-        await sql`update integrations set stage = ${stage}, paused_from_stage = ${stage === 'paused' ? 'requested' : null}
-          where id = ${t.integrationId}`.execute(api.t.db);
-        for (const body of [
-          { mode: 'intraday' },
-          { mode: 'prior_day' },
-          { mode: 'range', from: '2025-03-01', to: '2025-03-02' },
-        ]) {
-          const res = await request(api.app)
-            .post(`/v1/integrations/${t.integrationId}/sync-runs`)
-            .set(bearer(api.adminKey))
-            .send(body);
-          const problem = expectProblem(res, 409, 'integration_paused');
-          expect(problem.detail).toContain(`integration ${t.integrationId} is ${stage}`);
-        }
-        expect(await runsOf(t.integrationId)).toBe(0);
+  it('409 integration_paused for a paused integration, with no active account', async () => {
+    for (const t of [await createTenancy(api.t.db), await integrationWithoutActiveAccounts()]) {
+      await sql`update integrations set stage = 'paused', paused_from_stage = 'requested' where id = ${t.integrationId}`.execute(
+        api.t.db,
+      );
+      for (const body of BODIES) {
+        const res = await request(api.app)
+          .post(`/v1/integrations/${t.integrationId}/sync-runs`)
+          .set(bearer(api.adminKey))
+          .send(body);
+        const problem = expectProblem(res, 409, 'integration_paused');
+        expect(problem.detail).toBe(`integration ${t.integrationId} is paused; resume it before syncing`);
       }
+      expect(await runsOf(t.integrationId)).toBe(0);
+    }
+  });
+
+  it('409 integration_cancelled for a cancelled integration (final: nothing to resume), whatever its accounts', async () => {
+    const withActive = await createTenancy(api.t.db);
+    const account = await createAccount(api.t.db, withActive);
+    for (const t of [await createTenancy(api.t.db), await integrationWithoutActiveAccounts(), withActive]) {
+      await sql`update integrations set stage = 'cancelled' where id = ${t.integrationId}`.execute(api.t.db);
+      const paths = [`/v1/integrations/${t.integrationId}/sync-runs`];
+      if (t === withActive) {
+        paths.push(`/v1/accounts/${account.id}/sync-runs`);
+      }
+      for (const path of paths) {
+        for (const body of BODIES) {
+          const res = await request(api.app).post(path).set(bearer(api.adminKey)).send(body);
+          const problem = expectProblem(res, 409, 'integration_cancelled');
+          expect(problem.detail).toBe(`integration ${t.integrationId} is cancelled, which is final: it takes no syncs`);
+        }
+      }
+      expect(await runsOf(t.integrationId)).toBe(0);
     }
   });
 });
