@@ -8,7 +8,8 @@ import {
   upsertAccount,
   type AccountRow,
 } from '../storage/accounts.repo.ts';
-import type { Database } from '../storage/db.ts';
+import { inTransaction, type Database } from '../storage/db.ts';
+import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 
 /**
  * What the accounts service needs. Every state change asks a worker to reconcile the account's job
@@ -48,6 +49,20 @@ function currencyDigits(currency: string): number {
 }
 
 /**
+ * A cancelled integration is final: it gets no new account (409 `integration_cancelled`, as for key pairs and
+ * certificates). An integration that vanished is left to the caller's own 404.
+ */
+function refuseCancelled(integration: { stage: string } | undefined, integrationId: string, what: string): void {
+  if (integration?.stage === 'cancelled') {
+    throw new ConflictError(
+      `integration ${integrationId} is cancelled, which is final; cannot ${what} for it. Create a new integration instead`,
+      'integration_cancelled',
+      { integrationId },
+    );
+  }
+}
+
+/**
  * Registers an account (an account the integration already has is returned unchanged) and asks for
  * its schedules. `stored` hears of the account before that request, so an audit row names the
  * account even when the request fails.
@@ -57,16 +72,24 @@ export async function registerAccount(
   input: RegisterAccountInput,
   stored?: (account: AccountRow) => void,
 ): Promise<AccountRow> {
-  const account = await upsertAccount(deps.db, {
-    id: uuidv7(),
-    organizationId: input.organizationId,
-    integrationId: input.integrationId,
-    jpmAccountId: input.jpmAccountId,
-    bankId: input.bankId,
-    accountName: input.accountName ?? '',
-    currency: input.currency,
-    decimalLocation: input.decimalLocation ?? currencyDigits(input.currency),
-    timeZone: input.timeZone,
+  const account = await inTransaction(deps.db, async (trx) => {
+    // Under the integration's row lock, so a cancel cannot commit between the check and the insert.
+    refuseCancelled(
+      await findIntegrationLifecycle(trx, input.integrationId, { forUpdate: true }),
+      input.integrationId,
+      'register an account',
+    );
+    return upsertAccount(trx, {
+      id: uuidv7(),
+      organizationId: input.organizationId,
+      integrationId: input.integrationId,
+      jpmAccountId: input.jpmAccountId,
+      bankId: input.bankId,
+      accountName: input.accountName ?? '',
+      currency: input.currency,
+      decimalLocation: input.decimalLocation ?? currencyDigits(input.currency),
+      timeZone: input.timeZone,
+    });
   });
   stored?.(account);
   await requestScheduleReconcile(deps.queues, { accountId: account.id });
@@ -79,6 +102,8 @@ export async function discoverIntegrationAccounts(
   integration: { id: string; organizationId: string },
   timeZone: string = DEFAULT_TIME_ZONE,
 ): Promise<{ accounts: AccountRow[]; added: number }> {
+  // Before the bank is asked: a cancelled integration's certificate is not used any more.
+  refuseCancelled(await findIntegrationLifecycle(deps.db, integration.id), integration.id, 'discover accounts');
   const found = await deps.discoverAccounts(integration, timeZone);
   await requestScheduleReconcile(deps.queues, { integrationId: integration.id });
   return found;

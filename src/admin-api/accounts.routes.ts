@@ -43,7 +43,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       auditTarget: 'account',
       summary: 'Register an account',
       description:
-        'Registering an account the integration already has returns the existing one unchanged. Its schedules are set up by a worker shortly after.',
+        'Registering an account the integration already has returns the existing one unchanged. Its schedules are set up by a worker shortly after. 409 `integration_cancelled` for a cancelled integration.',
       request: {
         params: IdParams,
         body: z.object({
@@ -65,6 +65,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
         }),
       },
       response: { status: 201, schema: AccountSchema, description: 'The account' },
+      errors: [409],
       handler: async ({ params, body, access, audit }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ organizationId });
@@ -82,7 +83,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       auditTarget: 'integration',
       summary: 'Discover accounts from J.P. Morgan',
       description:
-        "Asks J.P. Morgan which accounts the integration's certificate is entitled to and registers the new ones (J.P. Morgan does not report time zones: new accounts get `timeZone`). Needs an installed certificate.",
+        "Asks J.P. Morgan which accounts the integration's certificate is entitled to and registers the new ones (J.P. Morgan does not report time zones: new accounts get `timeZone`). Needs an installed certificate. 409 `integration_cancelled` for a cancelled integration (J.P. Morgan is not asked).",
       request: {
         params: IdParams,
         body: z.object({
@@ -95,6 +96,7 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
         description:
           'Every account J.P. Morgan reported (a call that touches several resources answers them as a list, `data`), and how many were new',
       },
+      errors: [409],
       handler: async ({ params, body, access, audit }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ id: params.id, organizationId });
