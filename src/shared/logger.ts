@@ -24,7 +24,7 @@ export type Subsystem =
 /**
  * Paths blanked out before a line is written (pino's path syntax; `*` = any key): headers and key material by
  * name, in a line's fields and in a child's bindings. The `formatters.log` hook below also scrubs PEM blocks,
- * API keys, review tokens and long account numbers inside any string.
+ * API keys, webhook signing secrets, review tokens and long account numbers inside any string.
  */
 export const REDACT_PATHS = [
   'authorization',
@@ -58,6 +58,8 @@ export const REDACT_PATHS = [
 
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(-----END [A-Z0-9 ]+-----|$)/g;
 const API_KEY = /\bjpms_[A-Za-z0-9_]{8,}\b/g;
+/** A webhook signing secret (`whsec_<base64url>`, src/events/webhook-signing.ts): whoever holds it can sign deliveries. */
+const WEBHOOK_SECRET = /\bwhsec_[A-Za-z0-9_-]{8,}/g;
 /**
  * Bank account numbers are 8+ digits; keep the last four so a person can still tell them apart. A UUID is matched
  * whole first and kept: about one in 43 starts with 8 decimal digits (`73272230-107f-…`), and an id masked in a log line
@@ -74,9 +76,9 @@ const REVIEW_PATH = /\/review\/[^/?#\s"'`<>]+/g;
 
 /**
  * Holds for every string any of the patterns above can change (each needs one of these), so a string without
- * it is returned as it is without running the five replacements (most logged strings: ids, URLs, messages).
+ * it is returned as it is without running the six replacements (most logged strings: ids, URLs, messages).
  */
-const MAY_HOLD_SECRET = /-----BEGIN |\/review\/|jpms_|[0-9a-f]{12}\.\d|\d{8}/;
+const MAY_HOLD_SECRET = /-----BEGIN |\/review\/|jpms_|whsec_|[0-9a-f]{12}\.\d|\d{8}/;
 
 /** Scrubs secrets out of a free-form string. Used by the logger and anything that stores messages. */
 export function scrubSecrets(text: string): string {
@@ -87,6 +89,7 @@ export function scrubSecrets(text: string): string {
     .replace(PEM_BLOCK, '[REDACTED PEM]')
     .replace(REVIEW_PATH, '/review/[REDACTED]')
     .replace(API_KEY, 'jpms_[REDACTED]')
+    .replace(WEBHOOK_SECRET, 'whsec_[REDACTED]')
     .replace(REVIEW_TOKEN, '$1.[REDACTED]')
     .replace(UUID_OR_LONG_DIGITS, (match, tail: string | undefined) =>
       tail !== undefined && match.length >= 8 ? `****${tail}` : match,

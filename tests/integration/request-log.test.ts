@@ -299,7 +299,17 @@ describe('request log and security headers', () => {
     expect((await accessLine('log-query-hidden')).req?.url).toMatch(
       /^\/v1\/transactions\?next=.*\[REDACTED\]&x=jpms_\[REDACTED\]$/,
     );
+    // A webhook signing secret is found by its `whsec_` marker, as an API key by `jpms_`.
+    const webhookSecret = 'whsec_Zm9yZ2VkRGVsaXZlcmllc1dvdWxkUGFzc1ZlcmlmeQ';
+    await request(api.app)
+      .get(`/v1/transactions?reference=${webhookSecret}&limit=2`)
+      .set(auth)
+      .set('X-Request-Id', 'log-query-webhook-secret');
+    expect((await accessLine('log-query-webhook-secret')).req?.url).toBe(
+      '/v1/transactions?reference=whsec_[REDACTED]&limit=2',
+    );
     const text = logLines.join('\n');
+    expect(text).not.toContain('Zm9yZ2VkRGVsaXZlcmllc1dvdWxkUGFzc1ZlcmlmeQ');
     expect(text).not.toContain('GB0012345678901');
     expect(text).not.toContain('s3cr3t-value');
     expect(text).not.toContain(mac);
