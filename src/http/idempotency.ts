@@ -22,6 +22,9 @@ import { sendJson } from './respond.ts';
  * stops renewing, and a retry takes the claim over once it has gone unrenewed for the store's
  * takeover window (several renewals). Each claim carries a token of its own request: a request
  * whose claim was taken over (its process stalled past the window) stores and releases nothing.
+ * A response that could not be stored at once (a database hiccup after the operation took effect) is
+ * stored later, the claim renewed meanwhile: retries get the 409 until then and its replay after,
+ * never a second run of the operation.
  */
 export type IdempotencyBegin =
   | { kind: 'started' }
@@ -122,7 +125,19 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
           stopRenewing();
           if (status >= 500 || status === 400) {
             await store.release(scope);
-          } else if (!(await store.complete(scope, status, body))) {
+            return;
+          }
+          let stored: boolean;
+          try {
+            stored = await store.complete(scope, status, body);
+          } catch (err) {
+            // The operation took effect, its answer is not stored yet: the claim is kept alive until it is, so a
+            // retry waits (409) and then gets this answer, rather than taking the claim over and running it again.
+            ctx.log.warn({ err, status }, 'idempotency response not stored yet: kept in flight, stored later');
+            storeLater(store, scope, status, body, ctx.log);
+            return;
+          }
+          if (!stored) {
             ctx.log.warn({ status }, 'idempotency claim was taken over while the request ran; response not stored');
           }
         });
@@ -131,6 +146,51 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
       }
     }
   };
+}
+
+/** How long an answer that could not be stored is tried again: as long as its key is kept (24 h). */
+const STORE_LATER_FOR_MS = 24 * 60 * 60 * 1_000;
+
+/**
+ * Stores an answer whose first `complete` failed (a database hiccup), every `renewEveryMs` until it is stored or the
+ * claim turns out lost, renewing the claim between tries so no retry takes it over meanwhile. Only this process
+ * holds the answer: if it stops first, the claim goes unrenewed and a retry takes it over, as after a crash.
+ */
+function storeLater(
+  store: IdempotencyStore,
+  scope: IdempotencyScope,
+  status: number,
+  body: unknown,
+  log: Logger,
+): void {
+  const until = Date.now() + STORE_LATER_FOR_MS;
+  const attempt = async (): Promise<boolean> => {
+    try {
+      if (!(await store.complete(scope, status, body))) {
+        log.warn({ status }, 'idempotency claim was taken over before the response was stored; response not stored');
+      }
+      return true;
+    } catch (err) {
+      // Said once at warn when the first try failed; the tries after it only at debug.
+      log.debug({ err, status }, 'idempotency response still not stored');
+      // Keeps the claim: false when it is no longer this request's (nothing left to store).
+      return store.renew(scope).then(
+        (held) => !held,
+        () => false,
+      );
+    }
+  };
+  const schedule = () => {
+    const timer = setTimeout(() => {
+      void attempt().then((done) => {
+        if (!done && Date.now() < until) {
+          schedule();
+        }
+      });
+    }, store.renewEveryMs);
+    timer.unref();
+  };
+  schedule();
 }
 
 /**

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -377,8 +378,9 @@ describe('Idempotency-Key on a request that runs longer than the takeover window
   const TAKEOVER_MS = 2_000;
   let api: TestApi;
   const held = heldRoute('/v1/test/long-running');
+  const unstored = heldRoute('/v1/test/unstored-answer');
   beforeAll(async () => {
-    api = await createTestApi({ extraRoutes: [held.route], idempotencyTakeoverMs: TAKEOVER_MS });
+    api = await createTestApi({ extraRoutes: [held.route, unstored.route], idempotencyTakeoverMs: TAKEOVER_MS });
   });
   afterAll(async () => {
     await api.close();
@@ -398,5 +400,44 @@ describe('Idempotency-Key on a request that runs longer than the takeover window
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.body).toEqual({ n: 1, call: 1 });
     expect(held.calls()).toBe(1);
+  });
+
+  it('keeps the key when the answer could not be stored at first: a retry waits (409), never runs it again, and gets the first answer once stored', async () => {
+    // Storing this key's answer fails (as on a database hiccup) until the trigger is dropped; renewing the claim works.
+    await sql`create function test_refuse_idempotent_done() returns trigger language plpgsql as $$
+      begin raise exception 'idempotency answer refused by test'; end $$`.execute(api.t.db);
+    await sql`create trigger test_refuse_idempotent_done before update on idempotency_keys for each row
+      when (new.status = 'done' and new.key = 'unstored-1') execute function test_refuse_idempotent_done()`.execute(
+      api.t.db,
+    );
+    const post = () =>
+      request(api.app)
+        .post(unstored.path)
+        .set(bearer(api.adminKey))
+        .set('Idempotency-Key', 'unstored-1')
+        .send({ n: 7 });
+    let first: request.Response;
+    try {
+      const sent = post().then((r) => r);
+      (await unstored.nextCall()).succeed();
+      first = await sent;
+      expect(first.status).toBe(201);
+      // Past the takeover window: the operation took effect, so a retry must not run it again.
+      await new Promise((r) => setTimeout(r, TAKEOVER_MS * 1.5));
+      expectProblem(await refusedBeforeHandler(unstored, post), 409, 'idempotency_request_in_progress');
+    } finally {
+      await sql`drop trigger test_refuse_idempotent_done on idempotency_keys`.execute(api.t.db);
+      await sql`drop function test_refuse_idempotent_done()`.execute(api.t.db);
+    }
+    // Once the answer can be stored, a retry gets it.
+    let replay = await refusedBeforeHandler(unstored, post);
+    for (let i = 0; i < 300 && replay.headers['idempotent-replayed'] !== 'true'; i++) {
+      expectProblem(replay, 409, 'idempotency_request_in_progress');
+      await new Promise((r) => setTimeout(r, 100));
+      replay = await refusedBeforeHandler(unstored, post);
+    }
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    expect(unstored.calls()).toBe(1);
   });
 });
