@@ -66,6 +66,7 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
         status: 201,
         schema: CreatedApiKeySchema,
         description: 'The new key, including its secret (shown once)',
+        secret: true,
       },
       handler: async ({ body, principal, access, audit }) => {
         const { row, token } = await createScopedApiKey(

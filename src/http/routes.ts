@@ -87,6 +87,11 @@ export interface RouteSpec<
      * of a page's CPU for `GET /v1/transactions`). Tests parse its real responses.
      */
     prebuilt?: boolean;
+    /**
+     * The answer carries a secret shown only in it (a new API key, a webhook signing secret): sent with
+     * `Cache-Control: no-store`, so no cache on the way, the client's own included, keeps it.
+     */
+    secret?: boolean;
   };
   /** Error statuses this route can answer besides the standard ones (400, 401, 403, 404, 500…). */
   errors?: number[];
@@ -122,6 +127,7 @@ export interface Route {
     description: string;
     mediaType: ResponseMediaType;
     prebuilt?: boolean | undefined;
+    secret?: boolean | undefined;
   };
   errors: number[];
   auditTarget: string | undefined;
@@ -215,6 +221,9 @@ function handlerFor(route: Route): RequestHandler {
       throw new Error(
         `${route.method.toUpperCase()} ${route.path} returned JSON text but is not a prebuilt JSON route`,
       );
+    }
+    if (route.response.secret === true) {
+      res.setHeader('Cache-Control', 'no-store');
     }
     const parsed = route.response.schema.safeParse(result);
     if (!parsed.success) {

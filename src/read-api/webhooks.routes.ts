@@ -69,7 +69,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
           description: z.string().max(500).default(''),
         }),
       },
-      response: { status: 201, schema: CreatedWebhookSchema, description: 'The endpoint and its secret' },
+      response: { status: 201, schema: CreatedWebhookSchema, description: 'The endpoint and its secret', secret: true },
       handler: async ({ body, access, audit, principal }) => {
         const organizationId = access.filter(body.organizationId);
         if (organizationId === undefined) {
@@ -179,7 +179,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
           }),
         }),
       },
-      response: { status: 200, schema: CreatedWebhookSchema, description: 'The endpoint and its new secret' },
+      response: {
+        status: 200,
+        schema: CreatedWebhookSchema,
+        description: 'The endpoint and its new secret',
+        secret: true,
+      },
       handler: async ({ params, body, access, audit }) => {
         const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
