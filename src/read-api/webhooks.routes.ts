@@ -16,7 +16,7 @@ import {
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { OrgAccess } from '../http/auth.ts';
-import { ValidationError } from '../shared/errors.ts';
+import { ConflictError, ValidationError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import type { EndpointRow } from '../storage/webhooks.repo.ts';
 import { Id } from './dto.ts';
@@ -41,6 +41,19 @@ const TAGS = ['Webhooks'];
 
 /** What the webhook routes need: the endpoint service's dependencies (src/events/webhook-endpoints.ts). */
 export type WebhookRouteDeps = WebhookEndpointDeps;
+
+/**
+ * A disabled endpoint fails every delivery at once, unsent: a ping or a replay asked for meanwhile is refused (409
+ * `endpoint_disabled`) rather than queued to fail.
+ */
+function assertSends(endpoint: EndpointRow): void {
+  if (endpoint.status === 'disabled') {
+    throw new ConflictError(
+      `webhook endpoint ${endpoint.id} is disabled: nothing would be sent to it; enable it first (PATCH /v1/webhooks/${endpoint.id} with status active)`,
+      'endpoint_disabled',
+    );
+  }
+}
 
 /** The endpoint under the key's organization scope (another organization's → 404). */
 async function scopedEndpoint(db: Database, access: OrgAccess, id: string): Promise<EndpointRow> {
@@ -198,13 +211,16 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       path: '/v1/webhooks/{id}/ping',
       permission: 'webhooks:write',
       summary: 'Send a webhook.ping event to this endpoint',
+      description: '409 `endpoint_disabled` while the endpoint is disabled (nothing would be sent): enable it first.',
       tags: TAGS,
       auditTarget: 'webhook_endpoint',
       request: { params: EndpointParams },
       response: { status: 202, schema: QueuedDeliverySchema, description: 'The queued delivery' },
+      errors: [409],
       handler: async ({ params, access, audit }) => {
         const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
+        assertSends(endpoint);
         return toQueuedDeliveryDto(await pingEndpoint(deps.db, endpoint));
       },
     }),
@@ -250,7 +266,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       permission: 'webhooks:write',
       summary: 'Replay a delivery',
       description:
-        'Queues the same event again for this endpoint (a new delivery with its own attempts and retry window, signed at send time). Receivers dedupe by event id.',
+        'Queues the same event again for this endpoint (a new delivery with its own attempts and retry window, signed at send time). Receivers dedupe by event id. 409 `endpoint_disabled` while the endpoint is disabled (nothing would be sent): enable it first.',
       tags: TAGS,
       auditTarget: 'webhook_delivery',
       request: { params: DeliveryParams },
@@ -259,10 +275,12 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         schema: QueuedDeliverySchema,
         description: 'The new delivery (`replayOf`: the one replayed)',
       },
+      errors: [409],
       handler: async ({ params, access, audit }) => {
         const endpoint = await scopedEndpoint(deps.db, access, params.id);
         const delivery = await getEndpointDelivery(deps.db, endpoint.id, params.deliveryId);
         audit.target({ id: delivery.id, organizationId: endpoint.organization_id });
+        assertSends(endpoint);
         return toQueuedDeliveryDto(await replayDelivery(deps.db, delivery));
       },
     }),
