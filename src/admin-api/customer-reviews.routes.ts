@@ -75,7 +75,7 @@ export function customerReviewRoutes(deps: CustomerReviewServiceDeps): Route[] {
       auditTarget: 'review_link',
       summary: 'Send a controller a fresh review link',
       description:
-        "For the integration's newest passed validation report, valid 14 days; the controller's previous link for that report stops working. Emailed only: the response never holds the link. 409 `email_off` when milestone emails are not configured (SMTP_URL) or the public base URL the link is built on is not set (PUBLIC_BASE_URL): the controller's current link then keeps working. 409 `not_a_controller` or `no_passed_report`.",
+        "For the integration's newest passed validation report, valid 14 days; the controller's previous link for that report stops working. Emailed only: the response never holds the link. 409 `email_off` when milestone emails are not configured (SMTP_URL) or the public base URL the link is built on is not set (PUBLIC_BASE_URL): the controller's current link then keeps working. 409 `not_a_controller` or `no_passed_report`, and `integration_cancelled` for a cancelled integration.",
       request: { params: IdParams, body: z.object({ contactId: Id }) },
       response: { status: 201, schema: ReviewLinkSchema, description: 'The link, queued for sending' },
       errors: [409],

@@ -1,6 +1,7 @@
 import { resendReviewLink } from '../review/index.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
+import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { decodeCursor, pageOf, type Page } from '../storage/pagination.ts';
 import { getCustomerReview, listCustomerReviews, resolveFollowUp } from '../storage/reviews.repo.ts';
 
@@ -53,11 +54,22 @@ export async function resolveReviewFollowUp(
   return resolved;
 }
 
-/** A fresh review link for a controller, refused (409 `email_off`) when it could not be emailed. */
+/**
+ * A fresh review link for a controller, refused (409 `email_off`) when it could not be emailed, and for a cancelled
+ * integration (409 `integration_cancelled`).
+ */
 export async function sendReviewLink(
   deps: CustomerReviewServiceDeps,
   input: { integrationId: string; contactId: string },
 ): ReturnType<typeof resendReviewLink> {
+  // A cancelled integration is final: its report is reviewed for an onboarding that will not go live.
+  if ((await findIntegrationLifecycle(deps.db, input.integrationId))?.stage === 'cancelled') {
+    throw new ConflictError(
+      `integration ${input.integrationId} is cancelled, which is final; cannot send a review link for it`,
+      'integration_cancelled',
+      { integrationId: input.integrationId },
+    );
+  }
   // Renewing would end the controller's current link while the new one could not reach them.
   if (deps.reviewLinkEmailMissing === 'SMTP_URL') {
     throw new ConflictError(
