@@ -13,9 +13,9 @@ import { sendJson } from './respond.ts';
  *  - same key while the first request is still running: 409 `idempotency_request_in_progress`.
  * A 5xx is not stored: the key is released so the client's retry runs again (our failures are
  * retryable by definition). Requests that fail validation do not consume the key either: those the
- * route's schemas refuse never reach this middleware, and a 400 from the handler's own checks (a range
- * that holds no completed business day, a missing organizationId) releases it like a 5xx, so the fixed
- * request runs (a 400 changed nothing).
+ * route's schemas refuse never reach this middleware, and a 400 or 422 from the handler's own checks (a
+ * range that holds no completed business day, a missing organizationId, a refused certificate) releases
+ * it like a 5xx, so the corrected request runs (such a refusal changed nothing).
  *
  * The first request's claim lives as long as the request: it renews the claim every `renewEveryMs`
  * until its response is produced, however long the operation takes. A process that dies mid-request
@@ -123,7 +123,7 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
         res.once('finish', stopRenewing);
         ctx.beforeSend.push(async (status, body) => {
           stopRenewing();
-          if (status >= 500 || status === 400) {
+          if (status >= 500 || status === 400 || status === 422) {
             await store.release(scope);
             return;
           }

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { OrganizationSchema } from '../../src/admin-api/organizations.routes.ts';
 import { defineRoute } from '../../src/http/routes.ts';
+import { createTestCa, issueFromCsr, SERVER_AUTH_ONLY } from '../factories/certificates.ts';
+import { CSR_SUBJECT } from '../factories/onboarding.ts';
 import { bearer, bodyOf, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
 
 /** A route that waits for the test to open a gate, so a request can be held "in flight". */
@@ -296,6 +298,43 @@ describe('Idempotency-Key', () => {
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.body).toEqual(fixed.body);
     expect(Number(await integrationCount())).toBe(Number(before) + 1);
+  });
+
+  it('does not consume the key on a 422 refusal of the content (a certificate refused), so the corrected request runs', async () => {
+    const organization = bodyOf(
+      OrganizationSchema,
+      await request(api.app).post('/v1/organizations').set(admin).send({ name: 'Iota' }),
+    );
+    const integration = await request(api.app)
+      .post('/v1/integrations')
+      .set(admin)
+      .send({ organizationId: organization.id, name: 'Iota J.P. Morgan', baseUrl: 'https://127.0.0.1:1' });
+    expect(integration.status, integration.text).toBe(201);
+    const id = (integration.body as { id: string }).id;
+    const keyPair = await request(api.app)
+      .post(`/v1/integrations/${id}/key-pairs`)
+      .set(admin)
+      .send({ subject: CSR_SUBJECT });
+    expect(keyPair.status, keyPair.text).toBe(201);
+    const csrPem = (keyPair.body as { csrPem: string }).csrPem;
+    const ca = await createTestCa();
+    const install = (certificatePem: string) =>
+      request(api.app)
+        .post(`/v1/integrations/${id}/certificates`)
+        .set(admin)
+        .set('Idempotency-Key', 'refused-certificate')
+        .send({ certificatePem });
+    // A server certificate, not a TLS client one: refused, nothing installed.
+    expectProblem(await install(await issueFromCsr(ca, csrPem, { eku: SERVER_AUTH_ONLY })), 422, 'certificate_refused');
+    const corrected = await install(await issueFromCsr(ca, csrPem));
+    expect(corrected.status, corrected.text).toBe(201);
+    expect(corrected.headers['idempotent-replayed']).toBeUndefined();
+    const certificates = await api.t.db
+      .selectFrom('certificates')
+      .select('id')
+      .where('integration_id', '=', id)
+      .execute();
+    expect(certificates).toHaveLength(1);
   });
 
   /** Makes the key's claim look abandoned: its request's process stopped renewing it 3 minutes ago. */
