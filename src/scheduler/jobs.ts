@@ -2,7 +2,7 @@ import type { JobsOptions } from 'bullmq';
 import { z } from 'zod';
 import { SYNC_MODES } from '../domain/types.ts';
 import { ValidationError } from '../shared/errors.ts';
-import { isIsoDate } from '../shared/time.ts';
+import { ISO_DATE_EXPECTED, isIsoDate } from '../shared/time.ts';
 
 /**
  * THE job catalog (STYLE §3). Every job the service runs is declared here once: its queue, the zod
@@ -38,7 +38,7 @@ export function jobIdOf(...parts: string[]): string {
 export const BANK_BACKOFF = 'bank';
 
 const uuid = z.uuid();
-const isoDate = z.string().refine(isIsoDate, 'expected a calendar date YYYY-MM-DD');
+const isoDate = z.string().refine(isIsoDate, ISO_DATE_EXPECTED);
 export const SYNC_KINDS = ['transactions', 'balances'] as const;
 
 export const syncAccountPayload = z.object({ runId: uuid, accountId: uuid });

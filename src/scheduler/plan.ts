@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SyncMode, SyncRequest } from '../domain/types.ts';
 import { ValidationError } from '../shared/errors.ts';
-import { addDays, diffDays, isIsoDate, splitRange, type IsoDate } from '../shared/time.ts';
+import { addDays, diffDays, ISO_DATE_EXPECTED, isIsoDate, splitRange, type IsoDate } from '../shared/time.ts';
 import type { SYNC_KINDS } from './jobs.ts';
 
 /** J.P. Morgan allows ≤ 5 days per transaction request and ≤ 31 days per balance request. */
@@ -29,7 +29,7 @@ export interface RunPlan {
   windows: PlannedWindow[];
 }
 
-const isoDate = z.string().refine(isIsoDate, 'expected a calendar date YYYY-MM-DD');
+const isoDate = z.string().refine(isIsoDate, ISO_DATE_EXPECTED);
 
 /** The issue 5 request contract: `{"mode":"intraday"}`, `{"mode":"prior_day"}`, `{"mode":"range","from","to"}`. */
 export const syncRequestSchema = z.discriminatedUnion('mode', [

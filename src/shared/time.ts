@@ -42,11 +42,15 @@ export function isIsoDate(value: string): boolean {
   return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
 }
 
+/** What a date field takes (isIsoDate), said in field errors: `0050-01-01` is written right but out of range. */
+export const ISO_DATE_EXPECTED = 'expected a calendar date YYYY-MM-DD from 0100-01-01 on';
+
 export function assertIsoDate(value: string, field = 'date'): IsoDate {
   if (!isIsoDate(value)) {
-    throw new ValidationError(`${field} must be a real calendar date as YYYY-MM-DD, got ${JSON.stringify(value)}`, [
-      { path: field, message: 'expected YYYY-MM-DD' },
-    ]);
+    throw new ValidationError(
+      `${field} must be a calendar date YYYY-MM-DD from 0100-01-01 to 9999-12-31, got ${JSON.stringify(value)}`,
+      [{ path: field, message: ISO_DATE_EXPECTED }],
+    );
   }
   return value;
 }

@@ -84,3 +84,37 @@ describe('triggering a sync of a whole integration', () => {
     }
   });
 });
+
+describe('dates before the year 100', () => {
+  it('400 saying which dates are taken, for a sync range and a validation period (their request schemas take them)', async () => {
+    const t = await createTenancy(api.t.db);
+    const account = await createAccount(api.t.db, t);
+    const sync = expectProblem(
+      await request(api.app)
+        .post(`/v1/accounts/${account.id}/sync-runs`)
+        .set(bearer(api.adminKey))
+        .send({ mode: 'range', from: '0050-01-01', to: '0050-01-02' }),
+      400,
+      'validation_failed',
+    );
+    expect(sync.errors).toEqual([
+      { path: 'from', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
+      { path: 'to', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
+    ]);
+    const report = expectProblem(
+      await request(api.app)
+        .post(`/v1/integrations/${t.integrationId}/validations`)
+        .set(bearer(api.adminKey))
+        .send({ from: '0001-01-01', to: '2025-01-01' }),
+      400,
+      'validation_failed',
+    );
+    expect(report.detail).toBe(
+      'from must be a calendar date YYYY-MM-DD from 0100-01-01 to 9999-12-31, got "0001-01-01"',
+    );
+    expect(report.errors).toEqual([
+      { path: 'from', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
+    ]);
+    expect(await runsOf(t.integrationId)).toBe(0);
+  });
+});
