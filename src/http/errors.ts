@@ -208,12 +208,13 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   }
   if (isDatabaseSessionLost(err)) {
     // A failover or restart ended the request's database session: a state of the service, not a bug. A write whose
-    // session ended may or may not have committed, so the client is told how to retry safely.
+    // session ended may or may not have committed, and a 5xx releases its Idempotency-Key, so the client is told to
+    // read the result before retrying.
     return {
       problem: buildProblem(
         503,
         'database_unavailable',
-        `The database connection was lost (as during a failover or restart); retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds. A write may or may not have been applied: retry it with the same Idempotency-Key, or read its result first.`,
+        `The database connection was lost (as during a failover or restart); retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds. A write may or may not have been applied, and its Idempotency-Key was released (a retry runs it again): read its result before retrying it.`,
         requestId,
       ),
       internal: false,
