@@ -147,7 +147,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     sessionOf.set(req, session);
     const ctx = requestContext(req);
     ctx.principal = session.principal;
-    ctx.log = ctx.log.child({ apiKey: session.principal.keyPrefix });
+    ctx.log = ctx.log.child({ apiKeyPrefix: session.principal.keyPrefix });
     next();
   });
   router.post(/.*/, forms, (req, res, next) => {

@@ -58,7 +58,7 @@ export function signInRoutes(router: Router, deps: SignInDeps): void {
       await deps.apiKeys.markUsed(principal.keyId);
       sessions.clearCookie(res, sessions.preCookieName);
       await sessions.create(res, principal);
-      requestContext(req).log.info({ apiKey: principal.keyPrefix }, 'console sign-in');
+      requestContext(req).log.info({ apiKeyPrefix: principal.keyPrefix }, 'console sign-in');
       res.redirect(303, `${BASE}/`);
     } catch (err) {
       if (!(err instanceof UnauthenticatedError)) {

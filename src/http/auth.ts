@@ -140,7 +140,7 @@ export function authenticate(
     const ctx = requestContext(req);
     const principal = await authenticateThrottled(req, store, presentedKey(req, options.allowBasic), options.throttle);
     ctx.principal = principal;
-    ctx.log = ctx.log.child({ apiKey: principal.keyPrefix });
+    ctx.log = ctx.log.child({ apiKeyPrefix: principal.keyPrefix });
     const now = Date.now();
     if (now - (lastMarked.get(principal.keyId) ?? 0) >= MARK_USED_EVERY_MS) {
       lastMarked.set(principal.keyId, now);

@@ -137,11 +137,12 @@ describe('request log and security headers', () => {
     });
     const rejected = linesOf('log-400').find((l) => l.msg === 'request rejected');
     expect(rejected).toMatchObject({ level: 20, subsystem: 'http', requestId: 'log-400' });
-    // The key's binding is there, blanked by the logger's redaction (`apiKey`).
-    expect(rejected?.apiKey).toBe('[REDACTED]');
+    // The key's binding names it by its public prefix (README: the prefix names the key in logs), never the key.
+    expect(rejected?.apiKeyPrefix).toBe(auth.Authorization.slice('Bearer jpms_'.length).split('_')[0]);
+    expect(rejected?.apiKeyPrefix).toMatch(/^[a-z0-9]{8}$/);
     const keys = Object.keys(rejected!);
     expect(keys.indexOf('subsystem')).toBeLessThan(keys.indexOf('requestId'));
-    expect(keys.indexOf('requestId')).toBeLessThan(keys.indexOf('apiKey'));
+    expect(keys.indexOf('requestId')).toBeLessThan(keys.indexOf('apiKeyPrefix'));
     expect(logLines.join('\n')).not.toContain(auth.Authorization.slice('Bearer '.length));
   });
 
