@@ -13,6 +13,10 @@ import {
   type TransactionSort,
 } from '../../src/storage/read.repo.ts';
 import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
+import { latestBalancesOf, listBalanceHistory } from '../../src/storage/balances-read.repo.ts';
+import { upsertBalances } from '../../src/storage/balances.repo.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
+import { addDays } from '../../src/shared/time.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
 import {
   findForMatching,
@@ -52,6 +56,7 @@ const GUARDED = new Set([
   'transaction_decisions',
   'duplicate_suspicions',
   'account_days',
+  'balances',
 ]);
 const DAYS = [
   '2026-11-02',
@@ -1136,6 +1141,58 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     }
   });
 
+  it("read API: balance history and a page of latest balances read each account's newest rows, not its history", async () => {
+    // A page of accounts (50, the default limit) with 200 days of closing and intraday balances each: `GET
+    // /v1/balances/latest` takes each account's newest balance of each kind, never every balance of the accounts.
+    const tenancy = await createTenancy(t.db, { name: 'Balance Holdings' });
+    const holders: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      holders.push((await createAccount(t.db, tenancy)).id);
+    }
+    const days = Array.from({ length: 200 }, (_, d) => addDays('2026-04-01', d));
+    for (const accountId of holders) {
+      await upsertBalances(
+        t.db,
+        days.flatMap((day) =>
+          (['final', 'current_day'] as const).map((kind) => ({
+            id: uuidv7(),
+            organization_id: tenancy.organizationId,
+            account_id: accountId,
+            as_of_date: day,
+            kind,
+            currency: 'USD',
+            decimal_location: 2,
+            opening_ledger_minor: '100',
+            opening_available_minor: '100',
+            ending_ledger_minor: '200',
+            ending_available_minor: '200',
+            record_timestamp: null,
+            content_hash: `${day}|${kind}`,
+            raw: {},
+          })),
+        ),
+      );
+    }
+    const results = [
+      await check('balance history', (db) => listBalanceHistory(db, holders[0]!, {}, { limit: 50 })),
+      await check('balance history of one kind, a date range, after a cursor', (db) =>
+        listBalanceHistory(
+          db,
+          holders[0]!,
+          { from: days[10]!, to: days[150]!, kind: 'final' },
+          { after: { asOfDate: days[120]!, kind: 'final' }, limit: 50 },
+        ),
+      ),
+      await check('latest balances of a page of accounts', (db) => latestBalancesOf(db, holders), undefined, true),
+    ];
+    const latest = await latestBalancesOf(t.db, holders);
+    expect(latest.map((b) => `${b.account_id} ${b.kind} ${b.as_of_date}`).sort()).toEqual(
+      holders.flatMap((id) => [`${id} current_day ${days.at(-1)!}`, `${id} final ${days.at(-1)!}`]).sort(),
+    );
+    expect(results.every((r) => r.statements > 0)).toBe(true);
+    expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
+  });
+
   it('change feed: first page, a middle page, one organization', async () => {
     const results = [];
     let cursor: string | null = null;
@@ -1354,7 +1411,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   // Last: it analyzes the tables the earlier tests needed unanalyzed.
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
     const now = Date.now();
+    // Every one changed (the balances by the balance plans' rows).
     expect(await analyzeChangedTables(t.db, ['transactions', 'change_events', 'balances'], { now })).toEqual([
+      'balances',
       'change_events',
       'transactions',
     ]);
