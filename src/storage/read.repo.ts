@@ -419,6 +419,72 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
 }
 
 /**
+ * A value-date range in a booking-date order that is not read as a merge of its days (`mergedValueDays`): one bound
+ * only, or more than 31 days, with no account or booking dates (their indexes bound the rows a page reads to theirs).
+ * The value-date index gives each value day in page order, not the range: as one range condition a page read every
+ * row of the range and sorted it (a reconciliation walking a quarter read the quarter on every page). Here each value
+ * date stored in the range (found one after the other on the index, one descent each, so a range of years or an odd
+ * date far off costs the dates there are, not the calendar's days) is one ordered scan of its own from the cursor,
+ * stopped after the page's rows that pass the other filters, which are checked outside the scan (OFFSET 0) so no other
+ * index can drive it; the page is the first of those. A page reads at most a page and one matching rows a value date.
+ */
+function valueDaysWalked(filter: TransactionFilter, sort: TransactionSort): boolean {
+  const { valueDateFrom: from, valueDateTo: to } = filter;
+  return (
+    sort !== 'firstSeen' &&
+    filter.reference === undefined &&
+    filter.accountId === undefined &&
+    filter.bookingDateFrom === undefined &&
+    filter.bookingDateTo === undefined &&
+    (from !== undefined || to !== undefined) &&
+    from !== to &&
+    mergedValueDays(filter, sort) === undefined
+  );
+}
+
+function valueDaysQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
+  const { valueDateFrom: from, valueDateTo: to, ...rest } = filter;
+  const dir = page.sort === 'bookingDate' ? 'asc' : 'desc';
+  // Only the value day and the cursor drive the day's scan: `(value_date, booking_date, id, organization_id)`.
+  const dayScan = applyAfter(
+    ex
+      .selectFrom('transactions as t')
+      .select(FILTER_COLUMNS)
+      .where(sql<boolean>`t.value_date = d.day`) as unknown as TransactionSelect,
+    page.sort,
+    page.after,
+  )
+    .orderBy('t.booking_date', dir)
+    .orderBy('t.id', dir)
+    .offset(0);
+  const dayPage = filterOver(ex.selectFrom(dayScan.as('t')).select(['t.id', 't.booking_date']), rest)
+    .orderBy('t.booking_date', dir)
+    .orderBy('t.id', dir)
+    .limit(page.limit + 1);
+  const order = (alias: string) =>
+    sql`${sql.ref(`${alias}.booking_date`)} ${sql.raw(dir)}, ${sql.ref(`${alias}.id`)} ${sql.raw(dir)}`;
+  const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
+  // The stored value dates of the range, each the next one after the last (a loose index scan).
+  const upper = to === undefined ? sql`` : sql`and v.value_date <= ${to}::date`;
+  const first =
+    from === undefined ? sql`v.value_date is not null ${upper}` : sql`v.value_date >= ${from}::date ${upper}`;
+  return sql<TransactionReadRow>`
+    with recursive d(day) as (
+      select (select min(v.value_date) from transactions v where ${first})
+      union all
+      select (select min(v.value_date) from transactions v where v.value_date > d.day ${upper})
+        from d where d.day is not null
+    )
+    select r.* from (
+      select k.id, k.booking_date from d
+      cross join lateral (${dayPage}) as k
+      where d.day is not null
+      order by ${order('k')} limit ${page.limit + 1}
+    ) as pg cross join lateral (${row}) as r
+    order by ${order('r')}`;
+}
+
+/**
  * Planner settings that make a page's plan the one its filters call for, whatever the planner estimates (undefined:
  * none needed). Without statistics the planner takes each equality for 0.5 % of the rows and a range for 0.5 % too.
  *
@@ -785,6 +851,16 @@ export async function listTransactions(
       boundedList(trx, filter, page, drivers),
     );
   }
+  if (valueDaysWalked(filter, page.sort)) {
+    // Each day's scan is planned for all of the day's rows (its LIMIT is outside, after the other filters): without
+    // bitmap scans and sorts it is the ordered index scan that stops at the page. Without JIT: the plan prices a scan
+    // for each of the recursive list's assumed days.
+    return withSettings(
+      ex,
+      { enable_bitmapscan: 'off', enable_sort: 'off', jit: 'off' },
+      async (trx) => (await valueDaysQuery(trx, filter, page).execute(trx)).rows,
+    );
+  }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
     return withSettings(ex, settings, (trx) => listQuery(trx, filter, page).execute());
@@ -801,6 +877,9 @@ export function compileListTransactions(ex: Executor, filter: TransactionFilter,
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
     return boundedListQueries(ex, filter, page, drivers).walk.compile(ex);
+  }
+  if (valueDaysWalked(filter, page.sort)) {
+    return valueDaysQuery(ex, filter, page).compile(ex);
   }
   return listQuery(ex, filter, page).compile();
 }

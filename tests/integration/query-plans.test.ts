@@ -329,6 +329,8 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ...(filter.baiCode ? [sql`t.bai_type_code = ${filter.baiCode}`] : []),
       ...(filter.bookingDateFrom ? [sql`t.booking_date >= ${filter.bookingDateFrom}::date`] : []),
       ...(filter.bookingDateTo ? [sql`t.booking_date <= ${filter.bookingDateTo}::date`] : []),
+      ...(filter.valueDateFrom ? [sql`t.value_date >= ${filter.valueDateFrom}::date`] : []),
+      ...(filter.valueDateTo ? [sql`t.value_date <= ${filter.valueDateTo}::date`] : []),
       ...(filter.amountMin ? [sql`${major} >= ${filter.amountMin}::numeric`] : []),
       ...(filter.amountMax ? [sql`${major} <= ${filter.amountMax}::numeric`] : []),
       ...(filter.text ? [sql`t.description ilike ${`%${filter.text}%`}`] : []),
@@ -1139,6 +1141,59 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     } finally {
       await one.destroy();
     }
+  });
+
+  it('read API: a value-date range with one bound or of more than 31 days reads a few rows of each value day, not all of its rows', async () => {
+    // Every row's value date is its booking date here: 400 rows of the organization a day, 10 days in 12. A page of 5
+    // read every row of the range (4,000) and sorted them, on every page.
+    const limit = 5;
+    // `bounded`: every row of the organization passes the other filters, so a page reads at most a page and one of each
+    // day's rows (10 days with rows) and the rows of another organization among them (the 4 a day `otherPending` makes,
+    // when an earlier test made them), the page's rows again with the pending items they replaced (the full select), and
+    // one index entry per value date and one more (the lookups that find each next value date).
+    const cases: [string, TransactionFilter, boolean][] = [
+      ['value dates from', { organizationId, valueDateFrom: DAYS[5] }, true],
+      ['value dates to', { organizationId, valueDateTo: DAYS[4] }, true],
+      ['a quarter of value dates', { organizationId, valueDateFrom: '2026-10-01', valueDateTo: '2026-12-31' }, true],
+      [
+        'value dates far beyond the data',
+        { organizationId, valueDateFrom: '0001-01-01', valueDateTo: '9999-12-31' },
+        true,
+      ],
+      ['all organizations: value dates from', { valueDateFrom: DAYS[5] }, true],
+      ['all organizations: a quarter of value dates', { valueDateFrom: '2026-10-01', valueDateTo: '2026-12-31' }, true],
+      // A refinement is checked on each day's rows in page order, as they are read.
+      [
+        'a quarter of value dates and a status',
+        { organizationId, statuses: ['posted'], valueDateFrom: '2026-10-01', valueDateTo: '2026-12-31' },
+        false,
+      ],
+    ];
+    const over: string[] = [];
+    const results = [];
+    for (const [name, filter, bounded] of cases) {
+      for (const sort of ['-bookingDate', 'bookingDate'] as const) {
+        let after: { bookingDate: string; id: string } | undefined;
+        for (let pageNo = 1; pageNo <= 3; pageNo++) {
+          const page = { sort, after, limit };
+          const label = `${name} ${sort} page ${pageNo}`;
+          results.push(await check(label, (db) => listTransactions(db, filter, page), /value_date = /));
+          const n = await rowsRead((db) => listTransactions(db, filter, page));
+          if (bounded && n > DAYS.length * (limit + 1 + 4) + 2 * (limit + 1) + DAYS.length + 1) {
+            over.push(`${label}: ${n} rows read`);
+          }
+          const rows = await listTransactions(t.db, filter, page);
+          expect(
+            rows.map((r) => r.id),
+            label,
+          ).toEqual(await plainPage(filter, sort, after, limit));
+          const last = rows[limit - 1]!;
+          after = { bookingDate: last.booking_date, id: last.id };
+        }
+      }
+    }
+    expect(over).toEqual([]);
+    expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
   });
 
   it("read API: balance history and a page of latest balances read each account's newest rows, not its history", async () => {

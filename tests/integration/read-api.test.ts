@@ -242,6 +242,27 @@ describe('read API', () => {
       const order = inRange.map((r) => `${r.booking_date} ${r.id}`).sort();
       expect(got.map((t) => `${t.bookingDate} ${t.id}`)).toEqual(sort === 'bookingDate' ? order : order.reverse());
     }
+    // One bound, or more than 31 days: each value day of the data is read in page order from the cursor, the pages
+    // are the first rows of all of them.
+    for (const [query, keep] of [
+      ['valueDateFrom=2026-10-20', (d: string) => d >= '2026-10-20'],
+      ['valueDateTo=2026-10-12', (d: string) => d <= '2026-10-12'],
+      ['valueDateFrom=2026-08-01&valueDateTo=2026-10-15', (d: string) => d >= '2026-08-01' && d <= '2026-10-15'],
+      ['valueDateFrom=0001-01-01&valueDateTo=9999-12-31&direction=debit', () => true],
+    ] as const) {
+      const inRange = rows.filter(
+        (r) => r.value_date !== null && keep(r.value_date) && (!query.includes('debit') || r.direction === 'debit'),
+      );
+      expect(inRange.length, query).toBeGreaterThan(20);
+      for (const sort of ['bookingDate', '-bookingDate'] as const) {
+        const got = await walk(api, keyA, `${query}&sort=${sort}`, 7);
+        const order = inRange.map((r) => `${r.booking_date} ${r.id}`).sort();
+        expect(
+          got.map((t) => `${t.bookingDate} ${t.id}`),
+          query,
+        ).toEqual(sort === 'bookingDate' ? order : order.reverse());
+      }
+    }
     // A reference is read from the bank-reference and the customer-reference index and merged: small pages walk
     // across both in order, each row once (also one whose two references are the same text).
     await ingestWire(
