@@ -522,7 +522,11 @@ function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Reco
   const narrowed =
     filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
   const ordered = sort !== 'firstSeen' || !narrowed;
-  return refined && ordered ? { enable_sort: 'off', jit: 'off' } : undefined;
+  // A scope alone too: an organization's or an account's page after a cursor, or a booking-date range with one bound,
+  // looks like a third of the scope's rows (an inequality without statistics), and the planner read them all (an
+  // account's 2,000 rows even for its first page) and sorted them for the page.
+  const scoped = filter.organizationId !== undefined || narrowed;
+  return (refined || scoped) && ordered ? { enable_sort: 'off', jit: 'off' } : undefined;
 }
 
 /**
