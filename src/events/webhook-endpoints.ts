@@ -255,8 +255,12 @@ export async function pageEndpointDeliveries(
   return pageOf(rows, query.limit, (r) => [r.created_at_key, r.id]);
 }
 
-/** `created_at::text` as Postgres wrote it into the cursor: `2026-12-07 05:22:24.123456+00`. */
-const TIMESTAMPTZ_TEXT = /^(\d{4}-\d{2}-\d{2}) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?[+-]\d{2}(:[0-5]\d){0,2}$/;
+/**
+ * `created_at::text` as Postgres wrote it into the cursor: `2026-12-07 05:22:24.123456+00`. The offset within
+ * Postgres's ±15:59:59 (a larger one reached Postgres and was refused there, naming no field).
+ */
+const TIMESTAMPTZ_TEXT =
+  /^(\d{4}-\d{2}-\d{2}) ([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?[+-](0\d|1[0-5])(:[0-5]\d){0,2}$/;
 
 /**
  * The cursor's instant, checked before it reaches Postgres as a timestamptz: anything else (a malformed date, or

@@ -47,7 +47,16 @@ describe('delivery log cursor', () => {
       .k;
     // Each reached Postgres as a timestamp: a malformed one was a generic 400 invalid_value naming no field, and
     // 'infinity' or 'now' (which Postgres reads as instants) silently paged from somewhere else.
-    for (const createdAt of ['abc', '2026-02-30 10:00:00+00', 'infinity', 'now', '']) {
+    // An offset beyond Postgres's ±15:59:59 was refused by Postgres: a generic 400 invalid_value naming no field.
+    for (const createdAt of [
+      'abc',
+      '2026-02-30 10:00:00+00',
+      'infinity',
+      'now',
+      '',
+      '2026-01-01 00:00:00+99',
+      '2026-01-01 00:00:00-16',
+    ]) {
       expectProblem(
         await request(api.app)
           .get(`/v1/webhooks/${endpointId}/deliveries?cursor=${encode([createdAt, id])}`)
