@@ -2,6 +2,7 @@ import { sql, type CompiledQuery } from 'kysely';
 import { encodePgText } from '../shared/pg-text.ts';
 import { addDays, diffDays } from '../shared/time.ts';
 import type { Executor } from './db.ts';
+import { withPlannerSettings } from './planner-settings.ts';
 
 /**
  * Read side of transactions for the read API and the change feed. Explicit column lists only:
@@ -530,43 +531,6 @@ function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Reco
 }
 
 /**
- * Runs `fn` in a transaction with these planner settings (in a caller's transaction they hold until it ends). The
- * BEGIN and the settings go in one message (a statement without parameters is sent as a simple query, which may
- * hold several), so a pinned page costs three round trips, not four (BEGIN, the settings, the page, COMMIT).
- */
-async function withSettings<T>(
-  ex: Executor,
-  settings: Record<string, 'off'>,
-  fn: (trx: Executor) => Promise<T>,
-): Promise<T> {
-  const set = Object.entries(settings)
-    .map(([name, value]) => {
-      if (!/^[a-z_]+$/.test(name)) {
-        throw new Error(`not a planner setting: ${name}`);
-      }
-      return `set local ${name} = ${value}`;
-    })
-    .join('; ');
-  if (ex.isTransaction) {
-    await sql`${sql.raw(set)}`.execute(ex);
-    return fn(ex);
-  }
-  return ex.connection().execute(async (conn) => {
-    try {
-      // Inside the try, BEGIN to COMMIT: a message that fails (a cancel, say) leaves the transaction open and
-      // aborted, and the connection would go back to the pool in it.
-      await sql`${sql.raw(`begin; ${set}`)}`.execute(conn);
-      const out = await fn(conn);
-      await sql`commit`.execute(conn);
-      return out;
-    } catch (err) {
-      await sql`rollback`.execute(conn).catch(() => undefined);
-      throw err;
-    }
-  });
-}
-
-/**
  * The statuses of a filter whose every status is one with partial indexes of its own in each page order, for one
  * organization or all: `removed` or `pending` (few rows by their nature), else undefined.
  */
@@ -843,7 +807,7 @@ export async function listTransactions(
     // Without JIT: the page's plan prices the trigram fallback (every match, sorted) that runs only for a rare text,
     // and with statistics on a common word that price alone crossed jit_above_cost: 30-40 ms of compiling for a
     // page that reads a few hundred rows (hundreds of ms with inlining).
-    return withSettings(
+    return withPlannerSettings(
       ex,
       { jit: 'off' },
       async (trx) => (await textListQuery(trx, { ...filter, text }, page).execute(trx)).rows,
@@ -851,7 +815,7 @@ export async function listTransactions(
   }
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
-    return withSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) =>
+    return withPlannerSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) =>
       boundedList(trx, filter, page, drivers),
     );
   }
@@ -859,7 +823,7 @@ export async function listTransactions(
     // Each day's scan is planned for all of the day's rows (its LIMIT is outside, after the other filters): without
     // bitmap scans and sorts it is the ordered index scan that stops at the page. Without JIT: the plan prices a scan
     // for each of the recursive list's assumed days.
-    return withSettings(
+    return withPlannerSettings(
       ex,
       { enable_bitmapscan: 'off', enable_sort: 'off', jit: 'off' },
       async (trx) => (await valueDaysQuery(trx, filter, page).execute(trx)).rows,
@@ -867,7 +831,7 @@ export async function listTransactions(
   }
   const settings = plannerSettings(filter, page.sort);
   if (settings !== undefined) {
-    return withSettings(ex, settings, (trx) => listQuery(trx, filter, page).execute());
+    return withPlannerSettings(ex, settings, (trx) => listQuery(trx, filter, page).execute());
   }
   return listQuery(ex, filter, page).execute();
 }

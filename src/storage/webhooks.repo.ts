@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from './db.ts';
+import { withPlannerSettings } from './planner-settings.ts';
 import type { FeedPosition } from './change-feed.repo.ts';
 
 /**
@@ -451,7 +452,21 @@ export async function recordAttempt(
   return r.rows[0]?.status ?? 'superseded';
 }
 
+/**
+ * A page of an endpoint's deliveries, newest first. Planned without sorts: the walk of the endpoint's index from the
+ * cursor that stops at the page. Without statistics the cursor looks like a third of the endpoint's deliveries, and
+ * every delivery before it was read, joined to its event and sorted for a page (the log grows by a delivery per event
+ * and is never purged).
+ */
 export async function listDeliveries(
+  ex: Executor,
+  endpointId: string,
+  f: { status?: string | undefined; before?: { createdAt: string; id: string } | undefined; limit: number },
+) {
+  return withPlannerSettings(ex, { enable_sort: 'off', jit: 'off' }, (trx) => deliveriesPage(trx, endpointId, f));
+}
+
+function deliveriesPage(
   ex: Executor,
   endpointId: string,
   f: { status?: string | undefined; before?: { createdAt: string; id: string } | undefined; limit: number },

@@ -1,0 +1,119 @@
+import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pageEndpointDeliveries } from '../../src/events/webhook-endpoints.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
+import { createPool, type DB } from '../../src/storage/db.ts';
+import { insertEventsWithDeliveries } from '../../src/storage/webhooks.repo.ts';
+import { createTenancy } from '../factories/tenancy.ts';
+import { bearer, createTestApi, type TestApi } from '../helpers/api-app.ts';
+
+/**
+ * The delivery log of an endpoint grows by a delivery per event (a `transactions.changed` per poll with changes) and is
+ * never purged. Its pages after the first were planned, without statistics, as every delivery of the endpoint before
+ * the cursor (the cursor looks like a third of them) joined to its event and sorted, for a page.
+ */
+let api: TestApi;
+let endpointId: string;
+const DELIVERIES = 2_000;
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Actual Rows'?: number;
+  'Actual Loops'?: number;
+  'Rows Removed by Filter'?: number;
+  Plans?: PlanNode[];
+}
+
+beforeAll(async () => {
+  api = await createTestApi();
+  const { organizationId } = await createTenancy(api.t.db);
+  const created = await request(api.app)
+    .post('/v1/webhooks')
+    .set(bearer(api.adminKey))
+    .send({ organizationId, url: 'http://127.0.0.1:9/hook', eventTypes: ['*'] })
+    .expect(201);
+  endpointId = (created.body as { id: string }).id;
+  for (let batch = 0; batch < DELIVERIES / 500; batch++) {
+    await insertEventsWithDeliveries(
+      api.t.db,
+      Array.from({ length: 500 }, () => ({
+        id: uuidv7(),
+        organizationId,
+        type: 'transactions.changed',
+        payload: { changes: { added: 1 } },
+        endpointIds: [endpointId],
+      })),
+      uuidv7,
+      86_400,
+    );
+  }
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+describe('delivery log pages on a never-analyzed table', () => {
+  it('walks the HTTP pages exactly once each, newest first', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await request(api.app)
+        .get(`/v1/webhooks/${endpointId}/deliveries?limit=500${cursor ? `&cursor=${cursor}` : ''}`)
+        .set(bearer(api.adminKey))
+        .expect(200);
+      const page = res.body as { data: { id: string; createdAt: string }[]; nextCursor: string | null };
+      seen.push(...page.data.map((d) => d.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toHaveLength(DELIVERIES);
+    expect(new Set(seen).size).toBe(DELIVERIES);
+  });
+
+  it('a page after the first reads about a page of deliveries, not every one before the cursor', async () => {
+    const sent: CompiledQuery[] = [];
+    const db = new Kysely<DB>({
+      dialect: new PostgresDialect({ pool: createPool({ url: api.t.url, poolMax: 2 }) }),
+      log(event) {
+        if (event.level === 'query') {
+          sent.push(event.query);
+        }
+      },
+    });
+    try {
+      const limit = 20;
+      const first = await pageEndpointDeliveries(db, endpointId, { limit });
+      expect(first.nextCursor).not.toBeNull();
+      sent.length = 0;
+      const second = await pageEndpointDeliveries(db, endpointId, { limit, cursor: first.nextCursor! });
+      expect(second.rows).toHaveLength(limit);
+      const settings = sent.filter((q) => /^\s*(begin;\s*)?set local /i.test(q.sql));
+      const pages = sent.filter((q) => /webhook_deliveries/.test(q.sql));
+      expect(pages).toHaveLength(1);
+      let read = 0;
+      const visit = (node: PlanNode) => {
+        if (node['Relation Name'] === 'webhook_deliveries' || node['Relation Name'] === 'webhook_events') {
+          read += ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1);
+        }
+        for (const child of node.Plans ?? []) {
+          visit(child);
+        }
+      };
+      await api.t.db.transaction().execute(async (trx) => {
+        for (const s of settings) {
+          await trx.executeQuery({ ...s, sql: s.sql.replace(/^\s*begin;\s*/i, '') });
+        }
+        const plan = await trx.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
+          ...pages[0]!,
+          sql: `explain (analyze, format json) ${pages[0]!.sql}`,
+        });
+        visit(plan.rows[0]!['QUERY PLAN'][0]!.Plan);
+      });
+      // The page and one, and each one's event.
+      expect(read).toBeLessThanOrEqual(2 * (limit + 1));
+    } finally {
+      await db.destroy();
+    }
+  });
+});
