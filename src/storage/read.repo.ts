@@ -507,12 +507,7 @@ function valueDaysQuery(ex: Executor, filter: TransactionFilter, page: PageReque
  * jit_above_cost, and compiling took 700 ms for a page that runs in 1 ms.
  */
 function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Record<string, 'off'> | undefined {
-  if (
-    filter.reference !== undefined ||
-    filter.text !== undefined ||
-    filter.valueDateFrom !== undefined ||
-    filter.valueDateTo !== undefined
-  ) {
+  if (filter.reference !== undefined || filter.text !== undefined) {
     return undefined;
   }
   const refined =
@@ -522,6 +517,16 @@ function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Reco
     filter.baiCode !== undefined;
   const narrowed =
     filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
+  // Value dates are read by their own index (one day, the days of a short range merged, see `valueDaysWalked` for the
+  // rest), except a range with an account or booking dates: that is one more condition checked along their index
+  // (their rows read whole and sorted, before).
+  const { valueDateFrom: from, valueDateTo: to } = filter;
+  if (
+    (from !== undefined || to !== undefined) &&
+    (!narrowed || from === to || mergedValueDays(filter, sort) !== undefined)
+  ) {
+    return undefined;
+  }
   const ordered = sort !== 'firstSeen' || !narrowed;
   // A scope alone too: an organization's or an account's page after a cursor, or a booking-date range with one bound,
   // looks like a third of the scope's rows (an inequality without statistics), and the planner read them all (an

@@ -1201,7 +1201,9 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     // row of the scope after it (all 2,000 of an account's rows, even for its first page) and sorted them for a page.
     const account = accounts[0]!;
     const limit = 20;
-    const filters: [string, TransactionFilter][] = [
+    // `before`: rows of the scope a first page in booking-date order walks before the value dates begin (the walk checks
+    // each row's value date).
+    const filters: [string, TransactionFilter, number?][] = [
       ['organization', { organizationId }],
       ['account', { organizationId, accountId: account.id }],
       ['all organizations: account', { accountId: account.id }],
@@ -1210,13 +1212,25 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       ['booking date range', { organizationId, bookingDateFrom: DAYS[2], bookingDateTo: DAYS[7] }],
       ['all organizations: booking dates from', { bookingDateFrom: DAYS[3] }],
       ['account and booking dates from', { accountId: account.id, bookingDateFrom: DAYS[3] }],
+      // With value dates too (every row's value date is its booking date here): the account's or the booking dates'
+      // index in page order, checking the value date; the oldest-first page walks the account's 3 days (600 rows) or
+      // the organization's 1 day (400) before them.
+      ['account and value dates from', { accountId: account.id, valueDateFrom: DAYS[3] }, 3 * 2 * PER_DAY],
+      [
+        'booking and value dates from',
+        { organizationId, bookingDateFrom: DAYS[3], valueDateFrom: DAYS[4] },
+        2 * 2 * PER_DAY,
+      ],
     ];
     const over: string[] = [];
     const results = [];
-    for (const [name, filter] of filters) {
+    for (const [name, filter, before = 0] of filters) {
       for (const sort of TRANSACTION_SORTS) {
         const narrowed =
-          filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
+          filter.accountId !== undefined ||
+          filter.bookingDateFrom !== undefined ||
+          filter.bookingDateTo !== undefined ||
+          filter.valueDateFrom !== undefined;
         if (sort === 'firstSeen' && narrowed) {
           continue; // bounded walks (above)
         }
@@ -1227,7 +1241,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
           // The page's rows, their full select (and the pending items they replaced), and the other organization's
           // pending items among them (4 a day, when an earlier test made them).
           const n = await rowsRead((db) => listTransactions(db, filter, page));
-          if (n > 3 * (limit + 1) + 40) {
+          if (n > 3 * (limit + 1) + 40 + (sort === 'bookingDate' && after === undefined ? before : 0)) {
             over.push(`${label}: ${n} rows read`);
           }
           expect(
