@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from './db.ts';
+import { withPlannerSettings } from './planner-settings.ts';
 
 /**
  * Storage of the change feed's ordering machinery. Positions are `(xid, id)` pairs: the writing
@@ -53,6 +54,19 @@ export interface ChangeEventRow {
  * to the same snapshot as the rows. Served by change_events_xid_id_idx / change_events_org_xid_id_idx.
  */
 export async function committedChangeEventsAfter(
+  ex: Executor,
+  filter: { organizationId: string | null; after: FeedPosition; limit: number },
+): Promise<ChangeEventRow[]> {
+  if (filter.organizationId === null) {
+    return eventsAfter(ex, filter);
+  }
+  // One organization's page is planned without sorts: the walk of (organization_id, xid, id) from the cursor that stops
+  // at the page. Without statistics the cursor looks like a third of the organization's events, and every event after
+  // it was read and sorted for a page (a consumer catching up on a long feed read the rest of it, page after page).
+  return withPlannerSettings(ex, { enable_sort: 'off', jit: 'off' }, (trx) => eventsAfter(trx, filter));
+}
+
+async function eventsAfter(
   ex: Executor,
   filter: { organizationId: string | null; after: FeedPosition; limit: number },
 ): Promise<ChangeEventRow[]> {
