@@ -562,10 +562,15 @@ function statusesWithIndex(filter: TransactionFilter): ('removed' | 'pending')[]
  * for a page of a 300k-row table), an account with a rare amount all the account's rows.
  */
 function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): BranchFilter[][] | undefined {
-  if (filter.text !== undefined || filter.valueDateFrom !== undefined || filter.valueDateTo !== undefined) {
+  const firstSeen = sort === 'firstSeen';
+  const { valueDateFrom, valueDateTo } = filter;
+  // A value-date range in `firstSeen` order (not one value day, whose rows are read whole and sorted) is a way of its
+  // own, its index led by the value date: as a filter on its own, every row of the range was read and sorted, each page.
+  const valueDates = valueDateFrom !== undefined || valueDateTo !== undefined;
+  const valueWay = valueDates && firstSeen && filter.reference === undefined && valueDateFrom !== valueDateTo;
+  if (filter.text !== undefined || (valueDates && !valueWay)) {
     return undefined;
   }
-  const firstSeen = sort === 'firstSeen';
   if (filter.reference !== undefined) {
     return firstSeen
       ? [
@@ -589,6 +594,9 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   }
   if (filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined) {
     ways.push([{ bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo }]);
+  }
+  if (valueWay) {
+    ways.push([{ valueDateFrom, valueDateTo }]);
   }
   if (ways.length === 0) {
     return undefined;

@@ -1255,6 +1255,46 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
   });
 
+  it('read API: a value-date range in firstSeen order is a bounded walk, not all of its rows sorted', async () => {
+    // The organization's rows in id order, checking the value date: a range most rows fall in fills the page at once
+    // (the first ids are the first days'). Before, every row of the range was read and sorted, each page.
+    const limit = 5;
+    // `rare`: the range's rows come after the walk's (the last days): the walk comes up short and the value-date index
+    // answers (its rows sorted, as before, after the walk).
+    const cases: [string, TransactionFilter, boolean?][] = [
+      ['value dates to', { organizationId, valueDateTo: DAYS[4] }],
+      ['value dates from', { organizationId, valueDateFrom: DAYS[0] }],
+      ['a quarter of value dates', { organizationId, valueDateFrom: '2026-10-01', valueDateTo: '2026-12-31' }],
+      ['all organizations: value dates to', { valueDateTo: DAYS[4] }],
+      [
+        'value days and a status',
+        { organizationId, valueDateFrom: DAYS[0], valueDateTo: DAYS[3], statuses: ['posted'] },
+      ],
+      ['the last value dates', { organizationId, valueDateFrom: DAYS[8] }, true],
+      ['all organizations: the last value dates', { valueDateFrom: DAYS[8] }, true],
+    ];
+    const over: string[] = [];
+    for (const [name, filter, rare = false] of cases) {
+      let after: { bookingDate: string; id: string } | undefined;
+      for (let pageNo = 1; pageNo <= 3; pageNo++) {
+        const page = { sort: 'firstSeen' as const, after, limit };
+        const label = `${name} page ${pageNo}`;
+        const n = await rowsRead((db) => listTransactions(db, filter, page));
+        if (!rare && n > 100 * (limit + 1) + 200) {
+          over.push(`${label}: ${n} rows read`);
+        }
+        const rows = await listTransactions(t.db, filter, page);
+        expect(
+          rows.map((r) => r.id),
+          label,
+        ).toEqual(await plainPage(filter, 'firstSeen', after, limit));
+        const last = rows[limit - 1]!;
+        after = { bookingDate: last.booking_date, id: last.id };
+      }
+    }
+    expect(over).toEqual([]);
+  });
+
   it("read API: balance history and a page of latest balances read each account's newest rows, not its history", async () => {
     // A page of accounts (50, the default limit) with 200 days of closing and intraday balances each: `GET
     // /v1/balances/latest` takes each account's newest balance of each kind, never every balance of the accounts.
