@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
 import { adminApiRoutes } from '../admin-api/index.ts';
@@ -122,15 +122,38 @@ async function startMetricsListener(ctx: AppContext): Promise<Server | undefined
   const app = express();
   app.disable('x-powered-by');
   app.get('/metrics', metricsHandler({ token: ctx.secrets.metricsToken, withIdentifiers: true }));
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
-    s.once('error', reject);
-  });
+  const server = await listenOn(app, { port, host, variable: 'METRICS_LISTEN' });
   ctx.logger.info({ host, port }, 'metrics listening');
   return server;
 }
 
 const PURGE_INTERVAL_MS = 60 * 60 * 1_000;
+
+/**
+ * Listens, or rejects with a one-line message naming the variable to fix. Not `app.listen`: Express 5 calls its
+ * callback on a listen error too (the port taken, the host unknown), so the service said "listening" and ran on
+ * without serving anything.
+ */
+function listenOn(app: RequestListener, at: { port: number; host: string; variable: string }): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const server = createServer(app);
+    const fail = (err: unknown) => {
+      const why = err instanceof Error ? err.message : String(err);
+      server.close();
+      reject(new Error(`${at.variable}: cannot listen on ${at.host}:${at.port} (${why}); free it or choose another`));
+    };
+    server.once('error', fail);
+    server.once('listening', () => {
+      server.off('error', fail);
+      resolve(server);
+    });
+    try {
+      server.listen(at.port, at.host);
+    } catch (err) {
+      fail(err);
+    }
+  });
+}
 
 /** The `api` role: admin and read APIs over HTTP. Stopping closes the listener and waits for requests. */
 export async function startApi(
@@ -149,11 +172,16 @@ export async function startApi(
     ),
   ];
   const stopMetrics = () => stopHooks.forEach((stop) => stop());
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(ctx.config.http.port, ctx.config.http.host, () => resolve(s));
-    s.once('error', reject);
+  const { port: wantedPort, host } = ctx.config.http;
+  const server = await listenOn(app, { port: wantedPort, host, variable: 'PORT/HOST' }).catch((err: unknown) => {
+    stopMetrics();
+    throw err;
   });
-  const metricsServer = await startMetricsListener(ctx);
+  const metricsServer = await startMetricsListener(ctx).catch((err: unknown) => {
+    stopMetrics();
+    server.close();
+    throw err;
+  });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : ctx.config.http.port;
   const base = ctx.config.http.publicBaseUrl || `http://${ctx.config.http.host}:${port}`;

@@ -1,7 +1,7 @@
 import './node-version.ts';
 import { createContext } from './context.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { onShutdown, type Stoppable } from './lifecycle.ts';
+import { onShutdown, runSteps, type Stoppable } from './lifecycle.ts';
 import { startApi } from './api.ts';
 import { startScheduler } from './scheduler.ts';
 import { startWorker } from './worker.ts';
@@ -24,11 +24,21 @@ const ctx = createContext(config, secrets);
 const started: Stoppable[] = [];
 // Intake (api) stops first, then workers finish or release jobs, then the scheduler, then pools.
 const order: Role[] = ['api', 'worker', 'scheduler'];
-onShutdown(logger, config.shutdownTimeoutMs, () => [
+const stopSteps = () => [
   ...order.flatMap((r) => started.filter((s) => s.name === r)),
   { name: 'context', stop: () => ctx.close() },
-]);
-for (const role of config.roles) {
-  started.push(await STARTERS[role](ctx));
+];
+onShutdown(logger, config.shutdownTimeoutMs, stopSteps);
+try {
+  for (const role of config.roles) {
+    started.push(await STARTERS[role](ctx));
+  }
+} catch (err) {
+  // A role that cannot start (its port taken, a file it needs unreadable): one line naming what to fix, no stack;
+  // the roles already started stop as on SIGTERM.
+  const message = (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+  process.stderr.write(`jpm-sync: cannot start: ${message}\n`);
+  await runSteps(logger, stopSteps());
+  process.exit(1);
 }
 logger.info({ roles: config.roles }, 'jpm-sync started');

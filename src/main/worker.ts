@@ -17,6 +17,8 @@ import { validationMaintenanceHook, withValidationHook } from './validation-wiri
  */
 export function startWorker(ctx: AppContext): Promise<Stoppable> {
   const { config, secrets } = ctx;
+  // First: it refuses to start on a bad SMTP_CA_FILE, before any job is taken.
+  const emails = startMilestoneEmails(ctx);
   const sync = withValidationHook({
     db: ctx.db,
     clientFor: (id) => ctx.clientFor(id),
@@ -46,7 +48,6 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
   );
   const webhooks = startWebhookDeliveries(ctx);
   const search = startSearchIndex(ctx);
-  const emails = startMilestoneEmails(ctx);
   return Promise.resolve({
     name: 'worker',
     stop: async () => {
