@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const intString = (min: number, max: number) =>
@@ -22,24 +23,58 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+/** A URL whose path can be read (`%E0%A4%A` cannot: decoding it throws). */
+const decodablePath = (v: string): boolean => {
+  try {
+    decodeURIComponent(new URL(v).pathname);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** One entry of Express's `trust proxy` list: a name it knows, an address, or address/prefix or address/netmask. */
+function trustedProxy(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) {
+    return true;
+  }
+  const [address = '', range, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) {
+    return false;
+  }
+  if (range === undefined) {
+    return true;
+  }
+  if (/^\d{1,3}$/.test(range)) {
+    return Number(range) <= (family === 4 ? 32 : 128);
+  }
+  return family === 4 && isIP(range) === 4;
+}
+
 export const ROLES = ['api', 'worker', 'scheduler'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Every variable the service reads. Values arrive as strings (env or config/*.json). */
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']),
-  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db'),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db').refine(decodablePath, {
+    message: 'has a database name that is not valid percent-encoding',
+  }),
   /** A streaming replica of DATABASE_URL for the read API's queries; empty = every read on DATABASE_URL. */
-  DATABASE_READ_URL: z.string().refine(
-    (v) => {
-      try {
-        return v === '' || ['postgres:', 'postgresql:'].includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    },
-    { message: 'must be a URL like postgres://user@replica:5432/db, or empty for no replica' },
-  ),
+  DATABASE_READ_URL: z
+    .string()
+    .refine(
+      (v) => {
+        try {
+          return v === '' || ['postgres:', 'postgresql:'].includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      { message: 'must be a URL like postgres://user@replica:5432/db, or empty for no replica' },
+    )
+    .refine((v) => v === '' || decodablePath(v), { message: 'has a database name that is not valid percent-encoding' }),
   /** Longest wait for the replica to replay what the primary had when a read arrived; then the primary serves it. */
   DATABASE_READ_MAX_WAIT_MS: intString(0, 10_000),
   REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
@@ -78,7 +113,16 @@ export const envSchema = z.object({
       .map((o) => o.trim())
       .filter(Boolean),
   ),
-  PUBLIC_BASE_URL: z.string(),
+  PUBLIC_BASE_URL: z.string().refine(
+    (v) => {
+      try {
+        return v === '' || ['http:', 'https:'].includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an http(s) URL like https://jpm-sync.example.com, or empty' },
+  ),
   SIMULATOR_HOST: z.string().min(1),
   SIMULATOR_PORT: intString(0, 65535),
   SIMULATOR_PKI_DIR: z.string().min(1),
@@ -116,9 +160,21 @@ export const envSchema = z.object({
    */
   API_KEY_CACHE_MS: intString(0, 60_000),
   /** Express `trust proxy`: empty = the socket's address; `loopback`, CIDRs or a hop count behind a load balancer. */
-  TRUST_PROXY: z.string(),
+  TRUST_PROXY: z.string().refine(
+    (v) =>
+      /^\s*\d+\s*$/.test(v) ||
+      v
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean)
+        .every(trustedProxy),
+    'must be empty, a hop count, or a comma-separated list of loopback, linklocal, uniquelocal, addresses and CIDRs',
+  ),
   /** `host:port` to serve /metrics on a separate listener instead of the API's; empty = the API listener. */
-  METRICS_LISTEN: z.string().regex(/^$|^[^\s]+:\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:9464) or empty'),
+  METRICS_LISTEN: z
+    .string()
+    .regex(/^$|^[^\s]+:\d{1,5}$/, 'must be host:port (e.g. 127.0.0.1:9464) or empty')
+    .refine((v) => v === '' || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'port must be at most 65535'),
   /** From address of milestone emails (used when SMTP_URL is set), e.g. `"Onboarding" <onboarding@example.com>`. */
   SMTP_FROM: z.string().regex(/^$|@/, 'must be an email address, optionally with a display name'),
   /** PEM file of the CA that signed the SMTP server's certificate, when it is not a public one; empty = system CAs. */

@@ -106,4 +106,58 @@ describe('loadConfig', () => {
     expect(stderr).toContain('PORT');
     expect(stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('refuses values that used to crash the start with a stack trace, or pass unchecked, naming the variable', () => {
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig({ NODE_ENV: 'test', ...env });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).problems.join('\n');
+      }
+      return '';
+    };
+    for (const [key, value] of [
+      ['TRUST_PROXY', 'garbage'],
+      ['TRUST_PROXY', 'true'],
+      ['TRUST_PROXY', 'loopback, 10.0.0.0/33'],
+      ['METRICS_LISTEN', '127.0.0.1:99999'],
+      ['DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/%E0%A4%A'],
+      ['DATABASE_READ_URL', 'postgres://replica:5432/%E0%A4%A'],
+      ['PUBLIC_BASE_URL', 'jpm-sync.example.com'],
+      ['PUBLIC_BASE_URL', 'ftp://jpm-sync.example.com'],
+    ] as const) {
+      expect(problemsOf({ [key]: value }), `${key}=${value}`).toMatch(new RegExp(`^${key}: `));
+    }
+    for (const [key, value] of [
+      ['TRUST_PROXY', ''],
+      ['TRUST_PROXY', '2'],
+      ['TRUST_PROXY', 'loopback, 10.0.0.0/8,fd00::/8, 192.168.1.1, uniquelocal,linklocal'],
+      ['TRUST_PROXY', '10.0.0.0/255.0.0.0'],
+      ['METRICS_LISTEN', '[::1]:9464'],
+      ['PUBLIC_BASE_URL', 'https://jpm-sync.example.com/base'],
+    ] as const) {
+      expect(problemsOf({ [key]: value }), `${key}=${value}`).toBe('');
+    }
+  });
+
+  it('`npm start` with a TRUST_PROXY Express cannot read exits 2 naming it, no stack', () => {
+    let status = 0;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, ['src/main/start.ts'], {
+        env: { ...process.env, NODE_ENV: 'test', TRUST_PROXY: 'garbage', DATABASE_READ_URL: 'postgres://r/%E0%A4%A' },
+        encoding: 'utf8',
+        stdio: 'pipe',
+        timeout: 30_000,
+      });
+    } catch (err) {
+      status = (err as { status: number }).status;
+      stderr = (err as { stderr: string }).stderr;
+    }
+    expect(status, stderr).toBe(2);
+    expect(stderr).toContain('TRUST_PROXY');
+    expect(stderr).toContain('DATABASE_READ_URL');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
 });
