@@ -369,11 +369,34 @@ async function healUntilPassed(
   return report;
 }
 
+/**
+ * The demo's queues, unless QUEUE_PREFIX says otherwise: a prefix of its database's own. A demo on another database
+ * (`DATABASE_URL=… npm run demo`) or a service beside it on the same Redis would otherwise share the default prefix,
+ * and each process's workers would take the other's jobs and drop them (their runs are in the other database), so the
+ * runs waited for ever.
+ */
+function demoQueuePrefix(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.QUEUE_PREFIX !== undefined) {
+    return env.QUEUE_PREFIX;
+  }
+  let database = 'jpm_sync';
+  try {
+    database = decodeURIComponent(new URL(env.DATABASE_URL ?? '').pathname.slice(1)) || database;
+  } catch {
+    // No DATABASE_URL (the default database), or one the configuration refuses with its own message.
+  }
+  return `{jpm-sync-demo-${database.replace(/[^A-Za-z0-9_.-]/g, '_')}}`;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { once: { type: 'boolean', default: false } } });
   const startedAt = Date.now();
   // The demo prints its own story; service logs below warnings would drown it (LOG_LEVEL still wins).
-  const { config, secrets, logger } = loadConfigOrExit({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const { config, secrets, logger } = loadConfigOrExit({
+    ...process.env,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    QUEUE_PREFIX: demoQueuePrefix(process.env),
+  });
   out('jpm-sync demo: the whole job against the built-in J.P. Morgan simulator');
   await checkDependencies(config, secrets, { redis: true, createDb: true }).catch(exitOnDependencyError);
   const ctx = createContext(config, secrets);
