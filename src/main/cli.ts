@@ -21,6 +21,11 @@ export async function runCli(argv: string[]): Promise<number> {
     process.stderr.write(`jpm-sync: unknown command ${JSON.stringify(name)}\n\n${usageText()}`);
     return 2;
   }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    // Before the command parses anything: `jpm-sync migrate down --help` shows help, it never reverts a migration.
+    process.stdout.write(usageText(name));
+    return 0;
+  }
   try {
     return await command(rest);
   } catch (err) {

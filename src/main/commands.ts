@@ -23,8 +23,13 @@ export function findCommand(name: string): Command | undefined {
   return registry.get(name)?.run;
 }
 
-export function usageText(): string {
-  const lines = [...registry.values()].map((e) => `  ${e.usage}`);
+/** The help text: every command's usage, or only `name`'s (`jpm-sync sync --help`). */
+export function usageText(name?: string): string {
+  const entries = name === undefined ? [...registry.values()] : [registry.get(name)].filter((e) => e !== undefined);
+  const lines = entries.map((e) => `  ${e.usage}`);
+  if (name !== undefined) {
+    return `Usage: jpm-sync ${name} [options]\n\n${lines.join('\n')}\n`;
+  }
   return `Usage: jpm-sync <command> [options]\n\nCommands:\n${lines.join('\n')}\n  help                                 This text\n`;
 }
 

@@ -45,6 +45,25 @@ describe('jpm-sync options it does not know', () => {
   });
 });
 
+describe('jpm-sync <command> --help', () => {
+  it("prints that command's usage on stdout and exits 0, running nothing", async () => {
+    for (const [args, usage] of [
+      [['sync', '--help'], 'sync --account ID'],
+      [['migrate', 'down', '-h'], 'migrate [up|down|status]'],
+      [['apikey', 'create', '--help'], 'apikey create --name NAME'],
+      [['credentials', 'expiry-watch', '--help'], 'credentials expiry-watch'],
+    ] as const) {
+      const out = await cli([...args]);
+      expect(out.code, `${args.join(' ')}: ${out.stderr}`).toBe(0);
+      expect(out.stdout).toContain(usage);
+      expect(out.stderr).toBe('');
+    }
+    // migrate down -h reverted nothing.
+    const status = await cli(['migrate', 'status']);
+    expect(status.stdout).not.toMatch(/^pending/m);
+  });
+});
+
 describe('jpm-sync apikey list', () => {
   it('prints a key name holding control characters escaped: a name cannot forge lines or drive the terminal', async () => {
     // Names come from the API too, where an organization's admin names its keys.
