@@ -31,7 +31,7 @@ import {
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { validationRefetch, withValidationHook } from './validation-wiring.ts';
 import { startApi } from './api.ts';
-import { onShutdown, runSteps, type Stoppable } from './lifecycle.ts';
+import { onShutdown, runSteps, shuttingDown, type Stoppable } from './lifecycle.ts';
 import { startSearchIndex } from './events-wiring.ts';
 
 /**
@@ -401,10 +401,20 @@ async function main(): Promise<void> {
   await checkDependencies(config, secrets, { redis: true, createDb: true }).catch(exitOnDependencyError);
   const ctx = createContext(config, secrets);
   const stops: Stoppable[] = [];
-  onShutdown(logger, config.shutdownTimeoutMs, () => [
-    ...stops.reverse(),
-    { name: 'context', stop: () => ctx.close() },
-  ]);
+  onShutdown(
+    logger,
+    config.shutdownTimeoutMs,
+    () => [...stops.reverse(), { name: 'context', stop: () => ctx.close() }],
+    {
+      // --once promises 0 only for a demo that ended live: one stopped before its summary did not.
+      exitCode: values.once ? 1 : 0,
+      onSignal: () => {
+        if (values.once) {
+          out('--once: stopped before the summary (exit 1); the service and simulator stop now.');
+        }
+      },
+    },
+  );
 
   const migrated = await migrateUp(ctx.db);
   if (migrated.error) {
@@ -622,6 +632,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (shuttingDown()) {
+    // A step failing because the stop closed what it used: the stop finishes and exits with its own status.
+    return;
+  }
   process.stderr.write(`jpm-sync demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

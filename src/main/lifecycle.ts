@@ -10,13 +10,29 @@ export interface Stoppable {
  * wait for active jobs), then pools. Each step is guarded; the whole sequence is bounded by
  * `timeoutMs`, after which the process exits non-zero rather than hang a deploy.
  */
-export function onShutdown(logger: Logger, timeoutMs: number, steps: () => Stoppable[]): void {
-  let stopping = false;
+let stopping = false;
+
+/** True once a SIGTERM/SIGINT started the graceful stop: work failing from then on is the stop, not a failure. */
+export function shuttingDown(): boolean {
+  return stopping;
+}
+
+/**
+ * `options.exitCode`: the status after a complete stop (default 0); `options.onSignal` runs first (a line to the
+ * operator).
+ */
+export function onShutdown(
+  logger: Logger,
+  timeoutMs: number,
+  steps: () => Stoppable[],
+  options: { exitCode?: number; onSignal?: () => void } = {},
+): void {
   const handler = (signal: NodeJS.Signals) => {
     if (stopping) {
       return;
     }
     stopping = true;
+    options.onSignal?.();
     logger.info({ signal, timeoutMs }, 'shutting down');
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, 'shutdown timed out, exiting');
@@ -26,7 +42,7 @@ export function onShutdown(logger: Logger, timeoutMs: number, steps: () => Stopp
     void runSteps(logger, steps()).then(() => {
       clearTimeout(timer);
       logger.info('shutdown complete');
-      process.exit(0);
+      process.exit(options.exitCode ?? 0);
     });
   };
   process.once('SIGTERM', handler);
