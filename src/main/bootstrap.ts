@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, redacted, type Config, type Secrets } from '../config/index.ts';
-import { ensureDatabase } from '../storage/db.ts';
+import { createDb, ensureDatabase } from '../storage/db.ts';
+import { migrationStatus } from '../storage/migrator.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { initLogger, createLogger, type Logger } from '../shared/logger.ts';
 import pg from 'pg';
@@ -41,11 +42,27 @@ export function loadConfigOrExit(
 
 export class DependencyError extends Error {}
 
-/** Checks Postgres and (optionally) Redis before starting, with a message that says what to do. */
+/**
+ * The migrations of this release not applied to the database yet (none when it is ahead: a release rolled back
+ * runs on the newer schema). Read without creating anything.
+ */
+async function pendingMigrations(config: Config, secrets: Secrets): Promise<string[]> {
+  const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 1 });
+  try {
+    return (await migrationStatus(db)).filter((m) => !m.executedAt).map((m) => m.name);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/**
+ * Checks Postgres and (optionally) Redis before starting, with a message that says what to do. `migrated`: the
+ * service's roles also need every migration of this release applied (they would fail at their first query).
+ */
 export async function checkDependencies(
   config: Config,
   secrets: Secrets,
-  options: { redis: boolean; createDb?: boolean },
+  options: { redis: boolean; createDb?: boolean; migrated?: boolean },
 ): Promise<void> {
   const problems: string[] = [];
   const dbUrl = new URL(config.database.url);
@@ -60,6 +77,13 @@ export async function checkDependencies(
     });
     await client.connect();
     await client.end();
+    const pending = options.migrated ? await pendingMigrations(config, secrets) : [];
+    if (pending.length > 0) {
+      problems.push(
+        `DATABASE_URL: ${pending.length} migration(s) of this release not applied to ${dbUrl.host}${dbUrl.pathname} ` +
+          `(first: ${pending[0]}); run \`npm run migrate\` (\`jpm-sync migrate up\`) before starting the service`,
+      );
+    }
   } catch (err) {
     const code = (err as { code?: string }).code;
     const hint =
@@ -93,7 +117,7 @@ export async function checkDependencies(
 
 export function exitOnDependencyError(err: unknown): never {
   if (err instanceof DependencyError) {
-    process.stderr.write(`jpm-sync: a required service is not reachable:\n  ${err.message}\n`);
+    process.stderr.write(`jpm-sync: a required service is not reachable or not ready:\n  ${err.message}\n`);
     process.exit(EXIT_DEPENDENCY);
   }
   throw err;

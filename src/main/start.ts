@@ -19,7 +19,7 @@ const STARTERS: Record<Role, (ctx: AppContext) => Promise<Stoppable>> = {
 };
 
 const { config, secrets, logger } = loadConfigOrExit();
-await checkDependencies(config, secrets, { redis: true }).catch(exitOnDependencyError);
+await checkDependencies(config, secrets, { redis: true, migrated: true }).catch(exitOnDependencyError);
 const ctx = createContext(config, secrets);
 const started: Stoppable[] = [];
 // Intake (api) stops first, then workers finish or release jobs, then the scheduler, then pools.
