@@ -86,10 +86,16 @@ export async function checkDependencies(
     }
   } catch (err) {
     const code = (err as { code?: string }).code;
+    // Postgres answered (an error with a SQLSTATE): it is running, so the hint is about what it refused.
+    const answered = err instanceof pg.DatabaseError;
     const hint =
       code === '3D000'
         ? `the database does not exist: run \`npm run migrate\` (it creates it) or \`createdb ${dbUrl.pathname.slice(1)}\``
-        : 'start Postgres: `docker compose -f docker/compose.yml up -d postgres`, or locally `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`';
+        : answered && code?.startsWith('28')
+          ? 'Postgres refused the login: check the user name in DATABASE_URL, DATABASE_PASSWORD, and pg_hba.conf for this host'
+          : answered
+            ? 'Postgres is running but refused the connection; fix what it says'
+            : 'start Postgres: `docker compose -f docker/compose.yml up -d postgres`, or locally `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`';
     problems.push(
       `DATABASE_URL: cannot connect to Postgres at ${dbUrl.host}${dbUrl.pathname} (${(err as Error).message}); ${hint}`,
     );
