@@ -23,10 +23,19 @@ const list = z.string().transform((v) =>
     .filter(Boolean),
 );
 
+/** The path of a URL, or undefined for text that is no URL (the URL check itself reports that, once). */
+const pathOf = (v: string): string | undefined => {
+  try {
+    return new URL(v).pathname;
+  } catch {
+    return undefined;
+  }
+};
+
 /** A URL whose path can be read (`%E0%A4%A` cannot: decoding it throws). */
 const decodablePath = (v: string): boolean => {
   try {
-    decodeURIComponent(new URL(v).pathname);
+    decodeURIComponent(pathOf(v) ?? '');
     return true;
   } catch {
     return false;
@@ -77,7 +86,10 @@ export const envSchema = z.object({
     .refine((v) => v === '' || decodablePath(v), { message: 'has a database name that is not valid percent-encoding' }),
   /** Longest wait for the replica to replay what the primary had when a read arrived; then the primary serves it. */
   DATABASE_READ_MAX_WAIT_MS: intString(0, 10_000),
-  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
+  REDIS_URL: url(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').refine(
+    (v) => /^\/?(\d+)?$/.test(pathOf(v) ?? ''),
+    'may name a database only by its number (redis://host:6379/2)',
+  ),
   /** Seed nodes of a Redis Cluster (`host:port`, comma-separated); empty = the single Redis at REDIS_URL. */
   REDIS_CLUSTER_NODES: list.pipe(
     z.array(

@@ -110,7 +110,11 @@ export async function checkDependencies(
         cluster.length > 0
           ? `REDIS_CLUSTER_NODES: cannot reach a healthy Redis Cluster through ${cluster.join(', ')} (${(err as Error).message}); ` +
               'check that the nodes are up and `redis-cli -h <node host> -p <node port> cluster info` says cluster_state:ok'
-          : `REDIS_URL: cannot reach Redis at ${u.host} (${(err as Error).message}); start it: ` +
+          : (err as Error).name === 'ReplyError'
+            ? // Redis answered: it runs, and refused what REDIS_URL asks (its database number, user or password).
+              `REDIS_URL: Redis at ${u.host} refused the connection (${(err as Error).message}); ` +
+              'fix the database number, user or password in REDIS_URL'
+            : `REDIS_URL: cannot reach Redis at ${u.host} (${(err as Error).message}); start it: ` +
               '`docker compose -f docker/compose.yml up -d redis`, or locally ' +
               '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`',
       );

@@ -112,6 +112,9 @@ export async function pingRedis(target: RedisTarget | string, prefix: string, ti
     await Promise.race([
       redis.connect().then(async () => {
         if (!(redis instanceof Cluster)) {
+          // The database REDIS_URL names, asked for again: a SELECT that Redis refused on connect (an index beyond its
+          // `databases`) is only an 'error' event, and the queues would run on without it.
+          await redis.select(redis.options.db ?? 0);
           await redis.ping();
           return;
         }

@@ -123,18 +123,25 @@ describe('loadConfig', () => {
       ['TRUST_PROXY', 'loopback, 10.0.0.0/33'],
       ['METRICS_LISTEN', '127.0.0.1:99999'],
       ['DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/%E0%A4%A'],
+      ['REDIS_URL', 'redis://127.0.0.1:6379/x'],
+      ['REDIS_URL', 'redis://127.0.0.1:6379/1/2'],
       ['DATABASE_READ_URL', 'postgres://replica:5432/%E0%A4%A'],
       ['PUBLIC_BASE_URL', 'jpm-sync.example.com'],
       ['PUBLIC_BASE_URL', 'ftp://jpm-sync.example.com'],
     ] as const) {
       expect(problemsOf({ [key]: value }), `${key}=${value}`).toMatch(new RegExp(`^${key}: `));
     }
+    // Text that is no URL at all: one line, from the URL check.
+    expect(problemsOf({ REDIS_URL: 'nope' })).toMatch(/^REDIS_URL: must be a URL like [^\n]*$/);
+    expect(problemsOf({ DATABASE_URL: 'nope' })).toMatch(/^DATABASE_URL: must be a URL like [^\n]*$/);
     for (const [key, value] of [
       ['TRUST_PROXY', ''],
       ['TRUST_PROXY', '2'],
       ['TRUST_PROXY', 'loopback, 10.0.0.0/8,fd00::/8, 192.168.1.1, uniquelocal,linklocal'],
       ['TRUST_PROXY', '10.0.0.0/255.0.0.0'],
       ['METRICS_LISTEN', '[::1]:9464'],
+      ['REDIS_URL', 'redis://127.0.0.1:6379/3'],
+      ['REDIS_URL', 'rediss://:pw@redis.internal:6380/'],
       ['PUBLIC_BASE_URL', 'https://jpm-sync.example.com/base'],
     ] as const) {
       expect(problemsOf({ [key]: value }), `${key}=${value}`).toBe('');
