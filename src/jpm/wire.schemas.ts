@@ -292,7 +292,9 @@ export function balanceCurrencyProblem(currency: unknown): string | undefined {
 
 /**
  * One `accountList[]` entry of `POST /accessapi/balance`: either an account with its `balanceList`, or
- * a per-account error (`errorCode` such as GCA-024, `errorMsg`, no `balanceList`) inside an HTTP 200.
+ * a per-account error (`errorCode` such as GCA-024, `errorMsg`, no `balanceList`) inside an HTTP 200. A member of the
+ * other kind written as null (an account's `"errorCode":null`, an error entry's `"balanceList":null`, as a serializer
+ * writing every member sends them) or an empty `errorCode` is no such member: read as absent.
  * Accounts with balances need their currency code and decimal location (they scale the amounts): one that is
  * missing or unusable is that account's problem (`balanceCurrency`), never the answer's. The descriptive fields (name, bank, branch, the currency's description and sequence, an error's message) may be
  * null, absent or of another type: they describe, they decide nothing (`descriptiveText`).
@@ -305,8 +307,14 @@ export const balanceAccountEntrySchema = z
     bankId: descriptiveText,
     bankName: descriptiveText,
     currency: balanceCurrency,
-    balanceList: z.array(balanceElement).optional(),
-    errorCode: z.string().min(1).optional(),
+    balanceList: z
+      .array(balanceElement)
+      .nullish()
+      .transform((list) => list ?? undefined),
+    errorCode: z
+      .string()
+      .nullish()
+      .transform((code) => (code === null || code === '' ? undefined : code)),
     errorMsg: descriptiveText,
   })
   .superRefine((entry, ctx) => {

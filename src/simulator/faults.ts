@@ -29,6 +29,7 @@ export type FaultKind =
   | 'odd-account' // balances: 200, but the first account's descriptive fields are odd (name false, bank name {}, no branch, currency description null, no currencySequence)
   | 'odd-currency' // balances: 200, but the rule's account (else the first with balances) has an unusable currency code, lower case ("usd")
   | 'other-currency' // balances: 200, but the rule's account (else the first with balances) is reported in another currency (EUR, or USD for EUR) with 3 decimal places, amounts unchanged
+  | 'null-members' // balances: 200, every account entry writes the other kind's members as null (an account with balances `"errorCode":null,"errorMsg":null`, a GCA-024 entry `"balanceList":null`)
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
 
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -54,6 +55,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'odd-account',
   'odd-currency',
   'other-currency',
+  'null-members',
   'not-entitled',
 ];
 
@@ -67,6 +69,7 @@ const BALANCE_ONLY = new Set<FaultKind>([
   'odd-account',
   'odd-currency',
   'other-currency',
+  'null-members',
 ]);
 
 export interface FaultRule {

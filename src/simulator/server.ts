@@ -257,6 +257,25 @@ function oddBalance(
   }
 }
 
+/**
+ * A balance answer as a serializer that writes every member would send it: an account with balances also carries
+ * `errorCode` and `errorMsg` as null, a per-account error entry `balanceList` as null.
+ */
+function nullMembers(normal: BankResponse): BankResponse {
+  try {
+    const answer = parseKeepingNumbers(normal.body) as { accountList?: Record<string, unknown>[] };
+    if (normal.status !== 200 || !Array.isArray(answer.accountList)) {
+      return normal;
+    }
+    answer.accountList = answer.accountList.map((entry) =>
+      'balanceList' in entry ? { ...entry, errorCode: null, errorMsg: null } : { ...entry, balanceList: null },
+    );
+    return { ...normal, body: JSON.stringify(answer) };
+  } catch {
+    return normal;
+  }
+}
+
 function checkClock(clock: Clock): Clock {
   assertIsoDate(clock.today, 'today');
   for (const [name, value] of [
@@ -461,6 +480,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'odd-currency':
       case 'other-currency':
         return send(res, oddBalance(safeNormal(normal), fault.rule.kind, fault.rule.accountId));
+      case 'null-members':
+        return send(res, nullMembers(safeNormal(normal)));
     }
   }
 

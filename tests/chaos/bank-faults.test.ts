@@ -54,6 +54,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'odd-account': 'succeeded',
   'odd-currency': 'succeeded',
   'other-currency': 'succeeded',
+  'null-members': 'succeeded',
   'not-entitled': 'failed',
 };
 /**
@@ -63,7 +64,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
  * read as null; an account's unusable currency (`usd`), or another currency than the account's, makes its balances
- * rejects (those days' balances are missing); a compressed answer is decompressed, one in ISO-8859-1 read in it.
+ * rejects (those days' balances are missing); members written as null (an account's errorCode, an error entry's
+ * balanceList) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it.
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
@@ -75,6 +77,7 @@ const ABSORBED = new Set<FaultKind>([
   'odd-account',
   'odd-currency',
   'other-currency',
+  'null-members',
   'compressed',
   'latin1',
 ]);

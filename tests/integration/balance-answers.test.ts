@@ -171,6 +171,36 @@ describe('odd balance answers', () => {
       },
     ]);
   });
+
+  it("members written as null (an account's errorCode and errorMsg, a GCA-024 entry's balanceList) are read as absent, not a failed answer", async () => {
+    env.sim.clearFaults();
+    const account = env.accounts[2]!;
+    const rejectsBefore = (await rejects(account.id)).length;
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'null-members', path: '/accessapi/balance' }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    expect(counts).toMatchObject({ rejected: 0 });
+    // Days before the simulator's history: each account is a GCA-024 entry, its balanceList written as null.
+    const early = addDays(TODAY, -20);
+    const ids = env.accounts.map((a) => ({ accountId: a.jpmAccountId }));
+    const answer = await env.client.getBalances({ startDate: early, endDate: early, accounts: ids });
+    expect(env.sim.stats().faultsInjected).toBeGreaterThan(fired + 1);
+    env.sim.clearFaults();
+
+    const stored = await finalBalances(account.id);
+    expect(stored.map((b) => b.as_of_date)).toEqual([DAY]);
+    const truth = env.sim.view(account.jpmAccountId, DAY).final!;
+    expect(stored[0]).toMatchObject({
+      opening_ledger_minor: truth.openingLedgerMinor.toString(),
+      ending_ledger_minor: truth.endingLedgerMinor.toString(),
+    });
+    expect((await rejects(account.id)).length).toBe(rejectsBefore);
+
+    expect(answer.accounts).toEqual([]);
+    expect(answer.accountErrors.map((e) => [e.entry.accountId, e.entry.errorCode]).sort()).toEqual(
+      env.accounts.map((a) => [a.jpmAccountId, 'GCA-024']).sort(),
+    );
+  });
 });
 
 describe('a balance range longer than one call (31 days)', () => {
