@@ -355,9 +355,13 @@ export interface WireBalanceAccount {
   errorMsg?: string | null;
 }
 
-/** J.P. Morgan's whole-request error envelope: `{"errors":[{"errorCode":"GCA-099","errorMsg":"…"}]}`. */
+/**
+ * J.P. Morgan's whole-request error envelope: `{"errors":[{"errorCode":"GCA-099","errorMsg":"…"}]}`. The code decides
+ * (GCA-099 is retryable whatever the status); the message only explains, so one that is null, absent or not text is
+ * read as absent, never a reason to take the envelope for an answer.
+ */
 export const errorsEnvelopeSchema = z.looseObject({
-  errors: z.array(z.looseObject({ errorCode: z.string(), errorMsg: z.string() })).min(1),
+  errors: z.array(z.looseObject({ errorCode: z.string(), errorMsg: z.string().optional().catch(undefined) })).min(1),
 });
 
 /** API-gateway (Apigee-style) fault body: `{"fault":{"faultstring":"…","detail":{"errorcode":"…"}}}`. */

@@ -9,6 +9,7 @@ import { Prng } from './prng.ts';
 export type FaultKind =
   | 'rate-limit' // 429 + Retry-After, gateway fault body
   | 'server-error' // 500 {"errors":[{"errorCode":"GCA-099","errorMsg":"System is Unavailable"}]}
+  | 'terse-error' // 200 (or `status`) {"errors":[{"errorCode":"GCA-099","errorMsg":null}]}: the envelope without a message
   | 'unavailable' // 503 + Retry-After, gateway fault body
   | 'gateway-fault' // 502 (or `status`) with a gateway {"fault":{…}} body
   | 'hang' // headers never sent; the socket stays open until the client gives up
@@ -35,6 +36,7 @@ export type FaultKind =
 export const FAULT_KINDS: readonly FaultKind[] = [
   'rate-limit',
   'server-error',
+  'terse-error',
   'unavailable',
   'gateway-fault',
   'hang',
@@ -86,7 +88,7 @@ export interface FaultRule {
   accountId?: string;
   /** `Retry-After` seconds for rate-limit / unavailable (default 1); `null` sends no `Retry-After` at all. */
   retryAfterSeconds?: number | null;
-  /** HTTP status for gateway-fault (default 502). */
+  /** HTTP status for gateway-fault (default 502) and terse-error (default 200). */
   status?: number;
 }
 

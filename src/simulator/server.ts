@@ -407,6 +407,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         });
       case 'server-error':
         return send(res, { status: 500, body: errorsBody(GCA.unavailable, 'System is Unavailable') });
+      case 'terse-error':
+        return send(res, {
+          status: fault.rule.status ?? 200,
+          body: JSON.stringify({ errors: [{ errorCode: GCA.unavailable, errorMsg: null }] }),
+        });
       case 'unavailable':
         return send(res, {
           status: 503,

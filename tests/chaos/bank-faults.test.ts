@@ -34,6 +34,7 @@ const logs = captureLogs('info');
 const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'rate-limit': 'succeeded',
   'server-error': 'succeeded',
+  'terse-error': 'succeeded',
   unavailable: 'succeeded',
   'gateway-fault': 'succeeded',
   hang: 'succeeded',

@@ -54,6 +54,16 @@ describe('JpmClient failure mapping', () => {
       { kind: 'gateway-fault', status: 200 },
       { code: 'jpm_unavailable', upstreamStatus: 200, bankErrorCode: GATEWAY_EOF },
     ],
+    [
+      'errors envelope without a message (GCA-099, errorMsg null) inside a 200',
+      { kind: 'terse-error' },
+      { code: 'jpm_unavailable', upstreamStatus: 200, bankErrorCode: 'GCA-099' },
+    ],
+    [
+      'errors envelope without a message (GCA-099, errorMsg null) with a 500',
+      { kind: 'terse-error', status: 500 },
+      { code: 'jpm_unavailable', upstreamStatus: 500, bankErrorCode: 'GCA-099' },
+    ],
     ['connection reset mid-body', { kind: 'reset' }, { code: 'jpm_unavailable', upstreamStatus: 200 }],
     ['malformed JSON', { kind: 'malformed-json' }, { code: 'jpm_malformed_response', upstreamStatus: 200 }],
   ] as const)('%s is a retryable JpmUnavailableError', async (_name, rule, expected) => {
