@@ -192,8 +192,18 @@ export const paginationSchema = z.looseObject({
  * `unknown` here and are validated one by one (`parseTransactionRecords`).
  */
 export const transactionsV2EnvelopeSchema = z.looseObject({ data: z.array(z.unknown()) });
-/** v3 envelope: the page plus its `pagination` block. */
-export const transactionsV3EnvelopeSchema = z.looseObject({ pagination: paginationSchema, data: z.array(z.unknown()) });
+/**
+ * v3 envelope: the page plus its `pagination` block. A page's `data` written as null or left out (a serializer's way
+ * of writing an empty list) is a page without records: the walk's counts (`transactions.ts`) still hold it to
+ * `totalRecords`, so a page that should have held records is no complete answer.
+ */
+export const transactionsV3EnvelopeSchema = z.looseObject({
+  pagination: paginationSchema,
+  data: z
+    .array(z.unknown())
+    .nullish()
+    .transform((data) => data ?? []),
+});
 
 /**
  * One balance. What the balance proof needs decides: the business date, which balance it is

@@ -22,6 +22,7 @@ export type FaultKind =
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
   | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged; waits for page 2
+  | 'null-data' // 200, a v3 page without records writes `"data":null` (pagination unchanged: totalRecords 0)
   | 'blank-page' // 200, a v3 page past the first with no records, pagination unchanged (records missing behind an empty page); waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
@@ -50,6 +51,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'empty-pages',
   'repeated-page',
   'blank-page',
+  'null-data',
   'repeated-name',
   'account-error',
   'null-ledger',
@@ -62,7 +64,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
 ];
 
 /** Faults of a v3 transaction page's records or pagination: only transaction requests meet them. */
-const PAGING = new Set<FaultKind>(['short-page', 'empty-pages', 'repeated-page', 'blank-page']);
+const PAGING = new Set<FaultKind>(['short-page', 'empty-pages', 'repeated-page', 'blank-page', 'null-data']);
 
 const BALANCE_ONLY = new Set<FaultKind>([
   'account-error',

@@ -175,6 +175,19 @@ function blankPage(normal: BankResponse): BankResponse {
   }
 }
 
+/** A v3 page without records with `data` written as null, as a serializer writing an empty list as null sends it. */
+function nullData(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data) || page.data.length > 0) {
+      return normal;
+    }
+    return { ...normal, body: JSON.stringify({ ...page, data: null }) };
+  } catch {
+    return normal;
+  }
+}
+
 /** A v3 page as it is, but claiming 1,000,000 pages: the pages past its real end come empty. */
 function endlessPages(normal: BankResponse): BankResponse {
   try {
@@ -473,6 +486,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, repeatedPage(safeNormal(normal), firstPage()));
       case 'blank-page':
         return send(res, blankPage(safeNormal(normal)));
+      case 'null-data':
+        return send(res, nullData(safeNormal(normal)));
       case 'repeated-name': {
         const page = safeNormal(normal);
         return send(res, { ...page, body: repeatFirstArrayName(page.body) });

@@ -49,6 +49,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'empty-pages': 'succeeded',
   'repeated-page': 'succeeded',
   'blank-page': 'succeeded',
+  'null-data': 'succeeded',
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',
@@ -66,12 +67,13 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
  * read as null; an account's unusable currency (`usd`), or another currency than the account's, makes its balances
  * rejects (those days' balances are missing); members written as null (an account's errorCode, an error entry's
- * balanceList) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it.
+ * balanceList, an empty page's data) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it.
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
   'empty-pages',
   'repeated-page',
+  'null-data',
   'account-error',
   'null-ledger',
   'repeated-balance',

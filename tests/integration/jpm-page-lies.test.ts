@@ -30,9 +30,9 @@ describe('v3 pagination that does not describe the answer', () => {
   });
   afterAll(() => env.stop());
 
-  const walk = async () => {
+  const walk = async (from: string = FROM, to: string = TO) => {
     const events: TransactionPageEvent[] = [];
-    for await (const e of env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] })) {
+    for await (const e of env.client().transactionPages({ startDate: from, endDate: to, accountIds: [accountId] })) {
       events.push(e);
     }
     return events;
@@ -93,5 +93,22 @@ describe('v3 pagination that does not describe the answer', () => {
     expect(events.filter((e) => e.type === 'restart')).toHaveLength(1);
     const afterRestart = events.slice(events.findIndex((e) => e.type === 'restart') + 1);
     expect(idsOf(afterRestart)).toEqual(idsOf(clean));
+  });
+
+  it('a page without records whose data is written as null is an empty answer, not a failed walk', async () => {
+    env.sim.clearFaults();
+    env.sim.injectFaults([{ kind: 'null-data' }]);
+    const fired = env.sim.stats().faultsInjected;
+    // Days before the simulator's history hold no records.
+    const empty = await walk(addDays(TODAY, -20), addDays(TODAY, -16));
+    const withRecords = await walk();
+    expect(env.sim.stats().faultsInjected).toBeGreaterThan(fired);
+    env.sim.clearFaults();
+    expect(empty).toEqual([expect.objectContaining({ type: 'page', pageNumber: 1, totalRecords: 0, records: [] })]);
+    const clean = await walk();
+    const idsOf = (events: TransactionPageEvent[]) =>
+      events.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
+    expect(idsOf(withRecords)).toEqual(idsOf(clean));
+    expect(idsOf(clean).length).toBeGreaterThan(0);
   });
 });
