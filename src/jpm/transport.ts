@@ -134,10 +134,36 @@ function declaredCharset(header: string | string[] | undefined): string | undefi
   return charset === undefined || UTF8_LABELS.has(charset) ? undefined : charset;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const UTF8_LENIENT = new TextDecoder('utf-8');
+
+/**
+ * A body that declares no other charset, as UTF-8 without a BOM. In an answer (2xx), bytes that are not UTF-8 (a
+ * gateway re-encoding it without saying so) are refused rather than read as U+FFFD: a reference or account name with
+ * a replaced character would be stored as if the bank had sent it, and would name another movement than the bank's
+ * own text once the answer comes as UTF-8 again. Retryable, as a body that is not JSON. A failure's body (4xx, 5xx)
+ * only explains: read as it comes, so its status still decides.
+ */
+function utf8Text(bytes: Uint8Array, ctx: JpmErrorContext): string {
+  const status = ctx.upstreamStatus ?? 0;
+  if (status < 200 || status >= 300) {
+    return UTF8_LENIENT.decode(bytes);
+  }
+  try {
+    return UTF8.decode(bytes);
+  } catch (err) {
+    throw new JpmUnavailableError(
+      `J.P. Morgan's answer to ${ctx.endpoint} is not UTF-8 and declares no other charset`,
+      'jpm_malformed_response',
+      { ...ctx, cause: err },
+    );
+  }
+}
+
 /**
  * A compressed body as text: the codings undone last one first (gzip, deflate, br), never more than `maxBytes`
- * decompressed (`jpm_response_too_large`, as a plain body over the limit), then UTF-8 without a BOM, as undici
- * reads a plain body. A coding we cannot undo, or data that does not decompress, is an answer we cannot read:
+ * decompressed (`jpm_response_too_large`, as a plain body over the limit), then UTF-8 without a BOM (`utf8Text`), as a
+ * plain body is read. A coding we cannot undo, or data that does not decompress, is an answer we cannot read:
  * retryable, as a body that is not JSON.
  */
 function decodeBody(
@@ -183,7 +209,7 @@ function decodeBody(
     }
   }
   if (charset === undefined) {
-    return new TextDecoder().decode(body);
+    return utf8Text(body, ctx);
   }
   if (LATIN1_LABELS.has(charset)) {
     return body.toString('latin1');
@@ -305,7 +331,7 @@ export class JpmTransport {
       const charset = declaredCharset(response.headers['content-type']);
       text =
         encoding.length === 0 && charset === undefined
-          ? await response.body.text()
+          ? utf8Text(new Uint8Array(await response.body.arrayBuffer()), { ...ctx, upstreamStatus: response.statusCode })
           : decodeBody(
               Buffer.from(await response.body.arrayBuffer()),
               encoding,

@@ -19,6 +19,7 @@ export type FaultKind =
   | 'empty-array' // 200 whose body is `[]`
   | 'compressed' // the answer as it would be, gzip-compressed with `content-encoding: gzip` (the request named no encoding)
   | 'latin1' // the answer as it would be, in ISO-8859-1 with `content-type: application/json; charset=iso-8859-1` (a character beyond it as '?')
+  | 'undeclared-latin1' // the answer as 'latin1' sends it, but its content-type names no charset (bytes that are not UTF-8)
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
   | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged; waits for page 2
@@ -47,6 +48,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'empty-array',
   'compressed',
   'latin1',
+  'undeclared-latin1',
   'short-page',
   'empty-pages',
   'repeated-page',

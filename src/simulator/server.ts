@@ -469,11 +469,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           body: gzipSync(answer.body),
         });
       }
-      case 'latin1': {
+      case 'latin1':
+      case 'undeclared-latin1': {
         const answer = safeNormal(normal);
+        const declared = fault.rule.kind === 'latin1' ? '; charset=iso-8859-1' : '';
         return send(res, {
           ...answer,
-          headers: { ...answer.headers, 'content-type': 'application/json; charset=iso-8859-1' },
+          headers: { ...answer.headers, 'content-type': `application/json${declared}` },
           // eslint-disable-next-line no-control-regex -- every character ISO-8859-1 cannot hold
           body: Buffer.from(answer.body.replace(/[^\x00-\xff]/gu, '?'), 'latin1'),
         });

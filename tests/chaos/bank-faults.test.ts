@@ -44,6 +44,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'empty-array': 'succeeded',
   compressed: 'succeeded',
   latin1: 'succeeded',
+  'undeclared-latin1': 'succeeded',
   'repeated-name': 'succeeded',
   'short-page': 'succeeded',
   'empty-pages': 'succeeded',
@@ -67,7 +68,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
  * read as null; an account's unusable currency (`usd`), or another currency than the account's, makes its balances
  * rejects (those days' balances are missing); members written as null (an account's errorCode, an error entry's
- * balanceList, an empty page's data) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it.
+ * balanceList, an empty page's data) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
+ * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none.
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
@@ -83,6 +85,7 @@ const ABSORBED = new Set<FaultKind>([
   'null-members',
   'compressed',
   'latin1',
+  'undeclared-latin1',
 ]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 /**

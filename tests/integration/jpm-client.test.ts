@@ -244,6 +244,29 @@ describe('JpmClient reading an answer in another character set', () => {
       env.sim.clearFaults();
     }
   });
+
+  it('refuses an answer whose bytes are not UTF-8 when no charset is declared (retryable), never reads É as U+FFFD', async () => {
+    const client = env.client();
+    const accountIds = env.sim.accounts.map((a) => a.accountId);
+    const req = { accountIds, startDate: addDays(TODAY, -3), endDate: addDays(TODAY, -1) };
+    env.sim.injectFaults([{ kind: 'undeclared-latin1' }]);
+    try {
+      for (const call of [
+        () => client.getBalances({ relativeDateType: 'PRIOR_DAY' }),
+        () => client.transactionPages(req).next(),
+      ]) {
+        const err = await caught(call);
+        expect(err).toBeInstanceOf(JpmUnavailableError);
+        expect(err).toMatchObject({ code: 'jpm_malformed_response', upstreamStatus: 200 });
+        expect(err.message).toContain('is not UTF-8 and declares no other charset');
+      }
+    } finally {
+      env.sim.clearFaults();
+    }
+    // The same answers sent as UTF-8 are read with their characters.
+    const balances = await client.getBalances({ relativeDateType: 'PRIOR_DAY' });
+    expect(balances.accounts.map((a) => a.accountName)).toEqual(['SOCIÉTÉ GÉNÉRALE – PARIS', 'ZÜRICH ÆØÅ ½ ÿ']);
+  });
 });
 
 describe('JpmClient page walk over a shifting current day', () => {
