@@ -1,7 +1,7 @@
 import { ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { assertIsoDate, splitRange, type IsoDate } from '../shared/time.ts';
-import { JpmRejectedError, JpmUnavailableError } from './errors.ts';
+import { JpmUnavailableError } from './errors.ts';
 import { parseEnvelope, parseTransactionRecords, type Reject } from './records.ts';
 import type { JpmTransport } from './transport.ts';
 import { transactionsV3EnvelopeSchema, type RelativeDateType, type WireTransactionRecord } from './wire.schemas.ts';
@@ -111,13 +111,6 @@ async function fetchPage(
     credentialId: result.credentialId,
   };
   const envelope = parseEnvelope(transactionsV3EnvelopeSchema, result.body, 'transactions page', ctx);
-  if (envelope.pagination.pageNumber !== pageNumber) {
-    throw new JpmRejectedError(
-      `J.P. Morgan answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`,
-      'jpm_schema_violation',
-      ctx,
-    );
-  }
   return { envelope, requestId: result.requestId };
 }
 
@@ -191,7 +184,13 @@ export async function* transactionPages(
         continue;
       }
       expected ??= { totalRecords, totalPages };
-      if (envelope.data.length === 0 && pageNumber < totalPages) {
+      // Another page than the one asked for (the bank went back to page 1, or skipped ahead): its records are not
+      // this page's, so the walk is no complete answer. Not yielded; walked again below, within the restart budget.
+      const misnumbered =
+        envelope.pagination.pageNumber === pageNumber
+          ? undefined
+          : `answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`;
+      if (misnumbered === undefined && envelope.data.length === 0 && pageNumber < totalPages) {
         if (seen === totalRecords) {
           // Every record is in and the bank claimed more pages than it has: the walk is done (never 10⁶ empty calls).
           log.warn(
@@ -207,18 +206,21 @@ export async function* transactionPages(
           { requestId, endpoint: 'GET /tsapi/v3/transactions' },
         );
       }
-      const repeated = repeatsEarlierPages(envelope.data, ids);
-      const { records, rejects } = parseTransactionRecords(envelope.data);
-      seen += envelope.data.length;
-      // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
-      // not something the worker's heap carries while the consumer stores the page.
-      envelope.data.length = 0;
-      yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
-      const lie = repeated
-        ? `repeated earlier records as page ${pageNumber}`
-        : seen > totalRecords
-          ? `held more records than totalRecords by page ${pageNumber} (${seen} of ${totalRecords})`
-          : undefined;
+      let lie = misnumbered;
+      if (lie === undefined) {
+        const repeated = repeatsEarlierPages(envelope.data, ids);
+        const { records, rejects } = parseTransactionRecords(envelope.data);
+        seen += envelope.data.length;
+        // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
+        // not something the worker's heap carries while the consumer stores the page.
+        envelope.data.length = 0;
+        yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
+        lie = repeated
+          ? `repeated earlier records as page ${pageNumber}`
+          : seen > totalRecords
+            ? `held more records than totalRecords by page ${pageNumber} (${seen} of ${totalRecords})`
+            : undefined;
+      }
       if (lie === undefined && pageNumber < totalPages) {
         pageNumber += 1;
         continue;
@@ -226,8 +228,8 @@ export async function* transactionPages(
       if (lie === undefined && seen === totalRecords) {
         break;
       }
-      // The pages did not add up to totalRecords (a short page, a page given again under another number, more
-      // records than announced): the walk missed records, so it is no complete answer. Walk again, within the same
+      // The pages did not add up to totalRecords (a short page, a page given again under another number, another
+      // page than the one asked for, more records than announced): the walk missed records, so it is no complete answer. Walk again, within the same
       // restart budget; then fail retryably, never succeed with records missing.
       log.warn(
         { slice: slice.index, seen, totalRecords, ...(lie ? { lie } : {}) },

@@ -23,6 +23,7 @@ export type FaultKind =
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
   | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
   | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged; waits for page 2
+  | 'first-page-again' // 200, a v3 page past the first answered with page 1 as it is (pageNumber 1, its records): the bank went back; waits for page 2
   | 'null-data' // 200, a v3 page without records writes `"data":null` (pagination unchanged: totalRecords 0)
   | 'blank-page' // 200, a v3 page past the first with no records, pagination unchanged (records missing behind an empty page); waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
@@ -53,6 +54,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'empty-pages',
   'repeated-page',
   'blank-page',
+  'first-page-again',
   'null-data',
   'repeated-name',
   'account-error',
@@ -66,7 +68,16 @@ export const FAULT_KINDS: readonly FaultKind[] = [
 ];
 
 /** Faults of a v3 transaction page's records or pagination: only transaction requests meet them. */
-const PAGING = new Set<FaultKind>(['short-page', 'empty-pages', 'repeated-page', 'blank-page', 'null-data']);
+const PAGING = new Set<FaultKind>([
+  'short-page',
+  'empty-pages',
+  'repeated-page',
+  'blank-page',
+  'first-page-again',
+  'null-data',
+]);
+/** Faults that answer a page past the first with something else: they wait for such a page. */
+const LATER_PAGE = new Set<FaultKind>(['repeated-page', 'blank-page', 'first-page-again']);
 
 const BALANCE_ONLY = new Set<FaultKind>([
   'account-error',
@@ -158,7 +169,7 @@ export class FaultInjector {
 
   /**
    * The fault to apply to a bank request on `path` naming `accountIds` (asking for page `pageNumber`), consuming the
-   * rule's budget. A `repeated-page` or `blank-page` rule waits for a page past the first (page 1 has nothing earlier to
+   * rule's budget. A `repeated-page`, `blank-page` or `first-page-again` rule waits for a page past the first (page 1 has nothing earlier to
    * repeat, and an empty page 1 is a true answer when the range has no records).
    */
   match(path: string, accountIds: readonly string[], pageNumber = 1): FaultMatch | undefined {
@@ -179,7 +190,7 @@ export class FaultInjector {
       if (PAGING.has(rule.kind) && !path.startsWith('/tsapi/v3/transactions')) {
         continue;
       }
-      if ((rule.kind === 'repeated-page' || rule.kind === 'blank-page') && !(pageNumber > 1)) {
+      if (LATER_PAGE.has(rule.kind) && !(pageNumber > 1)) {
         continue;
       }
       active.seen++;

@@ -488,6 +488,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, repeatedPage(safeNormal(normal), firstPage()));
       case 'blank-page':
         return send(res, blankPage(safeNormal(normal)));
+      case 'first-page-again':
+        return send(res, firstPage() ?? safeNormal(normal));
       case 'null-data':
         return send(res, nullData(safeNormal(normal)));
       case 'repeated-name': {

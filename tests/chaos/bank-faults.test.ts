@@ -50,6 +50,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'empty-pages': 'succeeded',
   'repeated-page': 'succeeded',
   'blank-page': 'succeeded',
+  'first-page-again': 'succeeded',
   'null-data': 'succeeded',
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
@@ -61,8 +62,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'not-entitled': 'failed',
 };
 /**
- * Faults that leave no error behind by design: a short page, or a page giving records of an earlier one again, is
- * walked again by the client, a walk claiming pages past its records ends at the first empty one, a per-account
+ * Faults that leave no error behind by design: a short page, a page giving records of an earlier one again, or page 1 given
+ * when a later one was asked for, is walked again by the client, a walk claiming pages past its records ends at the first empty one, a per-account
  * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
@@ -75,6 +76,7 @@ const ABSORBED = new Set<FaultKind>([
   'short-page',
   'empty-pages',
   'repeated-page',
+  'first-page-again',
   'null-data',
   'account-error',
   'null-ledger',

@@ -111,4 +111,23 @@ describe('v3 pagination that does not describe the answer', () => {
     expect(idsOf(withRecords)).toEqual(idsOf(clean));
     expect(idsOf(clean).length).toBeGreaterThan(0);
   });
+
+  it('page 1 given again when page 2 was asked for (the bank went back) is walked again, then a retryable failure', async () => {
+    env.sim.clearFaults();
+    const idsOf = (events: TransactionPageEvent[]) =>
+      events.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
+    const clean = await walk();
+    env.sim.injectFaults([{ kind: 'first-page-again', count: 1 }]);
+    const events = await walk();
+    expect(env.sim.activeFaults()).toEqual([]);
+    expect(events.filter((e) => e.type === 'restart')).toHaveLength(1);
+    expect(idsOf(events.slice(events.findIndex((e) => e.type === 'restart') + 1))).toEqual(idsOf(clean));
+
+    env.sim.injectFaults([{ kind: 'first-page-again' }]);
+    const err = await caught(walk);
+    env.sim.clearFaults();
+    expect(err).toBeInstanceOf(JpmUnavailableError);
+    expect(err).toMatchObject({ code: 'jpm_unstable_pages' });
+    expect(err.message).toContain('answered page 1 when asked for page 2');
+  });
 });
