@@ -1,8 +1,7 @@
 import { toMinorUnits } from '../shared/money.ts';
-import { isIsoDate } from '../shared/time.ts';
+import { isInstant, isIsoDate } from '../shared/time.ts';
 import {
   CURRENCY_CODE,
-  INSTANT,
   INTEGER,
   LOCAL_OR_INSTANT,
   MAX_DECIMAL_LOCATION,
@@ -242,7 +241,7 @@ const opt = (key: string, check: Check): Field => ({ key, check, nullish: true }
 
 const signedDecimal = matching(SIGNED_DECIMAL);
 const unsignedDecimal = matching(UNSIGNED_DECIMAL);
-const instant = matching(INSTANT);
+const instant: Check = (v) => (typeof v === 'string' && isInstant(v) ? v : FAIL);
 
 const currency = looseObject([
   req('code', matching(CURRENCY_CODE)),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isIsoDate } from '../shared/time.ts';
+import { isInstant, isIsoDate } from '../shared/time.ts';
 import { toMinorUnits } from '../shared/money.ts';
 
 /**
@@ -14,8 +14,6 @@ export const SIGNED_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 /** Transaction amounts are unsigned; the direction is `debitCreditCode`. */
 export const UNSIGNED_DECIMAL = /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
 export const INTEGER = /^(0|[1-9]\d*)$/;
-/** ISO-8601 instant with a zone, as in `recordTimestamp` (`2022-09-30T15:00:12Z`). */
-export const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$/;
 /** `loggedAt` is local time without a zone and with microseconds (`2022-09-30T11:00:12.722739`). */
 export const LOCAL_OR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
 
@@ -71,7 +69,7 @@ export const isoDate = z
   .refine(isIsoDate, { error: (iss) => `must be a calendar date YYYY-MM-DD, got ${quote(iss.input)}` });
 export const instantText = z
   .string()
-  .regex(INSTANT, { error: (iss) => `must be an ISO-8601 timestamp with zone, got ${quote(iss.input)}` });
+  .refine(isInstant, { error: (iss) => `must be an ISO-8601 timestamp with zone, got ${quote(iss.input)}` });
 export const localTimestampText = z
   .string()
   .regex(LOCAL_OR_INSTANT, { error: (iss) => `must be an ISO-8601 timestamp, got ${quote(iss.input)}` });

@@ -1,7 +1,7 @@
 import type { BalanceKind, RecordSource } from '../domain/types.ts';
 import { balanceCurrencyProblem, type WireBalance, type WireBalanceAccount } from '../jpm/wire.schemas.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
-import { isIsoDate } from '../shared/time.ts';
+import { isInstant, isIsoDate } from '../shared/time.ts';
 import { contentHash } from './identity.ts';
 
 export interface NormalizedBalance {
@@ -62,8 +62,6 @@ function optionalAmount(text: unknown, scale: number): bigint | null {
   }
 }
 
-const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$/;
-
 export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
   balances: NormalizedBalance[];
   rejects: BalanceReject[];
@@ -120,8 +118,10 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
           currency: account.currency.code,
           decimalLocation: scale,
           ...n,
+          // Only a real instant: a text of the form that names none (30 February, minute 60) is stored as null (the raw
+          // keeps it), never sent to the timestamptz column, which would fail the window's every attempt.
           recordTimestamp:
-            typeof b.recordTimestamp === 'string' && INSTANT.test(b.recordTimestamp) ? b.recordTimestamp : null,
+            typeof b.recordTimestamp === 'string' && isInstant(b.recordTimestamp) ? b.recordTimestamp : null,
           contentHash: contentHash([kind, Object.values(n).map((v) => v?.toString() ?? null), b]),
           source: 'jpm_api',
           raw: b,

@@ -45,6 +45,26 @@ export function isIsoDate(value: string): boolean {
 /** What a date field takes (isIsoDate), said in field errors: `0050-01-01` is written right but out of range. */
 export const ISO_DATE_EXPECTED = 'expected a calendar date YYYY-MM-DD from 0100-01-01 on';
 
+/** `YYYY-MM-DDThh:mm:ss[.f…]` and a zone (`Z`, `±hh:mm` or `±hhmm`): the form of J.P. Morgan's instants. */
+const INSTANT_FORM = /^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:Z|[+-](\d{2}):?(\d{2}))$/;
+
+/**
+ * An ISO-8601 instant with a zone that names a real instant: its date a calendar date (`isIsoDate`), hour 00-23,
+ * minute 00-59, second 00-60 (a leap second), an offset of at most 15:59 (what Postgres takes). A text of the form
+ * that is none (`2026-02-30T14:60:00+25:00`) is refused, so it never reaches a `timestamptz` column.
+ */
+export function isInstant(value: string): boolean {
+  const m = INSTANT_FORM.exec(value);
+  if (m === null || !isIsoDate(m[1]!)) {
+    return false;
+  }
+  const [hour, minute, second] = [Number(m[2]), Number(m[3]), Number(m[4])];
+  if (hour > 23 || minute > 59 || second > 60) {
+    return false;
+  }
+  return m[5] === undefined || (Number(m[5]) <= 15 && Number(m[6]) <= 59);
+}
+
 export function assertIsoDate(value: string, field = 'date'): IsoDate {
   if (!isIsoDate(value)) {
     throw new ValidationError(

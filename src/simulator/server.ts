@@ -231,7 +231,7 @@ function repeatedPage(normal: BankResponse, first: BankResponse | undefined): Ba
  */
 function oddBalance(
   normal: BankResponse,
-  kind: 'null-ledger' | 'repeated-balance' | 'odd-account' | 'odd-currency' | 'other-currency',
+  kind: 'null-ledger' | 'repeated-balance' | 'odd-account' | 'odd-currency' | 'other-currency' | 'odd-timestamp',
   accountId?: string,
 ): BankResponse {
   try {
@@ -263,6 +263,10 @@ function oddBalance(
       return { ...normal, body: JSON.stringify(answer) };
     }
     const first = list[0] as Record<string, unknown>;
+    if (kind === 'odd-timestamp') {
+      list.splice(0, 1, { ...first, recordTimestamp: '2026-02-30T14:60:00+25:00' });
+      return { ...normal, body: JSON.stringify(answer) };
+    }
     list.splice(0, 1, ...(kind === 'null-ledger' ? [{ ...first, endingLedgerAmount: null }] : [first, { ...first }]));
     return { ...normal, body: JSON.stringify(answer) };
   } catch {
@@ -503,6 +507,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'odd-account':
       case 'odd-currency':
       case 'other-currency':
+      case 'odd-timestamp':
         return send(res, oddBalance(safeNormal(normal), fault.rule.kind, fault.rule.accountId));
       case 'null-members':
         return send(res, nullMembers(safeNormal(normal)));

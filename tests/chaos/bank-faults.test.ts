@@ -58,6 +58,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'odd-account': 'succeeded',
   'odd-currency': 'succeeded',
   'other-currency': 'succeeded',
+  'odd-timestamp': 'succeeded',
   'null-members': 'succeeded',
   'not-entitled': 'failed',
 };
@@ -68,7 +69,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
  * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
  * read as null; an account's unusable currency (`usd`), or another currency than the account's, makes its balances
- * rejects (those days' balances are missing); members written as null (an account's errorCode, an error entry's
+ * rejects (those days' balances are missing); a balance's recordTimestamp that names no instant is stored as null; members written as null (an account's errorCode, an error entry's
  * balanceList, an empty page's data) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none.
  */
@@ -84,6 +85,7 @@ const ABSORBED = new Set<FaultKind>([
   'odd-account',
   'odd-currency',
   'other-currency',
+  'odd-timestamp',
   'null-members',
   'compressed',
   'latin1',

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeBalances } from '../../src/normalization/balances.ts';
 import { addDays } from '../../src/shared/time.ts';
@@ -200,6 +201,39 @@ describe('odd balance answers', () => {
     expect(answer.accountErrors.map((e) => [e.entry.accountId, e.entry.errorCode]).sort()).toEqual(
       env.accounts.map((a) => [a.jpmAccountId, 'GCA-024']).sort(),
     );
+  });
+
+  it('a balance whose recordTimestamp names no instant (30 February, minute 60, offset +25:00) is stored without one, not a failed window', async () => {
+    env.sim.clearFaults();
+    const account = env.accounts[0]!;
+    const rejectsBefore = (await rejects(account.id)).length;
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'odd-timestamp', accountId: account.jpmAccountId }]);
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    expect(env.sim.stats().faultsInjected).toBeGreaterThan(fired);
+    env.sim.clearFaults();
+    expect(counts).toMatchObject({ rejected: 0 });
+    const stored = await t.db
+      .selectFrom('balances')
+      .select([
+        'as_of_date',
+        'ending_ledger_minor',
+        'record_timestamp',
+        sql<string>`raw->>'recordTimestamp'`.as('sent'),
+      ])
+      .where('account_id', '=', account.id)
+      .where('kind', '=', 'final')
+      .execute();
+    const truth = env.sim.view(account.jpmAccountId, DAY).final!;
+    expect(stored).toEqual([
+      {
+        as_of_date: DAY,
+        ending_ledger_minor: truth.endingLedgerMinor.toString(),
+        record_timestamp: null,
+        sent: '2026-02-30T14:60:00+25:00',
+      },
+    ]);
+    expect((await rejects(account.id)).length).toBe(rejectsBefore);
   });
 });
 

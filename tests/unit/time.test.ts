@@ -5,6 +5,7 @@ import {
   cachedFormatterCount,
   diffDays,
   eachDay,
+  isInstant,
   isIsoDate,
   localDate,
   localMinuteOfDay,
@@ -19,6 +20,30 @@ describe('date helpers', () => {
     expect(eachDay('2024-03-09', '2024-03-11')).toEqual(['2024-03-09', '2024-03-10', '2024-03-11']);
     expect(isIsoDate('2023-02-29')).toBe(false);
     expect(isIsoDate('2024-02-29')).toBe(true);
+  });
+
+  it('takes an instant only when it names one (what a timestamptz column takes)', () => {
+    for (const ok of [
+      '2022-09-30T15:00:12Z',
+      '2022-09-30T15:00:12.722739+01:00',
+      '2024-02-29T23:59:60-0500',
+      '2022-09-30T00:00:00+15:59',
+    ]) {
+      expect(isInstant(ok), ok).toBe(true);
+    }
+    for (const bad of [
+      '2026-02-30T14:01:30Z',
+      '2026-03-02T24:00:00Z',
+      '2026-03-02T14:60:00Z',
+      '2026-03-02T14:01:61Z',
+      '2026-03-02T14:01:30+16:00',
+      '2026-03-02T14:01:30+01:60',
+      '0000-03-02T14:01:30Z',
+      '2022-09-30T15:00:12',
+      '1T16:59:22Z',
+    ]) {
+      expect(isInstant(bad), bad).toBe(false);
+    }
   });
 
   it('splits a 60-day range into twelve 5-day and two 31-day windows', () => {
