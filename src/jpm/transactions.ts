@@ -1,4 +1,5 @@
 import { ValidationError } from '../shared/errors.ts';
+import { hasBankId } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { assertIsoDate, splitRange, type IsoDate } from '../shared/time.ts';
 import { JpmUnavailableError } from './errors.ts';
@@ -117,7 +118,7 @@ async function fetchPage(
 /**
  * Whether a page repeats earlier pages of its walk: every bank id (account and `transactionId`) it gives was given by
  * an earlier page (the same page served under another page number). Adds the page's ids to `ids`. A page without ids
- * is no repeat (identical id-less records are real), nor is one id sent again beside new ones (`ingest.ts` handles it).
+ * (an id of only blanks is none, `hasBankId`) is no repeat (identical id-less records are real), nor is one id sent again beside new ones (`ingest.ts` handles it).
  */
 function repeatsEarlierPages(data: readonly unknown[], ids: Set<string>): boolean {
   const page = new Set<string>();
@@ -126,7 +127,7 @@ function repeatsEarlierPages(data: readonly unknown[], ids: Set<string>): boolea
       transactionId?: unknown;
       account?: { accountId?: unknown } | null;
     };
-    if (typeof r.transactionId === 'string' && r.transactionId !== '') {
+    if (hasBankId(r.transactionId)) {
       page.add(`${String(r.account?.accountId)} ${r.transactionId}`);
     }
   }

@@ -1,6 +1,7 @@
 import type { Direction, RecordSource } from '../domain/types.ts';
 import { dataQualityOf, pageIndexOf, type DataQualityNote } from '../jpm/records.ts';
 import type { WireTransaction } from '../jpm/wire.schemas.ts';
+import { hasBankId } from '../shared/ids.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import {
@@ -275,7 +276,9 @@ export function normalizeTransaction(
       problem:
         jpmTransactionId === ''
           ? 'none sent: identity by fingerprint and occurrence'
-          : 'too long to be a key: identity by fingerprint and occurrence',
+          : !hasBankId(jpmTransactionId)
+            ? 'only blanks, no id: identity by fingerprint and occurrence'
+            : 'too long to be a key: identity by fingerprint and occurrence',
     });
   }
   // The fingerprint compares references trimmed (identityReference), exactly as it always has.

@@ -35,3 +35,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
+
+/** Only spaces, or nothing: a fixed-width field of the bank's left empty. */
+const BLANK = /^ *$/;
+
+/**
+ * Whether the bank gave an id: a text that is not empty and not only spaces (a `transactionId` written as blanks is a
+ * fixed-width field holding none). Such a value is still stored exactly as sent; it identifies nothing.
+ */
+export function hasBankId(value: unknown): value is string {
+  return typeof value === 'string' && !BLANK.test(value);
+}

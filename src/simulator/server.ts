@@ -175,6 +175,22 @@ function blankPage(normal: BankResponse): BankResponse {
   }
 }
 
+/** A v3 page whose records hold no id: each `transactionId` written as blanks, as a fixed-width field left empty. */
+function blankIds(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data)) {
+      return normal;
+    }
+    const data = page.data.map((r) =>
+      typeof r === 'object' && r !== null ? { ...r, transactionId: ' '.repeat(12) } : r,
+    );
+    return { ...normal, body: JSON.stringify({ ...page, data }) };
+  } catch {
+    return normal;
+  }
+}
+
 /** A v3 page without records with `data` written as null, as a serializer writing an empty list as null sends it. */
 function nullData(normal: BankResponse): BankResponse {
   try {
@@ -496,6 +512,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, firstPage() ?? safeNormal(normal));
       case 'null-data':
         return send(res, nullData(safeNormal(normal)));
+      case 'blank-ids':
+        return send(res, blankIds(safeNormal(normal)));
       case 'repeated-name': {
         const page = safeNormal(normal);
         return send(res, { ...page, body: repeatFirstArrayName(page.body) });

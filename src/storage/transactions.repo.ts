@@ -55,7 +55,7 @@ export async function findForMatching(
     where account_id = ${accountId}
       and ((post_code = any(${[...new Set(postCodes)]}::text[])
         and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
-          and jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200)
+          and btrim(jpm_transaction_id, ' ') <> '' and char_length(jpm_transaction_id) <= 200)
         or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
@@ -257,7 +257,7 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
         jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, ${NARRATIVE},
         nullif(data_quality, 'null'::jsonb), source
       from jsonb_to_recordset(${rowsJsonText(rows)}::jsonb) as r ${RECORDSET}
-      on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> ''
+      on conflict (account_id, post_code, jpm_transaction_id) where btrim(jpm_transaction_id, ' ') <> ''
         and char_length(jpm_transaction_id) <= 200
       do nothing
       returning id, organization_id, account_id

@@ -1,4 +1,5 @@
 import type { NormalizedTransaction } from '../normalization/transactions.ts';
+import { hasBankId } from '../shared/ids.ts';
 import type { IsoDate } from '../shared/time.ts';
 import type { BankDayFetchRow } from '../storage/bank-day-fetches.repo.ts';
 import type { AccountRef } from './ingest.ts';
@@ -140,7 +141,7 @@ export function sameItems(a: CompleteSnapshot, b: CompleteSnapshot): boolean {
 function rejectId(raw: unknown): string | undefined {
   if (typeof raw === 'object' && raw !== null && 'transactionId' in raw) {
     const id = raw.transactionId;
-    return typeof id === 'string' && id !== '' ? id : undefined;
+    return hasBankId(id) ? id : undefined;
   }
   return undefined;
 }

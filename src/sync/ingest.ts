@@ -2,7 +2,7 @@ import type { SyncCounts } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
 import { contentHash, isIdentityId } from '../normalization/identity.ts';
 import type { NormalizedTransaction, NormalizationReject, RequestedView } from '../normalization/transactions.ts';
-import { uuidv7 } from '../shared/ids.ts';
+import { hasBankId, uuidv7 } from '../shared/ids.ts';
 import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
@@ -792,7 +792,7 @@ export async function ingestTransactionPage(
         trx,
         account.id,
         page.records.flatMap((r) =>
-          r.jpmTransactionId === '' || waiting.has(r.jpmTransactionId) ? [] : [r.jpmTransactionId],
+          !hasBankId(r.jpmTransactionId) || waiting.has(r.jpmTransactionId) ? [] : [r.jpmTransactionId],
         ),
         rejects.flatMap((r) => r.record_hash ?? []),
         // Storing a record with the id of a conflict's reject is storing its first copy: that resolves nothing.

@@ -5,6 +5,7 @@ import { pageIndexOf } from '../jpm/records.ts';
 import { normalizeBalances } from '../normalization/balances.ts';
 import { normalizeTransactions } from '../normalization/transactions.ts';
 import { NotFoundError, UpstreamRejectedError } from '../shared/errors.ts';
+import { hasBankId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { addDays, diffDays, eachDay, isIsoDate, type IsoDate } from '../shared/time.ts';
 import { getAccount, touchAccountSynced, type AccountRow } from '../storage/accounts.repo.ts';
@@ -319,9 +320,7 @@ function otherItemKey(raw: unknown): string | undefined {
     typeof raw === 'object' && raw !== null
       ? (raw as { account?: { accountId?: unknown }; transactionId?: unknown })
       : {};
-  return typeof r.transactionId === 'string' && r.transactionId !== ''
-    ? `${String(r.account?.accountId)} ${r.transactionId}`
-    : undefined;
+  return hasBankId(r.transactionId) ? `${String(r.account?.accountId)} ${r.transactionId}` : undefined;
 }
 
 /** A wire reject belongs to the account unless it names another one. */
