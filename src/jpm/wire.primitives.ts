@@ -11,8 +11,11 @@ import { toMinorUnits } from '../shared/money.ts';
 
 /** JSON number grammar, optionally signed (balances can be negative: overdrawn accounts). */
 export const SIGNED_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
-/** Transaction amounts are unsigned; the direction is `debitCreditCode`. */
-export const UNSIGNED_DECIMAL = /^(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
+/**
+ * Transaction amounts are unsigned; the direction is `debitCreditCode`. A zero written with a minus sign (`-0.00`, as
+ * a serializer negating zero writes it) is zero, not a negative amount: taken, its text kept as sent.
+ */
+export const UNSIGNED_DECIMAL = /^(?:(0|[1-9]\d*)(\.\d+)?|-0(\.0+)?)([eE][+-]?\d+)?$/;
 export const INTEGER = /^(0|[1-9]\d*)$/;
 /** `loggedAt` is local time without a zone and with microseconds (`2022-09-30T11:00:12.722739`). */
 export const LOCAL_OR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
