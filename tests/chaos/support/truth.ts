@@ -6,7 +6,8 @@ import type { Database } from '../../../src/storage/db.ts';
 
 /**
  * The oracle: our database against the simulator's ground truth, to the minor unit. Transactions are
- * matched by J.P. Morgan id (amount, direction, booking and value date, status posted); final balances
+ * matched by J.P. Morgan id (amount, direction, booking and value date, status posted; a row the bank sent without an
+ * id, by that content among the items no other row is); final balances
  * by account and day (opening/closing ledger and available). Anything we hold that the bank does not
  * is a duplicate; anything the bank has that we lack is missing.
  */
@@ -87,7 +88,13 @@ export async function compareWithTruth(
         .$if(options.liveOnly === true, (q) => q.where('status', 'in', ['posted', 'pending']))
         .execute();
       const seen = new Set<string>();
+      const idless: typeof rows = [];
       for (const r of rows) {
+        if (/^ *$/.test(r.jpm_transaction_id)) {
+          // The bank sent it without an id (the blank-ids fault): it must be one of its items no other row is.
+          idless.push(r);
+          continue;
+        }
         const want = expected.get(r.jpm_transaction_id);
         if (want === undefined || seen.has(r.jpm_transaction_id)) {
           c.duplicates++;
@@ -101,6 +108,16 @@ export async function compareWithTruth(
         if (got !== want) {
           c.mismatched++;
           problem(`row ${r.jpm_transaction_id}: stored ${got}, bank ${want}`);
+        }
+      }
+      for (const r of idless) {
+        const got = `${BigInt(r.amount_minor)}|${r.direction}|${r.booking_date}|${r.value_date ?? ''}|${r.status}`;
+        const id = [...expected].find(([x, want]) => !seen.has(x) && want === got)?.[0];
+        if (id === undefined) {
+          c.duplicates++;
+          problem(`row without an id (${got}) is not the bank's`);
+        } else {
+          seen.add(id);
         }
       }
       for (const id of expected.keys()) {
@@ -192,10 +209,14 @@ export async function windowsOf(db: Database, parentRunIds: readonly string[]) {
     .execute();
 }
 
-/** Same J.P. Morgan id twice for an account, or two live rows with one fingerprint key: zero if the unique keys hold. */
+/**
+ * Same J.P. Morgan id twice for an account (ids of only spaces are none), or two live rows with one fingerprint key:
+ * zero if the unique keys hold.
+ */
 export async function duplicateKeys(db: Database): Promise<number> {
   const r = await sql<{ n: number }>`
-    select (select count(*) from (select account_id, jpm_transaction_id from transactions where status in ('posted', 'pending') group by 1, 2 having count(*) > 1) a)
+    select (select count(*) from (select account_id, jpm_transaction_id from transactions where status in ('posted', 'pending')
+              and btrim(jpm_transaction_id, ' ') <> '' group by 1, 2 having count(*) > 1) a)
          + (select count(*) from (select account_id, fingerprint_key from transactions where status in ('posted', 'pending') group by 1, 2 having count(*) > 1) b)
          + (select count(*) from (select account_id, as_of_date, kind from balances group by 1, 2, 3 having count(*) > 1) c) as n`.execute(
     db,
