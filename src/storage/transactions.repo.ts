@@ -35,7 +35,9 @@ export interface MatchingTransaction extends ExistingTransaction {
  * fingerprint keys, for identity matching. The post codes are what lets the id lookup use the unique
  * index `(account_id, post_code, jpm_transaction_id)` as a point lookup per id: without them Postgres
  * scans every index entry of the account once per id, which grows with the account's history. `jpmIds`
- * are identity ids only (`isIdentityId`); the predicate repeats the partial index's so it can be used.
+ * are identity ids only (`isIdentityId`); the predicate repeats the partial index's so it can be used (both its
+ * forms: `jpm_transaction_id <> ''` of the index before the migration that leaves out ids of only spaces, and
+ * `btrim(…) <> ''` of the index since, so this code reads and writes under either).
  * Ids come back as the bank sent them (decoded, src/shared/pg-text.ts).
  */
 export async function findForMatching(
@@ -55,7 +57,8 @@ export async function findForMatching(
     where account_id = ${accountId}
       and ((post_code = any(${[...new Set(postCodes)]}::text[])
         and jpm_transaction_id = any(${jpmIds.map(encodePgText)}::text[])
-          and btrim(jpm_transaction_id, ' ') <> '' and char_length(jpm_transaction_id) <= 200)
+          and jpm_transaction_id <> '' and btrim(jpm_transaction_id, ' ') <> ''
+          and char_length(jpm_transaction_id) <= 200)
         or fingerprint_key = any(${fingerprintKeys}::text[]))`.execute(ex);
   for (const r of result.rows) {
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
@@ -257,8 +260,8 @@ export async function insertTransactions(ex: Executor, rows: readonly Transactio
         jpm_transaction_id, post_code, fingerprint_key, content_hash, raw, ${NARRATIVE},
         nullif(data_quality, 'null'::jsonb), source
       from jsonb_to_recordset(${rowsJsonText(rows)}::jsonb) as r ${RECORDSET}
-      on conflict (account_id, post_code, jpm_transaction_id) where btrim(jpm_transaction_id, ' ') <> ''
-        and char_length(jpm_transaction_id) <= 200
+      on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> ''
+        and btrim(jpm_transaction_id, ' ') <> '' and char_length(jpm_transaction_id) <= 200
       do nothing
       returning id, organization_id, account_id
     ), events as (
