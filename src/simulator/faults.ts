@@ -34,6 +34,7 @@ export type FaultKind =
   | 'odd-account' // balances: 200, but the first account's descriptive fields are odd (name false, bank name {}, no branch, currency description null, no currencySequence)
   | 'odd-currency' // balances: 200, but the rule's account (else the first with balances) has an unusable currency code, lower case ("usd")
   | 'other-currency' // balances: 200, but the rule's account (else the first with balances) is reported in another currency (EUR, or USD for EUR) with 3 decimal places, amounts unchanged
+  | 'account-unavailable' // balances: 200, but the rule's account (else the first with balances) is a per-account GCA-099 "System is Unavailable" entry (no balanceList)
   | 'odd-timestamp' // balances: 200, but the first balance of the rule's account (else the first with balances) has a recordTimestamp of its form that names no instant (`2026-02-30T14:60:00+25:00`)
   | 'null-members' // balances: 200, every account entry writes the other kind's members as null (an account with balances `"errorCode":null,"errorMsg":null`, a GCA-024 entry `"balanceList":null`)
   | 'not-entitled'; // 403 GCA-004 for the account (or every request)
@@ -66,6 +67,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'odd-account',
   'odd-currency',
   'other-currency',
+  'account-unavailable',
   'odd-timestamp',
   'null-members',
   'not-entitled',
@@ -91,6 +93,7 @@ const BALANCE_ONLY = new Set<FaultKind>([
   'odd-account',
   'odd-currency',
   'other-currency',
+  'account-unavailable',
   'odd-timestamp',
   'null-members',
 ]);

@@ -247,7 +247,14 @@ function repeatedPage(normal: BankResponse, first: BankResponse | undefined): Ba
  */
 function oddBalance(
   normal: BankResponse,
-  kind: 'null-ledger' | 'repeated-balance' | 'odd-account' | 'odd-currency' | 'other-currency' | 'odd-timestamp',
+  kind:
+    | 'null-ledger'
+    | 'repeated-balance'
+    | 'odd-account'
+    | 'odd-currency'
+    | 'other-currency'
+    | 'odd-timestamp'
+    | 'account-unavailable',
   accountId?: string,
 ): BankResponse {
   try {
@@ -267,6 +274,13 @@ function oddBalance(
       const { currencySequence: _sequence, ...currency } = account.currency as Record<string, unknown>;
       delete account.branchId;
       Object.assign(account, { accountName: false, bankName: {}, currency: { ...currency, description: null } });
+      return { ...normal, body: JSON.stringify(answer) };
+    }
+    if (kind === 'account-unavailable') {
+      const { balanceList: _balances, ...header } = account;
+      answer.accountList = (answer.accountList ?? []).map((a) =>
+        a === account ? { ...header, errorCode: GCA.unavailable, errorMsg: 'System is Unavailable' } : a,
+      );
       return { ...normal, body: JSON.stringify(answer) };
     }
     if (kind === 'odd-currency' || kind === 'other-currency') {
@@ -526,6 +540,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'odd-currency':
       case 'other-currency':
       case 'odd-timestamp':
+      case 'account-unavailable':
         return send(res, oddBalance(safeNormal(normal), fault.rule.kind, fault.rule.accountId));
       case 'null-members':
         return send(res, nullMembers(safeNormal(normal)));

@@ -1,6 +1,7 @@
 import type { SyncCounts, SyncMode } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
 import { OccurrenceCounter } from '../normalization/identity.ts';
+import { JpmUnavailableError, RETRYABLE_BANK_ERROR_CODES } from '../jpm/errors.ts';
 import { pageIndexOf } from '../jpm/records.ts';
 import { normalizeBalances } from '../normalization/balances.ts';
 import { normalizeTransactions } from '../normalization/transactions.ts';
@@ -371,6 +372,15 @@ async function syncBalances(
       })),
   ];
   for (const e of accountErrors) {
+    // A code that means "try later" (GCA-099 System is Unavailable) is the bank's outage for this account, whether it
+    // comes for the whole request or in the account's entry: retryable, never the account's permanent failure.
+    if (RETRYABLE_BANK_ERROR_CODES.has(e.errorCode)) {
+      throw new JpmUnavailableError(
+        `J.P. Morgan is unavailable for the balances of account ****${e.jpmAccountId.slice(-4)}: ${e.errorCode} ${e.errorMsg}`,
+        'jpm_unavailable',
+        { bankErrorCode: e.errorCode, endpoint: 'POST /accessapi/balance' },
+      );
+    }
     // GCA-024 "no transaction was found … on the requested day" is an answer (no data), not a failure.
     if (e.errorCode !== 'GCA-024') {
       throw new UpstreamRejectedError(

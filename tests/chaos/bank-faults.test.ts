@@ -59,6 +59,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'odd-account': 'succeeded',
   'odd-currency': 'succeeded',
   'other-currency': 'succeeded',
+  'account-unavailable': 'succeeded',
   'odd-timestamp': 'succeeded',
   'null-members': 'succeeded',
   'not-entitled': 'failed',

@@ -1,11 +1,13 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeBalances } from '../../src/normalization/balances.ts';
+import { classifyFailure } from '../../src/scheduler/retry-policy.ts';
 import { addDays } from '../../src/shared/time.ts';
 import { discoverAccounts } from '../../src/sync/discover-accounts.ts';
 import { refetchRange } from '../../src/sync/refetch.ts';
 import { createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { caught } from '../helpers/jpm-client-sim.ts';
 import { startSimBank, type SimBank } from '../helpers/sim-bank.ts';
 
 /**
@@ -234,6 +236,31 @@ describe('odd balance answers', () => {
       },
     ]);
     expect((await rejects(account.id)).length).toBe(rejectsBefore);
+  });
+
+  it('a per-account GCA-099 (System is Unavailable) inside the 200 fails the window retryably, never the account for good', async () => {
+    env.sim.clearFaults();
+    const account = env.accounts[1]!;
+    env.sim.injectFaults([{ kind: 'account-unavailable', accountId: account.jpmAccountId }]);
+    const err = await caught(() => env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] }));
+    env.sim.clearFaults();
+    expect(err).toMatchObject({ code: 'jpm_unavailable', retryable: true, bankErrorCode: 'GCA-099' });
+    expect(classifyFailure(err)).toMatchObject({ kind: 'retryable', code: 'jpm_unavailable', bank: true });
+    // The next attempt, the bank answering again, stores the day.
+    const counts = await env.sync(account.id, { mode: 'range', from: DAY, to: DAY, kinds: ['balances'] });
+    expect(counts).toMatchObject({ rejected: 0 });
+    expect((await finalBalances(account.id)).map((b) => b.as_of_date)).toEqual([DAY]);
+  });
+
+  it('a per-account GCA-099 fails intraday and prior-day syncs retryably too', async () => {
+    env.sim.clearFaults();
+    const account = env.accounts[1]!;
+    env.sim.injectFaults([{ kind: 'account-unavailable', accountId: account.jpmAccountId }]);
+    for (const mode of ['intraday', 'prior_day'] as const) {
+      const err = await caught(() => env.sync(account.id, { mode }));
+      expect(err, mode).toMatchObject({ code: 'jpm_unavailable', retryable: true, bankErrorCode: 'GCA-099' });
+    }
+    env.sim.clearFaults();
   });
 });
 
