@@ -65,14 +65,16 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'not-entitled': 'failed',
 };
 /**
- * Faults that leave no error behind by design: a short page, a page giving records of an earlier one again, or page 1 given
- * when a later one was asked for, is walked again by the client, a walk claiming pages past its records ends at the first empty one, a per-account
- * GCA-024 is an answer ("no data"), which may now land on the business-day question a window asks first, a
- * balance without its closing ledger amount is a reject (that day's balance is missing, as with GCA-024), and a
- * balance given twice is stored once; an account's odd descriptive fields (name, bank, currency description) are
- * read as null; an account's unusable currency (`usd`), or another currency than the account's, makes its balances
- * rejects (those days' balances are missing); a balance's recordTimestamp that names no instant is stored as null; members written as null (an account's errorCode, an error entry's
- * balanceList, an empty page's data) are read as absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
+ * Faults that leave no error behind by design: a short page, a page giving records of an earlier one again, or page 1
+ * given when a later one was asked for, is walked again by the client, a walk claiming pages past its records ends at
+ * the first empty one, a per-account GCA-024 is an answer ("no data"), which may now land on the business-day question
+ * a window asks first, a balance without its closing ledger amount is a reject (that day's balance is missing, as with
+ * GCA-024), and a balance given twice is stored once; an account's odd descriptive fields (name, bank, currency
+ * description) are read as null; an account's unusable currency (`usd`), or another currency than the account's, makes
+ * its balances rejects (those days' balances are missing); a balance's recordTimestamp that names no instant is stored
+ * as null; a per-account GCA-099 fails the window in the sync (not in the bank port), which is retried and succeeds;
+ * members written as null (an account's errorCode, an error entry's balanceList, an empty page's data) are read as
+ * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none.
  */
 const ABSORBED = new Set<FaultKind>([
@@ -88,6 +90,7 @@ const ABSORBED = new Set<FaultKind>([
   'odd-account',
   'odd-currency',
   'other-currency',
+  'account-unavailable',
   'odd-timestamp',
   'null-members',
   'compressed',
