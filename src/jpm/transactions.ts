@@ -118,7 +118,8 @@ async function fetchPage(
 /**
  * Whether a page repeats earlier pages of its walk: every bank id (account and `transactionId`) it gives was given by
  * an earlier page (the same page served under another page number). Adds the page's ids to `ids`. A page without ids
- * (an id of only blanks is none, `hasBankId`) is no repeat (identical id-less records are real), nor is one id sent again beside new ones (`ingest.ts` handles it).
+ * (an id of only blanks is none, `hasBankId`) is no repeat (identical id-less records are real), nor is one id sent
+ * again beside new ones (`ingest.ts` handles it).
  */
 function repeatsEarlierPages(data: readonly unknown[], ids: Set<string>): boolean {
   const page = new Set<string>();
@@ -230,8 +231,8 @@ export async function* transactionPages(
         break;
       }
       // The pages did not add up to totalRecords (a short page, a page given again under another number, another
-      // page than the one asked for, more records than announced): the walk missed records, so it is no complete answer. Walk again, within the same
-      // restart budget; then fail retryably, never succeed with records missing.
+      // page than the one asked for, more records than announced): the walk missed records, so it is no complete
+      // answer. Walk again, within the same restart budget; then fail retryably, never succeed with records missing.
       log.warn(
         { slice: slice.index, seen, totalRecords, ...(lie ? { lie } : {}) },
         'jpm page walk saw a different record count than totalRecords, or a page again',

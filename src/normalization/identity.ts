@@ -51,8 +51,9 @@ export const MAX_IDENTITY_ID_CHARS = 200;
 
 /**
  * Whether the bank's id can be an identity key. Not when none was sent (null, missing, empty, not
- * text: the id is then ''; or only spaces, a fixed-width field left empty, `hasBankId`), nor when it is longer than `MAX_IDENTITY_ID_CHARS` as stored (escaped,
- * src/shared/pg-text.ts; a unique index cannot hold a 16k-character key). Such a record's identity is
+ * text: the id is then ''; or only spaces, a fixed-width field left empty, `hasBankId`), nor when it is
+ * longer than `MAX_IDENTITY_ID_CHARS` as stored (escaped, src/shared/pg-text.ts; a unique index cannot
+ * hold a 16k-character key). Such a record's identity is
  * its fingerprint key alone (fingerprint + occurrence within the walk), as for a day whose ids the bank
  * re-issued; its id is still stored exactly. The partial unique index `transactions_account_jpm_id_key`
  * covers exactly the rows whose id passes this test (`btrim(jpm_transaction_id, ' ') <> ''` and at most 200
