@@ -18,7 +18,8 @@ import { planPage } from '../../src/sync/ingest.ts';
 
 /** `isIdentityId` as it was: the stored (escaped) id counted code point by code point. */
 function isIdentityIdAsBefore(id: string): boolean {
-  if (id === '') {
+  // No id: none sent, or only spaces (a fixed-width field left empty).
+  if (/^ *$/.test(id)) {
     return false;
   }
   let n = 0;
