@@ -17,6 +17,8 @@ export const SIGNED_DECIMAL = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
  */
 export const UNSIGNED_DECIMAL = /^(?:(0|[1-9]\d*)(\.\d+)?|-0(\.0+)?)([eE][+-]?\d+)?$/;
 export const INTEGER = /^(0|[1-9]\d*)$/;
+/** `debitCreditCode` as a money fact: CREDIT or DEBIT, in any case. */
+export const DIRECTION = /^(credit|debit)$/i;
 /** `loggedAt` is local time without a zone and with microseconds (`2022-09-30T11:00:12.722739`). */
 export const LOCAL_OR_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   checkScale,
+  DIRECTION,
   currencySchema,
   digitsText,
   instantText,
@@ -131,6 +132,14 @@ export const transactionSchema = z
 export type WireTransactionDetails = z.output<typeof transactionSchema>;
 
 /**
+ * The direction as a money fact: `CREDIT` or `DEBIT` in any case (`credit`, `Debit`: the direction is plain). The full
+ * schema still asks for J.P. Morgan's upper case, so another case is stored with a data-quality note, as sent.
+ */
+const directionText = z.custom<string>((v) => typeof v === 'string' && DIRECTION.test(v), {
+  error: 'must be one of "CREDIT", "DEBIT"',
+});
+
+/**
  * What decides whether a transaction record can be stored: its money facts. The account, the booking
  * date (`asOfDate`), the direction (`debitCreditCode`), the amount and the currency with its decimal
  * location. A record that passes this but not `transactionSchema` is stored as sent, with the other
@@ -140,7 +149,7 @@ export const storableTransactionSchema = z
   .looseObject({
     account: z.looseObject({ accountId: z.string().min(1) }),
     asOfDate: isoDate,
-    debitCreditCode: z.enum(['CREDIT', 'DEBIT']),
+    debitCreditCode: directionText,
     amount: unsignedDecimalText,
     currency: z.looseObject({ code: currencySchema.shape.code, decimalLocation: currencySchema.shape.decimalLocation }),
   })

@@ -151,12 +151,11 @@ export function describe(shortDescription: unknown, narrative: unknown): string 
   return short && tags ? `${short} | ${tags}` : short || tags;
 }
 
-function direction(code: string): Direction {
-  if (code === 'CREDIT') {
-    return 'credit';
-  }
-  if (code === 'DEBIT') {
-    return 'debit';
+/** J.P. Morgan's CREDIT or DEBIT, in any case (`credit`, `Debit`): the direction is plain either way. */
+function direction(code: unknown): Direction {
+  const lower = typeof code === 'string' ? code.toLowerCase() : undefined;
+  if (lower === 'credit' || lower === 'debit') {
+    return lower;
   }
   throw new RecordError('debitCreditCode', `debitCreditCode: must be CREDIT or DEBIT, got ${JSON.stringify(code)}`);
 }

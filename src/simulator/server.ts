@@ -191,6 +191,24 @@ function blankIds(normal: BankResponse): BankResponse {
   }
 }
 
+/** A v3 page whose records write their direction in lower case (`credit`, `debit`). */
+function lowerCaseDirection(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data)) {
+      return normal;
+    }
+    const data = page.data.map((r) => {
+      const code =
+        typeof r === 'object' && r !== null ? (r as { debitCreditCode?: unknown }).debitCreditCode : undefined;
+      return typeof code === 'string' ? { ...(r as object), debitCreditCode: code.toLowerCase() } : r;
+    });
+    return { ...normal, body: JSON.stringify({ ...page, data }) };
+  } catch {
+    return normal;
+  }
+}
+
 /** A v3 page without records with `data` written as null, as a serializer writing an empty list as null sends it. */
 function nullData(normal: BankResponse): BankResponse {
   try {
@@ -528,6 +546,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, nullData(safeNormal(normal)));
       case 'blank-ids':
         return send(res, blankIds(safeNormal(normal)));
+      case 'lower-case-direction':
+        return send(res, lowerCaseDirection(safeNormal(normal)));
       case 'repeated-name': {
         const page = safeNormal(normal);
         return send(res, { ...page, body: repeatFirstArrayName(page.body) });

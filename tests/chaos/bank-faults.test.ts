@@ -53,6 +53,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'first-page-again': 'succeeded',
   'null-data': 'succeeded',
   'blank-ids': 'succeeded',
+  'lower-case-direction': 'succeeded',
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',
@@ -75,7 +76,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * as null; a per-account GCA-099 fails the window in the sync (not in the bank port), which is retried and succeeds;
  * members written as null (an account's errorCode, an error entry's balanceList, an empty page's data) are read as
  * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
- * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none.
+ * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
+ * lower case is stored, with a data-quality note.
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
@@ -84,6 +86,7 @@ const ABSORBED = new Set<FaultKind>([
   'first-page-again',
   'null-data',
   'blank-ids',
+  'lower-case-direction',
   'account-error',
   'null-ledger',
   'repeated-balance',
