@@ -19,6 +19,9 @@ COPY bin ./bin
 COPY config ./config
 COPY migrations ./migrations
 COPY src ./src
+# The simulator's PKI directory (compose mounts a named volume there): owned by the unprivileged user, so a new
+# volume starts out writable by it (Docker copies the image directory's owner into an empty named volume).
+RUN mkdir -p /pki && chown node:node /pki
 # Run as the image's unprivileged user, never root.
 USER node
 EXPOSE 8080
