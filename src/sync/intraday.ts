@@ -73,7 +73,7 @@ export async function reconcileCurrentDay(
     // Restarted to the limit, failed or not walked: such a walk removes nothing.
     return {};
   }
-  if (!ofDay(complete.dates, day)) {
+  if (complete.dates.length > 0 && !ofDay(complete.dates, day)) {
     log.warn({ day, dates: complete.dates }, 'intraday walk held records of another business day; nothing removed');
   }
   const clockOf = (w: CompleteSnapshot) => snapshot.walkClock.get(w.walk) ?? snapshot.firstClock;
@@ -118,12 +118,14 @@ export async function reconcileCurrentDay(
 
 /**
  * Whether a walk whose intraday records carry `dates` is a walk of the business day `day`, so what it lacks of the
- * day's rows may be withdrawn: it holds records of the day (or none at all), and none dated after it (a day that
- * rolled over while we walked, or answers that disagree). A record dated before the day is an earlier day's item the
- * bank still shows (not posted yet): it belongs to the snapshot, and its own day is resolved by the prior-day step.
+ * day's rows may be withdrawn: it holds records of the day, and none dated after it (a day that rolled over while we
+ * walked, or answers that disagree). A record dated before the day is an earlier day's item the bank still shows (not
+ * posted yet): it belongs to the snapshot, and its own day is resolved by the prior-day step. A walk holding no record
+ * of the account has no date of its own: the bank's transaction view may have moved on to the next business day (empty
+ * so far) while its balance still names this one, so it withdraws nothing; the prior-day step resolves the day's items.
  */
 function ofDay(dates: readonly IsoDate[], day: IsoDate): boolean {
-  return (dates.length === 0 || dates.includes(day)) && dates.every((d) => d <= day);
+  return dates.includes(day) && dates.every((d) => d <= day);
 }
 
 /** Walks of the current day spent confirming that an absence is real, before giving up until the next sync. */

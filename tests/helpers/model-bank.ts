@@ -263,7 +263,13 @@ export async function runScenario(env: ModelEnv, sc: ModelScenario, via: ModelVi
           if (r.outcome.ok) {
             for (const date of r.covers) {
               const views = viewsDuring(sim, accounts[r.ai]!.jpmAccountId, date, before, r.intraday);
-              required.set(`${r.ai}|${date}`, [...(required.get(`${r.ai}|${date}`) ?? []), ...views]);
+              // A current-day walk holding no record of the account removes nothing (it has no date of its own:
+              // src/sync/intraday.ts `ofDay`), so what the day held before may stand.
+              const earlier =
+                r.intraday && views.some((v) => v.records.length === 0)
+                  ? track(r.ai, date).candidates.map((c) => c.view)
+                  : [];
+              required.set(`${r.ai}|${date}`, [...(required.get(`${r.ai}|${date}`) ?? []), ...earlier, ...views]);
             }
           } else {
             run.failedSyncs++;
