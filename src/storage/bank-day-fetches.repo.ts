@@ -4,7 +4,9 @@ import type { Executor } from './db.ts';
 /**
  * What J.P. Morgan's posted data said about an account-day in the latest complete walk of it.
  * Written by `sync` after a prior-day or range walk; read by `validation` as the bank's side of the
- * coverage and duplicate checks. One row per account and day, replaced by every newer fetch.
+ * coverage and duplicate checks. One row per account and day, replaced by every newer reading of the bank: two walks
+ * of a day may overlap (a validation re-fetch takes no sync lock), so the one that began reading last (`read_at`)
+ * wins, whichever commits last.
  *
  * `state`: `fetched` (a business day's posted data), `no_business_day` (the bank reported neither a
  * balance nor a transaction for the date: a weekend or bank holiday, nothing is owed) or
@@ -20,6 +22,8 @@ export interface BankDayFetchRow {
   booking_date: string;
   sync_run_id: string | null;
   fetched_at: string;
+  /** The database clock before the first page of the walk (or import) the counts come from. */
+  read_at: string;
   record_count: number;
   credit_count: number;
   debit_count: number;
@@ -35,20 +39,23 @@ export async function upsertBankDayFetches(ex: Executor, rows: readonly BankDayF
     return;
   }
   await sql`
-    insert into bank_day_fetches (account_id, organization_id, booking_date, sync_run_id, fetched_at, record_count,
-      credit_count, debit_count, credits_minor, debits_minor, repeated_fingerprints)
-    select account_id, organization_id, booking_date, sync_run_id, fetched_at, record_count, credit_count, debit_count,
-      credits_minor, debits_minor, repeated_fingerprints
+    insert into bank_day_fetches (account_id, organization_id, booking_date, sync_run_id, fetched_at, read_at,
+      record_count, credit_count, debit_count, credits_minor, debits_minor, repeated_fingerprints)
+    select account_id, organization_id, booking_date, sync_run_id, fetched_at, read_at, record_count, credit_count,
+      debit_count, credits_minor, debits_minor, repeated_fingerprints
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(account_id uuid, organization_id uuid,
-      booking_date date, sync_run_id uuid, fetched_at timestamptz, record_count integer, credit_count integer,
-      debit_count integer, credits_minor numeric, debits_minor numeric, repeated_fingerprints jsonb)
+      booking_date date, sync_run_id uuid, fetched_at timestamptz, read_at timestamptz, record_count integer,
+      credit_count integer, debit_count integer, credits_minor numeric, debits_minor numeric,
+      repeated_fingerprints jsonb)
     on conflict (account_id, booking_date) do update set
       organization_id = excluded.organization_id, sync_run_id = excluded.sync_run_id, fetched_at = excluded.fetched_at,
-      record_count = excluded.record_count, credit_count = excluded.credit_count, debit_count = excluded.debit_count,
-      credits_minor = excluded.credits_minor, debits_minor = excluded.debits_minor,
+      read_at = excluded.read_at, record_count = excluded.record_count, credit_count = excluded.credit_count,
+      debit_count = excluded.debit_count, credits_minor = excluded.credits_minor, debits_minor = excluded.debits_minor,
       repeated_fingerprints = excluded.repeated_fingerprints,
       -- A re-fetch that again finds nothing keeps what the balances said about the day.
-      state = case when excluded.record_count = 0 then bank_day_fetches.state else 'fetched' end`.execute(ex);
+      state = case when excluded.record_count = 0 then bank_day_fetches.state else 'fetched' end
+    -- A walk that began reading before the stored one did (it overlapped it and finished later) is older evidence.
+    where bank_day_fetches.read_at is null or bank_day_fetches.read_at <= excluded.read_at`.execute(ex);
 }
 
 /**

@@ -144,6 +144,7 @@ export interface BankDayFetches {
   debits_minor: Numeric;
   fetched_at: Timestamp;
   organization_id: string;
+  read_at: Timestamp | null;
   record_count: number;
   repeated_fingerprints: Generated<Json>;
   state: Generated<string>;

@@ -57,7 +57,14 @@ export class PostedDayTally {
   }
 
   /** One row per fetched date (dates the bank reported nothing for get zero counts). */
-  rows(account: AccountRef, dates: readonly IsoDate[], runId: string | null, fetchedAt: Date): BankDayFetchRow[] {
+  /** `readAt`: the database clock before the first page of the fetch (the walks' start). */
+  rows(
+    account: AccountRef,
+    dates: readonly IsoDate[],
+    runId: string | null,
+    fetchedAt: Date,
+    readAt: string,
+  ): BankDayFetchRow[] {
     const latest = new Map<IsoDate, DayCount>();
     for (const [, w] of [...this.#walks].sort(([a], [b]) => a - b)) {
       if (w.complete) {
@@ -74,6 +81,7 @@ export class PostedDayTally {
         booking_date: date,
         sync_run_id: runId,
         fetched_at: fetchedAt.toISOString(),
+        read_at: readAt,
         record_count: (c?.creditCount ?? 0) + (c?.debitCount ?? 0),
         credit_count: c?.creditCount ?? 0,
         debit_count: c?.debitCount ?? 0,

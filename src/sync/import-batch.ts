@@ -12,6 +12,7 @@ import type { IsoDate } from '../shared/time.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { balancesOn, upsertBalances, type BalanceRow, type StoredBalance } from '../storage/balances.repo.ts';
+import { databaseClock } from '../storage/intraday.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { AppError, NotFoundError } from '../shared/errors.ts';
@@ -131,6 +132,8 @@ export async function importBatch(
     }
   };
   try {
+    // The file's day counts are a reading of the bank as of now: a walk of those days that began earlier is older.
+    const readAt = await databaseClock(deps.db);
     // The batch is one walk: identical items of a day may fall on two pages (ingest.ts, WalkClaims).
     const claims: WalkClaims = new Set();
     const held: HeldRecords = [];
@@ -183,7 +186,7 @@ export async function importBatch(
     add(await resolvePending(deps.db, account, posted, runId, unreadable));
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
     const evidence = await bankDayFetchesOn(deps.db, account.id, posted);
-    const fetchRows = tally.rows(account, posted, runId, deps.now()).filter((r) => {
+    const fetchRows = tally.rows(account, posted, runId, deps.now(), readAt).filter((r) => {
       const s = evidence.get(r.booking_date);
       return (
         !s ||

@@ -3,7 +3,6 @@ import type { Logger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { recordBankCalendar, type AccountRow } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { databaseClock } from '../storage/intraday.repo.ts';
 import type { BankClient } from './bank-client.ts';
 import type { RunNotes } from './sync-run.ts';
 import { askBankDay, warningOf } from './business-calendar.ts';
@@ -18,9 +17,9 @@ export interface IntradayWalk {
   walkClock: Map<number, string>;
 }
 
-/** Starts collecting an intraday walk; the database clock is noted before the first request. */
-export async function startIntradayWalk(db: Database): Promise<IntradayWalk> {
-  return { walk: new CurrentDaySnapshot(), firstClock: await databaseClock(db), walkClock: new Map() };
+/** Starts collecting an intraday walk; `firstClock` is the database clock noted before the first request. */
+export function startIntradayWalk(firstClock: string): IntradayWalk {
+  return { walk: new CurrentDaySnapshot(), firstClock, walkClock: new Map() };
 }
 
 /**

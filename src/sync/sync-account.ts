@@ -155,8 +155,10 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   let walk: () => Promise<void> = () => Promise.resolve();
   if (job.kinds.includes('transactions') && !('empty' in plan.transactions)) {
     tally = new PostedDayTally();
-    // Noted before the first request: rows written after it were written by someone who may know more.
-    snapshot = job.mode === 'intraday' ? await startIntradayWalk(deps.db) : undefined;
+    // Noted before the first request: rows written after it were written by someone who may know more, and an
+    // overlapping walk of the same days that began after it read the bank later (its day counts win).
+    const readAt = await databaseClock(deps.db);
+    snapshot = job.mode === 'intraday' ? startIntradayWalk(readAt) : undefined;
     // The account's unreadable records by date: a day holding one proves no pending item absent (supersede.ts).
     const unreadable = { dates: new Set<IsoDate>(), undated: false };
     const query = plan.transactions;
@@ -165,7 +167,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     await walk();
     add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable));
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
-    await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now()));
+    await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now(), readAt));
     await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId);
   }
 

@@ -135,6 +135,7 @@ async function provable(db: Database, account: AccountRef, day: string, net: big
       booking_date: day,
       sync_run_id: null,
       fetched_at: new Date().toISOString(),
+      read_at: new Date().toISOString(),
       record_count: 0,
       credit_count: 0,
       debit_count: 0,
