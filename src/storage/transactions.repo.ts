@@ -610,27 +610,34 @@ export async function pendingAndUnclaimedPosted(
   };
 }
 
+/** Rules that remove an intraday item without linking it to a posted one: a posting stored later may still be its. */
+const UNLINKED_REMOVAL_RULES = ['not_in_prior_day', 'withdrawn_intraday'] as const;
+
 /**
- * Intraday rows of these dates that pending → posted resolution removed (`not_in_prior_day`, the latest decision
- * on their status) and that no posted row replaces: a posted record stored later may still be theirs. Served by
- * `transactions_removed_intraday_account_booking_idx`, whose predicate is these conditions: the account's own such rows
- * of the dates, none of another account's.
+ * Intraday rows of these dates that were removed without a posted replacement (`UNLINKED_REMOVAL_RULES`, the latest
+ * decision on their status: withdrawn from the current-day view during the day, or not in the prior-day data) and that
+ * no posted row replaces: a posted record stored later may still be theirs. `removed_rule` names that decision's rule.
+ * Served by `transactions_removed_intraday_account_booking_idx`, whose predicate is these conditions: the account's
+ * own such rows of the dates, none of another account's.
  */
-export async function removedNotInPriorDay(
+export async function removedUnlinked(
   ex: Executor,
   accountId: string,
   dates: readonly string[],
-): Promise<MatchCandidate[]> {
-  const result = await sql<MatchCandidate>`
-    select t.id, t.status, t.booking_date, t.direction, t.amount_minor, t.bai_type_code, t.bank_reference,
-      t.customer_reference, t.jpm_transaction_id, t.fingerprint_key
-    from transactions t
-    where t.status = 'removed' and t.booking_date = any(${dates}::date[]) and t.account_id = ${accountId}
-      and t.post_code = 'I' and t.superseded_by is null
-      and (select d.rule from transaction_decisions d
-        where d.transaction_id = t.id and d.decision in ('removed', 'restored', 'superseded')
-        order by d.id desc limit 1) = 'not_in_prior_day'
-    order by t.booking_date, t.fingerprint_key, t.id`.execute(ex);
+): Promise<(MatchCandidate & { removed_rule: string })[]> {
+  const result = await sql<MatchCandidate & { removed_rule: string }>`
+    select * from (
+      select t.id, t.status, t.booking_date, t.direction, t.amount_minor, t.bai_type_code, t.bank_reference,
+        t.customer_reference, t.jpm_transaction_id, t.fingerprint_key,
+        (select d.rule from transaction_decisions d
+          where d.transaction_id = t.id and d.decision in ('removed', 'restored', 'superseded')
+          order by d.id desc limit 1) as removed_rule
+      from transactions t
+      where t.status = 'removed' and t.booking_date = any(${dates}::date[]) and t.account_id = ${accountId}
+        and t.post_code = 'I' and t.superseded_by is null
+    ) r
+    where r.removed_rule = any(${[...UNLINKED_REMOVAL_RULES]}::text[])
+    order by r.booking_date, r.fingerprint_key, r.id`.execute(ex);
   for (const r of result.rows) {
     r.bank_reference = decodePgText(r.bank_reference);
     r.customer_reference = decodePgText(r.customer_reference);

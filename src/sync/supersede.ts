@@ -15,7 +15,7 @@ import {
   insertDecisions,
   lockAccountForWrite,
   pendingAndUnclaimedPosted,
-  removedNotInPriorDay,
+  removedUnlinked,
   resolvePendingRows,
   type DecisionRow,
   type MatchCandidate,
@@ -127,9 +127,10 @@ export function noteUnreadable(into: { dates: Set<string>; undated: boolean }, r
  *
  * A pending item without a counterpart is removed only when its date's walk read every record: while the
  * bank's answer for that date holds a record we could not read (`unreadable`), the item stays pending, and the
- * next walk that reads it links them. An item removed here (`not_in_prior_day`) is still linked, removed →
- * superseded, when a posted record of its date stored later matches it (a late posting): a live pending item of
- * the date is matched first.
+ * next walk that reads it links them. An item removed here (`not_in_prior_day`), or withdrawn from the current-day
+ * view during its day (`withdrawn_intraday`), is still linked, removed → superseded, when a posted record of its date
+ * stored now or later matches it (the bank took it out of its intraday view but posted it, or a late posting): a live
+ * pending item of the date comes first under each rule.
  */
 export async function resolvePending(
   db: Database,
@@ -143,7 +144,8 @@ export async function resolvePending(
   }
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
-    const removedBefore = await removedNotInPriorDay(trx, account.id, dates);
+    const removedBefore = await removedUnlinked(trx, account.id, dates);
+    const removedRule = new Map(removedBefore.map((p) => [p.id, p.removed_rule]));
     // Most dates have no pending row left (every backfill's): then their posted rows, all of them unclaimed, are not
     // read and sent only to be dropped.
     const anyPending = await hasPendingRows(trx, account.id, dates);
@@ -201,7 +203,9 @@ export async function resolvePending(
             customerReference: s.posted.customer_reference,
           },
           amountChanged: s.pending.amount_minor !== s.posted.amount_minor,
-          ...(s.pending.status === 'removed' ? { previousStatus: 'removed', previousRule: 'not_in_prior_day' } : {}),
+          ...(s.pending.status === 'removed'
+            ? { previousStatus: 'removed', previousRule: removedRule.get(s.pending.id) ?? null }
+            : {}),
         },
       })),
       ...r.removed.map((p) => ({

@@ -18,11 +18,7 @@ import { upsertBalances } from '../../src/storage/balances.repo.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { addDays } from '../../src/shared/time.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
-import {
-  findForMatching,
-  pendingAndUnclaimedPosted,
-  removedNotInPriorDay,
-} from '../../src/storage/transactions.repo.ts';
+import { findForMatching, pendingAndUnclaimedPosted, removedUnlinked } from '../../src/storage/transactions.repo.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { daysOwed } from '../../src/validation/days.ts';
 import { detectDuplicateSuspicions, listActiveSuspicions } from '../../src/validation/duplicates.ts';
@@ -1449,20 +1445,20 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         insert into transaction_decisions (organization_id, account_id, transaction_id, decision, rule, evidence)
         select organization_id, account_id, id, 'removed', 'not_in_prior_day', '{}'::jsonb from transactions
         where id = any(${moved.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
-      const found = await removedNotInPriorDay(t.db, account.id, DAYS);
+      const found = await removedUnlinked(t.db, account.id, DAYS);
       expect(found.map((r) => r.id).sort()).toEqual([...own].sort());
       const result = await check(
         'removed not_in_prior_day',
-        (db) => removedNotInPriorDay(db, account.id, DAYS),
+        (db) => removedUnlinked(db, account.id, DAYS),
         /account_id = /,
       );
       expect(result.statements).toBe(1);
       expect(result.bad).toEqual([]);
-      expect(await rowsRead((db) => removedNotInPriorDay(db, account.id, DAYS))).toBe(own.length);
+      expect(await rowsRead((db) => removedUnlinked(db, account.id, DAYS))).toBe(own.length);
       // The index entries behind them: the account's own candidates, not every account's removed rows (a bitmap of a
       // partial index read whole) nor the account's whole history (its `account_id` index).
       rec.take();
-      await removedNotInPriorDay(rec.db, account.id, DAYS);
+      await removedUnlinked(rec.db, account.id, DAYS);
       const [q] = rec.take();
       const analyzed = await t.db.executeQuery<{ 'QUERY PLAN': { Plan: PlanNode }[] }>({
         ...q!,
