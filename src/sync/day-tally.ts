@@ -13,24 +13,27 @@ interface DayCount {
 }
 
 interface Walk {
-  complete: boolean;
+  slice: number;
   days: Map<IsoDate, DayCount>;
 }
 
 /**
  * Tallies what the bank reported per business day during a posted (prior-day/range) fetch: item
  * counts, credit and debit totals, and how often each fingerprint occurred. Validation compares it
- * with the rows we hold (coverage, duplicates). Only walks that reached their last page count; when
- * several complete walks cover a day (a restart after the data shifted), the latest one wins.
+ * with the rows we hold (coverage, duplicates). Read once the fetch ended without an error (the client throws
+ * on a walk it could not complete). Of the walks of one sub-range (`slice`), only the last counts, for every day of
+ * it: the client abandoned the earlier ones (the data shifted, or the pages did not add up to `totalRecords`), so a
+ * day only an earlier walk held a record of counts nothing. The last one may end before `totalPages` (the client
+ * stops at an empty page once every record is in).
  */
 export class PostedDayTally {
   readonly #walks = new Map<number, Walk>();
 
-  add(walk: number, pageNumber: number, totalPages: number, records: readonly NormalizedTransaction[]): void {
-    let w = this.#walks.get(walk);
+  add(walk: { walk: number; slice: number }, records: readonly NormalizedTransaction[]): void {
+    let w = this.#walks.get(walk.walk);
     if (!w) {
-      w = { complete: false, days: new Map() };
-      this.#walks.set(walk, w);
+      w = { slice: walk.slice, days: new Map() };
+      this.#walks.set(walk.walk, w);
     }
     for (const r of records) {
       if (r.recordClass !== 'P') {
@@ -51,9 +54,6 @@ export class PostedDayTally {
       const fp = r.fingerprintKey.split(':')[1] ?? r.fingerprintKey;
       d.fingerprints.set(fp, (d.fingerprints.get(fp) ?? 0) + 1);
     }
-    if (pageNumber >= totalPages) {
-      w.complete = true;
-    }
   }
 
   /** One row per fetched date (dates the bank reported nothing for get zero counts). */
@@ -65,12 +65,14 @@ export class PostedDayTally {
     fetchedAt: Date,
     readAt: string,
   ): BankDayFetchRow[] {
-    const latest = new Map<IsoDate, DayCount>();
+    const lastOfSlice = new Map<number, Walk>();
     for (const [, w] of [...this.#walks].sort(([a], [b]) => a - b)) {
-      if (w.complete) {
-        for (const [date, count] of w.days) {
-          latest.set(date, count);
-        }
+      lastOfSlice.set(w.slice, w);
+    }
+    const latest = new Map<IsoDate, DayCount>();
+    for (const w of lastOfSlice.values()) {
+      for (const [date, count] of w.days) {
+        latest.set(date, count);
       }
     }
     return dates.map((date) => {

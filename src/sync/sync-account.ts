@@ -304,9 +304,7 @@ async function walkTransactions(
     // A record without the bank's id that confirmed another channel's row with a field left out counts as
     // that row's look-alike (as in import-batch.ts), so the bank's reported look-alikes are the rows stored.
     tally.add(
-      page.walk,
-      page.pageNumber,
-      page.totalPages,
+      { walk: page.walk, slice: page.slice },
       normalized.records.map((r) => {
         const key = landed.get(r);
         return key === undefined ? r : { ...r, fingerprintKey: key };
