@@ -236,16 +236,24 @@ export class CurrentDaySnapshot {
     }
   }
 
-  /** The last walk when it is complete, else undefined (nothing may be removed). */
+  /**
+   * The last walk when it is complete, else undefined (nothing may be removed). Read once the walk ended: every page
+   * 1..`totalPages` seen, or pages 1..n holding `totalRecords` records (the client ends a walk at an empty page once
+   * every record is in, when the bank claims more pages than it has).
+   */
   complete(): CompleteSnapshot | undefined {
     const w = this.#last === undefined ? undefined : this.#walks.get(this.#last);
-    if (!w || this.#last === undefined || !w.lastPage) {
+    if (!w || this.#last === undefined) {
       return undefined;
     }
-    for (let p = 1; p <= w.totalPages; p++) {
+    const read = Math.max(0, ...w.pages);
+    for (let p = 1; p <= read; p++) {
       if (!w.pages.has(p)) {
         return undefined;
       }
+    }
+    if (!(w.lastPage && read >= w.totalPages) && !(read > 0 && w.seen === w.totalRecords)) {
+      return undefined;
     }
     return {
       walk: this.#last,

@@ -52,6 +52,15 @@ describe('CurrentDaySnapshot: only a complete last walk may remove anything', ()
     expect(s.complete()).toBeUndefined();
   });
 
+  it('a walk the client ended at an empty page once every record was in is complete', () => {
+    const s = new CurrentDaySnapshot();
+    // The bank claimed three pages; page 3 was empty, so the client ended the walk after page 2.
+    s.add(1, page(1, 3, 3, 2), [rec('a'), rec('b')], []);
+    expect(s.complete()).toBeUndefined();
+    s.add(1, page(2, 3, 3, 1), [rec('c')], []);
+    expect(s.complete()).toMatchObject({ walk: 1, provesAbsence: true, totalRecords: 3 });
+  });
+
   it('a walk short of totalRecords, or with a record we cannot identify, may restore but not remove', () => {
     const short = new CurrentDaySnapshot();
     short.add(1, page(1, 1, 4, 2), [rec('a'), rec('b')], []);
