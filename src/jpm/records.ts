@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { RawControlString } from '../shared/json.ts';
 import { cutText } from '../shared/pg-text.ts';
 import { JpmRejectedError, JpmUnavailableError, type JpmErrorContext } from './errors.ts';
 import { checkTransactionFast, keepProtoNames } from './wire.fast.ts';
@@ -102,23 +103,64 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues.map((issue) => `${formatPath(issue.path)}: ${problem(issue)}`).join('; ');
 }
 
+/** `U+0009, U+000A`: control characters named as code points (a raw TAB would be invisible in a note). */
+function codePointsOf(characters: readonly string[]): string {
+  return characters.map((c) => `U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`).join(', ');
+}
+
+/**
+ * The data-quality notes of the records of a page (by index in `data`) for strings J.P. Morgan sent with control
+ * characters raw (`CallResult.rawControls`): the text is kept exactly, read as if escaped, and said so.
+ */
+function rawControlNotes(rawControls: readonly RawControlString[]): Map<number, DataQualityNote[]> {
+  const byIndex = new Map<number, DataQualityNote[]>();
+  for (const { path, in: where, characters } of rawControls) {
+    const [top, index, ...inRecord] = path;
+    if (top !== 'data' || typeof index !== 'number') {
+      continue;
+    }
+    const what = where === 'name' ? 'its name held' : 'held';
+    const note = {
+      field: clip(formatPath(inRecord)),
+      problem: `${what} control characters without the escape JSON asks for (${codePointsOf(characters)}), read as those characters`,
+    };
+    byIndex.set(index, [...(byIndex.get(index) ?? []), note]);
+  }
+  return byIndex;
+}
+
+/** Puts a stored record's data-quality notes on it (none: nothing), at most `MAX_DATA_QUALITY_NOTES`. */
+function noteRecord(record: object, notes: readonly DataQualityNote[]): void {
+  if (notes.length > 0) {
+    Object.defineProperty(record, DATA_QUALITY, { value: notes.slice(0, MAX_DATA_QUALITY_NOTES), enumerable: false });
+  }
+}
+
 /**
  * Validates each `data[]` element on its own; never throws for a bad record. A record with everything
  * J.P. Morgan normally sends passes `transactionSchema` and comes back exactly as before. Otherwise only
  * its money facts decide (`storableTransactionSchema`): when they are usable the record is kept, every
  * other field as the bank sent it, with the full schema's complaints as data-quality notes under
- * `DATA_QUALITY`; when they are not, it is a reject naming the fields.
+ * `DATA_QUALITY`; when they are not, it is a reject naming the fields. A record with a string the bank sent with
+ * control characters raw (`rawControls`, the page's) is checked as the escaped spelling would be (it is the same
+ * value) and noted.
  */
-export function parseTransactionRecords(data: readonly unknown[]): {
+export function parseTransactionRecords(
+  data: readonly unknown[],
+  rawControls: readonly RawControlString[] = [],
+): {
   records: WireTransactionRecord[];
   rejects: Reject[];
 } {
   const records: WireTransactionRecord[] = [];
   const rejects: Reject[] = [];
+  const controlNotes = rawControls.length === 0 ? undefined : rawControlNotes(rawControls);
   data.forEach((raw, index) => {
+    const controls = controlNotes?.get(index) ?? [];
     // The common case without zod: the same value as `transactionSchema`'s parse (wire.fast.ts).
     const fast = checkTransactionFast(raw);
     if (fast !== undefined) {
+      noteRecord(fast, controls);
       markPageIndex(fast, index);
       records.push(fast);
       return;
@@ -126,6 +168,7 @@ export function parseTransactionRecords(data: readonly unknown[]): {
     const result = transactionSchema.safeParse(raw, { reportInput: true });
     if (result.success) {
       keepProtoNames(raw, result.data);
+      noteRecord(result.data, controls);
       markPageIndex(result.data, index);
       records.push(result.data);
       return;
@@ -144,7 +187,7 @@ export function parseTransactionRecords(data: readonly unknown[]): {
       .slice(0, MAX_DATA_QUALITY_NOTES)
       .map((i) => ({ field: clip(formatPath(i.path)), problem: clip(problem(i)) }));
     keepProtoNames(raw, storable.data);
-    Object.defineProperty(storable.data, DATA_QUALITY, { value: notes, enumerable: false });
+    noteRecord(storable.data, [...notes, ...controls]);
     markPageIndex(storable.data, index);
     records.push(storable.data);
   });

@@ -112,7 +112,7 @@ async function fetchPage(
     credentialId: result.credentialId,
   };
   const envelope = parseEnvelope(transactionsV3EnvelopeSchema, result.body, 'transactions page', ctx);
-  return { envelope, requestId: result.requestId };
+  return { envelope, requestId: result.requestId, rawControls: result.rawControls };
 }
 
 /**
@@ -159,7 +159,7 @@ export async function* transactionPages(
     // The bank's ids (account and transactionId) the walk's pages gave: a page of only those is a page served again.
     let ids = new Set<string>();
     for (let pageNumber = 1; ;) {
-      const { envelope, requestId } = await fetchPage(transport, slice, pageNumber, req.signal);
+      const { envelope, requestId, rawControls } = await fetchPage(transport, slice, pageNumber, req.signal);
       const { totalRecords, totalPages } = envelope.pagination;
       if (expected && (expected.totalRecords !== totalRecords || expected.totalPages !== totalPages)) {
         if (restarts >= maxWalkRestarts) {
@@ -211,7 +211,7 @@ export async function* transactionPages(
       let lie = misnumbered;
       if (lie === undefined) {
         const repeated = repeatsEarlierPages(envelope.data, ids);
-        const { records, rejects } = parseTransactionRecords(envelope.data);
+        const { records, rejects } = parseTransactionRecords(envelope.data, rawControls);
         seen += envelope.data.length;
         // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
         // not something the worker's heap carries while the consumer stores the page.

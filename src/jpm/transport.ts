@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { parse as parseContentType } from 'content-type';
 import { request, type Dispatcher } from 'undici';
-import { parseJsonLossless, RepeatedNameError } from '../shared/json.ts';
+import { parseJsonLossless, RepeatedNameError, type RawControlString } from '../shared/json.ts';
 import { createLogger } from '../shared/logger.ts';
 import { bankCallDurationSeconds, bankErrorsTotal } from '../shared/metrics.ts';
 import { CredentialAgents, type ActiveAgent, type CredentialSource } from './credential-agents.ts';
@@ -75,6 +75,11 @@ export interface CallResult {
   status: number;
   requestId: string;
   credentialId: string;
+  /**
+   * The strings of the answer that held control characters raw (a literal TAB or line feed in a narrative), read as
+   * those characters: the record they sit in carries a data-quality note (`records.ts`). Usually empty.
+   */
+  rawControls: RawControlString[];
 }
 
 const log = createLogger('jpm');
@@ -364,8 +369,9 @@ export class JpmTransport {
   ): CallResult {
     let body: unknown;
     let parseError: unknown;
+    const rawControls: RawControlString[] = [];
     try {
-      body = parseJsonLossless(text);
+      body = parseJsonLossless(text, rawControls);
     } catch (err) {
       parseError = err ?? new Error('unparsable');
     }
@@ -381,7 +387,14 @@ export class JpmTransport {
           upstreamStatus: status,
         });
       }
-      return { body, status, requestId: ctx.requestId!, credentialId: active.credential.id };
+      if (rawControls.length > 0) {
+        // What the text held, never the text itself (a narrative may name a person).
+        log.warn(
+          { requestId: ctx.requestId, endpoint: ctx.endpoint, strings: rawControls.length },
+          'jpm answer held raw control characters in strings; read as those characters',
+        );
+      }
+      return { body, status, requestId: ctx.requestId!, credentialId: active.credential.id, rawControls };
     }
     throw classifyResponse(status, failure, parseRetryAfterMs(headers['retry-after'], Date.now()), ctx);
   }

@@ -253,11 +253,41 @@ export function parseJsonExact(text: string): unknown {
   return parseExact(text, 'text');
 }
 
-/** `parseJsonExact`, numbers as their text or as the JS numbers `JSON.parse` makes of them. */
-function parseExact(text: string, numbers: 'text' | 'value'): unknown {
+/**
+ * A string of the text that held control characters (U+0000–U+001F) raw, where RFC 8259 asks for an escape: where it
+ * sits (the path of names and indices to the value; for a member name, the path ends with that name) and which
+ * characters, each once, in order of first appearance.
+ */
+export interface RawControlString {
+  path: (string | number)[];
+  /** Whether the string is the member name the path ends with, or the value there. */
+  in: 'name' | 'value';
+  characters: string[];
+}
+
+/**
+ * `parseJsonExact`, numbers as their text or as the JS numbers `JSON.parse` makes of them. With `rawControls`, a
+ * control character inside a string is read as itself (what its escape stands for) and the string is listed there;
+ * without it such a string is malformed, as RFC 8259 has it. Outside strings nothing changes either way.
+ */
+function parseExact(text: string, numbers: 'text' | 'value', rawControls?: RawControlString[]): unknown {
   let pos = 0;
   let repeated: string | undefined;
   const open: (OpenArray | OpenObject)[] = [];
+  /** The raw control characters of the string last read (none unless `rawControls` is given). */
+  let controls: string[] = [];
+  const noteControls = (frames: readonly (OpenArray | OpenObject)[], last?: string): void => {
+    if (controls.length === 0 || rawControls === undefined) {
+      return;
+    }
+    const path = frames.map((f) => (f.kind === 'array' ? f.array.length : f.name));
+    rawControls.push(
+      last === undefined
+        ? { path, in: 'value', characters: controls }
+        : { path: [...path, last], in: 'name', characters: controls },
+    );
+    controls = [];
+  };
 
   const fail = (what: string): never => {
     throw new SyntaxError(`${what} in JSON at position ${pos}`);
@@ -275,6 +305,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
     // text[pos] is the opening quote.
     let out = '';
     let start = ++pos;
+    controls = [];
     for (;;) {
       const c = text.charCodeAt(pos);
       if (c === 0x22) {
@@ -304,7 +335,14 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
       } else if (Number.isNaN(c)) {
         fail('Unterminated string');
       } else if (c < 0x20) {
-        fail('Bad control character in string literal');
+        if (rawControls === undefined) {
+          fail('Bad control character in string literal');
+        }
+        const raw = text.charAt(pos);
+        if (!controls.includes(raw)) {
+          controls.push(raw);
+        }
+        pos++;
       } else {
         PLAIN_CHARS.lastIndex = pos;
         PLAIN_CHARS.test(text);
@@ -318,6 +356,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
       fail('Expected a double-quoted property name');
     }
     const name = readString();
+    noteControls(open.at(-1) === frame ? open.slice(0, -1) : open, name);
     if (repeated === undefined && Object.hasOwn(frame.object, name)) {
       repeated = name;
     }
@@ -358,6 +397,7 @@ function parseExact(text: string, numbers: 'text' | 'value'): unknown {
       }
     } else if (c === 0x22) {
       value = readString();
+      noteControls(open);
     } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
       EXACT_NUMBER.lastIndex = pos;
       if (!EXACT_NUMBER.test(text)) {
@@ -599,8 +639,43 @@ function countNames(root: unknown): number {
  *
  * Cost on a page of 1000 bank records (see the README's profiling notes): compact text, a walk of the
  * tree (about a tenth of the parse); indented text, also a native regular-expression pass over the text.
+ *
+ * `rawControls`: a text that is malformed only because strings hold control characters (U+0000–U+001F) raw, a literal
+ * TAB or line feed in a narrative as a gateway or legacy system writes it, is read with each such character as itself,
+ * the value an escaped spelling gives (a NUL is U+0000, as `\u0000` is), and every such string is listed in the array
+ * given (path and characters). Anything else stays malformed: a control character outside a string other than JSON's
+ * white space, a text malformed in another way (its error is the one the strict read threw), a repeated name. Only a
+ * text the strict read refused pays for the second read. Without `rawControls` such a text is refused.
  */
-export function parseJsonLossless(text: string): unknown {
+export function parseJsonLossless(text: string, rawControls?: RawControlString[]): unknown {
+  if (rawControls === undefined) {
+    return parseLossless(text);
+  }
+  try {
+    return parseLossless(text);
+  } catch (err) {
+    // Only a text that holds a control character at all can be one with a control character inside a string (the
+    // others are refused as they were, with the same error). Our own parser reads it, lenient there and nowhere else.
+    // eslint-disable-next-line no-control-regex -- control characters are what is looked for
+    if (err instanceof RepeatedNameError || !/[\x00-\x1f]/.test(text)) {
+      throw err;
+    }
+    const found: RawControlString[] = [];
+    let value: unknown;
+    try {
+      value = parseExact(text, 'text', found);
+    } catch (lenient) {
+      // Still malformed (a control character outside a string, or something else): the first error, unless what is
+      // left is a repeated name, which is what the text then is refused for.
+      throw lenient instanceof RepeatedNameError ? lenient : err;
+    }
+    rawControls.push(...found);
+    return value;
+  }
+}
+
+/** `parseJsonLossless` as RFC 8259 has it: a control character inside a string is malformed. */
+function parseLossless(text: string): unknown {
   if (text.includes('\\') && hasEscapedName(text)) {
     return parseJsonExact(text);
   }

@@ -22,6 +22,8 @@ import {
   type FaultRule,
 } from './faults.ts';
 import { groundTruth, type GroundTruth } from './ground-truth.ts';
+import { tag } from './catalog.ts';
+import { rawControlCharacters } from './strange.ts';
 import { Ledger } from './ledger.ts';
 import { ensureDevPki, type DevPki } from './pki.ts';
 import { resolveQuirks, type Quirks } from './quirks.ts';
@@ -204,6 +206,32 @@ function lowerCaseDirection(normal: BankResponse): BankResponse {
       return typeof code === 'string' ? { ...(r as object), debitCreditCode: code.toLowerCase() } : r;
     });
     return { ...normal, body: JSON.stringify({ ...page, data }) };
+  } catch {
+    return normal;
+  }
+}
+
+/** What the `raw-controls` fault puts in a page whose strings hold no control character: a TAB, line breaks, NUL, U+0001, U+001F. */
+const CONTROL_REMARK = 'COL 1\tCOL 2\r\nLINE 2\u0000\u0001\u001f';
+
+/**
+ * A v3 page with every control character of its strings written raw (`rawControlCharacters`). A page with records of
+ * which none holds one gets a narrative tag holding some on its first record (so the fault always has text to write).
+ */
+function rawControls(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data)) {
+      return normal;
+    }
+    const first: unknown = page.data[0];
+    if (typeof first === 'object' && first !== null && !/\\(?:[bfnrt]|u00[01])/.test(normal.body)) {
+      const record = first as { narrativeText?: unknown };
+      const narrative =
+        typeof record.narrativeText === 'object' && record.narrativeText !== null ? record.narrativeText : {};
+      record.narrativeText = { ...narrative, [tag('REMARK')]: CONTROL_REMARK };
+    }
+    return { ...normal, body: rawControlCharacters(JSON.stringify(page)) };
   } catch {
     return normal;
   }
@@ -548,6 +576,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, blankIds(safeNormal(normal)));
       case 'lower-case-direction':
         return send(res, lowerCaseDirection(safeNormal(normal)));
+      case 'raw-controls':
+        return send(res, rawControls(safeNormal(normal)));
       case 'repeated-name': {
         const page = safeNormal(normal);
         return send(res, { ...page, body: repeatFirstArrayName(page.body) });

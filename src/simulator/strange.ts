@@ -306,3 +306,20 @@ export function applyOddFields(rng: Prng, record: WireRecord): string[] {
   }
   return [...names];
 }
+
+const SHORT_ESCAPES: Readonly<Record<string, string>> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * JSON text as a gateway or legacy system writes it: every control character inside a string (U+0000–U+001F, a TAB or
+ * line feed in a narrative) raw, without the escape RFC 8259 asks for. Every other escape stays (`\\` is matched as a
+ * whole, so the `t` of `\\t` is text).
+ */
+export function rawControlCharacters(json: string): string {
+  return json.replace(/\\(?:([bfnrt])|u00([01][0-9a-fA-F])|[^])/g, (escape, short?: string, hex?: string) =>
+    short !== undefined
+      ? (SHORT_ESCAPES[short] ?? escape)
+      : hex !== undefined
+        ? String.fromCharCode(Number.parseInt(hex, 16))
+        : escape,
+  );
+}

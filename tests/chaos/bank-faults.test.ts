@@ -54,6 +54,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'null-data': 'succeeded',
   'blank-ids': 'succeeded',
   'lower-case-direction': 'succeeded',
+  'raw-controls': 'succeeded',
   'account-error': 'succeeded',
   'null-ledger': 'succeeded',
   'repeated-balance': 'succeeded',
@@ -77,7 +78,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * members written as null (an account's errorCode, an error entry's balanceList, an empty page's data) are read as
  * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
- * lower case is stored, with a data-quality note.
+ * lower case is stored, with a data-quality note, and so is a string holding control characters raw (read as them).
  */
 const ABSORBED = new Set<FaultKind>([
   'short-page',
@@ -87,6 +88,7 @@ const ABSORBED = new Set<FaultKind>([
   'null-data',
   'blank-ids',
   'lower-case-direction',
+  'raw-controls',
   'account-error',
   'null-ledger',
   'repeated-balance',

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { JsonNumber, parseJsonExact, parseJsonLossless, RepeatedNameError } from '../../src/shared/json.ts';
+import {
+  JsonNumber,
+  parseJsonExact,
+  parseJsonLossless,
+  RepeatedNameError,
+  type RawControlString,
+} from '../../src/shared/json.ts';
 
 /** JSON.parse keeping every number's source text: what the fast path must give. */
 function reviver(text: string): unknown {
@@ -294,6 +300,45 @@ describe('parseJsonExact', () => {
     }
     expect(value).toBe('1');
     expect(() => parseJsonExact(`{"x":${'['.repeat(depth)}`)).toThrow(SyntaxError);
+  });
+});
+
+describe('parseJsonLossless with rawControls', () => {
+  const raw = '{"data":[{"amount":10.50,"n":{"RE\tF":"a\tb\nc\r\u0000\u0001\u001f"}},{"s":"ok"}],"x":"\u0007"}';
+  const escaped = String.raw`{"data":[{"amount":10.50,"n":{"RE\tF":"a\tb\nc\r\u0000\u0001\u001f"}},{"s":"ok"}],"x":"\u0007"}`;
+
+  it('reads a control character inside a string as itself, the value the escaped spelling gives, and lists the string', () => {
+    expect(() => parseJsonLossless(raw)).toThrow(SyntaxError);
+    const found: RawControlString[] = [];
+    expect(parseJsonLossless(raw, found)).toEqual(parseJsonLossless(escaped));
+    expect(JSON.stringify(parseJsonLossless(raw, []))).toBe(JSON.stringify(parseJsonLossless(escaped)));
+    expect(found).toEqual([
+      { path: ['data', 0, 'n', 'RE\tF'], in: 'name', characters: ['\t'] },
+      { path: ['data', 0, 'n', 'RE\tF'], in: 'value', characters: ['\t', '\n', '\r', '\u0000', '\u0001', '\u001f'] },
+      { path: ['x'], in: 'value', characters: ['\u0007'] },
+    ]);
+    const none: RawControlString[] = [];
+    expect(parseJsonLossless(escaped, none)).toEqual(parseJsonLossless(escaped));
+    expect(none).toEqual([]);
+  });
+
+  it('stays strict everywhere else: a control character outside a string, other malformations, a repeated name', () => {
+    for (const text of [
+      '{"a":1,\u0001"b":2}',
+      '[1,\u00002]',
+      '{"a":"\t"\u000b}',
+      '{"a":"b\t',
+      '{"a":"\t",}',
+      '{"a":01}',
+    ]) {
+      const found: RawControlString[] = [];
+      expect(() => parseJsonLossless(text, found), JSON.stringify(text)).toThrow(SyntaxError);
+      expect(found).toEqual([]);
+    }
+    expect(() => parseJsonLossless('{"a":"\t","a":"x"}', [])).toThrow(new RepeatedNameError('a'));
+    expect(() => parseJsonLossless('{"\ta":1,"\ta":2}', [])).toThrow(new RepeatedNameError('\ta'));
+    // JSON's white space (TAB, LF, CR) between tokens is as it always was.
+    expect(parseJsonLossless('{\t"a":\r\n"\tx"}', [])).toEqual({ a: '\tx' });
   });
 });
 

@@ -8,7 +8,7 @@ import { BankCalendar } from '../../src/simulator/calendar.ts';
 import type { DayItem } from '../../src/simulator/day.ts';
 import { Ledger } from '../../src/simulator/ledger.ts';
 import { ALL_QUIRKS, DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
-import { codePoints } from '../../src/simulator/strange.ts';
+import { codePoints, rawControlCharacters } from '../../src/simulator/strange.ts';
 import { handleTransactions, RecordsMemo } from '../../src/simulator/bank.ts';
 import { intradayReported, postedReported } from '../../src/simulator/views.ts';
 
@@ -177,5 +177,17 @@ describe('simulator: a bank stranger than the real one', () => {
     for (const { key, item } of untouched) {
       expect(byKey.get(key)).toEqual(item);
     }
+  });
+});
+
+describe('rawControlCharacters (the raw-controls fault)', () => {
+  it('writes every control character of the strings raw and keeps every other escape', () => {
+    const value = { n: 'a\tb\nc\r\u0000\u0001\u001f\b\f', k: 'back\\t slash \\u0000 "q" \u00e9 \ud83d', 'T\tK': 1.5 };
+    const text = rawControlCharacters(JSON.stringify(value));
+    expect(text).toBe(
+      '{"n":"a\tb\nc\r\u0000\u0001\u001f\b\f","k":"back\\\\t slash \\\\u0000 \\"q\\" \u00e9 \\ud83d","T\tK":1.5}',
+    );
+    expect(() => parseJsonLossless(text)).toThrow(SyntaxError);
+    expect(parseJsonLossless(text, [])).toEqual(parseJsonLossless(JSON.stringify(value)));
   });
 });
