@@ -65,6 +65,9 @@ async function search(db: Database, text: string): Promise<string[]> {
  */
 function heldCommitDb(url: string): { db: Database; atCommit: Promise<void>; release: () => void } {
   const pool = new pg.Pool({ connectionString: url, max: 1 });
+  // pool.end() resolves before its client's socket has closed; the test database's drop (with force) can then end that
+  // session, and a pool without an error listener makes that an unhandled error of the run.
+  pool.on('error', () => undefined);
   let reached!: () => void;
   let release!: () => void;
   const atCommit = new Promise<void>((r) => {
