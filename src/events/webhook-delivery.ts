@@ -8,6 +8,7 @@ import {
   deliveryForSending,
   endpointSecrets,
   recordAttempt,
+  releaseClaim,
   type DeliveryClaim,
   type SealedSecretColumns,
 } from '../storage/webhooks.repo.ts';
@@ -28,6 +29,11 @@ import { retryDelayMs } from '../shared/backoff.ts';
  * to pending. A claim can still run out (a stalled process): the claim token then changes hands, and the former
  * holder's record only logs its attempt (or, for a success, marks the delivery succeeded: the receiver has it).
  * Attempt numbers are given at the claim, so no two attempts of a delivery share one.
+ *
+ * Stopping (`stopping` aborted, the worker's SIGTERM): no further delivery is claimed, and a send in flight is cut
+ * short rather than waited for (a receiver may hold it for the whole timeout, longer than a stop allows). Its delivery
+ * is given back unsent (`releaseClaim`): pending and due at once, no attempt logged, since the receiver did not fail.
+ * Delivery stays at least once: a receiver that got the cut-short request gets it again, with a new attempt number.
  *
  * Why a loop in the worker role rather than a BullMQ job: the retry schedule of each delivery lives
  * in its database row (it must survive Redis loss and be visible in the delivery log), and the
@@ -51,6 +57,8 @@ export interface WebhookRunnerDeps {
    * always passes the deployment's policy.
    */
   outbound?: OutboundPolicy;
+  /** Aborted when the process stops: nothing more is claimed, and sends in flight are cut short and given back. */
+  stopping?: AbortSignal;
 }
 
 export interface PassResult {
@@ -69,6 +77,9 @@ interface SendOutcome {
   error: string | null;
   succeeded: boolean;
 }
+
+/** A send cut short because the process is stopping: the delivery goes back unsent, no attempt is logged. */
+const STOPPED = 'stopped';
 
 /** What a receiver's owner is shown for a failure without an HTTP answer: no port-state or network detail. */
 export const CONNECTION_FAILED = 'connection failed (no HTTP response)';
@@ -98,14 +109,16 @@ async function post(
   timeoutMs: number,
   outbound: OutboundPolicy | undefined,
   log: Logger,
-): Promise<SendOutcome> {
+  stopping: AbortSignal | undefined,
+): Promise<SendOutcome | typeof STOPPED> {
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
     const res = await request(url, {
       method: 'POST',
       headers,
       body,
       dispatcher: agentFor(outbound),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: stopping ? AbortSignal.any([stopping, timeout]) : timeout,
     });
     // Drain (and ignore) the receiver's body so the connection can be reused; we never store it.
     await res.body.dump().catch(() => undefined);
@@ -116,6 +129,9 @@ async function post(
       succeeded: ok,
     };
   } catch (err) {
+    if (stopping?.aborted) {
+      return STOPPED;
+    }
     // Whether the port was closed (ECONNREFUSED), open but silent (timeout) or reset tells an attacker
     // about a network they cannot see: the owner gets one message, the operator the detail in the log.
     const refused = isAddressRefusal(err);
@@ -150,7 +166,7 @@ async function sendOne(
   deps: WebhookRunnerDeps,
   claim: DeliveryClaim,
   log: Logger,
-): Promise<'succeeded' | 'pending' | 'failed' | 'superseded'> {
+): Promise<'succeeded' | 'pending' | 'failed' | 'superseded' | 'released'> {
   const d = await deliveryForSending(deps.db, claim);
   if (!d) {
     // The claim ran out and another runner holds the delivery now, or it is final: nothing to send.
@@ -162,7 +178,7 @@ async function sendOne(
   }
   const startedAt = new Date();
   const started = performance.now();
-  let outcome: SendOutcome;
+  let outcome: SendOutcome | typeof STOPPED;
   if (d.endpoint_status !== 'active') {
     outcome = { responseStatus: null, error: `endpoint is ${d.endpoint_status}`, succeeded: false };
   } else {
@@ -199,7 +215,13 @@ async function sendOne(
       deps.timeoutMs ?? 10_000,
       deps.outbound,
       log.child({ deliveryId: d.id, endpointId: d.endpoint_id }),
+      deps.stopping,
     );
+  }
+  if (outcome === STOPPED) {
+    const released = await releaseClaim(deps.db, claim);
+    log.info({ deliveryId: d.id, endpointId: d.endpoint_id, attempt: claim.attempt, released }, 'webhook send stopped');
+    return 'released';
   }
   const status = await recordAttempt(deps.db, {
     deliveryId: d.id,
@@ -244,7 +266,7 @@ export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<Pas
   const result: PassResult = { produced, attempted: 0, succeeded: 0, retrying: 0, failed: 0 };
   let budget = deps.batchSize ?? 50;
   const claimNext = async (): Promise<DeliveryClaim | undefined> => {
-    if (budget <= 0) {
+    if (budget <= 0 || deps.stopping?.aborted) {
       return undefined;
     }
     budget--;
@@ -252,8 +274,11 @@ export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<Pas
   };
   const work = async (claim: DeliveryClaim | undefined): Promise<void> => {
     for (let c = claim; c !== undefined; c = await claimNext()) {
-      result.attempted++;
       const status = await sendOne(deps, c, log);
+      if (status === 'released') {
+        continue;
+      }
+      result.attempted++;
       if (status !== 'superseded') {
         result[status === 'pending' ? 'retrying' : status]++;
       }
@@ -273,11 +298,14 @@ export type DeliveryLoop = PollingLoop;
 /**
  * Runs passes every `intervalMs` (default 2 s) until stopped; a pass that did work is followed by
  * another one at once. Errors are logged and the loop goes on (the database may be restarting).
+ * `stop()` does not wait for a pass's sends: it cuts those in flight short and gives their deliveries back (see
+ * `stopping` above), so it ends as soon as the sends in flight have been released, whatever the receivers do.
  */
 export function startWebhookDeliveryLoop(deps: WebhookRunnerDeps, options: { intervalMs?: number } = {}): DeliveryLoop {
-  return startPollingLoop(
+  const stopping = new AbortController();
+  const loop = startPollingLoop(
     async () => {
-      const r = await runWebhookDeliveries(deps);
+      const r = await runWebhookDeliveries({ ...deps, stopping: stopping.signal });
       return r.attempted > 0 || r.produced.changes + r.produced.milestones > 0;
     },
     {
@@ -286,6 +314,12 @@ export function startWebhookDeliveryLoop(deps: WebhookRunnerDeps, options: { int
       failure: 'webhook delivery pass failed',
     },
   );
+  return {
+    async stop() {
+      stopping.abort();
+      await loop.stop();
+    },
+  };
 }
 
 type EndpointSecrets = NonNullable<Awaited<ReturnType<typeof endpointSecrets>>>;

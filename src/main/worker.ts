@@ -10,9 +10,15 @@ import { validationMaintenanceHook, withValidationHook } from './validation-wiri
 
 /**
  * The worker role: runs the job catalog's handlers (sync runs and windows, schedule ticks, daily
- * maintenance, schedule reconciles) with `config.queue.concurrency` jobs at a time per queue.
- * `stop()` is graceful: workers stop taking jobs and wait for their active jobs (a window finishes
- * its pages; nothing is left to stall), then the lock pool and worker connections close. If the
+ * maintenance, schedule reconciles) with `config.queue.concurrency` jobs at a time per queue, and the
+ * webhook, search and email loops.
+ *
+ * `stop()` is graceful and stops every part at once, so none waits behind another: the queue workers stop
+ * taking jobs, give their sync windows in flight back to the queue (bank calls aborted, no attempt spent) and
+ * let the other active jobs (short) finish, then close the lock pool and their connections; the webhook loop
+ * claims nothing more and cuts its sends in flight short, each delivery given back unsent and due at once (a
+ * receiver may take its whole 10 s timeout per send, and a pass sends many); the search and email loops
+ * finish their batch in progress. A part that fails to stop is logged and the others still stop. If the
  * shutdown timeout cuts this short, the jobs stall and another worker picks them up again.
  */
 export function startWorker(ctx: AppContext): Promise<Stoppable> {
@@ -48,13 +54,22 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
   );
   const webhooks = startWebhookDeliveries(ctx);
   const search = startSearchIndex(ctx);
+  const log = createLogger('main');
   return Promise.resolve({
     name: 'worker',
     stop: async () => {
-      await webhooks.stop();
-      await search.stop();
-      await emails?.stop();
-      await running.close();
+      const parts: [string, Promise<void>][] = [
+        ['queue-workers', running.close()],
+        ['webhook-deliveries', webhooks.stop()],
+        ['search-index', search.stop()],
+        ['milestone-emails', emails?.stop() ?? Promise.resolve()],
+      ];
+      const settled = await Promise.allSettled(parts.map(([, stopped]) => stopped));
+      settled.forEach((s, i) => {
+        if (s.status === 'rejected') {
+          log.error({ err: s.reason as unknown, part: parts[i]![0] }, 'worker part failed to stop');
+        }
+      });
     },
   });
 }

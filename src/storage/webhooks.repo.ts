@@ -400,6 +400,23 @@ export async function heldDeliveriesOf(ex: Executor, endpointId: string): Promis
   return Number(r.n);
 }
 
+/**
+ * Gives a claimed delivery back unsent, while the claim is still ours and the delivery pending: its send was cut short
+ * by this process stopping, which is not the receiver's failure. The hold ends and the delivery is due at once (the
+ * next runner sends it), no attempt is logged and the last attempt's fields stay as they were. The attempt number
+ * the claim took is not given again (the receiver may have seen it in a request that was cut short).
+ */
+export async function releaseClaim(ex: Executor, claim: DeliveryClaim): Promise<boolean> {
+  const r = await ex
+    .updateTable('webhook_deliveries')
+    .set({ locked_until: null, claim_token: null, next_attempt_at: sql<Date>`now()` })
+    .where('id', '=', claim.id)
+    .where('status', '=', 'pending')
+    .where('claim_token', '=', claim.token)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
 export interface AttemptResult {
   deliveryId: string;
   /** The claim's token: only its holder moves a failed delivery on. */
