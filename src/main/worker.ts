@@ -17,8 +17,9 @@ import { validationMaintenanceHook, withValidationHook } from './validation-wiri
  * taking jobs, give their sync windows in flight back to the queue (bank calls aborted, no attempt spent) and
  * let the other active jobs (short) finish, then close the lock pool and their connections; the webhook loop
  * claims nothing more and cuts its sends in flight short, each delivery given back unsent and due at once (a
- * receiver may take its whole 10 s timeout per send, and a pass sends many); the search and email loops
- * finish their batch in progress. A part that fails to stop is logged and the others still stop. If the
+ * receiver may take its whole 10 s timeout per send, and a pass sends many); the email loop likewise claims
+ * nothing more and cuts its SMTP send in flight short (the message stays pending under its hold); the search
+ * loop finishes its batch in progress. A part that fails to stop is logged and the others still stop. If the
  * shutdown timeout cuts this short, the jobs stall and another worker picks them up again.
  */
 export function startWorker(ctx: AppContext): Promise<Stoppable> {

@@ -30,6 +30,13 @@ export interface NotificationRunnerDeps {
   maxAgeSeconds?: number;
   batchSize?: number;
   now?: () => Date;
+  /**
+   * Aborted when the process stops: nothing more is claimed, and a send in flight is cut short (an SMTP server that
+   * does not answer may hold it for its whole 30 s timeouts, longer than a stop allows). Its attempt is not logged
+   * (the server did not refuse it) and the message stays pending under its claim's hold, so another runner sends it
+   * when the hold ends, with the same Message-ID.
+   */
+  stopping?: AbortSignal;
 }
 
 export interface NotificationPassResult {
@@ -63,7 +70,11 @@ function smtpError(err: unknown): string {
   return parts.length > 0 ? parts.join(' ') : 'send failed';
 }
 
-async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): Promise<'sent' | 'pending' | 'failed'> {
+async function sendOne(
+  deps: NotificationRunnerDeps,
+  id: string,
+  log: Logger,
+): Promise<'sent' | 'pending' | 'failed' | 'stopped'> {
   const d = await getNotification(deps.db, id);
   if (!d) {
     return 'failed';
@@ -92,14 +103,17 @@ async function sendOne(deps: NotificationRunnerDeps, id: string, log: Logger): P
       const reviewUrl = params.reviewLinkId && deps.reviewUrl ? await deps.reviewUrl(params.reviewLinkId) : undefined;
       const message = renderMessage(d.milestone, params, { reviewUrl, fallbackContact: deps.mailer.from });
       // The delivery id makes the Message-ID: a retry of the same delivery is recognisably the same message.
-      const info = await deps.mailer.send({
-        to: d.recipient_email,
-        ...message,
-        messageId: `<${d.id}@${fromDomain(deps.mailer.from)}>`,
-      });
+      const info = await deps.mailer.send(
+        { to: d.recipient_email, ...message, messageId: `<${d.id}@${fromDomain(deps.mailer.from)}>` },
+        deps.stopping,
+      );
       sent = true;
       messageId = info.messageId;
     } catch (err) {
+      if (deps.stopping?.aborted) {
+        log.info({ deliveryId: d.id, attempt: d.attempts }, 'milestone email send stopped');
+        return 'stopped';
+      }
       error = err instanceof ContactRemoved ? CONTACT_REMOVED : smtpError(err);
       const e = err as { responseCode?: number; command?: string };
       // Final only when the server refuses the recipient (an unknown mailbox); a refused login or relay
@@ -134,13 +148,16 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
   // One at a time (a relay throttles bursts, and milestone mail is a handful a day), each claimed just
   // before it is sent: the 120 s hold covers one send, never a queue of them, so another worker
   // cannot take over a message this one is still about to send.
-  for (let i = 0; i < (deps.batchSize ?? 50); i++) {
+  for (let i = 0; i < (deps.batchSize ?? 50) && !deps.stopping?.aborted; i++) {
     const [id] = await claimDueNotifications(deps.db, 1, 120);
     if (id === undefined) {
       break;
     }
-    result.attempted++;
     const status = await sendOne(deps, id, log);
+    if (status === 'stopped') {
+      break;
+    }
+    result.attempted++;
     result[status === 'pending' ? 'retrying' : status]++;
   }
   if (result.attempted > 0 || expired > 0) {
@@ -162,20 +179,25 @@ export async function runNotificationPass(deps: NotificationRunnerDeps): Promise
 export type NotificationLoop = PollingLoop;
 
 /**
- * Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. Stopping closes the
- * mailer.
+ * Passes every `intervalMs` (default 5 s) until stopped; errors are logged and the loop goes on. Stopping cuts a send
+ * in flight short (see `stopping`) rather than wait for the SMTP server, then closes the mailer.
  */
 export function startNotificationLoop(
   deps: NotificationRunnerDeps,
   options: { intervalMs?: number } = {},
 ): NotificationLoop {
-  const loop = startPollingLoop(async () => (await runNotificationPass(deps)).attempted > 0, {
-    intervalMs: options.intervalMs ?? 5_000,
-    log: deps.logger ?? createLogger('notifications'),
-    failure: 'milestone email pass failed',
-  });
+  const stopping = new AbortController();
+  const loop = startPollingLoop(
+    async () => (await runNotificationPass({ ...deps, stopping: stopping.signal })).attempted > 0,
+    {
+      intervalMs: options.intervalMs ?? 5_000,
+      log: deps.logger ?? createLogger('notifications'),
+      failure: 'milestone email pass failed',
+    },
+  );
   return {
     async stop() {
+      stopping.abort();
       await loop.stop();
       deps.mailer.close();
     },

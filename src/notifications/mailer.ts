@@ -33,7 +33,8 @@ export interface OutgoingMessage {
 
 export interface Mailer {
   readonly from: string;
-  send(message: OutgoingMessage): Promise<{ messageId: string }>;
+  /** `signal` cuts the send short (the process is stopping): it then rejects, and the message may or may not be sent. */
+  send(message: OutgoingMessage, signal?: AbortSignal): Promise<{ messageId: string }>;
   close(): void;
 }
 
@@ -57,8 +58,9 @@ export function createMailer(settings: MailerSettings): Mailer {
   const transport: Transporter<SMTPTransport.SentMessageInfo> = nodemailer.createTransport(options);
   return {
     from: settings.from,
-    async send(m) {
+    async send(m, signal) {
       const info = await transport.sendMail({
+        ...(signal ? { signal } : {}),
         from: settings.from,
         to: m.to,
         subject: m.subject,
