@@ -7,8 +7,9 @@ export interface Stoppable {
 
 /**
  * Graceful shutdown owned by main/: on SIGTERM/SIGINT stop intake first (HTTP), then workers (which
- * wait for active jobs), then pools. Each step is guarded; the whole sequence is bounded by
- * `timeoutMs`, after which the process exits non-zero rather than hang a deploy.
+ * give back or finish their active jobs), then pools. Each step is guarded; the whole sequence is bounded by
+ * `timeoutMs`, after which the process exits non-zero rather than hang a deploy. The roles' stops run side by side
+ * (`stopTogether`) once intake is closed, so a request still in flight never keeps the workers' jobs active.
  */
 let stopping = false;
 
@@ -58,4 +59,20 @@ export async function runSteps(logger: Logger, steps: Stoppable[]): Promise<void
       logger.error({ err, step: step.name }, 'shutdown step failed');
     }
   }
+}
+
+/**
+ * Stops `steps` side by side: each one's stop is started in the order given (so the first, intake, closes before the
+ * others begin), then all are awaited together, so none waits behind another. Each is guarded as in `runSteps`.
+ */
+export async function stopTogether(logger: Logger, steps: Stoppable[]): Promise<void> {
+  const stopping = steps.map(async (step) => step.stop());
+  const settled = await Promise.allSettled(stopping);
+  settled.forEach((s, i) => {
+    if (s.status === 'rejected') {
+      logger.error({ err: s.reason as unknown, step: steps[i]!.name }, 'shutdown step failed');
+    } else {
+      logger.debug({ step: steps[i]!.name }, 'stopped');
+    }
+  });
 }

@@ -1,7 +1,7 @@
 import './node-version.ts';
 import { createContext } from './context.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { onShutdown, runSteps, type Stoppable } from './lifecycle.ts';
+import { onShutdown, runSteps, stopTogether, type Stoppable } from './lifecycle.ts';
 import { startApi } from './api.ts';
 import { startScheduler } from './scheduler.ts';
 import { startWorker } from './worker.ts';
@@ -22,10 +22,19 @@ const { config, secrets, logger } = loadConfigOrExit();
 await checkDependencies(config, secrets, { redis: true, migrated: true }).catch(exitOnDependencyError);
 const ctx = createContext(config, secrets);
 const started: Stoppable[] = [];
-// Intake (api) stops first, then workers finish or release jobs, then the scheduler, then pools.
+// Intake (api) closes first, then the workers stop taking jobs and release or finish theirs, then the scheduler;
+// the roles' stops run side by side from there, so requests still in flight (a slow client may hold one until the
+// deadline) never delay giving the sync windows back. Then pools.
 const order: Role[] = ['api', 'worker', 'scheduler'];
 const stopSteps = () => [
-  ...order.flatMap((r) => started.filter((s) => s.name === r)),
+  {
+    name: 'roles',
+    stop: () =>
+      stopTogether(
+        logger,
+        order.flatMap((r) => started.filter((s) => s.name === r)),
+      ),
+  },
   { name: 'context', stop: () => ctx.close() },
 ];
 onShutdown(logger, config.shutdownTimeoutMs, stopSteps);

@@ -4,7 +4,7 @@ import { flagOverdue } from '../onboarding/index.ts';
 import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
 import { changeFeedRetentionHook, startSearchIndex, startWebhookDeliveries } from './events-wiring.ts';
-import type { Stoppable } from './lifecycle.ts';
+import { stopTogether, type Stoppable } from './lifecycle.ts';
 import { startMilestoneEmails } from './notifications-wiring.ts';
 import { validationMaintenanceHook, withValidationHook } from './validation-wiring.ts';
 
@@ -55,22 +55,14 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
   );
   const webhooks = startWebhookDeliveries(ctx);
   const search = startSearchIndex(ctx);
-  const log = createLogger('main');
   return Promise.resolve({
     name: 'worker',
-    stop: async () => {
-      const parts: [string, Promise<void>][] = [
-        ['queue-workers', running.close()],
-        ['webhook-deliveries', webhooks.stop()],
-        ['search-index', search.stop()],
-        ['milestone-emails', emails?.stop() ?? Promise.resolve()],
-      ];
-      const settled = await Promise.allSettled(parts.map(([, stopped]) => stopped));
-      settled.forEach((s, i) => {
-        if (s.status === 'rejected') {
-          log.error({ err: s.reason as unknown, part: parts[i]![0] }, 'worker part failed to stop');
-        }
-      });
-    },
+    stop: () =>
+      stopTogether(createLogger('main'), [
+        { name: 'queue-workers', stop: () => running.close() },
+        { name: 'webhook-deliveries', stop: () => webhooks.stop() },
+        { name: 'search-index', stop: () => search.stop() },
+        ...(emails ? [{ name: 'milestone-emails', stop: () => emails.stop() }] : []),
+      ]),
   });
 }

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
 import { loadConfig, type Secrets } from '../../src/config/index.ts';
 import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
 import { runWebhookDeliveries } from '../../src/events/webhook-delivery.ts';
@@ -207,5 +208,72 @@ describe('the worker role stopping while webhook receivers never answer', () => 
       expect(numbers).toEqual([String(attempts.get(id)! + 1)]);
     }
     expect(receiving.answered.size).toBe(DELIVERIES);
+  }, 180_000);
+
+  it('with the api in the same process, a request still being sent does not hold the windows past the stop', async () => {
+    const proc = spawn(process.execPath, ['src/main/start.ts'], {
+      env: {
+        PATH: process.env.PATH,
+        NODE_ENV: 'test',
+        TZ: 'UTC',
+        ROLES: 'api,worker',
+        HOST: '127.0.0.1',
+        PORT: '0',
+        DATABASE_URL: t.url,
+        REDIS_URL,
+        QUEUE_PREFIX: queues.prefix,
+        LOG_LEVEL: 'info',
+        SHUTDOWN_TIMEOUT_MS: '25000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = proc;
+    let output = '';
+    proc.stdout.on('data', (c: Buffer) => void (output += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => void (output += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    await expect.poll(() => /"port":(\d+)[^\n]*"api listening"/.exec(output)?.[1], { timeout: 60_000 }).toBeDefined();
+    const port = Number(/"port":(\d+)[^\n]*"api listening"/.exec(output)![1]);
+
+    await triggerSync(
+      { db: t.db, queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: 5 },
+      {
+        accountId,
+        request: { mode: 'range', from: addDays(today, -40), to: addDays(today, -21) },
+        trigger: 'backfill',
+      },
+    );
+    const sync = queues.queue('sync');
+    const inFlight = async () =>
+      (await sync.getJobs(['active'])).filter((j) => j.name === 'sync-window').map((j) => j.id!);
+    await expect.poll(inFlight, { timeout: 60_000, interval: 50 }).not.toEqual([]);
+    // A client that sent its request's head and is still sending the body (a slow upload): the request is in flight.
+    const slow: Socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => slow.once('connect', resolve));
+    slow.on('error', () => undefined);
+    const { token } = await createApiKey(t.db, {
+      name: 'slow',
+      role: 'admin',
+      organizationId: null,
+      createdByKeyId: null,
+    });
+    slow.write('POST /v1/organizations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n');
+    slow.write(`Authorization: Bearer ${token}\r\n`);
+    slow.write('Content-Length: 1000000\r\n\r\n{"name":"');
+    const held = await inFlight();
+    proc.kill('SIGTERM');
+    await exited;
+    slow.destroy();
+
+    // The request never completes, so the stop runs to its deadline (exit 1): the windows must be back by then.
+    expect(output).toContain('"msg":"shutting down"');
+    for (const id of held) {
+      const job = (await sync.getJob(id))!;
+      expect({ id, state: await job.getState(), attemptsMade: job.attemptsMade }).toEqual({
+        id,
+        state: expect.stringMatching(/^(delayed|wait|waiting|prioritized)$/) as unknown,
+        attemptsMade: 0,
+      });
+    }
   }, 180_000);
 });
