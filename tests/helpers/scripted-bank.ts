@@ -5,7 +5,7 @@ import { parseJsonLossless } from '../../src/shared/json.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { Database } from '../../src/storage/db.ts';
 import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
-import type { SyncDeps } from '../../src/sync/sync-account.ts';
+import { syncAccountWindow, type SyncDeps, type WindowJob } from '../../src/sync/sync-account.ts';
 
 /*
  * A bank whose answers a test writes page by page, for orders of events the simulator does not produce (a
@@ -122,4 +122,44 @@ export function scriptedDeps(db: Database, bank: BankClient, today: string): Syn
     logger: createLogger('sync'),
     lookbackDays: 5,
   };
+}
+
+/**
+ * A sync of one account (`syncAccountWindow`, transactions and balances) against a bank answering its n-th
+ * transactions request with a walk of one page holding the n-th list of records (the page claims `totalPages`,
+ * default 1: with more the client ends the walk at an empty page), and every balance request with a CURRENT_DAY
+ * balance naming `bankDay`. The machine's day is `today` (default `bankDay`); the mode is `intraday` unless given.
+ */
+export function syncOnePageWalks(
+  db: Database,
+  account: { id: string; jpmAccountId: string },
+  p: { bankDay: string; today?: string; mode?: WindowJob['mode']; totalPages?: number },
+  walks: readonly (readonly string[])[],
+) {
+  const pages = walks.map((records) => [
+    scriptedPage(records, { pageNumber: 1, totalPages: p.totalPages ?? 1, totalRecords: records.length }),
+  ]);
+  const bank = scriptedBank(pages, () => currentDayBalance(account.jpmAccountId, p.bankDay));
+  return syncAccountWindow(scriptedDeps(db, bank, p.today ?? p.bankDay), {
+    runId: null,
+    accountId: account.id,
+    mode: p.mode ?? 'intraday',
+    kinds: ['transactions', 'balances'],
+  });
+}
+
+/** The account's rows by J.P. Morgan id: each row's status, and with `withBookingDate` its booking date after it. */
+export async function statusesOf(
+  db: Database,
+  accountId: string,
+  withBookingDate = false,
+): Promise<Record<string, string>> {
+  const rows = await db
+    .selectFrom('transactions')
+    .select(['jpm_transaction_id', 'status', 'booking_date'])
+    .where('account_id', '=', accountId)
+    .execute();
+  return Object.fromEntries(
+    rows.map((r) => [r.jpm_transaction_id, withBookingDate ? `${r.status} ${String(r.booking_date)}` : r.status]),
+  );
 }

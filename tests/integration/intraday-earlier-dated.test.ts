@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { recordJson, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
 
 /**
  * A current-day snapshot that still shows an item of an earlier business day under that day's date (not yet posted:
@@ -27,28 +26,8 @@ describe('a current-day snapshot holding an item dated an earlier business day',
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
     const rec = (id: string, date: string) =>
       recordJson({ id, account: JPM_ACCOUNT, date, amount: '1.00', postCode: 'I', bankReference: `R-${id}` });
-    const walk = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
-    const sync = (bankDay: string, ...walks: string[][]) =>
-      syncAccountWindow(
-        scriptedDeps(
-          t.db,
-          scriptedBank(walks.map(walk), () => currentDayBalance(JPM_ACCOUNT, bankDay)),
-          bankDay,
-        ),
-        { runId: null, accountId: account.id, mode: 'intraday', kinds: ['transactions', 'balances'] },
-      );
-    const statuses = async () =>
-      Object.fromEntries(
-        (
-          await t.db
-            .selectFrom('transactions')
-            .select(['jpm_transaction_id', 'status', 'booking_date'])
-            .where('account_id', '=', account.id)
-            .execute()
-        ).map((r) => [r.jpm_transaction_id, `${r.status} ${String(r.booking_date)}`]),
-      );
+    const sync = (bankDay: string, ...walks: string[][]) => syncOnePageWalks(t.db, account, { bankDay }, walks);
+    const statuses = () => statusesOf(t.db, account.id, true);
 
     await sync(D1, [rec('C-A', D1)]);
     await sync(D2, [rec('C-A', D1), rec('C-B', D2), rec('C-C', D2)]);

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { recordJson, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
 
 /**
  * A bank whose current-day answer claims one page more than it has: the client ends each walk at the empty page once
@@ -27,28 +26,8 @@ describe('current-day walks that end at an empty page', () => {
     const rec = (id: string) =>
       recordJson({ id, account: JPM_ACCOUNT, date: D1, amount: '1.00', postCode: 'I', bankReference: `R-${id}` });
     // Page 1 of 2 holds every record; page 2 is empty (the client stops there).
-    const walk = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 2, totalRecords: records.length }),
-    ];
-    const sync = (...walks: string[][]) =>
-      syncAccountWindow(
-        scriptedDeps(
-          t.db,
-          scriptedBank(walks.map(walk), () => currentDayBalance(JPM_ACCOUNT, D1)),
-          D1,
-        ),
-        { runId: null, accountId: account.id, mode: 'intraday', kinds: ['transactions', 'balances'] },
-      );
-    const statuses = async () =>
-      Object.fromEntries(
-        (
-          await t.db
-            .selectFrom('transactions')
-            .select(['jpm_transaction_id', 'status'])
-            .where('account_id', '=', account.id)
-            .execute()
-        ).map((r) => [r.jpm_transaction_id, r.status]),
-      );
+    const sync = (...walks: string[][]) => syncOnePageWalks(t.db, account, { bankDay: D1, totalPages: 2 }, walks);
+    const statuses = () => statusesOf(t.db, account.id);
 
     await sync([rec('G-A'), rec('G-B')]);
     const without = [rec('G-A')];

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { recordJson, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
 
 /**
  * A current-day walk holding no record of the account has no date of its own: the bank's transaction view may have
@@ -26,28 +25,8 @@ describe('an empty current-day walk', () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
     const rec = (id: string) =>
       recordJson({ id, account: JPM_ACCOUNT, date: D1, amount: '1.00', postCode: 'I', bankReference: `R-${id}` });
-    const walk = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
-    const sync = (...walks: string[][]) =>
-      syncAccountWindow(
-        scriptedDeps(
-          t.db,
-          scriptedBank(walks.map(walk), () => currentDayBalance(JPM_ACCOUNT, D1)),
-          D1,
-        ),
-        { runId: null, accountId: account.id, mode: 'intraday', kinds: ['transactions', 'balances'] },
-      );
-    const statuses = async () =>
-      Object.fromEntries(
-        (
-          await t.db
-            .selectFrom('transactions')
-            .select(['jpm_transaction_id', 'status'])
-            .where('account_id', '=', account.id)
-            .execute()
-        ).map((r) => [r.jpm_transaction_id, r.status]),
-      );
+    const sync = (...walks: string[][]) => syncOnePageWalks(t.db, account, { bankDay: D1 }, walks);
+    const statuses = () => statusesOf(t.db, account.id);
 
     await sync([rec('E-A'), rec('E-B')]);
     expect(await statuses()).toEqual({ 'E-A': 'pending', 'E-B': 'pending' });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
+import type { WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { recordJson, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
 
 /**
  * An intraday item the bank withdrew from its current-day view during the day (removed, `withdrawn_intraday`) that
@@ -27,28 +27,9 @@ describe('an intraday item withdrawn during its day that posts', () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
     const rec = (id: string, postCode: 'I' | 'P', ref: string, amount = '1.00') =>
       recordJson({ id, account: JPM_ACCOUNT, date: D1, amount, postCode, bankReference: ref });
-    const walk = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
     const sync = (mode: WindowJob['mode'], today: string, ...walks: string[][]) =>
-      syncAccountWindow(
-        scriptedDeps(
-          t.db,
-          scriptedBank(walks.map(walk), () => currentDayBalance(JPM_ACCOUNT, D1)),
-          today,
-        ),
-        { runId: null, accountId: account.id, mode, kinds: ['transactions', 'balances'] },
-      );
-    const rows = async () =>
-      Object.fromEntries(
-        (
-          await t.db
-            .selectFrom('transactions')
-            .select(['jpm_transaction_id', 'status'])
-            .where('account_id', '=', account.id)
-            .execute()
-        ).map((r) => [r.jpm_transaction_id, r.status]),
-      );
+      syncOnePageWalks(t.db, account, { bankDay: D1, today, mode }, walks);
+    const rows = () => statusesOf(t.db, account.id);
     const row = (jpmId: string) =>
       t.db
         .selectFrom('transactions')
