@@ -56,6 +56,8 @@ const WARNINGS: Record<string, (dates: readonly IsoDate[]) => string> = {
     'J.P. Morgan reports no current business day for the account (weekend or bank holiday): nothing to fetch',
   fetched_nothing: (d) =>
     `J.P. Morgan reported no transaction on business day(s) ${d.join(', ')}, although the account normally has activity`,
+  day_not_closed: (d) =>
+    `J.P. Morgan has not closed business day(s) ${d.join(', ')} yet (its current business day or later): not fetched; the next prior-day sync reads them, or sync the range again once the bank has closed them`,
   bank_business_day_unknown: () =>
     'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
 };

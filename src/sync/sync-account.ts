@@ -17,6 +17,7 @@ import { databaseClock } from '../storage/intraday.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import { withSignal, type BankClient, type BalanceQuery, type TransactionQuery } from './bank-client.ts';
 import { bankDaysFor, classifyPostedDays, type BankDays } from './bank-days.ts';
+import { warningOf } from './business-calendar.ts';
 import { balanceRow } from './balance-rows.ts';
 import { PostedDayTally } from './day-tally.ts';
 import {
@@ -71,6 +72,11 @@ interface Plan {
   balances: BalanceQuery;
   /** Business days whose posted (prior-day/history) data this window fetches in full. */
   postedDates: IsoDate[];
+  /**
+   * Days of a range window that the bank has not closed yet (its current business day or later, our clock being
+   * ahead of it): not fetched, and said so on the run (`day_not_closed`) rather than a bare success over them.
+   */
+  notClosed?: IsoDate[];
 }
 
 /**
@@ -104,14 +110,19 @@ export function planWindow(job: WindowJob, bank: BankDays, lookbackDays: number)
     // A range never reaches the bank's current business day (only ever a snapshot).
     to = diffDays(reach, lastClosed) < 0 ? lastClosed : reach;
   }
+  // The window's own days the bank has not closed (a range planned by a clock ahead of the bank).
+  const openFrom = job.from && diffDays(job.from, bank.currentDay) < 0 ? job.from : bank.currentDay;
+  const notClosed =
+    job.mode === 'range' && job.to && diffDays(openFrom, job.to) >= 0 ? { notClosed: eachDay(openFrom, job.to) } : {};
   if (diffDays(from, to) < 0) {
     // The whole range is the current business day or later: nothing final exists yet.
-    return { transactions: { empty: true }, balances: { empty: true }, postedDates: [] };
+    return { transactions: { empty: true }, balances: { empty: true }, postedDates: [], ...notClosed };
   }
   return {
     transactions: { startDate: from, endDate: to },
     balances: { startDate: from, endDate: to },
     postedDates: eachDay(from, to),
+    ...notClosed,
   };
 }
 
@@ -144,6 +155,9 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   );
   const counts: SyncCounts = { ...ZERO_COUNTS };
   const log = deps.logger.child({ accountId: row.id, runId: job.runId, mode: job.mode });
+  if (plan.notClosed) {
+    notes.warnings.push(warningOf('day_not_closed', plan.notClosed));
+  }
   const [first, last] = [plan.postedDates[0], plan.postedDates.at(-1)];
   if (first && last && job.mode === 'prior_day') {
     notes.window = { from: first, to: last };
