@@ -51,7 +51,12 @@ export async function bankDaysFor(
       return { currentDay: estimate, priorDay: answer.day };
     }
     notes.warnings.push(warningOf('bank_business_day_unknown', []));
-    return { currentDay: estimate, ...(row.bank_prior_business_day ? { priorDay: row.bank_prior_business_day } : {}) };
+    // The prior day kept from an earlier answer is only as good as its age: one before our estimate's prior day
+    // (heard days or weeks ago) would read old days again and never the ones just closed. Kept only when later (the
+    // bank ahead of our estimate); otherwise the window reads up to the estimate's prior day (planWindow).
+    const stored = row.bank_prior_business_day;
+    const useStored = stored !== null && diffDays(addDays(estimate, -1), stored) > 0;
+    return { currentDay: estimate, ...(useStored ? { priorDay: stored } : {}) };
   }
   const clockDay = localDate(now, row.time_zone);
   const earliest = diffDays(estimate, clockDay) < 0 ? clockDay : estimate;
