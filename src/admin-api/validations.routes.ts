@@ -72,7 +72,7 @@ const ReportDocumentSchema = z
             differenceMinor: Minor.nullable(),
             reason: z.string().nullable().meta({
               description:
-                'Why the day is not proved: unreported_posting (a late posting), duplicate_suspected, differs_from_bank, rejected_record, no_final_balance, incomplete_final_balance, transactions_not_fetched; null when proved or not known',
+                'Why the day is not proved: unreported_posting (a late posting), duplicate_suspected, differs_from_bank (our rows differ from the bank tally of the day; on an unproved day the difference nets to zero), rejected_record, no_final_balance, incomplete_final_balance, transactions_not_fetched; null when proved or not known',
             }),
             explanation: z
               .string()

@@ -100,7 +100,8 @@ export async function upsertDayProofs(
       where account_id = ${accountId} and status = 'posted' and booking_date = any(${days}::date[])
       group by booking_date
     ), f as (
-      select booking_date, fetched_at, sync_run_id, record_count, credits_minor, debits_minor
+      select booking_date, fetched_at, sync_run_id, record_count, credit_count, debit_count, credits_minor,
+        debits_minor
       from bank_day_fetches where account_id = ${accountId} and booking_date = any(${days}::date[])
     ), run as (
       select d.day, (array_agg(r.id order by r.finished_at desc nulls last))[1] as run_id,
@@ -124,7 +125,8 @@ export async function upsertDayProofs(
         coalesce(tx.credits, 0)::numeric as credits, coalesce(tx.debits, 0)::numeric as debits,
         coalesce(tx.credit_count, 0) as credit_count, coalesce(tx.debit_count, 0) as debit_count,
         (f.booking_date is not null or run.day is not null) as fetched, f.fetched_at, f.sync_run_id as fetch_run_id,
-        f.record_count as bank_record_count, f.credits_minor as bank_credits, f.debits_minor as bank_debits, run.run_id,
+        f.record_count as bank_record_count, f.credit_count as bank_credit_count, f.debit_count as bank_debit_count,
+        f.credits_minor as bank_credits, f.debits_minor as bank_debits, run.run_id,
         run.finished_at as run_finished_at, rej.ids as rejected_ids,
         bal.ending_ledger_minor - (bal.opening_ledger_minor + coalesce(tx.credits, 0) - coalesce(tx.debits, 0)) as diff
       from d cross join acct
@@ -141,6 +143,11 @@ export async function upsertDayProofs(
           when not has_balance then 'no_final_balance'
           when opening is null or closing is null then 'incomplete_final_balance'
           when not fetched then 'transactions_not_fetched'
+          -- The balances add up, yet what we hold is not what the bank's latest posted fetch of the day reported:
+          -- rows missing or extra that net to zero (a payment and its reversal) are invisible to the equation.
+          when diff = 0 and fetched_at is not null and (credits, debits, credit_count, debit_count)
+            is distinct from (bank_credits, bank_debits, bank_credit_count, bank_debit_count)
+            then 'differs_from_bank'
         end as reason
       from calc
     ), verdict as (
@@ -167,7 +174,8 @@ export async function upsertDayProofs(
             'creditCount', credit_count, 'debitCount', debit_count),
           'bankFetch', case when fetched_at is not null
             then jsonb_build_object('fetchedAt', fetched_at, 'syncRunId', fetch_run_id,
-            'recordCount', bank_record_count, 'creditsMinor', bank_credits::text, 'debitsMinor', bank_debits::text) end,
+            'recordCount', bank_record_count, 'creditCount', bank_credit_count, 'debitCount', bank_debit_count,
+            'creditsMinor', bank_credits::text, 'debitsMinor', bank_debits::text) end,
           'syncRun', case when run_id is not null
             then jsonb_build_object('id', run_id, 'finishedAt', run_finished_at) end,
           'rejectedRecords', to_jsonb(rejected_ids)

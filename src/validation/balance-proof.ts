@@ -9,7 +9,8 @@ import type { Executor } from '../storage/db.ts';
  *
  * over the posted transactions we hold with that booking date (pending, superseded and removed rows
  * never count). A day is
- * - `proved`   when the equation holds to the minor unit and the day's posted data was fetched;
+ * - `proved`   when the equation holds to the minor unit, the day's posted data was fetched, and what we hold is what
+ *              the bank's latest posted fetch of the day reported (its item counts and credit and debit totals);
  * - `broken`   when it does not: `difference_minor` = closing − (opening + credits − debits), i.e.
  *              the net amount our rows are short of (positive: a credit missing or a debit extra);
  * - `unproved` when the evidence is missing: no final balance (or one without opening/closing
@@ -17,7 +18,10 @@ import type { Executor } from '../storage/db.ts';
  *              row and no succeeded prior-day/range run covering it), or the bank sent a record of the
  *              day whose money facts were unusable (`rejected_record`: an open `sync_rejects` row, named
  *              in `evidence.rejectedRecords`; it blocks the day until a later sync stores it or no longer
- *              receives it). Rejected intraday records never block: the proof counts posted items only.
+ *              receives it). Rejected intraday records never block: the proof counts posted items only. Also
+ *              `differs_from_bank` when the equation holds but our posted rows differ from the bank's tally of
+ *              the day (`bank_day_fetches`): rows missing or extra that net to zero (a payment and its reversal
+ *              both lost) leave the balances adding up, yet the day is not what the bank booked.
  *
  * All arithmetic happens in Postgres, exactly: amounts are bigint, a day's totals and the difference numeric (a day's
  * credits may sum beyond bigint though each amount fits); nothing passes through a JS number.

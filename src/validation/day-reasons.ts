@@ -13,13 +13,20 @@ import type { AccountDayState } from './balance-proof.ts';
  * - `duplicate_suspected`: we hold more identical transactions than the bank reported;
  * - `differs_from_bank`: our rows for the day differ from what the bank reported;
  * - the unproved codes of the balance proof: `rejected_record`, `no_final_balance`,
- *   `incomplete_final_balance`, `transactions_not_fetched` (a missing fetch).
+ *   `incomplete_final_balance`, `transactions_not_fetched` (a missing fetch), and `differs_from_bank` for a day whose
+ *   balances add up while our rows differ from the bank's tally (rows missing or extra that net to zero).
  */
 export type BrokenReason = 'unreported_posting' | 'duplicate_suspected' | 'differs_from_bank';
 
 export interface DayEvidence {
   stored?: { creditsMinor?: string; debitsMinor?: string; creditCount?: number; debitCount?: number };
-  bankFetch?: { recordCount?: number; creditsMinor?: string | null; debitsMinor?: string | null };
+  bankFetch?: {
+    recordCount?: number;
+    creditCount?: number;
+    debitCount?: number;
+    creditsMinor?: string | null;
+    debitsMinor?: string | null;
+  };
   rejectedRecords?: string[];
 }
 
@@ -51,6 +58,14 @@ function brokenReason(f: DayFacts): BrokenReason | null {
     : 'differs_from_bank';
 }
 
+function differsFromBank(f: DayFacts, amount: (minor: string | null | undefined) => string): string {
+  const bank = f.evidence?.bankFetch;
+  const ours = f.evidence?.stored;
+  const items = (held: number | undefined, reported: number | undefined) =>
+    held === undefined || reported === undefined ? '' : ` (${held} vs ${reported} items)`;
+  return `Our posted transactions differ from what the bank reported for the day: credits ${amount(ours?.creditsMinor)} vs ${amount(bank?.creditsMinor)}${items(ours?.creditCount, bank?.creditCount)}, debits ${amount(ours?.debitsMinor)} vs ${amount(bank?.debitsMinor)}${items(ours?.debitCount, bank?.debitCount)}.`;
+}
+
 /** The reason code and its explanation for a day that is not proved (both null for a proved day). */
 export function explainDay(f: DayFacts): { reason: string | null; explanation: string | null } {
   if (f.state === 'proved') {
@@ -72,14 +87,8 @@ export function explainDay(f: DayFacts): { reason: string | null; explanation: s
           reason,
           explanation: `Duplicate suspected: we hold more identical transactions than the bank reported for the day (${plural(f.openSuspicions, 'open suspicion')}, see below).`,
         };
-      case 'differs_from_bank': {
-        const bank = f.evidence?.bankFetch;
-        const ours = f.evidence?.stored;
-        return {
-          reason,
-          explanation: `Our posted transactions differ from what the bank reported for the day: credits ${amount(ours?.creditsMinor)} vs ${amount(bank?.creditsMinor)}, debits ${amount(ours?.debitsMinor)} vs ${amount(bank?.debitsMinor)}.${retried}`,
-        };
-      }
+      case 'differs_from_bank':
+        return { reason, explanation: `${differsFromBank(f, amount)}${retried}` };
       default:
         return {
           reason: null,
@@ -105,6 +114,11 @@ export function explainDay(f: DayFacts): { reason: string | null; explanation: s
       return {
         reason: f.reason,
         explanation: "The bank's final balance for this day lacks its opening or closing ledger amount.",
+      };
+    case 'differs_from_bank':
+      return {
+        reason: f.reason,
+        explanation: `${differsFromBank(f, amount)} The balances add up, so what is missing or extra nets to zero (a payment and its reversal, say).${retried}`,
       };
     case 'transactions_not_fetched':
       return {

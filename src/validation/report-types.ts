@@ -12,7 +12,8 @@ export interface CalendarDay {
   differenceMinor: string | null;
   /**
    * Why the day is not proved, as a code: the proof's own for unproved days (`rejected_record`,
-   * `no_final_balance`, `incomplete_final_balance`, `transactions_not_fetched`), read from the
+   * `no_final_balance`, `incomplete_final_balance`, `transactions_not_fetched`, `differs_from_bank` when the balances
+   * add up but our rows are not what the bank's latest fetch of the day reported), read from the
    * evidence for broken ones (`unreported_posting`, `duplicate_suspected`, `differs_from_bank`;
    * src/validation/day-reasons.ts); null when proved or not known.
    */

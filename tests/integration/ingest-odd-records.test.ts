@@ -108,7 +108,16 @@ async function ingest(db: Database, account: AccountRef, records: readonly unkno
   return ingestTransactionPage(db, account, { records: page.records, rejects, fetched: records.length }, runId);
 }
 
-async function provable(db: Database, account: AccountRef, day: string, net: bigint): Promise<void> {
+/**
+ * The bank's side of a day whose posted records are `reported`: its final balance (moved by their net) and the tally
+ * of its posted fetch (their counts and totals), as a complete walk of the day would store them.
+ */
+async function provable(db: Database, account: AccountRef, day: string, reported: readonly Json[]): Promise<void> {
+  const minor = (r: Json) => toMinorUnits(String(r.amount), 2);
+  const credits = reported.filter((r) => r.debitCreditCode !== 'DEBIT');
+  const debits = reported.filter((r) => r.debitCreditCode === 'DEBIT');
+  const sum = (rs: readonly Json[]) => rs.reduce((s, r) => s + minor(r), 0n);
+  const net = netMinor(reported);
   const opening = 1_000_000n;
   await upsertBalances(db, [
     {
@@ -136,11 +145,11 @@ async function provable(db: Database, account: AccountRef, day: string, net: big
       sync_run_id: null,
       fetched_at: new Date().toISOString(),
       read_at: new Date().toISOString(),
-      record_count: 0,
-      credit_count: 0,
-      debit_count: 0,
-      credits_minor: '0',
-      debits_minor: '0',
+      record_count: reported.length,
+      credit_count: credits.length,
+      debit_count: debits.length,
+      credits_minor: sum(credits).toString(),
+      debits_minor: sum(debits).toString(),
       repeated_fingerprints: {},
     },
   ]);
@@ -250,7 +259,7 @@ describe('a day of odd records, through the real path', () => {
   });
 
   it('the day proves: opening + credits − debits = closing over every stored record', async () => {
-    await provable(api.t.db, account, DAY, netMinor(records));
+    await provable(api.t.db, account, DAY, records);
     const [change] = await recomputeAccountDays(api.t.db, account.id, [DAY]);
     expect(change?.state).toBe('proved');
   });
@@ -387,7 +396,7 @@ describe('a record whose money facts are unusable', () => {
       }),
     ]);
     // The bank's balance has the item's 7.00; we hold only G-1: the proof names the reject.
-    await provable(api.t.db, account, DAY2, 1700n);
+    await provable(api.t.db, account, DAY2, [g, { ...bad, amount: '7.00' }]);
     const [blocked] = await recomputeAccountDays(api.t.db, account.id, [DAY2]);
     expect(blocked?.state).toBe('unproved');
     const day = await api.t.db
