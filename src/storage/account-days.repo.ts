@@ -202,6 +202,24 @@ export async function upsertDayProofs(
   return result.rows;
 }
 
+/**
+ * Drops the proofs of the account's days in [from, to] other than `owed`: a day judged while it was owed (a weekday
+ * before the bank said it was a holiday, a weekend whose only record moved to another date) is owed nothing now, and
+ * its old verdict must not stay open (a coverage gap, a day to heal, a metric). Returns how many were dropped.
+ */
+export async function deleteDayProofsNotOwed(
+  ex: Executor,
+  accountId: string,
+  from: IsoDate,
+  to: IsoDate,
+  owed: readonly IsoDate[],
+): Promise<number> {
+  const dropped = await sql`
+    delete from account_days where account_id = ${accountId} and day between ${from}::date and ${to}::date
+      and not (day = any(${owed}::date[]))`.execute(ex);
+  return Number(dropped.numAffectedRows ?? 0n);
+}
+
 /** Days of the accounts in [from, to] whose proof found no complete fetch (neither a bank fetch nor a run). */
 export async function listDaysNotFetched(
   ex: Executor,

@@ -1,6 +1,7 @@
 import type { IsoDate } from '../shared/time.ts';
-import { upsertDayProofs } from '../storage/account-days.repo.ts';
+import { deleteDayProofsNotOwed, upsertDayProofs } from '../storage/account-days.repo.ts';
 import type { Executor } from '../storage/db.ts';
+import { daysOwed } from './days.ts';
 
 /**
  * The balance proof of one account-day, using J.P. Morgan's own `final` (prior-day) balance:
@@ -57,4 +58,21 @@ export async function recomputeAccountDays(
     state: r.state as AccountDayState,
     previousState: r.previous_state as AccountDayState | null,
   }));
+}
+
+/**
+ * Proves every day of [from, to] the account owes a proof for (`daysOwed`), and drops the stored proof of any other day
+ * of the range: a day judged while it was owed (a weekday before the bank reported it as a holiday) is owed nothing
+ * once the bank has said so. Returns the owed days and the changed ones.
+ */
+export async function proveAccountDays(
+  ex: Executor,
+  accountId: string,
+  from: IsoDate,
+  to: IsoDate,
+  now: Date = new Date(),
+): Promise<{ owed: IsoDate[]; changes: AccountDayChange[] }> {
+  const owed = await daysOwed(ex, accountId, from, to);
+  await deleteDayProofsNotOwed(ex, accountId, from, to, owed);
+  return { owed, changes: await recomputeAccountDays(ex, accountId, owed, now) };
 }

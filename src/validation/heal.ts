@@ -11,8 +11,8 @@ import {
 } from '../storage/account-days.repo.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
-import { daysOwed, lastClosedDay } from './days.ts';
+import { proveAccountDays, type AccountDayState } from './balance-proof.ts';
+import { lastClosedDay } from './days.ts';
 import { diffSnapshots, snapshotRows, type HealDiff } from './heal-diff.ts';
 
 /**
@@ -177,7 +177,7 @@ async function healWindow(
     deps.logger?.warn({ err, accountId: account.id, from: w.from, to: w.to }, 'heal re-fetch failed');
   }
   // Whatever landed (all of it, or the pages before a failure) is new data for these days.
-  await recomputeAccountDays(deps.db, account.id, await daysOwed(deps.db, account.id, w.from, w.to), deps.now());
+  await proveAccountDays(deps.db, account.id, w.from, w.to, deps.now());
   const after = await snapshotRows(deps.db, account.id, w.from, w.to);
   const diff = diffSnapshots(before, after);
   const states = await accountDayStates(
@@ -189,7 +189,8 @@ async function healWindow(
   const outcome =
     error !== undefined
       ? 'refetch_failed'
-      : claimed.every((r) => stateAfter.get(r.day) === 'proved')
+      : // A day with no proof left is owed none (the re-fetch learned it is no business day): settled too.
+        claimed.every((r) => !stateAfter.has(r.day) || stateAfter.get(r.day) === 'proved')
         ? 'healed'
         : 'still_open';
   await finishHeal(deps.db, healId, {

@@ -4,8 +4,8 @@ import { addDays, type IsoDate } from '../shared/time.ts';
 import type { Database } from '../storage/db.ts';
 import { listSweepAccounts } from '../storage/accounts.repo.ts';
 import { firstLedgerDay } from '../storage/validation-ledger.repo.ts';
-import { recomputeAccountDays } from './balance-proof.ts';
-import { daysOwed, lastClosedDay } from './days.ts';
+import { proveAccountDays } from './balance-proof.ts';
+import { lastClosedDay } from './days.ts';
 import { detectDuplicateSuspicions } from './duplicates.ts';
 import { DEFAULT_HEAL_OPTIONS, healAccountDays, type HealOptions } from './heal.ts';
 
@@ -38,7 +38,7 @@ export async function onPostedDays(
   const sorted = [...dates].sort();
   const from = sorted[0]!;
   const to = sorted.at(-1)!;
-  await recomputeAccountDays(db, accountId, await daysOwed(db, accountId, from, to), now);
+  await proveAccountDays(db, accountId, from, to, now);
   await detectDuplicateSuspicions(db, accountId, from, to, now);
 }
 
@@ -72,7 +72,7 @@ export async function validateRecentDays(deps: MaintenanceDeps): Promise<SweepRe
       // Only days since the account's first stored data: before that there is nothing to prove.
       const first = await firstLedgerDay(deps.db, a.id);
       const start = first && first > from ? first : from;
-      await recomputeAccountDays(deps.db, a.id, await daysOwed(deps.db, a.id, start, to), now);
+      await proveAccountDays(deps.db, a.id, start, to, now);
       await detectDuplicateSuspicions(deps.db, a.id, start, to, now);
       const healed = await healAccountDays(
         {

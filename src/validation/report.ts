@@ -14,10 +14,10 @@ import {
   failValidationReport,
   insertValidationReport,
 } from '../storage/validation-reports.repo.ts';
-import { recomputeAccountDays, type AccountDayState } from './balance-proof.ts';
+import { proveAccountDays, type AccountDayState } from './balance-proof.ts';
 import { coverage } from './coverage.ts';
 import { explainDay, type DayEvidence } from './day-reasons.ts';
-import { daysOwed, lastClosedDay } from './days.ts';
+import { lastClosedDay } from './days.ts';
 import { detectDuplicateSuspicions, listActiveSuspicions } from './duplicates.ts';
 import type { AccountReport, SuspicionEntry, ValidationReportDocument } from './report-types.ts';
 
@@ -111,8 +111,7 @@ async function accountReport(
 ): Promise<AccountReport> {
   const closed = lastClosedDay(now, a.time_zone, a);
   const to = diffDays(periodTo, closed) < 0 ? closed : periodTo;
-  const owed = await daysOwed(deps.db, a.id, from, to);
-  await recomputeAccountDays(deps.db, a.id, owed, now);
+  const { owed } = await proveAccountDays(deps.db, a.id, from, to, now);
   await detectDuplicateSuspicions(deps.db, a.id, from, to, now);
   const rows = owed.length === 0 ? [] : await listReportDays(deps.db, a.id, owed);
   const suspectedOn = new Map<string, number>();
