@@ -109,7 +109,9 @@ const ReportDocumentSchema = z
       }),
     ),
     coverage: z.object({
-      staleHours: z.number(),
+      staleHours: z
+        .number()
+        .meta({ description: 'Weekday hours (in the account time zone) without a sync that make an account stale' }),
       daysNotFetched: z.array(z.object({ accountId: Id, day: Day })),
       failedWindows: z.array(
         z.object({

@@ -292,20 +292,16 @@ export async function listAccountIds(
   return (await q.execute()).map((r) => r.id);
 }
 
-/** Active accounts among `accountIds` not synced since `now` − `staleHours` (or never), in account-number order. */
-export async function listStaleAccounts(
+/** The active accounts among `accountIds`, with their time zone and last sync (null: never), in account-number order. */
+export async function listActiveSyncTimes(
   ex: Executor,
   accountIds: readonly string[],
-  now: Date,
-  staleHours: number,
-): Promise<{ id: string; last_synced_at: Date | null }[]> {
-  const stale = await sql<{ id: string; last_synced_at: Date | null }>`
-    select id, last_synced_at from bank_accounts
+): Promise<{ id: string; time_zone: string; last_synced_at: Date | null }[]> {
+  const active = await sql<{ id: string; time_zone: string; last_synced_at: Date | null }>`
+    select id, time_zone, last_synced_at from bank_accounts
     where id = any(${accountIds}::uuid[]) and status = 'active'
-      and (last_synced_at is null
-        or last_synced_at < ${now.toISOString()}::timestamptz - make_interval(hours => ${staleHours}))
     order by jpm_account_id`.execute(ex);
-  return stale.rows;
+  return active.rows;
 }
 
 export interface SweepAccountRow {

@@ -1,8 +1,8 @@
-import type { IsoDate } from '../shared/time.ts';
+import { isWeekend, localDate, type IsoDate } from '../shared/time.ts';
 import { listDaysNotFetched } from '../storage/account-days.repo.ts';
 import { flaggedBankDays } from '../storage/bank-day-fetches.repo.ts';
 import type { Executor } from '../storage/db.ts';
-import { listStaleAccounts } from '../storage/accounts.repo.ts';
+import { listActiveSyncTimes } from '../storage/accounts.repo.ts';
 import { listFailedWindows } from '../storage/sync-runs.repo.ts';
 
 /**
@@ -10,7 +10,9 @@ import { listFailedWindows } from '../storage/sync-runs.repo.ts';
  * - days of the period with no complete fetch of posted transactions (no `bank_day_fetches` row and
  *   no succeeded prior-day/range run covering the day);
  * - failed or partial sync windows touching the period, and whether a later run covered them again;
- * - accounts not synced for `staleHours` or more;
+ * - accounts not synced for `staleHours` or more, counting weekday hours in the account's time zone only: syncs run on
+ *   weekdays (intraday Monday to Friday, prior-day Tuesday to Saturday early), so an account last synced by Saturday's
+ *   prior-day run has missed nothing before Monday;
  * - business days for which the bank returned no transaction although the account normally has
  *   activity (`bank_day_fetches.state = 'unexpectedly_empty'`): fetched, but worth a person's look;
  * - days the bank reports as no business day (weekends in the period are left out: they are expected).
@@ -58,7 +60,9 @@ export async function coverage(
   }
   const notFetched = await listDaysNotFetched(ex, accountIds, from, to);
   const failed = await listFailedWindows(ex, integrationId, accountIds, from, to);
-  const stale = await listStaleAccounts(ex, accountIds, now, staleHours);
+  const stale = (await listActiveSyncTimes(ex, accountIds)).filter(
+    (a) => a.last_synced_at === null || new Date(a.last_synced_at) < staleBefore(now, a.time_zone, staleHours),
+  );
   const flagged = await flaggedBankDays(ex, accountIds, from, to);
   return {
     daysFetchedNothing: flagged
@@ -85,4 +89,21 @@ export async function coverage(
       lastSyncedAt: r.last_synced_at ? new Date(r.last_synced_at).toISOString() : null,
     })),
   };
+}
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The instant `staleHours` weekday hours before `now` in `timeZone`: going back an hour at a time, an hour that starts
+ * on a Saturday or Sunday there does not count. A sync before it means a missed one.
+ */
+function staleBefore(now: Date, timeZone: string, staleHours: number): Date {
+  let at = now.getTime();
+  for (let left = staleHours; left > 0;) {
+    at -= HOUR_MS;
+    if (!isWeekend(localDate(new Date(at), timeZone))) {
+      left--;
+    }
+  }
+  return new Date(at);
 }

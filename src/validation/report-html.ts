@@ -90,7 +90,7 @@ function coverageSection(doc: ValidationReportDocument): string {
   }
   for (const s of c.staleAccounts) {
     items.push(
-      `<li>Account ${esc(mask.get(s.accountId) ?? s.accountId)}: not synced in ${c.staleHours} hours (last ${esc(s.lastSyncedAt ?? 'never')})</li>`,
+      `<li>Account ${esc(mask.get(s.accountId) ?? s.accountId)}: not synced in ${c.staleHours} weekday hours (last ${esc(s.lastSyncedAt ?? 'never')})</li>`,
     );
   }
   for (const d of c.daysFetchedNothing ?? []) {

@@ -209,7 +209,9 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
   }
   for (const s of doc.coverage.staleAccounts) {
     const a = doc.accounts.find((x) => x.accountId === s.accountId);
-    reasons.push(`account ${a?.accountMasked ?? s.accountId}: not synced in the last ${doc.coverage.staleHours} hours`);
+    reasons.push(
+      `account ${a?.accountMasked ?? s.accountId}: not synced in the last ${doc.coverage.staleHours} weekday hours`,
+    );
   }
   const unrecovered = doc.coverage.failedWindows.filter((w) => !w.recovered).length;
   if (unrecovered > 0) {
