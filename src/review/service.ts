@@ -92,6 +92,8 @@ export async function reviewPageData(db: Executor, link: ReviewLinkRow, query: s
   const rows = await reviewTransactions(db, {
     organizationId: link.organization_id,
     integrationId: link.integration_id,
+    // What the report saw: its accounts (one removed from the integration before the report is not among them).
+    accountIds: report.accounts.map((a) => a.accountId),
     from: stored.period_from,
     to: stored.period_to,
     q: query,

@@ -243,14 +243,25 @@ export async function setReviewSettings(
 }
 
 /**
- * The imported transactions a customer reviews: one integration's accounts, the report's period,
- * optionally narrowed by text (description or references) — newest first, at most `limit`. Only
+ * The imported transactions a customer reviews: the report's accounts of one integration (an account removed before
+ * the report is not in it), the report's period, optionally narrowed by text (description or references) — newest first, at most `limit`. Only
  * the last four digits of the account number leave the database.
  */
 export async function reviewTransactions(
   ex: Executor,
-  f: { organizationId: string; integrationId: string; from: string; to: string; q?: string | undefined; limit: number },
+  f: {
+    organizationId: string;
+    integrationId: string;
+    accountIds: readonly string[];
+    from: string;
+    to: string;
+    q?: string | undefined;
+    limit: number;
+  },
 ) {
+  if (f.accountIds.length === 0) {
+    return [];
+  }
   let q = ex
     .selectFrom('transactions as t')
     .innerJoin('bank_accounts as a', 'a.id', 't.account_id')
@@ -269,6 +280,7 @@ export async function reviewTransactions(
     ])
     .where('a.integration_id', '=', f.integrationId)
     .where('t.organization_id', '=', f.organizationId)
+    .where('t.account_id', 'in', f.accountIds)
     .where('t.status', 'in', ['posted', 'pending'])
     .where('t.booking_date', '>=', f.from)
     .where('t.booking_date', '<=', f.to);
