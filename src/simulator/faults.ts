@@ -14,10 +14,12 @@ export type FaultKind =
   | 'gateway-fault' // 502 (or `status`) with a gateway {"fault":{…}} body
   | 'hang' // headers never sent; the socket stays open until the client gives up
   | 'reset' // status and half the body, then the TCP connection is destroyed
+  | 'stalled-body' // status, headers and half the body, then nothing more; the connection stays open until the client gives up
   | 'malformed-json' // 200 whose body is cut off mid-JSON
   | 'empty-object' // 200 whose body is `{}` (a gateway answering for a back end that sent nothing)
   | 'empty-array' // 200 whose body is `[]`
   | 'compressed' // the answer as it would be, gzip-compressed with `content-encoding: gzip` (the request named no encoding)
+  | 'compressed-latin1' // both at once: the answer as 'latin1' sends it (charset declared), then gzip-compressed as 'compressed' sends it
   | 'latin1' // the answer as it would be, in ISO-8859-1 with `content-type: application/json; charset=iso-8859-1` (a character beyond it as '?')
   | 'undeclared-latin1' // the answer as 'latin1' sends it, but its content-type names no charset (bytes that are not UTF-8)
   | 'short-page' // 200, well-formed JSON, but a v3 page carries only the first half of its records (pagination unchanged)
@@ -49,10 +51,12 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'gateway-fault',
   'hang',
   'reset',
+  'stalled-body',
   'malformed-json',
   'empty-object',
   'empty-array',
   'compressed',
+  'compressed-latin1',
   'latin1',
   'undeclared-latin1',
   'short-page',

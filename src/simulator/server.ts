@@ -537,6 +537,13 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         res.write(half, () => res.socket?.destroy());
         return half.length;
       }
+      case 'stalled-body': {
+        const body = Buffer.from(safeNormal(normal).body);
+        const half = body.subarray(0, Math.max(1, Math.floor(body.length / 2)));
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.write(half);
+        return half.length; // the rest never comes; the client's body timeout or stop() ends it
+      }
       case 'empty-object':
         return send(res, { status: 200, body: Buffer.from('{}') });
       case 'empty-array':
@@ -547,6 +554,19 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           ...answer,
           headers: { ...answer.headers, 'content-encoding': 'gzip' },
           body: gzipSync(answer.body),
+        });
+      }
+      case 'compressed-latin1': {
+        const answer = safeNormal(normal);
+        return send(res, {
+          ...answer,
+          headers: {
+            ...answer.headers,
+            'content-type': 'application/json; charset=iso-8859-1',
+            'content-encoding': 'gzip',
+          },
+          // eslint-disable-next-line no-control-regex -- every character ISO-8859-1 cannot hold
+          body: gzipSync(Buffer.from(answer.body.replace(/[^\x00-\xff]/gu, '?'), 'latin1')),
         });
       }
       case 'latin1':

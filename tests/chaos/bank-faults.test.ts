@@ -39,10 +39,12 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'gateway-fault': 'succeeded',
   hang: 'succeeded',
   reset: 'succeeded',
+  'stalled-body': 'succeeded',
   'malformed-json': 'succeeded',
   'empty-object': 'succeeded',
   'empty-array': 'succeeded',
   compressed: 'succeeded',
+  'compressed-latin1': 'succeeded',
   latin1: 'succeeded',
   'undeclared-latin1': 'succeeded',
   'repeated-name': 'succeeded',
@@ -76,7 +78,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * its balances rejects (those days' balances are missing); a balance's recordTimestamp that names no instant is stored
  * as null; a per-account GCA-099 fails the window in the sync (not in the bank port), which is retried and succeeds;
  * members written as null (an account's errorCode, an error entry's balanceList, an empty page's data) are read as
- * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it; one in ISO-8859-1 that does not say so is
+ * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it (both at once: decompressed, then read in
+ * ISO-8859-1); one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
  * lower case is stored, with a data-quality note, and so is a string holding control characters raw (read as them).
  */
@@ -99,6 +102,7 @@ const ABSORBED = new Set<FaultKind>([
   'odd-timestamp',
   'null-members',
   'compressed',
+  'compressed-latin1',
   'latin1',
   'undeclared-latin1',
 ]);

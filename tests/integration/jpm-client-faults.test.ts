@@ -80,6 +80,17 @@ describe('JpmClient failure mapping', () => {
     expect(err.requestId).toMatch(UUID);
   });
 
+  it('a body that stops halfway (headers sent, the connection held open) ends in a retryable jpm_timeout', async () => {
+    env.sim.clearFaults();
+    env.sim.injectFaults([{ kind: 'stalled-body', count: 1 }]);
+    const client = env.client({ timeouts: { bodyMs: 500, requestMs: 10_000 } });
+    const err = await caught(() => client.getBalances({ relativeDateType: 'CURRENT_DAY' }));
+    expect(err).toBeInstanceOf(JpmUnavailableError);
+    expect(err).toMatchObject({ code: 'jpm_timeout', retryable: true, upstreamStatus: 200 });
+    // The next answer comes whole and is read.
+    expect((await client.getBalances({ relativeDateType: 'CURRENT_DAY' })).accounts).toHaveLength(3);
+  });
+
   it('403 not entitled is a permanent JpmRejectedError with the bank code; the message masks the account', async () => {
     const accountId = env.sim.accounts[0]!.accountId;
     env.sim.injectFaults([{ kind: 'not-entitled', count: 1, accountId }]);

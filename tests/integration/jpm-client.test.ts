@@ -245,6 +245,26 @@ describe('JpmClient reading an answer in another character set', () => {
     }
   });
 
+  it('reads an answer both in ISO-8859-1 (declared) and gzip-compressed: decompressed, then read in its charset', async () => {
+    const client = env.client();
+    const accountIds = env.sim.accounts.map((a) => a.accountId);
+    const req = { accountIds, startDate: addDays(TODAY, -3), endDate: addDays(TODAY, -1) };
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'compressed-latin1' }]);
+    try {
+      const balances = await client.getBalances({ relativeDateType: 'PRIOR_DAY' });
+      expect(balances.accounts.map((a) => a.accountName)).toEqual(['SOCIÉTÉ GÉNÉRALE ? PARIS', 'ZÜRICH ÆØÅ ½ ÿ']);
+      const records = recordsOf(await collect(client.transactionPages(req)));
+      expect(records.length).toBeGreaterThan(0);
+      expect(new Set(records.map((r) => (r.account as { accountName?: unknown }).accountName))).toEqual(
+        new Set(['SOCIÉTÉ GÉNÉRALE ? PARIS', 'ZÜRICH ÆØÅ ½ ÿ']),
+      );
+      expect(env.sim.stats().faultsInjected - fired).toBeGreaterThanOrEqual(2);
+    } finally {
+      env.sim.clearFaults();
+    }
+  });
+
   it('refuses an answer whose bytes are not UTF-8 when no charset is declared (retryable), never reads É as U+FFFD', async () => {
     const client = env.client();
     const accountIds = env.sim.accounts.map((a) => a.accountId);
