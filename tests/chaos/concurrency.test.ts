@@ -13,7 +13,9 @@ import { waitForAllRuns } from './support/runs.ts';
  * Concurrency: four worker processes; at the same moment manual triggers (overlapping backfills,
  * intraday, prior-day, the same request twice), schedule ticks from real BullMQ job schedulers firing
  * every few hundred milliseconds, and extra scheduled-sync jobs, all on the same three accounts. No
- * duplicate, no deadlock, no two windows of one account at once, and no run left unfinished.
+ * duplicate, no deadlock, no two windows of one account at once, and no run left unfinished. The bank meanwhile
+ * answers now and then as it does under load (a 429, a 503, a connection reset, a body that stops halfway), a few
+ * times each: every run still ends succeeded after its retries.
  */
 const TODAY = '2025-03-12';
 const c = chaos('concurrency');
@@ -57,6 +59,16 @@ describe('four workers, scheduled runs and manual triggers on the same accounts'
         { name: 'scheduled-sync', data: { accountId: a.id, mode: 'prior_day' } },
       );
     }
+    // The bank's answers under load, a small budget each (every one a retry, never a failed run).
+    env.sim.injectFaults({
+      rules: (['rate-limit', 'unavailable', 'reset', 'stalled-body'] as const).map((kind) => ({
+        kind,
+        probability: 0.05,
+        count: 2,
+        retryAfterSeconds: 1,
+      })),
+      seed: `${c.seed}-faults`,
+    });
     const calls: Promise<unknown>[] = [];
     for (const a of env.accounts) {
       for (const request of [...requests, ...requests.filter(() => c.rng.chance(0.5))]) {
@@ -104,8 +116,9 @@ describe('four workers, scheduled runs and manual triggers on the same accounts'
       .where('parent_run_id', 'is', null)
       .execute();
     c.count('runsChecked', runs.length);
+    c.count('faultsInjected', env.sim.stats().faultsInjected);
     console.log(
-      `[chaos] concurrency: ${runs.length} runs (${runs.filter((r) => r.trigger === 'schedule').length} scheduled), ${calls.length} triggers`,
+      `[chaos] concurrency: ${runs.length} runs (${runs.filter((r) => r.trigger === 'schedule').length} scheduled), ${calls.length} triggers, ${env.sim.stats().faultsInjected} bank faults`,
     );
     expect(runs.filter((r) => r.trigger === 'schedule').length).toBeGreaterThan(0);
     expect(runs.filter((r) => r.status !== 'succeeded')).toEqual([]);
