@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { startService, type StartRun } from '../helpers/start-service.ts';
 
 let t: TestDb;
 let squatter: Server;
@@ -21,38 +20,9 @@ afterAll(async () => {
   await t.drop();
 });
 
-/**
- * `npm start` as an operator runs it. Resolves when the process exits, or when it reports that it started (then it
- * is stopped, and `started` says so): a service that cannot listen must never get that far.
- */
-function start(env: Record<string, string>): Promise<{ code: number | null; started: boolean; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/main/start.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'test',
-        DATABASE_URL: t.url,
-        REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'info',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let started = false;
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (!started && output.includes('jpm-sync started')) {
-        started = true;
-        child.kill('SIGTERM');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, started, output }));
-  });
+/** `npm start` on the test database with `env` (startService). */
+function start(env: Record<string, string>): Promise<StartRun> {
+  return startService(t.url, env);
 }
 
 describe('npm start where it cannot listen', () => {

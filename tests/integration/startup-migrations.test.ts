@@ -1,11 +1,11 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { quoteIdent } from '../../src/storage/db.ts';
-import { createTestDb, testQueuePrefix } from '../helpers/db.ts';
-import { PG_ADMIN_URL, REDIS_URL, dbUrl } from '../helpers/env.ts';
+import { createTestDb } from '../helpers/db.ts';
+import { PG_ADMIN_URL, dbUrl } from '../helpers/env.ts';
+import { startService, type StartRun } from '../helpers/start-service.ts';
 
 /** A database that exists but was never migrated: a release started before `npm run migrate`. */
 const name = `jpm_sync_unmigrated_${randomBytes(5).toString('hex')}`;
@@ -27,39 +27,9 @@ afterAll(async () => {
   await admin(`drop database if exists ${quoteIdent(name)} with (force)`);
 });
 
-/** `npm start`; resolves when it exits, or once it says it started (then it is stopped). */
-function start(
-  env: Record<string, string>,
-  databaseUrl = dbUrl(name),
-): Promise<{ code: number | null; started: boolean; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['src/main/start.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'test',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'info',
-        PORT: '0',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let started = false;
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (!started && output.includes('jpm-sync started')) {
-        started = true;
-        child.kill('SIGTERM');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, started, output }));
-  });
+/** `npm start` (startService) on `databaseUrl`, by default the database never migrated. */
+function start(env: Record<string, string>, databaseUrl = dbUrl(name)): Promise<StartRun> {
+  return startService(databaseUrl, { PORT: '0', ...env });
 }
 
 describe('npm start on a database whose migrations have not run', () => {
