@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,9 +8,9 @@ import { createMailer, runNotificationPass } from '../../src/notifications/index
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { ensureDevPki } from '../../src/simulator/index.ts';
 import { createTenancy, type Tenancy } from '../factories/tenancy.ts';
-import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
-import { REDIS_URL } from '../helpers/env.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { startTestSmtp } from '../helpers/smtp-server.ts';
+import { spawnService } from '../helpers/start-service.ts';
 
 /**
  * The worker role (`npm start` with ROLES=worker) told to stop while its SMTP server takes connections and never
@@ -72,34 +71,22 @@ afterAll(async () => {
 
 describe('the worker role stopping while its SMTP server never answers', () => {
   it('cuts the send short and exits 0; the messages stay pending and are sent by the next runner', async () => {
-    const proc = spawn(process.execPath, ['src/main/start.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'test',
-        TZ: 'UTC',
-        ROLES: 'worker',
-        DATABASE_URL: t.url,
-        REDIS_URL,
-        QUEUE_PREFIX: testQueuePrefix(),
-        LOG_LEVEL: 'info',
-        SHUTDOWN_TIMEOUT_MS: '25000',
-        SMTP_URL: `smtp://127.0.0.1:${(deaf.address() as AddressInfo).port}`,
-        SMTP_FROM: FROM,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const svc = spawnService(t.url, {
+      TZ: 'UTC',
+      ROLES: 'worker',
+      SHUTDOWN_TIMEOUT_MS: '25000',
+      SMTP_URL: `smtp://127.0.0.1:${(deaf.address() as AddressInfo).port}`,
+      SMTP_FROM: FROM,
     });
-    let output = '';
-    proc.stdout.on('data', (c: Buffer) => void (output += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => void (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const { proc, exited } = svc;
     // A message is being sent: the server has its connection.
     await expect.poll(() => connections, { timeout: 60_000, interval: 50 }).toBeGreaterThan(0);
     proc.kill('SIGTERM');
     const code = await exited;
 
-    expect(output).toContain('shutdown complete');
-    expect(output).not.toContain('shutdown timed out');
-    expect(code, output).toBe(0);
+    expect(svc.output).toContain('shutdown complete');
+    expect(svc.output).not.toContain('shutdown timed out');
+    expect(code, svc.output).toBe(0);
     const rows = await t.db.selectFrom('notification_deliveries').select(['status', 'last_error']).execute();
     expect(rows).toEqual(Array.from({ length: MESSAGES }, () => ({ status: 'pending', last_error: null })));
     // The server did not refuse anything: no failed attempt is logged for the send the stop cut short.

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -22,6 +22,7 @@ import { createAccount } from '../factories/tenancy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { obliterate } from '../helpers/orchestration.ts';
+import { spawnService } from '../helpers/start-service.ts';
 
 /**
  * The worker role (`npm start` with ROLES=worker) told to stop while webhook receivers never answer and a sync window
@@ -128,25 +129,14 @@ afterAll(async () => {
 
 describe('the worker role stopping while webhook receivers never answer', () => {
   it('cuts the sends short (deliveries pending, due at once), gives the window back and exits 0', async () => {
-    const proc = spawn(process.execPath, ['src/main/start.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'test',
-        TZ: 'UTC',
-        ROLES: 'worker',
-        DATABASE_URL: t.url,
-        REDIS_URL,
-        QUEUE_PREFIX: queues.prefix,
-        LOG_LEVEL: 'info',
-        SHUTDOWN_TIMEOUT_MS: '25000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const svc = spawnService(t.url, {
+      TZ: 'UTC',
+      ROLES: 'worker',
+      QUEUE_PREFIX: queues.prefix,
+      SHUTDOWN_TIMEOUT_MS: '25000',
     });
+    const { proc, exited } = svc;
     child = proc;
-    let output = '';
-    proc.stdout.on('data', (c: Buffer) => void (output += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => void (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
 
     const { runs } = await triggerSync(
       { db: t.db, queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: 5 },
@@ -163,9 +153,9 @@ describe('the worker role stopping while webhook receivers never answer', () => 
     proc.kill('SIGTERM');
     const code = await exited;
 
-    expect(output).toContain('shutdown complete');
-    expect(output).not.toContain('shutdown timed out');
-    expect(code, output).toBe(0);
+    expect(svc.output).toContain('shutdown complete');
+    expect(svc.output).not.toContain('shutdown timed out');
+    expect(code, svc.output).toBe(0);
     for (const id of held) {
       const job = (await sync.getJob(id))!;
       expect({ id, state: await job.getState(), attemptsMade: job.attemptsMade }).toEqual({
@@ -185,7 +175,7 @@ describe('the worker role stopping while webhook receivers never answer', () => 
       .execute();
     expect(deliveries).toHaveLength(DELIVERIES);
     for (const d of deliveries) {
-      expect(d, output).toMatchObject({ status: 'pending', last_error: null, held: false, due: true });
+      expect(d, svc.output).toMatchObject({ status: 'pending', last_error: null, held: false, due: true });
     }
     // A send cut short by the stop is not the receiver's failure: no attempt was logged as failed.
     const logged = await t.db.selectFrom('webhook_delivery_attempts').select('outcome').execute();
@@ -211,29 +201,20 @@ describe('the worker role stopping while webhook receivers never answer', () => 
   }, 180_000);
 
   it('with the api in the same process, a request still being sent does not hold the windows past the stop', async () => {
-    const proc = spawn(process.execPath, ['src/main/start.ts'], {
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'test',
-        TZ: 'UTC',
-        ROLES: 'api,worker',
-        HOST: '127.0.0.1',
-        PORT: '0',
-        DATABASE_URL: t.url,
-        REDIS_URL,
-        QUEUE_PREFIX: queues.prefix,
-        LOG_LEVEL: 'info',
-        SHUTDOWN_TIMEOUT_MS: '25000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const svc = spawnService(t.url, {
+      TZ: 'UTC',
+      ROLES: 'api,worker',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      QUEUE_PREFIX: queues.prefix,
+      SHUTDOWN_TIMEOUT_MS: '25000',
     });
+    const { proc, exited } = svc;
     child = proc;
-    let output = '';
-    proc.stdout.on('data', (c: Buffer) => void (output += c.toString()));
-    proc.stderr.on('data', (c: Buffer) => void (output += c.toString()));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-    await expect.poll(() => /"port":(\d+)[^\n]*"api listening"/.exec(output)?.[1], { timeout: 60_000 }).toBeDefined();
-    const port = Number(/"port":(\d+)[^\n]*"api listening"/.exec(output)![1]);
+    await expect
+      .poll(() => /"port":(\d+)[^\n]*"api listening"/.exec(svc.output)?.[1], { timeout: 60_000 })
+      .toBeDefined();
+    const port = Number(/"port":(\d+)[^\n]*"api listening"/.exec(svc.output)![1]);
 
     await triggerSync(
       { db: t.db, queues, now: () => new Date(), logger: createLogger('scheduler'), lookbackDays: 5 },
@@ -266,7 +247,7 @@ describe('the worker role stopping while webhook receivers never answer', () => 
     slow.destroy();
 
     // The request never completes, so the stop runs to its deadline (exit 1): the windows must be back by then.
-    expect(output).toContain('"msg":"shutting down"');
+    expect(svc.output).toContain('"msg":"shutting down"');
     for (const id of held) {
       const job = (await sync.getJob(id))!;
       expect({ id, state: await job.getState(), attemptsMade: job.attemptsMade }).toEqual({
