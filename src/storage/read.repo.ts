@@ -421,7 +421,10 @@ function listQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
 
 /**
  * A value-date range in a booking-date order that is not read as a merge of its days (`mergedValueDays`): one bound
- * only, or more than 31 days, with no account or booking dates (their indexes bound the rows a page reads to theirs).
+ * only, or more than 31 days, with no booking dates (their index bounds the rows a page reads to theirs). With an
+ * account, each value day is the account's, from `(account_id, value_date, booking_date, id)`: walking the account's
+ * booking dates checking each row's value date read all of its rows before the range (its whole history for a range
+ * of last month, oldest first).
  * The value-date index gives each value day in page order, not the range: as one range condition a page read every
  * row of the range and sorted it (a reconciliation walking a quarter read the quarter on every page). Here each value
  * date stored in the range (found one after the other on the index, one descent each, so a range of years or an odd
@@ -434,7 +437,6 @@ function valueDaysWalked(filter: TransactionFilter, sort: TransactionSort): bool
   return (
     sort !== 'firstSeen' &&
     filter.reference === undefined &&
-    filter.accountId === undefined &&
     filter.bookingDateFrom === undefined &&
     filter.bookingDateTo === undefined &&
     (from !== undefined || to !== undefined) &&
@@ -444,14 +446,16 @@ function valueDaysWalked(filter: TransactionFilter, sort: TransactionSort): bool
 }
 
 function valueDaysQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
-  const { valueDateFrom: from, valueDateTo: to, ...rest } = filter;
+  const { valueDateFrom: from, valueDateTo: to, accountId, ...rest } = filter;
   const dir = page.sort === 'bookingDate' ? 'asc' : 'desc';
-  // Only the value day and the cursor drive the day's scan: `(value_date, booking_date, id, organization_id)`.
+  // Only the value day (with an account, the account too) and the cursor drive the day's scan:
+  // `(value_date, booking_date, id, organization_id)`, or `(account_id, value_date, booking_date, id)`.
+  const ofAccount = accountId === undefined ? sql`` : sql`and t.account_id = ${accountId}::uuid`;
   const dayScan = applyAfter(
     ex
       .selectFrom('transactions as t')
       .select(FILTER_COLUMNS)
-      .where(sql<boolean>`t.value_date = d.day`) as unknown as TransactionSelect,
+      .where(sql<boolean>`t.value_date = d.day ${ofAccount}`) as unknown as TransactionSelect,
     page.sort,
     page.after,
   )
@@ -465,15 +469,18 @@ function valueDaysQuery(ex: Executor, filter: TransactionFilter, page: PageReque
   const order = (alias: string) =>
     sql`${sql.ref(`${alias}.booking_date`)} ${sql.raw(dir)}, ${sql.ref(`${alias}.id`)} ${sql.raw(dir)}`;
   const row = selectTransactions(ex).whereRef('t.id', '=', sql.ref('pg.id')).limit(1);
-  // The stored value dates of the range, each the next one after the last (a loose index scan).
-  const upper = to === undefined ? sql`` : sql`and v.value_date <= ${to}::date`;
+  // The stored value dates of the range (the account's, with one), each the next one after the last (a loose index
+  // scan). As ORDER BY … LIMIT 1, not min(): with an account and both bounds the planner priced min() as an aggregate
+  // of all the account's rows of the range (its estimate: one row), and read them all.
+  const account = accountId === undefined ? sql`` : sql`and v.account_id = ${accountId}::uuid`;
+  const upper = sql`${to === undefined ? sql`` : sql`and v.value_date <= ${to}::date`} ${account}`;
   const first =
     from === undefined ? sql`v.value_date is not null ${upper}` : sql`v.value_date >= ${from}::date ${upper}`;
   return sql<TransactionReadRow>`
     with recursive d(day) as (
-      select (select min(v.value_date) from transactions v where ${first})
+      select (select v.value_date from transactions v where ${first} order by v.value_date limit 1)
       union all
-      select (select min(v.value_date) from transactions v where v.value_date > d.day ${upper})
+      select (select v.value_date from transactions v where v.value_date > d.day ${upper} order by v.value_date limit 1)
         from d where d.day is not null
     )
     select r.* from (
@@ -518,8 +525,8 @@ function plannerSettings(filter: TransactionFilter, sort: TransactionSort): Reco
   const narrowed =
     filter.accountId !== undefined || filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined;
   // Value dates are read by their own index (one day, the days of a short range merged, see `valueDaysWalked` for the
-  // rest), except a range with an account or booking dates: that is one more condition checked along their index
-  // (their rows read whole and sorted, before).
+  // rest; with an account, the account's value days), except a range with booking dates: that is one more condition
+  // checked along their index (their rows read whole and sorted, before).
   const { valueDateFrom: from, valueDateTo: to } = filter;
   if (
     (from !== undefined || to !== undefined) &&
@@ -586,7 +593,12 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
     return undefined;
   }
   const ways: BranchFilter[][] = [];
-  if (filter.accountId !== undefined) {
+  // An account with value dates is one way, `(account_id, value_date, …)`: the account's rows of the range. Apart, each
+  // was read whole (all the account's rows, or every organization's rows of the range) when it was the fewer.
+  const accountValueWay = filter.accountId !== undefined && valueWay;
+  if (accountValueWay) {
+    ways.push([{ accountId: filter.accountId, valueDateFrom, valueDateTo }]);
+  } else if (filter.accountId !== undefined) {
     ways.push([{ accountId: filter.accountId }]);
   }
   if (amount) {
@@ -595,7 +607,7 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
   if (filter.bookingDateFrom !== undefined || filter.bookingDateTo !== undefined) {
     ways.push([{ bookingDateFrom: filter.bookingDateFrom, bookingDateTo: filter.bookingDateTo }]);
   }
-  if (valueWay) {
+  if (valueWay && !accountValueWay) {
     ways.push([{ valueDateFrom, valueDateTo }]);
   }
   if (ways.length === 0) {
