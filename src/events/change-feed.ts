@@ -43,7 +43,8 @@ import { readProducerPosition } from '../storage/webhooks.repo.ts';
  * RETENTION: `purgeChangeFeed` (daily job) deletes a prefix of the feed older than the retention and
  * not after the search step's position (search-index.ts) or the webhook producer's (webhooks.ts), recording the last
  * purged (xid, id) as the horizon. A cursor below the horizon might have missed purged events and gets 410
- * `cursor_expired`; so does a cursor of an older epoch (feed reset).
+ * `cursor_expired`; so does a cursor of an older epoch (feed reset). A cursor of an epoch the feed never had, or of a
+ * position past the feed's end, was never issued: 400 `invalid_cursor` (see `neverIssued`).
  */
 
 const MAX_ID = '9223372036854775807';
@@ -60,12 +61,25 @@ export function encodeFeedCursor(c: Cursor): string {
   );
 }
 
-function invalidCursor(): ValidationError {
-  return new ValidationError(
-    'The change-feed cursor is invalid; pass a cursor this API returned, unchanged.',
-    [{ path: 'query.cursor', message: 'invalid cursor' }],
-    'invalid_cursor',
-  );
+function invalidCursor(
+  message = 'The change-feed cursor is invalid; pass a cursor this API returned, unchanged.',
+): ValidationError {
+  return new ValidationError(message, [{ path: 'query.cursor', message: 'invalid cursor' }], 'invalid_cursor');
+}
+
+/** The epoch of a new feed (the column's default); each reset adds one (`resetFeed`). */
+const FIRST_EPOCH = 1;
+
+/**
+ * A well-formed cursor this feed cannot have issued: cursors are not signed, so it is told apart by what the feed
+ * has been. Epochs start at FIRST_EPOCH and each reset adds one, so the epochs the feed has had are exactly
+ * FIRST_EPOCH up to the current one: an epoch outside them was never issued (400), one inside them but older than the
+ * current one is a cursor from before a reset (410, resync). A position is issued at most at the xmin of the
+ * snapshot that issued it, less one, and xmin never moves backwards: a position at or past the current xmin was never
+ * issued either (read as a position, it would skip every event until the feed reached it).
+ */
+function neverIssued(cursor: Cursor, state: { epoch: number; xmin: string }): boolean {
+  return cursor.epoch < FIRST_EPOCH || cursor.epoch > state.epoch || BigInt(cursor.xid) >= BigInt(state.xmin);
 }
 
 export function decodeFeedCursor(text: string): Cursor {
@@ -191,8 +205,13 @@ export async function readChanges(db: Database, options: ReadChangesOptions): Pr
     .setAccessMode('read only')
     .execute(async (trx) => {
       const state = await readFeedState(trx);
-      if (cursor && cursor.epoch !== state.epoch) {
+      if (cursor && cursor.epoch < state.epoch && cursor.epoch >= FIRST_EPOCH) {
         throw new CursorExpiredError('reset', options.retentionDays);
+      }
+      if (cursor && neverIssued(cursor, state)) {
+        throw invalidCursor(
+          'The change-feed cursor was not issued by this feed (an epoch or a position it never had); pass a cursor this API returned, unchanged, or take a fresh one from GET /v1/changes/cursor.',
+        );
       }
       if (cursor && comparePositions(cursor, state.purgedThrough) < 0) {
         throw new CursorExpiredError('retention', options.retentionDays);

@@ -24,7 +24,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
         "Events (`added`, `modified`, `removed`) in commit order after `cursor`; each carries the transaction's current state.",
         'Store `nextCursor` after applying a page and pass it back: a consumer that does so never misses an event and never sees one twice, also while many writers commit concurrently.',
         'Without a cursor the feed starts at the oldest retained event; `from=now` starts at the current end.',
-        `Events are kept for the configured retention (${deps.retentionDays} days); an older cursor gets 410 \`cursor_expired\`.`,
+        `Events are kept for the configured retention (${deps.retentionDays} days); an older cursor, or one from before a reset of the feed, gets 410 \`cursor_expired\`; a cursor this feed never issued gets 400 \`invalid_cursor\`.`,
       ].join(' '),
       tags: TAGS,
       errors: [410],

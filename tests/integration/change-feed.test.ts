@@ -285,6 +285,51 @@ describe('change feed', () => {
     expect((err as CursorExpiredError).details).toEqual({ reason: 'reset' });
   });
 
+  it('answers a cursor never issued (an epoch the feed never had, a position past its end) with 400, an older epoch with 410', async () => {
+    await resetChangeFeed(t.db);
+    const issued = await currentFeedCursor(t.db);
+    const fields = JSON.parse(Buffer.from(issued, 'base64url').toString('utf8')) as {
+      v: number;
+      e: number;
+      x: string;
+      i: string;
+    };
+    expect(fields.e).toBeGreaterThan(1);
+    const forge = (f: Partial<typeof fields>) =>
+      Buffer.from(JSON.stringify({ ...fields, ...f }), 'utf8').toString('base64url');
+    const outcome = async (cursor: string) => {
+      const err = await readChanges(t.db, { organizationId: null, cursor, limit: 10 }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; httpStatus?: number },
+      );
+      return err === undefined ? 'ok' : `${err.httpStatus} ${err.code}`;
+    };
+    const cases: [string, string][] = [
+      ['issued', issued],
+      ['the epoch before', forge({ e: fields.e - 1 })],
+      ['the first epoch', forge({ e: 1 })],
+      ['an epoch after the current one', forge({ e: fields.e + 1 })],
+      ['a far epoch', forge({ e: 987_654 })],
+      ['epoch 0', forge({ e: 0 })],
+      ['a negative epoch', forge({ e: -3 })],
+      ['a position past the end of the feed', forge({ x: (BigInt(fields.x) + 1_000_000n).toString() })],
+    ];
+    const answers: Record<string, string> = {};
+    for (const [name, cursor] of cases) {
+      answers[name] = await outcome(cursor);
+    }
+    expect(answers).toEqual({
+      issued: 'ok',
+      'the epoch before': '410 cursor_expired',
+      'the first epoch': '410 cursor_expired',
+      'an epoch after the current one': '400 invalid_cursor',
+      'a far epoch': '400 invalid_cursor',
+      'epoch 0': '400 invalid_cursor',
+      'a negative epoch': '400 invalid_cursor',
+      'a position past the end of the feed': '400 invalid_cursor',
+    });
+  });
+
   it('rejects a malformed cursor with 400', async () => {
     const err = await readChanges(t.db, { organizationId: null, cursor: 'not-a-cursor', limit: 10 }).catch(
       (e: unknown) => e,
