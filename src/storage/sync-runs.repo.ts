@@ -493,7 +493,8 @@ export interface FailedWindowRow {
 
 /**
  * Failed or partial runs of the integration (its own or the given accounts') whose window touches
- * [from, to] (a run without a window: created in the period or the day after), oldest first.
+ * [from, to] (a run without a window: created in the period or the day after), oldest first. An account in
+ * `accountFrom` has its period start there instead of on `from` (a report since approval: each account's own day).
  */
 export async function listFailedWindows(
   ex: Executor,
@@ -501,7 +502,10 @@ export async function listFailedWindows(
   accountIds: readonly string[],
   from: IsoDate,
   to: IsoDate,
+  accountFrom: ReadonlyMap<string, IsoDate> = new Map(),
 ): Promise<FailedWindowRow[]> {
+  // Each account's own start (a run of no account, the integration's, starts on `from`).
+  const starts = [...accountFrom];
   const failed = await sql<FailedWindowRow>`
     select r.id, r.account_id, r.mode, r.status, r.window_from::text as window_from, r.window_to::text as window_to,
       r.error_code, r.error_message, coalesce(r.finished_at, r.created_at) as at,
@@ -514,11 +518,13 @@ export async function listFailedWindows(
           and (r.window_from is null or (s.window_from <= r.window_from and s.window_to >= r.window_to))
       ) as recovered
     from sync_runs r
+    left join unnest(${starts.map(([id]) => id)}::uuid[], ${starts.map(([, day]) => day)}::date[]) as st(account_id, day)
+      on st.account_id = r.account_id
     where r.integration_id = ${integrationId} and r.status in ('failed', 'partial')
       and (r.account_id is null or r.account_id = any(${accountIds}::uuid[]))
       and (
-        (r.window_from is not null and r.window_from <= ${to} and r.window_to >= ${from})
-        or (r.window_from is null and r.created_at::date between ${from}::date and ${to}::date + 1)
+        (r.window_from is not null and r.window_from <= ${to} and r.window_to >= coalesce(st.day, ${from}::date))
+        or (r.window_from is null and r.created_at::date between coalesce(st.day, ${from}::date) and ${to}::date + 1)
       )
     order by r.created_at, r.id`.execute(ex);
   return failed.rows;

@@ -54,16 +54,20 @@ export async function coverage(
   to: IsoDate,
   now: Date,
   staleHours: number,
+  accountFrom: ReadonlyMap<string, IsoDate> = new Map(),
 ): Promise<Coverage> {
   if (accountIds.length === 0) {
     return { daysNotFetched: [], failedWindows: [], staleAccounts: [], daysFetchedNothing: [], bankHolidays: [] };
   }
-  const notFetched = await listDaysNotFetched(ex, accountIds, from, to);
-  const failed = await listFailedWindows(ex, integrationId, accountIds, from, to);
+  // Each account's own period (a report since approval starts each on its business day then; `from` is the earliest):
+  // its days, windows and flagged days before its start are none of the report's.
+  const inPeriod = (r: { account_id: string; day: string }) => r.day >= (accountFrom.get(r.account_id) ?? from);
+  const notFetched = (await listDaysNotFetched(ex, accountIds, from, to)).filter(inPeriod);
+  const failed = await listFailedWindows(ex, integrationId, accountIds, from, to, accountFrom);
   const stale = (await listActiveSyncTimes(ex, accountIds)).filter(
     (a) => a.last_synced_at === null || new Date(a.last_synced_at) < staleBefore(now, a.time_zone, staleHours),
   );
-  const flagged = await flaggedBankDays(ex, accountIds, from, to);
+  const flagged = (await flaggedBankDays(ex, accountIds, from, to)).filter(inPeriod);
   return {
     daysFetchedNothing: flagged
       .filter((r) => r.state === 'unexpectedly_empty')

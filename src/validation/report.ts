@@ -258,6 +258,7 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
       period.to,
       now,
       staleHours,
+      new Map(reports.map((r) => [r.accountId, r.from])),
     );
     const byId = new Map(reports.map((r) => [r.accountId, r]));
     for (const h of cov.bankHolidays ?? []) {
