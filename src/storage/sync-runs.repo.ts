@@ -493,7 +493,9 @@ export interface FailedWindowRow {
 
 /**
  * Failed or partial runs of the integration (its own or the given accounts') whose window touches
- * [from, to] (a run without a window: created in the period or the day after), oldest first. An account in
+ * [from, to] (a run without a window: created in the period or the day after), oldest first, each `recovered` when
+ * every day of its window was fetched again by a later successful run (see `laterSuccess`), not necessarily by one
+ * run: a heal re-fetches a window's days in windows of its own. A run with windows is told by its windows. An account in
  * `accountFrom` has its period start there instead of on `from` (a report since approval: each account's own day).
  */
 export async function listFailedWindows(
@@ -506,22 +508,42 @@ export async function listFailedWindows(
 ): Promise<FailedWindowRow[]> {
   // Each account's own start (a run of no account, the integration's, starts on `from`).
   const starts = [...accountFrom];
+  // A later successful run of the same account (or of the integration, for an integration's run) that fetched the same
+  // data: the same kind or all kinds; for a completed day's data (prior-day and range runs) either mode, as the balance
+  // proof counts either as the day's fetch (a heal re-fetches days as a range run); an intraday run by an intraday run.
+  const laterSuccess = sql`s.status = 'succeeded' and s.kind in ('all', r.kind)
+          and (s.mode = r.mode or (s.mode in ('prior_day', 'range') and r.mode in ('prior_day', 'range')))
+          and (s.account_id = r.account_id
+            or (r.account_id is null and s.integration_id = r.integration_id and s.account_id is null))
+          and s.created_at > r.created_at`;
   const failed = await sql<FailedWindowRow>`
     select r.id, r.account_id, r.mode, r.status, r.window_from::text as window_from, r.window_to::text as window_to,
       r.error_code, r.error_message, coalesce(r.finished_at, r.created_at) as at,
-      exists (
+      case when r.window_from is null then exists (
         select 1 from sync_runs s
-        where s.status = 'succeeded' and s.mode = r.mode and s.kind in ('all', r.kind)
-          and (s.account_id = r.account_id
-            or (r.account_id is null and s.integration_id = r.integration_id and s.account_id is null))
-          and s.created_at > r.created_at
-          and (r.window_from is null or (s.window_from <= r.window_from and s.window_to >= r.window_to))
-      ) as recovered
+        where ${laterSuccess}
+      ) else not exists (
+        -- A day of the window no later successful run fetched again.
+        select 1 from generate_series(r.window_from, r.window_to, interval '1 day') as d(day)
+        where not exists (
+          select 1 from sync_runs s
+          where ${laterSuccess} and d.day::date between s.window_from and s.window_to
+        )
+      ) end as recovered
     from sync_runs r
     left join unnest(${starts.map(([id]) => id)}::uuid[], ${starts.map(([, day]) => day)}::date[]) as st(account_id, day)
       on st.account_id = r.account_id
     where r.integration_id = ${integrationId} and r.status in ('failed', 'partial')
       and (r.account_id is null or r.account_id = any(${accountIds}::uuid[]))
+      -- A run whose windows all ended, some failed or partial, is told by those windows (listed themselves): as one
+      -- more failed window it counted the failure twice, and only a run of its whole range could recover it. A run
+      -- partial with every window succeeded (records rejected) is listed itself.
+      and not (
+        exists (select 1 from sync_runs w where w.parent_run_id = r.id and w.status in ('failed', 'partial'))
+        and not exists (
+          select 1 from sync_runs w where w.parent_run_id = r.id and w.status not in ('succeeded', 'failed', 'partial')
+        )
+      )
       and (
         (r.window_from is not null and r.window_from <= ${to} and r.window_to >= coalesce(st.day, ${from}::date))
         or (r.window_from is null and r.created_at::date between coalesce(st.day, ${from}::date) and ${to}::date + 1)
