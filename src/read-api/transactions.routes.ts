@@ -100,7 +100,7 @@ export function transactionRoutes(deps: { reads: ReadDatabase }): Route[] {
       description: [
         'Filters combine with AND. Keyset pagination: pass `nextCursor` back unchanged with the same filters.',
         'Rows that exist for the whole walk are returned exactly once; rows added during the walk may or may not appear.',
-        'A row whose booking date the bank changes during a walk can move; use `sort=firstSeen`, or the change feed, for an exact incremental copy.',
+        'A row whose booking date the bank changes during a walk can move; in `sort=firstSeen` order no row moves, but a row whose storing commits during the walk may sort before the cursor (its id was drawn before the commit of rows already read) and is not returned by that walk. For an exact incremental copy use the change feed (GET /v1/changes).',
       ].join(' '),
       tags: TAGS,
       request: { query: TransactionQuery },
