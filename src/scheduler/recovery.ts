@@ -1,7 +1,7 @@
 import type { Logger } from '../shared/logger.ts';
 import type { RedisConnection } from '../shared/redis.ts';
 import type { Database } from '../storage/db.ts';
-import { getSyncRun, listUnfinishedParentRunIds } from '../storage/sync-runs.repo.ts';
+import { getSyncRun, listUnfinishedParentRunIds, type UnfinishedRunsCursor } from '../storage/sync-runs.repo.ts';
 import { failQuietRuns } from '../sync/sync-run.ts';
 import { MAINTENANCE_SCHEDULE, reconcileDeferred, reconcileSchedules } from './schedules.ts';
 import type { Queues } from './queues.ts';
@@ -29,15 +29,39 @@ export interface RecoveryDeps {
   logger: Logger;
 }
 
+/** Unfinished runs read (and repaired) per page; a sweep reads page after page until it has seen them all. */
 const BATCH = 1_000;
 
+/**
+ * Checks every unfinished run tree, a page of BATCH at a time (keyset, so memory stays bounded whatever the
+ * backlog), and repairs the ones whose flow is lost or ended. The ids it reports are those repaired, not all checked.
+ */
 export async function recoverLostRuns(
   deps: RecoveryDeps,
 ): Promise<{ checked: number; requeued: string[]; finalized: string[] }> {
-  const ids = await listUnfinishedParentRunIds(deps.db, BATCH);
+  let checked = 0;
   const requeued: string[] = [];
   const finalized: string[] = [];
   const failed: { runId: string; err: unknown }[] = [];
+  let cursor: UnfinishedRunsCursor | undefined;
+  do {
+    const page = await listUnfinishedParentRunIds(deps.db, BATCH, cursor);
+    cursor = page.next;
+    checked += page.ids.length;
+    await recoverPage(deps, page.ids, { requeued, finalized, failed });
+  } while (cursor);
+  report(deps.logger, checked, { requeued, finalized, failed });
+  return { checked, requeued, finalized };
+}
+
+interface SweepOutcome {
+  requeued: string[];
+  finalized: string[];
+  failed: { runId: string; err: unknown }[];
+}
+
+async function recoverPage(deps: RecoveryDeps, ids: string[], out: SweepOutcome): Promise<void> {
+  const { requeued, finalized, failed } = out;
   for (const runId of ids) {
     const run = await getSyncRun(deps.db, runId);
     if (!run || (run.status !== 'queued' && run.status !== 'running')) {
@@ -55,25 +79,24 @@ export async function recoverLostRuns(
       failed.push({ runId, err });
     }
   }
+}
+
+function report(logger: Logger, checked: number, { requeued, finalized, failed }: SweepOutcome): void {
   if (failed.length > 0) {
-    deps.logger.warn(
+    logger.warn(
       { failed: failed.length, runIds: failed.slice(0, 20).map((f) => f.runId), err: failed[0]?.err },
       'unfinished runs could not be recovered; the next sweep tries again',
     );
   }
   if (requeued.length > 0) {
-    deps.logger.warn(
-      { requeued: requeued.length, checked: ids.length },
-      'unfinished runs had lost their jobs; enqueued again',
-    );
+    logger.warn({ requeued: requeued.length, checked }, 'unfinished runs had lost their jobs; enqueued again');
   }
   if (finalized.length > 0) {
-    deps.logger.warn(
-      { runIds: finalized, checked: ids.length },
+    logger.warn(
+      { runIds: finalized.slice(0, 100), finalized: finalized.length, checked },
       'unfinished runs whose final job had ended without finishing them; finalized',
     );
   }
-  return { checked: ids.length, requeued, finalized };
 }
 
 /** Fails the standalone runs (statement imports, re-fetches) whose process stopped in the middle (sync-run.ts). */

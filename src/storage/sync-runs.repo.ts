@@ -430,14 +430,26 @@ export async function writeParentOutcome(
     where id = ${parentRunId}`.execute(ex);
 }
 
+/** Where a page of `listUnfinishedParentRunIds` ended: its last run's creation time (as Postgres text, exact to the
+ * microsecond a JS Date would lose) and id. */
+export interface UnfinishedRunsCursor {
+  createdAt: string;
+  id: string;
+}
+
 /**
- * Run trees not finished (queued or running), oldest first: what the lost-job recovery checks against Redis.
+ * Run trees not finished (queued or running), oldest first, a page of at most `limit` after `after` (keyset on
+ * created_at then id): what the lost-job recovery checks against Redis.
  * Standalone runs (statement imports, validation re-fetches) have no flow to lose: the process working one ends it.
  */
-export async function listUnfinishedParentRunIds(ex: Executor, limit: number): Promise<string[]> {
-  const rows = await ex
+export async function listUnfinishedParentRunIds(
+  ex: Executor,
+  limit: number,
+  after?: UnfinishedRunsCursor,
+): Promise<{ ids: string[]; next: UnfinishedRunsCursor | undefined }> {
+  let q = ex
     .selectFrom('sync_runs as p')
-    .select(['p.id'])
+    .select(['p.id', sql<string>`p.created_at::text`.as('created_at_text')])
     .where('p.parent_run_id', 'is', null)
     .where('p.status', 'in', ['queued', 'running'])
     // A run tree: it has windows, or it is still queued (a standalone run starts `running` and never has any).
@@ -446,11 +458,19 @@ export async function listUnfinishedParentRunIds(ex: Executor, limit: number): P
         eb('p.status', '=', 'queued'),
         eb.exists(eb.selectFrom('sync_runs as w').select('w.id').whereRef('w.parent_run_id', '=', 'p.id')),
       ]),
-    )
-    .orderBy('p.created_at')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => r.id);
+    );
+  if (after) {
+    // Spelled out (not a row comparison) so the created_at index bounds the scan.
+    q = q
+      .where(sql<boolean>`p.created_at >= ${after.createdAt}::timestamptz`)
+      .where(sql<boolean>`(p.created_at > ${after.createdAt}::timestamptz or p.id > ${after.id}::uuid)`);
+  }
+  const rows = await q.orderBy('p.created_at').orderBy('p.id').limit(limit).execute();
+  const last = rows.at(-1);
+  return {
+    ids: rows.map((r) => r.id),
+    next: last && rows.length === limit ? { createdAt: last.created_at_text, id: last.id } : undefined,
+  };
 }
 
 /** Says the process working a standalone run is alive (database time, as the sweep below compares). */

@@ -60,6 +60,33 @@ describe('recovery of lost jobs', () => {
     ).toEqual([]);
   });
 
+  it('one sweep re-enqueues every lost run tree, more than a page of them, all created in the same microsecond', async () => {
+    // More queued runs than a sweep reads per page (1,000), with one created_at to the microsecond, so the page
+    // boundary falls inside a tie: no run may be repeated or skipped across pages.
+    const ids = (
+      await sql<{ id: string }>`
+        insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, status, source, created_at)
+        select gen_random_uuid(), ${h.tenancy.organizationId}, ${h.tenancy.integrationId}, ${h.accounts[0]!.id},
+          'schedule', 'prior_day', 'queued', 'jpm_api', '2025-03-12 09:00:00.123456+00'
+        from generate_series(1, 1005)
+        returning id`.execute(h.t.db)
+    ).rows.map((r) => r.id);
+    await obliterate(h.queues);
+    const logger = createLogger('scheduler');
+    try {
+      const result = await recoverLostRuns({ db: h.t.db, queues: h.queues, logger });
+
+      expect(result.requeued.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
+      expect(new Set(result.requeued).size).toBe(result.requeued.length);
+      expect((await recoverLostRuns({ db: h.t.db, queues: h.queues, logger })).requeued).toEqual([]);
+    } finally {
+      await sql`update sync_runs set status = 'cancelled', finished_at = now() where id in (${sql.join(ids)})`.execute(
+        h.t.db,
+      );
+      await obliterate(h.queues);
+    }
+  });
+
   const heartbeatOf = async (id: string) =>
     (await sql<{ heartbeat_at: Date | null }>`select heartbeat_at from sync_runs where id = ${id}`.execute(h.t.db))
       .rows[0]!.heartbeat_at;
