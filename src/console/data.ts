@@ -1,4 +1,6 @@
-import { addDays, assertIsoDate, diffDays } from '../shared/time.ts';
+import { estimateBusinessDay } from '../domain/business-day.ts';
+import { addDays, assertIsoDate, diffDays, type IsoDate } from '../shared/time.ts';
+import { listBankCalendarFacts } from '../storage/accounts.repo.ts';
 import { getAccountDay, lastAccountDay, listAccountDays, type AccountDayRow } from '../storage/account-days.repo.ts';
 import type { AccountDayState } from '../validation/index.ts';
 import { calendarSvg, legendSvg } from '../validation/calendar-svg.ts';
@@ -171,13 +173,25 @@ function calendarOf(
   });
 }
 
+/**
+ * The account's current business day as the bank last said it, moved on by our clock (`estimateBusinessDay`): never
+ * the machine's UTC date, which is a day ahead of a New York account every evening.
+ */
+async function businessDayOf(deps: PageDeps, a: AccountDto): Promise<IsoDate> {
+  const [facts] = await listBankCalendarFacts(deps.db, [a.id]);
+  return estimateBusinessDay(
+    facts ?? { time_zone: a.timeZone, bank_business_day: null, bank_calendar_at: null },
+    deps.now(),
+  );
+}
+
 export async function accountPage(
   deps: PageDeps,
   ctx: CallContext,
   id: string,
 ): Promise<{ title: string; body: Html }> {
   const a: AccountDto = await deps.api.call(ctx, 'get', '/v1/accounts/{id}', { params: { id } });
-  const to = (await lastAccountDay(deps.db, a.id)) ?? deps.now().toISOString().slice(0, 10);
+  const to = (await lastAccountDay(deps.db, a.id)) ?? (await businessDayOf(deps, a));
   const from = addDays(to, -(PERIOD_DAYS - 1));
   const [rows, { open: suspicions, complete }] = await Promise.all([
     listAccountDays(deps.db, a.id, from, to),
@@ -303,9 +317,10 @@ export async function dayPage(
     : undefined;
   const prev = addDays(day, -1);
   const next = addDays(day, 1);
+  const today = await businessDayOf(deps, a);
   const body = html`<p><a href="${BASE}/accounts/${a.id}">← Account ${a.jpmAccountMasked}</a></p>
     <h1>${day} · account ${a.jpmAccountMasked}</h1>
-    <nav aria-label="Days"><a href="${dayHref(a.id, prev)}">← ${prev}</a>${diffDays(next, deps.now().toISOString().slice(0, 10)) >= 0 ? html` · <a href="${dayHref(a.id, next)}">${next} →</a>` : ''}</nav>
+    <nav aria-label="Days"><a href="${dayHref(a.id, prev)}">← ${prev}</a>${diffDays(next, today) >= 0 ? html` · <a href="${dayHref(a.id, next)}">${next} →</a>` : ''}</nav>
     <section aria-labelledby="h-proof"><h2 id="h-proof">Proof</h2>
       ${
         row

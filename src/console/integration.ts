@@ -1,6 +1,8 @@
 import type { Queues } from '../scheduler/index.ts';
 import { scheduleId } from '../scheduler/index.ts';
-import { addDays } from '../shared/time.ts';
+import { estimateBusinessDay } from '../domain/business-day.ts';
+import { addDays, localDate, type IsoDate } from '../shared/time.ts';
+import { listBankCalendarFacts } from '../storage/accounts.repo.ts';
 import { buttonForm, contactForm, factForm } from './actions.ts';
 import type { CallContext } from './api-client.ts';
 import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
@@ -306,6 +308,21 @@ function runsTable(runs: RunDto[], accounts: AccountDto[], acts: Acts): Html {
     )}</tbody></table></div>`;
 }
 
+/**
+ * The earliest current business day among the accounts the re-sync form offers (the active ones, else all shown), each
+ * as the bank last said it (`estimateBusinessDay`), so the form's default range ends on a day every one has closed.
+ * Never the machine's UTC date: the bank decides business dates.
+ */
+async function earliestBusinessDay(deps: IntegrationPageDeps, accounts: AccountDto[], now: Date): Promise<IsoDate> {
+  const active = accounts.filter((a) => a.status === 'active');
+  const facts = await listBankCalendarFacts(
+    deps.db,
+    (active.length > 0 ? active : accounts).map((a) => a.id),
+  );
+  const days = facts.map((f) => estimateBusinessDay(f, now)).sort();
+  return days[0] ?? localDate(now, accounts[0]?.timeZone ?? 'UTC');
+}
+
 function resyncForm(session: Session, integrationId: string, accounts: AccountDto[], today: string): Html {
   return html`<form method="post" action="${BASE}/integrations/${integrationId}/resync" class="inline">${csrfField(session)}
     <div class="field"><label for="rs-account">Account</label><select id="rs-account" name="accountId"><option value="">every active account</option>
@@ -392,6 +409,6 @@ export async function integrationPage(
     ${certificates(certs.data, keyPairs.data, acts)}
     <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts (${accounts.data.length}${accountsShown.note})</h2>${accountsTable(accounts.data, next, acts)}${accountsShown.pager}</section>
     <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, runAccounts, acts)}
-      ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, now.toISOString().slice(0, 10))}` : ''}</section>`;
+      ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, await earliestBusinessDay(deps, accounts.data, now))}` : ''}</section>`;
   return { title: i.name, body };
 }

@@ -46,7 +46,7 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
 /** The operator console (/console): the API's own routes, key store and audit sink, sessions in Redis. */
 export function consoleDeps(
   ctx: AppContext,
-  api: Pick<ConsoleDeps, 'routes' | 'apiKeys' | 'audit' | 'authThrottle'>,
+  api: Pick<ConsoleDeps, 'routes' | 'apiKeys' | 'audit' | 'authThrottle' | 'now'>,
 ): ConsoleDeps {
   return {
     ...api,

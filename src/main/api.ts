@@ -40,6 +40,8 @@ export interface ApiAppOptions {
   readiness?: readonly HealthCheck[];
   /** Routes beyond the product's (tests only). */
   extraRoutes?: readonly Route[];
+  /** The console's clock (tests only; default the machine's): it places the instant, the bank decides the date. */
+  now?: () => Date;
   /** How old an in-flight Idempotency-Key claim must be before a retry takes it over (tests only; default 2 min). */
   idempotencyTakeoverMs?: number;
 }
@@ -100,7 +102,17 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     metricsToken: ctx.secrets.metricsToken,
     authThrottle,
     mounts: [
-      { path: '/console', handler: consoleRouter(consoleDeps(ctx, { routes, ...stores(ctx, options), authThrottle })) },
+      {
+        path: '/console',
+        handler: consoleRouter(
+          consoleDeps(ctx, {
+            routes,
+            ...stores(ctx, options),
+            authThrottle,
+            ...(options.now ? { now: options.now } : {}),
+          }),
+        ),
+      },
       // The customer's review page: the signed link is the credential (no API key).
       { path: '/review', handler: reviewRouter({ db: ctx.db, keys: deriveReviewKeys(ctx.secrets.masterKey.key) }) },
     ],

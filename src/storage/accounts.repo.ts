@@ -304,6 +304,22 @@ export async function listActiveSyncTimes(
   return active.rows;
 }
 
+/** What the bank last said of each of `accountIds`' business day (`estimateBusinessDay` reads it), by account id. */
+export async function listBankCalendarFacts(
+  ex: Executor,
+  accountIds: readonly string[],
+): Promise<{ id: string; time_zone: string; bank_business_day: string | null; bank_calendar_at: Date | null }[]> {
+  if (accountIds.length === 0) {
+    return [];
+  }
+  return ex
+    .selectFrom('bank_accounts')
+    .select(['id', 'time_zone', 'bank_business_day', 'bank_calendar_at'])
+    .where('id', 'in', accountIds)
+    .orderBy('id')
+    .execute();
+}
+
 export interface SweepAccountRow {
   id: string;
   time_zone: string;
