@@ -233,7 +233,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       auditTarget: 'integration',
       summary: 'Test the connection to J.P. Morgan',
       description:
-        'Checks our side (a usable certificate whose key we can unseal), then DNS, the TLS handshake with our certificate, and one minimal balance call (entitlement). Always 200: the report says which step failed and why.',
+        'Checks our side (a usable certificate whose key we can unseal), then DNS, the TLS handshake with our certificate, and one minimal balance call (entitlement). 200 whether or not the connection works: the report says which step failed and why. 409 `integration_cancelled` for a cancelled integration (J.P. Morgan is not called).',
       request: { params: IdParams },
       response: { status: 200, schema: ConnectionTestSchema, description: 'The report' },
       handler: async ({ params, access, audit }) => {

@@ -6,6 +6,7 @@ import type { Database } from '../storage/db.ts';
 import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { credentialFor, type JpmCredential } from './credential.ts';
 import { credentialSource } from './credential-source.ts';
+import { refuseCancelled } from './key-pairs.ts';
 
 // Resolved per call: the root logger is configured by main/ after modules are imported.
 const log = () => createLogger('credentials');
@@ -38,7 +39,8 @@ export interface TestConnectionOutcome<R> {
 /**
  * "Test connection" for an integration: checks our side first (a usable certificate whose key we
  * can decrypt) and says precisely what is wrong if not; otherwise runs the client's test (DNS, TLS
- * handshake with our certificate, a minimal balance call) with the integration's settings.
+ * handshake with our certificate, a minimal balance call) with the integration's settings. A cancelled integration is
+ * final and never calls the bank again: 409 `integration_cancelled`, as for its key pairs, certificates and syncs.
  */
 export async function testConnection<R>(
   db: Database,
@@ -51,6 +53,7 @@ export async function testConnection<R>(
   if (!integration) {
     throw new NotFoundError('integration', integrationId);
   }
+  refuseCancelled(integration, 'test its connection to J.P. Morgan');
   const base = { integrationId, environment: integration.environment as JpmEnvironment, baseUrl: integration.base_url };
   let credentialId: string;
   try {

@@ -57,3 +57,17 @@ describe('accounts of a cancelled integration', () => {
     expect(await accountsOf(t.integrationId)).toBe(1);
   });
 });
+
+describe('connection test of a cancelled integration', () => {
+  it('409 integration_cancelled: J.P. Morgan is not called for an integration that is final', async () => {
+    const t = await createTenancy(api.t.db);
+    await sql`update integrations set stage = 'cancelled' where id = ${t.integrationId}`.execute(api.t.db);
+    const res = await request(api.app)
+      .post(`/v1/integrations/${t.integrationId}/test-connection`)
+      .set(bearer(api.adminKey))
+      .send({});
+    expect(expectProblem(res, 409, 'integration_cancelled').detail).toBe(
+      `integration ${t.integrationId} is cancelled, which is final; cannot test its connection to J.P. Morgan. Create a new integration instead`,
+    );
+  });
+});
