@@ -3,7 +3,7 @@ import type { AuditSink } from '../http/audit.ts';
 import { assertPermission, orgAccess } from '../http/auth.ts';
 import type { HttpMethod, Route } from '../http/routes.ts';
 import { RawJson } from '../http/respond.ts';
-import { parsePart } from '../http/validate.ts';
+import { parsePart, qualifyFieldPaths } from '../http/validate.ts';
 import { AppError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 
@@ -81,7 +81,8 @@ export class ApiClient {
       return parsed.data as T;
     } catch (err) {
       status = err instanceof AppError ? err.httpStatus : 500;
-      throw err;
+      // Fields named as the API names them (`body.from`), whether the schema or the handler refused them.
+      throw qualifyFieldPaths(route.request, err);
     } finally {
       if (route.method !== 'get') {
         await this.record(ctx, route, input, target, status);

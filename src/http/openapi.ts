@@ -17,7 +17,10 @@ export const ProblemSchema = z
     errors: z
       .array(z.object({ path: z.string(), message: z.string() }))
       .optional()
-      .meta({ description: 'Field errors of a 400' }),
+      .meta({
+        description:
+          'Field errors of a 400. Each path starts with the request part the field is in (`params.`, `query.`, `body.`, `headers.`), e.g. `body.from`',
+      }),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 

@@ -8,7 +8,7 @@ import type { AuthThrottle } from './auth-throttle.ts';
 import { idempotency, type IdempotencyStore } from './idempotency.ts';
 import { requestContext, type AuditTarget } from './request-context.ts';
 import { RawJson, runBeforeSend, sendJson, writeJson } from './respond.ts';
-import { parsePart, strictTop } from './validate.ts';
+import { parsePart, qualifyFieldPaths, strictTop } from './validate.ts';
 import { jsonBody, streamedBody, streamedBodyCheck, type StreamedBody } from './body.ts';
 
 /**
@@ -204,15 +204,20 @@ function handlerFor(route: Route): RequestHandler {
     if (!principal || !input) {
       throw new Error('route handler reached without a principal or parsed input');
     }
-    const result = await route.handler({
-      ...input,
-      principal,
-      access: orgAccess(principal),
-      requestId: ctx.requestId,
-      log: ctx.log,
-      ...(route.rawBody ? { bodyStream: streamedBody(req, route.rawBody.limit) } : {}),
-      audit: { target: (t) => Object.assign(ctx.audit, t) },
-    });
+    const result = await route
+      .handler({
+        ...input,
+        principal,
+        access: orgAccess(principal),
+        requestId: ctx.requestId,
+        log: ctx.log,
+        ...(route.rawBody ? { bodyStream: streamedBody(req, route.rawBody.limit) } : {}),
+        audit: { target: (t) => Object.assign(ctx.audit, t) },
+      })
+      .catch((err: unknown) => {
+        // A field the handler refuses is named as the schema names it: `body.from`, not `from`.
+        throw qualifyFieldPaths({ ...route.request, rawBody: route.rawBody }, err);
+      });
     if (route.response.prebuilt === true && route.response.mediaType === 'application/json') {
       await sendJson(req, res, route.response.status, result);
       return;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ValidationError } from '../shared/errors.ts';
+import { isAppError, ValidationError, type FieldError } from '../shared/errors.ts';
 import { unstorableCharacter } from '../shared/pg-text.ts';
 import { zodFieldErrors } from './errors.ts';
 
@@ -113,6 +113,65 @@ export function parsePart<S extends z.ZodType>(schema: S, value: unknown, part: 
     );
   }
   return result.data;
+}
+
+/** The request parts a field path starts with (`body.from`, `query.cursor`, `headers.idempotency-key`). */
+const PARTS = new Set(['params', 'query', 'body', 'headers']);
+
+/** The top-level field names a request schema accepts (through optional, default, pipe, union and intersection). */
+function topKeys(schema: z.ZodType | undefined, out = new Set<string>(), depth = 0): Set<string> {
+  if (!schema || depth > 8) {
+    return out;
+  }
+  if (schema instanceof z.ZodObject) {
+    Object.keys(schema.shape).forEach((k) => out.add(k));
+  } else if (schema instanceof z.ZodUnion) {
+    (schema.options as z.ZodType[]).forEach((o) => topKeys(o, out, depth + 1));
+  } else if (schema instanceof z.ZodIntersection) {
+    topKeys(schema.def.left as z.ZodType, out, depth + 1);
+    topKeys(schema.def.right as z.ZodType, out, depth + 1);
+  } else if (schema instanceof z.ZodPipe) {
+    topKeys(schema.in as z.ZodType, out, depth + 1);
+  } else if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable || schema instanceof z.ZodDefault) {
+    topKeys(schema.unwrap() as z.ZodType, out, depth + 1);
+  }
+  return out;
+}
+
+/** A route's request as `qualifyFieldPaths` reads it. */
+export interface RequestShape {
+  params?: z.ZodType | undefined;
+  query?: z.ZodType | undefined;
+  body?: z.ZodType | undefined;
+  /** The route takes a document as its body (a statement file). */
+  rawBody?: unknown;
+}
+
+/**
+ * Every field error of a 4xx names its field from the request part it is in (`body.from`, `query.cursor`), whether
+ * the schema or the handler found it: domain code names a field as its own input calls it (`from`), which this
+ * qualifies with the part whose schema has that field (body, then query, then params); a field no schema names is
+ * the body's when the route takes one, else the query's. Rewrites the error's field paths in place (they belong to
+ * this one thrown error) and returns it.
+ */
+export function qualifyFieldPaths<E>(request: RequestShape, err: E): E {
+  const fields = isAppError(err) ? (err.details?.fields as FieldError[] | undefined) : undefined;
+  if (!Array.isArray(fields)) {
+    return err;
+  }
+  const parts = (['body', 'query', 'params'] as const).filter((p) => request[p] !== undefined);
+  const fallback = request.body !== undefined || request.rawBody !== undefined ? 'body' : parts[0];
+  for (const f of fields) {
+    const head = f.path.split('.')[0] ?? '';
+    if (PARTS.has(head) || f.path === '(root)') {
+      continue;
+    }
+    const part = parts.find((p) => topKeys(request[p]).has(head)) ?? fallback;
+    if (part) {
+      f.path = `${part}.${f.path}`;
+    }
+  }
+  return err;
 }
 
 const NUL_MESSAGE = 'must not contain U+0000';

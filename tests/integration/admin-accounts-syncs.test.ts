@@ -230,7 +230,7 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
       400,
       'validation_failed',
     );
-    expect(inverted.errors).toEqual([{ path: 'from', message: 'must not be after to' }]);
+    expect(inverted.errors).toEqual([{ path: 'body.from', message: 'must not be after to' }]);
     expectProblem(await post(`/v1/accounts/${uuidv7()}/sync-runs`, { mode: 'intraday' }), 404, 'not_found');
 
     // A mutating call answers the resource it created: the run itself.

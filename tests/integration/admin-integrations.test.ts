@@ -346,7 +346,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       400,
       'validation_failed',
     );
-    expect(invalid.errors).toEqual([{ path: 'baseUrl', message: 'must be https' }]);
+    expect(invalid.errors).toEqual([{ path: 'body.baseUrl', message: 'must be https' }]);
     expect(bodyOf(IntegrationSchema, await request(api.app).get(`/v1/integrations/${id}`).set(admin)).name).toBe(
       'Settings (renamed)',
     );
@@ -526,7 +526,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       400,
       'validation_failed',
     );
-    expect(noBase.errors).toEqual([{ path: 'baseUrl', message: 'required for simulator' }]);
+    expect(noBase.errors).toEqual([{ path: 'body.baseUrl', message: 'required for simulator' }]);
     const noOrg = expectProblem(
       await post('/v1/integrations', { name: 'Whose?', baseUrl: sim.url }),
       400,
@@ -543,7 +543,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
       400,
       'validation_failed',
     );
-    expect(badCsr.errors).toEqual([{ path: 'subject.country', message: expect.any(String) as string }]);
+    expect(badCsr.errors).toEqual([{ path: 'body.subject.country', message: expect.any(String) as string }]);
     expectProblem(
       await post(`/v1/integrations/${id}/csrs`, { subject: { ...CSR_SUBJECT, colour: 'red' } }),
       400,
@@ -554,7 +554,7 @@ describe('admin API: integrations and onboarding over HTTP', () => {
     for (const [field, value, path, message] of [
       ['organization', '\ud800', 'body.subject.organization', /lone UTF-16 surrogate/],
       ['locality', 'New\udfffYork', 'body.subject.locality', /lone UTF-16 surrogate/],
-      ['state', 'N\u0007Y', 'subject.state', /printable/],
+      ['state', 'N\u0007Y', 'body.subject.state', /printable/],
     ] as const) {
       const bad = expectProblem(
         await post(`/v1/integrations/${id}/key-pairs`, { subject: { ...CSR_SUBJECT, [field]: value } }),

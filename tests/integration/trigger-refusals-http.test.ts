@@ -42,7 +42,7 @@ describe('triggering a sync of a whole integration', () => {
         .send({ mode: 'range', from: '2025-03-10', to: '2025-03-01' });
       const problem = expectProblem(res, 400, 'validation_failed');
       expect(problem.detail).toContain('2025-03-10 is after its end 2025-03-01');
-      expect(problem.errors).toEqual([{ path: 'from', message: 'must not be after to' }]);
+      expect(problem.errors).toEqual([{ path: 'body.from', message: 'must not be after to' }]);
       expect(await runsOf(t.integrationId)).toBe(0);
     }
   });
@@ -98,8 +98,8 @@ describe('dates before the year 100', () => {
       'validation_failed',
     );
     expect(sync.errors).toEqual([
-      { path: 'from', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
-      { path: 'to', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
+      { path: 'body.from', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
+      { path: 'body.to', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
     ]);
     const report = expectProblem(
       await request(api.app)
@@ -113,7 +113,7 @@ describe('dates before the year 100', () => {
       'from must be a calendar date YYYY-MM-DD from 0100-01-01 to 9999-12-31, got "0001-01-01"',
     );
     expect(report.errors).toEqual([
-      { path: 'from', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
+      { path: 'body.from', message: 'expected a calendar date YYYY-MM-DD from 0100-01-01 on' },
     ]);
     expect(await runsOf(t.integrationId)).toBe(0);
   });
