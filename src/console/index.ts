@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
@@ -9,7 +10,7 @@ import type { Route } from '../http/routes.ts';
 import type { OnboardingOptions } from '../onboarding/index.ts';
 import type { Queues } from '../scheduler/index.ts';
 import { ValidationError } from '../shared/errors.ts';
-import type { RedisConnection } from '../shared/redis.ts';
+import { keyspace, type RedisConnection } from '../shared/redis.ts';
 import type { Database } from '../storage/db.ts';
 import { ACTIONS, type Form } from './actions.ts';
 import { ApiClient, type CallContext } from './api-client.ts';
@@ -51,6 +52,10 @@ export interface ConsoleDeps {
  */
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** How long a form's one-time token keeps its outcome: far beyond a double click or a browser's retry. */
+const ONCE_TTL_SECONDS = 3_600;
+const ONCE_PENDING = 'pending';
 
 function staticFile(path: string): Buffer {
   return readFileSync(path);
@@ -150,7 +155,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     ctx.log = ctx.log.child({ apiKeyPrefix: session.principal.keyPrefix });
     next();
   });
-  router.post(/.*/, forms, (req, res, next) => {
+  router.post(/.*/, forms, async (req, res, next) => {
     const session = sessionOf.get(req)!;
     if (!sameToken(session.csrf, formOf(req)._csrf)) {
       send(
@@ -162,8 +167,53 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       );
       return;
     }
+    if (req.path !== '/sign-out' && !(await claimOnce(req, res, session))) {
+      return;
+    }
     next();
   });
+
+  /**
+   * A form is carried out once per rendering: its one-time token (`_once`, layout.ts) is claimed in Redis before the
+   * action runs, and the action's outcome (its message and where it led) is kept under it. A second sending of the
+   * same form gets that outcome, or, while the first is still being carried out, a message saying so; it is never run
+   * again. A form without the token (a script's) runs as it always did.
+   */
+  const onceKeys = keyspace(deps.keyPrefix);
+  const claims = new WeakMap<Request, string>();
+  const claimOnce = async (req: Request, res: Response, session: Session): Promise<boolean> => {
+    const token = formOf(req)._once;
+    if (token === undefined || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
+      return true;
+    }
+    const key = onceKeys('console', 'once', createHash('sha256').update(`${session.id}:${token}`).digest('hex'));
+    if ((await deps.redis.set(key, ONCE_PENDING, 'EX', ONCE_TTL_SECONDS, 'NX')) !== null) {
+      claims.set(req, key);
+      return true;
+    }
+    const kept = await deps.redis.get(key);
+    const outcome =
+      kept && kept !== ONCE_PENDING ? (JSON.parse(kept) as { flash: Flash; location: string }) : undefined;
+    session.flash = outcome?.flash ?? {
+      kind: 'error',
+      outcome: true,
+      text: 'This form was sent twice; the first sending is still being carried out, and it is carried out once. Reload the page in a moment to see its result.',
+    };
+    await sessions.save(session);
+    res.redirect(303, outcome?.location ?? safeBack(formOf(req)._back, `${BASE}/`));
+    return false;
+  };
+
+  /** Ends a form's POST: its message for the next page, the outcome kept for a second sending, then the redirect. */
+  const finish = async (req: Request, res: Response, session: Session, flash: Flash, location: string) => {
+    session.flash = flash;
+    await sessions.save(session);
+    const key = claims.get(req);
+    if (key) {
+      await deps.redis.set(key, JSON.stringify({ flash, location }), 'EX', ONCE_TTL_SECONDS);
+    }
+    res.redirect(303, location);
+  };
 
   const callCtx = (req: Request): CallContext => {
     const ctx = requestContext(req);
@@ -261,13 +311,13 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const session = sessionOf.get(req)!;
     const form = formOf(req);
     const back = safeBack(form._back, `${BASE}/integrations/${String(req.params.id)}`);
+    let flash: Flash;
     try {
-      session.flash = await run(callCtx(req), form);
+      flash = await run(callCtx(req), form);
     } catch (err) {
-      session.flash = describeError(err, req).flash;
+      flash = describeError(err, req).flash;
     }
-    await sessions.save(session);
-    res.redirect(303, back);
+    await finish(req, res, session, flash, back);
   };
 
   router.post('/integrations/:id/actions/:action', (req, res) =>
@@ -305,19 +355,20 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         serverCaPem: text(form.serverCaPem),
       }).filter(([, v]) => v !== undefined),
     );
+    let outcome: { flash: Flash; location: string };
     try {
       const created = await api.call<{ id: string; name: string }>(callCtx(req), 'post', '/v1/integrations', { body });
-      session.flash = {
-        kind: 'ok',
-        text: `Integration ${created.name} requested. Record its eligibility answers to move it on.`,
+      outcome = {
+        flash: {
+          kind: 'ok',
+          text: `Integration ${created.name} requested. Record its eligibility answers to move it on.`,
+        },
+        location: `${BASE}/integrations/${created.id}`,
       };
-      await sessions.save(session);
-      res.redirect(303, `${BASE}/integrations/${created.id}`);
     } catch (err) {
-      session.flash = describeError(err, req).flash;
-      await sessions.save(session);
-      res.redirect(303, `${BASE}/`);
+      outcome = { flash: describeError(err, req).flash, location: `${BASE}/` };
     }
+    await finish(req, res, session, outcome.flash, outcome.location);
   });
 
   router.post('/integrations/:id/resync', (req, res) =>

@@ -1,5 +1,5 @@
 import { html, type Html } from './html.ts';
-import type { Flash, Session } from './session.ts';
+import { randomToken, type Flash, type Session } from './session.ts';
 
 /** The page shell shared by every console page: skip link, header, flash message, main content. */
 export const BASE = '/console';
@@ -9,8 +9,13 @@ export const BASE = '/console';
 const HTMX_CONFIG =
   '{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"historyCacheSize":0}';
 
+/**
+ * The hidden fields every console form carries: the session's CSRF token, and a one-time token of this rendering of
+ * the form, by which a second sending of it (a double click, a browser sending the POST again) is answered with the
+ * first one's outcome instead of being carried out twice (index.ts).
+ */
 export function csrfField(session: Session): Html {
-  return html`<input type="hidden" name="_csrf" value="${session.csrf}">`;
+  return html`<input type="hidden" name="_csrf" value="${session.csrf}"><input type="hidden" name="_once" value="${randomToken()}">`;
 }
 
 export function flashBox(flash: Flash | undefined): Html {
