@@ -203,6 +203,8 @@ interface Acts {
   integrationId: string;
   back: string;
   credentials: boolean;
+  /** The integration is cancelled (final): no new key pair or certificate, no connection test, no sync. */
+  cancelled: boolean;
   accounts: boolean;
   syncs: boolean;
 }
@@ -232,7 +234,7 @@ function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Act
         ${acts.credentials ? html`<td>${c.status === 'active' ? buttonForm(session, integrationId, 'retire-certificate', back, { certificateId: c.id }, 'Retire') : ''}</td>` : ''}</tr>`,
       )}</tbody></table></div>`
     }
-    ${acts.credentials && active.length > 0 ? buttonForm(session, integrationId, 'test-connection', back, {}, 'Test the connection to J.P. Morgan') : ''}
+    ${acts.credentials && !acts.cancelled && active.length > 0 ? buttonForm(session, integrationId, 'test-connection', back, {}, 'Test the connection to J.P. Morgan') : ''}
     <h3>Key pairs and CSRs</h3>
     ${
       keyPairs.length === 0
@@ -245,7 +247,7 @@ function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Act
           )}</ul>`
     }
     ${
-      acts.credentials
+      acts.credentials && !acts.cancelled
         ? html`<details><summary>Generate a new key pair and CSR (rotation)</summary>${factForm(session, integrationId, 'csr_generated', back)}</details>
       <details><summary>Install a certificate</summary>${factForm(session, integrationId, 'active_certificate', back)}</details>`
         : ''
@@ -323,6 +325,23 @@ async function earliestBusinessDay(deps: IntegrationPageDeps, accounts: AccountD
   return days[0] ?? localDate(now, accounts[0]?.timeZone ?? 'UTC');
 }
 
+/** The re-sync form, or why there is none: a paused or cancelled integration takes no sync (the API answers 409). */
+async function resyncSection(
+  deps: IntegrationPageDeps,
+  session: Session,
+  i: IntegrationDto,
+  accounts: AccountDto[],
+  now: Date,
+): Promise<Html> {
+  if (i.stage === 'cancelled') {
+    return html`<p class="meta">Cancelled, which is final: no syncs. Create a new integration to sync these accounts again.</p>`;
+  }
+  if (i.stage === 'paused') {
+    return html`<p class="meta">Paused: no syncs, scheduled or re-synced, until the integration is resumed.</p>`;
+  }
+  return html`<h3>Re-sync a range</h3>${resyncForm(session, i.id, accounts, await earliestBusinessDay(deps, accounts, now))}`;
+}
+
 function resyncForm(session: Session, integrationId: string, accounts: AccountDto[], today: string): Html {
   return html`<form method="post" action="${BASE}/integrations/${integrationId}/resync" class="inline">${csrfField(session)}
     <div class="field"><label for="rs-account">Account</label><select id="rs-account" name="accountId"><option value="">every active account</option>
@@ -388,6 +407,7 @@ export async function integrationPage(
     integrationId: id,
     back,
     credentials: canWrite,
+    cancelled: i.stage === 'cancelled',
     syncs: canSync,
     accounts: deps.api.allows(session.principal, 'post', '/v1/accounts/{id}/pause'),
   };
@@ -409,6 +429,6 @@ export async function integrationPage(
     ${certificates(certs.data, keyPairs.data, acts)}
     <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts (${accounts.data.length}${accountsShown.note})</h2>${accountsTable(accounts.data, next, acts)}${accountsShown.pager}</section>
     <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, runAccounts, acts)}
-      ${canSync && accounts.data.length > 0 ? html`<h3>Re-sync a range</h3>${resyncForm(session, id, accounts.data, await earliestBusinessDay(deps, accounts.data, now))}` : ''}</section>`;
+      ${canSync && accounts.data.length > 0 ? await resyncSection(deps, session, i, accounts.data, now) : ''}</section>`;
   return { title: i.name, body };
 }

@@ -1,0 +1,54 @@
+import { sql } from 'kysely';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { createTestApi, type TestApi } from '../helpers/api-app.ts';
+import { consoleSignIn } from '../helpers/console-session.ts';
+import { obliterate } from '../helpers/orchestration.ts';
+
+/**
+ * The integration page offers only what the API would do: a cancelled integration (final) takes no new key pair,
+ * no certificate and no sync, a paused one no sync until it is resumed, and the page says why instead of offering a
+ * form whose every sending is refused.
+ */
+describe('operator console: actions a paused or cancelled integration takes', () => {
+  let api: TestApi;
+  let cookie: string;
+
+  beforeAll(async () => {
+    api = await createTestApi();
+    ({ cookie } = await consoleSignIn(api.app, api.adminKey));
+  });
+
+  afterAll(async () => {
+    if (api) {
+      await obliterate(api.ctx.queues);
+      await api.close();
+    }
+  });
+
+  async function pageIn(stage: 'cancelled' | 'paused') {
+    const t = await createTenancy(api.t.db);
+    await createAccount(api.t.db, t);
+    await sql`update integrations set stage = ${stage}, paused_from_stage = ${stage === 'paused' ? 'requested' : null}
+      where id = ${t.integrationId}`.execute(api.t.db);
+    const res = await request(api.app).get(`/console/integrations/${t.integrationId}`).set('Cookie', cookie);
+    expect(res.status).toBe(200);
+    return { id: t.integrationId, text: res.text };
+  }
+
+  it('a cancelled integration: no key pair, certificate or re-sync form, and the page says it is final', async () => {
+    const { id, text } = await pageIn('cancelled');
+    expect(text).not.toContain(`/console/integrations/${id}/resync`);
+    expect(text).not.toContain(`/console/integrations/${id}/actions/key-pair`);
+    expect(text).not.toContain(`/console/integrations/${id}/actions/certificate"`);
+    expect(text).toContain('Cancelled, which is final: no syncs.');
+  });
+
+  it('a paused integration: no re-sync form until it is resumed; its credentials still managed', async () => {
+    const { id, text } = await pageIn('paused');
+    expect(text).not.toContain(`/console/integrations/${id}/resync`);
+    expect(text).toContain('Paused: no syncs, scheduled or re-synced, until the integration is resumed.');
+    expect(text).toContain(`/console/integrations/${id}/actions/key-pair`);
+  });
+});
