@@ -1,6 +1,7 @@
 import type { Queues } from '../scheduler/index.ts';
 import { scheduleId } from '../scheduler/index.ts';
 import { estimateBusinessDay } from '../domain/business-day.ts';
+import { isSyncStopped, isUnscheduledStage } from '../domain/sync-rules.ts';
 import { addDays, localDate, type IsoDate } from '../shared/time.ts';
 import { listBankCalendarFacts } from '../storage/accounts.repo.ts';
 import { buttonForm, contactForm, factForm } from './actions.ts';
@@ -255,7 +256,27 @@ function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Act
   </section>`;
 }
 
-function accountsTable(accounts: AccountDto[], next: Map<string, number | undefined>, acts: Acts): Html {
+/**
+ * Why an account gets no scheduled sync (the scheduler's own rule, domain/sync-rules.ts), or undefined when it gets
+ * them. Its job schedulers are removed by a worker's reconcile a moment after the change, and until then Redis still
+ * names a next run that will not sync: the page says what the rule says, not what Redis still holds.
+ */
+function unscheduledBecause(a: AccountDto, i: IntegrationDto): string | undefined {
+  if (isUnscheduledStage(i.stage)) {
+    return `the integration is ${i.stage}`;
+  }
+  if (isSyncStopped(i.syncStatus)) {
+    return `syncs are stopped (${i.syncStatus})`;
+  }
+  return a.status === 'active' ? undefined : `the account is ${a.status}`;
+}
+
+function accountsTable(
+  accounts: AccountDto[],
+  next: Map<string, number | undefined>,
+  acts: Acts,
+  i: IntegrationDto,
+): Html {
   if (accounts.length === 0) {
     return html`<p class="meta">No accounts yet.</p>`;
   }
@@ -264,6 +285,7 @@ function accountsTable(accounts: AccountDto[], next: Map<string, number | undefi
     <thead><tr><th scope="col">Account</th><th scope="col">Name</th><th scope="col">Currency</th><th scope="col">Status</th><th scope="col">Last sync</th><th scope="col">Next scheduled sync</th>${acts.accounts ? html`<th scope="col">Action</th>` : ''}</tr></thead>
     <tbody>${accounts.map((a) => {
       const n = next.get(a.id);
+      const none = unscheduledBecause(a, i);
       const action =
         a.status === 'active'
           ? buttonForm(session, integrationId, 'pause-account', back, { accountId: a.id }, 'Pause')
@@ -271,7 +293,7 @@ function accountsTable(accounts: AccountDto[], next: Map<string, number | undefi
             ? ''
             : buttonForm(session, integrationId, 'resume-account', back, { accountId: a.id }, 'Resume');
       return html`<tr data-account-id="${a.id}"><td><a href="${BASE}/accounts/${a.id}">${a.jpmAccountMasked}</a></td><td>${a.accountName}</td><td>${a.currency}</td>
-        <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td><td>${when(a.lastSyncedAt)}</td><td>${n === undefined ? '—' : when(new Date(n).toISOString())}</td>
+        <td>${a.status}${a.statusReason ? html`: ${a.statusReason}` : ''}</td><td>${when(a.lastSyncedAt)}</td><td>${none ? `none: ${none}` : n === undefined ? '—' : when(new Date(n).toISOString())}</td>
         ${acts.accounts ? html`<td>${action}</td>` : ''}</tr>`;
     })}</tbody></table></div>`;
 }
@@ -427,7 +449,7 @@ export async function integrationPage(
     </div>
     ${await customerSide(deps, session, ctx, id, back)}
     ${certificates(certs.data, keyPairs.data, acts)}
-    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts (${accounts.data.length}${accountsShown.note})</h2>${accountsTable(accounts.data, next, acts)}${accountsShown.pager}</section>
+    <section aria-labelledby="h-acc"><h2 id="h-acc">Accounts (${accounts.data.length}${accountsShown.note})</h2>${accountsTable(accounts.data, next, acts, i)}${accountsShown.pager}</section>
     <section aria-labelledby="h-runs"><h2 id="h-runs">Recent sync runs</h2>${runsTable(runs.data, runAccounts, acts)}
       ${canSync && accounts.data.length > 0 ? await resyncSection(deps, session, i, accounts.data, now) : ''}</section>`;
   return { title: i.name, body };

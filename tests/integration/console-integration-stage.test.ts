@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcileSchedules } from '../../src/scheduler/index.ts';
+import { createLogger } from '../../src/shared/logger.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestApi, type TestApi } from '../helpers/api-app.ts';
 import { consoleSignIn } from '../helpers/console-session.ts';
@@ -50,5 +52,32 @@ describe('operator console: actions a paused or cancelled integration takes', ()
     expect(text).not.toContain(`/console/integrations/${id}/resync`);
     expect(text).toContain('Paused: no syncs, scheduled or re-synced, until the integration is resumed.');
     expect(text).toContain(`/console/integrations/${id}/actions/key-pair`);
+  });
+
+  /** The "Next scheduled sync" cell of the account's row. */
+  const nextSyncOf = (text: string, accountId: string) => {
+    const row = text.slice(text.indexOf(`<tr data-account-id="${accountId}">`));
+    return [...row.slice(0, row.indexOf('</tr>')).matchAll(/<td>([\s\S]*?)<\/td>/g)].map((m) => m[1]!)[5];
+  };
+
+  it('shows no next scheduled sync for an account that gets none, whatever Redis still holds', async () => {
+    const t = await createTenancy(api.t.db);
+    const paused = await createAccount(api.t.db, t);
+    const active = await createAccount(api.t.db, t);
+    await sql`update integrations set stage = 'live' where id = ${t.integrationId}`.execute(api.t.db);
+    await reconcileSchedules({ db: api.t.db, queues: api.ctx.queues, logger: createLogger('scheduler') });
+    const path = `/console/integrations/${t.integrationId}`;
+    expect(nextSyncOf((await request(api.app).get(path).set('Cookie', cookie)).text, paused.id)).toMatch(/ UTC$/);
+    // Paused (the schedulers are removed by a worker's reconcile a moment later: none runs here).
+    await sql`update bank_accounts set status = 'paused' where id = ${paused.id}`.execute(api.t.db);
+    let text = (await request(api.app).get(path).set('Cookie', cookie)).text;
+    expect(nextSyncOf(text, paused.id)).toBe('none: the account is paused');
+    expect(nextSyncOf(text, active.id)).toMatch(/ UTC$/);
+    // Syncs stopped for the integration (its certificate expired): none for any account.
+    await sql`update integrations set sync_status = 'certificate_expired' where id = ${t.integrationId}`.execute(
+      api.t.db,
+    );
+    text = (await request(api.app).get(path).set('Cookie', cookie)).text;
+    expect(nextSyncOf(text, active.id)).toBe('none: syncs are stopped (certificate_expired)');
   });
 });
