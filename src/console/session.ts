@@ -160,7 +160,9 @@ export class SessionStore {
       createdAt: session.createdAt,
       flash: session.flash,
     };
-    await this.s.redis.set(session.id, JSON.stringify(data), 'PX', IDLE_MS);
+    // Only while the session exists (XX): a request still in flight when its session was signed out, revoked or
+    // expired must not bring it back when it saves its message.
+    await this.s.redis.set(session.id, JSON.stringify(data), 'PX', IDLE_MS, 'XX');
   }
 
   async destroy(res: Response, session: Session): Promise<void> {
