@@ -11,6 +11,7 @@ import type { OnboardingOptions } from '../onboarding/index.ts';
 import type { Queues } from '../scheduler/index.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { keyspace, type RedisConnection } from '../shared/redis.ts';
+import { addDays, isIsoDate } from '../shared/time.ts';
 import type { Database } from '../storage/db.ts';
 import { ACTIONS, type Form } from './actions.ts';
 import { ApiClient, type CallContext } from './api-client.ts';
@@ -52,6 +53,39 @@ export interface ConsoleDeps {
  */
 const CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** A run as a sync trigger answers it: the run, and whether it joined one already under way. */
+type TriggeredRunDto = RunDto & { joined: boolean };
+
+/**
+ * What a re-sync queued, as the runs say it: their dates (a range is clipped at the last day the bank has closed, so
+ * the days after it are named as not included) and how many joined a run already under way for them.
+ */
+function resyncQueued(runs: readonly TriggeredRunDto[], asked: string): string {
+  const windows = new Map<string, number>();
+  for (const r of runs) {
+    const w = `${r.window.from ?? '?'} to ${r.window.to ?? '?'}`;
+    windows.set(w, (windows.get(w) ?? 0) + 1);
+  }
+  const dates =
+    windows.size === 1 ? [...windows.keys()][0]! : [...windows].map(([w, n]) => `${w} (${n} run(s))`).join(', ');
+  const joined = runs.filter((r) => r.joined).length;
+  const ends = runs.map((r) => r.window.to).filter((d): d is string => d !== null);
+  const last = ends.sort().at(-1);
+  const notClosed =
+    last === undefined || !isIsoDate(asked) || last >= asked
+      ? ''
+      : addDays(last, 1) === asked
+        ? ` ${asked} is not included: the bank has not closed it yet.`
+        : ` ${addDays(last, 1)} to ${asked} are not included: the bank has not closed them yet.`;
+  return [
+    `Re-sync queued: ${runs.length} run(s), ${dates}`,
+    joined > 0 ? `, of which ${joined} already under way for these dates (joined, not queued again)` : '',
+    '.',
+    notClosed,
+    ' Progress below.',
+  ].join('');
+}
 
 /** How long a form's one-time token keeps its outcome: far beyond a double click or a browser's retry. */
 const ONCE_TTL_SECONDS = 3_600;
@@ -375,17 +409,19 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     act(req, res, async (ctx, form) => {
       const body = { mode: 'range', from: form.from ?? '', to: form.to ?? '' };
       const runs = form.accountId
-        ? [await api.call<RunDto>(ctx, 'post', '/v1/accounts/{id}/sync-runs', { params: { id: form.accountId }, body })]
+        ? [
+            await api.call<TriggeredRunDto>(ctx, 'post', '/v1/accounts/{id}/sync-runs', {
+              params: { id: form.accountId },
+              body,
+            }),
+          ]
         : (
-            await api.call<{ data: RunDto[] }>(ctx, 'post', '/v1/integrations/{id}/sync-runs', {
+            await api.call<{ data: TriggeredRunDto[] }>(ctx, 'post', '/v1/integrations/{id}/sync-runs', {
               params: { id: String(req.params.id) },
               body,
             })
           ).data;
-      return {
-        kind: 'ok',
-        text: `Re-sync of ${body.from} to ${body.to} queued: ${runs.length} run(s). Progress below.`,
-      };
+      return { kind: 'ok', text: resyncQueued(runs, body.to) };
     }),
   );
 

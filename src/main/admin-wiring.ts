@@ -11,7 +11,7 @@ import { createValidationReportProvider } from '../validation/index.ts';
  * its own short-lived client (closed after the test); discovery and syncs use the context's
  * per-integration client, so a freshly installed certificate is picked up on the next call.
  */
-export function adminApiDeps(ctx: AppContext): AdminApiDeps {
+export function adminApiDeps(ctx: AppContext, now: () => Date = () => new Date()): AdminApiDeps {
   const timeouts = { connectMs: ctx.config.jpm.connectTimeoutMs, requestMs: ctx.config.jpm.requestTimeoutMs };
   return {
     db: ctx.db,
@@ -36,7 +36,7 @@ export function adminApiDeps(ctx: AppContext): AdminApiDeps {
     producer: {
       db: ctx.db,
       queues: ctx.queues,
-      now: () => new Date(),
+      now,
       logger: createLogger('scheduler'),
       lookbackDays: ctx.config.sync.lookbackDays,
     },

@@ -40,16 +40,19 @@ export interface ApiAppOptions {
   readiness?: readonly HealthCheck[];
   /** Routes beyond the product's (tests only). */
   extraRoutes?: readonly Route[];
-  /** The console's clock (tests only; default the machine's): it places the instant, the bank decides the date. */
+  /**
+   * The clock of the console and of the runs the API plans (tests only; default the machine's): it places the instant,
+   * the bank decides the date.
+   */
   now?: () => Date;
   /** How old an in-flight Idempotency-Key claim must be before a retry takes it over (tests only; default 2 min). */
   idempotencyTakeoverMs?: number;
 }
 
 /** Every API route the service serves. Add a module's routes here (`...readApiRoutes({ db })`). */
-export function apiRoutes(ctx: AppContext): Route[] {
+export function apiRoutes(ctx: AppContext, clock: { now?: () => Date } = {}): Route[] {
   return [
-    ...adminApiRoutes(adminApiDeps(ctx)),
+    ...adminApiRoutes(adminApiDeps(ctx, clock.now)),
     ...readApiRoutes({
       db: ctx.db,
       reads: ctx.reads,
@@ -85,7 +88,7 @@ function stores(ctx: AppContext, options: ApiAppOptions = {}) {
 
 /** The whole HTTP app over a context (also what the integration tests drive with supertest). */
 export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Express {
-  const routes = [...apiRoutes(ctx), ...(options.extraRoutes ?? [])];
+  const routes = [...apiRoutes(ctx, options.now ? { now: options.now } : {}), ...(options.extraRoutes ?? [])];
   const authThrottle = redisAuthThrottle(ctx.queues.redis, ctx.queues.prefix, ctx.config.http.authThrottle);
   return createApp({
     config: ctx.config,

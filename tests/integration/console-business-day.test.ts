@@ -18,6 +18,7 @@ describe('operator console: business days', () => {
   let tenancy: Tenancy;
   let accountId: string;
   let cookie: string;
+  let csrf: string;
 
   beforeAll(async () => {
     api = await createTestApi({ now: () => CLOCK });
@@ -29,7 +30,7 @@ describe('operator console: business days', () => {
       .set({ bank_business_day: BANK_DAY, bank_calendar_at: new Date('2026-11-03T14:00:00Z') })
       .where('id', '=', accountId)
       .execute();
-    ({ cookie } = await consoleSignIn(api.app, await api.key('operator', tenancy.organizationId)));
+    ({ cookie, csrf } = await consoleSignIn(api.app, await api.key('operator', tenancy.organizationId)));
   });
 
   afterAll(async () => {
@@ -57,5 +58,24 @@ describe('operator console: business days', () => {
     expect(res.status).toBe(200);
     expect(res.text).toMatch(/id="rs-from" name="from" type="date" required value="2026-10-27"/);
     expect(res.text).toMatch(/id="rs-to" name="to" type="date" required value="2026-11-02"/);
+  });
+
+  it('a re-sync says which days it queued: none the bank has not closed, and a run joined as joined', async () => {
+    const resync = async () => {
+      const res = await request(api.app)
+        .post(`/console/integrations/${tenancy.integrationId}/resync`)
+        .set('Cookie', cookie)
+        .type('form')
+        .send({ _csrf: csrf, accountId, from: '2026-10-30', to: BANK_DAY });
+      expect(res.status).toBe(303);
+      const page = await request(api.app).get(res.headers.location!).set('Cookie', cookie);
+      return /<div class="flash [^"]*"[^>]*>\s*<p>([^<]*)/.exec(page.text)?.[1];
+    };
+    expect(await resync()).toBe(
+      `Re-sync queued: 1 run(s), 2026-10-30 to 2026-11-02. ${BANK_DAY} is not included: the bank has not closed it yet. Progress below.`,
+    );
+    expect(await resync()).toBe(
+      `Re-sync queued: 1 run(s), 2026-10-30 to 2026-11-02, of which 1 already under way for these dates (joined, not queued again). ${BANK_DAY} is not included: the bank has not closed it yet. Progress below.`,
+    );
   });
 });
