@@ -119,7 +119,9 @@ export const ACTIONS: Record<string, Action> = {
   'retire-certificate': {
     path: '/v1/integrations/{id}/certificates/{certificateId}/retire',
     params: (f, id) => ({ id, certificateId: f.certificateId ?? '' }),
-    body: () => ({}),
+    // Forced only when the person ticked it: the API refuses to retire the last usable certificate of a syncing
+    // integration otherwise.
+    body: (f) => (f.force === 'yes' ? { force: true } : {}),
     done: () => 'Certificate retired.',
   },
   'pause-account': {
@@ -325,6 +327,33 @@ export function buttonForm(
     back,
     html`${Object.entries(hidden).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}`,
     label,
+    'inline',
+  );
+}
+
+/**
+ * Retiring a certificate. The only active one (its integration would have none left) carries the confirmation the API
+ * asks for before it strands a syncing integration (`force`): a compromised certificate can still be retired at once.
+ */
+export function retireForm(
+  session: Session,
+  integrationId: string,
+  back: string,
+  certificateId: string,
+  only: boolean,
+): Html {
+  const id = uid('force');
+  return actionForm(
+    session,
+    integrationId,
+    'retire-certificate',
+    back,
+    html`<input type="hidden" name="certificateId" value="${certificateId}">${
+      only
+        ? html`<div class="field"><input id="${id}" type="checkbox" name="force" value="yes"><label for="${id}">Even though it is the only active certificate: syncs stop until a new one is installed</label></div>`
+        : ''
+    }`,
+    'Retire',
     'inline',
   );
 }

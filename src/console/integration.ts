@@ -4,7 +4,7 @@ import { estimateBusinessDay } from '../domain/business-day.ts';
 import { isSyncStopped, isUnscheduledStage } from '../domain/sync-rules.ts';
 import { addDays, localDate, type IsoDate } from '../shared/time.ts';
 import { listBankCalendarFacts } from '../storage/accounts.repo.ts';
-import { buttonForm, contactForm, factForm } from './actions.ts';
+import { buttonForm, contactForm, factForm, retireForm } from './actions.ts';
 import type { CallContext } from './api-client.ts';
 import { onboardingActions, onboardingSummary, type IntegrationDto, type PageDeps } from './board.ts';
 import { html, type Html } from './html.ts';
@@ -232,7 +232,7 @@ function certificates(certs: CertificateDto[], keyPairs: KeyPairDto[], acts: Act
           c,
         ) => html`<tr data-certificate-id="${c.id}"><td class="mono">${c.subjectCn}</td><td>${c.environment}</td><td>${c.status}</td><td>${c.notAfter.slice(0, 10)}</td>
         <td>${c.status === 'active' ? html`<span class="badge ${c.daysToExpiry <= 14 ? 'bad' : c.daysToExpiry <= 30 ? 'warn' : 'ok'}">${c.daysToExpiry} day(s)</span>` : '—'}</td>
-        ${acts.credentials ? html`<td>${c.status === 'active' ? buttonForm(session, integrationId, 'retire-certificate', back, { certificateId: c.id }, 'Retire') : ''}</td>` : ''}</tr>`,
+        ${acts.credentials ? html`<td>${c.status === 'active' ? retireForm(session, integrationId, back, c.id, active.length === 1) : ''}</td>` : ''}</tr>`,
       )}</tbody></table></div>`
     }
     ${acts.credentials && !acts.cancelled && active.length > 0 ? buttonForm(session, integrationId, 'test-connection', back, {}, 'Test the connection to J.P. Morgan') : ''}
