@@ -35,10 +35,14 @@ const BATCH = 1_000;
 /**
  * Checks every unfinished run tree, a page of BATCH at a time (keyset, so memory stays bounded whatever the
  * backlog), and repairs the ones whose flow is lost or ended. The ids it reports are those repaired, not all checked.
+ * `stopped` is asked before each run: once it says so (the worker shutting down) the sweep ends there, and the runs
+ * it did not reach are the next sweep's (any worker's), so a shutdown never waits for a backlog to be re-enqueued.
  */
 export async function recoverLostRuns(
   deps: RecoveryDeps,
+  opts: { stopped?: () => boolean } = {},
 ): Promise<{ checked: number; requeued: string[]; finalized: string[] }> {
+  const stopped = opts.stopped ?? (() => false);
   let checked = 0;
   const requeued: string[] = [];
   const finalized: string[] = [];
@@ -47,9 +51,8 @@ export async function recoverLostRuns(
   do {
     const page = await listUnfinishedParentRunIds(deps.db, BATCH, cursor);
     cursor = page.next;
-    checked += page.ids.length;
-    await recoverPage(deps, page.ids, { requeued, finalized, failed });
-  } while (cursor);
+    checked += await recoverPage(deps, page.ids, { requeued, finalized, failed }, stopped);
+  } while (cursor && !stopped());
   report(deps.logger, checked, { requeued, finalized, failed });
   return { checked, requeued, finalized };
 }
@@ -60,9 +63,20 @@ interface SweepOutcome {
   failed: { runId: string; err: unknown }[];
 }
 
-async function recoverPage(deps: RecoveryDeps, ids: string[], out: SweepOutcome): Promise<void> {
+/** Repairs the runs of one page, in order, until `stopped`; returns how many it checked. */
+async function recoverPage(
+  deps: RecoveryDeps,
+  ids: string[],
+  out: SweepOutcome,
+  stopped: () => boolean,
+): Promise<number> {
   const { requeued, finalized, failed } = out;
+  let checked = 0;
   for (const runId of ids) {
+    if (stopped()) {
+      break;
+    }
+    checked++;
     const run = await getSyncRun(deps.db, runId);
     if (!run || (run.status !== 'queued' && run.status !== 'running')) {
       continue;
@@ -79,6 +93,7 @@ async function recoverPage(deps: RecoveryDeps, ids: string[], out: SweepOutcome)
       failed.push({ runId, err });
     }
   }
+  return checked;
 }
 
 function report(logger: Logger, checked: number, { requeued, finalized, failed }: SweepOutcome): void {
@@ -152,7 +167,10 @@ export function watchForLostJobs(deps: RecoveryDeps, redis: RedisConnection, int
   let connectedBefore = false;
   const run = async (opts: { schedules: boolean }): Promise<void> => {
     try {
-      await recoverLostRuns(deps);
+      await recoverLostRuns(deps, { stopped: () => stopped });
+      if (stopped) {
+        return;
+      }
       await failAbandonedRuns(deps);
       if (opts.schedules) {
         await restoreLostSchedules(deps);

@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect, sql, type CompiledQuery } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { triggerSync } from '../../src/scheduler/index.ts';
-import { failAbandonedRuns, recoverLostRuns } from '../../src/scheduler/recovery.ts';
+import { failAbandonedRuns, recoverLostRuns, watchForLostJobs } from '../../src/scheduler/recovery.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createPool } from '../../src/storage/db.ts';
 import type { DB } from '../../src/storage/db.types.ts';
@@ -79,6 +79,34 @@ describe('recovery of lost jobs', () => {
       expect(result.requeued.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
       expect(new Set(result.requeued).size).toBe(result.requeued.length);
       expect((await recoverLostRuns({ db: h.t.db, queues: h.queues, logger })).requeued).toEqual([]);
+    } finally {
+      await sql`update sync_runs set status = 'cancelled', finished_at = now() where id in (${sql.join(ids)})`.execute(
+        h.t.db,
+      );
+      await obliterate(h.queues);
+    }
+  });
+
+  it('a sweep stops at the next run when its watch is stopped, however many runs it has left', async () => {
+    const ids = (
+      await sql<{ id: string }>`
+        insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, status, source, created_at)
+        select gen_random_uuid(), ${h.tenancy.organizationId}, ${h.tenancy.integrationId}, ${h.accounts[0]!.id},
+          'schedule', 'prior_day', 'queued', 'jpm_api', now()
+        from generate_series(1, 1005)
+        returning id`.execute(h.t.db)
+    ).rows.map((r) => r.id);
+    await obliterate(h.queues);
+    const logger = createLogger('scheduler');
+    try {
+      await h.queues.redis.ping();
+      // The watch sweeps at once (Redis is ready); stopping it in the same tick leaves that sweep no run to repair:
+      // a worker's shutdown does not wait for a backlog of lost runs to be re-enqueued.
+      const watch = watchForLostJobs({ db: h.t.db, queues: h.queues, logger }, h.queues.redis, 3_600_000);
+      await watch.stop();
+
+      const later = await recoverLostRuns({ db: h.t.db, queues: h.queues, logger });
+      expect(later.requeued.filter((id) => ids.includes(id))).toHaveLength(ids.length);
     } finally {
       await sql`update sync_runs set status = 'cancelled', finished_at = now() where id in (${sql.join(ids)})`.execute(
         h.t.db,
