@@ -326,7 +326,9 @@ export async function dayPage(
         row
           ? html`<p class="day-state" data-state="${row.state}"><span class="badge ${row.state === 'proved' ? 'ok' : row.state === 'broken' ? 'bad' : 'warn'}">${row.state}</span>
           ${why?.explanation ? html` ${why.explanation}` : ''}</p>${proofTable(a, row)}<p class="meta">Computed ${when(row.computed_at.toISOString())}.</p>`
-          : html`<p>No proof stored for this day (not a business day, or not validated yet).</p>`
+          : diffDays(today, day) >= 0
+            ? html`<p>No proof yet: the bank has not closed this day (${day === today ? html`it is the account's current business day, ${today}` : html`the account's current business day is ${today}`}).</p>`
+            : html`<p>No proof stored for this day (not a business day, or not validated yet).</p>`
       }
     </section>
     ${

@@ -45,6 +45,10 @@ describe('operator console: business days', () => {
     expect(res.status).toBe(200);
     expect(res.text).toContain('2026-11-02</a>');
     expect(res.text).not.toContain('2026-11-04');
+    // Not "not validated yet": a day the bank has not closed has no final data to prove.
+    expect(res.text).toContain(
+      `No proof yet: the bank has not closed this day (it is the account's current business day, ${BANK_DAY}).`,
+    );
   });
 
   it("the account page's period ends on the bank's business day when no day is proved yet", async () => {
