@@ -168,7 +168,7 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
       auditTarget: 'sync_run',
       summary: 'Cancel a sync run',
       description:
-        'Windows not started yet are cancelled; a window already running finishes its current page. 409 `run_finished` when the run already ended.',
+        'Windows not started yet are cancelled; a window already running finishes its current page. 409 `run_finished` when the run already ended, `run_is_window` for the id of one of its windows (the detail names the run to cancel).',
       request: { params: IdParams },
       response: { status: 200, schema: SyncRunSchema, description: 'The cancelled run' },
       errors: [409],

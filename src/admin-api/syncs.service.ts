@@ -9,7 +9,7 @@ import {
   type RunView,
   type TriggeredRun,
 } from '../scheduler/index.ts';
-import { NotFoundError } from '../shared/errors.ts';
+import { ConflictError, NotFoundError } from '../shared/errors.ts';
 import type { Database } from '../storage/db.ts';
 import type { Page } from '../storage/pagination.ts';
 import { getSyncRun, listSyncRunsPage, type SyncRunListFilter } from '../storage/sync-runs.repo.ts';
@@ -98,7 +98,7 @@ export async function listRuns(
   return { rows: page.rows.map(runView), nextCursor: page.nextCursor };
 }
 
-/** Cancels a run (not a window: 404) and returns it with its windows. */
+/** Cancels a run (a window of one: 409 `run_is_window`, naming its run) and returns it with its windows. */
 export async function cancelScopedRun(
   deps: SyncsServiceDeps,
   access: OrgAccess,
@@ -108,7 +108,12 @@ export async function cancelScopedRun(
   const row = await scopedRun(deps, access, id);
   scoped(row.organization_id);
   if (row.parent_run_id !== null) {
-    throw new NotFoundError('sync run', id);
+    // A window reads like a run (GET /v1/sync-runs/{id}), so "not found" would be false: name the run to cancel.
+    throw new ConflictError(
+      `sync run ${id} is a window of run ${row.parent_run_id}; a window is not cancelled alone: cancel run ${row.parent_run_id}`,
+      'run_is_window',
+      { runId: row.parent_run_id },
+    );
   }
   await cancelRun(deps.producer, id);
   return getRun(deps.producer, id, { windows: true });

@@ -254,7 +254,10 @@ describe('admin API: accounts and syncs (simulator over mTLS, real queue workers
 
     const windowId = run.windows![0]!.id;
     expect(bodyOf(SyncRunSchema, await get(`/v1/sync-runs/${windowId}`)).id).toBe(windowId);
-    expectProblem(await post(`/v1/sync-runs/${windowId}/cancel`), 404, 'not_found');
+    // A window is read like a run, so cancelling one is not "not found": it names the run to cancel.
+    expect(expectProblem(await post(`/v1/sync-runs/${windowId}/cancel`), 409, 'run_is_window').detail).toBe(
+      `sync run ${windowId} is a window of run ${run.id}; a window is not cancelled alone: cancel run ${run.id}`,
+    );
     const cancelled = bodyOf(SyncRunSchema, await post(`/v1/sync-runs/${run.id}/cancel`));
     expect(cancelled.status).toBe('cancelled');
     expect(cancelled.finishedAt).not.toBeNull();
