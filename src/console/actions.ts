@@ -17,6 +17,11 @@ export interface Action {
   /** The route's body from the form's fields. */
   body(form: Form): unknown;
   done(result: unknown, form: Form): string;
+  /**
+   * Why the console does not send the form although the key may (a confirmation not ticked), or undefined. Asked only
+   * of a key the route permits, so a key without the permission hears the API's refusal.
+   */
+  refuse?(form: Form): string | undefined;
   /** Whether the answer, although the call succeeded, reports a failure (a connection test that failed). */
   failed?(result: unknown): boolean;
   /** An optional link shown with the confirmation (e.g. the CSR download). */
@@ -152,6 +157,12 @@ export const ACTIONS: Record<string, Action> = {
   stage: {
     path: '/v1/integrations/{id}/stage',
     body: (f) => compact({ to: f.to, note: text(f.note) }),
+    // Cancelling is final and sits in the same list as the next stage (the only choice of some paused ones): it is
+    // done only when the person ticked the confirmation the form puts next to it.
+    refuse: (f) =>
+      f.to === 'cancelled' && f.confirmFinal !== 'yes'
+        ? 'Cancelling an integration is final (it never syncs again): tick the confirmation to cancel it.'
+        : undefined,
     done: (r) => `Moved to ${stageLabel((r as { stage: string }).stage)}.`,
   },
 };
@@ -185,6 +196,11 @@ function input(
   const id = uid(name);
   return html`<div class="field"><label for="${id}">${label}${opts.hint ? html` <span class="hint">(${opts.hint})</span>` : ''}</label>
     <input id="${id}" name="${name}" type="${opts.type ?? 'text'}" ${opts.required ? html`required` : ''} value="${opts.value ?? ''}" autocomplete="${opts.autocomplete ?? 'off'}"></div>`;
+}
+
+function checkbox(name: string, label: string): Html {
+  const id = uid(name);
+  return html`<div class="field"><input id="${id}" type="checkbox" name="${name}" value="yes"><label for="${id}">${label}</label></div>`;
 }
 
 function select(name: string, label: string, options: readonly (readonly [string, string])[]): Html {
@@ -342,7 +358,6 @@ export function retireForm(
   certificateId: string,
   only: boolean,
 ): Html {
-  const id = uid('force');
   return actionForm(
     session,
     integrationId,
@@ -350,7 +365,7 @@ export function retireForm(
     back,
     html`<input type="hidden" name="certificateId" value="${certificateId}">${
       only
-        ? html`<div class="field"><input id="${id}" type="checkbox" name="force" value="yes"><label for="${id}">Even though it is the only active certificate: syncs stop until a new one is installed</label></div>`
+        ? checkbox('force', 'Even though it is the only active certificate: syncs stop until a new one is installed')
         : ''
     }`,
     'Retire',
@@ -415,7 +430,8 @@ export function moveForm(session: Session, integrationId: string, targets: reado
       'Move to',
       targets.map((t) => [t, stageLabel(t)] as const),
     )}
-    ${input('note', 'Note', { hint: 'optional' })}`,
+    ${input('note', 'Note', { hint: 'optional' })}
+    ${targets.includes('cancelled') ? checkbox('confirmFinal', 'If cancelling: I understand it is final (the integration never syncs again)') : ''}`,
     'Move',
     'inline',
   );

@@ -361,6 +361,10 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         throw new ValidationError(`unknown action ${String(req.params.action)}`);
       }
       const id = String(req.params.id);
+      const refused = api.allows(ctx.principal, 'post', action.path) ? action.refuse?.(form) : undefined;
+      if (refused) {
+        throw new ValidationError(refused);
+      }
       const result = await api.call(ctx, 'post', action.path, {
         params: action.params?.(form, id) ?? { id },
         body: action.body(form),

@@ -80,4 +80,33 @@ describe('operator console: actions a paused or cancelled integration takes', ()
     text = (await request(api.app).get(path).set('Cookie', cookie)).text;
     expect(nextSyncOf(text, active.id)).toBe('none: syncs are stopped (certificate_expired)');
   });
+
+  it('cancels an integration (final) only when the move form confirms it', async () => {
+    const t = await createTenancy(api.t.db);
+    const path = `/console/integrations/${t.integrationId}`;
+    const page = (await request(api.app).get(path).set('Cookie', cookie)).text;
+    const form = page.slice(page.indexOf(`action="${path}/actions/stage"`));
+    expect(form.slice(0, form.indexOf('</form>'))).toMatch(/type="checkbox" name="confirmFinal" value="yes"/);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
+    const move = async (extra: Record<string, string>) => {
+      const res = await request(api.app)
+        .post(`${path}/actions/stage`)
+        .set('Cookie', cookie)
+        .type('form')
+        .send({ _csrf: csrf, _back: path, to: 'cancelled', ...extra });
+      expect(res.status).toBe(303);
+      const after = await request(api.app).get(path).set('Cookie', cookie);
+      const stage = await api.t.db
+        .selectFrom('integrations')
+        .select('stage')
+        .where('id', '=', t.integrationId)
+        .executeTakeFirstOrThrow();
+      return { stage: stage.stage, flash: /<div class="flash [^"]*"[^>]*>\s*<p>([^<]*)/.exec(after.text)?.[1] };
+    };
+    expect(await move({})).toEqual({
+      stage: 'requested',
+      flash: 'Not done: Cancelling an integration is final (it never syncs again): tick the confirmation to cancel it.',
+    });
+    expect(await move({ confirmFinal: 'yes' })).toEqual({ stage: 'cancelled', flash: 'Moved to cancelled.' });
+  });
 });

@@ -184,7 +184,7 @@ describe('operator console: security', () => {
       .post(`/console/integrations/${otherId}/actions/stage`)
       .set('Cookie', cookie)
       .type('form')
-      .send({ _csrf: csrf, _back: '/console/', to: 'cancelled' });
+      .send({ _csrf: csrf, _back: '/console/', to: 'cancelled', confirmFinal: 'yes' });
     expect(move.status).toBe(303);
     const after = await request(api.app).get('/console/').set('Cookie', cookie);
     expect(after.text).toContain(`integration ${otherId} was not found`);
