@@ -74,6 +74,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
         'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, ' +
         'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored, as is a camt statement whose pages are not all in the file (`statement_incomplete`); a file without a section for this account is refused (`statement_account_missing`). ' +
         'A BAI2 correction group (group status 3) of a day whose posted items are stored is refused (409 `statement_correction_conflict`, naming the days): stored items are never taken back. ' +
+        'Several BAI2 groups of one account and as-of date in one file: the later complete report wins (a group sent twice is stored once); an interim group after the final one of its day holding items the final lacks is refused (400 `statement_groups_conflict`, naming both lines). ' +
         'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. ' +
         'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
       request: { params: IdParams },

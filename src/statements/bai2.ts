@@ -1,6 +1,7 @@
 import type { IsoDate } from '../shared/time.ts';
 import { impliedDecimals } from './currencies.ts';
 import { amount, count, currencyCode, date, directionOfTypeCode, fundsType } from './bai2-fields.ts';
+import { resolveGroupOverlaps, type GroupSection } from './bai2-groups.ts';
 import { DEFAULT_RECORD_LENGTH, fieldsOf, type Logical, type Physical } from './bai2-records.ts';
 import { readNarrative, type TextLine } from './narrative.ts';
 import {
@@ -30,6 +31,8 @@ interface GroupState {
   sameDay: boolean;
   /** An interim previous-day report (as-of-date modifier 1): posted items, but not yet all of the day's. */
   interim: boolean;
+  /** An interim report of either kind (as-of-date modifier 1 or 3): another group of its day may add to it. */
+  partial: boolean;
   /** Group status 3: the group replaces (corrects) a group of the same date sent before. */
   correction: boolean;
 }
@@ -262,6 +265,8 @@ class Bai2Reader {
   groups = 0;
   group: OpenGroup | null = null;
   account: OpenAccount | null = null;
+  /** Each account's part of each group, in file order; merged per account once the file is complete. */
+  sections: GroupSection[] = [];
   ended = false;
 
   constructor(fileId: string, headerRecords: number) {
@@ -313,6 +318,7 @@ class Bai2Reader {
       currency: currencyCode(f[5], 'USD', r.line),
       sameDay: f[6] === '3' || f[6] === '4',
       interim: f[6] === '1',
+      partial: f[6] === '1' || f[6] === '3',
       // Group status: 1 update, 2 deletion, 3 correction, 4 test only.
       correction: f[2] === '3',
       total: 0n,
@@ -377,7 +383,14 @@ class Bai2Reader {
     group.total += account.total;
     group.records += account.records;
     group.accounts++;
-    mergeAccount(this.statement, account.state);
+    this.sections.push({
+      account: account.state,
+      date: group.asOfDate,
+      sameDay: group.sameDay,
+      partial: group.partial,
+      correction: group.correction,
+      line: group.line,
+    });
     this.account = null;
   }
 
@@ -428,6 +441,9 @@ class Bai2Reader {
       },
       { total: this.fileTotal, count: this.groups, records: this.fileRecords },
     );
+    for (const section of resolveGroupOverlaps(this.sections)) {
+      mergeAccount(this.statement, section.account);
+    }
     this.ended = true;
   }
 }

@@ -211,3 +211,153 @@ describe('BAI2: a correction group (group status 3)', () => {
     expect(imported.counts.inserted).toBe(2);
   });
 });
+
+describe('BAI2: one account and as-of date reported in several groups of one file', () => {
+  const opening: [string, bigint] = ['010', 100_000n];
+  const finalOf = (items: Bai2Item[], closing: bigint, acct: string) => ({
+    date: '261130',
+    modifier: '2',
+    account: acct,
+    summary: [opening, ['015', closing]] as [string, bigint][],
+    items,
+  });
+  const balancesOf = async (accountId: string) =>
+    (
+      await t.db
+        .selectFrom('balances')
+        .select(['kind', 'opening_ledger_minor', 'ending_ledger_minor'])
+        .where('account_id', '=', accountId)
+        .orderBy('kind')
+        .execute()
+    ).map((b) => [b.kind, String(b.opening_ledger_minor), String(b.ending_ledger_minor)]);
+
+  it('a final previous-day group sent twice (a resend appended to the file) is stored once', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const group = finalOf([P1, P2], 130_000n, account.jpmAccountId);
+    const file = bai2Groups([group, group]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    expect(imported.status).toBe('succeeded');
+    expect(imported.days).toEqual([DAY]);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P2', status: 'posted', source: 'bai2' },
+    ]);
+    expect(await balancesOf(account.id)).toEqual([['final', '100000', '130000']]);
+    expect((await evidence(account.id)).map((e) => [String(e.booking_date), e.record_count])).toEqual([[DAY, 2]]);
+  });
+
+  it("an interim previous-day group then the day's final group: the final report wins, each item once", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const file = bai2Groups([
+      { date: '261130', modifier: '1', account: acct, items: [P1] },
+      finalOf([P1, P3], 142_500n, acct),
+    ]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    expect(imported.days).toEqual([DAY]);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P3', status: 'posted', source: 'bai2' },
+    ]);
+    expect(await balancesOf(account.id)).toEqual([['final', '100000', '142500']]);
+    expect((await evidence(account.id)).map((e) => [String(e.booking_date), e.record_count])).toEqual([[DAY, 2]]);
+  });
+
+  it('two final groups that differ: the later one is the report of the day', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const file = bai2Groups([finalOf([P1, P2], 130_000n, acct), finalOf([P1, P3], 142_500n, acct)]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    expect(imported.days).toEqual([DAY]);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P3', status: 'posted', source: 'bai2' },
+    ]);
+    expect(await balancesOf(account.id)).toEqual([['final', '100000', '142500']]);
+  });
+
+  it('a later file with a different final report of a stored day adds its new items and leaves the day unproved', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const first = bai2Groups([finalOf([P1, P2], 130_000n, acct)], { fileId: 'FIRST' });
+    await importStatementFile(t.db, { accountId: account.id, text: first, trigger: 'manual' });
+    const later = bai2Groups([finalOf([P1, P3], 142_500n, acct)], { fileId: 'LATER' });
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: later, trigger: 'manual' });
+    expect(imported.counts.inserted).toBe(1);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P2', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P3', status: 'posted', source: 'bai2' },
+    ]);
+    const day = await t.db
+      .selectFrom('account_days')
+      .select(['state'])
+      .where('account_id', '=', account.id)
+      .executeTakeFirstOrThrow();
+    expect(day.state).not.toBe('proved');
+  });
+
+  it('two interim same-day groups: every item of either once (a later intraday report adds to the earlier)', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const file = bai2Groups([
+      { date: '261130', modifier: '3', account: acct, items: [P1, P2] },
+      { date: '261130', modifier: '3', account: acct, items: [P1, P3] },
+    ]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    expect(imported.counts.inserted).toBe(3);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'pending', source: 'bai2' },
+      { bank_reference: 'P2', status: 'pending', source: 'bai2' },
+      { bank_reference: 'P3', status: 'pending', source: 'bai2' },
+    ]);
+  });
+
+  it('an intraday group then the previous-day group of the same date: the posted items supersede the pending', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const file = bai2Groups([
+      { date: '261130', modifier: '3', account: acct, items: [P1, P2] },
+      finalOf([P1, P3], 142_500n, acct),
+    ]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    expect(imported.days).toEqual([DAY]);
+    const live = (await rows(account.id)).filter((r) => r.status === 'posted' || r.status === 'pending');
+    expect(live).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P3', status: 'posted', source: 'bai2' },
+    ]);
+  });
+
+  it('an interim group after the final group of its day, holding items the final lacks, is refused whole (400)', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const file = bai2Groups([
+      finalOf([P1, P2], 130_000n, acct),
+      { date: '261130', modifier: '1', account: acct, items: [P1, P3] },
+    ]);
+    const refused = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ httpStatus: 400, code: 'statement_groups_conflict' });
+    expect((refused as Error).message).toContain('2026-11-30');
+    expect((refused as Error).message).toMatch(/line \d+/);
+    expect(await rows(account.id)).toEqual([]);
+  });
+
+  it('an interim group after the final group of its day that adds nothing is taken as part of it', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const file = bai2Groups([
+      finalOf([P1, P2], 130_000n, acct),
+      { date: '261130', modifier: '1', account: acct, items: [P2] },
+    ]);
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    expect(imported.days).toEqual([DAY]);
+    expect(await rows(account.id)).toEqual([
+      { bank_reference: 'P1', status: 'posted', source: 'bai2' },
+      { bank_reference: 'P2', status: 'posted', source: 'bai2' },
+    ]);
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { parseBai2 } from '../../src/statements/index.ts';
+
+/** BAI2 account sections as banks write them (shapes seen in public sample files), read through the parser. */
+const file = (lines: string[]) => `${lines.join('\n')}\n`;
+
+describe('BAI2: one account twice in one group', () => {
+  it('is one report of the account: the items of both sections, each once', () => {
+    const parsed = parseBai2(
+      file([
+        '01,0004,12345,261201,0829,001,80,1,2/',
+        '02,12345,0004,1,261130,,USD,/',
+        '03,111,USD,010,100000,,,015,130000,,/',
+        '16,195,50000,0,R1,,ONE/',
+        '49,280000,3/',
+        '03,111,USD/',
+        '16,495,20000,0,R2,,TWO/',
+        '49,20000,3/',
+        '98,300000,2,8/',
+        '99,300000,1,10/',
+      ]),
+    );
+    expect(parsed.accounts).toHaveLength(1);
+    expect(parsed.accounts[0]!.entries.map((e) => [e.bankReference, e.direction, e.amountMinor])).toEqual([
+      ['R1', 'credit', 50000n],
+      ['R2', 'debit', 20000n],
+    ]);
+    expect(parsed.accounts[0]!.balances).toEqual([
+      expect.objectContaining({ openingLedgerMinor: 100000n, closingLedgerMinor: 130000n }),
+    ]);
+  });
+});
+
+describe('BAI2: one account twice in one group with different balances', () => {
+  it('refuses the file, naming both lines', () => {
+    const read = () =>
+      parseBai2(
+        file([
+          '01,0004,12345,261201,0829,001,80,1,2/',
+          '02,12345,0004,1,261130,,USD,/',
+          '03,111,USD,010,100000,,,015,130000,,/',
+          '49,230000,2/',
+          '03,111,USD,010,100000,,,015,140000,,/',
+          '49,240000,2/',
+          '98,470000,2,6/',
+          '99,470000,1,8/',
+        ]),
+      );
+    expect(read).toThrow(
+      /line 5: account \*\*\*\*111 is reported twice in the group of line 2, with different balances for 2026-11-30 \(lines 3 and 5\)/,
+    );
+    expect(read).toThrow(expect.objectContaining({ code: 'statement_groups_conflict', httpStatus: 400 }));
+  });
+});
