@@ -19,6 +19,7 @@ export interface StatementImportOutcome {
   fileId: string;
   days: string[];
   otherAccounts: number;
+  copiesSkipped: string[];
 }
 
 /** The file's text: whole, or handed over piece by piece as it arrives (`read` resolves at its end). */
@@ -48,6 +49,10 @@ const StatementImportSchema = z
         'Business days whose posted data the file holds in full (their balance proofs were recomputed); the days of a BAI2 interim previous-day group are not among them',
     }),
     otherAccounts: z.number().int().meta({ description: 'Accounts in the file other than this one (not imported)' }),
+    copiesSkipped: z.array(isoDay()).meta({
+      description:
+        'Days the file reports only in a statement marked as a copy or duplicate (camt CpyDplctInd COPY, DUPL, CODU) of which the account holds data already: nothing of them was written',
+    }),
   })
   .meta({ id: 'StatementImport', description: 'A statement file imported into an account' });
 
@@ -74,6 +79,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
         'its balances feed the day proofs, and importing it again changes nothing. A file whose control totals or record counts do not add up, or that is not well-formed, ' +
         'is refused whole (400, `statement_control_total` / `statement_invalid`, with the line) and nothing of it is stored, as is a camt statement whose pages are not all in the file (`statement_incomplete`); a file without a section for this account is refused (`statement_account_missing`). ' +
         'A BAI2 correction group (group status 3) of a day whose posted items are stored is refused (409 `statement_correction_conflict`, naming the days): stored items are never taken back. ' +
+        'A camt statement marked as a copy or duplicate (`CpyDplctInd` COPY, DUPL, CODU) writes nothing of a day the account holds (listed in `copiesSkipped`) and is the report of a day it holds nothing of; in the same file as its original it is dropped when it says the same and refuses the file when it does not (400 `statement_duplicate_differs`). ' +
         'Several BAI2 groups of one account and as-of date in one file: the later complete report wins (a group sent twice is stored once); an interim group after the final one of its day holding items the final lacks is refused (400 `statement_groups_conflict`, naming both lines). ' +
         'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. ' +
         'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
@@ -100,6 +106,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
           fileId: result.fileId,
           days: result.days,
           otherAccounts: result.otherAccounts,
+          copiesSkipped: result.copiesSkipped,
         };
       },
     }),

@@ -116,6 +116,9 @@ async function importCommand(argv: string[]): Promise<number> {
           `Imported ${result.format} file ${result.fileId || '(no id)'} as sync run ${result.runId}: ${result.status}`,
           `  ${result.days.length} business day(s)${result.days.length > 0 ? ` from ${result.days[0]} to ${result.days.at(-1)}` : ''}`,
           `  ${c.fetched} record(s): ${c.inserted} inserted, ${c.updated} updated, ${c.unchanged} unchanged, ${c.rejected} rejected; ${c.balances} balance(s) written`,
+          ...(result.copiesSkipped.length > 0
+            ? [`  copy or duplicate statement of day(s) already stored, skipped: ${result.copiesSkipped.join(', ')}`]
+            : []),
           ...(result.otherAccounts > 0
             ? [`  ${result.otherAccounts} other account(s) in the file were not imported`]
             : []),

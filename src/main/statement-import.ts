@@ -2,6 +2,7 @@ import type { SyncTrigger } from '../domain/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
+import { balancesOn } from '../storage/balances.repo.ts';
 import { datesWithPostedRows } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
@@ -28,6 +29,8 @@ export interface StatementImport extends ImportResult {
   days: string[];
   /** Accounts in the file other than this one (not imported). */
   otherAccounts: number;
+  /** Days the file reports only in a copy or duplicate statement (camt `CpyDplctInd`) that were stored already: skipped. */
+  copiesSkipped: string[];
 }
 
 /** The file writes the account number as the bank does; some files drop its leading zeros. */
@@ -55,6 +58,57 @@ async function refuseCorrectionOfStoredDays(ex: Executor, accountId: string, day
         'so the corrected items would be stored beside those they correct. Nothing was imported; a correction is ' +
         'imported only for a day with no posted item stored',
       'statement_correction_conflict',
+      { days: held },
+    );
+  }
+}
+
+/**
+ * A statement marked as a copy or duplicate of one sent before (camt `CpyDplctInd` COPY, DUPL, CODU) is the bank's
+ * word that its original was sent: of a day we hold, it would store its items again where it differs in a reference
+ * and overwrite balances (a duplicate intraday report an older balance over a newer one). Its days held are skipped
+ * (nothing of them written, named in the answer); its other days are stored as the day's report, since the original
+ * never reached us. The check is made again under the account's write lock with the first page (as for a
+ * correction): a day another sync stored in between refuses the import (409), and importing again skips it.
+ *
+ * The days among `days` of which the account holds what a copy of the file's format would write: a camt.053's posted
+ * rows or final balance, a camt.052's rows of any status or current-day balance (any channel).
+ */
+async function daysHeld(ex: Executor, accountId: string, format: StatementFormat, days: readonly string[]) {
+  const intraday = format === 'camt052';
+  const rows = await datesWithPostedRows(
+    ex,
+    accountId,
+    days,
+    intraday ? ['pending', 'posted', 'superseded', 'removed'] : ['posted'],
+  );
+  const balances = await balancesOn(ex, accountId, days);
+  const kind = intraday ? 'current_day' : 'final';
+  return days.filter((d) => rows.includes(d) || balances.has(`${d}|${kind}`)).sort();
+}
+
+/** The file's account section without what its copies (`fromCopy`) say of `days`. */
+function withoutCopiesOf(section: StatementAccount, days: readonly string[]): StatementAccount {
+  const skip = new Set(days);
+  return {
+    ...section,
+    entries: section.entries.filter((e) => !(e.fromCopy && skip.has(e.bookingDate))),
+    balances: section.balances.filter((b) => !(b.fromCopy && skip.has(b.date))),
+  };
+}
+
+async function refuseCopiesOfStoredDays(
+  ex: Executor,
+  accountId: string,
+  format: StatementFormat,
+  days: readonly string[],
+): Promise<void> {
+  const held = await daysHeld(ex, accountId, format, days);
+  if (held.length > 0) {
+    throw new ConflictError(
+      `the file holds a copy or duplicate statement (CpyDplctInd) of ${held.join(', ')}, a day another sync stored ` +
+        'while the file was imported: nothing was imported. Import the file again: the copy of a stored day is skipped',
+      'statement_copy_conflict',
       { days: held },
     );
   }
@@ -102,7 +156,7 @@ export async function importStatementFile(
       'statement_currency_mismatch',
     );
   }
-  const section: StatementAccount = {
+  const whole: StatementAccount = {
     accountNumber: row.jpm_account_id,
     currency: row.currency,
     entries: ours.flatMap((a) => a.entries),
@@ -110,8 +164,13 @@ export async function importStatementFile(
     rejects: ours.flatMap((a) => a.rejects),
     interimDays: [...new Set(ours.flatMap((a) => a.interimDays))],
     correctionDays: [...new Set(ours.flatMap((a) => a.correctionDays))],
+    copyDays: [...new Set(ours.flatMap((a) => a.copyDays))],
   };
-  await refuseCorrectionOfStoredDays(db, row.id, section.correctionDays);
+  await refuseCorrectionOfStoredDays(db, row.id, whole.correctionDays);
+  const copiesSkipped = await daysHeld(db, row.id, parsed.format, whole.copyDays);
+  const section = withoutCopiesOf(whole, copiesSkipped);
+  const copiesStored = whole.copyDays.filter((d) => !copiesSkipped.includes(d));
+  const lockedDays = [...section.correctionDays, ...copiesStored];
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
   const now = input.now ?? (() => new Date());
   const result = await importBatch(
@@ -126,11 +185,14 @@ export async function importStatementFile(
       trigger: input.trigger,
       batch,
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-      ...(section.correctionDays.length > 0
+      ...(lockedDays.length > 0
         ? {
             firstPage: {
-              dates: section.correctionDays,
-              check: (ex: Executor) => refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays),
+              dates: lockedDays,
+              check: async (ex: Executor) => {
+                await refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays);
+                await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
+              },
             },
           }
         : {}),
@@ -142,5 +204,6 @@ export async function importStatementFile(
     fileId: parsed.fileId,
     days: batch.postedDates,
     otherAccounts: parsed.accounts.length - ours.length,
+    copiesSkipped,
   };
 }

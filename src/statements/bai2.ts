@@ -204,6 +204,7 @@ function accountHeader(
       rejects: [],
       interimDays: group.interim ? [group.asOfDate] : [],
       correctionDays: group.correction ? [group.asOfDate] : [],
+      copyDays: [],
     },
     // An interim previous-day balance is not the day's final balance (it would pass for it, or replace it).
     balance: hasBalance && !group.interim ? balance : null,

@@ -2,6 +2,7 @@ import { SaxesParser, type SaxesTagNS } from 'saxes';
 import type { Direction } from '../domain/types.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate, type IsoDate } from '../shared/time.ts';
+import { COPY_CODES, resolveCopies, type CamtSection } from './camt-copies.ts';
 import { impliedDecimals } from './currencies.ts';
 import { readNarrative } from './narrative.ts';
 import {
@@ -70,6 +71,10 @@ interface StatementDraft {
   entries: EntryDraft[];
   balances: BalanceDraft[];
   pagination: Pagination | null;
+  /** `CpyDplctInd` as written ('' when the statement is an original). */
+  copy: string;
+  /** The statement's own `Id`. */
+  id: string;
 }
 
 function dateOf(text: string, line: number, what: string): IsoDate {
@@ -325,7 +330,16 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       amountCcy = typeof ccy === 'string' ? ccy : (ccy?.value ?? '');
     }
     if ((tag.local === 'Stmt' || tag.local === 'Rpt') && path.length === 3) {
-      stmt = { line: parser.line, account: '', currency: '', entries: [], balances: [], pagination: null };
+      stmt = {
+        line: parser.line,
+        account: '',
+        currency: '',
+        entries: [],
+        balances: [],
+        pagination: null,
+        copy: '',
+        id: '',
+      };
     } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
       entry = {
         line: parser.line,
@@ -385,6 +399,16 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       s.account = value;
     } else if (name === 'Ccy' && within('Acct', 'Ccy')) {
       s.currency = value;
+    } else if (name === 'Id' && path.length === 4) {
+      s.id = value;
+    } else if (name === 'CpyDplctInd' && path.length === 4) {
+      if (!(COPY_CODES as readonly string[]).includes(value)) {
+        throw new StatementFileError(
+          `CpyDplctInd: must be ${COPY_CODES.join(', ')} (a copy or duplicate of a statement sent before), got ${JSON.stringify(value)}`,
+          parser.line,
+        );
+      }
+      s.copy = value;
     } else if (
       (name === 'PgNb' || name === 'LastPgInd') &&
       path.length === 5 &&
@@ -586,6 +610,9 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
     }
   }
   checkPages(statements);
+  /** The pages of one statement are one section (a page after the first joins the account's open section). */
+  const sections: CamtSection[] = [];
+  const open = new Map<string, CamtSection>();
   for (const s of statements) {
     const entries = s.entries.flatMap((e) => entriesOf(format, e));
     const currency = s.currency || entries[0]?.currency || s.balances[0]?.amount?.ccy || '';
@@ -601,18 +628,35 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
       rejects: [],
       interimDays: [],
       correctionDays: [],
+      copyDays: [],
     };
+    const page = s.pagination ? pageNumber(s.pagination) : 1;
+    const section = open.get(s.account);
+    if (section && page !== null && page > 1) {
+      merge(section.account, account);
+    } else {
+      const opened = { account, id: s.id, copy: s.copy, line: s.line };
+      sections.push(opened);
+      open.set(s.account, opened);
+    }
+  }
+  for (const { account } of resolveCopies(sections)) {
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {
-      same.entries.push(...account.entries);
-      for (const b of account.balances) {
-        mergeBalance(same.balances, b);
-      }
+      merge(same, account);
     } else {
       out.push(account);
     }
   }
   return out;
+}
+
+function merge(into: StatementAccount, account: StatementAccount): void {
+  into.entries.push(...account.entries);
+  for (const b of account.balances) {
+    mergeBalance(into.balances, b);
+  }
+  into.copyDays.push(...account.copyDays.filter((d) => !into.copyDays.includes(d)));
 }
 
 const AMOUNT_FIELDS = [
@@ -628,7 +672,9 @@ const AMOUNT_FIELDS = [
  * balances (each a reject, as for the API).
  */
 function mergeBalance(into: StatementBalance[], b: StatementBalance): void {
-  const same = into.find((x) => x.date === b.date && x.kind === b.kind && x.currency === b.currency);
+  const same = into.find(
+    (x) => x.date === b.date && x.kind === b.kind && x.currency === b.currency && x.fromCopy === b.fromCopy,
+  );
   if (!same || AMOUNT_FIELDS.some((f) => same[f] !== null && b[f] !== null && same[f] !== b[f])) {
     into.push(b);
     return;

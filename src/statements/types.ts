@@ -38,6 +38,8 @@ export interface StatementEntry {
   at: FileLocation;
   /** The file's own lines (BAI2) or element text (camt) for this entry, kept with the stored row. */
   source: string;
+  /** From a statement marked as a copy (camt `CpyDplctInd`) whose original is not in the file. */
+  fromCopy?: boolean;
 }
 
 export interface StatementBalance {
@@ -51,6 +53,8 @@ export interface StatementBalance {
   openingAvailableMinor: bigint | null;
   closingAvailableMinor: bigint | null;
   at: FileLocation;
+  /** From a statement marked as a copy (camt `CpyDplctInd`) whose original is not in the file. */
+  fromCopy?: boolean;
 }
 
 /** A record the file holds but that cannot become a transaction (e.g. a type code that names no direction). */
@@ -80,6 +84,12 @@ export interface StatementAccount {
    * before, so it may be stored only where nothing of the day was (an item stored is never taken back).
    */
   correctionDays: IsoDate[];
+  /**
+   * Days a statement marked as a copy or duplicate of one sent before (camt `CpyDplctInd` COPY, DUPL, CODU) reports
+   * while its original is not in the file: its entries and balances (`fromCopy`) are stored only where nothing of the
+   * day is (a copy never overwrites what the original stored).
+   */
+  copyDays: IsoDate[];
 }
 
 export interface ParsedStatement {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
 import { decodePgText, encodePgText, jsonMayNeedPgEncoding, pgJsonText } from '../shared/pg-text.ts';
+import type { TRANSACTION_STATUSES } from '../domain/types.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf } from './pagination.ts';
 
@@ -678,18 +679,20 @@ export async function resolvePendingRows(
   return result.rows.map((r) => r.id);
 }
 
-/** The dates among `dates` on which the account holds a posted row (any channel). */
+/** The dates among `dates` on which the account holds a row of one of `statuses` (posted unless told; any channel). */
 export async function datesWithPostedRows(
   ex: Executor,
   accountId: string,
   dates: readonly string[],
+  statuses: readonly (typeof TRANSACTION_STATUSES)[number][] = ['posted'],
 ): Promise<string[]> {
   if (dates.length === 0) {
     return [];
   }
   const r = await sql<{ day: string }>`
     select distinct booking_date::text as day from transactions
-    where account_id = ${accountId} and status = 'posted' and booking_date = any(${[...dates]}::date[])
+    where account_id = ${accountId} and status = any(${[...statuses]}::text[])
+      and booking_date = any(${[...dates]}::date[])
     order by 1`.execute(ex);
   return r.rows.map((row) => row.day);
 }

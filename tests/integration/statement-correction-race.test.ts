@@ -5,6 +5,7 @@ import { lockAccountForWrite } from '../../src/storage/transactions.repo.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { bai2Groups, type Bai2Item } from '../factories/bai2.ts';
+import { camtFile } from '../factories/camt.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 
 /**
@@ -163,5 +164,57 @@ describe('statement import: a correction group against an API sync storing its d
       .where('account_id', '=', account.id)
       .execute();
     expect(runs).toEqual([{ status: 'failed', error_code: 'statement_correction_conflict' }]);
+  });
+});
+
+describe('statement import: a duplicate statement (CpyDplctInd) against an API sync storing its day at the same time', () => {
+  it('is refused (409) when the API page storing the day commits between its check and its first write', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const api = [
+      wireTransaction({
+        transactionId: 'API-P1',
+        jpmAccountId: acct,
+        asOfDate: DAY,
+        direction: 'CREDIT',
+        amount: '500.00',
+        baiTypeCode: '195',
+        bankReference: 'P1',
+        shortDescription: 'ITEM P1',
+      }),
+    ];
+    // The copy writes the item with another bank reference: stored beside the API's, it would be the item twice.
+    const copy = camtFile([
+      {
+        account: acct,
+        date: DAY,
+        opening: '1000.00',
+        closing: '1500.00',
+        items: [{ cdtDbt: 'CRDT', amount: '500.00', ref: 'P1-COPY' }],
+        copy: 'DUPL',
+      },
+    ]);
+    const [apiPage, imported] = await raced(
+      account.id,
+      () => ingestWire(t.db, account, api),
+      () => importStatementFile(t.db, { accountId: account.id, text: copy, trigger: 'manual' }),
+    );
+    expect(apiPage).toMatchObject({ status: 'fulfilled', value: { inserted: 1 } });
+    expect(imported).toMatchObject({
+      status: 'rejected',
+      reason: { httpStatus: 409, code: 'statement_copy_conflict', details: { days: [DAY] } },
+    });
+    const stored = await t.db
+      .selectFrom('transactions')
+      .select(['bank_reference', 'source'])
+      .where('account_id', '=', account.id)
+      .execute();
+    expect(stored).toEqual([{ bank_reference: 'P1', source: 'jpm_api' }]);
+    const balances = await t.db.selectFrom('balances').select('id').where('account_id', '=', account.id).execute();
+    expect(balances).toEqual([]);
+    // Imported again, the copy of the now stored day is skipped.
+    const again = await importStatementFile(t.db, { accountId: account.id, text: copy, trigger: 'manual' });
+    expect(again.copiesSkipped).toEqual([DAY]);
+    expect(again.counts.inserted).toBe(0);
   });
 });

@@ -18,6 +18,7 @@ const ImportSchema = z.object({
   fileId: z.string(),
   days: z.array(z.string()),
   otherAccounts: z.number(),
+  copiesSkipped: z.array(z.string()),
 });
 
 describe('POST /v1/accounts/{id}/statements', () => {
@@ -171,6 +172,36 @@ describe('POST /v1/accounts/{id}/statements', () => {
     const refused = expectProblem(await post(correction, 'text/plain'), 409, 'statement_correction_conflict');
     expect(refused.detail).toContain('2026-10-05');
     expect(await writtenFor(accountId)).toEqual(before);
+  });
+
+  it('a camt duplicate (CpyDplctInd DUPL) of stored days writes nothing and names them; one differing from its original in the file is a 400', async () => {
+    const fresh = await freshAccount('Copies Org');
+    const postTo = (body: string) =>
+      request(api.app)
+        .post(`/v1/accounts/${fresh.id}/statements`)
+        .set(bearer(fresh.key))
+        .set('Content-Type', 'application/xml')
+        .send(body);
+    bodyOf(ImportSchema, await postTo(camt).expect(201));
+    const before = await writtenFor(fresh.id);
+    // Every statement of the file sent again as a duplicate, with another closing balance.
+    const dup = camt
+      .replace(/(<Stmt><Id>[^<]*<\/Id><CreDtTm>[^<]*<\/CreDtTm>)/g, '$1<CpyDplctInd>DUPL</CpyDplctInd>')
+      .replace(/(<Cd>CLBD<\/Cd><\/CdOrPrtry><\/Tp><Amt Ccy="[A-Z]{3}">)/g, '$1999');
+    expect(dup).not.toBe(camt);
+    const skipped = bodyOf(ImportSchema, await postTo(dup).expect(201));
+    expect(skipped.days).toEqual([]);
+    expect(skipped.copiesSkipped).toHaveLength(10);
+    expect(skipped.run.counts).toMatchObject({ inserted: 0, updated: 0, balances: 0 });
+    expect({ ...(await writtenFor(fresh.id)), runs: before.runs }).toEqual(before);
+    // The original and its differing duplicate in one file.
+    const first = /<Stmt>[^]*?<\/Stmt>/.exec(camt)![0];
+    const both = camt.replace(
+      first,
+      `${first}${first.replace('<Acct>', '<CpyDplctInd>DUPL</CpyDplctInd><Acct>').replace(/<Ntry>[^]*?<\/Ntry>/, '')}`,
+    );
+    const refused = expectProblem(await postTo(both), 400, 'statement_duplicate_differs');
+    expect(refused.detail).toMatch(/^line \d+: the statement is marked DUPL/);
   });
 
   it('refuses a tampered file with the line (400), another media type (415), an empty body, another organization', async () => {
