@@ -177,6 +177,11 @@ function accountHeader(
     if (code === '' && fields.slice(i).every((f) => f === '')) {
       break;
     }
+    // A slot left blank whole (type code, amount, item count, funds type), as some banks write an unreported summary.
+    if (code === '' && fields.slice(i + 1, i + 4).every((f) => f === '')) {
+      i += 4;
+      continue;
+    }
     if (!/^\d{3}$/.test(code)) {
       throw new StatementFileError(`type code: must be three digits, got ${JSON.stringify(code)}`, r.line);
     }

@@ -52,3 +52,36 @@ describe('BAI2: one account twice in one group with different balances', () => {
     expect(read).toThrow(expect.objectContaining({ code: 'statement_groups_conflict', httpStatus: 400 }));
   });
 });
+
+describe('BAI2: an account identifier (03) with an empty summary slot', () => {
+  it('reads a slot whose type code, amount, item count and funds type are all blank as nothing', () => {
+    // As a bank writes an account with no opening balance reported: `03,acct,USD,,,,,060,…`.
+    const parsed = parseBai2(
+      file([
+        '01,GSBI,cont001,261201,1249,1,,,2/',
+        '02,cont001,026015079,1,261130,2000,,/',
+        '03,107049932,USD,,,,,060,6865898,,,100,1912,1,,400,000,0,/',
+        '16,195,1912,,SPB1,1111,ACH Credit Payment/',
+        '49,6869722,3/',
+        '98,6869722,1,5/',
+        '99,6869722,1,7/',
+      ]),
+    );
+    expect(parsed.accounts[0]!.entries.map((e) => e.amountMinor)).toEqual([1912n]);
+  });
+
+  it('still refuses a slot with an amount but no type code', () => {
+    const read = () =>
+      parseBai2(
+        file([
+          '01,GSBI,cont001,261201,1249,1,,,2/',
+          '02,cont001,026015079,1,261130,2000,,/',
+          '03,107049932,USD,,500,,,060,6865898,,/',
+          '49,6866398,2/',
+          '98,6866398,1,4/',
+          '99,6866398,1,6/',
+        ]),
+      );
+    expect(read).toThrow(/line 3: type code: must be three digits, got ""/);
+  });
+});
