@@ -593,6 +593,15 @@ export class Bai2Stream {
     this.lastLine = line;
     const full = this.recordLength !== null && trimmed.length >= this.recordLength;
     const p: Physical = { line, code, body: trimmed.slice(3), full };
+    // Fields end at the `/` (a detail's text excepted): what follows is padding, never another record.
+    const logicalCode = code === '88' ? this.open?.code : code;
+    const after = logicalCode === '16' ? null : /\/\s*(\d{2},.*)$/.exec(p.body);
+    if (after) {
+      throw new StatementFileError(
+        `another record follows the "/" that ends this ${code} record on the same line (${JSON.stringify(after[1]!.slice(0, 20) + '…')}): put each record on a line of its own`,
+        line,
+      );
+    }
     if (p.code === '88') {
       if (!this.open) {
         throw new StatementFileError('an 88 continuation record before any record it could continue', p.line);

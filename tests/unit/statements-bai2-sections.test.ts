@@ -85,3 +85,21 @@ describe('BAI2: an account identifier (03) with an empty summary slot', () => {
     expect(read).toThrow(/line 3: type code: must be three digits, got ""/);
   });
 });
+
+describe('BAI2: several records on one line', () => {
+  it('is refused naming the line and what to fix, not as a record out of place', () => {
+    const read = () =>
+      parseBai2(
+        file([
+          '01,103100195,103100195,261201,2112,4,,,2/   02,103100195,103100195,1,261130,2400,USD,2/',
+          '03,1111111,,010,-3500,,,015,-3600,,/',
+          '49,-7100,2/',
+          '98,-7100,1,4/',
+          '99,-7100,1,6/',
+        ]),
+      );
+    expect(read).toThrow(
+      'line 1: another record follows the "/" that ends this 01 record on the same line ("02,103100195,1031001…"): put each record on a line of its own',
+    );
+  });
+});
