@@ -62,7 +62,15 @@ function optionalAmount(text: unknown, scale: number): bigint | null {
   }
 }
 
-export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
+/**
+ * `ledger`: `required` (the API: a balance without both ledger amounts is a reject) or `as_stated` (a statement file,
+ * whose summary records state what the bank chose to report: an amount it leaves out is null, stored as such and never
+ * blanking a stored one; the proof calls such a final balance incomplete). An unreadable amount is a reject either way.
+ */
+export function normalizeBalances(
+  accounts: readonly WireBalanceAccount[],
+  options: { ledger: 'required' | 'as_stated' } = { ledger: 'required' },
+): {
   balances: NormalizedBalance[];
   rejects: BalanceReject[];
   accountErrors: BalanceAccountError[];
@@ -104,10 +112,12 @@ export function normalizeBalances(accounts: readonly WireBalanceAccount[]): {
           // It says which balance this is (intraday or final): the proof cannot guess it.
           throw new Error('currentDay: must be true or false');
         }
+        const ledger = (text: unknown, field: string) =>
+          options.ledger === 'as_stated' && (text === null || text === undefined) ? null : amount(text, scale, field);
         const n = {
-          openingLedgerMinor: amount(b.openingLedgerAmount, scale, 'openingLedgerAmount'),
+          openingLedgerMinor: ledger(b.openingLedgerAmount, 'openingLedgerAmount'),
           openingAvailableMinor: optionalAmount(b.openingAvailableAmount, scale),
-          endingLedgerMinor: amount(b.endingLedgerAmount, scale, 'endingLedgerAmount'),
+          endingLedgerMinor: ledger(b.endingLedgerAmount, 'endingLedgerAmount'),
           endingAvailableMinor: optionalAmount(b.endingAvailableAmount, scale),
         };
         const kind: BalanceKind = b.currentDay ? 'current_day' : 'final';

@@ -138,13 +138,17 @@ export function normalizeStatementAccount(
       b.closingAvailableMinor === null ? null : formatMinorUnits(b.closingAvailableMinor, b.decimalLocation),
   }));
   const scale = account.balances[0]?.decimalLocation ?? records[0]?.decimalLocation ?? 2;
-  const normalized = normalizeBalances([
-    {
-      accountId: jpmAccountId,
-      currency: { code: account.currency, decimalLocation: scale },
-      balanceList: wireBalances,
-    },
-  ]);
+  // A file states the summary amounts the bank chose to report (BAI2 010 without 015, camt ITBD without OPBD).
+  const normalized = normalizeBalances(
+    [
+      {
+        accountId: jpmAccountId,
+        currency: { code: account.currency, decimalLocation: scale },
+        balanceList: wireBalances,
+      },
+    ],
+    { ledger: 'as_stated' },
+  );
   const balances = normalized.balances.map((b) => ({ ...b, source }));
   const balanceRejects: NormalizationReject[] = normalized.rejects.map((r) => ({
     index: -1,
