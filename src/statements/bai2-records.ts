@@ -21,8 +21,18 @@ export const DEFAULT_RECORD_LENGTH = 80;
 
 /** The fields of a record other than 16: each physical part ends at its `/`; parts join with a comma. */
 export function fieldsOf(r: Logical): string[] {
-  return r.parts
-    .map((p) => p.body.replace(/\/.*$/, ''))
-    .join(',')
-    .split(',');
+  return fieldsAndEnds(r).fields;
+}
+
+/** `fieldsOf`, with the index of the last field of each physical part that an 88 continues. */
+export function fieldsAndEnds(r: Logical): { fields: string[]; continuedEnds: Set<number> } {
+  const fields: string[] = [];
+  const continuedEnds = new Set<number>();
+  r.parts.forEach((p, k) => {
+    fields.push(...p.body.replace(/\/.*$/, '').split(','));
+    if (k < r.parts.length - 1) {
+      continuedEnds.add(fields.length - 1);
+    }
+  });
+  return { fields, continuedEnds };
 }

@@ -2,7 +2,7 @@ import type { IsoDate } from '../shared/time.ts';
 import { impliedDecimals } from './currencies.ts';
 import { amount, count, currencyCode, date, directionOfTypeCode, fundsType } from './bai2-fields.ts';
 import { resolveGroupOverlaps, type GroupSection } from './bai2-groups.ts';
-import { DEFAULT_RECORD_LENGTH, fieldsOf, type Logical, type Physical } from './bai2-records.ts';
+import { DEFAULT_RECORD_LENGTH, fieldsAndEnds, fieldsOf, type Logical, type Physical } from './bai2-records.ts';
 import { readNarrative, type TextLine } from './narrative.ts';
 import {
   StatementFileError,
@@ -148,7 +148,7 @@ function accountHeader(
   r: Logical,
   group: GroupState,
 ): { account: StatementAccount; balance: StatementBalance | null; total: bigint } {
-  const fields = fieldsOf(r);
+  const { fields, continuedEnds } = fieldsAndEnds(r);
   const accountNumber = fields[0] ?? '';
   if (accountNumber === '') {
     throw new StatementFileError(
@@ -176,6 +176,12 @@ function accountHeader(
     const code = fields[i] ?? '';
     if (code === '' && fields.slice(i).every((f) => f === '')) {
       break;
+    }
+    // A physical record continued in an 88, written with a comma before its slash (`015,35217175,,,/`): the empty field
+    // it ends with is filler, the 88 starts the next slot (a field never runs on into an 88; a type code is never empty).
+    if (code === '' && continuedEnds.has(i)) {
+      i += 1;
+      continue;
     }
     // A slot left blank whole (type code, amount, item count, funds type), as some banks write an unreported summary.
     if (code === '' && fields.slice(i + 1, i + 4).every((f) => f === '')) {

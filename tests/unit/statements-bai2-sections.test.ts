@@ -103,3 +103,35 @@ describe('BAI2: several records on one line', () => {
     );
   });
 });
+
+describe('BAI2: an account identifier (03) continued after a trailing empty field', () => {
+  it('reads the empty field that ends a continued physical record as filler, the 88 starting the next slot', () => {
+    // As a bank writes every summary record with a comma before its slash: `015,35217175,,,/` then `88,040,…`.
+    const parsed = parseBai2(
+      file([
+        '01,121140399,121140399,261201,0754,1,,,2/',
+        '02,121140399,121140399,1,261130,,USD,2/',
+        '03,1234567890,USD,010,34726979,,,015,35217175,,,/',
+        '88,040,32742537,,,045,35217175,,,/',
+        '88,100,490196,1,,400,000,0,/',
+        '16,142,490196,,172629,/',
+        '88,SOME PAYMENT ACH OFFSET',
+        '49,138884258,6/',
+        '98,138884258,1,8/',
+        '99,138884258,1,10/',
+      ]),
+    );
+    const account = parsed.accounts[0]!;
+    expect(account.balances).toEqual([
+      expect.objectContaining({
+        openingLedgerMinor: 34726979n,
+        closingLedgerMinor: 35217175n,
+        openingAvailableMinor: 32742537n,
+        closingAvailableMinor: 35217175n,
+      }),
+    ]);
+    expect(account.entries.map((e) => [e.typeCode, e.amountMinor, e.bankReference, e.text])).toEqual([
+      ['142', 490196n, '172629', 'SOME PAYMENT ACH OFFSET'],
+    ]);
+  });
+});
