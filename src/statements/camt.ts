@@ -16,8 +16,9 @@ import {
 
 /**
  * ISO 20022 camt.053 (BankToCustomerStatement, end of day) and camt.052 (BankToCustomerAccountReport,
- * intraday), every version from .001.02 on: elements are matched by local name inside the camt
- * namespace, which is all the versions change for what we read. Streaming (saxes): no DOM, no DTD
+ * intraday), every version from .001.01 on: elements are matched by local name inside the camt
+ * namespace, which is all the versions change for what we read (but .001.01's account identifiers
+ * `PrtryAcct`/`BBAN` and balance type `Tp/Cd`, read beside the later forms). Streaming (saxes): no DOM, no DTD
  * or external entities. Mapping (API-NOTES §10): `Ntry/Amt` + `CdtDbtInd` → amount and direction,
  * `BookgDt` → booking date, `ValDt` → value date, `AcctSvcrRef` → bank reference, `TxDtls/Refs/EndToEndId`
  * → customer reference, `BkTxCd/Prtry/Cd` → BAI type code, `Sts` BOOK → posted, PDNG/INFO → pending,
@@ -394,7 +395,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       closeInEntry(s, entry, name, value);
     } else if (
       (name === 'IBAN' && within('Acct', 'Id', 'IBAN')) ||
-      (name === 'Id' && within('Acct', 'Id', 'Othr', 'Id'))
+      (name === 'Id' && within('Acct', 'Id', 'Othr', 'Id')) ||
+      // Version .001.01's account identifiers besides the IBAN.
+      (name === 'Id' && within('Acct', 'Id', 'PrtryAcct', 'Id')) ||
+      (name === 'BBAN' && within('Acct', 'Id', 'BBAN'))
     ) {
       s.account = value;
     } else if (name === 'Ccy' && within('Acct', 'Ccy')) {
@@ -422,7 +426,8 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
     }
   }
   function closeInBalance(s: StatementDraft, b: BalanceDraft, name: string, value: string): void {
-    if (name === 'Cd' && within('Bal', 'Tp', 'CdOrPrtry', 'Cd')) {
+    // `Tp/CdOrPrtry/Cd` from version .001.02 on, `Tp/Cd` in .001.01.
+    if (name === 'Cd' && (within('Bal', 'Tp', 'CdOrPrtry', 'Cd') || within('Bal', 'Tp', 'Cd'))) {
       b.code = value;
     } else if (name === 'Amt' && within('Bal', 'Amt')) {
       b.amount = { text: value, ccy: amountCcy };
@@ -606,7 +611,10 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
   const out: StatementAccount[] = [];
   for (const s of statements) {
     if (s.account === '') {
-      throw new StatementFileError('statement without an account identifier (Acct/Id/IBAN or Acct/Id/Othr/Id)', s.line);
+      throw new StatementFileError(
+        'statement without an account identifier (Acct/Id/IBAN, Acct/Id/Othr/Id, Acct/Id/PrtryAcct/Id or Acct/Id/BBAN)',
+        s.line,
+      );
     }
   }
   checkPages(statements);

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { parseCamt } from '../../src/statements/index.ts';
+
+/** camt shapes seen in public sample files, read through the parser. */
+const report = (version: string, account: string, entry: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.${version}">
+  <BkToCstmrAcctRpt>
+    <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-11-30T12:30:00+01:00</CreDtTm></GrpHdr>
+    <Rpt>
+      <Id>R1</Id>
+      <CreDtTm>2026-11-30T12:30:00+01:00</CreDtTm>
+      <Acct><Id>${account}</Id></Acct>
+      <Ntry>
+        <Amt Ccy="SEK">200000</Amt>
+        <CdtDbtInd>DBIT</CdtDbtInd>
+        <Sts>BOOK</Sts>
+        ${entry}
+        <AcctSvcrRef>REF-1</AcctSvcrRef>
+      </Ntry>
+    </Rpt>
+  </BkToCstmrAcctRpt>
+</Document>
+`;
+const BOOKED = '<BookgDt><Dt>2026-11-30</Dt></BookgDt>';
+
+describe('camt: account identifiers', () => {
+  it('reads a camt.052.001.01 proprietary account (Acct/Id/PrtryAcct/Id) and a BBAN', () => {
+    const prtry = parseCamt(report('01', '<PrtryAcct><Id>CH2801234000123456789</Id></PrtryAcct>', BOOKED));
+    expect(prtry.accounts.map((a) => a.accountNumber)).toEqual(['CH2801234000123456789']);
+    const bban = parseCamt(report('01', '<BBAN>01234000123456789</BBAN>', BOOKED));
+    expect(bban.accounts.map((a) => a.accountNumber)).toEqual(['01234000123456789']);
+  });
+
+  it('refuses a statement without one, naming the forms it reads', () => {
+    expect(() => parseCamt(report('02', '<Othr><SchmeNm><Cd>BBAN</Cd></SchmeNm></Othr>', BOOKED))).toThrow(
+      'line 5: statement without an account identifier (Acct/Id/IBAN, Acct/Id/Othr/Id, Acct/Id/PrtryAcct/Id or Acct/Id/BBAN)',
+    );
+  });
+});
+
+describe('camt.05x.001.01: balance types written without CdOrPrtry (Bal/Tp/Cd)', () => {
+  it('reads them as the later versions', () => {
+    const balance =
+      '<Bal><Tp><Cd>ITBD</Cd></Tp><Amt Ccy="SEK">1000.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal>';
+    const parsed = parseCamt(
+      report('01', '<PrtryAcct><Id>CH2801234000123456789</Id></PrtryAcct>', BOOKED).replace(
+        '</Acct>',
+        `</Acct>${balance}`,
+      ),
+    );
+    expect(parsed.accounts[0]!.balances).toEqual([
+      expect.objectContaining({ date: '2026-11-30', kind: 'current_day', closingLedgerMinor: 100000n }),
+    ]);
+  });
+});
