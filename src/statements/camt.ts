@@ -212,6 +212,12 @@ function statusOf(format: StatementFormat, e: EntryDraft): StatementEntry['statu
 function entriesOf(format: StatementFormat, e: EntryDraft): StatementEntry[] {
   const total = minor(e.amount, e.line, 'entry amount');
   const direction = directionOf(e.cdtDbt, e.line, 'entry');
+  if (e.bookingDate === '' && e.valueDate === '') {
+    throw new StatementFileError(
+      'entry: needs a booking date (BookgDt) or, failing it, a value date (ValDt); it has neither',
+      e.line,
+    );
+  }
   const bookingDate = dateOf(e.bookingDate || e.valueDate, e.line, 'entry BookgDt');
   const valueDate = e.valueDate === '' ? null : dateOf(e.valueDate, e.line, 'entry ValDt');
   const status = statusOf(format, e);

@@ -53,3 +53,11 @@ describe('camt.05x.001.01: balance types written without CdOrPrtry (Bal/Tp/Cd)',
     ]);
   });
 });
+
+describe('camt: an entry without a date', () => {
+  it('is refused saying it needs a booking or value date', () => {
+    expect(() => parseCamt(report('02', '<IBAN>CH2801234000123456789</IBAN>', ''))).toThrow(
+      'line 9: entry: needs a booking date (BookgDt) or, failing it, a value date (ValDt); it has neither',
+    );
+  });
+});
