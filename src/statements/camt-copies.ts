@@ -59,7 +59,7 @@ function sameBalances(copy: readonly StatementBalance[], of: readonly StatementB
   });
 }
 
-/** What differs between a copy and the statement it copies, for the refusal (undefined when nothing does). */
+/** What differs between a statement and the one it repeats, for the refusal (undefined when nothing does). */
 function difference(copy: StatementAccount, covering: readonly CamtSection[]): string | undefined {
   const days = daysOf(copy);
   const covered = new Set(covering.flatMap((c) => [...daysOf(c.account)]));
@@ -93,34 +93,56 @@ function difference(copy: StatementAccount, covering: readonly CamtSection[]): s
  * twice. One that says otherwise refuses the file (`statement_duplicate_differs`): which is right cannot be told. A
  * copy of a statement the file does not hold stands for it: its entries and balances are marked `fromCopy` and its
  * days are the account's `copyDays`, which the import stores only where nothing of the day is stored (a copy never
- * overwrites what its original stored).
+ * overwrites what its original stored). An original repeated unmarked (its Id again) is dropped or refuses the file
+ * the same way.
  */
 export function resolveCopies(sections: readonly CamtSection[]): CamtSection[] {
-  const kept = sections.filter((s) => s.copy === '');
+  /** The statement kept for each account and Id (looked up, not searched: a file may hold thousands). */
+  const kept = new Map<string, CamtSection>();
+  const keyOf = (s: CamtSection) =>
+    s.id === '' ? null : JSON.stringify([s.account.accountNumber, s.account.currency, s.id]);
   const dropped = new Set<CamtSection>();
+  // An original statement repeated unmarked (the same Id again: a statement sent twice) is one statement.
+  for (const s of sections.filter((x) => x.copy === '')) {
+    const key = keyOf(s);
+    const earlier = key === null ? undefined : kept.get(key);
+    if (earlier === undefined) {
+      if (key !== null) {
+        kept.set(key, s);
+      }
+      continue;
+    }
+    const why = difference(s.account, [earlier]);
+    if (why !== undefined) {
+      throw new StatementFileError(
+        `the statement repeats the Id of the statement of line ${earlier.line} (${JSON.stringify(s.id)}) but ` +
+          `differs from it: ${why}. Which is right cannot be told: send each statement once`,
+        s.line,
+        'statement_duplicate_differs',
+      );
+    }
+    dropped.add(s);
+  }
   for (const s of sections) {
     if (s.copy === '') {
       continue;
     }
-    const days = daysOf(s.account);
-    const covering = kept.filter(
-      (k) =>
-        k.id === s.id &&
-        k.account.accountNumber === s.account.accountNumber &&
-        k.account.currency === s.account.currency,
-    );
-    if (covering.length === 0) {
-      kept.push(s);
-      s.account.copyDays = [...days].sort();
+    const key = keyOf(s);
+    const original = key === null ? undefined : kept.get(key);
+    if (original === undefined) {
+      if (key !== null) {
+        kept.set(key, s);
+      }
+      s.account.copyDays = [...daysOf(s.account)].sort();
       s.account.entries = s.account.entries.map((e) => ({ ...e, fromCopy: true }));
       s.account.balances = s.account.balances.map((b) => ({ ...b, fromCopy: true }));
       continue;
     }
-    const why = difference(s.account, covering);
+    const why = difference(s.account, [original]);
     if (why !== undefined) {
       throw new StatementFileError(
         `the statement is marked ${s.copy} (CpyDplctInd: a copy of a statement sent before) but differs from the ` +
-          `statement of line ${covering[0]!.line} it copies (Id ${JSON.stringify(s.id)}): ${why}. Which is ` +
+          `statement of line ${original.line} it copies (Id ${JSON.stringify(s.id)}): ${why}. Which is ` +
           'right cannot be told: send the original statement without its copy',
         s.line,
         'statement_duplicate_differs',

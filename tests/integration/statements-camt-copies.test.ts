@@ -200,3 +200,24 @@ describe('camt.052: a duplicate intraday report', () => {
     expect({ rows: await rows(account.id), balances: await balances(account.id) }).toEqual(before);
   });
 });
+
+describe('camt: the same statement twice in one file, unmarked', () => {
+  it('is stored once when it says the same (a statement sent twice)', async () => {
+    const { account, original, run } = await setup();
+    const imported = await run(camtFile([original(), original()]));
+    expect(imported.days).toEqual([DAY]);
+    expect(await rows(account.id)).toEqual([
+      [DAY, 'A1', 'posted'],
+      [DAY, 'B1', 'posted'],
+    ]);
+    expect(await balances(account.id)).toEqual([[DAY, 'final', '100000', '130000']]);
+  });
+
+  it('refuses the file (400) when the repeat differs, nothing stored', async () => {
+    const { account, original, run } = await setup();
+    const err = await refusal(run(camtFile([original(), original({ items: [A, C], closing: '1425.00' })])));
+    expect(err).toMatchObject({ httpStatus: 400, code: 'statement_duplicate_differs' });
+    expect(err?.message).toMatch(/^line \d+: the statement repeats the Id of the statement of line \d+/);
+    expect(await rows(account.id)).toEqual([]);
+  });
+});
