@@ -3,7 +3,8 @@ import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.
 import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { balancesOn } from '../storage/balances.repo.ts';
-import { datesWithPostedRows } from '../storage/transactions.repo.ts';
+import { bankDayFetchesOn } from '../storage/bank-day-fetches.repo.ts';
+import { datesWithPostedRows, postedMoneyFacts } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
 import {
@@ -114,6 +115,53 @@ async function refuseCopiesOfStoredDays(
   }
 }
 
+/**
+ * A BAI2 interim previous-day report (as-of-date modifier 1) of a day whose complete report is stored (a final report
+ * or a complete API walk left the day's fetch evidence): in one file the later complete report wins, but here the
+ * interim one comes after it. Adding nothing to the stored posted items it is read (and stores nothing); holding an
+ * item beyond them (compared by direction and amount, which every channel reports alike) it cannot be decided: the
+ * bank's complete report of the day lacks the item, yet an earlier report says it posted. Refused, nothing written;
+ * checked again under the account's write lock with the first page, as for a correction.
+ */
+async function refuseInterimBeyondComplete(
+  ex: Executor,
+  accountId: string,
+  days: readonly string[],
+  entries: readonly { bookingDate: string; direction: string; amountMinor: bigint; status: string }[],
+): Promise<void> {
+  const complete = [...(await bankDayFetchesOn(ex, accountId, days)).keys()];
+  if (complete.length === 0) {
+    return;
+  }
+  const stored = new Map<string, number>();
+  for (const r of await postedMoneyFacts(ex, accountId, complete)) {
+    const key = `${r.day}|${r.direction}|${BigInt(r.amount_minor)}`;
+    stored.set(key, (stored.get(key) ?? 0) + 1);
+  }
+  const beyond = new Set<string>();
+  for (const e of entries) {
+    if (e.status !== 'posted' || !complete.includes(e.bookingDate)) {
+      continue;
+    }
+    const key = `${e.bookingDate}|${e.direction}|${e.amountMinor}`;
+    const n = stored.get(key) ?? 0;
+    stored.set(key, n - 1);
+    if (n <= 0) {
+      beyond.add(e.bookingDate);
+    }
+  }
+  if (beyond.size > 0) {
+    const held = [...beyond].sort();
+    throw new ConflictError(
+      `the file holds an interim previous-day report (as-of-date modifier 1) of ${held.join(', ')}, whose complete ` +
+        'report is stored already, and it holds items that complete report lacks: which is right cannot be told. ' +
+        "Nothing was imported; import the day's final report, or the interim report only before it",
+      'statement_interim_conflict',
+      { days: held },
+    );
+  }
+}
+
 export async function importStatementFile(
   db: Database,
   input: {
@@ -167,10 +215,11 @@ export async function importStatementFile(
     copyDays: [...new Set(ours.flatMap((a) => a.copyDays))],
   };
   await refuseCorrectionOfStoredDays(db, row.id, whole.correctionDays);
+  await refuseInterimBeyondComplete(db, row.id, whole.interimDays, whole.entries);
   const copiesSkipped = await daysHeld(db, row.id, parsed.format, whole.copyDays);
   const section = withoutCopiesOf(whole, copiesSkipped);
   const copiesStored = whole.copyDays.filter((d) => !copiesSkipped.includes(d));
-  const lockedDays = [...section.correctionDays, ...copiesStored];
+  const lockedDays = [...new Set([...section.correctionDays, ...copiesStored, ...section.interimDays])];
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
   const now = input.now ?? (() => new Date());
   const result = await importBatch(
@@ -191,6 +240,7 @@ export async function importStatementFile(
               dates: lockedDays,
               check: async (ex: Executor) => {
                 await refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays);
+                await refuseInterimBeyondComplete(ex, row.id, section.interimDays, section.entries);
                 await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
               },
             },

@@ -697,6 +697,21 @@ export async function datesWithPostedRows(
   return r.rows.map((row) => row.day);
 }
 
+/** The account's posted rows on `dates` as (booking date, direction, amount) facts, any channel. */
+export async function postedMoneyFacts(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<{ day: string; direction: string; amount_minor: string }[]> {
+  if (dates.length === 0) {
+    return [];
+  }
+  const r = await sql<{ day: string; direction: string; amount_minor: string }>`
+    select booking_date::text as day, direction, amount_minor::text from transactions
+    where account_id = ${accountId} and status = 'posted' and booking_date = any(${[...dates]}::date[])`.execute(ex);
+  return r.rows;
+}
+
 /**
  * Sets the occurrence key of rows matched by their id whose key a complete walk numbered otherwise. Internal to
  * identity (no read shows it): no new version, no change event.

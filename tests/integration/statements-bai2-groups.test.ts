@@ -297,6 +297,32 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
     expect(day.state).not.toBe('proved');
   });
 
+  it("an interim previous-day file after the day's final report, holding an item the final lacks, is refused (409)", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    await importStatementFile(t.db, {
+      accountId: account.id,
+      text: bai2Groups([finalOf([P1, P2], 130_000n, acct)], { fileId: 'FINAL' }),
+      trigger: 'manual',
+    });
+    const before = await rows(account.id);
+    const interim = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [P1, P3] }], {
+      fileId: 'MORNING',
+    });
+    const refused = await importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
+    expect((refused as Error).message).toContain('2026-11-30');
+    expect(await rows(account.id)).toEqual(before);
+    // One that adds nothing to the stored report is read (and stores nothing).
+    const subset = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [P2] }], { fileId: 'EARLY' });
+    const read = await importStatementFile(t.db, { accountId: account.id, text: subset, trigger: 'manual' });
+    expect(read.counts.inserted).toBe(0);
+    expect(await rows(account.id)).toEqual(before);
+  });
+
   it('two interim same-day groups: every item of either once (a later intraday report adds to the earlier)', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
