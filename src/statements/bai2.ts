@@ -52,8 +52,9 @@ function detail(r: Logical, group: GroupState, currency: string): Detail {
   let buffer = parts.shift()!.body;
   let prefix: { fields: string[]; textStart: number } | null = null;
   for (;;) {
-    const fields = buffer.split(',');
-    let next = 3;
+    // The slash that ends the record is no part of its last field (a text keeps it: it is cut from `buffer`).
+    const fields = buffer.replace(/\/$/, '').split(',');
+    let next: number | null = 3;
     if (fields.length >= 3) {
       try {
         next = fundsType(fields, 2, r.line).next;
@@ -61,10 +62,12 @@ function detail(r: Logical, group: GroupState, currency: string): Detail {
         if (parts.length === 0) {
           throw err;
         }
+        // The funds type's sub-fields go on in the next 88 record (a record may be continued at any field).
+        next = null;
       }
     }
     // Complete when the customer reference is followed by a comma (the text field starts).
-    if (fields.length > next + 2) {
+    if (next !== null && fields.length > next + 2) {
       prefix = { fields: fields.slice(0, next + 2), textStart: fields.slice(0, next + 2).join(',').length + 1 };
       break;
     }

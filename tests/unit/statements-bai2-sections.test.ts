@@ -135,3 +135,51 @@ describe('BAI2: an account identifier (03) continued after a trailing empty fiel
     ]);
   });
 });
+
+describe('BAI2: a detail (16) continued inside its funds type fields', () => {
+  it('reads distributions (D) and availability (S) that go on in the 88 record', () => {
+    const parsed = parseBai2(
+      file([
+        '01,BANK,CUST,261201,0800,F1,80,,2/',
+        '02,CUST,BANK,1,261130,,USD,2/',
+        '03,111,USD,010,100000,,,015,100000,,/',
+        '16,495,1000,D,2,0,400,1/',
+        '88,600,B2,C2,SECOND/',
+        '16,195,1000,S,500,300/',
+        '88,200,B1,C1,FIRST/',
+        '49,202000,6/',
+        '98,202000,1,8/',
+        '99,202000,1,10/',
+      ]),
+    );
+    expect(
+      parsed.accounts[0]!.entries.map((e) => [
+        e.typeCode,
+        e.bankReference,
+        e.customerReference,
+        e.text,
+        e.availability,
+      ]),
+    ).toEqual([
+      ['495', 'B2', 'C2', 'SECOND', { fundsType: 'D', day0: '400', day1: '600' }],
+      ['195', 'B1', 'C1', 'FIRST', { fundsType: 'S', immediate: '500', oneDay: '300', twoOrMoreDays: '200' }],
+    ]);
+  });
+
+  it('reads a record that ends with its funds type, the slash right after the last distribution', () => {
+    const parsed = parseBai2(
+      file([
+        '01,BANK,CUST,261201,0800,F1,80,,2/',
+        '02,CUST,BANK,1,261130,,USD,2/',
+        '03,111,USD,010,100000,,,015,100000,,/',
+        '16,495,1000,D,2,0,400,1,600/',
+        '49,201000,3/',
+        '98,201000,1,5/',
+        '99,201000,1,7/',
+      ]),
+    );
+    expect(parsed.accounts[0]!.entries.map((e) => [e.amountMinor, e.bankReference, e.availability])).toEqual([
+      [1000n, '', { fundsType: 'D', day0: '400', day1: '600' }],
+    ]);
+  });
+});
