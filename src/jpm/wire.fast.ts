@@ -7,6 +7,7 @@ import {
   MAX_DECIMAL_LOCATION,
   SIGNED_DECIMAL,
   UNSIGNED_DECIMAL,
+  wholeNumberOf,
 } from './wire.primitives.ts';
 import type { WireTransactionRecord } from './wire.schemas.ts';
 
@@ -53,13 +54,14 @@ function matching(pattern: RegExp): Check {
   return (v) => (typeof v === 'string' && pattern.test(v) ? v : FAIL);
 }
 
+/** `intText(max)` of wire.primitives.ts: the same reading of the text (`wholeNumberOf`), FAIL for its every issue. */
 function intText(max: number): Check {
   return (v) => {
-    if (typeof v !== 'string' || !INTEGER.test(v)) {
+    if (typeof v !== 'string') {
       return FAIL;
     }
-    const n = Number(v);
-    return n <= max ? n : FAIL;
+    const n = wholeNumberOf(v);
+    return typeof n === 'number' && n <= max ? n : FAIL;
   };
 }
 

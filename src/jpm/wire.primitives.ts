@@ -57,13 +57,59 @@ export const signedDecimalText = decimal(SIGNED_DECIMAL, 'a decimal number');
 /** An unsigned decimal amount (JSON number text), e.g. a transaction's `amount`. */
 export const unsignedDecimalText = decimal(UNSIGNED_DECIMAL, 'an unsigned decimal number');
 
-/** A non-negative integer (JSON number text) up to `max`, returned as a JS number. */
+/** A JSON number's text in parts: sign, digits without the point, and the power of ten they are scaled by. */
+const NUMBER_PARTS = /^(-?)(0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * The value of a JSON number text when it is a whole number ≥ 0 (`2`, `2.0`, `1000.00`, `1e2`, `30e-1`, `-0`: JSON-wise
+ * the same number as its plain spelling), as a JS number; `'fraction'` when it is a number with a fraction (`2.5`);
+ * `undefined` when it is no JSON number or is negative. Exact: decided on the digits, never through a float, and
+ * bounded (a value past 10^20 is returned as `Infinity`, over every limit here, without building its digits).
+ */
+export function wholeNumberOf(text: string): number | 'fraction' | undefined {
+  const m = NUMBER_PARTS.exec(text);
+  if (m === null) {
+    return undefined;
+  }
+  const [, sign, int, frac = '', exp = '0'] = m;
+  let digits = `${int}${frac}`.replace(/^0+/, '');
+  if (digits === '') {
+    return 0;
+  }
+  if (sign === '-') {
+    return undefined;
+  }
+  // Value = digits × 10^power. An exponent too long to be a JS number is beyond any bound: past 10^20 or a fraction.
+  const exponent = exp.replace(/^[+-]?0*/, '').length > 6 ? (exp.startsWith('-') ? -1e7 : 1e7) : Number(exp);
+  let power = exponent - frac.length;
+  while (power < 0 && digits.endsWith('0')) {
+    digits = digits.slice(0, -1);
+    power += 1;
+  }
+  if (power < 0) {
+    return 'fraction';
+  }
+  return digits.length + power > 21 ? Infinity : Number(`${digits}${'0'.repeat(power)}`);
+}
+
+/**
+ * A non-negative integer (JSON number text) up to `max`, returned as a JS number. A fraction of zero (`2.0`, `1e2`) is
+ * the same number and taken; a real fraction (`2.5`) is refused as not a whole number.
+ */
 export function intText(max: number) {
-  return z
-    .string()
-    .regex(INTEGER, { error: (iss) => `must be a non-negative integer, got ${quote(iss.input)}` })
-    .transform((text) => Number(text))
-    .refine((n) => n <= max, { error: `must be at most ${max}` });
+  return z.string().transform((text, ctx) => {
+    const n = wholeNumberOf(text);
+    if (n === undefined || n === 'fraction') {
+      const what = n === 'fraction' ? 'a whole number' : 'a non-negative integer';
+      ctx.addIssue({ code: 'custom', message: `must be ${what}, got ${quote(text)}` });
+      return z.NEVER;
+    }
+    if (n > max) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${max}` });
+      return z.NEVER;
+    }
+    return n;
+  });
 }
 
 /** Digits kept as text (a check number can exceed 2^53 in theory, and we never compute with it). */

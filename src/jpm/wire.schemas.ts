@@ -188,9 +188,13 @@ export interface WireTransaction {
   [key: string]: unknown;
 }
 
-/** v3 paging block. `pageNumber` is 1-based; `totalPages` is 0 when there are no records. */
+/**
+ * v3 paging block. `pageNumber` is 1-based; `totalPages` is 0 when there are no records. Each count may be written with
+ * a fraction of zero (`1.0`, JSON-wise the same number, `intText`). `pageSize` only describes (the walk counts pages and
+ * records), so one left out or null is no reason to refuse the page.
+ */
 export const paginationSchema = z.looseObject({
-  pageSize: intText(100_000),
+  pageSize: intText(100_000).nullish(),
   totalPages: intText(10_000_000),
   pageNumber: intText(10_000_000),
   totalRecords: intText(1_000_000_000),

@@ -41,7 +41,8 @@ export type FaultKind =
   | 'account-unavailable' // balances: 200, but the rule's account (else the first with balances) is a per-account GCA-099 "System is Unavailable" entry (no balanceList)
   | 'odd-timestamp' // balances: 200, but the first balance of the rule's account (else the first with balances) has a recordTimestamp of its form that names no instant (`2026-02-30T14:60:00+25:00`)
   | 'null-members' // balances: 200, every account entry writes the other kind's members as null (an account with balances `"errorCode":null,"errorMsg":null`, a GCA-024 entry `"balanceList":null`)
-  | 'not-entitled'; // 403 GCA-004 for the account (or every request)
+  | 'not-entitled' // 403 GCA-004 for the account (or every request)
+  | 'fractional-integers'; // 200, every integer count written with a fraction of zero or an exponent (`decimalLocation: 2.0`, `pageNumber: 1.0`, `totalPages: 30e-1`), `pageSize` null
 
 export const FAULT_KINDS: readonly FaultKind[] = [
   'rate-limit',
@@ -79,6 +80,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'odd-timestamp',
   'null-members',
   'not-entitled',
+  'fractional-integers',
 ];
 
 /** Faults of a v3 transaction page's records or pagination: only transaction requests meet them. */

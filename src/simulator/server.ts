@@ -369,6 +369,45 @@ function nullMembers(normal: BankResponse): BankResponse {
   }
 }
 
+/** The integer counts of the bank's answers, and how the `fractional-integers` fault writes each (`n` its text). */
+const FRACTIONAL: Readonly<Record<string, (n: string) => string>> = {
+  decimalLocation: (n) => `${n}.0`,
+  currencySequence: (n) => `${n}.000`,
+  pageNumber: (n) => `${n}.0`,
+  totalPages: (n) => `${n}0e-1`,
+  totalRecords: (n) => `${n}.0`,
+};
+
+/**
+ * An answer with every integer count written as the same JSON number with a fraction of zero or an exponent
+ * (`decimalLocation: 2.0`, `totalPages: 30e-1`), and a v3 page's `pageSize` as null, as a serializer holding every
+ * number as a double (or knowing no page size) writes them. Amounts and every other number keep their exact text.
+ */
+function fractionalIntegers(normal: BankResponse): BankResponse {
+  const rewrite = (value: unknown, key: string | undefined): unknown => {
+    if (Array.isArray(value)) {
+      return value.map((v) => rewrite(v, undefined));
+    }
+    if (value instanceof JsonNumber) {
+      const spell = key === undefined ? undefined : FRACTIONAL[key];
+      return spell && /^\d+$/.test(value.text) ? new JsonNumber(spell(value.text)) : value;
+    }
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [k, k === 'pageSize' ? null : rewrite(v, k)] as const),
+      );
+    }
+    return value;
+  };
+  try {
+    return normal.status === 200
+      ? { ...normal, body: JSON.stringify(rewrite(parseKeepingNumbers(normal.body), undefined)) }
+      : normal;
+  } catch {
+    return normal;
+  }
+}
+
 function checkClock(clock: Clock): Clock {
   assertIsoDate(clock.today, 'today');
   for (const [name, value] of [
@@ -614,6 +653,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, oddBalance(safeNormal(normal), fault.rule.kind, fault.rule.accountId));
       case 'null-members':
         return send(res, nullMembers(safeNormal(normal)));
+      case 'fractional-integers':
+        return send(res, fractionalIntegers(safeNormal(normal)));
     }
   }
 
