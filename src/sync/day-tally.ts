@@ -14,6 +14,8 @@ interface DayCount {
 
 interface Walk {
   slice: number;
+  /** The database clock before the walk's first page was asked for. */
+  readAt: string;
   days: Map<IsoDate, DayCount>;
 }
 
@@ -29,10 +31,11 @@ interface Walk {
 export class PostedDayTally {
   readonly #walks = new Map<number, Walk>();
 
-  add(walk: { walk: number; slice: number }, records: readonly NormalizedTransaction[]): void {
+  /** `readAt`: the database clock before the request of the page (its walk's start when it is the walk's first). */
+  add(walk: { walk: number; slice: number; readAt: string }, records: readonly NormalizedTransaction[]): void {
     let w = this.#walks.get(walk.walk);
     if (!w) {
-      w = { slice: walk.slice, days: new Map() };
+      w = { slice: walk.slice, readAt: walk.readAt, days: new Map() };
       this.#walks.set(walk.walk, w);
     }
     for (const r of records) {
@@ -56,27 +59,35 @@ export class PostedDayTally {
     }
   }
 
-  /** One row per fetched date (dates the bank reported nothing for get zero counts). */
-  /** `readAt`: the database clock before the first page of the fetch (the walks' start). */
+  /**
+   * One row per fetched date (dates the bank reported nothing for get zero counts), dated (`read_at`) by the start of
+   * the walk whose counts it holds: a day a sub-range's last walk held a record of by that walk's start (a restarted
+   * walk began reading after the one it replaced), a day no walk held a record of by the earliest start of the
+   * sub-ranges' last walks (the tally does not know which sub-range the day was in; never later than its reading), or
+   * `startedAt` (the fetch's start) when no walk was added.
+   */
   rows(
     account: AccountRef,
     dates: readonly IsoDate[],
     runId: string | null,
     fetchedAt: Date,
-    readAt: string,
+    startedAt: string,
   ): BankDayFetchRow[] {
     const lastOfSlice = new Map<number, Walk>();
     for (const [, w] of [...this.#walks].sort(([a], [b]) => a - b)) {
       lastOfSlice.set(w.slice, w);
     }
-    const latest = new Map<IsoDate, DayCount>();
+    const latest = new Map<IsoDate, { count: DayCount; readAt: string }>();
+    let earliest: string | undefined;
     for (const w of lastOfSlice.values()) {
+      earliest = earliest === undefined || w.readAt < earliest ? w.readAt : earliest;
       for (const [date, count] of w.days) {
-        latest.set(date, count);
+        latest.set(date, { count, readAt: w.readAt });
       }
     }
     return dates.map((date) => {
-      const c = latest.get(date);
+      const c = latest.get(date)?.count;
+      const readAt = latest.get(date)?.readAt ?? earliest ?? startedAt;
       return {
         account_id: account.id,
         organization_id: account.organizationId,

@@ -169,7 +169,7 @@ export async function importBatch(
     // A record that confirmed another channel's row with a field left out counts as that row's look-alike.
     const tally = new PostedDayTally();
     tally.add(
-      { walk: 1, slice: 0 },
+      { walk: 1, slice: 0, readAt },
       batch.records.map((r) => {
         const key = landed.get(r);
         return key === undefined ? r : { ...r, fingerprintKey: key };

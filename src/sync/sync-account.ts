@@ -177,7 +177,8 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     const unreadable = { dates: new Set<IsoDate>(), undated: false };
     const query = plan.transactions;
     const dayTally = tally;
-    walk = () => walkTransactions(deps, client, row, account, job, query, counts, dayTally, snapshot, unreadable);
+    walk = () =>
+      walkTransactions(deps, client, row, account, job, query, counts, dayTally, snapshot, unreadable, readAt);
     await walk();
     add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable));
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
@@ -229,6 +230,7 @@ async function walkTransactions(
   tally: PostedDayTally,
   snapshot: IntradayWalk | undefined,
   unreadable: { dates: Set<IsoDate>; undated: boolean },
+  readAt: string,
 ): Promise<void> {
   const occurrences = new OccurrenceCounter();
   // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
@@ -239,10 +241,11 @@ async function walkTransactions(
   let slice: number | undefined;
   // A confirming walk of the current day (intraday.ts) numbers its walks after the ones already collected.
   const base = snapshot?.walk.lastWalk ?? 0;
-  for await (const bankPage of client.transactionPages({
-    ...query,
-    accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
-  })) {
+  for await (const { page: bankPage, before } of clockedPages(
+    deps.db,
+    client.transactionPages({ ...query, accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }] }),
+    readAt,
+  )) {
     const page = base === 0 ? bankPage : { ...bankPage, walk: base + bankPage.walk };
     if (page.walk !== walk) {
       // A new walk: occurrence numbers and claims count from its start again. After the client moved to the next
@@ -260,10 +263,7 @@ async function walkTransactions(
       slice = page.slice;
       if (snapshot) {
         // A restarted walk re-reads the whole snapshot: what earlier walks wrote is older than it.
-        snapshot.walkClock.set(
-          page.walk,
-          snapshot.walkClock.size === 0 ? snapshot.firstClock : await databaseClock(deps.db),
-        );
+        snapshot.walkClock.set(page.walk, snapshot.walkClock.size === 0 ? snapshot.firstClock : before);
       }
     }
     const ours = page.records.filter((r) => r.account.accountId === row.jpm_account_id);
@@ -318,7 +318,7 @@ async function walkTransactions(
     // A record without the bank's id that confirmed another channel's row with a field left out counts as
     // that row's look-alike (as in import-batch.ts), so the bank's reported look-alikes are the rows stored.
     tally.add(
-      { walk: page.walk, slice: page.slice },
+      { walk: page.walk, slice: page.slice, readAt: before },
       normalized.records.map((r) => {
         const key = landed.get(r);
         return key === undefined ? r : { ...r, fingerprintKey: key };
@@ -327,6 +327,24 @@ async function walkTransactions(
   }
   // The walk's ids are all known. A walk that threw stores none of its held records: the run fails and is retried.
   add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
+}
+
+/**
+ * Each page of `pages` with the database clock noted before it was asked for (`first`, noted by the caller, for the
+ * first): when a page begins a walk (the data shifted and the client walks again, or the next sub-range), the clock
+ * before it is the walk's start, by which the walk's reading is dated. The pages are asked for one at a time, only
+ * once the consumer wants the next, so the clock is read after the previous page was stored.
+ */
+async function* clockedPages<T>(
+  db: SyncDeps['db'],
+  pages: AsyncIterable<T>,
+  first: string,
+): AsyncGenerator<{ page: T; before: string }> {
+  let before = first;
+  for await (const page of pages) {
+    yield { page, before };
+    before = await databaseClock(db);
+  }
 }
 
 /** A record or reject of another account, as the current-day snapshot counts it: its account and id. */
