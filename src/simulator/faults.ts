@@ -28,7 +28,7 @@ export type FaultKind =
   | 'first-page-again' // 200, a v3 page past the first answered with page 1 as it is (pageNumber 1, its records): the bank went back; waits for page 2
   | 'blank-ids' // 200, every record of a v3 page has its transactionId written as 12 spaces (a fixed-width field holding no id)
   | 'lower-case-direction' // 200, every record of a v3 page writes its debitCreditCode in lower case (`credit`, `debit`)
-  | 'raw-controls' // 200, a v3 page with every control character in its strings written raw (TAB, LF, NUL… unescaped); one without gets a narrative tag holding some
+  | 'raw-controls' // 200, a v3 page or balance answer with every control character in its strings written raw (TAB, LF, NUL… unescaped); one without gets some (a narrative tag, the first account's name)
   | 'null-data' // 200, a v3 page without records writes `"data":null` (pagination unchanged: totalRecords 0)
   | 'blank-page' // 200, a v3 page past the first with no records, pagination unchanged (records missing behind an empty page); waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
@@ -93,7 +93,6 @@ const PAGING = new Set<FaultKind>([
   'null-data',
   'blank-ids',
   'lower-case-direction',
-  'raw-controls',
 ]);
 /** Faults that answer a page past the first with something else: they wait for such a page. */
 const LATER_PAGE = new Set<FaultKind>(['repeated-page', 'blank-page', 'first-page-again']);

@@ -215,17 +215,30 @@ function lowerCaseDirection(normal: BankResponse): BankResponse {
 const CONTROL_REMARK = 'COL 1\tCOL 2\r\nLINE 2\u0000\u0001\u001f';
 
 /**
- * A v3 page with every control character of its strings written raw (`rawControlCharacters`). A page with records of
- * which none holds one gets a narrative tag holding some on its first record (so the fault always has text to write).
+ * A v3 page or a balance answer with every control character of its strings written raw (`rawControlCharacters`). A
+ * page with records of which none holds one gets a narrative tag holding some on its first record, a balance answer
+ * whose strings hold none gets some in its first account's name (so the fault always has text to write).
  */
 function rawControls(normal: BankResponse): BankResponse {
   try {
-    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
-    if (normal.status !== 200 || !Array.isArray(page.data)) {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[]; accountList?: unknown[] };
+    if (normal.status !== 200) {
+      return normal;
+    }
+    const held = /\\(?:[bfnrt]|u00[01])/.test(normal.body);
+    if (Array.isArray(page.accountList)) {
+      const account: unknown = page.accountList[0];
+      if (typeof account === 'object' && account !== null && !held) {
+        const named = account as { accountName?: unknown };
+        named.accountName = `${typeof named.accountName === 'string' ? named.accountName : ''}\t${CONTROL_REMARK}`;
+      }
+      return { ...normal, body: rawControlCharacters(JSON.stringify(page)) };
+    }
+    if (!Array.isArray(page.data)) {
       return normal;
     }
     const first: unknown = page.data[0];
-    if (typeof first === 'object' && first !== null && !/\\(?:[bfnrt]|u00[01])/.test(normal.body)) {
+    if (typeof first === 'object' && first !== null && !held) {
       const record = first as { narrativeText?: unknown };
       const narrative =
         typeof record.narrativeText === 'object' && record.narrativeText !== null ? record.narrativeText : {};

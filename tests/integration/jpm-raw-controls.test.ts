@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodePgJson } from '../../src/shared/pg-text.ts';
+import { decodePgJson, decodePgText } from '../../src/shared/pg-text.ts';
+import { discoverAccounts } from '../../src/sync/discover-accounts.ts';
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
+import { createTenancy } from '../factories/tenancy.ts';
 import { startHarness, type Harness } from '../helpers/orchestration.ts';
 
 /**
@@ -82,5 +84,58 @@ describe('a bank page with raw control characters in its strings', () => {
     expect(again.map((r) => [r.id, r.fingerprint_key, r.content_hash, r.version])).toEqual(
       first.map((r) => [r.id, r.fingerprint_key, r.content_hash, r.version]),
     );
+  });
+});
+
+/**
+ * A balance answer with control characters raw (the same fault on `/accessapi/balance`: its first account's name holds
+ * a TAB, a line break, NUL and more) is read with each character as itself. No text of a balance reaches a ledger (a
+ * stored balance is its dates, amounts and instant; a control character in a date or timestamp makes it unreadable
+ * with its own reason, as escaped), so no note is written: the balances are those of the escaped answer, and the one
+ * text kept, the account name an integration's discovery registers, is the bank's exactly.
+ */
+describe('a balance answer with raw control characters in its strings', () => {
+  const balances = (accountId: string) =>
+    h.t.db
+      .selectFrom('balances')
+      .select(['id', 'as_of_date', 'kind', 'content_hash', 'updated_at'])
+      .where('account_id', '=', accountId)
+      .orderBy('id')
+      .execute();
+  const range = (accountId: string) =>
+    syncAccountWindow(h.syncDeps(h.bankWith()), {
+      runId: null,
+      accountId,
+      mode: 'range',
+      from: '2025-03-03',
+      to: '2025-03-07',
+      kinds: ['balances'],
+    });
+
+  it('stores the balances of the escaped answer, and discovery registers the account name exactly', async () => {
+    const a = h.accounts[1]!;
+    h.sim.injectFaults([{ kind: 'raw-controls', path: '/accessapi/balance' }]);
+    let first;
+    try {
+      const counts = await range(a.id);
+      expect(counts).toMatchObject({ rejected: 0 });
+      first = await balances(a.id);
+      expect(first.length).toBeGreaterThan(0);
+      const tenancy = await createTenancy(h.t.db, { baseUrl: h.sim.url });
+      const found = await discoverAccounts(h.t.db, h.bankWith(), {
+        id: tenancy.integrationId,
+        organizationId: tenancy.organizationId,
+      });
+      const named = found.accounts.find((x) => x.jpm_account_id === h.sim.accounts[0]!.accountId)!;
+      expect(decodePgText(named.account_name)).toBe(
+        `${h.sim.accounts[0]!.accountName}\tCOL 1\tCOL 2\r\nLINE 2\u0000\u0001\u001f`,
+      );
+    } finally {
+      h.sim.clearFaults();
+    }
+    expect(h.sim.stats().faultsInjected).toBeGreaterThan(1);
+    // The same days again, escaped: nothing rewritten.
+    await range(a.id);
+    expect(await balances(a.id)).toEqual(first);
   });
 });
