@@ -49,7 +49,8 @@ export const DEFAULT_TIMEOUTS: JpmTimeouts = {
  * credential); call `close()` on shutdown, which lets calls in flight finish and then closes the
  * sockets. A rotated certificate (new credential `id`) is picked up by the next call, no restart.
  * Every call carries an `x-request-id` UUID and an overall timeout; pass `signal` to abort early.
- * The client never retries: failures are `JpmUnavailableError` (retryable) or `JpmRejectedError`.
+ * The client never retries (but for a call on a kept-alive connection the server closed as it arrived, sent again
+ * on another connection): failures are `JpmUnavailableError` (retryable) or `JpmRejectedError`.
  */
 export class JpmClient {
   readonly #transport: JpmTransport;

@@ -167,6 +167,20 @@ export function closedBeforeAnyResponse(err: unknown): boolean {
 }
 
 /**
+ * undici's SocketError on a connection that had answered before (it read bytes) when this request's answer had not
+ * begun (`request` failed before any status line): a kept-alive connection the server (or a gateway) closed as the
+ * request arrived. The request was never answered; a read sent again on another connection is the same read.
+ */
+export function closedKeptAliveConnection(err: unknown): boolean {
+  const socket = (err as { socket?: { bytesRead?: unknown } } | null)?.socket;
+  return (
+    (err as { code?: unknown } | null)?.code === 'UND_ERR_SOCKET' &&
+    typeof socket?.bytesRead === 'number' &&
+    socket.bytesRead > 0
+  );
+}
+
+/**
  * Maps a thrown transport error. Returns undefined for errors that are not transport failures
  * (programming errors): the caller rethrows those untouched. `timedOut` says whether our own
  * overall timeout signal fired (an abort otherwise came from the caller).

@@ -12,6 +12,7 @@ import {
   classifyResponse,
   classifyTransportError,
   closedBeforeAnyResponse,
+  closedKeptAliveConnection,
   parseRetryAfterMs,
 } from './http-errors.ts';
 import { probeTls } from './tls-probe.ts';
@@ -20,7 +21,8 @@ import { isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy
 /**
  * One HTTP exchange with J.P. Morgan: credential → per-credential Agent → request with an
  * `x-request-id` (UUID) and an overall `AbortSignal` timeout → lossless JSON → typed error. No retries
- * (BullMQ owns them). Bodies are parsed with `parseJsonLossless`, so numbers stay exact text.
+ * (BullMQ owns them), but for a call sent on a kept-alive connection the server closed as it arrived
+ * (`#sendAgainOnClosedConnection`). Bodies are parsed with `parseJsonLossless`, so numbers stay exact text.
  */
 
 export interface JpmTimeouts {
@@ -274,9 +276,7 @@ export class JpmTransport {
     const ctx: JpmErrorContext = { requestId, endpoint: `${spec.method} ${spec.path}` };
     let status: number | undefined;
     try {
-      const result = await this.#agents.acquire((active) =>
-        this.#send(spec, active, { ...ctx, credentialId: active.credential.id }),
-      );
+      const result = await this.#sendAgainOnClosedConnection(spec, ctx);
       status = result.status;
       this.#record(spec.endpoint, requestId, result.credentialId, status, 'ok', started);
       return result;
@@ -303,6 +303,39 @@ export class JpmTransport {
 
   close(): Promise<void> {
     return this.#agents.close();
+  }
+
+  /**
+   * Sends the call; when a kept-alive connection was closed as it arrived (nothing of its answer came,
+   * `closedKeptAliveConnection`), sends it again at once, on another connection: J.P. Morgan's calls are reads, and
+   * that one never reached the bank's application. Each such connection leaves the pool as it fails, so after as
+   * many tries as the pool holds connections the next is on a new one; beyond that the failure is the call's. No
+   * other failure is sent again (BullMQ owns retries).
+   */
+  async #sendAgainOnClosedConnection(spec: CallSpec, ctx: JpmErrorContext): Promise<CallResult> {
+    for (let closed = 0; ; closed++) {
+      try {
+        return await this.#agents.acquire((active) =>
+          this.#send(spec, active, { ...ctx, credentialId: active.credential.id }),
+        );
+      } catch (err) {
+        const cause = (err as { cause?: unknown } | null)?.cause;
+        const again =
+          err instanceof JpmUnavailableError &&
+          err.code === 'jpm_unavailable' &&
+          err.upstreamStatus === undefined &&
+          closedKeptAliveConnection(cause) &&
+          spec.signal?.aborted !== true &&
+          closed < this.#options.connections;
+        if (!again) {
+          throw err;
+        }
+        log.info(
+          { requestId: ctx.requestId, endpoint: spec.endpoint, closed: closed + 1 },
+          'jpm kept-alive connection closed before answering; sent again on another connection',
+        );
+      }
+    }
   }
 
   /** Must dispatch synchronously (no await before `request`): see `CredentialAgents.acquire`. */

@@ -13,6 +13,7 @@ export type FaultKind =
   | 'unavailable' // 503 + Retry-After, gateway fault body
   | 'gateway-fault' // 502 (or `status`) with a gateway {"fault":{…}} body
   | 'hang' // headers never sent; the socket stays open until the client gives up
+  | 'closed-keep-alive' // a request on a kept-alive connection (one that already answered) is not answered: the connection is closed as it arrives
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'stalled-body' // status, headers and half the body, then nothing more; the connection stays open until the client gives up
   | 'malformed-json' // 200 whose body is cut off mid-JSON
@@ -51,6 +52,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'unavailable',
   'gateway-fault',
   'hang',
+  'closed-keep-alive',
   'reset',
   'stalled-body',
   'malformed-json',
@@ -96,6 +98,9 @@ const PAGING = new Set<FaultKind>([
 ]);
 /** Faults that answer a page past the first with something else: they wait for such a page. */
 const LATER_PAGE = new Set<FaultKind>(['repeated-page', 'blank-page', 'first-page-again']);
+
+/** Faults of a connection kept alive after an answer: only a request on such a connection meets them. */
+const REUSED_CONNECTION = new Set<FaultKind>(['closed-keep-alive']);
 
 const BALANCE_ONLY = new Set<FaultKind>([
   'account-error',
@@ -190,9 +195,10 @@ export class FaultInjector {
   /**
    * The fault to apply to a bank request on `path` naming `accountIds` (asking for page `pageNumber`), consuming the
    * rule's budget. A `repeated-page`, `blank-page` or `first-page-again` rule waits for a page past the first (page 1 has nothing earlier to
-   * repeat, and an empty page 1 is a true answer when the range has no records).
+   * repeat, and an empty page 1 is a true answer when the range has no records). A `closed-keep-alive` rule waits for a
+   * request on a connection that already answered one (`reusedConnection`).
    */
-  match(path: string, accountIds: readonly string[], pageNumber = 1): FaultMatch | undefined {
+  match(path: string, accountIds: readonly string[], pageNumber = 1, reusedConnection = false): FaultMatch | undefined {
     for (const active of this.#rules) {
       const { rule } = active;
       if (rule.count !== undefined && active.fired >= rule.count) {
@@ -211,6 +217,9 @@ export class FaultInjector {
         continue;
       }
       if (LATER_PAGE.has(rule.kind) && !(pageNumber > 1)) {
+        continue;
+      }
+      if (REUSED_CONNECTION.has(rule.kind) && !reusedConnection) {
         continue;
       }
       active.seen++;

@@ -578,6 +578,10 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         });
       case 'hang':
         return undefined; // never answered; stop() or the client's timeout ends it
+      case 'closed-keep-alive':
+        // As a gateway closing a connection it kept idle just as the next request arrives: nothing is answered.
+        res.socket?.destroy();
+        return 0;
       case 'reset':
       case 'malformed-json': {
         const body = Buffer.from(safeNormal(normal).body);
@@ -713,6 +717,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         path,
         requestedAccountIds(url.searchParams, rawBody),
         Number(url.searchParams.get('pageNumber') ?? '1'),
+        (answered.get(req.socket) ?? 0) > 0,
       );
       // An account-error rule without an account hits the first one named, or the first entitled one (empty body).
       const failAccountId =
@@ -725,7 +730,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           return bankAnswer(method, path, params, rawBody, failAccountId);
         };
         bytes = applyFault(res, fault, normal, firstPage);
-        status = fault.rule.kind === 'hang' ? 0 : res.statusCode;
+        status = fault.rule.kind === 'hang' || fault.rule.kind === 'closed-keep-alive' ? 0 : res.statusCode;
         return;
       }
       const key = cache
@@ -756,6 +761,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         body: errorsBody(e?.errorCode ?? GCA.unavailable, e?.message ?? 'System is Unavailable'),
       });
     } finally {
+      answered.set(req.socket, (answered.get(req.socket) ?? 0) + 1);
       stats.record(path, status, bytes ?? 0, process.cpuUsage(cpuStart));
       if (options.recordRequests && bankCall) {
         requestLog.push({
@@ -775,6 +781,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
   // A connection's client certificate, read once the handshake is done: a client that goes away before its call is
   // handled (a killed worker) still has its call counted against its own certificate.
   const clients = new WeakMap<TLSSocket, string>();
+  // Requests each connection has been asked (a kept-alive connection has had one before: `closed-keep-alive`).
+  const answered = new WeakMap<object, number>();
   function fingerprintOf(socket: TLSSocket): string {
     const peer = (socket.getPeerCertificate() as Partial<PeerCertificate> | null) ?? {};
     return peer.fingerprint256 ?? '';

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TransactionPageEvent } from '../../src/jpm/transactions.ts';
+import { NO_QUIRKS } from '../../src/simulator/index.ts';
+import { addDays } from '../../src/shared/time.ts';
+import { startClientSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
+
+/**
+ * A bank (or a gateway before it) that closes a kept-alive connection just as the next request arrives on it (the
+ * simulator's `closed-keep-alive` fault, over real mTLS): nothing of that request was answered, so it never reached
+ * the bank's application, and J.P. Morgan's calls are reads. Such a close must not fail a walk or a balance call: a
+ * gateway that closes every connection after one answer would otherwise fail every multi-page walk on its page 2,
+ * on every retry, and the account's days would never be read.
+ */
+const TODAY = '2025-03-12';
+const FROM = addDays(TODAY, -8);
+const TO = addDays(TODAY, -4);
+
+describe('a kept-alive connection closed as the next request arrives', () => {
+  let env: ClientSim;
+  let accountId: string;
+  beforeAll(async () => {
+    env = await startClientSim({
+      today: TODAY,
+      accounts: 1,
+      historyDays: 12,
+      txPerDay: 4,
+      quirks: NO_QUIRKS,
+      defaultPageSize: 2,
+    });
+    accountId = env.sim.accounts[0]!.accountId;
+  });
+  afterAll(() => env.stop());
+
+  const idsOf = async () => {
+    const events: TransactionPageEvent[] = [];
+    for await (const e of env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] })) {
+      events.push(e);
+    }
+    expect(events.filter((e) => e.type === 'restart')).toEqual([]);
+    return events.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
+  };
+
+  it('on every reused connection: the walk reads every page, each record once', async () => {
+    env.sim.clearFaults();
+    const clean = await idsOf();
+    expect(clean.length).toBeGreaterThan(4);
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'closed-keep-alive' }]);
+    const closed = await idsOf();
+    const closes = env.sim.stats().faultsInjected - fired;
+    env.sim.clearFaults();
+    expect(closes).toBeGreaterThan(0);
+    expect(closed).toEqual(clean);
+  });
+
+  it('balance calls on a reused connection are answered', async () => {
+    env.sim.clearFaults();
+    const client = env.client();
+    const clean = await client.getBalances({ startDate: FROM, endDate: TO });
+    const fired = env.sim.stats().faultsInjected;
+    env.sim.injectFaults([{ kind: 'closed-keep-alive' }]);
+    const first = await client.getBalances({ startDate: FROM, endDate: TO });
+    const second = await client.getBalances({ startDate: FROM, endDate: TO });
+    const closes = env.sim.stats().faultsInjected - fired;
+    env.sim.clearFaults();
+    expect(closes).toBeGreaterThan(0);
+    expect(JSON.stringify(first.accounts)).toBe(JSON.stringify(clean.accounts));
+    expect(JSON.stringify(second.accounts)).toBe(JSON.stringify(clean.accounts));
+  });
+});
