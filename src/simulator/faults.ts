@@ -31,6 +31,7 @@ export type FaultKind =
   | 'lower-case-direction' // 200, every record of a v3 page writes its debitCreditCode in lower case (`credit`, `debit`)
   | 'raw-controls' // 200, a v3 page or balance answer with every control character in its strings written raw (TAB, LF, NUL… unescaped); one without gets some (a narrative tag, the first account's name)
   | 'null-data' // 200, a v3 page without records writes `"data":null` (pagination unchanged: totalRecords 0)
+  | 'repeated-record' // 200, page 1 of a v3 walk gives its first record twice in a row (identical), and every page counts it in totalRecords
   | 'blank-page' // 200, a v3 page past the first with no records, pagination unchanged (records missing behind an empty page); waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
@@ -68,6 +69,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'blank-page',
   'first-page-again',
   'null-data',
+  'repeated-record',
   'blank-ids',
   'lower-case-direction',
   'raw-controls',
@@ -93,8 +95,10 @@ const PAGING = new Set<FaultKind>([
   'blank-page',
   'first-page-again',
   'null-data',
+  'repeated-record',
   'blank-ids',
   'lower-case-direction',
+  'repeated-record',
 ]);
 /** Faults that answer a page past the first with something else: they wait for such a page. */
 const LATER_PAGE = new Set<FaultKind>(['repeated-page', 'blank-page', 'first-page-again']);

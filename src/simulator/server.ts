@@ -250,6 +250,29 @@ function rawControls(normal: BankResponse): BankResponse {
   }
 }
 
+/**
+ * A v3 page of a walk in which the bank lists one transaction twice: page 1 gives its first record again right after
+ * it (identical, same `transactionId`), and every page's `totalRecords` counts the copy, so the pages add up.
+ */
+function repeatedRecord(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as {
+      data?: unknown[];
+      pagination?: { pageNumber?: unknown; totalRecords?: unknown };
+    };
+    const total = page.pagination?.totalRecords;
+    if (normal.status !== 200 || !Array.isArray(page.data) || !(total instanceof JsonNumber) || total.text === '0') {
+      return normal;
+    }
+    const first = page.pagination?.pageNumber instanceof JsonNumber && page.pagination.pageNumber.text === '1';
+    const data = first ? [page.data[0], ...page.data] : page.data;
+    const pagination = { ...page.pagination, totalRecords: new JsonNumber(String(Number(total.text) + 1)) };
+    return { ...normal, body: JSON.stringify({ ...page, pagination, data }) };
+  } catch {
+    return normal;
+  }
+}
+
 /** A v3 page without records with `data` written as null, as a serializer writing an empty list as null sends it. */
 function nullData(normal: BankResponse): BankResponse {
   try {
@@ -648,6 +671,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, firstPage() ?? safeNormal(normal));
       case 'null-data':
         return send(res, nullData(safeNormal(normal)));
+      case 'repeated-record':
+        return send(res, repeatedRecord(safeNormal(normal)));
       case 'blank-ids':
         return send(res, blankIds(safeNormal(normal)));
       case 'lower-case-direction':

@@ -17,6 +17,8 @@ interface Walk {
   /** The database clock before the walk's first page was asked for. */
   readAt: string;
   days: Map<IsoDate, DayCount>;
+  /** The bank's ids the walk counted: one id is one transaction, however often the walk's pages list it. */
+  ids: Set<string>;
 }
 
 /**
@@ -35,12 +37,19 @@ export class PostedDayTally {
   add(walk: { walk: number; slice: number; readAt: string }, records: readonly NormalizedTransaction[]): void {
     let w = this.#walks.get(walk.walk);
     if (!w) {
-      w = { slice: walk.slice, readAt: walk.readAt, days: new Map() };
+      w = { slice: walk.slice, readAt: walk.readAt, days: new Map(), ids: new Set() };
       this.#walks.set(walk.walk, w);
     }
     for (const r of records) {
       if (r.recordClass !== 'P') {
         continue;
+      }
+      if (r.identityById) {
+        // The same id again in the walk (listed twice, or its pages shifted) is the transaction stored once.
+        if (w.ids.has(r.jpmTransactionId)) {
+          continue;
+        }
+        w.ids.add(r.jpmTransactionId);
       }
       let d = w.days.get(r.bookingDate);
       if (!d) {

@@ -69,6 +69,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'not-entitled': 'failed',
   'fractional-integers': 'succeeded',
   'closed-keep-alive': 'succeeded',
+  'repeated-record': 'succeeded',
 };
 /**
  * Faults that leave no error behind by design: a short page, a page giving records of an earlier one again, or page 1
@@ -82,7 +83,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * members written as null (an account's errorCode, an error entry's balanceList, an empty page's data) are read as
  * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it (both at once: decompressed, then read in
  * ISO-8859-1); integer counts written with a fraction of zero (`2.0`) are those integers; a kept-alive connection closed as a
- * request arrives is sent again on another connection by the client; one in ISO-8859-1 that does not say so is
+ * request arrives is sent again on another connection by the client; a transaction listed twice in a walk is stored
+ * and counted once; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
  * lower case is stored, with a data-quality note, and so is a string holding control characters raw (read as them).
  */
@@ -110,6 +112,7 @@ const ABSORBED = new Set<FaultKind>([
   'undeclared-latin1',
   'fractional-integers',
   'closed-keep-alive',
+  'repeated-record',
 ]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 /**
