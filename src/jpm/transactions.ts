@@ -116,12 +116,14 @@ async function fetchPage(
 }
 
 /**
- * Whether a page repeats earlier pages of its walk: every bank id (account and `transactionId`) it gives was given by
- * an earlier page (the same page served under another page number). Adds the page's ids to `ids`. A page without ids
- * (an id of only blanks is none, `hasBankId`) is no repeat (identical id-less records are real), nor is one id sent
- * again beside new ones (`ingest.ts` handles it).
+ * How many of a page's bank ids (account and `transactionId`) an earlier page of its walk gave, and how many it gives:
+ * all of them, the same page served under another page number; some, the pages shifted under the walk (an item
+ * inserted on a page already read moves every later record one place on, so one comes on two pages and another on
+ * none, whatever the counts say). Adds the page's ids to `ids`. Records without an id (an id of only blanks is none,
+ * `hasBankId`) count in neither (identical id-less records are real); an id twice on the same page is one
+ * transaction listed twice (`ingest.ts` stores it once).
  */
-function repeatsEarlierPages(data: readonly unknown[], ids: Set<string>): boolean {
+function earlierIdsOn(data: readonly unknown[], ids: Set<string>): { again: number; of: number } {
   const page = new Set<string>();
   for (const raw of data) {
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as {
@@ -132,11 +134,11 @@ function repeatsEarlierPages(data: readonly unknown[], ids: Set<string>): boolea
       page.add(`${String(r.account?.accountId)} ${r.transactionId}`);
     }
   }
-  const repeated = page.size > 0 && [...page].every((id) => ids.has(id));
+  const again = [...page].filter((id) => ids.has(id)).length;
   for (const id of page) {
     ids.add(id);
   }
-  return repeated;
+  return { again, of: page.size };
 }
 
 /**
@@ -210,18 +212,21 @@ export async function* transactionPages(
       }
       let lie = misnumbered;
       if (lie === undefined) {
-        const repeated = repeatsEarlierPages(envelope.data, ids);
+        const repeated = earlierIdsOn(envelope.data, ids);
         const { records, rejects } = parseTransactionRecords(envelope.data, rawControls);
         seen += envelope.data.length;
         // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
         // not something the worker's heap carries while the consumer stores the page.
         envelope.data.length = 0;
         yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
-        lie = repeated
-          ? `repeated earlier records as page ${pageNumber}`
-          : seen > totalRecords
-            ? `held more records than totalRecords by page ${pageNumber} (${seen} of ${totalRecords})`
-            : undefined;
+        lie =
+          repeated.again > 0 && repeated.again === repeated.of
+            ? `repeated earlier records as page ${pageNumber}`
+            : repeated.again > 0
+              ? `gave ${repeated.again} record${repeated.again === 1 ? '' : 's'} of an earlier page again on page ${pageNumber} (the pages shifted)`
+              : seen > totalRecords
+                ? `held more records than totalRecords by page ${pageNumber} (${seen} of ${totalRecords})`
+                : undefined;
       }
       if (lie === undefined && pageNumber < totalPages) {
         pageNumber += 1;

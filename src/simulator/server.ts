@@ -251,6 +251,25 @@ function rawControls(normal: BankResponse): BankResponse {
 }
 
 /**
+ * A v3 page past the first as the bank serves it when an item was inserted on a page already read and its counts were
+ * not updated: every record moved one place on, so the page starts with the last record of the page before it and
+ * its own last record moves on to the next page (`previous`), pagination unchanged.
+ */
+function shiftedPage(normal: BankResponse, previous: BankResponse | undefined): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    const before = previous?.status === 200 ? (parseKeepingNumbers(previous.body) as { data?: unknown[] }) : undefined;
+    if (normal.status !== 200 || !Array.isArray(page.data) || page.data.length === 0 || !before?.data?.length) {
+      return normal;
+    }
+    const data = [before.data.at(-1), ...page.data.slice(0, -1)];
+    return { ...normal, body: JSON.stringify({ ...page, data }) };
+  } catch {
+    return normal;
+  }
+}
+
+/**
  * A v3 page of a walk in which the bank lists one transaction twice: page 1 gives its first record again right after
  * it (identical, same `transactionId`), and every page's `totalRecords` counts the copy, so the pages add up.
  */
@@ -563,6 +582,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     fault: FaultMatch,
     normal: () => BankResponse | undefined,
     firstPage: () => BankResponse | undefined = () => undefined,
+    previousPage: () => BankResponse | undefined = () => undefined,
   ): number | undefined {
     const retryAfter: Record<string, string> =
       fault.rule.retryAfterSeconds === null ? {} : { 'retry-after': String(fault.rule.retryAfterSeconds ?? 1) };
@@ -669,6 +689,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, blankPage(safeNormal(normal)));
       case 'first-page-again':
         return send(res, firstPage() ?? safeNormal(normal));
+      case 'shifted-page':
+        return send(res, shiftedPage(safeNormal(normal), previousPage()));
       case 'null-data':
         return send(res, nullData(safeNormal(normal)));
       case 'repeated-record':
@@ -754,7 +776,12 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           params.set('pageNumber', '1');
           return bankAnswer(method, path, params, rawBody, failAccountId);
         };
-        bytes = applyFault(res, fault, normal, firstPage);
+        const previousPage = () => {
+          const params = new URLSearchParams(url.searchParams);
+          params.set('pageNumber', String(Number(url.searchParams.get('pageNumber') ?? '1') - 1));
+          return bankAnswer(method, path, params, rawBody, failAccountId);
+        };
+        bytes = applyFault(res, fault, normal, firstPage, previousPage);
         status = fault.rule.kind === 'hang' || fault.rule.kind === 'closed-keep-alive' ? 0 : res.statusCode;
         return;
       }

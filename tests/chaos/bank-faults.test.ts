@@ -70,6 +70,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'fractional-integers': 'succeeded',
   'closed-keep-alive': 'succeeded',
   'repeated-record': 'succeeded',
+  'shifted-page': 'succeeded',
 };
 /**
  * Faults that leave no error behind by design: a short page, a page giving records of an earlier one again, or page 1
@@ -84,7 +85,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it (both at once: decompressed, then read in
  * ISO-8859-1); integer counts written with a fraction of zero (`2.0`) are those integers; a kept-alive connection closed as a
  * request arrives is sent again on another connection by the client; a transaction listed twice in a walk is stored
- * and counted once; one in ISO-8859-1 that does not say so is
+ * and counted once; a page shifted by one (a record on two pages) is walked again; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
  * lower case is stored, with a data-quality note, and so is a string holding control characters raw (read as them).
  */
@@ -113,6 +114,7 @@ const ABSORBED = new Set<FaultKind>([
   'fractional-integers',
   'closed-keep-alive',
   'repeated-record',
+  'shifted-page',
 ]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 /**

@@ -130,4 +130,26 @@ describe('v3 pagination that does not describe the answer', () => {
     expect(err).toMatchObject({ code: 'jpm_unstable_pages' });
     expect(err.message).toContain('answered page 1 when asked for page 2');
   });
+
+  it('a page shifted by one under unchanged counts (a record on two pages, another on none) is walked again', async () => {
+    env.sim.clearFaults();
+    const idsOf = (events: TransactionPageEvent[]) =>
+      events.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
+    const clean = idsOf(await walk());
+    expect(clean.length).toBeGreaterThan(4);
+    // Page 2 starts with page 1's last record; its own last record is on no page. The counts still add up.
+    env.sim.injectFaults([{ kind: 'shifted-page', count: 1 }]);
+    const events = await walk();
+    expect(env.sim.activeFaults()).toEqual([]);
+    const restart = events.findIndex((e) => e.type === 'restart');
+    expect(restart).toBeGreaterThan(0);
+    expect(idsOf(events.slice(restart + 1))).toEqual(clean);
+
+    env.sim.injectFaults([{ kind: 'shifted-page' }]);
+    const err = await caught(walk);
+    env.sim.clearFaults();
+    expect(err).toBeInstanceOf(JpmUnavailableError);
+    expect(err).toMatchObject({ code: 'jpm_unstable_pages' });
+    expect(err.message).toContain('gave 1 record of an earlier page again on page 2');
+  });
 });
