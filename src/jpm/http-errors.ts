@@ -16,14 +16,18 @@ import { errorsEnvelopeSchema, gatewayFaultSchema } from './wire.schemas.ts';
  * API-NOTES §11.7: an `errors[]` or gateway `fault` body is a failure whatever the HTTP status.
  */
 
-/** `Retry-After` as delta-seconds or an HTTP-date, in ms from `nowMs`; undefined when absent or unreadable. */
+/**
+ * `Retry-After` as delta-seconds or an HTTP-date, in ms from `nowMs`; undefined when absent or unreadable. Seconds
+ * written with a fraction (`30.0`, `120.5`, as a gateway holding every number as a double writes them) are those
+ * seconds, never read as a date (`Date.parse` takes `120.5` for May of the year 120).
+ */
 export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: number): number | undefined {
   const text = (Array.isArray(value) ? value[0] : value)?.trim();
   if (!text) {
     return undefined;
   }
-  if (/^\d+$/.test(text)) {
-    return Number(text) * 1000;
+  if (/^\d+(\.\d+)?$/.test(text)) {
+    return Math.ceil(Number(text) * 1000);
   }
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);

@@ -135,6 +135,11 @@ export interface FaultRule {
   accountId?: string;
   /** `Retry-After` seconds for rate-limit / unavailable (default 1); `null` sends no `Retry-After` at all. */
   retryAfterSeconds?: number | null;
+  /**
+   * The `Retry-After` header's text exactly, instead of `retryAfterSeconds`: an HTTP date, seconds written as `30.0`,
+   * anything a gateway may write.
+   */
+  retryAfter?: string;
   /** HTTP status for gateway-fault (default 502) and terse-error (default 200). */
   status?: number;
 }

@@ -585,7 +585,11 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
     previousPage: () => BankResponse | undefined = () => undefined,
   ): number | undefined {
     const retryAfter: Record<string, string> =
-      fault.rule.retryAfterSeconds === null ? {} : { 'retry-after': String(fault.rule.retryAfterSeconds ?? 1) };
+      fault.rule.retryAfter !== undefined
+        ? { 'retry-after': fault.rule.retryAfter }
+        : fault.rule.retryAfterSeconds === null
+          ? {}
+          : { 'retry-after': String(fault.rule.retryAfterSeconds ?? 1) };
     switch (fault.rule.kind) {
       case 'rate-limit':
         return send(res, {

@@ -35,11 +35,15 @@ describe('a Retry-After far in the future', () => {
   it.each([
     ['as delta-seconds', { kind: 'rate-limit', retryAfterSeconds: 31_536_000 }],
     ['as delta-seconds on a 503', { kind: 'unavailable', retryAfterSeconds: 31_536_000 }],
+    ['as an HTTP date', { kind: 'rate-limit', retryAfter: new Date(Date.now() + 31_536_000_000).toUTCString() }],
   ] as const)('%s blocks the integration for at most an hour', async (_name, rule) => {
     env.sim.clearFaults();
     env.sim.injectFaults([{ count: 1, ...rule }]);
     const err = await caught(() => env.client().getBalances({ relativeDateType: 'CURRENT_DAY' }));
-    expect(err).toMatchObject({ retryable: true, retryAfterMs: 31_536_000_000 });
+    // An HTTP date has whole seconds: the wait is the year, less at most a second (and the time the call took).
+    expect(err).toMatchObject({ retryable: true });
+    expect(err.retryAfterMs).toBeGreaterThan(31_536_000_000 - 60_000);
+    expect(err.retryAfterMs).toBeLessThanOrEqual(31_536_000_000);
 
     const failure = classifyFailure(err);
     expect(failure).toMatchObject({ kind: 'retryable' });
@@ -58,4 +62,18 @@ describe('a Retry-After far in the future', () => {
     // The job's own backoff agrees (+ at most 10 % jitter).
     expect(bankBackoff(1, 'bank', err as Error)).toBeLessThanOrEqual(HOUR_MS * 1.1);
   });
+
+  it.each([
+    ['30.0', 30_000],
+    ['120.5', 120_500],
+    ['7', 7_000],
+  ])(
+    'Retry-After %j (seconds with a fraction, as a gateway holding doubles writes them) is that many seconds',
+    async (header, ms) => {
+      env.sim.clearFaults();
+      env.sim.injectFaults([{ count: 1, kind: 'rate-limit', retryAfter: header }]);
+      const err = await caught(() => env.client().getBalances({ relativeDateType: 'CURRENT_DAY' }));
+      expect(err).toMatchObject({ code: 'jpm_rate_limited', retryable: true, retryAfterMs: ms });
+    },
+  );
 });

@@ -79,6 +79,8 @@ describe('parseRetryAfterMs', () => {
     ['0', 0],
     ['Wed, 12 Mar 2025 10:00:30 GMT', 30_000],
     ['Wed, 12 Mar 2025 09:00:00 GMT', 0],
+    ['30.0', 30_000],
+    ['120.5', 120_500],
     ['soon', undefined],
     ['', undefined],
   ])('%j → %s ms', (value, ms) => {
