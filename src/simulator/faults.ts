@@ -45,6 +45,7 @@ export type FaultKind =
   | 'odd-timestamp' // balances: 200, but the first balance of the rule's account (else the first with balances) has a recordTimestamp of its form that names no instant (`2026-02-30T14:60:00+25:00`)
   | 'null-members' // balances: 200, every account entry writes the other kind's members as null (an account with balances `"errorCode":null,"errorMsg":null`, a GCA-024 entry `"balanceList":null`)
   | 'not-entitled' // 403 GCA-004 for the account (or every request)
+  | 'amount-spellings' // 200, every amount written as another spelling of the same number (`375.5` as `3.755e2`, `0.1` as `0.100000000000000000000`, `-12.50` as `-1.250e1`)
   | 'fractional-integers'; // 200, every integer count written with a fraction of zero or an exponent (`decimalLocation: 2.0`, `pageNumber: 1.0`, `totalPages: 30e-1`), `pageSize` null
 
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -87,6 +88,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'null-members',
   'not-entitled',
   'fractional-integers',
+  'amount-spellings',
 ];
 
 /** Faults of a v3 transaction page's records or pagination: only transaction requests meet them. */

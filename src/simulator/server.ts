@@ -463,6 +463,64 @@ function fractionalIntegers(normal: BankResponse): BankResponse {
   }
 }
 
+/** The amounts of the bank's answers: a transaction's and its availability, a balance's opening and closing. */
+const AMOUNT_KEYS = new Set([
+  'amount',
+  'immediateAvailable',
+  'day1Available',
+  'day2Available',
+  'day2PlusAvailable',
+  'day3PlusAvailable',
+  'openingAvailableAmount',
+  'openingLedgerAmount',
+  'endingAvailableAmount',
+  'endingLedgerAmount',
+]);
+
+/**
+ * Another JSON spelling of the same number: a decimal with 18 more zeros (`0.1` → `0.100000000000000000000`), a whole
+ * number with an exponent (`375` → `3.75e2`, `0` → `0e7`, `-12` → `-1.2e1`). Exact: only the text moves.
+ */
+function respellNumber(text: string): string {
+  const m = /^(-?)(\d+)(\.\d+)?$/.exec(text);
+  if (m === null) {
+    return text;
+  }
+  const [, sign, int, frac] = m;
+  if (frac !== undefined) {
+    return `${text}${'0'.repeat(18)}`;
+  }
+  if (/^0+$/.test(int!)) {
+    return `${sign}0e7`;
+  }
+  const digits = int!.replace(/^0+/, '');
+  const rest = digits.slice(1).replace(/0+$/, '');
+  return `${sign}${digits[0]}${rest === '' ? '' : `.${rest}`}e${digits.length - 1}`;
+}
+
+/** An answer with every amount written as another spelling of the same number (`respellNumber`). */
+function amountSpellings(normal: BankResponse): BankResponse {
+  const rewrite = (value: unknown, key: string | undefined): unknown => {
+    if (Array.isArray(value)) {
+      return value.map((v) => rewrite(v, undefined));
+    }
+    if (value instanceof JsonNumber) {
+      return key !== undefined && AMOUNT_KEYS.has(key) ? new JsonNumber(respellNumber(value.text)) : value;
+    }
+    if (typeof value === 'object' && value !== null) {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewrite(v, k)] as const));
+    }
+    return value;
+  };
+  try {
+    return normal.status === 200
+      ? { ...normal, body: JSON.stringify(rewrite(parseKeepingNumbers(normal.body), undefined)) }
+      : normal;
+  } catch {
+    return normal;
+  }
+}
+
 function checkClock(clock: Clock): Clock {
   assertIsoDate(clock.today, 'today');
   for (const [name, value] of [
@@ -723,6 +781,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, nullMembers(safeNormal(normal)));
       case 'fractional-integers':
         return send(res, fractionalIntegers(safeNormal(normal)));
+      case 'amount-spellings':
+        return send(res, amountSpellings(safeNormal(normal)));
     }
   }
 
