@@ -45,6 +45,7 @@ export type FaultKind =
   | 'odd-timestamp' // balances: 200, but the first balance of the rule's account (else the first with balances) has a recordTimestamp of its form that names no instant (`2026-02-30T14:60:00+25:00`)
   | 'null-members' // balances: 200, every account entry writes the other kind's members as null (an account with balances `"errorCode":null,"errorMsg":null`, a GCA-024 entry `"balanceList":null`)
   | 'not-entitled' // 403 GCA-004 for the account (or every request)
+  | 'strange-references' // 200, every record's bank and customer reference made strange: emoji with ZWJ, a combining mark, RTL override, NBSP, 2,000+ astral characters
   | 'amount-spellings' // 200, every amount written as another spelling of the same number (`375.5` as `3.755e2`, `0.1` as `0.100000000000000000000`, `-12.50` as `-1.250e1`)
   | 'fractional-integers'; // 200, every integer count written with a fraction of zero or an exponent (`decimalLocation: 2.0`, `pageNumber: 1.0`, `totalPages: 30e-1`), `pageSize` null
 
@@ -89,6 +90,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'not-entitled',
   'fractional-integers',
   'amount-spellings',
+  'strange-references',
 ];
 
 /** Faults of a v3 transaction page's records or pagination: only transaction requests meet them. */
@@ -104,6 +106,7 @@ const PAGING = new Set<FaultKind>([
   'blank-ids',
   'lower-case-direction',
   'repeated-record',
+  'strange-references',
 ]);
 /** Faults that answer a page past the first with something else: they wait for such a page. */
 const LATER_PAGE = new Set<FaultKind>(['repeated-page', 'blank-page', 'first-page-again', 'shifted-page']);

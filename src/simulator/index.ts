@@ -8,3 +8,4 @@ export { ensureDevPki, signCsr, createClientCredential, PKI_FILES, type DevPki }
 export { DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from './quirks.ts';
 export { accountDayView } from './bank-view.ts';
 export { FAULT_KINDS, type FaultKind, type FaultRule } from './faults.ts';
+export { strangeReference } from './server.ts';

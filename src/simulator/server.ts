@@ -463,6 +463,44 @@ function fractionalIntegers(normal: BankResponse): BankResponse {
   }
 }
 
+/**
+ * A reference made strange, the same for the same reference: a no-break space, an emoji family (ZWJ sequence), a
+ * combining accent, Hebrew under a right-to-left override, and 2,000 astral characters (4,000 UTF-16 units, 8,000
+ * bytes of UTF-8, past what a B-tree index entry holds).
+ */
+export function strangeReference(reference: string): string {
+  return `${reference}\u00A0👨‍👩‍👧‍👦 e\u0301 \u202Eשלום\u202C ${'🀄'.repeat(2000)} ${reference}`;
+}
+
+/** A v3 page whose records' bank and customer references are made strange (`strangeReference`). */
+function strangeReferences(normal: BankResponse): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    if (normal.status !== 200 || !Array.isArray(page.data)) {
+      return normal;
+    }
+    const strange = (searchable: unknown) => {
+      const s = searchable as { standardValue?: unknown; searchValue?: unknown } | null;
+      return typeof s === 'object' && s !== null && typeof s.standardValue === 'string'
+        ? { ...s, standardValue: strangeReference(s.standardValue), searchValue: strangeReference(s.standardValue) }
+        : searchable;
+    };
+    const data = page.data.map((r) => {
+      const rec = r as { bankReferenceSearchable?: unknown; customerReferenceSearchable?: unknown };
+      return typeof r === 'object' && r !== null
+        ? {
+            ...rec,
+            bankReferenceSearchable: strange(rec.bankReferenceSearchable),
+            customerReferenceSearchable: strange(rec.customerReferenceSearchable),
+          }
+        : r;
+    });
+    return { ...normal, body: JSON.stringify({ ...page, data }) };
+  } catch {
+    return normal;
+  }
+}
+
 /** The amounts of the bank's answers: a transaction's and its availability, a balance's opening and closing. */
 const AMOUNT_KEYS = new Set([
   'amount',
@@ -783,6 +821,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, fractionalIntegers(safeNormal(normal)));
       case 'amount-spellings':
         return send(res, amountSpellings(safeNormal(normal)));
+      case 'strange-references':
+        return send(res, strangeReferences(safeNormal(normal)));
     }
   }
 

@@ -72,6 +72,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'repeated-record': 'succeeded',
   'shifted-page': 'succeeded',
   'amount-spellings': 'succeeded',
+  'strange-references': 'succeeded',
 };
 /**
  * Faults that leave no error behind by design: a short page, a page giving records of an earlier one again, or page 1
@@ -87,7 +88,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * ISO-8859-1); integer counts written with a fraction of zero (`2.0`) are those integers; a kept-alive connection closed as a
  * request arrives is sent again on another connection by the client; a transaction listed twice in a walk is stored
  * and counted once; a page shifted by one (a record on two pages) is walked again; an
- * amount in another spelling of its number (`3.755e2`) is that amount; one in ISO-8859-1 that does not say so is
+ * amount in another spelling of its number (`3.755e2`) is that amount, and a reference of emoji, RTL text and 2,000
+ * astral characters is kept as sent; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
  * lower case is stored, with a data-quality note, and so is a string holding control characters raw (read as them).
  */
@@ -118,6 +120,7 @@ const ABSORBED = new Set<FaultKind>([
   'repeated-record',
   'shifted-page',
   'amount-spellings',
+  'strange-references',
 ]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 /**
