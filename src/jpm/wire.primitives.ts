@@ -151,11 +151,15 @@ export function checkScale(
   }
   try {
     toMinorUnits(text, decimalLocation);
-  } catch {
+  } catch (err) {
+    // An exponent past ±40 (`1e400`) is no amount at all, not one with too many decimals: say which.
+    const exponent = err instanceof Error && err.message.includes('exponent out of range');
     ctx.addIssue({
       code: 'custom',
       path,
-      message: `amount ${quote(text)} does not fit the currency's ${decimalLocation} decimal places`,
+      message: exponent
+        ? `amount ${quote(text)} has an exponent out of range (at most 40 either way)`
+        : `amount ${quote(text)} does not fit the currency's ${decimalLocation} decimal places`,
     });
   }
 }
