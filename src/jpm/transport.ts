@@ -86,6 +86,15 @@ export interface CallResult {
 
 const log = createLogger('jpm');
 
+/**
+ * Failures of a call that never reached the bank's application, on a connection the bank closed before answering
+ * anything while it takes our certificate: a kept-alive connection closed as the call arrived
+ * (`closedKeptAliveConnection`), or a new one closed right after its handshake when a full handshake is accepted
+ * (a resumed TLS session the bank will not take; undici forgets that session with the failed connection). The call,
+ * a read, may be sent again on another connection (`#sendAgainOnClosedConnection`).
+ */
+const closedUnanswered = new WeakSet<object>();
+
 /** Commas stay literal in `accountIds=a,b` as in J.P. Morgan's own samples; everything else is encoded. */
 function queryString(query: CallSpec['query']): string {
   if (!query || query.length === 0) {
@@ -306,9 +315,10 @@ export class JpmTransport {
   }
 
   /**
-   * Sends the call; when a kept-alive connection was closed as it arrived (nothing of its answer came,
-   * `closedKeptAliveConnection`), sends it again at once, on another connection: J.P. Morgan's calls are reads, and
-   * that one never reached the bank's application. Each such connection leaves the pool as it fails, so after as
+   * Sends the call; when the bank closed its connection before answering anything while it takes our certificate
+   * (`closedUnanswered`: a kept-alive connection closed as the call arrived, or a resumed TLS session refused), sends
+   * it again at once, on another connection: J.P. Morgan's calls are reads, and that one never reached the bank's
+   * application. Each such connection leaves the pool as it fails, so after as
    * many tries as the pool holds connections the next is on a new one; beyond that the failure is the call's. No
    * other failure is sent again (BullMQ owns retries).
    */
@@ -319,12 +329,10 @@ export class JpmTransport {
           this.#send(spec, active, { ...ctx, credentialId: active.credential.id }),
         );
       } catch (err) {
-        const cause = (err as { cause?: unknown } | null)?.cause;
         const again =
-          err instanceof JpmUnavailableError &&
-          err.code === 'jpm_unavailable' &&
-          err.upstreamStatus === undefined &&
-          closedKeptAliveConnection(cause) &&
+          typeof err === 'object' &&
+          err !== null &&
+          closedUnanswered.has(err) &&
           spec.signal?.aborted !== true &&
           closed < this.#options.connections;
         if (!again) {
@@ -467,8 +475,12 @@ export class JpmTransport {
           { ...ctx, transportCode: probe.code, cause: err },
         );
       }
+      if (probe.kind === 'accepted') {
+        return unanswered(classifyTransportError(err, ctx, timedOut) ?? err);
+      }
     }
-    return classifyTransportError(err, ctx, timedOut) ?? err;
+    const failure = classifyTransportError(err, ctx, timedOut) ?? err;
+    return beforeResponse && closedKeptAliveConnection(err) ? unanswered(failure) : failure;
   }
 
   #record(
@@ -487,4 +499,12 @@ export class JpmTransport {
     log.debug({ requestId, endpoint, status, outcome, durationMs, credentialId }, 'jpm call');
     this.#options.onCall?.({ endpoint, requestId, credentialId, status, outcome, durationMs });
   }
+}
+
+/** Marks a failure as `closedUnanswered` (the call may be sent again on another connection). */
+function unanswered(failure: unknown): unknown {
+  if (typeof failure === 'object' && failure !== null) {
+    closedUnanswered.add(failure);
+  }
+  return failure;
 }

@@ -13,6 +13,7 @@ export type FaultKind =
   | 'unavailable' // 503 + Retry-After, gateway fault body
   | 'gateway-fault' // 502 (or `status`) with a gateway {"fault":{…}} body
   | 'hang' // headers never sent; the socket stays open until the client gives up
+  | 'refused-resumption' // a request on a connection whose TLS session was resumed (no full handshake) is not answered: the connection is closed, as a server demanding a full handshake for mutual TLS does
   | 'closed-keep-alive' // a request on a kept-alive connection (one that already answered) is not answered: the connection is closed as it arrives
   | 'reset' // status and half the body, then the TCP connection is destroyed
   | 'stalled-body' // status, headers and half the body, then nothing more; the connection stays open until the client gives up
@@ -57,6 +58,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'gateway-fault',
   'hang',
   'closed-keep-alive',
+  'refused-resumption',
   'reset',
   'stalled-body',
   'malformed-json',
@@ -213,9 +215,15 @@ export class FaultInjector {
    * The fault to apply to a bank request on `path` naming `accountIds` (asking for page `pageNumber`), consuming the
    * rule's budget. A `repeated-page`, `blank-page` or `first-page-again` rule waits for a page past the first (page 1 has nothing earlier to
    * repeat, and an empty page 1 is a true answer when the range has no records). A `closed-keep-alive` rule waits for a
-   * request on a connection that already answered one (`reusedConnection`).
+   * request on a connection that already answered one (`connection.reused`), a `refused-resumption` rule for the first
+   * request on a connection whose TLS session was resumed (`connection.resumed`).
    */
-  match(path: string, accountIds: readonly string[], pageNumber = 1, reusedConnection = false): FaultMatch | undefined {
+  match(
+    path: string,
+    accountIds: readonly string[],
+    pageNumber = 1,
+    connection: { reused: boolean; resumed: boolean } = { reused: false, resumed: false },
+  ): FaultMatch | undefined {
     for (const active of this.#rules) {
       const { rule } = active;
       if (rule.count !== undefined && active.fired >= rule.count) {
@@ -236,7 +244,10 @@ export class FaultInjector {
       if (LATER_PAGE.has(rule.kind) && !(pageNumber > 1)) {
         continue;
       }
-      if (REUSED_CONNECTION.has(rule.kind) && !reusedConnection) {
+      if (REUSED_CONNECTION.has(rule.kind) && !connection.reused) {
+        continue;
+      }
+      if (rule.kind === 'refused-resumption' && !(connection.resumed && !connection.reused)) {
         continue;
       }
       active.seen++;

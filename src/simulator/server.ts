@@ -722,7 +722,9 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'hang':
         return undefined; // never answered; stop() or the client's timeout ends it
       case 'closed-keep-alive':
-        // As a gateway closing a connection it kept idle just as the next request arrives: nothing is answered.
+      case 'refused-resumption':
+        // As a gateway closing a connection it kept idle just as the next request arrives, or a server that takes no
+        // resumed TLS session: nothing is answered.
         res.socket?.destroy();
         return 0;
       case 'reset':
@@ -868,7 +870,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         path,
         requestedAccountIds(url.searchParams, rawBody),
         Number(url.searchParams.get('pageNumber') ?? '1'),
-        (answered.get(req.socket) ?? 0) > 0,
+        { reused: (answered.get(req.socket) ?? 0) > 0, resumed: (req.socket as TLSSocket).isSessionReused() },
       );
       // An account-error rule without an account hits the first one named, or the first entitled one (empty body).
       const failAccountId =
@@ -886,7 +888,7 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
           return bankAnswer(method, path, params, rawBody, failAccountId);
         };
         bytes = applyFault(res, fault, normal, firstPage, previousPage);
-        status = fault.rule.kind === 'hang' || fault.rule.kind === 'closed-keep-alive' ? 0 : res.statusCode;
+        status = ['hang', 'closed-keep-alive', 'refused-resumption'].includes(fault.rule.kind) ? 0 : res.statusCode;
         return;
       }
       const key = cache

@@ -69,6 +69,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'not-entitled': 'failed',
   'fractional-integers': 'succeeded',
   'closed-keep-alive': 'succeeded',
+  'refused-resumption': 'succeeded',
   'repeated-record': 'succeeded',
   'shifted-page': 'succeeded',
   'amount-spellings': 'succeeded',
@@ -124,6 +125,13 @@ const ABSORBED = new Set<FaultKind>([
 ]);
 const PERMANENT = new Set<FaultKind>(['not-entitled']);
 /**
+ * Faults a backfill may never meet on its own: a resumed TLS session comes only with a second connection to the bank,
+ * which one account's windows, one after another on a kept-alive connection, may never open. They are mixed in (and
+ * have tests of their own, jpm-closed-keep-alive), never given an account whose run must show them fired.
+ */
+const NOT_ALONE = new Set<FaultKind>(['refused-resumption']);
+const ALONE_KINDS = FAULT_KINDS.filter((k) => !NOT_ALONE.has(k));
+/**
  * Faults whose balances are rejects (a missing ledger amount, an unusable currency, another currency than the
  * account's): when one lands on a window's balances (not on the business-day question a window asks first), the run
  * ends `partial` with `records_rejected`, every window succeeded: honest, never complete.
@@ -162,7 +170,7 @@ beforeAll(async () => {
   env = await startChaosEnv({
     name: 'bank-faults',
     today: TODAY,
-    accounts: FAULT_KINDS.length + MIXED,
+    accounts: ALONE_KINDS.length + MIXED,
     historyDays: 14,
     txPerDay: 5,
     // Several pages a window, so the paging faults (a short page, pages past the end, a page served again) have
@@ -170,7 +178,7 @@ beforeAll(async () => {
     defaultPageSize: 8,
   });
   // One integration per "alone" account; the mixed accounts share the harness's integration.
-  for (const a of env.accounts.slice(0, FAULT_KINDS.length)) {
+  for (const a of env.accounts.slice(0, ALONE_KINDS.length)) {
     const t = await createTenancy(env.t.db, { baseUrl: env.sim.url, name: `Faults ${a.jpmAccountId.slice(-4)}` });
     await env.t.db.updateTable('integrations').set({ stage: 'live' }).where('id', '=', t.integrationId).execute();
     await env.t.db
@@ -193,8 +201,8 @@ afterAll(async () => {
 
 describe('bank faults during a backfill', () => {
   it('every fault class, alone and mixed, ends succeeded after retries or failed with a reason; never partial data presented as complete', async () => {
-    const alone = new Map<FaultKind, ChaosAccount>(FAULT_KINDS.map((k, i) => [k, env.accounts[i]!]));
-    const mixed = env.accounts.slice(FAULT_KINDS.length);
+    const alone = new Map<FaultKind, ChaosAccount>(ALONE_KINDS.map((k, i) => [k, env.accounts[i]!]));
+    const mixed = env.accounts.slice(ALONE_KINDS.length);
     const rules: FaultRule[] = [];
     const aloneRule = new Map<FaultKind, FaultRule>();
     for (const [kind, a] of alone) {
