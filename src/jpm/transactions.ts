@@ -121,16 +121,18 @@ async function fetchPage(
  * inserted on a page already read moves every later record one place on, so one comes on two pages and another on
  * none, whatever the counts say). Adds the page's ids to `ids`. Records without an id (an id of only blanks is none,
  * `hasBankId`) count in neither (identical id-less records are real); an id twice on the same page is one
- * transaction listed twice (`ingest.ts` stores it once).
+ * transaction listed twice (`ingest.ts` stores it once): `copies` counts the records past the first of each such id.
  */
-function earlierIdsOn(data: readonly unknown[], ids: Set<string>): { again: number; of: number } {
+function earlierIdsOn(data: readonly unknown[], ids: Set<string>): { again: number; of: number; copies: number } {
   const page = new Set<string>();
+  let withId = 0;
   for (const raw of data) {
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as {
       transactionId?: unknown;
       account?: { accountId?: unknown } | null;
     };
     if (hasBankId(r.transactionId)) {
+      withId += 1;
       page.add(`${String(r.account?.accountId)} ${r.transactionId}`);
     }
   }
@@ -138,7 +140,15 @@ function earlierIdsOn(data: readonly unknown[], ids: Set<string>): { again: numb
   for (const id of page) {
     ids.add(id);
   }
-  return { again, of: page.size };
+  return { again, of: page.size, copies: withId - page.size };
+}
+
+/**
+ * Whether a walk's records add up to the bank's `totalRecords`: counted as sent, or with each id the bank listed twice
+ * on one page counted once (a bank's count may take the copy or not; either way it is one transaction).
+ */
+function adds(seen: number, copies: number, totalRecords: number): boolean {
+  return seen === totalRecords || seen - copies === totalRecords;
 }
 
 /**
@@ -158,6 +168,8 @@ export async function* transactionPages(
     let restarts = 0;
     let expected: { totalRecords: number; totalPages: number } | undefined;
     let seen = 0;
+    // Records of the walk that repeat an id earlier on their own page: the bank may count them in totalRecords or not.
+    let copies = 0;
     // The bank's ids (account and transactionId) the walk's pages gave: a page of only those is a page served again.
     let ids = new Set<string>();
     for (let pageNumber = 1; ;) {
@@ -183,6 +195,7 @@ export async function* transactionPages(
         };
         expected = undefined;
         seen = 0;
+        copies = 0;
         ids = new Set();
         pageNumber = 1;
         continue;
@@ -195,7 +208,7 @@ export async function* transactionPages(
           ? undefined
           : `answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`;
       if (misnumbered === undefined && envelope.data.length === 0 && pageNumber < totalPages) {
-        if (seen === totalRecords) {
+        if (adds(seen, copies, totalRecords)) {
           // Every record is in and the bank claimed more pages than it has: the walk is done (never 10⁶ empty calls).
           log.warn(
             { slice: slice.index, pageNumber, totalPages },
@@ -215,6 +228,7 @@ export async function* transactionPages(
         const repeated = earlierIdsOn(envelope.data, ids);
         const { records, rejects } = parseTransactionRecords(envelope.data, rawControls);
         seen += envelope.data.length;
+        copies += repeated.copies;
         // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
         // not something the worker's heap carries while the consumer stores the page.
         envelope.data.length = 0;
@@ -224,15 +238,15 @@ export async function* transactionPages(
             ? `repeated earlier records as page ${pageNumber}`
             : repeated.again > 0
               ? `gave ${repeated.again} record${repeated.again === 1 ? '' : 's'} of an earlier page again on page ${pageNumber} (the pages shifted)`
-              : seen > totalRecords
-                ? `held more records than totalRecords by page ${pageNumber} (${seen} of ${totalRecords})`
+              : seen - copies > totalRecords
+                ? `held more records than totalRecords by page ${pageNumber} (${seen - copies} of ${totalRecords})`
                 : undefined;
       }
       if (lie === undefined && pageNumber < totalPages) {
         pageNumber += 1;
         continue;
       }
-      if (lie === undefined && seen === totalRecords) {
+      if (lie === undefined && adds(seen, copies, totalRecords)) {
         break;
       }
       // The pages did not add up to totalRecords (a short page, a page given again under another number, another
@@ -254,6 +268,7 @@ export async function* transactionPages(
       yield { type: 'restart', walk, slice, restart: restarts, previousTotalRecords: totalRecords, totalRecords };
       expected = undefined;
       seen = 0;
+      copies = 0;
       ids = new Set();
       pageNumber = 1;
     }

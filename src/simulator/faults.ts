@@ -34,6 +34,7 @@ export type FaultKind =
   | 'raw-controls' // 200, a v3 page or balance answer with every control character in its strings written raw (TAB, LF, NUL… unescaped); one without gets some (a narrative tag, the first account's name)
   | 'null-data' // 200, a v3 page without records writes `"data":null` (pagination unchanged: totalRecords 0)
   | 'repeated-record' // 200, page 1 of a v3 walk gives its first record twice in a row (identical), and every page counts it in totalRecords
+  | 'repeated-record-uncounted' // the same, but totalRecords counts the transaction once (the copy is not in the bank's count)
   | 'blank-page' // 200, a v3 page past the first with no records, pagination unchanged (records missing behind an empty page); waits for page 2
   | 'repeated-name' // 200, well-formed JSON, but the body's first array member comes twice: `"\u0064ata":[],"data":[…]` (escaped name, empty first)
   | 'account-error' // balances: a per-account GCA-024 entry inside the 200
@@ -76,6 +77,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'shifted-page',
   'null-data',
   'repeated-record',
+  'repeated-record-uncounted',
   'blank-ids',
   'lower-case-direction',
   'raw-controls',
@@ -105,9 +107,11 @@ const PAGING = new Set<FaultKind>([
   'shifted-page',
   'null-data',
   'repeated-record',
+  'repeated-record-uncounted',
   'blank-ids',
   'lower-case-direction',
   'repeated-record',
+  'repeated-record-uncounted',
   'strange-references',
 ]);
 /** Faults that answer a page past the first with something else: they wait for such a page. */

@@ -271,9 +271,10 @@ function shiftedPage(normal: BankResponse, previous: BankResponse | undefined): 
 
 /**
  * A v3 page of a walk in which the bank lists one transaction twice: page 1 gives its first record again right after
- * it (identical, same `transactionId`), and every page's `totalRecords` counts the copy, so the pages add up.
+ * it (identical, same `transactionId`), and every page's `totalRecords` counts the copy, so the pages add up (`counted`),
+ * or counts the transaction once.
  */
-function repeatedRecord(normal: BankResponse): BankResponse {
+function repeatedRecord(normal: BankResponse, counted: boolean): BankResponse {
   try {
     const page = parseKeepingNumbers(normal.body) as {
       data?: unknown[];
@@ -285,7 +286,9 @@ function repeatedRecord(normal: BankResponse): BankResponse {
     }
     const first = page.pagination?.pageNumber instanceof JsonNumber && page.pagination.pageNumber.text === '1';
     const data = first ? [page.data[0], ...page.data] : page.data;
-    const pagination = { ...page.pagination, totalRecords: new JsonNumber(String(Number(total.text) + 1)) };
+    const pagination = counted
+      ? { ...page.pagination, totalRecords: new JsonNumber(String(Number(total.text) + 1)) }
+      : page.pagination;
     return { ...normal, body: JSON.stringify({ ...page, pagination, data }) };
   } catch {
     return normal;
@@ -796,7 +799,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
       case 'null-data':
         return send(res, nullData(safeNormal(normal)));
       case 'repeated-record':
-        return send(res, repeatedRecord(safeNormal(normal)));
+      case 'repeated-record-uncounted':
+        return send(res, repeatedRecord(safeNormal(normal), fault.rule.kind === 'repeated-record'));
       case 'blank-ids':
         return send(res, blankIds(safeNormal(normal)));
       case 'lower-case-direction':
