@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { displayName } from '../http/validate.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
-import type { Database } from '../storage/db.ts';
+import { atomicWrite, type Database } from '../storage/db.ts';
 import { listOrganizations, type OrganizationRow } from '../storage/organizations.repo.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
 import { createOrganization, getOrganization } from './organizations.service.ts';
@@ -29,11 +29,10 @@ export function organizationRoutes(deps: { db: Database }): Route[] {
       auditTarget: 'organization',
       request: { body: z.object({ name: displayName(200) }) },
       response: { status: 201, schema: OrganizationSchema, description: 'The new organization' },
-      handler: async ({ body, access, audit }) => {
-        return toOrganizationDto(
-          await createOrganization(deps.db, access, body.name, (target) => audit.target(target)),
-        );
-      },
+      handler: ({ body, access, audit, atomicAnswer }) =>
+        atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toOrganizationDto(await createOrganization(trx, access, body.name, (target) => audit.target(target))),
+        ),
     }),
     defineRoute({
       method: 'get',

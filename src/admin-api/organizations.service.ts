@@ -1,7 +1,7 @@
 import type { OrgAccess } from '../http/auth.ts';
 import { NotFoundError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
-import type { Database } from '../storage/db.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import { findOrganization, insertOrganization, type OrganizationRow } from '../storage/organizations.repo.ts';
 
 /**
@@ -11,7 +11,7 @@ import { findOrganization, insertOrganization, type OrganizationRow } from '../s
 
 /** Creates an organization; `scoped` is told its id, which is also its organization, before it is stored (the route's audit target). */
 export async function createOrganization(
-  db: Database,
+  db: Executor,
   access: OrgAccess,
   name: string,
   scoped: (target: { id: string; organizationId: string }) => void,

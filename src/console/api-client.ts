@@ -71,6 +71,8 @@ export class ApiClient {
         requestId: ctx.requestId,
         log: ctx.log,
         audit: { target: (t) => Object.assign(target, t) },
+        // The console sends no Idempotency-Key: its writes have no answer to store.
+        atomicAnswer: () => Promise.resolve(),
       });
       // A prebuilt route may answer with its JSON text (the list page): parsed here, so the console reads what a client
       // reads.

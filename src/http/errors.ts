@@ -208,13 +208,14 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
   }
   if (isDatabaseSessionLost(err)) {
     // A failover or restart ended the request's database session: a state of the service, not a bug. A write whose
-    // session ended may or may not have committed, and a 5xx releases its Idempotency-Key, so the client is told to
-    // read the result before retrying.
+    // session ended may or may not have committed; under an Idempotency-Key its answer commits with it and the key is
+    // kept (src/http/idempotency.ts), so retrying with the same key is safe, and only a write sent without one must
+    // be read back first.
     return {
       problem: buildProblem(
         503,
         'database_unavailable',
-        `The database connection was lost (as during a failover or restart); retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds. A write may or may not have been applied, and its Idempotency-Key was released (a retry runs it again): read its result before retrying it.`,
+        `The database connection was lost (as during a failover or restart); retry after ${OVERLOAD_RETRY_AFTER_SECONDS} seconds. A write may or may not have been applied: retry it with the same Idempotency-Key, which answers with its result if it was applied and applies it once if not (409 idempotency_request_in_progress until that is known, at most 2 minutes); a write sent without an Idempotency-Key, read its result before retrying it.`,
         requestId,
       ),
       internal: false,

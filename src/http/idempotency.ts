@@ -25,6 +25,19 @@ import { sendJson } from './respond.ts';
  * A response that could not be stored at once (a database hiccup after the operation took effect) is
  * stored later, the claim renewed meanwhile: retries get the 409 until then and its replay after,
  * never a second run of the operation.
+ *
+ * Atomic answers (Stripe's "atomic phases"). Storing the answer after the write has committed leaves a gap: a
+ * database session lost at the write's COMMIT (a failover) ends the request in a 503 without anyone knowing whether
+ * the write committed, and releasing the key then would let the retry run a committed write a second time. So a
+ * write route stores its answer inside its write's own transaction, just before COMMIT (`recordAnswer`, given to
+ * the handler as `atomicAnswer`; src/storage/db.ts `atomicWrite`): the write and its answer commit together or not
+ * at all. Once the answer is recorded in the transaction the request neither renews, completes nor releases the
+ * claim, whatever it answers: if the COMMIT went through, the row holds the answer and a retry replays it at once;
+ * if it did not (the outcome was unknown to this request), the claim is left in flight, unrenewed, and a retry takes
+ * it over after the takeover window and runs the write for the first time. Either way never twice. A takeover
+ * waits on the row lock the write's transaction holds, so it cannot slip in while that COMMIT is still pending.
+ * Recording checks the claim is still this request's: if a retry took it over meanwhile, the write rolls back
+ * (409) instead of committing next to the retry's.
  */
 export type IdempotencyBegin =
   | { kind: 'started' }
@@ -51,6 +64,11 @@ export interface IdempotencyStore {
   renew(scope: IdempotencyScope): Promise<boolean>;
   /** Stores the response; false (nothing stored) when the claim is no longer this request's. */
   complete(scope: IdempotencyScope, status: number, body: unknown): Promise<boolean>;
+  /**
+   * Stores the response through `transaction`, the write's own open transaction (so it commits with the write);
+   * false (nothing stored) when the claim is no longer this request's.
+   */
+  completeIn(transaction: unknown, scope: IdempotencyScope, status: number, body: unknown): Promise<boolean>;
   release(scope: IdempotencyScope): Promise<void>;
 }
 
@@ -121,8 +139,35 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
         const stopRenewing = keepClaimAlive(store, scope, ctx.log);
         // A response sent some other way (never through the hooks) still ends the renewals.
         res.once('finish', stopRenewing);
+        let recorded = false;
+        ctx.recordAnswer = async (transaction, status, body) => {
+          if (recorded) {
+            throw new Error('an idempotent answer is recorded once per request');
+          }
+          recorded = true;
+          // From here the claim is the transaction's: renewing it would only wait on the row lock the write holds.
+          stopRenewing();
+          if (!(await store.completeIn(transaction, scope, status, body))) {
+            // A retry took the claim over while this request ran: the write must not commit beside the retry's.
+            throw new ConflictError(
+              'A request with this Idempotency-Key is still in progress; retry later.',
+              'idempotency_request_in_progress',
+            );
+          }
+        };
         ctx.beforeSend.push(async (status, body) => {
           stopRenewing();
+          if (recorded) {
+            // The answer went into the write's transaction: stored if it committed; if the commit's outcome was
+            // lost, the unrenewed claim waits for a retry, which then replays it or runs the write once.
+            if (status >= 500) {
+              ctx.log.warn(
+                { status },
+                'idempotent write ended in a server error after recording its answer: claim kept',
+              );
+            }
+            return;
+          }
           if (status >= 500 || status === 400 || status === 422) {
             await store.release(scope);
             return;

@@ -25,6 +25,11 @@ export interface RequestContext {
   input?: { params: unknown; query: unknown; body: unknown };
   audit: AuditTarget;
   beforeSend: BeforeSend[];
+  /**
+   * Set under an `Idempotency-Key` claim (src/http/idempotency.ts): stores the answer through the write's open
+   * transaction, so it commits with the write.
+   */
+  recordAnswer?: (transaction: unknown, status: number, body: unknown) => Promise<void>;
 }
 
 const contexts = new WeakMap<object, RequestContext>();

@@ -58,6 +58,13 @@ export interface HandlerInput<P, Q, B> {
   log: Logger;
   /** The request body left unread, for a route that declares `rawBody` (a statement file): read it as it arrives. */
   bodyStream?: StreamedBody;
+  /**
+   * Stores `body`, the answer the handler is about to return, as the request's `Idempotency-Key` answer through
+   * `transaction`, the write's own open transaction, just before it commits, so the write and its replayable answer
+   * commit together or not at all (src/http/idempotency.ts). A write route calls it once, last in its transaction
+   * (src/storage/db.ts `atomicWrite`); without a key it does nothing.
+   */
+  atomicAnswer: (transaction: unknown, body: unknown) => Promise<void>;
 }
 
 export interface RouteSpec<
@@ -197,6 +204,21 @@ function validateInput(route: Route): RequestHandler {
   };
 }
 
+/** The handler's result as the route answers it: parsed by its response schema (a prebuilt body as it is). */
+function answerBody(route: Route, result: unknown): unknown {
+  if (route.response.prebuilt === true && route.response.mediaType === 'application/json') {
+    return result;
+  }
+  const parsed = route.response.schema.safeParse(result);
+  if (!parsed.success) {
+    // Our bug, not the client's: the handler returned something its declared schema rejects.
+    throw new Error(
+      `response of ${route.method.toUpperCase()} ${route.path} does not match its schema: ${parsed.error.message}`,
+    );
+  }
+  return parsed.data;
+}
+
 function handlerFor(route: Route): RequestHandler {
   return async (req, res) => {
     const ctx = requestContext(req);
@@ -213,6 +235,11 @@ function handlerFor(route: Route): RequestHandler {
         log: ctx.log,
         ...(route.rawBody ? { bodyStream: streamedBody(req, route.rawBody.limit) } : {}),
         audit: { target: (t) => Object.assign(ctx.audit, t) },
+        atomicAnswer: async (transaction, body) => {
+          if (ctx.recordAnswer) {
+            await ctx.recordAnswer(transaction, route.response.status, answerBody(route, body));
+          }
+        },
       })
       .catch((err: unknown) => {
         // A field the handler refuses is named as the schema names it: `body.from`, not `from`.
@@ -230,13 +257,7 @@ function handlerFor(route: Route): RequestHandler {
     if (route.response.secret === true) {
       res.setHeader('Cache-Control', 'no-store');
     }
-    const parsed = route.response.schema.safeParse(result);
-    if (!parsed.success) {
-      // Our bug, not the client's: the handler returned something its declared schema rejects.
-      throw new Error(
-        `response of ${route.method.toUpperCase()} ${route.path} does not match its schema: ${parsed.error.message}`,
-      );
-    }
+    const parsed = { data: answerBody(route, result) };
     if (route.response.mediaType === 'text/html') {
       const answer = await runBeforeSend(req, route.response.status, null);
       if (answer.replaced) {

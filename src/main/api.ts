@@ -12,7 +12,7 @@ import { readApiRoutes } from '../read-api/index.ts';
 import { QUEUE_NAMES, refreshQueueDepthMetric } from '../scheduler/index.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
-import { pingDatabase } from '../storage/db.ts';
+import { pingDatabase, type Executor } from '../storage/db.ts';
 import {
   beginIdempotentRequest,
   completeIdempotentRequest,
@@ -81,6 +81,9 @@ function stores(ctx: AppContext, options: ApiAppOptions = {}) {
       renewEveryMs: takeoverMs / 4,
       renew: (s: IdempotencyClaim) => renewIdempotentClaim(db, s),
       complete: (s: IdempotencyClaim, status: number, body: unknown) => completeIdempotentRequest(db, s, status, body),
+      // The write's own transaction (src/storage/db.ts atomicWrite), handed through the HTTP layer untyped.
+      completeIn: (trx: unknown, s: IdempotencyClaim, status: number, body: unknown) =>
+        completeIdempotentRequest(trx as Executor, s, status, body),
       release: (s: IdempotencyClaim) => releaseIdempotentRequest(db, s),
     },
   };

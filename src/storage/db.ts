@@ -100,6 +100,23 @@ export function inTransaction<T>(ex: Executor, fn: (trx: Transaction<DB>) => Pro
   return ex.isTransaction ? fn(ex as Transaction<DB>) : ex.transaction().execute(fn);
 }
 
+/**
+ * A write route's one atomic phase (src/http/idempotency.ts): runs `write` in a transaction (the caller's when `db` is
+ * one) and, before it commits, stores the answer `write` returns through `recordAnswer` (the route handler's
+ * `atomicAnswer`), so the write and its `Idempotency-Key` answer commit together or not at all.
+ */
+export function atomicWrite<T>(
+  db: Executor,
+  recordAnswer: (trx: Transaction<DB>, answer: T) => Promise<void>,
+  write: (trx: Transaction<DB>) => Promise<T>,
+): Promise<T> {
+  return inTransaction(db, async (trx) => {
+    const answer = await write(trx);
+    await recordAnswer(trx, answer);
+    return answer;
+  });
+}
+
 /** `select 1` through the pool: the readiness check of Postgres (it fails when no connection can be had). */
 export async function pingDatabase(ex: Executor): Promise<void> {
   await sql`select 1`.execute(ex);

@@ -1,0 +1,124 @@
+import type { Express } from 'express';
+import { sql } from 'kysely';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
+import { loadConfig } from '../../src/config/index.ts';
+import { buildApiApp } from '../../src/main/api.ts';
+import { createContext, type AppContext } from '../../src/main/context.ts';
+import { bearer, expectProblem } from '../helpers/api-app.ts';
+import { commitCutProxy, type CommitCutProxy, type CutMode } from '../helpers/commit-cut-proxy.ts';
+import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+
+/**
+ * A write whose database session is lost at its COMMIT (a failover): the app talks to Postgres through a proxy that
+ * cuts the connection either once the COMMIT went through (the answer never reaches the app) or instead of sending
+ * the COMMIT (Postgres rolls back). Either way the request ends in a 503 `database_unavailable`, and the client's
+ * retry with the same Idempotency-Key must leave the resource written exactly once: replaying the committed answer,
+ * or running the write for the first time when nothing committed.
+ */
+interface WriteCase {
+  name: string;
+  /** The request (built once the case's fixtures exist). */
+  send: () => { path: string; body: Record<string, unknown> };
+  /** A statement of the write's transaction (its SQL text as sent). */
+  statement: RegExp;
+  /** How many of the resource exist. */
+  count: () => Promise<number>;
+}
+
+describe('Idempotency-Key when the database session is lost at COMMIT', () => {
+  let t: TestDb;
+  let proxy: CommitCutProxy;
+  let ctx: AppContext;
+  let app: Express;
+  let admin: { Authorization: string };
+  let keys = 0;
+
+  beforeAll(async () => {
+    t = await createTestDb();
+    proxy = await commitCutProxy(t.url);
+    const { config, secrets } = loadConfig({
+      NODE_ENV: 'test',
+      DATABASE_URL: proxy.url,
+      REDIS_URL,
+      QUEUE_PREFIX: testQueuePrefix(),
+    });
+    ctx = createContext(config, secrets);
+    app = buildApiApp(ctx);
+    admin = bearer(
+      (await createApiKey(t.db, { name: 'admin', role: 'admin', organizationId: null, createdByKeyId: null })).token,
+    );
+  });
+  afterAll(async () => {
+    await ctx.close();
+    await proxy.close();
+    await t.drop();
+  });
+
+  const countOf = async (table: 'organizations') =>
+    Number(
+      (
+        await t.db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+
+  const cases: WriteCase[] = [
+    {
+      name: 'POST /v1/organizations',
+      send: () => ({ path: '/v1/organizations', body: { name: `Org ${keys}` } }),
+      statement: /insert into "organizations"/,
+      count: () => countOf('organizations'),
+    },
+  ];
+
+  /** Sends the case's request with `key` while the proxy cuts its session at the COMMIT as `mode` says. */
+  async function lostAtCommit(c: WriteCase, key: string, mode: CutMode) {
+    const { path, body } = c.send();
+    const cut = proxy.cutAfter(c.statement, mode);
+    const first = await request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
+    await cut;
+    expectProblem(first, 503, 'database_unavailable');
+    const retry = () => request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
+    return { retry };
+  }
+
+  describe.each(cases)('$name', (c) => {
+    it('the write committed, its answer was lost: the retry replays the committed answer, one resource', async () => {
+      const before = await c.count();
+      const { retry } = await lostAtCommit(c, `committed-${++keys}`, 'committed');
+      expect(await c.count()).toBe(before + 1);
+      const second = await retry();
+      expect(second.status).toBeLessThan(300);
+      expect(second.headers['idempotent-replayed']).toBe('true');
+      expect(await c.count()).toBe(before + 1);
+      const third = await retry();
+      expect(third.headers['idempotent-replayed']).toBe('true');
+      expect(third.body).toEqual(second.body);
+    });
+
+    it('the COMMIT never arrived: the retry waits for the claim to lapse, then writes once and replays after', async () => {
+      const before = await c.count();
+      const key = `rolled-back-${++keys}`;
+      const { retry } = await lostAtCommit(c, key, 'before-commit');
+      expect(await c.count()).toBe(before);
+      // Whether the write committed was unknown to the first request: its claim is kept, not released to a re-run.
+      expectProblem(await retry(), 409, 'idempotency_request_in_progress');
+      expect(await c.count()).toBe(before);
+      // The takeover window passes (the claim has not been renewed since).
+      await sql`update idempotency_keys set locked_at = now() - interval '1 hour' where key = ${key}`.execute(t.db);
+      const second = await retry();
+      expect(second.status).toBeLessThan(300);
+      expect(second.headers['idempotent-replayed']).toBeUndefined();
+      expect(await c.count()).toBe(before + 1);
+      const third = await retry();
+      expect(third.headers['idempotent-replayed']).toBe('true');
+      expect(third.body).toEqual(second.body);
+      expect(await c.count()).toBe(before + 1);
+    });
+  });
+});
