@@ -8,7 +8,7 @@ import {
   upsertAccount,
   type AccountRow,
 } from '../storage/accounts.repo.ts';
-import { inTransaction, type Database } from '../storage/db.ts';
+import { inTransaction, type BeforeCommit, type Database } from '../storage/db.ts';
 import { findIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 
 /**
@@ -71,6 +71,7 @@ export async function registerAccount(
   deps: Pick<AccountServiceDeps, 'db' | 'queues'>,
   input: RegisterAccountInput,
   stored?: (account: AccountRow) => void,
+  beforeCommit?: BeforeCommit<AccountRow>,
 ): Promise<AccountRow> {
   const account = await inTransaction(deps.db, async (trx) => {
     // Under the integration's row lock, so a cancel cannot commit between the check and the insert.
@@ -79,7 +80,7 @@ export async function registerAccount(
       input.integrationId,
       'register an account',
     );
-    return upsertAccount(trx, {
+    const row = await upsertAccount(trx, {
       id: uuidv7(),
       organizationId: input.organizationId,
       integrationId: input.integrationId,
@@ -90,6 +91,8 @@ export async function registerAccount(
       decimalLocation: input.decimalLocation ?? currencyDigits(input.currency),
       timeZone: input.timeZone,
     });
+    await beforeCommit?.(trx, row);
+    return row;
   });
   stored?.(account);
   await requestScheduleReconcile(deps.queues, { accountId: account.id });

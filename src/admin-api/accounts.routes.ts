@@ -11,7 +11,7 @@ import {
 import { ACCOUNT_STATUSES } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { assertPermission } from '../http/auth.ts';
-import { defineRoute, type Route } from '../http/routes.ts';
+import { answerBeforeCommit, defineRoute, type Route } from '../http/routes.ts';
 import { MAX_INTRADAY_RUNS } from '../scheduler/index.ts';
 import { listAccountsPage } from '../storage/accounts.repo.ts';
 import {
@@ -66,13 +66,17 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       },
       response: { status: 201, schema: AccountSchema, description: 'The account' },
       errors: [409],
-      handler: async ({ params, body, access, audit }) => {
+      handler: async ({ params, body, access, audit, atomicAnswer }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ organizationId });
-        const account = await registerAccount(deps, { organizationId, integrationId: params.id, ...body }, (stored) =>
-          audit.target({ id: stored.id }),
+        const phase = answerBeforeCommit(atomicAnswer, toAccountDto);
+        const account = await registerAccount(
+          deps,
+          { organizationId, integrationId: params.id, ...body },
+          (stored) => audit.target({ id: stored.id }),
+          phase.beforeCommit,
         );
-        return toAccountDto(account);
+        return phase.answer(account);
       },
     }),
     defineRoute({

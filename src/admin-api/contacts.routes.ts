@@ -11,7 +11,7 @@ import {
   toMilestoneEmailDto,
 } from './contacts.dto.ts';
 import { pageMilestoneEmails } from './contacts.service.ts';
-import type { Database } from '../storage/db.ts';
+import { atomicWrite, type Database } from '../storage/db.ts';
 import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
 
 /**
@@ -34,11 +34,13 @@ export function contactRoutes(deps: { db: Database }): Route[] {
         'The same role and email (case-insensitive) updates the name of the existing contact. A customer contact added while the integration is `requested` also gets the "request received" message.',
       request: { params: IdParams, body: CreateContactBody },
       response: { status: 201, schema: ContactSchema, description: 'The recorded contact' },
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const contact = await addContact(deps.db, { integrationId: params.id, ...body, actor: actorOf(principal) });
-        audit.target({ id: contact.id });
-        return toContactDto(contact);
+        return atomicWrite(deps.db, atomicAnswer, async (trx) => {
+          const contact = await addContact(trx, { integrationId: params.id, ...body, actor: actorOf(principal) });
+          audit.target({ id: contact.id });
+          return toContactDto(contact);
+        });
       },
     }),
     defineRoute({

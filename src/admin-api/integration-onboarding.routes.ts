@@ -13,7 +13,7 @@ import {
   type OnboardingOptions,
 } from '../onboarding/index.ts';
 import { emailAddress } from '../shared/email.ts';
-import type { Database } from '../storage/db.ts';
+import { atomicWrite, type Database } from '../storage/db.ts';
 import { Id, IdParams } from './dto.ts';
 import { MILESTONE_CURSOR, MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
 import { pageMilestoneEvents } from './events.service.ts';
@@ -59,9 +59,14 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
         'Merges the given answers into the checklist that guards leaving `requested`: a J.P. Morgan Access account that is not Chase Connect, the J.P. Morgan representative, the person with signing authority.',
       request: { params: IdParams, body: EligibilityBody },
       response: updated,
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        return toIntegrationDto(await recordEligibilityAnswers(deps, params.id, body, actorOf(principal)), now());
+        return atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toIntegrationDto(
+            await recordEligibilityAnswers({ ...deps, db: trx }, params.id, body, actorOf(principal)),
+            now(),
+          ),
+        );
       },
     }),
     defineRoute({
@@ -74,15 +79,17 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       description: 'The project id guards leaving `kickoff`.',
       request: { params: IdParams, body: JpmProjectBody },
       response: updated,
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        return toIntegrationDto(
-          await recordJpmProject(
-            deps.db,
-            { integrationId: params.id, projectId: body.projectId, actor: actorOf(principal) },
-            opts,
+        return atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toIntegrationDto(
+            await recordJpmProject(
+              trx,
+              { integrationId: params.id, projectId: body.projectId, actor: actorOf(principal) },
+              opts,
+            ),
+            now(),
           ),
-          now(),
         );
       },
     }),
@@ -96,19 +103,21 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       description: `Requested guards leaving \`technical_setup\`; confirmed (by J.P. Morgan) guards entering \`approved\`. Products default to ${REQUIRED_API_PRODUCTS.join(' and ')}.`,
       request: { params: IdParams, body: ApiAccessBody },
       response: updated,
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const view = await recordApiAccess(
-          deps.db,
-          {
-            integrationId: params.id,
-            status: body.status,
-            actor: actorOf(principal),
-            ...(body.products ? { products: body.products } : {}),
-          },
-          opts,
-        );
-        return toIntegrationDto(view, now());
+        return atomicWrite(deps.db, atomicAnswer, async (trx) => {
+          const view = await recordApiAccess(
+            trx,
+            {
+              integrationId: params.id,
+              status: body.status,
+              actor: actorOf(principal),
+              ...(body.products ? { products: body.products } : {}),
+            },
+            opts,
+          );
+          return toIntegrationDto(view, now());
+        });
       },
     }),
     defineRoute({
@@ -130,16 +139,18 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
         }),
       },
       response: { status: 201, schema: SecurityAdminSchema, description: 'The recorded administrator' },
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const admin = await recordSecurityAdmin(deps.db, {
-          integrationId: params.id,
-          ...body,
-          side: storedSide(body.side),
-          actor: actorOf(principal),
+        return atomicWrite(deps.db, atomicAnswer, async (trx) => {
+          const admin = await recordSecurityAdmin(trx, {
+            integrationId: params.id,
+            ...body,
+            side: storedSide(body.side),
+            actor: actorOf(principal),
+          });
+          audit.target({ id: admin.id });
+          return toSecurityAdminDto(admin);
         });
-        audit.target({ id: admin.id });
-        return toSecurityAdminDto(admin);
       },
     }),
     defineRoute({

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { displayName } from '../http/validate.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
-import { defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
-import { createIntegration, getIntegration, pageIntegrations } from '../onboarding/index.ts';
+import { answerBeforeCommit, defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
+import { createIntegration, getIntegration, pageIntegrations, type IntegrationView } from '../onboarding/index.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import {
@@ -87,7 +87,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
         }),
       },
       response: { status: 201, schema: IntegrationSchema, description: 'The new integration' },
-      handler: async ({ body, access, audit, principal }) => {
+      handler: async ({ body, access, audit, principal, atomicAnswer }) => {
         const organizationId = access.filter(body.organizationId);
         if (organizationId === undefined) {
           throw new ValidationError('organizationId is required for a key valid for all organizations', [
@@ -95,6 +95,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
           ]);
         }
         audit.target({ organizationId });
+        const phase = answerBeforeCommit(atomicAnswer, (view: IntegrationView) => toIntegrationDto(view, now()));
         const created = await createIntegration(
           deps.db,
           {
@@ -107,9 +108,10 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
             ...(body.expectations !== undefined ? { expectations: body.expectations } : {}),
           },
           opts,
+          phase.beforeCommit,
         );
         audit.target({ id: created.id });
-        return toIntegrationDto(created, now());
+        return phase.answer(created);
       },
     }),
     defineRoute({

@@ -119,6 +119,26 @@ export interface RawBodySpec {
   description: string;
 }
 
+/**
+ * A handler's answer stored with its write when the write's transaction is a service's own: the service calls
+ * `beforeCommit(trx, written)` last in its transaction (src/storage/db.ts `BeforeCommit`); the answer is built there
+ * once (`toAnswer`) and stored through `atomicAnswer`, and `answer(written)` returns that same answer, or builds it
+ * when the write took no transaction (nothing to commit, e.g. a no-op: the answer is then stored after it, as before).
+ */
+export function answerBeforeCommit<W, A>(
+  atomicAnswer: HandlerInput<unknown, unknown, unknown>['atomicAnswer'],
+  toAnswer: (written: W) => A,
+): { beforeCommit: (trx: unknown, written: W) => Promise<void>; answer: (written: W) => A } {
+  let built: { value: A } | undefined;
+  return {
+    beforeCommit: async (trx, written) => {
+      built = { value: toAnswer(written) };
+      await atomicAnswer(trx, built.value);
+    },
+    answer: (written) => (built ? built.value : toAnswer(written)),
+  };
+}
+
 /** A route with its types erased, as the registry holds it. */
 export interface Route {
   method: HttpMethod;

@@ -3,7 +3,7 @@ import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import * as repo from '../storage/contacts.repo.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { findIntegrationStage } from '../storage/integrations.repo.ts';
 import { insertNotifications } from '../storage/notifications.repo.ts';
 import { listOutboxEvents } from '../storage/outbox.repo.ts';
@@ -61,7 +61,7 @@ export async function listContacts(ex: Executor, integrationId: string): Promise
  * is created, after its milestone was already produced. Idempotent like every delivery.
  */
 export async function addContact(
-  db: Database,
+  db: Executor,
   input: { integrationId: string; role: ContactRole; name: string; email: string; actor: string },
   now: Date = new Date(),
 ): Promise<ContactView> {
@@ -71,7 +71,7 @@ export async function addContact(
       { path: 'email', message: email.message },
     ]);
   }
-  const contact = await db.transaction().execute(async (trx) => {
+  const contact = await inTransaction(db, async (trx) => {
     const integration = await integrationOf(trx, input.integrationId);
     const row = await repo.upsertContact(trx, {
       id: uuidv7(),

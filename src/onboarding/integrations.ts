@@ -4,7 +4,7 @@ import type { JpmEnvironment, OnboardingStage } from '../domain/types.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
-import { inTransaction, type Database, type Executor } from '../storage/db.ts';
+import { inTransaction, type BeforeCommit, type Database, type Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { findOrganization } from '../storage/organizations.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
@@ -47,6 +47,7 @@ export async function createIntegration(
   db: Database,
   input: CreateIntegrationInput,
   options: OnboardingOptions = {},
+  beforeCommit?: BeforeCommit<IntegrationView>,
 ): Promise<IntegrationView> {
   const name = requireText(input.name, 'name');
   const actor = requireText(input.actor, 'actor');
@@ -101,13 +102,15 @@ export async function createIntegration(
         },
       },
     ]);
-    return inserted;
+    const view = integrationView(inserted, options);
+    await beforeCommit?.(trx, view);
+    return view;
   });
   log().info(
-    { integrationId: row.id, organizationId: row.organization_id, environment: row.environment },
+    { integrationId: row.id, organizationId: row.organizationId, environment: row.environment },
     'integration created',
   );
-  return integrationView(row, options);
+  return row;
 }
 
 export async function getIntegration(

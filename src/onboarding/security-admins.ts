@@ -51,7 +51,7 @@ function view(row: repo.SecurityAdminRow): SecurityAdminView {
 
 /** Records (or, for the same side and email, updates) a security administrator. */
 export async function recordSecurityAdmin(
-  db: Database,
+  db: Executor,
   input: { integrationId: string; side: SecurityAdminSide; name: string; email: string; role: string; actor: string },
 ): Promise<SecurityAdminView> {
   const parsed = inputSchema.safeParse(input);

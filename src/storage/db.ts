@@ -101,6 +101,13 @@ export function inTransaction<T>(ex: Executor, fn: (trx: Transaction<DB>) => Pro
 }
 
 /**
+ * Runs last inside a write's transaction, with what the write produced, just before COMMIT: how a service that owns
+ * its transaction (and does I/O outside it) lets a route store its `Idempotency-Key` answer with the write
+ * (src/http/routes.ts `answerBeforeCommit`).
+ */
+export type BeforeCommit<T> = (trx: Transaction<DB>, written: T) => Promise<void>;
+
+/**
  * A write route's one atomic phase (src/http/idempotency.ts): runs `write` in a transaction (the caller's when `db` is
  * one) and, before it commits, stores the answer `write` returns through `recordAnswer` (the route handler's
  * `atomicAnswer`), so the write and its `Idempotency-Key` answer commit together or not at all.

@@ -10,6 +10,7 @@ import { bearer, expectProblem } from '../helpers/api-app.ts';
 import { commitCutProxy, type CommitCutProxy, type CutMode } from '../helpers/commit-cut-proxy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
+import { createTenancy, type Tenancy } from '../factories/tenancy.ts';
 
 /**
  * A write whose database session is lost at its COMMIT (a failover): the app talks to Postgres through a proxy that
@@ -20,12 +21,12 @@ import { REDIS_URL } from '../helpers/env.ts';
  */
 interface WriteCase {
   name: string;
-  /** The request (built once the case's fixtures exist). */
-  send: () => { path: string; body: Record<string, unknown> };
+  /** The request (built once the case's fixtures exist); `n` differs between the tests of a case. */
+  send: (n: number) => { path: string; body: Record<string, unknown> };
   /** A statement of the write's transaction (its SQL text as sent). */
   statement: RegExp;
-  /** How many of the resource exist. */
-  count: () => Promise<number>;
+  /** How many of the resource exist (absent for a route that changes a resource rather than adds one). */
+  count?: () => Promise<number>;
 }
 
 describe('Idempotency-Key when the database session is lost at COMMIT', () => {
@@ -34,6 +35,7 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   let ctx: AppContext;
   let app: Express;
   let admin: { Authorization: string };
+  let tenancy: Tenancy;
   let keys = 0;
 
   beforeAll(async () => {
@@ -47,6 +49,7 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     });
     ctx = createContext(config, secrets);
     app = buildApiApp(ctx);
+    tenancy = await createTenancy(t.db);
     admin = bearer(
       (await createApiKey(t.db, { name: 'admin', role: 'admin', organizationId: null, createdByKeyId: null })).token,
     );
@@ -57,7 +60,9 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     await t.drop();
   });
 
-  const countOf = async (table: 'organizations') =>
+  const countOf = async (
+    table: 'organizations' | 'integrations' | 'bank_accounts' | 'integration_contacts' | 'security_admins',
+  ) =>
     Number(
       (
         await t.db
@@ -66,19 +71,71 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
           .executeTakeFirstOrThrow()
       ).n,
     );
+  const integrationPath = (tail: string) => `/v1/integrations/${tenancy.integrationId}/${tail}`;
 
   const cases: WriteCase[] = [
     {
       name: 'POST /v1/organizations',
-      send: () => ({ path: '/v1/organizations', body: { name: `Org ${keys}` } }),
+      send: (n) => ({ path: '/v1/organizations', body: { name: `Org ${n}` } }),
       statement: /insert into "organizations"/,
       count: () => countOf('organizations'),
+    },
+    {
+      name: 'POST /v1/integrations',
+      send: (n) => ({
+        path: '/v1/integrations',
+        body: { organizationId: tenancy.organizationId, name: `Integration ${n}`, baseUrl: 'https://127.0.0.1:1' },
+      }),
+      statement: /insert into "integrations"/,
+      count: () => countOf('integrations'),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/accounts',
+      send: (n) => ({
+        path: integrationPath('accounts'),
+        body: { jpmAccountId: `ACC-${n}`, bankId: '021000021', currency: 'USD', timeZone: 'America/New_York' },
+      }),
+      statement: /insert into "bank_accounts"/,
+      count: () => countOf('bank_accounts'),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/contacts',
+      send: (n) => ({
+        path: integrationPath('contacts'),
+        body: { role: 'controller', name: `Controller ${n}`, email: `controller-${n}@example.com` },
+      }),
+      statement: /insert into "?integration_contacts/,
+      count: () => countOf('integration_contacts'),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/security-admins',
+      send: (n) => ({
+        path: integrationPath('security-admins'),
+        body: { side: 'customer', name: `Admin ${n}`, email: `admin-${n}@example.com`, role: 'Treasury' },
+      }),
+      statement: /insert into "security_admins"/,
+      count: () => countOf('security_admins'),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/eligibility',
+      send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
+      statement: /update "integrations"/,
+    },
+    {
+      name: 'POST /v1/integrations/{id}/jpm-project',
+      send: (n) => ({ path: integrationPath('jpm-project'), body: { projectId: `project-${n}` } }),
+      statement: /update "integrations"/,
+    },
+    {
+      name: 'POST /v1/integrations/{id}/api-access',
+      send: (n) => ({ path: integrationPath('api-access'), body: { status: 'requested', products: [`product-${n}`] } }),
+      statement: /update "integrations"/,
     },
   ];
 
   /** Sends the case's request with `key` while the proxy cuts its session at the COMMIT as `mode` says. */
   async function lostAtCommit(c: WriteCase, key: string, mode: CutMode) {
-    const { path, body } = c.send();
+    const { path, body } = c.send(keys);
     const cut = proxy.cutAfter(c.statement, mode);
     const first = await request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
     await cut;
@@ -88,37 +145,39 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   }
 
   describe.each(cases)('$name', (c) => {
+    const count = c.count ?? (() => Promise.resolve(0));
+    const added = c.count ? 1 : 0;
     it('the write committed, its answer was lost: the retry replays the committed answer, one resource', async () => {
-      const before = await c.count();
+      const before = await count();
       const { retry } = await lostAtCommit(c, `committed-${++keys}`, 'committed');
-      expect(await c.count()).toBe(before + 1);
+      expect(await count()).toBe(before + added);
       const second = await retry();
       expect(second.status).toBeLessThan(300);
       expect(second.headers['idempotent-replayed']).toBe('true');
-      expect(await c.count()).toBe(before + 1);
+      expect(await count()).toBe(before + added);
       const third = await retry();
       expect(third.headers['idempotent-replayed']).toBe('true');
       expect(third.body).toEqual(second.body);
     });
 
     it('the COMMIT never arrived: the retry waits for the claim to lapse, then writes once and replays after', async () => {
-      const before = await c.count();
+      const before = await count();
       const key = `rolled-back-${++keys}`;
       const { retry } = await lostAtCommit(c, key, 'before-commit');
-      expect(await c.count()).toBe(before);
+      expect(await count()).toBe(before);
       // Whether the write committed was unknown to the first request: its claim is kept, not released to a re-run.
       expectProblem(await retry(), 409, 'idempotency_request_in_progress');
-      expect(await c.count()).toBe(before);
+      expect(await count()).toBe(before);
       // The takeover window passes (the claim has not been renewed since).
       await sql`update idempotency_keys set locked_at = now() - interval '1 hour' where key = ${key}`.execute(t.db);
       const second = await retry();
       expect(second.status).toBeLessThan(300);
       expect(second.headers['idempotent-replayed']).toBeUndefined();
-      expect(await c.count()).toBe(before + 1);
+      expect(await count()).toBe(before + added);
       const third = await retry();
       expect(third.headers['idempotent-replayed']).toBe('true');
       expect(third.body).toEqual(second.body);
-      expect(await c.count()).toBe(before + 1);
+      expect(await count()).toBe(before + added);
     });
   });
 });
