@@ -8,11 +8,12 @@ import {
   listKeyPairs,
   retireCertificate,
   testConnection,
+  type CertificateView,
   type ConnectionTesterFactory,
 } from '../credentials/index.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
-import { defineRoute, type Route } from '../http/routes.ts';
+import { answerBeforeCommit, defineRoute, type Route } from '../http/routes.ts';
 import type { ConnectionTestResult } from '../jpm/connection-test.ts';
 import { requestScheduleReconcile, type Queues } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -79,17 +80,23 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       },
       response: { status: 201, schema: KeyPairSchema, description: 'The key pair with its CSR (PEM)' },
       errors: [409],
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await scope(deps.db, access, params.id) });
-        const kp = await generateCsr(deps.db, deps.secrets, {
-          integrationId: params.id,
-          subject: body.subject,
-          actor: actorOf(principal),
-          ...(body.algorithm ? { algorithm: body.algorithm } : {}),
-          ...(body.environment ? { environment: body.environment } : {}),
-        });
+        const phase = answerBeforeCommit(atomicAnswer, toKeyPairDto);
+        const kp = await generateCsr(
+          deps.db,
+          deps.secrets,
+          {
+            integrationId: params.id,
+            subject: body.subject,
+            actor: actorOf(principal),
+            ...(body.algorithm ? { algorithm: body.algorithm } : {}),
+            ...(body.environment ? { environment: body.environment } : {}),
+          },
+          phase.beforeCommit,
+        );
         audit.target({ id: kp.id });
-        return toKeyPairDto(kp);
+        return phase.answer(kp);
       },
     }),
     defineRoute({
@@ -151,15 +158,20 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       },
       response: { status: 201, schema: CertificateSchema, description: 'The installed certificate' },
       errors: [409, 422],
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ organizationId: await scope(deps.db, access, params.id) });
-        const cert = await installCertificate(deps.db, {
-          integrationId: params.id,
-          certificatePem: body.certificatePem,
-          chainPem: body.chainPem ?? null,
-          actor: actorOf(principal),
-          now: now(),
-        });
+        const phase = answerBeforeCommit(atomicAnswer, (view: CertificateView) => toCertificateDto(view, now()));
+        const cert = await installCertificate(
+          deps.db,
+          {
+            integrationId: params.id,
+            certificatePem: body.certificatePem,
+            chainPem: body.chainPem ?? null,
+            actor: actorOf(principal),
+            now: now(),
+          },
+          phase.beforeCommit,
+        );
         audit.target({ id: cert.id });
         // The install may have ended a `certificate_expired` stop (its schedulers were removed): reconcile them now,
         // not at the next daily reconcile. The certificate is installed either way; a request that cannot be sent
@@ -167,7 +179,7 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
         await requestScheduleReconcile(deps.queues, { integrationId: params.id }).catch((err: unknown) =>
           createLogger('credentials').warn({ err, integrationId: params.id }, 'schedule reconcile not requested'),
         );
-        return toCertificateDto(cert, now());
+        return phase.answer(cert);
       },
     }),
     defineRoute({
@@ -213,16 +225,21 @@ export function integrationCredentialRoutes(deps: CredentialRouteDeps): Route[] 
       request: { params: z.object({ id: Id, certificateId: Id }), body: z.object({ force: z.boolean().optional() }) },
       response: { status: 200, schema: CertificateSchema, description: 'The retired certificate' },
       errors: [409],
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         audit.target({ id: params.certificateId, organizationId: await scope(deps.db, access, params.id) });
-        const cert = await retireCertificate(deps.db, {
-          integrationId: params.id,
-          certificateId: params.certificateId,
-          actor: actorOf(principal),
-          now: now(),
-          ...(body.force ? { force: true } : {}),
-        });
-        return toCertificateDto(cert, now());
+        const phase = answerBeforeCommit(atomicAnswer, (view: CertificateView) => toCertificateDto(view, now()));
+        const cert = await retireCertificate(
+          deps.db,
+          {
+            integrationId: params.id,
+            certificateId: params.certificateId,
+            actor: actorOf(principal),
+            now: now(),
+            ...(body.force ? { force: true } : {}),
+          },
+          phase.beforeCommit,
+        );
+        return phase.answer(cert);
       },
     }),
     defineRoute({

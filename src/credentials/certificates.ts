@@ -3,7 +3,7 @@ import { AppError, ConflictError, NotFoundError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import * as certificatesRepo from '../storage/certificates.repo.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import type { BeforeCommit, Database, Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle, updateIntegrationLifecycle } from '../storage/integration-lifecycle.repo.ts';
 import { findKeyPairsByPublicKey } from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
@@ -88,7 +88,11 @@ function refused(problems: string[]): AppError {
  * certificate twice returns the installed one. Rotation: install the new one (two active, the
  * newest is used from then on), then retire the old one.
  */
-export async function installCertificate(db: Database, input: InstallCertificateInput): Promise<CertificateView> {
+export async function installCertificate(
+  db: Database,
+  input: InstallCertificateInput,
+  beforeCommit?: BeforeCommit<CertificateView>,
+): Promise<CertificateView> {
   const now = input.now ?? new Date();
   const parsed = parseCertificatePem(input.certificatePem, input.chainPem);
   const problems = [
@@ -173,6 +177,7 @@ export async function installCertificate(db: Database, input: InstallCertificate
         },
       },
     ]);
+    await beforeCommit?.(trx, certificateView(inserted));
     return inserted;
   });
   log().info(
@@ -194,7 +199,11 @@ export interface RetireCertificateInput {
 const SYNCING_STAGES = ['approved', 'validating', 'live'];
 
 /** Retires an active certificate (the last step of a rotation). Refuses to strand a syncing integration. */
-export async function retireCertificate(db: Database, input: RetireCertificateInput): Promise<CertificateView> {
+export async function retireCertificate(
+  db: Database,
+  input: RetireCertificateInput,
+  beforeCommit?: BeforeCommit<CertificateView>,
+): Promise<CertificateView> {
   const now = input.now ?? new Date();
   const row = await db.transaction().execute(async (trx) => {
     const integration = await findIntegrationLifecycle(trx, input.integrationId, { forUpdate: true });
@@ -235,6 +244,7 @@ export async function retireCertificate(db: Database, input: RetireCertificateIn
         },
       },
     ]);
+    await beforeCommit?.(trx, certificateView(retired));
     return retired;
   });
   log().info({ integrationId: input.integrationId, certificateId: row.id }, 'certificate retired');

@@ -3,7 +3,7 @@ import { ENVIRONMENTS, type JpmEnvironment } from '../domain/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import type { BeforeCommit, Database, Executor } from '../storage/db.ts';
 import { findIntegrationLifecycle, type IntegrationLifecycleRow } from '../storage/integration-lifecycle.repo.ts';
 import * as keyPairsRepo from '../storage/key-pairs.repo.ts';
 import { insertOutboxEvents } from '../storage/outbox.repo.ts';
@@ -70,6 +70,7 @@ export async function generateCsr(
   db: Database,
   secrets: Pick<Secrets, 'masterKey'>,
   input: GenerateCsrInput,
+  beforeCommit?: BeforeCommit<KeyPairView>,
 ): Promise<KeyPairView> {
   const algorithm = input.algorithm ?? DEFAULT_KEY_ALGORITHM;
   if (!KEY_ALGORITHMS.includes(algorithm)) {
@@ -145,6 +146,7 @@ export async function generateCsr(
         },
       },
     ]);
+    await beforeCommit?.(trx, keyPairView(inserted));
     return inserted;
   });
   log().info(

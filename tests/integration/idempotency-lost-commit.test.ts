@@ -11,6 +11,8 @@ import { commitCutProxy, type CommitCutProxy, type CutMode } from '../helpers/co
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createTestCa, issueFromCsr, type TestCa } from '../factories/certificates.ts';
+import { CSR_SUBJECT } from '../factories/onboarding.ts';
 
 /**
  * A write whose database session is lost at its COMMIT (a failover): the app talks to Postgres through a proxy that
@@ -22,7 +24,9 @@ import { createTenancy, type Tenancy } from '../factories/tenancy.ts';
 interface WriteCase {
   name: string;
   /** The request (built once the case's fixtures exist); `n` differs between the tests of a case. */
-  send: (n: number) => { path: string; body: Record<string, unknown> };
+  send: (
+    n: number,
+  ) => Promise<{ path: string; body: Record<string, unknown> }> | { path: string; body: Record<string, unknown> };
   /** A statement of the write's transaction (its SQL text as sent). */
   statement: RegExp;
   /** How many of the resource exist (absent for a route that changes a resource rather than adds one). */
@@ -61,16 +65,40 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   });
 
   const countOf = async (
-    table: 'organizations' | 'integrations' | 'bank_accounts' | 'integration_contacts' | 'security_admins',
+    table:
+      | 'organizations'
+      | 'integrations'
+      | 'bank_accounts'
+      | 'integration_contacts'
+      | 'security_admins'
+      | 'key_pairs'
+      | 'certificates',
+    where = sql<boolean>`true`,
   ) =>
     Number(
       (
         await t.db
           .selectFrom(table)
           .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where(where)
           .executeTakeFirstOrThrow()
       ).n,
     );
+  /** A request made without an Idempotency-Key, to set up a case. */
+  const setUp = async (path: string, body: Record<string, unknown>) => {
+    const res = await request(app).post(path).set(admin).send(body);
+    expect(res.status).toBeLessThan(300);
+    return res.body as Record<string, unknown>;
+  };
+  let ca: TestCa | undefined;
+  /** A certificate issued for a new key pair of the tenancy's integration (its own Common Name). */
+  const issuedCertificate = async (n: number) => {
+    const keyPair = await setUp(integrationPath('key-pairs'), {
+      subject: { ...CSR_SUBJECT, commonName: `acme-${n}-sim` },
+    });
+    ca ??= await createTestCa();
+    return issueFromCsr(ca, keyPair.csrPem as string);
+  };
   const integrationPath = (tail: string) => `/v1/integrations/${tenancy.integrationId}/${tail}`;
 
   const cases: WriteCase[] = [
@@ -117,6 +145,33 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       count: () => countOf('security_admins'),
     },
     {
+      name: 'POST /v1/integrations/{id}/key-pairs',
+      send: (n) => ({
+        path: integrationPath('key-pairs'),
+        body: { subject: { ...CSR_SUBJECT, commonName: `key-${n}-sim` } },
+      }),
+      statement: /insert into "key_pairs"/,
+      count: () => countOf('key_pairs'),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/certificates',
+      send: async (n) => ({
+        path: integrationPath('certificates'),
+        body: { certificatePem: await issuedCertificate(n) },
+      }),
+      statement: /insert into "certificates"/,
+      count: () => countOf('certificates'),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/certificates/{certificateId}/retire',
+      send: async (n) => {
+        const installed = await setUp(integrationPath('certificates'), { certificatePem: await issuedCertificate(n) });
+        return { path: integrationPath(`certificates/${installed.id as string}/retire`), body: {} };
+      },
+      statement: /update "certificates"/,
+      count: () => countOf('certificates', sql<boolean>`status = 'retired'`),
+    },
+    {
       name: 'POST /v1/integrations/{id}/eligibility',
       send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
       statement: /update "integrations"/,
@@ -135,7 +190,7 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
 
   /** Sends the case's request with `key` while the proxy cuts its session at the COMMIT as `mode` says. */
   async function lostAtCommit(c: WriteCase, key: string, mode: CutMode) {
-    const { path, body } = c.send(keys);
+    const { path, body } = await c.send(keys);
     const cut = proxy.cutAfter(c.statement, mode);
     const first = await request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
     await cut;
