@@ -52,9 +52,16 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
     request: { params: IdParams, body: SyncRequestSchema },
     response: { status: 202, schema: TriggeredRunSchema, description: 'The run' },
     errors: [409],
-    handler: async ({ params, body, access, audit }) =>
+    handler: async ({ params, body, access, audit, atomicAnswer }) =>
       toTriggeredDto(
-        await triggerAccountSync(deps, access, params.id, body, (organizationId) => audit.target({ organizationId })),
+        await triggerAccountSync(
+          deps,
+          access,
+          params.id,
+          body,
+          (organizationId) => audit.target({ organizationId }),
+          (trx, [run]) => atomicAnswer(trx, run && toTriggeredDto(run)),
+        ),
       ),
   });
   const integrationSync = defineRoute({
@@ -68,9 +75,14 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
     request: { params: IdParams, body: SyncRequestSchema },
     response: { status: 202, schema: TriggeredListSchema, description: 'The runs, one per active account' },
     errors: [409],
-    handler: async ({ params, body, access, audit }) => {
-      const runs = await triggerIntegrationSync(deps, access, params.id, body, (organizationId) =>
-        audit.target({ organizationId }),
+    handler: async ({ params, body, access, audit, atomicAnswer }) => {
+      const runs = await triggerIntegrationSync(
+        deps,
+        access,
+        params.id,
+        body,
+        (organizationId) => audit.target({ organizationId }),
+        (trx, views) => atomicAnswer(trx, { data: views.map(toTriggeredDto) }),
       );
       return { data: runs.map(toTriggeredDto) };
     },
@@ -101,7 +113,15 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
     accountSync,
     deprecatedAlias(accountSync, '/v1/accounts/{id}/syncs', {
       response: { ...accountSync.response, schema: TriggeredSchema, description: 'The run, under `runs`' },
-      handler: async (input) => ({ runs: [await accountSync.handler(input)] }),
+      // The answer stored under an Idempotency-Key is this path's too.
+      handler: async (input) => ({
+        runs: [
+          await accountSync.handler({
+            ...input,
+            atomicAnswer: (trx, body) => input.atomicAnswer(trx, { runs: [body] }),
+          }),
+        ],
+      }),
     }),
     integrationSync,
     deprecatedAlias(integrationSync, '/v1/integrations/{id}/syncs', {
@@ -110,7 +130,14 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
         schema: TriggeredSchema,
         description: 'The runs, one per active account, under `runs`',
       },
-      handler: async (input) => ({ runs: ((await integrationSync.handler(input)) as { data: unknown[] }).data }),
+      handler: async (input) => ({
+        runs: (
+          (await integrationSync.handler({
+            ...input,
+            atomicAnswer: (trx, body) => input.atomicAnswer(trx, { runs: (body as { data: unknown[] }).data }),
+          })) as { data: unknown[] }
+        ).data,
+      }),
     }),
     defineRoute({
       method: 'get',

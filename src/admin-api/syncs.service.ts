@@ -10,7 +10,7 @@ import {
   type TriggeredRun,
 } from '../scheduler/index.ts';
 import { ConflictError, NotFoundError } from '../shared/errors.ts';
-import type { Database } from '../storage/db.ts';
+import type { BeforeCommit, Database } from '../storage/db.ts';
 import type { Page } from '../storage/pagination.ts';
 import { getSyncRun, listSyncRunsPage, type SyncRunListFilter } from '../storage/sync-runs.repo.ts';
 import { listRejectsPage, type RejectListFilter, type RejectListRow } from '../storage/transactions.repo.ts';
@@ -41,6 +41,30 @@ function withWindows(deps: SyncsServiceDeps, runs: TriggeredRun[]): Promise<Trig
   );
 }
 
+/**
+ * The `beforeCommit` of the runs' own transaction (src/scheduler/runs.ts `triggerSync`), handed their views as read
+ * in it, one after the other on its connection; the views answered are those (`answered`), so the request's answer
+ * is the one stored with its runs.
+ */
+function viewsBeforeCommit(beforeCommit: BeforeCommit<TriggeredRunView[]> | undefined): {
+  hook: BeforeCommit<TriggeredRun[]> | undefined;
+  answered: () => TriggeredRunView[] | undefined;
+} {
+  let views: TriggeredRunView[] | undefined;
+  return {
+    hook:
+      beforeCommit &&
+      (async (trx, runs) => {
+        views = [];
+        for (const t of runs) {
+          views.push({ run: await getRun({ db: trx }, t.runId, { windows: true }), joined: t.joined });
+        }
+        await beforeCommit(trx, views);
+      }),
+    answered: () => views,
+  };
+}
+
 /** A run of the key's organization, or 404. */
 async function scopedRun(deps: SyncsServiceDeps, access: OrgAccess, id: string) {
   const row = await getSyncRun(deps.db, id);
@@ -57,13 +81,13 @@ export async function triggerAccountSync(
   accountId: string,
   request: SyncRequest,
   scoped: Scoped,
+  beforeCommit?: BeforeCommit<TriggeredRunView[]>,
 ): Promise<TriggeredRunView> {
   const account = await scopedAccount(deps.db, access, accountId);
   scoped(account.organization_id);
-  const [run] = await withWindows(
-    deps,
-    (await triggerSync(deps.producer, { accountId: account.id, request, trigger: 'manual' })).runs,
-  );
+  const views = viewsBeforeCommit(beforeCommit);
+  const { runs } = await triggerSync(deps.producer, { accountId: account.id, request, trigger: 'manual' }, views.hook);
+  const [run] = views.answered() ?? (await withWindows(deps, runs));
   if (!run) {
     throw new Error('triggerSync started no run for an account');
   }
@@ -77,9 +101,12 @@ export async function triggerIntegrationSync(
   integrationId: string,
   request: SyncRequest,
   scoped: Scoped,
+  beforeCommit?: BeforeCommit<TriggeredRunView[]>,
 ): Promise<TriggeredRunView[]> {
   scoped(await integrationOrganization(deps.db, access, integrationId));
-  return withWindows(deps, (await triggerSync(deps.producer, { integrationId, request, trigger: 'manual' })).runs);
+  const views = viewsBeforeCommit(beforeCommit);
+  const { runs } = await triggerSync(deps.producer, { integrationId, request, trigger: 'manual' }, views.hook);
+  return views.answered() ?? withWindows(deps, runs);
 }
 
 /** A run with its windows. */

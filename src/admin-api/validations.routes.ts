@@ -218,13 +218,14 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
         "Proves every business day of every account of the integration against J.P. Morgan's balances, lists duplicate suspicions and coverage gaps, and stores the verdict (the onboarding `live` guard reads the latest). Default period: since approval (each account from its business day at the approval, in its time zone; `period.from` the earliest), else the last 30 days, up to yesterday.",
       request: { params: IdParams, body: z.object({ from: Day.optional(), to: Day.optional() }) },
       response: { status: 201, schema: ReportSchema, description: 'The completed report' },
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         const { row, report } = await runValidationReport(
           { db: deps.db, now },
           access,
           params.id,
           { requestedBy: `api-key:${principal.keyPrefix}`, from: body.from, to: body.to },
           (target) => audit.target(target),
+          (trx, done) => atomicAnswer(trx, { ...toSummary(done.row), report: done.report }),
         );
         return { ...toSummary(row), report };
       },

@@ -1,5 +1,5 @@
 import type { OrgAccess } from '../http/auth.ts';
-import type { Database } from '../storage/db.ts';
+import type { BeforeCommit, Database } from '../storage/db.ts';
 import { decodeCursor, encodeCursor, type Page } from '../storage/pagination.ts';
 import type { StoredReport, ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
@@ -29,8 +29,10 @@ export async function runValidationReport(
   integrationId: string,
   request: { requestedBy: string; from?: string | undefined; to?: string | undefined },
   scoped: (target: { id: string; organizationId: string }) => void,
+  beforeCommit?: BeforeCommit<{ row: StoredReport; report: ValidationReportDocument }>,
 ): Promise<{ row: StoredReport; report: ValidationReportDocument }> {
   const org = await integrationOrganization(deps.db, access, integrationId);
+  let stored: StoredReport | undefined;
   const doc = await createValidationReport(
     { db: deps.db, now: deps.now },
     {
@@ -39,9 +41,15 @@ export async function runValidationReport(
       ...(request.from ? { from: request.from } : {}),
       ...(request.to ? { to: request.to } : {}),
     },
+    // The completed row as the completion's own transaction reads it: the answer stored with it.
+    beforeCommit &&
+      (async (trx, report) => {
+        stored = (await getValidationReport(trx, report.id))!;
+        await beforeCommit(trx, { row: stored, report });
+      }),
   );
   scoped({ id: doc.id, organizationId: org });
-  const row = await getValidationReport(deps.db, doc.id);
+  const row = stored ?? (await getValidationReport(deps.db, doc.id));
   return { row: row!, report: doc };
 }
 

@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.
 import type { Logger } from '../shared/logger.ts';
 import { syncRecordsTotal, syncRunDurationSeconds, syncRunsTotal } from '../shared/metrics.ts';
 import { getAccount, listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
-import type { Database } from '../storage/db.ts';
+import { inTransaction, type BeforeCommit, type Database } from '../storage/db.ts';
 import { getIntegrationSyncState } from '../storage/integrations.repo.ts';
 import { getSyncRun, listWindowRuns, type RunWarning } from '../storage/sync-runs.repo.ts';
 import { estimateBusinessDay } from '../sync/business-calendar.ts';
@@ -53,7 +53,11 @@ export interface TriggeredRun {
  * row per window, then enqueues the run as a BullMQ flow. A new run for an account with one running queues
  * behind it (the per-account lock runs their windows one after the other); it never races it.
  */
-export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Promise<{ runs: TriggeredRun[] }> {
+export async function triggerSync(
+  deps: ProducerDeps,
+  input: TriggerInput,
+  beforeCommit?: BeforeCommit<TriggeredRun[]>,
+): Promise<{ runs: TriggeredRun[] }> {
   const request = parseSyncRequest(input.request);
   // Refused for every account alike: said even when no account is active to plan it (a whole integration's).
   assertRangeOrder(request);
@@ -68,6 +72,9 @@ export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Prom
       throw new NotFoundError('account', input.accountId, 'account_not_found');
     }
     const prepared = await prepareAccount(deps, account, request);
+    if (beforeCommit) {
+      return { runs: await openAtomically(deps, [prepared], input.trigger, beforeCommit) };
+    }
     return { runs: [await openAndEnqueue(deps, prepared, input.trigger, input.runId)] };
   }
   const integrationId = input.integrationId ?? '';
@@ -96,11 +103,46 @@ export async function triggerSync(deps: ProducerDeps, input: TriggerInput): Prom
       throw err;
     }
   }
+  if (beforeCommit) {
+    return { runs: await openAtomically(deps, prepared, input.trigger, beforeCommit) };
+  }
   const runs: TriggeredRun[] = [];
   for (const p of prepared) {
     runs.push(await openAndEnqueue(deps, p, input.trigger, undefined));
   }
   return { runs };
+}
+
+/**
+ * Opens (or joins) the runs of every prepared account in one transaction, with `beforeCommit` last in it (an API
+ * request's answer stored with its runs, src/http/idempotency.ts), then puts each unfinished run's flow into Redis.
+ * A dead run joined (its final job ended without finishing it) is finalized here as `openAndEnqueue` does; the answer
+ * committed with it names it as joined, and the runs are opened again after it so the request's work still runs. A
+ * flow that cannot be added now (Redis away) is added by the workers' recovery sweep (the run is queued in the
+ * database).
+ */
+async function openAtomically(
+  deps: ProducerDeps,
+  prepared: readonly PreparedAccount[],
+  trigger: SyncTrigger,
+  beforeCommit: BeforeCommit<TriggeredRun[]>,
+): Promise<TriggeredRun[]> {
+  const runs = await inTransaction(deps.db, async (trx) => {
+    const opened: TriggeredRun[] = [];
+    for (const { account, plan } of prepared) {
+      opened.push({ ...(await openRun(trx, { account, trigger, plan })), accountId: account.id });
+    }
+    await beforeCommit(trx, opened);
+    return opened;
+  });
+  for (const [i, run] of runs.entries()) {
+    const p = prepared[i];
+    if (p && isUnfinished(run.status) && (await ensureEnqueued(deps, run.runId)) === 'finalized' && run.joined) {
+      await openAndEnqueue(deps, p, trigger, undefined);
+    }
+  }
+  deps.logger.info({ runs: runs.map((r) => ({ runId: r.runId, joined: r.joined })), trigger }, 'sync triggered');
+  return runs;
 }
 
 interface PreparedAccount {

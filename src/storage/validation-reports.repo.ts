@@ -72,6 +72,8 @@ export async function failValidationReport(
     .updateTable('validation_reports')
     .set({ status: 'failed', error_message: r.errorMessage, completed_at: r.completedAt })
     .where('id', '=', id)
+    // A completion whose commit went through although its answer was lost (a failover) stays completed.
+    .where('status', '=', 'running')
     .execute();
 }
 

@@ -5,7 +5,7 @@ import { uuidv7 } from '../shared/ids.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { lockAccountTriggers } from '../storage/advisory-locks.repo.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { getIntegrationSyncState } from '../storage/integrations.repo.ts';
 import {
   addRunCounts,
@@ -89,7 +89,7 @@ export interface OpenedRun {
  * tick re-processed after a crash, once the run it joined has started or finished) returns that run, not a second.
  */
 export async function openRun(
-  db: Database,
+  db: Executor,
   input: {
     account: { id: string; organization_id: string; integration_id: string };
     trigger: NewSyncRun['trigger'];
@@ -98,7 +98,7 @@ export async function openRun(
   },
 ): Promise<OpenedRun> {
   const { account, plan } = input;
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     await lockAccountTriggers(trx, account.id);
     // The id asked for before: its own run, or the run it joined then (started or finished since, it is still the
     // answer: a re-processed tick must not open a second run for the same request).

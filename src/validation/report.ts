@@ -6,7 +6,7 @@ import { addDays, assertIsoDate, diffDays, type IsoDate } from '../shared/time.t
 import { listAccountsOfIntegration, type AccountRow } from '../storage/accounts.repo.ts';
 import { listReportDays } from '../storage/account-days.repo.ts';
 import { countUndatedOpenRejects } from '../storage/validation-ledger.repo.ts';
-import type { Database } from '../storage/db.ts';
+import { inTransaction, type BeforeCommit, type Database } from '../storage/db.ts';
 import { findIntegrationHeading, lastApprovalAt } from '../storage/integration-lifecycle.repo.ts';
 import { businessDayAt } from '../domain/business-day.ts';
 import {
@@ -225,7 +225,11 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
  * account-day of the period and the duplicate suspicions first, so the report reflects the data as
  * it is now. A report that cannot be built is stored as `failed` with the error, then rethrown.
  */
-export async function createValidationReport(deps: ReportDeps, req: ReportRequest): Promise<ValidationReportDocument> {
+export async function createValidationReport(
+  deps: ReportDeps,
+  req: ReportRequest,
+  beforeCommit?: BeforeCommit<ValidationReportDocument>,
+): Promise<ValidationReportDocument> {
   const now = deps.now();
   const integration = await findIntegrationHeading(deps.db, req.integrationId);
   if (!integration) {
@@ -321,11 +325,14 @@ export async function createValidationReport(deps: ReportDeps, req: ReportReques
     };
     const reasons = verdict(body);
     const doc: ValidationReportDocument = { ...body, passed: reasons.length === 0, reasons };
-    await completeValidationReport(deps.db, id, {
-      passed: doc.passed,
-      reasons: JSON.stringify(reasons),
-      report: JSON.stringify(doc),
-      completedAt: deps.now(),
+    await inTransaction(deps.db, async (trx) => {
+      await completeValidationReport(trx, id, {
+        passed: doc.passed,
+        reasons: JSON.stringify(reasons),
+        report: JSON.stringify(doc),
+        completedAt: deps.now(),
+      });
+      await beforeCommit?.(trx, doc);
     });
     deps.logger?.info(
       { reportId: id, integrationId: integration.id, passed: doc.passed, ...body.summary },

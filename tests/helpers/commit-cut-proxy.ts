@@ -14,7 +14,10 @@ export type CutMode = 'committed' | 'before-commit';
 export interface CommitCutProxy {
   /** A connection URL like the target's, through the proxy. */
   url: string;
-  /** Arms one cut: the next statement whose SQL matches `statement` decides the connection; resolves once it is cut. */
+  /**
+   * Arms one cut (replacing one still armed): the next statement whose SQL matches `statement` decides the
+   * connection; resolves once it is cut.
+   */
   cutAfter(statement: RegExp, mode: CutMode): Promise<void>;
   close(): Promise<void>;
 }

@@ -10,9 +10,16 @@ import { bearer, expectProblem } from '../helpers/api-app.ts';
 import { commitCutProxy, type CommitCutProxy, type CutMode } from '../helpers/commit-cut-proxy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
-import { createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestCa, issueFromCsr, type TestCa } from '../factories/certificates.ts';
 import { CSR_SUBJECT } from '../factories/onboarding.ts';
+
+/** A Monday-to-Tuesday range of past business days, another week for each `n`. */
+function weekRange(n: number): { mode: 'range'; from: string; to: string } {
+  const monday = Date.UTC(2025, 0, 6) + n * 7 * 86_400_000;
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+  return { mode: 'range', from: day(monday), to: day(monday + 86_400_000) };
+}
 
 /**
  * A write whose database session is lost at its COMMIT (a failover): the app talks to Postgres through a proxy that
@@ -40,6 +47,9 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   let app: Express;
   let admin: { Authorization: string };
   let tenancy: Tenancy;
+  /** An integration of its own with one account, for the sync triggers (a run per active account). */
+  let syncTenancy: Tenancy;
+  let accountId: string;
   let keys = 0;
 
   beforeAll(async () => {
@@ -54,6 +64,8 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     ctx = createContext(config, secrets);
     app = buildApiApp(ctx);
     tenancy = await createTenancy(t.db);
+    syncTenancy = await createTenancy(t.db);
+    accountId = (await createAccount(t.db, syncTenancy)).id;
     admin = bearer(
       (await createApiKey(t.db, { name: 'admin', role: 'admin', organizationId: null, createdByKeyId: null })).token,
     );
@@ -72,7 +84,9 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       | 'integration_contacts'
       | 'security_admins'
       | 'key_pairs'
-      | 'certificates',
+      | 'certificates'
+      | 'sync_runs'
+      | 'validation_reports',
     where = sql<boolean>`true`,
   ) =>
     Number(
@@ -172,6 +186,33 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       count: () => countOf('certificates', sql<boolean>`status = 'retired'`),
     },
     {
+      name: 'POST /v1/accounts/{id}/sync-runs',
+      send: (n) => ({ path: `/v1/accounts/${accountId}/sync-runs`, body: weekRange(n) }),
+      statement: /insert into "sync_runs"/,
+      count: () => countOf('sync_runs', sql<boolean>`parent_run_id is null`),
+    },
+    {
+      name: 'POST /v1/accounts/{id}/syncs (old path)',
+      send: (n) => ({ path: `/v1/accounts/${accountId}/syncs`, body: weekRange(n) }),
+      statement: /insert into "sync_runs"/,
+      count: () => countOf('sync_runs', sql<boolean>`parent_run_id is null`),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/sync-runs',
+      send: (n) => ({ path: `/v1/integrations/${syncTenancy.integrationId}/sync-runs`, body: weekRange(n) }),
+      statement: /insert into "sync_runs"/,
+      count: () => countOf('sync_runs', sql<boolean>`parent_run_id is null`),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/validations',
+      send: (n) => {
+        const { from, to } = weekRange(n);
+        return { path: integrationPath('validations'), body: { from, to } };
+      },
+      statement: /update "validation_reports"/,
+      count: () => countOf('validation_reports', sql<boolean>`status = 'completed'`),
+    },
+    {
       name: 'POST /v1/integrations/{id}/eligibility',
       send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
       statement: /update "integrations"/,
@@ -191,9 +232,11 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   /** Sends the case's request with `key` while the proxy cuts its session at the COMMIT as `mode` says. */
   async function lostAtCommit(c: WriteCase, key: string, mode: CutMode) {
     const { path, body } = await c.send(keys);
-    const cut = proxy.cutAfter(c.statement, mode);
+    let cut = false;
+    void proxy.cutAfter(c.statement, mode).then(() => (cut = true));
     const first = await request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
-    await cut;
+    // The answer comes from the cut session, so the cut happened first (else the request never sent the statement).
+    expect({ cut, status: first.status, body: first.body as unknown }).toMatchObject({ cut: true });
     expectProblem(first, 503, 'database_unavailable');
     const retry = () => request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
     return { retry };
