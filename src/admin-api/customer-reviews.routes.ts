@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { atomicWrite } from '../storage/db.ts';
 import { getReviewSettings, setReviewSettings } from '../storage/reviews.repo.ts';
 import {
   ReviewLinkSchema,
@@ -59,12 +60,14 @@ export function customerReviewRoutes(deps: CustomerReviewServiceDeps): Route[] {
       request: { params: z.object({ id: Id, reviewId: Id }) },
       response: { status: 200, schema: ReviewSchema, description: 'The answer with its resolved follow-up' },
       errors: [409],
-      handler: async ({ params, access, audit, principal }) => {
+      handler: async ({ params, access, audit, principal, atomicAnswer }) => {
         audit.target({
           id: params.reviewId,
           organizationId: await integrationOrganization(deps.db, access, params.id),
         });
-        return toReviewDto(await resolveReviewFollowUp(deps.db, params.id, params.reviewId, actorOf(principal)));
+        return atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toReviewDto(await resolveReviewFollowUp(trx, params.id, params.reviewId, actorOf(principal))),
+        );
       },
     }),
     defineRoute({
@@ -79,11 +82,16 @@ export function customerReviewRoutes(deps: CustomerReviewServiceDeps): Route[] {
       request: { params: IdParams, body: z.object({ contactId: Id }) },
       response: { status: 201, schema: ReviewLinkSchema, description: 'The link, queued for sending' },
       errors: [409],
-      handler: async ({ params, body, access, audit }) => {
+      handler: async ({ params, body, access, audit, atomicAnswer }) => {
         audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-        const link = await sendReviewLink(deps, { integrationId: params.id, contactId: body.contactId });
-        audit.target({ id: link.linkId });
-        return toReviewLinkDto(link);
+        return atomicWrite(deps.db, atomicAnswer, async (trx) => {
+          const link = await sendReviewLink(
+            { ...deps, db: trx },
+            { integrationId: params.id, contactId: body.contactId },
+          );
+          audit.target({ id: link.linkId });
+          return toReviewLinkDto(link);
+        });
       },
     }),
     defineRoute({

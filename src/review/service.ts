@@ -3,7 +3,7 @@ import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { unstorableCharacter } from '../shared/pg-text.ts';
 import { listContacts } from '../storage/contacts.repo.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { insertNotifications } from '../storage/notifications.repo.ts';
 import { integrationNames } from '../storage/notifications.repo.ts';
 import {
@@ -263,9 +263,9 @@ export const LINK_DAYS = 14;
  * expired or was lost): the link's expiry moves, so the old token stops working, and the email is
  * queued in the same transaction. The token itself is never returned: it goes to the person only.
  */
-export async function resendReviewLink(db: Database, input: { integrationId: string; contactId: string; now?: Date }) {
+export async function resendReviewLink(db: Executor, input: { integrationId: string; contactId: string; now?: Date }) {
   const now = input.now ?? new Date();
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const contact = (await listContacts(trx, input.integrationId)).find((c) => c.id === input.contactId);
     if (!contact) {
       throw new NotFoundError('contact', input.contactId);

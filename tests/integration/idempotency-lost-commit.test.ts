@@ -10,6 +10,7 @@ import { bearer, expectProblem } from '../helpers/api-app.ts';
 import { commitCutProxy, type CommitCutProxy, type CutMode } from '../helpers/commit-cut-proxy.ts';
 import { createTestDb, testQueuePrefix, type TestDb } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestCa, issueFromCsr, type TestCa } from '../factories/certificates.ts';
 import { CSR_SUBJECT } from '../factories/onboarding.ts';
@@ -60,6 +61,10 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       DATABASE_URL: proxy.url,
       REDIS_URL,
       QUEUE_PREFIX: testQueuePrefix(),
+      // Review links travel by email only: without these they are refused (email_off). Nothing is sent here.
+      SMTP_URL: 'smtp://127.0.0.1:1',
+      SMTP_FROM: 'onboarding@jpm-sync.example',
+      PUBLIC_BASE_URL: 'https://jpm-sync.example',
     });
     ctx = createContext(config, secrets);
     app = buildApiApp(ctx);
@@ -86,7 +91,9 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       | 'key_pairs'
       | 'certificates'
       | 'sync_runs'
-      | 'validation_reports',
+      | 'validation_reports'
+      | 'notification_deliveries'
+      | 'customer_reviews',
     where = sql<boolean>`true`,
   ) =>
     Number(
@@ -103,6 +110,19 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     const res = await request(app).post(path).set(admin).send(body);
     expect(res.status).toBeLessThan(300);
     return res.body as Record<string, unknown>;
+  };
+  /** A controller contact of the tenancy's integration, with a passed report for them to review. */
+  const reviewer = async (n: number) => {
+    const controller = await setUp(integrationPath('contacts'), {
+      role: 'controller',
+      name: `Reviewer ${n}`,
+      email: `reviewer-${n}@example.com`,
+    });
+    await sql`insert into validation_reports (id, organization_id, integration_id, period_from, period_to,
+        status, passed, report, requested_by, completed_at)
+      values (${uuidv7()}, ${tenancy.organizationId}, ${tenancy.integrationId}, '2025-01-06', '2025-01-07',
+        'completed', true, '{}', 'test', now())`.execute(t.db);
+    return controller.id as string;
   };
   let ca: TestCa | undefined;
   /** A certificate issued for a new key pair of the tenancy's integration (its own Common Name). */
@@ -213,6 +233,33 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       count: () => countOf('validation_reports', sql<boolean>`status = 'completed'`),
     },
     {
+      name: 'POST /v1/integrations/{id}/review-links',
+      send: async (n) => ({ path: integrationPath('review-links'), body: { contactId: await reviewer(n) } }),
+      statement: /insert into "review_links"/,
+      // Each run renews the link (ending the one emailed before) and queues its email.
+      count: () => countOf('notification_deliveries', sql<boolean>`milestone = 'validation_report_ready'`),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/customer-reviews/{reviewId}/resolve',
+      send: async (n) => {
+        const contactId = await reviewer(n);
+        await setUp(integrationPath('review-links'), { contactId });
+        const link = await t.db
+          .selectFrom('review_links')
+          .select(['id', 'report_id'])
+          .where('contact_id', '=', contactId)
+          .executeTakeFirstOrThrow();
+        const reviewId = uuidv7();
+        await sql`insert into customer_reviews (id, organization_id, integration_id, link_id, report_id, contact_id,
+            reviewer_name, reviewer_email, verdict, follow_up_status)
+          values (${reviewId}, ${tenancy.organizationId}, ${tenancy.integrationId}, ${link.id}, ${link.report_id},
+            ${contactId}, 'Reviewer', 'reviewer@example.com', 'problem', 'open')`.execute(t.db);
+        return { path: integrationPath(`customer-reviews/${reviewId}/resolve`), body: {} };
+      },
+      statement: /update "customer_reviews"/,
+      count: () => countOf('customer_reviews', sql<boolean>`follow_up_status = 'resolved'`),
+    },
+    {
       name: 'POST /v1/integrations/{id}/eligibility',
       send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
       statement: /update "integrations"/,
@@ -242,40 +289,43 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     return { retry };
   }
 
-  describe.each(cases)('$name', (c) => {
-    const count = c.count ?? (() => Promise.resolve(0));
-    const added = c.count ? 1 : 0;
-    it('the write committed, its answer was lost: the retry replays the committed answer, one resource', async () => {
-      const before = await count();
-      const { retry } = await lostAtCommit(c, `committed-${++keys}`, 'committed');
-      expect(await count()).toBe(before + added);
-      const second = await retry();
-      expect(second.status).toBeLessThan(300);
-      expect(second.headers['idempotent-replayed']).toBe('true');
-      expect(await count()).toBe(before + added);
-      const third = await retry();
-      expect(third.headers['idempotent-replayed']).toBe('true');
-      expect(third.body).toEqual(second.body);
-    });
+  // One describe per route, titled in full (describe.each would cut a long route name short).
+  for (const c of cases) {
+    describe(c.name, () => {
+      const count = c.count ?? (() => Promise.resolve(0));
+      const added = c.count ? 1 : 0;
+      it('the write committed, its answer was lost: the retry replays the committed answer, one resource', async () => {
+        const before = await count();
+        const { retry } = await lostAtCommit(c, `committed-${++keys}`, 'committed');
+        expect(await count()).toBe(before + added);
+        const second = await retry();
+        expect(second.status).toBeLessThan(300);
+        expect(second.headers['idempotent-replayed']).toBe('true');
+        expect(await count()).toBe(before + added);
+        const third = await retry();
+        expect(third.headers['idempotent-replayed']).toBe('true');
+        expect(third.body).toEqual(second.body);
+      });
 
-    it('the COMMIT never arrived: the retry waits for the claim to lapse, then writes once and replays after', async () => {
-      const before = await count();
-      const key = `rolled-back-${++keys}`;
-      const { retry } = await lostAtCommit(c, key, 'before-commit');
-      expect(await count()).toBe(before);
-      // Whether the write committed was unknown to the first request: its claim is kept, not released to a re-run.
-      expectProblem(await retry(), 409, 'idempotency_request_in_progress');
-      expect(await count()).toBe(before);
-      // The takeover window passes (the claim has not been renewed since).
-      await sql`update idempotency_keys set locked_at = now() - interval '1 hour' where key = ${key}`.execute(t.db);
-      const second = await retry();
-      expect(second.status).toBeLessThan(300);
-      expect(second.headers['idempotent-replayed']).toBeUndefined();
-      expect(await count()).toBe(before + added);
-      const third = await retry();
-      expect(third.headers['idempotent-replayed']).toBe('true');
-      expect(third.body).toEqual(second.body);
-      expect(await count()).toBe(before + added);
+      it('the COMMIT never arrived: the retry waits for the claim to lapse, then writes once and replays after', async () => {
+        const before = await count();
+        const key = `rolled-back-${++keys}`;
+        const { retry } = await lostAtCommit(c, key, 'before-commit');
+        expect(await count()).toBe(before);
+        // Whether the write committed was unknown to the first request: its claim is kept, not released to a re-run.
+        expectProblem(await retry(), 409, 'idempotency_request_in_progress');
+        expect(await count()).toBe(before);
+        // The takeover window passes (the claim has not been renewed since).
+        await sql`update idempotency_keys set locked_at = now() - interval '1 hour' where key = ${key}`.execute(t.db);
+        const second = await retry();
+        expect(second.status).toBeLessThan(300);
+        expect(second.headers['idempotent-replayed']).toBeUndefined();
+        expect(await count()).toBe(before + added);
+        const third = await retry();
+        expect(third.headers['idempotent-replayed']).toBe('true');
+        expect(third.body).toEqual(second.body);
+        expect(await count()).toBe(before + added);
+      });
     });
-  });
+  }
 });
