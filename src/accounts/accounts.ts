@@ -118,18 +118,24 @@ async function setStatus(
   account: AccountRow,
   to: 'active' | 'paused',
   reason: string | null,
+  beforeCommit?: BeforeCommit<AccountRow>,
 ): Promise<AccountRow> {
   const removed = () =>
     new ConflictError(`account ${account.id} was removed; register it again instead`, 'account_removed');
   if (account.status === 'removed') {
     throw removed();
   }
-  // The row read before may be stale: a removal that committed since must win (never reactivated).
-  if (account.status !== to && !(await setAccountStatus(deps.db, account.id, to, reason))) {
-    throw removed();
-  }
+  const changed = await inTransaction(deps.db, async (trx) => {
+    // The row read before may be stale: a removal that committed since must win (never reactivated).
+    if (account.status !== to && !(await setAccountStatus(trx, account.id, to, reason))) {
+      throw removed();
+    }
+    const row = (await getAccount(trx, account.id)) ?? account;
+    await beforeCommit?.(trx, row);
+    return row;
+  });
   await requestScheduleReconcile(deps.queues, { accountId: account.id });
-  return (await getAccount(deps.db, account.id)) ?? account;
+  return changed;
 }
 
 /**
@@ -140,16 +146,18 @@ export async function pauseAccount(
   deps: Pick<AccountServiceDeps, 'db' | 'queues'>,
   account: AccountRow,
   reason = 'paused by an operator',
+  beforeCommit?: BeforeCommit<AccountRow>,
 ): Promise<AccountRow> {
-  return setStatus(deps, account, 'paused', reason);
+  return setStatus(deps, account, 'paused', reason, beforeCommit);
 }
 
 /** Back to active (also after a permanent failure); its schedules are restored. 409 when removed. */
 export async function resumeAccount(
   deps: Pick<AccountServiceDeps, 'db' | 'queues'>,
   account: AccountRow,
+  beforeCommit?: BeforeCommit<AccountRow>,
 ): Promise<AccountRow> {
-  return setStatus(deps, account, 'active', null);
+  return setStatus(deps, account, 'active', null, beforeCommit);
 }
 
 /** The account's own intraday runs per day (null: its integration's), then its schedules are reconciled. */

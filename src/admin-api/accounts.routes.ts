@@ -180,10 +180,11 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       request: { params: IdParams, body: z.object({ reason: z.string().trim().max(500).optional() }) },
       response: { status: 200, schema: AccountSchema, description: 'The paused account' },
       errors: [409],
-      handler: async ({ params, body, access, audit }) => {
+      handler: async ({ params, body, access, audit, atomicAnswer }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ organizationId: account.organization_id });
-        return toAccountDto(await pauseAccount(deps, account, body.reason));
+        const phase = answerBeforeCommit(atomicAnswer, toAccountDto);
+        return phase.answer(await pauseAccount(deps, account, body.reason, phase.beforeCommit));
       },
     }),
     defineRoute({
@@ -198,10 +199,11 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
       request: { params: IdParams },
       response: { status: 200, schema: AccountSchema, description: 'The active account' },
       errors: [409],
-      handler: async ({ params, access, audit }) => {
+      handler: async ({ params, access, audit, atomicAnswer }) => {
         const account = await scopedAccount(deps.db, access, params.id);
         audit.target({ organizationId: account.organization_id });
-        return toAccountDto(await resumeAccount(deps, account));
+        const phase = answerBeforeCommit(atomicAnswer, toAccountDto);
+        return phase.answer(await resumeAccount(deps, account, phase.beforeCommit));
       },
     }),
     defineRoute({

@@ -4,7 +4,7 @@ import { API_KEY_ROLES } from '../domain/access.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { listApiKeys, type ApiKeyRow } from '../storage/api-keys.repo.ts';
-import type { Database } from '../storage/db.ts';
+import { atomicWrite, type Database } from '../storage/db.ts';
 import { createScopedApiKey, revokeScopedApiKey } from './api-keys.service.ts';
 import { Id, IdParams, Instant, iso } from './dto.ts';
 
@@ -118,15 +118,17 @@ export function apiKeyRoutes(deps: { db: Database; apiKeyChanged?: () => void })
       auditTarget: 'api_key',
       request: { params: IdParams },
       response: { status: 200, schema: ApiKeySchema, description: 'The revoked key' },
-      handler: async ({ params, access, audit }) => {
-        const revoked = await revokeScopedApiKey(
-          deps.db,
-          access,
-          params.id,
-          (organizationId) => audit.target({ organizationId }),
-          () => deps.apiKeyChanged?.(),
-        );
-        return toApiKeyDto(revoked);
+      handler: async ({ params, access, audit, atomicAnswer }) => {
+        try {
+          return await atomicWrite(deps.db, atomicAnswer, async (trx) =>
+            toApiKeyDto(
+              await revokeScopedApiKey(trx, access, params.id, (organizationId) => audit.target({ organizationId })),
+            ),
+          );
+        } finally {
+          // Once the revocation committed (or did not): this process's cache then reads the key again.
+          deps.apiKeyChanged?.();
+        }
       },
     }),
   ];

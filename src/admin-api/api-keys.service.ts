@@ -88,7 +88,7 @@ export async function createScopedApiKey(
  * process's key cache), before a key that vanished meanwhile answers 404.
  */
 export async function revokeScopedApiKey(
-  db: Database,
+  db: Executor,
   access: OrgAccess,
   id: string,
   scoped: (organizationId: string | null) => void,

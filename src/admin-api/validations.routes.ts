@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import { assertQueryRanges, compareIsoDates, isoDay } from '../http/validate.ts';
-import type { Database } from '../storage/db.ts';
+import { atomicWrite, type Database } from '../storage/db.ts';
 import type { ValidationReportRow } from '../storage/validation-reports.repo.ts';
 import {
   completedReportDocument,
@@ -339,12 +339,14 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
         schema: z.object({ id: Id, status: z.enum(SUSPICION_STATUSES), reviewedBy: z.string() }),
         description: 'The recorded review',
       },
-      handler: async ({ params, body, access, audit, principal }) => {
+      handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         const organizationId = await duplicateSuspicionOrganization(deps.db, access, params.id);
         audit.target({ id: params.id, organizationId });
         const reviewedBy = `${principal.name} (${principal.keyPrefix})`;
-        await reviewSuspicion(deps.db, params.id, { status: body.status, reviewedBy, note: body.note ?? null }, now());
-        return { id: params.id, status: body.status, reviewedBy };
+        return atomicWrite(deps.db, atomicAnswer, async (trx) => {
+          await reviewSuspicion(trx, params.id, { status: body.status, reviewedBy, note: body.note ?? null }, now());
+          return { id: params.id, status: body.status, reviewedBy };
+        });
       },
     }),
   ];

@@ -93,7 +93,9 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       | 'sync_runs'
       | 'validation_reports'
       | 'notification_deliveries'
-      | 'customer_reviews',
+      | 'customer_reviews'
+      | 'duplicate_suspicions'
+      | 'api_keys',
     where = sql<boolean>`true`,
   ) =>
     Number(
@@ -258,6 +260,53 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       },
       statement: /update "customer_reviews"/,
       count: () => countOf('customer_reviews', sql<boolean>`follow_up_status = 'resolved'`),
+    },
+    {
+      name: 'POST /v1/duplicate-suspicions/{id}/review',
+      send: async (n) => {
+        const id = uuidv7();
+        await sql`insert into duplicate_suspicions (id, organization_id, account_id, booking_date, fingerprint,
+            direction, amount_minor, currency, decimal_location, transaction_ids, live_count, bank_count, evidence,
+            first_detected_at, last_detected_at)
+          values (${id}, ${syncTenancy.organizationId}, ${accountId}, '2025-01-06', ${`fingerprint-${n}`}, 'debit',
+            100, 'USD', 2, '{}', 2, 1, '{}', now(), now())`.execute(t.db);
+        return { path: `/v1/duplicate-suspicions/${id}/review`, body: { status: 'not_duplicate', note: `note ${n}` } };
+      },
+      statement: /update "duplicate_suspicions"/,
+      count: () => countOf('duplicate_suspicions', sql<boolean>`status = 'not_duplicate'`),
+    },
+    {
+      name: 'POST /v1/api-keys/{id}/revoke',
+      send: async (n) => {
+        const { row } = await createApiKey(t.db, {
+          name: `revoked ${n}`,
+          role: 'viewer',
+          organizationId: null,
+          createdByKeyId: null,
+        });
+        return { path: `/v1/api-keys/${row.id}/revoke`, body: {} };
+      },
+      statement: /update "api_keys" set "revoked_at"/,
+      count: () => countOf('api_keys', sql<boolean>`revoked_at is not null`),
+    },
+    {
+      name: 'POST /v1/accounts/{id}/pause',
+      send: async (n) => {
+        const { id } = await createAccount(t.db, tenancy, { jpmAccountId: `PAUSE-${n}` });
+        return { path: `/v1/accounts/${id}/pause`, body: { reason: `reason ${n}` } };
+      },
+      statement: /update "bank_accounts"/,
+      count: () => countOf('bank_accounts', sql<boolean>`status = 'paused'`),
+    },
+    {
+      name: 'POST /v1/accounts/{id}/resume',
+      send: async (n) => {
+        const { id } = await createAccount(t.db, tenancy, { jpmAccountId: `RESUME-${n}` });
+        await sql`update bank_accounts set status = 'paused', status_reason = 'test' where id = ${id}`.execute(t.db);
+        return { path: `/v1/accounts/${id}/resume`, body: {} };
+      },
+      statement: /update "bank_accounts"/,
+      count: () => countOf('bank_accounts', sql<boolean>`status = 'active'`),
     },
     {
       name: 'POST /v1/integrations/{id}/eligibility',
