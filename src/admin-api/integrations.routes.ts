@@ -3,7 +3,13 @@ import { displayName } from '../http/validate.ts';
 import { ENVIRONMENTS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { answerBeforeCommit, defineRoute, type HandlerInput, type Route } from '../http/routes.ts';
-import { createIntegration, getIntegration, pageIntegrations, type IntegrationView } from '../onboarding/index.ts';
+import {
+  createIntegration,
+  getIntegration,
+  pageIntegrations,
+  type IntegrationView,
+  type TransitionResult,
+} from '../onboarding/index.ts';
 import { ValidationError } from '../shared/errors.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import {
@@ -34,21 +40,34 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
   const opts = deps.onboarding;
   const now = () => (opts.now ? opts.now() : new Date());
   const dto = async (id: string) => toIntegrationDto(await getIntegration(deps.db, id, opts), now());
-  /** The scope check, then the move (src/admin-api/integrations.service.ts). */
-  const move = async ({
-    params,
-    body,
-    access,
-    audit,
-    principal,
-  }: HandlerInput<z.output<typeof IdParams>, unknown, z.output<typeof StageBody>>) => {
+  /**
+   * The scope check, then the move (src/admin-api/integrations.service.ts), its answer (`toAnswer`, the path's own)
+   * stored in the move's transaction.
+   */
+  const move = async <A>(
+    {
+      params,
+      body,
+      access,
+      audit,
+      principal,
+      atomicAnswer,
+    }: HandlerInput<z.output<typeof IdParams>, unknown, z.output<typeof StageBody>>,
+    toAnswer: (moved: TransitionResult) => A,
+  ): Promise<A> => {
     audit.target({ organizationId: await integrationOrganization(deps.db, access, params.id) });
-    return moveIntegration(deps, {
-      integrationId: params.id,
-      to: body.to,
-      actor: actorOf(principal),
-      ...(body.note !== undefined ? { note: body.note } : {}),
-    });
+    const phase = answerBeforeCommit(atomicAnswer, toAnswer);
+    const moved = await moveIntegration(
+      deps,
+      {
+        integrationId: params.id,
+        to: body.to,
+        actor: actorOf(principal),
+        ...(body.note !== undefined ? { note: body.note } : {}),
+      },
+      phase.beforeCommit,
+    );
+    return phase.answer(moved);
   };
   const stage = defineRoute({
     method: 'post',
@@ -64,7 +83,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
     request: { params: IdParams, body: StageBody },
     response: { status: 200, schema: IntegrationSchema, description: 'The integration in its new stage' },
     errors: [409],
-    handler: async (input) => toIntegrationDto((await move(input)).integration, now()),
+    handler: (input) => move(input, (moved) => toIntegrationDto(moved.integration, now())),
   });
   return [
     defineRoute({
@@ -202,7 +221,7 @@ export function integrationRoutes(deps: IntegrationRouteDeps): Route[] {
         description: 'The integration in its new stage and the history row',
         mediaType: 'application/json',
       },
-      handler: async (input) => toTransitionResultDto(await move(input as Parameters<typeof move>[0]), now()),
+      handler: (input) => move(input as Parameters<typeof move>[0], (moved) => toTransitionResultDto(moved, now())),
     }),
   ];
 }

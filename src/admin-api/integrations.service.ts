@@ -42,10 +42,11 @@ export type IntegrationSettings = Omit<z.output<typeof IntegrationUpdateBody>, '
 export async function moveIntegration(
   deps: IntegrationServiceDeps,
   input: Parameters<typeof transition>[1],
+  beforeCommit?: Parameters<typeof transition>[3],
 ): Promise<Awaited<ReturnType<typeof transition>>> {
   let result: Awaited<ReturnType<typeof transition>>;
   try {
-    result = await transition(deps.db, input, deps.onboarding);
+    result = await transition(deps.db, input, deps.onboarding, beforeCommit);
   } catch (err) {
     // Refused because the integration is already there: most likely the retry of a move that committed but whose
     // schedule reconcile failed (Redis away). Asking for the reconcile again makes that retry repair the schedules.

@@ -11,7 +11,14 @@ export {
   recordJpmProject,
   setExpectations,
 } from './integrations.ts';
-export { askValidation, listMilestones, listTransitions, loadFacts, transition } from './lifecycle.ts';
+export {
+  askValidation,
+  listMilestones,
+  listTransitions,
+  loadFacts,
+  transition,
+  type TransitionResult,
+} from './lifecycle.ts';
 export { flagOverdue, listOverdue } from './overdue.ts';
 export {
   listSecurityAdmins,

@@ -2,7 +2,7 @@ import { ONBOARDING_STAGES, type OnboardingStage, type ValidationVerdict } from 
 import { AppError, NotFoundError, ValidationError, errorMessage } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { listUsableCertificates } from '../storage/certificates.repo.ts';
-import type { Database, Executor } from '../storage/db.ts';
+import type { BeforeCommit, Database, Executor } from '../storage/db.ts';
 import * as repo from '../storage/integration-lifecycle.repo.ts';
 import { listKeyPairs } from '../storage/key-pairs.repo.ts';
 import type { FeedPosition } from '../storage/change-feed.repo.ts';
@@ -117,6 +117,7 @@ export async function transition(
   db: Database,
   input: TransitionInput,
   options: OnboardingOptions = {},
+  beforeCommit?: BeforeCommit<TransitionResult>,
 ): Promise<TransitionResult> {
   if (!(ONBOARDING_STAGES as readonly string[]).includes(input.to)) {
     throw new ValidationError(`to must be one of ${ONBOARDING_STAGES.join(', ')}`, [
@@ -165,12 +166,14 @@ export async function transition(
       if (failures.length > 0) {
         throw guardRefusal(from, input.to, failures);
       }
-      return applyTransition(
+      const result = await applyTransition(
         trx,
         row,
         { to: input.to, kind: plan.kind, actor: input.actor.trim(), note: input.note?.trim() ?? '', now, validation },
         options,
       );
+      await beforeCommit?.(trx, result);
+      return result;
     });
   } catch (err) {
     if (err instanceof AppError && err.code === 'transition_refused') {

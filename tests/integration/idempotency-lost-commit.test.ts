@@ -309,6 +309,24 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       count: () => countOf('bank_accounts', sql<boolean>`status = 'active'`),
     },
     {
+      name: 'POST /v1/integrations/{id}/stage',
+      send: async () => {
+        const { integrationId } = await createTenancy(t.db);
+        return { path: `/v1/integrations/${integrationId}/stage`, body: { to: 'paused' } };
+      },
+      statement: /update "integrations"/,
+      count: () => countOf('integrations', sql<boolean>`stage = 'paused'`),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/transitions (old path)',
+      send: async () => {
+        const { integrationId } = await createTenancy(t.db);
+        return { path: `/v1/integrations/${integrationId}/transitions`, body: { to: 'paused' } };
+      },
+      statement: /update "integrations"/,
+      count: () => countOf('integrations', sql<boolean>`stage = 'paused'`),
+    },
+    {
       name: 'POST /v1/integrations/{id}/eligibility',
       send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
       statement: /update "integrations"/,
