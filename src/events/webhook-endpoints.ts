@@ -2,7 +2,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.
 import { uuidv7 } from '../shared/ids.ts';
 import { isIsoDate } from '../shared/time.ts';
 import type { OutboundPolicy } from '../shared/outbound-policy.ts';
-import type { Database } from '../storage/db.ts';
+import { inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { decodeCursor, pageOf, type Page } from '../storage/pagination.ts';
 import {
   endPendingDeliveriesOf,
@@ -286,7 +286,7 @@ export async function getDeliveryDetail(db: Database, endpointId: string, delive
 
 /** Queues the same event again for the same endpoint, signed afresh at send time. Returns the new delivery. */
 export async function replayDelivery(
-  db: Database,
+  db: Executor,
   original: DeliveryRow,
   maxAgeSeconds = DEFAULT_MAX_AGE_SECONDS,
 ): Promise<DeliveryRow> {
@@ -307,11 +307,11 @@ export async function replayDelivery(
 
 /** A `webhook.ping` to one endpoint, to check the receiver and its signature verification. Returns the delivery. */
 export async function pingEndpoint(
-  db: Database,
+  db: Executor,
   endpoint: { id: string; organization_id: string },
 ): Promise<DeliveryRow> {
   const deliveryId = uuidv7();
-  await db.transaction().execute(async (trx) => {
+  await inTransaction(db, async (trx) => {
     await insertEventsWithDeliveries(
       trx,
       [

@@ -17,7 +17,7 @@ import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { OrgAccess } from '../http/auth.ts';
 import { ConflictError, ValidationError } from '../shared/errors.ts';
-import type { Database } from '../storage/db.ts';
+import { atomicWrite, type Database } from '../storage/db.ts';
 import type { EndpointRow } from '../storage/webhooks.repo.ts';
 import { Id } from './dto.ts';
 import {
@@ -217,11 +217,13 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
       request: { params: EndpointParams },
       response: { status: 202, schema: QueuedDeliverySchema, description: 'The queued delivery' },
       errors: [409],
-      handler: async ({ params, access, audit }) => {
+      handler: async ({ params, access, audit, atomicAnswer }) => {
         const endpoint = await scopedEndpoint(deps.db, access, params.id);
         audit.target({ organizationId: endpoint.organization_id });
         assertSends(endpoint);
-        return toQueuedDeliveryDto(await pingEndpoint(deps.db, endpoint));
+        return atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toQueuedDeliveryDto(await pingEndpoint(trx, endpoint)),
+        );
       },
     }),
     defineRoute({
@@ -276,12 +278,14 @@ export function webhookRoutes(deps: WebhookRouteDeps): Route[] {
         description: 'The new delivery (`replayOf`: the one replayed)',
       },
       errors: [409],
-      handler: async ({ params, access, audit }) => {
+      handler: async ({ params, access, audit, atomicAnswer }) => {
         const endpoint = await scopedEndpoint(deps.db, access, params.id);
         const delivery = await getEndpointDelivery(deps.db, endpoint.id, params.deliveryId);
         audit.target({ id: delivery.id, organizationId: endpoint.organization_id });
         assertSends(endpoint);
-        return toQueuedDeliveryDto(await replayDelivery(deps.db, delivery));
+        return atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toQueuedDeliveryDto(await replayDelivery(trx, delivery)),
+        );
       },
     }),
   ];

@@ -95,7 +95,8 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       | 'notification_deliveries'
       | 'customer_reviews'
       | 'duplicate_suspicions'
-      | 'api_keys',
+      | 'api_keys'
+      | 'webhook_deliveries',
     where = sql<boolean>`true`,
   ) =>
     Number(
@@ -125,6 +126,18 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       values (${uuidv7()}, ${tenancy.organizationId}, ${tenancy.integrationId}, '2025-01-06', '2025-01-07',
         'completed', true, '{}', 'test', now())`.execute(t.db);
     return controller.id as string;
+  };
+  let endpointId: string | undefined;
+  /** A webhook endpoint of the tenancy's organization (nothing is delivered here: no worker runs). */
+  const webhook = async () => {
+    endpointId ??= (
+      await setUp('/v1/webhooks', {
+        organizationId: tenancy.organizationId,
+        url: 'http://127.0.0.1:9/hook',
+        eventTypes: ['*'],
+      })
+    ).id as string;
+    return endpointId;
   };
   let ca: TestCa | undefined;
   /** A certificate issued for a new key pair of the tenancy's integration (its own Common Name). */
@@ -327,6 +340,22 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       count: () => countOf('integrations', sql<boolean>`stage = 'paused'`),
     },
     {
+      name: 'POST /v1/webhooks/{id}/ping',
+      send: async () => ({ path: `/v1/webhooks/${await webhook()}/ping`, body: {} }),
+      statement: /insert into "?webhook_deliveries/,
+      count: () => countOf('webhook_deliveries'),
+    },
+    {
+      name: 'POST /v1/webhooks/{id}/deliveries/{deliveryId}/replay',
+      send: async () => {
+        const endpointId = await webhook();
+        const ping = await setUp(`/v1/webhooks/${endpointId}/ping`, {});
+        return { path: `/v1/webhooks/${endpointId}/deliveries/${ping.id as string}/replay`, body: {} };
+      },
+      statement: /insert into "?webhook_deliveries/,
+      count: () => countOf('webhook_deliveries'),
+    },
+    {
       name: 'POST /v1/integrations/{id}/eligibility',
       send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
       statement: /update "integrations"/,
@@ -343,9 +372,13 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     },
   ];
 
-  /** Sends the case's request with `key` while the proxy cuts its session at the COMMIT as `mode` says. */
-  async function lostAtCommit(c: WriteCase, key: string, mode: CutMode) {
-    const { path, body } = await c.send(keys);
+  /** Sends the request with `key` while the proxy cuts its session at the COMMIT as `mode` says. */
+  async function lostAtCommit(
+    c: WriteCase,
+    { path, body }: { path: string; body: Record<string, unknown> },
+    key: string,
+    mode: CutMode,
+  ) {
     let cut = false;
     void proxy.cutAfter(c.statement, mode).then(() => (cut = true));
     const first = await request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
@@ -362,8 +395,9 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       const count = c.count ?? (() => Promise.resolve(0));
       const added = c.count ? 1 : 0;
       it('the write committed, its answer was lost: the retry replays the committed answer, one resource', async () => {
+        const sent = await c.send(++keys);
         const before = await count();
-        const { retry } = await lostAtCommit(c, `committed-${++keys}`, 'committed');
+        const { retry } = await lostAtCommit(c, sent, `committed-${keys}`, 'committed');
         expect(await count()).toBe(before + added);
         const second = await retry();
         expect(second.status).toBeLessThan(300);
@@ -375,9 +409,10 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       });
 
       it('the COMMIT never arrived: the retry waits for the claim to lapse, then writes once and replays after', async () => {
+        const sent = await c.send(++keys);
         const before = await count();
-        const key = `rolled-back-${++keys}`;
-        const { retry } = await lostAtCommit(c, key, 'before-commit');
+        const key = `rolled-back-${keys}`;
+        const { retry } = await lostAtCommit(c, sent, key, 'before-commit');
         expect(await count()).toBe(before);
         // Whether the write committed was unknown to the first request: its claim is kept, not released to a re-run.
         expectProblem(await retry(), 409, 'idempotency_request_in_progress');
