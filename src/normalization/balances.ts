@@ -69,7 +69,7 @@ function optionalAmount(text: unknown, scale: number): bigint | null {
  */
 export function normalizeBalances(
   accounts: readonly WireBalanceAccount[],
-  options: { ledger: 'required' | 'as_stated' } = { ledger: 'required' },
+  options: { ledger: 'required' | 'as_stated'; from?: 'answer' | 'file' } = { ledger: 'required' },
 ): {
   balances: NormalizedBalance[];
   rejects: BalanceReject[];
@@ -141,7 +141,7 @@ export function normalizeBalances(
       }
     }
   }
-  return { balances: oncePerDay(balances, rejects), rejects, accountErrors };
+  return { balances: oncePerDay(balances, rejects, options.from ?? 'answer'), rejects, accountErrors };
 }
 
 /**
@@ -149,7 +149,11 @@ export function normalizeBalances(
  * listed twice) stores it once; copies that differ are each a reject, and the stored balance of that day stays as it
  * is (which copy is right is not ours to guess).
  */
-function oncePerDay(balances: NormalizedBalance[], rejects: BalanceReject[]): NormalizedBalance[] {
+function oncePerDay(
+  balances: NormalizedBalance[],
+  rejects: BalanceReject[],
+  from: 'answer' | 'file',
+): NormalizedBalance[] {
   const groups = Map.groupBy(balances, (b) => `${b.jpmAccountId}|${b.asOfDate}|${b.kind}`);
   const kept: NormalizedBalance[] = [];
   for (const group of groups.values()) {
@@ -161,7 +165,7 @@ function oncePerDay(balances: NormalizedBalance[], rejects: BalanceReject[]): No
     for (const b of group) {
       rejects.push({
         jpmAccountId: b.jpmAccountId,
-        reason: `(balance): the answer gives the ${b.kind === 'final' ? 'final' : 'current-day'} balance of ${b.asOfDate} ${group.length} times with different content`,
+        reason: `(balance): the ${from} gives the ${b.kind === 'final' ? 'final' : 'current-day'} balance of ${b.asOfDate} ${group.length} times with different content`,
         raw: b.raw,
       });
     }

@@ -147,7 +147,7 @@ export function normalizeStatementAccount(
         balanceList: wireBalances,
       },
     ],
-    { ledger: 'as_stated' },
+    { ledger: 'as_stated', from: 'file' },
   );
   const balances = normalized.balances.map((b) => ({ ...b, source }));
   const balanceRejects: NormalizationReject[] = normalized.rejects.map((r) => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCamt } from '../../src/statements/index.ts';
+import { normalizeStatementAccount, parseCamt } from '../../src/statements/index.ts';
 
 /** camt shapes seen in public sample files, read through the parser. */
 const report = (version: string, account: string, entry: string) => `<?xml version="1.0" encoding="UTF-8"?>
@@ -59,5 +59,24 @@ describe('camt: an entry without a date', () => {
     expect(() => parseCamt(report('02', '<IBAN>CH2801234000123456789</IBAN>', ''))).toThrow(
       'line 9: entry: needs a booking date (BookgDt) or, failing it, a value date (ValDt); it has neither',
     );
+  });
+});
+
+describe('camt: two statements of one day whose final balances differ', () => {
+  it('makes both balances rejects whose reason speaks of the file, not of an API answer', () => {
+    const stmt = (id: string, opening: string, closing: string) =>
+      `<Stmt><Id>${id}</Id><Acct><Id><IBAN>NL26VAYB8060476890</IBAN></Id><Ccy>EUR</Ccy></Acct>` +
+      `<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">${opening}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal>` +
+      `<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">${closing}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal></Stmt>`;
+    const parsed = parseCamt(
+      '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr>' +
+        `${stmt('253', '18.15', '27.00')}${stmt('254', '27.00', '20.00')}</BkToCstmrStmt></Document>`,
+    );
+    const batch = normalizeStatementAccount(parsed, parsed.accounts[0]!, 'NL26VAYB8060476890');
+    expect(batch.balances).toEqual([]);
+    expect(batch.balanceRejects.map((r) => r.reason)).toEqual([
+      '(balance): the file gives the final balance of 2026-11-30 2 times with different content',
+      '(balance): the file gives the final balance of 2026-11-30 2 times with different content',
+    ]);
   });
 });
