@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { SYNC_MODES, SYNC_TRIGGERS } from '../domain/types.ts';
 import { PAGE_QUERY, pageSchema } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
+import { atomicWrite } from '../storage/db.ts';
 import { REJECT_STATES } from '../storage/transactions.repo.ts';
 import { deprecatedAlias, Id, IdParams } from './dto.ts';
 import {
@@ -199,9 +200,16 @@ export function syncRoutes(deps: SyncsServiceDeps): Route[] {
       request: { params: IdParams },
       response: { status: 200, schema: SyncRunSchema, description: 'The cancelled run' },
       errors: [409],
-      handler: async ({ params, access, audit }) =>
-        toSyncRunDto(
-          await cancelScopedRun(deps, access, params.id, (organizationId) => audit.target({ organizationId })),
+      handler: ({ params, access, audit, atomicAnswer }) =>
+        atomicWrite(deps.db, atomicAnswer, async (trx) =>
+          toSyncRunDto(
+            await cancelScopedRun(
+              { db: trx, producer: { ...deps.producer, db: trx } },
+              access,
+              params.id,
+              (organizationId) => audit.target({ organizationId }),
+            ),
+          ),
         ),
     }),
   ];

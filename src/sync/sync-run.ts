@@ -305,12 +305,12 @@ export async function failRun(ex: Executor, parentRunId: string, error: RunError
  * finishes its current page). NotFoundError for an unknown run or a window's id, ConflictError
  * (`run_finished`) when the run had already ended.
  */
-export async function cancelRunTree(db: Database, runId: string): Promise<void> {
+export async function cancelRunTree(db: Executor, runId: string): Promise<void> {
   const row = await getSyncRun(db, runId);
   if (!row || row.parent_run_id !== null) {
     throw new NotFoundError('sync run', runId, 'run_not_found');
   }
-  const endedAs = await db.transaction().execute(async (trx) => {
+  const endedAs = await inTransaction(db, async (trx) => {
     if (!(await markParentCancelled(trx, runId))) {
       // The run ended after it was read above (its end won the race): quote the status it ended with, read again
       // (a new statement sees what committed since), not the one read before.

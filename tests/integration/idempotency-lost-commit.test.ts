@@ -356,6 +356,15 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       count: () => countOf('webhook_deliveries'),
     },
     {
+      name: 'POST /v1/sync-runs/{id}/cancel',
+      send: async (n) => {
+        const run = await setUp(`/v1/accounts/${accountId}/sync-runs`, weekRange(n));
+        return { path: `/v1/sync-runs/${run.id as string}/cancel`, body: {} };
+      },
+      statement: /update "?sync_runs"? set status = 'cancelled'/,
+      count: () => countOf('sync_runs', sql<boolean>`parent_run_id is null and status = 'cancelled'`),
+    },
+    {
       name: 'POST /v1/integrations/{id}/eligibility',
       send: (n) => ({ path: integrationPath('eligibility'), body: { jpmRepresentative: `Rep ${n}` } }),
       statement: /update "integrations"/,
