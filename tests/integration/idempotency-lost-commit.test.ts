@@ -14,6 +14,11 @@ import { uuidv7 } from '../../src/shared/ids.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestCa, issueFromCsr, type TestCa } from '../factories/certificates.ts';
 import { CSR_SUBJECT } from '../factories/onboarding.ts';
+import { z } from 'zod';
+import { OrganizationSchema, toOrganizationDto } from '../../src/admin-api/organizations.routes.ts';
+import { defineRoute } from '../../src/http/routes.ts';
+import { atomicWrite, type Database } from '../../src/storage/db.ts';
+import { insertOrganization } from '../../src/storage/organizations.repo.ts';
 
 /** A Monday-to-Tuesday range of past business days, another week for each `n`. */
 function weekRange(n: number): { mode: 'range'; from: string; to: string } {
@@ -41,6 +46,50 @@ interface WriteCase {
   count?: () => Promise<number>;
 }
 
+/**
+ * A route that creates an organization in an atomic write (the test's own), each call held before its write until
+ * the test lets it go: `next()` resolves with the next call to arrive.
+ */
+function heldAtomicRoute() {
+  const arrived: (() => void)[] = [];
+  const waiting: ((go: () => void) => void)[] = [];
+  const next = () =>
+    new Promise<() => void>((resolve) => {
+      const go = arrived.shift();
+      if (go) {
+        resolve(go);
+      } else {
+        waiting.push(resolve);
+      }
+    });
+  const route = (db: Database) =>
+    defineRoute({
+      method: 'post',
+      path: '/v1/test/held-organizations',
+      permission: 'organizations:write',
+      summary: 'test only',
+      tags: ['Test'],
+      request: { body: z.object({ name: z.string() }) },
+      response: { status: 201, schema: OrganizationSchema, description: 'test' },
+      handler: async ({ body, atomicAnswer }) => {
+        await new Promise<void>((go) => {
+          const waiter = waiting.shift();
+          if (waiter) {
+            waiter(go);
+          } else {
+            arrived.push(go);
+          }
+        });
+        return atomicWrite(db, atomicAnswer, async (trx) =>
+          toOrganizationDto(await insertOrganization(trx, { id: uuidv7(), name: body.name })),
+        );
+      },
+    });
+  return { route, next };
+}
+
+const held = heldAtomicRoute();
+
 describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   let t: TestDb;
   let proxy: CommitCutProxy;
@@ -67,7 +116,7 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       PUBLIC_BASE_URL: 'https://jpm-sync.example',
     });
     ctx = createContext(config, secrets);
-    app = buildApiApp(ctx);
+    app = buildApiApp(ctx, { extraRoutes: [held.route(ctx.db)] });
     tenancy = await createTenancy(t.db);
     syncTenancy = await createTenancy(t.db);
     accountId = (await createAccount(t.db, syncTenancy)).id;
@@ -397,6 +446,37 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     const retry = () => request(app).post(path).set(admin).set('Idempotency-Key', key).send(body);
     return { retry };
   }
+
+  it('a request whose claim a retry took over rolls its write back (409) instead of writing beside the retry', async () => {
+    const named = async () =>
+      (
+        await t.db
+          .selectFrom('organizations')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('name', '=', 'Held Org')
+          .executeTakeFirstOrThrow()
+      ).n;
+    const send = () =>
+      request(app)
+        .post('/v1/test/held-organizations')
+        .set(admin)
+        .set('Idempotency-Key', 'held-1')
+        .send({ name: 'Held Org' })
+        .then((r) => r);
+    const first = send();
+    const letFirstGo = await held.next();
+    // The first request's process stalls past the takeover window: a retry takes its claim over and writes.
+    await sql`update idempotency_keys set locked_at = now() - interval '1 hour' where key = 'held-1'`.execute(t.db);
+    const second = send();
+    (await held.next())();
+    expect((await second).status).toBe(201);
+    letFirstGo();
+    expectProblem(await first, 409, 'idempotency_request_in_progress');
+    expect(await named()).toBe('1');
+    const replay = await send();
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual((await second).body);
+  });
 
   // One describe per route, titled in full (describe.each would cut a long route name short).
   for (const c of cases) {
