@@ -25,6 +25,7 @@ export interface AccountServiceDeps {
   discoverAccounts(
     integration: { id: string; organizationId: string },
     timeZone: string,
+    beforeCommit?: BeforeCommit<{ accounts: AccountRow[]; added: number }>,
   ): Promise<{ accounts: AccountRow[]; added: number }>;
 }
 
@@ -104,10 +105,11 @@ export async function discoverIntegrationAccounts(
   deps: AccountServiceDeps,
   integration: { id: string; organizationId: string },
   timeZone: string = DEFAULT_TIME_ZONE,
+  beforeCommit?: BeforeCommit<{ accounts: AccountRow[]; added: number }>,
 ): Promise<{ accounts: AccountRow[]; added: number }> {
   // Before the bank is asked: a cancelled integration's certificate is not used any more.
   refuseCancelled(await findIntegrationLifecycle(deps.db, integration.id), integration.id, 'discover accounts');
-  const found = await deps.discoverAccounts(integration, timeZone);
+  const found = await deps.discoverAccounts(integration, timeZone, beforeCommit);
   await requestScheduleReconcile(deps.queues, { integrationId: integration.id });
   return found;
 }

@@ -101,11 +101,13 @@ export function accountRoutes(deps: AccountRouteDeps): Route[] {
           'Every account J.P. Morgan reported (a call that touches several resources answers them as a list, `data`), and how many were new',
       },
       errors: [409],
-      handler: async ({ params, body, access, audit }) => {
+      handler: async ({ params, body, access, audit, atomicAnswer }) => {
         const organizationId = await integrationOrganization(deps.db, access, params.id);
         audit.target({ id: params.id, organizationId });
-        return toDiscoveredAccountsDto(
-          await discoverIntegrationAccounts(deps, { id: params.id, organizationId }, body.timeZone),
+        // J.P. Morgan is asked first; the accounts it reported are registered with the answer in one transaction.
+        const phase = answerBeforeCommit(atomicAnswer, toDiscoveredAccountsDto);
+        return phase.answer(
+          await discoverIntegrationAccounts(deps, { id: params.id, organizationId }, body.timeZone, phase.beforeCommit),
         );
       },
     }),

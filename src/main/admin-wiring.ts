@@ -31,8 +31,8 @@ export function adminApiDeps(ctx: AppContext, now: () => Date = () => new Date()
     },
     connectionTester: (o) =>
       new JpmClient({ baseUrl: o.baseUrl, credentials: o.credentials, timeouts, outbound: ctx.outbound }),
-    discoverAccounts: async (integration, timeZone) =>
-      discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone),
+    discoverAccounts: async (integration, timeZone, beforeCommit) =>
+      discoverAccounts(ctx.db, await ctx.clientFor(integration.id), integration, timeZone, beforeCommit),
     producer: {
       db: ctx.db,
       queues: ctx.queues,

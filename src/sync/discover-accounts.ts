@@ -2,7 +2,7 @@ import { balanceCurrencyProblem } from '../jpm/wire.schemas.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { getAccountOfIntegration, insertAccountIfAbsent, type AccountRow } from '../storage/accounts.repo.ts';
-import type { Database } from '../storage/db.ts';
+import type { BeforeCommit, Database } from '../storage/db.ts';
 import type { BankClient } from './bank-client.ts';
 
 const log = createLogger('sync');
@@ -28,6 +28,7 @@ export async function discoverAccounts(
   bank: BankClient,
   integration: { id: string; organizationId: string },
   timeZone = 'America/New_York',
+  beforeCommit?: BeforeCommit<DiscoveredAccounts>,
 ): Promise<DiscoveredAccounts> {
   const response = await bank.getBalances({ relativeDateType: 'CURRENT_DAY' });
   const reported = new Map<string, (typeof response.accounts)[number]>();
@@ -63,6 +64,7 @@ export async function discoverAccounts(
     for (const jpmAccountId of reported.keys()) {
       accounts.push(await getAccountOfIntegration(trx, integration.id, jpmAccountId));
     }
+    await beforeCommit?.(trx, { accounts, added });
     return { accounts, added };
   });
 }

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Express } from 'express';
 import { sql } from 'kysely';
 import request from 'supertest';
@@ -19,6 +22,10 @@ import { OrganizationSchema, toOrganizationDto } from '../../src/admin-api/organ
 import { defineRoute } from '../../src/http/routes.ts';
 import { atomicWrite, type Database } from '../../src/storage/db.ts';
 import { insertOrganization } from '../../src/storage/organizations.repo.ts';
+import { generateCsr, installCertificate } from '../../src/credentials/index.ts';
+import { createIntegration } from '../../src/onboarding/index.ts';
+import { localDate } from '../../src/shared/time.ts';
+import { NO_QUIRKS, signCsr, startSimulator, type RunningSimulator } from '../../src/simulator/index.ts';
 
 /** A Monday-to-Tuesday range of past business days, another week for each `n`. */
 function weekRange(n: number): { mode: 'range'; from: string; to: string } {
@@ -97,6 +104,8 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
   let app: Express;
   let admin: { Authorization: string };
   let tenancy: Tenancy;
+  let sim: RunningSimulator;
+  let pkiDir: string;
   /** An integration of its own with one account, for the sync triggers (a run per active account). */
   let syncTenancy: Tenancy;
   let accountId: string;
@@ -118,6 +127,16 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     ctx = createContext(config, secrets);
     app = buildApiApp(ctx, { extraRoutes: [held.route(ctx.db)] });
     tenancy = await createTenancy(t.db);
+    pkiDir = await mkdtemp(join(tmpdir(), 'idempotency-lost-commit-pki-'));
+    sim = await startSimulator({
+      pkiDir,
+      today: localDate(new Date(), 'America/New_York'),
+      seed: 'idempotency-lost-commit',
+      accounts: [{ currency: 'USD' }],
+      historyDays: 2,
+      txPerDay: 1,
+      quirks: NO_QUIRKS,
+    });
     syncTenancy = await createTenancy(t.db);
     accountId = (await createAccount(t.db, syncTenancy)).id;
     admin = bearer(
@@ -125,6 +144,8 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
     );
   });
   afterAll(async () => {
+    await sim.stop();
+    await rm(pkiDir, { recursive: true, force: true });
     await ctx.close();
     await proxy.close();
     await t.drop();
@@ -175,6 +196,29 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       values (${uuidv7()}, ${tenancy.organizationId}, ${tenancy.integrationId}, '2025-01-06', '2025-01-07',
         'completed', true, '{}', 'test', now())`.execute(t.db);
     return controller.id as string;
+  };
+  /** An integration of its own connected to the simulator (one account) with a certificate it issued. */
+  const simIntegration = async () => {
+    const integration = await createIntegration(t.db, {
+      organizationId: tenancy.organizationId,
+      name: 'Discovering',
+      environment: 'simulator',
+      baseUrl: sim.url,
+      serverCaPem: sim.caCertPem,
+      actor: 'ops@jpm-sync.example',
+    });
+    const kp = await generateCsr(t.db, ctx.secrets, {
+      integrationId: integration.id,
+      subject: CSR_SUBJECT,
+      actor: 'ops@jpm-sync.example',
+    });
+    await installCertificate(t.db, {
+      integrationId: integration.id,
+      certificatePem: await signCsr(sim.pki, kp.csrPem),
+      chainPem: sim.caCertPem,
+      actor: 'ops@jpm-sync.example',
+    });
+    return integration.id;
   };
   let endpointId: string | undefined;
   /** A webhook endpoint of the tenancy's organization (nothing is delivered here: no worker runs). */
@@ -412,6 +456,13 @@ describe('Idempotency-Key when the database session is lost at COMMIT', () => {
       },
       statement: /update "?sync_runs"? set status = 'cancelled'/,
       count: () => countOf('sync_runs', sql<boolean>`parent_run_id is null and status = 'cancelled'`),
+    },
+    {
+      name: 'POST /v1/integrations/{id}/accounts/discover',
+      send: async () => ({ path: `/v1/integrations/${await simIntegration()}/accounts/discover`, body: {} }),
+      statement: /insert into "bank_accounts"/,
+      // The simulator reports one account: registered once.
+      count: () => countOf('bank_accounts'),
     },
     {
       name: 'POST /v1/integrations/{id}/eligibility',
