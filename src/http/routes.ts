@@ -23,12 +23,14 @@ import { jsonBody, streamedBody, streamedBodyCheck, type StreamedBody } from './
  *         summary: 'Polish a widget', tags: ['Widgets'], auditTarget: 'widget',
  *         request: { params: z.object({ id: z.uuid() }), body: z.object({ shine: z.number() }) },
  *         response: { status: 202, schema: WidgetSchema, description: 'The polished widget' },
- *         handler: async ({ params, body, access, audit }) => {
+ *         handler: async ({ params, body, access, audit, atomicAnswer }) => {
  *           const w = await findWidget(deps.db, params.id);
  *           if (!w) throw new NotFoundError('widget', params.id);
  *           access.assert(w.organizationId, 'widget', w.id);        // another org's widget → 404
  *           audit.target({ organizationId: w.organizationId });
- *           return toWidgetDto(await polish(deps.db, w, body.shine)); // parsed by `response.schema`
+ *           // The write and its Idempotency-Key answer commit together (src/http/idempotency.ts).
+ *           return atomicWrite(deps.db, atomicAnswer, async (trx) =>
+ *             toWidgetDto(await polish(trx, w, body.shine)));        // parsed by `response.schema`
  *         },
  *       }),
  *     ];
