@@ -579,11 +579,16 @@ function boundedDrivers(filter: TransactionFilter, sort: TransactionSort): Branc
     return undefined;
   }
   if (filter.reference !== undefined) {
+    // The reference's rows of the booking dates and the account, each reference index bounded by them (booking dates
+    // follow the reference in each; `(account_id, customer_reference, …)` for an account): with the reference alone, a
+    // range of days or an account that the walk did not reach read every row of the reference and sorted them.
+    const { accountId, bookingDateFrom, bookingDateTo } = filter;
+    const within = { accountId, bookingDateFrom, bookingDateTo };
     return firstSeen
       ? [
           [
-            { reference: filter.reference, referenceIn: 'bank' },
-            { reference: filter.reference, referenceIn: 'customer' },
+            { reference: filter.reference, referenceIn: 'bank', ...within },
+            { reference: filter.reference, referenceIn: 'customer', ...within },
           ],
         ]
       : undefined;

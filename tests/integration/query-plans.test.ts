@@ -1366,6 +1366,67 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
   });
 
+  it("read API: a shared reference with an account or booking dates reads the account's or the dates' rows of it, not the organization's", async () => {
+    // "NEW" is the customer reference of six rows in seven of both accounts. The second account's rows come after the
+    // first's in each booking day's (booking_date, id) order and in id order. Read from the organization's reference
+    // index checking the account, a page of the second account read the first account's rows of the reference before
+    // its own; in firstSeen order, a range of booking dates whose rows lie past the organization's walk read every row of
+    // the reference (the whole organization's) and sorted them.
+    const account = accounts[1]!;
+    const limit = 5;
+    const cases: [string, TransactionFilter][] = [
+      ['account', { organizationId, reference: 'NEW', accountId: account.id }],
+      ['account, all organizations', { reference: 'NEW', accountId: account.id }],
+      [
+        'account and booking dates',
+        { organizationId, reference: 'NEW', accountId: account.id, bookingDateFrom: DAYS[6] },
+      ],
+      ['booking dates', { organizationId, reference: 'NEW', bookingDateFrom: DAYS[7], bookingDateTo: DAYS[8] }],
+      ['booking dates from', { organizationId, reference: 'NEW', bookingDateFrom: DAYS[8] }],
+      ['booking dates, all organizations', { reference: 'NEW', bookingDateFrom: DAYS[7], bookingDateTo: DAYS[8] }],
+      ['a rare reference and an account', { organizationId, reference: 'INV-8-7', accountId: account.id }],
+    ];
+    const over: string[] = [];
+    const results = [];
+    for (const [name, filter] of cases) {
+      const counted = await sql<{ n: number }>`
+        select count(*)::int as n from transactions t where ${sql.join(plainConds(filter), sql` and `)}`.execute(t.db);
+      const matches = counted.rows[0]!.n;
+      for (const sort of TRANSACTION_SORTS) {
+        let after: { bookingDate: string; id: string } | undefined;
+        for (let pageNo = 1; pageNo <= 3; pageNo++) {
+          const page = { sort, after, limit };
+          const label = `${name} ${sort} page ${pageNo}`;
+          results.push(
+            await check(label, (db) => listTransactions(db, filter, page), undefined, false, [
+              compileBoundedFallback(t.db, filter, page),
+            ]),
+          );
+          // Each reference column's scan reads at most a page and one of the filter's rows, the page's rows are read
+          // again with the pending items they replaced. In firstSeen order (the reference indexes are in booking-date
+          // order) a page is a bounded walk, and when the walk comes up short the filter's own matches, sorted.
+          const n = await rowsRead((db) => listTransactions(db, filter, page));
+          if (n > 4 * (limit + 1) + 40 + (sort === 'firstSeen' ? 100 * (limit + 1) + matches : 0)) {
+            over.push(`${label}: ${n} rows read`);
+          }
+          const rows = await listTransactions(t.db, filter, page);
+          const expected = await plainPage(filter, sort, after, limit);
+          expect(
+            rows.map((r) => r.id),
+            label,
+          ).toEqual(expected);
+          if (rows.length <= limit) {
+            break;
+          }
+          const last = rows[limit - 1]!;
+          after = { bookingDate: last.booking_date, id: last.id };
+        }
+      }
+    }
+    expect(over).toEqual([]);
+    expect(results.filter((r) => r.bad.length > 0)).toEqual([]);
+  });
+
   it('read API: a value-date range in firstSeen order is a bounded walk, not all of its rows sorted', async () => {
     // The organization's rows in id order, checking the value date: a range most rows fall in fills the page at once
     // (the first ids are the first days'). Before, every row of the range was read and sorted, each page.
