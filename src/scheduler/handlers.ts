@@ -22,7 +22,7 @@ import { enqueue, type Queues } from './queues.ts';
 import { classifyFailure, integrationBlockMs } from './retry-policy.ts';
 import { deterministicUuid, endRun, triggerSync } from './runs.ts';
 import { reconcileSchedules } from './schedules.ts';
-import type { SingleFlight } from './single-flight.ts';
+import type { AccountLock, SingleFlight } from './single-flight.ts';
 
 /**
  * A job of another subsystem run once a day (overdue onboarding, certificate expiry): idempotent, throws on failure.
@@ -91,7 +91,7 @@ async function syncWindow(deps: HandlerDeps, ctx: JobContext<'sync-window'>): Pr
     if (!decision.allowed) {
       return await delayJob(ctx, decision.waitMs + Math.round(Math.random() * 250), decision.reason);
     }
-    return await runWindow(deps, ctx, decision.probe);
+    return await runWindow(deps, ctx, decision.probe, lock);
   } finally {
     await lock.release();
   }
@@ -110,6 +110,7 @@ async function runWindow(
   deps: HandlerDeps,
   ctx: JobContext<'sync-window'>,
   probe: boolean,
+  lock: AccountLock,
 ): Promise<SyncCounts | { skipped: string }> {
   const p = ctx.payload;
   const skipped = await startWindow(deps.db, windowIds(p));
@@ -126,6 +127,7 @@ async function runWindow(
       ...(p.from === undefined ? {} : { from: p.from }),
       ...(p.to === undefined ? {} : { to: p.to }),
       signal: deps.stopping,
+      lock,
     });
   } catch (err) {
     if (deps.stopping.aborted) {

@@ -1,6 +1,14 @@
 import type pg from 'pg';
 import type { Logger } from '../shared/logger.ts';
-import { createLockPool, tryLockAccountSync, unlockAccountSync } from '../storage/advisory-locks.repo.ts';
+import {
+  createLockPool,
+  holdsAccountSync,
+  lockSessionOf,
+  tryLockAccountSync,
+  unlockAccountSync,
+  type LockSession,
+} from '../storage/advisory-locks.repo.ts';
+import { AccountLockLost, type WriteFence } from '../sync/write-fence.ts';
 import type { DbOptions } from '../storage/db.ts';
 
 /**
@@ -12,10 +20,15 @@ import type { DbOptions } from '../storage/db.ts';
  * lock goes with it. Per-session TCP keepalives make the server notice a vanished machine within
  * about a minute instead of the OS default of hours (storage/advisory-locks.repo.ts).
  *
+ * The lock can be lost while the job still runs: the server ends the session (a restart, or keepalives unanswered
+ * while the machine was frozen) and another worker takes the lock. So the lock is also the window's write fence
+ * (`WriteFence`): each write transaction of the window checks, under the account's write lock, that this session
+ * still holds it, and a holder that lost it writes nothing more (its bank answers may be older than the new holder's).
+ *
  * The key space (`account-sync:<id>`) is distinct from ingestion's per-transaction write lock
  * (`account-write:<id>`), which a page transaction of the lock holder takes on another connection.
  */
-export interface AccountLock {
+export interface AccountLock extends WriteFence {
   release(): Promise<void>;
 }
 
@@ -31,17 +44,24 @@ export function createSingleFlight(db: DbOptions, size: number, logger: Logger):
   return {
     async tryAcquire(accountId) {
       const client = await pool.connect();
+      let session: LockSession;
       try {
         if (!(await tryLockAccountSync(client, accountId))) {
           client.release();
           return null;
         }
+        session = await lockSessionOf(client);
       } catch (err) {
         client.release(err instanceof Error ? err : true);
         throw err;
       }
       let released = false;
       return {
+        async assertHeld(ex) {
+          if (!(await holdsAccountSync(ex, session, accountId))) {
+            throw new AccountLockLost(accountId);
+          }
+        },
         async release() {
           if (released) {
             return;

@@ -101,3 +101,40 @@ export async function unlockAccountSync(client: pg.PoolClient, accountId: string
   ]);
   return r.rows[0]?.ok === true;
 }
+
+/** The session a lock was taken on: its backend pid and start (a pid alone may be reused by a later session). */
+export interface LockSession {
+  pid: number;
+  startedAt: string;
+}
+
+/** This connection's session (call on the connection that holds the lock). */
+export async function lockSessionOf(client: pg.PoolClient): Promise<LockSession> {
+  const r = await client.query<{ pid: number; started_at: string }>(
+    'select pg_backend_pid() as pid, backend_start::text as started_at from pg_stat_activity where pid = pg_backend_pid()',
+  );
+  const row = r.rows[0];
+  if (row === undefined) {
+    throw new Error('the lock session is not in pg_stat_activity');
+  }
+  return { pid: row.pid, startedAt: row.started_at };
+}
+
+/**
+ * Whether `session` still holds the account's sync lock, asked on any connection (`ex`, e.g. a page's transaction):
+ * false once the server ended that session (a restart, or its keepalives going unanswered while the process was
+ * frozen), after which another worker may hold the lock. A bigint advisory key shows in pg_locks as its high and low
+ * 32 bits (classid, objid) with objsubid 1.
+ */
+export async function holdsAccountSync(ex: Executor, session: LockSession, accountId: string): Promise<boolean> {
+  const r = await sql<{ held: boolean }>`
+    select exists (
+      select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
+      where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+        and l.database = (select oid from pg_database where datname = current_database())
+        and l.pid = ${session.pid} and a.backend_start = ${session.startedAt}::timestamptz
+        and l.classid = ((k.key >> 32) & 4294967295)::oid and l.objid = (k.key & 4294967295)::oid
+    ) as held
+    from (select hashtextextended(${accountSyncKey(accountId)}, 0) as key) as k`.execute(ex);
+  return r.rows[0]?.held === true;
+}

@@ -841,13 +841,23 @@ export async function storeHeldRecords(
   runId: string | null,
   walk?: WalkClaims,
   landed?: LandedOn,
+  beforeWrite?: (trx: Executor) => Promise<void>,
 ): Promise<SyncCounts> {
   const total: SyncCounts = { ...ZERO_COUNTS };
   while (held.length > 0) {
     const records = held.splice(0, HELD_PAGE);
     addCounts(
       total,
-      await ingestTransactionPage(db, account, { records, rejects: [], fetched: 0 }, runId, walk, landed),
+      await ingestTransactionPage(
+        db,
+        account,
+        { records, rejects: [], fetched: 0 },
+        runId,
+        walk,
+        landed,
+        undefined,
+        beforeWrite,
+      ),
     );
   }
   return total;

@@ -1,7 +1,7 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { isIdentityId, matchingReference } from '../normalization/identity.ts';
 import { isIsoDate } from '../shared/time.ts';
-import type { Database } from '../storage/db.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import {
   hasPendingRows,
   intradayCandidates,
@@ -138,12 +138,14 @@ export async function resolvePending(
   dates: readonly string[],
   runId: string | null,
   unreadable: UnreadableRecords = NO_UNREADABLE_RECORDS,
+  beforeWrite?: (trx: Executor) => Promise<void>,
 ): Promise<Pick<SyncCounts, 'superseded' | 'removed'>> {
   if (dates.length === 0) {
     return { superseded: 0, removed: 0 };
   }
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    await beforeWrite?.(trx);
     const removedBefore = await removedUnlinked(trx, account.id, dates);
     const removedRule = new Map(removedBefore.map((p) => [p.id, p.removed_rule]));
     // Most dates have no pending row left (every backfill's): then their posted rows, all of them unclaimed, are not

@@ -11,10 +11,10 @@ import type { Logger } from '../shared/logger.ts';
 import { addDays, diffDays, eachDay, isIsoDate, type IsoDate } from '../shared/time.ts';
 import { getAccount, touchAccountSynced, type AccountRow } from '../storage/accounts.repo.ts';
 import { balanceHashes, upsertBalances } from '../storage/balances.repo.ts';
-import type { Database } from '../storage/db.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
-import { insertRejects } from '../storage/transactions.repo.ts';
+import { insertRejects, lockAccountForWrite } from '../storage/transactions.repo.ts';
 import { withSignal, type BankClient, type BalanceQuery, type TransactionQuery } from './bank-client.ts';
 import { bankDaysFor, classifyPostedDays, type BankDays } from './bank-days.ts';
 import { warningOf } from './business-calendar.ts';
@@ -33,6 +33,7 @@ import {
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
 import { noteUnreadable, resolvePending } from './supersede.ts';
 import { countOnRun, noteRun, type RunNotes } from './sync-run.ts';
+import type { WriteFence } from './write-fence.ts';
 
 export type { BankDays } from './bank-days.ts';
 
@@ -65,6 +66,11 @@ export interface WindowJob {
    * every later one fail with `jpm_aborted`, so the window ends at once and runs again from its start elsewhere.
    */
   signal?: AbortSignal;
+  /**
+   * The account's sync lock the window runs under, checked in its write transactions (`WriteFence`): a window that
+   * lost it while it ran writes nothing more and fails with the retryable `account_lock_lost`.
+   */
+  lock?: WriteFence;
 }
 
 interface Plan {
@@ -140,6 +146,12 @@ function add(total: SyncCounts, c: Partial<SyncCounts>): void {
  * is in flight. Safe to re-run at any point (every write is idempotent), which is what retries and
  * crash recovery rely on.
  */
+/** The window's write check (its lock's `assertHeld`), for a write transaction's `beforeWrite`; none without a lock. */
+function fenceOf(job: WindowJob): ((trx: Executor) => Promise<void>) | undefined {
+  const lock = job.lock;
+  return lock === undefined ? undefined : (trx) => lock.assertHeld(trx);
+}
+
 export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise<SyncCounts> {
   const row = await getAccount(deps.db, job.accountId);
   if (!row) {
@@ -180,7 +192,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     walk = () =>
       walkTransactions(deps, client, row, account, job, query, counts, dayTally, snapshot, unreadable, readAt);
     await walk();
-    add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable));
+    add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable, fenceOf(job)));
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
     await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now(), readAt));
     await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId);
@@ -255,7 +267,7 @@ async function walkTransactions(
       if (page.slice === slice) {
         held.length = 0;
       } else {
-        add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
+        add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims, undefined, fenceOf(job)));
       }
       occurrences.reset();
       claims.clear();
@@ -313,6 +325,7 @@ async function walkTransactions(
         claims,
         landed,
         held,
+        fenceOf(job),
       ),
     );
     // A record without the bank's id that confirmed another channel's row with a field left out counts as
@@ -326,7 +339,7 @@ async function walkTransactions(
     );
   }
   // The walk's ids are all known. A walk that threw stores none of its held records: the run fails and is retried.
-  add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims));
+  add(counts, await storeHeldRecords(deps.db, account, held, job.runId, claims, undefined, fenceOf(job)));
 }
 
 /**
@@ -423,6 +436,8 @@ async function syncBalances(
     }
   }
   const counts = await deps.db.transaction().execute(async (trx) => {
+    await lockAccountForWrite(trx, account.id);
+    await fenceOf(job)?.(trx);
     const existing = await balanceHashes(
       trx,
       account.id,
