@@ -23,6 +23,7 @@ import { classifyFailure, integrationBlockMs } from './retry-policy.ts';
 import { deterministicUuid, endRun, triggerSync } from './runs.ts';
 import { reconcileSchedules } from './schedules.ts';
 import type { AccountLock, SingleFlight } from './single-flight.ts';
+import { AccountLockLost } from '../sync/write-fence.ts';
 
 /**
  * A job of another subsystem run once a day (overdue onboarding, certificate expiry): idempotent, throws on failure.
@@ -134,6 +135,14 @@ async function runWindow(
       // What it stored stays (each page committed with its counts); the next worker runs the window from its start
       // and finds those pages unchanged.
       return delayJob(ctx, 0, 'worker_stopping');
+    }
+    if (err instanceof AccountLockLost) {
+      // Not the window's failure: the server ended this lock's session (the process was frozen past its keepalives,
+      // or Postgres restarted), and another worker may hold the lock and run this very window now. Nothing is
+      // recorded on it; the job goes back at once, no attempt spent (if the job itself went to another worker
+      // meanwhile, BullMQ refuses this move and the other copy goes on).
+      ctx.log.warn({ accountId: p.accountId }, 'account lock lost while the window ran; window given back');
+      return delayJob(ctx, 0, 'account_lock_lost');
     }
     return windowFailed(deps, ctx, err);
   }
