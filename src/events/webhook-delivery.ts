@@ -78,6 +78,13 @@ interface SendOutcome {
   succeeded: boolean;
 }
 
+/**
+ * 410 Gone: the receiver says the hook is gone for good. Retrying it for a day would only repeat the answer, so the
+ * delivery fails at once (replay it once the receiver is back); the endpoint stays as it is (the owner decides).
+ */
+const GONE = 410;
+const GONE_ERROR = 'receiver answered HTTP 410 Gone: not retried (replay the delivery once the receiver is back)';
+
 /** A send cut short because the process is stopping: the delivery goes back unsent, no attempt is logged. */
 const STOPPED = 'stopped';
 
@@ -125,7 +132,7 @@ async function post(
     const ok = res.statusCode >= 200 && res.statusCode < 300;
     return {
       responseStatus: res.statusCode,
-      error: ok ? null : `receiver answered HTTP ${res.statusCode}`,
+      error: ok ? null : res.statusCode === GONE ? GONE_ERROR : `receiver answered HTTP ${res.statusCode}`,
       succeeded: ok,
     };
   } catch (err) {
@@ -235,7 +242,7 @@ async function sendOne(
     // A disabled or deleted endpoint is not retried: the delivery fails now (and can be replayed).
     retryInMs: outcome.succeeded
       ? 0
-      : d.endpoint_status !== 'active'
+      : d.endpoint_status !== 'active' || outcome.responseStatus === GONE
         ? NEVER_MS
         : retryDelayMs(claim.attempt, deps.retry ?? DEFAULT_RETRY),
   });

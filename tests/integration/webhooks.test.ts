@@ -569,6 +569,45 @@ describe('webhooks', () => {
     }
   });
 
+  it('a receiver that answers 410 Gone is not retried: the delivery fails at once and can be replayed', async () => {
+    let hits = 0;
+    const gone = createServer((_req, res) => {
+      hits++;
+      res.statusCode = 410;
+      res.end('no such hook');
+    });
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    try {
+      const created = await register(adminA, {
+        url: `http://127.0.0.1:${(gone.address() as AddressInfo).port}/hooks`,
+        eventTypes: ['webhook.ping'],
+      });
+      const ping = await request(api.app).post(`/v1/webhooks/${created.id}/ping`).set(bearer(adminA)).expect(202);
+      const r = await runWebhookDeliveries({ db: api.ctx.db, keys: api.ctx.secrets, timeoutMs: 5_000 });
+      expect(r).toMatchObject({ attempted: 1, succeeded: 0, retrying: 0 });
+      const detail = bodyOf(
+        DeliveryDetailSchema,
+        await request(api.app)
+          .get(`/v1/webhooks/${created.id}/deliveries/${(ping.body as { id: string }).id}`)
+          .set(bearer(adminA)),
+      );
+      expect(detail).toMatchObject({ status: 'failed', lastResponseStatus: 410 });
+      expect(detail.lastError).toMatch(/410 Gone.*not retried/);
+      expect(hits).toBe(1);
+      // Once the receiver is back, a replay sends the event again.
+      await request(api.app)
+        .post(`/v1/webhooks/${created.id}/deliveries/${(ping.body as { id: string }).id}/replay`)
+        .set(bearer(adminA))
+        .expect(202);
+      expect(await runWebhookDeliveries({ db: api.ctx.db, keys: api.ctx.secrets, timeoutMs: 5_000 })).toMatchObject({
+        attempted: 1,
+      });
+      expect(hits).toBe(2);
+    } finally {
+      await new Promise((resolve) => gone.close(resolve));
+    }
+  });
+
   it('validates URLs and event types, and never stores a secret in clear', async () => {
     const bad = expectProblem(
       await request(api.app)
