@@ -171,3 +171,73 @@ describe('single flight', () => {
     }
   });
 });
+
+describe('a worker frozen (SIGSTOP) in the middle of a window', () => {
+  it('its job goes to another worker, which waits for the account; once resumed it finishes, and nothing is imported twice', async () => {
+    const a = h.accounts[1]!;
+    const from = addDays(TODAY, -30);
+    const to = addDays(TODAY, -1);
+    const frozen = await h.spawnWorker({ pageDelayMs: 300 });
+    const { runs } = await triggerSync(h.producer(), {
+      accountId: a.id,
+      request: { mode: 'range', from, to },
+      trigger: 'backfill',
+    });
+    const runId = runs[0]!.runId;
+    const running = async () =>
+      (
+        await sql<{
+          id: string;
+        }>`select id from sync_runs where parent_run_id = ${runId} and status = 'running'`.execute(h.t.db)
+      ).rows.map((r) => r.id);
+    await expect.poll(async () => (await running()).length, { timeout: 60_000, interval: 25 }).toBe(1);
+    const [window] = await running();
+    frozen.kill('SIGSTOP');
+    // Another worker: once the frozen one's job lock runs out, the stalled check hands its job over; the account's
+    // lock (the frozen process's session is alive) keeps the new worker from running it: it puts the job back.
+    const other = h.startWorker(h.bankWith());
+    try {
+      const windowJob = async () => {
+        const jobs = await h.queues.queue('sync').getJobs(['delayed', 'wait', 'active']);
+        const job = jobs.find(
+          (j) => j.name === 'sync-window' && (j.data as { windowRunId?: string }).windowRunId === window,
+        );
+        return job === undefined ? undefined : { state: await job.getState(), started: job.attemptsStarted };
+      };
+      await expect
+        .poll(
+          async () => {
+            const j = await windowJob();
+            return j !== undefined && j.started >= 2 && j.state === 'delayed';
+          },
+          { timeout: 30_000, interval: 50 },
+        )
+        .toBe(true);
+      expect((await running()).length).toBe(1);
+      frozen.kill('SIGCONT');
+      const run = await h.waitForRun(runId);
+      expect(run.status).toBe('succeeded');
+      expect(run.windows!.every((w) => w.status === 'succeeded')).toBe(true);
+      const truth = h.sim.groundTruth().accounts.find((x) => x.accountId === a.jpmAccountId)!;
+      const expected = truth.transactions
+        .filter((x) => x.asOfDate >= from && x.asOfDate <= to)
+        .map((x) => x.transactionId)
+        .sort();
+      // The range holds exactly the bank's transactions, each once (the single flight test synced this account too).
+      const stored = (await transactionsOf(a.id)).filter(
+        (s) => String(s.booking_date) >= from && String(s.booking_date) <= to,
+      );
+      expect(stored.map((s) => s.jpm_transaction_id).sort()).toEqual(expected);
+      const twice = await sql<{ n: number }>`
+        select count(*)::int as n from (
+          select 1 from transactions where account_id = ${a.id}
+          group by post_code, jpm_transaction_id having count(*) > 1) as d`.execute(h.t.db);
+      expect(twice.rows[0]!.n).toBe(0);
+    } finally {
+      frozen.kill('SIGCONT');
+      frozen.kill('SIGTERM');
+      await new Promise((r) => (frozen.exitCode === null ? frozen.once('exit', r) : r(null)));
+      await other.close();
+    }
+  }, 120_000);
+});
