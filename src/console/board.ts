@@ -60,12 +60,16 @@ async function all<T>(
   return out;
 }
 
-/** Days in stage, due date and overdue flag, next move and what blocks it. */
+/**
+ * Days in stage, due date and overdue flag, next move and what blocks it. A due date is an instant ("overdue" is its
+ * passing), so it is shown as one, with its time and zone as every instant in the console: its UTC date alone read as
+ * a whole day, and an integration could show "due" today beside "Overdue".
+ */
 export function onboardingSummary(i: IntegrationDto, move: NextMove | undefined, now: Date): Html {
   const overdue = i.overdue.length > 0;
   return html`
-    <p class="meta">${daysSince(i.stageEnteredAt, now)} day(s) in ${stageLabel(i.stage)}${i.stageDueAt ? html` · due ${i.stageDueAt.slice(0, 10)}` : ''}
-      ${i.processDueAt && !i.liveAt ? html` · live due ${i.processDueAt.slice(0, 10)}` : ''}
+    <p class="meta">${daysSince(i.stageEnteredAt, now)} day(s) in ${stageLabel(i.stage)}${i.stageDueAt ? html` · due ${when(i.stageDueAt)}` : ''}
+      ${i.processDueAt && !i.liveAt ? html` · live due ${when(i.processDueAt)}` : ''}
       ${overdue ? html` <span class="badge bad">Overdue (${i.overdue.join(' and ')})</span>` : ''}
       ${i.stage === 'paused' && i.pausedFromStage ? html` · paused from ${stageLabel(i.pausedFromStage)}` : ''}
       ${i.liveAt ? html` · live since ${when(i.liveAt)}` : ''}</p>
