@@ -81,6 +81,10 @@ const ReportDocumentSchema = z
               .meta({ description: 'The reason in a sentence for the reader' }),
           }),
         ),
+        notYetReportable: z.object({ firstDay: Day, lastClosedDay: Day }).optional().meta({
+          description:
+            "Since approval only: the account's first business day since the approval (from) is not closed by the bank yet (its last closed day is to); nothing is owed for it yet and it adds no reason to the verdict. Absent otherwise",
+        }),
         noBusinessDays: z
           .array(Day)
           .optional()

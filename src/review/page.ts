@@ -1,5 +1,6 @@
 import { calendarSvg, legendSvg } from '../validation/calendar-svg.ts';
 import { escapeHtml as esc, formatAmount } from '../validation/html-escape.ts';
+import { notYetReportableText } from '../validation/report-html.ts';
 import type { ReviewPageData } from './service.ts';
 import { MAX_LISTED, MAX_NOTE } from './service.ts';
 
@@ -59,7 +60,7 @@ function accountsTable(d: ReviewPageData): string {
     <td data-label="Currency">${esc(a.currency)}</td>
     <td class="num" data-label="Credits">${esc(formatAmount(a.totals.creditsMinor, a.decimalLocation))} <span class="muted">(${a.totals.creditCount})</span></td>
     <td class="num" data-label="Debits">${esc(formatAmount(a.totals.debitsMinor, a.decimalLocation))} <span class="muted">(${a.totals.debitCount})</span></td>
-    <td class="num" data-label="Days checked">${a.days.proved} of ${a.days.proved + a.days.broken + a.days.unproved}</td></tr>`,
+    <td class="num" data-label="Days checked">${a.notYetReportable ? 'not yet reportable' : `${a.days.proved} of ${a.days.proved + a.days.broken + a.days.unproved}`}</td></tr>`,
     )
     .join('');
   return `<table class="stack" id="totals"><thead><tr><th>Account</th><th>Currency</th><th class="num">Credits (count)</th><th class="num">Debits (count)</th><th class="num">Days that add up</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -69,7 +70,11 @@ function calendars(d: ReviewPageData): string {
   const each = d.report.accounts
     .map(
       (a) =>
-        `<figure class="calendar"><figcaption>${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></figcaption><div class="scroll" tabindex="0" role="region" aria-label="Calendar of ${esc(a.accountMasked)}">${calendarSvg(a)}</div></figure>`,
+        `<figure class="calendar"><figcaption>${esc(a.accountName)} <span class="muted">${esc(a.accountMasked)}</span></figcaption>${
+          a.notYetReportable
+            ? `<p>${esc(notYetReportableText(a.notYetReportable))}</p>`
+            : `<div class="scroll" tabindex="0" role="region" aria-label="Calendar of ${esc(a.accountMasked)}">${calendarSvg(a)}</div>`
+        }</figure>`,
     )
     .join('');
   return `<div class="legend scroll" tabindex="0" role="region" aria-label="Legend">${legendSvg()}</div>${each}`;

@@ -37,6 +37,11 @@ function money(minor: string, decimalLocation: number, currency: string): string
   return `${esc(formatAmount(minor, decimalLocation))} ${esc(currency)}`;
 }
 
+/** An account listed but not yet reportable (since approval, its first business day not closed by the bank yet). */
+export function notYetReportableText(n: NonNullable<AccountReport['notYetReportable']>): string {
+  return `Not yet reportable: its first business day since the approval, ${n.firstDay}, is not closed by the bank yet; nothing is owed for it in this report.`;
+}
+
 function accountSection(a: AccountReport): string {
   const issues = a.calendar.filter((d) => d.state !== 'proved');
   const rows = issues
@@ -47,8 +52,15 @@ function accountSection(a: AccountReport): string {
         `<td>${esc(d.explanation ?? (d.reason ?? '').replaceAll('_', ' '))}</td></tr>`,
     )
     .join('');
+  const heading = `<h2>Account ${esc(a.accountMasked)}${a.accountName ? ` · ${esc(a.accountName)}` : ''} <span class="muted">(${esc(a.currency)}${a.notYetReportable ? '' : `, ${esc(a.from)} to ${esc(a.to)}`})</span></h2>`;
+  if (a.notYetReportable) {
+    return `<section class="account" data-account-id="${esc(a.accountId)}">
+${heading}
+<p>${esc(notYetReportableText(a.notYetReportable))}</p>
+</section>`;
+  }
   return `<section class="account" data-account-id="${esc(a.accountId)}">
-<h2>Account ${esc(a.accountMasked)}${a.accountName ? ` · ${esc(a.accountName)}` : ''} <span class="muted">(${esc(a.currency)}, ${esc(a.from)} to ${esc(a.to)})</span></h2>
+${heading}
 <p class="muted">${a.days.proved} proved · ${a.days.broken} broken · ${a.days.unproved} unproved day(s) · ${a.openSuspicions} open duplicate suspicion(s)</p>
 <div class="cal">${calendarSvg(a)}</div>
 <div class="scroll"><table class="totals"><thead><tr><th></th><th class="num">Amount</th><th class="num">Items</th></tr></thead><tbody>

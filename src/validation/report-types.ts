@@ -35,6 +35,12 @@ export interface AccountReport {
   days: Record<AccountDayState, number>;
   totals: { creditsMinor: string; debitsMinor: string; creditCount: number; debitCount: number };
   calendar: CalendarDay[];
+  /**
+   * Since approval only: the account's first business day since the approval (`from`) is not closed by the bank yet
+   * (its last closed day is `to`, the day before), so nothing is owed for it yet and it adds nothing to the verdict.
+   * Absent when the account has a closed business day in the period.
+   */
+  notYetReportable?: { firstDay: IsoDate; lastClosedDay: IsoDate };
   /** Weekdays of the period the bank reported as no business day (holidays: nothing owed). */
   noBusinessDays?: IsoDate[];
   /** Open rejects of records whose booking date could not be read (no day's proof counts them); absent when none. */

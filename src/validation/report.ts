@@ -108,9 +108,13 @@ async function accountReport(
   from: IsoDate,
   periodTo: IsoDate,
   now: Date,
+  sinceApproval: boolean,
 ): Promise<AccountReport> {
   const closed = lastClosedDay(now, a.time_zone, a);
   const to = diffDays(periodTo, closed) < 0 ? closed : periodTo;
+  // Since approval, an account whose first business day the bank has not closed yet owes nothing yet: it is listed as
+  // not yet reportable (its period empty, ending on its last closed day), not as a period with no business day in it.
+  const notYet = sinceApproval && diffDays(closed, from) > 0;
   const { owed } = await proveAccountDays(deps.db, a.id, from, to, now);
   await detectDuplicateSuspicions(deps.db, a.id, from, to, now);
   const rows = owed.length === 0 ? [] : await listReportDays(deps.db, a.id, owed);
@@ -138,7 +142,8 @@ async function accountReport(
     decimalLocation: a.decimal_location,
     timeZone: a.time_zone,
     from,
-    to: diffDays(from, to) < 0 ? from : to,
+    to: notYet ? to : diffDays(from, to) < 0 ? from : to,
+    ...(notYet ? { notYetReportable: { firstDay: from, lastClosedDay: closed } } : {}),
     days,
     totals: {
       creditsMinor: totals.credits.toString(),
@@ -173,7 +178,7 @@ function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): str
   }
   for (const a of doc.accounts) {
     const label = `account ${a.accountMasked}`;
-    if (a.calendar.length === 0) {
+    if (a.calendar.length === 0 && !a.notYetReportable) {
       reasons.push(`${label}: no business day in the period`);
     }
     const broken = a.calendar.filter((d) => d.state === 'broken');
@@ -250,7 +255,7 @@ export async function createValidationReport(
   try {
     const reports: AccountReport[] = [];
     for (const a of accounts) {
-      reports.push(await accountReport(deps, a, fromOf(a), period.to, now));
+      reports.push(await accountReport(deps, a, fromOf(a), period.to, now, period.basis === 'since_approval'));
       req.onProgress?.({ done: reports.length, total: accounts.length, accountId: a.id });
     }
     const staleHours = deps.staleHours ?? DEFAULT_STALE_HOURS;
