@@ -515,7 +515,9 @@ export class Bai2Stream {
   }
 
   end(): ParsedStatement {
-    this.line(this.pending);
+    // A DOS end-of-file byte (Ctrl-Z, 0x1A), which some banks' systems still write after the 99 record, ends the
+    // file; anywhere but at its very end it is no part of a record and is refused as one.
+    this.line(this.pending.endsWith('\x1a') ? this.pending.slice(0, -1) : this.pending);
     this.pending = '';
     if (this.held) {
       const held = this.held;

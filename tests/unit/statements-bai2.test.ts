@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Bai2Stream } from '../../src/statements/bai2.ts';
 import {
   directionOfTypeCode,
   parseBai2,
@@ -99,6 +100,28 @@ describe('BAI2: a blocked file (fixed 80-byte records, no line ends)', () => {
       a.accounts.map((x) => x.entries.map((e) => [e.amountMinor, e.text, e.narrative, e.at.line])),
     );
     expect(b.accounts.map((x) => x.balances)).toEqual(a.accounts.map((x) => x.balances));
+  });
+});
+
+describe('BAI2: a DOS end-of-file byte (Ctrl-Z, 0x1A) after the file trailer', () => {
+  const body = UGLY.replace(/\s+$/, '');
+  const expected = parseBai2(UGLY);
+
+  it('is the end of the file, after the 99 record, after its line end, or in a chunk of its own', () => {
+    for (const text of [`${body}\x1a`, `${body}\r\n\x1a`, `${body}\n\x1a`]) {
+      expect(parseBai2(text)).toEqual(expected);
+      expect(parseStatement(text)).toEqual(expected);
+    }
+    const stream = new Bai2Stream();
+    stream.write(`${body}\r\n`);
+    stream.write('\x1a');
+    expect(stream.end()).toEqual(expected);
+  });
+
+  it('anywhere but the very end is still refused', () => {
+    expect(() => parseBai2(`${body}\r\n\x1a\r\n`)).toThrow(/not a BAI2 record/);
+    expect(() => parseBai2(`${body}\r\n\x1a\x1a`)).toThrow(/not a BAI2 record/);
+    expect(() => parseBai2(UGLY.replace('\r\n', '\r\n\x1a\r\n'))).toThrow(/line 2: not a BAI2 record/);
   });
 });
 
