@@ -3,6 +3,7 @@ import type { Direction } from '../domain/types.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate, type IsoDate } from '../shared/time.ts';
 import { COPY_CODES, resolveCopies, type CamtSection } from './camt-copies.ts';
+import { joinSuccessive, type SequenceNumbers } from './camt-sequence.ts';
 import { impliedDecimals } from './currencies.ts';
 import { readNarrative } from './narrative.ts';
 import {
@@ -76,6 +77,8 @@ interface StatementDraft {
   copy: string;
   /** The statement's own `Id`. */
   id: string;
+  /** `ElctrncSeqNb` and `LglSeqNb` as written ('' when absent): the order of a day's successive statements. */
+  seq: SequenceNumbers;
 }
 
 function dateOf(text: string, line: number, what: string): IsoDate {
@@ -346,6 +349,7 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
         pagination: null,
         copy: '',
         id: '',
+        seq: { electronic: '', legal: '' },
       };
     } else if (stmt && (within('Stmt', 'Ntry') || within('Rpt', 'Ntry'))) {
       entry = {
@@ -411,6 +415,10 @@ export function camtStream(): { write(chunk: string): void; end(): ParsedStateme
       s.currency = value;
     } else if (name === 'Id' && path.length === 4) {
       s.id = value;
+    } else if (name === 'ElctrncSeqNb' && path.length === 4) {
+      s.seq.electronic = value;
+    } else if (name === 'LglSeqNb' && path.length === 4) {
+      s.seq.legal = value;
     } else if (name === 'CpyDplctInd' && path.length === 4) {
       if (!(COPY_CODES as readonly string[]).includes(value)) {
         throw new StatementFileError(
@@ -627,6 +635,7 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
   /** The pages of one statement are one section (a page after the first joins the account's open section). */
   const sections: CamtSection[] = [];
   const open = new Map<string, CamtSection>();
+  const sequences = new Map<CamtSection, SequenceNumbers>();
   for (const s of statements) {
     const entries = s.entries.flatMap((e) => entriesOf(format, e));
     const currency = s.currency || entries[0]?.currency || s.balances[0]?.amount?.ccy || '';
@@ -652,9 +661,12 @@ function accountsOf(format: StatementFormat, statements: readonly StatementDraft
       const opened = { account, id: s.id, copy: s.copy, line: s.line };
       sections.push(opened);
       open.set(s.account, opened);
+      sequences.set(opened, s.seq);
     }
   }
-  for (const { account } of resolveCopies(sections)) {
+  const resolved = resolveCopies(sections);
+  joinSuccessive(resolved, (s) => sequences.get(s)!);
+  for (const { account } of resolved) {
     const same = out.find((a) => a.accountNumber === account.accountNumber && a.currency === account.currency);
     if (same) {
       merge(same, account);

@@ -17,6 +17,8 @@ export interface CamtStatement {
   copy?: string;
   /** The statement's `Id` (defaults to the account and date, as banks number a day's statement). */
   id?: string;
+  /** The statement's `ElctrncSeqNb` (none when undefined). */
+  seq?: string;
 }
 
 const balance = (code: string, amount: string, date: string) =>
@@ -40,7 +42,9 @@ export function camtFile(
   ];
   for (const s of statements) {
     out.push(
-      `<${tag}><Id>${s.id ?? `${s.account}-${s.date}`}</Id><CreDtTm>2026-12-01T02:00:00</CreDtTm>` +
+      `<${tag}><Id>${s.id ?? `${s.account}-${s.date}`}</Id>` +
+        (s.seq === undefined ? '' : `<ElctrncSeqNb>${s.seq}</ElctrncSeqNb>`) +
+        `<CreDtTm>2026-12-01T02:00:00</CreDtTm>` +
         (s.copy === undefined ? '' : `<CpyDplctInd>${s.copy}</CpyDplctInd>`) +
         `<Acct><Id><Othr><Id>${s.account}</Id></Othr></Id><Ccy>USD</Ccy></Acct>` +
         (s.opening === undefined ? '' : balance(opts.report ? 'ITBD' : 'OPBD', s.opening, s.date)) +

@@ -26,18 +26,27 @@ const SAMPLES: { file: string; account: string; currency: string; decimals: numb
   { file: 'moov-sample2.bai2', account: '4589761203', currency: 'USD', decimals: 2 },
   { file: 'camt052.v2.xml', account: 'CH2801234000123456789', currency: 'SEK', decimals: 2 },
   { file: 'camt053.v2.five.decimals.xml', account: 'NL26VAYB8060476890', currency: 'EUR', decimals: 2 },
-  // Two statements of one day whose final balances differ (08:00-12:30 and the rest of the day): which is the day's
-  // cannot be told, so both are balance rejects; every entry is stored.
-  {
-    file: 'camt053.v2.multi.statement.xml',
-    account: 'NL26VAYB8060476890',
-    currency: 'EUR',
-    decimals: 2,
-    balanceRejects: 2,
-  },
+  // Two successive statements of one day (08:00-12:30, then the rest of the day), the second opening with the
+  // first's close: the day opens with the first's opening and closes with the second's closing balance.
+  { file: 'camt053.v2.multi.statement.xml', account: 'NL26VAYB8060476890', currency: 'EUR', decimals: 2 },
 ];
 
 describe('public statement samples', () => {
+  it("camt053.v2.multi.statement.xml: the day's balance stored once, opening 18.15 and closing 20.00", async () => {
+    const text = readFileSync('tests/fixtures/statements/public/camt053.v2.multi.statement.xml', 'utf8');
+    const account = await createAccount(t.db, await createTenancy(t.db), {
+      jpmAccountId: 'NL26VAYB8060476890',
+      currency: 'EUR',
+      decimalLocation: 2,
+    });
+    const run = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
+    expect(run.status).toBe('succeeded');
+    const rows = await t.db.selectFrom('balances').selectAll().where('account_id', '=', account.id).execute();
+    expect(rows.map((r) => [r.as_of_date, r.kind, r.opening_ledger_minor, r.ending_ledger_minor])).toEqual([
+      ['2014-12-31', 'final', '1815', '2000'],
+    ]);
+  });
+
   it.each(SAMPLES)('$file: every entry of the account stored once', async (s) => {
     const text = readFileSync(`tests/fixtures/statements/public/${s.file}`, 'utf8');
     const parsed = parseStatement(text);
@@ -61,6 +70,8 @@ describe('public statement samples', () => {
     const sum = (rows: { amount_minor: string | bigint; direction: string }[]) =>
       rows.map((r) => `${r.direction}:${BigInt(r.amount_minor)}`).sort();
     expect(sum(stored)).toEqual(sum(entries.map((e) => ({ amount_minor: e.amountMinor, direction: e.direction }))));
+    const balances = await t.db.selectFrom('balances').selectAll().where('account_id', '=', account.id).execute();
+    expect(balances.length).toBe(parsed.accounts.find((a) => a.accountNumber === s.account)!.balances.length);
     const again = await importStatementFile(t.db, { accountId: account.id, text, trigger: 'manual' });
     expect(again.counts).toEqual(expect.objectContaining({ inserted: 0, updated: 0 }));
   });

@@ -62,17 +62,20 @@ describe('camt: an entry without a date', () => {
   });
 });
 
-describe('camt: two statements of one day whose final balances differ', () => {
+describe("camt: a file account giving one day's final balance twice with different amounts", () => {
   it('makes both balances rejects whose reason speaks of the file, not of an API answer', () => {
-    const stmt = (id: string, opening: string, closing: string) =>
-      `<Stmt><Id>${id}</Id><Acct><Id><IBAN>NL26VAYB8060476890</IBAN></Id><Ccy>EUR</Ccy></Acct>` +
-      `<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">${opening}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal>` +
-      `<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">${closing}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal></Stmt>`;
+    // Successive statements of a day are joined into one balance by the reader (statements-camt); two balances of
+    // one day can still reach the normalizer, which must word their rejects as the file's.
     const parsed = parseCamt(
       '<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><GrpHdr><MsgId>M</MsgId></GrpHdr>' +
-        `${stmt('253', '18.15', '27.00')}${stmt('254', '27.00', '20.00')}</BkToCstmrStmt></Document>`,
+        '<Stmt><Id>253</Id><Acct><Id><IBAN>NL26VAYB8060476890</IBAN></Id><Ccy>EUR</Ccy></Acct>' +
+        '<Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">18.15</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal>' +
+        '<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">27.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-11-30</Dt></Dt></Bal></Stmt>' +
+        '</BkToCstmrStmt></Document>',
     );
-    const batch = normalizeStatementAccount(parsed, parsed.accounts[0]!, 'NL26VAYB8060476890');
+    const account = parsed.accounts[0]!;
+    account.balances.push({ ...account.balances[0]!, closingLedgerMinor: 2000n });
+    const batch = normalizeStatementAccount(parsed, account, 'NL26VAYB8060476890');
     expect(batch.balances).toEqual([]);
     expect(batch.balanceRejects.map((r) => r.reason)).toEqual([
       '(balance): the file gives the final balance of 2026-11-30 2 times with different content',

@@ -7,6 +7,7 @@ import {
   parseStatement,
   StatementFileError,
 } from '../../src/statements/index.ts';
+import { camtFile, type CamtStatement } from '../factories/camt.ts';
 
 const UGLY = readFileSync('tests/fixtures/statements/ugly.camt053.xml', 'utf8');
 
@@ -111,6 +112,89 @@ describe('camt.053: the hand-made ugly file', () => {
     expect(p.accounts[0]!.balances.find((b) => b.kind === 'current_day')).toEqual(
       expect.objectContaining({ closingLedgerMinor: 1202450n }),
     );
+  });
+});
+
+describe('camt: successive statements of one account and day (an intraday sequence)', () => {
+  const balancesOf = (text: string) =>
+    parseStatement(text).accounts.flatMap((a) =>
+      a.balances.map((b) => ({
+        date: b.date,
+        kind: b.kind,
+        opening: b.openingLedgerMinor,
+        closing: b.closingLedgerMinor,
+        fromCopy: b.fromCopy ?? false,
+      })),
+    );
+  const day = '2026-11-30';
+  const morning: CamtStatement = {
+    account: 'ACC-1',
+    date: day,
+    id: 'S-1',
+    opening: '100.00',
+    closing: '150.00',
+    items: [{ cdtDbt: 'CRDT', amount: '50.00', ref: 'R1' }],
+  };
+  const afternoon: CamtStatement = {
+    account: 'ACC-1',
+    date: day,
+    id: 'S-2',
+    opening: '150.00',
+    closing: '130.00',
+    items: [{ cdtDbt: 'DBIT', amount: '20.00', ref: 'R2' }],
+  };
+
+  it("the public multi-statement sample: the later statement opens with the earlier's close, so the day opens with the first and closes with the last", () => {
+    const text = readFileSync('tests/fixtures/statements/public/camt053.v2.multi.statement.xml', 'utf8');
+    expect(balancesOf(text)).toEqual([
+      { date: '2014-12-31', kind: 'final', opening: 1815n, closing: 2000n, fromCopy: false },
+    ]);
+    expect(parseStatement(text).accounts[0]!.entries.map((e) => e.amountMinor)).toEqual([885n, 700n]);
+  });
+
+  it('ordered by their sequence numbers (ElctrncSeqNb) wherever they stand in the file, or by the balances alone', () => {
+    const one = [{ date: day, kind: 'final', opening: 10000n, closing: 13000n, fromCopy: false }];
+    expect(
+      balancesOf(
+        camtFile([
+          { ...afternoon, seq: '8' },
+          { ...morning, seq: '7' },
+        ]),
+      ),
+    ).toEqual(one);
+    expect(balancesOf(camtFile([afternoon, morning]))).toEqual(one);
+    const third = { ...afternoon, id: 'S-3', opening: '130.00', closing: '131.00', items: [] };
+    expect(balancesOf(camtFile([third, morning, afternoon]))).toEqual([{ ...one[0]!, closing: 13100n }]);
+  });
+
+  it('refused (statement_balances_conflict, naming the statements) when they do not follow on from one another', () => {
+    const refusal = (text: string) => {
+      try {
+        parseStatement(text);
+      } catch (err) {
+        expect(err).toBeInstanceOf(StatementFileError);
+        return err as StatementFileError;
+      }
+      throw new Error('the file was accepted');
+    };
+    // Two statements of the whole day that disagree: neither opens with the other's close.
+    const other = { ...afternoon, opening: '100.00' };
+    const err = refusal(camtFile([morning, other]));
+    expect(err.code).toBe('statement_balances_conflict');
+    expect(err.message).toMatch(/S-1.*S-2|S-2.*S-1/);
+    expect(err.message).toMatch(/2026-11-30/);
+    // Sequence numbers that put them in the order their balances contradict.
+    expect(
+      refusal(
+        camtFile([
+          { ...morning, seq: '2' },
+          { ...afternoon, seq: '1' },
+        ]),
+      ).code,
+    ).toBe('statement_balances_conflict');
+    // Only closing balances and no sequence numbers: which is the later cannot be told.
+    const bare = (s: CamtStatement) => ({ ...s, opening: undefined });
+    expect(refusal(camtFile([bare(morning), bare(afternoon)])).code).toBe('statement_balances_conflict');
   });
 });
 
