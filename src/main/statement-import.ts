@@ -8,6 +8,7 @@ import { datesWithPostedRows, postedMoneyFacts } from '../storage/transactions.r
 import type { Database, Executor } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
 import {
+  identityReference,
   normalizeStatementAccount,
   StatementReader,
   type StatementAccount,
@@ -115,47 +116,119 @@ async function refuseCopiesOfStoredDays(
   }
 }
 
+/** One item as the interim check compares it: its day, direction, amount and references. */
+interface MoneyFact {
+  day: string;
+  direction: string;
+  amount: bigint;
+  bankReference: string;
+  customerReference: string;
+  /** The channel: the file's format, or a stored row's source. */
+  source: string;
+}
+
+/**
+ * Two items can be one as the import would take them for one: the same day, direction and amount (grouped by the
+ * caller), and each reference the same, compared as identity compares it. Of two channels a reference one leaves out
+ * is no difference (src/sync/loose-match.ts, as a statement's item matches an API row); of one channel it is.
+ */
+function couldBeOne(a: MoneyFact, b: MoneyFact): boolean {
+  return [
+    [a.bankReference, b.bankReference],
+    [a.customerReference, b.customerReference],
+  ].every(([x, y]) => {
+    const [p, q] = [identityReference(x!), identityReference(y!)];
+    return p === q || (a.source !== b.source && (p === '' || q === ''));
+  });
+}
+
+/** How many of `items` cannot each be paired with a stored item of its own (a maximum matching, augmenting paths). */
+function unpaired(items: readonly MoneyFact[], stored: readonly MoneyFact[]): number {
+  const owner = new Array<number>(stored.length).fill(-1);
+  const pair = (i: number, seen: boolean[]): boolean => {
+    for (let j = 0; j < stored.length; j++) {
+      if (!seen[j] && couldBeOne(items[i]!, stored[j]!)) {
+        seen[j] = true;
+        if (owner[j] === -1 || pair(owner[j]!, seen)) {
+          owner[j] = i;
+          return true;
+        }
+      }
+    }
+    return false;
+  };
+  return items.filter((_, i) => !pair(i, new Array<boolean>(stored.length).fill(false))).length;
+}
+
 /**
  * A BAI2 interim previous-day report (as-of-date modifier 1) of a day whose complete report is stored (a final report
  * or a complete API walk left the day's fetch evidence): in one file the later complete report wins, but here the
  * interim one comes after it. Adding nothing to the stored posted items it is read (and stores nothing); holding an
- * item beyond them (compared by direction and amount, which every channel reports alike) it cannot be decided: the
- * bank's complete report of the day lacks the item, yet an earlier report says it posted. Refused, nothing written;
- * checked again under the account's write lock with the first page, as for a correction.
+ * item beyond them it cannot be decided: the bank's complete report of the day lacks the item, yet an earlier report
+ * says it posted. An item is among the stored ones when each can be paired with a stored item of its own of the same
+ * direction and amount whose bank and customer references are its own where both carry one (two $200.00 debits
+ * with different bank references are two items). Refused, nothing written; checked again under the account's write
+ * lock with the first page, as for a correction.
  */
 async function refuseInterimBeyondComplete(
   ex: Executor,
   accountId: string,
   days: readonly string[],
-  entries: readonly { bookingDate: string; direction: string; amountMinor: bigint; status: string }[],
+  source: string,
+  entries: readonly {
+    bookingDate: string;
+    direction: string;
+    amountMinor: bigint;
+    status: string;
+    bankReference: string;
+    customerReference: string;
+  }[],
 ): Promise<void> {
   const complete = [...(await bankDayFetchesOn(ex, accountId, days)).keys()];
   if (complete.length === 0) {
     return;
   }
-  const stored = new Map<string, number>();
+  const keyOf = (f: MoneyFact) => `${f.day}|${f.direction}|${f.amount}`;
+  const stored = new Map<string, MoneyFact[]>();
   for (const r of await postedMoneyFacts(ex, accountId, complete)) {
-    const key = `${r.day}|${r.direction}|${BigInt(r.amount_minor)}`;
-    stored.set(key, (stored.get(key) ?? 0) + 1);
+    const fact = {
+      day: r.day,
+      direction: r.direction,
+      amount: BigInt(r.amount_minor),
+      bankReference: r.bank_reference,
+      customerReference: r.customer_reference,
+      source: r.source,
+    };
+    stored.set(keyOf(fact), [...(stored.get(keyOf(fact)) ?? []), fact]);
   }
-  const beyond = new Set<string>();
+  const items = new Map<string, MoneyFact[]>();
   for (const e of entries) {
     if (e.status !== 'posted' || !complete.includes(e.bookingDate)) {
       continue;
     }
-    const key = `${e.bookingDate}|${e.direction}|${e.amountMinor}`;
-    const n = stored.get(key) ?? 0;
-    stored.set(key, n - 1);
-    if (n <= 0) {
-      beyond.add(e.bookingDate);
+    const fact = {
+      day: e.bookingDate,
+      direction: e.direction,
+      amount: e.amountMinor,
+      bankReference: e.bankReference,
+      customerReference: e.customerReference,
+      source,
+    };
+    items.set(keyOf(fact), [...(items.get(keyOf(fact)) ?? []), fact]);
+  }
+  const beyond = new Set<string>();
+  for (const [key, group] of items) {
+    if (unpaired(group, stored.get(key) ?? []) > 0) {
+      beyond.add(group[0]!.day);
     }
   }
   if (beyond.size > 0) {
     const held = [...beyond].sort();
     throw new ConflictError(
       `the file holds an interim previous-day report (as-of-date modifier 1) of ${held.join(', ')}, whose complete ` +
-        'report is stored already, and it holds items that complete report lacks: which is right cannot be told. ' +
-        "Nothing was imported; import the day's final report, or the interim report only before it",
+        'report is stored already, and it holds items that complete report lacks (compared by direction, amount ' +
+        "and bank and customer reference): which is right cannot be told. Nothing was imported; import the day's " +
+        'final report, or the interim report only before it',
       'statement_interim_conflict',
       { days: held },
     );
@@ -215,7 +288,7 @@ export async function importStatementFile(
     copyDays: [...new Set(ours.flatMap((a) => a.copyDays))],
   };
   await refuseCorrectionOfStoredDays(db, row.id, whole.correctionDays);
-  await refuseInterimBeyondComplete(db, row.id, whole.interimDays, whole.entries);
+  await refuseInterimBeyondComplete(db, row.id, whole.interimDays, parsed.format, whole.entries);
   const copiesSkipped = await daysHeld(db, row.id, parsed.format, whole.copyDays);
   const section = withoutCopiesOf(whole, copiesSkipped);
   const copiesStored = whole.copyDays.filter((d) => !copiesSkipped.includes(d));
@@ -240,7 +313,7 @@ export async function importStatementFile(
               dates: lockedDays,
               check: async (ex: Executor) => {
                 await refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays);
-                await refuseInterimBeyondComplete(ex, row.id, section.interimDays, section.entries);
+                await refuseInterimBeyondComplete(ex, row.id, section.interimDays, parsed.format, section.entries);
                 await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
               },
             },

@@ -5,6 +5,8 @@ import { StatementFileError, type ParsedStatement } from './types.ts';
 export { parseBai2, directionOfTypeCode } from './bai2.ts';
 export { parseCamt } from './camt.ts';
 export { normalizeStatementAccount } from './normalize.ts';
+/** How identity compares a reference (a statement's item and a stored row alike). */
+export { identityReference } from '../normalization/identity.ts';
 export * from './types.ts';
 
 /** Reads a statement file of any supported format, told apart by its first characters. */

@@ -697,18 +697,42 @@ export async function datesWithPostedRows(
   return r.rows.map((row) => row.day);
 }
 
-/** The account's posted rows on `dates` as (booking date, direction, amount) facts, any channel. */
+/**
+ * The account's posted rows on `dates` as (booking date, direction, amount, bank and customer reference, channel)
+ * facts, any channel; the references as the bank wrote them.
+ */
 export async function postedMoneyFacts(
   ex: Executor,
   accountId: string,
   dates: readonly string[],
-): Promise<{ day: string; direction: string; amount_minor: string }[]> {
+): Promise<
+  {
+    day: string;
+    direction: string;
+    amount_minor: string;
+    bank_reference: string;
+    customer_reference: string;
+    source: string;
+  }[]
+> {
   if (dates.length === 0) {
     return [];
   }
-  const r = await sql<{ day: string; direction: string; amount_minor: string }>`
-    select booking_date::text as day, direction, amount_minor::text from transactions
+  const r = await sql<{
+    day: string;
+    direction: string;
+    amount_minor: string;
+    bank_reference: string;
+    customer_reference: string;
+    source: string;
+  }>`
+    select booking_date::text as day, direction, amount_minor::text, bank_reference, customer_reference, source
+    from transactions
     where account_id = ${accountId} and status = 'posted' and booking_date = any(${[...dates]}::date[])`.execute(ex);
+  for (const row of r.rows) {
+    row.bank_reference = decodePgText(row.bank_reference);
+    row.customer_reference = decodePgText(row.customer_reference);
+  }
   return r.rows;
 }
 

@@ -323,6 +323,55 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
     expect(await rows(account.id)).toEqual(before);
   });
 
+  it("an interim previous-day file after the day's final report: an item of a stored amount but another reference is beyond it (409)", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const Q1: Bai2Item = { ...item('495', 3_000n, ''), custRef: 'C-1' };
+    await importStatementFile(t.db, {
+      accountId: account.id,
+      text: bai2Groups([finalOf([P1, P2, Q1], 127_000n, acct)], { fileId: 'FINAL' }),
+      trigger: 'manual',
+    });
+    const before = await rows(account.id);
+    // P9 has P2's direction and amount but its own bank reference: another item, which the final report lacks.
+    const P9 = item('495', 20_000n, 'P9');
+    const byBankRef = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [P1, P9] }], {
+      fileId: 'MORNING',
+    });
+    const refused = await importStatementFile(t.db, { accountId: account.id, text: byBankRef, trigger: 'manual' }).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    expect(refused).toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
+    // The customer reference where the bank reference is left out on both sides.
+    const noBankRef = { ...Q1, custRef: 'C-2' };
+    const byCustRef = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [noBankRef] }], {
+      fileId: 'MORNING2',
+    });
+    await expect(
+      importStatementFile(t.db, { accountId: account.id, text: byCustRef, trigger: 'manual' }),
+    ).rejects.toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
+    expect(await rows(account.id)).toEqual(before);
+    // An item that leaves out the reference the stored BAI2 item carries would be stored beside it (one channel's
+    // items match by their references): beyond the stored report too.
+    const unreferenced = bai2Groups(
+      [{ date: '261130', modifier: '1', account: acct, items: [{ ...P2, bankRef: '' }] }],
+      {
+        fileId: 'EARLY',
+      },
+    );
+    await expect(
+      importStatementFile(t.db, { accountId: account.id, text: unreferenced, trigger: 'manual' }),
+    ).rejects.toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
+    // The stored items with their own references are read, storing nothing.
+    const same = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [Q1, P2, P1] }], {
+      fileId: 'EARLY2',
+    });
+    const read = await importStatementFile(t.db, { accountId: account.id, text: same, trigger: 'manual' });
+    expect(read.counts.inserted).toBe(0);
+    expect(await rows(account.id)).toEqual(before);
+  });
+
   it('two interim same-day groups: every item of either once (a later intraday report adds to the earlier)', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
