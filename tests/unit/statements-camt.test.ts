@@ -180,7 +180,7 @@ describe('camt: successive statements of one account and day (an intraday sequen
     // Two statements of the whole day that disagree: neither opens with the other's close.
     const other = { ...afternoon, opening: '100.00' };
     const err = refusal(camtFile([morning, other]));
-    expect(err.code).toBe('statement_balances_conflict');
+    expect(err).toMatchObject({ code: 'statement_balances_conflict', httpStatus: 400 });
     expect(err.message).toMatch(/S-1.*S-2|S-2.*S-1/);
     expect(err.message).toMatch(/2026-11-30/);
     // Sequence numbers that put them in the order their balances contradict.
