@@ -49,7 +49,9 @@ describe('migrations', () => {
     const indexes = await sql<{ name: string; def: string; valid: boolean }>`
       select c.relname as name, pg_get_indexdef(x.indexrelid) as def, x.indisvalid as valid
       from pg_index x join pg_class c on c.oid = x.indexrelid
-      where x.indrelid = 'transactions'::regclass and c.relname like '%reference%' order by c.relname`.execute(t.db);
+      where x.indrelid = 'transactions'::regclass and c.relname like 'transactions_by_%reference%' order by c.relname`.execute(
+      t.db,
+    );
     expect(indexes.rows.map((r) => [r.name, /\((.*)\) WHERE/.exec(r.def)?.[1], r.valid])).toEqual([
       ['transactions_by_bank_reference_idx', 'bank_reference, organization_id, booking_date, id', true],
       ['transactions_by_customer_reference_idx', 'customer_reference, booking_date, id', true],
