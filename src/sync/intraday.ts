@@ -2,7 +2,7 @@ import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { recordBankCalendar, type AccountRow } from '../storage/accounts.repo.ts';
-import type { Database } from '../storage/db.ts';
+import type { Database, Executor } from '../storage/db.ts';
 import type { BankClient } from './bank-client.ts';
 import type { RunNotes } from './sync-run.ts';
 import { askBankDay, warningOf } from './business-calendar.ts';
@@ -39,6 +39,8 @@ export async function reconcileCurrentDay(
     account: AccountRef;
     runId: string | null;
     log: Logger;
+    /** The window's write check (`WriteFence`), made in the reconciliation's transaction. */
+    beforeWrite?: ((trx: Executor) => Promise<void>) | undefined;
   },
   snapshot: IntradayWalk | undefined,
   balanceDays: ReadonlySet<IsoDate> | undefined,
@@ -111,6 +113,7 @@ export async function reconcileCurrentDay(
       },
     },
     ctx.runId,
+    ctx.beforeWrite,
   );
   return { removed: r.removed, updated: r.restored };
 }

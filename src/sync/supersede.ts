@@ -334,9 +334,13 @@ export async function reconcileIntraday(
   account: AccountRef,
   snap: IntradaySnapshot,
   runId: string | null,
+  beforeWrite?: (trx: Executor) => Promise<void>,
 ): Promise<{ removed: number; restored: number }> {
   return db.transaction().execute(async (trx) => {
     await lockAccountForWrite(trx, account.id);
+    // The window's fence: a window that lost its account lock concludes nothing from its walks (the lock's new holder
+    // may have read the bank since, and be walking still, its evidence not noted yet).
+    await beforeWrite?.(trx);
     const latest = snap.latestWalkStartedAt ?? snap.walkStartedAt;
     // Two syncs of the account may walk at once: the one that read the bank last decides.
     const newest = await noteIntradayWalk(trx, account.id, latest);

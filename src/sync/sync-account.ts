@@ -208,7 +208,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     add(
       counts,
       await reconcileCurrentDay(
-        { db: deps.db, now: deps.now(), client, row, account, runId: job.runId, log },
+        { db: deps.db, now: deps.now(), client, row, account, runId: job.runId, log, beforeWrite: fenceOf(job) },
         snapshot,
         balanceDays,
         notes,

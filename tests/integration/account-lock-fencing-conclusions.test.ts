@@ -1,0 +1,144 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSingleFlight, type AccountLock, type SingleFlight } from '../../src/scheduler/single-flight.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
+import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+
+/**
+ * A worker frozen while it holds an account's sync lock loses it (Postgres ends the lock session), another worker
+ * takes it and reads the bank anew; the frozen one wakes up past its last page write, with only the window's
+ * conclusions left to write: what its (older) walks lacked, taken as withdrawn by the bank. It must write none of them
+ * over what the new holder's newer walk showed. The lock is the real advisory lock of the worker's single flight, its
+ * session ended by `pg_terminate_backend` (what the keepalive timeout does); each bank is scripted, and a gate holds a
+ * walk open after its last page (the freeze; no timing involved).
+ */
+const DAY = '2026-11-20';
+const JPM_ACCOUNT = '000000022227702';
+
+/** A gate a scripted walk waits at: `reached` once the walk is there, `open()` lets it go on. */
+function gate() {
+  let arrive = () => {};
+  let open = () => {};
+  const reached = new Promise<void>((r) => (arrive = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return { reached, open, wait: () => (arrive(), opened) };
+}
+
+/** A bank answering its n-th transactions request with the n-th walk; a walk's gate holds it after its last page. */
+function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: ReturnType<typeof gate> }[]): BankClient {
+  let n = 0;
+  return {
+    transactionPages() {
+      const w = walks[n++] ?? { pages: [] };
+      return (async function* () {
+        for (const page of w.pages) {
+          yield await Promise.resolve(page);
+        }
+        await w.gate?.wait();
+      })();
+    },
+    getBalances: () => Promise.resolve({ accounts: currentDayBalance(JPM_ACCOUNT, DAY) }),
+  };
+}
+
+/** The lock's session ended by the server, as when the frozen machine answers no keepalive; then a new holder. */
+async function loseLock(t: TestDb, flight: SingleFlight, accountId: string): Promise<AccountLock> {
+  await sql`select pg_terminate_backend(pid) from pg_stat_activity
+    where datname = current_database() and application_name = 'jpm-sync-locks'`.execute(t.db);
+  let second: AccountLock | null = null;
+  for (const deadline = Date.now() + 10_000; second === null && Date.now() < deadline;) {
+    second = await flight.tryAcquire(accountId).catch(() => null);
+  }
+  expect(second).not.toBeNull();
+  return second!;
+}
+
+/** The error code a window ended with, or `written`. */
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'written',
+    (err: unknown) => (err as { code?: string }).code ?? String(err),
+  );
+
+describe("a worker that lost its account lock while frozen, with its window's conclusions left to write", () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  it("removes no current-day item its older walks lacked that the lock's new holder saw again", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
+    const flight = createSingleFlight({ url: t.url }, 2, createLogger('scheduler'));
+    const walk = (ids: string[]) => [
+      scriptedPage(
+        ids.map((id) =>
+          recordJson({ id, account: JPM_ACCOUNT, date: DAY, amount: '1.00', postCode: 'I', bankReference: `R-${id}` }),
+        ),
+        { pageNumber: 1, totalPages: 1, totalRecords: ids.length },
+      ),
+    ];
+    const sync = (bank: BankClient, lock?: AccountLock) => {
+      const job: WindowJob = {
+        runId: null,
+        accountId: account.id,
+        mode: 'intraday',
+        kinds: ['transactions', 'balances'],
+      };
+      return syncAccountWindow(scriptedDeps(t.db, bank, DAY), lock === undefined ? job : { ...job, lock });
+    };
+    const statuses = async () =>
+      Object.fromEntries(
+        (
+          await t.db
+            .selectFrom('transactions')
+            .select(['jpm_transaction_id', 'status'])
+            .where('account_id', '=', account.id)
+            .execute()
+        ).map((r) => [r.jpm_transaction_id, r.status]),
+      );
+    await sync(gatedBank([{ pages: walk(['A', 'X']) }]));
+    expect(await statuses()).toEqual({ A: 'pending', X: 'pending' });
+    const frozenAt = gate();
+    const newerAt = gate();
+    let first: AccountLock | null = null;
+    let second: AccountLock | null = null;
+    try {
+      first = await flight.tryAcquire(account.id);
+      expect(first).not.toBeNull();
+      // The worker walks twice while the bank does not show X (two walks agreeing: X withdrawn), stores both walks,
+      // and freezes before it concludes.
+      const frozen = outcome(sync(gatedBank([{ pages: walk(['A']) }, { pages: walk(['A']), gate: frozenAt }]), first!));
+      await frozenAt.reached;
+      second = await loseLock(t, flight, account.id);
+      // The new holder reads the bank: X is shown again. It is held before its walk ends.
+      const newer = outcome(sync(gatedBank([{ pages: walk(['A', 'X']), gate: newerAt }]), second));
+      await newerAt.reached;
+      frozenAt.open();
+      expect(await frozen).toBe('account_lock_lost');
+      expect(await statuses()).toEqual({ A: 'pending', X: 'pending' });
+      const removals = await t.db
+        .selectFrom('transaction_decisions')
+        .select('rule')
+        .where('account_id', '=', account.id)
+        .where('decision', '=', 'removed')
+        .execute();
+      expect(removals).toEqual([]);
+      newerAt.open();
+      expect(await newer).toBe('written');
+      expect(await statuses()).toEqual({ A: 'pending', X: 'pending' });
+    } finally {
+      frozenAt.open();
+      newerAt.open();
+      await second?.release();
+      await first?.release();
+      await flight.close();
+    }
+  });
+});
