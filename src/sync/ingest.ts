@@ -175,15 +175,25 @@ export function requestedView(query: Exclude<TransactionQuery, { empty: true }>)
  * Called after a complete walk of the bank's posted data for `dates` (the walk ended without error):
  * open rejects of those dates that this run did not see again are resolved, since the bank no longer
  * sends them. Bad records seen again stay open (their row now names this run). Without a run id (a
- * direct call), nothing can tell "seen again" apart, so nothing is resolved.
+ * direct call), nothing can tell "seen again" apart, so nothing is resolved. Under the account's write lock, with
+ * the window's `beforeWrite` (its fence): a window that lost its account lock resolves nothing, since the lock's new
+ * holder may have walked the days since and found a bad record the bank still sends (another run's reject).
  */
 export async function resolveRejectsOfCompleteWalk(
   db: Database,
   account: AccountRef,
   dates: readonly string[],
   runId: string | null,
+  beforeWrite?: (trx: Executor) => Promise<void>,
 ): Promise<number> {
-  return runId === null ? 0 : resolveRejectsNotSentAgain(db, account.id, dates, runId);
+  if (runId === null || dates.length === 0) {
+    return 0;
+  }
+  return db.transaction().execute(async (trx) => {
+    await lockAccountForWrite(trx, account.id);
+    await beforeWrite?.(trx);
+    return resolveRejectsNotSentAgain(trx, account.id, dates, runId);
+  });
 }
 
 interface Plan {

@@ -193,9 +193,11 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
       walkTransactions(deps, client, row, account, job, query, counts, dayTally, snapshot, unreadable, readAt);
     await walk();
     add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable, fenceOf(job)));
-    // What the bank reported per fetched day: validation's evidence for coverage and duplicates.
+    // What the bank reported per fetched day: validation's evidence for coverage and duplicates. Not fenced: a window
+    // that lost its account lock reads older than the lock's new holder (who began reading after taking it), and a
+    // day's tally never replaces one that began reading later (`read_at`); a day no one read since keeps its newest.
     await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now(), readAt));
-    await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId);
+    await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId, fenceOf(job));
   }
 
   let balanceDays: ReadonlySet<IsoDate> | undefined;
