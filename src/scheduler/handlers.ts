@@ -146,6 +146,9 @@ async function runWindow(
     }
     return windowFailed(deps, ctx, err);
   }
+  // Not fenced by the account's lock: every write of the window committed while the lock was held (each checked it),
+  // so the window did its work, whoever holds the lock now. A worker that took the lock over and runs this window again
+  // finds it finished (`startWindow`), or, already started, writes the same days anew and its end is counted once.
   await completeWindow(deps.db, windowIds(p));
   // Bulk work leaves statistics behind (autovacuum is off or outrun): analyze what changed, cheaply.
   // Never fails the window: its data is committed.
