@@ -18,6 +18,8 @@ import { validationRoutes } from './validations.routes.ts';
 export interface AdminApiDeps {
   db: Database;
   queues: Queues;
+  /** The app's clock (certificate checks, validation reviews); the same one as `onboarding.now` and `producer.now`. */
+  now: () => Date;
   /** The onboarding service's options (clock, expectations, the `live` guard's validation provider). */
   onboarding: OnboardingOptions;
   secrets: CredentialRouteDeps['secrets'];

@@ -10,6 +10,8 @@ import { createValidationReportProvider } from '../validation/index.ts';
  * What the admin API's routes need, from the context (composition only). The connection test gets
  * its own short-lived client (closed after the test); discovery and syncs use the context's
  * per-integration client, so a freshly installed certificate is picked up on the next call.
+ * `now` is the app's one clock (the machine's unless a test passes its own): onboarding (due dates,
+ * overdue), certificates, validation reviews and planned runs all read it.
  */
 export function adminApiDeps(ctx: AppContext, now: () => Date = () => new Date()): AdminApiDeps {
   const timeouts = { connectMs: ctx.config.jpm.connectTimeoutMs, requestMs: ctx.config.jpm.requestTimeoutMs };
@@ -17,6 +19,7 @@ export function adminApiDeps(ctx: AppContext, now: () => Date = () => new Date()
     db: ctx.db,
     queues: ctx.queues,
     secrets: ctx.secrets,
+    now,
     apiKeyChanged: () => ctx.apiKeys.forget?.(),
     // As the worker's milestone emails decide (notifications-wiring.ts): no SMTP_URL, no email; no
     // PUBLIC_BASE_URL, an email without the link. The API and worker roles must share both settings.
@@ -26,6 +29,7 @@ export function adminApiDeps(ctx: AppContext, now: () => Date = () => new Date()
         ? 'PUBLIC_BASE_URL'
         : undefined,
     onboarding: {
+      now,
       validationReportPassed: createValidationReportProvider(ctx.db),
       connectionPolicy: { outbound: ctx.outbound, jpmBaseUrlHosts: ctx.config.outbound.jpmBaseUrlHosts },
     },
@@ -54,7 +58,7 @@ export function consoleDeps(
     queues: ctx.queues,
     redis: ctx.queues.redis,
     keyPrefix: ctx.queues.prefix,
-    onboarding: adminApiDeps(ctx).onboarding,
+    onboarding: adminApiDeps(ctx, api.now).onboarding,
     // Secure cookies need https; development and the tests serve plain http on localhost.
     secureCookies: ctx.config.env === 'production',
   };

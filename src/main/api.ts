@@ -41,8 +41,8 @@ export interface ApiAppOptions {
   /** Routes beyond the product's (tests only). */
   extraRoutes?: readonly Route[];
   /**
-   * The clock of the console and of the runs the API plans (tests only; default the machine's): it places the instant,
-   * the bank decides the date.
+   * The app's one clock (tests only; default the machine's): the API's (onboarding due dates and overdue, certificates,
+   * the runs it plans), the console's and the review page's. It places the instant, the bank decides the date.
    */
   now?: () => Date;
   /** How old an in-flight Idempotency-Key claim must be before a retry takes it over (tests only; default 2 min). */
@@ -120,7 +120,14 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
         ),
       },
       // The customer's review page: the signed link is the credential (no API key).
-      { path: '/review', handler: reviewRouter({ db: ctx.db, keys: deriveReviewKeys(ctx.secrets.masterKey.key) }) },
+      {
+        path: '/review',
+        handler: reviewRouter({
+          db: ctx.db,
+          keys: deriveReviewKeys(ctx.secrets.masterKey.key),
+          ...(options.now ? { now: options.now } : {}),
+        }),
+      },
     ],
   });
 }

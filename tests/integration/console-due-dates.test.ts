@@ -9,8 +9,8 @@ import { obliterate } from '../helpers/orchestration.ts';
  * The board's due dates are instants, and "overdue" is the instant passing. At 21:30 in New York (02:30 UTC the next
  * day) a stage due at 01:00 UTC is overdue: the board must not say "due <tomorrow's date>" beside "Overdue" (an operator
  * reads that as due tomorrow). It shows the instant with its time and zone, as the console shows every other instant,
- * so "Overdue" is exactly the shown instant having passed. The API decides "overdue" by the machine's clock (the test
- * clock does not reach it), so the due instants here are a day either side of it.
+ * so "Overdue" is exactly the shown instant having passed. The app here runs on the machine's clock (the default), so
+ * the due instants are a day either side of it.
  */
 const DAY_MS = 86_400_000;
 const shown = (d: Date) => `${d.toISOString().slice(0, 10)} ${d.toISOString().slice(11, 16)} UTC`;
