@@ -219,9 +219,10 @@ export function validationRoutes(deps: { db: Database; now?: () => Date }): Rout
       auditTarget: 'validation_report',
       summary: 'Run a validation report',
       description:
-        "Proves every business day of every account of the integration against J.P. Morgan's balances, lists duplicate suspicions and coverage gaps, and stores the verdict (the onboarding `live` guard reads the latest). Default period: since approval (each account from its business day at the approval, in its time zone; `period.from` the earliest), else the last 30 days, up to yesterday.",
+        "Proves every business day of every account of the integration against J.P. Morgan's balances, lists duplicate suspicions and coverage gaps, and stores the verdict (the onboarding `live` guard reads the latest). Default period: since approval (each account from its business day at the approval, in its time zone; `period.from` the earliest), else the last 30 days, up to yesterday. Since approval, until the bank has closed some account's first business day since the approval there is nothing to report: 409 `validation_not_yet_reportable`, naming each account's first business day (a report can be made once the bank closes one).",
       request: { params: IdParams, body: z.object({ from: Day.optional(), to: Day.optional() }) },
       response: { status: 201, schema: ReportSchema, description: 'The completed report' },
+      errors: [409],
       handler: async ({ params, body, access, audit, principal, atomicAnswer }) => {
         const { row, report } = await runValidationReport(
           { db: deps.db, now },

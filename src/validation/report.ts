@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError, errorMessage } from '../shared/errors.ts';
+import { ConflictError, NotFoundError, ValidationError, errorMessage } from '../shared/errors.ts';
 import { uuidv7 } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { formatMinorUnits } from '../shared/money.ts';
@@ -86,6 +86,9 @@ async function resolvePeriod(
       basis = 'last_30_days';
     }
   }
+  if (basis === 'since_approval' && to === latestClosed) {
+    refuseWhenNothingClosedYet(accounts, startOf, now);
+  }
   if (diffDays(from, to) < 0) {
     throw new ValidationError(`period start ${from} is after its end ${to}`, [
       { path: 'from', message: 'must not be after to' },
@@ -101,6 +104,34 @@ async function resolvePeriod(
 }
 
 const NO_BANK_DAY = { bank_business_day: null, bank_calendar_at: null } as const;
+
+/**
+ * Since approval, a report is owed once one account's bank has closed that account's first business day since the
+ * approval. Until then there is nothing to report: not the caller's mistake (a 400), and never a report that passes
+ * with nothing proved (every account not yet reportable adds no reason). Refused (409) naming each account's first day,
+ * the earliest first: the report can be made once the bank closes one of them.
+ */
+function refuseWhenNothingClosedYet(
+  accounts: readonly AccountRow[],
+  startOf: ReadonlyMap<string, IsoDate>,
+  now: Date,
+): void {
+  const firstDays = accounts.map((a) => ({ a, day: startOf.get(a.id)! }));
+  if (
+    firstDays.length === 0 ||
+    firstDays.some(({ a, day }) => diffDays(lastClosedDay(now, a.time_zone, a), day) <= 0)
+  ) {
+    return;
+  }
+  firstDays.sort((x, y) => (x.day < y.day ? -1 : x.day > y.day ? 1 : 0));
+  const named = firstDays.map(({ a, day }) => `${day} (account ${mask(a.jpm_account_id)})`).join(', ');
+  throw new ConflictError(
+    'nothing to report yet: no account has a business day closed by the bank since the approval; ' +
+      `a report can be made once the bank closes the first one: ${named}`,
+    'validation_not_yet_reportable',
+    { firstBusinessDays: firstDays.map(({ a, day }) => ({ accountId: a.id, day })) },
+  );
+}
 
 async function accountReport(
   deps: ReportDeps,

@@ -1,10 +1,14 @@
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError } from '../../src/shared/errors.ts';
 import { renderReviewPage } from '../../src/review/page.ts';
 import { reviewPageData } from '../../src/review/service.ts';
 import type { ReviewLinkRow } from '../../src/storage/reviews.repo.ts';
 import { createValidationReport, renderValidationReportHtml } from '../../src/validation/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { bearer, createTestApi, expectProblem } from '../helpers/api-app.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { obliterate } from '../helpers/orchestration.ts';
 
 /**
  * A report since approval, made so soon after it that one account's bank has not closed a business day since: approved
@@ -99,13 +103,107 @@ describe('validation report since approval: an account with no closed business d
     );
   });
 
-  it('an account alone in that state: the request is refused as before, never a passed report with nothing proved', async () => {
+  it('an account alone in that state: nothing to report yet, from its first day, never a passed report', async () => {
     const tenancy = await createTenancy(t.db, { name: 'Not Closed Org 2' });
-    const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo' });
+    const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo', jpmAccountId: '000000004444' });
     await syncedNow(tokyo.id);
     await approvedAt(tenancy, APPROVED_AT);
-    // The period would start after its end: the request is refused (4xx) as before, never a passed report.
-    await expect(report(tenancy)).rejects.toThrow(/period start 2026-11-11 is after its end 2026-11-10/);
+    const refused = await report(tenancy).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect(refused).toMatchObject({
+      httpStatus: 409,
+      code: 'validation_not_yet_reportable',
+      details: { firstBusinessDays: [{ accountId: tokyo.id, day: '2026-11-11' }] },
+    });
+    expect((refused as Error).message).toBe(
+      'nothing to report yet: no account has a business day closed by the bank since the approval; ' +
+        'a report can be made once the bank closes the first one: 2026-11-11 (account ****4444)',
+    );
+    // Not a failed report either: nothing is stored.
+    const stored = await t.db
+      .selectFrom('validation_reports')
+      .select('id')
+      .where('integration_id', '=', tenancy.integrationId)
+      .execute();
+    expect(stored).toEqual([]);
+    // A period asked to end before the approval is still the caller's to fix.
+    await expect(report(tenancy, { to: '2026-11-05' })).rejects.toThrow(
+      /period start 2026-11-11 is after its end 2026-11-05/,
+    );
+  });
+
+  it('every account in that state, though the period has a closed day: nothing to report yet, naming each first day', async () => {
+    // Half an hour after the approval: New York (12:30 on the 10th) has closed the 9th, Tokyo (03:00 on the 11th) the
+    // 10th; the period since approval (from New York's 10th) has a closed day, but neither account has closed its own.
+    const soon = new Date('2026-11-10T18:00:00Z');
+    const tenancy = await createTenancy(t.db, { name: 'Not Closed Org 4' });
+    const ny = await createAccount(t.db, tenancy, { timeZone: 'America/New_York', jpmAccountId: '000000006666' });
+    const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo', jpmAccountId: '000000007777' });
+    await approvedAt(tenancy, APPROVED_AT);
+    const refused = await createValidationReport(
+      { db: t.db, now: () => soon },
+      { integrationId: tenancy.integrationId, requestedBy: 'test' },
+    ).catch((err: unknown) => err);
+    // Never a report that passes with nothing proved.
+    expect(refused).toBeInstanceOf(ConflictError);
+    expect(refused).toMatchObject({
+      code: 'validation_not_yet_reportable',
+      details: {
+        firstBusinessDays: [
+          { accountId: ny.id, day: '2026-11-10' },
+          { accountId: tokyo.id, day: '2026-11-11' },
+        ],
+      },
+    });
+    expect((refused as Error).message).toContain(
+      'a report can be made once the bank closes the first one: 2026-11-10 (account ****6666), 2026-11-11 (account ****7777)',
+    );
+  });
+
+  it('over HTTP: 409 validation_not_yet_reportable naming the day, then a report once the bank closes it', async () => {
+    let now = NOW;
+    const api = await createTestApi({ now: () => now });
+    try {
+      const tenancy = await createTenancy(api.t.db, { name: 'Not Closed Org 3' });
+      const tokyo = await createAccount(api.t.db, tenancy, { timeZone: 'Asia/Tokyo', jpmAccountId: '000000005555' });
+      await api.t.db
+        .updateTable('bank_accounts')
+        .set({ last_synced_at: new Date(NOW.getTime() - 60_000) })
+        .where('id', '=', tokyo.id)
+        .execute();
+      await api.t.db
+        .insertInto('integration_transitions')
+        .values({
+          organization_id: tenancy.organizationId,
+          integration_id: tenancy.integrationId,
+          from_stage: 'testing',
+          to_stage: 'approved',
+          actor: 'test',
+          created_at: APPROVED_AT,
+        })
+        .execute();
+      const run = () =>
+        request(api.app)
+          .post(`/v1/integrations/${tenancy.integrationId}/validations`)
+          .set(bearer(api.adminKey))
+          .send({});
+      const problem = expectProblem(await run(), 409, 'validation_not_yet_reportable');
+      expect(problem.detail).toContain(
+        'a report can be made once the bank closes the first one: 2026-11-11 (account ****5555)',
+      );
+      // The next morning in Tokyo the 11th is closed: the report is made, from that day.
+      now = new Date('2026-11-11T23:30:00Z');
+      const res = await run();
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      expect((res.body as { report: { period: unknown } }).report.period).toEqual({
+        basis: 'since_approval',
+        from: '2026-11-11',
+        to: '2026-11-11',
+      });
+    } finally {
+      await obliterate(api.ctx.queues);
+      await api.close();
+    }
   });
 
   it('a period with no business day in it still fails the report', async () => {
