@@ -442,17 +442,37 @@ const FRACTIONAL: Readonly<Record<string, (n: string) => string>> = {
  * number as a double (or knowing no page size) writes them. Amounts and every other number keep their exact text.
  */
 function fractionalIntegers(normal: BankResponse): BankResponse {
+  return respellNumbers(
+    normal,
+    (text, key) => {
+      const spell = key === undefined ? undefined : FRACTIONAL[key];
+      return spell && /^\d+$/.test(text) ? spell(text) : undefined;
+    },
+    new Set(['pageSize']),
+  );
+}
+
+/**
+ * An answer with some of its JSON numbers written another way: `spell(text, key)` gives a number's new text (`key`:
+ * the member holding it, undefined inside an array), or undefined to keep it; members named in `nulled` become null
+ * wherever they are. Every other value keeps its exact text; an answer that is not a 200 of JSON is sent as it is.
+ */
+function respellNumbers(
+  normal: BankResponse,
+  spell: (text: string, key: string | undefined) => string | undefined,
+  nulled: ReadonlySet<string> = new Set(),
+): BankResponse {
   const rewrite = (value: unknown, key: string | undefined): unknown => {
     if (Array.isArray(value)) {
       return value.map((v) => rewrite(v, undefined));
     }
     if (value instanceof JsonNumber) {
-      const spell = key === undefined ? undefined : FRACTIONAL[key];
-      return spell && /^\d+$/.test(value.text) ? new JsonNumber(spell(value.text)) : value;
+      const text = spell(value.text, key);
+      return text === undefined ? value : new JsonNumber(text);
     }
     if (typeof value === 'object' && value !== null) {
       return Object.fromEntries(
-        Object.entries(value).map(([k, v]) => [k, k === 'pageSize' ? null : rewrite(v, k)] as const),
+        Object.entries(value).map(([k, v]) => [k, nulled.has(k) ? null : rewrite(v, k)] as const),
       );
     }
     return value;
@@ -541,25 +561,9 @@ function respellNumber(text: string): string {
 
 /** An answer with every amount written as another spelling of the same number (`respellNumber`). */
 function amountSpellings(normal: BankResponse): BankResponse {
-  const rewrite = (value: unknown, key: string | undefined): unknown => {
-    if (Array.isArray(value)) {
-      return value.map((v) => rewrite(v, undefined));
-    }
-    if (value instanceof JsonNumber) {
-      return key !== undefined && AMOUNT_KEYS.has(key) ? new JsonNumber(respellNumber(value.text)) : value;
-    }
-    if (typeof value === 'object' && value !== null) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, rewrite(v, k)] as const));
-    }
-    return value;
-  };
-  try {
-    return normal.status === 200
-      ? { ...normal, body: JSON.stringify(rewrite(parseKeepingNumbers(normal.body), undefined)) }
-      : normal;
-  } catch {
-    return normal;
-  }
+  return respellNumbers(normal, (text, key) =>
+    key !== undefined && AMOUNT_KEYS.has(key) ? respellNumber(text) : undefined,
+  );
 }
 
 function checkClock(clock: Clock): Clock {

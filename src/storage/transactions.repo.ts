@@ -697,6 +697,16 @@ export async function datesWithPostedRows(
   return r.rows.map((row) => row.day);
 }
 
+/** A posted row as the money it moved (`postedMoneyFacts`): the references as the bank wrote them. */
+interface PostedMoneyFact {
+  day: string;
+  direction: string;
+  amount_minor: string;
+  bank_reference: string;
+  customer_reference: string;
+  source: string;
+}
+
 /**
  * The account's posted rows on `dates` as (booking date, direction, amount, bank and customer reference, channel)
  * facts, any channel; the references as the bank wrote them.
@@ -705,27 +715,11 @@ export async function postedMoneyFacts(
   ex: Executor,
   accountId: string,
   dates: readonly string[],
-): Promise<
-  {
-    day: string;
-    direction: string;
-    amount_minor: string;
-    bank_reference: string;
-    customer_reference: string;
-    source: string;
-  }[]
-> {
+): Promise<PostedMoneyFact[]> {
   if (dates.length === 0) {
     return [];
   }
-  const r = await sql<{
-    day: string;
-    direction: string;
-    amount_minor: string;
-    bank_reference: string;
-    customer_reference: string;
-    source: string;
-  }>`
+  const r = await sql<PostedMoneyFact>`
     select booking_date::text as day, direction, amount_minor::text, bank_reference, customer_reference, source
     from transactions
     where account_id = ${accountId} and status = 'posted' and booking_date = any(${[...dates]}::date[])`.execute(ex);
