@@ -121,6 +121,11 @@ export async function touchAccountSynced(ex: Executor, id: string, at: Date): Pr
  * The account's business days as J.P. Morgan just reported them (the asOfDate of its CURRENT_DAY or
  * PRIOR_DAY balance answer). `bank_calendar_at` is when the current business day was heard (the
  * estimate moves on from it), so a PRIOR_DAY answer alone leaves it as it is.
+ *
+ * The newer answer wins, by the bank's own days (they only move on): a day before the stored one is an older answer
+ * (a worker that froze holding it while another asked the bank after its day rolled over, or two windows whose
+ * answers cross) and changes nothing; the same day keeps the later `at`. Our clocks would not do: each worker's
+ * clock is its own.
  */
 export async function recordBankCalendar(
   ex: Executor,
@@ -128,11 +133,14 @@ export async function recordBankCalendar(
   days: { businessDay?: string; priorBusinessDay?: string },
   at: Date,
 ): Promise<void> {
+  const day = days.businessDay ?? null;
   await sql`
     update bank_accounts set
-      bank_business_day = coalesce(${days.businessDay ?? null}::date, bank_business_day),
-      bank_prior_business_day = coalesce(${days.priorBusinessDay ?? null}::date, bank_prior_business_day),
-      bank_calendar_at = case when ${days.businessDay ?? null}::date is null then bank_calendar_at
+      bank_business_day = greatest(bank_business_day, ${day}::date),
+      bank_prior_business_day = greatest(bank_prior_business_day, ${days.priorBusinessDay ?? null}::date),
+      bank_calendar_at = case
+        when ${day}::date is null or ${day}::date < bank_business_day then bank_calendar_at
+        when ${day}::date = bank_business_day then greatest(bank_calendar_at, ${at.toISOString()}::timestamptz)
         else ${at.toISOString()}::timestamptz end
     where id = ${id}`.execute(ex);
 }

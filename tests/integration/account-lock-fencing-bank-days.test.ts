@@ -1,0 +1,216 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WireBalanceAccount } from '../../src/jpm/wire.schemas.ts';
+import { createSingleFlight, type AccountLock, type SingleFlight } from '../../src/scheduler/single-flight.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
+import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+
+/**
+ * A worker frozen while it holds an account's sync lock loses it (Postgres ends the lock session), another worker
+ * takes it and asks the bank anew, after the bank's day rolled over; the frozen one wakes up with the bank's older
+ * answer about its business days in hand. It must not record that older day over the newer one the new holder heard
+ * (the plan of every later window starts from it). The lock is the real advisory lock of the worker's single flight,
+ * its session ended by `pg_terminate_backend` (what the keepalive timeout does); each bank is scripted, and a gate
+ * holds the frozen worker's balance answer until the new holder is done (the freeze; no timing involved).
+ */
+const TODAY = '2026-11-20';
+const JPM_ACCOUNT = '000000022227711';
+const JPM_ACCOUNT_2 = '000000022227712';
+
+/** A gate a scripted request waits at: `reached` once the request is there, `open()` lets it go on. */
+function gate() {
+  let arrive = () => {};
+  let open = () => {};
+  const reached = new Promise<void>((r) => (arrive = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return { reached, open, wait: () => (arrive(), opened) };
+}
+
+/** A bank with one walk of `pages`, naming `day` in every balance answer, that answer held at `held` when given. */
+function bank(
+  pages: readonly TransactionPage[],
+  answer: () => WireBalanceAccount[],
+  held?: ReturnType<typeof gate>,
+): BankClient {
+  let walked = false;
+  return {
+    transactionPages() {
+      const walk = walked ? [] : pages;
+      walked = true;
+      return (async function* () {
+        for (const page of walk) {
+          yield await Promise.resolve(page);
+        }
+      })();
+    },
+    async getBalances() {
+      await held?.wait();
+      return { accounts: answer() };
+    },
+  };
+}
+
+/** A PRIOR_DAY balance answer naming `day` as the account's prior business day. */
+function priorDayBalance(jpmAccountId: string, day: string): WireBalanceAccount[] {
+  return currentDayBalance(jpmAccountId, day).map((a) => ({
+    ...a,
+    balanceList: (a.balanceList ?? []).map((b) => ({ ...b, currentDay: false })),
+  }));
+}
+
+/** The lock's session ended by the server, as when the frozen machine answers no keepalive; then a new holder. */
+async function loseLock(t: TestDb, flight: SingleFlight, accountId: string): Promise<AccountLock> {
+  await sql`select pg_terminate_backend(pid) from pg_stat_activity
+    where datname = current_database() and application_name = 'jpm-sync-locks'`.execute(t.db);
+  let second: AccountLock | null = null;
+  for (const deadline = Date.now() + 10_000; second === null && Date.now() < deadline;) {
+    second = await flight.tryAcquire(accountId).catch(() => null);
+  }
+  expect(second).not.toBeNull();
+  return second!;
+}
+
+/** The error code a window ended with, or `written`. */
+const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'written',
+    (err: unknown) => (err as { code?: string }).code ?? String(err),
+  );
+
+describe("a worker that lost its account lock while frozen, with the bank's older business day in hand", () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  const calendarOf = async (accountId: string) =>
+    t.db
+      .selectFrom('bank_accounts')
+      .select([
+        sql<string | null>`bank_business_day::text`.as('businessDay'),
+        sql<string | null>`bank_prior_business_day::text`.as('priorBusinessDay'),
+      ])
+      .where('id', '=', accountId)
+      .executeTakeFirstOrThrow();
+
+  it("records no current business day older than the one the lock's new holder heard", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
+    const flight = createSingleFlight({ url: t.url }, 2, createLogger('scheduler'));
+    const walk = (day: string, ids: string[]) => [
+      scriptedPage(
+        ids.map((id) =>
+          recordJson({ id, account: JPM_ACCOUNT, date: day, amount: '1.00', postCode: 'I', bankReference: `R-${id}` }),
+        ),
+        { pageNumber: 1, totalPages: 1, totalRecords: ids.length },
+      ),
+    ];
+    // Transactions only: after its complete walk the window asks the bank's CURRENT_DAY (intraday.ts).
+    const sync = (b: BankClient, lock: AccountLock) => {
+      const job: WindowJob = { runId: null, accountId: account.id, mode: 'intraday', kinds: ['transactions'], lock };
+      return syncAccountWindow(scriptedDeps(t.db, b, TODAY), job);
+    };
+    const frozenAt = gate();
+    let first: AccountLock | null = null;
+    let second: AccountLock | null = null;
+    try {
+      first = await flight.tryAcquire(account.id);
+      expect(first).not.toBeNull();
+      // The bank names TODAY; the worker freezes before it records the answer.
+      const frozen = outcome(
+        sync(
+          bank(walk(TODAY, ['A']), () => currentDayBalance(JPM_ACCOUNT, TODAY), frozenAt),
+          first!,
+        ),
+      );
+      await frozenAt.reached;
+      second = await loseLock(t, flight, account.id);
+      // The bank's day has rolled over: the new holder hears the next business day.
+      expect(
+        await outcome(
+          sync(
+            bank(walk('2026-11-21', ['B']), () => currentDayBalance(JPM_ACCOUNT, '2026-11-21')),
+            second,
+          ),
+        ),
+      ).toBe('written');
+      expect((await calendarOf(account.id)).businessDay).toBe('2026-11-21');
+      frozenAt.open();
+      expect(await frozen).toBe('account_lock_lost');
+      expect((await calendarOf(account.id)).businessDay).toBe('2026-11-21');
+    } finally {
+      frozenAt.open();
+      await second?.release();
+      await first?.release();
+      await flight.close();
+    }
+  });
+
+  it("records no prior business day older than the one the lock's new holder heard", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT_2 });
+    const flight = createSingleFlight({ url: t.url }, 2, createLogger('scheduler'));
+    const sync = (b: BankClient, lock: AccountLock) => {
+      const job: WindowJob = { runId: null, accountId: account.id, mode: 'prior_day', kinds: ['transactions'], lock };
+      return syncAccountWindow(scriptedDeps(t.db, b, TODAY), job);
+    };
+    const walk = (day: string) => [
+      scriptedPage(
+        [
+          recordJson({
+            id: `P-${day}`,
+            account: JPM_ACCOUNT_2,
+            date: day,
+            amount: '1.00',
+            postCode: 'P',
+            bankReference: `R-${day}`,
+          }),
+        ],
+        {
+          pageNumber: 1,
+          totalPages: 1,
+          totalRecords: 1,
+        },
+      ),
+    ];
+    const frozenAt = gate();
+    let first: AccountLock | null = null;
+    let second: AccountLock | null = null;
+    try {
+      first = await flight.tryAcquire(account.id);
+      expect(first).not.toBeNull();
+      // The bank names the 19th as its prior business day; the worker freezes before it records the answer.
+      const frozen = outcome(
+        sync(
+          bank(walk('2026-11-19'), () => priorDayBalance(JPM_ACCOUNT_2, '2026-11-19'), frozenAt),
+          first!,
+        ),
+      );
+      await frozenAt.reached;
+      second = await loseLock(t, flight, account.id);
+      // The bank has closed the 20th since: the new holder hears it as the prior business day.
+      expect(
+        await outcome(
+          sync(
+            bank(walk(TODAY), () => priorDayBalance(JPM_ACCOUNT_2, TODAY)),
+            second,
+          ),
+        ),
+      ).toBe('written');
+      expect((await calendarOf(account.id)).priorBusinessDay).toBe(TODAY);
+      frozenAt.open();
+      expect(await frozen).toBe('account_lock_lost');
+      expect((await calendarOf(account.id)).priorBusinessDay).toBe(TODAY);
+    } finally {
+      frozenAt.open();
+      await second?.release();
+      await first?.release();
+      await flight.close();
+    }
+  });
+});
