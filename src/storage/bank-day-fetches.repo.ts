@@ -59,14 +59,20 @@ export async function upsertBankDayFetches(ex: Executor, rows: readonly BankDayF
 }
 
 /**
- * Sets the state of fetched days that hold no transaction (a day with records is always `fetched`).
- * Returns the dates changed.
+ * Sets the state of fetched days that hold no transaction (a day with records is always `fetched`), as the bank's
+ * balance answer asked at `balancesReadAt` (the database clock before the request) says. Returns the dates changed.
+ *
+ * The newer reading wins here too: a day whose stored walk began after that answer was asked for is left as it is (its
+ * own window states it from a newer answer). Such an older answer comes from a worker that froze past its balances
+ * while another took its account's lock and synced the day anew; without this it would state the day from the bank's
+ * older word (a business day recorded as none, say).
  */
 export async function setEmptyDayState(
   ex: Executor,
   accountId: string,
   dates: readonly string[],
   state: BankDayState,
+  balancesReadAt: string,
 ): Promise<string[]> {
   if (dates.length === 0) {
     return [];
@@ -74,6 +80,7 @@ export async function setEmptyDayState(
   const r = await sql<{ booking_date: string }>`
     update bank_day_fetches set state = ${state}
     where account_id = ${accountId} and booking_date = any(${dates}::date[]) and record_count = 0 and state <> ${state}
+      and (read_at is null or read_at <= ${balancesReadAt}::timestamptz)
     returning booking_date::text as booking_date`.execute(ex);
   return r.rows.map((x) => x.booking_date);
 }

@@ -92,29 +92,31 @@ export async function bankDaysFor(
  * After a posted (prior-day or range) window with balances: a date the bank gave neither a balance
  * nor a transaction for is `no_business_day` (weekend, bank holiday: nothing was owed, and the run
  * says so); a business day with a balance but no transaction on an account that normally has
- * activity is `unexpectedly_empty` (a warning on the run and in coverage).
+ * activity is `unexpectedly_empty` (a warning on the run and in coverage). `balances.readAt` is the database clock
+ * before the balance request: a day walked anew after it keeps what its newer window says (`setEmptyDayState`).
  */
 export async function classifyPostedDays(
   db: Database,
   account: AccountRef,
   dates: readonly IsoDate[],
-  balanceDays: ReadonlySet<IsoDate>,
+  balances: { days: ReadonlySet<IsoDate>; readAt: string },
 ): Promise<RunWarning[]> {
+  const balanceDays = balances.days;
   const warnings: RunWarning[] = [];
   const noBusiness = dates.filter((d) => !balanceDays.has(d));
-  await setEmptyDayState(db, account.id, noBusiness, 'no_business_day');
+  await setEmptyDayState(db, account.id, noBusiness, 'no_business_day', balances.readAt);
   // Weekends are recorded but expected; a weekday without a business day (a bank holiday) is worth saying.
   const holidays = noBusiness.filter((d) => !isWeekend(d));
   if (holidays.length > 0) {
     warnings.push(warningOf('no_business_day', holidays));
   }
   const open = dates.filter((d) => balanceDays.has(d));
-  await setEmptyDayState(db, account.id, open, 'fetched');
+  await setEmptyDayState(db, account.id, open, 'fetched', balances.readAt);
   const empty = await emptyFetchedDays(db, account.id, open);
   if (empty.length > 0) {
     const activity = await recentActivity(db, account.id, empty);
     if (activity.days >= 3 && activity.active * 2 > activity.days) {
-      await setEmptyDayState(db, account.id, empty, 'unexpectedly_empty');
+      await setEmptyDayState(db, account.id, empty, 'unexpectedly_empty', balances.readAt);
       warnings.push(warningOf('fetched_nothing', empty));
     }
   }

@@ -201,10 +201,12 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
   }
 
   let balanceDays: ReadonlySet<IsoDate> | undefined;
+  let balancesReadAt: string | undefined;
   if (job.kinds.includes('balances') && !('empty' in plan.balances)) {
     const b = await syncBalances(deps, job, row, account, plan.balances);
     add(counts, b.counts);
     balanceDays = b.days;
+    balancesReadAt = b.readAt;
   }
   if (job.mode === 'intraday') {
     add(
@@ -217,8 +219,12 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
         walk,
       ),
     );
-  } else if (balanceDays && plan.postedDates.length > 0) {
-    notes.warnings.push(...(await classifyPostedDays(deps.db, account, plan.postedDates, balanceDays)));
+  } else if (balanceDays && balancesReadAt && plan.postedDates.length > 0) {
+    // Not fenced: a window that lost its account lock asked for its balances before the lock's new holder began
+    // reading, so it states no day that holder walked anew (the day's walk is newer than its answer).
+    notes.warnings.push(
+      ...(await classifyPostedDays(deps.db, account, plan.postedDates, { days: balanceDays, readAt: balancesReadAt })),
+    );
   }
   if (job.runId && (notes.warnings.length > 0 || notes.bankBusinessDay || notes.window)) {
     await noteRun(deps.db, job.runId, notes);
@@ -386,8 +392,10 @@ async function syncBalances(
   row: { integration_id: string; jpm_account_id: string; bank_id: string; currency: string; decimal_location: number },
   account: AccountRef,
   query: Exclude<BalanceQuery, { empty: true }>,
-): Promise<{ counts: Partial<SyncCounts>; days: ReadonlySet<IsoDate> }> {
+): Promise<{ counts: Partial<SyncCounts>; days: ReadonlySet<IsoDate>; readAt: string }> {
   const client = withSignal(await deps.clientFor(row.integration_id), job.signal);
+  // Noted before the request: a day walked after it was read by someone who may know more (`classifyPostedDays`).
+  const readAt = await databaseClock(deps.db);
   const response = await client.getBalances({
     ...query,
     accounts: [{ accountId: row.jpm_account_id, bankId: row.bank_id }],
@@ -467,5 +475,5 @@ async function syncBalances(
     }
     return c;
   });
-  return { counts, days };
+  return { counts, days, readAt };
 }

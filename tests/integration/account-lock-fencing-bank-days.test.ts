@@ -20,6 +20,7 @@ import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../he
 const TODAY = '2026-11-20';
 const JPM_ACCOUNT = '000000022227711';
 const JPM_ACCOUNT_2 = '000000022227712';
+const JPM_ACCOUNT_3 = '000000022227713';
 
 /** A gate a scripted request waits at: `reached` once the request is there, `open()` lets it go on. */
 function gate() {
@@ -208,6 +209,96 @@ describe("a worker that lost its account lock while frozen, with the bank's olde
       expect((await calendarOf(account.id)).priorBusinessDay).toBe(TODAY);
     } finally {
       frozenAt.open();
+      await second?.release();
+      await first?.release();
+      await flight.close();
+    }
+  });
+
+  it("sets no day's state from balances older than the walk of the day the lock's new holder stored", async () => {
+    const [D0, D1] = ['2026-11-10', '2026-11-11'];
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT_3 });
+    const flight = createSingleFlight({ url: t.url }, 2, createLogger('scheduler'));
+    const empty = [scriptedPage([], { pageNumber: 1, totalPages: 1, totalRecords: 0 })];
+    const sync = (b: BankClient, lock: AccountLock, from: string, to: string) => {
+      const job: WindowJob = {
+        runId: null,
+        accountId: account.id,
+        mode: 'range',
+        from,
+        to,
+        kinds: ['transactions', 'balances'],
+        lock,
+      };
+      return syncAccountWindow(scriptedDeps(t.db, b, TODAY), job);
+    };
+    const stateOf = async (day: string) =>
+      (
+        await sql<{ state: string }>`
+          select state from bank_day_fetches where account_id = ${account.id} and booking_date = ${day}`.execute(t.db)
+      ).rows[0]?.state;
+    // A person's session holds the first day's row once the frozen worker has stored its walk: the worker, past its
+    // balances (written under its lock), stops at its first day-state write (its freeze) until the test lets it go.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let rowHeld!: () => void;
+    const held = new Promise<void>((resolve) => (rowHeld = resolve));
+    let holder: Promise<void> = Promise.resolve();
+    const holdFirstDay = () => {
+      holder = t.db.transaction().execute(async (trx) => {
+        await sql`select 1 from bank_day_fetches where account_id = ${account.id} and booking_date = ${D0}
+          for update`.execute(trx);
+        rowHeld();
+        await released;
+      });
+      return held;
+    };
+    let first: AccountLock | null = null;
+    let second: AccountLock | null = null;
+    try {
+      first = await flight.tryAcquire(account.id);
+      expect(first).not.toBeNull();
+      // The frozen worker's walk of both days finds nothing; the bank then gave a balance for the 11th only.
+      const frozenBank: BankClient = {
+        ...bank(empty, () => []),
+        async getBalances() {
+          await holdFirstDay();
+          return { accounts: priorDayBalance(JPM_ACCOUNT_3, D1) };
+        },
+      };
+      const frozen = outcome(sync(frozenBank, first!, D0, D1));
+      for (let waiting = false, deadline = Date.now() + 10_000; !waiting;) {
+        expect(Date.now()).toBeLessThan(deadline);
+        waiting =
+          (
+            await sql<{ n: number }>`
+            select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'
+              and query ilike '%update bank_day_fetches set state%'`.execute(t.db)
+          ).rows[0]!.n > 0;
+      }
+      second = await loseLock(t, flight, account.id);
+      // The new holder walks the 11th anew (nothing) and the bank now gives no balance for it: no business day.
+      expect(
+        await outcome(
+          sync(
+            bank(empty, () => []),
+            second,
+            D1,
+            D1,
+          ),
+        ),
+      ).toBe('written');
+      expect(await stateOf(D1)).toBe('no_business_day');
+      release();
+      await holder;
+      // Nothing it writes after its balances is fenced; it states only the day no one walked since (the 10th).
+      expect(await frozen).toBe('written');
+      expect(await stateOf(D0)).toBe('no_business_day');
+      expect(await stateOf(D1)).toBe('no_business_day');
+    } finally {
+      release();
+      await holder;
       await second?.release();
       await first?.release();
       await flight.close();
