@@ -14,6 +14,7 @@ import {
   type SimulatorOptions,
 } from '../../src/simulator/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from './db.ts';
 
 /**
  * The J.P. Morgan simulator over mTLS, an integration with every simulated account registered, and
@@ -103,4 +104,22 @@ export async function startValidationSim(
       await rm(pkiDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The set-up of a validation test file: a fresh test database, {@link startValidationSim} on it, and the first
+ * business date of the simulator's history. End it with {@link stopValidationDb}.
+ */
+export async function startValidationDb(
+  options: Partial<SimulatorOptions> & { today: IsoDate },
+): Promise<{ t: TestDb; v: ValidationSim; first: IsoDate }> {
+  const t = await createTestDb();
+  const v = await startValidationSim(t.db, options);
+  return { t, v, first: v.sim.groundTruth().firstDate };
+}
+
+/** Stops the simulator, then drops the test database, of {@link startValidationDb}. */
+export async function stopValidationDb({ t, v }: { t: TestDb; v: ValidationSim }): Promise<void> {
+  await v.stop();
+  await t.drop();
 }

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toMinorUnits } from '../../src/shared/money.ts';
 import { addDays } from '../../src/shared/time.ts';
 import { createValidationReport } from '../../src/validation/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+import type { TestDb } from '../helpers/db.ts';
+import { startValidationDb, stopValidationDb, type ValidationSim } from '../helpers/validation-sim.ts';
 
 /**
  * Every amount of the bank's answers written as another JSON spelling of the same number (the simulator's
@@ -19,21 +19,16 @@ let v: ValidationSim;
 let first: string;
 
 beforeAll(async () => {
-  t = await createTestDb();
-  v = await startValidationSim(t.db, {
+  ({ t, v, first } = await startValidationDb({
     today: TODAY,
     accounts: 1,
     historyDays: 10,
     txPerDay: 8,
     quirks: { latePostings: false },
-  });
-  first = v.sim.groundTruth().firstDate;
+  }));
 });
 
-afterAll(async () => {
-  await v.stop();
-  await t.drop();
-});
+afterAll(() => stopValidationDb({ t, v }));
 
 describe('amounts written as other spellings of the same number', () => {
   it('are stored exactly, and every day proves', async () => {

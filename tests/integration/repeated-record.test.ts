@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/shared/time.ts';
 import { createValidationReport } from '../../src/validation/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+import type { TestDb } from '../helpers/db.ts';
+import { startValidationDb, stopValidationDb, type ValidationSim } from '../helpers/validation-sim.ts';
 
 /**
  * The bank lists one transaction twice in a walk: the same record, same `transactionId`, twice on one page, its
@@ -19,21 +19,16 @@ let v: ValidationSim;
 let first: string;
 
 beforeAll(async () => {
-  t = await createTestDb();
-  v = await startValidationSim(t.db, {
+  ({ t, v, first } = await startValidationDb({
     today: TODAY,
     accounts: 2,
     historyDays: 10,
     txPerDay: 6,
     quirks: { latePostings: false },
-  });
-  first = v.sim.groundTruth().firstDate;
+  }));
 });
 
-afterAll(async () => {
-  await v.stop();
-  await t.drop();
-});
+afterAll(() => stopValidationDb({ t, v }));
 
 describe('one transaction listed twice on a page', () => {
   it.each([

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodePgText } from '../../src/shared/pg-text.ts';
 import { addDays } from '../../src/shared/time.ts';
 import { strangeReference } from '../../src/simulator/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+import type { TestDb } from '../helpers/db.ts';
+import { startValidationDb, stopValidationDb, type ValidationSim } from '../helpers/validation-sim.ts';
 
 /**
  * References as no bank sample holds them (the simulator's `strange-references` fault, over mTLS, through the real
@@ -19,21 +19,16 @@ let v: ValidationSim;
 let first: string;
 
 beforeAll(async () => {
-  t = await createTestDb();
-  v = await startValidationSim(t.db, {
+  ({ t, v, first } = await startValidationDb({
     today: TODAY,
     accounts: 1,
     historyDays: 8,
     txPerDay: 6,
     quirks: { latePostings: false },
-  });
-  first = v.sim.groundTruth().firstDate;
+  }));
 });
 
-afterAll(async () => {
-  await v.stop();
-  await t.drop();
-});
+afterAll(() => stopValidationDb({ t, v }));
 
 describe('very long, unicode-heavy references', () => {
   it('are kept exactly, each transaction once; the same answer again changes nothing', async () => {

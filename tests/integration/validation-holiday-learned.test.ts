@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/shared/time.ts';
 import { createValidationReport, healAccountDays, refreshAccountDayMetrics } from '../../src/validation/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+import type { TestDb } from '../helpers/db.ts';
+import { startValidationDb, stopValidationDb, type ValidationSim } from '../helpers/validation-sim.ts';
 
 /**
  * A weekday judged before the bank said it was a holiday: the first report (nothing fetched yet) owes it, as every
@@ -19,22 +19,17 @@ let v: ValidationSim;
 let first: string;
 
 beforeAll(async () => {
-  t = await createTestDb();
-  v = await startValidationSim(t.db, {
+  ({ t, v, first } = await startValidationDb({
     today: TODAY,
     accounts: 1,
     historyDays: 20,
     txPerDay: 5,
     holidays: [HOLIDAY],
     quirks: { latePostings: false },
-  });
-  first = v.sim.groundTruth().firstDate;
+  }));
 });
 
-afterAll(async () => {
-  await v.stop();
-  await t.drop();
-});
+afterAll(() => stopValidationDb({ t, v }));
 
 const report = () =>
   createValidationReport(

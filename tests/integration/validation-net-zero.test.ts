@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../src/shared/time.ts';
 import { createValidationReport, healAccountDays } from '../../src/validation/index.ts';
-import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { startValidationSim, type ValidationSim } from '../helpers/validation-sim.ts';
+import type { TestDb } from '../helpers/db.ts';
+import { startValidationDb, stopValidationDb, type ValidationSim } from '../helpers/validation-sim.ts';
 
 /**
  * Rows that net to zero: a payment and its reversal booked the same day (same amount, opposite directions). When both
@@ -19,22 +19,17 @@ let v: ValidationSim;
 let first: string;
 
 beforeAll(async () => {
-  t = await createTestDb();
-  v = await startValidationSim(t.db, {
+  ({ t, v, first } = await startValidationDb({
     today: TODAY,
     accounts: 1,
     historyDays: 20,
     txPerDay: 10,
     quirks: { latePostings: false },
-  });
-  first = v.sim.groundTruth().firstDate;
+  }));
   await v.syncRange(v.accounts[0]!.id, first, YESTERDAY);
 });
 
-afterAll(async () => {
-  await v.stop();
-  await t.drop();
-});
+afterAll(() => stopValidationDb({ t, v }));
 
 async function deleteBehindTheServicesBack(id: string) {
   await sql`delete from transaction_decisions where transaction_id = ${id} or related_transaction_id = ${id}`.execute(
