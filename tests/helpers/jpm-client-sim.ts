@@ -3,10 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { JpmClient, type JpmClientOptions } from '../../src/jpm/client.ts';
 import type { TlsCredential } from '../../src/jpm/credential-agents.ts';
+import type { TransactionPageEvent } from '../../src/jpm/transactions.ts';
 import type { JpmCallEvent } from '../../src/jpm/transport.ts';
 import {
   createClientCredential,
   ensureDevPki,
+  NO_QUIRKS,
   startSimulator,
   type DevPki,
   type RunningSimulator,
@@ -70,6 +72,33 @@ export async function startClientSim(options: Partial<SimulatorOptions> = {}): P
       await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
     },
   };
+}
+
+/**
+ * The simulator for tests of one account's transaction walk: no quirks, four transactions a day over twelve days, two
+ * records a page (each overridable); `accountId` is its first account.
+ */
+export async function startWalkSim(
+  options: Partial<SimulatorOptions> = {},
+): Promise<{ env: ClientSim; accountId: string }> {
+  const env = await startClientSim({
+    accounts: 1,
+    historyDays: 12,
+    txPerDay: 4,
+    quirks: NO_QUIRKS,
+    defaultPageSize: 2,
+    ...options,
+  });
+  return { env, accountId: env.sim.accounts[0]!.accountId };
+}
+
+/** Every event of a transaction walk, in order. */
+export async function collect(events: AsyncIterable<TransactionPageEvent>): Promise<TransactionPageEvent[]> {
+  const out: TransactionPageEvent[] = [];
+  for await (const event of events) {
+    out.push(event);
+  }
+  return out;
 }
 
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

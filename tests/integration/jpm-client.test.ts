@@ -10,20 +10,12 @@ import { addDays, diffDays } from '../../src/shared/time.ts';
 import { NO_QUIRKS } from '../../src/simulator/index.ts';
 import type { TransactionPage } from '../../src/sync/bank-client.ts';
 import { bankClientOf } from '../../src/sync/jpm-bank.ts';
-import { caught, startClientSim, UUID, type ClientSim } from '../helpers/jpm-client-sim.ts';
+import { caught, collect, startClientSim, UUID, type ClientSim } from '../helpers/jpm-client-sim.ts';
 
 /** The client against the simulator over real mTLS: every endpoint, splitting, paging, restarts. */
 
 const TODAY = '2025-03-12';
 const QUIRKS = { ...NO_QUIRKS, extremeAmounts: true, identicalTransactions: true, reversals: true };
-
-async function collect(events: AsyncIterable<TransactionPageEvent>): Promise<TransactionPageEvent[]> {
-  const out: TransactionPageEvent[] = [];
-  for await (const event of events) {
-    out.push(event);
-  }
-  return out;
-}
 
 const pagesOf = (events: TransactionPageEvent[]) =>
   events.filter((e): e is FetchedTransactionPage => e.type === 'page');

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TransactionPageEvent } from '../../src/jpm/transactions.ts';
-import { NO_QUIRKS } from '../../src/simulator/index.ts';
 import { addDays } from '../../src/shared/time.ts';
-import { startClientSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
+import { collect, startWalkSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
 
 /**
  * A bank (or a gateway before it) that closes a kept-alive connection just as the next request arrives on it (the
@@ -20,23 +18,14 @@ describe('a kept-alive connection closed as the next request arrives', () => {
   let env: ClientSim;
   let accountId: string;
   beforeAll(async () => {
-    env = await startClientSim({
-      today: TODAY,
-      accounts: 1,
-      historyDays: 12,
-      txPerDay: 4,
-      quirks: NO_QUIRKS,
-      defaultPageSize: 2,
-    });
-    accountId = env.sim.accounts[0]!.accountId;
+    ({ env, accountId } = await startWalkSim({ today: TODAY }));
   });
   afterAll(() => env.stop());
 
   const idsOf = async () => {
-    const events: TransactionPageEvent[] = [];
-    for await (const e of env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] })) {
-      events.push(e);
-    }
+    const events = await collect(
+      env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] }),
+    );
     expect(events.filter((e) => e.type === 'restart')).toEqual([]);
     return events.flatMap((e) => (e.type === 'page' ? e.records.map((r) => r.transactionId) : []));
   };

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataQualityOf } from '../../src/jpm/records.ts';
 import type { TransactionPageEvent } from '../../src/jpm/transactions.ts';
-import { NO_QUIRKS } from '../../src/simulator/index.ts';
 import { addDays } from '../../src/shared/time.ts';
-import { startClientSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
+import { collect, startWalkSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
 
 /**
  * Integer counts written as the same JSON number with a fraction of zero or an exponent (the simulator's
@@ -20,25 +19,11 @@ describe('integer counts written with a fraction of zero', () => {
   let env: ClientSim;
   let accountId: string;
   beforeAll(async () => {
-    env = await startClientSim({
-      today: TODAY,
-      accounts: 2,
-      historyDays: 12,
-      txPerDay: 4,
-      quirks: NO_QUIRKS,
-      defaultPageSize: 3,
-    });
-    accountId = env.sim.accounts[0]!.accountId;
+    ({ env, accountId } = await startWalkSim({ today: TODAY, accounts: 2, defaultPageSize: 3 }));
   });
   afterAll(() => env.stop());
 
-  const walk = async () => {
-    const events: TransactionPageEvent[] = [];
-    for await (const e of env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] })) {
-      events.push(e);
-    }
-    return events;
-  };
+  const walk = () => collect(env.client().transactionPages({ startDate: FROM, endDate: TO, accountIds: [accountId] }));
   const shape = (events: TransactionPageEvent[]) =>
     events.map((e) =>
       e.type === 'page'

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JpmUnavailableError } from '../../src/jpm/errors.ts';
 import type { TransactionPageEvent } from '../../src/jpm/transactions.ts';
-import { NO_QUIRKS } from '../../src/simulator/index.ts';
 import { addDays } from '../../src/shared/time.ts';
-import { caught, startClientSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
+import { caught, collect, startWalkSim, type ClientSim } from '../helpers/jpm-client-sim.ts';
 
 /**
  * Pagination that lies, from the simulator over real mTLS: a `totalPages` far beyond the answer's pages (the pages past
@@ -18,25 +17,12 @@ describe('v3 pagination that does not describe the answer', () => {
   let env: ClientSim;
   let accountId: string;
   beforeAll(async () => {
-    env = await startClientSim({
-      today: TODAY,
-      accounts: 1,
-      historyDays: 12,
-      txPerDay: 4,
-      quirks: NO_QUIRKS,
-      defaultPageSize: 2,
-    });
-    accountId = env.sim.accounts[0]!.accountId;
+    ({ env, accountId } = await startWalkSim({ today: TODAY }));
   });
   afterAll(() => env.stop());
 
-  const walk = async (from: string = FROM, to: string = TO) => {
-    const events: TransactionPageEvent[] = [];
-    for await (const e of env.client().transactionPages({ startDate: from, endDate: to, accountIds: [accountId] })) {
-      events.push(e);
-    }
-    return events;
-  };
+  const walk = (from: string = FROM, to: string = TO) =>
+    collect(env.client().transactionPages({ startDate: from, endDate: to, accountIds: [accountId] }));
   const pageCalls = () => env.calls.filter((c) => c.endpoint === 'transactions_v3').length;
 
   it('a totalPages far beyond the records ends the walk at the first empty page once every record is in', async () => {
