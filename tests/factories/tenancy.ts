@@ -60,3 +60,18 @@ export async function createAccount(
     .execute();
   return { id, organizationId: t.organizationId, jpmAccountId };
 }
+
+/** The integration's move from testing to approved at `at`: where a report since approval starts. */
+export async function recordApproval(db: Database, t: Tenancy, at: Date): Promise<void> {
+  await db
+    .insertInto('integration_transitions')
+    .values({
+      organization_id: t.organizationId,
+      integration_id: t.integrationId,
+      from_stage: 'testing',
+      to_stage: 'approved',
+      actor: 'test',
+      created_at: at,
+    })
+    .execute();
+}

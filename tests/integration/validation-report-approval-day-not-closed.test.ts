@@ -5,7 +5,7 @@ import { renderReviewPage } from '../../src/review/page.ts';
 import { reviewPageData } from '../../src/review/service.ts';
 import type { ReviewLinkRow } from '../../src/storage/reviews.repo.ts';
 import { createValidationReport, renderValidationReportHtml } from '../../src/validation/index.ts';
-import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createAccount, createTenancy, recordApproval, type Tenancy } from '../factories/tenancy.ts';
 import { bearer, createTestApi, expectProblem } from '../helpers/api-app.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { obliterate } from '../helpers/orchestration.ts';
@@ -30,20 +30,6 @@ afterAll(async () => {
   await t.drop();
 });
 
-async function approvedAt(tenancy: Tenancy, at: Date) {
-  await t.db
-    .insertInto('integration_transitions')
-    .values({
-      organization_id: tenancy.organizationId,
-      integration_id: tenancy.integrationId,
-      from_stage: 'testing',
-      to_stage: 'approved',
-      actor: 'test',
-      created_at: at,
-    })
-    .execute();
-}
-
 /** Synced just now: a stale account is a reason of its own, not the one looked at here. */
 async function syncedNow(accountId: string) {
   await t.db
@@ -66,7 +52,7 @@ describe('validation report since approval: an account with no closed business d
     const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo', jpmAccountId: '000000002222' });
     await syncedNow(ny.id);
     await syncedNow(tokyo.id);
-    await approvedAt(tenancy, APPROVED_AT);
+    await recordApproval(t.db, tenancy, APPROVED_AT);
     const doc = await report(tenancy);
     expect(doc.period).toEqual({ basis: 'since_approval', from: '2026-11-10', to: '2026-11-10' });
     const nyReport = doc.accounts.find((a) => a.accountId === ny.id)!;
@@ -107,7 +93,7 @@ describe('validation report since approval: an account with no closed business d
     const tenancy = await createTenancy(t.db, { name: 'Not Closed Org 2' });
     const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo', jpmAccountId: '000000004444' });
     await syncedNow(tokyo.id);
-    await approvedAt(tenancy, APPROVED_AT);
+    await recordApproval(t.db, tenancy, APPROVED_AT);
     const refused = await report(tenancy).catch((err: unknown) => err);
     expect(refused).toBeInstanceOf(ConflictError);
     expect(refused).toMatchObject({
@@ -139,7 +125,7 @@ describe('validation report since approval: an account with no closed business d
     const tenancy = await createTenancy(t.db, { name: 'Not Closed Org 4' });
     const ny = await createAccount(t.db, tenancy, { timeZone: 'America/New_York', jpmAccountId: '000000006666' });
     const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo', jpmAccountId: '000000007777' });
-    await approvedAt(tenancy, APPROVED_AT);
+    await recordApproval(t.db, tenancy, APPROVED_AT);
     const refused = await createValidationReport(
       { db: t.db, now: () => soon },
       { integrationId: tenancy.integrationId, requestedBy: 'test' },
@@ -171,17 +157,7 @@ describe('validation report since approval: an account with no closed business d
         .set({ last_synced_at: new Date(NOW.getTime() - 60_000) })
         .where('id', '=', tokyo.id)
         .execute();
-      await api.t.db
-        .insertInto('integration_transitions')
-        .values({
-          organization_id: tenancy.organizationId,
-          integration_id: tenancy.integrationId,
-          from_stage: 'testing',
-          to_stage: 'approved',
-          actor: 'test',
-          created_at: APPROVED_AT,
-        })
-        .execute();
+      await recordApproval(api.t.db, tenancy, APPROVED_AT);
       const run = () =>
         request(api.app)
           .post(`/v1/integrations/${tenancy.integrationId}/validations`)

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { createValidationReport } from '../../src/validation/index.ts';
-import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createAccount, createTenancy, recordApproval, type Tenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 /**
@@ -26,20 +26,6 @@ afterAll(async () => {
   await t.drop();
 });
 
-async function approvedAt(tenancy: Tenancy, at: Date) {
-  await t.db
-    .insertInto('integration_transitions')
-    .values({
-      organization_id: tenancy.organizationId,
-      integration_id: tenancy.integrationId,
-      from_stage: 'testing',
-      to_stage: 'approved',
-      actor: 'test',
-      created_at: at,
-    })
-    .execute();
-}
-
 const report = (tenancy: Tenancy) =>
   createValidationReport({ db: t.db, now: () => NOW }, { integrationId: tenancy.integrationId, requestedBy: 'test' });
 
@@ -48,7 +34,7 @@ describe('validation report: the period since approval', () => {
     const tenancy = await createTenancy(t.db, { name: 'Approval Day Org' });
     const ny = await createAccount(t.db, tenancy, { timeZone: 'America/New_York' });
     const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo' });
-    await approvedAt(tenancy, APPROVED_AT);
+    await recordApproval(t.db, tenancy, APPROVED_AT);
     const doc = await report(tenancy);
     expect(doc.period).toMatchObject({ basis: 'since_approval', from: '2026-11-09' });
     const fromOf = (id: string) => doc.accounts.find((a) => a.accountId === id)?.from;
@@ -59,7 +45,7 @@ describe('validation report: the period since approval', () => {
   it('an approval already on the next day in the account zone starts the period on that day', async () => {
     const tenancy = await createTenancy(t.db, { name: 'Approval Day Org 2' });
     const tokyo = await createAccount(t.db, tenancy, { timeZone: 'Asia/Tokyo' });
-    await approvedAt(tenancy, APPROVED_LATE_UTC);
+    await recordApproval(t.db, tenancy, APPROVED_LATE_UTC);
     const doc = await report(tenancy);
     expect(doc.period).toMatchObject({ basis: 'since_approval', from: '2026-11-11' });
     expect(doc.accounts.map((a) => [a.accountId, a.from])).toEqual([[tokyo.id, '2026-11-11']]);
@@ -123,7 +109,7 @@ describe('validation report: the period since approval', () => {
         })
         .execute();
     }
-    await approvedAt(tenancy, APPROVED_AT);
+    await recordApproval(t.db, tenancy, APPROVED_AT);
     const doc = await report(tenancy);
     expect(doc.period).toMatchObject({ basis: 'since_approval', from: day });
     const accountsOf = (rows: { accountId: string | null }[]) =>
@@ -145,7 +131,7 @@ describe('validation report: the period since approval', () => {
       .set({ bank_business_day: '2026-11-18', bank_calendar_at: new Date('2026-11-19T17:00:00Z') })
       .where('id', '=', ny.id)
       .execute();
-    await approvedAt(tenancy, APPROVED_LATE_UTC);
+    await recordApproval(t.db, tenancy, APPROVED_LATE_UTC);
     const doc = await report(tenancy);
     // Approved at 12:30 on 10 November in New York, on the bank's business day 9 November.
     expect(doc.accounts.map((a) => a.from)).toEqual(['2026-11-09']);
