@@ -59,6 +59,12 @@ async function run(tenancy: Tenancy, r: RunSpec): Promise<string> {
   return id;
 }
 
+/** Top-level runs of one account: `(mode, status, from, to, at)` records one and returns its id. */
+function runsOf(tenancy: Tenancy, accountId: string) {
+  return (mode: RunSpec['mode'], status: RunSpec['status'], from: IsoDate, to: IsoDate, at: string) =>
+    run(tenancy, { accountId, mode, status, from, to, at });
+}
+
 async function failedWindows(tenancy: Tenancy, accountId: string) {
   const cov = await coverage(t.db, tenancy.integrationId, [accountId], '2026-11-01', '2026-11-19', NOW, 26);
   return cov.failedWindows.map((w) => ({ runId: w.runId, recovered: w.recovered }));
@@ -68,88 +74,36 @@ describe('validation report: failed sync windows and their recovery', () => {
   it("a failed prior-day window is recovered by later re-fetches of its days (a heal's range runs), each day by one of them", async () => {
     const tenancy = await createTenancy(t.db, { name: 'Failed Windows 1' });
     const a = await createAccount(t.db, tenancy);
+    const runOfA = runsOf(tenancy, a.id);
     // Tuesday's prior-day run (the prior day and two days of look-back) failed; the next morning the validation sweep
     // re-fetched the days in two windows, both succeeded.
-    const failed = await run(tenancy, {
-      accountId: a.id,
-      mode: 'prior_day',
-      status: 'failed',
-      from: '2026-11-12',
-      to: '2026-11-16',
-      at: '2026-11-17T11:00:00Z',
-    });
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-12',
-      to: '2026-11-13',
-      at: '2026-11-18T04:00:00Z',
-    });
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-14',
-      to: '2026-11-16',
-      at: '2026-11-18T04:01:00Z',
-    });
+    const failed = await runOfA('prior_day', 'failed', '2026-11-12', '2026-11-16', '2026-11-17T11:00:00Z');
+    await runOfA('range', 'succeeded', '2026-11-12', '2026-11-13', '2026-11-18T04:00:00Z');
+    await runOfA('range', 'succeeded', '2026-11-14', '2026-11-16', '2026-11-18T04:01:00Z');
     expect(await failedWindows(tenancy, a.id)).toEqual([{ runId: failed, recovered: true }]);
   });
 
   it('a failed window with a day no later run fetched, or fetched only before the failure, stays not recovered', async () => {
     const tenancy = await createTenancy(t.db, { name: 'Failed Windows 2' });
     const a = await createAccount(t.db, tenancy);
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-16',
-      to: '2026-11-16',
-      at: '2026-11-17T10:00:00Z',
-    });
-    const failed = await run(tenancy, {
-      accountId: a.id,
-      mode: 'prior_day',
-      status: 'failed',
-      from: '2026-11-12',
-      to: '2026-11-16',
-      at: '2026-11-17T11:00:00Z',
-    });
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-12',
-      to: '2026-11-15',
-      at: '2026-11-18T04:00:00Z',
-    });
+    const runOfA = runsOf(tenancy, a.id);
+    await runOfA('range', 'succeeded', '2026-11-16', '2026-11-16', '2026-11-17T10:00:00Z');
+    const failed = await runOfA('prior_day', 'failed', '2026-11-12', '2026-11-16', '2026-11-17T11:00:00Z');
+    await runOfA('range', 'succeeded', '2026-11-12', '2026-11-15', '2026-11-18T04:00:00Z');
     // Another account's re-fetch of the missing day does not count.
     const other = await createAccount(t.db, tenancy);
-    await run(tenancy, {
-      accountId: other.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-16',
-      to: '2026-11-16',
-      at: '2026-11-18T04:00:00Z',
-    });
+    const runOfOther = runsOf(tenancy, other.id);
+    await runOfOther('range', 'succeeded', '2026-11-16', '2026-11-16', '2026-11-18T04:00:00Z');
     expect(await failedWindows(tenancy, a.id)).toEqual([{ runId: failed, recovered: false }]);
   });
 
   it("a range run's failure is its failed window's, once, and is recovered when that window's days are fetched again", async () => {
     const tenancy = await createTenancy(t.db, { name: 'Failed Windows 3' });
     const a = await createAccount(t.db, tenancy);
+    const runOfA = runsOf(tenancy, a.id);
     // A range run of ten days: its first transaction window succeeded, its second failed, so the run is partial.
     const at = '2026-11-17T11:00:00Z';
-    const parent = await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'partial',
-      from: '2026-11-02',
-      to: '2026-11-11',
-      at,
-    });
+    const parent = await runOfA('range', 'partial', '2026-11-02', '2026-11-11', at);
     const spec = { accountId: a.id, mode: 'range', parentRunId: parent, at } as const;
     await run(tenancy, { ...spec, kind: 'transactions', status: 'succeeded', from: '2026-11-02', to: '2026-11-06' });
     const window = await run(tenancy, {
@@ -162,29 +116,16 @@ describe('validation report: failed sync windows and their recovery', () => {
     await run(tenancy, { ...spec, kind: 'balances', status: 'succeeded', from: '2026-11-02', to: '2026-11-11' });
     expect(await failedWindows(tenancy, a.id)).toEqual([{ runId: window, recovered: false }]);
     // The heal re-fetches the failed window's days.
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-07',
-      to: '2026-11-11',
-      at: '2026-11-18T04:00:00Z',
-    });
+    await runOfA('range', 'succeeded', '2026-11-07', '2026-11-11', '2026-11-18T04:00:00Z');
     expect(await failedWindows(tenancy, a.id)).toEqual([{ runId: window, recovered: true }]);
   });
 
   it('a range run partial with every window succeeded (records rejected) is listed itself', async () => {
     const tenancy = await createTenancy(t.db, { name: 'Failed Windows 5' });
     const a = await createAccount(t.db, tenancy);
+    const runOfA = runsOf(tenancy, a.id);
     const at = '2026-11-17T11:00:00Z';
-    const parent = await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'partial',
-      from: '2026-11-02',
-      to: '2026-11-06',
-      at,
-    });
+    const parent = await runOfA('range', 'partial', '2026-11-02', '2026-11-06', at);
     const spec = { accountId: a.id, mode: 'range', parentRunId: parent, at, status: 'succeeded' } as const;
     await run(tenancy, { ...spec, kind: 'transactions', from: '2026-11-02', to: '2026-11-06' });
     await run(tenancy, { ...spec, kind: 'balances', from: '2026-11-02', to: '2026-11-06' });
@@ -194,31 +135,11 @@ describe('validation report: failed sync windows and their recovery', () => {
   it('a failed intraday window is not recovered by a prior-day or range run (another kind of data)', async () => {
     const tenancy = await createTenancy(t.db, { name: 'Failed Windows 4' });
     const a = await createAccount(t.db, tenancy);
-    const failed = await run(tenancy, {
-      accountId: a.id,
-      mode: 'intraday',
-      status: 'failed',
-      from: '2026-11-16',
-      to: '2026-11-16',
-      at: '2026-11-16T15:00:00Z',
-    });
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'range',
-      status: 'succeeded',
-      from: '2026-11-16',
-      to: '2026-11-16',
-      at: '2026-11-18T04:00:00Z',
-    });
+    const runOfA = runsOf(tenancy, a.id);
+    const failed = await runOfA('intraday', 'failed', '2026-11-16', '2026-11-16', '2026-11-16T15:00:00Z');
+    await runOfA('range', 'succeeded', '2026-11-16', '2026-11-16', '2026-11-18T04:00:00Z');
     expect(await failedWindows(tenancy, a.id)).toEqual([{ runId: failed, recovered: false }]);
-    await run(tenancy, {
-      accountId: a.id,
-      mode: 'intraday',
-      status: 'succeeded',
-      from: '2026-11-16',
-      to: '2026-11-16',
-      at: '2026-11-16T15:30:00Z',
-    });
+    await runOfA('intraday', 'succeeded', '2026-11-16', '2026-11-16', '2026-11-16T15:30:00Z');
     expect(await failedWindows(tenancy, a.id)).toEqual([{ runId: failed, recovered: true }]);
   });
 });
