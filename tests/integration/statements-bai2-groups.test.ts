@@ -46,13 +46,32 @@ async function evidence(accountId: string) {
     .execute();
 }
 
+/** How many sync runs the account has. */
+const runCount = (accountId: string) =>
+  t.db
+    .selectFrom('sync_runs')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('account_id', '=', accountId)
+    .executeTakeFirstOrThrow();
+
+/** Imports a statement file for the account, as an operator's upload does. */
+const importFor = (accountId: string, text: string) =>
+  importStatementFile(t.db, { accountId, text, trigger: 'manual' });
+
+/** What an import was refused with, or null when it was not. */
+const refusalOf = (imported: Promise<unknown>) =>
+  imported.then(
+    () => null,
+    (err: unknown) => err,
+  );
+
 describe('BAI2: an interim previous-day group (as-of-date modifier 1)', () => {
   it("adds its items but is not the day's complete report: no pending item removed, no fetch evidence, no final balance", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
     // The day's intraday report (interim same-day): P1 and P2 pending.
     const sameDay = bai2Groups([{ date: '261130', modifier: '3', account: acct, items: [P1, P2] }]);
-    const intraday = await importStatementFile(t.db, { accountId: account.id, text: sameDay, trigger: 'manual' });
+    const intraday = await importFor(account.id, sameDay);
     expect(intraday.counts.inserted).toBe(2);
 
     // Early next morning, an interim previous-day report holding P1 only (P2 not posted yet, or not yet reported).
@@ -68,7 +87,7 @@ describe('BAI2: an interim previous-day group (as-of-date modifier 1)', () => {
         items: [P1],
       },
     ]);
-    const early = await importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' });
+    const early = await importFor(account.id, interim);
     expect(early.status).toBe('succeeded');
     expect(early.counts.removed).toBe(0);
     expect(early.days).toEqual([]);
@@ -109,7 +128,7 @@ describe('BAI2: an interim previous-day group (as-of-date modifier 1)', () => {
         items: [P1, P3],
       },
     ]);
-    const late = await importStatementFile(t.db, { accountId: account.id, text: final, trigger: 'manual' });
+    const late = await importFor(account.id, final);
     expect(late.days).toEqual([DAY]);
     expect(late.counts).toEqual(expect.objectContaining({ inserted: 1, superseded: 1, removed: 1 }));
     expect(await rows(account.id)).toEqual([
@@ -144,7 +163,7 @@ describe('BAI2: variable-length records (the 01 record leaves the physical recor
     );
     const lines = file.split('\r\n');
     expect(lines.filter((l) => l.length > 80).map((l) => l.slice(0, 3))).toEqual(['16,', '88,']);
-    await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    await importFor(account.id, file);
     const row = await t.db
       .selectFrom('transactions')
       .select(['description', 'narrative'])
@@ -171,33 +190,18 @@ describe('BAI2: a correction group (group status 3)', () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
     const original = bai2Groups([{ date: '261130', modifier: '2', account: acct, summary, items: [P1, P2] }]);
-    await importStatementFile(t.db, { accountId: account.id, text: original, trigger: 'manual' });
+    await importFor(account.id, original);
     const before = await rows(account.id);
-    const runsBefore = await t.db
-      .selectFrom('sync_runs')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('account_id', '=', account.id)
-      .executeTakeFirstOrThrow();
+    const runsBefore = await runCount(account.id);
 
     const correction = bai2Groups([
       { date: '261130', status: '3', modifier: '2', account: acct, summary, items: [P1, P2changed] },
     ]);
-    const refused = await importStatementFile(t.db, {
-      accountId: account.id,
-      text: correction,
-      trigger: 'manual',
-    }).then(
-      () => null,
-      (err: unknown) => err,
-    );
+    const refused = await refusalOf(importFor(account.id, correction));
     expect(refused).toMatchObject({ httpStatus: 409, code: 'statement_correction_conflict' });
     expect((refused as Error).message).toContain('2026-11-30');
     expect(await rows(account.id)).toEqual(before);
-    const runsAfter = await t.db
-      .selectFrom('sync_runs')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('account_id', '=', account.id)
-      .executeTakeFirstOrThrow();
+    const runsAfter = await runCount(account.id);
     expect(runsAfter).toEqual(runsBefore);
   });
 
@@ -206,7 +210,7 @@ describe('BAI2: a correction group (group status 3)', () => {
     const correction = bai2Groups([
       { date: '261130', status: '3', modifier: '2', account: account.jpmAccountId, summary, items: [P1, P2changed] },
     ]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: correction, trigger: 'manual' });
+    const imported = await importFor(account.id, correction);
     expect(imported.days).toEqual([DAY]);
     expect(imported.counts.inserted).toBe(2);
   });
@@ -235,7 +239,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
     const account = await createAccount(t.db, await createTenancy(t.db));
     const group = finalOf([P1, P2], 130_000n, account.jpmAccountId);
     const file = bai2Groups([group, group]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const imported = await importFor(account.id, file);
     expect(imported.status).toBe('succeeded');
     expect(imported.days).toEqual([DAY]);
     expect(await rows(account.id)).toEqual([
@@ -253,7 +257,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
       { date: '261130', modifier: '1', account: acct, items: [P1] },
       finalOf([P1, P3], 142_500n, acct),
     ]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const imported = await importFor(account.id, file);
     expect(imported.days).toEqual([DAY]);
     expect(await rows(account.id)).toEqual([
       { bank_reference: 'P1', status: 'posted', source: 'bai2' },
@@ -267,7 +271,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
     const file = bai2Groups([finalOf([P1, P2], 130_000n, acct), finalOf([P1, P3], 142_500n, acct)]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const imported = await importFor(account.id, file);
     expect(imported.days).toEqual([DAY]);
     expect(await rows(account.id)).toEqual([
       { bank_reference: 'P1', status: 'posted', source: 'bai2' },
@@ -280,9 +284,9 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
     const first = bai2Groups([finalOf([P1, P2], 130_000n, acct)], { fileId: 'FIRST' });
-    await importStatementFile(t.db, { accountId: account.id, text: first, trigger: 'manual' });
+    await importFor(account.id, first);
     const later = bai2Groups([finalOf([P1, P3], 142_500n, acct)], { fileId: 'LATER' });
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: later, trigger: 'manual' });
+    const imported = await importFor(account.id, later);
     expect(imported.counts.inserted).toBe(1);
     expect(await rows(account.id)).toEqual([
       { bank_reference: 'P1', status: 'posted', source: 'bai2' },
@@ -300,25 +304,18 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
   it("an interim previous-day file after the day's final report, holding an item the final lacks, is refused (409)", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
-    await importStatementFile(t.db, {
-      accountId: account.id,
-      text: bai2Groups([finalOf([P1, P2], 130_000n, acct)], { fileId: 'FINAL' }),
-      trigger: 'manual',
-    });
+    await importFor(account.id, bai2Groups([finalOf([P1, P2], 130_000n, acct)], { fileId: 'FINAL' }));
     const before = await rows(account.id);
     const interim = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [P1, P3] }], {
       fileId: 'MORNING',
     });
-    const refused = await importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' }).then(
-      () => null,
-      (err: unknown) => err,
-    );
+    const refused = await refusalOf(importFor(account.id, interim));
     expect(refused).toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
     expect((refused as Error).message).toContain('2026-11-30');
     expect(await rows(account.id)).toEqual(before);
     // One that adds nothing to the stored report is read (and stores nothing).
     const subset = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [P2] }], { fileId: 'EARLY' });
-    const read = await importStatementFile(t.db, { accountId: account.id, text: subset, trigger: 'manual' });
+    const read = await importFor(account.id, subset);
     expect(read.counts.inserted).toBe(0);
     expect(await rows(account.id)).toEqual(before);
   });
@@ -327,30 +324,24 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
     const Q1: Bai2Item = { ...item('495', 3_000n, ''), custRef: 'C-1' };
-    await importStatementFile(t.db, {
-      accountId: account.id,
-      text: bai2Groups([finalOf([P1, P2, Q1], 127_000n, acct)], { fileId: 'FINAL' }),
-      trigger: 'manual',
-    });
+    await importFor(account.id, bai2Groups([finalOf([P1, P2, Q1], 127_000n, acct)], { fileId: 'FINAL' }));
     const before = await rows(account.id);
     // P9 has P2's direction and amount but its own bank reference: another item, which the final report lacks.
     const P9 = item('495', 20_000n, 'P9');
     const byBankRef = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [P1, P9] }], {
       fileId: 'MORNING',
     });
-    const refused = await importStatementFile(t.db, { accountId: account.id, text: byBankRef, trigger: 'manual' }).then(
-      () => null,
-      (err: unknown) => err,
-    );
+    const refused = await refusalOf(importFor(account.id, byBankRef));
     expect(refused).toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
     // The customer reference where the bank reference is left out on both sides.
     const noBankRef = { ...Q1, custRef: 'C-2' };
     const byCustRef = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [noBankRef] }], {
       fileId: 'MORNING2',
     });
-    await expect(
-      importStatementFile(t.db, { accountId: account.id, text: byCustRef, trigger: 'manual' }),
-    ).rejects.toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
+    await expect(importFor(account.id, byCustRef)).rejects.toMatchObject({
+      httpStatus: 409,
+      code: 'statement_interim_conflict',
+    });
     expect(await rows(account.id)).toEqual(before);
     // An item that leaves out the reference the stored BAI2 item carries would be stored beside it (one channel's
     // items match by their references): beyond the stored report too.
@@ -360,14 +351,15 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
         fileId: 'EARLY',
       },
     );
-    await expect(
-      importStatementFile(t.db, { accountId: account.id, text: unreferenced, trigger: 'manual' }),
-    ).rejects.toMatchObject({ httpStatus: 409, code: 'statement_interim_conflict' });
+    await expect(importFor(account.id, unreferenced)).rejects.toMatchObject({
+      httpStatus: 409,
+      code: 'statement_interim_conflict',
+    });
     // The stored items with their own references are read, storing nothing.
     const same = bai2Groups([{ date: '261130', modifier: '1', account: acct, items: [Q1, P2, P1] }], {
       fileId: 'EARLY2',
     });
-    const read = await importStatementFile(t.db, { accountId: account.id, text: same, trigger: 'manual' });
+    const read = await importFor(account.id, same);
     expect(read.counts.inserted).toBe(0);
     expect(await rows(account.id)).toEqual(before);
   });
@@ -379,7 +371,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
       { date: '261130', modifier: '3', account: acct, items: [P1, P2] },
       { date: '261130', modifier: '3', account: acct, items: [P1, P3] },
     ]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const imported = await importFor(account.id, file);
     expect(imported.counts.inserted).toBe(3);
     expect(await rows(account.id)).toEqual([
       { bank_reference: 'P1', status: 'pending', source: 'bai2' },
@@ -395,7 +387,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
       { date: '261130', modifier: '3', account: acct, items: [P1, P2] },
       finalOf([P1, P3], 142_500n, acct),
     ]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const imported = await importFor(account.id, file);
     expect(imported.days).toEqual([DAY]);
     const live = (await rows(account.id)).filter((r) => r.status === 'posted' || r.status === 'pending');
     expect(live).toEqual([
@@ -411,10 +403,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
       finalOf([P1, P2], 130_000n, acct),
       { date: '261130', modifier: '1', account: acct, items: [P1, P3] },
     ]);
-    const refused = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' }).then(
-      () => null,
-      (err: unknown) => err,
-    );
+    const refused = await refusalOf(importFor(account.id, file));
     expect(refused).toMatchObject({ httpStatus: 400, code: 'statement_groups_conflict' });
     expect((refused as Error).message).toContain('2026-11-30');
     expect((refused as Error).message).toMatch(/line \d+/);
@@ -428,7 +417,7 @@ describe('BAI2: one account and as-of date reported in several groups of one fil
       finalOf([P1, P2], 130_000n, acct),
       { date: '261130', modifier: '1', account: acct, items: [P2] },
     ]);
-    const imported = await importStatementFile(t.db, { accountId: account.id, text: file, trigger: 'manual' });
+    const imported = await importFor(account.id, file);
     expect(imported.days).toEqual([DAY]);
     expect(await rows(account.id)).toEqual([
       { bank_reference: 'P1', status: 'posted', source: 'bai2' },
