@@ -26,6 +26,19 @@ const item = (type: string, amount: bigint, bankRef: string): Bai2Item => ({
 const P1 = item('195', 50_000n, 'P1');
 const P2changed = item('495', 21_000n, 'P2');
 
+/** The item `ref` of the day as the API's sync page carries it (its bank reference and text as in the statement). */
+const apiItem = (acct: string, ref: string, direction: 'CREDIT' | 'DEBIT', amount: string, baiTypeCode: string) =>
+  wireTransaction({
+    transactionId: `API-${ref}`,
+    jpmAccountId: acct,
+    asOfDate: DAY,
+    direction,
+    amount,
+    baiTypeCode,
+    bankReference: ref,
+    shortDescription: `ITEM ${ref}`,
+  });
+
 let t: TestDb;
 beforeAll(async () => {
   t = await createTestDb();
@@ -94,28 +107,7 @@ describe('statement import: a correction group against an API sync storing its d
   it('is refused (409) when the API page storing the day commits between its check and its first write', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
-    const api = [
-      wireTransaction({
-        transactionId: 'API-P1',
-        jpmAccountId: acct,
-        asOfDate: DAY,
-        direction: 'CREDIT',
-        amount: '500.00',
-        baiTypeCode: '195',
-        bankReference: 'P1',
-        shortDescription: 'ITEM P1',
-      }),
-      wireTransaction({
-        transactionId: 'API-P2',
-        jpmAccountId: acct,
-        asOfDate: DAY,
-        direction: 'DEBIT',
-        amount: '200.00',
-        baiTypeCode: '495',
-        bankReference: 'P2',
-        shortDescription: 'ITEM P2',
-      }),
-    ];
+    const api = [apiItem(acct, 'P1', 'CREDIT', '500.00', '195'), apiItem(acct, 'P2', 'DEBIT', '200.00', '495')];
     const correction = bai2Groups([
       {
         date: '261130',
@@ -171,18 +163,7 @@ describe('statement import: a duplicate statement (CpyDplctInd) against an API s
   it('is refused (409) when the API page storing the day commits between its check and its first write', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db));
     const acct = account.jpmAccountId;
-    const api = [
-      wireTransaction({
-        transactionId: 'API-P1',
-        jpmAccountId: acct,
-        asOfDate: DAY,
-        direction: 'CREDIT',
-        amount: '500.00',
-        baiTypeCode: '195',
-        bankReference: 'P1',
-        shortDescription: 'ITEM P1',
-      }),
-    ];
+    const api = [apiItem(acct, 'P1', 'CREDIT', '500.00', '195')];
     // The copy writes the item with another bank reference: stored beside the API's, it would be the item twice.
     const copy = camtFile([
       {
