@@ -1,13 +1,14 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WireBalanceAccount } from '../../src/jpm/wire.schemas.ts';
-import { createSingleFlight, type AccountLock, type SingleFlight } from '../../src/scheduler/single-flight.ts';
+import { createSingleFlight, type AccountLock } from '../../src/scheduler/single-flight.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { type Gate, gate, loseLock, outcome } from '../helpers/lock-loss.ts';
 
 /**
  * A worker frozen while it holds an account's sync lock loses it (Postgres ends the lock session), another worker
@@ -22,21 +23,8 @@ const JPM_ACCOUNT = '000000022227711';
 const JPM_ACCOUNT_2 = '000000022227712';
 const JPM_ACCOUNT_3 = '000000022227713';
 
-/** A gate a scripted request waits at: `reached` once the request is there, `open()` lets it go on. */
-function gate() {
-  let arrive = () => {};
-  let open = () => {};
-  const reached = new Promise<void>((r) => (arrive = r));
-  const opened = new Promise<void>((r) => (open = r));
-  return { reached, open, wait: () => (arrive(), opened) };
-}
-
 /** A bank with one walk of `pages`, naming `day` in every balance answer, that answer held at `held` when given. */
-function bank(
-  pages: readonly TransactionPage[],
-  answer: () => WireBalanceAccount[],
-  held?: ReturnType<typeof gate>,
-): BankClient {
+function bank(pages: readonly TransactionPage[], answer: () => WireBalanceAccount[], held?: Gate): BankClient {
   let walked = false;
   return {
     transactionPages() {
@@ -62,25 +50,6 @@ function priorDayBalance(jpmAccountId: string, day: string): WireBalanceAccount[
     balanceList: (a.balanceList ?? []).map((b) => ({ ...b, currentDay: false })),
   }));
 }
-
-/** The lock's session ended by the server, as when the frozen machine answers no keepalive; then a new holder. */
-async function loseLock(t: TestDb, flight: SingleFlight, accountId: string): Promise<AccountLock> {
-  await sql`select pg_terminate_backend(pid) from pg_stat_activity
-    where datname = current_database() and application_name = 'jpm-sync-locks'`.execute(t.db);
-  let second: AccountLock | null = null;
-  for (const deadline = Date.now() + 10_000; second === null && Date.now() < deadline;) {
-    second = await flight.tryAcquire(accountId).catch(() => null);
-  }
-  expect(second).not.toBeNull();
-  return second!;
-}
-
-/** The error code a window ended with, or `written`. */
-const outcome = (p: Promise<unknown>) =>
-  p.then(
-    () => 'written',
-    (err: unknown) => (err as { code?: string }).code ?? String(err),
-  );
 
 describe("a worker that lost its account lock while frozen, with the bank's older business day in hand", () => {
   let t: TestDb;

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSingleFlight, type AccountLock, type SingleFlight } from '../../src/scheduler/single-flight.ts';
+import { createSingleFlight, type AccountLock } from '../../src/scheduler/single-flight.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createSyncRun } from '../../src/storage/sync-runs.repo.ts';
 import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
@@ -8,6 +8,7 @@ import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.t
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { type Gate, gate, loseLock, outcome } from '../helpers/lock-loss.ts';
 
 /**
  * A worker frozen while it holds an account's sync lock loses it (Postgres ends the lock session), another worker
@@ -23,17 +24,8 @@ const D1 = '2026-11-19';
 const JPM_ACCOUNT = '000000022227702';
 const JPM_ACCOUNT_2 = '000000022227703';
 
-/** A gate a scripted walk waits at: `reached` once the walk is there, `open()` lets it go on. */
-function gate() {
-  let arrive = () => {};
-  let open = () => {};
-  const reached = new Promise<void>((r) => (arrive = r));
-  const opened = new Promise<void>((r) => (open = r));
-  return { reached, open, wait: () => (arrive(), opened) };
-}
-
 /** A bank answering its n-th transactions request with the n-th walk; a walk's gate holds it after its last page. */
-function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: ReturnType<typeof gate> }[]): BankClient {
+function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: Gate }[]): BankClient {
   let n = 0;
   return {
     transactionPages() {
@@ -48,25 +40,6 @@ function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: ReturnType
     getBalances: () => Promise.resolve({ accounts: currentDayBalance(JPM_ACCOUNT, DAY) }),
   };
 }
-
-/** The lock's session ended by the server, as when the frozen machine answers no keepalive; then a new holder. */
-async function loseLock(t: TestDb, flight: SingleFlight, accountId: string): Promise<AccountLock> {
-  await sql`select pg_terminate_backend(pid) from pg_stat_activity
-    where datname = current_database() and application_name = 'jpm-sync-locks'`.execute(t.db);
-  let second: AccountLock | null = null;
-  for (const deadline = Date.now() + 10_000; second === null && Date.now() < deadline;) {
-    second = await flight.tryAcquire(accountId).catch(() => null);
-  }
-  expect(second).not.toBeNull();
-  return second!;
-}
-
-/** The error code a window ended with, or `written`. */
-const outcome = (p: Promise<unknown>) =>
-  p.then(
-    () => 'written',
-    (err: unknown) => (err as { code?: string }).code ?? String(err),
-  );
 
 describe("a worker that lost its account lock while frozen, with its window's conclusions left to write", () => {
   let t: TestDb;

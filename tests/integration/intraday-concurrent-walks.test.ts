@@ -4,6 +4,7 @@ import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.t
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { type Gate, gate } from '../helpers/lock-loss.ts';
 
 /**
  * Two intraday syncs of one account at once (a window and a second one whose account lock was lost, say): the bank
@@ -14,20 +15,11 @@ import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../he
 const DAY = '2026-11-20';
 const JPM_ACCOUNT = '000000011116606';
 
-/** A gate a scripted walk waits at: `reached` once the walk is there, `open()` lets it go on. */
-function gate() {
-  let arrive = () => {};
-  let open = () => {};
-  const reached = new Promise<void>((r) => (arrive = r));
-  const opened = new Promise<void>((r) => (open = r));
-  return { reached, open, wait: () => (arrive(), opened) };
-}
-
 /**
  * A bank answering its n-th transactions request with the n-th walk; a walk with a gate waits at it after its last page
  * (the walk has read the bank, and has not ended).
  */
-function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: ReturnType<typeof gate> }[]): BankClient {
+function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: Gate }[]): BankClient {
   let n = 0;
   return {
     transactionPages() {

@@ -1,0 +1,42 @@
+import { sql } from 'kysely';
+import { expect } from 'vitest';
+import type { AccountLock, SingleFlight } from '../../src/scheduler/single-flight.ts';
+import type { TestDb } from './db.ts';
+
+/**
+ * What the tests of a worker frozen while it holds an account's sync lock share: a gate that holds a scripted bank
+ * call (the freeze; no timing involved), the lock's session ended by the server, and how a window ended.
+ */
+
+/** A gate a scripted call waits at: `reached` once the call is there, `open()` lets it go on. */
+export function gate() {
+  let arrive = () => {};
+  let open = () => {};
+  const reached = new Promise<void>((r) => (arrive = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return { reached, open, wait: () => (arrive(), opened) };
+}
+
+export type Gate = ReturnType<typeof gate>;
+
+/**
+ * The lock's session ended by the server (`pg_terminate_backend`), as when a frozen machine answers no keepalive;
+ * then the lock taken by a new holder, which is returned.
+ */
+export async function loseLock(t: TestDb, flight: SingleFlight, accountId: string): Promise<AccountLock> {
+  await sql`select pg_terminate_backend(pid) from pg_stat_activity
+    where datname = current_database() and application_name = 'jpm-sync-locks'`.execute(t.db);
+  let second: AccountLock | null = null;
+  for (const deadline = Date.now() + 10_000; second === null && Date.now() < deadline;) {
+    second = await flight.tryAcquire(accountId).catch(() => null);
+  }
+  expect(second).not.toBeNull();
+  return second!;
+}
+
+/** The error code a window ended with, or `written`. */
+export const outcome = (p: Promise<unknown>) =>
+  p.then(
+    () => 'written',
+    (err: unknown) => (err as { code?: string }).code ?? String(err),
+  );
