@@ -1,7 +1,9 @@
 import { sql } from 'kysely';
 import { expect } from 'vitest';
 import type { AccountLock, SingleFlight } from '../../src/scheduler/single-flight.ts';
+import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
 import type { TestDb } from './db.ts';
+import { currentDayBalance } from './scripted-bank.ts';
 
 /**
  * What the tests of a worker frozen while it holds an account's sync lock share: a gate that holds a scripted bank
@@ -40,3 +42,26 @@ export const outcome = (p: Promise<unknown>) =>
     () => 'written',
     (err: unknown) => (err as { code?: string }).code ?? String(err),
   );
+
+/**
+ * A bank answering its n-th transactions request with the n-th walk; a walk with a gate waits at it after its last page
+ * (the walk has read the bank, and has not ended). Every balance answer is `account`'s current-day balance of `day`.
+ */
+export function gatedBank(
+  walks: readonly { pages: TransactionPage[]; gate?: Gate }[],
+  balances: { account: string; day: string },
+): BankClient {
+  let n = 0;
+  return {
+    transactionPages() {
+      const w = walks[n++] ?? { pages: [] };
+      return (async function* () {
+        for (const page of w.pages) {
+          yield await Promise.resolve(page);
+        }
+        await w.gate?.wait();
+      })();
+    },
+    getBalances: () => Promise.resolve({ accounts: currentDayBalance(balances.account, balances.day) }),
+  };
+}

@@ -3,12 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSingleFlight, type AccountLock } from '../../src/scheduler/single-flight.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createSyncRun } from '../../src/storage/sync-runs.repo.ts';
-import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
+import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
-import { type Gate, gate, loseLock, outcome } from '../helpers/lock-loss.ts';
+import { gatedBank as gatedBankOf, gate, loseLock, outcome } from '../helpers/lock-loss.ts';
 
 /**
  * A worker frozen while it holds an account's sync lock loses it (Postgres ends the lock session), another worker
@@ -24,22 +24,8 @@ const D1 = '2026-11-19';
 const JPM_ACCOUNT = '000000022227702';
 const JPM_ACCOUNT_2 = '000000022227703';
 
-/** A bank answering its n-th transactions request with the n-th walk; a walk's gate holds it after its last page. */
-function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: Gate }[]): BankClient {
-  let n = 0;
-  return {
-    transactionPages() {
-      const w = walks[n++] ?? { pages: [] };
-      return (async function* () {
-        for (const page of w.pages) {
-          yield await Promise.resolve(page);
-        }
-        await w.gate?.wait();
-      })();
-    },
-    getBalances: () => Promise.resolve({ accounts: currentDayBalance(JPM_ACCOUNT, DAY) }),
-  };
-}
+/** A bank answering its n-th transactions request with the n-th walk (`gatedBankOf`), balances of the account's day. */
+const gatedBank = (walks: Parameters<typeof gatedBankOf>[0]) => gatedBankOf(walks, { account: JPM_ACCOUNT, day: DAY });
 
 describe("a worker that lost its account lock while frozen, with its window's conclusions left to write", () => {
   let t: TestDb;

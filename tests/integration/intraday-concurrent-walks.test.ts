@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts';
+import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
-import { type Gate, gate } from '../helpers/lock-loss.ts';
+import { recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { gatedBank as gatedBankOf, gate } from '../helpers/lock-loss.ts';
 
 /**
  * Two intraday syncs of one account at once (a window and a second one whose account lock was lost, say): the bank
@@ -15,25 +15,8 @@ import { type Gate, gate } from '../helpers/lock-loss.ts';
 const DAY = '2026-11-20';
 const JPM_ACCOUNT = '000000011116606';
 
-/**
- * A bank answering its n-th transactions request with the n-th walk; a walk with a gate waits at it after its last page
- * (the walk has read the bank, and has not ended).
- */
-function gatedBank(walks: readonly { pages: TransactionPage[]; gate?: Gate }[]): BankClient {
-  let n = 0;
-  return {
-    transactionPages() {
-      const w = walks[n++] ?? { pages: [] };
-      return (async function* () {
-        for (const page of w.pages) {
-          yield await Promise.resolve(page);
-        }
-        await w.gate?.wait();
-      })();
-    },
-    getBalances: () => Promise.resolve({ accounts: currentDayBalance(JPM_ACCOUNT, DAY) }),
-  };
-}
+/** A bank answering its n-th transactions request with the n-th walk (`gatedBankOf`), balances of the account's day. */
+const gatedBank = (walks: Parameters<typeof gatedBankOf>[0]) => gatedBankOf(walks, { account: JPM_ACCOUNT, day: DAY });
 
 describe('concurrent intraday syncs while the bank withdraws an item and shows it again', () => {
   let t: TestDb;
