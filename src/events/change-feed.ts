@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { AppError, ValidationError } from '../shared/errors.ts';
 import {
   committedChangeEventsAfter,
+  feedEpochIssued,
   purgeChangeEventsThrough,
   readFeedState,
   resetFeed,
@@ -44,7 +46,13 @@ import { readProducerPosition } from '../storage/webhooks.repo.ts';
  * not after the search step's position (search-index.ts) or the webhook producer's (webhooks.ts), recording the last
  * purged (xid, id) as the horizon. A cursor below the horizon might have missed purged events and gets 410
  * `cursor_expired`; so does a cursor of an older epoch (feed reset). A cursor of an epoch the feed never had, or of a
- * position past the feed's end, was never issued: 400 `invalid_cursor` (see `neverIssued`).
+ * position past the feed's end, was never issued: 400 `invalid_cursor` (see `readChanges`).
+ *
+ * EPOCHS are random (`newEpoch`), recorded in change_feed_epochs when started. A counter would be reissued after a
+ * restore of an older dump (the counter rolls back with it, and the next reset takes a number the lost history had
+ * given out), and the cursors of that lost history would read on, skipping or repeating events. A random epoch
+ * of 53 bits is never drawn twice in practice, so a cursor from before a restore is always refused. The feed's
+ * first epochs were a counter (1, 2, …): they are recorded too, and their cursors keep their meaning.
  */
 
 const MAX_ID = '9223372036854775807';
@@ -67,20 +75,31 @@ function invalidCursor(
   return new ValidationError(message, [{ path: 'query.cursor', message: 'invalid cursor' }], 'invalid_cursor');
 }
 
-/** The epoch of a new feed (the column's default); each reset adds one (`resetFeed`). */
-const FIRST_EPOCH = 1;
+/** Random epochs are drawn from [2^32, 2^53): above every counter epoch, exact as JSON numbers. */
+const RANDOM_EPOCH_MIN = 2n ** 32n;
+const EPOCH_LIMIT = 2n ** 53n;
+
+function newEpoch(): number {
+  for (;;) {
+    const drawn = randomBytes(8).readBigUInt64BE() % EPOCH_LIMIT;
+    if (drawn >= RANDOM_EPOCH_MIN) {
+      return Number(drawn);
+    }
+  }
+}
 
 /**
- * A well-formed cursor this feed cannot have issued: cursors are not signed, so it is told apart by what the feed
- * has been. Epochs start at FIRST_EPOCH and each reset adds one, so the epochs the feed has had are exactly
- * FIRST_EPOCH up to the current one: an epoch outside them was never issued (400), one inside them but older than the
- * current one is a cursor from before a reset (410, resync). A position is issued at most at the xmin of the
- * snapshot that issued it, less one, and xmin never moves backwards: a position at or past the current xmin was never
- * issued either (read as a position, it would skip every event until the feed reached it).
+ * A position this feed cannot have issued: cursors are not signed, so it is told apart by what the feed has been.
+ * A position is issued at most at the xmin of the snapshot that issued it, less one, and xmin never moves backwards:
+ * a position at or past the current xmin was never issued (read as a position, it would skip every event until the
+ * feed reached it). Epochs are told apart by change_feed_epochs (`readChanges`).
  */
-function neverIssued(cursor: Cursor, state: { epoch: number; xmin: string }): boolean {
-  return cursor.epoch < FIRST_EPOCH || cursor.epoch > state.epoch || BigInt(cursor.xid) >= BigInt(state.xmin);
+function positionNeverIssued(cursor: Cursor, state: { xmin: string }): boolean {
+  return BigInt(cursor.xid) >= BigInt(state.xmin);
 }
+
+const RESYNC =
+  'Resync: take a fresh cursor from GET /v1/changes/cursor, read the full state with GET /v1/transactions, then resume polling GET /v1/changes with the fresh cursor (changes made during the full read are delivered again; apply them as upserts by id).';
 
 export function decodeFeedCursor(text: string): Cursor {
   if (text.length > 256 || !/^[A-Za-z0-9_-]+$/.test(text)) {
@@ -98,7 +117,7 @@ export function decodeFeedCursor(text: string): Cursor {
     typeof p !== 'object' ||
     p.v !== CURSOR_VERSION ||
     typeof p.e !== 'number' ||
-    !Number.isInteger(p.e) ||
+    !Number.isSafeInteger(p.e) ||
     typeof p.x !== 'string' ||
     !/^\d{1,20}$/.test(p.x) ||
     typeof p.i !== 'string' ||
@@ -139,10 +158,7 @@ export class CursorExpiredError extends AppError {
       reason === 'retention'
         ? `This cursor points before changes that were purged by the feed's retention${retentionDays === undefined ? '' : ` (${retentionDays} days)`}.`
         : 'The change feed was reset since this cursor was issued.';
-    super(
-      `${why} Resync: take a fresh cursor from GET /v1/changes/cursor, read the full state with GET /v1/transactions, then resume polling GET /v1/changes with the fresh cursor (changes made during the full read are delivered again; apply them as upserts by id).`,
-      { code: 'cursor_expired', httpStatus: 410, expose: true, details: { reason } },
-    );
+    super(`${why} ${RESYNC}`, { code: 'cursor_expired', httpStatus: 410, expose: true, details: { reason } });
   }
 }
 
@@ -205,12 +221,19 @@ export async function readChanges(db: Database, options: ReadChangesOptions): Pr
     .setAccessMode('read only')
     .execute(async (trx) => {
       const state = await readFeedState(trx);
-      if (cursor && cursor.epoch < state.epoch && cursor.epoch >= FIRST_EPOCH) {
-        throw new CursorExpiredError('reset', options.retentionDays);
-      }
-      if (cursor && neverIssued(cursor, state)) {
+      if (cursor && cursor.epoch !== state.epoch) {
+        if (await feedEpochIssued(trx, cursor.epoch)) {
+          throw new CursorExpiredError('reset', options.retentionDays);
+        }
+        // Also what a cursor gets that this service issued before its database was restored from an older backup
+        // (the restored feed never knew that epoch): its consumer must resync, never simply take a fresh cursor.
         throw invalidCursor(
-          'The change-feed cursor was not issued by this feed (an epoch or a position it never had); pass a cursor this API returned, unchanged, or take a fresh one from GET /v1/changes/cursor.',
+          `The change-feed cursor's epoch was never issued by this feed (the cursor was altered, comes from another installation, or was issued before the database was restored from a backup); pass a cursor this API returned, unchanged. If this service issued it: ${RESYNC}`,
+        );
+      }
+      if (cursor && positionNeverIssued(cursor, state)) {
+        throw invalidCursor(
+          'The change-feed cursor was not issued by this feed (a position it never had); pass a cursor this API returned, unchanged, or take a fresh one from GET /v1/changes/cursor.',
         );
       }
       if (cursor && comparePositions(cursor, state.purgedThrough) < 0) {
@@ -310,15 +333,19 @@ export async function purgeChangeFeed(
 }
 
 /**
- * Starts a new feed epoch, for operators after restoring the database from a logical dump (whose
- * stored xids no longer match the server's): the retained events are dropped, every existing cursor
- * gets 410 and consumers resync as the 410 explains. Returns the new epoch.
+ * Starts a new feed epoch, for operators after restoring the database from a backup (the stored xids of a logical dump no longer match the server's, and cursors issued after the backup was taken
+ * point into a history the database no longer has): the retained events are dropped, every existing cursor is
+ * refused (410, or 400 for an epoch the restored feed never knew) and consumers resync as the answer explains.
+ * Returns the new epoch, a random one never issued before (see EPOCHS above).
  */
 export async function resetChangeFeed(db: Database): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const state = await readFeedState(trx, { forUpdate: true });
     const horizon = finalPosition(state.xmin);
-    const epoch = await resetFeed(trx, horizon);
+    let epoch = newEpoch();
+    while (!(await resetFeed(trx, horizon, epoch))) {
+      epoch = newEpoch();
+    }
     // The dropped events may include some the search step had not applied: its table is filled again.
     await rebuildSearch(trx, horizon);
     return epoch;

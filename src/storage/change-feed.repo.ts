@@ -22,8 +22,8 @@ export interface FeedState {
 /** The feed's epoch and purge horizon, and the current snapshot's xmin, in the caller's snapshot. */
 export async function readFeedState(ex: Executor, options: { forUpdate?: boolean } = {}): Promise<FeedState> {
   const lock = options.forUpdate ? sql` for update` : sql``;
-  const result = await sql<{ epoch: number; purged_through_xid: string; purged_through_id: string; xmin: string }>`
-    select epoch, purged_through_xid::text as purged_through_xid, purged_through_id::text as purged_through_id,
+  const result = await sql<{ epoch: string; purged_through_xid: string; purged_through_id: string; xmin: string }>`
+    select epoch::text as epoch, purged_through_xid::text as purged_through_xid, purged_through_id::text as purged_through_id,
       pg_snapshot_xmin(pg_current_snapshot())::text as xmin
     from change_feed_state where id = 1${lock}`.execute(ex);
   const row = result.rows[0];
@@ -31,7 +31,8 @@ export async function readFeedState(ex: Executor, options: { forUpdate?: boolean
     throw new Error('change_feed_state has no row: run the migrations');
   }
   return {
-    epoch: row.epoch,
+    // Epochs are below 2^53 (a check on change_feed_epochs): exact as a JS number.
+    epoch: Number(row.epoch),
     purgedThrough: { xid: row.purged_through_xid, id: row.purged_through_id },
     xmin: row.xmin,
   };
@@ -97,19 +98,33 @@ export async function purgeChangeEventsThrough(ex: Executor, through: FeedPositi
   return Number(deleted.numAffectedRows ?? 0n);
 }
 
+/** Whether the feed has had `epoch` (every epoch it started is recorded in change_feed_epochs). */
+export async function feedEpochIssued(ex: Executor, epoch: number): Promise<boolean> {
+  const result = await sql<{ issued: boolean }>`
+    select exists (select 1 from change_feed_epochs where epoch = ${String(epoch)}::bigint) as issued`.execute(ex);
+  return result.rows[0]?.issued === true;
+}
+
 /**
- * Starts a new epoch at `horizon` (after a logical restore, when stored xids no longer match the
- * server's): deletes every event visible now, moves the horizon there (even backwards) and moves
- * the webhook producer to it, so every earlier cursor is refused and the feed restarts cleanly.
- * Events of transactions still running are not visible, not deleted, and land after the horizon.
+ * Starts epoch `epoch` at `horizon` (after a restore, when stored xids no longer match the server's):
+ * deletes every event visible now, moves the horizon there (even backwards) and moves the webhook
+ * producer to it, so every earlier cursor is refused and the feed restarts cleanly. Events of
+ * transactions still running are not visible, not deleted, and land after the horizon. Returns false,
+ * changing nothing, when `epoch` was had already (the caller draws another).
  */
-export async function resetFeed(ex: Executor, horizon: FeedPosition): Promise<number> {
+export async function resetFeed(ex: Executor, horizon: FeedPosition, epoch: number): Promise<boolean> {
+  const recorded = await sql`
+    insert into change_feed_epochs (epoch, started_at) values (${String(epoch)}::bigint, now())
+    on conflict (epoch) do nothing`.execute(ex);
+  if (Number(recorded.numAffectedRows ?? 0n) === 0) {
+    return false;
+  }
   await sql`delete from change_events`.execute(ex);
   await sql`update webhook_producer_state
       set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(ex);
-  const result = await sql<{ epoch: number }>`
-    update change_feed_state set epoch = epoch + 1, purged_through_xid = ${horizon.xid}::xid8,
+  await sql`
+    update change_feed_state set epoch = ${String(epoch)}::bigint, purged_through_xid = ${horizon.xid}::xid8,
       purged_through_id = ${horizon.id}::bigint, reset_at = now()
-    where id = 1 returning epoch`.execute(ex);
-  return result.rows[0]?.epoch ?? 0;
+    where id = 1`.execute(ex);
+  return true;
 }

@@ -185,8 +185,13 @@ export interface ChangeEvents {
   xid: Generated<string>;
 }
 
+export interface ChangeFeedEpochs {
+  epoch: Int8;
+  started_at: Timestamp | null;
+}
+
 export interface ChangeFeedState {
-  epoch: Generated<number>;
+  epoch: Int8;
   id: Generated<number>;
   purged_at: Timestamp | null;
   purged_through_id: Generated<Int8>;
@@ -655,6 +660,7 @@ export interface DB {
   bank_day_fetches: BankDayFetches;
   certificates: Certificates;
   change_events: ChangeEvents;
+  change_feed_epochs: ChangeFeedEpochs;
   change_feed_state: ChangeFeedState;
   customer_review_settings: CustomerReviewSettings;
   customer_reviews: CustomerReviews;

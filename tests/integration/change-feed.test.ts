@@ -286,6 +286,7 @@ describe('change feed', () => {
   });
 
   it('answers a cursor never issued (an epoch the feed never had, a position past its end) with 400, an older epoch with 410', async () => {
+    const before = await currentFeedCursor(t.db);
     await resetChangeFeed(t.db);
     const issued = await currentFeedCursor(t.db);
     const fields = JSON.parse(Buffer.from(issued, 'base64url').toString('utf8')) as {
@@ -306,10 +307,12 @@ describe('change feed', () => {
     };
     const cases: [string, string][] = [
       ['issued', issued],
-      ['the epoch before', forge({ e: fields.e - 1 })],
+      ['an epoch it had before', before],
       ['the first epoch', forge({ e: 1 })],
+      ['the number before the current epoch', forge({ e: fields.e - 1 })],
       ['an epoch after the current one', forge({ e: fields.e + 1 })],
       ['a far epoch', forge({ e: 987_654 })],
+      ['an epoch past 2^53', forge({ e: 2 ** 53 + 2 })],
       ['epoch 0', forge({ e: 0 })],
       ['a negative epoch', forge({ e: -3 })],
       ['a position past the end of the feed', forge({ x: (BigInt(fields.x) + 1_000_000n).toString() })],
@@ -320,10 +323,12 @@ describe('change feed', () => {
     }
     expect(answers).toEqual({
       issued: 'ok',
-      'the epoch before': '410 cursor_expired',
+      'an epoch it had before': '410 cursor_expired',
       'the first epoch': '410 cursor_expired',
+      'the number before the current epoch': '400 invalid_cursor',
       'an epoch after the current one': '400 invalid_cursor',
       'a far epoch': '400 invalid_cursor',
+      'an epoch past 2^53': '400 invalid_cursor',
       'epoch 0': '400 invalid_cursor',
       'a negative epoch': '400 invalid_cursor',
       'a position past the end of the feed': '400 invalid_cursor',
