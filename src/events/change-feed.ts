@@ -3,11 +3,13 @@ import { AppError, ValidationError } from '../shared/errors.ts';
 import {
   committedChangeEventsAfter,
   feedEpochIssued,
+  feedXidCheck,
   purgeChangeEventsThrough,
   readFeedState,
   resetFeed,
   type ChangeEventRow,
   type FeedPosition,
+  type FeedXidCheck,
 } from '../storage/change-feed.repo.ts';
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
@@ -333,7 +335,8 @@ export async function purgeChangeFeed(
 }
 
 /**
- * Starts a new feed epoch, for operators after restoring the database from a backup (the stored xids of a logical dump no longer match the server's, and cursors issued after the backup was taken
+ * Starts a new feed epoch, for operators after restoring the database from a backup (`jpm-sync change-feed reset`;
+ * the stored xids of a logical dump no longer match the server's, and cursors issued after the backup was taken
  * point into a history the database no longer has): the retained events are dropped, every existing cursor is
  * refused (410, or 400 for an epoch the restored feed never knew) and consumers resync as the answer explains.
  * Returns the new epoch, a random one never issued before (see EPOCHS above).
@@ -350,4 +353,17 @@ export async function resetChangeFeed(db: Database): Promise<number> {
     await rebuildSearch(trx, horizon);
     return epoch;
   });
+}
+
+/**
+ * The feed's stored xids when one is at or above the cluster's next xid, else null. That happens after a database is
+ * restored from a dump of a cluster further along (a logical dump keeps the xids as data; the new cluster counts from
+ * its own, lower, counter): every new event would get a lower xid than the restored ones, so it would sort before
+ * positions already issued and readers (consumers, the search step, the webhook producer) would skip it, while the
+ * restored events stay invisible until the counter passes them. `npm start` refuses to start then; a reset
+ * (`resetChangeFeed`) drops the restored events and moves every position to the cluster's present.
+ */
+export async function feedXidsAhead(db: Database): Promise<FeedXidCheck | null> {
+  const check = await feedXidCheck(db);
+  return BigInt(check.stored) >= BigInt(check.next) ? check : null;
 }

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, redacted, type Config, type Secrets } from '../config/index.ts';
 import { createDb, ensureDatabase } from '../storage/db.ts';
 import { migrationStatus } from '../storage/migrator.ts';
+import { feedXidsAhead } from '../events/change-feed.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { initLogger, createLogger, type Logger } from '../shared/logger.ts';
 import pg from 'pg';
@@ -56,8 +57,33 @@ async function pendingMigrations(config: Config, secrets: Secrets): Promise<stri
 }
 
 /**
+ * The change feed's stored xids ahead of the cluster (a database restored from a dump of a cluster further along):
+ * the operator's message, or undefined when they are not.
+ */
+async function feedAheadProblem(config: Config, secrets: Secrets): Promise<string | undefined> {
+  const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 1 });
+  try {
+    const ahead = await feedXidsAhead(db);
+    if (!ahead) {
+      return undefined;
+    }
+    const u = new URL(config.database.url);
+    return (
+      `DATABASE_URL: the change feed of ${u.host}${u.pathname} holds transaction ids up to ${ahead.stored}, ahead of ` +
+      `this Postgres cluster's next one (${ahead.next}): the database was restored from a dump of a cluster further ` +
+      'along, and new changes would be ordered before the restored ones (feed consumers, webhooks and text search ' +
+      'would skip them); run `jpm-sync change-feed reset --yes` before starting the service (README, Operations: ' +
+      'after a database restore)'
+    );
+  } finally {
+    await db.destroy();
+  }
+}
+
+/**
  * Checks Postgres and (optionally) Redis before starting, with a message that says what to do. `migrated`: the
- * service's roles also need every migration of this release applied (they would fail at their first query).
+ * service's roles also need every migration of this release applied (they would fail at their first query), and a
+ * change feed whose stored xids are not ahead of the cluster (`feedAheadProblem`).
  */
 export async function checkDependencies(
   config: Config,
@@ -83,6 +109,10 @@ export async function checkDependencies(
         `DATABASE_URL: ${pending.length} migration(s) of this release not applied to ${dbUrl.host}${dbUrl.pathname} ` +
           `(first: ${pending[0]}); run \`npm run migrate\` (\`jpm-sync migrate up\`) before starting the service`,
       );
+    }
+    const feedAhead = options.migrated && pending.length === 0 ? await feedAheadProblem(config, secrets) : undefined;
+    if (feedAhead) {
+      problems.push(feedAhead);
     }
   } catch (err) {
     const code = (err as { code?: string }).code;

@@ -8,6 +8,7 @@ import './cli-sync.ts';
 import './cli-credentials.ts';
 import './cli-validate.ts';
 import './cli-import.ts';
+import './cli-change-feed.ts';
 
 /** `jpm-sync <command>`: operator commands (package bin, also `npm run cli -- …`). */
 export async function runCli(argv: string[]): Promise<number> {

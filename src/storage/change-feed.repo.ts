@@ -128,3 +128,29 @@ export async function resetFeed(ex: Executor, horizon: FeedPosition, epoch: numb
     where id = 1`.execute(ex);
   return true;
 }
+
+export interface FeedXidCheck {
+  /** The highest transaction id the feed's stored positions hold (events, purge horizon, readers' positions). */
+  stored: string;
+  /** The next transaction id this Postgres cluster will assign. */
+  next: string;
+}
+
+/**
+ * The feed's highest stored xid and the cluster's next one. Every stored xid was assigned by the cluster that wrote it;
+ * one at or above `next` comes from a cluster further along (a dump restored into this one): new events would get
+ * lower xids, ordered before it, and readers past it would skip them.
+ */
+export async function feedXidCheck(ex: Executor): Promise<FeedXidCheck> {
+  const result = await sql<FeedXidCheck>`
+    select greatest(
+        (select max(xid) from change_events),
+        (select purged_through_xid from change_feed_state where id = 1),
+        (select max(position_xid) from webhook_producer_state),
+        (select position_xid from transaction_search_state where id = 1),
+        '0'::xid8
+      )::text as stored,
+      pg_snapshot_xmax(pg_current_snapshot())::text as next`.execute(ex);
+  const row = result.rows[0];
+  return { stored: row?.stored ?? '0', next: row?.next ?? '0' };
+}

@@ -13,6 +13,7 @@ import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
 import { PG_ADMIN_URL, dbUrl } from '../helpers/env.ts';
+import { startService } from '../helpers/start-service.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'jpm-sync-feed-restore-'));
@@ -38,6 +39,19 @@ async function refusal(db: Database, cursor: string): Promise<string> {
 function forge(cursor: string, fields: Record<string, unknown>): string {
   const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
   return Buffer.from(JSON.stringify({ ...parsed, ...fields }), 'utf8').toString('base64url');
+}
+
+/** `jpm-sync …` against `url`: exit code and output. */
+async function cli(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['src/main/cli.ts', ...args], {
+      env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: url, LOG_LEVEL: 'silent' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }
 
 describe('change feed after a database restore', () => {
@@ -122,6 +136,49 @@ describe('change feed after a database restore', () => {
       expect(epoch).toBeGreaterThan(3);
       expect(Number.isSafeInteger(epoch)).toBe(true);
       expect(await outcome(own.db, held)).toBe('410 cursor_expired');
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it("stored xids ahead of the cluster's (a dump of a cluster further along): npm start refuses until `jpm-sync change-feed reset`", async () => {
+    const own = await createTestDb();
+    try {
+      const tenancy = await createTenancy(own.db);
+      const account = await createAccount(own.db, tenancy);
+      // What pg_restore writes from a dump of a cluster whose xid counter was a million further: the events' xids and
+      // every stored position as they were there.
+      const next = (
+        await sql<{ next: string }>`select pg_snapshot_xmax(pg_current_snapshot())::text as next`.execute(own.db)
+      ).rows[0]!.next;
+      const ahead = (BigInt(next) + 1_000_000n).toString();
+      await sql`insert into change_events (xid, organization_id, account_id, entity_id, kind)
+        values (${ahead}::xid8, ${tenancy.organizationId}, ${account.id}, gen_random_uuid(), 'added')`.execute(own.db);
+      await sql`update webhook_producer_state set position_xid = ${ahead}::xid8, position_id = 1`.execute(own.db);
+      await sql`update transaction_search_state set position_xid = ${ahead}::xid8, position_id = 1`.execute(own.db);
+
+      const refused = await startService(own.url, { ROLES: 'api', PORT: '0' });
+      expect(refused.started, refused.output).toBe(false);
+      expect(refused.code, refused.output).toBe(3);
+      expect(refused.output).toContain(`holds transaction ids up to ${ahead}`);
+      expect(refused.output).toContain('jpm-sync change-feed reset --yes');
+      const reset = await cli(own.url, ['change-feed', 'reset', '--yes']);
+      expect(reset.code, reset.stderr).toBe(0);
+      expect(reset.stdout).toMatch(/change feed reset: epoch 1 -> \d+/);
+      expect(reset.stdout).toContain('stored transaction ids are behind the cluster: ok');
+
+      // A change made now is read by a consumer starting from a fresh cursor, and by one starting from the beginning.
+      const fresh = await currentFeedCursor(own.db);
+      await ingestWire(own.db, account, [
+        wireTransaction({ transactionId: 'AFTER-1', jpmAccountId: account.jpmAccountId }),
+      ]);
+      await feedSettled(own.db);
+      for (const cursor of [fresh, null]) {
+        const page = await readChanges(own.db, { organizationId: null, cursor, limit: 10 });
+        expect(page.events.map((e) => e.transaction?.jpm_transaction_id)).toEqual(['AFTER-1']);
+      }
+      const started = await startService(own.url, { ROLES: 'api', PORT: '0' });
+      expect(started.started, started.output).toBe(true);
     } finally {
       await own.drop();
     }
