@@ -134,3 +134,78 @@ export function contentHashWithLast(parts: readonly unknown[], lastJson: string)
   const head = parts.length === 0 ? '[' : `${JSON.stringify(parts).slice(0, -1)},`;
   return hash('sha256', `${head}${lastJson}]`, 'base64url');
 }
+
+/**
+ * Which members of a record hold a JSON number whose value, not its spelling, is the content: a tree of member names
+ * (`true`: the member's value is a number). A member not named is compared exactly.
+ */
+export interface NumericMembers {
+  readonly [name: string]: true | NumericMembers;
+}
+
+const JSON_NUMBER = /^(-?)(0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
+
+/**
+ * One spelling per decimal value: `100.5`, `100.50`, `1.005e2` and `1005E-1` all give `1005e-1`; `0`, `-0` and `0e7`
+ * give `0`. Digits without leading or trailing zeros and a power of ten (bigint: `1e999999999` is no longer than it
+ * was), so no value is rounded and no text grows. Anything that is not a JSON number is returned as it is.
+ */
+export function canonicalNumber(text: string): string {
+  const m = JSON_NUMBER.exec(text);
+  if (m === null) {
+    return text;
+  }
+  const [, sign, int = '', frac = '', exp = '0'] = m;
+  const all = `${int}${frac}`.replace(/^0+/, '');
+  if (all === '') {
+    return '0';
+  }
+  const digits = all.replace(/0+$/, '');
+  const power = BigInt(exp) - BigInt(frac.length) + BigInt(all.length - digits.length);
+  return `${sign}${digits}${power === 0n ? '' : `e${power}`}`;
+}
+
+/**
+ * JSON text of a value as its meaning: members of an object in one order (sorted by name), a member whose value is
+ * null left out (as absent: "no data" either way), and each value of a member `numeric` names as `canonicalNumber`.
+ * Strings, names, booleans and the order and nulls of arrays are kept exactly. Written out directly (no object is
+ * made), so a member named `__proto__` is a member like any other.
+ */
+export function canonicalJson(value: unknown, numeric?: NumericMembers | true): string {
+  if (numeric === true && (typeof value === 'string' || typeof value === 'number')) {
+    return JSON.stringify(canonicalNumber(String(value)));
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map((v: unknown) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  }
+  if (value !== null && typeof value === 'object') {
+    const fields = value as Record<string, unknown>;
+    const members: string[] = [];
+    for (const name of Object.keys(fields).sort()) {
+      const v = fields[name];
+      if (v !== null && v !== undefined) {
+        const inner = numeric === true || numeric === undefined ? undefined : numeric[name];
+        members.push(`${JSON.stringify(name)}:${canonicalJson(v, inner)}`);
+      }
+    }
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** The prefix of a content hash made over `canonicalJson` of the raw record; a hash without it is of the former kind. */
+export const CANONICAL_HASH_PREFIX = 'v2:';
+
+/**
+ * `contentHash` of the parts and the raw record as its meaning (`canonicalJson`), marked with `CANONICAL_HASH_PREFIX`:
+ * the bank's same record sent again with its numbers spelled another way, its members in another order, or a null
+ * member left out, hashes the same.
+ */
+export function canonicalContentHash(parts: readonly unknown[], raw: unknown, numeric: NumericMembers): string {
+  const head = parts.length === 0 ? '[' : `${JSON.stringify(parts).slice(0, -1)},`;
+  return `${CANONICAL_HASH_PREFIX}${hash('sha256', `${head}${canonicalJson(raw, numeric)}]`, 'base64url')}`;
+}
+
+export function isCanonicalHash(contentHash: string): boolean {
+  return contentHash.startsWith(CANONICAL_HASH_PREFIX);
+}

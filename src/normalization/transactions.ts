@@ -5,13 +5,95 @@ import { hasBankId } from '../shared/ids.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import {
+  canonicalContentHash,
   contentHashWithLast,
   fingerprint,
   fingerprintKey,
   isIdentityId,
+  type NumericMembers,
   type OccurrenceCounter,
   type RecordClass,
 } from './identity.ts';
+
+const CURRENCY_NUMBERS: NumericMembers = { decimalLocation: true, currencySequence: true };
+
+/**
+ * The members of a transaction record that J.P. Morgan sends as JSON numbers (wire.schemas.ts): their value is the
+ * content, not how the bank's serializer spelled it (`100.5`, `100.50`, `1.005e2`). `checkNumber` is an identifier
+ * (digits, compared exactly) and is not one of them.
+ */
+export const TRANSACTION_NUMBERS: NumericMembers = {
+  amount: true,
+  immediateAvailable: true,
+  day1Available: true,
+  day2Available: true,
+  day2PlusAvailable: true,
+  day3PlusAvailable: true,
+  lockboxItems: true,
+  currency: CURRENCY_NUMBERS,
+  account: { currency: CURRENCY_NUMBERS },
+};
+
+/** The parts of a record's content hash besides its raw record: the stored columns that follow from it. */
+export interface HashedColumns {
+  amountMinor: string;
+  direction: string;
+  bookingDate: string;
+  valueDate: string | null;
+  baiTypeCode: string | null;
+  baiSummaryCode: string | null;
+  bankReference: string;
+  customerReference: string;
+}
+
+/**
+ * A record's content hash: its stored columns exactly, and its raw record as its meaning (`canonicalJson`: numbers of
+ * `TRANSACTION_NUMBERS` by value, members in any order, a null member as absent). So the bank sending the same record
+ * again with `100.50` for `100.5`, its members reordered or a null member left out makes no new version and no
+ * `modified` event, while any other change (a value, a reference's bytes, a date, any other field) does. Computable
+ * from a stored row alike (`storedContentHash` in src/sync/ingest.ts), for rows hashed the former way.
+ */
+export function transactionContentHash(c: HashedColumns, raw: unknown): string {
+  return canonicalContentHash(
+    [
+      c.amountMinor,
+      c.direction,
+      c.bookingDate,
+      c.valueDate,
+      c.baiTypeCode,
+      c.baiSummaryCode,
+      c.bankReference,
+      c.customerReference,
+    ],
+    raw,
+    TRANSACTION_NUMBERS,
+  );
+}
+
+/**
+ * The content hash a record had before `transactionContentHash` (over the bank's exact JSON text): what rows stored
+ * before it hold, so the same text sent again is still unchanged. Undefined for a record not made by
+ * `normalizeTransaction` (a statement file's line: its hash never had the raw record in it).
+ */
+export function formerContentHash(t: NormalizedTransaction): string | undefined {
+  return t.rawJson === undefined
+    ? undefined
+    : contentHashWithLast(
+        [
+          t.amountMinor.toString(),
+          t.direction,
+          t.bookingDate,
+          t.valueDate,
+          t.baiTypeCode,
+          t.baiSummaryCode,
+          t.bankReference,
+          t.customerReference,
+          t.description,
+          t.raw.transactionId,
+        ],
+        t.rawJson,
+      );
+}
 
 /** A J.P. Morgan transaction record mapped to our model; pure, no I/O, no clock. */
 export interface NormalizedTransaction {
@@ -315,21 +397,18 @@ export function normalizeTransaction(
     narrative: raw.narrativeText ?? null,
     dataQuality: notes.length > 0 ? notes : null,
     fingerprintKey: fingerprintKey(cls, fp, occurrences.next(cls, fp)),
-    // Unchanged formula: for a record that was valid before, the hash (hence "unchanged") is what it was.
-    contentHash: contentHashWithLast(
-      [
-        amountMinor.toString(),
-        dir,
-        booking,
-        value,
+    contentHash: transactionContentHash(
+      {
+        amountMinor: amountMinor.toString(),
+        direction: dir,
+        bookingDate: booking,
+        valueDate: value,
         baiTypeCode,
         baiSummaryCode,
         bankReference,
         customerReference,
-        description,
-        raw.transactionId,
-      ],
-      rawJson,
+      },
+      raw,
     ),
     rawJson,
     source: context.source ?? 'jpm_api',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'kysely';
-import { decodePgText, encodePgText, jsonMayNeedPgEncoding, pgJsonText } from '../shared/pg-text.ts';
+import { decodePgJson, decodePgText, encodePgText, jsonMayNeedPgEncoding, pgJsonText } from '../shared/pg-text.ts';
 import type { TRANSACTION_STATUSES } from '../domain/types.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf } from './pagination.ts';
@@ -65,6 +65,42 @@ export async function findForMatching(
     r.jpm_transaction_id = decodePgText(r.jpm_transaction_id);
   }
   return result.rows;
+}
+
+/** What a stored row's content hash is made of (`transactionContentHash`), as the bank sent it (decoded). */
+export interface StoredContent {
+  id: string;
+  amount_minor: string;
+  direction: string;
+  booking_date: string;
+  value_date: string | null;
+  bai_type_code: string | null;
+  bai_summary_code: string | null;
+  bank_reference: string;
+  customer_reference: string;
+  raw: unknown;
+}
+
+/**
+ * The hashed content of rows by id, text and raw record decoded (src/shared/pg-text.ts): for rows whose content hash
+ * is of the former kind, so ingest can tell whether a record differs from one only in how its JSON was spelled.
+ */
+export async function findStoredContent(ex: Executor, ids: readonly string[]): Promise<StoredContent[]> {
+  if (ids.length === 0) {
+    return [];
+  }
+  const result = await sql<StoredContent>`
+    select id, amount_minor::text as amount_minor, direction, booking_date::text as booking_date,
+      value_date::text as value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, raw
+    from transactions where id = any(${ids}::uuid[])`.execute(ex);
+  return result.rows.map((r) => ({
+    ...r,
+    bai_type_code: r.bai_type_code === null ? null : decodePgText(r.bai_type_code),
+    bai_summary_code: r.bai_summary_code === null ? null : decodePgText(r.bai_summary_code),
+    bank_reference: decodePgText(r.bank_reference),
+    customer_reference: decodePgText(r.customer_reference),
+    raw: decodePgJson(r.raw),
+  }));
 }
 
 /**

@@ -1,7 +1,13 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
-import { contentHash, isIdentityId } from '../normalization/identity.ts';
-import type { NormalizedTransaction, NormalizationReject, RequestedView } from '../normalization/transactions.ts';
+import { contentHash, isCanonicalHash, isIdentityId } from '../normalization/identity.ts';
+import {
+  formerContentHash,
+  transactionContentHash,
+  type NormalizedTransaction,
+  type NormalizationReject,
+  type RequestedView,
+} from '../normalization/transactions.ts';
 import { hasBankId, uuidv7 } from '../shared/ids.ts';
 import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
@@ -32,6 +38,7 @@ import {
   findFingerprintGroups,
   findForMatching,
   findLooseCandidates,
+  findStoredContent,
   insertChangeEvents,
   insertDecisions,
   insertRejects,
@@ -116,6 +123,19 @@ function insertRow(account: AccountRef, id: string, t: NormalizedTransaction): T
     data_quality: t.dataQuality,
     source: t.source,
   };
+}
+
+/**
+ * Whether a stored row's content hash says it holds the record's content: the record's hash, or, for a row hashed the
+ * former way (over the bank's exact JSON text, before `transactionContentHash`), the record's former hash, so the same
+ * text sent again after an upgrade is unchanged. A row of the former kind sent again spelled another way is settled
+ * against its stored content (`settleFormerHashes`).
+ */
+function sameContent(rowHash: string, t: NormalizedTransaction): boolean {
+  return (
+    rowHash === t.contentHash ||
+    (!isCanonicalHash(rowHash) && isCanonicalHash(t.contentHash) && rowHash === formerContentHash(t))
+  );
 }
 
 /** The id key of a record or row for matching, or undefined when its id is no key (`isIdentityId`). */
@@ -319,7 +339,7 @@ export function planPage(
     // Another channel's report of an item whose row holds the bank's id, without that id (a statement
     // file read after the API): it confirms the row; a report that says less never overwrites one that says more.
     const confirms = !t.identityById && isIdentityId(match.jpm_transaction_id) && match.source !== t.source;
-    if (match.content_hash === t.contentHash || confirms) {
+    if (sameContent(match.content_hash, t) || confirms) {
       plan.unchanged++;
       if (
         !confirms &&
@@ -441,7 +461,7 @@ export function planPage(
     }
     seenIds.set(key, t);
     const match = byId.get(key);
-    if (match && earlier.has(match.id) && match.content_hash !== t.contentHash) {
+    if (match && earlier.has(match.id) && !sameContent(match.content_hash, t)) {
       // An earlier page of the walk sent this id (its row took it then) with other content: the first copy stands.
       plan.conflicts.push(conflictReject(t, index));
     } else if (match && !claimed.has(match.id)) {
@@ -464,7 +484,7 @@ export function planPage(
     (candidates.get(lookAlikeGroup(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
   const rest: NormalizedTransaction[] = [];
   for (const t of idless) {
-    const same = free(t).find((e) => e.content_hash === t.contentHash);
+    const same = free(t).find((e) => sameContent(e.content_hash, t));
     if (same) {
       apply(t, same, 'bank_changed_record');
     } else {
@@ -484,6 +504,68 @@ export function planPage(
   // A row that had an id the bank no longer sends (it dropped the id): the same item, re-identified.
   reIdentify(noIdlessRow, false);
   return plan;
+}
+
+/**
+ * The plan's updates of rows hashed the former way (over the bank's exact JSON text) that hold the record's content
+ * all the same: the record is the stored one with its numbers spelled another way, its members in another order or a
+ * null member left out. Each becomes unchanged (no version, no `modified` event; the row keeps its raw record), as it
+ * would had the row been hashed by `transactionContentHash`: its stored columns and raw record are hashed so and
+ * compared. Only rows of the former kind are read, and only when the record is not their text again (`sameContent`).
+ */
+async function settleFormerHashes(trx: Executor, plan: Plan, existing: readonly ExistingTransaction[]): Promise<void> {
+  const former = new Set(existing.flatMap((e) => (isCanonicalHash(e.content_hash) ? [] : [e.id])));
+  const candidates = plan.updates.filter(
+    (u) => u.reason === 'bank_changed_record' && former.has(u.id) && isCanonicalHash(u.content_hash),
+  );
+  if (candidates.length === 0) {
+    return;
+  }
+  const stored = new Map(
+    (
+      await findStoredContent(
+        trx,
+        candidates.map((u) => u.id),
+      )
+    ).map((r) => [r.id, r]),
+  );
+  const same = new Set<TransactionUpdate>();
+  for (const u of candidates) {
+    const row = stored.get(u.id);
+    const hash =
+      row &&
+      transactionContentHash(
+        {
+          amountMinor: row.amount_minor,
+          direction: row.direction,
+          bookingDate: row.booking_date,
+          valueDate: row.value_date,
+          baiTypeCode: row.bai_type_code,
+          baiSummaryCode: row.bai_summary_code,
+          bankReference: row.bank_reference,
+          customerReference: row.customer_reference,
+        },
+        row.raw,
+      );
+    if (hash === u.content_hash) {
+      same.add(u);
+    }
+  }
+  if (same.size === 0) {
+    return;
+  }
+  plan.updates = plan.updates.filter((u) => !same.has(u));
+  plan.unchanged += same.size;
+  const keys = new Map(existing.map((e) => [e.id, e]));
+  for (const u of same) {
+    const row = keys.get(u.id);
+    // As for a record matched unchanged (`apply`): a row matched by its id takes the walk's fingerprint key.
+    if (row && isIdentityId(u.jpm_transaction_id) && row.jpm_transaction_id === u.jpm_transaction_id) {
+      if (row.fingerprint_key !== u.fingerprint_key) {
+        plan.rekeys.push({ id: u.id, fingerprint_key: u.fingerprint_key });
+      }
+    }
+  }
 }
 
 /**
@@ -777,6 +859,7 @@ export async function ingestTransactionPage(
     if (plan.insertRecords.length > 0) {
       await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state);
     }
+    await settleFormerHashes(trx, plan, existing);
     claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);

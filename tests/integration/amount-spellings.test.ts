@@ -9,7 +9,8 @@ import { startValidationDb, stopValidationDb, type ValidationSim } from '../help
  * Every amount of the bank's answers written as another JSON spelling of the same number (the simulator's
  * `amount-spellings` fault, over mTLS, through the real sync: `375.5` as `3.755e2`, `0.1` as `0.100000000000000000000`,
  * a balance of `-12.50` as `-1.250e1`, a zero as `0e7`). Money is exact: every stored amount and balance is the bank's
- * to the minor unit, and every day proves.
+ * to the minor unit, and every day proves. The same answers sent again in another spelling are the same records: no
+ * new version, no `modified` event in the change feed.
  */
 const TODAY = '2025-03-12';
 const YESTERDAY = addDays(TODAY, -1);
@@ -78,5 +79,49 @@ describe('amounts written as other spellings of the same number', () => {
       { integrationId: v.tenancy.integrationId, from: first, to: YESTERDAY, requestedBy: 'test' },
     );
     expect(doc.reasons).toEqual([]);
+  });
+
+  it('sent again in the plain spelling, are no new version and no modified event', async () => {
+    const a = v.accounts[0]!;
+    const history = async () => ({
+      versions: await t.db
+        .selectFrom('transaction_versions as v')
+        .innerJoin('transactions as x', 'x.id', 'v.transaction_id')
+        .select(['v.transaction_id', 'v.changed_fields'])
+        .where('x.account_id', '=', a.id)
+        .execute(),
+      events: await t.db
+        .selectFrom('change_events')
+        .select(['entity_id', 'kind'])
+        .where('account_id', '=', a.id)
+        .orderBy('id')
+        .execute(),
+      raw: await t.db
+        .selectFrom('transactions')
+        .select(['id', 'raw', 'version'])
+        .where('account_id', '=', a.id)
+        .orderBy('id')
+        .execute(),
+    });
+    const before = await history();
+    // The account's amounts were stored spelled another way by the sync before; this one reads them plainly.
+    expect(before.raw.some((r) => /e\d|0{18}/.test(String((r.raw as { amount: unknown }).amount)))).toBe(true);
+    const fired = v.sim.stats().faultsInjected;
+    await v.syncRange(a.id, first, YESTERDAY);
+    expect(v.sim.stats().faultsInjected).toBe(fired);
+    const after = await history();
+    expect(after.events).toEqual(before.events);
+    expect(after.versions).toEqual(before.versions);
+    // The raw record kept is the text first stored, exactly.
+    expect(after.raw).toEqual(before.raw);
+    // And spelled another way again: still nothing.
+    v.sim.injectFaults([{ kind: 'amount-spellings' }]);
+    try {
+      await v.syncRange(a.id, first, YESTERDAY);
+    } finally {
+      v.sim.clearFaults();
+    }
+    expect(v.sim.stats().faultsInjected).toBeGreaterThan(fired);
+    expect(await history()).toEqual(before);
   });
 });

@@ -1,0 +1,323 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTransactionRecords } from '../../src/jpm/records.ts';
+import { contentHash, OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { normalizeTransactions } from '../../src/normalization/transactions.ts';
+import { JsonNumber, parseJsonLossless } from '../../src/shared/json.ts';
+import { ingestTransactionPage, type AccountRef } from '../../src/sync/ingest.ts';
+import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+
+/**
+ * The bank sending a stored record again: through the real path (the page's JSON text, lossless parse, wire schema,
+ * normalization, ingestTransactionPage into Postgres). What a ledger reading the change feed expects: a re-send that
+ * means the same (a number spelled another way, members in another order, a null member left out, white space
+ * between tokens) is no new version and no `modified` event, and the raw record stays the text first stored; any
+ * real change (an amount's value, a reference's bytes, a date, a status, any other field) is one.
+ */
+type Json = Record<string, unknown>;
+
+let t: TestDb;
+let tenancy: Tenancy;
+
+beforeAll(async () => {
+  t = await createTestDb();
+  tenancy = await createTenancy(t.db);
+});
+
+afterAll(async () => {
+  await t.drop();
+});
+
+const n = (text: string) => new JsonNumber(text);
+
+/** A full J.P. Morgan record (every field of the wire schema), numbers as JSON numbers of the text given. */
+function record(jpmAccountId: string, over: Json = {}): Json {
+  const currency = { code: 'USD', description: 'US DOLLAR', decimalLocation: n('2'), currencySequence: n('0') };
+  return {
+    transactionId: 'TXN-NOOP-1',
+    account: {
+      accountId: jpmAccountId,
+      accountName: 'OFFICE 123 INC',
+      bankId: '02100002',
+      branchId: '',
+      bankName: 'JPMORGAN CHASE BANK, N.A.',
+      currency,
+      aba: '021000021',
+    },
+    asOfDateTime: '2026-11-03T15:00:12Z',
+    valueDateTime: '2026-11-03T15:00:12Z',
+    asOfDate: '2026-11-03',
+    valueDate: '2026-11-03',
+    recordTimestamp: '2026-11-03T15:00:12Z',
+    lastUpdate: null,
+    receivedTimestamp: '2026-11-03T15:00:12Z',
+    productGroup: { groupCode: 'D/R', groupDescription: 'DEPOSIT AND REMITTANCE', wire: false },
+    debitCreditCode: 'CREDIT',
+    baiType: {
+      typeCode: '399',
+      summaryTypeCode: '390',
+      description: 'MISCELLANEOUS CREDIT',
+      shortDescription: 'INDIV OTHER/MISC',
+      groupCode: 'OTHER',
+      groupDescription: 'OTHER',
+      productGroupCode: 'MISC',
+      btrsTypeCode: '399',
+      germanTypeCode: '835',
+      swiftTypeCode: 'MSC',
+    },
+    ddaTxnCode: '194',
+    originalTransactionCode: null,
+    fundsTypeCode: 'SAME',
+    currency,
+    amount: n('100.5'),
+    immediateAvailable: n('100.5'),
+    day1Available: n('0'),
+    day2Available: n('0'),
+    day2PlusAvailable: null,
+    day3PlusAvailable: n('0'),
+    bankReferenceSearchable: { standardValue: 'INV 001', searchValue: 'INV 001' },
+    customerReferenceSearchable: { standardValue: '10.50', searchValue: '10.50' },
+    wireReferenceSearchable: null,
+    repairCode: '',
+    reversal: false,
+    override: false,
+    transactionStatus: 'O',
+    shortDescription: 'MISC CREDIT',
+    wireType: 'EMPTY',
+    checkNumber: '0',
+    lockboxSequenceCode: '',
+    lockboxItems: n('0'),
+    lockboxNumber: '',
+    lockboxDepositDate: null,
+    lockboxDepositTime: null,
+    narrativeText: { 'YOUR REF    ': 'MISCELLANEOUS CREDIT', 'REMARK      ': 'FEE 12.50' },
+    narrativeTypeCode: 'T',
+    addenda: null,
+    floatSpreadCode: '3',
+    sepaDetailsXml: null,
+    postCode: 'P',
+    supplementalTextSet: {},
+    supplementalTextRecordList: null,
+    supplementalText: '7.50',
+    thirdPartyBank: false,
+    achBatchItems: null,
+    sepaType: false,
+    loggedAt: '2026-11-03T11:00:12.722739',
+    ...over,
+  };
+}
+
+/** The value with every object's members in reverse order, at every depth. */
+function reversed(value: unknown): unknown {
+  if (Array.isArray(value) || value === null || typeof value !== 'object' || value instanceof JsonNumber) {
+    return value;
+  }
+  return Object.fromEntries(
+    Object.entries(value)
+      .reverse()
+      .map(([k, v]) => [k, reversed(v)]),
+  );
+}
+
+/** The value with every member whose value is null left out, at every depth. */
+function withoutNulls(value: unknown): unknown {
+  if (Array.isArray(value) || value === null || typeof value !== 'object' || value instanceof JsonNumber) {
+    return value;
+  }
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, withoutNulls(v)]),
+  );
+}
+
+/** The bank's page holding these records, as JSON text, read the way the client reads an answer. */
+async function send(account: AccountRef, text: string) {
+  const data = parseJsonLossless(text) as unknown[];
+  const wire = parseTransactionRecords(data);
+  expect(wire.rejects).toEqual([]);
+  const page = normalizeTransactions(wire.records, new OccurrenceCounter(), 0, { requested: 'prior_day' });
+  expect(page.rejects).toEqual([]);
+  return ingestTransactionPage(t.db, account, { records: page.records, rejects: [], fetched: data.length }, null);
+}
+
+/** The account's row (one), its versions' changed fields and its change events, in order. */
+async function history(accountId: string) {
+  const rows = await t.db
+    .selectFrom('transactions')
+    .select(['id', 'version', 'raw', 'amount_minor', 'bank_reference'])
+    .where('account_id', '=', accountId)
+    .execute();
+  expect(rows).toHaveLength(1);
+  const row = rows[0]!;
+  const versions = await t.db
+    .selectFrom('transaction_versions')
+    .select(['changed_fields'])
+    .where('transaction_id', '=', row.id)
+    .orderBy('version')
+    .execute();
+  const events = await t.db
+    .selectFrom('change_events')
+    .select(['kind'])
+    .where('entity_id', '=', row.id)
+    .orderBy('id')
+    .execute();
+  return { row, versions: versions.map((v) => v.changed_fields), events: events.map((e) => e.kind) };
+}
+
+async function newAccount() {
+  return createAccount(t.db, tenancy);
+}
+
+describe('a record sent again that means the same', () => {
+  it('with its numbers spelled another way is no new version and no event; the raw record stays the first text', async () => {
+    const a = await newAccount();
+    const first = JSON.stringify([record(a.jpmAccountId)]);
+    expect(await send(a, first)).toMatchObject({ inserted: 1 });
+    expect(first).toContain('"amount":100.5,');
+    const stored = (await history(a.id)).row.raw;
+    const spellings: Json[] = [
+      { amount: n('100.50'), immediateAvailable: n('1.005e2') },
+      { amount: n('1.005e2'), immediateAvailable: n('1005E-1'), day1Available: n('0.00'), day3PlusAvailable: n('0e7') },
+      { amount: n('100.500000000000000000'), lockboxItems: n('-0') },
+    ];
+    for (const over of spellings) {
+      expect(await send(a, JSON.stringify([record(a.jpmAccountId, over)]))).toMatchObject({
+        inserted: 0,
+        updated: 0,
+        unchanged: 1,
+      });
+    }
+    // A decimal location and sequence written as a serializer holding every number as a double writes them.
+    const currency = { code: 'USD', description: 'US DOLLAR', decimalLocation: n('2.0'), currencySequence: n('0e0') };
+    const fractional = record(a.jpmAccountId, { currency });
+    (fractional.account as Json).currency = currency;
+    expect(await send(a, JSON.stringify([fractional]))).toMatchObject({ updated: 0, unchanged: 1 });
+    const after = await history(a.id);
+    expect(after.events).toEqual(['added']);
+    expect(after.versions).toEqual([]);
+    expect(after.row.version).toBe(1);
+    expect(after.row.raw).toEqual(stored);
+    expect((after.row.raw as Json).amount).toBe('100.5');
+  });
+
+  it('with its members in another order, null members left out or added, or other white space, is no event', async () => {
+    const a = await newAccount();
+    const base = record(a.jpmAccountId);
+    await send(a, JSON.stringify([base]));
+    for (const text of [
+      JSON.stringify([reversed(base)]),
+      JSON.stringify([withoutNulls(base)]),
+      JSON.stringify([{ ...base, futureField: null }]),
+      JSON.stringify([base], null, 2).replaceAll('\n', '\r\n\t'),
+    ]) {
+      expect(await send(a, text)).toMatchObject({ inserted: 0, updated: 0, unchanged: 1 });
+    }
+    // Left out first, then sent as null: the same.
+    const b = await newAccount();
+    await send(b, JSON.stringify([withoutNulls(record(b.jpmAccountId))]));
+    expect(await send(b, JSON.stringify([record(b.jpmAccountId)]))).toMatchObject({ updated: 0, unchanged: 1 });
+    for (const id of [a.id, b.id]) {
+      const h = await history(id);
+      expect(h.events).toEqual(['added']);
+      expect(h.versions).toEqual([]);
+    }
+  });
+});
+
+describe('a record sent again with a real change', () => {
+  const changes: [string, (jpmAccountId: string) => Json, string[]][] = [
+    ['the amount', (id) => record(id, { amount: n('100.51'), immediateAvailable: n('100.51') }), ['amount', 'raw']],
+    [
+      'a reference, by one trailing space',
+      (id) => record(id, { bankReferenceSearchable: { standardValue: 'INV 001 ', searchValue: 'INV 001' } }),
+      ['references', 'raw'],
+    ],
+    [
+      'a number-like reference, by its spelling',
+      (id) => record(id, { customerReferenceSearchable: { standardValue: '10.5', searchValue: '10.50' } }),
+      ['references', 'raw'],
+    ],
+    ['the value date', (id) => record(id, { valueDate: '2026-11-04' }), ['value_date', 'raw']],
+    ['the status', (id) => record(id, { transactionStatus: 'C' }), ['raw']],
+    ['a number-like text field, by its spelling', (id) => record(id, { supplementalText: '7.5' }), ['raw']],
+    ['a field from null to a value', (id) => record(id, { lockboxDepositDate: '2026-11-03' }), ['raw']],
+    [
+      'a narrative tag, by white space inside its text',
+      (id) => record(id, { narrativeText: { 'YOUR REF    ': 'MISCELLANEOUS CREDIT', 'REMARK      ': 'FEE  12.50' } }),
+      ['raw'],
+    ],
+  ];
+  it.each(changes)('(%s) is a new version and a modified event', async (_, changed, fields) => {
+    const a = await newAccount();
+    await send(a, JSON.stringify([record(a.jpmAccountId)]));
+    const next = JSON.stringify([changed(a.jpmAccountId)]);
+    expect(await send(a, next)).toMatchObject({ inserted: 0, updated: 1 });
+    const h = await history(a.id);
+    expect(h.events).toEqual(['added', 'modified']);
+    expect(h.versions).toEqual([fields]);
+    // The raw record is the changed text's, exactly (as the client reads it).
+    expect(h.row.raw).toEqual(
+      JSON.parse(JSON.stringify(parseTransactionRecords([parseJsonLossless(next.slice(1, -1))]).records[0])),
+    );
+  });
+});
+
+describe('a row stored before hashes followed the meaning (its content hash over the exact text)', () => {
+  /** Sets the account's row's content hash to what it was made before: over the parts and the exact raw record. */
+  async function formerHash(a: AccountRef, text: string): Promise<void> {
+    const wire = parseTransactionRecords(parseJsonLossless(text) as unknown[]).records;
+    const [r] = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'prior_day' }).records;
+    const former = contentHash([
+      r!.amountMinor.toString(),
+      r!.direction,
+      r!.bookingDate,
+      r!.valueDate,
+      r!.baiTypeCode,
+      r!.baiSummaryCode,
+      r!.bankReference,
+      r!.customerReference,
+      r!.description,
+      r!.raw.transactionId,
+      r!.raw,
+    ]);
+    const done = await sql`update transactions set content_hash = ${former} where account_id = ${a.id}`.execute(t.db);
+    expect(done.numAffectedRows).toBe(1n);
+  }
+
+  it('sent again, as it was or spelled another way, is no event; a real change still is', async () => {
+    const accounts = await Promise.all([newAccount(), newAccount(), newAccount()]);
+    for (const a of accounts) {
+      const text = JSON.stringify([record(a.jpmAccountId)]);
+      await send(a, text);
+      await formerHash(a, text);
+    }
+    const [same, respelled, changed] = accounts as [
+      AccountRef & { jpmAccountId: string },
+      (typeof accounts)[0],
+      (typeof accounts)[0],
+    ];
+    expect(await send(same, JSON.stringify([record(same.jpmAccountId)]))).toMatchObject({ updated: 0, unchanged: 1 });
+    expect(
+      await send(
+        respelled,
+        JSON.stringify([reversed(record(respelled.jpmAccountId, { amount: n('100.50'), day1Available: n('0.0') }))]),
+      ),
+    ).toMatchObject({ updated: 0, unchanged: 1 });
+    expect(
+      await send(changed, JSON.stringify([record(changed.jpmAccountId, { transactionStatus: 'C' })])),
+    ).toMatchObject({ updated: 1 });
+    expect((await history(same.id)).events).toEqual(['added']);
+    expect((await history(respelled.id)).events).toEqual(['added']);
+    expect(await history(changed.id)).toMatchObject({ events: ['added', 'modified'], versions: [['raw']] });
+    // Once rewritten by a real change, the row's hash follows the meaning: a re-send spelled another way is nothing.
+    expect(
+      await send(
+        changed,
+        JSON.stringify([record(changed.jpmAccountId, { transactionStatus: 'C', amount: n('100.50') })]),
+      ),
+    ).toMatchObject({ updated: 0, unchanged: 1 });
+    expect((await history(changed.id)).events).toEqual(['added', 'modified']);
+  });
+});
