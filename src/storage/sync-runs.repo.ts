@@ -104,15 +104,22 @@ export async function recordRunJoin(ex: Executor, requestId: string, runId: stri
     .execute();
 }
 
-/** Adds counts to a run, inside the caller's transaction (the page write and its progress commit together). */
+/**
+ * Adds counts to a run and, for a window, to its parent in the same transaction (the caller's: the page write and its
+ * progress commit together), so a parent's counts are always the sum of its windows' whatever order they end in, and
+ * also when a page lands on a window that already ended (a worker that took its account lock over runs the window
+ * again while the former holder ends it). The parent's row is updated first, as every writer of a run tree locks it
+ * (`startWindow`, `endWindowRun`, `finalizeRun`): never a deadlock with them.
+ */
 export async function addRunCounts(ex: Executor, id: string, c: Partial<SyncCounts>): Promise<void> {
-  await sql`
-    update sync_runs set
+  const add = sql`
       fetched = fetched + ${c.fetched ?? 0}, inserted = inserted + ${c.inserted ?? 0},
       updated = updated + ${c.updated ?? 0}, unchanged = unchanged + ${c.unchanged ?? 0},
       superseded = superseded + ${c.superseded ?? 0}, removed = removed + ${c.removed ?? 0},
-      rejected = rejected + ${c.rejected ?? 0}, balances = balances + ${c.balances ?? 0}
-    where id = ${id}`.execute(ex);
+      rejected = rejected + ${c.rejected ?? 0}, balances = balances + ${c.balances ?? 0}`;
+  await sql`update sync_runs set ${add}
+    where id = (select parent_run_id from sync_runs where id = ${id})`.execute(ex);
+  await sql`update sync_runs set ${add} where id = ${id}`.execute(ex);
 }
 
 /** Something a person should notice about a run that did not fail it (e.g. `no_business_day`, `fetched_nothing`). */
@@ -285,7 +292,7 @@ export async function markParentRunning(ex: Executor, parentRunId: string): Prom
 }
 
 /**
- * Ends a window and adds its counts and one done window to its parent (run both in one transaction).
+ * Ends a window and adds one done window to its parent (its counts are on the parent already: `addRunCounts`).
  * Guarded by the window's own status, so a window ended twice is counted once: false when it had ended.
  */
 export async function endWindowRun(
@@ -295,21 +302,14 @@ export async function endWindowRun(
   status: 'succeeded' | 'failed' | 'cancelled',
   error?: RunError,
 ): Promise<boolean> {
-  const ended = await sql<Record<CountColumn, number>>`
+  const ended = await sql`
     update sync_runs set status = ${status}, finished_at = now(),
       error_code = ${error?.code ?? null}, error_message = ${error?.message ?? null}
-    where id = ${windowRunId} and status in ('queued', 'running')
-    returning fetched, inserted, updated, unchanged, superseded, removed, rejected, balances`.execute(ex);
-  const c = ended.rows[0];
-  if (!c) {
+    where id = ${windowRunId} and status in ('queued', 'running')`.execute(ex);
+  if ((ended.numAffectedRows ?? 0n) === 0n) {
     return false;
   }
-  await sql`
-    update sync_runs set windows_done = windows_done + 1,
-      fetched = fetched + ${c.fetched}, inserted = inserted + ${c.inserted}, updated = updated + ${c.updated},
-      unchanged = unchanged + ${c.unchanged}, superseded = superseded + ${c.superseded},
-      removed = removed + ${c.removed}, rejected = rejected + ${c.rejected}, balances = balances + ${c.balances}
-    where id = ${parentRunId}`.execute(ex);
+  await sql`update sync_runs set windows_done = windows_done + 1 where id = ${parentRunId}`.execute(ex);
   return true;
 }
 
