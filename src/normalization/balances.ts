@@ -2,7 +2,7 @@ import type { BalanceKind, RecordSource } from '../domain/types.ts';
 import { balanceCurrencyProblem, type WireBalance, type WireBalanceAccount } from '../jpm/wire.schemas.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isInstant, isIsoDate } from '../shared/time.ts';
-import { contentHash } from './identity.ts';
+import { canonicalContentHash, contentHash, type NumericMembers } from './identity.ts';
 
 export interface NormalizedBalance {
   jpmAccountId: string;
@@ -16,10 +16,33 @@ export interface NormalizedBalance {
   endingLedgerMinor: bigint | null;
   endingAvailableMinor: bigint | null;
   recordTimestamp: string | null;
+  /** Over the balance's amounts and its raw record by meaning (`balanceContentHash`). */
   contentHash: string;
+  /**
+   * The hash balances had before `contentHash` read the raw record by meaning (over its exact text): what rows stored
+   * before hold, so the same text again is unchanged. Absent for a balance made another way.
+   */
+  formerContentHash?: string;
   /** The channel the balance came from (`normalizeBalances` is the API's mapping; files set their own). */
   source: RecordSource;
   raw: WireBalance;
+}
+
+/** The members of a balance J.P. Morgan sends as JSON numbers: their value is the content, not their spelling. */
+const BALANCE_NUMBERS: NumericMembers = {
+  openingAvailableAmount: true,
+  openingLedgerAmount: true,
+  endingAvailableAmount: true,
+  endingLedgerAmount: true,
+};
+
+/**
+ * A balance's content hash: its kind and amounts, and its raw record by meaning (`canonicalJson`: the amounts by value,
+ * members in any order, a null member as absent), so the same balance sent again with `-12.50` for `-12.5` is
+ * unchanged (not rewritten), and two copies in one answer that differ only so are one balance, not two rejects.
+ */
+function balanceContentHash(kind: BalanceKind, amounts: readonly (string | null)[], raw: unknown): string {
+  return canonicalContentHash([kind, amounts], raw, BALANCE_NUMBERS);
 }
 
 export interface BalanceReject {
@@ -121,6 +144,7 @@ export function normalizeBalances(
           endingAvailableMinor: optionalAmount(b.endingAvailableAmount, scale),
         };
         const kind: BalanceKind = b.currentDay ? 'current_day' : 'final';
+        const amounts = Object.values(n).map((v) => v?.toString() ?? null);
         balances.push({
           jpmAccountId: account.accountId,
           asOfDate: b.asOfDate,
@@ -132,7 +156,8 @@ export function normalizeBalances(
           // keeps it), never sent to the timestamptz column, which would fail the window's every attempt.
           recordTimestamp:
             typeof b.recordTimestamp === 'string' && isInstant(b.recordTimestamp) ? b.recordTimestamp : null,
-          contentHash: contentHash([kind, Object.values(n).map((v) => v?.toString() ?? null), b]),
+          contentHash: balanceContentHash(kind, amounts, b),
+          formerContentHash: contentHash([kind, amounts, b]),
           source: 'jpm_api',
           raw: b,
         });

@@ -316,7 +316,9 @@ async function storeBalances(
     );
     const changed = batch.balances.filter((b) => {
       const s = stored.get(`${b.asOfDate}|${b.kind}`);
-      return !s || (s.content_hash !== b.contentHash && !confirmsAmounts(b, s));
+      return (
+        !s || (s.content_hash !== b.contentHash && s.content_hash !== b.formerContentHash && !confirmsAmounts(b, s))
+      );
     });
     const written = await upsertBalances(
       trx,

@@ -453,7 +453,12 @@ async function syncBalances(
       account.id,
       balances.map((b) => b.asOfDate),
     );
-    const changed = balances.filter((b) => existing.get(`${b.asOfDate}|${b.kind}`)?.hash !== b.contentHash);
+    // A row stored before balance hashes read the raw record by meaning holds the former hash: the same text again
+    // is unchanged too.
+    const changed = balances.filter((b) => {
+      const hash = existing.get(`${b.asOfDate}|${b.kind}`)?.hash;
+      return hash !== b.contentHash && (b.formerContentHash === undefined || hash !== b.formerContentHash);
+    });
     const written = await upsertBalances(
       trx,
       changed.map((b) => balanceRow(account, b, existing.get(`${b.asOfDate}|${b.kind}`)?.id)),

@@ -81,7 +81,7 @@ describe('amounts written as other spellings of the same number', () => {
     expect(doc.reasons).toEqual([]);
   });
 
-  it('sent again in the plain spelling, are no new version and no modified event', async () => {
+  it('sent again in the plain spelling, are no new version and no modified event, and no balance is rewritten', async () => {
     const a = v.accounts[0]!;
     const history = async () => ({
       versions: await t.db
@@ -102,10 +102,18 @@ describe('amounts written as other spellings of the same number', () => {
         .where('account_id', '=', a.id)
         .orderBy('id')
         .execute(),
+      // A balance sent again spelled another way is not rewritten either.
+      balances: await t.db
+        .selectFrom('balances')
+        .select(['id', 'raw', 'updated_at'])
+        .where('account_id', '=', a.id)
+        .orderBy('id')
+        .execute(),
     });
     const before = await history();
     // The account's amounts were stored spelled another way by the sync before; this one reads them plainly.
     expect(before.raw.some((r) => /e\d|0{18}/.test(String((r.raw as { amount: unknown }).amount)))).toBe(true);
+    expect(before.balances.length).toBeGreaterThan(0);
     const fired = v.sim.stats().faultsInjected;
     await v.syncRange(a.id, first, YESTERDAY);
     expect(v.sim.stats().faultsInjected).toBe(fired);
@@ -114,6 +122,7 @@ describe('amounts written as other spellings of the same number', () => {
     expect(after.versions).toEqual(before.versions);
     // The raw record kept is the text first stored, exactly.
     expect(after.raw).toEqual(before.raw);
+    expect(after.balances).toEqual(before.balances);
     // And spelled another way again: still nothing.
     v.sim.injectFaults([{ kind: 'amount-spellings' }]);
     try {

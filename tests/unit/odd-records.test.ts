@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseTransactionRecords } from '../../src/jpm/records.ts';
-import { OccurrenceCounter } from '../../src/normalization/identity.ts';
+import { contentHash, OccurrenceCounter } from '../../src/normalization/identity.ts';
 import { normalizeTransactions, type NormalizeContext } from '../../src/normalization/transactions.ts';
 import { normalizeBalances } from '../../src/normalization/balances.ts';
 import type { WireBalance, WireTransaction } from '../../src/jpm/wire.schemas.ts';
@@ -336,6 +336,25 @@ describe('balances with odd fields (normalizeBalances)', () => {
       '(balance): the answer gives the final balance of 2026-11-04 2 times with different content',
     ]);
     expect(rejects.map((r) => r.raw)).toEqual([other, { ...other, endingLedgerAmount: '125.51' }]);
+  });
+
+  it('keeps one of a balance given twice with its amounts spelled another way (same values)', () => {
+    const respelled = {
+      ...good,
+      openingLedgerAmount: `${String(good.openingLedgerAmount)}000`,
+      endingLedgerAmount: '1.2550e2',
+    };
+    const { balances, rejects } = normalizeBalances([account([good, respelled])]);
+    expect(rejects).toEqual([]);
+    expect(balances.map((b) => [b.asOfDate, b.kind, b.endingLedgerMinor])).toEqual([['2026-11-03', 'final', 12550n]]);
+    expect(balances[0]!.raw).toEqual(good);
+  });
+
+  it("keeps a balance's former hash what it always was (rows stored with it are not rewritten by the same text)", () => {
+    const raw = { ...good, endingAvailableAmount: null };
+    const [b] = normalizeBalances([account([raw])]).balances;
+    expect(b!.formerContentHash).toBe(contentHash(['final', ['10000', null, '12550', null], raw]));
+    expect(b!.contentHash).not.toBe(b!.formerContentHash);
   });
 
   it('keeps the final and the current-day balance of one day apart', () => {

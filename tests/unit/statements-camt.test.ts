@@ -314,3 +314,26 @@ describe('camt: what refuses a file', () => {
     );
   });
 });
+
+describe('camt.053: a file sent again with its amounts written another way', () => {
+  it('gives the same content hashes (a file record is hashed by its amount in minor units, not its text)', () => {
+    const hashes = (amount: string, opening: string) => {
+      const file = camtFile([
+        {
+          account: '000000123456789',
+          date: '2026-11-30',
+          opening,
+          closing: '111',
+          items: [{ cdtDbt: 'CRDT', amount, ref: 'R1' }],
+        },
+      ]);
+      const parsed = parseStatement(file);
+      const batch = normalizeStatementAccount(parsed, parsed.accounts[0]!, '000000123456789');
+      return [...batch.records.map((r) => r.contentHash), ...batch.balances.map((b) => b.contentHash)];
+    };
+    const plain = hashes('100.5', '10.5');
+    expect(plain).toHaveLength(2);
+    expect(hashes('100.50', '10.50')).toEqual(plain);
+    expect(hashes('100.51', '10.5')).not.toEqual(plain);
+  });
+});
