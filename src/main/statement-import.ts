@@ -116,6 +116,19 @@ async function refuseCopiesOfStoredDays(
   }
 }
 
+/**
+ * The file's account section without the posted items its interim previous-day report gives of `days`, days whose
+ * complete report is stored and holds every one of them (`refuseInterimBeyondComplete`): the items are stored already,
+ * and written again an item one channel reports without a reference the other carries would be a second row of it.
+ */
+function withoutInterimItemsOf(section: StatementAccount, days: readonly string[]): StatementAccount {
+  const skip = new Set(days);
+  return {
+    ...section,
+    entries: section.entries.filter((e) => !(e.status === 'posted' && skip.has(e.bookingDate))),
+  };
+}
+
 /** One item as the interim check compares it: its day, direction, amount and references. */
 interface MoneyFact {
   day: string;
@@ -289,8 +302,11 @@ export async function importStatementFile(
   };
   await refuseCorrectionOfStoredDays(db, row.id, whole.correctionDays);
   await refuseInterimBeyondComplete(db, row.id, whole.interimDays, parsed.format, whole.entries);
+  // Adding nothing to a complete report stored, an interim report's items of the day are those stored: none is written
+  // (matching by identity, an item lacking a reference the stored one has would be stored beside it).
+  const interimHeld = [...(await bankDayFetchesOn(db, row.id, whole.interimDays)).keys()];
   const copiesSkipped = await daysHeld(db, row.id, parsed.format, whole.copyDays);
-  const section = withoutCopiesOf(whole, copiesSkipped);
+  const section = withoutInterimItemsOf(withoutCopiesOf(whole, copiesSkipped), interimHeld);
   const copiesStored = whole.copyDays.filter((d) => !copiesSkipped.includes(d));
   const lockedDays = [...new Set([...section.correctionDays, ...copiesStored, ...section.interimDays])];
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
