@@ -110,7 +110,7 @@ export const SyncRunSchema = z
         z.object({
           code: z.string().meta({
             description:
-              'no_business_day (weekdays the bank reports as no business day: holidays, nothing owed) | no_current_business_day (intraday on a day the bank is closed) | fetched_nothing (business days with no transaction on an account that normally has activity) | day_not_closed (days of a range the bank has not closed yet: not fetched) | bank_business_day_unknown',
+              'no_business_day (weekdays the bank reports as no business day: holidays, nothing owed) | no_current_business_day (intraday on a day the bank is closed) | fetched_nothing (business days with no transaction on an account that normally has activity) | day_not_closed (days of a range the bank has not closed yet: not fetched) | listed_after_close (days whose final data is stored that the current-day view lists intraday items under: each linked to its posting or removed as not in the prior day) | bank_business_day_unknown',
           }),
           message: z.string(),
           dates: z.array(Day).optional(),

@@ -141,3 +141,28 @@ export async function unlinkSuperseded(
     posted: r.rows.filter((x) => x.posted).map((x) => x.id),
   };
 }
+
+/**
+ * Days before `day` on which the account has a pending row although the day's posted data is stored (a complete
+ * prior-day walk or final report left its fetch evidence): a current-day snapshot listed an item under a closed day.
+ */
+export async function pendingOnClosedDays(ex: Executor, accountId: string, day: string): Promise<string[]> {
+  const r = await sql<{ day: string }>`
+    select distinct t.booking_date::text as day from transactions t
+    where t.status = 'pending' and t.account_id = ${accountId} and t.booking_date < ${day}::date
+      and exists (select 1 from bank_day_fetches f where f.account_id = t.account_id and f.booking_date = t.booking_date)
+    order by 1`.execute(ex);
+  return r.rows.map((x) => x.day);
+}
+
+/**
+ * The days among `days` holding a stored open reject of a record not intraday (src/sync/supersede.ts
+ * `resolvePending`): such a record may be a pending item's posting, so the day proves no pending item absent.
+ */
+export async function daysWithUnreadablePosted(ex: Executor, accountId: string, days: readonly string[]) {
+  const r = await sql<{ day: string }>`
+    select distinct booking_date::text as day from sync_rejects
+    where account_id = ${accountId} and resolved_at is null and record_type = 'transaction'
+      and booking_date = any(${[...days]}::date[]) and record_class is distinct from 'I'`.execute(ex);
+  return new Set(r.rows.map((x) => x.day));
+}

@@ -58,6 +58,8 @@ const WARNINGS: Record<string, (dates: readonly IsoDate[]) => string> = {
     `J.P. Morgan reported no transaction on business day(s) ${d.join(', ')}, although the account normally has activity`,
   day_not_closed: (d) =>
     `J.P. Morgan has not closed business day(s) ${d.join(', ')} yet (its current business day or later): not fetched; the next prior-day sync reads them, or sync the range again once the bank has closed them`,
+  listed_after_close: (d) =>
+    `J.P. Morgan's current-day view lists intraday items under ${d.join(', ')}, whose final data is stored: each was linked to its posting there, or left the live set as not in that day's prior-day data (linked if a posting of it is stored later)`,
   bank_business_day_unknown: () =>
     'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
 };

@@ -2,13 +2,14 @@ import type { SyncCounts } from '../domain/types.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { IsoDate } from '../shared/time.ts';
 import { recordBankCalendar, type AccountRow } from '../storage/accounts.repo.ts';
+import { daysWithUnreadablePosted, pendingOnClosedDays } from '../storage/intraday.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { BankClient } from './bank-client.ts';
 import type { RunNotes } from './sync-run.ts';
 import { askBankDay, warningOf } from './business-calendar.ts';
 import { CurrentDaySnapshot, sameItems, type CompleteSnapshot } from './day-tally.ts';
 import type { AccountRef } from './ingest.ts';
-import { reconcileIntraday, wouldWithdraw } from './supersede.ts';
+import { reconcileIntraday, resolvePending, wouldWithdraw } from './supersede.ts';
 
 /** The current-day walk of an intraday window, and the database clock when each of its walks began. */
 export interface IntradayWalk {
@@ -70,9 +71,10 @@ export async function reconcileCurrentDay(
     }
     return {};
   }
+  const late = await resolveListedAfterClose(ctx, day, notes);
   if (!complete || !snapshot) {
     // Restarted to the limit, failed or not walked: such a walk removes nothing.
-    return {};
+    return late;
   }
   if (complete.dates.length > 0 && !ofDay(complete.dates, day)) {
     log.warn({ day, dates: complete.dates }, 'intraday walk held records of another business day; nothing removed');
@@ -115,7 +117,36 @@ export async function reconcileCurrentDay(
     ctx.runId,
     ctx.beforeWrite,
   );
-  return { removed: r.removed, updated: r.restored };
+  return { ...late, removed: r.removed + (late.removed ?? 0), updated: r.restored };
+}
+
+/**
+ * Intraday items the bank's current-day view lists under an earlier day whose posted data is stored already (a late
+ * listing under a closed date): pending, they would put back into that day's live set money its final data does not
+ * hold, or holds as a posting already. They are resolved against that day's posted items at once, as its prior-day
+ * step would (supersede.ts `resolvePending`): linked to the posting they match, else removed as not in the prior day;
+ * one posted later under that day is still linked when the look-back stores it. A day holding an unreadable posted
+ * record keeps them pending. Each decision names the listing (`listedAfterClose`), and the run warns.
+ */
+async function resolveListedAfterClose(
+  ctx: {
+    db: Database;
+    account: AccountRef;
+    runId: string | null;
+    beforeWrite?: ((trx: Executor) => Promise<void>) | undefined;
+  },
+  day: IsoDate,
+  notes: RunNotes,
+): Promise<Partial<SyncCounts>> {
+  const days = await pendingOnClosedDays(ctx.db, ctx.account.id, day);
+  if (days.length === 0) {
+    return {};
+  }
+  notes.warnings.push(warningOf('listed_after_close', days));
+  const unreadable = { dates: await daysWithUnreadablePosted(ctx.db, ctx.account.id, days), undated: false };
+  return resolvePending(ctx.db, ctx.account, days, ctx.runId, unreadable, ctx.beforeWrite, {
+    listedAfterClose: { businessDay: day },
+  });
 }
 
 /**

@@ -139,6 +139,8 @@ export async function resolvePending(
   runId: string | null,
   unreadable: UnreadableRecords = NO_UNREADABLE_RECORDS,
   beforeWrite?: (trx: Executor) => Promise<void>,
+  /** Added to the evidence of every decision: what made the step run (e.g. a late listing under a closed day). */
+  note: Record<string, unknown> = {},
 ): Promise<Pick<SyncCounts, 'superseded' | 'removed'>> {
   if (dates.length === 0) {
     return { superseded: 0, removed: 0 };
@@ -208,6 +210,7 @@ export async function resolvePending(
           ...(s.pending.status === 'removed'
             ? { previousStatus: 'removed', previousRule: removedRule.get(s.pending.id) ?? null }
             : {}),
+          ...note,
         },
       })),
       ...r.removed.map((p) => ({
@@ -221,6 +224,7 @@ export async function resolvePending(
           jpmTransactionId: p.jpm_transaction_id,
           amountMinor: p.amount_minor,
           postedItemsOnDate: posted.filter((x) => x.booking_date === p.booking_date).length,
+          ...note,
         },
       })),
     ];
