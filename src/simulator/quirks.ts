@@ -55,6 +55,16 @@ export interface Quirks {
    * again, under the same id, dated that day (the bank presents it anew); it never posts then either.
    */
   carriedOver: boolean;
+  /**
+   * An intraday item's amount changes between two CURRENT_DAY snapshots of its day, under the same id: shown first
+   * with another amount, later in the day with the one it keeps (a held amount settled, an FX rate fixed).
+   */
+  revisedIntraday: boolean;
+  /**
+   * The CURRENT_DAY snapshot shrinks for part of the day, then grows back: on some days it shows only the first half
+   * of its items for a while (a feed behind the bank's core), every count consistent, then all of them again.
+   */
+  dippingSnapshot: boolean;
 }
 
 /** What a simulator started without `quirks` does: the behaviours of J.P. Morgan's own samples. */
@@ -74,6 +84,8 @@ export const DEFAULT_QUIRKS: Quirks = {
   hostileNarratives: false,
   withdrawals: false,
   carriedOver: false,
+  revisedIntraday: false,
+  dippingSnapshot: false,
 };
 
 /** Every quirk on: stranger than the real bank. */
@@ -102,6 +114,8 @@ export const NO_QUIRKS: Quirks = {
   hostileNarratives: false,
   withdrawals: false,
   carriedOver: false,
+  revisedIntraday: false,
+  dippingSnapshot: false,
 };
 
 export function resolveQuirks(partial: Partial<Quirks> | undefined): Quirks {

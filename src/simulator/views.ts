@@ -58,22 +58,57 @@ export function intradayReported(ledger: Ledger, account: SimAccount, clock: Clo
   const batch = batchNumber(ledger.seed, account.accountId, day.date, 'C');
   const decidedAt = clock.withdrawalsAt ?? clock.progress;
   const carried = ledger.quirks.carriedOver ? carriedOverReported(ledger, account, day.date) : [];
-  const own: Reported[] = intraday
+  const visible = intraday
     .slice(0, shown)
-    .filter(
-      (item, k) => !(ledger.quirks.withdrawals && isWithdrawn(item, growing ? k / intraday.length : 0, decidedAt)),
-    )
-    .map((item) => ({
+    .map((item, k) => ({ item, appearedAt: growing ? k / intraday.length : 0 }))
+    .filter(({ item, appearedAt }) => !(ledger.quirks.withdrawals && isWithdrawn(item, appearedAt, decidedAt)));
+  const dip = ledger.quirks.dippingSnapshot ? snapshotDip(ledger.seed, account.accountId, day.date) : null;
+  const inDip = dip !== null && decidedAt >= dip.from && decidedAt < dip.until;
+  const own: Reported[] = (inDip ? visible.slice(0, Math.floor(visible.length / 2)) : visible).map(
+    ({ item, appearedAt }) => ({
       account,
       date: day.date,
       item,
       postCode: 'I',
       transactionId: `TXN-C-${batch}-${item.seq}`,
-      amount: item.intradayMinor ?? 0n,
+      amount: intradayAmount(ledger, account, day.date, item, appearedAt, decidedAt),
       recordDate: day.date,
       oddSeed: ledger.quirks.oddFields ? ledger.seed : null,
-    }));
+    }),
+  );
   return [...carried, ...own];
+}
+
+/**
+ * Quirk `revisedIntraday`: about one intraday item in six is shown first with another amount (a whole number of units
+ * more), and from a point of the part of the day after it appeared on with the amount it keeps. Decided at the
+ * clock's `withdrawalsAt` progress, so a page shift mid-walk never changes it: it changes between two snapshots.
+ */
+function intradayAmount(
+  ledger: Ledger,
+  account: SimAccount,
+  date: IsoDate,
+  item: DayItem,
+  appearedAt: number,
+  decidedAt: number,
+): bigint {
+  const amount = item.intradayMinor ?? 0n;
+  if (!ledger.quirks.revisedIntraday) {
+    return amount;
+  }
+  const rng = new Prng(ledger.seed, 'intraday-revision', account.accountId, date, item.seq);
+  const revised = rng.chance(1 / 6);
+  const at = appearedAt + (0.2 + 0.6 * rng.unit()) * (1 - appearedAt);
+  const more = BigInt(rng.int(1, 90)) * 10n ** BigInt(account.currency.decimalLocation);
+  return revised && decidedAt < at ? amount + more : amount;
+}
+
+/** Quirk `dippingSnapshot`: on about half of the days, the part of the day during which the snapshot shows half. */
+export function snapshotDip(seed: string, accountId: string, date: IsoDate): { from: number; until: number } | null {
+  const rng = new Prng(seed, 'snapshot-dip', accountId, date);
+  const dips = rng.chance(0.5);
+  const from = 0.2 + 0.5 * rng.unit();
+  return dips ? { from, until: from + 0.15 } : null;
 }
 
 /**

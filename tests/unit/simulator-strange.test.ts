@@ -190,4 +190,51 @@ describe('rawControlCharacters (the raw-controls fault)', () => {
     expect(() => parseJsonLossless(text)).toThrow(SyntaxError);
     expect(parseJsonLossless(text, [])).toEqual(parseJsonLossless(JSON.stringify(value)));
   });
+
+  it('revisedIntraday: the same items at every progress, some at another amount first, each at its own amount by the end', () => {
+    const plain = makeLedger({ ...NO_QUIRKS, growingSnapshot: true });
+    const revised = makeLedger({ ...NO_QUIRKS, growingSnapshot: true, revisedIntraday: true });
+    let changed = 0;
+    for (const account of plain.accounts) {
+      for (const today of eachDay('2026-11-02', '2026-11-06')) {
+        for (const progress of [0.2, 0.5, 0.8, 1]) {
+          const a = intradayReported(plain, account, { today, progress });
+          const b = intradayReported(revised, account, { today, progress });
+          expect(b.map((r) => r.transactionId)).toEqual(a.map((r) => r.transactionId));
+          b.forEach((r, i) => {
+            expect(r.amount >= a[i]!.amount).toBe(true);
+            changed += r.amount === a[i]!.amount ? 0 : 1;
+          });
+          if (progress === 1) {
+            expect(b.map((r) => r.amount)).toEqual(a.map((r) => r.amount));
+          }
+        }
+      }
+    }
+    expect(changed).toBeGreaterThan(0);
+  });
+
+  it('dippingSnapshot: for part of some days the snapshot is the first half of what it would be, then all of it again', () => {
+    const plain = makeLedger({ ...NO_QUIRKS, growingSnapshot: true });
+    const dipping = makeLedger({ ...NO_QUIRKS, growingSnapshot: true, dippingSnapshot: true });
+    let dips = 0;
+    for (const account of plain.accounts) {
+      for (const today of eachDay('2026-11-02', '2026-11-06')) {
+        for (let progress = 0.05; progress <= 1; progress += 0.05) {
+          const a = intradayReported(plain, account, { today, progress }).map((r) => r.transactionId);
+          const b = intradayReported(dipping, account, { today, progress }).map((r) => r.transactionId);
+          if (b.length === a.length) {
+            expect(b).toEqual(a);
+          } else {
+            dips++;
+            expect(b).toEqual(a.slice(0, Math.floor(a.length / 2)));
+          }
+        }
+        expect(intradayReported(dipping, account, { today, progress: 1 })).toEqual(
+          intradayReported(plain, account, { today, progress: 1 }),
+        );
+      }
+    }
+    expect(dips).toBeGreaterThan(0);
+  });
 });
