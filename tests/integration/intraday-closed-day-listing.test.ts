@@ -95,4 +95,17 @@ describe('an intraday item listed under a closed business day', () => {
       'P-N': `posted ${D1}`,
     });
   });
+
+  it('keeps an item listed under a closed day pending while that day holds a posted record we could not read', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: '000000011116622' });
+    const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string, amount = '1.00') =>
+      recordJson({ id, account: '000000011116622', date, amount, postCode, bankReference: ref });
+    const sync = (mode: 'intraday' | 'prior_day', bankDay: string, today: string, ...walks: string[][]) =>
+      syncOnePageWalks(t.db, account, { bankDay, today, mode }, walks);
+    // D1's prior-day data holds a record whose amount cannot be read: it may be the posting of what is listed later.
+    await sync('prior_day', D1, D2, [rec('P-A', D1, 'P', 'RA'), rec('P-U', D1, 'P', 'RN', '"1,00"')]);
+    const d2 = [rec('C-N', D1, 'I', 'RN'), rec('C-C', D2, 'I', 'RC')];
+    expect(await sync('intraday', D2, D2, d2, d2)).toMatchObject({ inserted: 2, superseded: 0, removed: 0 });
+    expect(await statusesOf(t.db, account.id, true)).toMatchObject({ 'C-N': `pending ${D1}`, 'C-C': `pending ${D2}` });
+  });
 });
