@@ -129,6 +129,24 @@ function withoutInterimItemsOf(section: StatementAccount, days: readonly string[
   };
 }
 
+/**
+ * Under the account's write lock with the import's first page: an interim previous-day report of a day whose complete
+ * report another sync stored since the file was first read (its items were kept for writing) is refused, nothing
+ * written; importing the file again reads it against that report (`withoutInterimItemsOf`).
+ */
+async function refuseInterimOfDaysStoredSince(ex: Executor, accountId: string, days: readonly string[]): Promise<void> {
+  const held = [...(await bankDayFetchesOn(ex, accountId, days)).keys()].sort();
+  if (held.length > 0) {
+    throw new ConflictError(
+      `the file holds an interim previous-day report (as-of-date modifier 1) of ${held.join(', ')}, a day whose ` +
+        'complete report another sync stored while the file was imported: nothing was imported. Import the file ' +
+        'again: it is then read against that report',
+      'statement_interim_conflict',
+      { days: held },
+    );
+  }
+}
+
 /** One item as the interim check compares it: its day, direction, amount and references. */
 interface MoneyFact {
   day: string;
@@ -307,6 +325,7 @@ export async function importStatementFile(
   const interimHeld = [...(await bankDayFetchesOn(db, row.id, whole.interimDays)).keys()];
   const copiesSkipped = await daysHeld(db, row.id, parsed.format, whole.copyDays);
   const section = withoutInterimItemsOf(withoutCopiesOf(whole, copiesSkipped), interimHeld);
+  const interimKept = section.interimDays.filter((d) => !interimHeld.includes(d));
   const copiesStored = whole.copyDays.filter((d) => !copiesSkipped.includes(d));
   const lockedDays = [...new Set([...section.correctionDays, ...copiesStored, ...section.interimDays])];
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
@@ -330,6 +349,7 @@ export async function importStatementFile(
               check: async (ex: Executor) => {
                 await refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays);
                 await refuseInterimBeyondComplete(ex, row.id, section.interimDays, parsed.format, section.entries);
+                await refuseInterimOfDaysStoredSince(ex, row.id, interimKept);
                 await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
               },
             },

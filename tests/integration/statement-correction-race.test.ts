@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importStatementFile } from '../../src/main/statement-import.ts';
+import { upsertBankDayFetches } from '../../src/storage/bank-day-fetches.repo.ts';
 import { lockAccountForWrite } from '../../src/storage/transactions.repo.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
@@ -197,5 +198,72 @@ describe('statement import: a duplicate statement (CpyDplctInd) against an API s
     const again = await importStatementFile(t.db, { accountId: account.id, text: copy, trigger: 'manual' });
     expect(again.copiesSkipped).toEqual([DAY]);
     expect(again.counts.inserted).toBe(0);
+  });
+});
+
+describe('statement import: an interim previous-day report against an API sync completing its day at the same time', () => {
+  it('is refused (409) when the day becomes complete between its check and its first write, nothing written', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    // The API's walk of the day stored its items; the walk's fetch evidence (the day complete) is not written yet.
+    await ingestWire(t.db, account, [
+      apiItem(acct, 'B2', 'DEBIT', '200.00', '495'),
+      apiItem(acct, 'B3', 'DEBIT', '200.00', '495'),
+    ]);
+    // The interim report's item leaves out the bank reference both API items carry.
+    const interim = bai2Groups([
+      {
+        date: '261130',
+        modifier: '1',
+        account: acct,
+        items: [{ type: '495', amount: 20_000n, bankRef: '', custRef: '', text: 'ITEM' }],
+      },
+    ]);
+    const [evidence, imported] = await raced(
+      account.id,
+      () =>
+        t.db.transaction().execute(async (trx) => {
+          await lockAccountForWrite(trx, account.id);
+          const at = new Date().toISOString();
+          await upsertBankDayFetches(trx, [
+            {
+              account_id: account.id,
+              organization_id: account.organizationId,
+              booking_date: DAY,
+              sync_run_id: null,
+              fetched_at: at,
+              read_at: at,
+              record_count: 2,
+              credit_count: 0,
+              debit_count: 2,
+              credits_minor: '0',
+              debits_minor: '40000',
+              repeated_fingerprints: {},
+            },
+          ]);
+        }),
+      () => importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' }),
+    );
+    expect(evidence).toMatchObject({ status: 'fulfilled' });
+    expect(imported).toMatchObject({
+      status: 'rejected',
+      reason: { httpStatus: 409, code: 'statement_interim_conflict', details: { days: [DAY] } },
+    });
+    const stored = await t.db
+      .selectFrom('transactions')
+      .select(['bank_reference', 'source'])
+      .where('account_id', '=', account.id)
+      .orderBy('bank_reference')
+      .execute();
+    expect(stored).toEqual([
+      { bank_reference: 'B2', source: 'jpm_api' },
+      { bank_reference: 'B3', source: 'jpm_api' },
+    ]);
+    // Imported again, the file is read against the complete report: nothing written.
+    const again = await importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' });
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(
+      await t.db.selectFrom('transactions').select('id').where('account_id', '=', account.id).execute(),
+    ).toHaveLength(2);
   });
 });
