@@ -81,6 +81,8 @@ const QUIRK_NAMES: (keyof Quirks)[] = [
   'oddReferences',
   'hostileNarratives',
   'withdrawals',
+  'revisedIntraday',
+  'dippingSnapshot',
 ];
 
 /** Mondays in November/December 2026: every scenario starts on a business day (holidays aside). */
