@@ -104,7 +104,7 @@ function intradayAmount(
 }
 
 /** Quirk `dippingSnapshot`: on about half of the days, the part of the day during which the snapshot shows half. */
-export function snapshotDip(seed: string, accountId: string, date: IsoDate): { from: number; until: number } | null {
+function snapshotDip(seed: string, accountId: string, date: IsoDate): { from: number; until: number } | null {
   const rng = new Prng(seed, 'snapshot-dip', accountId, date);
   const dips = rng.chance(0.5);
   const from = 0.2 + 0.5 * rng.unit();
