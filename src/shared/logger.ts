@@ -145,6 +145,9 @@ function redactTree(paths: readonly string[]): RedactNode {
 const REDACT_TREE = redactTree(REDACT_PATHS);
 const CENSOR = '[REDACTED]';
 
+/** Objects nested deeper than this in a log line are written as `[Object]` / `[Array]`, never unprepared. */
+const MAX_LOGGED_DEPTH = 6;
+
 /**
  * A log line's fields as they will be written: every string scrubbed (scrubSecrets), and every value at a
  * REDACT_PATHS path replaced by the censor, as pino's own `redact` would (only keys that exist, of plain
@@ -156,8 +159,12 @@ function prepareValue(value: unknown, depth: number, node: RedactNode | undefine
   if (typeof value === 'string') {
     return scrubSecrets(value);
   }
-  if (depth > 6 || value === null || typeof value !== 'object') {
+  if (value === null || typeof value !== 'object') {
     return value;
+  }
+  if (depth > MAX_LOGGED_DEPTH) {
+    // Not written as it is: pino would serialize it whole, its strings unscrubbed and its named keys not blanked.
+    return Array.isArray(value) ? '[Array]' : '[Object]';
   }
   if (Array.isArray(value)) {
     return value.map((v) => prepareValue(v, depth + 1, undefined));

@@ -206,4 +206,29 @@ describe('logger', () => {
     expect(scrubSecrets(`token ${link}.1767225600.abcdefghijklmnopqrstuvwxyz`)).toBe(`token ${link}.[REDACTED]`);
     expect(scrubSecrets('/v1/integrations/1/review-links')).toBe('/v1/integrations/1/review-links');
   });
+
+  it('never writes an object nested deeper than it prepares as it is: its secrets would skip the scrub and the blanking', () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQdeep\n-----END PRIVATE KEY-----';
+    const apiKey = 'jpms_abcdefgh_deepsecretdeepsecret';
+    const nest = (leaf: unknown, levels: number): unknown =>
+      Array.from({ length: levels }).reduce<unknown>((inner) => ({ next: inner }), leaf);
+    createLogger('http').info(
+      {
+        object: nest({ note: pem, privateKey: 'raw key', token: 't0' }, 8),
+        array: nest([[[[[[[apiKey]]]]]]], 2),
+        shallow: nest({ note: pem }, 3),
+      },
+      'deep fields',
+    );
+    const [line] = out.lines();
+    const text = JSON.stringify(line);
+    expect(text).not.toContain('MIIEvQdeep');
+    expect(text).not.toContain('deepsecretdeepsecret');
+    expect(text).not.toContain('raw key');
+    // Up to the bound the value is kept, scrubbed.
+    expect(line?.shallow).toEqual(nest({ note: '[REDACTED PEM]' }, 3));
+    expect(text).toContain('[Object]');
+  });
 });
