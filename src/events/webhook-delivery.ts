@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { AppError } from '../shared/errors.ts';
 import { createLogger, scrubSecrets, type Logger } from '../shared/logger.ts';
 import { startPollingLoop, type PollingLoop } from '../shared/polling-loop.ts';
 import { guardedConnector, isAddressRefusal, type OutboundPolicy } from '../shared/outbound-policy.ts';
@@ -90,6 +91,12 @@ const STOPPED = 'stopped';
 
 /** What a receiver's owner is shown for a failure without an HTTP answer: no port-state or network detail. */
 export const CONNECTION_FAILED = 'connection failed (no HTTP response)';
+/**
+ * What the owner is shown when the endpoint's signing secret cannot be opened with this deployment's master keys (a key
+ * dropped from CREDENTIALS_PREVIOUS_MASTER_KEYS before `jpm-sync credentials rewrap`, or a tampered row): nothing was
+ * sent; the delivery is retried on its schedule, so it goes out once the operator restores the key.
+ */
+export const SECRET_UNREADABLE = 'not sent: the signing secret cannot be read by the service (operator: master key)';
 export const ADDRESS_REFUSED = 'address not allowed by the outbound address policy';
 
 const agents = new WeakMap<OutboundPolicy, Agent>();
@@ -169,6 +176,63 @@ export function webhookBody(e: {
   });
 }
 
+type SendingDelivery = NonNullable<Awaited<ReturnType<typeof deliveryForSending>>>;
+
+/**
+ * The endpoint's signing secrets (current first, then those in their grace period), or the error that says why one
+ * cannot be opened with this deployment's master keys: the caller records a failed attempt instead of throwing, which
+ * would leave the delivery claimed but unrecorded, to be claimed and thrown again forever.
+ */
+function openSecrets(sealed: EndpointSecrets, keys: SealingKeys, endpointId: string): string[] | AppError {
+  try {
+    const current = openSecret(
+      {
+        ciphertext: sealed.secret_ciphertext,
+        iv: sealed.secret_iv,
+        authTag: sealed.secret_auth_tag,
+        keyId: sealed.secret_key_id,
+      },
+      keys,
+      endpointId,
+      sealed.secret_version,
+    );
+    return [current, ...earlierSecrets(sealed).map((e) => openSecret(e.sealed, keys, endpointId, e.version))];
+  } catch (err) {
+    if (err instanceof AppError) {
+      return err;
+    }
+    throw err;
+  }
+}
+
+async function signAndPost(
+  deps: WebhookRunnerDeps,
+  claim: DeliveryClaim,
+  d: SendingDelivery,
+  secrets: readonly string[],
+  log: Logger,
+): Promise<SendOutcome | typeof STOPPED> {
+  const body = webhookBody(d);
+  const timestamp = Math.floor(Date.now() / 1000);
+  return post(
+    d.url,
+    {
+      'content-type': 'application/json',
+      'user-agent': 'jpm-sync-webhooks/1',
+      [SIGNATURE_HEADER]: signatureHeader(secrets, timestamp, body),
+      'JPM-Sync-Event-Id': d.event_id,
+      'JPM-Sync-Event-Type': d.type,
+      'JPM-Sync-Delivery-Id': d.id,
+      'JPM-Sync-Delivery-Attempt': String(claim.attempt),
+    },
+    body,
+    deps.timeoutMs ?? 10_000,
+    deps.outbound,
+    log.child({ deliveryId: d.id, endpointId: d.endpoint_id }),
+    deps.stopping,
+  );
+}
+
 async function sendOne(
   deps: WebhookRunnerDeps,
   claim: DeliveryClaim,
@@ -189,41 +253,16 @@ async function sendOne(
   if (d.endpoint_status !== 'active') {
     outcome = { responseStatus: null, error: `endpoint is ${d.endpoint_status}`, succeeded: false };
   } else {
-    const secrets = [
-      openSecret(
-        {
-          ciphertext: sealed.secret_ciphertext,
-          iv: sealed.secret_iv,
-          authTag: sealed.secret_auth_tag,
-          keyId: sealed.secret_key_id,
-        },
-        deps.keys,
-        d.endpoint_id,
-        sealed.secret_version,
-      ),
-    ];
-    for (const earlier of earlierSecrets(sealed)) {
-      secrets.push(openSecret(earlier.sealed, deps.keys, d.endpoint_id, earlier.version));
+    const secrets = openSecrets(sealed, deps.keys, d.endpoint_id);
+    if (secrets instanceof AppError) {
+      log.error(
+        { err: secrets, deliveryId: d.id, endpointId: d.endpoint_id, attempt: claim.attempt },
+        'webhook secret unreadable: delivery not sent',
+      );
+      outcome = { responseStatus: null, error: SECRET_UNREADABLE, succeeded: false };
+    } else {
+      outcome = await signAndPost(deps, claim, d, secrets, log);
     }
-    const body = webhookBody(d);
-    const timestamp = Math.floor(Date.now() / 1000);
-    outcome = await post(
-      d.url,
-      {
-        'content-type': 'application/json',
-        'user-agent': 'jpm-sync-webhooks/1',
-        [SIGNATURE_HEADER]: signatureHeader(secrets, timestamp, body),
-        'JPM-Sync-Event-Id': d.event_id,
-        'JPM-Sync-Event-Type': d.type,
-        'JPM-Sync-Delivery-Id': d.id,
-        'JPM-Sync-Delivery-Attempt': String(claim.attempt),
-      },
-      body,
-      deps.timeoutMs ?? 10_000,
-      deps.outbound,
-      log.child({ deliveryId: d.id, endpointId: d.endpoint_id }),
-      deps.stopping,
-    );
   }
   if (outcome === STOPPED) {
     const released = await releaseClaim(deps.db, claim);
