@@ -162,9 +162,18 @@ function prepareValue(value: unknown, depth: number, node: RedactNode | undefine
   if (value === null || typeof value !== 'object') {
     return value;
   }
+  if (ArrayBuffer.isView(value)) {
+    // Bytes (a DER key, a file) would be written one field per byte: the secret, only spelled as numbers.
+    return `[binary ${value.byteLength} bytes]`;
+  }
   if (depth > MAX_LOGGED_DEPTH) {
     // Not written as it is: pino would serialize it whole, its strings unscrubbed and its named keys not blanked.
     return Array.isArray(value) ? '[Array]' : '[Object]';
+  }
+  const toJSON: unknown = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') {
+    // What JSON would write (a Date's ISO text, a URL's href), prepared in turn: not its fields, not unscrubbed.
+    return prepareValue((toJSON as () => unknown).call(value), depth + 1, undefined);
   }
   if (Array.isArray(value)) {
     return value.map((v) => prepareValue(v, depth + 1, undefined));
@@ -285,6 +294,18 @@ export function initLogger(settings: LoggerSettings): Logger {
     },
     hooks: {
       logMethod(args, method) {
+        const first: unknown = args[0];
+        if (first instanceof Error) {
+          // `log.error(err)`: pino would make the error's own message the line's msg, unscrubbed. As `{ err }` with
+          // that message as msg, scrubbed below like any other (a message given after the error is kept).
+          const rest = args.slice(1);
+          args.splice(
+            0,
+            args.length,
+            { err: first },
+            ...(typeof rest[0] === 'string' ? rest : [first.message, ...rest]),
+          );
+        }
         // Strings scrubbed; values interpolated into the message (`%s`, `%j`, `%o`) prepared (interpolatedValue).
         for (let i = 0; i < args.length; i++) {
           const a: unknown = args[i];

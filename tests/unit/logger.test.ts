@@ -231,4 +231,50 @@ describe('logger', () => {
     expect(line?.shallow).toEqual(nest({ note: '[REDACTED PEM]' }, 3));
     expect(text).toContain('[Object]');
   });
+
+  it("writes an Error logged alone with its message scrubbed (pino makes the message the line's msg)", () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    createLogger('http').error(
+      new Error('refused -----BEGIN PRIVATE KEY-----\nMIIEvQalone\n-----END PRIVATE KEY-----'),
+    );
+    createLogger('http').warn(new Error('key jpms_abcdefgh_alonesecretalonesecret'), 'with a message');
+    const lines = out.lines();
+    expect(JSON.stringify(lines)).not.toContain('MIIEvQalone');
+    expect(JSON.stringify(lines)).not.toContain('alonesecretalonesecret');
+    expect(lines[0]).toMatchObject({
+      msg: 'refused [REDACTED PEM]',
+      err: { type: 'Error', message: 'refused [REDACTED PEM]' },
+    });
+    expect(lines[1]).toMatchObject({ msg: 'with a message', err: { message: 'key jpms_[REDACTED]' } });
+  });
+
+  it('writes binary values as their size, and values with toJSON (dates, URLs) as their scrubbed JSON', () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQbytes\n-----END PRIVATE KEY-----';
+    createLogger('http').info(
+      {
+        der: Buffer.from(pem),
+        bytes: new Uint8Array([1, 2, 3]),
+        wrapped: { toJSON: () => `wrapped ${pem}` },
+        at: new Date('2026-12-01T10:00:00.000Z'),
+        link: new URL(
+          'https://sync.example/review/0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b.1767225600.abcdefghijklmnopqrstuvwxyz',
+        ),
+      },
+      'values',
+    );
+    const [line] = out.lines();
+    expect(JSON.stringify(line)).not.toContain('MIIEvQbytes');
+    // The bytes of the PEM, one field per byte ("45" is '-'), were written before.
+    expect(JSON.stringify(line)).not.toContain('"0":45');
+    expect(line).toMatchObject({
+      der: `[binary ${Buffer.byteLength(pem)} bytes]`,
+      bytes: '[binary 3 bytes]',
+      wrapped: 'wrapped [REDACTED PEM]',
+      at: '2026-12-01T10:00:00.000Z',
+      link: 'https://sync.example/review/[REDACTED]',
+    });
+  });
 });
