@@ -238,39 +238,36 @@ function interpolatedValue(value: object): unknown {
   return scrubSecrets(value instanceof Date ? value.toISOString() : String(value));
 }
 
-/** A child's bindings: redacted like a line's fields (not scrubbed: bound values are ids and names, as before). */
+/**
+ * A child's bindings, prepared like a line's fields (scrubbed, REDACT_PATHS blanked, depth bounded): they are written on
+ * every line of the child, unprepared otherwise. Bound values are mostly ids, so the usual case copies nothing.
+ */
 function redactBindings(bindings: Record<string, unknown>): Record<string, unknown> {
   let out: Record<string, unknown> | undefined;
   for (const key in bindings) {
-    const child = REDACT_TREE.next.get(key) ?? REDACT_TREE.any;
-    if (key === 'err' && bindings[key] instanceof Error) {
+    if (!Object.hasOwn(bindings, key)) {
+      continue;
+    }
+    const value = bindings[key];
+    if (key === 'err' && value instanceof Error) {
       // Left to the err serializer, as a line's `err` is.
       continue;
     }
-    if (
-      child !== undefined &&
-      Object.hasOwn(bindings, key) &&
-      (child.censor || (typeof bindings[key] === 'object' && bindings[key] !== null))
-    ) {
+    const child = REDACT_TREE.next.get(key) ?? REDACT_TREE.any;
+    const prepared =
+      child?.censor === true
+        ? value === undefined
+          ? undefined
+          : CENSOR
+        : typeof value === 'string' || (typeof value === 'object' && value !== null)
+          ? prepareValue(value, 1, child)
+          : value;
+    if (prepared !== value) {
       out ??= { ...bindings };
-      out[key] = child.censor ? (bindings[key] === undefined ? undefined : CENSOR) : redactOnly(bindings[key], child);
+      out[key] = prepared;
     }
   }
   return out ?? bindings;
-}
-
-function redactOnly(value: unknown, node: RedactNode): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return value;
-  }
-  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-  for (const key of Object.keys(out)) {
-    const child = node.next.get(key) ?? node.any;
-    if (child !== undefined) {
-      out[key] = child.censor ? CENSOR : redactOnly(out[key], child);
-    }
-  }
-  return out;
 }
 
 export interface LoggerSettings {

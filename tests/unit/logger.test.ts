@@ -277,4 +277,26 @@ describe('logger', () => {
       link: 'https://sync.example/review/[REDACTED]',
     });
   });
+
+  it("scrubs a child's bound values as a line's fields: its strings, nested values and depth", () => {
+    const out = capture();
+    initLogger({ level: 'info', format: 'json', destination: out.stream });
+    const token = '0190a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b.1767225600.abcdefghijklmnopqrstuvwxyz';
+    const pem = '-----BEGIN PRIVATE KEY-----\nMIIEvQbound\n-----END PRIVATE KEY-----';
+    createLogger('http')
+      .child({ url: `/review/${token}`, nested: { note: pem, deeper: { privateKey: 'rawbound' } }, runId: 'r1' })
+      .child({ job: { data: { key: 'k', text: 'jpms_abcdefgh_boundsecretboundsecret' } } })
+      .info('bound');
+    const [line] = out.lines();
+    const text = JSON.stringify(line);
+    for (const secret of ['abcdefghijklmnopqrstuvwxyz', 'MIIEvQbound', 'boundsecretboundsecret']) {
+      expect(text).not.toContain(secret);
+    }
+    expect(line).toMatchObject({
+      url: '/review/[REDACTED]',
+      nested: { note: '[REDACTED PEM]' },
+      runId: 'r1',
+      job: { data: { key: 'k', text: 'jpms_[REDACTED]' } },
+    });
+  });
 });
