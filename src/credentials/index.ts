@@ -9,6 +9,7 @@ export { credentialSource } from './credential-source.ts';
 export { testConnection, type ConnectionTesterFactory } from './test-connection.ts';
 export { watchCertificateExpiry } from './expiry-watch.ts';
 export { rewrapKeys } from './rewrap.ts';
+export { checkMasterKeys } from './master-key-check.ts';
 export { applyEnvironment, checkBaseUrlAddress, resolveEnvironmentSettings, setEnvironment } from './environment.ts';
 export { KEY_ALGORITHMS } from './csr.ts';
 export { refreshCertificateExpiryMetric } from './metrics.ts';

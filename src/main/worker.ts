@@ -1,5 +1,5 @@
 import type { AppContext } from './context.ts';
-import { watchCertificateExpiry } from '../credentials/index.ts';
+import { checkMasterKeys, watchCertificateExpiry } from '../credentials/index.ts';
 import { flagOverdue } from '../onboarding/index.ts';
 import { startWorkers, type MaintenanceHook } from '../scheduler/index.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -53,6 +53,11 @@ export function startWorker(ctx: AppContext): Promise<Stoppable> {
       maintenanceHooks,
     },
   );
+  // Not awaited: the worker starts whatever it finds; a wrong master key is said once, here, at error level.
+  const credentialsLog = createLogger('credentials');
+  checkMasterKeys(ctx.db, secrets, credentialsLog).catch((err: unknown) => {
+    credentialsLog.warn({ err }, 'master key check at start failed');
+  });
   const webhooks = startWebhookDeliveries(ctx);
   const search = startSearchIndex(ctx);
   return Promise.resolve({

@@ -167,3 +167,18 @@ export async function updateKeyWrapping(
 ): Promise<void> {
   await ex.updateTable('key_pairs').set(wrapping).where('id', '=', id).execute();
 }
+
+/** Key pairs wrapped by a master key other than `configuredIds`, counted per master key id. */
+export async function countKeyPairsWrappedByOthers(
+  ex: Executor,
+  configuredIds: readonly string[],
+): Promise<{ keyId: string; count: number }[]> {
+  const rows = await ex
+    .selectFrom('key_pairs')
+    .select(['master_key_id as keyId', (eb) => eb.fn.countAll<string>().as('count')])
+    .where('master_key_id', 'not in', [...configuredIds])
+    .groupBy('master_key_id')
+    .orderBy('master_key_id')
+    .execute();
+  return rows.map((r) => ({ keyId: r.keyId, count: Number(r.count) }));
+}

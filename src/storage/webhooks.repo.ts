@@ -658,3 +658,26 @@ export async function updateEndpointSealing(
     await ex.updateTable('webhook_endpoints').set(set).where('id', '=', id).execute();
   }
 }
+
+/**
+ * Webhook signing secrets that sign now (each endpoint's current one, and earlier ones in their grace) sealed under a
+ * master key other than `configuredIds`, counted per master key id.
+ */
+export async function countSecretsSealedByOthers(
+  ex: Executor,
+  configuredIds: readonly string[],
+): Promise<{ keyId: string; count: number }[]> {
+  const r = await sql<{ key_id: string; count: string }>`
+    select key_id, count(*)::text as count from (
+      select secret_key_id as key_id from webhook_endpoints where status <> 'deleted'
+      union all
+      select previous_secret_key_id from webhook_endpoints
+        where status <> 'deleted' and previous_secret_expires_at > now()
+      union all
+      select older_secret_key_id from webhook_endpoints
+        where status <> 'deleted' and older_secret_expires_at > now()
+    ) as sealed
+    where key_id is not null and key_id <> all(${[...configuredIds]}::text[])
+    group by key_id order by key_id`.execute(ex);
+  return r.rows.map((row) => ({ keyId: row.key_id, count: Number(row.count) }));
+}
