@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import type { ErrorRequestHandler, RequestHandler, Router } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Router } from 'express';
 import { createLogger, scrubSecrets } from '../shared/logger.ts';
 import type { AuditSink } from './audit.ts';
 import { registerAudit } from './audit.ts';
@@ -35,6 +35,26 @@ function withoutStacks(value: unknown, depth = 0): unknown {
         : withoutStacks(v, depth + 1);
   }
   return out;
+}
+
+/**
+ * Whether a request was made by our own pages or by no browser at all: `Sec-Fetch-Site` is `same-origin` or `none`
+ * (typed or bookmarked), or, from a browser without it, an `Origin` naming this host; no such header (a script, the CLI).
+ */
+function fromOwnOrigin(req: Request): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site !== undefined) {
+    return site === 'same-origin' || site === 'none';
+  }
+  const origin = req.get('origin');
+  if (origin === undefined) {
+    return true;
+  }
+  try {
+    return new URL(origin).host === req.get('host');
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -118,6 +138,19 @@ export function queuesBoard(
     }
     next();
   };
+  // The board is opened in a browser with HTTP Basic, which the browser then sends with every request to it, whichever
+  // site made the request: a page elsewhere could post a form (a simple request, no CORS preflight) to an action.
+  // Browsers say where a request comes from (Sec-Fetch-Site, and Origin on every non-GET); a script or CLI sends
+  // neither. Checked before authentication, so such a request is neither carried out nor counted as a failed key.
+  const sameOriginActions: RequestHandler = (req, _res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !fromOwnOrigin(req)) {
+      throw new ForbiddenError(
+        'Queue board actions are taken from the board itself: this request came from another site.',
+        'cross_site_request',
+      );
+    }
+    next();
+  };
   const allOrganizationsOnly: RequestHandler = (req, _res, next) => {
     if (requestContext(req).principal?.organizationId !== null) {
       throw new ForbiddenError(
@@ -135,6 +168,7 @@ export function queuesBoard(
   };
   return [
     markRoute,
+    sameOriginActions,
     authenticate(apiKeys, { allowBasic: true, throttle }),
     auditMutations,
     authorize('queues:admin'),
