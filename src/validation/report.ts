@@ -109,7 +109,9 @@ const NO_BANK_DAY = { bank_business_day: null, bank_calendar_at: null } as const
  * Since approval, a report is owed once one account's bank has closed that account's first business day since the
  * approval. Until then there is nothing to report: not the caller's mistake (a 400), and never a report that passes
  * with nothing proved (every account not yet reportable adds no reason). Refused (409) naming each account's first day,
- * the earliest first: the report can be made once the bank closes one of them.
+ * the earliest first, and the day after it: the earliest a report can be made (the bank closing the day is what makes
+ * it; its prior-day data for the day is what proves it). Only a day, never an hour: J.P. Morgan states no time at
+ * which it closes a business day.
  */
 function refuseWhenNothingClosedYet(
   accounts: readonly AccountRow[],
@@ -124,12 +126,36 @@ function refuseWhenNothingClosedYet(
     return;
   }
   firstDays.sort((x, y) => (x.day < y.day ? -1 : x.day > y.day ? 1 : 0));
-  const named = firstDays.map(({ a, day }) => `${day} (account ${mask(a.jpm_account_id)})`).join(', ');
+  const named = firstDays
+    .map(
+      ({ a, day }) =>
+        `account ${mask(a.jpm_account_id)}: first business day ${day}, reportable from ${addDays(day, 1)} at the earliest`,
+    )
+    .join('; ');
   throw new ConflictError(
-    'nothing to report yet: no account has a business day closed by the bank since the approval; ' +
-      `a report can be made once the bank closes the first one: ${named}`,
+    "nothing to report yet: the bank has not closed any account's first business day since the approval. " +
+      'A report can be made once it closes one, from the day after it at the earliest; made before ' +
+      `J.P. Morgan's prior-day data for that day is in, it lists the day unproved. ${named}`,
     'validation_not_yet_reportable',
-    { firstBusinessDays: firstDays.map(({ a, day }) => ({ accountId: a.id, day })) },
+    {
+      firstBusinessDays: firstDays.map(({ a, day }) => ({ accountId: a.id, day, reportableFrom: addDays(day, 1) })),
+    },
+  );
+}
+
+/**
+ * An integration with no accounts (none registered yet, or every one removed) has nothing to prove, whatever the
+ * period: not the caller's mistake (a 400), nor a report that fails for it, but a state the operator changes by adding
+ * accounts (409 saying so).
+ */
+function refuseWithoutAccounts(integrationId: string, accounts: readonly AccountRow[]): void {
+  if (accounts.length > 0) {
+    return;
+  }
+  throw new ConflictError(
+    `integration ${integrationId} has no accounts to validate; add its accounts first ` +
+      `(POST /v1/integrations/${integrationId}/accounts/discover, or register each one), then ask again`,
+    'integration_has_no_accounts',
   );
 }
 
@@ -204,9 +230,6 @@ async function accountReport(
 
 function verdict(doc: Omit<ValidationReportDocument, 'passed' | 'reasons'>): string[] {
   const reasons: string[] = [];
-  if (doc.accounts.length === 0) {
-    reasons.push('the integration has no accounts to validate');
-  }
   for (const a of doc.accounts) {
     const label = `account ${a.accountMasked}`;
     if (a.calendar.length === 0 && !a.notYetReportable) {
@@ -272,6 +295,7 @@ export async function createValidationReport(
     throw new NotFoundError('integration', req.integrationId, 'integration_not_found');
   }
   const accounts = (await listAccountsOfIntegration(deps.db, integration.id)).filter((a) => a.status !== 'removed');
+  refuseWithoutAccounts(integration.id, accounts);
   const { fromOf, ...period } = await resolvePeriod(deps.db, integration.id, req, accounts, now);
   const id = uuidv7();
   await insertValidationReport(deps.db, {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
-import { createTenancy } from '../factories/tenancy.ts';
+import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 
 let t: TestDb;
@@ -79,7 +79,9 @@ describe('jpm-sync apikey list', () => {
 
 describe('jpm-sync validate', () => {
   it("prints an integration's name holding control characters escaped", async () => {
-    const { integrationId } = await createTenancy(t.db);
+    const tenancy = await createTenancy(t.db);
+    const { integrationId } = tenancy;
+    await createAccount(t.db, tenancy);
     await t.db
       .updateTable('integrations')
       .set({ name: 'Acme\u001b[2J\r\nverdict: PASSED' })

@@ -99,12 +99,17 @@ describe('validation report since approval: an account with no closed business d
     expect(refused).toMatchObject({
       httpStatus: 409,
       code: 'validation_not_yet_reportable',
-      details: { firstBusinessDays: [{ accountId: tokyo.id, day: '2026-11-11' }] },
+      details: { firstBusinessDays: [{ accountId: tokyo.id, day: '2026-11-11', reportableFrom: '2026-11-12' }] },
     });
+    // What the operator can act on: the first day a report can be made, and what proves it; never an hour the bank
+    // did not state.
     expect((refused as Error).message).toBe(
-      'nothing to report yet: no account has a business day closed by the bank since the approval; ' +
-        'a report can be made once the bank closes the first one: 2026-11-11 (account ****4444)',
+      "nothing to report yet: the bank has not closed any account's first business day since the approval. " +
+        'A report can be made once it closes one, from the day after it at the earliest; made before ' +
+        "J.P. Morgan's prior-day data for that day is in, it lists the day unproved. " +
+        'account ****4444: first business day 2026-11-11, reportable from 2026-11-12 at the earliest',
     );
+    expect((refused as Error).message).not.toMatch(/\d{1,2}:\d{2}/);
     // Not a failed report either: nothing is stored.
     const stored = await t.db
       .selectFrom('validation_reports')
@@ -136,13 +141,14 @@ describe('validation report since approval: an account with no closed business d
       code: 'validation_not_yet_reportable',
       details: {
         firstBusinessDays: [
-          { accountId: ny.id, day: '2026-11-10' },
-          { accountId: tokyo.id, day: '2026-11-11' },
+          { accountId: ny.id, day: '2026-11-10', reportableFrom: '2026-11-11' },
+          { accountId: tokyo.id, day: '2026-11-11', reportableFrom: '2026-11-12' },
         ],
       },
     });
     expect((refused as Error).message).toContain(
-      'a report can be made once the bank closes the first one: 2026-11-10 (account ****6666), 2026-11-11 (account ****7777)',
+      'account ****6666: first business day 2026-11-10, reportable from 2026-11-11 at the earliest; ' +
+        'account ****7777: first business day 2026-11-11, reportable from 2026-11-12 at the earliest',
     );
   });
 
@@ -165,7 +171,7 @@ describe('validation report since approval: an account with no closed business d
           .send({});
       const problem = expectProblem(await run(), 409, 'validation_not_yet_reportable');
       expect(problem.detail).toContain(
-        'a report can be made once the bank closes the first one: 2026-11-11 (account ****5555)',
+        'account ****5555: first business day 2026-11-11, reportable from 2026-11-12 at the earliest',
       );
       // The next morning in Tokyo the 11th is closed: the report is made, from that day.
       now = new Date('2026-11-11T23:30:00Z');
