@@ -1,13 +1,12 @@
 import { parseArgs } from 'node:util';
 import { createApiKey } from '../admin-api/api-keys.service.ts';
 import { API_KEY_ROLES, type ApiKeyRole } from '../domain/access.ts';
-import { isAppError } from '../shared/errors.ts';
 import { isUuid, requestId } from '../shared/ids.ts';
 import { findApiKey, findApiKeyByPrefix, listApiKeys, revokeApiKey, type ApiKeyRow } from '../storage/api-keys.repo.ts';
 import { insertAuditEntry } from '../storage/audit.repo.ts';
 import { createDb, inTransaction, type Database, type Executor } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { registerCommand, terminalText } from './commands.ts';
+import { expectedFailure, registerCommand, terminalText } from './commands.ts';
 
 /**
  * `jpm-sync apikey create|list|revoke`: bootstrap and emergency key management straight against the
@@ -142,7 +141,7 @@ async function revoke(db: Database, argv: string[]): Promise<number> {
     ? await findApiKey(db, ref)
     : await findApiKeyByPrefix(db, ref.replace(/^jpms_/, '').split('_')[0] ?? ref);
   if (!key) {
-    return fail(`no API key ${JSON.stringify(ref)}`, 1);
+    return fail(`no API key ${JSON.stringify(ref)}; \`jpm-sync apikey list\` shows each key's prefix`);
   }
   const revoked = await revokeApiKey(db, key.id);
   if (revoked) {
@@ -165,8 +164,9 @@ async function apikeyCommand(argv: string[]): Promise<number> {
   try {
     return await run(db, rest);
   } catch (err) {
-    if (isAppError(err) && err.expose) {
-      return fail(err.message, 1);
+    const expected = expectedFailure(err);
+    if (expected) {
+      return fail(expected.message, expected.code);
     }
     if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       return fail(`${err.message}\nUsage:\n  ${USAGE}\n`);

@@ -13,7 +13,7 @@ import type { Secrets } from '../config/index.ts';
  * expiry and overdue jobs by hand. Output is JSON lines with ids and counts, never key material.
  */
 async function withDb(fn: (db: Database, secrets: Secrets) => Promise<number>): Promise<number> {
-  const { config, secrets } = loadConfigOrExit();
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   try {

@@ -5,7 +5,7 @@ import { isAppError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
 import { createDb } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { registerCommand } from './commands.ts';
+import { EXIT_FAILED, expectedFailure, registerCommand } from './commands.ts';
 import { importStatementFile } from './statement-import.ts';
 import { STATEMENT_BODY_LIMIT } from '../admin-api/statements.routes.ts';
 import { DocumentDecoder, limitBytes } from '../http/body.ts';
@@ -14,7 +14,8 @@ import { DocumentDecoder, limitBytes } from '../http/body.ts';
  * `jpm-sync import FILE --account ID [--json]`: imports a BAI2 or camt.052/053 statement file into an
  * account as a sync run (the same path as `POST /v1/accounts/{id}/statements`) and prints the counts.
  * Exit code 0 when every record was stored, 1 when the file was refused or some records were
- * rejected, 2 on bad usage.
+ * rejected, 2 on bad usage or an unknown account, 75 when another sync stored a day of the file while it was read
+ * (nothing imported; import it again).
  */
 const USAGE =
   'import FILE --account ID [--charset NAME] [--json]   Import a BAI2 or camt.052/camt.053 statement file into an account';
@@ -79,7 +80,7 @@ async function importCommand(argv: string[]): Promise<number> {
   } catch {
     return fail(`--charset ${values.charset}: not a charset this command reads`);
   }
-  const { config, secrets } = loadConfigOrExit();
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   try {
@@ -131,8 +132,10 @@ async function importCommand(argv: string[]): Promise<number> {
       // The route's wording ("send the file as the request body") would not tell an operator what to fix.
       return fail(`${file} holds no statement: it is empty or blank`, 1);
     }
-    if (isAppError(err) && err.httpStatus < 500) {
-      return fail(err.message, 1);
+    // An account that names nothing is the command line's (2); a file refused, or any other refusal, 1.
+    const expected = expectedFailure(err, { invalidInput: EXIT_FAILED });
+    if (expected) {
+      return fail(expected.message, expected.code);
     }
     throw err;
   } finally {

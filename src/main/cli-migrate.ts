@@ -15,7 +15,7 @@ async function migrateCommand(argv: string[]): Promise<number> {
     process.stderr.write(`jpm-sync migrate: unknown action ${JSON.stringify(action)}; use up, down or status\n`);
     return 2;
   }
-  const { config, secrets } = loadConfigOrExit();
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
   await checkDependencies(config, secrets, { redis: false, createDb: true }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 1 });
   try {

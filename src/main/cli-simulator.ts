@@ -50,7 +50,7 @@ async function runServer(argv: string[]): Promise<number> {
       'latency-ms': { type: 'string' },
     },
   });
-  const { config, logger } = loadConfigOrExit();
+  const { config, logger } = loadConfigOrExit(process.env, { logToStderr: true });
   const today = values.today ?? new Date().toISOString().slice(0, 10);
   if (!isIsoDate(today)) {
     return fail(`--today must be YYYY-MM-DD, got ${JSON.stringify(today)}`);
@@ -108,7 +108,7 @@ async function runServer(argv: string[]): Promise<number> {
 }
 
 async function pkiCommand(): Promise<number> {
-  const { config } = loadConfigOrExit();
+  const { config } = loadConfigOrExit(process.env, { logToStderr: true });
   const dir = resolve(config.simulator.pkiDir);
   const pki = await ensureDevPki(dir);
   // A ready-made client certificate, so a developer can curl the simulator straight away.
@@ -136,7 +136,7 @@ async function signCsrCommand(argv: string[]): Promise<number> {
   if (!values.in || !values.out) {
     return fail('sign-csr needs --in req.pem --out cert.pem');
   }
-  const { config } = loadConfigOrExit();
+  const { config } = loadConfigOrExit(process.env, { logToStderr: true });
   const pki = await ensureDevPki(resolve(config.simulator.pkiDir));
   const days = intOption(values.days, 'days', 1, 3650);
   const certPem = await signCsr(pki, await readFile(values.in, 'utf8'), days === undefined ? {} : { days });

@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
 import { SYNC_MODES, type SyncRequest } from '../domain/types.ts';
 import { createQueues, getRun, triggerSync, type ProducerDeps, type RunView } from '../scheduler/index.ts';
-import { isAppError, ValidationError } from '../shared/errors.ts';
+import { ValidationError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { createDb } from '../storage/db.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { registerCommand } from './commands.ts';
+import { expectedFailure, registerCommand } from './commands.ts';
 
 const USAGE = 'sync --account ID [--mode intraday|prior_day|range] [--from YYYY-MM-DD --to YYYY-MM-DD] [--wait]';
 const POLL_MS = 500;
@@ -108,7 +108,7 @@ async function syncCommand(argv: string[]): Promise<number> {
     process.stderr.write(`jpm-sync sync: ${problem ?? ''}\nusage: jpm-sync ${USAGE}\n`);
     return 2;
   }
-  const { config, secrets } = loadConfigOrExit();
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
   await checkDependencies(config, secrets, { redis: true }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   const queues = createQueues({
@@ -149,12 +149,15 @@ async function syncCommand(argv: string[]): Promise<number> {
     }
     return ok ? 0 : 1;
   } catch (err) {
-    // A refused request names each field and what is wrong with it, as the API's problem document does.
+    // A refused request names each field and what is wrong with it, as the API's problem document does: the command
+    // line to fix (2), as an id that names nothing; a refusal by the state of things (a paused account) is 1.
+    const expected = expectedFailure(err);
+    if (!expected) {
+      throw err;
+    }
     const fields = err instanceof ValidationError ? err.fields.map((f) => `\n  ${f.path}: ${f.message}`).join('') : '';
-    process.stderr.write(
-      `jpm-sync sync: ${isAppError(err) && err.expose ? err.message : (err as Error).message}${fields}\n`,
-    );
-    return isAppError(err) && err.httpStatus < 500 ? 2 : 1;
+    process.stderr.write(`jpm-sync sync: ${expected.message}${fields}\n`);
+    return expected.code;
   } finally {
     await queues.close();
     await db.destroy();

@@ -1,6 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { isAppError } from '../shared/errors.ts';
 import { isUuid } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isIsoDate } from '../shared/time.ts';
@@ -11,13 +10,15 @@ import {
   type ValidationReportDocument,
 } from '../validation/index.ts';
 import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
-import { registerCommand, terminalText } from './commands.ts';
+import { expectedFailure, registerCommand, terminalText } from './commands.ts';
 
 /**
  * `jpm-sync validate --integration ID [--from YYYY-MM-DD --to YYYY-MM-DD] [--html out.html] [--json]`:
  * builds and stores a validation report (the same one `POST /v1/integrations/{id}/validations`
  * makes), draws a progress bar per account on stderr, prints the verdict, and optionally writes the
- * HTML page. Exit code 0 when the report passed, 1 when it failed, 2 on bad usage.
+ * HTML page. Exit code 0 when the report passed; 1 when it failed or was refused (an integration with no accounts);
+ * 2 on bad usage or an unknown integration; 75 when there is nothing to report yet (since approval, the bank has closed
+ * no account's first business day): the same command succeeds from the day the message names.
  */
 const USAGE =
   'validate --integration ID [--from DATE] [--to DATE] [--html FILE] [--json]   Prove the data of an integration; store and print the report';
@@ -78,7 +79,7 @@ async function validateCommand(argv: string[]): Promise<number> {
       return fail(`--html ${values.html} cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  const { config, secrets } = loadConfigOrExit();
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
   await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   const tty = process.stderr.isTTY;
@@ -107,8 +108,9 @@ async function validateCommand(argv: string[]): Promise<number> {
     }
     return doc.passed ? 0 : 1;
   } catch (err) {
-    if (isAppError(err) && err.expose) {
-      return fail(err.message, err.httpStatus === 404 || err.httpStatus === 400 ? 2 : 1);
+    const expected = expectedFailure(err);
+    if (expected) {
+      return fail(terminalText(expected.message), expected.code);
     }
     throw err;
   } finally {

@@ -1,8 +1,45 @@
+import { isAppError } from '../shared/errors.ts';
+
 /**
  * The CLI's command registry. Each `cli-<name>.ts` module registers its commands at import time;
- * `cli.ts` imports them all and dispatches. Exit codes: 0 ok, 1 failed, 2 bad usage or config.
+ * `cli.ts` imports them all and dispatches. Exit codes, the same for every command (README, Operations):
+ * 0 done; 1 failed, or refused by the state of things (a report that did not pass, a paused account, an integration
+ * with no accounts); 2 the command line or configuration to fix (an unknown option, a bad value, an id that names
+ * nothing); 3 Postgres or Redis not reachable (`EXIT_DEPENDENCY`); 75 not yet, try again later (EX_TEMPFAIL: a
+ * validation report before the bank has closed a business day since the approval).
  */
 export type Command = (argv: string[]) => Promise<number>;
+
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_NOT_YET = 75;
+
+/**
+ * Refusals that are a matter of time: the same command succeeds later without anyone changing anything (a report
+ * once the bank closes a day; an import that met another sync's write of one of its days).
+ */
+const NOT_YET_CODES: ReadonlySet<string> = new Set(['validation_not_yet_reportable', 'statement_copy_conflict']);
+
+/**
+ * The exit code and the line to print for an error a command expects (an exposed AppError), or undefined for any
+ * other (the dispatcher's one-line "failed"). A 404 is the command line's (an id that names nothing), and so is a 400
+ * unless `invalidInput` says otherwise (a statement file refused for its content is 1, as the import documents); a
+ * not-yet code 75; any other refusal or failure 1.
+ */
+export function expectedFailure(
+  err: unknown,
+  options: { invalidInput?: number } = {},
+): { code: number; message: string } | undefined {
+  if (!isAppError(err) || !err.expose) {
+    return undefined;
+  }
+  if (NOT_YET_CODES.has(err.code)) {
+    return { code: EXIT_NOT_YET, message: `not yet: ${err.message}` };
+  }
+  const code =
+    err.httpStatus === 404 ? EXIT_USAGE : err.httpStatus === 400 ? (options.invalidInput ?? EXIT_USAGE) : EXIT_FAILED;
+  return { code, message: err.message };
+}
 
 interface Entry {
   run: Command;
