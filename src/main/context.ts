@@ -18,6 +18,7 @@ import {
   touchApiKey,
 } from '../storage/api-keys.repo.ts';
 import { createDb, type Database } from '../storage/db.ts';
+import { trackedStop } from './lifecycle.ts';
 import { createReplicaPool, primaryReads, replicaReads, type ReadDatabase } from '../storage/read-replica.ts';
 import { findIntegrationBaseUrl } from '../storage/integrations.repo.ts';
 import { ListenerPreconditionError, pgListener } from '../storage/pg-listener.ts';
@@ -132,7 +133,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     async close() {
       for (const c of closers.reverse()) {
         try {
-          await c.close();
+          await trackedStop({ name: c.name, stop: c.close });
         } catch (err) {
           logger.warn({ err, resource: c.name }, 'resource failed to close');
         }

@@ -36,7 +36,7 @@ export function onShutdown(
     options.onSignal?.();
     logger.info({ signal, timeoutMs }, 'shutting down');
     const timer = setTimeout(() => {
-      logger.error({ timeoutMs }, 'shutdown timed out, exiting');
+      logShutdownTimeout(logger, timeoutMs);
       process.exit(1);
     }, timeoutMs);
     timer.unref();
@@ -50,10 +50,31 @@ export function onShutdown(
   process.once('SIGINT', handler);
 }
 
+/** The stops begun and not ended yet, outermost first: what a stop that ran out of time was still waiting for. */
+const inFlight: string[] = [];
+
+/** Runs `step.stop()`, counted among the stops in flight until it settles. */
+export async function trackedStop(step: Stoppable): Promise<void> {
+  inFlight.push(step.name);
+  try {
+    await step.stop();
+  } finally {
+    inFlight.splice(inFlight.lastIndexOf(step.name), 1);
+  }
+}
+
+/**
+ * The line of a stop that ran out of time, naming the steps still stopping (`waitingFor`, e.g. `["roles", "worker"]`
+ * or `["context", "queues"]`), so the operator knows which dependency held it up (a Redis or Postgres that is down).
+ */
+export function logShutdownTimeout(logger: Logger, timeoutMs: number): void {
+  logger.error({ timeoutMs, waitingFor: [...inFlight] }, 'shutdown timed out, exiting');
+}
+
 export async function runSteps(logger: Logger, steps: Stoppable[]): Promise<void> {
   for (const step of steps) {
     try {
-      await step.stop();
+      await trackedStop(step);
       logger.debug({ step: step.name }, 'stopped');
     } catch (err) {
       logger.error({ err, step: step.name }, 'shutdown step failed');
@@ -66,7 +87,7 @@ export async function runSteps(logger: Logger, steps: Stoppable[]): Promise<void
  * others begin), then all are awaited together, so none waits behind another. Each is guarded as in `runSteps`.
  */
 export async function stopTogether(logger: Logger, steps: Stoppable[]): Promise<void> {
-  const stopping = steps.map(async (step) => step.stop());
+  const stopping = steps.map(async (step) => trackedStop(step));
   const settled = await Promise.allSettled(stopping);
   settled.forEach((s, i) => {
     if (s.status === 'rejected') {
