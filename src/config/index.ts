@@ -152,10 +152,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): { config: Conf
     ...(parsed.success ? [] : formatIssues(parsed.error.issues, merged)),
     ...(parsedSecrets.success ? [] : formatIssues(parsedSecrets.error.issues, secretSource)),
   ];
-  if (parsed.success && parsed.data.NODE_ENV === 'production' && !secretSource.CREDENTIALS_MASTER_KEY) {
+  // Read from the raw values, not the parsed ones: a problem elsewhere (a bad PORT) must not hide these, so one run
+  // lists everything to fix.
+  if (merged.NODE_ENV === 'production' && !secretSource.CREDENTIALS_MASTER_KEY) {
     problems.push('CREDENTIALS_MASTER_KEY: required in production (openssl rand -base64 32)');
   }
-  if (parsed.success && parsedSecrets.success && parsedSecrets.data.SMTP_URL && !parsed.data.SMTP_FROM) {
+  if (secretSource.SMTP_URL && !merged.SMTP_FROM) {
     problems.push('SMTP_FROM: required when SMTP_URL is set (the From address of milestone emails)');
   }
   if (parsed.success && parsed.data.DATABASE_READ_URL !== '' && sameDatabase(parsed.data)) {

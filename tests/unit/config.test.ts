@@ -35,6 +35,33 @@ describe('loadConfig', () => {
     }
   });
 
+  it('lists the problems that depend on another variable too, whatever else is wrong', () => {
+    // A first run in production with a mail server and a short metrics token: one pass must name all three fixes.
+    const problemsOf = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return expect.unreachable();
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).problems.join('\n');
+      }
+    };
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      SMTP_URL: 'smtp://mail.example.com:587',
+      METRICS_TOKEN: 'short',
+      PORT: 'x',
+    });
+    for (const key of [
+      'CREDENTIALS_MASTER_KEY: required in production',
+      'SMTP_FROM: required',
+      'METRICS_TOKEN',
+      'PORT',
+    ]) {
+      expect(problems).toContain(key);
+    }
+  });
+
   it('never echoes a value that may hold a password (a Redis URL, a node with user info)', () => {
     const problemsOf = (env: Record<string, string>) => {
       try {
