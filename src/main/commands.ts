@@ -10,6 +10,10 @@ import { isAppError } from '../shared/errors.ts';
  */
 export type Command = (argv: string[]) => Promise<number>;
 
+const EXIT_CODES_TEXT =
+  'Exit codes: 0 done; 1 failed or refused; 2 the command line or configuration to fix; ' +
+  '3 Postgres or Redis not reachable; 75 not yet, try again later.';
+
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_NOT_YET = 75;
@@ -67,7 +71,10 @@ export function usageText(name?: string): string {
   if (name !== undefined) {
     return `Usage: jpm-sync ${name} [options]\n\n${lines.join('\n')}\n`;
   }
-  return `Usage: jpm-sync <command> [options]\n\nCommands:\n${lines.join('\n')}\n  help                                 This text\n`;
+  return (
+    `Usage: jpm-sync <command> [options]\n\nCommands:\n${lines.join('\n')}\n  help                                 This text\n\n` +
+    `${EXIT_CODES_TEXT}\n`
+  );
 }
 
 /**

@@ -46,6 +46,17 @@ function zoneAwayFromMidnight(): string {
   return hour >= 2 && hour <= 21 ? 'UTC' : 'Asia/Tokyo';
 }
 
+describe('jpm-sync help', () => {
+  it('lists the exit codes a script can tell apart', async () => {
+    const out = await cli(['help']);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toContain(
+      'Exit codes: 0 done; 1 failed or refused; 2 the command line or configuration to fix; ' +
+        '3 Postgres or Redis not reachable; 75 not yet, try again later.',
+    );
+  });
+});
+
 describe('jpm-sync validate', () => {
   it('nothing to report yet (approved today): exit 75, one line naming the first day a report can be made', async () => {
     const tenancy = await createTenancy(t.db);
