@@ -1,4 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { isUuid } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -70,17 +70,25 @@ async function validateCommand(argv: string[]): Promise<number> {
       return fail(`--${key} must be a date as YYYY-MM-DD`);
     }
   }
-  // The page's file is opened before any work: a path that cannot be written stores no report.
+  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
+  await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
+  // The page's file is opened before any work, once Postgres answered: a path that cannot be written stores no
+  // report. Opened without truncating it (append): a run that makes no report (not yet, refused, failed) leaves an
+  // earlier run's page as it was, and removes the file if it created it.
   let page: FileHandle | undefined;
+  let createdPage = false;
+  let pageWritten = false;
   if (values.html) {
     try {
-      page = await open(values.html, 'w');
+      createdPage = !(await stat(values.html).then(
+        () => true,
+        () => false,
+      ));
+      page = await open(values.html, 'a');
     } catch (err) {
       return fail(`--html ${values.html} cannot be written (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
-  const { config, secrets } = loadConfigOrExit(process.env, { logToStderr: true });
-  await checkDependencies(config, secrets, { redis: false }).catch(exitOnDependencyError);
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 2 });
   const tty = process.stderr.isTTY;
   try {
@@ -100,7 +108,10 @@ async function validateCommand(argv: string[]): Promise<number> {
       process.stderr.write('\n');
     }
     if (page) {
+      // In append mode every write goes to the end: emptied first, the page is the whole file.
+      await page.truncate(0);
       await page.writeFile(renderValidationReportHtml(doc), 'utf8');
+      pageWritten = true;
     }
     process.stdout.write(values.json ? `${JSON.stringify(doc)}\n` : summary(doc));
     if (values.html && !values.json) {
@@ -115,6 +126,9 @@ async function validateCommand(argv: string[]): Promise<number> {
     throw err;
   } finally {
     await page?.close();
+    if (page && createdPage && !pageWritten) {
+      await rm(values.html!, { force: true });
+    }
     await db.destroy();
   }
 }

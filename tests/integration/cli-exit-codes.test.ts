@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../../src/shared/ids.ts';
@@ -69,6 +72,22 @@ describe('jpm-sync validate', () => {
       /^jpm-sync validate: not yet: nothing to report yet: .*account \*\*\*\*1234: first business day \d{4}-\d\d-\d\d, reportable from \d{4}-\d\d-\d\d at the earliest\n$/,
     );
     expect(out.stdout).toBe('');
+  });
+
+  it('a report not made (not yet, refused) leaves the --html page of an earlier run as it was, and creates none', async () => {
+    const tenancy = await createTenancy(t.db);
+    await createAccount(t.db, tenancy, { timeZone: zoneAwayFromMidnight() });
+    await recordApproval(t.db, tenancy, new Date());
+    const dir = await mkdtemp(join(tmpdir(), 'validate-html-'));
+    const earlier = join(dir, 'report.html');
+    await writeFile(earlier, '<!doctype html><p>yesterday’s report</p>');
+    const kept = await cli(['validate', '--integration', tenancy.integrationId, '--html', earlier]);
+    expect(kept.code, kept.stderr).toBe(75);
+    expect(await readFile(earlier, 'utf8')).toBe('<!doctype html><p>yesterday’s report</p>');
+    const fresh = join(dir, 'new.html');
+    const none = await cli(['validate', '--integration', tenancy.integrationId, '--html', fresh]);
+    expect(none.code, none.stderr).toBe(75);
+    expect(await readdir(dir)).toEqual(['report.html']);
   });
 
   it('an integration with no accounts: exit 1, one line saying to add its accounts first', async () => {
