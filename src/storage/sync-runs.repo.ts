@@ -4,6 +4,7 @@ import { uuidv7 } from '../shared/ids.ts';
 import type { IsoDate } from '../shared/time.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf } from './pagination.ts';
+import { withPlannerSettings } from './planner-settings.ts';
 
 /**
  * `sync_runs`: queries only. The run's lifecycle and every status decision belong to
@@ -201,8 +202,19 @@ export interface SyncRunListFilter {
  * A keyset page of runs (parent rows only: one per account and request), newest first. The key is
  * (created_at, id) with created_at as exact epoch microseconds: run ids are not all time-ordered
  * (scheduled ticks derive theirs from the tick), and a JS Date would drop timestamptz microseconds.
+ *
+ * The page is a backward walk of its scope's top-level runs in page order (`sync_runs_top_…created_idx`: all, an
+ * organization's, an integration's, an account's) that stops at the page. Sorting is off for it: without statistics
+ * the planner otherwise read every top-level run of the scope and sorted them for one page.
  */
 export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
+  const rows = await withPlannerSettings(ex, { enable_sort: 'off', jit: 'off' }, (trx) =>
+    syncRunsPage(trx, f).execute(),
+  );
+  return pageOf(rows, f.limit, (r) => [r.created_key, r.id]);
+}
+
+function syncRunsPage(ex: Executor, f: SyncRunListFilter) {
   let q = ex
     .selectFrom('sync_runs')
     .select(SYNC_RUN_COLUMNS)
@@ -229,7 +241,7 @@ export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
       sql<boolean>`(created_at, id) < (timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond', ${id}::uuid)`,
     );
   }
-  return pageOf(await q.execute(), f.limit, (r) => [r.created_key, r.id]);
+  return q;
 }
 
 // The run tree (issue 5): one parent row per account and request, one child row per window.

@@ -25,6 +25,7 @@ import { detectDuplicateSuspicions, listActiveSuspicions } from '../../src/valid
 import { snapshotRows } from '../../src/validation/heal-diff.ts';
 import { createValidationReport } from '../../src/validation/report.ts';
 import { resolvePending } from '../../src/sync/supersede.ts';
+import { listSyncRunsPage, type SyncRunListFilter } from '../../src/storage/sync-runs.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -1760,6 +1761,74 @@ describe('query plans on a never-analyzed table with half of its rows superseded
   }, 180_000);
 
   // Last: it analyzes the tables the earlier tests needed unanalyzed.
+  it("admin API: a page of sync runs of every organization, an organization, an integration or an account reads about a page of runs, not the scope's history", async () => {
+    // A year of an account's runs as a schedule leaves them: each day a prior-day run and four intraday runs, each a
+    // top-level row with its windows (two for a prior-day run, one for an intraday run), for the fixture's two accounts
+    // and another organization's. Without statistics a page read every top-level run of its scope and sorted them.
+    const days = 300;
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at, windows_total)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', m.mode, 'all',
+        date '2025-11-01' + d, date '2025-11-01' + d, 'succeeded',
+        timestamptz '2025-11-01 06:00Z' + d * interval '1 day' + m.k * interval '1 hour' + a.n * interval '1 second',
+        timestamptz '2025-11-01 06:05Z' + d * interval '1 day' + m.k * interval '1 hour', m.windows
+      from (select id, organization_id, integration_id, row_number() over (order by id) as n from bank_accounts
+          where id = any(${[accounts[0]!.id, accounts[1]!.id, otherAccount.id]}::uuid[])) as a,
+        generate_series(0, ${days - 1}) as d,
+        (select 'prior_day' as mode, 0 as k, 2 as windows
+          union all select 'intraday', k, 1 from generate_series(1, 4) as k) as m`.execute(t.db);
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, parent_run_id, trigger, mode, kind,
+        window_from, window_to, status, created_at, finished_at)
+      select gen_random_uuid(), p.organization_id, p.integration_id, p.account_id, p.id, p.trigger, p.mode, w.kind,
+        p.window_from, p.window_to, p.status, p.created_at, p.finished_at
+      from sync_runs p cross join lateral (select unnest(case when p.windows_total = 2
+          then array['transactions', 'balances'] else array['all'] end) as kind) as w
+      where p.parent_run_id is null and p.created_at < '2026-11-01'`.execute(t.db);
+    const limit = 50;
+    const scopes: [string, SyncRunListFilter][] = [
+      ['every organization', { limit }],
+      ['an organization', { organizationId, limit }],
+      ['an integration', { integrationId, limit }],
+      ["an organization's integration", { organizationId, integrationId, limit }],
+      ['an account', { accountId: accounts[1]!.id, limit }],
+      ["an organization's account", { organizationId, accountId: accounts[0]!.id, limit }],
+    ];
+    const over: string[] = [];
+    for (const [label, filter] of scopes) {
+      let cursor: string | undefined;
+      for (const page of [1, 2]) {
+        const read = await rowsRead(async (db) => {
+          cursor = (await listSyncRunsPage(db, { ...filter, cursor })).nextCursor ?? undefined;
+        }, 'sync_runs');
+        if (read > 2 * (limit + 1)) {
+          over.push(`${label}, page ${page}: ${read} runs read`);
+        }
+      }
+      // The two pages are the scope's newest top-level runs, as plain SQL orders them.
+      const conds = [
+        sql`parent_run_id is null`,
+        ...(filter.organizationId ? [sql`organization_id = ${filter.organizationId}`] : []),
+        ...(filter.integrationId ? [sql`integration_id = ${filter.integrationId}`] : []),
+        ...(filter.accountId ? [sql`account_id = ${filter.accountId}`] : []),
+      ];
+      const expected = await sql<{ id: string }>`
+        select id from sync_runs where ${sql.join(conds, sql` and `)} order by created_at desc, id desc limit ${2 * limit}`.execute(
+        t.db,
+      );
+      const first = await listSyncRunsPage(t.db, filter);
+      const second = await listSyncRunsPage(t.db, { ...filter, cursor: first.nextCursor ?? undefined });
+      expect([...first.rows, ...second.rows].map((r) => r.id)).toEqual(expected.rows.map((r) => r.id));
+    }
+    const stats = await sql<{ n: string }>`
+      select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename = 'sync_runs'`.execute(
+      t.db,
+    );
+    expect(stats.rows[0]!.n).toBe('0');
+    expect(over).toEqual([]);
+  });
+
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
     const now = Date.now();
     // Every one changed (the balances by the balance plans' rows).
