@@ -4,6 +4,7 @@ import { decodePgJson, decodePgText, encodePgText, jsonMayNeedPgEncoding, pgJson
 import type { TRANSACTION_STATUSES } from '../domain/types.ts';
 import type { Executor } from './db.ts';
 import { decodeCursor, pageOf } from './pagination.ts';
+import { withPlannerSettings } from './planner-settings.ts';
 
 /**
  * Bulk writes for the ingestion path. Rows travel to Postgres as one JSON document per statement
@@ -524,8 +525,27 @@ export interface RejectListFilter {
   limit: number;
 }
 
-/** A keyset page of an account's rejects, newest first, text decoded (the raw record never leaves). */
+/**
+ * A keyset page of an account's rejects, newest first, text decoded (the raw record never leaves). All or resolved
+ * ones: a backward walk of the account's rejects (`sync_rejects_account_id_idx`) that stops at the page, sorting off
+ * (without statistics the planner otherwise read all of the account's rejects and sorted them). Open ones: the
+ * account's open rejects (their partial index), few by nature, sorted.
+ */
 export async function listRejectsPage(ex: Executor, f: RejectListFilter) {
+  const found =
+    f.state === 'open'
+      ? await rejectsPage(ex, f).execute()
+      : await withPlannerSettings(ex, { enable_sort: 'off', jit: 'off' }, (trx) => rejectsPage(trx, f).execute());
+  const rows = found.map((r) => ({
+    ...r,
+    reason: decodePgText(r.reason),
+    fields: r.fields.map(decodePgText),
+    jpm_transaction_id: r.jpm_transaction_id === null ? null : decodePgText(r.jpm_transaction_id),
+  }));
+  return pageOf(rows, f.limit, (r) => [r.id]);
+}
+
+function rejectsPage(ex: Executor, f: RejectListFilter) {
   let q = ex
     .selectFrom('sync_rejects')
     .select([
@@ -557,13 +577,7 @@ export async function listRejectsPage(ex: Executor, f: RejectListFilter) {
     const [id] = decodeCursor(f.cursor, ['int']);
     q = q.where('id', '<', id);
   }
-  const rows = (await q.execute()).map((r) => ({
-    ...r,
-    reason: decodePgText(r.reason),
-    fields: r.fields.map(decodePgText),
-    jpm_transaction_id: r.jpm_transaction_id === null ? null : decodePgText(r.jpm_transaction_id),
-  }));
-  return pageOf(rows, f.limit, (r) => [r.id]);
+  return q;
 }
 
 export type RejectListRow = Awaited<ReturnType<typeof listRejectsPage>>['rows'][number];

@@ -18,7 +18,12 @@ import { upsertBalances } from '../../src/storage/balances.repo.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
 import { addDays } from '../../src/shared/time.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
-import { findForMatching, pendingAndUnclaimedPosted, removedUnlinked } from '../../src/storage/transactions.repo.ts';
+import {
+  findForMatching,
+  listRejectsPage,
+  pendingAndUnclaimedPosted,
+  removedUnlinked,
+} from '../../src/storage/transactions.repo.ts';
 import { recomputeAccountDays } from '../../src/validation/balance-proof.ts';
 import { daysOwed } from '../../src/validation/days.ts';
 import { detectDuplicateSuspicions, listActiveSuspicions } from '../../src/validation/duplicates.ts';
@@ -1826,6 +1831,46 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       t.db,
     );
     expect(stats.rows[0]!.n).toBe('0');
+    expect(over).toEqual([]);
+  });
+
+  it("admin API: a page of an account's rejected records reads about a page of its rejects, not every account's", async () => {
+    // The account's 120 rejects (10 still open) are older than 3,000 of another account and another organization's:
+    // a page walked every reject newer than the account's along the primary key, checking the account on each.
+    const account = accounts[1]!;
+    const rejects = (of: { id: string; organizationId: string }, n: number, open: number) => sql`
+      insert into sync_rejects (organization_id, account_id, record_type, reason, raw, record_hash, booking_date,
+        resolved_at, resolution)
+      select ${of.organizationId}::uuid, ${of.id}::uuid, 'transaction', 'amount is not a number', '{}'::jsonb,
+        ${of.id}::text || ':' || g, date '2026-11-02' + g % 10,
+        case when g >= ${open} then now() end, case when g >= ${open} then 'stored' end
+      from generate_series(0, ${n - 1}) as g`;
+    await rejects(account, 120, 10).execute(t.db);
+    await rejects(accounts[0]!, 2000, 0).execute(t.db);
+    await rejects(otherAccount, 1000, 0).execute(t.db);
+    const limit = 50;
+    const over: string[] = [];
+    for (const state of ['all', 'resolved', 'open'] as const) {
+      let cursor: string | undefined;
+      for (const page of [1, 2]) {
+        const read = await rowsRead(async (db) => {
+          cursor = (await listRejectsPage(db, { accountId: account.id, state, cursor, limit })).nextCursor ?? undefined;
+        }, 'sync_rejects');
+        if (read > 2 * (limit + 1)) {
+          over.push(`${state}, page ${page}: ${read} rejects read`);
+        }
+      }
+      const expected = await sql<{ id: string }>`
+        select id from sync_rejects where account_id = ${account.id}
+          and (${state} = 'all' or (resolved_at is null) = (${state} = 'open'))
+        order by id desc limit ${2 * limit}`.execute(t.db);
+      const first = await listRejectsPage(t.db, { accountId: account.id, state, limit });
+      const second =
+        first.nextCursor === null
+          ? { rows: [] }
+          : await listRejectsPage(t.db, { accountId: account.id, state, cursor: first.nextCursor, limit });
+      expect([...first.rows, ...second.rows].map((r) => String(r.id))).toEqual(expected.rows.map((r) => String(r.id)));
+    }
     expect(over).toEqual([]);
   });
 
