@@ -104,12 +104,16 @@ export async function upsertDayProofs(
         debits_minor
       from bank_day_fetches where account_id = ${accountId} and booking_date = any(${days}::date[])
     ), run as (
-      select d.day, (array_agg(r.id order by r.finished_at desc nulls last))[1] as run_id,
-        max(r.finished_at) as finished_at
-      from d join sync_runs r on r.account_id = ${accountId} and r.status = 'succeeded'
-        and r.mode in ('prior_day', 'range')
-        and r.kind in ('all', 'transactions') and d.day between r.window_from and r.window_to
-      group by d.day
+      -- Per day, the account's succeeded runs that fetched it, from sync_runs_day_fetch_idx: those ending on or after
+      -- the day (a day's lookback, not every run of the account's history).
+      select d.day, x.run_id, x.finished_at
+      from d cross join lateral (
+        select (array_agg(r.id order by r.finished_at desc nulls last))[1] as run_id, max(r.finished_at) as finished_at
+        from sync_runs r
+        where r.account_id = ${accountId} and r.status = 'succeeded' and r.mode in ('prior_day', 'range')
+          and r.kind in ('all', 'transactions') and r.window_to >= d.day and r.window_from <= d.day
+      ) as x
+      where x.run_id is not null
     ), rej as (
       select booking_date, array_agg(id::text order by id) as ids
       from sync_rejects

@@ -16,7 +16,7 @@ import { analyzeChangedTables } from '../../src/storage/analyze.repo.ts';
 import { latestBalancesOf, listBalanceHistory } from '../../src/storage/balances-read.repo.ts';
 import { upsertBalances } from '../../src/storage/balances.repo.ts';
 import { uuidv7 } from '../../src/shared/ids.ts';
-import { addDays } from '../../src/shared/time.ts';
+import { addDays, diffDays } from '../../src/shared/time.ts';
 import { encodePgText } from '../../src/shared/pg-text.ts';
 import {
   findForMatching,
@@ -1872,6 +1872,34 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       expect([...first.rows, ...second.rows].map((r) => String(r.id))).toEqual(expected.rows.map((r) => String(r.id)));
     }
     expect(over).toEqual([]);
+  });
+
+  it("balance proof: the runs that fetched the days read are the account's runs ending on or after them, not its whole run history", async () => {
+    // A year of the account's runs before the fixture's days (each day a prior-day run with two windows and four
+    // intraday runs with one), then a prior-day run with its two windows for each fixture day. Proving three of the
+    // days read every run of the account ever made to find the few whose window holds them.
+    const account = accounts[1]!;
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', m.mode, m.kind, day, day,
+        'succeeded', day + interval '30 hours', day + interval '30 hours 5 minutes'
+      from bank_accounts a,
+        generate_series(${DAYS[0]!}::date - 365, ${DAYS.at(-1)!}::date, interval '1 day') as g(day),
+        (values ('prior_day', 'all'), ('prior_day', 'transactions'), ('prior_day', 'balances'), ('intraday', 'all'),
+          ('intraday', 'all'), ('intraday', 'all'), ('intraday', 'all'), ('intraday', 'all'), ('intraday', 'all'),
+          ('intraday', 'all'), ('intraday', 'all')) as m(mode, kind)
+      where a.id = ${account.id}`.execute(t.db);
+    const days = DAYS.slice(2, 5);
+    const read = await rowsRead((db) => recomputeAccountDays(db, account.id, days), 'sync_runs');
+    // Each proved day's candidates: the day-fetching runs (a run and its transactions window a day) of the calendar
+    // days from it to the last fixture day.
+    const candidates = days.reduce((n, day) => n + 2 * (diffDays(day, DAYS.at(-1)!) + 1), 0);
+    expect(read).toBeLessThanOrEqual(candidates);
+    const proofs = await sql<{ day: string; run: string | null }>`
+      select day::text as day, evidence -> 'syncRun' ->> 'id' as run from account_days
+      where account_id = ${account.id} and day = any(${days}::date[]) order by day`.execute(t.db);
+    expect(proofs.rows.map((r) => [r.day, r.run !== null])).toEqual(days.map((d) => [d, true]));
   });
 
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
