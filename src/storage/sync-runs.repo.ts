@@ -562,20 +562,23 @@ export async function listFailedWindows(
           where ${laterSuccess} and d.day::date between s.window_from and s.window_to
         )
       ) end as recovered
-    from sync_runs r
+    -- The integration's failed and partial runs alone (sync_runs_failed_idx), not checked row by row along the
+    -- accounts' whole run history: kept a subquery of its own (offset 0) so the planner reads only them.
+    from (
+      select * from sync_runs where integration_id = ${integrationId} and status in ('failed', 'partial') offset 0
+    ) as r
     left join unnest(${starts.map(([id]) => id)}::uuid[], ${starts.map(([, day]) => day)}::date[]) as st(account_id, day)
       on st.account_id = r.account_id
-    where r.integration_id = ${integrationId} and r.status in ('failed', 'partial')
-      and (r.account_id is null or r.account_id = any(${accountIds}::uuid[]))
+    where (r.account_id is null or r.account_id = any(${accountIds}::uuid[]))
       -- A run whose windows all ended, some failed or partial, is told by those windows (listed themselves): as one
       -- more failed window it counted the failure twice, and only a run of its whole range could recover it. A run
       -- partial with every window succeeded (records rejected) is listed itself.
-      and not (
-        exists (select 1 from sync_runs w where w.parent_run_id = r.id and w.status in ('failed', 'partial'))
-        and not exists (
-          select 1 from sync_runs w where w.parent_run_id = r.id and w.status not in ('succeeded', 'failed', 'partial')
-        )
-      )
+      -- One read of the run's windows (sync_runs_parent_idx): a window's status as a filter of the scan would let the
+      -- planner combine it with every failed run of sync_runs_failed_idx.
+      and not coalesce((
+        select bool_or(w.status in ('failed', 'partial')) and bool_and(w.status in ('succeeded', 'failed', 'partial'))
+        from sync_runs w where w.parent_run_id = r.id
+      ), false)
       and (
         (r.window_from is not null and r.window_from <= ${to} and r.window_to >= coalesce(st.day, ${from}::date))
         or (r.window_from is null and r.created_at::date between coalesce(st.day, ${from}::date) and ${to}::date + 1)

@@ -30,7 +30,7 @@ import { detectDuplicateSuspicions, listActiveSuspicions } from '../../src/valid
 import { snapshotRows } from '../../src/validation/heal-diff.ts';
 import { createValidationReport } from '../../src/validation/report.ts';
 import { resolvePending } from '../../src/sync/supersede.ts';
-import { listSyncRunsPage, type SyncRunListFilter } from '../../src/storage/sync-runs.repo.ts';
+import { listFailedWindows, listSyncRunsPage, type SyncRunListFilter } from '../../src/storage/sync-runs.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -1900,6 +1900,49 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       select day::text as day, evidence -> 'syncRun' ->> 'id' as run from account_days
       where account_id = ${account.id} and day = any(${days}::date[]) order by day`.execute(t.db);
     expect(proofs.rows.map((r) => [r.day, r.run !== null])).toEqual(days.map((d) => [d, true]));
+  });
+
+  it("validation report coverage: the failed runs read are the integration's failed runs, not its accounts' whole run history", async () => {
+    // A year of the first account's runs before the fixture's days (each day a prior-day run and four intraday runs),
+    // one prior-day run of every thirtieth day failed; in the fixture's days one failed prior-day run, fetched again
+    // by a later successful one.
+    const account = accounts[0]!;
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at, error_code)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', m.mode, 'all', g.day, g.day,
+        case when m.mode = 'prior_day' and g.n % 30 = 0 then 'failed' else 'succeeded' end,
+        g.day + interval '30 hours' + m.k * interval '1 hour', g.day + interval '30 hours 5 minutes' + m.k * interval '1 hour',
+        case when m.mode = 'prior_day' and g.n % 30 = 0 then 'jpm_unavailable' end
+      from bank_accounts a,
+        (select day::date as day, row_number() over (order by day) as n
+          from generate_series(${DAYS[0]!}::date - 365, ${DAYS[0]!}::date - 1, interval '1 day') as day) as g,
+        (select 'prior_day' as mode, 0 as k union all select 'intraday', k from generate_series(1, 4) as k) as m
+      where a.id = ${account.id}`.execute(t.db);
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at, error_code)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', 'prior_day', 'all',
+        ${DAYS[3]!}::date, ${DAYS[3]!}::date, r.status, ${DAYS[3]!}::date + r.at, ${DAYS[3]!}::date + r.at, r.code
+      from bank_accounts a, (values ('failed', interval '30 hours', 'jpm_unavailable'),
+        ('succeeded', interval '32 hours', null)) as r(status, at, code)
+      where a.id = ${account.id}`.execute(t.db);
+    const accountIds = accounts.map((a) => a.id);
+    const failed = await listFailedWindows(t.db, integrationId, accountIds, DAYS[0]!, DAYS.at(-1)!);
+    expect(failed.map((f) => [f.window_from, f.status, f.recovered])).toEqual([[DAYS[3]!, 'failed', true]]);
+    const read = await rowsRead(
+      (db) => listFailedWindows(db, integrationId, accountIds, DAYS[0]!, DAYS.at(-1)!),
+      'sync_runs',
+    );
+    // The integration's failed runs, and for the period's one the account's runs made after it (what tells whether
+    // it was fetched again).
+    const counts = await sql<{ failed: number; later: number }>`
+      select (select count(*)::int from sync_runs where integration_id = ${integrationId}
+          and status in ('failed', 'partial')) as failed,
+        (select count(*)::int from sync_runs where account_id = ${account.id}
+          and created_at > ${DAYS[3]!}::date + interval '30 hours') as later`.execute(t.db);
+    const { failed: failedRuns, later } = counts.rows[0]!;
+    expect(read).toBeLessThanOrEqual(failedRuns + later);
   });
 
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
