@@ -193,7 +193,10 @@ export function canonicalJson(value: unknown, numeric?: NumericMembers | true): 
   return JSON.stringify(value) ?? 'null';
 }
 
-/** The prefix of a content hash made over `canonicalJson` of the raw record; a hash without it is of the former kind. */
+/**
+ * The prefix of a content hash made over `canonicalJson` of the raw record (a balance's, src/normalization/balances.ts);
+ * a hash without it is of the former kind.
+ */
 export const CANONICAL_HASH_PREFIX = 'v2:';
 
 /**
@@ -204,8 +207,4 @@ export const CANONICAL_HASH_PREFIX = 'v2:';
 export function canonicalContentHash(parts: readonly unknown[], raw: unknown, numeric: NumericMembers): string {
   const head = parts.length === 0 ? '[' : `${JSON.stringify(parts).slice(0, -1)},`;
   return `${CANONICAL_HASH_PREFIX}${hash('sha256', `${head}${canonicalJson(raw, numeric)}]`, 'base64url')}`;
-}
-
-export function isCanonicalHash(contentHash: string): boolean {
-  return contentHash.startsWith(CANONICAL_HASH_PREFIX);
 }

@@ -5,7 +5,7 @@ import { hasBankId } from '../shared/ids.ts';
 import { toStorableMinorUnits } from '../shared/money.ts';
 import { isIsoDate } from '../shared/time.ts';
 import {
-  canonicalContentHash,
+  canonicalJson,
   contentHashWithLast,
   fingerprint,
   fingerprintKey,
@@ -34,8 +34,8 @@ export const TRANSACTION_NUMBERS: NumericMembers = {
   account: { currency: CURRENCY_NUMBERS },
 };
 
-/** The parts of a record's content hash besides its raw record: the stored columns that follow from it. */
-export interface HashedColumns {
+/** What a record's meaning holds besides its raw record: the stored columns that follow from it. */
+export interface ContentColumns {
   amountMinor: string;
   direction: string;
   bookingDate: string;
@@ -47,52 +47,59 @@ export interface HashedColumns {
 }
 
 /**
- * A record's content hash: its stored columns exactly, and its raw record as its meaning (`canonicalJson`: numbers of
- * `TRANSACTION_NUMBERS` by value, members in any order, a null member as absent). So the bank sending the same record
- * again with `100.50` for `100.5`, its members reordered or a null member left out makes no new version and no
- * `modified` event, while any other change (a value, a reference's bytes, a date, any other field) does. Computable
- * from a stored row alike (`storedContentHash` in src/sync/ingest.ts), for rows hashed the former way.
+ * A record's content as its meaning, as text: its stored columns exactly, and its raw record by `canonicalJson`
+ * (numbers of `TRANSACTION_NUMBERS` by value, members in any order, a null member as absent). Two records, or a record
+ * and a stored row (src/sync/ingest.ts reads the row's columns and raw record), with the same meaning are the same
+ * content: the bank sending `100.50` for `100.5`, its members reordered or a null member left out; any other change (a
+ * value, a reference's bytes, a date, any other field) makes another. Made only where the content hashes differ (the
+ * hash is over the exact text, `normalizeTransaction`), so a page sent again as it was never pays for it.
  */
-export function transactionContentHash(c: HashedColumns, raw: unknown): string {
-  return canonicalContentHash(
-    [
-      c.amountMinor,
-      c.direction,
-      c.bookingDate,
-      c.valueDate,
-      c.baiTypeCode,
-      c.baiSummaryCode,
-      c.bankReference,
-      c.customerReference,
-    ],
-    raw,
-    TRANSACTION_NUMBERS,
-  );
+export function contentMeaning(c: ContentColumns, raw: unknown): string {
+  const parts = [
+    c.amountMinor,
+    c.direction,
+    c.bookingDate,
+    c.valueDate,
+    c.baiTypeCode,
+    c.baiSummaryCode,
+    c.bankReference,
+    c.customerReference,
+  ];
+  return `${JSON.stringify(parts).slice(0, -1)},${canonicalJson(raw, TRANSACTION_NUMBERS)}]`;
 }
 
 /**
- * The content hash a record had before `transactionContentHash` (over the bank's exact JSON text): what rows stored
- * before it hold, so the same text sent again is still unchanged. Undefined for a record not made by
- * `normalizeTransaction` (a statement file's line: its hash never had the raw record in it).
+ * A normalized record's `contentMeaning`; undefined for a record not made by `normalizeTransaction` (a statement file's
+ * line: its hash is over its parsed fields, never over a raw record's text, so equal hashes are its only sameness).
  */
-export function formerContentHash(t: NormalizedTransaction): string | undefined {
+export function recordMeaning(t: NormalizedTransaction): string | undefined {
   return t.rawJson === undefined
     ? undefined
-    : contentHashWithLast(
-        [
-          t.amountMinor.toString(),
-          t.direction,
-          t.bookingDate,
-          t.valueDate,
-          t.baiTypeCode,
-          t.baiSummaryCode,
-          t.bankReference,
-          t.customerReference,
-          t.description,
-          t.raw.transactionId,
-        ],
-        t.rawJson,
+    : contentMeaning(
+        {
+          amountMinor: t.amountMinor.toString(),
+          direction: t.direction,
+          bookingDate: t.bookingDate,
+          valueDate: t.valueDate,
+          baiTypeCode: t.baiTypeCode,
+          baiSummaryCode: t.baiSummaryCode,
+          bankReference: t.bankReference,
+          customerReference: t.customerReference,
+        },
+        t.raw,
       );
+}
+
+/**
+ * Whether two records of one walk hold the same content: the same hash (the same text), or, when the text differs,
+ * the same `recordMeaning`.
+ */
+export function sameRecordContent(a: NormalizedTransaction, b: NormalizedTransaction): boolean {
+  if (a.contentHash === b.contentHash) {
+    return true;
+  }
+  const meaning = recordMeaning(a);
+  return meaning !== undefined && meaning === recordMeaning(b);
 }
 
 /** A J.P. Morgan transaction record mapped to our model; pure, no I/O, no clock. */
@@ -397,18 +404,22 @@ export function normalizeTransaction(
     narrative: raw.narrativeText ?? null,
     dataQuality: notes.length > 0 ? notes : null,
     fingerprintKey: fingerprintKey(cls, fp, occurrences.next(cls, fp)),
-    contentHash: transactionContentHash(
-      {
-        amountMinor: amountMinor.toString(),
-        direction: dir,
-        bookingDate: booking,
-        valueDate: value,
+    // Over the bank's exact text, fast: equal hashes are the same record. A record whose hash differs from its row's is
+    // compared with it by meaning (`recordMeaning`, src/sync/ingest.ts) before it counts as changed.
+    contentHash: contentHashWithLast(
+      [
+        amountMinor.toString(),
+        dir,
+        booking,
+        value,
         baiTypeCode,
         baiSummaryCode,
         bankReference,
         customerReference,
-      },
-      raw,
+        description,
+        raw.transactionId,
+      ],
+      rawJson,
     ),
     rawJson,
     source: context.source ?? 'jpm_api',

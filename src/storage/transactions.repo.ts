@@ -68,7 +68,7 @@ export async function findForMatching(
   return result.rows;
 }
 
-/** What a stored row's content hash is made of (`transactionContentHash`), as the bank sent it (decoded). */
+/** What a stored row's content is compared by (`contentMeaning`), as the bank sent it (decoded). */
 export interface StoredContent {
   id: string;
   amount_minor: string;
@@ -83,8 +83,8 @@ export interface StoredContent {
 }
 
 /**
- * The hashed content of rows by id, text and raw record decoded (src/shared/pg-text.ts): for rows whose content hash
- * is of the former kind, so ingest can tell whether a record differs from one only in how its JSON was spelled.
+ * The compared content of rows by id, text and raw record decoded (src/shared/pg-text.ts): for rows whose content hash
+ * is not a record's, so ingest can tell whether the record differs from one only in how its JSON was spelled.
  */
 export async function findStoredContent(ex: Executor, ids: readonly string[]): Promise<StoredContent[]> {
   if (ids.length === 0) {

@@ -1,9 +1,10 @@
 import type { SyncCounts } from '../domain/types.ts';
 import { ZERO_COUNTS } from '../domain/types.ts';
-import { contentHash, isCanonicalHash, isIdentityId } from '../normalization/identity.ts';
+import { contentHash, isIdentityId } from '../normalization/identity.ts';
 import {
-  formerContentHash,
-  transactionContentHash,
+  contentMeaning,
+  recordMeaning,
+  sameRecordContent,
   type NormalizedTransaction,
   type NormalizationReject,
   type RequestedView,
@@ -126,16 +127,18 @@ function insertRow(account: AccountRef, id: string, t: NormalizedTransaction): T
 }
 
 /**
- * Whether a stored row's content hash says it holds the record's content: the record's hash, or, for a row hashed the
- * former way (over the bank's exact JSON text, before `transactionContentHash`), the record's former hash, so the same
- * text sent again after an upgrade is unchanged. A row of the former kind sent again spelled another way is settled
- * against its stored content (`settleFormerHashes`).
+ * Rows that hold a record's content although their content hash is not the record's: the hash is over the bank's exact
+ * text, and the bank sent the stored record again with a number spelled another way, its members in another order, a
+ * null member left out or added, or other white space between tokens. By record, the ids of such rows
+ * (`findRespellings`, read before `planPage`).
  */
-function sameContent(rowHash: string, t: NormalizedTransaction): boolean {
-  return (
-    rowHash === t.contentHash ||
-    (!isCanonicalHash(rowHash) && isCanonicalHash(t.contentHash) && rowHash === formerContentHash(t))
-  );
+export type Respellings = ReadonlyMap<NormalizedTransaction, ReadonlySet<string>>;
+
+const NO_RESPELLINGS: Respellings = new Map();
+
+/** Whether a stored row holds the record's content: the same hash (the same text), or the same meaning (`Respellings`). */
+function sameContent(row: ExistingTransaction, t: NormalizedTransaction, respelled: Respellings): boolean {
+  return row.content_hash === t.contentHash || (respelled.get(t)?.has(row.id) ?? false);
 }
 
 /** The id key of a record or row for matching, or undefined when its id is no key (`isIdentityId`). */
@@ -288,7 +291,9 @@ function occurrenceOf(key: string): number {
  * bank listing id-less look-alikes in another order never makes a duplicate. `held`: the walk's records held so far
  * (`HeldRecords`), when the walk holds records: a record with an id that would take a row with an id by fingerprint
  * waits in the plan's `held` instead, and a held record is the first copy of its id (a later one is the same record
- * again, or a conflict), as a record stored by an earlier page is.
+ * again, or a conflict), as a record stored by an earlier page is. A record holds a row's content when their content
+ * hashes are equal, or it is one of the row's `respelled` records (`findRespellings`: the same meaning, another text);
+ * two copies of one id in the walk, when their `sameRecordContent`.
  */
 export function planPage(
   account: AccountRef,
@@ -297,6 +302,7 @@ export function planPage(
   runId: string | null,
   earlier: ReadonlySet<string> = new Set(),
   held?: readonly NormalizedTransaction[],
+  respelled: Respellings = NO_RESPELLINGS,
 ): Plan {
   // Ids are matched within a record class: an intraday item never becomes its posted successor by id.
   const byId = new Map(
@@ -339,7 +345,7 @@ export function planPage(
     // Another channel's report of an item whose row holds the bank's id, without that id (a statement
     // file read after the API): it confirms the row; a report that says less never overwrites one that says more.
     const confirms = !t.identityById && isIdentityId(match.jpm_transaction_id) && match.source !== t.source;
-    if (sameContent(match.content_hash, t) || confirms) {
+    if (sameContent(match, t, respelled) || confirms) {
       plan.unchanged++;
       if (
         !confirms &&
@@ -452,7 +458,7 @@ export function planPage(
     if (first) {
       // The same id twice on one page, or held by an earlier one: the same record again (pages shifted under us), or a
       // conflict.
-      if (first.contentHash === t.contentHash) {
+      if (sameRecordContent(first, t)) {
         plan.unchanged++;
       } else {
         plan.conflicts.push(conflictReject(t, index));
@@ -461,7 +467,7 @@ export function planPage(
     }
     seenIds.set(key, t);
     const match = byId.get(key);
-    if (match && earlier.has(match.id) && !sameContent(match.content_hash, t)) {
+    if (match && earlier.has(match.id) && !sameContent(match, t, respelled)) {
       // An earlier page of the walk sent this id (its row took it then) with other content: the first copy stands.
       plan.conflicts.push(conflictReject(t, index));
     } else if (match && !claimed.has(match.id)) {
@@ -484,7 +490,7 @@ export function planPage(
     (candidates.get(lookAlikeGroup(t.fingerprintKey)) ?? []).filter((e) => !claimed.has(e.id) && !earlier.has(e.id));
   const rest: NormalizedTransaction[] = [];
   for (const t of idless) {
-    const same = free(t).find((e) => sameContent(e.content_hash, t));
+    const same = free(t).find((e) => sameContent(e, t, respelled));
     if (same) {
       apply(t, same, 'bank_changed_record');
     } else {
@@ -507,65 +513,96 @@ export function planPage(
 }
 
 /**
- * The plan's updates of rows hashed the former way (over the bank's exact JSON text) that hold the record's content
- * all the same: the record is the stored one with its numbers spelled another way, its members in another order or a
- * null member left out. Each becomes unchanged (no version, no `modified` event; the row keeps its raw record), as it
- * would had the row been hashed by `transactionContentHash`: its stored columns and raw record are hashed so and
- * compared. Only rows of the former kind are read, and only when the record is not their text again (`sameContent`).
+ * The `Respellings` of a page: for the records whose hash differs from a row `planPage` compares them with, that row's
+ * stored columns and raw record are read (only those rows) and compared with the record by meaning (`contentMeaning`).
+ * Those rows are a record's row by its id, and, for a record without an id key (`identityById` false) whose exact hash
+ * fewer free rows of its look-alike group hold than records of the page have, every idless row of its group not taken
+ * by an earlier page of the walk (`earlier`). A page sent again as it was reads nothing and makes no meaning; a
+ * statement file's line is compared by its hash alone (`recordMeaning`).
  */
-async function settleFormerHashes(trx: Executor, plan: Plan, existing: readonly ExistingTransaction[]): Promise<void> {
-  const former = new Set(existing.flatMap((e) => (isCanonicalHash(e.content_hash) ? [] : [e.id])));
-  const candidates = plan.updates.filter(
-    (u) => u.reason === 'bank_changed_record' && former.has(u.id) && isCanonicalHash(u.content_hash),
+async function findRespellings(
+  trx: Executor,
+  records: readonly NormalizedTransaction[],
+  existing: readonly ExistingTransaction[],
+  earlier: ReadonlySet<string>,
+): Promise<Respellings> {
+  const pairs = new Map<NormalizedTransaction, ExistingTransaction[]>();
+  const byId = new Map(
+    existing.flatMap((e) => {
+      const k = idKey(e.post_code, e.jpm_transaction_id);
+      return k === undefined ? [] : [[k, e] as const];
+    }),
   );
-  if (candidates.length === 0) {
-    return;
-  }
-  const stored = new Map(
-    (
-      await findStoredContent(
-        trx,
-        candidates.map((u) => u.id),
-      )
-    ).map((r) => [r.id, r]),
-  );
-  const same = new Set<TransactionUpdate>();
-  for (const u of candidates) {
-    const row = stored.get(u.id);
-    const hash =
-      row &&
-      transactionContentHash(
-        {
-          amountMinor: row.amount_minor,
-          direction: row.direction,
-          bookingDate: row.booking_date,
-          valueDate: row.value_date,
-          baiTypeCode: row.bai_type_code,
-          baiSummaryCode: row.bai_summary_code,
-          bankReference: row.bank_reference,
-          customerReference: row.customer_reference,
-        },
-        row.raw,
-      );
-    if (hash === u.content_hash) {
-      same.add(u);
+  const idless: NormalizedTransaction[] = [];
+  for (const t of records) {
+    if (!t.identityById) {
+      idless.push(t);
+      continue;
+    }
+    const row = byId.get(`${t.recordClass}|${t.jpmTransactionId}`);
+    if (row && row.content_hash !== t.contentHash && t.rawJson !== undefined) {
+      pairs.set(t, [row]);
     }
   }
-  if (same.size === 0) {
-    return;
-  }
-  plan.updates = plan.updates.filter((u) => !same.has(u));
-  plan.unchanged += same.size;
-  const keys = new Map(existing.map((e) => [e.id, e]));
-  for (const u of same) {
-    const row = keys.get(u.id);
-    // As for a record matched unchanged (`apply`): a row matched by its id takes the walk's fingerprint key.
-    if (row && isIdentityId(u.jpm_transaction_id) && row.jpm_transaction_id === u.jpm_transaction_id) {
-      if (row.fingerprint_key !== u.fingerprint_key) {
-        plan.rekeys.push({ id: u.id, fingerprint_key: u.fingerprint_key });
+  if (idless.length > 0) {
+    const groups = Map.groupBy(
+      existing.filter((e) => !isIdentityId(e.jpm_transaction_id) && !earlier.has(e.id)),
+      (e) => lookAlikeGroup(e.fingerprint_key),
+    );
+    const tally = (m: Map<string, number>, key: string) => m.set(key, (m.get(key) ?? 0) + 1);
+    const recordsWith = new Map<string, number>();
+    for (const t of idless) {
+      tally(recordsWith, `${lookAlikeGroup(t.fingerprintKey)} ${t.contentHash}`);
+    }
+    const rowsWith = new Map<string, number>();
+    for (const [group, rows] of groups) {
+      for (const e of rows) {
+        tally(rowsWith, `${group} ${e.content_hash}`);
+      }
+    }
+    for (const t of idless) {
+      const group = lookAlikeGroup(t.fingerprintKey);
+      const key = `${group} ${t.contentHash}`;
+      if (t.rawJson === undefined || (recordsWith.get(key) ?? 0) <= (rowsWith.get(key) ?? 0)) {
+        continue;
+      }
+      const other = (groups.get(group) ?? []).filter((e) => e.content_hash !== t.contentHash);
+      if (other.length > 0) {
+        pairs.set(t, other);
       }
     }
   }
+  if (pairs.size === 0) {
+    return NO_RESPELLINGS;
+  }
+  const ids = [...new Set([...pairs.values()].flatMap((rows) => rows.map((e) => e.id)))];
+  const stored = new Map(
+    (await findStoredContent(trx, ids)).map((r) => [
+      r.id,
+      contentMeaning(
+        {
+          amountMinor: r.amount_minor,
+          direction: r.direction,
+          bookingDate: r.booking_date,
+          valueDate: r.value_date,
+          baiTypeCode: r.bai_type_code,
+          baiSummaryCode: r.bai_summary_code,
+          bankReference: r.bank_reference,
+          customerReference: r.customer_reference,
+        },
+        r.raw,
+      ),
+    ]),
+  );
+  const respelled = new Map<NormalizedTransaction, ReadonlySet<string>>();
+  for (const [t, rows] of pairs) {
+    const meaning = recordMeaning(t);
+    const same = rows.filter((e) => meaning !== undefined && stored.get(e.id) === meaning);
+    if (same.length > 0) {
+      respelled.set(t, new Set(same.map((e) => e.id)));
+    }
+  }
+  return respelled;
 }
 
 /**
@@ -854,12 +891,12 @@ export async function ingestTransactionPage(
       );
       existing.push(...group.filter((e) => !known.has(e.id)));
     }
-    const plan = planPage(account, page.records, existing, runId, walk, held);
+    const respelled = await findRespellings(trx, page.records, existing, walk ?? new Set());
+    const plan = planPage(account, page.records, existing, runId, walk, held, respelled);
     heldHere = plan.held;
     if (plan.insertRecords.length > 0) {
       await matchLoosely(trx, account, plan, runId, walk ?? new Set(), landed, state);
     }
-    await settleFormerHashes(trx, plan, existing);
     claimed = plan.claimed;
     const insertedIds = await insertTransactions(trx, plan.inserts);
     const updated = await updateTransactions(trx, plan.updates, runId);

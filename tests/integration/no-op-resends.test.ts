@@ -132,14 +132,24 @@ function withoutNulls(value: unknown): unknown {
   );
 }
 
-/** The bank's page holding these records, as JSON text, read the way the client reads an answer. */
-async function send(account: AccountRef, text: string) {
+/**
+ * The bank's page holding these records, as JSON text, read the way the client reads an answer. `walk`: the rows
+ * earlier pages of the same walk took (its claims), and the walk's occurrence counter.
+ */
+async function send(account: AccountRef, text: string, walk?: { claims: Set<string>; occurrences: OccurrenceCounter }) {
   const data = parseJsonLossless(text) as unknown[];
   const wire = parseTransactionRecords(data);
   expect(wire.rejects).toEqual([]);
-  const page = normalizeTransactions(wire.records, new OccurrenceCounter(), 0, { requested: 'prior_day' });
+  const occurrences = walk?.occurrences ?? new OccurrenceCounter();
+  const page = normalizeTransactions(wire.records, occurrences, 0, { requested: 'prior_day' });
   expect(page.rejects).toEqual([]);
-  return ingestTransactionPage(t.db, account, { records: page.records, rejects: [], fetched: data.length }, null);
+  return ingestTransactionPage(
+    t.db,
+    account,
+    { records: page.records, rejects: [], fetched: data.length },
+    null,
+    walk?.claims,
+  );
 }
 
 /** The account's row (one), its versions' changed fields and its change events, in order. */
@@ -264,8 +274,8 @@ describe('a record sent again with a real change', () => {
   });
 });
 
-describe('a row stored before hashes followed the meaning (its content hash over the exact text)', () => {
-  /** Sets the account's row's content hash to what it was made before: over the parts and the exact raw record. */
+describe('a row whose content hash is over the exact text (as every row is stored)', () => {
+  /** Sets the account's row's content hash to the formula rows are stored with: over the parts and the exact raw record. */
   async function formerHash(a: AccountRef, text: string): Promise<void> {
     const wire = parseTransactionRecords(parseJsonLossless(text) as unknown[]).records;
     const [r] = normalizeTransactions(wire, new OccurrenceCounter(), 0, { requested: 'prior_day' }).records;
@@ -311,7 +321,7 @@ describe('a row stored before hashes followed the meaning (its content hash over
     expect((await history(same.id)).events).toEqual(['added']);
     expect((await history(respelled.id)).events).toEqual(['added']);
     expect(await history(changed.id)).toMatchObject({ events: ['added', 'modified'], versions: [['raw']] });
-    // Once rewritten by a real change, the row's hash follows the meaning: a re-send spelled another way is nothing.
+    // Once rewritten by a real change, a re-send spelled another way is nothing again.
     expect(
       await send(
         changed,
@@ -319,5 +329,108 @@ describe('a row stored before hashes followed the meaning (its content hash over
       ),
     ).toMatchObject({ updated: 0, unchanged: 1 });
     expect((await history(changed.id)).events).toEqual(['added', 'modified']);
+  });
+});
+
+describe('a row holding a content hash of another kind (a `v2:` hash over the meaning)', () => {
+  it('is compared by meaning: the same record again is no event; a real change rewrites it with the text hash', async () => {
+    const a = await newAccount();
+    const text = JSON.stringify([record(a.jpmAccountId)]);
+    await send(a, text);
+    const stored = await t.db
+      .selectFrom('transactions')
+      .select('content_hash')
+      .where('account_id', '=', a.id)
+      .executeTakeFirstOrThrow();
+    await sql`update transactions set content_hash = ${'v2:another-kind'} where account_id = ${a.id}`.execute(t.db);
+    expect(await send(a, text)).toMatchObject({ updated: 0, unchanged: 1 });
+    const respelled = JSON.stringify([reversed(record(a.jpmAccountId, { amount: n('100.50') }))]);
+    expect(await send(a, respelled)).toMatchObject({ updated: 0, unchanged: 1 });
+    expect((await history(a.id)).events).toEqual(['added']);
+    expect(await send(a, JSON.stringify([record(a.jpmAccountId, { transactionStatus: 'C' })]))).toMatchObject({
+      updated: 1,
+    });
+    const after = await t.db
+      .selectFrom('transactions')
+      .select('content_hash')
+      .where('account_id', '=', a.id)
+      .executeTakeFirstOrThrow();
+    expect(after.content_hash).not.toMatch(/^v2:/);
+    expect(after.content_hash).toHaveLength(stored.content_hash.length);
+  });
+});
+
+describe('the comparisons of one walk, for a record spelled another way', () => {
+  /** The account's rows by short description, with their raw record, version and change events. */
+  async function rows(accountId: string) {
+    const found = await t.db
+      .selectFrom('transactions')
+      .select(['id', 'raw', 'version'])
+      .where('account_id', '=', accountId)
+      .execute();
+    const events = await t.db
+      .selectFrom('change_events')
+      .select(['entity_id', 'kind'])
+      .where('account_id', '=', accountId)
+      .orderBy('id')
+      .execute();
+    return new Map(
+      found.map((r) => [
+        String((r.raw as Json).shortDescription),
+        { raw: r.raw, version: r.version, events: events.filter((e) => e.entity_id === r.id).map((e) => e.kind) },
+      ]),
+    );
+  }
+
+  it('the same id twice on one page, the second spelled another way, is one record, not a conflict', async () => {
+    const a = await newAccount();
+    const base = record(a.jpmAccountId);
+    const respelled = reversed(record(a.jpmAccountId, { amount: n('1.005e2'), lastUpdate: undefined }));
+    expect(await send(a, JSON.stringify([base, respelled]))).toMatchObject({
+      inserted: 1,
+      unchanged: 1,
+      rejected: 0,
+    });
+    // A second copy that really differs is still the walk's conflict.
+    const b = await newAccount();
+    expect(
+      await send(b, JSON.stringify([record(b.jpmAccountId), record(b.jpmAccountId, { amount: n('100.51') })])),
+    ).toMatchObject({ inserted: 1, rejected: 1 });
+  });
+
+  it('an id an earlier page of the walk stored, sent again spelled another way, is no conflict', async () => {
+    const a = await newAccount();
+    await send(a, JSON.stringify([record(a.jpmAccountId)]));
+    const walk = { claims: new Set<string>(), occurrences: new OccurrenceCounter() };
+    const text = JSON.stringify([record(a.jpmAccountId, { amount: n('100.50') })]);
+    expect(await send(a, text, walk)).toMatchObject({ updated: 0, unchanged: 1, rejected: 0 });
+    const respelled = JSON.stringify([withoutNulls(record(a.jpmAccountId, { immediateAvailable: n('1005e-1') }))]);
+    expect(await send(a, respelled, walk)).toMatchObject({ updated: 0, unchanged: 1, rejected: 0 });
+    // A copy that really differs on a later page is still the walk's conflict.
+    const changed = JSON.stringify([record(a.jpmAccountId, { transactionStatus: 'C' })]);
+    expect(await send(a, changed, walk)).toMatchObject({ updated: 0, rejected: 1 });
+    expect((await history(a.id)).events).toEqual(['added']);
+  });
+
+  it('id-less look-alikes sent again spelled another way and in another order each keep their own row', async () => {
+    const a = await newAccount();
+    const fee = (name: string, over: Json = {}) =>
+      record(a.jpmAccountId, { transactionId: '', shortDescription: name, ...over });
+    expect(await send(a, JSON.stringify([fee('FEE A'), fee('FEE B')]))).toMatchObject({ inserted: 2 });
+    const stored = await rows(a.id);
+    expect([...stored.keys()].toSorted()).toEqual(['FEE A', 'FEE B']);
+    // The same two, the other way round (so each has the other's occurrence number), spelled another way.
+    const again = [
+      reversed(fee('FEE B', { amount: n('100.50') })),
+      withoutNulls(fee('FEE A', { amount: n('1.005e2') })),
+    ];
+    expect(await send(a, JSON.stringify(again))).toMatchObject({ inserted: 0, updated: 0, unchanged: 2 });
+    expect(await rows(a.id)).toEqual(stored);
+    // One of them really changed, the other spelled another way: only the changed one is a new version.
+    const changed = [fee('FEE B', { amount: n('100.50') }), fee('FEE A', { transactionStatus: 'C' })];
+    expect(await send(a, JSON.stringify(changed))).toMatchObject({ inserted: 0, updated: 1, unchanged: 1 });
+    const after = await rows(a.id);
+    expect(after.get('FEE B')).toEqual(stored.get('FEE B'));
+    expect(after.get('FEE A')).toMatchObject({ version: 2, events: ['added', 'modified'] });
   });
 });
