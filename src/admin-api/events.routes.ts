@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PAGE_QUERY } from '../http/pagination.ts';
 import { defineRoute, type Route } from '../http/routes.ts';
 import type { Database } from '../storage/db.ts';
-import { committedOutboxEventsAfter, OUTBOX_FEED_START } from '../storage/outbox.repo.ts';
+import { committedOutboxEventsAfter, OUTBOX_FEED_START, outboxEventAt } from '../storage/outbox.repo.ts';
 import { Id } from './dto.ts';
 import { MILESTONE_CURSOR, MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
 import { pageMilestoneEvents } from './events.service.ts';
@@ -22,7 +22,8 @@ export function eventRoutes(deps: { db: Database }): Route[] {
         'Milestones of every integration the key may see, in commit order: an event appears once its transaction and ' +
         'every older write transaction have ended, and never behind a cursor already handed out, so a poller that ' +
         'keeps a cursor (nextCursor, or the cursor of the last event read) misses nothing and reads nothing twice. A cursor of ' +
-        'the former format (before the feed was commit-ordered) is a 400 invalid_cursor: read again without a cursor.',
+        'the former format (before the feed was commit-ordered), or one naming no event of the feed (issued before a ' +
+        'database restore), is a 400 invalid_cursor: read again without a cursor.',
       tags: ['Events'],
       request: {
         query: z.object({
@@ -42,12 +43,15 @@ export function eventRoutes(deps: { db: Database }): Route[] {
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
         return toMilestoneEventPageDto(
-          await pageMilestoneEvents(query, (p) =>
-            committedOutboxEventsAfter(deps.db, p.after ?? OUTBOX_FEED_START, p.limit, {
-              organizationId,
-              integrationId: query.integrationId,
-              type: query.type,
-            }),
+          await pageMilestoneEvents(
+            query,
+            (p) =>
+              committedOutboxEventsAfter(deps.db, p.after ?? OUTBOX_FEED_START, p.limit, {
+                organizationId,
+                integrationId: query.integrationId,
+                type: query.type,
+              }),
+            (p) => outboxEventAt(deps.db, p),
           ),
         );
       },

@@ -12,8 +12,20 @@ import type { OutboxFeedRow } from '../storage/outbox.repo.ts';
 export async function pageMilestoneEvents(
   page: { cursor?: string | undefined; limit: number },
   fetch: (p: { after?: FeedPosition; limit: number }) => Promise<OutboxFeedRow[]>,
+  issued: (p: FeedPosition) => Promise<boolean>,
 ): Promise<Page<OutboxFeedRow>> {
   const after = page.cursor === undefined ? undefined : decodeMilestoneCursor(page.cursor);
+  // A cursor names the event it was issued after. One naming no event was altered, or issued before the database was
+  // restored from a backup (its xids then belong to another history): read on, it would skip events.
+  if (after !== undefined && !(await issued(after))) {
+    throw new ValidationError(
+      'This cursor names no milestone event of this feed (it was altered, or issued before the database was ' +
+        'restored from a backup). Read the events again from the start, without a cursor (skip those whose id and ' +
+        'occurredAt you already have), and keep the cursors it returns from now on.',
+      [{ path: 'query.cursor', message: 'cursor not issued by this feed' }],
+      'invalid_cursor',
+    );
+  }
   const rows = await fetch({ ...(after !== undefined ? { after } : {}), limit: page.limit + 1 });
   return pageOf(rows, page.limit, milestoneCursorKey);
 }

@@ -14,6 +14,7 @@ import {
 } from '../onboarding/index.ts';
 import { emailAddress } from '../shared/email.ts';
 import { atomicWrite, type Database } from '../storage/db.ts';
+import { outboxEventAt } from '../storage/outbox.repo.ts';
 import { Id, IdParams } from './dto.ts';
 import { MILESTONE_CURSOR, MilestoneEventPageSchema, toMilestoneEventPageDto } from './events.dto.ts';
 import { pageMilestoneEvents } from './events.service.ts';
@@ -223,12 +224,19 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
         'Created, stage changes, live, overdue, CSRs generated, certificates installed, retired and expiring, in ' +
         'commit order (as GET /v1/events): a poller that keeps a cursor (nextCursor, or the cursor of the last event read) ' +
         'misses nothing and reads nothing twice. A cursor of the former format (before the feed was commit-ordered) ' +
-        'is a 400 invalid_cursor: read again without a cursor.',
+        'or one naming no event of the feed (issued before a database restore) is a 400 invalid_cursor: read again ' +
+        'without a cursor.',
       request: { params: IdParams, query: z.object({ ...PAGE_QUERY, cursor: MILESTONE_CURSOR }) },
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ params, query, access }) => {
         await integrationOrganization(deps.db, access, params.id);
-        return toMilestoneEventPageDto(await pageMilestoneEvents(query, (p) => listMilestones(deps.db, params.id, p)));
+        return toMilestoneEventPageDto(
+          await pageMilestoneEvents(
+            query,
+            (p) => listMilestones(deps.db, params.id, p),
+            (p) => outboxEventAt(deps.db, p),
+          ),
+        );
       },
     }),
   ];

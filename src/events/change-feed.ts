@@ -3,19 +3,18 @@ import { AppError, ValidationError } from '../shared/errors.ts';
 import {
   committedChangeEventsAfter,
   feedEpochIssued,
-  feedXidCheck,
   purgeChangeEventsThrough,
   readFeedState,
   resetFeed,
   type ChangeEventRow,
   type FeedPosition,
-  type FeedXidCheck,
 } from '../storage/change-feed.repo.ts';
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.repo.ts';
 import { readSearchPosition, rebuildSearch } from '../storage/search.repo.ts';
 import { readProducerPosition } from '../storage/webhooks.repo.ts';
+import { moveMilestonesBelow, xidsAheadOfCluster, type XidsAhead } from '../storage/xid-positions.repo.ts';
 
 /**
  * The change feed: every `added`, `modified` and `removed` event of transactions, in commit-safe
@@ -335,10 +334,17 @@ export async function purgeChangeFeed(
 }
 
 /**
- * Starts a new feed epoch, for operators after restoring the database from a backup (`jpm-sync change-feed reset`;
- * the stored xids of a logical dump no longer match the server's, and cursors issued after the backup was taken
- * point into a history the database no longer has): the retained events are dropped, every existing cursor is
- * refused (410, or 400 for an epoch the restored feed never knew) and consumers resync as the answer explains.
+ * What a database restore leaves to be done, for operators (`jpm-sync change-feed reset`; README, Operations: after a
+ * database restore). Every xid-ordered value (src/storage/xid-positions.repo.ts lists them) is brought back in line
+ * with the cluster's counter, and cursors issued after the backup was taken are refused:
+ *  - change feed: a new epoch; the retained events are dropped and every existing cursor is refused (410, or 400 for
+ *    an epoch the restored feed never knew), consumers resync as the answer explains; the webhook producer's
+ *    change-feed position and the purge horizon move to the present; the text search table is filled again;
+ *  - milestones (outbox_events, GET /v1/events): kept. Events whose xids are ahead of the cluster get xids of the
+ *    present (`moveMilestonesBelow`), so they are readable and ordered before every new one, and the webhook and
+ *    email producers' positions move with them: a milestone the restored database had not yet turned into webhook
+ *    events or emails is produced once, one it had produced is not produced again (its pending deliveries go out
+ *    with their stored ids). A /v1/events cursor naming an event whose xid moved is refused (400 invalid_cursor).
  * Returns the new epoch, a random one never issued before (see EPOCHS above).
  */
 export async function resetChangeFeed(db: Database): Promise<number> {
@@ -351,19 +357,21 @@ export async function resetChangeFeed(db: Database): Promise<number> {
     }
     // The dropped events may include some the search step had not applied: its table is filled again.
     await rebuildSearch(trx, horizon);
+    await moveMilestonesBelow(trx, horizon.xid);
     return epoch;
   });
 }
 
 /**
- * The feed's stored xids when one is at or above the cluster's next xid, else null. That happens after a database is
- * restored from a dump of a cluster further along (a logical dump keeps the xids as data; the new cluster counts from
- * its own, lower, counter): every new event would get a lower xid than the restored ones, so it would sort before
- * positions already issued and readers (consumers, the search step, the webhook producer) would skip it, while the
- * restored events stay invisible until the counter passes them. `npm start` refuses to start then; a reset
- * (`resetChangeFeed`) drops the restored events and moves every position to the cluster's present.
+ * The stored xids at or above the cluster's next xid (every xid-ordered value: src/storage/xid-positions.repo.ts),
+ * or null when there are none. That happens after a database is restored from a dump of a cluster further along (a
+ * logical dump keeps the xids as data; the new cluster counts from its own, lower, counter): every new row would get
+ * a lower xid than the restored ones, so it would sort before positions already issued or stored, and readers
+ * (feed consumers, the search step, the webhook and email producers, milestone pollers) would skip it, while the
+ * restored rows stay invisible until the counter passes them. `npm start` refuses to start then; `resetChangeFeed`
+ * brings every one of them to the cluster's present.
  */
-export async function feedXidsAhead(db: Database): Promise<FeedXidCheck | null> {
-  const check = await feedXidCheck(db);
-  return BigInt(check.stored) >= BigInt(check.next) ? check : null;
+export async function feedXidsAhead(db: Database): Promise<XidsAhead | null> {
+  const check = await xidsAheadOfCluster(db);
+  return check.ahead.length > 0 ? check : null;
 }

@@ -57,8 +57,8 @@ async function pendingMigrations(config: Config, secrets: Secrets): Promise<stri
 }
 
 /**
- * The change feed's stored xids ahead of the cluster (a database restored from a dump of a cluster further along):
- * the operator's message, or undefined when they are not.
+ * Stored xids ahead of the cluster (a database restored from a dump of a cluster further along; every xid-ordered
+ * value counts, src/storage/xid-positions.repo.ts): the operator's message, or undefined when there are none.
  */
 async function feedAheadProblem(config: Config, secrets: Secrets): Promise<string | undefined> {
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 1 });
@@ -69,11 +69,12 @@ async function feedAheadProblem(config: Config, secrets: Secrets): Promise<strin
     }
     const u = new URL(config.database.url);
     return (
-      `DATABASE_URL: the change feed of ${u.host}${u.pathname} holds transaction ids up to ${ahead.stored}, ahead of ` +
-      `this Postgres cluster's next one (${ahead.next}): the database was restored from a dump of a cluster further ` +
-      'along, and new changes would be ordered before the restored ones (feed consumers, webhooks and text search ' +
-      'would skip them); run `jpm-sync change-feed reset --yes` before starting the service (README, Operations: ' +
-      'after a database restore)'
+      `DATABASE_URL: ${u.host}${u.pathname} holds transaction ids up to ${ahead.stored} ` +
+      `(${ahead.ahead.map((a) => a.what).join(', ')}), ahead of this Postgres cluster's next one (${ahead.next}): ` +
+      'the database was restored from a dump of a cluster further along, and new changes and milestones would be ' +
+      'ordered before the restored ones (feed consumers, webhooks, email notifications, text search and milestone ' +
+      'pollers would skip them); run `jpm-sync change-feed reset --yes` before starting the service (README, ' +
+      'Operations: after a database restore)'
     );
   } finally {
     await db.destroy();
@@ -82,8 +83,8 @@ async function feedAheadProblem(config: Config, secrets: Secrets): Promise<strin
 
 /**
  * Checks Postgres and (optionally) Redis before starting, with a message that says what to do. `migrated`: the
- * service's roles also need every migration of this release applied (they would fail at their first query), and a
- * change feed whose stored xids are not ahead of the cluster (`feedAheadProblem`).
+ * service's roles also need every migration of this release applied (they would fail at their first query), and no
+ * stored xid ahead of the cluster (`feedAheadProblem`).
  */
 export async function checkDependencies(
   config: Config,

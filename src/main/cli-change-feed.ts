@@ -7,8 +7,8 @@ import { registerCommand } from './commands.ts';
 
 /**
  * `jpm-sync change-feed status|reset --yes`: the operator's side of the change feed after a database restore
- * (README, Operations). `status` prints the epoch, the purge horizon and whether the stored xids are ahead of the
- * cluster (exit 1 then); `reset --yes` starts a new epoch (`resetChangeFeed`): every cursor issued before is refused
+ * (README, Operations). `status` prints the epoch, the purge horizon and whether stored xids (of every xid-ordered
+ * table) are ahead of the cluster (exit 1 then, naming them); `reset --yes` starts a new epoch (`resetChangeFeed`): every cursor issued before is refused
  * and consumers resync.
  */
 const USAGE =
@@ -50,7 +50,7 @@ async function changeFeedCommand(argv: string[]): Promise<number> {
     process.stdout.write(
       `epoch ${state.epoch}, purged through (${state.purgedThrough.xid}, ${state.purgedThrough.id})\n` +
         (ahead
-          ? `NEEDS A RESET: stored transaction ids up to ${ahead.stored} are ahead of the cluster's next (${ahead.next}); run \`jpm-sync change-feed reset --yes\`\n`
+          ? `NEEDS A RESET: stored transaction ids up to ${ahead.stored} are ahead of the cluster's next (${ahead.next}) in: ${ahead.ahead.map((a) => `${a.what} (${a.stored})`).join(', ')}; run \`jpm-sync change-feed reset --yes\`\n`
           : 'stored transaction ids are behind the cluster: ok\n'),
     );
     return ahead ? 1 : 0;

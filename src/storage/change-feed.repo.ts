@@ -108,7 +108,7 @@ export async function feedEpochIssued(ex: Executor, epoch: number): Promise<bool
 /**
  * Starts epoch `epoch` at `horizon` (after a restore, when stored xids no longer match the server's):
  * deletes every event visible now, moves the horizon there (even backwards) and moves the webhook
- * producer to it, so every earlier cursor is refused and the feed restarts cleanly. Events of
+ * producer's change-feed position to it, so every earlier cursor is refused and the feed restarts cleanly. Events of
  * transactions still running are not visible, not deleted, and land after the horizon. Returns false,
  * changing nothing, when `epoch` was had already (the caller draws another).
  */
@@ -121,36 +121,11 @@ export async function resetFeed(ex: Executor, horizon: FeedPosition, epoch: numb
   }
   await sql`delete from change_events`.execute(ex);
   await sql`update webhook_producer_state
-      set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()`.execute(ex);
+      set position_xid = ${horizon.xid}::xid8, position_id = ${horizon.id}::bigint, updated_at = now()
+    where source = 'change_events'`.execute(ex);
   await sql`
     update change_feed_state set epoch = ${String(epoch)}::bigint, purged_through_xid = ${horizon.xid}::xid8,
       purged_through_id = ${horizon.id}::bigint, reset_at = now()
     where id = 1`.execute(ex);
   return true;
-}
-
-export interface FeedXidCheck {
-  /** The highest transaction id the feed's stored positions hold (events, purge horizon, readers' positions). */
-  stored: string;
-  /** The next transaction id this Postgres cluster will assign. */
-  next: string;
-}
-
-/**
- * The feed's highest stored xid and the cluster's next one. Every stored xid was assigned by the cluster that wrote it;
- * one at or above `next` comes from a cluster further along (a dump restored into this one): new events would get
- * lower xids, ordered before it, and readers past it would skip them.
- */
-export async function feedXidCheck(ex: Executor): Promise<FeedXidCheck> {
-  const result = await sql<FeedXidCheck>`
-    select greatest(
-        (select max(xid) from change_events),
-        (select purged_through_xid from change_feed_state where id = 1),
-        (select max(position_xid) from webhook_producer_state),
-        (select position_xid from transaction_search_state where id = 1),
-        '0'::xid8
-      )::text as stored,
-      pg_snapshot_xmax(pg_current_snapshot())::text as next`.execute(ex);
-  const row = result.rows[0];
-  return { stored: row?.stored ?? '0', next: row?.next ?? '0' };
 }

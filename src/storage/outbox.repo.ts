@@ -93,3 +93,16 @@ export async function committedOutboxEventsAfter(
     limit ${limit}`.execute(ex);
   return r.rows;
 }
+
+/**
+ * Whether a milestone event stands at exactly `p` (every milestone cursor names the event it was issued after, and
+ * milestone events are never deleted): a position naming none was not issued by this feed as it is, e.g. one issued
+ * before a restore whose event a reset moved (src/storage/xid-positions.repo.ts `moveMilestonesBelow`).
+ */
+export async function outboxEventAt(ex: Executor, p: FeedPosition): Promise<boolean> {
+  const r = await sql<{ found: boolean }>`
+    select exists (select 1 from outbox_events where xid = ${p.xid}::xid8 and id = ${p.id}::bigint) as found`.execute(
+    ex,
+  );
+  return r.rows[0]?.found === true;
+}

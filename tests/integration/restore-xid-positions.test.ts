@@ -1,0 +1,171 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pageMilestoneEvents } from '../../src/admin-api/events.service.ts';
+import { feedXidsAhead, resetChangeFeed } from '../../src/events/change-feed.ts';
+import { produceWebhookEvents } from '../../src/events/webhooks.ts';
+import { produceNotifications } from '../../src/notifications/produce.ts';
+import type { Database } from '../../src/storage/db.ts';
+import {
+  committedOutboxEventsAfter,
+  insertOutboxEvents,
+  OUTBOX_FEED_START,
+  outboxEventAt,
+} from '../../src/storage/outbox.repo.ts';
+import { encodeCursor } from '../../src/storage/pagination.ts';
+import { XID_ORDERED } from '../../src/storage/xid-positions.repo.ts';
+import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
+import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
+import { startService } from '../helpers/start-service.ts';
+
+/**
+ * Every value ordered by the writing transaction's xid (the milestone feed and its webhook and email producers, not
+ * only the change feed) after a database restore: `npm start` refuses while any is ahead of the cluster, and the
+ * reset brings every one of them to the present without dropping or repeating a milestone.
+ */
+
+async function nextXid(db: Database): Promise<bigint> {
+  const r = await sql<{ next: string }>`select pg_snapshot_xmax(pg_current_snapshot())::text as next`.execute(db);
+  return BigInt(r.rows[0]!.next);
+}
+
+/** Stores milestone events named `names` (payload `{ n }`), one transaction, and returns their ids in order. */
+async function milestones(db: Database, t: Tenancy, names: string[]): Promise<string[]> {
+  await insertOutboxEvents(
+    db,
+    names.map((n) => ({
+      organizationId: t.organizationId,
+      integrationId: t.integrationId,
+      type: 'test.milestone',
+      payload: { n },
+    })),
+  );
+  const r = await sql<{ id: string }>`
+    select id::text as id from outbox_events where payload->>'n' in (${sql.join(names)}) order by id`.execute(db);
+  return r.rows.map((x) => x.id);
+}
+
+/** The names of the milestone events after `after`, in feed order (what a reader at `after` reads next). */
+async function namesAfter(db: Database, after: { xid: string; id: string }): Promise<string[]> {
+  const rows = await committedOutboxEventsAfter(db, after, 100);
+  return rows.map((r) => (r.payload as { n: string }).n);
+}
+
+async function position(db: Database, table: 'webhook_producer_state' | 'notification_producer_state') {
+  const r = await sql<{ xid: string; id: string }>`
+    select position_xid::text as xid, position_id::text as id from ${sql.table(table)}
+    where source = 'outbox_events'`.execute(db);
+  return r.rows[0]!;
+}
+
+describe('xid-ordered positions after a database restore', () => {
+  let t: TestDb;
+  beforeAll(async () => {
+    t = await createTestDb();
+  });
+  afterAll(async () => {
+    await t.drop();
+  });
+
+  it('every xid8 column of the schema is listed for the restore check and reset', async () => {
+    const r = await sql<{ table_name: string; column_name: string }>`
+      select table_name, column_name from information_schema.columns
+      where table_schema = 'public' and udt_name = 'xid8' order by 1, 2`.execute(t.db);
+    expect(r.rows.map((c) => `${c.table_name}.${c.column_name}`)).toEqual(
+      XID_ORDERED.map((e) => `${e.table}.${e.column}`).sort(),
+    );
+  });
+
+  it('milestones ahead of the cluster (a dump of a cluster further along): npm start refuses; the reset orders them before new ones, and each producer reads exactly what it had not read', async () => {
+    const own = await createTestDb();
+    try {
+      const tenancy = await createTenancy(own.db);
+      await createAccount(own.db, tenancy);
+      // What pg_restore writes from a dump of a cluster a million transactions further: three milestones by three
+      // transactions there; its webhook producer had read the first, its email producer the first two. Only the
+      // milestone feed is ahead (the change feed is not).
+      const ahead = (await nextXid(own.db)) + 1_000_000n;
+      const [m1, m2] = await milestones(own.db, tenancy, ['m1', 'm2', 'm3']);
+      await sql`update outbox_events set xid = (${ahead.toString()}::numeric + case payload->>'n'
+          when 'm1' then 0 when 'm2' then 1 else 2 end)::text::xid8
+        where payload->>'n' in ('m1', 'm2', 'm3')`.execute(own.db);
+      await sql`update webhook_producer_state set position_xid = ${ahead.toString()}::xid8, position_id = ${m1!}::bigint
+        where source = 'outbox_events'`.execute(own.db);
+      await sql`update notification_producer_state set position_xid = ${(ahead + 1n).toString()}::xid8,
+          position_id = ${m2!}::bigint where source = 'outbox_events'`.execute(own.db);
+      // A poller of GET /v1/events had read m1 before the restore.
+      const held = encodeCursor([ahead.toString(), m1!]);
+
+      const check = await feedXidsAhead(own.db);
+      expect(check?.stored).toBe((ahead + 2n).toString());
+      const refused = await startService(own.url, { ROLES: 'api', PORT: '0' });
+      expect(refused.code, refused.output).toBe(3);
+      expect(refused.output).toContain(`holds transaction ids up to ${(ahead + 2n).toString()}`);
+      expect(refused.output).toContain('milestone events');
+
+      await resetChangeFeed(own.db);
+      expect(await feedXidsAhead(own.db)).toBeNull();
+      await milestones(own.db, tenancy, ['m4']);
+      await feedSettled(own.db);
+
+      // The restored milestones are readable and before the new one; no reader skips or repeats one.
+      expect(await namesAfter(own.db, OUTBOX_FEED_START)).toEqual(['m1', 'm2', 'm3', 'm4']);
+      expect(await namesAfter(own.db, await position(own.db, 'webhook_producer_state'))).toEqual(['m2', 'm3', 'm4']);
+      expect(await namesAfter(own.db, await position(own.db, 'notification_producer_state'))).toEqual(['m3', 'm4']);
+      expect((await produceWebhookEvents(own.db)).milestones).toBe(3);
+      expect((await produceNotifications(own.db)).events).toBe(2);
+      // The poller's cursor from before the restore names a position the feed no longer has: refused, never read on.
+      const page = pageMilestoneEvents(
+        { cursor: held, limit: 10 },
+        (p) => committedOutboxEventsAfter(own.db, p.after ?? OUTBOX_FEED_START, p.limit),
+        (p) => outboxEventAt(own.db, p),
+      );
+      await expect(page).rejects.toMatchObject({ code: 'invalid_cursor' });
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it.each([
+    ['notification_producer_state', 'position_xid', "email notifications' position"],
+    ['webhook_producer_state', 'position_xid', "webhook producer's positions"],
+    ['outbox_events', 'xid', 'milestone events (GET /v1/events)'],
+  ] as const)('a restored %s.%s ahead of the cluster is reported', async (table, column, what) => {
+    const own = await createTestDb();
+    try {
+      const tenancy = await createTenancy(own.db);
+      await milestones(own.db, tenancy, ['x']);
+      const ahead = ((await nextXid(own.db)) + 1_000_000n).toString();
+      await sql`update ${sql.table(table)} set ${sql.ref(column)} = ${ahead}::xid8`.execute(own.db);
+      const check = await feedXidsAhead(own.db);
+      expect(check?.stored).toBe(ahead);
+      expect(check?.ahead).toEqual([{ what, stored: ahead }]);
+      await resetChangeFeed(own.db);
+      expect(await feedXidsAhead(own.db)).toBeNull();
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it('a reset after a restore into a cluster further along keeps the milestones the restored database had not yet turned into webhooks and emails, and repeats none', async () => {
+    const own = await createTestDb();
+    try {
+      const tenancy = await createTenancy(own.db);
+      await milestones(own.db, tenancy, ['done-1', 'done-2']);
+      await feedSettled(own.db);
+      await produceWebhookEvents(own.db);
+      await produceNotifications(own.db);
+      // The milestone the restored database had stored but not produced yet.
+      await milestones(own.db, tenancy, ['pending']);
+      await feedSettled(own.db);
+
+      await resetChangeFeed(own.db);
+      expect(await namesAfter(own.db, await position(own.db, 'webhook_producer_state'))).toEqual(['pending']);
+      expect(await namesAfter(own.db, await position(own.db, 'notification_producer_state'))).toEqual(['pending']);
+      expect((await produceWebhookEvents(own.db)).milestones).toBe(1);
+      expect((await produceNotifications(own.db)).events).toBe(1);
+      expect(await namesAfter(own.db, OUTBOX_FEED_START)).toEqual(['done-1', 'done-2', 'pending']);
+    } finally {
+      await own.drop();
+    }
+  });
+});
