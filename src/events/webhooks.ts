@@ -1,7 +1,7 @@
-import { uuidv7 } from '../shared/ids.ts';
+import { uuidv7, uuidv7FromName } from '../shared/ids.ts';
 import { committedChangeEventsAfter, readFeedState, type ChangeEventRow } from '../storage/change-feed.repo.ts';
 import type { Database } from '../storage/db.ts';
-import { committedOutboxEventsAfter } from '../storage/outbox.repo.ts';
+import { committedOutboxEventsAfter, type OutboxFeedRow } from '../storage/outbox.repo.ts';
 import {
   activeEndpointsOf,
   insertEventsWithDeliveries,
@@ -106,6 +106,17 @@ async function produceFromChanges(db: Database, batchSize: number, maxAgeSeconds
   });
 }
 
+/**
+ * A milestone's webhook event id: the same every time the milestone is produced. After a database restore the
+ * producer sends again the milestones of the backup that it had sent only after the backup was taken (that history
+ * is lost): their receivers get the id they had, and drop the repeat as they drop any repeated delivery. The
+ * milestone's sequence number alone would not do (a restore of an older dump hands its numbers out again, to other
+ * milestones); with the organization and the time it was stored it names one milestone.
+ */
+function milestoneEventId(r: OutboxFeedRow): string {
+  return uuidv7FromName(r.created_at.getTime(), `milestone:${r.organization_id}:${r.id}:${r.created_at.toISOString()}`);
+}
+
 /** One batch of milestone events from the onboarding outbox. Returns events read. */
 async function produceFromOutbox(db: Database, batchSize: number, maxAgeSeconds: number): Promise<number> {
   return db.transaction().execute(async (trx) => {
@@ -130,7 +141,7 @@ async function produceFromOutbox(db: Database, batchSize: number, maxAgeSeconds:
       };
       return endpointIds.length === 0
         ? []
-        : [{ id: uuidv7(), organizationId: r.organization_id, type: r.type, endpointIds, payload }];
+        : [{ id: milestoneEventId(r), organizationId: r.organization_id, type: r.type, endpointIds, payload }];
     });
     await insertEventsWithDeliveries(trx, events, uuidv7, maxAgeSeconds);
     await setProducerPosition(trx, 'outbox_events', { xid: last.xid, id: last.id });

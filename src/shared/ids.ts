@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /** The id's time part (48 bits of milliseconds, the version nibble after them) for the last time asked: a page of
  *  1000 inserts is made within a few milliseconds, so the hex formatting is done once per millisecond, not per id. */
@@ -24,6 +24,17 @@ export function uuidv7(now: number = Date.now()): string {
   }
   // randomUUID() is xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx: keep everything after its version nibble.
   return `${lastPrefix}${randomUUID().slice(15)}`;
+}
+
+/**
+ * A UUIDv7 of `time` whose other bits are a SHA-256 of `name`: the same name and time always give the same id. For
+ * ids that must come out the same when the same thing is made again (a milestone's webhook event, made again after a
+ * database restore: src/events/webhooks.ts), while still sorting by time like the others.
+ */
+export function uuidv7FromName(time: number, name: string): string {
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex');
+  const variant = ((parseInt(hash.slice(3, 4), 16) & 0x3) | 0x8).toString(16);
+  return `${uuidv7(time).slice(0, 15)}${hash.slice(0, 3)}-${variant}${hash.slice(4, 7)}-${hash.slice(7, 19)}`;
 }
 
 export function requestId(): string {

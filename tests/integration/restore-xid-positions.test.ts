@@ -2,7 +2,9 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageMilestoneEvents } from '../../src/admin-api/events.service.ts';
 import { feedXidsAhead, resetChangeFeed } from '../../src/events/change-feed.ts';
+import { createWebhookEndpoint } from '../../src/events/webhook-endpoints.ts';
 import { produceWebhookEvents } from '../../src/events/webhooks.ts';
+import { loadConfig } from '../../src/config/index.ts';
 import { produceNotifications } from '../../src/notifications/produce.ts';
 import type { Database } from '../../src/storage/db.ts';
 import {
@@ -15,6 +17,7 @@ import { encodeCursor } from '../../src/storage/pagination.ts';
 import { XID_ORDERED } from '../../src/storage/xid-positions.repo.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
+import { REDIS_URL } from '../helpers/env.ts';
 import { startService } from '../helpers/start-service.ts';
 
 /**
@@ -164,6 +167,47 @@ describe('xid-ordered positions after a database restore', () => {
       expect((await produceWebhookEvents(own.db)).milestones).toBe(1);
       expect((await produceNotifications(own.db)).events).toBe(1);
       expect(await namesAfter(own.db, OUTBOX_FEED_START)).toEqual(['done-1', 'done-2', 'pending']);
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it('a milestone webhook sent again after a restore (sent after the backup was taken, in the lost history) carries the event id it had', async () => {
+    const own = await createTestDb();
+    try {
+      const { secrets } = loadConfig({ NODE_ENV: 'test', DATABASE_URL: own.url, REDIS_URL });
+      const tenancy = await createTenancy(own.db);
+      await createWebhookEndpoint(
+        { db: own.db, keys: secrets, allowHttpEndpoints: true },
+        {
+          organizationId: tenancy.organizationId,
+          url: 'http://127.0.0.1:9/hook',
+          eventTypes: ['*'],
+          description: 'receiver',
+          createdBy: 'ops',
+        },
+      );
+      await milestones(own.db, tenancy, ['sent-after-backup']);
+      await feedSettled(own.db);
+      // The backup: the milestone stored, not produced yet.
+      const atBackup = await position(own.db, 'webhook_producer_state');
+      await produceWebhookEvents(own.db);
+      const eventIds = async () =>
+        (
+          await sql<{ id: string }>`select id::text as id from webhook_events where type = 'test.milestone'`.execute(
+            own.db,
+          )
+        ).rows.map((r) => r.id);
+      const sent = await eventIds();
+      expect(sent).toHaveLength(1);
+      // The database restored to the backup: the webhook event and its delivery are gone, the producer is back.
+      await sql`delete from webhook_deliveries`.execute(own.db);
+      await sql`delete from webhook_events`.execute(own.db);
+      await sql`update webhook_producer_state set position_xid = ${atBackup.xid}::xid8, position_id = ${atBackup.id}::bigint
+        where source = 'outbox_events'`.execute(own.db);
+      await resetChangeFeed(own.db);
+      expect((await produceWebhookEvents(own.db)).milestones).toBe(1);
+      expect(await eventIds()).toEqual(sent);
     } finally {
       await own.drop();
     }
