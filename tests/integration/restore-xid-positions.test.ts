@@ -128,6 +128,36 @@ describe('xid-ordered positions after a database restore', () => {
     }
   });
 
+  it('the reset keeps each producer on its events when the restored milestones were not stored in commit order (the email producer behind the webhook one)', async () => {
+    const own = await createTestDb();
+    try {
+      const tenancy = await createTenancy(own.db);
+      const ahead = (await nextXid(own.db)) + 1_000_000n;
+      // Feed order there: b, c, a (a's transaction committed last). The email producer had read b, the webhook one b, c.
+      const [, b, c] = await milestones(own.db, tenancy, ['a', 'b', 'c']);
+      await sql`update outbox_events set xid = (${ahead.toString()}::numeric + case payload->>'n'
+          when 'b' then 0 when 'c' then 1 else 2 end)::text::xid8
+        where payload->>'n' in ('a', 'b', 'c')`.execute(own.db);
+      await sql`update notification_producer_state set position_xid = ${ahead.toString()}::xid8, position_id = ${b!}::bigint
+        where source = 'outbox_events'`.execute(own.db);
+      await sql`update webhook_producer_state set position_xid = ${(ahead + 1n).toString()}::xid8,
+          position_id = ${c!}::bigint where source = 'outbox_events'`.execute(own.db);
+
+      await resetChangeFeed(own.db);
+      await milestones(own.db, tenancy, ['new']);
+      await feedSettled(own.db);
+      expect(await namesAfter(own.db, OUTBOX_FEED_START)).toEqual(['b', 'c', 'a', 'new']);
+      expect(await namesAfter(own.db, await position(own.db, 'notification_producer_state'))).toEqual([
+        'c',
+        'a',
+        'new',
+      ]);
+      expect(await namesAfter(own.db, await position(own.db, 'webhook_producer_state'))).toEqual(['a', 'new']);
+    } finally {
+      await own.drop();
+    }
+  });
+
   it.each([
     ['notification_producer_state', 'position_xid', "email notifications' position"],
     ['webhook_producer_state', 'position_xid', "webhook producer's positions"],
