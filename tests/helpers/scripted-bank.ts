@@ -76,6 +76,11 @@ export function scriptedPage(
   };
 }
 
+/** A walk of one page holding `records`, its totals theirs (one page, `records.length` records). */
+export function onePageWalk(records: readonly string[]): TransactionPage[] {
+  return [scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length })];
+}
+
 /**
  * A bank answering its n-th transactions request with the n-th scripted walk (its pages in order; no pages once
  * the script ran out), and every balance request with `balances`.

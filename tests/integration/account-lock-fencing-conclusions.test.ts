@@ -7,7 +7,7 @@ import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { currentDayBalance, onePageWalk, recordJson, scriptedBank, scriptedDeps } from '../helpers/scripted-bank.ts';
 import { gatedBank as gatedBankOf, gate, loseLock, outcome } from '../helpers/lock-loss.ts';
 
 /**
@@ -39,14 +39,12 @@ describe("a worker that lost its account lock while frozen, with its window's co
   it("removes no current-day item its older walks lacked that the lock's new holder saw again", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
     const flight = createSingleFlight({ url: t.url }, 2, createLogger('scheduler'));
-    const walk = (ids: string[]) => [
-      scriptedPage(
+    const walk = (ids: string[]) =>
+      onePageWalk(
         ids.map((id) =>
           recordJson({ id, account: JPM_ACCOUNT, date: DAY, amount: '1.00', postCode: 'I', bankReference: `R-${id}` }),
         ),
-        { pageNumber: 1, totalPages: 1, totalRecords: ids.length },
-      ),
-    ];
+      );
     const sync = (bank: BankClient, lock?: AccountLock) => {
       const job: WindowJob = {
         runId: null,
@@ -112,10 +110,8 @@ describe("a worker that lost its account lock while frozen, with its window's co
     const [frozenRun, newerRun] = [await run(), await run()];
     const record = (id: string, date: string, amount: string) =>
       recordJson({ id, account: JPM_ACCOUNT_2, date, amount, postCode: 'P', bankReference: `R-${id}` });
-    const page = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
-    const bank = (records: string[]) => scriptedBank([page(records)], () => currentDayBalance(JPM_ACCOUNT_2, DAY));
+    const bank = (records: string[]) =>
+      scriptedBank([onePageWalk(records)], () => currentDayBalance(JPM_ACCOUNT_2, DAY));
     const sync = (job: Omit<WindowJob, 'accountId' | 'kinds'>, records: string[]) =>
       syncAccountWindow(scriptedDeps(t.db, bank(records), DAY), {
         ...job,

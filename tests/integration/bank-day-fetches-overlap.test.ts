@@ -3,7 +3,7 @@ import type { BankClient, TransactionPage } from '../../src/sync/bank-client.ts'
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { recordJson, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { onePageWalk, recordJson, scriptedDeps } from '../helpers/scripted-bank.ts';
 
 /**
  * Two walks of one posted day at once (a validation re-fetch runs without the account's sync lock): the walk that read
@@ -44,9 +44,6 @@ describe('two overlapping walks of one posted day', () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
     const rec = (id: string) =>
       recordJson({ id, account: JPM_ACCOUNT, date: DAY, amount: '5.00', postCode: 'P', bankReference: `R-${id}` });
-    const walk = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
     const sync = (bank: BankClient) =>
       syncAccountWindow(scriptedDeps(t.db, bank, TODAY), {
         runId: null,
@@ -66,11 +63,11 @@ describe('two overlapping walks of one posted day', () => {
     const held = new Promise<void>((resolve) => {
       releaseOlder = resolve;
     });
-    const first = sync(heldBank(walk([rec('P-1'), rec('P-2')]), older, held));
+    const first = sync(heldBank(onePageWalk([rec('P-1'), rec('P-2')]), older, held));
     await olderRead;
 
     // A newer walk reads the day with a late posting (three items) and finishes first.
-    await sync(heldBank(walk([rec('P-1'), rec('P-2'), rec('P-3')]), () => undefined, Promise.resolve()));
+    await sync(heldBank(onePageWalk([rec('P-1'), rec('P-2'), rec('P-3')]), () => undefined, Promise.resolve()));
     const counts = () =>
       t.db
         .selectFrom('bank_day_fetches')

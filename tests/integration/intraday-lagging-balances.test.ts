@@ -3,7 +3,7 @@ import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedDeps, scriptedPage, statusesOf } from '../helpers/scripted-bank.ts';
+import { currentDayBalance, onePageWalk, recordJson, scriptedDeps, statusesOf } from '../helpers/scripted-bank.ts';
 
 /**
  * Both balance answers lag: the bank's transactions already show its next business day (D2) while its CURRENT_DAY
@@ -43,10 +43,11 @@ describe('both balance answers naming the older business day while transactions 
           asked.push(
             'relativeDateType' in query ? String(query.relativeDateType) : `${query.startDate}..${query.endDate}`,
           );
-          const records = walks[n++] ?? [];
-          const page = scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length });
+          const pages = onePageWalk(walks[n++] ?? []);
           return (async function* () {
-            yield await Promise.resolve(page);
+            for (const page of pages) {
+              yield await Promise.resolve(page);
+            }
           })();
         },
         getBalances(query) {

@@ -3,7 +3,7 @@ import { createSyncRun, getSyncRun } from '../../src/storage/sync-runs.repo.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { onePageWalk, recordJson, scriptedBank, scriptedDeps } from '../helpers/scripted-bank.ts';
 
 /**
  * Pending → posted when the prior-day answer holds the posted counterpart in a form we cannot read (its amount
@@ -29,9 +29,6 @@ describe('pending → posted when the posted counterpart could not be read', () 
     const account = await createAccount(t.db, tenancy, { jpmAccountId: JPM_ACCOUNT });
     const record = (id: string, postCode: 'I' | 'P', amount: string, date = DAY) =>
       recordJson({ id, account: JPM_ACCOUNT, date, amount, postCode, bankReference: 'W1' });
-    const answer = (...records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
     const newRun = (mode: 'intraday' | 'range') =>
       createSyncRun(t.db, {
         organizationId: tenancy.organizationId,
@@ -47,7 +44,7 @@ describe('pending → posted when the posted counterpart could not be read', () 
         mode === 'intraday'
           ? { runId, accountId: account.id, mode, kinds: ['transactions'] }
           : { runId, accountId: account.id, mode, from: DAY, to: DAY, kinds: ['transactions'] };
-      const counts = await syncAccountWindow(scriptedDeps(t.db, scriptedBank([answer(...records)]), TODAY), job);
+      const counts = await syncAccountWindow(scriptedDeps(t.db, scriptedBank([onePageWalk(records)]), TODAY), job);
       return { runId, counts };
     };
     const rows = () =>
