@@ -53,6 +53,15 @@ export function recordJson(r: ScriptedRecord): string {
 }
 
 /**
+ * The records of one account (`recordJson`) by id, date, post code and bank reference; the amount 1.00 unless given
+ * (as JSON text).
+ */
+export function accountRecords(jpmAccountId: string) {
+  return (id: string, date: string, postCode: 'I' | 'P', bankReference: string, amount = '1.00'): string =>
+    recordJson({ id, account: jpmAccountId, date, amount, postCode, bankReference });
+}
+
+/**
  * One v3 page (its records' JSON texts) as the client yields it, `walk` as the client numbers walks (another walk of
  * the same `slice` is a restart).
  */

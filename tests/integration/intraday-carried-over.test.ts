@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
+import type { WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import { accountRecords, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
 
 /**
  * An intraday item that did not post on its day (removed as not in the prior day) and that the bank's current-day
@@ -26,31 +26,11 @@ describe('an intraday item the bank shows again on a later business day', () => 
 
   async function setUp() {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
-    const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string) =>
-      recordJson({ id, account: JPM_ACCOUNT, date, amount: '1.00', postCode, bankReference: ref });
-    const walk = (records: string[]) => [
-      scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length }),
-    ];
-    /** One window against a bank answering one walk, its balance answers naming `bankDay`. */
+    const rec = accountRecords(JPM_ACCOUNT);
+    /** One window against a bank answering two walks of `records`, its balance answers naming `bankDay`. */
     const sync = (mode: WindowJob['mode'], bankDay: string, today: string, records: string[]) =>
-      syncAccountWindow(
-        scriptedDeps(
-          t.db,
-          scriptedBank([walk(records), walk(records)], () => currentDayBalance(JPM_ACCOUNT, bankDay)),
-          today,
-        ),
-        { runId: null, accountId: account.id, mode, kinds: ['transactions', 'balances'] },
-      );
-    const rows = async () =>
-      Object.fromEntries(
-        (
-          await t.db
-            .selectFrom('transactions')
-            .select(['jpm_transaction_id', 'status', 'booking_date'])
-            .where('account_id', '=', account.id)
-            .execute()
-        ).map((r) => [r.jpm_transaction_id, `${r.status} ${String(r.booking_date)}`]),
-      );
+      syncOnePageWalks(t.db, account, { bankDay, today, mode }, [records, records]);
+    const rows = () => statusesOf(t.db, account.id, true);
     const idOf = async (jpmId: string) =>
       (
         await t.db

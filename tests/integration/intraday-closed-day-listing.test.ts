@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { recordJson, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
+import { accountRecords, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
 
 /**
  * The current-day snapshot of a later business day lists intraday items under an earlier day whose prior-day data is
@@ -26,8 +26,7 @@ describe('an intraday item listed under a closed business day', () => {
 
   it("never reopens the closed day's live set, and is linked once it posts", async () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
-    const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string) =>
-      recordJson({ id, account: JPM_ACCOUNT, date, amount: '1.00', postCode, bankReference: ref });
+    const rec = accountRecords(JPM_ACCOUNT);
     const sync = (mode: 'intraday' | 'prior_day', bankDay: string, today: string, ...walks: string[][]) =>
       syncOnePageWalks(t.db, account, { bankDay, today, mode }, walks);
     const statuses = () => statusesOf(t.db, account.id, true);
@@ -98,8 +97,7 @@ describe('an intraday item listed under a closed business day', () => {
 
   it('keeps an item listed under a closed day pending while that day holds a posted record we could not read', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: '000000011116622' });
-    const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string, amount = '1.00') =>
-      recordJson({ id, account: '000000011116622', date, amount, postCode, bankReference: ref });
+    const rec = accountRecords('000000011116622');
     const sync = (mode: 'intraday' | 'prior_day', bankDay: string, today: string, ...walks: string[][]) =>
       syncOnePageWalks(t.db, account, { bankDay, today, mode }, walks);
     // D1's prior-day data holds a record whose amount cannot be read: it may be the posting of what is listed later.

@@ -3,7 +3,7 @@ import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow, type WindowJob } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
-import { currentDayBalance, onePageWalk, recordJson, scriptedDeps, statusesOf } from '../helpers/scripted-bank.ts';
+import { accountRecords, currentDayBalance, onePageWalk, scriptedDeps, statusesOf } from '../helpers/scripted-bank.ts';
 
 /**
  * Both balance answers lag: the bank's transactions already show its next business day (D2) while its CURRENT_DAY
@@ -28,8 +28,7 @@ describe('both balance answers naming the older business day while transactions 
 
   it('withdraws nothing of the older day and reads it as final only once PRIOR_DAY names it', async () => {
     const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: JPM_ACCOUNT });
-    const rec = (id: string, date: string, postCode: 'I' | 'P', ref: string) =>
-      recordJson({ id, account: JPM_ACCOUNT, date, amount: '1.00', postCode, bankReference: ref });
+    const rec = accountRecords(JPM_ACCOUNT);
     const asked: string[] = [];
     /** One window; the bank answers each transactions request with the next of `walks`, CURRENT_DAY and PRIOR_DAY as given. */
     const sync = (
