@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SyncCounts } from '../../src/domain/types.ts';
+import { ZERO_COUNTS, type SyncCounts } from '../../src/domain/types.ts';
 import { SyncRunSchema } from '../../src/admin-api/syncs.dto.ts';
 import { planRun } from '../../src/scheduler/plan.ts';
 import { listWindowRuns } from '../../src/storage/sync-runs.repo.ts';
@@ -24,16 +24,8 @@ afterAll(async () => {
   await api.close();
 });
 
-const COUNTS = [
-  'fetched',
-  'inserted',
-  'updated',
-  'unchanged',
-  'superseded',
-  'removed',
-  'rejected',
-  'balances',
-] as const;
+/** The counts a run shows, each a column of its windows' rows. */
+const COUNTS = Object.keys(ZERO_COUNTS) as (keyof SyncCounts)[];
 
 /** A page's counts on a window, in its own transaction, as ingestTransactionPage counts them. */
 async function page(windowRunId: string, c: Partial<SyncCounts>): Promise<void> {
@@ -47,7 +39,7 @@ async function shown(runId: string) {
 }
 
 /** The sum of the run's windows' counts, read from their rows. */
-async function sumOfWindows(runId: string): Promise<Record<(typeof COUNTS)[number], number>> {
+async function sumOfWindows(runId: string): Promise<Record<keyof SyncCounts, number>> {
   const windows = await api.t.db
     .selectFrom('sync_runs')
     .select([...COUNTS])
@@ -55,7 +47,7 @@ async function sumOfWindows(runId: string): Promise<Record<(typeof COUNTS)[numbe
     .execute();
   expect(windows.length).toBeGreaterThan(1);
   return Object.fromEntries(COUNTS.map((k) => [k, windows.reduce((s, w) => s + Number(w[k]), 0)])) as Record<
-    (typeof COUNTS)[number],
+    keyof SyncCounts,
     number
   >;
 }
