@@ -69,18 +69,19 @@ export async function findForMatching(
 }
 
 /** What a stored row's content is compared by (`contentMeaning`), as the bank sent it (decoded). */
-export interface StoredContent {
-  id: string;
-  amount_minor: string;
-  direction: string;
-  booking_date: string;
-  value_date: string | null;
-  bai_type_code: string | null;
-  bai_summary_code: string | null;
-  bank_reference: string;
-  customer_reference: string;
-  raw: unknown;
-}
+export type StoredContent = Pick<
+  TransactionRow,
+  | 'id'
+  | 'amount_minor'
+  | 'direction'
+  | 'booking_date'
+  | 'value_date'
+  | 'bai_type_code'
+  | 'bai_summary_code'
+  | 'bank_reference'
+  | 'customer_reference'
+  | 'raw'
+>;
 
 /**
  * The compared content of rows by id, text and raw record decoded (src/shared/pg-text.ts): for rows whose content hash
