@@ -108,29 +108,19 @@ function record(jpmAccountId: string, over: Json = {}): Json {
   };
 }
 
-/** The value with every object's members in reverse order, at every depth. */
-function reversed(value: unknown): unknown {
+/** The value with every object's members rewritten by `members` (their order, which are kept), at every depth. */
+function everyObject(value: unknown, members: (entries: [string, unknown][]) => [string, unknown][]): unknown {
   if (Array.isArray(value) || value === null || typeof value !== 'object' || value instanceof JsonNumber) {
     return value;
   }
-  return Object.fromEntries(
-    Object.entries(value)
-      .reverse()
-      .map(([k, v]) => [k, reversed(v)]),
-  );
+  return Object.fromEntries(members(Object.entries(value)).map(([k, v]) => [k, everyObject(v, members)]));
 }
 
+/** The value with every object's members in reverse order, at every depth. */
+const reversed = (value: unknown) => everyObject(value, (entries) => entries.reverse());
+
 /** The value with every member whose value is null left out, at every depth. */
-function withoutNulls(value: unknown): unknown {
-  if (Array.isArray(value) || value === null || typeof value !== 'object' || value instanceof JsonNumber) {
-    return value;
-  }
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== null)
-      .map(([k, v]) => [k, withoutNulls(v)]),
-  );
-}
+const withoutNulls = (value: unknown) => everyObject(value, (entries) => entries.filter(([, v]) => v !== null));
 
 /**
  * The bank's page holding these records, as JSON text, read the way the client reads an answer. `walk`: the rows
