@@ -6,6 +6,7 @@ import type { BankClient } from '../../src/sync/bank-client.ts';
 import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { gate, loseLock, outcome } from '../helpers/lock-loss.ts';
 import { currentDayBalance, recordJson, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
 
 /**
@@ -43,16 +44,12 @@ describe('a worker that lost its account lock while frozen', () => {
         },
       );
     const balances = () => currentDayBalance(JPM_ACCOUNT, D2);
-    let fetched!: () => void;
-    const atGate = new Promise<void>((resolve) => (fetched = resolve));
-    let open!: () => void;
-    const gate = new Promise<void>((resolve) => (open = resolve));
+    const freeze = gate();
     // The frozen worker's bank: its page (the bank's answer then: 10.00) reaches the worker only after the freeze.
     const frozenBank: BankClient = {
       transactionPages() {
         return (async function* () {
-          fetched();
-          await gate;
+          await freeze.wait();
           yield page('10.00');
         })();
       },
@@ -77,29 +74,20 @@ describe('a worker that lost its account lock while frozen', () => {
     try {
       first = await flight.tryAcquire(account.id);
       expect(first).not.toBeNull();
-      const frozen = window(frozenBank, first!).then(
-        () => 'written',
-        (err: unknown) => (err as { code?: string }).code ?? String(err),
-      );
-      await atGate;
+      const frozen = outcome(window(frozenBank, first!));
+      await freeze.reached;
       // The frozen machine answers no keepalive: the server ends its lock session, and the lock is free.
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity
-        where datname = current_database() and application_name = 'jpm-sync-locks'`.execute(t.db);
-      let second: AccountLock | null = null;
-      for (const deadline = Date.now() + 10_000; second === null && Date.now() < deadline;) {
-        second = await flight.tryAcquire(account.id).catch(() => null);
-      }
-      expect(second).not.toBeNull();
+      const second = await loseLock(t, flight, account.id);
       // The new holder syncs the account: the bank now says 12.00.
-      await window(scriptedBank([[page('12.00')]], balances), second!);
-      await second!.release();
+      await window(scriptedBank([[page('12.00')]], balances), second);
+      await second.release();
       expect(await amounts()).toEqual(['1200']);
       // The frozen worker wakes up with its page of before.
-      open();
+      freeze.open();
       expect(await frozen).toBe('account_lock_lost');
       expect(await amounts()).toEqual(['1200']);
     } finally {
-      open();
+      freeze.open();
       await first?.release();
       await flight.close();
     }
