@@ -4,6 +4,7 @@ import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { balancesOn } from '../storage/balances.repo.ts';
 import { bankDayFetchesOn } from '../storage/bank-day-fetches.repo.ts';
+import { daysBeingWalked } from '../storage/posted-day-walks.repo.ts';
 import { datesWithPostedRows, postedMoneyFacts } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
@@ -136,6 +137,19 @@ function withoutInterimItemsOf(section: StatementAccount, days: readonly string[
  */
 async function refuseInterimOfDaysStoredSince(ex: Executor, accountId: string, days: readonly string[]): Promise<void> {
   const held = [...(await bankDayFetchesOn(ex, accountId, days)).keys()].sort();
+  // An API walk of the day has stored a page and not yet its evidence (it may have stored the day in full: its
+  // items would be written beside the walk's rows). Refused the same way; importing again after the walk is read
+  // against its evidence.
+  const walked = await daysBeingWalked(ex, accountId, days);
+  if (walked.length > 0) {
+    throw new ConflictError(
+      `the file holds an interim previous-day report (as-of-date modifier 1) of ${walked.join(', ')}, a day whose ` +
+        "complete report an API sync of the account is storing: nothing was imported. Import the file again once the account's " +
+        'sync of that day has completed: it is then read against that report',
+      'statement_interim_conflict',
+      { days: walked },
+    );
+  }
   if (held.length > 0) {
     throw new ConflictError(
       `the file holds an interim previous-day report (as-of-date modifier 1) of ${held.join(', ')}, a day whose ` +

@@ -394,6 +394,13 @@ export interface OutboxEvents {
   xid: Generated<string>;
 }
 
+export interface PostedDayWalks {
+  account_id: string;
+  from_date: string;
+  read_at: Timestamp;
+  to_date: string;
+}
+
 export interface ReviewLinks {
   contact_id: string;
   created_at: Generated<Timestamp>;
@@ -675,6 +682,7 @@ export interface DB {
   notification_producer_state: NotificationProducerState;
   organizations: Organizations;
   outbox_events: OutboxEvents;
+  posted_day_walks: PostedDayWalks;
   review_links: ReviewLinks;
   security_admins: SecurityAdmins;
   sync_rejects: SyncRejects;

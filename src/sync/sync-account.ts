@@ -13,6 +13,7 @@ import { getAccount, touchAccountSynced, type AccountRow } from '../storage/acco
 import { balanceHashes, upsertBalances } from '../storage/balances.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
+import { endPostedWalks, markPostedWalk } from '../storage/posted-day-walks.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
 import { insertRejects, lockAccountForWrite } from '../storage/transactions.repo.ts';
 import { withSignal, type BankClient, type BalanceQuery, type TransactionQuery } from './bank-client.ts';
@@ -196,7 +197,16 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates. Not fenced: a window
     // that lost its account lock reads older than the lock's new holder (who began reading after taking it), and a
     // day's tally never replaces one that began reading later (`read_at`); a day no one read since keeps its newest.
-    await upsertBankDayFetches(deps.db, tally.rows(account, plan.postedDates, job.runId, deps.now(), readAt));
+    // Written under the account's write lock with the end of the walk's marker (walkTransactions): a statement import
+    // holding the lock sees the days stored in full by the one or the other, never neither.
+    const evidence = tally.rows(account, plan.postedDates, job.runId, deps.now(), readAt);
+    await deps.db.transaction().execute(async (trx) => {
+      await lockAccountForWrite(trx, account.id);
+      await upsertBankDayFetches(trx, evidence);
+      if ('startDate' in query) {
+        await endPostedWalks(trx, { accountId: account.id, readAt, from: query.startDate, to: query.endDate });
+      }
+    });
     await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId, fenceOf(job));
   }
 
@@ -253,6 +263,16 @@ async function walkTransactions(
   readAt: string,
 ): Promise<void> {
   const occurrences = new OccurrenceCounter();
+  // A walk of posted days marks them with its first page, under the account's write lock, until its days' evidence is
+  // written (`posted_day_walks`): an interim statement import would otherwise see rows of a day the walk stored in
+  // full, with nothing yet saying so, and write its items beside them.
+  let marked = !('startDate' in query);
+  const beforeWrite = async (trx: Executor) => {
+    await fenceOf(job)?.(trx);
+    if (!marked && 'startDate' in query) {
+      await markPostedWalk(trx, { accountId: account.id, readAt, from: query.startDate, to: query.endDate });
+    }
+  };
   // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
   const claims: WalkClaims = new Set();
   // Records that would re-identify a row whose id a later page of the walk may still send (ingest.ts).
@@ -333,9 +353,10 @@ async function walkTransactions(
         claims,
         landed,
         held,
-        fenceOf(job),
+        beforeWrite,
       ),
     );
+    marked = true;
     // A record without the bank's id that confirmed another channel's row with a field left out counts as
     // that row's look-alike (as in import-batch.ts), so the bank's reported look-alikes are the rows stored.
     tally.add(

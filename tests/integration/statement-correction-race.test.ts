@@ -8,6 +8,9 @@ import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { bai2Groups, type Bai2Item } from '../factories/bai2.ts';
 import { camtFile } from '../factories/camt.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
+import { currentDayBalance, scriptedBank, scriptedDeps, scriptedPage } from '../helpers/scripted-bank.ts';
+import type { BankClient } from '../../src/sync/bank-client.ts';
+import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 
 /**
  * A BAI2 correction group (group status 3) is refused for a day whose posted items are stored. The refusal must hold
@@ -265,5 +268,83 @@ describe('statement import: an interim previous-day report against an API sync c
     expect(
       await t.db.selectFrom('transactions').select('id').where('account_id', '=', account.id).execute(),
     ).toHaveLength(2);
+  });
+});
+
+describe('statement import: an interim previous-day report while an API walk of its day is between its last page and its evidence', () => {
+  it('is refused (409) and writes nothing; imported again after the walk, it is read against the day', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    // The API's prior-day walk of DAY: one page holding both $200.00 debits (bank references B2 and B3).
+    const records = [apiItem(acct, 'B2', 'DEBIT', '200.00', '495'), apiItem(acct, 'B3', 'DEBIT', '200.00', '495')].map(
+      (r) => JSON.stringify(r),
+    );
+    const inner = scriptedBank(
+      [[scriptedPage(records, { pageNumber: 1, totalPages: 1, totalRecords: records.length })]],
+      () => currentDayBalance(acct, DAY),
+    );
+    // The gate: the sync asks for the page after the last only once the last is stored; held there, the walk has
+    // stored the day and not yet written what says so.
+    let stored!: () => void;
+    const lastPageStored = new Promise<void>((r) => (stored = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const bank: BankClient = {
+      transactionPages(query) {
+        const pages = inner.transactionPages(query);
+        return (async function* () {
+          yield* pages;
+          stored();
+          await released;
+        })();
+      },
+      getBalances: (query) => inner.getBalances(query),
+    };
+    const sync = syncAccountWindow(scriptedDeps(t.db, bank, '2026-12-01'), {
+      runId: null,
+      accountId: account.id,
+      mode: 'prior_day',
+      kinds: ['transactions', 'balances'],
+    });
+    const interim = bai2Groups([
+      {
+        date: '261130',
+        modifier: '1',
+        account: acct,
+        items: [{ type: '495', amount: 20_000n, bankRef: '', custRef: '', text: 'ITEM' }],
+      },
+    ]);
+    const rows = async () =>
+      (
+        await t.db
+          .selectFrom('transactions')
+          .select(['bank_reference', 'source'])
+          .where('account_id', '=', account.id)
+          .orderBy('bank_reference')
+          .execute()
+      ).map((r) => `${r.bank_reference || '-'} ${r.source}`);
+    let imported: PromiseSettledResult<unknown>;
+    try {
+      await Promise.race([lastPageStored, sync]);
+      expect(await rows()).toEqual(['B2 jpm_api', 'B3 jpm_api']);
+      [imported] = await Promise.allSettled([
+        importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' }),
+      ]);
+    } finally {
+      release();
+    }
+    await sync;
+    expect(imported).toMatchObject({
+      status: 'rejected',
+      reason: { httpStatus: 409, code: 'statement_interim_conflict', details: { days: [DAY] } },
+    });
+    expect(await rows()).toEqual(['B2 jpm_api', 'B3 jpm_api']);
+    // The walk's evidence written, the file is read against the day: nothing written, no walk left in progress.
+    const again = await importStatementFile(t.db, { accountId: account.id, text: interim, trigger: 'manual' });
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await rows()).toEqual(['B2 jpm_api', 'B3 jpm_api']);
+    expect(
+      await t.db.selectFrom('posted_day_walks').select('read_at').where('account_id', '=', account.id).execute(),
+    ).toEqual([]);
   });
 });
