@@ -29,7 +29,8 @@ export interface NormalizedBalance {
 }
 
 /** The members of a balance J.P. Morgan sends as JSON numbers: their value is the content, not their spelling. */
-const BALANCE_NUMBERS: NumericMembers = {
+/** The members of a balance record whose value, not its spelling, is the content (as `TRANSACTION_NUMBERS`). */
+export const BALANCE_NUMBERS: NumericMembers = {
   openingAvailableAmount: true,
   openingLedgerAmount: true,
   endingAvailableAmount: true,

@@ -439,6 +439,13 @@ export interface RejectRow {
   fields?: readonly string[];
 }
 
+/** The hash a reject without one gets: of its type and its raw record's exact text. */
+export function rejectHash(recordType: RejectRow['record_type'], raw: unknown): string {
+  return createHash('sha256')
+    .update(JSON.stringify([recordType, raw ?? null]))
+    .digest('base64url');
+}
+
 /**
  * Records a page's rejects, one open row per distinct bad record (account, type, record hash): the same
  * bad record fetched again bumps `seen_count`, `last_seen_at` and the run that saw it instead of adding a
@@ -449,14 +456,7 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
   if (rows.length === 0) {
     return;
   }
-  const hashed = rows.map((r) => ({
-    ...r,
-    record_hash:
-      r.record_hash ??
-      createHash('sha256')
-        .update(JSON.stringify([r.record_type, r.raw ?? null]))
-        .digest('base64url'),
-  }));
+  const hashed = rows.map((r) => ({ ...r, record_hash: r.record_hash ?? rejectHash(r.record_type, r.raw) }));
   // One row per hash within a statement: `on conflict do update` may not touch the same row twice.
   const unique = [...new Map(hashed.map((r) => [r.record_hash, r])).values()];
   await sql`
@@ -471,6 +471,55 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
     on conflict (account_id, record_type, record_hash) where resolved_at is null do update set
       seen_count = s.seen_count + 1, last_seen_at = now(), sync_run_id = coalesce(excluded.sync_run_id, s.sync_run_id),
       reason = excluded.reason, record_index = excluded.record_index, fields = excluded.fields`.execute(ex);
+}
+
+/** The hashes among `hashes` of the account's open rejects of `recordType` (their partial unique index). */
+export async function openRejectHashes(
+  ex: Executor,
+  accountId: string,
+  recordType: RejectRow['record_type'],
+  hashes: readonly string[],
+): Promise<Set<string>> {
+  if (hashes.length === 0) {
+    return new Set();
+  }
+  const r = await sql<{ record_hash: string }>`
+    select record_hash from sync_rejects
+    where account_id = ${accountId} and record_type = ${recordType} and resolved_at is null
+      and record_hash = any(${[...hashes]}::text[])`.execute(ex);
+  return new Set(r.rows.map((x) => x.record_hash));
+}
+
+/**
+ * The account's open rejects of `recordType` named as one of `names` is (its J.P. Morgan id and booking date, either
+ * null): the rows a record sent again spelled another way may be. Their raw record decoded as stored.
+ */
+export async function openRejectsNamed(
+  ex: Executor,
+  accountId: string,
+  recordType: RejectRow['record_type'],
+  names: readonly { jpm_transaction_id: string | null; booking_date: string | null }[],
+): Promise<{ record_hash: string; jpm_transaction_id: string | null; booking_date: string | null; raw: unknown }[]> {
+  if (names.length === 0) {
+    return [];
+  }
+  const r = await sql<{
+    record_hash: string;
+    jpm_transaction_id: string | null;
+    booking_date: string | null;
+    raw: unknown;
+  }>`
+    select s.record_hash, s.jpm_transaction_id, s.booking_date::text as booking_date, s.raw from sync_rejects s
+    where s.account_id = ${accountId} and s.record_type = ${recordType} and s.resolved_at is null
+      and exists (select 1 from jsonb_to_recordset(${pgJsonText(names)}::jsonb) as n(jpm_transaction_id text, booking_date date)
+        where n.jpm_transaction_id is not distinct from s.jpm_transaction_id and n.booking_date is not distinct from s.booking_date)`.execute(
+    ex,
+  );
+  return r.rows.map((x) => ({
+    ...x,
+    jpm_transaction_id: x.jpm_transaction_id === null ? null : decodePgText(x.jpm_transaction_id),
+    raw: decodePgJson(x.raw),
+  }));
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   contentMeaning,
   recordMeaning,
   sameRecordContent,
+  TRANSACTION_NUMBERS,
   type NormalizedTransaction,
   type NormalizationReject,
   type RequestedView,
@@ -14,6 +15,7 @@ import { isIsoDate } from '../shared/time.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import type { TransactionQuery } from './bank-client.ts';
 import { countOnRun } from './sync-run.ts';
+import { withRespelledRejectHashes } from './reject-respellings.ts';
 import {
   compareFields,
   LOOSE_FIELDS,
@@ -912,7 +914,13 @@ export async function ingestTransactionPage(
         kind: 'modified' as const,
       })),
     );
-    const rejects = [...page.rejects, ...plan.conflicts].map((r) => rejectRow(account, r, runId));
+    const rejects = await withRespelledRejectHashes(
+      trx,
+      account.id,
+      'transaction',
+      [...page.rejects, ...plan.conflicts].map((r) => rejectRow(account, r, runId)),
+      TRANSACTION_NUMBERS,
+    );
     // A bad record of an earlier sync that the bank now sends usable is resolved by this page; only when the account
     // had an open one (pages open them only under this lock, and this page's own come after).
     if (state.openRejects) {

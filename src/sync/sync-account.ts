@@ -3,7 +3,7 @@ import { ZERO_COUNTS } from '../domain/types.ts';
 import { OccurrenceCounter } from '../normalization/identity.ts';
 import { JpmUnavailableError, RETRYABLE_BANK_ERROR_CODES } from '../jpm/errors.ts';
 import { pageIndexOf } from '../jpm/records.ts';
-import { normalizeBalances } from '../normalization/balances.ts';
+import { BALANCE_NUMBERS, normalizeBalances } from '../normalization/balances.ts';
 import { normalizeTransactions } from '../normalization/transactions.ts';
 import { NotFoundError, UpstreamRejectedError } from '../shared/errors.ts';
 import { hasBankId } from '../shared/ids.ts';
@@ -15,7 +15,7 @@ import type { Database, Executor } from '../storage/db.ts';
 import { upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { endPostedWalks, markPostedWalk } from '../storage/posted-day-walks.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
-import { insertRejects, lockAccountForWrite } from '../storage/transactions.repo.ts';
+import { insertRejects, lockAccountForWrite, rejectHash } from '../storage/transactions.repo.ts';
 import { withSignal, type BankClient, type BalanceQuery, type TransactionQuery } from './bank-client.ts';
 import { bankDaysFor, classifyPostedDays, type BankDays } from './bank-days.ts';
 import { warningOf } from './business-calendar.ts';
@@ -32,6 +32,7 @@ import {
   type WalkClaims,
 } from './ingest.ts';
 import { reconcileCurrentDay, startIntradayWalk, type IntradayWalk } from './intraday.ts';
+import { withRespelledRejectHashes } from './reject-respellings.ts';
 import { noteUnreadable, resolvePending } from './supersede.ts';
 import { countOnRun, noteRun, type RunNotes } from './sync-run.ts';
 import type { WriteFence } from './write-fence.ts';
@@ -484,16 +485,24 @@ async function syncBalances(
       trx,
       changed.map((b) => balanceRow(account, b, existing.get(`${b.asOfDate}|${b.kind}`)?.id)),
     );
+    // A bad balance the bank sends again spelled another way is its open reject seen again (reject-respellings.ts).
     await insertRejects(
       trx,
-      rejects.map((r) => ({
-        organization_id: account.organizationId,
-        account_id: account.id,
-        sync_run_id: job.runId,
-        record_type: 'balance' as const,
-        reason: r.reason,
-        raw: r.raw,
-      })),
+      await withRespelledRejectHashes(
+        trx,
+        account.id,
+        'balance',
+        rejects.map((r) => ({
+          organization_id: account.organizationId,
+          account_id: account.id,
+          sync_run_id: job.runId,
+          record_type: 'balance' as const,
+          reason: r.reason,
+          raw: r.raw,
+          record_hash: rejectHash('balance', r.raw),
+        })),
+        BALANCE_NUMBERS,
+      ),
     );
     const c: Partial<SyncCounts> = { balances: written.length, rejected: rejects.length };
     if (job.runId) {

@@ -498,6 +498,69 @@ describe('a record whose money facts are unusable', () => {
     expect(await outcome(1)).toEqual({ status: 'partial', rejected: 1, error_code: 'records_rejected' });
     expect(await outcome(0)).toEqual({ status: 'succeeded', rejected: 0, error_code: null });
   });
+
+  it('sent again spelled another way is the same open reject; a real change is another; after resolution, one new', async () => {
+    const b = await createAccount(api.t.db, tenancy);
+    const n = (text: string) => new JsonNumber(text);
+    const DAY6 = '2026-11-06';
+    const bad = (over: Json = {}): Json => ({
+      ...good,
+      account: { ...(good.account as Json), accountId: b.jpmAccountId },
+      transactionId: 'BAD-R',
+      asOfDate: DAY6,
+      amount: null,
+      immediateAvailable: n('100.5'),
+      day1Available: n('0'),
+      lockboxItems: null,
+      ...over,
+    });
+    /** The bank's page of these records as JSON text, read as the client reads it. */
+    const send = (text: string) => ingest(api.t.db, b, parseJsonLossless(text) as unknown[]);
+    const reversedMembers = (o: Json) => Object.fromEntries(Object.entries(o).reverse());
+    const withoutNulls = (o: Json) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null));
+    const rejectsOf = async (state: 'open' | 'resolved') =>
+      (await request(api.app).get(`/v1/accounts/${b.id}/rejects?state=${state}`).set(bearer(api.adminKey)).expect(200))
+        .body as { data: { jpmTransactionId: string; seenCount: number; resolution: string | null }[] };
+
+    expect(await send(JSON.stringify([bad()]))).toMatchObject({ rejected: 1 });
+    for (const text of [
+      JSON.stringify([bad({ immediateAvailable: n('100.50'), day1Available: n('0.00') })]),
+      JSON.stringify([bad({ immediateAvailable: n('1.005e2') })]),
+      JSON.stringify([reversedMembers(bad())]),
+      JSON.stringify([withoutNulls(bad())]),
+      JSON.stringify([{ ...bad(), futureField: null }]),
+    ]) {
+      expect(await send(text)).toMatchObject({ rejected: 1 });
+    }
+    expect((await rejectsOf('open')).data).toEqual([
+      expect.objectContaining({ jpmTransactionId: 'BAD-R', seenCount: 6 }),
+    ]);
+    // Two spellings of it on one page: the same record once more.
+    expect(
+      await send(JSON.stringify([bad({ immediateAvailable: n('100.500') }), bad({ day1Available: n('0e3') })])),
+    ).toMatchObject({ rejected: 2 });
+    expect((await rejectsOf('open')).data).toEqual([
+      expect.objectContaining({ jpmTransactionId: 'BAD-R', seenCount: 7 }),
+    ]);
+    // A real change (a value) is another reject, spelled either way.
+    expect(await send(JSON.stringify([bad({ immediateAvailable: n('99') })]))).toMatchObject({ rejected: 1 });
+    expect(await send(JSON.stringify([bad({ immediateAvailable: n('99.0') })]))).toMatchObject({ rejected: 1 });
+    expect((await rejectsOf('open')).data.map((r) => r.seenCount)).toEqual([2, 7]);
+
+    // The bank then sends the record usable: stored, both rejects resolved.
+    expect(await send(JSON.stringify([bad({ amount: n('7.00') })]))).toMatchObject({ inserted: 1, rejected: 0 });
+    expect((await rejectsOf('open')).data).toEqual([]);
+    // Sent bad again, spelled another way: one new open reject (as the same text would be), the resolved ones kept.
+    expect(await send(JSON.stringify([bad({ immediateAvailable: n('100.50') })]))).toMatchObject({ rejected: 1 });
+    expect(await send(JSON.stringify([bad()]))).toMatchObject({ rejected: 1 });
+    expect((await rejectsOf('open')).data).toEqual([
+      expect.objectContaining({ jpmTransactionId: 'BAD-R', seenCount: 2 }),
+    ]);
+    expect((await rejectsOf('resolved')).data.map((r) => [r.seenCount, r.resolution])).toEqual([
+      [2, 'stored'],
+      [7, 'stored'],
+    ]);
+  });
 });
 
 describe('the real sync path over mTLS: the bank (the simulator replaying a file) sends a day of odd records', () => {

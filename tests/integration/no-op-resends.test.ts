@@ -7,6 +7,9 @@ import { JsonNumber, parseJsonLossless } from '../../src/shared/json.ts';
 import { ingestTransactionPage, type AccountRef } from '../../src/sync/ingest.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { scriptedBank, scriptedDeps } from '../helpers/scripted-bank.ts';
+import type { WireBalanceAccount } from '../../src/jpm/wire.schemas.ts';
+import { syncAccountWindow } from '../../src/sync/sync-account.ts';
 
 /**
  * The bank sending a stored record again: through the real path (the page's JSON text, lossless parse, wire schema,
@@ -422,5 +425,60 @@ describe('the comparisons of one walk, for a record spelled another way', () => 
     const after = await rows(a.id);
     expect(after.get('FEE B')).toEqual(stored.get('FEE B'));
     expect(after.get('FEE A')).toMatchObject({ version: 2, events: ['added', 'modified'] });
+  });
+});
+
+describe('an unusable balance sent again', () => {
+  it('spelled another way is its open reject seen again; a real change is another', async () => {
+    const a = await newAccount();
+    const DAY = '2026-11-03';
+    const balance = (over: Json = {}): Json => ({
+      asOfDate: DAY,
+      currentDay: false,
+      openingLedgerAmount: n('100.5'),
+      endingLedgerAmount: null,
+      openingAvailableAmount: n('100.5'),
+      recordTimestamp: null,
+      ...over,
+    });
+    /** A balances window of DAY against a bank answering with `list` as the JSON text it sends, read losslessly. */
+    const syncBalances = (list: Json[]) => {
+      const answer = parseJsonLossless(
+        JSON.stringify([
+          { accountId: a.jpmAccountId, currency: { code: 'USD', decimalLocation: n('2') }, balanceList: list },
+        ]),
+      ) as WireBalanceAccount[];
+      return syncAccountWindow(
+        scriptedDeps(
+          t.db,
+          scriptedBank([], () => answer),
+          '2026-11-20',
+        ),
+        { runId: null, accountId: a.id, mode: 'range', from: DAY, to: DAY, kinds: ['balances'] },
+      );
+    };
+    const open = () =>
+      t.db
+        .selectFrom('sync_rejects')
+        .select(['reason', 'seen_count'])
+        .where('account_id', '=', a.id)
+        .where('resolved_at', 'is', null)
+        .orderBy('id')
+        .execute();
+    expect(await syncBalances([balance()])).toMatchObject({ rejected: 1 });
+    // The reason says what the latest send lacked (null, or the member left out).
+    const reason = expect.stringMatching(/^endingLedgerAmount: is required but (null|missing)$/) as string;
+    expect(await open()).toEqual([{ reason, seen_count: 1 }]);
+    for (const list of [
+      [balance({ openingLedgerAmount: n('100.50'), openingAvailableAmount: n('1.005e2') })],
+      [reversed(balance()) as Json],
+      [withoutNulls(balance()) as Json],
+      [{ ...balance(), endingLedgerAmount: undefined, futureField: null }].map((b) => withoutNulls(b) as Json),
+    ]) {
+      expect(await syncBalances(list)).toMatchObject({ rejected: 1 });
+    }
+    expect(await open()).toEqual([{ reason, seen_count: 5 }]);
+    expect(await syncBalances([balance({ openingLedgerAmount: n('100.49') })])).toMatchObject({ rejected: 1 });
+    expect((await open()).map((r) => r.seen_count)).toEqual([5, 1]);
   });
 });
