@@ -3,8 +3,8 @@ import { sql, type Kysely } from 'kysely';
 /**
  * `posted_day_walks`: an API walk of an account's posted (prior-day or range) days that has stored a page and not yet
  * written its days' fetch evidence (`bank_day_fetches`). Written under the account's write lock with the walk's first
- * page, removed with its evidence: an interim previous-day statement import checks it under the same lock, so it never
- * writes its items beside a day's rows the API stored in full whose evidence is still to come.
+ * page, removed in its evidence's transaction: an interim previous-day statement import checks it under that lock, so
+ * it never writes its items beside a day's rows the API stored in full whose evidence is still to come.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`create table posted_day_walks (

@@ -136,11 +136,12 @@ function withoutInterimItemsOf(section: StatementAccount, days: readonly string[
  * written; importing the file again reads it against that report (`withoutInterimItemsOf`).
  */
 async function refuseInterimOfDaysStoredSince(ex: Executor, accountId: string, days: readonly string[]): Promise<void> {
-  const held = [...(await bankDayFetchesOn(ex, accountId, days)).keys()].sort();
   // An API walk of the day has stored a page and not yet its evidence (it may have stored the day in full: its
   // items would be written beside the walk's rows). Refused the same way; importing again after the walk is read
-  // against its evidence.
+  // against its evidence. Read before the evidence: a walk's evidence commits with the end of its marker, and no
+  // marker is added while the lock is held, so a marker gone by now left its evidence for the read below.
   const walked = await daysBeingWalked(ex, accountId, days);
+  const held = [...(await bankDayFetchesOn(ex, accountId, days)).keys()].sort();
   if (walked.length > 0) {
     throw new ConflictError(
       `the file holds an interim previous-day report (as-of-date modifier 1) of ${walked.join(', ')}, a day whose ` +

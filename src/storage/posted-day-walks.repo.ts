@@ -3,8 +3,9 @@ import type { Executor } from './db.ts';
 
 /**
  * API walks of an account's posted days in progress (`posted_day_walks`): from the walk's first stored page to its
- * days' fetch evidence. Both ends are written under the account's write lock, so a writer holding it sees either the
- * walk's marker or its evidence for a day the walk has stored rows of, never neither.
+ * days' fetch evidence. A marker is added only under the account's write lock (with the page) and removed in the
+ * evidence's transaction, so a writer holding the lock that reads the markers and then the evidence sees, for a day
+ * the walk has stored rows of, the one or the other, never neither.
  */
 export async function markPostedWalk(
   ex: Executor,

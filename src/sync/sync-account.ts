@@ -198,11 +198,11 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates. Not fenced: a window
     // that lost its account lock reads older than the lock's new holder (who began reading after taking it), and a
     // day's tally never replaces one that began reading later (`read_at`); a day no one read since keeps its newest.
-    // Written under the account's write lock with the end of the walk's marker (walkTransactions): a statement import
-    // holding the lock sees the days stored in full by the one or the other, never neither.
+    // Committed with the end of the walk's marker (walkTransactions), so a statement import holding the account's write
+    // lock that reads the marker, then the evidence, sees the days stored in full by the one or the other, never neither
+    // (the marker is only ever added under that lock).
     const evidence = tally.rows(account, plan.postedDates, job.runId, deps.now(), readAt);
     await deps.db.transaction().execute(async (trx) => {
-      await lockAccountForWrite(trx, account.id);
       await upsertBankDayFetches(trx, evidence);
       if ('startDate' in query) {
         await endPostedWalks(trx, { accountId: account.id, readAt, from: query.startDate, to: query.endDate });
