@@ -258,6 +258,12 @@ export interface RunError {
  * The account's unfinished run tree for the same request, if any (a second trigger may join it). Only a run
  * tree: queued, or with window rows (as `listUnfinishedParentRunIds`); a standalone run (a validation re-fetch,
  * a statement import) has neither and is never joined: its owner finishes it, no flow of windows does.
+ *
+ * Read from the unfinished top-level runs of every account (`sync_runs_unfinished_idx`, a subquery of its own, so
+ * kept apart): the runs in flight, not the account's history, which every trigger (each scheduled tick) read along an
+ * index of the account's runs checking each one's status. Bitmap scans off for it: a run's status changes are not
+ * HOT updates, so without vacuum (autovacuum is off) that index keeps an entry for every run ever queued; a bitmap
+ * reads them all each time, a plain index scan marks the dead ones on its first pass and skips them after.
  */
 export async function findActiveRun(
   ex: Executor,
@@ -266,19 +272,44 @@ export async function findActiveRun(
   windowFrom: string | null,
   windowTo: string | null,
 ) {
-  return ex
+  if (!ex.isTransaction) {
+    return withPlannerSettings(ex, { enable_bitmapscan: 'off' }, (trx) =>
+      activeRun(trx, accountId, mode, windowFrom, windowTo),
+    );
+  }
+  // In the caller's transaction (a trigger's): off for this statement only, then as it was.
+  const { rows } = await sql<{ prior: string }>`
+    select current_setting('enable_bitmapscan') as prior, set_config('enable_bitmapscan', 'off', true)`.execute(ex);
+  const run = await activeRun(ex, accountId, mode, windowFrom, windowTo);
+  await sql`select set_config('enable_bitmapscan', ${rows[0]!.prior}, true)`.execute(ex);
+  return run;
+}
+
+function activeRun(
+  ex: Executor,
+  accountId: string,
+  mode: SyncMode,
+  windowFrom: string | null,
+  windowTo: string | null,
+) {
+  const unfinished = ex
     .selectFrom('sync_runs')
-    .select(SYNC_RUN_COLUMNS)
-    .where('account_id', '=', accountId)
+    .selectAll()
     .where('parent_run_id', 'is', null)
     .where('status', 'in', ['queued', 'running'])
+    .offset(0)
+    .as('r');
+  return ex
+    .selectFrom(unfinished)
+    .select(SYNC_RUN_COLUMNS)
+    .where('account_id', '=', accountId)
     .where('mode', '=', mode)
     .where(sql<boolean>`window_from is not distinct from ${windowFrom}::date`)
     .where(sql<boolean>`window_to is not distinct from ${windowTo}::date`)
     .where((eb) =>
       eb.or([
         eb('status', '=', 'queued'),
-        eb.exists(eb.selectFrom('sync_runs as w').select('w.id').whereRef('w.parent_run_id', '=', 'sync_runs.id')),
+        eb.exists(eb.selectFrom('sync_runs as w').select('w.id').whereRef('w.parent_run_id', '=', 'r.id')),
       ]),
     )
     .orderBy('created_at', 'desc')

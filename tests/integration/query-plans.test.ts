@@ -30,7 +30,12 @@ import { detectDuplicateSuspicions, listActiveSuspicions } from '../../src/valid
 import { snapshotRows } from '../../src/validation/heal-diff.ts';
 import { createValidationReport } from '../../src/validation/report.ts';
 import { resolvePending } from '../../src/sync/supersede.ts';
-import { listFailedWindows, listSyncRunsPage, type SyncRunListFilter } from '../../src/storage/sync-runs.repo.ts';
+import {
+  findActiveRun,
+  listFailedWindows,
+  listSyncRunsPage,
+  type SyncRunListFilter,
+} from '../../src/storage/sync-runs.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -285,14 +290,21 @@ describe('query plans on a never-analyzed table with half of its rows superseded
    * Rows of `transactions` a call's statements read when run (EXPLAIN ANALYZE under the settings they were sent with):
    * the rows each scan returned plus those its filter or recheck removed, over all its loops.
    */
-  async function rowsRead(fn: (db: Database) => Promise<unknown>, relation = 'transactions'): Promise<number> {
+  async function rowsRead(
+    fn: (db: Database) => Promise<unknown>,
+    relation = 'transactions',
+    bitmaps = false,
+  ): Promise<number> {
     rec.take();
     await fn(rec.db);
     const sent = rec.take();
     const settings = sentSettings(sent);
     let total = 0;
     const visit = (node: PlanNode & Record<string, unknown>) => {
-      if (node['Relation Name'] === relation) {
+      if (
+        node['Relation Name'] === relation ||
+        (bitmaps && node['Node Type'] === 'Bitmap Index Scan' && node['Index Name']?.startsWith(`${relation}_`))
+      ) {
         const n = (key: string) => Number(node[key] ?? 0);
         total +=
           (n('Actual Rows') + n('Rows Removed by Filter') + n('Rows Removed by Index Recheck')) * n('Actual Loops');
@@ -1943,6 +1955,68 @@ describe('query plans on a never-analyzed table with half of its rows superseded
           and created_at > ${DAYS[3]!}::date + interval '30 hours') as later`.execute(t.db);
     const { failed: failedRuns, later } = counts.rows[0]!;
     expect(read).toBeLessThanOrEqual(failedRuns + later);
+  });
+
+  it("a trigger's check for the account's unfinished run reads the runs in flight, not the account's run history", async () => {
+    // Two years of finished runs of the fixture's accounts and another organization's (each day a prior-day run and
+    // eight intraday runs, each with two windows), made queued and then finished as runs are (without vacuum each
+    // keeps its entry in the unfinished runs' index), forty runs of the other account queued, and the account's own
+    // queued intraday run of the last fixture day, which a trigger of the same window joins. Every trigger (each
+    // scheduled tick) read the account's runs checking each, or a bitmap of every run ever queued.
+    const account = accounts[1]!;
+    const last = DAYS.at(-1)!;
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', m.mode, 'all', g.day, g.day,
+        'queued', g.day + interval '30 hours' + m.k * interval '1 hour',
+        g.day + interval '30 hours 5 minutes' + m.k * interval '1 hour'
+      from bank_accounts a,
+        generate_series(${last}::date - 800, ${last}::date - 1, interval '1 day') as g(day),
+        (select 'prior_day' as mode, 0 as k union all select 'intraday', k from generate_series(1, 8) as k) as m
+      where a.id = any(${[...accounts.map((a) => a.id), otherAccount.id]}::uuid[])`.execute(t.db);
+    await sql`
+      update sync_runs set status = 'succeeded'
+      where status = 'queued' and account_id = any(${[...accounts.map((a) => a.id), otherAccount.id]}::uuid[])
+        and finished_at is not null`.execute(t.db);
+    await sql`
+      insert into sync_runs (id, organization_id, integration_id, account_id, parent_run_id, trigger, mode, kind,
+        window_from, window_to, status, created_at, finished_at)
+      select gen_random_uuid(), p.organization_id, p.integration_id, p.account_id, p.id, p.trigger, p.mode, w.kind,
+        p.window_from, p.window_to, p.status, p.created_at, p.finished_at
+      from sync_runs p cross join (values ('transactions'), ('balances')) as w(kind)
+      where p.parent_run_id is null and p.status = 'succeeded' and p.finished_at is not null`.execute(t.db);
+    const queued = await sql<{ id: string }>`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', 'intraday', 'all',
+        ${last}::date, ${last}::date, 'queued', now() - g * interval '1 minute'
+      from bank_accounts a, generate_series(0, 39) as g
+      where a.id = ${otherAccount.id} or (a.id = ${account.id} and g = 0)
+      returning id, account_id`.execute(t.db);
+    try {
+      const own = await findActiveRun(t.db, account.id, 'intraday', last, last);
+      expect(own?.account_id).toBe(account.id);
+      expect(queued.rows.map((r) => r.id)).toContain(own?.id);
+      // In a trigger's transaction, as the service calls it: the same run, and bitmap scans as they were after it.
+      const inTrigger = await t.db.transaction().execute(async (trx) => {
+        const run = await findActiveRun(trx, account.id, 'intraday', last, last);
+        const setting = await sql<{ v: string }>`select current_setting('enable_bitmapscan') as v`.execute(trx);
+        return [run?.id, setting.rows[0]!.v];
+      });
+      expect(inTrigger).toEqual([own?.id, 'on']);
+      const unfinished = await sql<{ n: number }>`
+        select count(*)::int as n from sync_runs where parent_run_id is null and status in ('queued', 'running')`.execute(
+        t.db,
+      );
+      // Every entry read: the rows of each scan of sync_runs and the entries of each bitmap of its indexes (a bitmap
+      // of the account's runs ANDed with the unfinished ones reads all of the account's entries).
+      const read = await rowsRead((db) => findActiveRun(db, account.id, 'intraday', last, last), 'sync_runs', true);
+      // The unfinished runs' entries and rows, at most.
+      expect(read).toBeLessThanOrEqual(2 * unfinished.rows[0]!.n);
+    } finally {
+      await sql`delete from sync_runs where id = any(${queued.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+    }
   });
 
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
