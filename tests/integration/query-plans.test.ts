@@ -36,6 +36,7 @@ import {
   listSyncRunsPage,
   type SyncRunListFilter,
 } from '../../src/storage/sync-runs.repo.ts';
+import { listAuditEntries, type AuditFilter } from '../../src/storage/audit.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction, type WireOptions } from '../factories/transactions.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -2017,6 +2018,64 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     } finally {
       await sql`delete from sync_runs where id = any(${queued.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
     }
+  });
+
+  it('admin API: an audit log page of a time range reads a bounded walk and the range, not the log newer than it', async () => {
+    // Thirty days of a thousand entries a day, two organizations alternating, no DELETE. A range walked the log from
+    // its newest entry checking each one's time: an old day read every newer entry, a filter nothing matches all.
+    await sql`
+      insert into audit_log (occurred_at, request_id, organization_id, method, route, status_code)
+      select timestamptz '2026-10-01 00:00Z' + g * interval '86.4 seconds', 'req-' || g,
+        case when g % 2 = 0 then ${organizationId}::uuid else ${otherAccount.organizationId}::uuid end,
+        case when g % 3 = 0 then 'PATCH' else 'POST' end, '/v1/organizations/{id}/integrations',
+        case when g % 50 = 0 then 404 else 201 end
+      from generate_series(0, 29999) as g`.execute(t.db);
+    const limit = 50;
+    const day = { from: new Date('2026-10-06T00:00:00Z'), to: new Date('2026-10-07T00:00:00Z') };
+    const cases: [string, AuditFilter][] = [
+      ['an old day', { ...day, limit }],
+      ["an organization's old day", { ...day, organizationId, limit }],
+      ['an old day, a method no entry has', { ...day, method: 'DELETE', limit }],
+      ['an old day, failures', { ...day, outcome: 'failure', limit }],
+      ['since an old day', { from: day.from, limit }],
+    ];
+    const over: string[] = [];
+    for (const [label, filter] of cases) {
+      const inRange = await sql<{ n: number }>`
+        select count(*)::int as n from audit_log
+        where occurred_at >= ${day.from} and (${filter.to ?? null}::timestamptz is null or occurred_at < ${day.to})`.execute(
+        t.db,
+      );
+      let cursor: string | undefined;
+      const ids: string[] = [];
+      for (const page of [1, 2]) {
+        if (page === 2 && cursor === undefined) {
+          break;
+        }
+        const read = await rowsRead(async (db) => {
+          const p = await listAuditEntries(db, { ...filter, cursor });
+          ids.push(...p.rows.map((r) => String(r.id)));
+          cursor = p.nextCursor ?? undefined;
+        }, 'audit_log');
+        // The walk (a hundred entries a page row) and the range's entries.
+        if (read > 100 * (limit + 1) + inRange.rows[0]!.n) {
+          over.push(`${label}, page ${page}: ${read} entries read`);
+        }
+      }
+      const conds = [
+        sql`occurred_at >= ${day.from}`,
+        ...(filter.to ? [sql`occurred_at < ${filter.to}`] : []),
+        ...(filter.organizationId ? [sql`organization_id = ${filter.organizationId}`] : []),
+        ...(filter.method ? [sql`method = ${filter.method}`] : []),
+        ...(filter.outcome ? [sql`status_code >= 400`] : []),
+      ];
+      const expected = await sql<{ id: string }>`
+        select id::text as id from audit_log where ${sql.join(conds, sql` and `)} order by audit_log.id desc limit ${2 * limit}`.execute(
+        t.db,
+      );
+      expect([label, ids.slice(0, 2 * limit)]).toEqual([label, expected.rows.map((r) => r.id)]);
+    }
+    expect(over).toEqual([]);
   });
 
   it('after bulk work the changed tables are analyzed once, then not again until they change enough', async () => {
