@@ -1847,6 +1847,53 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     expect(over).toEqual([]);
   });
 
+  it('admin API: a page of failed sync runs of an organization or of every organization reads about a page of runs, not the runs that succeeded', async () => {
+    // Eighty failed top-level runs of each of the fixture's accounts and the other organization's, one every four
+    // days, among the year of succeeded runs the listing test left: a status filter walked the scope's runs checking
+    // each one's status until its page was full.
+    const failed = await sql<{ id: string }>`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at, error_code)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, 'scheduled', 'prior_day', 'all',
+        date '2025-11-01' + 4 * g, date '2025-11-01' + 4 * g, 'failed',
+        timestamptz '2025-11-01 06:30Z' + 4 * g * interval '1 day', timestamptz '2025-11-01 06:31Z' + 4 * g * interval '1 day',
+        'jpm_unavailable'
+      from bank_accounts a, generate_series(0, 79) as g
+      where a.id = any(${[accounts[0]!.id, accounts[1]!.id, otherAccount.id]}::uuid[])
+      returning id`.execute(t.db);
+    try {
+      const limit = 50;
+      const over: string[] = [];
+      for (const [label, filter] of [
+        ['an organization', { organizationId, status: 'failed', limit }],
+        ['every organization', { status: 'failed', limit }],
+      ] as [string, SyncRunListFilter][]) {
+        let cursor: string | undefined;
+        for (const page of [1, 2]) {
+          const read = await rowsRead(async (db) => {
+            cursor = (await listSyncRunsPage(db, { ...filter, cursor })).nextCursor ?? undefined;
+          }, 'sync_runs');
+          if (read > 2 * (limit + 1)) {
+            over.push(`${label}, page ${page}: ${read} runs read`);
+          }
+        }
+        const expected = await sql<{ id: string }>`
+          select id from sync_runs where parent_run_id is null and status = 'failed'
+            and (${filter.organizationId ?? null}::uuid is null or organization_id = ${filter.organizationId ?? null}::uuid)
+          order by created_at desc, id desc limit ${2 * limit}`.execute(t.db);
+        const first = await listSyncRunsPage(t.db, filter);
+        const second = await listSyncRunsPage(t.db, { ...filter, cursor: first.nextCursor ?? undefined });
+        expect([label, [...first.rows, ...second.rows].map((r) => r.id)]).toEqual([
+          label,
+          expected.rows.map((r) => r.id),
+        ]);
+      }
+      expect(over).toEqual([]);
+    } finally {
+      await sql`delete from sync_runs where id = any(${failed.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+    }
+  });
+
   it("admin API: a page of an account's rejected records reads about a page of its rejects, not every account's", async () => {
     // The account's 120 rejects (10 still open) are older than 3,000 of another account and another organization's:
     // a page walked every reject newer than the account's along the primary key, checking the account on each.
