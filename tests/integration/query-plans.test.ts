@@ -291,6 +291,24 @@ describe('query plans on a never-analyzed table with half of its rows superseded
    * Rows of `transactions` a call's statements read when run (EXPLAIN ANALYZE under the settings they were sent with):
    * the rows each scan returned plus those its filter or recheck removed, over all its loops.
    */
+  /**
+   * The first two pages of a sync-run listing, each with the sync_runs rows it read: those over two rows a page row
+   * (the page and its look-ahead), as `label, page n: k runs read`.
+   */
+  async function syncRunPagesOverBound(label: string, filter: SyncRunListFilter): Promise<string[]> {
+    const over: string[] = [];
+    let cursor: string | undefined;
+    for (const page of [1, 2]) {
+      const read = await rowsRead(async (db) => {
+        cursor = (await listSyncRunsPage(db, { ...filter, cursor })).nextCursor ?? undefined;
+      }, 'sync_runs');
+      if (read > 2 * (filter.limit + 1)) {
+        over.push(`${label}, page ${page}: ${read} runs read`);
+      }
+    }
+    return over;
+  }
+
   async function rowsRead(
     fn: (db: Database) => Promise<unknown>,
     relation = 'transactions',
@@ -1815,15 +1833,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     ];
     const over: string[] = [];
     for (const [label, filter] of scopes) {
-      let cursor: string | undefined;
-      for (const page of [1, 2]) {
-        const read = await rowsRead(async (db) => {
-          cursor = (await listSyncRunsPage(db, { ...filter, cursor })).nextCursor ?? undefined;
-        }, 'sync_runs');
-        if (read > 2 * (limit + 1)) {
-          over.push(`${label}, page ${page}: ${read} runs read`);
-        }
-      }
+      over.push(...(await syncRunPagesOverBound(label, filter)));
       // The two pages are the scope's newest top-level runs, as plain SQL orders them.
       const conds = [
         sql`parent_run_id is null`,
@@ -1868,15 +1878,7 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         ['an organization', { organizationId, status: 'failed', limit }],
         ['every organization', { status: 'failed', limit }],
       ] as [string, SyncRunListFilter][]) {
-        let cursor: string | undefined;
-        for (const page of [1, 2]) {
-          const read = await rowsRead(async (db) => {
-            cursor = (await listSyncRunsPage(db, { ...filter, cursor })).nextCursor ?? undefined;
-          }, 'sync_runs');
-          if (read > 2 * (limit + 1)) {
-            over.push(`${label}, page ${page}: ${read} runs read`);
-          }
-        }
+        over.push(...(await syncRunPagesOverBound(label, filter)));
         const expected = await sql<{ id: string }>`
           select id from sync_runs where parent_run_id is null and status = 'failed'
             and (${filter.organizationId ?? null}::uuid is null or organization_id = ${filter.organizationId ?? null}::uuid)
