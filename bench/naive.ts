@@ -23,7 +23,8 @@ const INSERT = `insert into transactions (id, organization_id, account_id, statu
   booking_date, value_date, bai_type_code, bai_summary_code, bank_reference, customer_reference, description,
   jpm_transaction_id, post_code, fingerprint_key, content_hash, raw)
   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-  on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> '' and char_length(jpm_transaction_id) <= 200
+  on conflict (account_id, post_code, jpm_transaction_id) where jpm_transaction_id <> ''
+    and btrim(jpm_transaction_id, ' ') <> '' and char_length(jpm_transaction_id) <= 200
   do nothing`;
 
 export async function runNaive(ctx: RunContext): Promise<BenchResult> {
@@ -48,58 +49,71 @@ export async function runNaive(ctx: RunContext): Promise<BenchResult> {
     );
     await sql`checkpoint`.execute(bdb.db);
     let rows = 0;
+    let seconds: number;
+    // A failing account stops the others, and the pool and client close before the database is dropped (a pool
+    // client still checked out when its database is dropped would crash the process instead of reporting).
+    let failed = false;
     const started = performance.now();
-    await Promise.all(
-      subset.map(async (account) => {
-        const conn = await pool.connect();
-        try {
-          for (const w of windows) {
-            const occurrences = new OccurrenceCounter();
-            let walk: number | undefined;
-            for await (const page of jpm.transactionPages({
-              startDate: w.from ?? w.shownFrom,
-              endDate: w.to ?? w.shownTo,
-              accounts: [{ accountId: account.jpmAccountId, bankId: BANK_ID }],
-            })) {
-              if (page.walk !== walk) {
-                occurrences.reset();
-                walk = page.walk;
+    try {
+      await Promise.all(
+        subset.map(async (account) => {
+          const conn = await pool.connect();
+          try {
+            for (const w of windows) {
+              if (failed) {
+                return;
               }
-              for (const t of normalizeTransactions(page.records, occurrences).records) {
-                await conn.query(INSERT, [
-                  uuidv7(),
-                  organizationId,
-                  account.id,
-                  t.status,
-                  t.direction,
-                  t.amountMinor.toString(),
-                  t.currency,
-                  t.decimalLocation,
-                  t.bookingDate,
-                  t.valueDate,
-                  t.baiTypeCode,
-                  t.baiSummaryCode,
-                  t.bankReference,
-                  t.customerReference,
-                  t.description,
-                  t.jpmTransactionId,
-                  t.recordClass,
-                  t.fingerprintKey,
-                  t.contentHash,
-                  JSON.stringify(t.raw),
-                ]);
-                rows++;
+              const occurrences = new OccurrenceCounter();
+              let walk: number | undefined;
+              for await (const page of jpm.transactionPages({
+                startDate: w.from ?? w.shownFrom,
+                endDate: w.to ?? w.shownTo,
+                accounts: [{ accountId: account.jpmAccountId, bankId: BANK_ID }],
+              })) {
+                if (page.walk !== walk) {
+                  occurrences.reset();
+                  walk = page.walk;
+                }
+                for (const t of normalizeTransactions(page.records, occurrences).records) {
+                  await conn.query(INSERT, [
+                    uuidv7(),
+                    organizationId,
+                    account.id,
+                    t.status,
+                    t.direction,
+                    t.amountMinor.toString(),
+                    t.currency,
+                    t.decimalLocation,
+                    t.bookingDate,
+                    t.valueDate,
+                    t.baiTypeCode,
+                    t.baiSummaryCode,
+                    t.bankReference,
+                    t.customerReference,
+                    t.description,
+                    t.jpmTransactionId,
+                    t.recordClass,
+                    t.fingerprintKey,
+                    t.contentHash,
+                    JSON.stringify(t.raw),
+                  ]);
+                  rows++;
+                }
               }
             }
+          } catch (err) {
+            failed = true;
+            throw err;
+          } finally {
+            conn.release();
           }
-        } finally {
-          conn.release();
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    await pool.end();
-    await client.close();
+        }),
+      );
+      seconds = (performance.now() - started) / 1000;
+    } finally {
+      await pool.end();
+      await client.close();
+    }
     const rate = rows / seconds;
     const pipelineRate = ctx.pipelineTxPerSecond;
     return finish({
