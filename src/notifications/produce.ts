@@ -1,4 +1,4 @@
-import { uuidv7 } from '../shared/ids.ts';
+import { uuidv7FromName } from '../shared/ids.ts';
 import { contactsOfIntegrations, type ContactRow } from '../storage/contacts.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import {
@@ -153,6 +153,21 @@ async function namesOf(ex: Executor, ids: readonly string[]) {
   return new Map((await integrationNames(ex, ids)).map((n) => [n.id, n]));
 }
 
+/**
+ * A milestone email's delivery id, which makes its Message-ID: the same every time the milestone is produced for the
+ * address. After a database restore the producer sends again the milestones of the backup that it had sent only after
+ * the backup was taken (that history is lost): the repeat carries the Message-ID the first message had, so mail
+ * systems that fold duplicates by Message-ID fold it, and a reader can tell it is the same message. As for the
+ * milestone's webhook event id (src/events/webhooks.ts), the outbox sequence number alone would not do (a restore of
+ * an older dump hands its numbers out again); with the organization and the time it was stored it names one milestone.
+ */
+function milestoneDeliveryId(e: Pick<OutboxEventRow, 'id' | 'organization_id' | 'created_at'>, email: string): string {
+  return uuidv7FromName(
+    e.created_at.getTime(),
+    `email:${e.organization_id}:${e.id}:${e.created_at.toISOString()}:${email.toLowerCase()}`,
+  );
+}
+
 /** Deliveries for outbox events of one integration (used by the producer and when a contact is added). */
 export async function notificationsForEvents(
   ex: Executor,
@@ -175,7 +190,7 @@ export async function notificationsForEvents(
     const n = names.get(r.integrationId);
     const base = { integrationName: n?.name ?? '', organizationName: n?.organization_name ?? '', ...r.extra };
     return recipientsOf(r.milestone, contacts.get(r.integrationId) ?? [], base).map((x) => ({
-      id: uuidv7(),
+      id: milestoneDeliveryId(r.e, x.contact.email),
       organizationId: r.e.organization_id,
       integrationId: r.integrationId,
       source: 'outbox' as const,
@@ -217,9 +232,11 @@ async function produceFromReports(db: Database, now: Date, maxAgeSeconds: number
     const ids = [...new Set(reports.map((r) => r.integration_id))];
     const contacts = byIntegration(await contactsOfIntegrations(trx, ids));
     const names = await namesOf(trx, ids);
-    const expiresAt = new Date(now.getTime() + REVIEW_LINK_DAYS * 86_400_000);
     const out: NewNotification[] = [];
     for (const r of reports) {
+      // From the report's completion, not from now: the same link (id, expiry, so the same signed URL) every time.
+      const completedAt = r.completed_at ?? now;
+      const expiresAt = new Date(completedAt.getTime() + REVIEW_LINK_DAYS * 86_400_000);
       const n = names.get(r.integration_id);
       const base = {
         integrationName: n?.name ?? r.integration_name,
@@ -231,7 +248,7 @@ async function produceFromReports(db: Database, now: Date, maxAgeSeconds: number
       const links = await insertReviewLinks(
         trx,
         controllers.map((x) => ({
-          id: uuidv7(),
+          id: uuidv7FromName(completedAt.getTime(), `review-link:${r.id}:${x.contact.id}`),
           organizationId: r.organization_id,
           integrationId: r.integration_id,
           reportId: r.id,
@@ -242,7 +259,7 @@ async function produceFromReports(db: Database, now: Date, maxAgeSeconds: number
       for (const x of recipients) {
         const link = links.find((l) => l.report_id === r.id && l.contact_id === x.contact.id);
         out.push({
-          id: uuidv7(),
+          id: uuidv7FromName(completedAt.getTime(), `email:validation_report:${r.id}:${x.contact.email.toLowerCase()}`),
           organizationId: r.organization_id,
           integrationId: r.integration_id,
           source: 'validation_report',

@@ -14,6 +14,7 @@ import {
   outboxEventAt,
 } from '../../src/storage/outbox.repo.ts';
 import { encodeCursor } from '../../src/storage/pagination.ts';
+import { uuidv7 } from '../../src/shared/ids.ts';
 import { XID_ORDERED } from '../../src/storage/xid-positions.repo.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
@@ -238,6 +239,85 @@ describe('xid-ordered positions after a database restore', () => {
       await resetChangeFeed(own.db);
       expect((await produceWebhookEvents(own.db)).milestones).toBe(1);
       expect(await eventIds()).toEqual(sent);
+    } finally {
+      await own.drop();
+    }
+  });
+
+  it("milestone emails and a report's review link made again after a restore (sent after the backup was taken, in the lost history) carry the Message-ID and the link they had", async () => {
+    const own = await createTestDb();
+    try {
+      const tenancy = await createTenancy(own.db);
+      await own.db
+        .updateTable('integrations')
+        .set({ stage: 'validating' })
+        .where('id', '=', tenancy.integrationId)
+        .execute();
+      await own.db
+        .insertInto('integration_contacts')
+        .values(
+          (['finance_owner', 'controller'] as const).map((role) => ({
+            id: uuidv7(),
+            organization_id: tenancy.organizationId,
+            integration_id: tenancy.integrationId,
+            role,
+            name: role,
+            email: `${role}@customer.example`,
+            created_by: 'test',
+          })),
+        )
+        .execute();
+      await insertOutboxEvents(own.db, [
+        {
+          organizationId: tenancy.organizationId,
+          integrationId: tenancy.integrationId,
+          type: 'integration.live',
+          payload: {},
+        },
+      ]);
+      await own.db
+        .insertInto('validation_reports')
+        .values({
+          id: uuidv7(),
+          organization_id: tenancy.organizationId,
+          integration_id: tenancy.integrationId,
+          period_from: '2026-11-02',
+          period_to: '2026-11-03',
+          requested_by: 'test',
+          status: 'completed',
+          passed: true,
+          completed_at: new Date(),
+        })
+        .execute();
+      await feedSettled(own.db);
+      // The backup: the milestone and the report stored, no email made yet.
+      const atBackup = await position(own.db, 'notification_producer_state');
+      const sent = async () => ({
+        // The delivery id makes the Message-ID (src/notifications/delivery.ts).
+        deliveries: (
+          await sql<{ d: string }>`select source || ' ' || recipient_email || ' ' || id::text as d
+            from notification_deliveries order by 1`.execute(own.db)
+        ).rows.map((r) => r.d),
+        links: (
+          await sql<{
+            l: string;
+          }>`select id::text || ' ' || expires_at::text as l from review_links order by 1`.execute(own.db)
+        ).rows.map((r) => r.l),
+      });
+      expect(await produceNotifications(own.db)).toEqual({ events: 1, reports: 2 });
+      const first = await sent();
+      expect(first.deliveries).toHaveLength(4);
+      expect(first.links).toHaveLength(1);
+      // The database restored to the backup: the deliveries and the link are gone, the producer is back.
+      await sql`delete from notification_deliveries`.execute(own.db);
+      await sql`delete from review_links`.execute(own.db);
+      await sql`update notification_producer_state set position_xid = ${atBackup.xid}::xid8,
+        position_id = ${atBackup.id}::bigint where source = 'outbox_events'`.execute(own.db);
+      await resetChangeFeed(own.db);
+      // Later than the first pass: a link's expiry counted from the pass would differ.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await produceNotifications(own.db)).toEqual({ events: 1, reports: 2 });
+      expect(await sent()).toEqual(first);
     } finally {
       await own.drop();
     }
