@@ -10,6 +10,7 @@ import {
   type FeedPosition,
 } from '../storage/change-feed.repo.ts';
 import { analyzeChangedTables } from '../storage/analyze.repo.ts';
+import { currentDatabaseIdentity, recordDatabaseIdentity } from '../storage/database-identity.repo.ts';
 import type { Database } from '../storage/db.ts';
 import { getTransactionsByIds, type TransactionReadRow } from '../storage/read.repo.ts';
 import { readSearchPosition, rebuildSearch } from '../storage/search.repo.ts';
@@ -344,7 +345,8 @@ export async function purgeChangeFeed(
  *    present (`moveMilestonesBelow`), so they are readable and ordered before every new one, and the webhook and
  *    email producers' positions move with them: a milestone the restored database had not yet turned into webhook
  *    events or emails is produced once, one it had produced is not produced again (its pending deliveries go out
- *    with their stored ids). A /v1/events cursor naming an event whose xid moved is refused (400 invalid_cursor).
+ *    with their stored ids). A /v1/events cursor naming an event whose xid moved is refused (400 invalid_cursor);
+ *  - this database (system identifier, oid, timeline) is recorded as the feed's (src/events/feed-database.ts).
  * Returns the new epoch, a random one never issued before (see EPOCHS above).
  */
 export async function resetChangeFeed(db: Database): Promise<number> {
@@ -358,6 +360,10 @@ export async function resetChangeFeed(db: Database): Promise<number> {
     // The dropped events may include some the search step had not applied: its table is filled again.
     await rebuildSearch(trx, horizon);
     await moveMilestonesBelow(trx, horizon.xid);
+    const identity = await currentDatabaseIdentity(trx);
+    if (identity !== null) {
+      await recordDatabaseIdentity(trx, identity);
+    }
     return epoch;
   });
 }

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, redacted, type Config, type Secrets } from '..
 import { createDb, ensureDatabase } from '../storage/db.ts';
 import { migrationStatus } from '../storage/migrator.ts';
 import { feedXidsAhead } from '../events/change-feed.ts';
+import { checkFeedDatabase, feedDatabaseAdvice } from '../events/feed-database.ts';
 import { pingRedis } from '../shared/redis.ts';
 import { initLogger, createLogger, type Logger } from '../shared/logger.ts';
 import pg from 'pg';
@@ -58,24 +59,37 @@ async function pendingMigrations(config: Config, secrets: Secrets): Promise<stri
 
 /**
  * Stored xids ahead of the cluster (a database restored from a dump of a cluster further along; every xid-ordered
- * value counts, src/storage/xid-positions.repo.ts): the operator's message, or undefined when there are none.
+ * value counts, src/storage/xid-positions.repo.ts), or a database that is not the one the feed was recorded on
+ * (another cluster, database or timeline: src/events/feed-database.ts): the operator's message, or undefined when
+ * neither. The first start on a database records its identity.
  */
-async function feedAheadProblem(config: Config, secrets: Secrets): Promise<string | undefined> {
+async function feedRestoreProblem(config: Config, secrets: Secrets): Promise<string | undefined> {
   const db = createDb({ url: config.database.url, password: secrets.databasePassword, poolMax: 1 });
   try {
-    const ahead = await feedXidsAhead(db);
-    if (!ahead) {
-      return undefined;
-    }
     const u = new URL(config.database.url);
-    return (
-      `DATABASE_URL: ${u.host}${u.pathname} holds transaction ids up to ${ahead.stored} ` +
-      `(${ahead.ahead.map((a) => a.what).join(', ')}), ahead of this Postgres cluster's next one (${ahead.next}): ` +
-      'the database was restored from a dump of a cluster further along, and new changes and milestones would be ' +
-      'ordered before the restored ones (feed consumers, webhooks, email notifications, text search and milestone ' +
-      'pollers would skip them); run `jpm-sync change-feed reset --yes` before starting the service (README, ' +
-      'Operations: after a database restore)'
-    );
+    const ahead = await feedXidsAhead(db);
+    if (ahead) {
+      return (
+        `DATABASE_URL: ${u.host}${u.pathname} holds transaction ids up to ${ahead.stored} ` +
+        `(${ahead.ahead.map((a) => a.what).join(', ')}), ahead of this Postgres cluster's next one (${ahead.next}): ` +
+        'the database was restored from a dump of a cluster further along, and new changes and milestones would be ' +
+        'ordered before the restored ones (feed consumers, webhooks, email notifications, text search and milestone ' +
+        'pollers would skip them); run `jpm-sync change-feed reset --yes` before starting the service (README, ' +
+        'Operations: after a database restore)'
+      );
+    }
+    const check = await checkFeedDatabase(db, { recordIfNone: true });
+    const log = createLogger('main');
+    if (check.current !== null && check.current.system === null) {
+      log.warn(
+        'pg_control_system() is not executable by the database role: a restore into another cluster is detected only when the database oid differs (README, Operations: after a database restore)',
+      );
+    }
+    if (check.recordedNow) {
+      log.info({ database: check.current }, "change feed's database recorded");
+    }
+    const advice = feedDatabaseAdvice(check);
+    return advice === undefined ? undefined : `DATABASE_URL: ${u.host}${u.pathname} is ${advice}`;
   } finally {
     await db.destroy();
   }
@@ -84,7 +98,7 @@ async function feedAheadProblem(config: Config, secrets: Secrets): Promise<strin
 /**
  * Checks Postgres and (optionally) Redis before starting, with a message that says what to do. `migrated`: the
  * service's roles also need every migration of this release applied (they would fail at their first query), and no
- * stored xid ahead of the cluster (`feedAheadProblem`).
+ * stored xid ahead of the cluster and the database the feed was recorded on (`feedRestoreProblem`).
  */
 export async function checkDependencies(
   config: Config,
@@ -111,9 +125,10 @@ export async function checkDependencies(
           `(first: ${pending[0]}); run \`npm run migrate\` (\`jpm-sync migrate up\`) before starting the service`,
       );
     }
-    const feedAhead = options.migrated && pending.length === 0 ? await feedAheadProblem(config, secrets) : undefined;
-    if (feedAhead) {
-      problems.push(feedAhead);
+    const feedRestore =
+      options.migrated && pending.length === 0 ? await feedRestoreProblem(config, secrets) : undefined;
+    if (feedRestore) {
+      problems.push(feedRestore);
     }
   } catch (err) {
     const code = (err as { code?: string }).code;

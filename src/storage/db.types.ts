@@ -191,6 +191,10 @@ export interface ChangeFeedEpochs {
 }
 
 export interface ChangeFeedState {
+  database_oid: Int8 | null;
+  database_recorded_at: Timestamp | null;
+  database_system_identifier: Int8 | null;
+  database_timeline: Int8 | null;
   epoch: Int8;
   id: Generated<number>;
   purged_at: Timestamp | null;
