@@ -45,6 +45,13 @@ export interface DayItem {
   revealDate: IsoDate | null;
   /** Quirk `withdrawals`: when the item leaves the intraday snapshot (and whether it comes back). */
   withdrawal: Withdrawal | null;
+  /**
+   * Quirk `movedToNextDay`: the business day the item posts on instead of its own (`postedMinor` is then null here,
+   * and the next day's ledger holds the posting, `movedFrom` set), with the amount it posts at there.
+   */
+  moved: { to: IsoDate; postedMinor: bigint } | null;
+  /** A posting moved here from the previous business day (quirk `movedToNextDay`): that day. */
+  movedFrom: IsoDate | null;
   /** Why the item is unusual (for tests and the ground-truth export), e.g. `identical`, `late`. */
   marks: string[];
 }
@@ -154,6 +161,8 @@ function draftItem(rng: Prng, account: SimAccount, date: IsoDate, kind: TxnKind,
     reversal: false,
     revealDate: null,
     withdrawal: null,
+    moved: null,
+    movedFrom: null,
     marks: [],
   };
 }
@@ -181,6 +190,9 @@ export function draftDay(
   const rng = new Prng(seed, 'day', account.accountId, date);
   const count = Math.max(1, Math.round(txPerDay * (0.75 + rng.unit() * 0.5)));
   const drafts: Draft[] = [];
+  // Quirk `movedToNextDay` draws from a stream of its own, one draw set per drafted item, so it moves nothing else.
+  const moves = new Prng(seed, 'moved', account.accountId, date);
+  const movable: { item: Draft; moved: boolean; changed: boolean; pct: bigint }[] = [];
   for (let i = 0; i < count; i++) {
     const item = draftItem(rng, account, date, rng.weighted(TXN_KINDS), calendar);
     const changed = rng.chance(0.04);
@@ -194,6 +206,12 @@ export function draftDay(
       item.marks.push('never-posted');
     }
     drafts.push(item);
+    movable.push({
+      item,
+      moved: moves.chance(0.05),
+      changed: moves.chance(0.3),
+      pct: BigInt(moves.pick([-2, -1, 1, 2])),
+    });
   }
   const dl = account.currency.decimalLocation;
   const special = new Prng(seed, 'special', account.accountId, date);
@@ -264,6 +282,17 @@ export function draftDay(
     drafts.push({ ...lateItem, intradayMinor: null, revealDate: calendar.addBusinessDays(date, 3), marks: ['late'] });
   }
 
+  for (const { item, moved, changed, pct } of movable) {
+    // Only an item reported intraday that would post (and is no reversal's original) can miss its day's posting.
+    const reversed = reverse && quirks.reversals && item === original;
+    if (quirks.movedToNextDay && moved && !reversed && item.postedMinor !== null && item.intradayMinor !== null) {
+      const postedMinor = changed ? (item.postedMinor * (100n + pct)) / 100n || 1n : item.postedMinor;
+      item.moved = { to: calendar.nextBusinessDay(date), postedMinor };
+      item.postedMinor = null;
+      item.marks.push('moved-next-day');
+    }
+  }
+
   let copy = 0;
   for (const d of drafts) {
     // Identical items share content, so their streams would agree; the copy number lets one of three
@@ -305,6 +334,8 @@ function strangeItem(seed: string, account: SimAccount, date: IsoDate, d: Draft,
     d.withdrawal = withdrawal;
     if (withdrawal.returnAt === null) {
       d.postedMinor = null;
+      d.moved = null;
+      d.marks = d.marks.filter((m) => m !== 'moved-next-day');
       d.marks.push('withdrawn');
     } else {
       d.marks.push('withdrawn-returned');

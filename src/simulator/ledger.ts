@@ -118,6 +118,7 @@ export class Ledger {
 
   #build(account: SimAccount, date: IsoDate): DayLedger {
     const { items } = draftDay(this.seed, account, date, this.txPerDay, this.quirks, this.calendar);
+    items.push(...this.#movedIn(account, date, items.length));
     const openingLedger = this.openingLedger(account, date);
     let net = 0n;
     for (const item of items) {
@@ -150,11 +151,38 @@ export class Ledger {
         reversal: false,
         revealDate: null,
         withdrawal: null,
+        moved: null,
+        movedFrom: null,
         marks: ['sweep'],
       });
     }
     const lateRevealDate = items.find((i) => i.revealDate !== null)?.revealDate ?? null;
     return { account, date, items, openingLedger, closingLedger, lateRevealDate };
+  }
+
+  /**
+   * Quirk `movedToNextDay`: the previous business day's items that missed its posting run, posted on `date` (the
+   * bank's business date for them) at their moved amount, after the day's own items; never in `date`'s snapshot.
+   * Drafted afresh (not through `day`), so building a day never builds the chain of days before it.
+   */
+  #movedIn(account: SimAccount, date: IsoDate, after: number): DayItem[] {
+    const previous = this.calendar.previousBusinessDay(date);
+    if (!this.quirks.movedToNextDay || !this.hasData(previous)) {
+      return [];
+    }
+    const { items } = draftDay(this.seed, account, previous, this.txPerDay, this.quirks, this.calendar);
+    return items
+      .filter((item) => item.moved?.to === date)
+      .map((item, i) => ({
+        ...item,
+        seq: after + i + 1,
+        intradayMinor: null,
+        postedMinor: item.moved?.postedMinor ?? null,
+        moved: null,
+        movedFrom: previous,
+        withdrawal: null,
+        marks: [...item.marks.filter((m) => m !== 'moved-next-day'), 'moved-in'],
+      }));
   }
 
   /** Day-2 float of a day's posted credits: still unavailable at the end of the next business day. */

@@ -65,6 +65,12 @@ export interface Quirks {
    * of its items for a while (a feed behind the bank's core), every count consistent, then all of them again.
    */
   dippingSnapshot: boolean;
+  /**
+   * An intraday item (about one in twenty) misses its day's posting run and posts on the NEXT business day: pending
+   * in day D's CURRENT_DAY snapshot, absent from D's prior-day data and balances, posted under D+1 (the bank's
+   * business date for it) with a new id, now and then at another amount; D+1's snapshot never lists it.
+   */
+  movedToNextDay: boolean;
 }
 
 /** What a simulator started without `quirks` does: the behaviours of J.P. Morgan's own samples. */
@@ -86,6 +92,7 @@ export const DEFAULT_QUIRKS: Quirks = {
   carriedOver: false,
   revisedIntraday: false,
   dippingSnapshot: false,
+  movedToNextDay: false,
 };
 
 /** Every quirk on: stranger than the real bank. */
@@ -96,6 +103,7 @@ export const ALL_QUIRKS: Quirks = {
   hostileNarratives: true,
   withdrawals: true,
   carriedOver: true,
+  movedToNextDay: true,
 };
 
 export const NO_QUIRKS: Quirks = {
@@ -116,6 +124,7 @@ export const NO_QUIRKS: Quirks = {
   carriedOver: false,
   revisedIntraday: false,
   dippingSnapshot: false,
+  movedToNextDay: false,
 };
 
 export function resolveQuirks(partial: Partial<Quirks> | undefined): Quirks {

@@ -123,7 +123,10 @@ function carriedOverReported(ledger: Ledger, account: SimAccount, today: IsoDate
   }
   const batch = batchNumber(ledger.seed, account.accountId, previous, 'C');
   return day.items
-    .filter((item) => item.intradayMinor !== null && item.postedMinor === null && item.withdrawal === null)
+    .filter(
+      (item) =>
+        item.intradayMinor !== null && item.postedMinor === null && item.withdrawal === null && item.moved === null,
+    )
     .map((item) => ({
       account,
       date: today,

@@ -83,6 +83,7 @@ const QUIRK_NAMES: (keyof Quirks)[] = [
   'withdrawals',
   'revisedIntraday',
   'dippingSnapshot',
+  'movedToNextDay',
 ];
 
 /** Mondays in November/December 2026: every scenario starts on a business day (holidays aside). */

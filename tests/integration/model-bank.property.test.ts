@@ -209,6 +209,44 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
     },
     exercised: (run) => expect(run.faultsFired).toBe(3),
   },
+  {
+    // An intraday item that misses its day's posting run posts on the next business day (quirk movedToNextDay):
+    // pending under day D, absent from D's prior-day data and balances, posted under D+1 with a new id.
+    name: "an item moved to the next business day is pending on its day, gone from that day's final data, posted once under the next",
+    scenario: {
+      seed: 'moved-next-day',
+      quirks: { movedToNextDay: true, withdrawals: false, latePostings: false, shiftingPages: false },
+      holidays: ['2026-11-13'],
+      currencies: ['USD', 'JPY'],
+      txPerDay: 14,
+      pageSize: 4,
+      start: '2026-11-10',
+      historyDays: 4,
+      steps: [
+        { do: 'advance', days: 0, progress: 1 },
+        { do: 'sync', account: 0, mode: 'intraday' },
+        { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 1, progress: 0.5 },
+        { do: 'sync', account: 0, mode: 'intraday' },
+        { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'sync', account: 1, mode: 'prior_day' },
+        { do: 'advance', days: 1, progress: 1 },
+        { do: 'sync', account: 0, mode: 'intraday' },
+        { do: 'sync', account: 1, mode: 'intraday' },
+        // 2026-11-13 is a holiday: the business day after the 12th is the 16th.
+        { do: 'advance', days: 4, progress: 0.2 },
+        { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'sync', account: 1, mode: 'intraday' },
+        { do: 'advance', days: 1, progress: 0.2 },
+        { do: 'sync', account: 1, mode: 'prior_day' },
+        { do: 'sync', account: 0, mode: 'prior_day' },
+      ],
+    },
+    exercised: (run) => {
+      expect(run.seen['moved-next-day']).toBeGreaterThan(0);
+      expect(run.seen['moved-in']).toBeGreaterThan(0);
+    },
+  },
 ];
 
 describe("model-based differential test: the stored live set equals the bank's own view", () => {

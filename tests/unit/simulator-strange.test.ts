@@ -166,12 +166,46 @@ describe('simulator: a bank stranger than the real one', () => {
     expect(ids({ progress: 1, withdrawalsAt: differing.late }, memo)).not.toEqual(first);
   });
 
+  it('movedToNextDay: an item pending on its day misses its posting run and posts the next business day under a new id', () => {
+    const ledger = makeLedger({ ...DEFAULT_QUIRKS, movedToNextDay: true }, HOLIDAYS);
+    const plain = makeLedger(DEFAULT_QUIRKS, HOLIDAYS);
+    const moved = items(ledger).filter(({ item }) => item.marks.includes('moved-next-day'));
+    expect(moved.length).toBeGreaterThan(10);
+    let changedAmounts = 0;
+    for (const { date, item } of moved) {
+      const account = ledger.accounts.find((a) => ledger.day(a, date)?.items.includes(item))!;
+      const next = ledger.calendar.nextBusinessDay(date);
+      const after = ledger.calendar.nextBusinessDay(next);
+      // Day D: pending in its snapshot; not in its prior-day data nor in its final balances.
+      const pending = intradayReported(ledger, account, { today: date, progress: 1 }).find((r) => r.item === item)!;
+      expect(pending.postCode).toBe('I');
+      expect(postedReported(ledger, account, date, after).some((r) => r.item.bankRef === item.bankRef)).toBe(false);
+      expect(ledger.finalBalances(account, date)!.endingLedger).toBe(ledger.openingLedger(account, next));
+      // Day D+1: never in its snapshot, posted under it (the bank's business date) with a new id.
+      expect(
+        intradayReported(ledger, account, { today: next, progress: 1 }).some((r) => r.item.bankRef === item.bankRef),
+      ).toBe(false);
+      const posted = postedReported(ledger, account, next, after).filter((r) => r.item.bankRef === item.bankRef);
+      expect(posted).toHaveLength(1);
+      expect(posted[0]!.item.movedFrom).toBe(date);
+      expect(posted[0]!.item.marks).toContain('moved-in');
+      expect(posted[0]!.transactionId).not.toBe(pending.transactionId);
+      expect(posted[0]!.amount).toBe(item.moved!.postedMinor);
+      expect(ledger.finalBalances(account, next)!.endingLedger).toBe(ledger.openingLedger(account, after));
+      changedAmounts +=
+        posted[0]!.amount === plain.day(account, date)!.items.find((i) => i.bankRef === item.bankRef)!.postedMinor
+          ? 0
+          : 1;
+    }
+    expect(changedAmounts).toBeGreaterThan(0);
+  });
+
   it('leaves every other item as it was when the strange quirks are switched on', () => {
     const plain = items(makeLedger(DEFAULT_QUIRKS));
     const strange = items(makeLedger({ ...ALL_QUIRKS, withdrawals: false }));
-    const untouched = strange.filter(
-      ({ item }) => !item.marks.some((m) => m === 'odd-reference' || m === 'hostile-narrative'),
-    );
+    // A moved item changes its day, the day it posts on and the sweeps that balance both (quirk movedToNextDay).
+    const touched = new Set(['odd-reference', 'hostile-narrative', 'moved-next-day', 'moved-in', 'sweep']);
+    const untouched = strange.filter(({ item }) => !item.marks.some((m) => touched.has(m)));
     const byKey = new Map(plain.map(({ key, item }) => [key, item]));
     expect(untouched.length).toBeGreaterThan(100);
     for (const { key, item } of untouched) {
