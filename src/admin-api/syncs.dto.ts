@@ -110,7 +110,7 @@ export const SyncRunSchema = z
         z.object({
           code: z.string().meta({
             description:
-              'no_business_day (weekdays the bank reports as no business day: holidays, nothing owed) | no_current_business_day (intraday on a day the bank is closed) | fetched_nothing (business days with no transaction on an account that normally has activity) | day_not_closed (days of a range the bank has not closed yet: not fetched) | listed_after_close (days whose final data is stored that the current-day view lists intraday items under: each linked to its posting or removed as not in the prior day) | bank_business_day_unknown',
+              'no_business_day (weekdays the bank reports as no business day: holidays, nothing owed) | no_current_business_day (intraday on a day the bank is closed) | fetched_nothing (business days with no transaction on an account that normally has activity) | day_not_closed (days of a range the bank has not closed yet: not fetched) | listed_after_close (days whose final data is stored that the current-day view lists intraday items under: each linked to its posting or removed as not in the prior day) | pending_held_unreadable (days whose final data holds a record we could not read: intraday items of those days the rest lacks stay pending; one posted under a later day counts there as well until the reject is resolved) | bank_business_day_unknown',
           }),
           message: z.string(),
           dates: z.array(Day).optional(),

@@ -59,7 +59,9 @@ const WARNINGS: Record<string, (dates: readonly IsoDate[]) => string> = {
   day_not_closed: (d) =>
     `J.P. Morgan has not closed business day(s) ${d.join(', ')} yet (its current business day or later): not fetched; the next prior-day sync reads them, or sync the range again once the bank has closed them`,
   listed_after_close: (d) =>
-    `J.P. Morgan's current-day view lists intraday items under ${d.join(', ')}, whose final data is stored: each was linked to its posting there, or left the live set as not in that day's prior-day data (linked if a posting of it is stored later)`,
+    `J.P. Morgan's current-day view lists intraday items under ${d.join(', ')}, whose final data is stored: each was linked to its posting there, or left the live set as not in that day's prior-day data (linked if a posting of it is stored later), or stays pending while that day holds a record we could not read (warning pending_held_unreadable)`,
+  pending_held_unreadable: (d) =>
+    `J.P. Morgan's final data of ${d.join(', ')} holds a record we could not read (an open reject): intraday items of those days that the rest of the data lacks stay pending, as that record may be their posting; one the bank posted under a later day instead counts there as well until the reject is resolved (fix or re-fetch the rejected record)`,
   bank_business_day_unknown: () =>
     'J.P. Morgan named no prior business day for the account (no PRIOR_DAY balance); the window used our estimate',
 };

@@ -126,7 +126,9 @@ export async function reconcileCurrentDay(
  * hold, or holds as a posting already. They are resolved against that day's posted items at once, as its prior-day
  * step would (supersede.ts `resolvePending`): linked to the posting they match, else removed as not in the prior day;
  * one posted later under that day is still linked when the look-back stores it. A day holding an unreadable posted
- * record keeps them pending. Each decision names the listing (`listedAfterClose`), and the run warns.
+ * record keeps them pending (it may be their posting), and the run says so (`pending_held_unreadable`): one the bank
+ * posts under a later day counts there as well until that record is read. Each decision names the listing
+ * (`listedAfterClose`), and the run warns.
  */
 async function resolveListedAfterClose(
   ctx: {
@@ -143,10 +145,18 @@ async function resolveListedAfterClose(
     return {};
   }
   notes.warnings.push(warningOf('listed_after_close', days));
-  const unreadable = { dates: await daysWithUnreadablePosted(ctx.db, ctx.account.id, days), undated: false };
-  return resolvePending(ctx.db, ctx.account, days, ctx.runId, unreadable, ctx.beforeWrite, {
+  const unreadable = {
+    dates: await daysWithUnreadablePosted(ctx.db, ctx.account.id, days),
+    undated: false,
+    held: new Set<IsoDate>(),
+  };
+  const counts = await resolvePending(ctx.db, ctx.account, days, ctx.runId, unreadable, ctx.beforeWrite, {
     listedAfterClose: { businessDay: day },
   });
+  if (unreadable.held.size > 0) {
+    notes.warnings.push(warningOf('pending_held_unreadable', [...unreadable.held].sort()));
+  }
+  return counts;
 }
 
 /**

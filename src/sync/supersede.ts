@@ -105,6 +105,12 @@ export function matchPending(pending: readonly MatchCandidate[], posted: readonl
 interface UnreadableRecords {
   dates: ReadonlySet<string>;
   undated: boolean;
+  /**
+   * Filled with the dates whose pending items stayed pending only because of such a record (the operator is warned:
+   * `pending_held_unreadable`, business-calendar.ts): the item may be that record's posting, or money the bank posts
+   * under a later day, counted there too until the record is read.
+   */
+  held?: Set<string>;
 }
 
 const NO_UNREADABLE_RECORDS: UnreadableRecords = { dates: new Set(), undated: false };
@@ -166,9 +172,16 @@ export async function resolvePending(
     }
     const r = matchPending([...pending, ...removedBefore], posted);
     // Only a live pending item can be removed, and only on a date whose every record was read.
-    r.removed = r.removed.filter(
-      (p) => p.status === 'pending' && !unreadable.undated && !unreadable.dates.has(p.booking_date),
-    );
+    r.removed = r.removed.filter((p) => {
+      if (p.status !== 'pending') {
+        return false;
+      }
+      const held = unreadable.undated || unreadable.dates.has(p.booking_date);
+      if (held) {
+        unreadable.held?.add(p.booking_date);
+      }
+      return !held;
+    });
     const from = (p: MatchCandidate) => (p.status === 'removed' ? ('removed' as const) : ('pending' as const));
     const linkedPosted = await resolvePendingRows(trx, [
       ...r.superseded.map((s) => ({

@@ -188,13 +188,16 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     const readAt = await databaseClock(deps.db);
     snapshot = job.mode === 'intraday' ? startIntradayWalk(readAt) : undefined;
     // The account's unreadable records by date: a day holding one proves no pending item absent (supersede.ts).
-    const unreadable = { dates: new Set<IsoDate>(), undated: false };
+    const unreadable = { dates: new Set<IsoDate>(), undated: false, held: new Set<IsoDate>() };
     const query = plan.transactions;
     const dayTally = tally;
     walk = () =>
       walkTransactions(deps, client, row, account, job, query, counts, dayTally, snapshot, unreadable, readAt);
     await walk();
     add(counts, await resolvePending(deps.db, account, plan.postedDates, job.runId, unreadable, fenceOf(job)));
+    if (unreadable.held.size > 0) {
+      notes.warnings.push(warningOf('pending_held_unreadable', [...unreadable.held].sort()));
+    }
     // What the bank reported per fetched day: validation's evidence for coverage and duplicates. Not fenced: a window
     // that lost its account lock reads older than the lock's new holder (who began reading after taking it), and a
     // day's tally never replaces one that began reading later (`read_at`); a day no one read since keeps its newest.

@@ -142,12 +142,13 @@ export function scriptedDeps(db: Database, bank: BankClient, today: string): Syn
  * A sync of one account (`syncAccountWindow`, transactions and balances) against a bank answering its n-th
  * transactions request with a walk of one page holding the n-th list of records (the page claims `totalPages`,
  * default 1: with more the client ends the walk at an empty page), and every balance request with a CURRENT_DAY
- * balance naming `bankDay`. The machine's day is `today` (default `bankDay`); the mode is `intraday` unless given.
+ * balance naming `bankDay`. The machine's day is `today` (default `bankDay`); the mode is `intraday` unless given; the
+ * window belongs to run `runId` when given (its warnings are then noted on it).
  */
 export function syncOnePageWalks(
   db: Database,
   account: { id: string; jpmAccountId: string },
-  p: { bankDay: string; today?: string; mode?: WindowJob['mode']; totalPages?: number },
+  p: { bankDay: string; today?: string; mode?: WindowJob['mode']; totalPages?: number; runId?: string | null },
   walks: readonly (readonly string[])[],
 ) {
   const pages = walks.map((records) => [
@@ -155,7 +156,7 @@ export function syncOnePageWalks(
   ]);
   const bank = scriptedBank(pages, () => currentDayBalance(account.jpmAccountId, p.bankDay));
   return syncAccountWindow(scriptedDeps(db, bank, p.today ?? p.bankDay), {
-    runId: null,
+    runId: p.runId ?? null,
     accountId: account.id,
     mode: p.mode ?? 'intraday',
     kinds: ['transactions', 'balances'],

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSyncRun, getSyncRun } from '../../src/storage/sync-runs.repo.ts';
 import { createAccount, createTenancy } from '../factories/tenancy.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import { accountRecords, statusesOf, syncOnePageWalks } from '../helpers/scripted-bank.ts';
@@ -95,15 +96,32 @@ describe('an intraday item listed under a closed business day', () => {
     });
   });
 
-  it('keeps an item listed under a closed day pending while that day holds a posted record we could not read', async () => {
-    const account = await createAccount(t.db, await createTenancy(t.db), { jpmAccountId: '000000011116622' });
+  it('keeps an item listed under a closed day pending while that day holds a posted record we could not read, and says so', async () => {
+    const tenancy = await createTenancy(t.db);
+    const account = await createAccount(t.db, tenancy, { jpmAccountId: '000000011116622' });
     const rec = accountRecords('000000011116622');
-    const sync = (mode: 'intraday' | 'prior_day', bankDay: string, today: string, ...walks: string[][]) =>
-      syncOnePageWalks(t.db, account, { bankDay, today, mode }, walks);
+    const sync = async (mode: 'intraday' | 'prior_day', bankDay: string, today: string, ...walks: string[][]) => {
+      const runId = await createSyncRun(t.db, {
+        organizationId: tenancy.organizationId,
+        integrationId: tenancy.integrationId,
+        accountId: account.id,
+        trigger: 'manual',
+        mode,
+      });
+      const counts = await syncOnePageWalks(t.db, account, { bankDay, today, mode, runId }, walks);
+      return { counts, warnings: (await getSyncRun(t.db, runId))?.warnings };
+    };
     // D1's prior-day data holds a record whose amount cannot be read: it may be the posting of what is listed later.
     await sync('prior_day', D1, D2, [rec('P-A', D1, 'P', 'RA'), rec('P-U', D1, 'P', 'RN', '"1,00"')]);
     const d2 = [rec('C-N', D1, 'I', 'RN'), rec('C-C', D2, 'I', 'RC')];
-    expect(await sync('intraday', D2, D2, d2, d2)).toMatchObject({ inserted: 2, superseded: 0, removed: 0 });
+    const listed = await sync('intraday', D2, D2, d2, d2);
+    expect(listed.counts).toMatchObject({ inserted: 2, superseded: 0, removed: 0 });
     expect(await statusesOf(t.db, account.id, true)).toMatchObject({ 'C-N': `pending ${D1}`, 'C-C': `pending ${D2}` });
+    // Pending under a closed day: counted in its live set, and in a later day's too should the bank post it there. The
+    // operator is told which day holds it and why, rather than read that every listed item was resolved.
+    expect(listed.warnings).toEqual([
+      expect.objectContaining({ code: 'listed_after_close', dates: [D1] }),
+      expect.objectContaining({ code: 'pending_held_unreadable', dates: [D1] }),
+    ]);
   });
 });

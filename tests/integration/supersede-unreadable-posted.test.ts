@@ -9,7 +9,8 @@ import { onePageWalk, recordJson, scriptedBank, scriptedDeps } from '../helpers/
  * Pending → posted when the prior-day answer holds the posted counterpart in a form we cannot read (its amount
  * `"12,50"`): the pending item is not declared absent from the prior day while its day holds an unreadable record,
  * and is superseded once the posted record is stored. A pending item removed as not in the prior day is still
- * linked to a posted record of its day stored later.
+ * linked to a posted record of its day stored later. A pending item kept only because its day holds an unreadable
+ * record is named in the run's warnings (`pending_held_unreadable`): the bank may have posted it under a later day.
  */
 const DAY = '2026-10-05';
 const TODAY = '2026-11-20';
@@ -27,8 +28,8 @@ describe('pending → posted when the posted counterpart could not be read', () 
   async function setUp() {
     const tenancy = await createTenancy(t.db);
     const account = await createAccount(t.db, tenancy, { jpmAccountId: JPM_ACCOUNT });
-    const record = (id: string, postCode: 'I' | 'P', amount: string, date = DAY) =>
-      recordJson({ id, account: JPM_ACCOUNT, date, amount, postCode, bankReference: 'W1' });
+    const record = (id: string, postCode: 'I' | 'P', amount: string, date = DAY, bankReference = 'W1') =>
+      recordJson({ id, account: JPM_ACCOUNT, date, amount, postCode, bankReference });
     const newRun = (mode: 'intraday' | 'range') =>
       createSyncRun(t.db, {
         organizationId: tenancy.organizationId,
@@ -38,15 +39,16 @@ describe('pending → posted when the posted counterpart could not be read', () 
         mode,
       });
     /** Each call syncs one window against a bank that answers it with `records`. */
-    const sync = async (mode: 'intraday' | 'range', ...records: string[]) => {
+    const syncDay = async (day: string, mode: 'intraday' | 'range', ...records: string[]) => {
       const runId = await newRun(mode);
       const job: WindowJob =
         mode === 'intraday'
           ? { runId, accountId: account.id, mode, kinds: ['transactions'] }
-          : { runId, accountId: account.id, mode, from: DAY, to: DAY, kinds: ['transactions'] };
+          : { runId, accountId: account.id, mode, from: day, to: day, kinds: ['transactions'] };
       const counts = await syncAccountWindow(scriptedDeps(t.db, scriptedBank([onePageWalk(records)]), TODAY), job);
       return { runId, counts };
     };
+    const sync = (mode: 'intraday' | 'range', ...records: string[]) => syncDay(DAY, mode, ...records);
     const rows = () =>
       t.db
         .selectFrom('transactions')
@@ -72,7 +74,7 @@ describe('pending → posted when the posted counterpart could not be read', () 
         .orderBy('id')
         .execute()
         .then((r) => r.map((e) => e.kind));
-    return { record, sync, rows, live, decisions, events };
+    return { record, sync, syncDay, rows, live, decisions, events };
   }
 
   it('the pending item stays pending while its day holds an unreadable record, and is superseded once the posted record is stored', async () => {
@@ -95,6 +97,34 @@ describe('pending → posted when the posted counterpart could not be read', () 
     expect(await live()).toEqual(['TXN-P-1']);
     expect((await decisions()).map((d) => [d.jpm_transaction_id, d.decision, d.rule])).toEqual([
       ['TXN-C-1', 'superseded', 'exact'],
+    ]);
+  });
+
+  it('an item the bank posts under the next business day, while its own day holds an unreadable record, stays pending there and the runs say so', async () => {
+    const { record, syncDay, live, decisions } = await setUp();
+    const NEXT = '2026-10-06';
+    const warnings = async (runId: string) => (await getSyncRun(t.db, runId))?.warnings ?? [];
+    await syncDay(DAY, 'intraday', record('TXN-C-5', 'I', '40.00'));
+    // DAY's final data lacks the item (it posts the next business day) and holds another item we cannot read.
+    const held = await syncDay(DAY, 'range', record('TXN-P-U', 'P', '"3,00"', DAY, 'OTHER'));
+    expect(held.counts).toMatchObject({ rejected: 1, removed: 0 });
+    expect(await live()).toEqual(['TXN-C-5']);
+    // Kept, as the unreadable record may be its posting; never silently: the run names the day.
+    expect(await warnings(held.runId)).toEqual([
+      expect.objectContaining({ code: 'pending_held_unreadable', dates: [DAY] }),
+    ]);
+    // The bank posts it under the next business day, its business date for it, with a new id: counted there as well
+    // while the reject stands, as the warning said.
+    const next = await syncDay(NEXT, 'range', record('TXN-P-5', 'P', '40.00', NEXT));
+    expect(next.counts).toMatchObject({ inserted: 1, superseded: 0, removed: 0 });
+    expect(await live()).toEqual(['TXN-C-5', 'TXN-P-5']);
+    // Once DAY's record is read, the pending item leaves DAY's live set: the money counts once, on the next day.
+    const read = await syncDay(DAY, 'range', record('TXN-P-U', 'P', '3.00', DAY, 'OTHER'));
+    expect(read.counts).toMatchObject({ inserted: 1, removed: 1 });
+    expect(await warnings(read.runId)).toEqual([]);
+    expect(await live()).toEqual(['TXN-P-5', 'TXN-P-U']);
+    expect((await decisions()).map((d) => [d.jpm_transaction_id, d.decision, d.rule])).toEqual([
+      ['TXN-C-5', 'removed', 'not_in_prior_day'],
     ]);
   });
 
