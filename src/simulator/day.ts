@@ -174,6 +174,11 @@ function changedAmount(rng: Prng, posted: bigint): bigint {
   return changed === posted ? posted + 1n : changed > 0n ? changed : 1n;
 }
 
+/** Quirk `quietDays`: whether the account has no transaction at all on this business day (its own stream). */
+export function isQuietDay(seed: string, accountId: string, date: IsoDate, quirks: Quirks): boolean {
+  return quirks.quietDays && new Prng(seed, 'quiet', accountId, date).chance(1 / 12);
+}
+
 /**
  * Draws the day's items (before the balancing sweep, which `ledger.ts` appends). Every random draw is
  * made whatever the quirks say, so toggling one quirk leaves the content of all other items unchanged
@@ -283,11 +288,21 @@ export function draftDay(
   }
 
   for (const { item, moved, changed, pct } of movable) {
-    // Only an item reported intraday that would post (and is no reversal's original) can miss its day's posting.
+    // Only an item reported intraday that would post (and is no reversal's original) can miss its day's posting, and
+    // only onto a day with transactions (quirk quietDays).
     const reversed = reverse && quirks.reversals && item === original;
-    if (quirks.movedToNextDay && moved && !reversed && item.postedMinor !== null && item.intradayMinor !== null) {
+    const to = calendar.nextBusinessDay(date);
+    const quietNext = isQuietDay(seed, account.accountId, to, quirks);
+    if (
+      quirks.movedToNextDay &&
+      moved &&
+      !reversed &&
+      !quietNext &&
+      item.postedMinor !== null &&
+      item.intradayMinor !== null
+    ) {
       const postedMinor = changed ? (item.postedMinor * (100n + pct)) / 100n || 1n : item.postedMinor;
-      item.moved = { to: calendar.nextBusinessDay(date), postedMinor };
+      item.moved = { to, postedMinor };
       item.postedMinor = null;
       item.marks.push('moved-next-day');
     }

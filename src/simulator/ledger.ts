@@ -2,7 +2,7 @@ import { diffDays, type IsoDate } from '../shared/time.ts';
 import type { SimAccount } from './accounts.ts';
 import { WEEKDAYS, type BankCalendar } from './calendar.ts';
 import { SWEEP_IN, SWEEP_OUT } from './catalog.ts';
-import { draftDay, type DayItem } from './day.ts';
+import { draftDay, isQuietDay, type DayItem } from './day.ts';
 import { Prng } from './prng.ts';
 import type { Quirks } from './quirks.ts';
 
@@ -86,8 +86,15 @@ export class Ledger {
     return this.calendar.isBusinessDay(date) && diffDays(this.firstDate, date) >= 0;
   }
 
-  /** Opening ledger balance of a business day, drawn around the account's typical balance. */
+  /**
+   * Opening ledger balance of a business day, drawn around the account's typical balance; after a quiet day (quirk
+   * `quietDays`) the quiet day's own, as nothing moved it.
+   */
   openingLedger(account: SimAccount, date: IsoDate): bigint {
+    const previous = this.calendar.previousBusinessDay(date);
+    if (this.hasData(previous) && isQuietDay(this.seed, account.accountId, previous, this.quirks)) {
+      return this.openingLedger(account, previous);
+    }
     const rng = new Prng(this.seed, 'opening', account.accountId, date);
     return (account.baseMinor * BigInt(900 + rng.int(0, 200))) / 1000n;
   }
@@ -117,7 +124,10 @@ export class Ledger {
   }
 
   #build(account: SimAccount, date: IsoDate): DayLedger {
-    const { items } = draftDay(this.seed, account, date, this.txPerDay, this.quirks, this.calendar);
+    const quiet = isQuietDay(this.seed, account.accountId, date, this.quirks);
+    const { items } = quiet
+      ? { items: [] }
+      : draftDay(this.seed, account, date, this.txPerDay, this.quirks, this.calendar);
     items.push(...this.#movedIn(account, date, items.length));
     const openingLedger = this.openingLedger(account, date);
     let net = 0n;

@@ -71,6 +71,12 @@ export interface Quirks {
    * business date for it) with a new id, now and then at another amount; D+1's snapshot never lists it.
    */
   movedToNextDay: boolean;
+  /**
+   * About one business day in twelve an account has no transaction at all, not even the balancing sweep: its
+   * balances are reported (opening = closing, carried to the next business day's opening), its transaction queries
+   * answer nothing. No item moves onto it (quirk `movedToNextDay`).
+   */
+  quietDays: boolean;
 }
 
 /** What a simulator started without `quirks` does: the behaviours of J.P. Morgan's own samples. */
@@ -93,6 +99,7 @@ export const DEFAULT_QUIRKS: Quirks = {
   revisedIntraday: false,
   dippingSnapshot: false,
   movedToNextDay: false,
+  quietDays: false,
 };
 
 /** Every quirk on: stranger than the real bank. */
@@ -104,6 +111,7 @@ export const ALL_QUIRKS: Quirks = {
   withdrawals: true,
   carriedOver: true,
   movedToNextDay: true,
+  quietDays: true,
 };
 
 export const NO_QUIRKS: Quirks = {
@@ -125,6 +133,7 @@ export const NO_QUIRKS: Quirks = {
   revisedIntraday: false,
   dippingSnapshot: false,
   movedToNextDay: false,
+  quietDays: false,
 };
 
 export function resolveQuirks(partial: Partial<Quirks> | undefined): Quirks {

@@ -84,6 +84,7 @@ const QUIRK_NAMES: (keyof Quirks)[] = [
   'revisedIntraday',
   'dippingSnapshot',
   'movedToNextDay',
+  'quietDays',
 ];
 
 /** Mondays in November/December 2026: every scenario starts on a business day (holidays aside). */

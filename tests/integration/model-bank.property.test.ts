@@ -247,6 +247,29 @@ const REGRESSIONS: { name: string; scenario: ModelScenario; exercised: (run: Sce
       expect(run.seen['moved-in']).toBeGreaterThan(0);
     },
   },
+  {
+    // A business day with balances and no transaction at all (quirk quietDays): 2026-11-12 for the KWD account,
+    // 2026-11-06 for the JPY one. Its live set is empty, its final balance is stored to the minor unit (3 and 0
+    // decimals) and proves with opening = closing; the day after it opens where it closed.
+    name: 'a business day the transactions never mention has an empty live set and a proved balance',
+    scenario: {
+      seed: 'quiet-day',
+      quirks: { quietDays: true },
+      holidays: [],
+      currencies: ['KWD', 'JPY'],
+      txPerDay: 6,
+      pageSize: 3,
+      start: '2026-11-12',
+      historyDays: 10,
+      steps: [
+        { do: 'sync', account: 0, mode: 'intraday' },
+        { do: 'advance', days: 1, progress: 0.3 },
+        { do: 'sync', account: 0, mode: 'prior_day' },
+        { do: 'range', account: 1, back: 8, length: 6 },
+      ],
+    },
+    exercised: (run) => expect(run.rowsChecked).toBeGreaterThan(0),
+  },
 ];
 
 describe("model-based differential test: the stored live set equals the bank's own view", () => {

@@ -5,7 +5,7 @@ import { eachDay, type IsoDate } from '../../src/shared/time.ts';
 import { buildAccounts } from '../../src/simulator/accounts.ts';
 import { accountDayView } from '../../src/simulator/bank-view.ts';
 import { BankCalendar } from '../../src/simulator/calendar.ts';
-import type { DayItem } from '../../src/simulator/day.ts';
+import { isQuietDay, type DayItem } from '../../src/simulator/day.ts';
 import { Ledger } from '../../src/simulator/ledger.ts';
 import { ALL_QUIRKS, DEFAULT_QUIRKS, NO_QUIRKS, type Quirks } from '../../src/simulator/quirks.ts';
 import { codePoints, rawControlCharacters } from '../../src/simulator/strange.ts';
@@ -198,6 +198,35 @@ describe('simulator: a bank stranger than the real one', () => {
           : 1;
     }
     expect(changedAmounts).toBeGreaterThan(0);
+  });
+
+  it('quietDays: some business days have balances and no transaction at all; the next one opens where it closed', () => {
+    const ledger = makeLedger({ ...DEFAULT_QUIRKS, movedToNextDay: true, quietDays: true }, HOLIDAYS);
+    let quiet = 0;
+    for (const account of ledger.accounts) {
+      for (const date of eachDay(FIRST, LAST).filter((d) => ledger.calendar.isBusinessDay(d))) {
+        if (!isQuietDay(ledger.seed, account.accountId, date, ledger.quirks)) {
+          continue;
+        }
+        quiet++;
+        const next = ledger.calendar.nextBusinessDay(date);
+        expect(ledger.day(account, date)!.items).toEqual([]);
+        expect(intradayReported(ledger, account, { today: date, progress: 1 })).toEqual([]);
+        expect(postedReported(ledger, account, date, ledger.calendar.nextBusinessDay(next))).toEqual([]);
+        const final = ledger.finalBalances(account, date)!;
+        expect(final.endingLedger).toBe(final.openingLedger);
+        expect(ledger.openingLedger(account, next)).toBe(final.endingLedger);
+      }
+    }
+    expect(quiet).toBeGreaterThan(3);
+    // Off, no day is quiet.
+    const plain = makeLedger(DEFAULT_QUIRKS, HOLIDAYS);
+    expect(items(plain).length).toBeGreaterThan(items(ledger).length);
+    for (const account of plain.accounts) {
+      for (const date of eachDay(FIRST, LAST).filter((d) => plain.calendar.isBusinessDay(d))) {
+        expect(plain.day(account, date)!.items.length).toBeGreaterThan(0);
+      }
+    }
   });
 
   it('leaves every other item as it was when the strange quirks are switched on', () => {
