@@ -28,6 +28,7 @@ export type FaultKind =
   | 'empty-pages' // 200, a v3 page as it would be but claiming 1,000,000 pages (the pages past its real end come empty)
   | 'repeated-page' // 200, a v3 page from page 2 on carries page 1's records (as many as the real page has), pagination unchanged; waits for page 2
   | 'shifted-page' // 200, a v3 page past the first shifted back by one record (the last of the page before it first, its own last gone), pagination unchanged: an item inserted on a page already read, the bank's counts not updated; waits for page 2
+  | 'overlapping-page' // 200, a v3 page past the first begins with the last record of the page before it again (identical), then all its own records, pagination unchanged: page boundaries overlapping by one record, nothing missing; waits for page 2
   | 'first-page-again' // 200, a v3 page past the first answered with page 1 as it is (pageNumber 1, its records): the bank went back; waits for page 2
   | 'blank-ids' // 200, every record of a v3 page has its transactionId written as 12 spaces (a fixed-width field holding no id)
   | 'lower-case-direction' // 200, every record of a v3 page writes its debitCreditCode in lower case (`credit`, `debit`)
@@ -75,6 +76,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'blank-page',
   'first-page-again',
   'shifted-page',
+  'overlapping-page',
   'null-data',
   'repeated-record',
   'repeated-record-uncounted',
@@ -105,6 +107,7 @@ const PAGING = new Set<FaultKind>([
   'blank-page',
   'first-page-again',
   'shifted-page',
+  'overlapping-page',
   'null-data',
   'repeated-record',
   'repeated-record-uncounted',
@@ -115,7 +118,13 @@ const PAGING = new Set<FaultKind>([
   'strange-references',
 ]);
 /** Faults that answer a page past the first with something else: they wait for such a page. */
-const LATER_PAGE = new Set<FaultKind>(['repeated-page', 'blank-page', 'first-page-again', 'shifted-page']);
+const LATER_PAGE = new Set<FaultKind>([
+  'repeated-page',
+  'blank-page',
+  'first-page-again',
+  'shifted-page',
+  'overlapping-page',
+]);
 
 /** Faults of a connection kept alive after an answer: only a request on such a connection meets them. */
 const REUSED_CONNECTION = new Set<FaultKind>(['closed-keep-alive']);

@@ -270,6 +270,24 @@ function shiftedPage(normal: BankResponse, previous: BankResponse | undefined): 
 }
 
 /**
+ * A v3 page past the first whose start overlaps the page before it by one record (`previous`'s last, identical), all
+ * its own records after it, pagination unchanged: a bank paging by an offset that slipped by one. Nothing is missing;
+ * one transaction comes twice in the walk, on two pages.
+ */
+function overlappingPage(normal: BankResponse, previous: BankResponse | undefined): BankResponse {
+  try {
+    const page = parseKeepingNumbers(normal.body) as { data?: unknown[] };
+    const before = previous?.status === 200 ? (parseKeepingNumbers(previous.body) as { data?: unknown[] }) : undefined;
+    if (normal.status !== 200 || !Array.isArray(page.data) || page.data.length === 0 || !before?.data?.length) {
+      return normal;
+    }
+    return { ...normal, body: JSON.stringify({ ...page, data: [before.data.at(-1), ...page.data] }) };
+  } catch {
+    return normal;
+  }
+}
+
+/**
  * A v3 page of a walk in which the bank lists one transaction twice: page 1 gives its first record again right after
  * it (identical, same `transactionId`), and every page's `totalRecords` counts the copy, so the pages add up (`counted`),
  * or counts the transaction once.
@@ -800,6 +818,8 @@ export async function startSimulator(options: SimulatorOptions): Promise<Running
         return send(res, firstPage() ?? safeNormal(normal));
       case 'shifted-page':
         return send(res, shiftedPage(safeNormal(normal), previousPage()));
+      case 'overlapping-page':
+        return send(res, overlappingPage(safeNormal(normal), previousPage()));
       case 'null-data':
         return send(res, nullData(safeNormal(normal)));
       case 'repeated-record':

@@ -73,6 +73,7 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
   'repeated-record': 'succeeded',
   'repeated-record-uncounted': 'succeeded',
   'shifted-page': 'succeeded',
+  'overlapping-page': 'succeeded',
   'amount-spellings': 'succeeded',
   'strange-references': 'succeeded',
 };
@@ -89,7 +90,8 @@ const OUTCOME: Partial<Record<FaultKind, 'succeeded' | 'failed'>> = {
  * absent; a compressed answer is decompressed, one in ISO-8859-1 read in it (both at once: decompressed, then read in
  * ISO-8859-1); integer counts written with a fraction of zero (`2.0`) are those integers; a kept-alive connection closed as a
  * request arrives is sent again on another connection by the client; a transaction listed twice in a walk (its copy in
- * totalRecords or not) is stored and counted once; a page shifted by one (a record on two pages) is walked again; an
+ * totalRecords or not) is stored and counted once; a page shifted by one (a record on two pages), or overlapping the
+ * page before it by one, is walked again; an
  * amount in another spelling of its number (`3.755e2`) is that amount, and a reference of emoji, RTL text and 2,000
  * astral characters is kept as sent; one in ISO-8859-1 that does not say so is
  * refused (retried) when it holds a character beyond ASCII, and read as it is when it holds none; a direction in
@@ -122,6 +124,7 @@ const ABSORBED = new Set<FaultKind>([
   'repeated-record',
   'repeated-record-uncounted',
   'shifted-page',
+  'overlapping-page',
   'amount-spellings',
   'strange-references',
 ]);

@@ -21,7 +21,7 @@ export interface ScenarioLimits {
 }
 
 /**
- * `npm test`: the direct path; 5xx, 429, 503, gateway faults, resets, truncated bodies and short pages, and
+ * `npm test`: the direct path; 5xx, 429, 503, gateway faults, resets, truncated bodies, short and overlapping pages, and
  * a 403 now and then (permanent: the sync stops part-way and its days stay unsettled until a later one).
  */
 export const BOUNDED: ScenarioLimits = {
@@ -35,6 +35,7 @@ export const BOUNDED: ScenarioLimits = {
     'reset',
     'malformed-json',
     'short-page',
+    'overlapping-page',
     'not-entitled',
   ],
   retryAfterSeconds: 0,
@@ -52,6 +53,7 @@ export const LONG: ScenarioLimits = {
     'reset',
     'malformed-json',
     'short-page',
+    'overlapping-page',
     'hang',
     'not-entitled',
   ],
