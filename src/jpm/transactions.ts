@@ -147,8 +147,10 @@ function earlierIdsOn(data: readonly unknown[], ids: Set<string>): { again: numb
  * Whether a walk's records add up to the bank's `totalRecords`: counted as sent, or with each id the bank listed twice
  * on one page counted once (a bank's count may take the copy or not; either way it is one transaction).
  */
-function adds(seen: number, copies: number, totalRecords: number): boolean {
-  return seen === totalRecords || seen - copies === totalRecords;
+function adds(seen: number, copies: number, totalRecords: number, again = 0): boolean {
+  // A record of an earlier page given again on a later one is no proof of completeness unless the distinct records
+  // add up exactly: counted as sent, a shifted walk (one record on two pages, another on none) adds up too.
+  return again > 0 ? seen - copies - again === totalRecords : seen === totalRecords || seen - copies === totalRecords;
 }
 
 /**
@@ -170,6 +172,9 @@ export async function* transactionPages(
     let seen = 0;
     // Records of the walk that repeat an id earlier on their own page: the bank may count them in totalRecords or not.
     let copies = 0;
+    // Records a page gave that an earlier page of the walk gave (pages overlapping, or shifted), and the first such page.
+    let again = 0;
+    let againOn = 0;
     // The bank's ids (account and transactionId) the walk's pages gave: a page of only those is a page served again.
     let ids = new Set<string>();
     for (let pageNumber = 1; ;) {
@@ -196,6 +201,7 @@ export async function* transactionPages(
         expected = undefined;
         seen = 0;
         copies = 0;
+        again = 0;
         ids = new Set();
         pageNumber = 1;
         continue;
@@ -208,7 +214,7 @@ export async function* transactionPages(
           ? undefined
           : `answered page ${envelope.pagination.pageNumber} when asked for page ${pageNumber}`;
       if (misnumbered === undefined && envelope.data.length === 0 && pageNumber < totalPages) {
-        if (adds(seen, copies, totalRecords)) {
+        if (adds(seen, copies, totalRecords, again)) {
           // Every record is in and the bank claimed more pages than it has: the walk is done (never 10⁶ empty calls).
           log.warn(
             { slice: slice.index, pageNumber, totalPages },
@@ -229,25 +235,37 @@ export async function* transactionPages(
         const { records, rejects } = parseTransactionRecords(envelope.data, rawControls);
         seen += envelope.data.length;
         copies += repeated.copies;
+        const partly = repeated.again > 0 && repeated.again < repeated.of;
+        againOn = partly && again === 0 ? pageNumber : againOn;
+        again += partly ? repeated.again : 0;
         // The records are the schema's copies (a reject keeps its own raw): the parsed page is garbage from here,
         // not something the worker's heap carries while the consumer stores the page.
         envelope.data.length = 0;
         yield { type: 'page', walk, slice, pageNumber, totalPages, totalRecords, records, rejects, requestId };
+        // Some records of an earlier page again (the pages overlap, or shifted under the walk): judged at the walk's
+        // end, complete only when its distinct records add up to totalRecords (a shifted walk misses one).
         lie =
           repeated.again > 0 && repeated.again === repeated.of
             ? `repeated earlier records as page ${pageNumber}`
-            : repeated.again > 0
-              ? `gave ${repeated.again} record${repeated.again === 1 ? '' : 's'} of an earlier page again on page ${pageNumber} (the pages shifted)`
-              : seen - copies > totalRecords
-                ? `held more records than totalRecords by page ${pageNumber} (${seen - copies} of ${totalRecords})`
-                : undefined;
+            : seen - copies - again > totalRecords
+              ? `held more records than totalRecords by page ${pageNumber} (${seen - copies - again} of ${totalRecords})`
+              : undefined;
       }
       if (lie === undefined && pageNumber < totalPages) {
         pageNumber += 1;
         continue;
       }
-      if (lie === undefined && adds(seen, copies, totalRecords)) {
+      // A walk whose pages overlapped is walked again first (a clean walk proves more: see CurrentDaySnapshot); only a
+      // bank whose pages overlap walk after walk has such a walk taken, once it adds up, rather than none.
+      if (
+        lie === undefined &&
+        adds(seen, copies, totalRecords, again) &&
+        (again === 0 || restarts >= maxWalkRestarts)
+      ) {
         break;
+      }
+      if (lie === undefined && again > 0) {
+        lie = `gave ${again} record${again === 1 ? '' : 's'} of an earlier page again on page ${againOn} (the pages overlapped or shifted)`;
       }
       // The pages did not add up to totalRecords (a short page, a page given again under another number, another
       // page than the one asked for, more records than announced): the walk missed records, so it is no complete
@@ -269,6 +287,7 @@ export async function* transactionPages(
       expected = undefined;
       seen = 0;
       copies = 0;
+      again = 0;
       ids = new Set();
       pageNumber = 1;
     }

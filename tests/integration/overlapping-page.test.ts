@@ -8,8 +8,8 @@ import { startValidationDb, stopValidationDb, type ValidationSim } from '../help
  * The bank's pages overlap: a v3 page past the first begins with the last record of the page before it again (same
  * `transactionId`, identical), then all of its own records, pagination unchanged (the simulator's `overlapping-page`
  * fault, over mTLS, through the real sync). Nothing is missing and one transaction comes twice in one walk, on two
- * pages: it is stored once, every record of the days is stored, and the days prove. (The client walks such a walk
- * again, as it does a shifted one: it cannot tell the two apart by a page.)
+ * pages: it is stored once, every record of the days is stored, and the days prove, whether the bank's pages overlap
+ * now and then or always (a walk whose distinct records add up to totalRecords is complete; a shifted one misses one).
  */
 const TODAY = '2025-03-12';
 const YESTERDAY = addDays(TODAY, -1);
@@ -21,7 +21,7 @@ let first: string;
 beforeAll(async () => {
   ({ t, v, first } = await startValidationDb({
     today: TODAY,
-    accounts: [{ currency: 'KWD' }],
+    accounts: [{ currency: 'KWD' }, { currency: 'JPY' }],
     historyDays: 6,
     txPerDay: 9,
     defaultPageSize: 4,
@@ -32,18 +32,21 @@ beforeAll(async () => {
 afterAll(() => stopValidationDb({ t, v }));
 
 describe('pages that overlap by one record', () => {
-  it('store every transaction of the walk once, and its days prove', async () => {
-    const a = v.accounts[0]!;
-    // Twice in the walk: the client cannot tell an overlap from a shift (a record on two pages) until the walk's end,
-    // so it walks again; the walks after the bank's overlaps add up.
-    v.sim.injectFaults([{ kind: 'overlapping-page', path: '/tsapi/v3/transactions', count: 2 }]);
+  it.each([
+    ['now and then', 0, 2],
+    ['on every page past the first', 1, undefined],
+  ] as const)('%s: store every transaction of the walk once, and its days prove', async (_name, index, count) => {
+    const a = v.accounts[index]!;
+    v.sim.injectFaults([
+      { kind: 'overlapping-page', path: '/tsapi/v3/transactions', ...(count === undefined ? {} : { count }) },
+    ]);
     const fired = v.sim.stats().faultsInjected;
     try {
       await v.syncRange(a.id, first, YESTERDAY);
     } finally {
       v.sim.clearFaults();
     }
-    expect(v.sim.stats().faultsInjected).toBe(fired + 2);
+    expect(v.sim.stats().faultsInjected).toBeGreaterThanOrEqual(fired + 2);
     const rows = await t.db
       .selectFrom('transactions')
       .select(['jpm_transaction_id', 'amount_minor'])
