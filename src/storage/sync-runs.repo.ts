@@ -203,26 +203,49 @@ export interface SyncRunListFilter {
  * (created_at, id) with created_at as exact epoch microseconds: run ids are not all time-ordered
  * (scheduled ticks derive theirs from the tick), and a JS Date would drop timestamptz microseconds.
  *
- * The page is a backward walk of its scope's top-level runs in page order (`sync_runs_top_…created_idx`: all, an
- * organization's, an integration's, an account's) that stops at the page. Sorting is off for it: without statistics
- * the planner otherwise read every top-level run of the scope and sorted them for one page.
+ * The page is a backward walk of its scope's top-level runs in page order that stops at the page: every
+ * organization's, an organization's, an integration's or an account's (`sync_runs_top_…created_idx`), and with a
+ * status, trigger or mode that scope's runs of that value (`sync_runs_top_…_status_at_idx`, `…_trigger_at_idx`,
+ * `…_mode_at_idx`; with several of them one of their indexes, the others checked along it: a rare combination of
+ * common values reads that value's runs until its page is full). Sorting is off for it: without statistics the
+ * planner otherwise read every top-level run of the scope and sorted them for one page.
  */
 export async function listSyncRunsPage(ex: Executor, f: SyncRunListFilter) {
-  const rows = await withPlannerSettings(ex, { enable_sort: 'off', jit: 'off' }, (trx) =>
-    syncRunsPage(trx, f).execute(),
+  const rows = await withPlannerSettings(
+    ex,
+    { enable_sort: 'off', enable_incremental_sort: 'off', jit: 'off' },
+    (trx) => syncRunsPage(trx, f).execute(),
   );
   return pageOf(rows, f.limit, (r) => [r.created_key, r.id]);
 }
 
+type ListColumn = 'organization_id' | 'integration_id' | 'account_id' | 'status' | 'trigger' | 'mode';
+
 function syncRunsPage(ex: Executor, f: SyncRunListFilter) {
+  const scope = (
+    [
+      ['account_id', f.accountId],
+      ['integration_id', f.integrationId],
+      ['organization_id', f.organizationId],
+    ] as const
+  ).find(([, value]) => value !== undefined)?.[0];
+  const refined = (
+    [
+      ['status', f.status],
+      ['trigger', f.trigger],
+      ['mode', f.mode],
+    ] as const
+  ).find(([, value]) => value !== undefined)?.[0];
+  // With a filter, the walk's index is `([scope,] filter, created_at, id)`. Its first column is compared as
+  // `= any(array[value])`, which is no equivalence with a constant, so the page's order keeps that column and only an
+  // index that starts with it gives the order without a sort: never every organization's runs of the filter checking
+  // the scope (a never-analyzed table made that index look as cheap, being smaller), nor another filter's index.
+  const lead: ListColumn | undefined = refined === undefined ? undefined : (scope ?? refined);
   let q = ex
     .selectFrom('sync_runs')
     .select(SYNC_RUN_COLUMNS)
     .select(sql<string>`(extract(epoch from created_at) * 1000000)::bigint::text`.as('created_key'))
-    .where('parent_run_id', 'is', null)
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(f.limit + 1);
+    .where('parent_run_id', 'is', null);
   for (const [column, value] of [
     ['organization_id', f.organizationId],
     ['integration_id', f.integrationId],
@@ -231,10 +254,23 @@ function syncRunsPage(ex: Executor, f: SyncRunListFilter) {
     ['trigger', f.trigger],
     ['mode', f.mode],
   ] as const) {
-    if (value !== undefined) {
+    if (value === undefined) {
+      continue;
+    }
+    if (column === lead) {
+      const type = column.endsWith('_id') ? sql`uuid[]` : sql`text[]`;
+      q = q.where(sql<boolean>`${sql.ref(column)} = any(${[value]}::${type})`);
+    } else {
       q = q.where(column, '=', value);
     }
   }
+  if (lead !== undefined) {
+    q = q.orderBy(lead, 'desc');
+  }
+  q = q
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
   if (f.cursor !== undefined) {
     const [micros, id] = decodeCursor(f.cursor, ['int', 'uuid']);
     q = q.where(

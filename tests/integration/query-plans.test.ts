@@ -2188,4 +2188,87 @@ describe('query plans on a never-analyzed table with half of its rows superseded
     }
     expect(over).toEqual([]);
   });
+  it("admin API: a page of sync runs by trigger, mode or status of any scope reads about a page of runs, not the scope's history", async () => {
+    // Among the runs the tests above left (years of scheduled prior-day and intraday runs, all succeeded): sixty manual
+    // range runs of each of the fixture's accounts and the other organization's, one every five days, and an outage
+    // newer than every run: two hundred failed intraday runs of each fixture account, eight hundred of the other's. A trigger or mode filter, and
+    // `status=succeeded`, walked the scope's top-level runs checking each one; an integration's or an account's status
+    // walked every organization's runs of that status checking the scope.
+    const ids = [accounts[0]!.id, accounts[1]!.id, otherAccount.id];
+    const added = await sql<{ id: string }>`
+      insert into sync_runs (id, organization_id, integration_id, account_id, trigger, mode, kind, window_from,
+        window_to, status, created_at, finished_at, error_code)
+      select gen_random_uuid(), a.organization_id, a.integration_id, a.id, r.trigger, r.mode, 'all', r.day, r.day,
+        r.status, r.at, r.at + interval '1 minute', r.code
+      from bank_accounts a,
+        (select 'manual' as trigger, 'range' as mode, date '2025-11-03' + 5 * g as day, 'succeeded' as status,
+            timestamptz '2025-11-03 12:00Z' + 5 * g * interval '1 day' as at, null as code, true as everyone
+          from generate_series(0, 59) as g
+          union all select 'schedule', 'intraday', date '2027-01-01', 'failed',
+            timestamptz '2027-01-01 00:00Z' + g * interval '75 seconds', 'jpm_unavailable', g % 4 = 0
+          from generate_series(0, 799) as g) as r
+      where a.id = any(${ids}::uuid[]) and (r.everyone or a.id = ${otherAccount.id})
+      returning id`.execute(t.db);
+    try {
+      const limit = 50;
+      const scopes: [string, Omit<SyncRunListFilter, 'limit'>][] = [
+        ['every organization', {}],
+        ['an organization', { organizationId }],
+        ['an integration', { integrationId }],
+        ['an account', { accountId: accounts[1]!.id }],
+        ["an organization's account", { organizationId, accountId: accounts[0]!.id }],
+      ];
+      const filters: [string, Omit<SyncRunListFilter, 'limit'>][] = [
+        ['trigger=manual', { trigger: 'manual' }],
+        ['trigger=backfill (no run)', { trigger: 'backfill' }],
+        ['mode=range', { mode: 'range' }],
+        ['mode=prior_day', { mode: 'prior_day' }],
+        ['status=succeeded', { status: 'succeeded' }],
+        ['status=failed', { status: 'failed' }],
+        ['status=partial (no run)', { status: 'partial' }],
+        ['trigger=manual, mode=range', { trigger: 'manual', mode: 'range' }],
+      ];
+      const over: string[] = [];
+      for (const [scopeLabel, scope] of scopes) {
+        for (const [filterLabel, refine] of filters) {
+          const label = `${scopeLabel}, ${filterLabel}`;
+          const filter: SyncRunListFilter = { ...scope, ...refine, limit };
+          over.push(...(await syncRunPagesOverBound(label, filter)));
+          // The two pages are the scope's newest top-level runs of the filter, as plain SQL orders them.
+          const conds = [
+            sql`parent_run_id is null`,
+            ...(['organizationId', 'integrationId', 'accountId', 'status', 'trigger', 'mode'] as const).flatMap((k) => {
+              const column = {
+                organizationId: 'organization_id',
+                integrationId: 'integration_id',
+                accountId: 'account_id',
+              }[k as string];
+              return filter[k] === undefined ? [] : [sql`${sql.ref(column ?? k)} = ${filter[k]}`];
+            }),
+          ];
+          const expected = await sql<{ id: string }>`
+            select id from sync_runs where ${sql.join(conds, sql` and `)} order by created_at desc, id desc limit ${2 * limit}`.execute(
+            t.db,
+          );
+          const first = await listSyncRunsPage(t.db, filter);
+          const second =
+            first.nextCursor === null
+              ? { rows: [] }
+              : await listSyncRunsPage(t.db, { ...filter, cursor: first.nextCursor });
+          expect([label, [...first.rows, ...second.rows].map((r) => r.id)]).toEqual([
+            label,
+            expected.rows.map((r) => r.id),
+          ]);
+        }
+      }
+      const stats = await sql<{ n: string }>`
+        select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename = 'sync_runs'`.execute(
+        t.db,
+      );
+      expect(stats.rows[0]!.n).toBe('0');
+      expect(over).toEqual([]);
+    } finally {
+      await sql`delete from sync_runs where id = any(${added.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
+    }
+  });
 });
