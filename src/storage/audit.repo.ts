@@ -1,4 +1,4 @@
-import type { SelectQueryBuilder } from 'kysely';
+import { sql, type RawBuilder, type SelectQueryBuilder } from 'kysely';
 import type { Executor } from './db.ts';
 import { withPlannerSettings } from './planner-settings.ts';
 import { decodeCursor, pageOf, type Page } from './pagination.ts';
@@ -76,10 +76,22 @@ export interface AuditFilter {
 /** Rows a time range's page walks, per row of the page, before it reads the range's entries from their index. */
 const WALK_PER_ROW = 100;
 
+/** The outcome as the outcome indexes hold it (a literal: `status_code >= $1` would be another operator). */
+const FAILED = sql<boolean>`(status_code >= 400)`;
+
+/** The column (or the outcome) a page's walk starts with: its index is the one that starts with it. */
+type Lead = 'target_id' | 'api_key_id' | 'organization_id' | 'method' | 'route' | 'failed';
+
 /**
- * Newest first by id (a bigserial, so the key is exact). Organization, key and target read their own indexes in page
- * order; method, route and outcome refine the walk (a value no entry has walks the scope's whole log, as the read
- * API's refinements do).
+ * Newest first by id (a bigserial, so the key is exact).
+ *
+ * Without `from`/`to` the page is a walk of one index in page order that stops at the page: a target's, a key's or an
+ * organization's entries (the most specific given), with a method, a route or an outcome that organization's (or
+ * every organization's) entries of it (`audit_log_…_method_id_idx`, `…_route_id_idx`, `…_failed_id_idx`; with
+ * several, one of them, the others checked along it). A target's or a key's log with a refinement is first walked for
+ * at most `WALK_PER_ROW` entries per page row; when that comes up short, the page is the refinement's walk checking the
+ * target or key. Without these a refinement was checked along the scope's walk: a value no entry has read the scope's
+ * whole log.
  *
  * With `from`/`to` the page is first a walk of the log in page order that stops at the page or after
  * `WALK_PER_ROW` entries per page row; when that comes up short, the page is the range's entries read from
@@ -89,7 +101,26 @@ const WALK_PER_ROW = 100;
  */
 export async function listAuditEntries(db: Executor, f: AuditFilter): Promise<Page<AuditRow>> {
   if (f.from === undefined && f.to === undefined) {
-    return pageOf(await walk(db, f).execute(), f.limit, (r) => [r.id]);
+    // Sorting off: the page's order names its walk's first column (below), which only its index gives without a sort.
+    const rows = await withPlannerSettings(db, { enable_sort: 'off', enable_incremental_sort: 'off' }, async (trx) => {
+      const refinement: Lead | undefined =
+        f.route !== undefined
+          ? 'route'
+          : f.method !== undefined
+            ? 'method'
+            : f.outcome !== undefined
+              ? 'failed'
+              : undefined;
+      const narrow: Lead | undefined =
+        f.targetId !== undefined ? 'target_id' : f.apiKeyId !== undefined ? 'api_key_id' : undefined;
+      const wide = f.organizationId !== undefined ? 'organization_id' : refinement;
+      if (narrow === undefined || refinement === undefined) {
+        return indexWalk(trx, f, narrow ?? wide).execute();
+      }
+      const walked = await indexWalk(trx, f, narrow, WALK_PER_ROW * (f.limit + 1)).execute();
+      return walked.length > f.limit ? walked : indexWalk(trx, f, wide).execute();
+    });
+    return pageOf(rows, f.limit, (r) => [r.id]);
   }
   // Sorting off: without statistics the planner may otherwise read the whole log after the cursor and sort it.
   const walked = await withPlannerSettings(db, { enable_sort: 'off' }, (trx) =>
@@ -113,6 +144,68 @@ export async function listAuditEntries(db: Executor, f: AuditFilter): Promise<Pa
       .execute();
   });
   return pageOf(rows, f.limit, (r) => [r.id]);
+}
+
+/**
+ * The log in page order from the cursor along the index that starts with `lead` (the log's own order without one),
+ * every filter checked; with `bound`, at most that many entries of the index read. The lead is compared as
+ * `= any(array[value])`, no equivalence with a constant, so the page's order keeps it and only an index that starts
+ * with it gives that order without a sort: never a wider scope's or another refinement's index checking it, which a
+ * never-analyzed table can make look as cheap.
+ */
+function indexWalk(db: Executor, f: AuditFilter, lead: Lead | undefined, bound?: number) {
+  const filters: [Lead, RawBuilder<boolean>, RawBuilder<boolean>][] = [];
+  for (const [column, value, type] of [
+    ['organization_id', f.organizationId, 'uuid'],
+    ['api_key_id', f.apiKeyId, 'uuid'],
+    ['target_id', f.targetId, 'text'],
+    ['method', f.method, 'text'],
+    ['route', f.route, 'text'],
+  ] as const) {
+    if (value !== undefined) {
+      const ref = sql.ref(column);
+      filters.push([
+        column,
+        sql<boolean>`${ref} = ${value}`,
+        sql<boolean>`${ref} = any(${[value]}::${sql.raw(type)}[])`,
+      ]);
+    }
+  }
+  if (f.outcome !== undefined) {
+    const failure = f.outcome === 'failure';
+    filters.push([
+      'failed',
+      failure ? sql<boolean>`${FAILED} is true` : sql<boolean>`${FAILED} is false`,
+      sql<boolean>`${FAILED} = any(${[failure]}::boolean[])`,
+    ]);
+  }
+  const leading = filters.find(([name]) => name === lead);
+  const rest = filters.filter(([name]) => name !== lead).map(([, check]) => check);
+  const cursor = f.cursor === undefined ? undefined : decodeCursor(f.cursor, ['int'])[0];
+  let scan = db.selectFrom('audit_log').selectAll();
+  if (leading !== undefined) {
+    scan = scan.where(leading[2]).orderBy(lead === 'failed' ? FAILED : sql.ref(leading[0]), 'desc');
+  }
+  if (cursor !== undefined) {
+    scan = scan.where('id', '<', cursor);
+  }
+  scan = scan.orderBy('id', 'desc');
+  if (bound === undefined) {
+    return rest
+      .reduce((q, check) => q.where(check), scan)
+      .clearSelect()
+      .select(COLUMNS)
+      .limit(f.limit + 1);
+  }
+  // In the walk's order (its lead is one value), so the bounded walk too stops at the page.
+  const walked = db.selectFrom(scan.limit(bound).as('a')).select(COLUMNS);
+  return rest
+    .reduce(
+      (q, check) => q.where(check),
+      leading === undefined ? walked : walked.orderBy(sql.ref(`a.${leading[0]}`), 'desc'),
+    )
+    .orderBy('id', 'desc')
+    .limit(f.limit + 1);
 }
 
 /** The log in page order from the cursor, every filter checked; with `bound`, at most that many entries read. */

@@ -2271,4 +2271,83 @@ describe('query plans on a never-analyzed table with half of its rows superseded
       await sql`delete from sync_runs where id = any(${added.rows.map((r) => r.id)}::uuid[])`.execute(t.db);
     }
   });
+  it("admin API: an audit log page with a method, a route or an outcome reads about a page of entries, not the scope's log", async () => {
+    // After the thirty days the time-range test left: 120 DELETE calls of two keys, the organizations alternating,
+    // then 20,000 newer successful POST calls, every other one by the second key. A method, a route or an outcome
+    // was checked along the scope's walk of the log: a rare value read every newer entry, a value no entry has all.
+    const keys = await sql<{ id: string }>`
+      insert into api_keys (id, prefix, key_hash, name, role)
+      select gen_random_uuid(), 'plan' || g, 'plan-hash-' || g, 'plan test ' || g, 'operator'
+      from generate_series(0, 1) as g
+      returning id`.execute(t.db);
+    const [rare, busy] = keys.rows.map((r) => r.id) as [string, string];
+    const entries = (n: number, method: string, route: string, status: number, key: string) => sql`
+      insert into audit_log (occurred_at, request_id, api_key_id, organization_id, method, route, status_code)
+      select timestamptz '2026-11-01 00:00Z' + g * interval '1 second', 'plan-' || ${method}::text || '-' || g,
+        case when ${key}::uuid = ${busy}::uuid and g % 2 = 1 then null else ${key}::uuid end,
+        case when g % 2 = 0 then ${organizationId}::uuid else ${otherAccount.organizationId}::uuid end,
+        ${method}, ${route}, ${status}
+      from generate_series(0, ${n - 1}) as g`;
+    await entries(120, 'DELETE', '/v1/api-keys/{id}', 204, rare).execute(t.db);
+    await entries(20_000, 'POST', '/v1/organizations/{id}/integrations', 201, busy).execute(t.db);
+    const limit = 50;
+    const deletes = 120;
+    const cases: [string, Omit<AuditFilter, 'limit'>, number][] = [
+      ['every organization, method=DELETE', { method: 'DELETE' }, 0],
+      ['an organization, method=DELETE', { organizationId, method: 'DELETE' }, 0],
+      ['every organization, method=PUT (no entry)', { method: 'PUT' }, 0],
+      ['an organization, method=PUT (no entry)', { organizationId, method: 'PUT' }, 0],
+      ['an organization, a route', { organizationId, route: '/v1/api-keys/{id}' }, 0],
+      ['every organization, a route no entry has', { route: '/v1/nothing' }, 0],
+      ['every organization, failures', { outcome: 'failure' }, 0],
+      ['an organization, failures', { organizationId, outcome: 'failure' }, 0],
+      ['an organization, successes', { organizationId, outcome: 'success' }, 0],
+      ['an organization, a key with no entry', { organizationId, apiKeyId: uuidv7() }, 0],
+      // A key's own log with a refinement: a bounded walk of it, then the refinement's entries checking the key.
+      [
+        'a busy key, method=DELETE (none of its own)',
+        { apiKeyId: busy, method: 'DELETE' },
+        100 * (limit + 1) + deletes,
+      ],
+      ['a key, method=DELETE', { apiKeyId: rare, method: 'DELETE' }, 100 * (limit + 1) + deletes],
+    ];
+    const over: string[] = [];
+    for (const [label, refine, walk] of cases) {
+      const filter: AuditFilter = { ...refine, limit };
+      let cursor: string | undefined;
+      const ids: string[] = [];
+      for (const page of [1, 2]) {
+        if (page === 2 && cursor === undefined) {
+          break;
+        }
+        const read = await rowsRead(async (db) => {
+          const p = await listAuditEntries(db, { ...filter, cursor });
+          ids.push(...p.rows.map((r) => String(r.id)));
+          cursor = p.nextCursor ?? undefined;
+        }, 'audit_log');
+        if (read > Math.max(walk, 2 * (limit + 1))) {
+          over.push(`${label}, page ${page}: ${read} entries read`);
+        }
+      }
+      const conds = [
+        sql`true`,
+        ...(filter.organizationId ? [sql`organization_id = ${filter.organizationId}`] : []),
+        ...(filter.apiKeyId ? [sql`api_key_id = ${filter.apiKeyId}`] : []),
+        ...(filter.method ? [sql`method = ${filter.method}`] : []),
+        ...(filter.route ? [sql`route = ${filter.route}`] : []),
+        ...(filter.outcome ? [filter.outcome === 'failure' ? sql`status_code >= 400` : sql`status_code < 400`] : []),
+      ];
+      const expected = await sql<{ id: string }>`
+        select id::text as id from audit_log where ${sql.join(conds, sql` and `)} order by audit_log.id desc limit ${2 * limit}`.execute(
+        t.db,
+      );
+      expect([label, ids]).toEqual([label, expected.rows.map((r) => r.id)]);
+    }
+    const stats = await sql<{ n: string }>`
+      select count(*)::text as n from pg_stats where schemaname = current_schema() and tablename = 'audit_log'`.execute(
+      t.db,
+    );
+    expect(stats.rows[0]!.n).toBe('0');
+    expect(over).toEqual([]);
+  });
 });
