@@ -67,7 +67,7 @@ afterAll(async () => {
  * One page of the delivery log as the route reads it, and the rows of deliveries and events its statement read
  * (EXPLAIN ANALYZE under the planner settings sent before it).
  */
-async function pageReads(query: { limit: number; cursor?: string; status?: 'failed' }) {
+async function pageReads(query: { limit: number; cursor?: string; status?: 'failed' | 'succeeded' }) {
   const sent: CompiledQuery[] = [];
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool: createPool({ url: api.t.url, poolMax: 2 }) }),
@@ -138,5 +138,33 @@ describe('delivery log pages on a never-analyzed table', () => {
     expect(rows).toBe(FAILED);
     // The failed deliveries and their events (and the index entry that ends the scan).
     expect(read).toBeLessThanOrEqual(2 * FAILED + 2);
+  });
+
+  it('a page of succeeded deliveries after an outage reads about a page of deliveries, not the failed ones', async () => {
+    // The endpoint was down for a while: its newest 600 deliveries failed. A page of the succeeded ones walked the
+    // endpoint's deliveries checking each one's status, every failed one first.
+    const outage = await sql<{ id: string }>`
+      update webhook_deliveries set status = 'failed' where id in (
+        select id from webhook_deliveries where endpoint_id = ${endpointId} and status = 'succeeded'
+        order by created_at desc, id desc limit 600)
+      returning id`.execute(api.t.db);
+    try {
+      const limit = 20;
+      const first = await pageReads({ limit, status: 'succeeded' });
+      expect(first.rows).toBe(limit);
+      // The page and one, and each one's event.
+      expect(first.read).toBeLessThanOrEqual(2 * (limit + 1));
+      const page = await pageEndpointDeliveries(api.t.db, endpointId, { limit, status: 'succeeded' });
+      const second = await pageReads({ limit, status: 'succeeded', cursor: page.nextCursor! });
+      expect(second.rows).toBe(limit);
+      expect(second.read).toBeLessThanOrEqual(2 * (limit + 1));
+      const expected = await sql<{ id: string }>`
+        select id from webhook_deliveries where endpoint_id = ${endpointId} and status = 'succeeded'
+        order by created_at desc, id desc limit ${limit}`.execute(api.t.db);
+      expect(page.rows.map((r) => r.id)).toEqual(expected.rows.map((r) => r.id));
+    } finally {
+      await sql`update webhook_deliveries set status = 'succeeded'
+        where id = any(${outage.rows.map((r) => r.id)}::uuid[])`.execute(api.t.db);
+    }
   });
 });
