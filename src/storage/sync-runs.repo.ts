@@ -246,6 +246,17 @@ function syncRunsPage(ex: Executor, f: SyncRunListFilter) {
     .select(SYNC_RUN_COLUMNS)
     .select(sql<string>`(extract(epoch from created_at) * 1000000)::bigint::text`.as('created_key'))
     .where('parent_run_id', 'is', null);
+  // An account or integration with a wider scope that is not its own (an organization's key naming another
+  // organization's account): no page, told once before the walk (a one-time filter), not by reading the account's runs.
+  if (f.accountId !== undefined && (f.organizationId !== undefined || f.integrationId !== undefined)) {
+    const { accountId, organizationId = null, integrationId = null } = f;
+    q = q.where(sql<boolean>`exists (select 1 from bank_accounts a where a.id = ${accountId}
+      and a.organization_id = coalesce(${organizationId}::uuid, a.organization_id)
+      and a.integration_id = coalesce(${integrationId}::uuid, a.integration_id))`);
+  } else if (f.integrationId !== undefined && f.organizationId !== undefined) {
+    q = q.where(sql<boolean>`exists (select 1 from integrations i where i.id = ${f.integrationId}
+      and i.organization_id = ${f.organizationId})`);
+  }
   for (const [column, value] of [
     ['organization_id', f.organizationId],
     ['integration_id', f.integrationId],

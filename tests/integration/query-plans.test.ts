@@ -2217,8 +2217,11 @@ describe('query plans on a never-analyzed table with half of its rows superseded
         ['an integration', { integrationId }],
         ['an account', { accountId: accounts[1]!.id }],
         ["an organization's account", { organizationId, accountId: accounts[0]!.id }],
+        ["another organization's account", { organizationId: otherAccount.organizationId, accountId: accounts[0]!.id }],
+        ["another organization's integration", { organizationId: otherAccount.organizationId, integrationId }],
       ];
       const filters: [string, Omit<SyncRunListFilter, 'limit'>][] = [
+        ['no filter', {}],
         ['trigger=manual', { trigger: 'manual' }],
         ['trigger=backfill (no run)', { trigger: 'backfill' }],
         ['mode=range', { mode: 'range' }],
