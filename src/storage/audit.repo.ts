@@ -202,19 +202,14 @@ function indexWalk(db: Executor, f: AuditFilter, lead: Lead | undefined, bound?:
   return rest
     .reduce(
       (q, check) => q.where(check),
-      leading === undefined ? walked : walked.orderBy(sql.ref(`a.${leading[0]}`), 'desc'),
+      leading === undefined || lead === 'failed' ? walked : walked.orderBy(sql.ref(`a.${leading[0]}`), 'desc'),
     )
     .orderBy('id', 'desc')
     .limit(f.limit + 1);
 }
 
-/** The log in page order from the cursor, every filter checked; with `bound`, at most that many entries read. */
-function walk(db: Executor, f: AuditFilter, bound?: number) {
-  if (bound === undefined) {
-    return refined(db.selectFrom('audit_log').select(COLUMNS), f, true)
-      .orderBy('id', 'desc')
-      .limit(f.limit + 1);
-  }
+/** The log in page order from the cursor, every filter checked, at most `bound` entries read. */
+function walk(db: Executor, f: AuditFilter, bound: number) {
   let log = db.selectFrom('audit_log').selectAll();
   if (f.cursor !== undefined) {
     const [id] = decodeCursor(f.cursor, ['int']);
