@@ -67,6 +67,10 @@ const NUMBER_PARTS = /^(-?)(0|[1-9]\d*)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
  * bounded (a value past 10^20 is returned as `Infinity`, over every limit here, without building its digits).
  */
 export function wholeNumberOf(text: string): number | 'fraction' | undefined {
+  if (INTEGER.test(text)) {
+    // Plain digits (every count J.P. Morgan writes as normal): the value they spell, without taking the text apart.
+    return text.length > 21 ? Infinity : Number(text);
+  }
   const m = NUMBER_PARTS.exec(text);
   if (m === null) {
     return undefined;
