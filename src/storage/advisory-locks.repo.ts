@@ -127,14 +127,26 @@ export async function lockSessionOf(client: pg.PoolClient): Promise<LockSession>
  * 32 bits (classid, objid) with objsubid 1.
  */
 export async function holdsAccountSync(ex: Executor, session: LockSession, accountId: string): Promise<boolean> {
-  const r = await sql<{ held: boolean }>`
+  const r = await accountSyncHeldQuery(session, accountId).execute(ex);
+  return r.rows[0]?.held === true;
+}
+
+/**
+ * The statement of `holdsAccountSync`. It runs in every write transaction of a window (each page): the session's start
+ * is read from that one backend's activity (`pg_stat_get_activity(pid)`), not from the whole `pg_stat_activity` view
+ * joined to the locks, which read and planned every backend's row each time (≈ 0.7 ms of the server's CPU a page
+ * against ≈ 0.27).
+ */
+export function accountSyncHeldQuery(session: LockSession, accountId: string) {
+  return sql<{ held: boolean }>`
     select exists (
-      select 1 from pg_locks l join pg_stat_activity a on a.pid = l.pid
+      select 1 from pg_locks l
       where l.locktype = 'advisory' and l.granted and l.objsubid = 1
         and l.database = (select oid from pg_database where datname = current_database())
-        and l.pid = ${session.pid} and a.backend_start = ${session.startedAt}::timestamptz
+        and l.pid = ${session.pid}
         and l.classid = ((k.key >> 32) & 4294967295)::oid and l.objid = (k.key & 4294967295)::oid
+    ) and exists (
+      select 1 from pg_stat_get_activity(${session.pid}) a where a.backend_start = ${session.startedAt}::timestamptz
     ) as held
-    from (select hashtextextended(${accountSyncKey(accountId)}, 0) as key) as k`.execute(ex);
-  return r.rows[0]?.held === true;
+    from (select hashtextextended(${accountSyncKey(accountId)}, 0) as key) as k`;
 }
