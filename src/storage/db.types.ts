@@ -548,6 +548,14 @@ export interface TransactionSearch {
   transaction_id: string;
 }
 
+/** Each account's currencies and BAI type codes (migration 20261210T010000000Z), filled by the search step. */
+export interface TransactionValues {
+  account_id: string;
+  field: string;
+  organization_id: string;
+  value: string;
+}
+
 export interface TransactionSearchState {
   id: Generated<number>;
   position_id: Int8;
@@ -696,6 +704,7 @@ export interface DB {
   transaction_decisions: TransactionDecisions;
   transaction_search: TransactionSearch;
   transaction_search_state: TransactionSearchState;
+  transaction_values: TransactionValues;
   transaction_versions: TransactionVersions;
   transactions: Transactions;
   validation_reports: ValidationReports;

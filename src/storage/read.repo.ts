@@ -493,6 +493,141 @@ function valueDaysQuery(ex: Executor, filter: TransactionFilter, page: PageReque
 }
 
 /**
+ * A `currency=` or `baiCode=` page read from the accounts that have the value (`valueAccountsQuery`): any page with one
+ * of them that is not read otherwise (a text, a reference, value dates, removed or pending items, a bounded walk all
+ * have indexes of their own to drive them, narrower than an account's rows).
+ */
+function valueAccountsRead(filter: TransactionFilter, sort: TransactionSort): boolean {
+  const drivers = filter.text === undefined ? boundedDrivers(filter, sort) : undefined;
+  // An account alone in `firstSeen` order is a bounded page whose one way is the account: read here, it is the same
+  // walk of the account's own index, and none at all when the account has no row of the value.
+  const accountOnly =
+    drivers?.length === 1 && drivers[0]!.length === 1 && Object.keys(drivers[0]![0]!).every((k) => k === 'accountId');
+  return (
+    (filter.currency !== undefined || filter.baiCode !== undefined) &&
+    filter.text === undefined &&
+    filter.valueDateFrom === undefined &&
+    filter.valueDateTo === undefined &&
+    statusesWithIndex(filter) === undefined &&
+    pageBranches(filter, sort).length === 1 &&
+    (drivers === undefined || accountOnly)
+  );
+}
+
+/** A value in more accounts of the scope than this is read by the scope's walk (below). */
+const MAX_VALUE_ACCOUNTS = 8;
+
+/**
+ * Change events after the search step's position a page reads per row of the page, at most, to find the accounts of
+ * the rows changed since (below); more (a backfill the step has not caught up with yet): the scope's walk.
+ */
+const LAG_EVENTS_PER_PAGE_ROW = 10;
+
+/**
+ * A page refined by a currency or a BAI type code (neither has an index on `transactions`; one would cost every stored
+ * row). `transaction_values` says which accounts have a row of each value (filled by the search step after commit,
+ * complete up to its position; see search.repo.ts), and the rows changed since the position are looked up through the
+ * change feed, in the same snapshot, as `q=` does; so an account with a row of the value is never left out, on the
+ * primary or on a standby. Values are only ever added there: an account may be walked for nothing, never skipped.
+ * - No account of the scope has the value: the page is empty, read from that table alone (it walked the scope's whole
+ *   index, every page: the whole table's for a key of every organization).
+ * - Up to MAX_VALUE_ACCOUNTS accounts: one ordered scan of each account's own index in page order (`(account_id,
+ *   booking_date, id)` or `(account_id, id)`), checking each row, merged (Merge Append, so each scan reads only as far
+ *   as the page needs): a value a few accounts have reads their rows, not the scope's. Each scan's account is a
+ *   sub-select of the statement (one slot per account), so the plan is the same whatever the accounts.
+ * - More accounts, or more change events since the position than LAG_EVENTS_PER_PAGE_ROW a page row: the walk of the
+ *   scope's index as before (a common value fills the page in about a page of rows).
+ */
+function valueAccountsQuery(ex: Executor, filter: TransactionFilter, page: PageRequest) {
+  const limit = page.limit + 1;
+  const { organizationId: org, accountId, currency, baiCode } = filter;
+  const scope = (alias: string) =>
+    sql`${org === undefined ? sql`` : sql`and ${sql.ref(`${alias}.organization_id`)} = ${org}::uuid`} ${
+      accountId === undefined ? sql`` : sql`and ${sql.ref(`${alias}.account_id`)} = ${accountId}::uuid`
+    }`;
+  const fields = [
+    ...(currency === undefined ? [] : [['currency', currency] as const]),
+    ...(baiCode === undefined ? [] : [['bai_type_code', baiCode] as const]),
+  ];
+  // Each value's accounts in the scope, up to one more than a page reads (a common value: the walk, without reading all
+  // its accounts); with both a currency and a BAI code, the first one's accounts when they are few enough, else the
+  // second's, each checked for the other value by primary key.
+  const accountsOf = fields.map(
+    ([field, value], i) => sql`${sql.raw(`v${i}`)} as materialized (
+      select v.organization_id, v.account_id from transaction_values v
+      where v.field = ${field} and v.value = ${value} ${scope('v')}
+      limit ${sql.lit(MAX_VALUE_ACCOUNTS + 1)})`,
+  );
+  const few = (i: number) => sql`(select count(*) from ${sql.raw(`v${i}`)}) <= ${sql.lit(MAX_VALUE_ACCOUNTS)}`;
+  const stored = fields.map((_, i) => {
+    const others = fields
+      .filter((_, j) => j !== i)
+      .map(
+        ([field, value]) => sql`and exists (select 1 from transaction_values o where o.field = ${field}
+          and o.value = ${value} and o.organization_id = a.organization_id and o.account_id = a.account_id)`,
+      );
+    const before = fields.slice(0, i).map((_, j) => sql`and not ${few(j)}`);
+    return sql`select a.account_id from ${sql.raw(`v${i}`)} a where ${few(i)} ${sql.join(before, sql` `)}
+      ${sql.join(others, sql` `)}`;
+  });
+  const anyFew = sql`(${sql.join(
+    fields.map((_, i) => few(i)),
+    sql` or `,
+  )})`;
+  const lagCap = LAG_EVENTS_PER_PAGE_ROW * limit;
+  // As in `textCandidates`: the position as InitPlans, and a redundant upper bound on `xid` that keeps a
+  // never-analyzed feed from looking a third matched.
+  const position = sql`(select p.position_xid from transaction_search_state p where p.id = 1)`;
+  const lagged = sql`
+    select e.entity_id from change_events e
+    where (e.xid, e.id) > (${position}, (select p.position_id from transaction_search_state p where p.id = 1))
+      and e.xid >= ${position} and e.xid < pg_snapshot_xmax(pg_current_snapshot())
+      ${org === undefined ? sql`` : sql`and e.organization_id = ${org}::uuid`}
+      and e.entity = 'transaction'
+    order by e.xid, e.id limit ${sql.lit(lagCap)}`;
+  const changedRow = sql`
+    select t.account_id from transactions t where t.id = l.entity_id
+      ${currency === undefined ? sql`` : sql`and t.currency = ${currency}`}
+      ${baiCode === undefined ? sql`` : sql`and t.bai_type_code = ${baiCode}`} ${scope('t')}
+    limit 1`;
+  const rest: TransactionFilter = { ...filter, organizationId: undefined, accountId: undefined };
+  const scan = (f: TransactionFilter) =>
+    applyOrder(applyFilter(selectTransactions(ex), f), page.sort, page.after).limit(limit);
+  // One ordered scan per slot, its account the slot's element of the list (none, or the walk chosen: it reads nothing).
+  const slots = Array.from(
+    { length: MAX_VALUE_ACCOUNTS },
+    (_, i) => sql`(${scan(rest).where(sql<boolean>`t.account_id = (select c.ids[${sql.lit(i + 1)}] from choice c)`)})`,
+  );
+  const dir = sql.raw(page.sort === '-bookingDate' ? 'desc' : 'asc');
+  const order = (alias: string) =>
+    page.sort === 'firstSeen'
+      ? sql`${sql.ref(`${alias}.id`)} ${dir}`
+      : sql`${sql.ref(`${alias}.booking_date`)} ${dir}, ${sql.ref(`${alias}.id`)} ${dir}`;
+  // The present accounts are a list only when the accounts of a value are few and the rows changed since the position
+  // are all read (a one-time filter each: with many, neither the list nor the lookups are made); else the walk.
+  return sql<TransactionReadRow>`
+    with ${sql.join(accountsOf, sql`, `)},
+    lagged as materialized (select l.entity_id from (${lagged}) as l where ${anyFew}),
+    present as materialized (
+      select case when (select count(*) from lagged) < ${sql.lit(lagCap)} and ${anyFew}
+        then (select coalesce(array_agg(x.account_id), '{}') from (
+          ${sql.join(stored, sql` union `)}
+          union
+          select c.account_id from lagged l cross join lateral (${changedRow}) as c) as x)
+        end as ids
+    ), choice as materialized (
+      select w.walk, case when not w.walk then p.ids end as ids
+      from present p, lateral (select p.ids is null or cardinality(p.ids) > ${sql.lit(MAX_VALUE_ACCOUNTS)} as walk) as w
+    )
+    select k.* from (
+      ${sql.join(slots, sql` union all `)}
+      union all
+      (${scan(filter).where(sql<boolean>`(select c.walk from choice c)`)})
+    ) as k
+    order by ${order('k')} limit ${limit}`;
+}
+
+/**
  * Planner settings that make a page's plan the one its filters call for, whatever the planner estimates (undefined:
  * none needed). Without statistics the planner takes each equality for 0.5 % of the rows and a range for 0.5 % too.
  *
@@ -843,6 +978,14 @@ export async function listTransactions(
       async (trx) => (await textListQuery(trx, { ...filter, text }, page).execute(trx)).rows,
     );
   }
+  if (valueAccountsRead(filter, page.sort)) {
+    // Without sorts: each account's scan and the walk are ordered index scans that stop at the page, merged.
+    return withPlannerSettings(
+      ex,
+      { enable_sort: 'off', jit: 'off' },
+      async (trx) => (await valueAccountsQuery(trx, filter, page).execute(trx)).rows,
+    );
+  }
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
     return withPlannerSettings(ex, { enable_seqscan: 'off', enable_bitmapscan: 'off', jit: 'off' }, (trx) =>
@@ -872,6 +1015,9 @@ export function compileListTransactions(ex: Executor, filter: TransactionFilter,
   if (text !== undefined) {
     return textListQuery(ex, { ...filter, text }, page).compile(ex);
   }
+  if (valueAccountsRead(filter, page.sort)) {
+    return valueAccountsQuery(ex, filter, page).compile(ex);
+  }
   const drivers = boundedDrivers(filter, page.sort);
   if (drivers !== undefined) {
     return boundedListQueries(ex, filter, page, drivers).walk.compile(ex);
@@ -891,7 +1037,8 @@ export function compileBoundedFallback(
   filter: TransactionFilter,
   page: PageRequest,
 ): CompiledQuery | undefined {
-  const drivers = filter.text === undefined ? boundedDrivers(filter, page.sort) : undefined;
+  const drivers =
+    filter.text === undefined && !valueAccountsRead(filter, page.sort) ? boundedDrivers(filter, page.sort) : undefined;
   return drivers === undefined ? undefined : boundedListQueries(ex, filter, page, drivers).fallback.compile(ex);
 }
 

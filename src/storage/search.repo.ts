@@ -4,8 +4,8 @@ import type { Executor } from './db.ts';
 
 /**
  * Storage of text search: `transaction_search` (a transaction's organization, booking date and description, with the
- * trigram GIN that `q=` uses) and `transaction_search_state`, the change-feed position up to which it is
- * complete. The step that fills it is src/events/search-index.ts; the read that uses it is `q=` in read.repo.ts.
+ * trigram GIN that `q=` uses), `transaction_values` (each account's currencies and BAI type codes, for `currency=` and
+ * `baiCode=` pages) and `transaction_search_state`, the change-feed position up to which both are complete. The step that fills it is src/events/search-index.ts; the read that uses it is `q=` in read.repo.ts.
  */
 
 /**
@@ -44,32 +44,57 @@ export async function setSearchPosition(ex: Executor, p: FeedPosition): Promise<
 /**
  * Writes these transactions' search rows from their current state (one primary-key lookup per id), and removes
  * the rows of ids no longer in `transactions`. Unchanged rows are not rewritten, so applying the same ids again
- * changes nothing. Returns the rows written.
+ * changes nothing. The same lookups add their accounts' currencies and BAI type codes to `transaction_values` (what
+ * a `currency=` or `baiCode=` page reads first, see read.repo.ts; only new ones are written). Returns the search rows
+ * written.
  */
 export async function refreshSearchRows(ex: Executor, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) {
     return 0;
   }
-  const written = await sql`
-    insert into transaction_search (transaction_id, organization_id, booking_date, description)
-    select t.id, t.organization_id, t.booking_date, t.description
-    from unnest(${[...ids]}::uuid[]) as k(id)
-    cross join lateral (select t.id, t.organization_id, t.booking_date, t.description from transactions t
-      where t.id = k.id limit 1) as t
-    on conflict (transaction_id) do update
-      set organization_id = excluded.organization_id, booking_date = excluded.booking_date,
-        description = excluded.description
-    where (transaction_search.organization_id, transaction_search.booking_date, transaction_search.description)
-      is distinct from (excluded.organization_id, excluded.booking_date, excluded.description)`.execute(ex);
+  const written = await sql<{ n: string }>`
+    with present_rows as materialized (
+      select t.id, t.organization_id, t.account_id, t.booking_date, t.description, t.currency, t.bai_type_code
+      from unnest(${[...ids]}::uuid[]) as k(id)
+      cross join lateral (select t.id, t.organization_id, t.account_id, t.booking_date, t.description, t.currency,
+          t.bai_type_code from transactions t where t.id = k.id limit 1) as t
+    ), search_rows as (
+      insert into transaction_search (transaction_id, organization_id, booking_date, description)
+      select c.id, c.organization_id, c.booking_date, c.description from present_rows c
+      on conflict (transaction_id) do update
+        set organization_id = excluded.organization_id, booking_date = excluded.booking_date,
+          description = excluded.description
+      where (transaction_search.organization_id, transaction_search.booking_date, transaction_search.description)
+        is distinct from (excluded.organization_id, excluded.booking_date, excluded.description)
+      returning 1
+    ), found_values as (
+      insert into transaction_values (field, value, organization_id, account_id)
+      select distinct v.field, v.value, c.organization_id, c.account_id from present_rows c
+      cross join lateral (values ('currency', c.currency), ('bai_type_code', c.bai_type_code)) as v(field, value)
+      where v.value is not null
+      on conflict do nothing
+    )
+    select count(*)::text as n from search_rows`.execute(ex);
   await sql`
     delete from transaction_search s using unnest(${[...ids]}::uuid[]) as k(id)
     where s.transaction_id = k.id and not exists (select 1 from transactions t where t.id = k.id)`.execute(ex);
-  return Number(written.numAffectedRows ?? 0n);
+  return Number(written.rows[0]?.n ?? 0);
+}
+
+/** Every account's currencies and BAI type codes from `transactions` (in the search table's rebuild, below). */
+async function fillTransactionValues(ex: Executor): Promise<void> {
+  await sql`
+    insert into transaction_values (field, value, organization_id, account_id)
+    select 'currency', currency, organization_id, account_id from transactions group by 2, 3, 4
+    union
+    select 'bai_type_code', bai_type_code, organization_id, account_id from transactions
+      where bai_type_code is not null group by 2, 3, 4
+    on conflict do nothing`.execute(ex);
 }
 
 /**
- * Fills the search table again from `transactions` and sets its position (after a change-feed reset, whose
- * horizon drops the events the step had not read yet). Call in the transaction that resets the feed, after its
+ * Fills the search table (and `transaction_values`) again from `transactions` and sets its position (after a
+ * change-feed reset, whose horizon drops the events the step had not read yet). Call in the transaction that resets the feed, after its
  * events are deleted, with a `position` just below an xmin read by an EARLIER statement (READ COMMITTED: the fill
  * below has a later snapshot). Every transaction with a lower xid had finished then, so its rows are in the fill;
  * one still running then has its events after `position` (those that committed before the delete lost theirs
@@ -81,6 +106,7 @@ export async function rebuildSearch(ex: Executor, position: FeedPosition): Promi
   await sql`
     insert into transaction_search (transaction_id, organization_id, booking_date, description)
     select id, organization_id, booking_date, description from transactions`.execute(ex);
+  await fillTransactionValues(ex);
   await setSearchPosition(ex, position);
 }
 
