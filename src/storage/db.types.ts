@@ -548,19 +548,18 @@ export interface TransactionSearch {
   transaction_id: string;
 }
 
-/** Each account's currencies and BAI type codes (migration 20261210T010000000Z), filled by the search step. */
-export interface TransactionValues {
-  account_id: string;
-  field: string;
-  organization_id: string;
-  value: string;
-}
-
 export interface TransactionSearchState {
   id: Generated<number>;
   position_id: Int8;
   position_xid: string;
   updated_at: Generated<Timestamp>;
+}
+
+export interface TransactionValues {
+  account_id: string;
+  field: string;
+  organization_id: string;
+  value: string;
 }
 
 export interface TransactionVersions {

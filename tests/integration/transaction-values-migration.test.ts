@@ -17,9 +17,16 @@ describe('the accounts values migration', () => {
   it("fills every account's currencies and BAI codes from the rows stored before it, so their pages find them", async () => {
     const t = await createTestDb();
     try {
-      const down = await createMigrator(t.db).migrateDown();
-      expect(down.error).toBeUndefined();
-      expect(down.results?.map((r) => r.migrationName)).toEqual([VALUES]);
+      // Back to the release before it: the later migrations down, then this one.
+      for (;;) {
+        const down = await createMigrator(t.db).migrateDown();
+        expect(down.error).toBeUndefined();
+        const names = down.results?.map((r) => r.migrationName) ?? [];
+        expect(names).toHaveLength(1);
+        if (names[0] === VALUES) {
+          break;
+        }
+      }
       const tenancy = await createTenancy(t.db);
       const [eur, usd] = [await createAccount(t.db, tenancy), await createAccount(t.db, tenancy)];
       await ingestWire(t.db, eur, [
