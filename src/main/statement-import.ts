@@ -4,7 +4,7 @@ import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
 import { balancesOn } from '../storage/balances.repo.ts';
 import { bankDayFetchesOn } from '../storage/bank-day-fetches.repo.ts';
-import { daysBeingWalked } from '../storage/posted-day-walks.repo.ts';
+import { walksOfDays, type WalkOfDays } from '../storage/posted-day-walks.repo.ts';
 import { datesWithPostedRows, postedMoneyFacts } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { statementEmpty, type StatementText } from '../admin-api/statements.routes.ts';
@@ -136,19 +136,31 @@ function withoutInterimItemsOf(section: StatementAccount, days: readonly string[
  * written; importing the file again reads it against that report (`withoutInterimItemsOf`).
  */
 async function refuseInterimOfDaysStoredSince(ex: Executor, accountId: string, days: readonly string[]): Promise<void> {
-  // An API walk of the day has stored a page and not yet its evidence (it may have stored the day in full: its
-  // items would be written beside the walk's rows). Refused the same way; importing again after the walk is read
-  // against its evidence. Read before the evidence: a walk's evidence commits with the end of its marker, and no
-  // marker is added while the lock is held, so a marker gone by now left its evidence for the read below.
-  const walked = await daysBeingWalked(ex, accountId, days);
+  // A walk of the day (an API sync, or a final statement import) has stored a page and not yet its evidence (it may
+  // have stored the day in full: its items would be written beside the walk's rows). Refused the same way; importing
+  // again after the walk is read against its evidence. Read before the evidence: a walk's evidence commits with the end
+  // of its marker, and no marker is added while the lock is held, so a marker gone by now left its evidence for the
+  // read below.
+  const walks = await walksOfDays(ex, accountId, days);
   const held = [...(await bankDayFetchesOn(ex, accountId, days)).keys()].sort();
-  if (walked.length > 0) {
+  if (walks.length > 0) {
+    const walked = [...new Set(walks.flatMap((w) => w.days))].sort();
     throw new ConflictError(
       `the file holds an interim previous-day report (as-of-date modifier 1) of ${walked.join(', ')}, a day whose ` +
-        "complete report an API sync of the account is storing: nothing was imported. Import the file again once the account's " +
-        'sync of that day has completed: it is then read against that report',
+        `complete report is being stored or was left part-stored: ${walks.map(describeWalk).join('; ')}. Nothing was ` +
+        'imported. Import the file again once a sync of those days has completed (a sync run that failed leaves ' +
+        `them so until then: sync the days again, e.g. POST /v1/accounts/${accountId}/sync-runs with mode range ` +
+        "over them, or import the day's final report again); it is then read against that report",
       'statement_interim_conflict',
-      { days: walked },
+      {
+        days: walked,
+        walks: walks.map((w) => ({
+          days: w.days,
+          startedAt: w.readAt,
+          runId: w.run?.id ?? null,
+          runStatus: w.run?.status ?? null,
+        })),
+      },
     );
   }
   if (held.length > 0) {
@@ -160,6 +172,19 @@ async function refuseInterimOfDaysStoredSince(ex: Executor, accountId: string, d
       { days: held },
     );
   }
+}
+
+/** A walk holding days an interim import was refused for, as the refusal names it. */
+function describeWalk(w: WalkOfDays): string {
+  const what = `${w.days.join(', ')} by a sync that began at ${w.readAt}`;
+  if (w.run === null) {
+    return what;
+  }
+  const state =
+    w.run.status === 'failed' || w.run.status === 'cancelled'
+      ? `${w.run.status}${w.run.errorCode ? ` (${w.run.errorCode})` : ''}, its days left part-stored`
+      : w.run.status;
+  return `${what}, sync run ${w.run.id}: ${state}`;
 }
 
 /** One item as the interim check compares it: its day, direction, amount and references. */

@@ -400,8 +400,10 @@ export interface OutboxEvents {
 
 export interface PostedDayWalks {
   account_id: string;
+  days: string[] | null;
   from_date: string;
   read_at: Timestamp;
+  sync_run_id: string | null;
   to_date: string;
 }
 

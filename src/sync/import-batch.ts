@@ -13,6 +13,7 @@ import { getAccount } from '../storage/accounts.repo.ts';
 import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetches.repo.ts';
 import { balancesOn, upsertBalances, type BalanceRow, type StoredBalance } from '../storage/balances.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
+import { endPostedWalks, markPostedWalk } from '../storage/posted-day-walks.repo.ts';
 import { insertRejects } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { AppError, NotFoundError } from '../shared/errors.ts';
@@ -138,6 +139,22 @@ export async function importBatch(
     const claims: WalkClaims = new Set();
     const held: HeldRecords = [];
     const landed: LandedOn = new Map();
+    // The batch's complete days are marked with its first page, under the account's write lock, until their evidence is
+    // written (`posted_day_walks`, as an API walk marks its days): an interim statement import would otherwise see rows
+    // of a day this batch stored in full, with nothing yet saying so, and write its items beside them.
+    const firstCheck = async (ex: Executor) => {
+      await input.firstPage?.check(ex);
+      if (posted.length > 0) {
+        await markPostedWalk(ex, {
+          accountId: account.id,
+          readAt,
+          from: posted[0]!,
+          to: posted.at(-1)!,
+          days: posted,
+          runId,
+        });
+      }
+    };
     // The first page's days first (each day's records keep their order, which is all their identity depends on).
     const leadDates = new Set<string>(input.firstPage?.dates ?? []);
     const lead = batch.records.filter((r) => leadDates.has(r.bookingDate));
@@ -159,7 +176,7 @@ export async function importBatch(
           claims,
           landed,
           held,
-          i === 0 ? input.firstPage?.check : undefined,
+          i === 0 ? firstCheck : undefined,
         ),
       );
       input.onProgress?.(i + records.length, ordered.length);
@@ -194,7 +211,14 @@ export async function importBatch(
         JSON.stringify(s.repeated_fingerprints) !== JSON.stringify(r.repeated_fingerprints)
       );
     });
-    await upsertBankDayFetches(deps.db, fetchRows);
+    // Committed with the end of the batch's marker: an interim import under the account's write lock that reads the
+    // marker, then the evidence, sees the days by the one or the other, never neither.
+    await deps.db.transaction().execute(async (trx) => {
+      await upsertBankDayFetches(trx, fetchRows);
+      if (posted.length > 0) {
+        await endPostedWalks(trx, { accountId: account.id, readAt });
+      }
+    });
     add(await storeBalances(deps.db, account, batch, runId));
     const status = counts.rejected > 0 ? 'partial' : 'succeeded';
     await finishStandaloneRun(

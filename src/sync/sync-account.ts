@@ -208,7 +208,7 @@ export async function syncAccountWindow(deps: SyncDeps, job: WindowJob): Promise
     await deps.db.transaction().execute(async (trx) => {
       await upsertBankDayFetches(trx, evidence);
       if ('startDate' in query) {
-        await endPostedWalks(trx, { accountId: account.id, readAt, from: query.startDate, to: query.endDate });
+        await endPostedWalks(trx, { accountId: account.id, readAt });
       }
     });
     await resolveRejectsOfCompleteWalk(deps.db, account, plan.postedDates, job.runId, fenceOf(job));
@@ -274,7 +274,13 @@ async function walkTransactions(
   const beforeWrite = async (trx: Executor) => {
     await fenceOf(job)?.(trx);
     if (!marked && 'startDate' in query) {
-      await markPostedWalk(trx, { accountId: account.id, readAt, from: query.startDate, to: query.endDate });
+      await markPostedWalk(trx, {
+        accountId: account.id,
+        readAt,
+        from: query.startDate,
+        to: query.endDate,
+        runId: job.runId,
+      });
     }
   };
   // Rows earlier pages of the walk took: id-less look-alikes of a day may span two pages (ingest.ts).
