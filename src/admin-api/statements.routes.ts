@@ -83,6 +83,7 @@ export function statementRoutes(deps: StatementRouteDeps): Route[] {
         "Several camt statements of one account giving one day's balance with different amounts are successive: the day's balance opens with the first one's and closes with the last one's, ordered by `ElctrncSeqNb`/`LglSeqNb` or by each opening with the close before it; statements that do not follow on, or whose order cannot be told, refuse the file (400 `statement_balances_conflict`, naming each). " +
         'Several BAI2 groups of one account and as-of date in one file: the later complete report wins (a group sent twice is stored once); an interim group after the final one of its day holding items the final lacks is refused (400 `statement_groups_conflict`, naming both lines), and so is an interim group of a day whose complete report is stored, holding items beyond it (409 `statement_interim_conflict`); one holding nothing beyond it writes none of its items of that day. ' +
         'The body is read as it arrives (a file larger than the limit is refused with 413 `payload_too_large`); as multipart/form-data it holds one file part. ' +
+        'An account that takes no sync takes no import: 409 `account_not_active` (paused, failed or removed), `integration_paused` or `integration_cancelled`, nothing stored. ' +
         'An Idempotency-Key is not needed: importing the same file again stores nothing new.',
       request: { params: IdParams },
       idempotent: false,

@@ -1,7 +1,9 @@
+import { isUnscheduledStage } from '../domain/sync-rules.ts';
 import type { SyncTrigger } from '../domain/types.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../shared/errors.ts';
 import { createLogger } from '../shared/logger.ts';
 import { getAccount } from '../storage/accounts.repo.ts';
+import { getIntegrationSyncState } from '../storage/integrations.repo.ts';
 import { balancesOn } from '../storage/balances.repo.ts';
 import { bankDayFetchesOn } from '../storage/bank-day-fetches.repo.ts';
 import { walksOfDays, type WalkOfDays } from '../storage/posted-day-walks.repo.ts';
@@ -39,6 +41,44 @@ export interface StatementImport extends ImportResult {
 /** The file writes the account number as the bank does; some files drop its leading zeros. */
 function sameNumber(a: string, b: string): boolean {
   return a.trim() === b.trim() || a.trim().replace(/^0+/, '') === b.trim().replace(/^0+/, '');
+}
+
+/**
+ * An import is a sync run: an account that takes no sync (paused, failed or removed) or whose integration is paused or
+ * cancelled (final) takes no import either (409, the codes a sync trigger answers with), nothing written. Checked before
+ * anything is written, and again under the account's write lock with the import's first page: an account paused (or
+ * an integration paused or cancelled) while the file was read is refused there, its run recorded as failed with the
+ * code. A sync window already running finishes, and so does an import whose first page was stored.
+ */
+async function refuseAccountTakingNoSync(ex: Executor, accountId: string): Promise<void> {
+  const account = await getAccount(ex, accountId);
+  if (!account) {
+    throw new NotFoundError('account', accountId, 'account_not_found');
+  }
+  if (account.status !== 'active') {
+    const why = account.status_reason ? ` (${account.status_reason})` : '';
+    throw new ConflictError(
+      `account ${account.id} is ${account.status}${why}; only an active account takes a statement import. Nothing was ` +
+        (account.status === 'removed'
+          ? 'imported: register the account again, then import the file'
+          : `imported: resume it (POST /v1/accounts/${account.id}/resume), then import the file`),
+      'account_not_active',
+    );
+  }
+  const integration = await getIntegrationSyncState(ex, account.integration_id);
+  if (integration?.stage === 'cancelled') {
+    throw new ConflictError(
+      `integration ${account.integration_id} is cancelled, which is final: its accounts take no sync and no statement ` +
+        'import. Nothing was imported',
+      'integration_cancelled',
+    );
+  }
+  if (integration && isUnscheduledStage(integration.stage)) {
+    throw new ConflictError(
+      `integration ${account.integration_id} is ${integration.stage}; resume it before importing. Nothing was imported`,
+      'integration_paused',
+    );
+  }
 }
 
 /**
@@ -320,6 +360,7 @@ export async function importStatementFile(
   if (!row) {
     throw new NotFoundError('account', input.accountId, 'account_not_found');
   }
+  await refuseAccountTakingNoSync(db, row.id);
   // Read to its end (every control total checked) before anything is written: a refused file stores nothing.
   const reader = new StatementReader();
   if (typeof input.text === 'string') {
@@ -382,19 +423,16 @@ export async function importStatementFile(
       trigger: input.trigger,
       batch,
       ...(input.onProgress ? { onProgress: input.onProgress } : {}),
-      ...(lockedDays.length > 0
-        ? {
-            firstPage: {
-              dates: lockedDays,
-              check: async (ex: Executor) => {
-                await refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays);
-                await refuseInterimBeyondComplete(ex, row.id, section.interimDays, parsed.format, section.entries);
-                await refuseInterimOfDaysStoredSince(ex, row.id, interimKept);
-                await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
-              },
-            },
-          }
-        : {}),
+      firstPage: {
+        dates: lockedDays,
+        check: async (ex: Executor) => {
+          await refuseAccountTakingNoSync(ex, row.id);
+          await refuseCorrectionOfStoredDays(ex, row.id, section.correctionDays);
+          await refuseInterimBeyondComplete(ex, row.id, section.interimDays, parsed.format, section.entries);
+          await refuseInterimOfDaysStoredSince(ex, row.id, interimKept);
+          await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
+        },
+      },
     },
   );
   return {
