@@ -214,6 +214,37 @@ async function refuseInterimOfDaysStoredSince(ex: Executor, accountId: string, d
   }
 }
 
+/**
+ * Under the account's write lock with the import's first page: pending items (a camt.052, a BAI2 same-day group) of a
+ * day whose complete report another sync or import is storing (its marker: rows stored, evidence not yet). Stored now,
+ * they would miss that report's resolution of the day's pending items (it may have run already) and their own (the
+ * day is not complete yet), and stay live beside the posted rows. Refused, nothing written; imported again once the
+ * day is stored, they are resolved against it (src/sync/import-batch.ts).
+ */
+async function refuseIntradayOfDaysBeingWalked(ex: Executor, accountId: string, days: readonly string[]) {
+  const walks = await walksOfDays(ex, accountId, days);
+  if (walks.length > 0) {
+    const walked = [...new Set(walks.flatMap((w) => w.days))].sort();
+    throw new ConflictError(
+      `the file holds pending (intraday) items of ${walked.join(', ')}, a day whose complete report is being stored ` +
+        `or was left part-stored: ${walks.map(describeWalk).join('; ')}. Nothing was imported. Import the file ` +
+        'again once a sync of those days has completed (a sync run that failed leaves them so until then: sync the ' +
+        `days again, e.g. POST /v1/accounts/${accountId}/sync-runs with mode range over them, or import the day's ` +
+        'final report again); its pending items are then resolved against that report',
+      'statement_intraday_conflict',
+      {
+        days: walked,
+        walks: walks.map((w) => ({
+          days: w.days,
+          startedAt: w.readAt,
+          runId: w.run?.id ?? null,
+          runStatus: w.run?.status ?? null,
+        })),
+      },
+    );
+  }
+}
+
 /** A walk holding days an interim import was refused for, as the refusal names it. */
 function describeWalk(w: WalkOfDays): string {
   const what = `${w.days.join(', ')} by a sync that began at ${w.readAt}`;
@@ -408,8 +439,12 @@ export async function importStatementFile(
   const section = withoutInterimItemsOf(withoutCopiesOf(whole, copiesSkipped), interimHeld);
   const interimKept = section.interimDays.filter((d) => !interimHeld.includes(d));
   const copiesStored = whole.copyDays.filter((d) => !copiesSkipped.includes(d));
-  const lockedDays = [...new Set([...section.correctionDays, ...copiesStored, ...section.interimDays])];
   const batch = normalizeStatementAccount(parsed, section, row.jpm_account_id);
+  // Days of its pending items the file does not report in full itself: checked against a walk storing them.
+  const intradayOnly = batch.intradayDates.filter((d) => !batch.postedDates.includes(d));
+  const lockedDays = [
+    ...new Set([...section.correctionDays, ...copiesStored, ...section.interimDays, ...intradayOnly]),
+  ];
   const now = input.now ?? (() => new Date());
   const result = await importBatch(
     {
@@ -431,6 +466,7 @@ export async function importStatementFile(
           await refuseInterimBeyondComplete(ex, row.id, section.interimDays, parsed.format, section.entries);
           await refuseInterimOfDaysStoredSince(ex, row.id, interimKept);
           await refuseCopiesOfStoredDays(ex, row.id, parsed.format, copiesStored);
+          await refuseIntradayOfDaysBeingWalked(ex, row.id, intradayOnly);
         },
       },
     },

@@ -473,6 +473,33 @@ export async function insertRejects(ex: Executor, rows: readonly RejectRow[]): P
       reason = excluded.reason, record_index = excluded.record_index, fields = excluded.fields`.execute(ex);
 }
 
+/**
+ * Among `dates`, the booking dates of the account's open transaction rejects, and whether one has no booking date: a
+ * record of those days the bank sent that could not be read, so no pending item of them is proved absent.
+ */
+export async function openRejectDates(
+  ex: Executor,
+  accountId: string,
+  dates: readonly string[],
+): Promise<{ dates: Set<string>; undated: boolean }> {
+  const out = { dates: new Set<string>(), undated: false };
+  if (dates.length === 0) {
+    return out;
+  }
+  const r = await sql<{ day: string | null }>`
+    select distinct booking_date::text as day from sync_rejects
+    where account_id = ${accountId} and record_type = 'transaction' and resolved_at is null
+      and (booking_date = any(${[...dates]}::date[]) or booking_date is null)`.execute(ex);
+  for (const { day } of r.rows) {
+    if (day === null) {
+      out.undated = true;
+    } else {
+      out.dates.add(day);
+    }
+  }
+  return out;
+}
+
 /** The hashes among `hashes` of the account's open rejects of `recordType` (their partial unique index). */
 export async function openRejectHashes(
   ex: Executor,

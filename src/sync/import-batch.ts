@@ -14,7 +14,7 @@ import { bankDayFetchesOn, upsertBankDayFetches } from '../storage/bank-day-fetc
 import { balancesOn, upsertBalances, type BalanceRow, type StoredBalance } from '../storage/balances.repo.ts';
 import { databaseClock } from '../storage/intraday.repo.ts';
 import { endPostedWalks, markPostedWalk } from '../storage/posted-day-walks.repo.ts';
-import { insertRejects } from '../storage/transactions.repo.ts';
+import { insertRejects, openRejectDates } from '../storage/transactions.repo.ts';
 import type { Database, Executor } from '../storage/db.ts';
 import { AppError, NotFoundError } from '../shared/errors.ts';
 import { balanceRow } from './balance-rows.ts';
@@ -114,6 +114,7 @@ export async function importBatch(
   const batch = inAccountCurrency(input.batch, { currency: row.currency, decimalLocation: row.decimal_location });
   const posted = [...batch.postedDates].sort();
   const reported = [...new Set([...posted, ...batch.interimDates])].sort();
+  const intradayOnly = batch.intradayDates.filter((d) => !posted.includes(d));
   const dates = reported.length > 0 ? reported : [...batch.intradayDates].sort();
   const runId = await startStandaloneRun(deps.db, {
     organizationId: row.organization_id,
@@ -199,6 +200,21 @@ export async function importBatch(
       batch.rejects.map((r) => r.raw),
     );
     add(await resolvePending(deps.db, account, posted, runId, unreadable));
+    // Pending items of a day whose complete report is stored already (its fetch evidence: a final report or a complete
+    // walk came first) are resolved against it now, as they would have been had they come first: otherwise a pending
+    // item would stay live beside its posted row, or pending for ever on a closed day. A day of which the account holds
+    // an unreadable record of the bank's removes nothing. (A day being stored at this moment refuses the batch: the
+    // caller's first page check.)
+    const closed = [...(await bankDayFetchesOn(deps.db, account.id, intradayOnly)).keys()].sort();
+    if (closed.length > 0) {
+      const open = await openRejectDates(deps.db, account.id, closed);
+      add(
+        await resolvePending(deps.db, account, closed, runId, {
+          dates: new Set([...unreadable.dates, ...open.dates]),
+          undated: unreadable.undated || open.undated,
+        }),
+      );
+    }
     // The file is the bank's complete report of these days: the same evidence a complete walk leaves.
     const evidence = await bankDayFetchesOn(deps.db, account.id, posted);
     const fetchRows = tally.rows(account, posted, runId, deps.now(), readAt).filter((r) => {

@@ -326,3 +326,67 @@ describe('an interim previous-day BAI2 file of days an API sync that failed part
     expect(await rowsOf(account.id)).toEqual(['B2/- 20000 posted jpm_api', 'B4/- 20000 posted jpm_api']);
   });
 });
+
+describe('an intraday report (camt.052) of a day whose final report is stored, or being stored', () => {
+  const files = (acct: string) => ({
+    final: camtFile([
+      {
+        account: acct,
+        date: DAY,
+        opening: '1000.00',
+        closing: '800.00',
+        items: [{ cdtDbt: 'DBIT', amount: '200.00', ref: 'B2' }],
+      },
+    ]),
+    // Pending: B2 (posted in the final report) and B9 (which never posted).
+    intraday: camtFile(
+      [
+        {
+          account: acct,
+          date: DAY,
+          items: [
+            { cdtDbt: 'DBIT', amount: '200.00', ref: 'B2' },
+            { cdtDbt: 'DBIT', amount: '300.00', ref: 'B9' },
+          ],
+        },
+      ],
+      { report: true, msgId: 'CAMT-052' },
+    ),
+  });
+  const live = async (accountId: string) =>
+    (await rowsOf(accountId)).filter((r) => !r.includes(' superseded ') && !r.includes(' removed '));
+
+  it('imported after it: its pending items are resolved against the final report (no item pending beside its posted row)', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const { final, intraday } = files(account.jpmAccountId);
+    await importStatementFile(t.db, { accountId: account.id, text: final, trigger: 'manual' });
+    const imported = await importStatementFile(t.db, { accountId: account.id, text: intraday, trigger: 'manual' });
+    expect(imported.counts).toMatchObject({ superseded: 1, removed: 1 });
+    expect(await live(account.id)).toEqual(['B2/- 20000 posted camt053']);
+    // As when the intraday report came first.
+    const other = await createAccount(t.db, await createTenancy(t.db));
+    const theirs = files(other.jpmAccountId);
+    await importStatementFile(t.db, { accountId: other.id, text: theirs.intraday, trigger: 'manual' });
+    await importStatementFile(t.db, { accountId: other.id, text: theirs.final, trigger: 'manual' });
+    expect(await live(other.id)).toEqual(['B2/- 20000 posted camt053']);
+  });
+
+  it('imported while the final report is being stored: refused (409), nothing written; imported again, resolved', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const { final, intraday } = files(account.jpmAccountId);
+    const [finalImport, intradayImport] = await heldAtEvidence(
+      account,
+      DAY,
+      () => importStatementFile(t.db, { accountId: account.id, text: final, trigger: 'manual' }),
+      () => importStatementFile(t.db, { accountId: account.id, text: intraday, trigger: 'manual' }),
+    );
+    expect(finalImport).toMatchObject({ status: 'fulfilled', value: { counts: { inserted: 1 } } });
+    expect(intradayImport).toMatchObject({
+      status: 'rejected',
+      reason: { httpStatus: 409, code: 'statement_intraday_conflict', details: { days: [DAY] } },
+    });
+    expect(await rowsOf(account.id)).toEqual(['B2/- 20000 posted camt053']);
+    await importStatementFile(t.db, { accountId: account.id, text: intraday, trigger: 'manual' });
+    expect(await live(account.id)).toEqual(['B2/- 20000 posted camt053']);
+  });
+});
