@@ -390,3 +390,60 @@ describe('an intraday report (camt.052) of a day whose final report is stored, o
     expect(await live(account.id)).toEqual(['B2/- 20000 posted camt053']);
   });
 });
+
+describe('two final reports of one day with different content (a corrected statement) at the same time', () => {
+  it('stores each item once and keeps the evidence of the report read later, though the other writes its evidence last', async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    // The first report holds 29 November too, whose evidence it writes first: held there (before it writes any of
+    // 30 November's), while the corrected report of 30 November alone writes its own.
+    const first = bai2Groups(
+      [
+        { date: '261129', modifier: '2', account: acct, items: [debit('B1')] },
+        { date: '261130', modifier: '2', account: acct, items: [debit('B2'), debit('B3')] },
+      ],
+      { fileId: 'FIRST' },
+    );
+    // The corrected report: B3 and a B4 the first one lacked.
+    const corrected = camtFile([
+      {
+        account: acct,
+        date: DAY,
+        opening: '1000.00',
+        closing: '400.00',
+        items: [
+          { cdtDbt: 'DBIT', amount: '200.00', ref: 'B2' },
+          { cdtDbt: 'DBIT', amount: '200.00', ref: 'B3' },
+          { cdtDbt: 'DBIT', amount: '200.00', ref: 'B4' },
+        ],
+      },
+    ]);
+    // The first report's import began reading first and is held before its evidence while the corrected one runs.
+    const [firstImport, correctedImport] = await heldAtEvidence(
+      account,
+      '2026-11-29',
+      () => importStatementFile(t.db, { accountId: account.id, text: first, trigger: 'manual' }),
+      () => importStatementFile(t.db, { accountId: account.id, text: corrected, trigger: 'manual' }),
+    );
+    expect(firstImport).toMatchObject({ status: 'fulfilled' });
+    expect(correctedImport).toMatchObject({ status: 'fulfilled' });
+    expect(await rowsOf(account.id)).toEqual([
+      'B1/- 20000 posted bai2',
+      'B2/- 20000 posted bai2',
+      'B3/- 20000 posted bai2',
+      'B4/- 20000 posted camt053',
+    ]);
+    // The day's evidence is the report read later (the corrected one: three debits), not overwritten by the first.
+    expect(
+      await t.db
+        .selectFrom('bank_day_fetches')
+        .select(['record_count', 'debits_minor'])
+        .where('account_id', '=', account.id)
+        .where('booking_date', '=', DAY)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ record_count: 3, debits_minor: '60000' });
+    expect(
+      await t.db.selectFrom('posted_day_walks').select('read_at').where('account_id', '=', account.id).execute(),
+    ).toEqual([]);
+  });
+});
