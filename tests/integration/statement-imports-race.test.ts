@@ -447,3 +447,85 @@ describe('two final reports of one day with different content (a corrected state
     ).toEqual([]);
   });
 });
+
+describe('a final statement import while a backfill (range) window of its day is between its last page and its evidence', () => {
+  it("stores each item once, and the day is the later reading (the file's): no walk mark left", async () => {
+    const account = await createAccount(t.db, await createTenancy(t.db));
+    const acct = account.jpmAccountId;
+    const record = JSON.stringify(
+      wireTransaction({
+        transactionId: 'API-B2',
+        jpmAccountId: acct,
+        asOfDate: DAY,
+        direction: 'DEBIT',
+        amount: '200.00',
+        baiTypeCode: '495',
+        bankReference: 'B2',
+        shortDescription: 'ITEM B2',
+      }),
+    );
+    const inner = scriptedBank([[scriptedPage([record], { pageNumber: 1, totalPages: 1, totalRecords: 1 })]], () =>
+      currentDayBalance(acct, '2026-12-01'),
+    );
+    // The gate: the window asks for the page after the last only once the last is stored.
+    let stored!: () => void;
+    const lastPageStored = new Promise<void>((r) => (stored = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const bank: BankClient = {
+      transactionPages(query) {
+        const pages = inner.transactionPages(query);
+        return (async function* () {
+          yield* pages;
+          stored();
+          await released;
+        })();
+      },
+      getBalances: (query) => inner.getBalances(query),
+    };
+    const window = syncAccountWindow(scriptedDeps(t.db, bank, '2026-12-01'), {
+      runId: null,
+      accountId: account.id,
+      mode: 'range',
+      from: DAY,
+      to: DAY,
+      kinds: ['transactions', 'balances'],
+    });
+    // The file: B2 (the API's item) and B4, which the bank posted after the window read the day.
+    const final = camtFile([
+      {
+        account: acct,
+        date: DAY,
+        opening: '1000.00',
+        closing: '600.00',
+        items: [
+          { cdtDbt: 'DBIT', amount: '200.00', ref: 'B2' },
+          { cdtDbt: 'DBIT', amount: '200.00', ref: 'B4' },
+        ],
+      },
+    ]);
+    let imported: PromiseSettledResult<StatementImport>;
+    try {
+      await Promise.race([lastPageStored, window]);
+      [imported] = await Promise.allSettled([
+        importStatementFile(t.db, { accountId: account.id, text: final, trigger: 'manual' }),
+      ]);
+    } finally {
+      release();
+    }
+    await window;
+    expect(imported).toMatchObject({ status: 'fulfilled', value: { counts: { inserted: 1 } } });
+    expect(await rowsOf(account.id)).toEqual(['B2/- 20000 posted jpm_api', 'B4/- 20000 posted camt053']);
+    expect(
+      await t.db
+        .selectFrom('bank_day_fetches')
+        .select(['record_count', 'debits_minor'])
+        .where('account_id', '=', account.id)
+        .where('booking_date', '=', DAY)
+        .executeTakeFirstOrThrow(),
+    ).toEqual({ record_count: 2, debits_minor: '40000' });
+    expect(
+      await t.db.selectFrom('posted_day_walks').select('read_at').where('account_id', '=', account.id).execute(),
+    ).toEqual([]);
+  });
+});
