@@ -88,8 +88,3 @@ export async function walksOfDays(ex: Executor, accountId: string, days: readonl
     run: x.run_id === null ? null : { id: x.run_id, status: x.status!, errorCode: x.error_code },
   }));
 }
-
-/** The days among `days` that a walk in progress of the account covers. */
-export async function daysBeingWalked(ex: Executor, accountId: string, days: readonly string[]): Promise<string[]> {
-  return [...new Set((await walksOfDays(ex, accountId, days)).flatMap((w) => w.days))].sort();
-}
