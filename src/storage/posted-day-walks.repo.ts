@@ -61,7 +61,10 @@ export interface WalkOfDays {
   run: { id: string; status: string; errorCode: string | null } | null;
 }
 
-/** The walks in progress of the account, or that failed, covering some of `days`, oldest first. */
+/**
+ * The walks in progress of the account, or that failed, covering some of `days` that no evidence read since the walk
+ * began says are stored in full, oldest first.
+ */
 export async function walksOfDays(ex: Executor, accountId: string, days: readonly string[]): Promise<WalkOfDays[]> {
   if (days.length === 0) {
     return [];
@@ -78,6 +81,9 @@ export async function walksOfDays(ex: Executor, accountId: string, days: readonl
       from posted_day_walks w join unnest(${[...days]}::date[]) as d(day)
         on d.day between w.from_date and w.to_date and (w.days is null or d.day = any(w.days))
       where w.account_id = ${accountId}
+        -- A day stored in full since the walk began (evidence read no earlier) is no longer the walk's to say.
+        and not exists (select 1 from bank_day_fetches f where f.account_id = w.account_id and f.booking_date = d.day
+          and f.read_at >= w.read_at)
       group by w.read_at, w.sync_run_id) w
     left join sync_runs s on s.id = w.sync_run_id
     left join sync_runs r on r.id = coalesce(s.parent_run_id, s.id)

@@ -299,6 +299,16 @@ describe('an interim previous-day BAI2 file of days an API sync that failed part
     });
     expect(read.counts).toMatchObject({ inserted: 0, updated: 0 });
     expect(await rowsOf(account.id)).toEqual(['B2/- 20000 posted jpm_api']);
+    // So is a camt.052 of it: its pending B2 is resolved against the day (the failed run's mark says nothing of a day
+    // stored in full since).
+    const pending = await importStatementFile(t.db, {
+      accountId: account.id,
+      text: camtFile([{ account: acct, date: DAY, items: [{ cdtDbt: 'DBIT', amount: '200.00', ref: 'B2' }] }], {
+        report: true,
+      }),
+      trigger: 'manual',
+    });
+    expect(pending.counts).toMatchObject({ inserted: 1, superseded: 1 });
     // 28 November is still a day the failed run may have stored part of: refused, naming it.
     await expect(
       importStatementFile(t.db, { accountId: account.id, text: interimOf('261128'), trigger: 'manual' }),
@@ -323,7 +333,10 @@ describe('an interim previous-day BAI2 file of days an API sync that failed part
       trigger: 'manual',
     });
     expect(later.counts).toMatchObject({ inserted: 0, updated: 0 });
-    expect(await rowsOf(account.id)).toEqual(['B2/- 20000 posted jpm_api', 'B4/- 20000 posted jpm_api']);
+    expect((await rowsOf(account.id)).filter((r) => !r.includes(' superseded '))).toEqual([
+      'B2/- 20000 posted jpm_api',
+      'B4/- 20000 posted jpm_api',
+    ]);
   });
 });
 
