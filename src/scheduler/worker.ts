@@ -72,7 +72,8 @@ export interface RunningWorkers {
   /**
    * Graceful stop: each Worker stops taking jobs; a sync window in flight has its bank call aborted and goes back to
    * the queue without spending an attempt; the other active jobs (short) finish. Nothing stalls. Then the lock pool
-   * and worker connections are closed.
+   * and worker connections are closed. With Redis away it stops without it once the handlers in flight have settled:
+   * their jobs stay active in Redis and stall, to run again, once it is back.
    * The producer `queues` passed in stay open: their owner closes them.
    */
   close(): Promise<void>;
@@ -111,15 +112,24 @@ export function startWorkers(
     stopping: stopping.signal,
   };
   const connections: RedisConnection[] = [];
+  /** The handlers running now: what a stop without Redis waits for (their database work) before it lets go. */
+  const handling = new Set<Promise<unknown>>();
   const workers = queueNames.map((queueName) => {
     const connection = createRedis({ url: options.redisUrl, clusterNodes: options.redisClusterNodes }, 'worker');
     connections.push(connection);
     const worker = new Worker<JobData, unknown, string>(
       queueName,
-      (job, token) =>
-        dispatch(handlerDeps, table, queueName, job, token).catch((err: unknown) => {
+      (job, token) => {
+        const handled = dispatch(handlerDeps, table, queueName, job, token);
+        handling.add(handled);
+        void handled.then(
+          () => handling.delete(handled),
+          () => handling.delete(handled),
+        );
+        return handled.catch((err: unknown) => {
           throw storableFailure(err);
-        }),
+        });
+      },
       {
         connection,
         prefix: deps.queues.prefix,
@@ -156,13 +166,58 @@ export function startWorkers(
       const closed = Promise.allSettled(workers.map((w) => w.close()));
       // No reason of our own: undici then fails the call with an AbortError, which the client reads as `jpm_aborted`.
       stopping.abort();
-      await closed;
+      const closedOrDown = new AbortController();
+      const outcome = await Promise.race([
+        closed.then(() => 'closed' as const),
+        redisDown(connections, closedOrDown.signal),
+      ]);
+      closedOrDown.abort();
+      if (outcome === 'redis down') {
+        // BullMQ's workers wait for Redis to close (taskforcesh/bullmq#4656): with Redis away the stop would last until
+        // the shutdown timeout. So let go of Redis: dropping the connections fails the handlers' pending Redis calls
+        // (giving a window back, recording progress), and once their database work has settled (each transaction
+        // committed or rolled back) the workers close without Redis. The jobs they held stay active in Redis and, once
+        // it is back, stall and run again elsewhere; every write is idempotent and fenced, so nothing is written twice.
+        deps.logger.warn(
+          { jobsInFlight: handling.size },
+          'Redis is unreachable: stopping the queue workers without it; their jobs in flight run again once it is back',
+        );
+        for (const c of connections) {
+          c.disconnect();
+        }
+        await Promise.allSettled([...handling]);
+        // Each worker's blocking connection (its own, a copy of ours) stops reconnecting. Its close never ends while it
+        // waits to reconnect (no 'end' comes), so the workers' close is not awaited: it would hold the stop until the
+        // shutdown timeout. No job can be taken any more: every command they send goes through the dropped connections.
+        await Promise.allSettled(workers.map(async (w) => (await w.backend.blockingClient)?.disconnect()));
+        void closed;
+      } else {
+        await closed;
+      }
       await locks.close().catch((err: unknown) => deps.logger.warn({ err }, 'lock pool close failed'));
       for (const c of connections) {
-        await c.quit().catch(() => c.disconnect());
+        // A connection waiting to reconnect would hold QUIT in its offline queue until Redis is back.
+        await (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect());
       }
     },
   };
+}
+
+/**
+ * Resolves once Redis is known to be away: a worker connection that is not ready (connecting, reconnecting, closed),
+ * checked now and every 100 ms until `until` aborts (then it resolves 'gave up').
+ */
+async function redisDown(
+  connections: readonly RedisConnection[],
+  until: AbortSignal,
+): Promise<'redis down' | 'gave up'> {
+  while (!until.aborted) {
+    if (connections.some((c) => c.status !== 'ready')) {
+      return 'redis down';
+    }
+    await new Promise((r) => setTimeout(r, 100).unref());
+  }
+  return 'gave up';
 }
 
 /**

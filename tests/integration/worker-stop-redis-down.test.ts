@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createQueues, startWorkers, triggerSync } from '../../src/scheduler/index.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { addDays } from '../../src/shared/time.ts';
+import { cutProxy, type CutProxy } from '../helpers/cut-proxy.ts';
+import { REDIS_URL } from '../helpers/env.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startHarness, type Harness } from '../helpers/orchestration.ts';
+import { TEST_STALL } from '../helpers/recording-bank.ts';
+import { spawnService } from '../helpers/start-service.ts';
+
+/**
+ * A worker told to stop while Redis is away (a deploy during a Redis outage): BullMQ's workers would wait for their
+ * connection forever, so the stop would run out its whole timeout. Once Redis is known down, the worker gives up on
+ * it, lets its jobs' database work settle, and stops promptly; the jobs it held stay active in Redis and, once Redis
+ * is back, stall and run again, on another worker, exactly: nothing lost, nothing twice.
+ */
+const TODAY = '2025-03-12'; // a Wednesday
+
+let h: Harness;
+let redis: CutProxy;
+
+beforeAll(async () => {
+  h = await startHarness({ today: TODAY, accounts: 1, latencyMs: 1_500, quirks: { latePostings: false } });
+  redis = await cutProxy(REDIS_URL);
+});
+
+afterAll(async () => {
+  await redis.close();
+  await h.stop();
+});
+
+describe('a worker stopping while Redis is down', () => {
+  it('stops within seconds; its windows in flight run again once Redis is back, and the run ends exactly', async () => {
+    const a = h.accounts[0]!;
+    const from = addDays(TODAY, -20);
+    const to = addDays(TODAY, -1);
+    // The worker reaches Redis through the proxy; the test's own queues do not.
+    const queues = createQueues({ redisUrl: redis.url, prefix: h.prefix });
+    const first = startWorkers(
+      { queues, sync: h.syncDeps(h.bankWith()), logger: createLogger('scheduler') },
+      {
+        redisUrl: redis.url,
+        database: { url: h.t.url, poolMax: 4 },
+        concurrency: 4,
+        stall: TEST_STALL,
+        busyRetryMs: 200,
+      },
+    );
+    const { runs } = await triggerSync(h.producer(), {
+      accountId: a.id,
+      request: { mode: 'range', from, to },
+      trigger: 'backfill',
+    });
+    const sync = h.queues.queue('sync');
+    const inFlight = async () =>
+      (await sync.getJobs(['active'])).filter((j) => j.name === 'sync-window').map((j) => j.id!);
+    // A window holds a bank call (the bank answers 1.5 s after each call), after at least one stored page.
+    await expect
+      .poll(async () => (await h.t.db.selectFrom('transactions').select('id').execute()).length, {
+        timeout: 30_000,
+        interval: 50,
+      })
+      .toBeGreaterThan(0);
+    await expect.poll(inFlight, { timeout: 30_000, interval: 50 }).not.toEqual([]);
+
+    await redis.cut();
+    const started = Date.now();
+    const stopped = await Promise.race([
+      first.close().then(() => 'stopped'),
+      new Promise((r) => setTimeout(() => r('still stopping'), 15_000)),
+    ]);
+    expect(stopped).toBe('stopped');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await queues.close();
+
+    await redis.restore();
+    const second = h.startWorker(h.bankWith());
+    try {
+      const run = await h.waitForRun(runs[0]!.runId);
+      expect(run.status).toBe('succeeded');
+      expect(run.windows!.every((w) => w.status === 'succeeded')).toBe(true);
+      const truth = h.sim.groundTruth().accounts.find((x) => x.accountId === a.jpmAccountId)!;
+      const expected = truth.transactions.filter((x) => x.asOfDate >= from && x.asOfDate <= to);
+      const stored = await h.t.db
+        .selectFrom('transactions')
+        .select('jpm_transaction_id')
+        .where('account_id', '=', a.id)
+        .execute();
+      expect(expected.length).toBeGreaterThan(20);
+      expect(stored.map((s) => s.jpm_transaction_id).sort()).toEqual(expected.map((x) => x.transactionId).sort());
+      expect(run.counts.inserted).toBe(stored.length);
+      expect(run.progress.windowsDone).toBe(run.progress.windowsTotal);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('`npm start` (every role) told to stop with Redis down exits 0 at once, not at SHUTDOWN_TIMEOUT_MS', async () => {
+    const proxy = await cutProxy(REDIS_URL);
+    try {
+      const svc = spawnService(h.t.url, {
+        REDIS_URL: proxy.url,
+        PORT: String(await freePort()),
+        SHUTDOWN_TIMEOUT_MS: '12000',
+      });
+      await expect.poll(() => svc.output, { timeout: 30_000, interval: 50 }).toContain('jpm-sync started');
+      await proxy.cut();
+      await expect.poll(() => svc.output, { timeout: 10_000, interval: 50 }).toContain('queue worker error');
+      const started = Date.now();
+      svc.proc.kill('SIGTERM');
+      const code = await svc.exited;
+      // Well inside the 12 s the stop may take; without Redis BullMQ's workers would hold it until then (exit 1).
+      expect({ code, quick: Date.now() - started < 5_000 }, svc.output).toEqual({ code: 0, quick: true });
+      expect(svc.output).toContain('Redis is unreachable: stopping the queue workers without it');
+      expect(svc.output).toContain('shutdown complete');
+      expect(svc.output).not.toContain('shutdown timed out');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
