@@ -6,7 +6,7 @@ import { isUuid } from '../shared/ids.ts';
 import { createLogger } from '../shared/logger.ts';
 import { isIsoDate } from '../shared/time.ts';
 import { createDb } from '../storage/db.ts';
-import { checkDependencies, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
+import { checkDependencies, EXIT_DEPENDENCY, exitOnDependencyError, loadConfigOrExit } from './bootstrap.ts';
 import { expectedFailure, registerCommand } from './commands.ts';
 
 const USAGE = 'sync --account ID [--mode intraday|prior_day|range] [--from YYYY-MM-DD --to YYYY-MM-DD] [--wait]';
@@ -53,12 +53,41 @@ function requestOf(values: {
   return { mode: mode as 'intraday' | 'prior_day' };
 }
 
-/** Polls the run until it ends, drawing the progress bar on stderr (one line per change when not a TTY). */
-async function waitFor(deps: Pick<ProducerDeps, 'db'>, runId: string, showBar: boolean): Promise<RunView> {
+/**
+ * How long the queues' Redis may be away while a run is waited for (a restart takes a few seconds) before the command
+ * gives up waiting: no worker can go on with the run meanwhile.
+ */
+const REDIS_AWAY_MS = 10_000;
+
+/** Redis stayed away while the run was waited for (`REDIS_AWAY_MS`): the run as last read. */
+class RedisAway {
+  readonly run: RunView;
+  constructor(run: RunView) {
+    this.run = run;
+  }
+}
+
+/**
+ * Polls the run until it ends, drawing the progress bar on stderr (one line per change when not a TTY), or until the
+ * queues' Redis has been away for `REDIS_AWAY_MS`.
+ */
+async function waitFor(
+  deps: Pick<ProducerDeps, 'db' | 'queues'>,
+  runId: string,
+  showBar: boolean,
+): Promise<RunView | RedisAway> {
   const tty = process.stderr.isTTY;
   let last = '';
+  let awaySince: number | undefined;
   for (;;) {
     const run = await getRun(deps, runId);
+    awaySince = deps.queues.redis.status === 'ready' ? undefined : (awaySince ?? Date.now());
+    if (run.finishedAt === null && awaySince !== undefined && Date.now() - awaySince >= REDIS_AWAY_MS) {
+      if (showBar && tty) {
+        process.stderr.write('\n');
+      }
+      return new RedisAway(run);
+    }
     const line = progressLine(run);
     if (showBar && line !== last) {
       process.stderr.write(tty ? `\r${line}` : `${line}\n`);
@@ -140,6 +169,15 @@ async function syncCommand(argv: string[]): Promise<number> {
     let ok = true;
     for (const r of runs) {
       const done = await waitFor(deps, r.runId, request.mode === 'range');
+      if (done instanceof RedisAway) {
+        const { run } = done;
+        process.stderr.write(
+          `jpm-sync sync: Redis is not reachable (away for ${REDIS_AWAY_MS / 1000} s while waiting for run ${run.runId}, ` +
+            `${run.status}, ${run.progress.windowsDone}/${run.progress.windowsTotal} windows); check REDIS_URL and that Redis ` +
+            'runs; the run goes on once it is back\n',
+        );
+        return EXIT_DEPENDENCY;
+      }
       process.stdout.write(
         `${done.status}  run ${done.runId}  inserted ${done.counts.inserted}  updated ${done.counts.updated}  ` +
           `superseded ${done.counts.superseded}  removed ${done.counts.removed}  rejected ${done.counts.rejected}  balances ${done.counts.balances}` +

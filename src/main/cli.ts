@@ -1,4 +1,7 @@
 import './node-version.ts';
+import { isDatabaseSessionLost } from '../shared/errors.ts';
+import { isRedisUnavailable } from '../shared/redis.ts';
+import { EXIT_DEPENDENCY } from './bootstrap.ts';
 import { findCommand, usageText } from './commands.ts';
 // Each module registers its commands at import time.
 import './cli-migrate.ts';
@@ -42,9 +45,32 @@ export async function runCli(argv: string[]): Promise<number> {
       (err instanceof Error ? err.message || (err as { code?: string }).code || err.name : String(err)).split(
         '\n',
       )[0] ?? '';
+    const lost = dependencyLost(err);
+    if (lost) {
+      // Postgres or Redis went away while the command ran (a restart, a failover): the same exit as when it is down
+      // at the start, so a script retries later rather than reporting a failure.
+      process.stderr.write(
+        `jpm-sync ${name}: ${lost.what} is not reachable (${message}); check ${lost.variable} and that ${lost.what} ` +
+          'runs, then run the command again (what it had not committed was not kept)\n',
+      );
+      return EXIT_DEPENDENCY;
+    }
     process.stderr.write(`jpm-sync ${name}: failed: ${message}\n`);
     return 1;
   }
+}
+
+/** A network error of a lost connection (not a file's: `import` reads files, whose errors have such codes too). */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** Postgres or Redis lost while the command ran, or undefined when the error is something else. */
+function dependencyLost(err: unknown): { what: 'Postgres' | 'Redis'; variable: string } | undefined {
+  if (isRedisUnavailable(err)) {
+    return { what: 'Redis', variable: 'REDIS_URL' };
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  const fileError = typeof code === 'string' && /^E[A-Z]+$/.test(code) && !NETWORK_CODES.has(code);
+  return isDatabaseSessionLost(err) && !fileError ? { what: 'Postgres', variable: 'DATABASE_URL' } : undefined;
 }
 
 if (import.meta.main) {
