@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { isAppError } from '../shared/errors.ts';
 import { scrubSecrets, type Logger } from '../shared/logger.ts';
-import { createRedis, type RedisConnection } from '../shared/redis.ts';
+import { createRedis, isRedisUnavailable, type RedisConnection } from '../shared/redis.ts';
 import type { DbOptions } from '../storage/db.ts';
 import type { SyncDeps } from '../sync/sync-account.ts';
 import {
@@ -141,8 +141,25 @@ export function startWorkers(
         settings: { backoffStrategy: bankBackoff },
       },
     );
-    // Errors of the worker itself (Redis hiccups); job failures are logged by the handlers.
-    worker.on('error', (err) => deps.logger.warn({ err, queue: queueName }, 'queue worker error'));
+    // Errors of the worker itself (Redis hiccups); job failures are logged by the handlers. BullMQ reports each failed
+    // reconnect of each of its connections: an outage is logged once per queue when it begins and once when it ends.
+    let away = false;
+    worker.on('error', (err) => {
+      if (connection.status !== 'ready' || isRedisUnavailable(err) || NETWORK_CODES.has(errorCode(err))) {
+        if (!away) {
+          away = true;
+          deps.logger.warn({ err, queue: queueName }, 'queue worker lost its connection to Redis');
+        }
+        return;
+      }
+      deps.logger.warn({ err, queue: queueName }, 'queue worker error');
+    });
+    connection.on('ready', () => {
+      if (away) {
+        away = false;
+        deps.logger.info({ queue: queueName }, 'queue worker connection to Redis restored');
+      }
+    });
     worker.on('stalled', (jobId) => deps.logger.warn({ jobId, queue: queueName }, 'stalled job moved back to wait'));
     return worker;
   });
@@ -201,6 +218,14 @@ export function startWorkers(
       }
     },
   };
+}
+
+/** Socket errors of a connection that went away (a restart, a network cut), not of a command. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
 }
 
 /**

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createQueues, startWorkers, triggerSync } from '../../src/scheduler/index.ts';
+import { createQueues, QUEUE_NAMES, startWorkers, triggerSync } from '../../src/scheduler/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { addDays } from '../../src/shared/time.ts';
 import { cutProxy, type CutProxy } from '../helpers/cut-proxy.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { captureLogLines } from '../helpers/log-capture.ts';
 import { startHarness, type Harness } from '../helpers/orchestration.ts';
 import { TEST_STALL } from '../helpers/recording-bank.ts';
 import { spawnService } from '../helpers/start-service.ts';
@@ -106,7 +107,9 @@ describe('a worker stopping while Redis is down', () => {
       });
       await expect.poll(() => svc.output, { timeout: 30_000, interval: 50 }).toContain('jpm-sync started');
       await proxy.cut();
-      await expect.poll(() => svc.output, { timeout: 10_000, interval: 50 }).toContain('queue worker error');
+      await expect
+        .poll(() => svc.output, { timeout: 10_000, interval: 50 })
+        .toContain('queue worker lost its connection to Redis');
       const started = Date.now();
       svc.proc.kill('SIGTERM');
       const code = await svc.exited;
@@ -116,6 +119,44 @@ describe('a worker stopping while Redis is down', () => {
       expect(svc.output).toContain('shutdown complete');
       expect(svc.output).not.toContain('shutdown timed out');
     } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('a worker while Redis restarts', () => {
+  it('logs the outage once per queue as it begins and once as it ends, not each reconnect attempt', async () => {
+    const lines = captureLogLines('info');
+    const proxy = await cutProxy(REDIS_URL);
+    const queues = createQueues({ redisUrl: proxy.url, prefix: h.prefix });
+    const worker = startWorkers(
+      { queues, sync: h.syncDeps(h.bankWith()), logger: createLogger('scheduler') },
+      { redisUrl: proxy.url, database: { url: h.t.url, poolMax: 2 }, concurrency: 1 },
+    );
+    try {
+      await Promise.all(worker.workers.map((w) => w.waitUntilReady()));
+      await proxy.cut();
+      // Several reconnect attempts of every connection (200 ms, 400 ms, … apart).
+      await new Promise((r) => setTimeout(r, 4_000));
+      await proxy.restore();
+      const messages = () => lines.map((l) => (JSON.parse(l) as { msg: string; queue?: string }).msg);
+      await expect
+        .poll(() => messages().filter((m) => m === 'queue worker connection to Redis restored').length, {
+          timeout: 20_000,
+          interval: 100,
+        })
+        .toBe(QUEUE_NAMES.length);
+      const of = (msg: string) =>
+        lines
+          .map((l) => JSON.parse(l) as { msg: string; queue?: string })
+          .filter((l) => l.msg === msg)
+          .map((l) => l.queue)
+          .sort();
+      expect(of('queue worker lost its connection to Redis')).toEqual([...QUEUE_NAMES].sort());
+      expect(of('queue worker error')).toEqual([]);
+    } finally {
+      await worker.close();
+      await queues.close();
       await proxy.close();
     }
   });
