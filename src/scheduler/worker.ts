@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
 import { isAppError } from '../shared/errors.ts';
 import { scrubSecrets, type Logger } from '../shared/logger.ts';
 import { createRedis, isRedisUnavailable, type RedisConnection } from '../shared/redis.ts';
@@ -200,7 +201,7 @@ export function startWorkers(
           'Redis is unreachable: stopping the queue workers without it; their jobs in flight run again once it is back',
         );
         for (const c of connections) {
-          c.disconnect();
+          dropConnection(c);
         }
         await Promise.allSettled([...handling]);
         // Each worker's blocking connection (its own, a copy of ours) stops reconnecting. Its close never ends while it
@@ -218,6 +219,20 @@ export function startWorkers(
       }
     },
   };
+}
+
+/**
+ * Ends a connection for good and fails the commands it holds. ioredis ends a connection waiting to reconnect without
+ * ending it (no 'end', its offline queue kept: the commands in it, and any sent after, would wait forever), so such a
+ * connection makes one more attempt, which as a manual close ends it either way: refused, it ends and fails its
+ * commands; connected (Redis is back), they go through.
+ */
+function dropConnection(c: RedisConnection): void {
+  const waiting = c.status === 'reconnecting';
+  c.disconnect();
+  if (waiting && c instanceof Redis) {
+    c.connect().catch(() => undefined);
+  }
 }
 
 /** Socket errors of a connection that went away (a restart, a network cut), not of a command. */

@@ -79,19 +79,35 @@ describe('a worker stopping while Redis is down', () => {
     const second = h.startWorker(h.bankWith());
     try {
       const run = await h.waitForRun(runs[0]!.runId);
-      expect(run.status).toBe('succeeded');
-      expect(run.windows!.every((w) => w.status === 'succeeded')).toBe(true);
       const truth = h.sim.groundTruth().accounts.find((x) => x.accountId === a.jpmAccountId)!;
-      const expected = truth.transactions.filter((x) => x.asOfDate >= from && x.asOfDate <= to);
-      const stored = await h.t.db
-        .selectFrom('transactions')
-        .select('jpm_transaction_id')
-        .where('account_id', '=', a.id)
-        .execute();
+      const expected = truth.transactions
+        .filter((x) => x.asOfDate >= from && x.asOfDate <= to)
+        .map((x) => x.transactionId)
+        .sort();
+      const stored = (
+        await h.t.db.selectFrom('transactions').select('jpm_transaction_id').where('account_id', '=', a.id).execute()
+      )
+        .map((s) => s.jpm_transaction_id)
+        .sort();
       expect(expected.length).toBeGreaterThan(20);
-      expect(stored.map((s) => s.jpm_transaction_id).sort()).toEqual(expected.map((x) => x.transactionId).sort());
-      expect(run.counts.inserted).toBe(stored.length);
-      expect(run.progress.windowsDone).toBe(run.progress.windowsTotal);
+      // One comparison, so that a failure shows the whole outcome.
+      expect({
+        status: run.status,
+        error: run.error,
+        windows: run.windows!.map((w) => w.status),
+        progress: run.progress,
+        inserted: run.counts.inserted,
+        missing: expected.filter((id) => !stored.includes(id)),
+        extra: stored.filter((id, i) => !expected.includes(id) || stored[i - 1] === id),
+      }).toEqual({
+        status: 'succeeded',
+        error: null,
+        windows: run.windows!.map(() => 'succeeded'),
+        progress: { windowsDone: run.progress.windowsTotal, windowsTotal: run.progress.windowsTotal },
+        inserted: expected.length,
+        missing: [],
+        extra: [],
+      });
     } finally {
       await second.close();
     }
