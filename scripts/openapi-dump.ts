@@ -7,6 +7,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../src/config/index.ts';
+import { FeedDatabaseGuard } from '../src/events/feed-database-guard.ts';
 import type { AppContext } from '../src/main/context.ts';
 import { buildApiApp } from '../src/main/api.ts';
 import type { Queues } from '../src/scheduler/index.ts';
@@ -25,6 +26,7 @@ const ctx: AppContext = {
   secrets,
   db,
   reads: primaryReads(db),
+  feedDatabase: new FeedDatabaseGuard(),
   logger: undefined as unknown as AppContext['logger'],
   queues: {
     prefix: config.queue.prefix,

@@ -11,7 +11,7 @@ import { pageMilestoneEvents } from './events.service.ts';
  * Milestone events (the onboarding outbox) in commit order, keyset by the event's (transaction, sequence number),
  * so a poller can keep a cursor (a page's `nextCursor`, or the last event's `cursor`) and read only what is new.
  */
-export function eventRoutes(deps: { db: Database }): Route[] {
+export function eventRoutes(deps: { db: Database; feedDatabase?: { assertOpen(): Promise<void> } }): Route[] {
   return [
     defineRoute({
       method: 'get',
@@ -42,7 +42,8 @@ export function eventRoutes(deps: { db: Database }): Route[] {
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId);
-        return toMilestoneEventPageDto(
+        await deps.feedDatabase?.assertOpen();
+        const page = toMilestoneEventPageDto(
           await pageMilestoneEvents(
             query,
             (p) =>
@@ -54,6 +55,8 @@ export function eventRoutes(deps: { db: Database }): Route[] {
             (p) => outboxEventAt(deps.db, p),
           ),
         );
+        await deps.feedDatabase?.assertOpen();
+        return page;
       },
     }),
   ];

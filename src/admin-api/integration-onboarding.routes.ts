@@ -40,7 +40,12 @@ import { actorOf, integrationOrganization, pageInMemory } from './lookup.ts';
  */
 const TAGS = ['Integration onboarding'];
 
-export function integrationOnboardingRoutes(deps: { db: Database; onboarding: OnboardingOptions }): Route[] {
+export function integrationOnboardingRoutes(deps: {
+  db: Database;
+  onboarding: OnboardingOptions;
+  /** The milestone feed answers 503 while the change feed's database check fails (src/events/feed-database-guard.ts). */
+  feedDatabase?: { assertOpen(): Promise<void> };
+}): Route[] {
   const opts = deps.onboarding;
   const now = () => (opts.now ? opts.now() : new Date());
   const updated = {
@@ -230,13 +235,16 @@ export function integrationOnboardingRoutes(deps: { db: Database; onboarding: On
       response: { status: 200, schema: MilestoneEventPageSchema, description: 'A page of events' },
       handler: async ({ params, query, access }) => {
         await integrationOrganization(deps.db, access, params.id);
-        return toMilestoneEventPageDto(
+        await deps.feedDatabase?.assertOpen();
+        const page = toMilestoneEventPageDto(
           await pageMilestoneEvents(
             query,
             (p) => listMilestones(deps.db, params.id, p),
             (p) => outboxEventAt(deps.db, p),
           ),
         );
+        await deps.feedDatabase?.assertOpen();
+        return page;
       },
     }),
   ];

@@ -49,6 +49,15 @@ function differences(recorded: RecordedDatabaseIdentity, current: DatabaseIdenti
   return changed;
 }
 
+/** The comparison of an identity read elsewhere (one statement on a new session: feed-database-guard.ts). */
+export function compareFeedDatabase(
+  recorded: RecordedDatabaseIdentity | null,
+  current: DatabaseIdentity | null,
+): FeedDatabaseCheck {
+  const changed = recorded !== null && current !== null ? differences(recorded, current) : [];
+  return { recorded, current, changed, recordedNow: false };
+}
+
 /**
  * Compares this database's identity with the one recorded beside the feed's epoch. `recordIfNone`: when none is
  * recorded (the first start on this database, or a database cloned from a template never started), records this one.

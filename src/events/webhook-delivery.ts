@@ -60,6 +60,11 @@ export interface WebhookRunnerDeps {
   outbound?: OutboundPolicy;
   /** Aborted when the process stops: nothing more is claimed, and sends in flight are cut short and given back. */
   stopping?: AbortSignal;
+  /**
+   * Whether the change feed's database is the recorded one (src/events/feed-database-guard.ts): while not, no
+   * webhook events are produced (from changes or milestones); deliveries already produced still go out.
+   */
+  feedDatabase?: { isOpen(): Promise<boolean> };
 }
 
 export interface PassResult {
@@ -300,12 +305,43 @@ async function sendOne(
   return status;
 }
 
+/**
+ * Webhook events from the change feed and the milestones, unless the feed's database changed under the running
+ * service: then none, checked before the pass and again before each batch commits (a batch read on a session
+ * just opened on a promoted node is rolled back).
+ */
+async function produceUnlessPaused(deps: WebhookRunnerDeps): Promise<PassResult['produced']> {
+  const guard = deps.feedDatabase;
+  const maxAgeSeconds = deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
+  if (guard === undefined) {
+    return produceWebhookEvents(deps.db, { maxAgeSeconds });
+  }
+  if (!(await guard.isOpen())) {
+    return { changes: 0, milestones: 0 };
+  }
+  try {
+    return await produceWebhookEvents(deps.db, {
+      maxAgeSeconds,
+      beforeCommit: async () => {
+        if (!(await guard.isOpen())) {
+          throw new FeedPaused();
+        }
+      },
+    });
+  } catch (err) {
+    if (err instanceof FeedPaused) {
+      return { changes: 0, milestones: 0 };
+    }
+    throw err;
+  }
+}
+
+class FeedPaused extends Error {}
+
 /** One pass: produce, claim, send, record. Never throws for a receiver's failure (that is a retry). */
 export async function runWebhookDeliveries(deps: WebhookRunnerDeps): Promise<PassResult> {
   const log = deps.logger ?? createLogger('events');
-  const produced = await produceWebhookEvents(deps.db, {
-    maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
-  });
+  const produced = await produceUnlessPaused(deps);
   const timeoutMs = deps.timeoutMs ?? 10_000;
   // A claim outlives the slowest possible send of ONE delivery (each is claimed just before it is sent).
   const lockSeconds = Math.ceil((timeoutMs * 2) / 1000) + 30;

@@ -56,7 +56,12 @@ function groupByOrganization(rows: readonly ChangeEventRow[]): Map<string, Chang
 }
 
 /** One batch of change events → `transactions.changed` per organization. Returns events read. */
-async function produceFromChanges(db: Database, batchSize: number, maxAgeSeconds: number): Promise<number> {
+async function produceFromChanges(
+  db: Database,
+  batchSize: number,
+  maxAgeSeconds: number,
+  beforeCommit: () => Promise<void>,
+): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const position = await lockProducerPosition(trx, 'change_events');
     if (!position) {
@@ -102,6 +107,7 @@ async function produceFromChanges(db: Database, batchSize: number, maxAgeSeconds
     }
     await insertEventsWithDeliveries(trx, events, uuidv7, maxAgeSeconds);
     await setProducerPosition(trx, 'change_events', { xid: last.xid, id: last.id });
+    await beforeCommit();
     return rows.length;
   });
 }
@@ -118,7 +124,12 @@ function milestoneEventId(r: OutboxFeedRow): string {
 }
 
 /** One batch of milestone events from the onboarding outbox. Returns events read. */
-async function produceFromOutbox(db: Database, batchSize: number, maxAgeSeconds: number): Promise<number> {
+async function produceFromOutbox(
+  db: Database,
+  batchSize: number,
+  maxAgeSeconds: number,
+  beforeCommit: () => Promise<void>,
+): Promise<number> {
   return db.transaction().execute(async (trx) => {
     const position = await lockProducerPosition(trx, 'outbox_events');
     if (!position) {
@@ -145,27 +156,38 @@ async function produceFromOutbox(db: Database, batchSize: number, maxAgeSeconds:
     });
     await insertEventsWithDeliveries(trx, events, uuidv7, maxAgeSeconds);
     await setProducerPosition(trx, 'outbox_events', { xid: last.xid, id: last.id });
+    await beforeCommit();
     return rows.length;
   });
 }
 
-/** Drains both sources (bounded per call). Safe to run from many workers: one producer per source at a time. */
+/**
+ * Drains both sources (bounded per call). Safe to run from many workers: one producer per source at a time.
+ * `beforeCommit` runs last in each batch's transaction; it throws to roll the batch back (the change feed's database
+ * changed under the running service: src/events/feed-database-guard.ts).
+ */
 export async function produceWebhookEvents(
   db: Database,
-  options: { batchSize?: number; maxAgeSeconds?: number; maxBatches?: number } = {},
+  options: {
+    batchSize?: number;
+    maxAgeSeconds?: number;
+    maxBatches?: number;
+    beforeCommit?: () => Promise<void>;
+  } = {},
 ): Promise<{ changes: number; milestones: number }> {
+  const beforeCommit = options.beforeCommit ?? (() => Promise.resolve());
   const batchSize = options.batchSize ?? 2_000;
   const maxAge = options.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
   const out = { changes: 0, milestones: 0 };
   for (let i = 0; i < (options.maxBatches ?? 10); i++) {
-    const n = await produceFromChanges(db, batchSize, maxAge);
+    const n = await produceFromChanges(db, batchSize, maxAge, beforeCommit);
     out.changes += n;
     if (n < batchSize) {
       break;
     }
   }
   for (let i = 0; i < (options.maxBatches ?? 10); i++) {
-    const n = await produceFromOutbox(db, batchSize, maxAge);
+    const n = await produceFromOutbox(db, batchSize, maxAge, beforeCommit);
     out.milestones += n;
     if (n < batchSize) {
       break;

@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
-import { isAppError, isDatabaseSessionLost, type FieldError } from '../shared/errors.ts';
+import { isAppError, isDatabaseSessionLost, ServicePausedError, type FieldError } from '../shared/errors.ts';
 import { httpRequestsShedTotal } from '../shared/metrics.ts';
 import { isRedisUnavailable } from '../shared/redis.ts';
 import { findRequestContext } from './request-context.ts';
@@ -157,7 +157,8 @@ export function toProblem(err: unknown, requestId: string): { problem: Problem; 
         requestId,
         err.httpStatus === 400 && fields ? fields : undefined,
       ),
-      internal: err.httpStatus >= 500,
+      // A paused part of the service was logged once by what paused it, not per request.
+      internal: err.httpStatus >= 500 && !(err instanceof ServicePausedError),
     };
   }
   if (err instanceof ZodError) {

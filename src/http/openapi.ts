@@ -157,7 +157,7 @@ const OPS_PATHS: RouteConfig[] = [
     tags: ['Operations'],
     security: [],
     description:
-      'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`); 200 `degraded` when only an optional dependency is down (the read replica: the primary serves its reads).',
+      'Runs every dependency check; `checks.admission` reports requests in flight and waiting. 503 when a dependency is down (`not_ready`) or while the process is shedding load (`saturated`); 200 `degraded` when only an optional dependency is down (the read replica: the primary serves its reads; `change-feed-database` with `reason: feed_database_changed`: the database changed under the running service, the feeds answer 503 until an operator runs `jpm-sync change-feed reset --yes` or `confirm --yes`).',
     responses: {
       200: {
         description: 'Ready',

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { httpRequestDurationSeconds, httpRequestsTotal, renderMetrics } from '../shared/metrics.ts';
+import { ServicePausedError } from '../shared/errors.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { AdmissionState } from './admission.ts';
 import { presentedKey } from './auth.ts';
@@ -23,10 +24,9 @@ export interface HealthCheck {
   required?: boolean;
 }
 
-async function runCheck(
-  c: HealthCheck,
-  log: Logger,
-): Promise<[string, { status: 'ok' | 'unavailable'; durationMs: number }]> {
+type CheckResult = { status: 'ok' | 'unavailable'; durationMs: number; reason?: string };
+
+async function runCheck(c: HealthCheck, log: Logger): Promise<[string, CheckResult]> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -41,9 +41,14 @@ async function runCheck(
     ]);
     return [c.name, { status: 'ok', durationMs: Math.round(performance.now() - started) }];
   } catch (err) {
+    const durationMs = Math.round(performance.now() - started);
+    if (err instanceof ServicePausedError) {
+      // A part paused until an operator acts (its owner logged it once): its code, which describes no network.
+      return [c.name, { status: 'unavailable', durationMs, reason: err.code }];
+    }
     // The reason goes to the log only: /readyz is unauthenticated and must not describe our network.
     log.warn({ err, check: c.name }, 'readiness check failed');
-    return [c.name, { status: 'unavailable', durationMs: Math.round(performance.now() - started) }];
+    return [c.name, { status: 'unavailable', durationMs }];
   } finally {
     clearTimeout(timer);
   }

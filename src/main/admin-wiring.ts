@@ -21,6 +21,7 @@ export function adminApiDeps(ctx: AppContext, now: () => Date = () => new Date()
     secrets: ctx.secrets,
     now,
     apiKeyChanged: () => ctx.apiKeys.forget?.(),
+    feedDatabase: ctx.feedDatabase,
     // As the worker's milestone emails decide (notifications-wiring.ts): no SMTP_URL, no email; no
     // PUBLIC_BASE_URL, an email without the link. The API and worker roles must share both settings.
     reviewLinkEmailMissing: !ctx.secrets.smtpUrl

@@ -57,6 +57,7 @@ export function apiRoutes(ctx: AppContext, clock: { now?: () => Date } = {}): Ro
       db: ctx.db,
       reads: ctx.reads,
       retentionDays: ctx.config.changeFeed.retentionDays,
+      feedDatabase: ctx.feedDatabase,
       keys: ctx.secrets,
       allowHttpEndpoints: ctx.config.env !== 'production',
       outbound: ctx.outbound,
@@ -100,6 +101,8 @@ export function buildApiApp(ctx: AppContext, options: ApiAppOptions = {}): Expre
     readiness: [
       { name: 'postgres', check: () => pingDatabase(ctx.db) },
       { name: 'redis', check: () => pingRedis(ctx.config.redis, ctx.config.queue.prefix, 1_000) },
+      // Not required: everything but the feeds still serves (transactions and balances are the promoted node's).
+      { name: 'change-feed-database', check: () => ctx.feedDatabase.assertOpen(), required: false },
       // Not required: while the replica is down or behind, the primary serves every read.
       ...(ctx.reads.replicaCheck ? [{ name: 'postgres-replica', check: ctx.reads.replicaCheck, required: false }] : []),
       ...(options.readiness ?? []),

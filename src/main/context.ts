@@ -1,4 +1,5 @@
 import { findApiKeyForAuth } from '../admin-api/api-keys.service.ts';
+import { FeedDatabaseGuard } from '../events/feed-database-guard.ts';
 import type { Config, Secrets } from '../config/index.ts';
 import { credentialSource } from '../credentials/credential-source.ts';
 import { ApiKeyCache } from '../http/api-key-cache.ts';
@@ -37,6 +38,12 @@ export interface AppContext {
    * and the change feed, use `db`.
    */
   reads: ReadDatabase;
+  /**
+   * Whether the change feed's database is still the recorded one, checked on every new session of `db`'s pool:
+   * while not (a failover under the running service), the feeds and webhook and email production pause
+   * (src/events/feed-database-guard.ts).
+   */
+  feedDatabase: FeedDatabaseGuard;
   logger: Logger;
   /** BullMQ producers (queues, flow producer) under `config.queue.prefix`, on one fail-fast Redis connection. */
   queues: Queues;
@@ -57,12 +64,15 @@ export interface AppContext {
 }
 
 export function createContext(config: Config, secrets: Secrets): AppContext {
+  const feedDatabase = new FeedDatabaseGuard();
   const db = createDb({
     url: config.database.url,
     password: secrets.databasePassword,
     poolMax: config.database.poolMax,
     connectionTimeoutMs: config.database.poolWaitMs,
+    onSession: (client) => feedDatabase.sessionOpened(client),
   });
+  feedDatabase.attach(db);
   const outbound = createOutboundPolicy({ allow: config.outbound.allow });
   const logger = createLogger('main');
   const queues = createQueues({
@@ -125,6 +135,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
     secrets,
     db,
     reads,
+    feedDatabase,
     logger,
     queues,
     clientFor,

@@ -27,6 +27,7 @@ export function startWebhookDeliveries(ctx: AppContext): DeliveryLoop {
     keys: ctx.secrets,
     logger: createLogger('events'),
     outbound: ctx.outbound,
+    feedDatabase: ctx.feedDatabase,
   });
 }
 

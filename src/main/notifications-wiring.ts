@@ -36,6 +36,7 @@ export function startMilestoneEmails(ctx: AppContext): NotificationLoop | undefi
   }
   return startNotificationLoop({
     db: ctx.db,
+    feedDatabase: ctx.feedDatabase,
     mailer,
     logger: log,
     reviewUrl: async (linkId) => {

@@ -37,6 +37,11 @@ export interface NotificationRunnerDeps {
    * when the hold ends, with the same Message-ID.
    */
   stopping?: AbortSignal;
+  /**
+   * Whether the change feed's database is the recorded one (src/events/feed-database-guard.ts): while not, no
+   * deliveries are produced from milestones and reports; those already produced still go out.
+   */
+  feedDatabase?: { isOpen(): Promise<boolean> };
 }
 
 export interface NotificationPassResult {
@@ -139,10 +144,13 @@ async function sendOne(
 /** One pass: produce, claim, send, record. A server's refusal is a retry, never a throw. */
 export async function runNotificationPass(deps: NotificationRunnerDeps): Promise<NotificationPassResult> {
   const log = deps.logger ?? createLogger('notifications');
-  const produced = await produceNotifications(deps.db, {
-    now: deps.now?.() ?? new Date(),
-    maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
-  });
+  const produced =
+    deps.feedDatabase === undefined || (await deps.feedDatabase.isOpen())
+      ? await produceNotifications(deps.db, {
+          now: deps.now?.() ?? new Date(),
+          maxAgeSeconds: deps.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+        })
+      : { events: 0, reports: 0 };
   const expired = await expireStaleNotifications(deps.db);
   const result: NotificationPassResult = { produced, expired, attempted: 0, sent: 0, retrying: 0, failed: 0 };
   // One at a time (a relay throttles bursts, and milestone mail is a handful a day), each claimed just

@@ -11,6 +11,11 @@ export interface ChangesDeps {
   db: Database;
   /** config.changeFeed.retentionDays, quoted in the 410 answer. */
   retentionDays: number;
+  /**
+   * While the database differs from the one the feed was recorded on (a failover under the running service), both
+   * routes answer 503 feed_database_changed (src/events/feed-database-guard.ts). Asked before and after the read.
+   */
+  feedDatabase?: { assertOpen(): Promise<void> };
 }
 
 export function changeRoutes(deps: ChangesDeps): Route[] {
@@ -27,7 +32,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
         `Events are kept for the configured retention (${deps.retentionDays} days); an older cursor, or one from before a reset of the feed, gets 410 \`cursor_expired\`; a cursor this feed never issued gets 400 \`invalid_cursor\`.`,
       ].join(' '),
       tags: TAGS,
-      errors: [410],
+      errors: [410, 503],
       request: {
         query: z.object({
           cursor: z
@@ -49,6 +54,7 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
       response: { status: 200, schema: ChangePageSchema, description: 'A page of events' },
       handler: async ({ query, access }) => {
         const organizationId = access.filter(query.organizationId) ?? null;
+        await deps.feedDatabase?.assertOpen();
         const cursor = query.cursor ?? (query.from === 'now' ? await currentFeedCursor(deps.db) : null);
         const page = await readChanges(deps.db, {
           organizationId,
@@ -56,6 +62,8 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
           limit: query.limit,
           retentionDays: deps.retentionDays,
         });
+        // The read may have run on a session opened just now, on a promoted node: its check decides.
+        await deps.feedDatabase?.assertOpen();
         return {
           data: page.events.map(toChangeEventDto),
           nextCursor: page.nextCursor,
@@ -76,7 +84,12 @@ export function changeRoutes(deps: ChangesDeps): Route[] {
         schema: z.object({ cursor: z.string(), retentionDays: z.number().int() }).meta({ id: 'ChangeFeedCursor' }),
         description: 'The cursor',
       },
-      handler: async () => ({ cursor: await currentFeedCursor(deps.db), retentionDays: deps.retentionDays }),
+      handler: async () => {
+        await deps.feedDatabase?.assertOpen();
+        const cursor = await currentFeedCursor(deps.db);
+        await deps.feedDatabase?.assertOpen();
+        return { cursor, retentionDays: deps.retentionDays };
+      },
     }),
   ];
 }

@@ -18,6 +18,8 @@ export interface ReadApiDeps {
   reads: ReadDatabase;
   /** config.changeFeed.retentionDays. */
   retentionDays: number;
+  /** The change feed's database check (src/events/feed-database-guard.ts); the feed answers 503 while it fails. */
+  feedDatabase?: { assertOpen(): Promise<void> };
   /** Secrets' master keys: webhook signing secrets are sealed with them. */
   keys: SealingKeys;
   /** Plain-http webhook URLs (not in production). */

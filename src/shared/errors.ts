@@ -69,6 +69,16 @@ export class UpstreamRejectedError extends AppError {
   }
 }
 
+/**
+ * A part of the service is paused until an operator acts (503 with the code and the fix in the message, and
+ * `Retry-After`). Whoever pauses it logs that once; the requests it refuses are not logged as failures.
+ */
+export class ServicePausedError extends AppError {
+  constructor(message: string, code: string, retryAfterSeconds: number) {
+    super(message, { code, httpStatus: 503, retryable: true, expose: true, details: { retryAfterSeconds } });
+  }
+}
+
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type pg from 'pg';
 import type { Executor } from './db.ts';
 
 /**
@@ -80,4 +81,73 @@ export async function recordDatabaseIdentity(
       database_recorded_at = now()
     where id = 1 ${none}`.execute(ex);
   return Number(result.numAffectedRows ?? 0n) > 0;
+}
+
+/** What one statement on a new session says: this database's identity, the recorded one, and the privilege. */
+export interface SessionIdentity {
+  current: DatabaseIdentity | null;
+  recorded: RecordedDatabaseIdentity | null;
+  /** Whether the role may call pg_control_system() (asked for the system identifier only when known to). */
+  systemReadable: boolean;
+}
+
+/**
+ * `currentDatabaseIdentity` and `recordedDatabaseIdentity` in ONE statement on a pg session, submitted before this
+ * function returns: called from the pool's 'connect' event, it is the first statement on the wire, ahead of the
+ * caller's (its own statement, never inside the caller's transaction). `withSystem`: the role is known to be allowed
+ * pg_control_system() (a function the role may not execute fails the statement even in a branch not taken).
+ */
+export function sessionIdentity(client: pg.ClientBase, withSystem: boolean): Promise<SessionIdentity> {
+  const text = `
+    select pg_is_in_recovery() as standby, (select oid::text from pg_database where datname = current_database())
+        as database, has_function_privilege('pg_catalog.pg_control_system()', 'execute') as system_readable,
+      case when pg_is_in_recovery() then null else pg_walfile_name(pg_current_wal_lsn()) end as walfile,
+      ${withSystem ? '(select system_identifier::text from pg_control_system())' : 'null::text'} as system,
+      s.database_system_identifier::text as recorded_system, s.database_oid::text as recorded_database,
+      s.database_timeline::text as recorded_timeline, s.database_recorded_at as recorded_at
+    from (select 1) one left join change_feed_state s on s.id = 1`;
+  return new Promise((resolve, reject) => {
+    client.query(text, (err: Error | undefined, result: pg.QueryResult) => {
+      if (err) {
+        reject(err);
+        return;
+      }
+      const row = result.rows[0] as
+        | {
+            standby: boolean;
+            database: string;
+            system_readable: boolean;
+            walfile: string | null;
+            system: string | null;
+            recorded_system: string | null;
+            recorded_database: string | null;
+            recorded_timeline: string | null;
+            recorded_at: Date;
+          }
+        | undefined;
+      if (!row) {
+        reject(new Error('no identity row'));
+        return;
+      }
+      resolve({
+        current: row.standby
+          ? null
+          : {
+              system: row.system,
+              database: row.database,
+              timeline: String(Number.parseInt((row.walfile ?? '').slice(0, 8), 16)),
+            },
+        recorded:
+          row.recorded_database === null || row.recorded_timeline === null
+            ? null
+            : {
+                system: row.recorded_system,
+                database: row.recorded_database,
+                timeline: row.recorded_timeline,
+                recordedAt: row.recorded_at,
+              },
+        systemReadable: row.system_readable,
+      });
+    });
+  });
 }

@@ -20,6 +20,11 @@ export interface DbOptions {
   applicationName?: string;
   /** Longest wait for a pool connection before pg-pool's "timeout exceeded when trying to connect" (default 10 s). */
   connectionTimeoutMs?: number;
+  /**
+   * Called for each new session, before the pool hands it to its first caller: a statement it queues on the
+   * session runs first (src/events/feed-database-guard.ts checks the database's identity so).
+   */
+  onSession?: (client: pg.PoolClient) => void;
 }
 
 export function createPool(options: DbOptions): pg.Pool {
@@ -39,6 +44,7 @@ export function createPool(options: DbOptions): pg.Pool {
   // same crash. Its next query fails instead, and the caller's release(err) discards it.
   pool.on('connect', (client) => {
     client.on('error', () => undefined);
+    options.onSession?.(client);
   });
   return pool;
 }
