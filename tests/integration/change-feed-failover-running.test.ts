@@ -6,6 +6,8 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runWebhookDeliveries } from '../../src/events/webhook-delivery.ts';
 import { checkFeedDatabase } from '../../src/events/feed-database.ts';
+import { createMailer, runNotificationPass } from '../../src/notifications/index.ts';
+import { createIntegration } from '../../src/onboarding/index.ts';
 import { createAccount, createTenancy, type Tenancy } from '../factories/tenancy.ts';
 import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/api-app.ts';
@@ -85,6 +87,10 @@ describe('change feed: a failover while the service runs (new sessions reach a d
       const cursor = (first.body as { nextCursor: string }).nextCursor;
       const deps = { db: api.ctx.db, keys: api.ctx.secrets, feedDatabase: api.ctx.feedDatabase, batchSize: 0 };
       await runWebhookDeliveries(deps);
+      // No contact is added, so nothing is sent: production alone is looked at.
+      const mailer = createMailer({ url: 'smtp://127.0.0.1:1', from: 'onboarding@jpm-sync.example' });
+      const mail = { db: api.ctx.db, mailer, feedDatabase: api.ctx.feedDatabase };
+      await runNotificationPass(mail);
 
       // The failover: the feed was recorded on the timeline before this one, and every session is ended.
       await sql`update change_feed_state set database_timeline = database_timeline + 1`.execute(api.t.db);
@@ -116,10 +122,18 @@ describe('change feed: a failover while the service runs (new sessions reach a d
       await ingestWire(api.t.db, account, [
         wireTransaction({ transactionId: 'DURING-1', jpmAccountId: account.jpmAccountId }),
       ]);
+      // A milestone (integration.created) too: webhooks and emails are made from it once the feed resumes.
+      await createIntegration(api.t.db, {
+        organizationId: tenancy.organizationId,
+        name: 'Failover Co',
+        environment: 'cat',
+        actor: 'ops',
+      });
       // Other test files share the cluster: the change is in the feed once every older transaction of it ended.
       await feedSettled(api.t.db, SETTLE_MS);
       // No webhook events from the change feed (nor the milestones) while paused.
       expect((await runWebhookDeliveries(deps)).produced).toEqual({ changes: 0, milestones: 0 });
+      expect((await runNotificationPass(mail)).produced).toEqual({ events: 0, reports: 0 });
       expect((await changes(cursor)).status).toBe(503);
       const errors = logLines.filter((l) => l.includes("the change feed's database changed under the running service"));
       expect(errors).toHaveLength(1);
@@ -135,9 +149,13 @@ describe('change feed: a failover while the service runs (new sessions reach a d
           (e) => e.transaction?.jpmTransactionId,
         ),
       ).toEqual(['DURING-1']);
-      expect((await runWebhookDeliveries(deps)).produced.changes).toBe(1);
+      const produced = (await runWebhookDeliveries(deps)).produced;
+      expect(produced.changes).toBe(1);
+      expect(produced.milestones).toBeGreaterThanOrEqual(1);
+      expect((await runNotificationPass(mail)).produced.events).toBeGreaterThanOrEqual(1);
       expect((await request(api.app).get('/readyz').expect(200)).body).toMatchObject({ status: 'ready' });
       expect(logLines.some((l) => l.includes("the change feed's database is the recorded one again"))).toBe(true);
+      mailer.close();
     },
   );
 });
