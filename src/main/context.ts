@@ -65,12 +65,18 @@ export interface AppContext {
 
 export function createContext(config: Config, secrets: Secrets): AppContext {
   const feedDatabase = new FeedDatabaseGuard();
+  // A new primary session may reach another node (a failover, a moved DNS name): the read replica's sessions are
+  // checked again against that primary (same cluster and database), not against the one it knew before.
+  let primarySessionOpened = (): void => undefined;
   const db = createDb({
     url: config.database.url,
     password: secrets.databasePassword,
     poolMax: config.database.poolMax,
     connectionTimeoutMs: config.database.poolWaitMs,
-    onSession: (client) => feedDatabase.sessionOpened(client),
+    onSession: (client) => {
+      feedDatabase.sessionOpened(client);
+      primarySessionOpened();
+    },
   });
   feedDatabase.attach(db);
   const outbound = createOutboundPolicy({ allow: config.outbound.allow });
@@ -99,6 +105,7 @@ export function createContext(config: Config, secrets: Secrets): AppContext {
       maxWaitMs: config.database.readMaxWaitMs,
     });
     closers.push({ name: 'db-replica', close: () => replica.close() });
+    primarySessionOpened = () => replica.primarySessionOpened();
     reads = replica;
   }
   const apiKeys = apiKeyStore(config, secrets, db, logger);

@@ -285,7 +285,9 @@ interface Look {
  * that fails on it runs again on the primary (error classes: classifyReadError). A failing primary fails the read,
  * as it would without a replica: the replica alone cannot tell how far behind it is.
  */
-export function replicaReads(options: ReplicaReadsOptions): ReadDatabase & { close(): Promise<void> } {
+export function replicaReads(
+  options: ReplicaReadsOptions,
+): ReadDatabase & { close(): Promise<void>; primarySessionOpened(): void } {
   const { primary, replica, maxWaitMs } = options;
   const retryAfterMs = options.retryAfterMs ?? 5_000;
   const pollMs = options.pollMs ?? 5;
@@ -301,7 +303,7 @@ export function replicaReads(options: ReplicaReadsOptions): ReadDatabase & { clo
     return { lsn: lsnValue(row?.lsn ?? ''), timeline: Number.parseInt((row?.walfile ?? '').slice(0, 8), 16) };
   });
   let primaryIdentity: Promise<{ system: string; database: string; syncCommit: string }> | undefined;
-  const checkedSessions = new WeakSet<pg.PoolClient>();
+  let checkedSessions = new WeakSet<pg.PoolClient>();
   const sessionDbs = new WeakMap<pg.PoolClient, Database>();
   let downUntil = 0;
   let down = false;
@@ -422,6 +424,8 @@ export function replicaReads(options: ReplicaReadsOptions): ReadDatabase & { clo
         first.catch(() => undefined); // awaited below, unless the position fails first
         stage = 'position';
         const wanted = await target;
+        // Asking for the position may have opened a primary session on another node (a failover): checked again.
+        await checkSession(client);
         stage = 'replica';
         let seen = await first;
         // While behind, a short wait; always one look after the position arrived (ingestion never stops).
@@ -575,6 +579,10 @@ export function replicaReads(options: ReplicaReadsOptions): ReadDatabase & { clo
       if (prepared.ok) {
         release(false);
       }
+    },
+    primarySessionOpened: () => {
+      primaryIdentity = undefined;
+      checkedSessions = new WeakSet();
     },
     close: () => replica.end(),
   };

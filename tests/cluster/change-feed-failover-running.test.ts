@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import { createContext, type AppContext } from '../../src/main/context.ts';
 import { createDb } from '../../src/storage/db.ts';
 import { testQueuePrefix } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
+import { pgSwitch } from './support/pg-switch.ts';
 import { migrate, startPostgresPair, type PostgresPair } from './support/postgres-replica.ts';
 
 const run = promisify(execFile);
@@ -40,46 +40,6 @@ async function cli(url: string, args: string[]): Promise<{ code: number; stdout:
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
-}
-
-/** A TCP switch in front of Postgres: `moveTo` ends every connection and sends new ones to another port. */
-async function pgSwitch(
-  targetUrl: string,
-): Promise<{ url: string; moveTo(url: string): void; close(): Promise<void> }> {
-  let port = Number(new URL(targetUrl).port);
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = new URL(targetUrl);
-  url.port = String((server.address() as AddressInfo).port);
-  return {
-    url: url.toString(),
-    moveTo(to) {
-      port = Number(new URL(to).port);
-      for (const s of sockets) {
-        s.destroy();
-      }
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) {
-          s.destroy();
-        }
-        server.close(() => resolve());
-      }),
-  };
 }
 
 async function until(what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
