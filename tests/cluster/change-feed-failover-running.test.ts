@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/admin-api/api-keys.service.ts';
@@ -12,8 +10,7 @@ import { testQueuePrefix } from '../helpers/db.ts';
 import { REDIS_URL } from '../helpers/env.ts';
 import { pgSwitch } from './support/pg-switch.ts';
 import { migrate, startPostgresPair, type PostgresPair } from './support/postgres-replica.ts';
-
-const run = promisify(execFile);
+import { cliAgainst } from '../helpers/cli.ts';
 
 /**
  * A failover under the running service (README, Operations: a failover while the service runs): the API reaches
@@ -27,19 +24,6 @@ function pg2(): PostgresPair {
     throw new Error('no postgres pair');
   }
   return pair;
-}
-
-/** `jpm-sync …` against `url`: exit code and output. */
-async function cli(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['src/main/cli.ts', ...args], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: url, LOG_LEVEL: 'silent' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
 }
 
 async function until(what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
@@ -107,7 +91,7 @@ describe('change feed: a real promotion while the API runs', () => {
       // The read replica was the node promoted: refused as a replica, the primary (the same node) serves the read.
       expect((await get('/v1/transactions')).status).toBe(200);
 
-      const confirmed = await cli(pg2().standbyUrl, ['change-feed', 'confirm', '--yes']);
+      const confirmed = await cliAgainst(pg2().standbyUrl, ['change-feed', 'confirm', '--yes']);
       expect(confirmed.code, confirmed.stderr).toBe(0);
       expect(confirmed.stdout).toContain('timeline 2');
       await until('the feed to answer again', async () => (await get(`/v1/changes?cursor=${cursor}`)).status === 200);

@@ -13,24 +13,12 @@ import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
 import { PG_ADMIN_URL, dbUrl } from '../helpers/env.ts';
 import { startService } from '../helpers/start-service.ts';
+import { cliAgainst } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'jpm-sync-feed-identity-'));
 /** A role of this run without pg_control_system() (cluster-wide: dropped after the file). */
 const ROLE = `jpm_sync_feed_identity_${process.pid}`;
-
-/** `jpm-sync …` against `url`: exit code and output. */
-async function cli(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['src/main/cli.ts', ...args], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: url, LOG_LEVEL: 'silent' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** How the feed answers `cursor`: the transactions of its events, or the error's status and code. */
 async function outcome(db: Database, cursor: string): Promise<string> {
@@ -72,13 +60,13 @@ describe("change feed: the database it was recorded on (restores and failovers t
   });
 
   it('a database cloned from the migrated template starts, and its first start records it', async () => {
-    const before = await cli(t.url, ['change-feed', 'status']);
+    const before = await cliAgainst(t.url, ['change-feed', 'status']);
     expect(before.code, before.stderr).toBe(0);
     expect(before.stdout).toContain('not recorded yet (the next start records it)');
     const started = await startService(t.url, { ROLES: 'api', PORT: '0' });
     expect(started.started, started.output).toBe(true);
     expect(started.output).toContain("change feed's database recorded");
-    const status = await cli(t.url, ['change-feed', 'status']);
+    const status = await cliAgainst(t.url, ['change-feed', 'status']);
     expect(status.code, status.stderr).toBe(0);
     const oid = (
       await sql<{ oid: string }>`select oid::text from pg_database where datname = current_database()`.execute(t.db)
@@ -124,11 +112,11 @@ describe("change feed: the database it was recorded on (restores and failovers t
         expect(refused.code, refused.output).toBe(3);
         expect(refused.output).toContain('not the database the change feed was recorded on');
         expect(refused.output).toContain('run `jpm-sync change-feed reset --yes`');
-        const status = await cli(dbUrl(name), ['change-feed', 'status']);
+        const status = await cliAgainst(dbUrl(name), ['change-feed', 'status']);
         expect(status.code, status.stdout).toBe(1);
         expect(status.stdout).toContain('NEEDS A DECISION');
 
-        const reset = await cli(dbUrl(name), ['change-feed', 'reset', '--yes']);
+        const reset = await cliAgainst(dbUrl(name), ['change-feed', 'reset', '--yes']);
         expect(reset.code, reset.stderr).toBe(0);
         expect(reset.stdout).not.toContain('NEEDS');
         const started = await startService(dbUrl(name), { ROLES: 'api', PORT: '0' });
@@ -163,10 +151,10 @@ describe("change feed: the database it was recorded on (restores and failovers t
       expect(refused.output).toContain('`jpm-sync change-feed reset --yes`');
       expect(refused.output).toContain('`jpm-sync change-feed confirm --yes`');
 
-      const unconfirmed = await cli(own.url, ['change-feed', 'confirm']);
+      const unconfirmed = await cliAgainst(own.url, ['change-feed', 'confirm']);
       expect(unconfirmed.code).toBe(2);
       expect(unconfirmed.stderr).toContain('with --yes');
-      const confirmed = await cli(own.url, ['change-feed', 'confirm', '--yes']);
+      const confirmed = await cliAgainst(own.url, ['change-feed', 'confirm', '--yes']);
       expect(confirmed.code, confirmed.stderr).toBe(0);
       expect(confirmed.stdout).toContain("change feed's database confirmed without a reset");
       expect(confirmed.stdout).not.toContain('NEEDS');
@@ -192,7 +180,7 @@ describe("change feed: the database it was recorded on (restores and failovers t
       await sql`insert into change_events (xid, organization_id, account_id, entity_id, kind)
         values ((pg_snapshot_xmax(pg_current_snapshot())::text::numeric + 1000000)::text::xid8,
           ${tenancy.organizationId}, ${account.id}, gen_random_uuid(), 'added')`.execute(own.db);
-      const confirmed = await cli(own.url, ['change-feed', 'confirm', '--yes']);
+      const confirmed = await cliAgainst(own.url, ['change-feed', 'confirm', '--yes']);
       expect(confirmed.code, confirmed.stdout).toBe(1);
       expect(confirmed.stderr).toContain('needs `jpm-sync change-feed reset --yes`; nothing confirmed');
       expect(await recordedTimeline(own.db)).toBeNull();
@@ -210,7 +198,7 @@ describe("change feed: the database it was recorded on (restores and failovers t
       await sql`grant all on all sequences in schema public to ${sql.id(ROLE)}`.execute(own.db);
       const u = new URL(own.url);
       u.username = ROLE;
-      const status = await cli(u.toString(), ['change-feed', 'status']);
+      const status = await cliAgainst(u.toString(), ['change-feed', 'status']);
       expect(status.code, status.stderr).toBe(0);
       expect(status.stdout).toContain('system identifier unreadable');
       expect(status.stdout).toContain('pg_control_system() is not executable by this role');
@@ -218,10 +206,10 @@ describe("change feed: the database it was recorded on (restores and failovers t
       expect(started.started, started.output).toBe(true);
       expect(started.output).toContain('pg_control_system() is not executable by the database role');
       // Recorded without it; the database's oid then differs (a recreated database): refused.
-      const reset = await cli(u.toString(), ['change-feed', 'reset', '--yes']);
+      const reset = await cliAgainst(u.toString(), ['change-feed', 'reset', '--yes']);
       expect(reset.code, reset.stderr).toBe(0);
       await sql`update change_feed_state set database_oid = database_oid + 1`.execute(own.db);
-      const after = await cli(u.toString(), ['change-feed', 'status']);
+      const after = await cliAgainst(u.toString(), ['change-feed', 'status']);
       expect(after.code, after.stdout).toBe(1);
       expect(after.stdout).toContain(
         'NEEDS A DECISION: the database is not the database the change feed was recorded on',

@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
 import request from 'supertest';
@@ -14,23 +12,10 @@ import { bearer, createTestApi, expectProblem, type TestApi } from '../helpers/a
 import { feedSettled } from '../helpers/db.ts';
 import { PG_ADMIN_URL } from '../helpers/env.ts';
 import { captureLogLines } from '../helpers/log-capture.ts';
+import { cliAgainst } from '../helpers/cli.ts';
 
 const logLines = captureLogLines();
-const run = promisify(execFile);
 const SETTLE_MS = 120_000;
-
-/** `jpm-sync …` against `url` (the operator's CLI, another process): exit code and output. */
-async function cli(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['src/main/cli.ts', ...args], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: url, LOG_LEVEL: 'silent' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 /** Ends every session of the database but the admin's: the service's pools reconnect, as after a failover. */
 async function endSessions(database: string): Promise<void> {
@@ -140,7 +125,7 @@ describe('change feed: a failover while the service runs (new sessions reach a d
       expect(JSON.parse(errors[0]!)).toMatchObject({ level: 50, changed: ['timeline'] });
 
       // The operator, knowing nothing was lost, confirms: the feed reads on from the cursor, no restart.
-      const confirmed = await cli(api.t.url, ['change-feed', 'confirm', '--yes']);
+      const confirmed = await cliAgainst(api.t.url, ['change-feed', 'confirm', '--yes']);
       expect(confirmed.code, confirmed.stderr).toBe(0);
       await until('GET /v1/changes to answer again', async () => (await changes(cursor)).status === 200);
       const resumed = await changes(cursor);

@@ -14,6 +14,7 @@ import { ingestWire, wireTransaction } from '../factories/transactions.ts';
 import { createTestDb, feedSettled, type TestDb } from '../helpers/db.ts';
 import { PG_ADMIN_URL, dbUrl } from '../helpers/env.ts';
 import { startService } from '../helpers/start-service.ts';
+import { cliAgainst } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'jpm-sync-feed-restore-'));
@@ -39,19 +40,6 @@ async function refusal(db: Database, cursor: string): Promise<string> {
 function forge(cursor: string, fields: Record<string, unknown>): string {
   const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
   return Buffer.from(JSON.stringify({ ...parsed, ...fields }), 'utf8').toString('base64url');
-}
-
-/** `jpm-sync …` against `url`: exit code and output. */
-async function cli(url: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['src/main/cli.ts', ...args], {
-      env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_URL: url, LOG_LEVEL: 'silent' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
 }
 
 describe('change feed after a database restore', () => {
@@ -162,7 +150,7 @@ describe('change feed after a database restore', () => {
       expect(refused.code, refused.output).toBe(3);
       expect(refused.output).toContain(`holds transaction ids up to ${ahead}`);
       expect(refused.output).toContain('jpm-sync change-feed reset --yes');
-      const reset = await cli(own.url, ['change-feed', 'reset', '--yes']);
+      const reset = await cliAgainst(own.url, ['change-feed', 'reset', '--yes']);
       expect(reset.code, reset.stderr).toBe(0);
       expect(reset.stdout).toMatch(/change feed reset: epoch 1 -> \d+/);
       expect(reset.stdout).toContain('stored transaction ids are behind the cluster: ok');
