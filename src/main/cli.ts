@@ -1,5 +1,5 @@
 import './node-version.ts';
-import { isDatabaseSessionLost } from '../shared/errors.ts';
+import { isDatabaseSessionLost, NETWORK_ERROR_CODES } from '../shared/errors.ts';
 import { isRedisUnavailable } from '../shared/redis.ts';
 import { EXIT_DEPENDENCY } from './bootstrap.ts';
 import { findCommand, usageText } from './commands.ts';
@@ -60,16 +60,14 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-/** A network error of a lost connection (not a file's: `import` reads files, whose errors have such codes too). */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
-
 /** Postgres or Redis lost while the command ran, or undefined when the error is something else. */
 function dependencyLost(err: unknown): { what: 'Postgres' | 'Redis'; variable: string } | undefined {
   if (isRedisUnavailable(err)) {
     return { what: 'Redis', variable: 'REDIS_URL' };
   }
+  // A file's error (`import` reads files) is not a lost connection, though its code has the same shape.
   const code = (err as { code?: unknown } | null)?.code;
-  const fileError = typeof code === 'string' && /^E[A-Z]+$/.test(code) && !NETWORK_CODES.has(code);
+  const fileError = typeof code === 'string' && /^E[A-Z]+$/.test(code) && !NETWORK_ERROR_CODES.has(code);
   return isDatabaseSessionLost(err) && !fileError ? { what: 'Postgres', variable: 'DATABASE_URL' } : undefined;
 }
 

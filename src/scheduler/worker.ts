@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { isAppError } from '../shared/errors.ts';
+import { isAppError, NETWORK_ERROR_CODES } from '../shared/errors.ts';
 import { scrubSecrets, type Logger } from '../shared/logger.ts';
 import { createRedis, isRedisUnavailable, type RedisConnection } from '../shared/redis.ts';
 import type { DbOptions } from '../storage/db.ts';
@@ -146,7 +146,7 @@ export function startWorkers(
     // reconnect of each of its connections: an outage is logged once per queue when it begins and once when it ends.
     let away = false;
     worker.on('error', (err) => {
-      if (connection.status !== 'ready' || isRedisUnavailable(err) || NETWORK_CODES.has(errorCode(err))) {
+      if (connection.status !== 'ready' || isRedisUnavailable(err) || NETWORK_ERROR_CODES.has(errorCode(err))) {
         if (!away) {
           away = true;
           deps.logger.warn({ err, queue: queueName }, 'queue worker lost its connection to Redis');
@@ -234,9 +234,6 @@ function dropConnection(c: RedisConnection): void {
     c.connect().catch(() => undefined);
   }
 }
-
-/** Socket errors of a connection that went away (a restart, a network cut), not of a command. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;

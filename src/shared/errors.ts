@@ -91,6 +91,16 @@ export function errorMessage(err: unknown): string {
   return String(err);
 }
 
+/** Socket error codes of a connection that went away (a restart, a network cut), not of a command or a file. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
 /**
  * The error says the database session ended or could not be had (57P01 admin shutdown or pg_terminate_backend,
  * 57P02/57P03 crash or not accepting connections, any FATAL, a connection exception 08xxx) or its socket failed
