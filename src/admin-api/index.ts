@@ -36,7 +36,7 @@ export interface AdminApiDeps {
   reviewLinkEmailMissing: 'SMTP_URL' | 'PUBLIC_BASE_URL' | undefined;
   /** Tells this process's API key cache that a key change was committed here (src/http/auth.ts `forget`). */
   apiKeyChanged?: () => void;
-  /** The milestone feeds answer 503 while the change feed's database check fails (src/events/feed-database-guard.ts). */
+  /** The milestone feeds answer 503 while the change feed's database check fails (events/feed-database-guard.ts). */
   feedDatabase?: { assertOpen(): Promise<void> };
 }
 

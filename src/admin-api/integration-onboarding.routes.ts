@@ -43,7 +43,7 @@ const TAGS = ['Integration onboarding'];
 export function integrationOnboardingRoutes(deps: {
   db: Database;
   onboarding: OnboardingOptions;
-  /** The milestone feed answers 503 while the change feed's database check fails (src/events/feed-database-guard.ts). */
+  /** The milestone feed answers 503 while the change feed's database check fails (events/feed-database-guard.ts). */
   feedDatabase?: { assertOpen(): Promise<void> };
 }): Route[] {
   const opts = deps.onboarding;

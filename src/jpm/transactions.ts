@@ -172,7 +172,7 @@ export async function* transactionPages(
     let seen = 0;
     // Records of the walk that repeat an id earlier on their own page: the bank may count them in totalRecords or not.
     let copies = 0;
-    // Records a page gave that an earlier page of the walk gave (pages overlapping, or shifted), and the first such page.
+    // Records a page gave that an earlier page of the walk gave (pages overlapping, or shifted), and its first page.
     let again = 0;
     let againOn = 0;
     // The bank's ids (account and transactionId) the walk's pages gave: a page of only those is a page served again.

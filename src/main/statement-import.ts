@@ -45,9 +45,9 @@ function sameNumber(a: string, b: string): boolean {
 
 /**
  * An import is a sync run: an account that takes no sync (paused, failed or removed) or whose integration is paused or
- * cancelled (final) takes no import either (409, the codes a sync trigger answers with), nothing written. Checked before
- * anything is written, and again under the account's write lock with the import's first page: an account paused (or
- * an integration paused or cancelled) while the file was read is refused there, its run recorded as failed with the
+ * cancelled (final) takes no import either (409, the codes a sync trigger answers with), nothing written. Checked
+ * before anything is written, and again under the account's write lock with the import's first page: an account paused
+ * (or an integration paused or cancelled) while the file was read is refused there, its run recorded as failed with the
  * code. A sync window already running finishes, and so does an import whose first page was stored.
  */
 async function refuseAccountTakingNoSync(ex: Executor, accountId: string): Promise<void> {

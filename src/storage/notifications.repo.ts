@@ -160,7 +160,7 @@ export async function recordNotificationAttempt(
   return r.rows[0]?.status ?? 'failed';
 }
 
-/** An integration's deliveries, newest first, keyset-paginated on the id (a uuidv7 of the milestone's or the report's time). */
+/** An integration's deliveries, newest first, keyset-paginated on the id (a uuidv7 of the milestone's time). */
 export async function listNotifications(
   ex: Executor,
   integrationId: string,

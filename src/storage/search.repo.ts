@@ -5,7 +5,9 @@ import type { Executor } from './db.ts';
 /**
  * Storage of text search: `transaction_search` (a transaction's organization, booking date and description, with the
  * trigram GIN that `q=` uses), `transaction_values` (each account's currencies and BAI type codes, for `currency=` and
- * `baiCode=` pages) and `transaction_search_state`, the change-feed position up to which both are complete. The step that fills it is src/events/search-index.ts; the read that uses it is `q=` in read.repo.ts.
+ * `baiCode=` pages) and `transaction_search_state`, the change-feed position up to which both are complete. The step
+ * that fills them is src/events/search-index.ts; the reads that use them are `q=`, `currency=` and `baiCode=` in
+ * read.repo.ts.
  */
 
 /**
@@ -94,11 +96,11 @@ async function fillTransactionValues(ex: Executor): Promise<void> {
 
 /**
  * Fills the search table (and `transaction_values`) again from `transactions` and sets its position (after a
- * change-feed reset, whose horizon drops the events the step had not read yet). Call in the transaction that resets the feed, after its
- * events are deleted, with a `position` just below an xmin read by an EARLIER statement (READ COMMITTED: the fill
- * below has a later snapshot). Every transaction with a lower xid had finished then, so its rows are in the fill;
- * one still running then has its events after `position` (those that committed before the delete lost theirs
- * but their rows are in the fill). An xmin read after the fill could pass a writer that committed in between.
+ * change-feed reset, whose horizon drops the events the step had not read yet). Call in the transaction that resets the
+ * feed, after its events are deleted, with a `position` just below an xmin read by an EARLIER statement (READ
+ * COMMITTED: the fill below has a later snapshot). Every transaction with a lower xid had finished then, so its rows
+ * are in the fill; one still running then has its events after `position` (those that committed before the delete lost
+ * theirs but their rows are in the fill). An xmin read after the fill could pass a writer that committed in between.
  */
 export async function rebuildSearch(ex: Executor, position: FeedPosition): Promise<void> {
   await lockSearchPosition(ex, { wait: true });
